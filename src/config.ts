@@ -1,0 +1,156 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+
+/** The process roles of the one binary: the HTTP API, the queue workers, or both. */
+export const ROLES = ['api', 'worker', 'all'] as const;
+export type Role = (typeof ROLES)[number];
+
+const LOG_LEVELS = ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'] as const;
+
+/** Empty strings count as "not set", so `DATABASE_URL=` behaves like an unset variable. */
+const optionalString = z
+  .string()
+  .trim()
+  .transform((value) => (value === '' ? undefined : value))
+  .optional();
+
+const EnvSchema = z.object({
+  ROLE: z.enum(ROLES).default('all'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  HOST: z.string().default('0.0.0.0'),
+  DATABASE_URL: optionalString.pipe(z.url({ protocol: /^postgres(ql)?$/ }).optional()),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
+  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]+$/).default('sob'),
+  DATA_DIR: z.string().min(1).default('./data'),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  AUTH_JWT_SECRET: optionalString.pipe(z.string().min(32, 'must be at least 32 characters').optional()),
+  AUTH_JWKS_URL: optionalString.pipe(z.url().optional()),
+  AUTH_ISSUER: optionalString,
+  AUTH_AUDIENCE: optionalString,
+  AUTH_ROLES_CLAIM: z.string().min(1).default('roles'),
+  BODY_LIMIT: z.string().regex(/^\d+(kb|mb)$/i, 'must look like 512kb or 1mb').default('1mb'),
+  PROGRAM_TIME_ZONE: z.string().default('America/New_York'),
+  NODE_ENV: z.string().default('development'),
+});
+
+export interface AuthConfig {
+  /** HS256 shared secret: development and tests. */
+  readonly jwtSecret?: string;
+  /** JWKS URL for RS256/ES256 tokens from the hospital's identity provider: production. */
+  readonly jwksUrl?: string;
+  readonly issuer?: string;
+  readonly audience?: string;
+  /** Name of the claim that carries the caller's roles (string or string[]). */
+  readonly rolesClaim: string;
+  /** True when no auth was configured outside production and a local development secret is in use. */
+  readonly usingDevelopmentSecret: boolean;
+}
+
+export interface Config {
+  readonly role: Role;
+  readonly port: number;
+  readonly host: string;
+  /** PostgreSQL URL; when absent the embedded PGlite store under `dataDir` is used. */
+  readonly databaseUrl?: string;
+  readonly databasePoolSize: number;
+  readonly redisUrl: string;
+  readonly queuePrefix: string;
+  readonly dataDir: string;
+  readonly logLevel: (typeof LOG_LEVELS)[number];
+  readonly auth: AuthConfig;
+  readonly bodyLimit: string;
+  readonly programTimeZone: string;
+}
+
+/** A configuration error names every bad variable, so the operator can fix them in one go. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Reads and validates the environment. Throws {@link ConfigError} naming each bad variable.
+ * Values are never echoed back (a secret may be among them).
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
+  }
+  const e = parsed.data;
+  const problems: string[] = [];
+  const dataDir = path.resolve(e.DATA_DIR);
+  const usingDevelopmentSecret = !e.AUTH_JWT_SECRET && !e.AUTH_JWKS_URL;
+  if (usingDevelopmentSecret && e.NODE_ENV === 'production') {
+    problems.push('AUTH_JWT_SECRET or AUTH_JWKS_URL: one of them must be set in production so /api requests can be authenticated');
+  }
+  if (!e.DATABASE_URL && e.ROLE !== 'all') {
+    problems.push(
+      `ROLE: "${e.ROLE}" needs DATABASE_URL. Without it the embedded PGlite database is used, which only one process can open, so API and workers must run together (ROLE=all).`,
+    );
+  }
+  if (!isValidTimeZone(e.PROGRAM_TIME_ZONE)) problems.push('PROGRAM_TIME_ZONE: not an IANA time zone');
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    role: e.ROLE,
+    port: e.PORT,
+    host: e.HOST,
+    databaseUrl: e.DATABASE_URL,
+    databasePoolSize: e.DATABASE_POOL_SIZE,
+    redisUrl: e.REDIS_URL,
+    queuePrefix: e.QUEUE_PREFIX,
+    dataDir,
+    logLevel: e.LOG_LEVEL,
+    auth: {
+      jwtSecret: usingDevelopmentSecret ? developmentSecret(dataDir) : e.AUTH_JWT_SECRET,
+      usingDevelopmentSecret,
+      jwksUrl: e.AUTH_JWKS_URL,
+      issuer: e.AUTH_ISSUER,
+      audience: e.AUTH_AUDIENCE,
+      rolesClaim: e.AUTH_ROLES_CLAIM,
+    },
+    bodyLimit: e.BODY_LIMIT,
+    programTimeZone: e.PROGRAM_TIME_ZONE,
+  };
+}
+
+function isValidTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** File under DATA_DIR holding the development HS256 secret shared by the service and `npm run token`. */
+export function developmentSecretPath(dataDir: string): string {
+  return path.join(dataDir, 'dev-jwt-secret');
+}
+
+/**
+ * Outside production, with no auth configured, the service signs and checks development tokens
+ * with a random secret kept (mode 0600) under DATA_DIR, so `npm start` works with zero set-up and
+ * `npm run token` can mint tokens the running service accepts.
+ */
+function developmentSecret(dataDir: string): string {
+  const file = developmentSecretPath(dataDir);
+  try {
+    return fs.readFileSync(file, 'utf8').trim();
+  } catch {
+    fs.mkdirSync(dataDir, { recursive: true });
+    const secret = randomBytes(32).toString('base64url');
+    try {
+      fs.writeFileSync(file, secret, { mode: 0o600, flag: 'wx' });
+      return secret;
+    } catch {
+      // Another process created it first: use theirs.
+      return fs.readFileSync(file, 'utf8').trim();
+    }
+  }
+}

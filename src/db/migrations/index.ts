@@ -1,0 +1,10 @@
+import { migration001 } from './001-cases';
+
+/** One numbered migration: applied once, in order, never edited after it has shipped. */
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [migration001];

@@ -1,0 +1,110 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import winston from 'winston';
+
+/**
+ * Structured JSON logging with PHI kept out by construction.
+ *
+ * Rules (see ARCHITECTURE.md, "PHI and logs"):
+ * - Messages are constant strings ("case created"), never interpolated with data.
+ * - Metadata passes an allow-list of keys whose values are ids, counts, hashes, codes and timings.
+ *   Any other key is kept but its value is replaced by "[redacted]", so a mistake shows up as a
+ *   visible redaction rather than a leak.
+ * - Every line carries the request id (or job id) of the work it belongs to.
+ */
+
+export interface LogContext {
+  readonly requestId?: string;
+  readonly jobId?: string;
+}
+
+const contextStore = new AsyncLocalStorage<LogContext>();
+
+/** Runs `fn` with a log context; every line logged inside carries its ids. */
+export function withLogContext<T>(context: LogContext, fn: () => T): T {
+  return contextStore.run(context, fn);
+}
+
+export function currentLogContext(): LogContext | undefined {
+  return contextStore.getStore();
+}
+
+/** Metadata keys whose values are safe to log: identifiers we mint, counts, hashes, timings, codes. */
+const ALLOWED_KEYS = new Set([
+  'requestId', 'jobId', 'caseId', 'endpointId', 'sourceId', 'pullId', 'blobId', 'deliveryId', 'userId', 'sub',
+  'queue', 'jobName', 'attempt', 'attempts', 'role', 'roles', 'method', 'route', 'status', 'statusCode',
+  'durationMs', 'count', 'counts', 'total', 'pages', 'resources', 'sha256', 'hash', 'bytes', 'version',
+  'migration', 'migrations', 'database', 'state', 'from', 'to', 'event', 'errorName', 'errorCode', 'errorMessage',
+  'port', 'host', 'backend', 'resourceType', 'reason', 'service', 'pid', 'signal',
+]);
+
+const REDACTED = '[redacted]';
+
+function redactValue(key: string, value: unknown): unknown {
+  if (!ALLOWED_KEYS.has(key)) return REDACTED;
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    return redactObject(value as Record<string, unknown>, true);
+  }
+  return value;
+}
+
+function redactObject(obj: Record<string, unknown>, nestedCounts: boolean): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(obj)) {
+    // Inside an allowed "counts"-style object the keys are resource types or states, values numbers.
+    out[key] = nestedCounts && typeof value === 'number' ? value : redactValue(key, value);
+  }
+  return out;
+}
+
+const STRUCTURAL_KEYS = new Set(['level', 'message', 'timestamp']);
+
+const redactPhi = winston.format((info) => {
+  for (const key of Object.keys(info)) {
+    if (STRUCTURAL_KEYS.has(key)) continue;
+    info[key] = redactValue(key, info[key]);
+  }
+  return info;
+});
+
+const addContext = winston.format((info) => {
+  const context = contextStore.getStore();
+  if (context?.requestId && info.requestId === undefined) info.requestId = context.requestId;
+  if (context?.jobId && info.jobId === undefined) info.jobId = context.jobId;
+  return info;
+});
+
+/** The process logger. Tests may add a transport to capture output. */
+export const logger = winston.createLogger({
+  level: process.env.LOG_LEVEL ?? 'info',
+  format: winston.format.combine(addContext(), redactPhi(), winston.format.timestamp(), winston.format.json()),
+  defaultMeta: { service: 'second-opinion-bridge', pid: process.pid },
+  transports: [new winston.transports.Console({ stderrLevels: ['error', 'warn'] })],
+});
+
+export function setLogLevel(level: string): void {
+  logger.level = level;
+}
+
+/**
+ * Safe fields for an error: its class name, code and a message with quoted or bracketed
+ * fragments removed (database and library messages may quote the values that failed).
+ */
+export function errorFields(err: unknown): { errorName: string; errorCode?: string; errorMessage: string } {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return {
+      errorName: err.name,
+      errorCode: typeof code === 'string' || typeof code === 'number' ? String(code) : undefined,
+      errorMessage: scrubMessage(err.message),
+    };
+  }
+  return { errorName: typeof err, errorMessage: 'non-error thrown' };
+}
+
+function scrubMessage(message: string): string {
+  return message
+    .replace(/"[^"]*"|'[^']*'|`[^`]*`/g, '"…"')
+    .replace(/\([^)]*\)=\([^)]*\)/g, '(…)=(…)')
+    .replace(/[\w.+-]+@[\w-]+\.[\w.]+/g, '…@…')
+    .slice(0, 300);
+}

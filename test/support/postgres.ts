@@ -1,0 +1,46 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import type { Database } from '../../src/db/database';
+import { openDatabase } from '../../src/db/open';
+
+/** Admin URL of the test PostgreSQL server (CI starts it on 127.0.0.1:5432 with trust auth). */
+export const TEST_POSTGRES_ADMIN_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+export interface TestDatabase {
+  readonly db: Database;
+  readonly url: string;
+  /** Closes the connection pool and drops the database. */
+  drop(): Promise<void>;
+}
+
+/**
+ * A fresh, migrated PostgreSQL database for one test file, so files run in parallel without
+ * sharing state. Dropped at the end of the file.
+ */
+export async function createTestDatabase(): Promise<TestDatabase> {
+  const name = `sob_test_${process.pid}_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: TEST_POSTGRES_ADMIN_URL });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(TEST_POSTGRES_ADMIN_URL);
+  url.pathname = `/${name}`;
+  const db = await openDatabase({ databaseUrl: url.toString(), dataDir: '/nonexistent', poolSize: 5 });
+  return {
+    db,
+    url: url.toString(),
+    async drop() {
+      await db.close();
+      const cleanup = new pg.Client({ connectionString: TEST_POSTGRES_ADMIN_URL });
+      await cleanup.connect();
+      try {
+        await cleanup.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await cleanup.end();
+      }
+    },
+  };
+}
