@@ -43,6 +43,9 @@ CREATE TABLE case_events (
   data jsonb NOT NULL DEFAULT '{}'
 );
 CREATE INDEX case_events_case_idx ON case_events (case_id, id);
+-- An SLA miss is recorded once per case, kind and due date, however often the sweep runs.
+CREATE UNIQUE INDEX case_events_sla_miss_once_idx ON case_events (case_id, type, (data->>'dueAt'))
+  WHERE type IN ('sla_target_missed', 'sla_limit_missed');
 
 CREATE TABLE sla_pauses (
   id bigserial PRIMARY KEY,

@@ -1,0 +1,246 @@
+import { randomUUID } from 'node:crypto';
+import type { Bundle } from 'fhir/r4';
+import type { Config } from '../config';
+import type { Database, Queryable } from '../db/database';
+import {
+  findCase,
+  insertCase,
+  insertCaseEvent,
+  listCaseEvents,
+  listCases,
+  listPauses,
+  closePause,
+  openPause,
+  updateCaseStatus,
+  type CaseEventRecord,
+  type CaseRecord,
+} from '../db/case-repository';
+import type { Principal } from '../http/auth';
+import { conflict, HttpProblem, notFound } from '../http/problem';
+import { logger } from '../log';
+import type { DomainData } from './domain-data';
+import { evaluateEligibility } from './eligibility';
+import { buildCaseFhirBundle } from './fhir-face';
+import type { Intake } from './intake-schema';
+import { allowedTransitions, assertTransition, IllegalTransitionError, type CaseStatus } from './lifecycle';
+import { computeQuote } from './pricing';
+import { computeSla, type SlaState } from './sla';
+
+export interface CaseServiceDeps {
+  readonly db: Database;
+  readonly config: Pick<Config, 'programTimeZone'>;
+  readonly domain: DomainData;
+  /** The clock; tests pass a fixed one. */
+  readonly now?: () => Date;
+}
+
+const clock = (deps: CaseServiceDeps): Date => (deps.now ?? (() => new Date()))();
+
+/** What POST /api/cases answers. */
+export interface CreatedCase {
+  readonly id: string;
+  readonly status: CaseStatus;
+  readonly eligibility: { eligible: boolean; reasons: string[]; reasonCodes: string[] };
+  readonly quote: unknown;
+}
+
+function primaryRole(principal: Principal): string | undefined {
+  return principal.roles[0];
+}
+
+/**
+ * Opens a case from an intake: evaluates eligibility, prices the quote, stores the case and the
+ * first timeline event. An ineligible request is still recorded (status `ineligible`) with its
+ * reasons, so the case manager can answer the family.
+ */
+export async function openCase(deps: CaseServiceDeps, intake: Intake, actor: Principal): Promise<CreatedCase> {
+  const now = clock(deps);
+  const eligibility = evaluateEligibility(intake, deps.domain.eligibility, now);
+  const quote = computeQuote(deps.domain.prices, { offered: [], approved: [] });
+  const id = randomUUID();
+  const status: CaseStatus = eligibility.eligible ? 'submitted' : 'ineligible';
+  await deps.db.transaction(async (tx) => {
+    await insertCase(tx, { id, status: 'submitted', intake, eligibility, quote, createdBy: actor.sub, at: now });
+    await insertCaseEvent(tx, {
+      caseId: id,
+      type: 'created',
+      actorSub: actor.sub,
+      actorRole: primaryRole(actor),
+      toStatus: 'submitted',
+      at: now,
+      data: { eligible: eligibility.eligible },
+    });
+    if (!eligibility.eligible) {
+      assertTransition('submitted', 'ineligible');
+      await updateCaseStatus(tx, id, 0, { status: 'ineligible', at: now });
+      await insertCaseEvent(tx, {
+        caseId: id,
+        type: 'transition',
+        actorSub: 'system:eligibility',
+        fromStatus: 'submitted',
+        toStatus: 'ineligible',
+        reason: eligibility.reasons.join(' '),
+        at: now,
+        data: { reasonCodes: eligibility.reasonCodes },
+      });
+    }
+  });
+  logger.info('case opened', { caseId: id, state: status });
+  return { id, status, eligibility, quote };
+}
+
+function slaOf(deps: CaseServiceDeps, record: CaseRecord, pauses: { startedAt: Date; endedAt: Date | null }[], now: Date): SlaState | null {
+  if (!record.recordsCompleteAt) return null;
+  return computeSla({
+    recordsCompleteAt: record.recordsCompleteAt,
+    pauses: pauses.map((p) => ({ from: p.startedAt, to: p.endedAt ?? undefined })),
+    now,
+    timeZone: deps.config.programTimeZone,
+  });
+}
+
+function timelineView(events: CaseEventRecord[]) {
+  return events.map((e) => ({
+    at: e.at.toISOString(),
+    type: e.type,
+    actor: e.actorSub,
+    actorRole: e.actorRole ?? undefined,
+    from: e.fromStatus ?? undefined,
+    to: e.toStatus ?? undefined,
+    reason: e.reason ?? undefined,
+    data: Object.keys(e.data).length > 0 ? e.data : undefined,
+  }));
+}
+
+function summaryView(record: CaseRecord, sla: SlaState | null) {
+  const intake = record.intake as Intake;
+  return {
+    id: record.id,
+    status: record.status,
+    createdAt: record.createdAt.toISOString(),
+    updatedAt: record.updatedAt.toISOString(),
+    patient: { name: intake.patient.name, birthDate: intake.patient.birthDate },
+    eligibility: record.eligibility,
+    quote: record.quote,
+    sla,
+  };
+}
+
+async function requireCase(db: Queryable, id: string, forUpdate = false): Promise<CaseRecord> {
+  const record = await findCase(db, id, forUpdate);
+  if (!record) throw notFound(`Case ${id}`);
+  return record;
+}
+
+/** The case with intake, SLA, the transitions allowed next, and the whole timeline. */
+export async function getCaseDetail(deps: CaseServiceDeps, id: string) {
+  const record = await requireCase(deps.db, id);
+  const [events, pauses] = await Promise.all([listCaseEvents(deps.db, id), listPauses(deps.db, id)]);
+  const sla = slaOf(deps, record, pauses, clock(deps));
+  return {
+    ...summaryView(record, sla),
+    intake: record.intake,
+    allowedTransitions: allowedTransitions(record.status as CaseStatus),
+    timeline: timelineView(events),
+  };
+}
+
+export interface CaseListQuery {
+  readonly status?: string[];
+  readonly overdue?: 'true' | 'false' | 'target' | 'limit';
+  readonly limit: number;
+  readonly offset: number;
+}
+
+export async function listCaseSummaries(deps: CaseServiceDeps, query: CaseListQuery) {
+  const now = clock(deps);
+  const { cases, total } = await listCases(deps.db, {
+    status: query.status,
+    overdue: query.overdue === 'true' || query.overdue === 'target' ? 'target' : query.overdue === 'limit' ? 'limit' : undefined,
+    notOverdue: query.overdue === 'false',
+    now,
+    limit: query.limit,
+    offset: query.offset,
+  });
+  const items = await Promise.all(
+    cases.map(async (record) => summaryView(record, slaOf(deps, record, await listPauses(deps.db, record.id), now))),
+  );
+  return { total, limit: query.limit, offset: query.offset, items };
+}
+
+/**
+ * Moves a case to `to` when the lifecycle allows it (409 naming the allowed transitions when not),
+ * writing a timeline event. Entering `records_complete` starts the SLA clock; entering and leaving
+ * `awaiting_information` pauses and resumes it, recomputing the due dates.
+ */
+export async function changeCaseStatus(
+  deps: CaseServiceDeps,
+  id: string,
+  to: CaseStatus,
+  reason: string | undefined,
+  actor: Principal,
+) {
+  const now = clock(deps);
+  await deps.db.transaction(async (tx) => {
+    const record = await requireCase(tx, id, true);
+    const from = record.status as CaseStatus;
+    try {
+      assertTransition(from, to);
+    } catch (err) {
+      if (err instanceof IllegalTransitionError) {
+        throw conflict(err.message, { currentStatus: from, allowedTransitions: allowedTransitions(from) });
+      }
+      throw err;
+    }
+    if (to === 'awaiting_information') await openPause(tx, id, now, reason ?? null);
+    if (from === 'awaiting_information') await closePause(tx, id, now);
+    // Records complete (again, after another pull) restarts the clock; another pull stops it.
+    const recordsCompleteAt = to === 'records_complete' ? now : to === 'collecting_records' ? null : record.recordsCompleteAt;
+    const pauses = await listPauses(tx, id);
+    const sla = recordsCompleteAt
+      ? computeSla({
+          recordsCompleteAt,
+          pauses: pauses.map((p) => ({ from: p.startedAt, to: p.endedAt ?? undefined })),
+          now,
+          timeZone: deps.config.programTimeZone,
+        })
+      : null;
+    const updated = await updateCaseStatus(tx, id, record.revision, {
+      status: to,
+      at: now,
+      recordsCompleteAt,
+      slaTargetDue: sla && !sla.paused ? new Date(sla.targetDue) : null,
+      slaLimitDue: sla && !sla.paused ? new Date(sla.limitDue) : null,
+    });
+    if (!updated) throw new HttpProblem(409, 'Conflict', 'The case changed at the same time; read it again and retry.');
+    await insertCaseEvent(tx, {
+      caseId: id,
+      type: 'transition',
+      actorSub: actor.sub,
+      actorRole: primaryRole(actor),
+      fromStatus: from,
+      toStatus: to,
+      reason,
+      at: now,
+      data: to === 'awaiting_information' ? { slaPaused: true } : from === 'awaiting_information' ? { slaResumed: true } : {},
+    });
+  });
+  logger.info('case status changed', { caseId: id, to });
+  return getCaseDetail(deps, id);
+}
+
+/** The case's FHIR face as a collection Bundle (urn:uuid fullUrls; references resolve inside it). */
+export async function getCaseFhirBundle(deps: CaseServiceDeps, id: string): Promise<Bundle> {
+  const record = await requireCase(deps.db, id);
+  const eligibility = record.eligibility as { eligible: boolean };
+  return buildCaseFhirBundle(
+    {
+      caseId: record.id,
+      intake: record.intake as Intake,
+      eligible: eligibility.eligible,
+      createdAt: record.createdAt,
+      rules: deps.domain.eligibility,
+    },
+    clock(deps),
+  );
+}

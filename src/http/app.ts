@@ -1,0 +1,154 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Database } from '../db/database';
+import { errorFields, logger } from '../log';
+import { authenticate, requireRole, type TokenVerifier } from './auth';
+import { errorHandler } from './errors';
+import { buildOpenApi } from './openapi';
+import { HttpProblem, validationProblem } from './problem';
+import { requestContext } from './request-context';
+import type { AnyRoute, HandlerContext, RouteDefinition } from './route';
+
+export interface ReadinessCheck {
+  readonly name: string;
+  readonly check: () => Promise<void>;
+}
+
+export interface AppOptions {
+  readonly db: Database;
+  readonly verifyToken: TokenVerifier;
+  readonly routes: readonly AnyRoute[];
+  readonly readiness: readonly ReadinessCheck[];
+  readonly bodyLimit: string;
+  readonly version: string;
+}
+
+const READINESS_TIMEOUT_MS = 2000;
+
+async function runCheck(check: ReadinessCheck): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      check.check(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('timed out')), READINESS_TIMEOUT_MS);
+      }),
+    ]);
+    return 'ok';
+  } catch (err) {
+    return `unavailable: ${err instanceof Error ? err.message : 'error'}`;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Writes one access-audit row per authenticated /api request, after the answer is sent. */
+function auditTrail(db: Database) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    res.on('finish', () => {
+      const principal = req.principal;
+      if (!principal) return;
+      const caseId = typeof req.params.id === 'string' && req.path.startsWith('/api/cases/') ? req.params.id : null;
+      const route = `${req.baseUrl}${(req as Request & { route?: { path?: string } }).route?.path ?? ''}`;
+      db.query(
+        `INSERT INTO audit_log (request_id, actor_sub, actor_roles, method, route, case_id, status)
+         VALUES ($1, $2, $3, $4, $5, CASE WHEN $6::text ~ '^[0-9a-f-]{36}$' THEN $6::uuid END, $7)`,
+        [req.requestId ?? '', principal.sub, principal.roles, req.method, route, caseId, res.statusCode],
+      ).catch((err: unknown) => logger.error('audit write failed', errorFields(err)));
+    });
+    next();
+  };
+}
+
+function handle<B, Q, P>(route: RouteDefinition<B, Q, P>) {
+  return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+    try {
+      const params = route.params ? route.params.safeParse(req.params) : { success: true as const, data: req.params };
+      if (!params.success) throw validationProblem(params.error, 'params');
+      const query = route.query ? route.query.safeParse(req.query) : { success: true as const, data: req.query };
+      if (!query.success) throw validationProblem(query.error, 'query');
+      let body: unknown = undefined;
+      if (route.body) {
+        if (req.body === undefined || req.body === null || typeof req.body !== 'object') {
+          throw new HttpProblem(415, 'Unsupported Media Type', 'Send a JSON body with Content-Type: application/json.');
+        }
+        const parsed = route.body.safeParse(req.body);
+        if (!parsed.success) throw validationProblem(parsed.error);
+        body = parsed.data;
+      }
+      const ctx = {
+        body,
+        query: query.data,
+        params: params.data,
+        principal: req.principal ?? { sub: 'anonymous', roles: [] },
+        req,
+        res,
+      } as HandlerContext<B, Q, P>;
+      const reply = await route.handler(ctx);
+      if (!reply || res.headersSent) return;
+      for (const [name, value] of Object.entries(reply.headers ?? {})) res.setHeader(name, value);
+      res.status(reply.status);
+      if (reply.body === undefined) {
+        res.end();
+      } else if (Buffer.isBuffer(reply.body) || typeof reply.body === 'string') {
+        res.type(reply.contentType ?? 'application/octet-stream').send(reply.body);
+      } else {
+        res.type(reply.contentType ?? 'application/json').send(JSON.stringify(reply.body));
+      }
+    } catch (err) {
+      next(err);
+    }
+  };
+}
+
+/** Builds the express app from route definitions; every /api route is authenticated and role-checked. */
+export function createApp(options: AppOptions): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+  app.use(requestContext);
+  app.use(
+    express.json({
+      limit: options.bodyLimit,
+      type: ['application/json', 'application/fhir+json', 'application/*+json'],
+    }),
+  );
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const results = await Promise.all(options.readiness.map(async (c) => [c.name, await runCheck(c)] as const));
+    const checks = Object.fromEntries(results);
+    const down = results.filter(([, state]) => state !== 'ok').map(([name]) => name);
+    res.status(down.length === 0 ? 200 : 503).json({
+      status: down.length === 0 ? 'ready' : 'unavailable',
+      ...(down.length > 0 ? { detail: `Not answering: ${down.join(', ')}` } : {}),
+      checks,
+    });
+  });
+  const openApi = buildOpenApi(options.routes, options.version);
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openApi);
+  });
+
+  const verify = authenticate(options.verifyToken);
+  const audit = auditTrail(options.db);
+  for (const route of options.routes) {
+    const chain = [
+      (req: Request, _res: Response, next: NextFunction) => {
+        req.fhirRoute = route.fhir === true;
+        next();
+      },
+      ...(route.roles === 'public' ? [] : [verify, audit, requireRole(route.roles)]),
+      handle(route),
+    ];
+    app[route.method](route.path, ...chain);
+  }
+
+  app.use((req: Request, _res: Response, next: NextFunction) => {
+    next(new HttpProblem(404, 'Not Found', `No route for ${req.method} ${req.path.slice(0, 200)}.`));
+  });
+  app.use(errorHandler);
+  return app;
+}

@@ -1,0 +1,53 @@
+import type { z } from 'zod';
+
+/** One field-level problem, as an RFC 9457 extension member. */
+export interface FieldProblem {
+  /** Dotted path of the field, e.g. `patient.birthDate`. */
+  readonly field: string;
+  /** JSON Pointer (RFC 6901) into the request body, e.g. `#/patient/birthDate`. */
+  readonly pointer: string;
+  readonly detail: string;
+}
+
+/**
+ * An error that becomes an `application/problem+json` answer (RFC 9457,
+ * https://www.rfc-editor.org/rfc/rfc9457) or, on FHIR routes, an OperationOutcome.
+ */
+export class HttpProblem extends Error {
+  constructor(
+    readonly status: number,
+    readonly title: string,
+    readonly detail: string,
+    readonly errors: readonly FieldProblem[] = [],
+    readonly extensions: Readonly<Record<string, unknown>> = {},
+  ) {
+    super(detail);
+    this.name = 'HttpProblem';
+  }
+}
+
+export const notFound = (what: string): HttpProblem => new HttpProblem(404, 'Not Found', `${what} was not found.`);
+export const conflict = (detail: string, extensions: Record<string, unknown> = {}): HttpProblem =>
+  new HttpProblem(409, 'Conflict', detail, [], extensions);
+
+function fieldOf(path: readonly PropertyKey[]): FieldProblem['field'] {
+  return path.length === 0 ? '(body)' : path.map(String).join('.');
+}
+
+/** Turns zod issues into field problems; `where` prefixes the path (`query`, `params`) when not the body. */
+export function fieldProblems(error: z.ZodError, where?: string): FieldProblem[] {
+  return error.issues.map((issue) => {
+    const path = where ? [where, ...issue.path] : issue.path;
+    return {
+      field: fieldOf(path),
+      pointer: `#/${path.map((p) => String(p).replace(/~/g, '~0').replace(/\//g, '~1')).join('/')}`,
+      detail: issue.message,
+    };
+  });
+}
+
+export function validationProblem(error: z.ZodError, where?: string): HttpProblem {
+  const errors = fieldProblems(error, where);
+  const detail = errors.map((e) => `${e.field}: ${e.detail}`).join('; ');
+  return new HttpProblem(400, 'Invalid request', detail, errors);
+}

@@ -1,0 +1,107 @@
+import { z } from 'zod';
+import { IntakeSchema, type Intake } from '../../cases/intake-schema';
+import {
+  changeCaseStatus,
+  getCaseDetail,
+  getCaseFhirBundle,
+  listCaseSummaries,
+  openCase,
+  type CaseServiceDeps,
+} from '../../cases/case-service';
+import { CASE_STATUSES } from '../../cases/lifecycle';
+import { defineRoute, type AnyRoute } from '../route';
+
+const CaseIdParams = z.object({ id: z.uuid({ error: 'Case id must be a UUID' }) });
+
+const ListQuery = z.object({
+  status: z
+    .string()
+    .optional()
+    .transform((value) => (value ? value.split(',').map((s) => s.trim()).filter(Boolean) : undefined))
+    .pipe(z.array(z.enum(CASE_STATUSES, { error: `status must be one of: ${CASE_STATUSES.join(', ')}` })).optional()),
+  overdue: z
+    .enum(['true', 'false', 'target', 'limit'], { error: 'overdue must be true, false, target or limit' })
+    .optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  offset: z.coerce.number().int().min(0).default(0),
+});
+
+const TransitionBody = z.object({
+  to: z.enum(CASE_STATUSES, { error: `to must be one of: ${CASE_STATUSES.join(', ')}` }),
+  reason: z.string().trim().max(2000, { error: 'reason must be at most 2000 characters' }).optional(),
+});
+
+const CreatedCase = z.object({
+  id: z.uuid(),
+  status: z.string(),
+  eligibility: z.object({ eligible: z.boolean(), reasons: z.array(z.string()) }),
+  quote: z.object({ currency: z.string(), base: z.number(), total: z.number() }).loose(),
+});
+
+/** Case intake, listing, detail with timeline, lifecycle transitions and the case's FHIR face. */
+export function caseRoutes(deps: CaseServiceDeps): AnyRoute[] {
+  return [
+    defineRoute<Intake, Record<string, never>, Record<string, never>>({
+      method: 'post',
+      path: '/api/cases',
+      tag: 'cases',
+      summary: 'Open a case (intake): checks eligibility and answers the quote',
+      roles: ['case_manager', 'admin'],
+      body: IntakeSchema as z.ZodType<Intake>,
+      responses: { 201: { description: 'Case opened (eligible or not; see eligibility)', schema: CreatedCase } },
+      handler: async ({ body, principal }) => {
+        const created = await openCase(deps, body, principal);
+        return { status: 201, body: created, headers: { Location: `/api/cases/${created.id}` } };
+      },
+    }),
+    defineRoute<undefined, z.infer<typeof ListQuery>, Record<string, never>>({
+      method: 'get',
+      path: '/api/cases',
+      tag: 'cases',
+      summary: 'List cases, filtered by status and by SLA overdue',
+      roles: ['case_manager', 'admin'],
+      query: ListQuery,
+      responses: { 200: { description: 'A page of case summaries' } },
+      handler: async ({ query }) => ({ status: 200, body: await listCaseSummaries(deps, query) }),
+    }),
+    defineRoute<undefined, Record<string, never>, z.infer<typeof CaseIdParams>>({
+      method: 'get',
+      path: '/api/cases/:id',
+      tag: 'cases',
+      summary: 'A case with its intake, eligibility, quote, SLA and timeline',
+      roles: ['case_manager', 'admin', 'specialist'],
+      params: CaseIdParams,
+      responses: { 200: { description: 'The case' }, 404: { description: 'No such case' } },
+      handler: async ({ params }) => ({ status: 200, body: await getCaseDetail(deps, params.id) }),
+    }),
+    defineRoute<z.infer<typeof TransitionBody>, Record<string, never>, z.infer<typeof CaseIdParams>>({
+      method: 'post',
+      path: '/api/cases/:id/transitions',
+      tag: 'cases',
+      summary: 'Move a case through its lifecycle; 409 names the allowed transitions',
+      roles: ['case_manager', 'admin'],
+      params: CaseIdParams,
+      body: TransitionBody,
+      responses: { 200: { description: 'The case after the transition' }, 409: { description: 'Illegal transition' } },
+      handler: async ({ params, body, principal }) => ({
+        status: 200,
+        body: await changeCaseStatus(deps, params.id, body.to, body.reason, principal),
+      }),
+    }),
+    defineRoute<undefined, Record<string, never>, z.infer<typeof CaseIdParams>>({
+      method: 'get',
+      path: '/api/cases/:id/fhir',
+      tag: 'cases',
+      summary: "The case's FHIR face: Patient, RelatedPerson, Consent and ServiceRequest (collection Bundle)",
+      roles: ['case_manager', 'admin', 'specialist', 'ehr'],
+      params: CaseIdParams,
+      fhir: true,
+      responses: { 200: { description: 'FHIR R4 Bundle (collection)', contentType: 'application/fhir+json' } },
+      handler: async ({ params }) => ({
+        status: 200,
+        contentType: 'application/fhir+json',
+        body: await getCaseFhirBundle(deps, params.id),
+      }),
+    }),
+  ] as unknown as AnyRoute[];
+}

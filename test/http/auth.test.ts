@@ -1,0 +1,103 @@
+import { randomUUID } from 'node:crypto';
+import { SignJWT } from 'jose';
+import { API_ROLES } from '../../src/http/auth';
+import { apiRoutes } from '../../src/http/routes';
+import type { CaseServiceDeps } from '../../src/cases/case-service';
+import { startTestService, TEST_JWT_SECRET, type TestService } from '../support/service';
+
+let svc: TestService;
+
+beforeAll(async () => {
+  svc = await startTestService();
+});
+afterAll(async () => {
+  await svc.stop();
+});
+
+// The route table itself (not a copy) drives these tests, so a new route cannot skip them.
+const routes = apiRoutes({} as CaseServiceDeps);
+const concretePath = (path: string): string => path.replace(/:[A-Za-z_]+/g, randomUUID());
+
+describe('every /api route has a role rule', () => {
+  it.each(routes.map((r) => [r.method.toUpperCase(), r.path, r] as const))('%s %s declares roles', (_m, _p, route) => {
+    expect(route.roles).not.toBe('public');
+    expect(Array.isArray(route.roles) && route.roles.length > 0).toBe(true);
+  });
+});
+
+describe.each(routes.map((r) => [r.method.toUpperCase(), r.path, r] as const))('%s %s', (method, path, route) => {
+  it('answers 401 with problem+json and WWW-Authenticate without a token', async () => {
+    const res = await svc.request(method, concretePath(path), { body: method === 'GET' ? undefined : {} });
+    expect(res.status).toBe(401);
+    expect(res.headers.get('content-type')).toMatch(/application\/(problem|fhir)\+json/);
+    expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
+  });
+
+  it('answers 401 for a token signed with another key, an expired token and a malformed header', async () => {
+    const forged = await new SignJWT({ roles: [...API_ROLES] })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('mallory')
+      .setExpirationTime('5m')
+      .sign(new TextEncoder().encode('another-secret-that-is-long-enough-0123456789'));
+    const expired = await new SignJWT({ roles: [...API_ROLES] })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('alice')
+      .setIssuedAt(Math.floor(Date.now() / 1000) - 7200)
+      .setExpirationTime(Math.floor(Date.now() / 1000) - 3600)
+      .sign(new TextEncoder().encode(TEST_JWT_SECRET));
+    for (const authorization of [`Bearer ${forged}`, `Bearer ${expired}`, 'Basic YWxpY2U6cGFzcw==', 'Bearer']) {
+      const res = await svc.request(method, concretePath(path), { headers: { authorization }, body: method === 'GET' ? undefined : {} });
+      expect(res.status).toBe(401);
+    }
+  });
+
+  const roles = route.roles === 'public' ? [] : route.roles;
+  const denied = API_ROLES.filter((role) => !roles.includes(role));
+  if (denied.length > 0) {
+    it(`answers 403 to roles without access (${denied.join(', ')})`, async () => {
+      for (const role of denied) {
+        const res = await svc.request(method, concretePath(path), { token: await svc.token(role), body: method === 'GET' ? undefined : {} });
+        expect(res.status).toBe(403);
+        const problem = (await res.json()) as { detail: string };
+        expect(problem.detail).toContain(roles[0]);
+      }
+    });
+  }
+
+  it(`lets an allowed role (${roles.join(', ')}) past authentication`, async () => {
+    for (const role of roles) {
+      const res = await svc.request(method, concretePath(path), { token: await svc.token(role), body: method === 'GET' ? undefined : {} });
+      expect([401, 403]).not.toContain(res.status);
+    }
+  });
+});
+
+describe('public routes', () => {
+  it('GET /healthz answers without a token', async () => {
+    const res = await svc.request('GET', '/healthz');
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: 'ok' });
+  });
+
+  it('GET /readyz answers 200 when the database and Redis answer', async () => {
+    const res = await svc.request('GET', '/readyz');
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ status: 'ready', checks: { database: 'ok', redis: 'ok' } });
+  });
+
+  it('GET /openapi.json lists every /api route with its roles and the intake schema', async () => {
+    const res = await svc.request('GET', '/openapi.json');
+    expect(res.status).toBe(200);
+    const doc = (await res.json()) as { openapi: string; paths: Record<string, Record<string, { 'x-roles'?: string[]; requestBody?: unknown }>> };
+    expect(doc.openapi).toBe('3.1.0');
+    for (const route of routes) {
+      const op = doc.paths[route.path.replace(/:([A-Za-z_]+)/g, '{$1}')]?.[route.method];
+      expect(op).toBeDefined();
+      expect(op?.['x-roles']).toEqual(route.roles);
+    }
+    const intake = doc.paths['/api/cases']?.post?.requestBody as { content: Record<string, { schema: { properties: Record<string, unknown> } }> };
+    expect(Object.keys(intake.content['application/json']?.schema.properties ?? {})).toEqual(
+      expect.arrayContaining(['patient', 'requester', 'diagnosis', 'history', 'reason', 'questions', 'urgent', 'referringPhysician']),
+    );
+  });
+});

@@ -1,0 +1,207 @@
+import { sweepSla } from '../../queues/sla-sweep';
+import { sampleIntake } from '../support/intake';
+import { startTestService, type TestService } from '../support/service';
+
+let svc: TestService;
+let cm: string;
+
+beforeAll(async () => {
+  svc = await startTestService();
+  cm = await svc.token('case_manager', 'cm-1');
+});
+afterAll(async () => {
+  await svc.stop();
+});
+
+interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  errors?: { field: string; pointer: string; detail: string }[];
+}
+
+async function openCase(body: unknown = sampleIntake()): Promise<{ id: string; status: string }> {
+  const res = await svc.request('POST', '/api/cases', { token: cm, body });
+  expect(res.status).toBe(201);
+  return (await res.json()) as { id: string; status: string };
+}
+
+async function move(id: string, to: string, reason?: string): Promise<Response> {
+  return svc.request('POST', `/api/cases/${id}/transitions`, { token: cm, body: { to, reason } });
+}
+
+describe('POST /api/cases (intake)', () => {
+  it('opens an eligible case: 201 with id, status, eligibility and the $850 quote', async () => {
+    const res = await svc.request('POST', '/api/cases', { token: cm, body: sampleIntake() });
+    expect(res.status).toBe(201);
+    const body = (await res.json()) as { id: string; status: string; eligibility: unknown; quote: { base: number; total: number; currency: string } };
+    expect(body).toMatchObject({ status: 'submitted', eligibility: { eligible: true, reasons: [] } });
+    expect(body.id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(body.quote).toMatchObject({ currency: 'USD', base: 850, total: 850 });
+    expect(res.headers.get('location')).toBe(`/api/cases/${body.id}`);
+  });
+
+  it('records an ineligible request with every reason as a sentence (urgent first)', async () => {
+    const intake = sampleIntake({ urgent: true });
+    const res = await svc.request('POST', '/api/cases', {
+      token: cm,
+      body: { ...intake, requester: { ...intake.requester, relationship: 'GRPRN' } },
+    });
+    expect(res.status).toBe(201);
+    const body = (await res.json()) as { id: string; status: string; eligibility: { eligible: boolean; reasons: string[] } };
+    expect(body.status).toBe('ineligible');
+    expect(body.eligibility.eligible).toBe(false);
+    expect(body.eligibility.reasons[0]).toMatch(/911/);
+    expect(body.eligibility.reasons.length).toBeGreaterThanOrEqual(2);
+    for (const reason of body.eligibility.reasons) expect(reason).toMatch(/^[A-Z].*\.$/);
+    const detail = (await (await svc.request('GET', `/api/cases/${body.id}`, { token: cm })).json()) as { timeline: { type: string; to?: string }[] };
+    expect(detail.timeline.map((e) => [e.type, e.to])).toEqual([
+      ['created', 'submitted'],
+      ['transition', 'ineligible'],
+    ]);
+  });
+
+  it('answers problem+json naming each bad field', async () => {
+    const intake = sampleIntake();
+    const { birthDate: _b, ...patientWithoutBirthDate } = intake.patient;
+    const res = await svc.request('POST', '/api/cases', {
+      token: cm,
+      body: { ...intake, patient: patientWithoutBirthDate, questions: [], urgent: 'no' },
+    });
+    expect(res.status).toBe(400);
+    expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    const problem = (await res.json()) as Problem;
+    const fields = problem.errors?.map((e) => e.field) ?? [];
+    expect(fields).toEqual(expect.arrayContaining(['patient.birthDate', 'questions', 'urgent']));
+    expect(problem.errors?.find((e) => e.field === 'patient.birthDate')?.pointer).toBe('#/patient/birthDate');
+    expect(problem.detail).toContain('patient.birthDate');
+    expect(problem.status).toBe(400);
+  });
+
+  it('answers 400 for malformed JSON, 415 for a non-JSON body and 413 over the size limit', async () => {
+    const malformed = await svc.request('POST', '/api/cases', { token: cm, body: '{"patient":' });
+    expect(malformed.status).toBe(400);
+    expect(((await malformed.json()) as Problem).title).toBe('Malformed JSON');
+    const text = await svc.request('POST', '/api/cases', { token: cm, body: 'hello', headers: { 'content-type': 'text/plain' } });
+    expect(text.status).toBe(415);
+    const huge = await svc.request('POST', '/api/cases', { token: cm, body: { ...sampleIntake(), history: 'x'.repeat(2 * 1024 * 1024) } });
+    expect(huge.status).toBe(413);
+    expect(huge.headers.get('content-type')).toMatch(/problem\+json/);
+  });
+
+  it('answers 404 problem+json for unknown routes and unknown cases, without stack traces', async () => {
+    const unknownRoute = await svc.request('GET', '/api/nothing-here', { token: cm });
+    expect(unknownRoute.status).toBe(404);
+    const unknownCase = await svc.request('GET', '/api/cases/00000000-0000-4000-8000-000000000000', { token: cm });
+    expect(unknownCase.status).toBe(404);
+    const text = await unknownCase.text();
+    expect(text).not.toMatch(/at .*\.ts:\d+/);
+    expect(JSON.parse(text)).toMatchObject({ status: 404, title: 'Not Found' });
+    const badId = await svc.request('GET', '/api/cases/not-a-uuid', { token: cm });
+    expect(badId.status).toBe(400);
+    expect(((await badId.json()) as Problem).errors?.[0]?.field).toBe('params.id');
+  });
+});
+
+describe('GET /api/cases/:id and the lifecycle', () => {
+  it('walks the whole happy path, writing one timeline event per transition with who and why', async () => {
+    const { id } = await openCase();
+    const path = ['collecting_records', 'records_complete', 'assigned', 'in_review', 'awaiting_information', 'in_review', 'report_signed', 'delivered', 'closed'];
+    for (const to of path) {
+      const res = await move(id, to, `moving to ${to}`);
+      expect({ to, status: res.status }).toEqual({ to, status: 200 });
+    }
+    const detail = (await (await svc.request('GET', `/api/cases/${id}`, { token: cm })).json()) as {
+      status: string;
+      intake: unknown;
+      allowedTransitions: string[];
+      timeline: { type: string; actor: string; from?: string; to?: string; reason?: string; at: string }[];
+    };
+    expect(detail.status).toBe('closed');
+    expect(detail.intake).toEqual(sampleIntake());
+    expect(detail.allowedTransitions).toEqual([]);
+    const transitions = detail.timeline.filter((e) => e.type === 'transition');
+    expect(transitions.map((e) => e.to)).toEqual(path);
+    expect(transitions.every((e) => e.actor === 'cm-1' && e.reason === `moving to ${e.to}`)).toBe(true);
+  });
+
+  it('answers 409 for an illegal transition, naming the allowed ones', async () => {
+    const { id } = await openCase();
+    const res = await move(id, 'delivered');
+    expect(res.status).toBe(409);
+    const problem = (await res.json()) as Problem & { allowedTransitions: string[]; currentStatus: string };
+    expect(problem.currentStatus).toBe('submitted');
+    expect(problem.allowedTransitions).toEqual(expect.arrayContaining(['collecting_records', 'cancelled']));
+    for (const allowed of problem.allowedTransitions) expect(problem.detail).toContain(allowed);
+  });
+
+  it('starts the SLA clock when records are complete, pauses it while awaiting information', async () => {
+    const { id } = await openCase();
+    await move(id, 'collecting_records');
+    await move(id, 'records_complete');
+    let detail = (await (await svc.request('GET', `/api/cases/${id}`, { token: cm })).json()) as {
+      sla: { targetDue: string; limitDue: string; paused: boolean } | null;
+    };
+    expect(detail.sla).not.toBeNull();
+    expect(new Date(detail.sla?.limitDue ?? 0).getTime()).toBeGreaterThan(new Date(detail.sla?.targetDue ?? 0).getTime());
+    await move(id, 'assigned');
+    await move(id, 'in_review');
+    await move(id, 'awaiting_information', 'Need the MRI report');
+    detail = (await (await svc.request('GET', `/api/cases/${id}`, { token: cm })).json()) as typeof detail;
+    expect(detail.sla?.paused).toBe(true);
+  });
+});
+
+describe('GET /api/cases filters', () => {
+  it('filters by status and by overdue, and the SLA sweep records each miss once', async () => {
+    const onTime = await openCase();
+    const late = await openCase();
+    for (const id of [onTime.id, late.id]) {
+      await move(id, 'collecting_records');
+      await move(id, 'records_complete');
+    }
+    // Let time pass for the late case: its target and limit dates are in the past.
+    await svc.service.db.query(
+      "UPDATE cases SET sla_target_due = now() - interval '2 days', sla_limit_due = now() - interval '1 hour' WHERE id = $1",
+      [late.id],
+    );
+    const list = async (query: string) =>
+      ((await (await svc.request('GET', `/api/cases?${query}`, { token: cm })).json()) as { items: { id: string }[]; total: number }).items.map(
+        (c) => c.id,
+      );
+    expect(await list('overdue=true')).toEqual([late.id]);
+    expect(await list('overdue=limit')).toEqual([late.id]);
+    const notOverdue = await list('overdue=false&status=records_complete');
+    expect(notOverdue).toContain(onTime.id);
+    expect(notOverdue).not.toContain(late.id);
+    expect(await list('status=records_complete')).toEqual(expect.arrayContaining([onTime.id, late.id]));
+    const badFilter = await svc.request('GET', '/api/cases?status=lost', { token: cm });
+    expect(badFilter.status).toBe(400);
+
+    expect(await sweepSla(svc.service.db, new Date())).toEqual({ targetMissed: 1, limitMissed: 1 });
+    expect(await sweepSla(svc.service.db, new Date())).toEqual({ targetMissed: 0, limitMissed: 0 });
+    const detail = (await (await svc.request('GET', `/api/cases/${late.id}`, { token: cm })).json()) as { timeline: { type: string }[] };
+    expect(detail.timeline.filter((e) => e.type.startsWith('sla_'))).toHaveLength(2);
+  });
+});
+
+describe('GET /api/cases/:id/fhir', () => {
+  it("returns the case's FHIR face: Patient, RelatedPerson, Consent and ServiceRequest", async () => {
+    const { id } = await openCase();
+    const res = await svc.request('GET', `/api/cases/${id}/fhir`, { token: await svc.token('ehr', 'ehr-client') });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^application\/fhir\+json/);
+    const bundle = (await res.json()) as { resourceType: string; type: string; entry: { resource: { resourceType: string } }[] };
+    expect(bundle.resourceType).toBe('Bundle');
+    expect(bundle.entry.map((e) => e.resource.resourceType).sort()).toEqual(['Consent', 'Patient', 'RelatedPerson', 'ServiceRequest']);
+  });
+
+  it('answers errors on the FHIR route as an OperationOutcome', async () => {
+    const res = await svc.request('GET', '/api/cases/00000000-0000-4000-8000-000000000000/fhir', { token: cm });
+    expect(res.status).toBe(404);
+    const outcome = (await res.json()) as { resourceType: string; issue: { severity: string; code: string }[] };
+    expect(outcome.resourceType).toBe('OperationOutcome');
+    expect(outcome.issue[0]).toMatchObject({ severity: 'error', code: 'not-found' });
+  });
+});

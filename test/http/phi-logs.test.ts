@@ -1,0 +1,70 @@
+import Transport from 'winston-transport';
+import { logger } from '../../src/log';
+import { SAMPLE_PHI_STRINGS, sampleIntake } from '../support/intake';
+import { startTestService, type TestService } from '../support/service';
+
+/** Captures every formatted log line, exactly as it would be written. */
+class CaptureTransport extends Transport {
+  readonly lines: string[] = [];
+  override log(info: Record<string | symbol, unknown>, next: () => void): void {
+    const formatted = info[Symbol.for('message')];
+    this.lines.push(typeof formatted === 'string' ? formatted : JSON.stringify(info));
+    next();
+  }
+}
+
+describe('PHI never reaches a log line', () => {
+  let svc: TestService;
+  const capture = new CaptureTransport();
+  let previousLevel: string;
+
+  beforeAll(async () => {
+    previousLevel = logger.level;
+    logger.level = 'silly';
+    logger.add(capture);
+    svc = await startTestService({ LOG_LEVEL: 'silly' });
+  });
+  afterAll(async () => {
+    await svc.stop();
+    logger.remove(capture);
+    logger.level = previousLevel;
+  });
+
+  it('a full intake through the API logs requests, but none of its PHI', async () => {
+    const cm = await svc.token('case_manager', 'cm-7');
+    const intake = sampleIntake();
+    const created = await svc.request('POST', '/api/cases', { token: cm, body: intake, headers: { 'x-request-id': 'phi-check-1' } });
+    expect(created.status).toBe(201);
+    const { id } = (await created.json()) as { id: string };
+
+    // Read it every way, move it along, ask for its FHIR face, and send bad bodies that carry PHI.
+    expect((await svc.request('GET', `/api/cases/${id}`, { token: cm })).status).toBe(200);
+    expect((await svc.request('GET', '/api/cases?status=submitted&overdue=false', { token: cm })).status).toBe(200);
+    expect((await svc.request('GET', `/api/cases/${id}/fhir`, { token: cm })).status).toBe(200);
+    expect(
+      (await svc.request('POST', `/api/cases/${id}/transitions`, { token: cm, body: { to: 'collecting_records', reason: 'Zinnia records requested from Pueblo' } })).status,
+    ).toBe(200);
+    expect((await svc.request('POST', `/api/cases/${id}/transitions`, { token: cm, body: { to: 'delivered' } })).status).toBe(409);
+    const bad = sampleIntake();
+    const badBody = { ...bad, patient: { ...bad.patient, birthDate: 'Zinnia Marrowvale 2017-03-14' } };
+    expect((await svc.request('POST', '/api/cases', { token: cm, body: badBody })).status).toBe(400);
+    expect((await svc.request('POST', '/api/cases', { token: cm, body: '{"patient": "Marrowvale' })).status).toBe(400);
+    expect((await svc.request('GET', `/api/cases/not-a-uuid?name=Marrowvale`, { token: cm })).status).toBe(400);
+
+    const output = capture.lines.join('\n');
+    // The log is not empty: requests were logged with their ids...
+    expect(capture.lines.some((line) => line.includes('"requestId":"phi-check-1"'))).toBe(true);
+    expect(capture.lines.some((line) => line.includes(`"caseId":"${id}"`))).toBe(true);
+    expect(capture.lines.filter((line) => line.includes('"message":"request"')).length).toBeGreaterThanOrEqual(8);
+    // ...and no PHI string, in any case.
+    for (const phi of SAMPLE_PHI_STRINGS) {
+      expect({ phi, found: output.toLowerCase().includes(phi.toLowerCase()) }).toEqual({ phi, found: false });
+    }
+  });
+
+  it('redacts values of metadata keys that are not on the allow-list', () => {
+    logger.warn('probe', { patientName: 'Marrowvale', caseId: 'c-1', counts: { Observation: 3 } });
+    const line = capture.lines.find((l) => l.includes('"message":"probe"')) ?? '';
+    expect(JSON.parse(line)).toMatchObject({ patientName: '[redacted]', caseId: 'c-1', counts: { Observation: 3 } });
+  });
+});

@@ -1,0 +1,67 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfig, type Config } from '../../src/config';
+import type { ApiRole } from '../../src/http/auth';
+import { startService, type RunningService } from '../../src/service';
+import { mintToken } from '../../scripts/token';
+import { createTestDatabase, type TestDatabase } from './postgres';
+
+export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
+
+export interface TestService {
+  readonly service: RunningService;
+  readonly url: string;
+  readonly config: Config;
+  /** A valid HS256 token for the given roles. */
+  token(roles: ApiRole[] | ApiRole, sub?: string): Promise<string>;
+  /** fetch against the service with JSON helpers. */
+  request(method: string, route: string, options?: { token?: string; body?: unknown; headers?: Record<string, string> }): Promise<Response>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The real service (API + workers) on a fresh PostgreSQL database, real Redis (own queue prefix)
+ * and an ephemeral port.
+ */
+export async function startTestService(env: Record<string, string> = {}): Promise<TestService> {
+  const testDb: TestDatabase = await createTestDatabase();
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sob-test-'));
+  const config = loadConfig({
+    ROLE: 'all',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    DATABASE_URL: testDb.url,
+    REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
+    QUEUE_PREFIX: `sobtest-${randomBytes(4).toString('hex')}`,
+    DATA_DIR: dataDir,
+    AUTH_JWT_SECRET: TEST_JWT_SECRET,
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+    ...env,
+  });
+  const service = await startService(config);
+  const url = service.url ?? '';
+  return {
+    service,
+    url,
+    config,
+    token: (roles, sub = 'test-user') =>
+      mintToken(TEST_JWT_SECRET, { roles: Array.isArray(roles) ? roles : [roles], sub, expires: '10m' }, config.auth),
+    request: (method, route, options = {}) =>
+      fetch(`${url}${route}`, {
+        method,
+        headers: {
+          ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+          ...options.headers,
+        },
+        body: options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body),
+      }),
+    async stop() {
+      await service.stop();
+      await testDb.drop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
