@@ -1,0 +1,66 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ConfigError, developmentSecretPath, loadConfig } from '../src/config';
+
+const base = { AUTH_JWT_SECRET: 'x'.repeat(40) };
+
+function problemsOf(env: NodeJS.ProcessEnv): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  return [];
+}
+
+describe('loadConfig', () => {
+  it('applies the documented defaults', () => {
+    const config = loadConfig(base);
+    expect(config).toMatchObject({
+      role: 'all',
+      port: 8080,
+      redisUrl: 'redis://127.0.0.1:6379',
+      dataDir: path.resolve('./data'),
+      databaseUrl: undefined,
+      logLevel: 'info',
+    });
+  });
+
+  it('names each bad variable, and never echoes the values', () => {
+    const problems = problemsOf({ ...base, PORT: 'eighty', REDIS_URL: 'http://nope', LOG_LEVEL: 'loud', DATABASE_URL: 'mysql://x' });
+    expect(problems.map((p) => p.split(':')[0])).toEqual(expect.arrayContaining(['PORT', 'REDIS_URL', 'LOG_LEVEL', 'DATABASE_URL']));
+    expect(problems.join(' ')).not.toContain('eighty');
+  });
+
+  it('refuses api or worker roles on embedded PGlite, saying why', () => {
+    const [problem] = problemsOf({ ...base, ROLE: 'worker' });
+    expect(problem).toMatch(/^ROLE: .*DATABASE_URL.*PGlite.*only one process/);
+    expect(loadConfig({ ...base, ROLE: 'worker', DATABASE_URL: 'postgres://u@h/db' }).role).toBe('worker');
+  });
+
+  it('treats an empty DATABASE_URL as unset', () => {
+    expect(loadConfig({ ...base, DATABASE_URL: '' }).databaseUrl).toBeUndefined();
+  });
+
+  it('needs real auth in production, and makes a stable development secret otherwise', () => {
+    expect(problemsOf({ NODE_ENV: 'production' }).join()).toMatch(/AUTH_JWT_SECRET or AUTH_JWKS_URL/);
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sob-config-'));
+    try {
+      const first = loadConfig({ DATA_DIR: dataDir });
+      const second = loadConfig({ DATA_DIR: dataDir });
+      expect(first.auth.usingDevelopmentSecret).toBe(true);
+      expect(first.auth.jwtSecret).toHaveLength(43);
+      expect(second.auth.jwtSecret).toBe(first.auth.jwtSecret);
+      expect(fs.statSync(developmentSecretPath(dataDir)).mode & 0o777).toBe(0o600);
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('rejects a short HS256 secret and an unknown time zone', () => {
+    expect(problemsOf({ AUTH_JWT_SECRET: 'short' })[0]).toMatch(/^AUTH_JWT_SECRET: must be at least 32/);
+    expect(problemsOf({ ...base, PROGRAM_TIME_ZONE: 'Mars/Olympus' })[0]).toMatch(/^PROGRAM_TIME_ZONE/);
+  });
+});
