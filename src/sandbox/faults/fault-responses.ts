@@ -1,0 +1,67 @@
+/**
+ * What each fault does to a response, for the faults that are expressed as a response (status
+ * faults, before the request is handled) or as a change of the real response (after). Faults that
+ * act on the socket (hang, reset, truncated) are carried out by the request handler.
+ */
+import { expiredToken } from '../smart/bearer-auth';
+import { FHIR_JSON, outcomeResponse, simpleOutcome, type SandboxResponse } from '../http/sandbox-response';
+import type { FaultAction, RetryAfterFormat } from './fault-types';
+
+/** The response of a fault that answers instead of the server (429, 503, 500, 401, 3xx). */
+export function faultStatusResponse(action: FaultAction, now: number): SandboxResponse | undefined {
+  switch (action.kind) {
+    case 'rate-limit':
+      return outcomeResponse(429, simpleOutcome('error', 'throttled', 'Too many requests (sandbox fault)'), retryAfterHeader(action, now));
+    case 'unavailable':
+      return outcomeResponse(503, simpleOutcome('error', 'transient', 'Service unavailable (sandbox fault)'), retryAfterHeader(action, now));
+    case 'server-error':
+      return outcomeResponse(500, simpleOutcome('fatal', 'exception', action.message ?? 'Internal server error (sandbox fault)'));
+    case 'expired-token':
+      return expiredToken();
+    case 'redirect':
+      return { status: action.status ?? 302, headers: { location: action.location, 'content-length': '0' }, body: '' };
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * `Retry-After` as delta-seconds or HTTP-date (https://www.rfc-editor.org/rfc/rfc9110#field.retry-after).
+ * An HTTP-date has one-second resolution, so it is rounded up to the next whole second.
+ */
+function retryAfterHeader(action: { retryAfterSeconds?: number; retryAfterFormat?: RetryAfterFormat }, now: number): Record<string, string> {
+  if (action.retryAfterSeconds === undefined) {
+    return {};
+  }
+  if (action.retryAfterFormat === 'http-date') {
+    const at = Math.ceil((now + action.retryAfterSeconds * 1000) / 1000) * 1000;
+    return { 'retry-after': new Date(at).toUTCString() };
+  }
+  return { 'retry-after': String(action.retryAfterSeconds) };
+}
+
+/** 200 with the first half of the real body and then junk: a complete HTTP message that is not JSON. */
+export function malformedJson(response: SandboxResponse): SandboxResponse {
+  const body = Buffer.isBuffer(response.body) ? response.body.toString('utf8') : response.body;
+  const broken = `${body.slice(0, Math.floor(body.length / 2))}"}]},{<<< not JSON`;
+  return { status: 200, headers: { ...response.headers, 'content-type': FHIR_JSON }, body: broken };
+}
+
+/** The real response with its searchset links moved to `origin` (path and query kept). */
+export function withForeignNextLink(response: SandboxResponse, origin: string): SandboxResponse {
+  const body = Buffer.isBuffer(response.body) ? response.body.toString('utf8') : response.body;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return response;
+  }
+  const links = (parsed as { link?: { relation?: string; url?: string }[] }).link;
+  const next = links?.find((link) => link.relation === 'next');
+  if (!next?.url) {
+    return response;
+  }
+  const url = new URL(next.url);
+  next.url = new URL(url.pathname + url.search, origin).toString();
+  return { ...response, body: JSON.stringify(parsed) };
+}

@@ -1,0 +1,115 @@
+/**
+ * The `http.Server` request listener of a sandbox server: records the request, applies latency and
+ * faults, dispatches, and writes the response in one call (or, for socket faults, does not).
+ *
+ * Fault order: latency (global + latency rules) first, then a status fault (429/503/500/401/3xx),
+ * hang or reset instead of handling the request; or, for malformed-json, truncated and
+ * foreign-next-link, the request is handled and its real response is altered.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { faultStatusResponse, malformedJson, withForeignNextLink } from '../faults/fault-responses';
+import type { FaultRegistry } from '../faults/fault-registry';
+import type { FaultAction } from '../faults/fault-types';
+import type { RecordedRequest, RequestLog } from '../observability/request-log';
+import type { Delays } from './delays';
+import { dispatch } from './dispatch';
+import type { RouteContext } from './route-context';
+import { headerValue, readBody, toSandboxRequest } from './sandbox-request';
+import { outcomeResponse, simpleOutcome, type SandboxResponse } from './sandbox-response';
+
+export interface HandlerDependencies {
+  readonly ctx: RouteContext;
+  readonly origin: string;
+  readonly basePath: string;
+  readonly faults: FaultRegistry;
+  readonly log: RequestLog;
+  readonly delays: Delays;
+  /** Global latency per request (ms); read on every request so it can be changed at run time. */
+  readonly latencyMs: () => number;
+  /** Called with the socket of a request that will never be answered (hang). */
+  readonly onHang: (res: ServerResponse) => void;
+}
+
+export function createRequestHandler(deps: HandlerDependencies): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    handle(deps, req, res).catch((err: unknown) => {
+      if (!res.headersSent && !res.destroyed) {
+        const text = err instanceof Error ? err.message : String(err);
+        send(res, outcomeResponse(500, simpleOutcome('fatal', 'exception', text)));
+      }
+    });
+  };
+}
+
+async function handle(deps: HandlerDependencies, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const body = await readBody(req);
+  const request = toSandboxRequest(req, body, deps.origin, deps.basePath);
+  const record = deps.log.record({
+    method: request.method,
+    target: request.target,
+    status: undefined,
+    hadAuthorization: headerValue(request.headers, 'authorization') !== undefined,
+    at: deps.ctx.now(),
+  });
+  const decision = deps.faults.decide(request.method, request.target);
+  await deps.delays.wait(deps.latencyMs() + decision.latencyMs);
+  if (res.destroyed) {
+    return;
+  }
+  const action = decision.action;
+  if (action?.kind === 'hang') {
+    deps.onHang(res);
+    return;
+  }
+  if (action?.kind === 'reset') {
+    resetConnection(res);
+    return;
+  }
+  const statusFault = action ? faultStatusResponse(action, deps.ctx.now()) : undefined;
+  const response = statusFault ?? alter(await dispatch(deps.ctx, request), action);
+  if (action?.kind === 'truncated') {
+    sendTruncated(res, response, action.fraction ?? 0.5);
+    return;
+  }
+  send(res, response, record);
+}
+
+function alter(response: SandboxResponse, action: FaultAction | undefined): SandboxResponse {
+  if (action?.kind === 'malformed-json') {
+    return malformedJson(response);
+  }
+  if (action?.kind === 'foreign-next-link') {
+    return withForeignNextLink(response, action.origin);
+  }
+  return response;
+}
+
+function send(res: ServerResponse, response: SandboxResponse, record?: RecordedRequest): void {
+  if (res.destroyed) {
+    return;
+  }
+  const length = Buffer.byteLength(response.body);
+  res.writeHead(response.status, { ...response.headers, 'content-length': String(length) });
+  res.end(response.body);
+  if (record) {
+    record.status = response.status;
+  }
+}
+
+/** Real Content-Length, part of the body, then the socket is closed: a page cut off mid-body. */
+function sendTruncated(res: ServerResponse, response: SandboxResponse, fraction: number): void {
+  const body = Buffer.isBuffer(response.body) ? response.body : Buffer.from(response.body, 'utf8');
+  res.writeHead(response.status, { ...response.headers, 'content-length': String(body.length) });
+  const sent = Math.min(body.length - 1, Math.floor(body.length * fraction));
+  res.write(body.subarray(0, Math.max(0, sent)), () => res.socket?.destroy());
+}
+
+/** Drops the connection with a TCP RST (ECONNRESET on the client). */
+function resetConnection(res: ServerResponse): void {
+  const socket = res.socket;
+  if (socket && typeof socket.resetAndDestroy === 'function') {
+    socket.resetAndDestroy();
+  } else {
+    socket?.destroy();
+  }
+}
