@@ -1,0 +1,162 @@
+import type { Redis } from 'ioredis';
+import { LuaScript } from './lua-script';
+
+/**
+ * A per-endpoint circuit breaker shared by all worker processes (a Redis hash).
+ *
+ * - **closed**: requests flow. Each logical request that finally fails with a transient failure
+ *   (after its retries: network errors, 5xx, 429) counts one failure; `failureThreshold`
+ *   consecutive failures within `windowMs` open the circuit. Any success resets the count.
+ * - **open**: calls fail fast (`CircuitOpenError` with `retryAt`) until the cool-down ends.
+ * - **half-open**: after the cool-down, exactly one caller gets through as the probe (for
+ *   `probeLeaseMs`; if the probe's worker dies, another caller becomes the probe after that).
+ *   A probe success closes the circuit, a failure re-opens it for another cool-down.
+ *
+ * Times come from the injectable `now()` (passed into the scripts), so tests control the clock.
+ * Pattern: https://martinfowler.com/bliki/CircuitBreaker.html
+ */
+export type CircuitState = 'closed' | 'open' | 'half-open';
+
+export interface CircuitBreakerOptions {
+  readonly redis: Redis;
+  readonly keyPrefix: string;
+  readonly endpointId: string;
+  /** Consecutive failures that open the circuit. Default 5. */
+  readonly failureThreshold?: number;
+  /** Failures older than this (since the first in the run) do not count. Default 5 min. */
+  readonly windowMs?: number;
+  /** How long the circuit stays open. Default 60 s. */
+  readonly cooldownMs?: number;
+  /** How long one probe may take before another caller may probe. Default 120 s. */
+  readonly probeLeaseMs?: number;
+  /**
+   * How long a "closed, no failures" answer is reused in this process without asking Redis
+   * (saves a round trip per request on hot paging loops). A circuit opened by another process is
+   * then noticed up to this much later. Default 1000 ms; 0 disables. Measured on the real clock.
+   */
+  readonly closedCacheMs?: number;
+  readonly now?: () => number;
+}
+
+/** What the breaker says about a call that is about to start. */
+export type Admission =
+  | { readonly decision: 'closed'; readonly failures: number }
+  | { readonly decision: 'probe' }
+  | { readonly decision: 'open'; readonly retryAt: number };
+
+/** Breaker state for progress display. */
+export interface CircuitSnapshot {
+  readonly state: CircuitState;
+  readonly failures: number;
+  /** When an open circuit lets a probe through (epoch ms). */
+  readonly retryAt?: number;
+}
+
+const KEY_TTL_MS = 24 * 3600 * 1000;
+
+// ARGV: now, probe lease ms. Returns {decision, number}: closed → failures, open → retryAt.
+const ADMIT = new LuaScript(`
+local h = redis.call('HMGET', KEYS[1], 'state', 'failures', 'openUntil', 'probeUntil')
+local state = h[1]
+local now = tonumber(ARGV[1])
+if not state or state == 'closed' then return {'closed', tonumber(h[2] or '0')} end
+if state == 'open' and now < tonumber(h[3]) then return {'open', tonumber(h[3])} end
+if state == 'half-open' and now < tonumber(h[4]) then return {'open', tonumber(h[4])} end
+redis.call('HSET', KEYS[1], 'state', 'half-open', 'probeUntil', string.format('%.0f', now + tonumber(ARGV[2])))
+return {'probe', 0}`);
+
+// ARGV: now, threshold, window ms, cool-down ms, key ttl ms. Returns {state, retryAt}.
+const FAILURE = new LuaScript(`
+local h = redis.call('HMGET', KEYS[1], 'state', 'failures', 'windowStart', 'openUntil')
+local state = h[1] or 'closed'
+local now = tonumber(ARGV[1])
+local openUntil = string.format('%.0f', now + tonumber(ARGV[4]))
+if state == 'open' then return {'open', tonumber(h[4])} end
+if state == 'half-open' then
+  redis.call('HSET', KEYS[1], 'state', 'open', 'openUntil', openUntil)
+  redis.call('PEXPIRE', KEYS[1], ARGV[5])
+  return {'open', tonumber(openUntil)}
+end
+local failures = tonumber(h[2] or '0')
+local windowStart = tonumber(h[3] or '0')
+if failures == 0 or now - windowStart > tonumber(ARGV[3]) then
+  failures = 0
+  windowStart = now
+end
+failures = failures + 1
+if failures >= tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[1], 'state', 'open', 'failures', failures, 'windowStart', string.format('%.0f', windowStart), 'openUntil', openUntil)
+  redis.call('PEXPIRE', KEYS[1], ARGV[5])
+  return {'open', tonumber(openUntil)}
+end
+redis.call('HSET', KEYS[1], 'state', 'closed', 'failures', failures, 'windowStart', string.format('%.0f', windowStart))
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return {'closed', 0}`);
+
+export class RedisCircuitBreaker {
+  readonly key: string;
+  private readonly failureThreshold: number;
+  private readonly windowMs: number;
+  private readonly cooldownMs: number;
+  private readonly probeLeaseMs: number;
+  private readonly now: () => number;
+  private readonly closedCacheMs: number;
+  private closedUntil = 0;
+
+  constructor(private readonly options: CircuitBreakerOptions) {
+    this.key = `${options.keyPrefix}fhir:breaker:${options.endpointId}`;
+    this.failureThreshold = options.failureThreshold ?? 5;
+    this.windowMs = options.windowMs ?? 300_000;
+    this.cooldownMs = options.cooldownMs ?? 60_000;
+    this.probeLeaseMs = options.probeLeaseMs ?? 120_000;
+    this.now = options.now ?? Date.now;
+    this.closedCacheMs = options.closedCacheMs ?? 1000;
+  }
+
+  /** Asks whether a call may start; in half-open state the first caller becomes the probe. */
+  async admit(): Promise<Admission> {
+    if (this.closedCacheMs > 0 && performance.now() < this.closedUntil) return { decision: 'closed', failures: 0 };
+    const [decision, value] = (await ADMIT.run(this.options.redis, [this.key], [this.now(), this.probeLeaseMs])) as [string, number];
+    if (decision === 'open') return { decision: 'open', retryAt: Number(value) };
+    if (decision === 'probe') return { decision: 'probe' };
+    const failures = Number(value);
+    if (failures === 0) this.closedUntil = performance.now() + this.closedCacheMs;
+    return { decision: 'closed', failures };
+  }
+
+  /** A call succeeded (the endpoint answered sensibly): close the circuit. */
+  async recordSuccess(): Promise<void> {
+    await this.options.redis.del(this.key);
+  }
+
+  /** A call failed transiently after its retries. Returns the state after counting it. */
+  async recordFailure(): Promise<{ state: CircuitState; retryAt?: number }> {
+    this.closedUntil = 0;
+    const [state, retryAt] = (await FAILURE.run(this.options.redis, [this.key], [
+      this.now(),
+      this.failureThreshold,
+      this.windowMs,
+      this.cooldownMs,
+      KEY_TTL_MS,
+    ])) as [string, number];
+    return state === 'open' ? { state: 'open', retryAt: Number(retryAt) } : { state: 'closed' };
+  }
+
+  /** Current state without changing it (an open circuit past its cool-down reads as half-open). */
+  async snapshot(): Promise<CircuitSnapshot> {
+    const [state, failures, openUntil, probeUntil] = await this.options.redis.hmget(this.key, 'state', 'failures', 'openUntil', 'probeUntil');
+    const count = Number(failures ?? 0);
+    if (state === 'open') {
+      const until = Number(openUntil);
+      return this.now() < until ? { state: 'open', failures: count, retryAt: until } : { state: 'half-open', failures: count };
+    }
+    if (state === 'half-open') return { state: 'half-open', failures: count, retryAt: Number(probeUntil) };
+    return { state: 'closed', failures: count };
+  }
+
+  /** Clears the breaker (operator action, tests). */
+  async reset(): Promise<void> {
+    this.closedUntil = 0;
+    await this.options.redis.del(this.key);
+  }
+}

@@ -1,0 +1,56 @@
+import type { JWK } from 'jose';
+
+/**
+ * How we authenticate to one registered FHIR endpoint.
+ *
+ * - `none`: open sandboxes only.
+ * - `bearer`: a static token issued out of band (never refreshed; a 401 is permanent).
+ * - `smart-backend`: SMART Backend Services (client credentials with a signed JWT assertion,
+ *   RFC 7523), https://hl7.org/fhir/smart-app-launch/backend-services.html
+ */
+export type EndpointAuth =
+  | { readonly type: 'none' }
+  | { readonly type: 'bearer'; readonly token: string }
+  | SmartBackendAuthConfig;
+
+/** SMART Backend Services registration of this service at one endpoint. */
+export interface SmartBackendAuthConfig {
+  readonly type: 'smart-backend';
+  /** The client id the EHR assigned to us; used as `iss` and `sub` of the client assertion. */
+  readonly clientId: string;
+  /**
+   * Our private key as a JWK: RSA (alg RS384) or EC P-384 (alg ES384), with `kid` and `alg` set.
+   * The EHR knows the matching public key (usually through our JWKS URL).
+   */
+  readonly privateKeyJwk: JWK;
+  /** Requested scope; defaults to `system/*.read` (SMART v1 syntax, accepted by v2 servers). */
+  readonly scope?: string;
+  /**
+   * Token endpoint, when the server publishes none in `.well-known/smart-configuration`.
+   * Normally omitted: discovery finds it.
+   */
+  readonly tokenUrl?: string;
+}
+
+/** Everything the outbound HTTP layer needs to know about one registered FHIR R4 endpoint. */
+export interface EndpointConnection {
+  /** Our id for the endpoint (safe to log; used in Redis keys). */
+  readonly id: string;
+  /** FHIR base URL (service root), e.g. `https://ehr.example.org/fhir/r4`. No query, no credentials. */
+  readonly baseUrl: string;
+  readonly auth: EndpointAuth;
+  /** Politeness: request starts per second, across all worker processes. */
+  readonly maxRequestsPerSecond: number;
+  /** Politeness: requests in flight at once, across all worker processes. */
+  readonly maxConcurrency: number;
+  /** Allows `http:` and loopback addresses (local sandboxes). Never set for a real EHR. */
+  readonly allowInsecureHttp: boolean;
+  /** Whole-request timeout (headers and body) in ms; default 60 000. */
+  readonly timeoutMs?: number;
+}
+
+/** Default scope for the record pull. */
+export const DEFAULT_SMART_SCOPE = 'system/*.read';
+
+/** Default whole-request timeout. */
+export const DEFAULT_TIMEOUT_MS = 60_000;

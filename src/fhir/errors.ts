@@ -1,0 +1,151 @@
+/**
+ * Typed errors of the outbound FHIR layer.
+ *
+ * Every error carries `retryable` (a later attempt, e.g. a re-queued job, may succeed) and
+ * `permanent` (never retry: fix the request, the registration or the data). Messages are constant
+ * phrases plus status codes and ids: no URLs with query strings, no bodies, no tokens, so they are
+ * safe to pass to `errorFields()` and log.
+ */
+export abstract class FhirClientError extends Error {
+  abstract readonly retryable: boolean;
+  /** Attempts made before giving up (1 when the error came from the first attempt). */
+  attempts = 1;
+  get permanent(): boolean {
+    return !this.retryable;
+  }
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/**
+ * An HTTP response with an error status, with the OperationOutcome issue codes it carried.
+ * https://hl7.org/fhir/R4/http.html#summary, https://hl7.org/fhir/R4/valueset-issue-type.html
+ */
+export class FhirHttpError extends FhirClientError {
+  constructor(
+    readonly status: number,
+    readonly issueCodes: readonly string[],
+    readonly retryable: boolean,
+    readonly reason: string,
+    /** Server-requested delay (RFC 9110 §10.2.3 Retry-After), when it sent one. */
+    readonly retryAfterMs?: number,
+  ) {
+    super(`FHIR server answered ${status} (${reason})`);
+  }
+}
+
+/** An error status that will not change on retry (4xx, permanent OperationOutcome codes). */
+export class PermanentFhirError extends FhirHttpError {
+  constructor(status: number, issueCodes: readonly string[], reason: string) {
+    super(status, issueCodes, false, reason);
+  }
+}
+
+/** Connection reset, timeout, DNS failure, truncated body: the request may succeed later. */
+export class FhirNetworkError extends FhirClientError {
+  constructor(
+    readonly reason: string,
+    readonly code: string | undefined,
+    readonly retryable: boolean,
+    /** True when the request certainly never reached the server (connect failed): safe to resend a POST. */
+    readonly beforeSend: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(`FHIR request failed: ${reason}`, options);
+  }
+}
+
+/** A 2xx body that is not the JSON we expected (truncated, not JSON, wrong resourceType). */
+export class MalformedResponseError extends FhirClientError {
+  constructor(
+    readonly reason: string,
+    readonly retryable: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(`FHIR response malformed: ${reason}`, options);
+  }
+}
+
+/**
+ * A URL (next page, attachment, redirect target) outside the endpoint's origin. Refused before
+ * any byte is sent: SSRF guard, and our Authorization header never leaves the endpoint's origin.
+ */
+export class OffOriginUrlError extends FhirClientError {
+  readonly retryable = false;
+  constructor(
+    /** Where the URL came from. */
+    readonly context: 'next-page' | 'attachment' | 'redirect' | 'url',
+    /** Origin (scheme://host:port) of the refused URL; never its path or query. */
+    readonly candidateOrigin: string,
+    readonly endpointOrigin: string,
+  ) {
+    super(`refused ${context} URL outside the endpoint origin`);
+  }
+}
+
+/** An endpoint or token URL refused by the URL policy (scheme, credentials, address range). */
+export class UrlRefusedError extends FhirClientError {
+  readonly retryable = false;
+  constructor(readonly reason: string) {
+    super(`refused outbound URL: ${reason}`);
+  }
+}
+
+/** An attachment larger than the caller's cap; nothing beyond the cap was read. */
+export class AttachmentTooLargeError extends FhirClientError {
+  readonly retryable = false;
+  constructor(
+    readonly maxBytes: number,
+    /** The declared Content-Length, or the bytes counted when the stream crossed the cap. */
+    readonly observedBytes: number,
+    readonly declared: boolean,
+  ) {
+    super(
+      declared
+        ? `attachment declares ${observedBytes} bytes, over the ${maxBytes}-byte limit`
+        : `attachment exceeded the ${maxBytes}-byte limit while streaming`,
+    );
+  }
+}
+
+/** A response body over the client's buffering cap (FHIR JSON, not attachments). */
+export class ResponseTooLargeError extends FhirClientError {
+  readonly retryable = false;
+  constructor(readonly maxBytes: number) {
+    super(`response body over the ${maxBytes}-byte limit`);
+  }
+}
+
+/** The endpoint's circuit breaker is open: calls fail fast until `retryAt` (epoch ms). */
+export class CircuitOpenError extends FhirClientError {
+  readonly retryable = true;
+  constructor(
+    readonly endpointId: string,
+    readonly retryAt: number,
+  ) {
+    super('endpoint circuit open');
+  }
+}
+
+/**
+ * The SMART token request failed. `oauthError` is the RFC 6749 §5.2 error code
+ * (`invalid_client`, `invalid_scope`, ...) when the server sent one.
+ */
+export class SmartAuthError extends FhirClientError {
+  constructor(
+    readonly reason: string,
+    readonly retryable: boolean,
+    readonly status?: number,
+    readonly oauthError?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`SMART backend authorization failed: ${reason}`, options);
+  }
+}
+
+/** True for any error of this layer that must not be retried (e.g. for BullMQ UnrecoverableError). */
+export function isPermanentFhirError(err: unknown): boolean {
+  return err instanceof FhirClientError && err.permanent;
+}

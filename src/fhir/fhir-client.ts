@@ -1,0 +1,638 @@
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import zlib from 'node:zlib';
+import type { Binary, Bundle, CapabilityStatement, FhirResource } from 'fhir/r4';
+import type { Redis } from 'ioredis';
+import { errorFields, logger } from '../log';
+import { SERVICE_VERSION } from '../version';
+import type { AddressPolicy } from './address-policy';
+import { DigestingLimit, digestBuffer, type AttachmentDigest } from './attachment-stream';
+import { NO_AUTH, staticBearerAuth, type AuthStrategy } from './auth-strategy';
+import { RedisCircuitBreaker, type Admission, type CircuitBreakerOptions, type CircuitSnapshot } from './circuit-breaker';
+import { DEFAULT_TIMEOUT_MS, type EndpointConnection } from './endpoint';
+import {
+  AttachmentTooLargeError,
+  CircuitOpenError,
+  FhirClientError,
+  FhirHttpError,
+  FhirNetworkError,
+  MalformedResponseError,
+  OffOriginUrlError,
+  PermanentFhirError,
+} from './errors';
+import type { FhirClientEvent, FhirRequestKind } from './events';
+import { parseResource, parseSearchPage, type SearchPage } from './fhir-json';
+import { HttpTransport, readDecoded, type HttpMethod, type StreamingResponse } from './http-transport';
+import { isTransportError, toFhirClientError } from './network-errors';
+import { parseIssueCodes } from './operation-outcome';
+import { RedisRateLimiter, type AcquireResult, type RateLimiterOptions } from './rate-limiter';
+import { parseRetryAfter } from './retry-after';
+import { RetryPolicy, type AttemptResult, type RequestTraits, type RetryPolicyOptions } from './retry-policy';
+import { SmartBackendAuth, type SmartBackendAuthOptions } from './smart-backend-auth';
+import { SpareLease } from './spare-lease';
+import { assertAllowedEndpointUrl, assertSameOrigin, baseWithSlash, type HostResolver, type UrlGuardOptions } from './url-guard';
+
+/** Dependencies and tuning of a {@link FhirEndpointClient}. Only `redis` and `keyPrefix` are required. */
+export interface FhirClientDeps {
+  /** Shared Redis (token cache, rate limits, circuit breaker). */
+  readonly redis: Redis;
+  /** Prefix of every Redis key this client writes, e.g. `sob:`. */
+  readonly keyPrefix: string;
+  /** Uniform [0,1) source for retry jitter (seed it in tests). */
+  readonly random?: () => number;
+  /** Receives typed events (requests, retries, throttling, token refresh, circuit open). */
+  readonly onEvent?: (event: FhirClientEvent) => void;
+  /** Clock for Retry-After dates, tokens and the breaker. Default Date.now. */
+  readonly now?: () => number;
+  /** Sleep between retries; inject a fake in tests. */
+  readonly sleep?: (ms: number) => Promise<void>;
+  readonly retry?: Partial<Omit<RetryPolicyOptions, 'random' | 'now'>>;
+  readonly breaker?: Partial<Pick<CircuitBreakerOptions, 'failureThreshold' | 'windowMs' | 'cooldownMs' | 'probeLeaseMs'>>;
+  readonly limiter?: Partial<Pick<RateLimiterOptions, 'burst' | 'leaseMs' | 'maxPollMs' | 'maxWaitMs'>>;
+  readonly smart?: Partial<Pick<SmartBackendAuthOptions, 'renewBeforeMs' | 'lockTtlMs'>>;
+  /** Address ranges allowed for connections; default from `endpoint.allowInsecureHttp`. */
+  readonly addressPolicy?: AddressPolicy;
+  /** DNS resolver (tests). */
+  readonly resolve?: HostResolver;
+  /** Cap on buffered FHIR JSON bodies (after decoding). Default 256 MiB. */
+  readonly maxResponseBytes?: number;
+  /** Replaces the strategy built from `endpoint.auth` (tests, custom schemes). */
+  readonly auth?: AuthStrategy;
+}
+
+/** Options of {@link FhirEndpointClient.fetchBinaryTo}. */
+export interface FetchBinaryOptions {
+  /** Refuse attachments larger than this (declared or counted). */
+  readonly maxBytes: number;
+  /** Accept header; default `*∕*` (a FHIR Binary endpoint then returns the raw content). */
+  readonly accept?: string;
+}
+
+/** Result of an attachment download. */
+export interface BinaryResult extends AttachmentDigest {
+  /** Content-Type of the bytes (from the response, or the Binary resource's contentType). */
+  readonly contentType: string;
+}
+
+/** Result of {@link FhirEndpointClient.createConditional}. */
+export interface ConditionalCreateResult<T extends FhirResource> {
+  /** 201 created, 200 an existing match (nothing created). */
+  readonly status: 200 | 201;
+  /** The resource when the server returned it (we ask with `Prefer: return=representation`). */
+  readonly resource?: T;
+  /** The `Location` header (`[base]/Type/id/_history/vid`), when sent. */
+  readonly location?: string;
+}
+
+interface ExchangeSpec {
+  readonly kind: FhirRequestKind;
+  readonly method: HttpMethod;
+  readonly url: URL;
+  readonly resourceType?: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body?: string;
+  readonly idempotent: boolean;
+  /** Whether a failure while reading a 2xx body may be retried (false once bytes reached a caller's sink). */
+  readonly retryBody: boolean;
+}
+
+const FHIR_JSON = 'application/fhir+json';
+const MAX_REDIRECTS = 3;
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
+const RESOURCE_TYPE = /^[A-Z][A-Za-z]{1,63}$/;
+const RESOURCE_ID = /^[A-Za-z0-9\-.]{1,64}$/;
+const USER_AGENT = `second-opinion-bridge/${SERVICE_VERSION}`;
+/** Pages at least this big (decoded) take long enough to parse to hide a Redis round trip. */
+const PREFETCH_MIN_BYTES = 128 * 1024;
+
+const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Outbound client of one registered FHIR R4 endpoint (https://hl7.org/fhir/R4/http.html).
+ *
+ * Every request goes through, in order: the base-URL guard (once), the circuit breaker (fail fast
+ * while open), the auth strategy (Authorization header), the cross-process rate and concurrency
+ * limiter, the HTTP transport (keep-alive pool, SSRF-guarded DNS, whole-request timeout,
+ * `Accept-Encoding: gzip` decoded in one shot), then the retry policy. A 401 drops the token and
+ * retries once with a fresh one; redirects are followed only within the endpoint's origin (≤ 3).
+ *
+ * Create one client per endpoint per process and reuse it (it owns a connection pool); `close()`
+ * it on shutdown.
+ */
+export class FhirEndpointClient {
+  readonly endpoint: EndpointConnection;
+  private readonly deps: FhirClientDeps;
+  private readonly transport: HttpTransport;
+  private readonly auth: AuthStrategy;
+  private readonly limiter: RedisRateLimiter;
+  private readonly breaker: RedisCircuitBreaker;
+  private readonly policy: RetryPolicy;
+  private readonly guard: UrlGuardOptions;
+  private readonly base: URL;
+  private readonly timeoutMs: number;
+  private readonly maxResponseBytes: number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly spare: SpareLease;
+  /** Whether the last slot came without waiting (no point prefetching a contended slot). */
+  private unthrottled = true;
+  private ready: Promise<void> | undefined;
+
+  constructor(endpoint: EndpointConnection, deps: FhirClientDeps) {
+    this.endpoint = endpoint;
+    this.deps = deps;
+    this.base = baseWithSlash(endpoint.baseUrl);
+    this.timeoutMs = endpoint.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.maxResponseBytes = deps.maxResponseBytes ?? 256 * 1024 * 1024;
+    this.sleep = deps.sleep ?? defaultSleep;
+    this.guard = { allowInsecureHttp: endpoint.allowInsecureHttp, addressPolicy: deps.addressPolicy, resolve: deps.resolve };
+    this.transport = new HttpTransport({ ...this.guard });
+    this.policy = new RetryPolicy({ ...deps.retry, random: deps.random ?? Math.random, now: deps.now ?? Date.now });
+    this.limiter = new RedisRateLimiter({
+      redis: deps.redis,
+      keyPrefix: deps.keyPrefix,
+      endpointId: endpoint.id,
+      limits: endpoint,
+      ...deps.limiter,
+    });
+    this.spare = new SpareLease(this.limiter);
+    this.breaker = new RedisCircuitBreaker({
+      redis: deps.redis,
+      keyPrefix: deps.keyPrefix,
+      endpointId: endpoint.id,
+      now: deps.now,
+      ...deps.breaker,
+    });
+    this.auth = deps.auth ?? this.buildAuth();
+  }
+
+  /** `GET [base]/metadata`: the server's CapabilityStatement (https://hl7.org/fhir/R4/http.html#capabilities). */
+  async capabilities(): Promise<CapabilityStatement> {
+    const url = new URL('metadata', this.base);
+    return this.exchangeJson({ kind: 'capabilities', method: 'GET', url }, (raw) => parseResource<CapabilityStatement>(raw, 'CapabilityStatement'));
+  }
+
+  /** `GET [base]/[type]/[id]` (https://hl7.org/fhir/R4/http.html#read). */
+  async read<T extends FhirResource = FhirResource>(type: T['resourceType'], id: string): Promise<T> {
+    assertType(type);
+    if (!RESOURCE_ID.test(id)) throw new RangeError('invalid resource id');
+    const url = new URL(`${type}/${id}`, this.base);
+    return this.exchangeJson({ kind: 'read', method: 'GET', url, resourceType: type }, (raw) => parseResource<T>(raw, type));
+  }
+
+  /** `GET [base]/[type]?params` (https://hl7.org/fhir/R4/http.html#search): the first page. */
+  async search(type: string, params: Readonly<Record<string, string | readonly string[]>> = {}): Promise<SearchPage> {
+    assertType(type);
+    const url = new URL(type, this.base);
+    url.search = toQuery(params);
+    return this.exchangeJson({ kind: 'search', method: 'GET', url, resourceType: type }, (raw, wire) => parseSearchPage(raw, wire, this.endpoint.baseUrl));
+  }
+
+  /**
+   * Follows a Bundle `next` link. The URL must be on the endpoint's origin.
+   * @throws OffOriginUrlError before any request when it is not.
+   */
+  async fetchPage(url: string): Promise<SearchPage> {
+    const target = assertSameOrigin(this.endpoint.baseUrl, url, 'next-page');
+    return this.exchangeJson({ kind: 'page', method: 'GET', url: target }, (raw, wire) => parseSearchPage(raw, wire, this.endpoint.baseUrl));
+  }
+
+  /**
+   * A GET operation returning a Bundle, e.g. `operation('Patient/123/$everything', { _count: '500' })`
+   * (https://hl7.org/fhir/R4/patient-operation-everything.html). `path` is relative to the base.
+   */
+  async operation(path: string, params: Readonly<Record<string, string | readonly string[]>> = {}): Promise<SearchPage> {
+    if (/^[a-z][a-z0-9+.-]*:/i.test(path) || path.startsWith('/') || path.split('/').includes('..')) {
+      throw new RangeError('operation path must be relative to the base URL');
+    }
+    const url = assertSameOrigin(this.endpoint.baseUrl, path, 'url');
+    url.search = toQuery(params);
+    return this.exchangeJson({ kind: 'operation', method: 'GET', url }, (raw, wire) => parseSearchPage(raw, wire, this.endpoint.baseUrl));
+  }
+
+  /**
+   * Streams an attachment (Attachment.url, `Binary/[id]`) into `sink`, computing size, SHA-256 and
+   * SHA-1 on the way. The URL must be on the endpoint's origin. Refuses, with
+   * {@link AttachmentTooLargeError}, a declared Content-Length over `maxBytes` before reading, and a
+   * stream that crosses `maxBytes` as soon as it does (the sink is then destroyed). A FHIR
+   * `Binary` resource returned as JSON is unwrapped (base64 `data` decoded).
+   *
+   * Failures before the first byte reaches the sink are retried; after that the error is thrown
+   * (its `retryable` flag tells whether a new attempt, with a fresh sink, may succeed).
+   * The sink is ended on success and destroyed on failure.
+   */
+  async fetchBinaryTo(url: string, sink: Writable, options: FetchBinaryOptions): Promise<BinaryResult> {
+    const target = assertSameOrigin(this.endpoint.baseUrl, url, 'attachment');
+    return this.exchange(
+      {
+        kind: 'binary',
+        method: 'GET',
+        url: target,
+        headers: { accept: options.accept ?? '*/*' },
+        idempotent: true,
+        retryBody: false,
+      },
+      (res) => this.consumeBinary(res, sink, options.maxBytes),
+    );
+  }
+
+  /** {@link fetchBinaryTo} into memory; for small attachments only. */
+  async fetchBinary(url: string, options: FetchBinaryOptions): Promise<BinaryResult & { readonly data: Buffer }> {
+    const chunks: Buffer[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        chunks.push(chunk);
+        callback();
+      },
+    });
+    const result = await this.fetchBinaryTo(url, sink, options);
+    return { ...result, data: Buffer.concat(chunks) };
+  }
+
+  /**
+   * Conditional create (https://hl7.org/fhir/R4/http.html#ccreate): `POST [base]/[type]` with
+   * `If-None-Exist: [search]`. Safe to retry: a repeat finds the first one (200).
+   * @param ifNoneExist search parameters without `?`, e.g. `identifier=urn:ietf:rfc:3986|urn:uuid:…`
+   * @throws PermanentFhirError 412 when the condition matches several resources.
+   */
+  async createConditional<T extends FhirResource>(resource: T, ifNoneExist: string): Promise<ConditionalCreateResult<T>> {
+    assertType(resource.resourceType);
+    const url = new URL(resource.resourceType, this.base);
+    return this.exchangeJson(
+      {
+        kind: 'create',
+        method: 'POST',
+        url,
+        resourceType: resource.resourceType,
+        body: JSON.stringify(resource),
+        headers: { 'if-none-exist': ifNoneExist.replace(/^\?/, ''), prefer: 'return=representation' },
+      },
+      (raw, _wire, res) => {
+        const status = res.status === 201 ? 201 : 200;
+        const location = firstHeader(res.headers['location']) ?? firstHeader(res.headers['content-location']);
+        let created: T | undefined;
+        if (raw.length > 0) {
+          const parsed = parseResource<FhirResource>(raw, undefined);
+          if (parsed.resourceType === resource.resourceType) created = parsed as T;
+        }
+        return { status, resource: created, location };
+      },
+    );
+  }
+
+  /**
+   * `POST [base]` with a transaction Bundle (https://hl7.org/fhir/R4/http.html#transaction).
+   * Resent after an ambiguous failure (timeout, reset, 5xx) only when `idempotent` is true, i.e. every
+   * entry is conditional (`ifNoneExist`, conditional update); otherwise only when the server
+   * certainly did not process it (429, 503, failed connect).
+   */
+  async transaction(bundle: Bundle, options: { idempotent?: boolean } = {}): Promise<Bundle> {
+    if (bundle.type !== 'transaction' && bundle.type !== 'batch') throw new RangeError('bundle type must be transaction or batch');
+    return this.exchangeJson(
+      { kind: 'transaction', method: 'POST', url: new URL(this.base), body: JSON.stringify(bundle), idempotent: options.idempotent ?? false },
+      (raw) => parseResource<Bundle>(raw, 'Bundle'),
+    );
+  }
+
+  /** The endpoint's circuit state, for progress display. */
+  circuitState(): Promise<CircuitSnapshot> {
+    return this.breaker.snapshot();
+  }
+
+  /** Closes pooled connections. */
+  async close(): Promise<void> {
+    await this.spare.dispose();
+    await this.transport.close();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private buildAuth(): AuthStrategy {
+    const { auth } = this.endpoint;
+    switch (auth.type) {
+      case 'none':
+        return NO_AUTH;
+      case 'bearer':
+        return staticBearerAuth(auth.token);
+      case 'smart-backend':
+        return new SmartBackendAuth({
+          endpointId: this.endpoint.id,
+          baseUrl: this.endpoint.baseUrl,
+          config: auth,
+          redis: this.deps.redis,
+          keyPrefix: this.deps.keyPrefix,
+          transport: this.transport,
+          guard: this.guard,
+          timeoutMs: this.timeoutMs,
+          now: this.deps.now,
+          ...this.deps.smart,
+          onTokenRefreshed: ({ expiresInSeconds }) => this.emit({ type: 'token-refreshed', endpointId: this.endpoint.id, expiresInSeconds }),
+        });
+    }
+  }
+
+  /** A JSON exchange: buffered body, gzip accepted, parsed by `parse` (parse errors are retried). */
+  private exchangeJson<T>(
+    spec: Omit<ExchangeSpec, 'headers' | 'idempotent' | 'retryBody'> & { headers?: Record<string, string>; idempotent?: boolean },
+    parse: (raw: Buffer, wireBytes: number, res: StreamingResponse) => T,
+  ): Promise<T> {
+    const headers: Record<string, string> = { accept: FHIR_JSON, 'accept-encoding': 'gzip', ...spec.headers };
+    if (spec.body !== undefined) headers['content-type'] = `${FHIR_JSON}; charset=utf-8`;
+    const paging = spec.kind === 'search' || spec.kind === 'page' || spec.kind === 'operation';
+    return this.exchange({ ...spec, headers, idempotent: spec.idempotent ?? true, retryBody: true }, async (res) => {
+      const { body, wireBytes } = await readDecoded(res, this.maxResponseBytes);
+      // A big page takes milliseconds to parse: fetch the next request's lease meanwhile.
+      if (paging && body.length >= PREFETCH_MIN_BYTES && this.unthrottled) this.spare.prefetch();
+      return parse(body, wireBytes, res);
+    });
+  }
+
+  /** The request loop: breaker, auth, limiter, transport, 401 refresh, redirects, retry policy. */
+  private async exchange<T>(spec: ExchangeSpec, consume: (res: StreamingResponse) => Promise<T>): Promise<T> {
+    await this.ensureReady();
+    // The breaker check travels to Redis together with the first slot request (one round trip).
+    let admitting: Promise<Admission> | undefined = this.breaker.admit();
+    admitting.catch(() => undefined);
+    let admission: Admission = { decision: 'closed', failures: 0 };
+    let traits: RequestTraits = { idempotent: spec.idempotent };
+    let url = spec.url;
+    let attempt = 1;
+    let redirects = 0;
+    let authRefreshed = false;
+
+    for (;;) {
+      let result: AttemptResult;
+      let authorization: string | undefined;
+      let location: string | undefined;
+      let bodyStarted = false;
+      try {
+        authorization = await this.auth.authorization();
+        const acquired = await this.admitAndAcquire(admitting);
+        if (admitting) {
+          admitting = undefined;
+          admission = acquired.admission ?? admission;
+          if (admission.decision === 'open') {
+            void acquired.lease.release().catch(() => undefined);
+            throw this.circuitOpen(admission.retryAt, 'rejected');
+          }
+          // A half-open probe gets a single attempt: its failure re-opens the circuit at once.
+          if (admission.decision === 'probe') traits = { ...traits, maxAttempts: 1 };
+        }
+        const { lease, waitedForConcurrencyMs, waitedForRateMs } = acquired;
+        this.unthrottled = waitedForConcurrencyMs === 0;
+        if (waitedForConcurrencyMs > 0) this.emit({ type: 'throttled', endpointId: this.endpoint.id, source: 'concurrency', waitMs: waitedForConcurrencyMs });
+        if (waitedForRateMs > 0) this.emit({ type: 'throttled', endpointId: this.endpoint.id, source: 'rate-limit', waitMs: waitedForRateMs });
+        try {
+          const started = performance.now();
+          const res = await this.transport.stream({
+            method: spec.method,
+            url,
+            headers: { 'user-agent': USER_AGENT, ...spec.headers, ...(authorization ? { authorization } : {}) },
+            body: spec.body,
+            timeoutMs: this.timeoutMs,
+          });
+          this.emit({
+            type: 'request',
+            endpointId: this.endpoint.id,
+            kind: spec.kind,
+            method: spec.method,
+            resourceType: spec.resourceType,
+            status: res.status,
+            attempt,
+            durationMs: Math.round(performance.now() - started),
+          });
+          if (res.status >= 200 && res.status < 300) {
+            bodyStarted = !spec.retryBody;
+            let value: T;
+            try {
+              value = await consume(res);
+            } finally {
+              res.done();
+            }
+            await this.recordHealth(admission.decision === 'probe' || (admission.decision === 'closed' && admission.failures > 0), 'success');
+            return value;
+          }
+          location = firstHeader(res.headers['location']);
+          result = await this.errorResult(res);
+        } finally {
+          // Not awaited: the release goes out on the same Redis connection ahead of any later
+          // command of this client, and the caller need not wait a round trip for it.
+          lease.release().catch((err: unknown) => logger.warn('fhir limiter release failed', { endpointId: this.endpoint.id, ...errorFields(err) }));
+        }
+      } catch (err) {
+        if (err instanceof CircuitOpenError) throw err;
+        // Redis trouble or a bug, not an HTTP outcome: let it surface unchanged.
+        if (!isTransportError(err)) throw err;
+        if (bodyStarted) {
+          // The body was already streaming into a caller's sink: it cannot be replayed here.
+          const typed = toFhirClientError(err);
+          typed.attempts = attempt;
+          await this.recordHealth(true, healthOf({ type: 'error', error: typed }));
+          throw typed;
+        }
+        result = { type: 'error', error: err };
+      }
+
+      if (result.type === 'response') {
+        // 401: the token may have expired or been revoked; one fresh token, one more try.
+        if (result.status === 401 && !authRefreshed && (await this.auth.invalidate(authorization))) {
+          authRefreshed = true;
+          continue;
+        }
+        if (location !== undefined && result.status >= 300 && result.status < 400) {
+          url = this.redirectTarget(spec, url, result.status, location, ++redirects);
+          continue;
+        }
+      }
+
+      const decision = this.policy.decide(result, attempt, traits);
+      if (decision.kind === 'retry') {
+        this.emit({ type: 'retry', endpointId: this.endpoint.id, kind: spec.kind, attempt, delayMs: decision.delayMs, reason: decision.reason });
+        if (result.type === 'response' && (result.status === 429 || result.status === 503)) {
+          this.emit({ type: 'throttled', endpointId: this.endpoint.id, source: 'server', waitMs: decision.delayMs });
+        }
+        logger.info('fhir request retry', {
+          endpointId: this.endpoint.id,
+          route: spec.kind,
+          attempt,
+          durationMs: decision.delayMs,
+          reason: decision.reason,
+        });
+        await this.sleep(decision.delayMs);
+        attempt += 1;
+        const again = await this.breaker.admit();
+        if (again.decision === 'open') throw this.circuitOpen(again.retryAt, 'rejected');
+        continue;
+      }
+      const error = this.finalError(result, decision.kind === 'fail' ? decision : { reason: 'unexpected success', permanent: true });
+      error.attempts = attempt;
+      await this.recordHealth(true, healthOf(result));
+      throw error;
+    }
+  }
+
+  /** Takes a limiter slot; on the first attempt also awaits the breaker's answer, sent in parallel. */
+  private async admitAndAcquire(admitting: Promise<Admission> | undefined): Promise<AcquireResult & { admission?: Admission }> {
+    const spare = this.spare.take();
+    const acquiring = spare ? spare.catch(() => this.limiter.acquire()) : this.limiter.acquire();
+    if (!admitting) return acquiring;
+    const [admitted, acquired] = await Promise.allSettled([admitting, acquiring]);
+    if (admitted.status === 'rejected') {
+      if (acquired.status === 'fulfilled') void acquired.value.lease.release().catch(() => undefined);
+      throw admitted.reason;
+    }
+    if (acquired.status === 'rejected') throw acquired.reason;
+    return { ...acquired.value, admission: admitted.value };
+  }
+
+  /** Reads the (small) error body of a non-2xx response for its OperationOutcome codes. */
+  private async errorResult(res: StreamingResponse): Promise<AttemptResult> {
+    let body: Buffer | undefined;
+    try {
+      body = (await readDecoded(res, MAX_ERROR_BODY_BYTES)).body;
+    } catch {
+      body = undefined; // too large, truncated or undecodable: no OperationOutcome to read
+    } finally {
+      res.done();
+    }
+    return {
+      type: 'response',
+      status: res.status,
+      headers: res.headers,
+      body,
+      issueCodes: parseIssueCodes(body),
+    };
+  }
+
+  private redirectTarget(spec: ExchangeSpec, current: URL, status: number, location: string, count: number): URL {
+    const endpointOrigin = `${this.base.protocol}//${this.base.host}`;
+    let resolved: URL;
+    try {
+      resolved = new URL(location, current);
+    } catch {
+      throw new OffOriginUrlError('redirect', 'unparsable', endpointOrigin);
+    }
+    const target = assertSameOrigin(this.endpoint.baseUrl, resolved.toString(), 'redirect');
+    if (spec.method !== 'GET') throw new PermanentFhirError(status, [], 'redirect of a non-GET request');
+    if (count > MAX_REDIRECTS) throw new PermanentFhirError(status, [], 'too many redirects');
+    return target;
+  }
+
+  private finalError(result: AttemptResult, decision: { reason: string; permanent: boolean }): FhirClientError {
+    if (result.type === 'error') return toFhirClientError(result.error);
+    const codes = result.issueCodes ?? [];
+    if (decision.permanent) return new PermanentFhirError(result.status, codes, decision.reason);
+    const retryAfterMs = parseRetryAfter(result.headers['retry-after'], (this.deps.now ?? Date.now)());
+    return new FhirHttpError(result.status, codes, true, decision.reason, retryAfterMs);
+  }
+
+  private async consumeBinary(res: StreamingResponse, sink: Writable, maxBytes: number): Promise<BinaryResult> {
+    const declared = Number(firstHeader(res.headers['content-length']));
+    if (Number.isFinite(declared) && declared > maxBytes) {
+      res.body.destroy();
+      sink.destroy();
+      throw new AttachmentTooLargeError(maxBytes, declared, true);
+    }
+    const contentType = firstHeader(res.headers['content-type']) ?? 'application/octet-stream';
+    if (/^application\/(fhir\+)?json\b/i.test(contentType)) {
+      // A FHIR Binary resource: base64 data inside JSON (4/3 the size), decoded in memory.
+      const { body } = await readDecoded(res, Math.ceil((maxBytes * 4) / 3) + 64 * 1024).catch((err: unknown) => {
+        sink.destroy();
+        throw err;
+      });
+      const binary = parseResource<Binary>(body, 'Binary');
+      const data = Buffer.from(binary.data ?? '', 'base64');
+      if (data.length > maxBytes) {
+        sink.destroy();
+        throw new AttachmentTooLargeError(maxBytes, data.length, false);
+      }
+      await pipeline(Readable.from([data], { objectMode: false }), sink);
+      return { contentType: binary.contentType ?? 'application/octet-stream', ...digestBuffer(data) };
+    }
+    const limit = new DigestingLimit(maxBytes);
+    const decoder = streamDecoder(firstHeader(res.headers['content-encoding']));
+    if (decoder) await pipeline(res.body, decoder, limit, sink);
+    else await pipeline(res.body, limit, sink);
+    return { contentType, ...limit.digest() };
+  }
+
+  private async ensureReady(): Promise<void> {
+    this.ready ??= assertAllowedEndpointUrl(this.endpoint.baseUrl, this.guard).then(
+      () => undefined,
+      (err: unknown) => {
+        this.ready = undefined;
+        throw err;
+      },
+    );
+    return this.ready;
+  }
+
+  private async recordHealth(needed: boolean, health: 'success' | 'failure' | 'neutral'): Promise<void> {
+    try {
+      if (health === 'success' && needed) await this.breaker.recordSuccess();
+      if (health === 'failure') {
+        const after = await this.breaker.recordFailure();
+        if (after.state === 'open' && after.retryAt !== undefined) {
+          this.emit({ type: 'circuit-open', endpointId: this.endpoint.id, cause: 'opened', retryAt: after.retryAt });
+          logger.warn('fhir endpoint circuit open', { endpointId: this.endpoint.id, to: after.retryAt });
+        }
+      }
+    } catch (err) {
+      // The breaker is advisory: a Redis hiccup must not turn a good response into an error.
+      logger.warn('fhir circuit breaker update failed', { endpointId: this.endpoint.id, ...errorFields(err) });
+    }
+  }
+
+  private circuitOpen(retryAt: number, cause: 'opened' | 'rejected'): CircuitOpenError {
+    this.emit({ type: 'circuit-open', endpointId: this.endpoint.id, cause, retryAt });
+    return new CircuitOpenError(this.endpoint.id, retryAt);
+  }
+
+  private emit(event: FhirClientEvent): void {
+    if (!this.deps.onEvent) return;
+    try {
+      this.deps.onEvent(event);
+    } catch (err) {
+      logger.warn('fhir client event listener failed', { endpointId: this.endpoint.id, event: event.type, ...errorFields(err) });
+    }
+  }
+}
+
+/** Whether a final failure says something about the endpoint's health. */
+function healthOf(result: AttemptResult): 'success' | 'failure' | 'neutral' {
+  if (result.type === 'response') return result.status >= 500 || result.status === 429 || result.status === 408 ? 'failure' : 'success';
+  const typed = toFhirClientError(result.error);
+  if (typed instanceof FhirNetworkError) return typed.code === 'ERR_FHIR_ADDRESS_REFUSED' ? 'neutral' : 'failure';
+  if (typed instanceof MalformedResponseError && typed.retryable) return 'failure';
+  return 'neutral';
+}
+
+function assertType(type: string): void {
+  if (!RESOURCE_TYPE.test(type)) throw new RangeError('invalid resource type');
+}
+
+function toQuery(params: Readonly<Record<string, string | readonly string[]>>): string {
+  const query = new URLSearchParams();
+  for (const [name, value] of Object.entries(params)) {
+    if (typeof value === 'string') query.append(name, value);
+    else for (const v of value) query.append(name, v);
+  }
+  return query.toString();
+}
+
+function firstHeader(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function streamDecoder(encoding: string | undefined): zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress | undefined {
+  switch (encoding?.trim().toLowerCase()) {
+    case 'gzip':
+    case 'x-gzip':
+      return zlib.createGunzip();
+    case 'deflate':
+      return zlib.createInflate();
+    case 'br':
+      return zlib.createBrotliDecompress();
+    default:
+      return undefined;
+  }
+}

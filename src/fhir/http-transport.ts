@@ -1,0 +1,189 @@
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
+import { Agent, type Dispatcher } from 'undici';
+type IncomingHttpHeaders = Dispatcher.ResponseData['headers'];
+import { defaultAddressPolicy, type AddressPolicy } from './address-policy';
+import { ResponseTooLargeError } from './errors';
+import { toFhirClientError } from './network-errors';
+import { createGuardedLookup, type HostResolver } from './url-guard';
+
+/**
+ * The HTTP layer under the FHIR client: one undici {@link Agent} (keep-alive pool per origin) whose
+ * connections resolve names through the SSRF-guarded lookup, whole-request timeouts, bounded
+ * buffering, and one-shot decompression of the buffered body (perf-limits §3: fetch's streaming
+ * decompression is ~2× slower than decompressing the buffered body at once).
+ *
+ * Redirects are never followed here; the caller decides (same origin only).
+ */
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
+export interface TransportRequest {
+  readonly method: HttpMethod;
+  readonly url: URL;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body?: string | Buffer;
+  /** Whole request (connect, headers, body) deadline, ms. */
+  readonly timeoutMs: number;
+}
+
+/** A response whose body was read completely and decoded. */
+export interface BufferedResponse {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  /** The body after content decoding (gunzip), exactly as the server produced it otherwise. */
+  readonly body: Buffer;
+  /** Bytes received on the wire (before decoding). */
+  readonly wireBytes: number;
+}
+
+/** A response whose body is still streaming; call `done()` when finished with it. */
+export interface StreamingResponse {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Dispatcher.ResponseData['body'];
+  /** Clears the request deadline. */
+  done(): void;
+  /** The request deadline as a signal (aborts the body stream when it fires). */
+  readonly signal: AbortSignal;
+}
+
+export interface HttpTransportOptions {
+  readonly allowInsecureHttp: boolean;
+  readonly addressPolicy?: AddressPolicy;
+  readonly resolve?: HostResolver;
+  /** Idle keep-alive time of pooled sockets. Default 30 s. */
+  readonly keepAliveTimeoutMs?: number;
+  /** TCP/TLS connect timeout. Default 10 s. */
+  readonly connectTimeoutMs?: number;
+}
+
+const gunzip = promisify(zlib.gunzip);
+const inflate = promisify(zlib.inflate);
+const brotli = promisify(zlib.brotliDecompress);
+
+/**
+ * Compressed bodies up to this size are decoded synchronously: faster than a thread-pool hop, and
+ * the event loop is blocked longer by the JSON.parse that follows anyway. Larger ones go to the
+ * thread pool so one huge page does not stall other jobs for long.
+ */
+const SYNC_DECODE_LIMIT = 8 * 1024 * 1024;
+
+export class HttpTransport {
+  private readonly agent: Agent;
+
+  constructor(options: HttpTransportOptions) {
+    const policy = options.addressPolicy ?? defaultAddressPolicy(options);
+    this.agent = new Agent({
+      keepAliveTimeout: options.keepAliveTimeoutMs ?? 30_000,
+      connect: {
+        lookup: createGuardedLookup(policy, options.resolve),
+        timeout: options.connectTimeoutMs ?? 10_000,
+      },
+    });
+  }
+
+  /** Sends a request and starts the response; the deadline keeps running until `done()`. */
+  async stream(request: TransportRequest): Promise<StreamingResponse> {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new DeadlineError()), request.timeoutMs);
+    try {
+      const res = await this.agent.request({
+        origin: request.url.origin,
+        path: `${request.url.pathname}${request.url.search}`,
+        method: request.method,
+        headers: request.headers,
+        body: request.body ?? null,
+        signal: controller.signal,
+        headersTimeout: request.timeoutMs,
+        bodyTimeout: request.timeoutMs,
+      });
+      return { status: res.statusCode, headers: res.headers, body: res.body, signal: controller.signal, done: () => clearTimeout(timer) };
+    } catch (err) {
+      clearTimeout(timer);
+      throw toFhirClientError(controller.signal.aborted ? controller.signal.reason : err);
+    }
+  }
+
+  /**
+   * Sends a request and reads the whole body (at most `maxBytes` after decoding), then decodes
+   * `Content-Encoding: gzip | deflate | br` in one shot.
+   */
+  async buffered(request: TransportRequest, maxBytes: number): Promise<BufferedResponse> {
+    const res = await this.stream(request);
+    try {
+      return await readDecoded(res, maxBytes);
+    } finally {
+      res.done();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+}
+
+/** The reason given to the abort controller when the request deadline passes. */
+class DeadlineError extends Error {
+  constructor() {
+    super('request deadline passed');
+    this.name = 'TimeoutError';
+  }
+}
+
+/**
+ * Reads a streaming response to the end (at most `maxBytes` on the wire and after decoding) and
+ * decodes `Content-Encoding: gzip | deflate | br` in one shot. Does not call `done()`.
+ */
+export async function readDecoded(res: StreamingResponse, maxBytes: number): Promise<BufferedResponse> {
+  try {
+    const wire = await readAll(res.body, maxBytes);
+    const body = await decodeBody(wire, res.headers['content-encoding'], maxBytes);
+    return { status: res.status, headers: res.headers, body, wireBytes: wire.length };
+  } catch (err) {
+    res.body.destroy();
+    throw toFhirClientError(res.signal.aborted ? res.signal.reason : err);
+  }
+}
+
+/** Collects a body (event-driven: cheaper per chunk than an async iterator), failing past `maxBytes`. */
+function readAll(body: StreamingResponse['body'], maxBytes: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    body.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        body.destroy(new ResponseTooLargeError(maxBytes));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    body.once('end', () => resolve(chunks.length === 1 && chunks[0] ? chunks[0] : Buffer.concat(chunks, size)));
+    body.once('error', reject);
+  });
+}
+
+/** Decodes a buffered body per its Content-Encoding (RFC 9110 §8.4). */
+export async function decodeBody(wire: Buffer, encoding: string | string[] | undefined, maxBytes: number): Promise<Buffer> {
+  const coding = (Array.isArray(encoding) ? encoding.join(',') : encoding ?? '').trim().toLowerCase();
+  if (coding === '' || coding === 'identity' || wire.length === 0) return wire;
+  const options = { maxOutputLength: maxBytes };
+  const small = wire.length < SYNC_DECODE_LIMIT;
+  try {
+    switch (coding) {
+      case 'gzip':
+      case 'x-gzip':
+        return small ? zlib.gunzipSync(wire, options) : await gunzip(wire, options);
+      case 'deflate':
+        return small ? zlib.inflateSync(wire, options) : await inflate(wire, options);
+      case 'br':
+        return small ? zlib.brotliDecompressSync(wire, options) : await brotli(wire, options);
+      default:
+        throw Object.assign(new Error('unsupported content encoding'), { code: 'ERR_FHIR_CONTENT_ENCODING' });
+    }
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') throw new ResponseTooLargeError(maxBytes);
+    throw err;
+  }
+}

@@ -1,0 +1,148 @@
+import { fullJitterDelay } from './backoff';
+import { CircuitOpenError, FhirNetworkError, MalformedResponseError } from './errors';
+import { toFhirClientError } from './network-errors';
+import { classifyIssueCodes, parseIssueCodes } from './operation-outcome';
+import { parseRetryAfter } from './retry-after';
+
+/**
+ * Retry decisions for one outbound FHIR request, attempt by attempt.
+ *
+ * Rules (https://hl7.org/fhir/R4/http.html, RFC 9110 §15 and §10.2.3):
+ * - 2xx: ok.
+ * - 429, 503, 502, 504, 408: retry. `Retry-After` (seconds or HTTP-date) is honoured exactly,
+ *   capped at `maxRetryAfterMs`; without it, capped exponential backoff with full jitter.
+ * - 500 (and other 5xx except 501/505): retry when the OperationOutcome says `transient`,
+ *   `throttled`, `timeout` or `lock-error`; when it says `exception`/`incomplete`/`no-store`, or the
+ *   body is no OperationOutcome, retry only up to `maxUncertainAttempts`; any permanent code
+ *   (`not-found`, `invalid` and its children, `not-supported`, `forbidden`, `security`, ...) fails
+ *   at once.
+ * - Other 4xx, 501, 505, 3xx: fail, permanent. (401 is refreshed once by the client before it
+ *   gets here.)
+ * - Network errors (reset, hang up, timeouts, truncated or non-JSON body): retry.
+ * - Non-idempotent requests (a transaction not declared idempotent) are resent only when the
+ *   server certainly did not process them: 429, 503, or a failed connect.
+ * - After `maxAttempts`, a retryable failure becomes `fail` with `permanent: false` (a later job
+ *   may succeed); a non-retryable one is `permanent: true`.
+ */
+export type RetryDecision =
+  | { readonly kind: 'ok' }
+  | { readonly kind: 'retry'; readonly delayMs: number; readonly reason: string }
+  | { readonly kind: 'fail'; readonly reason: string; readonly permanent: boolean };
+
+/** What one attempt produced. */
+export type AttemptResult =
+  | {
+      readonly type: 'response';
+      readonly status: number;
+      readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+      /** Error body (decoded), for OperationOutcome codes. */
+      readonly body?: Buffer;
+      /** Issue codes already parsed by the caller (saves a second parse). */
+      readonly issueCodes?: readonly string[];
+    }
+  | { readonly type: 'error'; readonly error: unknown };
+
+export interface RetryPolicyOptions {
+  /** Attempts in total, first included. Default 5. */
+  readonly maxAttempts: number;
+  /** Attempts in total for uncertain failures (500 without a transient code). Default 3. */
+  readonly maxUncertainAttempts: number;
+  /** Backoff ceiling of the first retry. Default 500 ms. */
+  readonly baseDelayMs: number;
+  /** Backoff cap. Default 30 s. */
+  readonly maxDelayMs: number;
+  /** Cap on a server's Retry-After. Default 120 s. */
+  readonly maxRetryAfterMs: number;
+  /** Uniform [0,1) source for jitter. Default Math.random. */
+  readonly random: () => number;
+  /** Clock for HTTP-date Retry-After. Default Date.now. */
+  readonly now: () => number;
+}
+
+export const DEFAULT_RETRY_POLICY: RetryPolicyOptions = {
+  maxAttempts: 5,
+  maxUncertainAttempts: 3,
+  baseDelayMs: 500,
+  maxDelayMs: 30_000,
+  maxRetryAfterMs: 120_000,
+  random: Math.random,
+  now: Date.now,
+};
+
+/** Request facts that change the decision. */
+export interface RequestTraits {
+  /** False for a POST whose repetition could apply it twice (a plain transaction). Default true. */
+  readonly idempotent?: boolean;
+  /** Overrides `maxAttempts` for this request (1 for a circuit-breaker probe). */
+  readonly maxAttempts?: number;
+}
+
+const ALWAYS_RETRY_STATUSES = new Set([408, 429, 502, 503, 504]);
+/** Statuses that prove the server did not process the request. */
+const NOT_PROCESSED_STATUSES = new Set([429, 503]);
+
+export class RetryPolicy {
+  readonly options: RetryPolicyOptions;
+
+  constructor(options: Partial<RetryPolicyOptions> = {}) {
+    this.options = { ...DEFAULT_RETRY_POLICY, ...options };
+  }
+
+  /**
+   * Decides what to do after `attempt` (1-based) produced `result`.
+   */
+  decide(result: AttemptResult, attempt: number, traits: RequestTraits = {}): RetryDecision {
+    const verdict = result.type === 'response' ? this.judgeResponse(result, traits) : this.judgeError(result.error, traits);
+    if (verdict.kind !== 'retryable') return verdict;
+    const maxAttempts = traits.maxAttempts ?? this.options.maxAttempts;
+    const limit = verdict.uncertain ? Math.min(this.options.maxUncertainAttempts, maxAttempts) : maxAttempts;
+    if (attempt >= limit) return { kind: 'fail', reason: `${verdict.reason}; attempts exhausted`, permanent: false };
+    const delayMs =
+      verdict.retryAfterMs !== undefined
+        ? Math.min(verdict.retryAfterMs, this.options.maxRetryAfterMs)
+        : fullJitterDelay(attempt, this.options);
+    return { kind: 'retry', delayMs, reason: verdict.reason };
+  }
+
+  private judgeResponse(result: Extract<AttemptResult, { type: 'response' }>, traits: RequestTraits): Verdict {
+    const { status } = result;
+    if (status >= 200 && status < 300) return { kind: 'ok' };
+    const idempotent = traits.idempotent !== false;
+    const retryAfterMs = parseRetryAfter(result.headers['retry-after'], this.options.now());
+    const reason = `http-${status}`;
+    if (ALWAYS_RETRY_STATUSES.has(status)) {
+      if (!idempotent && !NOT_PROCESSED_STATUSES.has(status)) return fail(`${reason}; not idempotent`, false);
+      return { kind: 'retryable', reason, retryAfterMs, uncertain: false };
+    }
+    if (status >= 500 && status !== 501 && status !== 505) {
+      if (!idempotent) return fail(`${reason}; not idempotent`, false);
+      const codes = result.issueCodes ?? parseIssueCodes(result.body);
+      if (codes === undefined) return { kind: 'retryable', reason: `${reason}; no OperationOutcome`, retryAfterMs, uncertain: true };
+      const codeClass = classifyIssueCodes(codes);
+      const codeReason = `${reason}; ${codes.join(',') || 'no issue code'}`;
+      if (codeClass === 'transient') return { kind: 'retryable', reason: codeReason, retryAfterMs, uncertain: false };
+      if (codeClass === 'weak-transient') return { kind: 'retryable', reason: codeReason, retryAfterMs, uncertain: true };
+      return fail(codeReason, true);
+    }
+    return fail(reason, true);
+  }
+
+  private judgeError(error: unknown, traits: RequestTraits): Verdict {
+    if (error instanceof CircuitOpenError) return fail('circuit open', false);
+    const typed = toFhirClientError(error);
+    const reason = typed instanceof FhirNetworkError ? `network: ${typed.reason}` : typed instanceof MalformedResponseError ? `malformed: ${typed.reason}` : typed.name;
+    if (!typed.retryable) return fail(reason, true);
+    const idempotent = traits.idempotent !== false;
+    if (!idempotent && !(typed instanceof FhirNetworkError && typed.beforeSend)) return fail(`${reason}; not idempotent`, false);
+    return { kind: 'retryable', reason, retryAfterMs: undefined, uncertain: false };
+  }
+}
+
+type Verdict =
+  | { readonly kind: 'ok' }
+  | { readonly kind: 'fail'; readonly reason: string; readonly permanent: boolean }
+  | { readonly kind: 'retryable'; readonly reason: string; readonly retryAfterMs: number | undefined; readonly uncertain: boolean };
+
+function fail(reason: string, permanent: boolean): Verdict {
+  return { kind: 'fail', reason, permanent };
+}

@@ -1,0 +1,221 @@
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { errorFields, logger } from '../log';
+import type { AuthStrategy } from './auth-strategy';
+import { ClientAssertionSigner } from './client-assertion';
+import { DEFAULT_SMART_SCOPE, type SmartBackendAuthConfig } from './endpoint';
+import { SmartAuthError } from './errors';
+import type { HttpTransport } from './http-transport';
+import { RedisTokenCache } from './token-cache';
+import { assertAllowedEndpointUrl, baseWithSlash, type UrlGuardOptions } from './url-guard';
+
+/**
+ * SMART Backend Services authorization
+ * (https://hl7.org/fhir/smart-app-launch/backend-services.html):
+ *
+ * 1. Discovery: `GET <base>/.well-known/smart-configuration` → `token_endpoint` (unless the
+ *    registration gives `tokenUrl`). The token URL passes the same URL policy as the endpoint
+ *    (https, no private addresses); it may be on another origin, as is common.
+ * 2. Token request: `POST token_endpoint` with `grant_type=client_credentials`, `scope`,
+ *    `client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer` and a fresh
+ *    signed `client_assertion` (RFC 7523, see {@link ClientAssertionSigner}).
+ * 3. Caching: the token is kept in Redis per endpoint id + client + scope with TTL =
+ *    `expires_in` − `renewBeforeMs`, and in memory. Concurrent callers in one process share one
+ *    in-flight request; across processes a short `SET NX PX` lock lets one process fetch while the
+ *    others wait for the cached token.
+ * 4. `invalidate(refused)` (after a 401) drops the token only if the cache still holds that very
+ *    token, so a fresh token fetched meanwhile by another process survives.
+ *
+ * Tokens and assertions are never logged or put in error messages.
+ */
+export interface SmartBackendAuthOptions {
+  readonly endpointId: string;
+  readonly baseUrl: string;
+  readonly config: SmartBackendAuthConfig;
+  readonly redis: Redis;
+  /** Redis key prefix (same as the client's). */
+  readonly keyPrefix: string;
+  readonly transport: HttpTransport;
+  readonly guard: UrlGuardOptions;
+  readonly timeoutMs: number;
+  /** Renew tokens with less than this left. Default 60 s. */
+  readonly renewBeforeMs?: number;
+  /** How long a fetching process may hold the cross-process lock. Default 15 s. */
+  readonly lockTtlMs?: number;
+  readonly now?: () => number;
+  /** Called when this process obtained a new token from the token endpoint. */
+  readonly onTokenRefreshed?: (info: { expiresInSeconds: number }) => void;
+}
+
+const SmartConfiguration = z.object({ token_endpoint: z.string().min(1) });
+const TokenResponse = z.object({
+  access_token: z.string().min(1),
+  token_type: z.string().optional(),
+  expires_in: z.coerce.number().positive().optional(),
+});
+const OAuthError = z.object({ error: z.string() });
+
+/** Lifetime assumed when a token response has no `expires_in` (SMART requires it; 5 min is typical). */
+const DEFAULT_EXPIRES_IN_SECONDS = 300;
+const MAX_AUTH_BODY_BYTES = 1024 * 1024;
+
+export class SmartBackendAuth implements AuthStrategy {
+  private readonly signer: ClientAssertionSigner;
+  private readonly cache: RedisTokenCache;
+  private readonly scope: string;
+  private readonly renewBeforeMs: number;
+  private readonly now: () => number;
+  private memory: { token: string; expiresAt: number } | undefined;
+  private inflight: Promise<string> | undefined;
+  private tokenUrl: Promise<string> | undefined;
+
+  constructor(private readonly options: SmartBackendAuthOptions) {
+    const { config } = options;
+    this.signer = new ClientAssertionSigner(config.clientId, config.privateKeyJwk);
+    this.scope = config.scope ?? DEFAULT_SMART_SCOPE;
+    this.renewBeforeMs = options.renewBeforeMs ?? 60_000;
+    this.now = options.now ?? Date.now;
+    const identity = createHash('sha256')
+      .update(`${config.clientId}\n${config.privateKeyJwk.kid ?? ''}\n${this.scope}`)
+      .digest('hex')
+      .slice(0, 16);
+    this.cache = new RedisTokenCache(options.redis, `${options.keyPrefix}fhir:token:${options.endpointId}:${identity}`, {
+      lockTtlMs: options.lockTtlMs,
+      now: this.now,
+    });
+  }
+
+  async authorization(): Promise<string> {
+    return `Bearer ${await this.accessToken()}`;
+  }
+
+  /** A valid access token: from memory, Redis, or the token endpoint (single-flight). */
+  accessToken(): Promise<string> {
+    const memory = this.memory;
+    if (memory && memory.expiresAt - this.now() > this.renewBeforeMs) return Promise.resolve(memory.token);
+    this.inflight ??= this.obtain().finally(() => {
+      this.inflight = undefined;
+    });
+    return this.inflight;
+  }
+
+  async invalidate(refused: string | undefined): Promise<boolean> {
+    const token = refused?.replace(/^Bearer /, '');
+    if (this.memory && (token === undefined || this.memory.token === token)) this.memory = undefined;
+    await this.cache.invalidate(token);
+    return true;
+  }
+
+  /** The token endpoint, discovered once per instance. */
+  tokenEndpoint(): Promise<string> {
+    this.tokenUrl ??= this.discover().catch((err: unknown) => {
+      this.tokenUrl = undefined;
+      throw err;
+    });
+    return this.tokenUrl;
+  }
+
+  private async obtain(): Promise<string> {
+    const deadline = this.now() + this.cache.lockTtl + 5_000;
+    let pause = 25;
+    for (;;) {
+      const cached = await this.cache.get(this.renewBeforeMs);
+      if (cached) return this.remember(cached.token, cached.expiresAt);
+      const release = await this.cache.tryLock();
+      if (release) {
+        try {
+          const again = await this.cache.get(this.renewBeforeMs);
+          if (again) return this.remember(again.token, again.expiresAt);
+          return await this.fetchAndStore();
+        } finally {
+          await release().catch((err: unknown) => logger.warn('smart token lock release failed', { endpointId: this.options.endpointId, ...errorFields(err) }));
+        }
+      }
+      // Another process is fetching: wait for its token rather than asking the server too.
+      if (this.now() > deadline) throw new SmartAuthError('timed out waiting for another process to fetch a token', true);
+      await new Promise((resolve) => setTimeout(resolve, pause));
+      pause = Math.min(pause * 2, 250);
+    }
+  }
+
+  private remember(token: string, expiresAt: number): string {
+    this.memory = { token, expiresAt };
+    return token;
+  }
+
+  private async fetchAndStore(): Promise<string> {
+    const tokenUrl = await this.tokenEndpoint();
+    const started = this.now();
+    const assertion = await this.signer.sign(tokenUrl, started);
+    const form = new URLSearchParams({
+      grant_type: 'client_credentials',
+      scope: this.scope,
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: assertion,
+    });
+    const res = await this.options.transport.buffered(
+      {
+        method: 'POST',
+        url: new URL(tokenUrl),
+        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+        body: form.toString(),
+        timeoutMs: this.options.timeoutMs,
+      },
+      MAX_AUTH_BODY_BYTES,
+    );
+    if (res.status !== 200) throw tokenError(res.status, res.body);
+    const parsed = TokenResponse.safeParse(parseJson(res.body));
+    if (!parsed.success) throw new SmartAuthError('token response without access_token', true, res.status);
+    if (parsed.data.token_type !== undefined && parsed.data.token_type.toLowerCase() !== 'bearer') {
+      throw new SmartAuthError('token type is not bearer', false, res.status);
+    }
+    const expiresIn = parsed.data.expires_in ?? DEFAULT_EXPIRES_IN_SECONDS;
+    const expiresAt = started + expiresIn * 1000;
+    await this.cache.set({ token: parsed.data.access_token, expiresAt }, expiresAt - this.now() - this.renewBeforeMs);
+    logger.info('smart token obtained', { endpointId: this.options.endpointId, durationMs: this.now() - started });
+    this.options.onTokenRefreshed?.({ expiresInSeconds: expiresIn });
+    return this.remember(parsed.data.access_token, expiresAt);
+  }
+
+  private async discover(): Promise<string> {
+    const configured = this.options.config.tokenUrl;
+    let candidate: string;
+    if (configured !== undefined) {
+      candidate = configured;
+    } else {
+      const url = new URL('.well-known/smart-configuration', baseWithSlash(this.options.baseUrl));
+      const res = await this.options.transport.buffered(
+        { method: 'GET', url, headers: { accept: 'application/json' }, timeoutMs: this.options.timeoutMs },
+        MAX_AUTH_BODY_BYTES,
+      );
+      if (res.status !== 200) {
+        const retryable = res.status === 429 || res.status >= 500;
+        throw new SmartAuthError('smart-configuration not available', retryable, res.status);
+      }
+      const parsed = SmartConfiguration.safeParse(parseJson(res.body));
+      if (!parsed.success) throw new SmartAuthError('smart-configuration has no token_endpoint', false, res.status);
+      candidate = parsed.data.token_endpoint;
+    }
+    try {
+      return (await assertAllowedEndpointUrl(candidate, this.options.guard)).toString();
+    } catch (err) {
+      throw new SmartAuthError('token endpoint URL refused', false, undefined, undefined, { cause: err });
+    }
+  }
+}
+
+function parseJson(body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** RFC 6749 §5.2 errors are permanent (a registration problem); 429 and 5xx may pass. */
+function tokenError(status: number, body: Buffer): SmartAuthError {
+  const oauth = OAuthError.safeParse(parseJson(body));
+  const retryable = status === 429 || status >= 500;
+  return new SmartAuthError('token endpoint refused the request', retryable, status, oauth.success ? oauth.data.error : undefined);
+}

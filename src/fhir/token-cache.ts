@@ -1,0 +1,99 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { LuaScript } from './lua-script';
+
+/**
+ * A Redis cache of one access token, shared by all worker processes, with a short lock so that
+ * only one process at a time asks the token endpoint (the others wait for the cached token).
+ *
+ * Stored value: JSON `{ "t": token, "exp": epoch ms }`; key TTL = token lifetime − renewal margin.
+ * Tokens sit in Redis in clear text: Redis must be private to the service (as for BullMQ data).
+ */
+export interface CachedToken {
+  readonly token: string;
+  /** Epoch ms when the server says it expires. */
+  readonly expiresAt: number;
+}
+
+export interface TokenCacheOptions {
+  /** How long a fetching process may hold the lock. Default 15 s. */
+  readonly lockTtlMs?: number;
+  /** Clock. Default Date.now. */
+  readonly now?: () => number;
+}
+
+/** Deletes the key only if it still holds `expected` (so we never drop someone else's fresh token or lock). */
+const COMPARE_AND_DELETE = new LuaScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`);
+
+/** Deletes the token only when it is the rejected one. */
+const DELETE_IF_TOKEN = new LuaScript(`
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local ok, d = pcall(cjson.decode, v)
+if (not ok) or d.t == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`);
+
+export class RedisTokenCache {
+  private readonly lockKey: string;
+  private readonly lockTtlMs: number;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly redis: Redis,
+    /** Full Redis key of this token (prefix, endpoint id, client and scope hash). */
+    private readonly key: string,
+    options: TokenCacheOptions = {},
+  ) {
+    this.lockKey = `${key}:lock`;
+    this.lockTtlMs = options.lockTtlMs ?? 15_000;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** The cached token if it has more than `minValidityMs` left. */
+  async get(minValidityMs: number): Promise<CachedToken | undefined> {
+    const raw = await this.redis.get(this.key);
+    if (raw === null) return undefined;
+    let parsed: { t?: unknown; exp?: unknown };
+    try {
+      parsed = JSON.parse(raw) as { t?: unknown; exp?: unknown };
+    } catch {
+      return undefined;
+    }
+    if (typeof parsed.t !== 'string' || typeof parsed.exp !== 'number') return undefined;
+    if (parsed.exp - this.now() <= minValidityMs) return undefined;
+    return { token: parsed.t, expiresAt: parsed.exp };
+  }
+
+  /** Stores a token for `ttlMs` (nothing is stored when ttlMs ≤ 0). */
+  async set(token: CachedToken, ttlMs: number): Promise<void> {
+    if (ttlMs <= 0) return;
+    await this.redis.set(this.key, JSON.stringify({ t: token.token, exp: token.expiresAt }), 'PX', Math.ceil(ttlMs));
+  }
+
+  /** Drops the cached token if it is `rejected` (or any token when `rejected` is undefined). */
+  async invalidate(rejected?: string): Promise<void> {
+    if (rejected === undefined) await this.redis.del(this.key);
+    else await DELETE_IF_TOKEN.run(this.redis, [this.key], [rejected]);
+  }
+
+  /** Tries to take the fetch lock; returns a release function, or undefined when another holder has it. */
+  async tryLock(): Promise<(() => Promise<void>) | undefined> {
+    const owner = randomUUID();
+    const ok = await this.redis.set(this.lockKey, owner, 'PX', this.lockTtlMs, 'NX');
+    if (ok !== 'OK') return undefined;
+    return async () => {
+      await COMPARE_AND_DELETE.run(this.redis, [this.lockKey], [owner]);
+    };
+  }
+
+  /** True while some process holds the fetch lock. */
+  async isLocked(): Promise<boolean> {
+    return (await this.redis.exists(this.lockKey)) === 1;
+  }
+
+  get lockTtl(): number {
+    return this.lockTtlMs;
+  }
+}

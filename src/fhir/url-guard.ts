@@ -1,0 +1,155 @@
+import dns, { type LookupAddress } from 'node:dns';
+import { isIP, type LookupFunction } from 'node:net';
+import { defaultAddressPolicy, type AddressPolicy } from './address-policy';
+import { FhirNetworkError, OffOriginUrlError, UrlRefusedError } from './errors';
+
+/**
+ * SSRF guard for outbound FHIR traffic.
+ *
+ * 1. Only a registered endpoint's base URL is contacted, checked by {@link assertAllowedEndpointUrl}:
+ *    `https:` (or `http:` for sandboxes with `allowInsecureHttp`), no credentials in the URL, and
+ *    every address the host resolves to allowed by the {@link AddressPolicy}.
+ * 2. URLs that come from responses (Bundle `next` links, Attachment.url, redirect `Location`)
+ *    must stay on the endpoint's origin: {@link assertSameOrigin}.
+ * 3. The connection itself resolves names through {@link createGuardedLookup}, which applies the
+ *    same address policy to the very answer the socket connects to. The check and the connection
+ *    use one DNS answer, so DNS rebinding between check and connect (TOCTOU) does not get through.
+ *    IP-literal hosts skip DNS in `net.connect`; step 1 checks them before any request.
+ */
+
+/** Resolves a host name to all its addresses (default: `dns.lookup(host, { all: true })`). */
+export type HostResolver = (hostname: string) => Promise<LookupAddress[]>;
+
+/** How an endpoint's URLs are checked. `allowInsecureHttp` comes from the endpoint registration. */
+export interface UrlGuardOptions {
+  /** Allow `http:`; also allows loopback addresses in the default policy (local sandboxes). */
+  readonly allowInsecureHttp: boolean;
+  /** Address ranges; default {@link defaultAddressPolicy}. */
+  readonly addressPolicy?: AddressPolicy;
+  /** DNS resolver; default `dns.lookup` with `all: true`. */
+  readonly resolve?: HostResolver;
+}
+
+const defaultResolve: HostResolver = (hostname) => dns.promises.lookup(hostname, { all: true, verbatim: true });
+
+/** `scheme://host:port` of a URL, with default ports made explicit. */
+export function originOf(url: URL): string {
+  const port = url.port || (url.protocol === 'https:' ? '443' : url.protocol === 'http:' ? '80' : '');
+  return `${url.protocol}//${url.hostname.toLowerCase()}:${port}`;
+}
+
+/** The base URL with a trailing slash, so relative references resolve under it (FHIR base semantics). */
+export function baseWithSlash(baseUrl: string): URL {
+  const base = new URL(baseUrl);
+  if (!base.pathname.endsWith('/')) base.pathname = `${base.pathname}/`;
+  base.search = '';
+  base.hash = '';
+  return base;
+}
+
+/**
+ * Resolves `candidateUrl` (absolute, or relative to the FHIR base) and checks that its scheme, host
+ * and port equal the endpoint's. Returns the resolved URL.
+ *
+ * @throws OffOriginUrlError when the origin differs (or the URL does not parse).
+ */
+export function assertSameOrigin(
+  baseUrl: string,
+  candidateUrl: string,
+  context: OffOriginUrlError['context'] = 'url',
+): URL {
+  const base = baseWithSlash(baseUrl);
+  let resolved: URL;
+  try {
+    resolved = new URL(candidateUrl, base);
+  } catch {
+    throw new OffOriginUrlError(context, 'unparsable', originOf(base));
+  }
+  if (resolved.username || resolved.password || originOf(resolved) !== originOf(base)) {
+    throw new OffOriginUrlError(context, originOf(resolved), originOf(base));
+  }
+  resolved.hash = '';
+  return resolved;
+}
+
+/**
+ * Checks an endpoint (or token endpoint) URL before any connection: scheme, no credentials,
+ * and every resolved address allowed by the policy.
+ *
+ * @throws UrlRefusedError; FhirNetworkError (retryable) when DNS fails temporarily
+ */
+export async function assertAllowedEndpointUrl(url: string, options: UrlGuardOptions): Promise<URL> {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new UrlRefusedError('unparsable URL');
+  }
+  if (parsed.protocol !== 'https:' && !(parsed.protocol === 'http:' && options.allowInsecureHttp)) {
+    throw new UrlRefusedError(parsed.protocol === 'http:' ? 'https required' : 'unsupported scheme');
+  }
+  if (parsed.username || parsed.password) throw new UrlRefusedError('credentials in URL');
+  const policy = options.addressPolicy ?? defaultAddressPolicy(options);
+  const host = stripBrackets(parsed.hostname);
+  if (isIP(host) !== 0) {
+    assertAddressAllowed(policy, host);
+    return parsed;
+  }
+  let answers: LookupAddress[];
+  try {
+    answers = await (options.resolve ?? defaultResolve)(host);
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (code === 'ENOTFOUND') throw new UrlRefusedError('host does not resolve');
+    // Temporary DNS trouble (EAI_AGAIN, timeouts): worth another try later.
+    throw new FhirNetworkError('dns lookup failed', typeof code === 'string' ? code : undefined, true, true, { cause: err });
+  }
+  if (answers.length === 0) throw new UrlRefusedError('host does not resolve');
+  for (const answer of answers) assertAddressAllowed(policy, answer.address);
+  return parsed;
+}
+
+function assertAddressAllowed(policy: AddressPolicy, address: string): void {
+  const decision = policy.check(address);
+  if (!decision.allowed) throw new UrlRefusedError(`address in ${decision.kind} range`);
+}
+
+/** Error code of a connection refused by {@link createGuardedLookup}. */
+export const ADDRESS_REFUSED_CODE = 'ERR_FHIR_ADDRESS_REFUSED';
+
+/**
+ * A `lookup` for `net.connect`/`tls.connect` (undici `connect: { lookup }`) that refuses the
+ * connection when any resolved address is outside the policy, and otherwise hands the socket the
+ * same, checked answer: the connection is pinned to the addresses that were checked.
+ */
+export function createGuardedLookup(policy: AddressPolicy, resolve: HostResolver = defaultResolve): LookupFunction {
+  return (hostname, options, callback) => {
+    resolve(hostname).then(
+      (answers) => {
+        const family = options.family === 'IPv4' ? 4 : options.family === 'IPv6' ? 6 : options.family;
+        const usable = family === 4 || family === 6 ? answers.filter((a) => a.family === family) : answers;
+        for (const answer of answers) {
+          const decision = policy.check(answer.address);
+          if (!decision.allowed) {
+            const err = Object.assign(new Error(`address in ${decision.kind} range refused`), { code: ADDRESS_REFUSED_CODE });
+            callback(err, '', 0);
+            return;
+          }
+        }
+        const first = usable[0];
+        if (!first) {
+          callback(Object.assign(new Error('host does not resolve'), { code: 'ENOTFOUND' }), '', 0);
+        } else if (options.all) {
+          callback(null, usable);
+        } else {
+          callback(null, first.address, first.family);
+        }
+      },
+      (err: NodeJS.ErrnoException) => callback(err, '', 0),
+    );
+  };
+}
+
+function stripBrackets(host: string): string {
+  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+}

@@ -1,0 +1,173 @@
+import type { Redis } from 'ioredis';
+import Transport from 'winston-transport';
+import { logger } from '../../src/log';
+import { ClientAssertionSigner } from '../../src/fhir/client-assertion';
+import { PermanentFhirError, SmartAuthError } from '../../src/fhir/errors';
+import type { FhirClientEvent } from '../../src/fhir/events';
+import { makeClient } from './support/client';
+import { makeKey, type TestKey } from './support/keys';
+import { startMiniFhir, type MiniFhir } from './support/mini-fhir';
+import { testRedis, type TestRedis } from './support/redis';
+
+class CaptureTransport extends Transport {
+  readonly lines: string[] = [];
+  override log(info: Record<string | symbol, unknown>, next: () => void): void {
+    const formatted = info[Symbol.for('message')];
+    this.lines.push(typeof formatted === 'string' ? formatted : JSON.stringify(info));
+    next();
+  }
+}
+
+const CLIENT_ID = 'second-opinion-bridge-test';
+let env: TestRedis;
+let redis: Redis;
+let rsKey: TestKey;
+let ecKey: TestKey;
+
+beforeAll(async () => {
+  env = testRedis('smart');
+  redis = env.connect();
+  [rsKey, ecKey] = await Promise.all([makeKey('RS384'), makeKey('ES384')]);
+});
+afterAll(() => env.cleanup());
+
+let endpointCounter = 0;
+function smartClient(fhir: MiniFhir, key: TestKey, options: { id?: string; redis?: Redis; clientId?: string; events?: FhirClientEvent[] } = {}) {
+  endpointCounter += 1;
+  return makeClient(options.redis ?? redis, env.prefix, fhir.url, {
+    id: options.id ?? `smart-${endpointCounter}`,
+    auth: { type: 'smart-backend', clientId: options.clientId ?? CLIENT_ID, privateKeyJwk: key.privateJwk, scope: 'system/Observation.read system/Patient.read' },
+  });
+}
+
+describe.each([
+  ['RS384', () => rsKey],
+  ['ES384', () => ecKey],
+])('client assertion signed with %s', (alg, key) => {
+  let fhir: MiniFhir;
+  beforeAll(async () => {
+    fhir = await startMiniFhir({ smart: { publicKey: key().publicKey, clientId: CLIENT_ID } });
+  });
+  afterAll(() => fhir.close());
+
+  it('has the SMART header and claims (verified with jose on the server)', async () => {
+    const { client, events } = smartClient(fhir, key());
+    const before = Math.floor(Date.now() / 1000);
+    await client.capabilities();
+    expect(fhir.tokenRequests).toBe(1);
+    const [verified] = fhir.assertions;
+    expect(verified?.header).toEqual({ alg, kid: key().kid, typ: 'JWT' });
+    const payload = verified?.payload ?? {};
+    expect(payload.iss).toBe(CLIENT_ID);
+    expect(payload.sub).toBe(CLIENT_ID);
+    expect(payload.aud).toBe(`${fhir.server.url}/auth/token`);
+    expect(payload.exp).toBeGreaterThan(before);
+    expect((payload.exp ?? 0) - before).toBeLessThanOrEqual(300);
+    expect(payload.jti).toMatch(/^[0-9a-f-]{36}$/);
+    expect(Object.fromEntries(verified?.form ?? [])).toMatchObject({
+      grant_type: 'client_credentials',
+      scope: 'system/Observation.read system/Patient.read',
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+    });
+    expect(fhir.server.requests.at(-1)?.headers.authorization).toBe('Bearer tok-1');
+    expect(events).toContainEqual(expect.objectContaining({ type: 'token-refreshed', expiresInSeconds: 300 }));
+    await client.close();
+  });
+});
+
+describe('token caching and refresh', () => {
+  let fhir: MiniFhir;
+  beforeEach(async () => {
+    fhir = await startMiniFhir({ smart: { publicKey: rsKey.publicKey, clientId: CLIENT_ID, expiresIn: 300 } });
+  });
+  afterEach(() => fhir.close());
+
+  it('shares one token request among concurrent callers of one client, and caches it in Redis', async () => {
+    const { client } = smartClient(fhir, rsKey, { id: 'cache-one' });
+    await Promise.all([client.read('Patient', 'a'), client.read('Patient', 'b'), client.capabilities(), client.read('Patient', 'c')]);
+    expect(fhir.tokenRequests).toBe(1);
+    const keys = await redis.keys(`${env.prefix}fhir:token:cache-one:*`);
+    expect(keys).toHaveLength(1);
+    const ttl = await redis.pttl(keys[0] ?? '');
+    // TTL = expires_in (300 s) − renewal margin (60 s).
+    expect(ttl).toBeGreaterThan(230_000);
+    expect(ttl).toBeLessThanOrEqual(240_000);
+    expect(await redis.get(keys[0] ?? '')).toContain('tok-1');
+    await client.close();
+  });
+
+  it('makes two processes (own Redis connections) share one token request', async () => {
+    const a = smartClient(fhir, rsKey, { id: 'cache-two', redis: env.connect() });
+    const b = smartClient(fhir, rsKey, { id: 'cache-two', redis: env.connect() });
+    await Promise.all([a.client.read('Patient', 'a'), b.client.read('Patient', 'b'), a.client.read('Patient', 'c'), b.client.read('Patient', 'd')]);
+    expect(fhir.tokenRequests).toBe(1);
+    // A third "process" starting later reads the cached token.
+    const c = smartClient(fhir, rsKey, { id: 'cache-two', redis: env.connect() });
+    await c.client.read('Patient', 'e');
+    expect(fhir.tokenRequests).toBe(1);
+    await Promise.all([a.client.close(), b.client.close(), c.client.close()]);
+  });
+
+  it('after a 401 drops the token, fetches a fresh one and retries once', async () => {
+    const { client, events } = smartClient(fhir, rsKey);
+    await client.read('Patient', 'a');
+    fhir.validTokens.clear(); // the server revokes tok-1
+    await expect(client.read('Patient', 'b')).resolves.toMatchObject({ id: 'b' });
+    expect(fhir.tokenRequests).toBe(2);
+    expect(fhir.server.requests.filter((r) => r.url === '/fhir/Patient/b').map((r) => r.headers.authorization)).toEqual(['Bearer tok-1', 'Bearer tok-2']);
+    expect(events.filter((e) => e.type === 'token-refreshed')).toHaveLength(2);
+    await client.close();
+  });
+
+  it('fails permanently when the fresh token is refused too (no loop)', async () => {
+    const { client } = smartClient(fhir, rsKey);
+    fhir.validTokens.add = function add() {
+      return this; // the server accepts no token at all
+    };
+    const err = await client.read('Patient', 'a').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PermanentFhirError);
+    expect(err).toMatchObject({ status: 401, issueCodes: ['login'] });
+    expect(fhir.server.requests.filter((r) => r.url === '/fhir/Patient/a')).toHaveLength(2);
+    expect(fhir.tokenRequests).toBe(2);
+    await client.close();
+  });
+
+  it('reports invalid_client as a permanent SmartAuthError', async () => {
+    const { client } = smartClient(fhir, rsKey, { clientId: 'someone-else' });
+    const err = await client.read('Patient', 'a').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SmartAuthError);
+    expect(err).toMatchObject({ status: 401, oauthError: 'invalid_client', permanent: true });
+    expect(fhir.tokenRequests).toBe(1);
+    await client.close();
+  });
+
+  it('never logs tokens or assertions', async () => {
+    const capture = new CaptureTransport();
+    const previous = logger.level;
+    logger.level = 'silly';
+    logger.add(capture);
+    try {
+      const { client } = smartClient(fhir, rsKey);
+      await client.read('Patient', 'a');
+      fhir.validTokens.clear();
+      await client.read('Patient', 'b');
+      await client.close();
+    } finally {
+      logger.remove(capture);
+      logger.level = previous;
+    }
+    expect(capture.lines.some((l) => l.includes('smart token obtained'))).toBe(true);
+    const all = capture.lines.join('\n');
+    expect(all).not.toMatch(/tok-\d|eyJ|Bearer|client_assertion/);
+  });
+});
+
+describe('key validation', () => {
+  it('refuses keys that are not RS384/ES384 private keys with a kid', async () => {
+    const { privateJwk } = rsKey;
+    expect(() => new ClientAssertionSigner('c', { ...privateJwk, alg: 'RS256' })).toThrow(SmartAuthError);
+    expect(() => new ClientAssertionSigner('c', { ...privateJwk, kid: undefined })).toThrow('kid');
+    expect(() => new ClientAssertionSigner('c', { ...ecKey.privateJwk, d: undefined })).toThrow('not a private key');
+    expect(() => new ClientAssertionSigner('c', { ...ecKey.privateJwk, alg: 'RS384' })).toThrow('RSA');
+  });
+});

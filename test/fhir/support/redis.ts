@@ -1,0 +1,37 @@
+import { randomBytes } from 'node:crypto';
+import IORedis, { type Redis } from 'ioredis';
+
+export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** A unique key prefix per test file, and connections that are cleaned up afterwards. */
+export interface TestRedis {
+  readonly prefix: string;
+  /** A new connection (one per simulated worker process). */
+  connect(): Redis;
+  /** Deletes every key under the prefix and closes the connections. */
+  cleanup(): Promise<void>;
+}
+
+export function testRedis(name: string): TestRedis {
+  const prefix = `sobtest:fhir:${name}:${randomBytes(4).toString('hex')}:`;
+  const connections: Redis[] = [];
+  return {
+    prefix,
+    connect() {
+      const redis = new IORedis(REDIS_URL, { maxRetriesPerRequest: 1 });
+      connections.push(redis);
+      return redis;
+    },
+    async cleanup() {
+      const redis = new IORedis(REDIS_URL, { maxRetriesPerRequest: 1 });
+      connections.push(redis);
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+        cursor = next;
+        if (keys.length > 0) await redis.del(...keys);
+      } while (cursor !== '0');
+      await Promise.all(connections.map((c) => (c.status === 'end' ? undefined : c.quit().catch(() => c.disconnect()))));
+    },
+  };
+}
