@@ -1,20 +1,41 @@
 import type { ConnectionOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
 import type { Config } from '../src/config';
 import type { DomainData } from '../src/cases/domain-data';
+import type { BlobStore } from '../src/blobs/blob-store';
 import type { Database } from '../src/db/database';
+import type { FhirClientDeps } from '../src/fhir';
+import type { SecretBox } from '../src/security/secret-box';
+import { startAssembleCaseWorker } from './assemble-case';
+import { createAttachmentQueue, startFetchAttachmentWorker } from './fetch-attachment';
+import type { PullFlowProducer } from './pull-flow';
+import { startPullReconciler } from './pull-reconcile';
+import { startPullSourceWorker } from './pull-source';
 import { startSlaSweep } from './sla-sweep';
 
 /**
  * BullMQ topology: one module per queue (payload schema, retry policy, concurrency, processor).
- * Queues so far:
- * - `sla-sweep` (./sla-sweep.ts): repeatable, records SLA misses on case timelines.
+ *
+ * | queue | module | what |
+ * |---|---|---|
+ * | `sla-sweep` | sla-sweep.ts | repeatable: records SLA misses on case timelines |
+ * | `pull-source` | pull-source.ts | flow child: pages one query at one source into the raw store |
+ * | `fetch-attachment` | fetch-attachment.ts | streams an attachment into the blob store |
+ * | `assemble-case` | assemble-case.ts | flow parent: ends the pull, moves the case on |
+ * | `pull-reconcile` | pull-reconcile.ts | repeatable: re-enqueues unfinished pulls from Postgres |
  */
 export interface WorkerDeps {
   readonly db: Database;
   readonly config: Config;
   readonly domain: DomainData;
+  readonly secrets: SecretBox;
+  readonly blobs: BlobStore;
+  /** Shared client for token cache, rate limits and breakers. */
+  readonly redis: Redis;
+  readonly pulls: PullFlowProducer;
   /** A fresh connection per Queue/Worker, as BullMQ recommends for blocking commands. */
   readonly connection: () => ConnectionOptions;
+  readonly clientOptions?: Partial<FhirClientDeps>;
 }
 
 export interface RunningWorkers {
@@ -22,11 +43,33 @@ export interface RunningWorkers {
 }
 
 export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
-  const sla = startSlaSweep(deps.db, deps.connection, deps.config.queuePrefix);
+  const { config } = deps;
+  const prefix = config.queuePrefix;
+  const pullDeps = {
+    db: deps.db,
+    secrets: deps.secrets,
+    redis: deps.redis,
+    fhirKeyPrefix: `${prefix}:fhir:`,
+    blobs: deps.blobs,
+    maxAttachmentBytes: config.maxAttachmentBytes,
+    clientOptions: deps.clientOptions,
+  };
+  const caseDeps = { db: deps.db, config, domain: deps.domain };
+  const sla = startSlaSweep(deps.db, deps.connection, prefix);
+  const attachmentQueue = createAttachmentQueue(deps.connection(), prefix);
+  const lock = { lockDurationMs: config.jobLockMs };
+  const workers = [
+    sla.worker,
+    startPullSourceWorker(pullDeps, deps.connection, prefix, attachmentQueue, { concurrency: config.pullConcurrency, ...lock }),
+    startFetchAttachmentWorker(pullDeps, deps.connection, prefix, { concurrency: config.attachmentConcurrency, ...lock }),
+    startAssembleCaseWorker(caseDeps, deps.connection, prefix, config.jobLockMs),
+  ];
+  const reconciler = startPullReconciler(caseDeps, deps.pulls, deps.connection, prefix, config.reconcileEveryMs);
+  workers.push(reconciler.worker);
   return {
     async close() {
-      await sla.worker.close();
-      await sla.queue.close();
+      await Promise.all(workers.map((w) => w.close()));
+      await Promise.all([sla.queue.close(), attachmentQueue.close(), reconciler.queue.close()]);
     },
   };
 }

@@ -33,6 +33,17 @@ const EnvSchema = z.object({
   AUTH_ROLES_CLAIM: z.string().min(1).default('roles'),
   BODY_LIMIT: z.string().regex(/^\d+(kb|mb)$/i, 'must look like 512kb or 1mb').default('1mb'),
   PROGRAM_TIME_ZONE: z.string().default('America/New_York'),
+  SECRETS_KEY: optionalString.pipe(
+    z
+      .string()
+      .refine((v) => Buffer.from(v, 'base64').length === 32, 'must be 32 random bytes, base64-encoded (openssl rand -base64 32)')
+      .optional(),
+  ),
+  PULL_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),
+  ATTACHMENT_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+  JOB_LOCK_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
+  MAX_ATTACHMENT_BYTES: z.coerce.number().int().min(1024).default(100 * 1024 * 1024),
+  RECONCILE_EVERY_MS: z.coerce.number().int().min(1000).default(30_000),
   NODE_ENV: z.string().default('development'),
 });
 
@@ -63,6 +74,15 @@ export interface Config {
   readonly auth: AuthConfig;
   readonly bodyLimit: string;
   readonly programTimeZone: string;
+  /** AES-256 key that encrypts endpoint secrets at rest. */
+  readonly secretsKey: Buffer;
+  /** Pull jobs run at once per worker process (the per-endpoint limits still apply). */
+  readonly pullConcurrency: number;
+  readonly attachmentConcurrency: number;
+  /** BullMQ job lock: a job whose worker died is picked up again after about this long. */
+  readonly jobLockMs: number;
+  readonly maxAttachmentBytes: number;
+  readonly reconcileEveryMs: number;
 }
 
 /** A configuration error names every bad variable, so the operator can fix them in one go. */
@@ -94,6 +114,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       `ROLE: "${e.ROLE}" needs DATABASE_URL. Without it the embedded PGlite database is used, which only one process can open, so API and workers must run together (ROLE=all).`,
     );
   }
+  if (!e.SECRETS_KEY && e.NODE_ENV === 'production') {
+    problems.push('SECRETS_KEY: must be set in production (32 random bytes, base64) to encrypt endpoint secrets at rest');
+  }
   if (!isValidTimeZone(e.PROGRAM_TIME_ZONE)) problems.push('PROGRAM_TIME_ZONE: not an IANA time zone');
   if (problems.length > 0) throw new ConfigError(problems);
   return {
@@ -107,7 +130,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir,
     logLevel: e.LOG_LEVEL,
     auth: {
-      jwtSecret: usingDevelopmentSecret ? developmentSecret(dataDir) : e.AUTH_JWT_SECRET,
+      jwtSecret: usingDevelopmentSecret ? developmentSecret(dataDir, 'dev-jwt-secret') : e.AUTH_JWT_SECRET,
       usingDevelopmentSecret,
       jwksUrl: e.AUTH_JWKS_URL,
       issuer: e.AUTH_ISSUER,
@@ -116,6 +139,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     bodyLimit: e.BODY_LIMIT,
     programTimeZone: e.PROGRAM_TIME_ZONE,
+    pullConcurrency: e.PULL_CONCURRENCY,
+    attachmentConcurrency: e.ATTACHMENT_CONCURRENCY,
+    jobLockMs: e.JOB_LOCK_MS,
+    maxAttachmentBytes: e.MAX_ATTACHMENT_BYTES,
+    reconcileEveryMs: e.RECONCILE_EVERY_MS,
+    secretsKey: e.SECRETS_KEY
+      ? Buffer.from(e.SECRETS_KEY, 'base64')
+      : Buffer.from(developmentSecret(dataDir, 'dev-secrets-key'), 'base64url'),
   };
 }
 
@@ -134,12 +165,12 @@ export function developmentSecretPath(dataDir: string): string {
 }
 
 /**
- * Outside production, with no auth configured, the service signs and checks development tokens
- * with a random secret kept (mode 0600) under DATA_DIR, so `npm start` works with zero set-up and
- * `npm run token` can mint tokens the running service accepts.
+ * Outside production, with no secret configured, the service uses a random 32-byte secret kept
+ * (mode 0600) under DATA_DIR, so `npm start` works with zero set-up; for the JWT secret this also
+ * lets `npm run token` mint tokens the running service accepts.
  */
-function developmentSecret(dataDir: string): string {
-  const file = developmentSecretPath(dataDir);
+function developmentSecret(dataDir: string, name: string): string {
+  const file = path.join(dataDir, name);
   try {
     return fs.readFileSync(file, 'utf8').trim();
   } catch {

@@ -1,6 +1,7 @@
 import http from 'node:http';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import type { Redis } from 'ioredis';
+import IORedis, { type Redis } from 'ioredis';
 import type { Config } from './config';
 import type { Database } from './db/database';
 import { openDatabase } from './db/open';
@@ -10,8 +11,13 @@ import { apiRoutes } from './http/routes';
 import { errorFields, logger } from './log';
 import { bullConnectionOptions, createClientConnection, pingRedis } from './redis';
 import { startWorkers, type RunningWorkers } from '../queues';
+import { PullFlowProducer } from '../queues/pull-flow';
 import { loadDomainData } from './cases/domain-data';
 import { SERVICE_VERSION } from './version';
+import { EndpointClients } from './endpoints/endpoint-clients';
+import { SecretBox } from './security/secret-box';
+import { BlobStore } from './blobs/blob-store';
+import type { FhirClientDeps } from './fhir';
 
 /** A running service: whichever roles the config asked for. */
 export interface RunningService {
@@ -22,32 +28,63 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
+export interface ServiceOverrides {
+  /** Outbound FHIR client tuning (tests shorten retry delays and breaker cool-downs). */
+  readonly clientOptions?: Partial<FhirClientDeps>;
+}
+
 /**
  * Starts the roles the config names: `api` (HTTP), `worker` (BullMQ processors) or `all`.
  * Fails fast when the database cannot be opened or migrated; Redis being down does not stop the
  * API from starting (readiness reports it) and workers reconnect on their own.
  */
-export async function startService(config: Config): Promise<RunningService> {
+export async function startService(config: Config, overrides: ServiceOverrides = {}): Promise<RunningService> {
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize });
   const domain = loadDomainData();
-  const redis: Redis = createClientConnection(config.redisUrl);
-  redis.on('error', () => undefined); // readiness reports it; reconnects on its own
+  const secrets = new SecretBox(config.secretsKey);
+  const blobs = new BlobStore(path.join(config.dataDir, 'blobs'));
+  // Request paths: fail fast while Redis is down. Workers: wait for Redis to come back.
+  const apiRedis: Redis = createClientConnection(config.redisUrl);
+  apiRedis.on('error', () => undefined);
+  const workerRedis: Redis = new IORedis(config.redisUrl, { maxRetriesPerRequest: 3 });
+  workerRedis.on('error', () => undefined);
+  const clients = new EndpointClients(apiRedis, `${config.queuePrefix}:fhir:`, overrides.clientOptions);
+  const pulls = new PullFlowProducer({ ...bullConnectionOptions(config.redisUrl), enableOfflineQueue: false, maxRetriesPerRequest: 1 }, config.queuePrefix);
   let server: http.Server | undefined;
   let workers: RunningWorkers | undefined;
   let url: string | undefined;
 
+  const closeAll = async (): Promise<void> => {
+    await workers?.close().catch((err: unknown) => logger.error('worker shutdown failed', errorFields(err)));
+    await clients.closeAll();
+    await pulls.close().catch(() => undefined);
+    apiRedis.disconnect();
+    workerRedis.disconnect();
+    await db.close();
+  };
+
   try {
     if (config.role === 'worker' || config.role === 'all') {
-      workers = await startWorkers({ db, config, domain, connection: () => bullConnectionOptions(config.redisUrl) });
+      workers = await startWorkers({
+        db,
+        config,
+        domain,
+        secrets,
+        blobs,
+        redis: workerRedis,
+        pulls,
+        connection: () => bullConnectionOptions(config.redisUrl),
+        clientOptions: overrides.clientOptions,
+      });
     }
     if (config.role === 'api' || config.role === 'all') {
       const app = createApp({
         db,
         verifyToken: createTokenVerifier(config.auth),
-        routes: apiRoutes({ db, config, domain }),
+        routes: apiRoutes({ db, config, domain, secrets, clients, pulls }),
         readiness: [
           { name: 'database', check: () => db.ping() },
-          { name: 'redis', check: () => pingRedis(redis) },
+          { name: 'redis', check: () => pingRedis(apiRedis) },
         ],
         bodyLimit: config.bodyLimit,
         version: SERVICE_VERSION,
@@ -65,9 +102,7 @@ export async function startService(config: Config): Promise<RunningService> {
       logger.info('api listening', { port: address.port, backend: db.backend });
     }
   } catch (err) {
-    await workers?.close().catch(() => undefined);
-    redis.disconnect();
-    await db.close().catch(() => undefined);
+    await closeAll().catch(() => undefined);
     throw err;
   }
 
@@ -85,9 +120,7 @@ export async function startService(config: Config): Promise<RunningService> {
             closing.closeIdleConnections();
           });
         }
-        await workers?.close().catch((err: unknown) => logger.error('worker shutdown failed', errorFields(err)));
-        redis.disconnect();
-        await db.close();
+        await closeAll();
       })();
       return stopping;
     },

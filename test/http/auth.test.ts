@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { API_ROLES } from '../../src/http/auth';
 import { apiRoutes } from '../../src/http/routes';
-import type { CaseServiceDeps } from '../../src/cases/case-service';
+import type { ApiDeps } from '../../src/http/routes';
 import { startTestService, TEST_JWT_SECRET, type TestService } from '../support/service';
 
 let svc: TestService;
@@ -15,7 +15,7 @@ afterAll(async () => {
 });
 
 // The route table itself (not a copy) drives these tests, so a new route cannot skip them.
-const routes = apiRoutes({} as CaseServiceDeps);
+const routes = apiRoutes({} as ApiDeps);
 const concretePath = (path: string): string => path.replace(/:[A-Za-z_]+/g, randomUUID());
 
 describe('every /api route has a role rule', () => {

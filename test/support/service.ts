@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, type Config } from '../../src/config';
 import type { ApiRole } from '../../src/http/auth';
-import { startService, type RunningService } from '../../src/service';
+import { startService, type RunningService, type ServiceOverrides } from '../../src/service';
 import { mintToken } from '../../scripts/token';
 import { createTestDatabase, type TestDatabase } from './postgres';
 
@@ -25,7 +25,7 @@ export interface TestService {
  * The real service (API + workers) on a fresh PostgreSQL database, real Redis (own queue prefix)
  * and an ephemeral port.
  */
-export async function startTestService(env: Record<string, string> = {}): Promise<TestService> {
+export async function startTestService(env: Record<string, string> = {}, overrides: ServiceOverrides = {}): Promise<TestService> {
   const testDb: TestDatabase = await createTestDatabase();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sob-test-'));
   const config = loadConfig({
@@ -40,7 +40,7 @@ export async function startTestService(env: Record<string, string> = {}): Promis
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
     ...env,
   });
-  const service = await startService(config);
+  const service = await startService(config, overrides);
   const url = service.url ?? '';
   return {
     service,
@@ -64,4 +64,20 @@ export async function startTestService(env: Record<string, string> = {}): Promis
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Client tuning for tests: quick retries and breaker cool-downs, so fault tests finish fast. */
+export const FAST_CLIENT: ServiceOverrides = {
+  clientOptions: { retry: { baseDelayMs: 5, maxDelayMs: 50, maxRetryAfterMs: 1500 }, breaker: { cooldownMs: 500 } },
+};
+
+/** Polls `read` until `done` holds (the pull pipeline has no push channel to await); fails after `timeoutMs`. */
+export async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (done(value)) return value;
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms: ${JSON.stringify(value).slice(0, 2000)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }

@@ -1,0 +1,68 @@
+import { FlowProducer, type ConnectionOptions, type FlowJob } from 'bullmq';
+import { z } from 'zod';
+import { QUEUES } from './names';
+
+/** Payload of a `pull-source` job: one pull task (one query at one source). */
+export const PullSourcePayload = z.object({ taskId: z.uuid(), pullId: z.uuid(), attempt: z.int().min(1) }).strict();
+export type PullSourcePayload = z.infer<typeof PullSourcePayload>;
+
+/** Payload of the `assemble-case` parent job: runs when every task of the pull attempt is done. */
+export const AssembleCasePayload = z.object({ pullId: z.uuid(), caseId: z.uuid(), attempt: z.int().min(1) }).strict();
+export type AssembleCasePayload = z.infer<typeof AssembleCasePayload>;
+
+/** Retry policy of pull jobs: the HTTP client already retries each request politely; this covers the rest (worker crash, endpoint paused). */
+export const PULL_JOB_ATTEMPTS = 4;
+export const PULL_JOB_BACKOFF = { type: 'exponential', delay: 5000 } as const;
+
+/** Job ids are derived from the pull attempt and task, so enqueuing twice adds nothing. */
+export const assembleJobId = (pullId: string, attempt: number): string => `assemble-${pullId}-${attempt}`;
+export const pullJobId = (taskId: string, attempt: number): string => `pull-${taskId}-${attempt}`;
+
+/**
+ * The flow of one pull attempt: an `assemble-case` parent with one `pull-source` child per task.
+ * A child that fails for good does not block the parent (`ignoreDependencyOnFailure`): the pull
+ * then ends `partial`, naming what failed.
+ */
+export function pullFlow(pull: { id: string; caseId: string; attempt: number }, taskIds: readonly string[]): FlowJob {
+  return {
+    name: 'assemble',
+    queueName: QUEUES.assembleCase,
+    data: { pullId: pull.id, caseId: pull.caseId, attempt: pull.attempt } satisfies AssembleCasePayload,
+    opts: { jobId: assembleJobId(pull.id, pull.attempt), attempts: 5, backoff: { type: 'exponential', delay: 2000 }, removeOnComplete: { age: 86_400 } },
+    children: taskIds.map((taskId) => ({
+      name: 'pull',
+      queueName: QUEUES.pullSource,
+      data: { taskId, pullId: pull.id, attempt: pull.attempt } satisfies PullSourcePayload,
+      opts: {
+        jobId: pullJobId(taskId, pull.attempt),
+        attempts: PULL_JOB_ATTEMPTS,
+        backoff: PULL_JOB_BACKOFF,
+        ignoreDependencyOnFailure: true,
+        removeOnComplete: { age: 86_400 },
+        removeOnFail: { age: 7 * 86_400 },
+      },
+    })),
+  };
+}
+
+/** Producer side of pulls: used by the API (start, retry) and the reconciler. */
+export class PullFlowProducer {
+  private readonly producer: FlowProducer;
+
+  constructor(connection: ConnectionOptions, private readonly prefix: string) {
+    this.producer = new FlowProducer({ connection, prefix });
+    this.producer.on('error', () => undefined);
+  }
+
+  async enqueue(pull: { id: string; caseId: string; attempt: number }, taskIds: readonly string[]): Promise<void> {
+    await this.producer.add(pullFlow(pull, taskIds), { queuesOptions: {} });
+  }
+
+  get queuePrefix(): string {
+    return this.prefix;
+  }
+
+  async close(): Promise<void> {
+    await this.producer.close();
+  }
+}

@@ -1,0 +1,49 @@
+import { Queue, UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
+import { isPermanentFhirError } from '../src/fhir';
+import { errorFields, logger, withLogContext } from '../src/log';
+import type { PullWorkerDeps } from '../src/pull/pull-deps';
+import { runPullTask } from '../src/pull/pull-task-runner';
+import { enqueueAttachments } from './fetch-attachment';
+import { QUEUES } from './names';
+import { PullSourcePayload } from './pull-flow';
+
+/**
+ * Queue `pull-source`: one job per (pull attempt, source, query) pages to the end of its results.
+ * Small payload (ids); the processor re-reads the task and resumes from its committed cursor, so a
+ * job that runs twice or after a crash stores nothing twice. Permanent FHIR errors fail the job at
+ * once (UnrecoverableError); others are retried with backoff (see pull-flow.ts).
+ */
+export interface PullSourceOptions {
+  readonly concurrency: number;
+  readonly lockDurationMs: number;
+}
+
+export function startPullSourceWorker(
+  deps: PullWorkerDeps,
+  connection: () => ConnectionOptions,
+  prefix: string,
+  attachments: Queue,
+  options: PullSourceOptions,
+): Worker<PullSourcePayload> {
+  const worker = new Worker<PullSourcePayload>(
+    QUEUES.pullSource,
+    async (job) =>
+      withLogContext({ jobId: `${QUEUES.pullSource}:${job.id ?? ''}` }, async () => {
+        const { taskId, attempt } = PullSourcePayload.parse(job.data);
+        const isLastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+        try {
+          const outcome = await runPullTask(deps, taskId, isLastAttempt, async (attachmentIds) => {
+            await enqueueAttachments(attachments, attachmentIds, attempt, job.parent?.id ? { id: job.parent.id, queue: job.parent.queueKey } : undefined);
+          });
+          return outcome.state;
+        } catch (err) {
+          if (isPermanentFhirError(err)) throw new UnrecoverableError(err instanceof Error ? err.message : 'permanent error');
+          throw err;
+        }
+      }),
+    { connection: connection(), prefix, concurrency: options.concurrency, lockDuration: options.lockDurationMs, stalledInterval: options.lockDurationMs },
+  );
+  worker.on('failed', (job, err) => logger.warn('pull job failed', { jobId: job?.id, attempt: job?.attemptsMade, ...errorFields(err) }));
+  worker.on('error', () => undefined);
+  return worker;
+}

@@ -1,0 +1,102 @@
+import { createHash, randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import type { Queryable } from '../db/database';
+
+/**
+ * Content-addressed blob store under `DATA_DIR/blobs/<aa>/<bb>/<sha256>`. Bytes are streamed to a
+ * temporary file while hashing (never buffered whole), then renamed into place, so a crash leaves
+ * either nothing or a complete blob; storing the same bytes twice is a no-op.
+ */
+export class BlobStore {
+  constructor(private readonly root: string) {
+    fs.mkdirSync(path.join(root, 'tmp'), { recursive: true });
+  }
+
+  pathOf(sha256: string): string {
+    if (!/^[0-9a-f]{64}$/.test(sha256)) throw new Error('not a sha256 hex digest');
+    return path.join(this.root, sha256.slice(0, 2), sha256.slice(2, 4), sha256);
+  }
+
+  /** A writable that hashes and spools to a temp file; `commit()` moves it into place. */
+  createWriter(): BlobWriter {
+    return new BlobWriter(this);
+  }
+
+  /** Stores a buffer (inline attachments, generated PDFs). */
+  async putBuffer(data: Buffer): Promise<{ sha256: string; size: number }> {
+    const writer = this.createWriter();
+    await new Promise<void>((resolve, reject) => {
+      writer.on('error', reject);
+      writer.end(data, () => resolve());
+    });
+    return writer.commit();
+  }
+
+  async read(sha256: string): Promise<Buffer> {
+    return fs.promises.readFile(this.pathOf(sha256));
+  }
+
+  exists(sha256: string): boolean {
+    return fs.existsSync(this.pathOf(sha256));
+  }
+
+  tempPath(): string {
+    return path.join(this.root, 'tmp', `${randomUUID()}.part`);
+  }
+}
+
+/** A streaming writer into the blob store. */
+export class BlobWriter extends Writable {
+  private readonly hash = createHash('sha256');
+  private readonly sha1 = createHash('sha1');
+  private readonly temp: string;
+  private readonly fd: number;
+  private size = 0;
+
+  constructor(private readonly store: BlobStore) {
+    super();
+    this.temp = store.tempPath();
+    this.fd = fs.openSync(this.temp, 'w', 0o600);
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.hash.update(chunk);
+    this.sha1.update(chunk);
+    this.size += chunk.length;
+    fs.write(this.fd, chunk, (err) => callback(err));
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    fs.fsync(this.fd, (err) => callback(err));
+  }
+
+  /** Moves the finished temp file into place; returns its digest and size. */
+  async commit(): Promise<{ sha256: string; sha1Base64: string; size: number }> {
+    fs.closeSync(this.fd);
+    const sha256 = this.hash.digest('hex');
+    const target = this.store.pathOf(sha256);
+    await fs.promises.mkdir(path.dirname(target), { recursive: true });
+    await fs.promises.rename(this.temp, target);
+    return { sha256, sha1Base64: this.sha1.digest('base64'), size: this.size };
+  }
+
+  /** Removes the temp file after a failed download. */
+  abort(): void {
+    try {
+      fs.closeSync(this.fd);
+    } catch {
+      // already closed
+    }
+    fs.rmSync(this.temp, { force: true });
+  }
+}
+
+/** Records a stored blob (idempotent). */
+export async function recordBlob(db: Queryable, blob: { sha256: string; size: number; contentType?: string }): Promise<void> {
+  await db.query(
+    'INSERT INTO blobs (sha256, size, content_type) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING',
+    [blob.sha256, blob.size, blob.contentType ?? null],
+  );
+}

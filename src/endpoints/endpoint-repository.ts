@@ -1,0 +1,113 @@
+import type { Queryable } from '../db/database';
+
+export interface EndpointRow {
+  readonly id: string;
+  readonly name: string;
+  readonly baseUrl: string;
+  readonly authType: 'none' | 'bearer' | 'smart-backend';
+  readonly clientId: string | null;
+  readonly scope: string | null;
+  readonly sealedSecret: string | null;
+  readonly maxRequestsPerSecond: number;
+  readonly maxConcurrency: number;
+  readonly allowInsecureHttp: boolean;
+  readonly capabilities: unknown;
+  readonly capabilitiesFetchedAt: Date | null;
+  readonly capabilitiesError: string | null;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+const COLUMNS = `id, name, base_url, auth_type, client_id, scope, sealed_secret, max_requests_per_second,
+  max_concurrency, allow_insecure_http, capabilities, capabilities_fetched_at, capabilities_error, created_at, updated_at`;
+
+interface Row {
+  id: string;
+  name: string;
+  base_url: string;
+  auth_type: EndpointRow['authType'];
+  client_id: string | null;
+  scope: string | null;
+  sealed_secret: string | null;
+  max_requests_per_second: number;
+  max_concurrency: number;
+  allow_insecure_http: boolean;
+  capabilities: unknown;
+  capabilities_fetched_at: Date | null;
+  capabilities_error: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+function toEndpoint(r: Row): EndpointRow {
+  return {
+    id: r.id,
+    name: r.name,
+    baseUrl: r.base_url,
+    authType: r.auth_type,
+    clientId: r.client_id,
+    scope: r.scope,
+    sealedSecret: r.sealed_secret,
+    maxRequestsPerSecond: r.max_requests_per_second,
+    maxConcurrency: r.max_concurrency,
+    allowInsecureHttp: r.allow_insecure_http,
+    capabilities: r.capabilities,
+    capabilitiesFetchedAt: r.capabilities_fetched_at,
+    capabilitiesError: r.capabilities_error,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+export type EndpointWrite = Omit<EndpointRow, 'capabilities' | 'capabilitiesFetchedAt' | 'capabilitiesError' | 'createdAt' | 'updatedAt'>;
+
+export async function insertEndpoint(db: Queryable, e: EndpointWrite): Promise<void> {
+  await db.query(
+    `INSERT INTO endpoints (id, name, base_url, auth_type, client_id, scope, sealed_secret, max_requests_per_second,
+       max_concurrency, allow_insecure_http) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+    [e.id, e.name, e.baseUrl, e.authType, e.clientId, e.scope, e.sealedSecret, e.maxRequestsPerSecond, e.maxConcurrency, e.allowInsecureHttp],
+  );
+}
+
+export async function updateEndpoint(db: Queryable, e: EndpointWrite): Promise<void> {
+  await db.query(
+    `UPDATE endpoints SET name = $2, base_url = $3, auth_type = $4, client_id = $5, scope = $6, sealed_secret = $7,
+       max_requests_per_second = $8, max_concurrency = $9, allow_insecure_http = $10, updated_at = now()
+     WHERE id = $1 AND deleted_at IS NULL`,
+    [e.id, e.name, e.baseUrl, e.authType, e.clientId, e.scope, e.sealedSecret, e.maxRequestsPerSecond, e.maxConcurrency, e.allowInsecureHttp],
+  );
+}
+
+export async function findEndpoint(db: Queryable, id: string): Promise<EndpointRow | undefined> {
+  const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM endpoints WHERE id = $1 AND deleted_at IS NULL`, [id]);
+  return rows[0] ? toEndpoint(rows[0]) : undefined;
+}
+
+export async function listEndpoints(db: Queryable): Promise<EndpointRow[]> {
+  const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM endpoints WHERE deleted_at IS NULL ORDER BY created_at, id`);
+  return rows.map(toEndpoint);
+}
+
+/** Soft delete: sources and raw data that came from the endpoint keep their history. */
+export async function deleteEndpoint(db: Queryable, id: string): Promise<boolean> {
+  const result = await db.query(
+    'UPDATE endpoints SET deleted_at = now(), sealed_secret = NULL WHERE id = $1 AND deleted_at IS NULL',
+    [id],
+  );
+  return result.rowCount === 1;
+}
+
+export async function saveCapabilities(
+  db: Queryable,
+  id: string,
+  result: { capabilities: unknown; error: null } | { capabilities: null; error: string },
+): Promise<void> {
+  if (result.error === null) {
+    await db.query(
+      'UPDATE endpoints SET capabilities = $2, capabilities_fetched_at = now(), capabilities_error = NULL WHERE id = $1',
+      [id, JSON.stringify(result.capabilities)],
+    );
+  } else {
+    await db.query('UPDATE endpoints SET capabilities_error = $2 WHERE id = $1', [id, result.error]);
+  }
+}

@@ -1,0 +1,84 @@
+import { z } from 'zod';
+
+/**
+ * The public endpoint registration contract (admin role): `POST /api/endpoints`
+ * `{name, baseUrl, auth, maxRequestsPerSecond?, maxConcurrency?, allowInsecureHttp?}`.
+ */
+
+/** A private signing key for SMART Backend Services client assertions (RS384 or ES384 P-384). */
+const PrivateKeyJwk = z
+  .object({
+    kty: z.enum(['RSA', 'EC'], { error: 'privateKeyJwk.kty must be RSA or EC' }),
+    kid: z.string().min(1, { error: 'privateKeyJwk.kid is required: the server picks our public key by it' }).max(200),
+    alg: z.enum(['RS384', 'ES384'], { error: 'privateKeyJwk.alg must be RS384 or ES384 (SMART Backend Services)' }),
+    d: z.string({ error: 'privateKeyJwk must be a private key (it has no "d")' }).min(1),
+    crv: z.string().optional(),
+    x: z.string().optional(),
+    y: z.string().optional(),
+    n: z.string().optional(),
+    e: z.string().optional(),
+    p: z.string().optional(),
+    q: z.string().optional(),
+    dp: z.string().optional(),
+    dq: z.string().optional(),
+    qi: z.string().optional(),
+  })
+  .loose()
+  .superRefine((jwk, ctx) => {
+    if (jwk.kty === 'EC' && (jwk.alg !== 'ES384' || jwk.crv !== 'P-384' || !jwk.x || !jwk.y)) {
+      ctx.addIssue({ code: 'custom', message: 'an EC key must be P-384 with x and y, alg ES384' });
+    }
+    if (jwk.kty === 'RSA' && (jwk.alg !== 'RS384' || !jwk.n || !jwk.e)) {
+      ctx.addIssue({ code: 'custom', message: 'an RSA key must have n and e, alg RS384' });
+    }
+  });
+
+export const EndpointAuthInput = z.discriminatedUnion(
+  'type',
+  [
+    z.object({ type: z.literal('none') }),
+    z.object({ type: z.literal('bearer'), token: z.string().min(1, { error: 'token must not be empty' }).max(8192) }),
+    z.object({
+      type: z.literal('smart-backend'),
+      clientId: z.string().trim().min(1, { error: 'clientId is required' }).max(255),
+      privateKeyJwk: PrivateKeyJwk,
+      scope: z.string().trim().min(1).max(1000).optional(),
+    }),
+  ],
+  { error: 'auth.type must be none, bearer or smart-backend' },
+);
+export type EndpointAuthInput = z.infer<typeof EndpointAuthInput>;
+
+const BaseUrl = z
+  .url({ protocol: /^https?$/, error: 'baseUrl must be an http(s) URL' })
+  .max(2000)
+  .refine((u) => !new URL(u).search && !new URL(u).hash, { error: 'baseUrl must not have a query or fragment' })
+  .refine((u) => !new URL(u).username && !new URL(u).password, { error: 'baseUrl must not carry credentials' });
+
+export const EndpointLimits = {
+  maxRequestsPerSecond: z.number().positive().max(1000, { error: 'maxRequestsPerSecond must be at most 1000' }),
+  maxConcurrency: z.int().min(1).max(64, { error: 'maxConcurrency must be between 1 and 64' }),
+};
+
+export const CreateEndpointBody = z.object({
+  name: z.string().trim().min(1, { error: 'name is required' }).max(200),
+  baseUrl: BaseUrl,
+  auth: EndpointAuthInput,
+  maxRequestsPerSecond: EndpointLimits.maxRequestsPerSecond.default(10),
+  maxConcurrency: EndpointLimits.maxConcurrency.default(4),
+  allowInsecureHttp: z.boolean().default(false).meta({ description: 'Allow http: and loopback addresses: sandboxes only.' }),
+});
+export type CreateEndpointBody = z.infer<typeof CreateEndpointBody>;
+
+export const UpdateEndpointBody = z
+  .object({
+    name: z.string().trim().min(1).max(200).optional(),
+    baseUrl: BaseUrl.optional(),
+    auth: EndpointAuthInput.optional(),
+    maxRequestsPerSecond: EndpointLimits.maxRequestsPerSecond.optional(),
+    maxConcurrency: EndpointLimits.maxConcurrency.optional(),
+    allowInsecureHttp: z.boolean().optional(),
+  })
+  .strict()
+  .refine((v) => Object.keys(v).length > 0, { error: 'send at least one field to change' });
+export type UpdateEndpointBody = z.infer<typeof UpdateEndpointBody>;

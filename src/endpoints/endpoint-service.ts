@@ -1,0 +1,192 @@
+import { randomUUID } from 'node:crypto';
+import type { JWK } from 'jose';
+import type { Database } from '../db/database';
+import { assertAllowedEndpointUrl, UrlRefusedError } from '../fhir';
+import type { EndpointAuth, EndpointConnection } from '../fhir/endpoint';
+import { HttpProblem, notFound } from '../http/problem';
+import { errorFields, logger } from '../log';
+import type { SecretBox } from '../security/secret-box';
+import { summarizeCapabilities, type EndpointCapabilities } from './capabilities';
+import type { EndpointClients } from './endpoint-clients';
+import {
+  deleteEndpoint,
+  findEndpoint,
+  insertEndpoint,
+  listEndpoints,
+  saveCapabilities,
+  updateEndpoint,
+  type EndpointRow,
+  type EndpointWrite,
+} from './endpoint-repository';
+import type { CreateEndpointBody, EndpointAuthInput, UpdateEndpointBody } from './endpoint-schema';
+
+export interface EndpointServiceDeps {
+  readonly db: Database;
+  readonly secrets: SecretBox;
+  readonly clients: EndpointClients;
+}
+
+/** The API view of an endpoint: never a secret. */
+export interface EndpointView {
+  readonly id: string;
+  readonly name: string;
+  readonly baseUrl: string;
+  readonly auth: { type: EndpointRow['authType']; clientId?: string; scope?: string; keyId?: string; secretStored: boolean };
+  readonly maxRequestsPerSecond: number;
+  readonly maxConcurrency: number;
+  readonly allowInsecureHttp: boolean;
+  readonly capabilities: EndpointCapabilities | null;
+  readonly capabilitiesFetchedAt: string | null;
+  readonly capabilitiesError: string | null;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+interface SealedSecret {
+  token?: string;
+  privateKeyJwk?: JWK;
+}
+
+function view(row: EndpointRow, secrets: SecretBox): EndpointView {
+  let keyId: string | undefined;
+  if (row.authType === 'smart-backend' && row.sealedSecret) {
+    keyId = (JSON.parse(secrets.open(row.sealedSecret, row.id)) as SealedSecret).privateKeyJwk?.kid;
+  }
+  return {
+    id: row.id,
+    name: row.name,
+    baseUrl: row.baseUrl,
+    auth: {
+      type: row.authType,
+      ...(row.clientId ? { clientId: row.clientId } : {}),
+      ...(row.scope ? { scope: row.scope } : {}),
+      ...(keyId ? { keyId } : {}),
+      secretStored: row.sealedSecret !== null,
+    },
+    maxRequestsPerSecond: row.maxRequestsPerSecond,
+    maxConcurrency: row.maxConcurrency,
+    allowInsecureHttp: row.allowInsecureHttp,
+    capabilities: (row.capabilities as EndpointCapabilities | null) ?? null,
+    capabilitiesFetchedAt: row.capabilitiesFetchedAt?.toISOString() ?? null,
+    capabilitiesError: row.capabilitiesError,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+  };
+}
+
+function sealAuth(auth: EndpointAuthInput, id: string, secrets: SecretBox): Pick<EndpointWrite, 'authType' | 'clientId' | 'scope' | 'sealedSecret'> {
+  switch (auth.type) {
+    case 'none':
+      return { authType: 'none', clientId: null, scope: null, sealedSecret: null };
+    case 'bearer':
+      return { authType: 'bearer', clientId: null, scope: null, sealedSecret: secrets.seal(JSON.stringify({ token: auth.token }), id) };
+    case 'smart-backend':
+      return {
+        authType: 'smart-backend',
+        clientId: auth.clientId,
+        scope: auth.scope ?? null,
+        sealedSecret: secrets.seal(JSON.stringify({ privateKeyJwk: auth.privateKeyJwk }), id),
+      };
+  }
+}
+
+/** The decrypted connection settings the outbound client needs. Only workers and delivery call this. */
+export function toConnection(row: EndpointRow, secrets: SecretBox): EndpointConnection {
+  const secret: SealedSecret = row.sealedSecret ? (JSON.parse(secrets.open(row.sealedSecret, row.id)) as SealedSecret) : {};
+  let auth: EndpointAuth;
+  if (row.authType === 'bearer') auth = { type: 'bearer', token: secret.token ?? '' };
+  else if (row.authType === 'smart-backend') {
+    auth = { type: 'smart-backend', clientId: row.clientId ?? '', privateKeyJwk: secret.privateKeyJwk ?? ({} as JWK), ...(row.scope ? { scope: row.scope } : {}) };
+  } else auth = { type: 'none' };
+  return {
+    id: row.id,
+    baseUrl: row.baseUrl,
+    auth,
+    maxRequestsPerSecond: row.maxRequestsPerSecond,
+    maxConcurrency: row.maxConcurrency,
+    allowInsecureHttp: row.allowInsecureHttp,
+  };
+}
+
+async function checkBaseUrl(baseUrl: string, allowInsecureHttp: boolean): Promise<void> {
+  try {
+    await assertAllowedEndpointUrl(baseUrl, { allowInsecureHttp });
+  } catch (err) {
+    if (err instanceof UrlRefusedError) {
+      throw new HttpProblem(400, 'Invalid request', `baseUrl: ${err.reason}`, [
+        { field: 'baseUrl', pointer: '#/baseUrl', detail: `refused: ${err.reason}` },
+      ]);
+    }
+    throw err;
+  }
+}
+
+export async function requireEndpoint(db: Database, id: string): Promise<EndpointRow> {
+  const row = await findEndpoint(db, id);
+  if (!row) throw notFound(`Endpoint ${id}`);
+  return row;
+}
+
+/** Reads `/metadata` and keeps what the server supports; a failure is recorded, not thrown. */
+export async function refreshCapabilities(deps: EndpointServiceDeps, id: string): Promise<EndpointView> {
+  const row = await requireEndpoint(deps.db, id);
+  try {
+    const statement = await deps.clients.get(toConnection(row, deps.secrets), row.updatedAt.toISOString()).capabilities();
+    await saveCapabilities(deps.db, id, { capabilities: summarizeCapabilities(statement), error: null });
+  } catch (err) {
+    const fields = errorFields(err);
+    logger.warn('capabilities not read', { endpointId: id, ...fields });
+    await saveCapabilities(deps.db, id, { capabilities: null, error: `${fields.errorName}: ${fields.errorMessage}` });
+  }
+  return view(await requireEndpoint(deps.db, id), deps.secrets);
+}
+
+export async function registerEndpoint(deps: EndpointServiceDeps, body: CreateEndpointBody): Promise<EndpointView> {
+  await checkBaseUrl(body.baseUrl, body.allowInsecureHttp);
+  const id = randomUUID();
+  await insertEndpoint(deps.db, {
+    id,
+    name: body.name,
+    baseUrl: body.baseUrl,
+    ...sealAuth(body.auth, id, deps.secrets),
+    maxRequestsPerSecond: body.maxRequestsPerSecond,
+    maxConcurrency: body.maxConcurrency,
+    allowInsecureHttp: body.allowInsecureHttp,
+  });
+  logger.info('endpoint registered', { endpointId: id });
+  return refreshCapabilities(deps, id);
+}
+
+export async function changeEndpoint(deps: EndpointServiceDeps, id: string, body: UpdateEndpointBody): Promise<EndpointView> {
+  const row = await requireEndpoint(deps.db, id);
+  const allowInsecureHttp = body.allowInsecureHttp ?? row.allowInsecureHttp;
+  const baseUrl = body.baseUrl ?? row.baseUrl;
+  if (body.baseUrl !== undefined || body.allowInsecureHttp !== undefined) await checkBaseUrl(baseUrl, allowInsecureHttp);
+  const auth = body.auth
+    ? sealAuth(body.auth, id, deps.secrets)
+    : { authType: row.authType, clientId: row.clientId, scope: row.scope, sealedSecret: row.sealedSecret };
+  await updateEndpoint(deps.db, {
+    id,
+    name: body.name ?? row.name,
+    baseUrl,
+    ...auth,
+    maxRequestsPerSecond: body.maxRequestsPerSecond ?? row.maxRequestsPerSecond,
+    maxConcurrency: body.maxConcurrency ?? row.maxConcurrency,
+    allowInsecureHttp,
+  });
+  if (body.baseUrl !== undefined || body.auth !== undefined) return refreshCapabilities(deps, id);
+  return view(await requireEndpoint(deps.db, id), deps.secrets);
+}
+
+export async function getEndpoint(deps: EndpointServiceDeps, id: string): Promise<EndpointView> {
+  return view(await requireEndpoint(deps.db, id), deps.secrets);
+}
+
+export async function getEndpoints(deps: EndpointServiceDeps): Promise<EndpointView[]> {
+  return (await listEndpoints(deps.db)).map((row) => view(row, deps.secrets));
+}
+
+export async function removeEndpoint(deps: EndpointServiceDeps, id: string): Promise<void> {
+  if (!(await deleteEndpoint(deps.db, id))) throw notFound(`Endpoint ${id}`);
+  logger.info('endpoint deleted', { endpointId: id });
+}

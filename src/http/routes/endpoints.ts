@@ -1,0 +1,88 @@
+import { z } from 'zod';
+import {
+  changeEndpoint,
+  getEndpoint,
+  getEndpoints,
+  refreshCapabilities,
+  registerEndpoint,
+  removeEndpoint,
+  type EndpointServiceDeps,
+} from '../../endpoints/endpoint-service';
+import { CreateEndpointBody, UpdateEndpointBody } from '../../endpoints/endpoint-schema';
+import { defineRoute, type AnyRoute } from '../route';
+
+const EndpointIdParams = z.object({ id: z.uuid({ error: 'Endpoint id must be a UUID' }) });
+type EndpointIdParams = z.infer<typeof EndpointIdParams>;
+type NoQuery = Record<string, never>;
+
+/** Registered FHIR endpoints (local care teams, referring EHRs). Secrets are write-only. */
+export function endpointRoutes(deps: EndpointServiceDeps): AnyRoute[] {
+  return [
+    defineRoute<CreateEndpointBody, NoQuery, NoQuery>({
+      method: 'post',
+      path: '/api/endpoints',
+      tag: 'endpoints',
+      summary: 'Register a FHIR R4 endpoint; its CapabilityStatement is read at once',
+      roles: ['admin'],
+      body: CreateEndpointBody,
+      responses: { 201: { description: 'Registered (capabilitiesError says if /metadata could not be read)' } },
+      handler: async ({ body }) => {
+        const endpoint = await registerEndpoint(deps, body);
+        return { status: 201, body: endpoint, headers: { Location: `/api/endpoints/${endpoint.id}` } };
+      },
+    }),
+    defineRoute<undefined, NoQuery, NoQuery>({
+      method: 'get',
+      path: '/api/endpoints',
+      tag: 'endpoints',
+      summary: 'List registered endpoints (no secrets)',
+      roles: ['admin', 'case_manager'],
+      responses: { 200: { description: 'Endpoints' } },
+      handler: async () => ({ status: 200, body: { items: await getEndpoints(deps) } }),
+    }),
+    defineRoute<undefined, NoQuery, EndpointIdParams>({
+      method: 'get',
+      path: '/api/endpoints/:id',
+      tag: 'endpoints',
+      summary: 'One endpoint with what its server supports (no secrets)',
+      roles: ['admin', 'case_manager'],
+      params: EndpointIdParams,
+      responses: { 200: { description: 'The endpoint' }, 404: { description: 'No such endpoint' } },
+      handler: async ({ params }) => ({ status: 200, body: await getEndpoint(deps, params.id) }),
+    }),
+    defineRoute<UpdateEndpointBody, NoQuery, EndpointIdParams>({
+      method: 'patch',
+      path: '/api/endpoints/:id',
+      tag: 'endpoints',
+      summary: 'Change an endpoint; a new baseUrl or auth re-reads its capabilities',
+      roles: ['admin'],
+      params: EndpointIdParams,
+      body: UpdateEndpointBody,
+      responses: { 200: { description: 'The endpoint after the change' } },
+      handler: async ({ params, body }) => ({ status: 200, body: await changeEndpoint(deps, params.id, body) }),
+    }),
+    defineRoute<undefined, NoQuery, EndpointIdParams>({
+      method: 'delete',
+      path: '/api/endpoints/:id',
+      tag: 'endpoints',
+      summary: 'Remove an endpoint (its secret is erased; pulled data keeps its history)',
+      roles: ['admin'],
+      params: EndpointIdParams,
+      responses: { 204: { description: 'Removed' } },
+      handler: async ({ params }) => {
+        await removeEndpoint(deps, params.id);
+        return { status: 204 };
+      },
+    }),
+    defineRoute<undefined, NoQuery, EndpointIdParams>({
+      method: 'post',
+      path: '/api/endpoints/:id/capabilities',
+      tag: 'endpoints',
+      summary: "Read the endpoint's /metadata again now",
+      roles: ['admin'],
+      params: EndpointIdParams,
+      responses: { 200: { description: 'The endpoint with fresh capabilities' } },
+      handler: async ({ params }) => ({ status: 200, body: await refreshCapabilities(deps, params.id) }),
+    }),
+  ] as unknown as AnyRoute[];
+}

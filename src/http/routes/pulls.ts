@@ -1,0 +1,129 @@
+import { z } from 'zod';
+import { PULL_RESOURCE_TYPES } from '../../pull/pull-plan';
+import { getPull, retryPull, startPull, type PullServiceDeps } from '../../pull/pull-service';
+import { listPulls } from '../../pull/pull-repository';
+import { pullProgress } from '../../pull/pull-progress';
+import { addSource, chooseSourcePatient, getSources, type SourceServiceDeps } from '../../pull/source-service';
+import type { PatientSelector } from '../../pull/source-repository';
+import { defineRoute, type AnyRoute } from '../route';
+
+const CaseParams = z.object({ id: z.uuid({ error: 'Case id must be a UUID' }) });
+const SourceParams = CaseParams.extend({ sourceId: z.uuid({ error: 'Source id must be a UUID' }) });
+const PullParams = CaseParams.extend({ pullId: z.uuid({ error: 'Pull id must be a UUID' }) });
+type NoQuery = Record<string, never>;
+
+const PatientSelectorSchema = z.union(
+  [
+    z.object({ id: z.string().regex(/^[A-Za-z0-9\-.]{1,64}$/, { error: 'patient.id must be a FHIR id' }) }).strict(),
+    z.object({ identifier: z.object({ system: z.string().min(1).max(500), value: z.string().min(1).max(200) }).strict() }).strict(),
+    z.object({ match: z.literal(true) }).strict(),
+  ],
+  { error: 'patient must be {id}, {identifier: {system, value}} or {match: true}' },
+);
+
+const AddSourceBody = z.object({
+  endpointId: z.uuid({ error: 'endpointId must be the id of a registered endpoint' }),
+  patient: PatientSelectorSchema,
+});
+type AddSourceBody = z.infer<typeof AddSourceBody>;
+
+const ChooseBody = z.object({ patientId: z.string().regex(/^[A-Za-z0-9\-.]{1,64}$/, { error: 'patientId must be a FHIR id' }) });
+
+const StartPullBody = z
+  .object({
+    since: z.iso.datetime({ offset: true, error: 'since must be a FHIR instant like 2026-10-01T00:00:00Z' }).optional(),
+    types: z
+      .array(z.enum(PULL_RESOURCE_TYPES, { error: `types must be among ${PULL_RESOURCE_TYPES.join(', ')}` }))
+      .min(1)
+      .optional(),
+  })
+  .strict();
+type StartPullBody = z.infer<typeof StartPullBody>;
+
+/** Sources of a case (local care teams' endpoints + which patient there) and record pulls. */
+export function pullRoutes(deps: PullServiceDeps & SourceServiceDeps): AnyRoute[] {
+  return [
+    defineRoute<AddSourceBody, NoQuery, z.infer<typeof CaseParams>>({
+      method: 'post',
+      path: '/api/cases/:id/sources',
+      tag: 'pulls',
+      summary: 'Add a local care team as a source: find the child there by id, identifier or name + exact birth date',
+      roles: ['case_manager', 'admin'],
+      params: CaseParams,
+      body: AddSourceBody,
+      responses: { 201: { description: 'Source added: resolved, or needs_review with the candidates' }, 409: { description: 'Already a source' } },
+      handler: async ({ params, body, principal }) => ({
+        status: 201,
+        body: await addSource(deps, params.id, { endpointId: body.endpointId, patient: body.patient as PatientSelector }, principal),
+      }),
+    }),
+    defineRoute<undefined, NoQuery, z.infer<typeof CaseParams>>({
+      method: 'get',
+      path: '/api/cases/:id/sources',
+      tag: 'pulls',
+      summary: "The case's sources",
+      roles: ['case_manager', 'admin', 'specialist'],
+      params: CaseParams,
+      responses: { 200: { description: 'Sources' } },
+      handler: async ({ params }) => ({ status: 200, body: { items: await getSources(deps, params.id) } }),
+    }),
+    defineRoute<z.infer<typeof ChooseBody>, NoQuery, z.infer<typeof SourceParams>>({
+      method: 'post',
+      path: '/api/cases/:id/sources/:sourceId/patient',
+      tag: 'pulls',
+      summary: 'Choose the patient of a source that needs review (the case manager decides, never the service)',
+      roles: ['case_manager', 'admin'],
+      params: SourceParams,
+      body: ChooseBody,
+      responses: { 200: { description: 'Source resolved' } },
+      handler: async ({ params, body }) => ({ status: 200, body: await chooseSourcePatient(deps, params.id, params.sourceId, body.patientId) }),
+    }),
+    defineRoute<StartPullBody, NoQuery, z.infer<typeof CaseParams>>({
+      method: 'post',
+      path: '/api/cases/:id/pulls',
+      tag: 'pulls',
+      summary: 'Start a record pull from every resolved source (202); `since` for an incremental re-pull',
+      roles: ['case_manager', 'admin'],
+      params: CaseParams,
+      body: StartPullBody,
+      responses: { 202: { description: 'Pull queued: {pullId}' }, 409: { description: 'No source ready, or the case cannot pull now' } },
+      handler: async ({ params, body, principal }) => {
+        const started = await startPull(deps, params.id, body, principal);
+        return { status: 202, body: started, headers: { Location: `/api/cases/${params.id}/pulls/${started.pullId}` } };
+      },
+    }),
+    defineRoute<undefined, NoQuery, z.infer<typeof CaseParams>>({
+      method: 'get',
+      path: '/api/cases/:id/pulls',
+      tag: 'pulls',
+      summary: "The case's pulls with their progress, newest first",
+      roles: ['case_manager', 'admin', 'specialist'],
+      params: CaseParams,
+      responses: { 200: { description: 'Pulls' } },
+      handler: async ({ params }) => {
+        const pulls = await listPulls(deps.db, params.id);
+        return { status: 200, body: { items: await Promise.all(pulls.map((p) => pullProgress(deps.db, p))) } };
+      },
+    }),
+    defineRoute<undefined, NoQuery, z.infer<typeof PullParams>>({
+      method: 'get',
+      path: '/api/cases/:id/pulls/:pullId',
+      tag: 'pulls',
+      summary: 'Progress of a pull per source and resource type: state, pages, resources, attachments, retries, last error',
+      roles: ['case_manager', 'admin', 'specialist'],
+      params: PullParams,
+      responses: { 200: { description: 'Pull progress' } },
+      handler: async ({ params }) => ({ status: 200, body: await getPull(deps, params.id, params.pullId) }),
+    }),
+    defineRoute<undefined, NoQuery, z.infer<typeof PullParams>>({
+      method: 'post',
+      path: '/api/cases/:id/pulls/:pullId/retry',
+      tag: 'pulls',
+      summary: 'Retry just what failed in a partial or failed pull (202)',
+      roles: ['case_manager', 'admin'],
+      params: PullParams,
+      responses: { 202: { description: 'Retry queued' }, 409: { description: 'The pull is not partial or failed' } },
+      handler: async ({ params }) => ({ status: 202, body: await retryPull(deps, params.id, params.pullId) }),
+    }),
+  ] as unknown as AnyRoute[];
+}

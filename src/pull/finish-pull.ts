@@ -1,0 +1,49 @@
+import { changeCaseStatus, type CaseServiceDeps } from '../cases/case-service';
+import { findCase, insertCaseEvent } from '../db/case-repository';
+import type { Principal } from '../http/auth';
+import { logger } from '../log';
+import { findPull, setPullState, tasksOfPull, type PullState } from './pull-repository';
+import { listSources } from './source-repository';
+
+const SYSTEM_PULL: Principal = { sub: 'system:pull', roles: [] };
+
+/** The pull's end state from its tasks: complete, partial (some sources failed) or failed (all). */
+export function pullStateOf(taskStates: readonly string[]): PullState {
+  if (taskStates.length === 0) return 'complete';
+  const done = taskStates.filter((s) => s === 'complete').length;
+  if (done === taskStates.length) return 'complete';
+  return done === 0 ? 'failed' : 'partial';
+}
+
+/**
+ * Runs when every task of a pull attempt is done (the flow's parent). Decides the pull's state,
+ * writes it on the case timeline (naming failed sources), and when the pull is complete moves the
+ * case to `records_complete`, which starts the SLA clock. Idempotent.
+ */
+export async function finishPull(deps: CaseServiceDeps, pullId: string): Promise<PullState> {
+  const pull = await findPull(deps.db, pullId);
+  if (!pull) return 'failed';
+  const tasks = await tasksOfPull(deps.db, pullId);
+  // A task not finished now never will be in this attempt (its job failed for good or stalled out).
+  const state = pullStateOf(tasks.map((t) => t.state));
+  if (pull.state === state && pull.finishedAt) return state;
+  await setPullState(deps.db, pullId, state, true);
+  const sources = await listSources(deps.db, pull.caseId);
+  const failedSourceIds = [...new Set(tasks.filter((t) => t.state !== 'complete').map((t) => t.sourceId))];
+  await insertCaseEvent(deps.db, {
+    caseId: pull.caseId,
+    type: `pull_${state}`,
+    actorSub: SYSTEM_PULL.sub,
+    reason:
+      state === 'complete'
+        ? 'All sources were pulled.'
+        : `Sources that failed: ${failedSourceIds.length} of ${sources.filter((s) => tasks.some((t) => t.sourceId === s.id)).length}.`,
+    data: { pullId, failedSourceIds, resources: tasks.reduce((n, t) => n + t.resources, 0) },
+  });
+  const record = await findCase(deps.db, pull.caseId);
+  if (state === 'complete' && record?.status === 'collecting_records') {
+    await changeCaseStatus(deps, pull.caseId, 'records_complete', 'All records are in', SYSTEM_PULL);
+  }
+  logger.info('pull finished', { caseId: pull.caseId, pullId, state });
+  return state;
+}

@@ -1,0 +1,19 @@
+import type { Redis } from 'ioredis';
+import type { BlobStore } from '../blobs/blob-store';
+import type { Database } from '../db/database';
+import type { FhirClientDeps } from '../fhir';
+import type { SecretBox } from '../security/secret-box';
+
+/** What the pull workers need. */
+export interface PullWorkerDeps {
+  readonly db: Database;
+  readonly secrets: SecretBox;
+  /** Shared Redis for token cache, rate limits and circuit breakers. */
+  readonly redis: Redis;
+  readonly fhirKeyPrefix: string;
+  readonly blobs: BlobStore;
+  /** Largest attachment fetched (bytes). */
+  readonly maxAttachmentBytes: number;
+  /** Client tuning (tests shorten retry delays). */
+  readonly clientOptions?: Partial<FhirClientDeps>;
+}

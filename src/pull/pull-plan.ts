@@ -1,0 +1,105 @@
+import type { EndpointCapabilities } from '../endpoints/capabilities';
+
+/**
+ * What to ask a source for. With `Patient/$everything` (https://hl7.org/fhir/R4/patient-operation-everything.html)
+ * one paged operation returns the whole compartment; otherwise the US Core searches per type
+ * (https://hl7.org/fhir/us/core/STU6.1/CapabilityStatement-us-core-server.html), with `_include`
+ * for the Medication of a MedicationRequest and the Endpoint of an ImagingStudy.
+ */
+export interface PlannedQuery {
+  /** Stable key of the query within a source (idempotent task identity). */
+  readonly key: string;
+  /** The resource type it returns (`*` for $everything). */
+  readonly resourceType: string;
+  /** Path relative to the FHIR base. */
+  readonly path: string;
+  readonly params: Record<string, string>;
+}
+
+/** Largest page we ask for; servers reduce it to what they allow. */
+export const PULL_PAGE_SIZE = 500;
+
+/** The clinical types a pull collects, in display order. */
+export const PULL_RESOURCE_TYPES = [
+  'Patient',
+  'Observation',
+  'DiagnosticReport',
+  'DocumentReference',
+  'ImagingStudy',
+  'Condition',
+  'MedicationRequest',
+  'AllergyIntolerance',
+  'Procedure',
+  'Encounter',
+  'Immunization',
+] as const;
+export type PullResourceType = (typeof PULL_RESOURCE_TYPES)[number];
+
+interface SearchSpec {
+  readonly type: PullResourceType;
+  readonly key: string;
+  readonly params: Record<string, string>;
+}
+
+const SEARCHES: readonly SearchSpec[] = [
+  { type: 'Observation', key: 'Observation:laboratory', params: { category: 'laboratory' } },
+  { type: 'Observation', key: 'Observation:vital-signs', params: { category: 'vital-signs' } },
+  { type: 'DiagnosticReport', key: 'DiagnosticReport', params: {} },
+  { type: 'DocumentReference', key: 'DocumentReference', params: {} },
+  { type: 'ImagingStudy', key: 'ImagingStudy', params: { _include: 'ImagingStudy:endpoint' } },
+  { type: 'Condition', key: 'Condition', params: {} },
+  { type: 'MedicationRequest', key: 'MedicationRequest', params: { _include: 'MedicationRequest:medication' } },
+  { type: 'AllergyIntolerance', key: 'AllergyIntolerance', params: {} },
+  { type: 'Procedure', key: 'Procedure', params: {} },
+  { type: 'Encounter', key: 'Encounter', params: {} },
+  { type: 'Immunization', key: 'Immunization', params: {} },
+];
+
+export interface PlanInput {
+  readonly patientId: string;
+  readonly capabilities: EndpointCapabilities | null;
+  /** Incremental pull: only what changed since (FHIR instant). */
+  readonly since?: string;
+  /** Limit to these types (all when absent). */
+  readonly types?: readonly string[];
+}
+
+function supports(capabilities: EndpointCapabilities | null, type: string): boolean {
+  // Unknown capabilities: try everything and let the server say what it does not support.
+  return capabilities === null || capabilities.resources[type] !== undefined;
+}
+
+/** The queries for one source. Deterministic, so re-planning a pull yields the same task keys. */
+export function planPull(input: PlanInput): PlannedQuery[] {
+  const wanted = (type: string): boolean => !input.types || input.types.length === 0 || input.types.includes(type);
+  const id = encodeURIComponent(input.patientId);
+  if (input.capabilities?.patientEverything && !input.types?.length) {
+    return [
+      {
+        key: 'Patient/$everything',
+        resourceType: '*',
+        path: `Patient/${id}/$everything`,
+        params: { _count: String(PULL_PAGE_SIZE), ...(input.since ? { _since: input.since } : {}) },
+      },
+    ];
+  }
+  const queries: PlannedQuery[] = [];
+  if (wanted('Patient') && !input.since) {
+    queries.push({ key: 'Patient', resourceType: 'Patient', path: 'Patient', params: { _id: input.patientId } });
+  }
+  for (const search of SEARCHES) {
+    if (!wanted(search.type) || !supports(input.capabilities, search.type)) continue;
+    queries.push({
+      key: search.key,
+      resourceType: search.type,
+      path: search.type,
+      params: {
+        patient: `Patient/${input.patientId}`,
+        ...search.params,
+        _count: String(PULL_PAGE_SIZE),
+        ...(input.since ? { _lastUpdated: `gt${input.since}` } : {}),
+      },
+    });
+  }
+  return queries;
+}

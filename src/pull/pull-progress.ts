@@ -1,0 +1,99 @@
+import type { Database } from '../db/database';
+import { tasksOfPull, type PullRow, type TaskRow } from './pull-repository';
+import { listSources } from './source-repository';
+
+interface AttachmentCounts {
+  found: number;
+  fetched: number;
+  failed: number;
+  pending: number;
+  integrityProblems: number;
+}
+
+const emptyCounts = (): AttachmentCounts => ({ found: 0, fetched: 0, failed: 0, pending: 0, integrityProblems: 0 });
+
+function sourceState(tasks: TaskRow[]): 'queued' | 'running' | 'complete' | 'failed' {
+  if (tasks.some((t) => t.state === 'failed')) return 'failed';
+  if (tasks.every((t) => t.state === 'complete')) return 'complete';
+  if (tasks.every((t) => t.state === 'queued')) return 'queued';
+  return 'running';
+}
+
+/**
+ * Progress of a pull, per source and per query (resource type): state, pages, resources (and per
+ * type for `$everything`), attachments found/fetched/failed, retries and the last error.
+ */
+export async function pullProgress(db: Database, pull: PullRow) {
+  const [tasks, sources, attachmentRows, endpoints] = await Promise.all([
+    tasksOfPull(db, pull.id),
+    listSources(db, pull.caseId),
+    db.query<{ task_id: string; state: string; integrity: string | null; n: number }>(
+      `SELECT a.task_id, a.state, a.integrity, count(*)::int AS n FROM attachments a JOIN pull_tasks t ON t.id = a.task_id
+       WHERE t.pull_id = $1 GROUP BY 1, 2, 3`,
+      [pull.id],
+    ),
+    db.query<{ id: string; name: string }>('SELECT id, name FROM endpoints'),
+  ]);
+  const attachmentsByTask = new Map<string, AttachmentCounts>();
+  for (const row of attachmentRows.rows) {
+    const counts = attachmentsByTask.get(row.task_id) ?? emptyCounts();
+    counts.found += row.n;
+    if (row.state === 'fetched') counts.fetched += row.n;
+    else if (row.state === 'failed') counts.failed += row.n;
+    else counts.pending += row.n;
+    if (row.integrity && row.integrity.endsWith('mismatch')) counts.integrityProblems += row.n;
+    attachmentsByTask.set(row.task_id, counts);
+  }
+  const endpointName = new Map(endpoints.rows.map((e) => [e.id, e.name]));
+  const bySource = sources
+    .filter((s) => tasks.some((t) => t.sourceId === s.id))
+    .map((source) => {
+      const own = tasks.filter((t) => t.sourceId === source.id);
+      return {
+        sourceId: source.id,
+        endpointId: source.endpointId,
+        endpointName: endpointName.get(source.endpointId) ?? null,
+        state: sourceState(own),
+        resourceTypes: own.map((t) => ({
+          query: t.queryKey,
+          resourceType: t.resourceType,
+          state: t.state,
+          pages: t.pages,
+          resources: t.resources,
+          byType: t.typeCounts,
+          attachments: attachmentsByTask.get(t.id) ?? emptyCounts(),
+          retries: t.retries,
+          lastError: t.lastError,
+        })),
+      };
+    });
+  const totals = tasks.reduce(
+    (acc, t) => {
+      const a = attachmentsByTask.get(t.id) ?? emptyCounts();
+      return {
+        pages: acc.pages + t.pages,
+        resources: acc.resources + t.resources,
+        attachmentsFound: acc.attachmentsFound + a.found,
+        attachmentsFetched: acc.attachmentsFetched + a.fetched,
+        attachmentsFailed: acc.attachmentsFailed + a.failed,
+        retries: acc.retries + t.retries,
+        tasksComplete: acc.tasksComplete + (t.state === 'complete' ? 1 : 0),
+        tasks: acc.tasks + 1,
+      };
+    },
+    { pages: 0, resources: 0, attachmentsFound: 0, attachmentsFetched: 0, attachmentsFailed: 0, retries: 0, tasksComplete: 0, tasks: 0 },
+  );
+  return {
+    id: pull.id,
+    caseId: pull.caseId,
+    state: pull.state,
+    attempt: pull.attempt,
+    since: pull.since?.toISOString() ?? null,
+    types: pull.types,
+    createdAt: pull.createdAt.toISOString(),
+    finishedAt: pull.finishedAt?.toISOString() ?? null,
+    failedSources: bySource.filter((s) => s.state === 'failed').map((s) => ({ sourceId: s.sourceId, endpointName: s.endpointName })),
+    totals,
+    sources: bySource,
+  };
+}

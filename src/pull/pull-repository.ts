@@ -1,0 +1,282 @@
+import type { Queryable } from '../db/database';
+import type { FoundAttachment } from './attachments';
+
+export type PullState = 'queued' | 'running' | 'complete' | 'partial' | 'failed';
+export type TaskState = 'queued' | 'running' | 'complete' | 'failed';
+
+export interface PullRow {
+  readonly id: string;
+  readonly caseId: string;
+  readonly state: PullState;
+  readonly since: Date | null;
+  readonly types: string[] | null;
+  readonly requestedBy: string;
+  readonly createdAt: Date;
+  readonly finishedAt: Date | null;
+  readonly attempt: number;
+}
+
+export interface TaskRow {
+  readonly id: string;
+  readonly pullId: string;
+  readonly sourceId: string;
+  readonly resourceType: string;
+  readonly queryKey: string;
+  readonly requestPath: string;
+  readonly requestParams: Record<string, string>;
+  readonly state: TaskState;
+  readonly nextUrl: string | null;
+  readonly pages: number;
+  readonly resources: number;
+  readonly typeCounts: Record<string, number>;
+  readonly attachments: number;
+  readonly retries: number;
+  readonly lastError: string | null;
+}
+
+const PULL_COLUMNS = 'id, case_id, state, since, types, requested_by, created_at, finished_at, attempt';
+const TASK_COLUMNS = `id, pull_id, source_id, resource_type, query_key, request_path, request_params, state, next_url,
+  pages, resources, type_counts, attachments, retries, last_error`;
+
+interface PullDbRow {
+  id: string;
+  case_id: string;
+  state: PullState;
+  since: Date | null;
+  types: string[] | null;
+  requested_by: string;
+  created_at: Date;
+  finished_at: Date | null;
+  attempt: number;
+}
+interface TaskDbRow {
+  id: string;
+  pull_id: string;
+  source_id: string;
+  resource_type: string;
+  query_key: string;
+  request_path: string;
+  request_params: Record<string, string>;
+  state: TaskState;
+  next_url: string | null;
+  pages: number;
+  resources: number;
+  type_counts: Record<string, number>;
+  attachments: number;
+  retries: number;
+  last_error: string | null;
+}
+
+const toPull = (r: PullDbRow): PullRow => ({
+  id: r.id,
+  caseId: r.case_id,
+  state: r.state,
+  since: r.since,
+  types: r.types,
+  requestedBy: r.requested_by,
+  createdAt: r.created_at,
+  finishedAt: r.finished_at,
+  attempt: r.attempt,
+});
+const toTask = (r: TaskDbRow): TaskRow => ({
+  id: r.id,
+  pullId: r.pull_id,
+  sourceId: r.source_id,
+  resourceType: r.resource_type,
+  queryKey: r.query_key,
+  requestPath: r.request_path,
+  requestParams: r.request_params,
+  state: r.state,
+  nextUrl: r.next_url,
+  pages: r.pages,
+  resources: r.resources,
+  typeCounts: r.type_counts,
+  attachments: r.attachments,
+  retries: r.retries,
+  lastError: r.last_error,
+});
+
+export async function insertPull(db: Queryable, p: { id: string; caseId: string; since: Date | null; types: string[] | null; requestedBy: string }): Promise<void> {
+  await db.query(
+    `INSERT INTO pulls (id, case_id, state, since, types, requested_by) VALUES ($1, $2, 'queued', $3, $4, $5)`,
+    [p.id, p.caseId, p.since, p.types, p.requestedBy],
+  );
+}
+
+export async function insertTask(
+  db: Queryable,
+  t: { id: string; pullId: string; sourceId: string; resourceType: string; queryKey: string; path: string; params: Record<string, string> },
+): Promise<void> {
+  await db.query(
+    `INSERT INTO pull_tasks (id, pull_id, source_id, resource_type, query_key, request_path, request_params, state)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued')`,
+    [t.id, t.pullId, t.sourceId, t.resourceType, t.queryKey, t.path, JSON.stringify(t.params)],
+  );
+}
+
+export async function findPull(db: Queryable, id: string): Promise<PullRow | undefined> {
+  const { rows } = await db.query<PullDbRow>(`SELECT ${PULL_COLUMNS} FROM pulls WHERE id = $1`, [id]);
+  return rows[0] ? toPull(rows[0]) : undefined;
+}
+
+export async function listPulls(db: Queryable, caseId: string): Promise<PullRow[]> {
+  const { rows } = await db.query<PullDbRow>(`SELECT ${PULL_COLUMNS} FROM pulls WHERE case_id = $1 ORDER BY created_at DESC, id`, [caseId]);
+  return rows.map(toPull);
+}
+
+/** Pulls that are not finished: the reconciler makes sure each has its jobs. */
+export async function unfinishedPulls(db: Queryable): Promise<PullRow[]> {
+  const { rows } = await db.query<PullDbRow>(`SELECT ${PULL_COLUMNS} FROM pulls WHERE state IN ('queued', 'running') ORDER BY created_at`);
+  return rows.map(toPull);
+}
+
+export async function setPullState(db: Queryable, id: string, state: PullState, finished: boolean): Promise<void> {
+  await db.query(`UPDATE pulls SET state = $2, finished_at = CASE WHEN $3 THEN now() ELSE NULL END WHERE id = $1`, [id, state, finished]);
+}
+
+export async function bumpPullAttempt(db: Queryable, id: string): Promise<number> {
+  const { rows } = await db.query<{ attempt: number }>(
+    `UPDATE pulls SET attempt = attempt + 1, state = 'queued', finished_at = NULL WHERE id = $1 RETURNING attempt`,
+    [id],
+  );
+  return rows[0]?.attempt ?? 1;
+}
+
+export async function findTask(db: Queryable, id: string): Promise<TaskRow | undefined> {
+  const { rows } = await db.query<TaskDbRow>(`SELECT ${TASK_COLUMNS} FROM pull_tasks WHERE id = $1`, [id]);
+  return rows[0] ? toTask(rows[0]) : undefined;
+}
+
+export async function tasksOfPull(db: Queryable, pullId: string): Promise<TaskRow[]> {
+  const { rows } = await db.query<TaskDbRow>(`SELECT ${TASK_COLUMNS} FROM pull_tasks WHERE pull_id = $1 ORDER BY source_id, query_key`, [pullId]);
+  return rows.map(toTask);
+}
+
+export async function markTaskRunning(db: Queryable, id: string): Promise<void> {
+  await db.query(
+    `UPDATE pull_tasks SET state = 'running', started_at = COALESCE(started_at, now()), updated_at = now() WHERE id = $1 AND state <> 'complete'`,
+    [id],
+  );
+}
+
+export async function markTaskFinished(db: Queryable, id: string, state: 'complete' | 'failed', lastError: string | null, retriesDelta = 0): Promise<void> {
+  await db.query(
+    `UPDATE pull_tasks SET state = $2, last_error = $3, retries = retries + $4, finished_at = now(), updated_at = now() WHERE id = $1`,
+    [id, state, lastError, retriesDelta],
+  );
+}
+
+/** Unfinished tasks of a finished pull go back to the queue, keeping their cursors (they resume where they stopped). */
+export async function requeueFailedTasks(db: Queryable, pullId: string): Promise<string[]> {
+  const { rows } = await db.query<{ id: string }>(
+    `UPDATE pull_tasks SET state = 'queued', finished_at = NULL, updated_at = now() WHERE pull_id = $1 AND state <> 'complete' RETURNING id`,
+    [pullId],
+  );
+  return rows.map((r) => r.id);
+}
+
+export async function restartTaskCursor(db: Queryable, id: string): Promise<void> {
+  await db.query('UPDATE pull_tasks SET next_url = NULL, updated_at = now() WHERE id = $1', [id]);
+}
+
+/** One resource of a page, ready to store. */
+export interface RawResourceInput {
+  readonly type: string;
+  readonly id: string;
+  readonly versionId: string;
+  readonly json: string;
+  readonly sha256: string;
+}
+
+export interface PageCommit {
+  readonly task: TaskRow;
+  readonly caseId: string;
+  /** The cursor this page was fetched from, as the task held it (null: the first request). */
+  readonly fromUrl: string | null;
+  readonly pageNo: number;
+  readonly body: Buffer;
+  readonly bodySha256: string;
+  readonly fetchedAt: Date;
+  readonly resources: readonly RawResourceInput[];
+  readonly nextUrl: string | null;
+  readonly retriesDelta: number;
+  readonly attachments: readonly (FoundAttachment & { id: string; resourceType: string; remoteId: string })[];
+}
+
+/**
+ * Stores a page and advances the task's cursor in ONE transaction. The update is guarded by the
+ * cursor and page count the task had when the page was fetched, so a page committed twice (a job
+ * that ran twice) changes nothing; resources and attachments are keyed, so repeats are no-ops.
+ * Returns false when the page had already been committed.
+ */
+export async function commitPage(tx: Queryable, page: PageCommit): Promise<{ committed: boolean; newAttachmentIds: string[] }> {
+  const advanced = await tx.query(
+    `UPDATE pull_tasks SET next_url = $2, pages = pages + 1, resources = resources + $3, attachments = attachments + $4,
+       retries = retries + $5, type_counts = $8, updated_at = now()
+     WHERE id = $1 AND pages = $6 AND next_url IS NOT DISTINCT FROM $7`,
+    [
+      page.task.id,
+      page.nextUrl,
+      page.resources.length,
+      page.attachments.length,
+      page.retriesDelta,
+      page.pageNo - 1,
+      page.fromUrl,
+      JSON.stringify(addTypeCounts(page.task.typeCounts, page.resources)),
+    ],
+  );
+  if (advanced.rowCount !== 1) return { committed: false, newAttachmentIds: [] };
+  await tx.query(
+    `INSERT INTO raw_pages (task_id, page_no, body, sha256, fetched_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
+    [page.task.id, page.pageNo, page.body, page.bodySha256, page.fetchedAt],
+  );
+  if (page.resources.length > 0) {
+    await tx.query(
+      `INSERT INTO raw_resources (case_id, source_id, resource_type, remote_id, version_id, resource, sha256, fetched_at, pull_id, task_id, page_no)
+       SELECT $1, $2, r.t, r.i, r.v, r.j::jsonb, r.h, $3, $4, $5, $6
+       FROM json_to_recordset($7::json) AS r(t text, i text, v text, j text, h text)
+       ON CONFLICT (case_id, source_id, resource_type, remote_id, version_id) DO NOTHING`,
+      [
+        page.caseId,
+        page.task.sourceId,
+        page.fetchedAt,
+        page.task.pullId,
+        page.task.id,
+        page.pageNo,
+        JSON.stringify(page.resources.map((r) => ({ t: r.type, i: r.id, v: r.versionId, j: r.json, h: r.sha256 }))),
+      ],
+    );
+  }
+  const newAttachmentIds: string[] = [];
+  for (const a of page.attachments) {
+    const inserted = await tx.query<{ id: string }>(
+      `INSERT INTO attachments (id, case_id, source_id, task_id, resource_type, remote_id, position, url, inline, content_type,
+         declared_size, declared_sha1, state)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending')
+       ON CONFLICT (case_id, source_id, resource_type, remote_id, position) DO NOTHING RETURNING id`,
+      [
+        a.id,
+        page.caseId,
+        page.task.sourceId,
+        page.task.id,
+        a.resourceType,
+        a.remoteId,
+        a.position,
+        a.url ?? null,
+        a.data !== undefined,
+        a.contentType ?? null,
+        a.size ?? null,
+        a.sha1 ?? null,
+      ],
+    );
+    if (inserted.rows[0]) newAttachmentIds.push(inserted.rows[0].id);
+  }
+  return { committed: true, newAttachmentIds };
+}
+
+/** Per-type counts after adding a page's resources. */
+export function addTypeCounts(base: Record<string, number>, resources: readonly RawResourceInput[]): Record<string, number> {
+  const counts = { ...base };
+  for (const r of resources) counts[r.type] = (counts[r.type] ?? 0) + 1;
+  return counts;
+}

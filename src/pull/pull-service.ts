@@ -1,0 +1,127 @@
+import { randomUUID } from 'node:crypto';
+import { changeCaseStatus, type CaseServiceDeps } from '../cases/case-service';
+import type { CaseStatus } from '../cases/lifecycle';
+import { findCase } from '../db/case-repository';
+import type { Database } from '../db/database';
+import type { EndpointCapabilities } from '../endpoints/capabilities';
+import { findEndpoint } from '../endpoints/endpoint-repository';
+import type { Principal } from '../http/auth';
+import { conflict, notFound } from '../http/problem';
+import { errorFields, logger } from '../log';
+import type { PullFlowProducer } from '../../queues/pull-flow';
+import { planPull } from './pull-plan';
+import { pullProgress } from './pull-progress';
+import { bumpPullAttempt, findPull, insertPull, insertTask, requeueFailedTasks, tasksOfPull, type PullRow } from './pull-repository';
+import { listSources } from './source-repository';
+
+export interface PullServiceDeps extends CaseServiceDeps {
+  readonly db: Database;
+  readonly pulls: PullFlowProducer;
+}
+
+/** Statuses in which a pull may start; entering one from here moves the case to collecting_records. */
+const PULLABLE: readonly string[] = ['submitted', 'collecting_records', 'records_complete', 'in_review', 'awaiting_information', 'assigned'];
+const STARTS_COLLECTING: readonly string[] = ['submitted', 'records_complete'];
+
+const SYSTEM_PULL: Principal = { sub: 'system:pull', roles: [] };
+const ENQUEUE_TIMEOUT_MS = 3000;
+
+/**
+ * Enqueues the flow; if Redis does not answer the pull stays `queued` in Postgres and the
+ * reconciler enqueues it when Redis is back (nothing is lost).
+ */
+async function enqueue(deps: PullServiceDeps, pull: { id: string; caseId: string; attempt: number }, taskIds: string[]): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      deps.pulls.enqueue(pull, taskIds),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('queue did not answer')), ENQUEUE_TIMEOUT_MS);
+      }),
+    ]);
+  } catch (err) {
+    logger.warn('pull not enqueued yet; the reconciler will', { pullId: pull.id, ...errorFields(err) });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export interface StartPullInput {
+  readonly since?: string;
+  readonly types?: string[];
+}
+
+/** Plans a pull over every resolved source of the case and starts its BullMQ flow (202). */
+export async function startPull(deps: PullServiceDeps, caseId: string, input: StartPullInput, actor: Principal): Promise<{ pullId: string; state: string; tasks: number }> {
+  const record = await findCase(deps.db, caseId);
+  if (!record) throw notFound(`Case ${caseId}`);
+  if (!PULLABLE.includes(record.status)) throw conflict(`A case in status ${record.status} cannot start a record pull.`);
+  const sources = await listSources(deps.db, caseId);
+  const ready = sources.filter((s) => s.state === 'resolved' && s.remotePatientId);
+  if (ready.length === 0) {
+    const waiting = sources.length - ready.length;
+    throw conflict(
+      sources.length === 0
+        ? 'The case has no sources: add one with POST /api/cases/{id}/sources.'
+        : `No source is ready: ${waiting} source(s) need review (choose the patient first).`,
+    );
+  }
+  const pullId = randomUUID();
+  const taskIds: string[] = [];
+  await deps.db.transaction(async (tx) => {
+    await insertPull(tx, { id: pullId, caseId, since: input.since ? new Date(input.since) : null, types: input.types ?? null, requestedBy: actor.sub });
+    for (const source of ready) {
+      const endpoint = await findEndpoint(tx, source.endpointId);
+      const queries = planPull({
+        patientId: source.remotePatientId ?? '',
+        capabilities: (endpoint?.capabilities as EndpointCapabilities | null) ?? null,
+        since: input.since,
+        types: input.types,
+      });
+      for (const q of queries) {
+        const id = randomUUID();
+        taskIds.push(id);
+        await insertTask(tx, { id, pullId, sourceId: source.id, resourceType: q.resourceType, queryKey: q.key, path: q.path, params: q.params });
+      }
+    }
+  });
+  if (STARTS_COLLECTING.includes(record.status)) {
+    await changeCaseStatus(deps, caseId, 'collecting_records' as CaseStatus, 'Record pull started', actor);
+  }
+  await enqueue(deps, { id: pullId, caseId, attempt: 1 }, taskIds);
+  logger.info('pull started', { caseId, pullId, count: taskIds.length });
+  return { pullId, state: 'queued', tasks: taskIds.length };
+}
+
+async function requirePull(db: Database, caseId: string, pullId: string): Promise<PullRow> {
+  const pull = await findPull(db, pullId);
+  if (!pull || pull.caseId !== caseId) throw notFound(`Pull ${pullId}`);
+  return pull;
+}
+
+export async function getPull(deps: PullServiceDeps, caseId: string, pullId: string) {
+  return pullProgress(deps.db, await requirePull(deps.db, caseId, pullId));
+}
+
+/** Retries only what failed: failed tasks resume from their cursors, failed attachments are fetched again. */
+export async function retryPull(deps: PullServiceDeps, caseId: string, pullId: string) {
+  const pull = await requirePull(deps.db, caseId, pullId);
+  if (pull.state !== 'partial' && pull.state !== 'failed') {
+    throw conflict(`Only a partial or failed pull can be retried; this one is ${pull.state}.`, { state: pull.state });
+  }
+  const { taskIds, attempt } = await deps.db.transaction(async (tx) => {
+    const ids = await requeueFailedTasks(tx, pullId);
+    await tx.query(`UPDATE attachments SET state = 'pending', error = NULL WHERE state = 'failed' AND task_id IN (SELECT id FROM pull_tasks WHERE pull_id = $1)`, [pullId]);
+    return { taskIds: ids, attempt: await bumpPullAttempt(tx, pullId) };
+  });
+  const record = await findCase(deps.db, caseId);
+  if (record && record.status === 'records_complete') await changeCaseStatus(deps, caseId, 'collecting_records', 'Retrying failed sources', SYSTEM_PULL);
+  await enqueue(deps, { id: pullId, caseId, attempt }, taskIds);
+  logger.info('pull retried', { caseId, pullId, attempt, count: taskIds.length });
+  return { pullId, state: 'queued', attempt, tasks: taskIds.length };
+}
+
+/** Every task of every unfinished pull, for the reconciler. */
+export async function tasksToEnqueue(db: Database, pull: PullRow): Promise<string[]> {
+  return (await tasksOfPull(db, pull.id)).filter((t) => t.state !== 'complete').map((t) => t.id);
+}

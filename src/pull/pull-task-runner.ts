@@ -1,0 +1,149 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { Bundle } from 'fhir/r4';
+import { requireEndpoint, toConnection } from '../endpoints/endpoint-service';
+import { FhirEndpointClient, FhirHttpError, isPermanentFhirError, type SearchPage } from '../fhir';
+import { logger } from '../log';
+import { findAttachments } from './attachments';
+import type { PullWorkerDeps } from './pull-deps';
+import { addTypeCounts, commitPage, findPull, findTask, markTaskFinished, markTaskRunning, restartTaskCursor, type RawResourceInput, type TaskRow } from './pull-repository';
+import { findSourceById } from './source-repository';
+
+/** How a task run ended. */
+export type TaskOutcome =
+  | { readonly state: 'complete'; readonly pages: number; readonly resources: number; readonly newAttachmentIds: string[] }
+  | { readonly state: 'skipped' };
+
+/** A paging token the server no longer knows (expired snapshot): the query restarts from page one. */
+const MAX_CURSOR_RESTARTS = 2;
+
+function entriesOf(bundle: Bundle): Record<string, unknown>[] {
+  return (bundle.entry ?? [])
+    .filter((e) => e.resource && !(e.search?.mode === 'outcome' && e.resource.resourceType === 'OperationOutcome'))
+    .map((e) => e.resource as unknown as Record<string, unknown>);
+}
+
+/** Each resource of a page, serialized once, hashed, keyed by type, id and version. */
+export function rawResourcesOf(bundle: Bundle): { resources: RawResourceInput[]; parsed: Record<string, unknown>[] } {
+  const parsed = entriesOf(bundle);
+  const resources = parsed.map((resource) => {
+    const json = JSON.stringify(resource);
+    const sha256 = createHash('sha256').update(json).digest('hex');
+    const meta = resource.meta as { versionId?: string } | undefined;
+    return {
+      type: String(resource.resourceType),
+      // A resource without an id (rare, non-conformant in a searchset) is keyed by its content.
+      id: typeof resource.id === 'string' ? resource.id : `sha256:${sha256}`,
+      versionId: typeof meta?.versionId === 'string' ? meta.versionId : '',
+      json,
+      sha256,
+    };
+  });
+  return { resources, parsed };
+}
+
+/**
+ * Runs one pull task (one query at one source) to the end of its pages. Each page and its cursor
+ * are committed together, so a run that is killed resumes after its last committed page, and a run
+ * that repeats a page stores nothing twice. Permanent errors (not-found, invalid, forbidden…) end
+ * the task `failed`; transient ones propagate so the queue retries the job.
+ */
+export async function runPullTask(
+  deps: PullWorkerDeps,
+  taskId: string,
+  isLastAttempt: boolean,
+  onAttachments: (attachmentIds: string[]) => Promise<void> = async () => undefined,
+): Promise<TaskOutcome> {
+  let task = await findTask(deps.db, taskId);
+  if (!task || task.state === 'complete') return { state: 'skipped' };
+  const pull = await findPull(deps.db, task.pullId);
+  const source = await findSourceById(deps.db, task.sourceId);
+  if (!pull || !source) return { state: 'skipped' };
+  const endpointRow = await requireEndpoint(deps.db, source.endpointId);
+  let retries = 0;
+  const client = new FhirEndpointClient(toConnection(endpointRow, deps.secrets), {
+    ...deps.clientOptions,
+    redis: deps.redis,
+    keyPrefix: deps.fhirKeyPrefix,
+    onEvent: (event) => {
+      if (event.type === 'retry') retries += 1;
+    },
+  });
+  await markTaskRunning(deps.db, task.id);
+  const newAttachmentIds: string[] = [];
+  let restarts = 0;
+  try {
+    for (;;) {
+      const current: TaskRow = task;
+      let page: SearchPage;
+      try {
+        page = await fetchPage(client, current);
+      } catch (err) {
+        if (current.nextUrl && err instanceof FhirHttpError && (err.status === 404 || err.status === 410) && restarts < MAX_CURSOR_RESTARTS) {
+          restarts += 1;
+          await restartTaskCursor(deps.db, current.id);
+          task = { ...current, nextUrl: null };
+          continue;
+        }
+        throw err;
+      }
+      const { resources, parsed } = rawResourcesOf(page.bundle);
+      const attachments = parsed.flatMap((resource, i) =>
+        findAttachments(resource).map((a) => ({ ...a, id: randomUUID(), resourceType: resources[i]?.type ?? '', remoteId: resources[i]?.id ?? '' })),
+      );
+      const retriesDelta = retries;
+      const result = await deps.db.transaction((tx) =>
+        commitPage(tx, {
+          task: current,
+          caseId: pull.caseId,
+          fromUrl: current.nextUrl,
+          pageNo: current.pages + 1,
+          body: page.raw,
+          bodySha256: createHash('sha256').update(page.raw).digest('hex'),
+          fetchedAt: new Date(),
+          resources,
+          nextUrl: page.nextUrl ?? null,
+          retriesDelta,
+          attachments,
+        }),
+      );
+      if (!result.committed) {
+        // Another run of this task got here first: continue from what is committed.
+        const fresh = await findTask(deps.db, current.id);
+        if (!fresh || fresh.state === 'complete') return { state: 'skipped' };
+        task = fresh;
+        continue;
+      }
+      retries -= retriesDelta;
+      newAttachmentIds.push(...result.newAttachmentIds);
+      if (result.newAttachmentIds.length > 0) await onAttachments(result.newAttachmentIds);
+      task = {
+        ...current,
+        pages: current.pages + 1,
+        resources: current.resources + resources.length,
+        typeCounts: addTypeCounts(current.typeCounts, resources),
+        nextUrl: page.nextUrl ?? null,
+      };
+      if (!page.nextUrl) break;
+    }
+    // Attachments committed by an earlier run that died before enqueuing them (job ids dedupe).
+    const pending = await deps.db.query<{ id: string }>(`SELECT id FROM attachments WHERE task_id = $1 AND state = 'pending'`, [task.id]);
+    if (pending.rows.length > 0) await onAttachments(pending.rows.map((r) => r.id));
+    await markTaskFinished(deps.db, task.id, 'complete', null, retries);
+    logger.info('pull task complete', { pullId: task.pullId, sourceId: task.sourceId, resourceType: task.resourceType, pages: task.pages, resources: task.resources });
+    return { state: 'complete', pages: task.pages, resources: task.resources, newAttachmentIds };
+  } catch (err) {
+    const permanent = isPermanentFhirError(err);
+    const message = err instanceof Error ? err.message.slice(0, 500) : 'error';
+    if (permanent || isLastAttempt) await markTaskFinished(deps.db, task.id, 'failed', message, retries);
+    else await deps.db.query('UPDATE pull_tasks SET last_error = $2, retries = retries + $3, updated_at = now() WHERE id = $1', [task.id, message, retries]);
+    throw err;
+  } finally {
+    await client.close();
+  }
+}
+
+async function fetchPage(client: FhirEndpointClient, task: TaskRow): Promise<SearchPage> {
+  if (task.nextUrl) return client.fetchPage(task.nextUrl);
+  if (task.requestPath.includes('$')) return client.operation(task.requestPath, task.requestParams);
+  return client.search(task.requestPath, task.requestParams);
+}

@@ -1,0 +1,135 @@
+import { randomUUID } from 'node:crypto';
+import type { Patient } from 'fhir/r4';
+import type { Intake } from '../cases/intake-schema';
+import { findCase } from '../db/case-repository';
+import type { Database } from '../db/database';
+import type { EndpointClients } from '../endpoints/endpoint-clients';
+import { requireEndpoint, toConnection } from '../endpoints/endpoint-service';
+import { FhirHttpError } from '../fhir';
+import { conflict, HttpProblem, notFound } from '../http/problem';
+import type { Principal } from '../http/auth';
+import { logger } from '../log';
+import type { SecretBox } from '../security/secret-box';
+import { candidateOf, demographicQuery, exactDemographicMatches, matchedPatients } from './patient-match';
+import {
+  findSource,
+  insertSource,
+  listSources,
+  resolveSource,
+  type PatientCandidate,
+  type PatientSelector,
+  type SourceRow,
+} from './source-repository';
+
+export interface SourceServiceDeps {
+  readonly db: Database;
+  readonly secrets: SecretBox;
+  readonly clients: EndpointClients;
+}
+
+interface Resolution {
+  readonly state: 'resolved' | 'needs_review';
+  readonly remotePatientId: string | null;
+  readonly candidates: PatientCandidate[];
+  readonly reviewReason: string | null;
+}
+
+const review = (reviewReason: string, candidates: PatientCandidate[] = []): Resolution => ({
+  state: 'needs_review',
+  remotePatientId: null,
+  candidates,
+  reviewReason,
+});
+const resolved = (patient: Patient): Resolution => ({
+  state: 'resolved',
+  remotePatientId: patient.id ?? null,
+  candidates: [candidateOf(patient)],
+  reviewReason: null,
+});
+
+function onlyOne(patients: Patient[], what: string): Resolution {
+  if (patients.length === 1 && patients[0]) return resolved(patients[0]);
+  if (patients.length === 0) return review(`No patient at this endpoint matches ${what}.`);
+  return review(`${patients.length} patients at this endpoint match ${what}; choose one (never picked automatically).`, patients.map(candidateOf));
+}
+
+/**
+ * Finds the child at a care team's endpoint: by id, by identifier, or by demographics (family
+ * name, given name, exact birth date). Exactly one hit is used; none or several put the source
+ * in `needs_review` with the candidates listed.
+ */
+async function resolvePatient(deps: SourceServiceDeps, endpointId: string, selector: PatientSelector, intake: Intake): Promise<Resolution> {
+  const row = await requireEndpoint(deps.db, endpointId);
+  const client = deps.clients.get(toConnection(row, deps.secrets), row.updatedAt.toISOString());
+  if ('id' in selector) {
+    try {
+      return resolved(await client.read<Patient>('Patient', selector.id));
+    } catch (err) {
+      if (err instanceof FhirHttpError && (err.status === 404 || err.status === 410)) return review(`Patient/${selector.id} does not exist at this endpoint.`);
+      throw err;
+    }
+  }
+  if ('identifier' in selector) {
+    const page = await client.search('Patient', { identifier: `${selector.identifier.system}|${selector.identifier.value}` });
+    return onlyOne(matchedPatients(page.bundle), 'the identifier');
+  }
+  const page = await client.search('Patient', demographicQuery(intake));
+  return onlyOne(exactDemographicMatches(intake, matchedPatients(page.bundle)), "the child's name and exact birth date");
+}
+
+export function sourceView(s: SourceRow) {
+  return {
+    id: s.id,
+    endpointId: s.endpointId,
+    patient: s.selector,
+    state: s.state,
+    remotePatientId: s.remotePatientId,
+    candidates: s.candidates,
+    reviewReason: s.reviewReason,
+    createdAt: s.createdAt.toISOString(),
+    updatedAt: s.updatedAt.toISOString(),
+  };
+}
+
+export async function addSource(
+  deps: SourceServiceDeps,
+  caseId: string,
+  body: { endpointId: string; patient: PatientSelector },
+  actor: Principal,
+) {
+  const record = await findCase(deps.db, caseId);
+  if (!record) throw notFound(`Case ${caseId}`);
+  if (['ineligible', 'cancelled', 'closed', 'delivered'].includes(record.status)) {
+    throw conflict(`A ${record.status} case takes no new sources.`);
+  }
+  let resolution: Resolution;
+  try {
+    resolution = await resolvePatient(deps, body.endpointId, body.patient, record.intake as Intake);
+  } catch (err) {
+    if (err instanceof HttpProblem) throw err;
+    throw new HttpProblem(502, 'Bad Gateway', `The endpoint could not be asked for the patient: ${err instanceof Error ? err.message : 'error'}.`);
+  }
+  const id = randomUUID();
+  const inserted = await insertSource(deps.db, { id, caseId, endpointId: body.endpointId, selector: body.patient, ...resolution, createdBy: actor.sub });
+  if (!inserted) throw conflict('This endpoint is already a source of the case.');
+  logger.info('source added', { caseId, sourceId: id, endpointId: body.endpointId, state: resolution.state });
+  return sourceView((await findSource(deps.db, caseId, id)) as SourceRow);
+}
+
+/** The case manager picks the patient for a source in `needs_review` (checked by reading it). */
+export async function chooseSourcePatient(deps: SourceServiceDeps, caseId: string, sourceId: string, patientId: string) {
+  const source = await findSource(deps.db, caseId, sourceId);
+  if (!source) throw notFound(`Source ${sourceId}`);
+  const resolution = await resolvePatient(deps, source.endpointId, { id: patientId }, {} as Intake);
+  if (resolution.state !== 'resolved' || !resolution.remotePatientId) {
+    throw new HttpProblem(422, 'Unprocessable Content', resolution.reviewReason ?? 'The patient could not be read.', [
+      { field: 'patientId', pointer: '#/patientId', detail: resolution.reviewReason ?? 'not found' },
+    ]);
+  }
+  await resolveSource(deps.db, sourceId, resolution.remotePatientId);
+  return sourceView((await findSource(deps.db, caseId, sourceId)) as SourceRow);
+}
+
+export async function getSources(deps: SourceServiceDeps, caseId: string) {
+  return (await listSources(deps.db, caseId)).map(sourceView);
+}

@@ -1,0 +1,128 @@
+import { startSandboxServer, type SandboxServer } from '../../src/sandbox/sandbox-server';
+import { makeSmartClient, type TestSmartClient } from '../support/smart-client';
+import { startTestService, type TestService } from '../support/service';
+
+let svc: TestService;
+let ehr: SandboxServer;
+let smart: TestSmartClient;
+let admin: string;
+
+beforeAll(async () => {
+  [svc, ehr, smart] = await Promise.all([
+    startTestService(),
+    startSandboxServer({ name: 'care-team-a', auth: 'smart' }),
+    makeSmartClient('sob-test-client', 'ES384'),
+  ]);
+  ehr.registerClient({ clientId: smart.clientId, jwks: smart.publicJwks });
+  admin = await svc.token('admin', 'admin-1');
+});
+afterAll(async () => {
+  await Promise.all([svc.stop(), ehr.stop()]);
+});
+
+interface EndpointView {
+  id: string;
+  name: string;
+  baseUrl: string;
+  auth: { type: string; clientId?: string; keyId?: string; secretStored: boolean };
+  maxRequestsPerSecond: number;
+  maxConcurrency: number;
+  capabilities: { patientEverything: boolean; resources: Record<string, { searchParams: string[] }> } | null;
+  capabilitiesError: string | null;
+}
+
+async function register(body: Record<string, unknown>): Promise<Response> {
+  return svc.request('POST', '/api/endpoints', { token: admin, body });
+}
+
+describe('endpoint registration', () => {
+  it('registers a SMART endpoint, reads its capabilities through SMART auth, and never returns or stores the key in clear', async () => {
+    const res = await register({
+      name: 'Care team A',
+      baseUrl: ehr.baseUrl,
+      auth: { type: 'smart-backend', clientId: smart.clientId, privateKeyJwk: smart.privateKeyJwk },
+      allowInsecureHttp: true,
+      maxRequestsPerSecond: 50,
+      maxConcurrency: 8,
+    });
+    const text = await res.text();
+    expect(res.status).toBe(201);
+    const endpoint = JSON.parse(text) as EndpointView;
+    expect(endpoint).toMatchObject({
+      name: 'Care team A',
+      auth: { type: 'smart-backend', clientId: smart.clientId, keyId: smart.privateKeyJwk.kid, secretStored: true },
+      maxRequestsPerSecond: 50,
+      maxConcurrency: 8,
+      capabilitiesError: null,
+    });
+    expect(endpoint.capabilities?.patientEverything).toBe(true);
+    expect(endpoint.capabilities?.resources.Observation?.searchParams).toEqual(expect.arrayContaining(['patient', 'category']));
+    // The private key never leaves: not in the answer, not in clear in the database.
+    expect(text).not.toContain(String(smart.privateKeyJwk.d));
+    const { rows } = await svc.service.db.query<{ sealed_secret: string }>('SELECT sealed_secret FROM endpoints WHERE id = $1', [endpoint.id]);
+    expect(rows[0]?.sealed_secret).toMatch(/^v1\./);
+    expect(rows[0]?.sealed_secret).not.toContain(String(smart.privateKeyJwk.d));
+    // A token was obtained with a client assertion: the sandbox's token endpoint was called.
+    expect(ehr.requestCount('POST /auth/token')).toBeGreaterThanOrEqual(1);
+  });
+
+  it('keeps a bearer token write-only', async () => {
+    const open = await startSandboxServer({ name: 'open', auth: 'none' });
+    try {
+      const res = await register({ name: 'Bearer EHR', baseUrl: open.baseUrl, auth: { type: 'bearer', token: 'tok-secret-123456' }, allowInsecureHttp: true });
+      const text = await res.text();
+      expect(res.status).toBe(201);
+      expect(text).not.toContain('tok-secret-123456');
+      const list = await (await svc.request('GET', '/api/endpoints', { token: await svc.token('case_manager') })).text();
+      expect(list).not.toContain('tok-secret-123456');
+      expect(JSON.parse(list).items.length).toBeGreaterThanOrEqual(1);
+    } finally {
+      await open.stop();
+    }
+  });
+
+  it('records, rather than fails on, an endpoint whose /metadata cannot be read; refresh reads it later', async () => {
+    const later = await startSandboxServer({ name: 'later', auth: 'none' });
+    const url = later.baseUrl;
+    later.faults.add({ match: 'GET /metadata', action: { kind: 'server-error', message: 'metadata is down' } });
+    try {
+      const res = await register({ name: 'Later', baseUrl: url, auth: { type: 'none' }, allowInsecureHttp: true });
+      expect(res.status).toBe(201);
+      const endpoint = (await res.json()) as EndpointView;
+      expect(endpoint.capabilities).toBeNull();
+      expect(endpoint.capabilitiesError).toMatch(/\S/);
+      later.faults.clear();
+      const refreshed = await svc.request('POST', `/api/endpoints/${endpoint.id}/capabilities`, { token: admin });
+      expect(refreshed.status).toBe(200);
+      expect(((await refreshed.json()) as EndpointView).capabilities?.patientEverything).toBe(true);
+    } finally {
+      await later.stop();
+    }
+  });
+
+  it('changes limits with PATCH and removes with DELETE', async () => {
+    const created = (await (await register({ name: 'Temp', baseUrl: ehr.baseUrl, auth: { type: 'none' }, allowInsecureHttp: true })).json()) as EndpointView;
+    const patched = await svc.request('PATCH', `/api/endpoints/${created.id}`, { token: admin, body: { maxConcurrency: 2, name: 'Temp 2' } });
+    expect(patched.status).toBe(200);
+    expect(await patched.json()).toMatchObject({ name: 'Temp 2', maxConcurrency: 2 });
+    expect((await svc.request('DELETE', `/api/endpoints/${created.id}`, { token: admin })).status).toBe(204);
+    expect((await svc.request('GET', `/api/endpoints/${created.id}`, { token: admin })).status).toBe(404);
+    expect((await svc.request('DELETE', `/api/endpoints/${created.id}`, { token: admin })).status).toBe(404);
+  });
+});
+
+describe('endpoint validation and outbound safety', () => {
+  it.each([
+    ['plain http without allowInsecureHttp', { baseUrl: 'http://ehr.example.org/fhir', auth: { type: 'none' } }, 'baseUrl'],
+    ['a private address', { baseUrl: 'https://10.1.2.3/fhir', auth: { type: 'none' } }, 'baseUrl'],
+    ['the cloud metadata address, even for sandboxes', { baseUrl: 'http://169.254.169.254/latest', auth: { type: 'none' }, allowInsecureHttp: true }, 'baseUrl'],
+    ['credentials in the URL', { baseUrl: 'https://user:pw@ehr.example.org/fhir', auth: { type: 'none' } }, 'baseUrl'],
+    ['a public key instead of a private one', { baseUrl: 'https://ehr.example.org/fhir', auth: { type: 'smart-backend', clientId: 'c', privateKeyJwk: { kty: 'EC', crv: 'P-384', x: 'a', y: 'b', kid: 'k', alg: 'ES384' } } }, 'auth.privateKeyJwk.d'],
+    ['an unknown auth type', { baseUrl: 'https://ehr.example.org/fhir', auth: { type: 'basic' } }, 'auth.type'],
+  ])('refuses %s with a 400 naming the field', async (_what, body, field) => {
+    const res = await register({ name: 'Bad', ...body });
+    expect(res.status).toBe(400);
+    const problem = (await res.json()) as { errors: { field: string }[] };
+    expect(problem.errors.map((e) => e.field)).toContain(field);
+  });
+});
