@@ -22,7 +22,7 @@ import {
 } from './errors';
 import type { FhirClientEvent, FhirRequestKind } from './events';
 import { parseResource, parseSearchPage, type SearchPage } from './fhir-json';
-import { HttpTransport, readDecoded, type HttpMethod, type StreamingResponse } from './http-transport';
+import { discardBody, HttpTransport, readDecoded, type HttpMethod, type StreamingResponse } from './http-transport';
 import { isTransportError, toFhirClientError } from './network-errors';
 import { parseIssueCodes } from './operation-outcome';
 import { RedisRateLimiter, type AcquireResult, type RateLimiterOptions } from './rate-limiter';
@@ -221,18 +221,23 @@ export class FhirEndpointClient {
    * The sink is ended on success and destroyed on failure.
    */
   async fetchBinaryTo(url: string, sink: Writable, options: FetchBinaryOptions): Promise<BinaryResult> {
-    const target = assertSameOrigin(this.endpoint.baseUrl, url, 'attachment');
-    return this.exchange(
-      {
-        kind: 'binary',
-        method: 'GET',
-        url: target,
-        headers: { accept: options.accept ?? '*/*' },
-        idempotent: true,
-        retryBody: false,
-      },
-      (res) => this.consumeBinary(res, sink, options.maxBytes),
-    );
+    try {
+      const target = assertSameOrigin(this.endpoint.baseUrl, url, 'attachment');
+      return await this.exchange(
+        {
+          kind: 'binary',
+          method: 'GET',
+          url: target,
+          headers: { accept: options.accept ?? '*/*' },
+          idempotent: true,
+          retryBody: false,
+        },
+        (res) => this.consumeBinary(res, sink, options.maxBytes),
+      );
+    } catch (err) {
+      if (!sink.destroyed) sink.destroy();
+      throw err;
+    }
   }
 
   /** {@link fetchBinaryTo} into memory; for small attachments only. */
@@ -465,7 +470,8 @@ export class FhirEndpointClient {
       }
       const error = this.finalError(result, decision.kind === 'fail' ? decision : { reason: 'unexpected success', permanent: true });
       error.attempts = attempt;
-      await this.recordHealth(true, healthOf(result));
+      const health = healthOf(result);
+      await this.recordHealth(health === 'failure' || admission.decision === 'probe' || (admission.decision === 'closed' && admission.failures > 0), health);
       throw error;
     }
   }
@@ -528,7 +534,7 @@ export class FhirEndpointClient {
   private async consumeBinary(res: StreamingResponse, sink: Writable, maxBytes: number): Promise<BinaryResult> {
     const declared = Number(firstHeader(res.headers['content-length']));
     if (Number.isFinite(declared) && declared > maxBytes) {
-      res.body.destroy();
+      discardBody(res.body);
       sink.destroy();
       throw new AttachmentTooLargeError(maxBytes, declared, true);
     }

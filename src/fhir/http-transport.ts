@@ -141,9 +141,18 @@ export async function readDecoded(res: StreamingResponse, maxBytes: number): Pro
     const body = await decodeBody(wire, res.headers['content-encoding'], maxBytes);
     return { status: res.status, headers: res.headers, body, wireBytes: wire.length };
   } catch (err) {
-    res.body.destroy();
+    discardBody(res.body);
     throw toFhirClientError(res.signal.aborted ? res.signal.reason : err);
   }
+}
+
+/**
+ * Abandons a response body and its connection. undici's body emits an abort error when destroyed;
+ * a no-op listener keeps that from becoming an unhandled 'error' event.
+ */
+export function discardBody(body: StreamingResponse['body']): void {
+  body.on('error', () => undefined);
+  body.destroy();
 }
 
 /** Collects a body (event-driven: cheaper per chunk than an async iterator), failing past `maxBytes`. */
@@ -160,7 +169,7 @@ function readAll(body: StreamingResponse['body'], maxBytes: number): Promise<Buf
       chunks.push(chunk);
     });
     body.once('end', () => resolve(chunks.length === 1 && chunks[0] ? chunks[0] : Buffer.concat(chunks, size)));
-    body.once('error', reject);
+    body.on('error', reject);
   });
 }
 

@@ -40,8 +40,17 @@ export function parseIssueCodes(body: Buffer | undefined): string[] | undefined 
     return undefined;
   }
   if (!isOperationOutcome(parsed)) return undefined;
-  return (parsed.issue ?? []).map((issue) => issue.code).filter((code): code is string => typeof code === 'string');
+  return (parsed.issue ?? [])
+    .map((issue) => issue.code as unknown)
+    .filter((code): code is string => typeof code === 'string')
+    .map((code) => (ISSUE_CODE_SHAPE.test(code) ? code : 'unrecognized'));
 }
+
+/**
+ * Issue codes end up in error messages, events and logs, so anything not shaped like a code from
+ * the IssueType value set (a server could put free text there) is replaced.
+ */
+const ISSUE_CODE_SHAPE = /^[a-z][a-z-]{0,39}$/;
 
 function isOperationOutcome(value: unknown): value is OperationOutcome {
   return typeof value === 'object' && value !== null && (value as { resourceType?: unknown }).resourceType === 'OperationOutcome';

@@ -217,5 +217,7 @@ function parseJson(body: Buffer): unknown {
 function tokenError(status: number, body: Buffer): SmartAuthError {
   const oauth = OAuthError.safeParse(parseJson(body));
   const retryable = status === 429 || status >= 500;
-  return new SmartAuthError('token endpoint refused the request', retryable, status, oauth.success ? oauth.data.error : undefined);
+  // Only a code-shaped value is kept: it may reach logs and error displays.
+  const code = oauth.success && /^[a-z_]{1,40}$/.test(oauth.data.error) ? oauth.data.error : undefined;
+  return new SmartAuthError('token endpoint refused the request', retryable, status, code);
 }

@@ -161,3 +161,10 @@ describe('non-idempotent requests (plain transactions)', () => {
     });
   });
 });
+
+describe('issue codes from the server', () => {
+  it('are reduced to code-shaped values before they reach reasons, errors and logs', () => {
+    const decision = policy().decide(response(500, outcome('Patient Jane Doe not found', 'not-found')), 1);
+    expect(decision).toEqual({ kind: 'fail', reason: 'http-500; unrecognized,not-found', permanent: true });
+  });
+});
