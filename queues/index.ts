@@ -52,7 +52,8 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
     fhirKeyPrefix: `${prefix}:fhir:`,
     blobs: deps.blobs,
     maxAttachmentBytes: config.maxAttachmentBytes,
-    clientOptions: deps.clientOptions,
+    requestTimeoutMs: config.fhirRequestTimeoutMs,
+    clientOptions: { ...deps.clientOptions, limiter: { leaseMs: config.concurrencyLeaseMs, ...deps.clientOptions?.limiter } },
   };
   const caseDeps = { db: deps.db, config, domain: deps.domain };
   const sla = startSlaSweep(deps.db, deps.connection, prefix);

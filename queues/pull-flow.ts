@@ -12,7 +12,6 @@ export type AssembleCasePayload = z.infer<typeof AssembleCasePayload>;
 
 /** Retry policy of pull jobs: the HTTP client already retries each request politely; this covers the rest (worker crash, endpoint paused). */
 export const PULL_JOB_ATTEMPTS = 4;
-export const PULL_JOB_BACKOFF = { type: 'exponential', delay: 5000 } as const;
 
 /** Job ids are derived from the pull attempt and task, so enqueuing twice adds nothing. */
 export const assembleJobId = (pullId: string, attempt: number): string => `assemble-${pullId}-${attempt}`;
@@ -23,7 +22,7 @@ export const pullJobId = (taskId: string, attempt: number): string => `pull-${ta
  * A child that fails for good does not block the parent (`ignoreDependencyOnFailure`): the pull
  * then ends `partial`, naming what failed.
  */
-export function pullFlow(pull: { id: string; caseId: string; attempt: number }, taskIds: readonly string[]): FlowJob {
+export function pullFlow(pull: { id: string; caseId: string; attempt: number }, taskIds: readonly string[], backoffMs = 5000): FlowJob {
   return {
     name: 'assemble',
     queueName: QUEUES.assembleCase,
@@ -36,7 +35,7 @@ export function pullFlow(pull: { id: string; caseId: string; attempt: number }, 
       opts: {
         jobId: pullJobId(taskId, pull.attempt),
         attempts: PULL_JOB_ATTEMPTS,
-        backoff: PULL_JOB_BACKOFF,
+        backoff: { type: 'exponential', delay: backoffMs },
         ignoreDependencyOnFailure: true,
         removeOnComplete: { age: 86_400 },
         removeOnFail: { age: 7 * 86_400 },
@@ -49,13 +48,17 @@ export function pullFlow(pull: { id: string; caseId: string; attempt: number }, 
 export class PullFlowProducer {
   private readonly producer: FlowProducer;
 
-  constructor(connection: ConnectionOptions, private readonly prefix: string) {
+  constructor(
+    connection: ConnectionOptions,
+    private readonly prefix: string,
+    private readonly backoffMs = 5000,
+  ) {
     this.producer = new FlowProducer({ connection, prefix });
     this.producer.on('error', () => undefined);
   }
 
   async enqueue(pull: { id: string; caseId: string; attempt: number }, taskIds: readonly string[]): Promise<void> {
-    await this.producer.add(pullFlow(pull, taskIds), { queuesOptions: {} });
+    await this.producer.add(pullFlow(pull, taskIds, this.backoffMs));
   }
 
   get queuePrefix(): string {

@@ -41,7 +41,15 @@ export function startPullSourceWorker(
           throw err;
         }
       }),
-    { connection: connection(), prefix, concurrency: options.concurrency, lockDuration: options.lockDurationMs, stalledInterval: options.lockDurationMs },
+    {
+      connection: connection(),
+      prefix,
+      concurrency: options.concurrency,
+      lockDuration: options.lockDurationMs,
+      stalledInterval: options.lockDurationMs,
+      // A job whose worker was killed resumes from its cursor; being picked up again is not a failure.
+      maxStalledCount: 20,
+    },
   );
   worker.on('failed', (job, err) => logger.warn('pull job failed', { jobId: job?.id, attempt: job?.attemptsMade, ...errorFields(err) }));
   worker.on('error', () => undefined);

@@ -44,6 +44,9 @@ const EnvSchema = z.object({
   JOB_LOCK_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
   MAX_ATTACHMENT_BYTES: z.coerce.number().int().min(1024).default(100 * 1024 * 1024),
   RECONCILE_EVERY_MS: z.coerce.number().int().min(1000).default(30_000),
+  PULL_JOB_BACKOFF_MS: z.coerce.number().int().min(10).default(5000),
+  CONCURRENCY_LEASE_MS: z.coerce.number().int().min(500).max(600_000).default(10_000),
+  FHIR_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(60_000),
   NODE_ENV: z.string().default('development'),
 });
 
@@ -83,6 +86,15 @@ export interface Config {
   readonly jobLockMs: number;
   readonly maxAttachmentBytes: number;
   readonly reconcileEveryMs: number;
+  /** First delay between attempts of a failed pull job (doubles each time). */
+  readonly pullJobBackoffMs: number;
+  /** Whole-request timeout of outbound FHIR requests. */
+  readonly fhirRequestTimeoutMs: number;
+  /**
+   * Lifetime of an endpoint concurrency slot without renewal (renewed while the request runs):
+   * how soon the slots of a killed worker are free again.
+   */
+  readonly concurrencyLeaseMs: number;
 }
 
 /** A configuration error names every bad variable, so the operator can fix them in one go. */
@@ -144,6 +156,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jobLockMs: e.JOB_LOCK_MS,
     maxAttachmentBytes: e.MAX_ATTACHMENT_BYTES,
     reconcileEveryMs: e.RECONCILE_EVERY_MS,
+    pullJobBackoffMs: e.PULL_JOB_BACKOFF_MS,
+    fhirRequestTimeoutMs: e.FHIR_REQUEST_TIMEOUT_MS,
+    concurrencyLeaseMs: e.CONCURRENCY_LEASE_MS,
     secretsKey: e.SECRETS_KEY
       ? Buffer.from(e.SECRETS_KEY, 'base64')
       : Buffer.from(developmentSecret(dataDir, 'dev-secrets-key'), 'base64url'),

@@ -7,13 +7,13 @@ import IORedis, { type Redis, type RedisOptions } from 'ioredis';
 
 
 /**
- * Connection for request paths (readiness, producers): fails fast while Redis is down
- * instead of queueing commands, so an API request never hangs on Redis.
+ * Connection for request paths (readiness, token cache, producers): a command waits at most two
+ * seconds for Redis (through a reconnect), then fails, so an API request never hangs on Redis.
  */
 export function createClientConnection(url: string, extra: RedisOptions = {}): Redis {
   return new IORedis(url, {
     maxRetriesPerRequest: 1,
-    enableOfflineQueue: false,
+    commandTimeout: 2000,
     connectTimeout: 2000,
     retryStrategy: (times) => Math.min(times * 200, 2000),
     ...extra,

@@ -49,7 +49,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   const workerRedis: Redis = new IORedis(config.redisUrl, { maxRetriesPerRequest: 3 });
   workerRedis.on('error', () => undefined);
   const clients = new EndpointClients(apiRedis, `${config.queuePrefix}:fhir:`, overrides.clientOptions);
-  const pulls = new PullFlowProducer({ ...bullConnectionOptions(config.redisUrl), enableOfflineQueue: false, maxRetriesPerRequest: 1 }, config.queuePrefix);
+  const pulls = new PullFlowProducer({ ...bullConnectionOptions(config.redisUrl), maxRetriesPerRequest: 1, commandTimeout: 2000 }, config.queuePrefix, config.pullJobBackoffMs);
   let server: http.Server | undefined;
   let workers: RunningWorkers | undefined;
   let url: string | undefined;

@@ -101,7 +101,7 @@ export async function fetchAttachment(deps: PullWorkerDeps, attachmentId: string
     const source = await findSourceById(deps.db, row.source_id);
     if (!source || !row.url) throw Object.assign(new Error('attachment has no URL or source'), { permanent: true });
     const endpoint = await requireEndpoint(deps.db, source.endpointId);
-    const client = new FhirEndpointClient(toConnection(endpoint, deps.secrets), { ...deps.clientOptions, redis: deps.redis, keyPrefix: deps.fhirKeyPrefix });
+    const client = new FhirEndpointClient({ ...toConnection(endpoint, deps.secrets), timeoutMs: deps.requestTimeoutMs }, { ...deps.clientOptions, redis: deps.redis, keyPrefix: deps.fhirKeyPrefix });
     const writer = deps.blobs.createWriter();
     try {
       const url = new URL(row.url, endpoint.baseUrl.endsWith('/') ? endpoint.baseUrl : `${endpoint.baseUrl}/`).toString();

@@ -12,6 +12,8 @@ export interface PullWorkerDeps {
   readonly redis: Redis;
   readonly fhirKeyPrefix: string;
   readonly blobs: BlobStore;
+  /** Whole-request timeout of outbound FHIR requests. */
+  readonly requestTimeoutMs: number;
   /** Largest attachment fetched (bytes). */
   readonly maxAttachmentBytes: number;
   /** Client tuning (tests shorten retry delays). */

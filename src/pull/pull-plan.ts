@@ -35,6 +35,21 @@ export const PULL_RESOURCE_TYPES = [
 ] as const;
 export type PullResourceType = (typeof PULL_RESOURCE_TYPES)[number];
 
+/**
+ * `$everything` streams by `_type`: the big types alone, the small ones together. `Medication`
+ * and `Endpoint` come with what references them; `Binary` with documents. Every type we pull is
+ * in exactly one group.
+ */
+const EVERYTHING_GROUPS: readonly (readonly string[])[] = [
+  ['Patient', 'AllergyIntolerance', 'Condition', 'Immunization', 'Procedure'],
+  ['Observation'],
+  ['DiagnosticReport'],
+  ['DocumentReference', 'Binary'],
+  ['ImagingStudy', 'Endpoint'],
+  ['MedicationRequest', 'Medication'],
+  ['Encounter'],
+];
+
 interface SearchSpec {
   readonly type: PullResourceType;
   readonly key: string;
@@ -73,15 +88,18 @@ function supports(capabilities: EndpointCapabilities | null, type: string): bool
 export function planPull(input: PlanInput): PlannedQuery[] {
   const wanted = (type: string): boolean => !input.types || input.types.length === 0 || input.types.includes(type);
   const id = encodeURIComponent(input.patientId);
-  if (input.capabilities?.patientEverything && !input.types?.length) {
-    return [
-      {
-        key: 'Patient/$everything',
-        resourceType: '*',
+  if (input.capabilities?.patientEverything) {
+    // One $everything stream per group of types (`_type`), so pages of different groups are
+    // fetched in parallel: a single paged stream is capped by the server's round trip.
+    const companions = new Set(['Binary', 'Endpoint', 'Medication']);
+    return EVERYTHING_GROUPS.map((group) => (group.some((t) => !companions.has(t) && wanted(t)) ? group.filter((t) => companions.has(t) || wanted(t)) : []))
+      .filter((group) => group.length > 0)
+      .map((group) => ({
+        key: `Patient/$everything:${group.join(',')}`,
+        resourceType: group.length === 1 ? (group[0] ?? '*') : '*',
         path: `Patient/${id}/$everything`,
-        params: { _count: String(PULL_PAGE_SIZE), ...(input.since ? { _since: input.since } : {}) },
-      },
-    ];
+        params: { _type: group.join(','), _count: String(PULL_PAGE_SIZE), ...(input.since ? { _since: input.since } : {}) },
+      }));
   }
   const queries: PlannedQuery[] = [];
   if (wanted('Patient') && !input.since) {

@@ -60,7 +60,7 @@ export async function runPullTask(
   if (!pull || !source) return { state: 'skipped' };
   const endpointRow = await requireEndpoint(deps.db, source.endpointId);
   let retries = 0;
-  const client = new FhirEndpointClient(toConnection(endpointRow, deps.secrets), {
+  const client = new FhirEndpointClient({ ...toConnection(endpointRow, deps.secrets), timeoutMs: deps.requestTimeoutMs }, {
     ...deps.clientOptions,
     redis: deps.redis,
     keyPrefix: deps.fhirKeyPrefix,

@@ -1,0 +1,156 @@
+import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
+import { fixtureBundle, fixtureIntake, fixturePatientId } from '../support/fixture-child';
+import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
+import { makeSmartClient, type TestSmartClient } from '../support/smart-client';
+
+/**
+ * Pulls under fire: the sandbox throws every fault a hospital EHR throws, and the pull still ends
+ * with exactly the resources the server holds; a source that keeps failing ends the pull
+ * `partial`, and retrying it alone completes the pull.
+ */
+let svc: TestService;
+let smart: TestSmartClient;
+let cm: string;
+let admin: string;
+
+beforeAll(async () => {
+  smart = await makeSmartClient('sob-faults', 'ES384');
+  svc = await startTestService({ JOB_LOCK_MS: '3000', PULL_JOB_BACKOFF_MS: '50', FHIR_REQUEST_TIMEOUT_MS: '1500' }, FAST_CLIENT);
+  admin = await svc.token('admin');
+  cm = await svc.token('case_manager');
+});
+afterAll(async () => {
+  await svc.stop();
+});
+
+interface PullView {
+  state: string;
+  totals: { resources: number; retries: number; attachmentsFound: number; attachmentsFetched: number; attachmentsFailed: number };
+  failedSources: { sourceId: string; endpointName: string }[];
+  sources: { sourceId: string; endpointName: string; state: string; resourceTypes: { lastError: string | null; retries: number }[] }[];
+}
+
+async function team(name: 'care-team-a' | 'care-team-b', paging: 'offset' | 'token'): Promise<{ server: SandboxServer; endpointId: string; patientId: string }> {
+  const server = await startSandboxServer({ name, auth: 'smart', paging, defaultCount: 20, maxCount: 20 });
+  server.registerClient({ clientId: smart.clientId, jwks: smart.publicJwks });
+  await server.load(fixtureBundle(name));
+  const res = await svc.request('POST', '/api/endpoints', {
+    token: admin,
+    body: { name, baseUrl: server.baseUrl, auth: { type: 'smart-backend', clientId: smart.clientId, privateKeyJwk: smart.privateKeyJwk }, allowInsecureHttp: true, maxRequestsPerSecond: 1000, maxConcurrency: 8 },
+  });
+  expect(res.status).toBe(201);
+  return { server, endpointId: ((await res.json()) as { id: string }).id, patientId: fixturePatientId(name) };
+}
+
+async function openCaseWith(sources: { endpointId: string; patientId: string }[]): Promise<string> {
+  const { id } = (await (await svc.request('POST', '/api/cases', { token: cm, body: fixtureIntake() })).json()) as { id: string };
+  for (const s of sources) {
+    const res = await svc.request('POST', `/api/cases/${id}/sources`, { token: cm, body: { endpointId: s.endpointId, patient: { id: s.patientId } } });
+    expect(res.status).toBe(201);
+  }
+  return id;
+}
+
+const pullOf = async (caseId: string, pullId: string): Promise<PullView> =>
+  (await (await svc.request('GET', `/api/cases/${caseId}/pulls/${pullId}`, { token: cm })).json()) as PullView;
+
+async function pullToEnd(caseId: string, pullId: string): Promise<PullView> {
+  return eventually(() => pullOf(caseId, pullId), (p) => ['complete', 'partial', 'failed'].includes(p.state), 90_000);
+}
+
+async function startPull(caseId: string): Promise<string> {
+  const res = await svc.request('POST', `/api/cases/${caseId}/pulls`, { token: cm, body: {} });
+  expect(res.status).toBe(202);
+  return ((await res.json()) as { pullId: string }).pullId;
+}
+
+/** `Type/id` of every resource stored raw for the case. */
+async function storedKeys(caseId: string): Promise<string[]> {
+  const { rows } = await svc.service.db.query<{ k: string }>(
+    `SELECT resource_type || '/' || remote_id AS k FROM raw_resources WHERE case_id = $1 ORDER BY 1`,
+    [caseId],
+  );
+  return rows.map((r) => r.k);
+}
+
+/** What the server holds of the pulled types, as `Type/id`. */
+function heldKeys(name: 'care-team-a' | 'care-team-b', server: SandboxServer, types: string[]): string[] {
+  const bundle = fixtureBundle(name);
+  return (bundle.entry ?? [])
+    .map((e) => e.resource)
+    .filter((r): r is NonNullable<typeof r> => r !== undefined && types.includes(r.resourceType) && server.read(r.resourceType, r.id ?? '') !== undefined)
+    .map((r) => `${r.resourceType}/${r.id}`)
+    .sort();
+}
+
+const CLINICAL = ['Patient', 'Observation', 'DiagnosticReport', 'DocumentReference', 'ImagingStudy', 'Condition', 'MedicationRequest', 'AllergyIntolerance', 'Procedure', 'Encounter', 'Immunization'];
+
+it('completes through 429s, 503s, 500s, a hang, a reset, malformed and truncated pages and an expired token, with the same resources', async () => {
+  const a = await team('care-team-a', 'token');
+  try {
+    // Deterministic: the Nth GET of any route meets each fault.
+    const faults = [
+      { nth: 2, action: { kind: 'rate-limit', retryAfterSeconds: 1 } },
+      { nth: 4, action: { kind: 'unavailable' } },
+      { nth: 6, action: { kind: 'server-error', message: 'lock-error' } },
+      { nth: 8, action: { kind: 'hang' } },
+      { nth: 10, action: { kind: 'malformed-json' } },
+      { nth: 12, action: { kind: 'truncated', fraction: 0.5 } },
+      { nth: 14, action: { kind: 'reset' } },
+      { nth: 16, action: { kind: 'expired-token' } },
+      { nth: 18, action: { kind: 'rate-limit', retryAfterSeconds: 1, retryAfterFormat: 'http-date' } },
+    ] as const;
+    for (const f of faults) a.server.faults.add({ match: 'GET *', action: f.action, nth: f.nth });
+    const caseId = await openCaseWith([a]);
+    const pull = await pullToEnd(caseId, await startPull(caseId));
+    expect(pull.state).toBe('complete');
+    expect(pull.totals.retries).toBeGreaterThanOrEqual(5);
+    const stored = await storedKeys(caseId);
+    expect(stored).toEqual(heldKeys('care-team-a', a.server, [...CLINICAL, 'Binary', 'Medication', 'Endpoint']));
+    expect(new Set(stored).size).toBe(stored.length);
+    // Attachments: inline PDFs and Binary URLs, all fetched and checked.
+    expect(pull.totals.attachmentsFound).toBeGreaterThan(0);
+    expect(pull.totals.attachmentsFetched).toBe(pull.totals.attachmentsFound);
+    const { rows } = await svc.service.db.query<{ integrity: string; n: number }>(
+      `SELECT integrity, count(*)::int AS n FROM attachments WHERE case_id = $1 GROUP BY 1`,
+      [caseId],
+    );
+    expect(rows.every((r) => r.integrity === 'verified' || r.integrity === 'unverified')).toBe(true);
+  } finally {
+    await a.server.stop();
+  }
+}, 120_000);
+
+it('ends partial naming a source that keeps failing, and retrying it alone completes the pull', async () => {
+  const a = await team('care-team-a', 'offset');
+  const b = await team('care-team-b', 'token');
+  try {
+    const caseId = await openCaseWith([a, b]);
+    const broken = b.server.faults.add({ match: 'GET *', action: { kind: 'unavailable' } });
+    const pullId = await startPull(caseId);
+    const partial = await pullToEnd(caseId, pullId);
+    expect(partial.state).toBe('partial');
+    expect(partial.failedSources.map((s) => s.endpointName)).toEqual(['care-team-b']);
+    expect(partial.sources.find((s) => s.endpointName === 'care-team-b')?.resourceTypes.some((t) => (t.lastError ?? '').length > 0)).toBe(true);
+    const detail = (await (await svc.request('GET', `/api/cases/${caseId}`, { token: cm })).json()) as { status: string; timeline: { type: string }[] };
+    expect(detail.status).toBe('collecting_records');
+    expect(detail.timeline.map((e) => e.type)).toContain('pull_partial');
+
+    b.server.faults.remove(broken);
+    const requestsToA = a.server.requestCount();
+    const retried = await svc.request('POST', `/api/cases/${caseId}/pulls/${pullId}/retry`, { token: cm });
+    expect(retried.status).toBe(202);
+    const complete = await pullToEnd(caseId, pullId);
+    expect(complete.state).toBe('complete');
+    // Only the failed source was asked again.
+    expect(a.server.requestCount()).toBe(requestsToA);
+    const stored = await storedKeys(caseId);
+    expect(new Set(stored).size).toBe(stored.length);
+    const after = (await (await svc.request('GET', `/api/cases/${caseId}`, { token: cm })).json()) as { status: string };
+    expect(after.status).toBe('records_complete');
+    // A complete pull cannot be retried.
+    expect((await svc.request('POST', `/api/cases/${caseId}/pulls/${pullId}/retry`, { token: cm })).status).toBe(409);
+  } finally {
+    await Promise.all([a.server.stop(), b.server.stop()]);
+  }
+}, 120_000);

@@ -1,0 +1,121 @@
+import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
+import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
+
+/**
+ * Outbound safety during a pull: only the registered endpoint is ever contacted. Next-page links
+ * and attachment URLs pointing elsewhere (another origin, a private or link-local address) and
+ * redirects off the origin are refused, and the other server sees no request at all.
+ */
+let svc: TestService;
+let ehr: SandboxServer;
+let elsewhere: SandboxServer;
+let cm: string;
+let endpointId: string;
+
+beforeAll(async () => {
+  svc = await startTestService({ PULL_JOB_BACKOFF_MS: '20' }, FAST_CLIENT);
+  [ehr, elsewhere] = await Promise.all([
+    startSandboxServer({ name: 'ehr', auth: 'none', defaultCount: 5, maxCount: 5 }),
+    startSandboxServer({ name: 'elsewhere', auth: 'none' }),
+  ]);
+  const elsewhereBinary = `${elsewhere.baseUrl}/Binary/x`;
+  await ehr.load([
+    { resourceType: 'Patient', id: 'p1', name: [{ family: 'Quill', given: ['Ada'] }], birthDate: '2016-01-02' },
+    ...Array.from({ length: 12 }, (_, i) => ({
+      resourceType: 'Condition' as const,
+      id: `c${i}`,
+      subject: { reference: 'Patient/p1' },
+      code: { text: `condition ${i}` },
+    })),
+    ...[`${'http://169.254.169.254'}/latest/meta-data`, 'http://10.0.0.1/doc.pdf', elsewhereBinary].map((url, i) => ({
+      resourceType: 'DocumentReference' as const,
+      id: `d${i}`,
+      status: 'current' as const,
+      subject: { reference: 'Patient/p1' },
+      content: [{ attachment: { contentType: 'application/pdf', url } }],
+    })),
+  ]);
+  cm = await svc.token('case_manager');
+  const admin = await svc.token('admin');
+  endpointId = ((await (
+    await svc.request('POST', '/api/endpoints', { token: admin, body: { name: 'EHR', baseUrl: ehr.baseUrl, auth: { type: 'none' }, allowInsecureHttp: true, maxRequestsPerSecond: 1000 } })
+  ).json()) as { id: string }).id;
+});
+afterAll(async () => {
+  await Promise.all([svc.stop(), ehr.stop(), elsewhere.stop()]);
+});
+
+interface PullView {
+  state: string;
+  sources: { resourceTypes: { query: string; state: string; lastError: string | null }[] }[];
+}
+
+async function pull(types?: string[], beforePull: () => void = () => undefined): Promise<{ caseId: string; view: PullView }> {
+  const intake = {
+    patient: { name: { given: ['Ada'], family: 'Quill' }, birthDate: '2016-01-02', address: { line: ['1 A St'], city: 'Denver', state: 'CO', postalCode: '80202', country: 'US' } },
+    requester: { name: 'Parent', relationship: 'FTH', attestsLegalAuthority: true },
+    diagnosis: { text: 'x' },
+    history: 'x',
+    reason: 'x',
+    questions: ['x?'],
+    urgent: false,
+    referringPhysician: { name: 'Dr. X' },
+  };
+  const { id: caseId } = (await (await svc.request('POST', '/api/cases', { token: cm, body: intake })).json()) as { id: string };
+  expect((await svc.request('POST', `/api/cases/${caseId}/sources`, { token: cm, body: { endpointId, patient: { id: 'p1' } } })).status).toBe(201);
+  beforePull();
+  const started = await svc.request('POST', `/api/cases/${caseId}/pulls`, { token: cm, body: types ? { types } : {} });
+  expect(started.status).toBe(202);
+  const { pullId } = (await started.json()) as { pullId: string };
+  const view = await eventually(
+    async () => (await (await svc.request('GET', `/api/cases/${caseId}/pulls/${pullId}`, { token: cm })).json()) as PullView,
+    (p) => ['complete', 'partial', 'failed'].includes(p.state),
+    60_000,
+  );
+  return { caseId, view };
+}
+
+it('refuses a next link to another origin and never contacts it', async () => {
+  let rule = '';
+  try {
+    const { view } = await pull(['Condition'], () => {
+      rule = ehr.faults.add({ match: 'GET *', action: { kind: 'foreign-next-link', origin: new URL(elsewhere.baseUrl).origin } });
+    });
+    expect(view.state).toBe('failed');
+    const task = view.sources[0]?.resourceTypes[0];
+    expect(task?.state).toBe('failed');
+    expect(task?.lastError).toMatch(/origin/i);
+    expect(elsewhere.requestCount()).toBe(0);
+  } finally {
+    ehr.faults.remove(rule);
+  }
+});
+
+it('refuses a redirect off the origin', async () => {
+  let rule = '';
+  try {
+    const { view } = await pull(['Condition'], () => {
+      rule = ehr.faults.add({ match: 'GET *', action: { kind: 'redirect', location: `${elsewhere.baseUrl}/Condition` } });
+    });
+    expect(view.state).toBe('failed');
+    expect(elsewhere.requestCount()).toBe(0);
+  } finally {
+    ehr.faults.remove(rule);
+  }
+});
+
+it('refuses attachment URLs to link-local, private or other origins, and the pull still completes', async () => {
+  const { caseId, view } = await pull(['DocumentReference']);
+  expect(view.state).toBe('complete');
+  const { rows } = await svc.service.db.query<{ remote_id: string; state: string; error: string }>(
+    'SELECT remote_id, state, error FROM attachments WHERE case_id = $1 ORDER BY remote_id',
+    [caseId],
+  );
+  expect(rows.map((r) => [r.remote_id, r.state])).toEqual([
+    ['d0', 'failed'],
+    ['d1', 'failed'],
+    ['d2', 'failed'],
+  ]);
+  for (const row of rows) expect({ id: row.remote_id, error: row.error }).toEqual({ id: row.remote_id, error: expect.stringMatching(/refused|origin/i) });
+  expect(elsewhere.requestCount()).toBe(0);
+});
