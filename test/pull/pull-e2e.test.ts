@@ -135,8 +135,32 @@ it('pulls a Synthea child from two SMART sources: counts per type equal what the
     expect({ type, a: stored(endpointA, type), b: stored(endpointB, type) }).toEqual({ type, a: loaded[type], b: expectedB[type] });
   }
   // The case moved on: records are complete and the SLA clock runs.
-  const detail = (await (await svc.request('GET', `/api/cases/${caseId}`, { token: cm })).json()) as { status: string; sla: unknown };
+  const detail = (await (await svc.request('GET', `/api/cases/${caseId}`, { token: cm })).json()) as {
+    status: string;
+    sla: unknown;
+    sources: { state: string }[];
+    pulls: { id: string; state: string }[];
+  };
   expect(detail.status).toBe('records_complete');
   expect(detail.sla).not.toBeNull();
+  expect(detail.sources.map((s) => s.state)).toEqual(['resolved', 'resolved']);
+  expect(detail.pulls.map((p) => [p.id, p.state])).toEqual([[pullId, 'complete']]);
+
+  // An incremental re-pull asks only for what changed since, and stores the new version beside the old.
+  const since = new Date().toISOString();
+  const condition = bundle.entry?.find((e) => e.resource?.resourceType === 'Condition')?.resource;
+  const changed = { ...condition, id: undefined, encounter: undefined, subject: { reference: `Patient/${patientIdA}` } };
+  const conditionIdA = (await teamA.load([changed as never])).ids.Condition?.[0];
+  const again = await svc.request('POST', `/api/cases/${caseId}/pulls`, { token: cm, body: { since } });
+  expect(again.status).toBe(202);
+  const incremental = await waitForPull(caseId, ((await again.json()) as { pullId: string }).pullId);
+  expect(incremental.state).toBe('complete');
+  const fromA = incremental.sources.find((s) => s.endpointName === 'Care team A');
+  expect(fromA?.resourceTypes.reduce((n, t) => n + t.resources, 0)).toBe(1);
+  const { rows: newRows } = await svc.service.db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM raw_resources WHERE case_id = $1 AND resource_type = 'Condition' AND remote_id = $2`,
+    [caseId, conditionIdA],
+  );
+  expect(newRows[0]?.n).toBe(1);
 }, 120_000);
 

@@ -76,7 +76,7 @@ async function pull(types?: string[], beforePull: () => void = () => undefined):
 }
 
 it('refuses a next link to another origin and never contacts it', async () => {
-  let rule = '';
+  let rule = 0;
   try {
     const { view } = await pull(['Condition'], () => {
       rule = ehr.faults.add({ match: 'GET *', action: { kind: 'foreign-next-link', origin: new URL(elsewhere.baseUrl).origin } });
@@ -92,7 +92,7 @@ it('refuses a next link to another origin and never contacts it', async () => {
 });
 
 it('refuses a redirect off the origin', async () => {
-  let rule = '';
+  let rule = 0;
   try {
     const { view } = await pull(['Condition'], () => {
       rule = ehr.faults.add({ match: 'GET *', action: { kind: 'redirect', location: `${elsewhere.baseUrl}/Condition` } });

@@ -38,8 +38,11 @@ const CreatedCase = z.object({
   quote: z.object({ currency: z.string(), base: z.number(), total: z.number() }).loose(),
 });
 
+/** More of the case shown with its detail (sources, pulls), supplied by the capabilities that own them. */
+export type CaseDetailExtras = (caseId: string) => Promise<Record<string, unknown>>;
+
 /** Case intake, listing, detail with timeline, lifecycle transitions and the case's FHIR face. */
-export function caseRoutes(deps: CaseServiceDeps): AnyRoute[] {
+export function caseRoutes(deps: CaseServiceDeps, detailExtras: CaseDetailExtras = async () => ({})): AnyRoute[] {
   return [
     defineRoute<Intake, Record<string, never>, Record<string, never>>({
       method: 'post',
@@ -68,11 +71,14 @@ export function caseRoutes(deps: CaseServiceDeps): AnyRoute[] {
       method: 'get',
       path: '/api/cases/:id',
       tag: 'cases',
-      summary: 'A case with its intake, eligibility, quote, SLA and timeline',
+      summary: 'A case with its intake, eligibility, quote, SLA, timeline, sources and pulls (with progress)',
       roles: ['case_manager', 'admin', 'specialist'],
       params: CaseIdParams,
       responses: { 200: { description: 'The case' }, 404: { description: 'No such case' } },
-      handler: async ({ params }) => ({ status: 200, body: await getCaseDetail(deps, params.id) }),
+      handler: async ({ params }) => {
+        const detail = await getCaseDetail(deps, params.id);
+        return { status: 200, body: { ...detail, ...(await detailExtras(params.id)) } };
+      },
     }),
     defineRoute<z.infer<typeof TransitionBody>, Record<string, never>, z.infer<typeof CaseIdParams>>({
       method: 'post',

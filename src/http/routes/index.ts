@@ -1,6 +1,9 @@
 import type { EndpointServiceDeps } from '../../endpoints/endpoint-service';
 import type { PullServiceDeps } from '../../pull/pull-service';
 import type { SourceServiceDeps } from '../../pull/source-service';
+import { pullProgress } from '../../pull/pull-progress';
+import { listPulls } from '../../pull/pull-repository';
+import { getSources } from '../../pull/source-service';
 import type { AnyRoute } from '../route';
 import { caseRoutes } from './cases';
 import { endpointRoutes } from './endpoints';
@@ -10,5 +13,9 @@ export type ApiDeps = PullServiceDeps & EndpointServiceDeps & SourceServiceDeps;
 
 /** Every /api route of the service. */
 export function apiRoutes(deps: ApiDeps): AnyRoute[] {
-  return [...caseRoutes(deps), ...endpointRoutes(deps), ...pullRoutes(deps)];
+  const extras = async (caseId: string) => ({
+    sources: await getSources(deps, caseId),
+    pulls: await Promise.all((await listPulls(deps.db, caseId)).map((pull) => pullProgress(deps.db, pull))),
+  });
+  return [...caseRoutes(deps, extras), ...endpointRoutes(deps), ...pullRoutes(deps)];
 }
