@@ -1,5 +1,6 @@
 import { migration001 } from './001-cases';
 import { migration002 } from './002-record-pull';
+import { migration003 } from './003-case-bundles';
 
 /** One numbered migration: applied once, in order, never edited after it has shipped. */
 export interface Migration {
@@ -8,4 +9,4 @@ export interface Migration {
   readonly sql: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [migration001, migration002];
+export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003];
