@@ -50,10 +50,11 @@ function inlineDataAt(resource: Record<string, unknown>, position: string): stri
   return typeof data === 'string' ? data : undefined;
 }
 
-async function markFetched(db: Queryable, id: string, blob: { sha256: string; size: number }, integrity: Integrity): Promise<void> {
+async function markFetched(db: Queryable, id: string, blob: { sha256: string; size: number; sha1Base64: string }, integrity: Integrity): Promise<void> {
   await db.query(
-    `UPDATE attachments SET state = 'fetched', blob_sha256 = $2, size = $3, integrity = $4, error = NULL, attempts = attempts + 1, updated_at = now() WHERE id = $1`,
-    [id, blob.sha256, blob.size, integrity],
+    `UPDATE attachments SET state = 'fetched', blob_sha256 = $2, size = $3, integrity = $4, sha1_base64 = $5, error = NULL,
+       attempts = attempts + 1, updated_at = now() WHERE id = $1`,
+    [id, blob.sha256, blob.size, integrity, blob.sha1Base64],
   );
 }
 
@@ -95,7 +96,7 @@ export async function fetchAttachment(deps: PullWorkerDeps, attachmentId: string
       const blob = await deps.blobs.putBuffer(bytes);
       await recordBlob(deps.db, { ...blob, contentType: row.content_type ?? undefined });
       const sha1Base64 = createHash('sha1').update(bytes).digest('base64');
-      await markFetched(deps.db, row.id, blob, integrityOf(declared, { size: blob.size, sha1Base64 }));
+      await markFetched(deps.db, row.id, { ...blob, sha1Base64 }, integrityOf(declared, { size: blob.size, sha1Base64 }));
       return 'fetched';
     }
     const source = await findSourceById(deps.db, row.source_id);

@@ -1,0 +1,85 @@
+import type { Intake } from '../cases/intake-schema';
+import { findCase } from '../db/case-repository';
+import type { Database } from '../db/database';
+import { notFound } from '../http/problem';
+import type { RawInput, SourceInfo } from '../normalize/types';
+
+/** A fetched attachment of a pulled resource, as the blob store knows it. */
+export interface FetchedAttachment {
+  readonly sourceId: string;
+  readonly resourceType: string;
+  readonly remoteId: string;
+  readonly position: string;
+  readonly state: 'pending' | 'fetched' | 'failed';
+  readonly sha1Base64: string | null;
+  readonly size: number | null;
+  readonly integrity: string | null;
+  readonly error: string | null;
+}
+
+export interface AssemblyInput {
+  readonly caseId: string;
+  readonly intake: Intake;
+  readonly sources: SourceInfo[];
+  readonly raw: RawInput[];
+  readonly attachments: FetchedAttachment[];
+}
+
+/** Everything assembly derives from, read from the raw store (PostgreSQL) in a stable order. */
+export async function loadAssemblyInput(db: Database, caseId: string): Promise<AssemblyInput> {
+  const record = await findCase(db, caseId);
+  if (!record) throw notFound(`Case ${caseId}`);
+  const [sources, raw, attachments] = await Promise.all([
+    db.query<{ id: string; base_url: string; name: string; remote_patient_id: string | null; pull_ids: string[] | null; last_fetched: Date | null }>(
+      `SELECT s.id, e.base_url, e.name, s.remote_patient_id,
+              (SELECT array_agg(DISTINCT r.pull_id::text) FROM raw_resources r WHERE r.source_id = s.id) AS pull_ids,
+              (SELECT max(r.fetched_at) FROM raw_resources r WHERE r.source_id = s.id) AS last_fetched
+       FROM case_sources s JOIN endpoints e ON e.id = s.endpoint_id
+       WHERE s.case_id = $1 ORDER BY s.created_at, s.id`,
+      [caseId],
+    ),
+    db.query<{ source_id: string; resource_type: string; remote_id: string; version_id: string; fetched_at: Date; sha256: string; resource: Record<string, unknown> }>(
+      `SELECT source_id, resource_type, remote_id, version_id, fetched_at, sha256, resource FROM raw_resources
+       WHERE case_id = $1 ORDER BY source_id, resource_type, remote_id, version_id`,
+      [caseId],
+    ),
+    db.query<{ source_id: string; resource_type: string; remote_id: string; position: string; state: FetchedAttachment['state']; sha1_base64: string | null; size: number | null; integrity: string | null; error: string | null }>(
+      `SELECT source_id, resource_type, remote_id, position, state, sha1_base64, size, integrity, error FROM attachments
+       WHERE case_id = $1 ORDER BY source_id, resource_type, remote_id, position`,
+      [caseId],
+    ),
+  ]);
+  return {
+    caseId,
+    intake: record.intake as Intake,
+    sources: sources.rows.map((s) => ({
+      sourceId: s.id,
+      baseUrl: s.base_url,
+      name: s.name,
+      origin: 'local-ehr' as const,
+      ...(s.remote_patient_id ? { remotePatientId: s.remote_patient_id } : {}),
+      pullIds: [...(s.pull_ids ?? [])].sort(),
+      ...(s.last_fetched ? { lastFetchedAt: s.last_fetched.toISOString() } : {}),
+    })),
+    raw: raw.rows.map((r) => ({
+      sourceId: r.source_id,
+      resourceType: r.resource_type,
+      remoteId: r.remote_id,
+      versionId: r.version_id,
+      fetchedAt: r.fetched_at.toISOString(),
+      sha256: r.sha256,
+      resource: r.resource,
+    })),
+    attachments: attachments.rows.map((a) => ({
+      sourceId: a.source_id,
+      resourceType: a.resource_type,
+      remoteId: a.remote_id,
+      position: a.position,
+      state: a.state,
+      sha1Base64: a.sha1_base64,
+      size: a.size,
+      integrity: a.integrity,
+      error: a.error,
+    })),
+  };
+}
