@@ -1,3 +1,4 @@
+import { mulberry32 } from '../util/mulberry32';
 /**
  * Capped exponential backoff with "full jitter": delay = random() × min(cap, base × 2^(retry−1)).
  * Full jitter spreads the retries of many workers that failed together over the whole window
@@ -20,12 +21,5 @@ export function fullJitterDelay(retry: number, options: BackoffOptions): number 
 
 /** A small deterministic PRNG (mulberry32) for reproducible jitter in tests. */
 export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed);
 }

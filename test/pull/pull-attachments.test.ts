@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
+import { intakeForChild } from '../support/intake';
 import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
 import { SHARED_DATA } from '../support/synthea';
 
@@ -49,16 +50,7 @@ it('stores every attachment by content hash and records how it compares with wha
   const endpoint = (await (
     await svc.request('POST', '/api/endpoints', { token: admin, body: { name: 'EHR', baseUrl: ehr.baseUrl, auth: { type: 'none' }, allowInsecureHttp: true, maxRequestsPerSecond: 1000 } })
   ).json()) as { id: string };
-  const intake = {
-    patient: { name: { given: ['Ada'], family: 'Quill' }, birthDate: '2016-01-02', address: { line: ['1 A St'], city: 'Denver', state: 'CO', postalCode: '80202', country: 'US' } },
-    requester: { name: 'Parent', relationship: 'PRN', attestsLegalAuthority: true },
-    diagnosis: { text: 'x' },
-    history: 'x',
-    reason: 'x',
-    questions: ['x?'],
-    urgent: false,
-    referringPhysician: { name: 'Dr. X' },
-  };
+  const intake = intakeForChild('Ada', 'Quill', '2016-01-02');
   const { id: caseId } = (await (await svc.request('POST', '/api/cases', { token: cm, body: intake })).json()) as { id: string };
   const source = await svc.request('POST', `/api/cases/${caseId}/sources`, { token: cm, body: { endpointId: endpoint.id, patient: { match: true } } });
   expect(await source.json()).toMatchObject({ state: 'resolved', remotePatientId: 'p1' });

@@ -1,4 +1,5 @@
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
+import { intakeForChild } from '../support/intake';
 import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
 
 /**
@@ -51,16 +52,7 @@ interface PullView {
 }
 
 async function pull(types?: string[], beforePull: () => void = () => undefined): Promise<{ caseId: string; view: PullView }> {
-  const intake = {
-    patient: { name: { given: ['Ada'], family: 'Quill' }, birthDate: '2016-01-02', address: { line: ['1 A St'], city: 'Denver', state: 'CO', postalCode: '80202', country: 'US' } },
-    requester: { name: 'Parent', relationship: 'FTH', attestsLegalAuthority: true },
-    diagnosis: { text: 'x' },
-    history: 'x',
-    reason: 'x',
-    questions: ['x?'],
-    urgent: false,
-    referringPhysician: { name: 'Dr. X' },
-  };
+  const intake = intakeForChild('Ada', 'Quill', '2016-01-02');
   const { id: caseId } = (await (await svc.request('POST', '/api/cases', { token: cm, body: intake })).json()) as { id: string };
   expect((await svc.request('POST', `/api/cases/${caseId}/sources`, { token: cm, body: { endpointId, patient: { id: 'p1' } } })).status).toBe(201);
   beforePull();

@@ -58,3 +58,9 @@ export const SAMPLE_PHI_STRINGS = [
   'Brightwater',
   '1234567893',
 ];
+
+/** The sample intake for another child (tests whose sandbox holds that child). */
+export function intakeForChild(given: string, family: string, birthDate: string): Intake {
+  const base = sampleIntake();
+  return sampleIntake({ patient: { ...base.patient, name: { given: [given], family }, birthDate } });
+}

@@ -4,7 +4,7 @@
  * its PRNG, when it has a probability), whether it fires or not, so triggering is deterministic.
  */
 import type { FaultAction, FaultRuleInput } from './fault-types';
-import { mulberry32 } from './mulberry32';
+import { mulberry32 } from '../../util/mulberry32';
 import { parseRoutePattern, type RoutePattern } from './route-pattern';
 
 /** A rule as registered, with its counters. */
