@@ -1,0 +1,305 @@
+/**
+ * DICOM Part 10 header parsing with dicom-parser, up to the Pixel Data and never into it.
+ *
+ * - Transfer syntaxes (PS3.5 §10): implicit and explicit VR little endian, explicit VR big endian
+ *   (retired), deflated explicit VR little endian (dicom-parser is given a zlib `inflater`), and every
+ *   encapsulated syntax (JPEG, JPEG-LS, JPEG 2000, RLE…), whose data sets are explicit little endian:
+ *   parsing stops at (7FE0,0010) so no pixel data is ever decoded.
+ * - Text (SH, LO, PN…) is decoded by Specific Character Set ({@link decoderFor}).
+ * - Never throws: a file that is not Part 10, has no transfer syntax, is truncated or malformed gives
+ *   `{ ok: false, code, reason }`, with what could be read before the fault in `partial`.
+ *
+ * @see https://dicom.nema.org/medical/dicom/current/output/html/part10.html#chapter_7 (PS3.10 file format)
+ * @see https://dicom.nema.org/medical/dicom/current/output/html/part05.html#chapter_10 (PS3.5 transfer syntaxes)
+ * @see https://github.com/cornerstonejs/dicomParser
+ * @packageDocumentation
+ */
+import dicomParser, { type DataSet } from 'dicom-parser';
+import zlib from 'node:zlib';
+import { looksLikeRawDataSet } from '../uploads/sniff';
+import { decoderFor, isKnownCharacterSet, type TextDecode } from './dicom-charset';
+import { DEFLATED_EXPLICIT_LITTLE_ENDIAN, MEDIA_STORAGE_DIRECTORY_SOP_CLASS, TAG } from './dicom-dictionary';
+
+/** The header fields of one DICOM instance that the service uses. Strings are trimmed; absent = undefined. */
+export interface DicomHeader {
+  readonly transferSyntaxUid: string;
+  readonly sopClassUid: string;
+  readonly sopInstanceUid: string;
+  readonly studyInstanceUid: string;
+  readonly seriesInstanceUid: string;
+  readonly modality?: string;
+  /** DA, as written (normally `YYYYMMDD`). */
+  readonly studyDate?: string;
+  /** TM, as written (`HHMMSS.FFFFFF`, leading parts only). */
+  readonly studyTime?: string;
+  /** `&ZZXX` offset of study date/time from UTC, when written. */
+  readonly timezoneOffsetFromUtc?: string;
+  readonly seriesNumber?: number;
+  readonly instanceNumber?: number;
+  readonly accessionNumber?: string;
+  readonly studyDescription?: string;
+  readonly seriesDescription?: string;
+  readonly bodyPartExamined?: string;
+  /** PN, decoded, all component groups (`Family^Given^Middle^Prefix^Suffix[=ideographic[=phonetic]]`). */
+  readonly patientName?: string;
+  readonly patientId?: string;
+  readonly patientBirthDate?: string;
+  readonly patientSex?: string;
+  readonly numberOfFrames?: number;
+  readonly rows?: number;
+  readonly columns?: number;
+  readonly specificCharacterSet?: string;
+  /** Whether the data set has a top-level Pixel Data element. */
+  readonly hasPixelData: boolean;
+  /** Things read but doubtful (an unknown character set, parser warnings). */
+  readonly warnings: readonly string[];
+}
+
+/** Why a file gave no header. */
+export type DicomFailureCode =
+  | 'not-part10'
+  | 'no-transfer-syntax'
+  | 'truncated'
+  | 'malformed'
+  | 'too-large'
+  | 'missing-uid'
+  | 'dicomdir'
+  | 'io'
+  | 'timeout'
+  | 'worker-failed';
+
+/** The outcome of parsing one file. Plain data: it crosses worker boundaries unchanged. */
+export type DicomParseResult =
+  | { readonly ok: true; readonly header: DicomHeader }
+  | { readonly ok: false; readonly code: DicomFailureCode; readonly reason: string; readonly partial?: Partial<DicomHeader> };
+
+/** What {@link parseDicomPrefix} says when the prefix it got was not enough. */
+export interface DicomNeedsMore {
+  readonly ok: false;
+  readonly code: 'needs-more';
+  readonly reason: string;
+}
+
+/** Largest inflated size accepted for a deflated data set (a deflate bomb stops here). */
+export const MAX_INFLATED_BYTES = 128 * 1024 * 1024;
+
+/** Parses a whole DICOM Part 10 file held in memory. Never throws. */
+export function parseDicomHeader(bytes: Uint8Array): DicomParseResult {
+  const result = parseDicomPrefix(bytes, bytes.byteLength);
+  // With the whole file there is never more to read.
+  if (!result.ok && result.code === 'needs-more') return { ok: false, code: 'malformed', reason: result.reason };
+  return result;
+}
+
+/**
+ * Parses the first bytes of a file of `fileSize` bytes. Returns `needs-more` when the prefix ends before
+ * the header does (no Pixel Data reached, a parse fault, a deflated data set); the caller then retries
+ * with the whole file. Never throws.
+ */
+export function parseDicomPrefix(bytes: Uint8Array, fileSize: number): DicomParseResult | DicomNeedsMore {
+  const complete = bytes.byteLength >= fileSize;
+  try {
+    return parseUnsafe(bytes, fileSize, complete);
+  } catch (err) {
+    // Defensive: parseUnsafe handles parser errors itself; anything else is a bug in a corner case.
+    return complete ? { ok: false, code: 'malformed', reason: `unreadable DICOM: ${describe(err)}` } : needsMore(describe(err));
+  }
+}
+
+function needsMore(reason: string): DicomNeedsMore {
+  return { ok: false, code: 'needs-more', reason };
+}
+
+function parseUnsafe(bytes: Uint8Array, fileSize: number, complete: boolean): DicomParseResult | DicomNeedsMore {
+  if (bytes.byteLength < 132) {
+    if (!complete) return needsMore('shorter than the preamble');
+    return { ok: false, code: 'not-part10', reason: `not a DICOM Part 10 file: only ${bytes.byteLength} bytes, shorter than the 128-byte preamble and 'DICM' prefix (PS3.10 §7.1)` };
+  }
+  if (!(bytes[128] === 0x44 && bytes[129] === 0x49 && bytes[130] === 0x43 && bytes[131] === 0x4d)) {
+    const raw = looksLikeRawDataSet(Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.byteLength, 64)));
+    return {
+      ok: false,
+      code: 'not-part10',
+      reason:
+        "not a DICOM Part 10 file: no 'DICM' prefix at byte 128 (PS3.10 §7.1)" +
+        (raw ? '; it looks like a raw data set without preamble and File Meta Information' : ''),
+    };
+  }
+  let dataSet: DataSet;
+  try {
+    dataSet = dicomParser.parseDicom(bytes, { untilTag: TAG.PixelData, inflater });
+  } catch (err) {
+    if (!complete) return needsMore(describe(err));
+    return failure(err);
+  }
+  const transferSyntaxUid = ascii(dataSet, TAG.TransferSyntaxUid) ?? '';
+  const pixelData = dataSet.elements[TAG.PixelData];
+  if (!complete && (pixelData === undefined || transferSyntaxUid === DEFLATED_EXPLICIT_LITTLE_ENDIAN)) {
+    return needsMore(pixelData === undefined ? 'Pixel Data not reached' : 'deflated data set');
+  }
+  const read = readHeader(dataSet, transferSyntaxUid);
+  if (pixelData && !pixelData.hadUndefinedLength) {
+    // Offsets are in the inflated array for a deflated data set, else in the file.
+    const available = transferSyntaxUid === DEFLATED_EXPLICIT_LITTLE_ENDIAN ? dataSet.byteArray.length : fileSize;
+    const missing = pixelData.dataOffset + pixelData.length - available;
+    if (missing > 0) {
+      return {
+        ok: false,
+        code: 'truncated',
+        reason: `truncated file: Pixel Data (7FE0,0010) declares ${pixelData.length} bytes but the file ends ${missing} bytes early (dicom-parser would report a buffer overrun)`,
+        partial: read,
+      };
+    }
+  }
+  const mediaClass = ascii(dataSet, TAG.MediaStorageSopClassUid);
+  if (mediaClass === MEDIA_STORAGE_DIRECTORY_SOP_CLASS || dataSet.elements[TAG.DirectoryRecordSequence]) {
+    return { ok: false, code: 'dicomdir', reason: 'DICOMDIR (media directory of a CD, not an image): nothing to index', partial: read };
+  }
+  const missingUids = (['studyInstanceUid', 'seriesInstanceUid', 'sopInstanceUid', 'sopClassUid'] as const).filter((k) => !read[k]);
+  if (missingUids.length > 0) {
+    return { ok: false, code: 'missing-uid', reason: `no ${missingUids.join(', ')} in the data set`, partial: read };
+  }
+  return {
+    ok: true,
+    header: { ...read, transferSyntaxUid, studyInstanceUid: read.studyInstanceUid ?? '', seriesInstanceUid: read.seriesInstanceUid ?? '', sopInstanceUid: read.sopInstanceUid ?? '', sopClassUid: read.sopClassUid ?? '' } as DicomHeader,
+  };
+}
+
+/** dicom-parser's `inflater` hook: header bytes + the raw-deflated rest (PS3.5 §A.5), capped. */
+function inflater(arr: Uint8Array, position: number): Buffer {
+  const input = Buffer.from(arr.buffer, arr.byteOffset, arr.byteLength);
+  const inflated = zlib.inflateRawSync(input.subarray(position), {
+    // Tolerate a truncated stream (a prefix read, or a damaged file): return what inflates.
+    finishFlush: zlib.constants.Z_SYNC_FLUSH,
+    maxOutputLength: MAX_INFLATED_BYTES,
+  });
+  return Buffer.concat([input.subarray(0, position), inflated]);
+}
+
+/** A failed parse: classified reason, and the fields read before the fault. */
+function failure(err: unknown): DicomParseResult {
+  const text = describe(err);
+  const partialSet = partialDataSet(err);
+  const partial = partialSet ? readHeader(partialSet, '') : undefined;
+  const withPartial = partial && Object.values(partial).some((v) => typeof v === 'string') ? { partial } : {};
+  if (/0002,0010/.test(text)) {
+    return { ok: false, code: 'no-transfer-syntax', reason: `invalid Part 10 file: the File Meta Information has no Transfer Syntax UID (0002,0010) — ${text}` };
+  }
+  if (/ERR_BUFFER_TOO_LARGE|Cannot create a Buffer larger|maxOutputLength/i.test(text)) {
+    return { ok: false, code: 'too-large', reason: `deflated data set inflates past ${MAX_INFLATED_BYTES} bytes` };
+  }
+  if (/overrun|past end|end of buffer|eof/i.test(text)) {
+    return { ok: false, code: 'truncated', reason: `truncated file — ${text}`, ...withPartial };
+  }
+  return { ok: false, code: 'malformed', reason: `malformed DICOM — ${text}`, ...withPartial };
+}
+
+/** dicom-parser throws Errors, strings, or `{ exception, dataSet }`. */
+function describe(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  if (typeof err === 'string') return err;
+  if (err && typeof err === 'object' && 'exception' in err) return describe((err as { exception: unknown }).exception);
+  return String(err);
+}
+
+function partialDataSet(err: unknown): DataSet | undefined {
+  if (err && typeof err === 'object' && 'dataSet' in err) {
+    const ds = (err as { dataSet: unknown }).dataSet;
+    if (ds && typeof ds === 'object' && 'elements' in ds && 'byteArray' in ds) return ds as DataSet;
+  }
+  return undefined;
+}
+
+type MutableHeader = { -readonly [K in keyof DicomHeader]?: DicomHeader[K] };
+
+/** Reads every field it can; tolerant of absent and damaged elements. */
+function readHeader(ds: DataSet, transferSyntaxUid: string): Partial<DicomHeader> {
+  const warnings: string[] = [];
+  const charset = ascii(ds, TAG.SpecificCharacterSet);
+  if (charset !== undefined && !isKnownCharacterSet(charset)) warnings.push(`unknown Specific Character Set '${charset}': text read as latin1`);
+  const decode = decoderFor(charset);
+  const h: MutableHeader = {
+    transferSyntaxUid,
+    sopClassUid: uid(ds, TAG.SopClassUid) ?? uid(ds, TAG.MediaStorageSopClassUid),
+    sopInstanceUid: uid(ds, TAG.SopInstanceUid) ?? uid(ds, TAG.MediaStorageSopInstanceUid),
+    studyInstanceUid: uid(ds, TAG.StudyInstanceUid),
+    seriesInstanceUid: uid(ds, TAG.SeriesInstanceUid),
+    modality: ascii(ds, TAG.Modality),
+    studyDate: ascii(ds, TAG.StudyDate),
+    studyTime: ascii(ds, TAG.StudyTime),
+    timezoneOffsetFromUtc: ascii(ds, TAG.TimezoneOffsetFromUtc),
+    seriesNumber: integer(ds, TAG.SeriesNumber),
+    instanceNumber: integer(ds, TAG.InstanceNumber),
+    accessionNumber: text(ds, TAG.AccessionNumber, decode),
+    studyDescription: text(ds, TAG.StudyDescription, decode),
+    seriesDescription: text(ds, TAG.SeriesDescription, decode),
+    bodyPartExamined: ascii(ds, TAG.BodyPartExamined),
+    patientName: text(ds, TAG.PatientName, decode),
+    patientId: text(ds, TAG.PatientId, decode),
+    patientBirthDate: ascii(ds, TAG.PatientBirthDate),
+    patientSex: ascii(ds, TAG.PatientSex),
+    numberOfFrames: integer(ds, TAG.NumberOfFrames),
+    rows: uint16(ds, TAG.Rows),
+    columns: uint16(ds, TAG.Columns),
+    specificCharacterSet: charset,
+    hasPixelData: ds.elements[TAG.PixelData] !== undefined,
+    warnings: [...warnings, ...(Array.isArray(ds.warnings) ? ds.warnings.slice(0, 10) : [])],
+  };
+  for (const key of Object.keys(h) as (keyof MutableHeader)[]) if (h[key] === undefined) delete h[key];
+  return h as Partial<DicomHeader>;
+}
+
+/** The value bytes of an element, clamped to the array; undefined when absent, empty or undefined-length. */
+function valueBytes(ds: DataSet, tag: string): Uint8Array | undefined {
+  const el = ds.elements[tag];
+  if (!el || !(el.length > 0) || el.length === 0xffffffff) return undefined;
+  const start = el.dataOffset;
+  const end = Math.min(start + el.length, ds.byteArray.length);
+  if (!(start >= 0) || start >= end) return undefined;
+  return ds.byteArray.subarray(start, end);
+}
+
+
+function trimValue(value: string): string | undefined {
+  // Padding is a trailing space (text) or NUL (UI); leading spaces are insignificant for these VRs.
+  const trimmed = value.replace(/[\0\s]+$/u, '').replace(/^[\s]+/u, '');
+  return trimmed === '' ? undefined : trimmed;
+}
+
+/** A Buffer view of the same bytes (no copy): Buffer's latin1 decoding is much faster than TextDecoder's. */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** A default-repertoire value (UI, CS, DA, TM, IS…). */
+function ascii(ds: DataSet, tag: string): string | undefined {
+  const bytes = valueBytes(ds, tag);
+  return bytes ? trimValue(asBuffer(bytes).toString('latin1')) : undefined;
+}
+
+function uid(ds: DataSet, tag: string): string | undefined {
+  const value = ascii(ds, tag);
+  return value && /^[0-9.]{1,64}$/.test(value) ? value : undefined;
+}
+
+function text(ds: DataSet, tag: string, decode: TextDecode): string | undefined {
+  const bytes = valueBytes(ds, tag);
+  return bytes ? trimValue(decode(bytes)) : undefined;
+}
+
+/** An IS value (first value if multi-valued). */
+function integer(ds: DataSet, tag: string): number | undefined {
+  const value = ascii(ds, tag)?.split('\\')[0]?.trim();
+  if (!value || !/^[+-]?\d{1,12}$/.test(value)) return undefined;
+  return Number.parseInt(value, 10);
+}
+
+function uint16(ds: DataSet, tag: string): number | undefined {
+  const el = ds.elements[tag];
+  if (!el || el.length < 2 || el.dataOffset + 2 > ds.byteArray.length) return undefined;
+  try {
+    return ds.uint16(tag);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * Header ingest of DICOM files already on local disk (a CD export just extracted by `extractZip`, or
+ * single files spooled by the upload route): for each file, hash (SHA-256) + parse the header in a
+ * worker thread, then store the file in the content-addressed blob store by hard link (no copy; a copy
+ * only across file systems). A file that fails to parse, or stalls its worker, is still stored and
+ * reported with the reason: nothing a family uploaded is dropped.
+ *
+ * Durability: with `durable` (the default) each file's data is flushed (`fdatasync`) before it is linked
+ * into the store, so a crash can never leave a blob name over incomplete content. The flushes of
+ * concurrent files overlap, which costs far less than one flush after another.
+ *
+ * @packageDocumentation
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { BlobStore } from '../blobs/blob-store';
+import type { DicomParseResult } from './dicom-header';
+import type { DicomWorkerPool } from './dicom-worker-pool';
+
+/** A file to ingest: where it is, and its name as uploaded (e.g. the zip entry name). */
+export interface DicomFileToIngest {
+  readonly path: string;
+  readonly name: string;
+}
+
+/** The outcome for one file. `sha256` is absent only when the file could not be read at all. */
+export interface IngestedDicomFile {
+  readonly name: string;
+  readonly path: string;
+  readonly sha256?: string;
+  readonly size?: number;
+  /** Whether the blob was new, already stored, or could not be stored (`storeError`). */
+  readonly stored: 'new' | 'existing' | 'failed';
+  readonly storeError?: string;
+  readonly result: DicomParseResult;
+}
+
+export interface IngestOptions {
+  readonly pool: DicomWorkerPool;
+  readonly store: BlobStore;
+  /** Files in flight at once (default 2 × 4). */
+  readonly concurrency?: number;
+  /** Flush each file's data before linking it into the store (default true). */
+  readonly durable?: boolean;
+}
+
+/** Ingests files; results in input order. Never rejects for a bad file. */
+export async function ingestDicomFiles(files: readonly DicomFileToIngest[], options: IngestOptions): Promise<IngestedDicomFile[]> {
+  const results: IngestedDicomFile[] = new Array<IngestedDicomFile>(files.length);
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < files.length) {
+      const index = next++;
+      const file = files[index];
+      if (file) results[index] = await ingestOne(file, options);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 8) }, lane));
+  return results;
+}
+
+async function ingestOne(file: DicomFileToIngest, options: IngestOptions): Promise<IngestedDicomFile> {
+  const hashed = await options.pool.hashAndParse(file.path);
+  let sha256: string;
+  let size: number;
+  let result: DicomParseResult;
+  if ('error' in hashed) {
+    result = { ok: false, code: hashed.code, reason: hashed.error };
+    if (hashed.code === 'io') return { name: file.name, path: file.path, stored: 'failed', storeError: hashed.error, result };
+    // The worker stalled or died on this file: hash it here (streaming) so it is still kept.
+    try {
+      ({ sha256, size } = await hashFile(file.path));
+    } catch (err) {
+      return { name: file.name, path: file.path, stored: 'failed', storeError: String(err), result };
+    }
+  } else {
+    ({ sha256, size, result } = hashed);
+  }
+  try {
+    const stored = await storeFileAsBlob(options.store, file.path, sha256, options.durable ?? true);
+    return { name: file.name, path: file.path, sha256, size, stored, result };
+  } catch (err) {
+    return { name: file.name, path: file.path, sha256, size, stored: 'failed', storeError: (err as Error).message, result };
+  }
+}
+
+/** SHA-256 and size of a file, streamed. */
+export async function hashFile(filePath: string): Promise<{ sha256: string; size: number }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of fs.createReadStream(filePath) as AsyncIterable<Buffer>) {
+    hash.update(chunk);
+    size += chunk.length;
+  }
+  return { sha256: hash.digest('hex'), size };
+}
+
+/**
+ * Puts a local file into the blob store under its (already computed) SHA-256: a hard link into
+ * `<root>/aa/bb/<sha256>`, or a copy + rename across file systems. Storing existing content is a no-op.
+ * The source must not be modified afterwards (it shares the stored inode).
+ */
+export async function storeFileAsBlob(store: BlobStore, filePath: string, sha256: string, durable = true): Promise<'new' | 'existing'> {
+  const target = store.pathOf(sha256);
+  if (store.exists(sha256)) return 'existing';
+  if (durable) {
+    const handle = await fs.promises.open(filePath, 'r');
+    try {
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+  }
+  await fs.promises.mkdir(path.dirname(target), { recursive: true });
+  try {
+    await fs.promises.link(filePath, target);
+    return 'new';
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return 'existing';
+    if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'ENOTSUP') throw err;
+  }
+  const temp = store.tempPath();
+  await fs.promises.copyFile(filePath, temp);
+  if (durable) {
+    const handle = await fs.promises.open(temp, 'r+');
+    try {
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+  }
+  await fs.promises.rename(temp, target);
+  return 'new';
+}

@@ -1,0 +1,160 @@
+/**
+ * A PDF a family uploaded (a patient-portal export, a scanned letter) becomes a FHIR DocumentReference.
+ * The PDF is inspected with pdf-lib for its page count and title. A PDF that cannot be read —
+ * password-protected, truncated, damaged — is **kept and flagged**, never rejected: the family's copy may
+ * be the only one, and a case manager can ask for a better one.
+ *
+ * @see https://hl7.org/fhir/R4/documentreference.html
+ * @see https://hl7.org/fhir/us/core/STU6.1/StructureDefinition-us-core-documentreference.html
+ * @packageDocumentation
+ */
+import type { Attachment, Coding, DocumentReference, Extension } from 'fhir/r4';
+import { PDFDocument } from 'pdf-lib';
+import { uuidV5 } from '../cases/fhir-ids';
+import { EXTENSION_BASE, FAMILY_UPLOAD_TAG, uploadFlagTag } from './origin';
+
+/** What {@link inspectPdf} found. */
+export type PdfInspection =
+  | { readonly ok: true; readonly encrypted: false; readonly pageCount: number; readonly title?: string; readonly creationDate?: string }
+  | { readonly ok: false; readonly encrypted: boolean; readonly reason: string; readonly pageCount?: number };
+
+const MAX_REASON = 300;
+
+/**
+ * Opens a PDF with pdf-lib (default parse speed, which yields to the event loop between objects) and reads
+ * its page count, `/Title` and `/CreationDate`. Never throws.
+ *
+ * - Encrypted (`/Encrypt` in the trailer): `{ ok: false, encrypted: true }`, with the page count when the
+ *   page tree can still be read (it is not encrypted, only strings and streams are).
+ * - Unparseable, no pages, or no `%%EOF` in the last 1024 bytes (ISO 32000-1 §7.5.5; readers look there):
+ *   `{ ok: false, encrypted: false, reason }`.
+ */
+export async function inspectPdf(bytes: Uint8Array): Promise<PdfInspection> {
+  let doc: PDFDocument;
+  try {
+    doc = await PDFDocument.load(bytes, { ignoreEncryption: true, updateMetadata: false });
+  } catch (err) {
+    return { ok: false, encrypted: false, reason: `damaged PDF: ${errorText(err)}` };
+  }
+  const pageCount = attempt(() => doc.getPageCount());
+  if (doc.isEncrypted) {
+    return pageCount === undefined
+      ? { ok: false, encrypted: true, reason: 'encrypted PDF (password-protected)' }
+      : { ok: false, encrypted: true, reason: 'encrypted PDF (password-protected)', pageCount };
+  }
+  if (pageCount === undefined || pageCount === 0) {
+    return { ok: false, encrypted: false, reason: 'damaged PDF: no readable pages' };
+  }
+  if (!hasEofMarker(bytes)) {
+    return { ok: false, encrypted: false, reason: 'truncated PDF: no %%EOF marker at the end of the file', pageCount };
+  }
+  const title = attempt(() => doc.getTitle())?.trim();
+  const creation = attempt(() => doc.getCreationDate());
+  return {
+    ok: true,
+    encrypted: false,
+    pageCount,
+    ...(title ? { title } : {}),
+    ...(creation && !Number.isNaN(creation.getTime()) ? { creationDate: creation.toISOString() } : {}),
+  };
+}
+
+function attempt<T>(read: () => T): T | undefined {
+  try {
+    return read();
+  } catch {
+    return undefined;
+  }
+}
+
+function hasEofMarker(bytes: Uint8Array): boolean {
+  const tail = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).subarray(Math.max(0, bytes.byteLength - 1024));
+  return tail.includes('%%EOF', 0, 'latin1');
+}
+
+function errorText(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return text.length > MAX_REASON ? `${text.slice(0, MAX_REASON)}…` : text;
+}
+
+/** Namespace of upload-derived resource ids (random, fixed forever). */
+export const UPLOAD_RESOURCE_NAMESPACE = 'b3a4d7e2-5c1f-4e8a-9d6b-2f0c8a7e4b19';
+
+/** The cross-version extension for R5 `Attachment.pages` (R4 has no page count). */
+export const ATTACHMENT_PAGES_EXTENSION = 'http://hl7.org/fhir/5.0/StructureDefinition/extension-Attachment.pages';
+/** The blob store key (SHA-256, hex) of an attachment; `Attachment.hash` is SHA-1 by definition. */
+export const ATTACHMENT_SHA256_EXTENSION = `${EXTENSION_BASE}/attachment-sha256`;
+/** Identifier system of upload ids. */
+export const UPLOAD_IDENTIFIER_SYSTEM = 'https://second-opinion.example.org/fhir/upload';
+
+const CATEGORY: Coding[] = [
+  { system: 'http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category', code: 'clinical-note', display: 'Clinical Note' },
+  { system: 'https://second-opinion.example.org/fhir/CodeSystem/document-category', code: 'outside-record', display: 'Outside record' },
+];
+
+/** Input of {@link documentReferenceForUpload}: what the upload route and the blob store know. */
+export interface UploadedDocument {
+  readonly caseId: string;
+  readonly uploadId: string;
+  readonly fileName: string;
+  readonly contentType: string;
+  readonly size: number;
+  /** SHA-1 of the bytes, base64 (FHIR `Attachment.hash`). */
+  readonly sha1Base64: string;
+  /** SHA-256 of the bytes, hex (the blob store key). */
+  readonly sha256: string;
+  /** Where the bytes can be fetched (e.g. the API's blob URL). */
+  readonly blobUrl: string;
+  /** {@link inspectPdf}'s verdict; omit for a file that is not a PDF. */
+  readonly pdf?: PdfInspection;
+  /** When the upload finished (FHIR instant). */
+  readonly uploadedAt: string;
+  /** e.g. `Patient/<id>` or `urn:uuid:<id>` of the case patient. */
+  readonly patientReference?: string;
+}
+
+/**
+ * The DocumentReference of an uploaded document: `status: current`, a US Core category plus the program's
+ * `outside-record` category, type `unknown` (US Core allows it; nobody has classified the document yet),
+ * the attachment by URL with size, SHA-1 `hash`, SHA-256 and page count extensions, `meta.tag`
+ * `family-upload`. A PDF that could not be read carries `meta.tag` `unreadable` (and `encrypted` when it is
+ * password-protected), and its `description` says why. The id is a UUID v5 of case and upload ids, so
+ * building it twice gives the same resource.
+ */
+export function documentReferenceForUpload(input: UploadedDocument): DocumentReference {
+  const { pdf } = input;
+  const tags: Coding[] = [{ ...FAMILY_UPLOAD_TAG }];
+  if (pdf && !pdf.ok) {
+    tags.push(uploadFlagTag('unreadable'));
+    if (pdf.encrypted) tags.push(uploadFlagTag('encrypted'));
+  }
+  const pageCount = pdf?.pageCount;
+  const extension: Extension[] = [{ url: ATTACHMENT_SHA256_EXTENSION, valueString: input.sha256 }];
+  if (pageCount !== undefined && pageCount > 0) extension.push({ url: ATTACHMENT_PAGES_EXTENSION, valuePositiveInt: pageCount });
+  const title = pdf?.ok && pdf.title ? pdf.title : input.fileName;
+  const attachment: Attachment = {
+    extension,
+    contentType: input.contentType,
+    url: input.blobUrl,
+    size: input.size,
+    hash: input.sha1Base64,
+    title,
+    ...(pdf?.ok && pdf.creationDate ? { creation: pdf.creationDate } : {}),
+  };
+  return {
+    resourceType: 'DocumentReference',
+    id: uuidV5(`${input.caseId}/upload/${input.uploadId}`, UPLOAD_RESOURCE_NAMESPACE),
+    meta: { tag: tags },
+    identifier: [{ system: UPLOAD_IDENTIFIER_SYSTEM, value: input.uploadId }],
+    status: 'current',
+    type: {
+      coding: [{ system: 'http://terminology.hl7.org/CodeSystem/data-absent-reason', code: 'unknown', display: 'Unknown' }],
+      text: 'Document uploaded by the family',
+    },
+    category: [{ coding: CATEGORY.map((c) => ({ ...c })) }],
+    ...(input.patientReference ? { subject: { reference: input.patientReference } } : {}),
+    date: input.uploadedAt,
+    description: pdf && !pdf.ok ? `Kept but not readable: ${pdf.reason}` : title,
+    content: [{ attachment }],
+  };
+}

@@ -1,0 +1,276 @@
+/**
+ * Safe, streaming extraction of a zip a family uploaded (typically a CD export: a DICOMDIR tree).
+ *
+ * Approach: the central directory is read first, in full, without extracting anything; archive-wide
+ * limits (entry count, total inflated size, inflation ratio) are checked there and a breach stops the
+ * whole archive ({@link ZipLimitError}) before a byte is written. Then each accepted entry is streamed
+ * to disk (yauzl with `validateEntrySizes`, so an entry cannot inflate past its declared size), hashed
+ * (SHA-256, the blob store key) and CRC-checked on the way, and sniffed by content. Entries that are
+ * unsafe or unusable (absolute paths, `..`, symlinks and other non-regular files, encrypted entries,
+ * unknown compression, over the per-entry limit, duplicates, corrupt data) are refused one by one with a
+ * reason; the rest of the archive proceeds.
+ *
+ * @see https://pkware.cachefly.net/webdocs/casestudies/APPNOTE.TXT
+ * @see https://github.com/thejoshwolfe/yauzl
+ * @packageDocumentation
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { crc32 } from 'node:zlib';
+import yauzl, { type Entry, type ZipFile } from 'yauzl';
+import { type FileKind, SNIFF_BYTES, sniffFileKind } from './sniff';
+import { checkEntryName } from './zip-entry-name';
+
+/** Limits of one archive. */
+export interface ZipLimits {
+  /** Most entries (files and folders) in the central directory; more stops the archive. */
+  readonly maxEntries: number;
+  /** Most inflated bytes over all extracted entries; more stops the archive. */
+  readonly maxTotalBytes: number;
+  /** Highest inflated/compressed ratio, per entry and for the archive; higher stops the archive (zip bomb). */
+  readonly maxRatio: number;
+  /** Largest single entry; a larger entry is refused, the rest proceeds. */
+  readonly maxEntryBytes: number;
+  /**
+   * The ratio is only judged on entries (and archives) that inflate to at least this many bytes
+   * (default 1 MiB): a small file of zeros legitimately compresses 1000:1 and harms no one.
+   */
+  readonly ratioFloorBytes?: number;
+}
+
+/** One extracted file. */
+export interface ExtractedFile {
+  /** The normalised entry name (relative, `/`-separated). */
+  readonly name: string;
+  /** Absolute path of the extracted file, inside `destDir`. */
+  readonly path: string;
+  readonly size: number;
+  /** SHA-256 of the content, hex. */
+  readonly sha256: string;
+  /** The kind sniffed from its first bytes. */
+  readonly kind: FileKind;
+}
+
+/** An entry that was not extracted, and why. */
+export interface RefusedEntry {
+  readonly name: string;
+  readonly reason: string;
+}
+
+/** What {@link extractZip} did. */
+export interface ZipExtraction {
+  readonly files: ExtractedFile[];
+  readonly refused: RefusedEntry[];
+}
+
+/** Why a whole archive was stopped. */
+export type ZipLimitCode = 'too-many-entries' | 'too-large' | 'ratio' | 'invalid-zip';
+
+/** The whole archive is refused: a limit of {@link ZipLimits} or an unreadable zip. Nothing is left extracted. */
+export class ZipLimitError extends Error {
+  override readonly name = 'ZipLimitError';
+  constructor(
+    readonly code: ZipLimitCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const DEFAULT_RATIO_FLOOR = 1024 * 1024;
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+const S_IFDIR = 0o040000;
+const S_IFLNK = 0o120000;
+const MADE_BY_UNIX = 3;
+
+/**
+ * Extracts `zipPath` into `destDir` (created if missing; should be a fresh, empty folder) within `limits`.
+ * @throws {ZipLimitError} when the archive breaks an archive-wide limit or is not a readable zip; files
+ *   already written are removed.
+ */
+export async function extractZip(zipPath: string, destDir: string, limits: ZipLimits): Promise<ZipExtraction> {
+  const root = path.resolve(destDir);
+  let zip: ZipFile;
+  try {
+    zip = await yauzl.openPromise(zipPath, { lazyEntries: true, autoClose: false, validateEntrySizes: true, decodeStrings: false, strictFileNames: false });
+  } catch (err) {
+    throw new ZipLimitError('invalid-zip', `not a readable zip archive: ${message(err)}`);
+  }
+  const written: string[] = [];
+  try {
+    if (zip.entryCount > limits.maxEntries) {
+      throw new ZipLimitError('too-many-entries', `the archive has ${zip.entryCount} entries; at most ${limits.maxEntries} are accepted`);
+    }
+    const entries = await readCentralDirectory(zip);
+    const plan = planExtraction(entries, limits, zip.fileSize);
+    fs.mkdirSync(root, { recursive: true });
+    const files: ExtractedFile[] = [];
+    const refused = [...plan.refused];
+    for (const item of plan.accepted) {
+      const target = path.join(root, ...item.relativePath.split('/'));
+      if (!target.startsWith(root + path.sep)) {
+        refused.push({ name: item.relativePath, reason: 'path outside the destination refused' });
+        continue;
+      }
+      if (item.isDirectory) {
+        fs.mkdirSync(target, { recursive: true });
+        continue;
+      }
+      const outcome = await extractEntry(zip, item.entry, target);
+      if ('reason' in outcome) {
+        refused.push({ name: item.relativePath, reason: outcome.reason });
+      } else {
+        written.push(target);
+        files.push({ name: item.relativePath, path: target, ...outcome });
+      }
+    }
+    return { files, refused };
+  } catch (err) {
+    for (const file of written) fs.rmSync(file, { force: true });
+    if (err instanceof ZipLimitError) throw err;
+    throw new ZipLimitError('invalid-zip', `unreadable zip archive: ${message(err)}`);
+  } finally {
+    zip.close();
+  }
+}
+
+interface PlannedEntry {
+  readonly entry: Entry;
+  readonly relativePath: string;
+  readonly isDirectory: boolean;
+}
+
+function readCentralDirectory(zip: ZipFile): Promise<Entry[]> {
+  return new Promise((resolve, reject) => {
+    const entries: Entry[] = [];
+    zip.on('entry', (entry: Entry) => {
+      entries.push(entry);
+      zip.readEntry();
+    });
+    zip.once('end', () => resolve(entries));
+    zip.once('error', reject);
+    zip.readEntry();
+  });
+}
+
+/** Decides per entry, and checks the archive-wide limits on what would be extracted. */
+function planExtraction(entries: readonly Entry[], limits: ZipLimits, archiveBytes: number): { accepted: PlannedEntry[]; refused: RefusedEntry[] } {
+  const floor = limits.ratioFloorBytes ?? DEFAULT_RATIO_FLOOR;
+  const accepted: PlannedEntry[] = [];
+  const refused: RefusedEntry[] = [];
+  const seen = new Set<string>();
+  let total = 0;
+  for (const entry of entries) {
+    const rawName = entryName(entry);
+    const checked = checkEntryName(rawName);
+    if (!checked.ok) {
+      refused.push({ name: rawName, reason: checked.reason });
+      continue;
+    }
+    const name = checked.relativePath;
+    const type = unixFileType(entry);
+    if (type === S_IFLNK) {
+      refused.push({ name, reason: 'symbolic link refused' });
+      continue;
+    }
+    const isDirectory = checked.isDirectory || type === S_IFDIR;
+    if (type !== undefined && type !== S_IFREG && type !== S_IFDIR) {
+      refused.push({ name, reason: 'not a regular file' });
+      continue;
+    }
+    if (isDirectory) {
+      accepted.push({ entry, relativePath: name, isDirectory });
+      continue;
+    }
+    if (entry.isEncrypted()) {
+      refused.push({ name, reason: 'encrypted entry (password-protected zip)' });
+      continue;
+    }
+    if (!entry.canDecodeFileData()) {
+      refused.push({ name, reason: `unsupported compression method ${entry.compressionMethod}` });
+      continue;
+    }
+    if (entry.uncompressedSize > limits.maxEntryBytes) {
+      refused.push({ name, reason: `entry inflates to ${entry.uncompressedSize} bytes; at most ${limits.maxEntryBytes} per file` });
+      continue;
+    }
+    if (seen.has(name)) {
+      refused.push({ name, reason: 'duplicate entry name' });
+      continue;
+    }
+    seen.add(name);
+    const ratio = entry.uncompressedSize / Math.max(entry.compressedSize, 1);
+    if (entry.uncompressedSize >= floor && ratio > limits.maxRatio) {
+      throw new ZipLimitError('ratio', `entry ${name} inflates ${ratio.toFixed(0)}:1; at most ${limits.maxRatio}:1 (zip bomb?)`);
+    }
+    total += entry.uncompressedSize;
+    if (total > limits.maxTotalBytes) {
+      throw new ZipLimitError('too-large', `the archive inflates to more than ${limits.maxTotalBytes} bytes`);
+    }
+    accepted.push({ entry, relativePath: name, isDirectory: false });
+  }
+  const archiveRatio = total / Math.max(archiveBytes, 1);
+  if (total >= floor && archiveRatio > limits.maxRatio) {
+    throw new ZipLimitError('ratio', `the archive inflates ${archiveRatio.toFixed(0)}:1; at most ${limits.maxRatio}:1 (zip bomb?)`);
+  }
+  return { accepted, refused };
+}
+
+/** The entry name: Info-ZIP Unicode Path field, else UTF-8 (flag bit 11) or CP437, as yauzl decodes it. */
+function entryName(entry: Entry): string {
+  return yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, entry.fileNameRaw, entry.extraFields, false);
+}
+
+/** The Unix file type from the external attributes, when the entry was made on Unix. */
+function unixFileType(entry: Entry): number | undefined {
+  if (entry.versionMadeBy >> 8 !== MADE_BY_UNIX) return undefined;
+  const mode = (entry.externalFileAttributes >>> 16) & 0xffff;
+  if (mode === 0) return undefined;
+  return mode & S_IFMT;
+}
+
+/** Streams one entry to `target`, hashing and CRC-checking it; refuses (and removes) it on corrupt data. */
+async function extractEntry(
+  zip: ZipFile,
+  entry: Entry,
+  target: string,
+): Promise<{ size: number; sha256: string; kind: FileKind } | { reason: string }> {
+  fs.mkdirSync(path.dirname(target), { recursive: true });
+  let handle: fs.promises.FileHandle;
+  try {
+    handle = await fs.promises.open(target, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+  } catch (err) {
+    return { reason: `cannot create file: ${message(err)}` };
+  }
+  const hash = createHash('sha256');
+  const head: Buffer[] = [];
+  let headBytes = 0;
+  let crc = 0;
+  let size = 0;
+  try {
+    const stream = await zip.openReadStreamPromise(entry);
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      crc = crc32(chunk, crc);
+      if (headBytes < SNIFF_BYTES) {
+        head.push(chunk.subarray(0, SNIFF_BYTES - headBytes));
+        headBytes += Math.min(chunk.length, SNIFF_BYTES - headBytes);
+      }
+      size += chunk.length;
+      await handle.write(chunk);
+    }
+    if (crc >>> 0 !== entry.crc32 >>> 0) throw new Error('CRC-32 mismatch: the entry is corrupt');
+    await handle.close();
+    return { size, sha256: hash.digest('hex'), kind: sniffFileKind(Buffer.concat(head)) };
+  } catch (err) {
+    await handle.close().catch(() => undefined);
+    fs.rmSync(target, { force: true });
+    return { reason: `corrupt entry: ${message(err)}` };
+  }
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,101 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { documentReferenceForUpload, inspectPdf, type UploadedDocument, UPLOAD_RESOURCE_NAMESPACE } from '../../src/uploads/pdf-document';
+import { uuidV5 } from '../../src/cases/fhir-ids';
+
+const SHARED = path.resolve(__dirname, '..', '..', '..', 'shared', 'data', 'pdf');
+const FIXTURES = path.resolve(__dirname, '..', '..', 'fixtures', 'pdf');
+const read = (dir: string, name: string): Buffer => fs.readFileSync(path.join(dir, name));
+
+/** pdf-lib reports recoverable parse problems with console.log/warn; keep test output clean. */
+beforeAll(() => {
+  jest.spyOn(console, 'log').mockImplementation(() => undefined);
+  jest.spyOn(console, 'warn').mockImplementation(() => undefined);
+});
+afterAll(() => jest.restoreAllMocks());
+
+describe('inspectPdf', () => {
+  it('reads page count and title of valid PDFs', async () => {
+    expect(await inspectPdf(read(SHARED, 'minimal-document.pdf'))).toEqual({ ok: true, encrypted: false, pageCount: 1, creationDate: '2022-04-03T16:05:42.000Z' });
+    expect(await inspectPdf(read(SHARED, 'inline-image.pdf'))).toMatchObject({ ok: true, pageCount: 1, title: 'untitled' });
+    expect(await inspectPdf(read(FIXTURES, 'a-progress-note.pdf'))).toMatchObject({ ok: true, pageCount: 2, title: 'Diabetes Clinic Progress Note' });
+    for (const name of fs.readdirSync(FIXTURES)) expect([name, (await inspectPdf(read(FIXTURES, name))).ok]).toEqual([name, true]);
+  });
+
+  it('flags an encrypted PDF (kept, with its page count), never throws', async () => {
+    expect(await inspectPdf(read(SHARED, 'libreoffice-writer-password.pdf'))).toEqual({
+      ok: false,
+      encrypted: true,
+      reason: 'encrypted PDF (password-protected)',
+      pageCount: 1,
+    });
+  });
+
+  it('flags truncated and damaged PDFs', async () => {
+    const full = read(FIXTURES, 'b-gi-consult.pdf');
+    // Like the 329-byte PDF in the Inferno data: a header and no body.
+    const stub = await inspectPdf(full.subarray(0, 329));
+    expect(stub).toMatchObject({ ok: false, encrypted: false });
+    expect(stub.ok ? '' : stub.reason).toMatch(/^(damaged|truncated) PDF/);
+    for (const cut of [0, 10, 1000, full.length - 10]) {
+      const r = await inspectPdf(full.subarray(0, cut));
+      expect([cut, r.ok]).toEqual([cut, false]);
+    }
+    expect(await inspectPdf(Buffer.from('%PDF-1.4\n%%EOF'))).toMatchObject({ ok: false, encrypted: false });
+    expect(await inspectPdf(Buffer.from('not a pdf at all'))).toMatchObject({ ok: false, encrypted: false, reason: expect.stringMatching(/^damaged PDF: /) as unknown as string });
+  });
+});
+
+describe('documentReferenceForUpload', () => {
+  const base: UploadedDocument = {
+    caseId: 'case-1',
+    uploadId: 'up-7',
+    fileName: 'portal-export.pdf',
+    contentType: 'application/pdf',
+    size: 12345,
+    sha1Base64: 'qUqP5cyxm6YcTAhz05Hph5gvu9M=',
+    sha256: 'ab'.repeat(32),
+    blobUrl: '/api/cases/case-1/uploads/up-7/content',
+    uploadedAt: '2026-11-28T08:00:00Z',
+    patientReference: 'Patient/p1',
+  };
+
+  it('a readable PDF: current, outside-record category, attachment with hash, pages, title, family-upload tag', async () => {
+    const pdf = await inspectPdf(read(FIXTURES, 'a-progress-note.pdf'));
+    const doc = documentReferenceForUpload({ ...base, pdf });
+    expect(doc).toMatchObject({
+      resourceType: 'DocumentReference',
+      id: uuidV5('case-1/upload/up-7', UPLOAD_RESOURCE_NAMESPACE),
+      meta: { tag: [{ system: 'https://second-opinion.example.org/fhir/CodeSystem/origin', code: 'family-upload' }] },
+      identifier: [{ system: 'https://second-opinion.example.org/fhir/upload', value: 'up-7' }],
+      status: 'current',
+      subject: { reference: 'Patient/p1' },
+      date: '2026-11-28T08:00:00Z',
+      description: 'Diabetes Clinic Progress Note',
+    });
+    expect(doc.meta?.tag).toHaveLength(1);
+    expect(doc.category?.[0]?.coding?.map((c) => c.code)).toEqual(['clinical-note', 'outside-record']);
+    expect(doc.content[0]?.attachment).toEqual({
+      extension: [
+        { url: 'https://second-opinion.example.org/fhir/StructureDefinition/attachment-sha256', valueString: base.sha256 },
+        { url: 'http://hl7.org/fhir/5.0/StructureDefinition/extension-Attachment.pages', valuePositiveInt: 2 },
+      ],
+      contentType: 'application/pdf',
+      url: base.blobUrl,
+      size: 12345,
+      hash: base.sha1Base64,
+      title: 'Diabetes Clinic Progress Note',
+      creation: '2026-07-14T17:05:00.000Z',
+    });
+    expect(documentReferenceForUpload({ ...base, pdf })).toEqual(doc);
+  });
+
+  it('an encrypted PDF is kept and flagged, with the reason in the description', async () => {
+    const pdf = await inspectPdf(read(SHARED, 'libreoffice-writer-password.pdf'));
+    const doc = documentReferenceForUpload({ ...base, pdf });
+    expect(doc.status).toBe('current');
+    expect(doc.meta?.tag?.map((t) => t.code)).toEqual(['family-upload', 'unreadable', 'encrypted']);
+    expect(doc.description).toBe('Kept but not readable: encrypted PDF (password-protected)');
+    expect(doc.content[0]?.attachment.title).toBe('portal-export.pdf');
+  });
+});

@@ -1,0 +1,32 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { sniffFileKind } from '../../src/uploads/sniff';
+import { corpusFiles, readCorpus } from '../imaging/support';
+import { buildZip } from './zip-writer';
+
+const PDF_DIR = path.resolve(__dirname, '..', '..', '..', 'shared', 'data', 'pdf');
+
+describe('sniffFileKind', () => {
+  it('DICOM by DICM at 128 whatever the name; every corpus file', () => {
+    const kinds = corpusFiles().map((f) => [f, sniffFileKind(readCorpus(f).subarray(0, 1024))]);
+    expect(kinds.filter(([, k]) => k !== 'dicom')).toEqual([]);
+  });
+
+  it('PDFs: shared, project fixtures, and a leading BOM', () => {
+    const pdfs = [...fs.readdirSync(PDF_DIR).map((f) => path.join(PDF_DIR, f)), ...fs.readdirSync('fixtures/pdf').map((f) => path.join('fixtures/pdf', f))];
+    for (const file of pdfs) expect([file, sniffFileKind(fs.readFileSync(file))]).toEqual([file, 'pdf']);
+    expect(sniffFileKind(Buffer.from('\ufeff%PDF-1.7\n', 'utf8'))).toBe('pdf');
+    expect(sniffFileKind(Buffer.from('hello %PDF-1.7', 'latin1'))).toBe('unknown');
+  });
+
+  it('zip (local header or empty archive), and unknown', () => {
+    expect(sniffFileKind(buildZip([{ name: 'a', data: Buffer.from('x') }]))).toBe('zip');
+    expect(sniffFileKind(buildZip([]))).toBe('zip');
+    expect(sniffFileKind(Buffer.from('PK\u0007\u0008'))).toBe('unknown');
+    expect(sniffFileKind(Buffer.alloc(0))).toBe('unknown');
+    expect(sniffFileKind(Buffer.from('GIF89a'))).toBe('unknown');
+    const notDicom = Buffer.alloc(200);
+    notDicom.write('DICX', 128, 'latin1');
+    expect(sniffFileKind(notDicom)).toBe('unknown');
+  });
+});
