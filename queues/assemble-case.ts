@@ -1,4 +1,5 @@
 import { Worker, type ConnectionOptions } from 'bullmq';
+import { assembleCase, type AssembleDeps } from '../src/assembly/assemble';
 import type { CaseServiceDeps } from '../src/cases/case-service';
 import { errorFields, logger, withLogContext } from '../src/log';
 import { finishPull } from '../src/pull/finish-pull';
@@ -7,16 +8,29 @@ import { AssembleCasePayload } from './pull-flow';
 
 /**
  * Queue `assemble-case`: the parent of a pull flow. It runs once every pull-source child (and
- * every attachment job added under it) is done, decides the pull's state and moves the case on.
- * Idempotent: it derives everything from the tasks in Postgres.
+ * every attachment job added under it) is done: decides the pull's state, moves the case on, and
+ * assembles a new version of the case bundle from the raw store.
+ * Idempotent: the pull state derives from the tasks in Postgres, and an attempt that already
+ * produced its bundle version does not produce another.
  */
-export function startAssembleCaseWorker(deps: CaseServiceDeps, connection: () => ConnectionOptions, prefix: string, lockDurationMs: number): Worker<AssembleCasePayload> {
+export function startAssembleCaseWorker(
+  deps: CaseServiceDeps & AssembleDeps,
+  connection: () => ConnectionOptions,
+  prefix: string,
+  lockDurationMs: number,
+): Worker<AssembleCasePayload> {
   const worker = new Worker<AssembleCasePayload>(
     QUEUES.assembleCase,
     async (job) =>
       withLogContext({ jobId: `${QUEUES.assembleCase}:${job.id ?? ''}` }, async () => {
-        const { pullId } = AssembleCasePayload.parse(job.data);
-        return finishPull(deps, pullId);
+        const { pullId, caseId, attempt } = AssembleCasePayload.parse(job.data);
+        const state = await finishPull(deps, pullId);
+        if (state === 'failed') return { state };
+        const trigger = `pull:${pullId}:${attempt}`;
+        const done = await deps.db.query('SELECT 1 FROM case_bundles WHERE case_id = $1 AND trigger = $2', [caseId, trigger]);
+        if (done.rows.length > 0) return { state };
+        const assembled = await assembleCase(deps, caseId, { trigger });
+        return { state, version: assembled.version };
       }),
     { connection: connection(), prefix, concurrency: 2, lockDuration: lockDurationMs, stalledInterval: lockDurationMs },
   );

@@ -6,6 +6,7 @@ import type { BlobStore } from '../src/blobs/blob-store';
 import type { Database } from '../src/db/database';
 import type { FhirClientDeps } from '../src/fhir';
 import type { SecretBox } from '../src/security/secret-box';
+import type { TerminologyMappings } from '../src/normalize/terminology';
 import { startAssembleCaseWorker } from './assemble-case';
 import { createAttachmentQueue, startFetchAttachmentWorker } from './fetch-attachment';
 import type { PullFlowProducer } from './pull-flow';
@@ -36,6 +37,8 @@ export interface WorkerDeps {
   /** A fresh connection per Queue/Worker, as BullMQ recommends for blocking commands. */
   readonly connection: () => ConnectionOptions;
   readonly clientOptions?: Partial<FhirClientDeps>;
+  /** Terminology mappings for case assembly (loaded once per process). */
+  readonly mappings: () => TerminologyMappings;
 }
 
 export interface RunningWorkers {
@@ -55,7 +58,7 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
     requestTimeoutMs: config.fhirRequestTimeoutMs,
     clientOptions: { ...deps.clientOptions, limiter: { leaseMs: config.concurrencyLeaseMs, ...deps.clientOptions?.limiter } },
   };
-  const caseDeps = { db: deps.db, config, domain: deps.domain };
+  const caseDeps = { db: deps.db, config, domain: deps.domain, mappings: deps.mappings };
   const sla = startSlaSweep(deps.db, deps.connection, prefix);
   const attachmentQueue = createAttachmentQueue(deps.connection(), prefix);
   const lock = { lockDurationMs: config.jobLockMs };

@@ -18,6 +18,7 @@ import { EndpointClients } from './endpoints/endpoint-clients';
 import { SecretBox } from './security/secret-box';
 import { BlobStore } from './blobs/blob-store';
 import type { FhirClientDeps } from './fhir';
+import { loadTerminologyMappings, type TerminologyMappings } from './normalize/terminology';
 
 /** A running service: whichever roles the config asked for. */
 export interface RunningService {
@@ -43,6 +44,9 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   const domain = loadDomainData();
   const secrets = new SecretBox(config.secretsKey);
   const blobs = new BlobStore(path.join(config.dataDir, 'blobs'));
+  // Fail fast on bad mapping data; assembly reads them through this accessor.
+  const terminology = loadTerminologyMappings();
+  const mappings = (): TerminologyMappings => terminology;
   // Request paths: fail fast while Redis is down. Workers: wait for Redis to come back.
   const apiRedis: Redis = createClientConnection(config.redisUrl);
   apiRedis.on('error', () => undefined);
@@ -75,13 +79,14 @@ export async function startService(config: Config, overrides: ServiceOverrides =
         pulls,
         connection: () => bullConnectionOptions(config.redisUrl),
         clientOptions: overrides.clientOptions,
+        mappings,
       });
     }
     if (config.role === 'api' || config.role === 'all') {
       const app = createApp({
         db,
         verifyToken: createTokenVerifier(config.auth),
-        routes: apiRoutes({ db, config, domain, secrets, clients, pulls }),
+        routes: apiRoutes({ db, config, domain, secrets, clients, pulls, mappings }),
         readiness: [
           { name: 'database', check: () => db.ping() },
           { name: 'redis', check: () => pingRedis(apiRedis) },

@@ -5,11 +5,13 @@ import { pullProgress } from '../../pull/pull-progress';
 import { listPulls } from '../../pull/pull-repository';
 import { getSources } from '../../pull/source-service';
 import type { AnyRoute } from '../route';
+import type { AssembleDeps } from '../../assembly/assemble';
+import { bundleRoutes } from './bundle';
 import { caseRoutes } from './cases';
 import { endpointRoutes } from './endpoints';
 import { pullRoutes } from './pulls';
 
-export type ApiDeps = PullServiceDeps & EndpointServiceDeps & SourceServiceDeps;
+export type ApiDeps = PullServiceDeps & EndpointServiceDeps & SourceServiceDeps & AssembleDeps;
 
 /** Every /api route of the service. */
 export function apiRoutes(deps: ApiDeps): AnyRoute[] {
@@ -17,5 +19,5 @@ export function apiRoutes(deps: ApiDeps): AnyRoute[] {
     sources: await getSources(deps, caseId),
     pulls: await Promise.all((await listPulls(deps.db, caseId)).map((pull) => pullProgress(deps.db, pull))),
   });
-  return [...caseRoutes(deps, extras), ...endpointRoutes(deps), ...pullRoutes(deps)];
+  return [...caseRoutes(deps, extras), ...endpointRoutes(deps), ...pullRoutes(deps), ...bundleRoutes(deps)];
 }

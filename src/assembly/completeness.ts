@@ -1,0 +1,114 @@
+import type { DedupeResult, NormalizeResult, RawInput, SourceInfo } from '../normalize/types';
+import type { FetchedAttachment } from './assembly-input';
+
+export interface TypeCompleteness {
+  readonly resourceType: string;
+  /** Raw rows (every version) pulled from the source. */
+  readonly pulled: number;
+  readonly inBundle: number;
+  readonly merged: { remoteId: string; into: string; rule: string }[];
+  readonly leftOut: { remoteId: string; versionId: string; reason: string }[];
+  readonly attachments: { fetched: number; failed: number; pending: number; integrityProblems: number };
+  readonly unmappedCodes: number;
+  /** pulled = inBundle + merged + leftOut. */
+  readonly balanced: boolean;
+}
+
+export interface SourceCompleteness {
+  readonly sourceId: string;
+  readonly name: string;
+  readonly baseUrl: string;
+  readonly resourceTypes: TypeCompleteness[];
+}
+
+export interface CompletenessReport {
+  readonly sources: SourceCompleteness[];
+  readonly totals: { pulled: number; inBundle: number; merged: number; leftOut: number; balanced: boolean };
+  readonly warnings: { code: string; message: string }[];
+  readonly mappedCodings: number;
+}
+
+/**
+ * Accounts for every pulled resource: in the bundle (as itself or as a merge survivor), merged into
+ * another, or left out with the reason. `balanced` is checked per source and type.
+ */
+export function completenessReport(
+  sources: readonly SourceInfo[],
+  raw: readonly RawInput[],
+  normalized: NormalizeResult,
+  deduped: DedupeResult,
+  attachments: readonly FetchedAttachment[],
+): CompletenessReport {
+  const bucket = new Map<string, { pulled: number; inBundle: number; merged: TypeCompleteness['merged']; leftOut: TypeCompleteness['leftOut'] }>();
+  const at = (sourceId: string, type: string) => {
+    const k = `${sourceId}|${type}`;
+    let b = bucket.get(k);
+    if (!b) {
+      b = { pulled: 0, inBundle: 0, merged: [], leftOut: [] };
+      bucket.set(k, b);
+    }
+    return b;
+  };
+  for (const r of raw) at(r.sourceId, r.resourceType).pulled += 1;
+  for (const l of normalized.leftOut) at(l.sourceId, l.resourceType).leftOut.push({ remoteId: l.remoteId, versionId: l.versionId, reason: l.reason });
+  const mergedKeys = new Set<string>();
+  for (const m of deduped.merges) {
+    for (const key of m.mergedKeys) {
+      mergedKeys.add(key);
+      const [sourceId = '', type = '', remoteId = ''] = key.split('|');
+      at(sourceId, type).merged.push({ remoteId, into: m.survivor, rule: m.rule });
+    }
+  }
+  const sourceIds = new Set(sources.map((s) => s.sourceId));
+  for (const r of deduped.resources) {
+    const [sourceId = '', type = ''] = r.key.split('|');
+    // The case Patient and other service-made resources belong to no source.
+    if (!sourceIds.has(sourceId) || mergedKeys.has(r.key)) continue;
+    at(sourceId, type).inBundle += 1;
+  }
+  const unmapped = new Map<string, number>();
+  for (const u of normalized.unmappedCodes) unmapped.set(`${u.sourceId}|${u.resourceType}`, (unmapped.get(`${u.sourceId}|${u.resourceType}`) ?? 0) + u.count);
+  const attachmentCounts = new Map<string, TypeCompleteness['attachments']>();
+  for (const a of attachments) {
+    const k = `${a.sourceId}|${a.resourceType}`;
+    const c = attachmentCounts.get(k) ?? { fetched: 0, failed: 0, pending: 0, integrityProblems: 0 };
+    c[a.state] += 1;
+    if (a.integrity?.endsWith('mismatch')) c.integrityProblems += 1;
+    attachmentCounts.set(k, c);
+  }
+  let balancedAll = true;
+  const totals = { pulled: 0, inBundle: 0, merged: 0, leftOut: 0 };
+  const report: SourceCompleteness[] = sources.map((s) => ({
+    sourceId: s.sourceId,
+    name: s.name,
+    baseUrl: s.baseUrl,
+    resourceTypes: [...bucket.entries()]
+      .filter(([k]) => k.startsWith(`${s.sourceId}|`))
+      .map(([k, b]) => {
+        const type = k.slice(s.sourceId.length + 1);
+        const balanced = b.pulled === b.inBundle + b.merged.length + b.leftOut.length;
+        balancedAll &&= balanced;
+        totals.pulled += b.pulled;
+        totals.inBundle += b.inBundle;
+        totals.merged += b.merged.length;
+        totals.leftOut += b.leftOut.length;
+        return {
+          resourceType: type,
+          pulled: b.pulled,
+          inBundle: b.inBundle,
+          merged: b.merged,
+          leftOut: b.leftOut,
+          attachments: attachmentCounts.get(k) ?? { fetched: 0, failed: 0, pending: 0, integrityProblems: 0 },
+          unmappedCodes: unmapped.get(k) ?? 0,
+          balanced,
+        };
+      })
+      .sort((a, b) => (a.resourceType < b.resourceType ? -1 : 1)),
+  }));
+  return {
+    sources: report,
+    totals: { ...totals, balanced: balancedAll },
+    warnings: normalized.warnings.map((w) => ({ code: w.code, message: w.message })),
+    mappedCodings: normalized.mappedCodings,
+  };
+}

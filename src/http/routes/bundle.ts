@@ -1,0 +1,74 @@
+import { z } from 'zod';
+import { assembleCase, type AssembleDeps } from '../../assembly/assemble';
+import { findBundle, findReport } from '../../assembly/bundle-repository';
+import { findCase } from '../../db/case-repository';
+import { DEDUPE_RULE_NAMES } from '../../normalize/dedupe';
+import { notFound } from '../problem';
+import { defineRoute, type AnyRoute } from '../route';
+
+const CaseParams = z.object({ id: z.uuid({ error: 'Case id must be a UUID' }) });
+type CaseParams = z.infer<typeof CaseParams>;
+const VersionQuery = z.object({ version: z.coerce.number().int().min(1, { error: 'version must be 1 or more' }).optional() });
+const RebuildBody = z
+  .object({
+    disabledRules: z
+      .array(z.enum(DEDUPE_RULE_NAMES as [string, ...string[]], { error: `disabledRules must be among: ${DEDUPE_RULE_NAMES.join(', ')}` }))
+      .optional(),
+  })
+  .strict();
+type NoQuery = Record<string, never>;
+
+/** The specialist's case bundle (a FHIR document), its versions, and the completeness report. */
+export function bundleRoutes(deps: AssembleDeps): AnyRoute[] {
+  return [
+    defineRoute<undefined, z.infer<typeof VersionQuery>, CaseParams>({
+      method: 'get',
+      path: '/api/cases/:id/bundle',
+      tag: 'bundle',
+      summary: 'The case bundle: a FHIR document Bundle (Composition first); ?version=N for an older assembly',
+      roles: ['specialist', 'case_manager', 'admin'],
+      params: CaseParams,
+      query: VersionQuery,
+      fhir: true,
+      responses: { 200: { description: 'Bundle (document)', contentType: 'application/fhir+json' }, 404: { description: 'No bundle (yet)' } },
+      handler: async ({ params, query }) => {
+        const stored = await findBundle(deps.db, params.id, query.version);
+        if (!stored) throw notFound(query.version ? `Version ${query.version} of the case bundle` : 'A case bundle (no pull has completed yet)');
+        return { status: 200, contentType: 'application/fhir+json', body: stored.bundle, headers: { 'X-Bundle-Version': String(stored.version) } };
+      },
+    }),
+    defineRoute<undefined, NoQuery, CaseParams>({
+      method: 'get',
+      path: '/api/cases/:id/completeness',
+      tag: 'bundle',
+      summary: 'Per source and type: pulled, in bundle, merged (into what), left out (why), attachments, unmapped codes',
+      roles: ['specialist', 'case_manager', 'admin'],
+      params: CaseParams,
+      responses: { 200: { description: 'Completeness report of the latest assembly' } },
+      handler: async ({ params }) => {
+        const report = await findReport(deps.db, params.id);
+        if (!report) throw notFound('A completeness report (no assembly yet)');
+        return { status: 200, body: { version: report.version, ...(report.report as object) } };
+      },
+    }),
+    defineRoute<z.infer<typeof RebuildBody>, NoQuery, CaseParams>({
+      method: 'post',
+      path: '/api/cases/:id/bundle/rebuild',
+      tag: 'bundle',
+      summary: 'Assemble the bundle again from the raw store (new mappings, or a dedupe rule switched off); no new pull',
+      roles: ['case_manager', 'admin'],
+      params: CaseParams,
+      body: RebuildBody,
+      responses: { 201: { description: 'New bundle version' } },
+      handler: async ({ params, body }) => {
+        if (!(await findCase(deps.db, params.id))) throw notFound(`Case ${params.id}`);
+        const result = await assembleCase(deps, params.id, { trigger: 'rebuild', disabledRules: body.disabledRules });
+        return {
+          status: 201,
+          body: { version: result.version, bundleId: result.bundleId, entries: result.entries, totals: result.report.totals },
+          headers: { Location: `/api/cases/${params.id}/bundle?version=${result.version}` },
+        };
+      },
+    }),
+  ] as unknown as AnyRoute[];
+}

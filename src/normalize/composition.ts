@@ -1,0 +1,363 @@
+/**
+ * The summary Composition of a case bundle, shaped after the International Patient
+ * Summary (IPS): document type LOINC 60591-5 "Patient summary Document", one section per
+ * topic with a LOINC section code, generated XHTML narrative listing the entries, entry
+ * references, and `emptyReason` when a section has no entries.
+ *
+ * Sections, in order (LOINC):
+ * - 42349-1 Reason for referral — the family's reason and questions (intake, narrative only)
+ * - 10164-2 History of present illness — the diagnosis and history as the family gave them
+ * - 11450-4 Problems — Conditions not resolved (IPS Problems)
+ * - 11348-0 Past illness — resolved / inactive / in remission Conditions (IPS History of Past Illness)
+ * - 48765-2 Allergies and intolerances
+ * - 10160-0 Medications (MedicationRequest, MedicationStatement)
+ * - 11369-6 Immunizations
+ * - 30954-2 Results — lab and other non-imaging Observations and DiagnosticReports (IPS Results)
+ * - 8716-3 Vital signs
+ * - 18748-4 Diagnostic imaging — ImagingStudies and imaging reports
+ * - 47519-4 Procedures
+ * - 46240-8 Encounters (history of hospitalizations and outpatient visits)
+ * - 77599-9 Documents — DocumentReferences ("Additional documentation", as in the EU/EHDS IGs)
+ * - 29762-2 Social history — only when there are social-history Observations
+ * Empty sections say so in the narrative and carry emptyReason `unavailable` (list-empty-reason):
+ * the sources were asked and sent none, which does not prove there are none (`nilknown`
+ * would claim that).
+ *
+ * Author: the service as a Device ({@link serviceDevice}), included in the bundle.
+ * @see https://hl7.org/fhir/uv/ips/StructureDefinition-Composition-uv-ips.html
+ * @see https://hl7.org/fhir/R4/composition.html
+ * @see https://terminology.hl7.org/CodeSystem-list-empty-reason.html
+ * @packageDocumentation
+ */
+import type {
+  CodeableConcept, Composition, CompositionSection, Condition, Device, DiagnosticReport, FhirResource, MedicationRequest,
+  MedicationStatement, Observation, Quantity, Reference,
+} from 'fhir/r4';
+import { uuidV5 } from '../cases/fhir-ids';
+import { SERVICE_VERSION } from '../version';
+import type { AssembledComposition, BundleEntryInput } from './bundle';
+import type { AssemblyOptions, MergeRecord, NormalizedResource, SourceInfo } from './types';
+
+export const LOINC = 'http://loinc.org';
+const LIST_EMPTY_REASON = 'http://terminology.hl7.org/CodeSystem/list-empty-reason';
+const XHTML = 'http://www.w3.org/1999/xhtml';
+
+/** What the family told at intake (all optional: a section says so when a part is missing). */
+export interface PatientStory {
+  readonly diagnosis?: string;
+  readonly history?: string;
+  readonly reason?: string;
+  readonly questions?: readonly string[];
+}
+
+/** Input of {@link buildComposition}. */
+export interface CompositionInput {
+  /** fullUrl of the case Patient. */
+  readonly subject: string;
+  /** The bundle's resources after de-duplication. */
+  readonly resources: readonly NormalizedResource[];
+  readonly options: AssemblyOptions;
+  readonly story?: PatientStory;
+  /** Sources (names shown in the narrative) and merges (a merged entry names every source). */
+  readonly sources?: readonly SourceInfo[];
+  readonly merges?: readonly MergeRecord[];
+  readonly title?: string;
+  /** Author; defaults to {@link serviceDevice}. */
+  readonly author?: BundleEntryInput<Device>;
+}
+
+/** Display name of the service. */
+export const SERVICE_NAME = 'Second Opinion Bridge';
+
+/** The service as a Device: author of the Composition, assembler in Provenance. Same id everywhere. */
+export function serviceDevice(): BundleEntryInput<Device> {
+  const id = uuidV5('assembly/device/second-opinion-bridge');
+  return {
+    fullUrl: `urn:uuid:${id}`,
+    resource: {
+      resourceType: 'Device',
+      id,
+      text: { status: 'generated', div: `<div xmlns="${XHTML}"><p>${SERVICE_NAME} ${escapeXml(SERVICE_VERSION)}: assembles second-opinion case records.</p></div>` },
+      status: 'active',
+      deviceName: [{ name: SERVICE_NAME, type: 'user-friendly-name' }],
+      type: { text: 'Health record assembly software' },
+      version: [{ value: SERVICE_VERSION }],
+    },
+  };
+}
+
+type SectionKey =
+  | 'problems' | 'pastIllness' | 'allergies' | 'medications' | 'immunizations' | 'results' | 'vitals'
+  | 'imaging' | 'procedures' | 'encounters' | 'documents' | 'social';
+
+interface SectionSpec {
+  readonly key: SectionKey | 'reason' | 'history';
+  readonly title: string;
+  readonly code: string;
+  readonly display: string;
+  /** Shown only when it has entries. */
+  readonly optional?: boolean;
+}
+
+/** Section codes, titles and LOINC displays, in document order. */
+export const SECTIONS: readonly SectionSpec[] = [
+  { key: 'reason', title: 'Reason for referral and questions', code: '42349-1', display: 'Reason for referral (narrative)' },
+  { key: 'history', title: 'History of present illness', code: '10164-2', display: 'History of Present illness Narrative' },
+  { key: 'problems', title: 'Problems', code: '11450-4', display: 'Problem list - Reported' },
+  { key: 'pastIllness', title: 'Past illness', code: '11348-0', display: 'History of Past illness Narrative' },
+  { key: 'allergies', title: 'Allergies and intolerances', code: '48765-2', display: 'Allergies and adverse reactions Document' },
+  { key: 'medications', title: 'Medications', code: '10160-0', display: 'History of Medication use Narrative' },
+  { key: 'immunizations', title: 'Immunizations', code: '11369-6', display: 'History of Immunization Narrative' },
+  { key: 'results', title: 'Results', code: '30954-2', display: 'Relevant diagnostic tests/laboratory data Narrative' },
+  { key: 'vitals', title: 'Vital signs', code: '8716-3', display: 'Vital signs' },
+  { key: 'imaging', title: 'Diagnostic imaging', code: '18748-4', display: 'Diagnostic imaging study' },
+  { key: 'procedures', title: 'Procedures', code: '47519-4', display: 'History of Procedures Document' },
+  { key: 'encounters', title: 'Encounters', code: '46240-8', display: 'History of Hospitalizations+Outpatient visits Narrative' },
+  { key: 'documents', title: 'Documents', code: '77599-9', display: 'Additional documentation' },
+  { key: 'social', title: 'Social history', code: '29762-2', display: 'Social history Narrative', optional: true },
+];
+
+const PAST_STATUSES = new Set(['resolved', 'inactive', 'remission']);
+const EXCLUDED_VERIFICATION = new Set(['entered-in-error', 'refuted']);
+const IMAGING_CATEGORIES = new Set(['RAD', 'LP29684-5', 'imaging', 'RX', 'CT', 'MR', 'US', 'NMR', 'NMS', 'VUS', 'XRC']);
+
+const codesOf = (ccs: readonly CodeableConcept[] | CodeableConcept | undefined): string[] =>
+  (Array.isArray(ccs) ? ccs : ccs ? [ccs] : []).flatMap((cc: CodeableConcept) => (cc.coding ?? []).map((c) => c.code ?? ''));
+
+function isImagingReport(r: DiagnosticReport): boolean {
+  return codesOf(r.category).some((c) => IMAGING_CATEGORIES.has(c)) || codesOf(r.code).includes('18748-4');
+}
+
+function conditionSection(c: Condition): SectionKey | undefined {
+  if (codesOf(c.verificationStatus).some((x) => EXCLUDED_VERIFICATION.has(x))) return undefined;
+  return codesOf(c.clinicalStatus).some((x) => PAST_STATUSES.has(x)) ? 'pastIllness' : 'problems';
+}
+
+function observationSection(o: Observation): SectionKey | undefined {
+  if (o.status === 'entered-in-error') return undefined;
+  const cats = codesOf(o.category);
+  if (cats.includes('vital-signs')) return 'vitals';
+  if (cats.includes('social-history')) return 'social';
+  if (cats.includes('imaging')) return 'imaging';
+  return 'results';
+}
+
+/** The section a resource is listed in, if any (supporting resources are in none). */
+export function sectionOf(r: FhirResource): SectionKey | undefined {
+  switch (r.resourceType) {
+    case 'Condition': return conditionSection(r);
+    case 'AllergyIntolerance': return codesOf(r.verificationStatus).some((x) => EXCLUDED_VERIFICATION.has(x)) ? undefined : 'allergies';
+    case 'MedicationRequest': case 'MedicationStatement': return r.status === 'entered-in-error' ? undefined : 'medications';
+    case 'Immunization': return r.status === 'entered-in-error' ? undefined : 'immunizations';
+    case 'Observation': return observationSection(r);
+    case 'DiagnosticReport': return r.status === 'entered-in-error' ? undefined : isImagingReport(r) ? 'imaging' : 'results';
+    case 'ImagingStudy': return r.status === 'entered-in-error' ? undefined : 'imaging';
+    case 'Procedure': return r.status === 'entered-in-error' ? undefined : 'procedures';
+    case 'Encounter': return r.status === 'entered-in-error' ? undefined : 'encounters';
+    case 'DocumentReference': return r.status === 'entered-in-error' ? undefined : 'documents';
+    default: return undefined;
+  }
+}
+
+const div = (inner: string): string => `<div xmlns="${XHTML}">${inner}</div>`;
+
+function emptyReason(): CodeableConcept {
+  return { coding: [{ system: LIST_EMPTY_REASON, code: 'unavailable', display: 'Unavailable' }] };
+}
+
+function storySection(spec: SectionSpec, story: PatientStory | undefined): CompositionSection {
+  const parts: string[] = [];
+  if (spec.key === 'reason') {
+    if (story?.reason) parts.push(`<p>${escapeXml(story.reason)}</p>`);
+    const qs = story?.questions ?? [];
+    if (qs.length > 0) parts.push(`<p>The family's questions:</p><ol>${qs.map((q) => `<li>${escapeXml(q)}</li>`).join('')}</ol>`);
+  } else {
+    if (story?.diagnosis) parts.push(`<p>Diagnosis as given by the family: ${escapeXml(story.diagnosis)}</p>`);
+    if (story?.history) parts.push(`<p>${escapeXml(story.history)}</p>`);
+  }
+  const base = { title: spec.title, code: { coding: [{ system: LOINC, code: spec.code, display: spec.display }] } };
+  if (parts.length === 0) return { ...base, text: { status: 'generated', div: div('<p>Not provided at intake.</p>') }, emptyReason: emptyReason() };
+  return { ...base, text: { status: 'generated', div: div(parts.join('')) } };
+}
+
+/** Source names of a resource: its own source, and the sources of the duplicates merged into it. */
+function sourceNamer(input: CompositionInput): (r: NormalizedResource) => string[] {
+  const names = new Map((input.sources ?? []).map((s) => [s.sourceId, s.name]));
+  const mergedFrom = new Map<string, string[]>();
+  for (const m of input.merges ?? []) mergedFrom.set(m.survivor, m.mergedKeys.map((k) => k.slice(0, k.lastIndexOf('|', k.lastIndexOf('|') - 1))));
+  const order = (input.sources ?? []).map((s) => s.sourceId);
+  return (r) => {
+    const ids = new Set([r.sourceId, ...(mergedFrom.get(r.fullUrl) ?? [])]);
+    return order.filter((id) => ids.has(id)).map((id) => names.get(id)).filter((n): n is string => n !== undefined);
+  };
+}
+
+function clinicalSection(spec: SectionSpec, members: readonly NormalizedResource[], input: CompositionInput, namer: (r: NormalizedResource) => string[]): CompositionSection | undefined {
+  const base = { title: spec.title, code: { coding: [{ system: LOINC, code: spec.code, display: spec.display }] } };
+  if (members.length === 0) {
+    if (spec.optional) return undefined;
+    const from = (input.sources ?? []).map((s) => s.name);
+    const where = from.length > 0 ? ` in the records received from ${from.map(escapeXml).join(', ')}` : ' in the records received';
+    return { ...base, text: { status: 'generated', div: div(`<p>None found${where}.</p>`) }, emptyReason: emptyReason() };
+  }
+  const byUrl = new Map(input.resources.map((r) => [r.fullUrl, r.resource]));
+  const sorted = [...members].sort((a, b) => {
+    const ka = sortKey(a.resource);
+    const kb = sortKey(b.resource);
+    return ka > kb ? -1 : ka < kb ? 1 : a.fullUrl < b.fullUrl ? -1 : a.fullUrl > b.fullUrl ? 1 : 0;
+  });
+  const items = sorted.map((r) => {
+    const names = namer(r);
+    const from = names.length > 0 ? ` <i>(${names.map(escapeXml).join('; ')})</i>` : '';
+    return `<li>${describeResource(r.resource, byUrl)}${from}</li>`;
+  });
+  const entry: Reference[] = sorted.map((r) => ({ reference: r.fullUrl }));
+  return { ...base, text: { status: 'generated', div: div(`<ul>${items.join('')}</ul>`) }, entry };
+}
+
+// ---- narrative ----------------------------------------------------------------------
+
+/** Text escaped for XHTML element content and attribute values. */
+export function escapeXml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
+}
+
+/** Human text of a CodeableConcept: its text, else the first coding's display, else code. */
+function ccText(cc: CodeableConcept | undefined): string | undefined {
+  if (!cc) return undefined;
+  if (cc.text) return cc.text;
+  const c = cc.coding?.find((x) => x.display) ?? cc.coding?.[0];
+  return c?.display ?? c?.code;
+}
+
+function quantityText(q: Quantity | undefined): string | undefined {
+  if (q?.value === undefined) return undefined;
+  return `${q.comparator ?? ''}${q.value}${q.unit ?? q.code ? ` ${q.unit ?? q.code ?? ''}` : ''}`;
+}
+
+function observationValue(o: Pick<Observation, 'valueQuantity' | 'valueCodeableConcept' | 'valueString' | 'valueBoolean' | 'valueInteger' | 'dataAbsentReason'>): string | undefined {
+  return quantityText(o.valueQuantity) ?? ccText(o.valueCodeableConcept) ?? o.valueString
+    ?? (o.valueBoolean !== undefined ? String(o.valueBoolean) : undefined)
+    ?? (o.valueInteger !== undefined ? String(o.valueInteger) : undefined)
+    ?? (o.dataAbsentReason ? `no value (${ccText(o.dataAbsentReason) ?? 'absent'})` : undefined);
+}
+
+/** The date a resource is about (for sorting and display). */
+function dateOf(r: FhirResource): string | undefined {
+  switch (r.resourceType) {
+    case 'Condition': return r.onsetDateTime ?? r.onsetPeriod?.start ?? r.recordedDate;
+    case 'AllergyIntolerance': return r.onsetDateTime ?? r.recordedDate;
+    case 'MedicationRequest': return r.authoredOn;
+    case 'MedicationStatement': return r.effectiveDateTime ?? r.effectivePeriod?.start ?? r.dateAsserted;
+    case 'Immunization': return r.occurrenceDateTime ?? r.recorded;
+    case 'Observation': return r.effectiveDateTime ?? r.effectiveInstant ?? r.effectivePeriod?.start ?? r.issued;
+    case 'DiagnosticReport': return r.effectiveDateTime ?? r.effectivePeriod?.start ?? r.issued;
+    case 'ImagingStudy': return r.started;
+    case 'Procedure': return r.performedDateTime ?? r.performedPeriod?.start;
+    case 'Encounter': return r.period?.start;
+    case 'DocumentReference': return r.date ?? r.context?.period?.start;
+    default: return undefined;
+  }
+}
+
+/** Sort key: the resource's date as a UTC ISO string (date-only values at midnight UTC). */
+function sortKey(r: FhirResource): string {
+  const d = dateOf(r);
+  if (!d) return '';
+  const ms = d.length > 10 ? Date.parse(d) : Number.NaN;
+  return Number.isNaN(ms) ? d : new Date(ms).toISOString();
+}
+
+function medicationText(r: MedicationRequest | MedicationStatement, byUrl: ReadonlyMap<string, FhirResource>): string | undefined {
+  if (r.medicationCodeableConcept) return ccText(r.medicationCodeableConcept);
+  const target = r.medicationReference?.reference ? byUrl.get(r.medicationReference.reference) : undefined;
+  return (target?.resourceType === 'Medication' ? ccText(target.code) : undefined) ?? r.medicationReference?.display;
+}
+
+/** What a resource says, in one line (plain text; escape before use). */
+function describe(r: FhirResource, byUrl: ReadonlyMap<string, FhirResource>): string {
+  const parts: (string | undefined)[] = [];
+  switch (r.resourceType) {
+    case 'Condition':
+      parts.push(ccText(r.code), r.onsetDateTime ?? r.onsetPeriod?.start ? `onset ${r.onsetDateTime ?? r.onsetPeriod?.start ?? ''}` : undefined,
+        r.abatementDateTime ? `resolved ${r.abatementDateTime}` : undefined, ccText(r.clinicalStatus));
+      break;
+    case 'AllergyIntolerance':
+      parts.push(ccText(r.code), r.criticality ? `criticality ${r.criticality}` : undefined,
+        r.reaction?.flatMap((x) => x.manifestation.map((m) => ccText(m))).filter(Boolean).join(', ') || undefined);
+      break;
+    case 'MedicationRequest': case 'MedicationStatement':
+      parts.push(dateOf(r), medicationText(r, byUrl), (r.resourceType === 'MedicationRequest' ? r.dosageInstruction : r.dosage)?.[0]?.text, r.status);
+      break;
+    case 'Observation':
+      parts.push(dateOf(r), ccText(r.code), observationValue(r) ?? r.component?.map((c) => `${ccText(c.code) ?? ''} ${observationValue(c) ?? ''}`.trim()).join(', '),
+        r.interpretation?.map((i) => ccText(i)).filter(Boolean).join(', ') || undefined);
+      break;
+    case 'DiagnosticReport':
+      parts.push(dateOf(r), ccText(r.code), r.conclusion, r.result?.length ? `${r.result.length} result(s)` : undefined);
+      break;
+    case 'ImagingStudy':
+      parts.push(dateOf(r), r.description ?? ccText(r.procedureCode?.[0]),
+        r.numberOfSeries !== undefined ? `${r.numberOfSeries} series, ${r.numberOfInstances ?? '?'} images` : undefined);
+      break;
+    default:
+      parts.push(dateOf(r), describeOther(r));
+  }
+  return parts.filter((p): p is string => p !== undefined && p !== '').join(' — ') || r.resourceType;
+}
+
+function describeOther(r: FhirResource): string | undefined {
+  switch (r.resourceType) {
+    case 'Immunization': return ccText(r.vaccineCode);
+    case 'Procedure': return ccText(r.code);
+    case 'Encounter': return [ccText(r.type?.[0]) ?? r.class.display ?? r.class.code, r.serviceProvider?.display].filter(Boolean).join(', ');
+    case 'DocumentReference': return [ccText(r.type), r.description].filter(Boolean).join(': ');
+    default: return undefined;
+  }
+}
+
+/** One narrative line for a resource, escaped XHTML. */
+function describeResource(r: FhirResource, byUrl: ReadonlyMap<string, FhirResource>): string {
+  return escapeXml(describe(r, byUrl));
+}
+
+/** The summary Composition and its author Device. Pure: same input, same output. */
+export function buildComposition(input: CompositionInput): AssembledComposition {
+  const author = input.author ?? serviceDevice();
+  const grouped = new Map<SectionKey, NormalizedResource[]>();
+  for (const r of input.resources) {
+    const key = sectionOf(r.resource);
+    if (!key) continue;
+    const list = grouped.get(key);
+    if (list) list.push(r);
+    else grouped.set(key, [r]);
+  }
+  const namer = sourceNamer(input);
+  const section: CompositionSection[] = [];
+  for (const spec of SECTIONS) {
+    if (spec.key === 'reason' || spec.key === 'history') section.push(storySection(spec, input.story));
+    else {
+      const s = clinicalSection(spec, grouped.get(spec.key) ?? [], input, namer);
+      if (s) section.push(s);
+    }
+  }
+  const id = uuidV5(`assembly/composition/${input.subject}`);
+  const title = input.title ?? 'Second opinion case summary';
+  const sourceNames = (input.sources ?? []).map((s) => escapeXml(s.name));
+  const composition: Composition = {
+    resourceType: 'Composition',
+    id,
+    text: {
+      status: 'generated',
+      div: div(`<p>${escapeXml(title)}: records ${sourceNames.length > 0 ? `from ${sourceNames.join(', ')} ` : ''}assembled by ${SERVICE_NAME}.</p>`),
+    },
+    status: 'final',
+    type: { coding: [{ system: LOINC, code: '60591-5', display: 'Patient summary Document' }] },
+    subject: { reference: input.subject },
+    date: input.options.timestamp,
+    author: [{ reference: author.fullUrl, display: SERVICE_NAME }],
+    title,
+    section,
+  };
+  return { entry: { fullUrl: `urn:uuid:${id}`, resource: composition }, supporting: [author] };
+}

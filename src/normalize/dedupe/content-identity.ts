@@ -1,0 +1,64 @@
+/**
+ * Content identity of documents and reports, shared by the DocumentReference and
+ * DiagnosticReport rules: tiered keys — attachment hash, then URL, then identifier.
+ *
+ * Two resources are the same content when:
+ * - both have content hashes: they share one (different bytes are different documents,
+ *   whatever their identifiers say);
+ * - else both have attachment URLs: they share one;
+ * - else they share a business identifier (system|value).
+ * A hash is `Attachment.hash` (the integrator fills it from the blob store for URL
+ * attachments), else the SHA-1 of inline `data`.
+ * @see https://hl7.org/fhir/R4/datatypes.html#Attachment
+ * @packageDocumentation
+ */
+import type { Attachment, Identifier } from 'fhir/r4';
+import type { BlockingSpec } from './cluster';
+import { attachmentHash, attachmentUrlKey, identifierKeys, intersects } from './keys';
+
+/** The identity of one resource's content. */
+export interface ContentIdentity {
+  readonly hashes: ReadonlySet<string>;
+  readonly urls: ReadonlySet<string>;
+  readonly identifiers: ReadonlySet<string>;
+}
+
+const EMPTY: ContentIdentity = { hashes: new Set(), urls: new Set(), identifiers: new Set() };
+
+/** Identity from attachments and identifiers; `excluded` (e.g. entered-in-error) gives none. */
+export function contentIdentity(attachments: readonly Attachment[], identifiers: readonly Identifier[] | undefined, sourceId: string, excluded = false): ContentIdentity {
+  if (excluded) return EMPTY;
+  const hashes = new Set<string>();
+  const urls = new Set<string>();
+  for (const a of attachments) {
+    const h = attachmentHash(a);
+    if (h) hashes.add(h);
+    const u = attachmentUrlKey(a, sourceId);
+    if (u) urls.add(u);
+  }
+  return { hashes, urls, identifiers: new Set(identifierKeys(identifiers)) };
+}
+
+/** Whether two identities name the same content (tiered, see module comment). */
+export function sameContent(a: ContentIdentity, b: ContentIdentity): boolean {
+  if (a.hashes.size > 0 && b.hashes.size > 0) return intersects(a.hashes, b.hashes);
+  if (a.urls.size > 0 && b.urls.size > 0) return intersects(a.urls, b.urls);
+  return intersects(a.identifiers, b.identifiers);
+}
+
+/** Blocking over identities: a bucket per hash, URL and identifier; {@link sameContent} decides. */
+export function contentBlocking(ids: readonly ContentIdentity[]): BlockingSpec {
+  const keys = ids.map((id) => [
+    ...[...id.hashes].map((h) => `h:${h}`),
+    ...[...id.urls].map((u) => `u:${u}`),
+    ...[...id.identifiers].map((i) => `i:${i}`),
+  ]);
+  return {
+    keys: (i) => keys[i] ?? [],
+    same: (a, b) => {
+      const ia = ids[a];
+      const ib = ids[b];
+      return ia !== undefined && ib !== undefined && sameContent(ia, ib);
+    },
+  };
+}

@@ -1,0 +1,73 @@
+/**
+ * De-duplication across sources: one module per resource type (each with its "Approach"),
+ * registered here as named rules.
+ *
+ * Patients are never merged (the case Patient links to each source's Patient); supporting
+ * resources (Organization, Practitioner, Medication, Endpoint, Binary, …) are not merged
+ * either: each source's stay, so every reference of that source still resolves.
+ * @see ../../../../shared/design.md (Metriport fhir-deduplication as the anchor)
+ * @packageDocumentation
+ */
+import type { DedupeResult, NormalizedResource } from '../types';
+import { allergyIntoleranceRule } from './allergy-intolerance';
+import { conditionRule } from './condition';
+import { diagnosticReportRule } from './diagnostic-report';
+import { documentReferenceRule } from './document-reference';
+import { encounterRule } from './encounter';
+import { runRules } from './engine';
+import { imagingStudyRule } from './imaging-study';
+import { immunizationRule } from './immunization';
+import { medicationRequestRule } from './medication-request';
+import { observationRule } from './observation';
+import { procedureRule } from './procedure';
+import type { DedupeRule } from './rule';
+
+export type { DedupeRule, DedupeContext, RuleDedupeResult } from './rule';
+export { dedupeWith, runRules } from './engine';
+export { dedupeObservations, observationRule } from './observation';
+export { dedupeConditions, conditionRule } from './condition';
+export { dedupeMedicationRequests, medicationRequestRule } from './medication-request';
+export { dedupeDocumentReferences, documentReferenceRule } from './document-reference';
+export { dedupeDiagnosticReports, diagnosticReportRule } from './diagnostic-report';
+export { dedupeImagingStudies, imagingStudyRule } from './imaging-study';
+export { dedupeImmunizations, immunizationRule } from './immunization';
+export { dedupeAllergyIntolerances, allergyIntoleranceRule } from './allergy-intolerance';
+export { dedupeProcedures, procedureRule } from './procedure';
+export { dedupeEncounters, encounterRule } from './encounter';
+
+/** Every rule, in the order they run. Names are stable: they are stored in MergeRecords and disabledRules. */
+export const DEDUPE_RULES: readonly DedupeRule[] = [
+  encounterRule,
+  conditionRule,
+  allergyIntoleranceRule,
+  medicationRequestRule,
+  immunizationRule,
+  procedureRule,
+  observationRule,
+  diagnosticReportRule,
+  documentReferenceRule,
+  imagingStudyRule,
+];
+
+/** Names of every rule. */
+export const DEDUPE_RULE_NAMES: readonly string[] = DEDUPE_RULES.map((r) => r.name);
+
+/** Options of {@link dedupe}. */
+export interface DedupeOptions {
+  /** Rules switched off: their duplicates stay unmerged. Unknown names are refused. */
+  readonly disabledRules?: readonly string[];
+}
+
+/**
+ * Merges duplicates across sources with every enabled rule. Pure: the input (and the raw
+ * store behind it) is unchanged; the result lists the survivors (merged, references
+ * redirected) in input order and one MergeRecord per merge.
+ */
+export function dedupe(resources: readonly NormalizedResource[], options: DedupeOptions = {}): DedupeResult {
+  const disabled = new Set(options.disabledRules ?? []);
+  const unknown = [...disabled].filter((n) => !DEDUPE_RULE_NAMES.includes(n));
+  if (unknown.length > 0) {
+    throw new RangeError(`Unknown dedupe rule(s): ${unknown.join(', ')}. Known: ${DEDUPE_RULE_NAMES.join(', ')}`);
+  }
+  return runRules(resources, DEDUPE_RULES.filter((r) => !disabled.has(r.name)));
+}

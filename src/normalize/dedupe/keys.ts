@@ -1,0 +1,180 @@
+/**
+ * Blocking-key helpers shared by the rules: codes by system, dates and instants,
+ * identifiers, attachment content hashes.
+ *
+ * A blocking key is a string two duplicates must share; resources are hashed by their
+ * keys so a rule only compares resources inside one bucket (never all pairs of a type).
+ * @see https://hl7.org/fhir/R4/datatypes.html#dateTime
+ * @see https://hl7.org/fhir/R4/datatypes.html#Attachment
+ * @packageDocumentation
+ */
+import { createHash } from 'node:crypto';
+import type { Attachment, CodeableConcept, Coding, Identifier } from 'fhir/r4';
+
+export const LOINC = 'http://loinc.org';
+export const SNOMED = 'http://snomed.info/sct';
+export const RXNORM = 'http://www.nlm.nih.gov/research/umls/rxnorm';
+export const CVX = 'http://hl7.org/fhir/sid/cvx';
+export const UCUM = 'http://unitsofmeasure.org';
+export const DICOM_UID = 'urn:dicom:uid';
+
+/** Codings of one or more CodeableConcepts (absent ones skipped). */
+export function codingsOf(...concepts: (CodeableConcept | undefined)[]): Coding[] {
+  const out: Coding[] = [];
+  for (const cc of concepts) for (const c of cc?.coding ?? []) out.push(c);
+  return out;
+}
+
+/** `system|code` of every coding that has both. */
+export function codeKeys(codings: readonly Coding[]): string[] {
+  const out: string[] = [];
+  for (const c of codings) if (c.system && c.code) out.push(`${c.system}|${c.code}`);
+  return out;
+}
+
+/** Codes of `system` in the codings, deduplicated. */
+export function codesIn(codings: readonly Coding[], system: string): string[] {
+  const out: string[] = [];
+  for (const c of codings) if (c.system === system && c.code && !out.includes(c.code)) out.push(c.code);
+  return out;
+}
+
+/**
+ * Keys of the codings in `preferred` if the resource has any, else of every coding: a
+ * rule that matches "after mapping" on a standard system still works for resources
+ * whose codes could not be mapped (two sources with the same local coding).
+ */
+export function preferredCodeKeys(codings: readonly Coding[], preferred: string): string[] {
+  const std = codesIn(codings, preferred);
+  if (std.length > 0) return std.map((c) => `${preferred}|${c}`);
+  return [...new Set(codeKeys(codings))];
+}
+
+const HAS_TIME = /T\d{2}:\d{2}/;
+const digit = (s: string, i: number): number => s.charCodeAt(i) - 48;
+const two = (s: string, i: number): number => digit(s, i) * 10 + digit(s, i + 1);
+
+/**
+ * Epoch milliseconds of a FHIR dateTime with time and zone: a char-level fast path for
+ * `YYYY-MM-DDThh:mm[:ss[.fff…]](Z|±hh:mm)`, `Date.parse` for anything else.
+ */
+export function epochMillis(value: string): number {
+  const n = value.length;
+  if (n < 17 || value.charCodeAt(10) !== 84 /* T */) return Date.parse(value);
+  let i = 16;
+  let sec = 0;
+  let ms = 0;
+  if (value.charCodeAt(i) === 58 /* : */) {
+    sec = two(value, i + 1);
+    i += 3;
+    if (value.charCodeAt(i) === 46 /* . */) {
+      i++;
+      let scale = 100;
+      while (i < n) {
+        const d = digit(value, i);
+        if (d < 0 || d > 9) break;
+        ms += d * scale;
+        scale /= 10;
+        i++;
+      }
+      ms = Math.floor(ms);
+    }
+  }
+  let offset = 0;
+  const z = value.charCodeAt(i);
+  if (z === 90 /* Z */ && i === n - 1) offset = 0;
+  else if ((z === 43 || z === 45) && i === n - 6) offset = (z === 45 ? -1 : 1) * (two(value, i + 1) * 60 + two(value, i + 4)) * 60_000;
+  else return Date.parse(value);
+  const y = digit(value, 0) * 1000 + digit(value, 1) * 100 + two(value, 2);
+  const utc = Date.UTC(y, two(value, 5) - 1, two(value, 8), two(value, 11), two(value, 14), sec, ms);
+  return Number.isNaN(utc) ? Date.parse(value) : utc - offset;
+}
+
+/**
+ * The point in time of a FHIR dateTime/instant as a key: epoch milliseconds when it has
+ * a time (so `09:20-07:00` and `16:20Z` are equal), else `d:` + the date as written
+ * (a date or partial date has no instant).
+ */
+export function instantKey(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  if (HAS_TIME.test(value)) {
+    const ms = epochMillis(value);
+    return Number.isNaN(ms) ? undefined : String(ms);
+  }
+  return `d:${value}`;
+}
+
+/**
+ * Calendar-day keys of a FHIR date/dateTime: the date as written and, for a value with a
+ * time, also its UTC date (a local evening is the next UTC day). Two values are "on the
+ * same date" when they share a key. Partial dates (year, year-month) give no key.
+ */
+export function dateKeys(value: string | undefined): string[] {
+  if (!value || value.length < 10) return [];
+  const written = value.slice(0, 10);
+  if (!HAS_TIME.test(value)) return [written];
+  const ms = epochMillis(value);
+  if (Number.isNaN(ms)) return [written];
+  const utc = new Date(ms).toISOString().slice(0, 10);
+  return utc === written ? [written] : [written, utc];
+}
+
+/** `system|value` of identifiers that have both. */
+export function identifierKeys(identifiers: readonly Identifier[] | undefined): string[] {
+  const out: string[] = [];
+  for (const i of identifiers ?? []) if (i.system && i.value) out.push(`${i.system}|${i.value}`);
+  return out;
+}
+
+/** Cartesian product of key lists joined with `#` (blocking on two or more properties). */
+export function combineKeys(...parts: readonly (readonly string[])[]): string[] {
+  let out: string[] = [''];
+  for (const part of parts) {
+    const next: string[] = [];
+    for (const prefix of out) for (const p of part) next.push(prefix === '' ? p : `${prefix}#${p}`);
+    out = next;
+  }
+  return parts.length === 0 ? [] : out;
+}
+
+const HEX_SHA1 = /^[0-9a-f]{40}$/i;
+
+/** A declared Attachment.hash in canonical base64 form (hex SHA-1 is accepted and converted). */
+export function normalizeHash(hash: string): string {
+  const trimmed = hash.trim();
+  return HEX_SHA1.test(trimmed) ? Buffer.from(trimmed, 'hex').toString('base64') : trimmed;
+}
+
+/** Base64 SHA-1 of the bytes of base64 `data`. */
+export function sha1OfBase64(data: string): string {
+  return createHash('sha1').update(Buffer.from(data, 'base64')).digest('base64');
+}
+
+/**
+ * The content hash of an attachment: its declared `hash` (SHA-1, base64), else the SHA-1
+ * of its inline `data`; undefined for a URL-only attachment without a declared hash
+ * (the integrator fills `hash` from the blob store before de-duplication).
+ */
+export function attachmentHash(att: Attachment): string | undefined {
+  if (att.hash) return normalizeHash(att.hash);
+  if (att.data) return sha1OfBase64(att.data);
+  return undefined;
+}
+
+const ABSOLUTE = /^[a-z][a-z0-9+.-]*:/i;
+
+/**
+ * The attachment URL as a key: absolute URLs as they are, relative ones (`Binary/123`)
+ * qualified by the source (the same relative URL at two sources is two things).
+ */
+export function attachmentUrlKey(att: Attachment, sourceId: string): string | undefined {
+  if (!att.url) return undefined;
+  return ABSOLUTE.test(att.url) ? att.url : `${sourceId}|${att.url}`;
+}
+
+/** True when two key sets share a key. */
+export function intersects(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  const [small, large] = a.size <= b.size ? [a, b] : [b, a];
+  for (const k of small) if (large.has(k)) return true;
+  return false;
+}

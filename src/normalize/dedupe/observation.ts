@@ -1,0 +1,109 @@
+/**
+ * Observation duplicates — rule `observation:code-time-value`.
+ *
+ * Approach: the same result reported by two sources has a shared LOINC coding (after
+ * mapping: team B's local lab code also carries LOINC), the same effective INSTANT
+ * (`09:20-07:00` at one source is `16:20Z` at the other) and the same value. Block on
+ * (LOINC code, instant) — one bucket per LOINC coding, so a result coded with both the
+ * molar and the mass LOINC meets either — then compare values: quantities after UCUM
+ * conversion within the reported precision ({@link sameQuantity}), codes by a shared
+ * coding, other values exactly, components pairwise. Without a LOINC coding all codings
+ * are used. No effective time, or `entered-in-error`: never merged. Same day but hours
+ * apart, or a week apart with the same value: different instants, never merged.
+ * @see https://hl7.org/fhir/R4/observation.html
+ * @packageDocumentation
+ */
+import type { Observation, ObservationComponent } from 'fhir/r4';
+import type { BlockingSpec } from './cluster';
+import { dedupeWith } from './engine';
+import { codeKeys, codesIn, instantKey, LOINC } from './keys';
+import { sameQuantity } from './quantity';
+import type { DedupeRule } from './rule';
+import { stableStringify, type JsonValue } from './json';
+import type { NormalizedResource } from '../types';
+
+/** The value part of an Observation or component. */
+type ValueCarrier = Pick<Observation, 'valueQuantity' | 'valueCodeableConcept' | 'valueString' | 'valueBoolean' | 'valueInteger' | 'valueRange' | 'valueRatio' | 'valueSampledData' | 'valueTime' | 'valueDateTime' | 'valuePeriod' | 'dataAbsentReason'>;
+
+function effectiveOf(o: Observation): string | undefined {
+  return o.effectiveDateTime ?? o.effectiveInstant ?? o.effectivePeriod?.start;
+}
+
+/** Whether two value carriers state the same value. */
+export function sameValue(a: ValueCarrier, b: ValueCarrier, loinc: readonly string[]): boolean {
+  if (a.valueQuantity || b.valueQuantity) {
+    return a.valueQuantity !== undefined && b.valueQuantity !== undefined && sameQuantity(a.valueQuantity, b.valueQuantity, loinc);
+  }
+  if (a.valueCodeableConcept || b.valueCodeableConcept) {
+    const ka = new Set(codeKeys(a.valueCodeableConcept?.coding ?? []));
+    const kb = codeKeys(b.valueCodeableConcept?.coding ?? []);
+    if (ka.size > 0 && kb.length > 0) return kb.some((k) => ka.has(k));
+    return a.valueCodeableConcept?.text !== undefined && a.valueCodeableConcept.text === b.valueCodeableConcept?.text;
+  }
+  const rest = (v: ValueCarrier): string =>
+    stableStringify({
+      s: v.valueString ?? null, b: v.valueBoolean ?? null, i: v.valueInteger ?? null, t: v.valueTime ?? null,
+      d: v.valueDateTime ? instantKey(v.valueDateTime) ?? v.valueDateTime : null,
+      r: (v.valueRange ?? v.valueRatio ?? v.valuePeriod ?? v.valueSampledData ?? null) as JsonValue,
+      x: v.dataAbsentReason ? codeKeys(v.dataAbsentReason.coding ?? []).sort() : null,
+    });
+  return rest(a) === rest(b);
+}
+
+function sameComponents(a: readonly ObservationComponent[], b: readonly ObservationComponent[]): boolean {
+  if (a.length !== b.length) return false;
+  const used = new Set<number>();
+  return a.every((ca) => {
+    const keysA = new Set(codeKeys(ca.code.coding ?? []));
+    const loinc = codesIn(ca.code.coding ?? [], LOINC);
+    const j = b.findIndex((cb, k) => !used.has(k) && codeKeys(cb.code.coding ?? []).some((x) => keysA.has(x)) && sameValue(ca, cb, loinc));
+    if (j < 0) return false;
+    used.add(j);
+    return true;
+  });
+}
+
+interface Signature {
+  readonly keys: string[];
+  readonly loinc: string[];
+  readonly obs: Observation;
+}
+
+function signature(r: NormalizedResource): Signature {
+  const obs = r.resource as Observation;
+  const codings = obs.code.coding ?? [];
+  const loinc: string[] = [];
+  for (const c of codings) if (c.system === LOINC && c.code && !loinc.includes(c.code)) loinc.push(c.code);
+  const instant = obs.status === 'entered-in-error' ? undefined : instantKey(effectiveOf(obs));
+  if (instant === undefined) return { keys: [], loinc, obs };
+  // Short keys hash faster: `L` + LOINC code, else the full system|code.
+  const codes = loinc.length > 0 ? loinc.map((c) => `L${c}`) : [...new Set(codeKeys(codings))];
+  return { keys: codes.map((c) => `${c}@${instant}`), loinc, obs };
+}
+
+function same(a: Signature, b: Signature): boolean {
+  const loinc = [...a.loinc, ...b.loinc];
+  if (!sameValue(a.obs, b.obs, loinc)) return false;
+  return sameComponents(a.obs.component ?? [], b.obs.component ?? []);
+}
+
+/** The rule. */
+export const observationRule: DedupeRule = {
+  name: 'observation:code-time-value',
+  resourceType: 'Observation',
+  approach: 'shared LOINC coding + same effective instant + same value (UCUM-converted, within reported precision)',
+  blocking(resources): BlockingSpec {
+    const sigs = resources.map(signature);
+    return {
+      keys: (i) => sigs[i]?.keys ?? [],
+      same: (a, b) => {
+        const sa = sigs[a];
+        const sb = sigs[b];
+        return sa !== undefined && sb !== undefined && same(sa, sb);
+      },
+    };
+  },
+};
+
+/** De-duplicates Observations only (other resources pass through, references redirected). */
+export const dedupeObservations = dedupeWith(observationRule);

@@ -1,0 +1,215 @@
+/**
+ * The normalization step of case assembly: raw resources of every source in, bundle-ready resources
+ * out (before de-duplication). Pure and deterministic: the same input gives a deeply equal result,
+ * whatever the order of `raw` and `sources`.
+ *
+ * Order of work, and why:
+ * 1. every raw input gets its deterministic fullUrl (`ids.ts`); one from an unknown source is left out;
+ * 2. versions of one remote resource (same server, type and id) → the latest (`versions.ts`);
+ * 3. the latest version passes the structure checks or is left out (`structure.ts`);
+ * 4. per server, a reference index of the kept resources and the child's Patient there;
+ * 5. per kept resource, ONE copying walk rewrites references (`references.ts`), then in place on the
+ *    copy: new `id`, origin marks (`origin.ts`), mapped codings (`terminology.ts`), units (`units.ts`);
+ * 6. the case Patient from the intake, linked to each source Patient (`case-patient.ts`);
+ * 7. output sorted: the case Patient first, then by (resourceType, fullUrl); left-outs, warnings and
+ *    unmapped codes sorted too.
+ *
+ * Accounting invariant: every raw input is either one NormalizedResource (`key`) or one LeftOut.
+ * @see https://hl7.org/fhir/R4/references.html
+ * @see https://hl7.org/fhir/R4/bundle.html#references
+ * @packageDocumentation
+ */
+import type { FhirResource } from 'fhir/r4';
+import type { Intake } from '../cases/intake-schema';
+import { buildCasePatient, casePatientFullUrl, type SourcePatientLink } from './case-patient';
+import { normalizeBaseUrl, uuidV5 } from './ids';
+import { applyOrigin, metaSourceOf } from './origin';
+import {
+  buildReferenceIndex,
+  copyRewritingReferences,
+  NotFhirJsonError,
+  pruneReferences,
+  sourceHooks,
+  type ReferenceTarget,
+  type RewriteHooks,
+} from './references';
+import { checkStructure } from './structure';
+import { applyTerminology, TerminologyTally, type TerminologyMappings } from './terminology';
+import { rawKey, type AssemblyWarning, type LeftOut, type NormalizedResource, type NormalizeResult, type RawInput, type SourceInfo } from './types';
+import { normalizeObservationUnits } from './units';
+import { selectLatestVersions } from './versions';
+
+/** Input of {@link normalize}. */
+export interface NormalizeInput {
+  readonly caseId: string;
+  readonly intake: Intake;
+  readonly sources: readonly SourceInfo[];
+  readonly raw: readonly RawInput[];
+  readonly mappings: TerminologyMappings;
+}
+
+/** A source, with what every resource of it shares. */
+interface SourceContext {
+  readonly source: SourceInfo;
+  /** Normalized base URL: one reference index per server. */
+  readonly base: string;
+  readonly metaSource: string;
+}
+
+/** A raw input on its way; it is also the reference target of its index (no extra object). */
+interface Candidate extends ReferenceTarget {
+  readonly raw: RawInput;
+  readonly ctx: SourceContext;
+  readonly id: string;
+}
+
+const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+function leftOutOf(raw: RawInput, reason: string): LeftOut {
+  return { key: rawKey(raw), sourceId: raw.sourceId, resourceType: raw.resourceType, remoteId: raw.remoteId, versionId: raw.versionId, reason };
+}
+
+/** Collects the warnings of the resource being normalized; they count only if it makes it. */
+class WarningCollector {
+  key = '';
+  readonly pending: AssemblyWarning[] = [];
+  readonly warn = (code: string, message: string): void => {
+    this.pending.push({ key: this.key, code, message });
+  };
+
+  start(key: string): void {
+    this.key = key;
+    this.pending.length = 0;
+  }
+}
+
+/**
+ * `Patient/<id>` of the child at a server: the sources' `remotePatientId`s, else the server's only
+ * kept Patient. Several Patients and no `remotePatientId`: none (warned), references stay local.
+ */
+function childPatientIds(sources: readonly SourceInfo[], items: readonly Candidate[], warnings: AssemblyWarning[]): Set<string> {
+  const ids = new Set<string>();
+  for (const s of sources) if (s.remotePatientId) ids.add(`Patient/${s.remotePatientId}`);
+  if (ids.size > 0) return ids;
+  const patients = items.filter((c) => c.raw.resourceType === 'Patient');
+  const names = sources.map((s) => s.sourceId).join(', ');
+  if (patients.length === 1 && patients[0]) ids.add(`Patient/${patients[0].raw.remoteId}`);
+  else if (patients.length > 1) {
+    warnings.push({
+      code: 'child-patient-ambiguous',
+      message: `source ${names} has ${patients.length} Patients and no remotePatientId: references to them are not redirected to the case Patient`,
+    });
+  } else if (items.length > 0) {
+    warnings.push({ code: 'child-patient-missing', message: `source ${names} has no Patient resource and no remotePatientId` });
+  }
+  return ids;
+}
+
+/** Normalizes the raw resources of a case. See the module comment for the steps. */
+export function normalize(input: NormalizeInput): NormalizeResult {
+  const leftOut: LeftOut[] = [];
+  const warnings: AssemblyWarning[] = [];
+  const contexts = new Map<string, SourceContext>();
+  for (const s of [...input.sources].sort((a, b) => cmp(a.sourceId, b.sourceId))) {
+    if (!contexts.has(s.sourceId)) contexts.set(s.sourceId, { source: s, base: normalizeBaseUrl(s.baseUrl), metaSource: metaSourceOf(s) });
+  }
+
+  // 1. ids and fullUrls
+  const candidates: Candidate[] = [];
+  for (const raw of input.raw) {
+    const ctx = contexts.get(raw.sourceId);
+    if (!ctx) leftOut.push(leftOutOf(raw, `source ${raw.sourceId} is not a source of this case`));
+    else if (!raw.resourceType || !raw.remoteId) leftOut.push(leftOutOf(raw, 'structure: stored without resource type or remote id'));
+    else {
+      const id = uuidV5(`${ctx.base}/${raw.resourceType}/${raw.remoteId}`);
+      candidates.push({
+        raw,
+        ctx,
+        id,
+        fullUrl: `urn:uuid:${id}`,
+        resourceType: raw.resourceType,
+        remoteId: raw.remoteId,
+        resource: raw.resource,
+        sourceFullUrl: raw.fullUrl,
+      });
+    }
+  }
+
+  // 2. latest versions, 3. structure
+  const { latest, superseded } = selectLatestVersions(candidates, (c) => c.fullUrl);
+  for (const l of superseded) leftOut.push(l);
+  const kept: Candidate[] = [];
+  for (const c of latest) {
+    const reason = checkStructure(c.raw);
+    if (reason) leftOut.push(leftOutOf(c.raw, reason));
+    else kept.push(c);
+  }
+
+  // 4. one reference index per server (a server registered as two sources is one id space)
+  const caseUrl = casePatientFullUrl(input.caseId);
+  const servers = new Map<string, { sources: SourceInfo[]; items: Candidate[] }>();
+  for (const ctx of contexts.values()) {
+    const server = servers.get(ctx.base) ?? { sources: [], items: [] };
+    server.sources.push(ctx.source);
+    servers.set(ctx.base, server);
+  }
+  for (const c of kept) servers.get(c.ctx.base)?.items.push(c);
+  const collector = new WarningCollector();
+  const hooksByServer = new Map<string, RewriteHooks>();
+  const childFullUrls = new Set<string>();
+  for (const [base, server] of servers) {
+    const childIds = childPatientIds(server.sources, server.items, warnings);
+    for (const c of server.items) if (c.resourceType === 'Patient' && childIds.has(`Patient/${c.remoteId}`)) childFullUrls.add(c.fullUrl);
+    const index = buildReferenceIndex(base, server.items, childIds.size > 0 ? { typeIds: childIds, to: caseUrl } : undefined);
+    hooksByServer.set(base, sourceHooks(index, collector.warn));
+  }
+
+  // 5. transform each kept resource: one copying walk, then in place on the copy
+  const tally = new TerminologyTally(input.mappings);
+  const out: NormalizedResource[] = [];
+  const failed = new Set<string>();
+  const { warn } = collector;
+  for (const c of kept) {
+    const key = rawKey(c.raw);
+    collector.start(key);
+    try {
+      const hooks = hooksByServer.get(c.ctx.base);
+      if (!hooks) throw new Error('no reference index for the source');
+      const resource = copyRewritingReferences(c.resource, hooks);
+      resource['id'] = c.id;
+      applyOrigin(resource, c.ctx.metaSource, c.ctx.source.origin);
+      applyTerminology(resource, c.ctx.source.sourceId, tally, warn);
+      if (c.resourceType === 'Observation') normalizeObservationUnits(resource, input.mappings, warn);
+      out.push({ key, fullUrl: c.fullUrl, resource: resource as unknown as FhirResource, sourceId: c.ctx.source.sourceId, origin: c.ctx.source.origin });
+      for (const w of collector.pending) warnings.push(w);
+    } catch (err) {
+      failed.add(c.fullUrl);
+      const message = err instanceof Error ? err.message : String(err);
+      leftOut.push(leftOutOf(c.raw, err instanceof NotFhirJsonError ? `structure: ${message}` : `normalization failed: ${message}`));
+    }
+  }
+  if (failed.size > 0) {
+    for (const r of out) {
+      pruneReferences(r.resource, (url) => !failed.has(url), (code, message) => void warnings.push({ key: r.key, code, message }));
+    }
+  }
+
+  // 6. the case Patient, linked to the child's Patient at each source
+  const links: SourcePatientLink[] = out
+    .filter((r) => childFullUrls.has(r.fullUrl))
+    .map((r) => ({ fullUrl: r.fullUrl, sourceName: contexts.get(r.sourceId)?.source.name ?? r.sourceId }));
+  const casePatient = buildCasePatient(input.caseId, input.intake, links);
+
+  // 7. deterministic order
+  out.sort((a, b) => cmp(a.resource.resourceType, b.resource.resourceType) || cmp(a.fullUrl, b.fullUrl));
+  leftOut.sort((a, b) => cmp(a.key, b.key) || cmp(a.versionId, b.versionId) || cmp(a.reason, b.reason));
+  warnings.sort((a, b) => cmp(a.key ?? '', b.key ?? '') || cmp(a.code, b.code) || cmp(a.message, b.message));
+  return {
+    resources: [casePatient, ...out],
+    casePatient: casePatient.resource,
+    leftOut,
+    warnings,
+    unmappedCodes: tally.unmappedCodes(),
+    mappedCodings: tally.mappedCodings,
+  };
+}

@@ -1,0 +1,121 @@
+import type { FhirResource, Patient } from 'fhir/r4';
+
+/**
+ * The shared model of case assembly: raw resources in, one case bundle out.
+ * Pipeline: raw → normalize (references, origin, terminology, units, structure checks)
+ *           → dedupe (one module per resource type) → provenance → composition → document Bundle.
+ * Every step is a pure function; the raw store is never changed, so any step can be replayed
+ * with other mappings or with a dedupe rule switched off.
+ */
+
+/** Where a resource came from. */
+export type Origin = 'local-ehr' | 'family-upload' | 'specialist';
+
+/** One source of a case: a care team's endpoint (or the family's uploads). */
+export interface SourceInfo {
+  readonly sourceId: string;
+  /** FHIR base URL of the source (for uploads: a `urn:` of the upload channel). */
+  readonly baseUrl: string;
+  /** Human name (care team / endpoint name). */
+  readonly name: string;
+  readonly origin: Origin;
+  /** The child's Patient id at this source, when known. */
+  readonly remotePatientId?: string;
+  /** The pulls that brought its resources, newest last, and when the last one ran. */
+  readonly pullIds: readonly string[];
+  readonly lastFetchedAt?: string;
+}
+
+/** One raw resource as stored (unchanged JSON) with its provenance keys. */
+export interface RawInput {
+  readonly sourceId: string;
+  readonly resourceType: string;
+  readonly remoteId: string;
+  readonly versionId: string;
+  readonly fetchedAt: string;
+  readonly sha256: string;
+  readonly resource: Record<string, unknown>;
+  /**
+   * Optional (added by normalization): the `Bundle.entry.fullUrl` the resource arrived under, when it
+   * came inside a Bundle (a family upload or a transaction file). Lets `urn:uuid:` references of that
+   * Bundle resolve; pulled search results can omit it.
+   */
+  readonly fullUrl?: string;
+}
+
+/** `${sourceId}|${resourceType}|${remoteId}`: identity of a remote resource (all its versions). */
+export type RawKey = string;
+
+export const rawKey = (r: { sourceId: string; resourceType: string; remoteId: string }): RawKey =>
+  `${r.sourceId}|${r.resourceType}|${r.remoteId}`;
+
+/** A resource after normalization, ready for de-duplication. */
+export interface NormalizedResource {
+  readonly key: RawKey;
+  /** `urn:uuid:<uuid v5 of source base + type + remote id>`: deterministic. */
+  readonly fullUrl: string;
+  /** id = the uuid; references rewritten to `urn:uuid:`; `meta.source` and origin `meta.tag` set; mapped codings appended. */
+  readonly resource: FhirResource;
+  readonly sourceId: string;
+  readonly origin: Origin;
+}
+
+/** A raw resource that is not in the bundle, and why (structure check failed, superseded version, …). */
+export interface LeftOut {
+  readonly key: RawKey;
+  readonly sourceId: string;
+  readonly resourceType: string;
+  readonly remoteId: string;
+  readonly versionId: string;
+  readonly reason: string;
+}
+
+export interface AssemblyWarning {
+  readonly key?: RawKey;
+  /** e.g. `unresolved-reference`, `unit-not-ucum`. */
+  readonly code: string;
+  readonly message: string;
+}
+
+export interface UnmappedCode {
+  readonly sourceId: string;
+  readonly resourceType: string;
+  readonly system: string;
+  readonly code: string;
+  readonly count: number;
+}
+
+export interface NormalizeResult {
+  /** The case Patient (from intake, linked to each source's Patient) first, then every kept resource. */
+  readonly resources: NormalizedResource[];
+  readonly casePatient: Patient;
+  readonly leftOut: LeftOut[];
+  readonly warnings: AssemblyWarning[];
+  readonly unmappedCodes: UnmappedCode[];
+  /** Codings appended from mappings/, per source and type. */
+  readonly mappedCodings: number;
+}
+
+/** One merge: duplicates folded into a survivor by a named rule. */
+export interface MergeRecord {
+  /** fullUrl of the survivor in the bundle. */
+  readonly survivor: string;
+  readonly survivorKey: RawKey;
+  /** Keys of the raw resources folded into it (not including the survivor). */
+  readonly mergedKeys: readonly RawKey[];
+  /** The dedupe rule, e.g. `observation:code-time-value`. */
+  readonly rule: string;
+}
+
+export interface DedupeResult {
+  readonly resources: NormalizedResource[];
+  readonly merges: MergeRecord[];
+}
+
+export interface AssemblyOptions {
+  /** Dedupe rules switched off (re-assembly undoes their merges). */
+  readonly disabledRules?: readonly string[];
+  /** Bundle identifier and timestamp (the only things allowed to differ between two assemblies of the same raw data). */
+  readonly bundleId: string;
+  readonly timestamp: string;
+}

@@ -1,0 +1,117 @@
+import type { Bundle, Provenance } from 'fhir/r4';
+import { unresolvedReferences } from '../../src/normalize/bundle';
+import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
+import { fixtureBundle, fixtureIntake, fixtureManifest, fixturePatientId } from '../support/fixture-child';
+import { bundleValidationErrors } from '../normalize/assembly-validation';
+import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
+
+/**
+ * The fixture child pulled from two care teams through the real pipeline: the pull's parent job
+ * assembles one document bundle where the shared lab result, document, imaging study and the
+ * differently coded condition each appear once, with a Provenance naming both sources; the
+ * completeness report balances; the bundle validates; re-assembly is deterministic; switching a
+ * dedupe rule off undoes its merges.
+ */
+let svc: TestService;
+let teams: SandboxServer[];
+let caseId: string;
+let cm: string;
+
+interface Manifest {
+  overlaps: { duplicates: { rule: string; resourceType: string; a: string; b: string }[] };
+}
+
+beforeAll(async () => {
+  svc = await startTestService({ PULL_JOB_BACKOFF_MS: '50' }, FAST_CLIENT);
+  teams = await Promise.all([
+    startSandboxServer({ name: 'care-team-a', auth: 'none', paging: 'offset', maxCount: 50 }),
+    startSandboxServer({ name: 'care-team-b', auth: 'none', paging: 'token', maxCount: 50 }),
+  ]);
+  await teams[0]?.load(fixtureBundle('care-team-a'));
+  await teams[1]?.load(fixtureBundle('care-team-b'));
+  const admin = await svc.token('admin');
+  cm = await svc.token('case_manager');
+  caseId = ((await (await svc.request('POST', '/api/cases', { token: cm, body: fixtureIntake() })).json()) as { id: string }).id;
+  for (const [i, name] of (['care-team-a', 'care-team-b'] as const).entries()) {
+    const endpoint = (await (
+      await svc.request('POST', '/api/endpoints', { token: admin, body: { name, baseUrl: teams[i]?.baseUrl, auth: { type: 'none' }, allowInsecureHttp: true, maxRequestsPerSecond: 1000 } })
+    ).json()) as { id: string };
+    await svc.request('POST', `/api/cases/${caseId}/sources`, { token: cm, body: { endpointId: endpoint.id, patient: { id: fixturePatientId(name) } } });
+  }
+  const { pullId } = (await (await svc.request('POST', `/api/cases/${caseId}/pulls`, { token: cm, body: {} })).json()) as { pullId: string };
+  await eventually(
+    async () => (await svc.request('GET', `/api/cases/${caseId}/bundle`, { token: cm })).status,
+    (status) => status === 200,
+    90_000,
+  );
+  expect(pullId).toBeTruthy();
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all([svc.stop(), ...teams.map((t) => t.stop())]);
+});
+
+async function getBundle(version?: number): Promise<Bundle> {
+  const res = await svc.request('GET', `/api/cases/${caseId}/bundle${version ? `?version=${version}` : ''}`, { token: await svc.token('specialist') });
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toMatch(/application\/fhir\+json/);
+  return (await res.json()) as Bundle;
+}
+
+it('assembles one valid document bundle from both care teams, with every reference resolving', async () => {
+  const bundle = await getBundle();
+  expect(bundle.type).toBe('document');
+  expect(bundle.entry?.[0]?.resource?.resourceType).toBe('Composition');
+  expect(bundle.identifier?.value).toBeTruthy();
+  expect(unresolvedReferences(bundle)).toEqual([]);
+  expect(bundleValidationErrors(bundle)).toEqual([]);
+});
+
+it('keeps each shared record once, with a Provenance naming both sources', async () => {
+  const bundle = await getBundle();
+  const manifest = fixtureManifest() as unknown as Manifest;
+  const provenances = (bundle.entry ?? []).map((e) => e.resource).filter((r): r is Provenance => r?.resourceType === 'Provenance');
+  const teamA = teams[0]?.baseUrl ?? '';
+  const teamB = teams[1]?.baseUrl ?? '';
+  for (const dup of manifest.overlaps.duplicates) {
+    // The merge Provenance names both original records, one at each care team.
+    const merge = provenances.find((p) => {
+      const text = JSON.stringify(p.entity ?? []);
+      return text.includes(dup.a.split('/')[1] ?? '') && text.includes(dup.b.split('/')[1] ?? '');
+    });
+    expect({ dup: `${dup.a} ~ ${dup.b}`, merged: merge !== undefined }).toEqual({ dup: `${dup.a} ~ ${dup.b}`, merged: true });
+    const text = JSON.stringify(merge);
+    expect(text).toContain(new URL(teamA).host);
+    expect(text).toContain(new URL(teamB).host);
+  }
+});
+
+it('accounts for every pulled resource: pulled = in bundle + merged + left out', async () => {
+  const res = await svc.request('GET', `/api/cases/${caseId}/completeness`, { token: cm });
+  expect(res.status).toBe(200);
+  const report = (await res.json()) as {
+    totals: { pulled: number; inBundle: number; merged: number; leftOut: number; balanced: boolean };
+    sources: { resourceTypes: { resourceType: string; pulled: number; inBundle: number; merged: unknown[]; leftOut: unknown[]; balanced: boolean }[] }[];
+  };
+  expect(report.totals.balanced).toBe(true);
+  expect(report.totals.pulled).toBe(report.totals.inBundle + report.totals.merged + report.totals.leftOut);
+  expect(report.totals.merged).toBeGreaterThanOrEqual((fixtureManifest() as unknown as Manifest).overlaps.duplicates.length);
+  for (const s of report.sources) for (const t of s.resourceTypes) expect({ type: t.resourceType, balanced: t.balanced }).toEqual({ type: t.resourceType, balanced: true });
+});
+
+it('re-assembles deterministically, and switching a rule off undoes its merges', async () => {
+  const first = await getBundle();
+  const rebuilt = await svc.request('POST', `/api/cases/${caseId}/bundle/rebuild`, { token: cm, body: {} });
+  expect(rebuilt.status).toBe(201);
+  const { version } = (await rebuilt.json()) as { version: number };
+  const second = await getBundle(version);
+  const strip = (b: Bundle) => JSON.stringify({ ...b, identifier: undefined, timestamp: undefined, entry: b.entry?.map((e) => (e.resource?.resourceType === 'Composition' || e.resource?.resourceType === 'Provenance' ? { ...e, resource: { ...e.resource, date: undefined, recorded: undefined } } : e)) });
+  expect(strip(second)).toEqual(strip(first));
+  expect(second.identifier?.value).not.toBe(first.identifier?.value);
+
+  const noObservationRule = await svc.request('POST', `/api/cases/${caseId}/bundle/rebuild`, { token: cm, body: { disabledRules: ['observation:code-time-value'] } });
+  const third = (await noObservationRule.json()) as { version: number };
+  const observations = (b: Bundle) => (b.entry ?? []).filter((e) => e.resource?.resourceType === 'Observation').length;
+  expect(observations(await getBundle(third.version))).toBeGreaterThan(observations(second));
+  expect((await svc.request('POST', `/api/cases/${caseId}/bundle/rebuild`, { token: cm, body: { disabledRules: ['nonsense'] } })).status).toBe(400);
+});

