@@ -45,6 +45,9 @@ export interface RunningWorkers {
   close(): Promise<void>;
 }
 
+/** How long shutdown waits for running jobs before stopping them. */
+const CLOSE_GRACE_MS = 5000;
+
 export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
   const { config } = deps;
   const prefix = config.queuePrefix;
@@ -72,7 +75,22 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
   workers.push(reconciler.worker);
   return {
     async close() {
-      await Promise.all(workers.map((w) => w.close()));
+      // Let running jobs finish for a while, then stop them: a stopped job resumes from its
+      // committed cursor on the next worker, so forcing loses nothing.
+      await Promise.all(
+        workers.map(async (w) => {
+          let timer: NodeJS.Timeout | undefined;
+          const graceful = w.close();
+          const forced = await Promise.race([
+            graceful.then(() => false),
+            new Promise<boolean>((resolve) => {
+              timer = setTimeout(() => resolve(true), CLOSE_GRACE_MS);
+            }),
+          ]);
+          clearTimeout(timer);
+          if (forced) await w.close(true);
+        }),
+      );
       await Promise.all([sla.queue.close(), attachmentQueue.close(), reconciler.queue.close()]);
     },
   };
