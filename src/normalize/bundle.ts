@@ -99,20 +99,34 @@ export interface UnresolvedReference {
 
 const ABSOLUTE_EXTERNAL = /^https?:\/\//i;
 
-function walk(value: unknown, path: string, visit: (key: string, value: string, path: string, holder: Record<string, unknown>) => void): void {
+type Visit = (key: string, value: string, path: readonly (string | number)[], holder: Record<string, unknown>) => void;
+
+/** Visits every string of a JSON tree with its path (segments; joined only when reported). */
+function walk(value: unknown, path: (string | number)[], visit: Visit): void {
   if (Array.isArray(value)) {
-    value.forEach((v, i) => walk(v, `${path}[${i}]`, visit));
+    for (let i = 0; i < value.length; i++) {
+      path.push(i);
+      walk(value[i], path, visit);
+      path.pop();
+    }
     return;
   }
   if (typeof value !== 'object' || value === null) return;
   const obj = value as Record<string, unknown>;
-  for (const k of Object.keys(obj)) {
+  for (const k in obj) {
     const v = obj[k];
-    const p = path === '' ? k : `${path}.${k}`;
-    if (typeof v === 'string') visit(k, v, p, obj);
-    else walk(v, p, visit);
+    if (typeof v === 'string') {
+      if (k === 'reference' || k === 'url') visit(k, v, path, obj);
+    } else if (typeof v === 'object' && v !== null) {
+      path.push(k);
+      walk(v, path, visit);
+      path.pop();
+    }
   }
 }
+
+const pathText = (path: readonly (string | number)[], key: string): string =>
+  [...path, key].reduce<string>((acc, seg) => (typeof seg === 'number' ? `${acc}[${seg}]` : acc === '' ? seg : `${acc}.${seg}`), '');
 
 /**
  * Every reference in the bundle that does not resolve inside it: `Reference.reference`
@@ -131,16 +145,16 @@ export function unresolvedReferences(bundle: Bundle): UnresolvedReference[] {
     const containedIds = new Set(
       ('contained' in resource && Array.isArray(resource.contained) ? resource.contained : []).map((c: FhirResource) => c.id).filter((id): id is string => id !== undefined),
     );
-    walk(resource, '', (key, value, path, holder) => {
+    walk(resource, [], (key, value, path, holder) => {
       const isReference = key === 'reference';
       const isAttachmentUrl = key === 'url' && 'contentType' in holder && value.startsWith('urn:uuid:');
       if (!isReference && !isAttachmentUrl) return;
       if (value.startsWith('#')) {
-        if (value !== '#' && !containedIds.has(value.slice(1))) out.push({ entry: entryUrl, path, reference: value });
+        if (value !== '#' && !containedIds.has(value.slice(1))) out.push({ entry: entryUrl, path: pathText(path, key), reference: value });
         return;
       }
       if (fullUrls.has(value) || ABSOLUTE_EXTERNAL.test(value)) return;
-      out.push({ entry: entryUrl, path, reference: value });
+      out.push({ entry: entryUrl, path: pathText(path, key), reference: value });
     });
   }
   return out;

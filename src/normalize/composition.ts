@@ -192,7 +192,9 @@ function sourceNamer(input: CompositionInput): (r: NormalizedResource) => string
   };
 }
 
-function clinicalSection(spec: SectionSpec, members: readonly NormalizedResource[], input: CompositionInput, namer: (r: NormalizedResource) => string[]): CompositionSection | undefined {
+function clinicalSection(
+  spec: SectionSpec, members: readonly NormalizedResource[], input: CompositionInput, namer: (r: NormalizedResource) => string[], byUrl: ReadonlyMap<string, FhirResource>,
+): CompositionSection | undefined {
   const base = { title: spec.title, code: { coding: [{ system: LOINC, code: spec.code, display: spec.display }] } };
   if (members.length === 0) {
     if (spec.optional) return undefined;
@@ -200,7 +202,6 @@ function clinicalSection(spec: SectionSpec, members: readonly NormalizedResource
     const where = from.length > 0 ? ` in the records received from ${from.map(escapeXml).join(', ')}` : ' in the records received';
     return { ...base, text: { status: 'generated', div: div(`<p>None found${where}.</p>`) }, emptyReason: emptyReason() };
   }
-  const byUrl = new Map(input.resources.map((r) => [r.fullUrl, r.resource]));
   const sorted = [...members].sort((a, b) => {
     const ka = sortKey(a.resource);
     const kb = sortKey(b.resource);
@@ -333,11 +334,13 @@ export function buildComposition(input: CompositionInput): AssembledComposition 
     else grouped.set(key, [r]);
   }
   const namer = sourceNamer(input);
+  const byUrl = new Map<string, FhirResource>();
+  for (const r of input.resources) byUrl.set(r.fullUrl, r.resource);
   const section: CompositionSection[] = [];
   for (const spec of SECTIONS) {
     if (spec.key === 'reason' || spec.key === 'history') section.push(storySection(spec, input.story));
     else {
-      const s = clinicalSection(spec, grouped.get(spec.key) ?? [], input, namer);
+      const s = clinicalSection(spec, grouped.get(spec.key) ?? [], input, namer, byUrl);
       if (s) section.push(s);
     }
   }

@@ -340,7 +340,7 @@ export function applyResolution(ref: Record<string, unknown>, original: string, 
     return;
   }
   delete ref['reference'];
-  if (res.identifier && ref['identifier'] === undefined) ref['identifier'] = res.identifier;
+  if (res.identifier && ref['identifier'] === undefined) ref['identifier'] = { ...res.identifier }; // resolutions are memoized: no shared objects
   if (res.resourceType && ref['type'] === undefined) ref['type'] = res.resourceType;
   if (ref['display'] === undefined && ref['identifier'] === undefined && ref['type'] === undefined && ref['extension'] === undefined) {
     ref['display'] = 'Not included in the case records';
@@ -369,28 +369,36 @@ function primitive(value: unknown): unknown {
   }
 }
 
-function copyNode(node: object, hooks: RewriteHooks, depth: number): unknown {
+/**
+ * The one walk over a resource: JSON sanity, `null` removal, Reference and Attachment rewriting.
+ * `copy` builds a new tree; otherwise the tree is rewritten in place.
+ */
+function walkNode(node: object, hooks: RewriteHooks, depth: number, copy: boolean): unknown {
   if (depth > MAX_DEPTH) throw new NotFhirJsonError(`nested deeper than ${MAX_DEPTH} levels (or cyclic)`);
   if (isArray(node)) {
-    const out = new ArrayOf<unknown>(node.length);
+    const out: unknown[] = copy ? new ArrayOf<unknown>(node.length) : node;
     for (let i = 0; i < node.length; i++) {
       const item: unknown = node[i];
-      out[i] = typeof item === 'object' && item !== null ? copyNode(item, hooks, depth + 1) : item === null ? null : primitive(item);
+      out[i] = typeof item === 'object' && item !== null ? walkNode(item, hooks, depth + 1, copy) : item === null ? null : primitive(item);
     }
     return out;
   }
   const proto: unknown = getPrototypeOf(node);
   if (proto !== OBJECT_PROTOTYPE && proto !== null) throw new NotFhirJsonError('holds an object that is not plain JSON');
   const src = node as Record<string, unknown>;
-  const out: Record<string, unknown> = {};
+  const out: Record<string, unknown> = copy ? {} : src;
   for (const key in src) {
     if (key === '__proto__') throw new NotFhirJsonError('has a "__proto__" property');
     const value = src[key];
     if (typeof value === 'object') {
-      if (value !== null) out[key] = copyNode(value, hooks, depth + 1);
-      // FHIR JSON has no nulls outside arrays (where they align primitive extensions): drop, tell.
-      else hooks.warn('null-removed', `property "${key}" was null (not allowed in FHIR JSON) and was left out`);
-    } else out[key] = primitive(value);
+      if (value !== null) out[key] = walkNode(value, hooks, depth + 1, copy);
+      else {
+        // FHIR JSON has no nulls outside arrays (where they align primitive extensions): drop, tell.
+        if (!copy) delete src[key];
+        hooks.warn('null-removed', `property "${key}" was null (not allowed in FHIR JSON) and was left out`);
+      }
+    } else if (copy) out[key] = primitive(value);
+    else primitive(value);
   }
   if (typeof out['reference'] === 'string' && isReferenceLike(out)) {
     const original = out['reference'] as string;
@@ -410,7 +418,17 @@ function copyNode(node: object, hooks: RewriteHooks, depth: number): unknown {
  * @throws NotFhirJsonError on anything else
  */
 export function copyRewritingReferences(resource: Readonly<Record<string, unknown>>, hooks: RewriteHooks): Record<string, unknown> {
-  return copyNode(resource, hooks, 0) as Record<string, unknown>;
+  return walkNode(resource, hooks, 0, true) as Record<string, unknown>;
+}
+
+/**
+ * {@link copyRewritingReferences} without the copy: rewrites the resource in place and returns it.
+ * For callers that own the raw objects (parsed for this assembly only); saves the deep copy and
+ * its garbage. A resource that fails the JSON checks may be left partly rewritten.
+ * @throws NotFhirJsonError like {@link copyRewritingReferences}
+ */
+export function rewriteReferencesInPlace(resource: Record<string, unknown>, hooks: RewriteHooks): Record<string, unknown> {
+  return walkNode(resource, hooks, 0, false) as Record<string, unknown>;
 }
 
 /** Hooks that resolve within one source's index and send warnings to `warn`. */

@@ -140,7 +140,11 @@ export function checkStructure(raw: RawInput): string | undefined {
   if (id !== raw.remoteId) return `structure: id ${id} differs from the stored remote id ${raw.remoteId}`;
   const meta = r['meta'];
   if (meta !== undefined && (typeof meta !== 'object' || meta === null || isArray(meta))) return 'structure: meta is not an object';
-  const missing = (REQUIRED_ELEMENTS[type] ?? []).filter((name) => !hasElement(r, name));
-  if (missing.length > 0) return `structure: ${type} lacks required ${missing.map((m) => `${type}.${m}`).join(', ')}`;
+  const required = REQUIRED_ELEMENTS[type];
+  if (required) {
+    let missing: string[] | undefined;
+    for (const name of required) if (!hasElement(r, name)) (missing ??= []).push(`${type}.${name}`);
+    if (missing) return `structure: ${type} lacks required ${missing.join(', ')}`;
+  }
   return undefined;
 }

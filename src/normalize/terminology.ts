@@ -151,6 +151,8 @@ export interface TerminologyMappings {
   readonly targets: ReadonlyMap<string, readonly MappedTarget[]>;
   /** `system|code` → how its results are reported. */
   readonly quantityRules: ReadonlyMap<string, QuantityRule>;
+  /** The same two tables as system → code → entry (the hot path looks up without building keys). */
+  readonly bySystem: ReadonlyMap<string, ReadonlyMap<string, { readonly targets: readonly MappedTarget[]; readonly quantity?: QuantityRule }>>;
   readonly standardSystems: ReadonlySet<string>;
   readonly standardPrefixes: readonly string[];
   /** Unit string → UCUM code. */
@@ -271,11 +273,21 @@ function buildMappings(dir: string): TerminologyMappings {
       groups: map.group.map((g) => ({ source: g.source, target: g.target, elements: g.element.length })),
     });
   }
+  const bySystem = new Map<string, Map<string, { targets: readonly MappedTarget[]; quantity?: QuantityRule }>>();
+  for (const [key, list] of targets) {
+    const bar = key.indexOf('|');
+    const system = key.slice(0, bar);
+    const codes = bySystem.get(system) ?? new Map<string, { targets: readonly MappedTarget[]; quantity?: QuantityRule }>();
+    const quantity = quantityRules.get(key);
+    codes.set(key.slice(bar + 1), quantity ? { targets: list, quantity } : { targets: list });
+    bySystem.set(system, codes);
+  }
   return {
     dir,
     conceptMaps,
     targets,
     quantityRules,
+    bySystem,
     standardSystems: new Set(systems.standard.map((s) => s.system)),
     standardPrefixes: systems.standardPrefixes.map((p) => p.prefix),
     ucumAliases,
@@ -392,7 +404,7 @@ function mapConcept(concept: unknown, tally: TerminologyTally): void {
       invalid.set(system, [...(invalid.get(system) ?? []), code]);
       continue;
     }
-    const targets = tally.mappings.targets.get(`${system}|${code}`);
+    const targets = tally.mappings.bySystem.get(system)?.get(code)?.targets;
     let applied = false;
     if (targets) {
       for (const t of targets) {

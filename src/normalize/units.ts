@@ -147,9 +147,10 @@ function convert(q: Obj, original: Quantity, rule: QuantityRule, warn: Warn): bo
   return true;
 }
 
+/** The Quantity as sent, without its extensions (deep: `_value` etc. must not be shared). */
 function snapshot(q: Obj): Quantity {
   const { extension: _ignored, ...rest } = q;
-  return { ...rest } as Quantity;
+  return structuredClone(rest) as Quantity;
 }
 
 /** Step 1 then 2 on one Quantity held at `holder[key]`. @returns 1 when converted */
@@ -166,7 +167,7 @@ export function quantityRuleFor(concept: unknown, mappings: TerminologyMappings)
   if (!isObj(concept) || !isArray(concept['coding'])) return undefined;
   for (const c of concept['coding'] as unknown[]) {
     if (!isObj(c) || typeof c['code'] !== 'string') continue;
-    const rule = mappings.quantityRules.get(`${typeof c['system'] === 'string' ? c['system'] : ''}|${c['code']}`);
+    const rule = mappings.bySystem.get(typeof c['system'] === 'string' ? c['system'] : '')?.get(c['code'])?.quantity;
     if (rule) return rule;
   }
   return undefined;

@@ -161,6 +161,14 @@ describe('fixture case: two care teams', () => {
     expect(normalize(shuffled)).toEqual(result);
   });
 
+  it('gives the same result when the caller hands the raw objects over (consumeRaw: rewritten in place)', () => {
+    const owned = fixtureInput();
+    const consumed = normalize({ ...owned, consumeRaw: true });
+    expect(consumed).toEqual(result);
+    const glucose = owned.raw.find((r) => r.remoteId === '174098350504674');
+    expect(consumed.resources.some((r) => r.resource === (glucose?.resource as unknown))).toBe(true);
+  });
+
   it('never changes the raw inputs', () => {
     const again = fixtureInput();
     const before = JSON.stringify(again.raw);

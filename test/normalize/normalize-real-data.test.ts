@@ -70,8 +70,9 @@ describe.each(PATIENT_BUNDLES)('%s', (file) => {
     expect(result.resources.flatMap((r) => validationErrors(r.resource))).toEqual([]);
   });
 
-  it('is deterministic', () => {
+  it('is deterministic, and the same when normalizing in place (consumeRaw)', () => {
     expect(normalize(inputFor(file))).toEqual(result);
+    expect(normalize({ ...inputFor(file), consumeRaw: true })).toEqual(result);
   });
 });
 

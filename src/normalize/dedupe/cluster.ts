@@ -56,18 +56,20 @@ class UnionFind {
 /** Groups (≥ 2 items, ascending indexes, ordered by first index) of items that are the same fact. */
 export function clusterByKeys(n: number, spec: BlockingSpec): number[][] {
   const uf = new UnionFind(n);
-  const buckets = new Map<string, number[]>();
-  let joined = false;
+  // A bucket holds its first representative as a number; an array only once a second one arrives.
+  const buckets = new Map<string, number | number[]>();
+  const joined: number[] = [];
   const same = spec.same;
   for (let i = 0; i < n; i++) {
     const keys = spec.keys(i);
     for (let k = 0; k < keys.length; k++) {
       const key = keys[k] as string;
-      const reps = buckets.get(key);
-      if (!reps) {
-        buckets.set(key, [i]);
+      const bucket = buckets.get(key);
+      if (bucket === undefined) {
+        buckets.set(key, i);
         continue;
       }
+      const reps = typeof bucket === 'number' ? [bucket] : bucket;
       let match = -1;
       for (let r = 0; r < reps.length && match < 0; r++) {
         const rep = reps[r] as number;
@@ -75,19 +77,23 @@ export function clusterByKeys(n: number, spec: BlockingSpec): number[][] {
       }
       if (match >= 0) {
         uf.union(match, i);
-        joined = true;
+        joined.push(match, i);
       } else if (reps.length < MAX_REPRESENTATIVES_PER_BUCKET) {
         reps.push(i);
+        if (typeof bucket === 'number') buckets.set(key, reps);
       }
     }
   }
-  if (!joined) return [];
+  if (joined.length === 0) return [];
   const groups = new Map<number, number[]>();
-  for (let i = 0; i < n; i++) {
+  for (const i of new Set(joined)) {
     const root = uf.find(i);
     const g = groups.get(root);
     if (g) g.push(i);
     else groups.set(root, [i]);
   }
-  return [...groups.values()].filter((g) => g.length > 1).sort((a, b) => (a[0] ?? 0) - (b[0] ?? 0));
+  return [...groups.values()]
+    .map((g) => g.sort((a, b) => a - b))
+    .filter((g) => g.length > 1)
+    .sort((a, b) => (a[0] ?? 0) - (b[0] ?? 0));
 }

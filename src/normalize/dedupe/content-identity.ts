@@ -23,20 +23,22 @@ export interface ContentIdentity {
   readonly identifiers: ReadonlySet<string>;
 }
 
-const EMPTY: ContentIdentity = { hashes: new Set(), urls: new Set(), identifiers: new Set() };
+const NONE: ReadonlySet<string> = new Set();
+const EMPTY: ContentIdentity = { hashes: NONE, urls: NONE, identifiers: NONE };
 
 /** Identity from attachments and identifiers; `excluded` (e.g. entered-in-error) gives none. */
 export function contentIdentity(attachments: readonly Attachment[], identifiers: readonly Identifier[] | undefined, sourceId: string, excluded = false): ContentIdentity {
   if (excluded) return EMPTY;
-  const hashes = new Set<string>();
-  const urls = new Set<string>();
+  let hashes = NONE;
+  let urls = NONE;
   for (const a of attachments) {
     const h = attachmentHash(a);
-    if (h) hashes.add(h);
+    if (h) hashes = new Set([...hashes, h]);
     const u = attachmentUrlKey(a, sourceId);
-    if (u) urls.add(u);
+    if (u) urls = new Set([...urls, u]);
   }
-  return { hashes, urls, identifiers: new Set(identifierKeys(identifiers)) };
+  const ids = identifierKeys(identifiers);
+  return { hashes, urls, identifiers: ids.length > 0 ? new Set(ids) : NONE };
 }
 
 /** Whether two identities name the same content (tiered, see module comment). */

@@ -12,21 +12,25 @@
  */
 import type { Encounter } from 'fhir/r4';
 import { dedupeWith } from './engine';
-import { codeKeys, codingsOf, identifierKeys, instantKey } from './keys';
+import { codeKeys, codingsOf, instantKey } from './keys';
 import type { DedupeRule } from './rule';
 
 interface Signature {
-  readonly identifiers: ReadonlySet<string>;
-  readonly systems: ReadonlyMap<string, string>;
-  readonly keys: string[];
+  /** `system|value` of each identifier. */
+  readonly identifiers: readonly string[];
+  /** [system, value] of each identifier. */
+  readonly pairs: readonly (readonly [string, string])[];
+  readonly keys: readonly string[];
 }
 
+const NONE: Signature = { identifiers: [], pairs: [], keys: [] };
+
 function signature(e: Encounter): Signature {
-  if (e.status === 'entered-in-error') return { identifiers: new Set(), systems: new Map(), keys: [] };
-  const ids = identifierKeys(e.identifier);
-  const systems = new Map<string, string>();
-  for (const i of e.identifier ?? []) if (i.system && i.value) systems.set(i.system, i.value);
-  const keys = ids.map((k) => `i:${k}`);
+  if (e.status === 'entered-in-error') return NONE;
+  const pairs: [string, string][] = [];
+  for (const i of e.identifier ?? []) if (i.system && i.value) pairs.push([i.system, i.value]);
+  const identifiers = pairs.map(([s, v]) => `${s}|${v}`);
+  const keys = identifiers.map((k) => `i:${k}`);
   const start = instantKey(e.period?.start);
   const end = instantKey(e.period?.end);
   if (start !== undefined && end !== undefined) {
@@ -34,15 +38,13 @@ function signature(e: Encounter): Signature {
     const typeKeys = codeKeys(codingsOf(...(e.type ?? []))).map((k) => `t:${k}`);
     for (const k of [...classKey, ...new Set(typeKeys)]) keys.push(`p:${start}|${end}#${k}`);
   }
-  return { identifiers: new Set(ids), systems, keys };
+  return { identifiers, pairs, keys };
 }
 
 function same(a: Signature, b: Signature): boolean {
-  for (const k of a.identifiers) if (b.identifiers.has(k)) return true;
-  for (const [system, value] of a.systems) {
-    const other = b.systems.get(system);
-    if (other !== undefined && other !== value) return false;
-  }
+  if (a.identifiers.some((k) => b.identifiers.includes(k))) return true;
+  // A conflicting identifier (same system, other value): two visits of one source.
+  if (a.pairs.some(([system, value]) => b.pairs.some(([s, v]) => s === system && v !== value))) return false;
   return a.keys.some((k) => k.startsWith('p:') && b.keys.includes(k));
 }
 

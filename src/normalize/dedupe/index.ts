@@ -5,7 +5,9 @@
  * Patients are never merged (the case Patient links to each source's Patient); supporting
  * resources (Organization, Practitioner, Medication, Endpoint, Binary, …) are not merged
  * either: each source's stay, so every reference of that source still resolves.
- * @see ../../../../shared/design.md (Metriport fhir-deduplication as the anchor)
+ * Anchor: Metriport `packages/core/src/fhir-deduplication/` (one module per type, pure functions);
+ * unlike it, nothing is destroyed (raw data is never changed) and every merge is recorded.
+ * @see https://github.com/metriport/metriport/tree/develop/packages/core/src/fhir-deduplication
  * @packageDocumentation
  */
 import type { DedupeResult, NormalizedResource } from '../types';

@@ -50,7 +50,8 @@ export function preferredCodeKeys(codings: readonly Coding[], preferred: string)
   return [...new Set(codeKeys(codings))];
 }
 
-const HAS_TIME = /T\d{2}:\d{2}/;
+/** Whether a FHIR date/dateTime string has a time part (`YYYY-MM-DDThh:mm…`). */
+const hasTime = (value: string): boolean => value.length > 15 && value.charCodeAt(10) === 84; /* T */
 const digit = (s: string, i: number): number => s.charCodeAt(i) - 48;
 const two = (s: string, i: number): number => digit(s, i) * 10 + digit(s, i + 1);
 
@@ -97,7 +98,7 @@ export function epochMillis(value: string): number {
  */
 export function instantKey(value: string | undefined): string | undefined {
   if (!value) return undefined;
-  if (HAS_TIME.test(value)) {
+  if (hasTime(value)) {
     const ms = epochMillis(value);
     return Number.isNaN(ms) ? undefined : String(ms);
   }
@@ -112,7 +113,7 @@ export function instantKey(value: string | undefined): string | undefined {
 export function dateKeys(value: string | undefined): string[] {
   if (!value || value.length < 10) return [];
   const written = value.slice(0, 10);
-  if (!HAS_TIME.test(value)) return [written];
+  if (!hasTime(value)) return [written];
   const ms = epochMillis(value);
   if (Number.isNaN(ms)) return [written];
   const utc = new Date(ms).toISOString().slice(0, 10);

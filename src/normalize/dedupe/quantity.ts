@@ -19,6 +19,8 @@ import { UCUM } from './keys';
 interface Reduced {
   readonly factor: number;
   readonly dims: ReadonlyMap<string, number>;
+  /** Canonical text of `dims` (set on cached results). */
+  key?: string;
 }
 
 const PREFIXES: Readonly<Record<string, number>> = {
@@ -122,6 +124,7 @@ export function reduceUnit(unit: string): Reduced | undefined {
       expectTerm = false;
     }
   }
+  if (result) result.key = dimsKey(result.dims);
   cache.set(unit, result ?? null);
   return result;
 }
@@ -165,7 +168,7 @@ function canonical(q: Quantity, molarMass: number | undefined): Canonical[] {
   if (temp) return [{ value: temp(v), tolerance: Math.abs(temp(v + halfUlp(v)) - temp(v)), dim: 'temperature' }];
   const red = reduceUnit(unit);
   if (!red) return [{ value: v, tolerance: halfUlp(v), dim: `unit:${unit}` }];
-  const out: Canonical[] = [{ value: v * red.factor, tolerance: halfUlp(v) * red.factor, dim: dimsKey(red.dims) }];
+  const out: Canonical[] = [{ value: v * red.factor, tolerance: halfUlp(v) * red.factor, dim: red.key ?? dimsKey(red.dims) }];
   // With a molar mass, amounts also get a mass form (and masses an amount form) so either side can meet.
   const molExp = red.dims.get('mol') ?? 0;
   const gExp = red.dims.get('g') ?? 0;
@@ -187,6 +190,12 @@ function canonical(q: Quantity, molarMass: number | undefined): Canonical[] {
 export function sameQuantity(a: Quantity, b: Quantity, loincCodes: readonly string[] = []): boolean {
   if ((a.comparator ?? '') !== (b.comparator ?? '')) return false;
   if (a.value === undefined || b.value === undefined) return a.value === b.value && unitOf(a) === unitOf(b);
+  // Fast path: the same unit code on both sides (the common case) needs no conversion.
+  const ua = unitOf(a);
+  if (ua !== undefined && ua === unitOf(b) && TEMPERATURE[ua] === undefined) {
+    const tolerance = Math.max(halfUlp(a.value), halfUlp(b.value)) + 1e-9 * Math.max(Math.abs(a.value), Math.abs(b.value));
+    return Math.abs(a.value - b.value) <= tolerance;
+  }
   const molar = loincCodes.map((c) => MOLAR_MASS_BY_LOINC[c]).find((m) => m !== undefined);
   const ca = canonical(a, molar);
   const cb = canonical(b, molar);
