@@ -184,6 +184,7 @@ export interface RawResourceInput {
   readonly type: string;
   readonly id: string;
   readonly versionId: string;
+  /** The resource serialized by `JSON.stringify` (one JSON object; {@link commitPage} embeds it verbatim). */
   readonly json: string;
   readonly sha256: string;
 }
@@ -231,47 +232,64 @@ export async function commitPage(tx: Queryable, page: PageCommit): Promise<{ com
     [page.task.id, page.pageNo, page.body, page.bodySha256, page.fetchedAt],
   );
   if (page.resources.length > 0) {
+    // One statement per page. The resources travel as ONE jsonb array whose elements embed each
+    // resource's JSON as it is (not re-quoted as a JSON string), so Node does not escape ~1 KB per
+    // resource and Postgres parses it once, straight into the jsonb it stores.
     await tx.query(
       `INSERT INTO raw_resources (case_id, source_id, resource_type, remote_id, version_id, resource, sha256, fetched_at, pull_id, task_id, page_no)
-       SELECT $1, $2, r.t, r.i, r.v, r.j::jsonb, r.h, $3, $4, $5, $6
-       FROM json_to_recordset($7::json) AS r(t text, i text, v text, j text, h text)
+       SELECT $1, $2, r.t, r.i, r.v, r.j, r.h, $3, $4, $5, $6
+       FROM jsonb_to_recordset($7::jsonb) AS r(t text, i text, v text, h text, j jsonb)
        ON CONFLICT (case_id, source_id, resource_type, remote_id, version_id) DO NOTHING`,
-      [
-        page.caseId,
-        page.task.sourceId,
-        page.fetchedAt,
-        page.task.pullId,
-        page.task.id,
-        page.pageNo,
-        JSON.stringify(page.resources.map((r) => ({ t: r.type, i: r.id, v: r.versionId, j: r.json, h: r.sha256 }))),
-      ],
+      [page.caseId, page.task.sourceId, page.fetchedAt, page.task.pullId, page.task.id, page.pageNo, resourceRowsJson(page.resources)],
     );
   }
-  const newAttachmentIds: string[] = [];
-  for (const a of page.attachments) {
+  let newAttachmentIds: string[] = [];
+  if (page.attachments.length > 0) {
+    // One statement for all of the page's attachments (a page of documents can carry hundreds).
     const inserted = await tx.query<{ id: string }>(
       `INSERT INTO attachments (id, case_id, source_id, task_id, resource_type, remote_id, position, url, inline, content_type,
          declared_size, declared_sha1, state)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending')
+       SELECT a.id, $1, $2, $3, a.t, a.r, a.p, a.u, a.inl, a.ct, a.sz, a.sha1, 'pending'
+       FROM jsonb_to_recordset($4::jsonb) AS a(id uuid, t text, r text, p text, u text, inl boolean, ct text, sz bigint, sha1 text)
        ON CONFLICT (case_id, source_id, resource_type, remote_id, position) DO NOTHING RETURNING id`,
       [
-        a.id,
         page.caseId,
         page.task.sourceId,
         page.task.id,
-        a.resourceType,
-        a.remoteId,
-        a.position,
-        a.url ?? null,
-        a.data !== undefined,
-        a.contentType ?? null,
-        a.size ?? null,
-        a.sha1 ?? null,
+        JSON.stringify(
+          page.attachments.map((a) => ({
+            id: a.id,
+            t: a.resourceType,
+            r: a.remoteId,
+            p: a.position,
+            u: a.url ?? null,
+            inl: a.data !== undefined,
+            ct: a.contentType ?? null,
+            sz: a.size ?? null,
+            sha1: a.sha1 ?? null,
+          })),
+        ),
       ],
     );
-    if (inserted.rows[0]) newAttachmentIds.push(inserted.rows[0].id);
+    // In the page's order (RETURNING order is not guaranteed).
+    const created = new Set(inserted.rows.map((r) => r.id));
+    newAttachmentIds = page.attachments.filter((a) => created.has(a.id)).map((a) => a.id);
   }
   return { committed: true, newAttachmentIds };
+}
+
+/**
+ * The rows of a page for `jsonb_to_recordset`: `[{"t":type,"i":id,"v":versionId,"h":sha256,"j":<resource>},…]`,
+ * each resource's JSON embedded as is. `json` is `JSON.stringify` output (a single JSON object), so
+ * the array is valid JSON with exactly one element per resource.
+ */
+function resourceRowsJson(resources: readonly RawResourceInput[]): string {
+  const parts = new Array<string>(resources.length);
+  for (let i = 0; i < resources.length; i += 1) {
+    const r = resources[i] as RawResourceInput;
+    parts[i] = `{"t":${JSON.stringify(r.type)},"i":${JSON.stringify(r.id)},"v":${JSON.stringify(r.versionId)},"h":${JSON.stringify(r.sha256)},"j":${r.json}}`;
+  }
+  return `[${parts.join(',')}]`;
 }
 
 /** Per-type counts after adding a page's resources. */

@@ -1,6 +1,7 @@
 import { migration001 } from './001-cases';
 import { migration002 } from './002-record-pull';
 import { migration003 } from './003-case-bundles';
+import { migration004 } from './004-raw-store-compression';
 
 /** One numbered migration: applied once, in order, never edited after it has shipped. */
 export interface Migration {
@@ -9,4 +10,4 @@ export interface Migration {
   readonly sql: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003];
+export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004];
