@@ -56,8 +56,13 @@ const NEVER_FILL: ReadonlySet<string> = new Set(['resourceType', 'id', 'meta', '
 
 const CHOICE = /^([a-z][A-Za-z]*?)(Boolean|Integer|Decimal|String|Uri|Url|Canonical|Base64Binary|Instant|Date|DateTime|Time|Code|Oid|Id|Uuid|Markdown|UnsignedInt|PositiveInt|Address|Age|Annotation|Attachment|CodeableConcept|Coding|ContactPoint|Count|Distance|Duration|HumanName|Identifier|Money|Period|Quantity|Range|Ratio|Reference|SampledData|Signature|Timing|Dosage)$/;
 
+/** Elements whose names look like choice forms but are separate elements that may coexist. */
+const NOT_CHOICE: ReadonlySet<string> = new Set([
+  'reasonCode', 'reasonReference', 'instantiatesCanonical', 'instantiatesUri', 'statusReason', 'recordedDate', 'birthDate',
+]);
+
 function choiceBase(key: string): string | undefined {
-  return CHOICE.exec(key)?.[1];
+  return NOT_CHOICE.has(key) ? undefined : CHOICE.exec(key)?.[1];
 }
 
 function hasChoiceSibling(survivor: JsonObject, key: string): boolean {
