@@ -7,9 +7,11 @@
  *
  * - **pipeline**: the real service in-process (role `all`: HTTP API + BullMQ workers, its own fresh
  *   PostgreSQL database created and dropped here, its own Redis queue prefix), driven through the
- *   API like a case manager would: `POST /api/cases/:id/pulls`, then `GET …/pulls/:pullId` until the
- *   pull is complete. Timed from the POST to the pull's `finishedAt`. Resources are counted from the
- *   pull's totals and checked against the raw store and against what the sandbox was loaded with.
+ *   API like a case manager would: `POST /api/cases/:id/pulls`, completion watched on the pull's row
+ *   (a cheap query every 20 ms), then `GET …/pulls/:pullId` for its totals. Timed from the POST to the
+ *   pull's `finishedAt`. Resources are counted from the pull's totals and checked against the raw
+ *   store and against what the sandbox was loaded with. The case assembly the pull's parent job runs
+ *   afterwards is waited for and reported apart (it is not part of the pull).
  * - **naive loop**: fhir-kit-client `search` + `nextPage` per type, type after type, sequential, no
  *   storage, at `_count=100` (the comparison baseline) and at `_count=500` (same page size as ours).
  *
@@ -17,7 +19,7 @@
  * (and its page caches) in this same process, so the report gives the RSS with the sandbox loaded
  * and each phase's peak and delta over the RSS just before it.
  *
- * Flags: --resources N, --latencies 0,20, --no-warmup, --concurrency N (PULL_CONCURRENCY),
+ * Flags: --resources N, --latencies 0,20, --no-warmup, --pipeline-only, --concurrency N (PULL_CONCURRENCY),
  *        --profile-pipeline DIR (a .cpuprofile of each timed pipeline phase, this process only).
  * Env: TEST_POSTGRES_URL (admin URL, default postgres://postgres@127.0.0.1:5432/postgres),
  *      TEST_REDIS_URL (default redis://127.0.0.1:6379).
@@ -67,7 +69,10 @@ const TARGET_PEAK_RSS_MB = 400;
 const NAIVE_COUNT = 100;
 /** Same page size as the pipeline asks for (PULL_PAGE_SIZE). */
 const NAIVE_COUNT_LARGE = 500;
-const POLL_MS = 50;
+/** Completion check of a running pull (one indexed row; see pipelinePull). */
+const POLL_MS = 20;
+const ASSEMBLY_POLL_MS = 100;
+const ASSEMBLY_TIMEOUT_MS = 180_000;
 const PULL_TIMEOUT_MS = 120_000;
 /** `$everything` also returns what the clinical resources reference; these come along (see pull-plan.ts). */
 const COMPANION_TYPES = ['Binary', 'Endpoint', 'Medication'] as const;
@@ -80,15 +85,18 @@ interface Args {
   concurrency?: number;
   /** Write a CPU profile of each timed pipeline phase into this directory. */
   profileDir?: string;
+  /** Skip the naive loops (profiling, experiments). */
+  pipelineOnly: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { resources: 50_000, latencies: [0, 20], warmup: true };
+  const args: Args = { resources: 50_000, latencies: [0, 20], warmup: true, pipelineOnly: false };
   for (let i = 0; i < argv.length; i += 1) {
     const flag = argv[i];
     const value = argv[i + 1];
-    if (flag === '--no-warmup') {
-      args.warmup = false;
+    if (flag === '--no-warmup' || flag === '--pipeline-only') {
+      if (flag === '--no-warmup') args.warmup = false;
+      else args.pipelineOnly = true;
       continue;
     }
     if (value === undefined) throw new Error(`${flag ?? ''} needs a value`);
@@ -403,23 +411,32 @@ async function prepareCase(ctx: PipelineCtx): Promise<string> {
   return opened.id;
 }
 
+/**
+ * Starts a pull through the API and waits for it to end. Completion is watched with a cheap query
+ * on the pull's row every 20 ms (the API's progress view runs several queries, which at this rate
+ * would cost the pipeline CPU); the API's view is read once at the end. The time is the pull's
+ * `finishedAt` (stamped by Postgres, same host clock) minus the moment before the POST.
+ */
 async function pipelinePull(ctx: PipelineCtx, caseId: string) {
+  const db = ctx.infra.service.db;
   const wallStart = Date.now();
   const t0 = performance.now();
   const { pullId } = await ctx.api.call<{ pullId: string }>('POST', `/api/cases/${caseId}/pulls`, {}, 202);
-  let view: PullView;
   for (;;) {
-    view = await ctx.api.call<PullView>('GET', `/api/cases/${caseId}/pulls/${pullId}`, undefined, 200);
-    if (['complete', 'partial', 'failed'].includes(view.state)) break;
-    if (performance.now() - t0 > PULL_TIMEOUT_MS) throw new BenchFailure(`pull ${pullId} not finished after ${PULL_TIMEOUT_MS} ms: ${JSON.stringify(view.totals)}`);
+    const { rows } = await db.query<{ state: string }>('SELECT state FROM pulls WHERE id = $1', [pullId]);
+    if (['complete', 'partial', 'failed'].includes(rows[0]?.state ?? '')) break;
+    if (performance.now() - t0 > PULL_TIMEOUT_MS) throw new BenchFailure(`pull ${pullId} not finished after ${PULL_TIMEOUT_MS} ms`);
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
   const observedMs = performance.now() - t0;
-  // finishedAt is stamped by Postgres (same host clock) when the flow's parent job ends the pull:
-  // more precise than the poll, which adds up to POLL_MS.
+  const view = await ctx.api.call<PullView>('GET', `/api/cases/${caseId}/pulls/${pullId}`, undefined, 200);
   const finished = view.finishedAt ? Date.parse(view.finishedAt) - wallStart : NaN;
   const ms = Number.isFinite(finished) && finished > 0 && finished <= observedMs + 5 ? finished : observedMs;
+  return { resources: view.totals.resources, pages: view.totals.pages, ms, extra: { pullId, observedMs: Math.round(observedMs) }, view };
+}
 
+/** What a finished pull must show: complete, every loaded resource, each once in the raw store, every page kept. Fails loudly. */
+async function verifyPull(ctx: PipelineCtx, caseId: string, pullId: string, view: PullView): Promise<Record<string, unknown>> {
   const tasks = view.sources.flatMap((s) => s.resourceTypes);
   check(view.state === 'complete', `pull ended ${view.state}: ${JSON.stringify(tasks.filter((t) => t.state !== 'complete'))}`);
   const byType: Record<string, number> = {};
@@ -439,20 +456,60 @@ async function pipelinePull(ctx: PipelineCtx, caseId: string) {
   );
   check(pages.rows[0]?.n === view.totals.pages, `raw_pages holds ${pages.rows[0]?.n ?? 0} pages for the pull, the totals say ${view.totals.pages}`);
   return {
-    resources: view.totals.resources,
-    pages: view.totals.pages,
-    ms,
-    extra: {
-      pullId,
-      observedMs: Math.round(observedMs),
-      tasks: view.totals.tasks,
-      retries: view.totals.retries,
-      attachmentsFound: view.totals.attachmentsFound,
-      attachmentsFetched: view.totals.attachmentsFetched,
-      rawResources: raw.rows[0]?.n,
-      slowestTask: tasks.reduce((a, t) => (t.resources > a.resources ? t : a), tasks[0] ?? { query: '', resources: 0, pages: 0 }).query,
-    },
+    tasks: view.totals.tasks,
+    retries: view.totals.retries,
+    attachmentsFound: view.totals.attachmentsFound,
+    attachmentsFetched: view.totals.attachmentsFetched,
+    rawResources: raw.rows[0]?.n,
+    largestTask: tasks.reduce((a, t) => (t.resources > a.resources ? t : a), tasks[0] ?? { query: '', resources: 0, pages: 0 }).query,
   };
+}
+
+/**
+ * The pull's parent job goes on to assemble a new version of the case bundle from the raw store
+ * (queues/assemble-case.ts). That is not part of the pull's figures, but it runs right after, in
+ * this process: wait for it, so it does not overlap the next phase, and report it on its own.
+ * Its time runs from the pull's finishedAt to the bundle row's created_at (both Postgres clocks).
+ */
+async function assemblyAfterPull(ctx: PipelineCtx, caseId: string, pullId: string, finishedAt: string | null, resources: number) {
+  const db = ctx.infra.service.db;
+  const t0 = performance.now();
+  for (;;) {
+    const { rows } = await db.query<{ created_at: Date; version: number }>(
+      'SELECT created_at, version FROM case_bundles WHERE case_id = $1 AND trigger LIKE $2 ORDER BY version DESC LIMIT 1',
+      [caseId, `pull:${pullId}:%`],
+    );
+    const row = rows[0];
+    if (row) {
+      const fromFinish = finishedAt ? row.created_at.getTime() - Date.parse(finishedAt) : NaN;
+      return { resources, pages: 0, ms: Number.isFinite(fromFinish) && fromFinish > 0 ? fromFinish : performance.now() - t0, extra: { bundleVersion: row.version } };
+    }
+    if (performance.now() - t0 > ASSEMBLY_TIMEOUT_MS) throw new BenchFailure(`case ${caseId}: no bundle assembled ${ASSEMBLY_TIMEOUT_MS} ms after pull ${pullId}`);
+    await new Promise((resolve) => setTimeout(resolve, ASSEMBLY_POLL_MS));
+  }
+}
+
+/**
+ * One pull as a phase, then the case assembly its parent job runs (reported apart, so it overlaps
+ * nothing), then the checks of what was stored.
+ */
+async function pullPhase(
+  ctx: PipelineCtx,
+  phase: string,
+  latency: number,
+  caseId: string,
+  profileFile?: string,
+): Promise<{ pull: PhaseResult; assembly: PhaseResult }> {
+  let pulled: Awaited<ReturnType<typeof pipelinePull>> | undefined;
+  const profiler = profileFile ? await startProfiler() : undefined;
+  const pull = await measure(phase, latency, async () => (pulled = await pipelinePull(ctx, caseId)));
+  if (profiler && profileFile) log(`CPU profile: ${await profiler.stop(profileFile)}`);
+  if (!pulled) throw new BenchFailure('no pull result');
+  const { pullId } = pulled.extra;
+  const { view } = pulled;
+  const assembly = await measure(`${phase}: case assembly after it`, latency, () => assemblyAfterPull(ctx, caseId, pullId, view.finishedAt, view.totals.resources));
+  const checks = await verifyPull(ctx, caseId, pullId, view);
+  return { pull: { ...pull, extra: { ...pull.extra, ...checks } }, assembly };
 }
 
 /** The V8 CPU profiler of this process, through the inspector (no command-line flag needed). */
@@ -527,18 +584,22 @@ async function main(): Promise<number> {
       log('warm-up pass (not in the figures) …');
       server.latencyMs = 0;
       const caseId = await prepareCase(ctx);
-      warmup.push(await measure('warm-up pipeline', 0, () => pipelinePull(ctx, caseId)));
-      warmup.push(await measure(`warm-up naive _count=${NAIVE_COUNT}`, 0, () => naiveLoop(kit, server!.baseUrl, loaded.patientId, NAIVE_COUNT, expected)));
-      warmup.push(await measure(`warm-up naive _count=${NAIVE_COUNT_LARGE}`, 0, () => naiveLoop(kit, server!.baseUrl, loaded.patientId, NAIVE_COUNT_LARGE, expected)));
+      const first = await pullPhase(ctx, 'warm-up pipeline', 0, caseId);
+      warmup.push(first.pull, first.assembly);
+      if (!args.pipelineOnly) warmup.push(await measure(`warm-up naive _count=${NAIVE_COUNT}`, 0, () => naiveLoop(kit, server!.baseUrl, loaded.patientId, NAIVE_COUNT, expected)));
+      if (!args.pipelineOnly) warmup.push(await measure(`warm-up naive _count=${NAIVE_COUNT_LARGE}`, 0, () => naiveLoop(kit, server!.baseUrl, loaded.patientId, NAIVE_COUNT_LARGE, expected)));
     }
 
     const phases: PhaseResult[] = [];
+    const assemblies: PhaseResult[] = [];
     for (const latency of args.latencies) {
       server.latencyMs = latency;
       const caseId = await prepareCase(ctx);
-      const profiler = args.profileDir ? await startProfiler() : undefined;
-      phases.push(await measure('pipeline', latency, () => pipelinePull(ctx, caseId)));
-      if (profiler && args.profileDir) log(`CPU profile: ${await profiler.stop(path.join(args.profileDir, `pipeline-${latency}ms.cpuprofile`))}`);
+      const profileFile = args.profileDir ? path.join(args.profileDir, `pipeline-${latency}ms.cpuprofile`) : undefined;
+      const { pull, assembly } = await pullPhase(ctx, 'pipeline', latency, caseId, profileFile);
+      phases.push(pull);
+      assemblies.push(assembly);
+      if (args.pipelineOnly) continue;
       phases.push(await measure(`naive _count=${NAIVE_COUNT}`, latency, () => naiveLoop(kit, server!.baseUrl, loaded.patientId, NAIVE_COUNT, expected)));
       phases.push(await measure(`naive _count=${NAIVE_COUNT_LARGE}`, latency, () => naiveLoop(kit, server!.baseUrl, loaded.patientId, NAIVE_COUNT_LARGE, expected)));
     }
@@ -583,6 +644,29 @@ async function main(): Promise<number> {
     );
     out.push('');
     out.push(table(['latency', 'phase', 'resources', 'pages', 'time', 'res/s', 'ratio', 'node µs/res', 'pg µs/res', 'other load', 'peak RSS', 'Δ RSS'], rows));
+    if (assemblies.length > 0) {
+      out.push('');
+      out.push(
+        'After a pull completes, its parent job assembles a new version of the case bundle from the raw store (queues/assemble-case.ts). ' +
+          'Not part of the pull figures above; waited for, so that it overlaps no other phase:',
+      );
+      out.push(
+        table(
+          ['latency', 'phase', 'resources', 'time', 'node µs/res', 'pg µs/res', 'other load', 'peak RSS', 'Δ RSS'],
+          assemblies.map((a) => [
+            `${a.latencyMs} ms`,
+            'case assembly after the pull',
+            fmtInt(a.resources),
+            `${(a.ms / 1000).toFixed(2)} s`,
+            a.nodeCpuUsPerResource.toFixed(0),
+            (a.cpuUsPerResource.postgres ?? 0).toFixed(0),
+            a.otherLoadCores.toFixed(2),
+            fmtMb(a.rssPeakBytes),
+            fmtMb(a.rssDeltaBytes),
+          ]),
+        ),
+      );
+    }
     out.push('');
     out.push(
       `RSS: process start ${fmtMb(rssAtStart)}; service started ${fmtMb(rssServiceStarted)}; sandbox loaded ${fmtMb(rssSandboxLoaded)} ` +
@@ -643,6 +727,14 @@ async function main(): Promise<number> {
     });
     figures.push({ figure: 'pipeline peak RSS, whole process (incl. sandbox)', unit: 'MB', measured: Math.round(peakAll / MB) });
     figures.push({ figure: 'pipeline RSS delta over its baseline', unit: 'MB', measured: Math.round(deltaMax / MB) });
+    if (assemblies.length > 0) {
+      figures.push({
+        figure: 'case assembly after the pull: peak RSS without the sandbox data',
+        unit: 'MB',
+        measured: Math.round((Math.max(...assemblies.map((a) => a.rssPeakBytes)) - sandboxBytes) / MB),
+      });
+      figures.push({ figure: 'case assembly after the pull: time', unit: 'ms', measured: Math.round(Math.max(...assemblies.map((a) => a.ms))) });
+    }
 
     out.push('');
     out.push(
@@ -676,6 +768,7 @@ async function main(): Promise<number> {
         rss: { atStart: rssAtStart, serviceStarted: rssServiceStarted, sandboxLoaded: rssSandboxLoaded, sandboxData: sandboxBytes, processMaxRss: processMaxRss() },
         warmup,
         phases,
+        assemblies,
       },
     });
     out.push('');
