@@ -13,6 +13,8 @@ import type { PullFlowProducer } from './pull-flow';
 import { startPullReconciler } from './pull-reconcile';
 import { startPullSourceWorker } from './pull-source';
 import { startSlaSweep } from './sla-sweep';
+import { EndpointClients } from '../src/endpoints/endpoint-clients';
+import { recordRetryEvent } from '../src/pull/retry-count';
 
 /**
  * BullMQ topology: one module per queue (payload schema, retry policy, concurrency, processor).
@@ -51,7 +53,12 @@ const CLOSE_GRACE_MS = 5000;
 export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
   const { config } = deps;
   const prefix = config.queuePrefix;
+  const clientOptions = { ...deps.clientOptions, limiter: { leaseMs: config.concurrencyLeaseMs, ...deps.clientOptions?.limiter } };
+  // One client per endpoint in this process, shared by every pull and attachment job.
+  const clients = new EndpointClients(deps.redis, `${prefix}:fhir:`, clientOptions, { requestTimeoutMs: config.fhirRequestTimeoutMs });
+  clients.onEvent(recordRetryEvent);
   const pullDeps = {
+    clients,
     db: deps.db,
     secrets: deps.secrets,
     redis: deps.redis,
@@ -59,7 +66,7 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
     blobs: deps.blobs,
     maxAttachmentBytes: config.maxAttachmentBytes,
     requestTimeoutMs: config.fhirRequestTimeoutMs,
-    clientOptions: { ...deps.clientOptions, limiter: { leaseMs: config.concurrencyLeaseMs, ...deps.clientOptions?.limiter } },
+    clientOptions,
   };
   const caseDeps = { db: deps.db, config, domain: deps.domain, mappings: deps.mappings };
   const sla = startSlaSweep(deps.db, deps.connection, prefix);
@@ -92,6 +99,7 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
         }),
       );
       await Promise.all([sla.queue.close(), attachmentQueue.close(), reconciler.queue.close()]);
+      await clients.closeAll();
     },
   };
 }

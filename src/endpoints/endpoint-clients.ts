@@ -1,10 +1,21 @@
 import type { Redis } from 'ioredis';
 import { FhirEndpointClient, type FhirClientDeps, type FhirClientEvent } from '../fhir';
 import type { EndpointConnection } from '../fhir/endpoint';
+import type { SecretBox } from '../security/secret-box';
+import type { EndpointRow } from './endpoint-repository';
+import { toConnection } from './endpoint-service';
+
+/** Options every client of an {@link EndpointClients} shares. */
+export interface EndpointClientsOptions {
+  /** Whole-request timeout of outbound requests (the client's default when absent). */
+  readonly requestTimeoutMs?: number;
+}
 
 /**
- * One {@link FhirEndpointClient} per endpoint per process (each owns a keep-alive pool), rebuilt
- * when the endpoint's registration changes. Events go to every listener (progress counters).
+ * One {@link FhirEndpointClient} per endpoint per process (each owns a keep-alive pool, a token
+ * cache and its limiter leases), rebuilt when the endpoint's registration changes. Events go to
+ * every listener (progress counters). Callers never close a client they got here; {@link closeAll}
+ * does, at shutdown.
  */
 export class EndpointClients {
   private readonly clients = new Map<string, { version: string; client: FhirEndpointClient }>();
@@ -14,14 +25,27 @@ export class EndpointClients {
     private readonly redis: Redis,
     private readonly keyPrefix: string,
     private readonly extra: Partial<FhirClientDeps> = {},
+    private readonly options: EndpointClientsOptions = {},
   ) {}
+
+  /**
+   * The client for a registered endpoint. The sealed secret is opened only when the client is
+   * (re)built: its `updated_at` changes with every registration change, so a stale client is replaced.
+   */
+  forEndpoint(row: EndpointRow, secrets: SecretBox): FhirEndpointClient {
+    const version = row.updatedAt.toISOString();
+    const cached = this.clients.get(row.id);
+    if (cached && cached.version === version) return cached.client;
+    return this.get(toConnection(row, secrets), version);
+  }
 
   /** `version` changes when the registration does (its updated_at), so a stale client is replaced. */
   get(connection: EndpointConnection, version: string): FhirEndpointClient {
     const cached = this.clients.get(connection.id);
     if (cached && cached.version === version) return cached.client;
     if (cached) void cached.client.close();
-    const client = new FhirEndpointClient(connection, {
+    const timeout = connection.timeoutMs ?? this.options.requestTimeoutMs;
+    const client = new FhirEndpointClient(timeout === undefined ? connection : { ...connection, timeoutMs: timeout }, {
       ...this.extra,
       redis: this.redis,
       keyPrefix: this.keyPrefix,

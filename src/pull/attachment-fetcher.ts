@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import type { Queryable } from '../db/database';
 import { recordBlob, type BlobWriter } from '../blobs/blob-store';
-import { requireEndpoint, toConnection } from '../endpoints/endpoint-service';
-import { FhirEndpointClient, isPermanentFhirError } from '../fhir';
+import { requireEndpoint } from '../endpoints/endpoint-service';
+import { isPermanentFhirError } from '../fhir';
 import { logger } from '../log';
 import type { PullWorkerDeps } from './pull-deps';
 import { findSourceById } from './source-repository';
@@ -102,7 +102,7 @@ export async function fetchAttachment(deps: PullWorkerDeps, attachmentId: string
     const source = await findSourceById(deps.db, row.source_id);
     if (!source || !row.url) throw Object.assign(new Error('attachment has no URL or source'), { permanent: true });
     const endpoint = await requireEndpoint(deps.db, source.endpointId);
-    const client = new FhirEndpointClient({ ...toConnection(endpoint, deps.secrets), timeoutMs: deps.requestTimeoutMs }, { ...deps.clientOptions, redis: deps.redis, keyPrefix: deps.fhirKeyPrefix });
+    const client = deps.clients.forEndpoint(endpoint, deps.secrets);
     const writer = deps.blobs.createWriter();
     try {
       const url = new URL(row.url, endpoint.baseUrl.endsWith('/') ? endpoint.baseUrl : `${endpoint.baseUrl}/`).toString();
@@ -114,8 +114,6 @@ export async function fetchAttachment(deps: PullWorkerDeps, attachmentId: string
     } catch (err) {
       writer.abort();
       throw err;
-    } finally {
-      await client.close();
     }
   } catch (err) {
     const permanent = isPermanentFhirError(err) || (err as { permanent?: boolean }).permanent === true;

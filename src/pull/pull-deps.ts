@@ -1,10 +1,11 @@
 import type { Redis } from 'ioredis';
 import type { BlobStore } from '../blobs/blob-store';
 import type { Database } from '../db/database';
+import type { EndpointClients } from '../endpoints/endpoint-clients';
 import type { FhirClientDeps } from '../fhir';
 import type { SecretBox } from '../security/secret-box';
 
-/** What the pull workers need. */
+/** What the pull workers need. {@link recordRetryEvent} is in ./retry-count. */
 export interface PullWorkerDeps {
   readonly db: Database;
   readonly secrets: SecretBox;
@@ -18,4 +19,9 @@ export interface PullWorkerDeps {
   readonly maxAttachmentBytes: number;
   /** Client tuning (tests shorten retry delays). */
   readonly clientOptions?: Partial<FhirClientDeps>;
+  /**
+   * The process's shared client per endpoint (keep-alive pool, token, limiter leases). Its events
+   * must reach {@link recordRetryEvent} so tasks count their retries.
+   */
+  readonly clients: EndpointClients;
 }

@@ -1,11 +1,12 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Bundle } from 'fhir/r4';
-import { requireEndpoint, toConnection } from '../endpoints/endpoint-service';
-import { FhirEndpointClient, FhirHttpError, isPermanentFhirError, type SearchPage } from '../fhir';
+import { requireEndpoint } from '../endpoints/endpoint-service';
+import { FhirHttpError, isPermanentFhirError, type FhirEndpointClient, type SearchPage } from '../fhir';
 import { logger } from '../log';
 import { findAttachments } from './attachments';
 import type { PullWorkerDeps } from './pull-deps';
 import { addTypeCounts, commitPage, findPull, findTask, markTaskFinished, markTaskRunning, restartTaskCursor, type RawResourceInput, type TaskRow } from './pull-repository';
+import { countingRetries, type RetryCount } from './retry-count';
 import { findSourceById } from './source-repository';
 
 /** How a task run ended. */
@@ -59,15 +60,8 @@ export async function runPullTask(
   const source = await findSourceById(deps.db, task.sourceId);
   if (!pull || !source) return { state: 'skipped' };
   const endpointRow = await requireEndpoint(deps.db, source.endpointId);
-  let retries = 0;
-  const client = new FhirEndpointClient({ ...toConnection(endpointRow, deps.secrets), timeoutMs: deps.requestTimeoutMs }, {
-    ...deps.clientOptions,
-    redis: deps.redis,
-    keyPrefix: deps.fhirKeyPrefix,
-    onEvent: (event) => {
-      if (event.type === 'retry') retries += 1;
-    },
-  });
+  const counted: RetryCount = { retries: 0 };
+  const client = deps.clients.forEndpoint(endpointRow, deps.secrets);
   await markTaskRunning(deps.db, task.id);
   const newAttachmentIds: string[] = [];
   let restarts = 0;
@@ -76,7 +70,7 @@ export async function runPullTask(
       const current: TaskRow = task;
       let page: SearchPage;
       try {
-        page = await fetchPage(client, current);
+        page = await countingRetries(counted, () => fetchPage(client, current));
       } catch (err) {
         if (current.nextUrl && err instanceof FhirHttpError && (err.status === 404 || err.status === 410) && restarts < MAX_CURSOR_RESTARTS) {
           restarts += 1;
@@ -90,7 +84,7 @@ export async function runPullTask(
       const attachments = parsed.flatMap((resource, i) =>
         findAttachments(resource).map((a) => ({ ...a, id: randomUUID(), resourceType: resources[i]?.type ?? '', remoteId: resources[i]?.id ?? '' })),
       );
-      const retriesDelta = retries;
+      const retriesDelta = counted.retries;
       const result = await deps.db.transaction((tx) =>
         commitPage(tx, {
           task: current,
@@ -113,7 +107,7 @@ export async function runPullTask(
         task = fresh;
         continue;
       }
-      retries -= retriesDelta;
+      counted.retries -= retriesDelta;
       newAttachmentIds.push(...result.newAttachmentIds);
       if (result.newAttachmentIds.length > 0) await onAttachments(result.newAttachmentIds);
       task = {
@@ -128,17 +122,15 @@ export async function runPullTask(
     // Attachments committed by an earlier run that died before enqueuing them (job ids dedupe).
     const pending = await deps.db.query<{ id: string }>(`SELECT id FROM attachments WHERE task_id = $1 AND state = 'pending'`, [task.id]);
     if (pending.rows.length > 0) await onAttachments(pending.rows.map((r) => r.id));
-    await markTaskFinished(deps.db, task.id, 'complete', null, retries);
+    await markTaskFinished(deps.db, task.id, 'complete', null, counted.retries);
     logger.info('pull task complete', { pullId: task.pullId, sourceId: task.sourceId, resourceType: task.resourceType, pages: task.pages, resources: task.resources });
     return { state: 'complete', pages: task.pages, resources: task.resources, newAttachmentIds };
   } catch (err) {
     const permanent = isPermanentFhirError(err);
     const message = err instanceof Error ? err.message.slice(0, 500) : 'error';
-    if (permanent || isLastAttempt) await markTaskFinished(deps.db, task.id, 'failed', message, retries);
-    else await deps.db.query('UPDATE pull_tasks SET last_error = $2, retries = retries + $3, updated_at = now() WHERE id = $1', [task.id, message, retries]);
+    if (permanent || isLastAttempt) await markTaskFinished(deps.db, task.id, 'failed', message, counted.retries);
+    else await deps.db.query('UPDATE pull_tasks SET last_error = $2, retries = retries + $3, updated_at = now() WHERE id = $1', [task.id, message, counted.retries]);
     throw err;
-  } finally {
-    await client.close();
   }
 }
 
