@@ -1,6 +1,6 @@
 import type { Database } from '../db/database';
-import { tasksOfPull, type PullRow, type TaskRow } from './pull-repository';
-import { listSources } from './source-repository';
+import { tasksOfPulls, type PullRow, type TaskRow } from './pull-repository';
+import { listSources, type SourceRow } from './source-repository';
 
 interface AttachmentCounts {
   found: number;
@@ -12,39 +12,68 @@ interface AttachmentCounts {
 
 const emptyCounts = (): AttachmentCounts => ({ found: 0, fetched: 0, failed: 0, pending: 0, integrityProblems: 0 });
 
-function sourceState(tasks: TaskRow[]): 'queued' | 'running' | 'complete' | 'failed' {
+function sourceState(tasks: readonly TaskRow[]): 'queued' | 'running' | 'complete' | 'failed' {
   if (tasks.some((t) => t.state === 'failed')) return 'failed';
   if (tasks.every((t) => t.state === 'complete')) return 'complete';
   if (tasks.every((t) => t.state === 'queued')) return 'queued';
   return 'running';
 }
 
-/**
- * Progress of a pull, per source and per query (resource type): state, pages, resources (and per
- * type for `$everything`), attachments found/fetched/failed, retries and the last error.
- */
-export async function pullProgress(db: Database, pull: PullRow) {
-  const [tasks, sources, attachmentRows, endpoints] = await Promise.all([
-    tasksOfPull(db, pull.id),
-    listSources(db, pull.caseId),
-    db.query<{ task_id: string; state: string; integrity: string | null; n: number }>(
-      `SELECT a.task_id, a.state, a.integrity, count(*)::int AS n FROM attachments a JOIN pull_tasks t ON t.id = a.task_id
-       WHERE t.pull_id = $1 GROUP BY 1, 2, 3`,
-      [pull.id],
-    ),
-    db.query<{ id: string; name: string }>('SELECT id, name FROM endpoints'),
-  ]);
-  const attachmentsByTask = new Map<string, AttachmentCounts>();
-  for (const row of attachmentRows.rows) {
-    const counts = attachmentsByTask.get(row.task_id) ?? emptyCounts();
+/** Per task: attachments found, fetched, failed, pending, and integrity problems. */
+async function attachmentCountsByTask(db: Database, pullIds: readonly string[]): Promise<Map<string, AttachmentCounts>> {
+  const { rows } = await db.query<{ task_id: string; state: string; integrity: string | null; n: number }>(
+    `SELECT a.task_id, a.state, a.integrity, count(*)::int AS n FROM attachments a JOIN pull_tasks t ON t.id = a.task_id
+     WHERE t.pull_id = ANY($1::uuid[]) GROUP BY 1, 2, 3`,
+    [pullIds],
+  );
+  const byTask = new Map<string, AttachmentCounts>();
+  for (const row of rows) {
+    const counts = byTask.get(row.task_id) ?? emptyCounts();
     counts.found += row.n;
     if (row.state === 'fetched') counts.fetched += row.n;
     else if (row.state === 'failed') counts.failed += row.n;
     else counts.pending += row.n;
     if (row.integrity && row.integrity.endsWith('mismatch')) counts.integrityProblems += row.n;
-    attachmentsByTask.set(row.task_id, counts);
+    byTask.set(row.task_id, counts);
   }
+  return byTask;
+}
+
+/** Progress of one pull; see {@link pullProgresses}. */
+export async function pullProgress(db: Database, pull: PullRow) {
+  const [progress] = await pullProgresses(db, pull.caseId, [pull]);
+  if (!progress) throw new Error('no progress for the pull');
+  return progress;
+}
+
+/**
+ * Progress of a case's pulls, per source and per query (resource type): state, pages, resources
+ * (and per type for `$everything`), attachments found/fetched/failed, retries and the last error.
+ * Four queries however many pulls there are.
+ */
+export async function pullProgresses(db: Database, caseId: string, pulls: readonly PullRow[]) {
+  if (pulls.length === 0) return [];
+  const pullIds = pulls.map((p) => p.id);
+  const [allTasks, sources, attachmentsByTask, endpoints] = await Promise.all([
+    tasksOfPulls(db, pullIds),
+    listSources(db, caseId),
+    attachmentCountsByTask(db, pullIds),
+    db.query<{ id: string; name: string }>(
+      'SELECT DISTINCT e.id, e.name FROM endpoints e JOIN case_sources s ON s.endpoint_id = e.id WHERE s.case_id = $1',
+      [caseId],
+    ),
+  ]);
   const endpointName = new Map(endpoints.rows.map((e) => [e.id, e.name]));
+  return pulls.map((pull) => progressOf(pull, allTasks.get(pull.id) ?? [], sources, attachmentsByTask, endpointName));
+}
+
+function progressOf(
+  pull: PullRow,
+  tasks: readonly TaskRow[],
+  sources: readonly SourceRow[],
+  attachmentsByTask: ReadonlyMap<string, AttachmentCounts>,
+  endpointName: ReadonlyMap<string, string>,
+) {
   const bySource = sources
     .filter((s) => tasks.some((t) => t.sourceId === s.id))
     .map((source) => {

@@ -152,6 +152,22 @@ export async function tasksOfPull(db: Queryable, pullId: string): Promise<TaskRo
   return rows.map(toTask);
 }
 
+/** The tasks of several pulls, by pull id, in {@link tasksOfPull}'s order. */
+export async function tasksOfPulls(db: Queryable, pullIds: readonly string[]): Promise<Map<string, TaskRow[]>> {
+  const { rows } = await db.query<TaskDbRow>(
+    `SELECT ${TASK_COLUMNS} FROM pull_tasks WHERE pull_id = ANY($1::uuid[]) ORDER BY pull_id, source_id, query_key`,
+    [pullIds],
+  );
+  const byPull = new Map<string, TaskRow[]>();
+  for (const row of rows) {
+    const task = toTask(row);
+    const list = byPull.get(task.pullId);
+    if (list) list.push(task);
+    else byPull.set(task.pullId, [task]);
+  }
+  return byPull;
+}
+
 export async function markTaskRunning(db: Queryable, id: string): Promise<void> {
   await db.query(
     `UPDATE pull_tasks SET state = 'running', started_at = COALESCE(started_at, now()), updated_at = now() WHERE id = $1 AND state <> 'complete'`,

@@ -1,7 +1,7 @@
 import type { EndpointServiceDeps } from '../../endpoints/endpoint-service';
 import type { PullServiceDeps } from '../../pull/pull-service';
 import type { SourceServiceDeps } from '../../pull/source-service';
-import { pullProgress } from '../../pull/pull-progress';
+import { pullProgresses } from '../../pull/pull-progress';
 import { listPulls } from '../../pull/pull-repository';
 import { getSources } from '../../pull/source-service';
 import type { AnyRoute } from '../route';
@@ -17,7 +17,7 @@ export type ApiDeps = PullServiceDeps & EndpointServiceDeps & SourceServiceDeps 
 export function apiRoutes(deps: ApiDeps): AnyRoute[] {
   const extras = async (caseId: string) => ({
     sources: await getSources(deps, caseId),
-    pulls: await Promise.all((await listPulls(deps.db, caseId)).map((pull) => pullProgress(deps.db, pull))),
+    pulls: await pullProgresses(deps.db, caseId, await listPulls(deps.db, caseId)),
   });
   return [...caseRoutes(deps, extras), ...endpointRoutes(deps), ...pullRoutes(deps), ...bundleRoutes(deps)];
 }

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { PULL_RESOURCE_TYPES } from '../../pull/pull-plan';
 import { getPull, retryPull, startPull, type PullServiceDeps } from '../../pull/pull-service';
 import { listPulls } from '../../pull/pull-repository';
-import { pullProgress } from '../../pull/pull-progress';
+import { pullProgresses } from '../../pull/pull-progress';
 import { addSource, chooseSourcePatient, getSources, type SourceServiceDeps } from '../../pull/source-service';
 import type { PatientSelector } from '../../pull/source-repository';
 import { defineRoute, type AnyRoute } from '../route';
@@ -102,7 +102,7 @@ export function pullRoutes(deps: PullServiceDeps & SourceServiceDeps): AnyRoute[
       responses: { 200: { description: 'Pulls' } },
       handler: async ({ params }) => {
         const pulls = await listPulls(deps.db, params.id);
-        return { status: 200, body: { items: await Promise.all(pulls.map((p) => pullProgress(deps.db, p))) } };
+        return { status: 200, body: { items: await pullProgresses(deps.db, params.id, pulls) } };
       },
     }),
     defineRoute<undefined, NoQuery, z.infer<typeof PullParams>>({
