@@ -9,6 +9,7 @@ import {
   listCaseEvents,
   listCases,
   listPauses,
+  listPausesOfCases,
   closePause,
   openPause,
   updateCaseStatus,
@@ -162,9 +163,8 @@ export async function listCaseSummaries(deps: CaseServiceDeps, query: CaseListQu
     limit: query.limit,
     offset: query.offset,
   });
-  const items = await Promise.all(
-    cases.map(async (record) => summaryView(record, slaOf(deps, record, await listPauses(deps.db, record.id), now))),
-  );
+  const pauses = await listPausesOfCases(deps.db, cases.map((c) => c.id));
+  const items = cases.map((record) => summaryView(record, slaOf(deps, record, pauses.get(record.id) ?? [], now)));
   return { total, limit: query.limit, offset: query.offset, items };
 }
 

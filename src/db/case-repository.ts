@@ -234,6 +234,18 @@ export async function listPauses(db: Queryable, caseId: string): Promise<PauseRe
   return rows.map((r) => ({ startedAt: r.started_at, endedAt: r.ended_at, reason: r.reason }));
 }
 
+/** The SLA pauses of several cases in one query, by case id (each in start order). */
+export async function listPausesOfCases(db: Queryable, caseIds: readonly string[]): Promise<Map<string, PauseRecord[]>> {
+  const byCase = new Map<string, PauseRecord[]>(caseIds.map((id) => [id, []]));
+  if (caseIds.length === 0) return byCase;
+  const { rows } = await db.query<{ case_id: string; started_at: Date; ended_at: Date | null; reason: string | null }>(
+    'SELECT case_id, started_at, ended_at, reason FROM sla_pauses WHERE case_id = ANY($1::uuid[]) ORDER BY case_id, started_at',
+    [caseIds],
+  );
+  for (const r of rows) byCase.get(r.case_id)?.push({ startedAt: r.started_at, endedAt: r.ended_at, reason: r.reason });
+  return byCase;
+}
+
 export async function openPause(db: Queryable, caseId: string, at: Date, reason: string | null): Promise<void> {
   await db.query(
     `INSERT INTO sla_pauses (case_id, started_at, reason) VALUES ($1, $2, $3)
