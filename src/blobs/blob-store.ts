@@ -10,8 +10,18 @@ import type { Queryable } from '../db/database';
  * either nothing or a complete blob; storing the same bytes twice is a no-op.
  */
 export class BlobStore {
+  /** Fan-out folders known to exist: a `mkdir` per blob costs more than the write of a small one. */
+  private readonly knownDirs = new Set<string>();
+
   constructor(private readonly root: string) {
     fs.mkdirSync(path.join(root, 'tmp'), { recursive: true });
+  }
+
+  /** Makes sure the folder a blob goes into exists (created once per process). */
+  async ensureDir(dir: string): Promise<void> {
+    if (this.knownDirs.has(dir)) return;
+    await fs.promises.mkdir(dir, { recursive: true });
+    this.knownDirs.add(dir);
   }
 
   pathOf(sha256: string): string {
@@ -52,13 +62,23 @@ export class BlobWriter extends Writable {
   private readonly hash = createHash('sha256');
   private readonly sha1 = createHash('sha1');
   private readonly temp: string;
-  private readonly fd: number;
+  private fd = -1;
   private size = 0;
+  private aborted = false;
 
   constructor(private readonly store: BlobStore) {
     super();
     this.temp = store.tempPath();
-    this.fd = fs.openSync(this.temp, 'w', 0o600);
+  }
+
+  /** Opens the temp file off the event loop, before the first write. */
+  override _construct(callback: (error?: Error | null) => void): void {
+    fs.open(this.temp, 'w', 0o600, (err, fd) => {
+      this.fd = err ? -1 : fd;
+      // Aborted while opening: leave no temp file behind.
+      if (this.aborted && !err) this.abort();
+      callback(err);
+    });
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
@@ -74,20 +94,24 @@ export class BlobWriter extends Writable {
 
   /** Moves the finished temp file into place; returns its digest and size. */
   async commit(): Promise<{ sha256: string; sha1Base64: string; size: number }> {
-    fs.closeSync(this.fd);
+    await new Promise<void>((resolve, reject) => fs.close(this.fd, (err) => (err ? reject(err) : resolve())));
     const sha256 = this.hash.digest('hex');
     const target = this.store.pathOf(sha256);
-    await fs.promises.mkdir(path.dirname(target), { recursive: true });
+    await this.store.ensureDir(path.dirname(target));
     await fs.promises.rename(this.temp, target);
     return { sha256, sha1Base64: this.sha1.digest('base64'), size: this.size };
   }
 
   /** Removes the temp file after a failed download. */
   abort(): void {
-    try {
-      fs.closeSync(this.fd);
-    } catch {
-      // already closed
+    this.aborted = true;
+    if (this.fd >= 0) {
+      try {
+        fs.closeSync(this.fd);
+      } catch {
+        // already closed
+      }
+      this.fd = -1;
     }
     fs.rmSync(this.temp, { force: true });
   }
