@@ -140,7 +140,11 @@ export function createApp(options: AppOptions): express.Express {
         req.fhirRoute = route.fhir === true;
         next();
       },
-      ...(route.roles === 'public' ? [] : [verify, audit, requireRole(route.roles)]),
+      ...(route.roles === 'public'
+        ? []
+        : route.scopedToken
+          ? [authenticate(options.verifyToken, route.scopedToken), audit, requireRole(route.roles, true)]
+          : [verify, audit, requireRole(route.roles)]),
       handle(route),
     ];
     app[route.method](route.path, ...chain);

@@ -11,6 +11,23 @@ export interface Principal {
   /** Subject of the token: a staff user id or a system client id (not PHI). */
   readonly sub: string;
   readonly roles: readonly ApiRole[];
+  /**
+   * Set when the caller used a scoped token instead of a staff JWT (e.g. `case-upload:<caseId>` for a
+   * family portal's upload token): it then holds no role, and only routes that accept that kind of
+   * token let it through.
+   */
+  readonly scope?: string;
+}
+
+/**
+ * A second kind of bearer token a route accepts besides staff JWTs (see `RouteDefinition.scopedToken`).
+ * Tokens it does not recognize go to the JWT verifier as usual.
+ */
+export interface ScopedTokenAuth {
+  /** Whether `token` is of this kind, by its shape alone (no I/O). */
+  recognizes(token: string): boolean;
+  /** Verifies the token for this request: a principal with `scope`, or an HttpProblem (401 unknown or expired, 403 out of scope). */
+  verify(token: string, req: Request): Promise<Principal>;
 }
 
 declare module 'express-serve-static-core' {
@@ -52,17 +69,30 @@ function rolesFrom(claim: unknown): ApiRole[] {
   return values.filter((v): v is ApiRole => typeof v === 'string' && (API_ROLES as readonly string[]).includes(v));
 }
 
-function unauthorized(detail: string): HttpProblem {
+/** A 401 problem with the `WWW-Authenticate: Bearer` challenge. */
+export function unauthorized(detail: string): HttpProblem {
   return new HttpProblem(401, 'Unauthorized', detail, [], { wwwAuthenticate: 'Bearer realm="second-opinion-bridge"' });
 }
 
-/** Express middleware: 401 unless a valid bearer token is presented; sets `req.principal`. */
-export function authenticate(verify: TokenVerifier) {
+/**
+ * Express middleware: 401 unless a valid bearer token is presented; sets `req.principal`. With
+ * `scoped`, a token of that kind is verified by it instead (its 401/403 passed on as is).
+ */
+export function authenticate(verify: TokenVerifier, scoped?: ScopedTokenAuth) {
   return async (req: Request, _res: Response, next: NextFunction): Promise<void> => {
     const header = req.headers.authorization;
     const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
     if (!match?.[1]) {
       next(unauthorized('An Authorization: Bearer <token> header is required.'));
+      return;
+    }
+    if (scoped?.recognizes(match[1])) {
+      try {
+        req.principal = await scoped.verify(match[1], req);
+        next();
+      } catch (err) {
+        next(err instanceof HttpProblem ? err : unauthorized('The bearer token is invalid or expired.'));
+      }
       return;
     }
     try {
@@ -74,9 +104,16 @@ export function authenticate(verify: TokenVerifier) {
   };
 }
 
-/** Express middleware: 403 unless the principal holds one of `roles`. */
-export function requireRole(roles: readonly ApiRole[]) {
+/**
+ * Express middleware: 403 unless the principal holds one of `roles`, or (with `allowScoped`, on routes
+ * that accept a scoped token) was authenticated by that scoped token.
+ */
+export function requireRole(roles: readonly ApiRole[], allowScoped = false) {
   return (req: Request, _res: Response, next: NextFunction): void => {
+    if (allowScoped && req.principal?.scope !== undefined) {
+      next();
+      return;
+    }
     const held = req.principal?.roles ?? [];
     if (roles.some((role) => held.includes(role))) {
       next();

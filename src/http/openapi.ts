@@ -61,7 +61,10 @@ export function buildOpenApi(routes: readonly AnyRoute[], version: string): Json
       ...(route.roles === 'public' ? { security: [] } : { 'x-roles': route.roles }),
       ...(route.body
         ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(route.body as z.ZodType, 'input') } } } }
-        : {}),
+        : route.streamBody
+          ? { requestBody: { required: true, description: route.streamBody.description, content: { [route.streamBody.contentType]: {} } } }
+          : {}),
+      ...(route.scopedToken ? { 'x-scoped-token': true } : {}),
     };
     const key = openApiPath(route.path);
     paths[key] = { ...(paths[key] ?? {}), [route.method]: operation };

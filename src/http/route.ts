@@ -1,6 +1,6 @@
 import type { Request, Response } from 'express';
 import type { z } from 'zod';
-import type { ApiRole, Principal } from './auth';
+import type { ApiRole, Principal, ScopedTokenAuth } from './auth';
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
@@ -20,6 +20,17 @@ export interface HandlerContext<B, Q, P> {
   readonly principal: Principal;
   readonly req: Request;
   readonly res: Response;
+}
+
+/**
+ * A request body the handler reads from `req` itself, as a stream (a multipart upload): no schema
+ * validation happens before the handler and nothing is buffered (the app's JSON parser only touches
+ * JSON content types). Documented in OpenAPI as the route's request body.
+ */
+export interface StreamBodySpec {
+  /** e.g. `multipart/form-data`. */
+  readonly contentType: string;
+  readonly description: string;
 }
 
 export interface ResponseSpec {
@@ -42,6 +53,10 @@ export interface RouteDefinition<B = unknown, Q = unknown, P = unknown> {
   /** Who may call it; `public` routes need no token. */
   readonly roles: readonly ApiRole[] | 'public';
   readonly body?: z.ZodType<B>;
+  /** Escape hatch for a streamed body (no `body` schema then): the handler reads `req`. */
+  readonly streamBody?: StreamBodySpec;
+  /** Another kind of bearer token this route accepts besides staff JWTs (a family portal's upload token). */
+  readonly scopedToken?: ScopedTokenAuth;
   readonly query?: z.ZodType<Q>;
   readonly params?: z.ZodType<P>;
   readonly responses: Readonly<Record<number, ResponseSpec>>;

@@ -1,0 +1,91 @@
+import path from 'node:path';
+import { Queue, Worker, type ConnectionOptions } from 'bullmq';
+import { z } from 'zod';
+import { DicomWorkerPool } from '../src/imaging/dicom-worker-pool';
+import { errorFields, logger, withLogContext } from '../src/log';
+import { ingestUpload, type IngestDeps } from '../src/uploads/ingest';
+import { uploadsWaitingForIngest } from '../src/uploads/upload-repository';
+import { QUEUES } from './names';
+
+/**
+ * Queue `ingest-upload`: one job per upload (one POST of files): extracts zips, parses DICOM headers
+ * (worker thread with a time limit) and PDFs, checks identities, then assembles the case bundle
+ * again (see `src/uploads/ingest.ts`).
+ * Idempotent: the job id is derived from the upload id, and the processor only works on rows still
+ * `received` and assembles once per upload. Rows still `received` when a worker starts (the job was
+ * lost with Redis, or never queued) are queued again.
+ */
+export const IngestUploadPayload = z.object({ uploadId: z.uuid(), caseId: z.uuid() }).strict();
+export type IngestUploadPayload = z.infer<typeof IngestUploadPayload>;
+
+/** Enqueuing the same upload twice adds nothing. */
+export const ingestJobId = (uploadId: string): string => `ingest-${uploadId}`;
+
+/** Retry policy: a file the parsers cannot read is a result, not a failure; this covers database or disk trouble. */
+export const INGEST_JOB_ATTEMPTS = 5;
+
+/** Producer side (the API, and the worker's start-up re-queue). */
+export class UploadIngestQueue {
+  private readonly queue: Queue<IngestUploadPayload>;
+
+  constructor(connection: ConnectionOptions, prefix: string) {
+    this.queue = new Queue<IngestUploadPayload>(QUEUES.ingestUpload, { connection, prefix });
+    this.queue.on('error', () => undefined);
+  }
+
+  async enqueue(job: IngestUploadPayload): Promise<void> {
+    await this.queue.add('ingest', IngestUploadPayload.parse(job), {
+      jobId: ingestJobId(job.uploadId),
+      attempts: INGEST_JOB_ATTEMPTS,
+      backoff: { type: 'exponential', delay: 5000 },
+      removeOnComplete: { age: 86_400 },
+      removeOnFail: { age: 7 * 86_400 },
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.queue.close();
+  }
+}
+
+export interface IngestUploadWorker {
+  readonly worker: Worker<IngestUploadPayload>;
+  close(force?: boolean): Promise<void>;
+}
+
+/** Starts the worker (one upload at a time, one DICOM parsing thread) and re-queues unfinished uploads. */
+export function startIngestUploadWorker(
+  deps: Omit<IngestDeps, 'pool' | 'workDir'> & { readonly dataDir: string },
+  connection: () => ConnectionOptions,
+  prefix: string,
+  lockDurationMs: number,
+): IngestUploadWorker {
+  const pool = new DicomWorkerPool({ timeoutMs: deps.uploads.dicomParseTimeoutMs, size: 1 });
+  const ingestDeps: IngestDeps = { ...deps, pool, workDir: path.join(deps.dataDir, 'ingest') };
+  const worker = new Worker<IngestUploadPayload>(
+    QUEUES.ingestUpload,
+    async (job) =>
+      withLogContext({ jobId: `${QUEUES.ingestUpload}:${job.id ?? ''}` }, async () => {
+        const { uploadId } = IngestUploadPayload.parse(job.data);
+        return ingestUpload(ingestDeps, uploadId);
+      }),
+    { connection: connection(), prefix, concurrency: 1, lockDuration: lockDurationMs, stalledInterval: lockDurationMs },
+  );
+  worker.on('failed', (job, err) => logger.error('ingest job failed', { jobId: job?.id, ...errorFields(err) }));
+  worker.on('error', () => undefined);
+  const requeue = new UploadIngestQueue(connection(), prefix);
+  const requeued = uploadsWaitingForIngest(deps.db)
+    .then(async (waiting) => {
+      for (const job of waiting) await requeue.enqueue(job);
+    })
+    .catch((err: unknown) => logger.warn('ingest re-queue failed', errorFields(err)));
+  return {
+    worker,
+    async close(force = false) {
+      await worker.close(force);
+      await requeued;
+      await requeue.close().catch(() => undefined);
+      await pool.close();
+    },
+  };
+}

@@ -1,0 +1,52 @@
+/**
+ * Imaging in a case makes the quote offer a pediatric radiologist's review (add-on
+ * `radiology-review` of `mappings/prices.json`). Offering is automatic and idempotent; the fee
+ * enters the quote's total only once the family approves the add-on (see `pricing.ts`), which is
+ * recorded elsewhere.
+ * @packageDocumentation
+ */
+import type { Bundle } from 'fhir/r4';
+import type { Database } from '../db/database';
+import { findCase, insertCaseEvent } from '../db/case-repository';
+import { logger } from '../log';
+import { isCaseStatus, isTerminal } from './lifecycle';
+import { loadPriceList, type AddOnCode, type PriceList } from './prices';
+import { computeQuote } from './pricing';
+
+/** The add-on offered when a case holds imaging. */
+export const RADIOLOGY_REVIEW: AddOnCode = 'radiology-review';
+
+let defaultPrices: PriceList | undefined;
+
+/** Whether a case bundle holds an ImagingStudy. */
+export function bundleHasImaging(bundle: Bundle): boolean {
+  return (bundle.entry ?? []).some((e) => e.resource?.resourceType === 'ImagingStudy');
+}
+
+/**
+ * Adds `radiology-review` to the case's offered add-ons (and re-prices the quote: offered add-ons
+ * are listed, not charged) with a timeline event. Does nothing when it is offered already or the
+ * case has ended. Returns whether it was offered now.
+ * @param prices - the price list; defaults to `mappings/prices.json` (loaded once)
+ */
+export async function offerRadiologyReview(db: Database, caseId: string, cause: 'upload' | 'bundle', prices?: PriceList): Promise<boolean> {
+  const priceList = prices ?? (defaultPrices ??= loadPriceList());
+  const offered = await db.transaction(async (tx) => {
+    const record = await findCase(tx, caseId, true);
+    if (!record || record.addonsOffered.includes(RADIOLOGY_REVIEW)) return false;
+    if (isCaseStatus(record.status) && isTerminal(record.status)) return false;
+    const addons = [...record.addonsOffered, RADIOLOGY_REVIEW];
+    const quote = computeQuote(priceList, { offered: addons as AddOnCode[], approved: record.addonsApproved as AddOnCode[] });
+    await tx.query('UPDATE cases SET addons_offered = $2, quote = $3, updated_at = now() WHERE id = $1', [caseId, addons, JSON.stringify(quote)]);
+    await insertCaseEvent(tx, {
+      caseId,
+      type: 'addon_offered',
+      actorSub: 'system:imaging',
+      reason: 'The case holds imaging: a pediatric radiologist review is offered. Its fee is added only after the family approves it.',
+      data: { addOn: RADIOLOGY_REVIEW, cause },
+    });
+    return true;
+  });
+  if (offered) logger.info('radiology review offered', { caseId, reason: cause });
+  return offered;
+}

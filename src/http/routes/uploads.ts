@@ -1,0 +1,120 @@
+import fs from 'node:fs';
+import { z } from 'zod';
+import type { BlobStore } from '../../blobs/blob-store';
+import type { Config } from '../../config';
+import { findCase } from '../../db/case-repository';
+import type { Database } from '../../db/database';
+import { findUploadFile } from '../../uploads/upload-repository';
+import { listUploads, receiveUpload } from '../../uploads/upload-service';
+import { issueUploadToken, uploadTokenAuth } from '../../uploads/upload-tokens';
+import { caseUploadBytes } from '../../uploads/upload-repository';
+import { notFound } from '../problem';
+import { defineRoute, type AnyRoute } from '../route';
+
+/** What the upload routes need from the service. */
+export interface UploadRouteDeps {
+  readonly db: Database;
+  readonly config: Config;
+  readonly blobs: BlobStore;
+  /** Queues the ingest of an upload (queue `ingest-upload`). */
+  readonly uploadIngest: { enqueue(job: { uploadId: string; caseId: string }): Promise<void> };
+}
+
+const CaseParams = z.object({ id: z.uuid({ error: 'Case id must be a UUID' }) });
+type CaseParams = z.infer<typeof CaseParams>;
+const FileParams = CaseParams.extend({ fileId: z.uuid({ error: 'File id must be a UUID' }) });
+type NoQuery = Record<string, never>;
+
+const CONTENT_TYPES: Readonly<Record<string, string>> = { pdf: 'application/pdf', dicom: 'application/dicom', zip: 'application/zip' };
+
+/**
+ * Family uploads: PDFs, DICOM Part 10 files and zips of CD exports, streamed to the blob store and
+ * ingested in the background (queue `ingest-upload`). A family portal may use a per-case upload
+ * token (from `POST …/upload-token`) on the two `…/uploads` routes, and nowhere else.
+ */
+export function uploadRoutes(deps: UploadRouteDeps): AnyRoute[] {
+  const uploadToken = uploadTokenAuth(() => deps.db);
+  const serviceDeps = () => ({
+    db: deps.db,
+    blobs: deps.blobs,
+    uploads: deps.config.uploads,
+    enqueueIngest: (job: { uploadId: string; caseId: string }) => deps.uploadIngest.enqueue(job),
+  });
+  return [
+    defineRoute<undefined, NoQuery, CaseParams>({
+      method: 'post',
+      path: '/api/cases/:id/upload-token',
+      tag: 'uploads',
+      summary: "Issue a short-lived upload token for a family portal: it opens this case's upload routes only",
+      roles: ['case_manager', 'admin'],
+      params: CaseParams,
+      responses: { 201: { description: '{token, tokenId, caseId, expiresAt}; the token is shown only once' }, 404: { description: 'No such case' } },
+      handler: async ({ params, principal }) => {
+        if (!(await findCase(deps.db, params.id))) throw notFound(`Case ${params.id}`);
+        return { status: 201, body: await issueUploadToken(deps.db, params.id, principal.sub, deps.config.uploads.tokenTtlSeconds) };
+      },
+    }),
+    defineRoute<undefined, NoQuery, CaseParams>({
+      method: 'post',
+      path: '/api/cases/:id/uploads',
+      tag: 'uploads',
+      summary: 'Upload files (multipart/form-data): PDFs, DICOM Part 10 files, zips of CD exports; 202, ingested in the background',
+      roles: ['case_manager', 'admin'],
+      scopedToken: uploadToken,
+      params: CaseParams,
+      streamBody: {
+        contentType: 'multipart/form-data',
+        description: 'One part per file (any field name). Kinds are judged by content: PDF, DICOM Part 10 (DICM at offset 128), zip.',
+      },
+      responses: {
+        202: { description: 'Stored; ingest queued. The upload with its files (state received)' },
+        400: { description: 'Empty or malformed upload; the file is named' },
+        409: { description: 'The case takes no more uploads' },
+        413: { description: 'A file over MAX_UPLOAD_FILE_BYTES, or the case over MAX_UPLOAD_CASE_BYTES; the file is named' },
+        415: { description: 'Not multipart/form-data, or a file that is not a PDF, DICOM or zip; the file is named' },
+      },
+      handler: async ({ params, principal, req }) => {
+        const upload = await receiveUpload(serviceDeps(), params.id, req, principal);
+        return { status: 202, body: upload, headers: { Location: `/api/cases/${params.id}/uploads` } };
+      },
+    }),
+    defineRoute<undefined, NoQuery, CaseParams>({
+      method: 'get',
+      path: '/api/cases/:id/uploads',
+      tag: 'uploads',
+      summary: "The case's uploads: per upload its progress, per file its kind, state (received, parsed, unparsed, flagged) and reason",
+      roles: ['case_manager', 'admin', 'specialist'],
+      scopedToken: uploadToken,
+      params: CaseParams,
+      responses: { 200: { description: '{items, bytes, maxBytes}' }, 404: { description: 'No such case' } },
+      handler: async ({ params }) => {
+        if (!(await findCase(deps.db, params.id))) throw notFound(`Case ${params.id}`);
+        const [items, bytes] = await Promise.all([listUploads(deps.db, params.id), caseUploadBytes(deps.db, params.id)]);
+        return { status: 200, body: { items, bytes, maxBytes: deps.config.uploads.maxCaseBytes } };
+      },
+    }),
+    defineRoute<undefined, NoQuery, z.infer<typeof FileParams>>({
+      method: 'get',
+      path: '/api/cases/:id/uploads/files/:fileId',
+      tag: 'uploads',
+      summary: 'The bytes of an uploaded file exactly as received (the URL of upload DocumentReference attachments)',
+      roles: ['specialist', 'case_manager', 'admin'],
+      params: FileParams,
+      responses: { 200: { description: 'The file', contentType: 'application/octet-stream' }, 404: { description: 'No such file' } },
+      handler: async ({ params, res }) => {
+        const file = await findUploadFile(deps.db, params.id, params.fileId);
+        if (!file?.blobSha256) throw notFound(`File ${params.fileId} of case ${params.id}`);
+        const stream = fs.createReadStream(deps.blobs.pathOf(file.blobSha256));
+        await new Promise<void>((resolve, reject) => {
+          stream.once('open', () => resolve());
+          stream.once('error', reject);
+        });
+        res.status(200);
+        res.setHeader('Content-Type', CONTENT_TYPES[file.kind] ?? 'application/octet-stream');
+        res.setHeader('Content-Length', String(file.size));
+        res.setHeader('Content-Disposition', `attachment; filename*=UTF-8''${encodeURIComponent(file.fileName)}`);
+        stream.pipe(res);
+      },
+    }),
+  ] as unknown as AnyRoute[];
+}

@@ -1,0 +1,209 @@
+/**
+ * Ingest of one upload (queue `ingest-upload`): every file the upload route stored is looked at, and
+ * what it is, or why it could not be read, is written on its row. Then the case bundle is assembled
+ * again, so the upload shows up in it.
+ *
+ * 1. Zips (a CD export) are extracted with limits (`extractZip`: entries, inflated size, ratio; unsafe
+ *    entries such as `../` paths refused one by one); each extracted file is put in the blob store and
+ *    gets its own row; a refused entry gets a row with the reason; a refused archive is marked
+ *    `unparsed` with the reason.
+ * 2. DICOM headers are parsed in a worker thread with a hard time limit (`DicomWorkerPool`), so a
+ *    pathological file cannot crash or stall the worker; a malformed or truncated file is kept and
+ *    marked `unparsed` with the parser's reason; the rest proceeds. PDFs are inspected with pdf-lib
+ *    (an encrypted one is `flagged`, a damaged one `unparsed`; both stay in the bundle as documents).
+ * 3. The identity in the DICOM files is checked against the case patient, per study over all the
+ *    case's uploads: a study that differs is `flagged` for case-manager review, never dropped.
+ * 4. The case is assembled (trigger `upload:<uploadId>`, once).
+ *
+ * Idempotent: only rows still `received` are parsed, extracted rows have ids derived from the zip row
+ * and entry position (inserted once), blobs are content-addressed, and the assembly runs once per
+ * upload. A job that died half-way resumes where the rows say it stopped.
+ * @packageDocumentation
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { assembleCase, type AssembleDeps } from '../assembly/assemble';
+import { recordBlob, type BlobStore } from '../blobs/blob-store';
+import type { UploadConfig } from '../config';
+import { uuidV5 } from '../cases/fhir-ids';
+import type { Intake } from '../cases/intake-schema';
+import { findCase, insertCaseEvent } from '../db/case-repository';
+import type { Database } from '../db/database';
+import { storeFileAsBlob } from '../imaging/dicom-ingest';
+import type { DicomWorkerPool } from '../imaging/dicom-worker-pool';
+import { reviewStudyIdentities } from '../imaging/imaging-study';
+import { logger } from '../log';
+import { inspectPdf } from './pdf-document';
+import { casePatientOf, storedHeader } from './upload-resources';
+import {
+  insertUploadFiles,
+  listCaseUploadFiles,
+  listUploadFiles,
+  recordIdentityVerdict,
+  recordParse,
+  UPLOAD_FILE_STATES,
+  type NewUploadFile,
+  type UploadFileRow,
+  type UploadFileState,
+} from './upload-repository';
+import { extractZip, ZipLimitError } from './zip-archive';
+
+/** What ingest needs. */
+export interface IngestDeps extends AssembleDeps {
+  readonly db: Database;
+  readonly blobs: BlobStore;
+  readonly pool: DicomWorkerPool;
+  /** Scratch folder for zip extraction; on the blob store's file system (files are hard-linked in). */
+  readonly workDir: string;
+  readonly uploads: UploadConfig;
+}
+
+/** What one ingest run did (the job's return value: ids and counts only, no PHI). */
+export interface IngestResult {
+  readonly uploadId: string;
+  readonly files: number;
+  readonly counts: Record<UploadFileState, number>;
+  /** The bundle version assembled for this upload (absent when an earlier run did it). */
+  readonly version?: number;
+}
+
+/** Namespace of the ids of files extracted from an uploaded zip (random, fixed forever). */
+export const EXTRACTED_FILE_NAMESPACE = '4e0c2b7a-91d3-4f6e-b8a5-7c2d9e1f3a60';
+/** PDFs larger than this are kept but not opened with pdf-lib (it reads the whole file into memory). */
+export const MAX_PDF_INSPECT_BYTES = 256 * 1024 * 1024;
+
+/** Ingests one upload. Safe to run again (see the module comment). */
+export async function ingestUpload(deps: IngestDeps, uploadId: string): Promise<IngestResult> {
+  const first = await listUploadFiles(deps.db, uploadId);
+  const caseId = first[0]?.caseId;
+  if (!caseId) return { uploadId, files: 0, counts: countStates([]) };
+  for (const zip of first.filter((f) => f.kind === 'zip' && f.parentId === null && f.state === 'received')) await expandZip(deps, zip);
+  for (const file of (await listUploadFiles(deps.db, uploadId)).filter((f) => f.state === 'received')) await parseFile(deps, file);
+  const record = await findCase(deps.db, caseId);
+  if (record) await reviewIdentities(deps.db, caseId, record.intake as Intake);
+  const files = await listUploadFiles(deps.db, uploadId);
+  const counts = countStates(files);
+  const trigger = `upload:${uploadId}`;
+  const done = await deps.db.query('SELECT 1 FROM case_bundles WHERE case_id = $1 AND trigger = $2', [caseId, trigger]);
+  if (done.rows.length > 0) return { uploadId, files: files.length, counts };
+  const noted = await deps.db.query("SELECT 1 FROM case_events WHERE case_id = $1 AND type = 'upload_ingested' AND data->>'uploadId' = $2", [caseId, uploadId]);
+  if (noted.rows.length === 0) {
+    await insertCaseEvent(deps.db, {
+      caseId,
+      type: 'upload_ingested',
+      actorSub: 'system:ingest',
+      reason: `${files.length} file(s): ${counts.parsed} read, ${counts.flagged} flagged for review, ${counts.unparsed} kept but not readable.`,
+      data: { uploadId, counts },
+    });
+  }
+  const assembled = await assembleCase(deps, caseId, { trigger });
+  logger.info('upload ingested', { caseId, uploadId, counts, version: assembled.version });
+  return { uploadId, files: files.length, counts, version: assembled.version };
+}
+
+function countStates(files: readonly UploadFileRow[]): Record<UploadFileState, number> {
+  const counts = Object.fromEntries(UPLOAD_FILE_STATES.map((s) => [s, 0])) as Record<UploadFileState, number>;
+  for (const f of files) counts[f.state] += 1;
+  return counts;
+}
+
+/** Extracts an uploaded zip into rows (one per file and per refused entry); the zip row says what happened. */
+async function expandZip(deps: IngestDeps, zip: UploadFileRow): Promise<void> {
+  if (!zip.blobSha256) return;
+  const dir = path.join(deps.workDir, zip.id);
+  fs.rmSync(dir, { recursive: true, force: true });
+  try {
+    let extraction;
+    try {
+      extraction = await extractZip(deps.blobs.pathOf(zip.blobSha256), dir, {
+        maxEntries: deps.uploads.maxZipEntries,
+        maxTotalBytes: deps.uploads.maxCaseBytes,
+        maxRatio: deps.uploads.maxZipRatio,
+        maxEntryBytes: deps.uploads.maxFileBytes,
+      });
+    } catch (err) {
+      if (!(err instanceof ZipLimitError)) throw err;
+      await recordParse(deps.db, zip.id, { state: 'unparsed', reason: `zip archive refused: ${err.message}`, metadata: { zip: { code: err.code } } });
+      return;
+    }
+    const rows: NewUploadFile[] = [];
+    const child = (position: number) => ({
+      id: uuidV5(`${zip.id}/${position}`, EXTRACTED_FILE_NAMESPACE),
+      caseId: zip.caseId,
+      uploadId: zip.uploadId,
+      parentId: zip.id,
+      position,
+      uploadedBy: zip.uploadedBy,
+    });
+    for (const file of extraction.files) {
+      await storeFileAsBlob(deps.blobs, file.path, file.sha256);
+      await recordBlob(deps.db, { sha256: file.sha256, size: file.size });
+      rows.push({ ...child(rows.length), fileName: file.name, kind: file.kind, blobSha256: file.sha256, size: file.size });
+    }
+    for (const entry of extraction.refused) {
+      rows.push({ ...child(rows.length), fileName: entry.name, kind: 'unknown', size: 0, state: 'unparsed', reason: `refused: ${entry.reason}` });
+    }
+    await deps.db.transaction(async (tx) => {
+      await insertUploadFiles(tx, rows);
+      await recordParse(tx, zip.id, {
+        state: 'parsed',
+        ...(extraction.refused.length > 0 ? { reason: `${extraction.refused.length} entr${extraction.refused.length === 1 ? 'y' : 'ies'} refused` } : {}),
+        metadata: { zip: { files: extraction.files.length, refused: extraction.refused.length } },
+      });
+    });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Reads one stored file and records what it is, or why it cannot be read. */
+async function parseFile(deps: IngestDeps, file: UploadFileRow): Promise<void> {
+  if (!file.blobSha256) return;
+  const blobPath = deps.blobs.pathOf(file.blobSha256);
+  switch (file.kind) {
+    case 'dicom': {
+      const result = await deps.pool.parse(blobPath);
+      if (result.ok) return recordParse(deps.db, file.id, { state: 'parsed', metadata: { header: result.header } });
+      if (result.code === 'dicomdir') {
+        return recordParse(deps.db, file.id, { state: 'parsed', reason: "DICOMDIR: the CD's index of its files (no image of its own)", metadata: { dicomdir: true } });
+      }
+      return recordParse(deps.db, file.id, { state: 'unparsed', reason: result.reason, metadata: { dicom: { code: result.code } } });
+    }
+    case 'pdf': {
+      if (file.size > MAX_PDF_INSPECT_BYTES) {
+        return recordParse(deps.db, file.id, { state: 'flagged', reason: 'PDF too large to inspect; kept as received' });
+      }
+      const bytes = await deps.blobs.read(file.blobSha256);
+      const sha1Base64 = createHash('sha1').update(bytes).digest('base64');
+      const pdf = await inspectPdf(bytes);
+      if (pdf.ok) return recordParse(deps.db, file.id, { state: 'parsed', metadata: { pdf }, sha1Base64 });
+      return recordParse(deps.db, file.id, { state: pdf.encrypted ? 'flagged' : 'unparsed', reason: pdf.reason, metadata: { pdf }, sha1Base64 });
+    }
+    case 'zip':
+      return recordParse(deps.db, file.id, { state: 'unparsed', reason: 'a zip inside a zip is not opened; kept as received' });
+    default:
+      return recordParse(deps.db, file.id, { state: 'unparsed', reason: 'not a PDF or a DICOM file; kept as received' });
+  }
+}
+
+/**
+ * Checks the patient in the case's DICOM files against the case patient, per study (a study can
+ * span uploads): the files of a study that differs are `flagged` with the log-safe reasons.
+ */
+async function reviewIdentities(db: Database, caseId: string, intake: Intake): Promise<void> {
+  const rows = (await listCaseUploadFiles(db, caseId)).flatMap((row) => {
+    const header = storedHeader(row);
+    return header && row.blobSha256 ? [{ row, header }] : [];
+  });
+  if (rows.length === 0) return;
+  const reviews = reviewStudyIdentities(
+    rows.map(({ row, header }) => ({ header, blobSha256: row.blobSha256 ?? '', fileName: row.fileName })),
+    casePatientOf(intake),
+    caseId,
+  );
+  for (const review of reviews) {
+    const ids = rows.filter(({ header }) => header.studyInstanceUid === review.studyInstanceUid).map(({ row }) => row.id);
+    await recordIdentityVerdict(db, ids, review.matches ? null : `identity review: ${review.mismatches.join('; ')}`);
+  }
+}

@@ -1,0 +1,188 @@
+/**
+ * The `uploads` table (migration 005): one row per file as uploaded, and one per file found inside an
+ * uploaded zip. Plain functions over `Queryable`, so they run inside and outside a transaction.
+ * @packageDocumentation
+ */
+import type { Queryable } from '../db/database';
+import type { FileKind } from './sniff';
+
+/** Where a file is in its ingest. */
+export type UploadFileState = 'received' | 'parsed' | 'unparsed' | 'flagged';
+/** Every state, in ingest order. */
+export const UPLOAD_FILE_STATES: readonly UploadFileState[] = ['received', 'parsed', 'unparsed', 'flagged'];
+
+/** One file row. `fileName` and `metadata` may hold PHI: never log them. */
+export interface UploadFileRow {
+  readonly id: string;
+  readonly caseId: string;
+  readonly uploadId: string;
+  readonly parentId: string | null;
+  readonly position: number;
+  readonly fileName: string;
+  readonly kind: FileKind;
+  readonly contentType: string | null;
+  readonly blobSha256: string | null;
+  readonly sha1Base64: string | null;
+  readonly size: number;
+  readonly state: UploadFileState;
+  readonly reason: string | null;
+  readonly metadata: Record<string, unknown>;
+  readonly origin: string;
+  readonly uploadedBy: string;
+  readonly createdAt: Date;
+  readonly parsedAt: Date | null;
+}
+
+/** A row to insert (state `received` unless said otherwise). */
+export interface NewUploadFile {
+  readonly id: string;
+  readonly caseId: string;
+  readonly uploadId: string;
+  readonly parentId?: string;
+  readonly position: number;
+  readonly fileName: string;
+  readonly kind: FileKind;
+  readonly contentType?: string;
+  readonly blobSha256?: string;
+  readonly sha1Base64?: string;
+  readonly size: number;
+  readonly state?: UploadFileState;
+  readonly reason?: string;
+  readonly uploadedBy: string;
+}
+
+interface Row {
+  id: string;
+  case_id: string;
+  upload_id: string;
+  parent_id: string | null;
+  position: number;
+  file_name: string;
+  kind: FileKind;
+  content_type: string | null;
+  blob_sha256: string | null;
+  sha1_base64: string | null;
+  size: number;
+  state: UploadFileState;
+  reason: string | null;
+  metadata: Record<string, unknown>;
+  origin: string;
+  uploaded_by: string;
+  created_at: Date;
+  parsed_at: Date | null;
+}
+
+const COLUMNS = `id, case_id, upload_id, parent_id, position, file_name, kind, content_type, blob_sha256, sha1_base64,
+  size, state, reason, metadata, origin, uploaded_by, created_at, parsed_at`;
+
+/** Top-level files first, in upload order; files of a zip after it, in archive order. */
+const ORDER = 'ORDER BY created_at, upload_id, parent_id NULLS FIRST, position';
+
+function toRow(r: Row): UploadFileRow {
+  return {
+    id: r.id,
+    caseId: r.case_id,
+    uploadId: r.upload_id,
+    parentId: r.parent_id,
+    position: r.position,
+    fileName: r.file_name,
+    kind: r.kind,
+    contentType: r.content_type,
+    blobSha256: r.blob_sha256,
+    sha1Base64: r.sha1_base64,
+    size: Number(r.size),
+    state: r.state,
+    reason: r.reason,
+    metadata: r.metadata,
+    origin: r.origin,
+    uploadedBy: r.uploaded_by,
+    createdAt: r.created_at,
+    parsedAt: r.parsed_at,
+  };
+}
+
+/** Bytes the case's uploads take (files as uploaded; what zips inflate to is not counted twice). */
+export async function caseUploadBytes(db: Queryable, caseId: string): Promise<number> {
+  const { rows } = await db.query<{ bytes: string | number | null }>('SELECT sum(size) AS bytes FROM uploads WHERE case_id = $1 AND parent_id IS NULL', [caseId]);
+  return Number(rows[0]?.bytes ?? 0);
+}
+
+/** Inserts file rows; a row whose id exists already is left as it is (idempotent re-runs). */
+export async function insertUploadFiles(db: Queryable, files: readonly NewUploadFile[], at: Date = new Date()): Promise<void> {
+  for (const f of files) {
+    const state = f.state ?? 'received';
+    await db.query(
+      `INSERT INTO uploads (id, case_id, upload_id, parent_id, position, file_name, kind, content_type, blob_sha256, sha1_base64,
+                            size, state, reason, uploaded_by, created_at, parsed_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+       ON CONFLICT (id) DO NOTHING`,
+      [
+        f.id,
+        f.caseId,
+        f.uploadId,
+        f.parentId ?? null,
+        f.position,
+        f.fileName,
+        f.kind,
+        f.contentType ?? null,
+        f.blobSha256 ?? null,
+        f.sha1Base64 ?? null,
+        f.size,
+        state,
+        f.reason ?? null,
+        f.uploadedBy,
+        at,
+        state === 'received' ? null : at,
+      ],
+    );
+  }
+}
+
+/** Every file row of a case. */
+export async function listCaseUploadFiles(db: Queryable, caseId: string): Promise<UploadFileRow[]> {
+  const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM uploads WHERE case_id = $1 ${ORDER}`, [caseId]);
+  return rows.map(toRow);
+}
+
+/** Every file row of one upload. */
+export async function listUploadFiles(db: Queryable, uploadId: string): Promise<UploadFileRow[]> {
+  const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM uploads WHERE upload_id = $1 ${ORDER}`, [uploadId]);
+  return rows.map(toRow);
+}
+
+/** One file row of a case. */
+export async function findUploadFile(db: Queryable, caseId: string, fileId: string): Promise<UploadFileRow | undefined> {
+  const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM uploads WHERE case_id = $1 AND id = $2`, [caseId, fileId]);
+  const row = rows[0];
+  return row ? toRow(row) : undefined;
+}
+
+/** Records the outcome of parsing a `received` file (a file already decided is left as it is). */
+export async function recordParse(
+  db: Queryable,
+  fileId: string,
+  outcome: { state: Exclude<UploadFileState, 'received'>; reason?: string; metadata?: Record<string, unknown>; sha1Base64?: string },
+): Promise<void> {
+  await db.query(
+    `UPDATE uploads SET state = $2, reason = $3, metadata = $4, sha1_base64 = COALESCE(sha1_base64, $5), parsed_at = now()
+     WHERE id = $1 AND state = 'received'`,
+    [fileId, outcome.state, outcome.reason ?? null, JSON.stringify(outcome.metadata ?? {}), outcome.sha1Base64 ?? null],
+  );
+}
+
+/** Sets the identity verdict of parsed DICOM files: `flagged` with the reason, or back to `parsed`. */
+export async function recordIdentityVerdict(db: Queryable, fileIds: readonly string[], reason: string | null): Promise<void> {
+  if (fileIds.length === 0) return;
+  await db.query(
+    `UPDATE uploads SET state = $2, reason = $3 WHERE id = ANY($1::uuid[]) AND kind = 'dicom' AND state IN ('parsed', 'flagged')`,
+    [fileIds, reason === null ? 'parsed' : 'flagged', reason],
+  );
+}
+
+/** Upload ids of the case or the service that still have files to ingest (re-enqueued at worker start). */
+export async function uploadsWaitingForIngest(db: Queryable): Promise<{ uploadId: string; caseId: string }[]> {
+  const { rows } = await db.query<{ upload_id: string; case_id: string }>(
+    "SELECT DISTINCT upload_id, case_id FROM uploads WHERE state = 'received' ORDER BY upload_id",
+  );
+  return rows.map((r) => ({ uploadId: r.upload_id, caseId: r.case_id }));
+}

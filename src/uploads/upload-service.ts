@@ -1,0 +1,196 @@
+/**
+ * The upload routes' orchestration: take an upload (stream → blob store → rows → ingest job) and
+ * list a case's uploads with their progress and, per file, what it is or why it could not be read.
+ * @packageDocumentation
+ */
+import { randomUUID } from 'node:crypto';
+import type { Request } from 'express';
+import { recordBlob, type BlobStore } from '../blobs/blob-store';
+import type { UploadConfig } from '../config';
+import { findCase, insertCaseEvent } from '../db/case-repository';
+import type { Database } from '../db/database';
+import type { Principal } from '../http/auth';
+import { conflict, HttpProblem, notFound } from '../http/problem';
+import { errorFields, logger } from '../log';
+import { humanBytes, receiveMultipart } from './multipart-receiver';
+import {
+  caseUploadBytes,
+  insertUploadFiles,
+  listCaseUploadFiles,
+  UPLOAD_FILE_STATES,
+  type UploadFileRow,
+  type UploadFileState,
+} from './upload-repository';
+
+/** What the upload routes need. */
+export interface UploadServiceDeps {
+  readonly db: Database;
+  readonly blobs: BlobStore;
+  readonly uploads: UploadConfig;
+  /** Queues the ingest of an upload (idempotent per upload id). */
+  readonly enqueueIngest: (job: { uploadId: string; caseId: string }) => Promise<void>;
+}
+
+/** Most files in one request. */
+export const MAX_FILES_PER_UPLOAD = 200;
+/** Case statuses that take no more uploads. */
+const CLOSED_TO_UPLOADS = new Set(['report_signed', 'delivered', 'closed', 'cancelled', 'ineligible']);
+
+/** One file of an upload as the API shows it. */
+export interface UploadFileView {
+  readonly id: string;
+  readonly name: string;
+  readonly kind: string;
+  readonly size: number;
+  readonly sha256: string | null;
+  readonly state: UploadFileState;
+  readonly reason: string | null;
+  /** The uploaded zip the file was extracted from. */
+  readonly fromZip?: string;
+  /** What was read: study/series/instance UIDs and modality, page count, zip counts. */
+  readonly details?: Record<string, unknown>;
+}
+
+/** One upload with its progress. */
+export interface UploadView {
+  readonly uploadId: string;
+  readonly receivedAt: string;
+  readonly uploadedBy: string;
+  /** `ingesting` while any file is still `received`, `assembling` until the case bundle includes it, then `ingested`. */
+  readonly state: 'ingesting' | 'assembling' | 'ingested';
+  /** The case bundle version assembled for this upload, once there is one. */
+  readonly bundleVersion?: number;
+  readonly bytes: number;
+  readonly progress: Record<UploadFileState, number> & { readonly files: number };
+  readonly files: UploadFileView[];
+}
+
+/** Receives an upload; answers once every file is stored and the ingest is queued. */
+export async function receiveUpload(deps: UploadServiceDeps, caseId: string, req: Request, principal: Principal): Promise<UploadView> {
+  const record = await findCase(deps.db, caseId);
+  if (!record) throw notFound(`Case ${caseId}`);
+  if (CLOSED_TO_UPLOADS.has(record.status)) throw conflict(`Case ${caseId} is ${record.status}: it takes no more uploads.`);
+  const before = await caseUploadBytes(deps.db, caseId);
+  const staged = await receiveMultipart(req, deps.blobs, {
+    maxFileBytes: deps.uploads.maxFileBytes,
+    maxCaseBytes: deps.uploads.maxCaseBytes,
+    caseBytesBefore: before,
+    maxFiles: MAX_FILES_PER_UPLOAD,
+  });
+  const uploadId = randomUUID();
+  const bytes = staged.files.reduce((n, f) => n + f.size, 0);
+  const digests = await staged.commit();
+  const at = new Date();
+  await deps.db.transaction(async (tx) => {
+    // Serialise uploads of one case, then check the case limit again (another upload may have landed).
+    await tx.query('SELECT id FROM cases WHERE id = $1 FOR UPDATE', [caseId]);
+    const now = await caseUploadBytes(tx, caseId);
+    if (now + bytes > deps.uploads.maxCaseBytes) {
+      throw new HttpProblem(
+        413,
+        'Payload Too Large',
+        `This upload would take the case's uploads past their limit of ${humanBytes(deps.uploads.maxCaseBytes)} (${humanBytes(now)} already stored).`,
+      );
+    }
+    await insertUploadFiles(
+      tx,
+      staged.files.map((f, position) => {
+        const digest = digests[position];
+        return {
+          id: randomUUID(),
+          caseId,
+          uploadId,
+          position,
+          fileName: f.name,
+          kind: f.kind,
+          contentType: f.contentType,
+          size: f.size,
+          uploadedBy: principal.sub,
+          ...(digest ? { blobSha256: digest.sha256, sha1Base64: digest.sha1Base64 } : {}),
+        };
+      }),
+      at,
+    );
+    for (const [i, d] of digests.entries()) await recordBlob(tx, { sha256: d.sha256, size: d.size, contentType: staged.files[i]?.contentType });
+    await insertCaseEvent(tx, {
+      caseId,
+      type: 'upload_received',
+      actorSub: principal.sub,
+      actorRole: principal.scope ? 'upload-token' : principal.roles[0],
+      reason: `${staged.files.length} file(s), ${humanBytes(bytes)}`,
+      data: { uploadId, files: staged.files.length, bytes },
+      at,
+    });
+  });
+  logger.info('upload received', { caseId, uploadId, count: staged.files.length, bytes });
+  try {
+    await deps.enqueueIngest({ uploadId, caseId });
+  } catch (err) {
+    // The rows say what is left to ingest; the ingest worker re-queues them when it starts.
+    logger.warn('ingest enqueue failed', { caseId, uploadId, ...errorFields(err) });
+  }
+  const view = (await listUploads(deps.db, caseId)).find((u) => u.uploadId === uploadId);
+  if (!view) throw new Error('upload not found after insert');
+  return view;
+}
+
+/** The case's uploads, oldest first, each with its files and progress. */
+export async function listUploads(db: Database, caseId: string): Promise<UploadView[]> {
+  const [rows, bundles] = await Promise.all([
+    listCaseUploadFiles(db, caseId),
+    db.query<{ trigger: string; version: number }>("SELECT trigger, version FROM case_bundles WHERE case_id = $1 AND trigger LIKE 'upload:%'", [caseId]),
+  ]);
+  const versions = new Map(bundles.rows.map((b) => [b.trigger.slice('upload:'.length), b.version]));
+  const byUpload = new Map<string, UploadFileRow[]>();
+  for (const row of rows) {
+    const list = byUpload.get(row.uploadId);
+    if (list) list.push(row);
+    else byUpload.set(row.uploadId, [row]);
+  }
+  return [...byUpload.entries()].map(([uploadId, files]) => {
+    const top = files.filter((f) => f.parentId === null);
+    const counts = Object.fromEntries(UPLOAD_FILE_STATES.map((s) => [s, 0])) as Record<UploadFileState, number>;
+    for (const f of files) counts[f.state] += 1;
+    const bundleVersion = versions.get(uploadId);
+    return {
+      uploadId,
+      receivedAt: (top[0] ?? files[0])?.createdAt.toISOString() ?? '',
+      uploadedBy: (top[0] ?? files[0])?.uploadedBy ?? '',
+      state: counts.received > 0 ? 'ingesting' : bundleVersion === undefined ? 'assembling' : 'ingested',
+      ...(bundleVersion !== undefined ? { bundleVersion } : {}),
+      bytes: top.reduce((n, f) => n + f.size, 0),
+      progress: { files: files.length, ...counts },
+      files: files.map(fileView),
+    };
+  });
+}
+
+function fileView(row: UploadFileRow): UploadFileView {
+  const details = detailsOf(row);
+  return {
+    id: row.id,
+    name: row.fileName,
+    kind: row.kind,
+    size: row.size,
+    sha256: row.blobSha256,
+    state: row.state,
+    reason: row.reason,
+    ...(row.parentId ? { fromZip: row.parentId } : {}),
+    ...(details ? { details } : {}),
+  };
+}
+
+/** What was read, without the patient fields of DICOM headers (those are for the bundle and identity review). */
+function detailsOf(row: UploadFileRow): Record<string, unknown> | undefined {
+  const m = row.metadata;
+  const header = m['header'] as Record<string, unknown> | undefined;
+  if (header) {
+    const keys = ['studyInstanceUid', 'seriesInstanceUid', 'sopInstanceUid', 'modality', 'seriesNumber', 'instanceNumber', 'numberOfFrames', 'transferSyntaxUid'];
+    return Object.fromEntries(keys.filter((k) => header[k] !== undefined).map((k) => [k, header[k]]));
+  }
+  const pdf = m['pdf'] as { pageCount?: number; encrypted?: boolean } | undefined;
+  if (pdf) return { pageCount: pdf.pageCount, encrypted: pdf.encrypted };
+  if (m['zip']) return m['zip'] as Record<string, unknown>;
+  if (m['dicomdir']) return { dicomdir: true };
+  return undefined;
+}

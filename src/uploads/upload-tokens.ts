@@ -1,0 +1,66 @@
+/**
+ * Per-case upload tokens: what a family portal presents to `POST`/`GET /api/cases/:id/uploads`
+ * instead of a staff JWT. A case manager issues one for one case; it expires after
+ * `UPLOAD_TOKEN_TTL_SECONDS` and opens nothing but that case's upload routes.
+ *
+ * Opaque random tokens (`sobu_` + 32 random bytes, base64url), not JWTs: the service does not hold
+ * the identity provider's signing key in production, and an opaque token can be looked up (and
+ * revoked by deleting its row). Only the SHA-256 of a token is stored.
+ * @packageDocumentation
+ */
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { Request } from 'express';
+import type { Queryable } from '../db/database';
+import { unauthorized, type Principal, type ScopedTokenAuth } from '../http/auth';
+import { HttpProblem } from '../http/problem';
+
+/** Prefix of every upload token (tells it apart from a JWT without any I/O). */
+export const UPLOAD_TOKEN_PREFIX = 'sobu_';
+/** The `Principal.scope` of an upload token for `caseId`. */
+export const uploadScope = (caseId: string): string => `case-upload:${caseId}`;
+
+const TOKEN_SHAPE = /^sobu_[A-Za-z0-9_-]{43}$/;
+const sha256 = (token: string): string => createHash('sha256').update(token).digest('hex');
+
+/** A freshly issued token: the only time the token itself is seen. */
+export interface IssuedUploadToken {
+  readonly token: string;
+  readonly tokenId: string;
+  readonly caseId: string;
+  readonly expiresAt: string;
+}
+
+/** Issues an upload token for one case. */
+export async function issueUploadToken(db: Queryable, caseId: string, createdBy: string, ttlSeconds: number, now = new Date()): Promise<IssuedUploadToken> {
+  const token = `${UPLOAD_TOKEN_PREFIX}${randomBytes(32).toString('base64url')}`;
+  const tokenId = randomUUID();
+  const expiresAt = new Date(now.getTime() + ttlSeconds * 1000);
+  await db.query(
+    'INSERT INTO upload_tokens (id, case_id, token_sha256, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)',
+    [tokenId, caseId, sha256(token), createdBy, now, expiresAt],
+  );
+  return { token, tokenId, caseId, expiresAt: expiresAt.toISOString() };
+}
+
+/**
+ * The {@link ScopedTokenAuth} of the upload routes: an unknown or expired token is a 401, a token of
+ * another case a 403; a valid one gives the principal `upload-token:<id>` with scope
+ * {@link uploadScope} and no role.
+ */
+export function uploadTokenAuth(db: () => Queryable): ScopedTokenAuth {
+  return {
+    recognizes: (token) => token.startsWith(UPLOAD_TOKEN_PREFIX),
+    async verify(token: string, req: Request): Promise<Principal> {
+      if (!TOKEN_SHAPE.test(token)) throw unauthorized('The upload token is malformed.');
+      const { rows } = await db().query<{ id: string; case_id: string; expires_at: Date }>(
+        'SELECT id, case_id, expires_at FROM upload_tokens WHERE token_sha256 = $1',
+        [sha256(token)],
+      );
+      const row = rows[0];
+      if (!row || row.expires_at.getTime() <= Date.now()) throw unauthorized('The upload token is unknown or expired; ask the case manager for a new one.');
+      const caseId = typeof req.params.id === 'string' ? req.params.id : '';
+      if (row.case_id !== caseId) throw new HttpProblem(403, 'Forbidden', 'This upload token is for another case.');
+      return { sub: `upload-token:${row.id}`, roles: [], scope: uploadScope(row.case_id) };
+    },
+  };
+}

@@ -1,0 +1,102 @@
+/**
+ * The assembly hook of uploads, without a database: upload rows → a `family-upload` source → the same
+ * normalize + dedupe as pulled records. An uploaded study merges with a pulled study of the same
+ * StudyInstanceUID and the pulled study's DICOMweb Endpoint is kept.
+ */
+import type { Bundle, Endpoint, ImagingStudy, Patient } from 'fhir/r4';
+import { parseDicomHeader } from '../../src/imaging/dicom-header';
+import { dedupe } from '../../src/normalize/dedupe';
+import { normalize } from '../../src/normalize/normalize';
+import { ORIGIN_SYSTEM } from '../../src/normalize/origin';
+import { loadTerminologyMappings } from '../../src/normalize/terminology';
+import type { UploadFileRow } from '../../src/uploads/upload-repository';
+import { UPLOAD_SOURCE_ID, uploadSourceInput } from '../../src/uploads/upload-resources';
+import { readCorpus } from '../imaging/support';
+import { rawFromBundle, sourceInfo } from '../normalize/normalize-support';
+import { sampleIntake } from '../support/intake';
+
+const CASE_ID = '6f1c1b3e-0a4d-4c55-9d1e-2b7a8c9d0e1f';
+const MR_STUDY = '1.3.6.1.4.1.5962.1.2.4.20040826185059.5457';
+const MR_SERIES = '1.3.6.1.4.1.5962.1.3.4.1.20040826185059.5457';
+
+function dicomRow(id: string, file: string): UploadFileRow {
+  const parsed = parseDicomHeader(readCorpus(file));
+  if (!parsed.ok) throw new Error(parsed.reason);
+  return {
+    id,
+    caseId: CASE_ID,
+    uploadId: '0d6c7b8a-1111-4222-8333-944455556666',
+    parentId: null,
+    position: 0,
+    fileName: file,
+    kind: 'dicom',
+    contentType: null,
+    blobSha256: 'a'.repeat(64),
+    sha1Base64: null,
+    size: 1,
+    state: 'flagged',
+    reason: 'identity review',
+    metadata: { header: parsed.header },
+    origin: 'family-upload',
+    uploadedBy: 'upload-token:x',
+    createdAt: new Date('2026-11-02T10:00:00Z'),
+    parsedAt: new Date('2026-11-02T10:00:05Z'),
+  };
+}
+
+/** A care team's record of the same MR study: one more series, and the DICOMweb Endpoint of its PACS. */
+function pulledBundle(): Bundle {
+  const patient: Patient = { resourceType: 'Patient', id: 'p1', name: [{ family: 'Marrowvale', given: ['Zinnia'] }], birthDate: '2017-03-14' };
+  const endpoint: Endpoint = {
+    resourceType: 'Endpoint',
+    id: 'pacs',
+    status: 'active',
+    connectionType: { system: 'http://terminology.hl7.org/CodeSystem/endpoint-connection-type', code: 'dicom-wado-rs' },
+    payloadType: [{ text: 'DICOM' }],
+    address: 'https://pacs.care-team-a.example.org/dicomweb',
+  };
+  const study: ImagingStudy = {
+    resourceType: 'ImagingStudy',
+    id: 'mr-1',
+    status: 'available',
+    subject: { reference: 'Patient/p1' },
+    identifier: [{ system: 'urn:dicom:uid', value: `urn:oid:${MR_STUDY}` }],
+    endpoint: [{ reference: 'Endpoint/pacs' }],
+    series: [{ uid: '1.2.3.999', modality: { system: 'http://dicom.nema.org/resources/ontology/DCM', code: 'MR' }, numberOfInstances: 12 }],
+  };
+  return { resourceType: 'Bundle', type: 'searchset', entry: [patient, endpoint, study].map((resource) => ({ resource })) };
+}
+
+describe('uploads as an assembly source', () => {
+  it('merge with the pulled study of the same StudyInstanceUID: series unioned, the DICOMweb Endpoint kept, both origins tagged', () => {
+    const intake = sampleIntake();
+    const uploads = uploadSourceInput(CASE_ID, intake, [dicomRow('11111111-1111-4111-8111-111111111111', 'pydicom__MR_small_implicit.dcm')]);
+    expect(uploads.source).toMatchObject({ sourceId: UPLOAD_SOURCE_ID, origin: 'family-upload' });
+    const pulled = sourceInfo('a0000000-0000-4000-8000-000000000001', 'https://care-team-a.example.org/fhir', { remotePatientId: 'p1' });
+    const normalized = normalize({
+      caseId: CASE_ID,
+      intake,
+      sources: [pulled, uploads.source],
+      raw: [...rawFromBundle(pulledBundle(), pulled.sourceId), ...uploads.raw],
+      mappings: loadTerminologyMappings(),
+    });
+    expect(normalized.leftOut).toEqual([]);
+    const deduped = dedupe(normalized.resources);
+    const studies = deduped.resources.filter((r) => r.resource.resourceType === 'ImagingStudy').map((r) => r.resource as ImagingStudy);
+    expect(studies).toHaveLength(1);
+    const study = studies[0] as ImagingStudy;
+    expect(deduped.merges).toEqual([expect.objectContaining({ rule: 'imagingstudy:study-uid' })]);
+    const endpointUrl = deduped.resources.find((r) => r.resource.resourceType === 'Endpoint')?.fullUrl;
+    expect(study.endpoint).toEqual([expect.objectContaining({ reference: endpointUrl })]);
+    expect(study.series?.map((s) => s.uid).sort()).toEqual(['1.2.3.999', MR_SERIES].sort());
+    expect((study.meta?.tag ?? []).filter((t) => t.system === ORIGIN_SYSTEM).map((t) => t.code).sort()).toEqual(['family-upload', 'local-ehr']);
+    expect(study.subject.reference).toBe(normalized.casePatient.id ? `urn:uuid:${normalized.casePatient.id}` : undefined);
+  });
+
+  it('gives nothing for a file that was not read, and is deterministic', () => {
+    const row = dicomRow('22222222-2222-4222-8222-222222222222', 'pydicom__MR_small_implicit.dcm');
+    const unread: UploadFileRow = { ...row, state: 'unparsed', metadata: {} };
+    expect(uploadSourceInput(CASE_ID, sampleIntake(), [unread]).raw).toEqual([]);
+    expect(uploadSourceInput(CASE_ID, sampleIntake(), [row])).toEqual(uploadSourceInput(CASE_ID, sampleIntake(), [row]));
+  });
+});

@@ -1,0 +1,354 @@
+/**
+ * Family uploads end to end: real service (API + workers), real PostgreSQL and Redis, real HTTP, real
+ * DICOM files and PDFs from ../shared/data (read in place).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Bundle, DocumentReference, ImagingStudy, Provenance } from 'fhir/r4';
+import { BlobStore } from '../../src/blobs/blob-store';
+import { DicomWorkerPool } from '../../src/imaging/dicom-worker-pool';
+import { ORIGIN_SYSTEM } from '../../src/normalize/origin';
+import { loadTerminologyMappings } from '../../src/normalize/terminology';
+import { ingestUpload } from '../../src/uploads/ingest';
+import { UPLOAD_FLAG_SYSTEM } from '../../src/uploads/origin';
+import { validationErrors } from '../normalize/normalize-support';
+import { sampleIntake } from '../support/intake';
+import { eventually, startTestService, type TestService } from '../support/service';
+import { buildZip } from './zip-writer';
+
+const DATA = path.resolve(__dirname, '../../../shared/data');
+const dicom = (name: string): Buffer => fs.readFileSync(path.join(DATA, 'dicom', name));
+const pdf = (name: string): Buffer => fs.readFileSync(path.join(DATA, 'pdf', name));
+
+const MR_STUDY = '1.3.6.1.4.1.5962.1.2.4.20040826185059.5457';
+const MR_SERIES = '1.3.6.1.4.1.5962.1.3.4.1.20040826185059.5457';
+const CT_SERIES = '1.3.6.1.4.1.5962.1.3.1.1.20040826185059.5457';
+const CR_STUDY = '1.3.6.1.4.1.5962.1.1.0.0.0.1196527414.5534.0.1';
+
+/**
+ * A two-series CD export: the real MR1 file and the real CT1 file, re-labelled into MR1's study and
+ * patient by overwriting three values in place with values of the same length (Study Instance UID,
+ * Patient's Name, Patient ID). Nothing else of the files changes.
+ */
+function twoSeriesStudy(): { mr: Buffer; ct: Buffer } {
+  const ct = Buffer.from(dicom('dicomParser__CT1_UNC.explicit_little_endian.dcm'));
+  const replace = (from: string, to: string): void => {
+    const at = ct.indexOf(from, 0, 'latin1');
+    expect(at).toBeGreaterThan(132);
+    ct.write(to, at, 'latin1');
+  };
+  replace('1.3.6.1.4.1.5962.1.2.1.20040826185059.5457', MR_STUDY);
+  replace('CompressedSamples^CT1', 'CompressedSamples^MR1');
+  replace('1CT1', '4MR1');
+  return { mr: dicom('pydicom__MR_small_implicit.dcm'), ct };
+}
+
+let svc: TestService;
+let cm: string;
+
+beforeAll(async () => {
+  svc = await startTestService({ MAX_UPLOAD_FILE_BYTES: String(1024 * 1024), MAX_UPLOAD_CASE_BYTES: String(3 * 1024 * 1024) });
+  cm = await svc.token('case_manager');
+});
+afterAll(async () => {
+  await svc.stop();
+});
+
+async function openCase(): Promise<string> {
+  const intake = sampleIntake();
+  // The child of the CD: same name as in the files (their birth date is not in them: flagged for review).
+  const res = await svc.request('POST', '/api/cases', {
+    token: cm,
+    body: { ...intake, patient: { ...intake.patient, name: { given: ['MR1'], family: 'CompressedSamples' } } },
+  });
+  expect(res.status).toBe(201);
+  return ((await res.json()) as { id: string }).id;
+}
+
+async function upload(caseId: string, files: { name: string; data: Buffer }[], token = cm): Promise<Response> {
+  const form = new FormData();
+  for (const f of files) form.append('file', new Blob([f.data]), f.name);
+  return fetch(`${svc.url}/api/cases/${caseId}/uploads`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: form });
+}
+
+interface FileView {
+  id: string;
+  name: string;
+  kind: string;
+  state: string;
+  reason: string | null;
+  fromZip?: string;
+  details?: Record<string, unknown>;
+}
+interface UploadView {
+  uploadId: string;
+  state: string;
+  bundleVersion?: number;
+  progress: Record<string, number>;
+  files: FileView[];
+}
+
+async function uploads(caseId: string, token = cm): Promise<UploadView[]> {
+  const res = await svc.request('GET', `/api/cases/${caseId}/uploads`, { token });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { items: UploadView[] }).items;
+}
+
+/** Waits until the upload is ingested (every file decided, the case bundle assembled with it); returns both. */
+async function ingested(caseId: string, uploadId: string): Promise<{ upload: UploadView; bundle: Bundle }> {
+  const upload = (await eventually(
+    async () => (await uploads(caseId)).find((u) => u.uploadId === uploadId),
+    (u) => u?.state === 'ingested',
+  )) as UploadView;
+  const res = await svc.request('GET', `/api/cases/${caseId}/bundle?version=${upload.bundleVersion ?? 0}`, { token: cm });
+  expect(res.status).toBe(200);
+  return { upload, bundle: (await res.json()) as Bundle };
+}
+
+const resources = <T>(bundle: Bundle, type: string): T[] =>
+  (bundle.entry ?? []).map((e) => e.resource).filter((r) => r?.resourceType === type) as T[];
+const tagCodes = (r: { meta?: { tag?: { system?: string; code?: string }[] } }, system: string): string[] =>
+  (r.meta?.tag ?? []).filter((t) => t.system === system).map((t) => t.code ?? '');
+
+describe('done: a zip of a multi-series study plus a PDF', () => {
+  it('shows up in the case bundle as one ImagingStudy with its series and one DocumentReference, tagged as family uploads', async () => {
+    const caseId = await openCase();
+    const { mr, ct } = twoSeriesStudy();
+    const zip = buildZip([
+      { name: 'DICOM/', method: 0 },
+      { name: 'DICOM/ST000001/SE000001/IM000001', data: mr },
+      { name: 'DICOM/ST000001/SE000002/IM000001', data: ct },
+      { name: 'AUTORUN.INF', data: Buffer.from('[autorun]\r\nopen=viewer.exe\r\n') },
+    ]);
+    const res = await upload(caseId, [
+      { name: 'cd-export.zip', data: zip },
+      { name: 'portal-letter.pdf', data: pdf('minimal-document.pdf') },
+    ]);
+    expect(res.status).toBe(202);
+    const accepted = (await res.json()) as UploadView;
+    expect(accepted.files.map((f) => [f.name, f.kind, f.state])).toEqual([
+      ['cd-export.zip', 'zip', 'received'],
+      ['portal-letter.pdf', 'pdf', 'received'],
+    ]);
+
+    const { upload: done, bundle } = await ingested(caseId, accepted.uploadId);
+    // Every file is listed, parsed or not, with reasons; the zip's files under it.
+    const byName = new Map(done.files.map((f) => [f.name, f]));
+    expect(byName.get('cd-export.zip')).toMatchObject({ kind: 'zip', state: 'parsed', details: { files: 3, refused: 0 } });
+    expect(byName.get('portal-letter.pdf')).toMatchObject({ kind: 'pdf', state: 'parsed', details: { pageCount: 1 } });
+    expect(byName.get('AUTORUN.INF')).toMatchObject({ kind: 'unknown', state: 'unparsed', reason: expect.stringMatching(/not a PDF or a DICOM file/) });
+    for (const name of ['DICOM/ST000001/SE000001/IM000001', 'DICOM/ST000001/SE000002/IM000001']) {
+      // Read, but the files carry no birth date: flagged for case-manager review, never dropped.
+      expect(byName.get(name)).toMatchObject({ kind: 'dicom', state: 'flagged', fromZip: byName.get('cd-export.zip')?.id, details: { studyInstanceUid: MR_STUDY } });
+      expect(byName.get(name)?.reason).toMatch(/birth date missing/);
+    }
+
+    const studies = resources<ImagingStudy>(bundle, 'ImagingStudy');
+    expect(studies).toHaveLength(1);
+    const study = studies[0] as ImagingStudy;
+    expect(study.identifier).toContainEqual({ system: 'urn:dicom:uid', value: `urn:oid:${MR_STUDY}` });
+    expect(study.series?.map((s) => [s.uid, s.modality.code, s.instance?.length])).toEqual(
+      expect.arrayContaining([
+        [MR_SERIES, 'MR', 1],
+        [CT_SERIES, 'CT', 1],
+      ]),
+    );
+    expect(study.numberOfSeries).toBe(2);
+    expect(tagCodes(study, ORIGIN_SYSTEM)).toEqual(['family-upload']);
+    expect(tagCodes(study, UPLOAD_FLAG_SYSTEM)).toEqual(['identity-mismatch']);
+
+    const documents = resources<DocumentReference>(bundle, 'DocumentReference');
+    expect(documents).toHaveLength(1);
+    const document = documents[0] as DocumentReference;
+    expect(tagCodes(document, ORIGIN_SYSTEM)).toEqual(['family-upload']);
+    expect(document.content[0]?.attachment).toMatchObject({ contentType: 'application/pdf', size: pdf('minimal-document.pdf').length });
+    expect(validationErrors(study)).toEqual([]);
+    expect(validationErrors(document)).toEqual([]);
+    // Both point at the case Patient, and a Provenance says they came from the family's uploads.
+    const patient = bundle.entry?.find((e) => e.resource?.resourceType === 'Patient')?.fullUrl;
+    expect(study.subject.reference).toBe(patient);
+    expect(document.subject?.reference).toBe(patient);
+    const provenance = resources<Provenance>(bundle, 'Provenance').find((p) => p.agent.some((a) => a.who?.display === 'Family uploads'));
+    const urls = new Map((bundle.entry ?? []).map((e) => [e.resource, e.fullUrl]));
+    expect(provenance?.target.map((t) => t.reference).sort()).toEqual([urls.get(document), urls.get(study)].sort());
+
+    // The stored bytes are the uploaded bytes.
+    const bytes = await svc.request('GET', `/api/cases/${caseId}/uploads/files/${byName.get('portal-letter.pdf')?.id ?? ''}`, { token: cm });
+    expect(bytes.status).toBe(200);
+    expect(Buffer.from(await bytes.arrayBuffer())).toEqual(pdf('minimal-document.pdf'));
+
+    // The completeness report accounts for the uploads as a source.
+    const report = (await (await svc.request('GET', `/api/cases/${caseId}/completeness`, { token: cm })).json()) as {
+      sources: { sourceId: string; resourceTypes: { resourceType: string; pulled: number; inBundle: number; balanced: boolean }[] }[];
+    };
+    expect(report.sources.find((s) => s.sourceId === 'family-uploads')?.resourceTypes).toEqual([
+      expect.objectContaining({ resourceType: 'DocumentReference', pulled: 1, inBundle: 1, balanced: true }),
+      expect.objectContaining({ resourceType: 'ImagingStudy', pulled: 1, inBundle: 1, balanced: true }),
+    ]);
+
+    // Imaging in the case: radiology review offered, not charged until the family approves it.
+    const detail = (await (await svc.request('GET', `/api/cases/${caseId}`, { token: cm })).json()) as {
+      quote: { base: number; total: number; addOns: { code: string; status: string }[] };
+      timeline: { type: string }[];
+    };
+    expect(detail.quote.addOns).toEqual([expect.objectContaining({ code: 'radiology-review', status: 'offered' })]);
+    expect(detail.quote.total).toBe(detail.quote.base);
+    expect(detail.timeline.filter((e) => e.type === 'addon_offered')).toHaveLength(1);
+    expect(detail.timeline.map((e) => e.type)).toEqual(expect.arrayContaining(['upload_received', 'upload_ingested']));
+  });
+
+  it('an upload with a truncated DICOM lists it with its reason, and the rest of the upload is still ingested', async () => {
+    const caseId = await openCase();
+    const res = await upload(caseId, [
+      { name: 'MR_truncated.dcm', data: dicom('pydicom__MR_truncated.dcm') },
+      // A DICOMDIR tree names files without extension: recognised by DICM at offset 128.
+      { name: '6154', data: dicom('pydicom__dicomdirtests_77654033_CR1_6154') },
+      { name: 'locked.pdf', data: pdf('libreoffice-writer-password.pdf') },
+    ]);
+    expect(res.status).toBe(202);
+    const { uploadId } = (await res.json()) as UploadView;
+    const { upload: done, bundle } = await ingested(caseId, uploadId);
+    const byName = new Map(done.files.map((f) => [f.name, f]));
+    expect(byName.get('MR_truncated.dcm')).toMatchObject({ kind: 'dicom', state: 'unparsed', reason: expect.stringMatching(/truncated file/) });
+    expect(byName.get('6154')).toMatchObject({ kind: 'dicom', state: 'flagged', details: { studyInstanceUid: CR_STUDY, modality: 'CR' } });
+    expect(byName.get('locked.pdf')).toMatchObject({ kind: 'pdf', state: 'flagged', reason: expect.stringMatching(/encrypted/) });
+    expect(done.progress).toMatchObject({ files: 3, received: 0, unparsed: 1, flagged: 2 });
+
+    const studies = resources<ImagingStudy>(bundle, 'ImagingStudy');
+    expect(studies.map((s) => s.identifier?.[0]?.value)).toEqual([`urn:oid:${CR_STUDY}`]);
+    const documents = resources<DocumentReference>(bundle, 'DocumentReference');
+    expect(documents).toHaveLength(1);
+    expect(tagCodes(documents[0] as DocumentReference, UPLOAD_FLAG_SYSTEM)).toEqual(['unreadable', 'encrypted']);
+  });
+});
+
+describe('zip safety', () => {
+  it('refuses a path-traversal entry (listed with the reason, nothing written outside) and ingests the rest', async () => {
+    const caseId = await openCase();
+    const res = await upload(caseId, [
+      {
+        name: 'evil.zip',
+        data: buildZip([
+          { name: '../../escaped.dcm', data: dicom('pydicom__MR_small_implicit.dcm') },
+          { name: 'IMAGES/IM1', data: dicom('pydicom__MR_small_implicit.dcm') },
+        ]),
+      },
+    ]);
+    expect(res.status).toBe(202);
+    const { uploadId } = (await res.json()) as UploadView;
+    const { upload: done } = await ingested(caseId, uploadId);
+    const refused = done.files.find((f) => f.name.includes('escaped'));
+    expect(refused).toMatchObject({ state: 'unparsed', reason: expect.stringMatching(/^refused: /) });
+    expect(done.files.find((f) => f.name === 'IMAGES/IM1')).toMatchObject({ kind: 'dicom', details: { studyInstanceUid: MR_STUDY } });
+    expect(done.files.find((f) => f.name === 'evil.zip')).toMatchObject({ state: 'parsed', reason: '1 entry refused' });
+    for (const dir of [svc.config.dataDir, path.dirname(svc.config.dataDir), path.join(svc.config.dataDir, 'ingest')]) {
+      expect(fs.existsSync(path.join(dir, 'escaped.dcm'))).toBe(false);
+    }
+  });
+});
+
+describe('the ingest job is idempotent', () => {
+  it('run again after dying half-way (zip extracted, files not parsed), it ends as before: no duplicate rows, one more bundle', async () => {
+    const caseId = await openCase();
+    const { mr, ct } = twoSeriesStudy();
+    const res = await upload(caseId, [
+      { name: 'cd.zip', data: buildZip([{ name: 'A/IM1', data: mr }, { name: 'A/IM2', data: ct }, { name: '/etc/passwd', data: Buffer.from('x') }]) },
+    ]);
+    const { uploadId } = (await res.json()) as UploadView;
+    const { upload: before } = await ingested(caseId, uploadId);
+    const view = (u: UploadView) => u.files.map((f) => [f.id, f.name, f.state, f.reason]);
+
+    // As if the job had died after extracting: every stored file back to `received`, no bundle yet.
+    await svc.service.db.query("UPDATE uploads SET state = 'received', reason = NULL, metadata = '{}', parsed_at = NULL WHERE upload_id = $1 AND blob_sha256 IS NOT NULL", [uploadId]);
+    await svc.service.db.query('DELETE FROM case_bundles WHERE case_id = $1', [caseId]);
+    const pool = new DicomWorkerPool({ timeoutMs: 10_000 });
+    try {
+      const deps = {
+        db: svc.service.db,
+        mappings: loadTerminologyMappings,
+        blobs: new BlobStore(path.join(svc.config.dataDir, 'blobs')),
+        pool,
+        workDir: path.join(svc.config.dataDir, 'ingest-test'),
+        uploads: svc.config.uploads,
+      };
+      const again = await ingestUpload(deps, uploadId);
+      expect(again.version).toBe(1);
+      // A third run finds nothing to do.
+      expect((await ingestUpload(deps, uploadId)).version).toBeUndefined();
+    } finally {
+      await pool.close();
+    }
+    const after = (await uploads(caseId)).find((u) => u.uploadId === uploadId) as UploadView;
+    expect(view(after)).toEqual(view(before));
+    expect(after.state).toBe('ingested');
+  });
+});
+
+describe('limits: 413 / 415 name the file', () => {
+  const fakePdf = (bytes: number): Buffer => Buffer.concat([Buffer.from('%PDF-1.4\n'), Buffer.alloc(bytes - 9, 0x20)]);
+
+  it('a file over MAX_UPLOAD_FILE_BYTES is refused with 413 naming it, and nothing of the request is kept', async () => {
+    const caseId = await openCase();
+    const res = await upload(caseId, [
+      { name: 'small.pdf', data: pdf('minimal-document.pdf') },
+      { name: 'huge-scan.pdf', data: fakePdf(1024 * 1024 + 10) },
+    ]);
+    expect(res.status).toBe(413);
+    expect(res.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    const problem = (await res.json()) as { detail: string; errors: { field: string; detail: string }[] };
+    expect(problem.detail).toMatch(/File "huge-scan\.pdf" is larger than the limit of 1\.0 MB per file/);
+    expect(problem.errors[0]).toMatchObject({ field: 'file' });
+    expect(await uploads(caseId)).toEqual([]);
+  });
+
+  it('a file that takes the case past MAX_UPLOAD_CASE_BYTES is refused with 413 naming it', async () => {
+    const caseId = await openCase();
+    const first = await upload(caseId, [
+      { name: 'a.pdf', data: fakePdf(900 * 1024) },
+      { name: 'b.pdf', data: fakePdf(900 * 1024) },
+      { name: 'c.pdf', data: fakePdf(900 * 1024) },
+    ]);
+    expect(first.status).toBe(202);
+    const res = await upload(caseId, [{ name: 'one-too-many.pdf', data: fakePdf(900 * 1024) }]);
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { detail: string }).detail).toMatch(/File "one-too-many\.pdf" would take this case's uploads past their limit of 3\.0 MB/);
+    expect(await uploads(caseId)).toHaveLength(1);
+  });
+
+  it('a file that is not a PDF, DICOM or zip is refused with 415 naming it; a non-multipart body with 415 naming content-type', async () => {
+    const caseId = await openCase();
+    const res = await upload(caseId, [{ name: 'notes.docx', data: Buffer.from('this is not a medical file') }]);
+    expect(res.status).toBe(415);
+    expect(((await res.json()) as { detail: string }).detail).toMatch(/File "notes\.docx" is not a PDF, a DICOM file or a zip archive/);
+    const json = await svc.request('POST', `/api/cases/${caseId}/uploads`, { token: cm, body: { file: 'x' } });
+    expect(json.status).toBe(415);
+    expect(((await json.json()) as { errors: { field: string }[] }).errors[0]?.field).toBe('content-type');
+  });
+});
+
+describe('per-case upload token', () => {
+  it('opens the upload routes of its case only', async () => {
+    const caseId = await openCase();
+    const other = await openCase();
+    const issued = await svc.request('POST', `/api/cases/${caseId}/upload-token`, { token: cm });
+    expect(issued.status).toBe(201);
+    const { token, expiresAt } = (await issued.json()) as { token: string; expiresAt: string };
+    expect(Date.parse(expiresAt)).toBeGreaterThan(Date.now());
+
+    const res = await upload(caseId, [{ name: 'from-portal.pdf', data: pdf('minimal-document.pdf') }], token);
+    expect(res.status).toBe(202);
+    expect(await uploads(caseId, token)).toHaveLength(1);
+
+    // Another case's uploads: 403. Any other route: 401 (it is not a staff token).
+    expect((await upload(other, [{ name: 'x.pdf', data: pdf('minimal-document.pdf') }], token)).status).toBe(403);
+    expect((await svc.request('GET', `/api/cases/${other}/uploads`, { token })).status).toBe(403);
+    for (const route of [`/api/cases/${caseId}`, `/api/cases/${caseId}/bundle`, `/api/cases/${caseId}/uploads/files/${caseId}`]) {
+      expect((await svc.request('GET', route, { token })).status).toBe(401);
+    }
+    expect((await svc.request('POST', `/api/cases/${caseId}/upload-token`, { token })).status).toBe(401);
+
+    // Expired: 401.
+    await svc.service.db.query("UPDATE upload_tokens SET expires_at = now() - interval '1 second' WHERE case_id = $1", [caseId]);
+    expect((await svc.request('GET', `/api/cases/${caseId}/uploads`, { token })).status).toBe(401);
+  });
+});
