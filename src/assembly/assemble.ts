@@ -8,11 +8,14 @@ import { dedupe } from '../normalize/dedupe';
 import { normalize } from '../normalize/normalize';
 import { buildProvenances } from '../normalize/provenance';
 import type { TerminologyMappings } from '../normalize/terminology';
-import type { AssemblyOptions } from '../normalize/types';
-import { loadAssemblyInput } from './assembly-input';
+import type { AssemblyOptions, DedupeResult } from '../normalize/types';
+import { loadAssemblyInput, type AssemblyInput } from './assembly-input';
 import { fillAttachmentHashes } from './attachment-hashes';
 import { insertBundleVersion } from './bundle-repository';
-import { completenessReport, type CompletenessReport } from './completeness';
+import { completenessReport, countPulled, type CompletenessReport } from './completeness';
+import { PhaseTimer } from './phase-timer';
+import { withUploads } from '../uploads/upload-resources';
+import { bundleHasImaging, offerRadiologyReview } from '../cases/radiology-offer';
 
 export interface AssembleDeps {
   readonly db: Database;
@@ -32,6 +35,37 @@ export interface AssembleResult {
   readonly bundleId: string;
   readonly report: CompletenessReport;
   readonly entries: number;
+  /** Wall time per phase (ms): read, normalize, dedupe, compose, store. */
+  readonly timings: Readonly<Record<string, number>>;
+}
+
+/**
+ * Normalize → fill attachment hashes → de-duplicate, and the completeness report of both. Its own
+ * function so that the normalized set (the duplicates dedupe folded away among it) and the raw
+ * wrappers are garbage once it returns, before the Composition and Bundle are built.
+ */
+function normalizeAndDedupe(
+  deps: AssembleDeps, caseId: string, input: AssemblyInput, ownedRows: number, request: AssembleRequest, phases: PhaseTimer,
+): { deduped: DedupeResult; report: CompletenessReport } {
+  const pulled = countPulled(input.raw);
+  // The first `ownedRows` raw objects were parsed from the raw store for this assembly only: they are
+  // normalized in place (no copy of the case). Resources added after them (uploads) are built in code
+  // and may share sub-objects, so they are copied first.
+  for (let i = ownedRows; i < input.raw.length; i++) {
+    const r = input.raw[i];
+    // A JSON round trip, not structuredClone: under jest's vm contexts structuredClone returns objects of
+    // another realm, which the plain-JSON check of normalize refuses.
+    if (r) input.raw[i] = { ...r, resource: JSON.parse(JSON.stringify(r.resource)) as typeof r.resource };
+  }
+  const normalized = normalize({ caseId, intake: input.intake, sources: input.sources, raw: input.raw, mappings: deps.mappings(), consumeRaw: true });
+  // Drop the raw wrappers (and the superseded versions only they still hold).
+  input.raw.length = 0;
+  phases.lap('normalize');
+  fillAttachmentHashes(normalized.resources, input.attachments);
+  const deduped = dedupe(normalized.resources, { disabledRules: request.disabledRules });
+  const report = completenessReport(input.sources, pulled, normalized, deduped, input.attachments);
+  phases.lap('dedupe');
+  return { deduped, report };
 }
 
 /**
@@ -41,11 +75,13 @@ export interface AssembleResult {
  * raw data gives the same bundle but for its identifier and timestamp.
  */
 export async function assembleCase(deps: AssembleDeps, caseId: string, request: AssembleRequest): Promise<AssembleResult> {
-  const started = process.hrtime.bigint();
-  const input = await loadAssemblyInput(deps.db, caseId);
-  const normalized = normalize({ caseId, intake: input.intake, sources: input.sources, raw: input.raw, mappings: deps.mappings() });
-  fillAttachmentHashes(normalized.resources, input.attachments);
-  const deduped = dedupe(normalized.resources, { disabledRules: request.disabledRules });
+  const phases = new PhaseTimer();
+  const loaded = await loadAssemblyInput(deps.db, caseId);
+  const ownedRows = loaded.raw.length;
+  // Family uploads join as one more source (origin family-upload).
+  const input = await withUploads(deps.db, loaded);
+  phases.lap('read');
+  const { deduped, report } = normalizeAndDedupe(deps, caseId, input, ownedRows, request, phases);
   const options: AssemblyOptions = {
     bundleId: randomUUID(),
     timestamp: (deps.now ?? (() => new Date()))().toISOString(),
@@ -66,7 +102,7 @@ export async function assembleCase(deps: AssembleDeps, caseId: string, request: 
     merges: deduped.merges,
   });
   const bundle = buildDocumentBundle({ composition, resources: deduped.resources, provenances, options });
-  const report = completenessReport(input.sources, input.raw, normalized, deduped, input.attachments);
+  phases.lap('compose');
   const version = await insertBundleVersion(deps.db, {
     caseId,
     bundleId: options.bundleId,
@@ -75,12 +111,15 @@ export async function assembleCase(deps: AssembleDeps, caseId: string, request: 
     options: { disabledRules: request.disabledRules ?? [] },
     trigger: request.trigger,
   });
+  phases.lap('store');
+  // Imaging in the case: the quote offers radiology review (idempotent; the fee only after approval).
+  if (bundleHasImaging(bundle)) await offerRadiologyReview(deps.db, caseId, 'bundle');
   logger.info('case assembled', {
     caseId,
     version,
     resources: bundle.entry?.length ?? 0,
     counts: { merged: report.totals.merged, leftOut: report.totals.leftOut },
-    durationMs: Number(process.hrtime.bigint() - started) / 1e6,
+    durationMs: phases.totalMs(),
   });
-  return { version, bundleId: options.bundleId, report, entries: bundle.entry?.length ?? 0 };
+  return { version, bundleId: options.bundleId, report, entries: bundle.entry?.length ?? 0, timings: phases.laps };
 }

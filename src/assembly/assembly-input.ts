@@ -3,6 +3,7 @@ import { findCase } from '../db/case-repository';
 import type { Database } from '../db/database';
 import { notFound } from '../http/problem';
 import type { RawInput, SourceInfo } from '../normalize/types';
+import { rawResourceBatches } from './raw-resource-stream';
 
 /** A fetched attachment of a pulled resource, as the blob store knows it. */
 export interface FetchedAttachment {
@@ -25,24 +26,31 @@ export interface AssemblyInput {
   readonly attachments: FetchedAttachment[];
 }
 
-/** Everything assembly derives from, read from the raw store (PostgreSQL) in a stable order. */
+/** Every raw resource of the case, read in batches (see `raw-resource-stream.ts`), in key order. */
+async function readAllRaw(db: Database, caseId: string): Promise<RawInput[]> {
+  const raw: RawInput[] = [];
+  for await (const batch of rawResourceBatches(db, caseId)) for (const r of batch) raw.push(r);
+  return raw;
+}
+
+/**
+ * Everything assembly derives from, read from the raw store (PostgreSQL) in a stable order. The raw
+ * resources are freshly parsed objects owned by the caller: assembly normalizes them in place
+ * (`consumeRaw`), so the case is held once, not as raw plus normalized copies.
+ */
 export async function loadAssemblyInput(db: Database, caseId: string): Promise<AssemblyInput> {
   const record = await findCase(db, caseId);
   if (!record) throw notFound(`Case ${caseId}`);
   const [sources, raw, attachments] = await Promise.all([
     db.query<{ id: string; base_url: string; name: string; remote_patient_id: string | null; pull_ids: string[] | null; last_fetched: Date | null }>(
       `SELECT s.id, e.base_url, e.name, s.remote_patient_id,
-              (SELECT array_agg(DISTINCT r.pull_id::text) FROM raw_resources r WHERE r.source_id = s.id) AS pull_ids,
-              (SELECT max(r.fetched_at) FROM raw_resources r WHERE r.source_id = s.id) AS last_fetched
+              (SELECT array_agg(DISTINCT r.pull_id::text) FROM raw_resources r WHERE r.case_id = s.case_id AND r.source_id = s.id) AS pull_ids,
+              (SELECT max(r.fetched_at) FROM raw_resources r WHERE r.case_id = s.case_id AND r.source_id = s.id) AS last_fetched
        FROM case_sources s JOIN endpoints e ON e.id = s.endpoint_id
        WHERE s.case_id = $1 ORDER BY s.created_at, s.id`,
       [caseId],
     ),
-    db.query<{ source_id: string; resource_type: string; remote_id: string; version_id: string; fetched_at: Date; sha256: string; resource: Record<string, unknown> }>(
-      `SELECT source_id, resource_type, remote_id, version_id, fetched_at, sha256, resource FROM raw_resources
-       WHERE case_id = $1 ORDER BY source_id, resource_type, remote_id, version_id`,
-      [caseId],
-    ),
+    readAllRaw(db, caseId),
     db.query<{ source_id: string; resource_type: string; remote_id: string; position: string; state: FetchedAttachment['state']; sha1_base64: string | null; size: number | null; integrity: string | null; error: string | null }>(
       `SELECT source_id, resource_type, remote_id, position, state, sha1_base64, size, integrity, error FROM attachments
        WHERE case_id = $1 ORDER BY source_id, resource_type, remote_id, position`,
@@ -61,15 +69,7 @@ export async function loadAssemblyInput(db: Database, caseId: string): Promise<A
       pullIds: [...(s.pull_ids ?? [])].sort(),
       ...(s.last_fetched ? { lastFetchedAt: s.last_fetched.toISOString() } : {}),
     })),
-    raw: raw.rows.map((r) => ({
-      sourceId: r.source_id,
-      resourceType: r.resource_type,
-      remoteId: r.remote_id,
-      versionId: r.version_id,
-      fetchedAt: r.fetched_at.toISOString(),
-      sha256: r.sha256,
-      resource: r.resource,
-    })),
+    raw,
     attachments: attachments.rows.map((a) => ({
       sourceId: a.source_id,
       resourceType: a.resource_type,

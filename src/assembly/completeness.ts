@@ -28,13 +28,26 @@ export interface CompletenessReport {
   readonly mappedCodings: number;
 }
 
+/** Raw rows pulled per `${sourceId}|${resourceType}`. */
+export type PulledCounts = ReadonlyMap<string, number>;
+
+/** Counts raw rows per source and type (taken before the raw objects are normalized in place and dropped). */
+export function countPulled(raw: readonly Pick<RawInput, 'sourceId' | 'resourceType'>[]): PulledCounts {
+  const counts = new Map<string, number>();
+  for (const r of raw) {
+    const k = `${r.sourceId}|${r.resourceType}`;
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
+  return counts;
+}
+
 /**
  * Accounts for every pulled resource: in the bundle (as itself or as a merge survivor), merged into
  * another, or left out with the reason. `balanced` is checked per source and type.
  */
 export function completenessReport(
   sources: readonly SourceInfo[],
-  raw: readonly RawInput[],
+  pulled: PulledCounts,
   normalized: NormalizeResult,
   deduped: DedupeResult,
   attachments: readonly FetchedAttachment[],
@@ -49,7 +62,10 @@ export function completenessReport(
     }
     return b;
   };
-  for (const r of raw) at(r.sourceId, r.resourceType).pulled += 1;
+  for (const [k, n] of pulled) {
+    const bar = k.indexOf('|');
+    at(k.slice(0, bar), k.slice(bar + 1)).pulled += n;
+  }
   for (const l of normalized.leftOut) at(l.sourceId, l.resourceType).leftOut.push({ remoteId: l.remoteId, versionId: l.versionId, reason: l.reason });
   const mergedKeys = new Set<string>();
   for (const m of deduped.merges) {

@@ -202,11 +202,10 @@ function clinicalSection(
     const where = from.length > 0 ? ` in the records received from ${from.map(escapeXml).join(', ')}` : ' in the records received';
     return { ...base, text: { status: 'generated', div: div(`<p>None found${where}.</p>`) }, emptyReason: emptyReason() };
   }
-  const sorted = [...members].sort((a, b) => {
-    const ka = sortKey(a.resource);
-    const kb = sortKey(b.resource);
-    return ka > kb ? -1 : ka < kb ? 1 : a.fullUrl < b.fullUrl ? -1 : a.fullUrl > b.fullUrl ? 1 : 0;
-  });
+  // Newest first, then by fullUrl; each key computed once (not once per comparison).
+  const keyed = members.map((r) => ({ r, key: sortKey(r.resource) }));
+  keyed.sort((a, b) => (a.key > b.key ? -1 : a.key < b.key ? 1 : a.r.fullUrl < b.r.fullUrl ? -1 : a.r.fullUrl > b.r.fullUrl ? 1 : 0));
+  const sorted = keyed.map((k) => k.r);
   const items = sorted.map((r) => {
     const names = namer(r);
     const from = names.length > 0 ? ` <i>(${names.map(escapeXml).join('; ')})</i>` : '';

@@ -1,0 +1,264 @@
+/**
+ * Case-assembly benchmark (`npm run bench:assemble`).
+ *
+ * A fresh PostgreSQL database (created and dropped here) is seeded with one case of `--resources`
+ * (default 50,000) generated resources from two sources, care teams A and B (half each), written
+ * into the raw store by the pull's own `commitPage` (see `assemble-seed.ts`; seeding runs in a child
+ * process so its memory is not this process's). A small case (2 × 1,000) is seeded as well and
+ * assembled first as a warm-up (JIT, UCUM tables, connection pool), outside the figures.
+ *
+ * Measured in this process, in this order:
+ * - **assembly**: `assembleCase` end to end, exactly as the pull's parent job runs it: read the raw
+ *   store → normalize → fill attachment hashes → dedupe → Provenance → Composition → document
+ *   Bundle → store it as a new `case_bundles` version. Resources/s = raw resources ÷ wall time.
+ *   Peak RSS: `process.memoryUsage().rss` sampled every 20 ms during the phase, and the kernel's
+ *   high-water mark of the process (`resourceUsage().maxRSS`) read right after it (it covers the
+ *   warm-up too, which is far smaller).
+ * - **baseline**: plain `JSON.parse` of the same raw bytes, i.e. every stored raw page body
+ *   (the searchset Bundles as received), read from `raw_pages` first and then parsed one after the
+ *   other, untimed read, timed parse (UTF-8 decode + parse). Resources/s of the same resources.
+ *
+ * Targets (issue #5): ≥ 20,000 resources/s and peak RSS < 400 MB.
+ *
+ * Flags: --resources N (even, default 50000), --profile FILE (a .cpuprofile of the timed assembly).
+ * Env: TEST_POSTGRES_URL (admin URL, default postgres://postgres@127.0.0.1:5432/postgres).
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import inspector from 'node:inspector';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import pg from 'pg';
+import { assembleCase } from '../src/assembly/assemble';
+import type { Database } from '../src/db/database';
+import { openDatabase } from '../src/db/open';
+import { setLogLevel } from '../src/log';
+import { loadTerminologyMappings } from '../src/normalize/terminology';
+import type { SeededCase } from './assemble-seed';
+import {
+  cpuTimer, diffPidCpu, fmtInt, fmtMb, fmtRatio, forceGc, hostBusyCpu, machineInfo, MB, pidCpu, processMaxRss, RssSampler, table, writeResult, type BenchFigure,
+} from './support';
+
+const BENCH = 'assemble';
+const TARGET_RES_PER_S = 20_000;
+const TARGET_PEAK_RSS_MB = 400;
+const WARMUP_PER_TEAM = 1_000;
+const ADMIN_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+interface Args {
+  resources: number;
+  profile?: string;
+}
+
+function parseArgs(argv: readonly string[]): Args {
+  const args: Args = { resources: 50_000 };
+  for (let i = 0; i < argv.length; i += 2) {
+    const flag = argv[i];
+    const value = argv[i + 1];
+    if (value === undefined) throw new Error(`${flag ?? ''} needs a value`);
+    if (flag === '--resources') args.resources = Number(value);
+    else if (flag === '--profile') args.profile = path.resolve(value);
+    else throw new Error(`Unknown flag ${flag ?? ''}`);
+  }
+  if (!Number.isInteger(args.resources) || args.resources < 2_000 || args.resources % 2 !== 0) throw new Error('--resources must be an even integer ≥ 2000');
+  return args;
+}
+
+const log = (line: string): void => {
+  process.stderr.write(`[bench:assemble ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+};
+
+async function adminQuery(sql: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  try {
+    await admin.query(sql);
+  } finally {
+    await admin.end();
+  }
+}
+
+/** Seeds a case in a child process (its generator memory stays out of this process's RSS). */
+function seedInChild(dbUrl: string, perTeam: number): SeededCase {
+  const script = path.join(__dirname, 'assemble-seed.js');
+  const out = execFileSync(process.execPath, [script, dbUrl, String(perTeam)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: MB });
+  return JSON.parse(out.trim().split('\n').pop() ?? '{}') as SeededCase;
+}
+
+/** Runs `fn` under the V8 CPU profiler and writes the profile to `file`. */
+async function profiled<T>(file: string, fn: () => Promise<T>): Promise<T> {
+  const session = new inspector.Session();
+  session.connect();
+  const post = (method: string, params?: object): Promise<unknown> =>
+    new Promise((resolve, reject) => session.post(method, params ?? {}, (err, res) => (err ? reject(err) : resolve(res))));
+  await post('Profiler.enable');
+  await post('Profiler.setSamplingInterval', { interval: 200 });
+  await post('Profiler.start');
+  try {
+    return await fn();
+  } finally {
+    const { profile } = (await post('Profiler.stop')) as { profile: unknown };
+    fs.writeFileSync(file, JSON.stringify(profile));
+    session.disconnect();
+    log(`CPU profile → ${file}`);
+  }
+}
+
+interface AssemblyRun {
+  readonly ms: number;
+  readonly entries: number;
+  readonly merged: number;
+  readonly leftOut: number;
+  readonly balanced: boolean;
+  readonly rssBeforeBytes: number;
+  readonly rssPeakBytes: number;
+  readonly maxRssBytes: number;
+  /** CPU ms of this process, and of PostgreSQL (this database's backends and the server's background processes). */
+  readonly nodeCpuMs: number;
+  readonly postgresCpuMs: number;
+  /** Cores busy with anything else on the host during the assembly (noise on a shared machine). */
+  readonly otherLoadCores: number;
+  /** assembleCase's own wall time per phase (ms). */
+  readonly timings: Readonly<Record<string, number>>;
+}
+
+/** Our database's backends and the server's background processes (WAL writer, checkpointer…). */
+async function postgresPids(db: Database): Promise<number[]> {
+  const { rows } = await db.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database() OR datname IS NULL');
+  return rows.map((r) => r.pid);
+}
+
+async function timedAssembly(db: Database, caseId: string, profile?: string): Promise<AssemblyRun> {
+  const deps = { db, mappings: () => loadTerminologyMappings() };
+  forceGc();
+  const pidsBefore = await postgresPids(db);
+  const pg0 = pidCpu(pidsBefore);
+  const rssBefore = process.memoryUsage.rss();
+  const sampler = new RssSampler(20).start();
+  const cpu = cpuTimer();
+  const host0 = hostBusyCpu();
+  const t0 = performance.now();
+  const run = (): ReturnType<typeof assembleCase> => assembleCase(deps, caseId, { trigger: 'bench' });
+  const result = profile ? await profiled(profile, run) : await run();
+  const ms = performance.now() - t0;
+  const nodeCpuMs = cpu.stop();
+  const { peakBytes } = sampler.stop();
+  const hostMs = hostBusyCpu() - host0;
+  const postgresCpuMs = diffPidCpu(pidCpu(new Set([...pidsBefore, ...(await postgresPids(db))])), pg0);
+  const otherLoadCores = Number((Math.max(0, hostMs - nodeCpuMs - postgresCpuMs) / ms).toFixed(2));
+  return {
+    nodeCpuMs,
+    postgresCpuMs,
+    otherLoadCores,
+    ms,
+    entries: result.entries,
+    merged: result.report.totals.merged,
+    leftOut: result.report.totals.leftOut,
+    balanced: result.report.totals.balanced,
+    rssBeforeBytes: rssBefore,
+    rssPeakBytes: peakBytes,
+    maxRssBytes: processMaxRss(),
+    timings: result.timings,
+  };
+}
+
+/** Plain JSON.parse of every raw page body of the case (read first, untimed; parse timed). */
+async function parseBaseline(db: Database, caseId: string): Promise<{ ms: number; bytes: number; resources: number }> {
+  const { rows } = await db.query<{ body: Buffer }>(
+    `SELECT p.body FROM raw_pages p JOIN pull_tasks t ON t.id = p.task_id JOIN pulls l ON l.id = t.pull_id
+     WHERE l.case_id = $1 ORDER BY p.task_id, p.page_no`,
+    [caseId],
+  );
+  forceGc();
+  let resources = 0;
+  let bytes = 0;
+  const t0 = performance.now();
+  for (const row of rows) {
+    const bundle = JSON.parse(row.body.toString('utf8')) as { entry?: unknown[] };
+    resources += bundle.entry?.length ?? 0;
+    bytes += row.body.length;
+  }
+  return { ms: performance.now() - t0, bytes, resources };
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const startedAt = new Date().toISOString();
+  const t0 = performance.now();
+  setLogLevel(process.env.LOG_LEVEL ?? 'warn');
+  const dbName = `sob_bench_asm_${process.pid}_${randomBytes(4).toString('hex')}`;
+  await adminQuery(`CREATE DATABASE ${dbName}`);
+  const dbUrl = new URL(ADMIN_URL);
+  dbUrl.pathname = `/${dbName}`;
+  let db: Database | undefined;
+  try {
+    db = await openDatabase({ databaseUrl: dbUrl.toString(), dataDir: '/nonexistent', poolSize: 4 });
+    log(`seeding ${fmtInt(args.resources)} resources (two sources) through commitPage …`);
+    const seeded = seedInChild(dbUrl.toString(), args.resources / 2);
+    log(`seeded ${fmtInt(seeded.resources)} resources in ${fmtInt(seeded.pages)} pages (${fmtMb(seeded.pageBytes)} of page bodies) in ${(seeded.ms / 1000).toFixed(1)} s`);
+    const warm = seedInChild(dbUrl.toString(), WARMUP_PER_TEAM);
+    await assembleCase({ db, mappings: () => loadTerminologyMappings() }, warm.caseId, { trigger: 'bench-warmup' });
+    await db.exec('VACUUM ANALYZE');
+
+    const run = await timedAssembly(db, seeded.caseId, args.profile);
+    const resPerS = seeded.resources / (run.ms / 1000);
+    log(`assembly: ${fmtInt(seeded.resources)} resources in ${(run.ms / 1000).toFixed(2)} s = ${fmtInt(resPerS)} res/s, peak RSS ${fmtMb(run.rssPeakBytes)} (kernel max ${fmtMb(run.maxRssBytes)})`);
+    const parse = await parseBaseline(db, seeded.caseId);
+    const parsePerS = parse.resources / (parse.ms / 1000);
+    if (parse.resources !== seeded.resources) throw new Error(`baseline parsed ${parse.resources} resources, seeded ${seeded.resources}`);
+    if (!run.balanced) throw new Error('the completeness report does not balance');
+
+    const peakMb = Math.max(run.rssPeakBytes, run.maxRssBytes) / MB;
+    const ratio = resPerS / parsePerS;
+    console.log(`Case assembly: ${fmtInt(seeded.resources)} raw resources from 2 sources (${fmtMb(parse.bytes)} of raw page bytes); bundle of ${fmtInt(run.entries)} entries, ${fmtInt(run.merged)} merged, ${fmtInt(run.leftOut)} left out`);
+    console.log(
+      table(
+        ['phase', 'time', 'res/s', 'MB/s', 'ratio to JSON.parse', 'peak RSS'],
+        [
+          ['assembleCase (read raw → … → store bundle)', `${fmtInt(run.ms)} ms`, fmtInt(resPerS), (parse.bytes / MB / (run.ms / 1000)).toFixed(1), fmtRatio(ratio), fmtMb(peakMb * MB)],
+          ['JSON.parse of the raw page bytes (baseline)', `${fmtInt(parse.ms)} ms`, fmtInt(parsePerS), (parse.bytes / MB / (parse.ms / 1000)).toFixed(1), '1.00×', ''],
+        ],
+      ),
+    );
+    console.log(
+      `CPU during assembly: this process ${fmtInt(run.nodeCpuMs)} ms, PostgreSQL ${fmtInt(run.postgresCpuMs)} ms; ` +
+        `other load on the host ${run.otherLoadCores.toFixed(2)} cores (shared machine: wall times are noisy)`,
+    );
+    console.log(`Phases (ms): ${Object.entries(run.timings).map(([k, v]) => `${k} ${fmtInt(v)}`).join(', ')}`);
+    console.log(`RSS before assembly ${fmtMb(run.rssBeforeBytes)}, sampled peak during it ${fmtMb(run.rssPeakBytes)}, process high-water mark ${fmtMb(run.maxRssBytes)}`);
+    const figures: BenchFigure[] = [
+      {
+        figure: 'assembly throughput (50k, 2 sources)',
+        unit: 'res/s',
+        measured: resPerS,
+        target: `≥ ${fmtInt(TARGET_RES_PER_S)}`,
+        pass: resPerS >= TARGET_RES_PER_S,
+        baseline: parsePerS,
+        baselineName: 'JSON.parse res/s',
+        ratio,
+      },
+      { figure: 'assembly peak RSS', unit: 'MB', measured: peakMb, target: `< ${TARGET_PEAK_RSS_MB}`, pass: peakMb < TARGET_PEAK_RSS_MB },
+    ];
+    const pass = figures.every((f) => f.pass !== false);
+    const written = writeResult({
+      bench: BENCH,
+      startedAt,
+      durationMs: performance.now() - t0,
+      machine: machineInfo(),
+      pass,
+      figures,
+      details: { seeded, run, parse },
+    });
+    console.log(`${pass ? 'PASS' : 'MISS'} (targets: ≥ ${fmtInt(TARGET_RES_PER_S)} res/s, peak RSS < ${TARGET_PEAK_RSS_MB} MB) → ${written.latest}`);
+    if (!pass) process.exitCode = 1;
+  } finally {
+    await db?.close().catch(() => undefined);
+    await adminQuery(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch((err: unknown) => log(`drop database failed: ${String(err)}`));
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 2;
+});

@@ -1,0 +1,109 @@
+/**
+ * Reads a case's raw resources from the raw store in batches, by keyset over the primary key
+ * `(case_id, source_id, resource_type, remote_id, version_id)`, instead of in one query.
+ *
+ * Why: one query for a 50,000-resource case holds every row twice at once in the driver (the
+ * received text and the parsed rows) on top of what assembly builds from them; batches keep only
+ * one or two batches of wire data alive. The batch boundaries are read first (one key per
+ * `batchSize` rows, an index scan that never touches the TOASTed resource JSON), so that two batch
+ * queries can be in flight at once: PostgreSQL serializes the next batch while this process parses
+ * the current one.
+ *
+ * The ranges cover the whole key space (the first is open below, the last open above), so a row is
+ * read exactly once. Raw rows are only ever inserted, so a pull committing pages meanwhile can only
+ * add rows, as it could between two assemblies.
+ */
+import type { Queryable } from '../db/database';
+import type { RawInput } from '../normalize/types';
+
+/** Rows per batch query (about 1–2 MB of resource JSON each). */
+export const RAW_BATCH_SIZE = 2_000;
+
+/** How many batch queries run at once (one parses here while the next is produced by PostgreSQL). */
+const IN_FLIGHT = 2;
+
+type Key = readonly [string, string, string, string];
+
+interface RawRow {
+  source_id: string;
+  resource_type: string;
+  remote_id: string;
+  version_id: string;
+  fetched_at: Date;
+  sha256: string;
+  resource: Record<string, unknown>;
+}
+
+const KEY = '(source_id, resource_type, remote_id, version_id)';
+
+/** The first key of every `batchSize`-th row in key order, after the first one. */
+async function batchBoundaries(db: Queryable, caseId: string, batchSize: number): Promise<Key[]> {
+  const { rows } = await db.query<{ source_id: string; resource_type: string; remote_id: string; version_id: string }>(
+    `SELECT source_id, resource_type, remote_id, version_id FROM (
+       SELECT source_id, resource_type, remote_id, version_id, row_number() OVER (ORDER BY source_id, resource_type, remote_id, version_id) AS n
+       FROM raw_resources WHERE case_id = $1) k
+     WHERE n > 1 AND (n - 1) % $2 = 0 ORDER BY n`,
+    [caseId, batchSize],
+  );
+  return rows.map((r) => [r.source_id, r.resource_type, r.remote_id, r.version_id] as const);
+}
+
+/** Rows with key in `[from, to)`; `undefined` bounds are open. */
+async function readRange(db: Queryable, caseId: string, from: Key | undefined, to: Key | undefined): Promise<RawInput[]> {
+  const params: unknown[] = [caseId];
+  let where = 'case_id = $1';
+  if (from) {
+    params.push(...from);
+    where += ` AND ${KEY} >= ($2, $3, $4, $5)`;
+  }
+  if (to) {
+    const n = params.length;
+    params.push(...to);
+    where += ` AND ${KEY} < ($${n + 1}, $${n + 2}, $${n + 3}, $${n + 4})`;
+  }
+  const { rows } = await db.query<RawRow>(
+    `SELECT source_id, resource_type, remote_id, version_id, fetched_at, sha256, resource FROM raw_resources
+     WHERE ${where} ORDER BY source_id, resource_type, remote_id, version_id`,
+    params,
+  );
+  const out = new Array<RawInput>(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i] as RawRow;
+    out[i] = {
+      sourceId: r.source_id,
+      resourceType: r.resource_type,
+      remoteId: r.remote_id,
+      versionId: r.version_id,
+      fetchedAt: r.fetched_at.toISOString(),
+      sha256: r.sha256,
+      resource: r.resource,
+    };
+  }
+  return out;
+}
+
+/**
+ * The case's raw resources, batch after batch, in key order (source, type, remote id, version).
+ * Each resource object is freshly parsed for the caller (it may be normalized in place).
+ */
+export async function* rawResourceBatches(db: Queryable, caseId: string, batchSize = RAW_BATCH_SIZE): AsyncGenerator<RawInput[], void, undefined> {
+  const bounds = await batchBoundaries(db, caseId, batchSize);
+  const ranges: [Key | undefined, Key | undefined][] = [];
+  for (let i = 0; i <= bounds.length; i++) ranges.push([bounds[i - 1], bounds[i]]);
+  const pending: Promise<RawInput[]>[] = [];
+  let next = 0;
+  const fill = (): void => {
+    while (pending.length < IN_FLIGHT && next < ranges.length) {
+      const [from, to] = ranges[next++] ?? [undefined, undefined];
+      const p = readRange(db, caseId, from, to);
+      p.catch(() => undefined); // awaited below in order; no unhandled rejection meanwhile
+      pending.push(p);
+    }
+  };
+  fill();
+  while (pending.length > 0) {
+    const batch = await (pending.shift() as Promise<RawInput[]>);
+    fill();
+    yield batch;
+  }
+}
