@@ -3,6 +3,7 @@ import { assembleCase, type AssembleDeps } from '../src/assembly/assemble';
 import type { CaseServiceDeps } from '../src/cases/case-service';
 import { errorFields, logger, withLogContext } from '../src/log';
 import { finishPull } from '../src/pull/finish-pull';
+import { answerRequestsOfPull } from '../src/review/information-request-answers';
 import { QUEUES } from './names';
 import { AssembleCasePayload } from './pull-flow';
 
@@ -28,9 +29,10 @@ export function startAssembleCaseWorker(
         if (state === 'failed') return { state };
         const trigger = `pull:${pullId}:${attempt}`;
         const done = await deps.db.query('SELECT 1 FROM case_bundles WHERE case_id = $1 AND trigger = $2', [caseId, trigger]);
-        if (done.rows.length > 0) return { state };
-        const assembled = await assembleCase(deps, caseId, { trigger });
-        return { state, version: assembled.version };
+        const version = done.rows.length > 0 ? undefined : (await assembleCase(deps, caseId, { trigger })).version;
+        // A specialist's re-pull request is answered once its records are in the bundle (idempotent).
+        await answerRequestsOfPull(deps, pullId, state);
+        return version === undefined ? { state } : { state, version };
       }),
     { connection: connection(), prefix, concurrency: 2, lockDuration: lockDurationMs, stalledInterval: lockDurationMs },
   );

@@ -181,52 +181,74 @@ export async function changeCaseStatus(
   actor: Principal,
 ) {
   const now = clock(deps);
-  await deps.db.transaction(async (tx) => {
-    const record = await requireCase(tx, id, true);
-    const from = record.status as CaseStatus;
-    try {
-      assertTransition(from, to);
-    } catch (err) {
-      if (err instanceof IllegalTransitionError) {
-        throw conflict(err.message, { currentStatus: from, allowedTransitions: allowedTransitions(from) });
-      }
-      throw err;
-    }
-    if (to === 'awaiting_information') await openPause(tx, id, now, reason ?? null);
-    if (from === 'awaiting_information') await closePause(tx, id, now);
-    // Records complete (again, after another pull) restarts the clock; another pull stops it.
-    const recordsCompleteAt = to === 'records_complete' ? now : to === 'collecting_records' ? null : record.recordsCompleteAt;
-    const pauses = await listPauses(tx, id);
-    const sla = recordsCompleteAt
-      ? computeSla({
-          recordsCompleteAt,
-          pauses: pauses.map((p) => ({ from: p.startedAt, to: p.endedAt ?? undefined })),
-          now,
-          timeZone: deps.config.programTimeZone,
-        })
-      : null;
-    const updated = await updateCaseStatus(tx, id, record.revision, {
-      status: to,
-      at: now,
-      recordsCompleteAt,
-      slaTargetDue: sla && !sla.paused ? new Date(sla.targetDue) : null,
-      slaLimitDue: sla && !sla.paused ? new Date(sla.limitDue) : null,
-    });
-    if (!updated) throw new HttpProblem(409, 'Conflict', 'The case changed at the same time; read it again and retry.');
-    await insertCaseEvent(tx, {
-      caseId: id,
-      type: 'transition',
-      actorSub: actor.sub,
-      actorRole: primaryRole(actor),
-      fromStatus: from,
-      toStatus: to,
-      reason,
-      at: now,
-      data: to === 'awaiting_information' ? { slaPaused: true } : from === 'awaiting_information' ? { slaResumed: true } : {},
-    });
-  });
+  await deps.db.transaction((tx) => transitionCase(deps, tx, { id, to, reason, actor, now }));
   logger.info('case status changed', { caseId: id, to });
   return getCaseDetail(deps, id);
+}
+
+/** One lifecycle move inside the caller's transaction (see {@link transitionCase}). */
+export interface CaseTransition {
+  readonly id: string;
+  readonly to: CaseStatus;
+  readonly reason: string | undefined;
+  readonly actor: Principal;
+  readonly now: Date;
+  /** More facts for the timeline event (ids, codes; no PHI). */
+  readonly data?: Record<string, unknown>;
+}
+
+/**
+ * {@link changeCaseStatus} inside a transaction the caller owns, so a capability can move the case
+ * and write its own rows atomically (assignment, information requests). Locks the case row.
+ * @throws HttpProblem 409 for an illegal transition or a concurrent change
+ */
+export async function transitionCase(deps: CaseServiceDeps, tx: Queryable, move: CaseTransition): Promise<void> {
+  const { id, to, reason, actor, now } = move;
+  const record = await requireCase(tx, id, true);
+  const from = record.status as CaseStatus;
+  try {
+    assertTransition(from, to);
+  } catch (err) {
+    if (err instanceof IllegalTransitionError) {
+      throw conflict(err.message, { currentStatus: from, allowedTransitions: allowedTransitions(from) });
+    }
+    throw err;
+  }
+  if (to === 'awaiting_information') await openPause(tx, id, now, reason ?? null);
+  if (from === 'awaiting_information') await closePause(tx, id, now);
+  // Records complete (again, after another pull) restarts the clock; another pull stops it.
+  const recordsCompleteAt = to === 'records_complete' ? now : to === 'collecting_records' ? null : record.recordsCompleteAt;
+  const pauses = await listPauses(tx, id);
+  const sla = recordsCompleteAt
+    ? computeSla({
+        recordsCompleteAt,
+        pauses: pauses.map((p) => ({ from: p.startedAt, to: p.endedAt ?? undefined })),
+        now,
+        timeZone: deps.config.programTimeZone,
+      })
+    : null;
+  const updated = await updateCaseStatus(tx, id, record.revision, {
+    status: to,
+    at: now,
+    recordsCompleteAt,
+    slaTargetDue: sla && !sla.paused ? new Date(sla.targetDue) : null,
+    slaLimitDue: sla && !sla.paused ? new Date(sla.limitDue) : null,
+  });
+  if (!updated) throw new HttpProblem(409, 'Conflict', 'The case changed at the same time; read it again and retry.');
+  await insertCaseEvent(tx, {
+    caseId: id,
+    type: 'transition',
+    actorSub: actor.sub,
+    actorRole: primaryRole(actor),
+    fromStatus: from,
+    toStatus: to,
+    reason,
+    at: now,
+    data: {
+      ...(to === 'awaiting_information' ? { slaPaused: true } : from === 'awaiting_information' ? { slaResumed: true } : {}),
+      ...move.data,
+    },
+  });
 }
 
 /** The case's FHIR face as a collection Bundle (urn:uuid fullUrls; references resolve inside it). */

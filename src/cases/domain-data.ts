@@ -5,11 +5,14 @@
 import { loadEligibilityRules, type EligibilityRules } from './eligibility-rules';
 import { defaultMappingsDir } from './mappings-dir';
 import { loadPriceList, type PriceList } from './prices';
+import { loadSpecialtyMatching, type SpecialtyMatching } from '../review/specialty-matching';
 
 /** The validated contents of `mappings/`. */
 export interface DomainData {
   readonly eligibility: EligibilityRules;
   readonly prices: PriceList;
+  /** Diagnosis codes → reviewing specialty (`mappings/specialty-matching.json`). */
+  readonly specialtyMatching: SpecialtyMatching;
 }
 
 /**
@@ -17,5 +20,5 @@ export interface DomainData {
  * @param dir - the mappings directory; defaults to the `mappings/` folder at the package root
  */
 export function loadDomainData(dir: string = defaultMappingsDir()): DomainData {
-  return { eligibility: loadEligibilityRules(dir), prices: loadPriceList(dir) };
+  return { eligibility: loadEligibilityRules(dir), prices: loadPriceList(dir), specialtyMatching: loadSpecialtyMatching(dir) };
 }

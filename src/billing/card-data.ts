@@ -1,0 +1,89 @@
+/**
+ * Refusing payment card data.
+ *
+ * Payments are taken by the hospital's card processor; this service records only the processor's
+ * reference. Whatever a client sends, a value that looks like a card number (PAN) or a field named
+ * like card data (CVV, expiry, track data, PIN) is refused before anything is stored, and the
+ * answer names the field without echoing its value.
+ *
+ * A value "looks like a PAN" when it holds a run of 13–19 digits (single spaces or dashes allowed
+ * between digits) that passes the Luhn check, or a 15- or 16-digit run starting like a major card
+ * brand (3, 4, 5, 6 or 2) even when the Luhn check fails (a mistyped card number is still one).
+ * @packageDocumentation
+ */
+
+/** Field names (lower case, letters and digits only) that only card data would use. */
+const CARD_FIELD_NAMES: ReadonlySet<string> = new Set([
+  'pan', 'primaryaccountnumber', 'cardnumber', 'cardno', 'cardnum', 'ccnumber', 'ccnum', 'creditcard', 'creditcardnumber', 'debitcardnumber',
+  'cvv', 'cvv2', 'cvc', 'cvc2', 'cid', 'csc', 'cav2', 'securitycode', 'cardsecuritycode', 'cardverificationvalue', 'cardverificationcode',
+  'expiry', 'expirydate', 'expiration', 'expirationdate', 'expdate', 'expmonth', 'expyear', 'cardexpiry', 'cardexpiration',
+  'track1', 'track2', 'trackdata', 'magstripe', 'magneticstripe', 'pin', 'pinblock',
+]);
+
+const DIGIT_RUN = /\d(?:[ -]?\d)*/g;
+
+/** Luhn (mod 10) check over a string of digits. */
+export function passesLuhn(digits: string): boolean {
+  let sum = 0;
+  for (let i = digits.length - 1, double = false; i >= 0; i--, double = !double) {
+    let d = digits.charCodeAt(i) - 48;
+    if (double) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+  }
+  return sum % 10 === 0;
+}
+
+function brandLike(digits: string): boolean {
+  return (digits.length === 15 && /^3[47]/.test(digits)) || (digits.length === 16 && /^(4|5[1-5]|2[2-7]|6)/.test(digits));
+}
+
+/** True when `text` holds a digit run that looks like a payment card number. */
+export function looksLikeCardNumber(text: string): boolean {
+  for (const match of text.matchAll(DIGIT_RUN)) {
+    const digits = match[0].replace(/[ -]/g, '');
+    if (digits.length < 13 || digits.length > 19) continue;
+    if (passesLuhn(digits) || brandLike(digits)) return true;
+  }
+  return false;
+}
+
+/** True when a field name is one only card data would use (`cvv`, `card_number`, `expiryDate`, …). */
+export function isCardFieldName(name: string): boolean {
+  return CARD_FIELD_NAMES.has(name.toLowerCase().replace(/[^a-z0-9]/g, ''));
+}
+
+/** One place in a request body that holds (or is named like) card data. */
+export interface CardDataFinding {
+  readonly path: readonly (string | number)[];
+  readonly message: string;
+}
+
+/**
+ * Every place in `value` (any JSON) that holds card data: fields named like card data, strings
+ * with a card-like digit run, integers of 13–19 digits.
+ */
+export function findCardData(value: unknown, path: readonly (string | number)[] = []): CardDataFinding[] {
+  const name = path.length > 0 ? String(path[path.length - 1]) : '(body)';
+  if (typeof value === 'string') {
+    return looksLikeCardNumber(value)
+      ? [{ path, message: `${name} looks like a payment card number; card data must never be sent here. Record the card processor's reference instead.` }]
+      : [];
+  }
+  if (typeof value === 'number') {
+    return Number.isInteger(value) && Math.abs(value) >= 1e12
+      ? [{ path, message: `${name} looks like a payment card number; card data must never be sent here.` }]
+      : [];
+  }
+  if (Array.isArray(value)) return value.flatMap((item, i) => findCardData(item, [...path, i]));
+  if (value !== null && typeof value === 'object') {
+    return Object.entries(value as Record<string, unknown>).flatMap(([key, item]) =>
+      isCardFieldName(key)
+        ? [{ path: [...path, key], message: `${key} is card data, which this service never accepts or stores; the card processor keeps it.` }]
+        : findCardData(item, [...path, key]),
+    );
+  }
+  return [];
+}

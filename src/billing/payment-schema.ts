@@ -1,0 +1,42 @@
+/**
+ * The request body of `POST /api/cases/:id/payments`. Card data anywhere in the body is refused
+ * first (see {@link findCardData}), each finding naming its field.
+ * @packageDocumentation
+ */
+import { z } from 'zod';
+import { findCardData } from './card-data';
+
+/** How the family paid, as the hospital's cashier records it. */
+export const PAYMENT_METHODS = ['card', 'hsa_fsa_card', 'check', 'ach', 'wire'] as const;
+/** A payment method. */
+export type PaymentMethod = (typeof PAYMENT_METHODS)[number];
+
+/** Largest single payment accepted: $100,000.00. */
+export const MAX_PAYMENT_CENTS = 10_000_000;
+
+const Fields = z.strictObject({
+  amountCents: z.int({ error: 'amountCents must be a whole number of US cents (85000 is $850.00)' }).min(1, {
+    error: 'amountCents must be at least 1 (cents)',
+  }).max(MAX_PAYMENT_CENTS, { error: `amountCents must be at most ${MAX_PAYMENT_CENTS} ($100,000.00)` }),
+  currency: z.literal('USD', { error: 'currency must be USD' }).default('USD'),
+  method: z.enum(PAYMENT_METHODS, { error: `method must be one of: ${PAYMENT_METHODS.join(', ')}` }),
+  processorReference: z
+    .string({ error: "processorReference must be the card processor's transaction reference (or the check number)" })
+    .trim()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{2,99}$/, {
+      error: 'processorReference must be 3–100 letters, digits, dots, dashes, underscores or colons',
+    }),
+  payer: z.string().trim().min(1, { error: 'payer must not be empty' }).max(200, { error: 'payer must be at most 200 characters' }).optional(),
+  receivedAt: z.iso.datetime({ offset: true, error: 'receivedAt must be an ISO 8601 date-time like 2026-10-01T14:30:00Z' }).optional(),
+});
+
+/** A validated payment body. */
+export type PaymentBody = z.infer<typeof Fields>;
+
+/** Validates a payment body; card data anywhere is refused before the fields are read. */
+export const PaymentBodySchema: z.ZodType<PaymentBody> = z.preprocess((raw, ctx) => {
+  for (const finding of findCardData(raw)) {
+    ctx.issues.push({ code: 'custom', message: finding.message, path: [...finding.path], input: raw });
+  }
+  return raw;
+}, Fields);

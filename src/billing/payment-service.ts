@@ -1,0 +1,121 @@
+/**
+ * Recording payments taken by the hospital's card processor (or by check), and where they stand
+ * against the quote. A processor reference is recorded once: sending the same payment again
+ * answers the recorded one; the same reference with other facts is a conflict.
+ * @packageDocumentation
+ */
+import { randomUUID } from 'node:crypto';
+import type { CaseServiceDeps } from '../cases/case-service';
+import type { Intake } from '../cases/intake-schema';
+import { insertCaseEvent } from '../db/case-repository';
+import type { Principal } from '../http/auth';
+import { conflict } from '../http/problem';
+import { logger } from '../log';
+import { caseFor, fieldProblem, nowOf, roleOf } from './billing-deps';
+import { quoteOfCase } from './case-quote';
+import { formatUsd } from './money';
+import { findPaymentByReference, insertPayment, listPayments, paidCents, type PaymentRecord } from './payment-repository';
+import type { PaymentBody } from './payment-schema';
+import { paymentStatus, type PaymentStatus } from './payment-status';
+
+/** A payment as the API shows it. */
+export interface PaymentView {
+  readonly id: string;
+  readonly amountCents: number;
+  readonly currency: 'USD';
+  readonly method: string;
+  readonly processorReference: string;
+  readonly payer: string | null;
+  readonly receivedAt: string;
+  readonly recordedBy: string;
+}
+
+/** The payments of a case with the quote and balance. */
+export interface PaymentsView {
+  readonly items: PaymentView[];
+  readonly status: PaymentStatus;
+}
+
+/** The API view of a payment row. */
+export function paymentView(p: PaymentRecord): PaymentView {
+  return {
+    id: p.id,
+    amountCents: p.amountCents,
+    currency: p.currency,
+    method: p.method,
+    processorReference: p.processorReference,
+    payer: p.payer,
+    receivedAt: p.receivedAt.toISOString(),
+    recordedBy: p.recordedBy,
+  };
+}
+
+function samePayment(a: PaymentRecord, caseId: string, body: PaymentBody): boolean {
+  return a.caseId === caseId && a.amountCents === body.amountCents;
+}
+
+/**
+ * Records a payment (`POST /api/cases/:id/payments`); `created` is false when the same
+ * processor reference had been recorded for this case and amount before.
+ * @throws HttpProblem 409 when the reference is recorded with another case or amount, or the case is closed
+ */
+export async function recordPayment(
+  deps: CaseServiceDeps,
+  caseId: string,
+  body: PaymentBody,
+  actor: Principal,
+): Promise<{ created: boolean; payment: PaymentView; status: PaymentStatus }> {
+  const now = nowOf(deps);
+  const receivedAt = body.receivedAt ? new Date(body.receivedAt) : now;
+  if (receivedAt.getTime() > now.getTime() + 5 * 60_000) {
+    throw fieldProblem('receivedAt', 'receivedAt is in the future; record a payment once the processor has taken it.');
+  }
+  const outcome = await deps.db.transaction(async (tx) => {
+    const record = await caseFor(tx, caseId, true, 'A payment cannot be recorded');
+    const payer = body.payer ?? (record.intake as Intake).requester.name;
+    const id = randomUUID();
+    const inserted = await insertPayment(tx, {
+      id,
+      caseId,
+      amountCents: body.amountCents,
+      method: body.method,
+      processorReference: body.processorReference,
+      payer,
+      receivedAt,
+      recordedBy: actor.sub,
+    });
+    const quote = quoteOfCase(deps.domain.prices, record);
+    if (!inserted) {
+      const existing = await findPaymentByReference(tx, body.method, body.processorReference);
+      if (!existing || !samePayment(existing, caseId, body)) {
+        throw conflict(`processorReference ${body.processorReference} is already recorded for another payment.`, {
+          field: 'processorReference',
+        });
+      }
+      return { created: false, payment: existing, status: paymentStatus(quote, await paidCents(tx, caseId)) };
+    }
+    const status = paymentStatus(quote, await paidCents(tx, caseId));
+    await insertCaseEvent(tx, {
+      caseId,
+      type: 'payment_recorded',
+      actorSub: actor.sub,
+      actorRole: roleOf(actor),
+      at: now,
+      reason: `${formatUsd(body.amountCents)} by ${body.method}; balance ${formatUsd(status.balanceCents)}.`,
+      data: { paymentId: id, amountCents: body.amountCents, method: body.method, state: status.state, balanceCents: status.balanceCents },
+    });
+    const payment = (await listPayments(tx, caseId)).find((p) => p.id === id);
+    if (!payment) throw new Error('payment vanished inside its own transaction');
+    return { created: true, payment, status };
+  });
+  if (outcome.created) logger.info('payment recorded', { caseId, state: outcome.status.state });
+  return { created: outcome.created, payment: paymentView(outcome.payment), status: outcome.status };
+}
+
+/** `GET /api/cases/:id/payments`: every payment and the balance against the current quote. */
+export async function getPayments(deps: CaseServiceDeps, caseId: string): Promise<PaymentsView> {
+  const record = await caseFor(deps.db, caseId, false);
+  const payments = await listPayments(deps.db, caseId);
+  const paid = payments.reduce((sum, p) => sum + p.amountCents, 0);
+  return { items: payments.map(paymentView), status: paymentStatus(quoteOfCase(deps.domain.prices, record), paid) };
+}

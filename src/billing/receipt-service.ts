@@ -1,0 +1,40 @@
+/**
+ * `GET /api/cases/:id/receipt.pdf`: the family's receipt for an HSA/FSA, from what is recorded.
+ * @packageDocumentation
+ */
+import type { CaseServiceDeps } from '../cases/case-service';
+import type { Intake } from '../cases/intake-schema';
+import { listCaseEvents } from '../db/case-repository';
+import { conflict } from '../http/problem';
+import { caseFor, nowOf } from './billing-deps';
+import { quoteOfCase } from './case-quote';
+import { listPayments } from './payment-repository';
+import { buildReceipt } from './receipt';
+import { renderReceiptPdf } from './receipt-pdf';
+
+/**
+ * Renders the receipt of a case.
+ * @throws HttpProblem 409 when no payment is recorded yet (there is nothing to give a receipt for)
+ */
+export async function caseReceiptPdf(deps: CaseServiceDeps, caseId: string): Promise<Uint8Array> {
+  const record = await caseFor(deps.db, caseId, false);
+  const payments = await listPayments(deps.db, caseId);
+  if (payments.length === 0) {
+    throw conflict(`No payment is recorded for case ${caseId}; record one with POST /api/cases/${caseId}/payments first.`);
+  }
+  const events = await listCaseEvents(deps.db, caseId);
+  const signed = events.find((e) => e.type === 'transition' && e.toStatus === 'report_signed');
+  const now = nowOf(deps);
+  const receipt = buildReceipt({
+    caseId,
+    intake: record.intake as Intake,
+    createdAt: record.createdAt,
+    signedAt: signed?.at,
+    quote: quoteOfCase(deps.domain.prices, record),
+    prices: deps.domain.prices,
+    payments,
+    now,
+    timeZone: deps.config.programTimeZone,
+  });
+  return renderReceiptPdf(receipt, now);
+}

@@ -1,0 +1,123 @@
+import { z } from 'zod';
+import { decideAddOn, DECISION_CHANNELS, getCaseQuote, offerAddOn } from '../../billing/addon-service';
+import { getPayments, recordPayment } from '../../billing/payment-service';
+import { PaymentBodySchema, type PaymentBody } from '../../billing/payment-schema';
+import { paymentStatus } from '../../billing/payment-status';
+import { paidCents } from '../../billing/payment-repository';
+import { caseReceiptPdf } from '../../billing/receipt-service';
+import type { CaseServiceDeps } from '../../cases/case-service';
+import { AddOnCodeSchema } from '../../cases/prices';
+import { defineRoute, type AnyRoute } from '../route';
+
+const CaseParams = z.object({ id: z.uuid({ error: 'Case id must be a UUID' }) });
+type CaseParams = z.infer<typeof CaseParams>;
+type NoQuery = Record<string, never>;
+
+const OfferBody = z.strictObject({
+  addOn: AddOnCodeSchema,
+  reason: z.string().trim().max(2000, { error: 'reason must be at most 2000 characters' }).optional(),
+});
+type OfferBody = z.infer<typeof OfferBody>;
+
+const DecisionBody = z.strictObject({
+  addOn: AddOnCodeSchema,
+  decision: z.enum(['approved', 'declined'], { error: 'decision must be approved or declined' }).default('approved'),
+  channel: z.enum(DECISION_CHANNELS, { error: `channel must be one of: ${DECISION_CHANNELS.join(', ')} (how the family told you)` }),
+});
+type DecisionBody = z.infer<typeof DecisionBody>;
+
+const PaymentStatusSchema = z.object({
+  currency: z.literal('USD'),
+  totalCents: z.int(),
+  paidCents: z.int(),
+  balanceCents: z.int(),
+  state: z.enum(['unpaid', 'partially_paid', 'paid', 'overpaid']),
+});
+
+/** Payments, add-on offers and approvals, the quote and the HSA/FSA receipt. */
+export function billingRoutes(deps: CaseServiceDeps): AnyRoute[] {
+  return [
+    defineRoute<PaymentBody, NoQuery, CaseParams>({
+      method: 'post',
+      path: '/api/cases/:id/payments',
+      tag: 'billing',
+      summary:
+        "Record a payment taken by the hospital's card processor: amountCents (USD cents), method, processorReference. Card data is refused (400 naming the field) and never stored",
+      roles: ['case_manager', 'admin'],
+      params: CaseParams,
+      body: PaymentBodySchema,
+      responses: {
+        201: { description: 'Payment recorded, with the balance against the quote' },
+        200: { description: 'This processor reference was recorded before (same case and amount): nothing changed' },
+        409: { description: 'The reference belongs to another payment, or the case is closed' },
+      },
+      handler: async ({ params, body, principal }) => {
+        const result = await recordPayment(deps, params.id, body, principal);
+        return { status: result.created ? 201 : 200, body: { payment: result.payment, status: result.status } };
+      },
+    }),
+    defineRoute<undefined, NoQuery, CaseParams>({
+      method: 'get',
+      path: '/api/cases/:id/payments',
+      tag: 'billing',
+      summary: 'Payments of a case and where they stand against the quote: unpaid, partially_paid, paid or overpaid, with the balance in cents',
+      roles: ['case_manager', 'admin'],
+      params: CaseParams,
+      responses: { 200: { description: 'Payments and status', schema: z.object({ items: z.array(z.unknown()), status: PaymentStatusSchema }) } },
+      handler: async ({ params }) => ({ status: 200, body: await getPayments(deps, params.id) }),
+    }),
+    defineRoute<undefined, NoQuery, CaseParams>({
+      method: 'get',
+      path: '/api/cases/:id/quote',
+      tag: 'billing',
+      summary: 'The quote (base fee, offered and approved add-ons, total in whole dollars) and the payment status',
+      roles: ['case_manager', 'admin'],
+      params: CaseParams,
+      responses: { 200: { description: 'Quote and payment status' } },
+      handler: async ({ params }) => {
+        const quote = await getCaseQuote(deps, params.id);
+        return { status: 200, body: { quote, payment: paymentStatus(quote, await paidCents(deps.db, params.id)) } };
+      },
+    }),
+    defineRoute<OfferBody, NoQuery, CaseParams>({
+      method: 'post',
+      path: '/api/cases/:id/offers',
+      tag: 'billing',
+      summary: 'Offer an add-on (radiology-review, pathology-review) to the family; its fee counts only once they approve',
+      roles: ['case_manager', 'admin'],
+      params: CaseParams,
+      body: OfferBody,
+      responses: { 200: { description: 'The add-on is offered (again: unchanged), with the quote' }, 409: { description: 'The case is closed' } },
+      handler: async ({ params, body, principal }) => ({ status: 200, body: await offerAddOn(deps, params.id, body.addOn, body.reason, principal) }),
+    }),
+    defineRoute<DecisionBody, NoQuery, CaseParams>({
+      method: 'post',
+      path: '/api/cases/:id/approvals',
+      tag: 'billing',
+      summary: "Record the family's approval (or decline) of an offered add-on fee; 409 when it was never offered",
+      roles: ['case_manager', 'admin'],
+      params: CaseParams,
+      body: DecisionBody,
+      responses: { 200: { description: 'Decision recorded, with the new quote' }, 409: { description: 'The add-on was never offered' } },
+      handler: async ({ params, body, principal }) => ({ status: 200, body: await decideAddOn(deps, params.id, body, principal) }),
+    }),
+    defineRoute<undefined, NoQuery, CaseParams>({
+      method: 'get',
+      path: '/api/cases/:id/receipt.pdf',
+      tag: 'billing',
+      summary: 'Payment receipt PDF for HSA/FSA records: patient, payer, date of service, lines, payments with processor references, paid, balance',
+      roles: ['case_manager', 'admin'],
+      params: CaseParams,
+      responses: {
+        200: { description: 'The receipt', contentType: 'application/pdf' },
+        409: { description: 'No payment recorded yet' },
+      },
+      handler: async ({ params }) => ({
+        status: 200,
+        contentType: 'application/pdf',
+        headers: { 'Content-Disposition': `inline; filename="receipt-${params.id}.pdf"`, 'Cache-Control': 'no-store' },
+        body: Buffer.from(await caseReceiptPdf(deps, params.id)),
+      }),
+    }),
+  ] as unknown as AnyRoute[];
+}

@@ -1,0 +1,98 @@
+import { z } from 'zod';
+import type { PullServiceDeps } from '../../pull/pull-service';
+import { assignCase, getAssignment, type AssignmentRequest } from '../../review/assignment-service';
+import {
+  InformationAnswerBody,
+  InformationRequestBody,
+} from '../../review/information-request-schema';
+import { answerInformationRequest, createInformationRequest, getInformationRequests } from '../../review/information-request-service';
+import { defineRoute, type AnyRoute } from '../route';
+
+const CaseParams = z.object({ id: z.uuid({ error: 'Case id must be a UUID' }) });
+type CaseParams = z.infer<typeof CaseParams>;
+const RequestParams = CaseParams.extend({ reqId: z.uuid({ error: 'Request id must be a UUID' }) });
+type NoQuery = Record<string, never>;
+
+const AssignmentBody = z
+  .strictObject({
+    specialistId: z.uuid({ error: 'specialistId must be the id of a specialist in the directory' }).optional(),
+    match: z.literal(true, { error: 'match must be true (ask for the best match)' }).optional(),
+  })
+  .refine((b) => (b.specialistId === undefined) !== (b.match === undefined), {
+    error: 'send either specialistId or match: true',
+    path: ['specialistId'],
+  });
+type AssignmentBody = z.infer<typeof AssignmentBody>;
+
+/** Assignment of a case to a specialist and the specialist's information requests. */
+export function reviewRoutes(deps: PullServiceDeps): AnyRoute[] {
+  return [
+    defineRoute<AssignmentBody, NoQuery, CaseParams>({
+      method: 'post',
+      path: '/api/cases/:id/assignment',
+      tag: 'review',
+      summary:
+        'Assign the case to {specialistId} or the best match {match: true} (specialty from the diagnosis codes, then fewest open cases). Needs records_complete and the quote paid: 409 lists what is missing',
+      roles: ['case_manager', 'admin'],
+      params: CaseParams,
+      body: AssignmentBody,
+      responses: {
+        201: { description: 'Assigned; the case is now assigned' },
+        409: { description: 'Records not complete and/or payment missing (each listed in `missing`), already assigned, or no specialist fits' },
+      },
+      handler: async ({ params, body, principal }) => {
+        const request: AssignmentRequest = body.specialistId ? { specialistId: body.specialistId } : { match: true };
+        return { status: 201, body: await assignCase(deps, params.id, request, principal) };
+      },
+    }),
+    defineRoute<undefined, NoQuery, CaseParams>({
+      method: 'get',
+      path: '/api/cases/:id/assignment',
+      tag: 'review',
+      summary: 'The specialist the case is assigned to',
+      roles: ['case_manager', 'admin', 'specialist'],
+      params: CaseParams,
+      responses: { 200: { description: 'The assignment' }, 404: { description: 'Not assigned' } },
+      handler: async ({ params }) => ({ status: 200, body: await getAssignment(deps, params.id) }),
+    }),
+    defineRoute<InformationRequestBody, NoQuery, CaseParams>({
+      method: 'post',
+      path: '/api/cases/:id/information-requests',
+      tag: 'review',
+      summary:
+        'The specialist asks for more: {kind: re-pull, resourceTypes} (incremental pull _since the last pull), {kind: family-upload, message} or {kind: expert-input, addOn}. Pauses the SLA clock until answered',
+      roles: ['specialist'],
+      params: CaseParams,
+      body: InformationRequestBody,
+      responses: {
+        201: { description: 'Request recorded; the case is awaiting_information' },
+        409: { description: 'The case is not under review, no source can be pulled, or the add-on is already approved' },
+      },
+      handler: async ({ params, body, principal }) => ({ status: 201, body: await createInformationRequest(deps, params.id, body, principal) }),
+    }),
+    defineRoute<undefined, NoQuery, CaseParams>({
+      method: 'get',
+      path: '/api/cases/:id/information-requests',
+      tag: 'review',
+      summary: "The case's information requests, open and answered",
+      roles: ['specialist', 'case_manager', 'admin'],
+      params: CaseParams,
+      responses: { 200: { description: 'Requests' } },
+      handler: async ({ params }) => ({ status: 200, body: { items: await getInformationRequests(deps, params.id) } }),
+    }),
+    defineRoute<InformationAnswerBody, NoQuery, z.infer<typeof RequestParams>>({
+      method: 'post',
+      path: '/api/cases/:id/information-requests/:reqId/answer',
+      tag: 'review',
+      summary: 'Answer an information request; when none is left open the review resumes (SLA clock runs again)',
+      roles: ['case_manager', 'admin'],
+      params: RequestParams,
+      body: InformationAnswerBody,
+      responses: { 200: { description: 'Answered' }, 409: { description: 'Answered already' } },
+      handler: async ({ params, body, principal }) => ({
+        status: 200,
+        body: await answerInformationRequest(deps, params.id, params.reqId, body.answer, principal),
+      }),
+    }),
+  ] as unknown as AnyRoute[];
+}

@@ -1,0 +1,37 @@
+/**
+ * What a case still needs before it can be assigned: all records in (`records_complete`) and
+ * payments covering the quote total. Each missing requirement is a sentence for the case manager.
+ * @packageDocumentation
+ */
+import { formatUsd } from '../billing/money';
+import type { PaymentStatus } from '../billing/payment-status';
+
+/** One unmet requirement of assignment. */
+export interface MissingRequirement {
+  readonly requirement: 'records_complete' | 'payment';
+  readonly detail: string;
+}
+
+/** Statuses before records are complete: assignment waits for them. */
+const BEFORE_RECORDS: readonly string[] = ['submitted', 'collecting_records'];
+
+/** Every unmet requirement, records first; empty when the case can be assigned. */
+export function missingForAssignment(status: string, payment: PaymentStatus): MissingRequirement[] {
+  const missing: MissingRequirement[] = [];
+  if (BEFORE_RECORDS.includes(status)) {
+    missing.push({
+      requirement: 'records_complete',
+      detail: `Records are not complete: the case is ${status}, and assignment needs records_complete (every pull finished).`,
+    });
+  }
+  if (payment.paidCents < payment.totalCents) {
+    missing.push({
+      requirement: 'payment',
+      detail:
+        payment.paidCents === 0
+          ? `No payment is recorded: the quote total is ${formatUsd(payment.totalCents)}.`
+          : `Payment does not cover the quote: ${formatUsd(payment.paidCents)} of ${formatUsd(payment.totalCents)} recorded, ${formatUsd(payment.balanceCents)} still due.`,
+    });
+  }
+  return missing;
+}

@@ -1,0 +1,126 @@
+/**
+ * `POST /api/cases/:id/assignment`: gives a case whose records are complete and whose quote is paid
+ * to a named specialist or to the best match, moving it to `assigned` in the same transaction.
+ * @packageDocumentation
+ */
+import { randomUUID } from 'node:crypto';
+import { transitionCase, type CaseServiceDeps } from '../cases/case-service';
+import type { Principal } from '../http/auth';
+import { conflict, HttpProblem, notFound } from '../http/problem';
+import { logger } from '../log';
+import { caseFor, nowOf } from '../billing/billing-deps';
+import { quoteOfCase } from '../billing/case-quote';
+import { paidCents } from '../billing/payment-repository';
+import { paymentStatus } from '../billing/payment-status';
+import { missingForAssignment } from './assignment-readiness';
+import { findCurrentAssignment, insertAssignment, type AssignmentRecord } from './assignment-repository';
+import { caseDiagnosisCodes } from './case-diagnoses';
+import { displayName } from './practitioner';
+import { findSpecialist, type SpecialistRecord } from './specialist-repository';
+import { getSpecialist, type SpecialistView } from './specialist-service';
+import { matchSpecialist } from './specialist-match';
+import { rankSpecialties, type RankedSpecialty } from './specialty-matching';
+
+/** Name a specialist, or ask for the best match. */
+export type AssignmentRequest = { readonly specialistId: string } | { readonly match: true };
+
+/** What the assignment routes answer. */
+export interface AssignmentView {
+  readonly id: string;
+  readonly caseId: string;
+  readonly method: 'named' | 'matched';
+  readonly matchedSpecialty: string | null;
+  readonly assignedBy: string;
+  readonly assignedAt: string;
+  readonly specialist: SpecialistView;
+}
+
+async function viewOf(deps: CaseServiceDeps, a: AssignmentRecord): Promise<AssignmentView> {
+  return {
+    id: a.id,
+    caseId: a.caseId,
+    method: a.method,
+    matchedSpecialty: a.matchedSpecialty,
+    assignedBy: a.assignedBy,
+    assignedAt: a.assignedAt.toISOString(),
+    specialist: await getSpecialist(deps, a.specialistId),
+  };
+}
+
+const ASSIGNABLE_LATER: readonly string[] = ['submitted', 'collecting_records', 'records_complete'];
+
+/**
+ * Assigns the case.
+ * @throws HttpProblem 409 listing every missing requirement (records, payment), when the case is
+ *   already assigned, or when no active specialist fits; 404 for an unknown specialist
+ */
+export async function assignCase(deps: CaseServiceDeps, caseId: string, request: AssignmentRequest, actor: Principal): Promise<AssignmentView> {
+  const now = nowOf(deps);
+  const assignment = await deps.db.transaction(async (tx) => {
+    const record = await caseFor(tx, caseId, true, 'The case cannot be assigned');
+    if (!ASSIGNABLE_LATER.includes(record.status)) {
+      throw conflict(`The case is already ${record.status}; it was assigned before.`, { currentStatus: record.status });
+    }
+    const payment = paymentStatus(quoteOfCase(deps.domain.prices, record), await paidCents(tx, caseId));
+    const missing = missingForAssignment(record.status, payment);
+    if (missing.length > 0) {
+      throw conflict(`The case cannot be assigned yet. ${missing.map((m) => m.detail).join(' ')}`, { missing, payment });
+    }
+    let specialist: SpecialistRecord;
+    let specialty: RankedSpecialty | undefined;
+    if ('specialistId' in request) {
+      const named = await findSpecialist(tx, request.specialistId);
+      if (!named) throw notFound(`Specialist ${request.specialistId}`);
+      if (!named.active) throw conflict(`${displayName(named)} is not active in the directory.`, { field: 'specialistId' });
+      specialist = named;
+    } else {
+      const codes = await caseDiagnosisCodes(tx, record);
+      const ranked = rankSpecialties(deps.domain.specialtyMatching, codes);
+      if (ranked.length === 0) {
+        throw conflict(
+          `No specialty matches the case's diagnosis codes (${codes.map((c) => `${c.system}|${c.code}`).join(', ') || 'none'}); name a specialist instead.`,
+          { diagnosisCodes: codes },
+        );
+      }
+      const match = await matchSpecialist(tx, ranked);
+      if (!match) {
+        throw conflict(`No active specialist in ${ranked.map((r) => `${r.display} (${r.code})`).join(', ')}; add one or name a specialist.`, {
+          specialties: ranked,
+        });
+      }
+      specialist = match.specialist;
+      specialty = match.specialty;
+    }
+    const row: AssignmentRecord = {
+      id: randomUUID(),
+      caseId,
+      specialistId: specialist.id,
+      method: specialty ? 'matched' : 'named',
+      matchedSpecialty: specialty?.code ?? null,
+      assignedBy: actor.sub,
+      assignedAt: now,
+    };
+    await insertAssignment(tx, row);
+    await transitionCase(deps, tx, {
+      id: caseId,
+      to: 'assigned',
+      reason: specialty
+        ? `Assigned to ${displayName(specialist)}, best match in ${specialty.display}.`
+        : `Assigned to ${displayName(specialist)}.`,
+      actor,
+      now,
+      data: { assignmentId: row.id, specialistId: specialist.id, method: row.method, specialty: specialty?.code },
+    });
+    return row;
+  });
+  logger.info('case assigned', { caseId, userId: assignment.specialistId, method: assignment.method });
+  return viewOf(deps, assignment);
+}
+
+/** The case's current assignment; 404 when the case has none. */
+export async function getAssignment(deps: CaseServiceDeps, caseId: string): Promise<AssignmentView> {
+  await caseFor(deps.db, caseId, false);
+  const current = await findCurrentAssignment(deps.db, caseId);
+  if (!current) throw new HttpProblem(404, 'Not Found', `Case ${caseId} is not assigned yet.`);
+  return viewOf(deps, current);
+}

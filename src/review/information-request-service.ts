@@ -1,0 +1,187 @@
+/**
+ * The specialist asks for more (`POST /api/cases/:id/information-requests`):
+ * - `re-pull`: an incremental pull of chosen resource types, `_since` the start of the case's last
+ *   finished pull; answered on its own when that pull completes and its records are assembled;
+ * - `family-upload`: a message for the case manager to pass to the family;
+ * - `expert-input`: another expert's review (radiology, pathology), offered to the family as an
+ *   add-on; answered when the family approves or declines it.
+ * While any request is open the case is `awaiting_information` and the SLA clock is paused; the
+ * case manager can answer any request explicitly.
+ * @packageDocumentation
+ */
+import { randomUUID } from 'node:crypto';
+import { transitionCase, type CaseServiceDeps } from '../cases/case-service';
+import type { AddOnCode } from '../cases/prices';
+import { insertCaseEvent } from '../db/case-repository';
+import type { Principal } from '../http/auth';
+import { conflict, HttpProblem, notFound } from '../http/problem';
+import { logger } from '../log';
+import { offerAddOnInTx } from '../billing/addon-service';
+import { caseFor, nowOf } from '../billing/billing-deps';
+import { findPull, listPulls } from '../pull/pull-repository';
+import { startPull, type PullServiceDeps } from '../pull/pull-service';
+import { findCurrentAssignment } from './assignment-repository';
+import { answerRequestInTx, answerRequestsOfPull } from './information-request-answers';
+import {
+  findInformationRequest,
+  insertInformationRequest,
+  listInformationRequests,
+  type InformationRequestRecord,
+} from './information-request-repository';
+import type { InformationRequestBody } from './information-request-schema';
+import { findSpecialist } from './specialist-repository';
+
+/** Statuses in which the specialist may ask for more. */
+const REVIEWING: readonly string[] = ['assigned', 'in_review', 'awaiting_information'];
+
+/** A request as the API shows it. */
+export function informationRequestView(r: InformationRequestRecord) {
+  return {
+    id: r.id,
+    kind: r.kind,
+    state: r.state,
+    message: r.message ?? undefined,
+    resourceTypes: r.resourceTypes ?? undefined,
+    since: r.since?.toISOString(),
+    pullId: r.pullId ?? undefined,
+    addOn: r.addOn ?? undefined,
+    requestedBy: r.requestedBy,
+    requestedAt: r.requestedAt.toISOString(),
+    answeredBy: r.answeredBy ?? undefined,
+    answeredAt: r.answeredAt?.toISOString(),
+    answer: r.answer ?? undefined,
+  };
+}
+
+/** The view type of a request. */
+export type InformationRequestView = ReturnType<typeof informationRequestView>;
+
+/** 403 unless the caller is the assigned specialist (when the directory knows their token subject). */
+async function requireAssignedSpecialist(deps: CaseServiceDeps, caseId: string, actor: Principal): Promise<void> {
+  const assignment = await findCurrentAssignment(deps.db, caseId);
+  const specialist = assignment ? await findSpecialist(deps.db, assignment.specialistId) : undefined;
+  if (specialist?.userSub && specialist.userSub !== actor.sub) {
+    throw new HttpProblem(403, 'Forbidden', 'Only the specialist assigned to this case can ask for more information.');
+  }
+}
+
+/** Start of the newest finished (complete or partial) pull of the case: the `_since` of a re-pull. */
+async function lastPullTime(deps: CaseServiceDeps, caseId: string): Promise<Date | undefined> {
+  const finished = (await listPulls(deps.db, caseId)).filter((p) => p.state === 'complete' || p.state === 'partial');
+  return finished.map((p) => p.createdAt).sort((a, b) => b.getTime() - a.getTime())[0];
+}
+
+/**
+ * Records the request, pauses the SLA clock (case → `awaiting_information`, through `in_review`
+ * when the review had not started) and, for a re-pull, starts the pull.
+ * @throws HttpProblem 409 when the case is not under review, a re-pull cannot start (no source
+ *   ready) or the add-on is already approved; 403 for another specialist
+ */
+export async function createInformationRequest(
+  deps: PullServiceDeps,
+  caseId: string,
+  body: InformationRequestBody,
+  actor: Principal,
+): Promise<InformationRequestView> {
+  const record = await caseFor(deps.db, caseId, false);
+  if (!REVIEWING.includes(record.status)) {
+    throw conflict(`Information can be requested only while the case is under review (assigned, in_review or awaiting_information); it is ${record.status}.`, {
+      currentStatus: record.status,
+    });
+  }
+  await requireAssignedSpecialist(deps, caseId, actor);
+  if (body.kind === 'expert-input' && record.addonsApproved.includes(body.addOn)) {
+    throw conflict(`The family already approved ${body.addOn}; the expert's review is part of the case, nothing to ask for.`, { field: 'addOn' });
+  }
+  let since: Date | undefined;
+  let pullId: string | null = null;
+  if (body.kind === 're-pull') {
+    since = await lastPullTime(deps, caseId);
+    pullId = (await startPull(deps, caseId, { since: since?.toISOString(), types: body.resourceTypes }, actor)).pullId;
+  }
+  const now = nowOf(deps);
+  const id = randomUUID();
+  await deps.db.transaction(async (tx) => {
+    const locked = await caseFor(tx, caseId, true);
+    if (!REVIEWING.includes(locked.status)) throw conflict(`The case moved to ${locked.status} meanwhile; read it again.`, { currentStatus: locked.status });
+    const addOn: AddOnCode | null = body.kind === 'expert-input' ? body.addOn : null;
+    if (addOn) {
+      await offerAddOnInTx(deps, tx, locked, { addOn, reason: 'The specialist asked for this expert review.', actor, now, data: { requestId: id } });
+    }
+    await insertInformationRequest(tx, {
+      id,
+      caseId,
+      kind: body.kind,
+      message: body.message ?? null,
+      resourceTypes: body.kind === 're-pull' ? body.resourceTypes : null,
+      since: since ?? null,
+      pullId,
+      addOn,
+      requestedBy: actor.sub,
+      requestedAt: now,
+    });
+    await insertCaseEvent(tx, {
+      caseId,
+      type: 'information_requested',
+      actorSub: actor.sub,
+      actorRole: actor.roles[0],
+      at: now,
+      data: { requestId: id, kind: body.kind, resourceTypes: body.kind === 're-pull' ? body.resourceTypes : undefined, since: since?.toISOString(), pullId: pullId ?? undefined, addOn: addOn ?? undefined },
+    });
+    let status = locked.status;
+    if (status === 'assigned') {
+      await transitionCase(deps, tx, { id: caseId, to: 'in_review', reason: 'The specialist started the review.', actor, now });
+      status = 'in_review';
+    }
+    if (status === 'in_review') {
+      await transitionCase(deps, tx, {
+        id: caseId,
+        to: 'awaiting_information',
+        reason: `The specialist asked for more information (${body.kind}); the SLA clock is paused.`,
+        actor,
+        now,
+        data: { requestId: id },
+      });
+    }
+  });
+  if (pullId) {
+    // A pull that finished before the request was committed found nothing to answer: answer now.
+    const pull = await findPull(deps.db, pullId);
+    if (pull?.finishedAt) await answerRequestsOfPull(deps, pullId, pull.state, nowOf(deps));
+  }
+  logger.info('information requested', { caseId, pullId: pullId ?? undefined, event: body.kind });
+  const created = await findInformationRequest(deps.db, id);
+  if (!created) throw new Error('information request vanished after its transaction');
+  return informationRequestView(created);
+}
+
+/**
+ * The case manager answers a request; the last open answer resumes the review.
+ * @throws HttpProblem 404 for an unknown request, 409 when it was answered already
+ */
+export async function answerInformationRequest(
+  deps: CaseServiceDeps,
+  caseId: string,
+  requestId: string,
+  answer: string,
+  actor: Principal,
+): Promise<InformationRequestView> {
+  const now = nowOf(deps);
+  await deps.db.transaction(async (tx) => {
+    await caseFor(tx, caseId, true);
+    const request = await findInformationRequest(tx, requestId);
+    if (!request || request.caseId !== caseId) throw notFound(`Information request ${requestId}`);
+    if (request.state !== 'open') throw conflict('The request was answered already.', { answeredAt: request.answeredAt?.toISOString() });
+    await answerRequestInTx(deps, tx, { request, answer, actor, now });
+  });
+  logger.info('information request answered', { caseId });
+  const updated = await findInformationRequest(deps.db, requestId);
+  if (!updated) throw notFound(`Information request ${requestId}`);
+  return informationRequestView(updated);
+}
+
+/** The case's information requests, oldest first. */
+export async function getInformationRequests(deps: CaseServiceDeps, caseId: string): Promise<InformationRequestView[]> {
+  await caseFor(deps.db, caseId, false);
+  return (await listInformationRequests(deps.db, caseId)).map(informationRequestView);
+}

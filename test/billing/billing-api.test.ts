@@ -1,0 +1,184 @@
+import { PDFDocument, PDFName, PDFString } from 'pdf-lib';
+import { sampleIntake } from '../support/intake';
+import { pdfText } from '../support/pdf-text';
+import { processorReference, ReviewClient, type Problem } from '../support/review-case';
+import { startTestService, type TestService } from '../support/service';
+
+let svc: TestService;
+let cm: ReviewClient;
+
+beforeAll(async () => {
+  svc = await startTestService();
+  cm = new ReviewClient(svc, await svc.token('case_manager', 'cm-billing'));
+});
+afterAll(async () => {
+  await svc.stop();
+});
+
+interface PaymentStatus {
+  totalCents: number;
+  paidCents: number;
+  balanceCents: number;
+  state: string;
+}
+
+describe('POST /api/cases/:id/payments', () => {
+  it('refuses anything that looks like card data with 400 naming each field, and stores nothing', async () => {
+    const id = await cm.openCase();
+    const res = await cm.json<Problem>('POST', `/api/cases/${id}/payments`, {
+      amountCents: 85000,
+      method: 'card',
+      processorReference: '4111 1111 1111 1111',
+      payer: 'Orla Marrowvale',
+      cvv: '737',
+      card: { expiryDate: '12/29' },
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.errors?.map((e) => e.field).sort()).toEqual(['card.expiryDate', 'cvv', 'processorReference']);
+    expect(JSON.stringify(res.body)).not.toMatch(/4111|737|12\/29/);
+    const list = await cm.json<{ items: unknown[] }>('GET', `/api/cases/${id}/payments`);
+    expect(list.body.items).toEqual([]);
+    const stored = await svc.service.db.query('SELECT count(*)::int AS n FROM payments');
+    expect(stored.rows[0]).toEqual({ n: 0 });
+  });
+
+  it('records a payment in cents, shows the balance, and records a replay only once', async () => {
+    const id = await cm.openCase();
+    const body = { amountCents: 50000, method: 'hsa_fsa_card', processorReference: processorReference() };
+    const first = await cm.json<{ payment: { id: string; amountCents: number; payer: string }; status: PaymentStatus }>('POST', `/api/cases/${id}/payments`, body);
+    expect(first.status).toBe(201);
+    expect(first.body.payment).toMatchObject({ amountCents: 50000, currency: 'USD', method: 'hsa_fsa_card', payer: sampleIntake().requester.name });
+    expect(first.body.status).toEqual({ currency: 'USD', totalCents: 85000, paidCents: 50000, balanceCents: 35000, state: 'partially_paid' });
+
+    const replay = await cm.json<{ payment: { id: string } }>('POST', `/api/cases/${id}/payments`, body);
+    expect(replay.status).toBe(200);
+    expect(replay.body.payment.id).toBe(first.body.payment.id);
+    const otherAmount = await cm.json<Problem>('POST', `/api/cases/${id}/payments`, { ...body, amountCents: 100 });
+    expect(otherAmount.status).toBe(409);
+
+    await cm.pay(id, 35000);
+    const list = await cm.json<{ items: { amountCents: number }[]; status: PaymentStatus }>('GET', `/api/cases/${id}/payments`);
+    expect(list.body.items.map((p) => p.amountCents)).toEqual([50000, 35000]);
+    expect(list.body.status).toMatchObject({ paidCents: 85000, balanceCents: 0, state: 'paid' });
+    const detail = await cm.json<{ payment: PaymentStatus; timeline: { type: string }[] }>('GET', `/api/cases/${id}`);
+    expect(detail.body.payment.state).toBe('paid');
+    expect(detail.body.timeline.filter((e) => e.type === 'payment_recorded')).toHaveLength(2);
+  });
+
+  it('names bad fields: fractional cents, unknown method, future date', async () => {
+    const id = await cm.openCase();
+    const res = await cm.json<Problem>('POST', `/api/cases/${id}/payments`, { amountCents: 850.5, method: 'bitcoin', processorReference: 'x' });
+    expect(res.status).toBe(400);
+    expect(res.body.errors?.map((e) => e.field).sort()).toEqual(['amountCents', 'method', 'processorReference']);
+    const future = await cm.json<Problem>('POST', `/api/cases/${id}/payments`, {
+      amountCents: 100,
+      method: 'check',
+      processorReference: 'check-1001',
+      receivedAt: new Date(Date.now() + 86_400_000).toISOString(),
+    });
+    expect(future.status).toBe(400);
+    expect(future.body.errors?.[0]?.field).toBe('receivedAt');
+  });
+});
+
+describe('add-on offers and approvals', () => {
+  it('refuses to approve an add-on that was never offered (409), then offer → approve adds the fee', async () => {
+    const id = await cm.openCase();
+    const early = await cm.json<Problem>('POST', `/api/cases/${id}/approvals`, { addOn: 'pathology-review', channel: 'phone' });
+    expect(early.status).toBe(409);
+    expect(early.body.detail).toMatch(/never offered/);
+
+    const offer = await cm.json<{ status: string; quote: { total: number; addOns: { code: string; status: string }[] } }>('POST', `/api/cases/${id}/offers`, {
+      addOn: 'pathology-review',
+      reason: 'Biopsy slides at the local hospital',
+    });
+    expect(offer.status).toBe(200);
+    expect(offer.body.quote.total).toBe(850);
+    expect(offer.body.quote.addOns).toEqual([expect.objectContaining({ code: 'pathology-review', status: 'offered' })]);
+
+    const approve = await cm.json<{ status: string; changed: boolean; quote: { total: number } }>('POST', `/api/cases/${id}/approvals`, {
+      addOn: 'pathology-review',
+      channel: 'email',
+    });
+    expect(approve.status).toBe(200);
+    expect(approve.body).toMatchObject({ status: 'approved', changed: true, quote: { total: 1250 } });
+    const again = await cm.json<{ changed: boolean }>('POST', `/api/cases/${id}/approvals`, { addOn: 'pathology-review', channel: 'email' });
+    expect(again.body.changed).toBe(false);
+
+    const quote = await cm.json<{ quote: { total: number }; payment: PaymentStatus }>('GET', `/api/cases/${id}/quote`);
+    expect(quote.body.quote.total).toBe(1250);
+    expect(quote.body.payment).toMatchObject({ totalCents: 125000, state: 'unpaid' });
+    const detail = await cm.json<{ timeline: { type: string; data?: Record<string, unknown> }[] }>('GET', `/api/cases/${id}`);
+    expect(detail.body.timeline.filter((e) => e.type.startsWith('addon_')).map((e) => [e.type, e.data?.addOn])).toEqual([
+      ['addon_offered', 'pathology-review'],
+      ['addon_approved', 'pathology-review'],
+    ]);
+  });
+
+  it('a decline withdraws the offer and leaves the total alone; bad codes are named', async () => {
+    const id = await cm.openCase();
+    await cm.json('POST', `/api/cases/${id}/offers`, { addOn: 'radiology-review' });
+    const decline = await cm.json<{ status: string; quote: { total: number; addOns: unknown[] } }>('POST', `/api/cases/${id}/approvals`, {
+      addOn: 'radiology-review',
+      decision: 'declined',
+      channel: 'phone',
+    });
+    expect(decline.body).toMatchObject({ status: 'declined', quote: { total: 850, addOns: [] } });
+    const bad = await cm.json<Problem>('POST', `/api/cases/${id}/approvals`, { addOn: 'cardiology', channel: 'fax' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.errors?.map((e) => e.field).sort()).toEqual(['addOn', 'channel']);
+  });
+});
+
+describe('GET /api/cases/:id/receipt.pdf', () => {
+  it('answers 409 before any payment', async () => {
+    const id = await cm.openCase();
+    const res = await svc.request('GET', `/api/cases/${id}/receipt.pdf`, { token: cm.token });
+    expect(res.status).toBe(409);
+  });
+
+  it('is a PDF with title, language, patient, payer, date of service, lines, payments, paid and balance', async () => {
+    const intake = sampleIntake();
+    const base = intake.patient;
+    const id = await cm.openCase({
+      ...intake,
+      patient: { ...base, name: { given: ['Adán', 'Łukasz'], family: 'Żółć-王' } },
+      requester: { ...intake.requester, name: 'Νίκη Ивановa' },
+    });
+    await cm.json('POST', `/api/cases/${id}/offers`, { addOn: 'radiology-review' });
+    await cm.json('POST', `/api/cases/${id}/approvals`, { addOn: 'radiology-review', channel: 'portal' });
+    const refs = [processorReference(), processorReference()];
+    await cm.json('POST', `/api/cases/${id}/payments`, { amountCents: 85000, method: 'hsa_fsa_card', processorReference: refs[0], receivedAt: '2026-01-05T15:00:00Z' });
+    await cm.json('POST', `/api/cases/${id}/payments`, { amountCents: 20000, method: 'check', processorReference: refs[1], payer: 'Νίκη Ивановa' });
+
+    const res = await svc.request('GET', `/api/cases/${id}/receipt.pdf`, { token: cm.token });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^application\/pdf/);
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    const doc = await PDFDocument.load(bytes, { updateMetadata: false });
+    expect(doc.getTitle()).toContain(id);
+    expect(doc.getPageCount()).toBe(1);
+    expect(doc.catalog.lookup(PDFName.of('Lang'), PDFString).decodeText()).toBe('en-US');
+
+    const text = await pdfText(bytes);
+    const created = (await cm.json<{ createdAt: string }>('GET', `/api/cases/${id}`)).body.createdAt;
+    const dateOfService = new Intl.DateTimeFormat('en-CA', { timeZone: svc.config.programTimeZone }).format(new Date(created));
+    for (const expected of [
+      'Online Second Opinion Program',
+      'Payment receipt',
+      id,
+      'Adán Łukasz Żółć-王',
+      'Νίκη Ивановa',
+      `Date of service:${dateOfService}`,
+      'Online second opinion: specialist review of records and written report$850.00',
+      'Pediatric radiologist review of imaging studies$350.00',
+      'Total$1,200.00',
+      `2026-01-05HSA/FSA card$850.00${refs[0]}`,
+      `Check$200.00${refs[1]}`,
+      'Amount paid$1,050.00',
+      'Balance due$150.00',
+    ]) {
+      expect(text).toContain(expected);
+    }
+  });
+});

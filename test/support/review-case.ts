@@ -1,0 +1,76 @@
+/**
+ * Helpers of the billing and review API tests: open a case, bring it to records_complete through
+ * the lifecycle API, record payments, add specialists with valid NPIs.
+ */
+import { randomBytes } from 'node:crypto';
+import { npiCheckDigit } from '../../src/cases/npi';
+import type { Intake } from '../../src/cases/intake-schema';
+import { sampleIntake } from './intake';
+import type { TestService } from './service';
+
+/** A valid NPI whose first nine digits are `1` and eight random digits. */
+export function randomNpi(): string {
+  const first9 = `1${[...randomBytes(8)].map((b) => String(b % 10)).join('')}`;
+  return `${first9}${npiCheckDigit(first9)}`;
+}
+
+/** A unique processor reference like `ch_3f2a…`. */
+export function processorReference(): string {
+  return `ch_${randomBytes(8).toString('hex')}`;
+}
+
+/** Problem+json with its named fields. */
+export interface Problem {
+  status: number;
+  title: string;
+  detail: string;
+  errors?: { field: string; pointer: string; detail: string }[];
+  [extension: string]: unknown;
+}
+
+/** Test-side client for one case manager. */
+export class ReviewClient {
+  constructor(
+    readonly svc: TestService,
+    readonly token: string,
+  ) {}
+
+  async json<T>(method: string, route: string, body?: unknown, token: string = this.token): Promise<{ status: number; body: T }> {
+    const res = await this.svc.request(method, route, { token, body });
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
+  }
+
+  async openCase(intake: Intake = sampleIntake()): Promise<string> {
+    const { status, body } = await this.json<{ id: string }>('POST', '/api/cases', intake);
+    if (status !== 201) throw new Error(`intake answered ${status}`);
+    return body.id;
+  }
+
+  async move(caseId: string, to: string): Promise<void> {
+    const { status } = await this.json('POST', `/api/cases/${caseId}/transitions`, { to });
+    if (status !== 200) throw new Error(`transition to ${to} answered ${status}`);
+  }
+
+  /** submitted → collecting_records → records_complete. */
+  async recordsComplete(caseId: string): Promise<void> {
+    await this.move(caseId, 'collecting_records');
+    await this.move(caseId, 'records_complete');
+  }
+
+  async pay(caseId: string, amountCents: number, method = 'card'): Promise<{ status: number; body: unknown }> {
+    return this.json('POST', `/api/cases/${caseId}/payments`, { amountCents, method, processorReference: processorReference() });
+  }
+
+  /** Adds a specialist (admin token) and answers their id. */
+  async addSpecialist(adminToken: string, family: string, specialties: string[], userSub?: string): Promise<string> {
+    const { status, body } = await this.json<{ id: string }>(
+      'POST',
+      '/api/specialists',
+      { npi: randomNpi(), name: { family, given: ['Test'], prefix: ['Dr.'] }, specialties, ...(userSub ? { userSub } : {}) },
+      adminToken,
+    );
+    if (status !== 201) throw new Error(`add specialist answered ${status}`);
+    return body.id;
+  }
+}
