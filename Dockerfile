@@ -15,6 +15,7 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY mappings ./mappings
+COPY assets ./assets
 COPY fixtures ./fixtures
 USER node
 CMD ["node", "dist/src/main.js"]

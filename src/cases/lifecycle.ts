@@ -18,7 +18,8 @@
  *   record (from the family or a care team) is asked for through `awaiting_information`, which
  *   pauses the SLA clock instead of restarting it.
  * - `report_signed → in_review` IS allowed, for an amendment found before delivery (the signed
- *   report is superseded). After delivery a correction is an addendum, outside this machine.
+ *   report is superseded). After delivery the case stays `delivered`: an amendment is a new signed
+ *   version (FHIR status `amended`) delivered beside the first (src/opinion).
  * - `delivered → cancelled` is NOT allowed: the service has been rendered; a delivered case can
  *   only be closed.
  * - `ineligible`, `cancelled` and `closed` are terminal. A family refused as ineligible that

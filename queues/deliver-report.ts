@@ -1,0 +1,90 @@
+import { Queue, UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
+import { z } from 'zod';
+import { PermanentDeliveryError, runDelivery, type DeliveryDeps } from '../src/delivery/delivery-runner';
+import { errorFields, logger, withLogContext } from '../src/log';
+import type { WorkDispatch } from '../src/notify/events';
+import { QUEUES } from './names';
+
+/**
+ * Queue `deliver-report`: one job per delivery (a signed opinion version to one recipient EHR).
+ * Retried with exponential backoff (`DELIVERY_ATTEMPTS`, `DELIVERY_BACKOFF_MS`); the last failure
+ * marks the delivery failed and alerts the case manager. Idempotent and crash-safe: see
+ * src/delivery/delivery-runner.ts (attempt recorded first, search by identifier, conditional creates).
+ */
+export const DeliverReportPayload = z.object({ deliveryId: z.uuid() }).strict();
+/** Payload of a `deliver-report` job. */
+export type DeliverReportPayload = z.infer<typeof DeliverReportPayload>;
+
+/** Job ids derive from the delivery and how often a case manager re-queued it: adding twice adds nothing. */
+export const deliveryJobId = (deliveryId: string, requeues: number): string => `deliver-${deliveryId}-${requeues}`;
+
+/** Retry policy of delivery jobs (`DELIVERY_ATTEMPTS`, `DELIVERY_BACKOFF_MS`). */
+export interface DeliveryPolicy {
+  readonly attempts: number;
+  readonly backoffMs: number;
+}
+
+/** Producer side (API and workers): the {@link WorkDispatch} of deliveries and outbox kicks. */
+export class WorkDispatcher implements WorkDispatch {
+  private readonly deliveries: Queue<DeliverReportPayload>;
+  private readonly kicks: Queue;
+
+  constructor(
+    connection: ConnectionOptions,
+    prefix: string,
+    private readonly policy: DeliveryPolicy,
+  ) {
+    this.deliveries = new Queue<DeliverReportPayload>(QUEUES.deliverReport, { connection, prefix });
+    this.kicks = new Queue(QUEUES.notify, { connection, prefix });
+    this.deliveries.on('error', () => undefined);
+    this.kicks.on('error', () => undefined);
+  }
+
+  async deliver(deliveryId: string, requeues: number): Promise<void> {
+    await this.deliveries.add(
+      'deliver',
+      { deliveryId },
+      {
+        jobId: deliveryJobId(deliveryId, requeues),
+        attempts: this.policy.attempts,
+        backoff: { type: 'exponential', delay: this.policy.backoffMs },
+        removeOnComplete: { age: 86_400 },
+        removeOnFail: { age: 7 * 86_400 },
+      },
+    );
+  }
+
+  async notify(): Promise<void> {
+    await this.kicks.add('drain', {}, { removeOnComplete: true, removeOnFail: 100 });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.deliveries.close(), this.kicks.close()]);
+  }
+}
+
+/** The `deliver-report` worker; a permanent failure (4xx, endpoint gone) stops the retries. */
+export function startDeliverReportWorker(
+  deps: DeliveryDeps,
+  connection: () => ConnectionOptions,
+  prefix: string,
+  options: { concurrency: number; lockDurationMs: number },
+): Worker<DeliverReportPayload> {
+  const worker = new Worker<DeliverReportPayload>(
+    QUEUES.deliverReport,
+    async (job) =>
+      withLogContext({ jobId: `${QUEUES.deliverReport}:${job.id ?? ''}` }, async () => {
+        const { deliveryId } = DeliverReportPayload.parse(job.data);
+        try {
+          return { state: await runDelivery(deps, deliveryId, job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) };
+        } catch (err) {
+          if (err instanceof PermanentDeliveryError) throw new UnrecoverableError(err.message);
+          throw err;
+        }
+      }),
+    { connection: connection(), prefix, concurrency: options.concurrency, lockDuration: options.lockDurationMs, stalledInterval: options.lockDurationMs },
+  );
+  worker.on('failed', (job, err) => logger.warn('delivery job failed', { jobId: job?.id, attempt: job?.attemptsMade, ...errorFields(err) }));
+  worker.on('error', () => undefined);
+  return worker;
+}

@@ -1,0 +1,55 @@
+import { Queue, Worker, type ConnectionOptions } from 'bullmq';
+import type { Database } from '../src/db/database';
+import { staleDeliveries } from '../src/delivery/delivery-repository';
+import { errorFields, logger, withLogContext } from '../src/log';
+import type { WorkDispatch } from '../src/notify/events';
+import { drainOutbox, lostWebhookDeliveries } from '../src/notify/outbox-processor';
+import { QUEUES } from './names';
+import { createWebhookQueue, enqueueWebhooks } from './send-webhook';
+
+/**
+ * Queue `notify`: drains the Postgres outbox into case-manager notifications and webhook jobs.
+ * Runs on a schedule (`NOTIFY_POLL_MS`) and whenever a producer kicks it after a commit. Each run
+ * also re-queues deliveries and webhook deliveries whose job was lost (job ids are derived, so a
+ * job that still exists is not added twice). Idempotent: events are processed once (SKIP LOCKED,
+ * processed_at), notifications are unique per event.
+ */
+export interface NotifyDeps {
+  readonly db: Database;
+  readonly dispatch: WorkDispatch;
+  readonly webhooks: { attempts: number; backoffMs: number };
+  /** A queued delivery untouched for this long is re-added (its job may be lost). */
+  readonly staleAfterMs: number;
+}
+
+/** The `notify` worker and its schedule. */
+export function startNotifyWorker(deps: NotifyDeps, connection: () => ConnectionOptions, prefix: string, everyMs: number) {
+  const queue = new Queue(QUEUES.notify, { connection: connection(), prefix });
+  queue.on('error', () => undefined);
+  queue
+    .upsertJobScheduler('notify-schedule', { every: everyMs }, { name: 'drain', data: {}, opts: { removeOnComplete: true, removeOnFail: 100 } })
+    .catch((err: unknown) => logger.warn('notify schedule not written', errorFields(err)));
+  const webhookQueue = createWebhookQueue(connection(), prefix);
+  const worker = new Worker(
+    QUEUES.notify,
+    async (job) =>
+      withLogContext({ jobId: `${QUEUES.notify}:${job.id ?? ''}` }, async () => {
+        let events = 0;
+        for (;;) {
+          const drained = await drainOutbox(deps.db);
+          events += drained.events;
+          await enqueueWebhooks(webhookQueue, drained.webhookDeliveries, deps.webhooks);
+          if (drained.events === 0) break;
+        }
+        if (job.name === 'drain' && job.repeatJobKey) {
+          await enqueueWebhooks(webhookQueue, await lostWebhookDeliveries(deps.db, deps.staleAfterMs), deps.webhooks);
+          for (const d of await staleDeliveries(deps.db, new Date(Date.now() - deps.staleAfterMs))) await deps.dispatch.deliver(d.id, d.requeues);
+        }
+        return { events };
+      }),
+    { connection: connection(), prefix, concurrency: 1 },
+  );
+  worker.on('failed', (_job, err) => logger.warn('notify job failed', errorFields(err)));
+  worker.on('error', () => undefined);
+  return { worker, close: async () => Promise.all([queue.close(), webhookQueue.close()]).then(() => undefined) };
+}

@@ -1,0 +1,69 @@
+import { Queue, UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
+import { z } from 'zod';
+import { errorFields, logger, withLogContext } from '../src/log';
+import { PermanentWebhookError, sendWebhook, WebhookTransports, type WebhookSenderDeps } from '../src/notify/webhook-sender';
+import { QUEUES } from './names';
+
+/**
+ * Queue `send-webhook`: one job per (subscriber, event). Retried with exponential backoff
+ * (`WEBHOOK_ATTEMPTS`, `WEBHOOK_BACKOFF_MS`); the last failure counts against the subscriber
+ * (disabled after `WEBHOOK_DISABLE_AFTER` failed events in a row, and reported). Idempotent: a
+ * delivered or failed webhook delivery is not sent again.
+ */
+export const SendWebhookPayload = z.object({ webhookDeliveryId: z.uuid() }).strict();
+/** Payload of a `send-webhook` job. */
+export type SendWebhookPayload = z.infer<typeof SendWebhookPayload>;
+
+/** One job per webhook delivery: queuing it twice adds nothing. */
+export const webhookJobId = (webhookDeliveryId: string): string => `webhook-${webhookDeliveryId}`;
+
+/** Producer side of `send-webhook`. */
+export function createWebhookQueue(connection: ConnectionOptions, prefix: string): Queue<SendWebhookPayload> {
+  const queue = new Queue<SendWebhookPayload>(QUEUES.sendWebhook, { connection, prefix });
+  queue.on('error', () => undefined);
+  return queue;
+}
+
+/** Queues webhook deliveries with the retry policy. */
+export async function enqueueWebhooks(queue: Queue<SendWebhookPayload>, ids: readonly string[], policy: { attempts: number; backoffMs: number }): Promise<void> {
+  if (ids.length === 0) return;
+  await queue.addBulk(
+    ids.map((webhookDeliveryId) => ({
+      name: 'send',
+      data: { webhookDeliveryId },
+      opts: {
+        jobId: webhookJobId(webhookDeliveryId),
+        attempts: policy.attempts,
+        backoff: { type: 'exponential', delay: policy.backoffMs },
+        removeOnComplete: { age: 86_400 },
+        removeOnFail: { age: 7 * 86_400 },
+      },
+    })),
+  );
+}
+
+/** The `send-webhook` worker (its HTTP pools closed by `close`). */
+export function startSendWebhookWorker(
+  deps: WebhookSenderDeps,
+  connection: () => ConnectionOptions,
+  prefix: string,
+): { worker: Worker<SendWebhookPayload>; close(): Promise<void> } {
+  const transports = new WebhookTransports(deps.addressPolicy);
+  const worker = new Worker<SendWebhookPayload>(
+    QUEUES.sendWebhook,
+    async (job) =>
+      withLogContext({ jobId: `${QUEUES.sendWebhook}:${job.id ?? ''}` }, async () => {
+        const { webhookDeliveryId } = SendWebhookPayload.parse(job.data);
+        try {
+          return { state: await sendWebhook(deps, transports, webhookDeliveryId, job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) };
+        } catch (err) {
+          if (err instanceof PermanentWebhookError) throw new UnrecoverableError(err.message);
+          throw err;
+        }
+      }),
+    { connection: connection(), prefix, concurrency: 4 },
+  );
+  worker.on('failed', (job, err) => logger.warn('webhook job failed', { jobId: job?.id, attempt: job?.attemptsMade, ...errorFields(err) }));
+  worker.on('error', () => undefined);
+  return { worker, close: () => transports.close() };
+}

@@ -1,0 +1,147 @@
+import { randomUUID } from 'node:crypto';
+import type { Queryable } from '../db/database';
+
+/** Where a delivery stands; `needs_review` and `failed` wait for the case manager. */
+export type DeliveryState = 'queued' | 'sending' | 'delivered' | 'needs_review' | 'failed';
+
+/** Ids the recipient gave the resources we wrote. */
+export interface RemoteIds {
+  DiagnosticReport?: string;
+  DocumentReference?: string;
+  Communication?: string;
+}
+
+/** One delivery of one version to one recipient, as stored. */
+export interface DeliveryRow {
+  readonly id: string;
+  readonly caseId: string;
+  readonly recipientId: string;
+  readonly version: number;
+  readonly state: DeliveryState;
+  readonly attempts: number;
+  readonly requeues: number;
+  readonly remoteIds: RemoteIds;
+  readonly mode: string | null;
+  readonly lastError: string | null;
+  readonly reviewReason: string | null;
+  readonly candidates: unknown[];
+  readonly lastAttemptAt: Date | null;
+  readonly deliveredAt: Date | null;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+interface Db {
+  id: string;
+  case_id: string;
+  recipient_id: string;
+  version: number;
+  state: DeliveryState;
+  attempts: number;
+  requeues: number;
+  remote_ids: RemoteIds;
+  mode: string | null;
+  last_error: string | null;
+  review_reason: string | null;
+  candidates: unknown[];
+  last_attempt_at: Date | null;
+  delivered_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const toRow = (r: Db): DeliveryRow => ({
+  id: r.id,
+  caseId: r.case_id,
+  recipientId: r.recipient_id,
+  version: r.version,
+  state: r.state,
+  attempts: r.attempts,
+  requeues: r.requeues,
+  remoteIds: r.remote_ids,
+  mode: r.mode,
+  lastError: r.last_error,
+  reviewReason: r.review_reason,
+  candidates: r.candidates,
+  lastAttemptAt: r.last_attempt_at,
+  deliveredAt: r.delivered_at,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+/** One delivery per (recipient, version); returns the ids created (none when they existed). */
+export async function createDeliveries(db: Queryable, caseId: string, version: number, recipientIds: readonly string[]): Promise<string[]> {
+  const created: string[] = [];
+  for (const recipientId of recipientIds) {
+    const { rows } = await db.query<{ id: string }>(
+      `INSERT INTO deliveries (id, case_id, recipient_id, version, state) VALUES ($1, $2, $3, $4, 'queued')
+       ON CONFLICT (recipient_id, version) DO NOTHING RETURNING id`,
+      [randomUUID(), caseId, recipientId, version],
+    );
+    if (rows[0]) created.push(rows[0].id);
+  }
+  return created;
+}
+
+/** A delivery by id; `forUpdate` locks it. */
+export async function findDelivery(db: Queryable, id: string, forUpdate = false): Promise<DeliveryRow | undefined> {
+  const { rows } = await db.query<Db>(`SELECT * FROM deliveries WHERE id = $1${forUpdate ? ' FOR UPDATE' : ''}`, [id]);
+  return rows[0] ? toRow(rows[0]) : undefined;
+}
+
+/** A case's deliveries by version. */
+export async function listDeliveries(db: Queryable, caseId: string): Promise<DeliveryRow[]> {
+  const { rows } = await db.query<Db>('SELECT * FROM deliveries WHERE case_id = $1 ORDER BY version, created_at', [caseId]);
+  return rows.map(toRow);
+}
+
+/** Committed before each write to the recipient: the attempt is on record even if the worker dies. */
+export async function recordAttempt(db: Queryable, id: string, at: Date): Promise<number> {
+  const { rows } = await db.query<{ attempts: number }>(
+    `UPDATE deliveries SET state = 'sending', attempts = attempts + 1, last_attempt_at = $2, updated_at = $2 WHERE id = $1 RETURNING attempts`,
+    [id, at],
+  );
+  return rows[0]?.attempts ?? 0;
+}
+
+/** Ids found or created so far (kept across attempts, so a retry only writes what is missing). */
+export async function saveRemoteIds(db: Queryable, id: string, remoteIds: RemoteIds, mode: string): Promise<void> {
+  await db.query(`UPDATE deliveries SET remote_ids = remote_ids || $2::jsonb, mode = $3, updated_at = now() WHERE id = $1`, [id, JSON.stringify(remoteIds), mode]);
+}
+
+/** Ends a run: delivered, needs_review (with candidates) or failed (with the error). */
+export async function finishDelivery(
+  db: Queryable,
+  id: string,
+  change: { state: DeliveryState; lastError?: string | null; reviewReason?: string | null; candidates?: unknown[]; at: Date },
+): Promise<void> {
+  await db.query(
+    `UPDATE deliveries SET state = $2, last_error = COALESCE($3, last_error), review_reason = $4, candidates = COALESCE($5::jsonb, candidates),
+       delivered_at = CASE WHEN $2 = 'delivered' THEN $6 ELSE delivered_at END, updated_at = $6 WHERE id = $1`,
+    [id, change.state, change.lastError ?? null, change.reviewReason ?? null, change.candidates ? JSON.stringify(change.candidates) : null, change.at],
+  );
+}
+
+/** Keeps the last error of a failed attempt that will be retried (state back to queued). */
+export async function noteError(db: Queryable, id: string, error: string): Promise<void> {
+  await db.query(`UPDATE deliveries SET last_error = $2, state = CASE WHEN state = 'sending' THEN 'queued' ELSE state END, updated_at = now() WHERE id = $1`, [id, error]);
+}
+
+/** A manual retry of a failed or needs_review delivery: queued again with a new job id. */
+export async function requeueDelivery(db: Queryable, id: string): Promise<number | undefined> {
+  const { rows } = await db.query<{ requeues: number }>(
+    `UPDATE deliveries SET state = 'queued', requeues = requeues + 1, review_reason = NULL, updated_at = now()
+     WHERE id = $1 AND state IN ('failed', 'needs_review') RETURNING requeues`,
+    [id],
+  );
+  return rows[0]?.requeues;
+}
+
+/** Deliveries that should have a job but may have lost it (Redis flushed, enqueue failed after commit). */
+export async function staleDeliveries(db: Queryable, olderThan: Date): Promise<{ id: string; requeues: number }[]> {
+  const { rows } = await db.query<{ id: string; requeues: number }>(
+    `SELECT id, requeues FROM deliveries WHERE state IN ('queued', 'sending') AND updated_at < $1 ORDER BY updated_at LIMIT 100`,
+    [olderThan],
+  );
+  return rows;
+}

@@ -1,0 +1,211 @@
+/**
+ * One run of a delivery job (queue `deliver-report`). Idempotent and crash-safe:
+ * - the attempt is recorded (committed) before anything is written to the recipient;
+ * - the writer searches the recipient by identifier before creating, and creates conditionally,
+ *   so a run after a crash between the write and recording its result finds the report and
+ *   records it instead of writing a second one;
+ * - a finished delivery (delivered, needs_review, failed) is not run again until a case manager
+ *   re-queues it.
+ * @packageDocumentation
+ */
+import type { Patient, Practitioner, Reference } from 'fhir/r4';
+import type { Config } from '../config';
+import { NPI_SYSTEM } from '../cases/fhir-codes';
+import { transitionCase, type CaseServiceDeps } from '../cases/case-service';
+import type { Intake } from '../cases/intake-schema';
+import { findCase, insertCaseEvent } from '../db/case-repository';
+import type { EndpointCapabilities } from '../endpoints/capabilities';
+import type { EndpointClients } from '../endpoints/endpoint-clients';
+import { findEndpoint } from '../endpoints/endpoint-repository';
+import { toConnection } from '../endpoints/endpoint-service';
+import { FhirHttpError, isPermanentFhirError, type FhirEndpointClient } from '../fhir';
+import type { Principal } from '../http/auth';
+import { errorFields, logger } from '../log';
+import { recordEvent, type WorkDispatch } from '../notify/events';
+import { findVersion, readVersionPdf } from '../opinion/opinion-repository';
+import { candidateOf, demographicQuery, exactDemographicMatches, matchedPatients } from '../pull/patient-match';
+import type { PatientCandidate } from '../pull/source-repository';
+import { PROGRAM_NAME, reportTitle } from '../report/report-pdf';
+import type { SecretBox } from '../security/secret-box';
+import { findDelivery, finishDelivery, listDeliveries, noteError, recordAttempt, saveRemoteIds, type DeliveryRow } from './delivery-repository';
+import { findRecipient, setRecipientPatient, type RecipientRow } from './recipient-repository';
+import { planWrite, writeReport } from './report-writer';
+
+/** What a delivery job needs: the database, sealed endpoint secrets, the per-process FHIR clients, the work dispatch. */
+export interface DeliveryDeps extends CaseServiceDeps {
+  readonly config: Pick<Config, 'programTimeZone'>;
+  readonly secrets: SecretBox;
+  readonly clients: EndpointClients;
+  readonly dispatch: WorkDispatch;
+}
+
+/** Thrown for failures that another attempt cannot fix (the queue then stops retrying). */
+export class PermanentDeliveryError extends Error {
+  override readonly name = 'PermanentDeliveryError';
+}
+
+const SYSTEM: Principal = { sub: 'system:delivery', roles: [] };
+
+type PatientResolution = { id: string } | { reason: string; candidates: PatientCandidate[] };
+
+/** The child at the recipient: the chosen id, else exactly one match by identifier or by name + birth date. Never creates one. */
+async function resolvePatient(client: FhirEndpointClient, recipient: RecipientRow, intake: Intake): Promise<PatientResolution> {
+  if (recipient.remotePatientId) return { id: recipient.remotePatientId };
+  const selector = recipient.selector;
+  if ('id' in selector) {
+    try {
+      const patient = await client.read<Patient>('Patient', selector.id);
+      return { id: patient.id ?? selector.id };
+    } catch (err) {
+      if (err instanceof FhirHttpError && (err.status === 404 || err.status === 410)) return { reason: `Patient/${selector.id} does not exist at the recipient.`, candidates: [] };
+      throw err;
+    }
+  }
+  const patients =
+    'identifier' in selector
+      ? matchedPatients((await client.search('Patient', { identifier: `${selector.identifier.system}|${selector.identifier.value}` })).bundle)
+      : exactDemographicMatches(intake, matchedPatients((await client.search('Patient', demographicQuery(intake))).bundle));
+  const what = 'identifier' in selector ? 'the identifier' : "the child's name and exact birth date";
+  if (patients.length === 1 && patients[0]?.id) return { id: patients[0].id };
+  if (patients.length === 0) return { reason: `No patient at the recipient matches ${what}; the report is never filed under a new patient.`, candidates: [] };
+  return { reason: `${patients.length} patients at the recipient match ${what}; choose one.`, candidates: patients.map(candidateOf) };
+}
+
+/** The referring physician at the recipient by NPI (exactly one), else a logical reference. */
+async function referringPhysician(client: FhirEndpointClient, intake: Intake): Promise<Reference> {
+  const { name, npi } = intake.referringPhysician;
+  if (npi) {
+    const page = await client.search('Practitioner', { identifier: `${NPI_SYSTEM}|${npi}` });
+    const found = (page.bundle.entry ?? []).filter((e) => e.resource?.resourceType === 'Practitioner').map((e) => e.resource as Practitioner);
+    if (found.length === 1 && found[0]?.id) return { reference: `Practitioner/${found[0].id}`, display: name };
+    return { identifier: { system: NPI_SYSTEM, value: npi }, display: name };
+  }
+  return { display: name };
+}
+
+async function fail(deps: DeliveryDeps, delivery: DeliveryRow, message: string): Promise<void> {
+  await deps.db.transaction(async (tx) => {
+    await finishDelivery(tx, delivery.id, { state: 'failed', lastError: message, at: new Date() });
+    await insertCaseEvent(tx, {
+      caseId: delivery.caseId,
+      type: 'delivery_failed',
+      actorSub: SYSTEM.sub,
+      reason: 'Delivery of the report to the referring physician keeps failing; it needs attention.',
+      data: { deliveryId: delivery.id, version: delivery.version, attempts: delivery.attempts },
+    });
+    await recordEvent(tx, 'delivery.failed', delivery.caseId, { caseId: delivery.caseId, deliveryId: delivery.id, version: delivery.version, attempts: delivery.attempts });
+  });
+  await deps.dispatch.notify().catch(() => undefined);
+}
+
+/**
+ * Runs a delivery. Throws on a retryable failure (the queue retries with backoff); on the last
+ * attempt, or a permanent failure, records it `failed` and alerts the case manager first.
+ */
+export async function runDelivery(deps: DeliveryDeps, deliveryId: string, lastAttempt: boolean): Promise<string> {
+  const delivery = await findDelivery(deps.db, deliveryId);
+  if (!delivery) return 'missing';
+  if (delivery.state === 'delivered' || delivery.state === 'needs_review' || delivery.state === 'failed') return delivery.state;
+  try {
+    return await attempt(deps, delivery);
+  } catch (err) {
+    const message = err instanceof Error ? `${err.name}: ${err.message}` : 'unknown error';
+    const permanent = err instanceof PermanentDeliveryError || isPermanentFhirError(err);
+    logger.warn('delivery attempt failed', { deliveryId, caseId: delivery.caseId, ...errorFields(err) });
+    if (permanent || lastAttempt) {
+      const current = (await findDelivery(deps.db, deliveryId)) ?? delivery;
+      await fail(deps, current, message);
+      if (permanent) throw new PermanentDeliveryError(message);
+    } else {
+      await noteError(deps.db, deliveryId, message);
+    }
+    throw err;
+  }
+}
+
+async function attempt(deps: DeliveryDeps, delivery: DeliveryRow): Promise<string> {
+  const recipient = await findRecipient(deps.db, delivery.recipientId);
+  const record = await findCase(deps.db, delivery.caseId);
+  const version = await findVersion(deps.db, delivery.caseId, delivery.version);
+  const pdf = await readVersionPdf(deps.db, delivery.caseId, delivery.version);
+  if (!recipient || !record || !version || !pdf) throw new PermanentDeliveryError('The case, recipient or report version no longer exists.');
+  const endpoint = await findEndpoint(deps.db, recipient.endpointId);
+  if (!endpoint) throw new PermanentDeliveryError('The recipient endpoint was removed.');
+  // On record before anything is written there.
+  await recordAttempt(deps.db, delivery.id, new Date());
+  const client = deps.clients.get(toConnection(endpoint, deps.secrets), endpoint.updatedAt.toISOString());
+  const intake = record.intake as Intake;
+
+  const plan = planWrite(endpoint.capabilities as EndpointCapabilities | null);
+  // Independent look-ups in parallel (each is a round trip to the recipient).
+  const [patient, physician] = await Promise.all([
+    resolvePatient(client, recipient, intake),
+    plan.communication ? referringPhysician(client, intake) : Promise.resolve<Reference>({ display: intake.referringPhysician.name }),
+  ]);
+  if (!('id' in patient)) {
+    await deps.db.transaction(async (tx) => {
+      await finishDelivery(tx, delivery.id, { state: 'needs_review', reviewReason: patient.reason, candidates: patient.candidates, at: new Date() });
+      await insertCaseEvent(tx, {
+        caseId: delivery.caseId,
+        type: 'delivery_needs_review',
+        actorSub: SYSTEM.sub,
+        reason: 'The child was not found exactly once in the referring EHR; the case manager must choose the patient there.',
+        data: { deliveryId: delivery.id, version: delivery.version, candidates: patient.candidates.length },
+      });
+      await recordEvent(tx, 'delivery.needs_review', delivery.caseId, { caseId: delivery.caseId, deliveryId: delivery.id, version: delivery.version });
+    });
+    await deps.dispatch.notify().catch(() => undefined);
+    logger.info('delivery needs review', { deliveryId: delivery.id, caseId: delivery.caseId });
+    return 'needs_review';
+  }
+  if (!recipient.remotePatientId) await setRecipientPatient(deps.db, recipient.id, patient.id);
+
+  const previous = (await listDeliveries(deps.db, delivery.caseId)).filter((d) => d.recipientId === recipient.id && d.version < delivery.version && d.remoteIds.DocumentReference);
+  const ids = await writeReport(
+    client,
+    plan,
+    {
+      caseId: delivery.caseId,
+      version: version.version,
+      status: version.fhirStatus,
+      content: version.content,
+      specialist: version.specialist,
+      signedAt: version.signedAt,
+      pdf,
+      pdfSha1Base64: version.pdfSha1Base64,
+      title: reportTitle({ caseId: delivery.caseId, version: version.version, status: version.fhirStatus }),
+      patientId: patient.id,
+      programName: PROGRAM_NAME,
+    },
+    delivery.remoteIds,
+    { recipient: physician, previousDocumentId: previous[previous.length - 1]?.remoteIds.DocumentReference },
+    (progress) => saveRemoteIds(deps.db, delivery.id, progress, plan.transaction ? 'transaction' : 'sequential'),
+  );
+  if (!ids.DiagnosticReport) throw new Error('The recipient did not return the id of the DiagnosticReport.');
+
+  await deps.db.transaction(async (tx) => {
+    await saveRemoteIds(tx, delivery.id, ids, plan.transaction ? 'transaction' : 'sequential');
+    await finishDelivery(tx, delivery.id, { state: 'delivered', lastError: null, at: new Date() });
+    const current = await findCase(tx, delivery.caseId, true);
+    if (current?.status === 'report_signed') {
+      await transitionCase(deps, tx, {
+        id: delivery.caseId,
+        to: 'delivered',
+        reason: "The report is in the referring physician's EHR.",
+        actor: SYSTEM,
+        now: new Date(),
+        data: { deliveryId: delivery.id, version: delivery.version },
+      });
+    }
+    await insertCaseEvent(tx, {
+      caseId: delivery.caseId,
+      type: 'report_delivered',
+      actorSub: SYSTEM.sub,
+      data: { deliveryId: delivery.id, version: delivery.version, remoteIds: { ...ids } },
+    });
+    await recordEvent(tx, 'report.delivered', delivery.caseId, { caseId: delivery.caseId, deliveryId: delivery.id, version: delivery.version });
+  });
+  await deps.dispatch.notify().catch(() => undefined);
+  logger.info('report delivered', { deliveryId: delivery.id, caseId: delivery.caseId, version: delivery.version });
+  return 'delivered';
+}

@@ -1,0 +1,166 @@
+/**
+ * The FHIR R4 resources a signed opinion becomes in the referring physician's EHR:
+ * - a DiagnosticReport following US Core DiagnosticReport for Report and Note Exchange
+ *   (https://hl7.org/fhir/us/core/StructureDefinition-us-core-diagnosticreport-note.html): code LOINC
+ *   11488-4 Consult note, the PDF as `presentedForm` (size, SHA-1), the specialist as a contained
+ *   Practitioner (performer and resultsInterpreter), identifier `{REPORT_IDENTIFIER_SYSTEM}|{case}-v{n}`;
+ * - where the EHR takes them, a DocumentReference (US Core clinical-note, 11488-4; `relatesTo`
+ *   replaces the previous version's) and a Communication to the referring physician about the report.
+ *
+ * Category: US Core's `us-core` category slice holds only Cardiology, Radiology and Pathology
+ * (LP29708-2, LP29684-5, LP7839-6), none of which a second-opinion consult is; the slicing is open, so
+ * the report carries the base R4 diagnostic service section `PHY` (Physician) from HL7 v2 table 0074
+ * (https://hl7.org/fhir/R4/valueset-diagnostic-service-sections.html) instead of a wrong specialty.
+ * @packageDocumentation
+ */
+import type { Attachment, Communication, DiagnosticReport, DocumentReference, Practitioner, Reference } from 'fhir/r4';
+import { NPI_SYSTEM } from '../cases/fhir-codes';
+import type { StoredOpinion } from '../opinion/opinion-repository';
+import type { SpecialistIdentity } from '../opinion/opinion-schema';
+
+/** Identifier system of delivered reports (value `{case id}-v{version}`). */
+export const REPORT_IDENTIFIER_SYSTEM = 'https://second-opinion.example.org/fhir/opinion-report';
+/** Identifier system of the Communication announcing a report (value `{case id}-v{version}`). */
+export const REPORT_COMMUNICATION_SYSTEM = 'https://second-opinion.example.org/fhir/opinion-report-communication';
+/** Identifier system of the program's specialists when they have no NPI (value = token subject). */
+export const SPECIALIST_IDENTIFIER_SYSTEM = 'https://second-opinion.example.org/fhir/specialist';
+
+/** LOINC 11488-4 Consult note (https://loinc.org/11488-4). */
+export const LOINC_CONSULT_NOTE = { system: 'http://loinc.org', code: '11488-4', display: 'Consult note' } as const;
+/** Profile of the delivered DiagnosticReport. */
+export const US_CORE_DR_NOTE = 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-diagnosticreport-note';
+/** Profile of the delivered DocumentReference (https://hl7.org/fhir/us/core/StructureDefinition-us-core-documentreference.html). */
+export const US_CORE_DOCREF = 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-documentreference';
+
+/** What a report version needs to become FHIR. */
+export interface ReportFacts {
+  readonly caseId: string;
+  readonly version: number;
+  readonly status: 'final' | 'amended';
+  readonly content: StoredOpinion;
+  readonly specialist: SpecialistIdentity;
+  readonly signedAt: Date;
+  readonly pdf: Uint8Array;
+  readonly pdfSha1Base64: string;
+  readonly title: string;
+  /** The child's Patient id at the recipient. */
+  readonly patientId: string;
+  readonly programName: string;
+}
+
+/** `{case id}-v{version}`: the value of every identifier of one version. */
+export const reportIdentifierValue = (caseId: string, version: number): string => `${caseId}-v${version}`;
+
+/** Search parameter value for a conditional create / search of one version. */
+export const reportIdentifierToken = (caseId: string, version: number, system = REPORT_IDENTIFIER_SYSTEM): string =>
+  `${system}|${reportIdentifierValue(caseId, version)}`;
+
+const escapeXhtml = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+function specialistPractitioner(s: SpecialistIdentity): Practitioner {
+  return {
+    resourceType: 'Practitioner',
+    id: 'specialist',
+    identifier: [s.npi ? { system: NPI_SYSTEM, value: s.npi } : { system: SPECIALIST_IDENTIFIER_SYSTEM, value: s.sub }],
+    name: [{ text: s.name }],
+  };
+}
+
+function pdfAttachment(f: ReportFacts): Attachment {
+  return {
+    contentType: 'application/pdf',
+    language: 'en-US',
+    data: Buffer.from(f.pdf).toString('base64'),
+    size: f.pdf.length,
+    hash: f.pdfSha1Base64,
+    title: f.title,
+    creation: f.signedAt.toISOString(),
+  };
+}
+
+/** The conclusion: the summary, cut at 4,000 characters (the PDF holds everything). */
+function conclusion(content: StoredOpinion): string {
+  return content.summary.length > 4000 ? `${content.summary.slice(0, 3999)}…` : content.summary;
+}
+
+/** The DiagnosticReport of one version (US Core DiagnosticReport Note). */
+export function buildDiagnosticReport(f: ReportFacts): DiagnosticReport {
+  const specialistRef: Reference = { reference: '#specialist', display: f.specialist.name };
+  return {
+    resourceType: 'DiagnosticReport',
+    meta: { profile: [US_CORE_DR_NOTE] },
+    language: 'en-US',
+    text: {
+      status: 'generated',
+      div: `<div xmlns="http://www.w3.org/1999/xhtml"><p><b>${escapeXhtml(f.title)}</b></p><p>${escapeXhtml(conclusion(f.content))}</p><p>Signed by ${escapeXhtml(f.specialist.name)}. The full report is attached as PDF.</p></div>`,
+    },
+    contained: [specialistPractitioner(f.specialist)],
+    identifier: [{ system: REPORT_IDENTIFIER_SYSTEM, value: reportIdentifierValue(f.caseId, f.version) }],
+    status: f.status,
+    category: [
+      {
+        coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0074', code: 'PHY', display: 'Physician' }],
+        text: 'Second opinion consult',
+      },
+    ],
+    code: { coding: [{ ...LOINC_CONSULT_NOTE }], text: 'Second opinion consult note' },
+    subject: { reference: `Patient/${f.patientId}` },
+    effectiveDateTime: f.signedAt.toISOString(),
+    issued: f.signedAt.toISOString(),
+    performer: [specialistRef],
+    resultsInterpreter: [specialistRef],
+    conclusion: conclusion(f.content),
+    presentedForm: [pdfAttachment(f)],
+  };
+}
+
+/** The DocumentReference of one version (US Core clinical note); `replaces` the previous version's when known. */
+export function buildDocumentReference(f: ReportFacts, reportReference: string, previousDocumentId?: string): DocumentReference {
+  return {
+    resourceType: 'DocumentReference',
+    meta: { profile: [US_CORE_DOCREF] },
+    contained: [specialistPractitioner(f.specialist)],
+    masterIdentifier: { system: REPORT_IDENTIFIER_SYSTEM, value: reportIdentifierValue(f.caseId, f.version) },
+    identifier: [{ system: REPORT_IDENTIFIER_SYSTEM, value: reportIdentifierValue(f.caseId, f.version) }],
+    status: 'current',
+    docStatus: f.status === 'amended' ? 'amended' : 'final',
+    type: { coding: [{ ...LOINC_CONSULT_NOTE }], text: 'Second opinion consult note' },
+    category: [
+      { coding: [{ system: 'http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category', code: 'clinical-note', display: 'Clinical Note' }] },
+    ],
+    subject: { reference: `Patient/${f.patientId}` },
+    date: f.signedAt.toISOString(),
+    author: [{ reference: '#specialist', display: f.specialist.name }],
+    description: f.title,
+    ...(previousDocumentId ? { relatesTo: [{ code: 'replaces' as const, target: { reference: `DocumentReference/${previousDocumentId}` } }] } : {}),
+    content: [
+      {
+        attachment: pdfAttachment(f),
+        format: { system: 'http://ihe.net/fhir/ihe.formatcode.fhir/CodeSystem/formatcode', code: 'urn:ihe:iti:xds:2017:mimeTypeSufficient', display: 'mimeType Sufficient' },
+      },
+    ],
+    context: { related: [{ reference: reportReference }] },
+  };
+}
+
+/** The Communication telling the referring physician the report is in their EHR. */
+export function buildCommunication(f: ReportFacts, reportReference: string, recipient: Reference): Communication {
+  const what = f.status === 'amended' ? `An amended second opinion report (version ${f.version})` : 'The second opinion report';
+  return {
+    resourceType: 'Communication',
+    identifier: [{ system: REPORT_COMMUNICATION_SYSTEM, value: reportIdentifierValue(f.caseId, f.version) }],
+    status: 'completed',
+    category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/communication-category', code: 'notification', display: 'Notification' }] }],
+    priority: 'routine',
+    subject: { reference: `Patient/${f.patientId}` },
+    topic: { text: 'Second opinion report available' },
+    about: [{ reference: reportReference }],
+    sent: new Date().toISOString(),
+    recipient: [recipient],
+    sender: { display: f.programName },
+    payload: [
+      { contentString: `${what} from the ${f.programName} is available for your patient, signed by ${f.specialist.name}.` },
+      { contentReference: { reference: reportReference, display: f.title } },
+    ],
+  };
+}

@@ -1,0 +1,143 @@
+/**
+ * Writes one report version into the recipient EHR, exactly once, whatever happened before:
+ * 1. search the recipient by our identifier for each resource (a previous attempt may have written
+ *    it and died before recording the result) and keep what is there;
+ * 2. create only what is missing, each with `If-None-Exist: identifier=…` (a conditional create,
+ *    https://hl7.org/fhir/R4/http.html#ccreate), in one transaction Bundle when the server offers
+ *    `transaction` (https://hl7.org/fhir/R4/http.html#transaction), else one by one: the report
+ *    first, then what points at it.
+ * Because every entry is conditional, the client may resend a request whose answer was lost.
+ * @packageDocumentation
+ */
+import type { Bundle, BundleEntry, Communication, DiagnosticReport, DocumentReference, FhirResource, Reference } from 'fhir/r4';
+import type { EndpointCapabilities } from '../endpoints/capabilities';
+import type { FhirEndpointClient } from '../fhir';
+import { uuidV5 } from '../cases/fhir-ids';
+import type { RemoteIds } from './delivery-repository';
+import {
+  buildCommunication,
+  buildDiagnosticReport,
+  buildDocumentReference,
+  REPORT_COMMUNICATION_SYSTEM,
+  reportIdentifierToken,
+  type ReportFacts,
+} from './report-resources';
+
+/** What the recipient gets, from its CapabilityStatement. */
+export interface WritePlan {
+  readonly documentReference: boolean;
+  readonly communication: boolean;
+  readonly transaction: boolean;
+}
+
+const creates = (caps: EndpointCapabilities, type: string): boolean => (caps.resources[type]?.interactions ?? []).includes('create');
+
+/** The DiagnosticReport always; a DocumentReference and a Communication where the server can create them; a transaction where offered. */
+export function planWrite(caps: EndpointCapabilities | null): WritePlan {
+  if (!caps) return { documentReference: false, communication: false, transaction: false };
+  return {
+    documentReference: creates(caps, 'DocumentReference'),
+    communication: creates(caps, 'Communication'),
+    transaction: caps.systemInteractions.includes('transaction'),
+  };
+}
+
+/** What the writer needs besides the report: who the Communication goes to, what the DocumentReference replaces. */
+export interface WriteContext {
+  /** The referring physician at the recipient: `Practitioner/{id}`, or a logical reference by NPI. */
+  readonly recipient: Reference;
+  /** The recipient's id of the previous version's DocumentReference (for `relatesTo: replaces`). */
+  readonly previousDocumentId?: string;
+}
+
+type Kind = keyof RemoteIds;
+
+/** `Type/id` from a Location (`[base]/Type/id/_history/v`, absolute or relative). */
+export function idFromLocation(location: string | undefined, type: string): string | undefined {
+  if (!location) return undefined;
+  const match = new RegExp(`(?:^|/)${type}/([A-Za-z0-9\\-.]{1,64})(?:/_history/[^/]+)?/?$`).exec(location.split('?')[0] ?? '');
+  return match?.[1];
+}
+
+async function findExisting(client: FhirEndpointClient, type: Kind, token: string): Promise<string | undefined> {
+  const page = await client.search(type, { identifier: token, _count: '10' });
+  const hit = (page.bundle.entry ?? []).find((e) => e.resource?.resourceType === type && (e.search?.mode === undefined || e.search.mode === 'match'));
+  return hit?.resource?.id;
+}
+
+function tokenOf(kind: Kind, f: ReportFacts): string {
+  return kind === 'Communication' ? reportIdentifierToken(f.caseId, f.version, REPORT_COMMUNICATION_SYSTEM) : reportIdentifierToken(f.caseId, f.version);
+}
+
+/**
+ * Writes what is missing and returns the recipient's ids of all three (as far as planned).
+ * `onProgress` is called with ids as soon as they are known, so the caller can record them.
+ */
+export async function writeReport(
+  client: FhirEndpointClient,
+  plan: WritePlan,
+  facts: ReportFacts,
+  known: RemoteIds,
+  ctx: WriteContext,
+  onProgress: (ids: RemoteIds) => Promise<void>,
+): Promise<RemoteIds> {
+  const kinds: Kind[] = ['DiagnosticReport', ...(plan.documentReference ? (['DocumentReference'] as const) : []), ...(plan.communication ? (['Communication'] as const) : [])];
+  const ids: RemoteIds = { ...known };
+  // 1. What is already there (found by identifier, never trusted from our own records alone).
+  await Promise.all(
+    kinds.map(async (kind) => {
+      const found = await findExisting(client, kind, tokenOf(kind, facts));
+      if (found) ids[kind] = found;
+      else delete ids[kind];
+    }),
+  );
+  const missing = kinds.filter((k) => !ids[k]);
+  if (missing.length === 0) return ids;
+  if (Object.keys(ids).length > 0) await onProgress(ids);
+
+  // Entry fullUrls: one per resource type (the DiagnosticReport and DocumentReference share an identifier).
+  const urnOf = (kind: Kind): string => `urn:uuid:${uuidV5(`${kind}|${tokenOf(kind, facts)}`)}`;
+  const reportUrn = urnOf('DiagnosticReport');
+  const reportRef = (): string => (ids.DiagnosticReport ? `DiagnosticReport/${ids.DiagnosticReport}` : reportUrn);
+  const resourceOf = (kind: Kind): FhirResource => {
+    switch (kind) {
+      case 'DiagnosticReport':
+        return buildDiagnosticReport(facts);
+      case 'DocumentReference':
+        return buildDocumentReference(facts, reportRef(), ctx.previousDocumentId);
+      case 'Communication':
+        return buildCommunication(facts, reportRef(), ctx.recipient);
+    }
+  };
+
+  if (plan.transaction) {
+    const entries: BundleEntry[] = missing.map((kind) => ({
+      fullUrl: urnOf(kind),
+      resource: resourceOf(kind),
+      request: { method: 'POST', url: kind, ifNoneExist: `identifier=${tokenOf(kind, facts)}` },
+    }));
+    const bundle: Bundle = { resourceType: 'Bundle', type: 'transaction', entry: entries };
+    const response = await client.transaction(bundle, { idempotent: true });
+    missing.forEach((kind, i) => {
+      const entry = response.entry?.[i];
+      const id = entry?.resource?.resourceType === kind ? entry.resource.id : idFromLocation(entry?.response?.location, kind);
+      if (id) ids[kind] = id;
+    });
+  } else {
+    for (const kind of missing) {
+      const resource = resourceOf(kind) as DiagnosticReport | DocumentReference | Communication;
+      const result = await client.createConditional(resource, `identifier=${tokenOf(kind, facts)}`);
+      const id = result.resource?.id ?? idFromLocation(result.location, kind);
+      if (id) ids[kind] = id;
+      await onProgress(ids);
+    }
+  }
+  // A server that answered without ids: find them by identifier.
+  for (const kind of kinds) {
+    if (!ids[kind]) {
+      const found = await findExisting(client, kind, tokenOf(kind, facts));
+      if (found) ids[kind] = found;
+    }
+  }
+  return ids;
+}

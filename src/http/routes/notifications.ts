@@ -1,0 +1,105 @@
+import { z } from 'zod';
+import { EVENT_TYPES, type EventType } from '../../notify/events';
+import { listNotifications, markNotificationRead } from '../../notify/notification-repository';
+import { getWebhooks, reenableWebhook, registerWebhook, removeWebhook, type WebhookServiceDeps } from '../../notify/webhook-service';
+import { notFound } from '../problem';
+import { defineRoute, type AnyRoute } from '../route';
+
+type NoQuery = Record<string, never>;
+const IdParams = z.object({ id: z.uuid({ error: 'Webhook id must be a UUID' }) });
+const NotificationParams = z.object({ id: z.coerce.number().int().min(1, { error: 'Notification id must be a positive integer' }) });
+const NotificationQuery = z.object({
+  caseId: z.uuid({ error: 'caseId must be a UUID' }).optional(),
+  unread: z.enum(['true', 'false'], { error: 'unread must be true or false' }).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  offset: z.coerce.number().int().min(0).default(0),
+});
+const WebhookBody = z
+  .object({
+    url: z.url({ protocol: /^https?$/, error: 'url must be an http(s) URL' }),
+    secret: z.string({ error: 'secret is required' }).min(32, { error: 'secret must be at least 32 characters' }).max(512),
+    events: z.array(z.enum(EVENT_TYPES, { error: `events must be among ${EVENT_TYPES.join(', ')}` })).min(1, { error: 'events must name at least one event' }),
+    allowInsecureHttp: z.boolean({ error: 'allowInsecureHttp must be true or false' }).optional().meta({ description: 'Permit http: and loopback (local development only).' }),
+  })
+  .strict();
+type WebhookBody = z.infer<typeof WebhookBody>;
+
+/** Case-manager notifications and webhook subscribers. */
+export function notificationRoutes(deps: WebhookServiceDeps): AnyRoute[] {
+  return [
+    defineRoute<undefined, z.infer<typeof NotificationQuery>, NoQuery>({
+      method: 'get',
+      path: '/api/notifications',
+      tag: 'notifications',
+      summary: 'Notifications for case managers, newest first: report signed, delivered, delivery failing or in review, transfer requests, disabled webhooks',
+      roles: ['case_manager', 'admin'],
+      query: NotificationQuery,
+      responses: { 200: { description: 'Notifications' } },
+      handler: async ({ query }) => {
+        const items = await listNotifications(deps.db, { caseId: query.caseId, unread: query.unread === 'true', limit: query.limit, offset: query.offset });
+        return {
+          status: 200,
+          body: { items: items.map((n) => ({ ...n, createdAt: n.createdAt.toISOString(), readAt: n.readAt?.toISOString() ?? null })) },
+        };
+      },
+    }),
+    defineRoute<undefined, NoQuery, z.infer<typeof NotificationParams>>({
+      method: 'post',
+      path: '/api/notifications/:id/read',
+      tag: 'notifications',
+      summary: 'Mark a notification read',
+      roles: ['case_manager', 'admin'],
+      params: NotificationParams,
+      responses: { 204: { description: 'Marked read' } },
+      handler: async ({ params }) => {
+        if (!(await markNotificationRead(deps.db, params.id))) throw notFound(`Notification ${params.id}`);
+        return { status: 204 };
+      },
+    }),
+    defineRoute<WebhookBody, NoQuery, NoQuery>({
+      method: 'post',
+      path: '/api/webhooks',
+      tag: 'notifications',
+      summary: 'Subscribe a URL to events: JSON POSTs signed X-SOB-Signature: sha256=HMAC(secret, timestamp.body), retried with backoff',
+      roles: ['admin'],
+      body: WebhookBody,
+      responses: { 201: { description: 'Subscriber registered (the secret is never returned)' }, 400: { description: 'A field is invalid, or the URL is refused by the SSRF policy' } },
+      handler: async ({ body, principal }) => ({
+        status: 201,
+        body: await registerWebhook(deps, { ...body, events: body.events as EventType[] }, principal),
+      }),
+    }),
+    defineRoute<undefined, NoQuery, NoQuery>({
+      method: 'get',
+      path: '/api/webhooks',
+      tag: 'notifications',
+      summary: 'Subscribers with their state (active, disabled), failures in a row and last error',
+      roles: ['admin'],
+      responses: { 200: { description: 'Subscribers' } },
+      handler: async () => ({ status: 200, body: { items: await getWebhooks(deps) } }),
+    }),
+    defineRoute<undefined, NoQuery, z.infer<typeof IdParams>>({
+      method: 'post',
+      path: '/api/webhooks/:id/enable',
+      tag: 'notifications',
+      summary: 'Enable a disabled subscriber again',
+      roles: ['admin'],
+      params: IdParams,
+      responses: { 200: { description: 'Subscriber enabled' } },
+      handler: async ({ params }) => ({ status: 200, body: await reenableWebhook(deps, params.id) }),
+    }),
+    defineRoute<undefined, NoQuery, z.infer<typeof IdParams>>({
+      method: 'delete',
+      path: '/api/webhooks/:id',
+      tag: 'notifications',
+      summary: 'Remove a subscriber',
+      roles: ['admin'],
+      params: IdParams,
+      responses: { 204: { description: 'Removed' } },
+      handler: async ({ params }) => {
+        await removeWebhook(deps, params.id);
+        return { status: 204 };
+      },
+    }),
+  ] as unknown as AnyRoute[];
+}

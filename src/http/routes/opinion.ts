@@ -1,0 +1,80 @@
+import { z } from 'zod';
+import { OpinionBodySchema, type OpinionBody } from '../../opinion/opinion-schema';
+import { getOpinion, getReportPdf, saveOpinionDraft, signOpinion, type OpinionServiceDeps } from '../../opinion/opinion-service';
+import { reportTitle } from '../../report/report-pdf';
+import { defineRoute, type AnyRoute } from '../route';
+
+const CaseParams = z.object({ id: z.uuid({ error: 'Case id must be a UUID' }) });
+type CaseParams = z.infer<typeof CaseParams>;
+const VersionQuery = z.object({ version: z.coerce.number().int().min(1, { error: 'version must be 1 or more' }).optional() });
+type NoQuery = Record<string, never>;
+
+/** The specialist's opinion: draft, sign (a frozen version with its PDF), read, and the PDF. */
+export function opinionRoutes(deps: OpinionServiceDeps): AnyRoute[] {
+  return [
+    defineRoute<OpinionBody, NoQuery, CaseParams>({
+      method: 'put',
+      path: '/api/cases/:id/opinion',
+      tag: 'opinion',
+      summary: 'Write or amend the opinion draft: summary, diagnosis assessment, recommendations, an answer to every family question, follow-up',
+      roles: ['specialist'],
+      params: CaseParams,
+      body: OpinionBodySchema,
+      responses: {
+        200: { description: 'The opinion (draft and signed versions)' },
+        400: { description: 'A field is missing, or a family question has no answer (named)' },
+        409: { description: 'The case is not assigned, in review, signed or delivered' },
+      },
+      handler: async ({ params, body, principal }) => ({ status: 200, body: await saveOpinionDraft(deps, params.id, body, principal) }),
+    }),
+    defineRoute<undefined, NoQuery, CaseParams>({
+      method: 'post',
+      path: '/api/cases/:id/opinion/sign',
+      tag: 'opinion',
+      summary: 'Sign the draft: a new frozen version with its PDF (version 2+ is `amended`); the case → report_signed; delivery starts',
+      roles: ['specialist'],
+      params: CaseParams,
+      responses: {
+        201: { description: 'Signed: the opinion with the new current version' },
+        403: { description: 'Another specialist wrote the draft' },
+        409: { description: 'Nothing unsigned to sign, or the case is not in review' },
+      },
+      handler: async ({ params, principal }) => ({ status: 201, body: await signOpinion(deps, params.id, principal) }),
+    }),
+    defineRoute<undefined, NoQuery, CaseParams>({
+      method: 'get',
+      path: '/api/cases/:id/opinion',
+      tag: 'opinion',
+      summary: 'The opinion: the draft, every signed version (status, signer, PDF size and hashes) and the current one',
+      roles: ['specialist', 'case_manager', 'admin'],
+      params: CaseParams,
+      responses: { 200: { description: 'The opinion' } },
+      handler: async ({ params }) => ({ status: 200, body: await getOpinion(deps, params.id) }),
+    }),
+    defineRoute<undefined, z.infer<typeof VersionQuery>, CaseParams>({
+      method: 'get',
+      path: '/api/cases/:id/report.pdf',
+      tag: 'opinion',
+      summary: 'The signed report as PDF: the latest version, or ?version=N',
+      roles: ['specialist', 'case_manager', 'admin'],
+      params: CaseParams,
+      query: VersionQuery,
+      responses: { 200: { description: 'The PDF', contentType: 'application/pdf' }, 404: { description: 'No signed version (yet)' } },
+      handler: async ({ params, query }) => {
+        const { pdf, version } = await getReportPdf(deps, params.id, query.version);
+        const title = reportTitle({ caseId: params.id, version: version.version, status: version.fhirStatus });
+        return {
+          status: 200,
+          contentType: 'application/pdf',
+          body: pdf,
+          headers: {
+            'Content-Disposition': `inline; filename="second-opinion-${params.id}-v${version.version}.pdf"`,
+            'X-Report-Version': String(version.version),
+            'X-Report-Title': title,
+            'Cache-Control': 'private, no-store',
+          },
+        };
+      },
+    }),
+  ] as unknown as AnyRoute[];
+}

@@ -1,0 +1,44 @@
+import { z } from 'zod';
+import type { Database } from '../../db/database';
+import type { WorkDispatch } from '../../notify/events';
+import { listTransferRequests, requestTransfer, type TransferBody } from '../../transfer/transfer-service';
+import { defineRoute, type AnyRoute } from '../route';
+
+const CaseParams = z.object({ id: z.uuid({ error: 'Case id must be a UUID' }) });
+type NoQuery = Record<string, never>;
+const text = (label: string, max: number) =>
+  z.string({ error: `${label} must be text` }).trim().min(1, { error: `${label} must not be empty` }).max(max, { error: `${label} must be at most ${max} characters` });
+const TransferBodySchema = z
+  .object({
+    reason: text('reason', 2000),
+    destination: z.object({ organization: text('destination.organization', 200).optional(), physician: text('destination.physician', 200).optional() }).strict().optional(),
+    note: text('note', 5000).optional(),
+  })
+  .strict();
+
+/** The family's request to transfer care (recorded by the case manager). */
+export function transferRoutes(deps: { db: Database; dispatch: WorkDispatch }): AnyRoute[] {
+  return [
+    defineRoute<TransferBody, NoQuery, z.infer<typeof CaseParams>>({
+      method: 'post',
+      path: '/api/cases/:id/transfer-request',
+      tag: 'transfer',
+      summary: 'The family asks to transfer care: a ServiceRequest (intent proposal, SNOMED 308292007), a timeline event, the case manager notified',
+      roles: ['case_manager', 'admin'],
+      params: CaseParams,
+      body: TransferBodySchema,
+      responses: { 201: { description: 'The request with its ServiceRequest' }, 409: { description: 'The case is not under review yet' } },
+      handler: async ({ params, body, principal }) => ({ status: 201, body: await requestTransfer(deps, params.id, body, principal) }),
+    }),
+    defineRoute<undefined, NoQuery, z.infer<typeof CaseParams>>({
+      method: 'get',
+      path: '/api/cases/:id/transfer-requests',
+      tag: 'transfer',
+      summary: "The case's transfer-of-care requests with their ServiceRequests",
+      roles: ['case_manager', 'admin', 'specialist'],
+      params: CaseParams,
+      responses: { 200: { description: 'Transfer requests' } },
+      handler: async ({ params }) => ({ status: 200, body: { items: await listTransferRequests(deps.db, params.id) } }),
+    }),
+  ] as unknown as AnyRoute[];
+}

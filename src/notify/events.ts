@@ -1,0 +1,52 @@
+/**
+ * The events the service announces (outbox → case-manager notifications and webhook subscribers).
+ * Payloads carry ids, versions and states only: no names or clinical text, so a subscriber (a
+ * family portal) fetches details through its own authorised channel.
+ * @packageDocumentation
+ */
+import type { Queryable } from '../db/database';
+
+/** Event types a webhook subscriber may ask for. */
+export const EVENT_TYPES = [
+  'opinion.signed',
+  'report.delivered',
+  'delivery.needs_review',
+  'delivery.failed',
+  'transfer.requested',
+] as const;
+/** One of {@link EVENT_TYPES}. */
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/** A sentence for the case manager's notification list. */
+export function eventMessage(type: string, data: Record<string, unknown>): string {
+  const v = typeof data.version === 'number' ? ` (version ${data.version})` : '';
+  switch (type) {
+    case 'opinion.signed':
+      return `The opinion was signed${v}; delivery to the referring physician's EHR has started.`;
+    case 'report.delivered':
+      return `The report${v} was delivered to the referring physician's EHR.`;
+    case 'delivery.needs_review':
+      return `The report${v} could not be delivered: the patient was not found exactly once at the recipient. Choose the patient there.`;
+    case 'delivery.failed':
+      return `Delivery of the report${v} keeps failing; it was stopped after ${String(data.attempts ?? 'several')} attempts. Check the recipient and retry.`;
+    case 'transfer.requested':
+      return 'The family asked to transfer care.';
+    case 'webhook.disabled':
+      return `Webhook subscriber ${String(data.webhookId ?? '')} kept failing and was disabled.`;
+    default:
+      return type;
+  }
+}
+
+/** Writes an event to the outbox, in the caller's transaction. */
+export async function recordEvent(db: Queryable, type: EventType, caseId: string | null, data: Record<string, unknown>): Promise<void> {
+  await db.query('INSERT INTO outbox (type, case_id, data) VALUES ($1, $2, $3)', [type, caseId, JSON.stringify(data)]);
+}
+
+/** What workers and the API use to start work after a commit (BullMQ producers, see queues/deliver-report.ts). */
+export interface WorkDispatch {
+  /** Queues the delivery job; `requeues` makes a new job id after a manual retry. */
+  deliver(deliveryId: string, requeues: number): Promise<void>;
+  /** Asks the notify worker to drain the outbox now (it also polls). */
+  notify(): Promise<void>;
+}

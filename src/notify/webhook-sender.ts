@@ -1,0 +1,132 @@
+/**
+ * Sends one event to one webhook subscriber: JSON body, HMAC-SHA256 signature over timestamp and
+ * body, no redirects followed, the same SSRF policy as FHIR endpoints (https only and public
+ * addresses only, unless the subscriber was registered with `allowInsecureHttp`, which permits
+ * `http:` and loopback for local development). A non-2xx answer or a network error is retried by
+ * the queue with backoff; the last failure counts against the subscriber, which is disabled after
+ * `disableAfter` failed events in a row and reported to case managers.
+ * @packageDocumentation
+ */
+import type { AddressPolicy } from '../fhir';
+import { assertAllowedEndpointUrl, UrlRefusedError } from '../fhir';
+import { HttpTransport } from '../fhir/http-transport';
+import type { Database } from '../db/database';
+import type { SecretBox } from '../security/secret-box';
+import { logger } from '../log';
+import { eventMessage } from './events';
+import { insertNotification } from './notification-repository';
+import {
+  findWebhook,
+  findWebhookDelivery,
+  webhookDelivered,
+  webhookDeliveryAttempt,
+  webhookEventFailed,
+} from './webhook-repository';
+import { DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, signWebhook, TIMESTAMP_HEADER } from './webhook-signature';
+
+/** What sending a webhook needs. */
+export interface WebhookSenderDeps {
+  readonly db: Database;
+  readonly secrets: SecretBox;
+  readonly timeoutMs: number;
+  /** Failed events in a row after which a subscriber is disabled. */
+  readonly disableAfter: number;
+  /** Address policy override (tests). */
+  readonly addressPolicy?: AddressPolicy;
+}
+
+/** Thrown when a retry cannot help (URL refused by the policy). */
+export class PermanentWebhookError extends Error {
+  override readonly name = 'PermanentWebhookError';
+}
+
+/** One transport per policy (secure / insecure-allowed): keep-alive pools shared by all subscribers. */
+export class WebhookTransports {
+  private readonly transports = new Map<boolean, HttpTransport>();
+
+  constructor(private readonly addressPolicy?: AddressPolicy) {}
+
+  get(allowInsecureHttp: boolean): HttpTransport {
+    let transport = this.transports.get(allowInsecureHttp);
+    if (!transport) {
+      transport = new HttpTransport({ allowInsecureHttp, addressPolicy: this.addressPolicy, keepAliveTimeoutMs: 5000 });
+      this.transports.set(allowInsecureHttp, transport);
+    }
+    return transport;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.transports.values()].map((t) => t.close()));
+    this.transports.clear();
+  }
+}
+
+/** The JSON body of an event: ids and states only. */
+export function webhookBody(event: { id: number; type: string; createdAt: Date; caseId: string | null; data: Record<string, unknown> }): string {
+  return JSON.stringify({ id: `evt-${event.id}`, type: event.type, createdAt: event.createdAt.toISOString(), caseId: event.caseId, data: event.data });
+}
+
+/**
+ * Sends a webhook delivery; resolves when delivered (or nothing to do), throws to be retried.
+ * On the last attempt the failure is recorded against the subscriber first.
+ */
+export async function sendWebhook(deps: WebhookSenderDeps, transports: WebhookTransports, deliveryId: string, lastAttempt: boolean): Promise<string> {
+  const delivery = await findWebhookDelivery(deps.db, deliveryId);
+  if (!delivery || delivery.state !== 'queued') return delivery?.state ?? 'missing';
+  const hook = await findWebhook(deps.db, delivery.webhookId);
+  if (!hook || hook.state !== 'active') return 'subscriber-inactive';
+  const { rows } = await deps.db.query<{ id: number | string; type: string; case_id: string | null; data: Record<string, unknown>; created_at: Date }>(
+    'SELECT id, type, case_id, data, created_at FROM outbox WHERE id = $1',
+    [delivery.outboxId],
+  );
+  const event = rows[0];
+  if (!event) return 'missing';
+  const body = webhookBody({ id: Number(event.id), type: event.type, createdAt: event.created_at, caseId: event.case_id, data: event.data });
+  const secret = deps.secrets.open(hook.sealedSecret, hook.id);
+  const timestamp = Math.floor(Date.now() / 1000);
+  let status: number | null = null;
+  try {
+    const url = await assertAllowedEndpointUrl(hook.url, { allowInsecureHttp: hook.allowInsecureHttp, addressPolicy: deps.addressPolicy });
+    const res = await transports.get(hook.allowInsecureHttp).buffered(
+      {
+        method: 'POST',
+        url,
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'second-opinion-bridge-webhooks',
+          [SIGNATURE_HEADER]: signWebhook(secret, timestamp, body),
+          [TIMESTAMP_HEADER]: String(timestamp),
+          [EVENT_HEADER]: event.type,
+          [DELIVERY_HEADER]: delivery.id,
+        },
+        body,
+        timeoutMs: deps.timeoutMs,
+      },
+      64 * 1024,
+    );
+    status = res.status;
+    if (res.status < 200 || res.status >= 300) throw new Error(`subscriber answered HTTP ${res.status}`);
+    await webhookDeliveryAttempt(deps.db, delivery.id, status, null);
+    await webhookDelivered(deps.db, delivery.id, hook.id);
+    return 'delivered';
+  } catch (err) {
+    const message = err instanceof Error ? err.message : 'error';
+    await webhookDeliveryAttempt(deps.db, delivery.id, status, message);
+    const permanent = err instanceof UrlRefusedError;
+    if (lastAttempt || permanent) {
+      const disabled = await webhookEventFailed(deps.db, delivery.id, hook.id, message, deps.disableAfter);
+      if (disabled) {
+        await insertNotification(deps.db, {
+          outboxId: null,
+          type: 'webhook.disabled',
+          caseId: null,
+          message: eventMessage('webhook.disabled', { webhookId: hook.id }),
+          data: { webhookId: hook.id },
+        });
+        logger.warn('webhook subscriber disabled', { event: 'webhook.disabled', count: deps.disableAfter });
+      }
+      if (permanent) throw new PermanentWebhookError(message);
+    }
+    throw err;
+  }
+}

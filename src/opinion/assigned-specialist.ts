@@ -1,0 +1,67 @@
+/**
+ * Who writes the opinion. When the specialist directory (migration 006) has a current assignment
+ * for the case, that specialist's name and NPI are used, and a token whose subject is bound to
+ * another specialist is refused. Otherwise the specialist named in the PUT body, or the token's
+ * subject, is the author.
+ * @packageDocumentation
+ */
+import type { Queryable } from '../db/database';
+import type { Principal } from '../http/auth';
+import { HttpProblem } from '../http/problem';
+import type { SpecialistIdentity } from './opinion-schema';
+
+interface AssignedRow {
+  npi: string;
+  name: unknown;
+  user_sub: string | null;
+}
+
+/** "Given Family" from a stored name: a FHIR HumanName, a list of them, or plain text. */
+export function displayName(name: unknown): string | undefined {
+  if (typeof name === 'string') return name.trim() || undefined;
+  const first = Array.isArray(name) ? (name[0] as unknown) : name;
+  if (!first || typeof first !== 'object') return undefined;
+  const n = first as { text?: unknown; given?: unknown; family?: unknown; prefix?: unknown; suffix?: unknown };
+  if (typeof n.text === 'string' && n.text.trim()) return n.text.trim();
+  const parts = [
+    ...(Array.isArray(n.prefix) ? n.prefix : []),
+    ...(Array.isArray(n.given) ? n.given : []),
+    ...(typeof n.family === 'string' ? [n.family] : []),
+  ].filter((p): p is string => typeof p === 'string' && p.trim() !== '');
+  const suffix = Array.isArray(n.suffix) ? n.suffix.filter((s): s is string => typeof s === 'string').join(', ') : '';
+  return parts.length > 0 ? `${parts.join(' ')}${suffix ? `, ${suffix}` : ''}` : undefined;
+}
+
+/** The current assignment's specialist, when the directory exists and the case has one. */
+async function assignedSpecialist(db: Queryable, caseId: string): Promise<AssignedRow | undefined> {
+  const { rows: present } = await db.query<{ ok: boolean }>(
+    "SELECT to_regclass('assignments') IS NOT NULL AND to_regclass('specialists') IS NOT NULL AS ok",
+  );
+  if (!present[0]?.ok) return undefined;
+  const { rows } = await db.query<AssignedRow>(
+    `SELECT s.npi, s.name, s.user_sub FROM assignments a JOIN specialists s ON s.id = a.specialist_id
+     WHERE a.case_id = $1 AND a.ended_at IS NULL LIMIT 1`,
+    [caseId],
+  );
+  return rows[0];
+}
+
+/**
+ * The author of the opinion for this request.
+ * @throws HttpProblem 403 when the case is assigned to a specialist bound to another token subject
+ */
+export async function resolveSpecialist(
+  db: Queryable,
+  caseId: string,
+  principal: Principal,
+  given: { name: string; npi?: string } | undefined,
+): Promise<SpecialistIdentity> {
+  const assigned = await assignedSpecialist(db, caseId);
+  if (assigned) {
+    if (assigned.user_sub && assigned.user_sub !== principal.sub) {
+      throw new HttpProblem(403, 'Forbidden', 'The case is assigned to another specialist; only they write and sign its opinion.');
+    }
+    return { sub: principal.sub, name: displayName(assigned.name) ?? given?.name ?? principal.sub, npi: assigned.npi };
+  }
+  return { sub: principal.sub, name: given?.name ?? principal.sub, ...(given?.npi ? { npi: given.npi } : {}) };
+}

@@ -1,0 +1,63 @@
+/**
+ * The specialist's written opinion: what `PUT /api/cases/:id/opinion` takes. The rule that every
+ * question of the family has an answer needs the case's intake, so it lives in `answers.ts`.
+ * @packageDocumentation
+ */
+import { z } from 'zod';
+import { isValidNpi } from '../cases/npi';
+
+/** Maximum lengths, in characters, after trimming. */
+export const OPINION_LIMITS = { section: 20_000, answer: 10_000, question: 1_000, name: 200 } as const;
+
+const text = (label: string, max: number) =>
+  z
+    .string({ error: (issue) => (issue.input === undefined ? `${label} is required` : `${label} must be text`) })
+    .trim()
+    .min(1, { error: `${label} must not be empty`, abort: true })
+    .max(max, { error: `${label} must be at most ${max} characters` });
+
+/** One of the family's questions (as written in the intake) and the specialist's answer. */
+export const AnswerSchema = z.object({
+  question: text('Question', OPINION_LIMITS.question).meta({ description: 'The family question, exactly as in the intake.' }),
+  answer: text('Answer', OPINION_LIMITS.answer),
+});
+
+/** Who writes and signs; used when the specialist directory has no assignment for the case. */
+export const SpecialistSchema = z
+  .object({
+    name: text('Specialist name', OPINION_LIMITS.name),
+    npi: z
+      .string()
+      .trim()
+      .regex(/^\d{10}$/, { error: 'Specialist NPI must be exactly 10 digits', abort: true })
+      .refine(isValidNpi, { error: 'Specialist NPI is not valid (check digit)' })
+      .optional(),
+  })
+  .strict();
+
+/** Body of `PUT /api/cases/:id/opinion`. */
+export const OpinionBodySchema = z
+  .object({
+    summary: text('Summary', OPINION_LIMITS.section),
+    diagnosisAssessment: text('Diagnosis assessment', OPINION_LIMITS.section),
+    recommendations: text('Treatment recommendations', OPINION_LIMITS.section),
+    answers: z.array(AnswerSchema, { error: 'answers must be a list of {question, answer}' }).max(20, { error: 'answers must have at most 20 items' }),
+    followUp: text('Follow-up', OPINION_LIMITS.section),
+    specialist: SpecialistSchema.optional(),
+  })
+  .strict()
+  .meta({ title: 'Opinion', description: "The specialist's second opinion: every question of the family must have an answer." });
+
+/** A parsed `PUT /api/cases/:id/opinion` body. */
+export type OpinionBody = z.infer<typeof OpinionBodySchema>;
+
+/** The stored opinion content (the body without the specialist block). */
+export type OpinionContent = Omit<OpinionBody, 'specialist'>;
+
+/** The specialist who writes and signs, as printed on the report and sent as a FHIR Practitioner. */
+export interface SpecialistIdentity {
+  /** Subject of the specialist's API token. */
+  readonly sub: string;
+  readonly name: string;
+  readonly npi?: string;
+}

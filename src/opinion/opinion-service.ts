@@ -1,0 +1,191 @@
+/**
+ * The opinion: a specialist's draft (`PUT`), signed into frozen, numbered versions (`sign`), each
+ * with its PDF. Signing moves the case `in_review → report_signed` and queues a delivery to every
+ * recipient; an amendment (a new draft, then sign) is version N+1, FHIR status `amended`, whether
+ * the case was still `report_signed` (it goes back to `in_review` on the PUT) or already `delivered`
+ * (it stays delivered, and the amended version is delivered too).
+ * @packageDocumentation
+ */
+import { createHash } from 'node:crypto';
+import type { Config } from '../config';
+import { transitionCase, type CaseServiceDeps } from '../cases/case-service';
+import type { Intake } from '../cases/intake-schema';
+import type { CaseStatus } from '../cases/lifecycle';
+import { findCase, insertCaseEvent, type CaseRecord } from '../db/case-repository';
+import type { Queryable } from '../db/database';
+import { createDeliveries } from '../delivery/delivery-repository';
+import { listRecipients } from '../delivery/recipient-repository';
+import type { Principal } from '../http/auth';
+import { conflict, HttpProblem, notFound } from '../http/problem';
+import { errorFields, logger } from '../log';
+import { recordEvent, type WorkDispatch } from '../notify/events';
+import { renderReportPdf, reportTitle, type ReportInput } from '../report/report-pdf';
+import type { ReportFontPaths } from '../report/report-fonts';
+import { matchAnswers } from './answers';
+import { resolveSpecialist } from './assigned-specialist';
+import { findDraft, findVersion, insertVersion, listVersions, markDraftSigned, readVersionPdf, upsertDraft, type StoredOpinion, type VersionRow } from './opinion-repository';
+import type { OpinionBody, SpecialistIdentity } from './opinion-schema';
+
+/** What the opinion service needs: the case service's deps, the work dispatch, the report fonts. */
+export interface OpinionServiceDeps extends CaseServiceDeps {
+  readonly config: Pick<Config, 'programTimeZone'>;
+  /** Report fonts (default assets/fonts). */
+  readonly reportFonts?: ReportFontPaths;
+  readonly dispatch: WorkDispatch;
+}
+
+/** Statuses in which the specialist may write (or amend) the opinion. */
+const WRITABLE: readonly CaseStatus[] = ['assigned', 'in_review', 'report_signed', 'delivered'];
+
+const now = (deps: OpinionServiceDeps): Date => (deps.now ?? (() => new Date()))();
+
+async function requireCase(db: Queryable, id: string, forUpdate = false): Promise<CaseRecord> {
+  const record = await findCase(db, id, forUpdate);
+  if (!record) throw notFound(`Case ${id}`);
+  return record;
+}
+
+/** Saves the draft; `assigned → in_review` on the first write, `report_signed → in_review` for an amendment. */
+export async function saveOpinionDraft(deps: OpinionServiceDeps, caseId: string, body: OpinionBody, actor: Principal) {
+  const at = now(deps);
+  await deps.db.transaction(async (tx) => {
+    const record = await requireCase(tx, caseId, true);
+    const status = record.status as CaseStatus;
+    if (!WRITABLE.includes(status)) {
+      throw conflict(`The opinion can be written when the case is ${WRITABLE.join(', ')}; it is ${status}.`, { currentStatus: status });
+    }
+    const intake = record.intake as Intake;
+    const answers = matchAnswers(intake.questions, body.answers);
+    const specialist = await resolveSpecialist(tx, caseId, actor, body.specialist);
+    const content: StoredOpinion = {
+      summary: body.summary,
+      diagnosisAssessment: body.diagnosisAssessment,
+      recommendations: body.recommendations,
+      answers,
+      followUp: body.followUp,
+    };
+    await upsertDraft(tx, caseId, content, specialist, at);
+    if (status === 'assigned' || status === 'report_signed') {
+      await transitionCase(deps, tx, {
+        id: caseId,
+        to: 'in_review',
+        reason: status === 'report_signed' ? 'The specialist is amending the signed opinion before delivery.' : 'The specialist started the opinion.',
+        actor,
+        now: at,
+      });
+    } else {
+      await insertCaseEvent(tx, { caseId, type: 'opinion_draft_saved', actorSub: actor.sub, actorRole: 'specialist', at });
+    }
+  });
+  logger.info('opinion draft saved', { caseId });
+  return getOpinion(deps, caseId);
+}
+
+function reportInput(deps: OpinionServiceDeps, record: CaseRecord, content: StoredOpinion, specialist: SpecialistIdentity, version: number, signedAt: Date): ReportInput {
+  const intake = record.intake as Intake;
+  const name = [...intake.patient.name.given, intake.patient.name.family].join(' ');
+  return {
+    caseId: record.id,
+    version,
+    status: version > 1 ? 'amended' : 'final',
+    patient: { name, birthDate: intake.patient.birthDate, ...(intake.patient.sex ? { sex: intake.patient.sex } : {}) },
+    referringPhysician: [intake.referringPhysician.name, intake.referringPhysician.organization].filter(Boolean).join(', '),
+    diagnosis: intake.diagnosis.text,
+    ...content,
+    specialist: { name: specialist.name, ...(specialist.npi ? { npi: specialist.npi } : {}) },
+    signedAt,
+    timeZone: deps.config.programTimeZone,
+  };
+}
+
+/**
+ * Freezes the draft as the next version with its PDF; queues a delivery per recipient.
+ * @throws HttpProblem 409 when there is no unsigned draft or the case is not in review; 403 when another specialist wrote it
+ */
+export async function signOpinion(deps: OpinionServiceDeps, caseId: string, actor: Principal) {
+  const signedAt = now(deps);
+  const record = await requireCase(deps.db, caseId);
+  const draft = await findDraft(deps.db, caseId);
+  if (!draft || draft.signedVersion !== null) throw conflict('There is no unsigned opinion to sign: write it with PUT /opinion first.');
+  if (draft.authorSub !== actor.sub) throw new HttpProblem(403, 'Forbidden', 'Only the specialist who wrote the opinion may sign it.');
+  const status = record.status as CaseStatus;
+  if (status !== 'in_review' && status !== 'delivered') {
+    throw conflict(`An opinion is signed while the case is in_review (or delivered, for an amendment); it is ${status}.`, { currentStatus: status });
+  }
+  const version = ((await findVersion(deps.db, caseId))?.version ?? 0) + 1;
+  const pdf = await renderReportPdf(reportInput(deps, record, draft.content, draft.specialist, version, signedAt), deps.reportFonts);
+  const pdfSha1Base64 = createHash('sha1').update(pdf).digest('base64');
+  const pdfSha256 = createHash('sha256').update(pdf).digest('hex');
+  const deliveryIds = await deps.db.transaction(async (tx) => {
+    const locked = await requireCase(tx, caseId, true);
+    const current = await findDraft(tx, caseId, true);
+    if (!current || current.signedVersion !== null || current.updatedAt.getTime() !== draft.updatedAt.getTime() || locked.status !== record.status) {
+      throw conflict('The opinion or the case changed while signing; read it again and retry.');
+    }
+    await insertVersion(tx, {
+      caseId,
+      version,
+      content: draft.content,
+      specialist: draft.specialist,
+      signedBy: actor.sub,
+      signedAt,
+      fhirStatus: version > 1 ? 'amended' : 'final',
+      pdf,
+      pdfSha1Base64,
+      pdfSha256,
+    });
+    await markDraftSigned(tx, caseId, version);
+    if (status === 'in_review') {
+      await transitionCase(deps, tx, { id: caseId, to: 'report_signed', reason: `Opinion version ${version} signed.`, actor, now: signedAt, data: { version } });
+    } else {
+      await insertCaseEvent(tx, { caseId, type: 'opinion_amended', actorSub: actor.sub, actorRole: 'specialist', at: signedAt, data: { version } });
+    }
+    const recipients = await listRecipients(tx, caseId);
+    const ids = await createDeliveries(tx, caseId, version, recipients.map((r) => r.id));
+    await recordEvent(tx, 'opinion.signed', caseId, { caseId, version, status: version > 1 ? 'amended' : 'final' });
+    return ids;
+  });
+  logger.info('opinion signed', { caseId, version, count: deliveryIds.length });
+  await Promise.all([...deliveryIds.map((id) => deps.dispatch.deliver(id, 0)), deps.dispatch.notify()]).catch((err: unknown) =>
+    logger.warn('delivery enqueue failed; the notify sweep re-queues it', errorFields(err)),
+  );
+  return getOpinion(deps, caseId);
+}
+
+function versionView(v: VersionRow) {
+  return {
+    version: v.version,
+    status: v.fhirStatus,
+    signedAt: v.signedAt.toISOString(),
+    signedBy: v.signedBy,
+    specialist: v.specialist,
+    title: reportTitle({ caseId: v.caseId, version: v.version, status: v.fhirStatus }),
+    pdf: { url: `/api/cases/${v.caseId}/report.pdf?version=${v.version}`, size: v.pdfBytes, sha1: v.pdfSha1Base64, sha256: v.pdfSha256 },
+    content: v.content,
+  };
+}
+
+/** The draft (with whether it has unsigned changes), every signed version, and the current one. */
+export async function getOpinion(deps: Pick<OpinionServiceDeps, 'db'>, caseId: string) {
+  await requireCase(deps.db, caseId);
+  const [draft, versions] = await Promise.all([findDraft(deps.db, caseId), listVersions(deps.db, caseId)]);
+  const views = versions.map(versionView);
+  return {
+    caseId,
+    draft: draft
+      ? { content: draft.content, specialist: draft.specialist, updatedAt: draft.updatedAt.toISOString(), signed: draft.signedVersion !== null, signedVersion: draft.signedVersion }
+      : null,
+    current: views[views.length - 1] ?? null,
+    versions: views,
+  };
+}
+
+/** The PDF of a signed version (the latest when `version` is omitted). */
+export async function getReportPdf(deps: Pick<OpinionServiceDeps, 'db'>, caseId: string, version?: number): Promise<{ pdf: Buffer; version: VersionRow }> {
+  await requireCase(deps.db, caseId);
+  const row = await findVersion(deps.db, caseId, version);
+  if (!row) throw notFound(version === undefined ? `A signed opinion of case ${caseId}` : `Version ${version} of the opinion`);
+  const pdf = await readVersionPdf(deps.db, caseId, row.version);
+  if (!pdf) throw notFound(`Version ${row.version} of the opinion`);
+  return { pdf, version: row };
+}

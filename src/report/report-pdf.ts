@@ -1,0 +1,227 @@
+/**
+ * The signed opinion as a PDF (pdf-lib): a header with the program name, the patient and case
+ * identifiers; the sections; every family question with its answer; the specialist's name and
+ * signature line with the date; "Page i of N" on every page. Fonts are embedded subsets (see
+ * report-fonts.ts), so any name renders; title, subject, author and language are set.
+ *
+ * Rendering is deterministic for the same input (dates come from the input, not the clock).
+ * @see https://pdf-lib.js.org/
+ * @packageDocumentation
+ */
+import * as fontkit from '@pdf-lib/fontkit';
+import { PDFDocument, rgb, type PDFPage } from 'pdf-lib';
+import type { QuestionAnswer } from '../opinion/answers';
+import { loadReportFonts, type ReportFontPaths } from './report-fonts';
+import { FontFace, needsFallback, wrapText } from './text-layout';
+
+/** The program's name, printed at the top of every page. */
+export const PROGRAM_NAME = 'Online Second Opinion Program';
+
+/** What goes into one version of the report. */
+export interface ReportInput {
+  readonly programName?: string;
+  readonly caseId: string;
+  readonly version: number;
+  /** `amended` for a version that replaces an earlier one. */
+  readonly status: 'final' | 'amended';
+  readonly patient: { readonly name: string; readonly birthDate: string; readonly sex?: string };
+  readonly referringPhysician?: string;
+  readonly diagnosis: string;
+  readonly summary: string;
+  readonly diagnosisAssessment: string;
+  readonly recommendations: string;
+  readonly answers: readonly QuestionAnswer[];
+  readonly followUp: string;
+  readonly specialist: { readonly name: string; readonly npi?: string };
+  readonly signedAt: Date;
+  /** IANA zone of the date printed beside the signature. */
+  readonly timeZone: string;
+}
+
+const PAGE = { width: 612, height: 792 }; // US Letter
+const MARGIN = 56;
+const BODY = 10.5;
+const LEADING = 14;
+const LABEL_WIDTH = 130;
+const HEADING = 12.5;
+const TEXT_WIDTH = PAGE.width - 2 * MARGIN;
+const FOOTER_Y = 32;
+const GREY = rgb(0.35, 0.35, 0.35);
+const RULE = rgb(0.6, 0.6, 0.6);
+
+/**
+ * OpenType features switched off: fontkit's shaping made every drawText cost ~1 ms; the report's
+ * scripts (Latin, Greek, Cyrillic, CJK in precomposed form) need none of them.
+ */
+const NO_SHAPING = { kern: false, liga: false, calt: false, clig: false, rlig: false, ccmp: false, mark: false, mkmk: false, locl: false };
+
+/** A printed date, e.g. "March 4, 2027", in the program's time zone. */
+function printedDate(at: Date, timeZone: string): string {
+  return new Intl.DateTimeFormat('en-US', { timeZone, year: 'numeric', month: 'long', day: 'numeric' }).format(at);
+}
+
+/** Title and file name of a report version. */
+export function reportTitle(input: Pick<ReportInput, 'caseId' | 'version' | 'status'>): string {
+  return `Second opinion report, case ${input.caseId}, version ${input.version}${input.status === 'amended' ? ' (amended)' : ''}`;
+}
+
+class Writer {
+  private page: PDFPage;
+  private y = 0;
+  readonly pages: PDFPage[] = [];
+
+  constructor(
+    private readonly doc: PDFDocument,
+    private readonly regular: FontFace,
+    private readonly bold: FontFace,
+    private readonly runningHeader: string,
+  ) {
+    this.page = this.newPage(true);
+  }
+
+  private newPage(first: boolean): PDFPage {
+    const page = this.doc.addPage([PAGE.width, PAGE.height]);
+    this.pages.push(page);
+    this.page = page;
+    this.y = PAGE.height - MARGIN;
+    if (!first) {
+      this.draw(this.runningHeader, MARGIN, this.y, 8.5, this.regular, GREY);
+      this.y -= 10;
+      page.drawLine({ start: { x: MARGIN, y: this.y }, end: { x: PAGE.width - MARGIN, y: this.y }, thickness: 0.5, color: RULE });
+      this.y -= 18;
+    }
+    return page;
+  }
+
+  /** Draws `text` at (x, y) run by run (each run in the font that has its glyphs). */
+  draw(text: string, x: number, y: number, size: number, face: FontFace, color = rgb(0, 0, 0)): void {
+    let cursor = x;
+    for (const run of face.runs(text)) {
+      this.page.drawText(run.text, { x: cursor, y, size, font: run.font, color });
+      cursor += run.font.widthOfTextAtSize(run.text, size);
+    }
+  }
+
+  ensure(height: number): void {
+    if (this.y - height < MARGIN + 10) this.newPage(false);
+  }
+
+  space(points: number): void {
+    this.y -= points;
+  }
+
+  line(text: string, size: number, face: FontFace, indent = 0, color = rgb(0, 0, 0)): void {
+    const leading = size * 1.35;
+    this.ensure(leading);
+    this.y -= leading;
+    if (text !== '') this.draw(text, MARGIN + indent, this.y, size, face, color);
+  }
+
+  paragraph(text: string, size = BODY, face: FontFace = this.regular, indent = 0): void {
+    for (const l of wrapText(text, face, size, TEXT_WIDTH - indent)) this.line(l, size, face, indent);
+  }
+
+  /** A bold label and its value beside it (wrapped in the value column). */
+  labelled(label: string, value: string): void {
+    wrapText(value, this.regular, BODY, TEXT_WIDTH - LABEL_WIDTH).forEach((l, i) => {
+      this.line('', BODY, this.regular);
+      if (i === 0) this.draw(label, MARGIN, this.y, BODY, this.bold);
+      this.draw(l, MARGIN + LABEL_WIDTH, this.y, BODY, this.regular);
+    });
+  }
+
+  heading(text: string): void {
+    this.ensure(HEADING * 1.35 + LEADING * 2);
+    this.space(8);
+    this.line(text, HEADING, this.bold);
+    this.space(2);
+  }
+
+  rule(): void {
+    this.space(6);
+    this.page.drawLine({ start: { x: MARGIN, y: this.y }, end: { x: PAGE.width - MARGIN, y: this.y }, thickness: 0.75, color: RULE });
+    this.space(4);
+  }
+
+  signatureLine(): void {
+    this.ensure(40);
+    this.space(30);
+    this.page.drawLine({ start: { x: MARGIN, y: this.y }, end: { x: MARGIN + 240, y: this.y }, thickness: 0.75 });
+  }
+
+  footers(): void {
+    const total = this.pages.length;
+    this.pages.forEach((page, i) => {
+      this.page = page;
+      const label = `Page ${i + 1} of ${total}`;
+      this.draw(label, PAGE.width - MARGIN - this.regular.width(label, 8.5), FOOTER_Y, 8.5, this.regular, GREY);
+      this.draw(this.runningHeader, MARGIN, FOOTER_Y, 8.5, this.regular, GREY);
+    });
+  }
+}
+
+/**
+ * Renders one report version.
+ * @throws ReportFontError when the fonts cannot be read (configuration)
+ */
+export async function renderReportPdf(input: ReportInput, fontPaths: ReportFontPaths = {}): Promise<Uint8Array> {
+  const fonts = loadReportFonts(fontPaths);
+  const doc = await PDFDocument.create();
+  doc.registerFontkit(fontkit);
+  const programName = input.programName ?? PROGRAM_NAME;
+  const allText = [
+    programName, input.patient.name, input.referringPhysician ?? '', input.diagnosis, input.summary, input.diagnosisAssessment,
+    input.recommendations, input.followUp, input.specialist.name, ...input.answers.flatMap((a) => [a.question, a.answer]),
+  ].join('\n');
+  const embed = { subset: true, features: NO_SHAPING };
+  const [regular, bold] = await Promise.all([doc.embedFont(fonts.regular.bytes, embed), doc.embedFont(fonts.bold.bytes, embed)]);
+  const fallback = needsFallback(allText, fonts.regular) ? await doc.embedFont(fonts.fallback.bytes, embed) : undefined;
+  const face = new FontFace(regular, fonts.regular, fallback, fallback ? fonts.fallback : undefined);
+  const boldFace = new FontFace(bold, fonts.bold, fallback, fallback ? fonts.fallback : undefined);
+
+  const title = reportTitle(input);
+  doc.setTitle(title, { showInWindowTitleBar: true });
+  doc.setSubject('Second opinion consult note (LOINC 11488-4)');
+  doc.setAuthor(input.specialist.name);
+  doc.setLanguage('en-US');
+  doc.setCreator(programName);
+  doc.setProducer('Second Opinion Bridge');
+  doc.setKeywords(['second opinion', 'consult note', `case ${input.caseId}`, `version ${input.version}`]);
+  doc.setCreationDate(input.signedAt);
+  doc.setModificationDate(input.signedAt);
+
+  const w = new Writer(doc, face, boldFace, `${programName} · ${input.patient.name} · case ${input.caseId} · version ${input.version}`);
+  w.line(programName, 16, boldFace);
+  w.line(`Second opinion report${input.status === 'amended' ? ` — amended (version ${input.version}, replaces version ${input.version - 1})` : ''}`, 12, face, 0, GREY);
+  w.rule();
+  const facts: [string, string][] = [
+    ['Patient', input.patient.name],
+    ['Date of birth', input.patient.birthDate + (input.patient.sex ? ` · ${input.patient.sex}` : '')],
+    ['Case', input.caseId],
+    ['Report version', `${input.version} (${input.status})`],
+    ...(input.referringPhysician ? ([['Referring physician', input.referringPhysician]] as [string, string][]) : []),
+    ['Diagnosis in question', input.diagnosis],
+  ];
+  for (const [label, value] of facts) w.labelled(label, value);
+  w.rule();
+  w.heading('Summary');
+  w.paragraph(input.summary);
+  w.heading('Assessment of the diagnosis');
+  w.paragraph(input.diagnosisAssessment);
+  w.heading('Treatment recommendations');
+  w.paragraph(input.recommendations);
+  w.heading("The family's questions");
+  input.answers.forEach((qa, i) => {
+    w.space(4);
+    w.paragraph(`${i + 1}. ${qa.question}`, BODY, boldFace);
+    w.paragraph(qa.answer, BODY, face, 14);
+  });
+  w.heading('Follow-up');
+  w.paragraph(input.followUp);
+  w.space(12);
+  w.signatureLine();
+  w.line(`${input.specialist.name}${input.specialist.npi ? `, NPI ${input.specialist.npi}` : ''}`, BODY, boldFace);
+  w.line(`Electronically signed on ${printedDate(input.signedAt, input.timeZone)}`, BODY, face);
+  w.footers();
+  return doc.save({ useObjectStreams: false });
+}

@@ -1,0 +1,129 @@
+/**
+ * Text for the opinion PDF: splitting a string into runs by font (the Latin font first, the CJK
+ * fallback for what it lacks) and wrapping paragraphs to a width. CJK text has no spaces, so each
+ * ideograph or kana is a break opportunity; a word longer than the line is cut by characters.
+ * @packageDocumentation
+ */
+import type { PDFFont } from 'pdf-lib';
+import type { LoadedFont } from './report-fonts';
+
+/** A piece of a line drawn with one font. */
+export interface TextRun {
+  readonly font: PDFFont;
+  readonly text: string;
+}
+
+/** Characters that break anywhere: CJK ideographs, kana, Hangul, CJK punctuation, full-width forms. */
+const CJK = /[\u2E80-\u303F\u3040-\u30FF\u3100-\u31FF\u3400-\u4DBF\u4E00-\u9FFF\uAC00-\uD7AF\uF900-\uFAFF\uFF00-\uFFEF]/u;
+const TOKENS = /\s+|[\u2E80-\u303F\u3040-\u30FF\u3100-\u31FF\u3400-\u4DBF\u4E00-\u9FFF\uAC00-\uD7AF\uF900-\uFAFF\uFF00-\uFFEF]|[^\s\u2E80-\u303F\u3040-\u30FF\u3100-\u31FF\u3400-\u4DBF\u4E00-\u9FFF\uAC00-\uD7AF\uF900-\uFAFF\uFF00-\uFFEF]+/gu;
+
+/** True when some character of `text` is missing from `font` (so the fallback must be embedded). */
+export function needsFallback(text: string, font: LoadedFont): boolean {
+  for (const ch of text) {
+    const cp = ch.codePointAt(0) as number;
+    if (cp >= 0x20 && !font.has(cp)) return true;
+  }
+  return false;
+}
+
+/** A face: an embedded primary font with an optional embedded fallback, chosen per character. */
+export class FontFace {
+  private readonly advances = new Map<PDFFont, Map<string, number>>();
+
+  constructor(
+    private readonly primary: PDFFont,
+    private readonly primaryCoverage: LoadedFont,
+    private readonly fallback: PDFFont | undefined,
+    private readonly fallbackCoverage: LoadedFont | undefined,
+  ) {}
+
+  /** Consecutive characters grouped by the font that has them; a character neither has becomes U+FFFD. */
+  runs(text: string): TextRun[] {
+    const runs: { font: PDFFont; text: string }[] = [];
+    for (const raw of text) {
+      const cp = raw.codePointAt(0) as number;
+      let ch = cp < 0x20 || (cp >= 0x7f && cp < 0xa0) ? ' ' : raw;
+      let font = this.primary;
+      if (!this.primaryCoverage.has(ch.codePointAt(0) as number)) {
+        if (this.fallback && this.fallbackCoverage?.has(cp)) font = this.fallback;
+        else ch = '\uFFFD';
+      }
+      const last = runs[runs.length - 1];
+      if (last && last.font === font) last.text += ch;
+      else runs.push({ font, text: ch });
+    }
+    return runs;
+  }
+
+  /**
+   * Width of `text` at `size`: the sum of per-character advances, each measured once per font
+   * (fontkit's full shaping for every measurement made wrapping quadratic and slow; kerning is
+   * ignored when measuring, so a line may end a hair short of the margin).
+   */
+  width(text: string, size: number): number {
+    let units = 0;
+    for (const run of this.runs(text)) {
+      let widths = this.advances.get(run.font);
+      if (!widths) {
+        widths = new Map();
+        this.advances.set(run.font, widths);
+      }
+      for (const ch of run.text) {
+        let w = widths.get(ch);
+        if (w === undefined) {
+          w = run.font.widthOfTextAtSize(ch, 1000);
+          widths.set(ch, w);
+        }
+        units += w;
+      }
+    }
+    return (units * size) / 1000;
+  }
+}
+
+/** Wraps one paragraph (no line breaks inside) to lines of at most `maxWidth` points. */
+export function wrapParagraph(text: string, face: FontFace, size: number, maxWidth: number): string[] {
+  const tokens = text.match(TOKENS) ?? [];
+  const lines: string[] = [];
+  let line = '';
+  const push = (): void => {
+    if (line.trim() !== '') lines.push(line.trimEnd());
+    line = '';
+  };
+  for (const token of tokens) {
+    if (/^\s+$/u.test(token)) {
+      if (line !== '') line += ' ';
+      continue;
+    }
+    if (face.width(line + token, size) <= maxWidth) {
+      line += token;
+      continue;
+    }
+    if (line.trim() !== '' && !CJK.test(token) && face.width(token, size) <= maxWidth) {
+      push();
+      line = token;
+      continue;
+    }
+    // A CJK character, or a word longer than a line: fill the line character by character.
+    for (const ch of token) {
+      if (face.width(line + ch, size) > maxWidth && line.trim() !== '') push();
+      line += ch;
+    }
+  }
+  push();
+  return lines.length > 0 ? lines : [''];
+}
+
+/** Wraps text with line breaks: each paragraph wrapped, blank lines kept (collapsed to one). */
+export function wrapText(text: string, face: FontFace, size: number, maxWidth: number): string[] {
+  const out: string[] = [];
+  for (const paragraph of text.replace(/\r\n?/g, '\n').split(/\n/)) {
+    if (paragraph.trim() === '') {
+      if (out.length > 0 && out[out.length - 1] !== '') out.push('');
+      continue;
+    }
+    out.push(...wrapParagraph(paragraph, face, size, maxWidth));
+  }
+  while (out.length > 0 && out[out.length - 1] === '') out.pop();
+  return out;
+}

@@ -1,0 +1,85 @@
+/**
+ * Transfer of care: the family asks that the program's specialists take over the child's care.
+ * Recorded as a FHIR ServiceRequest (https://hl7.org/fhir/R4/servicerequest.html) — intent
+ * `proposal` (the family proposes; the program decides), code SNOMED CT 308292007 "Transfer of care",
+ * requester the family's RelatedPerson, based on the case's second-opinion ServiceRequest — plus a
+ * timeline event and a case-manager notification.
+ * @packageDocumentation
+ */
+import { randomUUID } from 'node:crypto';
+import type { ServiceRequest } from 'fhir/r4';
+import { caseFhirIds } from '../cases/fhir-ids';
+import { findCase, insertCaseEvent } from '../db/case-repository';
+import type { Database } from '../db/database';
+import type { Principal } from '../http/auth';
+import { conflict, notFound } from '../http/problem';
+import { logger } from '../log';
+import { recordEvent, type WorkDispatch } from '../notify/events';
+
+/** Identifier system of transfer requests (value = request id). */
+export const TRANSFER_REQUEST_SYSTEM = 'https://second-opinion.example.org/fhir/transfer-request';
+
+/** What the case manager records of the family's request. */
+export interface TransferBody {
+  readonly reason: string;
+  readonly destination?: { readonly organization?: string; readonly physician?: string };
+  readonly note?: string;
+}
+
+/** The ServiceRequest of a transfer request (pure). */
+export function buildTransferServiceRequest(id: string, caseId: string, body: TransferBody, at: Date): ServiceRequest {
+  const ids = caseFhirIds(caseId);
+  const performer = [body.destination?.organization, body.destination?.physician].filter((s): s is string => Boolean(s));
+  return {
+    resourceType: 'ServiceRequest',
+    id,
+    identifier: [{ system: TRANSFER_REQUEST_SYSTEM, value: id }],
+    basedOn: [{ reference: `ServiceRequest/${ids.ServiceRequest}`, type: 'ServiceRequest' }],
+    status: 'active',
+    intent: 'proposal',
+    code: { coding: [{ system: 'http://snomed.info/sct', code: '308292007', display: 'Transfer of care' }], text: 'Transfer of care to the specialist program' },
+    subject: { reference: `Patient/${ids.Patient}`, type: 'Patient' },
+    authoredOn: at.toISOString(),
+    requester: { reference: `RelatedPerson/${ids.RelatedPerson}`, type: 'RelatedPerson' },
+    ...(performer.length > 0 ? { performer: performer.map((display) => ({ display })) } : {}),
+    reasonCode: [{ text: body.reason }],
+    ...(body.note ? { note: [{ text: body.note, time: at.toISOString() }] } : {}),
+  };
+}
+
+const TAKES_TRANSFER = ['report_signed', 'delivered', 'closed', 'in_review', 'awaiting_information', 'assigned', 'records_complete'];
+
+/** Records the family's transfer request; 409 when the case never got that far. */
+export async function requestTransfer(deps: { db: Database; dispatch: WorkDispatch }, caseId: string, body: TransferBody, actor: Principal) {
+  const record = await findCase(deps.db, caseId);
+  if (!record) throw notFound(`Case ${caseId}`);
+  if (!TAKES_TRANSFER.includes(record.status)) {
+    throw conflict(`A transfer of care can be requested once the case is under review; this case is ${record.status}.`, { currentStatus: record.status });
+  }
+  const id = randomUUID();
+  const at = new Date();
+  const serviceRequest = buildTransferServiceRequest(id, caseId, body, at);
+  await deps.db.transaction(async (tx) => {
+    await tx.query('INSERT INTO transfer_requests (id, case_id, service_request, requested_by, created_at) VALUES ($1, $2, $3, $4, $5)', [
+      id,
+      caseId,
+      JSON.stringify(serviceRequest),
+      actor.sub,
+      at,
+    ]);
+    await insertCaseEvent(tx, { caseId, type: 'transfer_requested', actorSub: actor.sub, actorRole: actor.roles[0], at, data: { transferRequestId: id } });
+    await recordEvent(tx, 'transfer.requested', caseId, { caseId, transferRequestId: id });
+  });
+  await deps.dispatch.notify().catch(() => undefined);
+  logger.info('transfer of care requested', { caseId });
+  return { id, caseId, createdAt: at.toISOString(), serviceRequest };
+}
+
+/** The case's transfer requests with their ServiceRequests. */
+export async function listTransferRequests(db: Database, caseId: string) {
+  const { rows } = await db.query<{ id: string; service_request: ServiceRequest; created_at: Date }>(
+    'SELECT id, service_request, created_at FROM transfer_requests WHERE case_id = $1 ORDER BY created_at',
+    [caseId],
+  );
+  return rows.map((r) => ({ id: r.id, caseId, createdAt: r.created_at.toISOString(), serviceRequest: r.service_request }));
+}

@@ -1,0 +1,249 @@
+import type { Communication, DiagnosticReport, DocumentReference } from 'fhir/r4';
+import { PDFDocument } from 'pdf-lib';
+import { REPORT_COMMUNICATION_SYSTEM, REPORT_IDENTIFIER_SYSTEM } from '../../src/delivery/report-resources';
+import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
+import { validationIssues } from '../normalize/assembly-validation';
+import { fixtureBundle, fixturePatientId } from '../support/fixture-child';
+import { openCaseIn, opinionFor, referredIntake, searchSandbox } from '../support/opinion-case';
+import { pdfText } from '../support/pdf-text';
+import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
+import { makeSmartClient } from '../support/smart-client';
+
+/**
+ * The done-line of issue 7, against a sandbox referring EHR with SMART auth: a signed opinion for
+ * the fixture child lands there as exactly one DiagnosticReport (and Communication), found by
+ * identifier, valid R4, whose PDF holds every answered question; 500s on the write still end with
+ * exactly one; an amendment after delivery produces the amended version.
+ */
+let svc: TestService;
+let ehr: SandboxServer;
+let cm: string;
+let specialist: string;
+let endpointId: string;
+const CLIENT = 'sob-delivery-e2e';
+/** What a recipient registration asks for: read to find the patient, write for the three resources. */
+const RECIPIENT_SCOPE = 'system/*.read system/DiagnosticReport.write system/DocumentReference.write system/Communication.write';
+
+interface DeliveryView {
+  id: string;
+  mode: string | null;
+  version: number;
+  state: string;
+  attempts: number;
+  remoteIds: Record<string, string>;
+  lastError: string | null;
+  reviewReason: string | null;
+}
+
+beforeAll(async () => {
+  const smart = await makeSmartClient(CLIENT, 'ES384');
+  [svc, ehr] = await Promise.all([
+    startTestService({ DELIVERY_BACKOFF_MS: '50', DELIVERY_ATTEMPTS: '3', NOTIFY_POLL_MS: '200' }, FAST_CLIENT),
+    startSandboxServer({ name: 'referring-ehr', auth: 'smart', paging: 'offset' }),
+  ]);
+  ehr.registerClient({ clientId: smart.clientId, jwks: smart.publicJwks });
+  await ehr.load(fixtureBundle('referring-ehr'));
+  const admin = await svc.token('admin');
+  cm = await svc.token('case_manager', 'cm-1');
+  specialist = await svc.token('specialist', 'spec-1');
+  const res = await svc.request('POST', '/api/endpoints', {
+    token: admin,
+    body: { name: 'Referring EHR', baseUrl: ehr.baseUrl, auth: { type: 'smart-backend', clientId: smart.clientId, privateKeyJwk: smart.privateKeyJwk, scope: RECIPIENT_SCOPE }, allowInsecureHttp: true },
+  });
+  expect(res.status).toBe(201);
+  endpointId = ((await res.json()) as { id: string }).id;
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all([svc.stop(), ehr.stop()]);
+});
+
+async function deliveries(caseId: string): Promise<DeliveryView[]> {
+  const res = await svc.request('GET', `/api/cases/${caseId}/deliveries`, { token: cm });
+  return ((await res.json()) as { items: DeliveryView[] }).items;
+}
+
+async function until(caseId: string, version: number, states: string[]): Promise<DeliveryView> {
+  const all = await eventually(() => deliveries(caseId), (d) => d.some((x) => x.version === version && states.includes(x.state)), 60_000);
+  return all.find((x) => x.version === version) as DeliveryView;
+}
+
+async function signedCase(intake = referredIntake()): Promise<string> {
+  const caseId = await openCaseIn(svc, cm, 'assigned', intake);
+  expect((await svc.request('POST', `/api/cases/${caseId}/recipients`, { token: cm, body: { endpointId } })).status).toBe(201);
+  const put = await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body: { ...opinionFor(intake), specialist: { name: 'Dr. Zoë Ångström', npi: '1234567893' } } });
+  expect(put.status).toBe(200);
+  const sign = await svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist });
+  expect(sign.status).toBe(201);
+  return caseId;
+}
+
+const byIdentifier = <T extends DiagnosticReport | Communication | DocumentReference>(type: string, system: string, value: string) =>
+  searchSandbox<T>(ehr, CLIENT, type, { identifier: `${system}|${value}` });
+
+it('lands a signed opinion in the referring EHR as exactly one valid DiagnosticReport and Communication', async () => {
+  const intake = referredIntake();
+  const caseId = await openCaseIn(svc, cm, 'assigned', intake);
+  expect((await svc.request('POST', `/api/cases/${caseId}/recipients`, { token: cm, body: { endpointId } })).status).toBe(201);
+
+  // Every question must be answered: 400 names the missing one.
+  const partial = opinionFor(intake);
+  const missing = await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body: { ...partial, answers: partial.answers.slice(0, 1) } });
+  expect(missing.status).toBe(400);
+  expect(await missing.text()).toContain(intake.questions[1]);
+
+  const put = await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body: { ...partial, specialist: { name: 'Dr. Zoë Ångström', npi: '1234567893' } } });
+  expect(put.status).toBe(200);
+  const detail = (await (await svc.request('GET', `/api/cases/${caseId}`, { token: cm })).json()) as { status: string };
+  expect(detail.status).toBe('in_review');
+  // Only the author signs.
+  expect((await svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: await svc.token('specialist', 'someone-else') })).status).toBe(403);
+  const sign = await svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist });
+  expect(sign.status).toBe(201);
+  expect(await sign.json()).toMatchObject({ current: { version: 1, status: 'final' } });
+
+  const delivery = await until(caseId, 1, ['delivered', 'failed', 'needs_review']);
+  expect(delivery).toMatchObject({ state: 'delivered', lastError: null });
+  expect(delivery.remoteIds.DiagnosticReport).toBeTruthy();
+  expect(delivery.remoteIds.Communication).toBeTruthy();
+  expect(delivery.remoteIds.DocumentReference).toBeTruthy();
+  expect(delivery).toMatchObject({ mode: 'transaction' });
+
+  const reports = await byIdentifier<DiagnosticReport>('DiagnosticReport', REPORT_IDENTIFIER_SYSTEM, `${caseId}-v1`);
+  expect(reports).toHaveLength(1);
+  const report = reports[0] as DiagnosticReport;
+  expect(report.id).toBe(delivery.remoteIds.DiagnosticReport);
+  expect(report.status).toBe('final');
+  expect(report.subject?.reference).toBe(`Patient/${fixturePatientId('referring-ehr')}`);
+  expect(validationIssues(report).filter((i) => i.severity === 'error' || i.severity === 'fatal')).toEqual([]);
+  const form = report.presentedForm?.[0];
+  const pdf = Buffer.from(form?.data ?? '', 'base64');
+  expect(form?.size).toBe(pdf.length);
+  expect((await PDFDocument.load(pdf)).getPageCount()).toBeGreaterThanOrEqual(1);
+  const text = (await pdfText(pdf)).replace(/\s+/g, ' ');
+  for (const qa of opinionFor(intake).answers) {
+    expect(text).toContain(qa.question);
+    expect(text).toContain(qa.answer);
+  }
+  // The same PDF is served by the API.
+  const served = await svc.request('GET', `/api/cases/${caseId}/report.pdf`, { token: cm });
+  expect(served.headers.get('content-type')).toBe('application/pdf');
+  expect(Buffer.from(await served.arrayBuffer()).equals(pdf)).toBe(true);
+
+  const comms = await byIdentifier<Communication>('Communication', REPORT_COMMUNICATION_SYSTEM, `${caseId}-v1`);
+  expect(comms).toHaveLength(1);
+  expect(comms[0]?.recipient?.[0]?.reference).toBe(`Practitioner/${fixtureBundle('referring-ehr').entry?.find((e) => e.resource?.resourceType === 'Practitioner')?.resource?.id}`);
+  expect(comms[0]?.payload?.[1]?.contentReference?.reference).toBe(`DiagnosticReport/${report.id}`);
+  expect(validationIssues(comms[0]).filter((i) => i.severity === 'error' || i.severity === 'fatal')).toEqual([]);
+
+  const after = (await (await svc.request('GET', `/api/cases/${caseId}`, { token: cm })).json()) as { status: string; timeline: { type: string }[] };
+  expect(after.status).toBe('delivered');
+  expect(after.timeline.map((e) => e.type)).toContain('report_delivered');
+  const notes = await eventually(
+    async () => ((await (await svc.request('GET', `/api/notifications?caseId=${caseId}`, { token: cm })).json()) as { items: { type: string }[] }).items,
+    (items) => items.some((n) => n.type === 'report.delivered'),
+    30_000,
+  );
+  expect(notes.map((n) => n.type)).toEqual(expect.arrayContaining(['opinion.signed', 'report.delivered']));
+
+  // An amendment after delivery: version 2, FHIR status amended, its own report beside the first.
+  const amend = await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body: { ...opinionFor(intake, { followUp: 'Endocrinology review in 6 weeks (amended).' }) } });
+  expect(amend.status).toBe(200);
+  expect((await svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist })).status).toBe(201);
+  const second = await until(caseId, 2, ['delivered', 'failed', 'needs_review']);
+  expect(second.state).toBe('delivered');
+  const amended = await byIdentifier<DiagnosticReport>('DiagnosticReport', REPORT_IDENTIFIER_SYSTEM, `${caseId}-v2`);
+  expect(amended).toHaveLength(1);
+  expect(amended[0]?.status).toBe('amended');
+  expect(await pdfText(Buffer.from(amended[0]?.presentedForm?.[0]?.data ?? '', 'base64'))).toContain('(amended)');
+  const docs = await byIdentifier<DocumentReference>('DocumentReference', REPORT_IDENTIFIER_SYSTEM, `${caseId}-v2`);
+  expect(docs).toHaveLength(1);
+  expect(docs[0]?.docStatus).toBe('amended');
+  expect(docs[0]?.relatesTo?.[0]).toEqual({ code: 'replaces', target: { reference: `DocumentReference/${delivery.remoteIds.DocumentReference}` } });
+  expect(await byIdentifier<DiagnosticReport>('DiagnosticReport', REPORT_IDENTIFIER_SYSTEM, `${caseId}-v1`)).toHaveLength(1);
+  const versions = ((await (await svc.request('GET', `/api/cases/${caseId}/opinion`, { token: cm })).json()) as { versions: { version: number; status: string }[] }).versions;
+  expect(versions.map((v) => [v.version, v.status])).toEqual([[1, 'final'], [2, 'amended']]);
+  const v1 = await svc.request('GET', `/api/cases/${caseId}/report.pdf?version=1`, { token: cm });
+  expect(v1.headers.get('x-report-version')).toBe('1');
+}, 120_000);
+
+it('ends with exactly one report when the recipient fails the write with 500 three times', async () => {
+  const rule = ehr.faults.add({ match: 'POST *', action: { kind: 'server-error' }, from: 1, to: 3 });
+  try {
+    const caseId = await signedCase();
+    const delivery = await until(caseId, 1, ['delivered', 'failed', 'needs_review']);
+    expect(delivery.state).toBe('delivered');
+    expect(ehr.faults.rule(rule)?.fired).toBe(3);
+    expect(await byIdentifier('DiagnosticReport', REPORT_IDENTIFIER_SYSTEM, `${caseId}-v1`)).toHaveLength(1);
+    expect(await byIdentifier('Communication', REPORT_COMMUNICATION_SYSTEM, `${caseId}-v1`)).toHaveLength(1);
+  } finally {
+    ehr.faults.remove(rule);
+  }
+}, 90_000);
+
+it('alerts the case manager when a delivery keeps failing, and retries it on request', async () => {
+  const rule = ehr.faults.add({ match: 'POST *', action: { kind: 'server-error' } });
+  let caseId: string;
+  try {
+    caseId = await signedCase();
+    const failed = await until(caseId, 1, ['failed', 'delivered']);
+    expect(failed.state).toBe('failed');
+    expect(failed.attempts).toBeGreaterThanOrEqual(3);
+    expect(failed.lastError).toMatch(/500|server/i);
+    const detail = (await (await svc.request('GET', `/api/cases/${caseId}`, { token: cm })).json()) as { status: string; timeline: { type: string }[] };
+    expect(detail.status).toBe('report_signed');
+    expect(detail.timeline.map((e) => e.type)).toContain('delivery_failed');
+    await eventually(
+      async () => ((await (await svc.request('GET', `/api/notifications?caseId=${caseId}`, { token: cm })).json()) as { items: { type: string }[] }).items,
+      (items) => items.some((n) => n.type === 'delivery.failed'),
+      30_000,
+    );
+  } finally {
+    ehr.faults.remove(rule);
+  }
+  const retry = await svc.request('POST', `/api/cases/${caseId}/deliveries/${(await deliveries(caseId))[0]?.id}/retry`, { token: cm });
+  expect(retry.status).toBe(202);
+  expect((await until(caseId, 1, ['delivered'])).state).toBe('delivered');
+  expect(await byIdentifier('DiagnosticReport', REPORT_IDENTIFIER_SYSTEM, `${caseId}-v1`)).toHaveLength(1);
+}, 120_000);
+
+it('never files the report under a new patient: no match → needs_review until the case manager chooses', async () => {
+  const intake = referredIntake({ patient: { ...referredIntake().patient, name: { given: ['Nobody'], family: 'Unmatched' } } });
+  const caseId = await signedCase(intake);
+  const review = await until(caseId, 1, ['needs_review', 'delivered', 'failed']);
+  expect(review.state).toBe('needs_review');
+  expect(review.reviewReason).toMatch(/No patient/);
+  expect(ehr.writtenResources('Patient')).toHaveLength(0);
+  const [recipient] = ((await (await svc.request('GET', `/api/cases/${caseId}/recipients`, { token: cm })).json()) as { items: { id: string }[] }).items;
+  const chosen = await svc.request('POST', `/api/cases/${caseId}/recipients/${recipient?.id}/patient`, { token: cm, body: { patientId: fixturePatientId('referring-ehr') } });
+  expect(chosen.status).toBe(200);
+  expect((await until(caseId, 1, ['delivered'])).state).toBe('delivered');
+}, 90_000);
+
+it('writes one by one with conditional creates where the recipient offers no transaction', async () => {
+  // The same EHR registered again, its capabilities without the whole-system transaction.
+  const admin = await svc.token('admin');
+  const smart = await makeSmartClient(`${CLIENT}-seq`, 'ES384');
+  ehr.registerClient({ clientId: smart.clientId, jwks: smart.publicJwks });
+  const res = await svc.request('POST', '/api/endpoints', {
+    token: admin,
+    body: { name: 'Referring EHR (no transactions)', baseUrl: ehr.baseUrl, auth: { type: 'smart-backend', clientId: smart.clientId, privateKeyJwk: smart.privateKeyJwk, scope: RECIPIENT_SCOPE }, allowInsecureHttp: true },
+  });
+  const sequential = ((await res.json()) as { id: string }).id;
+  await svc.service.db.query(`UPDATE endpoints SET capabilities = jsonb_set(capabilities, '{systemInteractions}', '[]') WHERE id = $1`, [sequential]);
+  const intake = referredIntake();
+  const caseId = await openCaseIn(svc, cm, 'assigned', intake);
+  expect((await svc.request('POST', `/api/cases/${caseId}/recipients`, { token: cm, body: { endpointId: sequential } })).status).toBe(201);
+  expect((await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body: opinionFor(intake) })).status).toBe(200);
+  const rule = ehr.faults.add({ match: 'POST /Communication', action: { kind: 'server-error' }, from: 1, to: 3 });
+  try {
+    expect((await svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist })).status).toBe(201);
+    const delivery = await until(caseId, 1, ['delivered', 'failed', 'needs_review']);
+    expect(delivery).toMatchObject({ state: 'delivered', mode: 'sequential' });
+  } finally {
+    ehr.faults.remove(rule);
+  }
+  for (const [type, system] of [['DiagnosticReport', REPORT_IDENTIFIER_SYSTEM], ['DocumentReference', REPORT_IDENTIFIER_SYSTEM], ['Communication', REPORT_COMMUNICATION_SYSTEM]] as const) {
+    expect({ type, n: (await byIdentifier(type, system, `${caseId}-v1`)).length }).toEqual({ type, n: 1 });
+  }
+}, 90_000);

@@ -1,0 +1,66 @@
+import { createHash } from 'node:crypto';
+import { buildCommunication, buildDiagnosticReport, buildDocumentReference, REPORT_IDENTIFIER_SYSTEM, type ReportFacts } from '../../src/delivery/report-resources';
+import { idFromLocation, planWrite } from '../../src/delivery/report-writer';
+import { buildTransferServiceRequest } from '../../src/transfer/transfer-service';
+import { validationIssues } from '../normalize/assembly-validation';
+
+const pdf = Buffer.from('%PDF-1.7\n% a tiny stand-in\n');
+const facts: ReportFacts = {
+  caseId: '6a0f1b52-8c3d-4e5f-9a1b-2c3d4e5f6a7b',
+  version: 2,
+  status: 'amended',
+  content: { summary: 'Summary <b>with</b> markup & more', diagnosisAssessment: 'a', recommendations: 'r', answers: [{ question: 'Q?', answer: 'A.' }], followUp: 'f' },
+  specialist: { sub: 'spec-1', name: 'Dr. Zoë Ångström', npi: '1234567893' },
+  signedAt: new Date('2027-03-04T15:00:00Z'),
+  pdf,
+  pdfSha1Base64: createHash('sha1').update(pdf).digest('base64'),
+  title: 'Second opinion report',
+  patientId: 'pat-1',
+  programName: 'Online Second Opinion Program',
+};
+const errors = (r: unknown): string[] =>
+  validationIssues(r)
+    .filter((i) => i.severity === 'error' || i.severity === 'fatal')
+    .map((i) => `${i.expression?.join(',') ?? ''}: ${i.details?.text ?? ''}`);
+
+it('builds a DiagnosticReport per US Core DiagnosticReport Note, valid against R4 with zero errors', () => {
+  const dr = buildDiagnosticReport(facts);
+  expect(errors(dr)).toEqual([]);
+  expect(dr).toMatchObject({
+    status: 'amended',
+    identifier: [{ system: REPORT_IDENTIFIER_SYSTEM, value: `${facts.caseId}-v2` }],
+    code: { coding: [{ system: 'http://loinc.org', code: '11488-4' }] },
+    subject: { reference: 'Patient/pat-1' },
+    performer: [{ reference: '#specialist' }],
+    resultsInterpreter: [{ reference: '#specialist' }],
+    presentedForm: [{ contentType: 'application/pdf', size: pdf.length, hash: facts.pdfSha1Base64, data: pdf.toString('base64') }],
+  });
+  expect(dr.contained?.[0]).toMatchObject({ resourceType: 'Practitioner', identifier: [{ system: 'http://hl7.org/fhir/sid/us-npi', value: '1234567893' }] });
+  expect(dr.text?.div).toContain('&lt;b&gt;');
+});
+
+it('builds a DocumentReference (clinical-note, replaces the previous one) and a Communication, both valid', () => {
+  const doc = buildDocumentReference(facts, 'DiagnosticReport/dr-1', 'doc-0');
+  expect(errors(doc)).toEqual([]);
+  expect(doc.relatesTo).toEqual([{ code: 'replaces', target: { reference: 'DocumentReference/doc-0' } }]);
+  expect(doc.category?.[0]?.coding?.[0]?.code).toBe('clinical-note');
+  const comm = buildCommunication(facts, 'DiagnosticReport/dr-1', { reference: 'Practitioner/p-1', display: 'Dr. B' });
+  expect(errors(comm)).toEqual([]);
+  expect(comm.payload?.[1]?.contentReference?.reference).toBe('DiagnosticReport/dr-1');
+});
+
+it('builds the transfer-of-care ServiceRequest, valid against R4', () => {
+  const sr = buildTransferServiceRequest('0d5c1f7e-1111-4222-8333-944455556666', facts.caseId, { reason: 'Closer to home', destination: { organization: 'Children’s Hospital' }, note: 'n' }, new Date());
+  expect(errors(sr)).toEqual([]);
+  expect(sr).toMatchObject({ intent: 'proposal', status: 'active', code: { coding: [{ code: '308292007' }] } });
+});
+
+it('plans the write from the capabilities and reads ids from Location headers', () => {
+  expect(planWrite(null)).toEqual({ documentReference: false, communication: false, transaction: false });
+  expect(
+    planWrite({ resources: { DocumentReference: { interactions: ['create'], searchParams: [], operations: [] } }, patientEverything: false, systemInteractions: ['transaction'] }),
+  ).toEqual({ documentReference: true, communication: false, transaction: true });
+  expect(idFromLocation('https://ehr.example/fhir/DiagnosticReport/abc-1/_history/2', 'DiagnosticReport')).toBe('abc-1');
+  expect(idFromLocation('DiagnosticReport/abc', 'DiagnosticReport')).toBe('abc');
+  expect(idFromLocation('Communication/abc', 'DiagnosticReport')).toBeUndefined();
+});

@@ -1,0 +1,134 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { verifyWebhook } from '../../src/notify/webhook-signature';
+import { validationIssues } from '../normalize/assembly-validation';
+import { openCaseIn } from '../support/opinion-case';
+import { eventually, startTestService, type TestService } from '../support/service';
+
+/**
+ * Webhook subscribers get JSON events signed with HMAC-SHA256 over timestamp and body; a subscriber
+ * that keeps failing is disabled and reported; URLs go through the outbound SSRF policy. The
+ * events here come from transfer-of-care requests (a ServiceRequest, a timeline event, a
+ * case-manager notification).
+ */
+let svc: TestService;
+let receiver: http.Server;
+let receiverUrl: string;
+let admin: string;
+let cm: string;
+const received: { path: string; headers: http.IncomingHttpHeaders; body: string }[] = [];
+const SECRET = 'whsec-0123456789abcdef0123456789abcdef';
+
+beforeAll(async () => {
+  receiver = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      received.push({ path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+      res.statusCode = req.url === '/broken' ? 500 : 204;
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', () => resolve()));
+  receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+  svc = await startTestService({ WEBHOOK_ATTEMPTS: '2', WEBHOOK_BACKOFF_MS: '20', WEBHOOK_DISABLE_AFTER: '2', NOTIFY_POLL_MS: '200' });
+  admin = await svc.token('admin');
+  cm = await svc.token('case_manager', 'cm-hooks');
+}, 60_000);
+
+afterAll(async () => {
+  await svc.stop();
+  await new Promise<void>((resolve) => receiver.close(() => resolve()));
+});
+
+async function subscribe(path: string): Promise<string> {
+  const res = await svc.request('POST', '/api/webhooks', { token: admin, body: { url: `${receiverUrl}${path}`, secret: SECRET, events: ['transfer.requested'], allowInsecureHttp: true } });
+  expect(res.status).toBe(201);
+  const view = (await res.json()) as { id: string; state: string };
+  expect(view).not.toHaveProperty('secret');
+  return view.id;
+}
+
+async function transferRequest(caseId: string) {
+  const res = await svc.request('POST', `/api/cases/${caseId}/transfer-request`, {
+    token: cm,
+    body: { reason: 'The family moved closer to the hospital', destination: { organization: 'Children’s Hospital' } },
+  });
+  expect(res.status).toBe(201);
+  return (await res.json()) as { id: string; serviceRequest: { resourceType: string; intent: string } };
+}
+
+it('refuses webhook URLs outside the SSRF policy, naming the url field', async () => {
+  for (const body of [
+    { url: `${receiverUrl}/x`, allowInsecureHttp: false },
+    { url: 'http://169.254.169.254/latest/meta-data', allowInsecureHttp: true },
+    { url: 'https://10.0.0.5/hook', allowInsecureHttp: false },
+  ]) {
+    const res = await svc.request('POST', '/api/webhooks', { token: admin, body: { ...body, secret: SECRET, events: ['report.delivered'] } });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { errors: { field: string }[] }).errors[0]?.field).toBe('url');
+  }
+  const short = await svc.request('POST', '/api/webhooks', { token: admin, body: { url: 'https://example.org/h', secret: 'short', events: ['report.delivered'] } });
+  expect(((await short.json()) as { errors: { field: string }[] }).errors[0]?.field).toBe('secret');
+});
+
+it('records a transfer request as a valid ServiceRequest, on the timeline, notifies the case manager and signs the webhook', async () => {
+  const hook = await subscribe('/ok');
+  const caseId = await openCaseIn(svc, cm, 'report_signed');
+  const transfer = await transferRequest(caseId);
+  expect(transfer.serviceRequest).toMatchObject({ resourceType: 'ServiceRequest', intent: 'proposal' });
+  expect(validationIssues(transfer.serviceRequest).filter((i) => i.severity === 'error')).toEqual([]);
+  const listed = (await (await svc.request('GET', `/api/cases/${caseId}/transfer-requests`, { token: cm })).json()) as { items: { id: string }[] };
+  expect(listed.items.map((t) => t.id)).toEqual([transfer.id]);
+  const detail = (await (await svc.request('GET', `/api/cases/${caseId}`, { token: cm })).json()) as { timeline: { type: string }[] };
+  expect(detail.timeline.map((e) => e.type)).toContain('transfer_requested');
+
+  const notes = await eventually(
+    async () => ((await (await svc.request('GET', `/api/notifications?caseId=${caseId}`, { token: cm })).json()) as { items: { id: number; type: string; message: string }[] }).items,
+    (items) => items.length > 0,
+    30_000,
+  );
+  expect(notes[0]).toMatchObject({ type: 'transfer.requested', message: 'The family asked to transfer care.' });
+  expect((await svc.request('POST', `/api/notifications/${notes[0]?.id}/read`, { token: cm })).status).toBe(204);
+
+  const hit = await eventually(async () => received.find((r) => r.path === '/ok' && r.body.includes(caseId)), (r) => r !== undefined, 30_000);
+  if (!hit) throw new Error('no webhook');
+  const headers = { signature: hit.headers['x-sob-signature'] as string, timestamp: hit.headers['x-sob-timestamp'] as string };
+  expect(headers.signature).toMatch(/^sha256=[0-9a-f]{64}$/);
+  expect(verifyWebhook(SECRET, headers, hit.body)).toBe(true);
+  expect(verifyWebhook('another-secret-0123456789abcdef0123456789', headers, hit.body)).toBe(false);
+  expect(verifyWebhook(SECRET, headers, hit.body.replace(caseId, '00000000-0000-4000-8000-000000000000'))).toBe(false);
+  expect(verifyWebhook(SECRET, headers, hit.body, Number(headers.timestamp) + 3600)).toBe(false);
+  expect(hit.headers['x-sob-event']).toBe('transfer.requested');
+  expect(JSON.parse(hit.body)).toMatchObject({ type: 'transfer.requested', caseId, data: { transferRequestId: transfer.id } });
+  // No PHI in the event: ids only.
+  expect(hit.body).not.toMatch(/Maya|Referring|moved closer/);
+  expect((await svc.request('DELETE', `/api/webhooks/${hook}`, { token: admin })).status).toBe(204);
+}, 60_000);
+
+it('retries a failing subscriber, then disables and reports it after failed events in a row', async () => {
+  const hook = await subscribe('/broken');
+  const caseId = await openCaseIn(svc, cm, 'delivered');
+  await transferRequest(caseId);
+  await transferRequest(caseId);
+  const view = await eventually(
+    async () => ((await (await svc.request('GET', '/api/webhooks', { token: admin })).json()) as { items: { id: string; state: string; consecutiveFailures: number; lastError: string }[] }).items.find((w) => w.id === hook),
+    (w) => w?.state === 'disabled',
+    30_000,
+  );
+  expect(view).toMatchObject({ consecutiveFailures: 2, lastError: expect.stringContaining('500') });
+  // Each event was tried WEBHOOK_ATTEMPTS (2) times.
+  expect(received.filter((r) => r.path === '/broken')).toHaveLength(4);
+  const reports = ((await (await svc.request('GET', '/api/notifications', { token: cm })).json()) as { items: { type: string; data: { webhookId?: string } }[] }).items;
+  expect(reports.filter((n) => n.type === 'webhook.disabled' && n.data.webhookId === hook)).toHaveLength(1);
+  // A disabled subscriber gets nothing more; enabling it again resets its count.
+  await transferRequest(caseId);
+  const enabled = await svc.request('POST', `/api/webhooks/${hook}/enable`, { token: admin });
+  expect(await enabled.json()).toMatchObject({ state: 'active', consecutiveFailures: 0 });
+}, 60_000);
+
+it('answers 409 for a transfer request before the case is under review', async () => {
+  const caseId = await openCaseIn(svc, cm, 'submitted');
+  const res = await svc.request('POST', `/api/cases/${caseId}/transfer-request`, { token: cm, body: { reason: 'x' } });
+  expect(res.status).toBe(409);
+});

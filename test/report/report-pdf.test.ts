@@ -1,0 +1,71 @@
+import { PDFDocument } from 'pdf-lib';
+import { renderReportPdf, type ReportInput } from '../../src/report/report-pdf';
+import { ReportFontError, loadReportFonts } from '../../src/report/report-fonts';
+import { pdfPageTexts, pdfText } from '../support/pdf-text';
+
+const base: ReportInput = {
+  caseId: '0b7e2c1a-5d7f-4c0e-9a55-3e2d1f0a9b8c',
+  version: 1,
+  status: 'final',
+  patient: { name: 'Adán Núñez', birthDate: '2016-05-02', sex: 'male' },
+  referringPhysician: 'Dr. Hannah Whitfield',
+  diagnosis: 'Refractory focal epilepsy',
+  summary: 'The diagnosis is supported by the records.',
+  diagnosisAssessment: 'Assessment text.',
+  recommendations: 'Continue the current medication.',
+  answers: [
+    { question: 'Is he a candidate for surgery?', answer: 'Not at this time.' },
+    { question: 'Should we change medication?', answer: 'No.' },
+  ],
+  followUp: 'Review in three months.',
+  specialist: { name: 'Dr. Zoë Ångström', npi: '1234567893' },
+  signedAt: new Date('2027-03-04T15:00:00Z'),
+  timeZone: 'America/New_York',
+};
+
+const flat = (s: string): string => s.replace(/\s+/g, ' ');
+
+it('renders names outside Latin-1 (Latin Extended, Chinese) as real text with the embedded fonts', async () => {
+  const pdf = await renderReportPdf({ ...base, patient: { name: '王小明 (Łukasz Żółć)', birthDate: '2016-05-02' }, specialist: { name: 'Dr. Adán Ærøskøbing' } });
+  const text = flat(await pdfText(pdf));
+  expect(text).toContain('王小明 (Łukasz Żółć)');
+  expect(text).toContain('Dr. Adán Ærøskøbing');
+  expect(text).not.toContain('\uFFFD');
+});
+
+it('has the program header, identifiers, every question with its answer, signature, date and "Page i of N"', async () => {
+  const pdf = await renderReportPdf(base);
+  const pages = await pdfPageTexts(pdf);
+  const text = flat(pages.join('\n'));
+  for (const needle of ['Online Second Opinion Program', 'Adán Núñez', base.caseId, '2016-05-02', 'Refractory focal epilepsy', 'Summary', 'Assessment of the diagnosis', 'Treatment recommendations', 'Follow-up', 'Dr. Zoë Ångström, NPI 1234567893', 'Electronically signed on March 4, 2027']) {
+    expect(text).toContain(needle);
+  }
+  for (const qa of base.answers) {
+    expect(text).toContain(qa.question);
+    expect(text).toContain(qa.answer);
+  }
+  pages.forEach((page, i) => expect(page).toContain(`Page ${i + 1} of ${pages.length}`));
+  const doc = await PDFDocument.load(pdf);
+  expect(doc.getTitle()).toBe(`Second opinion report, case ${base.caseId}, version 1`);
+  expect(doc.getAuthor()).toBe('Dr. Zoë Ångström');
+  expect(Buffer.from(pdf).toString('latin1')).toMatch(/\/Lang \(en-US\)/);
+});
+
+it('wraps long text (and a CJK paragraph without spaces) onto more pages, every word kept', async () => {
+  const words = Array.from({ length: 1500 }, (_, i) => `word${i}`);
+  const cjk = '这是一段没有空格的很长的中文文本'.repeat(40);
+  const pdf = await renderReportPdf({ ...base, version: 2, status: 'amended', summary: words.join(' '), recommendations: cjk });
+  const pages = await pdfPageTexts(pdf);
+  expect(pages.length).toBeGreaterThan(3);
+  const text = pages.join(' ');
+  expect(text.split(/\s+/).filter((w) => /^word\d+$/.test(w))).toEqual(words);
+  // The paragraph crosses a page break (running header and footer in between): compare its characters.
+  expect(text.replace(/[^\u4e00-\u9fff]/g, '')).toBe(cjk);
+  expect(text).toContain('amended (version 2, replaces version 1)');
+  for (const page of pages) for (const line of page.split('\n')) expect(line.length).toBeLessThan(200);
+});
+
+it('names the variable to set when a configured font cannot be read', () => {
+  expect(() => loadReportFonts({ fallback: '/nonexistent/font.ttf' })).toThrow(ReportFontError);
+  expect(() => loadReportFonts({ fallback: '/nonexistent/font.ttf' })).toThrow(/REPORT_FALLBACK_FONT_PATH/);
+});
