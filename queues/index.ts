@@ -9,6 +9,11 @@ import type { SecretBox } from '../src/security/secret-box';
 import type { TerminologyMappings } from '../src/normalize/terminology';
 import { startAssembleCaseWorker } from './assemble-case';
 import { createAttachmentQueue, startFetchAttachmentWorker } from './fetch-attachment';
+import { startIngestUploadWorker } from './ingest-upload';
+import type { WorkDispatch } from '../src/notify/events';
+import { startDeliverReportWorker } from './deliver-report';
+import { startNotifyWorker } from './notify';
+import { startSendWebhookWorker } from './send-webhook';
 import type { PullFlowProducer } from './pull-flow';
 import { startPullReconciler } from './pull-reconcile';
 import { startPullSourceWorker } from './pull-source';
@@ -26,6 +31,10 @@ import { recordRetryEvent } from '../src/pull/retry-count';
  * | `fetch-attachment` | fetch-attachment.ts | streams an attachment into the blob store |
  * | `assemble-case` | assemble-case.ts | flow parent: ends the pull, moves the case on |
  * | `pull-reconcile` | pull-reconcile.ts | repeatable: re-enqueues unfinished pulls from Postgres |
+ * | `ingest-upload` | ingest-upload.ts | one upload: zips, DICOM headers, PDFs, identity, then re-assembly |
+ * | `deliver-report` | deliver-report.ts | one signed opinion version into one recipient EHR, exactly once |
+ * | `notify` | notify.ts | repeatable + kicked: outbox → notifications and webhook jobs; re-queues lost jobs |
+ * | `send-webhook` | send-webhook.ts | one signed event to one subscriber; disables a subscriber that keeps failing |
  */
 export interface WorkerDeps {
   readonly db: Database;
@@ -41,6 +50,8 @@ export interface WorkerDeps {
   readonly clientOptions?: Partial<FhirClientDeps>;
   /** Terminology mappings for case assembly (loaded once per process). */
   readonly mappings: () => TerminologyMappings;
+  /** Producers of delivery jobs and outbox kicks (queues/deliver-report.ts). */
+  readonly dispatch: WorkDispatch;
 }
 
 export interface RunningWorkers {
@@ -80,6 +91,32 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
   ];
   const reconciler = startPullReconciler(caseDeps, deps.pulls, deps.connection, prefix, config.reconcileEveryMs);
   workers.push(reconciler.worker);
+  const ingest = startIngestUploadWorker(
+    { db: deps.db, mappings: deps.mappings, blobs: deps.blobs, uploads: config.uploads, dataDir: config.dataDir },
+    deps.connection,
+    prefix,
+    config.jobLockMs,
+  );
+  workers.push(ingest.worker);
+  const opinion = config.opinion;
+  workers.push(
+    startDeliverReportWorker({ ...caseDeps, secrets: deps.secrets, clients, dispatch: deps.dispatch }, deps.connection, prefix, {
+      concurrency: opinion.deliveryConcurrency,
+      ...lock,
+    }),
+  );
+  const notify = startNotifyWorker(
+    { db: deps.db, dispatch: deps.dispatch, webhooks: { attempts: opinion.webhookAttempts, backoffMs: opinion.webhookBackoffMs }, staleAfterMs: Math.max(60_000, 4 * config.jobLockMs) },
+    deps.connection,
+    prefix,
+    opinion.notifyPollMs,
+  );
+  const webhooks = startSendWebhookWorker(
+    { db: deps.db, secrets: deps.secrets, timeoutMs: opinion.webhookTimeoutMs, disableAfter: opinion.webhookDisableAfter },
+    deps.connection,
+    prefix,
+  );
+  workers.push(notify.worker, webhooks.worker);
   return {
     async close() {
       // Let running jobs finish for a while, then stop them: a stopped job resumes from its
@@ -98,6 +135,8 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
           if (forced) await w.close(true);
         }),
       );
+      await ingest.close();
+      await Promise.all([notify.close(), webhooks.close()]);
       await Promise.all([sla.queue.close(), attachmentQueue.close(), reconciler.queue.close()]);
       await clients.closeAll();
     },

@@ -5,4 +5,8 @@ export const QUEUES = {
   fetchAttachment: 'fetch-attachment',
   assembleCase: 'assemble-case',
   reconcile: 'pull-reconcile',
+  ingestUpload: 'ingest-upload',
+  deliverReport: 'deliver-report',
+  notify: 'notify',
+  sendWebhook: 'send-webhook',
 } as const;

@@ -47,6 +47,23 @@ const EnvSchema = z.object({
   PULL_JOB_BACKOFF_MS: z.coerce.number().int().min(10).default(5000),
   CONCURRENCY_LEASE_MS: z.coerce.number().int().min(500).max(600_000).default(10_000),
   FHIR_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(60_000),
+  MAX_UPLOAD_FILE_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024 * 1024),
+  MAX_UPLOAD_CASE_BYTES: z.coerce.number().int().min(1024).default(4 * 1024 * 1024 * 1024),
+  UPLOAD_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(7 * 86_400).default(3600),
+  MAX_ZIP_ENTRIES: z.coerce.number().int().min(1).max(1_000_000).default(20_000),
+  MAX_ZIP_RATIO: z.coerce.number().min(2).max(100_000).default(200),
+  DICOM_PARSE_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
+  REPORT_FONT_PATH: optionalString,
+  REPORT_BOLD_FONT_PATH: optionalString,
+  REPORT_FALLBACK_FONT_PATH: optionalString,
+  DELIVERY_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(8),
+  DELIVERY_BACKOFF_MS: z.coerce.number().int().min(10).default(5000),
+  DELIVERY_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+  WEBHOOK_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(6),
+  WEBHOOK_BACKOFF_MS: z.coerce.number().int().min(10).default(2000),
+  WEBHOOK_DISABLE_AFTER: z.coerce.number().int().min(1).max(1000).default(3),
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+  NOTIFY_POLL_MS: z.coerce.number().int().min(100).default(5000),
   NODE_ENV: z.string().default('development'),
 });
 
@@ -95,6 +112,43 @@ export interface Config {
    * how soon the slots of a killed worker are free again.
    */
   readonly concurrencyLeaseMs: number;
+  /** Family uploads: size limits, upload tokens, zip limits, DICOM parse time limit. */
+  readonly uploads: UploadConfig;
+  /** The opinion PDF's fonts, report deliveries, notifications and webhooks. */
+  readonly opinion: OpinionDeliveryConfig;
+}
+
+/** Fonts of the opinion PDF (default: assets/fonts), delivery and webhook retry policies. */
+export interface OpinionDeliveryConfig {
+  readonly reportFonts: { readonly regular?: string; readonly bold?: string; readonly fallback?: string };
+  /** Attempts of a delivery job (exponential backoff from `deliveryBackoffMs`) before it is failed and the case manager alerted. */
+  readonly deliveryAttempts: number;
+  readonly deliveryBackoffMs: number;
+  readonly deliveryConcurrency: number;
+  /** Attempts per webhook event (exponential backoff from `webhookBackoffMs`). */
+  readonly webhookAttempts: number;
+  readonly webhookBackoffMs: number;
+  /** Failed events in a row after which a subscriber is disabled and reported. */
+  readonly webhookDisableAfter: number;
+  readonly webhookTimeoutMs: number;
+  /** How often the outbox is drained when nothing kicks it. */
+  readonly notifyPollMs: number;
+}
+
+/** Limits of family uploads (`POST /api/cases/:id/uploads`) and their ingest. */
+export interface UploadConfig {
+  /** Largest file of an upload (a zip counts as one file); 413 above. */
+  readonly maxFileBytes: number;
+  /** Most bytes uploaded to one case over all its uploads; 413 above. */
+  readonly maxCaseBytes: number;
+  /** Lifetime of a per-case upload token. */
+  readonly tokenTtlSeconds: number;
+  /** Most entries in a zip (files and folders); more refuses the archive. */
+  readonly maxZipEntries: number;
+  /** Highest inflated/compressed ratio of a zip (zip bomb); higher refuses the archive. */
+  readonly maxZipRatio: number;
+  /** Hard time limit of parsing one DICOM header (worker thread terminated after it). */
+  readonly dicomParseTimeoutMs: number;
 }
 
 /** A configuration error names every bad variable, so the operator can fix them in one go. */
@@ -159,6 +213,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     pullJobBackoffMs: e.PULL_JOB_BACKOFF_MS,
     fhirRequestTimeoutMs: e.FHIR_REQUEST_TIMEOUT_MS,
     concurrencyLeaseMs: e.CONCURRENCY_LEASE_MS,
+    uploads: {
+      maxFileBytes: e.MAX_UPLOAD_FILE_BYTES,
+      maxCaseBytes: e.MAX_UPLOAD_CASE_BYTES,
+      tokenTtlSeconds: e.UPLOAD_TOKEN_TTL_SECONDS,
+      maxZipEntries: e.MAX_ZIP_ENTRIES,
+      maxZipRatio: e.MAX_ZIP_RATIO,
+      dicomParseTimeoutMs: e.DICOM_PARSE_TIMEOUT_MS,
+    },
+    opinion: {
+      reportFonts: { regular: e.REPORT_FONT_PATH, bold: e.REPORT_BOLD_FONT_PATH, fallback: e.REPORT_FALLBACK_FONT_PATH },
+      deliveryAttempts: e.DELIVERY_ATTEMPTS,
+      deliveryBackoffMs: e.DELIVERY_BACKOFF_MS,
+      deliveryConcurrency: e.DELIVERY_CONCURRENCY,
+      webhookAttempts: e.WEBHOOK_ATTEMPTS,
+      webhookBackoffMs: e.WEBHOOK_BACKOFF_MS,
+      webhookDisableAfter: e.WEBHOOK_DISABLE_AFTER,
+      webhookTimeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      notifyPollMs: e.NOTIFY_POLL_MS,
+    },
     secretsKey: e.SECRETS_KEY
       ? Buffer.from(e.SECRETS_KEY, 'base64')
       : Buffer.from(developmentSecret(dataDir, 'dev-secrets-key'), 'base64url'),

@@ -12,6 +12,7 @@ import { errorFields, logger } from './log';
 import { bullConnectionOptions, createClientConnection, pingRedis } from './redis';
 import { startWorkers, type RunningWorkers } from '../queues';
 import { PullFlowProducer } from '../queues/pull-flow';
+import { UploadIngestQueue } from '../queues/ingest-upload';
 import { loadDomainData } from './cases/domain-data';
 import { SERVICE_VERSION } from './version';
 import { EndpointClients } from './endpoints/endpoint-clients';
@@ -19,6 +20,8 @@ import { SecretBox } from './security/secret-box';
 import { BlobStore } from './blobs/blob-store';
 import type { FhirClientDeps } from './fhir';
 import { loadTerminologyMappings, type TerminologyMappings } from './normalize/terminology';
+import { loadReportFonts } from './report/report-fonts';
+import { WorkDispatcher } from '../queues/deliver-report';
 
 /** A running service: whichever roles the config asked for. */
 export interface RunningService {
@@ -54,6 +57,13 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   workerRedis.on('error', () => undefined);
   const clients = new EndpointClients(apiRedis, `${config.queuePrefix}:fhir:`, overrides.clientOptions);
   const pulls = new PullFlowProducer({ ...bullConnectionOptions(config.redisUrl), maxRetriesPerRequest: 1, commandTimeout: 2000 }, config.queuePrefix, config.pullJobBackoffMs);
+  // Fail fast on missing report fonts (the error names REPORT_FONT_PATH & co.).
+  loadReportFonts(config.opinion.reportFonts);
+  const dispatch = new WorkDispatcher({ ...bullConnectionOptions(config.redisUrl), maxRetriesPerRequest: 1, commandTimeout: 2000 }, config.queuePrefix, {
+    attempts: config.opinion.deliveryAttempts,
+    backoffMs: config.opinion.deliveryBackoffMs,
+  });
+  const uploadIngest = new UploadIngestQueue({ ...bullConnectionOptions(config.redisUrl), maxRetriesPerRequest: 1, commandTimeout: 2000 }, config.queuePrefix);
   let server: http.Server | undefined;
   let workers: RunningWorkers | undefined;
   let url: string | undefined;
@@ -62,6 +72,8 @@ export async function startService(config: Config, overrides: ServiceOverrides =
     await workers?.close().catch((err: unknown) => logger.error('worker shutdown failed', errorFields(err)));
     await clients.closeAll();
     await pulls.close().catch(() => undefined);
+    await uploadIngest.close().catch(() => undefined);
+    await dispatch.close().catch(() => undefined);
     apiRedis.disconnect();
     workerRedis.disconnect();
     await db.close();
@@ -80,13 +92,14 @@ export async function startService(config: Config, overrides: ServiceOverrides =
         connection: () => bullConnectionOptions(config.redisUrl),
         clientOptions: overrides.clientOptions,
         mappings,
+        dispatch,
       });
     }
     if (config.role === 'api' || config.role === 'all') {
       const app = createApp({
         db,
         verifyToken: createTokenVerifier(config.auth),
-        routes: apiRoutes({ db, config, domain, secrets, clients, pulls, mappings }),
+        routes: apiRoutes({ db, config, domain, secrets, clients, pulls, mappings, blobs, uploadIngest, dispatch, reportFonts: config.opinion.reportFonts }),
         readiness: [
           { name: 'database', check: () => db.ping() },
           { name: 'redis', check: () => pingRedis(apiRedis) },
@@ -96,6 +109,9 @@ export async function startService(config: Config, overrides: ServiceOverrides =
       });
       server = http.createServer(app);
       server.keepAliveTimeout = 65_000;
+      // A family's CD export (up to MAX_UPLOAD_FILE_BYTES) can take long over a home connection; Node's
+      // default whole-request limit is 5 minutes. Headers still have to arrive within headersTimeout.
+      server.requestTimeout = 60 * 60 * 1000;
       const listening = server;
       await new Promise<void>((resolve, reject) => {
         listening.once('error', reject);

@@ -2,6 +2,9 @@ import { migration001 } from './001-cases';
 import { migration002 } from './002-record-pull';
 import { migration003 } from './003-case-bundles';
 import { migration004 } from './004-raw-store-compression';
+import { migration005 } from './005-uploads';
+import { migration006 } from './006-review';
+import { migration007 } from './007-opinion-delivery';
 
 /** One numbered migration: applied once, in order, never edited after it has shipped. */
 export interface Migration {
@@ -10,4 +13,4 @@ export interface Migration {
   readonly sql: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004];
+export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004, migration005, migration006, migration007];

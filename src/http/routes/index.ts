@@ -10,14 +10,40 @@ import { bundleRoutes } from './bundle';
 import { caseRoutes } from './cases';
 import { endpointRoutes } from './endpoints';
 import { pullRoutes } from './pulls';
+import { uploadRoutes, type UploadRouteDeps } from './uploads';
+import type { OpinionServiceDeps } from '../../opinion/opinion-service';
+import type { DeliveryServiceDeps } from '../../delivery/delivery-service';
+import type { WebhookServiceDeps } from '../../notify/webhook-service';
+import { deliveryRoutes } from './deliveries';
+import { notificationRoutes } from './notifications';
+import { opinionRoutes } from './opinion';
+import { transferRoutes } from './transfer';
+import { billingRoutes } from './billing';
+import { reviewRoutes } from './review';
+import { specialistRoutes } from './specialists';
+import { caseReviewExtras } from '../../review/case-review-extras';
 
-export type ApiDeps = PullServiceDeps & EndpointServiceDeps & SourceServiceDeps & AssembleDeps;
+export type ApiDeps = PullServiceDeps & EndpointServiceDeps & SourceServiceDeps & AssembleDeps & UploadRouteDeps & OpinionServiceDeps & DeliveryServiceDeps & WebhookServiceDeps;
 
 /** Every /api route of the service. */
 export function apiRoutes(deps: ApiDeps): AnyRoute[] {
   const extras = async (caseId: string) => ({
     sources: await getSources(deps, caseId),
     pulls: await pullProgresses(deps.db, caseId, await listPulls(deps.db, caseId)),
+    ...(await caseReviewExtras(deps, caseId)),
   });
-  return [...caseRoutes(deps, extras), ...endpointRoutes(deps), ...pullRoutes(deps), ...bundleRoutes(deps)];
+  return [
+    ...caseRoutes(deps, extras),
+    ...endpointRoutes(deps),
+    ...pullRoutes(deps),
+    ...bundleRoutes(deps),
+    ...uploadRoutes(deps),
+    ...opinionRoutes(deps),
+    ...deliveryRoutes(deps),
+    ...notificationRoutes(deps),
+    ...transferRoutes(deps),
+    ...billingRoutes(deps),
+    ...specialistRoutes(deps),
+    ...reviewRoutes(deps),
+  ];
 }
