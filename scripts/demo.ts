@@ -87,7 +87,7 @@ async function run(): Promise<void> {
       mintToken(config.auth.jwtSecret ?? '', { roles: [role], sub, expires: '1h' }, config.auth);
     const tokens = { admin: await mint('admin', 'demo-admin'), caseManager: await mint('case_manager', 'demo-case-manager'), specialist: await mint('specialist', 'demo-specialist') };
     say(`2. Service: ${service.url} (API + workers)`);
-    const ctx = { api: apiClient(service.url ?? ''), world, tokens, say, progress: true };
+    const ctx = { api: apiClient(service.url ?? ''), world, tokens, specialistSub: 'demo-specialist', say, progress: true, outDir: path.join(config.dataDir, 'out') };
     const result = await runJourney(ctx, await registerWorldEndpoints(ctx));
     say(`Intake to delivered report: ${(result.intakeToDeliveredMs / 1000).toFixed(1)} s.`);
   } finally {

@@ -3,7 +3,7 @@
  * end-to-end benchmark times it: endpoints, intake, sources, pull, completeness, then the review
  * and delivery steps. Each step reports through `say` and is timed.
  */
-import { fixtureIntake, fixturePatientId, fixturePatientIdentifier } from '../../src/fixtures/fixture-child-intake';
+import { fixturePatientId, fixturePatientIdentifier, referredIntake } from '../../src/fixtures/fixture-child-intake';
 import type { SandboxWorld } from '../../src/sandbox/sandbox-world';
 import { waitFor, type ApiClient } from './api-client';
 import { ProgressBars, type SourceProgressLine } from './progress-bars';
@@ -13,9 +13,13 @@ export interface JourneyContext {
   readonly api: ApiClient;
   readonly world: SandboxWorld;
   readonly tokens: { admin: string; caseManager: string; specialist: string };
+  /** The specialist token's subject. */
+  readonly specialistSub: string;
   readonly say: (text: string) => void;
   /** Draw live progress bars (the demo) or not (the benchmark). */
   readonly progress: boolean;
+  /** Where the results are saved. */
+  readonly outDir: string;
 }
 
 export interface JourneyResult {
@@ -24,6 +28,9 @@ export interface JourneyResult {
   readonly intakeToDeliveredMs: number;
   readonly resourcesPulled: number;
 }
+
+/** SMART scopes for the referring EHR: read to find the patient, write for the report. */
+const RECIPIENT_SCOPE = 'system/*.read system/DiagnosticReport.write system/DocumentReference.write system/Communication.write';
 
 interface PullView {
   state: string;
@@ -57,7 +64,13 @@ export async function registerWorldEndpoints(ctx: JourneyContext): Promise<Recor
     const created = await ctx.api.json<{ id: string }>('POST', '/api/endpoints', ctx.tokens.admin, {
       name: server.name,
       baseUrl: server.baseUrl,
-      auth: { type: 'smart-backend', clientId: ctx.world.client.clientId, privateKeyJwk: ctx.world.client.privateJwk },
+      auth: {
+        type: 'smart-backend',
+        clientId: ctx.world.client.clientId,
+        privateKeyJwk: ctx.world.client.privateJwk,
+        // The referring EHR is where the report is written: it needs write scopes.
+        ...(server === ctx.world.referringEhr ? { scope: RECIPIENT_SCOPE } : {}),
+      },
       allowInsecureHttp: true,
     });
     ids[server.name] = created.id;
@@ -70,7 +83,7 @@ export async function registerWorldEndpoints(ctx: JourneyContext): Promise<Recor
 export async function runJourney(ctx: JourneyContext, endpointIds: Readonly<Record<string, string>>): Promise<JourneyResult> {
   const { api, tokens, say } = ctx;
   const started = performance.now();
-  const opened = await api.json<{ id: string; eligibility: { eligible: boolean }; quote: { total: number } }>('POST', '/api/cases', tokens.caseManager, fixtureIntake());
+  const opened = await api.json<{ id: string; eligibility: { eligible: boolean }; quote: { total: number } }>('POST', '/api/cases', tokens.caseManager, referredIntake());
   const caseId = opened.id;
   say(`4. Opened case ${caseId} for the fixture child: eligible=${opened.eligibility.eligible}, quote $${opened.quote.total}.`);
 
@@ -110,6 +123,6 @@ export async function runJourney(ctx: JourneyContext, endpointIds: Readonly<Reco
   say(`   all sources    pulled ${totals.pulled} = ${totals.inBundle} in bundle + ${totals.merged} merged + ${totals.leftOut} left out: ${totals.balanced ? 'balanced' : 'NOT BALANCED'}`);
   if (!totals.balanced) throw new Error('the completeness report does not balance');
 
-  await runReviewAndDelivery({ api, world: ctx.world, caseId, tokens, say, endpointIds });
+  await runReviewAndDelivery({ api, world: ctx.world, caseId, tokens, specialistSub: ctx.specialistSub, say, endpointIds, outDir: ctx.outDir });
   return { caseId, intakeToDeliveredMs: performance.now() - started, resourcesPulled: pull.totals.resources };
 }

@@ -1,13 +1,10 @@
 import type { Bundle, FhirResource } from 'fhir/r4';
 import type { Intake } from '../../src/cases/intake-schema';
 import type { SandboxServer } from '../../src/sandbox';
-import { fixtureIntake } from './fixture-child';
-import type { TestService } from './service';
+import { referredIntake } from '../../src/fixtures/fixture-child-intake';
 
-/** The fixture child's intake with the referring physician's NPI (she is in the referring EHR's fixture). */
-export function referredIntake(overrides: Partial<Intake> = {}): Intake {
-  return { ...fixtureIntake(), referringPhysician: { name: 'Dr. Hannah R. Whitfield', npi: '1197348562', organization: 'Big Sky Pediatrics' }, ...overrides };
-}
+export { referredIntake };
+import type { TestService } from './service';
 
 /** Opens a case and puts it in `status` directly (the steps before review are other capabilities' tests). */
 export async function openCaseIn(svc: TestService, cm: string, status: string, intake: Intake = referredIntake()): Promise<string> {
