@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Makes the opinion PDF's font subsets under assets/fonts/ (run once; the results are committed).
+"""Makes the PDFs' font subsets under assets/fonts/ (opinion report and receipt; run once, the results are committed).
 
 Needs fontTools (Debian: python3-fonttools) and the fonts (Debian: fonts-dejavu-core, fonts-droid-fallback):
     /usr/bin/python3 scripts/subset-report-fonts.py
@@ -7,9 +7,17 @@ Needs fontTools (Debian: python3-fonttools) and the fonts (Debian: fonts-dejavu-
   punctuation, currency, letter-like symbols and arrows: names and text of every European language.
 - Droid Sans Fallback: CJK punctuation, kana, the 6,763 Hanzi of GB 2312, the 2,350 Hangul syllables
   and 4,888 Hanja of KS X 1001, Big5 level 1 Hanzi, half/full-width forms: CJK names.
+
+Every glyph record in 'glyf' is padded to 4 bytes (as in the upstream fonts). fontTools by default
+writes records of odd length, and the service subsets these files again per PDF with pdf-lib's
+fontkit, whose TrueType subsetter concatenates records unpadded and then writes a short 'loca'
+(offsets halved) when the result is under 64 KB: odd offsets are truncated and viewers draw blanks.
+src/report/report-fonts.ts checks this (a font with odd records is embedded whole instead).
 """
 import subprocess
 import sys
+
+from fontTools.ttLib import TTFont
 
 DEJAVU = '/usr/share/fonts/truetype/dejavu'
 DROID = '/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf'
@@ -42,6 +50,11 @@ def cjk_text():
 def subset(src, dst, args):
     subprocess.run([sys.executable, '-m', 'fontTools.subset', src, f'--output-file={dst}', '--layout-features=kern',
                     '--no-hinting', '--desubroutinize', '--name-IDs=*', '--name-legacy', '--name-languages=*', *args], check=True)
+    font = TTFont(dst)
+    font['glyf'].padding = 4  # 4-byte glyph records (see above); loca is rewritten to match
+    font.save(dst)
+    offsets = TTFont(dst)['loca'].locations
+    assert all(o % 4 == 0 for o in offsets), f'{dst}: unpadded glyph records'
 
 
 subset(f'{DEJAVU}/DejaVuSans.ttf', f'{OUT}/DejaVuSans-subset.ttf', [f'--unicodes={LATIN}'])

@@ -2,15 +2,17 @@
  * Renders a {@link Receipt} as a US Letter PDF with pdf-lib: program and case header, patient,
  * payer and date of service, the billed lines with their total, every payment with its processor
  * reference, the amount paid and the balance. Document title and language (en-US) are set; text
- * in any script is drawn with embedded fonts (see `receipt-fonts.ts`); long lists continue on
- * further pages, each numbered.
+ * in any script is drawn with the report's embedded fonts (`src/report/report-fonts.ts`,
+ * `embed-fonts.ts`: `assets/fonts/` or `REPORT_FONT_PATH` & co.); long lists continue on further
+ * pages, each numbered.
  * @packageDocumentation
  */
 import { PDFDocument, rgb, type PDFPage } from 'pdf-lib';
 import { SERVICE_NAME } from '../normalize/composition';
 import { formatUsd } from './money';
+import { embedFontFaces, type EmbeddedFaces } from '../report/embed-fonts';
+import { loadReportFonts, type ReportFontPaths } from '../report/report-fonts';
 import type { Receipt } from './receipt';
-import { embedReceiptFonts, type ReceiptFonts } from './receipt-fonts';
 
 const PAGE = { width: 612, height: 792, margin: 54 } as const;
 const SIZE = 10;
@@ -28,7 +30,7 @@ class Writer {
 
   constructor(
     private readonly doc: PDFDocument,
-    readonly fonts: ReceiptFonts,
+    private readonly faces: EmbeddedFaces,
   ) {
     this.newPage();
   }
@@ -56,9 +58,23 @@ class Writer {
   text(value: string, x: number, options: { size?: number; weight?: Weight; grey?: boolean; alignRight?: boolean } = {}): void {
     const size = options.size ?? SIZE;
     const weight = options.weight ?? 'regular';
-    let cursor = options.alignRight ? x - this.fonts.width(value, weight, size) : x;
-    for (const run of this.fonts.runs(value, weight)) {
+    let cursor = options.alignRight ? x - this.width(value, weight, size) : x;
+    for (const run of this.faces[weight].runs(value)) {
       this.page.drawText(run.text, { x: cursor, y: this.y, size, font: run.font, color: options.grey ? GREY : rgb(0, 0, 0) });
+      cursor += run.font.widthOfTextAtSize(run.text, size);
+    }
+  }
+
+  /** Width of `value` at `size` in points. */
+  width(value: string, weight: Weight, size: number): number {
+    return this.faces[weight].width(value, size);
+  }
+
+  /** Draws `value` at (x, y) on `page`, run by run. */
+  drawAt(page: PDFPage, value: string, x: number, y: number, size: number): void {
+    let cursor = x;
+    for (const run of this.faces.regular.runs(value)) {
+      page.drawText(run.text, { x: cursor, y, size, font: run.font, color: GREY });
       cursor += run.font.widthOfTextAtSize(run.text, size);
     }
   }
@@ -76,7 +92,7 @@ class Writer {
     const pieces: string[] = [];
     let current = '';
     for (const char of value) {
-      if (current && this.fonts.width(current + char, 'regular', SIZE) > width) {
+      if (current && this.width(current + char, 'regular', SIZE) > width) {
         pieces.push(current);
         current = '';
       }
@@ -91,7 +107,7 @@ class Writer {
     let current = '';
     for (const word of value.split(/\s+/).filter(Boolean)) {
       const candidate = current ? `${current} ${word}` : word;
-      if (!current || this.fonts.width(candidate, weight, size) <= width) current = candidate;
+      if (!current || this.width(candidate, weight, size) <= width) current = candidate;
       else {
         lines.push(current);
         current = word;
@@ -194,15 +210,17 @@ function footer(w: Writer): void {
   }
   w.pages.forEach((page, i) => {
     const label = `Page ${i + 1} of ${w.pages.length}`;
-    const width = w.fonts.width(label, 'regular', 8);
-    for (const run of w.fonts.runs(label, 'regular')) {
-      page.drawText(run.text, { x: (PAGE.width - width) / 2, y: PAGE.margin / 2, size: 8, font: run.font, color: GREY });
-    }
+    w.drawAt(page, label, (PAGE.width - w.width(label, 'regular', 8)) / 2, PAGE.margin / 2, 8);
   });
 }
 
-/** The receipt as PDF bytes. */
-export async function renderReceiptPdf(receipt: Receipt, now: Date): Promise<Uint8Array> {
+/**
+ * The receipt as PDF bytes.
+ * @param fontPaths - the configured PDF fonts (`REPORT_FONT_PATH` & co.; default `assets/fonts/`)
+ * @throws ReportFontError when the fonts cannot be read (configuration)
+ */
+export async function renderReceiptPdf(receipt: Receipt, now: Date, fontPaths: ReportFontPaths = {}): Promise<Uint8Array> {
+  const fonts = loadReportFonts(fontPaths);
   const doc = await PDFDocument.create();
   doc.setTitle(`Payment receipt, ${receipt.programName}, case ${receipt.caseId}`, { showInWindowTitleBar: true });
   doc.setLanguage('en-US');
@@ -211,8 +229,11 @@ export async function renderReceiptPdf(receipt: Receipt, now: Date): Promise<Uin
   doc.setCreator(SERVICE_NAME);
   doc.setCreationDate(now);
   doc.setModificationDate(now);
-  const allText = [receipt.patientName, receipt.payer, ...receipt.lines.map((l) => l.description), ...receipt.payments.map((p) => `${p.method} ${p.reference}`)].join('\n');
-  const w = new Writer(doc, await embedReceiptFonts(doc, allText));
+  const allText = [
+    receipt.programName, receipt.caseId, receipt.patientName, receipt.payer, receipt.issuedOn, receipt.dateOfService,
+    ...receipt.lines.map((l) => l.description), ...receipt.payments.map((p) => `${p.date} ${p.method} ${p.reference}`),
+  ].join('\n');
+  const w = new Writer(doc, await embedFontFaces(doc, fonts, allText));
   header(w, receipt);
   services(w, receipt);
   payments(w, receipt);

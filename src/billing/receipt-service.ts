@@ -6,17 +6,21 @@ import type { CaseServiceDeps } from '../cases/case-service';
 import type { Intake } from '../cases/intake-schema';
 import { listCaseEvents } from '../db/case-repository';
 import { conflict } from '../http/problem';
+import type { ReportFontPaths } from '../report/report-fonts';
 import { caseFor, nowOf } from './billing-deps';
 import { quoteOfCase } from './case-quote';
 import { listPayments } from './payment-repository';
 import { buildReceipt } from './receipt';
 import { renderReceiptPdf } from './receipt-pdf';
 
+/** The case services' dependencies, with the PDF fonts when configured (the API passes them). */
+export type ReceiptDeps = CaseServiceDeps & { readonly reportFonts?: ReportFontPaths };
+
 /**
- * Renders the receipt of a case.
+ * Renders the receipt of a case, with the report's fonts (`deps.reportFonts`, else `assets/fonts/`).
  * @throws HttpProblem 409 when no payment is recorded yet (there is nothing to give a receipt for)
  */
-export async function caseReceiptPdf(deps: CaseServiceDeps, caseId: string): Promise<Uint8Array> {
+export async function caseReceiptPdf(deps: ReceiptDeps, caseId: string): Promise<Uint8Array> {
   const record = await caseFor(deps.db, caseId, false);
   const payments = await listPayments(deps.db, caseId);
   if (payments.length === 0) {
@@ -36,5 +40,5 @@ export async function caseReceiptPdf(deps: CaseServiceDeps, caseId: string): Pro
     now,
     timeZone: deps.config.programTimeZone,
   });
-  return renderReceiptPdf(receipt, now);
+  return renderReceiptPdf(receipt, now, deps.reportFonts);
 }

@@ -1,17 +1,26 @@
 /**
- * The fonts of the opinion PDF. PDF's standard 14 fonts only know WinAnsi (about Latin-1), so a
- * name like "Adán" works but "王小明" or "Łukasz Żółć" would not: the report embeds TrueType fonts
- * (subset to the glyphs used, through fontkit) — DejaVu Sans for Latin, Greek and Cyrillic, and
- * Droid Sans Fallback for Chinese, Japanese and Korean, used glyph by glyph where the first lacks one.
+ * The fonts of the PDFs (the opinion report and the payment receipt). PDF's standard 14 fonts only
+ * know WinAnsi (about Latin-1), so a name like "Adán" works but "王小明" or "Łukasz Żółć" would
+ * not: the PDFs embed TrueType fonts (subset to the glyphs used, through fontkit) — DejaVu Sans for
+ * Latin, Greek and Cyrillic, and Droid Sans Fallback for Chinese, Japanese and Korean, used glyph by
+ * glyph where the first lacks one (see `embed-fonts.ts`).
  *
  * The subsets committed under `assets/fonts/` (see its LICENSES.md) are the default; operators may
  * point `REPORT_FONT_PATH`, `REPORT_BOLD_FONT_PATH` and `REPORT_FALLBACK_FONT_PATH` at other TTF files.
+ * No font of the machine is used.
+ *
+ * pdf-lib 1.17's subsetter (fontkit's TTFSubset) copies each glyph record as is and, when the
+ * subset's glyph data is under 64 KB, writes a short `loca` (offsets stored halved): a font whose
+ * records have odd lengths (fontTools' default when subsetting) comes out misaligned and viewers
+ * draw blank glyphs. Such a font is flagged here ({@link LoadedFont.subsettable}) and embedded whole.
  * @see https://pdf-lib.js.org/docs/api/classes/pdfdocument#embedfont
+ * @see https://learn.microsoft.com/en-us/typography/opentype/spec/loca
  * @packageDocumentation
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import * as fontkit from '@pdf-lib/fontkit';
+import { logger } from '../log';
 
 /** Paths of the three report fonts (any may be left to the default). */
 export interface ReportFontPaths {
@@ -24,6 +33,8 @@ export interface ReportFontPaths {
 export interface LoadedFont {
   readonly path: string;
   readonly bytes: Uint8Array;
+  /** Whether pdf-lib can subset it (every `glyf` record of even length); else it is embedded whole. */
+  readonly subsettable: boolean;
   /** Whether the font has a glyph for this code point. */
   has(codePoint: number): boolean;
 }
@@ -55,6 +66,32 @@ export function defaultFontDir(startDir: string = __dirname): string | undefined
   }
 }
 
+/** Offset and length of the sfnt table `tag`, if the font has one. */
+function table(view: DataView, tag: string): { offset: number; length: number } | undefined {
+  const count = view.getUint16(4);
+  for (let i = 0; i < count; i++) {
+    const record = 12 + 16 * i;
+    const name = String.fromCharCode(view.getUint8(record), view.getUint8(record + 1), view.getUint8(record + 2), view.getUint8(record + 3));
+    if (name === tag) return { offset: view.getUint32(record + 8), length: view.getUint32(record + 12) };
+  }
+  return undefined;
+}
+
+/**
+ * True when every `glyf` record starts at an even offset (so pdf-lib's subset is well formed); true
+ * too for fonts without `glyf` (CFF outlines) and with a short `loca` (even offsets by construction).
+ */
+export function hasEvenGlyphRecords(bytes: Uint8Array): boolean {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const head = table(view, 'head');
+  const loca = table(view, 'loca');
+  if (!head || !loca || view.getInt16(head.offset + 50) !== 1) return true;
+  for (let at = loca.offset; at + 4 <= loca.offset + loca.length; at += 4) {
+    if (view.getUint32(at) % 2 !== 0) return false;
+  }
+  return true;
+}
+
 const cache = new Map<string, LoadedFont>();
 
 function loadFont(file: string, variable: string): LoadedFont {
@@ -72,10 +109,13 @@ function loadFont(file: string, variable: string): LoadedFont {
   } catch {
     throw new ReportFontError(`Report font ${file} is not a TrueType/OpenType font; set ${variable} to a .ttf file.`);
   }
+  const subsettable = hasEvenGlyphRecords(bytes);
+  if (!subsettable) logger.warn('PDF font has odd-length glyph records; embedding it whole (larger PDFs)', { file, variable });
   const coverage = new Map<number, boolean>();
   const loaded: LoadedFont = {
     path: file,
     bytes,
+    subsettable,
     has(codePoint) {
       let known = coverage.get(codePoint);
       if (known === undefined) {
@@ -90,7 +130,7 @@ function loadFont(file: string, variable: string): LoadedFont {
 }
 
 /**
- * Reads the report fonts (cached per process): the configured paths, else `assets/fonts/`.
+ * Reads the report fonts (cached per process; used by the report and the receipt): the configured paths, else `assets/fonts/`.
  * @throws ReportFontError naming the variable to set when a font is missing or unreadable
  */
 export function loadReportFonts(paths: ReportFontPaths = {}): ReportFonts {

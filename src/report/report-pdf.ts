@@ -2,17 +2,17 @@
  * The signed opinion as a PDF (pdf-lib): a header with the program name, the patient and case
  * identifiers; the sections; every family question with its answer; the specialist's name and
  * signature line with the date; "Page i of N" on every page. Fonts are embedded subsets (see
- * report-fonts.ts), so any name renders; title, subject, author and language are set.
+ * report-fonts.ts, embed-fonts.ts), so any name renders; title, subject, author and language are set.
  *
  * Rendering is deterministic for the same input (dates come from the input, not the clock).
  * @see https://pdf-lib.js.org/
  * @packageDocumentation
  */
-import * as fontkit from '@pdf-lib/fontkit';
 import { PDFDocument, rgb, type PDFPage } from 'pdf-lib';
 import type { QuestionAnswer } from '../opinion/answers';
+import { embedFontFaces } from './embed-fonts';
 import { loadReportFonts, type ReportFontPaths } from './report-fonts';
-import { FontFace, needsFallback, wrapText } from './text-layout';
+import { type FontFace, wrapText } from './text-layout';
 
 /** The program's name, printed at the top of every page. */
 export const PROGRAM_NAME = 'Online Second Opinion Program';
@@ -42,18 +42,12 @@ const PAGE = { width: 612, height: 792 }; // US Letter
 const MARGIN = 56;
 const BODY = 10.5;
 const LEADING = 14;
-const LABEL_WIDTH = 130;
+const LABEL_WIDTH = 140;
 const HEADING = 12.5;
 const TEXT_WIDTH = PAGE.width - 2 * MARGIN;
 const FOOTER_Y = 32;
 const GREY = rgb(0.35, 0.35, 0.35);
 const RULE = rgb(0.6, 0.6, 0.6);
-
-/**
- * OpenType features switched off: fontkit's shaping made every drawText cost ~1 ms; the report's
- * scripts (Latin, Greek, Cyrillic, CJK in precomposed form) need none of them.
- */
-const NO_SHAPING = { kern: false, liga: false, calt: false, clig: false, rlig: false, ccmp: false, mark: false, mkmk: false, locl: false };
 
 /** A printed date, e.g. "March 4, 2027", in the program's time zone. */
 function printedDate(at: Date, timeZone: string): string {
@@ -167,17 +161,12 @@ class Writer {
 export async function renderReportPdf(input: ReportInput, fontPaths: ReportFontPaths = {}): Promise<Uint8Array> {
   const fonts = loadReportFonts(fontPaths);
   const doc = await PDFDocument.create();
-  doc.registerFontkit(fontkit);
   const programName = input.programName ?? PROGRAM_NAME;
   const allText = [
     programName, input.patient.name, input.referringPhysician ?? '', input.diagnosis, input.summary, input.diagnosisAssessment,
     input.recommendations, input.followUp, input.specialist.name, ...input.answers.flatMap((a) => [a.question, a.answer]),
   ].join('\n');
-  const embed = { subset: true, features: NO_SHAPING };
-  const [regular, bold] = await Promise.all([doc.embedFont(fonts.regular.bytes, embed), doc.embedFont(fonts.bold.bytes, embed)]);
-  const fallback = needsFallback(allText, fonts.regular) ? await doc.embedFont(fonts.fallback.bytes, embed) : undefined;
-  const face = new FontFace(regular, fonts.regular, fallback, fallback ? fonts.fallback : undefined);
-  const boldFace = new FontFace(bold, fonts.bold, fallback, fallback ? fonts.fallback : undefined);
+  const { regular: face, bold: boldFace } = await embedFontFaces(doc, fonts, allText);
 
   const title = reportTitle(input);
   doc.setTitle(title, { showInWindowTitleBar: true });

@@ -15,7 +15,8 @@ function hexToUnicode(hex: string): string {
   return out;
 }
 
-function parseCMap(text: string): CMap {
+/** Code (upper-case hex) to Unicode text, from a ToUnicode CMap's bfchar and bfrange blocks. */
+export function parseCMap(text: string): CMap {
   const map: CMap = new Map();
   for (const block of text.matchAll(/beginbfchar([\s\S]*?)endbfchar/g)) {
     for (const m of (block[1] ?? '').matchAll(/<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f]+)>/g)) map.set((m[1] ?? '').toUpperCase(), hexToUnicode(m[2] ?? ''));
@@ -39,7 +40,8 @@ function parseCMap(text: string): CMap {
   return map;
 }
 
-function streamText(doc: PDFDocument, ref: unknown): string {
+/** A (possibly indirect) stream object, decoded, as latin1 text; empty for anything else. */
+export function streamText(doc: PDFDocument, ref: unknown): string {
   const obj = ref instanceof PDFRef ? doc.context.lookup(ref) : ref;
   if (obj instanceof PDFRawStream) return Buffer.from(decodePDFRawStream(obj).decode()).toString('latin1');
   return '';
@@ -56,7 +58,8 @@ function fontMaps(doc: PDFDocument, page: PDFPage): Map<string, CMap> {
   return maps;
 }
 
-function contentOf(doc: PDFDocument, page: PDFPage): string {
+/** A page's content stream(s), decoded and joined. */
+export function contentOf(doc: PDFDocument, page: PDFPage): string {
   const contents = page.node.get(PDFName.of('Contents'));
   const resolved = contents instanceof PDFRef ? doc.context.lookup(contents) : contents;
   if (resolved instanceof PDFArray) return resolved.asArray().map((r) => streamText(doc, r)).join('\n');

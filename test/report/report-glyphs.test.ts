@@ -1,0 +1,108 @@
+/**
+ * What viewers paint, not only what text extraction finds: every glyph the report draws must have
+ * an outline in the font program embedded in the PDF, the same outline as the source font's glyph
+ * for that character. (pdf-lib's subsetting of fonts with odd-length glyph records once drew most
+ * glyphs blank while the text still extracted; see src/report/report-fonts.ts.)
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { renderReportPdf, type ReportInput } from '../../src/report/report-pdf';
+import { hasEvenGlyphRecords, loadReportFonts } from '../../src/report/report-fonts';
+import { badGlyphs, pdfDrawnGlyphs, sourceFonts } from '../support/pdf-glyphs';
+
+const input = (patient: string): ReportInput => ({
+  caseId: '0b7e2c1a-5d7f-4c0e-9a55-3e2d1f0a9b8c',
+  version: 2,
+  status: 'amended',
+  patient: { name: patient, birthDate: '2016-05-02', sex: 'male' },
+  referringPhysician: 'Dr. Łukasz Żółć',
+  diagnosis: 'Refractory focal epilepsy — Ærøskøbing',
+  summary: 'The diagnosis is supported by the records (EEG, MRI 3T). Νίκη Ивановa.',
+  diagnosisAssessment: 'Assessment: 5–10 mg/kg; “quoted”; 100 % ≥ 50 µg.',
+  recommendations: '继续目前的药物治疗。',
+  answers: [{ question: 'Is he a candidate for surgery?', answer: 'Not at this time.' }],
+  followUp: 'Review in three months.',
+  specialist: { name: 'Dr. Zoë Ångström', npi: '1234567893' },
+  signedAt: new Date('2027-03-04T15:00:00Z'),
+  timeZone: 'America/New_York',
+});
+
+const sources = sourceFonts();
+
+describe.each(['Adán Núñez', 'Łukasz Żółć', '王小明', 'Adán 王小明'])('the report for %s', (name) => {
+  let pdf: Uint8Array;
+  beforeAll(async () => {
+    pdf = await renderReportPdf(input(name));
+  });
+
+  it('draws every character with a non-empty glyph, the one the source font has for it', async () => {
+    const drawn = await pdfDrawnGlyphs(pdf);
+    const text = drawn.map((d) => d.char).join('');
+    for (const needle of [name, 'Łukasz Żółć', 'Zoë Ångström', '继续目前的药物治疗', 'Νίκη Ивановa']) expect(text).toContain(needle);
+    expect(badGlyphs(drawn, sources)).toEqual([]);
+  });
+
+  it('stays small (fonts subset to the glyphs used)', () => {
+    expect(pdf.length).toBeLessThan(100_000);
+  });
+});
+
+describe('the committed fonts', () => {
+  it('have even-length glyph records, so pdf-lib subsets them (scripts/subset-report-fonts.py pads them)', () => {
+    const fonts = loadReportFonts();
+    for (const font of [fonts.regular, fonts.bold, fonts.fallback]) {
+      expect({ path: font.path, even: hasEvenGlyphRecords(font.bytes), subsettable: font.subsettable }).toEqual({ path: font.path, even: true, subsettable: true });
+    }
+  });
+});
+
+/** A minimal sfnt with a `head` (long loca) and a `loca` whose glyph offsets are `offsets`. */
+function sfnt(offsets: readonly number[]): Uint8Array {
+  const headAt = 12 + 2 * 16;
+  const locaAt = headAt + 54;
+  const bytes = new Uint8Array(locaAt + 4 * offsets.length);
+  const view = new DataView(bytes.buffer);
+  view.setUint32(0, 0x00010000);
+  view.setUint16(4, 2);
+  const record = (i: number, tag: string, offset: number, length: number): void => {
+    for (let c = 0; c < 4; c++) view.setUint8(12 + 16 * i + c, tag.charCodeAt(c));
+    view.setUint32(12 + 16 * i + 8, offset);
+    view.setUint32(12 + 16 * i + 12, length);
+  };
+  record(0, 'head', headAt, 54);
+  record(1, 'loca', locaAt, 4 * offsets.length);
+  view.setInt16(headAt + 50, 1);
+  offsets.forEach((o, i) => view.setUint32(locaAt + 4 * i, o));
+  return bytes;
+}
+
+it('flags a font with odd-length glyph records (embedded whole instead of subset)', () => {
+  expect(hasEvenGlyphRecords(sfnt([0, 12, 40, 40, 96]))).toBe(true);
+  expect(hasEvenGlyphRecords(sfnt([0, 13, 40, 41, 96]))).toBe(false);
+});
+
+// Optional: what poppler paints, where pdftoppm is installed (poppler-utils). Not required.
+const pdftoppm = ['/usr/bin/pdftoppm', '/usr/local/bin/pdftoppm'].find((p) => fs.existsSync(p));
+
+/** Dark pixels of page 1 as poppler renders it (72 dpi, greyscale). */
+function ink(dir: string, pdf: Uint8Array, name: string): number {
+  const file = path.join(dir, `${name}.pdf`);
+  fs.writeFileSync(file, pdf);
+  execFileSync(pdftoppm as string, ['-r', '72', '-gray', '-singlefile', '-f', '1', '-l', '1', file, path.join(dir, name)]);
+  const pgm = fs.readFileSync(path.join(dir, `${name}.pgm`));
+  return pgm.subarray(pgm.length - 612 * 792).filter((v) => v < 128).length;
+}
+
+(pdftoppm ? it : it.skip)('paints the CJK and accented name (pdftoppm, when installed)', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'report-glyphs-'));
+  try {
+    const without = ink(dir, await renderReportPdf(input('')), 'without');
+    const withName = ink(dir, await renderReportPdf(input('王小明 Łukasz Żółć 王小明')), 'with');
+    // The name is drawn twice on page 1 (patient row, running footer): hundreds of dark pixels more.
+    expect(withName - without).toBeGreaterThan(300);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
