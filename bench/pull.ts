@@ -24,22 +24,16 @@
  * Env: TEST_POSTGRES_URL (admin URL, default postgres://postgres@127.0.0.1:5432/postgres),
  *      TEST_REDIS_URL (default redis://127.0.0.1:6379).
  */
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type * as FhirKitClientModule from 'fhir-kit-client' with { 'resolution-mode': 'import' };
 import type { FhirResource } from 'fhir/r4';
-import IORedis from 'ioredis';
-import pg from 'pg';
-import { mintToken } from '../scripts/token';
-import { loadConfig } from '../src/config';
-import { setLogLevel } from '../src/log';
 import { generateCareTeamRecords } from '../src/fixtures';
 import { PULL_RESOURCE_TYPES } from '../src/pull/pull-plan';
 import { startSandboxServer, type SandboxServer } from '../src/sandbox';
-import { startService, type RunningService } from '../src/service';
+import type { RunningService } from '../src/service';
+import { startBenchService, type BenchService } from './bench-service';
 import {
   cpuTimer,
   diffCpu,
@@ -76,7 +70,6 @@ const ASSEMBLY_TIMEOUT_MS = 180_000;
 const PULL_TIMEOUT_MS = 120_000;
 /** `$everything` also returns what the clinical resources reference; these come along (see pull-plan.ts). */
 const COMPANION_TYPES = ['Binary', 'Endpoint', 'Medication'] as const;
-const JWT_SECRET = `bench-${randomBytes(24).toString('hex')}`;
 
 interface Args {
   resources: number;
@@ -125,77 +118,21 @@ function check(condition: boolean, message: string): asserts condition {
 // Infrastructure: a fresh database, the service, the sandbox
 // ---------------------------------------------------------------------------------------------
 
-const ADMIN_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-async function adminQuery(sql: string): Promise<void> {
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  try {
-    await admin.query(sql);
-  } finally {
-    await admin.end();
-  }
-}
-
 interface Infra {
+  readonly bench: BenchService;
   readonly service: RunningService;
   readonly url: string;
-  readonly dbName: string;
-  readonly queuePrefix: string;
-  readonly dataDir: string;
   readonly pullConcurrency: number;
   readonly poolSize: number;
 }
 
 async function startInfra(args: Args): Promise<Infra> {
-  const dbName = `sob_bench_${process.pid}_${randomBytes(4).toString('hex')}`;
-  await adminQuery(`CREATE DATABASE ${dbName}`);
-  const dbUrl = new URL(ADMIN_URL);
-  dbUrl.pathname = `/${dbName}`;
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sob-bench-'));
-  const queuePrefix = `sobbench-${randomBytes(4).toString('hex')}`;
-  try {
-    const config = loadConfig({
-      ROLE: 'all',
-      PORT: '0',
-      HOST: '127.0.0.1',
-      DATABASE_URL: dbUrl.toString(),
-      REDIS_URL,
-      QUEUE_PREFIX: queuePrefix,
-      DATA_DIR: dataDir,
-      AUTH_JWT_SECRET: JWT_SECRET,
-      LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
-      ...(args.concurrency ? { PULL_CONCURRENCY: String(args.concurrency) } : {}),
-    });
-    setLogLevel(config.logLevel);
-    const service = await startService(config);
-    return { service, url: service.url ?? '', dbName, queuePrefix, dataDir, pullConcurrency: config.pullConcurrency, poolSize: config.databasePoolSize };
-  } catch (err) {
-    await adminQuery(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
-    fs.rmSync(dataDir, { recursive: true, force: true });
-    throw err;
-  }
+  const bench = await startBenchService('pull', args.concurrency ? { PULL_CONCURRENCY: String(args.concurrency) } : {});
+  return { bench, service: bench.service, url: bench.url, pullConcurrency: bench.config.pullConcurrency, poolSize: bench.config.databasePoolSize };
 }
 
 async function stopInfra(infra: Infra): Promise<void> {
-  await infra.service.stop().catch((err: unknown) => log(`service stop failed: ${String(err)}`));
-  await adminQuery(`DROP DATABASE IF EXISTS ${infra.dbName} WITH (FORCE)`).catch((err: unknown) => log(`drop database failed: ${String(err)}`));
-  fs.rmSync(infra.dataDir, { recursive: true, force: true });
-  // Our queue prefix only (BullMQ keys and the FHIR client's limiter/breaker keys).
-  const redis = new IORedis(REDIS_URL, { maxRetriesPerRequest: 1 });
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${infra.queuePrefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.unlink(...keys);
-    } while (cursor !== '0');
-  } catch (err) {
-    log(`redis cleanup failed: ${String(err)}`);
-  } finally {
-    redis.disconnect();
-  }
+  await infra.bench.stop().catch((err: unknown) => log(`service stop failed: ${String(err)}`));
 }
 
 interface Loaded {
@@ -558,8 +495,8 @@ async function main(): Promise<number> {
     const rssSandboxLoaded = process.memoryUsage.rss();
     log(`loaded in ${(loaded.ms / 1000).toFixed(1)} s: ${JSON.stringify(loaded.counts)}; RSS ${fmtMb(rssSandboxLoaded)} (sandbox data +${fmtMb(rssSandboxLoaded - rssServiceStarted)})`);
 
-    const admin = await mintToken(JWT_SECRET, { roles: ['admin'], sub: 'bench-admin', expires: '1h' }, infra.service.config.auth);
-    const cm = await mintToken(JWT_SECRET, { roles: ['case_manager'], sub: 'bench-cm', expires: '1h' }, infra.service.config.auth);
+    const admin = await infra.bench.token('admin', 'bench-admin');
+    const cm = await infra.bench.token('case_manager', 'bench-cm');
     const endpoint = await new Api(infra.url, admin).call<{ id: string; capabilitiesError: string | null; capabilities?: { patientEverything?: boolean } }>(
       'POST',
       '/api/endpoints',

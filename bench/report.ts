@@ -16,30 +16,21 @@
  * Env: TEST_POSTGRES_URL (admin URL, default postgres://postgres@127.0.0.1:5432/postgres),
  *      TEST_REDIS_URL (default redis://127.0.0.1:6379).
  */
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Bundle } from 'fhir/r4';
-import IORedis from 'ioredis';
-import pg from 'pg';
-import { mintToken } from '../scripts/token';
 import type { Intake } from '../src/cases/intake-schema';
-import { loadConfig } from '../src/config';
-import type { ApiRole } from '../src/http/auth';
 import { REPORT_IDENTIFIER_SYSTEM } from '../src/delivery/report-resources';
-import { setLogLevel } from '../src/log';
 import { renderReportPdf } from '../src/report/report-pdf';
 import { startSandboxServer } from '../src/sandbox';
-import { startService } from '../src/service';
+import { referredIntake } from '../src/fixtures/fixture-child-intake';
+import { startBenchService } from './bench-service';
 import { fmtRatio, machineInfo, table, writeResult } from './support';
 
 const BENCH = 'report';
 const TARGET_MS = 250;
-const ADMIN_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const JWT_SECRET = `bench-${randomBytes(24).toString('hex')}`;
 const ROOT = path.resolve(__dirname, '..', '..');
 
 const log = (line: string): void => {
@@ -58,35 +49,11 @@ function parseArgs(argv: readonly string[]): { reports: number; warmup: number }
   return args;
 }
 
-async function adminQuery(sql: string): Promise<void> {
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  try {
-    await admin.query(sql);
-  } finally {
-    await admin.end();
-  }
-}
-
 const quantile = (sorted: readonly number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? NaN;
 
-/** The fixture child's intake (as in test/support), referred by the fixture's physician. */
-function fixtureIntake(): Intake {
-  const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'fixtures', 'manifest.json'), 'utf8')) as {
-    child: { name: Intake['patient']['name']; birthDate: string; sex: Intake['patient']['sex']; address: Intake['patient']['address']; guardian: { name: string; phone: string; email: string } };
-  };
-  const { child } = manifest;
-  return {
-    patient: { name: child.name, birthDate: child.birthDate, sex: child.sex, address: child.address },
-    requester: { name: child.guardian.name, relationship: 'MTH', phone: child.guardian.phone, email: child.guardian.email, attestsLegalAuthority: true },
-    diagnosis: { text: 'Type 1 diabetes with worsening control; celiac disease' },
-    history: 'Diagnosed with type 1 diabetes in DKA in 2023 and celiac disease in 2025; HbA1c rising.',
-    reason: 'Second opinion on insulin regimen and growth.',
-    questions: ['Should she move to an insulin pump?', 'Is her growth slowing because of celiac disease?', 'Does she need a bone density scan?'],
-    urgent: false,
-    referringPhysician: { name: 'Dr. Hannah R. Whitfield', npi: '1197348562' },
-  };
-}
+/** The fixture child's intake, referred by the fixture's physician, with a third question. */
+const benchIntake = (): Intake =>
+  referredIntake({ questions: ['Should she move to an insulin pump?', 'Is her growth slowing because of celiac disease?', 'Does she need a bone density scan?'] });
 
 const paragraph = (topic: string): string =>
   Array.from({ length: 6 }, (_, i) => `${topic} finding ${i + 1}: the records from both care teams were reviewed together with the growth charts and laboratory trends, and the conclusion below follows from them.`).join(' ');
@@ -105,23 +72,11 @@ function opinion(intake: Intake) {
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
   const startedAt = new Date();
-  const dbName = `sob_bench_report_${process.pid}_${randomBytes(4).toString('hex')}`;
-  await adminQuery(`CREATE DATABASE ${dbName}`);
-  const dbUrl = new URL(ADMIN_URL);
-  dbUrl.pathname = `/${dbName}`;
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sob-bench-'));
-  const queuePrefix = `sobbench-${randomBytes(4).toString('hex')}`;
-  const config = loadConfig({
-    ROLE: 'all', PORT: '0', HOST: '127.0.0.1', DATABASE_URL: dbUrl.toString(), REDIS_URL, QUEUE_PREFIX: queuePrefix, DATA_DIR: dataDir,
-    AUTH_JWT_SECRET: JWT_SECRET, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
-  });
-  setLogLevel(config.logLevel);
   const ehr = await startSandboxServer({ name: 'referring-ehr', auth: 'none', paging: 'offset', latencyMs: 0 });
   await ehr.load(JSON.parse(fs.readFileSync(path.join(ROOT, 'fixtures', 'referring-ehr.json'), 'utf8')) as Bundle);
-  const service = await startService(config);
-  const url = service.url ?? '';
-  const token = (role: ApiRole, sub: string) => mintToken(JWT_SECRET, { roles: [role], sub, expires: '1h' }, config.auth);
-  const [admin, cm, specialist] = await Promise.all([token('admin', 'bench-admin'), token('case_manager', 'bench-cm'), token('specialist', 'bench-spec')]);
+  const bench = await startBenchService('report');
+  const { service, url } = bench;
+  const [admin, cm, specialist] = await Promise.all([bench.token('admin', 'bench-admin'), bench.token('case_manager', 'bench-cm'), bench.token('specialist', 'bench-spec')]);
   const call = async (method: string, route: string, bearer: string, body?: unknown): Promise<Record<string, unknown>> => {
     const res = await fetch(`${url}${route}`, { method, headers: { authorization: `Bearer ${bearer}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
     if (res.status >= 300) throw new Error(`${method} ${route} answered ${res.status}: ${await res.text()}`);
@@ -130,7 +85,7 @@ async function main(): Promise<number> {
   let exit = 0;
   try {
     const endpoint = await call('POST', '/api/endpoints', admin, { name: 'Referring EHR', baseUrl: ehr.baseUrl, auth: { type: 'none' }, allowInsecureHttp: true, maxRequestsPerSecond: 1000 });
-    const intake = fixtureIntake();
+    const intake = benchIntake();
     const prepare = async (): Promise<string> => {
       const { id } = (await call('POST', '/api/cases', cm, intake)) as { id: string };
       await service.db.query(`UPDATE cases SET status = 'assigned' WHERE id = $1`, [id]);
@@ -183,7 +138,7 @@ async function main(): Promise<number> {
       await renderReportPdf({
         caseId: caseIds[i] ?? 'x', version: 1, status: 'final', patient: { name: `${intake.patient.name.given.join(' ')} ${intake.patient.name.family}`, birthDate: intake.patient.birthDate },
         diagnosis: intake.diagnosis.text, summary: body.summary, diagnosisAssessment: body.diagnosisAssessment, recommendations: body.recommendations,
-        answers: body.answers, followUp: body.followUp, specialist: body.specialist, signedAt: new Date(), timeZone: config.programTimeZone,
+        answers: body.answers, followUp: body.followUp, specialist: body.specialist, signedAt: new Date(), timeZone: bench.config.programTimeZone,
       });
       renders.push(performance.now() - t0);
     }
@@ -218,18 +173,8 @@ async function main(): Promise<number> {
     log(`result: ${path.relative(ROOT, files.latest)}`);
     exit = pass ? 0 : 1;
   } finally {
-    await service.stop().catch(() => undefined);
+    await bench.stop().catch((err: unknown) => log(`stop failed: ${String(err)}`));
     await ehr.stop();
-    await adminQuery(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
-    fs.rmSync(dataDir, { recursive: true, force: true });
-    const redis = new IORedis(REDIS_URL, { maxRetriesPerRequest: 1 });
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${queuePrefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.unlink(...keys);
-    } while (cursor !== '0');
-    redis.disconnect();
   }
   return exit;
 }

@@ -92,6 +92,19 @@ interface FhirLike {
   series?: unknown[];
 }
 
+/** The demo's specialist, registered once per service (a second journey finds her by NPI). */
+async function ensureSpecialist(ctx: ReviewStepsContext): Promise<{ id: string }> {
+  const { items } = await ctx.api.json<{ items: { id: string; npi: string }[] }>('GET', '/api/specialists', ctx.tokens.admin);
+  const known = items.find((s) => s.npi === DEMO_SPECIALIST_NPI);
+  if (known) return known;
+  return ctx.api.json<{ id: string }>('POST', '/api/specialists', ctx.tokens.admin, {
+    npi: DEMO_SPECIALIST_NPI,
+    name: { family: 'Ångström', given: ['Zoë'], prefix: ['Dr.'], suffix: ['MD'] },
+    specialties: ['2080P0205X'],
+    userSub: ctx.specialistSub,
+  });
+}
+
 async function payAndAssign(ctx: ReviewStepsContext): Promise<void> {
   const { api, caseId, tokens, say } = ctx;
   const offered = await api.json<{ quote: { total: number; addOns: { code: string; status: string; fee: number }[] } }>('GET', `/api/cases/${caseId}/quote`, tokens.caseManager);
@@ -108,12 +121,7 @@ async function payAndAssign(ctx: ReviewStepsContext): Promise<void> {
   const receipt = await api.bytes(`/api/cases/${caseId}/receipt.pdf`, tokens.caseManager);
   say(`8. Imaging in the records offered radiology review ($${radiology?.fee ?? 0}); the family approved it; $${quote.total} paid by HSA card (receipt PDF, ${receipt.length} bytes).`);
 
-  const specialist = await api.json<{ id: string }>('POST', '/api/specialists', tokens.admin, {
-    npi: DEMO_SPECIALIST_NPI,
-    name: { family: 'Ångström', given: ['Zoë'], prefix: ['Dr.'], suffix: ['MD'] },
-    specialties: ['2080P0205X'],
-    userSub: ctx.specialistSub,
-  });
+  const specialist = await ensureSpecialist(ctx);
   const assigned = await api.json<{ specialist: { id: string }; method: string; matchedSpecialty?: string }>('POST', `/api/cases/${caseId}/assignment`, tokens.caseManager, { match: true });
   say(`9. Assigned by best match (${assigned.matchedSpecialty ?? assigned.method}) to Dr. Zoë Ångström (specialist ${specialist.id === assigned.specialist.id ? 'as registered' : assigned.specialist.id}).`);
 }
