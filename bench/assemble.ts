@@ -24,18 +24,17 @@
  * Env: TEST_POSTGRES_URL (admin URL, default postgres://postgres@127.0.0.1:5432/postgres).
  */
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import inspector from 'node:inspector';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import pg from 'pg';
 import { assembleCase } from '../src/assembly/assemble';
 import type { Database } from '../src/db/database';
 import { openDatabase } from '../src/db/open';
 import { setLogLevel } from '../src/log';
 import { loadTerminologyMappings } from '../src/normalize/terminology';
 import type { SeededCase } from './assemble-seed';
+import { createBenchDatabase } from './bench-service';
 import {
   cpuTimer, diffPidCpu, fmtInt, fmtMb, fmtRatio, forceGc, hostBusyCpu, machineInfo, MB, pidCpu, processMaxRss, RssSampler, table, writeResult, type BenchFigure,
 } from './support';
@@ -44,7 +43,6 @@ const BENCH = 'assemble';
 const TARGET_RES_PER_S = 20_000;
 const TARGET_PEAK_RSS_MB = 400;
 const WARMUP_PER_TEAM = 1_000;
-const ADMIN_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 interface Args {
   resources: number;
@@ -68,16 +66,6 @@ function parseArgs(argv: readonly string[]): Args {
 const log = (line: string): void => {
   process.stderr.write(`[bench:assemble ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 };
-
-async function adminQuery(sql: string): Promise<void> {
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  try {
-    await admin.query(sql);
-  } finally {
-    await admin.end();
-  }
-}
 
 /** Seeds a case in a child process (its generator memory stays out of this process's RSS). */
 function seedInChild(dbUrl: string, perTeam: number): SeededCase {
@@ -187,10 +175,8 @@ async function main(): Promise<void> {
   const startedAt = new Date().toISOString();
   const t0 = performance.now();
   setLogLevel(process.env.LOG_LEVEL ?? 'warn');
-  const dbName = `sob_bench_asm_${process.pid}_${randomBytes(4).toString('hex')}`;
-  await adminQuery(`CREATE DATABASE ${dbName}`);
-  const dbUrl = new URL(ADMIN_URL);
-  dbUrl.pathname = `/${dbName}`;
+  const database = await createBenchDatabase('asm');
+  const dbUrl = new URL(database.url);
   let db: Database | undefined;
   try {
     db = await openDatabase({ databaseUrl: dbUrl.toString(), dataDir: '/nonexistent', poolSize: 4 });
@@ -254,7 +240,7 @@ async function main(): Promise<void> {
     if (!pass) process.exitCode = 1;
   } finally {
     await db?.close().catch(() => undefined);
-    await adminQuery(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch((err: unknown) => log(`drop database failed: ${String(err)}`));
+    await database.drop().catch((err: unknown) => log(`drop database failed: ${String(err)}`));
   }
 }
 
