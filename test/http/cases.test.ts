@@ -105,10 +105,32 @@ describe('POST /api/cases (intake)', () => {
 });
 
 describe('GET /api/cases/:id and the lifecycle', () => {
-  it('walks the whole happy path, writing one timeline event per transition with who and why', async () => {
+  it('walks the happy path, one timeline event per transition with who and why; workflow-only statuses are refused here', async () => {
     const { id } = await openCase();
-    const path = ['collecting_records', 'records_complete', 'assigned', 'in_review', 'awaiting_information', 'in_review', 'report_signed', 'delivered', 'closed'];
-    for (const to of path) {
+    // assigned, report_signed and delivered have their own routes (assignment, signature,
+    // delivery) that check preconditions; the lifecycle walk sets them as those routes would.
+    const setByWorkflow = async (to: string): Promise<void> => {
+      const refused = await move(id, to, `moving to ${to}`);
+      expect({ to, status: refused.status }).toEqual({ to, status: 409 });
+      expect(((await refused.json()) as Problem).detail).toMatch(new RegExp(`becomes ${to} only through`));
+      await svc.service.db.query('UPDATE cases SET status = $2, revision = revision + 1 WHERE id = $1', [id, to]);
+    };
+    const steps: [string, 'route' | 'workflow'][] = [
+      ['collecting_records', 'route'],
+      ['records_complete', 'route'],
+      ['assigned', 'workflow'],
+      ['in_review', 'route'],
+      ['awaiting_information', 'route'],
+      ['in_review', 'route'],
+      ['report_signed', 'workflow'],
+      ['delivered', 'workflow'],
+      ['closed', 'route'],
+    ];
+    for (const [to, how] of steps) {
+      if (how === 'workflow') {
+        await setByWorkflow(to);
+        continue;
+      }
       const res = await move(id, to, `moving to ${to}`);
       expect({ to, status: res.status }).toEqual({ to, status: 200 });
     }
@@ -122,13 +144,13 @@ describe('GET /api/cases/:id and the lifecycle', () => {
     expect(detail.intake).toEqual(sampleIntake());
     expect(detail.allowedTransitions).toEqual([]);
     const transitions = detail.timeline.filter((e) => e.type === 'transition');
-    expect(transitions.map((e) => e.to)).toEqual(path);
+    expect(transitions.map((e) => e.to)).toEqual(steps.filter(([, how]) => how === 'route').map(([to]) => to));
     expect(transitions.every((e) => e.actor === 'cm-1' && e.reason === `moving to ${e.to}`)).toBe(true);
   });
 
   it('answers 409 for an illegal transition, naming the allowed ones', async () => {
     const { id } = await openCase();
-    const res = await move(id, 'delivered');
+    const res = await move(id, 'in_review');
     expect(res.status).toBe(409);
     const problem = (await res.json()) as Problem & { allowedTransitions: string[]; currentStatus: string };
     expect(problem.currentStatus).toBe('submitted');
@@ -145,7 +167,7 @@ describe('GET /api/cases/:id and the lifecycle', () => {
     };
     expect(detail.sla).not.toBeNull();
     expect(new Date(detail.sla?.limitDue ?? 0).getTime()).toBeGreaterThan(new Date(detail.sla?.targetDue ?? 0).getTime());
-    await move(id, 'assigned');
+    await svc.service.db.query(`UPDATE cases SET status = 'assigned' WHERE id = $1`, [id]);
     await move(id, 'in_review');
     await move(id, 'awaiting_information', 'Need the MRI report');
     detail = (await (await svc.request('GET', `/api/cases/${id}`, { token: cm })).json()) as typeof detail;

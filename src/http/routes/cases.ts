@@ -9,6 +9,7 @@ import {
   type CaseServiceDeps,
 } from '../../cases/case-service';
 import { CASE_STATUSES } from '../../cases/lifecycle';
+import { conflict } from '../problem';
 import { defineRoute, type AnyRoute } from '../route';
 
 const CaseIdParams = z.object({ id: z.uuid({ error: 'Case id must be a UUID' }) });
@@ -30,6 +31,16 @@ const TransitionBody = z.object({
   to: z.enum(CASE_STATUSES, { error: `to must be one of: ${CASE_STATUSES.join(', ')}` }),
   reason: z.string().trim().max(2000, { error: 'reason must be at most 2000 characters' }).optional(),
 });
+
+/**
+ * Statuses reached only through the workflow that checks their preconditions: the generic
+ * transitions route would skip the payment and records check, the signature, or the delivery.
+ */
+const WORKFLOW_ONLY: Readonly<Partial<Record<(typeof CASE_STATUSES)[number], string>>> = {
+  assigned: 'POST /api/cases/:id/assignment (records complete and payment recorded)',
+  report_signed: 'POST /api/cases/:id/opinion/sign (the specialist signs the opinion)',
+  delivered: 'the delivery of the signed report (GET /api/cases/:id/deliveries)',
+};
 
 const CreatedCase = z.object({
   id: z.uuid(),
@@ -88,11 +99,12 @@ export function caseRoutes(deps: CaseServiceDeps, detailExtras: CaseDetailExtras
       roles: ['case_manager', 'admin'],
       params: CaseIdParams,
       body: TransitionBody,
-      responses: { 200: { description: 'The case after the transition' }, 409: { description: 'Illegal transition' } },
-      handler: async ({ params, body, principal }) => ({
-        status: 200,
-        body: await changeCaseStatus(deps, params.id, body.to, body.reason, principal),
-      }),
+      responses: { 200: { description: 'The case after the transition' }, 409: { description: 'Illegal transition, or a status only its workflow route reaches (assigned, report_signed, delivered)' } },
+      handler: async ({ params, body, principal }) => {
+        const workflow = WORKFLOW_ONLY[body.to];
+        if (workflow) throw conflict(`A case becomes ${body.to} only through ${workflow}, not through /transitions.`, { to: body.to });
+        return { status: 200, body: await changeCaseStatus(deps, params.id, body.to, body.reason, principal) };
+      },
     }),
     defineRoute<undefined, Record<string, never>, z.infer<typeof CaseIdParams>>({
       method: 'get',
