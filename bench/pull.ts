@@ -33,6 +33,7 @@ import { generateCareTeamRecords } from '../src/fixtures';
 import { PULL_RESOURCE_TYPES } from '../src/pull/pull-plan';
 import { startSandboxServer, type SandboxServer } from '../src/sandbox';
 import type { RunningService } from '../src/service';
+import { BENCH_INTAKE } from './assemble-seed';
 import { startBenchService, type BenchService } from './bench-service';
 import {
   cpuTimer,
@@ -191,22 +192,6 @@ class Api {
   }
 }
 
-const INTAKE = {
-  patient: {
-    name: { given: ['Bench'], family: 'Marker' },
-    birthDate: '2017-03-14',
-    sex: 'female',
-    address: { line: ['1 Benchmark Way'], city: 'Pueblo', state: 'CO', postalCode: '81003', country: 'US' },
-  },
-  requester: { name: 'Parent Marker', relationship: 'MTH', phone: '+1 719 555 0100', email: 'parent@example.com', attestsLegalAuthority: true },
-  diagnosis: { text: 'Type 1 diabetes and celiac disease', codes: [{ system: 'http://snomed.info/sct', code: '46635009', display: 'Diabetes mellitus type 1' }] },
-  history: 'Benchmark case.',
-  reason: 'Benchmark.',
-  questions: ['Benchmark?'],
-  urgent: false,
-  referringPhysician: { name: 'Dr. Bench', npi: '1234567893', organization: 'Bench Pediatrics' },
-};
-
 interface PullView {
   state: string;
   finishedAt: string | null;
@@ -342,7 +327,7 @@ function expectedPull(loaded: Loaded): Record<string, number> {
 
 /** Opens a fresh case with one source (so each pull stores into an empty slice of the raw store). */
 async function prepareCase(ctx: PipelineCtx): Promise<string> {
-  const opened = await ctx.api.call<{ id: string; status: string }>('POST', '/api/cases', INTAKE, 201);
+  const opened = await ctx.api.call<{ id: string; status: string }>('POST', '/api/cases', BENCH_INTAKE, 201);
   check(opened.status === 'submitted', `the bench case opened as ${opened.status}, expected submitted`);
   await ctx.api.call('POST', `/api/cases/${opened.id}/sources`, { endpointId: ctx.endpointId, patient: { id: ctx.loaded.patientId } }, 201);
   return opened.id;

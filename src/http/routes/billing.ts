@@ -8,9 +8,8 @@ import { caseReceiptPdf } from '../../billing/receipt-service';
 import type { CaseServiceDeps } from '../../cases/case-service';
 import { AddOnCodeSchema } from '../../cases/prices';
 import { defineRoute, type AnyRoute } from '../route';
+import { CaseParams } from './params';
 
-const CaseParams = z.object({ id: z.uuid({ error: 'Case id must be a UUID' }) });
-type CaseParams = z.infer<typeof CaseParams>;
 type NoQuery = Record<string, never>;
 
 const OfferBody = z.strictObject({

@@ -5,9 +5,8 @@ import { findCase } from '../../db/case-repository';
 import { DEDUPE_RULE_NAMES } from '../../normalize/dedupe';
 import { notFound } from '../problem';
 import { defineRoute, type AnyRoute } from '../route';
+import { CaseParams } from './params';
 
-const CaseParams = z.object({ id: z.uuid({ error: 'Case id must be a UUID' }) });
-type CaseParams = z.infer<typeof CaseParams>;
 const VersionQuery = z.object({ version: z.coerce.number().int().min(1, { error: 'version must be 1 or more' }).optional() });
 const RebuildBody = z
   .object({

@@ -10,9 +10,9 @@ import {
 } from '../../cases/case-service';
 import { CASE_STATUSES } from '../../cases/lifecycle';
 import { conflict } from '../problem';
+import { CaseParams } from './params';
 import { defineRoute, type AnyRoute } from '../route';
 
-const CaseIdParams = z.object({ id: z.uuid({ error: 'Case id must be a UUID' }) });
 
 const ListQuery = z.object({
   status: z
@@ -78,26 +78,26 @@ export function caseRoutes(deps: CaseServiceDeps, detailExtras: CaseDetailExtras
       responses: { 200: { description: 'A page of case summaries' } },
       handler: async ({ query }) => ({ status: 200, body: await listCaseSummaries(deps, query) }),
     }),
-    defineRoute<undefined, Record<string, never>, z.infer<typeof CaseIdParams>>({
+    defineRoute<undefined, Record<string, never>, z.infer<typeof CaseParams>>({
       method: 'get',
       path: '/api/cases/:id',
       tag: 'cases',
       summary: 'A case with its intake, eligibility, quote, SLA, timeline, sources and pulls (with progress)',
       roles: ['case_manager', 'admin', 'specialist'],
-      params: CaseIdParams,
+      params: CaseParams,
       responses: { 200: { description: 'The case' }, 404: { description: 'No such case' } },
       handler: async ({ params }) => {
         const detail = await getCaseDetail(deps, params.id);
         return { status: 200, body: { ...detail, ...(await detailExtras(params.id)) } };
       },
     }),
-    defineRoute<z.infer<typeof TransitionBody>, Record<string, never>, z.infer<typeof CaseIdParams>>({
+    defineRoute<z.infer<typeof TransitionBody>, Record<string, never>, z.infer<typeof CaseParams>>({
       method: 'post',
       path: '/api/cases/:id/transitions',
       tag: 'cases',
       summary: 'Move a case through its lifecycle; 409 names the allowed transitions',
       roles: ['case_manager', 'admin'],
-      params: CaseIdParams,
+      params: CaseParams,
       body: TransitionBody,
       responses: { 200: { description: 'The case after the transition' }, 409: { description: 'Illegal transition, or a status only its workflow route reaches (assigned, report_signed, delivered)' } },
       handler: async ({ params, body, principal }) => {
@@ -106,13 +106,13 @@ export function caseRoutes(deps: CaseServiceDeps, detailExtras: CaseDetailExtras
         return { status: 200, body: await changeCaseStatus(deps, params.id, body.to, body.reason, principal) };
       },
     }),
-    defineRoute<undefined, Record<string, never>, z.infer<typeof CaseIdParams>>({
+    defineRoute<undefined, Record<string, never>, z.infer<typeof CaseParams>>({
       method: 'get',
       path: '/api/cases/:id/fhir',
       tag: 'cases',
       summary: "The case's FHIR face: Patient, RelatedPerson, Consent and ServiceRequest (collection Bundle)",
       roles: ['case_manager', 'admin', 'specialist', 'ehr'],
-      params: CaseIdParams,
+      params: CaseParams,
       fhir: true,
       responses: { 200: { description: 'FHIR R4 Bundle (collection)', contentType: 'application/fhir+json' } },
       handler: async ({ params }) => ({

@@ -2,8 +2,8 @@ import { z } from 'zod';
 import { addRecipient, chooseRecipientPatient, getDeliveries, getRecipients, retryDelivery, type DeliveryServiceDeps } from '../../delivery/delivery-service';
 import type { PatientSelector } from '../../pull/source-repository';
 import { defineRoute, type AnyRoute } from '../route';
+import { CaseParams } from './params';
 
-const CaseParams = z.object({ id: z.uuid({ error: 'Case id must be a UUID' }) });
 const RecipientParams = CaseParams.extend({ recipientId: z.uuid({ error: 'Recipient id must be a UUID' }) });
 const DeliveryParams = CaseParams.extend({ deliveryId: z.uuid({ error: 'Delivery id must be a UUID' }) });
 type NoQuery = Record<string, never>;

@@ -3,9 +3,8 @@ import { OpinionBodySchema, type OpinionBody } from '../../opinion/opinion-schem
 import { getOpinion, getReportPdf, saveOpinionDraft, signOpinion, type OpinionServiceDeps } from '../../opinion/opinion-service';
 import { reportTitle } from '../../report/report-pdf';
 import { defineRoute, type AnyRoute } from '../route';
+import { CaseParams } from './params';
 
-const CaseParams = z.object({ id: z.uuid({ error: 'Case id must be a UUID' }) });
-type CaseParams = z.infer<typeof CaseParams>;
 const VersionQuery = z.object({ version: z.coerce.number().int().min(1, { error: 'version must be 1 or more' }).optional() });
 type NoQuery = Record<string, never>;
 

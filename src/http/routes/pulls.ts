@@ -6,8 +6,8 @@ import { pullProgresses } from '../../pull/pull-progress';
 import { addSource, chooseSourcePatient, getSources, type SourceServiceDeps } from '../../pull/source-service';
 import type { PatientSelector } from '../../pull/source-repository';
 import { defineRoute, type AnyRoute } from '../route';
+import { CaseParams } from './params';
 
-const CaseParams = z.object({ id: z.uuid({ error: 'Case id must be a UUID' }) });
 const SourceParams = CaseParams.extend({ sourceId: z.uuid({ error: 'Source id must be a UUID' }) });
 const PullParams = CaseParams.extend({ pullId: z.uuid({ error: 'Pull id must be a UUID' }) });
 type NoQuery = Record<string, never>;

@@ -7,9 +7,8 @@ import {
 } from '../../review/information-request-schema';
 import { answerInformationRequest, createInformationRequest, getInformationRequests } from '../../review/information-request-service';
 import { defineRoute, type AnyRoute } from '../route';
+import { CaseParams } from './params';
 
-const CaseParams = z.object({ id: z.uuid({ error: 'Case id must be a UUID' }) });
-type CaseParams = z.infer<typeof CaseParams>;
 const RequestParams = CaseParams.extend({ reqId: z.uuid({ error: 'Request id must be a UUID' }) });
 type NoQuery = Record<string, never>;
 

@@ -3,8 +3,8 @@ import type { Database } from '../../db/database';
 import type { WorkDispatch } from '../../notify/events';
 import { listTransferRequests, requestTransfer, type TransferBody } from '../../transfer/transfer-service';
 import { defineRoute, type AnyRoute } from '../route';
+import { CaseParams } from './params';
 
-const CaseParams = z.object({ id: z.uuid({ error: 'Case id must be a UUID' }) });
 type NoQuery = Record<string, never>;
 const text = (label: string, max: number) =>
   z.string({ error: `${label} must be text` }).trim().min(1, { error: `${label} must not be empty` }).max(max, { error: `${label} must be at most ${max} characters` });

@@ -10,6 +10,7 @@ import { issueUploadToken, uploadTokenAuth } from '../../uploads/upload-tokens';
 import { caseUploadBytes } from '../../uploads/upload-repository';
 import { notFound } from '../problem';
 import { defineRoute, type AnyRoute } from '../route';
+import { CaseParams } from './params';
 
 /** What the upload routes need from the service. */
 export interface UploadRouteDeps {
@@ -20,8 +21,6 @@ export interface UploadRouteDeps {
   readonly uploadIngest: { enqueue(job: { uploadId: string; caseId: string }): Promise<void> };
 }
 
-const CaseParams = z.object({ id: z.uuid({ error: 'Case id must be a UUID' }) });
-type CaseParams = z.infer<typeof CaseParams>;
 const FileParams = CaseParams.extend({ fileId: z.uuid({ error: 'File id must be a UUID' }) });
 type NoQuery = Record<string, never>;
 
