@@ -4,6 +4,7 @@ import { errorFields, logger } from '../log';
 import { authenticate, requireRole, type TokenVerifier } from './auth';
 import { errorHandler } from './errors';
 import { buildOpenApi } from './openapi';
+import { MAX_BODY_DEPTH, nestsDeeperThan } from './json-depth';
 import { HttpProblem, validationProblem } from './problem';
 import { requestContext } from './request-context';
 import type { AnyRoute, HandlerContext, RouteDefinition } from './route';
@@ -70,6 +71,9 @@ function handle<B, Q, P>(route: RouteDefinition<B, Q, P>) {
       if (route.body) {
         if (req.body === undefined || req.body === null || typeof req.body !== 'object') {
           throw new HttpProblem(415, 'Unsupported Media Type', 'Send a JSON body with Content-Type: application/json.');
+        }
+        if (nestsDeeperThan(req.body, MAX_BODY_DEPTH)) {
+          throw new HttpProblem(400, 'Invalid request', `The JSON body nests deeper than ${MAX_BODY_DEPTH} levels; no request to this API needs that.`);
         }
         const parsed = route.body.safeParse(req.body);
         if (!parsed.success) throw validationProblem(parsed.error);
