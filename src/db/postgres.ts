@@ -24,6 +24,15 @@ export class PostgresDatabase implements Database {
 
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
+    // A checked-out client has no pool listener: a server restart (57P01) or a dropped socket
+    // between two statements of the transaction would be an unhandled 'error' event that kills
+    // the process. Keep the error instead; the next statement fails, and the broken client is
+    // destroyed on release rather than returned to the pool.
+    let broken: Error | undefined;
+    const onError = (err: Error): void => {
+      broken = err;
+    };
+    client.on('error', onError);
     const tx: Queryable = {
       async query<R>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
         const result = await client.query(sql, params as unknown[]);
@@ -39,10 +48,11 @@ export class PostgresDatabase implements Database {
       await client.query('COMMIT');
       return value;
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
+      if (!broken) await client.query('ROLLBACK').catch(() => undefined);
       throw err;
     } finally {
-      client.release();
+      client.removeListener('error', onError);
+      client.release(broken);
     }
   }
 

@@ -191,10 +191,6 @@ export async function requeueFailedTasks(db: Queryable, pullId: string): Promise
   return rows.map((r) => r.id);
 }
 
-export async function restartTaskCursor(db: Queryable, id: string): Promise<void> {
-  await db.query('UPDATE pull_tasks SET next_url = NULL, updated_at = now() WHERE id = $1', [id]);
-}
-
 /** One resource of a page, ready to store. */
 export interface RawResourceInput {
   readonly type: string;

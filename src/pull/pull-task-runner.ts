@@ -5,7 +5,7 @@ import { FhirHttpError, isPermanentFhirError, type FhirEndpointClient, type Sear
 import { logger } from '../log';
 import { findAttachments } from './attachments';
 import type { PullWorkerDeps } from './pull-deps';
-import { addTypeCounts, commitPage, findPull, findTask, markTaskFinished, markTaskRunning, restartTaskCursor, type RawResourceInput, type TaskRow } from './pull-repository';
+import { addTypeCounts, commitPage, findPull, findTask, markTaskFinished, markTaskRunning, type RawResourceInput, type TaskRow } from './pull-repository';
 import { countingRetries, type RetryCount } from './retry-count';
 import { findSourceById } from './source-repository';
 
@@ -65,16 +65,23 @@ export async function runPullTask(
   await markTaskRunning(deps.db, task.id);
   const newAttachmentIds: string[] = [];
   let restarts = 0;
+  // While a query starts over (expired paging token), the database keeps the stale cursor until the
+  // first page of the new run commits, guarded by it: a task with pages but no cursor in the database
+  // has always committed its last page, never a query about to start over.
+  let staleCursor: string | undefined;
   try {
     for (;;) {
       const current: TaskRow = task;
+      // Every page is committed but the task was not marked complete (its worker died, or the database
+      // went away, in between): finish it instead of starting the query again from page one.
+      if (current.pages > 0 && current.nextUrl === null && staleCursor === undefined) break;
       let page: SearchPage;
       try {
         page = await countingRetries(counted, () => fetchPage(client, current));
       } catch (err) {
         if (current.nextUrl && err instanceof FhirHttpError && (err.status === 404 || err.status === 410) && restarts < MAX_CURSOR_RESTARTS) {
           restarts += 1;
-          await restartTaskCursor(deps.db, current.id);
+          staleCursor = current.nextUrl;
           task = { ...current, nextUrl: null };
           continue;
         }
@@ -89,7 +96,7 @@ export async function runPullTask(
         commitPage(tx, {
           task: current,
           caseId: pull.caseId,
-          fromUrl: current.nextUrl,
+          fromUrl: staleCursor ?? current.nextUrl,
           pageNo: current.pages + 1,
           body: page.raw,
           bodySha256: createHash('sha256').update(page.raw).digest('hex'),
@@ -100,6 +107,7 @@ export async function runPullTask(
           attachments,
         }),
       );
+      staleCursor = undefined;
       if (!result.committed) {
         // Another run of this task got here first: continue from what is committed.
         const fresh = await findTask(deps.db, current.id);
