@@ -49,11 +49,14 @@ export const EndpointAuthInput = z.discriminatedUnion(
 );
 export type EndpointAuthInput = z.infer<typeof EndpointAuthInput>;
 
+/** The URL, or undefined when it does not parse (zod runs every refinement, even after `url()` failed). */
+const parsedUrl = (u: string): URL | undefined => (URL.canParse(u) ? new URL(u) : undefined);
+
 const BaseUrl = z
   .url({ protocol: /^https?$/, error: 'baseUrl must be an http(s) URL' })
   .max(2000)
-  .refine((u) => !new URL(u).search && !new URL(u).hash, { error: 'baseUrl must not have a query or fragment' })
-  .refine((u) => !new URL(u).username && !new URL(u).password, { error: 'baseUrl must not carry credentials' });
+  .refine((u) => !parsedUrl(u)?.search && !parsedUrl(u)?.hash, { error: 'baseUrl must not have a query or fragment' })
+  .refine((u) => !parsedUrl(u)?.username && !parsedUrl(u)?.password, { error: 'baseUrl must not carry credentials' });
 
 export const EndpointLimits = {
   maxRequestsPerSecond: z.number().positive().max(1000, { error: 'maxRequestsPerSecond must be at most 1000' }),

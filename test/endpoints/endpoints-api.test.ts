@@ -117,6 +117,8 @@ describe('endpoint validation and outbound safety', () => {
     ['a private address', { baseUrl: 'https://10.1.2.3/fhir', auth: { type: 'none' } }, 'baseUrl'],
     ['the cloud metadata address, even for sandboxes', { baseUrl: 'http://169.254.169.254/latest', auth: { type: 'none' }, allowInsecureHttp: true }, 'baseUrl'],
     ['credentials in the URL', { baseUrl: 'https://user:pw@ehr.example.org/fhir', auth: { type: 'none' } }, 'baseUrl'],
+    ['an empty baseUrl (found by the bad-input drill: was a 500)', { baseUrl: '', auth: { type: 'none' } }, 'baseUrl'],
+    ['a baseUrl that is not a URL', { baseUrl: 'not a url', auth: { type: 'none' } }, 'baseUrl'],
     ['a public key instead of a private one', { baseUrl: 'https://ehr.example.org/fhir', auth: { type: 'smart-backend', clientId: 'c', privateKeyJwk: { kty: 'EC', crv: 'P-384', x: 'a', y: 'b', kid: 'k', alg: 'ES384' } } }, 'auth.privateKeyJwk.d'],
     ['an unknown auth type', { baseUrl: 'https://ehr.example.org/fhir', auth: { type: 'basic' } }, 'auth.type'],
   ])('refuses %s with a 400 naming the field', async (_what, body, field) => {
