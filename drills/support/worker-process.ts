@@ -1,0 +1,59 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../../src/config';
+import { DRILL_JWT_SECRET } from './drill-service';
+
+/** The compiled service binary, from `dist/drills/support` (npm run drills) or `drills/support` (jest after tsc). */
+export function serviceBinary(): string {
+  const root = path.resolve(__dirname, '..', '..');
+  const main = path.basename(root) === 'dist' ? path.join(root, 'src', 'main.js') : path.join(root, 'dist', 'src', 'main.js');
+  if (!fs.existsSync(main)) throw new Error(`${main} is missing: build first (npm run build)`);
+  return main;
+}
+
+/**
+ * The real service binary as a separate `ROLE=worker` process on the drill service's database,
+ * Redis, queue prefix and data dir, so a drill can SIGKILL it mid-job. Its stderr is kept in
+ * `stderrTail()` so a crash can be explained.
+ */
+export interface WorkerProcess {
+  readonly child: ChildProcess;
+  /** The last few KB the worker wrote to stderr. */
+  stderrTail(): string;
+  /** Whether the process has exited (killed or crashed). */
+  exited(): boolean;
+}
+
+/** Starts a `ROLE=worker` process of the service binary for the drill service's config. */
+export function spawnWorker(config: Config, env: Record<string, string> = {}): WorkerProcess {
+  const child = spawn(process.execPath, [serviceBinary()], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      ROLE: 'worker',
+      DATABASE_URL: config.databaseUrl ?? '',
+      REDIS_URL: config.redisUrl,
+      QUEUE_PREFIX: config.queuePrefix,
+      DATA_DIR: config.dataDir,
+      AUTH_JWT_SECRET: DRILL_JWT_SECRET,
+      SECRETS_KEY: config.secretsKey.toString('base64'),
+      LOG_LEVEL: process.env.DRILL_LOG_LEVEL ?? 'error',
+      ...env,
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let tail = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    tail = (tail + chunk.toString('utf8')).slice(-4000);
+  });
+  return { child, stderrTail: () => tail, exited: () => child.exitCode !== null || child.signalCode !== null };
+}
+
+/** SIGKILL: no shutdown hook runs, exactly like a machine losing power under the process. */
+export async function killHard(worker: WorkerProcess): Promise<void> {
+  if (worker.exited()) return;
+  const exited = once(worker.child, 'exit');
+  worker.child.kill('SIGKILL');
+  await exited;
+}
