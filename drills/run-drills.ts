@@ -11,6 +11,7 @@
  * (`redis-server` on PATH, PostgreSQL binaries in DRILL_PG_BIN, default /usr/lib/postgresql/15/bin).
  */
 import { badInputDrill } from './bad-input';
+import { deliveryDrill } from './delivery';
 import { drillTable } from './drill-table';
 import { killWorkerDrill } from './kill-worker';
 import { restartPostgresDrill } from './restart-postgres';
@@ -28,6 +29,7 @@ export const FULL_DRILLS: Readonly<Record<string, () => Promise<DrillResult>>> =
   'faults-2': () => sandboxFaultsDrill({ rate: 0.04, seed: 2 }),
   'faults-3': () => sandboxFaultsDrill({ rate: 0.06, seed: 3 }),
   'bad-input': () => badInputDrill({ bodiesPerRoute: Number(process.env.DRILL_BODIES_PER_ROUTE ?? 1000), seed: 8 }),
+  delivery: () => deliveryDrill(),
   ssrf: () => ssrfDrill(),
 };
 
