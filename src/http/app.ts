@@ -5,6 +5,7 @@ import { authenticate, requireRole, type TokenVerifier } from './auth';
 import { errorHandler } from './errors';
 import { buildOpenApi } from './openapi';
 import { MAX_BODY_DEPTH, nestsDeeperThan } from './json-depth';
+import { createMetrics } from './metrics';
 import { HttpProblem, validationProblem } from './problem';
 import { requestContext } from './request-context';
 import type { AnyRoute, HandlerContext, RouteDefinition } from './route';
@@ -131,6 +132,14 @@ export function createApp(options: AppOptions): express.Express {
       checks,
     });
   });
+  const metrics = createMetrics(options.db);
+  app.get('/metrics', async (_req, res, next) => {
+    try {
+      res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+    } catch (err) {
+      next(err);
+    }
+  });
   const openApi = buildOpenApi(options.routes, options.version);
   app.get('/openapi.json', (_req, res) => {
     res.json(openApi);
@@ -140,6 +149,7 @@ export function createApp(options: AppOptions): express.Express {
   const audit = auditTrail(options.db);
   for (const route of options.routes) {
     const chain = [
+      metrics.observe(route.path),
       (req: Request, _res: Response, next: NextFunction) => {
         req.fhirRoute = route.fhir === true;
         next();

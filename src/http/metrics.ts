@@ -1,0 +1,59 @@
+/**
+ * Prometheus metrics at `GET /metrics` (text exposition format): process metrics, one counter
+ * and one latency histogram per route pattern and status, and the work in PostgreSQL by state
+ * (pulls, deliveries, upload files), read at scrape time. Labels carry route patterns and
+ * states only, never ids or PHI.
+ */
+import type { NextFunction, Request, Response } from 'express';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Database } from '../db/database';
+
+export interface ServiceMetrics {
+  readonly registry: Registry;
+  /** Middleware for one route: counts and times each answer under the route's pattern. */
+  observe(route: string): (req: Request, res: Response, next: NextFunction) => void;
+}
+
+/** Work waiting or done, by table and state, counted when Prometheus scrapes. */
+const WORK_BY_STATE: readonly { table: string; sql: string }[] = [
+  { table: 'pulls', sql: 'SELECT state, count(*)::int AS n FROM pulls GROUP BY state' },
+  { table: 'deliveries', sql: 'SELECT state, count(*)::int AS n FROM deliveries GROUP BY state' },
+  { table: 'uploads', sql: 'SELECT state, count(*)::int AS n FROM uploads GROUP BY state' },
+];
+
+export function createMetrics(db: Database): ServiceMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const requests = new Counter({ name: 'sob_http_requests_total', help: 'API answers by method, route pattern and status', labelNames: ['method', 'route', 'status'], registers: [registry] });
+  const duration = new Histogram({
+    name: 'sob_http_request_duration_seconds',
+    help: 'API answer time by method and route pattern',
+    labelNames: ['method', 'route'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'sob_work_items',
+    help: 'Pulls, deliveries and upload files in PostgreSQL by state',
+    labelNames: ['table', 'state'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const { table, sql } of WORK_BY_STATE) {
+        const { rows } = await db.query<{ state: string; n: number }>(sql);
+        for (const row of rows) this.set({ table, state: row.state }, row.n);
+      }
+    },
+  });
+  return {
+    registry,
+    observe: (route) => (req, res, next) => {
+      const started = process.hrtime.bigint();
+      res.on('finish', () => {
+        requests.inc({ method: req.method, route, status: String(res.statusCode) });
+        duration.observe({ method: req.method, route }, Number(process.hrtime.bigint() - started) / 1e9);
+      });
+      next();
+    },
+  };
+}
