@@ -193,7 +193,11 @@ export class SmartBackendAuth implements AuthStrategy {
         const retryable = res.status === 429 || res.status >= 500;
         throw new SmartAuthError('smart-configuration not available', retryable, res.status);
       }
-      const parsed = SmartConfiguration.safeParse(parseJson(res.body));
+      const json = parseJson(res.body);
+      // A body that is not JSON at all (cut off, an HTML error page) is a passing fault; JSON
+      // without a token endpoint is the server's configuration and will not change on a retry.
+      if (json === undefined) throw new SmartAuthError('smart-configuration is not JSON', true, res.status);
+      const parsed = SmartConfiguration.safeParse(json);
       if (!parsed.success) throw new SmartAuthError('smart-configuration has no token_endpoint', false, res.status);
       candidate = parsed.data.token_endpoint;
     }

@@ -141,6 +141,18 @@ describe('token caching and refresh', () => {
     await client.close();
   });
 
+  it('treats a smart-configuration that is not JSON as a passing fault: discovery is retried', async () => {
+    fhir.malformedSmartConfigs = 1;
+    const discoveries = (): number => fhir.server.requests.filter((r) => r.url === '/fhir/.well-known/smart-configuration').length;
+    const before = discoveries();
+    const { client } = smartClient(fhir, rsKey);
+    const patient = await client.read('Patient', 'a');
+    expect(patient.resourceType).toBe('Patient');
+    expect(discoveries() - before).toBe(2);
+    expect(fhir.malformedSmartConfigs).toBe(0);
+    await client.close();
+  });
+
   it('never logs tokens or assertions', async () => {
     const capture = new CaptureTransport();
     const previous = logger.level;

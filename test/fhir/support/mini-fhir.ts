@@ -36,6 +36,8 @@ export interface MiniFhir {
   readonly validTokens: Set<string>;
   /** Exact bytes of each FHIR body served (before gzip). */
   readonly served: Buffer[];
+  /** How many of the next smart-configuration answers are cut off (not JSON). */
+  malformedSmartConfigs: number;
   close(): Promise<void>;
 }
 
@@ -57,6 +59,7 @@ export async function startMiniFhir(options: MiniFhirOptions = {}): Promise<Mini
     server: await startTestServer(),
     url: '',
     faults: [],
+    malformedSmartConfigs: 0,
     assertions: [],
     tokenRequests: 0,
     validTokens: new Set(),
@@ -82,6 +85,11 @@ export async function startMiniFhir(options: MiniFhirOptions = {}): Promise<Mini
     const url = new URL(req.url ?? '/', state.server.url);
     const path = url.pathname;
     if (path === '/fhir/.well-known/smart-configuration') {
+      if (state.malformedSmartConfigs > 0) {
+        state.malformedSmartConfigs -= 1;
+        res.writeHead(200, { 'content-type': 'application/json' });
+        return void res.end('{"token_endpoint":');
+      }
       sendJson(res, 200, { token_endpoint: `${state.server.url}/auth/token`, grant_types_supported: ['client_credentials'] });
       return;
     }
