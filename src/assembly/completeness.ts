@@ -1,4 +1,5 @@
 import type { DedupeResult, NormalizeResult, RawInput, SourceInfo } from '../normalize/types';
+import { addToAttachmentTally, emptyAttachmentTally, type AttachmentTally } from '../pull/attachment-tally';
 import type { FetchedAttachment } from './assembly-input';
 
 export interface TypeCompleteness {
@@ -8,7 +9,7 @@ export interface TypeCompleteness {
   readonly inBundle: number;
   readonly merged: { remoteId: string; into: string; rule: string }[];
   readonly leftOut: { remoteId: string; versionId: string; reason: string }[];
-  readonly attachments: { fetched: number; failed: number; pending: number; integrityProblems: number };
+  readonly attachments: AttachmentTally;
   readonly unmappedCodes: number;
   /** pulled = inBundle + merged + leftOut. */
   readonly balanced: boolean;
@@ -87,9 +88,8 @@ export function completenessReport(
   const attachmentCounts = new Map<string, TypeCompleteness['attachments']>();
   for (const a of attachments) {
     const k = `${a.sourceId}|${a.resourceType}`;
-    const c = attachmentCounts.get(k) ?? { fetched: 0, failed: 0, pending: 0, integrityProblems: 0 };
-    c[a.state] += 1;
-    if (a.integrity?.endsWith('mismatch')) c.integrityProblems += 1;
+    const c = attachmentCounts.get(k) ?? emptyAttachmentTally();
+    addToAttachmentTally(c, a.state, a.integrity);
     attachmentCounts.set(k, c);
   }
   let balancedAll = true;
@@ -114,7 +114,7 @@ export function completenessReport(
           inBundle: b.inBundle,
           merged: b.merged,
           leftOut: b.leftOut,
-          attachments: attachmentCounts.get(k) ?? { fetched: 0, failed: 0, pending: 0, integrityProblems: 0 },
+          attachments: attachmentCounts.get(k) ?? emptyAttachmentTally(),
           unmappedCodes: unmapped.get(k) ?? 0,
           balanced,
         };

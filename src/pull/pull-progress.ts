@@ -1,16 +1,13 @@
 import type { Database } from '../db/database';
+import { addToAttachmentTally, emptyAttachmentTally, type AttachmentTally } from './attachment-tally';
 import { tasksOfPulls, type PullRow, type TaskRow } from './pull-repository';
 import { listSources, type SourceRow } from './source-repository';
 
-interface AttachmentCounts {
+interface AttachmentCounts extends AttachmentTally {
   found: number;
-  fetched: number;
-  failed: number;
-  pending: number;
-  integrityProblems: number;
 }
 
-const emptyCounts = (): AttachmentCounts => ({ found: 0, fetched: 0, failed: 0, pending: 0, integrityProblems: 0 });
+const emptyCounts = (): AttachmentCounts => ({ found: 0, ...emptyAttachmentTally() });
 
 function sourceState(tasks: readonly TaskRow[]): 'queued' | 'running' | 'complete' | 'failed' {
   if (tasks.some((t) => t.state === 'failed')) return 'failed';
@@ -30,10 +27,7 @@ async function attachmentCountsByTask(db: Database, pullIds: readonly string[]):
   for (const row of rows) {
     const counts = byTask.get(row.task_id) ?? emptyCounts();
     counts.found += row.n;
-    if (row.state === 'fetched') counts.fetched += row.n;
-    else if (row.state === 'failed') counts.failed += row.n;
-    else counts.pending += row.n;
-    if (row.integrity && row.integrity.endsWith('mismatch')) counts.integrityProblems += row.n;
+    addToAttachmentTally(counts, row.state, row.integrity, row.n);
     byTask.set(row.task_id, counts);
   }
   return byTask;
