@@ -17,7 +17,6 @@ import { findCase, insertCaseEvent } from '../db/case-repository';
 import type { EndpointCapabilities } from '../endpoints/capabilities';
 import type { EndpointClients } from '../endpoints/endpoint-clients';
 import { findEndpoint } from '../endpoints/endpoint-repository';
-import { toConnection } from '../endpoints/endpoint-service';
 import { FhirHttpError, isPermanentFhirError, type FhirEndpointClient } from '../fhir';
 import type { Principal } from '../http/auth';
 import { errorFields, logger } from '../log';
@@ -133,7 +132,7 @@ async function attempt(deps: DeliveryDeps, delivery: DeliveryRow): Promise<strin
   if (!endpoint) throw new PermanentDeliveryError('The recipient endpoint was removed.');
   // On record before anything is written there.
   await recordAttempt(deps.db, delivery.id, new Date());
-  const client = deps.clients.get(toConnection(endpoint, deps.secrets), endpoint.updatedAt.toISOString());
+  const client = deps.clients.forEndpoint(endpoint, deps.secrets);
   const intake = record.intake as Intake;
 
   const plan = planWrite(endpoint.capabilities as EndpointCapabilities | null);

@@ -131,7 +131,7 @@ export async function requireEndpoint(db: Database, id: string): Promise<Endpoin
 export async function refreshCapabilities(deps: EndpointServiceDeps, id: string): Promise<EndpointView> {
   const row = await requireEndpoint(deps.db, id);
   try {
-    const statement = await deps.clients.get(toConnection(row, deps.secrets), row.updatedAt.toISOString()).capabilities();
+    const statement = await deps.clients.forEndpoint(row, deps.secrets).capabilities();
     await saveCapabilities(deps.db, id, { capabilities: summarizeCapabilities(statement), error: null });
   } catch (err) {
     const fields = errorFields(err);

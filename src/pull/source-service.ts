@@ -4,7 +4,7 @@ import type { Intake } from '../cases/intake-schema';
 import { findCase } from '../db/case-repository';
 import type { Database } from '../db/database';
 import type { EndpointClients } from '../endpoints/endpoint-clients';
-import { requireEndpoint, toConnection } from '../endpoints/endpoint-service';
+import { requireEndpoint } from '../endpoints/endpoint-service';
 import { FhirHttpError } from '../fhir';
 import { conflict, HttpProblem, notFound } from '../http/problem';
 import type { Principal } from '../http/auth';
@@ -60,7 +60,7 @@ function onlyOne(patients: Patient[], what: string): Resolution {
  */
 async function resolvePatient(deps: SourceServiceDeps, endpointId: string, selector: PatientSelector, intake: Intake): Promise<Resolution> {
   const row = await requireEndpoint(deps.db, endpointId);
-  const client = deps.clients.get(toConnection(row, deps.secrets), row.updatedAt.toISOString());
+  const client = deps.clients.forEndpoint(row, deps.secrets);
   if ('id' in selector) {
     try {
       return resolved(await client.read<Patient>('Patient', selector.id));
