@@ -69,6 +69,9 @@ export async function runPullTask(
   // first page of the new run commits, guarded by it: a task with pages but no cursor in the database
   // has always committed its last page, never a query about to start over.
   let staleCursor: string | undefined;
+  // The next page, requested while this one is being committed (its round trip overlaps the
+  // database work); used only when the commit advanced the cursor to exactly its URL.
+  let prefetched: { url: string; page: Promise<SearchPage> } | undefined;
   try {
     for (;;) {
       const current: TaskRow = task;
@@ -77,7 +80,9 @@ export async function runPullTask(
       if (current.pages > 0 && current.nextUrl === null && staleCursor === undefined) break;
       let page: SearchPage;
       try {
-        page = await countingRetries(counted, () => fetchPage(client, current));
+        const ahead = prefetched !== undefined && prefetched.url === current.nextUrl ? prefetched.page : undefined;
+        prefetched = undefined;
+        page = await (ahead ?? countingRetries(counted, () => fetchPage(client, current)));
       } catch (err) {
         if (current.nextUrl && err instanceof FhirHttpError && (err.status === 404 || err.status === 410) && restarts < MAX_CURSOR_RESTARTS) {
           restarts += 1;
@@ -92,6 +97,13 @@ export async function runPullTask(
         findAttachments(resource).map((a) => ({ ...a, id: randomUUID(), resourceType: resources[i]?.type ?? '', remoteId: resources[i]?.id ?? '' })),
       );
       const retriesDelta = counted.retries;
+      if (page.nextUrl) {
+        const next: TaskRow = { ...current, nextUrl: page.nextUrl };
+        const ahead = countingRetries(counted, () => fetchPage(client, next));
+        // Settled or dropped later; an error here surfaces when the page is used.
+        ahead.catch(() => undefined);
+        prefetched = { url: page.nextUrl, page: ahead };
+      }
       const result = await deps.db.transaction((tx) =>
         commitPage(tx, {
           task: current,
@@ -110,6 +122,7 @@ export async function runPullTask(
       staleCursor = undefined;
       if (!result.committed) {
         // Another run of this task got here first: continue from what is committed.
+        prefetched = undefined;
         const fresh = await findTask(deps.db, current.id);
         if (!fresh || fresh.state === 'complete') return { state: 'skipped' };
         task = fresh;
