@@ -132,3 +132,15 @@ it('answers 409 for a transfer request before the case is under review', async (
   const res = await svc.request('POST', `/api/cases/${caseId}/transfer-request`, { token: cm, body: { reason: 'x' } });
   expect(res.status).toBe(409);
 });
+
+it("takes the family portal's upload token for its own case only", async () => {
+  const caseId = await openCaseIn(svc, cm, 'in_review');
+  const other = await openCaseIn(svc, cm, 'in_review');
+  const issued = (await (await svc.request('POST', `/api/cases/${caseId}/upload-token`, { token: cm })).json()) as { token: string };
+  const own = await svc.request('POST', `/api/cases/${caseId}/transfer-request`, { token: issued.token, body: { reason: 'We are moving to Denver' } });
+  expect(own.status).toBe(201);
+  const elsewhere = await svc.request('POST', `/api/cases/${other}/transfer-request`, { token: issued.token, body: { reason: 'x' } });
+  expect(elsewhere.status).toBe(403);
+  const listing = await svc.request('GET', `/api/cases/${caseId}/transfer-requests`, { token: issued.token });
+  expect(listing.status).toBe(401);
+});

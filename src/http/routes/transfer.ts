@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Database } from '../../db/database';
 import type { WorkDispatch } from '../../notify/events';
 import { listTransferRequests, requestTransfer, type TransferBody } from '../../transfer/transfer-service';
+import { uploadTokenAuth } from '../../uploads/upload-tokens';
 import { defineRoute, type AnyRoute } from '../route';
 import { CaseParams } from './params';
 
@@ -16,7 +17,10 @@ const TransferBodySchema = z
   })
   .strict();
 
-/** The family's request to transfer care (recorded by the case manager). */
+/**
+ * The family's request to transfer care: recorded by the case manager, or sent by the family
+ * portal with the case's upload token (the same per-case token the portal uploads with).
+ */
 export function transferRoutes(deps: { db: Database; dispatch: WorkDispatch }): AnyRoute[] {
   return [
     defineRoute<TransferBody, NoQuery, z.infer<typeof CaseParams>>({
@@ -25,6 +29,7 @@ export function transferRoutes(deps: { db: Database; dispatch: WorkDispatch }): 
       tag: 'transfer',
       summary: 'The family asks to transfer care: a ServiceRequest (intent proposal, SNOMED 308292007), a timeline event, the case manager notified',
       roles: ['case_manager', 'admin'],
+      scopedToken: uploadTokenAuth(() => deps.db),
       params: CaseParams,
       body: TransferBodySchema,
       responses: { 201: { description: 'The request with its ServiceRequest' }, 409: { description: 'The case is not under review yet' } },
