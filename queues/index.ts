@@ -89,8 +89,6 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
     startFetchAttachmentWorker(pullDeps, deps.connection, prefix, { concurrency: config.attachmentConcurrency, ...lock }),
     startAssembleCaseWorker(caseDeps, deps.connection, prefix, config.jobLockMs),
   ];
-  const reconciler = startPullReconciler(caseDeps, deps.pulls, deps.connection, prefix, config.reconcileEveryMs);
-  workers.push(reconciler.worker);
   const ingest = startIngestUploadWorker(
     { db: deps.db, mappings: deps.mappings, blobs: deps.blobs, uploads: config.uploads, dataDir: config.dataDir },
     deps.connection,
@@ -98,6 +96,8 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
     config.jobLockMs,
   );
   workers.push(ingest.worker);
+  const reconciler = startPullReconciler(caseDeps, deps.pulls, deps.connection, prefix, config.reconcileEveryMs, ingest.requeueWaiting);
+  workers.push(reconciler.worker);
   const opinion = config.opinion;
   workers.push(
     startDeliverReportWorker({ ...caseDeps, secrets: deps.secrets, clients, dispatch: deps.dispatch }, deps.connection, prefix, {

@@ -50,6 +50,8 @@ export class UploadIngestQueue {
 
 export interface IngestUploadWorker {
   readonly worker: Worker<IngestUploadPayload>;
+  /** Enqueues every upload with files still `received` (same job ids: a queued one is left alone); how many. */
+  requeueWaiting(): Promise<number>;
   close(force?: boolean): Promise<void>;
 }
 
@@ -74,13 +76,15 @@ export function startIngestUploadWorker(
   worker.on('failed', (job, err) => logger.error('ingest job failed', { jobId: job?.id, ...errorFields(err) }));
   worker.on('error', () => undefined);
   const requeue = new UploadIngestQueue(connection(), prefix);
-  const requeued = uploadsWaitingForIngest(deps.db)
-    .then(async (waiting) => {
-      for (const job of waiting) await requeue.enqueue(job);
-    })
-    .catch((err: unknown) => logger.warn('ingest re-queue failed', errorFields(err)));
+  const requeueWaiting = async (): Promise<number> => {
+    const waiting = await uploadsWaitingForIngest(deps.db);
+    for (const job of waiting) await requeue.enqueue(job);
+    return waiting.length;
+  };
+  const requeued = requeueWaiting().catch((err: unknown) => logger.warn('ingest re-queue failed', errorFields(err)));
   return {
     worker,
+    requeueWaiting,
     async close(force = false) {
       await worker.close(force);
       await requeued;

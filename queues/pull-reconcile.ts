@@ -11,7 +11,7 @@ import type { PullFlowProducer } from './pull-flow';
  * Queue `pull-reconcile`: Postgres is the system of record and Redis only carries work, so this
  * repeatable job makes sure every unfinished pull has its flow in Redis (after Redis lost data, or
  * an API process died between committing a pull and enqueuing it). Enqueuing uses the same job
- * ids, so a healthy flow is left as it is.
+ * ids, so a healthy flow is left as it is. Uploads whose ingest job Redis lost are re-queued the same way.
  */
 export async function reconcilePulls(deps: CaseServiceDeps, producer: PullFlowProducer): Promise<{ enqueued: number; finished: number }> {
   let enqueued = 0;
@@ -35,6 +35,8 @@ export function startPullReconciler(
   connection: () => ConnectionOptions,
   prefix: string,
   everyMs: number,
+  /** Other work kept in step the same way (uploads waiting for ingest); answers how many were re-queued. */
+  requeueUploads: () => Promise<number> = async () => 0,
 ): { queue: Queue; worker: Worker } {
   const queue = new Queue(QUEUES.reconcile, { connection: connection(), prefix });
   queue.on('error', () => undefined);
@@ -45,8 +47,8 @@ export function startPullReconciler(
     QUEUES.reconcile,
     async (job) =>
       withLogContext({ jobId: `${QUEUES.reconcile}:${job.id ?? ''}` }, async () => {
-        const result = await reconcilePulls(deps, producer);
-        if (result.enqueued + result.finished > 0) logger.info('pulls reconciled', { counts: { ...result } });
+        const result = { ...(await reconcilePulls(deps, producer)), uploads: await requeueUploads() };
+        if (result.enqueued + result.finished + result.uploads > 0) logger.info('pulls and uploads reconciled', { counts: result });
         return result;
       }),
     { connection: connection(), prefix, concurrency: 1 },

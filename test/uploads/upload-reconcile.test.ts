@@ -1,0 +1,54 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { Queue } from 'bullmq';
+import { ingestJobId } from '../../queues/ingest-upload';
+import { QUEUES } from '../../queues/names';
+import { bullConnectionOptions } from '../../src/redis';
+import { committedFixturesDir } from '../../src/fixtures/fixture-child-intake';
+import { sampleIntake } from '../support/intake';
+import { eventually, startTestService, type TestService } from '../support/service';
+
+/**
+ * Redis only carries work: an upload whose ingest job was lost (Redis restarted without it, or the
+ * API died between committing the upload and queuing the job) is found in PostgreSQL by the
+ * reconciler and ingested.
+ */
+let svc: TestService;
+beforeAll(async () => {
+  svc = await startTestService({ RECONCILE_EVERY_MS: '1000' });
+});
+afterAll(async () => {
+  await svc.stop();
+});
+
+interface FileView {
+  name: string;
+  state: string;
+}
+
+it('re-queues an upload whose ingest job Redis lost', async () => {
+  const cm = await svc.token('case_manager');
+  const opened = (await (await svc.request('POST', '/api/cases', { token: cm, body: sampleIntake() })).json()) as { id: string };
+  const files = async (): Promise<FileView[]> =>
+    ((await (await svc.request('GET', `/api/cases/${opened.id}/uploads`, { token: cm })).json()) as { items: { files: FileView[] }[] }).items.flatMap((u) => u.files);
+  const form = new FormData();
+  form.append('file', new Blob([fs.readFileSync(path.join(committedFixturesDir(), 'pdf', 'b-gi-consult.pdf'))]), 'consult.pdf');
+  const posted = await fetch(`${svc.url}/api/cases/${opened.id}/uploads`, { method: 'POST', headers: { authorization: `Bearer ${cm}` }, body: form });
+  expect(posted.status).toBe(202);
+  const { uploadId } = (await posted.json()) as { uploadId: string };
+  await eventually(files, (f) => f.length === 1 && f[0]?.state === 'parsed');
+
+  // The job is gone from Redis and the file is back to `received`, as if the work had been lost.
+  const queue = new Queue(QUEUES.ingestUpload, { connection: bullConnectionOptions(svc.config.redisUrl), prefix: svc.config.queuePrefix });
+  try {
+    await queue.remove(ingestJobId(uploadId));
+    expect(await queue.getJob(ingestJobId(uploadId))).toBeUndefined();
+  } finally {
+    await queue.close();
+  }
+  await svc.service.db.query("UPDATE uploads SET state = 'received', reason = NULL, metadata = '{}', parsed_at = NULL WHERE upload_id = $1", [uploadId]);
+  expect((await files())[0]?.state).toBe('received');
+
+  const after = await eventually(files, (f) => f[0]?.state !== 'received', 30_000);
+  expect(after.map((f) => [f.name, f.state])).toEqual([['consult.pdf', 'parsed']]);
+}, 60_000);
