@@ -4,6 +4,7 @@
  * @packageDocumentation
  */
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import type { Request } from 'express';
 import { recordBlob, type BlobStore } from '../blobs/blob-store';
 import type { UploadConfig } from '../config';
@@ -13,10 +14,12 @@ import type { Principal } from '../http/auth';
 import { conflict, HttpProblem, notFound } from '../http/problem';
 import { errorFields, logger } from '../log';
 import { humanBytes, receiveMultipart } from './multipart-receiver';
+import { uploadIdForKey } from './upload-idempotency';
 import {
   caseUploadBytes,
   insertUploadFiles,
   listCaseUploadFiles,
+  listUploadFiles,
   UPLOAD_FILE_STATES,
   type UploadFileRow,
   type UploadFileState,
@@ -65,11 +68,38 @@ export interface UploadView {
   readonly files: UploadFileView[];
 }
 
-/** Receives an upload; answers once every file is stored and the ingest is queued. */
-export async function receiveUpload(deps: UploadServiceDeps, caseId: string, req: Request, principal: Principal): Promise<UploadView> {
+/** Reads and drops the rest of a request body (a replayed upload is not stored again). */
+async function drain(req: Request): Promise<void> {
+  if (req.readableEnded) return;
+  const ended = once(req, 'end');
+  req.resume();
+  await ended;
+}
+
+async function uploadView(db: Database, caseId: string, uploadId: string): Promise<UploadView> {
+  const view = (await listUploads(db, caseId)).find((u) => u.uploadId === uploadId);
+  if (!view) throw new Error('upload not found after insert');
+  return view;
+}
+
+/**
+ * Receives an upload; answers once every file is stored and the ingest is queued. With an
+ * `Idempotency-Key`, a resend of an upload already stored answers that upload (`replayed`).
+ */
+export async function receiveUpload(
+  deps: UploadServiceDeps,
+  caseId: string,
+  req: Request,
+  principal: Principal,
+): Promise<{ upload: UploadView; replayed: boolean }> {
   const record = await findCase(deps.db, caseId);
   if (!record) throw notFound(`Case ${caseId}`);
   if (CLOSED_TO_UPLOADS.has(record.status)) throw conflict(`Case ${caseId} is ${record.status}: it takes no more uploads.`);
+  const keyed = uploadIdForKey(caseId, req.headers['idempotency-key']);
+  if (keyed && (await listUploadFiles(deps.db, keyed)).length > 0) {
+    await drain(req);
+    return { upload: await uploadView(deps.db, caseId, keyed), replayed: true };
+  }
   const before = await caseUploadBytes(deps.db, caseId);
   const staged = await receiveMultipart(req, deps.blobs, {
     maxFileBytes: deps.uploads.maxFileBytes,
@@ -77,13 +107,15 @@ export async function receiveUpload(deps: UploadServiceDeps, caseId: string, req
     caseBytesBefore: before,
     maxFiles: MAX_FILES_PER_UPLOAD,
   });
-  const uploadId = randomUUID();
+  const uploadId = keyed ?? randomUUID();
   const bytes = staged.files.reduce((n, f) => n + f.size, 0);
   const digests = await staged.commit();
   const at = new Date();
-  await deps.db.transaction(async (tx) => {
+  const stored = await deps.db.transaction(async (tx) => {
     // Serialise uploads of one case, then check the case limit again (another upload may have landed).
     await tx.query('SELECT id FROM cases WHERE id = $1 FOR UPDATE', [caseId]);
+    // A resend with the same key that arrived while this one streamed landed first: keep that one.
+    if (keyed && (await listUploadFiles(tx, keyed)).length > 0) return false;
     const now = await caseUploadBytes(tx, caseId);
     if (now + bytes > deps.uploads.maxCaseBytes) {
       throw new HttpProblem(
@@ -121,17 +153,17 @@ export async function receiveUpload(deps: UploadServiceDeps, caseId: string, req
       data: { uploadId, files: staged.files.length, bytes },
       at,
     });
+    return true;
   });
+  if (!stored) return { upload: await uploadView(deps.db, caseId, uploadId), replayed: true };
   logger.info('upload received', { caseId, uploadId, count: staged.files.length, bytes });
   try {
     await deps.enqueueIngest({ uploadId, caseId });
   } catch (err) {
-    // The rows say what is left to ingest; the ingest worker re-queues them when it starts.
+    // The rows say what is left to ingest; the reconciler (and a starting ingest worker) re-queues them.
     logger.warn('ingest enqueue failed', { caseId, uploadId, ...errorFields(err) });
   }
-  const view = (await listUploads(deps.db, caseId)).find((u) => u.uploadId === uploadId);
-  if (!view) throw new Error('upload not found after insert');
-  return view;
+  return { upload: await uploadView(deps.db, caseId, uploadId), replayed: false };
 }
 
 /** The case's uploads, oldest first, each with its files and progress. */

@@ -52,3 +52,33 @@ it('re-queues an upload whose ingest job Redis lost', async () => {
   const after = await eventually(files, (f) => f[0]?.state !== 'received', 30_000);
   expect(after.map((f) => [f.name, f.state])).toEqual([['consult.pdf', 'parsed']]);
 }, 60_000);
+
+it('answers a resend with the same Idempotency-Key with the upload already stored', async () => {
+  const cm = await svc.token('case_manager');
+  const opened = (await (await svc.request('POST', '/api/cases', { token: cm, body: sampleIntake() })).json()) as { id: string };
+  const pdf = fs.readFileSync(path.join(committedFixturesDir(), 'pdf', 'b-gi-consult.pdf'));
+  const send = (key?: string): Promise<Response> => {
+    const form = new FormData();
+    form.append('file', new Blob([pdf]), 'consult.pdf');
+    return fetch(`${svc.url}/api/cases/${opened.id}/uploads`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${cm}`, ...(key ? { 'idempotency-key': key } : {}) },
+      body: form,
+    });
+  };
+  const first = await send('portal-7f3a');
+  expect(first.status).toBe(202);
+  expect(first.headers.get('idempotent-replayed')).toBeNull();
+  const again = await send('portal-7f3a');
+  expect(again.status).toBe(202);
+  expect(again.headers.get('idempotent-replayed')).toBe('true');
+  const [a, b] = [(await first.json()) as { uploadId: string }, (await again.json()) as { uploadId: string }];
+  expect(b.uploadId).toBe(a.uploadId);
+  const other = await send('portal-other');
+  expect(((await other.json()) as { uploadId: string }).uploadId).not.toBe(a.uploadId);
+  const bad = await send('has spaces in it');
+  expect(bad.status).toBe(400);
+  expect(((await bad.json()) as { detail: string }).detail).toMatch(/Idempotency-Key/);
+  const listed = (await (await svc.request('GET', `/api/cases/${opened.id}/uploads`, { token: cm })).json()) as { items: { uploadId: string }[] };
+  expect(listed.items).toHaveLength(2);
+}, 60_000);

@@ -63,7 +63,9 @@ export function uploadRoutes(deps: UploadRouteDeps): AnyRoute[] {
       params: CaseParams,
       streamBody: {
         contentType: 'multipart/form-data',
-        description: 'One part per file (any field name). Kinds are judged by content: PDF, DICOM Part 10 (DICM at offset 128), zip.',
+        description:
+          'One part per file (any field name). Kinds are judged by content: PDF, DICOM Part 10 (DICM at offset 128), zip. ' +
+          'Send an Idempotency-Key header to make a resend answer the upload already stored (header Idempotent-Replayed: true).',
       },
       responses: {
         202: { description: 'Stored; ingest queued. The upload with its files (state received)' },
@@ -73,8 +75,12 @@ export function uploadRoutes(deps: UploadRouteDeps): AnyRoute[] {
         415: { description: 'Not multipart/form-data, or a file that is not a PDF, DICOM or zip; the file is named' },
       },
       handler: async ({ params, principal, req }) => {
-        const upload = await receiveUpload(serviceDeps(), params.id, req, principal);
-        return { status: 202, body: upload, headers: { Location: `/api/cases/${params.id}/uploads` } };
+        const { upload, replayed } = await receiveUpload(serviceDeps(), params.id, req, principal);
+        return {
+          status: 202,
+          body: upload,
+          headers: { Location: `/api/cases/${params.id}/uploads`, ...(replayed ? { 'Idempotent-Replayed': 'true' } : {}) },
+        };
       },
     }),
     defineRoute<undefined, NoQuery, CaseParams>({
