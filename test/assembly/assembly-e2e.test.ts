@@ -2,7 +2,7 @@ import type { Bundle, Provenance } from 'fhir/r4';
 import { unresolvedReferences } from '../../src/normalize/bundle';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { fixtureBundle, fixtureIntake, fixtureManifest, fixturePatientId } from '../support/fixture-child';
-import { bundleValidationErrors } from '../normalize/assembly-validation';
+import { bundleValidationErrors } from '../support/fhir-validation';
 import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
 
 /**

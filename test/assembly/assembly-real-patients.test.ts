@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Bundle } from 'fhir/r4';
 import { unresolvedReferences } from '../../src/normalize/bundle';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
-import { bundleValidationErrors } from '../normalize/assembly-validation';
+import { bundleValidationErrors } from '../support/fhir-validation';
 import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
 import { intakeFor, patientOf, readBundle, SHARED_DATA } from '../support/synthea';
 

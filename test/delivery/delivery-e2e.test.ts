@@ -2,7 +2,7 @@ import type { Communication, DiagnosticReport, DocumentReference } from 'fhir/r4
 import { PDFDocument } from 'pdf-lib';
 import { REPORT_COMMUNICATION_SYSTEM, REPORT_IDENTIFIER_SYSTEM } from '../../src/delivery/report-resources';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
-import { validationIssues } from '../normalize/assembly-validation';
+import { validationIssues } from '../support/fhir-validation';
 import { fixtureBundle, fixturePatientId } from '../support/fixture-child';
 import { openCaseIn, opinionFor, referredIntake, searchSandbox } from '../support/opinion-case';
 import { pdfText } from '../support/pdf-text';

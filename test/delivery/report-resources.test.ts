@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { buildCommunication, buildDiagnosticReport, buildDocumentReference, REPORT_IDENTIFIER_SYSTEM, type ReportFacts } from '../../src/delivery/report-resources';
 import { idFromLocation, planWrite } from '../../src/delivery/report-writer';
 import { buildTransferServiceRequest } from '../../src/transfer/transfer-service';
-import { validationIssues } from '../normalize/assembly-validation';
+import { validationIssues } from '../support/fhir-validation';
 
 const pdf = Buffer.from('%PDF-1.7\n% a tiny stand-in\n');
 const facts: ReportFacts = {

@@ -11,7 +11,7 @@ import { casePatientFullUrl } from '../../src/normalize/case-patient';
 import { SECTIONS } from '../../src/normalize/composition';
 import { loadManifest } from '../fixtures/helpers';
 import { assemble, CASE_ID, fixtureChild, fullUrlOf, OPTIONS, SOURCE_A, SOURCE_B } from './assembly-support';
-import { bundleValidationErrors, bundleValidationWarnings } from './assembly-validation';
+import { bundleValidationErrors, bundleValidationWarnings } from '../support/fhir-validation';
 
 const manifest = loadManifest();
 const input = fixtureChild();

@@ -8,7 +8,7 @@ import { buildDocumentBundle, unresolvedReferences } from '../../src/normalize/b
 import { buildComposition, escapeXml } from '../../src/normalize/composition';
 import { buildProvenances, parseRawKey } from '../../src/normalize/provenance';
 import type { NormalizedResource, SourceInfo } from '../../src/normalize/types';
-import { bundleValidationErrors, validationIssues } from './assembly-validation';
+import { bundleValidationErrors, validationIssues } from '../support/fhir-validation';
 
 const OPTIONS = { bundleId: 'b-1', timestamp: '2026-11-02T15:00:00Z' };
 const SUBJECT = 'urn:uuid:10000000-0000-5000-8000-000000000001';

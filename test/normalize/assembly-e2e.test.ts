@@ -17,7 +17,7 @@ import type { NormalizeResult, RawInput, SourceInfo } from '../../src/normalize/
 import { loadManifest } from '../fixtures/helpers';
 import { fixtureIntake } from '../support/fixture-child';
 import { CASE_ID, fixtureResources, fixtureStory, OPTIONS, SOURCE_A, SOURCE_B } from './assembly-support';
-import { bundleValidationErrors } from './assembly-validation';
+import { bundleValidationErrors } from '../support/fhir-validation';
 
 const manifest = loadManifest();
 

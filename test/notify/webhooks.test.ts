@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { verifyWebhook } from '../../src/notify/webhook-signature';
-import { validationIssues } from '../normalize/assembly-validation';
+import { validationIssues } from '../support/fhir-validation';
 import { openCaseIn } from '../support/opinion-case';
 import { eventually, startTestService, type TestService } from '../support/service';
 

@@ -2,20 +2,12 @@ import { z } from 'zod';
 import { addRecipient, chooseRecipientPatient, getDeliveries, getRecipients, retryDelivery, type DeliveryServiceDeps } from '../../delivery/delivery-service';
 import type { PatientSelector } from '../../pull/source-repository';
 import { defineRoute, type AnyRoute } from '../route';
-import { CaseParams } from './params';
+import { CaseParams, ChoosePatientBody, PatientSelectorSchema } from './params';
 
 const RecipientParams = CaseParams.extend({ recipientId: z.uuid({ error: 'Recipient id must be a UUID' }) });
 const DeliveryParams = CaseParams.extend({ deliveryId: z.uuid({ error: 'Delivery id must be a UUID' }) });
 type NoQuery = Record<string, never>;
 
-const PatientSelectorSchema = z.union(
-  [
-    z.object({ id: z.string().regex(/^[A-Za-z0-9\-.]{1,64}$/, { error: 'patient.id must be a FHIR id' }) }).strict(),
-    z.object({ identifier: z.object({ system: z.string().min(1).max(500), value: z.string().min(1).max(200) }).strict() }).strict(),
-    z.object({ match: z.literal(true) }).strict(),
-  ],
-  { error: 'patient must be {id}, {identifier: {system, value}} or {match: true}' },
-);
 
 const AddRecipientBody = z
   .object({
@@ -24,7 +16,7 @@ const AddRecipientBody = z
   })
   .strict();
 type AddRecipientBody = z.infer<typeof AddRecipientBody>;
-const ChooseBody = z.object({ patientId: z.string().regex(/^[A-Za-z0-9\-.]{1,64}$/, { error: 'patientId must be a FHIR id' }) }).strict();
+const ChooseBody = ChoosePatientBody.strict();
 
 /** Where the signed report goes (recipients) and how its delivery goes (deliveries). */
 export function deliveryRoutes(deps: DeliveryServiceDeps): AnyRoute[] {

