@@ -98,19 +98,8 @@ export async function markDraftSigned(db: Queryable, caseId: string, version: nu
   await db.query('UPDATE opinion_drafts SET signed_version = $2 WHERE case_id = $1', [caseId, version]);
 }
 
-/** A version to store, with its rendered PDF and hashes. */
-export interface NewVersion {
-  readonly caseId: string;
-  readonly version: number;
-  readonly content: StoredOpinion;
-  readonly specialist: SpecialistIdentity;
-  readonly signedBy: string;
-  readonly signedAt: Date;
-  readonly fhirStatus: 'final' | 'amended';
-  readonly pdf: Uint8Array;
-  readonly pdfSha1Base64: string;
-  readonly pdfSha256: string;
-}
+/** A version to store, with its rendered PDF (its size is the PDF's). */
+export type NewVersion = Omit<VersionRow, 'pdfBytes'> & { readonly pdf: Uint8Array };
 
 /** Stores a signed version (the primary key refuses a second version N). */
 export async function insertVersion(db: Queryable, v: NewVersion): Promise<void> {

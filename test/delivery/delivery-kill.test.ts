@@ -1,10 +1,9 @@
-import type { ChildProcess } from 'node:child_process';
 import { REPORT_COMMUNICATION_SYSTEM, REPORT_IDENTIFIER_SYSTEM } from '../../src/delivery/report-resources';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { fixtureBundle } from '../support/fixture-child';
 import { openCaseIn, opinionFor, referredIntake, searchSandbox } from '../support/opinion-case';
 import { eventually, startTestService, type TestService } from '../support/service';
-import { killHard, spawnWorker } from '../support/worker-process';
+import { killHard, spawnWorker, type WorkerProcess } from '../support/worker-process';
 
 /**
  * A worker killed right after its write reached the recipient, before it recorded the result:
@@ -14,7 +13,7 @@ import { killHard, spawnWorker } from '../support/worker-process';
  */
 let svc: TestService;
 let ehr: SandboxServer;
-const workers: ChildProcess[] = [];
+const workers: WorkerProcess[] = [];
 const WORKER_ENV = { JOB_LOCK_MS: '1500', DELIVERY_BACKOFF_MS: '50', FHIR_REQUEST_TIMEOUT_MS: '120000', NOTIFY_POLL_MS: '500' };
 
 beforeAll(async () => {

@@ -1,8 +1,7 @@
-import type { ChildProcess } from 'node:child_process';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { fixtureBundle, fixtureIntake, fixturePatientId } from '../support/fixture-child';
 import { eventually, startTestService, type TestService } from '../support/service';
-import { killHard, spawnWorker } from '../support/worker-process';
+import { killHard, spawnWorker, type WorkerProcess } from '../support/worker-process';
 
 /**
  * A worker process killed with SIGKILL in the middle of a pull, then restarted, finishes with
@@ -11,7 +10,7 @@ import { killHard, spawnWorker } from '../support/worker-process';
  */
 let svc: TestService;
 let server: SandboxServer;
-const workers: ChildProcess[] = [];
+const workers: WorkerProcess[] = [];
 const WORKER_ENV = { JOB_LOCK_MS: '1500', PULL_JOB_BACKOFF_MS: '50', PULL_CONCURRENCY: '4', CONCURRENCY_LEASE_MS: '1500' };
 
 beforeAll(async () => {

@@ -1,8 +1,7 @@
-import type { ChildProcess } from 'node:child_process';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { intakeForChild } from '../support/intake';
 import { eventually, startTestService, type TestService } from '../support/service';
-import { killHard, spawnWorker } from '../support/worker-process';
+import { killHard, spawnWorker, type WorkerProcess } from '../support/worker-process';
 
 /**
  * A task whose last page is committed (pages > 0, no cursor) but which was never marked complete —
@@ -11,7 +10,7 @@ import { killHard, spawnWorker } from '../support/worker-process';
  */
 let svc: TestService;
 let ehr: SandboxServer;
-let worker: ChildProcess | undefined;
+let worker: WorkerProcess | undefined;
 
 beforeAll(async () => {
   svc = await startTestService({ ROLE: 'api' });

@@ -18,6 +18,24 @@ export interface BlockingSpec {
 }
 
 /**
+ * A {@link BlockingSpec} from one signature per item (computed once): blocking keys read from the
+ * signature, and `same` comparing two signatures (an item without a signature never merges).
+ */
+export function signatureBlocking<S extends { readonly keys: readonly string[] }>(
+  signatures: readonly (S | undefined)[],
+  same: (a: S, b: S) => boolean,
+): BlockingSpec {
+  return {
+    keys: (i) => signatures[i]?.keys ?? [],
+    same: (a, b) => {
+      const sa = signatures[a];
+      const sb = signatures[b];
+      return sa !== undefined && sb !== undefined && same(sa, sb);
+    },
+  };
+}
+
+/**
  * Bound on representatives compared per bucket: a degenerate bucket (thousands of
  * different values under one key) degrades to "no merge" instead of O(n²).
  */

@@ -11,6 +11,7 @@
  * @packageDocumentation
  */
 import type { Encounter } from 'fhir/r4';
+import { signatureBlocking } from './cluster';
 import { dedupeWith } from './engine';
 import { codeKeys, codingsOf, instantKey } from './keys';
 import type { DedupeRule } from './rule';
@@ -54,15 +55,7 @@ export const encounterRule: DedupeRule = {
   resourceType: 'Encounter',
   approach: 'shared identifier, else same period (start and end) + same class or type',
   blocking(resources) {
-    const sigs = resources.map((r) => signature(r.resource as Encounter));
-    return {
-      keys: (i) => sigs[i]?.keys ?? [],
-      same: (a, b) => {
-        const sa = sigs[a];
-        const sb = sigs[b];
-        return sa !== undefined && sb !== undefined && same(sa, sb);
-      },
-    };
+    return signatureBlocking(resources.map((r) => signature(r.resource as Encounter)), same);
   },
 };
 

@@ -14,7 +14,7 @@
  * @packageDocumentation
  */
 import type { Observation, ObservationComponent } from 'fhir/r4';
-import type { BlockingSpec } from './cluster';
+import { signatureBlocking, type BlockingSpec } from './cluster';
 import { dedupeWith } from './engine';
 import { codeKeys, codesIn, instantKey, LOINC } from './keys';
 import { sameQuantity } from './quantity';
@@ -93,15 +93,7 @@ export const observationRule: DedupeRule = {
   resourceType: 'Observation',
   approach: 'shared LOINC coding + same effective instant + same value (UCUM-converted, within reported precision)',
   blocking(resources): BlockingSpec {
-    const sigs = resources.map(signature);
-    return {
-      keys: (i) => sigs[i]?.keys ?? [],
-      same: (a, b) => {
-        const sa = sigs[a];
-        const sb = sigs[b];
-        return sa !== undefined && sb !== undefined && same(sa, sb);
-      },
-    };
+    return signatureBlocking(resources.map(signature), same);
   },
 };
 
