@@ -4,10 +4,6 @@
  * for that character. (pdf-lib's subsetting of fonts with odd-length glyph records once drew most
  * glyphs blank while the text still extracted; see src/report/report-fonts.ts.)
  */
-import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { renderReportPdf, type ReportInput } from '../../src/report/report-pdf';
 import { hasEvenGlyphRecords, loadReportFonts } from '../../src/report/report-fonts';
 import { badGlyphs, pdfDrawnGlyphs, sourceFonts } from '../support/pdf-glyphs';
@@ -81,28 +77,4 @@ function sfnt(offsets: readonly number[]): Uint8Array {
 it('flags a font with odd-length glyph records (embedded whole instead of subset)', () => {
   expect(hasEvenGlyphRecords(sfnt([0, 12, 40, 40, 96]))).toBe(true);
   expect(hasEvenGlyphRecords(sfnt([0, 13, 40, 41, 96]))).toBe(false);
-});
-
-// Optional: what poppler paints, where pdftoppm is installed (poppler-utils). Not required.
-const pdftoppm = ['/usr/bin/pdftoppm', '/usr/local/bin/pdftoppm'].find((p) => fs.existsSync(p));
-
-/** Dark pixels of page 1 as poppler renders it (72 dpi, greyscale). */
-function ink(dir: string, pdf: Uint8Array, name: string): number {
-  const file = path.join(dir, `${name}.pdf`);
-  fs.writeFileSync(file, pdf);
-  execFileSync(pdftoppm as string, ['-r', '72', '-gray', '-singlefile', '-f', '1', '-l', '1', file, path.join(dir, name)]);
-  const pgm = fs.readFileSync(path.join(dir, `${name}.pgm`));
-  return pgm.subarray(pgm.length - 612 * 792).filter((v) => v < 128).length;
-}
-
-(pdftoppm ? it : it.skip)('paints the CJK and accented name (pdftoppm, when installed)', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'report-glyphs-'));
-  try {
-    const without = ink(dir, await renderReportPdf(input('')), 'without');
-    const withName = ink(dir, await renderReportPdf(input('王小明 Łukasz Żółć 王小明')), 'with');
-    // The name is drawn twice on page 1 (patient row, running footer): hundreds of dark pixels more.
-    expect(withName - without).toBeGreaterThan(300);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
 });
