@@ -41,6 +41,8 @@ it('re-queues an upload whose ingest job Redis lost', async () => {
   // The job is gone from Redis and the file is back to `received`, as if the work had been lost.
   const queue = new Queue(QUEUES.ingestUpload, { connection: bullConnectionOptions(svc.config.redisUrl), prefix: svc.config.queuePrefix });
   try {
+    // The files are parsed before the job ends (it assembles afterwards); only a finished job can be removed.
+    await eventually(() => queue.getJobState(ingestJobId(uploadId)), (state) => state === 'completed');
     await queue.remove(ingestJobId(uploadId));
     expect(await queue.getJob(ingestJobId(uploadId))).toBeUndefined();
   } finally {
