@@ -11,16 +11,17 @@
  * case as one JSON line: `bench/assemble.ts` seeds in a child process so the generator's memory does
  * not count in the assembly's peak RSS.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Bundle, FhirResource } from 'fhir/r4';
 import type { Database } from '../src/db/database';
 import { insertCase } from '../src/db/case-repository';
 import { openDatabase } from '../src/db/open';
 import { insertEndpoint } from '../src/endpoints/endpoint-repository';
 import { generateCareTeamRecords } from '../src/fixtures';
-import { findAttachments } from '../src/pull/attachments';
 import { commitPage, findTask, insertPull, insertTask, markTaskFinished, setPullState } from '../src/pull/pull-repository';
-import { rawResourcesOf } from '../src/pull/pull-task-runner';
+import { scanSearchPage } from '../src/fhir';
+import { pageEntries } from '../src/pull/page-resources';
+import { attachmentsOf } from '../src/pull/pull-task-runner';
 import { insertSource } from '../src/pull/source-repository';
 
 /** Resources per stored page (the pull asks for `_count=500`). */
@@ -101,19 +102,16 @@ export async function seedCase(db: Database, perTeam: number): Promise<SeededCas
       const task = await findTask(db, taskId);
       if (!task) throw new Error('bench task vanished');
       const body = pageBody(batch, t.baseUrl);
-      const bundle = JSON.parse(body.toString('utf8')) as Bundle;
-      const { resources: rows, parsed } = rawResourcesOf(bundle);
-      const attachments = parsed.flatMap((resource, i) =>
-        findAttachments(resource).map((a) => ({ ...a, id: randomUUID(), resourceType: rows[i]?.type ?? '', remoteId: rows[i]?.id ?? '' })),
-      );
+      const entries = pageEntries(scanSearchPage(body, body.length, t.baseUrl));
+      const attachments = attachmentsOf(entries.entries);
       const pageNo = task.pages + 1;
       await db.transaction((tx) =>
         commitPage(tx, {
-          task, caseId, fromUrl: task.nextUrl, pageNo, body, bodySha256: createHash('sha256').update(body).digest('hex'),
-          fetchedAt: new Date(), resources: rows, nextUrl: `${t.baseUrl}/page/${pageNo + 1}`, retriesDelta: 0, attachments,
+          task, caseId, fromUrl: task.nextUrl, pageNo, body,
+          fetchedAt: new Date(), entries, nextUrl: `${t.baseUrl}/page/${pageNo + 1}`, retriesDelta: 0, attachments,
         }),
       );
-      resources += rows.length;
+      resources += entries.entries.length;
       pages += 1;
       pageBytes += body.length;
       batch = [];

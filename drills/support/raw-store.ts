@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Bundle } from 'fhir/r4';
 import type { Database } from '../../src/db/database';
-import { rawResourcesOf } from '../../src/pull/pull-task-runner';
+import { scanSearchPage } from '../../src/fhir';
+import { pageEntries } from '../../src/pull/page-resources';
 
 /**
  * What a pull left in the raw store, in forms two runs can be compared by, and the integrity
@@ -91,11 +92,12 @@ export async function rawStoreIntegrity(db: Database, caseId: string): Promise<R
       unparsablePages += 1;
       continue;
     }
-    const { resources: inPage } = rawResourcesOf(bundle);
-    pageResources.set(
-      `${page.task_id}#${page.page_no}`,
-      new Map(inPage.map((r) => [`${r.type}|${r.id}|${r.versionId}`, { sha256: r.sha256, canonical: canonicalJson(JSON.parse(r.json)) }])),
-    );
+    const { entries, source } = pageEntries(scanSearchPage(body, body.length, 'https://raw-store.invalid/'));
+    const inPage = entries.map((e): [string, { sha256: string; canonical: string }] => [
+      `${e.type}|${e.id}|${e.versionId}`,
+      { sha256: e.sha256, canonical: canonicalJson(JSON.parse((source ?? body).toString('utf8', e.offset, e.offset + e.length))) },
+    ]);
+    pageResources.set(`${page.task_id}#${page.page_no}`, new Map(inPage));
   }
   let resourceMismatches = 0;
   for (const row of resources.rows) {

@@ -21,7 +21,7 @@ import {
   PermanentFhirError,
 } from './errors';
 import type { FhirClientEvent, FhirRequestKind } from './events';
-import { parseResource, parseSearchPage, type SearchPage } from './fhir-json';
+import { parseResource, parseSearchPage, type PageReader, type SearchPage } from './fhir-json';
 import { discardBody, HttpTransport, readDecoded, type HttpMethod, type StreamingResponse } from './http-transport';
 import { isTransportError, toFhirClientError } from './network-errors';
 import { parseIssueCodes } from './operation-outcome';
@@ -179,34 +179,49 @@ export class FhirEndpointClient {
     return this.exchangeJson({ kind: 'read', method: 'GET', url, resourceType: type }, (raw) => parseResource<T>(raw, type));
   }
 
-  /** `GET [base]/[type]?params` (https://hl7.org/fhir/R4/http.html#search): the first page. */
-  async search(type: string, params: Readonly<Record<string, string | readonly string[]>> = {}): Promise<SearchPage> {
+  /**
+   * `GET [base]/[type]?params` (https://hl7.org/fhir/R4/http.html#search): the first page, read by
+   * `read` ({@link parseSearchPage} unless given, e.g. {@link scanSearchPage} to store it raw).
+   */
+  search(type: string, params?: Readonly<Record<string, string | readonly string[]>>): Promise<SearchPage>;
+  search<P>(type: string, params: Readonly<Record<string, string | readonly string[]>>, read: PageReader<P>): Promise<P>;
+  async search<P>(type: string, params: Readonly<Record<string, string | readonly string[]>> = {}, read?: PageReader<P>): Promise<P | SearchPage> {
     assertType(type);
     const url = new URL(type, this.base);
     url.search = toQuery(params);
-    return this.exchangeJson({ kind: 'search', method: 'GET', url, resourceType: type }, (raw, wire) => parseSearchPage(raw, wire, this.endpoint.baseUrl));
+    return this.exchangeJson({ kind: 'search', method: 'GET', url, resourceType: type }, this.reader(read));
   }
 
   /**
    * Follows a Bundle `next` link. The URL must be on the endpoint's origin.
    * @throws OffOriginUrlError before any request when it is not.
    */
-  async fetchPage(url: string): Promise<SearchPage> {
+  fetchPage(url: string): Promise<SearchPage>;
+  fetchPage<P>(url: string, read: PageReader<P>): Promise<P>;
+  async fetchPage<P>(url: string, read?: PageReader<P>): Promise<P | SearchPage> {
     const target = assertSameOrigin(this.endpoint.baseUrl, url, 'next-page');
-    return this.exchangeJson({ kind: 'page', method: 'GET', url: target }, (raw, wire) => parseSearchPage(raw, wire, this.endpoint.baseUrl));
+    return this.exchangeJson({ kind: 'page', method: 'GET', url: target }, this.reader(read));
   }
 
   /**
    * A GET operation returning a Bundle, e.g. `operation('Patient/123/$everything', { _count: '500' })`
    * (https://hl7.org/fhir/R4/patient-operation-everything.html). `path` is relative to the base.
    */
-  async operation(path: string, params: Readonly<Record<string, string | readonly string[]>> = {}): Promise<SearchPage> {
+  operation(path: string, params?: Readonly<Record<string, string | readonly string[]>>): Promise<SearchPage>;
+  operation<P>(path: string, params: Readonly<Record<string, string | readonly string[]>>, read: PageReader<P>): Promise<P>;
+  async operation<P>(path: string, params: Readonly<Record<string, string | readonly string[]>> = {}, read?: PageReader<P>): Promise<P | SearchPage> {
     if (/^[a-z][a-z0-9+.-]*:/i.test(path) || path.startsWith('/') || path.split('/').includes('..')) {
       throw new RangeError('operation path must be relative to the base URL');
     }
     const url = assertSameOrigin(this.endpoint.baseUrl, path, 'url');
     url.search = toQuery(params);
-    return this.exchangeJson({ kind: 'operation', method: 'GET', url }, (raw, wire) => parseSearchPage(raw, wire, this.endpoint.baseUrl));
+    return this.exchangeJson({ kind: 'operation', method: 'GET', url }, this.reader(read));
+  }
+
+  /** The body reader of a page request. */
+  private reader<P>(read: PageReader<P> | undefined): (raw: Buffer, wire: number) => P | SearchPage {
+    const baseUrl = this.endpoint.baseUrl;
+    return read ? (raw, wire) => read(raw, wire, baseUrl) : (raw, wire) => parseSearchPage(raw, wire, baseUrl);
   }
 
   /**

@@ -1,5 +1,7 @@
+import { isUtf8 } from 'node:buffer';
 import type { Bundle, FhirResource } from 'fhir/r4';
 import { MalformedResponseError } from './errors';
+import { scanSearchset, type ResourceSpan } from './searchset-scan';
 import { baseWithSlash } from './url-guard';
 
 /**
@@ -20,6 +22,9 @@ export interface SearchPage {
   readonly raw: Buffer;
 }
 
+/** Reads a search response body into a page (e.g. {@link parseSearchPage}, {@link scanSearchPage}). */
+export type PageReader<P> = (raw: Buffer, wireBytes: number, baseUrl: string) => P;
+
 /** Parses a JSON body; a parse failure (truncated page, HTML error page) is retryable. */
 export function parseJsonBody(raw: Buffer): unknown {
   // A UTF-8 byte order mark is legal in the wire form but not in JSON.parse.
@@ -31,9 +36,8 @@ export function parseJsonBody(raw: Buffer): unknown {
   }
 }
 
-/** Parses a body that must be a resource of `resourceType`. */
-export function parseResource<T extends FhirResource>(raw: Buffer, resourceType: T['resourceType'] | undefined): T {
-  const value = parseJsonBody(raw);
+/** Checks that a parsed body is a resource of `resourceType`. */
+function asResource<T extends FhirResource>(value: unknown, resourceType: T['resourceType'] | undefined): T {
   if (typeof value !== 'object' || value === null || typeof (value as { resourceType?: unknown }).resourceType !== 'string') {
     throw new MalformedResponseError('body is not a FHIR resource', false);
   }
@@ -43,17 +47,57 @@ export function parseResource<T extends FhirResource>(raw: Buffer, resourceType:
   return value as T;
 }
 
+/** Parses a body that must be a resource of `resourceType`. */
+export function parseResource<T extends FhirResource>(raw: Buffer, resourceType: T['resourceType'] | undefined): T {
+  return asResource<T>(parseJsonBody(raw), resourceType);
+}
+
+/** The Bundle's `next` link, resolved against the base URL. */
+function nextLinkOf(bundle: Bundle, baseUrl: string): string | undefined {
+  const next = Array.isArray(bundle.link) ? bundle.link.find((link) => link?.relation === 'next')?.url : undefined;
+  if (!next) return undefined;
+  try {
+    return new URL(next, baseWithSlash(baseUrl)).toString();
+  } catch {
+    throw new MalformedResponseError('next link is not a URL', false);
+  }
+}
+
 /** Builds a {@link SearchPage} from a Bundle body. */
 export function parseSearchPage(raw: Buffer, wireBytes: number, baseUrl: string): SearchPage {
   const bundle = parseResource<Bundle>(raw, 'Bundle');
-  const next = bundle.link?.find((link) => link.relation === 'next')?.url;
-  let nextUrl: string | undefined;
-  if (next) {
-    try {
-      nextUrl = new URL(next, baseWithSlash(baseUrl)).toString();
-    } catch {
-      throw new MalformedResponseError('next link is not a URL', false);
-    }
+  return { bundle, nextUrl: nextLinkOf(bundle, baseUrl), bytes: raw.length, wireBytes, raw };
+}
+
+/**
+ * A page of search results read for storing it raw: the Bundle's envelope is parsed, its resources
+ * are located in `raw` but not parsed (searchset-scan.ts). Where the scan could not follow the
+ * body (not UTF-8, or JSON it does not understand), the page is parsed whole and `spans` is empty.
+ */
+export interface ScannedSearchPage extends Omit<SearchPage, 'bundle'> {
+  /** The Bundle; an entry whose index is in `spans` has `resource: {}` here (its bytes are at the span). */
+  readonly envelope: Bundle;
+  readonly spans: ReadonlyMap<number, ResourceSpan>;
+}
+
+/**
+ * Reads a Bundle body as a {@link ScannedSearchPage}. Everything but the resources' content is
+ * checked as {@link parseSearchPage} checks it; each resource is parsed by its user (the raw store
+ * parses it into jsonb, and refuses a page with a resource that is not valid JSON).
+ */
+export function scanSearchPage(raw: Buffer, wireBytes: number, baseUrl: string): ScannedSearchPage {
+  const from = raw.length >= 3 && raw[0] === 0xef && raw[1] === 0xbb && raw[2] === 0xbf ? 3 : 0;
+  const scan = isUtf8(raw) ? scanSearchset(raw, from) : undefined;
+  if (!scan) {
+    const bundle = parseResource<Bundle>(raw, 'Bundle');
+    return { envelope: bundle, spans: new Map(), nextUrl: nextLinkOf(bundle, baseUrl), bytes: raw.length, wireBytes, raw };
   }
-  return { bundle, nextUrl, bytes: raw.length, wireBytes, raw };
+  let value: unknown;
+  try {
+    value = JSON.parse(scan.envelope);
+  } catch (err) {
+    throw new MalformedResponseError('body is not valid JSON', true, { cause: err });
+  }
+  const envelope = asResource<Bundle>(value, 'Bundle');
+  return { envelope, spans: scan.spans, nextUrl: nextLinkOf(envelope, baseUrl), bytes: raw.length, wireBytes, raw };
 }

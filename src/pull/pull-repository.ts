@@ -1,5 +1,7 @@
 import type { Queryable } from '../db/database';
+import { MalformedResponseError } from '../fhir';
 import type { FoundAttachment } from './attachments';
+import { addTypeCounts, pageRowsJson, type PageEntries } from './page-resources';
 
 export type PullState = 'queued' | 'running' | 'complete' | 'partial' | 'failed';
 export type TaskState = 'queued' | 'running' | 'complete' | 'failed';
@@ -191,26 +193,17 @@ export async function requeueFailedTasks(db: Queryable, pullId: string): Promise
   return rows.map((r) => r.id);
 }
 
-/** One resource of a page, ready to store. */
-export interface RawResourceInput {
-  readonly type: string;
-  readonly id: string;
-  readonly versionId: string;
-  /** The resource serialized by `JSON.stringify` (one JSON object; {@link commitPage} embeds it verbatim). */
-  readonly json: string;
-  readonly sha256: string;
-}
-
 export interface PageCommit {
   readonly task: TaskRow;
   readonly caseId: string;
   /** The cursor this page was fetched from, as the task held it (null: the first request). */
   readonly fromUrl: string | null;
   readonly pageNo: number;
+  /** The page exactly as received (after content decoding); stored as is, each resource row cut out of it. */
   readonly body: Buffer;
-  readonly bodySha256: string;
   readonly fetchedAt: Date;
-  readonly resources: readonly RawResourceInput[];
+  /** The page's resources and where each lies in its bytes (page-resources.ts). */
+  readonly entries: PageEntries;
   readonly nextUrl: string | null;
   readonly retriesDelta: number;
   readonly attachments: readonly (FoundAttachment & { id: string; resourceType: string; remoteId: string })[];
@@ -230,31 +223,16 @@ export async function commitPage(tx: Queryable, page: PageCommit): Promise<{ com
     [
       page.task.id,
       page.nextUrl,
-      page.resources.length,
+      page.entries.entries.length,
       page.attachments.length,
       page.retriesDelta,
       page.pageNo - 1,
       page.fromUrl,
-      JSON.stringify(addTypeCounts(page.task.typeCounts, page.resources)),
+      JSON.stringify(addTypeCounts(page.task.typeCounts, page.entries.entries)),
     ],
   );
   if (advanced.rowCount !== 1) return { committed: false, newAttachmentIds: [] };
-  await tx.query(
-    `INSERT INTO raw_pages (task_id, page_no, body, sha256, fetched_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
-    [page.task.id, page.pageNo, page.body, page.bodySha256, page.fetchedAt],
-  );
-  if (page.resources.length > 0) {
-    // One statement per page. The resources travel as ONE jsonb array whose elements embed each
-    // resource's JSON as it is (not re-quoted as a JSON string), so Node does not escape ~1 KB per
-    // resource and Postgres parses it once, straight into the jsonb it stores.
-    await tx.query(
-      `INSERT INTO raw_resources (case_id, source_id, resource_type, remote_id, version_id, resource, sha256, fetched_at, pull_id, task_id, page_no)
-       SELECT $1, $2, r.t, r.i, r.v, r.j, r.h, $3, $4, $5, $6
-       FROM jsonb_to_recordset($7::jsonb) AS r(t text, i text, v text, h text, j jsonb)
-       ON CONFLICT (case_id, source_id, resource_type, remote_id, version_id) DO NOTHING`,
-      [page.caseId, page.task.sourceId, page.fetchedAt, page.task.pullId, page.task.id, page.pageNo, resourceRowsJson(page.resources)],
-    );
-  }
+  await storePage(tx, page);
   let newAttachmentIds: string[] = [];
   if (page.attachments.length > 0) {
     // One statement for all of the page's attachments (a page of documents can carry hundreds).
@@ -290,23 +268,32 @@ export async function commitPage(tx: Queryable, page: PageCommit): Promise<{ com
   return { committed: true, newAttachmentIds };
 }
 
-/**
- * The rows of a page for `jsonb_to_recordset`: `[{"t":type,"i":id,"v":versionId,"h":sha256,"j":<resource>},…]`,
- * each resource's JSON embedded as is. `json` is `JSON.stringify` output (a single JSON object), so
- * the array is valid JSON with exactly one element per resource.
- */
-function resourceRowsJson(resources: readonly RawResourceInput[]): string {
-  const parts = new Array<string>(resources.length);
-  for (let i = 0; i < resources.length; i += 1) {
-    const r = resources[i] as RawResourceInput;
-    parts[i] = `{"t":${JSON.stringify(r.type)},"i":${JSON.stringify(r.id)},"v":${JSON.stringify(r.versionId)},"h":${JSON.stringify(r.sha256)},"j":${r.json}}`;
-  }
-  return `[${parts.join(',')}]`;
-}
+/** PostgreSQL's answer to text that is not valid JSON (or JSON jsonb cannot hold, such as \u0000). */
+const INVALID_JSON_CODES = new Set(['22P02', '22P05', '22021', '22025']);
 
-/** Per-type counts after adding a page's resources. */
-export function addTypeCounts(base: Record<string, number>, resources: readonly RawResourceInput[]): Record<string, number> {
-  const counts = { ...base };
-  for (const r of resources) counts[r.type] = (counts[r.type] ?? 0) + 1;
-  return counts;
+/**
+ * The page row and its resource rows, in one statement that sends the page bytes once: PostgreSQL
+ * cuts each resource out of those bytes at the span this process found (page-resources.ts) and
+ * parses it into jsonb. Rows are keyed, so a resource received again is not stored twice. A
+ * resource that is not valid JSON fails the page as malformed (retryable, like a garbled body).
+ */
+async function storePage(tx: Queryable, page: PageCommit): Promise<void> {
+  try {
+    await tx.query(
+      `WITH page AS (
+         INSERT INTO raw_pages (task_id, page_no, body, sha256, fetched_at) VALUES ($5, $6, $7, encode(sha256($7), 'hex'), $3) ON CONFLICT DO NOTHING
+       )
+       INSERT INTO raw_resources (case_id, source_id, resource_type, remote_id, version_id, resource, sha256, fetched_at, pull_id, task_id, page_no)
+       SELECT $1, $2, m.t, m.i, m.v, convert_from(substring(COALESCE($8::bytea, $7::bytea) FROM m.o + 1 FOR m.n), 'UTF8')::jsonb, m.h, $3, $4, $5, $6
+       FROM jsonb_to_recordset($9::jsonb) AS m(t text, i text, v text, h text, o integer, n integer)
+       ON CONFLICT (case_id, source_id, resource_type, remote_id, version_id) DO NOTHING`,
+      [page.caseId, page.task.sourceId, page.fetchedAt, page.task.pullId, page.task.id, page.pageNo, page.body, page.entries.source, pageRowsJson(page.entries.entries)],
+    );
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === 'string' && INVALID_JSON_CODES.has(code)) {
+      throw new MalformedResponseError(`page ${page.pageNo}: a resource is not valid JSON`, true, { cause: err });
+    }
+    throw err;
+  }
 }

@@ -1,11 +1,11 @@
-import { createHash, randomUUID } from 'node:crypto';
-import type { Bundle } from 'fhir/r4';
+import { randomUUID } from 'node:crypto';
 import { requireEndpoint } from '../endpoints/endpoint-service';
-import { FhirHttpError, isPermanentFhirError, type FhirEndpointClient, type SearchPage } from '../fhir';
+import { FhirHttpError, isPermanentFhirError, scanSearchPage, type FhirEndpointClient, type ScannedSearchPage } from '../fhir';
 import { logger } from '../log';
 import { findAttachments } from './attachments';
 import type { PullWorkerDeps } from './pull-deps';
-import { addTypeCounts, commitPage, findPull, findTask, markTaskFinished, markTaskRunning, type RawResourceInput, type TaskRow } from './pull-repository';
+import { addTypeCounts, pageEntries, type PageEntry } from './page-resources';
+import { commitPage, findPull, findTask, markTaskFinished, markTaskRunning, type PageCommit, type TaskRow } from './pull-repository';
 import { countingRetries, type RetryCount } from './retry-count';
 import { findSourceById } from './source-repository';
 
@@ -16,31 +16,6 @@ export type TaskOutcome =
 
 /** A paging token the server no longer knows (expired snapshot): the query restarts from page one. */
 const MAX_CURSOR_RESTARTS = 2;
-
-function entriesOf(bundle: Bundle): Record<string, unknown>[] {
-  return (bundle.entry ?? [])
-    .filter((e) => e.resource && !(e.search?.mode === 'outcome' && e.resource.resourceType === 'OperationOutcome'))
-    .map((e) => e.resource as unknown as Record<string, unknown>);
-}
-
-/** Each resource of a page, serialized once, hashed, keyed by type, id and version. */
-export function rawResourcesOf(bundle: Bundle): { resources: RawResourceInput[]; parsed: Record<string, unknown>[] } {
-  const parsed = entriesOf(bundle);
-  const resources = parsed.map((resource) => {
-    const json = JSON.stringify(resource);
-    const sha256 = createHash('sha256').update(json).digest('hex');
-    const meta = resource.meta as { versionId?: string } | undefined;
-    return {
-      type: String(resource.resourceType),
-      // A resource without an id (rare, non-conformant in a searchset) is keyed by its content.
-      id: typeof resource.id === 'string' ? resource.id : `sha256:${sha256}`,
-      versionId: typeof meta?.versionId === 'string' ? meta.versionId : '',
-      json,
-      sha256,
-    };
-  });
-  return { resources, parsed };
-}
 
 /**
  * Runs one pull task (one query at one source) to the end of its pages. Each page and its cursor
@@ -71,14 +46,14 @@ export async function runPullTask(
   let staleCursor: string | undefined;
   // The next page, requested while this one is being committed (its round trip overlaps the
   // database work); used only when the commit advanced the cursor to exactly its URL.
-  let prefetched: { url: string; page: Promise<SearchPage> } | undefined;
+  let prefetched: { url: string; page: Promise<ScannedSearchPage> } | undefined;
   try {
     for (;;) {
       const current: TaskRow = task;
       // Every page is committed but the task was not marked complete (its worker died, or the database
       // went away, in between): finish it instead of starting the query again from page one.
       if (current.pages > 0 && current.nextUrl === null && staleCursor === undefined) break;
-      let page: SearchPage;
+      let page: ScannedSearchPage;
       try {
         const ahead = prefetched !== undefined && prefetched.url === current.nextUrl ? prefetched.page : undefined;
         prefetched = undefined;
@@ -92,10 +67,8 @@ export async function runPullTask(
         }
         throw err;
       }
-      const { resources, parsed } = rawResourcesOf(page.bundle);
-      const attachments = parsed.flatMap((resource, i) =>
-        findAttachments(resource).map((a) => ({ ...a, id: randomUUID(), resourceType: resources[i]?.type ?? '', remoteId: resources[i]?.id ?? '' })),
-      );
+      const entries = pageEntries(page);
+      const attachments = attachmentsOf(entries.entries);
       const retriesDelta = counted.retries;
       if (page.nextUrl) {
         const next: TaskRow = { ...current, nextUrl: page.nextUrl };
@@ -111,9 +84,8 @@ export async function runPullTask(
           fromUrl: staleCursor ?? current.nextUrl,
           pageNo: current.pages + 1,
           body: page.raw,
-          bodySha256: createHash('sha256').update(page.raw).digest('hex'),
           fetchedAt: new Date(),
-          resources,
+          entries,
           nextUrl: page.nextUrl ?? null,
           retriesDelta,
           attachments,
@@ -134,8 +106,8 @@ export async function runPullTask(
       task = {
         ...current,
         pages: current.pages + 1,
-        resources: current.resources + resources.length,
-        typeCounts: addTypeCounts(current.typeCounts, resources),
+        resources: current.resources + entries.entries.length,
+        typeCounts: addTypeCounts(current.typeCounts, entries.entries),
         nextUrl: page.nextUrl ?? null,
       };
       if (!page.nextUrl) break;
@@ -155,8 +127,15 @@ export async function runPullTask(
   }
 }
 
-async function fetchPage(client: FhirEndpointClient, task: TaskRow): Promise<SearchPage> {
-  if (task.nextUrl) return client.fetchPage(task.nextUrl);
-  if (task.requestPath.includes('$')) return client.operation(task.requestPath, task.requestParams);
-  return client.search(task.requestPath, task.requestParams);
+/** The attachments of a page's resources, each with a new id (kept only if its row is new). */
+export function attachmentsOf(entries: readonly PageEntry[]): PageCommit['attachments'] {
+  return entries.flatMap((e) =>
+    e.resource ? findAttachments(e.resource).map((a) => ({ ...a, id: randomUUID(), resourceType: e.type, remoteId: e.id })) : [],
+  );
+}
+
+async function fetchPage(client: FhirEndpointClient, task: TaskRow): Promise<ScannedSearchPage> {
+  if (task.nextUrl) return client.fetchPage(task.nextUrl, scanSearchPage);
+  if (task.requestPath.includes('$')) return client.operation(task.requestPath, task.requestParams, scanSearchPage);
+  return client.search(task.requestPath, task.requestParams, scanSearchPage);
 }

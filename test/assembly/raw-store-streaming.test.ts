@@ -4,6 +4,8 @@ import { findBundle, insertBundleVersion } from '../../src/assembly/bundle-repos
 import { rawResourceBatches } from '../../src/assembly/raw-resource-stream';
 import { insertCase } from '../../src/db/case-repository';
 import { insertEndpoint } from '../../src/endpoints/endpoint-repository';
+import { scanSearchPage } from '../../src/fhir';
+import { pageEntries } from '../../src/pull/page-resources';
 import { commitPage, findTask, insertPull, insertTask } from '../../src/pull/pull-repository';
 import { insertSource } from '../../src/pull/source-repository';
 import { createTestDatabase, type TestDatabase } from '../support/postgres';
@@ -37,16 +39,13 @@ beforeAll(async () => {
     const task = await findTask(t.db, taskId);
     if (!task) throw new Error('no task');
     // Two versions of some resources, several types: the key order is not the insertion order.
-    const resources = Array.from({ length: ROWS_PER_SOURCE }, (_, i) => {
-      const json = JSON.stringify({ resourceType: i % 3 === 0 ? 'Condition' : 'Observation', id: `r${i % 30}`, meta: { versionId: String(i) } });
-      return { type: i % 3 === 0 ? 'Condition' : 'Observation', id: `r${i % 30}`, versionId: String(i), json, sha256: createHash('sha256').update(json).digest('hex') };
-    });
-    const body = Buffer.from('{}');
+    const resources = Array.from({ length: ROWS_PER_SOURCE }, (_, i) => ({
+      resourceType: i % 3 === 0 ? 'Condition' : 'Observation', id: `r${i % 30}`, meta: { versionId: String(i) },
+    }));
+    const body = Buffer.from(JSON.stringify({ resourceType: 'Bundle', type: 'searchset', entry: resources.map((resource) => ({ resource })) }));
+    const entries = pageEntries(scanSearchPage(body, body.length, 'https://a.example.org/fhir'));
     await t.db.transaction((tx) =>
-      commitPage(tx, {
-        task, caseId, fromUrl: null, pageNo: 1, body, bodySha256: createHash('sha256').update(body).digest('hex'), fetchedAt: new Date(),
-        resources, nextUrl: null, retriesDelta: 0, attachments: [],
-      }),
+      commitPage(tx, { task, caseId, fromUrl: null, pageNo: 1, body, fetchedAt: new Date(), entries, nextUrl: null, retriesDelta: 0, attachments: [] }),
     );
   }
 }, 60_000);
@@ -83,6 +82,7 @@ it('parses each resource and keeps fetch time and hash', async () => {
   for await (const batch of rawResourceBatches(t.db, caseId, 10)) {
     for (const r of batch) {
       expect(r.resource['id']).toBe(r.remoteId);
+      // The hash is of the resource's bytes as the page carried them.
       const sent = JSON.stringify({ resourceType: r.resourceType, id: r.remoteId, meta: { versionId: r.versionId } });
       expect(r.sha256).toBe(createHash('sha256').update(sent).digest('hex'));
       expect(Number.isNaN(Date.parse(r.fetchedAt))).toBe(false);

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import { CircuitOpenError, OffOriginUrlError } from '../../src/fhir/errors';
+import type { SearchPage } from '../../src/fhir/fhir-json';
 import { generateClientKey, publicJwkOf, startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { makeClient } from './support/client';
 import { testRedis, type TestRedis } from './support/redis';
@@ -59,7 +60,7 @@ beforeEach(() => {
 const client = (s: SandboxServer = server, deps = {}) =>
   makeClient(redis, env.prefix, s.baseUrl, { auth: { type: 'smart-backend', clientId: CLIENT_ID, privateKeyJwk: privateJwk, scope: 'system/*.read system/*.write' } }, deps);
 
-async function pageAll(c: ReturnType<typeof client>['client'], first: () => ReturnType<typeof c.search>): Promise<string[]> {
+async function pageAll(c: ReturnType<typeof client>['client'], first: () => Promise<SearchPage>): Promise<string[]> {
   const ids: string[] = [];
   let page = await first();
   for (;;) {

@@ -1,0 +1,137 @@
+import { createHash } from 'node:crypto';
+import type { BundleEntry } from 'fhir/r4';
+import { MalformedResponseError, type ScannedSearchPage } from '../fhir';
+
+/**
+ * The resources of a searchset page, as the raw store keeps them: each `entry.resource` that is
+ * an object, except the server's informational OperationOutcome (`search.mode = outcome`,
+ * https://hl7.org/fhir/R4/bundle-definitions.html#Bundle.entry.search.mode).
+ *
+ * Each resource is kept as the exact bytes the server sent: the page is scanned, not parsed
+ * (fhir/searchset-scan.ts), each resource's bytes are hashed as they are, and PostgreSQL cuts the
+ * same bytes out of the page it stores anyway and parses them into jsonb. Nothing is serialized
+ * again, and only resources that can carry attachments are parsed here. Where the page could not be
+ * scanned (not UTF-8, or JSON the scan does not follow) it was parsed whole, and its resources are
+ * serialized with `JSON.stringify` into a buffer of their own.
+ */
+
+/** Resource types whose attachments the pull fetches (attachments.ts): parsed here, the others are not. */
+const WITH_ATTACHMENTS = new Set(['DocumentReference', 'DiagnosticReport', 'Binary']);
+
+/** One resource of a page. */
+export interface PageEntry {
+  /** Position in `Bundle.entry` (0-based). */
+  readonly index: number;
+  /** `resourceType` when it is a string, else ''. */
+  readonly type: string;
+  /** The resource's `id`, or `sha256:<hash>` for a resource without one (non-conformant in a searchset). */
+  readonly id: string;
+  /** `meta.versionId` when it is a string, else ''. */
+  readonly versionId: string;
+  /** SHA-256 (hex) of the resource's bytes as stored. */
+  readonly sha256: string;
+  /** Byte offset and length of the resource's JSON in {@link PageEntries.source} (or the page body). */
+  readonly offset: number;
+  readonly length: number;
+  /** The parsed resource, for the types that can carry attachments (and every resource of an unscanned page). */
+  readonly resource?: Record<string, unknown>;
+}
+
+/** What the raw store keeps of a page. */
+export interface PageEntries {
+  readonly entries: readonly PageEntry[];
+  /** The bytes the entries' offsets point into, when not the page body itself (an unscanned page). */
+  readonly source: Buffer | null;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+const sha256Hex = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+
+const isServerOutcome = (entry: BundleEntry, type: string): boolean => type === 'OperationOutcome' && isObject(entry.search) && entry.search.mode === 'outcome';
+
+function parseSpan(raw: Buffer, start: number, end: number, index: number): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(raw.toString('utf8', start, end));
+    if (isObject(value)) return value;
+  } catch (err) {
+    throw new MalformedResponseError(`entry ${index}: resource is not valid JSON`, true, { cause: err });
+  }
+  throw new MalformedResponseError(`entry ${index}: resource is not an object`, true);
+}
+
+/** A scanned page's resources: keys from the scan, bytes hashed in place. */
+function scannedEntries(page: ScannedSearchPage, list: readonly unknown[]): PageEntry[] {
+  const entries: PageEntry[] = [];
+  for (let index = 0; index < list.length; index++) {
+    const span = page.spans.get(index);
+    if (!span) continue;
+    const type = span.resourceType ?? '';
+    if (isServerOutcome(list[index] as BundleEntry, type)) continue;
+    const sha256 = sha256Hex(page.raw.subarray(span.start, span.end));
+    entries.push({
+      index,
+      type,
+      id: span.id ?? `sha256:${sha256}`,
+      versionId: span.versionId ?? '',
+      sha256,
+      offset: span.start,
+      length: span.end - span.start,
+      ...(WITH_ATTACHMENTS.has(type) ? { resource: parseSpan(page.raw, span.start, span.end, index) } : {}),
+    });
+  }
+  return entries;
+}
+
+/** A page parsed whole: its resources serialized into a buffer of their own. */
+function parsedEntries(list: readonly unknown[]): PageEntries {
+  const entries: PageEntry[] = [];
+  const parts: Buffer[] = [];
+  let offset = 0;
+  for (let index = 0; index < list.length; index++) {
+    const entry = list[index];
+    if (!isObject(entry) || !isObject(entry.resource)) continue;
+    const resource = entry.resource;
+    const type = typeof resource.resourceType === 'string' ? resource.resourceType : '';
+    if (isServerOutcome(entry as BundleEntry, type)) continue;
+    const bytes = Buffer.from(JSON.stringify(resource), 'utf8');
+    const sha256 = sha256Hex(bytes);
+    const version = isObject(resource.meta) ? resource.meta.versionId : undefined;
+    entries.push({
+      index,
+      type,
+      id: typeof resource.id === 'string' ? resource.id : `sha256:${sha256}`,
+      versionId: typeof version === 'string' ? version : '',
+      sha256,
+      offset,
+      length: bytes.length,
+      resource,
+    });
+    parts.push(bytes);
+    offset += bytes.length;
+  }
+  return { entries, source: Buffer.concat(parts) };
+}
+
+/** The resources of a page, located in its bytes (see the module comment). */
+export function pageEntries(page: ScannedSearchPage): PageEntries {
+  const raw: unknown = page.envelope.entry;
+  const list = Array.isArray(raw) ? (raw as unknown[]) : [];
+  if (page.spans.size > 0) return { entries: scannedEntries(page, list), source: null };
+  return parsedEntries(list);
+}
+
+/** Per-type counts after adding a page's resources. */
+export function addTypeCounts(base: Record<string, number>, entries: readonly { readonly type: string }[]): Record<string, number> {
+  const counts = { ...base };
+  for (const e of entries) counts[e.type] = (counts[e.type] ?? 0) + 1;
+  return counts;
+}
+
+/**
+ * The rows of a page for `jsonb_to_recordset(…) AS m(t text, i text, v text, h text, o integer, n integer)`:
+ * type, id, version, hash, and the offset and length of each resource's bytes.
+ */
+export function pageRowsJson(entries: readonly PageEntry[]): string {
+  return JSON.stringify(entries.map((e) => ({ t: e.type, i: e.id, v: e.versionId, h: e.sha256, o: e.offset, n: e.length })));
+}
