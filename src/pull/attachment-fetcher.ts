@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import type { Queryable } from '../db/database';
-import { recordBlob, type BlobWriter } from '../blobs/blob-store';
+import { recordBlob, type BlobStore, type BlobWriter } from '../blobs/blob-store';
 import { requireEndpoint } from '../endpoints/endpoint-service';
 import { isPermanentFhirError } from '../fhir';
 import { logger } from '../log';
@@ -34,6 +34,23 @@ export function integrityOf(declared: { size: number | null; sha1: string | null
   if (sizeBad) return 'size-mismatch';
   if (hashBad) return 'hash-mismatch';
   return declared.size === null && declared.sha1 === null ? 'unverified' : 'verified';
+}
+
+/** Inline data over the size cap: a permanent failure, with the cap in the message. */
+export class InlineAttachmentTooLargeError extends Error {
+  readonly permanent = true;
+}
+
+/**
+ * Decodes an attachment's inline base64 data (FHIR base64Binary may be line-wrapped: whitespace is
+ * legal and ignored) and stores the bytes in the blob store.
+ * @throws InlineAttachmentTooLargeError over `maxBytes`
+ */
+export async function storeInlineData(blobs: BlobStore, data: string, maxBytes: number): Promise<{ sha256: string; size: number; sha1Base64: string }> {
+  const bytes = Buffer.from(data.replace(/\s+/g, ''), 'base64');
+  if (bytes.length > maxBytes) throw new InlineAttachmentTooLargeError(`attachment is ${bytes.length} bytes, over the ${maxBytes}-byte cap`);
+  const blob = await blobs.putBuffer(bytes);
+  return { ...blob, sha1Base64: createHash('sha1').update(bytes).digest('base64') };
 }
 
 /** Reads `content[0].attachment`-style positions out of a stored resource. */
@@ -90,13 +107,9 @@ export async function fetchAttachment(deps: PullWorkerDeps, attachmentId: string
       );
       const data = raw.rows[0] ? inlineDataAt(raw.rows[0].resource, row.position) : undefined;
       if (data === undefined) throw new Error('inline data not found in the stored resource');
-      // FHIR base64Binary may be line-wrapped: whitespace is legal and ignored.
-      const bytes = Buffer.from(data.replace(/\s+/g, ''), 'base64');
-      if (bytes.length > deps.maxAttachmentBytes) throw Object.assign(new Error(`attachment is ${bytes.length} bytes, over the ${deps.maxAttachmentBytes}-byte cap`), { permanent: true });
-      const blob = await deps.blobs.putBuffer(bytes);
-      await recordBlob(deps.db, { ...blob, contentType: row.content_type ?? undefined });
-      const sha1Base64 = createHash('sha1').update(bytes).digest('base64');
-      await markFetched(deps.db, row.id, { ...blob, sha1Base64 }, integrityOf(declared, { size: blob.size, sha1Base64 }));
+      const stored = await storeInlineData(deps.blobs, data, deps.maxAttachmentBytes);
+      await recordBlob(deps.db, { sha256: stored.sha256, size: stored.size, contentType: row.content_type ?? undefined });
+      await markFetched(deps.db, row.id, stored, integrityOf(declared, stored));
       return 'fetched';
     }
     const source = await findSourceById(deps.db, row.source_id);

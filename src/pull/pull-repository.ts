@@ -206,7 +206,17 @@ export interface PageCommit {
   readonly entries: PageEntries;
   readonly nextUrl: string | null;
   readonly retriesDelta: number;
-  readonly attachments: readonly (FoundAttachment & { id: string; resourceType: string; remoteId: string })[];
+  readonly attachments: readonly PageAttachment[];
+}
+
+/** An attachment found in a page's resource; inline data is stored with the page (`stored`), URLs are fetched by a job. */
+export interface PageAttachment extends FoundAttachment {
+  readonly id: string;
+  readonly resourceType: string;
+  readonly remoteId: string;
+  readonly stored?:
+    | { readonly state: 'fetched'; readonly sha256: string; readonly size: number; readonly sha1Base64: string; readonly integrity: string }
+    | { readonly state: 'failed'; readonly error: string };
 }
 
 /**
@@ -233,38 +243,7 @@ export async function commitPage(tx: Queryable, page: PageCommit): Promise<{ com
   );
   if (advanced.rowCount !== 1) return { committed: false, newAttachmentIds: [] };
   await storePage(tx, page);
-  let newAttachmentIds: string[] = [];
-  if (page.attachments.length > 0) {
-    // One statement for all of the page's attachments (a page of documents can carry hundreds).
-    const inserted = await tx.query<{ id: string }>(
-      `INSERT INTO attachments (id, case_id, source_id, task_id, resource_type, remote_id, position, url, inline, content_type,
-         declared_size, declared_sha1, state)
-       SELECT a.id, $1, $2, $3, a.t, a.r, a.p, a.u, a.inl, a.ct, a.sz, a.sha1, 'pending'
-       FROM jsonb_to_recordset($4::jsonb) AS a(id uuid, t text, r text, p text, u text, inl boolean, ct text, sz bigint, sha1 text)
-       ON CONFLICT (case_id, source_id, resource_type, remote_id, position) DO NOTHING RETURNING id`,
-      [
-        page.caseId,
-        page.task.sourceId,
-        page.task.id,
-        JSON.stringify(
-          page.attachments.map((a) => ({
-            id: a.id,
-            t: a.resourceType,
-            r: a.remoteId,
-            p: a.position,
-            u: a.url ?? null,
-            inl: a.data !== undefined,
-            ct: a.contentType ?? null,
-            sz: a.size ?? null,
-            sha1: a.sha1 ?? null,
-          })),
-        ),
-      ],
-    );
-    // In the page's order (RETURNING order is not guaranteed).
-    const created = new Set(inserted.rows.map((r) => r.id));
-    newAttachmentIds = page.attachments.filter((a) => created.has(a.id)).map((a) => a.id);
-  }
+  const newAttachmentIds = page.attachments.length > 0 ? await insertAttachments(tx, page) : [];
   return { committed: true, newAttachmentIds };
 }
 
@@ -296,4 +275,62 @@ async function storePage(tx: Queryable, page: PageCommit): Promise<void> {
     }
     throw err;
   }
+}
+
+/**
+ * The page's attachments, in one statement for all (a page of documents can carry hundreds), with
+ * the blobs of the inline ones already stored. Returns the ids of the new rows still to fetch
+ * (`pending`), in the page's order.
+ */
+async function insertAttachments(tx: Queryable, page: PageCommit): Promise<string[]> {
+  const blobs = new Map<string, { s: string; z: number; ct: string | null }>();
+  for (const a of page.attachments) {
+    if (a.stored?.state === 'fetched') blobs.set(a.stored.sha256, { s: a.stored.sha256, z: a.stored.size, ct: a.contentType ?? null });
+  }
+  if (blobs.size > 0) {
+    await tx.query(
+      `INSERT INTO blobs (sha256, size, content_type) SELECT b.s, b.z, b.ct FROM jsonb_to_recordset($1::jsonb) AS b(s text, z bigint, ct text)
+       ON CONFLICT (sha256) DO NOTHING`,
+      [JSON.stringify([...blobs.values()])],
+    );
+  }
+  const inserted = await tx.query<{ id: string; state: string }>(
+    `INSERT INTO attachments (id, case_id, source_id, task_id, resource_type, remote_id, position, url, inline, content_type,
+       declared_size, declared_sha1, state, blob_sha256, size, integrity, sha1_base64, error, attempts)
+     SELECT a.id, $1, $2, $3, a.t, a.r, a.p, a.u, a.inl, a.ct, a.sz, a.sha1, a.st, a.b, a.bz, a.ig, a.b1, a.er, a.n
+     FROM jsonb_to_recordset($4::jsonb) AS a(id uuid, t text, r text, p text, u text, inl boolean, ct text, sz bigint, sha1 text,
+       st text, b text, bz bigint, ig text, b1 text, er text, n integer)
+     ON CONFLICT (case_id, source_id, resource_type, remote_id, position) DO NOTHING RETURNING id, state`,
+    [
+      page.caseId,
+      page.task.sourceId,
+      page.task.id,
+      JSON.stringify(
+        page.attachments.map((a) => {
+          const fetched = a.stored?.state === 'fetched' ? a.stored : undefined;
+          return {
+            id: a.id,
+            t: a.resourceType,
+            r: a.remoteId,
+            p: a.position,
+            u: a.url ?? null,
+            inl: a.data !== undefined,
+            ct: a.contentType ?? null,
+            sz: a.size ?? null,
+            sha1: a.sha1 ?? null,
+            st: a.stored?.state ?? 'pending',
+            b: fetched?.sha256 ?? null,
+            bz: fetched?.size ?? null,
+            ig: fetched?.integrity ?? null,
+            b1: fetched?.sha1Base64 ?? null,
+            er: a.stored?.state === 'failed' ? a.stored.error : null,
+            n: a.stored ? 1 : 0,
+          };
+        }),
+      ),
+    ],
+  );
+  // In the page's order (RETURNING order is not guaranteed).
+  const pending = new Set(inserted.rows.filter((r) => r.state === 'pending').map((r) => r.id));
+  return page.attachments.filter((a) => pending.has(a.id)).map((a) => a.id);
 }

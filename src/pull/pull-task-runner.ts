@@ -4,8 +4,9 @@ import { FhirHttpError, isPermanentFhirError, scanSearchPage, type FhirEndpointC
 import { logger } from '../log';
 import { findAttachments } from './attachments';
 import type { PullWorkerDeps } from './pull-deps';
+import { storeInlineAttachments } from './inline-attachments';
 import { addTypeCounts, pageEntries, type PageEntry } from './page-resources';
-import { commitPage, findPull, findTask, markTaskFinished, markTaskRunning, type PageCommit, type TaskRow } from './pull-repository';
+import { commitPage, findPull, findTask, markTaskFinished, markTaskRunning, type PageAttachment, type TaskRow } from './pull-repository';
 import { countingRetries, type RetryCount } from './retry-count';
 import { findSourceById } from './source-repository';
 
@@ -68,7 +69,7 @@ export async function runPullTask(
         throw err;
       }
       const entries = pageEntries(page);
-      const attachments = attachmentsOf(entries.entries);
+      const found = attachmentsOf(entries.entries);
       const retriesDelta = counted.retries;
       if (page.nextUrl) {
         const next: TaskRow = { ...current, nextUrl: page.nextUrl };
@@ -77,6 +78,8 @@ export async function runPullTask(
         ahead.catch(() => undefined);
         prefetched = { url: page.nextUrl, page: ahead };
       }
+      // Inline attachments go to the blob store now (recorded with the page); URLs are fetched by jobs.
+      const attachments = await storeInlineAttachments(deps.blobs, found, deps.maxAttachmentBytes);
       const result = await deps.db.transaction((tx) =>
         commitPage(tx, {
           task: current,
@@ -128,7 +131,7 @@ export async function runPullTask(
 }
 
 /** The attachments of a page's resources, each with a new id (kept only if its row is new). */
-export function attachmentsOf(entries: readonly PageEntry[]): PageCommit['attachments'] {
+export function attachmentsOf(entries: readonly PageEntry[]): PageAttachment[] {
   return entries.flatMap((e) =>
     e.resource ? findAttachments(e.resource).map((a) => ({ ...a, id: randomUUID(), resourceType: e.type, remoteId: e.id })) : [],
   );
