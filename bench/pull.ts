@@ -1,7 +1,7 @@
 /**
  * Record-pull benchmark (`npm run bench:pull`).
  *
- * One sandbox FHIR server (auth `none`, offset paging, in this process) is loaded once with one
+ * One sandbox FHIR server (auth `none`, offset paging, in a child process: bench/sandbox-process.ts) is loaded once with one
  * patient of `--resources` (default 50,000) generated resources. Then, at 0 ms and at 20 ms added
  * latency per request:
  *
@@ -15,9 +15,9 @@
  * - **naive loop**: fhir-kit-client `search` + `nextPage` per type, type after type, sequential, no
  *   storage, at `_count=100` (the comparison baseline) and at `_count=500` (same page size as ours).
  *
- * Each phase samples `process.memoryUsage().rss` every 50 ms. The sandbox holds the 50k resources
- * (and its page caches) in this same process, so the report gives the RSS with the sandbox loaded
- * and each phase's peak and delta over the RSS just before it.
+ * Each phase samples `process.memoryUsage().rss` every 50 ms (this process: the service and the
+ * naive client; the sandbox holds the 50k resources and its page caches in its own process) and
+ * reports each phase's peak and delta over the RSS just before it.
  *
  * Flags: --resources N, --latencies 0,20, --no-warmup, --pipeline-only, --concurrency N (PULL_CONCURRENCY),
  *        --profile-pipeline DIR (a .cpuprofile of each timed pipeline phase, this process only).
@@ -28,10 +28,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type * as FhirKitClientModule from 'fhir-kit-client' with { 'resolution-mode': 'import' };
-import type { FhirResource } from 'fhir/r4';
-import { generateCareTeamRecords } from '../src/fixtures';
 import { PULL_RESOURCE_TYPES } from '../src/pull/pull-plan';
-import { startSandboxServer, type SandboxServer } from '../src/sandbox';
+import { startRemoteSandbox, type RemoteSandbox } from './remote-sandbox';
+import type { LoadedSandbox } from './sandbox-process';
 import type { RunningService } from '../src/service';
 import { BENCH_INTAKE } from './assemble-seed';
 import { startBenchService, type BenchService } from './bench-service';
@@ -136,37 +135,7 @@ async function stopInfra(infra: Infra): Promise<void> {
   await infra.bench.stop().catch((err: unknown) => log(`service stop failed: ${String(err)}`));
 }
 
-interface Loaded {
-  readonly patientId: string;
-  readonly total: number;
-  readonly counts: Record<string, number>;
-  readonly ms: number;
-}
-
-/** Streams the generator into the sandbox in chunks (the sandbox keeps them; we do not). */
-async function loadSandbox(server: SandboxServer, resources: number): Promise<Loaded> {
-  const t0 = performance.now();
-  const counts: Record<string, number> = {};
-  const patients: string[] = [];
-  let chunk: FhirResource[] = [];
-  let total = 0;
-  const flush = async (): Promise<void> => {
-    if (chunk.length === 0) return;
-    const result = await server.load(chunk);
-    total += result.total;
-    chunk = [];
-  };
-  for await (const r of generateCareTeamRecords({ seed: 1, team: 'a', targetResources: resources })) {
-    counts[r.resourceType] = (counts[r.resourceType] ?? 0) + 1;
-    if (r.resourceType === 'Patient' && r.id) patients.push(r.id);
-    chunk.push(r);
-    if (chunk.length >= 5000) await flush();
-  }
-  await flush();
-  check(patients.length === 1 && patients[0] !== undefined, `expected one Patient in the fixture, got ${patients.length}`);
-  check(total === resources, `sandbox stored ${total} resources, expected ${resources}`);
-  return { patientId: patients[0], total, counts, ms: performance.now() - t0 };
-}
+type Loaded = LoadedSandbox;
 
 // ---------------------------------------------------------------------------------------------
 // API client
@@ -214,7 +183,7 @@ interface PhaseResult {
   readonly rssPeakBytes: number;
   readonly rssDeltaBytes: number;
   readonly rssSamples: number;
-  /** CPU of this Node process (service + sandbox + client), µs per resource. */
+  /** CPU of this Node process (service + client), µs per resource. */
   readonly nodeCpuUsPerResource: number;
   /** CPU µs per resource: this process by thread group, and the local postgres / redis-server processes. */
   readonly cpuUsPerResource: Record<string, number>;
@@ -228,8 +197,8 @@ interface PhaseResult {
  * bench database plus Postgres' own background processes (WAL writer, checkpointer…), and Redis.
  * Other databases' backends (other work on a shared machine) are left out, and show as other load.
  */
-type ProcessSet = () => Promise<{ postgres: number[]; redis: number[] }>;
-let localProcesses: ProcessSet = async () => ({ postgres: [], redis: [] });
+type ProcessSet = () => Promise<{ postgres: number[]; redis: number[]; sandbox: number[] }>;
+let localProcesses: ProcessSet = async () => ({ postgres: [], redis: [], sandbox: [] });
 
 async function measure(phase: string, latencyMs: number, run: () => Promise<{ resources: number; pages: number; ms?: number; extra?: Record<string, unknown> }>): Promise<PhaseResult> {
   forceGc();
@@ -240,6 +209,7 @@ async function measure(phase: string, latencyMs: number, run: () => Promise<{ re
   const threads0 = threadCpu();
   const pg0 = pidCpu(before.postgres);
   const redis0 = pidCpu(before.redis);
+  const sandbox0 = pidCpu(before.sandbox);
   const host0 = hostBusyCpu();
   const t0 = performance.now();
   const out = await run();
@@ -250,6 +220,7 @@ async function measure(phase: string, latencyMs: number, run: () => Promise<{ re
   const after = await localProcesses();
   const pgMs = diffPidCpu(pidCpu(new Set([...before.postgres, ...after.postgres])), pg0);
   const redisMs = diffPidCpu(pidCpu(new Set([...before.redis, ...after.redis])), redis0);
+  const sandboxMs = diffPidCpu(pidCpu(before.sandbox), sandbox0);
   const { peakBytes, samples } = sampler.stop();
   const ms = out.ms ?? wall;
   const perRes = (v: number): number => Number(((v * 1000) / Math.max(1, out.resources)).toFixed(1));
@@ -257,9 +228,10 @@ async function measure(phase: string, latencyMs: number, run: () => Promise<{ re
   for (const [k, v] of Object.entries(threads)) if (v > 0) cpuUsPerResource[`node:${k}`] = perRes(v);
   cpuUsPerResource.postgres = perRes(pgMs);
   cpuUsPerResource.redis = perRes(redisMs);
+  cpuUsPerResource.sandbox = perRes(sandboxMs);
   const threadsTotal = Object.values(threads).reduce((a, b) => a + b, 0);
   // CPU that neither this process nor its Postgres backends nor Redis used: other work on the machine (noise).
-  const otherCores = Math.max(0, host - threadsTotal - pgMs - redisMs) / wall;
+  const otherCores = Math.max(0, host - threadsTotal - pgMs - redisMs - sandboxMs) / wall;
   const result: PhaseResult = {
     phase,
     latencyMs,
@@ -469,13 +441,14 @@ async function main(): Promise<number> {
   const kit = await import('fhir-kit-client');
   log(`starting the service (fresh PostgreSQL database, own queue prefix) …`);
   const infra = await startInfra(args);
-  let server: SandboxServer | undefined;
+  let server: RemoteSandbox | undefined;
   try {
     forceGc();
     const rssServiceStarted = process.memoryUsage.rss();
-    server = await startSandboxServer({ name: 'bench-care-team', auth: 'none', paging: 'offset' });
-    log(`loading ${fmtInt(args.resources)} generated resources into the sandbox …`);
-    const loaded = await loadSandbox(server, args.resources);
+    log(`loading ${fmtInt(args.resources)} generated resources into the sandbox (a child process) …`);
+    server = await startRemoteSandbox(args.resources);
+    const loaded = server.loaded;
+    const sandboxPid = server.pid;
     forceGc();
     const rssSandboxLoaded = process.memoryUsage.rss();
     log(`loaded in ${(loaded.ms / 1000).toFixed(1)} s: ${JSON.stringify(loaded.counts)}; RSS ${fmtMb(rssSandboxLoaded)} (sandbox data +${fmtMb(rssSandboxLoaded - rssServiceStarted)})`);
@@ -495,7 +468,7 @@ async function main(): Promise<number> {
       const { rows } = await infra.service.db.query<{ pid: number }>(
         'SELECT pid FROM pg_stat_activity WHERE datname = current_database() OR datname IS NULL',
       );
-      return { postgres: rows.map((r) => r.pid), redis: pidsNamed('redis-server') };
+      return { postgres: rows.map((r) => r.pid), redis: pidsNamed('redis-server'), sandbox: [sandboxPid] };
     };
     const expected = expectedPull(loaded);
 
@@ -504,7 +477,7 @@ async function main(): Promise<number> {
       // One untimed pass of each kind, so every phase meets a warm server (search indexes and
       // result snapshots built), warm connections and JIT-compiled code.
       log('warm-up pass (not in the figures) …');
-      server.latencyMs = 0;
+      await server.setLatency(0);
       const caseId = await prepareCase(ctx);
       const first = await pullPhase(ctx, 'warm-up pipeline', 0, caseId);
       warmup.push(first.pull, first.assembly);
@@ -515,7 +488,7 @@ async function main(): Promise<number> {
     const phases: PhaseResult[] = [];
     const assemblies: PhaseResult[] = [];
     for (const latency of args.latencies) {
-      server.latencyMs = latency;
+      await server.setLatency(latency);
       const caseId = await prepareCase(ctx);
       const profileFile = args.profileDir ? path.join(args.profileDir, `pipeline-${latency}ms.cpuprofile`) : undefined;
       const { pull, assembly } = await pullPhase(ctx, 'pipeline', latency, caseId, profileFile);
@@ -525,7 +498,7 @@ async function main(): Promise<number> {
       phases.push(await measure(`naive _count=${NAIVE_COUNT}`, latency, () => naiveLoop(kit, server!.baseUrl, loaded.patientId, NAIVE_COUNT, expected)));
       phases.push(await measure(`naive _count=${NAIVE_COUNT_LARGE}`, latency, () => naiveLoop(kit, server!.baseUrl, loaded.patientId, NAIVE_COUNT_LARGE, expected)));
     }
-    server.latencyMs = 0;
+    await server.setLatency(0);
 
     // ------------------------------------------------------------------ report
     const find = (phase: string, latency: number): PhaseResult | undefined => phases.find((p) => p.phase === phase && p.latencyMs === latency);
@@ -541,6 +514,7 @@ async function main(): Promise<number> {
         naive ? fmtRatio(p.resPerS / naive.resPerS) : '',
         p.nodeCpuUsPerResource.toFixed(0),
         (p.cpuUsPerResource.postgres ?? 0).toFixed(0),
+        (p.cpuUsPerResource.sandbox ?? 0).toFixed(0),
         p.otherLoadCores.toFixed(2),
         fmtMb(p.rssPeakBytes),
         fmtMb(p.rssDeltaBytes),
@@ -548,7 +522,7 @@ async function main(): Promise<number> {
     });
     const out: string[] = [];
     out.push('');
-    out.push(`Record-pull benchmark: one sandbox patient of ${fmtInt(loaded.total)} resources (${Object.keys(loaded.counts).length} types), sandbox in this process (auth none, offset paging).`);
+    out.push(`Record-pull benchmark: one sandbox patient of ${fmtInt(loaded.total)} resources (${Object.keys(loaded.counts).length} types), sandbox in a child process (auth none, offset paging; a real EHR is another machine: its heap stays out of the service's, its CPU shares this machine's 2 cores).`);
     out.push(
       `Pipeline = the real service (API + BullMQ workers, PULL_CONCURRENCY=${infra.pullConcurrency}, pool ${infra.poolSize}) → PostgreSQL raw store; ` +
         `Patient/$everything split by _type, _count=500. Naive = fhir-kit-client search + nextPage per type (${PULL_RESOURCE_TYPES.length} types), sequential, no storage.`,
@@ -562,10 +536,10 @@ async function main(): Promise<number> {
     }
     out.push(
       `Ratio = res/s over the naive loop at _count=${NAIVE_COUNT} at the same latency. node/pg µs/res = CPU of this process (all threads) and of the local ` +
-        `postgres processes (the bench database's backends + background processes) per resource. Other load = cores busy with anything else on the host during the phase (noise: rerun when it is not ~0).`,
+        `postgres processes (the bench database's backends + background processes) per resource; sandbox µs/res = the sandbox process. Other load = cores busy with anything else on the host during the phase (noise: rerun when it is not ~0).`,
     );
     out.push('');
-    out.push(table(['latency', 'phase', 'resources', 'pages', 'time', 'res/s', 'ratio', 'node µs/res', 'pg µs/res', 'other load', 'peak RSS', 'Δ RSS'], rows));
+    out.push(table(['latency', 'phase', 'resources', 'pages', 'time', 'res/s', 'ratio', 'node µs/res', 'pg µs/res', 'sandbox µs/res', 'other load', 'peak RSS', 'Δ RSS'], rows));
     if (assemblies.length > 0) {
       out.push('');
       out.push(
@@ -592,7 +566,7 @@ async function main(): Promise<number> {
     out.push('');
     out.push(
       `RSS: process start ${fmtMb(rssAtStart)}; service started ${fmtMb(rssServiceStarted)}; sandbox loaded ${fmtMb(rssSandboxLoaded)} ` +
-        `(the sandbox holds the ${fmtInt(loaded.total)} resources: +${fmtMb(rssSandboxLoaded - rssServiceStarted)}); process high-water mark ${fmtMb(processMaxRss())}.`,
+        `(the sandbox's ${fmtInt(loaded.total)} resources live in its own process; this one grew ${fmtMb(rssSandboxLoaded - rssServiceStarted)}); process high-water mark ${fmtMb(processMaxRss())}.`,
     );
     out.push('Δ RSS = phase peak − RSS just before the phase (after a full GC). Sampled every 50 ms.');
 
