@@ -1,4 +1,5 @@
 import type { Bundle } from 'fhir/r4';
+import { findBundle } from '../../src/assembly/bundle-repository';
 import { caseFhirIds } from '../../src/cases/fhir-ids';
 import type { Database } from '../../src/db/database';
 
@@ -9,8 +10,7 @@ import type { Database } from '../../src/db/database';
  * Composition.date, Provenance.recorded) is dropped.
  */
 export async function comparableBundle(db: Database, caseId: string, version: number): Promise<string> {
-  const { rows } = await db.query<{ bundle: Bundle }>('SELECT bundle FROM case_bundles WHERE case_id = $1 AND version = $2', [caseId, version]);
-  const bundle = rows[0]?.bundle;
+  const bundle = (await findBundle(db, caseId, version))?.bundle;
   if (!bundle) throw new Error(`case ${caseId} has no bundle version ${version}`);
   const names = new Map<string, string>([[caseId, '<case>']]);
   for (const [type, id] of Object.entries(caseFhirIds(caseId))) names.set(id, `<case-${type}>`);

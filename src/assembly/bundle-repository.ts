@@ -1,5 +1,5 @@
 import type { Bundle } from 'fhir/r4';
-import type { Database } from '../db/database';
+import type { Database, Queryable } from '../db/database';
 import { bundleJsonParts } from './bundle-json';
 
 export interface StoredBundle {
@@ -11,66 +11,159 @@ export interface StoredBundle {
   readonly createdAt: Date;
 }
 
+/** A stored bundle version as its JSON text, unparsed (to serve it as stored). */
+export interface StoredBundleJson extends Omit<StoredBundle, 'bundle'> {
+  readonly json: string;
+}
+
+interface NewBundleVersion {
+  readonly caseId: string;
+  readonly bundleId: string;
+  readonly bundle: Bundle;
+  readonly report: unknown;
+  readonly options: unknown;
+  readonly trigger: string;
+}
+
+const INSERT_PART = 'INSERT INTO case_bundle_parts (case_id, version, n, part) VALUES ($1, $2, $3, $4)';
+
 /**
  * Stores an assembly as the case's next bundle version (versions are never overwritten).
  *
- * The bundle's JSON text goes to PostgreSQL in parts of a few MB ({@link bundleJsonParts}) into a
- * temporary table and is joined there, so this process never holds the whole text (~100 MB for a
- * 50,000-resource case) nor the driver's copy of it. The stored value is the same text
- * `JSON.stringify(bundle)` gives. Where the server has LZ4, the row is TOAST-compressed with it
- * rather than pglz (several times faster on ~100 MB of JSON; values read back the same).
+ * The bundle's JSON text is stored as its parts ({@link bundleJsonParts}, ~1 MB each), one
+ * `case_bundle_parts` row per part, written while the next part is being serialised: PostgreSQL
+ * stores (and LZ4-compresses, where it has LZ4) part n while Node stringifies part n+1, instead of
+ * re-parsing and compressing the whole ~100 MB document as one `json` value after Node is done.
+ * This process never holds the whole text nor the driver's copy of it. The parts concatenated are
+ * the text `JSON.stringify(bundle)` gives; the `case_bundles` row keeps `bundle` NULL.
+ *
+ * One transaction: the version row and all its parts are committed together or not at all.
  */
-export async function insertBundleVersion(
-  db: Database,
-  v: { caseId: string; bundleId: string; bundle: Bundle; report: unknown; options: unknown; trigger: string },
-): Promise<number> {
+export async function insertBundleVersion(db: Database, v: NewBundleVersion): Promise<number> {
   return db.transaction(async (tx) => {
     // Serialise versions per case (two assemblies at once get consecutive versions).
     await tx.query('SELECT id FROM cases WHERE id = $1 FOR UPDATE', [v.caseId]);
-    await tx.query(
-      `SELECT set_config('default_toast_compression', 'lz4', true) FROM pg_settings
-       WHERE name = 'default_toast_compression' AND 'lz4' = ANY (enumvals)`,
-    );
-    const parts = bundleJsonParts(v.bundle);
-    const first = parts.next();
-    const second = parts.next();
-    const params: unknown[] = [v.caseId, v.bundleId, JSON.stringify(v.report), JSON.stringify(v.options), v.trigger];
-    let bundleSql: string;
-    if (first.done || second.done) {
-      bundleSql = '$6::json';
-      params.push(first.done ? JSON.stringify(v.bundle) : first.value);
-    } else {
-      // Several parts: staged in a temporary table (dropped at commit), joined by the INSERT.
-      await tx.exec('CREATE TEMP TABLE bundle_parts (n integer PRIMARY KEY, part text NOT NULL) ON COMMIT DROP');
-      await tx.exec('ALTER TABLE bundle_parts ALTER COLUMN part SET STORAGE EXTERNAL'); // not compressed: read back once
-      let n = 0;
-      await tx.query('INSERT INTO bundle_parts (n, part) VALUES ($1, $2)', [n++, first.value]);
-      await tx.query('INSERT INTO bundle_parts (n, part) VALUES ($1, $2)', [n++, second.value]);
-      for (const part of parts) await tx.query('INSERT INTO bundle_parts (n, part) VALUES ($1, $2)', [n++, part]);
-      bundleSql = "(SELECT string_agg(part, '' ORDER BY n) FROM bundle_parts)::json";
-    }
-    const { rows } = await tx.query<{ version: number }>(
-      `INSERT INTO case_bundles (case_id, version, bundle_id, bundle, report, options, trigger)
-       SELECT $1, COALESCE(max(version), 0) + 1, $2, ${bundleSql}, $3, $4, $5 FROM case_bundles WHERE case_id = $1
-       RETURNING version`,
-      params,
-    );
-    return rows[0]?.version ?? 0;
+    const version = await insertVersionRow(tx, v);
+    await insertParts(tx, v.caseId, version, bundleJsonParts(v.bundle));
+    return version;
   });
 }
 
-export async function findBundle(db: Database, caseId: string, version?: number): Promise<StoredBundle | undefined> {
-  const { rows } = await db.query<{ case_id: string; version: number; bundle: Bundle; report: unknown; trigger: string; created_at: Date }>(
-    version === undefined
-      ? 'SELECT case_id, version, bundle, report, trigger, created_at FROM case_bundles WHERE case_id = $1 ORDER BY version DESC LIMIT 1'
-      : 'SELECT case_id, version, bundle, report, trigger, created_at FROM case_bundles WHERE case_id = $1 AND version = $2',
-    version === undefined ? [caseId] : [caseId, version],
+/** The `case_bundles` row of the next version (its text goes to `case_bundle_parts`). */
+async function insertVersionRow(tx: Queryable, v: NewBundleVersion): Promise<number> {
+  const { rows } = await tx.query<{ version: number }>(
+    `INSERT INTO case_bundles (case_id, version, bundle_id, bundle, report, options, trigger)
+     SELECT $1, COALESCE(max(version), 0) + 1, $2, NULL, $3, $4, $5 FROM case_bundles WHERE case_id = $1
+     RETURNING version`,
+    [v.caseId, v.bundleId, JSON.stringify(v.report), JSON.stringify(v.options), v.trigger],
   );
-  const row = rows[0];
-  return row ? { caseId: row.case_id, version: row.version, bundle: row.bundle, report: row.report, trigger: row.trigger, createdAt: row.created_at } : undefined;
+  const version = rows[0]?.version;
+  if (version === undefined) throw new Error(`No bundle version was inserted for case ${v.caseId}`);
+  return version;
 }
 
-export async function findReport(db: Database, caseId: string): Promise<{ version: number; report: unknown } | undefined> {
+/**
+ * Inserts the parts as rows `n = 0, 1, …`, serialising part n+1 while PostgreSQL stores part n.
+ *
+ * One INSERT is outstanding at a time, plus the next part ready in memory: a connection runs one
+ * statement at a time and the driver can only send the next one when Node's event loop runs, i.e.
+ * once the serialisation under way has finished, so a deeper queue would not overlap more (and
+ * `pg` 8 deprecates queuing queries on a busy client; `pg` 9 refuses it).
+ *
+ * On a failure (of an INSERT, or serialising a part) the outstanding INSERT is let finish before the
+ * error is rethrown: the transaction must not roll back (or PGlite close it) with a statement of it
+ * still running.
+ */
+async function insertParts(tx: Queryable, caseId: string, version: number, parts: Iterable<string>): Promise<void> {
+  let running: Promise<unknown> | undefined;
+  try {
+    let n = 0;
+    // Each step of the iterator serialises the next part, while `running` is stored.
+    for (const part of parts) {
+      if (running) await running;
+      running = handled(tx.query(INSERT_PART, [caseId, version, n++, part]));
+      await nextIoTurn();
+    }
+    await running;
+  } catch (err) {
+    await running?.catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * `promise` itself, marked as handled: it may reject during {@link nextIoTurn} or while a part is
+ * serialised, before it is awaited; without a handler attached from the start that rejection would
+ * be reported as unhandled (which ends the process).
+ */
+function handled<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
+}
+
+/**
+ * Lets the event loop run once before the next part is serialised (synchronous, several ms), so the
+ * driver can flush what the socket did not take of the part just sent and read PostgreSQL's replies.
+ */
+function nextIoTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * A bundle version as its stored JSON text, not parsed: the text of the parts joined in order, or
+ * for versions stored before parts existed, the `bundle` json value's text. Either way the text
+ * `JSON.stringify` gave when it was assembled.
+ * @param version the latest version when undefined
+ * @returns undefined when there is no such version
+ */
+export async function findBundleJson(db: Queryable, caseId: string, version?: number): Promise<StoredBundleJson | undefined> {
+  const row = await findVersionRow(db, caseId, version);
+  if (!row) return undefined;
+  const json = row.json ?? (await readParts(db, caseId, row.version));
+  // No parts: the version was deleted (with its case) between the two reads.
+  if (json === undefined) return undefined;
+  return { caseId: row.case_id, version: row.version, json, report: row.report, trigger: row.trigger, createdAt: row.created_at };
+}
+
+/** A bundle version, parsed (see {@link findBundleJson}). */
+export async function findBundle(db: Queryable, caseId: string, version?: number): Promise<StoredBundle | undefined> {
+  const stored = await findBundleJson(db, caseId, version);
+  if (!stored) return undefined;
+  const { json, ...rest } = stored;
+  return { ...rest, bundle: JSON.parse(json) as Bundle };
+}
+
+interface VersionRow {
+  case_id: string;
+  version: number;
+  /** The old-form `bundle` value as text; null for versions stored as parts. */
+  json: string | null;
+  report: unknown;
+  trigger: string;
+  created_at: Date;
+}
+
+async function findVersionRow(db: Queryable, caseId: string, version: number | undefined): Promise<VersionRow | undefined> {
+  const columns = 'case_id, version, bundle::text AS json, report, trigger, created_at';
+  const { rows } = await db.query<VersionRow>(
+    version === undefined
+      ? `SELECT ${columns} FROM case_bundles WHERE case_id = $1 ORDER BY version DESC LIMIT 1`
+      : `SELECT ${columns} FROM case_bundles WHERE case_id = $1 AND version = $2`,
+    version === undefined ? [caseId] : [caseId, version],
+  );
+  return rows[0];
+}
+
+/** The version's parts joined in order; undefined when it has none. */
+async function readParts(db: Queryable, caseId: string, version: number): Promise<string | undefined> {
+  const { rows } = await db.query<{ part: string }>(
+    'SELECT part FROM case_bundle_parts WHERE case_id = $1 AND version = $2 ORDER BY n',
+    [caseId, version],
+  );
+  return rows.length > 0 ? rows.map((r) => r.part).join('') : undefined;
+}
+
+export async function findReport(db: Queryable, caseId: string): Promise<{ version: number; report: unknown } | undefined> {
   const { rows } = await db.query<{ version: number; report: unknown }>(
     'SELECT version, report FROM case_bundles WHERE case_id = $1 ORDER BY version DESC LIMIT 1',
     [caseId],

@@ -21,13 +21,21 @@ interface ConditionCodingRow {
 
 /**
  * Codings of the Conditions of the newest bundle version, read inside PostgreSQL (the bundle can
- * hold many thousand resources; only Condition codes leave the database).
+ * hold many thousand resources; only Condition codes leave the database). The version's JSON is its
+ * `bundle` value (versions stored before migration 008) or else its parts joined in order; `latest`
+ * picks the version first so that only its parts are joined.
  */
 async function bundleConditionCodes(db: Queryable, caseId: string): Promise<CaseDiagnosisCode[]> {
   const { rows } = await db.query<ConditionCodingRow>(
-    `WITH latest AS (SELECT bundle FROM case_bundles WHERE case_id = $1 ORDER BY version DESC LIMIT 1),
+    `WITH latest AS (SELECT case_id, version, bundle FROM case_bundles WHERE case_id = $1 ORDER BY version DESC LIMIT 1),
+     doc AS (
+       SELECT COALESCE(latest.bundle, (
+         SELECT string_agg(p.part, '' ORDER BY p.n) FROM case_bundle_parts p WHERE p.case_id = latest.case_id AND p.version = latest.version
+       )::json) AS bundle
+       FROM latest
+     ),
      conditions AS (
-       SELECT e->'resource' AS r FROM latest, json_array_elements(latest.bundle->'entry') e
+       SELECT e->'resource' AS r FROM doc, json_array_elements(doc.bundle->'entry') e
        WHERE e->'resource'->>'resourceType' = 'Condition'
      )
      SELECT c->>'system' AS system, c->>'code' AS code,

@@ -55,7 +55,12 @@ async function getBundle(version?: number): Promise<Bundle> {
   const res = await svc.request('GET', `/api/cases/${caseId}/bundle${version ? `?version=${version}` : ''}`, { token: await svc.token('specialist') });
   expect(res.status).toBe(200);
   expect(res.headers.get('content-type')).toMatch(/application\/fhir\+json/);
-  return (await res.json()) as Bundle;
+  expect(res.headers.get('x-bundle-version')).toMatch(/^[1-9][0-9]*$/);
+  // The stored text is served as is: the same bytes a parse and re-serialisation would give.
+  const text = await res.text();
+  const bundle = JSON.parse(text) as Bundle;
+  expect(JSON.stringify(bundle)).toBe(text);
+  return bundle;
 }
 
 it('assembles one valid document bundle from both care teams, with every reference resolving', async () => {

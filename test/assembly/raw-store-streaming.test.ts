@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Bundle } from 'fhir/r4';
-import { findBundle, insertBundleVersion } from '../../src/assembly/bundle-repository';
+import { findBundle, findBundleJson, insertBundleVersion } from '../../src/assembly/bundle-repository';
 import { rawResourceBatches } from '../../src/assembly/raw-resource-stream';
 import { insertCase } from '../../src/db/case-repository';
 import { insertEndpoint } from '../../src/endpoints/endpoint-repository';
@@ -108,7 +108,8 @@ it('stores a bundle larger than one part and reads it back deeply equal', async 
   expect(next).toBe(version + 1);
   expect((await findBundle(t.db, caseId, version))?.bundle).toEqual(bundle);
   expect((await findBundle(t.db, caseId))?.bundle).toEqual(small);
-  // Stored as the exact text JSON.stringify gives (json keeps the text).
-  const { rows } = await t.db.query<{ text: string }>('SELECT bundle::text AS text FROM case_bundles WHERE case_id = $1 AND version = $2', [caseId, version]);
-  expect(rows[0]?.text).toBe(JSON.stringify(bundle));
+  // Stored as the exact text JSON.stringify gives, in several parts.
+  expect((await findBundleJson(t.db, caseId, version))?.json).toBe(JSON.stringify(bundle));
+  const { rows } = await t.db.query<{ parts: number }>('SELECT count(*) AS parts FROM case_bundle_parts WHERE case_id = $1 AND version = $2', [caseId, version]);
+  expect(rows[0]?.parts).toBeGreaterThan(1);
 });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { assembleCase, type AssembleDeps } from '../../assembly/assemble';
-import { findBundle, findReport } from '../../assembly/bundle-repository';
+import { findBundleJson, findReport } from '../../assembly/bundle-repository';
 import { findCase } from '../../db/case-repository';
 import { DEDUPE_RULE_NAMES } from '../../normalize/dedupe';
 import { notFound } from '../problem';
@@ -31,9 +31,11 @@ export function bundleRoutes(deps: AssembleDeps): AnyRoute[] {
       fhir: true,
       responses: { 200: { description: 'Bundle (document)', contentType: 'application/fhir+json' }, 404: { description: 'No bundle (yet)' } },
       handler: async ({ params, query }) => {
-        const stored = await findBundle(deps.db, params.id, query.version);
+        // The stored text as is: the same JSON a parse and re-serialisation would give, without
+        // either (a large bundle is ~100 MB of JSON).
+        const stored = await findBundleJson(deps.db, params.id, query.version);
         if (!stored) throw notFound(query.version ? `Version ${query.version} of the case bundle` : 'A case bundle (no pull has completed yet)');
-        return { status: 200, contentType: 'application/fhir+json', body: stored.bundle, headers: { 'X-Bundle-Version': String(stored.version) } };
+        return { status: 200, contentType: 'application/fhir+json', body: stored.json, headers: { 'X-Bundle-Version': String(stored.version) } };
       },
     }),
     defineRoute<undefined, NoQuery, CaseParams>({

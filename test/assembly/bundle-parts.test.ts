@@ -1,0 +1,181 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type { Bundle, Condition } from 'fhir/r4';
+import { findBundle, findBundleJson, insertBundleVersion } from '../../src/assembly/bundle-repository';
+import { findCase, insertCase } from '../../src/db/case-repository';
+import type { Database, Queryable, QueryResult } from '../../src/db/database';
+import { openDatabase } from '../../src/db/open';
+import { caseDiagnosisCodes } from '../../src/review/case-diagnoses';
+import { fixtureIntake } from '../support/fixture-child';
+import { createTestDatabase, type TestDatabase } from '../support/postgres';
+
+/**
+ * Bundle versions are stored as the parts of their JSON text (migration 008), written while the next
+ * part is serialised; versions stored before keep their `bundle` json. Both forms read back the same
+ * way, on both backends.
+ */
+const CONDITION_SYSTEM = 'urn:test:conditions';
+
+/** A bundle of several ~1 MB parts (more parts than INSERTs kept in flight), one Condition first. */
+function largeBundle(code: string): Bundle {
+  const condition: Condition = { resourceType: 'Condition', subject: { reference: 'Patient/p' }, code: { coding: [{ system: CONDITION_SYSTEM, code }] } };
+  return {
+    resourceType: 'Bundle',
+    type: 'document',
+    timestamp: '2026-11-01T00:00:00Z',
+    entry: [
+      { fullUrl: 'urn:uuid:00000000-0000-5000-8000-000000000000', resource: condition },
+      ...Array.from({ length: 6_000 }, (_, i) => ({
+        fullUrl: `urn:uuid:00000000-0000-5000-8000-${String(i + 1).padStart(12, '0')}`,
+        resource: { resourceType: 'Basic' as const, id: String(i), code: { text: `Größe „${'y'.repeat(800)}“ ${i}` } },
+      })),
+    ],
+  };
+}
+
+/**
+ * `db` whose transactions fail the INSERT of part `n`: `server` sends a NULL part (PostgreSQL refuses
+ * it, NOT NULL, and every later statement of the transaction), `driver` rejects at once without
+ * sending it (before the caller can have awaited it).
+ */
+function refusingPart(db: Database, n: number, where: 'server' | 'driver'): Database {
+  const wrap = (tx: Queryable): Queryable => ({
+    query<R>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
+      const refused = sql.includes('INSERT INTO case_bundle_parts') && params[2] === n;
+      if (refused && where === 'driver') return Promise.reject(new Error('null value refused by the driver'));
+      return tx.query<R>(sql, refused ? [...params.slice(0, 3), null] : params);
+    },
+    exec: (sql: string) => tx.exec(sql),
+  });
+  return {
+    backend: db.backend,
+    query: <R>(sql: string, params?: readonly unknown[]) => db.query<R>(sql, params),
+    exec: (sql: string) => db.exec(sql),
+    transaction: <T>(fn: (tx: Queryable) => Promise<T>) => db.transaction((tx) => fn(wrap(tx))),
+    ping: () => db.ping(),
+    close: () => db.close(),
+  };
+}
+
+describe.each(['postgres', 'pglite'] as const)('case bundle parts on %s', (backend) => {
+  let db: Database;
+  let testDb: TestDatabase | undefined;
+  let dir: string | undefined;
+
+  beforeAll(async () => {
+    if (backend === 'postgres') {
+      testDb = await createTestDatabase();
+      db = testDb.db;
+    } else {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sob-pglite-'));
+      db = await openDatabase({ dataDir: dir });
+    }
+  }, 60_000);
+
+  afterAll(async () => {
+    if (testDb) await testDb.drop();
+    else await db?.close();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function newCase(): Promise<string> {
+    const caseId = randomUUID();
+    await insertCase(db, { id: caseId, status: 'collecting_records', intake: fixtureIntake(), eligibility: {}, quote: {}, createdBy: 'test', at: new Date() });
+    return caseId;
+  }
+
+  async function recordCodes(caseId: string): Promise<string[]> {
+    const record = await findCase(db, caseId);
+    if (!record) throw new Error('no case');
+    return (await caseDiagnosisCodes(db, record)).filter((c) => c.system === CONDITION_SYSTEM).map((c) => c.code);
+  }
+
+  it('stores a large bundle as parts (bundle NULL) that read back as the exact JSON.stringify text', async () => {
+    const caseId = await newCase();
+    const bundle = largeBundle('c-1');
+    const version = await insertBundleVersion(db, { caseId, bundleId: 'b1', bundle, report: { ok: true }, options: {}, trigger: 'test' });
+    expect(version).toBe(1);
+    const { rows } = await db.query<{ parts: number; nulls: number }>(
+      `SELECT (SELECT count(*) FROM case_bundle_parts WHERE case_id = $1 AND version = 1) AS parts,
+              (SELECT count(*) FROM case_bundles WHERE case_id = $1 AND version = 1 AND bundle IS NULL) AS nulls`,
+      [caseId],
+    );
+    expect(rows[0]?.parts).toBeGreaterThan(3);
+    expect(rows[0]?.nulls).toBe(1);
+    const stored = await findBundleJson(db, caseId);
+    expect(stored).toMatchObject({ caseId, version: 1, report: { ok: true }, trigger: 'test' });
+    expect(stored?.json).toBe(JSON.stringify(bundle));
+    expect((await findBundle(db, caseId, 1))?.bundle).toEqual(bundle);
+    expect(await recordCodes(caseId)).toEqual(['c-1']);
+  });
+
+  it('compresses parts with LZ4 where the server has it', async () => {
+    const { rows } = await db.query<{ lz4: boolean; method: string }>(
+      `SELECT EXISTS (SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY (enumvals)) AS lz4,
+              (SELECT attcompression::text FROM pg_attribute WHERE attrelid = 'case_bundle_parts'::regclass AND attname = 'part') AS method`,
+    );
+    expect(rows[0]?.method).toBe(rows[0]?.lz4 ? 'l' : '');
+  });
+
+  it('still reads versions stored as one json value (before migration 008)', async () => {
+    const caseId = await newCase();
+    const old = largeBundle('c-old');
+    await db.query(
+      `INSERT INTO case_bundles (case_id, version, bundle_id, bundle, report, options, trigger) VALUES ($1, 1, 'old', $2::json, '{}', '{}', 'old')`,
+      [caseId, JSON.stringify(old)],
+    );
+    expect((await findBundleJson(db, caseId))?.json).toBe(JSON.stringify(old));
+    expect((await findBundle(db, caseId))?.bundle).toEqual(old);
+    expect(await recordCodes(caseId)).toEqual(['c-old']);
+    // A new version beside it is stored as parts; both stay readable.
+    const next = largeBundle('c-new');
+    expect(await insertBundleVersion(db, { caseId, bundleId: 'new', bundle: next, report: {}, options: {}, trigger: 'test' })).toBe(2);
+    expect((await findBundle(db, caseId, 1))?.bundle).toEqual(old);
+    expect((await findBundleJson(db, caseId))?.json).toBe(JSON.stringify(next));
+    expect(await recordCodes(caseId)).toEqual(['c-new']);
+  });
+
+  it('answers undefined for a missing version and stores a bundle without entries', async () => {
+    const caseId = await newCase();
+    expect(await findBundleJson(db, caseId)).toBeUndefined();
+    const small: Bundle = { resourceType: 'Bundle', type: 'document' };
+    await insertBundleVersion(db, { caseId, bundleId: 's', bundle: small, report: {}, options: {}, trigger: 'test' });
+    expect((await findBundleJson(db, caseId, 1))?.json).toBe(JSON.stringify(small));
+    expect(await findBundle(db, caseId, 2)).toBeUndefined();
+    expect(await recordCodes(caseId)).toEqual([]);
+  });
+
+  it.each(['server', 'driver'] as const)('rolls the whole version back when a part is refused (by the %s)', async (where) => {
+    const caseId = await newCase();
+    await expect(
+      insertBundleVersion(refusingPart(db, 1, where), { caseId, bundleId: 'x', bundle: largeBundle('c-x'), report: {}, options: {}, trigger: 'test' }),
+    ).rejects.toThrow(/null value/);
+    const { rows } = await db.query<{ n: number }>(
+      'SELECT (SELECT count(*) FROM case_bundles WHERE case_id = $1) + (SELECT count(*) FROM case_bundle_parts WHERE case_id = $1) AS n',
+      [caseId],
+    );
+    expect(rows[0]?.n).toBe(0);
+    // The connection is usable again and the version number was not used up.
+    expect(await insertBundleVersion(db, { caseId, bundleId: 'y', bundle: largeBundle('c-y'), report: {}, options: {}, trigger: 'test' })).toBe(1);
+  });
+
+  it('rolls back when serialising a part fails while an INSERT is running', async () => {
+    const caseId = await newCase();
+    const bundle = largeBundle('c-z');
+    // JSON.stringify throws on a BigInt: the entry sits past the first part.
+    bundle.entry?.push({ resource: { resourceType: 'Basic', code: { text: BigInt(1) } } as unknown as Condition });
+    await expect(insertBundleVersion(db, { caseId, bundleId: 'z', bundle, report: {}, options: {}, trigger: 'test' })).rejects.toThrow(TypeError);
+    const { rows } = await db.query<{ n: number }>('SELECT count(*) AS n FROM case_bundles WHERE case_id = $1', [caseId]);
+    expect(rows[0]?.n).toBe(0);
+  });
+
+  it('deletes the parts with their version', async () => {
+    const caseId = await newCase();
+    await insertBundleVersion(db, { caseId, bundleId: 'd', bundle: largeBundle('c-d'), report: {}, options: {}, trigger: 'test' });
+    await db.query('DELETE FROM case_bundles WHERE case_id = $1', [caseId]);
+    const { rows } = await db.query<{ n: number }>('SELECT count(*) AS n FROM case_bundle_parts WHERE case_id = $1', [caseId]);
+    expect(rows[0]?.n).toBe(0);
+  });
+});
