@@ -349,6 +349,16 @@ async function verifyPull(ctx: PipelineCtx, caseId: string, pullId: string, view
     [pullId],
   );
   check(pages.rows[0]?.n === view.totals.pages, `raw_pages holds ${pages.rows[0]?.n ?? 0} pages for the pull, the totals say ${view.totals.pages}`);
+  // Where the time went: each task's span from the pull's start, and when its attachments were done.
+  const spans = await db.query<{ query_key: string; pages: number; start_ms: number; end_ms: number; attachments_done_ms: number | null }>(
+    `SELECT t.query_key, t.pages,
+            (extract(epoch FROM t.started_at - p.created_at) * 1000)::int AS start_ms,
+            (extract(epoch FROM t.finished_at - p.created_at) * 1000)::int AS end_ms,
+            (SELECT (extract(epoch FROM max(a.updated_at) - p.created_at) * 1000)::int FROM attachments a WHERE a.task_id = t.id) AS attachments_done_ms
+       FROM pull_tasks t JOIN pulls p ON p.id = t.pull_id WHERE t.pull_id = $1 ORDER BY t.finished_at DESC LIMIT 4`,
+    [pullId],
+  );
+  log(`slowest tasks: ${spans.rows.map((r) => `${r.query_key} ${r.pages} pages ${r.start_ms}–${r.end_ms} ms${r.attachments_done_ms !== null ? ` (attachments done ${r.attachments_done_ms} ms)` : ''}`).join('; ')}`);
   return {
     tasks: view.totals.tasks,
     retries: view.totals.retries,

@@ -83,7 +83,7 @@ export interface ScannedSearchPage extends Omit<SearchPage, 'bundle'> {
 /**
  * Reads a Bundle body as a {@link ScannedSearchPage}. Everything but the resources' content is
  * checked as {@link parseSearchPage} checks it; each resource is parsed by its user (the raw store
- * parses it into jsonb, and refuses a page with a resource that is not valid JSON).
+ * validates it as json, and refuses a page with a resource that is not valid JSON).
  */
 export function scanSearchPage(raw: Buffer, wireBytes: number, baseUrl: string): ScannedSearchPage {
   const from = raw.length >= 3 && raw[0] === 0xef && raw[1] === 0xbb && raw[2] === 0xbf ? 3 : 0;

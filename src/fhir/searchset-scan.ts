@@ -9,7 +9,7 @@
  * up (returns undefined) on anything it does not understand; callers then parse the page whole.
  * It checks the structure (balanced, every string closed, keys and separators where they belong),
  * not every token: the envelope it returns is parsed with JSON.parse, and each resource is parsed
- * by whoever uses it (PostgreSQL, when it stores it as jsonb).
+ * by whoever uses it (PostgreSQL validates each as it stores it as json).
  */
 
 /** Where a resource lies in the body, `[start, end)`, with the members the raw store keys it by (when strings). */

@@ -9,7 +9,7 @@ import { MalformedResponseError, type ScannedSearchPage } from '../fhir';
  *
  * Each resource is kept as the exact bytes the server sent: the page is scanned, not parsed
  * (fhir/searchset-scan.ts), each resource's bytes are hashed as they are, and PostgreSQL cuts the
- * same bytes out of the page it stores anyway and parses them into jsonb. Nothing is serialized
+ * same bytes out of the page it stores anyway and keeps them as json (validated). Nothing is serialized
  * again, and only resources that can carry attachments are parsed here. Where the page could not be
  * scanned (not UTF-8, or JSON the scan does not follow) it was parsed whole, and its resources are
  * serialized with `JSON.stringify` into a buffer of their own.

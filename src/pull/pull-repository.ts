@@ -247,14 +247,15 @@ export async function commitPage(tx: Queryable, page: PageCommit): Promise<{ com
   return { committed: true, newAttachmentIds };
 }
 
-/** PostgreSQL's answer to text that is not valid JSON (or JSON jsonb cannot hold, such as \u0000). */
+/** PostgreSQL's answer to text that is not valid JSON or not valid UTF-8. */
 const INVALID_JSON_CODES = new Set(['22P02', '22P05', '22021', '22025']);
 
 /**
  * The page row and its resource rows, in one statement that sends the page bytes once: PostgreSQL
  * cuts each resource out of those bytes at the span this process found (page-resources.ts) and
- * parses it into jsonb. Rows are keyed, so a resource received again is not stored twice. A
- * resource that is not valid JSON fails the page as malformed (retryable, like a garbled body).
+ * stores it as json (validated, kept as the text received). Rows are keyed, so a resource received
+ * again is not stored twice. A resource that is not valid JSON fails the page as malformed
+ * (retryable, like a garbled body).
  */
 async function storePage(tx: Queryable, page: PageCommit): Promise<void> {
   try {
@@ -263,7 +264,7 @@ async function storePage(tx: Queryable, page: PageCommit): Promise<void> {
          INSERT INTO raw_pages (task_id, page_no, body, sha256, fetched_at) VALUES ($5, $6, $7, encode(sha256($7), 'hex'), $3) ON CONFLICT DO NOTHING
        )
        INSERT INTO raw_resources (case_id, source_id, resource_type, remote_id, version_id, resource, sha256, fetched_at, pull_id, task_id, page_no)
-       SELECT $1, $2, m.t, m.i, m.v, convert_from(substring(COALESCE($8::bytea, $7::bytea) FROM m.o + 1 FOR m.n), 'UTF8')::jsonb, m.h, $3, $4, $5, $6
+       SELECT $1, $2, m.t, m.i, m.v, convert_from(substring(COALESCE($8::bytea, $7::bytea) FROM m.o + 1 FOR m.n), 'UTF8')::json, m.h, $3, $4, $5, $6
        FROM jsonb_to_recordset($9::jsonb) AS m(t text, i text, v text, h text, o integer, n integer)
        ON CONFLICT (case_id, source_id, resource_type, remote_id, version_id) DO NOTHING`,
       [page.caseId, page.task.sourceId, page.fetchedAt, page.task.pullId, page.task.id, page.pageNo, page.body, page.entries.source, pageRowsJson(page.entries.entries)],
