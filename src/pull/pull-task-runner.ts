@@ -5,7 +5,7 @@ import { logger } from '../log';
 import { findAttachments } from './attachments';
 import type { PullWorkerDeps } from './pull-deps';
 import { storeInlineAttachments } from './inline-attachments';
-import { addTypeCounts, pageEntries, type PageEntry } from './page-resources';
+import { addTypeCounts, pageEntries, type PageEntries, type PageEntry } from './page-resources';
 import { commitPage, findPull, findTask, markTaskFinished, markTaskRunning, type PageAttachment, type TaskRow } from './pull-repository';
 import { countingRetries, type RetryCount } from './retry-count';
 import { findSourceById } from './source-repository';
@@ -45,20 +45,28 @@ export async function runPullTask(
   // first page of the new run commits, guarded by it: a task with pages but no cursor in the database
   // has always committed its last page, never a query about to start over.
   let staleCursor: string | undefined;
-  // The next page, requested while this one is being committed (its round trip overlaps the
-  // database work); used only when the commit advanced the cursor to exactly its URL.
-  let prefetched: { url: string; page: Promise<ScannedSearchPage> } | undefined;
+  // The next page, requested and read (scanned, hashed, inline attachments stored) while this one is
+  // being committed, so that its round trip and this process's work on it overlap the database's;
+  // used only when the commit advanced the cursor to exactly its URL.
+  let prefetched: { url: string; page: Promise<PreparedPage> } | undefined;
+  const prepare = async (fetching: Promise<ScannedSearchPage>): Promise<PreparedPage> => {
+    const page = await fetching;
+    const entries = pageEntries(page);
+    // Inline attachments go to the blob store now (recorded with the page); URLs are fetched by jobs.
+    const attachments = await storeInlineAttachments(deps.blobs, attachmentsOf(entries.entries), deps.maxAttachmentBytes);
+    return { page, entries, attachments };
+  };
   try {
     for (;;) {
       const current: TaskRow = task;
       // Every page is committed but the task was not marked complete (its worker died, or the database
       // went away, in between): finish it instead of starting the query again from page one.
       if (current.pages > 0 && current.nextUrl === null && staleCursor === undefined) break;
-      let page: ScannedSearchPage;
+      let prepared: PreparedPage;
       try {
         const ahead = prefetched !== undefined && prefetched.url === current.nextUrl ? prefetched.page : undefined;
         prefetched = undefined;
-        page = await (ahead ?? countingRetries(counted, () => fetchPage(client, current)));
+        prepared = await (ahead ?? prepare(countingRetries(counted, () => fetchPage(client, current))));
       } catch (err) {
         if (current.nextUrl && err instanceof FhirHttpError && (err.status === 404 || err.status === 410) && restarts < MAX_CURSOR_RESTARTS) {
           restarts += 1;
@@ -68,18 +76,15 @@ export async function runPullTask(
         }
         throw err;
       }
-      const entries = pageEntries(page);
-      const found = attachmentsOf(entries.entries);
+      const { page, entries, attachments } = prepared;
       const retriesDelta = counted.retries;
       if (page.nextUrl) {
         const next: TaskRow = { ...current, nextUrl: page.nextUrl };
-        const ahead = countingRetries(counted, () => fetchPage(client, next));
+        const ahead = prepare(countingRetries(counted, () => fetchPage(client, next)));
         // Settled or dropped later; an error here surfaces when the page is used.
         ahead.catch(() => undefined);
         prefetched = { url: page.nextUrl, page: ahead };
       }
-      // Inline attachments go to the blob store now (recorded with the page); URLs are fetched by jobs.
-      const attachments = await storeInlineAttachments(deps.blobs, found, deps.maxAttachmentBytes);
       const result = await deps.db.transaction((tx) =>
         commitPage(tx, {
           task: current,
@@ -128,6 +133,13 @@ export async function runPullTask(
     else await deps.db.query('UPDATE pull_tasks SET last_error = $2, retries = retries + $3, updated_at = now() WHERE id = $1', [task.id, message, counted.retries]);
     throw err;
   }
+}
+
+/** A page fetched and read, ready to commit. */
+interface PreparedPage {
+  readonly page: ScannedSearchPage;
+  readonly entries: PageEntries;
+  readonly attachments: PageAttachment[];
 }
 
 /** The attachments of a page's resources, each with a new id (kept only if its row is new). */
