@@ -112,17 +112,17 @@ function nextIoTurn(): Promise<void> {
 /**
  * A bundle version as its stored JSON text, not parsed: the text of the parts joined in order, or
  * for versions stored before parts existed, the `bundle` json value's text. Either way the text
- * `JSON.stringify` gave when it was assembled.
+ * `JSON.stringify` gave when it was assembled. To send it, prefer {@link openBundleText}.
  * @param version the latest version when undefined
  * @returns undefined when there is no such version
  */
 export async function findBundleJson(db: Queryable, caseId: string, version?: number): Promise<StoredBundleJson | undefined> {
-  const row = await findVersionRow(db, caseId, version);
-  if (!row) return undefined;
-  const json = row.json ?? (await readParts(db, caseId, row.version));
-  // No parts: the version was deleted (with its case) between the two reads.
-  if (json === undefined) return undefined;
-  return { caseId: row.case_id, version: row.version, json, report: row.report, trigger: row.trigger, createdAt: row.created_at };
+  const text = await openBundleText(db, caseId, version);
+  if (!text) return undefined;
+  const pieces: string[] = [];
+  for await (const chunk of text.chunks) pieces.push(chunk);
+  const { chunks: _chunks, ...rest } = text;
+  return { ...rest, json: pieces.join('') };
 }
 
 /** A bundle version, parsed (see {@link findBundleJson}). */
@@ -154,13 +154,46 @@ async function findVersionRow(db: Queryable, caseId: string, version: number | u
   return rows[0];
 }
 
-/** The version's parts joined in order; undefined when it has none. */
-async function readParts(db: Queryable, caseId: string, version: number): Promise<string | undefined> {
-  const { rows } = await db.query<{ part: string }>(
-    'SELECT part FROM case_bundle_parts WHERE case_id = $1 AND version = $2 ORDER BY n',
-    [caseId, version],
-  );
-  return rows.length > 0 ? rows.map((r) => r.part).join('') : undefined;
+/** Parts read per query when streaming a bundle (~8 MB of text). */
+const PARTS_PER_READ = 8;
+
+/** A stored bundle version as a stream of text chunks (see {@link openBundleText}). */
+export interface BundleText extends Omit<StoredBundle, 'bundle'> {
+  /** The chunks in order; concatenated, the text {@link findBundleJson} gives. */
+  readonly chunks: AsyncGenerator<string, void, undefined>;
+}
+
+/**
+ * A bundle version's JSON text as chunks, without ever holding it whole (a 50,000-resource case is
+ * ~85 MB): the parts are read a few at a time, in order. The first read happens here, so a version
+ * whose parts vanished (its case deleted meanwhile) is `undefined` before anything is sent.
+ * @param version the latest version when undefined
+ * @param partsPerRead parts fetched per query
+ */
+export async function openBundleText(db: Queryable, caseId: string, version?: number, partsPerRead = PARTS_PER_READ): Promise<BundleText | undefined> {
+  const row = await findVersionRow(db, caseId, version);
+  if (!row) return undefined;
+  const stored = { caseId: row.case_id, version: row.version, report: row.report, trigger: row.trigger, createdAt: row.created_at };
+  if (row.json !== null) {
+    const json = row.json;
+    return { ...stored, chunks: (async function* () { yield json; })() };
+  }
+  const readFrom = async (n: number): Promise<{ n: number; part: string }[]> =>
+    (await db.query<{ n: number; part: string }>(
+      'SELECT n, part FROM case_bundle_parts WHERE case_id = $1 AND version = $2 AND n >= $3 ORDER BY n LIMIT $4',
+      [caseId, row.version, n, partsPerRead],
+    )).rows;
+  const first = await readFrom(0);
+  if (first.length === 0) return undefined;
+  async function* chunks(): AsyncGenerator<string, void, undefined> {
+    let batch = first;
+    while (batch.length > 0) {
+      for (const r of batch) yield r.part;
+      if (batch.length < partsPerRead) return;
+      batch = await readFrom((batch[batch.length - 1]?.n ?? 0) + 1);
+    }
+  }
+  return { ...stored, chunks: chunks() };
 }
 
 export async function findReport(db: Queryable, caseId: string): Promise<{ version: number; report: unknown } | undefined> {

@@ -63,6 +63,16 @@ async function getBundle(version?: number): Promise<Bundle> {
   return bundle;
 }
 
+it('streams the bundle gzip-encoded when the client accepts it, plain otherwise, the same JSON either way', async () => {
+  const token = await svc.token('specialist');
+  const zipped = await svc.request('GET', `/api/cases/${caseId}/bundle`, { token, headers: { 'accept-encoding': 'gzip' } });
+  expect(zipped.headers.get('content-encoding')).toBe('gzip');
+  const plain = await svc.request('GET', `/api/cases/${caseId}/bundle`, { token, headers: { 'accept-encoding': 'identity' } });
+  expect(plain.headers.get('content-encoding')).toBeNull();
+  expect(plain.headers.get('content-type')).toBe('application/fhir+json; charset=utf-8');
+  expect(await zipped.text()).toBe(await plain.text());
+});
+
 it('assembles one valid document bundle from both care teams, with every reference resolving', async () => {
   const bundle = await getBundle();
   expect(bundle.type).toBe('document');

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Bundle, Condition } from 'fhir/r4';
-import { findBundle, findBundleJson, insertBundleVersion } from '../../src/assembly/bundle-repository';
+import { findBundle, findBundleJson, insertBundleVersion, openBundleText } from '../../src/assembly/bundle-repository';
 import { findCase, insertCase } from '../../src/db/case-repository';
 import type { Database, Queryable, QueryResult } from '../../src/db/database';
 import { openDatabase } from '../../src/db/open';
@@ -109,6 +109,19 @@ describe.each(['postgres', 'pglite'] as const)('case bundle parts on %s', (backe
     expect(stored?.json).toBe(JSON.stringify(bundle));
     expect((await findBundle(db, caseId, 1))?.bundle).toEqual(bundle);
     expect(await recordCodes(caseId)).toEqual(['c-1']);
+  });
+
+  it('streams a version as its parts, a few per query, never joined', async () => {
+    const caseId = await newCase();
+    const bundle = largeBundle('c-stream');
+    await insertBundleVersion(db, { caseId, bundleId: 'b1', bundle, report: {}, options: {}, trigger: 'test' });
+    const text = await openBundleText(db, caseId, undefined, 2);
+    expect(text?.version).toBe(1);
+    const chunks: string[] = [];
+    for await (const chunk of text?.chunks ?? []) chunks.push(chunk);
+    expect(chunks.length).toBeGreaterThan(3);
+    expect(chunks.join('')).toBe(JSON.stringify(bundle));
+    expect(await openBundleText(db, caseId, 2)).toBeUndefined();
   });
 
   it('compresses parts with LZ4 where the server has it', async () => {

@@ -1,9 +1,10 @@
 import { z } from 'zod';
 import { assembleCase, type AssembleDeps } from '../../assembly/assemble';
-import { findBundleJson, findReport } from '../../assembly/bundle-repository';
+import { findReport, openBundleText } from '../../assembly/bundle-repository';
 import { findCase } from '../../db/case-repository';
 import { DEDUPE_RULE_NAMES } from '../../normalize/dedupe';
 import { notFound } from '../problem';
+import { streamText } from '../stream-text';
 import { defineRoute, type AnyRoute } from '../route';
 import { CaseParams } from './params';
 
@@ -30,12 +31,13 @@ export function bundleRoutes(deps: AssembleDeps): AnyRoute[] {
       query: VersionQuery,
       fhir: true,
       responses: { 200: { description: 'Bundle (document)', contentType: 'application/fhir+json' }, 404: { description: 'No bundle (yet)' } },
-      handler: async ({ params, query }) => {
-        // The stored text as is: the same JSON a parse and re-serialisation would give, without
-        // either (a large bundle is ~100 MB of JSON).
-        const stored = await findBundleJson(deps.db, params.id, query.version);
-        if (!stored) throw notFound(query.version ? `Version ${query.version} of the case bundle` : 'A case bundle (no pull has completed yet)');
-        return { status: 200, contentType: 'application/fhir+json', body: stored.json, headers: { 'X-Bundle-Version': String(stored.version) } };
+      handler: async ({ params, query, req, res }) => {
+        // The stored text as is, streamed part by part: the same JSON a parse and re-serialisation
+        // would give, without either, and without holding ~100 MB of it (gzip when accepted).
+        const text = await openBundleText(deps.db, params.id, query.version);
+        if (!text) throw notFound(query.version ? `Version ${query.version} of the case bundle` : 'A case bundle (no pull has completed yet)');
+        await streamText(req, res, text.chunks, { contentType: 'application/fhir+json', headers: { 'X-Bundle-Version': String(text.version) } });
+        return undefined;
       },
     }),
     defineRoute<undefined, NoQuery, CaseParams>({
