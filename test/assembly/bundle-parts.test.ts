@@ -1,15 +1,11 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Bundle, Condition } from 'fhir/r4';
 import { findBundle, findBundleJson, insertBundleVersion, openBundleText } from '../../src/assembly/bundle-repository';
 import { findCase, insertCase } from '../../src/db/case-repository';
 import type { Database, Queryable, QueryResult } from '../../src/db/database';
-import { openDatabase } from '../../src/db/open';
 import { caseDiagnosisCodes } from '../../src/review/case-diagnoses';
 import { fixtureIntake } from '../support/fixture-child';
-import { createTestDatabase, type TestDatabase } from '../support/postgres';
+import { openBackendDatabase } from '../support/postgres';
 
 /**
  * Bundle versions are stored as the parts of their JSON text (migration 008), written while the next
@@ -61,23 +57,15 @@ function refusingPart(db: Database, n: number, where: 'server' | 'driver'): Data
 
 describe.each(['postgres', 'pglite'] as const)('case bundle parts on %s', (backend) => {
   let db: Database;
-  let testDb: TestDatabase | undefined;
-  let dir: string | undefined;
+  let handle: Awaited<ReturnType<typeof openBackendDatabase>> | undefined;
 
   beforeAll(async () => {
-    if (backend === 'postgres') {
-      testDb = await createTestDatabase();
-      db = testDb.db;
-    } else {
-      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sob-pglite-'));
-      db = await openDatabase({ dataDir: dir });
-    }
+    handle = await openBackendDatabase(backend);
+    db = handle.db;
   }, 60_000);
 
   afterAll(async () => {
-    if (testDb) await testDb.drop();
-    else await db?.close();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    await handle?.close();
   });
 
   async function newCase(): Promise<string> {

@@ -1,34 +1,23 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import type { Database } from '../../src/db/database';
 import { migrate, MigrationChecksumError } from '../../src/db/migrator';
 import { MIGRATIONS } from '../../src/db/migrations';
 import { openDatabase } from '../../src/db/open';
-import { createTestDatabase, type TestDatabase } from '../support/postgres';
+import { createTestDatabase, openBackendDatabase } from '../support/postgres';
 
 /**
  * The store's own tests run on both backends: PostgreSQL (production) and PGlite (embedded default).
  */
 describe.each(['postgres', 'pglite'] as const)('database on %s', (backend) => {
   let db: Database;
-  let testDb: TestDatabase | undefined;
-  let dir: string | undefined;
+  let handle: Awaited<ReturnType<typeof openBackendDatabase>> | undefined;
 
   beforeAll(async () => {
-    if (backend === 'postgres') {
-      testDb = await createTestDatabase();
-      db = testDb.db;
-    } else {
-      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sob-pglite-'));
-      db = await openDatabase({ dataDir: dir });
-    }
+    handle = await openBackendDatabase(backend);
+    db = handle.db;
   });
 
   afterAll(async () => {
-    if (testDb) await testDb.drop();
-    else await db.close();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    await handle?.close();
   });
 
   it('reports its backend and answers a ping', async () => {

@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Database } from '../../src/db/database';
@@ -41,6 +44,29 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       } finally {
         await cleanup.end();
       }
+    },
+  };
+}
+
+/** The two database backends the store runs on: PostgreSQL (production) and PGlite (embedded default). */
+export type Backend = 'postgres' | 'pglite';
+
+/**
+ * A fresh, migrated database on `backend` for one test file: a {@link createTestDatabase} on
+ * PostgreSQL, or PGlite in a temporary folder. `close()` drops or deletes it.
+ */
+export async function openBackendDatabase(backend: Backend): Promise<{ db: Database; close(): Promise<void> }> {
+  if (backend === 'postgres') {
+    const testDb = await createTestDatabase();
+    return { db: testDb.db, close: () => testDb.drop() };
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sob-pglite-'));
+  const db = await openDatabase({ dataDir: dir });
+  return {
+    db,
+    async close() {
+      await db.close();
+      fs.rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -1,4 +1,5 @@
 import type { Migration } from './index';
+import { lz4WhereAvailable } from './lz4';
 
 /**
  * Case bundles stored as the parts of their JSON text instead of one `json` value.
@@ -31,12 +32,6 @@ CREATE TABLE case_bundle_parts (
   FOREIGN KEY (case_id, version) REFERENCES case_bundles (case_id, version) ON DELETE CASCADE
 );
 
-DO $$
-BEGIN
-  IF EXISTS (SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY (enumvals)) THEN
-    ALTER TABLE case_bundle_parts ALTER COLUMN part SET COMPRESSION lz4;
-  END IF;
-END
-$$;
+${lz4WhereAvailable('case_bundle_parts', 'part')}
 `,
 };

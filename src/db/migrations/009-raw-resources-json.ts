@@ -1,4 +1,5 @@
 import type { Migration } from './index';
+import { lz4WhereAvailable } from './lz4';
 
 /**
  * Raw resources are kept as `json` rather than `jsonb`: the resource's text exactly as the server
@@ -15,12 +16,6 @@ export const migration009: Migration = {
   name: 'raw-resources-json',
   sql: `
 ALTER TABLE raw_resources ALTER COLUMN resource TYPE json USING resource::json;
-DO $$
-BEGIN
-  IF EXISTS (SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY (enumvals)) THEN
-    ALTER TABLE raw_resources ALTER COLUMN resource SET COMPRESSION lz4;
-  END IF;
-END
-$$;
+${lz4WhereAvailable('raw_resources', 'resource')}
 `,
 };
