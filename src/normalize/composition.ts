@@ -186,9 +186,13 @@ function sourceNamer(input: CompositionInput): (r: NormalizedResource) => string
   const mergedFrom = new Map<string, string[]>();
   for (const m of input.merges ?? []) mergedFrom.set(m.survivor, m.mergedKeys.map((k) => k.slice(0, k.lastIndexOf('|', k.lastIndexOf('|') - 1))));
   const order = (input.sources ?? []).map((s) => s.sourceId);
+  const namesOf = (ids: ReadonlySet<string>): string[] => order.filter((id) => ids.has(id)).map((id) => names.get(id)).filter((n): n is string => n !== undefined);
+  // Most resources merged nothing: one shared answer per source.
+  const single = new Map(order.map((id) => [id, namesOf(new Set([id]))]));
   return (r) => {
-    const ids = new Set([r.sourceId, ...(mergedFrom.get(r.fullUrl) ?? [])]);
-    return order.filter((id) => ids.has(id)).map((id) => names.get(id)).filter((n): n is string => n !== undefined);
+    const merged = mergedFrom.get(r.fullUrl);
+    if (!merged) return single.get(r.sourceId) ?? [];
+    return namesOf(new Set([r.sourceId, ...merged]));
   };
 }
 
@@ -217,9 +221,14 @@ function clinicalSection(
 
 // ---- narrative ----------------------------------------------------------------------
 
+const XML_ESCAPES: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+const XML_SPECIAL = /[&<>"']/;
+const XML_SPECIALS = /[&<>"']/g;
+
 /** Text escaped for XHTML element content and attribute values. */
 export function escapeXml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
+  // Most narrative lines have nothing to escape: test once rather than run a replace.
+  return XML_SPECIAL.test(text) ? text.replace(XML_SPECIALS, (c) => XML_ESCAPES[c] ?? c) : text;
 }
 
 /** Human text of a CodeableConcept: its text, else the first coding's display, else code. */
