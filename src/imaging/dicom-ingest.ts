@@ -103,7 +103,7 @@ export async function hashFile(filePath: string): Promise<{ sha256: string; size
  */
 export async function storeFileAsBlob(store: BlobStore, filePath: string, sha256: string, durable = true): Promise<'new' | 'existing'> {
   const target = store.pathOf(sha256);
-  if (store.exists(sha256)) return 'existing';
+  // No existence check first: the link below answers EEXIST for content already stored.
   if (durable) {
     const handle = await fs.promises.open(filePath, 'r');
     try {
@@ -112,7 +112,7 @@ export async function storeFileAsBlob(store: BlobStore, filePath: string, sha256
       await handle.close();
     }
   }
-  await fs.promises.mkdir(path.dirname(target), { recursive: true });
+  await store.ensureDir(path.dirname(target));
   try {
     await fs.promises.link(filePath, target);
     return 'new';
@@ -121,6 +121,8 @@ export async function storeFileAsBlob(store: BlobStore, filePath: string, sha256
     if (code === 'EEXIST') return 'existing';
     if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'ENOTSUP') throw err;
   }
+  // Another file system: copy, unless the content is there already.
+  if (store.exists(sha256)) return 'existing';
   const temp = store.tempPath();
   await fs.promises.copyFile(filePath, temp);
   if (durable) {
