@@ -1,0 +1,93 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { insertCase } from '../../src/db/case-repository';
+import { insertEndpoint } from '../../src/endpoints/endpoint-repository';
+import { MalformedResponseError, scanSearchPage } from '../../src/fhir';
+import { pageEntries } from '../../src/pull/page-resources';
+import { commitPage, findTask, insertPull, insertTask, type TaskRow } from '../../src/pull/pull-repository';
+import { insertSource } from '../../src/pull/source-repository';
+import { fixtureIntake } from '../support/fixture-child';
+import { createTestDatabase, type TestDatabase } from '../support/postgres';
+
+/**
+ * A page and its resource rows are stored from the bytes received, in one transaction with the
+ * cursor: each resource row is exactly the bytes the page carried (decimals, spacing, key order),
+ * hashed as such; a resource that is not valid JSON fails the whole page as malformed (retryable)
+ * and stores nothing; committing the same page twice stores nothing twice.
+ */
+const BASE = 'https://ehr.example.org/fhir';
+let t: TestDatabase;
+let caseId: string;
+
+async function newTask(): Promise<TaskRow> {
+  const pullId = randomUUID();
+  await insertPull(t.db, { id: pullId, caseId, since: null, types: null, requestedBy: 'test' });
+  const endpointId = randomUUID();
+  await insertEndpoint(t.db, {
+    id: endpointId, name: `ehr-${endpointId.slice(0, 8)}`, baseUrl: BASE, authType: 'none', clientId: null, scope: null, sealedSecret: null,
+    maxRequestsPerSecond: 10, maxConcurrency: 1, allowInsecureHttp: false,
+  });
+  const sourceId = randomUUID();
+  await insertSource(t.db, { id: sourceId, caseId, endpointId, selector: { id: 'p' }, state: 'resolved', remotePatientId: 'p', candidates: [], reviewReason: null, createdBy: 'test' });
+  const taskId = randomUUID();
+  await insertTask(t.db, { id: taskId, pullId, sourceId, resourceType: 'Observation', queryKey: 'obs', path: 'Observation', params: {} });
+  const task = await findTask(t.db, taskId);
+  if (!task) throw new Error('no task');
+  return task;
+}
+
+function commit(task: TaskRow, body: Buffer) {
+  const entries = pageEntries(scanSearchPage(body, body.length, BASE));
+  return t.db.transaction((tx) =>
+    commitPage(tx, { task, caseId, fromUrl: null, pageNo: 1, body, fetchedAt: new Date(), entries, nextUrl: null, retriesDelta: 0, attachments: [] }),
+  );
+}
+
+beforeAll(async () => {
+  t = await createTestDatabase();
+  caseId = randomUUID();
+  await insertCase(t.db, { id: caseId, status: 'collecting_records', intake: fixtureIntake(), eligibility: {}, quote: {}, createdBy: 'test', at: new Date() });
+}, 60_000);
+
+afterAll(async () => {
+  await t.drop();
+});
+
+it('stores each resource as the bytes of its page, hashed as received, and a repeated page once', async () => {
+  const task = await newTask();
+  const observation = '{ "resourceType" : "Observation", "id": "o1", "valueQuantity": { "value": 1.50, "unit": "mg" }, "status": "final" }';
+  const body = Buffer.from(`{"resourceType":"Bundle","type":"searchset","entry":[{"resource":${observation}}]}`);
+  expect(await commit(task, body)).toEqual({ committed: true, newAttachmentIds: [] });
+  const { rows } = await t.db.query<{ text: string; sha256: string; version_id: string }>(
+    'SELECT resource::text AS text, sha256, version_id FROM raw_resources WHERE task_id = $1',
+    [task.id],
+  );
+  expect(rows).toEqual([{ text: observation, sha256: createHash('sha256').update(observation).digest('hex'), version_id: '' }]);
+  const page = await t.db.query<{ sha256: string }>('SELECT sha256 FROM raw_pages WHERE task_id = $1', [task.id]);
+  expect(page.rows).toEqual([{ sha256: createHash('sha256').update(body).digest('hex') }]);
+  // The same page again (a job that ran twice): the cursor guard refuses it, nothing is added.
+  expect(await commit(task, body)).toEqual({ committed: false, newAttachmentIds: [] });
+  const count = await t.db.query<{ n: number }>('SELECT count(*)::int AS n FROM raw_resources WHERE task_id = $1', [task.id]);
+  expect(count.rows[0]?.n).toBe(1);
+});
+
+it('fails a page whose resource is not valid JSON as malformed, storing nothing of it', async () => {
+  const task = await newTask();
+  // Balanced and quoted (the scan follows it), but `tru` is no JSON literal: only parsing finds out.
+  const body = Buffer.from(
+    '{"resourceType":"Bundle","type":"searchset","entry":[{"resource":{"resourceType":"Observation","id":"ok"}},' +
+      '{"resource":{"resourceType":"Observation","id":"bad","valueBoolean":tru}}]}',
+  );
+  const error = await commit(task, body).then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  expect(error).toBeInstanceOf(MalformedResponseError);
+  expect((error as MalformedResponseError).message).toMatch(/not valid JSON/);
+  const stored = await t.db.query<{ pages: number; rows: number; raw: number }>(
+    `SELECT (SELECT pages FROM pull_tasks WHERE id = $1) AS pages,
+            (SELECT count(*)::int FROM raw_resources WHERE task_id = $1) AS rows,
+            (SELECT count(*)::int FROM raw_pages WHERE task_id = $1) AS raw`,
+    [task.id],
+  );
+  expect(stored.rows[0]).toEqual({ pages: 0, rows: 0, raw: 0 });
+});
