@@ -34,14 +34,24 @@ export class BlobStore {
     return new BlobWriter(this);
   }
 
-  /** Stores a buffer (inline attachments, generated PDFs). */
+  /**
+   * Stores bytes already in memory (inline attachments): hashed here, written to a temp file with
+   * its data flushed (`flush`: fsync), then renamed into place. No stream machinery: a page of
+   * documents can carry hundreds of small inline attachments.
+   */
   async putBuffer(data: Buffer): Promise<{ sha256: string; size: number }> {
-    const writer = this.createWriter();
-    await new Promise<void>((resolve, reject) => {
-      writer.on('error', reject);
-      writer.end(data, () => resolve());
-    });
-    return writer.commit();
+    const sha256 = createHash('sha256').update(data).digest('hex');
+    const target = this.pathOf(sha256);
+    const temp = this.tempPath();
+    try {
+      await fs.promises.writeFile(temp, data, { mode: 0o600, flush: true });
+      await this.ensureDir(path.dirname(target));
+      await fs.promises.rename(temp, target);
+    } catch (err) {
+      await fs.promises.rm(temp, { force: true });
+      throw err;
+    }
+    return { sha256, size: data.length };
   }
 
   async read(sha256: string): Promise<Buffer> {
