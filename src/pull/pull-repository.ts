@@ -219,56 +219,76 @@ export interface PageAttachment extends FoundAttachment {
     | { readonly state: 'failed'; readonly error: string };
 }
 
-/**
- * Stores a page and advances the task's cursor in ONE transaction. The update is guarded by the
- * cursor and page count the task had when the page was fetched, so a page committed twice (a job
- * that ran twice) changes nothing; resources and attachments are keyed, so repeats are no-ops.
- * Returns false when the page had already been committed.
- */
-export async function commitPage(tx: Queryable, page: PageCommit): Promise<{ committed: boolean; newAttachmentIds: string[] }> {
-  const advanced = await tx.query(
-    `UPDATE pull_tasks SET next_url = $2, pages = pages + 1, resources = resources + $3, attachments = attachments + $4,
-       retries = retries + $5, type_counts = $8, updated_at = now()
-     WHERE id = $1 AND pages = $6 AND next_url IS NOT DISTINCT FROM $7`,
-    [
-      page.task.id,
-      page.nextUrl,
-      page.entries.entries.length,
-      page.attachments.length,
-      page.retriesDelta,
-      page.pageNo - 1,
-      page.fromUrl,
-      JSON.stringify(addTypeCounts(page.task.typeCounts, page.entries.entries)),
-    ],
-  );
-  if (advanced.rowCount !== 1) return { committed: false, newAttachmentIds: [] };
-  await storePage(tx, page);
-  const newAttachmentIds = page.attachments.length > 0 ? await insertAttachments(tx, page) : [];
-  return { committed: true, newAttachmentIds };
-}
-
 /** PostgreSQL's answer to text that is not valid JSON or not valid UTF-8. */
 const INVALID_JSON_CODES = new Set(['22P02', '22P05', '22021', '22025']);
 
 /**
- * The page row and its resource rows, in one statement that sends the page bytes once: PostgreSQL
- * cuts each resource out of those bytes at the span this process found (page-resources.ts) and
- * stores it as json (validated, kept as the text received). Rows are keyed, so a resource received
- * again is not stored twice. A resource that is not valid JSON fails the page as malformed
- * (retryable, like a garbled body).
+ * Stores a page and advances the task's cursor in ONE statement (atomic by itself: no transaction
+ * round trips on a page's critical path). The cursor update is guarded by the cursor and page count
+ * the task had when the page was fetched, and every insert hangs on it, so a page committed twice
+ * (a job that ran twice) changes nothing; rows are keyed, so a resource received again is not stored
+ * twice. Returns `committed: false` when the page had already been committed.
+ *
+ * The page bytes travel once: PostgreSQL stores them and cuts each resource out of them at the span
+ * this process found (page-resources.ts), as `json` (validated, kept as the text received). A
+ * resource that is not valid JSON fails the page as malformed (retryable, like a garbled body).
+ * Inline attachments arrive already stored in the blob store (`stored`): their blobs are recorded
+ * here; the ids of the new attachments still to fetch are returned in the page's order.
  */
-async function storePage(tx: Queryable, page: PageCommit): Promise<void> {
+export async function commitPage(db: Queryable, page: PageCommit): Promise<{ committed: boolean; newAttachmentIds: string[] }> {
+  let rows: { committed: boolean; pending: string[] | null }[];
   try {
-    await tx.query(
-      `WITH page AS (
-         INSERT INTO raw_pages (task_id, page_no, body, sha256, fetched_at) VALUES ($5, $6, $7, encode(sha256($7), 'hex'), $3) ON CONFLICT DO NOTHING
+    ({ rows } = await db.query<{ committed: boolean; pending: string[] | null }>(
+      `WITH advanced AS (
+         UPDATE pull_tasks SET next_url = $2, pages = pages + 1, resources = resources + $3, attachments = attachments + $4,
+           retries = retries + $5, type_counts = $8, updated_at = now()
+         WHERE id = $1 AND pages = $6 AND next_url IS NOT DISTINCT FROM $7
+         RETURNING id
+       ), page AS (
+         INSERT INTO raw_pages (task_id, page_no, body, sha256, fetched_at)
+         SELECT $1, $6 + 1, $9, encode(sha256($9), 'hex'), $11 FROM advanced
+         ON CONFLICT DO NOTHING
+       ), resources AS (
+         INSERT INTO raw_resources (case_id, source_id, resource_type, remote_id, version_id, resource, sha256, fetched_at, pull_id, task_id, page_no)
+         SELECT $12, $13, m.t, m.i, m.v, convert_from(substring(COALESCE($10::bytea, $9::bytea) FROM m.o + 1 FOR m.n), 'UTF8')::json, m.h,
+                $11, $14, $1, $6 + 1
+         FROM advanced, jsonb_to_recordset($15::jsonb) AS m(t text, i text, v text, h text, o integer, n integer)
+         ON CONFLICT (case_id, source_id, resource_type, remote_id, version_id) DO NOTHING
+       ), blobs AS (
+         INSERT INTO blobs (sha256, size, content_type)
+         SELECT b.s, b.z, b.ct FROM advanced, jsonb_to_recordset($16::jsonb) AS b(s text, z bigint, ct text)
+         ON CONFLICT (sha256) DO NOTHING
+       ), found AS (
+         INSERT INTO attachments (id, case_id, source_id, task_id, resource_type, remote_id, position, url, inline, content_type,
+           declared_size, declared_sha1, state, blob_sha256, size, integrity, sha1_base64, error, attempts)
+         SELECT a.id, $12, $13, $1, a.t, a.r, a.p, a.u, a.inl, a.ct, a.sz, a.sha1, a.st, a.b, a.bz, a.ig, a.b1, a.er, a.n
+         FROM advanced, jsonb_to_recordset($17::jsonb) AS a(id uuid, t text, r text, p text, u text, inl boolean, ct text, sz bigint,
+           sha1 text, st text, b text, bz bigint, ig text, b1 text, er text, n integer)
+         ON CONFLICT (case_id, source_id, resource_type, remote_id, position) DO NOTHING
+         RETURNING id, state
        )
-       INSERT INTO raw_resources (case_id, source_id, resource_type, remote_id, version_id, resource, sha256, fetched_at, pull_id, task_id, page_no)
-       SELECT $1, $2, m.t, m.i, m.v, convert_from(substring(COALESCE($8::bytea, $7::bytea) FROM m.o + 1 FOR m.n), 'UTF8')::json, m.h, $3, $4, $5, $6
-       FROM jsonb_to_recordset($9::jsonb) AS m(t text, i text, v text, h text, o integer, n integer)
-       ON CONFLICT (case_id, source_id, resource_type, remote_id, version_id) DO NOTHING`,
-      [page.caseId, page.task.sourceId, page.fetchedAt, page.task.pullId, page.task.id, page.pageNo, page.body, page.entries.source, pageRowsJson(page.entries.entries)],
-    );
+       SELECT EXISTS (SELECT 1 FROM advanced) AS committed,
+              (SELECT array_agg(id::text) FROM found WHERE state = 'pending') AS pending`,
+      [
+        page.task.id,
+        page.nextUrl,
+        page.entries.entries.length,
+        page.attachments.length,
+        page.retriesDelta,
+        page.pageNo - 1,
+        page.fromUrl,
+        JSON.stringify(addTypeCounts(page.task.typeCounts, page.entries.entries)),
+        page.body,
+        page.entries.source,
+        page.fetchedAt,
+        page.caseId,
+        page.task.sourceId,
+        page.task.pullId,
+        pageRowsJson(page.entries.entries),
+        blobsJson(page.attachments),
+        attachmentsJson(page.attachments),
+      ],
+    ));
   } catch (err) {
     const code = (err as { code?: unknown }).code;
     if (typeof code === 'string' && INVALID_JSON_CODES.has(code)) {
@@ -276,62 +296,45 @@ async function storePage(tx: Queryable, page: PageCommit): Promise<void> {
     }
     throw err;
   }
+  const row = rows[0];
+  if (!row?.committed) return { committed: false, newAttachmentIds: [] };
+  // In the page's order (RETURNING order is not guaranteed).
+  const pending = new Set(row.pending ?? []);
+  return { committed: true, newAttachmentIds: page.attachments.filter((a) => pending.has(a.id)).map((a) => a.id) };
 }
 
-/**
- * The page's attachments, in one statement for all (a page of documents can carry hundreds), with
- * the blobs of the inline ones already stored. Returns the ids of the new rows still to fetch
- * (`pending`), in the page's order.
- */
-async function insertAttachments(tx: Queryable, page: PageCommit): Promise<string[]> {
+/** The blobs of a page's inline attachments (stored before the commit), once each. */
+function blobsJson(attachments: readonly PageAttachment[]): string {
   const blobs = new Map<string, { s: string; z: number; ct: string | null }>();
-  for (const a of page.attachments) {
+  for (const a of attachments) {
     if (a.stored?.state === 'fetched') blobs.set(a.stored.sha256, { s: a.stored.sha256, z: a.stored.size, ct: a.contentType ?? null });
   }
-  if (blobs.size > 0) {
-    await tx.query(
-      `INSERT INTO blobs (sha256, size, content_type) SELECT b.s, b.z, b.ct FROM jsonb_to_recordset($1::jsonb) AS b(s text, z bigint, ct text)
-       ON CONFLICT (sha256) DO NOTHING`,
-      [JSON.stringify([...blobs.values()])],
-    );
-  }
-  const inserted = await tx.query<{ id: string; state: string }>(
-    `INSERT INTO attachments (id, case_id, source_id, task_id, resource_type, remote_id, position, url, inline, content_type,
-       declared_size, declared_sha1, state, blob_sha256, size, integrity, sha1_base64, error, attempts)
-     SELECT a.id, $1, $2, $3, a.t, a.r, a.p, a.u, a.inl, a.ct, a.sz, a.sha1, a.st, a.b, a.bz, a.ig, a.b1, a.er, a.n
-     FROM jsonb_to_recordset($4::jsonb) AS a(id uuid, t text, r text, p text, u text, inl boolean, ct text, sz bigint, sha1 text,
-       st text, b text, bz bigint, ig text, b1 text, er text, n integer)
-     ON CONFLICT (case_id, source_id, resource_type, remote_id, position) DO NOTHING RETURNING id, state`,
-    [
-      page.caseId,
-      page.task.sourceId,
-      page.task.id,
-      JSON.stringify(
-        page.attachments.map((a) => {
-          const fetched = a.stored?.state === 'fetched' ? a.stored : undefined;
-          return {
-            id: a.id,
-            t: a.resourceType,
-            r: a.remoteId,
-            p: a.position,
-            u: a.url ?? null,
-            inl: a.data !== undefined,
-            ct: a.contentType ?? null,
-            sz: a.size ?? null,
-            sha1: a.sha1 ?? null,
-            st: a.stored?.state ?? 'pending',
-            b: fetched?.sha256 ?? null,
-            bz: fetched?.size ?? null,
-            ig: fetched?.integrity ?? null,
-            b1: fetched?.sha1Base64 ?? null,
-            er: a.stored?.state === 'failed' ? a.stored.error : null,
-            n: a.stored ? 1 : 0,
-          };
-        }),
-      ),
-    ],
+  return JSON.stringify([...blobs.values()]);
+}
+
+/** The attachment rows of a page: inline ones already `fetched` (or `failed` over the cap), URL ones `pending`. */
+function attachmentsJson(attachments: readonly PageAttachment[]): string {
+  return JSON.stringify(
+    attachments.map((a) => {
+      const fetched = a.stored?.state === 'fetched' ? a.stored : undefined;
+      return {
+        id: a.id,
+        t: a.resourceType,
+        r: a.remoteId,
+        p: a.position,
+        u: a.url ?? null,
+        inl: a.data !== undefined,
+        ct: a.contentType ?? null,
+        sz: a.size ?? null,
+        sha1: a.sha1 ?? null,
+        st: a.stored?.state ?? 'pending',
+        b: fetched?.sha256 ?? null,
+        bz: fetched?.size ?? null,
+        ig: fetched?.integrity ?? null,
+        b1: fetched?.sha1Base64 ?? null,
+        er: a.stored?.state === 'failed' ? a.stored.error : null,
+        n: a.stored ? 1 : 0,
+      };
+    }),
   );
-  // In the page's order (RETURNING order is not guaranteed).
-  const pending = new Set(inserted.rows.filter((r) => r.state === 'pending').map((r) => r.id));
-  return page.attachments.filter((a) => pending.has(a.id)).map((a) => a.id);
 }

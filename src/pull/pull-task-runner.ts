@@ -85,20 +85,19 @@ export async function runPullTask(
         ahead.catch(() => undefined);
         prefetched = { url: page.nextUrl, page: ahead };
       }
-      const result = await deps.db.transaction((tx) =>
-        commitPage(tx, {
-          task: current,
-          caseId: pull.caseId,
-          fromUrl: staleCursor ?? current.nextUrl,
-          pageNo: current.pages + 1,
-          body: page.raw,
-          fetchedAt: new Date(),
-          entries,
-          nextUrl: page.nextUrl ?? null,
-          retriesDelta,
-          attachments,
-        }),
-      );
+      // One statement: the page, its resources and attachments, and the cursor (see commitPage).
+      const result = await commitPage(deps.db, {
+        task: current,
+        caseId: pull.caseId,
+        fromUrl: staleCursor ?? current.nextUrl,
+        pageNo: current.pages + 1,
+        body: page.raw,
+        fetchedAt: new Date(),
+        entries,
+        nextUrl: page.nextUrl ?? null,
+        retriesDelta,
+        attachments,
+      });
       staleCursor = undefined;
       if (!result.committed) {
         // Another run of this task got here first: continue from what is committed.
