@@ -3,13 +3,12 @@ import type { Bundle } from 'fhir/r4';
 import { findBundle, findBundleJson, insertBundleVersion } from '../../src/assembly/bundle-repository';
 import { rawResourceBatches } from '../../src/assembly/raw-resource-stream';
 import { insertCase } from '../../src/db/case-repository';
-import { insertEndpoint } from '../../src/endpoints/endpoint-repository';
 import { scanSearchPage } from '../../src/fhir';
 import { pageEntries } from '../../src/pull/page-resources';
-import { commitPage, findTask, insertPull, insertTask } from '../../src/pull/pull-repository';
-import { insertSource } from '../../src/pull/source-repository';
+import { commitPage, insertPull } from '../../src/pull/pull-repository';
 import { createTestDatabase, type TestDatabase } from '../support/postgres';
 import { fixtureIntake } from '../support/fixture-child';
+import { insertPullTask } from '../support/pull-task';
 
 /**
  * Assembly reads the raw store in keyset batches (two queries in flight) and stores large bundles in
@@ -27,17 +26,7 @@ beforeAll(async () => {
   const pullId = randomUUID();
   await insertPull(t.db, { id: pullId, caseId, since: null, types: null, requestedBy: 'test' });
   for (const name of ['a', 'b']) {
-    const endpointId = randomUUID();
-    await insertEndpoint(t.db, {
-      id: endpointId, name, baseUrl: `https://${name}.example.org/fhir`, authType: 'none', clientId: null, scope: null, sealedSecret: null,
-      maxRequestsPerSecond: 10, maxConcurrency: 1, allowInsecureHttp: false,
-    });
-    const sourceId = randomUUID();
-    await insertSource(t.db, { id: sourceId, caseId, endpointId, selector: { id: 'p' }, state: 'resolved', remotePatientId: 'p', candidates: [], reviewReason: null, createdBy: 'test' });
-    const taskId = randomUUID();
-    await insertTask(t.db, { id: taskId, pullId, sourceId, resourceType: '*', queryKey: 'all', path: 'Patient/p/$everything', params: {} });
-    const task = await findTask(t.db, taskId);
-    if (!task) throw new Error('no task');
+    const task = await insertPullTask(t.db, { caseId, pullId, name, baseUrl: `https://${name}.example.org/fhir`, resourceType: '*', path: 'Patient/p/$everything' });
     // Two versions of some resources, several types: the key order is not the insertion order.
     const resources = Array.from({ length: ROWS_PER_SOURCE }, (_, i) => ({
       resourceType: i % 3 === 0 ? 'Condition' : 'Observation', id: `r${i % 30}`, meta: { versionId: String(i) },

@@ -1,12 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { insertCase } from '../../src/db/case-repository';
-import { insertEndpoint } from '../../src/endpoints/endpoint-repository';
 import { MalformedResponseError, scanSearchPage } from '../../src/fhir';
 import { pageEntries } from '../../src/pull/page-resources';
-import { commitPage, findTask, insertPull, insertTask, type TaskRow } from '../../src/pull/pull-repository';
-import { insertSource } from '../../src/pull/source-repository';
+import { commitPage, insertPull, type TaskRow } from '../../src/pull/pull-repository';
 import { fixtureIntake } from '../support/fixture-child';
 import { createTestDatabase, type TestDatabase } from '../support/postgres';
+import { insertPullTask } from '../support/pull-task';
 
 /**
  * A page and its resource rows are stored from the bytes received, in one transaction with the
@@ -21,18 +20,7 @@ let caseId: string;
 async function newTask(): Promise<TaskRow> {
   const pullId = randomUUID();
   await insertPull(t.db, { id: pullId, caseId, since: null, types: null, requestedBy: 'test' });
-  const endpointId = randomUUID();
-  await insertEndpoint(t.db, {
-    id: endpointId, name: `ehr-${endpointId.slice(0, 8)}`, baseUrl: BASE, authType: 'none', clientId: null, scope: null, sealedSecret: null,
-    maxRequestsPerSecond: 10, maxConcurrency: 1, allowInsecureHttp: false,
-  });
-  const sourceId = randomUUID();
-  await insertSource(t.db, { id: sourceId, caseId, endpointId, selector: { id: 'p' }, state: 'resolved', remotePatientId: 'p', candidates: [], reviewReason: null, createdBy: 'test' });
-  const taskId = randomUUID();
-  await insertTask(t.db, { id: taskId, pullId, sourceId, resourceType: 'Observation', queryKey: 'obs', path: 'Observation', params: {} });
-  const task = await findTask(t.db, taskId);
-  if (!task) throw new Error('no task');
-  return task;
+  return insertPullTask(t.db, { caseId, pullId, name: `ehr-${pullId.slice(0, 8)}`, baseUrl: BASE, resourceType: 'Observation', path: 'Observation' });
 }
 
 function commit(task: TaskRow, body: Buffer) {

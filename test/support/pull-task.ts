@@ -1,0 +1,27 @@
+import { randomUUID } from 'node:crypto';
+import type { Database } from '../../src/db/database';
+import { insertEndpoint } from '../../src/endpoints/endpoint-repository';
+import { findTask, insertTask, type TaskRow } from '../../src/pull/pull-repository';
+import { insertSource } from '../../src/pull/source-repository';
+
+/**
+ * A registered endpoint (`name`, auth none), the case's source on it (patient `p`) and a queued
+ * task of `pullId` for `path`: what a page commit needs, without planning a pull.
+ */
+export async function insertPullTask(
+  db: Database,
+  t: { caseId: string; pullId: string; name: string; baseUrl: string; resourceType: string; path: string },
+): Promise<TaskRow> {
+  const endpointId = randomUUID();
+  await insertEndpoint(db, {
+    id: endpointId, name: t.name, baseUrl: t.baseUrl, authType: 'none', clientId: null, scope: null, sealedSecret: null,
+    maxRequestsPerSecond: 10, maxConcurrency: 1, allowInsecureHttp: false,
+  });
+  const sourceId = randomUUID();
+  await insertSource(db, { id: sourceId, caseId: t.caseId, endpointId, selector: { id: 'p' }, state: 'resolved', remotePatientId: 'p', candidates: [], reviewReason: null, createdBy: 'test' });
+  const taskId = randomUUID();
+  await insertTask(db, { id: taskId, pullId: t.pullId, sourceId, resourceType: t.resourceType, queryKey: t.resourceType, path: t.path, params: {} });
+  const task = await findTask(db, taskId);
+  if (!task) throw new Error('the task just inserted is not there');
+  return task;
+}
