@@ -1,19 +1,33 @@
+import { createHash } from 'node:crypto';
 import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import { z } from 'zod';
 import { errorFields, logger, withLogContext } from '../src/log';
 import { fetchAttachment } from '../src/pull/attachment-fetcher';
+import { fetchInlineAttachments } from '../src/pull/inline-attachments';
 import type { PullWorkerDeps } from '../src/pull/pull-deps';
 import { QUEUES } from './names';
 
 /**
- * Queue `fetch-attachment`: one job per attachment (documents are few, and large): streams it
- * into the content-addressed blob store and checks it against the declared size and hash.
+ * Queue `fetch-attachment`: one job per attachment URL (documents are few, and large), streamed
+ * into the content-addressed blob store and checked against the declared size and hash; and one job
+ * per batch of inline attachments (base64 data already in the pulled resources: a page of documents
+ * can carry hundreds of small ones, which as one job each cost more in queue work than in storing).
  * Jobs join the pull's `assemble-case` parent, which therefore waits for them.
  */
-export const FetchAttachmentPayload = z.object({ attachmentId: z.uuid() }).strict();
+export const FetchAttachmentPayload = z.union([
+  z.object({ attachmentId: z.uuid() }).strict(),
+  z.object({ attachmentIds: z.array(z.uuid()).min(1).max(1000) }).strict(),
+]);
 export type FetchAttachmentPayload = z.infer<typeof FetchAttachmentPayload>;
 
+/** Inline attachments per job. */
+const INLINE_PER_JOB = 250;
+
 export const attachmentJobId = (attachmentId: string, attempt: number): string => `att-${attachmentId}-${attempt}`;
+
+/** A batch's job id: derived from its attachment ids, so adding the same batch again is a no-op. */
+const inlineBatchJobId = (attachmentIds: readonly string[], attempt: number): string =>
+  `att-inline-${createHash('sha256').update(attachmentIds.join(',')).digest('hex').slice(0, 32)}-${attempt}`;
 
 export function createAttachmentQueue(connection: ConnectionOptions, prefix: string): Queue<FetchAttachmentPayload> {
   const queue = new Queue<FetchAttachmentPayload>(QUEUES.fetchAttachment, { connection, prefix });
@@ -21,19 +35,30 @@ export function createAttachmentQueue(connection: ConnectionOptions, prefix: str
   return queue;
 }
 
-/** Adds attachment jobs (idempotent per pull attempt), as children of the pull's parent job when given. */
+/**
+ * Adds attachment jobs (idempotent per pull attempt), as children of the pull's parent job when
+ * given: one per URL attachment, one per batch of up to {@link INLINE_PER_JOB} inline ones.
+ */
 export async function enqueueAttachments(
   queue: Queue<FetchAttachmentPayload>,
-  attachmentIds: readonly string[],
+  attachments: readonly { readonly id: string; readonly inline: boolean }[],
   attempt: number,
   parent?: { id: string; queue: string },
 ): Promise<void> {
+  const jobs: { data: FetchAttachmentPayload; jobId: string }[] = attachments
+    .filter((a) => !a.inline)
+    .map((a) => ({ data: { attachmentId: a.id }, jobId: attachmentJobId(a.id, attempt) }));
+  const inline = attachments.filter((a) => a.inline).map((a) => a.id);
+  for (let i = 0; i < inline.length; i += INLINE_PER_JOB) {
+    const attachmentIds = inline.slice(i, i + INLINE_PER_JOB);
+    jobs.push({ data: { attachmentIds }, jobId: inlineBatchJobId(attachmentIds, attempt) });
+  }
   await queue.addBulk(
-    attachmentIds.map((attachmentId) => ({
+    jobs.map(({ data, jobId }) => ({
       name: 'fetch',
-      data: { attachmentId },
+      data,
       opts: {
-        jobId: attachmentJobId(attachmentId, attempt),
+        jobId,
         attempts: 4,
         backoff: { type: 'exponential', delay: 3000 },
         removeOnComplete: { age: 86_400 },
@@ -54,8 +79,10 @@ export function startFetchAttachmentWorker(
     QUEUES.fetchAttachment,
     async (job) =>
       withLogContext({ jobId: `${QUEUES.fetchAttachment}:${job.id ?? ''}` }, async () => {
-        const { attachmentId } = FetchAttachmentPayload.parse(job.data);
-        return fetchAttachment(deps, attachmentId, job.attemptsMade + 1 >= (job.opts.attempts ?? 1));
+        const payload = FetchAttachmentPayload.parse(job.data);
+        const isLastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+        if ('attachmentIds' in payload) return fetchInlineAttachments(deps, payload.attachmentIds, isLastAttempt);
+        return fetchAttachment(deps, payload.attachmentId, isLastAttempt);
       }),
     { connection: connection(), prefix, concurrency: options.concurrency, lockDuration: options.lockDurationMs, stalledInterval: options.lockDurationMs },
   );

@@ -32,8 +32,8 @@ export function startPullSourceWorker(
         const { taskId, attempt } = PullSourcePayload.parse(job.data);
         const isLastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
         try {
-          const outcome = await runPullTask(deps, taskId, isLastAttempt, async (attachmentIds) => {
-            await enqueueAttachments(attachments, attachmentIds, attempt, job.parent?.id ? { id: job.parent.id, queue: job.parent.queueKey } : undefined);
+          const outcome = await runPullTask(deps, taskId, isLastAttempt, async (found) => {
+            await enqueueAttachments(attachments, found, attempt, job.parent?.id ? { id: job.parent.id, queue: job.parent.queueKey } : undefined);
           });
           return outcome.state;
         } catch (err) {

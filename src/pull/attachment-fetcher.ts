@@ -54,7 +54,7 @@ export async function storeInlineData(blobs: BlobStore, data: string, maxBytes: 
 }
 
 /** Reads `content[0].attachment`-style positions out of a stored resource. */
-function inlineDataAt(resource: Record<string, unknown>, position: string): string | undefined {
+export function inlineDataAt(resource: Record<string, unknown>, position: string): string | undefined {
   if (position === 'Binary') return typeof resource.data === 'string' ? resource.data : undefined;
   let node: unknown = resource;
   for (const part of position.split('.')) {

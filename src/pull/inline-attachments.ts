@@ -1,35 +1,114 @@
-import type { BlobStore } from '../blobs/blob-store';
-import { InlineAttachmentTooLargeError, integrityOf, storeInlineData } from './attachment-fetcher';
-import type { PageAttachment } from './pull-repository';
+import type { Queryable } from '../db/database';
+import { logger } from '../log';
+import { InlineAttachmentTooLargeError, inlineDataAt, integrityOf, storeInlineData, type Integrity } from './attachment-fetcher';
+import type { PullWorkerDeps } from './pull-deps';
 
-/** Inline attachments stored at once (each is a small file write and fsync). */
+/** Inline attachments written at once (each is a small file write and fsync). */
 const CONCURRENCY = 8;
 
+interface InlineRow {
+  id: string;
+  case_id: string;
+  source_id: string;
+  resource_type: string;
+  remote_id: string;
+  position: string;
+  content_type: string | null;
+  declared_size: number | null;
+  declared_sha1: string | null;
+}
+
+type Outcome =
+  | { readonly id: string; readonly ok: true; readonly sha256: string; readonly size: number; readonly sha1Base64: string; readonly integrity: Integrity; readonly contentType: string | null }
+  | { readonly id: string; readonly ok: false; readonly error: string; readonly final: boolean };
+
+/** The stored resources holding the rows' data: the latest version of each, keyed `source|type|id`. */
+async function resourcesOf(db: Queryable, rows: readonly InlineRow[]): Promise<Map<string, Record<string, unknown>>> {
+  const keys = [...new Map(rows.map((r) => [`${r.case_id}|${r.source_id}|${r.resource_type}|${r.remote_id}`, r])).values()];
+  const { rows: found } = await db.query<{ k: string; resource: Record<string, unknown> }>(
+    `SELECT DISTINCT ON (r.case_id, r.source_id, r.resource_type, r.remote_id)
+            r.source_id || '|' || r.resource_type || '|' || r.remote_id AS k, r.resource
+       FROM jsonb_to_recordset($1::jsonb) AS k(c uuid, s uuid, t text, i text)
+       JOIN raw_resources r ON r.case_id = k.c AND r.source_id = k.s AND r.resource_type = k.t AND r.remote_id = k.i
+      ORDER BY r.case_id, r.source_id, r.resource_type, r.remote_id, r.fetched_at DESC`,
+    [JSON.stringify(keys.map((r) => ({ c: r.case_id, s: r.source_id, t: r.resource_type, i: r.remote_id })))],
+  );
+  return new Map(found.map((f) => [f.k, f.resource]));
+}
+
+async function storeOne(deps: PullWorkerDeps, row: InlineRow, resource: Record<string, unknown> | undefined, isLastAttempt: boolean): Promise<Outcome> {
+  const data = resource ? inlineDataAt(resource, row.position) : undefined;
+  if (data === undefined) return { id: row.id, ok: false, error: 'inline data not found in the stored resource', final: isLastAttempt };
+  try {
+    const stored = await storeInlineData(deps.blobs, data, deps.maxAttachmentBytes);
+    const integrity = integrityOf({ size: row.declared_size, sha1: row.declared_sha1 }, stored);
+    return { id: row.id, ok: true, ...stored, integrity, contentType: row.content_type };
+  } catch (err) {
+    if (err instanceof InlineAttachmentTooLargeError) return { id: row.id, ok: false, error: err.message, final: true };
+    return { id: row.id, ok: false, error: err instanceof Error ? err.message : 'error', final: isLastAttempt };
+  }
+}
+
+/** Records the outcomes in one statement: new blobs, fetched rows, failed rows (final or not). */
+async function record(db: Queryable, outcomes: readonly Outcome[]): Promise<void> {
+  const fetched = outcomes.filter((o): o is Extract<Outcome, { ok: true }> => o.ok);
+  const failed = outcomes.filter((o): o is Extract<Outcome, { ok: false }> => !o.ok);
+  await db.query(
+    `WITH b AS (
+       INSERT INTO blobs (sha256, size, content_type)
+       SELECT DISTINCT ON (x.b) x.b, x.z, x.ct FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, b text, z bigint, ct text, ig text, s1 text)
+       ON CONFLICT (sha256) DO NOTHING
+     ), f AS (
+       UPDATE attachments a SET state = 'fetched', blob_sha256 = x.b, size = x.z, integrity = x.ig, sha1_base64 = x.s1, error = NULL,
+         attempts = a.attempts + 1, updated_at = now()
+       FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, b text, z bigint, ct text, ig text, s1 text) WHERE a.id = x.id
+     )
+     UPDATE attachments a SET state = CASE WHEN x.final THEN 'failed' ELSE a.state END, error = x.er, attempts = a.attempts + 1, updated_at = now()
+     FROM jsonb_to_recordset($2::jsonb) AS x(id uuid, er text, final boolean) WHERE a.id = x.id`,
+    [
+      JSON.stringify(fetched.map((o) => ({ id: o.id, b: o.sha256, z: o.size, ct: o.contentType, ig: o.integrity, s1: o.sha1Base64 }))),
+      JSON.stringify(failed.map((o) => ({ id: o.id, er: o.error.slice(0, 500), final: o.final }))),
+    ],
+  );
+}
+
 /**
- * Stores the inline attachments of a page (base64 `data` in the resource) in the blob store before
- * the page commits, so they are recorded `fetched` with it and need no job, no second read of the
- * raw resource and no per-attachment queries; an attachment over the size cap is recorded `failed`
- * with the reason. URL attachments are returned as they are (fetched later by the attachment queue).
- * Blobs are content-addressed: storing one again (a page committed by another run) is a no-op.
+ * Fetches a batch of inline attachments (base64 `data` inside pulled resources, e.g. the hundreds
+ * of small documents of one page) in one job: the rows and their stored resources are read in two
+ * queries, the decoded bytes written to the blob store (a few at once) and checked against the
+ * declared size and hash, and every outcome recorded in one statement. Over the size cap is a
+ * permanent failure with the cap in the message; any other failure is recorded and the job throws,
+ * so the queue retries it (fetched rows are skipped then). Idempotent: fetched rows are not redone.
+ * @returns counts of this run
  */
-export async function storeInlineAttachments(blobs: BlobStore, attachments: readonly PageAttachment[], maxBytes: number): Promise<PageAttachment[]> {
-  const out = [...attachments];
+export async function fetchInlineAttachments(
+  deps: PullWorkerDeps,
+  attachmentIds: readonly string[],
+  isLastAttempt: boolean,
+): Promise<{ fetched: number; failed: number }> {
+  const { rows } = await deps.db.query<InlineRow>(
+    `SELECT id, case_id, source_id, resource_type, remote_id, position, content_type, declared_size, declared_sha1
+       FROM attachments WHERE id = ANY($1::uuid[]) AND inline AND state <> 'fetched'`,
+    [attachmentIds],
+  );
+  if (rows.length === 0) return { fetched: 0, failed: 0 };
+  const resources = await resourcesOf(deps.db, rows);
+  const outcomes = new Array<Outcome>(rows.length);
   let next = 0;
-  const work = async (): Promise<void> => {
-    while (next < out.length) {
+  const lane = async (): Promise<void> => {
+    while (next < rows.length) {
       const i = next++;
-      const a = out[i];
-      if (!a || a.data === undefined) continue;
-      try {
-        const stored = await storeInlineData(blobs, a.data, maxBytes);
-        const integrity = integrityOf({ size: a.size ?? null, sha1: a.sha1 ?? null }, stored);
-        out[i] = { ...a, stored: { state: 'fetched', ...stored, integrity } };
-      } catch (err) {
-        if (!(err instanceof InlineAttachmentTooLargeError)) throw err;
-        out[i] = { ...a, stored: { state: 'failed', error: err.message } };
-      }
+      const row = rows[i] as InlineRow;
+      outcomes[i] = await storeOne(deps, row, resources.get(`${row.source_id}|${row.resource_type}|${row.remote_id}`), isLastAttempt);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, out.length) }, work));
-  return out;
+  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, rows.length) }, lane));
+  await record(deps.db, outcomes);
+  const failed = outcomes.filter((o) => !o.ok);
+  if (failed.length > 0) {
+    logger.warn('inline attachments not stored', { caseId: rows[0]?.case_id, failed: failed.length });
+    const retryable = failed.filter((o) => !o.ok && !o.final);
+    if (retryable.length > 0) throw new Error(`${retryable.length} inline attachment(s) not stored; retrying`);
+  }
+  return { fetched: outcomes.length - failed.length, failed: failed.length };
 }

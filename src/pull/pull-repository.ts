@@ -209,14 +209,17 @@ export interface PageCommit {
   readonly attachments: readonly PageAttachment[];
 }
 
-/** An attachment found in a page's resource; inline data is stored with the page (`stored`), URLs are fetched by a job. */
+/** An attachment found in a page's resource, with the id its row gets. */
 export interface PageAttachment extends FoundAttachment {
   readonly id: string;
   readonly resourceType: string;
   readonly remoteId: string;
-  readonly stored?:
-    | { readonly state: 'fetched'; readonly sha256: string; readonly size: number; readonly sha1Base64: string; readonly integrity: string }
-    | { readonly state: 'failed'; readonly error: string };
+}
+
+/** A new attachment row to fetch: inline ones are fetched in batches (see queues/fetch-attachment.ts). */
+export interface NewAttachment {
+  readonly id: string;
+  readonly inline: boolean;
 }
 
 /** PostgreSQL's answer to text that is not valid JSON or not valid UTF-8. */
@@ -232,13 +235,13 @@ const INVALID_JSON_CODES = new Set(['22P02', '22P05', '22021', '22025']);
  * The page bytes travel once: PostgreSQL stores them and cuts each resource out of them at the span
  * this process found (page-resources.ts), as `json` (validated, kept as the text received). A
  * resource that is not valid JSON fails the page as malformed (retryable, like a garbled body).
- * Inline attachments arrive already stored in the blob store (`stored`): their blobs are recorded
- * here; the ids of the new attachments still to fetch are returned in the page's order.
+ * The page's attachments are recorded `pending` for the attachment queue; the new ones are returned
+ * in the page's order.
  */
-export async function commitPage(db: Queryable, page: PageCommit): Promise<{ committed: boolean; newAttachmentIds: string[] }> {
-  let rows: { committed: boolean; pending: string[] | null }[];
+export async function commitPage(db: Queryable, page: PageCommit): Promise<{ committed: boolean; newAttachments: NewAttachment[] }> {
+  let rows: { committed: boolean; created: string[] | null }[];
   try {
-    ({ rows } = await db.query<{ committed: boolean; pending: string[] | null }>(
+    ({ rows } = await db.query<{ committed: boolean; created: string[] | null }>(
       `WITH advanced AS (
          UPDATE pull_tasks SET next_url = $2, pages = pages + 1, resources = resources + $3, attachments = attachments + $4,
            retries = retries + $5, type_counts = $8, updated_at = now()
@@ -254,21 +257,15 @@ export async function commitPage(db: Queryable, page: PageCommit): Promise<{ com
                 $11, $14, $1, $6 + 1
          FROM advanced, jsonb_to_recordset($15::jsonb) AS m(t text, i text, v text, h text, o integer, n integer)
          ON CONFLICT (case_id, source_id, resource_type, remote_id, version_id) DO NOTHING
-       ), blobs AS (
-         INSERT INTO blobs (sha256, size, content_type)
-         SELECT b.s, b.z, b.ct FROM advanced, jsonb_to_recordset($16::jsonb) AS b(s text, z bigint, ct text)
-         ON CONFLICT (sha256) DO NOTHING
        ), found AS (
          INSERT INTO attachments (id, case_id, source_id, task_id, resource_type, remote_id, position, url, inline, content_type,
-           declared_size, declared_sha1, state, blob_sha256, size, integrity, sha1_base64, error, attempts)
-         SELECT a.id, $12, $13, $1, a.t, a.r, a.p, a.u, a.inl, a.ct, a.sz, a.sha1, a.st, a.b, a.bz, a.ig, a.b1, a.er, a.n
-         FROM advanced, jsonb_to_recordset($17::jsonb) AS a(id uuid, t text, r text, p text, u text, inl boolean, ct text, sz bigint,
-           sha1 text, st text, b text, bz bigint, ig text, b1 text, er text, n integer)
+           declared_size, declared_sha1, state)
+         SELECT a.id, $12, $13, $1, a.t, a.r, a.p, a.u, a.inl, a.ct, a.sz, a.sha1, 'pending'
+         FROM advanced, jsonb_to_recordset($16::jsonb) AS a(id uuid, t text, r text, p text, u text, inl boolean, ct text, sz bigint, sha1 text)
          ON CONFLICT (case_id, source_id, resource_type, remote_id, position) DO NOTHING
-         RETURNING id, state
+         RETURNING id
        )
-       SELECT EXISTS (SELECT 1 FROM advanced) AS committed,
-              (SELECT array_agg(id::text) FROM found WHERE state = 'pending') AS pending`,
+       SELECT EXISTS (SELECT 1 FROM advanced) AS committed, (SELECT array_agg(id::text) FROM found) AS created`,
       [
         page.task.id,
         page.nextUrl,
@@ -285,7 +282,6 @@ export async function commitPage(db: Queryable, page: PageCommit): Promise<{ com
         page.task.sourceId,
         page.task.pullId,
         pageRowsJson(page.entries.entries),
-        blobsJson(page.attachments),
         attachmentsJson(page.attachments),
       ],
     ));
@@ -297,44 +293,25 @@ export async function commitPage(db: Queryable, page: PageCommit): Promise<{ com
     throw err;
   }
   const row = rows[0];
-  if (!row?.committed) return { committed: false, newAttachmentIds: [] };
+  if (!row?.committed) return { committed: false, newAttachments: [] };
   // In the page's order (RETURNING order is not guaranteed).
-  const pending = new Set(row.pending ?? []);
-  return { committed: true, newAttachmentIds: page.attachments.filter((a) => pending.has(a.id)).map((a) => a.id) };
+  const created = new Set(row.created ?? []);
+  return { committed: true, newAttachments: page.attachments.filter((a) => created.has(a.id)).map((a) => ({ id: a.id, inline: a.data !== undefined })) };
 }
 
-/** The blobs of a page's inline attachments (stored before the commit), once each. */
-function blobsJson(attachments: readonly PageAttachment[]): string {
-  const blobs = new Map<string, { s: string; z: number; ct: string | null }>();
-  for (const a of attachments) {
-    if (a.stored?.state === 'fetched') blobs.set(a.stored.sha256, { s: a.stored.sha256, z: a.stored.size, ct: a.contentType ?? null });
-  }
-  return JSON.stringify([...blobs.values()]);
-}
-
-/** The attachment rows of a page: inline ones already `fetched` (or `failed` over the cap), URL ones `pending`. */
+/** The attachment rows of a page (all `pending`: the attachment queue fetches them). */
 function attachmentsJson(attachments: readonly PageAttachment[]): string {
   return JSON.stringify(
-    attachments.map((a) => {
-      const fetched = a.stored?.state === 'fetched' ? a.stored : undefined;
-      return {
-        id: a.id,
-        t: a.resourceType,
-        r: a.remoteId,
-        p: a.position,
-        u: a.url ?? null,
-        inl: a.data !== undefined,
-        ct: a.contentType ?? null,
-        sz: a.size ?? null,
-        sha1: a.sha1 ?? null,
-        st: a.stored?.state ?? 'pending',
-        b: fetched?.sha256 ?? null,
-        bz: fetched?.size ?? null,
-        ig: fetched?.integrity ?? null,
-        b1: fetched?.sha1Base64 ?? null,
-        er: a.stored?.state === 'failed' ? a.stored.error : null,
-        n: a.stored ? 1 : 0,
-      };
-    }),
+    attachments.map((a) => ({
+      id: a.id,
+      t: a.resourceType,
+      r: a.remoteId,
+      p: a.position,
+      u: a.url ?? null,
+      inl: a.data !== undefined,
+      ct: a.contentType ?? null,
+      sz: a.size ?? null,
+      sha1: a.sha1 ?? null,
+    })),
   );
 }

@@ -4,9 +4,8 @@ import { FhirHttpError, isPermanentFhirError, scanSearchPage, type FhirEndpointC
 import { logger } from '../log';
 import { findAttachments } from './attachments';
 import type { PullWorkerDeps } from './pull-deps';
-import { storeInlineAttachments } from './inline-attachments';
 import { addTypeCounts, pageEntries, type PageEntries, type PageEntry } from './page-resources';
-import { commitPage, findPull, findTask, markTaskFinished, markTaskRunning, type PageAttachment, type TaskRow } from './pull-repository';
+import { commitPage, findPull, findTask, markTaskFinished, markTaskRunning, type NewAttachment, type PageAttachment, type TaskRow } from './pull-repository';
 import { countingRetries, type RetryCount } from './retry-count';
 import { findSourceById } from './source-repository';
 
@@ -28,7 +27,7 @@ export async function runPullTask(
   deps: PullWorkerDeps,
   taskId: string,
   isLastAttempt: boolean,
-  onAttachments: (attachmentIds: string[]) => Promise<void> = async () => undefined,
+  onAttachments: (attachments: NewAttachment[]) => Promise<void> = async () => undefined,
 ): Promise<TaskOutcome> {
   let task = await findTask(deps.db, taskId);
   if (!task || task.state === 'complete') return { state: 'skipped' };
@@ -45,16 +44,14 @@ export async function runPullTask(
   // first page of the new run commits, guarded by it: a task with pages but no cursor in the database
   // has always committed its last page, never a query about to start over.
   let staleCursor: string | undefined;
-  // The next page, requested and read (scanned, hashed, inline attachments stored) while this one is
+  // The next page, requested and read (scanned, hashed, attachments found) while this one is
   // being committed, so that its round trip and this process's work on it overlap the database's;
   // used only when the commit advanced the cursor to exactly its URL.
   let prefetched: { url: string; page: Promise<PreparedPage> } | undefined;
   const prepare = async (fetching: Promise<ScannedSearchPage>): Promise<PreparedPage> => {
     const page = await fetching;
     const entries = pageEntries(page);
-    // Inline attachments go to the blob store now (recorded with the page); URLs are fetched by jobs.
-    const attachments = await storeInlineAttachments(deps.blobs, attachmentsOf(entries.entries), deps.maxAttachmentBytes);
-    return { page, entries, attachments };
+    return { page, entries, attachments: attachmentsOf(entries.entries) };
   };
   try {
     for (;;) {
@@ -108,8 +105,8 @@ export async function runPullTask(
         continue;
       }
       counted.retries -= retriesDelta;
-      newAttachmentIds.push(...result.newAttachmentIds);
-      if (result.newAttachmentIds.length > 0) await onAttachments(result.newAttachmentIds);
+      newAttachmentIds.push(...result.newAttachments.map((a) => a.id));
+      if (result.newAttachments.length > 0) await onAttachments(result.newAttachments);
       task = {
         ...current,
         pages: current.pages + 1,
@@ -119,9 +116,12 @@ export async function runPullTask(
       };
       if (!page.nextUrl) break;
     }
-    // Attachments committed by an earlier run that died before enqueuing them (job ids dedupe).
-    const pending = await deps.db.query<{ id: string }>(`SELECT id FROM attachments WHERE task_id = $1 AND state = 'pending'`, [task.id]);
-    if (pending.rows.length > 0) await onAttachments(pending.rows.map((r) => r.id));
+    // Attachments committed by an earlier run that died before enqueuing them (those this run enqueued
+    // are left out: their jobs are under way, and a batch of inline ones has an id of its own).
+    const enqueued = new Set(newAttachmentIds);
+    const pending = await deps.db.query<{ id: string; inline: boolean }>(`SELECT id, inline FROM attachments WHERE task_id = $1 AND state = 'pending'`, [task.id]);
+    const orphans = pending.rows.filter((r) => !enqueued.has(r.id));
+    if (orphans.length > 0) await onAttachments(orphans);
     await markTaskFinished(deps.db, task.id, 'complete', null, counted.retries);
     logger.info('pull task complete', { pullId: task.pullId, sourceId: task.sourceId, resourceType: task.resourceType, pages: task.pages, resources: task.resources });
     return { state: 'complete', pages: task.pages, resources: task.resources, newAttachmentIds };
