@@ -36,7 +36,10 @@ async function resourcesOf(db: Queryable, rows: readonly InlineRow[]): Promise<M
   return new Map(found.map((f) => [f.k, f.resource]));
 }
 
-async function storeOne(deps: PullWorkerDeps, row: InlineRow, resource: Record<string, unknown> | undefined, isLastAttempt: boolean): Promise<Outcome> {
+/** What storing inline attachments needs of the worker's dependencies. */
+export type InlineAttachmentDeps = Pick<PullWorkerDeps, 'db' | 'blobs' | 'maxAttachmentBytes'>;
+
+async function storeOne(deps: InlineAttachmentDeps, row: InlineRow, resource: Record<string, unknown> | undefined, isLastAttempt: boolean): Promise<Outcome> {
   const data = resource ? inlineDataAt(resource, row.position) : undefined;
   if (data === undefined) return { id: row.id, ok: false, error: 'inline data not found in the stored resource', final: isLastAttempt };
   try {
@@ -82,7 +85,7 @@ async function record(db: Queryable, outcomes: readonly Outcome[]): Promise<void
  * @returns counts of this run
  */
 export async function fetchInlineAttachments(
-  deps: PullWorkerDeps,
+  deps: InlineAttachmentDeps,
   attachmentIds: readonly string[],
   isLastAttempt: boolean,
 ): Promise<{ fetched: number; failed: number }> {

@@ -1,0 +1,104 @@
+import { createHash, randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { BlobStore } from '../../src/blobs/blob-store';
+import { insertCase } from '../../src/db/case-repository';
+import { scanSearchPage } from '../../src/fhir';
+import { fetchInlineAttachments } from '../../src/pull/inline-attachments';
+import { pageEntries } from '../../src/pull/page-resources';
+import { commitPage, insertPull } from '../../src/pull/pull-repository';
+import { attachmentsOf } from '../../src/pull/pull-task-runner';
+import { fixtureIntake } from '../support/fixture-child';
+import { createTestDatabase, type TestDatabase } from '../support/postgres';
+import { insertPullTask } from '../support/pull-task';
+
+/**
+ * A batch of inline attachments is stored in one job: each decoded into the blob store and checked
+ * against its declared size and SHA-1; one over the cap fails for good with the cap named; a row whose
+ * resource is gone fails for now (the job throws, the queue retries) and for good on the last attempt;
+ * a second run redoes nothing.
+ */
+const BASE = 'https://ehr.example.org/fhir';
+const CAP = 64;
+let t: TestDatabase;
+let dir: string;
+let caseId: string;
+
+beforeAll(async () => {
+  t = await createTestDatabase();
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sob-inline-'));
+  caseId = randomUUID();
+  await insertCase(t.db, { id: caseId, status: 'collecting_records', intake: fixtureIntake(), eligibility: {}, quote: {}, createdBy: 'test', at: new Date() });
+}, 60_000);
+
+afterAll(async () => {
+  await t.drop();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const sha1 = (b: Buffer): string => createHash('sha1').update(b).digest('base64');
+
+/** Commits one page of DocumentReferences with inline data; returns the attachment ids by document id. */
+async function pageOfDocuments(documents: { id: string; data: Buffer; size?: number; hash?: string }[]): Promise<Map<string, string>> {
+  const pullId = randomUUID();
+  await insertPull(t.db, { id: pullId, caseId, since: null, types: null, requestedBy: 'test' });
+  const task = await insertPullTask(t.db, { caseId, pullId, name: `ehr-${pullId.slice(0, 8)}`, baseUrl: BASE, resourceType: 'DocumentReference', path: 'DocumentReference' });
+  const entry = documents.map((d) => ({
+    resource: {
+      resourceType: 'DocumentReference', id: d.id, status: 'current',
+      // Line-wrapped base64 is legal FHIR (whitespace ignored).
+      content: [{ attachment: { contentType: 'text/plain', data: d.data.toString('base64').replace(/(.{8})/g, '$1\n'), size: d.size, hash: d.hash } }],
+    },
+  }));
+  const body = Buffer.from(JSON.stringify({ resourceType: 'Bundle', type: 'searchset', entry }));
+  const entries = pageEntries(scanSearchPage(body, body.length, BASE));
+  const attachments = attachmentsOf(entries.entries);
+  const result = await commitPage(t.db, { task, caseId, fromUrl: null, pageNo: 1, body, fetchedAt: new Date(), entries, nextUrl: null, retriesDelta: 0, attachments });
+  expect(result.newAttachments.every((a) => a.inline)).toBe(true);
+  return new Map(attachments.map((a) => [a.remoteId, a.id]));
+}
+
+async function rows(ids: Iterable<string>) {
+  const { rows: found } = await t.db.query<{ id: string; state: string; integrity: string | null; blob_sha256: string | null; error: string | null; attempts: number }>(
+    'SELECT id, state, integrity, blob_sha256, error, attempts FROM attachments WHERE id = ANY($1::uuid[])',
+    [[...ids]],
+  );
+  return new Map(found.map((r) => [r.id, r]));
+}
+
+it('stores each of a batch, checks it against what was declared, and fails one over the cap for good', async () => {
+  const ok = Buffer.from('a small document');
+  const other = Buffer.from('another document');
+  const big = Buffer.alloc(CAP + 1, 7);
+  const ids = await pageOfDocuments([
+    { id: 'ok', data: ok, size: ok.length, hash: sha1(ok) },
+    { id: 'mismatch', data: other, size: other.length + 1 },
+    { id: 'big', data: big },
+  ]);
+  const blobs = new BlobStore(dir);
+  const deps = { db: t.db, blobs, maxAttachmentBytes: CAP };
+  expect(await fetchInlineAttachments(deps, [...ids.values()], false)).toEqual({ fetched: 2, failed: 1 });
+  const stored = await rows(ids.values());
+  const okSha = createHash('sha256').update(ok).digest('hex');
+  expect(stored.get(ids.get('ok') ?? '')).toMatchObject({ state: 'fetched', integrity: 'verified', blob_sha256: okSha, attempts: 1 });
+  expect(stored.get(ids.get('mismatch') ?? '')).toMatchObject({ state: 'fetched', integrity: 'size-mismatch' });
+  expect(stored.get(ids.get('big') ?? '')).toMatchObject({ state: 'failed', blob_sha256: null });
+  expect(stored.get(ids.get('big') ?? '')?.error).toMatch(/over the 64-byte cap/);
+  expect(fs.readFileSync(blobs.pathOf(okSha)).equals(ok)).toBe(true);
+  // A second run (the job again) redoes nothing that was fetched.
+  expect(await fetchInlineAttachments(deps, [ids.get('ok') ?? ''], false)).toEqual({ fetched: 0, failed: 0 });
+});
+
+it('records a transient failure and throws so the queue retries, and fails it for good on the last attempt', async () => {
+  const data = Buffer.from('gone');
+  const ids = await pageOfDocuments([{ id: 'gone', data }]);
+  const id = ids.get('gone') ?? '';
+  // The raw resource is not there any more (nothing to decode from).
+  await t.db.query(`DELETE FROM raw_resources WHERE case_id = $1 AND remote_id = 'gone'`, [caseId]);
+  const deps = { db: t.db, blobs: new BlobStore(dir), maxAttachmentBytes: CAP };
+  await expect(fetchInlineAttachments(deps, [id], false)).rejects.toThrow(/retrying/);
+  expect((await rows([id])).get(id)).toMatchObject({ state: 'pending', error: 'inline data not found in the stored resource', attempts: 1 });
+  expect(await fetchInlineAttachments(deps, [id], true)).toEqual({ fetched: 0, failed: 1 });
+  expect((await rows([id])).get(id)).toMatchObject({ state: 'failed', attempts: 2 });
+});
