@@ -35,6 +35,34 @@ export function createAttachmentQueue(connection: ConnectionOptions, prefix: str
   return queue;
 }
 
+/** An attachment job's payload and id (ids derived: adding the same job twice adds it once). */
+export interface AttachmentJobSpec {
+  readonly data: FetchAttachmentPayload;
+  readonly jobId: string;
+}
+
+/** The jobs that fetch `attachments` in a pull attempt: one per URL, one per batch of up to {@link INLINE_PER_JOB} inline ones. */
+export function attachmentJobSpecs(attachments: readonly { readonly id: string; readonly inline: boolean }[], attempt: number): AttachmentJobSpec[] {
+  const jobs: AttachmentJobSpec[] = attachments
+    .filter((a) => !a.inline)
+    .map((a) => ({ data: { attachmentId: a.id }, jobId: attachmentJobId(a.id, attempt) }));
+  const inline = attachments.filter((a) => a.inline).map((a) => a.id);
+  for (let i = 0; i < inline.length; i += INLINE_PER_JOB) {
+    const attachmentIds = inline.slice(i, i + INLINE_PER_JOB);
+    jobs.push({ data: { attachmentIds }, jobId: inlineBatchJobId(attachmentIds, attempt) });
+  }
+  return jobs;
+}
+
+/** Options of an attachment job (its retries; kept a day, failures a week). */
+export const attachmentJobOptions = (jobId: string) => ({
+  jobId,
+  attempts: 4,
+  backoff: { type: 'exponential', delay: 3000 },
+  removeOnComplete: { age: 86_400 },
+  removeOnFail: { age: 7 * 86_400 },
+});
+
 /**
  * Adds attachment jobs (idempotent per pull attempt), as children of the pull's parent job when
  * given: one per URL attachment, one per batch of up to {@link INLINE_PER_JOB} inline ones.
@@ -45,26 +73,11 @@ export async function enqueueAttachments(
   attempt: number,
   parent?: { id: string; queue: string },
 ): Promise<void> {
-  const jobs: { data: FetchAttachmentPayload; jobId: string }[] = attachments
-    .filter((a) => !a.inline)
-    .map((a) => ({ data: { attachmentId: a.id }, jobId: attachmentJobId(a.id, attempt) }));
-  const inline = attachments.filter((a) => a.inline).map((a) => a.id);
-  for (let i = 0; i < inline.length; i += INLINE_PER_JOB) {
-    const attachmentIds = inline.slice(i, i + INLINE_PER_JOB);
-    jobs.push({ data: { attachmentIds }, jobId: inlineBatchJobId(attachmentIds, attempt) });
-  }
   await queue.addBulk(
-    jobs.map(({ data, jobId }) => ({
+    attachmentJobSpecs(attachments, attempt).map(({ data, jobId }) => ({
       name: 'fetch',
       data,
-      opts: {
-        jobId,
-        attempts: 4,
-        backoff: { type: 'exponential', delay: 3000 },
-        removeOnComplete: { age: 86_400 },
-        removeOnFail: { age: 7 * 86_400 },
-        ...(parent ? { parent, ignoreDependencyOnFailure: true } : {}),
-      },
+      opts: { ...attachmentJobOptions(jobId), ...(parent ? { parent, ignoreDependencyOnFailure: true } : {}) },
     })),
   );
 }

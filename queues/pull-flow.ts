@@ -1,5 +1,6 @@
 import { FlowProducer, type ConnectionOptions, type FlowJob } from 'bullmq';
 import { z } from 'zod';
+import { attachmentJobOptions, attachmentJobSpecs } from './fetch-attachment';
 import { QUEUES } from './names';
 
 /** Payload of a `pull-source` job: one pull task (one query at one source). */
@@ -18,17 +19,23 @@ export const assembleJobId = (pullId: string, attempt: number): string => `assem
 export const pullJobId = (taskId: string, attempt: number): string => `pull-${taskId}-${attempt}`;
 
 /**
- * The flow of one pull attempt: an `assemble-case` parent with one `pull-source` child per task.
- * A child that fails for good does not block the parent (`ignoreDependencyOnFailure`): the pull
- * then ends `partial`, naming what failed.
+ * The flow of one pull attempt: an `assemble-case` parent with one `pull-source` child per task,
+ * and the attachment jobs of `attachments` (pending attachments of tasks that are not run again, e.g.
+ * the failed attachments a retry fetches again). A child that fails for good does not block the
+ * parent (`ignoreDependencyOnFailure`): the pull then ends `partial`, naming what failed.
  */
-export function pullFlow(pull: { id: string; caseId: string; attempt: number }, taskIds: readonly string[], backoffMs = 5000): FlowJob {
+export function pullFlow(
+  pull: { id: string; caseId: string; attempt: number },
+  taskIds: readonly string[],
+  backoffMs = 5000,
+  attachments: readonly { readonly id: string; readonly inline: boolean }[] = [],
+): FlowJob {
   return {
     name: 'assemble',
     queueName: QUEUES.assembleCase,
     data: { pullId: pull.id, caseId: pull.caseId, attempt: pull.attempt } satisfies AssembleCasePayload,
     opts: { jobId: assembleJobId(pull.id, pull.attempt), attempts: 5, backoff: { type: 'exponential', delay: 2000 }, removeOnComplete: { age: 86_400 } },
-    children: taskIds.map((taskId) => ({
+    children: taskIds.map((taskId): FlowJob => ({
       name: 'pull',
       queueName: QUEUES.pullSource,
       data: { taskId, pullId: pull.id, attempt: pull.attempt } satisfies PullSourcePayload,
@@ -40,7 +47,14 @@ export function pullFlow(pull: { id: string; caseId: string; attempt: number }, 
         removeOnComplete: { age: 86_400 },
         removeOnFail: { age: 7 * 86_400 },
       },
-    })),
+    })).concat(
+      attachmentJobSpecs(attachments, pull.attempt).map(({ data, jobId }): FlowJob => ({
+        name: 'fetch',
+        queueName: QUEUES.fetchAttachment,
+        data,
+        opts: { ...attachmentJobOptions(jobId), ignoreDependencyOnFailure: true },
+      })),
+    ),
   };
 }
 
@@ -57,8 +71,12 @@ export class PullFlowProducer {
     this.producer.on('error', () => undefined);
   }
 
-  async enqueue(pull: { id: string; caseId: string; attempt: number }, taskIds: readonly string[]): Promise<void> {
-    await this.producer.add(pullFlow(pull, taskIds, this.backoffMs));
+  async enqueue(
+    pull: { id: string; caseId: string; attempt: number },
+    taskIds: readonly string[],
+    attachments: readonly { readonly id: string; readonly inline: boolean }[] = [],
+  ): Promise<void> {
+    await this.producer.add(pullFlow(pull, taskIds, this.backoffMs, attachments));
   }
 
   get queuePrefix(): string {

@@ -11,7 +11,7 @@ import { errorFields, logger } from '../log';
 import type { PullFlowProducer } from '../../queues/pull-flow';
 import { planPull } from './pull-plan';
 import { pullProgress } from './pull-progress';
-import { bumpPullAttempt, findPull, insertPull, insertTask, requeueFailedTasks, tasksOfPull, type PullRow } from './pull-repository';
+import { bumpPullAttempt, findPull, insertPull, insertTask, requeueFailedTasks, tasksOfPull, type NewAttachment, type PullRow } from './pull-repository';
 import { listSources } from './source-repository';
 
 export interface PullServiceDeps extends CaseServiceDeps {
@@ -30,11 +30,16 @@ const ENQUEUE_TIMEOUT_MS = 3000;
  * Enqueues the flow; if Redis does not answer the pull stays `queued` in Postgres and the
  * reconciler enqueues it when Redis is back (nothing is lost).
  */
-async function enqueue(deps: PullServiceDeps, pull: { id: string; caseId: string; attempt: number }, taskIds: string[]): Promise<void> {
+async function enqueue(
+  deps: PullServiceDeps,
+  pull: { id: string; caseId: string; attempt: number },
+  taskIds: string[],
+  attachments: readonly NewAttachment[] = [],
+): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
-      deps.pulls.enqueue(pull, taskIds),
+      deps.pulls.enqueue(pull, taskIds, attachments),
       new Promise((_, reject) => {
         timer = setTimeout(() => reject(new Error('queue did not answer')), ENQUEUE_TIMEOUT_MS);
       }),
@@ -109,15 +114,23 @@ export async function retryPull(deps: PullServiceDeps, caseId: string, pullId: s
   if (pull.state !== 'partial' && pull.state !== 'failed') {
     throw conflict(`Only a partial or failed pull can be retried; this one is ${pull.state}.`, { state: pull.state });
   }
-  const { taskIds, attempt } = await deps.db.transaction(async (tx) => {
+  const { taskIds, attachments, attempt } = await deps.db.transaction(async (tx) => {
     const ids = await requeueFailedTasks(tx, pullId);
-    await tx.query(`UPDATE attachments SET state = 'pending', error = NULL WHERE state = 'failed' AND task_id IN (SELECT id FROM pull_tasks WHERE pull_id = $1)`, [pullId]);
-    return { taskIds: ids, attempt: await bumpPullAttempt(tx, pullId) };
+    // Failed attachments are fetched again: those of the tasks run again by their tasks, those of
+    // completed tasks (not run again) by jobs of their own in the retry's flow.
+    const reset = await tx.query<{ id: string; inline: boolean; task_done: boolean }>(
+      `UPDATE attachments a SET state = 'pending', error = NULL FROM pull_tasks t
+        WHERE a.task_id = t.id AND t.pull_id = $1 AND a.state = 'failed'
+        RETURNING a.id, a.inline, t.state = 'complete' AS task_done`,
+      [pullId],
+    );
+    const again = reset.rows.filter((r) => r.task_done).map((r) => ({ id: r.id, inline: r.inline }));
+    return { taskIds: ids, attachments: again, attempt: await bumpPullAttempt(tx, pullId) };
   });
   const record = await findCase(deps.db, caseId);
   if (record && record.status === 'records_complete') await changeCaseStatus(deps, caseId, 'collecting_records', 'Retrying failed sources', SYSTEM_PULL);
-  await enqueue(deps, { id: pullId, caseId, attempt }, taskIds);
-  logger.info('pull retried', { caseId, pullId, attempt, count: taskIds.length });
+  await enqueue(deps, { id: pullId, caseId, attempt }, taskIds, attachments);
+  logger.info('pull retried', { caseId, pullId, attempt, count: taskIds.length, attachments: attachments.length });
   return { pullId, state: 'queued', attempt, tasks: taskIds.length };
 }
 

@@ -154,3 +154,37 @@ it('ends partial naming a source that keeps failing, and retrying it alone compl
     await Promise.all([a.server.stop(), b.server.stop()]);
   }
 }, 120_000);
+
+it('fetches the failed documents of a source that completed again when a partial pull is retried', async () => {
+  const a = await team('care-team-a', 'offset');
+  const b = await team('care-team-b', 'token');
+  try {
+    const caseId = await openCaseWith([a, b]);
+    // Both fail for good, without tripping a circuit breaker: a redirect off the endpoint's origin is refused.
+    const off = { kind: 'redirect', location: 'https://elsewhere.example/x' } as const;
+    const brokenB = b.server.faults.add({ match: 'GET *', action: off });
+    const noBinaries = a.server.faults.add({ match: 'GET /Binary*', action: off });
+    const pullId = await startPull(caseId);
+    const partial = await pullToEnd(caseId, pullId);
+    expect(partial.state).toBe('partial');
+    expect(partial.failedSources.map((s) => s.endpointName)).toEqual(['care-team-b']);
+    const failedAttachments = async (): Promise<number> =>
+      (await svc.service.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM attachments WHERE case_id = $1 AND state = 'failed'`, [caseId])).rows[0]?.n ?? -1;
+    expect(await failedAttachments()).toBeGreaterThan(0);
+
+    b.server.faults.remove(brokenB);
+    a.server.faults.remove(noBinaries);
+    const requestsToA = a.server.requestCount();
+    const binariesFromA = a.server.requestCount('GET /Binary*');
+    expect((await svc.request('POST', `/api/cases/${caseId}/pulls/${pullId}/retry`, { token: cm })).status).toBe(202);
+    const complete = await pullToEnd(caseId, pullId);
+    expect(complete.state).toBe('complete');
+    // Care team A (complete) is asked only for its failed documents; none is left failed.
+    expect(a.server.requestCount('GET /Binary*')).toBeGreaterThan(binariesFromA);
+    expect(a.server.requestCount() - requestsToA).toBe(a.server.requestCount('GET /Binary*') - binariesFromA);
+    expect(await failedAttachments()).toBe(0);
+    expect(complete.totals.attachmentsFetched).toBe(complete.totals.attachmentsFound);
+  } finally {
+    await Promise.all([a.server.stop(), b.server.stop()]);
+  }
+}, 120_000);
