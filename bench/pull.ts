@@ -135,8 +135,6 @@ async function stopInfra(infra: Infra): Promise<void> {
   await infra.bench.stop().catch((err: unknown) => log(`service stop failed: ${String(err)}`));
 }
 
-type Loaded = LoadedSandbox;
-
 // ---------------------------------------------------------------------------------------------
 // API client
 // ---------------------------------------------------------------------------------------------
@@ -287,11 +285,11 @@ interface PipelineCtx {
   readonly api: Api;
   readonly infra: Infra;
   readonly endpointId: string;
-  readonly loaded: Loaded;
+  readonly loaded: LoadedSandbox;
 }
 
 /** Expected per-type counts of a full pull: every loaded resource of the pulled types and their companions. */
-function expectedPull(loaded: Loaded): Record<string, number> {
+function expectedPull(loaded: LoadedSandbox): Record<string, number> {
   const out: Record<string, number> = {};
   for (const type of [...PULL_RESOURCE_TYPES, ...COMPANION_TYPES]) if (loaded.counts[type]) out[type] = loaded.counts[type];
   return out;

@@ -25,10 +25,14 @@ export interface SearchPage {
 /** Reads a search response body into a page (e.g. {@link parseSearchPage}, {@link scanSearchPage}). */
 export type PageReader<P> = (raw: Buffer, wireBytes: number, baseUrl: string) => P;
 
+/** Bytes of a UTF-8 byte order mark at the start (legal in the wire form, not in JSON.parse): 3 or 0. */
+function bomLength(raw: Buffer): number {
+  return raw.length >= 3 && raw[0] === 0xef && raw[1] === 0xbb && raw[2] === 0xbf ? 3 : 0;
+}
+
 /** Parses a JSON body; a parse failure (truncated page, HTML error page) is retryable. */
 export function parseJsonBody(raw: Buffer): unknown {
-  // A UTF-8 byte order mark is legal in the wire form but not in JSON.parse.
-  const start = raw.length >= 3 && raw[0] === 0xef && raw[1] === 0xbb && raw[2] === 0xbf ? 3 : 0;
+  const start = bomLength(raw);
   try {
     return JSON.parse(raw.toString('utf8', start));
   } catch (err) {
@@ -86,8 +90,7 @@ export interface ScannedSearchPage extends Omit<SearchPage, 'bundle'> {
  * validates it as json, and refuses a page with a resource that is not valid JSON).
  */
 export function scanSearchPage(raw: Buffer, wireBytes: number, baseUrl: string): ScannedSearchPage {
-  const from = raw.length >= 3 && raw[0] === 0xef && raw[1] === 0xbb && raw[2] === 0xbf ? 3 : 0;
-  const scan = isUtf8(raw) ? scanSearchset(raw, from) : undefined;
+  const scan = isUtf8(raw) ? scanSearchset(raw, bomLength(raw)) : undefined;
   if (!scan) {
     const bundle = parseResource<Bundle>(raw, 'Bundle');
     return { envelope: bundle, spans: new Map(), nextUrl: nextLinkOf(bundle, baseUrl), bytes: raw.length, wireBytes, raw };

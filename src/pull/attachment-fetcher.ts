@@ -1,10 +1,11 @@
-import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import type { Queryable } from '../db/database';
-import { recordBlob, type BlobStore, type BlobWriter } from '../blobs/blob-store';
+import { recordBlob, type BlobWriter } from '../blobs/blob-store';
 import { requireEndpoint } from '../endpoints/endpoint-service';
 import { isPermanentFhirError } from '../fhir';
 import { logger } from '../log';
+import { integrityOf, type Integrity } from './attachment-integrity';
+import { fetchInlineAttachments } from './inline-attachments';
 import type { PullWorkerDeps } from './pull-deps';
 import { findSourceById } from './source-repository';
 
@@ -22,49 +23,6 @@ interface AttachmentRow {
   declared_size: number | null;
   declared_sha1: string | null;
   state: 'pending' | 'fetched' | 'failed';
-}
-
-/** How the bytes compare with what the resource declared (Attachment.size, Attachment.hash). */
-export type Integrity = 'verified' | 'unverified' | 'size-mismatch' | 'hash-mismatch' | 'size-and-hash-mismatch';
-
-export function integrityOf(declared: { size: number | null; sha1: string | null }, actual: { size: number; sha1Base64: string }): Integrity {
-  const sizeBad = declared.size !== null && declared.size !== actual.size;
-  const hashBad = declared.sha1 !== null && declared.sha1.replace(/\s/g, '') !== actual.sha1Base64;
-  if (sizeBad && hashBad) return 'size-and-hash-mismatch';
-  if (sizeBad) return 'size-mismatch';
-  if (hashBad) return 'hash-mismatch';
-  return declared.size === null && declared.sha1 === null ? 'unverified' : 'verified';
-}
-
-/** Inline data over the size cap: a permanent failure, with the cap in the message. */
-export class InlineAttachmentTooLargeError extends Error {
-  readonly permanent = true;
-}
-
-/**
- * Decodes an attachment's inline base64 data (FHIR base64Binary may be line-wrapped: whitespace is
- * legal and ignored) and stores the bytes in the blob store.
- * @throws InlineAttachmentTooLargeError over `maxBytes`
- */
-export async function storeInlineData(blobs: BlobStore, data: string, maxBytes: number): Promise<{ sha256: string; size: number; sha1Base64: string }> {
-  const bytes = Buffer.from(data.replace(/\s+/g, ''), 'base64');
-  if (bytes.length > maxBytes) throw new InlineAttachmentTooLargeError(`attachment is ${bytes.length} bytes, over the ${maxBytes}-byte cap`);
-  const blob = await blobs.putBuffer(bytes);
-  return { ...blob, sha1Base64: createHash('sha1').update(bytes).digest('base64') };
-}
-
-/** Reads `content[0].attachment`-style positions out of a stored resource. */
-export function inlineDataAt(resource: Record<string, unknown>, position: string): string | undefined {
-  if (position === 'Binary') return typeof resource.data === 'string' ? resource.data : undefined;
-  let node: unknown = resource;
-  for (const part of position.split('.')) {
-    const m = /^(\w+)(?:\[(\d+)\])?$/.exec(part);
-    if (!m || typeof node !== 'object' || node === null) return undefined;
-    node = (node as Record<string, unknown>)[m[1] ?? ''];
-    if (m[2] !== undefined) node = Array.isArray(node) ? node[Number(m[2])] : undefined;
-  }
-  const data = (node as { data?: unknown } | undefined)?.data;
-  return typeof data === 'string' ? data : undefined;
 }
 
 async function markFetched(db: Queryable, id: string, blob: { sha256: string; size: number; sha1Base64: string }, integrity: Integrity): Promise<void> {
@@ -89,29 +47,21 @@ async function commitWriter(writer: BlobWriter): Promise<{ sha256: string; sha1B
 
 /**
  * Fetches one attachment into the blob store and records how it compares with what the resource
- * declared (a mismatch is recorded, not ignored). Inline data is decoded from the raw resource;
- * URLs are fetched from the source's endpoint only (same origin, size cap). Idempotent: a fetched
+ * declared (a mismatch is recorded, not ignored). Inline data goes through the batch path
+ * (inline-attachments.ts); URLs are fetched from the source's endpoint only (same origin, size cap). Idempotent: a fetched
  * attachment is not fetched again.
  */
 export async function fetchAttachment(deps: PullWorkerDeps, attachmentId: string, isLastAttempt: boolean): Promise<'fetched' | 'failed' | 'skipped'> {
   const { rows } = await deps.db.query<AttachmentRow>('SELECT * FROM attachments WHERE id = $1', [attachmentId]);
   const row = rows[0];
   if (!row || row.state === 'fetched') return 'skipped';
+  if (row.inline) {
+    // Inline data is stored by the batch path (one row here), which records its own outcome.
+    const done = await fetchInlineAttachments(deps, [row.id], isLastAttempt);
+    return done.fetched > 0 ? 'fetched' : done.failed > 0 ? 'failed' : 'skipped';
+  }
   const declared = { size: row.declared_size, sha1: row.declared_sha1 };
   try {
-    if (row.inline) {
-      const raw = await deps.db.query<{ resource: Record<string, unknown> }>(
-        `SELECT resource FROM raw_resources WHERE case_id = $1 AND source_id = $2 AND resource_type = $3 AND remote_id = $4
-         ORDER BY fetched_at DESC LIMIT 1`,
-        [row.case_id, row.source_id, row.resource_type, row.remote_id],
-      );
-      const data = raw.rows[0] ? inlineDataAt(raw.rows[0].resource, row.position) : undefined;
-      if (data === undefined) throw new Error('inline data not found in the stored resource');
-      const stored = await storeInlineData(deps.blobs, data, deps.maxAttachmentBytes);
-      await recordBlob(deps.db, { sha256: stored.sha256, size: stored.size, contentType: row.content_type ?? undefined });
-      await markFetched(deps.db, row.id, stored, integrityOf(declared, stored));
-      return 'fetched';
-    }
     const source = await findSourceById(deps.db, row.source_id);
     if (!source || !row.url) throw Object.assign(new Error('attachment has no URL or source'), { permanent: true });
     const endpoint = await requireEndpoint(deps.db, source.endpointId);

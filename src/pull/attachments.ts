@@ -25,6 +25,9 @@ function fromAttachment(position: string, a: Attachment | undefined): FoundAttac
   };
 }
 
+/** The resource types {@link findAttachments} finds attachments in (others are never looked into). */
+export const TYPES_WITH_ATTACHMENTS: ReadonlySet<string> = new Set(['DocumentReference', 'DiagnosticReport', 'Binary']);
+
 /**
  * The attachments of a resource the pull fetches into the blob store: DocumentReference content,
  * DiagnosticReport presentedForm, and Binary resources themselves.

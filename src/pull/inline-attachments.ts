@@ -1,10 +1,44 @@
+import { createHash } from 'node:crypto';
 import type { Queryable } from '../db/database';
 import { logger } from '../log';
-import { InlineAttachmentTooLargeError, inlineDataAt, integrityOf, storeInlineData, type Integrity } from './attachment-fetcher';
+import type { BlobStore } from '../blobs/blob-store';
+import { integrityOf, type Integrity } from './attachment-integrity';
 import type { PullWorkerDeps } from './pull-deps';
 
 /** Inline attachments written at once (each is a small file write and fsync). */
 const CONCURRENCY = 8;
+
+/** Inline data over the size cap: a permanent failure, with the cap in the message. */
+class InlineAttachmentTooLargeError extends Error {
+  readonly permanent = true;
+}
+
+/**
+ * Decodes an attachment's inline base64 data (FHIR base64Binary may be line-wrapped: whitespace is
+ * legal and ignored) and stores the bytes in the blob store.
+ * @throws InlineAttachmentTooLargeError over `maxBytes`
+ */
+async function storeInlineData(blobs: BlobStore, data: string, maxBytes: number): Promise<{ sha256: string; size: number; sha1Base64: string }> {
+  const bytes = Buffer.from(data.replace(/\s+/g, ''), 'base64');
+  if (bytes.length > maxBytes) throw new InlineAttachmentTooLargeError(`attachment is ${bytes.length} bytes, over the ${maxBytes}-byte cap`);
+  const blob = await blobs.putBuffer(bytes);
+  return { ...blob, sha1Base64: createHash('sha1').update(bytes).digest('base64') };
+}
+
+/** Reads `content[0].attachment`-style positions out of a stored resource. */
+function inlineDataAt(resource: Record<string, unknown>, position: string): string | undefined {
+  if (position === 'Binary') return typeof resource.data === 'string' ? resource.data : undefined;
+  let node: unknown = resource;
+  for (const part of position.split('.')) {
+    const m = /^(\w+)(?:\[(\d+)\])?$/.exec(part);
+    if (!m || typeof node !== 'object' || node === null) return undefined;
+    node = (node as Record<string, unknown>)[m[1] ?? ''];
+    if (m[2] !== undefined) node = Array.isArray(node) ? node[Number(m[2])] : undefined;
+  }
+  const data = (node as { data?: unknown } | undefined)?.data;
+  return typeof data === 'string' ? data : undefined;
+}
+
 
 interface InlineRow {
   id: string;

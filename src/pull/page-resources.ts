@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { BundleEntry } from 'fhir/r4';
 import { MalformedResponseError, type ScannedSearchPage } from '../fhir';
+import { TYPES_WITH_ATTACHMENTS } from './attachments';
 
 /**
  * The resources of a searchset page, as the raw store keeps them: each `entry.resource` that is
@@ -10,13 +11,11 @@ import { MalformedResponseError, type ScannedSearchPage } from '../fhir';
  * Each resource is kept as the exact bytes the server sent: the page is scanned, not parsed
  * (fhir/searchset-scan.ts), each resource's bytes are hashed as they are, and PostgreSQL cuts the
  * same bytes out of the page it stores anyway and keeps them as json (validated). Nothing is serialized
- * again, and only resources that can carry attachments are parsed here. Where the page could not be
+ * again, and only resources that can carry attachments (attachments.ts) are parsed here. Where the page could not be
  * scanned (not UTF-8, or JSON the scan does not follow) it was parsed whole, and its resources are
  * serialized with `JSON.stringify` into a buffer of their own.
  */
 
-/** Resource types whose attachments the pull fetches (attachments.ts): parsed here, the others are not. */
-const WITH_ATTACHMENTS = new Set(['DocumentReference', 'DiagnosticReport', 'Binary']);
 
 /** One resource of a page. */
 export interface PageEntry {
@@ -77,7 +76,7 @@ function scannedEntries(page: ScannedSearchPage, list: readonly unknown[]): Page
       sha256,
       offset: span.start,
       length: span.end - span.start,
-      ...(WITH_ATTACHMENTS.has(type) ? { resource: parseSpan(page.raw, span.start, span.end, index) } : {}),
+      ...(TYPES_WITH_ATTACHMENTS.has(type) ? { resource: parseSpan(page.raw, span.start, span.end, index) } : {}),
     });
   }
   return entries;
