@@ -1,3 +1,5 @@
+import IORedis from 'ioredis';
+import { RedisCircuitBreaker } from '../../src/fhir';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { fixtureBundle, fixtureIntake, fixturePatientId } from '../support/fixture-child';
 import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
@@ -40,6 +42,20 @@ async function team(name: 'care-team-a' | 'care-team-b', paging: 'offset' | 'tok
   });
   expect(res.status).toBe(201);
   return { server, endpointId: ((await res.json()) as { id: string }).id, patientId: fixturePatientId(name) };
+}
+
+/**
+ * Clears an endpoint's circuit breaker, as an operator does once the endpoint is fixed: a retry made
+ * inside the breaker's cool-down would otherwise meet the pause again (the retried tasks' job
+ * retries are shorter than the test cool-down).
+ */
+async function clearBreaker(endpointId: string): Promise<void> {
+  const redis = new IORedis(svc.config.redisUrl);
+  try {
+    await new RedisCircuitBreaker({ redis, keyPrefix: `${svc.config.queuePrefix}:fhir:`, endpointId }).reset();
+  } finally {
+    redis.disconnect();
+  }
 }
 
 async function openCaseWith(sources: { endpointId: string; patientId: string }[]): Promise<string> {
@@ -137,6 +153,7 @@ it('ends partial naming a source that keeps failing, and retrying it alone compl
     expect(detail.timeline.map((e) => e.type)).toContain('pull_partial');
 
     b.server.faults.remove(broken);
+    await clearBreaker(b.endpointId);
     const requestsToA = a.server.requestCount();
     const retried = await svc.request('POST', `/api/cases/${caseId}/pulls/${pullId}/retry`, { token: cm });
     expect(retried.status).toBe(202);
