@@ -4,6 +4,7 @@ import { staleDeliveries } from '../src/delivery/delivery-repository';
 import { errorFields, logger, withLogContext } from '../src/log';
 import type { WorkDispatch } from '../src/notify/events';
 import { drainOutbox, lostWebhookDeliveries } from '../src/notify/outbox-processor';
+import { keepJobScheduler } from './keep-scheduled';
 import { QUEUES } from './names';
 import { createWebhookQueue, enqueueWebhooks } from './send-webhook';
 
@@ -26,9 +27,6 @@ export interface NotifyDeps {
 export function startNotifyWorker(deps: NotifyDeps, connection: () => ConnectionOptions, prefix: string, everyMs: number) {
   const queue = new Queue(QUEUES.notify, { connection: connection(), prefix });
   queue.on('error', () => undefined);
-  queue
-    .upsertJobScheduler('notify-schedule', { every: everyMs }, { name: 'drain', data: {}, opts: { removeOnComplete: true, removeOnFail: 100 } })
-    .catch((err: unknown) => logger.warn('notify schedule not written', errorFields(err)));
   const webhookQueue = createWebhookQueue(connection(), prefix);
   const worker = new Worker(
     QUEUES.notify,
@@ -51,5 +49,6 @@ export function startNotifyWorker(deps: NotifyDeps, connection: () => Connection
   );
   worker.on('failed', (_job, err) => logger.warn('notify job failed', errorFields(err)));
   worker.on('error', () => undefined);
+  keepJobScheduler(queue, 'notify-schedule', everyMs, { name: 'drain', data: {}, opts: { removeOnComplete: true, removeOnFail: 100 } }, worker);
   return { worker, close: async () => Promise.all([queue.close(), webhookQueue.close()]).then(() => undefined) };
 }

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Database } from '../src/db/database';
 import { SLA_RUNNING_STATUSES } from '../src/db/case-repository';
 import { errorFields, logger, withLogContext } from '../src/log';
+import { keepJobScheduler } from './keep-scheduled';
 
 /**
  * Queue `sla-sweep`: every few minutes, record on each case's timeline the moment its report
@@ -56,15 +57,6 @@ export interface SlaSweepHandles {
 
 export function startSlaSweep(db: Database, connection: () => ConnectionOptions, prefix: string): SlaSweepHandles {
   const queue = new Queue(SLA_SWEEP_QUEUE, { connection: connection(), prefix });
-  // Not awaited: while Redis is down the command waits in the client's queue, and the process
-  // (API included) must start anyway; the schedule is written as soon as Redis answers.
-  queue
-    .upsertJobScheduler(
-      'sla-sweep-schedule',
-      { every: SLA_SWEEP_EVERY_MS },
-      { name: 'sweep', data: {}, opts: { removeOnComplete: 100, removeOnFail: 500 } },
-    )
-    .catch((err: unknown) => logger.warn('sla sweep schedule not written', errorFields(err)));
   queue.on('error', () => undefined);
   const worker = new Worker<SlaSweepPayload, SlaSweepResult>(
     SLA_SWEEP_QUEUE,
@@ -79,5 +71,6 @@ export function startSlaSweep(db: Database, connection: () => ConnectionOptions,
   );
   worker.on('failed', (_job, err) => logger.error('sla sweep failed', errorFields(err)));
   worker.on('error', () => undefined); // connection errors: BullMQ reconnects by itself
+  keepJobScheduler(queue, 'sla-sweep-schedule', SLA_SWEEP_EVERY_MS, { name: 'sweep', data: {}, opts: { removeOnComplete: 100, removeOnFail: 500 } }, worker);
   return { queue, worker };
 }

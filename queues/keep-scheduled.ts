@@ -1,0 +1,43 @@
+import type { Queue, Worker } from 'bullmq';
+import { errorFields, logger } from '../src/log';
+
+/** The job a schedule produces (name, payload, options). */
+export interface ScheduledJob {
+  readonly name: string;
+  readonly data: Record<string, unknown>;
+  readonly opts: { readonly removeOnComplete?: boolean | number; readonly removeOnFail?: boolean | number };
+}
+
+/**
+ * Keeps a repeating BullMQ job scheduler in Redis for as long as `worker` runs.
+ *
+ * The schedule is written at once (an `every` changed by a deploy takes effect) and, as it lives in
+ * Redis only, checked again every `everyMs`: if Redis lost its data (restarted without persistence,
+ * a failover to an empty replica), the next check writes it back. Without this the sweeps that
+ * recover lost work (the pull reconciler, the outbox drain) would be lost along with that work until
+ * a process restarts. A check reads the scheduler and writes only when it is missing, so the
+ * schedule's timing is never disturbed.
+ *
+ * Not awaited: while Redis is down the commands wait in the client's queue, and the process (API
+ * included) must start anyway.
+ * @see https://docs.bullmq.io/guide/job-schedulers
+ */
+export function keepJobScheduler(queue: Queue, schedulerId: string, everyMs: number, job: ScheduledJob, worker: Worker): void {
+  const write = (): Promise<unknown> => queue.upsertJobScheduler(schedulerId, { every: everyMs }, job);
+  const warn = (err: unknown): void => {
+    logger.warn('job schedule not written', { queue: queue.name, ...errorFields(err) });
+  };
+  write().catch(warn);
+  const timer = setInterval(() => {
+    queue
+      .getJobScheduler(schedulerId)
+      .then(async (found) => {
+        if (found) return;
+        logger.warn('job schedule was missing from Redis; written again', { queue: queue.name });
+        await write();
+      })
+      .catch(warn);
+  }, everyMs);
+  timer.unref();
+  worker.on('closing', () => clearInterval(timer));
+}
