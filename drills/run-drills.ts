@@ -24,6 +24,7 @@ import type { DrillResult } from './support/drill-log';
 export const FULL_DRILLS: Readonly<Record<string, () => Promise<DrillResult>>> = {
   kill: () => killWorkerDrill({ killPoints: 20, seed: 20261128 }),
   redis: () => restartRedisDrill({ downMs: 1500 }),
+  'redis-lost': () => restartRedisDrill({ downMs: 1500, lose: true }),
   postgres: () => restartPostgresDrill(),
   'faults-1': () => sandboxFaultsDrill({ rate: 0.04, seed: 1 }),
   'faults-2': () => sandboxFaultsDrill({ rate: 0.04, seed: 2 }),

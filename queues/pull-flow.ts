@@ -1,4 +1,4 @@
-import { FlowProducer, type ConnectionOptions, type FlowJob } from 'bullmq';
+import { FlowProducer, Queue, type ConnectionOptions, type FlowJob } from 'bullmq';
 import { z } from 'zod';
 import { attachmentJobOptions, attachmentJobSpecs } from './fetch-attachment';
 import { QUEUES } from './names';
@@ -58,12 +58,20 @@ export function pullFlow(
   };
 }
 
+/**
+ * Where a pull attempt's flow stands in Redis: `missing` when its parent job is not there (Redis
+ * lost it, or enqueuing never happened), else the parent's BullMQ state.
+ */
+export type FlowState = 'missing' | 'pending' | 'completed' | 'failed';
+
 /** Producer side of pulls: used by the API (start, retry) and the reconciler. */
 export class PullFlowProducer {
   private readonly producer: FlowProducer;
+  /** The parents' queue, to look a flow up (opened on first use). */
+  private parents: Queue | undefined;
 
   constructor(
-    connection: ConnectionOptions,
+    private readonly connection: ConnectionOptions,
     private readonly prefix: string,
     private readonly backoffMs = 5000,
   ) {
@@ -79,11 +87,32 @@ export class PullFlowProducer {
     await this.producer.add(pullFlow(pull, taskIds, this.backoffMs, attachments));
   }
 
+  /** Where the flow of the pull's current attempt stands ({@link FlowState}). */
+  async flowState(pull: { id: string; attempt: number }): Promise<FlowState> {
+    const state = await this.parentQueue().getJobState(assembleJobId(pull.id, pull.attempt));
+    if (state === 'unknown') return 'missing';
+    return state === 'completed' || state === 'failed' ? state : 'pending';
+  }
+
+  /** Runs a parent that failed for good once more (its pull is still unfinished). */
+  async retryParent(pull: { id: string; attempt: number }): Promise<void> {
+    const job = await this.parentQueue().getJob(assembleJobId(pull.id, pull.attempt));
+    if (job && (await job.getState()) === 'failed') await job.retry('failed');
+  }
+
+  private parentQueue(): Queue {
+    if (!this.parents) {
+      this.parents = new Queue(QUEUES.assembleCase, { connection: this.connection, prefix: this.prefix });
+      this.parents.on('error', () => undefined);
+    }
+    return this.parents;
+  }
+
   get queuePrefix(): string {
     return this.prefix;
   }
 
   async close(): Promise<void> {
-    await this.producer.close();
+    await Promise.all([this.producer.close(), this.parents?.close()]);
   }
 }

@@ -1,32 +1,57 @@
 import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import type { CaseServiceDeps } from '../src/cases/case-service';
-import { errorFields, logger, withLogContext } from '../src/log';
-import { finishPull } from '../src/pull/finish-pull';
-import { unfinishedPulls } from '../src/pull/pull-repository';
+import { logger, withLogContext } from '../src/log';
+import { pendingAttachmentsOf, unfinishedPulls } from '../src/pull/pull-repository';
 import { tasksToEnqueue } from '../src/pull/pull-service';
+import { keepJobScheduler } from './keep-scheduled';
 import { QUEUES } from './names';
 import type { PullFlowProducer } from './pull-flow';
+
+/** What one reconciliation did. */
+export interface ReconcileResult {
+  /** Pulls whose flow was added again (it was gone) or whose unfinished tasks were re-added to it. */
+  readonly enqueued: number;
+  /** Pulls whose parent job had failed for good and was run once more. */
+  readonly retried: number;
+}
 
 /**
  * Queue `pull-reconcile`: Postgres is the system of record and Redis only carries work, so this
  * repeatable job makes sure every unfinished pull has its flow in Redis (after Redis lost data, or
- * an API process died between committing a pull and enqueuing it). Enqueuing uses the same job
- * ids, so a healthy flow is left as it is. Uploads whose ingest job Redis lost are re-queued the same way.
+ * an API process died between committing a pull and enqueuing it). Per unfinished pull, by where
+ * its flow's parent (`assemble-case`) stands:
+ * - gone: the flow is added again with every task not complete AND every attachment still pending
+ *   of the complete tasks (their jobs went with the flow), so the pull ends, and the bundle is
+ *   assembled, only once those are fetched too;
+ * - waiting: the unfinished tasks are added to it under their own job ids, so a healthy flow is
+ *   left as it is; a pull whose tasks are all done is waiting for its attachment jobs and is left
+ *   alone (it is not declared finished before its documents are in);
+ * - failed for good (say the database was down through every attempt): it is run once more;
+ * - completed: nothing (the parent finished the pull; a retry has a new attempt and a new parent).
+ * Uploads whose ingest job Redis lost are re-queued the same way.
  */
-export async function reconcilePulls(deps: CaseServiceDeps, producer: PullFlowProducer): Promise<{ enqueued: number; finished: number }> {
+export async function reconcilePulls(deps: Pick<CaseServiceDeps, 'db'>, producer: PullFlowProducer): Promise<ReconcileResult> {
   let enqueued = 0;
-  let finished = 0;
+  let retried = 0;
   for (const pull of await unfinishedPulls(deps.db)) {
-    const taskIds = await tasksToEnqueue(deps.db, pull);
-    if (taskIds.length === 0) {
-      await finishPull(deps, pull.id);
-      finished += 1;
-    } else {
-      await producer.enqueue(pull, taskIds);
+    const state = await producer.flowState(pull);
+    if (state === 'missing') {
+      const attachments = await pendingAttachmentsOf(deps.db, { completeTasksOfPull: pull.id });
+      await producer.enqueue(pull, await tasksToEnqueue(deps.db, pull), attachments);
+      logger.warn('pull flow was missing from Redis; added again', { pullId: pull.id, attempt: pull.attempt, counts: { attachments: attachments.length } });
       enqueued += 1;
+    } else if (state === 'failed') {
+      await producer.retryParent(pull);
+      retried += 1;
+    } else if (state === 'pending') {
+      const taskIds = await tasksToEnqueue(deps.db, pull);
+      if (taskIds.length > 0) {
+        await producer.enqueue(pull, taskIds);
+        enqueued += 1;
+      }
     }
   }
-  return { enqueued, finished };
+  return { enqueued, retried };
 }
 
 export function startPullReconciler(
@@ -40,19 +65,17 @@ export function startPullReconciler(
 ): { queue: Queue; worker: Worker } {
   const queue = new Queue(QUEUES.reconcile, { connection: connection(), prefix });
   queue.on('error', () => undefined);
-  queue
-    .upsertJobScheduler('pull-reconcile-schedule', { every: everyMs }, { name: 'reconcile', data: {}, opts: { removeOnComplete: 50, removeOnFail: 200 } })
-    .catch((err: unknown) => logger.warn('reconcile schedule not written', errorFields(err)));
   const worker = new Worker(
     QUEUES.reconcile,
     async (job) =>
       withLogContext({ jobId: `${QUEUES.reconcile}:${job.id ?? ''}` }, async () => {
         const result = { ...(await reconcilePulls(deps, producer)), uploads: await requeueUploads() };
-        if (result.enqueued + result.finished + result.uploads > 0) logger.info('pulls and uploads reconciled', { counts: result });
+        if (result.enqueued + result.retried + result.uploads > 0) logger.info('pulls and uploads reconciled', { counts: result });
         return result;
       }),
     { connection: connection(), prefix, concurrency: 1 },
   );
   worker.on('error', () => undefined);
+  keepJobScheduler(queue, 'pull-reconcile-schedule', everyMs, { name: 'reconcile', data: {}, opts: { removeOnComplete: 50, removeOnFail: 200 } }, worker);
   return { queue, worker };
 }

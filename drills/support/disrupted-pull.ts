@@ -65,6 +65,11 @@ export async function pullThroughDisruption(svc: DrillService, log: DrillLog, op
     const stored = rows.map((r) => r.k);
     const expected = expectedKeys('care-team-a');
     const integrity = await rawStoreIntegrity(svc.service.db, caseId);
+    const attachments = await svc.service.db.query<{ state: string; n: number }>(
+      'SELECT state, count(*)::int AS n FROM attachments WHERE case_id = $1 GROUP BY state ORDER BY state',
+      [caseId],
+    );
+    const attachmentsBy = new Map(attachments.rows.map((r) => [r.state, r.n]));
     const restarts = await pullJobRestarts(svc.config);
     log.step(`pull-source jobs started again (retried or recovered from a stall): ${restarts}`);
     log.holds('disruption hit a running pull', !FINISHED_STATES.includes(stateBefore), stateBefore);
@@ -77,6 +82,8 @@ export async function pullThroughDisruption(svc: DrillService, log: DrillLog, op
     log.equal('duplicated', stored.length - new Set(stored).size, 0);
     log.equal('corrupt (unparsable, hash or row mismatch)', integrity.unparsablePages + integrity.pageHashMismatches + integrity.resourceMismatches, 0);
     log.equal('duplicate pages', integrity.duplicatePages, 0);
+    log.atLeast('documents fetched', attachmentsBy.get('fetched') ?? 0, 1);
+    log.equal('documents still pending or failed', (attachmentsBy.get('pending') ?? 0) + (attachmentsBy.get('failed') ?? 0), 0);
     log.holds('task counters = stored rows', integrity.counterMismatches === 0, integrity.counterMismatchDetails.join('; '));
     log.summarize(`disrupted at ${before}/${integrity.pages} pages; ${view.state}; ${stored.length}/${expected.length} resources; job restarts ${restarts}; 0 lost/dup/corrupt: ${integrity.unparsablePages + integrity.pageHashMismatches + integrity.resourceMismatches + integrity.duplicatePages + integrity.counterMismatches === 0 && stored.length === expected.length ? 'yes' : 'NO'}`);
   } finally {

@@ -14,8 +14,12 @@ import { eventually } from './poll';
 export interface OwnRedis {
   readonly url: string;
   readonly port: number;
-  /** SIGKILLs the server (no save on exit) and starts it again on the same port and data. */
-  restart(downMs?: number): Promise<void>;
+  /**
+   * SIGKILLs the server (no save on exit) and starts it again on the same port: on the same data, or
+   * with `lose` on an empty data directory (what a Redis without persistence, or a failover to an
+   * empty replica, comes back with).
+   */
+  restart(downMs?: number, options?: { readonly lose?: boolean }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -53,8 +57,9 @@ export async function startOwnRedis(): Promise<OwnRedis> {
   return {
     url,
     port,
-    async restart(downMs = 1000) {
+    async restart(downMs = 1000, options = {}) {
       await kill();
+      if (options.lose) for (const name of fs.readdirSync(dir)) fs.rmSync(path.join(dir, name), { recursive: true, force: true });
       await new Promise((resolve) => setTimeout(resolve, downMs));
       await start();
     },

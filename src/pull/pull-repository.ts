@@ -132,6 +132,21 @@ export async function unfinishedPulls(db: Queryable): Promise<PullRow[]> {
   return rows.map(toPull);
 }
 
+/**
+ * Attachments still `pending`, of one task or of a pull's complete tasks: their jobs were added by the
+ * task (or a retry), so when Redis lost those jobs they are what must be queued again. In a stable
+ * order, so inline batches (whose job ids derive from their members) come out the same each time.
+ */
+export async function pendingAttachmentsOf(db: Queryable, of: { taskId: string } | { completeTasksOfPull: string }): Promise<NewAttachment[]> {
+  const { rows } = await db.query<{ id: string; inline: boolean }>(
+    `SELECT a.id, a.inline FROM attachments a JOIN pull_tasks t ON t.id = a.task_id
+      WHERE a.state = 'pending' AND ${'taskId' in of ? 't.id = $1' : "t.pull_id = $1 AND t.state = 'complete'"}
+      ORDER BY a.task_id, a.resource_type, a.remote_id, a.position`,
+    ['taskId' in of ? of.taskId : of.completeTasksOfPull],
+  );
+  return rows;
+}
+
 export async function setPullState(db: Queryable, id: string, state: PullState, finished: boolean): Promise<void> {
   await db.query(`UPDATE pulls SET state = $2, finished_at = CASE WHEN $3 THEN now() ELSE NULL END WHERE id = $1`, [id, state, finished]);
 }

@@ -5,7 +5,9 @@ import { logger } from '../log';
 import { findAttachments } from './attachments';
 import type { PullWorkerDeps } from './pull-deps';
 import { addTypeCounts, pageEntries, type PageEntries, type PageEntry } from './page-resources';
-import { commitPage, findPull, findTask, markTaskFinished, markTaskRunning, type NewAttachment, type PageAttachment, type TaskRow } from './pull-repository';
+import {
+  commitPage, findPull, findTask, markTaskFinished, markTaskRunning, pendingAttachmentsOf, type NewAttachment, type PageAttachment, type TaskRow,
+} from './pull-repository';
 import { countingRetries, type RetryCount } from './retry-count';
 import { findSourceById } from './source-repository';
 
@@ -30,7 +32,16 @@ export async function runPullTask(
   onAttachments: (attachments: NewAttachment[]) => Promise<void> = async () => undefined,
 ): Promise<TaskOutcome> {
   let task = await findTask(deps.db, taskId);
-  if (!task || task.state === 'complete') return { state: 'skipped' };
+  if (!task) return { state: 'skipped' };
+  if (task.state === 'complete') {
+    // A finished task's job runs again only when its queue lost track of it (its worker died after the
+    // task was marked complete, or Redis came back from an older snapshot): the attachment jobs it added
+    // may be lost as well, so those still pending are added again (a URL attachment's job id is its
+    // own, so one still queued is not doubled; an inline batch fetched twice stores nothing twice).
+    const pending = await pendingAttachmentsOf(deps.db, { taskId: task.id });
+    if (pending.length > 0) await onAttachments(pending);
+    return { state: 'skipped' };
+  }
   const pull = await findPull(deps.db, task.pullId);
   const source = await findSourceById(deps.db, task.sourceId);
   if (!pull || !source) return { state: 'skipped' };
@@ -119,8 +130,7 @@ export async function runPullTask(
     // Attachments committed by an earlier run that died before enqueuing them (those this run enqueued
     // are left out: their jobs are under way, and a batch of inline ones has an id of its own).
     const enqueued = new Set(newAttachmentIds);
-    const pending = await deps.db.query<{ id: string; inline: boolean }>(`SELECT id, inline FROM attachments WHERE task_id = $1 AND state = 'pending'`, [task.id]);
-    const orphans = pending.rows.filter((r) => !enqueued.has(r.id));
+    const orphans = (await pendingAttachmentsOf(deps.db, { taskId: task.id })).filter((r) => !enqueued.has(r.id));
     if (orphans.length > 0) await onAttachments(orphans);
     await markTaskFinished(deps.db, task.id, 'complete', null, counted.retries);
     logger.info('pull task complete', { pullId: task.pullId, sourceId: task.sourceId, resourceType: task.resourceType, pages: task.pages, resources: task.resources });

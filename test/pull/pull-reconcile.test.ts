@@ -1,0 +1,152 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Queue, QueueEvents, Worker } from 'bullmq';
+import IORedis from 'ioredis';
+import { BlobStore } from '../../src/blobs/blob-store';
+import { insertCase } from '../../src/db/case-repository';
+import { EndpointClients } from '../../src/endpoints/endpoint-clients';
+import { scanSearchPage } from '../../src/fhir';
+import { pageEntries } from '../../src/pull/page-resources';
+import { commitPage, findPull, insertPull, markTaskFinished, type TaskRow } from '../../src/pull/pull-repository';
+import { attachmentsOf, runPullTask } from '../../src/pull/pull-task-runner';
+import { bullConnectionOptions } from '../../src/redis';
+import { SecretBox } from '../../src/security/secret-box';
+import { QUEUES } from '../../queues/names';
+import { assembleJobId, pullJobId, PullFlowProducer } from '../../queues/pull-flow';
+import { reconcilePulls } from '../../queues/pull-reconcile';
+import { fixtureIntake } from '../support/fixture-child';
+import { createTestDatabase, type TestDatabase } from '../support/postgres';
+import { insertPullTask } from '../support/pull-task';
+
+/**
+ * Redis only carries work; PostgreSQL says what is left. When Redis lost a pull's flow after some of
+ * its tasks completed, the reconciler adds the flow again with the unfinished tasks AND the attachments
+ * those complete tasks still have pending (whose jobs went with the flow); a healthy flow is left as it
+ * is (no second batch job), a pull waiting for its attachments is not declared finished early, and a
+ * parent that failed for good runs once more. A complete task's job that runs again re-adds its
+ * pending attachments. Real Redis and PostgreSQL, no workers (their jobs are inspected in Redis).
+ */
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const BASE = 'https://ehr.example.org/fhir';
+let t: TestDatabase;
+let prefix: string;
+let producer: PullFlowProducer;
+const queues: Queue[] = [];
+
+beforeAll(async () => {
+  t = await createTestDatabase();
+  prefix = `sobtest-${randomBytes(4).toString('hex')}`;
+  producer = new PullFlowProducer(bullConnectionOptions(REDIS_URL), prefix);
+}, 60_000);
+
+afterAll(async () => {
+  await producer.close();
+  for (const q of queues) {
+    await q.obliterate({ force: true }).catch(() => undefined);
+    await q.close();
+  }
+  await t.drop();
+});
+
+function queue(name: string): Queue {
+  const q = new Queue(name, { connection: bullConnectionOptions(REDIS_URL), prefix });
+  queues.push(q);
+  return q;
+}
+
+/** A case with a pull of two tasks: documents (one page with 3 inline attachments, committed) and conditions (queued). */
+async function pullWithPendingDocuments(): Promise<{ pull: { id: string; caseId: string; attempt: number }; documents: TaskRow; conditions: TaskRow; attachmentIds: string[] }> {
+  const caseId = randomUUID();
+  await insertCase(t.db, { id: caseId, status: 'collecting_records', intake: fixtureIntake(), eligibility: {}, quote: {}, createdBy: 'test', at: new Date() });
+  const pullId = randomUUID();
+  await insertPull(t.db, { id: pullId, caseId, since: null, types: null, requestedBy: 'test' });
+  const name = `ehr-${pullId.slice(0, 8)}`;
+  const documents = await insertPullTask(t.db, { caseId, pullId, name, baseUrl: BASE, resourceType: 'DocumentReference', path: 'DocumentReference' });
+  const conditions = await insertPullTask(t.db, { caseId, pullId, name: `${name}-b`, baseUrl: BASE, resourceType: 'Condition', path: 'Condition' });
+  const entry = ['d1', 'd2', 'd3'].map((id) => ({
+    resource: { resourceType: 'DocumentReference', id, status: 'current', content: [{ attachment: { contentType: 'text/plain', data: Buffer.from(id).toString('base64') } }] },
+  }));
+  const body = Buffer.from(JSON.stringify({ resourceType: 'Bundle', type: 'searchset', entry }));
+  const entries = pageEntries(scanSearchPage(body, body.length, BASE));
+  const attachments = attachmentsOf(entries.entries);
+  await commitPage(t.db, { task: documents, caseId, fromUrl: null, pageNo: 1, body, fetchedAt: new Date(), entries, nextUrl: null, retriesDelta: 0, attachments });
+  await markTaskFinished(t.db, documents.id, 'complete', null);
+  const found = await findPull(t.db, pullId);
+  return { pull: { id: pullId, caseId, attempt: found?.attempt ?? 1 }, documents, conditions, attachmentIds: attachments.map((a) => a.id).sort() };
+}
+
+/** The attachment ids of every inline batch job queued (one array per job). */
+async function inlineBatches(q: Queue): Promise<string[][]> {
+  const jobs = await q.getJobs(['waiting', 'waiting-children', 'delayed', 'prioritized']);
+  return jobs.map((j) => ((j.data as { attachmentIds?: string[] }).attachmentIds ?? []).slice().sort());
+}
+
+it('adds a lost flow again with its pending attachments, leaves a healthy one alone, and does not finish a pull early', async () => {
+  const { pull, conditions, attachmentIds } = await pullWithPendingDocuments();
+  const parents = queue(QUEUES.assembleCase);
+  const pulls = queue(QUEUES.pullSource);
+  const fetches = queue(QUEUES.fetchAttachment);
+  expect(await producer.flowState(pull)).toBe('missing');
+
+  // Redis has nothing of this pull: the flow comes back with the unfinished task and the pending documents.
+  expect(await reconcilePulls({ db: t.db }, producer)).toMatchObject({ enqueued: 1, retried: 0 });
+  expect(await parents.getJobState(assembleJobId(pull.id, pull.attempt))).toBe('waiting-children');
+  expect(await pulls.getJobState(pullJobId(conditions.id, pull.attempt))).toBe('waiting');
+  expect(await inlineBatches(fetches)).toEqual([attachmentIds]);
+
+  // Again: the flow is there, so nothing is doubled.
+  await reconcilePulls({ db: t.db }, producer);
+  expect(await inlineBatches(fetches)).toEqual([attachmentIds]);
+  expect(await pulls.getJobs(['waiting'])).toHaveLength(1);
+
+  // Every task done, attachments still being fetched: the pull waits for them (its parent decides).
+  await markTaskFinished(t.db, conditions.id, 'complete', null);
+  expect(await reconcilePulls({ db: t.db }, producer)).toMatchObject({ enqueued: 0, retried: 0 });
+  expect((await findPull(t.db, pull.id))?.state).toBe('queued');
+});
+
+it('runs a parent that failed for good once more', async () => {
+  const { pull } = await pullWithPendingDocuments();
+  const parents = queue(QUEUES.assembleCase);
+  const jobId = assembleJobId(pull.id, pull.attempt);
+  const events = new QueueEvents(QUEUES.assembleCase, { connection: bullConnectionOptions(REDIS_URL), prefix });
+  await events.waitUntilReady();
+  const failed = new Promise<void>((resolve) => events.on('failed', ({ jobId: id }) => id === jobId && resolve()));
+  await parents.add('assemble', { pullId: pull.id, caseId: pull.caseId, attempt: pull.attempt }, { jobId, attempts: 1 });
+  const worker = new Worker(QUEUES.assembleCase, async () => {
+    throw new Error('database down');
+  }, { connection: bullConnectionOptions(REDIS_URL), prefix });
+  await failed;
+  await worker.close();
+  await events.close();
+  expect(await producer.flowState(pull)).toBe('failed');
+  expect(await reconcilePulls({ db: t.db }, producer)).toMatchObject({ retried: 1 });
+  expect(await parents.getJobState(jobId)).toBe('waiting');
+});
+
+it("re-adds a complete task's pending attachments when its job runs again", async () => {
+  const { documents, attachmentIds } = await pullWithPendingDocuments();
+  const redis = new IORedis(REDIS_URL, { maxRetriesPerRequest: 1 });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sob-reconcile-'));
+  try {
+    const deps = {
+      db: t.db,
+      secrets: new SecretBox(Buffer.alloc(32, 1)),
+      redis,
+      fhirKeyPrefix: `${prefix}:fhir:`,
+      blobs: new BlobStore(dir),
+      requestTimeoutMs: 5000,
+      maxAttachmentBytes: 1024,
+      clients: new EndpointClients(redis, `${prefix}:fhir:`),
+    };
+    const added: string[] = [];
+    const outcome = await runPullTask(deps, documents.id, false, async (found) => void added.push(...found.map((a) => a.id)));
+    expect(outcome).toEqual({ state: 'skipped' });
+    expect(added.sort()).toEqual(attachmentIds);
+  } finally {
+    redis.disconnect();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
