@@ -6,6 +6,7 @@ import { fetchAttachment } from '../src/pull/attachment-fetcher';
 import { fetchInlineAttachments } from '../src/pull/inline-attachments';
 import type { PullWorkerDeps } from '../src/pull/pull-deps';
 import { QUEUES } from './names';
+import { mayWaitForPause, waitIfPaused } from './paused-endpoint';
 
 /**
  * Queue `fetch-attachment`: one job per attachment URL (documents are few, and large), streamed
@@ -15,7 +16,7 @@ import { QUEUES } from './names';
  * Jobs join the pull's `assemble-case` parent, which therefore waits for them.
  */
 export const FetchAttachmentPayload = z.union([
-  z.object({ attachmentId: z.uuid() }).strict(),
+  z.object({ attachmentId: z.uuid(), /** When the job first waited for its paused endpoint (epoch ms). */ pausedSince: z.int().min(0).optional() }).strict(),
   z.object({ attachmentIds: z.array(z.uuid()).min(1).max(1000) }).strict(),
 ]);
 export type FetchAttachmentPayload = z.infer<typeof FetchAttachmentPayload>;
@@ -86,16 +87,23 @@ export function startFetchAttachmentWorker(
   deps: PullWorkerDeps,
   connection: () => ConnectionOptions,
   prefix: string,
-  options: { concurrency: number; lockDurationMs: number },
+  options: { concurrency: number; lockDurationMs: number; maxPauseWaitMs: number },
 ): Worker<FetchAttachmentPayload> {
   const worker = new Worker<FetchAttachmentPayload>(
     QUEUES.fetchAttachment,
-    async (job) =>
+    async (job, token) =>
       withLogContext({ jobId: `${QUEUES.fetchAttachment}:${job.id ?? ''}` }, async () => {
         const payload = FetchAttachmentPayload.parse(job.data);
         const isLastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
         if ('attachmentIds' in payload) return fetchInlineAttachments(deps, payload.attachmentIds, isLastAttempt);
-        return fetchAttachment(deps, payload.attachmentId, isLastAttempt);
+        const started = Date.now();
+        const waitsIfPaused = token !== undefined && mayWaitForPause(started, payload.pausedSince, options.maxPauseWaitMs);
+        try {
+          return await fetchAttachment(deps, payload.attachmentId, { isLastAttempt, waitsIfPaused });
+        } catch (err) {
+          if (waitsIfPaused) await waitIfPaused(job, token, payload, err, started, options.maxPauseWaitMs);
+          throw err;
+        }
       }),
     { connection: connection(), prefix, concurrency: options.concurrency, lockDuration: options.lockDurationMs, stalledInterval: options.lockDurationMs },
   );

@@ -85,8 +85,8 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
   const lock = { lockDurationMs: config.jobLockMs };
   const workers = [
     sla.worker,
-    startPullSourceWorker(pullDeps, deps.connection, prefix, attachmentQueue, { concurrency: config.pullConcurrency, ...lock }),
-    startFetchAttachmentWorker(pullDeps, deps.connection, prefix, { concurrency: config.attachmentConcurrency, ...lock }),
+    startPullSourceWorker(pullDeps, deps.connection, prefix, attachmentQueue, { concurrency: config.pullConcurrency, maxPauseWaitMs: config.pullMaxPauseWaitMs, ...lock }),
+    startFetchAttachmentWorker(pullDeps, deps.connection, prefix, { concurrency: config.attachmentConcurrency, maxPauseWaitMs: config.pullMaxPauseWaitMs, ...lock }),
     startAssembleCaseWorker(caseDeps, deps.connection, prefix, config.jobLockMs),
   ];
   const ingest = startIngestUploadWorker(

@@ -4,7 +4,15 @@ import { attachmentJobOptions, attachmentJobSpecs } from './fetch-attachment';
 import { QUEUES } from './names';
 
 /** Payload of a `pull-source` job: one pull task (one query at one source). */
-export const PullSourcePayload = z.object({ taskId: z.uuid(), pullId: z.uuid(), attempt: z.int().min(1) }).strict();
+export const PullSourcePayload = z
+  .object({
+    taskId: z.uuid(),
+    pullId: z.uuid(),
+    attempt: z.int().min(1),
+    /** When the job first waited for its paused endpoint (epoch ms; see paused-endpoint.ts). */
+    pausedSince: z.int().min(0).optional(),
+  })
+  .strict();
 export type PullSourcePayload = z.infer<typeof PullSourcePayload>;
 
 /** Payload of the `assemble-case` parent job: runs when every task of the pull attempt is done. */

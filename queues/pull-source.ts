@@ -5,6 +5,7 @@ import type { PullWorkerDeps } from '../src/pull/pull-deps';
 import { runPullTask } from '../src/pull/pull-task-runner';
 import { enqueueAttachments } from './fetch-attachment';
 import { QUEUES } from './names';
+import { mayWaitForPause, waitIfPaused } from './paused-endpoint';
 import { PullSourcePayload } from './pull-flow';
 
 /**
@@ -16,6 +17,8 @@ import { PullSourcePayload } from './pull-flow';
 export interface PullSourceOptions {
   readonly concurrency: number;
   readonly lockDurationMs: number;
+  /** How long a job may wait, in all, for its endpoint's circuit breaker to let it through (see paused-endpoint.ts). */
+  readonly maxPauseWaitMs: number;
 }
 
 export function startPullSourceWorker(
@@ -27,16 +30,20 @@ export function startPullSourceWorker(
 ): Worker<PullSourcePayload> {
   const worker = new Worker<PullSourcePayload>(
     QUEUES.pullSource,
-    async (job) =>
+    async (job, token) =>
       withLogContext({ jobId: `${QUEUES.pullSource}:${job.id ?? ''}` }, async () => {
-        const { taskId, attempt } = PullSourcePayload.parse(job.data);
+        const payload = PullSourcePayload.parse(job.data);
+        const { taskId, attempt, pausedSince } = payload;
         const isLastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+        const started = Date.now();
+        const waitsIfPaused = token !== undefined && mayWaitForPause(started, pausedSince, options.maxPauseWaitMs);
         try {
-          const outcome = await runPullTask(deps, taskId, isLastAttempt, async (found) => {
+          const outcome = await runPullTask(deps, taskId, { isLastAttempt, waitsIfPaused }, async (found) => {
             await enqueueAttachments(attachments, found, attempt, job.parent?.id ? { id: job.parent.id, queue: job.parent.queueKey } : undefined);
           });
           return outcome.state;
         } catch (err) {
+          if (waitsIfPaused) await waitIfPaused(job, token, payload, err, started, options.maxPauseWaitMs);
           if (isPermanentFhirError(err)) throw new UnrecoverableError(err instanceof Error ? err.message : 'permanent error');
           throw err;
         }

@@ -45,6 +45,7 @@ const EnvSchema = z.object({
   MAX_ATTACHMENT_BYTES: z.coerce.number().int().min(1024).default(100 * 1024 * 1024),
   RECONCILE_EVERY_MS: z.coerce.number().int().min(1000).default(30_000),
   PULL_JOB_BACKOFF_MS: z.coerce.number().int().min(10).default(5000),
+  PULL_MAX_PAUSE_WAIT_MS: z.coerce.number().int().min(0).max(86_400_000).default(900_000),
   CONCURRENCY_LEASE_MS: z.coerce.number().int().min(500).max(600_000).default(10_000),
   FHIR_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(60_000),
   MAX_UPLOAD_FILE_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024 * 1024),
@@ -105,6 +106,8 @@ export interface Config {
   readonly reconcileEveryMs: number;
   /** First delay between attempts of a failed pull job (doubles each time). */
   readonly pullJobBackoffMs: number;
+  /** How long a pull task may wait, in all, for an endpoint paused by its circuit breaker before it fails the normal way. */
+  readonly pullMaxPauseWaitMs: number;
   /** Whole-request timeout of outbound FHIR requests. */
   readonly fhirRequestTimeoutMs: number;
   /**
@@ -211,6 +214,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxAttachmentBytes: e.MAX_ATTACHMENT_BYTES,
     reconcileEveryMs: e.RECONCILE_EVERY_MS,
     pullJobBackoffMs: e.PULL_JOB_BACKOFF_MS,
+    pullMaxPauseWaitMs: e.PULL_MAX_PAUSE_WAIT_MS,
     fhirRequestTimeoutMs: e.FHIR_REQUEST_TIMEOUT_MS,
     concurrencyLeaseMs: e.CONCURRENCY_LEASE_MS,
     uploads: {

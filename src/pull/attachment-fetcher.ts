@@ -2,10 +2,11 @@ import { once } from 'node:events';
 import type { Queryable } from '../db/database';
 import { recordBlob, type BlobWriter } from '../blobs/blob-store';
 import { requireEndpoint } from '../endpoints/endpoint-service';
-import { isPermanentFhirError } from '../fhir';
+import { CircuitOpenError, isPermanentFhirError } from '../fhir';
 import { logger } from '../log';
 import { integrityOf, type Integrity } from './attachment-integrity';
 import { fetchInlineAttachments } from './inline-attachments';
+import { pausedMessage, type JobRun } from './job-run';
 import type { PullWorkerDeps } from './pull-deps';
 import { findSourceById } from './source-repository';
 
@@ -51,7 +52,8 @@ async function commitWriter(writer: BlobWriter): Promise<{ sha256: string; sha1B
  * (inline-attachments.ts); URLs are fetched from the source's endpoint only (same origin, size cap). Idempotent: a fetched
  * attachment is not fetched again.
  */
-export async function fetchAttachment(deps: PullWorkerDeps, attachmentId: string, isLastAttempt: boolean): Promise<'fetched' | 'failed' | 'skipped'> {
+export async function fetchAttachment(deps: PullWorkerDeps, attachmentId: string, run: JobRun): Promise<'fetched' | 'failed' | 'skipped'> {
+  const { isLastAttempt, waitsIfPaused = false } = run;
   const { rows } = await deps.db.query<AttachmentRow>('SELECT * FROM attachments WHERE id = $1', [attachmentId]);
   const row = rows[0];
   if (!row || row.state === 'fetched') return 'skipped';
@@ -80,7 +82,9 @@ export async function fetchAttachment(deps: PullWorkerDeps, attachmentId: string
     }
   } catch (err) {
     const permanent = isPermanentFhirError(err) || (err as { permanent?: boolean }).permanent === true;
-    await markFailed(deps.db, row.id, err instanceof Error ? err.message : 'error', permanent || isLastAttempt);
+    const paused = waitsIfPaused && err instanceof CircuitOpenError;
+    const message = paused ? pausedMessage(err.retryAt) : err instanceof Error ? err.message : 'error';
+    await markFailed(deps.db, row.id, message, !paused && (permanent || isLastAttempt));
     logger.warn('attachment not fetched', { caseId: row.case_id, sourceId: row.source_id, resourceType: row.resource_type, errorName: err instanceof Error ? err.name : 'error' });
     if (permanent) return 'failed';
     throw err;

@@ -143,7 +143,7 @@ export async function fetchInlineAttachments(
   await record(deps.db, outcomes);
   const failed = outcomes.filter((o) => !o.ok);
   if (failed.length > 0) {
-    logger.warn('inline attachments not stored', { caseId: rows[0]?.case_id, failed: failed.length });
+    logger.warn('inline attachments not stored', { caseId: rows[0]?.case_id, counts: { failed: failed.length } });
     const retryable = failed.filter((o) => !o.ok && !o.final);
     if (retryable.length > 0) throw new Error(`${retryable.length} inline attachment(s) not stored; retrying`);
   }

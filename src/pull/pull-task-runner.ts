@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { requireEndpoint } from '../endpoints/endpoint-service';
-import { FhirHttpError, isPermanentFhirError, scanSearchPage, type FhirEndpointClient, type ScannedSearchPage } from '../fhir';
+import { CircuitOpenError, FhirHttpError, isPermanentFhirError, scanSearchPage, type FhirEndpointClient, type ScannedSearchPage } from '../fhir';
 import { logger } from '../log';
 import { findAttachments } from './attachments';
+import { pausedMessage, type JobRun } from './job-run';
 import type { PullWorkerDeps } from './pull-deps';
 import { addTypeCounts, pageEntries, type PageEntries, type PageEntry } from './page-resources';
 import {
@@ -28,9 +29,10 @@ const MAX_CURSOR_RESTARTS = 2;
 export async function runPullTask(
   deps: PullWorkerDeps,
   taskId: string,
-  isLastAttempt: boolean,
+  run: JobRun,
   onAttachments: (attachments: NewAttachment[]) => Promise<void> = async () => undefined,
 ): Promise<TaskOutcome> {
+  const { isLastAttempt, waitsIfPaused = false } = run;
   let task = await findTask(deps.db, taskId);
   if (!task) return { state: 'skipped' };
   if (task.state === 'complete') {
@@ -137,8 +139,11 @@ export async function runPullTask(
     return { state: 'complete', pages: task.pages, resources: task.resources, newAttachmentIds };
   } catch (err) {
     const permanent = isPermanentFhirError(err);
-    const message = err instanceof Error ? err.message.slice(0, 500) : 'error';
-    if (permanent || isLastAttempt) await markTaskFinished(deps.db, task.id, 'failed', message, counted.retries);
+    const paused = waitsIfPaused && err instanceof CircuitOpenError;
+    const message = paused
+      ? pausedMessage(err.retryAt)
+      : err instanceof Error ? err.message.slice(0, 500) : 'error';
+    if (!paused && (permanent || isLastAttempt)) await markTaskFinished(deps.db, task.id, 'failed', message, counted.retries);
     else await deps.db.query('UPDATE pull_tasks SET last_error = $2, retries = retries + $3, updated_at = now() WHERE id = $1', [task.id, message, counted.retries]);
     throw err;
   }

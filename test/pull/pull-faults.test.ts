@@ -17,7 +17,8 @@ let admin: string;
 
 beforeAll(async () => {
   smart = await makeSmartClient('sob-faults', 'ES384');
-  svc = await startTestService({ JOB_LOCK_MS: '3000', PULL_JOB_BACKOFF_MS: '50', FHIR_REQUEST_TIMEOUT_MS: '1500' }, FAST_CLIENT);
+  // A task waits at most 2 s in all for a paused endpoint, so a source that stays down fails within the test.
+  svc = await startTestService({ JOB_LOCK_MS: '3000', PULL_JOB_BACKOFF_MS: '50', FHIR_REQUEST_TIMEOUT_MS: '1500', PULL_MAX_PAUSE_WAIT_MS: '2000' }, FAST_CLIENT);
   admin = await svc.token('admin');
   cm = await svc.token('case_manager');
 });
@@ -45,14 +46,15 @@ async function team(name: 'care-team-a' | 'care-team-b', paging: 'offset' | 'tok
 }
 
 /**
- * Clears an endpoint's circuit breaker, as an operator does once the endpoint is fixed: a retry made
- * inside the breaker's cool-down would otherwise meet the pause again (the retried tasks' job
- * retries are shorter than the test cool-down).
+ * Opens an endpoint's circuit breaker for `ms`, as a run of failures does: every worker's breaker
+ * for the endpoint reads the same Redis hash, so the pause holds for the service's jobs.
  */
-async function clearBreaker(endpointId: string): Promise<void> {
+async function pauseEndpoint(endpointId: string, ms: number): Promise<void> {
   const redis = new IORedis(svc.config.redisUrl);
   try {
-    await new RedisCircuitBreaker({ redis, keyPrefix: `${svc.config.queuePrefix}:fhir:`, endpointId }).reset();
+    const breaker = new RedisCircuitBreaker({ redis, keyPrefix: `${svc.config.queuePrefix}:fhir:`, endpointId, failureThreshold: 1, cooldownMs: ms });
+    await breaker.reset();
+    expect((await breaker.recordFailure()).state).toBe('open');
   } finally {
     redis.disconnect();
   }
@@ -152,8 +154,11 @@ it('ends partial naming a source that keeps failing, and retrying it alone compl
     expect(detail.status).toBe('collecting_records');
     expect(detail.timeline.map((e) => e.type)).toContain('pull_partial');
 
+    // Retried while care team B is paused by its breaker for longer than the jobs' retries last
+    // (4 attempts, 50 ms backoff): the retried tasks wait for the pause to end, and for one of them
+    // to probe, instead of failing again.
     b.server.faults.remove(broken);
-    await clearBreaker(b.endpointId);
+    await pauseEndpoint(b.endpointId, 1500);
     const requestsToA = a.server.requestCount();
     const retried = await svc.request('POST', `/api/cases/${caseId}/pulls/${pullId}/retry`, { token: cm });
     expect(retried.status).toBe(202);

@@ -142,7 +142,7 @@ it("re-adds a complete task's pending attachments when its job runs again", asyn
       clients: new EndpointClients(redis, `${prefix}:fhir:`),
     };
     const added: string[] = [];
-    const outcome = await runPullTask(deps, documents.id, false, async (found) => void added.push(...found.map((a) => a.id)));
+    const outcome = await runPullTask(deps, documents.id, { isLastAttempt: false }, async (found) => void added.push(...found.map((a) => a.id)));
     expect(outcome).toEqual({ state: 'skipped' });
     expect(added.sort()).toEqual(attachmentIds);
   } finally {
