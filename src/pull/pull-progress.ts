@@ -87,6 +87,8 @@ function progressOf(
           attachments: attachmentsByTask.get(t.id) ?? emptyCounts(),
           retries: t.retries,
           lastError: t.lastError,
+          /** Set while the query waits for its endpoint, paused by the circuit breaker: when it is tried again. */
+          waitingUntil: t.state === 'running' ? (t.waitingUntil?.toISOString() ?? null) : null,
         })),
       };
     });
@@ -101,10 +103,11 @@ function progressOf(
         attachmentsFailed: acc.attachmentsFailed + a.failed,
         retries: acc.retries + t.retries,
         tasksComplete: acc.tasksComplete + (t.state === 'complete' ? 1 : 0),
+        tasksWaiting: acc.tasksWaiting + (t.state === 'running' && t.waitingUntil !== null ? 1 : 0),
         tasks: acc.tasks + 1,
       };
     },
-    { pages: 0, resources: 0, attachmentsFound: 0, attachmentsFetched: 0, attachmentsFailed: 0, retries: 0, tasksComplete: 0, tasks: 0 },
+    { pages: 0, resources: 0, attachmentsFound: 0, attachmentsFetched: 0, attachmentsFailed: 0, retries: 0, tasksComplete: 0, tasksWaiting: 0, tasks: 0 },
   );
   return {
     id: pull.id,

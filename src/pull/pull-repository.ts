@@ -34,11 +34,13 @@ export interface TaskRow {
   readonly attachments: number;
   readonly retries: number;
   readonly lastError: string | null;
+  /** While the task waits for its endpoint, paused by the circuit breaker: when a probe is let through. */
+  readonly waitingUntil: Date | null;
 }
 
 const PULL_COLUMNS = 'id, case_id, state, since, types, requested_by, created_at, finished_at, attempt';
 const TASK_COLUMNS = `id, pull_id, source_id, resource_type, query_key, request_path, request_params, state, next_url,
-  pages, resources, type_counts, attachments, retries, last_error`;
+  pages, resources, type_counts, attachments, retries, last_error, waiting_until`;
 
 interface PullDbRow {
   id: string;
@@ -67,6 +69,7 @@ interface TaskDbRow {
   attachments: number;
   retries: number;
   last_error: string | null;
+  waiting_until: Date | null;
 }
 
 const toPull = (r: PullDbRow): PullRow => ({
@@ -96,6 +99,7 @@ const toTask = (r: TaskDbRow): TaskRow => ({
   attachments: r.attachments,
   retries: r.retries,
   lastError: r.last_error,
+  waitingUntil: r.waiting_until,
 });
 
 export async function insertPull(db: Queryable, p: { id: string; caseId: string; since: Date | null; types: string[] | null; requestedBy: string }): Promise<void> {
@@ -187,14 +191,14 @@ export async function tasksOfPulls(db: Queryable, pullIds: readonly string[]): P
 
 export async function markTaskRunning(db: Queryable, id: string): Promise<void> {
   await db.query(
-    `UPDATE pull_tasks SET state = 'running', started_at = COALESCE(started_at, now()), updated_at = now() WHERE id = $1 AND state <> 'complete'`,
+    `UPDATE pull_tasks SET state = 'running', started_at = COALESCE(started_at, now()), waiting_until = NULL, updated_at = now() WHERE id = $1 AND state <> 'complete'`,
     [id],
   );
 }
 
 export async function markTaskFinished(db: Queryable, id: string, state: 'complete' | 'failed', lastError: string | null, retriesDelta = 0): Promise<void> {
   await db.query(
-    `UPDATE pull_tasks SET state = $2, last_error = $3, retries = retries + $4, finished_at = now(), updated_at = now() WHERE id = $1`,
+    `UPDATE pull_tasks SET state = $2, last_error = $3, retries = retries + $4, waiting_until = NULL, finished_at = now(), updated_at = now() WHERE id = $1`,
     [id, state, lastError, retriesDelta],
   );
 }

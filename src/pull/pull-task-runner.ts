@@ -144,7 +144,11 @@ export async function runPullTask(
       ? pausedMessage(err.retryAt)
       : err instanceof Error ? err.message.slice(0, 500) : 'error';
     if (!paused && (permanent || isLastAttempt)) await markTaskFinished(deps.db, task.id, 'failed', message, counted.retries);
-    else await deps.db.query('UPDATE pull_tasks SET last_error = $2, retries = retries + $3, updated_at = now() WHERE id = $1', [task.id, message, counted.retries]);
+    else {
+      await deps.db.query('UPDATE pull_tasks SET last_error = $2, retries = retries + $3, waiting_until = $4, updated_at = now() WHERE id = $1', [
+        task.id, message, counted.retries, paused ? new Date(err.retryAt) : null,
+      ]);
+    }
     throw err;
   }
 }

@@ -17,8 +17,8 @@ let admin: string;
 
 beforeAll(async () => {
   smart = await makeSmartClient('sob-faults', 'ES384');
-  // A task waits at most 2 s in all for a paused endpoint, so a source that stays down fails within the test.
-  svc = await startTestService({ JOB_LOCK_MS: '3000', PULL_JOB_BACKOFF_MS: '50', FHIR_REQUEST_TIMEOUT_MS: '1500', PULL_MAX_PAUSE_WAIT_MS: '2000' }, FAST_CLIENT);
+  // A task waits at most 4 s in all for a paused endpoint, so a source that stays down fails within the test.
+  svc = await startTestService({ JOB_LOCK_MS: '3000', PULL_JOB_BACKOFF_MS: '50', FHIR_REQUEST_TIMEOUT_MS: '1500', PULL_MAX_PAUSE_WAIT_MS: '4000' }, FAST_CLIENT);
   admin = await svc.token('admin');
   cm = await svc.token('case_manager');
 });
@@ -28,9 +28,9 @@ afterAll(async () => {
 
 interface PullView {
   state: string;
-  totals: { resources: number; retries: number; attachmentsFound: number; attachmentsFetched: number; attachmentsFailed: number };
+  totals: { resources: number; retries: number; attachmentsFound: number; attachmentsFetched: number; attachmentsFailed: number; tasksWaiting: number };
   failedSources: { sourceId: string; endpointName: string }[];
-  sources: { sourceId: string; endpointName: string; state: string; resourceTypes: { lastError: string | null; retries: number }[] }[];
+  sources: { sourceId: string; endpointName: string; state: string; resourceTypes: { lastError: string | null; retries: number; waitingUntil: string | null }[] }[];
 }
 
 async function team(name: 'care-team-a' | 'care-team-b', paging: 'offset' | 'token'): Promise<{ server: SandboxServer; endpointId: string; patientId: string }> {
@@ -162,8 +162,14 @@ it('ends partial naming a source that keeps failing, and retrying it alone compl
     const requestsToA = a.server.requestCount();
     const retried = await svc.request('POST', `/api/cases/${caseId}/pulls/${pullId}/retry`, { token: cm });
     expect(retried.status).toBe(202);
+    // The progress says the tasks wait, and until when.
+    const waiting = await eventually(() => pullOf(caseId, pullId), (p) => p.totals.tasksWaiting > 0, 10_000);
+    const waitingQuery = waiting.sources.flatMap((s) => s.resourceTypes).find((t) => t.waitingUntil !== null);
+    expect(waitingQuery?.lastError).toMatch(/endpoint paused by its circuit breaker; waiting/);
+    expect(Date.parse(waitingQuery?.waitingUntil ?? '')).toBeGreaterThan(Date.now() - 5_000);
     const complete = await pullToEnd(caseId, pullId);
     expect(complete.state).toBe('complete');
+    expect(complete.totals.tasksWaiting).toBe(0);
     // Only the failed source was asked again.
     expect(a.server.requestCount()).toBe(requestsToA);
     const stored = await storedKeys(caseId);

@@ -7,6 +7,7 @@ import { migration006 } from './006-review';
 import { migration007 } from './007-opinion-delivery';
 import { migration008 } from './008-case-bundle-parts';
 import { migration009 } from './009-raw-resources-json';
+import { migration010 } from './010-task-waiting';
 
 /** One numbered migration: applied once, in order, never edited after it has shipped. */
 export interface Migration {
@@ -15,4 +16,4 @@ export interface Migration {
   readonly sql: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004, migration005, migration006, migration007, migration008, migration009];
+export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004, migration005, migration006, migration007, migration008, migration009, migration010];
