@@ -102,10 +102,18 @@ export class PullFlowProducer {
     return state === 'completed' || state === 'failed' ? state : 'pending';
   }
 
-  /** Runs a parent that failed for good once more (its pull is still unfinished). */
-  async retryParent(pull: { id: string; attempt: number }): Promise<void> {
+  /**
+   * Runs a parent that failed for good once more (its pull is still unfinished), unless it already
+   * failed again after such a run. BullMQ keeps `attemptsMade` across a retry, so a parent that spent
+   * exactly its attempts has not been retried yet.
+   * @returns `retried`, or `spent` when it was retried before (the caller decides the pull without it)
+   */
+  async retryParent(pull: { id: string; attempt: number }): Promise<'retried' | 'spent'> {
     const job = await this.parentQueue().getJob(assembleJobId(pull.id, pull.attempt));
-    if (job && (await job.getState()) === 'failed') await job.retry('failed');
+    if (!job || (await job.getState()) !== 'failed') return 'retried';
+    if (job.attemptsMade > (job.opts.attempts ?? 1)) return 'spent';
+    await job.retry('failed');
+    return 'retried';
   }
 
   private parentQueue(): Queue {

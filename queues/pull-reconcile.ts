@@ -1,6 +1,7 @@
 import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import type { CaseServiceDeps } from '../src/cases/case-service';
 import { logger, withLogContext } from '../src/log';
+import { finishPull } from '../src/pull/finish-pull';
 import { pendingAttachmentsOf, unfinishedPulls } from '../src/pull/pull-repository';
 import { tasksToEnqueue } from '../src/pull/pull-service';
 import { keepJobScheduler } from './keep-scheduled';
@@ -13,6 +14,8 @@ export interface ReconcileResult {
   readonly enqueued: number;
   /** Pulls whose parent job had failed for good and was run once more. */
   readonly retried: number;
+  /** Pulls decided from their tasks because their parent failed for good again after that run. */
+  readonly finished: number;
 }
 
 /**
@@ -26,13 +29,15 @@ export interface ReconcileResult {
  * - waiting: the unfinished tasks are added to it under their own job ids, so a healthy flow is
  *   left as it is; a pull whose tasks are all done is waiting for its attachment jobs and is left
  *   alone (it is not declared finished before its documents are in);
- * - failed for good (say the database was down through every attempt): it is run once more;
+ * - failed for good (say the database was down through every attempt): it is run once more; if that
+ *   run fails too, the pull is decided from its tasks (the case moves on; the bundle can be rebuilt);
  * - completed: nothing (the parent finished the pull; a retry has a new attempt and a new parent).
  * Uploads whose ingest job Redis lost are re-queued the same way.
  */
-export async function reconcilePulls(deps: Pick<CaseServiceDeps, 'db'>, producer: PullFlowProducer): Promise<ReconcileResult> {
+export async function reconcilePulls(deps: CaseServiceDeps, producer: PullFlowProducer): Promise<ReconcileResult> {
   let enqueued = 0;
   let retried = 0;
+  let finished = 0;
   for (const pull of await unfinishedPulls(deps.db)) {
     const state = await producer.flowState(pull);
     if (state === 'missing') {
@@ -41,8 +46,14 @@ export async function reconcilePulls(deps: Pick<CaseServiceDeps, 'db'>, producer
       logger.warn('pull flow was missing from Redis; added again', { pullId: pull.id, attempt: pull.attempt, counts: { attachments: attachments.length } });
       enqueued += 1;
     } else if (state === 'failed') {
-      await producer.retryParent(pull);
-      retried += 1;
+      if ((await producer.retryParent(pull)) === 'retried') retried += 1;
+      else {
+        // Its one more run failed too: decide the pull from its tasks so the case moves on; the
+        // bundle is then rebuilt on demand (POST …/bundle/rebuild) once the cause is fixed.
+        await finishPull(deps, pull.id);
+        logger.error('pull finished without its assembly: the assemble job failed for good twice', { caseId: pull.caseId, pullId: pull.id });
+        finished += 1;
+      }
     } else if (state === 'pending') {
       const taskIds = await tasksToEnqueue(deps.db, pull);
       if (taskIds.length > 0) {
@@ -51,7 +62,7 @@ export async function reconcilePulls(deps: Pick<CaseServiceDeps, 'db'>, producer
       }
     }
   }
-  return { enqueued, retried };
+  return { enqueued, retried, finished };
 }
 
 export function startPullReconciler(
@@ -70,7 +81,7 @@ export function startPullReconciler(
     async (job) =>
       withLogContext({ jobId: `${QUEUES.reconcile}:${job.id ?? ''}` }, async () => {
         const result = { ...(await reconcilePulls(deps, producer)), uploads: await requeueUploads() };
-        if (result.enqueued + result.retried + result.uploads > 0) logger.info('pulls and uploads reconciled', { counts: result });
+        if (result.enqueued + result.retried + result.finished + result.uploads > 0) logger.info('pulls and uploads reconciled', { counts: result });
         return result;
       }),
     { connection: connection(), prefix, concurrency: 1 },

@@ -5,6 +5,8 @@ import path from 'node:path';
 import { Queue, QueueEvents, Worker } from 'bullmq';
 import IORedis from 'ioredis';
 import { BlobStore } from '../../src/blobs/blob-store';
+import type { CaseServiceDeps } from '../../src/cases/case-service';
+import { loadDomainData } from '../../src/cases/domain-data';
 import { insertCase } from '../../src/db/case-repository';
 import { EndpointClients } from '../../src/endpoints/endpoint-clients';
 import { scanSearchPage } from '../../src/fhir';
@@ -50,6 +52,8 @@ afterAll(async () => {
   await t.drop();
 });
 
+const caseDeps = (): CaseServiceDeps => ({ db: t.db, config: { programTimeZone: 'America/New_York' }, domain: loadDomainData() });
+
 function queue(name: string): Queue {
   const q = new Queue(name, { connection: bullConnectionOptions(REDIS_URL), prefix });
   queues.push(q);
@@ -91,39 +95,49 @@ it('adds a lost flow again with its pending attachments, leaves a healthy one al
   expect(await producer.flowState(pull)).toBe('missing');
 
   // Redis has nothing of this pull: the flow comes back with the unfinished task and the pending documents.
-  expect(await reconcilePulls({ db: t.db }, producer)).toMatchObject({ enqueued: 1, retried: 0 });
+  expect(await reconcilePulls(caseDeps(), producer)).toMatchObject({ enqueued: 1, retried: 0 });
   expect(await parents.getJobState(assembleJobId(pull.id, pull.attempt))).toBe('waiting-children');
   expect(await pulls.getJobState(pullJobId(conditions.id, pull.attempt))).toBe('waiting');
   expect(await inlineBatches(fetches)).toEqual([attachmentIds]);
 
   // Again: the flow is there, so nothing is doubled.
-  await reconcilePulls({ db: t.db }, producer);
+  await reconcilePulls(caseDeps(), producer);
   expect(await inlineBatches(fetches)).toEqual([attachmentIds]);
   expect(await pulls.getJobs(['waiting'])).toHaveLength(1);
 
   // Every task done, attachments still being fetched: the pull waits for them (its parent decides).
   await markTaskFinished(t.db, conditions.id, 'complete', null);
-  expect(await reconcilePulls({ db: t.db }, producer)).toMatchObject({ enqueued: 0, retried: 0 });
+  expect(await reconcilePulls(caseDeps(), producer)).toMatchObject({ enqueued: 0, retried: 0 });
   expect((await findPull(t.db, pull.id))?.state).toBe('queued');
 });
 
-it('runs a parent that failed for good once more', async () => {
+it('runs a parent that failed for good once more, and if that fails too decides the pull from its tasks', async () => {
   const { pull } = await pullWithPendingDocuments();
   const parents = queue(QUEUES.assembleCase);
   const jobId = assembleJobId(pull.id, pull.attempt);
   const events = new QueueEvents(QUEUES.assembleCase, { connection: bullConnectionOptions(REDIS_URL), prefix });
   await events.waitUntilReady();
-  const failed = new Promise<void>((resolve) => events.on('failed', ({ jobId: id }) => id === jobId && resolve()));
+  const failures = (): Promise<void> => new Promise<void>((resolve) => events.once('failed', ({ jobId: id }) => id === jobId && resolve()));
+  let failed = failures();
   await parents.add('assemble', { pullId: pull.id, caseId: pull.caseId, attempt: pull.attempt }, { jobId, attempts: 1 });
   const worker = new Worker(QUEUES.assembleCase, async () => {
     throw new Error('database down');
   }, { connection: bullConnectionOptions(REDIS_URL), prefix });
-  await failed;
-  await worker.close();
-  await events.close();
-  expect(await producer.flowState(pull)).toBe('failed');
-  expect(await reconcilePulls({ db: t.db }, producer)).toMatchObject({ retried: 1 });
-  expect(await parents.getJobState(jobId)).toBe('waiting');
+  try {
+    await failed;
+    expect(await producer.flowState(pull)).toBe('failed');
+    failed = failures();
+    expect(await reconcilePulls(caseDeps(), producer)).toMatchObject({ retried: 1, finished: 0 });
+    // The worker is still failing it.
+    await failed;
+    expect(await reconcilePulls(caseDeps(), producer)).toMatchObject({ retried: 0, finished: 1 });
+    // One task of two complete: partial, naming the other; not retried again.
+    expect((await findPull(t.db, pull.id))?.state).toBe('partial');
+    expect(await parents.getJobState(jobId)).toBe('failed');
+  } finally {
+    await worker.close();
+    await events.close();
+  }
 });
 
 it("re-adds a complete task's pending attachments when its job runs again", async () => {
