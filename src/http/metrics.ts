@@ -19,6 +19,12 @@ const WORK_BY_STATE: readonly { table: string; sql: string }[] = [
   { table: 'pulls', sql: 'SELECT state, count(*)::int AS n FROM pulls GROUP BY state' },
   { table: 'deliveries', sql: 'SELECT state, count(*)::int AS n FROM deliveries GROUP BY state' },
   { table: 'uploads', sql: 'SELECT state, count(*)::int AS n FROM uploads GROUP BY state' },
+  // Unfinished pull tasks only; `waiting`: running, but waiting for an endpoint its circuit breaker paused.
+  {
+    table: 'pull_tasks',
+    sql: `SELECT CASE WHEN waiting_until IS NOT NULL THEN 'waiting' ELSE state END AS state, count(*)::int AS n
+          FROM pull_tasks WHERE state IN ('queued', 'running') GROUP BY 1`,
+  },
 ];
 
 export function createMetrics(db: Database): ServiceMetrics {
@@ -34,7 +40,7 @@ export function createMetrics(db: Database): ServiceMetrics {
   });
   new Gauge({
     name: 'sob_work_items',
-    help: 'Pulls, deliveries and upload files in PostgreSQL by state',
+    help: 'Pulls, deliveries, upload files and unfinished pull tasks (waiting: for a paused endpoint) in PostgreSQL by state',
     labelNames: ['table', 'state'],
     registers: [registry],
     async collect() {

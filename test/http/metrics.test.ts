@@ -1,5 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { startTestService, type TestService } from '../support/service';
 import { sampleIntake } from '../support/intake';
+import { insertPullTask } from '../support/pull-task';
 
 let svc: TestService;
 beforeAll(async () => {
@@ -14,10 +16,13 @@ it('exposes route counters by pattern and status, work by state, and no ids or P
   const created = (await (await svc.request('POST', '/api/cases', { token: cm, body: sampleIntake() })).json()) as { id: string };
   expect((await svc.request('GET', `/api/cases/${created.id}`, { token: cm })).status).toBe(200);
   expect((await svc.request('GET', '/api/cases/00000000-0000-4000-8000-000000000000', { token: cm })).status).toBe(404);
-  await svc.service.db.query(
-    `INSERT INTO pulls (id, case_id, state, requested_by) VALUES (gen_random_uuid(), $1, 'queued', 'metrics-test')`,
-    [created.id],
-  );
+  const pullId = randomUUID();
+  await svc.service.db.query(`INSERT INTO pulls (id, case_id, state, requested_by) VALUES ($1, $2, 'queued', 'metrics-test')`, [pullId, created.id]);
+  // Two unfinished tasks: one queued, one waiting for a paused endpoint.
+  const base = { caseId: created.id, pullId, baseUrl: 'https://ehr.example.org/fhir', resourceType: 'Observation', path: 'Observation' };
+  await insertPullTask(svc.service.db, { ...base, name: 'metrics-a' });
+  const waiting = await insertPullTask(svc.service.db, { ...base, name: 'metrics-b' });
+  await svc.service.db.query(`UPDATE pull_tasks SET state = 'running', waiting_until = now() + interval '1 minute' WHERE id = $1`, [waiting.id]);
 
   const res = await svc.request('GET', '/metrics');
   expect(res.status).toBe(200);
@@ -28,6 +33,8 @@ it('exposes route counters by pattern and status, work by state, and no ids or P
   expect(text).toMatch(/sob_http_requests_total\{method="GET",route="\/api\/cases\/:id",status="404"\} 1/);
   expect(text).toMatch(/sob_http_request_duration_seconds_count\{method="POST",route="\/api\/cases"\} 1/);
   expect(text).toMatch(/sob_work_items\{table="pulls",state="queued"\} 1/);
+  expect(text).toMatch(/sob_work_items\{table="pull_tasks",state="queued"\} 1/);
+  expect(text).toMatch(/sob_work_items\{table="pull_tasks",state="waiting"\} 1/);
   expect(text).toMatch(/process_cpu_user_seconds_total/);
   expect(text).not.toContain(created.id);
   expect(text).not.toContain(sampleIntake().patient.name.family);
