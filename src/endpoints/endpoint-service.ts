@@ -186,6 +186,37 @@ export async function getEndpoints(deps: EndpointServiceDeps): Promise<EndpointV
   return (await listEndpoints(deps.db)).map((row) => view(row, deps.secrets));
 }
 
+/**
+ * An endpoint's circuit breaker, shared by every worker: `closed` (requests flow), `open` (paused
+ * after repeated failures until `retryAt`; pull and attachment jobs wait for it) or `half-open` (one
+ * probe request decides). `retryAt` is when an open circuit lets a probe through, or when a probe in
+ * flight may be replaced.
+ */
+export interface EndpointCircuitView {
+  readonly endpointId: string;
+  readonly state: 'closed' | 'open' | 'half-open';
+  /** Consecutive failed requests counted so far. */
+  readonly failures: number;
+  readonly retryAt: string | null;
+}
+
+export async function getEndpointCircuit(deps: EndpointServiceDeps, id: string): Promise<EndpointCircuitView> {
+  const row = await requireEndpoint(deps.db, id);
+  const snapshot = await deps.clients.forEndpoint(row, deps.secrets).circuitState();
+  return { endpointId: id, state: snapshot.state, failures: snapshot.failures, retryAt: snapshot.retryAt === undefined ? null : new Date(snapshot.retryAt).toISOString() };
+}
+
+/**
+ * Closes an endpoint's circuit at once, once the people running the EHR say it is fixed: jobs that
+ * wait for the pause go on at their next check (within seconds) instead of after the cool-down.
+ */
+export async function resetEndpointCircuit(deps: EndpointServiceDeps, id: string): Promise<EndpointCircuitView> {
+  const row = await requireEndpoint(deps.db, id);
+  await deps.clients.forEndpoint(row, deps.secrets).resetCircuit();
+  logger.info('endpoint circuit reset', { endpointId: id });
+  return getEndpointCircuit(deps, id);
+}
+
 export async function removeEndpoint(deps: EndpointServiceDeps, id: string): Promise<void> {
   if (!(await deleteEndpoint(deps.db, id))) throw notFound(`Endpoint ${id}`);
   logger.info('endpoint deleted', { endpointId: id });

@@ -1,3 +1,5 @@
+import IORedis from 'ioredis';
+import { RedisCircuitBreaker } from '../../src/fhir';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox/sandbox-server';
 import { makeSmartClient, type TestSmartClient } from '../support/smart-client';
 import { startTestService, type TestService } from '../support/service';
@@ -126,5 +128,37 @@ describe('endpoint validation and outbound safety', () => {
     expect(res.status).toBe(400);
     const problem = (await res.json()) as { errors: { field: string }[] };
     expect(problem.errors.map((e) => e.field)).toContain(field);
+  });
+});
+
+describe("an endpoint's circuit breaker", () => {
+  it('shows a paused endpoint, and an admin closes its circuit when the EHR works again', async () => {
+    const registered = await register({ name: 'Paused EHR', baseUrl: ehr.baseUrl, auth: { type: 'none' }, allowInsecureHttp: true });
+    const { id } = (await registered.json()) as EndpointView;
+    const cm = await svc.token('case_manager');
+    const circuit = async (): Promise<{ state: string; failures: number; retryAt: string | null }> => {
+      const res = await svc.request('GET', `/api/endpoints/${id}/circuit`, { token: cm });
+      expect(res.status).toBe(200);
+      return (await res.json()) as { state: string; failures: number; retryAt: string | null };
+    };
+    expect(await circuit()).toMatchObject({ state: 'closed', failures: 0, retryAt: null });
+    // Failures recorded by a worker (the same Redis hash every process reads) open it.
+    const redis = new IORedis(svc.config.redisUrl);
+    try {
+      const breaker = new RedisCircuitBreaker({ redis, keyPrefix: `${svc.config.queuePrefix}:fhir:`, endpointId: id, failureThreshold: 1, cooldownMs: 60_000 });
+      await breaker.recordFailure();
+    } finally {
+      redis.disconnect();
+    }
+    const open = await circuit();
+    expect(open).toMatchObject({ state: 'open', failures: 1 });
+    expect(Date.parse(open.retryAt ?? '')).toBeGreaterThan(Date.now());
+    // A case manager sees it; only an admin closes it.
+    expect((await svc.request('POST', `/api/endpoints/${id}/circuit/reset`, { token: cm })).status).toBe(403);
+    const reset = await svc.request('POST', `/api/endpoints/${id}/circuit/reset`, { token: admin });
+    expect(reset.status).toBe(200);
+    expect(await reset.json()).toMatchObject({ endpointId: id, state: 'closed', failures: 0, retryAt: null });
+    expect(await circuit()).toMatchObject({ state: 'closed' });
+    expect((await svc.request('POST', '/api/endpoints/00000000-0000-4000-8000-000000000000/circuit/reset', { token: admin })).status).toBe(404);
   });
 });

@@ -2,10 +2,12 @@ import { z } from 'zod';
 import {
   changeEndpoint,
   getEndpoint,
+  getEndpointCircuit,
   getEndpoints,
   refreshCapabilities,
   registerEndpoint,
   removeEndpoint,
+  resetEndpointCircuit,
   type EndpointServiceDeps,
 } from '../../endpoints/endpoint-service';
 import { CreateEndpointBody, UpdateEndpointBody } from '../../endpoints/endpoint-schema';
@@ -83,6 +85,26 @@ export function endpointRoutes(deps: EndpointServiceDeps): AnyRoute[] {
       params: EndpointIdParams,
       responses: { 200: { description: 'The endpoint with fresh capabilities' } },
       handler: async ({ params }) => ({ status: 200, body: await refreshCapabilities(deps, params.id) }),
+    }),
+    defineRoute<undefined, NoQuery, EndpointIdParams>({
+      method: 'get',
+      path: '/api/endpoints/:id/circuit',
+      tag: 'endpoints',
+      summary: "The endpoint's circuit breaker: closed, open (paused until retryAt; its jobs wait) or half-open",
+      roles: ['admin', 'case_manager'],
+      params: EndpointIdParams,
+      responses: { 200: { description: 'The circuit' }, 404: { description: 'No such endpoint' } },
+      handler: async ({ params }) => ({ status: 200, body: await getEndpointCircuit(deps, params.id) }),
+    }),
+    defineRoute<undefined, NoQuery, EndpointIdParams>({
+      method: 'post',
+      path: '/api/endpoints/:id/circuit/reset',
+      tag: 'endpoints',
+      summary: "Close the endpoint's circuit now (the EHR works again): waiting jobs go on within seconds",
+      roles: ['admin'],
+      params: EndpointIdParams,
+      responses: { 200: { description: 'The circuit, closed' }, 404: { description: 'No such endpoint' } },
+      handler: async ({ params }) => ({ status: 200, body: await resetEndpointCircuit(deps, params.id) }),
     }),
   ] as unknown as AnyRoute[];
 }
