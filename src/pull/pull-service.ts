@@ -11,7 +11,7 @@ import { errorFields, logger } from '../log';
 import type { PullFlowProducer } from '../../queues/pull-flow';
 import { planPull } from './pull-plan';
 import { pullProgress } from './pull-progress';
-import { bumpPullAttempt, findPull, insertPull, insertTask, requeueFailedTasks, tasksOfPull, type NewAttachment, type PullRow } from './pull-repository';
+import { bumpPullAttempt, findPull, insertPull, insertTask, pendingAttachmentsOf, requeueFailedTasks, tasksOfPull, type NewAttachment, type PullRow } from './pull-repository';
 import { listSources } from './source-repository';
 
 export interface PullServiceDeps extends CaseServiceDeps {
@@ -118,13 +118,13 @@ export async function retryPull(deps: PullServiceDeps, caseId: string, pullId: s
     const ids = await requeueFailedTasks(tx, pullId);
     // Failed attachments are fetched again: those of the tasks run again by their tasks, those of
     // completed tasks (not run again) by jobs of their own in the retry's flow.
-    const reset = await tx.query<{ id: string; inline: boolean; task_done: boolean }>(
+    await tx.query(
       `UPDATE attachments a SET state = 'pending', error = NULL FROM pull_tasks t
-        WHERE a.task_id = t.id AND t.pull_id = $1 AND a.state = 'failed'
-        RETURNING a.id, a.inline, t.state = 'complete' AS task_done`,
+        WHERE a.task_id = t.id AND t.pull_id = $1 AND a.state = 'failed'`,
       [pullId],
     );
-    const again = reset.rows.filter((r) => r.task_done).map((r) => ({ id: r.id, inline: r.inline }));
+    // Read back in the reconciler's order, so a flow it re-adds has the same inline batch job ids.
+    const again = await pendingAttachmentsOf(tx, { completeTasksOfPull: pullId });
     return { taskIds: ids, attachments: again, attempt: await bumpPullAttempt(tx, pullId) };
   });
   const record = await findCase(deps.db, caseId);
