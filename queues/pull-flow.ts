@@ -106,7 +106,8 @@ export class PullFlowProducer {
    * Runs a parent that failed for good once more (its pull is still unfinished), unless it already
    * failed again after such a run. BullMQ keeps `attemptsMade` across a retry, so a parent that spent
    * exactly its attempts has not been retried yet.
-   * @returns `retried`, or `spent` when it was retried before (the caller decides the pull without it)
+   * @returns `spent` when it was retried before (the caller decides the pull without it); else
+   *   `retried` (also when it is not failed any more: it runs, or ran, on its own)
    */
   async retryParent(pull: { id: string; attempt: number }): Promise<'retried' | 'spent'> {
     const job = await this.parentQueue().getJob(assembleJobId(pull.id, pull.attempt));
