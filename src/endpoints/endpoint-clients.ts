@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { FhirEndpointClient, type FhirClientDeps, type FhirClientEvent } from '../fhir';
+import { FhirEndpointClient, RedisCircuitBreaker, type CircuitSnapshot, type FhirClientDeps, type FhirClientEvent } from '../fhir';
 import type { EndpointConnection } from '../fhir/endpoint';
 import type { SecretBox } from '../security/secret-box';
 import type { EndpointRow } from './endpoint-repository';
@@ -56,6 +56,14 @@ export class EndpointClients {
     });
     this.clients.set(connection.id, { version, client });
     return client;
+  }
+
+  /**
+   * An endpoint's circuit (shared by every process, in Redis), read without building its client:
+   * no secret opened, no connection pool made. Reset it through the client ({@link forEndpoint}).
+   */
+  circuitState(endpointId: string): Promise<CircuitSnapshot> {
+    return new RedisCircuitBreaker({ redis: this.redis, keyPrefix: this.keyPrefix, endpointId, now: this.extra.now }).snapshot();
   }
 
   onEvent(listener: (endpointId: string, event: FhirClientEvent) => void): () => void {

@@ -182,8 +182,15 @@ export async function getEndpoint(deps: EndpointServiceDeps, id: string): Promis
   return view(await requireEndpoint(deps.db, id), deps.secrets);
 }
 
-export async function getEndpoints(deps: EndpointServiceDeps): Promise<EndpointView[]> {
-  return (await listEndpoints(deps.db)).map((row) => view(row, deps.secrets));
+/** Every endpoint, each with its circuit (so a list shows at once which EHR is paused). */
+export async function getEndpoints(deps: EndpointServiceDeps): Promise<(EndpointView & { circuit: Omit<EndpointCircuitView, 'endpointId'> })[]> {
+  const rows = await listEndpoints(deps.db);
+  return Promise.all(
+    rows.map(async (row) => {
+      const { endpointId: _id, ...circuit } = await circuitView(deps, row.id);
+      return { ...view(row, deps.secrets), circuit };
+    }),
+  );
 }
 
 /**
@@ -200,10 +207,14 @@ export interface EndpointCircuitView {
   readonly retryAt: string | null;
 }
 
-export async function getEndpointCircuit(deps: EndpointServiceDeps, id: string): Promise<EndpointCircuitView> {
-  const row = await requireEndpoint(deps.db, id);
-  const snapshot = await deps.clients.forEndpoint(row, deps.secrets).circuitState();
+async function circuitView(deps: EndpointServiceDeps, id: string): Promise<EndpointCircuitView> {
+  const snapshot = await deps.clients.circuitState(id);
   return { endpointId: id, state: snapshot.state, failures: snapshot.failures, retryAt: snapshot.retryAt === undefined ? null : new Date(snapshot.retryAt).toISOString() };
+}
+
+export async function getEndpointCircuit(deps: EndpointServiceDeps, id: string): Promise<EndpointCircuitView> {
+  await requireEndpoint(deps.db, id);
+  return circuitView(deps, id);
 }
 
 /**
@@ -214,7 +225,7 @@ export async function resetEndpointCircuit(deps: EndpointServiceDeps, id: string
   const row = await requireEndpoint(deps.db, id);
   await deps.clients.forEndpoint(row, deps.secrets).resetCircuit();
   logger.info('endpoint circuit reset', { endpointId: id });
-  return getEndpointCircuit(deps, id);
+  return circuitView(deps, id);
 }
 
 export async function removeEndpoint(deps: EndpointServiceDeps, id: string): Promise<void> {

@@ -153,6 +153,10 @@ describe("an endpoint's circuit breaker", () => {
     const open = await circuit();
     expect(open).toMatchObject({ state: 'open', failures: 1 });
     expect(Date.parse(open.retryAt ?? '')).toBeGreaterThan(Date.now());
+    // The list shows which EHR is paused.
+    const list = (await (await svc.request('GET', '/api/endpoints', { token: cm })).json()) as { items: { id: string; circuit: { state: string } }[] };
+    expect(list.items.find((e) => e.id === id)?.circuit).toMatchObject({ state: 'open', failures: 1, retryAt: open.retryAt });
+    expect(list.items.filter((e) => e.id !== id).every((e) => e.circuit.state === 'closed')).toBe(true);
     // A case manager sees it; only an admin closes it.
     expect((await svc.request('POST', `/api/endpoints/${id}/circuit/reset`, { token: cm })).status).toBe(403);
     const reset = await svc.request('POST', `/api/endpoints/${id}/circuit/reset`, { token: admin });
