@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { FhirEndpointClient, RedisCircuitBreaker, type CircuitSnapshot, type FhirClientDeps, type FhirClientEvent } from '../fhir';
+import { FhirEndpointClient, RedisCircuitBreaker, type FhirClientDeps, type FhirClientEvent } from '../fhir';
 import type { EndpointConnection } from '../fhir/endpoint';
 import type { SecretBox } from '../security/secret-box';
 import type { EndpointRow } from './endpoint-repository';
@@ -59,11 +59,11 @@ export class EndpointClients {
   }
 
   /**
-   * An endpoint's circuit (shared by every process, in Redis), read without building its client:
-   * no secret opened, no connection pool made. Reset it through the client ({@link forEndpoint}).
+   * An endpoint's circuit breaker (shared by every process, in Redis), without building its client:
+   * no secret opened, no connection pool made. To read it or, as an operator, reset it.
    */
-  circuitState(endpointId: string): Promise<CircuitSnapshot> {
-    return new RedisCircuitBreaker({ redis: this.redis, keyPrefix: this.keyPrefix, endpointId, now: this.extra.now }).snapshot();
+  circuit(endpointId: string): Pick<RedisCircuitBreaker, 'snapshot' | 'reset'> {
+    return new RedisCircuitBreaker({ redis: this.redis, keyPrefix: this.keyPrefix, endpointId, now: this.extra.now });
   }
 
   onEvent(listener: (endpointId: string, event: FhirClientEvent) => void): () => void {

@@ -208,7 +208,7 @@ export interface EndpointCircuitView {
 }
 
 async function circuitView(deps: EndpointServiceDeps, id: string): Promise<EndpointCircuitView> {
-  const snapshot = await deps.clients.circuitState(id);
+  const snapshot = await deps.clients.circuit(id).snapshot();
   return { endpointId: id, state: snapshot.state, failures: snapshot.failures, retryAt: snapshot.retryAt === undefined ? null : new Date(snapshot.retryAt).toISOString() };
 }
 
@@ -222,8 +222,8 @@ export async function getEndpointCircuit(deps: EndpointServiceDeps, id: string):
  * wait for the pause go on at their next check (within seconds) instead of after the cool-down.
  */
 export async function resetEndpointCircuit(deps: EndpointServiceDeps, id: string): Promise<EndpointCircuitView> {
-  const row = await requireEndpoint(deps.db, id);
-  await deps.clients.forEndpoint(row, deps.secrets).resetCircuit();
+  await requireEndpoint(deps.db, id);
+  await deps.clients.circuit(id).reset();
   logger.info('endpoint circuit reset', { endpointId: id });
   return circuitView(deps, id);
 }

@@ -318,11 +318,6 @@ export class FhirEndpointClient {
     return this.breaker.snapshot();
   }
 
-  /** Closes the endpoint's circuit (an operator's word that the endpoint works again). */
-  resetCircuit(): Promise<void> {
-    return this.breaker.reset();
-  }
-
   /** Closes pooled connections. */
   async close(): Promise<void> {
     await this.spare.dispose();
