@@ -6,7 +6,7 @@ import { fetchAttachment } from '../src/pull/attachment-fetcher';
 import { fetchInlineAttachments } from '../src/pull/inline-attachments';
 import type { PullWorkerDeps } from '../src/pull/pull-deps';
 import { QUEUES } from './names';
-import { mayWaitForPause, waitIfPaused } from './paused-endpoint';
+import { runWaitingIfPaused } from './paused-endpoint';
 
 /**
  * Queue `fetch-attachment`: one job per attachment URL (documents are few, and large), streamed
@@ -96,14 +96,9 @@ export function startFetchAttachmentWorker(
         const payload = FetchAttachmentPayload.parse(job.data);
         const isLastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
         if ('attachmentIds' in payload) return fetchInlineAttachments(deps, payload.attachmentIds, isLastAttempt);
-        const started = Date.now();
-        const waitsIfPaused = token !== undefined && mayWaitForPause(started, payload.pausedSince, options.maxPauseWaitMs);
-        try {
-          return await fetchAttachment(deps, payload.attachmentId, { isLastAttempt, waitsIfPaused });
-        } catch (err) {
-          if (waitsIfPaused) await waitIfPaused(job, token, payload, err, started, options.maxPauseWaitMs);
-          throw err;
-        }
+        return runWaitingIfPaused(job, token, payload, options.maxPauseWaitMs, (waitsIfPaused) =>
+          fetchAttachment(deps, payload.attachmentId, { isLastAttempt, waitsIfPaused }),
+        );
       }),
     { connection: connection(), prefix, concurrency: options.concurrency, lockDuration: options.lockDurationMs, stalledInterval: options.lockDurationMs },
   );

@@ -35,22 +35,28 @@ export function pauseWaitUntil(err: unknown, now: number, pausedSince: number | 
 }
 
 /**
- * In a job's `catch`: when `err` says the endpoint is paused and the job may still wait, puts the job
- * back in the delayed set until {@link pauseWaitUntil} (its payload remembering when it first waited)
- * and throws BullMQ's `DelayedError`, which ends this run without spending an attempt. Otherwise
- * returns, and the caller handles `err` as usual.
+ * Runs a job's work so that it waits for a paused endpoint: `work` is told whether the job will wait
+ * (then it must not fail anything for good on a `CircuitOpenError`); when it throws one and the job
+ * may still wait, the job goes back to the delayed set until {@link pauseWaitUntil} (its payload
+ * remembering when it first waited) and BullMQ's `DelayedError` ends this run without spending an
+ * attempt. Any other outcome is `work`'s own.
  */
-export async function waitIfPaused<D, P extends D & { readonly pausedSince?: number | undefined }>(
+export async function runWaitingIfPaused<D, P extends D & { readonly pausedSince?: number | undefined }, T>(
   job: Job<D>,
   token: string | undefined,
   payload: P,
-  err: unknown,
-  started: number,
   budgetMs: number,
-): Promise<void> {
-  const until = token === undefined ? undefined : pauseWaitUntil(err, started, payload.pausedSince, budgetMs);
-  if (until === undefined || token === undefined) return;
-  await job.updateData({ ...payload, pausedSince: payload.pausedSince ?? started });
-  await job.moveToDelayed(until, token);
-  throw new DelayedError();
+  work: (waitsIfPaused: boolean) => Promise<T>,
+): Promise<T> {
+  const started = Date.now();
+  const waits = token !== undefined && mayWaitForPause(started, payload.pausedSince, budgetMs);
+  try {
+    return await work(waits);
+  } catch (err) {
+    const until = waits ? pauseWaitUntil(err, started, payload.pausedSince, budgetMs) : undefined;
+    if (until === undefined || token === undefined) throw err;
+    await job.updateData({ ...payload, pausedSince: payload.pausedSince ?? started });
+    await job.moveToDelayed(until, token);
+    throw new DelayedError();
+  }
 }

@@ -5,7 +5,7 @@ import type { PullWorkerDeps } from '../src/pull/pull-deps';
 import { runPullTask } from '../src/pull/pull-task-runner';
 import { enqueueAttachments } from './fetch-attachment';
 import { QUEUES } from './names';
-import { mayWaitForPause, waitIfPaused } from './paused-endpoint';
+import { runWaitingIfPaused } from './paused-endpoint';
 import { PullSourcePayload } from './pull-flow';
 
 /**
@@ -33,17 +33,16 @@ export function startPullSourceWorker(
     async (job, token) =>
       withLogContext({ jobId: `${QUEUES.pullSource}:${job.id ?? ''}` }, async () => {
         const payload = PullSourcePayload.parse(job.data);
-        const { taskId, attempt, pausedSince } = payload;
+        const { taskId, attempt } = payload;
         const isLastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-        const started = Date.now();
-        const waitsIfPaused = token !== undefined && mayWaitForPause(started, pausedSince, options.maxPauseWaitMs);
         try {
-          const outcome = await runPullTask(deps, taskId, { isLastAttempt, waitsIfPaused }, async (found) => {
-            await enqueueAttachments(attachments, found, attempt, job.parent?.id ? { id: job.parent.id, queue: job.parent.queueKey } : undefined);
-          });
+          const outcome = await runWaitingIfPaused(job, token, payload, options.maxPauseWaitMs, (waitsIfPaused) =>
+            runPullTask(deps, taskId, { isLastAttempt, waitsIfPaused }, async (found) => {
+              await enqueueAttachments(attachments, found, attempt, job.parent?.id ? { id: job.parent.id, queue: job.parent.queueKey } : undefined);
+            }),
+          );
           return outcome.state;
         } catch (err) {
-          if (waitsIfPaused) await waitIfPaused(job, token, payload, err, started, options.maxPauseWaitMs);
           if (isPermanentFhirError(err)) throw new UnrecoverableError(err instanceof Error ? err.message : 'permanent error');
           throw err;
         }

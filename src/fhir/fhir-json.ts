@@ -32,9 +32,12 @@ function bomLength(raw: Buffer): number {
 
 /** Parses a JSON body; a parse failure (truncated page, HTML error page) is retryable. */
 export function parseJsonBody(raw: Buffer): unknown {
-  const start = bomLength(raw);
+  return parseJsonText(raw.toString('utf8', bomLength(raw)));
+}
+
+function parseJsonText(text: string): unknown {
   try {
-    return JSON.parse(raw.toString('utf8', start));
+    return JSON.parse(text);
   } catch (err) {
     throw new MalformedResponseError('body is not valid JSON', true, { cause: err });
   }
@@ -95,12 +98,6 @@ export function scanSearchPage(raw: Buffer, wireBytes: number, baseUrl: string):
     const bundle = parseResource<Bundle>(raw, 'Bundle');
     return { envelope: bundle, spans: new Map(), nextUrl: nextLinkOf(bundle, baseUrl), bytes: raw.length, wireBytes, raw };
   }
-  let value: unknown;
-  try {
-    value = JSON.parse(scan.envelope);
-  } catch (err) {
-    throw new MalformedResponseError('body is not valid JSON', true, { cause: err });
-  }
-  const envelope = asResource<Bundle>(value, 'Bundle');
+  const envelope = asResource<Bundle>(parseJsonText(scan.envelope), 'Bundle');
   return { envelope, spans: scan.spans, nextUrl: nextLinkOf(envelope, baseUrl), bytes: raw.length, wireBytes, raw };
 }

@@ -39,7 +39,6 @@ function inlineDataAt(resource: Record<string, unknown>, position: string): stri
   return typeof data === 'string' ? data : undefined;
 }
 
-
 interface InlineRow {
   id: string;
   case_id: string;

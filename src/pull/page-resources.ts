@@ -16,7 +16,6 @@ import { TYPES_WITH_ATTACHMENTS } from './attachments';
  * serialized with `JSON.stringify` into a buffer of their own.
  */
 
-
 /** One resource of a page. */
 export interface PageEntry {
   /** Position in `Bundle.entry` (0-based). */

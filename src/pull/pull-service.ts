@@ -130,7 +130,7 @@ export async function retryPull(deps: PullServiceDeps, caseId: string, pullId: s
   const record = await findCase(deps.db, caseId);
   if (record && record.status === 'records_complete') await changeCaseStatus(deps, caseId, 'collecting_records', 'Retrying failed sources', SYSTEM_PULL);
   await enqueue(deps, { id: pullId, caseId, attempt }, taskIds, attachments);
-  logger.info('pull retried', { caseId, pullId, attempt, count: taskIds.length, attachments: attachments.length });
+  logger.info('pull retried', { caseId, pullId, attempt, count: taskIds.length, counts: { tasks: taskIds.length, attachments: attachments.length } });
   return { pullId, state: 'queued', attempt, tasks: taskIds.length };
 }
 

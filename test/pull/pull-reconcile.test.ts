@@ -117,7 +117,16 @@ it('runs a parent that failed for good once more, and if that fails too decides 
   const jobId = assembleJobId(pull.id, pull.attempt);
   const events = new QueueEvents(QUEUES.assembleCase, { connection: bullConnectionOptions(REDIS_URL), prefix });
   await events.waitUntilReady();
-  const failures = (): Promise<void> => new Promise<void>((resolve) => events.once('failed', ({ jobId: id }) => id === jobId && resolve()));
+  // The next failure of this parent (the queue's other jobs' events are let pass).
+  const failures = (): Promise<void> =>
+    new Promise<void>((resolve) => {
+      const onFailed = ({ jobId: id }: { jobId: string }): void => {
+        if (id !== jobId) return;
+        events.off('failed', onFailed);
+        resolve();
+      };
+      events.on('failed', onFailed);
+    });
   let failed = failures();
   await parents.add('assemble', { pullId: pull.id, caseId: pull.caseId, attempt: pull.attempt }, { jobId, attempts: 1 });
   const worker = new Worker(QUEUES.assembleCase, async () => {
