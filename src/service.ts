@@ -23,6 +23,9 @@ import { loadTerminologyMappings, type TerminologyMappings } from './normalize/t
 import { loadReportFonts } from './report/report-fonts';
 import { WorkDispatcher } from '../queues/deliver-report';
 
+/** How long a stopping service lets open HTTP responses finish before it closes their connections. */
+const HTTP_CLOSE_GRACE_MS = 5000;
+
 /** A running service: whichever roles the config asked for. */
 export interface RunningService {
   readonly config: Config;
@@ -139,6 +142,9 @@ export async function startService(config: Config, overrides: ServiceOverrides =
           await new Promise<void>((resolve) => {
             closing.close(() => resolve());
             closing.closeIdleConnections();
+            // A client that stopped reading a streamed body (a bundle) would hold its connection,
+            // and the shutdown, for ever: after a grace period every connection is closed.
+            setTimeout(() => closing.closeAllConnections(), HTTP_CLOSE_GRACE_MS).unref();
           });
         }
         await closeAll();

@@ -40,7 +40,12 @@ beforeAll(async () => {
   }
   const { pullId } = (await (await svc.request('POST', `/api/cases/${caseId}/pulls`, { token: cm, body: {} })).json()) as { pullId: string };
   await eventually(
-    async () => (await svc.request('GET', `/api/cases/${caseId}/bundle`, { token: cm })).status,
+    async () => {
+      // Only the status is wanted: the (streamed) body is let go, not left open.
+      const res = await svc.request('GET', `/api/cases/${caseId}/bundle`, { token: cm });
+      await res.body?.cancel();
+      return res.status;
+    },
     (status) => status === 200,
     90_000,
   );

@@ -61,7 +61,16 @@ it.each(PATIENTS)('%s: pulled, assembled, valid, resolvable, balanced', async (f
   expect(source.status).toBe(201);
   const started = await svc.request('POST', `/api/cases/${caseId}/pulls`, { token: cm, body: {} });
   if (started.status !== 202) throw new Error(`pull not started: ${await started.text()}`);
-  await eventually(async () => (await svc.request('GET', `/api/cases/${caseId}/bundle`, { token: cm })).status, (s) => s === 200, 90_000);
+  await eventually(
+    async () => {
+      // Only the status is wanted: the (streamed) body is let go, not left open.
+      const res = await svc.request('GET', `/api/cases/${caseId}/bundle`, { token: cm });
+      await res.body?.cancel();
+      return res.status;
+    },
+    (s) => s === 200,
+    90_000,
+  );
   const assembled = (await (await svc.request('GET', `/api/cases/${caseId}/bundle`, { token: cm })).json()) as Bundle;
   expect(assembled.type).toBe('document');
   expect(unresolvedReferences(assembled)).toEqual([]);
