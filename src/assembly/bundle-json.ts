@@ -11,9 +11,18 @@ import type { Bundle } from 'fhir/r4';
 /** Characters per part, about (an entry is never split). */
 export const BUNDLE_PART_CHARS = 1024 * 1024;
 
+/** Entries in the first run serialised at once; later runs are sized from the characters seen. */
+const FIRST_RUN = 32;
+const MAX_RUN = 65_536;
+
 /**
- * `JSON.stringify(bundle)` cut into parts of about `partChars` characters, one entry at a time.
- * @returns the parts, in order; one part for a small Bundle
+ * `JSON.stringify(bundle)` cut into parts of about `partChars` characters, never inside an entry.
+ *
+ * Entries are serialised a run at a time (`JSON.stringify` of a slice of the entry array, brackets
+ * cut off), the run's length chosen from the characters per entry seen so far so that one run is
+ * about one part: one string per part instead of one per entry joined afterwards, which halves the
+ * garbage (and the time) of serialising a large bundle.
+ * @returns the parts, in order; one part for a bundle shorter than `partChars`
  */
 export function* bundleJsonParts(bundle: Bundle, partChars = BUNDLE_PART_CHARS): Generator<string, void, undefined> {
   const { entry, ...rest } = bundle;
@@ -22,20 +31,32 @@ export function* bundleJsonParts(bundle: Bundle, partChars = BUNDLE_PART_CHARS):
     return;
   }
   const head = JSON.stringify(rest);
-  let part = `${head.slice(0, -1)}${head.length > 2 ? ',' : ''}"entry":[`;
-  let pieces: string[] = [part];
-  let size = part.length;
-  for (let i = 0; i < entry.length; i++) {
-    // JSON.stringify of an array writes `null` for an undefined element; keep that.
-    part = `${i > 0 ? ',' : ''}${JSON.stringify(entry[i]) ?? 'null'}`;
-    pieces.push(part);
-    size += part.length;
+  let pieces: string[] = [`${head.slice(0, -1)}${head.length > 2 ? ',' : ''}"entry":[`];
+  let size = pieces[0]?.length ?? 0;
+  let run = FIRST_RUN;
+  let serialised = 0;
+  let chars = 0;
+  for (let i = 0; i < entry.length; ) {
+    const end = Math.min(entry.length, i + run);
+    // An array's text is `[` + its elements' texts joined by `,` + `]` (undefined written as null).
+    const text = JSON.stringify(entry.slice(i, end));
+    pieces.push(i > 0 ? `,${text.slice(1, -1)}` : text.slice(1, -1));
+    size += text.length - 1;
+    chars += text.length;
+    serialised += end - i;
+    i = end;
     if (size >= partChars) {
-      yield pieces.join('');
+      yield joined(pieces);
       pieces = [];
       size = 0;
     }
+    run = Math.max(1, Math.min(MAX_RUN, Math.floor(((partChars - size) * serialised) / chars)));
   }
   pieces.push(']}');
-  yield pieces.join('');
+  yield joined(pieces);
+}
+
+/** The pieces as one string (the piece itself when there is one, no copy). */
+function joined(pieces: readonly string[]): string {
+  return pieces.length === 1 ? (pieces[0] ?? '') : pieces.join('');
 }
