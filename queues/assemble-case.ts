@@ -26,7 +26,8 @@ export function startAssembleCaseWorker(
       withLogContext({ jobId: `${QUEUES.assembleCase}:${job.id ?? ''}` }, async () => {
         const { pullId, caseId, attempt } = AssembleCasePayload.parse(job.data);
         const state = await finishPull(deps, pullId);
-        if (state === 'failed') return { state };
+        // Nothing came in, or the pull was cancelled (records of a wrong patient, say): no new bundle version.
+        if (state === 'failed' || state === 'cancelled') return { state };
         const trigger = `pull:${pullId}:${attempt}`;
         const done = await deps.db.query('SELECT 1 FROM case_bundles WHERE case_id = $1 AND trigger = $2', [caseId, trigger]);
         const version = done.rows.length > 0 ? undefined : (await assembleCase(deps, caseId, { trigger })).version;

@@ -23,7 +23,8 @@ import type { DomainData } from './domain-data';
 import { evaluateEligibility } from './eligibility';
 import { buildCaseFhirBundle } from './fhir-face';
 import type { Intake } from './intake-schema';
-import { allowedTransitions, assertTransition, IllegalTransitionError, type CaseStatus } from './lifecycle';
+import { cancelPulls } from '../pull/pull-repository';
+import { allowedTransitions, assertTransition, IllegalTransitionError, isTerminal, type CaseStatus } from './lifecycle';
 import { computeQuote } from './pricing';
 import { computeSla, type SlaState } from './sla';
 
@@ -249,6 +250,19 @@ export async function transitionCase(deps: CaseServiceDeps, tx: Queryable, move:
       ...move.data,
     },
   });
+  if (isTerminal(to)) await cancelPullsOfEndedCase(tx, id, to, actor, now);
+}
+
+/**
+ * A case that ends (cancelled, closed, ineligible) stops pulling records for it: its unfinished pulls
+ * are cancelled in the same transaction (see `cancelPulls`), each written on the timeline.
+ */
+async function cancelPullsOfEndedCase(tx: Queryable, caseId: string, status: CaseStatus, actor: Principal, now: Date): Promise<void> {
+  const reason = `The case was ${status === 'ineligible' ? 'found ineligible' : status}`;
+  const done = await cancelPulls(tx, { caseId }, actor.sub, reason);
+  for (const pullId of done.pullIds) {
+    await insertCaseEvent(tx, { caseId, type: 'pull_cancelled', actorSub: actor.sub, actorRole: primaryRole(actor), reason, at: now, data: { pullId } });
+  }
 }
 
 /** The case's FHIR face as a collection Bundle (urn:uuid fullUrls; references resolve inside it). */

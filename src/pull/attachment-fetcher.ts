@@ -49,14 +49,15 @@ async function commitWriter(writer: BlobWriter): Promise<{ sha256: string; sha1B
 /**
  * Fetches one attachment into the blob store and records how it compares with what the resource
  * declared (a mismatch is recorded, not ignored). Inline data goes through the batch path
- * (inline-attachments.ts); URLs are fetched from the source's endpoint only (same origin, size cap). Idempotent: a fetched
- * attachment is not fetched again.
+ * (inline-attachments.ts); URLs are fetched from the source's endpoint only (same origin, size cap). Idempotent: only a
+ * `pending` attachment is fetched (a retry of the pull sets failed ones pending again).
  */
 export async function fetchAttachment(deps: PullWorkerDeps, attachmentId: string, run: JobRun): Promise<'fetched' | 'failed' | 'skipped'> {
   const { isLastAttempt, waitsIfPaused = false } = run;
   const { rows } = await deps.db.query<AttachmentRow>('SELECT * FROM attachments WHERE id = $1', [attachmentId]);
   const row = rows[0];
-  if (!row || row.state === 'fetched') return 'skipped';
+  // Fetched already, or failed for good (its last attempt, or its pull cancelled): nothing to do.
+  if (!row || row.state !== 'pending') return 'skipped';
   if (row.inline) {
     // Inline data is stored by the batch path (one row here), which records its own outcome.
     const done = await fetchInlineAttachments(deps, [row.id], isLastAttempt);

@@ -18,11 +18,13 @@ export function pullStateOf(taskStates: readonly string[]): PullState {
 /**
  * Runs when every task of a pull attempt is done (the flow's parent). Decides the pull's state,
  * writes it on the case timeline (naming failed sources), and when the pull is complete moves the
- * case to `records_complete`, which starts the SLA clock. Idempotent.
+ * case to `records_complete`, which starts the SLA clock. A cancelled pull stays cancelled. Idempotent.
  */
 export async function finishPull(deps: CaseServiceDeps, pullId: string): Promise<PullState> {
   const pull = await findPull(deps.db, pullId);
   if (!pull) return 'failed';
+  // Cancelled: decided when it was cancelled (its timeline event written then); nothing to assemble.
+  if (pull.state === 'cancelled') return 'cancelled';
   const tasks = await tasksOfPull(deps.db, pullId);
   // A task not finished now never will be in this attempt (its job failed for good or stalled out).
   const state = pullStateOf(tasks.map((t) => t.state));

@@ -124,7 +124,7 @@ export async function fetchInlineAttachments(
 ): Promise<{ fetched: number; failed: number }> {
   const { rows } = await deps.db.query<InlineRow>(
     `SELECT id, case_id, source_id, resource_type, remote_id, position, content_type, declared_size, declared_sha1
-       FROM attachments WHERE id = ANY($1::uuid[]) AND inline AND state <> 'fetched'`,
+       FROM attachments WHERE id = ANY($1::uuid[]) AND inline AND state = 'pending'`,
     [attachmentIds],
   );
   if (rows.length === 0) return { fetched: 0, failed: 0 };

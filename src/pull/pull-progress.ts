@@ -9,9 +9,10 @@ interface AttachmentCounts extends AttachmentTally {
 
 const emptyCounts = (): AttachmentCounts => ({ found: 0, ...emptyAttachmentTally() });
 
-function sourceState(tasks: readonly TaskRow[]): 'queued' | 'running' | 'complete' | 'failed' {
+function sourceState(tasks: readonly TaskRow[]): 'queued' | 'running' | 'complete' | 'failed' | 'cancelled' {
   if (tasks.some((t) => t.state === 'failed')) return 'failed';
   if (tasks.every((t) => t.state === 'complete')) return 'complete';
+  if (tasks.some((t) => t.state === 'cancelled')) return 'cancelled';
   if (tasks.every((t) => t.state === 'queued')) return 'queued';
   return 'running';
 }
@@ -118,6 +119,8 @@ function progressOf(
     types: pull.types,
     createdAt: pull.createdAt.toISOString(),
     finishedAt: pull.finishedAt?.toISOString() ?? null,
+    /** Who cancelled it (a user's `sub`) and why; null unless `cancelled`. */
+    cancelled: pull.state === 'cancelled' ? { by: pull.cancelledBy, reason: pull.cancelReason } : null,
     failedSources: bySource.filter((s) => s.state === 'failed').map((s) => ({ sourceId: s.sourceId, endpointName: s.endpointName })),
     totals,
     sources: bySource,

@@ -3,8 +3,8 @@ import { MalformedResponseError } from '../fhir';
 import type { FoundAttachment } from './attachments';
 import { addTypeCounts, pageRowsJson, type PageEntries } from './page-resources';
 
-export type PullState = 'queued' | 'running' | 'complete' | 'partial' | 'failed';
-export type TaskState = 'queued' | 'running' | 'complete' | 'failed';
+export type PullState = 'queued' | 'running' | 'complete' | 'partial' | 'failed' | 'cancelled';
+export type TaskState = 'queued' | 'running' | 'complete' | 'failed' | 'cancelled';
 
 export interface PullRow {
   readonly id: string;
@@ -16,6 +16,9 @@ export interface PullRow {
   readonly createdAt: Date;
   readonly finishedAt: Date | null;
   readonly attempt: number;
+  /** Who cancelled the pull (a user's `sub`, or `system:case` when the case ended), and why. */
+  readonly cancelledBy: string | null;
+  readonly cancelReason: string | null;
 }
 
 export interface TaskRow {
@@ -38,7 +41,7 @@ export interface TaskRow {
   readonly waitingUntil: Date | null;
 }
 
-const PULL_COLUMNS = 'id, case_id, state, since, types, requested_by, created_at, finished_at, attempt';
+const PULL_COLUMNS = 'id, case_id, state, since, types, requested_by, created_at, finished_at, attempt, cancelled_by, cancel_reason';
 const TASK_COLUMNS = `id, pull_id, source_id, resource_type, query_key, request_path, request_params, state, next_url,
   pages, resources, type_counts, attachments, retries, last_error, waiting_until`;
 
@@ -52,6 +55,8 @@ interface PullDbRow {
   created_at: Date;
   finished_at: Date | null;
   attempt: number;
+  cancelled_by: string | null;
+  cancel_reason: string | null;
 }
 interface TaskDbRow {
   id: string;
@@ -82,6 +87,8 @@ const toPull = (r: PullDbRow): PullRow => ({
   createdAt: r.created_at,
   finishedAt: r.finished_at,
   attempt: r.attempt,
+  cancelledBy: r.cancelled_by,
+  cancelReason: r.cancel_reason,
 });
 const toTask = (r: TaskDbRow): TaskRow => ({
   id: r.id,
@@ -189,18 +196,70 @@ export async function tasksOfPulls(db: Queryable, pullIds: readonly string[]): P
   return byPull;
 }
 
-export async function markTaskRunning(db: Queryable, id: string): Promise<void> {
-  await db.query(
-    `UPDATE pull_tasks SET state = 'running', started_at = COALESCE(started_at, now()), waiting_until = NULL, updated_at = now() WHERE id = $1 AND state <> 'complete'`,
+/**
+ * The task is running, and so is its pull (a pull is `queued` until its first task starts). A task
+ * that is complete or cancelled stays so.
+ * @returns false when the task was not marked (complete, cancelled or gone)
+ */
+export async function markTaskRunning(db: Queryable, id: string): Promise<boolean> {
+  const { rows } = await db.query<{ marked: boolean }>(
+    `WITH task AS (
+       UPDATE pull_tasks SET state = 'running', started_at = COALESCE(started_at, now()), waiting_until = NULL, updated_at = now()
+       WHERE id = $1 AND state IN ('queued', 'running', 'failed')
+       RETURNING pull_id
+     ), pull AS (
+       UPDATE pulls SET state = 'running' FROM task WHERE pulls.id = task.pull_id AND pulls.state = 'queued'
+     )
+     SELECT EXISTS (SELECT 1 FROM task) AS marked`,
     [id],
   );
+  return rows[0]?.marked === true;
 }
 
 export async function markTaskFinished(db: Queryable, id: string, state: 'complete' | 'failed', lastError: string | null, retriesDelta = 0): Promise<void> {
   await db.query(
-    `UPDATE pull_tasks SET state = $2, last_error = $3, retries = retries + $4, waiting_until = NULL, finished_at = now(), updated_at = now() WHERE id = $1`,
+    `UPDATE pull_tasks SET state = $2, last_error = $3, retries = retries + $4, waiting_until = NULL, finished_at = now(), updated_at = now()
+     WHERE id = $1 AND state <> 'cancelled'`,
     [id, state, lastError, retriesDelta],
   );
+}
+
+/** What a cancel changed. */
+export interface CancelledPulls {
+  readonly pullIds: string[];
+  readonly tasks: number;
+  readonly attachments: number;
+}
+
+/**
+ * Cancels a queued or running pull, or every unfinished pull of a case: the pulls and their unfinished
+ * tasks end `cancelled` (a running task stops at its next page: {@link commitPage} refuses it), and
+ * attachments not fetched yet end `failed` with the reason, so the completeness report says why a
+ * document is missing. What was stored stays. Call inside the caller's transaction.
+ */
+export async function cancelPulls(
+  db: Queryable, of: { pullId: string } | { caseId: string }, cancelledBy: string, reason: string,
+): Promise<CancelledPulls> {
+  const { rows } = await db.query<{ pull_ids: string[] | null; tasks: number; attachments: number }>(
+    `WITH pull AS (
+       UPDATE pulls SET state = 'cancelled', finished_at = now(), cancelled_by = $2, cancel_reason = $3
+       WHERE ${'pullId' in of ? 'id = $1' : 'case_id = $1'} AND state IN ('queued', 'running')
+       RETURNING id
+     ), task AS (
+       UPDATE pull_tasks t SET state = 'cancelled', waiting_until = NULL, finished_at = now(), updated_at = now()
+       FROM pull WHERE t.pull_id = pull.id AND t.state NOT IN ('complete', 'cancelled')
+       RETURNING t.id
+     ), attachment AS (
+       UPDATE attachments a SET state = 'failed', error = 'not fetched: the pull was cancelled', updated_at = now()
+       FROM pull_tasks t, pull WHERE a.task_id = t.id AND t.pull_id = pull.id AND a.state = 'pending'
+       RETURNING a.id
+     )
+     SELECT (SELECT array_agg(id::text ORDER BY id) FROM pull) AS pull_ids,
+            (SELECT count(*)::int FROM task) AS tasks, (SELECT count(*)::int FROM attachment) AS attachments`,
+    ['pullId' in of ? of.pullId : of.caseId, cancelledBy, reason],
+  );
+  const row = rows[0];
+  return { pullIds: row?.pull_ids ?? [], tasks: row?.tasks ?? 0, attachments: row?.attachments ?? 0 };
 }
 
 /** Unfinished tasks of a finished pull go back to the queue, keeping their cursors (they resume where they stopped). */
@@ -249,7 +308,8 @@ const INVALID_JSON_CODES = new Set(['22P02', '22P05', '22021', '22025']);
  * round trips on a page's critical path). The cursor update is guarded by the cursor and page count
  * the task had when the page was fetched, and every insert hangs on it, so a page committed twice
  * (a job that ran twice) changes nothing; rows are keyed, so a resource received again is not stored
- * twice. Returns `committed: false` when the page had already been committed.
+ * twice. Returns `committed: false` when the page had already been committed, or the task was
+ * cancelled meanwhile (nothing of the page is stored then).
  *
  * The page bytes travel once: PostgreSQL stores them and cuts each resource out of them at the span
  * this process found (page-resources.ts), as `json` (validated, kept as the text received). A
@@ -264,7 +324,7 @@ export async function commitPage(db: Queryable, page: PageCommit): Promise<{ com
       `WITH advanced AS (
          UPDATE pull_tasks SET next_url = $2, pages = pages + 1, resources = resources + $3, attachments = attachments + $4,
            retries = retries + $5, type_counts = $8, updated_at = now()
-         WHERE id = $1 AND pages = $6 AND next_url IS NOT DISTINCT FROM $7
+         WHERE id = $1 AND pages = $6 AND next_url IS NOT DISTINCT FROM $7 AND state <> 'cancelled'
          RETURNING id
        ), page AS (
          INSERT INTO raw_pages (task_id, page_no, body, sha256, fetched_at)

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { changeCaseStatus, type CaseServiceDeps } from '../cases/case-service';
 import type { CaseStatus } from '../cases/lifecycle';
-import { findCase } from '../db/case-repository';
+import { findCase, insertCaseEvent } from '../db/case-repository';
 import type { Database } from '../db/database';
 import type { EndpointCapabilities } from '../endpoints/capabilities';
 import { findEndpoint } from '../endpoints/endpoint-repository';
@@ -11,7 +11,7 @@ import { errorFields, logger } from '../log';
 import type { PullFlowProducer } from '../../queues/pull-flow';
 import { planPull } from './pull-plan';
 import { pullProgress } from './pull-progress';
-import { bumpPullAttempt, findPull, insertPull, insertTask, pendingAttachmentsOf, requeueFailedTasks, tasksOfPull, type NewAttachment, type PullRow } from './pull-repository';
+import { bumpPullAttempt, cancelPulls, findPull, insertPull, insertTask, pendingAttachmentsOf, requeueFailedTasks, tasksOfPull, type NewAttachment, type PullRow } from './pull-repository';
 import { listSources } from './source-repository';
 
 export interface PullServiceDeps extends CaseServiceDeps {
@@ -132,6 +132,38 @@ export async function retryPull(deps: PullServiceDeps, caseId: string, pullId: s
   await enqueue(deps, { id: pullId, caseId, attempt }, taskIds, attachments);
   logger.info('pull retried', { caseId, pullId, attempt, count: taskIds.length, counts: { tasks: taskIds.length, attachments: attachments.length } });
   return { pullId, state: 'queued', attempt, tasks: taskIds.length };
+}
+
+/**
+ * Cancels a queued or running pull: it ends `cancelled` at once, each running query stops at its next
+ * page (that page is not stored), queued ones never start, documents not fetched yet are not fetched,
+ * and no bundle is assembled from it. What was already stored stays in the raw store (a rebuild may
+ * use it). Written on the case timeline with who and why. Cancelling a cancelled pull answers it again.
+ * @throws HttpProblem 409 when the pull has already ended (complete, partial or failed)
+ */
+export async function cancelPull(deps: PullServiceDeps, caseId: string, pullId: string, reason: string | undefined, actor: Principal) {
+  const pull = await requirePull(deps.db, caseId, pullId);
+  if (pull.state === 'cancelled') return pullProgress(deps.db, pull);
+  if (pull.state !== 'queued' && pull.state !== 'running') {
+    throw conflict(`Only a queued or running pull can be cancelled; this one is ${pull.state}.`, { state: pull.state });
+  }
+  const why = reason ?? 'Cancelled by the case manager';
+  const cancelled = await deps.db.transaction(async (tx) => {
+    const done = await cancelPulls(tx, { pullId }, actor.sub, why);
+    if (done.pullIds.length > 0) {
+      await insertCaseEvent(tx, {
+        caseId,
+        type: 'pull_cancelled',
+        actorSub: actor.sub,
+        reason: why,
+        data: { pullId, tasksCancelled: done.tasks, attachmentsNotFetched: done.attachments },
+      });
+    }
+    return done;
+  });
+  logger.info('pull cancelled', { caseId, pullId, counts: { tasks: cancelled.tasks, attachments: cancelled.attachments } });
+  // Ended meanwhile (its last task finished first): answered as it ended.
+  return pullProgress(deps.db, await requirePull(deps.db, caseId, pullId));
 }
 
 /** Every task of every unfinished pull, for the reconciler. */

@@ -44,13 +44,15 @@ export async function runPullTask(
     if (pending.length > 0) await onAttachments(pending);
     return { state: 'skipped' };
   }
+  // A cancelled pull's jobs still run once (those queued, delayed or waiting for a paused endpoint), and end here.
+  if (task.state === 'cancelled') return { state: 'skipped' };
   const pull = await findPull(deps.db, task.pullId);
   const source = await findSourceById(deps.db, task.sourceId);
   if (!pull || !source) return { state: 'skipped' };
   const endpointRow = await requireEndpoint(deps.db, source.endpointId);
   const counted: RetryCount = { retries: 0 };
   const client = deps.clients.forEndpoint(endpointRow, deps.secrets);
-  await markTaskRunning(deps.db, task.id);
+  if (!(await markTaskRunning(deps.db, task.id))) return { state: 'skipped' };
   const newAttachmentIds: string[] = [];
   let restarts = 0;
   // While a query starts over (expired paging token), the database keeps the stale cursor until the
@@ -110,10 +112,14 @@ export async function runPullTask(
       });
       staleCursor = undefined;
       if (!result.committed) {
-        // Another run of this task got here first: continue from what is committed.
+        // Another run of this task got here first (continue from what is committed), or the pull was
+        // cancelled meanwhile (stop: the page is not stored).
         prefetched = undefined;
         const fresh = await findTask(deps.db, current.id);
-        if (!fresh || fresh.state === 'complete') return { state: 'skipped' };
+        if (!fresh || fresh.state === 'complete' || fresh.state === 'cancelled') {
+          if (fresh?.state === 'cancelled') logger.info('pull task stopped: pull cancelled', { pullId: current.pullId, sourceId: current.sourceId, resourceType: current.resourceType });
+          return { state: 'skipped' };
+        }
         task = fresh;
         continue;
       }
@@ -145,7 +151,7 @@ export async function runPullTask(
       : err instanceof Error ? err.message.slice(0, 500) : 'error';
     if (!paused && (permanent || isLastAttempt)) await markTaskFinished(deps.db, task.id, 'failed', message, counted.retries);
     else {
-      await deps.db.query('UPDATE pull_tasks SET last_error = $2, retries = retries + $3, waiting_until = $4, updated_at = now() WHERE id = $1', [
+      await deps.db.query("UPDATE pull_tasks SET last_error = $2, retries = retries + $3, waiting_until = $4, updated_at = now() WHERE id = $1 AND state <> 'cancelled'", [
         task.id, message, counted.retries, paused ? new Date(err.retryAt) : null,
       ]);
     }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { PULL_RESOURCE_TYPES } from '../../pull/pull-plan';
-import { getPull, retryPull, startPull, type PullServiceDeps } from '../../pull/pull-service';
+import { cancelPull, getPull, retryPull, startPull, type PullServiceDeps } from '../../pull/pull-service';
 import { listPulls } from '../../pull/pull-repository';
 import { pullProgresses } from '../../pull/pull-progress';
 import { addSource, chooseSourcePatient, getSources, type SourceServiceDeps } from '../../pull/source-service';
@@ -11,7 +11,6 @@ import { CaseParams, ChoosePatientBody, PatientSelectorSchema } from './params';
 const SourceParams = CaseParams.extend({ sourceId: z.uuid({ error: 'Source id must be a UUID' }) });
 const PullParams = CaseParams.extend({ pullId: z.uuid({ error: 'Pull id must be a UUID' }) });
 type NoQuery = Record<string, never>;
-
 
 const AddSourceBody = z.object({
   endpointId: z.uuid({ error: 'endpointId must be the id of a registered endpoint' }),
@@ -31,6 +30,11 @@ const StartPullBody = z
   })
   .strict();
 type StartPullBody = z.infer<typeof StartPullBody>;
+
+const CancelPullBody = z
+  .object({ reason: z.string({ error: 'reason must be text' }).trim().min(1, { error: 'reason must not be empty' }).max(500, { error: 'reason must be at most 500 characters' }).optional() })
+  .strict();
+type CancelPullBody = z.infer<typeof CancelPullBody>;
 
 /** Sources of a case (local care teams' endpoints + which patient there) and record pulls. */
 export function pullRoutes(deps: PullServiceDeps & SourceServiceDeps): AnyRoute[] {
@@ -116,6 +120,17 @@ export function pullRoutes(deps: PullServiceDeps & SourceServiceDeps): AnyRoute[
       params: PullParams,
       responses: { 202: { description: 'Retry queued' }, 409: { description: 'The pull is not partial or failed' } },
       handler: async ({ params }) => ({ status: 202, body: await retryPull(deps, params.id, params.pullId) }),
+    }),
+    defineRoute<CancelPullBody, NoQuery, z.infer<typeof PullParams>>({
+      method: 'post',
+      path: '/api/cases/:id/pulls/:pullId/cancel',
+      tag: 'pulls',
+      summary: 'Cancel a queued or running pull: queries stop at their next page, no bundle is assembled from it; what was stored stays',
+      roles: ['case_manager', 'admin'],
+      params: PullParams,
+      body: CancelPullBody,
+      responses: { 200: { description: 'The pull, cancelled (again: the same answer)' }, 409: { description: 'The pull has already ended' } },
+      handler: async ({ params, body, principal }) => ({ status: 200, body: await cancelPull(deps, params.id, params.pullId, body.reason, principal) }),
     }),
   ] as unknown as AnyRoute[];
 }
