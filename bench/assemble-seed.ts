@@ -125,7 +125,7 @@ export async function seedCase(db: Database, perTeam: number): Promise<SeededCas
           id: sourceId, caseId, endpointId, selector: { id: patientId ?? '' }, state: 'resolved', remotePatientId: patientId,
           candidates: [], reviewReason: null, createdBy: 'bench',
         });
-        await insertTask(db, { id: taskId, pullId, sourceId, resourceType: '*', queryKey: 'everything', path: `Patient/${patientId ?? ''}/$everything`, params: {} });
+        await insertTask(db, { id: taskId, pullId, sourceId, resourceType: '*', queryKey: 'everything', path: `Patient/${patientId ?? ''}/$everything`, params: {}, remotePatientId: patientId });
         inserted = true;
       }
       batch.push(r);

@@ -32,9 +32,10 @@ interface RawRow {
   fetched_at: Date;
   sha256: string;
   resource: Record<string, unknown>;
+  pulled_for: string | null;
 }
 
-const KEY = '(source_id, resource_type, remote_id, version_id)';
+const KEY = '(r.source_id, r.resource_type, r.remote_id, r.version_id)';
 
 /** The first key of every `batchSize`-th row in key order, after the first one. */
 async function batchBoundaries(db: Queryable, caseId: string, batchSize: number): Promise<Key[]> {
@@ -51,7 +52,7 @@ async function batchBoundaries(db: Queryable, caseId: string, batchSize: number)
 /** Rows with key in `[from, to)`; `undefined` bounds are open. */
 async function readRange(db: Queryable, caseId: string, from: Key | undefined, to: Key | undefined): Promise<RawInput[]> {
   const params: unknown[] = [caseId];
-  let where = 'case_id = $1';
+  let where = 'r.case_id = $1';
   if (from) {
     params.push(...from);
     where += ` AND ${KEY} >= ($2, $3, $4, $5)`;
@@ -62,8 +63,9 @@ async function readRange(db: Queryable, caseId: string, from: Key | undefined, t
     where += ` AND ${KEY} < ($${n + 1}, $${n + 2}, $${n + 3}, $${n + 4})`;
   }
   const { rows } = await db.query<RawRow>(
-    `SELECT source_id, resource_type, remote_id, version_id, fetched_at, sha256, resource FROM raw_resources
-     WHERE ${where} ORDER BY source_id, resource_type, remote_id, version_id`,
+    `SELECT r.source_id, r.resource_type, r.remote_id, r.version_id, r.fetched_at, r.sha256, r.resource, t.remote_patient_id AS pulled_for
+     FROM raw_resources r LEFT JOIN pull_tasks t ON t.id = r.task_id
+     WHERE ${where} ORDER BY r.source_id, r.resource_type, r.remote_id, r.version_id`,
     params,
   );
   const out = new Array<RawInput>(rows.length);
@@ -77,6 +79,7 @@ async function readRange(db: Queryable, caseId: string, from: Key | undefined, t
       fetchedAt: r.fetched_at.toISOString(),
       sha256: r.sha256,
       resource: r.resource,
+      ...(r.pulled_for !== null ? { pulledForPatient: r.pulled_for } : {}),
     };
   }
   return out;

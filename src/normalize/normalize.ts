@@ -4,7 +4,8 @@
  * whatever the order of `raw` and `sources`.
  *
  * Order of work, and why:
- * 1. every raw input gets its deterministic fullUrl (`ids.ts`); one from an unknown source is left out;
+ * 1. every raw input gets its deterministic fullUrl (`ids.ts`); one from an unknown source, or pulled
+ *    for a patient the source no longer points at, is left out;
  * 2. versions of one remote resource (same server, type and id) → the latest (`versions.ts`);
  * 3. the latest version passes the structure checks or is left out (`structure.ts`);
  * 4. per server, a reference index of the kept resources and the child's Patient there;
@@ -116,6 +117,14 @@ function childPatientIds(sources: readonly SourceInfo[], items: readonly Candida
   return ids;
 }
 
+/**
+ * A resource pulled for another patient than the source's current one: the case manager found the
+ * first match wrong and chose another child there. Its raw rows stay; the bundle leaves them out.
+ */
+function pulledForAnotherPatient(raw: RawInput, source: SourceInfo): boolean {
+  return raw.pulledForPatient !== undefined && source.remotePatientId !== undefined && raw.pulledForPatient !== source.remotePatientId;
+}
+
 /** Sorts by (resourceType, fullUrl), in place: grouped by type first (a handful), then by fullUrl. */
 function sortResources(out: NormalizedResource[]): void {
   const byType = new Map<string, NormalizedResource[]>();
@@ -147,6 +156,9 @@ export function normalize(input: NormalizeInput): NormalizeResult {
     const ctx = contexts.get(raw.sourceId);
     if (!ctx) leftOut.push(leftOutOf(raw, `source ${raw.sourceId} is not a source of this case`));
     else if (!raw.resourceType || !raw.remoteId) leftOut.push(leftOutOf(raw, 'structure: stored without resource type or remote id'));
+    else if (pulledForAnotherPatient(raw, ctx.source)) {
+      leftOut.push(leftOutOf(raw, `pulled for patient ${raw.pulledForPatient ?? ''} at this source, which is no longer the case's patient there (now ${ctx.source.remotePatientId ?? ''})`));
+    }
     else {
       const id = uuidV5(`${ctx.base}/${raw.resourceType}/${raw.remoteId}`);
       candidates.push({

@@ -41,6 +41,11 @@ export interface RawInput {
    * Bundle resolve; pulled search results can omit it.
    */
   readonly fullUrl?: string;
+  /**
+   * Optional: the source's patient the resource was pulled for. When the source now points at another
+   * patient (the case manager found the first match wrong), the resource is left out of the bundle.
+   */
+  readonly pulledForPatient?: string;
 }
 
 /** `${sourceId}|${resourceType}|${remoteId}`: identity of a remote resource (all its versions). */

@@ -118,12 +118,16 @@ export async function insertPull(db: Queryable, p: { id: string; caseId: string;
 
 export async function insertTask(
   db: Queryable,
-  t: { id: string; pullId: string; sourceId: string; resourceType: string; queryKey: string; path: string; params: Record<string, string> },
+  t: {
+    id: string; pullId: string; sourceId: string; resourceType: string; queryKey: string; path: string; params: Record<string, string>;
+    /** The patient at the source the task pulls for (see migration 012). */
+    remotePatientId: string | null;
+  },
 ): Promise<void> {
   await db.query(
-    `INSERT INTO pull_tasks (id, pull_id, source_id, resource_type, query_key, request_path, request_params, state)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued')`,
-    [t.id, t.pullId, t.sourceId, t.resourceType, t.queryKey, t.path, JSON.stringify(t.params)],
+    `INSERT INTO pull_tasks (id, pull_id, source_id, resource_type, query_key, request_path, request_params, state, remote_patient_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8)`,
+    [t.id, t.pullId, t.sourceId, t.resourceType, t.queryKey, t.path, JSON.stringify(t.params), t.remotePatientId],
   );
 }
 

@@ -86,7 +86,9 @@ export async function startPull(deps: PullServiceDeps, caseId: string, input: St
       for (const q of queries) {
         const id = randomUUID();
         taskIds.push(id);
-        await insertTask(tx, { id, pullId, sourceId: source.id, resourceType: q.resourceType, queryKey: q.key, path: q.path, params: q.params });
+        await insertTask(tx, {
+          id, pullId, sourceId: source.id, resourceType: q.resourceType, queryKey: q.key, path: q.path, params: q.params, remotePatientId: source.remotePatientId,
+        });
       }
     }
   });

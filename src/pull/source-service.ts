@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Patient } from 'fhir/r4';
 import type { Intake } from '../cases/intake-schema';
-import { findCase } from '../db/case-repository';
+import { findCase, insertCaseEvent } from '../db/case-repository';
 import type { Database } from '../db/database';
 import type { EndpointClients } from '../endpoints/endpoint-clients';
 import { requireEndpoint } from '../endpoints/endpoint-service';
@@ -116,18 +116,51 @@ export async function addSource(
   return sourceView((await findSource(deps.db, caseId, id)) as SourceRow);
 }
 
-/** The case manager picks the patient for a source in `needs_review` (checked by reading it). */
-export async function chooseSourcePatient(deps: SourceServiceDeps, caseId: string, sourceId: string, patientId: string) {
+/**
+ * The case manager picks the patient of a source: one in `needs_review`, or, when the first match
+ * was wrong, another child than the one a resolved source points at (checked by reading it). The
+ * records pulled for the previous patient stay in the raw store but are left out of the bundle from
+ * the next assembly on (see `normalize.ts`); `patientChanged` tells the caller to assemble again.
+ * Written on the case timeline.
+ * @throws HttpProblem 409 while a pull of the source for the previous patient is under way (cancel it first)
+ */
+export async function chooseSourcePatient(deps: SourceServiceDeps, caseId: string, sourceId: string, patientId: string, actor: Principal) {
   const source = await findSource(deps.db, caseId, sourceId);
   if (!source) throw notFound(`Source ${sourceId}`);
+  const previous = source.remotePatientId;
+  const patientChanged = previous !== null && previous !== patientId;
+  if (patientChanged && (await hasUnfinishedPull(deps.db, sourceId))) {
+    throw conflict(
+      `A pull of this source for patient ${previous} is under way: cancel it (POST /api/cases/{id}/pulls/{pullId}/cancel) before choosing another patient.`,
+      { remotePatientId: previous },
+    );
+  }
   const resolution = await resolvePatient(deps, source.endpointId, { id: patientId }, {} as Intake);
   if (resolution.state !== 'resolved' || !resolution.remotePatientId) {
     throw new HttpProblem(422, 'Unprocessable Content', resolution.reviewReason ?? 'The patient could not be read.', [
       { field: 'patientId', pointer: '#/patientId', detail: resolution.reviewReason ?? 'not found' },
     ]);
   }
-  await resolveSource(deps.db, sourceId, resolution.remotePatientId);
-  return sourceView((await findSource(deps.db, caseId, sourceId)) as SourceRow);
+  await deps.db.transaction(async (tx) => {
+    await resolveSource(tx, sourceId, resolution.remotePatientId ?? patientId);
+    await insertCaseEvent(tx, {
+      caseId,
+      type: 'source_patient_chosen',
+      actorSub: actor.sub,
+      reason: patientChanged ? 'Another patient chosen at this source: records pulled for the previous one are left out of the bundle' : undefined,
+      data: { sourceId, remotePatientId: resolution.remotePatientId, ...(patientChanged ? { previousRemotePatientId: previous } : {}) },
+    });
+  });
+  return { ...sourceView((await findSource(deps.db, caseId, sourceId)) as SourceRow), patientChanged };
+}
+
+/** Whether a queued or running pull has a task for the source. */
+async function hasUnfinishedPull(db: Database, sourceId: string): Promise<boolean> {
+  const { rows } = await db.query(
+    `SELECT 1 FROM pull_tasks t JOIN pulls p ON p.id = t.pull_id WHERE t.source_id = $1 AND p.state IN ('queued', 'running') LIMIT 1`,
+    [sourceId],
+  );
+  return rows.length > 0;
 }
 
 export async function getSources(deps: SourceServiceDeps, caseId: string) {

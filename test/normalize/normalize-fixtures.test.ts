@@ -204,6 +204,20 @@ describe('fixture case: versions, bad resources, unknown sources', () => {
     expect((byRef(r2, 'a', 'Observation/esDXZNDBImnI2VPmWQdV0').resource as Observation).valueQuantity?.value).toBe(182);
   });
 
+  it('leaves out what was pulled for another patient than the source\'s, and keeps what was pulled for it', () => {
+    const forOther: RawInput = { ...firstA, remoteId: 'other-child-1', versionId: '1', resource: { ...firstA.resource, id: 'other-child-1' }, pulledForPatient: 'other-child' };
+    const forChild: RawInput = {
+      ...firstA, remoteId: 'same-child-1', versionId: '1', resource: { ...firstA.resource, id: 'same-child-1' }, pulledForPatient: fixturePatientId('care-team-a'),
+    };
+    const withPatients = fixtureInput([forOther, forChild]);
+    const r = normalize(withPatients);
+    expect(accountingProblems(withPatients.raw, r)).toEqual([]);
+    expect(r.leftOut.filter((l) => l.remoteId.endsWith('-child-1')).map((l) => [l.remoteId, l.reason])).toEqual([
+      ['other-child-1', `pulled for patient other-child at this source, which is no longer the case's patient there (now ${fixturePatientId('care-team-a')})`],
+    ]);
+    expect(r.resources.some((x) => x.key === 'team-a|Observation|same-child-1')).toBe(true);
+  });
+
   it('drops a reference to a left-out resource, with a warning, so nothing dangles', () => {
     expect(danglingReferences(r2)).toEqual([]);
     const p = byRef(r2, 'a', 'Observation/pointing-1').resource as Observation;

@@ -20,7 +20,7 @@ export async function insertPullTask(
   const sourceId = randomUUID();
   await insertSource(db, { id: sourceId, caseId: t.caseId, endpointId, selector: { id: 'p' }, state: 'resolved', remotePatientId: 'p', candidates: [], reviewReason: null, createdBy: 'test' });
   const taskId = randomUUID();
-  await insertTask(db, { id: taskId, pullId: t.pullId, sourceId, resourceType: t.resourceType, queryKey: t.resourceType, path: t.path, params: {} });
+  await insertTask(db, { id: taskId, pullId: t.pullId, sourceId, resourceType: t.resourceType, queryKey: t.resourceType, path: t.path, params: {}, remotePatientId: null });
   const task = await findTask(db, taskId);
   if (!task) throw new Error('the task just inserted is not there');
   return task;

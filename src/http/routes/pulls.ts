@@ -5,6 +5,7 @@ import { listPulls } from '../../pull/pull-repository';
 import { pullProgresses } from '../../pull/pull-progress';
 import { addSource, chooseSourcePatient, getSources, type SourceServiceDeps } from '../../pull/source-service';
 import type { PatientSelector } from '../../pull/source-repository';
+import { assembleCase, type AssembleDeps } from '../../assembly/assemble';
 import { defineRoute, type AnyRoute } from '../route';
 import { CaseParams, ChoosePatientBody, PatientSelectorSchema } from './params';
 
@@ -36,8 +37,13 @@ const CancelPullBody = z
   .strict();
 type CancelPullBody = z.infer<typeof CancelPullBody>;
 
+/** Whether the case has an assembled bundle (a version to replace). */
+async function hasBundle(deps: AssembleDeps, caseId: string): Promise<boolean> {
+  return (await deps.db.query('SELECT 1 FROM case_bundles WHERE case_id = $1 LIMIT 1', [caseId])).rows.length > 0;
+}
+
 /** Sources of a case (local care teams' endpoints + which patient there) and record pulls. */
-export function pullRoutes(deps: PullServiceDeps & SourceServiceDeps): AnyRoute[] {
+export function pullRoutes(deps: PullServiceDeps & SourceServiceDeps & AssembleDeps): AnyRoute[] {
   return [
     defineRoute<AddSourceBody, NoQuery, z.infer<typeof CaseParams>>({
       method: 'post',
@@ -67,12 +73,23 @@ export function pullRoutes(deps: PullServiceDeps & SourceServiceDeps): AnyRoute[
       method: 'post',
       path: '/api/cases/:id/sources/:sourceId/patient',
       tag: 'pulls',
-      summary: 'Choose the patient of a source that needs review (the case manager decides, never the service)',
+      summary:
+        'Choose the patient of a source that needs review, or another child when the first match was wrong (the case manager decides, never the service)',
       roles: ['case_manager', 'admin'],
       params: SourceParams,
       body: ChooseBody,
-      responses: { 200: { description: 'Source resolved' } },
-      handler: async ({ params, body }) => ({ status: 200, body: await chooseSourcePatient(deps, params.id, params.sourceId, body.patientId) }),
+      responses: {
+        200: { description: 'Source resolved; when the patient changed, the bundle is assembled again without the previous patient\'s records (`bundleVersion`)' },
+        409: { description: 'A pull of the source for the previous patient is under way' },
+      },
+      handler: async ({ params, body, principal }) => {
+        const source = await chooseSourcePatient(deps, params.id, params.sourceId, body.patientId, principal);
+        // The specialist must not go on seeing the other child's records: assemble again at once.
+        const bundleVersion = source.patientChanged && (await hasBundle(deps, params.id))
+          ? (await assembleCase(deps, params.id, { trigger: `source-patient:${params.sourceId}` })).version
+          : undefined;
+        return { status: 200, body: { ...source, ...(bundleVersion !== undefined ? { bundleVersion } : {}) } };
+      },
     }),
     defineRoute<StartPullBody, NoQuery, z.infer<typeof CaseParams>>({
       method: 'post',

@@ -1,0 +1,142 @@
+import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
+import { fixtureBundle, fixtureIntake, fixturePatientId } from '../support/fixture-child';
+import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
+import { JORGE, patientOf, readBundle } from '../support/synthea';
+
+/**
+ * The wrong child at a care team: the source was resolved to another patient (Jorge, a Synthea child
+ * held by the same EHR), a pull brought his records into the case. The case manager chooses the
+ * right child: the bundle is assembled again at once without Jorge's records (they stay in the raw
+ * store, accounted for as left out with the reason), and the next pull brings the right child's.
+ * While a pull for the wrong child runs, choosing another patient is refused until it is cancelled.
+ */
+let svc: TestService;
+let server: SandboxServer;
+let endpointId: string;
+let cm: string;
+let jorgeId: string;
+const jorge = patientOf(readBundle(JORGE));
+const childFamily = fixtureIntake().patient.name.family;
+
+beforeAll(async () => {
+  svc = await startTestService({}, FAST_CLIENT);
+  cm = await svc.token('case_manager');
+  server = await startSandboxServer({ name: 'care-team-a', auth: 'none', defaultCount: 50, maxCount: 50 });
+  await server.load(fixtureBundle('care-team-a'));
+  jorgeId = (await server.load(readBundle(JORGE))).ids.Patient?.[0] ?? '';
+  const res = await svc.request('POST', '/api/endpoints', {
+    token: await svc.token('admin'),
+    body: { name: 'care-team-a', baseUrl: server.baseUrl, auth: { type: 'none' }, allowInsecureHttp: true, maxRequestsPerSecond: 1000, maxConcurrency: 4 },
+  });
+  expect(res.status).toBe(201);
+  endpointId = ((await res.json()) as { id: string }).id;
+}, 60_000);
+
+afterAll(async () => {
+  await server.stop();
+  await svc.stop();
+});
+
+/** A case whose one source points at Jorge, the wrong child (his id was given for the source). */
+async function caseWithWrongChild(): Promise<{ caseId: string; sourceId: string }> {
+  const { id } = (await (await svc.request('POST', '/api/cases', { token: cm, body: fixtureIntake() })).json()) as { id: string };
+  const res = await svc.request('POST', `/api/cases/${id}/sources`, { token: cm, body: { endpointId, patient: { id: jorgeId } } });
+  expect(res.status).toBe(201);
+  const source = (await res.json()) as { id: string; state: string };
+  expect(source.state).toBe('resolved');
+  return { caseId: id, sourceId: source.id };
+}
+
+async function pullToEnd(caseId: string): Promise<string> {
+  const res = await svc.request('POST', `/api/cases/${caseId}/pulls`, { token: cm, body: {} });
+  expect(res.status).toBe(202);
+  const { pullId } = (await res.json()) as { pullId: string };
+  const done = await eventually(
+    async () => (await (await svc.request('GET', `/api/cases/${caseId}/pulls/${pullId}`, { token: cm })).json()) as { state: string },
+    (p) => ['complete', 'partial', 'failed'].includes(p.state),
+    60_000,
+  );
+  expect(done.state).toBe('complete');
+  return pullId;
+}
+
+async function bundleText(caseId: string): Promise<{ version: string | null; text: string }> {
+  const res = await svc.request('GET', `/api/cases/${caseId}/bundle`, { token: cm });
+  expect(res.status).toBe(200);
+  return { version: res.headers.get('x-bundle-version'), text: await res.text() };
+}
+
+const choose = (caseId: string, sourceId: string, patientId: string): Promise<Response> =>
+  svc.request('POST', `/api/cases/${caseId}/sources/${sourceId}/patient`, { token: cm, body: { patientId } });
+
+interface Completeness {
+  totals: { pulled: number; inBundle: number; leftOut: number; balanced: boolean };
+  sources: { resourceTypes: { leftOut: { reason: string }[] }[] }[];
+}
+
+it('leaves the wrong child\'s records out of the bundle once the right child is chosen, and pulls the right one next', async () => {
+  const { caseId, sourceId } = await caseWithWrongChild();
+  await pullToEnd(caseId);
+  const wrong = await bundleText(caseId);
+  expect(wrong.text).toContain(jorge.name?.[0]?.family ?? 'Brekke');
+  const pulledForJorge = (await svc.service.db.query<{ n: number }>('SELECT count(*)::int AS n FROM raw_resources WHERE case_id = $1', [caseId])).rows[0]?.n ?? 0;
+  expect(pulledForJorge).toBeGreaterThan(10);
+
+  const res = await choose(caseId, sourceId, fixturePatientId('care-team-a'));
+  expect(res.status).toBe(200);
+  const chosen = (await res.json()) as { remotePatientId: string; patientChanged: boolean; bundleVersion?: number };
+  expect(chosen).toMatchObject({ remotePatientId: fixturePatientId('care-team-a'), patientChanged: true });
+  expect(chosen.bundleVersion).toBe(Number(wrong.version) + 1);
+
+  // Assembled again at once: none of Jorge's records; each accounted for as left out, with the reason.
+  const cleared = await bundleText(caseId);
+  expect(cleared.version).toBe(String(chosen.bundleVersion));
+  expect(cleared.text.includes(jorge.name?.[0]?.family ?? 'Brekke')).toBe(false);
+  const report = (await (await svc.request('GET', `/api/cases/${caseId}/completeness`, { token: cm })).json()) as Completeness;
+  expect(report.totals).toMatchObject({ pulled: pulledForJorge, inBundle: 0, leftOut: pulledForJorge, balanced: true });
+  const reasons = new Set(report.sources.flatMap((s) => s.resourceTypes.flatMap((t) => t.leftOut.map((l) => l.reason))));
+  expect([...reasons]).toEqual([`pulled for patient ${jorgeId} at this source, which is no longer the case's patient there (now ${fixturePatientId('care-team-a')})`]);
+  // Jorge's raw records stay in the raw store (raw is never rewritten).
+  expect((await svc.service.db.query<{ n: number }>('SELECT count(*)::int AS n FROM raw_resources WHERE case_id = $1', [caseId])).rows[0]?.n).toBe(pulledForJorge);
+
+  // The next pull brings the right child's records, and only those are in the bundle (assembled by the
+  // pull's parent job, just after the pull is marked complete).
+  await pullToEnd(caseId);
+  await eventually(
+    async () => {
+      const res = await svc.request('GET', `/api/cases/${caseId}/bundle`, { token: cm });
+      await res.body?.cancel();
+      return Number(res.headers.get('x-bundle-version'));
+    },
+    (version) => version > (chosen.bundleVersion ?? 0),
+    30_000,
+  );
+  const right = await bundleText(caseId);
+  expect(right.text).toContain(childFamily);
+  expect(right.text.includes(jorge.name?.[0]?.family ?? 'Brekke')).toBe(false);
+  const after = (await (await svc.request('GET', `/api/cases/${caseId}/completeness`, { token: cm })).json()) as Completeness;
+  expect(after.totals.balanced).toBe(true);
+  expect(after.totals.leftOut).toBeGreaterThanOrEqual(pulledForJorge);
+  expect(after.totals.inBundle).toBeGreaterThan(10);
+
+  const timeline = ((await (await svc.request('GET', `/api/cases/${caseId}`, { token: cm })).json()) as { timeline: { type: string; data: Record<string, unknown> | null }[] }).timeline;
+  expect(timeline.find((e) => e.type === 'source_patient_chosen')?.data).toMatchObject({ sourceId, previousRemotePatientId: jorgeId });
+}, 120_000);
+
+it('refuses another patient while a pull for the first one runs, until that pull is cancelled', async () => {
+  const { caseId, sourceId } = await caseWithWrongChild();
+  server.latencyMs = 200;
+  try {
+    const res = await svc.request('POST', `/api/cases/${caseId}/pulls`, { token: cm, body: {} });
+    const { pullId } = (await res.json()) as { pullId: string };
+    const refused = await choose(caseId, sourceId, fixturePatientId('care-team-a'));
+    expect(refused.status).toBe(409);
+    expect(((await refused.json()) as { detail: string }).detail).toMatch(/cancel it/);
+    expect((await svc.request('POST', `/api/cases/${caseId}/pulls/${pullId}/cancel`, { token: cm, body: { reason: 'Wrong child' } })).status).toBe(200);
+    const res2 = await choose(caseId, sourceId, fixturePatientId('care-team-a'));
+    expect(res2.status).toBe(200);
+    expect(((await res2.json()) as { patientChanged: boolean }).patientChanged).toBe(true);
+  } finally {
+    server.latencyMs = 0;
+  }
+}, 60_000);
