@@ -2,15 +2,15 @@ import { Worker, type ConnectionOptions } from 'bullmq';
 import { assembleCase, type AssembleDeps } from '../src/assembly/assemble';
 import type { CaseServiceDeps } from '../src/cases/case-service';
 import { errorFields, logger, withLogContext } from '../src/log';
-import { finishPull } from '../src/pull/finish-pull';
+import { finishPull, recordsCompleteAfter } from '../src/pull/finish-pull';
 import { answerRequestsOfPull } from '../src/review/information-request-answers';
 import { QUEUES } from './names';
 import { AssembleCasePayload } from './pull-flow';
 
 /**
  * Queue `assemble-case`: the parent of a pull flow. It runs once every pull-source child (and
- * every attachment job added under it) is done: decides the pull's state, moves the case on, and
- * assembles a new version of the case bundle from the raw store.
+ * every attachment job added under it) is done: decides the pull's state, assembles a new version of
+ * the case bundle from the raw store, then moves the case on (a case in records_complete has its bundle).
  * Idempotent: the pull state derives from the tasks in Postgres, and an attempt that already
  * produced its bundle version does not produce another.
  */
@@ -25,12 +25,14 @@ export function startAssembleCaseWorker(
     async (job) =>
       withLogContext({ jobId: `${QUEUES.assembleCase}:${job.id ?? ''}` }, async () => {
         const { pullId, caseId, attempt } = AssembleCasePayload.parse(job.data);
-        const state = await finishPull(deps, pullId);
+        // The case moves to records_complete only once its bundle is assembled (below).
+        const state = await finishPull(deps, pullId, { moveCase: false });
         // Nothing came in, or the pull was cancelled (records of a wrong patient, say): no new bundle version.
         if (state === 'failed' || state === 'cancelled') return { state };
         const trigger = `pull:${pullId}:${attempt}`;
         const done = await deps.db.query('SELECT 1 FROM case_bundles WHERE case_id = $1 AND trigger = $2', [caseId, trigger]);
         const version = done.rows.length > 0 ? undefined : (await assembleCase(deps, caseId, { trigger })).version;
+        await recordsCompleteAfter(deps, caseId, state);
         // A specialist's re-pull request is answered once its records are in the bundle (idempotent).
         await answerRequestsOfPull(deps, pullId, state);
         return version === undefined ? { state } : { state, version };

@@ -109,7 +109,8 @@ export async function runJourney(ctx: JourneyContext, endpointIds: Readonly<Reco
   say(`   pull ${pull.state}: ${pull.totals.resources} resources in ${pull.totals.pages} pages, ${pull.totals.attachmentsFetched}/${pull.totals.attachmentsFound} attachments, ${pull.totals.retries} retries.`);
   if (pull.state !== 'complete') throw new Error(`the pull ended ${pull.state}`);
 
-  await waitFor('the case bundle', () => api.tryJson('GET', `/api/cases/${caseId}/bundle`, tokens.caseManager), (r) => r.status === 200);
+  // records_complete comes once the bundle is assembled.
+  await waitFor('the case bundle', () => api.json<{ status: string }>('GET', `/api/cases/${caseId}`, tokens.caseManager), (c) => c.status === 'records_complete');
   const completeness = await api.json<Completeness>('GET', `/api/cases/${caseId}/completeness`, tokens.caseManager);
   say('6. Completeness (pulled = in bundle + merged + left out):');
   for (const source of completeness.sources) {

@@ -16,11 +16,13 @@ export function pullStateOf(taskStates: readonly string[]): PullState {
 }
 
 /**
- * Runs when every task of a pull attempt is done (the flow's parent). Decides the pull's state,
- * writes it on the case timeline (naming failed sources), and when the pull is complete moves the
- * case to `records_complete`, which starts the SLA clock. A cancelled pull stays cancelled. Idempotent.
+ * Runs when every task of a pull attempt is done (the flow's parent). Decides the pull's state and
+ * writes it on the case timeline (naming failed sources); with `moveCase` (the default) a complete
+ * pull also moves the case to `records_complete` (see {@link recordsCompleteAfter}). The parent job
+ * passes `moveCase: false` and moves the case once the bundle is assembled, so that a case in
+ * `records_complete` always has its bundle. A cancelled pull stays cancelled. Idempotent.
  */
-export async function finishPull(deps: CaseServiceDeps, pullId: string): Promise<PullState> {
+export async function finishPull(deps: CaseServiceDeps, pullId: string, options: { moveCase?: boolean } = {}): Promise<PullState> {
   const pull = await findPull(deps.db, pullId);
   if (!pull) return 'failed';
   // Cancelled: decided when it was cancelled (its timeline event written then); nothing to assemble.
@@ -28,24 +30,34 @@ export async function finishPull(deps: CaseServiceDeps, pullId: string): Promise
   const tasks = await tasksOfPull(deps.db, pullId);
   // A task not finished now never will be in this attempt (its job failed for good or stalled out).
   const state = pullStateOf(tasks.map((t) => t.state));
-  if (pull.state === state && pull.finishedAt) return state;
-  await setPullState(deps.db, pullId, state, true);
-  const sources = await listSources(deps.db, pull.caseId);
-  const failedSourceIds = [...new Set(tasks.filter((t) => t.state !== 'complete').map((t) => t.sourceId))];
-  await insertCaseEvent(deps.db, {
-    caseId: pull.caseId,
-    type: `pull_${state}`,
-    actorSub: SYSTEM_PULL.sub,
-    reason:
-      state === 'complete'
-        ? 'All sources were pulled.'
-        : `Sources that failed: ${failedSourceIds.length} of ${sources.filter((s) => tasks.some((t) => t.sourceId === s.id)).length}.`,
-    data: { pullId, failedSourceIds, resources: tasks.reduce((n, t) => n + t.resources, 0) },
-  });
-  const record = await findCase(deps.db, pull.caseId);
-  if (state === 'complete' && record?.status === 'collecting_records') {
-    await changeCaseStatus(deps, pull.caseId, 'records_complete', 'All records are in', SYSTEM_PULL);
+  if (pull.state !== state || !pull.finishedAt) {
+    await setPullState(deps.db, pullId, state, true);
+    const sources = await listSources(deps.db, pull.caseId);
+    const failedSourceIds = [...new Set(tasks.filter((t) => t.state !== 'complete').map((t) => t.sourceId))];
+    await insertCaseEvent(deps.db, {
+      caseId: pull.caseId,
+      type: `pull_${state}`,
+      actorSub: SYSTEM_PULL.sub,
+      reason:
+        state === 'complete'
+          ? 'All sources were pulled.'
+          : `Sources that failed: ${failedSourceIds.length} of ${sources.filter((s) => tasks.some((t) => t.sourceId === s.id)).length}.`,
+      data: { pullId, failedSourceIds, resources: tasks.reduce((n, t) => n + t.resources, 0) },
+    });
+    logger.info('pull finished', { caseId: pull.caseId, pullId, state });
   }
-  logger.info('pull finished', { caseId: pull.caseId, pullId, state });
+  if (options.moveCase !== false) await recordsCompleteAfter(deps, pull.caseId, state);
   return state;
+}
+
+/**
+ * After a complete pull, a case still `collecting_records` moves to `records_complete`, which starts
+ * the SLA clock and lets a specialist be assigned. Idempotent.
+ */
+export async function recordsCompleteAfter(deps: CaseServiceDeps, caseId: string, state: PullState): Promise<void> {
+  if (state !== 'complete') return;
+  const record = await findCase(deps.db, caseId);
+  if (record?.status === 'collecting_records') {
+    await changeCaseStatus(deps, caseId, 'records_complete', 'All records are in', SYSTEM_PULL);
+  }
 }

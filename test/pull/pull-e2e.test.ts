@@ -134,14 +134,23 @@ it('pulls a Synthea child from two SMART sources: counts per type equal what the
   for (const type of ['Observation', 'Condition', 'Encounter', 'Immunization']) {
     expect({ type, a: stored(endpointA, type), b: stored(endpointB, type) }).toEqual({ type, a: loaded[type], b: expectedB[type] });
   }
-  // The case moved on: records are complete and the SLA clock runs.
-  const detail = (await (await svc.request('GET', `/api/cases/${caseId}`, { token: cm })).json()) as {
-    status: string;
-    sla: unknown;
-    sources: { state: string }[];
-    pulls: { id: string; state: string }[];
-  };
+  // The case moves on once the bundle is assembled: records are complete, the bundle is there at once,
+  // and the SLA clock runs.
+  const detail = await eventually(
+    async () =>
+      (await (await svc.request('GET', `/api/cases/${caseId}`, { token: cm })).json()) as {
+        status: string;
+        sla: unknown;
+        sources: { state: string }[];
+        pulls: { id: string; state: string }[];
+      },
+    (d) => d.status !== 'collecting_records',
+    30_000,
+  );
   expect(detail.status).toBe('records_complete');
+  const assembled = await svc.request('GET', `/api/cases/${caseId}/bundle`, { token: cm });
+  expect(assembled.status).toBe(200);
+  await assembled.body?.cancel();
   expect(detail.sla).not.toBeNull();
   expect(detail.sources.map((s) => s.state)).toEqual(['resolved', 'resolved']);
   expect(detail.pulls.map((p) => [p.id, p.state])).toEqual([[pullId, 'complete']]);
