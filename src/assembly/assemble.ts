@@ -87,7 +87,9 @@ export async function assembleCase(deps: AssembleDeps, caseId: string, request: 
     timestamp: (deps.now ?? (() => new Date()))().toISOString(),
     ...(request.disabledRules && request.disabledRules.length > 0 ? { disabledRules: request.disabledRules } : {}),
   };
-  const provenances = buildProvenances({ resources: deduped.resources, merges: deduped.merges, sources: input.sources, options });
+  // A removed source has nothing in the bundle: its Provenance and its name in the narrative go too.
+  const sources = input.sources.filter((s) => s.removedReason === undefined);
+  const provenances = buildProvenances({ resources: deduped.resources, merges: deduped.merges, sources, options });
   const composition = buildComposition({
     subject: casePatientFullUrl(caseId),
     resources: deduped.resources,
@@ -98,7 +100,7 @@ export async function assembleCase(deps: AssembleDeps, caseId: string, request: 
       reason: input.intake.reason,
       questions: input.intake.questions,
     },
-    sources: input.sources,
+    sources,
     merges: deduped.merges,
   });
   const bundle = buildDocumentBundle({ composition, resources: deduped.resources, provenances, options });

@@ -42,8 +42,10 @@ export async function loadAssemblyInput(db: Database, caseId: string): Promise<A
   const record = await findCase(db, caseId);
   if (!record) throw notFound(`Case ${caseId}`);
   const [sources, raw, attachments] = await Promise.all([
-    db.query<{ id: string; base_url: string; name: string; remote_patient_id: string | null; pull_ids: string[] | null; last_fetched: Date | null }>(
-      `SELECT s.id, e.base_url, e.name, s.remote_patient_id,
+    db.query<{
+      id: string; base_url: string; name: string; remote_patient_id: string | null; pull_ids: string[] | null; last_fetched: Date | null; removed_reason: string | null;
+    }>(
+      `SELECT s.id, e.base_url, e.name, s.remote_patient_id, CASE WHEN s.state = 'removed' THEN s.removed_reason END AS removed_reason,
               (SELECT array_agg(DISTINCT r.pull_id::text) FROM raw_resources r WHERE r.case_id = s.case_id AND r.source_id = s.id) AS pull_ids,
               (SELECT max(r.fetched_at) FROM raw_resources r WHERE r.case_id = s.case_id AND r.source_id = s.id) AS last_fetched
        FROM case_sources s JOIN endpoints e ON e.id = s.endpoint_id
@@ -68,6 +70,7 @@ export async function loadAssemblyInput(db: Database, caseId: string): Promise<A
       ...(s.remote_patient_id ? { remotePatientId: s.remote_patient_id } : {}),
       pullIds: [...(s.pull_ids ?? [])].sort(),
       ...(s.last_fetched ? { lastFetchedAt: s.last_fetched.toISOString() } : {}),
+      ...(s.removed_reason !== null ? { removedReason: s.removed_reason } : {}),
     })),
     raw,
     attachments: attachments.rows.map((a) => ({

@@ -4,8 +4,8 @@
  * whatever the order of `raw` and `sources`.
  *
  * Order of work, and why:
- * 1. every raw input gets its deterministic fullUrl (`ids.ts`); one from an unknown source, or pulled
- *    for a patient the source no longer points at, is left out;
+ * 1. every raw input gets its deterministic fullUrl (`ids.ts`); one from an unknown or removed source,
+ *    or pulled for a patient the source no longer points at, is left out;
  * 2. versions of one remote resource (same server, type and id) → the latest (`versions.ts`);
  * 3. the latest version passes the structure checks or is left out (`structure.ts`);
  * 4. per server, a reference index of the kept resources and the child's Patient there;
@@ -155,6 +155,7 @@ export function normalize(input: NormalizeInput): NormalizeResult {
   for (const raw of input.raw) {
     const ctx = contexts.get(raw.sourceId);
     if (!ctx) leftOut.push(leftOutOf(raw, `source ${raw.sourceId} is not a source of this case`));
+    else if (ctx.source.removedReason !== undefined) leftOut.push(leftOutOf(raw, `source removed from the case: ${ctx.source.removedReason}`));
     else if (!raw.resourceType || !raw.remoteId) leftOut.push(leftOutOf(raw, 'structure: stored without resource type or remote id'));
     else if (pulledForAnotherPatient(raw, ctx.source)) {
       leftOut.push(leftOutOf(raw, `pulled for patient ${raw.pulledForPatient ?? ''} at this source, which is no longer the case's patient there (now ${ctx.source.remotePatientId ?? ''})`));
@@ -188,6 +189,8 @@ export function normalize(input: NormalizeInput): NormalizeResult {
   const caseUrl = casePatientFullUrl(input.caseId);
   const servers = new Map<string, { sources: SourceInfo[]; items: Candidate[] }>();
   for (const ctx of contexts.values()) {
+    // A removed source keeps nothing, and its patient is not the child (the endpoint may be a source again).
+    if (ctx.source.removedReason !== undefined) continue;
     const server = servers.get(ctx.base) ?? { sources: [], items: [] };
     server.sources.push(ctx.source);
     servers.set(ctx.base, server);

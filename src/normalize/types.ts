@@ -24,6 +24,8 @@ export interface SourceInfo {
   /** The pulls that brought its resources, newest last, and when the last one ran. */
   readonly pullIds: readonly string[];
   readonly lastFetchedAt?: string;
+  /** Set when the case manager removed the source from the case: its records are all left out. */
+  readonly removedReason?: string;
 }
 
 /** One raw resource as stored (unchanged JSON) with its provenance keys. */

@@ -15,6 +15,7 @@ import {
   findSource,
   insertSource,
   listSources,
+  markSourceRemoved,
   resolveSource,
   type PatientCandidate,
   type PatientSelector,
@@ -88,6 +89,7 @@ export function sourceView(s: SourceRow) {
     reviewReason: s.reviewReason,
     createdAt: s.createdAt.toISOString(),
     updatedAt: s.updatedAt.toISOString(),
+    removed: s.removed ? { at: s.removed.at.toISOString(), by: s.removed.by, reason: s.removed.reason } : null,
   };
 }
 
@@ -127,6 +129,7 @@ export async function addSource(
 export async function chooseSourcePatient(deps: SourceServiceDeps, caseId: string, sourceId: string, patientId: string, actor: Principal) {
   const source = await findSource(deps.db, caseId, sourceId);
   if (!source) throw notFound(`Source ${sourceId}`);
+  if (source.state === 'removed') throw conflict('This source was removed from the case; add the endpoint again as a new source.');
   const previous = source.remotePatientId;
   const patientChanged = previous !== null && previous !== patientId;
   if (patientChanged && (await hasUnfinishedPull(deps.db, sourceId))) {
@@ -152,6 +155,28 @@ export async function chooseSourcePatient(deps: SourceServiceDeps, caseId: strin
     });
   });
   return { ...sourceView((await findSource(deps.db, caseId, sourceId)) as SourceRow), patientChanged };
+}
+
+/**
+ * Removes a source from the case (the wrong care team was added): no pull asks it again, and from
+ * the next assembly on its records are left out of the bundle with the reason (they stay in the raw
+ * store). The same endpoint may be added again as a new source. Written on the case timeline.
+ * @returns the source, and whether it was removed now (false: it was removed already)
+ * @throws HttpProblem 409 while a pull of the source is under way (cancel it first)
+ */
+export async function removeSource(deps: SourceServiceDeps, caseId: string, sourceId: string, reason: string | undefined, actor: Principal) {
+  const source = await findSource(deps.db, caseId, sourceId);
+  if (!source) throw notFound(`Source ${sourceId}`);
+  if (source.state !== 'removed' && (await hasUnfinishedPull(deps.db, sourceId))) {
+    throw conflict('A pull of this source is under way: cancel it (POST /api/cases/{id}/pulls/{pullId}/cancel) before removing the source.');
+  }
+  const why = reason ?? 'Removed by the case manager';
+  const removedNow = await deps.db.transaction(async (tx) => {
+    if (!(await markSourceRemoved(tx, sourceId, actor.sub, why))) return false;
+    await insertCaseEvent(tx, { caseId, type: 'source_removed', actorSub: actor.sub, reason: why, data: { sourceId, endpointId: source.endpointId } });
+    return true;
+  });
+  return { ...sourceView((await findSource(deps.db, caseId, sourceId)) as SourceRow), removedNow };
 }
 
 /** Whether a queued or running pull has a task for the source. */

@@ -57,6 +57,8 @@ async function pullToEnd(caseId: string): Promise<string> {
     60_000,
   );
   expect(done.state).toBe('complete');
+  // The case is records_complete once the pull's bundle is assembled.
+  await eventually(async () => ((await (await svc.request('GET', `/api/cases/${caseId}`, { token: cm })).json()) as { status: string }).status, (s) => s === 'records_complete', 30_000);
   return pullId;
 }
 
@@ -99,19 +101,10 @@ it('leaves the wrong child\'s records out of the bundle once the right child is 
   // Jorge's raw records stay in the raw store (raw is never rewritten).
   expect((await svc.service.db.query<{ n: number }>('SELECT count(*)::int AS n FROM raw_resources WHERE case_id = $1', [caseId])).rows[0]?.n).toBe(pulledForJorge);
 
-  // The next pull brings the right child's records, and only those are in the bundle (assembled by the
-  // pull's parent job, just after the pull is marked complete).
+  // The next pull brings the right child's records, and only those are in the bundle.
   await pullToEnd(caseId);
-  await eventually(
-    async () => {
-      const res = await svc.request('GET', `/api/cases/${caseId}/bundle`, { token: cm });
-      await res.body?.cancel();
-      return Number(res.headers.get('x-bundle-version'));
-    },
-    (version) => version > (chosen.bundleVersion ?? 0),
-    30_000,
-  );
   const right = await bundleText(caseId);
+  expect(Number(right.version)).toBe((chosen.bundleVersion ?? 0) + 1);
   expect(right.text).toContain(childFamily);
   expect(right.text.includes(jorge.name?.[0]?.family ?? 'Brekke')).toBe(false);
   const after = (await (await svc.request('GET', `/api/cases/${caseId}/completeness`, { token: cm })).json()) as Completeness;
@@ -140,3 +133,54 @@ it('refuses another patient while a pull for the first one runs, until that pull
     server.latencyMs = 0;
   }
 }, 60_000);
+
+it('removes a source added by mistake: its records leave the bundle, and the endpoint can be added again', async () => {
+  const { caseId, sourceId } = await caseWithWrongChild();
+  await pullToEnd(caseId);
+  const remove = (body: unknown = {}): Promise<Response> => svc.request('POST', `/api/cases/${caseId}/sources/${sourceId}/remove`, { token: cm, body });
+
+  // Not while a pull of it runs.
+  server.latencyMs = 200;
+  try {
+    const { pullId } = (await (await svc.request('POST', `/api/cases/${caseId}/pulls`, { token: cm, body: {} })).json()) as { pullId: string };
+    const refused = await remove();
+    expect(refused.status).toBe(409);
+    expect((await svc.request('POST', `/api/cases/${caseId}/pulls/${pullId}/cancel`, { token: cm, body: {} })).status).toBe(200);
+  } finally {
+    server.latencyMs = 0;
+  }
+  expect((await remove({ reason: '' })).status).toBe(400);
+  const before = await bundleText(caseId);
+  const res = await remove({ reason: 'Added the wrong care team' });
+  expect(res.status).toBe(200);
+  const removed = (await res.json()) as { state: string; removed: { reason: string } | null; removedNow: boolean; bundleVersion?: number };
+  expect(removed).toMatchObject({ state: 'removed', removed: { reason: 'Added the wrong care team' }, removedNow: true, bundleVersion: Number(before.version) + 1 });
+
+  // Assembled again at once: nothing of the source, not even its name in the narrative; all accounted for.
+  const after = await bundleText(caseId);
+  expect(after.text.includes(jorge.name?.[0]?.family ?? 'Brekke')).toBe(false);
+  expect(after.text.includes('records from care-team-a')).toBe(false);
+  const report = (await (await svc.request('GET', `/api/cases/${caseId}/completeness`, { token: cm })).json()) as Completeness;
+  expect(report.totals).toMatchObject({ inBundle: 0, merged: 0, balanced: true });
+  expect(report.totals.leftOut).toBe(report.totals.pulled);
+  const reasons = new Set(report.sources.flatMap((s) => s.resourceTypes.flatMap((t) => t.leftOut.map((l) => l.reason))));
+  expect([...reasons]).toEqual(['source removed from the case: Added the wrong care team']);
+
+  // Removing again answers the same without a new version; a removed source takes no patient.
+  const again = (await (await remove()).json()) as { state: string; removedNow: boolean; bundleVersion?: number };
+  expect(again).toMatchObject({ state: 'removed', removedNow: false });
+  expect(again.bundleVersion).toBeUndefined();
+  expect((await choose(caseId, sourceId, fixturePatientId('care-team-a'))).status).toBe(409);
+
+  // The endpoint comes back as a new source, for the right child; its pull fills the bundle again.
+  const readded = await svc.request('POST', `/api/cases/${caseId}/sources`, { token: cm, body: { endpointId, patient: { id: fixturePatientId('care-team-a') } } });
+  expect(readded.status).toBe(201);
+  expect(((await readded.json()) as { id: string }).id).not.toBe(sourceId);
+  const sources = (await (await svc.request('GET', `/api/cases/${caseId}/sources`, { token: cm })).json()) as { items: { state: string }[] };
+  expect(sources.items.map((s) => s.state).sort()).toEqual(['removed', 'resolved']);
+  await pullToEnd(caseId);
+  const refilled = await bundleText(caseId);
+  expect(Number(refilled.version)).toBe((removed.bundleVersion ?? 0) + 1);
+  expect(refilled.text).toContain(childFamily);
+  expect(refilled.text.includes(jorge.name?.[0]?.family ?? 'Brekke')).toBe(false);
+}, 120_000);

@@ -3,7 +3,7 @@ import { PULL_RESOURCE_TYPES } from '../../pull/pull-plan';
 import { cancelPull, getPull, retryPull, startPull, type PullServiceDeps } from '../../pull/pull-service';
 import { listPulls } from '../../pull/pull-repository';
 import { pullProgresses } from '../../pull/pull-progress';
-import { addSource, chooseSourcePatient, getSources, type SourceServiceDeps } from '../../pull/source-service';
+import { addSource, chooseSourcePatient, getSources, removeSource, type SourceServiceDeps } from '../../pull/source-service';
 import type { PatientSelector } from '../../pull/source-repository';
 import { assembleCase, type AssembleDeps } from '../../assembly/assemble';
 import { defineRoute, type AnyRoute } from '../route';
@@ -32,14 +32,26 @@ const StartPullBody = z
   .strict();
 type StartPullBody = z.infer<typeof StartPullBody>;
 
+/** An optional reason, kept on the timeline. */
+const reasonField = z
+  .string({ error: 'reason must be text' })
+  .trim()
+  .min(1, { error: 'reason must not be empty' })
+  .max(500, { error: 'reason must be at most 500 characters' })
+  .optional();
+
+const RemoveSourceBody = z.object({ reason: reasonField }).strict();
+type RemoveSourceBody = z.infer<typeof RemoveSourceBody>;
+
 const CancelPullBody = z
-  .object({ reason: z.string({ error: 'reason must be text' }).trim().min(1, { error: 'reason must not be empty' }).max(500, { error: 'reason must be at most 500 characters' }).optional() })
+  .object({ reason: reasonField })
   .strict();
 type CancelPullBody = z.infer<typeof CancelPullBody>;
 
-/** Whether the case has an assembled bundle (a version to replace). */
-async function hasBundle(deps: AssembleDeps, caseId: string): Promise<boolean> {
-  return (await deps.db.query('SELECT 1 FROM case_bundles WHERE case_id = $1 LIMIT 1', [caseId])).rows.length > 0;
+/** Assembles the case's bundle again when it has one (a version to replace); the new version. */
+async function reassemble(deps: AssembleDeps, caseId: string, trigger: string): Promise<number | undefined> {
+  const hasBundle = (await deps.db.query('SELECT 1 FROM case_bundles WHERE case_id = $1 LIMIT 1', [caseId])).rows.length > 0;
+  return hasBundle ? (await assembleCase(deps, caseId, { trigger })).version : undefined;
 }
 
 /** Sources of a case (local care teams' endpoints + which patient there) and record pulls. */
@@ -85,9 +97,25 @@ export function pullRoutes(deps: PullServiceDeps & SourceServiceDeps & AssembleD
       handler: async ({ params, body, principal }) => {
         const source = await chooseSourcePatient(deps, params.id, params.sourceId, body.patientId, principal);
         // The specialist must not go on seeing the other child's records: assemble again at once.
-        const bundleVersion = source.patientChanged && (await hasBundle(deps, params.id))
-          ? (await assembleCase(deps, params.id, { trigger: `source-patient:${params.sourceId}` })).version
-          : undefined;
+        const bundleVersion = source.patientChanged ? await reassemble(deps, params.id, `source-patient:${params.sourceId}`) : undefined;
+        return { status: 200, body: { ...source, ...(bundleVersion !== undefined ? { bundleVersion } : {}) } };
+      },
+    }),
+    defineRoute<RemoveSourceBody, NoQuery, z.infer<typeof SourceParams>>({
+      method: 'post',
+      path: '/api/cases/:id/sources/:sourceId/remove',
+      tag: 'pulls',
+      summary: 'Remove a source added by mistake: no pull asks it again, its records leave the bundle (kept in the raw store); the endpoint may be added again',
+      roles: ['case_manager', 'admin'],
+      params: SourceParams,
+      body: RemoveSourceBody,
+      responses: {
+        200: { description: 'Source removed (again: the same answer); when a bundle existed it is assembled again without its records (`bundleVersion`)' },
+        409: { description: 'A pull of the source is under way' },
+      },
+      handler: async ({ params, body, principal }) => {
+        const source = await removeSource(deps, params.id, params.sourceId, body.reason, principal);
+        const bundleVersion = source.removedNow ? await reassemble(deps, params.id, `source-removed:${params.sourceId}`) : undefined;
         return { status: 200, body: { ...source, ...(bundleVersion !== undefined ? { bundleVersion } : {}) } };
       },
     }),
