@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { SPECIALIST_CASE_ACCESS, type SpecialistCaseAccess } from './http/case-access';
 
 /** The process roles of the one binary: the HTTP API, the queue workers, or both. */
 export const ROLES = ['api', 'worker', 'all'] as const;
@@ -32,6 +33,7 @@ const EnvSchema = z.object({
   AUTH_AUDIENCE: optionalString,
   AUTH_ROLES_CLAIM: z.string().min(1).default('roles'),
   BODY_LIMIT: z.string().regex(/^\d+(kb|mb)$/i, 'must look like 512kb or 1mb').default('1mb'),
+  SPECIALIST_CASE_ACCESS: z.enum(SPECIALIST_CASE_ACCESS).default('unless-assigned-elsewhere'),
   PROGRAM_TIME_ZONE: z.string().default('America/New_York'),
   SECRETS_KEY: optionalString.pipe(
     z
@@ -94,6 +96,8 @@ export interface Config {
   readonly logLevel: (typeof LOG_LEVELS)[number];
   readonly auth: AuthConfig;
   readonly bodyLimit: string;
+  /** Which cases a token with only the specialist role may open (see `src/http/case-access.ts`). */
+  readonly specialistCaseAccess: SpecialistCaseAccess;
   readonly programTimeZone: string;
   /** AES-256 key that encrypts endpoint secrets at rest. */
   readonly secretsKey: Buffer;
@@ -207,6 +211,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       rolesClaim: e.AUTH_ROLES_CLAIM,
     },
     bodyLimit: e.BODY_LIMIT,
+    specialistCaseAccess: e.SPECIALIST_CASE_ACCESS,
     programTimeZone: e.PROGRAM_TIME_ZONE,
     pullConcurrency: e.PULL_CONCURRENCY,
     attachmentConcurrency: e.ATTACHMENT_CONCURRENCY,

@@ -109,6 +109,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
         ],
         bodyLimit: config.bodyLimit,
         version: SERVICE_VERSION,
+        specialistCaseAccess: config.specialistCaseAccess,
       });
       server = http.createServer(app);
       server.keepAliveTimeout = 65_000;

@@ -2,6 +2,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Database } from '../db/database';
 import { errorFields, logger } from '../log';
 import { authenticate, requireRole, type TokenVerifier } from './auth';
+import { specialistCaseAccess, type SpecialistCaseAccess } from './case-access';
 import { errorHandler } from './errors';
 import { buildOpenApi } from './openapi';
 import { MAX_BODY_DEPTH, nestsDeeperThan } from './json-depth';
@@ -22,6 +23,8 @@ export interface AppOptions {
   readonly readiness: readonly ReadinessCheck[];
   readonly bodyLimit: string;
   readonly version: string;
+  /** Which cases a specialist may open (default `unless-assigned-elsewhere`; see case-access.ts). */
+  readonly specialistCaseAccess?: SpecialistCaseAccess;
 }
 
 const READINESS_TIMEOUT_MS = 2000;
@@ -147,7 +150,9 @@ export function createApp(options: AppOptions): express.Express {
 
   const verify = authenticate(options.verifyToken);
   const audit = auditTrail(options.db);
+  const caseAccess = specialistCaseAccess(options.db, options.specialistCaseAccess ?? 'unless-assigned-elsewhere');
   for (const route of options.routes) {
+    const onCase = route.roles !== 'public' && route.roles.includes('specialist') && route.path.startsWith('/api/cases/:id');
     const chain = [
       metrics.observe(route.path),
       (req: Request, _res: Response, next: NextFunction) => {
@@ -159,6 +164,7 @@ export function createApp(options: AppOptions): express.Express {
         : route.scopedToken
           ? [authenticate(options.verifyToken, route.scopedToken), audit, requireRole(route.roles, true)]
           : [verify, audit, requireRole(route.roles)]),
+      ...(onCase ? [caseAccess] : []),
       handle(route),
     ];
     app[route.method](route.path, ...chain);
