@@ -32,7 +32,7 @@ export function startAssembleCaseWorker(
         const trigger = `pull:${pullId}:${attempt}`;
         const done = await deps.db.query('SELECT 1 FROM case_bundles WHERE case_id = $1 AND trigger = $2', [caseId, trigger]);
         const version = done.rows.length > 0 ? undefined : (await assembleCase(deps, caseId, { trigger })).version;
-        await recordsCompleteAfter(deps, caseId, state);
+        await recordsCompleteAfter(deps, caseId, state, version);
         // A specialist's re-pull request is answered once its records are in the bundle (idempotent).
         await answerRequestsOfPull(deps, pullId, state);
         return version === undefined ? { state } : { state, version };

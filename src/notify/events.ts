@@ -8,6 +8,9 @@ import type { Queryable } from '../db/database';
 
 /** Event types a webhook subscriber may ask for. */
 export const EVENT_TYPES = [
+  'records.complete',
+  'pull.partial',
+  'pull.failed',
   'opinion.signed',
   'report.delivered',
   'delivery.needs_review',
@@ -20,7 +23,14 @@ export type EventType = (typeof EVENT_TYPES)[number];
 /** A sentence for the case manager's notification list. */
 export function eventMessage(type: string, data: Record<string, unknown>): string {
   const v = typeof data.version === 'number' ? ` (version ${data.version})` : '';
+  const failed = Array.isArray(data.failedSourceIds) ? data.failedSourceIds.length : 0;
   switch (type) {
+    case 'records.complete':
+      return `All records are in${v ? ` and the case bundle is assembled${v}` : ''}: the case can be assigned to a specialist.`;
+    case 'pull.partial':
+      return `The record pull ended partial: ${failed} source${failed === 1 ? '' : 's'} could not be pulled. Check the pull and retry it.`;
+    case 'pull.failed':
+      return 'The record pull failed: no source could be pulled. Check the sources and endpoints, then retry it.';
     case 'opinion.signed':
       return `The opinion was signed${v}; delivery to the referring physician's EHR has started.`;
     case 'report.delivered':

@@ -1,7 +1,8 @@
-import { changeCaseStatus, type CaseServiceDeps } from '../cases/case-service';
+import { transitionCase, type CaseServiceDeps } from '../cases/case-service';
 import { findCase, insertCaseEvent } from '../db/case-repository';
 import type { Principal } from '../http/auth';
 import { logger } from '../log';
+import { recordEvent } from '../notify/events';
 import { findPull, setPullState, tasksOfPull, type PullState } from './pull-repository';
 import { listSources } from './source-repository';
 
@@ -31,18 +32,22 @@ export async function finishPull(deps: CaseServiceDeps, pullId: string, options:
   // A task not finished now never will be in this attempt (its job failed for good or stalled out).
   const state = pullStateOf(tasks.map((t) => t.state));
   if (pull.state !== state || !pull.finishedAt) {
-    await setPullState(deps.db, pullId, state, true);
     const sources = await listSources(deps.db, pull.caseId);
     const failedSourceIds = [...new Set(tasks.filter((t) => t.state !== 'complete').map((t) => t.sourceId))];
-    await insertCaseEvent(deps.db, {
-      caseId: pull.caseId,
-      type: `pull_${state}`,
-      actorSub: SYSTEM_PULL.sub,
-      reason:
-        state === 'complete'
-          ? 'All sources were pulled.'
-          : `Sources that failed: ${failedSourceIds.length} of ${sources.filter((s) => tasks.some((t) => t.sourceId === s.id)).length}.`,
-      data: { pullId, failedSourceIds, resources: tasks.reduce((n, t) => n + t.resources, 0) },
+    // The state, its timeline event and (when the case manager must act) the notification: all or none.
+    await deps.db.transaction(async (tx) => {
+      await setPullState(tx, pullId, state, true);
+      await insertCaseEvent(tx, {
+        caseId: pull.caseId,
+        type: `pull_${state}`,
+        actorSub: SYSTEM_PULL.sub,
+        reason:
+          state === 'complete'
+            ? 'All sources were pulled.'
+            : `Sources that failed: ${failedSourceIds.length} of ${sources.filter((s) => tasks.some((t) => t.sourceId === s.id)).length}.`,
+        data: { pullId, failedSourceIds, resources: tasks.reduce((n, t) => n + t.resources, 0) },
+      });
+      if (state === 'partial' || state === 'failed') await recordEvent(tx, `pull.${state}`, pull.caseId, { caseId: pull.caseId, pullId, failedSourceIds });
     });
     logger.info('pull finished', { caseId: pull.caseId, pullId, state });
   }
@@ -54,10 +59,12 @@ export async function finishPull(deps: CaseServiceDeps, pullId: string, options:
  * After a complete pull, a case still `collecting_records` moves to `records_complete`, which starts
  * the SLA clock and lets a specialist be assigned. Idempotent.
  */
-export async function recordsCompleteAfter(deps: CaseServiceDeps, caseId: string, state: PullState): Promise<void> {
+export async function recordsCompleteAfter(deps: CaseServiceDeps, caseId: string, state: PullState, bundleVersion?: number): Promise<void> {
   if (state !== 'complete') return;
   const record = await findCase(deps.db, caseId);
-  if (record?.status === 'collecting_records') {
-    await changeCaseStatus(deps, caseId, 'records_complete', 'All records are in', SYSTEM_PULL);
-  }
+  if (record?.status !== 'collecting_records') return;
+  await deps.db.transaction(async (tx) => {
+    await transitionCase(deps, tx, { id: caseId, to: 'records_complete', reason: 'All records are in', actor: SYSTEM_PULL, now: deps.now?.() ?? new Date() });
+    await recordEvent(tx, 'records.complete', caseId, { caseId, ...(bundleVersion !== undefined ? { version: bundleVersion } : {}) });
+  });
 }

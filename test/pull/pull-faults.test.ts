@@ -176,6 +176,15 @@ it('ends partial naming a source that keeps failing, and retrying it alone compl
     expect(new Set(stored).size).toBe(stored.length);
     // The case moves on once the bundle of the retried pull is assembled.
     await eventually(async () => ((await (await svc.request('GET', `/api/cases/${caseId}`, { token: cm })).json()) as { status: string }).status, (s) => s === 'records_complete', 30_000);
+    // The case manager was told both: the partial pull to act on, then the records complete.
+    const notes = await eventually(
+      async () => ((await (await svc.request('GET', `/api/notifications?caseId=${caseId}`, { token: cm })).json()) as { items: { type: string; message: string }[] }).items,
+      (items) => items.some((n) => n.type === 'records.complete'),
+      30_000,
+    );
+    expect(notes.map((n) => n.type).sort()).toEqual(['pull.partial', 'records.complete']);
+    expect(notes.find((n) => n.type === 'pull.partial')?.message).toMatch(/ended partial: 1 source could not be pulled/);
+    expect(notes.find((n) => n.type === 'records.complete')?.message).toMatch(/bundle is assembled \(version \d+\)/);
     // A complete pull cannot be retried.
     expect((await svc.request('POST', `/api/cases/${caseId}/pulls/${pullId}/retry`, { token: cm })).status).toBe(409);
   } finally {
