@@ -7,7 +7,8 @@ import { keepJobScheduler } from './keep-scheduled';
 
 /**
  * Queue `sla-sweep`: every few minutes, record on each case's timeline the moment its report
- * became overdue (target: 5 business days; limit: 7) so case managers see it and can act.
+ * became overdue (target: 5 business days; limit: 7), and tell the case managers (notification and
+ * webhook events `sla.target_missed`, `sla.limit_missed`) so they can act.
  *
  * Idempotent: a miss is inserted once per (case, kind, due date) by a unique index, so a job that
  * runs twice, or two workers sweeping at once, record it once. A later pause that moves the due
@@ -29,13 +30,20 @@ export interface SlaSweepResult {
 /** The processor's work, callable directly (tests, `npm run` tools). */
 export async function sweepSla(db: Database, now: Date): Promise<SlaSweepResult> {
   const record = async (type: 'sla_target_missed' | 'sla_limit_missed', column: 'sla_target_due' | 'sla_limit_due') => {
+    // The timeline event and the case manager's notification (outbox) in one statement, only for the
+    // misses this sweep recorded (a miss already on the timeline is not announced again).
     const result = await db.query(
-      `INSERT INTO case_events (case_id, at, type, actor_sub, reason, data)
-       SELECT id, $2, $3, 'system:sla-sweep',
-              $4, jsonb_build_object('dueAt', to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
-       FROM cases
-       WHERE status = ANY($1::text[]) AND ${column} IS NOT NULL AND ${column} < $2
-       ON CONFLICT (case_id, type, (data->>'dueAt')) WHERE type IN ('sla_target_missed', 'sla_limit_missed') DO NOTHING`,
+      `WITH missed AS (
+         INSERT INTO case_events (case_id, at, type, actor_sub, reason, data)
+         SELECT id, $2, $3, 'system:sla-sweep',
+                $4, jsonb_build_object('dueAt', to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+         FROM cases
+         WHERE status = ANY($1::text[]) AND ${column} IS NOT NULL AND ${column} < $2
+         ON CONFLICT (case_id, type, (data->>'dueAt')) WHERE type IN ('sla_target_missed', 'sla_limit_missed') DO NOTHING
+         RETURNING case_id, data->>'dueAt' AS due_at
+       )
+       INSERT INTO outbox (type, case_id, data)
+       SELECT $5, case_id, jsonb_build_object('caseId', case_id, 'dueAt', due_at) FROM missed`,
       [
         SLA_RUNNING_STATUSES,
         now,
@@ -43,6 +51,7 @@ export async function sweepSla(db: Database, now: Date): Promise<SlaSweepResult>
         type === 'sla_target_missed'
           ? 'The report is past its 5-business-day target.'
           : 'The report is past its 7-business-day limit.',
+        type === 'sla_target_missed' ? 'sla.target_missed' : 'sla.limit_missed',
       ],
     );
     return result.rowCount;

@@ -11,6 +11,8 @@ export const EVENT_TYPES = [
   'records.complete',
   'pull.partial',
   'pull.failed',
+  'sla.target_missed',
+  'sla.limit_missed',
   'opinion.signed',
   'report.delivered',
   'delivery.needs_review',
@@ -31,6 +33,10 @@ export function eventMessage(type: string, data: Record<string, unknown>): strin
       return `The record pull ended partial: ${failed} source${failed === 1 ? '' : 's'} could not be pulled. Check the pull and retry it.`;
     case 'pull.failed':
       return 'The record pull failed: no source could be pulled. Check the sources and endpoints, then retry it.';
+    case 'sla.target_missed':
+      return `The report is past its 5-business-day target (due ${String(data.dueAt ?? '')}).`;
+    case 'sla.limit_missed':
+      return `The report is past its 7-business-day limit (due ${String(data.dueAt ?? '')}): act now.`;
     case 'opinion.signed':
       return `The opinion was signed${v}; delivery to the referring physician's EHR has started.`;
     case 'report.delivered':

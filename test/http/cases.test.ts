@@ -1,6 +1,6 @@
 import { sweepSla } from '../../queues/sla-sweep';
 import { sampleIntake } from '../support/intake';
-import { startTestService, type TestService } from '../support/service';
+import { eventually, startTestService, type TestService } from '../support/service';
 
 let svc: TestService;
 let cm: string;
@@ -205,6 +205,19 @@ describe('GET /api/cases filters', () => {
     expect(await sweepSla(svc.service.db, new Date())).toEqual({ targetMissed: 0, limitMissed: 0 });
     const detail = (await (await svc.request('GET', `/api/cases/${late.id}`, { token: cm })).json()) as { timeline: { type: string }[] };
     expect(detail.timeline.filter((e) => e.type.startsWith('sla_'))).toHaveLength(2);
+    // Announced once each, to case managers and webhook subscribers (the outbox), with the due date.
+    const { rows } = await svc.service.db.query<{ type: string; due: string }>(
+      `SELECT type, data->>'dueAt' AS due FROM outbox WHERE case_id = $1 AND type LIKE 'sla.%' ORDER BY type`,
+      [late.id],
+    );
+    expect(rows.map((r) => r.type)).toEqual(['sla.limit_missed', 'sla.target_missed']);
+    expect(rows.every((r) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(r.due))).toBe(true);
+    const notes = await eventually(
+      async () => ((await (await svc.request('GET', `/api/notifications?caseId=${late.id}`, { token: cm })).json()) as { items: { type: string; message: string }[] }).items,
+      (items) => items.filter((n) => n.type.startsWith('sla.')).length === 2,
+      30_000,
+    );
+    expect(notes.find((n) => n.type === 'sla.limit_missed')?.message).toMatch(/^The report is past its 7-business-day limit \(due \d{4}-.*\): act now\.$/);
   });
 });
 
