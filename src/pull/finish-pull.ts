@@ -8,11 +8,16 @@ import { listSources } from './source-repository';
 
 const SYSTEM_PULL: Principal = { sub: 'system:pull', roles: [] };
 
-/** The pull's end state from its tasks: complete, partial (some sources failed) or failed (all). */
+/**
+ * The pull's end state from its tasks: complete, partial (some sources failed) or failed (all).
+ * Tasks cancelled because their source was removed or re-pointed (see `requeueFailedTasks`) are no
+ * longer part of the pull; a pull left with none is cancelled.
+ */
 export function pullStateOf(taskStates: readonly string[]): PullState {
-  if (taskStates.length === 0) return 'complete';
-  const done = taskStates.filter((s) => s === 'complete').length;
-  if (done === taskStates.length) return 'complete';
+  const counted = taskStates.filter((s) => s !== 'cancelled');
+  if (counted.length === 0) return taskStates.length === 0 ? 'complete' : 'cancelled';
+  const done = counted.filter((s) => s === 'complete').length;
+  if (done === counted.length) return 'complete';
   return done === 0 ? 'failed' : 'partial';
 }
 
@@ -33,7 +38,7 @@ export async function finishPull(deps: CaseServiceDeps, pullId: string, options:
   const state = pullStateOf(tasks.map((t) => t.state));
   if (pull.state !== state || !pull.finishedAt) {
     const sources = await listSources(deps.db, pull.caseId);
-    const failedSourceIds = [...new Set(tasks.filter((t) => t.state !== 'complete').map((t) => t.sourceId))];
+    const failedSourceIds = [...new Set(tasks.filter((t) => t.state !== 'complete' && t.state !== 'cancelled').map((t) => t.sourceId))];
     // The state, its timeline event and (when the case manager must act) the notification: all or none.
     await deps.db.transaction(async (tx) => {
       await setPullState(tx, pullId, state, true);
@@ -44,7 +49,9 @@ export async function finishPull(deps: CaseServiceDeps, pullId: string, options:
         reason:
           state === 'complete'
             ? 'All sources were pulled.'
-            : `Sources that failed: ${failedSourceIds.length} of ${sources.filter((s) => tasks.some((t) => t.sourceId === s.id)).length}.`,
+            : state === 'cancelled'
+              ? "Nothing left to pull: each remaining query's source was removed or now points at another patient."
+              : `Sources that failed: ${failedSourceIds.length} of ${sources.filter((s) => tasks.some((t) => t.sourceId === s.id)).length}.`,
         data: { pullId, failedSourceIds, resources: tasks.reduce((n, t) => n + t.resources, 0) },
       });
       if (state === 'partial' || state === 'failed') await recordEvent(tx, `pull.${state}`, pull.caseId, { caseId: pull.caseId, pullId, failedSourceIds });

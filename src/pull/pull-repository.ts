@@ -266,11 +266,28 @@ export async function cancelPulls(
   return { pullIds: row?.pull_ids ?? [], tasks: row?.tasks ?? 0, attachments: row?.attachments ?? 0 };
 }
 
-/** Unfinished tasks of a finished pull go back to the queue, keeping their cursors (they resume where they stopped). */
+/** Why a task is not retried: its source was removed, or now points at another patient. */
+export const STALE_TASK_REASON = 'not retried: its source was removed from the case, or now points at another patient';
+
+/**
+ * Unfinished tasks of a finished pull go back to the queue, keeping their cursors (they resume where
+ * they stopped); those whose source was removed or now points at another patient than the task was
+ * planned for are cancelled instead (never ask a care team again for a child who is not the case's).
+ * @returns the ids of the tasks queued again
+ */
 export async function requeueFailedTasks(db: Queryable, pullId: string): Promise<string[]> {
   const { rows } = await db.query<{ id: string }>(
-    `UPDATE pull_tasks SET state = 'queued', finished_at = NULL, updated_at = now() WHERE pull_id = $1 AND state <> 'complete' RETURNING id`,
-    [pullId],
+    `WITH stale AS (
+       UPDATE pull_tasks t SET state = 'cancelled', last_error = $2, waiting_until = NULL, finished_at = now(), updated_at = now()
+       FROM case_sources s
+       WHERE t.pull_id = $1 AND t.state NOT IN ('complete', 'cancelled') AND s.id = t.source_id
+         AND (s.state = 'removed' OR (t.remote_patient_id IS NOT NULL AND t.remote_patient_id IS DISTINCT FROM s.remote_patient_id))
+       RETURNING t.id
+     )
+     UPDATE pull_tasks SET state = 'queued', finished_at = NULL, updated_at = now()
+     WHERE pull_id = $1 AND state NOT IN ('complete', 'cancelled') AND id NOT IN (SELECT id FROM stale)
+     RETURNING id`,
+    [pullId, STALE_TASK_REASON],
   );
   return rows.map((r) => r.id);
 }

@@ -120,9 +120,11 @@ export async function retryPull(deps: PullServiceDeps, caseId: string, pullId: s
     const ids = await requeueFailedTasks(tx, pullId);
     // Failed attachments are fetched again: those of the tasks run again by their tasks, those of
     // completed tasks (not run again) by jobs of their own in the retry's flow.
+    // Not those of a task cancelled just above, nor of one whose source was removed or re-pointed since.
     await tx.query(
-      `UPDATE attachments a SET state = 'pending', error = NULL FROM pull_tasks t
-        WHERE a.task_id = t.id AND t.pull_id = $1 AND a.state = 'failed'`,
+      `UPDATE attachments a SET state = 'pending', error = NULL FROM pull_tasks t, case_sources s
+        WHERE a.task_id = t.id AND t.pull_id = $1 AND a.state = 'failed' AND t.state <> 'cancelled' AND s.id = t.source_id
+          AND s.state <> 'removed' AND (t.remote_patient_id IS NULL OR t.remote_patient_id IS NOT DISTINCT FROM s.remote_patient_id)`,
       [pullId],
     );
     // Read back in the reconciler's order, so a flow it re-adds has the same inline batch job ids.

@@ -184,3 +184,30 @@ it('removes a source added by mistake: its records leave the bundle, and the end
   expect(refilled.text).toContain(childFamily);
   expect(refilled.text.includes(jorge.name?.[0]?.family ?? 'Brekke')).toBe(false);
 }, 120_000);
+
+it('does not retry, for the new patient, what a partial pull failed to fetch for the previous one', async () => {
+  const { caseId, sourceId } = await caseWithWrongChild();
+  // Immunizations fail for good (a redirect off the endpoint's origin is refused): the pull ends partial.
+  const broken = server.faults.add({ match: 'GET ~Immunization', action: { kind: 'redirect', location: 'https://elsewhere.example/x' } });
+  try {
+    const res = await svc.request('POST', `/api/cases/${caseId}/pulls`, { token: cm, body: {} });
+    const { pullId } = (await res.json()) as { pullId: string };
+    type View = { state: string; sources: { resourceTypes: { resourceType: string; state: string; lastError: string | null; query: string }[] }[] };
+    const view = async (): Promise<View> => (await (await svc.request('GET', `/api/cases/${caseId}/pulls/${pullId}`, { token: cm })).json()) as View;
+    const partial = await eventually(view, (p) => ['complete', 'partial', 'failed'].includes(p.state), 60_000);
+    expect(partial.state).toBe('partial');
+
+    expect((await choose(caseId, sourceId, fixturePatientId('care-team-a'))).status).toBe(200);
+    const asked = server.requestCount('GET ~Immunization');
+    expect((await svc.request('POST', `/api/cases/${caseId}/pulls/${pullId}/retry`, { token: cm })).status).toBe(202);
+    const ended = await eventually(view, (p) => ['complete', 'partial', 'failed', 'cancelled'].includes(p.state), 60_000);
+    // The failed query was for Jorge: dropped, not asked again; the rest was complete, so the pull is.
+    expect(ended.state).toBe('complete');
+    expect(server.requestCount('GET ~Immunization')).toBe(asked);
+    const dropped = ended.sources.flatMap((s) => s.resourceTypes).filter((t) => t.state === 'cancelled');
+    expect(dropped.length).toBeGreaterThan(0);
+    expect(dropped.every((t) => t.lastError === 'not retried: its source was removed from the case, or now points at another patient')).toBe(true);
+  } finally {
+    server.faults.remove(broken);
+  }
+}, 120_000);
