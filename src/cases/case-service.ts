@@ -19,11 +19,11 @@ import {
 import type { Principal } from '../http/auth';
 import { conflict, HttpProblem, notFound } from '../http/problem';
 import { logger } from '../log';
+import { cancelPulls } from '../pull/pull-repository';
 import type { DomainData } from './domain-data';
 import { evaluateEligibility } from './eligibility';
 import { buildCaseFhirBundle } from './fhir-face';
 import type { Intake } from './intake-schema';
-import { cancelPulls } from '../pull/pull-repository';
 import { allowedTransitions, assertTransition, IllegalTransitionError, isTerminal, type CaseStatus } from './lifecycle';
 import { computeQuote } from './pricing';
 import { computeSla, type SlaState } from './sla';
