@@ -49,11 +49,13 @@ async function runCheck(check: ReadinessCheck): Promise<string> {
 /** Writes one access-audit row per authenticated /api request, after the answer is sent. */
 function auditTrail(db: Database) {
   return (req: Request, res: Response, next: NextFunction): void => {
+    // Read while the route's params are set: once an error has gone to the app's error handler
+    // (a refusal, a 404), express has put them back, and the row would lose its case.
+    const caseId = typeof req.params.id === 'string' && req.path.startsWith('/api/cases/') ? req.params.id : null;
+    const route = `${req.baseUrl}${(req as Request & { route?: { path?: string } }).route?.path ?? ''}`;
     res.on('finish', () => {
       const principal = req.principal;
       if (!principal) return;
-      const caseId = typeof req.params.id === 'string' && req.path.startsWith('/api/cases/') ? req.params.id : null;
-      const route = `${req.baseUrl}${(req as Request & { route?: { path?: string } }).route?.path ?? ''}`;
       db.query(
         `INSERT INTO audit_log (request_id, actor_sub, actor_roles, method, route, case_id, status)
          VALUES ($1, $2, $3, $4, $5, CASE WHEN $6::text ~ '^[0-9a-f-]{36}$' THEN $6::uuid END, $7)`,

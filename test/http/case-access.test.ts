@@ -1,7 +1,7 @@
 import { loadConfig } from '../../src/config';
 import { sampleIntake } from '../support/intake';
 import { ReviewClient } from '../support/review-case';
-import { startTestService, type TestService } from '../support/service';
+import { eventually, startTestService, type TestService } from '../support/service';
 
 /**
  * A specialist opens only what the assignment lets them: once a case is assigned to a specialist the
@@ -67,6 +67,28 @@ describe('default: refused once the case is assigned to another (bound) speciali
     expect((await w.svc.request('GET', `/api/cases/${id}`, { token: await w.svc.token(['specialist', 'case_manager'], 'dr-cm') })).status).toBe(200);
     // A malformed case id is the route's 400, not a refusal.
     expect((await statusAs(w, 'dr-other', '/api/cases/not-a-uuid')).status).toBe(400);
+  });
+
+  it('keeps an access log of the case for the privacy officer: who, which route, what answer', async () => {
+    const bound = await w.cm.addSpecialist(w.admin, 'Logged', [ENDO], 'dr-logged');
+    const id = await caseFor(w, bound);
+    expect((await statusAs(w, 'dr-logged', `/api/cases/${id}/completeness`)).status).toBe(404); // no bundle yet, but allowed
+    expect((await statusAs(w, 'dr-snoop', `/api/cases/${id}/completeness`)).status).toBe(403);
+    type Log = { total: number; items: { actor: string; roles: string[]; method: string; route: string; status: number; at: string }[] };
+    const read = async (): Promise<Log> => (await (await w.svc.request('GET', `/api/cases/${id}/access-log?limit=500`, { token: w.admin })).json()) as Log;
+    // Audit rows are written once each answer is sent: wait for the two reads above.
+    const log = await eventually(read, (l) => l.items.some((e) => e.actor === 'dr-snoop'), 10_000);
+    expect(log.items.find((e) => e.actor === 'dr-snoop')).toMatchObject({ roles: ['specialist'], method: 'GET', route: '/api/cases/:id/completeness', status: 403 });
+    expect(log.items.find((e) => e.actor === 'dr-logged')).toMatchObject({ route: '/api/cases/:id/completeness', status: 404 });
+    expect(log.items.some((e) => e.actor === 'cm-access' && e.route === '/api/cases/:id/assignment' && e.method === 'POST')).toBe(true);
+    expect(log.total).toBeGreaterThanOrEqual(log.items.length);
+    expect([...log.items].sort((a, b) => b.at.localeCompare(a.at)).map((e) => e.at)).toEqual(log.items.map((e) => e.at));
+    // The privacy officer's view: admins only; a case that does not exist is a 404; a bad page names it.
+    expect((await w.svc.request('GET', `/api/cases/${id}/access-log`, { token: await w.svc.token('case_manager', 'cm-3') })).status).toBe(403);
+    expect((await w.svc.request('GET', '/api/cases/00000000-0000-4000-8000-000000000000/access-log', { token: w.admin })).status).toBe(404);
+    const bad = await w.svc.request('GET', `/api/cases/${id}/access-log?limit=0`, { token: w.admin });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(await bad.json())).toMatch(/limit/);
   });
 
   it('leaves a case assigned to a specialist with no bound subject open to specialists', async () => {

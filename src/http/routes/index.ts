@@ -6,6 +6,7 @@ import { listPulls } from '../../pull/pull-repository';
 import { getSources } from '../../pull/source-service';
 import type { AnyRoute } from '../route';
 import type { AssembleDeps } from '../../assembly/assemble';
+import { accessLogRoutes } from './access-log';
 import { bundleRoutes } from './bundle';
 import { caseRoutes } from './cases';
 import { endpointRoutes } from './endpoints';
@@ -45,5 +46,6 @@ export function apiRoutes(deps: ApiDeps): AnyRoute[] {
     ...billingRoutes(deps),
     ...specialistRoutes(deps),
     ...reviewRoutes(deps),
+    ...accessLogRoutes(deps),
   ];
 }

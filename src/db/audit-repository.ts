@@ -1,0 +1,40 @@
+import type { Queryable } from './database';
+
+/** One authenticated API request that named the case (see `auditTrail` in src/http/app.ts). */
+export interface AccessLogEntry {
+  readonly at: string;
+  readonly actor: string;
+  readonly roles: readonly string[];
+  readonly method: string;
+  /** The route pattern (`/api/cases/:id/bundle`), never the concrete URL or query. */
+  readonly route: string;
+  readonly status: number;
+  readonly requestId: string;
+}
+
+/**
+ * Who accessed a case, newest first, from the access audit (`audit_log`): ids, roles, routes and
+ * answers only, no PHI. HIPAA's accounting of access to a patient's record.
+ */
+export async function caseAccessLog(db: Queryable, caseId: string, page: { limit: number; offset: number }): Promise<{ total: number; items: AccessLogEntry[] }> {
+  const [count, rows] = await Promise.all([
+    db.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_log WHERE case_id = $1', [caseId]),
+    db.query<{ at: Date; actor_sub: string; actor_roles: string[]; method: string; route: string; status: number; request_id: string }>(
+      `SELECT at, actor_sub, actor_roles, method, route, status, request_id FROM audit_log
+       WHERE case_id = $1 ORDER BY at DESC, id DESC LIMIT $2 OFFSET $3`,
+      [caseId, page.limit, page.offset],
+    ),
+  ]);
+  return {
+    total: count.rows[0]?.n ?? 0,
+    items: rows.rows.map((r) => ({
+      at: r.at.toISOString(),
+      actor: r.actor_sub,
+      roles: r.actor_roles,
+      method: r.method,
+      route: r.route,
+      status: r.status,
+      requestId: r.request_id,
+    })),
+  };
+}
