@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { SPECIALIST_CASE_ACCESS, type SpecialistCaseAccess } from './http/case-access';
+import { EHR_CASE_ACCESS, SPECIALIST_CASE_ACCESS, type EhrCaseAccess, type SpecialistCaseAccess } from './http/case-access';
 
 /** The process roles of the one binary: the HTTP API, the queue workers, or both. */
 export const ROLES = ['api', 'worker', 'all'] as const;
@@ -34,6 +34,7 @@ const EnvSchema = z.object({
   AUTH_ROLES_CLAIM: z.string().min(1).default('roles'),
   BODY_LIMIT: z.string().regex(/^\d+(kb|mb)$/i, 'must look like 512kb or 1mb').default('1mb'),
   SPECIALIST_CASE_ACCESS: z.enum(SPECIALIST_CASE_ACCESS).default('unless-assigned-elsewhere'),
+  EHR_CASE_ACCESS: z.enum(EHR_CASE_ACCESS).default('linked-or-unbound'),
   PROGRAM_TIME_ZONE: z.string().default('America/New_York'),
   SECRETS_KEY: optionalString.pipe(
     z
@@ -98,6 +99,8 @@ export interface Config {
   readonly bodyLimit: string;
   /** Which cases a token with only the specialist role may open (see `src/http/case-access.ts`). */
   readonly specialistCaseAccess: SpecialistCaseAccess;
+  /** Which cases a token with only the ehr role may open (see `src/http/case-access.ts`). */
+  readonly ehrCaseAccess: EhrCaseAccess;
   readonly programTimeZone: string;
   /** AES-256 key that encrypts endpoint secrets at rest. */
   readonly secretsKey: Buffer;
@@ -212,6 +215,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     bodyLimit: e.BODY_LIMIT,
     specialistCaseAccess: e.SPECIALIST_CASE_ACCESS,
+    ehrCaseAccess: e.EHR_CASE_ACCESS,
     programTimeZone: e.PROGRAM_TIME_ZONE,
     pullConcurrency: e.PULL_CONCURRENCY,
     attachmentConcurrency: e.ATTACHMENT_CONCURRENCY,

@@ -109,7 +109,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
         ],
         bodyLimit: config.bodyLimit,
         version: SERVICE_VERSION,
-        specialistCaseAccess: config.specialistCaseAccess,
+        caseAccess: { specialist: config.specialistCaseAccess, ehr: config.ehrCaseAccess },
       });
       server = http.createServer(app);
       server.keepAliveTimeout = 65_000;

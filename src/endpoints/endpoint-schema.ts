@@ -63,6 +63,14 @@ export const EndpointLimits = {
   maxConcurrency: z.int().min(1).max(64, { error: 'maxConcurrency must be between 1 and 64' }),
 };
 
+/** The `sub` of the tokens the EHR uses to call this service (`ehr` role): scopes it to its cases. */
+const InboundSubject = z
+  .string({ error: 'inboundSubject must be text' })
+  .trim()
+  .min(1, { error: 'inboundSubject must not be empty' })
+  .max(255, { error: 'inboundSubject must be at most 255 characters' })
+  .meta({ description: "The `sub` of the tokens this EHR uses to call the service with the `ehr` role: it then sees only the cases this endpoint is a source or recipient of. `null` on PATCH unbinds it." });
+
 export const CreateEndpointBody = z.object({
   name: z.string().trim().min(1, { error: 'name is required' }).max(200),
   baseUrl: BaseUrl,
@@ -70,6 +78,7 @@ export const CreateEndpointBody = z.object({
   maxRequestsPerSecond: EndpointLimits.maxRequestsPerSecond.default(10),
   maxConcurrency: EndpointLimits.maxConcurrency.default(4),
   allowInsecureHttp: z.boolean().default(false).meta({ description: 'Allow http: and loopback addresses: sandboxes only.' }),
+  inboundSubject: InboundSubject.optional(),
 });
 export type CreateEndpointBody = z.infer<typeof CreateEndpointBody>;
 
@@ -81,6 +90,7 @@ export const UpdateEndpointBody = z
     maxRequestsPerSecond: EndpointLimits.maxRequestsPerSecond.optional(),
     maxConcurrency: EndpointLimits.maxConcurrency.optional(),
     allowInsecureHttp: z.boolean().optional(),
+    inboundSubject: InboundSubject.nullable().optional(),
   })
   .strict()
   .refine((v) => Object.keys(v).length > 0, { error: 'send at least one field to change' });

@@ -35,6 +35,8 @@ export interface EndpointView {
   readonly maxRequestsPerSecond: number;
   readonly maxConcurrency: number;
   readonly allowInsecureHttp: boolean;
+  /** The `sub` of the tokens this EHR calls the service with (`ehr` role), when bound. */
+  readonly inboundSubject: string | null;
   readonly capabilities: EndpointCapabilities | null;
   readonly capabilitiesFetchedAt: string | null;
   readonly capabilitiesError: string | null;
@@ -66,6 +68,7 @@ function view(row: EndpointRow, secrets: SecretBox): EndpointView {
     maxRequestsPerSecond: row.maxRequestsPerSecond,
     maxConcurrency: row.maxConcurrency,
     allowInsecureHttp: row.allowInsecureHttp,
+    inboundSubject: row.inboundSubject,
     capabilities: (row.capabilities as EndpointCapabilities | null) ?? null,
     capabilitiesFetchedAt: row.capabilitiesFetchedAt?.toISOString() ?? null,
     capabilitiesError: row.capabilitiesError,
@@ -121,6 +124,17 @@ async function checkBaseUrl(baseUrl: string, allowInsecureHttp: boolean): Promis
   }
 }
 
+/** One endpoint per inbound subject (a unique index): another endpoint has it → 409 naming the field. */
+function inboundSubjectTaken(err: unknown): never {
+  const e = err as { code?: unknown; constraint?: unknown; message?: unknown };
+  if (e.code === '23505' && `${String(e.constraint ?? '')} ${String(e.message ?? '')}`.includes('inbound_subject')) {
+    throw new HttpProblem(409, 'Conflict', 'inboundSubject is already bound to another endpoint.', [
+      { field: 'inboundSubject', pointer: '#/inboundSubject', detail: 'already bound to another endpoint' },
+    ]);
+  }
+  throw err;
+}
+
 export async function requireEndpoint(db: Database, id: string): Promise<EndpointRow> {
   const row = await findEndpoint(db, id);
   if (!row) throw notFound(`Endpoint ${id}`);
@@ -152,7 +166,8 @@ export async function registerEndpoint(deps: EndpointServiceDeps, body: CreateEn
     maxRequestsPerSecond: body.maxRequestsPerSecond,
     maxConcurrency: body.maxConcurrency,
     allowInsecureHttp: body.allowInsecureHttp,
-  });
+    inboundSubject: body.inboundSubject ?? null,
+  }).catch(inboundSubjectTaken);
   logger.info('endpoint registered', { endpointId: id });
   return refreshCapabilities(deps, id);
 }
@@ -173,7 +188,8 @@ export async function changeEndpoint(deps: EndpointServiceDeps, id: string, body
     maxRequestsPerSecond: body.maxRequestsPerSecond ?? row.maxRequestsPerSecond,
     maxConcurrency: body.maxConcurrency ?? row.maxConcurrency,
     allowInsecureHttp,
-  });
+    inboundSubject: body.inboundSubject === undefined ? row.inboundSubject : body.inboundSubject,
+  }).catch(inboundSubjectTaken);
   if (body.baseUrl !== undefined || body.auth !== undefined) return refreshCapabilities(deps, id);
   return view(await requireEndpoint(deps.db, id), deps.secrets);
 }

@@ -2,7 +2,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Database } from '../db/database';
 import { errorFields, logger } from '../log';
 import { authenticate, requireRole, type TokenVerifier } from './auth';
-import { specialistCaseAccess, type SpecialistCaseAccess } from './case-access';
+import { caseAccess, type CaseAccessModes } from './case-access';
 import { errorHandler } from './errors';
 import { buildOpenApi } from './openapi';
 import { MAX_BODY_DEPTH, nestsDeeperThan } from './json-depth';
@@ -23,8 +23,8 @@ export interface AppOptions {
   readonly readiness: readonly ReadinessCheck[];
   readonly bodyLimit: string;
   readonly version: string;
-  /** Which cases a specialist may open (default `unless-assigned-elsewhere`; see case-access.ts). */
-  readonly specialistCaseAccess?: SpecialistCaseAccess;
+  /** Which cases specialists and EHR clients may open (defaults: see case-access.ts). */
+  readonly caseAccess?: CaseAccessModes;
 }
 
 const READINESS_TIMEOUT_MS = 2000;
@@ -152,9 +152,11 @@ export function createApp(options: AppOptions): express.Express {
 
   const verify = authenticate(options.verifyToken);
   const audit = auditTrail(options.db);
-  const caseAccess = specialistCaseAccess(options.db, options.specialistCaseAccess ?? 'unless-assigned-elsewhere');
+  const accessModes: CaseAccessModes = options.caseAccess ?? { specialist: 'unless-assigned-elsewhere', ehr: 'linked-or-unbound' };
   for (const route of options.routes) {
-    const onCase = route.roles !== 'public' && route.roles.includes('specialist') && route.path.startsWith('/api/cases/:id');
+    // Case routes a specialist or an EHR client may call: which cases they may open is checked too.
+    const roles = route.roles === 'public' ? [] : route.roles;
+    const onCase = route.path.startsWith('/api/cases/:id') && (roles.includes('specialist') || roles.includes('ehr'));
     const chain = [
       metrics.observe(route.path),
       (req: Request, _res: Response, next: NextFunction) => {
@@ -166,7 +168,7 @@ export function createApp(options: AppOptions): express.Express {
         : route.scopedToken
           ? [authenticate(options.verifyToken, route.scopedToken), audit, requireRole(route.roles, true)]
           : [verify, audit, requireRole(route.roles)]),
-      ...(onCase ? [caseAccess] : []),
+      ...(onCase ? [caseAccess(options.db, accessModes, roles)] : []),
       handle(route),
     ];
     app[route.method](route.path, ...chain);

@@ -1,13 +1,19 @@
 /**
- * Which cases a specialist may open. A token whose only role on a case route is `specialist` (no
- * `admin`, no `case_manager`) is checked against the case's current assignment, by the token's
- * subject and the `userSub` the specialist directory binds to each specialist:
+ * Which cases a specialist or an EHR client may open. A token whose only role among those a case
+ * route allows is `specialist` or `ehr` (no `admin`, no `case_manager`) is checked on `/api/cases/:id…`:
  *
+ * Specialists, against the case's current assignment and the `userSub` the directory binds to each
+ * specialist (`SPECIALIST_CASE_ACCESS`):
  * - `unless-assigned-elsewhere` (default): refused when the case is assigned to a specialist bound to
  *   another subject; cases not assigned yet, or assigned to a specialist without a bound subject,
  *   stay open to specialists (as the opinion and information-request rules have it);
  * - `assigned`: only the cases currently assigned to the specialist bound to this subject (HIPAA's
  *   minimum necessary, for deployments whose specialists all sign in with a bound subject).
+ *
+ * EHR clients, against the endpoint whose `inboundSubject` is the token's subject (`EHR_CASE_ACCESS`):
+ * - `linked-or-unbound` (default): a client bound to an endpoint opens only the cases that endpoint is
+ *   a source (not removed) or a recipient of; a client bound to none is not limited;
+ * - `linked`: only the cases linked to the endpoint the client is bound to.
  *
  * Admins and case managers are not limited; family upload tokens are scoped to their case already.
  * @packageDocumentation
@@ -15,10 +21,18 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Queryable } from '../db/database';
 import { errorFields, logger } from '../log';
+import type { Principal } from './auth';
 import { HttpProblem } from './problem';
 
 export const SPECIALIST_CASE_ACCESS = ['unless-assigned-elsewhere', 'assigned'] as const;
 export type SpecialistCaseAccess = (typeof SPECIALIST_CASE_ACCESS)[number];
+export const EHR_CASE_ACCESS = ['linked-or-unbound', 'linked'] as const;
+export type EhrCaseAccess = (typeof EHR_CASE_ACCESS)[number];
+
+export interface CaseAccessModes {
+  readonly specialist: SpecialistCaseAccess;
+  readonly ehr: EhrCaseAccess;
+}
 
 const CASE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -38,21 +52,45 @@ export async function specialistRefusal(db: Queryable, caseId: string, subject: 
   return typeof bound === 'string' && bound !== subject ? 'This case is assigned to another specialist.' : undefined;
 }
 
-/** Express middleware for a `/api/cases/:id…` route; runs after authentication and the role check. */
-export function specialistCaseAccess(db: Queryable, mode: SpecialistCaseAccess) {
+/** Why an EHR client may not open the case, or undefined when it may. */
+export async function ehrRefusal(db: Queryable, caseId: string, subject: string, mode: EhrCaseAccess): Promise<string | undefined> {
+  const { rows } = await db.query<{ linked: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM case_sources s WHERE s.case_id = $2 AND s.endpoint_id = e.id AND s.state <> 'removed')
+         OR EXISTS (SELECT 1 FROM case_recipients r WHERE r.case_id = $2 AND r.endpoint_id = e.id) AS linked
+     FROM endpoints e WHERE e.inbound_subject = $1 AND e.deleted_at IS NULL`,
+    [subject, caseId],
+  );
+  const bound = rows[0];
+  if (!bound) return mode === 'linked' ? 'This EHR client is not bound to a registered endpoint (inboundSubject).' : undefined;
+  return bound.linked ? undefined : 'This case is not shared with this EHR: its endpoint is neither a source nor a recipient of the case.';
+}
+
+/** The limited roles the principal acts with on this route; none when it holds a broader one. */
+function limitedRoles(principal: Principal | undefined, routeRoles: readonly string[]): ('specialist' | 'ehr')[] {
+  if (!principal || principal.scope !== undefined) return [];
+  const held = routeRoles.filter((r) => (principal.roles as readonly string[]).includes(r));
+  if (held.some((r) => r !== 'specialist' && r !== 'ehr')) return [];
+  return held.filter((r): r is 'specialist' | 'ehr' => r === 'specialist' || r === 'ehr');
+}
+
+/**
+ * Express middleware for a `/api/cases/:id…` route; runs after authentication and the role check.
+ * A token acting with several limited roles (specialist and ehr) passes when one of them allows it.
+ */
+export function caseAccess(db: Queryable, modes: CaseAccessModes, routeRoles: readonly string[]) {
   return (req: Request, _res: Response, next: NextFunction): void => {
     const principal = req.principal;
+    const roles = limitedRoles(principal, routeRoles);
     const caseId = req.params.id;
-    const onlySpecialist =
-      principal !== undefined && principal.scope === undefined && principal.roles.includes('specialist') &&
-      !principal.roles.includes('admin') && !principal.roles.includes('case_manager');
     // A malformed id is left to the route's own validation (400 naming it).
-    if (!onlySpecialist || typeof caseId !== 'string' || !CASE_ID.test(caseId)) {
+    if (!principal || roles.length === 0 || typeof caseId !== 'string' || !CASE_ID.test(caseId)) {
       next();
       return;
     }
-    specialistRefusal(db, caseId, principal.sub, mode).then(
-      (refusal) => next(refusal ? new HttpProblem(403, 'Forbidden', refusal) : undefined),
+    Promise.all(
+      roles.map((role) => (role === 'specialist' ? specialistRefusal(db, caseId, principal.sub, modes.specialist) : ehrRefusal(db, caseId, principal.sub, modes.ehr))),
+    ).then(
+      (refusals) => next(refusals.every((why) => why !== undefined) ? new HttpProblem(403, 'Forbidden', refusals[0] ?? 'Forbidden') : undefined),
       (err: unknown) => {
         logger.error('case access check failed', errorFields(err));
         next(err);

@@ -1,4 +1,6 @@
 import { loadConfig } from '../../src/config';
+import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
+import { fixtureBundle, fixturePatientId } from '../support/fixture-child';
 import { sampleIntake } from '../support/intake';
 import { ReviewClient } from '../support/review-case';
 import { eventually, startTestService, type TestService } from '../support/service';
@@ -6,8 +8,10 @@ import { eventually, startTestService, type TestService } from '../support/servi
 /**
  * A specialist opens only what the assignment lets them: once a case is assigned to a specialist the
  * directory binds to a token subject, other specialists are refused (the default); with
- * SPECIALIST_CASE_ACCESS=assigned they see nothing but their own assigned cases. Admins and case
- * managers are not limited. Real service, PostgreSQL and Redis.
+ * SPECIALIST_CASE_ACCESS=assigned they see nothing but their own assigned cases. An EHR client bound
+ * to an endpoint (inboundSubject) sees only the cases that endpoint is a source or recipient of
+ * (EHR_CASE_ACCESS=linked: unbound clients see none). Admins and case managers are not limited.
+ * Real service, PostgreSQL, Redis and a sandbox EHR.
  */
 const ENDO = '2080P0205X';
 
@@ -98,10 +102,65 @@ describe('default: refused once the case is assigned to another (bound) speciali
   });
 });
 
-describe('SPECIALIST_CASE_ACCESS=assigned: only their own assigned cases', () => {
+describe('EHR clients: only the cases their endpoint is linked to', () => {
+  let w: World;
+  let server: SandboxServer;
+  beforeAll(async () => {
+    w = await world();
+    server = await startSandboxServer({ name: 'care-team-a', auth: 'none' });
+    await server.load(fixtureBundle('care-team-a'));
+  }, 60_000);
+  afterAll(async () => {
+    await server.stop();
+    await w.svc.stop();
+  });
+
+  const register = (body: Record<string, unknown>): Promise<Response> =>
+    w.svc.request('POST', '/api/endpoints', { token: w.admin, body: { name: 'team A', baseUrl: server.baseUrl, auth: { type: 'none' }, allowInsecureHttp: true, ...body } });
+  const fhirAs = async (sub: string, caseId: string): Promise<{ status: number; detail?: string }> => {
+    const res = await w.svc.request('GET', `/api/cases/${caseId}/fhir`, { token: await w.svc.token('ehr', sub) });
+    const body = (await res.json()) as { issue?: { diagnostics?: string }[] };
+    const detail = body.issue?.[0]?.diagnostics;
+    return { status: res.status, ...(res.status !== 200 && detail ? { detail } : {}) };
+  };
+
+  it('opens a case to the EHR bound to one of its sources, not to other bound EHRs; an unbound client is not limited', async () => {
+    const res = await register({ inboundSubject: 'ehr-team-a' });
+    expect(res.status).toBe(201);
+    const endpoint = (await res.json()) as { id: string; inboundSubject: string };
+    expect(endpoint.inboundSubject).toBe('ehr-team-a');
+    const linked = await w.cm.openCase(sampleIntake());
+    const added = await w.svc.request('POST', `/api/cases/${linked}/sources`, { token: await w.svc.token('case_manager', 'cm-ehr'), body: { endpointId: endpoint.id, patient: { id: fixturePatientId('care-team-a') } } });
+    expect(added.status).toBe(201);
+    const sourceId = ((await added.json()) as { id: string }).id;
+    const other = await w.cm.openCase(sampleIntake());
+
+    expect((await fhirAs('ehr-team-a', linked)).status).toBe(200);
+    expect(await fhirAs('ehr-team-a', other)).toEqual({ status: 403, detail: 'This case is not shared with this EHR: its endpoint is neither a source nor a recipient of the case.' });
+    expect((await fhirAs('ehr-unbound', other)).status).toBe(200);
+    // A recipient links the case too (the referring physician's EHR reads the case it will receive).
+    const recipient = await w.svc.request('POST', `/api/cases/${other}/recipients`, { token: await w.svc.token('case_manager', 'cm-ehr'), body: { endpointId: endpoint.id } });
+    expect(recipient.status).toBe(201);
+    expect((await fhirAs('ehr-team-a', other)).status).toBe(200);
+
+    // One endpoint per inbound subject; unbinding it lifts the limit; a removed source no longer links.
+    const twice = await register({ name: 'team A again', inboundSubject: 'ehr-team-a' });
+    expect(twice.status).toBe(409);
+    expect(JSON.stringify(await twice.json())).toMatch(/inboundSubject/);
+    const removed = await w.svc.request('POST', `/api/cases/${linked}/sources/${sourceId}/remove`, { token: await w.svc.token('case_manager', 'cm-ehr'), body: {} });
+    expect(removed.status).toBe(200);
+    expect((await fhirAs('ehr-team-a', linked)).status).toBe(403);
+    const unbound = await w.svc.request('PATCH', `/api/endpoints/${endpoint.id}`, { token: w.admin, body: { inboundSubject: null } });
+    expect(unbound.status).toBe(200);
+    expect(((await unbound.json()) as { inboundSubject: string | null }).inboundSubject).toBeNull();
+    expect((await fhirAs('ehr-team-a', other)).status).toBe(200);
+  });
+});
+
+describe('SPECIALIST_CASE_ACCESS=assigned, EHR_CASE_ACCESS=linked: only their own cases', () => {
   let w: World;
   beforeAll(async () => {
-    w = await world({ SPECIALIST_CASE_ACCESS: 'assigned' });
+    w = await world({ SPECIALIST_CASE_ACCESS: 'assigned', EHR_CASE_ACCESS: 'linked' });
   }, 60_000);
   afterAll(async () => {
     await w.svc.stop();
@@ -117,8 +176,16 @@ describe('SPECIALIST_CASE_ACCESS=assigned: only their own assigned cases', () =>
     const unbound = await caseFor(w, await w.cm.addSpecialist(w.admin, 'Unbound', [ENDO]));
     expect((await statusAs(w, 'dr-strict', `/api/cases/${unbound}`)).status).toBe(403);
   });
+
+  it('refuses an EHR client bound to no endpoint', async () => {
+    const id = await caseFor(w);
+    const res = await w.svc.request('GET', `/api/cases/${id}/fhir`, { token: await w.svc.token('ehr', 'ehr-nobody') });
+    expect(res.status).toBe(403);
+    expect(((await res.json()) as { issue: { diagnostics: string }[] }).issue[0]?.diagnostics).toBe('This EHR client is not bound to a registered endpoint (inboundSubject).');
+  });
 });
 
-it('refuses an unknown SPECIALIST_CASE_ACCESS value, naming it', () => {
+it('refuses unknown SPECIALIST_CASE_ACCESS and EHR_CASE_ACCESS values, naming them', () => {
   expect(() => loadConfig({ ...process.env, SPECIALIST_CASE_ACCESS: 'everyone' })).toThrow(/SPECIALIST_CASE_ACCESS/);
+  expect(() => loadConfig({ ...process.env, EHR_CASE_ACCESS: 'everyone' })).toThrow(/EHR_CASE_ACCESS/);
 });

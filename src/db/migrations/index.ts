@@ -11,6 +11,7 @@ import { migration010 } from './010-task-waiting';
 import { migration011 } from './011-pull-cancel';
 import { migration012 } from './012-task-patient';
 import { migration013 } from './013-source-removal';
+import { migration014 } from './014-endpoint-inbound-subject';
 
 /** One numbered migration: applied once, in order, never edited after it has shipped. */
 export interface Migration {
@@ -19,4 +20,4 @@ export interface Migration {
   readonly sql: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004, migration005, migration006, migration007, migration008, migration009, migration010, migration011, migration012, migration013];
+export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004, migration005, migration006, migration007, migration008, migration009, migration010, migration011, migration012, migration013, migration014];
