@@ -31,7 +31,8 @@ export function notificationRoutes(deps: WebhookServiceDeps): AnyRoute[] {
       method: 'get',
       path: '/api/notifications',
       tag: 'notifications',
-      summary: 'Notifications for case managers, newest first: report signed, delivered, delivery failing or in review, transfer requests, disabled webhooks',
+      summary:
+        'Notifications for case managers, newest first: records complete, pull partial or failed, SLA target or limit missed, report signed, delivered, delivery failing or in review, transfer requests, disabled webhooks',
       roles: ['case_manager', 'admin'],
       query: NotificationQuery,
       responses: { 200: { description: 'Notifications' } },
