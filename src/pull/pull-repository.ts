@@ -266,6 +266,32 @@ export async function cancelPulls(
   return { pullIds: row?.pull_ids ?? [], tasks: row?.tasks ?? 0, attachments: row?.attachments ?? 0 };
 }
 
+/**
+ * Stops a source's work in the pulls under way (the source was removed, or now points at another
+ * patient): its queued and running tasks end `cancelled` with the reason (a running one stops at its
+ * next page: {@link commitPage} refuses a cancelled task), and its documents not fetched yet end
+ * `failed`. The pulls go on with their other sources (a cancelled task no longer counts in the pull's
+ * outcome, see `pullStateOf`). Call inside the caller's transaction.
+ */
+export async function stopSourceInRunningPulls(db: Queryable, sourceId: string, reason: string): Promise<{ tasks: number; attachments: number }> {
+  const { rows } = await db.query<{ tasks: number; attachments: number }>(
+    `WITH task AS (
+       UPDATE pull_tasks t SET state = 'cancelled', last_error = $2, waiting_until = NULL, finished_at = now(), updated_at = now()
+       FROM pulls p
+       WHERE t.pull_id = p.id AND p.state IN ('queued', 'running') AND t.source_id = $1 AND t.state IN ('queued', 'running')
+       RETURNING t.id
+     ), attachment AS (
+       UPDATE attachments a SET state = 'failed', error = 'not fetched: ' || $2, updated_at = now()
+       FROM pull_tasks t, pulls p
+       WHERE a.task_id = t.id AND t.pull_id = p.id AND p.state IN ('queued', 'running') AND t.source_id = $1 AND a.state = 'pending'
+       RETURNING a.id
+     )
+     SELECT (SELECT count(*)::int FROM task) AS tasks, (SELECT count(*)::int FROM attachment) AS attachments`,
+    [sourceId, reason],
+  );
+  return { tasks: rows[0]?.tasks ?? 0, attachments: rows[0]?.attachments ?? 0 };
+}
+
 /** Why a task is not retried: its source was removed, or now points at another patient. */
 export const STALE_TASK_REASON = 'not retried: its source was removed from the case, or now points at another patient';
 

@@ -10,6 +10,7 @@ import { conflict, HttpProblem, notFound } from '../http/problem';
 import type { Principal } from '../http/auth';
 import { logger } from '../log';
 import type { SecretBox } from '../security/secret-box';
+import { stopSourceInRunningPulls } from './pull-repository';
 import { candidateOf, demographicQuery, exactDemographicMatches, matchedPatients } from './patient-match';
 import {
   findSource,
@@ -123,8 +124,8 @@ export async function addSource(
  * was wrong, another child than the one a resolved source points at (checked by reading it). The
  * records pulled for the previous patient stay in the raw store but are left out of the bundle from
  * the next assembly on (see `normalize.ts`); `patientChanged` tells the caller to assemble again.
+ * A pull under way stops asking the source for the previous child (its other sources go on).
  * Written on the case timeline.
- * @throws HttpProblem 409 while a pull of the source for the previous patient is under way (cancel it first)
  */
 export async function chooseSourcePatient(deps: SourceServiceDeps, caseId: string, sourceId: string, patientId: string, actor: Principal) {
   const source = await findSource(deps.db, caseId, sourceId);
@@ -132,12 +133,6 @@ export async function chooseSourcePatient(deps: SourceServiceDeps, caseId: strin
   if (source.state === 'removed') throw conflict('This source was removed from the case; add the endpoint again as a new source.');
   const previous = source.remotePatientId;
   const patientChanged = previous !== null && previous !== patientId;
-  if (patientChanged && (await hasUnfinishedPull(deps.db, sourceId))) {
-    throw conflict(
-      `A pull of this source for patient ${previous} is under way: cancel it (POST /api/cases/{id}/pulls/{pullId}/cancel) before choosing another patient.`,
-      { remotePatientId: previous },
-    );
-  }
   const resolution = await resolvePatient(deps, source.endpointId, { id: patientId }, {} as Intake);
   if (resolution.state !== 'resolved' || !resolution.remotePatientId) {
     throw new HttpProblem(422, 'Unprocessable Content', resolution.reviewReason ?? 'The patient could not be read.', [
@@ -146,12 +141,18 @@ export async function chooseSourcePatient(deps: SourceServiceDeps, caseId: strin
   }
   await deps.db.transaction(async (tx) => {
     await resolveSource(tx, sourceId, resolution.remotePatientId ?? patientId);
+    // A pull under way for the previous child stops asking this source at once (its other sources go on).
+    const stopped = patientChanged ? await stopSourceInRunningPulls(tx, sourceId, 'stopped: the source now points at another patient') : undefined;
     await insertCaseEvent(tx, {
       caseId,
       type: 'source_patient_chosen',
       actorSub: actor.sub,
       reason: patientChanged ? 'Another patient chosen at this source: records pulled for the previous one are left out of the bundle' : undefined,
-      data: { sourceId, remotePatientId: resolution.remotePatientId, ...(patientChanged ? { previousRemotePatientId: previous } : {}) },
+      data: {
+        sourceId,
+        remotePatientId: resolution.remotePatientId,
+        ...(patientChanged ? { previousRemotePatientId: previous, queriesStopped: stopped?.tasks ?? 0 } : {}),
+      },
     });
   });
   return { ...sourceView((await findSource(deps.db, caseId, sourceId)) as SourceRow), patientChanged };
@@ -161,32 +162,25 @@ export async function chooseSourcePatient(deps: SourceServiceDeps, caseId: strin
  * Removes a source from the case (the wrong care team was added): no pull asks it again, and from
  * the next assembly on its records are left out of the bundle with the reason (they stay in the raw
  * store). The same endpoint may be added again as a new source. Written on the case timeline.
+ * A pull under way stops asking the source at once; its other sources go on.
  * @returns the source, and whether it was removed now (false: it was removed already)
- * @throws HttpProblem 409 while a pull of the source is under way (cancel it first)
  */
 export async function removeSource(deps: SourceServiceDeps, caseId: string, sourceId: string, reason: string | undefined, actor: Principal) {
   const source = await findSource(deps.db, caseId, sourceId);
   if (!source) throw notFound(`Source ${sourceId}`);
-  if (source.state !== 'removed' && (await hasUnfinishedPull(deps.db, sourceId))) {
-    throw conflict('A pull of this source is under way: cancel it (POST /api/cases/{id}/pulls/{pullId}/cancel) before removing the source.');
-  }
   const why = reason ?? 'Removed by the case manager';
   const removedNow = await deps.db.transaction(async (tx) => {
     if (!(await markSourceRemoved(tx, sourceId, actor.sub, why))) return false;
-    await insertCaseEvent(tx, { caseId, type: 'source_removed', actorSub: actor.sub, reason: why, data: { sourceId, endpointId: source.endpointId } });
+    // A pull under way stops asking this source at once (its other sources go on).
+    const stopped = await stopSourceInRunningPulls(tx, sourceId, 'stopped: the source was removed from the case');
+    await insertCaseEvent(tx, {
+      caseId, type: 'source_removed', actorSub: actor.sub, reason: why, data: { sourceId, endpointId: source.endpointId, queriesStopped: stopped.tasks },
+    });
     return true;
   });
   return { ...sourceView((await findSource(deps.db, caseId, sourceId)) as SourceRow), removedNow };
 }
 
-/** Whether a queued or running pull has a task for the source. */
-async function hasUnfinishedPull(db: Database, sourceId: string): Promise<boolean> {
-  const { rows } = await db.query(
-    `SELECT 1 FROM pull_tasks t JOIN pulls p ON p.id = t.pull_id WHERE t.source_id = $1 AND p.state IN ('queued', 'running') LIMIT 1`,
-    [sourceId],
-  );
-  return rows.length > 0;
-}
 
 export async function getSources(deps: SourceServiceDeps, caseId: string) {
   return (await listSources(deps.db, caseId)).map(sourceView);

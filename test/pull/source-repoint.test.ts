@@ -21,7 +21,7 @@ const childFamily = fixtureIntake().patient.name.family;
 beforeAll(async () => {
   svc = await startTestService({}, FAST_CLIENT);
   cm = await svc.token('case_manager');
-  server = await startSandboxServer({ name: 'care-team-a', auth: 'none', defaultCount: 50, maxCount: 50 });
+  server = await startSandboxServer({ name: 'care-team-a', auth: 'none', defaultCount: 10, maxCount: 10 });
   await server.load(fixtureBundle('care-team-a'));
   jorgeId = (await server.load(readBundle(JORGE))).ids.Patient?.[0] ?? '';
   const res = await svc.request('POST', '/api/endpoints', {
@@ -67,6 +67,12 @@ async function bundleText(caseId: string): Promise<{ version: string | null; tex
   expect(res.status).toBe(200);
   return { version: res.headers.get('x-bundle-version'), text: await res.text() };
 }
+
+const pagesOf = async (pullId: string): Promise<number> =>
+  (await svc.service.db.query<{ n: number }>('SELECT count(*)::int AS n FROM raw_pages p JOIN pull_tasks t ON t.id = p.task_id WHERE t.pull_id = $1', [pullId])).rows[0]?.n ?? -1;
+
+const pullStateOf = async (caseId: string, pullId: string): Promise<string> =>
+  ((await (await svc.request('GET', `/api/cases/${caseId}/pulls/${pullId}`, { token: cm })).json()) as { state: string }).state;
 
 const choose = (caseId: string, sourceId: string, patientId: string): Promise<Response> =>
   svc.request('POST', `/api/cases/${caseId}/sources/${sourceId}/patient`, { token: cm, body: { patientId } });
@@ -116,19 +122,28 @@ it('leaves the wrong child\'s records out of the bundle once the right child is 
   expect(timeline.find((e) => e.type === 'source_patient_chosen')?.data).toMatchObject({ sourceId, previousRemotePatientId: jorgeId });
 }, 120_000);
 
-it('refuses another patient while a pull for the first one runs, until that pull is cancelled', async () => {
+it('stops a pull under way for the previous child as soon as another patient is chosen', async () => {
   const { caseId, sourceId } = await caseWithWrongChild();
-  server.latencyMs = 200;
+  // Slow enough that the Observations query (14 pages of 10) is still under way when the patient changes.
+  server.latencyMs = 400;
   try {
     const res = await svc.request('POST', `/api/cases/${caseId}/pulls`, { token: cm, body: {} });
     const { pullId } = (await res.json()) as { pullId: string };
-    const refused = await choose(caseId, sourceId, fixturePatientId('care-team-a'));
-    expect(refused.status).toBe(409);
-    expect(((await refused.json()) as { detail: string }).detail).toMatch(/cancel it/);
-    expect((await svc.request('POST', `/api/cases/${caseId}/pulls/${pullId}/cancel`, { token: cm, body: { reason: 'Wrong child' } })).status).toBe(200);
-    const res2 = await choose(caseId, sourceId, fixturePatientId('care-team-a'));
-    expect(res2.status).toBe(200);
-    expect(((await res2.json()) as { patientChanged: boolean }).patientChanged).toBe(true);
+    await eventually(() => pagesOf(pullId), (n) => n >= 1, 30_000);
+    const chosen = await choose(caseId, sourceId, fixturePatientId('care-team-a'));
+    expect(chosen.status).toBe(200);
+    expect(((await chosen.json()) as { patientChanged: boolean }).patientChanged).toBe(true);
+    const pages = await pagesOf(pullId);
+    // The pull ends once its running queries reach their next page; not one page more is stored.
+    const ended = await eventually(() => pullStateOf(caseId, pullId), (s) => ['complete', 'partial', 'failed', 'cancelled'].includes(s), 30_000);
+    expect(['complete', 'cancelled']).toContain(ended);
+    expect(await pagesOf(pullId)).toBe(pages);
+    const { rows } = await svc.service.db.query<{ state: string; n: number }>(
+      `SELECT state, count(*)::int AS n FROM pull_tasks WHERE pull_id = $1 AND state NOT IN ('complete') GROUP BY 1`,
+      [pullId],
+    );
+    expect(rows.map((r) => r.state)).toEqual(['cancelled']);
+    expect(rows[0]?.n).toBeGreaterThan(0);
   } finally {
     server.latencyMs = 0;
   }
@@ -139,20 +154,26 @@ it('removes a source added by mistake: its records leave the bundle, and the end
   await pullToEnd(caseId);
   const remove = (body: unknown = {}): Promise<Response> => svc.request('POST', `/api/cases/${caseId}/sources/${sourceId}/remove`, { token: cm, body });
 
-  // Not while a pull of it runs.
-  server.latencyMs = 200;
+  expect((await remove({ reason: '' })).status).toBe(400);
+  const before = await bundleText(caseId);
+  // Removed while a second pull of it runs: that pull stops asking it at once.
+  server.latencyMs = 400;
+  let res: Response;
+  let pullId: string;
   try {
-    const { pullId } = (await (await svc.request('POST', `/api/cases/${caseId}/pulls`, { token: cm, body: {} })).json()) as { pullId: string };
-    const refused = await remove();
-    expect(refused.status).toBe(409);
-    expect((await svc.request('POST', `/api/cases/${caseId}/pulls/${pullId}/cancel`, { token: cm, body: {} })).status).toBe(200);
+    ({ pullId } = (await (await svc.request('POST', `/api/cases/${caseId}/pulls`, { token: cm, body: {} })).json()) as { pullId: string });
+    await eventually(() => pullStateOf(caseId, pullId), (s) => s === 'running', 30_000);
+    res = await remove({ reason: 'Added the wrong care team' });
   } finally {
     server.latencyMs = 0;
   }
-  expect((await remove({ reason: '' })).status).toBe(400);
-  const before = await bundleText(caseId);
-  const res = await remove({ reason: 'Added the wrong care team' });
   expect(res.status).toBe(200);
+  expect(await eventually(() => pullStateOf(caseId, pullId), (s) => s !== 'running' && s !== 'queued', 30_000)).toMatch(/^(complete|cancelled)$/);
+  const stopped = await svc.service.db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM pull_tasks WHERE pull_id = $1 AND state = 'cancelled' AND last_error = 'stopped: the source was removed from the case'`,
+    [pullId],
+  );
+  expect(stopped.rows[0]?.n).toBeGreaterThan(0);
   const removed = (await res.json()) as { state: string; removed: { reason: string } | null; removedNow: boolean; bundleVersion?: number };
   expect(removed).toMatchObject({ state: 'removed', removed: { reason: 'Added the wrong care team' }, removedNow: true, bundleVersion: Number(before.version) + 1 });
 
