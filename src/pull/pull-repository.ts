@@ -296,6 +296,12 @@ export async function stopSourceInRunningPulls(db: Queryable, sourceId: string, 
 export const STALE_TASK_REASON = 'not retried: its source was removed from the case, or now points at another patient';
 
 /**
+ * SQL: the task `t` was planned for what its source `s` no longer is (the source removed, or pointing
+ * at another patient than the task pulls for). The SQL twin of `pulledForAnotherPatient` in normalize.
+ */
+export const STALE_TASK_SQL = "(s.state = 'removed' OR (t.remote_patient_id IS NOT NULL AND t.remote_patient_id IS DISTINCT FROM s.remote_patient_id))";
+
+/**
  * Unfinished tasks of a finished pull go back to the queue, keeping their cursors (they resume where
  * they stopped); those whose source was removed or now points at another patient than the task was
  * planned for are cancelled instead (never ask a care team again for a child who is not the case's).
@@ -307,7 +313,7 @@ export async function requeueFailedTasks(db: Queryable, pullId: string): Promise
        UPDATE pull_tasks t SET state = 'cancelled', last_error = $2, waiting_until = NULL, finished_at = now(), updated_at = now()
        FROM case_sources s
        WHERE t.pull_id = $1 AND t.state NOT IN ('complete', 'cancelled') AND s.id = t.source_id
-         AND (s.state = 'removed' OR (t.remote_patient_id IS NOT NULL AND t.remote_patient_id IS DISTINCT FROM s.remote_patient_id))
+         AND ${STALE_TASK_SQL}
        RETURNING t.id
      )
      UPDATE pull_tasks SET state = 'queued', finished_at = NULL, updated_at = now()

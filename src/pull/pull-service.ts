@@ -11,7 +11,7 @@ import { errorFields, logger } from '../log';
 import type { PullFlowProducer } from '../../queues/pull-flow';
 import { planPull } from './pull-plan';
 import { pullProgress } from './pull-progress';
-import { bumpPullAttempt, cancelPulls, findPull, insertPull, insertTask, pendingAttachmentsOf, requeueFailedTasks, tasksOfPull, type NewAttachment, type PullRow } from './pull-repository';
+import { bumpPullAttempt, cancelPulls, findPull, insertPull, insertTask, pendingAttachmentsOf, requeueFailedTasks, STALE_TASK_SQL, tasksOfPull, type NewAttachment, type PullRow } from './pull-repository';
 import { listSources } from './source-repository';
 
 export interface PullServiceDeps extends CaseServiceDeps {
@@ -124,7 +124,7 @@ export async function retryPull(deps: PullServiceDeps, caseId: string, pullId: s
     await tx.query(
       `UPDATE attachments a SET state = 'pending', error = NULL FROM pull_tasks t, case_sources s
         WHERE a.task_id = t.id AND t.pull_id = $1 AND a.state = 'failed' AND t.state <> 'cancelled' AND s.id = t.source_id
-          AND s.state <> 'removed' AND (t.remote_patient_id IS NULL OR t.remote_patient_id IS NOT DISTINCT FROM s.remote_patient_id)`,
+          AND NOT ${STALE_TASK_SQL}`,
       [pullId],
     );
     // Read back in the reconciler's order, so a flow it re-adds has the same inline batch job ids.
@@ -172,5 +172,5 @@ export async function cancelPull(deps: PullServiceDeps, caseId: string, pullId: 
 
 /** Every task of every unfinished pull, for the reconciler. */
 export async function tasksToEnqueue(db: Database, pull: PullRow): Promise<string[]> {
-  return (await tasksOfPull(db, pull.id)).filter((t) => t.state !== 'complete').map((t) => t.id);
+  return (await tasksOfPull(db, pull.id)).filter((t) => t.state !== 'complete' && t.state !== 'cancelled').map((t) => t.id);
 }

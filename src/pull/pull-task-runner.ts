@@ -44,7 +44,8 @@ export async function runPullTask(
     if (pending.length > 0) await onAttachments(pending);
     return { state: 'skipped' };
   }
-  // A cancelled pull's jobs still run once (those queued, delayed or waiting for a paused endpoint), and end here.
+  // A cancelled task's job (its pull cancelled, its source removed or re-pointed) still runs once when it
+  // was queued, delayed or waiting for a paused endpoint, and ends here.
   if (task.state === 'cancelled') return { state: 'skipped' };
   const pull = await findPull(deps.db, task.pullId);
   const source = await findSourceById(deps.db, task.sourceId);
@@ -112,12 +113,12 @@ export async function runPullTask(
       });
       staleCursor = undefined;
       if (!result.committed) {
-        // Another run of this task got here first (continue from what is committed), or the pull was
+        // Another run of this task got here first (continue from what is committed), or the task was
         // cancelled meanwhile (stop: the page is not stored).
         prefetched = undefined;
         const fresh = await findTask(deps.db, current.id);
         if (!fresh || fresh.state === 'complete' || fresh.state === 'cancelled') {
-          if (fresh?.state === 'cancelled') logger.info('pull task stopped: pull cancelled', { pullId: current.pullId, sourceId: current.sourceId, resourceType: current.resourceType });
+          if (fresh?.state === 'cancelled') logger.info('pull task stopped: cancelled', { pullId: current.pullId, sourceId: current.sourceId, resourceType: current.resourceType });
           return { state: 'skipped' };
         }
         task = fresh;
