@@ -2,6 +2,7 @@ import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import type { CaseServiceDeps } from '../src/cases/case-service';
 import { logger, withLogContext } from '../src/log';
 import { finishPull } from '../src/pull/finish-pull';
+import { recordEvent } from '../src/notify/events';
 import { pendingAttachmentsOf, unfinishedPulls } from '../src/pull/pull-repository';
 import { tasksToEnqueue } from '../src/pull/pull-service';
 import { keepJobScheduler } from './keep-scheduled';
@@ -48,9 +49,11 @@ export async function reconcilePulls(deps: CaseServiceDeps, producer: PullFlowPr
     } else if (state === 'failed') {
       if ((await producer.retryParent(pull)) === 'retried') retried += 1;
       else {
-        // Its one more run failed too: decide the pull from its tasks so the case moves on; the
-        // bundle is then rebuilt on demand (POST …/bundle/rebuild) once the cause is fixed.
-        await finishPull(deps, pull.id);
+        // Its one more run failed too: decide the pull from its tasks (no retry loop), but leave the
+        // case where it is (records_complete means the bundle is there) and tell the case managers:
+        // the bundle is rebuilt on demand (POST …/bundle/rebuild) once the cause is fixed.
+        const state = await finishPull(deps, pull.id, { moveCase: false });
+        await recordEvent(deps.db, 'assembly.failed', pull.caseId, { caseId: pull.caseId, pullId: pull.id, pullState: state });
         logger.error('pull finished without its assembly: the assemble job failed for good twice', { caseId: pull.caseId, pullId: pull.id });
         finished += 1;
       }

@@ -143,6 +143,9 @@ it('runs a parent that failed for good once more, and if that fails too decides 
     // One task of two complete: partial, naming the other; not retried again.
     expect((await findPull(t.db, pull.id))?.state).toBe('partial');
     expect(await parents.getJobState(jobId)).toBe('failed');
+    // The case managers are told the bundle needs a rebuild.
+    const { rows } = await t.db.query<{ type: string; pull_id: string }>(`SELECT type, data->>'pullId' AS pull_id FROM outbox WHERE case_id = $1 AND type = 'assembly.failed'`, [pull.caseId]);
+    expect(rows).toEqual([{ type: 'assembly.failed', pull_id: pull.id }]);
   } finally {
     await worker.close();
     await events.close();
