@@ -1,5 +1,6 @@
 import { Worker, type ConnectionOptions } from 'bullmq';
 import { assembleCase, type AssembleDeps } from '../src/assembly/assemble';
+import { hasBundleVersion } from '../src/assembly/bundle-repository';
 import type { CaseServiceDeps } from '../src/cases/case-service';
 import { errorFields, logger, withLogContext } from '../src/log';
 import { finishPull, recordsCompleteAfter } from '../src/pull/finish-pull';
@@ -30,8 +31,7 @@ export function startAssembleCaseWorker(
         // Nothing came in, or the pull was cancelled (records of a wrong patient, say): no new bundle version.
         if (state === 'failed' || state === 'cancelled') return { state };
         const trigger = `pull:${pullId}:${attempt}`;
-        const done = await deps.db.query('SELECT 1 FROM case_bundles WHERE case_id = $1 AND trigger = $2', [caseId, trigger]);
-        const version = done.rows.length > 0 ? undefined : (await assembleCase(deps, caseId, { trigger })).version;
+        const version = (await hasBundleVersion(deps.db, caseId, trigger)) ? undefined : (await assembleCase(deps, caseId, { trigger })).version;
         await recordsCompleteAfter(deps, caseId, state, version);
         // A specialist's re-pull request is answered once its records are in the bundle (idempotent).
         await answerRequestsOfPull(deps, pullId, state);

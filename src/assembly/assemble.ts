@@ -11,7 +11,7 @@ import type { TerminologyMappings } from '../normalize/terminology';
 import type { AssemblyOptions, DedupeResult } from '../normalize/types';
 import { loadAssemblyInput, type AssemblyInput } from './assembly-input';
 import { fillAttachmentHashes } from './attachment-hashes';
-import { insertBundleVersion } from './bundle-repository';
+import { hasBundleVersion, insertBundleVersion } from './bundle-repository';
 import { completenessReport, countPulled, type CompletenessReport } from './completeness';
 import { PhaseTimer } from './phase-timer';
 import { withUploads } from '../uploads/upload-resources';
@@ -124,4 +124,13 @@ export async function assembleCase(deps: AssembleDeps, caseId: string, request: 
     durationMs: phases.totalMs(),
   });
   return { version, bundleId: options.bundleId, report, entries: bundle.entry?.length ?? 0, timings: phases.laps };
+}
+
+/**
+ * Assembles the case again when it already has a bundle (a version to replace: a source removed or
+ * pointed at another patient must leave it at once); nothing for a case never assembled.
+ * @returns the new version, or undefined
+ */
+export async function reassembleIfAssembled(deps: AssembleDeps, caseId: string, trigger: string): Promise<number | undefined> {
+  return (await hasBundleVersion(deps.db, caseId)) ? (await assembleCase(deps, caseId, { trigger })).version : undefined;
 }

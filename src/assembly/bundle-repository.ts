@@ -25,6 +25,15 @@ interface NewBundleVersion {
   readonly trigger: string;
 }
 
+/** Whether the case has a bundle version at all, or one assembled for `trigger` (idempotent jobs). */
+export async function hasBundleVersion(db: Queryable, caseId: string, trigger?: string): Promise<boolean> {
+  const { rows } = await db.query(
+    `SELECT 1 FROM case_bundles WHERE case_id = $1${trigger === undefined ? '' : ' AND trigger = $2'} LIMIT 1`,
+    trigger === undefined ? [caseId] : [caseId, trigger],
+  );
+  return rows.length > 0;
+}
+
 const INSERT_PART = 'INSERT INTO case_bundle_parts (case_id, version, n, part) VALUES ($1, $2, $3, $4)';
 
 /**

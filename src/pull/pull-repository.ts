@@ -236,58 +236,58 @@ export interface CancelledPulls {
 }
 
 /**
- * Cancels a queued or running pull, or every unfinished pull of a case: the pulls and their unfinished
- * tasks end `cancelled` (a running task stops at its next page: {@link commitPage} refuses it), and
- * attachments not fetched yet end `failed` with the reason, so the completeness report says why a
- * document is missing. What was stored stays. Call inside the caller's transaction.
+ * Cancels a queued or running pull, or every unfinished pull of a case: the pulls end `cancelled`
+ * with who and why, and their work stops ({@link cancelTasks}). What was stored stays. Call inside the
+ * caller's transaction.
  */
 export async function cancelPulls(
   db: Queryable, of: { pullId: string } | { caseId: string }, cancelledBy: string, reason: string,
 ): Promise<CancelledPulls> {
-  const { rows } = await db.query<{ pull_ids: string[] | null; tasks: number; attachments: number }>(
-    `WITH pull AS (
-       UPDATE pulls SET state = 'cancelled', finished_at = now(), cancelled_by = $2, cancel_reason = $3
-       WHERE ${'pullId' in of ? 'id = $1' : 'case_id = $1'} AND state IN ('queued', 'running')
-       RETURNING id
-     ), task AS (
-       UPDATE pull_tasks t SET state = 'cancelled', waiting_until = NULL, finished_at = now(), updated_at = now()
-       FROM pull WHERE t.pull_id = pull.id AND t.state NOT IN ('complete', 'cancelled')
-       RETURNING t.id
-     ), attachment AS (
-       UPDATE attachments a SET state = 'failed', error = 'not fetched: the pull was cancelled', updated_at = now()
-       FROM pull_tasks t, pull WHERE a.task_id = t.id AND t.pull_id = pull.id AND a.state = 'pending'
-       RETURNING a.id
-     )
-     SELECT (SELECT array_agg(id::text ORDER BY id) FROM pull) AS pull_ids,
-            (SELECT count(*)::int FROM task) AS tasks, (SELECT count(*)::int FROM attachment) AS attachments`,
+  const { rows } = await db.query<{ id: string }>(
+    `UPDATE pulls SET state = 'cancelled', finished_at = now(), cancelled_by = $2, cancel_reason = $3
+     WHERE ${'pullId' in of ? 'id = $1' : 'case_id = $1'} AND state IN ('queued', 'running')
+     RETURNING id`,
     ['pullId' in of ? of.pullId : of.caseId, cancelledBy, reason],
   );
-  const row = rows[0];
-  return { pullIds: row?.pull_ids ?? [], tasks: row?.tasks ?? 0, attachments: row?.attachments ?? 0 };
+  const pullIds = rows.map((r) => r.id).sort();
+  if (pullIds.length === 0) return { pullIds, tasks: 0, attachments: 0 };
+  return { pullIds, ...(await cancelTasks(db, { pullIds }, `cancelled: ${reason}`, 'not fetched: the pull was cancelled')) };
 }
 
 /**
  * Stops a source's work in the pulls under way (the source was removed, or now points at another
- * patient): its queued and running tasks end `cancelled` with the reason (a running one stops at its
- * next page: {@link commitPage} refuses a cancelled task), and its documents not fetched yet end
- * `failed`. The pulls go on with their other sources (a cancelled task no longer counts in the pull's
- * outcome, see `pullStateOf`). Call inside the caller's transaction.
+ * patient), with the reason ({@link cancelTasks}). The pulls go on with their other sources (a
+ * cancelled task no longer counts in the pull's outcome, see `pullStateOf`). Call inside the
+ * caller's transaction.
  */
 export async function stopSourceInRunningPulls(db: Queryable, sourceId: string, reason: string): Promise<{ tasks: number; attachments: number }> {
+  return cancelTasks(db, { sourceId }, reason, `not fetched: ${reason}`);
+}
+
+/**
+ * The queued and running tasks in scope (of the given pulls, or of a source in the pulls under way)
+ * end `cancelled` with `taskError` (a running one stops at its next page: {@link commitPage} refuses a
+ * cancelled task), and their documents not fetched yet end `failed` with `attachmentError`, so the
+ * completeness report says why a document is missing. One statement.
+ */
+async function cancelTasks(
+  db: Queryable, scope: { pullIds: readonly string[] } | { sourceId: string }, taskError: string, attachmentError: string,
+): Promise<{ tasks: number; attachments: number }> {
   const { rows } = await db.query<{ tasks: number; attachments: number }>(
-    `WITH task AS (
+    `WITH scope AS (
+       SELECT t.id FROM pull_tasks t JOIN pulls p ON p.id = t.pull_id
+       WHERE ${'pullIds' in scope ? 't.pull_id = ANY($1::uuid[])' : "t.source_id = $1 AND p.state IN ('queued', 'running')"}
+     ), task AS (
        UPDATE pull_tasks t SET state = 'cancelled', last_error = $2, waiting_until = NULL, finished_at = now(), updated_at = now()
-       FROM pulls p
-       WHERE t.pull_id = p.id AND p.state IN ('queued', 'running') AND t.source_id = $1 AND t.state IN ('queued', 'running')
+       FROM scope WHERE t.id = scope.id AND t.state IN ('queued', 'running')
        RETURNING t.id
      ), attachment AS (
-       UPDATE attachments a SET state = 'failed', error = 'not fetched: ' || $2, updated_at = now()
-       FROM pull_tasks t, pulls p
-       WHERE a.task_id = t.id AND t.pull_id = p.id AND p.state IN ('queued', 'running') AND t.source_id = $1 AND a.state = 'pending'
+       UPDATE attachments a SET state = 'failed', error = $3, updated_at = now()
+       FROM scope WHERE a.task_id = scope.id AND a.state = 'pending'
        RETURNING a.id
      )
      SELECT (SELECT count(*)::int FROM task) AS tasks, (SELECT count(*)::int FROM attachment) AS attachments`,
-    [sourceId, reason],
+    ['pullIds' in scope ? scope.pullIds : scope.sourceId, taskError, attachmentError],
   );
   return { tasks: rows[0]?.tasks ?? 0, attachments: rows[0]?.attachments ?? 0 };
 }

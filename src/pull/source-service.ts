@@ -181,7 +181,6 @@ export async function removeSource(deps: SourceServiceDeps, caseId: string, sour
   return { ...sourceView((await findSource(deps.db, caseId, sourceId)) as SourceRow), removedNow };
 }
 
-
 export async function getSources(deps: SourceServiceDeps, caseId: string) {
   return (await listSources(deps.db, caseId)).map(sourceView);
 }

@@ -24,6 +24,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { assembleCase, type AssembleDeps } from '../assembly/assemble';
+import { hasBundleVersion } from '../assembly/bundle-repository';
 import { recordBlob, type BlobStore } from '../blobs/blob-store';
 import type { UploadConfig } from '../config';
 import { uuidV5 } from '../cases/fhir-ids';
@@ -85,8 +86,7 @@ export async function ingestUpload(deps: IngestDeps, uploadId: string): Promise<
   const files = await listUploadFiles(deps.db, uploadId);
   const counts = countStates(files);
   const trigger = `upload:${uploadId}`;
-  const done = await deps.db.query('SELECT 1 FROM case_bundles WHERE case_id = $1 AND trigger = $2', [caseId, trigger]);
-  if (done.rows.length > 0) return { uploadId, files: files.length, counts };
+  if (await hasBundleVersion(deps.db, caseId, trigger)) return { uploadId, files: files.length, counts };
   const noted = await deps.db.query("SELECT 1 FROM case_events WHERE case_id = $1 AND type = 'upload_ingested' AND data->>'uploadId' = $2", [caseId, uploadId]);
   if (noted.rows.length === 0) {
     await insertCaseEvent(deps.db, {

@@ -3,7 +3,7 @@ import { unresolvedReferences } from '../../src/normalize/bundle';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { fixtureBundle, fixtureIntake, fixtureManifest, fixturePatientId } from '../support/fixture-child';
 import { bundleValidationErrors } from '../support/fhir-validation';
-import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
+import { bundleAssembled, FAST_CLIENT, startTestService, type TestService } from '../support/service';
 
 /**
  * The fixture child pulled from two care teams through the real pipeline: the pull's parent job
@@ -39,16 +39,7 @@ beforeAll(async () => {
     await svc.request('POST', `/api/cases/${caseId}/sources`, { token: cm, body: { endpointId: endpoint.id, patient: { id: fixturePatientId(name) } } });
   }
   const { pullId } = (await (await svc.request('POST', `/api/cases/${caseId}/pulls`, { token: cm, body: {} })).json()) as { pullId: string };
-  await eventually(
-    async () => {
-      // Only the status is wanted: the (streamed) body is let go, not left open.
-      const res = await svc.request('GET', `/api/cases/${caseId}/bundle`, { token: cm });
-      await res.body?.cancel();
-      return res.status;
-    },
-    (status) => status === 200,
-    90_000,
-  );
+  await bundleAssembled(svc, caseId, cm);
   expect(pullId).toBeTruthy();
 }, 120_000);
 

@@ -4,7 +4,7 @@ import type { Bundle } from 'fhir/r4';
 import { unresolvedReferences } from '../../src/normalize/bundle';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { bundleValidationErrors } from '../support/fhir-validation';
-import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
+import { bundleAssembled, FAST_CLIENT, startTestService, type TestService } from '../support/service';
 import { intakeFor, patientOf, readBundle, SHARED_DATA } from '../support/synthea';
 
 /**
@@ -61,16 +61,7 @@ it.each(PATIENTS)('%s: pulled, assembled, valid, resolvable, balanced', async (f
   expect(source.status).toBe(201);
   const started = await svc.request('POST', `/api/cases/${caseId}/pulls`, { token: cm, body: {} });
   if (started.status !== 202) throw new Error(`pull not started: ${await started.text()}`);
-  await eventually(
-    async () => {
-      // Only the status is wanted: the (streamed) body is let go, not left open.
-      const res = await svc.request('GET', `/api/cases/${caseId}/bundle`, { token: cm });
-      await res.body?.cancel();
-      return res.status;
-    },
-    (s) => s === 200,
-    90_000,
-  );
+  await bundleAssembled(svc, caseId, cm);
   const assembled = (await (await svc.request('GET', `/api/cases/${caseId}/bundle`, { token: cm })).json()) as Bundle;
   expect(assembled.type).toBe('document');
   expect(unresolvedReferences(assembled)).toEqual([]);

@@ -4,6 +4,7 @@ import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { QUEUES } from '../../queues/names';
 import { assembleJobId } from '../../queues/pull-flow';
 import { fixtureBundle, fixtureIntake, fixturePatientId } from '../support/fixture-child';
+import { pagesStoredFor } from '../support/pull-task';
 import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
 
 /**
@@ -84,8 +85,7 @@ async function count(sql: string, pullId: string): Promise<number> {
   return rows[0]?.n ?? -1;
 }
 
-const pagesOf = (pullId: string): Promise<number> =>
-  count('SELECT count(*)::int AS n FROM raw_pages p JOIN pull_tasks t ON t.id = p.task_id WHERE t.pull_id = $1', pullId);
+const pagesOf = (pullId: string): Promise<number> => pagesStoredFor(svc.service.db, pullId);
 
 const bundlesOf = (pullId: string): Promise<number> => count(`SELECT count(*)::int AS n FROM case_bundles WHERE trigger LIKE 'pull:' || $1 || ':%'`, pullId);
 

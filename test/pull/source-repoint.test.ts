@@ -1,5 +1,6 @@
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { fixtureBundle, fixtureIntake, fixturePatientId } from '../support/fixture-child';
+import { pagesStoredFor } from '../support/pull-task';
 import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
 import { JORGE, patientOf, readBundle } from '../support/synthea';
 
@@ -68,8 +69,7 @@ async function bundleText(caseId: string): Promise<{ version: string | null; tex
   return { version: res.headers.get('x-bundle-version'), text: await res.text() };
 }
 
-const pagesOf = async (pullId: string): Promise<number> =>
-  (await svc.service.db.query<{ n: number }>('SELECT count(*)::int AS n FROM raw_pages p JOIN pull_tasks t ON t.id = p.task_id WHERE t.pull_id = $1', [pullId])).rows[0]?.n ?? -1;
+const pagesOf = (pullId: string): Promise<number> => pagesStoredFor(svc.service.db, pullId);
 
 const pullStateOf = async (caseId: string, pullId: string): Promise<string> =>
   ((await (await svc.request('GET', `/api/cases/${caseId}/pulls/${pullId}`, { token: cm })).json()) as { state: string }).state;

@@ -25,3 +25,9 @@ export async function insertPullTask(
   if (!task) throw new Error('the task just inserted is not there');
   return task;
 }
+
+/** How many pages the raw store holds for a pull (a cancelled or stopped query must add none). */
+export async function pagesStoredFor(db: Database, pullId: string): Promise<number> {
+  const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM raw_pages p JOIN pull_tasks t ON t.id = p.task_id WHERE t.pull_id = $1', [pullId]);
+  return rows[0]?.n ?? -1;
+}

@@ -81,3 +81,19 @@ export async function eventually<T>(read: () => Promise<T>, done: (value: T) => 
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
+
+/**
+ * Waits until the case has a bundle (GET answers 200). Only the status is read: the streamed body is
+ * let go, not left open (an open body would hold the service's stop).
+ */
+export async function bundleAssembled(svc: TestService, caseId: string, token: string, timeoutMs = 90_000): Promise<void> {
+  await eventually(
+    async () => {
+      const res = await svc.request('GET', `/api/cases/${caseId}/bundle`, { token });
+      await res.body?.cancel();
+      return res.status;
+    },
+    (status) => status === 200,
+    timeoutMs,
+  );
+}

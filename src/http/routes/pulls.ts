@@ -5,7 +5,7 @@ import { listPulls } from '../../pull/pull-repository';
 import { pullProgresses } from '../../pull/pull-progress';
 import { addSource, chooseSourcePatient, getSources, removeSource, type SourceServiceDeps } from '../../pull/source-service';
 import type { PatientSelector } from '../../pull/source-repository';
-import { assembleCase, type AssembleDeps } from '../../assembly/assemble';
+import { reassembleIfAssembled, type AssembleDeps } from '../../assembly/assemble';
 import { defineRoute, type AnyRoute } from '../route';
 import { CaseParams, ChoosePatientBody, PatientSelectorSchema } from './params';
 
@@ -48,12 +48,6 @@ const CancelPullBody = z
   .strict();
 type CancelPullBody = z.infer<typeof CancelPullBody>;
 
-/** Assembles the case's bundle again when it has one (a version to replace); the new version. */
-async function reassemble(deps: AssembleDeps, caseId: string, trigger: string): Promise<number | undefined> {
-  const hasBundle = (await deps.db.query('SELECT 1 FROM case_bundles WHERE case_id = $1 LIMIT 1', [caseId])).rows.length > 0;
-  return hasBundle ? (await assembleCase(deps, caseId, { trigger })).version : undefined;
-}
-
 /** Sources of a case (local care teams' endpoints + which patient there) and record pulls. */
 export function pullRoutes(deps: PullServiceDeps & SourceServiceDeps & AssembleDeps): AnyRoute[] {
   return [
@@ -92,12 +86,12 @@ export function pullRoutes(deps: PullServiceDeps & SourceServiceDeps & AssembleD
       body: ChooseBody,
       responses: {
         200: { description: 'Source resolved; when the patient changed, the bundle is assembled again without the previous patient\'s records (`bundleVersion`)' },
-        409: { description: 'A pull of the source for the previous patient is under way' },
+        409: { description: 'The source was removed from the case' },
       },
       handler: async ({ params, body, principal }) => {
         const source = await chooseSourcePatient(deps, params.id, params.sourceId, body.patientId, principal);
         // The specialist must not go on seeing the other child's records: assemble again at once.
-        const bundleVersion = source.patientChanged ? await reassemble(deps, params.id, `source-patient:${params.sourceId}`) : undefined;
+        const bundleVersion = source.patientChanged ? await reassembleIfAssembled(deps, params.id, `source-patient:${params.sourceId}`) : undefined;
         return { status: 200, body: { ...source, ...(bundleVersion !== undefined ? { bundleVersion } : {}) } };
       },
     }),
@@ -111,11 +105,10 @@ export function pullRoutes(deps: PullServiceDeps & SourceServiceDeps & AssembleD
       body: RemoveSourceBody,
       responses: {
         200: { description: 'Source removed (again: the same answer); when a bundle existed it is assembled again without its records (`bundleVersion`)' },
-        409: { description: 'A pull of the source is under way' },
       },
       handler: async ({ params, body, principal }) => {
         const source = await removeSource(deps, params.id, params.sourceId, body.reason, principal);
-        const bundleVersion = source.removedNow ? await reassemble(deps, params.id, `source-removed:${params.sourceId}`) : undefined;
+        const bundleVersion = source.removedNow ? await reassembleIfAssembled(deps, params.id, `source-removed:${params.sourceId}`) : undefined;
         return { status: 200, body: { ...source, ...(bundleVersion !== undefined ? { bundleVersion } : {}) } };
       },
     }),
