@@ -29,6 +29,8 @@ export interface VersionRow {
   readonly pdfSha1Base64: string;
   readonly pdfSha256: string;
   readonly pdfBytes: number;
+  /** The case bundle version that was the case record when this version was signed (null: none). */
+  readonly bundleVersion: number | null;
 }
 
 interface DraftDb {
@@ -51,6 +53,7 @@ interface VersionDb {
   pdf_sha1_base64: string;
   pdf_sha256: string;
   pdf_bytes: number;
+  bundle_version: number | null;
 }
 
 const toDraft = (r: DraftDb): DraftRow => ({
@@ -73,9 +76,10 @@ const toVersion = (r: VersionDb): VersionRow => ({
   pdfSha1Base64: r.pdf_sha1_base64,
   pdfSha256: r.pdf_sha256,
   pdfBytes: r.pdf_bytes,
+  bundleVersion: r.bundle_version,
 });
 
-const VERSION_COLUMNS = 'case_id, version, content, specialist, signed_by, signed_at, fhir_status, pdf_sha1_base64, pdf_sha256, pdf_bytes';
+const VERSION_COLUMNS = 'case_id, version, content, specialist, signed_by, signed_at, fhir_status, pdf_sha1_base64, pdf_sha256, pdf_bytes, bundle_version';
 
 /** Writes the case's draft (a new write makes it unsigned again). */
 export async function upsertDraft(db: Queryable, caseId: string, content: StoredOpinion, specialist: SpecialistIdentity, at: Date): Promise<void> {
@@ -104,9 +108,12 @@ export type NewVersion = Omit<VersionRow, 'pdfBytes'> & { readonly pdf: Uint8Arr
 /** Stores a signed version (the primary key refuses a second version N). */
 export async function insertVersion(db: Queryable, v: NewVersion): Promise<void> {
   await db.query(
-    `INSERT INTO opinion_versions (case_id, version, content, specialist, signed_by, signed_at, fhir_status, pdf, pdf_sha1_base64, pdf_sha256, pdf_bytes)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-    [v.caseId, v.version, JSON.stringify(v.content), JSON.stringify(v.specialist), v.signedBy, v.signedAt, v.fhirStatus, Buffer.from(v.pdf), v.pdfSha1Base64, v.pdfSha256, v.pdf.length],
+    `INSERT INTO opinion_versions (case_id, version, content, specialist, signed_by, signed_at, fhir_status, pdf, pdf_sha1_base64, pdf_sha256, pdf_bytes, bundle_version)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+    [
+      v.caseId, v.version, JSON.stringify(v.content), JSON.stringify(v.specialist), v.signedBy, v.signedAt, v.fhirStatus, Buffer.from(v.pdf), v.pdfSha1Base64, v.pdfSha256, v.pdf.length,
+      v.bundleVersion,
+    ],
   );
 }
 

@@ -19,6 +19,7 @@ import type { Principal } from '../http/auth';
 import { conflict, HttpProblem, notFound } from '../http/problem';
 import { errorFields, logger } from '../log';
 import { recordEvent, type WorkDispatch } from '../notify/events';
+import { latestBundleVersion, type BundleVersionSummary } from '../assembly/bundle-versions';
 import { renderReportPdf, reportTitle, type ReportInput } from '../report/report-pdf';
 import type { ReportFontPaths } from '../report/report-fonts';
 import { matchAnswers } from './answers';
@@ -81,7 +82,9 @@ export async function saveOpinionDraft(deps: OpinionServiceDeps, caseId: string,
   return getOpinion(deps, caseId);
 }
 
-function reportInput(deps: OpinionServiceDeps, record: CaseRecord, content: StoredOpinion, specialist: SpecialistIdentity, version: number, signedAt: Date): ReportInput {
+function reportInput(
+  deps: OpinionServiceDeps, record: CaseRecord, content: StoredOpinion, specialist: SpecialistIdentity, version: number, signedAt: Date, records: BundleVersionSummary | undefined,
+): ReportInput {
   const intake = record.intake as Intake;
   const name = [...intake.patient.name.given, intake.patient.name.family].join(' ');
   return {
@@ -95,6 +98,7 @@ function reportInput(deps: OpinionServiceDeps, record: CaseRecord, content: Stor
     specialist: { name: specialist.name, ...(specialist.npi ? { npi: specialist.npi } : {}) },
     signedAt,
     timeZone: deps.config.programTimeZone,
+    ...(records ? { records: { bundleVersion: records.version, assembledAt: records.createdAt, sources: records.sources } } : {}),
   };
 }
 
@@ -113,7 +117,9 @@ export async function signOpinion(deps: OpinionServiceDeps, caseId: string, acto
     throw conflict(`An opinion is signed while the case is in_review (or delivered, for an amendment); it is ${status}.`, { currentStatus: status });
   }
   const version = ((await findVersion(deps.db, caseId))?.version ?? 0) + 1;
-  const pdf = await renderReportPdf(reportInput(deps, record, draft.content, draft.specialist, version, signedAt), deps.reportFonts);
+  // The case record the opinion rests on: the bundle version current now (printed on the report).
+  const records = await latestBundleVersion(deps.db, caseId);
+  const pdf = await renderReportPdf(reportInput(deps, record, draft.content, draft.specialist, version, signedAt, records), deps.reportFonts);
   const pdfSha1Base64 = createHash('sha1').update(pdf).digest('base64');
   const pdfSha256 = createHash('sha256').update(pdf).digest('hex');
   const deliveryIds = await deps.db.transaction(async (tx) => {
@@ -121,6 +127,14 @@ export async function signOpinion(deps: OpinionServiceDeps, caseId: string, acto
     const current = await findDraft(tx, caseId, true);
     if (!current || current.signedVersion !== null || current.updatedAt.getTime() !== draft.updatedAt.getTime() || locked.status !== record.status) {
       throw conflict('The opinion or the case changed while signing; read it again and retry.');
+    }
+    // A pull or rebuild finished while the report was rendered: the report would name a record that is
+    // no longer the case's current one.
+    const recordsNow = await latestBundleVersion(tx, caseId);
+    if (recordsNow?.version !== records?.version) {
+      throw conflict(`The case records were assembled again (bundle version ${recordsNow?.version ?? 'none'}) while signing; review them and sign again.`, {
+        bundleVersion: recordsNow?.version ?? null,
+      });
     }
     await insertVersion(tx, {
       caseId,
@@ -133,6 +147,7 @@ export async function signOpinion(deps: OpinionServiceDeps, caseId: string, acto
       pdf,
       pdfSha1Base64,
       pdfSha256,
+      bundleVersion: records?.version ?? null,
     });
     await markDraftSigned(tx, caseId, version);
     if (status === 'in_review') {
@@ -161,6 +176,8 @@ function versionView(v: VersionRow) {
     specialist: v.specialist,
     title: reportTitle({ caseId: v.caseId, version: v.version, status: v.fhirStatus }),
     pdf: { url: `/api/cases/${v.caseId}/report.pdf?version=${v.version}`, size: v.pdfBytes, sha1: v.pdfSha1Base64, sha256: v.pdfSha256 },
+    // The case record this version rests on (null: signed before any assembly, or before this was kept).
+    records: v.bundleVersion === null ? null : { bundleVersion: v.bundleVersion, url: `/api/cases/${v.caseId}/bundle?version=${v.bundleVersion}` },
     content: v.content,
   };
 }

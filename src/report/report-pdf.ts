@@ -36,6 +36,27 @@ export interface ReportInput {
   readonly signedAt: Date;
   /** IANA zone of the date printed beside the signature. */
   readonly timeZone: string;
+  /** The case record the opinion rests on: the bundle version that was current at signing. */
+  readonly records?: ReviewedRecords;
+}
+
+/** The case bundle version a report was written on (printed as "Records reviewed"). */
+export interface ReviewedRecords {
+  readonly bundleVersion: number;
+  readonly assembledAt: Date;
+  /** The sources with records in it (care teams, family uploads). */
+  readonly sources: readonly string[];
+}
+
+/** "A", "A and B", "A, B and C". */
+function listed(items: readonly string[]): string {
+  return items.length <= 1 ? (items[0] ?? '') : `${items.slice(0, -1).join(', ')} and ${items[items.length - 1] ?? ''}`;
+}
+
+/** The "Records reviewed" line: which version of the case record, when assembled, from where. */
+function recordsText(records: ReviewedRecords, timeZone: string): string {
+  const from = records.sources.length > 0 ? ` from ${listed(records.sources)}` : '';
+  return `Case record version ${records.bundleVersion}, assembled on ${printedDate(records.assembledAt, timeZone)}${from}`;
 }
 
 const PAGE = { width: 612, height: 792 }; // US Letter
@@ -165,6 +186,7 @@ export async function renderReportPdf(input: ReportInput, fontPaths: ReportFontP
   const allText = [
     programName, input.patient.name, input.referringPhysician ?? '', input.diagnosis, input.summary, input.diagnosisAssessment,
     input.recommendations, input.followUp, input.specialist.name, ...input.answers.flatMap((a) => [a.question, a.answer]),
+    ...(input.records?.sources ?? []),
   ].join('\n');
   const { regular: face, bold: boldFace } = await embedFontFaces(doc, fonts, allText);
 
@@ -190,6 +212,7 @@ export async function renderReportPdf(input: ReportInput, fontPaths: ReportFontP
     ['Report version', `${input.version} (${input.status})`],
     ...(input.referringPhysician ? ([['Referring physician', input.referringPhysician]] as [string, string][]) : []),
     ['Diagnosis in question', input.diagnosis],
+    ...(input.records ? ([['Records reviewed', recordsText(input.records, input.timeZone)]] as [string, string][]) : []),
   ];
   for (const [label, value] of facts) w.labelled(label, value);
   w.rule();

@@ -78,3 +78,63 @@ it('takes the name and NPI from the specialist directory and refuses another spe
   expect(own.status).toBe(200);
   expect(((await own.json()) as { draft: { specialist: unknown } }).draft.specialist).toEqual({ sub: 'spec-dir', name: 'Dr. Chiamaka Okafor', npi: '1245319599' });
 });
+
+interface VersionsBody {
+  items: { version: number; trigger: string; sources: string[]; opinionVersions: number[]; totals: { balanced: boolean }; url: string }[];
+}
+interface OpinionBodyView {
+  current: { version: number; records: { bundleVersion: number; url: string } | null };
+}
+
+it('keeps the case record each opinion version rests on: printed on the report, shown by the API, listed with the bundle versions', async () => {
+  const caseId = await openCaseIn(svc, cm, 'assigned');
+  const rebuild = async (): Promise<number> => {
+    const res = await svc.request('POST', `/api/cases/${caseId}/bundle/rebuild`, { token: cm, body: {} });
+    expect(res.status).toBe(201);
+    return ((await res.json()) as { version: number }).version;
+  };
+  const versions = async (): Promise<VersionsBody['items']> => ((await (await svc.request('GET', `/api/cases/${caseId}/bundle/versions`, { token: specialist })).json()) as VersionsBody).items;
+  expect(await versions()).toEqual([]);
+  expect(await rebuild()).toBe(1);
+
+  expect((await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body: opinionFor(referredIntake()) })).status).toBe(200);
+  const signed = (await (await svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist })).json()) as OpinionBodyView;
+  expect(signed.current.records).toEqual({ bundleVersion: 1, url: `/api/cases/${caseId}/bundle?version=1` });
+  const pdf = Buffer.from(await (await svc.request('GET', `/api/cases/${caseId}/report.pdf`, { token: cm })).arrayBuffer());
+  expect((await pdfText(pdf)).replace(/\s+/g, ' ')).toMatch(/Records reviewed ?Case record version 1, assembled on [A-Z][a-z]+ \d{1,2}, \d{4}/);
+
+  // New records after signing (a re-pull, a rebuild): the signed version still names version 1.
+  expect(await rebuild()).toBe(2);
+  const listed = await versions();
+  expect(listed.map((v) => [v.version, v.trigger, v.opinionVersions])).toEqual([[2, 'rebuild', []], [1, 'rebuild', [1]]]);
+  expect(listed.every((v) => v.totals.balanced && v.url.endsWith(`?version=${v.version}`))).toBe(true);
+
+  // The amendment rests on the record current when it is signed.
+  expect((await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body: opinionFor(referredIntake(), { summary: 'Amended.' }) })).status).toBe(200);
+  const amended = (await (await svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist })).json()) as OpinionBodyView;
+  expect(amended.current).toMatchObject({ version: 2, records: { bundleVersion: 2 } });
+  expect((await versions()).map((v) => v.opinionVersions)).toEqual([[2], [1]]);
+  const v2 = Buffer.from(await (await svc.request('GET', `/api/cases/${caseId}/report.pdf?version=2`, { token: cm })).arrayBuffer());
+  expect((await pdfText(v2)).replace(/\s+/g, ' ')).toContain('Case record version 2');
+  expect((await svc.request('GET', `/api/cases/${randomUUID()}/bundle/versions`, { token: cm })).status).toBe(404);
+});
+
+it('names the sources with records in a bundle version (not those whose records all left it)', async () => {
+  const caseId = await openCaseIn(svc, cm, 'assigned');
+  const report = {
+    sources: [
+      { sourceId: 'a', name: 'Pueblo Pediatrics', resourceTypes: [{ resourceType: 'Observation', inBundle: 0 }, { resourceType: 'Condition', inBundle: 2 }] },
+      { sourceId: 'b', name: 'Removed Clinic', resourceTypes: [{ resourceType: 'Observation', inBundle: 0 }] },
+      { sourceId: 'u', name: 'Family uploads', resourceTypes: [{ resourceType: 'DocumentReference', inBundle: 1 }] },
+    ],
+    totals: { pulled: 4, inBundle: 3, merged: 0, leftOut: 1, balanced: true },
+  };
+  await svc.service.db.query(
+    `INSERT INTO case_bundles (case_id, version, bundle_id, bundle, report, options, trigger) VALUES ($1, 1, 'b-1', NULL, $2, $3, 'rebuild')`,
+    [caseId, JSON.stringify(report), JSON.stringify({ disabledRules: ['observation:code-time-value'] })],
+  );
+  const body = (await (await svc.request('GET', `/api/cases/${caseId}/bundle/versions`, { token: cm })).json()) as { items: Record<string, unknown>[] };
+  expect(body.items).toEqual([
+    expect.objectContaining({ version: 1, bundleId: 'b-1', sources: ['Pueblo Pediatrics', 'Family uploads'], disabledRules: ['observation:code-time-value'], totals: report.totals }),
+  ]);
+});

@@ -69,3 +69,11 @@ it('names the variable to set when a configured font cannot be read', () => {
   expect(() => loadReportFonts({ fallback: '/nonexistent/font.ttf' })).toThrow(ReportFontError);
   expect(() => loadReportFonts({ fallback: '/nonexistent/font.ttf' })).toThrow(/REPORT_FALLBACK_FONT_PATH/);
 });
+
+it('prints the case record the opinion rests on: its version, when it was assembled and from which sources', async () => {
+  const records = { bundleVersion: 3, assembledAt: new Date('2027-03-02T23:30:00Z'), sources: ['Pueblo Pediatrics', '北京儿童医院', 'Family uploads'] };
+  const text = flat(await pdfText(await renderReportPdf({ ...base, records })));
+  // March 2 at 18:30 in New York (the program's zone), not March 3 (UTC). (Label and value run together in the extracted text.)
+  expect(text).toContain('Records reviewedCase record version 3, assembled on March 2, 2027 from Pueblo Pediatrics, 北京儿童医院 and Family uploads');
+  expect(flat(await pdfText(await renderReportPdf(base)))).not.toContain('Records reviewed');
+});

@@ -12,6 +12,7 @@ import { migration011 } from './011-pull-cancel';
 import { migration012 } from './012-task-patient';
 import { migration013 } from './013-source-removal';
 import { migration014 } from './014-endpoint-inbound-subject';
+import { migration015 } from './015-opinion-records';
 
 /** One numbered migration: applied once, in order, never edited after it has shipped. */
 export interface Migration {
@@ -20,4 +21,4 @@ export interface Migration {
   readonly sql: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004, migration005, migration006, migration007, migration008, migration009, migration010, migration011, migration012, migration013, migration014];
+export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004, migration005, migration006, migration007, migration008, migration009, migration010, migration011, migration012, migration013, migration014, migration015];

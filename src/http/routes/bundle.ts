@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { assembleCase, type AssembleDeps } from '../../assembly/assemble';
 import { findReport, openBundleText } from '../../assembly/bundle-repository';
+import { listBundleVersions } from '../../assembly/bundle-versions';
 import { findCase } from '../../db/case-repository';
 import { DEDUPE_RULE_NAMES } from '../../normalize/dedupe';
 import { notFound } from '../problem';
@@ -38,6 +39,29 @@ export function bundleRoutes(deps: AssembleDeps): AnyRoute[] {
         if (!text) throw notFound(query.version ? `Version ${query.version} of the case bundle` : 'A case bundle (no pull has completed yet)');
         await streamText(req, res, text.chunks, { contentType: 'application/fhir+json', headers: { 'X-Bundle-Version': String(text.version) } });
         return undefined;
+      },
+    }),
+    defineRoute<undefined, NoQuery, CaseParams>({
+      method: 'get',
+      path: '/api/cases/:id/bundle/versions',
+      tag: 'bundle',
+      summary: 'Every assembled version of the case bundle, newest first: when, why (trigger), totals, sources, and the opinion versions signed on it',
+      roles: ['specialist', 'case_manager', 'admin'],
+      params: CaseParams,
+      responses: { 200: { description: '`{items}`: the versions, newest first (empty before the first assembly)' }, 404: { description: 'No such case' } },
+      handler: async ({ params }) => {
+        if (!(await findCase(deps.db, params.id))) throw notFound(`Case ${params.id}`);
+        const versions = await listBundleVersions(deps.db, params.id);
+        return {
+          status: 200,
+          body: {
+            items: versions.map((v) => ({
+              ...v,
+              createdAt: v.createdAt.toISOString(),
+              url: `/api/cases/${params.id}/bundle?version=${v.version}`,
+            })),
+          },
+        };
       },
     }),
     defineRoute<undefined, NoQuery, CaseParams>({
