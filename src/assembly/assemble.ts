@@ -14,6 +14,7 @@ import { fillAttachmentHashes } from './attachment-hashes';
 import { hasBundleVersion, insertBundleVersion } from './bundle-repository';
 import { completenessReport, countPulled, type CompletenessReport } from './completeness';
 import { PhaseTimer } from './phase-timer';
+import { announceRecordsUpdated } from './records-updated';
 import { withUploads } from '../uploads/upload-resources';
 import { bundleHasImaging, offerRadiologyReview } from '../cases/radiology-offer';
 
@@ -105,14 +106,11 @@ export async function assembleCase(deps: AssembleDeps, caseId: string, request: 
   });
   const bundle = buildDocumentBundle({ composition, resources: deduped.resources, provenances, options });
   phases.lap('compose');
-  const version = await insertBundleVersion(deps.db, {
-    caseId,
-    bundleId: options.bundleId,
-    bundle,
-    report,
-    options: { disabledRules: request.disabledRules ?? [] },
-    trigger: request.trigger,
-  });
+  const version = await insertBundleVersion(
+    deps.db,
+    { caseId, bundleId: options.bundleId, bundle, report, options: { disabledRules: request.disabledRules ?? [] }, trigger: request.trigger },
+    (tx, stored) => announceRecordsUpdated(tx, caseId, stored, request.trigger),
+  );
   phases.lap('store');
   // Imaging in the case: the quote offers radiology review (idempotent; the fee only after approval).
   if (bundleHasImaging(bundle)) await offerRadiologyReview(deps.db, caseId, 'bundle');

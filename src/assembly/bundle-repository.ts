@@ -46,14 +46,16 @@ const INSERT_PART = 'INSERT INTO case_bundle_parts (case_id, version, n, part) V
  * This process never holds the whole text nor the driver's copy of it. The parts concatenated are
  * the text `JSON.stringify(bundle)` gives; the `case_bundles` row keeps `bundle` NULL.
  *
- * One transaction: the version row and all its parts are committed together or not at all.
+ * One transaction: the version row and all its parts are committed together or not at all, with what
+ * `alsoInTransaction` writes (the event announcing the version).
  */
-export async function insertBundleVersion(db: Database, v: NewBundleVersion): Promise<number> {
+export async function insertBundleVersion(db: Database, v: NewBundleVersion, alsoInTransaction?: (tx: Queryable, version: number) => Promise<void>): Promise<number> {
   return db.transaction(async (tx) => {
     // Serialise versions per case (two assemblies at once get consecutive versions).
     await tx.query('SELECT id FROM cases WHERE id = $1 FOR UPDATE', [v.caseId]);
     const version = await insertVersionRow(tx, v);
     await insertParts(tx, v.caseId, version, bundleJsonParts(v.bundle));
+    await alsoInTransaction?.(tx, version);
     return version;
   });
 }

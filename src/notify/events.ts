@@ -9,6 +9,7 @@ import type { Queryable } from '../db/database';
 /** Event types a webhook subscriber may ask for. */
 export const EVENT_TYPES = [
   'records.complete',
+  'records.updated',
   'pull.partial',
   'pull.failed',
   'assembly.failed',
@@ -30,6 +31,12 @@ export function eventMessage(type: string, data: Record<string, unknown>): strin
   switch (type) {
     case 'records.complete':
       return `All records are in${v ? ` and the case bundle is assembled${v}` : ''}: the case can be assigned to a specialist.`;
+    case 'records.updated': {
+      const signed = typeof data.opinionVersion === 'number'
+        ? ` Opinion version ${data.opinionVersion} was signed on ${typeof data.opinionBundleVersion === 'number' ? `bundle version ${data.opinionBundleVersion}` : 'earlier records'}: the specialist should review what is new and amend it if needed.`
+        : ' Let the specialist know what is new.';
+      return `The case records changed while the case is ${String(data.status ?? 'with the specialist')}: the case bundle was assembled again${v}, after ${triggerText(data.trigger)}.${signed}`;
+    }
     case 'pull.partial':
       return `The record pull ended partial: ${failed} source${failed === 1 ? '' : 's'} could not be pulled. Check the pull and retry it.`;
     case 'pull.failed':
@@ -54,6 +61,19 @@ export function eventMessage(type: string, data: Record<string, unknown>): strin
       return `Webhook subscriber ${String(data.webhookId ?? '')} kept failing and was disabled.`;
     default:
       return type;
+  }
+}
+
+/** What an assembly trigger (`pull:<id>:<n>`, `upload:<id>`, `rebuild`, `source-removed:<id>`, …) was, in words. */
+function triggerText(trigger: unknown): string {
+  const kind = typeof trigger === 'string' ? trigger.split(':')[0] : undefined;
+  switch (kind) {
+    case 'pull': return 'a record pull';
+    case 'upload': return 'a family upload';
+    case 'rebuild': return 'a rebuild';
+    case 'source-removed': return 'a source was removed';
+    case 'source-patient': return 'another patient was chosen at a source';
+    default: return 'a change';
   }
 }
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { PDFDocument } from 'pdf-lib';
 import { openCaseIn, opinionFor, referredIntake } from '../support/opinion-case';
 import { pdfText } from '../support/pdf-text';
-import { startTestService, type TestService } from '../support/service';
+import { eventually, startTestService, type TestService } from '../support/service';
 
 /** The opinion routes without a recipient: lifecycle rules, versions, the PDF, the assigned specialist. */
 let svc: TestService;
@@ -136,5 +136,25 @@ it('names the sources with records in a bundle version (not those whose records 
   const body = (await (await svc.request('GET', `/api/cases/${caseId}/bundle/versions`, { token: cm })).json()) as { items: Record<string, unknown>[] };
   expect(body.items).toEqual([
     expect.objectContaining({ version: 1, bundleId: 'b-1', sources: ['Pueblo Pediatrics', 'Family uploads'], disabledRules: ['observation:code-time-value'], totals: report.totals }),
+  ]);
+});
+
+it('tells the case managers when the records change while the case is with the specialist, naming the version a signed opinion rests on', async () => {
+  const caseId = await openCaseIn(svc, cm, 'records_complete');
+  const rebuild = async (): Promise<void> => {
+    expect((await svc.request('POST', `/api/cases/${caseId}/bundle/rebuild`, { token: cm, body: {} })).status).toBe(201);
+  };
+  type Note = { type: string; message: string };
+  const notes = async (): Promise<Note[]> => ((await (await svc.request('GET', `/api/notifications?caseId=${caseId}`, { token: cm })).json()) as { items: Note[] }).items;
+  await rebuild(); // version 1, before assignment: nothing to tell
+  await svc.service.db.query(`UPDATE cases SET status = 'in_review', revision = revision + 1 WHERE id = $1`, [caseId]);
+  await rebuild(); // version 2, in review
+  expect((await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body: opinionFor(referredIntake()) })).status).toBe(200);
+  expect((await svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist })).status).toBe(201);
+  await rebuild(); // version 3, after signing
+  const updates = (await eventually(notes, (items) => items.filter((n) => n.type === 'records.updated').length >= 2)).filter((n) => n.type === 'records.updated');
+  expect(updates.map((n) => n.message)).toEqual([
+    'The case records changed while the case is report_signed: the case bundle was assembled again (version 3), after a rebuild. Opinion version 1 was signed on bundle version 2: the specialist should review what is new and amend it if needed.',
+    'The case records changed while the case is in_review: the case bundle was assembled again (version 2), after a rebuild. Let the specialist know what is new.',
   ]);
 });
