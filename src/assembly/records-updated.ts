@@ -28,11 +28,14 @@ export async function announceRecordsUpdated(tx: Queryable, caseId: string, vers
   );
   const row = rows[0];
   if (!row || !WITH_SPECIALIST.has(row.status)) return;
+  // What the specialist has not seen: since the record the signed opinion rests on, else the version before.
+  const changesFrom = row.opinion_bundle_version ?? version - 1;
   await recordEvent(tx, 'records.updated', caseId, {
     caseId,
     version,
     trigger,
     status: row.status,
     ...(row.opinion_version !== null ? { opinionVersion: row.opinion_version, opinionBundleVersion: row.opinion_bundle_version } : {}),
+    ...(changesFrom >= 1 && changesFrom !== version ? { changes: `/api/cases/${caseId}/bundle/changes?from=${changesFrom}&to=${version}` } : {}),
   });
 }

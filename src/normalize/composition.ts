@@ -283,8 +283,11 @@ function medicationText(r: MedicationRequest | MedicationStatement, byUrl: Reado
   return (target?.resourceType === 'Medication' ? ccText(target.code) : undefined) ?? r.medicationReference?.display;
 }
 
-/** What a resource says, in one line (plain text; escape before use). */
-function describe(r: FhirResource, byUrl: ReadonlyMap<string, FhirResource>): string {
+/**
+ * What a resource says, in one line (plain text; escape before use): the line the section narrative
+ * shows for it. `byUrl` resolves a MedicationRequest's Medication reference.
+ */
+export function describe(r: FhirResource, byUrl: ReadonlyMap<string, FhirResource>): string {
   const parts: (string | undefined)[] = [];
   switch (r.resourceType) {
     case 'Condition':

@@ -35,7 +35,8 @@ export function eventMessage(type: string, data: Record<string, unknown>): strin
       const signed = typeof data.opinionVersion === 'number'
         ? ` Opinion version ${data.opinionVersion} was signed on ${typeof data.opinionBundleVersion === 'number' ? `bundle version ${data.opinionBundleVersion}` : 'earlier records'}: the specialist should review what is new and amend it if needed.`
         : ' Let the specialist know what is new.';
-      return `The case records changed while the case is ${String(data.status ?? 'with the specialist')}: the case bundle was assembled again${v}, after ${triggerText(data.trigger)}.${signed}`;
+      const what = typeof data.changes === 'string' ? ` What changed: ${data.changes}` : '';
+      return `The case records changed while the case is ${String(data.status ?? 'with the specialist')}: the case bundle was assembled again${v}, after ${triggerText(data.trigger)}.${signed}${what}`;
     }
     case 'pull.partial':
       return `The record pull ended partial: ${failed} source${failed === 1 ? '' : 's'} could not be pulled. Check the pull and retry it.`;

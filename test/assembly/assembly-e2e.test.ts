@@ -126,3 +126,61 @@ it('re-assembles deterministically, and switching a rule off undoes its merges',
   expect(observations(await getBundle(third.version))).toBeGreaterThan(observations(second));
   expect((await svc.request('POST', `/api/cases/${caseId}/bundle/rebuild`, { token: cm, body: { disabledRules: ['nonsense'] } })).status).toBe(400);
 });
+
+interface Changes {
+  from: { version: number; trigger: string };
+  to: { version: number; trigger: string };
+  totals: { added: number; removed: number; changed: number; unchanged: number };
+  byType: { resourceType: string; added: number; removed: number; changed: number }[];
+  added: { fullUrl: string; resourceType: string; section?: string; description: string }[];
+  removed: unknown[];
+  changed: { fullUrl: string; resourceType: string }[];
+  truncated: boolean;
+}
+
+it('shows what changed between two bundle versions: nothing for a plain rebuild; the un-merged results when a rule is switched off', async () => {
+  const specialist = await svc.token('specialist');
+  const changes = async (query: string): Promise<Changes> => {
+    const res = await svc.request('GET', `/api/cases/${caseId}/bundle/changes${query}`, { token: specialist });
+    expect(res.status).toBe(200);
+    return (await res.json()) as Changes;
+  };
+  const plain = (await (await svc.request('POST', `/api/cases/${caseId}/bundle/rebuild`, { token: cm, body: {} })).json()) as { version: number };
+  const again = (await (await svc.request('POST', `/api/cases/${caseId}/bundle/rebuild`, { token: cm, body: {} })).json()) as { version: number };
+  // The same raw data assembles to the same entries, byte for byte.
+  const none = await changes(`?from=${plain.version}&to=${again.version}`);
+  expect(none.totals).toMatchObject({ added: 0, removed: 0, changed: 0 });
+  expect(none.totals.unchanged).toBeGreaterThan(0);
+
+  const unmerged = (await (await svc.request('POST', `/api/cases/${caseId}/bundle/rebuild`, { token: cm, body: { disabledRules: ['observation:code-time-value'] } })).json()) as { version: number };
+  const observations = (b: Bundle) => (b.entry ?? []).filter((e) => e.resource?.resourceType === 'Observation').map((e) => e.fullUrl);
+  const before = new Set(observations(await getBundle(again.version)));
+  const after = observations(await getBundle(unmerged.version));
+  // Default: the latest version against the one before it.
+  const diff = await changes('');
+  expect([diff.from.version, diff.to.version]).toEqual([again.version, unmerged.version]);
+  expect(diff.to.trigger).toBe('rebuild');
+  expect(diff.added.map((c) => c.fullUrl).sort()).toEqual(after.filter((u) => !before.has(u)).sort());
+  expect(diff.added.length).toBeGreaterThan(0);
+  for (const c of diff.added) {
+    expect(c.resourceType).toBe('Observation');
+    expect(c.section).toMatch(/^(results|vitals)$/);
+    expect(c.description).toMatch(/^\d{4}-\d{2}-\d{2}/); // the narrative line starts with the date
+  }
+  expect(diff.removed).toEqual([]);
+  // What pointed at a merged result now points at its own (e.g. the team's DiagnosticReport).
+  expect(diff.changed.length).toBeGreaterThan(0);
+  expect(diff.byType.find((t) => t.resourceType === 'Observation')?.added).toBe(diff.added.length);
+  // The lists are cut at `limit`; the totals still count everything.
+  const cut = await changes('?limit=1');
+  expect(cut.added).toHaveLength(1);
+  expect(cut.totals).toEqual(diff.totals);
+  expect(cut.truncated).toBe(true);
+
+  const res404 = await svc.request('GET', `/api/cases/${caseId}/bundle/changes?from=999`, { token: specialist });
+  expect(res404.status).toBe(404);
+  expect(await res404.text()).toContain('Version 999');
+  const bad = await svc.request('GET', `/api/cases/${caseId}/bundle/changes?from=0`, { token: specialist });
+  expect(bad.status).toBe(400);
+  expect(((await bad.json()) as { errors: { field: string }[] }).errors[0]?.field).toBe('query.from');
+});

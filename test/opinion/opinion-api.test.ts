@@ -154,7 +154,7 @@ it('tells the case managers when the records change while the case is with the s
   await rebuild(); // version 3, after signing
   const updates = (await eventually(notes, (items) => items.filter((n) => n.type === 'records.updated').length >= 2)).filter((n) => n.type === 'records.updated');
   expect(updates.map((n) => n.message)).toEqual([
-    'The case records changed while the case is report_signed: the case bundle was assembled again (version 3), after a rebuild. Opinion version 1 was signed on bundle version 2: the specialist should review what is new and amend it if needed.',
-    'The case records changed while the case is in_review: the case bundle was assembled again (version 2), after a rebuild. Let the specialist know what is new.',
+    `The case records changed while the case is report_signed: the case bundle was assembled again (version 3), after a rebuild. Opinion version 1 was signed on bundle version 2: the specialist should review what is new and amend it if needed. What changed: /api/cases/${caseId}/bundle/changes?from=2&to=3`,
+    `The case records changed while the case is in_review: the case bundle was assembled again (version 2), after a rebuild. Let the specialist know what is new. What changed: /api/cases/${caseId}/bundle/changes?from=1&to=2`,
   ]);
 });

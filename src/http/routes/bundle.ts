@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { assembleCase, type AssembleDeps } from '../../assembly/assemble';
 import { findReport, openBundleText } from '../../assembly/bundle-repository';
-import { listBundleVersions } from '../../assembly/bundle-versions';
+import { bundleChanges } from '../../assembly/bundle-changes';
+import { latestBundleVersion, listBundleVersions } from '../../assembly/bundle-versions';
 import { findCase } from '../../db/case-repository';
 import { DEDUPE_RULE_NAMES } from '../../normalize/dedupe';
 import { notFound } from '../problem';
@@ -10,6 +11,14 @@ import { defineRoute, type AnyRoute } from '../route';
 import { CaseParams } from './params';
 
 const VersionQuery = z.object({ version: z.coerce.number().int().min(1, { error: 'version must be 1 or more' }).optional() });
+const versionNumber = (field: string) => z.coerce.number({ error: `${field} must be a bundle version number` }).int({ error: `${field} must be a whole number` }).min(1, { error: `${field} must be 1 or more` });
+const ChangesQuery = z
+  .object({
+    from: versionNumber('from').optional(),
+    to: versionNumber('to').optional(),
+    limit: z.coerce.number({ error: 'limit must be a number' }).int({ error: 'limit must be a whole number' }).min(1, { error: 'limit must be 1 or more' }).max(1000, { error: 'limit must be at most 1000' }).default(200),
+  })
+  .strict();
 const RebuildBody = z
   .object({
     disabledRules: z
@@ -62,6 +71,26 @@ export function bundleRoutes(deps: AssembleDeps): AnyRoute[] {
             })),
           },
         };
+      },
+    }),
+    defineRoute<undefined, z.infer<typeof ChangesQuery>, CaseParams>({
+      method: 'get',
+      path: '/api/cases/:id/bundle/changes',
+      tag: 'bundle',
+      summary: 'What changed in the case record between two bundle versions (default: the latest and the one before): entries added, removed and changed, each with its narrative line',
+      roles: ['specialist', 'case_manager', 'admin'],
+      params: CaseParams,
+      query: ChangesQuery,
+      responses: { 200: { description: '`{from, to, totals, byType, added, removed, changed, truncated}`' }, 404: { description: 'No such case or version' } },
+      handler: async ({ params, query }) => {
+        if (!(await findCase(deps.db, params.id))) throw notFound(`Case ${params.id}`);
+        const to = query.to ?? (await latestBundleVersion(deps.db, params.id))?.version;
+        if (to === undefined) throw notFound('A case bundle (no assembly yet)');
+        const from = query.from ?? to - 1;
+        if (from < 1) throw notFound(`A bundle version before version ${to} to compare with`);
+        const changes = await bundleChanges(deps.db, params.id, from, to, query.limit);
+        if ('missing' in changes) throw notFound(`Version ${changes.missing} of the case bundle`);
+        return { status: 200, body: changes };
       },
     }),
     defineRoute<undefined, NoQuery, CaseParams>({
