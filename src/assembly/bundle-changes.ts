@@ -15,7 +15,7 @@ import type { FhirResource } from 'fhir/r4';
 import type { Queryable } from '../db/database';
 import { scanSearchset } from '../fhir/searchset-scan';
 import { describe, sectionOf } from '../normalize/composition';
-import { openBundleText } from './bundle-repository';
+import { readBundleBytes } from './bundle-repository';
 
 /** Resource types that every assembly writes anew. */
 const MACHINERY: ReadonlySet<string> = new Set(['Composition', 'Provenance', 'Device']);
@@ -61,11 +61,9 @@ interface ScannedVersion extends ComparedVersion {
 
 /** A version's entries as the bytes of each resource, or undefined when there is no such version. */
 async function scanVersion(db: Queryable, caseId: string, version: number): Promise<ScannedVersion | undefined> {
-  const text = await openBundleText(db, caseId, version);
+  const text = await readBundleBytes(db, caseId, version);
   if (!text) return undefined;
-  const chunks: Buffer[] = [];
-  for await (const chunk of text.chunks) chunks.push(Buffer.from(chunk, 'utf8'));
-  const body = Buffer.concat(chunks);
+  const body = text.bytes;
   const scan = scanSearchset(body);
   if (!scan) throw new Error(`Bundle version ${version} of case ${caseId} is not JSON the entry scan follows`);
   const envelope = JSON.parse(scan.envelope) as { entry?: { fullUrl?: string }[] };
@@ -104,9 +102,11 @@ const byTypeThenText = (a: BundleChange, b: BundleChange): number =>
  * @returns the changes, or `{missing}` naming a version that does not exist
  */
 export async function bundleChanges(db: Queryable, caseId: string, from: number, to: number, limit: number): Promise<BundleChanges | { missing: number }> {
-  const [a, b] = await Promise.all([scanVersion(db, caseId, from), scanVersion(db, caseId, to)]);
-  if (!a) return { missing: from };
+  // One after the other: the text of one version is read (as strings, then bytes) while the other is held as bytes only.
+  const b = await scanVersion(db, caseId, to);
+  const a = b ? await scanVersion(db, caseId, from) : undefined;
   if (!b) return { missing: to };
+  if (!a) return { missing: from };
   const added: [string, EntryBytes][] = [];
   const changed: [string, EntryBytes][] = [];
   const removed: [string, EntryBytes][] = [];

@@ -207,6 +207,38 @@ export async function openBundleText(db: Queryable, caseId: string, version?: nu
   return { ...stored, chunks: chunks() };
 }
 
+/** A bundle version's JSON text as one UTF-8 buffer (see {@link readBundleBytes}). */
+export interface BundleBytes extends Omit<StoredBundle, 'bundle'> {
+  readonly bytes: Buffer;
+}
+
+/**
+ * A bundle version's JSON text as UTF-8 bytes in one buffer, written part by part into a buffer of
+ * the stored size (PostgreSQL knows each part's byte length without decompressing it): the text is
+ * held once, as bytes, not as strings plus their copies.
+ * @returns undefined when there is no such version
+ */
+export async function readBundleBytes(db: Queryable, caseId: string, version: number): Promise<BundleBytes | undefined> {
+  const [text, size] = await Promise.all([
+    openBundleText(db, caseId, version),
+    db.query<{ bytes: string | null }>('SELECT sum(octet_length(part))::text AS bytes FROM case_bundle_parts WHERE case_id = $1 AND version = $2', [caseId, version]),
+  ]);
+  if (!text) return undefined;
+  const { chunks, ...rest } = text;
+  const total = Number(size.rows[0]?.bytes ?? 0);
+  if (total === 0) {
+    // A version stored before parts existed (one `json` value).
+    const pieces: Buffer[] = [];
+    for await (const chunk of chunks) pieces.push(Buffer.from(chunk, 'utf8'));
+    return { ...rest, bytes: Buffer.concat(pieces) };
+  }
+  const bytes = Buffer.allocUnsafe(total);
+  let at = 0;
+  for await (const chunk of chunks) at += bytes.write(chunk, at, 'utf8');
+  if (at !== total) throw new Error(`Bundle version ${version} of case ${caseId}: ${at} bytes read, ${total} stored`);
+  return { ...rest, bytes };
+}
+
 export async function findReport(db: Queryable, caseId: string): Promise<{ version: number; report: unknown } | undefined> {
   const { rows } = await db.query<{ version: number; report: unknown }>(
     'SELECT version, report FROM case_bundles WHERE case_id = $1 ORDER BY version DESC LIMIT 1',
