@@ -64,3 +64,8 @@ export async function latestBundleVersion(db: Queryable, caseId: string): Promis
   const { rows } = await db.query<SummaryDb>(`${SUMMARY_SQL} LIMIT 1`, [caseId]);
   return rows[0] ? toSummary(rows[0]) : undefined;
 }
+
+/** A version as the API shows it: times in ISO 8601, with the URL of its bundle. */
+export function bundleVersionView(caseId: string, v: BundleVersionSummary) {
+  return { ...v, createdAt: v.createdAt.toISOString(), url: `/api/cases/${caseId}/bundle?version=${v.version}` };
+}

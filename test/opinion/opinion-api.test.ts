@@ -108,6 +108,9 @@ it('keeps the case record each opinion version rests on: printed on the report, 
   const listed = await versions();
   expect(listed.map((v) => [v.version, v.trigger, v.opinionVersions])).toEqual([[2, 'rebuild', []], [1, 'rebuild', [1]]]);
   expect(listed.every((v) => v.totals.balanced && v.url.endsWith(`?version=${v.version}`))).toBe(true);
+  // The case view shows the current record.
+  const view = (await (await svc.request('GET', `/api/cases/${caseId}`, { token: cm })).json()) as { records: { version: number; trigger: string; opinionVersions: number[]; url: string } | null };
+  expect(view.records).toMatchObject({ version: 2, trigger: 'rebuild', opinionVersions: [], url: `/api/cases/${caseId}/bundle?version=2` });
 
   // The amendment rests on the record current when it is signed.
   expect((await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body: opinionFor(referredIntake(), { summary: 'Amended.' }) })).status).toBe(200);

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { assembleCase, type AssembleDeps } from '../../assembly/assemble';
 import { findReport, openBundleText } from '../../assembly/bundle-repository';
 import { bundleChanges } from '../../assembly/bundle-changes';
-import { latestBundleVersion, listBundleVersions } from '../../assembly/bundle-versions';
+import { bundleVersionView, latestBundleVersion, listBundleVersions } from '../../assembly/bundle-versions';
 import { findCase } from '../../db/case-repository';
 import { DEDUPE_RULE_NAMES } from '../../normalize/dedupe';
 import { notFound } from '../problem';
@@ -64,11 +64,7 @@ export function bundleRoutes(deps: AssembleDeps): AnyRoute[] {
         return {
           status: 200,
           body: {
-            items: versions.map((v) => ({
-              ...v,
-              createdAt: v.createdAt.toISOString(),
-              url: `/api/cases/${params.id}/bundle?version=${v.version}`,
-            })),
+            items: versions.map((v) => bundleVersionView(params.id, v)),
           },
         };
       },

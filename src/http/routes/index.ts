@@ -23,8 +23,16 @@ import { billingRoutes } from './billing';
 import { reviewRoutes } from './review';
 import { specialistRoutes } from './specialists';
 import { caseReviewExtras } from '../../review/case-review-extras';
+import { bundleVersionView, latestBundleVersion } from '../../assembly/bundle-versions';
 
 export type ApiDeps = PullServiceDeps & EndpointServiceDeps & SourceServiceDeps & AssembleDeps & UploadRouteDeps & OpinionServiceDeps & DeliveryServiceDeps & WebhookServiceDeps;
+
+/** The case's current record: its latest bundle version (null before the first assembly). */
+async function currentRecords(deps: Pick<ApiDeps, 'db'>, caseId: string) {
+  const latest = await latestBundleVersion(deps.db, caseId);
+  if (!latest) return null;
+  return { ...bundleVersionView(caseId, latest), versions: `/api/cases/${caseId}/bundle/versions` };
+}
 
 /** Every /api route of the service. */
 export function apiRoutes(deps: ApiDeps): AnyRoute[] {
@@ -32,6 +40,7 @@ export function apiRoutes(deps: ApiDeps): AnyRoute[] {
     sources: await getSources(deps, caseId),
     pulls: await pullProgresses(deps.db, caseId, await listPulls(deps.db, caseId)),
     ...(await caseReviewExtras(deps, caseId)),
+    records: await currentRecords(deps, caseId),
   });
   return [
     ...caseRoutes(deps, extras),
