@@ -239,6 +239,33 @@ export async function readBundleBytes(db: Queryable, caseId: string, version: nu
   return { ...rest, bytes };
 }
 
+/** The start of a stored bundle version: the Bundle with its first entries only (see {@link readBundleHead}). */
+export interface BundleHead extends Omit<StoredBundle, 'bundle'> {
+  readonly bundle: Bundle;
+}
+
+/**
+ * A bundle version's first entries — the Composition and its subject, which assembly writes first —
+ * without reading the rest: the first stored part ends after a whole entry (`bundleJsonParts`), so
+ * with the array and object closed it is the Bundle cut after that entry. A version in one part, or
+ * stored before parts existed, is read whole.
+ * @returns undefined when there is no such version
+ */
+export async function readBundleHead(db: Queryable, caseId: string, version?: number): Promise<BundleHead | undefined> {
+  const row = await findVersionRow(db, caseId, version);
+  if (!row) return undefined;
+  const stored = { caseId: row.case_id, version: row.version, report: row.report, trigger: row.trigger, createdAt: row.created_at };
+  if (row.json !== null) return { ...stored, bundle: JSON.parse(row.json) as Bundle };
+  const { rows } = await db.query<{ part: string; more: boolean }>(
+    `SELECT part, EXISTS (SELECT 1 FROM case_bundle_parts WHERE case_id = $1 AND version = $2 AND n = 1) AS more
+     FROM case_bundle_parts WHERE case_id = $1 AND version = $2 AND n = 0`,
+    [caseId, row.version],
+  );
+  const first = rows[0];
+  if (!first) return undefined;
+  return { ...stored, bundle: JSON.parse(first.more ? `${first.part}]}` : first.part) as Bundle };
+}
+
 export async function findReport(db: Queryable, caseId: string): Promise<{ version: number; report: unknown } | undefined> {
   const { rows } = await db.query<{ version: number; report: unknown }>(
     'SELECT version, report FROM case_bundles WHERE case_id = $1 ORDER BY version DESC LIMIT 1',

@@ -117,6 +117,11 @@ export function createApp(options: AppOptions): express.Express {
   app.set('etag', false);
   app.set('query parser', 'simple');
   app.use(requestContext);
+  app.use((_req: Request, res: Response, next: NextFunction) => {
+    // A body is what its Content-Type says (a JSON error is never sniffed as HTML).
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    next();
+  });
   app.use(
     express.json({
       limit: options.bodyLimit,
@@ -159,8 +164,10 @@ export function createApp(options: AppOptions): express.Express {
     const onCase = route.path.startsWith('/api/cases/:id') && (roles.includes('specialist') || roles.includes('ehr'));
     const chain = [
       metrics.observe(route.path),
-      (req: Request, _res: Response, next: NextFunction) => {
+      (req: Request, res: Response, next: NextFunction) => {
         req.fhirRoute = route.fhir === true;
+        // Answers carry PHI (or may, errors included): no browser or shared cache keeps them.
+        if (route.roles !== 'public') res.setHeader('Cache-Control', 'no-store');
         next();
       },
       ...(route.roles === 'public'

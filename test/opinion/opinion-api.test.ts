@@ -161,3 +161,25 @@ it('tells the case managers when the records change while the case is with the s
     `The case records changed while the case is in_review: the case bundle was assembled again (version 2), after a rebuild. Let the specialist know what is new. What changed: /api/cases/${caseId}/bundle/changes?from=1&to=2`,
   ]);
 });
+
+it('serves the case record as a page to read: the sections, the family\'s words escaped, no script allowed, not cached', async () => {
+  const base = referredIntake();
+  const intake = { ...base, questions: [...base.questions, 'Is <script>alert("x")</script> & "this" safe?'] };
+  const caseId = await openCaseIn(svc, cm, 'assigned', intake);
+  expect((await svc.request('GET', `/api/cases/${caseId}/bundle/summary`, { token: specialist })).status).toBe(404);
+  expect((await svc.request('POST', `/api/cases/${caseId}/bundle/rebuild`, { token: cm, body: {} })).status).toBe(201);
+  const res = await svc.request('GET', `/api/cases/${caseId}/bundle/summary`, { token: specialist });
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8');
+  expect(res.headers.get('content-security-policy')).toMatch(/default-src 'none'/);
+  expect(res.headers.get('cache-control')).toBe('no-store');
+  expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+  expect(res.headers.get('x-bundle-version')).toBe('1');
+  const html = await res.text();
+  for (const section of ['Reason for referral', 'History of present illness', 'Problems', 'Results', 'Documents']) expect(html).toContain(`>${section}`);
+  expect(html).toContain('Is &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &quot;this&quot; safe?');
+  expect(html).not.toContain('<script');
+  expect(html).toContain(`${intake.patient.name.given.join(' ')} ${intake.patient.name.family}`);
+  // Other API answers are not cached either.
+  expect((await svc.request('GET', `/api/cases/${caseId}`, { token: cm })).headers.get('cache-control')).toBe('no-store');
+});

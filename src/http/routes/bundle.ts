@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { assembleCase, type AssembleDeps } from '../../assembly/assemble';
-import { findReport, openBundleText } from '../../assembly/bundle-repository';
+import { findReport, openBundleText, readBundleHead } from '../../assembly/bundle-repository';
+import type { Config } from '../../config';
+import { CASE_RECORD_CSP, caseRecordHtml } from '../../report/case-record-html';
 import { bundleChanges } from '../../assembly/bundle-changes';
 import { bundleVersionView, latestBundleVersion, listBundleVersions } from '../../assembly/bundle-versions';
 import { findCase } from '../../db/case-repository';
@@ -29,7 +31,7 @@ const RebuildBody = z
 type NoQuery = Record<string, never>;
 
 /** The specialist's case bundle (a FHIR document), its versions, and the completeness report. */
-export function bundleRoutes(deps: AssembleDeps): AnyRoute[] {
+export function bundleRoutes(deps: AssembleDeps & { readonly config: Pick<Config, 'programTimeZone'> }): AnyRoute[] {
   return [
     defineRoute<undefined, z.infer<typeof VersionQuery>, CaseParams>({
       method: 'get',
@@ -47,6 +49,26 @@ export function bundleRoutes(deps: AssembleDeps): AnyRoute[] {
         const text = await openBundleText(deps.db, params.id, query.version);
         if (!text) throw notFound(query.version ? `Version ${query.version} of the case bundle` : 'A case bundle (no pull has completed yet)');
         await streamText(req, res, text.chunks, { contentType: 'application/fhir+json', headers: { 'X-Bundle-Version': String(text.version) } });
+        return undefined;
+      },
+    }),
+    defineRoute<undefined, z.infer<typeof VersionQuery>, CaseParams>({
+      method: 'get',
+      path: '/api/cases/:id/bundle/summary',
+      tag: 'bundle',
+      summary: "The case record as a page to read and print: the document's Composition (sections and their narrative), its version and when it was assembled",
+      roles: ['specialist', 'case_manager', 'admin'],
+      params: CaseParams,
+      query: VersionQuery,
+      responses: { 200: { description: 'HTML page (no script; Content-Security-Policy)', contentType: 'text/html' }, 404: { description: 'No bundle (yet)' } },
+      handler: async ({ params, query, req, res }) => {
+        const head = await readBundleHead(deps.db, params.id, query.version);
+        if (!head) throw notFound(query.version ? `Version ${query.version} of the case bundle` : 'A case bundle (no pull has completed yet)');
+        const html = caseRecordHtml({ caseId: params.id, version: head.version, assembledAt: head.createdAt, bundle: head.bundle, timeZone: deps.config.programTimeZone });
+        await streamText(req, res, (async function* () { yield* html; })(), {
+          contentType: 'text/html',
+          headers: { 'X-Bundle-Version': String(head.version), 'Content-Security-Policy': CASE_RECORD_CSP },
+        });
         return undefined;
       },
     }),

@@ -1,0 +1,68 @@
+import type { Bundle } from 'fhir/r4';
+import { caseRecordHtml } from '../../src/report/case-record-html';
+
+const XHTML = 'http://www.w3.org/1999/xhtml';
+
+function bundle(sections: { title: string; div: string; entries?: number }[]): Bundle {
+  return {
+    resourceType: 'Bundle',
+    type: 'document',
+    identifier: { system: 'urn:test', value: 'bundle-7' },
+    entry: [
+      {
+        fullUrl: 'urn:uuid:c',
+        resource: {
+          resourceType: 'Composition',
+          status: 'final',
+          type: { text: 'summary' },
+          date: '2027-03-02T23:30:00Z',
+          author: [{ display: 'x' }],
+          title: 'Second opinion case summary',
+          subject: { reference: 'urn:uuid:p' },
+          section: sections.map((s) => ({
+            title: s.title,
+            text: { status: 'generated', div: s.div },
+            entry: Array.from({ length: s.entries ?? 0 }, (_, i) => ({ reference: `urn:uuid:e${i}` })),
+          })),
+        },
+      },
+      { fullUrl: 'urn:uuid:p', resource: { resourceType: 'Patient', name: [{ given: ['Zoë', 'Ann'], family: "O'Brien <Jr>" }], birthDate: '2017-04-22', gender: 'female' } },
+    ],
+  };
+}
+
+const page = (b: Bundle) => caseRecordHtml({ caseId: 'case-1', version: 3, assembledAt: new Date('2027-03-02T23:30:00Z'), bundle: b, timeZone: 'America/Denver' }).join('');
+
+it('renders the Composition as FHIR documents are presented: title, subject, each section in order with its narrative and count', () => {
+  const html = page(bundle([
+    { title: 'Problems', div: `<div xmlns="${XHTML}"><ul><li>Type 1 diabetes — onset 2021-05-01</li></ul></div>`, entries: 1 },
+    { title: 'Results', div: `<div xmlns="${XHTML}"><ul><li>HbA1c 7.9 %</li><li>TSH 2.1 mIU/L</li></ul></div>`, entries: 2 },
+    { title: 'Allergies and intolerances', div: `<div xmlns="${XHTML}"><p>None found.</p></div>` },
+  ]));
+  expect(html.startsWith('<!doctype html>')).toBe(true);
+  expect(html).toContain('<h1>Second opinion case summary</h1>');
+  // The subject's name, escaped.
+  expect(html).toContain('Zoë Ann O&#39;Brien &lt;Jr&gt; · born 2017-04-22 · female');
+  // 23:30 UTC on March 2 is 16:30 in Denver.
+  expect(html).toContain('case record version 3, assembled March 2, 2027 at 4:30 PM');
+  const order = ['Problems', 'Results', 'Allergies and intolerances'].map((t) => html.indexOf(`${t}`, html.indexOf('<section')));
+  expect([...order].sort((a, b) => a - b)).toEqual(order);
+  expect(html).toContain('<h2>Results <span class="count">(2)</span></h2>');
+  expect(html).toContain('<li>HbA1c 7.9 %</li>');
+  expect(html).toContain('<h2>Allergies and intolerances</h2>');
+  expect(html).toContain('Bundle bundle-7');
+});
+
+it('shows a narrative holding active content as escaped text, never as markup', () => {
+  const html = page(bundle([
+    { title: 'Results', div: `<div xmlns="${XHTML}"><script>alert(1)</script></div>` },
+    { title: 'Documents', div: `<div xmlns="${XHTML}"><a href="javascript:alert(2)">x</a></div>` },
+    { title: 'Procedures', div: `<div xmlns="${XHTML}"><p onclick="alert(3)">x</p></div>` },
+  ]));
+  expect(html).not.toMatch(/<script|<a href="javascript:|<p onclick/);
+  expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+});
+
+it('refuses a bundle that does not start with a Composition', () => {
+  expect(() => page({ resourceType: 'Bundle', type: 'document', entry: [{ resource: { resourceType: 'Patient' } }] })).toThrow(/does not start with a Composition/);
+});
