@@ -177,6 +177,7 @@ async function saveArtifacts(ctx: ReviewStepsContext, delivery: DeliveryView): P
   const found = (await (await fetch(search, { headers: { accept: 'application/fhir+json', authorization: `Bearer ${ehrToken}` } })).json()) as { total?: number; entry?: unknown[] };
   say('Where to look (the servers stop with the demo, so the results are saved):');
   say(`   case bundle         ${write('case-bundle.json', await api.bytes(`/api/cases/${caseId}/bundle`, tokens.caseManager))}  (GET /api/cases/${caseId}/bundle)`);
+  say(`   case record page    ${write('case-record.html', await api.bytes(`/api/cases/${caseId}/bundle/summary`, tokens.caseManager))}  (GET /api/cases/${caseId}/bundle/summary, to read or print)`);
   say(`   opinion PDF         ${write('report.pdf', await api.bytes(`/api/cases/${caseId}/report.pdf`, tokens.caseManager))}  (GET /api/cases/${caseId}/report.pdf)`);
   say(`   receipt PDF         ${write('receipt.pdf', await api.bytes(`/api/cases/${caseId}/receipt.pdf`, tokens.caseManager))}`);
   say(`   in the referring EHR ${write('referring-ehr-diagnostic-report.json', JSON.stringify(found, null, 2))}: GET ${search.toString()} → ${found.entry?.length ?? 0} DiagnosticReport`);
