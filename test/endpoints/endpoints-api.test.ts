@@ -166,3 +166,59 @@ describe("an endpoint's circuit breaker", () => {
     expect((await svc.request('POST', '/api/endpoints/00000000-0000-4000-8000-000000000000/circuit/reset', { token: admin })).status).toBe(404);
   });
 });
+
+describe('our JWKS, for the EHRs we call with SMART Backend Services', () => {
+  interface Jwks {
+    keys: Record<string, unknown>[];
+  }
+  const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+
+  it('publishes the public half of each key; an EHR that registers it verifies our client assertions', async () => {
+    const client = await makeSmartClient('jwks-url-client', 'RS384');
+    const res = await register({
+      name: 'Care team via JWKS URL',
+      baseUrl: ehr.baseUrl,
+      auth: { type: 'smart-backend', clientId: client.clientId, privateKeyJwk: client.privateKeyJwk },
+      allowInsecureHttp: true,
+    });
+    const endpoint = (await res.json()) as EndpointView;
+    // The EHR does not know the client yet: its /metadata refuses us.
+    expect(endpoint.capabilitiesError).toBeTruthy();
+
+    const published = await fetch(`${svc.url}/.well-known/jwks.json`);
+    expect(published.status).toBe(200);
+    expect(published.headers.get('cache-control')).toBe('public, max-age=300');
+    const jwks = (await published.json()) as Jwks;
+    const ours = jwks.keys.find((k) => k.kid === client.privateKeyJwk.kid);
+    expect(ours).toMatchObject({ kty: 'RSA', alg: 'RS384', use: 'sig', key_ops: ['verify'], n: client.privateKeyJwk.n, e: client.privateKeyJwk.e });
+    for (const key of jwks.keys) for (const member of PRIVATE_MEMBERS) expect(key).not.toHaveProperty(member);
+
+    // The EHR's administrator registers the published set for the client: our assertions now verify.
+    ehr.registerClient({ clientId: client.clientId, jwks: { keys: [ours as never] } });
+    const refreshed = (await (await svc.request('POST', `/api/endpoints/${endpoint.id}/capabilities`, { token: admin })).json()) as EndpointView;
+    expect(refreshed.capabilitiesError).toBeNull();
+    expect(refreshed.capabilities?.patientEverything).toBe(true);
+
+    // The same set for one endpoint, to paste into a registration form (admin only).
+    const one = await svc.request('GET', `/api/endpoints/${endpoint.id}/jwks`, { token: admin });
+    expect(((await one.json()) as Jwks).keys).toEqual([ours]);
+    expect((await svc.request('GET', `/api/endpoints/${endpoint.id}/jwks`, { token: await svc.token('case_manager') })).status).toBe(403);
+  });
+
+  it('lists a key shared by two endpoints once, and none for an endpoint without one', async () => {
+    const client = await makeSmartClient('shared-key-client', 'ES384');
+    const ids: string[] = [];
+    for (const name of ['Shared key 1', 'Shared key 2']) {
+      const res = await register({ name, baseUrl: ehr.baseUrl, auth: { type: 'smart-backend', clientId: client.clientId, privateKeyJwk: client.privateKeyJwk }, allowInsecureHttp: true });
+      ids.push(((await res.json()) as EndpointView).id);
+    }
+    const jwks = (await (await fetch(`${svc.url}/.well-known/jwks.json`)).json()) as Jwks;
+    expect(jwks.keys.filter((k) => k.kid === client.privateKeyJwk.kid)).toEqual([expect.objectContaining({ kty: 'EC', crv: 'P-384', alg: 'ES384' })]);
+    const bearer = (await (await register({ name: 'Bearer only', baseUrl: ehr.baseUrl, auth: { type: 'bearer', token: 'opaque-token-value' }, allowInsecureHttp: true })).json()) as EndpointView;
+    expect((await svc.request('GET', `/api/endpoints/${bearer.id}/jwks`, { token: admin })).status).toBe(404);
+    // A removed endpoint's key is no longer published (when no other endpoint uses it).
+    for (const id of ids) expect((await svc.request('DELETE', `/api/endpoints/${id}`, { token: admin })).status).toBe(204);
+    const after = (await (await fetch(`${svc.url}/.well-known/jwks.json`)).json()) as Jwks;
+    expect(after.keys.some((k) => k.kid === client.privateKeyJwk.kid)).toBe(false);
+  });
+});

@@ -7,10 +7,13 @@ import {
   refreshCapabilities,
   registerEndpoint,
   removeEndpoint,
+  requireEndpoint,
   resetEndpointCircuit,
   type EndpointServiceDeps,
 } from '../../endpoints/endpoint-service';
 import { CreateEndpointBody, UpdateEndpointBody } from '../../endpoints/endpoint-schema';
+import { jwksOf, serviceJwks } from '../../endpoints/client-jwks';
+import { notFound } from '../problem';
 import { defineRoute, type AnyRoute } from '../route';
 
 const EndpointIdParams = z.object({ id: z.uuid({ error: 'Endpoint id must be a UUID' }) });
@@ -20,6 +23,33 @@ type NoQuery = Record<string, never>;
 /** Registered FHIR endpoints (local care teams, referring EHRs). Secrets are write-only. */
 export function endpointRoutes(deps: EndpointServiceDeps): AnyRoute[] {
   return [
+    defineRoute<undefined, NoQuery, NoQuery>({
+      method: 'get',
+      path: '/.well-known/jwks.json',
+      tag: 'endpoints',
+      summary: 'Our public keys (JWKS) for the EHRs we call with SMART Backend Services: register this URL as the client\'s JWKS URL',
+      roles: 'public',
+      responses: { 200: { description: '`{keys}`: the public half of each SMART Backend Services key, with kid, alg, use sig' } },
+      handler: async () => ({
+        status: 200,
+        body: await serviceJwks(deps.db, deps.secrets),
+        headers: { 'Cache-Control': 'public, max-age=300' },
+      }),
+    }),
+    defineRoute<undefined, NoQuery, EndpointIdParams>({
+      method: 'get',
+      path: '/api/endpoints/:id/jwks',
+      tag: 'endpoints',
+      summary: "The public key (JWKS) this endpoint's EHR verifies our client assertions with, to paste into its client registration",
+      roles: ['admin'],
+      params: EndpointIdParams,
+      responses: { 200: { description: '`{keys}` (one key)' }, 404: { description: 'No such endpoint, or it uses no SMART Backend Services key' } },
+      handler: async ({ params }) => {
+        const jwks = jwksOf([await requireEndpoint(deps.db, params.id)], deps.secrets);
+        if (jwks.keys.length === 0) throw notFound(`A SMART Backend Services key of endpoint ${params.id} (its auth type uses none)`);
+        return { status: 200, body: jwks };
+      },
+    }),
     defineRoute<CreateEndpointBody, NoQuery, NoQuery>({
       method: 'post',
       path: '/api/endpoints',

@@ -1,0 +1,73 @@
+/**
+ * Our public keys as a JSON Web Key Set, for the EHRs we call with SMART Backend Services: each EHR
+ * verifies our client assertions with the public half of the key its endpoint is registered with here.
+ * An EHR administrator registers our JWKS URL (`/.well-known/jwks.json`) for the client, or pastes an
+ * endpoint's own set (`GET /api/endpoints/:id/jwks`).
+ *
+ * Only public members leave the service: the public key is derived from the sealed private key by
+ * node's crypto (`createPublicKey`), never by copying fields, so a private member cannot slip through.
+ * Several endpoints registered with the same key give one entry (same `kid`, same key).
+ * @see https://hl7.org/fhir/smart-app-launch/backend-services.html#registering-a-smart-backend-service-communicating-public-keys
+ * @see https://www.rfc-editor.org/rfc/rfc7517#section-5
+ * @packageDocumentation
+ */
+import { createPublicKey, type JsonWebKey } from 'node:crypto';
+import type { JWK } from 'jose';
+import type { Queryable } from '../db/database';
+import type { SecretBox } from '../security/secret-box';
+import { listEndpoints, type EndpointRow } from './endpoint-repository';
+
+/** A public signing key as published (RFC 7517). */
+export interface PublicJwk {
+  readonly kty: string;
+  readonly kid: string;
+  readonly alg: string;
+  readonly use: 'sig';
+  readonly key_ops: readonly ['verify'];
+  readonly n?: string;
+  readonly e?: string;
+  readonly crv?: string;
+  readonly x?: string;
+  readonly y?: string;
+}
+
+/** The public half of a private signing JWK, with its `kid` and `alg`. */
+export function publishedJwkOf(privateJwk: JWK): PublicJwk {
+  const pub = createPublicKey({ key: privateJwk as JsonWebKey, format: 'jwk' }).export({ format: 'jwk' });
+  return {
+    kty: String(pub.kty),
+    kid: String(privateJwk.kid ?? ''),
+    alg: String(privateJwk.alg ?? ''),
+    use: 'sig',
+    key_ops: ['verify'],
+    ...(pub.n !== undefined ? { n: pub.n, e: pub.e } : {}),
+    ...(pub.crv !== undefined ? { crv: pub.crv, x: pub.x, y: pub.y } : {}),
+  };
+}
+
+/** The private JWK sealed for a SMART Backend Services endpoint, if it has one. */
+function sealedPrivateJwk(row: EndpointRow, secrets: SecretBox): JWK | undefined {
+  if (row.authType !== 'smart-backend' || !row.sealedSecret) return undefined;
+  return (JSON.parse(secrets.open(row.sealedSecret, row.id)) as { privateKeyJwk?: JWK }).privateKeyJwk;
+}
+
+/** The key set of the given endpoints: one entry per distinct key, in registration order. */
+export function jwksOf(rows: readonly EndpointRow[], secrets: SecretBox): { keys: PublicJwk[] } {
+  const keys: PublicJwk[] = [];
+  const seen = new Set<string>();
+  for (const row of rows) {
+    const jwk = sealedPrivateJwk(row, secrets);
+    if (!jwk) continue;
+    const key = publishedJwkOf(jwk);
+    const identity = JSON.stringify(key);
+    if (seen.has(identity)) continue;
+    seen.add(identity);
+    keys.push(key);
+  }
+  return { keys };
+}
+
+/** Our JWKS: the public keys of every (not deleted) SMART Backend Services endpoint. */
+export async function serviceJwks(db: Queryable, secrets: SecretBox): Promise<{ keys: PublicJwk[] }> {
+  return jwksOf(await listEndpoints(db), secrets);
+}
