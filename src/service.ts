@@ -7,7 +7,7 @@ import type { Database } from './db/database';
 import { openDatabase } from './db/open';
 import { createApp } from './http/app';
 import { createTokenVerifier } from './http/auth';
-import { apiRoutes } from './http/routes';
+import { apiRoutes, publicRoutes } from './http/routes';
 import { errorFields, logger } from './log';
 import { bullConnectionOptions, createClientConnection, pingRedis } from './redis';
 import { startWorkers, type RunningWorkers } from '../queues';
@@ -99,10 +99,11 @@ export async function startService(config: Config, overrides: ServiceOverrides =
       });
     }
     if (config.role === 'api' || config.role === 'all') {
+      const apiDeps = { db, config, domain, secrets, clients, pulls, mappings, blobs, uploadIngest, dispatch, reportFonts: config.opinion.reportFonts };
       const app = createApp({
         db,
         verifyToken: createTokenVerifier(config.auth),
-        routes: apiRoutes({ db, config, domain, secrets, clients, pulls, mappings, blobs, uploadIngest, dispatch, reportFonts: config.opinion.reportFonts }),
+        routes: [...publicRoutes(apiDeps), ...apiRoutes(apiDeps)],
         readiness: [
           { name: 'database', check: () => db.ping() },
           { name: 'redis', check: () => pingRedis(apiRedis) },

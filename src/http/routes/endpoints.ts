@@ -12,7 +12,7 @@ import {
   type EndpointServiceDeps,
 } from '../../endpoints/endpoint-service';
 import { CreateEndpointBody, UpdateEndpointBody } from '../../endpoints/endpoint-schema';
-import { jwksOf, serviceJwks } from '../../endpoints/client-jwks';
+import { jwksOf } from '../../endpoints/client-jwks';
 import { notFound } from '../problem';
 import { defineRoute, type AnyRoute } from '../route';
 
@@ -23,19 +23,6 @@ type NoQuery = Record<string, never>;
 /** Registered FHIR endpoints (local care teams, referring EHRs). Secrets are write-only. */
 export function endpointRoutes(deps: EndpointServiceDeps): AnyRoute[] {
   return [
-    defineRoute<undefined, NoQuery, NoQuery>({
-      method: 'get',
-      path: '/.well-known/jwks.json',
-      tag: 'endpoints',
-      summary: 'Our public keys (JWKS) for the EHRs we call with SMART Backend Services: register this URL as the client\'s JWKS URL',
-      roles: 'public',
-      responses: { 200: { description: '`{keys}`: the public half of each SMART Backend Services key, with kid, alg, use sig' } },
-      handler: async () => ({
-        status: 200,
-        body: await serviceJwks(deps.db, deps.secrets),
-        headers: { 'Cache-Control': 'public, max-age=300' },
-      }),
-    }),
     defineRoute<undefined, NoQuery, EndpointIdParams>({
       method: 'get',
       path: '/api/endpoints/:id/jwks',

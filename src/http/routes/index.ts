@@ -22,6 +22,7 @@ import { transferRoutes } from './transfer';
 import { billingRoutes } from './billing';
 import { reviewRoutes } from './review';
 import { specialistRoutes } from './specialists';
+import { wellKnownRoutes } from './well-known';
 import { caseReviewExtras } from '../../review/case-review-extras';
 import { bundleVersionView, latestBundleVersion } from '../../assembly/bundle-versions';
 
@@ -32,6 +33,11 @@ async function currentRecords(deps: Pick<ApiDeps, 'db'>, caseId: string) {
   const latest = await latestBundleVersion(deps.db, caseId);
   if (!latest) return null;
   return { ...bundleVersionView(caseId, latest), versions: `/api/cases/${caseId}/bundle/versions` };
+}
+
+/** The public routes other servers read (no token), besides health, metrics and OpenAPI. */
+export function publicRoutes(deps: ApiDeps): AnyRoute[] {
+  return wellKnownRoutes(deps);
 }
 
 /** Every /api route of the service. */
