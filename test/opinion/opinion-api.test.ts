@@ -183,3 +183,32 @@ it('serves the case record as a page to read: the sections, the family\'s words 
   // Other API answers are not cached either.
   expect((await svc.request('GET', `/api/cases/${caseId}`, { token: cm })).headers.get('cache-control')).toBe('no-store');
 });
+
+it('refuses to sign (409) when the records are assembled again while the report is rendered, and signs on the new record after', async () => {
+  const caseId = await openCaseIn(svc, cm, 'assigned');
+  expect((await svc.request('POST', `/api/cases/${caseId}/bundle/rebuild`, { token: cm, body: {} })).status).toBe(201);
+  expect((await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body: opinionFor(referredIntake()) })).status).toBe(200);
+  let signing: Promise<Response> | undefined;
+  // Hold the case row: the signing transaction waits for it after the report is rendered on version 1.
+  await svc.service.db.transaction(async (tx) => {
+    await tx.query('SELECT id FROM cases WHERE id = $1 FOR UPDATE', [caseId]);
+    signing = svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist });
+    await eventually(
+      async () => (await svc.service.db.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FROM cases WHERE id = $1 FOR UPDATE%'`,
+      )).rows[0]?.n ?? 0,
+      (n) => n > 0,
+      20_000,
+    );
+    // Meanwhile a re-pull's assembly stores version 2.
+    await tx.query(
+      `INSERT INTO case_bundles (case_id, version, bundle_id, bundle, report, options, trigger) VALUES ($1, 2, 'b-2', NULL, '{"totals": {}, "sources": []}', '{}', 'pull:x:1')`,
+      [caseId],
+    );
+  });
+  const refused = await (signing as Promise<Response>);
+  expect(refused.status).toBe(409);
+  expect(await refused.text()).toContain('assembled again (bundle version 2) while signing');
+  const signed = (await (await svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist })).json()) as OpinionBodyView;
+  expect(signed.current).toMatchObject({ version: 1, records: { bundleVersion: 2 } });
+});
