@@ -30,6 +30,10 @@ const RebuildBody = z
   .strict();
 type NoQuery = Record<string, never>;
 
+/** 404 for a bundle version (or the latest) that does not exist. */
+const noBundle = (version: number | undefined) =>
+  notFound(version ? `Version ${version} of the case bundle` : 'A case bundle (no pull has completed yet)');
+
 /** The specialist's case bundle (a FHIR document), its versions, and the completeness report. */
 export function bundleRoutes(deps: AssembleDeps & { readonly config: Pick<Config, 'programTimeZone'> }): AnyRoute[] {
   return [
@@ -47,7 +51,7 @@ export function bundleRoutes(deps: AssembleDeps & { readonly config: Pick<Config
         // The stored text as is, streamed part by part: the same JSON a parse and re-serialisation
         // would give, without either, and without holding ~100 MB of it (gzip when accepted).
         const text = await openBundleText(deps.db, params.id, query.version);
-        if (!text) throw notFound(query.version ? `Version ${query.version} of the case bundle` : 'A case bundle (no pull has completed yet)');
+        if (!text) throw noBundle(query.version);
         await streamText(req, res, text.chunks, { contentType: 'application/fhir+json', headers: { 'X-Bundle-Version': String(text.version) } });
         return undefined;
       },
@@ -63,7 +67,7 @@ export function bundleRoutes(deps: AssembleDeps & { readonly config: Pick<Config
       responses: { 200: { description: 'HTML page (no script; Content-Security-Policy)', contentType: 'text/html' }, 404: { description: 'No bundle (yet)' } },
       handler: async ({ params, query, req, res }) => {
         const head = await readBundleHead(deps.db, params.id, query.version);
-        if (!head) throw notFound(query.version ? `Version ${query.version} of the case bundle` : 'A case bundle (no pull has completed yet)');
+        if (!head) throw noBundle(query.version);
         const html = caseRecordHtml({ caseId: params.id, version: head.version, assembledAt: head.createdAt, bundle: head.bundle, timeZone: deps.config.programTimeZone });
         await streamText(req, res, (async function* () { yield* html; })(), {
           contentType: 'text/html',
