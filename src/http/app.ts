@@ -3,6 +3,7 @@ import type { Database } from '../db/database';
 import { errorFields, logger } from '../log';
 import { authenticate, requireRole, type TokenVerifier } from './auth';
 import { caseAccess, type CaseAccessModes } from './case-access';
+import { fhirFormat } from './fhir-format';
 import { errorHandler } from './errors';
 import { buildOpenApi } from './openapi';
 import { MAX_BODY_DEPTH, nestsDeeperThan } from './json-depth';
@@ -176,6 +177,7 @@ export function createApp(options: AppOptions): express.Express {
           ? [authenticate(options.verifyToken, route.scopedToken), audit, requireRole(route.roles, true)]
           : [verify, audit, requireRole(route.roles)]),
       ...(onCase ? [caseAccess(options.db, accessModes, roles)] : []),
+      ...(route.fhir === true ? [fhirFormat] : []),
       handle(route),
     ];
     app[route.method](route.path, ...chain);

@@ -232,6 +232,23 @@ describe('GET /api/cases/:id/fhir', () => {
     expect(bundle.entry.map((e) => e.resource.resourceType).sort()).toEqual(['Consent', 'Patient', 'RelatedPerson', 'ServiceRequest']);
   });
 
+  it('speaks FHIR JSON only: 406 with an OperationOutcome for XML, by Accept or by _format (which wins)', async () => {
+    const { id } = await openCase();
+    const token = await svc.token('ehr', 'ehr-client');
+    const get = (query: string, accept?: string) => svc.request('GET', `/api/cases/${id}/fhir${query}`, { token, headers: accept ? { accept } : {} });
+    for (const [query, accept] of [['', 'application/fhir+xml'], ['?_format=xml', undefined], ['?_format=application/fhir%2Bxml', 'application/fhir+json'], ['?_format=ttl', undefined]] as const) {
+      const res = await get(query, accept);
+      expect(res.status).toBe(406);
+      expect(res.headers.get('content-type')).toMatch(/^application\/fhir\+json/);
+      const outcome = (await res.json()) as { resourceType: string; issue: { code: string; diagnostics: string }[] };
+      expect(outcome).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ code: 'not-supported' }] });
+      expect(outcome.issue[0]?.diagnostics).toContain('application/fhir+json only');
+    }
+    for (const [query, accept] of [['', 'application/fhir+json'], ['', 'application/json, */*;q=0.1'], ['?_format=json', 'application/fhir+xml'], ['?_format=application/fhir%2Bjson', undefined], ['', '*/*']] as const) {
+      expect((await get(query, accept)).status).toBe(200);
+    }
+  });
+
   it('answers errors on the FHIR route as an OperationOutcome', async () => {
     const res = await svc.request('GET', '/api/cases/00000000-0000-4000-8000-000000000000/fhir', { token: cm });
     expect(res.status).toBe(404);
