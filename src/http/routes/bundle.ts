@@ -10,10 +10,8 @@ import { DEDUPE_RULE_NAMES } from '../../normalize/dedupe';
 import { notFound } from '../problem';
 import { streamText } from '../stream-text';
 import { defineRoute, type AnyRoute } from '../route';
-import { CaseParams } from './params';
+import { CaseParams, VersionQuery, versionNumber } from './params';
 
-const VersionQuery = z.object({ version: z.coerce.number().int().min(1, { error: 'version must be 1 or more' }).optional() });
-const versionNumber = (field: string) => z.coerce.number({ error: `${field} must be a bundle version number` }).int({ error: `${field} must be a whole number` }).min(1, { error: `${field} must be 1 or more` });
 const ChangesQuery = z
   .object({
     from: versionNumber('from').optional(),

@@ -3,9 +3,8 @@ import { OpinionBodySchema, type OpinionBody } from '../../opinion/opinion-schem
 import { getOpinion, getReportPdf, saveOpinionDraft, signOpinion, type OpinionServiceDeps } from '../../opinion/opinion-service';
 import { reportTitle } from '../../report/report-pdf';
 import { defineRoute, type AnyRoute } from '../route';
-import { CaseParams } from './params';
+import { CaseParams, VersionQuery } from './params';
 
-const VersionQuery = z.object({ version: z.coerce.number().int().min(1, { error: 'version must be 1 or more' }).optional() });
 type NoQuery = Record<string, never>;
 
 /** The specialist's opinion: draft, sign (a frozen version with its PDF), read, and the PDF. */

@@ -18,3 +18,17 @@ export const PatientSelectorSchema = z.union(
 
 /** The case manager's choice of the child's Patient at an endpoint (a source or a recipient). */
 export const ChoosePatientBody = z.object({ patientId: FhirId('patientId') });
+
+/** The largest version number PostgreSQL's `integer` columns hold (a larger one cannot exist). */
+const MAX_VERSION = 2_147_483_647;
+
+/** A version number in a query (`?version=`, `?from=`): a whole number from 1, named in each error. */
+export const versionNumber = (field: string) =>
+  z.coerce
+    .number({ error: `${field} must be a version number` })
+    .int({ error: `${field} must be a whole number` })
+    .min(1, { error: `${field} must be 1 or more` })
+    .max(MAX_VERSION, { error: `${field} must be at most ${MAX_VERSION}` });
+
+/** `?version=N`: an older version, the latest when absent. */
+export const VersionQuery = z.object({ version: versionNumber('version').optional() });
