@@ -2,9 +2,10 @@
  * Drill: bad input on every POST, PUT and PATCH route of the route table (`apiRoutes`, so routes
  * added later are drilled too). For each, `bodiesPerRoute` seeded fast-check bodies (garbage of
  * every shape, prototype-pollution keys, broken JSON, and mutations of a valid sample) are sent
- * with a token holding every role and real ids in the path. No answer may be a 5xx (or no answer
- * at all), and every 4xx must name the problem (problem+json `detail`, or an OperationOutcome
- * with diagnostics or expression).
+ * with a token holding every role and real ids in the path. Then every GET route with a query
+ * schema gets bad values for each of its query parameters (`fuzz-queries.ts`). No answer may be a
+ * 5xx (or no answer at all), and every 4xx must name the problem (problem+json `detail`, or an
+ * OperationOutcome with diagnostics or expression).
  */
 import { API_ROLES } from '../src/http/auth';
 import type { AnyRoute } from '../src/http/route';
@@ -14,12 +15,15 @@ import { DrillLog, runDrill, type DrillPrinter, type DrillResult } from './suppo
 import { startDrillService, type DrillService } from './support/drill-service';
 import { fixtureIntake } from './support/fixtures';
 import { fuzzBodies } from './support/fuzz-bodies';
+import { fuzzQueries } from './support/fuzz-queries';
 import { namesTheProblem } from './support/problem-answer';
 import { concretePath, validSample, type RealIds } from './support/route-targets';
 
 /** Options of the drill (the quick jest variants pass smaller ones). */
 export interface BadInputOptions {
   readonly bodiesPerRoute: number;
+  /** Bad values per query parameter of each GET route (at least the fixed ones of `fuzz-queries.ts`). */
+  readonly valuesPerQueryKey?: number;
   readonly seed: number;
   /** Requests in flight at once. */
   readonly parallel?: number;
@@ -60,11 +64,19 @@ async function setUp(svc: DrillService, server: SandboxServer, token: string): P
   return { caseId, endpointId: String(endpoint.id), sourceId: String(source.id), pullId: String(pull.pullId), baseUrl: server.baseUrl };
 }
 
-async function send(svc: DrillService, method: string, path: string, token: string, body: string): Promise<{ status: number; contentType: string; text: string }> {
+/** The GET routes with a query schema, and the keys of that schema, from the route table itself. */
+export function queryRoutes(): { route: AnyRoute; keys: string[] }[] {
+  return apiRoutes({} as ApiDeps)
+    .filter((r) => r.method === 'get' && r.query !== undefined)
+    .map((route) => ({ route, keys: Object.keys((route.query as unknown as { shape?: Record<string, unknown> }).shape ?? {}) }))
+    .filter((q) => q.keys.length > 0);
+}
+
+async function send(svc: DrillService, method: string, path: string, token: string, body: string | undefined): Promise<{ status: number; contentType: string; text: string }> {
   try {
     const res = await fetch(`${svc.url}${path}`, {
       method,
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
       body,
       signal: AbortSignal.timeout(ANSWER_TIMEOUT_MS),
     });
@@ -115,6 +127,36 @@ export async function badInputDrill(options: BadInputOptions): Promise<DrillResu
         for (const e of tally.serverErrors.slice(0, 3)) log.step(`  ${key} answered ${e.status || 'nothing'} to: ${e.body}`);
         for (const u of tally.unnamed.slice(0, 3)) log.step(`  ${key} answered ${u.status} without naming the problem to: ${u.body} → ${u.answer}`);
       }
+      const queried = queryRoutes();
+      const perKey = Math.max(options.valuesPerQueryKey ?? 0, fuzzQueries('k', 0, 0).length);
+      log.step(`${queried.length} GET routes with query parameters × ${perKey} bad values per parameter`);
+      let queriesSent = 0;
+      for (const [r, { route, keys }] of queried.entries()) {
+        const key = `${route.method.toUpperCase()} ${route.path}?`;
+        const tally: RouteTally = { sent: 0, byClass: {}, serverErrors: [], unnamed: [] };
+        tallies.set(key, tally);
+        const path = concretePath(route, ids);
+        const queries = keys.flatMap((k, i) => fuzzQueries(k, perKey, options.seed + r * 31 + i));
+        let next = 0;
+        const workers = Array.from({ length: options.parallel ?? 8 }, async () => {
+          for (let i = next++; i < queries.length; i = next++) {
+            const query = queries[i] ?? '';
+            const answer = await send(svc as DrillService, 'GET', `${path}?${query}`, token, undefined);
+            tally.sent += 1;
+            const klass = answer.status === 0 ? 'none' : `${Math.floor(answer.status / 100)}xx`;
+            tally.byClass[klass] = (tally.byClass[klass] ?? 0) + 1;
+            if (answer.status === 0 || answer.status >= 500) tally.serverErrors.push({ status: answer.status, body: query.slice(0, 300) });
+            else if (answer.status >= 400 && !namesTheProblem(answer.contentType, answer.text)) {
+              tally.unnamed.push({ status: answer.status, body: query.slice(0, 300), answer: answer.text.slice(0, 300) });
+            }
+          }
+        });
+        await Promise.all(workers);
+        queriesSent += tally.sent;
+        log.step(`${key} ${keys.join(', ')}: ${tally.sent} queries → ${Object.entries(tally.byClass).sort().map(([k, n]) => `${k} ${n}`).join(', ')}`);
+        for (const e of tally.serverErrors.slice(0, 3)) log.step(`  ${key} answered ${e.status || 'nothing'} to: ${e.body}`);
+        for (const u of tally.unnamed.slice(0, 3)) log.step(`  ${key} answered ${u.status} without naming the problem to: ${u.body} → ${u.answer}`);
+      }
       let sent = 0;
       let fives = 0;
       let unnamed = 0;
@@ -125,8 +167,8 @@ export async function badInputDrill(options: BadInputOptions): Promise<DrillResu
         log.equal(`${key}: 5xx or no answer`, tally.serverErrors.length, 0);
         log.equal(`${key}: 4xx not naming the problem`, tally.unnamed.length, 0);
       }
-      log.equal('bodies sent', sent, routes.reduce((n, route) => n + bodyCount(route, options.bodiesPerRoute), 0));
-      log.summarize(`${sent} bodies to ${routes.length} routes; 5xx/no answer ${fives}; unnamed 4xx ${unnamed}`);
+      log.equal('bodies sent', sent - queriesSent, routes.reduce((n, route) => n + bodyCount(route, options.bodiesPerRoute), 0));
+      log.summarize(`${sent - queriesSent} bodies to ${routes.length} routes, ${queriesSent} bad queries to ${queried.length} GET routes; 5xx/no answer ${fives}; unnamed 4xx ${unnamed}`);
     } finally {
       await svc?.stop();
       await server?.stop();

@@ -29,7 +29,7 @@ export const FULL_DRILLS: Readonly<Record<string, () => Promise<DrillResult>>> =
   'faults-1': () => sandboxFaultsDrill({ rate: 0.04, seed: 1 }),
   'faults-2': () => sandboxFaultsDrill({ rate: 0.04, seed: 2 }),
   'faults-3': () => sandboxFaultsDrill({ rate: 0.06, seed: 3 }),
-  'bad-input': () => badInputDrill({ bodiesPerRoute: Number(process.env.DRILL_BODIES_PER_ROUTE ?? 1000), seed: 8 }),
+  'bad-input': () => badInputDrill({ bodiesPerRoute: Number(process.env.DRILL_BODIES_PER_ROUTE ?? 1000), valuesPerQueryKey: 200, seed: 8 }),
   delivery: () => deliveryDrill(),
   ssrf: () => ssrfDrill(),
 };
