@@ -154,12 +154,19 @@ export interface CaseListQuery {
   readonly offset: number;
 }
 
-export async function listCaseSummaries(deps: CaseServiceDeps, query: CaseListQuery) {
+/** Narrowing of a list beyond the case manager's query (the specialist's worklist). */
+export interface CaseListScope {
+  readonly assignedToSubject?: string;
+  readonly order?: 'newest' | 'sla';
+}
+
+export async function listCaseSummaries(deps: CaseServiceDeps, query: CaseListQuery, scope: CaseListScope = {}) {
   const now = clock(deps);
   const { cases, total } = await listCases(deps.db, {
     status: query.status,
     overdue: query.overdue === 'true' || query.overdue === 'target' ? 'target' : query.overdue === 'limit' ? 'limit' : undefined,
     notOverdue: query.overdue === 'false',
+    ...scope,
     now,
     limit: query.limit,
     offset: query.offset,

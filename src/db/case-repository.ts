@@ -111,6 +111,10 @@ export interface CaseListFilter {
   /** Only cases whose target (or limit) due date has passed and that are not paused. */
   readonly overdue?: 'target' | 'limit';
   readonly notOverdue?: boolean;
+  /** Only cases currently assigned to the specialist the directory binds to this token subject (`userSub`). */
+  readonly assignedToSubject?: string;
+  /** `sla`: the nearest SLA target first (cases without one last), else the newest first. */
+  readonly order?: 'newest' | 'sla';
   readonly now: Date;
   readonly limit: number;
   readonly offset: number;
@@ -136,10 +140,16 @@ export async function listCases(db: Queryable, filter: CaseListFilter): Promise<
       `NOT (status = ANY(${param(SLA_RUNNING_STATUSES)}::text[]) AND sla_target_due IS NOT NULL AND sla_target_due < ${param(filter.now)})`,
     );
   }
+  if (filter.assignedToSubject !== undefined) {
+    where.push(
+      `id IN (SELECT a.case_id FROM assignments a JOIN specialists s ON s.id = a.specialist_id WHERE a.ended_at IS NULL AND s.user_sub = ${param(filter.assignedToSubject)})`,
+    );
+  }
   const whereSql = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
   const countParams = [...params];
+  const order = filter.order === 'sla' ? 'sla_target_due ASC NULLS LAST, created_at, id' : 'created_at DESC, id';
   const { rows } = await db.query<CaseRow>(
-    `SELECT ${CASE_COLUMNS} FROM cases ${whereSql} ORDER BY created_at DESC, id LIMIT ${param(filter.limit)} OFFSET ${param(filter.offset)}`,
+    `SELECT ${CASE_COLUMNS} FROM cases ${whereSql} ORDER BY ${order} LIMIT ${param(filter.limit)} OFFSET ${param(filter.offset)}`,
     params,
   );
   const total = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM cases ${whereSql}`, countParams);

@@ -60,6 +60,12 @@ export async function findSpecialist(db: Queryable, id: string): Promise<Special
   return rows[0] ? toSpecialist(rows[0]) : undefined;
 }
 
+/** The specialist the directory binds to a token subject (`userSub`), if any. */
+export async function findSpecialistBySubject(db: Queryable, subject: string): Promise<SpecialistRecord | undefined> {
+  const { rows } = await db.query<SpecialistRow>(`SELECT ${COLUMNS} FROM specialists WHERE user_sub = $1`, [subject]);
+  return rows[0] ? toSpecialist(rows[0]) : undefined;
+}
+
 /** Whether an NPI or user subject is already in the directory. */
 export async function findSpecialistConflict(db: Queryable, npi: string | null, userSub: string | null, exceptId?: string): Promise<'npi' | 'userSub' | undefined> {
   const { rows } = await db.query<{ npi: string; user_sub: string | null }>(

@@ -197,3 +197,68 @@ describe('information requests', () => {
     expect(other.status).toBe(403);
   });
 });
+
+describe("the specialist's worklist", () => {
+  interface Worklist {
+    specialist: { id: string; displayName: string } | null;
+    detail?: string;
+    total: number;
+    items: {
+      id: string;
+      status: string;
+      sla: { targetDue: string } | null;
+      records: { bundleVersion: number } | null;
+      opinion: { draftSavedAt: string | null; unsignedChanges: boolean; signedVersion: number | null; signedOnBundleVersion: number | null };
+      newRecordsSinceOpinion: boolean;
+      links: Record<string, string>;
+    }[];
+  }
+  const worklist = async (token: string, query = '') => (await cm.json<Worklist>('GET', `/api/worklist${query}`, undefined, token)).body;
+
+  it("lists the cases assigned to the specialist bound to the token's subject, nearest SLA target first, with record and opinion progress", async () => {
+    const mine = await svc.token('specialist', 'dr-worklist');
+    const theirs = await svc.token('specialist', 'dr-other-worklist');
+    const me = await cm.addSpecialist(admin, 'Worklist', [NEURO], 'dr-worklist');
+    const other = await cm.addSpecialist(admin, 'Other', [NEURO], 'dr-other-worklist');
+    const [early, late, elsewhere] = [await readyCase(), await readyCase(), await readyCase()];
+    for (const [id, who] of [[late, me], [early, me], [elsewhere, other]] as const) {
+      expect((await cm.json('POST', `/api/cases/${id}/assignment`, { specialistId: who })).status).toBe(201);
+    }
+    // Make `early` the more urgent one whatever the order of assignment.
+    await svc.service.db.query(`UPDATE cases SET sla_target_due = now() + interval '1 day' WHERE id = $1`, [early]);
+    await svc.service.db.query(`UPDATE cases SET sla_target_due = now() + interval '4 days' WHERE id = $1`, [late]);
+
+    const list = await worklist(mine);
+    expect(list.specialist?.id).toBe(me);
+    expect(list.items.map((i) => i.id)).toEqual([early, late]);
+    expect(list.total).toBe(2);
+    expect(list.items[0]).toMatchObject({ status: 'assigned', records: null, opinion: { draftSavedAt: null, unsignedChanges: false, signedVersion: null }, newRecordsSinceOpinion: false });
+    expect(list.items[0]?.links).toMatchObject({ case: `/api/cases/${early}`, summary: `/api/cases/${early}/bundle/summary` });
+    expect((await worklist(theirs)).items.map((i) => i.id)).toEqual([elsewhere]);
+    expect((await worklist(mine, '?status=in_review')).items).toEqual([]);
+
+    // Records, a signed opinion, then newer records: the worklist says so and links the changes.
+    const rebuild = async (): Promise<void> => void expect((await cm.json('POST', `/api/cases/${early}/bundle/rebuild`, {})).status).toBe(201);
+    await rebuild();
+    const intake = sampleIntake();
+    const answers = intake.questions.map((question) => ({ question, answer: 'Answered.' }));
+    const opinion = { summary: 'S.', diagnosisAssessment: 'A.', recommendations: 'R.', answers, followUp: 'F.' };
+    expect((await cm.json('PUT', `/api/cases/${early}/opinion`, opinion, mine)).status).toBe(200);
+    expect((await worklist(mine)).items.find((i) => i.id === early)?.opinion).toMatchObject({ unsignedChanges: true, signedVersion: null });
+    expect((await cm.json('POST', `/api/cases/${early}/opinion/sign`, undefined, mine)).status).toBe(201);
+    await rebuild();
+    const after = (await worklist(mine)).items.find((i) => i.id === early);
+    expect(after).toMatchObject({ status: 'report_signed', records: { bundleVersion: 2 }, opinion: { unsignedChanges: false, signedVersion: 1, signedOnBundleVersion: 1 }, newRecordsSinceOpinion: true });
+    expect(after?.links.changes).toBe(`/api/cases/${early}/bundle/changes?from=1&to=2`);
+  });
+
+  it('says when no specialist is bound to the subject, and refuses other roles', async () => {
+    const unbound = await worklist(await svc.token('specialist', 'dr-nobody'));
+    expect(unbound).toMatchObject({ specialist: null, total: 0, items: [] });
+    expect(unbound.detail).toContain('userSub');
+    expect((await cm.json('GET', '/api/worklist')).status).toBe(403);
+    const bad = await cm.json<Problem>('GET', '/api/worklist?limit=0', undefined, await svc.token('specialist', 'dr-nobody'));
+    expect(bad.status).toBe(400);
+    expect(bad.body.detail).toContain('limit must be 1 to 200');
+  });
+});

@@ -10,16 +10,12 @@ import {
 } from '../../cases/case-service';
 import { CASE_STATUSES } from '../../cases/lifecycle';
 import { conflict } from '../problem';
-import { CaseParams } from './params';
+import { CaseParams, CaseStatusList } from './params';
 import { defineRoute, type AnyRoute } from '../route';
 
 
 const ListQuery = z.object({
-  status: z
-    .string()
-    .optional()
-    .transform((value) => (value ? value.split(',').map((s) => s.trim()).filter(Boolean) : undefined))
-    .pipe(z.array(z.enum(CASE_STATUSES, { error: `status must be one of: ${CASE_STATUSES.join(', ')}` })).optional()),
+  status: CaseStatusList,
   overdue: z
     .enum(['true', 'false', 'target', 'limit'], { error: 'overdue must be true, false, target or limit' })
     .optional(),

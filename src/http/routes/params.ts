@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CASE_STATUSES } from '../../cases/lifecycle';
 
 /** `:id` of every `/api/cases/:id/…` route. */
 export const CaseParams = z.object({ id: z.uuid({ error: 'Case id must be a UUID' }) });
@@ -32,3 +33,10 @@ export const versionNumber = (field: string) =>
 
 /** `?version=N`: an older version, the latest when absent. */
 export const VersionQuery = z.object({ version: versionNumber('version').optional() });
+
+/** `?status=a,b`: case statuses, comma-separated. */
+export const CaseStatusList = z
+  .string()
+  .optional()
+  .transform((value) => (value ? value.split(',').map((s) => s.trim()).filter(Boolean) : undefined))
+  .pipe(z.array(z.enum(CASE_STATUSES, { error: `status must be one of: ${CASE_STATUSES.join(', ')}` })).optional());

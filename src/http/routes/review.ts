@@ -7,7 +7,8 @@ import {
 } from '../../review/information-request-schema';
 import { answerInformationRequest, createInformationRequest, getInformationRequests } from '../../review/information-request-service';
 import { defineRoute, type AnyRoute } from '../route';
-import { CaseParams } from './params';
+import { CaseParams, CaseStatusList } from './params';
+import { specialistWorklist } from '../../review/specialist-worklist';
 
 const RequestParams = CaseParams.extend({ reqId: z.uuid({ error: 'Request id must be a UUID' }) });
 type NoQuery = Record<string, never>;
@@ -23,9 +24,25 @@ const AssignmentBody = z
   });
 type AssignmentBody = z.infer<typeof AssignmentBody>;
 
+const WorklistQuery = z.object({
+  status: CaseStatusList,
+  limit: z.coerce.number({ error: 'limit must be a number' }).int({ error: 'limit must be a whole number' }).min(1, { error: 'limit must be 1 to 200' }).max(200, { error: 'limit must be 1 to 200' }).default(50),
+  offset: z.coerce.number({ error: 'offset must be a number' }).int({ error: 'offset must be a whole number' }).min(0, { error: 'offset must not be negative' }).max(1_000_000, { error: 'offset must be at most 1000000' }).default(0),
+});
+
 /** Assignment of a case to a specialist and the specialist's information requests. */
 export function reviewRoutes(deps: PullServiceDeps): AnyRoute[] {
   return [
+    defineRoute<undefined, z.infer<typeof WorklistQuery>, NoQuery>({
+      method: 'get',
+      path: '/api/worklist',
+      tag: 'review',
+      summary: "The specialist's worklist: the cases assigned to the specialist bound to this token's subject, the nearest SLA target first, with record and opinion progress",
+      roles: ['specialist'],
+      query: WorklistQuery,
+      responses: { 200: { description: '`{specialist, total, items}`; `specialist: null` (and no items) when no specialist is bound to this subject' } },
+      handler: async ({ query, principal }) => ({ status: 200, body: await specialistWorklist(deps, principal.sub, query) }),
+    }),
     defineRoute<AssignmentBody, NoQuery, CaseParams>({
       method: 'post',
       path: '/api/cases/:id/assignment',

@@ -1,0 +1,90 @@
+/**
+ * A specialist's worklist: the cases currently assigned to the specialist the directory binds to the
+ * caller's token subject (`userSub`), the nearest SLA target first, each with where its record and
+ * opinion stand — the current bundle version, the draft, the last signed version and the record it
+ * rests on, and whether records arrived since (`newRecordsSinceOpinion`), with the links to read them.
+ * @packageDocumentation
+ */
+import { listCaseSummaries, type CaseServiceDeps } from '../cases/case-service';
+import type { Queryable } from '../db/database';
+import { displayName } from './practitioner';
+import { findSpecialistBySubject } from './specialist-repository';
+
+/** What the worklist is filtered and paged by. */
+export interface WorklistQuery {
+  readonly status?: string[];
+  readonly limit: number;
+  readonly offset: number;
+}
+
+interface ProgressRow {
+  id: string;
+  bundle_version: number | null;
+  bundle_at: Date | null;
+  opinion_version: number | null;
+  opinion_bundle_version: number | null;
+  draft_at: Date | null;
+  draft_signed_version: number | null;
+}
+
+/** Per case: its latest bundle version, its last signed opinion version (and record), its draft. */
+async function progressOf(db: Queryable, caseIds: readonly string[]): Promise<Map<string, ProgressRow>> {
+  if (caseIds.length === 0) return new Map();
+  const { rows } = await db.query<ProgressRow>(
+    `SELECT c.id, b.version AS bundle_version, b.created_at AS bundle_at, o.version AS opinion_version, o.bundle_version AS opinion_bundle_version,
+            d.updated_at AS draft_at, d.signed_version AS draft_signed_version
+     FROM unnest($1::uuid[]) AS c(id)
+     LEFT JOIN LATERAL (SELECT version, created_at FROM case_bundles WHERE case_id = c.id ORDER BY version DESC LIMIT 1) b ON true
+     LEFT JOIN LATERAL (SELECT version, bundle_version FROM opinion_versions WHERE case_id = c.id ORDER BY version DESC LIMIT 1) o ON true
+     LEFT JOIN opinion_drafts d ON d.case_id = c.id`,
+    [caseIds],
+  );
+  return new Map(rows.map((r) => [r.id, r]));
+}
+
+/** The worklist of the specialist bound to `subject`; `specialist: null` when none is. */
+export async function specialistWorklist(deps: CaseServiceDeps, subject: string, query: WorklistQuery) {
+  const specialist = await findSpecialistBySubject(deps.db, subject);
+  if (!specialist) {
+    return {
+      specialist: null,
+      detail: 'No specialist in the directory is bound to this sign-in: an admin sets the specialist\'s userSub (PATCH /api/specialists/:id) to its token subject.',
+      total: 0,
+      limit: query.limit,
+      offset: query.offset,
+      items: [],
+    };
+  }
+  const list = await listCaseSummaries(deps, { status: query.status, limit: query.limit, offset: query.offset }, { assignedToSubject: subject, order: 'sla' });
+  const progress = await progressOf(deps.db, list.items.map((i) => i.id));
+  return {
+    specialist: { id: specialist.id, npi: specialist.npi, displayName: displayName(specialist) },
+    total: list.total,
+    limit: list.limit,
+    offset: list.offset,
+    items: list.items.map((item) => {
+      const p = progress.get(item.id);
+      const base = `/api/cases/${item.id}`;
+      const bundleVersion = p?.bundle_version ?? null;
+      const signedOn = p?.opinion_bundle_version ?? null;
+      return {
+        ...item,
+        records: bundleVersion === null ? null : { bundleVersion, assembledAt: p?.bundle_at?.toISOString() ?? null },
+        opinion: {
+          draftSavedAt: p?.draft_at?.toISOString() ?? null,
+          unsignedChanges: p?.draft_at != null && p.draft_signed_version === null,
+          signedVersion: p?.opinion_version ?? null,
+          signedOnBundleVersion: signedOn,
+        },
+        // Records assembled after the last signature: the opinion may need an amendment.
+        newRecordsSinceOpinion: signedOn !== null && bundleVersion !== null && bundleVersion > signedOn,
+        links: {
+          case: base,
+          summary: `${base}/bundle/summary`,
+          bundle: `${base}/bundle`,
+          ...(signedOn !== null && bundleVersion !== null && bundleVersion > signedOn ? { changes: `${base}/bundle/changes?from=${signedOn}&to=${bundleVersion}` } : {}),
+        },
+      };
+    }),
+  };
+}
