@@ -64,7 +64,11 @@ const CLOSE_GRACE_MS = 5000;
 export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
   const { config } = deps;
   const prefix = config.queuePrefix;
-  const clientOptions = { ...deps.clientOptions, limiter: { leaseMs: config.concurrencyLeaseMs, ...deps.clientOptions?.limiter } };
+  const clientOptions = {
+    ...(config.outboundProxy ? { proxy: config.outboundProxy } : {}),
+    ...deps.clientOptions,
+    limiter: { leaseMs: config.concurrencyLeaseMs, ...deps.clientOptions?.limiter },
+  };
   // One client per endpoint in this process, shared by every pull and attachment job.
   const clients = new EndpointClients(deps.redis, `${prefix}:fhir:`, clientOptions, { requestTimeoutMs: config.fhirRequestTimeoutMs });
   clients.onEvent(recordRetryEvent);
@@ -112,7 +116,7 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
     opinion.notifyPollMs,
   );
   const webhooks = startSendWebhookWorker(
-    { db: deps.db, secrets: deps.secrets, timeoutMs: opinion.webhookTimeoutMs, disableAfter: opinion.webhookDisableAfter },
+    { db: deps.db, secrets: deps.secrets, timeoutMs: opinion.webhookTimeoutMs, disableAfter: opinion.webhookDisableAfter, ...(config.outboundProxy ? { proxy: config.outboundProxy } : {}) },
     deps.connection,
     prefix,
   );

@@ -48,7 +48,7 @@ export function startSendWebhookWorker(
   connection: () => ConnectionOptions,
   prefix: string,
 ): { worker: Worker<SendWebhookPayload>; close(): Promise<void> } {
-  const transports = new WebhookTransports(deps.addressPolicy);
+  const transports = new WebhookTransports(deps.addressPolicy, deps.proxy);
   const worker = new Worker<SendWebhookPayload>(
     QUEUES.sendWebhook,
     async (job) =>

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { outboundProxy, type OutboundProxy } from './fhir/outbound-proxy';
 import { EHR_CASE_ACCESS, SPECIALIST_CASE_ACCESS, type EhrCaseAccess, type SpecialistCaseAccess } from './http/case-access';
 
 /** The process roles of the one binary: the HTTP API, the queue workers, or both. */
@@ -68,6 +69,8 @@ const EnvSchema = z.object({
   WEBHOOK_DISABLE_AFTER: z.coerce.number().int().min(1).max(1000).default(3),
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
   NOTIFY_POLL_MS: z.coerce.number().int().min(100).default(5000),
+  OUTBOUND_PROXY_URL: optionalString.pipe(z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// proxy URL' }).optional()),
+  OUTBOUND_NO_PROXY: optionalString,
   NODE_ENV: z.string().default('development'),
 });
 
@@ -117,6 +120,8 @@ export interface Config {
   readonly pullMaxPauseWaitMs: number;
   /** Whole-request timeout of outbound FHIR requests. */
   readonly fhirRequestTimeoutMs: number;
+  /** Proxy for every outbound request, and the hosts reached directly (`OUTBOUND_PROXY_URL`, `OUTBOUND_NO_PROXY`). */
+  readonly outboundProxy?: OutboundProxy;
   /**
    * Lifetime of an endpoint concurrency slot without renewal (renewed while the request runs):
    * how soon the slots of a killed worker are free again.
@@ -225,6 +230,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     pullJobBackoffMs: e.PULL_JOB_BACKOFF_MS,
     pullMaxPauseWaitMs: e.PULL_MAX_PAUSE_WAIT_MS,
     fhirRequestTimeoutMs: e.FHIR_REQUEST_TIMEOUT_MS,
+    ...(e.OUTBOUND_PROXY_URL ? { outboundProxy: outboundProxy(e.OUTBOUND_PROXY_URL, e.OUTBOUND_NO_PROXY) } : {}),
     concurrencyLeaseMs: e.CONCURRENCY_LEASE_MS,
     uploads: {
       maxFileBytes: e.MAX_UPLOAD_FILE_BYTES,

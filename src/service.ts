@@ -58,7 +58,12 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   apiRedis.on('error', () => undefined);
   const workerRedis: Redis = new IORedis(config.redisUrl, { maxRetriesPerRequest: 3 });
   workerRedis.on('error', () => undefined);
-  const clients = new EndpointClients(apiRedis, `${config.queuePrefix}:fhir:`, overrides.clientOptions, { requestTimeoutMs: config.fhirRequestTimeoutMs });
+  const clients = new EndpointClients(
+    apiRedis,
+    `${config.queuePrefix}:fhir:`,
+    { ...(config.outboundProxy ? { proxy: config.outboundProxy } : {}), ...overrides.clientOptions },
+    { requestTimeoutMs: config.fhirRequestTimeoutMs },
+  );
   const pulls = new PullFlowProducer({ ...bullConnectionOptions(config.redisUrl), maxRetriesPerRequest: 1, commandTimeout: 2000 }, config.queuePrefix, config.pullJobBackoffMs);
   // Fail fast on missing report fonts (the error names REPORT_FONT_PATH & co.).
   loadReportFonts(config.opinion.reportFonts);

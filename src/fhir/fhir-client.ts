@@ -6,6 +6,7 @@ import type { Redis } from 'ioredis';
 import { errorFields, logger } from '../log';
 import { SERVICE_VERSION } from '../version';
 import type { AddressPolicy } from './address-policy';
+import type { OutboundProxy } from './outbound-proxy';
 import { DigestingLimit, digestBuffer, type AttachmentDigest } from './attachment-stream';
 import { NO_AUTH, staticBearerAuth, type AuthStrategy } from './auth-strategy';
 import { RedisCircuitBreaker, type Admission, type CircuitBreakerOptions, type CircuitSnapshot } from './circuit-breaker';
@@ -58,6 +59,8 @@ export interface FhirClientDeps {
   readonly maxResponseBytes?: number;
   /** Replaces the strategy built from `endpoint.auth` (tests, custom schemes). */
   readonly auth?: AuthStrategy;
+  /** Outbound proxy (`OUTBOUND_PROXY_URL`); direct connections when absent. */
+  readonly proxy?: OutboundProxy;
 }
 
 /** Options of {@link FhirEndpointClient.fetchBinaryTo}. */
@@ -145,7 +148,7 @@ export class FhirEndpointClient {
     this.maxResponseBytes = deps.maxResponseBytes ?? 256 * 1024 * 1024;
     this.sleep = deps.sleep ?? defaultSleep;
     this.guard = { allowInsecureHttp: endpoint.allowInsecureHttp, addressPolicy: deps.addressPolicy, resolve: deps.resolve };
-    this.transport = new HttpTransport({ ...this.guard });
+    this.transport = new HttpTransport({ ...this.guard, ...(deps.proxy ? { proxy: deps.proxy } : {}) });
     this.policy = new RetryPolicy({ ...deps.retry, random: deps.random ?? Math.random, now: deps.now ?? Date.now });
     this.limiter = new RedisRateLimiter({
       redis: deps.redis,

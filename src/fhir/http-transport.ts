@@ -1,11 +1,12 @@
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import { Agent, type Dispatcher } from 'undici';
+import { Agent, ProxyAgent, type Dispatcher } from 'undici';
 type IncomingHttpHeaders = Dispatcher.ResponseData['headers'];
 import { defaultAddressPolicy, type AddressPolicy } from './address-policy';
 import { ResponseTooLargeError } from './errors';
 import { toFhirClientError } from './network-errors';
-import { createGuardedLookup, type HostResolver } from './url-guard';
+import { bypassesProxy, type OutboundProxy } from './outbound-proxy';
+import { assertHostAllowed, createGuardedLookup, type HostResolver } from './url-guard';
 
 /**
  * The HTTP layer under the FHIR client: one undici {@link Agent} (keep-alive pool per origin) whose
@@ -56,7 +57,12 @@ export interface HttpTransportOptions {
   readonly keepAliveTimeoutMs?: number;
   /** TCP/TLS connect timeout. Default 10 s. */
   readonly connectTimeoutMs?: number;
+  /** Send requests through this proxy (CONNECT tunnels), except to the hosts it lists as direct. */
+  readonly proxy?: OutboundProxy;
 }
+
+/** How long a target name checked before tunnelling stays checked (the OS may not cache DNS). */
+const PROXY_CHECK_TTL_MS = 30_000;
 
 const gunzip = promisify(zlib.gunzip);
 const inflate = promisify(zlib.inflate);
@@ -71,16 +77,33 @@ const SYNC_DECODE_LIMIT = 8 * 1024 * 1024;
 
 export class HttpTransport {
   private readonly agent: Agent;
+  private readonly viaProxy: ProxyAgent | undefined;
+  private readonly proxy: OutboundProxy | undefined;
+  private readonly checkTarget: (hostname: string) => Promise<void>;
+  /** Target names checked before tunnelling, until when. */
+  private readonly checked = new Map<string, number>();
 
   constructor(options: HttpTransportOptions) {
     const policy = options.addressPolicy ?? defaultAddressPolicy(options);
-    this.agent = new Agent({
-      keepAliveTimeout: options.keepAliveTimeoutMs ?? 30_000,
-      connect: {
-        lookup: createGuardedLookup(policy, options.resolve),
-        timeout: options.connectTimeoutMs ?? 10_000,
-      },
-    });
+    const keepAliveTimeout = options.keepAliveTimeoutMs ?? 30_000;
+    const timeout = options.connectTimeoutMs ?? 10_000;
+    this.agent = new Agent({ keepAliveTimeout, connect: { lookup: createGuardedLookup(policy, options.resolve), timeout } });
+    this.proxy = options.proxy;
+    this.viaProxy = options.proxy ? new ProxyAgent({ uri: options.proxy.url, keepAliveTimeout, proxyTls: { timeout }, requestTls: { timeout } }) : undefined;
+    this.checkTarget = (hostname) => assertHostAllowed(hostname, policy, options.resolve);
+  }
+
+  /** The proxy for this URL, unless it is one of the hosts reached directly. */
+  private dispatcherFor(url: URL): Agent | ProxyAgent {
+    return this.viaProxy && this.proxy && !bypassesProxy(url.hostname, this.proxy.noProxy) ? this.viaProxy : this.agent;
+  }
+
+  /** Through the proxy, the name is resolved and checked here first (the guarded lookup does it for direct connections). */
+  private async checkBeforeTunnel(hostname: string): Promise<void> {
+    const until = this.checked.get(hostname);
+    if (until !== undefined && until > Date.now()) return;
+    await this.checkTarget(hostname);
+    this.checked.set(hostname, Date.now() + PROXY_CHECK_TTL_MS);
   }
 
   /** Sends a request and starts the response; the deadline keeps running until `done()`. */
@@ -88,7 +111,9 @@ export class HttpTransport {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new DeadlineError()), request.timeoutMs);
     try {
-      const res = await this.agent.request({
+      const dispatcher = this.dispatcherFor(request.url);
+      if (dispatcher === this.viaProxy) await this.checkBeforeTunnel(request.url.hostname);
+      const res = await dispatcher.request({
         origin: request.url.origin,
         path: `${request.url.pathname}${request.url.search}`,
         method: request.method,
@@ -119,7 +144,7 @@ export class HttpTransport {
   }
 
   async close(): Promise<void> {
-    await this.agent.close();
+    await Promise.all([this.agent.close(), this.viaProxy?.close()]);
   }
 }
 

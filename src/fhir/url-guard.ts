@@ -114,6 +114,22 @@ function assertAddressAllowed(policy: AddressPolicy, address: string): void {
   if (!decision.allowed) throw new UrlRefusedError(`address in ${decision.kind} range`);
 }
 
+/**
+ * Resolves `hostname` and refuses it (an error with code {@link ADDRESS_REFUSED_CODE}, as
+ * {@link createGuardedLookup} gives a refused connection) when any address is outside the policy:
+ * the check made before a request is tunnelled through an outbound proxy, which connects by name.
+ * DNS errors pass through with their codes (ENOTFOUND, EAI_AGAIN).
+ */
+export async function assertHostAllowed(hostname: string, policy: AddressPolicy, resolve: HostResolver = defaultResolve): Promise<void> {
+  const host = stripBrackets(hostname);
+  const answers = isIP(host) !== 0 ? [{ address: host, family: isIP(host) }] : await resolve(host);
+  if (answers.length === 0) throw Object.assign(new Error('host does not resolve'), { code: 'ENOTFOUND' });
+  for (const answer of answers) {
+    const decision = policy.check(answer.address);
+    if (!decision.allowed) throw Object.assign(new Error(`address in ${decision.kind} range refused`), { code: ADDRESS_REFUSED_CODE });
+  }
+}
+
 /** Error code of a connection refused by {@link createGuardedLookup}. */
 export const ADDRESS_REFUSED_CODE = 'ERR_FHIR_ADDRESS_REFUSED';
 

@@ -10,6 +10,7 @@
 import type { AddressPolicy } from '../fhir';
 import { assertAllowedEndpointUrl, UrlRefusedError } from '../fhir';
 import { HttpTransport } from '../fhir/http-transport';
+import type { OutboundProxy } from '../fhir/outbound-proxy';
 import type { Database } from '../db/database';
 import type { SecretBox } from '../security/secret-box';
 import { logger } from '../log';
@@ -33,6 +34,8 @@ export interface WebhookSenderDeps {
   readonly disableAfter: number;
   /** Address policy override (tests). */
   readonly addressPolicy?: AddressPolicy;
+  /** Outbound proxy (`OUTBOUND_PROXY_URL`). */
+  readonly proxy?: OutboundProxy;
 }
 
 /** Thrown when a retry cannot help (URL refused by the policy). */
@@ -44,12 +47,15 @@ export class PermanentWebhookError extends Error {
 export class WebhookTransports {
   private readonly transports = new Map<boolean, HttpTransport>();
 
-  constructor(private readonly addressPolicy?: AddressPolicy) {}
+  constructor(
+    private readonly addressPolicy?: AddressPolicy,
+    private readonly proxy?: OutboundProxy,
+  ) {}
 
   get(allowInsecureHttp: boolean): HttpTransport {
     let transport = this.transports.get(allowInsecureHttp);
     if (!transport) {
-      transport = new HttpTransport({ allowInsecureHttp, addressPolicy: this.addressPolicy, keepAliveTimeoutMs: 5000 });
+      transport = new HttpTransport({ allowInsecureHttp, addressPolicy: this.addressPolicy, keepAliveTimeoutMs: 5000, ...(this.proxy ? { proxy: this.proxy } : {}) });
       this.transports.set(allowInsecureHttp, transport);
     }
     return transport;
