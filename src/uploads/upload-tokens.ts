@@ -10,7 +10,8 @@
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Request } from 'express';
-import type { Queryable } from '../db/database';
+import { insertCaseEvent } from '../db/case-repository';
+import type { Database, Queryable } from '../db/database';
 import { unauthorized, type Principal, type ScopedTokenAuth } from '../http/auth';
 import { HttpProblem } from '../http/problem';
 
@@ -40,6 +41,45 @@ export async function issueUploadToken(db: Queryable, caseId: string, createdBy:
     [tokenId, caseId, sha256(token), createdBy, now, expiresAt],
   );
   return { token, tokenId, caseId, expiresAt: expiresAt.toISOString() };
+}
+
+/** An issued token as the case manager sees it later: never the token itself. */
+export interface UploadTokenView {
+  readonly tokenId: string;
+  readonly createdBy: string;
+  readonly createdAt: string;
+  readonly expiresAt: string;
+  /** Not expired (a revoked token is gone). */
+  readonly active: boolean;
+}
+
+/** The case's upload tokens not revoked, newest first (expired ones too, marked inactive). */
+export async function listUploadTokens(db: Queryable, caseId: string, now = new Date()): Promise<UploadTokenView[]> {
+  const { rows } = await db.query<{ id: string; created_by: string; created_at: Date; expires_at: Date }>(
+    'SELECT id, created_by, created_at, expires_at FROM upload_tokens WHERE case_id = $1 ORDER BY created_at DESC, id',
+    [caseId],
+  );
+  return rows.map((r) => ({
+    tokenId: r.id,
+    createdBy: r.created_by,
+    createdAt: r.created_at.toISOString(),
+    expiresAt: r.expires_at.toISOString(),
+    active: r.expires_at.getTime() > now.getTime(),
+  }));
+}
+
+/**
+ * Revokes a token at once (a leaked link, a portal session to end): its row is deleted, so the next
+ * request with it is a 401; the timeline records who revoked which token.
+ * @returns false when the case has no such token (revoked already, or another case's)
+ */
+export async function revokeUploadToken(db: Database, caseId: string, tokenId: string, actor: { sub: string; role?: string }): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    const { rowCount } = await tx.query('DELETE FROM upload_tokens WHERE id = $1 AND case_id = $2', [tokenId, caseId]);
+    if (!rowCount) return false;
+    await insertCaseEvent(tx, { caseId, type: 'upload_token_revoked', actorSub: actor.sub, ...(actor.role ? { actorRole: actor.role } : {}), data: { tokenId } });
+    return true;
+  });
 }
 
 /**

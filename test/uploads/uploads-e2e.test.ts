@@ -351,4 +351,30 @@ describe('per-case upload token', () => {
     await svc.service.db.query("UPDATE upload_tokens SET expires_at = now() - interval '1 second' WHERE case_id = $1", [caseId]);
     expect((await svc.request('GET', `/api/cases/${caseId}/uploads`, { token })).status).toBe(401);
   });
+
+  it('is listed without the token itself, and revoked at once by the case manager (written on the timeline)', async () => {
+    const caseId = await openCase();
+    const other = await openCase();
+    const issue = async () => (await (await svc.request('POST', `/api/cases/${caseId}/upload-token`, { token: cm })).json()) as { token: string; tokenId: string };
+    const [kept, leaked] = [await issue(), await issue()];
+    const listed = async () => ((await (await svc.request('GET', `/api/cases/${caseId}/upload-tokens`, { token: cm })).json()) as { items: Record<string, unknown>[] }).items;
+    const before = await listed();
+    expect(before.map((t) => t.tokenId).sort()).toEqual([kept.tokenId, leaked.tokenId].sort());
+    expect(before.every((t) => t.active === true && typeof t.createdBy === 'string' && !('token' in t))).toBe(true);
+    expect(JSON.stringify(before)).not.toContain(leaked.token);
+    expect(await uploads(caseId, leaked.token)).toHaveLength(0);
+
+    // Another case's id does not reach the token; then the revocation, once.
+    expect((await svc.request('DELETE', `/api/cases/${other}/upload-tokens/${leaked.tokenId}`, { token: cm })).status).toBe(404);
+    expect((await svc.request('DELETE', `/api/cases/${caseId}/upload-tokens/${leaked.tokenId}`, { token: cm })).status).toBe(204);
+    expect((await svc.request('DELETE', `/api/cases/${caseId}/upload-tokens/${leaked.tokenId}`, { token: cm })).status).toBe(404);
+    const refused = await svc.request('GET', `/api/cases/${caseId}/uploads`, { token: leaked.token });
+    expect(refused.status).toBe(401);
+    expect(await uploads(caseId, kept.token)).toHaveLength(0);
+    expect((await listed()).map((t) => t.tokenId)).toEqual([kept.tokenId]);
+    const detail = (await (await svc.request('GET', `/api/cases/${caseId}`, { token: cm })).json()) as { timeline: { type: string; data?: { tokenId?: string } }[] };
+    expect(detail.timeline.find((e) => e.type === 'upload_token_revoked')?.data).toEqual({ tokenId: leaked.tokenId });
+    // The family portal cannot revoke or list.
+    expect((await svc.request('GET', `/api/cases/${caseId}/upload-tokens`, { token: kept.token })).status).toBe(401);
+  });
 });

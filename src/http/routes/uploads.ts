@@ -6,7 +6,7 @@ import { findCase } from '../../db/case-repository';
 import type { Database } from '../../db/database';
 import { findUploadFile } from '../../uploads/upload-repository';
 import { listUploads, receiveUpload } from '../../uploads/upload-service';
-import { issueUploadToken, uploadTokenAuth } from '../../uploads/upload-tokens';
+import { issueUploadToken, listUploadTokens, revokeUploadToken, uploadTokenAuth } from '../../uploads/upload-tokens';
 import { caseUploadBytes } from '../../uploads/upload-repository';
 import { notFound } from '../problem';
 import { defineRoute, type AnyRoute } from '../route';
@@ -22,6 +22,8 @@ export interface UploadRouteDeps {
 }
 
 const FileParams = CaseParams.extend({ fileId: z.uuid({ error: 'File id must be a UUID' }) });
+const TokenParams = CaseParams.extend({ tokenId: z.uuid({ error: 'Token id must be a UUID' }) });
+type TokenParams = z.infer<typeof TokenParams>;
 type NoQuery = Record<string, never>;
 
 const CONTENT_TYPES: Readonly<Record<string, string>> = { pdf: 'application/pdf', dicom: 'application/dicom', zip: 'application/zip' };
@@ -51,6 +53,33 @@ export function uploadRoutes(deps: UploadRouteDeps): AnyRoute[] {
       handler: async ({ params, principal }) => {
         if (!(await findCase(deps.db, params.id))) throw notFound(`Case ${params.id}`);
         return { status: 201, body: await issueUploadToken(deps.db, params.id, principal.sub, deps.config.uploads.tokenTtlSeconds) };
+      },
+    }),
+    defineRoute<undefined, NoQuery, CaseParams>({
+      method: 'get',
+      path: '/api/cases/:id/upload-tokens',
+      tag: 'uploads',
+      summary: "The case's upload tokens (never the tokens themselves): who issued each, when, until when, and whether it still works",
+      roles: ['case_manager', 'admin'],
+      params: CaseParams,
+      responses: { 200: { description: '`{items}`, newest first' }, 404: { description: 'No such case' } },
+      handler: async ({ params }) => {
+        if (!(await findCase(deps.db, params.id))) throw notFound(`Case ${params.id}`);
+        return { status: 200, body: { items: await listUploadTokens(deps.db, params.id) } };
+      },
+    }),
+    defineRoute<undefined, NoQuery, TokenParams>({
+      method: 'delete',
+      path: '/api/cases/:id/upload-tokens/:tokenId',
+      tag: 'uploads',
+      summary: 'Revoke an upload token at once (a leaked link, a portal session to end); written on the timeline',
+      roles: ['case_manager', 'admin'],
+      params: TokenParams,
+      responses: { 204: { description: 'Revoked: the token answers 401 from now on' }, 404: { description: 'No such token for this case' } },
+      handler: async ({ params, principal }) => {
+        const revoked = await revokeUploadToken(deps.db, params.id, params.tokenId, { sub: principal.sub, ...(principal.roles[0] ? { role: principal.roles[0] } : {}) });
+        if (!revoked) throw notFound(`Upload token ${params.tokenId} of case ${params.id}`);
+        return { status: 204 };
       },
     }),
     defineRoute<undefined, NoQuery, CaseParams>({
