@@ -10,6 +10,10 @@ export interface AccessLogEntry {
   readonly route: string;
   readonly status: number;
   readonly requestId: string;
+  /** The bundle version the answer served (the case record opened), when it served one. */
+  readonly bundleVersion?: number;
+  /** The signed report version the answer served (its PDF), when it served one. */
+  readonly reportVersion?: number;
 }
 
 /**
@@ -19,8 +23,8 @@ export interface AccessLogEntry {
 export async function caseAccessLog(db: Queryable, caseId: string, page: { limit: number; offset: number }): Promise<{ total: number; items: AccessLogEntry[] }> {
   const [count, rows] = await Promise.all([
     db.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_log WHERE case_id = $1', [caseId]),
-    db.query<{ at: Date; actor_sub: string; actor_roles: string[]; method: string; route: string; status: number; request_id: string }>(
-      `SELECT at, actor_sub, actor_roles, method, route, status, request_id FROM audit_log
+    db.query<{ at: Date; actor_sub: string; actor_roles: string[]; method: string; route: string; status: number; request_id: string; bundle_version: number | null; report_version: number | null }>(
+      `SELECT at, actor_sub, actor_roles, method, route, status, request_id, bundle_version, report_version FROM audit_log
        WHERE case_id = $1 ORDER BY at DESC, id DESC LIMIT $2 OFFSET $3`,
       [caseId, page.limit, page.offset],
     ),
@@ -35,6 +39,8 @@ export async function caseAccessLog(db: Queryable, caseId: string, page: { limit
       route: r.route,
       status: r.status,
       requestId: r.request_id,
+      ...(r.bundle_version !== null ? { bundleVersion: r.bundle_version } : {}),
+      ...(r.report_version !== null ? { reportVersion: r.report_version } : {}),
     })),
   };
 }

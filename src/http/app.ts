@@ -48,6 +48,12 @@ async function runCheck(check: ReadinessCheck): Promise<string> {
 }
 
 /** Writes one access-audit row per authenticated /api request, after the answer is sent. */
+/** The record version an answer announced in `header` (the bundle or report it served), if any. */
+function servedVersion(res: Response, header: string): number | null {
+  const value = Number(res.getHeader(header));
+  return res.statusCode < 300 && Number.isInteger(value) && value > 0 ? value : null;
+}
+
 function auditTrail(db: Database) {
   return (req: Request, res: Response, next: NextFunction): void => {
     // Read while the route's params are set: once an error has gone to the app's error handler
@@ -58,9 +64,12 @@ function auditTrail(db: Database) {
       const principal = req.principal;
       if (!principal) return;
       db.query(
-        `INSERT INTO audit_log (request_id, actor_sub, actor_roles, method, route, case_id, status)
-         VALUES ($1, $2, $3, $4, $5, CASE WHEN $6::text ~ '^[0-9a-f-]{36}$' THEN $6::uuid END, $7)`,
-        [req.requestId ?? '', principal.sub, principal.roles, req.method, route, caseId, res.statusCode],
+        `INSERT INTO audit_log (request_id, actor_sub, actor_roles, method, route, case_id, status, bundle_version, report_version)
+         VALUES ($1, $2, $3, $4, $5, CASE WHEN $6::text ~ '^[0-9a-f-]{36}$' THEN $6::uuid END, $7, $8, $9)`,
+        [
+          req.requestId ?? '', principal.sub, principal.roles, req.method, route, caseId, res.statusCode,
+          servedVersion(res, 'X-Bundle-Version'), servedVersion(res, 'X-Report-Version'),
+        ],
       ).catch((err: unknown) => logger.error('audit write failed', errorFields(err)));
     });
     next();

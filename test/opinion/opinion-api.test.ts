@@ -212,3 +212,27 @@ it('refuses to sign (409) when the records are assembled again while the report 
   const signed = (await (await svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist })).json()) as OpinionBodyView;
   expect(signed.current).toMatchObject({ version: 1, records: { bundleVersion: 2 } });
 });
+
+it("records in the access log which record version and report version each answer served", async () => {
+  const caseId = await openCaseIn(svc, cm, 'assigned');
+  for (let i = 0; i < 2; i++) expect((await svc.request('POST', `/api/cases/${caseId}/bundle/rebuild`, { token: cm, body: {} })).status).toBe(201);
+  await (await svc.request('GET', `/api/cases/${caseId}/bundle?version=1`, { token: specialist })).text();
+  await (await svc.request('GET', `/api/cases/${caseId}/bundle/summary`, { token: specialist })).text();
+  expect((await svc.request('GET', `/api/cases/${caseId}/bundle?version=9`, { token: specialist })).status).toBe(404);
+  expect((await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body: opinionFor(referredIntake()) })).status).toBe(200);
+  expect((await svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist })).status).toBe(201);
+  await (await svc.request('GET', `/api/cases/${caseId}/report.pdf`, { token: cm })).arrayBuffer();
+  type Entry = { route: string; status: number; actor: string; bundleVersion?: number; reportVersion?: number };
+  const log = await eventually(
+    async () => ((await (await svc.request('GET', `/api/cases/${caseId}/access-log`, { token: await svc.token('admin', 'privacy-officer') })).json()) as { items: Entry[] }).items,
+    (items) => items.some((e) => e.route.endsWith('/report.pdf')),
+    10_000,
+  );
+  const served = log.filter((e) => e.bundleVersion !== undefined || e.reportVersion !== undefined).map((e) => [e.route, e.actor, e.bundleVersion ?? null, e.reportVersion ?? null]);
+  expect(served).toEqual([
+    ['/api/cases/:id/report.pdf', 'cm-op', null, 1],
+    ['/api/cases/:id/bundle/summary', 'spec-op', 2, null],
+    ['/api/cases/:id/bundle', 'spec-op', 1, null],
+  ]);
+  expect(log.find((e) => e.route === '/api/cases/:id/bundle' && e.status === 404)?.bundleVersion).toBeUndefined();
+});

@@ -13,6 +13,7 @@ import { migration012 } from './012-task-patient';
 import { migration013 } from './013-source-removal';
 import { migration014 } from './014-endpoint-inbound-subject';
 import { migration015 } from './015-opinion-records';
+import { migration016 } from './016-audit-served-version';
 
 /** One numbered migration: applied once, in order, never edited after it has shipped. */
 export interface Migration {
@@ -21,4 +22,4 @@ export interface Migration {
   readonly sql: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004, migration005, migration006, migration007, migration008, migration009, migration010, migration011, migration012, migration013, migration014, migration015];
+export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004, migration005, migration006, migration007, migration008, migration009, migration010, migration011, migration012, migration013, migration014, migration015, migration016];
