@@ -1,6 +1,6 @@
 import { sampleIntake } from '../support/intake';
 import { randomNpi, ReviewClient, type Problem } from '../support/review-case';
-import { startTestService, type TestService } from '../support/service';
+import { eventually, startTestService, type TestService } from '../support/service';
 
 const NEURO = '2084N0402X';
 const ENDO = '2080P0205X';
@@ -207,9 +207,10 @@ describe("the specialist's worklist", () => {
       id: string;
       status: string;
       sla: { targetDue: string } | null;
-      records: { bundleVersion: number } | null;
+      records: { bundleVersion: number; lastOpenedVersion: number | null } | null;
       opinion: { draftSavedAt: string | null; unsignedChanges: boolean; signedVersion: number | null; signedOnBundleVersion: number | null };
       newRecordsSinceOpinion: boolean;
+      newRecordsSinceLastOpened: boolean;
       links: Record<string, string>;
     }[];
   }
@@ -240,6 +241,12 @@ describe("the specialist's worklist", () => {
     // Records, a signed opinion, then newer records: the worklist says so and links the changes.
     const rebuild = async (): Promise<void> => void expect((await cm.json('POST', `/api/cases/${early}/bundle/rebuild`, {})).status).toBe(201);
     await rebuild();
+    // A record the specialist has not opened yet; once opened (the readable page), not new any more.
+    const item = async () => (await worklist(mine)).items.find((i) => i.id === early);
+    expect(await item()).toMatchObject({ records: { bundleVersion: 1, lastOpenedVersion: null }, newRecordsSinceLastOpened: true });
+    await (await svc.request('GET', `/api/cases/${early}/bundle/summary`, { token: mine })).text();
+    await eventually(item, (i) => i?.newRecordsSinceLastOpened === false, 10_000);
+    expect(await item()).toMatchObject({ records: { bundleVersion: 1, lastOpenedVersion: 1 } });
     const intake = sampleIntake();
     const answers = intake.questions.map((question) => ({ question, answer: 'Answered.' }));
     const opinion = { summary: 'S.', diagnosisAssessment: 'A.', recommendations: 'R.', answers, followUp: 'F.' };
@@ -248,7 +255,10 @@ describe("the specialist's worklist", () => {
     expect((await cm.json('POST', `/api/cases/${early}/opinion/sign`, undefined, mine)).status).toBe(201);
     await rebuild();
     const after = (await worklist(mine)).items.find((i) => i.id === early);
-    expect(after).toMatchObject({ status: 'report_signed', records: { bundleVersion: 2 }, opinion: { unsignedChanges: false, signedVersion: 1, signedOnBundleVersion: 1 }, newRecordsSinceOpinion: true });
+    expect(after).toMatchObject({
+      status: 'report_signed', records: { bundleVersion: 2, lastOpenedVersion: 1 }, newRecordsSinceLastOpened: true,
+      opinion: { unsignedChanges: false, signedVersion: 1, signedOnBundleVersion: 1 }, newRecordsSinceOpinion: true,
+    });
     expect(after?.links.changes).toBe(`/api/cases/${early}/bundle/changes?from=1&to=2`);
   });
 
