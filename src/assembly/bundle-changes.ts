@@ -7,18 +7,20 @@
  *
  * Both texts are scanned, not parsed (`scanSearchset` finds each entry's resource bytes): only the
  * listed entries are parsed, to describe them with the line the section narrative uses. The
- * Composition, Provenance and the service Device are the bundle's own machinery (their dates and
- * targets change with every assembly) and are not compared.
+ * Composition, the Provenances and the service's own Device are the bundle's machinery (their dates,
+ * targets and version change with assemblies and deployments) and are not compared.
  * @packageDocumentation
  */
 import type { FhirResource } from 'fhir/r4';
 import type { Queryable } from '../db/database';
 import { scanSearchset } from '../fhir/searchset-scan';
-import { describe, sectionOf } from '../normalize/composition';
+import { describe, sectionOf, serviceDevice } from '../normalize/composition';
 import { readBundleBytes } from './bundle-repository';
 
-/** Resource types that every assembly writes anew. */
-const MACHINERY: ReadonlySet<string> = new Set(['Composition', 'Provenance', 'Device']);
+/** Resource types that every assembly writes anew (a source's Devices are records like any other). */
+const MACHINERY: ReadonlySet<string> = new Set(['Composition', 'Provenance']);
+/** The service's own Device (the Composition's author): its version changes with a deployment. */
+const SERVICE_DEVICE = serviceDevice().fullUrl;
 
 /** An entry added, removed or changed. */
 export interface BundleChange {
@@ -70,7 +72,7 @@ async function scanVersion(db: Queryable, caseId: string, version: number): Prom
   const entries = new Map<string, EntryBytes>();
   (envelope.entry ?? []).forEach((e, i) => {
     const span = scan.spans.get(i);
-    if (!span || !e.fullUrl || !span.resourceType || MACHINERY.has(span.resourceType)) return;
+    if (!span || !e.fullUrl || !span.resourceType || MACHINERY.has(span.resourceType) || e.fullUrl === SERVICE_DEVICE) return;
     entries.set(e.fullUrl, { resourceType: span.resourceType, bytes: body.subarray(span.start, span.end) });
   });
   return { version: text.version, trigger: text.trigger, createdAt: text.createdAt.toISOString(), entries };
