@@ -47,13 +47,13 @@ async function runCheck(check: ReadinessCheck): Promise<string> {
   }
 }
 
-/** Writes one access-audit row per authenticated /api request, after the answer is sent. */
 /** The record version an answer announced in `header` (the bundle or report it served), if any. */
 function servedVersion(res: Response, header: string): number | null {
   const value = Number(res.getHeader(header));
   return res.statusCode < 300 && Number.isInteger(value) && value > 0 ? value : null;
 }
 
+/** Writes one access-audit row per authenticated /api request, after the answer is sent. */
 function auditTrail(db: Database) {
   return (req: Request, res: Response, next: NextFunction): void => {
     // Read while the route's params are set: once an error has gone to the app's error handler
