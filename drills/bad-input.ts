@@ -101,61 +101,51 @@ export async function badInputDrill(options: BadInputOptions): Promise<DrillResu
       const routes = bodyRoutes();
       log.step(`${routes.length} POST/PUT/PATCH routes × ${options.bodiesPerRoute} bodies (${Math.ceil(options.bodiesPerRoute / 5)} where no body is read; fast-check seed ${options.seed}); real case, endpoint, source, pull ids`);
       const tallies = new Map<string, RouteTally>();
-      for (const [r, route] of routes.entries()) {
-        const key = `${route.method.toUpperCase()} ${route.path}`;
+      /** Sends every request (`inputs`: bodies, or query strings) to one route, `parallel` at once, and tallies the answers. */
+      const drill = async (key: string, method: string, path: (input: string) => string, inputs: readonly string[], asBody: boolean): Promise<RouteTally> => {
         const tally: RouteTally = { sent: 0, byClass: {}, serverErrors: [], unnamed: [] };
         tallies.set(key, tally);
-        const sample = route.body ? validSample(route, ids) : undefined;
-        const bodies = fuzzBodies(sample, bodyCount(route, options.bodiesPerRoute), options.seed + r);
-        const path = concretePath(route, ids);
         let next = 0;
         const workers = Array.from({ length: options.parallel ?? 8 }, async () => {
-          for (let i = next++; i < bodies.length; i = next++) {
-            const body = bodies[i] ?? '';
-            const answer = await send(svc as DrillService, route.method.toUpperCase(), path, token, body);
+          for (let i = next++; i < inputs.length; i = next++) {
+            const input = inputs[i] ?? '';
+            const answer = await send(svc as DrillService, method, path(input), token, asBody ? input : undefined);
             tally.sent += 1;
             const klass = answer.status === 0 ? 'none' : `${Math.floor(answer.status / 100)}xx`;
             tally.byClass[klass] = (tally.byClass[klass] ?? 0) + 1;
-            if (answer.status === 0 || answer.status >= 500) tally.serverErrors.push({ status: answer.status, body: body.slice(0, 300) });
+            if (answer.status === 0 || answer.status >= 500) tally.serverErrors.push({ status: answer.status, body: input.slice(0, 300) });
             else if (answer.status >= 400 && !namesTheProblem(answer.contentType, answer.text)) {
-              tally.unnamed.push({ status: answer.status, body: body.slice(0, 300), answer: answer.text.slice(0, 300) });
+              tally.unnamed.push({ status: answer.status, body: input.slice(0, 300), answer: answer.text.slice(0, 300) });
             }
           }
         });
         await Promise.all(workers);
-        log.step(`${key}: ${tally.sent} bodies → ${Object.entries(tally.byClass).sort().map(([k, n]) => `${k} ${n}`).join(', ')}${sample === undefined ? (route.body ? ' (no valid sample: garbage only)' : route.streamBody ? ' (streamed body route)' : ' (no body schema)') : ''}`);
+        return tally;
+      };
+      const report = (key: string, tally: RouteTally, what: string, note = ''): void => {
+        log.step(`${key}: ${tally.sent} ${what} → ${Object.entries(tally.byClass).sort().map(([k, n]) => `${k} ${n}`).join(', ')}${note}`);
         for (const e of tally.serverErrors.slice(0, 3)) log.step(`  ${key} answered ${e.status || 'nothing'} to: ${e.body}`);
         for (const u of tally.unnamed.slice(0, 3)) log.step(`  ${key} answered ${u.status} without naming the problem to: ${u.body} → ${u.answer}`);
+      };
+      for (const [r, route] of routes.entries()) {
+        const key = `${route.method.toUpperCase()} ${route.path}`;
+        const sample = route.body ? validSample(route, ids) : undefined;
+        const bodies = fuzzBodies(sample, bodyCount(route, options.bodiesPerRoute), options.seed + r);
+        const path = concretePath(route, ids);
+        const tally = await drill(key, route.method.toUpperCase(), () => path, bodies, true);
+        report(key, tally, 'bodies', sample === undefined ? (route.body ? ' (no valid sample: garbage only)' : route.streamBody ? ' (streamed body route)' : ' (no body schema)') : '');
       }
       const queried = queryRoutes();
       const perKey = Math.max(options.valuesPerQueryKey ?? 0, fuzzQueries('k', 0, 0).length);
       log.step(`${queried.length} GET routes with query parameters × ${perKey} bad values per parameter`);
       let queriesSent = 0;
       for (const [r, { route, keys }] of queried.entries()) {
-        const key = `${route.method.toUpperCase()} ${route.path}?`;
-        const tally: RouteTally = { sent: 0, byClass: {}, serverErrors: [], unnamed: [] };
-        tallies.set(key, tally);
+        const key = `GET ${route.path}?`;
         const path = concretePath(route, ids);
         const queries = keys.flatMap((k, i) => fuzzQueries(k, perKey, options.seed + r * 31 + i));
-        let next = 0;
-        const workers = Array.from({ length: options.parallel ?? 8 }, async () => {
-          for (let i = next++; i < queries.length; i = next++) {
-            const query = queries[i] ?? '';
-            const answer = await send(svc as DrillService, 'GET', `${path}?${query}`, token, undefined);
-            tally.sent += 1;
-            const klass = answer.status === 0 ? 'none' : `${Math.floor(answer.status / 100)}xx`;
-            tally.byClass[klass] = (tally.byClass[klass] ?? 0) + 1;
-            if (answer.status === 0 || answer.status >= 500) tally.serverErrors.push({ status: answer.status, body: query.slice(0, 300) });
-            else if (answer.status >= 400 && !namesTheProblem(answer.contentType, answer.text)) {
-              tally.unnamed.push({ status: answer.status, body: query.slice(0, 300), answer: answer.text.slice(0, 300) });
-            }
-          }
-        });
-        await Promise.all(workers);
+        const tally = await drill(key, 'GET', (query) => `${path}?${query}`, queries, false);
         queriesSent += tally.sent;
-        log.step(`${key} ${keys.join(', ')}: ${tally.sent} queries → ${Object.entries(tally.byClass).sort().map(([k, n]) => `${k} ${n}`).join(', ')}`);
-        for (const e of tally.serverErrors.slice(0, 3)) log.step(`  ${key} answered ${e.status || 'nothing'} to: ${e.body}`);
-        for (const u of tally.unnamed.slice(0, 3)) log.step(`  ${key} answered ${u.status} without naming the problem to: ${u.body} → ${u.answer}`);
+        report(`${key} ${keys.join(', ')}`, tally, 'queries');
       }
       let sent = 0;
       let fives = 0;
