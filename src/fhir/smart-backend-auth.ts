@@ -217,11 +217,26 @@ function parseJson(body: Buffer): unknown {
   }
 }
 
+/**
+ * What an RFC 6749 §5.2 error code usually means for a SMART Backend Services client, for the
+ * integration engineer reading the endpoint's `capabilitiesError` or a pull's last error.
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2
+ * @see https://hl7.org/fhir/smart-app-launch/backend-services.html#signature-verification
+ */
+const OAUTH_HINTS: Readonly<Record<string, string>> = {
+  invalid_client: 'the EHR does not know this client id, or cannot verify our signature: register our public key there (GET /.well-known/jwks.json)',
+  unauthorized_client: 'the client is registered but may not use client_credentials (a backend services registration is needed)',
+  invalid_scope: 'the EHR does not grant the scope asked for: change the endpoint\'s scope or the client\'s registration',
+  invalid_grant: 'the client assertion was refused: check the clock of this host and the token endpoint (aud)',
+  invalid_request: 'the EHR found the token request malformed',
+};
+
 /** RFC 6749 §5.2 errors are permanent (a registration problem); 429 and 5xx may pass. */
 function tokenError(status: number, body: Buffer): SmartAuthError {
   const oauth = OAuthError.safeParse(parseJson(body));
   const retryable = status === 429 || status >= 500;
   // Only a code-shaped value is kept: it may reach logs and error displays.
   const code = oauth.success && /^[a-z_]{1,40}$/.test(oauth.data.error) ? oauth.data.error : undefined;
-  return new SmartAuthError('token endpoint refused the request', retryable, status, code);
+  const hint = code !== undefined ? OAUTH_HINTS[code] : undefined;
+  return new SmartAuthError(`token endpoint refused the request (HTTP ${status}${code ? `, ${code}` : ''})${hint ? `: ${hint}` : ''}`, retryable, status, code);
 }

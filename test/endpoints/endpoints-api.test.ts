@@ -182,8 +182,10 @@ describe('our JWKS, for the EHRs we call with SMART Backend Services', () => {
       allowInsecureHttp: true,
     });
     const endpoint = (await res.json()) as EndpointView;
-    // The EHR does not know the client yet: its /metadata refuses us.
-    expect(endpoint.capabilitiesError).toBeTruthy();
+    // The EHR does not know the client yet: the token endpoint refuses us, and the error says what to do.
+    expect(endpoint.capabilitiesError).toBe(
+      'SmartAuthError: SMART backend authorization failed: token endpoint refused the request (HTTP 401, invalid_client): the EHR does not know this client id, or cannot verify our signature: register our public key there (GET /.well-known/jwks.json)',
+    );
 
     const published = await fetch(`${svc.url}/.well-known/jwks.json`);
     expect(published.status).toBe(200);
