@@ -281,6 +281,7 @@ export async function getCaseFhirBundle(deps: CaseServiceDeps, id: string): Prom
       caseId: record.id,
       intake: record.intake as Intake,
       eligible: eligibility.eligible,
+      status: record.status,
       createdAt: record.createdAt,
       rules: deps.domain.eligibility,
     },

@@ -47,6 +47,11 @@ export interface CaseFhirInput {
   intake: Intake;
   /** Outcome of eligibility: an eligible case has an active Consent and ServiceRequest. */
   eligible: boolean;
+  /**
+   * Where the case is in its lifecycle (`lifecycle.ts`): a cancelled case's request is revoked and its
+   * consent no longer acted on; a delivered or closed one's request is completed. Absent: in progress.
+   */
+  status?: string;
   /** When the request was submitted (Consent.dateTime, ServiceRequest.authoredOn). */
   createdAt: Date;
   /**
@@ -123,18 +128,41 @@ export function buildRelatedPerson(input: CaseFhirInput, ids: CaseFhirIds, ref: 
   };
 }
 
+/** Statuses after which the program no longer acts on the case (no pull, no review). */
+const ENDED: ReadonlySet<string> = new Set(['cancelled', 'closed']);
+
+/**
+ * ServiceRequest.status of the case (R4 request-status): `revoked` when ineligible or cancelled,
+ * `completed` once the report is delivered (or the case closed after it), `active` in between.
+ * @see https://hl7.org/fhir/R4/valueset-request-status.html
+ */
+export function serviceRequestStatus(input: Pick<CaseFhirInput, 'eligible' | 'status'>): ServiceRequest['status'] {
+  if (!input.eligible || input.status === 'cancelled' || input.status === 'ineligible') return 'revoked';
+  if (input.status === 'delivered' || input.status === 'closed') return 'completed';
+  return 'active';
+}
+
+/**
+ * Consent.status of the case (R4 consent-state-codes): `rejected` when the request was ineligible,
+ * `inactive` once the case is cancelled or closed (the authorization is no longer acted on), else `active`.
+ * @see https://hl7.org/fhir/R4/valueset-consent-state-codes.html
+ */
+export function consentStatus(input: Pick<CaseFhirInput, 'eligible' | 'status'>): Consent['status'] {
+  if (!input.eligible || input.status === 'ineligible') return 'rejected';
+  return input.status !== undefined && ENDED.has(input.status) ? 'inactive' : 'active';
+}
+
 /**
  * The requester's privacy consent (scope `patient-privacy`, category LOINC 59284-0, policy HIPAA
  * authorization) permitting the program to collect and use the child's records for treatment:
- * the authorization behind the pulls from local care teams. `active` when eligible, `rejected` otherwise.
+ * the authorization behind the pulls from local care teams. Status: {@link consentStatus}.
  */
 export function buildConsent(input: CaseFhirInput, ids: CaseFhirIds, ref: Ref): Consent {
   const dateTime = input.createdAt.toISOString();
   return {
     resourceType: 'Consent',
     id: ids.Consent,
-    // An ineligible request's authorization is not acted on: the program rejected it.
-    status: input.eligible ? 'active' : 'rejected',
+    status: consentStatus(input),
     scope: { coding: [CONSENT_SCOPE_PRIVACY] },
     category: [{ coding: [CONSENT_CATEGORY_PATIENT_CONSENT] }],
     patient: ref('Patient'),
@@ -187,7 +215,7 @@ function notes(intake: Intake): Annotation[] {
 /**
  * The second-opinion order: SNOMED CT 77406008, subject the patient, requested by the requester,
  * reason from the diagnosis, notes with history, reason, questions and the referring physician
- * (also a contained Practitioner with NPI). `active` when eligible, `revoked` otherwise.
+ * (also a contained Practitioner with NPI). Status: {@link serviceRequestStatus}.
  */
 export function buildServiceRequest(input: CaseFhirInput, ids: CaseFhirIds, ref: Ref): ServiceRequest {
   const { intake } = input;
@@ -196,8 +224,7 @@ export function buildServiceRequest(input: CaseFhirInput, ids: CaseFhirIds, ref:
     id: ids.ServiceRequest,
     contained: [referringPractitioner(intake)],
     identifier: [{ system: CASE_IDENTIFIER_SYSTEM, value: input.caseId }],
-    // An ineligible request is terminated before any work: revoked.
-    status: input.eligible ? 'active' : 'revoked',
+    status: serviceRequestStatus(input),
     intent: 'order',
     priority: 'routine',
     code: { coding: [SECOND_OPINION_CODE], text: 'Online second opinion' },

@@ -245,3 +245,20 @@ describe('references and the Bundle', () => {
     expect(fhirIssues(broken as Consent).join(' ')).toMatch(/ppc-1/);
   });
 });
+
+describe('statuses follow the case lifecycle', () => {
+  it.each([
+    ['submitted', true, 'active', 'active'],
+    ['collecting_records', true, 'active', 'active'],
+    ['in_review', true, 'active', 'active'],
+    ['report_signed', true, 'active', 'active'],
+    ['delivered', true, 'completed', 'active'],
+    ['closed', true, 'completed', 'inactive'],
+    ['cancelled', true, 'revoked', 'inactive'],
+    ['ineligible', false, 'revoked', 'rejected'],
+    [undefined, true, 'active', 'active'],
+  ] as const)('case %s (eligible %s): ServiceRequest %s, Consent %s', (status, eligible, request, consent) => {
+    const [, , c, s] = buildCaseFhirFace({ caseId, intake: validIntake(), eligible, createdAt, rules, ...(status ? { status } : {}) });
+    expect([s?.resourceType === 'ServiceRequest' ? s.status : undefined, c?.resourceType === 'Consent' ? c.status : undefined]).toEqual([request, consent]);
+  });
+});

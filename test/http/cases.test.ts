@@ -232,6 +232,17 @@ describe('GET /api/cases/:id/fhir', () => {
     expect(bundle.entry.map((e) => e.resource.resourceType).sort()).toEqual(['Consent', 'Patient', 'RelatedPerson', 'ServiceRequest']);
   });
 
+  it('shows the lifecycle in the FHIR face: a cancelled case has a revoked ServiceRequest and an inactive Consent', async () => {
+    const { id } = await openCase();
+    const statuses = async () => {
+      const bundle = (await (await svc.request('GET', `/api/cases/${id}/fhir`, { token: cm })).json()) as { entry: { resource: { resourceType: string; status?: string } }[] };
+      return Object.fromEntries(bundle.entry.filter((e) => e.resource.status !== undefined).map((e) => [e.resource.resourceType, e.resource.status]));
+    };
+    expect(await statuses()).toEqual({ Consent: 'active', ServiceRequest: 'active' });
+    expect((await svc.request('POST', `/api/cases/${id}/transitions`, { token: cm, body: { to: 'cancelled', reason: 'The family withdrew the request.' } })).status).toBe(200);
+    expect(await statuses()).toEqual({ Consent: 'inactive', ServiceRequest: 'revoked' });
+  });
+
   it('speaks FHIR JSON only: 406 with an OperationOutcome for XML, by Accept or by _format (which wins)', async () => {
     const { id } = await openCase();
     const token = await svc.token('ehr', 'ehr-client');
