@@ -150,6 +150,8 @@ export async function getCaseDetail(deps: CaseServiceDeps, id: string) {
 export interface CaseListQuery {
   readonly status?: string[];
   readonly overdue?: 'true' | 'false' | 'target' | 'limit';
+  /** Only the cases currently assigned to this specialist (directory id). */
+  readonly specialistId?: string;
   readonly limit: number;
   readonly offset: number;
 }
@@ -166,6 +168,7 @@ export async function listCaseSummaries(deps: CaseServiceDeps, query: CaseListQu
     status: query.status,
     overdue: query.overdue === 'true' || query.overdue === 'target' ? 'target' : query.overdue === 'limit' ? 'limit' : undefined,
     notOverdue: query.overdue === 'false',
+    ...(query.specialistId !== undefined ? { assignedToSpecialist: query.specialistId } : {}),
     ...scope,
     now,
     limit: query.limit,

@@ -113,6 +113,8 @@ export interface CaseListFilter {
   readonly notOverdue?: boolean;
   /** Only cases currently assigned to the specialist the directory binds to this token subject (`userSub`). */
   readonly assignedToSubject?: string;
+  /** Only cases currently assigned to this specialist (directory id). */
+  readonly assignedToSpecialist?: string;
   /** `sla`: the nearest SLA target first (cases without one last), else the newest first. */
   readonly order?: 'newest' | 'sla';
   readonly now: Date;
@@ -144,6 +146,9 @@ export async function listCases(db: Queryable, filter: CaseListFilter): Promise<
     where.push(
       `id IN (SELECT a.case_id FROM assignments a JOIN specialists s ON s.id = a.specialist_id WHERE a.ended_at IS NULL AND s.user_sub = ${param(filter.assignedToSubject)})`,
     );
+  }
+  if (filter.assignedToSpecialist !== undefined) {
+    where.push(`id IN (SELECT case_id FROM assignments WHERE ended_at IS NULL AND specialist_id = ${param(filter.assignedToSpecialist)}::uuid)`);
   }
   const whereSql = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
   const countParams = [...params];

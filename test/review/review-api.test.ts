@@ -237,6 +237,10 @@ describe("the specialist's worklist", () => {
     expect(list.items[0]?.links).toMatchObject({ case: `/api/cases/${early}`, summary: `/api/cases/${early}/bundle/summary` });
     expect((await worklist(theirs)).items.map((i) => i.id)).toEqual([elsewhere]);
     expect((await worklist(mine, '?status=in_review')).items).toEqual([]);
+    // The case managers' list, by specialist.
+    const byMe = (await cm.json<{ total: number; items: { id: string }[] }>('GET', `/api/cases?specialistId=${me}`)).body;
+    expect([byMe.total, byMe.items.map((i) => i.id).sort()]).toEqual([2, [early, late].sort()]);
+    expect((await cm.json<Problem>('GET', '/api/cases?specialistId=nope')).body.errors?.[0]?.field).toBe('query.specialistId');
 
     // Records, a signed opinion, then newer records: the worklist says so and links the changes.
     const rebuild = async (): Promise<void> => void expect((await cm.json('POST', `/api/cases/${early}/bundle/rebuild`, {})).status).toBe(201);

@@ -16,6 +16,7 @@ import { defineRoute, type AnyRoute } from '../route';
 
 const ListQuery = z.object({
   status: CaseStatusList,
+  specialistId: z.uuid({ error: 'specialistId must be the id of a specialist in the directory' }).optional(),
   overdue: z
     .enum(['true', 'false', 'target', 'limit'], { error: 'overdue must be true, false, target or limit' })
     .optional(),
@@ -68,7 +69,7 @@ export function caseRoutes(deps: CaseServiceDeps, detailExtras: CaseDetailExtras
       method: 'get',
       path: '/api/cases',
       tag: 'cases',
-      summary: 'List cases, filtered by status and by SLA overdue',
+      summary: 'List cases, filtered by status, by SLA overdue and by the specialist they are assigned to',
       roles: ['case_manager', 'admin'],
       query: ListQuery,
       responses: { 200: { description: 'A page of case summaries' } },
