@@ -261,6 +261,20 @@ export async function transitionCase(deps: CaseServiceDeps, tx: Queryable, move:
     },
   });
   if (isTerminal(to)) await cancelPullsOfEndedCase(tx, id, to, actor, now);
+  if (to === 'cancelled' || to === 'ineligible') await revokePortalAccess(tx, id, actor, now);
+}
+
+/**
+ * A cancelled (or ineligible) case ends the family portal's access at once: its upload tokens are
+ * deleted in the same transaction, written on the timeline. A closed case keeps them until they
+ * expire: after the report the family may still ask to transfer care through the portal.
+ */
+async function revokePortalAccess(tx: Queryable, caseId: string, actor: Principal, now: Date): Promise<void> {
+  const { rows } = await tx.query<{ id: string }>('DELETE FROM upload_tokens WHERE case_id = $1 RETURNING id', [caseId]);
+  if (rows.length === 0) return;
+  await insertCaseEvent(tx, {
+    caseId, type: 'upload_tokens_revoked', actorSub: actor.sub, actorRole: primaryRole(actor), at: now, data: { tokenIds: rows.map((r) => r.id).sort() },
+  });
 }
 
 /**

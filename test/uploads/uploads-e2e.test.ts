@@ -377,4 +377,14 @@ describe('per-case upload token', () => {
     // The family portal cannot revoke or list.
     expect((await svc.request('GET', `/api/cases/${caseId}/upload-tokens`, { token: kept.token })).status).toBe(401);
   });
+
+  it('ends with the case: cancelling it revokes its upload tokens at once', async () => {
+    const caseId = await openCase();
+    const { token } = (await (await svc.request('POST', `/api/cases/${caseId}/upload-token`, { token: cm })).json()) as { token: string };
+    expect(await uploads(caseId, token)).toHaveLength(0);
+    expect((await svc.request('POST', `/api/cases/${caseId}/transitions`, { token: cm, body: { to: 'cancelled', reason: 'The family withdrew the request.' } })).status).toBe(200);
+    expect((await svc.request('GET', `/api/cases/${caseId}/uploads`, { token })).status).toBe(401);
+    const detail = (await (await svc.request('GET', `/api/cases/${caseId}`, { token: cm })).json()) as { timeline: { type: string }[] };
+    expect(detail.timeline.map((e) => e.type)).toContain('upload_tokens_revoked');
+  });
 });
