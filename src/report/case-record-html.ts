@@ -12,6 +12,7 @@
  * @packageDocumentation
  */
 import type { Bundle, Composition, CompositionSection, Patient } from 'fhir/r4';
+import type { BundleChange, BundleChanges } from '../assembly/bundle-changes';
 import { escapeXml } from '../normalize/composition';
 
 /** What the page is made from. */
@@ -23,6 +24,8 @@ export interface CaseRecordPage {
   readonly bundle: Bundle;
   /** IANA zone the assembly time is printed in. */
   readonly timeZone: string;
+  /** What changed since an earlier version (`?since=N`), shown first. */
+  readonly changes?: BundleChanges;
 }
 
 /** The policy the page is served with: no script, no request anywhere; inline styles only. */
@@ -33,7 +36,7 @@ const ACTIVE_CONTENT = /<\s*(script|iframe|object|embed|link|meta|style|form)\b|
 const STYLE = `
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1b1b1b;max-width:60rem;margin:2rem auto;padding:0 1rem}
 header{border-bottom:2px solid #444;margin-bottom:1rem}h1{font-size:1.5rem;margin:0 0 .3rem}
-.facts{color:#444;margin:.2rem 0}nav ol{columns:2;padding-left:1.2rem}section{break-inside:auto;margin:1.2rem 0}
+.facts{color:#444;margin:.2rem 0}.changes{background:#fff8e1;border-left:4px solid #e0a800;padding:.2rem 1rem}nav ol{columns:2;padding-left:1.2rem}section{break-inside:auto;margin:1.2rem 0}
 h2{font-size:1.15rem;border-bottom:1px solid #bbb;padding-bottom:.2rem}.count{color:#666;font-weight:normal;font-size:.9rem}
 li{margin:.15rem 0}footer{border-top:1px solid #bbb;margin-top:2rem;color:#555;font-size:.85rem}
 @media print{nav{display:none}body{margin:0;max-width:none}}`;
@@ -57,6 +60,23 @@ function narrative(section: CompositionSection): string {
   return `<pre>${escapeXml(div)}</pre>`;
 }
 
+const changeItems = (items: readonly BundleChange[]): string =>
+  items.map((c) => `<li>${escapeXml(c.description)} <span class="count">(${escapeXml(c.resourceType)})</span></li>`).join('');
+
+/** "What changed since version N": counts, then the entries added, changed and removed. */
+function changesSection(changes: BundleChanges): string {
+  const { totals } = changes;
+  const parts = [
+    `<section id="changes" class="changes"><h2>What changed since version ${changes.from.version}</h2>`,
+    `<p>${totals.added} added, ${totals.changed} changed, ${totals.removed} no longer in the record; ${totals.unchanged} unchanged.${changes.truncated ? ' Only the first entries of each list are shown.' : ''}</p>`,
+  ];
+  for (const [title, items] of [['Added', changes.added], ['Changed', changes.changed], ['No longer in the record', changes.removed]] as const) {
+    if (items.length > 0) parts.push(`<h3>${title}</h3><ul>${changeItems(items)}</ul>`);
+  }
+  parts.push('</section>');
+  return parts.join('');
+}
+
 /**
  * The page as chunks of HTML, in order (a 50,000-resource case has megabytes of narrative: the route
  * streams them).
@@ -78,7 +98,8 @@ export function caseRecordHtml(page: CaseRecordPage): string[] {
     `<p class="facts">Case ${escapeXml(page.caseId)} · case record version ${page.version}, assembled ${escapeXml(printedTime(page.assembledAt, page.timeZone))}</p>`,
     composition.text?.div && !ACTIVE_CONTENT.test(composition.text.div) ? composition.text.div : '',
     '</header>',
-    `<nav aria-label="Sections"><ol>${sections.map((s, i) => `<li><a href="#s${i}">${escapeXml(s.title ?? `Section ${i + 1}`)}</a></li>`).join('')}</ol></nav>`,
+    `<nav aria-label="Sections"><ol>${page.changes ? '<li><a href="#changes">What changed</a></li>' : ''}${sections.map((s, i) => `<li><a href="#s${i}">${escapeXml(s.title ?? `Section ${i + 1}`)}</a></li>`).join('')}</ol></nav>`,
+    page.changes ? changesSection(page.changes) : '',
   ];
   sections.forEach((s, i) => {
     const count = s.entry?.length ? ` <span class="count">(${s.entry.length})</span>` : '';

@@ -90,6 +90,8 @@ export async function specialistWorklist(deps: CaseServiceDeps, subject: string,
         links: {
           case: base,
           summary: `${base}/bundle/summary`,
+          // The readable record with what arrived since this specialist last opened it, shown first.
+          ...(opened !== null && bundleVersion !== null && bundleVersion > opened ? { summarySinceLastOpened: `${base}/bundle/summary?since=${opened}` } : {}),
           bundle: `${base}/bundle`,
           ...(signedOn !== null && bundleVersion !== null && bundleVersion > signedOn ? { changes: `${base}/bundle/changes?from=${signedOn}&to=${bundleVersion}` } : {}),
         },

@@ -177,6 +177,12 @@ it('shows what changed between two bundle versions: nothing for a plain rebuild;
   expect(cut.totals).toEqual(diff.totals);
   expect(cut.truncated).toBe(true);
 
+  // The readable record shows them first with ?since=N.
+  const page = await (await svc.request('GET', `/api/cases/${caseId}/bundle/summary?since=${again.version}`, { token: specialist })).text();
+  expect(page).toContain(`What changed since version ${again.version}`);
+  expect(page).toContain(`${diff.totals.added} added, ${diff.totals.changed} changed, 0 no longer in the record`);
+  expect(page.indexOf('id="changes"')).toBeLessThan(page.indexOf('id="s0"'));
+  expect((await svc.request('GET', `/api/cases/${caseId}/bundle/summary?since=999`, { token: specialist })).status).toBe(404);
   const res404 = await svc.request('GET', `/api/cases/${caseId}/bundle/changes?from=999`, { token: specialist });
   expect(res404.status).toBe(404);
   expect(await res404.text()).toContain('Version 999');

@@ -66,3 +66,28 @@ it('shows a narrative holding active content as escaped text, never as markup', 
 it('refuses a bundle that does not start with a Composition', () => {
   expect(() => page({ resourceType: 'Bundle', type: 'document', entry: [{ resource: { resourceType: 'Patient' } }] })).toThrow(/does not start with a Composition/);
 });
+
+it('shows what changed since an earlier version first, every line escaped', () => {
+  const b = bundle([{ title: 'Results', div: `<div xmlns="${XHTML}"><p>x</p></div>` }]);
+  const change = (description: string) => ({ fullUrl: 'urn:uuid:1', resourceType: 'Observation', section: 'results', description });
+  const html = caseRecordHtml({
+    caseId: 'case-1', version: 3, assembledAt: new Date('2027-03-02T23:30:00Z'), bundle: b, timeZone: 'America/Denver',
+    changes: {
+      from: { version: 1, trigger: 'rebuild', createdAt: '2027-03-01T00:00:00Z' },
+      to: { version: 3, trigger: 'pull:p:1', createdAt: '2027-03-02T23:30:00Z' },
+      totals: { added: 2, removed: 0, changed: 1, unchanged: 40 },
+      byType: [],
+      added: [change('2027-03-02 — HbA1c 7.9 %'), change('<img src=x onerror=alert(1)>')],
+      removed: [],
+      changed: [change('2027-02-01 — TSH 2.1 mIU/L')],
+      truncated: false,
+    },
+  }).join('');
+  expect(html).toContain('<h2>What changed since version 1</h2>');
+  expect(html).toContain('2 added, 1 changed, 0 no longer in the record; 40 unchanged.');
+  expect(html).toContain('<h3>Added</h3>');
+  expect(html).not.toContain('<h3>No longer in the record</h3>');
+  expect(html).toContain('&lt;img src=x onerror=alert(1)&gt;');
+  expect(html).not.toContain('<img');
+  expect(html.indexOf('id="changes"')).toBeLessThan(html.indexOf('id="s0"'));
+});

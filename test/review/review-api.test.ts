@@ -264,6 +264,7 @@ describe("the specialist's worklist", () => {
       opinion: { unsignedChanges: false, signedVersion: 1, signedOnBundleVersion: 1 }, newRecordsSinceOpinion: true,
     });
     expect(after?.links.changes).toBe(`/api/cases/${early}/bundle/changes?from=1&to=2`);
+    expect(after?.links.summarySinceLastOpened).toBe(`/api/cases/${early}/bundle/summary?since=1`);
   });
 
   it('says when no specialist is bound to the subject, and refuses other roles', async () => {

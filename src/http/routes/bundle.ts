@@ -3,7 +3,7 @@ import { assembleCase, type AssembleDeps } from '../../assembly/assemble';
 import { findReport, openBundleText, readBundleHead } from '../../assembly/bundle-repository';
 import type { Config } from '../../config';
 import { CASE_RECORD_CSP, caseRecordHtml } from '../../report/case-record-html';
-import { bundleChanges } from '../../assembly/bundle-changes';
+import { bundleChanges, type BundleChanges } from '../../assembly/bundle-changes';
 import { bundleVersionView, latestBundleVersion, listBundleVersions } from '../../assembly/bundle-versions';
 import { findCase } from '../../db/case-repository';
 import { DEDUPE_RULE_NAMES } from '../../normalize/dedupe';
@@ -27,6 +27,7 @@ const RebuildBody = z
   })
   .strict();
 type NoQuery = Record<string, never>;
+const SummaryQuery = VersionQuery.extend({ since: versionNumber('since').optional() });
 
 /** 404 for a bundle version (or the latest) that does not exist. */
 const noBundle = (version: number | undefined) =>
@@ -54,19 +55,27 @@ export function bundleRoutes(deps: AssembleDeps & { readonly config: Pick<Config
         return undefined;
       },
     }),
-    defineRoute<undefined, z.infer<typeof VersionQuery>, CaseParams>({
+    defineRoute<undefined, z.infer<typeof SummaryQuery>, CaseParams>({
       method: 'get',
       path: '/api/cases/:id/bundle/summary',
       tag: 'bundle',
       summary: "The case record as a page to read and print: the document's Composition (sections and their narrative), its version and when it was assembled",
       roles: ['specialist', 'case_manager', 'admin'],
       params: CaseParams,
-      query: VersionQuery,
-      responses: { 200: { description: 'HTML page (no script; Content-Security-Policy)', contentType: 'text/html' }, 404: { description: 'No bundle (yet)' } },
+      query: SummaryQuery,
+      responses: { 200: { description: 'HTML page (no script; Content-Security-Policy); with `since=N`, what changed since version N first' }, 404: { description: 'No bundle (yet), or no version `since`' } },
       handler: async ({ params, query, req, res }) => {
         const head = await readBundleHead(deps.db, params.id, query.version);
         if (!head) throw noBundle(query.version);
-        const html = caseRecordHtml({ caseId: params.id, version: head.version, assembledAt: head.createdAt, bundle: head.bundle, timeZone: deps.config.programTimeZone });
+        let changes: BundleChanges | undefined;
+        if (query.since !== undefined && query.since !== head.version) {
+          const found = await bundleChanges(deps.db, params.id, query.since, head.version, 500);
+          if ('missing' in found) throw noBundle(found.missing);
+          changes = found;
+        }
+        const html = caseRecordHtml({
+          caseId: params.id, version: head.version, assembledAt: head.createdAt, bundle: head.bundle, timeZone: deps.config.programTimeZone, ...(changes ? { changes } : {}),
+        });
         await streamText(req, res, (async function* () { yield* html; })(), {
           contentType: 'text/html',
           headers: { 'X-Bundle-Version': String(head.version), 'Content-Security-Policy': CASE_RECORD_CSP },
