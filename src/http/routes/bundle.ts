@@ -114,11 +114,11 @@ export function bundleRoutes(deps: AssembleDeps & { readonly config: Pick<Config
       handler: async ({ params, query }) => {
         if (!(await findCase(deps.db, params.id))) throw notFound(`Case ${params.id}`);
         const to = query.to ?? (await latestBundleVersion(deps.db, params.id))?.version;
-        if (to === undefined) throw notFound('A case bundle (no assembly yet)');
+        if (to === undefined) throw noBundle(undefined);
         const from = query.from ?? to - 1;
         if (from < 1) throw notFound(`A bundle version before version ${to} to compare with`);
         const changes = await bundleChanges(deps.db, params.id, from, to, query.limit);
-        if ('missing' in changes) throw notFound(`Version ${changes.missing} of the case bundle`);
+        if ('missing' in changes) throw noBundle(changes.missing);
         return { status: 200, body: changes };
       },
     }),
