@@ -299,6 +299,7 @@ export async function getCaseFhirBundle(deps: CaseServiceDeps, id: string): Prom
       intake: record.intake as Intake,
       eligible: eligibility.eligible,
       status: record.status,
+      statusSince: record.updatedAt,
       createdAt: record.createdAt,
       rules: deps.domain.eligibility,
     },

@@ -52,6 +52,8 @@ export interface CaseFhirInput {
    * consent no longer acted on; a delivered or closed one's request is completed. Absent: in progress.
    */
   status?: string;
+  /** When the case reached that status (ends the consent's provision period of an ended case). */
+  statusSince?: Date;
   /** When the request was submitted (Consent.dateTime, ServiceRequest.authoredOn). */
   createdAt: Date;
   /**
@@ -171,7 +173,8 @@ export function buildConsent(input: CaseFhirInput, ids: CaseFhirIds, ref: Ref): 
     policyRule: { coding: [CONSENT_POLICY_HIPAA_AUTH] },
     provision: {
       type: 'permit',
-      period: { start: dateTime },
+      // An ended case's authorization ends with it.
+      period: { start: dateTime, ...(consentStatus(input) === 'inactive' && input.statusSince ? { end: input.statusSince.toISOString() } : {}) },
       action: [
         { coding: [{ system: CONSENT_ACTION_SYSTEM, code: 'collect', display: 'Collect' }] },
         { coding: [{ system: CONSENT_ACTION_SYSTEM, code: 'use', display: 'Use' }] },

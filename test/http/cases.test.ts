@@ -239,8 +239,18 @@ describe('GET /api/cases/:id/fhir', () => {
       return Object.fromEntries(bundle.entry.filter((e) => e.resource.status !== undefined).map((e) => [e.resource.resourceType, e.resource.status]));
     };
     expect(await statuses()).toEqual({ Consent: 'active', ServiceRequest: 'active' });
+    const consentPeriod = async () => {
+      const bundle = (await (await svc.request('GET', `/api/cases/${id}/fhir`, { token: cm })).json()) as { entry: { resource: { resourceType: string; provision?: { period?: { start?: string; end?: string } } } }[] };
+      return bundle.entry.find((e) => e.resource.resourceType === 'Consent')?.resource.provision?.period;
+    };
+    expect((await consentPeriod())?.end).toBeUndefined();
+    const before = Date.now();
     expect((await svc.request('POST', `/api/cases/${id}/transitions`, { token: cm, body: { to: 'cancelled', reason: 'The family withdrew the request.' } })).status).toBe(200);
     expect(await statuses()).toEqual({ Consent: 'inactive', ServiceRequest: 'revoked' });
+    // The authorization ends with the case.
+    const period = await consentPeriod();
+    expect(Date.parse(period?.end ?? '')).toBeGreaterThanOrEqual(before - 1000);
+    expect(Date.parse(period?.end ?? '')).toBeGreaterThanOrEqual(Date.parse(period?.start ?? ''));
   });
 
   it('speaks FHIR JSON only: 406 with an OperationOutcome for XML, by Accept or by _format (which wins)', async () => {
