@@ -32,6 +32,13 @@ export function toFhirClientError(err: unknown): FhirClientError {
   if (err instanceof FhirClientError) return err;
   if (err instanceof SyntaxError) return new MalformedResponseError('body is not valid JSON', true, { cause: err });
   const code = errorCode(err);
+  const proxyStatus = proxyRefusal(err);
+  if (proxyStatus !== undefined) {
+    // The outbound proxy answered the CONNECT with an error (407: our credentials; 403: its policy):
+    // the request never reached the EHR. Only the proxy's own 5xx and 429 may pass.
+    const retryable = proxyStatus >= 500 || proxyStatus === 429;
+    return new FhirNetworkError(`the outbound proxy refused the tunnel (HTTP ${proxyStatus})`, 'PROXY_REFUSED', retryable, true, { cause: err });
+  }
   if (code === 'UND_ERR_ABORTED' || (err instanceof Error && err.name === 'TimeoutError')) {
     return new FhirNetworkError('timeout', code ?? 'TIMEOUT', true, false, { cause: err });
   }
@@ -42,6 +49,15 @@ export function toFhirClientError(err: unknown): FhirClientError {
     return new FhirNetworkError(code.toLowerCase(), code, true, CONNECT_CODES.has(code), { cause: err });
   }
   return new FhirNetworkError('unexpected transport error', code, false, false, { cause: err });
+}
+
+/**
+ * The status of a proxy's refused CONNECT: undici reports it as an abort ("Proxy response (407) !== 200
+ * when HTTP Tunneling"), which must not read as a timeout.
+ */
+function proxyRefusal(err: unknown): number | undefined {
+  const match = err instanceof Error ? /^Proxy response \((\d{3})\) !== 200/.exec(err.message) : null;
+  return match?.[1] !== undefined ? Number(match[1]) : undefined;
 }
 
 function errorCode(err: unknown): string | undefined {

@@ -76,7 +76,7 @@ it('sends the credentials of the proxy URL; a proxy refusing the tunnel fails th
     expect(await ok.client.read('Patient', 'p1')).toMatchObject({ id: 'p1' });
     await ok.client.close();
     const refused = makeClient(redis, env.prefix, ehr.baseUrl, { timeoutMs: 2000 }, { proxy: outboundProxy(guarded.url.replace('bridge:s3cret@', ''), undefined), retry: { maxAttempts: 1 } });
-    await expect(refused.client.read('Patient', 'p1')).rejects.toThrow();
+    await expect(refused.client.read('Patient', 'p1')).rejects.toThrow('the outbound proxy refused the tunnel (HTTP 407)');
     await refused.client.close();
     expect(guarded.tunnels).toEqual([ehrAuthority()]);
   } finally {
