@@ -2,13 +2,17 @@ import type { Bundle } from 'fhir/r4';
 import type { Database, Queryable } from '../db/database';
 import { bundleJsonParts } from './bundle-json';
 
-export interface StoredBundle {
+/** Which version of a case's bundle, when and why it was assembled. */
+export interface BundleVersionMeta {
   readonly caseId: string;
   readonly version: number;
-  readonly bundle: Bundle;
-  readonly report: unknown;
   readonly trigger: string;
   readonly createdAt: Date;
+}
+
+export interface StoredBundle extends BundleVersionMeta {
+  readonly bundle: Bundle;
+  readonly report: unknown;
 }
 
 /** A stored bundle version as its JSON text, unparsed (to serve it as stored). */
@@ -128,12 +132,13 @@ function nextIoTurn(): Promise<void> {
  * @returns undefined when there is no such version
  */
 export async function findBundleJson(db: Queryable, caseId: string, version?: number): Promise<StoredBundleJson | undefined> {
-  const text = await openBundleText(db, caseId, version);
-  if (!text) return undefined;
+  const row = await findVersionRow(db, caseId, version, true);
+  const text = row ? await openText(db, row, PARTS_PER_READ) : undefined;
+  if (!row || !text) return undefined;
   const pieces: string[] = [];
   for await (const chunk of text.chunks) pieces.push(chunk);
-  const { chunks: _chunks, ...rest } = text;
-  return { ...rest, json: pieces.join('') };
+  const { chunks: _chunks, ...meta } = text;
+  return { ...meta, report: row.report, json: pieces.join('') };
 }
 
 /** A bundle version, parsed (see {@link findBundleJson}). */
@@ -149,13 +154,14 @@ interface VersionRow {
   version: number;
   /** The old-form `bundle` value as text; null for versions stored as parts. */
   json: string | null;
-  report: unknown;
+  /** The completeness report, only when asked for (it is large for a large case). */
+  report?: unknown;
   trigger: string;
   created_at: Date;
 }
 
-async function findVersionRow(db: Queryable, caseId: string, version: number | undefined): Promise<VersionRow | undefined> {
-  const columns = 'case_id, version, bundle::text AS json, report, trigger, created_at';
+async function findVersionRow(db: Queryable, caseId: string, version: number | undefined, withReport = false): Promise<VersionRow | undefined> {
+  const columns = `case_id, version, bundle::text AS json, trigger, created_at${withReport ? ', report' : ''}`;
   const { rows } = await db.query<VersionRow>(
     version === undefined
       ? `SELECT ${columns} FROM case_bundles WHERE case_id = $1 ORDER BY version DESC LIMIT 1`
@@ -168,8 +174,10 @@ async function findVersionRow(db: Queryable, caseId: string, version: number | u
 /** Parts read per query when streaming a bundle (~8 MB of text). */
 const PARTS_PER_READ = 8;
 
+const metaOf = (row: VersionRow): BundleVersionMeta => ({ caseId: row.case_id, version: row.version, trigger: row.trigger, createdAt: row.created_at });
+
 /** A stored bundle version as a stream of text chunks (see {@link openBundleText}). */
-export interface BundleText extends Omit<StoredBundle, 'bundle'> {
+export interface BundleText extends BundleVersionMeta {
   /** The chunks in order; concatenated, the text {@link findBundleJson} gives. */
   readonly chunks: AsyncGenerator<string, void, undefined>;
 }
@@ -183,8 +191,13 @@ export interface BundleText extends Omit<StoredBundle, 'bundle'> {
  */
 export async function openBundleText(db: Queryable, caseId: string, version?: number, partsPerRead = PARTS_PER_READ): Promise<BundleText | undefined> {
   const row = await findVersionRow(db, caseId, version);
-  if (!row) return undefined;
-  const stored = { caseId: row.case_id, version: row.version, report: row.report, trigger: row.trigger, createdAt: row.created_at };
+  return row ? openText(db, row, partsPerRead) : undefined;
+}
+
+/** The chunks of the version `row` (see {@link openBundleText}). */
+async function openText(db: Queryable, row: VersionRow, partsPerRead: number): Promise<BundleText | undefined> {
+  const stored = metaOf(row);
+  const caseId = row.case_id;
   if (row.json !== null) {
     const json = row.json;
     return { ...stored, chunks: (async function* () { yield json; })() };
@@ -208,7 +221,7 @@ export async function openBundleText(db: Queryable, caseId: string, version?: nu
 }
 
 /** A bundle version's JSON text as one UTF-8 buffer (see {@link readBundleBytes}). */
-export interface BundleBytes extends Omit<StoredBundle, 'bundle'> {
+export interface BundleBytes extends BundleVersionMeta {
   readonly bytes: Buffer;
 }
 
@@ -240,7 +253,7 @@ export async function readBundleBytes(db: Queryable, caseId: string, version: nu
 }
 
 /** The start of a stored bundle version: the Bundle with its first entries only (see {@link readBundleHead}). */
-export interface BundleHead extends Omit<StoredBundle, 'bundle'> {
+export interface BundleHead extends BundleVersionMeta {
   readonly bundle: Bundle;
 }
 
@@ -254,7 +267,7 @@ export interface BundleHead extends Omit<StoredBundle, 'bundle'> {
 export async function readBundleHead(db: Queryable, caseId: string, version?: number): Promise<BundleHead | undefined> {
   const row = await findVersionRow(db, caseId, version);
   if (!row) return undefined;
-  const stored = { caseId: row.case_id, version: row.version, report: row.report, trigger: row.trigger, createdAt: row.created_at };
+  const stored = metaOf(row);
   if (row.json !== null) return { ...stored, bundle: JSON.parse(row.json) as Bundle };
   const { rows } = await db.query<{ part: string; more: boolean }>(
     `SELECT part, EXISTS (SELECT 1 FROM case_bundle_parts WHERE case_id = $1 AND version = $2 AND n = 1) AS more

@@ -27,6 +27,7 @@ import type { Intake } from './intake-schema';
 import { allowedTransitions, assertTransition, IllegalTransitionError, isTerminal, type CaseStatus } from './lifecycle';
 import { computeQuote } from './pricing';
 import { computeSla, type SlaState } from './sla';
+import { revokeCaseUploadTokens } from '../uploads/upload-tokens';
 
 export interface CaseServiceDeps {
   readonly db: Database;
@@ -270,11 +271,9 @@ export async function transitionCase(deps: CaseServiceDeps, tx: Queryable, move:
  * expire: after the report the family may still ask to transfer care through the portal.
  */
 async function revokePortalAccess(tx: Queryable, caseId: string, actor: Principal, now: Date): Promise<void> {
-  const { rows } = await tx.query<{ id: string }>('DELETE FROM upload_tokens WHERE case_id = $1 RETURNING id', [caseId]);
-  if (rows.length === 0) return;
-  await insertCaseEvent(tx, {
-    caseId, type: 'upload_tokens_revoked', actorSub: actor.sub, actorRole: primaryRole(actor), at: now, data: { tokenIds: rows.map((r) => r.id).sort() },
-  });
+  const tokenIds = await revokeCaseUploadTokens(tx, caseId);
+  if (tokenIds.length === 0) return;
+  await insertCaseEvent(tx, { caseId, type: 'upload_tokens_revoked', actorSub: actor.sub, actorRole: primaryRole(actor), at: now, data: { tokenIds } });
 }
 
 /**

@@ -74,11 +74,13 @@ export async function specialistWorklist(deps: CaseServiceDeps, subject: string,
       const bundleVersion = p?.bundle_version ?? null;
       const signedOn = p?.opinion_bundle_version ?? null;
       const opened = p?.opened_version ?? null;
+      /** Whether the current record is newer than version `v` (a version that exists). */
+      const newerThan = (v: number | null): boolean => v !== null && bundleVersion !== null && bundleVersion > v;
       return {
         ...item,
         records: bundleVersion === null ? null : { bundleVersion, assembledAt: p?.bundle_at?.toISOString() ?? null, lastOpenedVersion: opened },
         // A record this specialist has not opened yet: never opened, or a newer version since.
-        newRecordsSinceLastOpened: bundleVersion !== null && (opened === null || bundleVersion > opened),
+        newRecordsSinceLastOpened: bundleVersion !== null && (opened === null || newerThan(opened)),
         opinion: {
           draftSavedAt: p?.draft_at?.toISOString() ?? null,
           unsignedChanges: p?.draft_at != null && p.draft_signed_version === null,
@@ -86,14 +88,14 @@ export async function specialistWorklist(deps: CaseServiceDeps, subject: string,
           signedOnBundleVersion: signedOn,
         },
         // Records assembled after the last signature: the opinion may need an amendment.
-        newRecordsSinceOpinion: signedOn !== null && bundleVersion !== null && bundleVersion > signedOn,
+        newRecordsSinceOpinion: newerThan(signedOn),
         links: {
           case: base,
           summary: `${base}/bundle/summary`,
           // The readable record with what arrived since this specialist last opened it, shown first.
-          ...(opened !== null && bundleVersion !== null && bundleVersion > opened ? { summarySinceLastOpened: `${base}/bundle/summary?since=${opened}` } : {}),
+          ...(newerThan(opened) ? { summarySinceLastOpened: `${base}/bundle/summary?since=${opened}` } : {}),
           bundle: `${base}/bundle`,
-          ...(signedOn !== null && bundleVersion !== null && bundleVersion > signedOn ? { changes: `${base}/bundle/changes?from=${signedOn}&to=${bundleVersion}` } : {}),
+          ...(newerThan(signedOn) ? { changes: `${base}/bundle/changes?from=${signedOn}&to=${bundleVersion}` } : {}),
         },
       };
     }),

@@ -82,6 +82,12 @@ export async function revokeUploadToken(db: Database, caseId: string, tokenId: s
   });
 }
 
+/** Revokes every upload token of the case (it was cancelled); the ids revoked, sorted. */
+export async function revokeCaseUploadTokens(db: Queryable, caseId: string): Promise<string[]> {
+  const { rows } = await db.query<{ id: string }>('DELETE FROM upload_tokens WHERE case_id = $1 RETURNING id', [caseId]);
+  return rows.map((r) => r.id).sort();
+}
+
 /**
  * The {@link ScopedTokenAuth} of the upload routes: an unknown or expired token is a 401, a token of
  * another case a 403; a valid one gives the principal `upload-token:<id>` with scope

@@ -48,6 +48,16 @@ const CancelPullBody = z
   .strict();
 type CancelPullBody = z.infer<typeof CancelPullBody>;
 
+/**
+ * The answer to a source change whose records must leave the bundle at once (a removed source, another
+ * child chosen): the specialist must not go on seeing them, so a case with a bundle is assembled again
+ * now, and the answer names the new version (`bundleVersion`).
+ */
+async function withBundleLeft<T extends object>(deps: AssembleDeps, caseId: string, changed: boolean, trigger: string, source: T): Promise<T & { bundleVersion?: number }> {
+  const bundleVersion = changed ? await reassembleIfAssembled(deps, caseId, trigger) : undefined;
+  return { ...source, ...(bundleVersion !== undefined ? { bundleVersion } : {}) };
+}
+
 /** Sources of a case (local care teams' endpoints + which patient there) and record pulls. */
 export function pullRoutes(deps: PullServiceDeps & SourceServiceDeps & AssembleDeps): AnyRoute[] {
   return [
@@ -90,9 +100,7 @@ export function pullRoutes(deps: PullServiceDeps & SourceServiceDeps & AssembleD
       },
       handler: async ({ params, body, principal }) => {
         const source = await chooseSourcePatient(deps, params.id, params.sourceId, body.patientId, principal);
-        // The specialist must not go on seeing the other child's records: assemble again at once.
-        const bundleVersion = source.patientChanged ? await reassembleIfAssembled(deps, params.id, `source-patient:${params.sourceId}`) : undefined;
-        return { status: 200, body: { ...source, ...(bundleVersion !== undefined ? { bundleVersion } : {}) } };
+        return { status: 200, body: await withBundleLeft(deps, params.id, source.patientChanged, `source-patient:${params.sourceId}`, source) };
       },
     }),
     defineRoute<RemoveSourceBody, NoQuery, z.infer<typeof SourceParams>>({
@@ -108,8 +116,7 @@ export function pullRoutes(deps: PullServiceDeps & SourceServiceDeps & AssembleD
       },
       handler: async ({ params, body, principal }) => {
         const source = await removeSource(deps, params.id, params.sourceId, body.reason, principal);
-        const bundleVersion = source.removedNow ? await reassembleIfAssembled(deps, params.id, `source-removed:${params.sourceId}`) : undefined;
-        return { status: 200, body: { ...source, ...(bundleVersion !== undefined ? { bundleVersion } : {}) } };
+        return { status: 200, body: await withBundleLeft(deps, params.id, source.removedNow, `source-removed:${params.sourceId}`, source) };
       },
     }),
     defineRoute<StartPullBody, NoQuery, z.infer<typeof CaseParams>>({
