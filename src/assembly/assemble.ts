@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Bundle } from 'fhir/r4';
 import type { Database } from '../db/database';
 import { logger } from '../log';
 import { buildDocumentBundle } from '../normalize/bundle';
@@ -11,10 +12,11 @@ import type { TerminologyMappings } from '../normalize/terminology';
 import type { AssemblyOptions, DedupeResult } from '../normalize/types';
 import { loadAssemblyInput, type AssemblyInput } from './assembly-input';
 import { fillAttachmentHashes } from './attachment-hashes';
-import { hasBundleVersion, insertBundleVersion } from './bundle-repository';
+import { hasBundleVersion, insertBundleVersion, StaleAssemblyError, takeReadSeq } from './bundle-repository';
 import { completenessReport, countPulled, type CompletenessReport } from './completeness';
 import { PhaseTimer } from './phase-timer';
 import { announceRecordsUpdated } from './records-updated';
+import { conflict } from '../http/problem';
 import { withUploads } from '../uploads/upload-resources';
 import { bundleHasImaging, offerRadiologyReview } from '../cases/radiology-offer';
 
@@ -69,14 +71,15 @@ function normalizeAndDedupe(
   return { deduped, report };
 }
 
-/**
- * Assembles the case bundle from the raw store, as a pure derivation: normalize → fill attachment
- * hashes from the blob store → de-duplicate → Provenance → Composition → document Bundle, then
- * stores it as the case's next version with its completeness report. Running it again on the same
- * raw data gives the same bundle but for its identifier and timestamp.
- */
-export async function assembleCase(deps: AssembleDeps, caseId: string, request: AssembleRequest): Promise<AssembleResult> {
-  const phases = new PhaseTimer();
+/** One assembly, built and not stored yet. */
+interface BuiltAssembly {
+  readonly bundle: Bundle;
+  readonly report: CompletenessReport;
+  readonly bundleId: string;
+}
+
+/** Reads the raw store and builds the bundle: normalize → … → document Bundle (nothing stored). */
+async function buildAssembly(deps: AssembleDeps, caseId: string, request: AssembleRequest, phases: PhaseTimer): Promise<BuiltAssembly> {
   const loaded = await loadAssemblyInput(deps.db, caseId);
   const ownedRows = loaded.raw.length;
   // Family uploads join as one more source (origin family-upload).
@@ -106,22 +109,60 @@ export async function assembleCase(deps: AssembleDeps, caseId: string, request: 
   });
   const bundle = buildDocumentBundle({ composition, resources: deduped.resources, provenances, options });
   phases.lap('compose');
-  const version = await insertBundleVersion(
-    deps.db,
-    { caseId, bundleId: options.bundleId, bundle, report, options: { disabledRules: request.disabledRules ?? [] }, trigger: request.trigger },
-    (tx, stored) => announceRecordsUpdated(tx, caseId, stored, request.trigger),
-  );
-  phases.lap('store');
-  // Imaging in the case: the quote offers radiology review (idempotent; the fee only after approval).
-  if (bundleHasImaging(bundle)) await offerRadiologyReview(deps.db, caseId, 'bundle');
-  logger.info('case assembled', {
-    caseId,
-    version,
-    resources: bundle.entry?.length ?? 0,
-    counts: { merged: report.totals.merged, leftOut: report.totals.leftOut },
-    durationMs: phases.totalMs(),
-  });
-  return { version, bundleId: options.bundleId, report, entries: bundle.entry?.length ?? 0, timings: phases.laps };
+  return { bundle, report, bundleId: options.bundleId };
+}
+
+/**
+ * How many times an assembly reads again because another one, which began reading after it, stored
+ * its version first. Each new read begins after that version was stored, so only yet another
+ * assembly finishing first can make it stale again.
+ */
+const MAX_READS = 5;
+
+/**
+ * Assembles the case bundle from the raw store, as a pure derivation: normalize → fill attachment
+ * hashes from the blob store → de-duplicate → Provenance → Composition → document Bundle, then
+ * stores it as the case's next version with its completeness report. Running it again on the same
+ * raw data gives the same bundle but for its identifier and timestamp.
+ *
+ * Assemblies of one case may run at once (a pull's, an upload's, a source change's, a rebuild): the
+ * latest version is always from the latest read. One whose read began before that of a version
+ * already stored meanwhile is not stored; it reads again ({@link StaleAssemblyError}).
+ */
+export async function assembleCase(deps: AssembleDeps, caseId: string, request: AssembleRequest): Promise<AssembleResult> {
+  const phases = new PhaseTimer();
+  for (let read = 1; ; read++) {
+    const readSeq = await takeReadSeq(deps.db);
+    const { bundle, report, bundleId } = await buildAssembly(deps, caseId, request, phases);
+    let version: number;
+    try {
+      version = await insertBundleVersion(
+        deps.db,
+        { caseId, bundleId, bundle, report, options: { disabledRules: request.disabledRules ?? [] }, trigger: request.trigger, readSeq },
+        (tx, stored) => announceRecordsUpdated(tx, caseId, stored, request.trigger),
+      );
+    } catch (err) {
+      if (!(err instanceof StaleAssemblyError)) throw err;
+      if (read >= MAX_READS) {
+        throw conflict(`The case record was assembled again by other work ${read} times while this assembly ran (now version ${err.newerVersion}); try again.`);
+      }
+      logger.info('case assembly read again: a later read was stored first', { caseId, version: err.newerVersion, attempt: read });
+      continue;
+    }
+    phases.lap('store');
+    // Imaging in the case: the quote offers radiology review (idempotent; the fee only after approval).
+    if (bundleHasImaging(bundle)) await offerRadiologyReview(deps.db, caseId, 'bundle');
+    const entries = bundle.entry?.length ?? 0;
+    logger.info('case assembled', {
+      caseId,
+      version,
+      resources: entries,
+      counts: { merged: report.totals.merged, leftOut: report.totals.leftOut },
+      durationMs: phases.totalMs(),
+      ...(read > 1 ? { attempt: read } : {}),
+    });
+    return { version, bundleId, report, entries, timings: phases.laps };
+  }
 }
 
 /**

@@ -27,6 +27,35 @@ interface NewBundleVersion {
   readonly report: unknown;
   readonly options: unknown;
   readonly trigger: string;
+  /**
+   * The assembly's place in the order of reads ({@link takeReadSeq}, taken before it read anything).
+   * Given, the version is stored only if no version of the case was read later (else
+   * {@link StaleAssemblyError}); omitted (tests storing a made-up bundle), no such check.
+   */
+  readonly readSeq?: number;
+}
+
+/**
+ * Another assembly of the case began reading after this one and has stored its version already: this
+ * one's bundle may lack what that one saw (a source removed, newer records), so it must not become the
+ * latest version. The caller reads again.
+ */
+export class StaleAssemblyError extends Error {
+  constructor(readonly caseId: string, readonly newerVersion: number) {
+    super(`Case ${caseId}: bundle version ${newerVersion} was assembled from a later read while this assembly ran`);
+    this.name = 'StaleAssemblyError';
+  }
+}
+
+/**
+ * The next number of the order in which assemblies begin reading the raw store (a sequence: never
+ * rolled back, increasing across connections). Taken before the first read of an assembly.
+ */
+export async function takeReadSeq(db: Queryable): Promise<number> {
+  const { rows } = await db.query<{ seq: string }>("SELECT nextval('assembly_read_seq')::text AS seq");
+  const seq = Number(rows[0]?.seq);
+  if (!Number.isSafeInteger(seq)) throw new Error('assembly_read_seq gave no number');
+  return seq;
 }
 
 /** Whether the case has a bundle version at all, or one assembled for `trigger` (idempotent jobs). */
@@ -51,12 +80,14 @@ const INSERT_PART = 'INSERT INTO case_bundle_parts (case_id, version, n, part) V
  * the text `JSON.stringify(bundle)` gives; the `case_bundles` row keeps `bundle` NULL.
  *
  * One transaction: the version row and all its parts are committed together or not at all, with what
- * `alsoInTransaction` writes (the event announcing the version).
+ * `alsoInTransaction` writes (the event announcing the version). With `readSeq`, refused
+ * ({@link StaleAssemblyError}) before anything is written when a version read later is stored already.
  */
 export async function insertBundleVersion(db: Database, v: NewBundleVersion, alsoInTransaction?: (tx: Queryable, version: number) => Promise<void>): Promise<number> {
   return db.transaction(async (tx) => {
     // Serialise versions per case (two assemblies at once get consecutive versions).
     await tx.query('SELECT id FROM cases WHERE id = $1 FOR UPDATE', [v.caseId]);
+    if (v.readSeq !== undefined) await refuseIfReadLater(tx, v.caseId, v.readSeq);
     const version = await insertVersionRow(tx, v);
     await insertParts(tx, v.caseId, version, bundleJsonParts(v.bundle));
     await alsoInTransaction?.(tx, version);
@@ -64,13 +95,23 @@ export async function insertBundleVersion(db: Database, v: NewBundleVersion, als
   });
 }
 
+/** Throws {@link StaleAssemblyError} when a version of the case was stored from a read after `readSeq`. */
+async function refuseIfReadLater(tx: Queryable, caseId: string, readSeq: number): Promise<void> {
+  const { rows } = await tx.query<{ version: number }>(
+    'SELECT version FROM case_bundles WHERE case_id = $1 AND read_seq > $2 ORDER BY version DESC LIMIT 1',
+    [caseId, readSeq],
+  );
+  const newer = rows[0]?.version;
+  if (newer !== undefined) throw new StaleAssemblyError(caseId, newer);
+}
+
 /** The `case_bundles` row of the next version (its text goes to `case_bundle_parts`). */
 async function insertVersionRow(tx: Queryable, v: NewBundleVersion): Promise<number> {
   const { rows } = await tx.query<{ version: number }>(
-    `INSERT INTO case_bundles (case_id, version, bundle_id, bundle, report, options, trigger)
-     SELECT $1, COALESCE(max(version), 0) + 1, $2, NULL, $3, $4, $5 FROM case_bundles WHERE case_id = $1
+    `INSERT INTO case_bundles (case_id, version, bundle_id, bundle, report, options, trigger, read_seq)
+     SELECT $1, COALESCE(max(version), 0) + 1, $2, NULL, $3, $4, $5, $6 FROM case_bundles WHERE case_id = $1
      RETURNING version`,
-    [v.caseId, v.bundleId, JSON.stringify(v.report), JSON.stringify(v.options), v.trigger],
+    [v.caseId, v.bundleId, JSON.stringify(v.report), JSON.stringify(v.options), v.trigger, v.readSeq ?? null],
   );
   const version = rows[0]?.version;
   if (version === undefined) throw new Error(`No bundle version was inserted for case ${v.caseId}`);

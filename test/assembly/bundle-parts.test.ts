@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Bundle, Condition } from 'fhir/r4';
-import { findBundle, findBundleJson, insertBundleVersion, openBundleText } from '../../src/assembly/bundle-repository';
+import { findBundle, findBundleJson, insertBundleVersion, openBundleText, StaleAssemblyError, takeReadSeq } from '../../src/assembly/bundle-repository';
 import { findCase, insertCase } from '../../src/db/case-repository';
 import type { Database, Queryable, QueryResult } from '../../src/db/database';
 import { caseDiagnosisCodes } from '../../src/review/case-diagnoses';
@@ -170,6 +170,26 @@ describe.each(['postgres', 'pglite'] as const)('case bundle parts on %s', (backe
     await expect(insertBundleVersion(db, { caseId, bundleId: 'z', bundle, report: {}, options: {}, trigger: 'test' })).rejects.toThrow(TypeError);
     const { rows } = await db.query<{ n: number }>('SELECT count(*) AS n FROM case_bundles WHERE case_id = $1', [caseId]);
     expect(rows[0]?.n).toBe(0);
+  });
+
+  it('refuses a version whose read began before that of a version already stored, writing nothing', async () => {
+    const caseId = await newCase();
+    const small = (code: string): Bundle => ({ resourceType: 'Bundle', type: 'document', entry: [{ fullUrl: 'urn:uuid:00000000-0000-5000-8000-000000000001', resource: { resourceType: 'Basic', code: { text: code } } }] });
+    const earlier = await takeReadSeq(db);
+    const later = await takeReadSeq(db);
+    expect(later).toBeGreaterThan(earlier);
+    expect(await insertBundleVersion(db, { caseId, bundleId: 'later', bundle: small('later'), report: {}, options: {}, trigger: 'test', readSeq: later })).toBe(1);
+    const refused = insertBundleVersion(db, { caseId, bundleId: 'earlier', bundle: small('earlier'), report: {}, options: {}, trigger: 'test', readSeq: earlier });
+    await expect(refused).rejects.toThrow(StaleAssemblyError);
+    await expect(refused).rejects.toMatchObject({ caseId, newerVersion: 1 });
+    const { rows } = await db.query<{ versions: number; parts: number }>(
+      `SELECT (SELECT count(*)::int FROM case_bundles WHERE case_id = $1) AS versions, (SELECT count(*)::int FROM case_bundle_parts WHERE case_id = $1) AS parts`,
+      [caseId],
+    );
+    expect(rows[0]).toEqual({ versions: 1, parts: 1 });
+    // A read after the stored one's is stored on top of it; another case is not concerned.
+    expect(await insertBundleVersion(db, { caseId, bundleId: 'next', bundle: small('next'), report: {}, options: {}, trigger: 'test', readSeq: await takeReadSeq(db) })).toBe(2);
+    expect(await insertBundleVersion(db, { caseId: await newCase(), bundleId: 'other', bundle: small('other'), report: {}, options: {}, trigger: 'test', readSeq: earlier })).toBe(1);
   });
 
   it('deletes the parts with their version', async () => {

@@ -232,3 +232,45 @@ it('does not retry, for the new patient, what a partial pull failed to fetch for
     server.faults.remove(broken);
   }
 }, 120_000);
+
+it('never makes an assembly that began before the source changed the latest version: it reads again', async () => {
+  const { caseId, sourceId } = await caseWithWrongChild();
+  await pullToEnd(caseId);
+  const first = Number((await bundleText(caseId)).version);
+  const lockWaiters = async (): Promise<number> =>
+    (await svc.service.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FROM cases WHERE id = $1 FOR UPDATE%'`,
+    )).rows[0]?.n ?? 0;
+  let rebuild: Promise<Response> | undefined;
+  // Hold the case row: a rebuild reads the raw store (Jorge's records, the source pointing at him) and
+  // then waits to store its version.
+  await svc.service.db.transaction(async (tx) => {
+    await tx.query('SELECT id FROM cases WHERE id = $1 FOR UPDATE', [caseId]);
+    rebuild = svc.request('POST', `/api/cases/${caseId}/bundle/rebuild`, { token: cm, body: {} });
+    await eventually(lockWaiters, (n) => n > 0, 20_000);
+    // Meanwhile the case manager points the source at the right child, and the assembly of that
+    // change, which began reading after the rebuild, stores its version first.
+    await tx.query('UPDATE case_sources SET remote_patient_id = $2 WHERE id = $1', [sourceId, fixturePatientId('care-team-a')]);
+    await tx.query(
+      `INSERT INTO case_bundles (case_id, version, bundle_id, bundle, report, options, trigger, read_seq)
+       VALUES ($1, $2, 'b-later-read', NULL, '{"totals": {}, "sources": []}', '{}', $3, nextval('assembly_read_seq'))`,
+      [caseId, first + 1, `source-patient:${sourceId}`],
+    );
+  });
+  const res = await (rebuild as Promise<Response>);
+  expect(res.status).toBe(201);
+  // The rebuild read again, after the change: its version is the latest and holds none of Jorge's records.
+  expect(((await res.json()) as { version: number }).version).toBe(first + 2);
+  const latest = await bundleText(caseId);
+  expect(latest.version).toBe(String(first + 2));
+  expect(latest.text.includes(jorge.name?.[0]?.family ?? 'Brekke')).toBe(false);
+  const report = (await (await svc.request('GET', `/api/cases/${caseId}/completeness`, { token: cm })).json()) as Completeness;
+  expect(report.totals).toMatchObject({ inBundle: 0, balanced: true });
+  const seqs = (await svc.service.db.query<{ version: number; read_seq: string | null }>(
+    'SELECT version, read_seq::text FROM case_bundles WHERE case_id = $1 ORDER BY version',
+    [caseId],
+  )).rows;
+  // Versions follow the order of their reads.
+  const order = seqs.map((r) => Number(r.read_seq));
+  expect(order).toEqual([...order].sort((a, b) => a - b));
+}, 120_000);

@@ -14,6 +14,7 @@ import { migration013 } from './013-source-removal';
 import { migration014 } from './014-endpoint-inbound-subject';
 import { migration015 } from './015-opinion-records';
 import { migration016 } from './016-audit-served-version';
+import { migration017 } from './017-bundle-read-sequence';
 
 /** One numbered migration: applied once, in order, never edited after it has shipped. */
 export interface Migration {
@@ -22,4 +23,4 @@ export interface Migration {
   readonly sql: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004, migration005, migration006, migration007, migration008, migration009, migration010, migration011, migration012, migration013, migration014, migration015, migration016];
+export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004, migration005, migration006, migration007, migration008, migration009, migration010, migration011, migration012, migration013, migration014, migration015, migration016, migration017];
