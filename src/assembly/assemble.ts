@@ -5,14 +5,14 @@ import { logger } from '../log';
 import { buildDocumentBundle } from '../normalize/bundle';
 import { casePatientFullUrl } from '../normalize/case-patient';
 import { buildComposition } from '../normalize/composition';
-import { dedupe } from '../normalize/dedupe';
+import { dedupe, DEDUPE_RULE_NAMES } from '../normalize/dedupe';
 import { normalize } from '../normalize/normalize';
 import { buildProvenances } from '../normalize/provenance';
 import type { TerminologyMappings } from '../normalize/terminology';
 import type { AssemblyOptions, DedupeResult } from '../normalize/types';
 import { loadAssemblyInput, type AssemblyInput } from './assembly-input';
 import { fillAttachmentHashes } from './attachment-hashes';
-import { hasBundleVersion, insertBundleVersion, StaleAssemblyError, takeReadSeq } from './bundle-repository';
+import { hasBundleVersion, insertBundleVersion, latestDisabledRules, StaleAssemblyError, takeReadSeq, type InheritedRules } from './bundle-repository';
 import { completenessReport, countPulled, type CompletenessReport } from './completeness';
 import { PhaseTimer } from './phase-timer';
 import { announceRecordsUpdated } from './records-updated';
@@ -29,7 +29,11 @@ export interface AssembleDeps {
 export interface AssembleRequest {
   /** Why this assembly ran: `pull:<pullId>`, `rebuild`, … */
   readonly trigger: string;
-  /** Dedupe rules switched off for this assembly (undoes their merges). */
+  /**
+   * Dedupe rules switched off for this assembly (undoes their merges). Omitted: the rules the case's
+   * latest version had switched off, so that a case manager's choice (a rebuild with a rule off)
+   * holds for the pulls, uploads and source changes that follow, until a rebuild says otherwise.
+   */
   readonly disabledRules?: readonly string[];
 }
 
@@ -113,6 +117,15 @@ async function buildAssembly(deps: AssembleDeps, caseId: string, request: Assemb
 }
 
 /**
+ * The rules switched off for the case's latest version, those of them the code still has (a rule
+ * renamed since is not carried over: an unknown name would fail every assembly of the case).
+ */
+async function inheritedRules(db: Database, caseId: string): Promise<InheritedRules> {
+  const latest = await latestDisabledRules(db, caseId);
+  return { fromVersion: latest.fromVersion, disabledRules: latest.disabledRules.filter((r) => DEDUPE_RULE_NAMES.includes(r)) };
+}
+
+/**
  * How many times an assembly reads again because another one, which began reading after it, stored
  * its version first. Each new read begins after that version was stored, so only yet another
  * assembly finishing first can make it stale again.
@@ -133,12 +146,14 @@ export async function assembleCase(deps: AssembleDeps, caseId: string, request: 
   const phases = new PhaseTimer();
   for (let read = 1; ; read++) {
     const readSeq = await takeReadSeq(deps.db);
-    const { bundle, report, bundleId } = await buildAssembly(deps, caseId, request, phases);
+    const inherited = request.disabledRules === undefined ? await inheritedRules(deps.db, caseId) : undefined;
+    const disabledRules = [...(request.disabledRules ?? inherited?.disabledRules ?? [])].sort();
+    const { bundle, report, bundleId } = await buildAssembly(deps, caseId, { ...request, disabledRules }, phases);
     let version: number;
     try {
       version = await insertBundleVersion(
         deps.db,
-        { caseId, bundleId, bundle, report, options: { disabledRules: request.disabledRules ?? [] }, trigger: request.trigger, readSeq },
+        { caseId, bundleId, bundle, report, options: { disabledRules }, trigger: request.trigger, readSeq, ...(inherited ? { inheritedRules: inherited } : {}) },
         (tx, stored) => announceRecordsUpdated(tx, caseId, stored, request.trigger),
       );
     } catch (err) {

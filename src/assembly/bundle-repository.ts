@@ -33,6 +33,18 @@ interface NewBundleVersion {
    * {@link StaleAssemblyError}); omitted (tests storing a made-up bundle), no such check.
    */
   readonly readSeq?: number;
+  /**
+   * The assembly took its switched-off dedupe rules from the case's version `fromVersion` (0: the
+   * case had none): it is refused ({@link StaleAssemblyError}) when a version stored since then
+   * switched off other rules (a case manager's rebuild), so it cannot undo that choice.
+   */
+  readonly inheritedRules?: InheritedRules;
+}
+
+/** Dedupe rules switched off, as the case's latest version had them. */
+export interface InheritedRules {
+  readonly fromVersion: number;
+  readonly disabledRules: readonly string[];
 }
 
 /**
@@ -42,7 +54,7 @@ interface NewBundleVersion {
  */
 export class StaleAssemblyError extends Error {
   constructor(readonly caseId: string, readonly newerVersion: number) {
-    super(`Case ${caseId}: bundle version ${newerVersion} was assembled from a later read while this assembly ran`);
+    super(`Case ${caseId}: bundle version ${newerVersion} was stored while this assembly ran, read later or with other dedupe rules switched off`);
     this.name = 'StaleAssemblyError';
   }
 }
@@ -88,6 +100,7 @@ export async function insertBundleVersion(db: Database, v: NewBundleVersion, als
     // Serialise versions per case (two assemblies at once get consecutive versions).
     await tx.query('SELECT id FROM cases WHERE id = $1 FOR UPDATE', [v.caseId]);
     if (v.readSeq !== undefined) await refuseIfReadLater(tx, v.caseId, v.readSeq);
+    if (v.inheritedRules !== undefined) await refuseIfRulesChanged(tx, v.caseId, v.inheritedRules);
     const version = await insertVersionRow(tx, v);
     await insertParts(tx, v.caseId, version, bundleJsonParts(v.bundle));
     await alsoInTransaction?.(tx, version);
@@ -103,6 +116,35 @@ async function refuseIfReadLater(tx: Queryable, caseId: string, readSeq: number)
   );
   const newer = rows[0]?.version;
   if (newer !== undefined) throw new StaleAssemblyError(caseId, newer);
+}
+
+const sameRules = (a: readonly string[], b: readonly string[]): boolean => {
+  const x = [...a].sort();
+  const y = [...b].sort();
+  return x.length === y.length && x.every((r, i) => r === y[i]);
+};
+
+/** The dedupe rules switched off for the case's latest version (none before the first version). */
+export async function latestDisabledRules(db: Queryable, caseId: string): Promise<InheritedRules> {
+  const { rows } = await db.query<{ version: number; rules: unknown }>(
+    `SELECT version, options->'disabledRules' AS rules FROM case_bundles WHERE case_id = $1 ORDER BY version DESC LIMIT 1`,
+    [caseId],
+  );
+  const row = rows[0];
+  const rules = Array.isArray(row?.rules) ? row.rules.filter((r): r is string => typeof r === 'string') : [];
+  return { fromVersion: row?.version ?? 0, disabledRules: rules };
+}
+
+/** Throws {@link StaleAssemblyError} when a version after `inherited.fromVersion` switched off other rules. */
+async function refuseIfRulesChanged(tx: Queryable, caseId: string, inherited: InheritedRules): Promise<void> {
+  const { rows } = await tx.query<{ version: number; rules: unknown }>(
+    `SELECT version, options->'disabledRules' AS rules FROM case_bundles WHERE case_id = $1 AND version > $2 ORDER BY version DESC`,
+    [caseId, inherited.fromVersion],
+  );
+  for (const row of rows) {
+    const rules = Array.isArray(row.rules) ? row.rules.filter((r): r is string => typeof r === 'string') : [];
+    if (!sameRules(rules, inherited.disabledRules)) throw new StaleAssemblyError(caseId, row.version);
+  }
 }
 
 /** The `case_bundles` row of the next version (its text goes to `case_bundle_parts`). */

@@ -3,7 +3,7 @@ import { unresolvedReferences } from '../../src/normalize/bundle';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { fixtureBundle, fixtureIntake, fixtureManifest, fixturePatientId } from '../support/fixture-child';
 import { bundleValidationErrors } from '../support/fhir-validation';
-import { bundleAssembled, FAST_CLIENT, startTestService, type TestService } from '../support/service';
+import { bundleAssembled, eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
 
 /**
  * The fixture child pulled from two care teams through the real pipeline: the pull's parent job
@@ -190,3 +190,25 @@ it('shows what changed between two bundle versions: nothing for a plain rebuild;
   expect(bad.status).toBe(400);
   expect(((await bad.json()) as { errors: { field: string }[] }).errors[0]?.field).toBe('query.from');
 });
+
+it("keeps a rule the case manager switched off for the assemblies that follow (a new pull), until a rebuild says otherwise", async () => {
+  const observations = (b: Bundle) => (b.entry ?? []).filter((e) => e.resource?.resourceType === 'Observation').length;
+  const versions = async () =>
+    ((await (await svc.request('GET', `/api/cases/${caseId}/bundle/versions`, { token: cm })).json()) as { items: { version: number; trigger: string; disabledRules: string[] }[] }).items;
+  const merged = observations(await getBundle((((await (await svc.request('POST', `/api/cases/${caseId}/bundle/rebuild`, { token: cm, body: {} })).json()) as { version: number }).version)));
+  const off = (await (await svc.request('POST', `/api/cases/${caseId}/bundle/rebuild`, { token: cm, body: { disabledRules: ['observation:code-time-value'] } })).json()) as { version: number };
+  const unmerged = observations(await getBundle(off.version));
+  expect(unmerged).toBeGreaterThan(merged);
+
+  // A new pull ends and assembles the case again: the rule stays off.
+  const { pullId } = (await (await svc.request('POST', `/api/cases/${caseId}/pulls`, { token: cm, body: {} })).json()) as { pullId: string };
+  const pulled = await eventually(versions, (items) => items.some((v) => v.trigger.startsWith(`pull:${pullId}:`)), 60_000);
+  const byPull = pulled.find((v) => v.trigger.startsWith(`pull:${pullId}:`));
+  expect(byPull).toMatchObject({ disabledRules: ['observation:code-time-value'] });
+  expect(observations(await getBundle(byPull?.version))).toBe(unmerged);
+
+  // A rebuild decides anew: without disabledRules every rule is on again.
+  const on = (await (await svc.request('POST', `/api/cases/${caseId}/bundle/rebuild`, { token: cm, body: {} })).json()) as { version: number };
+  expect(observations(await getBundle(on.version))).toBe(merged);
+  expect((await versions())[0]).toMatchObject({ version: on.version, disabledRules: [] });
+}, 120_000);

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Bundle, Condition } from 'fhir/r4';
-import { findBundle, findBundleJson, insertBundleVersion, openBundleText, StaleAssemblyError, takeReadSeq } from '../../src/assembly/bundle-repository';
+import { findBundle, findBundleJson, insertBundleVersion, latestDisabledRules, openBundleText, StaleAssemblyError, takeReadSeq } from '../../src/assembly/bundle-repository';
 import { findCase, insertCase } from '../../src/db/case-repository';
 import type { Database, Queryable, QueryResult } from '../../src/db/database';
 import { caseDiagnosisCodes } from '../../src/review/case-diagnoses';
@@ -190,6 +190,24 @@ describe.each(['postgres', 'pglite'] as const)('case bundle parts on %s', (backe
     // A read after the stored one's is stored on top of it; another case is not concerned.
     expect(await insertBundleVersion(db, { caseId, bundleId: 'next', bundle: small('next'), report: {}, options: {}, trigger: 'test', readSeq: await takeReadSeq(db) })).toBe(2);
     expect(await insertBundleVersion(db, { caseId: await newCase(), bundleId: 'other', bundle: small('other'), report: {}, options: {}, trigger: 'test', readSeq: earlier })).toBe(1);
+  });
+
+  it('refuses a version whose inherited dedupe rules a version stored meanwhile changed', async () => {
+    const caseId = await newCase();
+    const bundle: Bundle = { resourceType: 'Bundle', type: 'document', entry: [] };
+    const store = (disabledRules: string[], inheritedRules?: { fromVersion: number; disabledRules: string[] }) =>
+      insertBundleVersion(db, { caseId, bundleId: randomUUID(), bundle, report: {}, options: { disabledRules }, trigger: 'test', ...(inheritedRules ? { inheritedRules } : {}) });
+    expect(await store([])).toBe(1);
+    expect(await latestDisabledRules(db, caseId)).toEqual({ fromVersion: 1, disabledRules: [] });
+    // A rebuild switches a rule off (version 2) while an assembly that inherited version 1's rules runs.
+    expect(await store(['observation:code-time-value'])).toBe(2);
+    await expect(store([], { fromVersion: 1, disabledRules: [] })).rejects.toMatchObject({ name: 'StaleAssemblyError', newerVersion: 2 });
+    // Read again, it inherits the rule from version 2 and is stored.
+    const inherited = await latestDisabledRules(db, caseId);
+    expect(inherited).toEqual({ fromVersion: 2, disabledRules: ['observation:code-time-value'] });
+    expect(await store([...inherited.disabledRules], inherited)).toBe(3);
+    // A version stored meanwhile with the same rules does not concern it.
+    expect(await store(['observation:code-time-value'], inherited)).toBe(4);
   });
 
   it('deletes the parts with their version', async () => {

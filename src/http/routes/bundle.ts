@@ -147,7 +147,8 @@ export function bundleRoutes(deps: AssembleDeps & { readonly config: Pick<Config
       responses: { 201: { description: 'New bundle version' } },
       handler: async ({ params, body }) => {
         if (!(await findCase(deps.db, params.id))) throw notFound(`Case ${params.id}`);
-        const result = await assembleCase(deps, params.id, { trigger: 'rebuild', disabledRules: body.disabledRules });
+        // Each rebuild decides anew: omitted, every rule is on again.
+        const result = await assembleCase(deps, params.id, { trigger: 'rebuild', disabledRules: body.disabledRules ?? [] });
         return {
           status: 201,
           body: { version: result.version, bundleId: result.bundleId, entries: result.entries, totals: result.report.totals },
