@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Bundle } from 'fhir/r4';
-import type { Database } from '../db/database';
+import type { Database, Queryable } from '../db/database';
+import { insertCaseEvent } from '../db/case-repository';
+import { primaryRole, type Principal } from '../http/auth';
 import { logger } from '../log';
 import { buildDocumentBundle } from '../normalize/bundle';
 import { casePatientFullUrl } from '../normalize/case-patient';
@@ -35,6 +37,11 @@ export interface AssembleRequest {
    * holds for the pulls, uploads and source changes that follow, until a rebuild says otherwise.
    */
   readonly disabledRules?: readonly string[];
+  /**
+   * Someone asked for this assembly (a rebuild): written on the case timeline (`bundle_rebuilt`, who,
+   * why, the version and the rules switched off) in the transaction that stores the version.
+   */
+  readonly requestedBy?: { readonly actor: Principal; readonly reason?: string };
 }
 
 export interface AssembleResult {
@@ -125,6 +132,18 @@ async function inheritedRules(db: Database, caseId: string): Promise<InheritedRu
   return { fromVersion: latest.fromVersion, disabledRules: latest.disabledRules.filter((r) => DEDUPE_RULE_NAMES.includes(r)) };
 }
 
+/** The timeline event of an assembly someone asked for: who, why, which version, which rules off. */
+async function recordRebuild(tx: Queryable, caseId: string, version: number, disabledRules: readonly string[], by: NonNullable<AssembleRequest['requestedBy']>): Promise<void> {
+  await insertCaseEvent(tx, {
+    caseId,
+    type: 'bundle_rebuilt',
+    actorSub: by.actor.sub,
+    actorRole: primaryRole(by.actor),
+    ...(by.reason !== undefined ? { reason: by.reason } : {}),
+    data: { version, disabledRules },
+  });
+}
+
 /**
  * How many times an assembly reads again because another one, which began reading after it, stored
  * its version first. Each new read begins after that version was stored, so only yet another
@@ -154,7 +173,10 @@ export async function assembleCase(deps: AssembleDeps, caseId: string, request: 
       version = await insertBundleVersion(
         deps.db,
         { caseId, bundleId, bundle, report, options: { disabledRules }, trigger: request.trigger, readSeq, ...(inherited ? { inheritedRules: inherited } : {}) },
-        (tx, stored) => announceRecordsUpdated(tx, caseId, stored, request.trigger),
+        async (tx, stored) => {
+          await announceRecordsUpdated(tx, caseId, stored, request.trigger);
+          if (request.requestedBy) await recordRebuild(tx, caseId, stored, disabledRules, request.requestedBy);
+        },
       );
     } catch (err) {
       if (!(err instanceof StaleAssemblyError)) throw err;

@@ -10,12 +10,12 @@ import type { AddOnCode } from '../cases/prices';
 import type { Quote } from '../cases/pricing';
 import { insertCaseEvent, type CaseRecord } from '../db/case-repository';
 import type { Queryable } from '../db/database';
-import type { Principal } from '../http/auth';
 import { conflict } from '../http/problem';
 import { logger } from '../log';
 import { answerExpertInputRequests } from '../review/information-request-answers';
 import { saveAddOns } from './addon-repository';
-import { caseFor, nowOf, roleOf } from './billing-deps';
+import { caseFor, nowOf } from './billing-deps';
+import { primaryRole, type Principal } from '../http/auth';
 import { quoteOfCase } from './case-quote';
 
 /** How the family's decision reached the case manager. */
@@ -61,7 +61,7 @@ export async function offerAddOnInTx(
     caseId: record.id,
     type: 'addon_offered',
     actorSub: offer.actor.sub,
-    actorRole: roleOf(offer.actor),
+    actorRole: primaryRole(offer.actor),
     reason: offer.reason,
     at: offer.now,
     data: { addOn: offer.addOn, fee, ...offer.data },
@@ -118,7 +118,7 @@ export async function decideAddOn(deps: CaseServiceDeps, caseId: string, decisio
       caseId,
       type: decision.decision === 'approved' ? 'addon_approved' : 'addon_declined',
       actorSub: actor.sub,
-      actorRole: roleOf(actor),
+      actorRole: primaryRole(actor),
       at: now,
       data: { addOn, channel: decision.channel, total: quote.total },
     });

@@ -6,17 +6,11 @@ import type { CaseServiceDeps } from '../cases/case-service';
 import type { CaseRecord } from '../db/case-repository';
 import { findCase } from '../db/case-repository';
 import type { Queryable } from '../db/database';
-import type { Principal } from '../http/auth';
 import { conflict, HttpProblem, notFound } from '../http/problem';
 
 /** The current time of `deps` (tests pass a fixed clock). */
 export function nowOf(deps: Pick<CaseServiceDeps, 'now'>): Date {
   return deps.now ? deps.now() : new Date();
-}
-
-/** The first role of the caller, written on timeline events. */
-export function roleOf(principal: Principal): string | undefined {
-  return principal.roles[0];
 }
 
 /** Statuses in which nothing is billed or changed any more. */

@@ -8,10 +8,10 @@ import { randomUUID } from 'node:crypto';
 import type { CaseServiceDeps } from '../cases/case-service';
 import type { Intake } from '../cases/intake-schema';
 import { insertCaseEvent } from '../db/case-repository';
-import type { Principal } from '../http/auth';
 import { conflict } from '../http/problem';
 import { logger } from '../log';
-import { caseFor, fieldProblem, nowOf, roleOf } from './billing-deps';
+import { caseFor, fieldProblem, nowOf } from './billing-deps';
+import { primaryRole, type Principal } from '../http/auth';
 import { quoteOfCase } from './case-quote';
 import { formatUsd } from './money';
 import { findPaymentByReference, insertPayment, listPayments, paidCents, type PaymentRecord } from './payment-repository';
@@ -99,7 +99,7 @@ export async function recordPayment(
       caseId,
       type: 'payment_recorded',
       actorSub: actor.sub,
-      actorRole: roleOf(actor),
+      actorRole: primaryRole(actor),
       at: now,
       reason: `${formatUsd(body.amountCents)} by ${body.method}; balance ${formatUsd(status.balanceCents)}.`,
       data: { paymentId: id, amountCents: body.amountCents, method: body.method, state: status.state, balanceCents: status.balanceCents },

@@ -16,7 +16,7 @@ import {
   type CaseEventRecord,
   type CaseRecord,
 } from '../db/case-repository';
-import type { Principal } from '../http/auth';
+import { primaryRole, type Principal } from '../http/auth';
 import { conflict, HttpProblem, notFound } from '../http/problem';
 import { logger } from '../log';
 import { cancelPulls } from '../pull/pull-repository';
@@ -45,10 +45,6 @@ export interface CreatedCase {
   readonly status: CaseStatus;
   readonly eligibility: { eligible: boolean; reasons: string[]; reasonCodes: string[] };
   readonly quote: unknown;
-}
-
-function primaryRole(principal: Principal): string | undefined {
-  return principal.roles[0];
 }
 
 /**

@@ -19,6 +19,11 @@ export interface Principal {
   readonly scope?: string;
 }
 
+/** The role a timeline event names for who acted (the token's first). */
+export function primaryRole(principal: Principal): string | undefined {
+  return principal.roles[0];
+}
+
 /**
  * A second kind of bearer token a route accepts besides staff JWTs (see `RouteDefinition.scopedToken`).
  * Tokens it does not recognize go to the JWT verifier as usual.

@@ -196,7 +196,14 @@ it("keeps a rule the case manager switched off for the assemblies that follow (a
   const versions = async () =>
     ((await (await svc.request('GET', `/api/cases/${caseId}/bundle/versions`, { token: cm })).json()) as { items: { version: number; trigger: string; disabledRules: string[] }[] }).items;
   const merged = observations(await getBundle((((await (await svc.request('POST', `/api/cases/${caseId}/bundle/rebuild`, { token: cm, body: {} })).json()) as { version: number }).version)));
-  const off = (await (await svc.request('POST', `/api/cases/${caseId}/bundle/rebuild`, { token: cm, body: { disabledRules: ['observation:code-time-value'] } })).json()) as { version: number };
+  const reason = 'Two distinct glucose results were merged';
+  const off = (await (await svc.request('POST', `/api/cases/${caseId}/bundle/rebuild`, { token: cm, body: { disabledRules: ['observation:code-time-value'], reason } })).json()) as { version: number };
+  // Who switched it off, and why, is on the case timeline with the version.
+  const timeline = ((await (await svc.request('GET', `/api/cases/${caseId}`, { token: cm })).json()) as { timeline: { type: string; actorRole?: string; reason?: string; data: unknown }[] }).timeline;
+  expect(timeline.filter((e) => e.type === 'bundle_rebuilt').at(-1)).toMatchObject({ actorRole: 'case_manager', reason, data: { version: off.version, disabledRules: ['observation:code-time-value'] } });
+  const badReason = await svc.request('POST', `/api/cases/${caseId}/bundle/rebuild`, { token: cm, body: { reason: '' } });
+  expect(badReason.status).toBe(400);
+  expect(((await badReason.json()) as { errors: { field: string }[] }).errors[0]?.field).toBe('reason');
   const unmerged = observations(await getBundle(off.version));
   expect(unmerged).toBeGreaterThan(merged);
 

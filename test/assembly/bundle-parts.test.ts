@@ -195,7 +195,7 @@ describe.each(['postgres', 'pglite'] as const)('case bundle parts on %s', (backe
   it('refuses a version whose inherited dedupe rules a version stored meanwhile changed', async () => {
     const caseId = await newCase();
     const bundle: Bundle = { resourceType: 'Bundle', type: 'document', entry: [] };
-    const store = (disabledRules: string[], inheritedRules?: { fromVersion: number; disabledRules: string[] }) =>
+    const store = (disabledRules: readonly string[], inheritedRules?: { fromVersion: number; disabledRules: readonly string[] }) =>
       insertBundleVersion(db, { caseId, bundleId: randomUUID(), bundle, report: {}, options: { disabledRules }, trigger: 'test', ...(inheritedRules ? { inheritedRules } : {}) });
     expect(await store([])).toBe(1);
     expect(await latestDisabledRules(db, caseId)).toEqual({ fromVersion: 1, disabledRules: [] });

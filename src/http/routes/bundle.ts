@@ -10,7 +10,7 @@ import { DEDUPE_RULE_NAMES } from '../../normalize/dedupe';
 import { notFound } from '../problem';
 import { streamText } from '../stream-text';
 import { defineRoute, type AnyRoute } from '../route';
-import { CaseParams, VersionQuery, versionNumber } from './params';
+import { CaseParams, reasonField, VersionQuery, versionNumber } from './params';
 
 const ChangesQuery = z
   .object({
@@ -24,6 +24,7 @@ const RebuildBody = z
     disabledRules: z
       .array(z.enum(DEDUPE_RULE_NAMES as [string, ...string[]], { error: `disabledRules must be among: ${DEDUPE_RULE_NAMES.join(', ')}` }))
       .optional(),
+    reason: reasonField,
   })
   .strict();
 type NoQuery = Record<string, never>;
@@ -145,10 +146,14 @@ export function bundleRoutes(deps: AssembleDeps & { readonly config: Pick<Config
       params: CaseParams,
       body: RebuildBody,
       responses: { 201: { description: 'New bundle version' } },
-      handler: async ({ params, body }) => {
+      handler: async ({ params, body, principal }) => {
         if (!(await findCase(deps.db, params.id))) throw notFound(`Case ${params.id}`);
         // Each rebuild decides anew: omitted, every rule is on again.
-        const result = await assembleCase(deps, params.id, { trigger: 'rebuild', disabledRules: body.disabledRules ?? [] });
+        const result = await assembleCase(deps, params.id, {
+          trigger: 'rebuild',
+          disabledRules: body.disabledRules ?? [],
+          requestedBy: { actor: principal, ...(body.reason !== undefined ? { reason: body.reason } : {}) },
+        });
         return {
           status: 201,
           body: { version: result.version, bundleId: result.bundleId, entries: result.entries, totals: result.report.totals },

@@ -32,6 +32,14 @@ export const versionNumber = (field: string) =>
     .max(MAX_VERSION, { error: `${field} must be at most ${MAX_VERSION}` });
 
 /** `?version=N`: an older version, the latest when absent. */
+/** An optional reason, kept on the timeline. */
+export const reasonField = z
+  .string({ error: 'reason must be text' })
+  .trim()
+  .min(1, { error: 'reason must not be empty' })
+  .max(500, { error: 'reason must be at most 500 characters' })
+  .optional();
+
 export const VersionQuery = z.object({ version: versionNumber('version').optional() });
 
 /** `?status=a,b`: case statuses, comma-separated. */

@@ -7,7 +7,7 @@ import { addSource, chooseSourcePatient, getSources, removeSource, type SourceSe
 import type { PatientSelector } from '../../pull/source-repository';
 import { reassembleIfAssembled, type AssembleDeps } from '../../assembly/assemble';
 import { defineRoute, type AnyRoute } from '../route';
-import { CaseParams, ChoosePatientBody, PatientSelectorSchema } from './params';
+import { CaseParams, ChoosePatientBody, PatientSelectorSchema, reasonField } from './params';
 
 const SourceParams = CaseParams.extend({ sourceId: z.uuid({ error: 'Source id must be a UUID' }) });
 const PullParams = CaseParams.extend({ pullId: z.uuid({ error: 'Pull id must be a UUID' }) });
@@ -31,14 +31,6 @@ const StartPullBody = z
   })
   .strict();
 type StartPullBody = z.infer<typeof StartPullBody>;
-
-/** An optional reason, kept on the timeline. */
-const reasonField = z
-  .string({ error: 'reason must be text' })
-  .trim()
-  .min(1, { error: 'reason must not be empty' })
-  .max(500, { error: 'reason must be at most 500 characters' })
-  .optional();
 
 const RemoveSourceBody = z.object({ reason: reasonField }).strict();
 type RemoveSourceBody = z.infer<typeof RemoveSourceBody>;
