@@ -28,7 +28,8 @@ import { PROGRAM_NAME, reportTitle } from '../report/report-pdf';
 import type { SecretBox } from '../security/secret-box';
 import { findDelivery, finishDelivery, listDeliveries, noteError, recordAttempt, saveRemoteIds, type DeliveryRow } from './delivery-repository';
 import { findRecipient, setRecipientPatient, type RecipientRow } from './recipient-repository';
-import { planWrite, writeReport } from './report-writer';
+import { planWrite, writeReport, type WritePlan } from './report-writer';
+import { supersedeDocument, type SupersedeOutcome } from './supersede-document';
 
 /** What a delivery job needs: the database, sealed endpoint secrets, the per-process FHIR clients, the work dispatch. */
 export interface DeliveryDeps extends CaseServiceDeps {
@@ -44,6 +45,17 @@ export class PermanentDeliveryError extends Error {
 }
 
 const SYSTEM: Principal = { sub: 'system:delivery', roles: [] };
+
+/**
+ * The previous version's DocumentReference at the recipient, once the amendment replacing it is
+ * written: marked `superseded` where the recipient can update DocumentReferences.
+ * @returns undefined when there is nothing to supersede (a first version, or no DocumentReferences)
+ */
+async function supersedePrevious(client: FhirEndpointClient, plan: WritePlan, previousId: string | undefined, newId: string | undefined): Promise<SupersedeOutcome | undefined> {
+  if (!previousId || !newId || previousId === newId) return undefined;
+  if (!plan.supersede) return { id: previousId, state: 'left-current', reason: 'the recipient does not offer updating DocumentReferences' };
+  return supersedeDocument(client, previousId);
+}
 
 type PatientResolution = { id: string } | { reason: string; candidates: PatientCandidate[] };
 
@@ -160,6 +172,7 @@ async function attempt(deps: DeliveryDeps, delivery: DeliveryRow): Promise<strin
   if (!recipient.remotePatientId) await setRecipientPatient(deps.db, recipient.id, patient.id);
 
   const previous = (await listDeliveries(deps.db, delivery.caseId)).filter((d) => d.recipientId === recipient.id && d.version < delivery.version && d.remoteIds.DocumentReference);
+  const previousDocumentId = previous[previous.length - 1]?.remoteIds.DocumentReference;
   const ids = await writeReport(
     client,
     plan,
@@ -177,10 +190,11 @@ async function attempt(deps: DeliveryDeps, delivery: DeliveryRow): Promise<strin
       programName: PROGRAM_NAME,
     },
     delivery.remoteIds,
-    { recipient: physician, previousDocumentId: previous[previous.length - 1]?.remoteIds.DocumentReference },
+    { recipient: physician, previousDocumentId },
     (progress) => saveRemoteIds(deps.db, delivery.id, progress, plan.transaction ? 'transaction' : 'sequential'),
   );
   if (!ids.DiagnosticReport) throw new Error('The recipient did not return the id of the DiagnosticReport.');
+  const previousDocument = await supersedePrevious(client, plan, previousDocumentId, ids.DocumentReference);
 
   await deps.db.transaction(async (tx) => {
     await saveRemoteIds(tx, delivery.id, ids, plan.transaction ? 'transaction' : 'sequential');
@@ -200,11 +214,11 @@ async function attempt(deps: DeliveryDeps, delivery: DeliveryRow): Promise<strin
       caseId: delivery.caseId,
       type: 'report_delivered',
       actorSub: SYSTEM.sub,
-      data: { deliveryId: delivery.id, version: delivery.version, remoteIds: { ...ids } },
+      data: { deliveryId: delivery.id, version: delivery.version, remoteIds: { ...ids }, ...(previousDocument ? { previousDocument } : {}) },
     });
     await recordEvent(tx, 'report.delivered', delivery.caseId, { caseId: delivery.caseId, deliveryId: delivery.id, version: delivery.version });
   });
   await deps.dispatch.notify().catch(() => undefined);
-  logger.info('report delivered', { deliveryId: delivery.id, caseId: delivery.caseId, version: delivery.version });
+  logger.info('report delivered', { deliveryId: delivery.id, caseId: delivery.caseId, version: delivery.version, ...(previousDocument ? { state: previousDocument.state } : {}) });
   return 'delivered';
 }

@@ -26,18 +26,21 @@ import {
 /** What the recipient gets, from its CapabilityStatement. */
 export interface WritePlan {
   readonly documentReference: boolean;
+  /** The server can update DocumentReferences: a replaced version's is marked `superseded` (`supersede-document.ts`). */
+  readonly supersede: boolean;
   readonly communication: boolean;
   readonly transaction: boolean;
 }
 
-const creates = (caps: EndpointCapabilities, type: string): boolean => (caps.resources[type]?.interactions ?? []).includes('create');
+const offers = (caps: EndpointCapabilities, type: string, interaction: 'create' | 'update'): boolean => (caps.resources[type]?.interactions ?? []).includes(interaction);
 
-/** The DiagnosticReport always; a DocumentReference and a Communication where the server can create them; a transaction where offered. */
+/** The DiagnosticReport always; a DocumentReference and a Communication where the server can create them (the replaced DocumentReference superseded where it can update them); a transaction where offered. */
 export function planWrite(caps: EndpointCapabilities | null): WritePlan {
-  if (!caps) return { documentReference: false, communication: false, transaction: false };
+  if (!caps) return { documentReference: false, supersede: false, communication: false, transaction: false };
   return {
-    documentReference: creates(caps, 'DocumentReference'),
-    communication: creates(caps, 'Communication'),
+    documentReference: offers(caps, 'DocumentReference', 'create'),
+    supersede: offers(caps, 'DocumentReference', 'create') && offers(caps, 'DocumentReference', 'update'),
+    communication: offers(caps, 'Communication', 'create'),
     transaction: caps.systemInteractions.includes('transaction'),
   };
 }

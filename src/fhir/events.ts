@@ -13,6 +13,7 @@ export type FhirRequestKind =
   | 'operation'
   | 'binary'
   | 'create'
+  | 'update'
   | 'transaction';
 
 /** One HTTP exchange completed (any status), per attempt. */

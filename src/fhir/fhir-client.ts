@@ -303,6 +303,36 @@ export class FhirEndpointClient {
   }
 
   /**
+   * Update (https://hl7.org/fhir/R4/http.html#update): `PUT [base]/[type]/[id]`. With `ifMatchVersionId`
+   * the server applies it only to that version (`If-Match: W/"<versionId>"`, optimistic locking,
+   * https://hl7.org/fhir/R4/http.html#concurrency) and answers 412 when its copy changed since it was
+   * read. Safe to resend: the same body again changes nothing (a resend after an applied one may
+   * answer 412, which the caller settles by reading again).
+   * @returns the resource as the server stored it, when it returned it
+   */
+  async update<T extends FhirResource>(resource: T, ifMatchVersionId?: string): Promise<T | undefined> {
+    assertType(resource.resourceType);
+    const id = resource.id;
+    if (id === undefined || !RESOURCE_ID.test(id)) throw new RangeError('update needs a valid resource id');
+    const url = new URL(`${resource.resourceType}/${id}`, this.base);
+    return this.exchangeJson(
+      {
+        kind: 'update',
+        method: 'PUT',
+        url,
+        resourceType: resource.resourceType,
+        body: JSON.stringify(resource),
+        headers: { prefer: 'return=representation', ...(ifMatchVersionId !== undefined ? { 'if-match': `W/"${ifMatchVersionId}"` } : {}) },
+      },
+      (raw) => {
+        if (raw.length === 0) return undefined;
+        const parsed = parseResource<FhirResource>(raw, undefined);
+        return parsed.resourceType === resource.resourceType ? (parsed as T) : undefined;
+      },
+    );
+  }
+
+  /**
    * `POST [base]` with a transaction Bundle (https://hl7.org/fhir/R4/http.html#transaction).
    * Resent after an ambiguous failure (timeout, reset, 5xx) only when `idempotent` is true, i.e. every
    * entry is conditional (`ifNoneExist`, conditional update); otherwise only when the server

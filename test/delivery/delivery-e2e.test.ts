@@ -161,6 +161,14 @@ it('lands a signed opinion in the referring EHR as exactly one valid DiagnosticR
   expect(docs[0]?.docStatus).toBe('amended');
   expect(docs[0]?.relatesTo?.[0]).toEqual({ code: 'replaces', target: { reference: `DocumentReference/${delivery.remoteIds.DocumentReference}` } });
   expect(await byIdentifier<DiagnosticReport>('DiagnosticReport', REPORT_IDENTIFIER_SYSTEM, `${caseId}-v1`)).toHaveLength(1);
+  // The replaced note is marked superseded at the EHR, so its document list shows the amendment as current.
+  expect(docs[0]?.status).toBe('current');
+  const replaced = await byIdentifier<DocumentReference>('DocumentReference', REPORT_IDENTIFIER_SYSTEM, `${caseId}-v1`);
+  expect(replaced.map((d) => [d.id, d.status])).toEqual([[delivery.remoteIds.DocumentReference, 'superseded']]);
+  const timeline = ((await (await svc.request('GET', `/api/cases/${caseId}`, { token: cm })).json()) as { timeline: { type: string; data: { version?: number } }[] }).timeline;
+  expect(timeline.find((e) => e.type === 'report_delivered' && e.data.version === 2)?.data).toMatchObject({
+    previousDocument: { id: delivery.remoteIds.DocumentReference, state: 'superseded' },
+  });
   const versions = ((await (await svc.request('GET', `/api/cases/${caseId}/opinion`, { token: cm })).json()) as { versions: { version: number; status: string }[] }).versions;
   expect(versions.map((v) => [v.version, v.status])).toEqual([[1, 'final'], [2, 'amended']]);
   const v1 = await svc.request('GET', `/api/cases/${caseId}/report.pdf?version=1`, { token: cm });
@@ -246,4 +254,33 @@ it('writes one by one with conditional creates where the recipient offers no tra
   for (const [type, system] of [['DiagnosticReport', REPORT_IDENTIFIER_SYSTEM], ['DocumentReference', REPORT_IDENTIFIER_SYSTEM], ['Communication', REPORT_COMMUNICATION_SYSTEM]] as const) {
     expect({ type, n: (await byIdentifier(type, system, `${caseId}-v1`)).length }).toEqual({ type, n: 1 });
   }
+}, 90_000);
+
+it('delivers an amendment even where the recipient may not update the note it replaces, and says it stayed current', async () => {
+  // The same EHR registered again with SMART v2 scopes that allow creating the three resources but not updating them.
+  const smart = await makeSmartClient(`${CLIENT}-create-only`, 'ES384');
+  ehr.registerClient({ clientId: smart.clientId, jwks: smart.publicJwks });
+  const scope = 'system/*.rs system/DiagnosticReport.c system/DocumentReference.c system/Communication.c';
+  const res = await svc.request('POST', '/api/endpoints', {
+    token: await svc.token('admin'),
+    body: { name: 'Referring EHR (create only)', baseUrl: ehr.baseUrl, auth: { type: 'smart-backend', clientId: smart.clientId, privateKeyJwk: smart.privateKeyJwk, scope }, allowInsecureHttp: true },
+  });
+  expect(res.status).toBe(201);
+  const createOnly = ((await res.json()) as { id: string }).id;
+  const intake = referredIntake();
+  const caseId = await openCaseIn(svc, cm, 'assigned', intake);
+  expect((await svc.request('POST', `/api/cases/${caseId}/recipients`, { token: cm, body: { endpointId: createOnly } })).status).toBe(201);
+  expect((await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body: opinionFor(intake) })).status).toBe(200);
+  expect((await svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist })).status).toBe(201);
+  const first = await until(caseId, 1, ['delivered', 'failed', 'needs_review']);
+  expect(first.state).toBe('delivered');
+  expect((await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body: opinionFor(intake, { followUp: 'Amended follow-up.' }) })).status).toBe(200);
+  expect((await svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist })).status).toBe(201);
+  const second = await until(caseId, 2, ['delivered', 'failed', 'needs_review']);
+  expect(second).toMatchObject({ state: 'delivered', lastError: null });
+  expect((await byIdentifier<DocumentReference>('DocumentReference', REPORT_IDENTIFIER_SYSTEM, `${caseId}-v1`))[0]?.status).toBe('current');
+  const timeline = ((await (await svc.request('GET', `/api/cases/${caseId}`, { token: cm })).json()) as { timeline: { type: string; data: { version?: number } }[] }).timeline;
+  expect(timeline.find((e) => e.type === 'report_delivered' && e.data.version === 2)?.data).toMatchObject({
+    previousDocument: { id: first.remoteIds.DocumentReference, state: 'left-current', reason: 'the recipient refused to update it (HTTP 403)' },
+  });
 }, 90_000);
