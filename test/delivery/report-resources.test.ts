@@ -56,10 +56,14 @@ it('builds the transfer-of-care ServiceRequest, valid against R4', () => {
 });
 
 it('plans the write from the capabilities and reads ids from Location headers', () => {
-  expect(planWrite(null)).toEqual({ documentReference: false, communication: false, transaction: false });
+  expect(planWrite(null)).toEqual({ documentReference: false, supersede: false, communication: false, transaction: false });
   expect(
     planWrite({ resources: { DocumentReference: { interactions: ['create'], searchParams: [], operations: [] } }, patientEverything: false, systemInteractions: ['transaction'] }),
-  ).toEqual({ documentReference: true, communication: false, transaction: true });
+  ).toEqual({ documentReference: true, supersede: false, communication: false, transaction: true });
+  // Superseding a replaced note needs update besides create.
+  expect(
+    planWrite({ resources: { DocumentReference: { interactions: ['create', 'update'], searchParams: [], operations: [] } }, patientEverything: false, systemInteractions: [] }),
+  ).toMatchObject({ documentReference: true, supersede: true });
   expect(idFromLocation('https://ehr.example/fhir/DiagnosticReport/abc-1/_history/2', 'DiagnosticReport')).toBe('abc-1');
   expect(idFromLocation('DiagnosticReport/abc', 'DiagnosticReport')).toBe('abc');
   expect(idFromLocation('Communication/abc', 'DiagnosticReport')).toBeUndefined();
