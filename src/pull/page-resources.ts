@@ -2,11 +2,13 @@ import { createHash } from 'node:crypto';
 import type { BundleEntry } from 'fhir/r4';
 import { MalformedResponseError, type ScannedSearchPage } from '../fhir';
 import { TYPES_WITH_ATTACHMENTS } from './attachments';
+import { serverIssuesOf, type ServerIssue } from './server-messages';
 
 /**
  * The resources of a searchset page, as the raw store keeps them: each `entry.resource` that is
  * an object, except the server's informational OperationOutcome (`search.mode = outcome`,
- * https://hl7.org/fhir/R4/bundle-definitions.html#Bundle.entry.search.mode).
+ * https://hl7.org/fhir/R4/bundle-definitions.html#Bundle.entry.search.mode), whose issues are
+ * returned beside them (`server-messages.ts`).
  *
  * Each resource is kept as the exact bytes the server sent: the page is scanned, not parsed
  * (fhir/searchset-scan.ts), each resource's bytes are hashed as they are, and PostgreSQL cuts the
@@ -40,6 +42,8 @@ export interface PageEntries {
   readonly entries: readonly PageEntry[];
   /** The bytes the entries' offsets point into, when not the page body itself (an unscanned page). */
   readonly source: Buffer | null;
+  /** What the server said about the search in the page (its `search.mode = outcome` OperationOutcomes). */
+  readonly serverIssues: readonly ServerIssue[];
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -58,14 +62,30 @@ function parseSpan(raw: Buffer, start: number, end: number, index: number): Reco
   throw new MalformedResponseError(`entry ${index}: resource is not an object`, true);
 }
 
+/**
+ * A server's outcome entry's issues; a malformed one is reported as such (it is still only a hint,
+ * never a reason to refuse the page).
+ */
+function outcomeIssues(read: () => Record<string, unknown>): ServerIssue[] {
+  try {
+    return serverIssuesOf(read());
+  } catch {
+    return [{ severity: 'unknown', code: 'unknown', text: 'the server sent an OperationOutcome that is not valid JSON' }];
+  }
+}
+
 /** A scanned page's resources: keys from the scan, bytes hashed in place. */
-function scannedEntries(page: ScannedSearchPage, list: readonly unknown[]): PageEntry[] {
+function scannedEntries(page: ScannedSearchPage, list: readonly unknown[]): { entries: PageEntry[]; serverIssues: ServerIssue[] } {
   const entries: PageEntry[] = [];
+  const serverIssues: ServerIssue[] = [];
   for (let index = 0; index < list.length; index++) {
     const span = page.spans.get(index);
     if (!span) continue;
     const type = span.resourceType ?? '';
-    if (isServerOutcome(list[index] as BundleEntry, type)) continue;
+    if (isServerOutcome(list[index] as BundleEntry, type)) {
+      serverIssues.push(...outcomeIssues(() => parseSpan(page.raw, span.start, span.end, index)));
+      continue;
+    }
     const sha256 = sha256Hex(page.raw.subarray(span.start, span.end));
     entries.push({
       index,
@@ -78,12 +98,13 @@ function scannedEntries(page: ScannedSearchPage, list: readonly unknown[]): Page
       ...(TYPES_WITH_ATTACHMENTS.has(type) ? { resource: parseSpan(page.raw, span.start, span.end, index) } : {}),
     });
   }
-  return entries;
+  return { entries, serverIssues };
 }
 
 /** A page parsed whole: its resources serialized into a buffer of their own. */
 function parsedEntries(list: readonly unknown[]): PageEntries {
   const entries: PageEntry[] = [];
+  const serverIssues: ServerIssue[] = [];
   const parts: Buffer[] = [];
   let offset = 0;
   for (let index = 0; index < list.length; index++) {
@@ -91,7 +112,10 @@ function parsedEntries(list: readonly unknown[]): PageEntries {
     if (!isObject(entry) || !isObject(entry.resource)) continue;
     const resource = entry.resource;
     const type = typeof resource.resourceType === 'string' ? resource.resourceType : '';
-    if (isServerOutcome(entry as BundleEntry, type)) continue;
+    if (isServerOutcome(entry as BundleEntry, type)) {
+      serverIssues.push(...serverIssuesOf(resource));
+      continue;
+    }
     const bytes = Buffer.from(JSON.stringify(resource), 'utf8');
     const sha256 = sha256Hex(bytes);
     const version = isObject(resource.meta) ? resource.meta.versionId : undefined;
@@ -108,14 +132,14 @@ function parsedEntries(list: readonly unknown[]): PageEntries {
     parts.push(bytes);
     offset += bytes.length;
   }
-  return { entries, source: Buffer.concat(parts) };
+  return { entries, source: Buffer.concat(parts), serverIssues };
 }
 
 /** The resources of a page, located in its bytes (see the module comment). */
 export function pageEntries(page: ScannedSearchPage): PageEntries {
   const raw: unknown = page.envelope.entry;
   const list = Array.isArray(raw) ? (raw as unknown[]) : [];
-  if (page.spans.size > 0) return { entries: scannedEntries(page, list), source: null };
+  if (page.spans.size > 0) return { ...scannedEntries(page, list), source: null };
   return parsedEntries(list);
 }
 

@@ -85,6 +85,8 @@ function progressOf(
           pages: t.pages,
           resources: t.resources,
           byType: t.typeCounts,
+          /** What the server said about the query besides its results (search.mode = outcome), e.g. results truncated. */
+          serverMessages: t.serverMessages,
           attachments: attachmentsByTask.get(t.id) ?? emptyCounts(),
           retries: t.retries,
           lastError: t.lastError,
@@ -105,10 +107,11 @@ function progressOf(
         retries: acc.retries + t.retries,
         tasksComplete: acc.tasksComplete + (t.state === 'complete' ? 1 : 0),
         tasksWaiting: acc.tasksWaiting + (t.state === 'running' && t.waitingUntil !== null ? 1 : 0),
+        serverMessages: acc.serverMessages + t.serverMessages.length,
         tasks: acc.tasks + 1,
       };
     },
-    { pages: 0, resources: 0, attachmentsFound: 0, attachmentsFetched: 0, attachmentsFailed: 0, retries: 0, tasksComplete: 0, tasksWaiting: 0, tasks: 0 },
+    { pages: 0, resources: 0, attachmentsFound: 0, attachmentsFetched: 0, attachmentsFailed: 0, retries: 0, tasksComplete: 0, tasksWaiting: 0, serverMessages: 0, tasks: 0 },
   );
   return {
     id: pull.id,

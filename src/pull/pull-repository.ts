@@ -2,6 +2,7 @@ import type { Queryable } from '../db/database';
 import { MalformedResponseError } from '../fhir';
 import type { FoundAttachment } from './attachments';
 import { addTypeCounts, pageRowsJson, type PageEntries } from './page-resources';
+import { addServerMessages, type ServerMessage } from './server-messages';
 
 export type PullState = 'queued' | 'running' | 'complete' | 'partial' | 'failed' | 'cancelled';
 export type TaskState = 'queued' | 'running' | 'complete' | 'failed' | 'cancelled';
@@ -34,6 +35,8 @@ export interface TaskRow {
   readonly pages: number;
   readonly resources: number;
   readonly typeCounts: Record<string, number>;
+  /** What the server said about the query besides its results (distinct issues, pages carrying each). */
+  readonly serverMessages: readonly ServerMessage[];
   readonly attachments: number;
   readonly retries: number;
   readonly lastError: string | null;
@@ -43,7 +46,7 @@ export interface TaskRow {
 
 const PULL_COLUMNS = 'id, case_id, state, since, types, requested_by, created_at, finished_at, attempt, cancelled_by, cancel_reason';
 const TASK_COLUMNS = `id, pull_id, source_id, resource_type, query_key, request_path, request_params, state, next_url,
-  pages, resources, type_counts, attachments, retries, last_error, waiting_until`;
+  pages, resources, type_counts, server_messages, attachments, retries, last_error, waiting_until`;
 
 interface PullDbRow {
   id: string;
@@ -71,6 +74,7 @@ interface TaskDbRow {
   pages: number;
   resources: number;
   type_counts: Record<string, number>;
+  server_messages: ServerMessage[];
   attachments: number;
   retries: number;
   last_error: string | null;
@@ -103,6 +107,7 @@ const toTask = (r: TaskDbRow): TaskRow => ({
   pages: r.pages,
   resources: r.resources,
   typeCounts: r.type_counts,
+  serverMessages: r.server_messages,
   attachments: r.attachments,
   retries: r.retries,
   lastError: r.last_error,
@@ -376,7 +381,7 @@ export async function commitPage(db: Queryable, page: PageCommit): Promise<{ com
     ({ rows } = await db.query<{ committed: boolean; created: string[] | null }>(
       `WITH advanced AS (
          UPDATE pull_tasks SET next_url = $2, pages = pages + 1, resources = resources + $3, attachments = attachments + $4,
-           retries = retries + $5, type_counts = $8, updated_at = now()
+           retries = retries + $5, type_counts = $8, server_messages = $17, updated_at = now()
          WHERE id = $1 AND pages = $6 AND next_url IS NOT DISTINCT FROM $7 AND state <> 'cancelled'
          RETURNING id
        ), page AS (
@@ -415,6 +420,7 @@ export async function commitPage(db: Queryable, page: PageCommit): Promise<{ com
         page.task.pullId,
         pageRowsJson(page.entries.entries),
         attachmentsJson(page.attachments),
+        JSON.stringify(addServerMessages(page.task.serverMessages, page.entries.serverIssues)),
       ],
     ));
   } catch (err) {

@@ -6,6 +6,7 @@ import { findAttachments } from './attachments';
 import { pausedMessage, type JobRun } from './job-run';
 import type { PullWorkerDeps } from './pull-deps';
 import { addTypeCounts, pageEntries, type PageEntries, type PageEntry } from './page-resources';
+import { addServerMessages } from './server-messages';
 import {
   commitPage, findPull, findTask, markTaskFinished, markTaskRunning, pendingAttachmentsOf, type NewAttachment, type PageAttachment, type TaskRow,
 } from './pull-repository';
@@ -132,6 +133,7 @@ export async function runPullTask(
         pages: current.pages + 1,
         resources: current.resources + entries.entries.length,
         typeCounts: addTypeCounts(current.typeCounts, entries.entries),
+        serverMessages: addServerMessages(current.serverMessages, entries.serverIssues),
         nextUrl: page.nextUrl ?? null,
       };
       if (!page.nextUrl) break;

@@ -44,7 +44,7 @@ it('marks the note superseded, and then leaves it alone', async () => {
   const { client } = makeClient(redis, env.prefix, ehr.baseUrl);
   const id = await stored('Second opinion report v1');
   expect(await supersedeDocument(client, id)).toEqual({ id, state: 'superseded' });
-  expect(ehr.read<DocumentReference>('DocumentReference', id)).toMatchObject({ status: 'superseded', description: 'Second opinion report v1' });
+  expect(ehr.read('DocumentReference', id)).toMatchObject({ status: 'superseded', description: 'Second opinion report v1' });
   const puts = ehr.requestCount(`PUT /DocumentReference/${id}`);
   expect(await supersedeDocument(client, id)).toEqual({ id, state: 'already-superseded' });
   expect(ehr.requestCount(`PUT /DocumentReference/${id}`)).toBe(puts);
@@ -58,7 +58,7 @@ it('reads again when the note changed at the recipient after it was read, keepin
   try {
     const superseding = supersedeDocument(client, id);
     await eventually(async () => ehr.requestCount(`PUT /DocumentReference/${id}`), (n) => n >= 1, 10_000);
-    const edited = { ...(ehr.read<DocumentReference>('DocumentReference', id) as DocumentReference), description: 'Edited at the EHR' };
+    const edited = { ...ehr.read('DocumentReference', id), description: 'Edited at the EHR' };
     const res = await fetch(`${ehr.baseUrl}/DocumentReference/${id}`, { method: 'PUT', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify(edited) });
     expect(res.status).toBe(200);
     expect(await superseding).toEqual({ id, state: 'superseded' });
@@ -66,7 +66,7 @@ it('reads again when the note changed at the recipient after it was read, keepin
     ehr.faults.remove(rule);
   }
   // The held update met a newer version (412) and was not applied; the second read kept the edit.
-  expect(ehr.read<DocumentReference>('DocumentReference', id)).toMatchObject({ status: 'superseded', description: 'Edited at the EHR' });
+  expect(ehr.read('DocumentReference', id)).toMatchObject({ status: 'superseded', description: 'Edited at the EHR' });
   expect(ehr.requestCount(`PUT /DocumentReference/${id}`)).toBe(3);
 });
 

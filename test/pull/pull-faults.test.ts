@@ -225,3 +225,26 @@ it('fetches the failed documents of a source that completed again when a partial
     await Promise.all([a.server.stop(), b.server.stop()]);
   }
 }, 120_000);
+
+it("shows what the server said about a query besides its results (search.mode = outcome), and stores no such entry as a record", async () => {
+  const a = await team('care-team-a', 'offset');
+  try {
+    // Every page of the patient's record ($everything, one query per type group) says the results were cut.
+    const rule = a.server.faults.add({ match: 'GET /Patient/*/$everything', action: { kind: 'search-outcome', severity: 'warning', code: 'incomplete', message: 'Results limited to the last 2 years' } });
+    const caseId = await openCaseWith([a]);
+    const pull = await pullToEnd(caseId, await startPull(caseId));
+    expect(pull.state).toBe('complete');
+    expect(a.server.faults.rule(rule)?.fired).toBeGreaterThan(1);
+    type Task = { query: string; pages: number; serverMessages: { severity: string; code: string; text: string; pages: number }[] };
+    const tasks = (pull as unknown as { sources: { resourceTypes: Task[] }[] }).sources.flatMap((s) => s.resourceTypes);
+    const everything = tasks.filter((t) => t.query.includes('$everything'));
+    expect(everything.length).toBeGreaterThan(1);
+    for (const t of everything) expect(t.serverMessages).toEqual([{ severity: 'warning', code: 'incomplete', text: 'Results limited to the last 2 years', pages: t.pages }]);
+    expect(tasks.filter((t) => !t.query.includes('$everything')).every((t) => t.serverMessages.length === 0)).toBe(true);
+    expect((pull as unknown as { totals: { serverMessages: number } }).totals.serverMessages).toBe(everything.length);
+    // The outcome is not a record: what the server holds is stored, nothing more.
+    expect(await storedKeys(caseId)).toEqual(heldKeys('care-team-a', a.server, [...CLINICAL, 'Binary', 'Medication', 'Endpoint']));
+  } finally {
+    await a.server.stop();
+  }
+}, 120_000);

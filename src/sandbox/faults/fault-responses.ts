@@ -65,3 +65,24 @@ export function withForeignNextLink(response: SandboxResponse, origin: string): 
   next.url = new URL(url.pathname + url.search, origin).toString();
   return { ...response, body: JSON.stringify(parsed) };
 }
+
+/** A searchset answer with the server's OperationOutcome (`search.mode = outcome`) as its first entry. */
+export function withSearchOutcome(response: SandboxResponse, action: Extract<FaultAction, { kind: 'search-outcome' }>): SandboxResponse {
+  const body = Buffer.isBuffer(response.body) ? response.body.toString('utf8') : response.body;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return response;
+  }
+  const bundle = parsed as { resourceType?: unknown; type?: unknown; entry?: unknown[] };
+  if (bundle.resourceType !== 'Bundle' || bundle.type !== 'searchset') {
+    return response;
+  }
+  const outcome = {
+    resourceType: 'OperationOutcome',
+    issue: [{ severity: action.severity ?? 'warning', code: action.code ?? 'informational', diagnostics: action.message }],
+  };
+  bundle.entry = [{ resource: outcome, search: { mode: 'outcome' } }, ...(bundle.entry ?? [])];
+  return { ...response, body: JSON.stringify(bundle) };
+}

@@ -8,9 +8,10 @@
  * - `<server>`: `care-team-a`, `care-team-b`, `referring-ehr`, or `*` for every server.
  * - `<METHOD> <path>`: a request pattern (route-pattern.ts), e.g. `GET /Observation*`.
  * - `<action>`: `latency` | `429` (or `rate-limit`) | `503` (or `unavailable`) | `500` (or `server-error`)
- *   | `hang` | `reset` | `malformed-json` | `truncated` | `expired-token` | `foreign-next-link` | `redirect`.
+ *   | `hang` | `reset` | `malformed-json` | `truncated` | `expired-token` | `foreign-next-link` | `search-outcome` | `redirect`.
  * - options of the action: `ms=` (latency), `retryAfter=<seconds>`, `retryAfterFormat=seconds|http-date`,
  *   `fraction=` (truncated, default 0.5), `origin=` (foreign-next-link), `location=` and `status=` (redirect),
+ *   `message=`, `severity=` and `code=` (search-outcome),
  *   `message=` (500);
  * - options of the trigger: `nth=`, `from=`, `to=`, `p=` (probability), `seed=`, `name=`.
  *   Option values may contain colons (`origin=http://127.0.0.1:9`).
@@ -48,6 +49,7 @@ const ACTION_ALIASES: Record<string, FaultAction['kind']> = {
   truncated: 'truncated',
   'expired-token': 'expired-token',
   'foreign-next-link': 'foreign-next-link',
+  'search-outcome': 'search-outcome',
   redirect: 'redirect',
 };
 
@@ -107,6 +109,8 @@ function actionFromOptions(kind: FaultAction['kind'], options: Map<string, strin
       return { kind, fraction: numberOption(options, 'fraction') };
     case 'foreign-next-link':
       return { kind, origin: options.get('origin') };
+    case 'search-outcome':
+      return { kind, message: options.get('message'), severity: options.get('severity'), code: options.get('code') };
     case 'redirect':
       return { kind, location: options.get('location'), status: numberOption(options, 'status') };
     default:
@@ -142,6 +146,12 @@ const actionSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('truncated'), fraction: z.number().min(0).lt(1).optional() }),
   z.object({ kind: z.literal('expired-token') }),
   z.object({ kind: z.literal('foreign-next-link'), origin: z.url() }),
+  z.object({
+    kind: z.literal('search-outcome'),
+    message: z.string().min(1),
+    severity: z.enum(['fatal', 'error', 'warning', 'information']).optional(),
+    code: z.string().min(1).optional(),
+  }),
   z.object({
     kind: z.literal('redirect'),
     location: z.string().min(1),

@@ -33,6 +33,12 @@ export type FaultAction =
   | { readonly kind: 'expired-token' }
   /** Rewrite the `next` link of a searchset to another origin (for SSRF / origin-pinning tests). */
   | { readonly kind: 'foreign-next-link'; readonly origin: string }
+  /**
+   * Put an OperationOutcome entry (`search.mode = outcome`) first in a searchset answer: the hints and
+   * warnings a server adds to search results (https://hl7.org/fhir/R4/search.html#errors), e.g.
+   * "results truncated" or "parameter ignored". Severity default `warning`, code default `informational`.
+   */
+  | { readonly kind: 'search-outcome'; readonly message: string; readonly severity?: 'fatal' | 'error' | 'warning' | 'information'; readonly code?: string }
   /** Answer with a redirect to `location` (default 302). */
   | { readonly kind: 'redirect'; readonly location: string; readonly status?: 301 | 302 | 303 | 307 | 308 };
 

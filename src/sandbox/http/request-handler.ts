@@ -7,7 +7,7 @@
  * foreign-next-link, the request is handled and its real response is altered.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { faultStatusResponse, malformedJson, withForeignNextLink } from '../faults/fault-responses';
+import { faultStatusResponse, malformedJson, withForeignNextLink, withSearchOutcome } from '../faults/fault-responses';
 import type { FaultRegistry } from '../faults/fault-registry';
 import type { FaultAction } from '../faults/fault-types';
 import type { RecordedRequest, RequestLog } from '../observability/request-log';
@@ -80,6 +80,9 @@ function alter(response: SandboxResponse, action: FaultAction | undefined): Sand
   }
   if (action?.kind === 'foreign-next-link') {
     return withForeignNextLink(response, action.origin);
+  }
+  if (action?.kind === 'search-outcome') {
+    return withSearchOutcome(response, action);
   }
   return response;
 }
