@@ -1,4 +1,4 @@
-import type { DedupeResult, NormalizeResult, RawInput, SourceInfo } from '../normalize/types';
+import type { DedupeResult, NormalizeResult, RawInput, SourceInfo, SourceServerMessage } from '../normalize/types';
 import { addToAttachmentTally, emptyAttachmentTally, type AttachmentTally } from '../pull/attachment-tally';
 import type { FetchedAttachment } from './assembly-input';
 
@@ -20,6 +20,8 @@ export interface SourceCompleteness {
   readonly name: string;
   readonly baseUrl: string;
   readonly resourceTypes: TypeCompleteness[];
+  /** What the source's server said about its searches besides the results (e.g. results truncated). */
+  readonly serverMessages: readonly SourceServerMessage[];
 }
 
 export interface CompletenessReport {
@@ -120,6 +122,7 @@ export function completenessReport(
         };
       })
       .sort((a, b) => (a.resourceType < b.resourceType ? -1 : 1)),
+    serverMessages: s.serverMessages ?? [],
   }));
   return {
     sources: report,

@@ -333,6 +333,20 @@ function describeResource(r: FhirResource, byUrl: ReadonlyMap<string, FhirResour
   return escapeXml(describe(r, byUrl));
 }
 
+/** Severities of a server's search messages worth a reader's attention (information is left to the completeness report). */
+const NOTEWORTHY = new Set(['fatal', 'error', 'warning']);
+
+/**
+ * What a source's EHR said about the records it sent (its searchset OperationOutcomes: results cut to
+ * a period, records withheld…), one paragraph per message: the specialist must know the record from
+ * that source may be incomplete. Escaped XHTML; empty when no source said anything noteworthy.
+ */
+function serverNotes(sources: readonly SourceInfo[]): string {
+  return sources
+    .flatMap((s) => (s.serverMessages ?? []).filter((m) => NOTEWORTHY.has(m.severity)).map((m) => `<p>About the records from ${escapeXml(s.name)}, its EHR said: ${escapeXml(m.text)} (${escapeXml(m.severity)}).</p>`))
+    .join('');
+}
+
 /** The summary Composition and its author Device. Pure: same input, same output. */
 export function buildComposition(input: CompositionInput): AssembledComposition {
   const author = input.author ?? serviceDevice();
@@ -363,7 +377,7 @@ export function buildComposition(input: CompositionInput): AssembledComposition 
     id,
     text: {
       status: 'generated',
-      div: div(`<p>${escapeXml(title)}: records ${sourceNames.length > 0 ? `from ${sourceNames.join(', ')} ` : ''}assembled by ${SERVICE_NAME}.</p>`),
+      div: div(`<p>${escapeXml(title)}: records ${sourceNames.length > 0 ? `from ${sourceNames.join(', ')} ` : ''}assembled by ${SERVICE_NAME}.</p>${serverNotes(input.sources ?? [])}`),
     },
     status: 'final',
     type: { coding: [{ system: LOINC, code: '60591-5', display: 'Patient summary Document' }] },

@@ -26,6 +26,18 @@ export interface SourceInfo {
   readonly lastFetchedAt?: string;
   /** Set when the case manager removed the source from the case: its records are all left out. */
   readonly removedReason?: string;
+  /**
+   * What the source's server said about its searches besides the results (the issues of its
+   * `search.mode = outcome` OperationOutcomes, distinct, sorted): e.g. that it sent only the last two years.
+   */
+  readonly serverMessages?: readonly SourceServerMessage[];
+}
+
+/** One distinct issue a source's server reported about its searches. */
+export interface SourceServerMessage {
+  readonly severity: string;
+  readonly code: string;
+  readonly text: string;
 }
 
 /** One raw resource as stored (unchanged JSON) with its provenance keys. */

@@ -2,7 +2,7 @@ import IORedis from 'ioredis';
 import { RedisCircuitBreaker } from '../../src/fhir';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { fixtureBundle, fixtureIntake, fixturePatientId } from '../support/fixture-child';
-import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
+import { bundleAssembled, eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
 import { makeSmartClient, type TestSmartClient } from '../support/smart-client';
 
 /**
@@ -244,6 +244,12 @@ it("shows what the server said about a query besides its results (search.mode = 
     expect((pull as unknown as { totals: { serverMessages: number } }).totals.serverMessages).toBe(everything.length);
     // The outcome is not a record: what the server holds is stored, nothing more.
     expect(await storedKeys(caseId)).toEqual(heldKeys('care-team-a', a.server, [...CLINICAL, 'Binary', 'Medication', 'Endpoint']));
+    // The specialist reads it at the head of the case record, and the completeness report lists it.
+    await bundleAssembled(svc, caseId, cm);
+    const bundle = (await (await svc.request('GET', `/api/cases/${caseId}/bundle`, { token: cm })).json()) as { entry: { resource: { resourceType: string; text?: { div: string } } }[] };
+    expect(bundle.entry[0]?.resource.text?.div).toContain('About the records from care-team-a, its EHR said: Results limited to the last 2 years (warning).');
+    const report = (await (await svc.request('GET', `/api/cases/${caseId}/completeness`, { token: cm })).json()) as { sources: { serverMessages: unknown[] }[] };
+    expect(report.sources[0]?.serverMessages).toEqual([{ severity: 'warning', code: 'incomplete', text: 'Results limited to the last 2 years' }]);
   } finally {
     await a.server.stop();
   }
