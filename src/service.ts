@@ -13,6 +13,7 @@ import { bullConnectionOptions, createClientConnection, pingRedis } from './redi
 import { startWorkers, type RunningWorkers } from '../queues';
 import { PullFlowProducer } from '../queues/pull-flow';
 import { UploadIngestQueue } from '../queues/ingest-upload';
+import { QueueDepth } from '../queues/queue-depth';
 import { loadDomainData } from './cases/domain-data';
 import { SERVICE_VERSION } from './version';
 import { EndpointClients } from './endpoints/endpoint-clients';
@@ -71,6 +72,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
     attempts: config.opinion.deliveryAttempts,
     backoffMs: config.opinion.deliveryBackoffMs,
   });
+  const queueDepth = new QueueDepth(bullConnectionOptions(config.redisUrl), config.queuePrefix);
   const uploadIngest = new UploadIngestQueue({ ...bullConnectionOptions(config.redisUrl), maxRetriesPerRequest: 1, commandTimeout: 2000 }, config.queuePrefix);
   let server: http.Server | undefined;
   let workers: RunningWorkers | undefined;
@@ -82,6 +84,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
     await pulls.close().catch(() => undefined);
     await uploadIngest.close().catch(() => undefined);
     await dispatch.close().catch(() => undefined);
+    await queueDepth.close().catch(() => undefined);
     apiRedis.disconnect();
     workerRedis.disconnect();
     await db.close();
@@ -116,6 +119,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
         bodyLimit: config.bodyLimit,
         version: SERVICE_VERSION,
         caseAccess: { specialist: config.specialistCaseAccess, ehr: config.ehrCaseAccess },
+        queueCounts: () => queueDepth.counts(),
       });
       server = http.createServer(app);
       server.keepAliveTimeout = 65_000;

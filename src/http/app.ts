@@ -7,7 +7,7 @@ import { fhirFormat } from './fhir-format';
 import { errorHandler } from './errors';
 import { buildOpenApi } from './openapi';
 import { MAX_BODY_DEPTH, nestsDeeperThan } from './json-depth';
-import { createMetrics } from './metrics';
+import { createMetrics, type QueueCounts } from './metrics';
 import { HttpProblem, validationProblem } from './problem';
 import { requestContext } from './request-context';
 import type { AnyRoute, HandlerContext, RouteDefinition } from './route';
@@ -26,6 +26,8 @@ export interface AppOptions {
   readonly version: string;
   /** Which cases specialists and EHR clients may open (defaults: see case-access.ts). */
   readonly caseAccess?: CaseAccessModes;
+  /** Jobs per queue and state for `/metrics` (`sob_queue_jobs`); omitted, that gauge is not exported. */
+  readonly queueCounts?: QueueCounts;
 }
 
 const READINESS_TIMEOUT_MS = 2000;
@@ -152,7 +154,7 @@ export function createApp(options: AppOptions): express.Express {
       checks,
     });
   });
-  const metrics = createMetrics(options.db);
+  const metrics = createMetrics(options.db, options.queueCounts);
   app.get('/metrics', async (_req, res, next) => {
     try {
       res.type(metrics.registry.contentType).send(await metrics.registry.metrics());

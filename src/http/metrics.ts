@@ -1,8 +1,8 @@
 /**
  * Prometheus metrics at `GET /metrics` (text exposition format): process metrics, one counter
  * and one latency histogram per route pattern and status, and the work in PostgreSQL by state
- * (pulls, deliveries, upload files), read at scrape time. Labels carry route patterns and
- * states only, never ids or PHI.
+ * (pulls, deliveries, upload files) and the jobs in each BullMQ queue by state, read at scrape time.
+ * Labels carry route patterns, queue names and states only, never ids or PHI.
  */
 import type { NextFunction, Request, Response } from 'express';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
@@ -27,7 +27,10 @@ const WORK_BY_STATE: readonly { table: string; sql: string }[] = [
   },
 ];
 
-export function createMetrics(db: Database): ServiceMetrics {
+/** Jobs per queue and state, read when Prometheus scrapes (see `queues/queue-depth.ts`). */
+export type QueueCounts = () => Promise<readonly { queue: string; state: string; n: number }[]>;
+
+export function createMetrics(db: Database, queueCounts?: QueueCounts): ServiceMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const requests = new Counter({ name: 'sob_http_requests_total', help: 'API answers by method, route pattern and status', labelNames: ['method', 'route', 'status'], registers: [registry] });
@@ -51,6 +54,18 @@ export function createMetrics(db: Database): ServiceMetrics {
       }
     },
   });
+  if (queueCounts) {
+    new Gauge({
+      name: 'sob_queue_jobs',
+      help: 'BullMQ jobs per queue and state (waiting, prioritized, waiting-children, active, delayed, failed, completed)',
+      labelNames: ['queue', 'state'],
+      registers: [registry],
+      async collect() {
+        this.reset();
+        for (const c of await queueCounts()) this.set({ queue: c.queue, state: c.state }, c.n);
+      },
+    });
+  }
   return {
     registry,
     observe: (route) => (req, res, next) => {

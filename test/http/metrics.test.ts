@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { Queue } from 'bullmq';
+import { QUEUES } from '../../queues/names';
+import { bullConnectionOptions } from '../../src/redis';
 import { startTestService, type TestService } from '../support/service';
 import { sampleIntake } from '../support/intake';
 import { insertPullTask } from '../support/pull-task';
@@ -38,4 +41,20 @@ it('exposes route counters by pattern and status, work by state, and no ids or P
   expect(text).toMatch(/process_cpu_user_seconds_total/);
   expect(text).not.toContain(created.id);
   expect(text).not.toContain(sampleIntake().patient.name.family);
+});
+
+it('exposes the jobs of every queue by state, read from Redis at scrape time', async () => {
+  // This service runs the API role only: a job put on a queue stays there for the scrape to count.
+  const webhooks = new Queue(QUEUES.sendWebhook, { connection: bullConnectionOptions(svc.config.redisUrl), prefix: svc.config.queuePrefix });
+  try {
+    await webhooks.add('metrics-test', { n: 1 }, { delay: 60_000 });
+    await webhooks.add('metrics-test', { n: 2 });
+    const text = await (await svc.request('GET', '/metrics')).text();
+    expect(text).toMatch(/sob_queue_jobs\{queue="send-webhook",state="delayed"\} 1/);
+    expect(text).toMatch(/sob_queue_jobs\{queue="send-webhook",state="waiting"\} 1/);
+    for (const queue of Object.values(QUEUES)) expect(text).toContain(`sob_queue_jobs{queue="${queue}",state="failed"}`);
+  } finally {
+    await webhooks.obliterate({ force: true });
+    await webhooks.close();
+  }
 });

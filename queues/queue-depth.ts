@@ -1,0 +1,54 @@
+import { Queue, type ConnectionOptions } from 'bullmq';
+import { QUEUES } from './names';
+
+/** Job states counted per queue (BullMQ's own names). */
+export const COUNTED_STATES = ['waiting', 'prioritized', 'waiting-children', 'active', 'delayed', 'failed', 'completed'] as const;
+
+/** Jobs of one queue in one state. */
+export interface QueueCount {
+  readonly queue: string;
+  readonly state: (typeof COUNTED_STATES)[number];
+  readonly n: number;
+}
+
+/**
+ * How many jobs each queue of the topology holds, by state, read from Redis when asked (a metrics
+ * scrape): work piling up behind a slow EHR, a worker role that is not running, jobs failed for good.
+ * One BullMQ `Queue` handle per queue, opened on first use and closed with {@link close}.
+ */
+export class QueueDepth {
+  private readonly queues = new Map<string, Queue>();
+
+  constructor(
+    private readonly connection: ConnectionOptions,
+    private readonly prefix: string,
+  ) {}
+
+  /** Every queue's counts, in the order of {@link QUEUES}. */
+  async counts(): Promise<QueueCount[]> {
+    const names = Object.values(QUEUES);
+    const all = await Promise.all(
+      names.map(async (name) => {
+        const counts = await this.queue(name).getJobCounts(...COUNTED_STATES);
+        return COUNTED_STATES.map((state) => ({ queue: name, state, n: counts[state] ?? 0 }));
+      }),
+    );
+    return all.flat();
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((q) => q.close()));
+    this.queues.clear();
+  }
+
+  private queue(name: string): Queue {
+    let queue = this.queues.get(name);
+    if (!queue) {
+      queue = new Queue(name, { connection: this.connection, prefix: this.prefix });
+      // Errors surface through the counts' promise (the scrape fails, /readyz names Redis).
+      queue.on('error', () => undefined);
+      this.queues.set(name, queue);
+    }
+    return queue;
+  }
+}
