@@ -56,7 +56,8 @@ export async function loadAssemblyInput(db: Database, caseId: string): Promise<A
     }>(
       `SELECT s.id, e.base_url, e.name, s.remote_patient_id, CASE WHEN s.state = 'removed' THEN s.removed_reason END AS removed_reason,
               (SELECT jsonb_agg(DISTINCT jsonb_build_object('severity', m->>'severity', 'code', m->>'code', 'text', m->>'text'))
-                 FROM pull_tasks t CROSS JOIN LATERAL jsonb_array_elements(t.server_messages) m WHERE t.source_id = s.id) AS server_messages,
+                 FROM pulls p JOIN pull_tasks t ON t.pull_id = p.id CROSS JOIN LATERAL jsonb_array_elements(t.server_messages) m
+                 WHERE p.case_id = s.case_id AND t.source_id = s.id) AS server_messages,
               (SELECT array_agg(DISTINCT r.pull_id::text) FROM raw_resources r WHERE r.case_id = s.case_id AND r.source_id = s.id) AS pull_ids,
               (SELECT max(r.fetched_at) FROM raw_resources r WHERE r.case_id = s.case_id AND r.source_id = s.id) AS last_fetched
        FROM case_sources s JOIN endpoints e ON e.id = s.endpoint_id

@@ -47,17 +47,20 @@ export function malformedJson(response: SandboxResponse): SandboxResponse {
   return { status: 200, headers: { ...response.headers, 'content-type': FHIR_JSON }, body: broken };
 }
 
+/** The response's JSON body as a value, or undefined when it is not JSON. */
+function jsonBody(response: SandboxResponse): unknown {
+  const body = Buffer.isBuffer(response.body) ? response.body.toString('utf8') : response.body;
+  try {
+    return JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+}
+
 /** The real response with its searchset links moved to `origin` (path and query kept). */
 export function withForeignNextLink(response: SandboxResponse, origin: string): SandboxResponse {
-  const body = Buffer.isBuffer(response.body) ? response.body.toString('utf8') : response.body;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body);
-  } catch {
-    return response;
-  }
-  const links = (parsed as { link?: { relation?: string; url?: string }[] }).link;
-  const next = links?.find((link) => link.relation === 'next');
+  const parsed = jsonBody(response) as { link?: { relation?: string; url?: string }[] } | undefined;
+  const next = parsed?.link?.find((link) => link.relation === 'next');
   if (!next?.url) {
     return response;
   }
@@ -68,15 +71,8 @@ export function withForeignNextLink(response: SandboxResponse, origin: string): 
 
 /** A searchset answer with the server's OperationOutcome (`search.mode = outcome`) as its first entry. */
 export function withSearchOutcome(response: SandboxResponse, action: Extract<FaultAction, { kind: 'search-outcome' }>): SandboxResponse {
-  const body = Buffer.isBuffer(response.body) ? response.body.toString('utf8') : response.body;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body);
-  } catch {
-    return response;
-  }
-  const bundle = parsed as { resourceType?: unknown; type?: unknown; entry?: unknown[] };
-  if (bundle.resourceType !== 'Bundle' || bundle.type !== 'searchset') {
+  const bundle = jsonBody(response) as { resourceType?: unknown; type?: unknown; entry?: unknown[] } | undefined;
+  if (bundle?.resourceType !== 'Bundle' || bundle.type !== 'searchset') {
     return response;
   }
   const outcome = {
