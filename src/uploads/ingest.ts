@@ -35,7 +35,7 @@ import { storeFileAsBlob } from '../imaging/dicom-ingest';
 import type { DicomWorkerPool } from '../imaging/dicom-worker-pool';
 import { reviewStudyIdentities } from '../imaging/imaging-study';
 import { logger } from '../log';
-import { inspectPdf } from './pdf-document';
+import { activeContentReason, inspectPdf } from './pdf-document';
 import { casePatientOf, storedHeader } from './upload-resources';
 import {
   insertUploadFiles,
@@ -177,6 +177,9 @@ async function parseFile(deps: IngestDeps, file: UploadFileRow): Promise<void> {
       const bytes = await deps.blobs.read(file.blobSha256);
       const sha1Base64 = createHash('sha1').update(bytes).digest('base64');
       const pdf = await inspectPdf(bytes);
+      if (pdf.ok && pdf.activeContent) {
+        return recordParse(deps.db, file.id, { state: 'flagged', reason: activeContentReason(pdf.activeContent), metadata: { pdf }, sha1Base64 });
+      }
       if (pdf.ok) return recordParse(deps.db, file.id, { state: 'parsed', metadata: { pdf }, sha1Base64 });
       return recordParse(deps.db, file.id, { state: pdf.encrypted ? 'flagged' : 'unparsed', reason: pdf.reason, metadata: { pdf }, sha1Base64 });
     }

@@ -11,18 +11,28 @@
 import type { Attachment, Coding, DocumentReference, Extension } from 'fhir/r4';
 import { PDFDocument } from 'pdf-lib';
 import { uuidV5 } from '../cases/fhir-ids';
+import { activeContentOf, type ActiveContent } from './pdf-active-content';
 import { EXTENSION_BASE, FAMILY_UPLOAD_TAG, uploadFlagTag } from './origin';
 
 /** What {@link inspectPdf} found. */
 export type PdfInspection =
-  | { readonly ok: true; readonly encrypted: false; readonly pageCount: number; readonly title?: string; readonly creationDate?: string }
-  | { readonly ok: false; readonly encrypted: boolean; readonly reason: string; readonly pageCount?: number };
+  | {
+      readonly ok: true;
+      readonly encrypted: false;
+      readonly pageCount: number;
+      readonly title?: string;
+      readonly creationDate?: string;
+      /** What can act when the file is opened (`pdf-active-content.ts`); absent for a plain document. */
+      readonly activeContent?: readonly ActiveContent[];
+    }
+  | { readonly ok: false; readonly encrypted: boolean; readonly reason: string; readonly pageCount?: number; readonly activeContent?: readonly ActiveContent[] };
 
 const MAX_REASON = 300;
 
 /**
  * Opens a PDF with pdf-lib (default parse speed, which yields to the event loop between objects) and reads
- * its page count, `/Title` and `/CreationDate`. Never throws.
+ * its page count, `/Title` and `/CreationDate`, and what active content it holds (JavaScript, launch
+ * actions, embedded files…: `pdf-active-content.ts`). Never throws.
  *
  * - Encrypted (`/Encrypt` in the trailer): `{ ok: false, encrypted: true }`, with the page count when the
  *   page tree can still be read (it is not encrypted, only strings and streams are).
@@ -37,10 +47,12 @@ export async function inspectPdf(bytes: Uint8Array): Promise<PdfInspection> {
     return { ok: false, encrypted: false, reason: `damaged PDF: ${errorText(err)}` };
   }
   const pageCount = attempt(() => doc.getPageCount());
+  const active = attempt(() => activeContentOf(doc)) ?? [];
+  const activeContent = active.length > 0 ? { activeContent: active } : {};
   if (doc.isEncrypted) {
     return pageCount === undefined
-      ? { ok: false, encrypted: true, reason: 'encrypted PDF (password-protected)' }
-      : { ok: false, encrypted: true, reason: 'encrypted PDF (password-protected)', pageCount };
+      ? { ok: false, encrypted: true, reason: 'encrypted PDF (password-protected)', ...activeContent }
+      : { ok: false, encrypted: true, reason: 'encrypted PDF (password-protected)', pageCount, ...activeContent };
   }
   if (pageCount === undefined || pageCount === 0) {
     return { ok: false, encrypted: false, reason: 'damaged PDF: no readable pages' };
@@ -56,7 +68,13 @@ export async function inspectPdf(bytes: Uint8Array): Promise<PdfInspection> {
     pageCount,
     ...(title ? { title } : {}),
     ...(creation && !Number.isNaN(creation.getTime()) ? { creationDate: creation.toISOString() } : {}),
+    ...activeContent,
   };
+}
+
+/** Why a PDF holding active content is flagged (for the upload's file list). */
+export function activeContentReason(active: readonly ActiveContent[]): string {
+  return `PDF holds active content (${active.join(', ')}): kept; open it only in a viewer that runs nothing`;
 }
 
 function attempt<T>(read: () => T): T | undefined {
@@ -118,7 +136,7 @@ export interface UploadedDocument {
  * `outside-record` category, type `unknown` (US Core allows it; nobody has classified the document yet),
  * the attachment by URL with size, SHA-1 `hash`, SHA-256 and page count extensions, `meta.tag`
  * `family-upload`. A PDF that could not be read carries `meta.tag` `unreadable` (and `encrypted` when it is
- * password-protected), and its `description` says why. The id is a UUID v5 of case and upload ids, so
+ * password-protected), and its `description` says why; one that holds active content, `active-content`. The id is a UUID v5 of case and upload ids, so
  * building it twice gives the same resource.
  */
 export function documentReferenceForUpload(input: UploadedDocument): DocumentReference {
@@ -128,6 +146,7 @@ export function documentReferenceForUpload(input: UploadedDocument): DocumentRef
     tags.push(uploadFlagTag('unreadable'));
     if (pdf.encrypted) tags.push(uploadFlagTag('encrypted'));
   }
+  if (pdf?.activeContent && pdf.activeContent.length > 0) tags.push(uploadFlagTag('active-content'));
   const pageCount = pdf?.pageCount;
   const extension: Extension[] = [{ url: ATTACHMENT_SHA256_EXTENSION, valueString: input.sha256 }];
   if (pageCount !== undefined && pageCount > 0) extension.push({ url: ATTACHMENT_PAGES_EXTENSION, valuePositiveInt: pageCount });

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { documentReferenceForUpload, inspectPdf, type UploadedDocument, UPLOAD_RESOURCE_NAMESPACE } from '../../src/uploads/pdf-document';
 import { uuidV5 } from '../../src/cases/fhir-ids';
+import { PDFDocument, PDFName, PDFString } from 'pdf-lib';
 
 const SHARED = path.resolve(__dirname, '..', '..', '..', 'shared', 'data', 'pdf');
 const FIXTURES = path.resolve(__dirname, '..', '..', 'fixtures', 'pdf');
@@ -43,6 +44,48 @@ describe('inspectPdf', () => {
     }
     expect(await inspectPdf(Buffer.from('%PDF-1.4\n%%EOF'))).toMatchObject({ ok: false, encrypted: false });
     expect(await inspectPdf(Buffer.from('not a pdf at all'))).toMatchObject({ ok: false, encrypted: false, reason: expect.stringMatching(/^damaged PDF: /) as unknown as string });
+  });
+});
+
+describe('active content', () => {
+  /** A one-page PDF made by pdf-lib, with what `add` puts in it. */
+  async function pdfWith(add: (doc: PDFDocument) => Promise<void> | void): Promise<Uint8Array> {
+    const doc = await PDFDocument.create();
+    doc.addPage().drawText('A letter from the clinic');
+    await add(doc);
+    return doc.save();
+  }
+
+  it('finds JavaScript, embedded files and launch actions; a plain PDF holds none', async () => {
+    expect(await inspectPdf(await pdfWith(() => undefined))).not.toHaveProperty('activeContent');
+    expect(await inspectPdf(await pdfWith((doc) => doc.addJavaScript('main', 'app.alert("hello")')))).toMatchObject({ ok: true, pageCount: 1, activeContent: ['JavaScript'] });
+    expect(await inspectPdf(await pdfWith((doc) => doc.attach(Buffer.from('MZ not really an exe'), 'setup.exe', { mimeType: 'application/octet-stream' })))).toMatchObject({
+      ok: true,
+      activeContent: ['embedded file'],
+    });
+    // An OpenAction that launches a program, as a raw dictionary (saved in an object stream: found there too).
+    const launch = await pdfWith((doc) => {
+      const action = doc.context.obj({ S: 'Launch', F: PDFString.of('calc.exe') });
+      doc.catalog.set(PDFName.of('OpenAction'), action);
+    });
+    expect(await inspectPdf(launch)).toMatchObject({ ok: true, activeContent: ['launch action'] });
+    const both = await pdfWith(async (doc) => {
+      doc.addJavaScript('main', 'this.print()');
+      await doc.attach(Buffer.from('x'), 'a.txt', { mimeType: 'text/plain' });
+    });
+    expect(await inspectPdf(both)).toMatchObject({ activeContent: ['JavaScript', 'embedded file'] });
+    // The shared and fixture PDFs are plain documents.
+    for (const name of ['minimal-document.pdf', 'inline-image.pdf']) expect(await inspectPdf(read(SHARED, name))).not.toHaveProperty('activeContent');
+    for (const name of fs.readdirSync(FIXTURES)) expect([name, (await inspectPdf(read(FIXTURES, name))).activeContent]).toEqual([name, undefined]);
+  });
+
+  it('tags the DocumentReference of such a PDF for review', async () => {
+    const pdf = await inspectPdf(await pdfWith((doc) => doc.addJavaScript('main', 'app.alert(1)')));
+    const doc = documentReferenceForUpload({
+      caseId: 'case-1', uploadId: 'up-9', fileName: 'letter.pdf', contentType: 'application/pdf', size: 1, sha1Base64: 'x', sha256: 'ab'.repeat(32),
+      blobUrl: '/api/cases/case-1/uploads/files/up-9', uploadedAt: '2026-11-28T08:00:00Z', pdf,
+    });
+    expect(doc.meta?.tag?.map((t) => t.code)).toEqual(['family-upload', 'active-content']);
   });
 });
 

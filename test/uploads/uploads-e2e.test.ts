@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Bundle, DocumentReference, ImagingStudy, Provenance } from 'fhir/r4';
+import { PDFDocument } from 'pdf-lib';
 import { BlobStore } from '../../src/blobs/blob-store';
 import { DicomWorkerPool } from '../../src/imaging/dicom-worker-pool';
 import { ORIGIN_SYSTEM } from '../../src/normalize/origin';
@@ -219,6 +220,23 @@ describe('done: a zip of a multi-series study plus a PDF', () => {
     const documents = resources<DocumentReference>(bundle, 'DocumentReference');
     expect(documents).toHaveLength(1);
     expect(tagCodes(documents[0] as DocumentReference, UPLOAD_FLAG_SYSTEM)).toEqual(['unreadable', 'encrypted']);
+  });
+
+  it('keeps a PDF that runs JavaScript when opened, flagged for review, and serves it only as an attachment', async () => {
+    const made = await PDFDocument.create();
+    made.addPage().drawText('Discharge letter');
+    made.addJavaScript('open', 'app.launchURL("https://example.invalid/")');
+    const caseId = await openCase();
+    const res = await upload(caseId, [{ name: 'letter-with-script.pdf', data: Buffer.from(await made.save()) }]);
+    expect(res.status).toBe(202);
+    const { upload: done, bundle } = await ingested(caseId, ((await res.json()) as UploadView).uploadId);
+    const file = done.files.find((f) => f.name === 'letter-with-script.pdf');
+    expect(file).toMatchObject({ kind: 'pdf', state: 'flagged', reason: 'PDF holds active content (JavaScript): kept; open it only in a viewer that runs nothing' });
+    const documents = resources<DocumentReference>(bundle, 'DocumentReference');
+    expect(documents.map((d) => tagCodes(d, UPLOAD_FLAG_SYSTEM))).toEqual([['active-content']]);
+    const served = await svc.request('GET', `/api/cases/${caseId}/uploads/files/${file?.id ?? ''}`, { token: cm });
+    expect(served.headers.get('content-disposition')).toMatch(/^attachment;/);
+    await served.arrayBuffer();
   });
 });
 
