@@ -14,7 +14,9 @@ export interface QueueCount {
 /**
  * How many jobs each queue of the topology holds, by state, read from Redis when asked (a metrics
  * scrape): work piling up behind a slow EHR, a worker role that is not running, jobs failed for good.
- * One BullMQ `Queue` handle per queue, opened on first use and closed with {@link close}.
+ * One BullMQ `Queue` handle per queue, opened on the first scrape and closed with {@link close}; each
+ * holds its own Redis connection (BullMQ bundles another ioredis than ours, so one client cannot be
+ * shared without a cast): nine idle connections per API process.
  */
 export class QueueDepth {
   private readonly queues = new Map<string, Queue>();

@@ -42,6 +42,21 @@ describe('buildComposition', () => {
     expect(bundleValidationErrors(bundle)).toEqual([]);
   });
 
+  it("heads the narrative with what a source's EHR warned about its records, escaped, at most five per source", () => {
+    const said = (i: number, severity = 'warning') => ({ severity, code: 'incomplete', text: `Results <cut> & limited #${i}` });
+    const source: SourceInfo = { ...SOURCE, serverMessages: [said(0, 'information'), ...[1, 2, 3, 4, 5, 6, 7].map((i) => said(i))] };
+    const { entry } = buildComposition({ subject: SUBJECT, resources: [patient], options: OPTIONS, sources: [source] });
+    const div = entry.resource.text?.div ?? '';
+    expect(div).toContain('<p>About the records from Clinic &lt;A&gt; &amp; Co, its EHR said: Results &lt;cut&gt; &amp; limited #1 (warning).</p>');
+    expect(div.match(/its EHR said:/g)).toHaveLength(5);
+    expect(div).not.toContain('#0'); // information is left to the completeness report
+    expect(div).not.toContain('#6');
+    expect(div).toContain("<p>Clinic &lt;A&gt; &amp; Co's EHR said 2 more such things: see the completeness report.</p>");
+    expect(validationIssues(entry.resource).filter((i) => i.severity === 'error')).toEqual([]);
+    // A source that said nothing adds nothing.
+    expect(buildComposition({ subject: SUBJECT, resources: [patient], options: OPTIONS, sources: [SOURCE] }).entry.resource.text?.div).not.toContain('its EHR said');
+  });
+
   it('escapes what the sources and the family wrote', () => {
     const cond = item('20000000-0000-5000-8000-000000000001', {
       resourceType: 'Condition', subject: { reference: SUBJECT }, code: { text: 'Fever <script>alert(1)</script> & "chills"' }, onsetDateTime: '2025-01-01',
