@@ -1,5 +1,6 @@
 import type { Bundle } from 'fhir/r4';
 import type { Database, Queryable } from '../db/database';
+import { refuseIfReadLater, refuseIfRulesChanged, type InheritedRules } from './assembly-order';
 import { bundleJsonParts } from './bundle-json';
 
 /** Which version of a case's bundle, when and why it was assembled. */
@@ -28,46 +29,17 @@ interface NewBundleVersion {
   readonly options: unknown;
   readonly trigger: string;
   /**
-   * The assembly's place in the order of reads ({@link takeReadSeq}, taken before it read anything).
+   * The assembly's place in the order of reads (`takeReadSeq`, taken before it read anything).
    * Given, the version is stored only if no version of the case was read later (else
-   * {@link StaleAssemblyError}); omitted (tests storing a made-up bundle), no such check.
+   * `StaleAssemblyError`); omitted (tests storing a made-up bundle), no such check.
    */
   readonly readSeq?: number;
   /**
    * The assembly took its switched-off dedupe rules from the case's version `fromVersion` (0: the
-   * case had none): it is refused ({@link StaleAssemblyError}) when a version stored since then
+   * case had none): it is refused (`StaleAssemblyError`) when a version stored since then
    * switched off other rules (a case manager's rebuild), so it cannot undo that choice.
    */
   readonly inheritedRules?: InheritedRules;
-}
-
-/** Dedupe rules switched off, as the case's latest version had them. */
-export interface InheritedRules {
-  readonly fromVersion: number;
-  readonly disabledRules: readonly string[];
-}
-
-/**
- * Another assembly of the case began reading after this one and has stored its version already: this
- * one's bundle may lack what that one saw (a source removed, newer records), so it must not become the
- * latest version. The caller reads again.
- */
-export class StaleAssemblyError extends Error {
-  constructor(readonly caseId: string, readonly newerVersion: number) {
-    super(`Case ${caseId}: bundle version ${newerVersion} was stored while this assembly ran, read later or with other dedupe rules switched off`);
-    this.name = 'StaleAssemblyError';
-  }
-}
-
-/**
- * The next number of the order in which assemblies begin reading the raw store (a sequence: never
- * rolled back, increasing across connections). Taken before the first read of an assembly.
- */
-export async function takeReadSeq(db: Queryable): Promise<number> {
-  const { rows } = await db.query<{ seq: string }>("SELECT nextval('assembly_read_seq')::text AS seq");
-  const seq = Number(rows[0]?.seq);
-  if (!Number.isSafeInteger(seq)) throw new Error('assembly_read_seq gave no number');
-  return seq;
 }
 
 /** Whether the case has a bundle version at all, or one assembled for `trigger` (idempotent jobs). */
@@ -93,7 +65,7 @@ const INSERT_PART = 'INSERT INTO case_bundle_parts (case_id, version, n, part) V
  *
  * One transaction: the version row and all its parts are committed together or not at all, with what
  * `alsoInTransaction` writes (the event announcing the version). With `readSeq`, refused
- * ({@link StaleAssemblyError}) before anything is written when a version read later is stored already.
+ * (`StaleAssemblyError`) before anything is written when a version read later is stored already.
  */
 export async function insertBundleVersion(db: Database, v: NewBundleVersion, alsoInTransaction?: (tx: Queryable, version: number) => Promise<void>): Promise<number> {
   return db.transaction(async (tx) => {
@@ -106,45 +78,6 @@ export async function insertBundleVersion(db: Database, v: NewBundleVersion, als
     await alsoInTransaction?.(tx, version);
     return version;
   });
-}
-
-/** Throws {@link StaleAssemblyError} when a version of the case was stored from a read after `readSeq`. */
-async function refuseIfReadLater(tx: Queryable, caseId: string, readSeq: number): Promise<void> {
-  const { rows } = await tx.query<{ version: number }>(
-    'SELECT version FROM case_bundles WHERE case_id = $1 AND read_seq > $2 ORDER BY version DESC LIMIT 1',
-    [caseId, readSeq],
-  );
-  const newer = rows[0]?.version;
-  if (newer !== undefined) throw new StaleAssemblyError(caseId, newer);
-}
-
-const sameRules = (a: readonly string[], b: readonly string[]): boolean => {
-  const x = [...a].sort();
-  const y = [...b].sort();
-  return x.length === y.length && x.every((r, i) => r === y[i]);
-};
-
-/** The dedupe rules switched off for the case's latest version (none before the first version). */
-export async function latestDisabledRules(db: Queryable, caseId: string): Promise<InheritedRules> {
-  const { rows } = await db.query<{ version: number; rules: unknown }>(
-    `SELECT version, options->'disabledRules' AS rules FROM case_bundles WHERE case_id = $1 ORDER BY version DESC LIMIT 1`,
-    [caseId],
-  );
-  const row = rows[0];
-  const rules = Array.isArray(row?.rules) ? row.rules.filter((r): r is string => typeof r === 'string') : [];
-  return { fromVersion: row?.version ?? 0, disabledRules: rules };
-}
-
-/** Throws {@link StaleAssemblyError} when a version after `inherited.fromVersion` switched off other rules. */
-async function refuseIfRulesChanged(tx: Queryable, caseId: string, inherited: InheritedRules): Promise<void> {
-  const { rows } = await tx.query<{ version: number; rules: unknown }>(
-    `SELECT version, options->'disabledRules' AS rules FROM case_bundles WHERE case_id = $1 AND version > $2 ORDER BY version DESC`,
-    [caseId, inherited.fromVersion],
-  );
-  for (const row of rows) {
-    const rules = Array.isArray(row.rules) ? row.rules.filter((r): r is string => typeof r === 'string') : [];
-    if (!sameRules(rules, inherited.disabledRules)) throw new StaleAssemblyError(caseId, row.version);
-  }
 }
 
 /** The `case_bundles` row of the next version (its text goes to `case_bundle_parts`). */

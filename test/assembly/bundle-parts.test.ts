@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Bundle, Condition } from 'fhir/r4';
-import { findBundle, findBundleJson, insertBundleVersion, latestDisabledRules, openBundleText, StaleAssemblyError, takeReadSeq } from '../../src/assembly/bundle-repository';
+import { latestDisabledRules, StaleAssemblyError, takeReadSeq } from '../../src/assembly/assembly-order';
+import { findBundle, findBundleJson, insertBundleVersion, openBundleText } from '../../src/assembly/bundle-repository';
 import { findCase, insertCase } from '../../src/db/case-repository';
 import type { Database, Queryable, QueryResult } from '../../src/db/database';
 import { caseDiagnosisCodes } from '../../src/review/case-diagnoses';
