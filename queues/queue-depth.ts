@@ -4,6 +4,9 @@ import { QUEUES } from './names';
 /** Job states counted per queue (BullMQ's own names). */
 export const COUNTED_STATES = ['waiting', 'prioritized', 'waiting-children', 'active', 'delayed', 'failed', 'completed'] as const;
 
+/** How long a scrape waits for the counts. */
+export const COUNT_TIMEOUT_MS = 3000;
+
 /** Jobs of one queue in one state. */
 export interface QueueCount {
   readonly queue: string;
@@ -26,8 +29,23 @@ export class QueueDepth {
     private readonly prefix: string,
   ) {}
 
-  /** Every queue's counts, in the order of {@link QUEUES}. */
+  /**
+   * Every queue's counts, in the order of {@link QUEUES}.
+   * @throws when Redis does not answer within {@link COUNT_TIMEOUT_MS} (a scrape must not hang)
+   */
   async counts(): Promise<QueueCount[]> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`queue counts not read within ${COUNT_TIMEOUT_MS} ms`)), COUNT_TIMEOUT_MS);
+    });
+    try {
+      return await Promise.race([this.read(), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async read(): Promise<QueueCount[]> {
     const names = Object.values(QUEUES);
     const all = await Promise.all(
       names.map(async (name) => {

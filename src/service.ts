@@ -72,7 +72,8 @@ export async function startService(config: Config, overrides: ServiceOverrides =
     attempts: config.opinion.deliveryAttempts,
     backoffMs: config.opinion.deliveryBackoffMs,
   });
-  const queueDepth = new QueueDepth(bullConnectionOptions(config.redisUrl), config.queuePrefix);
+  // Short command timeouts: a scrape must not hang while Redis is away (the gauge is then left out).
+  const queueDepth = new QueueDepth({ ...bullConnectionOptions(config.redisUrl), maxRetriesPerRequest: 1, commandTimeout: 2000 }, config.queuePrefix);
   const uploadIngest = new UploadIngestQueue({ ...bullConnectionOptions(config.redisUrl), maxRetriesPerRequest: 1, commandTimeout: 2000 }, config.queuePrefix);
   let server: http.Server | undefined;
   let workers: RunningWorkers | undefined;

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { QUEUES } from '../../queues/names';
+import { QueueDepth } from '../../queues/queue-depth';
+import { createMetrics } from '../../src/http/metrics';
 import { bullConnectionOptions } from '../../src/redis';
 import { startTestService, type TestService } from '../support/service';
 import { sampleIntake } from '../support/intake';
@@ -56,5 +58,19 @@ it('exposes the jobs of every queue by state, read from Redis at scrape time', a
   } finally {
     await webhooks.obliterate({ force: true });
     await webhooks.close();
+  }
+});
+
+it('still serves the other metrics when Redis does not answer, without waiting for it', async () => {
+  // A port nothing listens on: the counts fail (within their time limit) and the gauge is left out.
+  const depth = new QueueDepth({ host: '127.0.0.1', port: 9, maxRetriesPerRequest: 1, commandTimeout: 500, retryStrategy: () => null }, 'sobtest-metrics');
+  try {
+    await expect(depth.counts()).rejects.toThrow();
+    const metrics = createMetrics(svc.service.db, () => depth.counts());
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('sob_work_items');
+    expect(text).not.toMatch(/sob_queue_jobs\{/);
+  } finally {
+    await depth.close();
   }
 });
