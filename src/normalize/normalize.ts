@@ -8,7 +8,8 @@
  *    or pulled for a patient the source no longer points at, is left out;
  * 2. versions of one remote resource (same server, type and id) → the latest (`versions.ts`);
  * 3. the latest version passes the structure checks or is left out (`structure.ts`);
- * 4. per server, a reference index of the kept resources and the child's Patient there;
+ * 4. per server, the child's Patient there; records about another patient are left out
+ *    (`patient-scope.ts`), and a reference index is built of the rest;
  * 5. per kept resource, ONE copying walk rewrites references (`references.ts`; in place instead when
  *    the caller hands the raw objects over, `consumeRaw`), then in place on the copy: new `id`,
  *    origin marks (`origin.ts`), mapped codings (`terminology.ts`), units (`units.ts`);
@@ -36,6 +37,7 @@ import {
   type ReferenceTarget,
   type RewriteHooks,
 } from './references';
+import { childAtServer, otherPatientOf } from './patient-scope';
 import { checkStructure } from './structure';
 import { applyTerminology, TerminologyTally, type TerminologyMappings } from './terminology';
 import { rawKey, type AssemblyWarning, type LeftOut, type NormalizedResource, type NormalizeResult, type RawInput, type SourceInfo } from './types';
@@ -199,10 +201,22 @@ export function normalize(input: NormalizeInput): NormalizeResult {
   const collector = new WarningCollector();
   const hooksByServer = new Map<string, RewriteHooks>();
   const childFullUrls = new Set<string>();
+  // Records about another patient than the child (patient-scope.ts) are left out before anything can point at them.
+  const aboutOthers = new Set<Candidate>();
   for (const [base, server] of servers) {
     const childIds = childPatientIds(server.sources, server.items, warnings);
-    for (const c of server.items) if (c.resourceType === 'Patient' && childIds.has(`Patient/${c.remoteId}`)) childFullUrls.add(c.fullUrl);
-    const index = buildReferenceIndex(base, server.items, childIds.size > 0 ? { typeIds: childIds, to: caseUrl } : undefined);
+    const child = childAtServer(base, childIds, server.items);
+    const own: Candidate[] = [];
+    for (const c of server.items) {
+      const other = otherPatientOf(c, child);
+      if (other === undefined) own.push(c);
+      else {
+        aboutOthers.add(c);
+        leftOut.push(leftOutOf(c.raw, `about another patient at this source (${other}), not the case's child`));
+      }
+    }
+    for (const c of own) if (c.resourceType === 'Patient' && childIds.has(`Patient/${c.remoteId}`)) childFullUrls.add(c.fullUrl);
+    const index = buildReferenceIndex(base, own, childIds.size > 0 ? { typeIds: childIds, to: caseUrl } : undefined);
     hooksByServer.set(base, sourceHooks(index, collector.warn));
   }
 
@@ -212,6 +226,7 @@ export function normalize(input: NormalizeInput): NormalizeResult {
   const failed = new Set<string>();
   const { warn } = collector;
   for (const c of kept) {
+    if (aboutOthers.has(c)) continue;
     const key = rawKey(c.raw);
     collector.start(key);
     try {
