@@ -1,7 +1,7 @@
 /**
  * Where each `entry[i].resource` of a searchset Bundle lies in the bytes received, found by a
  * structural scan of the JSON text (strings skipped with native `indexOf`; of a resource only
- * `resourceType`, `id` and `meta.versionId` are decoded). It lets the raw store keep, hash and
+ * `resourceType`, `id`, `meta.versionId` and the `reference` of its top-level `subject`/`patient` are decoded). It lets the raw store keep, hash and
  * hand to PostgreSQL each resource as the exact bytes the server sent, without building the
  * resources as objects here or serializing them again.
  *
@@ -19,6 +19,8 @@ export interface ResourceSpan {
   readonly resourceType?: string;
   readonly id?: string;
   readonly versionId?: string;
+  /** `subject.reference` and `patient.reference` (top level, when strings): whom the record is about. */
+  readonly subjectReferences?: readonly string[];
 }
 
 /** What a scan found. */
@@ -121,7 +123,15 @@ function scanResource(b: Buffer, at: number): ResourceSpan {
   let resourceType: string | undefined;
   let id: string | undefined;
   let versionId: string | undefined;
+  let subjectReferences: string[] | undefined;
   const end = eachMember(b, at, (key, valueAt) => {
+    if ((key === 'subject' || key === 'patient') && b[valueAt] === OPEN_OBJECT) {
+      return eachMember(b, valueAt, (refKey, refAt) => {
+        const refEnd = skipValue(b, refAt);
+        if (refKey === 'reference' && b[refAt] === QUOTE) (subjectReferences ??= []).push(readString(b, refAt, refEnd));
+        return refEnd;
+      });
+    }
     if (key === 'meta') {
       versionId = undefined;
       if (b[valueAt] !== OPEN_OBJECT) return skipValue(b, valueAt);
@@ -139,7 +149,7 @@ function scanResource(b: Buffer, at: number): ResourceSpan {
     }
     return valueEnd;
   });
-  return { start: at, end, resourceType, id, versionId };
+  return { start: at, end, resourceType, id, versionId, ...(subjectReferences ? { subjectReferences } : {}) };
 }
 
 /**

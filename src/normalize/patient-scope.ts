@@ -79,13 +79,21 @@ export function childAtServer(baseUrl: string, childIds: ReadonlySet<string>, it
  * cannot be judged, or the child is not known at the server).
  */
 export function otherPatientOf(item: ScopedResource, child: ChildAtServer): string | undefined {
+  return otherPatientAmong(item.resourceType, item.remoteId, SUBJECT_FIELDS.map((f) => item.resource[f]), child);
+}
+
+/**
+ * The same judgement from the resource's type, id and its `subject`/`patient` Reference values
+ * (as the page scan reads them, without the rest of the resource).
+ */
+export function otherPatientAmong(resourceType: string, remoteId: string, subjects: readonly unknown[], child: ChildAtServer): string | undefined {
   if (child.patientIds.size === 0) return undefined;
-  if (item.resourceType === 'Patient') {
-    const self = `Patient/${item.remoteId}`;
+  if (resourceType === 'Patient') {
+    const self = `Patient/${remoteId}`;
     return child.patientIds.has(self) ? undefined : self;
   }
-  for (const field of SUBJECT_FIELDS) {
-    const patient = patientOf(item.resource[field], child.baseUrl, child.patientsByUrl);
+  for (const subject of subjects) {
+    const patient = patientOf(subject, child.baseUrl, child.patientsByUrl);
     if (patient !== undefined && !child.patientIds.has(patient)) return patient;
   }
   return undefined;

@@ -35,6 +35,8 @@ export interface PageEntry {
   readonly length: number;
   /** The parsed resource, for the types that can carry attachments (and every resource of an unscanned page). */
   readonly resource?: Record<string, unknown>;
+  /** Whom the record is about: the `reference` of its top-level `subject` / `patient` (scanned pages). */
+  readonly subjectReferences?: readonly string[];
 }
 
 /** What the raw store keeps of a page. */
@@ -96,6 +98,7 @@ function scannedEntries(page: ScannedSearchPage, list: readonly unknown[]): { en
       offset: span.start,
       length: span.end - span.start,
       ...(TYPES_WITH_ATTACHMENTS.has(type) ? { resource: parseSpan(page.raw, span.start, span.end, index) } : {}),
+      ...(span.subjectReferences ? { subjectReferences: span.subjectReferences } : {}),
     });
   }
   return { entries, serverIssues };

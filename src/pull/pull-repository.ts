@@ -42,11 +42,13 @@ export interface TaskRow {
   readonly lastError: string | null;
   /** While the task waits for its endpoint, paused by the circuit breaker: when a probe is let through. */
   readonly waitingUntil: Date | null;
+  /** The patient at the source the task was planned for (null for tasks planned before migration 012). */
+  readonly remotePatientId: string | null;
 }
 
 const PULL_COLUMNS = 'id, case_id, state, since, types, requested_by, created_at, finished_at, attempt, cancelled_by, cancel_reason';
 const TASK_COLUMNS = `id, pull_id, source_id, resource_type, query_key, request_path, request_params, state, next_url,
-  pages, resources, type_counts, server_messages, attachments, retries, last_error, waiting_until`;
+  pages, resources, type_counts, server_messages, attachments, retries, last_error, waiting_until, remote_patient_id`;
 
 interface PullDbRow {
   id: string;
@@ -79,6 +81,7 @@ interface TaskDbRow {
   retries: number;
   last_error: string | null;
   waiting_until: Date | null;
+  remote_patient_id: string | null;
 }
 
 const toPull = (r: PullDbRow): PullRow => ({
@@ -112,6 +115,7 @@ const toTask = (r: TaskDbRow): TaskRow => ({
   retries: r.retries,
   lastError: r.last_error,
   waitingUntil: r.waiting_until,
+  remotePatientId: r.remote_patient_id,
 });
 
 export async function insertPull(db: Queryable, p: { id: string; caseId: string; since: Date | null; types: string[] | null; requestedBy: string }): Promise<void> {

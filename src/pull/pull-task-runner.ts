@@ -7,6 +7,7 @@ import { pausedMessage, type JobRun } from './job-run';
 import type { PullWorkerDeps } from './pull-deps';
 import { addTypeCounts, pageEntries, type PageEntries, type PageEntry } from './page-resources';
 import { addServerMessages } from './server-messages';
+import { addOtherPatients, FOREIGN_PATIENTS_TO_STOP, ForeignPatientsError } from './foreign-patient';
 import {
   commitPage, findPull, findTask, markTaskFinished, markTaskRunning, pendingAttachmentsOf, type NewAttachment, type PageAttachment, type TaskRow,
 } from './pull-repository';
@@ -65,6 +66,11 @@ export async function runPullTask(
   // being committed, so that its round trip and this process's work on it overlap the database's;
   // used only when the commit advanced the cursor to exactly its URL.
   let prefetched: { url: string; page: Promise<PreparedPage> } | undefined;
+  // Whom the query's pages were about besides the child (when the task knows the child's id there).
+  const child = task.remotePatientId
+    ? { baseUrl: endpointRow.baseUrl, patientIds: new Set([`Patient/${task.remotePatientId}`]), patientsByUrl: new Map<string, string>() }
+    : undefined;
+  const otherPatients = new Set<string>();
   const prepare = async (fetching: Promise<ScannedSearchPage>): Promise<PreparedPage> => {
     const page = await fetching;
     const entries = pageEntries(page);
@@ -91,6 +97,11 @@ export async function runPullTask(
         throw err;
       }
       const { page, entries, attachments } = prepared;
+      // Other patients' records mean the server ignored the patient: stop before storing them (foreign-patient.ts).
+      if (child) {
+        addOtherPatients(otherPatients, page, entries, child);
+        if (otherPatients.size >= FOREIGN_PATIENTS_TO_STOP) throw new ForeignPatientsError([...otherPatients]);
+      }
       const retriesDelta = counted.retries;
       if (page.nextUrl) {
         const next: TaskRow = { ...current, nextUrl: page.nextUrl };

@@ -29,6 +29,12 @@ function assertSpansMatchParse(body: Buffer): number {
     expect(span?.resourceType).toBe(typeof resource.resourceType === 'string' ? resource.resourceType : undefined);
     expect(span?.id).toBe(typeof resource.id === 'string' ? resource.id : undefined);
     expect(span?.versionId).toBe(typeof resource.meta?.versionId === 'string' ? resource.meta.versionId : undefined);
+    // Whom the record is about: the top-level subject / patient references, as JSON.parse reads them.
+    const refs = ['subject', 'patient'].flatMap((k) => {
+      const ref = (resource as Record<string, { reference?: unknown } | undefined>)[k]?.reference;
+      return typeof ref === 'string' ? [ref] : [];
+    });
+    expect(span?.subjectReferences ?? []).toEqual(refs);
   }
   // The envelope is the Bundle with each resource replaced by {}.
   const envelope = JSON.parse(scan?.envelope ?? 'null') as { entry?: { resource?: unknown }[] };

@@ -4,6 +4,7 @@ import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { fixtureBundle, fixtureIntake, fixturePatientId } from '../support/fixture-child';
 import { bundleAssembled, eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
 import { makeSmartClient, type TestSmartClient } from '../support/smart-client';
+import { JORGE, patientOf, readBundle } from '../support/synthea';
 
 /**
  * Pulls under fire: the sandbox throws every fault a hospital EHR throws, and the pull still ends
@@ -100,6 +101,9 @@ function heldKeys(name: 'care-team-a' | 'care-team-b', server: SandboxServer, ty
     .map((r) => `${r.resourceType}/${r.id}`)
     .sort();
 }
+
+/** Another Synthea patient, held by the same EHR in the test of a server ignoring the patient parameter. */
+const LOMA = 'fhir/synthea-smart/Loma_Johns_0f30cacb-3348-4baf-8946-cd2175a750b3.json';
 
 const CLINICAL = ['Patient', 'Observation', 'DiagnosticReport', 'DocumentReference', 'ImagingStudy', 'Condition', 'MedicationRequest', 'AllergyIntolerance', 'Procedure', 'Encounter', 'Immunization'];
 
@@ -252,5 +256,39 @@ it("shows what the server said about a query besides its results (search.mode = 
     expect(report.sources[0]?.serverMessages).toEqual([{ severity: 'warning', code: 'incomplete', text: 'Results limited to the last 2 years' }]);
   } finally {
     await a.server.stop();
+  }
+}, 120_000);
+
+it("stops a query the server answers with other patients' records (it ignored the patient parameter), storing none of them", async () => {
+  const server = await startSandboxServer({ name: 'care-team-a', auth: 'smart', paging: 'offset', defaultCount: 100, maxCount: 100 });
+  try {
+    server.registerClient({ clientId: smart.clientId, jwks: smart.publicJwks });
+    await server.load(fixtureBundle('care-team-a'));
+    const others = [JORGE, LOMA].map((f) => patientOf(readBundle(f)).id ?? '');
+    for (const f of [JORGE, LOMA]) await server.load(readBundle(f));
+    const res = await svc.request('POST', '/api/endpoints', {
+      token: admin,
+      body: { name: 'care-team-a (ignores patient on Observation)', baseUrl: server.baseUrl, auth: { type: 'smart-backend', clientId: smart.clientId, privateKeyJwk: smart.privateKeyJwk }, allowInsecureHttp: true, maxRequestsPerSecond: 1000 },
+    });
+    const endpointId = ((await res.json()) as { id: string }).id;
+    // Searches per type (no $everything), and Observation searches ignore `patient`.
+    await svc.service.db.query(`UPDATE endpoints SET capabilities = jsonb_set(capabilities, '{patientEverything}', 'false') WHERE id = $1`, [endpointId]);
+    const rule = server.faults.add({ match: 'GET /Observation', action: { kind: 'ignore-parameter', name: 'patient' } });
+    const caseId = await openCaseWith([{ endpointId, patientId: fixturePatientId('care-team-a') }]);
+    const pull = await pullToEnd(caseId, await startPull(caseId));
+    expect(server.faults.rule(rule)?.fired).toBeGreaterThan(0);
+    expect(pull.state).toBe('partial');
+    const failed = pull.sources.flatMap((s) => s.resourceTypes).filter((t) => t.lastError !== null);
+    expect(failed.length).toBeGreaterThan(0);
+    for (const t of failed) expect(t.lastError).toMatch(/^the server answered this query with records of \d+ other patients \(Patient\/.+\): it may not support searching by patient; nothing of it was stored$/);
+    // Not one of their records reached the raw store; the child's other records did.
+    const { rows } = await svc.service.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM raw_resources WHERE case_id = $1 AND (resource::text LIKE $2 OR resource::text LIKE $3)`,
+      [caseId, `%${others[0] ?? 'x'}%`, `%${others[1] ?? 'x'}%`],
+    );
+    expect(rows[0]?.n).toBe(0);
+    expect((await storedKeys(caseId)).filter((k) => k.startsWith('Condition/')).length).toBeGreaterThan(0);
+  } finally {
+    await server.stop();
   }
 }, 120_000);

@@ -8,10 +8,10 @@
  * - `<server>`: `care-team-a`, `care-team-b`, `referring-ehr`, or `*` for every server.
  * - `<METHOD> <path>`: a request pattern (route-pattern.ts), e.g. `GET /Observation*`.
  * - `<action>`: `latency` | `429` (or `rate-limit`) | `503` (or `unavailable`) | `500` (or `server-error`)
- *   | `hang` | `reset` | `malformed-json` | `truncated` | `expired-token` | `foreign-next-link` | `search-outcome` | `redirect`.
+ *   | `hang` | `reset` | `malformed-json` | `truncated` | `expired-token` | `foreign-next-link` | `search-outcome` | `ignore-parameter` | `redirect`.
  * - options of the action: `ms=` (latency), `retryAfter=<seconds>`, `retryAfterFormat=seconds|http-date`,
  *   `fraction=` (truncated, default 0.5), `origin=` (foreign-next-link), `location=` and `status=` (redirect),
- *   `message=`, `severity=` and `code=` (search-outcome),
+ *   `message=`, `severity=` and `code=` (search-outcome), `name=` (ignore-parameter),
  *   `message=` (500);
  * - options of the trigger: `nth=`, `from=`, `to=`, `p=` (probability), `seed=`, `name=`.
  *   Option values may contain colons (`origin=http://127.0.0.1:9`).
@@ -50,6 +50,7 @@ const ACTION_ALIASES: Record<string, FaultAction['kind']> = {
   'expired-token': 'expired-token',
   'foreign-next-link': 'foreign-next-link',
   'search-outcome': 'search-outcome',
+  'ignore-parameter': 'ignore-parameter',
   redirect: 'redirect',
 };
 
@@ -109,6 +110,8 @@ function actionFromOptions(kind: FaultAction['kind'], options: Map<string, strin
       return { kind, fraction: numberOption(options, 'fraction') };
     case 'foreign-next-link':
       return { kind, origin: options.get('origin') };
+    case 'ignore-parameter':
+      return { kind, name: options.get('name') };
     case 'search-outcome':
       return { kind, message: options.get('message'), severity: options.get('severity'), code: options.get('code') };
     case 'redirect':
@@ -146,6 +149,7 @@ const actionSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('truncated'), fraction: z.number().min(0).lt(1).optional() }),
   z.object({ kind: z.literal('expired-token') }),
   z.object({ kind: z.literal('foreign-next-link'), origin: z.url() }),
+  z.object({ kind: z.literal('ignore-parameter'), name: z.string().min(1) }),
   z.object({
     kind: z.literal('search-outcome'),
     message: z.string().min(1),

@@ -39,6 +39,8 @@ export type FaultAction =
    * "results truncated" or "parameter ignored". Severity default `warning`, code default `informational`.
    */
   | { readonly kind: 'search-outcome'; readonly message: string; readonly severity?: 'fatal' | 'error' | 'warning' | 'information'; readonly code?: string }
+  /** Handle the request as if the search parameter `name` had not been sent (a server that does not support it and ignores it). */
+  | { readonly kind: 'ignore-parameter'; readonly name: string }
   /** Answer with a redirect to `location` (default 302). */
   | { readonly kind: 'redirect'; readonly location: string; readonly status?: 301 | 302 | 303 | 307 | 308 };
 

@@ -3,8 +3,9 @@
  * faults, dispatches, and writes the response in one call (or, for socket faults, does not).
  *
  * Fault order: latency (global + latency rules) first, then a status fault (429/503/500/401/3xx),
- * hang or reset instead of handling the request; or, for malformed-json, truncated and
- * foreign-next-link, the request is handled and its real response is altered.
+ * hang or reset instead of handling the request; or, for malformed-json, truncated,
+ * foreign-next-link and search-outcome, the request is handled and its real response is altered; for
+ * ignore-parameter, the request is handled without that search parameter.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { faultStatusResponse, malformedJson, withForeignNextLink, withSearchOutcome } from '../faults/fault-responses';
@@ -14,7 +15,7 @@ import type { RecordedRequest, RequestLog } from '../observability/request-log';
 import type { Delays } from './delays';
 import { dispatch } from './dispatch';
 import type { RouteContext } from './route-context';
-import { headerValue, readBody, toSandboxRequest } from './sandbox-request';
+import { headerValue, readBody, toSandboxRequest, withoutParameter } from './sandbox-request';
 import { outcomeResponse, simpleOutcome, type SandboxResponse } from './sandbox-response';
 
 export interface HandlerDependencies {
@@ -66,7 +67,8 @@ async function handle(deps: HandlerDependencies, req: IncomingMessage, res: Serv
     return;
   }
   const statusFault = action ? faultStatusResponse(action, deps.ctx.now()) : undefined;
-  const response = statusFault ?? alter(await dispatch(deps.ctx, request), action);
+  const handled = action?.kind === 'ignore-parameter' ? withoutParameter(request, action.name) : request;
+  const response = statusFault ?? alter(await dispatch(deps.ctx, handled), action);
   if (action?.kind === 'truncated') {
     sendTruncated(res, response, action.fraction ?? 0.5);
     return;

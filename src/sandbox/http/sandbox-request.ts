@@ -67,3 +67,14 @@ export function headerValue(headers: IncomingHttpHeaders, name: string): string 
   const value = headers[name.toLowerCase()];
   return Array.isArray(value) ? value[0] : value;
 }
+
+/**
+ * The request as a server that ignores the search parameter `name` handles it (it does not support
+ * it: lenient handling, https://hl7.org/fhir/R4/search.html#errors): `name` gone from the query.
+ */
+export function withoutParameter(request: SandboxRequest, name: string): SandboxRequest {
+  const url = new URL(request.url);
+  url.searchParams.delete(name);
+  const relative = request.path ?? url.pathname;
+  return { ...request, url, target: relative + url.search, query: url.searchParams };
+}
