@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import type { Bundle } from 'fhir/r4';
 import type { Config } from '../config';
 import type { Database, Queryable } from '../db/database';
@@ -52,11 +53,43 @@ export interface CreatedCase {
  * first timeline event. An ineligible request is still recorded (status `ineligible`) with its
  * reasons, so the case manager can answer the family.
  */
-export async function openCase(deps: CaseServiceDeps, intake: Intake, actor: Principal): Promise<CreatedCase> {
+export async function openCase(deps: CaseServiceDeps, intake: Intake, actor: Principal, keyedId?: string): Promise<CreatedCase & { replayed: boolean }> {
+  if (keyedId !== undefined) {
+    const replay = await replayOf(deps, keyedId, intake);
+    if (replay) return replay;
+  }
+  try {
+    return { ...(await insertNewCase(deps, intake, actor, keyedId ?? randomUUID())), replayed: false };
+  } catch (err) {
+    // The same key sent twice at once: the other request stored the case first.
+    const replay = keyedId !== undefined && isUniqueViolation(err) ? await replayOf(deps, keyedId, intake) : undefined;
+    if (replay) return replay;
+    throw err;
+  }
+}
+
+const isUniqueViolation = (err: unknown): boolean => (err as { code?: unknown }).code === '23505';
+
+/**
+ * The case a request with this `Idempotency-Key` opened already, answered again (its intake must be
+ * the same: a key reused for another intake is refused, 422, as the Idempotency-Key draft says).
+ */
+async function replayOf(deps: CaseServiceDeps, id: string, intake: Intake): Promise<(CreatedCase & { replayed: true }) | undefined> {
+  const existing = await findCase(deps.db, id);
+  if (!existing) return undefined;
+  if (!isDeepStrictEqual(existing.intake, JSON.parse(JSON.stringify(intake)))) {
+    throw new HttpProblem(422, 'Unprocessable Content', 'Idempotency-Key was already used for another intake: send a new key for a new case.', [
+      { field: 'Idempotency-Key', pointer: 'header:Idempotency-Key', detail: 'already used for another intake' },
+    ]);
+  }
+  const eligibility = existing.eligibility as CreatedCase['eligibility'];
+  return { id, status: eligibility.eligible ? 'submitted' : 'ineligible', eligibility, quote: existing.quote, replayed: true };
+}
+
+async function insertNewCase(deps: CaseServiceDeps, intake: Intake, actor: Principal, id: string): Promise<CreatedCase> {
   const now = clock(deps);
   const eligibility = evaluateEligibility(intake, deps.domain.eligibility, now);
   const quote = computeQuote(deps.domain.prices, { offered: [], approved: [] });
-  const id = randomUUID();
   const status: CaseStatus = eligibility.eligible ? 'submitted' : 'ineligible';
   await deps.db.transaction(async (tx) => {
     await insertCase(tx, { id, status: 'submitted', intake, eligibility, quote, createdBy: actor.sub, at: now });

@@ -79,6 +79,38 @@ describe('POST /api/cases (intake)', () => {
     expect(problem.status).toBe(400);
   });
 
+  it('opens one case for an intake sent again with the same Idempotency-Key (a portal retrying after a timeout)', async () => {
+    const key = { 'idempotency-key': `intake-${Date.now()}` };
+    const first = await svc.request('POST', '/api/cases', { token: cm, body: sampleIntake(), headers: key });
+    expect(first.status).toBe(201);
+    expect(first.headers.get('idempotent-replayed')).toBeNull();
+    const opened = (await first.json()) as { id: string; status: string };
+    // The case moves on meanwhile; the resend still answers what the first request answered.
+    expect((await move(opened.id, 'collecting_records')).status).toBe(200);
+    const again = await svc.request('POST', '/api/cases', { token: cm, body: sampleIntake(), headers: key });
+    expect(again.status).toBe(201);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(again.headers.get('location')).toBe(`/api/cases/${opened.id}`);
+    expect(await again.json()).toEqual({ ...opened });
+    // Sent at once, twice: still one case.
+    const both = { 'idempotency-key': `intake-both-${Date.now()}` };
+    const [a, b] = await Promise.all([0, 1].map(() => svc.request('POST', '/api/cases', { token: cm, body: sampleIntake(), headers: both })));
+    const ids = await Promise.all([a, b].map(async (r) => ((await (r as Response).json()) as { id: string }).id));
+    expect(ids[0]).toBe(ids[1]);
+    // Another intake under a used key: 422 naming the header. Another caller's same key: its own case. A bad key: 400.
+    const other = sampleIntake();
+    other.reason = `${other.reason} (another child)`;
+    const reused = await svc.request('POST', '/api/cases', { token: cm, body: other, headers: key });
+    expect(reused.status).toBe(422);
+    expect(((await reused.json()) as Problem).errors?.[0]?.field).toBe('Idempotency-Key');
+    const elsewhere = await svc.request('POST', '/api/cases', { token: await svc.token('case_manager', 'cm-2'), body: sampleIntake(), headers: key });
+    expect(elsewhere.status).toBe(201);
+    expect(((await elsewhere.json()) as { id: string }).id).not.toBe(opened.id);
+    const bad = await svc.request('POST', '/api/cases', { token: cm, body: sampleIntake(), headers: { 'idempotency-key': 'has space' } });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as Problem).errors?.[0]?.field).toBe('Idempotency-Key');
+  });
+
   it('answers 400 for malformed JSON, 415 for a non-JSON body and 413 over the size limit', async () => {
     const malformed = await svc.request('POST', '/api/cases', { token: cm, body: '{"patient":' });
     expect(malformed.status).toBe(400);

@@ -10,6 +10,7 @@ import {
 } from '../../cases/case-service';
 import { CASE_STATUSES } from '../../cases/lifecycle';
 import { conflict } from '../problem';
+import { idForIdempotencyKey } from '../idempotency-key';
 import { CaseParams, CaseStatusList } from './params';
 import { defineRoute, type AnyRoute } from '../route';
 
@@ -59,10 +60,18 @@ export function caseRoutes(deps: CaseServiceDeps, detailExtras: CaseDetailExtras
       summary: 'Open a case (intake): checks eligibility and answers the quote',
       roles: ['case_manager', 'admin'],
       body: IntakeSchema as z.ZodType<Intake>,
-      responses: { 201: { description: 'Case opened (eligible or not; see eligibility)', schema: CreatedCase } },
-      handler: async ({ body, principal }) => {
-        const created = await openCase(deps, body, principal);
-        return { status: 201, body: created, headers: { Location: `/api/cases/${created.id}` } };
+      responses: {
+        201: {
+          description:
+            'Case opened (eligible or not; see eligibility). With an Idempotency-Key header, the same request sent again answers the case it opened ' +
+            '(header Idempotent-Replayed: true) instead of opening a second one',
+          schema: CreatedCase,
+        },
+        422: { description: 'The Idempotency-Key was already used for another intake' },
+      },
+      handler: async ({ body, principal, req }) => {
+        const { replayed, ...created } = await openCase(deps, body, principal, idForIdempotencyKey(`case:${principal.sub}`, req.headers['idempotency-key']));
+        return { status: 201, body: created, headers: { Location: `/api/cases/${created.id}`, ...(replayed ? { 'Idempotent-Replayed': 'true' } : {}) } };
       },
     }),
     defineRoute<undefined, z.infer<typeof ListQuery>, Record<string, never>>({

@@ -1,0 +1,26 @@
+/**
+ * `Idempotency-Key` (draft-ietf-httpapi-idempotency-key-header): a client on a flaky connection may
+ * send the same creating request again. The id of what the request creates is derived from the key
+ * and a scope (UUID v5), so a resend finds what the first one stored instead of storing it twice.
+ * The scope keeps two clients' keys apart (the token subject, or the case an upload is for).
+ */
+import { uuidV5 } from '../normalize/ids';
+import { HttpProblem } from './problem';
+
+const KEY = /^[\x21-\x7e]{1,200}$/;
+
+/**
+ * The id derived from the request's `Idempotency-Key` header within `scope`, or undefined without
+ * the header.
+ * @throws HttpProblem 400 naming the header when it is not 1–200 visible ASCII characters
+ */
+export function idForIdempotencyKey(scope: string, header: string | string[] | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  const key = Array.isArray(header) ? header[0] : header;
+  if (key === undefined || !KEY.test(key)) {
+    throw new HttpProblem(400, 'Invalid request', 'Idempotency-Key must be 1–200 visible ASCII characters (for example a UUID).', [
+      { field: 'Idempotency-Key', pointer: 'header:Idempotency-Key', detail: 'not 1–200 visible ASCII characters' },
+    ]);
+  }
+  return uuidV5(`urn:second-opinion-bridge:${scope}:${key}`);
+}
