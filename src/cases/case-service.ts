@@ -5,6 +5,7 @@ import type { Config } from '../config';
 import type { Database, Queryable } from '../db/database';
 import {
   findCase,
+  findPossibleDuplicates,
   insertCase,
   insertCaseEvent,
   listCaseEvents,
@@ -16,6 +17,7 @@ import {
   updateCaseStatus,
   type CaseEventRecord,
   type CaseRecord,
+  type PossibleDuplicate,
 } from '../db/case-repository';
 import { primaryRole, type Principal } from '../http/auth';
 import { conflict, HttpProblem, notFound } from '../http/problem';
@@ -46,6 +48,8 @@ export interface CreatedCase {
   readonly status: CaseStatus;
   readonly eligibility: { eligible: boolean; reasons: string[]; reasonCodes: string[] };
   readonly quote: unknown;
+  /** Open cases that may be about the same child (same names and birth date): the request entered twice? */
+  readonly possibleDuplicates: readonly PossibleDuplicate[];
 }
 
 /**
@@ -59,7 +63,8 @@ export async function openCase(deps: CaseServiceDeps, intake: Intake, actor: Pri
     if (replay) return replay;
   }
   try {
-    return { ...(await insertNewCase(deps, intake, actor, keyedId ?? randomUUID())), replayed: false };
+    const created = await insertNewCase(deps, intake, actor, keyedId ?? randomUUID());
+    return { ...created, possibleDuplicates: await findPossibleDuplicates(deps.db, { ...intake.patient.name, birthDate: intake.patient.birthDate }, created.id), replayed: false };
   } catch (err) {
     // The same key sent twice at once: the other request stored the case first.
     const replay = keyedId !== undefined && isUniqueViolation(err) ? await replayOf(deps, keyedId, intake) : undefined;
@@ -83,10 +88,11 @@ async function replayOf(deps: CaseServiceDeps, id: string, intake: Intake): Prom
     ]);
   }
   const eligibility = existing.eligibility as CreatedCase['eligibility'];
-  return { id, status: eligibility.eligible ? 'submitted' : 'ineligible', eligibility, quote: existing.quote, replayed: true };
+  const possibleDuplicates = await findPossibleDuplicates(deps.db, { ...intake.patient.name, birthDate: intake.patient.birthDate }, id);
+  return { id, status: eligibility.eligible ? 'submitted' : 'ineligible', eligibility, quote: existing.quote, possibleDuplicates, replayed: true };
 }
 
-async function insertNewCase(deps: CaseServiceDeps, intake: Intake, actor: Principal, id: string): Promise<CreatedCase> {
+async function insertNewCase(deps: CaseServiceDeps, intake: Intake, actor: Principal, id: string): Promise<Omit<CreatedCase, 'possibleDuplicates'>> {
   const now = clock(deps);
   const eligibility = evaluateEligibility(intake, deps.domain.eligibility, now);
   const quote = computeQuote(deps.domain.prices, { offered: [], approved: [] });

@@ -272,3 +272,33 @@ export async function openPause(db: Queryable, caseId: string, at: Date, reason:
 export async function closePause(db: Queryable, caseId: string, at: Date): Promise<void> {
   await db.query('UPDATE sla_pauses SET ended_at = $2 WHERE case_id = $1 AND ended_at IS NULL', [caseId, at]);
 }
+
+/** An open case that may be about the same child (see {@link findPossibleDuplicates}). */
+export interface PossibleDuplicate {
+  readonly id: string;
+  readonly status: string;
+  readonly createdAt: string;
+}
+
+/**
+ * Open cases (not closed, cancelled or ineligible) whose child has the same family name, first given
+ * name (both case-insensitive) and birth date as `patient`, newest first, at most `limit`, `excludeId`
+ * left out: a case manager entering the same request twice sees the first one.
+ */
+export async function findPossibleDuplicates(
+  db: Queryable,
+  patient: { readonly family: string; readonly given: readonly string[]; readonly birthDate: string },
+  excludeId: string,
+  limit = 5,
+): Promise<PossibleDuplicate[]> {
+  const { rows } = await db.query<{ id: string; status: string; created_at: Date }>(
+    `SELECT id, status, created_at FROM cases
+     WHERE status NOT IN ('closed', 'cancelled', 'ineligible') AND id <> $4
+       AND lower(intake->'patient'->'name'->>'family') = lower($1)
+       AND lower(coalesce(intake->'patient'->'name'->'given'->>0, '')) = lower($2)
+       AND intake->'patient'->>'birthDate' = $3
+     ORDER BY created_at DESC LIMIT $5`,
+    [patient.family, patient.given[0] ?? '', patient.birthDate, excludeId, limit],
+  );
+  return rows.map((r) => ({ id: r.id, status: r.status, createdAt: r.created_at.toISOString() }));
+}

@@ -45,6 +45,7 @@ const CreatedCase = z.object({
   status: z.string(),
   eligibility: z.object({ eligible: z.boolean(), reasons: z.array(z.string()) }),
   quote: z.object({ currency: z.string(), base: z.number(), total: z.number() }).loose(),
+  possibleDuplicates: z.array(z.object({ id: z.uuid(), status: z.string(), createdAt: z.string() })),
 });
 
 /** More of the case shown with its detail (sources, pulls), supplied by the capabilities that own them. */
