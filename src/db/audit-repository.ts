@@ -21,17 +21,24 @@ export interface AccessLogEntry {
  * answers only, no PHI. HIPAA's accounting of access to a patient's record.
  */
 export async function caseAccessLog(db: Queryable, caseId: string, page: { limit: number; offset: number }): Promise<{ total: number; items: AccessLogEntry[] }> {
-  const [count, rows] = await Promise.all([
-    db.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_log WHERE case_id = $1', [caseId]),
-    db.query<{ at: Date; actor_sub: string; actor_roles: string[]; method: string; route: string; status: number; request_id: string; bundle_version: number | null; report_version: number | null }>(
-      `SELECT at, actor_sub, actor_roles, method, route, status, request_id, bundle_version, report_version FROM audit_log
-       WHERE case_id = $1 ORDER BY at DESC, id DESC LIMIT $2 OFFSET $3`,
-      [caseId, page.limit, page.offset],
-    ),
-  ]);
+  // One statement, one snapshot: the total and the page agree while requests keep being logged
+  // (the page is empty past the end: one row of NULLs then carries the total).
+  const { rows } = await db.query<{
+    total: number; at: Date | null; actor_sub: string; actor_roles: string[]; method: string; route: string; status: number; request_id: string;
+    bundle_version: number | null; report_version: number | null;
+  }>(
+    `SELECT t.total, p.* FROM (SELECT count(*)::int AS total FROM audit_log WHERE case_id = $1) t
+     LEFT JOIN LATERAL (
+       SELECT at, actor_sub, actor_roles, method, route, status, request_id, bundle_version, report_version, id FROM audit_log
+       WHERE case_id = $1 ORDER BY at DESC, id DESC LIMIT $2 OFFSET $3
+     ) p ON true
+     ORDER BY p.at DESC NULLS LAST, p.id DESC`,
+    [caseId, page.limit, page.offset],
+  );
+  const entries = rows.filter((r): r is typeof r & { at: Date } => r.at !== null);
   return {
-    total: count.rows[0]?.n ?? 0,
-    items: rows.rows.map((r) => ({
+    total: rows[0]?.total ?? 0,
+    items: entries.map((r) => ({
       at: r.at.toISOString(),
       actor: r.actor_sub,
       roles: r.actor_roles,

@@ -86,6 +86,10 @@ describe('default: refused once the case is assigned to another (bound) speciali
     expect(log.items.find((e) => e.actor === 'dr-logged')).toMatchObject({ route: '/api/cases/:id/completeness', status: 404 });
     expect(log.items.some((e) => e.actor === 'cm-access' && e.route === '/api/cases/:id/assignment' && e.method === 'POST')).toBe(true);
     expect(log.total).toBeGreaterThanOrEqual(log.items.length);
+    // Past the end: no items, still the total (one statement: the total and the page see the same rows).
+    const beyond = (await (await w.svc.request('GET', `/api/cases/${id}/access-log?offset=100000`, { token: w.admin })).json()) as Log;
+    expect(beyond.items).toEqual([]);
+    expect(beyond.total).toBeGreaterThanOrEqual(log.total);
     expect([...log.items].sort((a, b) => b.at.localeCompare(a.at)).map((e) => e.at)).toEqual(log.items.map((e) => e.at));
     // The privacy officer's view: admins only; a case that does not exist is a 404; a bad page names it.
     expect((await w.svc.request('GET', `/api/cases/${id}/access-log`, { token: await w.svc.token('case_manager', 'cm-3') })).status).toBe(403);
