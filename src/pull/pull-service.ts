@@ -12,6 +12,7 @@ import type { PullFlowProducer } from '../../queues/pull-flow';
 import { planPull } from './pull-plan';
 import { pullProgress } from './pull-progress';
 import { bumpPullAttempt, cancelPulls, findPull, insertPull, insertTask, pendingAttachmentsOf, requeueFailedTasks, STALE_TASK_SQL, tasksOfPull, type NewAttachment, type PullRow } from './pull-repository';
+import { pullUnderWay } from './pull-under-way';
 import { listSources } from './source-repository';
 
 export interface PullServiceDeps extends CaseServiceDeps {
@@ -56,8 +57,16 @@ export interface StartPullInput {
   readonly types?: string[];
 }
 
-/** Plans a pull over every resolved source of the case and starts its BullMQ flow (202). */
-export async function startPull(deps: PullServiceDeps, caseId: string, input: StartPullInput, actor: Principal): Promise<{ pullId: string; state: string; tasks: number }> {
+/**
+ * Plans a pull over every resolved source of the case and starts its BullMQ flow (202); the same pull
+ * already queued or running is answered instead (`alreadyUnderWay`, see `pull-under-way.ts`).
+ */
+export async function startPull(
+  deps: PullServiceDeps,
+  caseId: string,
+  input: StartPullInput,
+  actor: Principal,
+): Promise<{ pullId: string; state: string; tasks: number; alreadyUnderWay?: true }> {
   const record = await findCase(deps.db, caseId);
   if (!record) throw notFound(`Case ${caseId}`);
   if (!PULLABLE.includes(record.status)) throw conflict(`A case in status ${record.status} cannot start a record pull.`);
@@ -73,8 +82,13 @@ export async function startPull(deps: PullServiceDeps, caseId: string, input: St
   }
   const pullId = randomUUID();
   const taskIds: string[] = [];
-  await deps.db.transaction(async (tx) => {
-    await insertPull(tx, { id: pullId, caseId, since: input.since ? new Date(input.since) : null, types: input.types ?? null, requestedBy: actor.sub });
+  const since = input.since ? new Date(input.since) : null;
+  const underWay = await deps.db.transaction(async (tx) => {
+    // Two requests at once start one pull: the second finds the first under way.
+    await tx.query('SELECT id FROM cases WHERE id = $1 FOR UPDATE', [caseId]);
+    const same = await pullUnderWay(tx, caseId, { since, types: input.types ?? null }, ready.map((s) => ({ sourceId: s.id, remotePatientId: s.remotePatientId ?? '' })));
+    if (same) return same;
+    await insertPull(tx, { id: pullId, caseId, since, types: input.types ?? null, requestedBy: actor.sub });
     for (const source of ready) {
       const endpoint = await findEndpoint(tx, source.endpointId);
       const queries = planPull({
@@ -91,7 +105,13 @@ export async function startPull(deps: PullServiceDeps, caseId: string, input: St
         });
       }
     }
+    return undefined;
   });
+  if (underWay) {
+    logger.info('pull already under way', { caseId, pullId: underWay.id });
+    const existing = await findPull(deps.db, underWay.id);
+    return { pullId: underWay.id, state: existing?.state ?? 'queued', tasks: underWay.tasks, alreadyUnderWay: true };
+  }
   if (STARTS_COLLECTING.includes(record.status)) {
     await changeCaseStatus(deps, caseId, 'collecting_records' as CaseStatus, 'Record pull started', actor);
   }

@@ -292,3 +292,39 @@ it("stops a query the server answers with other patients' records (it ignored th
     await server.stop();
   }
 }, 120_000);
+
+it('answers a pull asked for again while the same one is under way with that pull, instead of pulling the record twice', async () => {
+  const a = await team('care-team-a', 'offset');
+  try {
+    const caseId = await openCaseWith([a]);
+    a.server.latencyMs = 200;
+    const ask = async (body: unknown = {}) => {
+      const res = await svc.request('POST', `/api/cases/${caseId}/pulls`, { token: cm, body });
+      expect(res.status).toBe(202);
+      return (await res.json()) as { pullId: string; alreadyUnderWay?: boolean };
+    };
+    // Twice at once (a double click): one pull.
+    const [first, second] = await Promise.all([ask(), ask()]);
+    expect(second.pullId).toBe(first.pullId);
+    expect([first.alreadyUnderWay, second.alreadyUnderWay].filter(Boolean)).toEqual([true]);
+    const again = await ask();
+    expect(again).toMatchObject({ pullId: first.pullId, alreadyUnderWay: true });
+    // Another scope is another pull.
+    const labs = await ask({ types: ['Observation'] });
+    expect(labs.pullId).not.toBe(first.pullId);
+    expect(labs.alreadyUnderWay).toBeUndefined();
+    a.server.latencyMs = 0;
+    await pullToEnd(caseId, first.pullId);
+    await pullToEnd(caseId, labs.pullId);
+    const { rows } = await svc.service.db.query<{ n: number }>('SELECT count(*)::int AS n FROM pulls WHERE case_id = $1', [caseId]);
+    expect(rows[0]?.n).toBe(2);
+    // Once it has ended, asking again starts a new pull.
+    const next = await ask();
+    expect(next.pullId).not.toBe(first.pullId);
+    expect(next.alreadyUnderWay).toBeUndefined();
+    await pullToEnd(caseId, next.pullId);
+  } finally {
+    a.server.latencyMs = 0;
+    await a.server.stop();
+  }
+}, 120_000);
