@@ -20,6 +20,7 @@ import {
   type PossibleDuplicate,
 } from '../db/case-repository';
 import { primaryRole, type Principal } from '../http/auth';
+import { createOnce, keyReused } from '../http/idempotency-key';
 import { conflict, HttpProblem, notFound } from '../http/problem';
 import { logger } from '../log';
 import { cancelPulls } from '../pull/pull-repository';
@@ -58,38 +59,28 @@ export interface CreatedCase {
  * reasons, so the case manager can answer the family.
  */
 export async function openCase(deps: CaseServiceDeps, intake: Intake, actor: Principal, keyedId?: string): Promise<CreatedCase & { replayed: boolean }> {
-  if (keyedId !== undefined) {
-    const replay = await replayOf(deps, keyedId, intake);
-    if (replay) return replay;
-  }
-  try {
-    const created = await insertNewCase(deps, intake, actor, keyedId ?? randomUUID());
-    return { ...created, possibleDuplicates: await findPossibleDuplicates(deps.db, { ...intake.patient.name, birthDate: intake.patient.birthDate }, created.id), replayed: false };
-  } catch (err) {
-    // The same key sent twice at once: the other request stored the case first.
-    const replay = keyedId !== undefined && isUniqueViolation(err) ? await replayOf(deps, keyedId, intake) : undefined;
-    if (replay) return replay;
-    throw err;
-  }
+  const { value, replayed } = await createOnce(
+    keyedId,
+    (id) => replayOf(deps, id, intake),
+    async () => {
+      const created = await insertNewCase(deps, intake, actor, keyedId ?? randomUUID());
+      return { ...created, possibleDuplicates: await findPossibleDuplicates(deps.db, { ...intake.patient.name, birthDate: intake.patient.birthDate }, created.id) };
+    },
+  );
+  return { ...value, replayed };
 }
-
-const isUniqueViolation = (err: unknown): boolean => (err as { code?: unknown }).code === '23505';
 
 /**
  * The case a request with this `Idempotency-Key` opened already, answered again (its intake must be
- * the same: a key reused for another intake is refused, 422, as the Idempotency-Key draft says).
+ * the same: a key reused for another intake is refused, 422).
  */
-async function replayOf(deps: CaseServiceDeps, id: string, intake: Intake): Promise<(CreatedCase & { replayed: true }) | undefined> {
+async function replayOf(deps: CaseServiceDeps, id: string, intake: Intake): Promise<CreatedCase | undefined> {
   const existing = await findCase(deps.db, id);
   if (!existing) return undefined;
-  if (!isDeepStrictEqual(existing.intake, JSON.parse(JSON.stringify(intake)))) {
-    throw new HttpProblem(422, 'Unprocessable Content', 'Idempotency-Key was already used for another intake: send a new key for a new case.', [
-      { field: 'Idempotency-Key', pointer: 'header:Idempotency-Key', detail: 'already used for another intake' },
-    ]);
-  }
+  if (!isDeepStrictEqual(existing.intake, JSON.parse(JSON.stringify(intake)))) throw keyReused('intake');
   const eligibility = existing.eligibility as CreatedCase['eligibility'];
   const possibleDuplicates = await findPossibleDuplicates(deps.db, { ...intake.patient.name, birthDate: intake.patient.birthDate }, id);
-  return { id, status: eligibility.eligible ? 'submitted' : 'ineligible', eligibility, quote: existing.quote, possibleDuplicates, replayed: true };
+  return { id, status: eligibility.eligible ? 'submitted' : 'ineligible', eligibility, quote: existing.quote, possibleDuplicates };
 }
 
 async function insertNewCase(deps: CaseServiceDeps, intake: Intake, actor: Principal, id: string): Promise<Omit<CreatedCase, 'possibleDuplicates'>> {

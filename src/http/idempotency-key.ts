@@ -24,3 +24,32 @@ export function idForIdempotencyKey(scope: string, header: string | string[] | u
   }
   return uuidV5(`urn:second-opinion-bridge:${scope}:${key}`);
 }
+
+/** 422 for an `Idempotency-Key` already used for another request (as the draft says). */
+export function keyReused(what: string): HttpProblem {
+  return new HttpProblem(422, 'Unprocessable Content', `Idempotency-Key was already used for another ${what}: send a new key.`, [
+    { field: 'Idempotency-Key', pointer: 'header:Idempotency-Key', detail: `already used for another ${what}` },
+  ]);
+}
+
+const isUniqueViolation = (err: unknown): boolean => (err as { code?: unknown }).code === '23505';
+
+/**
+ * Creates once per key: with a key-derived id, what the first request made is answered again
+ * (`replayed`), also when two requests with the key race (the second insert's unique violation).
+ * @param existing - what was made under the id, or undefined; throws {@link keyReused} when it was made from another request
+ * @param create - makes it under the id (an insert that fails with a unique violation when it exists)
+ */
+export async function createOnce<T>(keyedId: string | undefined, existing: (id: string) => Promise<T | undefined>, create: () => Promise<T>): Promise<{ value: T; replayed: boolean }> {
+  if (keyedId !== undefined) {
+    const found = await existing(keyedId);
+    if (found !== undefined) return { value: found, replayed: true };
+  }
+  try {
+    return { value: await create(), replayed: false };
+  } catch (err) {
+    const found = keyedId !== undefined && isUniqueViolation(err) ? await existing(keyedId) : undefined;
+    if (found !== undefined) return { value: found, replayed: true };
+    throw err;
+  }
+}

@@ -7,9 +7,11 @@
  * @packageDocumentation
  */
 import { randomUUID } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import type { ServiceRequest } from 'fhir/r4';
 import { caseFhirIds } from '../cases/fhir-ids';
 import { findCase, insertCaseEvent } from '../db/case-repository';
+import { createOnce, keyReused } from '../http/idempotency-key';
 import type { Database } from '../db/database';
 import type { Principal } from '../http/auth';
 import { conflict, notFound } from '../http/problem';
@@ -49,30 +51,48 @@ export function buildTransferServiceRequest(id: string, caseId: string, body: Tr
 
 const TAKES_TRANSFER = ['report_signed', 'delivered', 'closed', 'in_review', 'awaiting_information', 'assigned', 'records_complete'];
 
-/** Records the family's transfer request; 409 when the case never got that far. */
-export async function requestTransfer(deps: { db: Database; dispatch: WorkDispatch }, caseId: string, body: TransferBody, actor: Principal) {
+/**
+ * Records the family's transfer request; 409 when the case never got that far. With an
+ * `Idempotency-Key` (`keyedId`), a portal's resend answers the request already recorded (`replayed`).
+ */
+export async function requestTransfer(deps: { db: Database; dispatch: WorkDispatch }, caseId: string, body: TransferBody, actor: Principal, keyedId?: string) {
   const record = await findCase(deps.db, caseId);
   if (!record) throw notFound(`Case ${caseId}`);
   if (!TAKES_TRANSFER.includes(record.status)) {
     throw conflict(`A transfer of care can be requested once the case is under review; this case is ${record.status}.`, { currentStatus: record.status });
   }
-  const id = randomUUID();
-  const at = new Date();
-  const serviceRequest = buildTransferServiceRequest(id, caseId, body, at);
-  await deps.db.transaction(async (tx) => {
-    await tx.query('INSERT INTO transfer_requests (id, case_id, service_request, requested_by, created_at) VALUES ($1, $2, $3, $4, $5)', [
-      id,
-      caseId,
-      JSON.stringify(serviceRequest),
-      actor.sub,
-      at,
-    ]);
-    await insertCaseEvent(tx, { caseId, type: 'transfer_requested', actorSub: actor.sub, actorRole: actor.roles[0], at, data: { transferRequestId: id } });
-    await recordEvent(tx, 'transfer.requested', caseId, { caseId, transferRequestId: id });
+  const { value, replayed } = await createOnce(keyedId, (id) => recordedAs(deps.db, caseId, id, body), async () => {
+    const id = keyedId ?? randomUUID();
+    const at = new Date();
+    const serviceRequest = buildTransferServiceRequest(id, caseId, body, at);
+    await deps.db.transaction(async (tx) => {
+      await tx.query('INSERT INTO transfer_requests (id, case_id, service_request, requested_by, created_at) VALUES ($1, $2, $3, $4, $5)', [
+        id,
+        caseId,
+        JSON.stringify(serviceRequest),
+        actor.sub,
+        at,
+      ]);
+      await insertCaseEvent(tx, { caseId, type: 'transfer_requested', actorSub: actor.sub, actorRole: actor.roles[0], at, data: { transferRequestId: id } });
+      await recordEvent(tx, 'transfer.requested', caseId, { caseId, transferRequestId: id });
+    });
+    await deps.dispatch.notify().catch(() => undefined);
+    logger.info('transfer of care requested', { caseId });
+    return { id, caseId, createdAt: at.toISOString(), serviceRequest };
   });
-  await deps.dispatch.notify().catch(() => undefined);
-  logger.info('transfer of care requested', { caseId });
-  return { id, caseId, createdAt: at.toISOString(), serviceRequest };
+  return { ...value, replayed };
+}
+
+/** The transfer request recorded under `id` for the case, if any; 422 when it was made from another request. */
+async function recordedAs(db: Database, caseId: string, id: string, body: TransferBody) {
+  const { rows } = await db.query<{ service_request: ServiceRequest; created_at: Date }>(
+    'SELECT service_request, created_at FROM transfer_requests WHERE id = $1 AND case_id = $2',
+    [id, caseId],
+  );
+  const row = rows[0];
+  if (!row) return undefined;
+  if (!isDeepStrictEqual(row.service_request, JSON.parse(JSON.stringify(buildTransferServiceRequest(id, caseId, body, row.created_at))))) throw keyReused('transfer request');
+  return { id, caseId, createdAt: row.created_at.toISOString(), serviceRequest: row.service_request };
 }
 
 /** The case's transfer requests with their ServiceRequests. */

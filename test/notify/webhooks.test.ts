@@ -144,3 +144,26 @@ it("takes the family portal's upload token for its own case only", async () => {
   const listing = await svc.request('GET', `/api/cases/${caseId}/transfer-requests`, { token: issued.token });
   expect(listing.status).toBe(401);
 });
+
+it("records one transfer request for a portal's resend with the same Idempotency-Key", async () => {
+  const caseId = await openCaseIn(svc, cm, 'report_signed');
+  const body = { reason: 'The family moved closer to the hospital' };
+  const send = (b: unknown, key: string) => svc.request('POST', `/api/cases/${caseId}/transfer-request`, { token: cm, body: b, headers: { 'idempotency-key': key } });
+  const first = await send(body, 'transfer-1');
+  expect(first.status).toBe(201);
+  const recorded = (await first.json()) as { id: string; createdAt: string };
+  const again = await send(body, 'transfer-1');
+  expect(again.status).toBe(201);
+  expect(again.headers.get('idempotent-replayed')).toBe('true');
+  expect(await again.json()).toMatchObject({ id: recorded.id, createdAt: recorded.createdAt });
+  // Twice at once under another key: one more request, not two.
+  const both = await Promise.all([send(body, 'transfer-2'), send(body, 'transfer-2')]);
+  const ids = await Promise.all(both.map(async (r) => ((await r.json()) as { id: string }).id));
+  expect(ids[0]).toBe(ids[1]);
+  const listed = (await (await svc.request('GET', `/api/cases/${caseId}/transfer-requests`, { token: cm })).json()) as { items: { id: string }[] };
+  expect(listed.items.map((t) => t.id).sort()).toEqual([recorded.id, ids[0]].sort());
+  // The key reused for another request: 422 naming the header.
+  const reused = await send({ reason: 'Another reason' }, 'transfer-1');
+  expect(reused.status).toBe(422);
+  expect(((await reused.json()) as { errors: { field: string }[] }).errors[0]?.field).toBe('Idempotency-Key');
+});

@@ -4,6 +4,7 @@ import type { WorkDispatch } from '../../notify/events';
 import { listTransferRequests, requestTransfer, type TransferBody } from '../../transfer/transfer-service';
 import { uploadTokenAuth } from '../../uploads/upload-tokens';
 import { defineRoute, type AnyRoute } from '../route';
+import { idForIdempotencyKey } from '../idempotency-key';
 import { CaseParams } from './params';
 
 type NoQuery = Record<string, never>;
@@ -32,8 +33,15 @@ export function transferRoutes(deps: { db: Database; dispatch: WorkDispatch }): 
       scopedToken: uploadTokenAuth(() => deps.db),
       params: CaseParams,
       body: TransferBodySchema,
-      responses: { 201: { description: 'The request with its ServiceRequest' }, 409: { description: 'The case is not under review yet' } },
-      handler: async ({ params, body, principal }) => ({ status: 201, body: await requestTransfer(deps, params.id, body, principal) }),
+      responses: {
+        201: { description: 'The request with its ServiceRequest. With an Idempotency-Key header a resend answers the request already recorded (header Idempotent-Replayed: true)' },
+        409: { description: 'The case is not under review yet' },
+        422: { description: 'The Idempotency-Key was already used for another transfer request' },
+      },
+      handler: async ({ params, body, principal, req }) => {
+        const { replayed, ...recorded } = await requestTransfer(deps, params.id, body, principal, idForIdempotencyKey(`transfer:${params.id}`, req.headers['idempotency-key']));
+        return { status: 201, body: recorded, ...(replayed ? { headers: { 'Idempotent-Replayed': 'true' } } : {}) };
+      },
     }),
     defineRoute<undefined, NoQuery, z.infer<typeof CaseParams>>({
       method: 'get',
