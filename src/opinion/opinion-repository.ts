@@ -15,6 +15,8 @@ export interface DraftRow {
   readonly authorSub: string;
   readonly signedVersion: number | null;
   readonly updatedAt: Date;
+  /** Bumped by every save (migration 019): the draft's ETag. */
+  readonly revision: number;
 }
 
 /** A signed version (without the PDF bytes; see {@link readVersionPdf}). */
@@ -40,6 +42,7 @@ interface DraftDb {
   author_sub: string;
   signed_version: number | null;
   updated_at: Date;
+  revision: number;
 }
 
 interface VersionDb {
@@ -63,6 +66,7 @@ const toDraft = (r: DraftDb): DraftRow => ({
   authorSub: r.author_sub,
   signedVersion: r.signed_version,
   updatedAt: r.updated_at,
+  revision: r.revision,
 });
 
 const toVersion = (r: VersionDb): VersionRow => ({
@@ -86,7 +90,7 @@ export async function upsertDraft(db: Queryable, caseId: string, content: Stored
   await db.query(
     `INSERT INTO opinion_drafts (case_id, content, specialist, author_sub, signed_version, updated_at) VALUES ($1, $2, $3, $4, NULL, $5)
      ON CONFLICT (case_id) DO UPDATE SET content = EXCLUDED.content, specialist = EXCLUDED.specialist, author_sub = EXCLUDED.author_sub,
-       signed_version = NULL, updated_at = EXCLUDED.updated_at`,
+       signed_version = NULL, updated_at = EXCLUDED.updated_at, revision = opinion_drafts.revision + 1`,
     [caseId, JSON.stringify(content), JSON.stringify(specialist), specialist.sub, at],
   );
 }

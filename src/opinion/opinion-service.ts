@@ -16,6 +16,7 @@ import type { Queryable } from '../db/database';
 import { createDeliveries } from '../delivery/delivery-repository';
 import { listRecipients } from '../delivery/recipient-repository';
 import type { Principal } from '../http/auth';
+import { ifMatchAllows, preconditionFailed, revisionTag } from '../http/if-match';
 import { conflict, HttpProblem, notFound } from '../http/problem';
 import { errorFields, logger } from '../log';
 import { recordEvent, type WorkDispatch } from '../notify/events';
@@ -46,11 +47,22 @@ async function requireCase(db: Queryable, id: string, forUpdate = false): Promis
   return record;
 }
 
-/** Saves the draft; `assigned → in_review` on the first write, `report_signed → in_review` for an amendment. */
-export async function saveOpinionDraft(deps: OpinionServiceDeps, caseId: string, body: OpinionBody, actor: Principal) {
+/**
+ * Saves the draft; `assigned → in_review` on the first write, `report_signed → in_review` for an
+ * amendment. With `ifMatch` (the `If-Match` header: the draft's ETag as read), refused with 412 when
+ * the draft was saved again since (a second tab, another device).
+ */
+export async function saveOpinionDraft(deps: OpinionServiceDeps, caseId: string, body: OpinionBody, actor: Principal, ifMatch?: string | string[]) {
   const at = now(deps);
   await deps.db.transaction(async (tx) => {
     const record = await requireCase(tx, caseId, true);
+    // The case row lock serialises saves of the draft: the revision read here is the one overwritten.
+    const saved = ifMatch === undefined ? undefined : await findDraft(tx, caseId);
+    if (!ifMatchAllows(ifMatch, saved?.revision)) {
+      throw preconditionFailed(
+        saved ? `The draft was saved again since it was read (now ${revisionTag(saved.revision)}): read it, merge, and save with its ETag.` : 'There is no draft to match yet.',
+      );
+    }
     const status = record.status as CaseStatus;
     if (!WRITABLE.includes(status)) {
       throw conflict(`The opinion can be written when the case is ${WRITABLE.join(', ')}; it is ${status}.`, { currentStatus: status });
@@ -190,7 +202,14 @@ export async function getOpinion(deps: Pick<OpinionServiceDeps, 'db'>, caseId: s
   return {
     caseId,
     draft: draft
-      ? { content: draft.content, specialist: draft.specialist, updatedAt: draft.updatedAt.toISOString(), signed: draft.signedVersion !== null, signedVersion: draft.signedVersion }
+      ? {
+          content: draft.content,
+          specialist: draft.specialist,
+          updatedAt: draft.updatedAt.toISOString(),
+          signed: draft.signedVersion !== null,
+          signedVersion: draft.signedVersion,
+          revision: draft.revision,
+        }
       : null,
     current: views[views.length - 1] ?? null,
     versions: views,

@@ -236,3 +236,36 @@ it("records in the access log which record version and report version each answe
   ]);
   expect(log.find((e) => e.route === '/api/cases/:id/bundle' && e.status === 404)?.bundleVersion).toBeUndefined();
 });
+
+it("never overwrites a draft saved again since it was read: If-Match with the draft's ETag, 412 when stale", async () => {
+  const intake = referredIntake();
+  const caseId = await openCaseIn(svc, cm, 'assigned', intake);
+  const put = (summary: string, ifMatch?: string) =>
+    svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body: opinionFor(intake, { summary }), ...(ifMatch ? { headers: { 'if-match': ifMatch } } : {}) });
+  // No draft yet: nothing to match.
+  const none = await put('First', '*');
+  expect(none.status).toBe(412);
+  expect((await svc.request('GET', `/api/cases/${caseId}/opinion`, { token: specialist })).headers.get('etag')).toBeNull();
+  const first = await put('First');
+  expect(first.status).toBe(200);
+  expect(first.headers.get('etag')).toBe('W/"1"');
+  // Two tabs read revision 1; the first saves (revision 2), the second's save is refused, naming the ETag now.
+  const read = await svc.request('GET', `/api/cases/${caseId}/opinion`, { token: specialist });
+  const tag = read.headers.get('etag') ?? '';
+  expect(tag).toBe('W/"1"');
+  expect(((await read.json()) as { draft: { revision: number } }).draft.revision).toBe(1);
+  const tabA = await put('Tab A: the careful revision', tag);
+  expect(tabA.status).toBe(200);
+  expect(tabA.headers.get('etag')).toBe('W/"2"');
+  const tabB = await put('Tab B: an older text', tag);
+  expect(tabB.status).toBe(412);
+  const problem = (await tabB.json()) as { detail: string; errors: { field: string }[] };
+  expect(problem.errors[0]?.field).toBe('If-Match');
+  expect(problem.detail).toContain('W/"2"');
+  const kept = (await (await svc.request('GET', `/api/cases/${caseId}/opinion`, { token: specialist })).json()) as { draft: { content: { summary: string } } };
+  expect(kept.draft.content.summary).toBe('Tab A: the careful revision');
+  // The current tag (strong or weak form, in a list, or *) passes; no header keeps last-write-wins.
+  expect((await put('Third', '"7", W/"2"')).status).toBe(200);
+  expect((await put('Fourth', '*')).status).toBe(200);
+  expect((await put('Fifth')).headers.get('etag')).toBe('W/"5"');
+});

@@ -2,10 +2,16 @@ import { z } from 'zod';
 import { OpinionBodySchema, type OpinionBody } from '../../opinion/opinion-schema';
 import { getOpinion, getReportPdf, saveOpinionDraft, signOpinion, type OpinionServiceDeps } from '../../opinion/opinion-service';
 import { reportTitle } from '../../report/report-pdf';
+import { revisionTag } from '../if-match';
 import { defineRoute, type AnyRoute } from '../route';
 import { CaseParams, VersionQuery } from './params';
 
 type NoQuery = Record<string, never>;
+
+/** The opinion as an answer, with the draft's revision as its `ETag` when there is a draft. */
+function draftReply(opinion: Awaited<ReturnType<typeof getOpinion>>) {
+  return { status: 200, body: opinion, ...(opinion.draft ? { headers: { ETag: revisionTag(opinion.draft.revision) } } : {}) };
+}
 
 /** The specialist's opinion: draft, sign (a frozen version with its PDF), read, and the PDF. */
 export function opinionRoutes(deps: OpinionServiceDeps): AnyRoute[] {
@@ -22,8 +28,9 @@ export function opinionRoutes(deps: OpinionServiceDeps): AnyRoute[] {
         200: { description: 'The opinion (draft and signed versions)' },
         400: { description: 'A field is missing, or a family question has no answer (named)' },
         409: { description: 'The case is not assigned, in review, signed or delivered' },
+        412: { description: "If-Match did not match: the draft was saved again since it was read (the answer names its ETag)" },
       },
-      handler: async ({ params, body, principal }) => ({ status: 200, body: await saveOpinionDraft(deps, params.id, body, principal) }),
+      handler: async ({ params, body, principal, req }) => draftReply(await saveOpinionDraft(deps, params.id, body, principal, req.headers['if-match'])),
     }),
     defineRoute<undefined, NoQuery, CaseParams>({
       method: 'post',
@@ -46,8 +53,8 @@ export function opinionRoutes(deps: OpinionServiceDeps): AnyRoute[] {
       summary: 'The opinion: the draft, every signed version (status, signer, PDF size and hashes) and the current one',
       roles: ['specialist', 'case_manager', 'admin'],
       params: CaseParams,
-      responses: { 200: { description: 'The opinion' } },
-      handler: async ({ params }) => ({ status: 200, body: await getOpinion(deps, params.id) }),
+      responses: { 200: { description: "The opinion; the draft's revision as the ETag (send it as If-Match with the next PUT)" } },
+      handler: async ({ params }) => draftReply(await getOpinion(deps, params.id)),
     }),
     defineRoute<undefined, z.infer<typeof VersionQuery>, CaseParams>({
       method: 'get',
