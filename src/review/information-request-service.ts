@@ -10,6 +10,7 @@
  * @packageDocumentation
  */
 import { randomUUID } from 'node:crypto';
+import { createOnce, keyReused } from '../http/idempotency-key';
 import { transitionCase, type CaseServiceDeps } from '../cases/case-service';
 import type { AddOnCode } from '../cases/prices';
 import { insertCaseEvent } from '../db/case-repository';
@@ -82,7 +83,26 @@ export async function createInformationRequest(
   caseId: string,
   body: InformationRequestBody,
   actor: Principal,
-): Promise<InformationRequestView> {
+  keyedId?: string,
+): Promise<InformationRequestView & { replayed: boolean }> {
+  const { value, replayed } = await createOnce(keyedId, (id) => requestedAs(deps, caseId, id, body), () => newInformationRequest(deps, caseId, body, actor, keyedId ?? randomUUID()));
+  return { ...value, replayed };
+}
+
+/** The request made under `id` for the case, if any; 422 when it was made from another request body. */
+async function requestedAs(deps: PullServiceDeps, caseId: string, id: string, body: InformationRequestBody): Promise<InformationRequestView | undefined> {
+  const found = await findInformationRequest(deps.db, id);
+  if (!found || found.caseId !== caseId) return undefined;
+  const same =
+    found.kind === body.kind &&
+    (found.message ?? undefined) === ('message' in body ? body.message : undefined) &&
+    (found.addOn ?? undefined) === ('addOn' in body ? body.addOn : undefined) &&
+    JSON.stringify(found.resourceTypes ?? null) === JSON.stringify('resourceTypes' in body ? body.resourceTypes : null);
+  if (!same) throw keyReused('information request');
+  return informationRequestView(found);
+}
+
+async function newInformationRequest(deps: PullServiceDeps, caseId: string, body: InformationRequestBody, actor: Principal, id: string): Promise<InformationRequestView> {
   const record = await caseFor(deps.db, caseId, false);
   if (!REVIEWING.includes(record.status)) {
     throw conflict(`Information can be requested only while the case is under review (assigned, in_review or awaiting_information); it is ${record.status}.`, {
@@ -100,7 +120,6 @@ export async function createInformationRequest(
     pullId = (await startPull(deps, caseId, { since: since?.toISOString(), types: body.resourceTypes }, actor)).pullId;
   }
   const now = nowOf(deps);
-  const id = randomUUID();
   await deps.db.transaction(async (tx) => {
     const locked = await caseFor(tx, caseId, true);
     if (!REVIEWING.includes(locked.status)) throw conflict(`The case moved to ${locked.status} meanwhile; read it again.`, { currentStatus: locked.status });

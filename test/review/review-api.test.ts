@@ -183,6 +183,25 @@ describe('information requests', () => {
     expect(requests.body.items.map((r) => r.state)).toEqual(['answered']);
   });
 
+  it("records one request for a specialist's double submit with the same Idempotency-Key", async () => {
+    const heart = (await cm.json<{ items: { id: string; userSub: string | null }[] }>('GET', `/api/specialists?specialty=${CARDIO}`)).body.items.find((s) => s.userSub === 'dr-heart')?.id ?? '';
+    const id = await assignedCase(heart);
+    const ask = (message: string, key: string) =>
+      svc.request('POST', `/api/cases/${id}/information-requests`, { token: specialist, body: { kind: 'family-upload', message }, headers: { 'idempotency-key': key } });
+    const [a, b] = await Promise.all([ask('Please upload the MRI report.', 'ask-1'), ask('Please upload the MRI report.', 'ask-1')]);
+    expect([a.status, b.status]).toEqual([201, 201]);
+    const ids = await Promise.all([a, b].map(async (r) => ((await r.json()) as { id: string }).id));
+    expect(ids[0]).toBe(ids[1]);
+    expect([a, b].filter((r) => r.headers.get('idempotent-replayed') === 'true')).toHaveLength(1);
+    const again = await ask('Please upload the MRI report.', 'ask-1');
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    const requests = await cm.json<{ items: { id: string }[] }>('GET', `/api/cases/${id}/information-requests`);
+    expect(requests.body.items.map((r) => r.id)).toEqual([ids[0]]);
+    const reused = await ask('Something else', 'ask-1');
+    expect(reused.status).toBe(422);
+    expect(((await reused.json()) as Problem).errors?.[0]?.field).toBe('Idempotency-Key');
+  });
+
   it('a re-pull needs a source to pull from (409, nothing recorded); another specialist is refused (403)', async () => {
     const heart = (await cm.json<{ items: { id: string; userSub: string | null }[] }>('GET', `/api/specialists?specialty=${CARDIO}`)).body.items.find((s) => s.userSub === 'dr-heart')?.id ?? '';
     const id = await assignedCase(heart);

@@ -6,6 +6,7 @@ import {
   InformationRequestBody,
 } from '../../review/information-request-schema';
 import { answerInformationRequest, createInformationRequest, getInformationRequests } from '../../review/information-request-service';
+import { idForIdempotencyKey } from '../idempotency-key';
 import { defineRoute, type AnyRoute } from '../route';
 import { CaseParams, CaseStatusList } from './params';
 import { specialistWorklist } from '../../review/specialist-worklist';
@@ -83,8 +84,13 @@ export function reviewRoutes(deps: PullServiceDeps): AnyRoute[] {
       responses: {
         201: { description: 'Request recorded; the case is awaiting_information' },
         409: { description: 'The case is not under review, no source can be pulled, or the add-on is already approved' },
+        422: { description: 'The Idempotency-Key was already used for another request' },
       },
-      handler: async ({ params, body, principal }) => ({ status: 201, body: await createInformationRequest(deps, params.id, body, principal) }),
+      handler: async ({ params, body, principal, req }) => {
+        // With an Idempotency-Key, a double submit records one request (Idempotent-Replayed: true on the second).
+        const { replayed, ...request } = await createInformationRequest(deps, params.id, body, principal, idForIdempotencyKey(`information-request:${params.id}`, req.headers['idempotency-key']));
+        return { status: 201, body: request, ...(replayed ? { headers: { 'Idempotent-Replayed': 'true' } } : {}) };
+      },
     }),
     defineRoute<undefined, NoQuery, CaseParams>({
       method: 'get',
