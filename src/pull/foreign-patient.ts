@@ -34,13 +34,16 @@ export class ForeignPatientsError extends FhirClientError {
 
 /**
  * Adds to `others` the other patients a page's matches are about (search.mode `match` or unset;
- * `include`d resources are not judged).
+ * `include`d resources are not judged). Patient resources count only in a Patient search
+ * (`patientSearch`): elsewhere (`$everything`) a Patient is there because the child's record refers
+ * to it (a parent), not as a match; the assembly leaves it out.
  */
-export function addOtherPatients(others: Set<string>, page: ScannedSearchPage, entries: PageEntries, child: ChildAtServer): void {
+export function addOtherPatients(others: Set<string>, page: ScannedSearchPage, entries: PageEntries, child: ChildAtServer, patientSearch: boolean): void {
   const envelope = Array.isArray(page.envelope.entry) ? page.envelope.entry : [];
   for (const e of entries.entries) {
     const mode = envelope[e.index]?.search?.mode;
     if (mode !== undefined && mode !== 'match') continue;
+    if (e.type === 'Patient' && !patientSearch) continue;
     const other = e.resource
       ? otherPatientOf({ resourceType: e.type, remoteId: e.id, resource: e.resource }, child)
       : otherPatientAmong(e.type, e.id, (e.subjectReferences ?? []).map((reference) => ({ reference })), child);

@@ -99,7 +99,7 @@ export async function runPullTask(
       const { page, entries, attachments } = prepared;
       // Other patients' records mean the server ignored the patient: stop before storing them (foreign-patient.ts).
       if (child) {
-        addOtherPatients(otherPatients, page, entries, child);
+        addOtherPatients(otherPatients, page, entries, child, current.resourceType === 'Patient' && !current.requestPath.includes('$'));
         if (otherPatients.size >= FOREIGN_PATIENTS_TO_STOP) throw new ForeignPatientsError([...otherPatients]);
       }
       const retriesDelta = counted.retries;
