@@ -64,11 +64,14 @@ export async function openCase(deps: CaseServiceDeps, intake: Intake, actor: Pri
     (id) => replayOf(deps, id, intake),
     async () => {
       const created = await insertNewCase(deps, intake, actor, keyedId ?? randomUUID());
-      return { ...created, possibleDuplicates: await findPossibleDuplicates(deps.db, { ...intake.patient.name, birthDate: intake.patient.birthDate }, created.id) };
+      return { ...created, possibleDuplicates: await findPossibleDuplicates(deps.db, childOf(intake), created.id) };
     },
   );
   return { ...value, replayed };
 }
+
+/** The child's names and birth date, as possible duplicates are looked up by. */
+const childOf = (intake: Intake) => ({ ...intake.patient.name, birthDate: intake.patient.birthDate });
 
 /**
  * The case a request with this `Idempotency-Key` opened already, answered again (its intake must be
@@ -79,7 +82,7 @@ async function replayOf(deps: CaseServiceDeps, id: string, intake: Intake): Prom
   if (!existing) return undefined;
   if (!isDeepStrictEqual(existing.intake, JSON.parse(JSON.stringify(intake)))) throw keyReused('intake');
   const eligibility = existing.eligibility as CreatedCase['eligibility'];
-  const possibleDuplicates = await findPossibleDuplicates(deps.db, { ...intake.patient.name, birthDate: intake.patient.birthDate }, id);
+  const possibleDuplicates = await findPossibleDuplicates(deps.db, childOf(intake), id);
   return { id, status: eligibility.eligible ? 'submitted' : 'ineligible', eligibility, quote: existing.quote, possibleDuplicates };
 }
 
