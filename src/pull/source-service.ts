@@ -11,6 +11,7 @@ import type { Principal } from '../http/auth';
 import { logger } from '../log';
 import type { SecretBox } from '../security/secret-box';
 import { stopSourceInRunningPulls } from './pull-repository';
+import { serverMessagesBySource } from './source-server-messages';
 import { candidateOf, demographicQuery, exactDemographicMatches, matchedPatients } from './patient-match';
 import {
   findSource,
@@ -181,6 +182,8 @@ export async function removeSource(deps: SourceServiceDeps, caseId: string, sour
   return { ...sourceView((await findSource(deps.db, caseId, sourceId)) as SourceRow), removedNow };
 }
 
+/** The case's sources, each with what its EHR said about its searches (`serverMessages`). */
 export async function getSources(deps: SourceServiceDeps, caseId: string) {
-  return (await listSources(deps.db, caseId)).map(sourceView);
+  const [sources, messages] = await Promise.all([listSources(deps.db, caseId), serverMessagesBySource(deps.db, caseId)]);
+  return sources.map((s) => ({ ...sourceView(s), serverMessages: messages.get(s.id) ?? [] }));
 }

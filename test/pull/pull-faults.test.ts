@@ -254,6 +254,9 @@ it("shows what the server said about a query besides its results (search.mode = 
     expect(bundle.entry[0]?.resource.text?.div).toContain('About the records from care-team-a, its EHR said: Results limited to the last 2 years (warning).');
     const report = (await (await svc.request('GET', `/api/cases/${caseId}/completeness`, { token: cm })).json()) as { sources: { serverMessages: unknown[] }[] };
     expect(report.sources[0]?.serverMessages).toEqual([{ severity: 'warning', code: 'incomplete', text: 'Results limited to the last 2 years' }]);
+    // And with the case's sources, where the case manager looks first.
+    const sources = (await (await svc.request('GET', `/api/cases/${caseId}/sources`, { token: cm })).json()) as { items: { serverMessages: unknown[] }[] };
+    expect(sources.items.map((x) => x.serverMessages)).toEqual([[{ severity: 'warning', code: 'incomplete', text: 'Results limited to the last 2 years' }]]);
   } finally {
     await a.server.stop();
   }
