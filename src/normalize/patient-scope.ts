@@ -20,6 +20,7 @@
  * @packageDocumentation
  */
 import { parseReference } from './references';
+import { isRecord } from '../util/is-record';
 
 /** The child at one server: `Patient/<id>` of the child and of the records linked as the same person. */
 export interface ChildAtServer {
@@ -40,14 +41,12 @@ interface ScopedResource {
 
 const SUBJECT_FIELDS = ['subject', 'patient'] as const;
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
 /**
  * `Patient/<id>` a reference points at on this server: a literal one to a Patient, or the `urn:uuid:`
  * fullUrl of a Patient that came in the same Bundle.
  */
 function patientOf(reference: unknown, baseUrl: string, patientsByUrl: ReadonlyMap<string, string>): string | undefined {
-  if (!isObject(reference) || typeof reference.reference !== 'string') return undefined;
+  if (!isRecord(reference) || typeof reference.reference !== 'string') return undefined;
   const parsed = parseReference(reference.reference, baseUrl);
   if (parsed.kind === 'urn') return patientsByUrl.get(reference.reference);
   return parsed.kind === 'literal' && parsed.resourceType === 'Patient' ? `Patient/${parsed.id}` : undefined;
@@ -67,7 +66,7 @@ export function childAtServer(baseUrl: string, childIds: ReadonlySet<string>, it
     const links = item.resource['link'];
     if (!Array.isArray(links)) continue;
     for (const link of links) {
-      const other = isObject(link) ? patientOf(link['other'], baseUrl, patientsByUrl) : undefined;
+      const other = isRecord(link) ? patientOf(link['other'], baseUrl, patientsByUrl) : undefined;
       if (other) ids.add(other);
     }
   }

@@ -3,6 +3,7 @@ import type { BundleEntry } from 'fhir/r4';
 import { MalformedResponseError, type ScannedSearchPage } from '../fhir';
 import { TYPES_WITH_ATTACHMENTS } from './attachments';
 import { serverIssuesOf, type ServerIssue } from './server-messages';
+import { isRecord } from '../util/is-record';
 
 /**
  * The resources of a searchset page, as the raw store keeps them: each `entry.resource` that is
@@ -48,16 +49,14 @@ export interface PageEntries {
   readonly serverIssues: readonly ServerIssue[];
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
 const sha256Hex = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
-const isServerOutcome = (entry: BundleEntry, type: string): boolean => type === 'OperationOutcome' && isObject(entry.search) && entry.search.mode === 'outcome';
+const isServerOutcome = (entry: BundleEntry, type: string): boolean => type === 'OperationOutcome' && isRecord(entry.search) && entry.search.mode === 'outcome';
 
 function parseSpan(raw: Buffer, start: number, end: number, index: number): Record<string, unknown> {
   try {
     const value: unknown = JSON.parse(raw.toString('utf8', start, end));
-    if (isObject(value)) return value;
+    if (isRecord(value)) return value;
   } catch (err) {
     throw new MalformedResponseError(`entry ${index}: resource is not valid JSON`, true, { cause: err });
   }
@@ -112,7 +111,7 @@ function parsedEntries(list: readonly unknown[]): PageEntries {
   let offset = 0;
   for (let index = 0; index < list.length; index++) {
     const entry = list[index];
-    if (!isObject(entry) || !isObject(entry.resource)) continue;
+    if (!isRecord(entry) || !isRecord(entry.resource)) continue;
     const resource = entry.resource;
     const type = typeof resource.resourceType === 'string' ? resource.resourceType : '';
     if (isServerOutcome(entry as BundleEntry, type)) {
@@ -121,7 +120,7 @@ function parsedEntries(list: readonly unknown[]): PageEntries {
     }
     const bytes = Buffer.from(JSON.stringify(resource), 'utf8');
     const sha256 = sha256Hex(bytes);
-    const version = isObject(resource.meta) ? resource.meta.versionId : undefined;
+    const version = isRecord(resource.meta) ? resource.meta.versionId : undefined;
     entries.push({
       index,
       type,

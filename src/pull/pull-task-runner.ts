@@ -8,6 +8,7 @@ import type { PullWorkerDeps } from './pull-deps';
 import { addTypeCounts, pageEntries, type PageEntries, type PageEntry } from './page-resources';
 import { addServerMessages } from './server-messages';
 import { addOtherPatients, FOREIGN_PATIENTS_TO_STOP, ForeignPatientsError } from './foreign-patient';
+import { childAtServer } from '../normalize/patient-scope';
 import {
   commitPage, findPull, findTask, markTaskFinished, markTaskRunning, pendingAttachmentsOf, type NewAttachment, type PageAttachment, type TaskRow,
 } from './pull-repository';
@@ -67,9 +68,7 @@ export async function runPullTask(
   // used only when the commit advanced the cursor to exactly its URL.
   let prefetched: { url: string; page: Promise<PreparedPage> } | undefined;
   // Whom the query's pages were about besides the child (when the task knows the child's id there).
-  const child = task.remotePatientId
-    ? { baseUrl: endpointRow.baseUrl, patientIds: new Set([`Patient/${task.remotePatientId}`]), patientsByUrl: new Map<string, string>() }
-    : undefined;
+  const child = task.remotePatientId ? childAtServer(endpointRow.baseUrl, new Set([`Patient/${task.remotePatientId}`]), []) : undefined;
   const otherPatients = new Set<string>();
   const prepare = async (fetching: Promise<ScannedSearchPage>): Promise<PreparedPage> => {
     const page = await fetching;

@@ -11,6 +11,8 @@
  * @packageDocumentation
  */
 
+import { isRecord } from '../util/is-record';
+
 /** One issue of a server's OperationOutcome, as shown to the case manager. */
 export interface ServerIssue {
   /** `fatal` | `error` | `warning` | `information` (as sent; `unknown` when missing). */
@@ -30,12 +32,11 @@ export const MAX_MESSAGES = 20;
 /** Characters kept of a message's text. */
 export const MAX_TEXT = 500;
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined);
 
 function textOf(issue: Record<string, unknown>): string {
-  const details = isObject(issue.details) ? issue.details : undefined;
-  const coding = Array.isArray(details?.coding) ? details.coding.find(isObject) : undefined;
+  const details = isRecord(issue.details) ? issue.details : undefined;
+  const coding = Array.isArray(details?.coding) ? details.coding.find(isRecord) : undefined;
   const text = str(details?.text) ?? str(issue.diagnostics) ?? str(coding?.display) ?? str(coding?.code) ?? '(no text)';
   return text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT - 1)}…` : text;
 }
@@ -43,7 +44,7 @@ function textOf(issue: Record<string, unknown>): string {
 /** The issues of a server's OperationOutcome (anything else: none). */
 export function serverIssuesOf(outcome: Record<string, unknown>): ServerIssue[] {
   if (outcome.resourceType !== 'OperationOutcome' || !Array.isArray(outcome.issue)) return [];
-  return outcome.issue.filter(isObject).map((issue) => ({
+  return outcome.issue.filter(isRecord).map((issue) => ({
     severity: str(issue.severity) ?? 'unknown',
     code: str(issue.code) ?? 'unknown',
     text: textOf(issue),
