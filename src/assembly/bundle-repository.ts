@@ -7,6 +7,8 @@ import { bundleJsonParts } from './bundle-json';
 export interface BundleVersionMeta {
   readonly caseId: string;
   readonly version: number;
+  /** The Bundle's `identifier.value`: new with every assembly, never reused. */
+  readonly bundleId: string;
   readonly trigger: string;
   readonly createdAt: Date;
 }
@@ -170,6 +172,7 @@ interface VersionRow {
   version: number;
   /** The old-form `bundle` value as text; null for versions stored as parts. */
   json: string | null;
+  bundle_id: string;
   /** The completeness report, only when asked for (it is large for a large case). */
   report?: unknown;
   trigger: string;
@@ -177,8 +180,12 @@ interface VersionRow {
 }
 
 async function findVersionRow(db: Queryable, caseId: string, version: number | undefined, withReport = false): Promise<VersionRow | undefined> {
-  const columns = `case_id, version, bundle::text AS json, trigger, created_at${withReport ? ', report' : ''}`;
-  const { rows } = await db.query<VersionRow>(
+  return versionRow<VersionRow>(db, caseId, version, `case_id, version, bundle_id, bundle::text AS json, trigger, created_at${withReport ? ', report' : ''}`);
+}
+
+/** The `columns` of a case's bundle version, the latest when `version` is undefined. */
+async function versionRow<R extends object>(db: Queryable, caseId: string, version: number | undefined, columns: string): Promise<R | undefined> {
+  const { rows } = await db.query<R>(
     version === undefined
       ? `SELECT ${columns} FROM case_bundles WHERE case_id = $1 ORDER BY version DESC LIMIT 1`
       : `SELECT ${columns} FROM case_bundles WHERE case_id = $1 AND version = $2`,
@@ -190,7 +197,18 @@ async function findVersionRow(db: Queryable, caseId: string, version: number | u
 /** Parts read per query when streaming a bundle (~8 MB of text). */
 const PARTS_PER_READ = 8;
 
-const metaOf = (row: VersionRow): BundleVersionMeta => ({ caseId: row.case_id, version: row.version, trigger: row.trigger, createdAt: row.created_at });
+const metaOf = (row: Omit<VersionRow, 'json'>): BundleVersionMeta => ({
+  caseId: row.case_id, version: row.version, bundleId: row.bundle_id, trigger: row.trigger, createdAt: row.created_at,
+});
+
+/**
+ * A bundle version's metadata only (no text read): to answer a conditional GET before streaming.
+ * @param version the latest version when undefined
+ */
+export async function findBundleVersionMeta(db: Queryable, caseId: string, version?: number): Promise<BundleVersionMeta | undefined> {
+  const row = await versionRow<Omit<VersionRow, 'json'>>(db, caseId, version, 'case_id, version, bundle_id, trigger, created_at');
+  return row ? metaOf(row) : undefined;
+}
 
 /** A stored bundle version as a stream of text chunks (see {@link openBundleText}). */
 export interface BundleText extends BundleVersionMeta {

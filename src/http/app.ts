@@ -49,10 +49,13 @@ async function runCheck(check: ReadinessCheck): Promise<string> {
   }
 }
 
-/** The record version an answer announced in `header` (the bundle or report it served), if any. */
+/**
+ * The record version an answer announced in `header` (the bundle or report it served), if any; a
+ * 304 counts: the client showed it holds that version and was told it is current.
+ */
 function servedVersion(res: Response, header: string): number | null {
   const value = Number(res.getHeader(header));
-  return res.statusCode < 300 && Number.isInteger(value) && value > 0 ? value : null;
+  return (res.statusCode < 300 || res.statusCode === 304) && Number.isInteger(value) && value > 0 ? value : null;
 }
 
 /** Writes one access-audit row per authenticated /api request, after the answer is sent. */

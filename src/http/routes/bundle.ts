@@ -1,12 +1,13 @@
 import { z } from 'zod';
 import { assembleCase, type AssembleDeps } from '../../assembly/assemble';
-import { findReport, openBundleText, readBundleHead } from '../../assembly/bundle-repository';
+import { findBundleVersionMeta, findReport, openBundleText, readBundleHead } from '../../assembly/bundle-repository';
 import type { Config } from '../../config';
 import { CASE_RECORD_CSP, caseRecordHtml } from '../../report/case-record-html';
 import { bundleChanges, type BundleChanges } from '../../assembly/bundle-changes';
 import { bundleVersionView, latestBundleVersion, listBundleVersions } from '../../assembly/bundle-versions';
 import { findCase } from '../../db/case-repository';
 import { DEDUPE_RULE_NAMES } from '../../normalize/dedupe';
+import { answeredNotModified, entityTag } from '../conditional-get';
 import { notFound } from '../problem';
 import { streamText } from '../stream-text';
 import { defineRoute, type AnyRoute } from '../route';
@@ -46,13 +47,23 @@ export function bundleRoutes(deps: AssembleDeps & { readonly config: Pick<Config
       params: CaseParams,
       query: VersionQuery,
       fhir: true,
-      responses: { 200: { description: 'Bundle (document)', contentType: 'application/fhir+json' }, 404: { description: 'No bundle (yet)' } },
+      responses: {
+        200: { description: 'Bundle (document); `ETag` names the version (weak: gzip or not), `Last-Modified` when it was assembled', contentType: 'application/fhir+json' },
+        304: { description: '`If-None-Match` named this version: the client has it, no body' },
+        404: { description: 'No bundle (yet)' },
+      },
       handler: async ({ params, query, req, res }) => {
+        const meta = await findBundleVersionMeta(deps.db, params.id, query.version);
+        if (!meta) throw noBundle(query.version);
+        const headers = {
+          'X-Bundle-Version': String(meta.version), 'Last-Modified': meta.createdAt.toUTCString(), Vary: 'Accept-Encoding', ETag: entityTag(meta.bundleId, true),
+        };
+        if (answeredNotModified(req, res, headers.ETag, headers)) return undefined;
         // The stored text as is, streamed part by part: the same JSON a parse and re-serialisation
         // would give, without either, and without holding ~100 MB of it (gzip when accepted).
-        const text = await openBundleText(deps.db, params.id, query.version);
+        const text = await openBundleText(deps.db, params.id, meta.version);
         if (!text) throw noBundle(query.version);
-        await streamText(req, res, text.chunks, { contentType: 'application/fhir+json', headers: { 'X-Bundle-Version': String(text.version) } });
+        await streamText(req, res, text.chunks, { contentType: 'application/fhir+json', headers });
         return undefined;
       },
     }),

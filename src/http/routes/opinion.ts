@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { OpinionBodySchema, type OpinionBody } from '../../opinion/opinion-schema';
 import { getOpinion, getReportPdf, saveOpinionDraft, signOpinion, type OpinionServiceDeps } from '../../opinion/opinion-service';
 import { reportTitle } from '../../report/report-pdf';
+import { answeredNotModified, entityTag } from '../conditional-get';
 import { revisionTag } from '../if-match';
 import { defineRoute, type AnyRoute } from '../route';
 import { CaseParams, VersionQuery } from './params';
@@ -64,9 +65,15 @@ export function opinionRoutes(deps: OpinionServiceDeps): AnyRoute[] {
       roles: ['specialist', 'case_manager', 'admin'],
       params: CaseParams,
       query: VersionQuery,
-      responses: { 200: { description: 'The PDF', contentType: 'application/pdf' }, 404: { description: 'No signed version (yet)' } },
-      handler: async ({ params, query }) => {
+      responses: {
+        200: { description: "The PDF; `ETag` is its SHA-256 (a signed version's bytes never change)", contentType: 'application/pdf' },
+        304: { description: '`If-None-Match` named this PDF: the client has it, no body' },
+        404: { description: 'No signed version (yet)' },
+      },
+      handler: async ({ params, query, req, res }) => {
         const { pdf, version } = await getReportPdf(deps, params.id, query.version);
+        const etag = entityTag(version.pdfSha256, false);
+        if (answeredNotModified(req, res, etag, { 'X-Report-Version': String(version.version), 'Cache-Control': 'private, no-store' })) return undefined;
         const title = reportTitle({ caseId: params.id, version: version.version, status: version.fhirStatus });
         return {
           status: 200,
@@ -77,6 +84,7 @@ export function opinionRoutes(deps: OpinionServiceDeps): AnyRoute[] {
             'X-Report-Version': String(version.version),
             'X-Report-Title': title,
             'Cache-Control': 'private, no-store',
+            ETag: etag,
           },
         };
       },

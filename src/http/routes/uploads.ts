@@ -8,6 +8,7 @@ import { findUploadFile } from '../../uploads/upload-repository';
 import { listUploads, receiveUpload } from '../../uploads/upload-service';
 import { issueUploadToken, listUploadTokens, revokeUploadToken, uploadTokenAuth } from '../../uploads/upload-tokens';
 import { caseUploadBytes } from '../../uploads/upload-repository';
+import { answeredNotModified, entityTag } from '../conditional-get';
 import { notFound } from '../problem';
 import { defineRoute, type AnyRoute } from '../route';
 import { CaseParams } from './params';
@@ -134,10 +135,16 @@ export function uploadRoutes(deps: UploadRouteDeps): AnyRoute[] {
       summary: 'The bytes of an uploaded file exactly as received (the URL of upload DocumentReference attachments)',
       roles: ['specialist', 'case_manager', 'admin'],
       params: FileParams,
-      responses: { 200: { description: 'The file', contentType: 'application/octet-stream' }, 404: { description: 'No such file' } },
-      handler: async ({ params, res }) => {
+      responses: {
+        200: { description: 'The file; `ETag` is its SHA-256', contentType: 'application/octet-stream' },
+        304: { description: '`If-None-Match` named this file: the client has it, no body' },
+        404: { description: 'No such file' },
+      },
+      handler: async ({ params, req, res }) => {
         const file = await findUploadFile(deps.db, params.id, params.fileId);
         if (!file?.blobSha256) throw notFound(`File ${params.fileId} of case ${params.id}`);
+        const etag = entityTag(file.blobSha256, false);
+        if (answeredNotModified(req, res, etag)) return;
         const stream = fs.createReadStream(deps.blobs.pathOf(file.blobSha256));
         await new Promise<void>((resolve, reject) => {
           stream.once('open', () => resolve());
@@ -146,6 +153,7 @@ export function uploadRoutes(deps: UploadRouteDeps): AnyRoute[] {
         res.status(200);
         res.setHeader('Content-Type', CONTENT_TYPES[file.kind] ?? 'application/octet-stream');
         res.setHeader('Content-Length', String(file.size));
+        res.setHeader('ETag', etag);
         res.setHeader('Content-Disposition', `attachment; filename*=UTF-8''${encodeURIComponent(file.fileName)}`);
         stream.pipe(res);
       },
