@@ -8,6 +8,7 @@ import type { PullWorkerDeps } from './pull-deps';
 import { addTypeCounts, pageEntries, type PageEntries, type PageEntry } from './page-resources';
 import { addServerMessages } from './server-messages';
 import { addOtherPatients, FOREIGN_PATIENTS_TO_STOP, ForeignPatientsError } from './foreign-patient';
+import { PagingGuard, pagingLoopError } from './paging-guard';
 import { childAtServer } from '../normalize/patient-scope';
 import {
   commitPage, findPull, findTask, markTaskFinished, markTaskRunning, pendingAttachmentsOf, type NewAttachment, type PageAttachment, type TaskRow,
@@ -70,6 +71,8 @@ export async function runPullTask(
   // Whom the query's pages were about besides the child (when the task knows the child's id there).
   const child = task.remotePatientId ? childAtServer(endpointRow.baseUrl, new Set([`Patient/${task.remotePatientId}`]), []) : undefined;
   const otherPatients = new Set<string>();
+  // Whether the server's paging goes round in circles (paging-guard.ts); a query that starts over gets a new one.
+  let paging = new PagingGuard();
   const prepare = async (fetching: Promise<ScannedSearchPage>): Promise<PreparedPage> => {
     const page = await fetching;
     const entries = pageEntries(page);
@@ -91,6 +94,7 @@ export async function runPullTask(
           restarts += 1;
           staleCursor = current.nextUrl;
           task = { ...current, nextUrl: null };
+          paging = new PagingGuard();
           continue;
         }
         throw err;
@@ -101,8 +105,11 @@ export async function runPullTask(
         addOtherPatients(otherPatients, page, entries, child, current.resourceType === 'Patient' && !current.requestPath.includes('$'));
         if (otherPatients.size >= FOREIGN_PATIENTS_TO_STOP) throw new ForeignPatientsError([...otherPatients]);
       }
+      const pageNo = current.pages + 1;
+      paging.admit(pageNo, current.nextUrl, entries.entries);
+      const loopsBackTo = paging.loopsBackTo(page.nextUrl);
       const retriesDelta = counted.retries;
-      if (page.nextUrl) {
+      if (page.nextUrl && loopsBackTo === undefined) {
         const next: TaskRow = { ...current, nextUrl: page.nextUrl };
         const ahead = prepare(countingRetries(counted, () => fetchPage(client, next)));
         // Settled or dropped later; an error here surfaces when the page is used.
@@ -114,7 +121,7 @@ export async function runPullTask(
         task: current,
         caseId: pull.caseId,
         fromUrl: staleCursor ?? current.nextUrl,
-        pageNo: current.pages + 1,
+        pageNo,
         body: page.raw,
         fetchedAt: new Date(),
         entries,
@@ -146,6 +153,7 @@ export async function runPullTask(
         serverMessages: addServerMessages(current.serverMessages, entries.serverIssues),
         nextUrl: page.nextUrl ?? null,
       };
+      if (loopsBackTo !== undefined) throw pagingLoopError(pageNo, loopsBackTo);
       if (!page.nextUrl) break;
     }
     // Attachments committed by an earlier run that died before enqueuing them (those this run enqueued

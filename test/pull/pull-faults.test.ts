@@ -34,8 +34,8 @@ interface PullView {
   sources: { sourceId: string; endpointName: string; state: string; resourceTypes: { lastError: string | null; retries: number; waitingUntil: string | null }[] }[];
 }
 
-async function team(name: 'care-team-a' | 'care-team-b', paging: 'offset' | 'token'): Promise<{ server: SandboxServer; endpointId: string; patientId: string }> {
-  const server = await startSandboxServer({ name, auth: 'smart', paging, defaultCount: 20, maxCount: 20 });
+async function team(name: 'care-team-a' | 'care-team-b', paging: 'offset' | 'token', pageSize = 20): Promise<{ server: SandboxServer; endpointId: string; patientId: string }> {
+  const server = await startSandboxServer({ name, auth: 'smart', paging, defaultCount: pageSize, maxCount: pageSize });
   server.registerClient({ clientId: smart.clientId, jwks: smart.publicJwks });
   await server.load(fixtureBundle(name));
   const res = await svc.request('POST', '/api/endpoints', {
@@ -331,3 +331,73 @@ it('answers a pull asked for again while the same one is under way with that pul
     await a.server.stop();
   }
 }, 120_000);
+
+describe('a server whose paging goes round in circles', () => {
+  /** Care team A with pages of 5, searched per type (no $everything), `fault` on its Observation searches. */
+  async function pullUnder(fault: 'paging-loop' | 'stuck-paging', paging: 'offset' | 'token') {
+    const a = await team('care-team-a', paging, 5);
+    await svc.service.db.query(`UPDATE endpoints SET capabilities = jsonb_set(capabilities, '{patientEverything}', 'false') WHERE id = $1`, [a.endpointId]);
+    const rule = a.server.faults.add({ match: paging === 'offset' ? 'GET /Observation' : 'GET *', action: { kind: fault } });
+    const caseId = await openCaseWith([a]);
+    const pullId = await startPull(caseId);
+    const pull = await pullToEnd(caseId, pullId);
+    const { rows: tasks } = await svc.service.db.query<{ resource_type: string; state: string; pages: number; last_error: string | null }>(
+      'SELECT resource_type, state, pages, last_error FROM pull_tasks WHERE pull_id = $1 ORDER BY resource_type, request_params::text',
+      [pullId],
+    );
+    return { a, rule, caseId, pull, tasks };
+  }
+
+  it('stops a query whose next link leads back to a page already read, keeping what it read; the other queries complete', async () => {
+    const { a, rule, caseId, pull, tasks } = await pullUnder('paging-loop', 'offset');
+    try {
+      expect(a.server.faults.rule(rule)?.fired).toBeGreaterThan(0);
+      expect(pull.state).toBe('partial');
+      const observations = tasks.filter((t) => t.resource_type === 'Observation');
+      expect(observations.length).toBeGreaterThan(0);
+      for (const t of observations) {
+        expect({ state: t.state, error: t.last_error }).toEqual({
+          state: 'failed',
+          // A page linking to itself: from page 2 on (page 1's link leads to a copy of page 1 under another URL, which brings nothing new).
+          error: expect.stringMatching(
+            /^(the next link of page \d+ of this query leads back to page \d+: the server's paging goes round in a circle|page 2 of this query held only records its earlier pages had: the server's paging does not advance), so the query stopped \(what pages? [\d–]+ held is kept\)$/,
+          ) as unknown,
+        });
+        expect(t.pages).toBeLessThanOrEqual(3);
+      }
+      expect(tasks.filter((t) => t.resource_type !== 'Observation').map((t) => t.state)).toEqual(tasks.filter((t) => t.resource_type !== 'Observation').map(() => 'complete'));
+      // A handful of requests, not an endless loop: each Observation query asked at most 3 pages.
+      const observationRequests = a.server.requests().filter((r) => r.target.startsWith('/Observation')).length;
+      expect(observationRequests).toBeLessThanOrEqual(3 * observations.length);
+      expect((await storedKeys(caseId)).some((k) => k.startsWith('Observation/'))).toBe(true);
+    } finally {
+      await a.server.stop();
+    }
+  }, 120_000);
+
+  it('stops a query whose pages hold only what its earlier pages had (paging that never advances), with either paging style', async () => {
+    for (const paging of ['offset', 'token'] as const) {
+      const { a, caseId, pull, tasks } = await pullUnder('stuck-paging', paging);
+      try {
+        expect({ paging, state: pull.state }).toEqual({ paging, state: 'partial' });
+        // Every query of more than one page is stuck on its first: stopped at its second page, before storing it.
+        const stuck = tasks.filter((t) => t.state === 'failed');
+        expect(stuck.map((t) => t.resource_type)).toContain('Observation');
+        for (const t of stuck) {
+          expect({ paging, pages: t.pages, error: t.last_error }).toEqual({
+            paging,
+            pages: 1,
+            error: "page 2 of this query held only records its earlier pages had: the server's paging does not advance, so the query stopped (what page 1 held is kept)",
+          });
+        }
+        // The queries of one page, and (offset paging: the fault is on Observation only) the others, complete.
+        for (const t of tasks.filter((x) => x.state !== 'failed')) {
+          expect({ paging, type: t.resource_type, state: t.state, onePage: t.pages === 1 || paging === 'offset' }).toEqual({ paging, type: t.resource_type, state: 'complete', onePage: true });
+        }
+        expect((await storedKeys(caseId)).filter((k) => k.startsWith('Observation/')).length).toBeGreaterThan(0);
+      } finally {
+        await a.server.stop();
+      }
+    }
+  }, 120_000);
+});

@@ -69,6 +69,31 @@ export function withForeignNextLink(response: SandboxResponse, origin: string): 
   return { ...response, body: JSON.stringify(parsed) };
 }
 
+type LinkedBundle = { resourceType?: unknown; type?: unknown; link?: { relation?: string; url?: string }[]; entry?: unknown[] };
+
+/** The real page with its `next` link (when it has one) pointing at the page itself (`self`). */
+export function withNextLinkToSelf(response: SandboxResponse): SandboxResponse {
+  const parsed = jsonBody(response) as LinkedBundle | undefined;
+  const next = parsed?.link?.find((link) => link.relation === 'next');
+  const self = parsed?.link?.find((link) => link.relation === 'self');
+  if (!next || !self?.url) {
+    return response;
+  }
+  next.url = self.url;
+  return { ...response, body: JSON.stringify(parsed) };
+}
+
+/** The real page (its links, total…) with the entries of `first`, the query's first page. */
+export function withEntriesOf(response: SandboxResponse, first: SandboxResponse): SandboxResponse {
+  const page = jsonBody(response) as LinkedBundle | undefined;
+  const firstPage = jsonBody(first) as LinkedBundle | undefined;
+  if (page?.type !== 'searchset' || firstPage?.type !== 'searchset') {
+    return response;
+  }
+  page.entry = firstPage.entry ?? [];
+  return { ...response, body: JSON.stringify(page) };
+}
+
 /** A searchset answer with the server's OperationOutcome (`search.mode = outcome`) as its first entry. */
 export function withSearchOutcome(response: SandboxResponse, action: Extract<FaultAction, { kind: 'search-outcome' }>): SandboxResponse {
   const bundle = jsonBody(response) as { resourceType?: unknown; type?: unknown; entry?: unknown[] } | undefined;

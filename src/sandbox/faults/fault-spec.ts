@@ -8,7 +8,8 @@
  * - `<server>`: `care-team-a`, `care-team-b`, `referring-ehr`, or `*` for every server.
  * - `<METHOD> <path>`: a request pattern (route-pattern.ts), e.g. `GET /Observation*`.
  * - `<action>`: `latency` | `429` (or `rate-limit`) | `503` (or `unavailable`) | `500` (or `server-error`)
- *   | `hang` | `reset` | `malformed-json` | `truncated` | `expired-token` | `foreign-next-link` | `search-outcome` | `ignore-parameter` | `redirect`.
+ *   | `hang` | `reset` | `malformed-json` | `truncated` | `expired-token` | `foreign-next-link` | `search-outcome` | `ignore-parameter`
+ *   | `paging-loop` | `stuck-paging` | `redirect`.
  * - options of the action: `ms=` (latency), `retryAfter=<seconds>`, `retryAfterFormat=seconds|http-date`,
  *   `fraction=` (truncated, default 0.5), `origin=` (foreign-next-link), `location=` and `status=` (redirect),
  *   `message=`, `severity=` and `code=` (search-outcome), `name=` (ignore-parameter),
@@ -51,6 +52,8 @@ const ACTION_ALIASES: Record<string, FaultAction['kind']> = {
   'foreign-next-link': 'foreign-next-link',
   'search-outcome': 'search-outcome',
   'ignore-parameter': 'ignore-parameter',
+  'paging-loop': 'paging-loop',
+  'stuck-paging': 'stuck-paging',
   redirect: 'redirect',
 };
 
@@ -150,6 +153,8 @@ const actionSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('expired-token') }),
   z.object({ kind: z.literal('foreign-next-link'), origin: z.url() }),
   z.object({ kind: z.literal('ignore-parameter'), name: z.string().min(1) }),
+  z.object({ kind: z.literal('paging-loop') }),
+  z.object({ kind: z.literal('stuck-paging') }),
   z.object({
     kind: z.literal('search-outcome'),
     message: z.string().min(1),

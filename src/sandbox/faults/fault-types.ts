@@ -41,6 +41,10 @@ export type FaultAction =
   | { readonly kind: 'search-outcome'; readonly message: string; readonly severity?: 'fatal' | 'error' | 'warning' | 'information'; readonly code?: string }
   /** Handle the request as if the search parameter `name` had not been sent (a server that does not support it and ignores it). */
   | { readonly kind: 'ignore-parameter'; readonly name: string }
+  /** A searchset page whose `next` link is its own `self` link: paging that goes round in a circle. */
+  | { readonly kind: 'paging-loop' }
+  /** A searchset page holding the first page's entries, its links those of the page asked for: paging that never advances (a server ignoring its own offset). */
+  | { readonly kind: 'stuck-paging' }
   /** Answer with a redirect to `location` (default 302). */
   | { readonly kind: 'redirect'; readonly location: string; readonly status?: 301 | 302 | 303 | 307 | 308 };
 

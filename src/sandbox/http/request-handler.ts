@@ -4,11 +4,11 @@
  *
  * Fault order: latency (global + latency rules) first, then a status fault (429/503/500/401/3xx),
  * hang or reset instead of handling the request; or, for malformed-json, truncated,
- * foreign-next-link and search-outcome, the request is handled and its real response is altered; for
- * ignore-parameter, the request is handled without that search parameter.
+ * foreign-next-link, search-outcome, paging-loop and stuck-paging, the request is handled and its real
+ * response is altered; for ignore-parameter, the request is handled without that search parameter.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { faultStatusResponse, malformedJson, withForeignNextLink, withSearchOutcome } from '../faults/fault-responses';
+import { faultStatusResponse, malformedJson, withEntriesOf, withForeignNextLink, withNextLinkToSelf, withSearchOutcome } from '../faults/fault-responses';
 import type { FaultRegistry } from '../faults/fault-registry';
 import type { FaultAction } from '../faults/fault-types';
 import type { RecordedRequest, RequestLog } from '../observability/request-log';
@@ -68,7 +68,11 @@ async function handle(deps: HandlerDependencies, req: IncomingMessage, res: Serv
   }
   const statusFault = action ? faultStatusResponse(action, deps.ctx.now()) : undefined;
   const handled = action?.kind === 'ignore-parameter' ? withoutParameter(request, action.name) : request;
-  const response = statusFault ?? alter(await dispatch(deps.ctx, handled), action);
+  let response = statusFault ?? alter(await dispatch(deps.ctx, handled), action);
+  if (action?.kind === 'stuck-paging') {
+    // The first page: the same request without the paging offset (either paging style).
+    response = withEntriesOf(response, await dispatch(deps.ctx, withoutParameter(withoutParameter(request, '_offset'), '_getpagesoffset')));
+  }
   if (action?.kind === 'truncated') {
     sendTruncated(res, response, action.fraction ?? 0.5);
     return;
@@ -85,6 +89,9 @@ function alter(response: SandboxResponse, action: FaultAction | undefined): Sand
   }
   if (action?.kind === 'search-outcome') {
     return withSearchOutcome(response, action);
+  }
+  if (action?.kind === 'paging-loop') {
+    return withNextLinkToSelf(response);
   }
   return response;
 }

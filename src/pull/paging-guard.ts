@@ -1,0 +1,85 @@
+/**
+ * A query whose pages go round in circles must stop. Paging follows the server's `next` links
+ * (https://hl7.org/fhir/R4/http.html#paging) and ends when a page has none; a server with broken
+ * paging never gets there, and the pull would run for ever, storing the same page again and again:
+ *
+ * - **a loop**: a page's `next` link leads back to a page this run already read (the link of the page
+ *   itself, or of an earlier one);
+ * - **paging that does not advance**: the links move on, but the pages hold only records the
+ *   query's earlier pages had (a server that ignores its own offset parameter sends page one again
+ *   and again). {@link IDLE_PAGES_TO_STOP} such pages in a row stop the query. A page with no
+ *   records at all does not count (some servers filter after paging and send empty pages); a
+ *   repeated `_include`d resource does not make a page idle while it has new matches.
+ *
+ * Either way the query fails with the reason (permanent: asking again gets the same); the pages read
+ * before are kept. The guard covers one run of the task: a run that starts over (expired paging
+ * token) or resumes after a crash starts a new one.
+ */
+import { FhirClientError } from '../fhir';
+import type { PageEntry } from './page-resources';
+
+/**
+ * Pages in a row holding only records the query already had that stop it. One: in a search's pages
+ * a record comes once, and a query stuck on its first page must not pass for complete when it has
+ * only two (a live result set that shifts between requests would have to move by a whole page).
+ */
+export const IDLE_PAGES_TO_STOP = 1;
+
+/** The server's paging went round in circles: permanent (it will do the same again). */
+export class PagingLoopError extends FhirClientError {
+  readonly retryable = false;
+}
+
+/** Watches one run of a query's pages (see the module comment). */
+export class PagingGuard {
+  /** The page number each URL read in this run was (the first request has none). */
+  private readonly pageOfUrl = new Map<string, number>();
+  private readonly seen = new Set<string>();
+  private idlePages = 0;
+
+  /**
+   * Takes in page `pageNo`, read from `url` (null for the query's first request), before it is stored.
+   * @throws PagingLoopError when it makes {@link IDLE_PAGES_TO_STOP} pages in a row with nothing new
+   */
+  admit(pageNo: number, url: string | null, entries: readonly PageEntry[]): void {
+    if (url !== null && !this.pageOfUrl.has(url)) this.pageOfUrl.set(url, pageNo);
+    let fresh = 0;
+    for (const e of entries) {
+      const key = `${e.type}/${e.id}/${e.versionId}/${e.sha256}`;
+      if (!this.seen.has(key)) {
+        this.seen.add(key);
+        fresh += 1;
+      }
+    }
+    if (fresh > 0) this.idlePages = 0;
+    else if (entries.length > 0) this.idlePages += 1;
+    if (this.idlePages >= IDLE_PAGES_TO_STOP) {
+      const kept = pageNo - this.idlePages;
+      throw new PagingLoopError(
+        `${pagesText(kept + 1, pageNo)} of this query held only records its earlier pages had: the server's paging does not advance, ` +
+          `so the query stopped (what ${pagesText(1, kept)} held is kept)`,
+      );
+    }
+  }
+
+  /**
+   * The page an already-read `nextUrl` leads back to, if it does: the query must stop after page
+   * `pageNo` (which is stored: it may hold records of its own).
+   */
+  loopsBackTo(nextUrl: string | undefined): number | undefined {
+    return nextUrl === undefined ? undefined : this.pageOfUrl.get(nextUrl);
+  }
+}
+
+/** The error of a query stopped after page `pageNo` because its next link leads back to page `target`. */
+export function pagingLoopError(pageNo: number, target: number): PagingLoopError {
+  return new PagingLoopError(
+    `the next link of page ${pageNo} of this query leads back to page ${target}: the server's paging goes round in a circle, ` +
+      `so the query stopped (what ${pagesText(1, pageNo)} held is kept)`,
+  );
+}
+
+/** `page 3` or `pages 1–3`. */
+function pagesText(from: number, to: number): string {
+  return from === to ? `page ${from}` : `pages ${from}–${to}`;
+}

@@ -1,0 +1,48 @@
+import { PagingGuard, PagingLoopError } from '../../src/pull/paging-guard';
+import type { PageEntry } from '../../src/pull/page-resources';
+
+/** A page's entries: `Observation/<id>` with the given ids (their bytes' hash from the id). */
+const page = (...ids: string[]): PageEntry[] =>
+  ids.map((id, index) => ({ index, type: 'Observation', id, versionId: '', sha256: `h-${id}`, offset: 0, length: 0 }));
+
+describe('PagingGuard', () => {
+  it('lets pages through while each brings something new, whatever the URLs', () => {
+    const guard = new PagingGuard();
+    guard.admit(1, null, page('a', 'b'));
+    expect(guard.loopsBackTo('u2')).toBeUndefined();
+    guard.admit(2, 'u2', page('b', 'c')); // one repeated (an _include, a shifted result set) and one new
+    guard.admit(3, 'u3', []); // empty: a server that filters after paging
+    guard.admit(4, 'u4', page('d'));
+    expect(guard.loopsBackTo('u5')).toBeUndefined();
+  });
+
+  it('names the page a next link leads back to: the page itself or an earlier one', () => {
+    const guard = new PagingGuard();
+    guard.admit(1, null, page('a'));
+    guard.admit(2, 'u2', page('b'));
+    expect(guard.loopsBackTo('u2')).toBe(2);
+    guard.admit(3, 'u3', page('c'));
+    expect(guard.loopsBackTo('u2')).toBe(2);
+    expect(guard.loopsBackTo(undefined)).toBeUndefined();
+  });
+
+  it('stops at a page holding only records earlier pages had, naming the pages', () => {
+    const guard = new PagingGuard();
+    guard.admit(1, null, page('a', 'b'));
+    guard.admit(2, 'u2', page('c'));
+    expect(() => guard.admit(3, 'u3', page('a', 'c'))).toThrow(
+      new PagingLoopError("page 3 of this query held only records its earlier pages had: the server's paging does not advance, so the query stopped (what pages 1–2 held is kept)"),
+    );
+  });
+
+  it('counts another version, or other bytes, of a record as new', () => {
+    const guard = new PagingGuard();
+    guard.admit(1, null, page('a'));
+    guard.admit(2, 'u2', [{ ...page('a')[0]!, versionId: '2' }]);
+    guard.admit(3, 'u3', [{ ...page('a')[0]!, sha256: 'other' }]);
+  });
+
+  it('is permanent: asking again gets the same', () => {
+    expect(new PagingLoopError('x').permanent).toBe(true);
+  });
+});
