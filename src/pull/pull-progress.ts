@@ -84,6 +84,8 @@ function progressOf(
           state: t.state,
           pages: t.pages,
           resources: t.resources,
+          /** The matches the server said the query has (`Bundle.total`), null when it did not say; `resources` counts `_include`d ones too. */
+          expectedMatches: t.expectedMatches,
           byType: t.typeCounts,
           /** What the server said about the query besides its results (search.mode = outcome), e.g. results truncated. */
           serverMessages: t.serverMessages,
@@ -108,10 +110,15 @@ function progressOf(
         tasksComplete: acc.tasksComplete + (t.state === 'complete' ? 1 : 0),
         tasksWaiting: acc.tasksWaiting + (t.state === 'running' && t.waitingUntil !== null ? 1 : 0),
         serverMessages: acc.serverMessages + t.serverMessages.length,
+        expectedMatches: acc.expectedMatches + (t.expectedMatches ?? 0),
+        tasksWithExpectedMatches: acc.tasksWithExpectedMatches + (t.expectedMatches !== null ? 1 : 0),
         tasks: acc.tasks + 1,
       };
     },
-    { pages: 0, resources: 0, attachmentsFound: 0, attachmentsFetched: 0, attachmentsFailed: 0, retries: 0, tasksComplete: 0, tasksWaiting: 0, serverMessages: 0, tasks: 0 },
+    {
+      pages: 0, resources: 0, attachmentsFound: 0, attachmentsFetched: 0, attachmentsFailed: 0, retries: 0, tasksComplete: 0, tasksWaiting: 0, serverMessages: 0,
+      expectedMatches: 0, tasksWithExpectedMatches: 0, tasks: 0,
+    },
   );
   return {
     id: pull.id,

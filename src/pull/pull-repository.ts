@@ -44,11 +44,13 @@ export interface TaskRow {
   readonly waitingUntil: Date | null;
   /** The patient at the source the task was planned for (null for tasks planned before migration 012). */
   readonly remotePatientId: string | null;
+  /** How many matches the server said the query has (`Bundle.total`), null when it did not say. */
+  readonly expectedMatches: number | null;
 }
 
 const PULL_COLUMNS = 'id, case_id, state, since, types, requested_by, created_at, finished_at, attempt, cancelled_by, cancel_reason';
 const TASK_COLUMNS = `id, pull_id, source_id, resource_type, query_key, request_path, request_params, state, next_url,
-  pages, resources, type_counts, server_messages, attachments, retries, last_error, waiting_until, remote_patient_id`;
+  pages, resources, type_counts, server_messages, attachments, retries, last_error, waiting_until, remote_patient_id, expected_matches`;
 
 interface PullDbRow {
   id: string;
@@ -82,6 +84,7 @@ interface TaskDbRow {
   last_error: string | null;
   waiting_until: Date | null;
   remote_patient_id: string | null;
+  expected_matches: number | null;
 }
 
 const toPull = (r: PullDbRow): PullRow => ({
@@ -116,6 +119,7 @@ const toTask = (r: TaskDbRow): TaskRow => ({
   lastError: r.last_error,
   waitingUntil: r.waiting_until,
   remotePatientId: r.remote_patient_id,
+  expectedMatches: r.expected_matches,
 });
 
 export async function insertPull(db: Queryable, p: { id: string; caseId: string; since: Date | null; types: string[] | null; requestedBy: string }): Promise<void> {
@@ -347,6 +351,8 @@ export interface PageCommit {
   readonly nextUrl: string | null;
   readonly retriesDelta: number;
   readonly attachments: readonly PageAttachment[];
+  /** The page's `Bundle.total` (the matches the server says its query has), when it sent one. */
+  readonly expectedMatches?: number;
 }
 
 /** An attachment found in a page's resource, with the id its row gets. */
@@ -385,7 +391,8 @@ export async function commitPage(db: Queryable, page: PageCommit): Promise<{ com
     ({ rows } = await db.query<{ committed: boolean; created: string[] | null }>(
       `WITH advanced AS (
          UPDATE pull_tasks SET next_url = $2, pages = pages + 1, resources = resources + $3, attachments = attachments + $4,
-           retries = retries + $5, type_counts = $8, server_messages = $17, updated_at = now()
+           retries = retries + $5, type_counts = $8, server_messages = $17,
+           expected_matches = COALESCE($18::integer, expected_matches), updated_at = now()
          WHERE id = $1 AND pages = $6 AND next_url IS NOT DISTINCT FROM $7 AND state <> 'cancelled'
          RETURNING id
        ), page AS (
@@ -425,6 +432,7 @@ export async function commitPage(db: Queryable, page: PageCommit): Promise<{ com
         pageRowsJson(page.entries.entries),
         attachmentsJson(page.attachments),
         JSON.stringify(addServerMessages(page.task.serverMessages, page.entries.serverIssues)),
+        page.expectedMatches ?? null,
       ],
     ));
   } catch (err) {

@@ -9,6 +9,7 @@ import { addTypeCounts, pageEntries, type PageEntries, type PageEntry } from './
 import { addServerMessages } from './server-messages';
 import { addOtherPatients, FOREIGN_PATIENTS_TO_STOP, ForeignPatientsError } from './foreign-patient';
 import { PagingGuard, pagingLoopError } from './paging-guard';
+import { expectedMatchesOf } from './expected-matches';
 import { childAtServer } from '../normalize/patient-scope';
 import {
   commitPage, findPull, findTask, markTaskFinished, markTaskRunning, pendingAttachmentsOf, type NewAttachment, type PageAttachment, type TaskRow,
@@ -100,6 +101,7 @@ export async function runPullTask(
         throw err;
       }
       const { page, entries, attachments } = prepared;
+      const expectedMatches = expectedMatchesOf(page);
       // Other patients' records mean the server ignored the patient: stop before storing them (foreign-patient.ts).
       if (child) {
         addOtherPatients(otherPatients, page, entries, child, current.resourceType === 'Patient' && !current.requestPath.includes('$'));
@@ -128,6 +130,7 @@ export async function runPullTask(
         nextUrl: page.nextUrl ?? null,
         retriesDelta,
         attachments,
+        ...(expectedMatches !== undefined ? { expectedMatches } : {}),
       });
       staleCursor = undefined;
       if (!result.committed) {
@@ -152,6 +155,7 @@ export async function runPullTask(
         typeCounts: addTypeCounts(current.typeCounts, entries.entries),
         serverMessages: addServerMessages(current.serverMessages, entries.serverIssues),
         nextUrl: page.nextUrl ?? null,
+        expectedMatches: expectedMatches ?? current.expectedMatches,
       };
       if (loopsBackTo !== undefined) throw pagingLoopError(pageNo, loopsBackTo);
       if (!page.nextUrl) break;

@@ -21,8 +21,12 @@ let endpointB: string;
 
 interface PullView {
   state: string;
-  totals: { resources: number; pages: number; attachmentsFound: number; attachmentsFetched: number; attachmentsFailed: number };
-  sources: { endpointName: string; state: string; resourceTypes: { query: string; resourceType: string; state: string; pages: number; resources: number; byType: Record<string, number> }[] }[];
+  totals: { resources: number; pages: number; attachmentsFound: number; attachmentsFetched: number; attachmentsFailed: number; expectedMatches: number; tasksWithExpectedMatches: number; tasks: number };
+  sources: {
+    endpointName: string;
+    state: string;
+    resourceTypes: { query: string; resourceType: string; state: string; pages: number; resources: number; expectedMatches: number | null; byType: Record<string, number> }[];
+  }[];
   failedSources: { endpointName: string }[];
 }
 
@@ -123,6 +127,14 @@ it('pulls a Synthea child from two SMART sources: counts per type equal what the
     expect({ type, n: gotB[type] ?? 0 }).toEqual({ type, n: expectedB[type] ?? 0 });
   }
   expect(b?.resourceTypes.some((t) => t.pages > 1)).toBe(true);
+  // What each server said its queries would bring (Bundle.total): a search's matches, not the `_include`d
+  // Medications; an `$everything` stream's resources of every type it asked for.
+  for (const t of [...(a?.resourceTypes ?? []), ...(b?.resourceTypes ?? [])]) {
+    const brought = t.query.startsWith('Patient/$everything') ? Object.values(t.byType).reduce((n, x) => n + x, 0) : (t.byType[t.resourceType] ?? 0);
+    expect({ query: t.query, expected: t.expectedMatches }).toEqual({ query: t.query, expected: brought });
+  }
+  expect(pull.totals.tasksWithExpectedMatches).toBe(pull.totals.tasks);
+  expect(pull.totals.expectedMatches).toBe([...(a?.resourceTypes ?? []), ...(b?.resourceTypes ?? [])].reduce((n, t) => n + (t.expectedMatches ?? 0), 0));
 
   // The raw store holds each resource once per source, whichever query brought it.
   const { rows } = await svc.service.db.query<{ endpoint_id: string; resource_type: string; n: number }>(
