@@ -91,7 +91,7 @@ export async function seedCase(db: Database, perTeam: number): Promise<SeededCas
     const endpointId = randomUUID();
     await insertEndpoint(db, {
       id: endpointId, name: `${t.name}-${caseId.slice(0, 8)}`, baseUrl: t.baseUrl, authType: 'none', clientId: null, scope: null,
-      sealedSecret: null, maxRequestsPerSecond: 100, maxConcurrency: 4, allowInsecureHttp: false, inboundSubject: null,
+      sealedSecret: null, maxRequestsPerSecond: 100, maxConcurrency: 4, allowInsecureHttp: false, rebaseNextLinks: false, inboundSubject: null,
     });
     const sourceId = randomUUID();
     let batch: FhirResource[] = [];

@@ -11,6 +11,8 @@ export interface EndpointRow {
   readonly maxRequestsPerSecond: number;
   readonly maxConcurrency: number;
   readonly allowInsecureHttp: boolean;
+  /** Follow `next` links naming another origin on this endpoint's origin (an EHR behind a proxy publishing its internal address). */
+  readonly rebaseNextLinks: boolean;
   /** The `sub` of the tokens this EHR uses to call the service (`ehr` role), when bound. */
   readonly inboundSubject: string | null;
   readonly capabilities: unknown;
@@ -21,7 +23,7 @@ export interface EndpointRow {
 }
 
 const COLUMNS = `id, name, base_url, auth_type, client_id, scope, sealed_secret, max_requests_per_second,
-  max_concurrency, allow_insecure_http, inbound_subject, capabilities, capabilities_fetched_at, capabilities_error, created_at, updated_at`;
+  max_concurrency, allow_insecure_http, rebase_next_links, inbound_subject, capabilities, capabilities_fetched_at, capabilities_error, created_at, updated_at`;
 
 interface Row {
   id: string;
@@ -34,6 +36,7 @@ interface Row {
   max_requests_per_second: number;
   max_concurrency: number;
   allow_insecure_http: boolean;
+  rebase_next_links: boolean;
   inbound_subject: string | null;
   capabilities: unknown;
   capabilities_fetched_at: Date | null;
@@ -54,6 +57,7 @@ function toEndpoint(r: Row): EndpointRow {
     maxRequestsPerSecond: r.max_requests_per_second,
     maxConcurrency: r.max_concurrency,
     allowInsecureHttp: r.allow_insecure_http,
+    rebaseNextLinks: r.rebase_next_links,
     inboundSubject: r.inbound_subject,
     capabilities: r.capabilities,
     capabilitiesFetchedAt: r.capabilities_fetched_at,
@@ -68,17 +72,17 @@ export type EndpointWrite = Omit<EndpointRow, 'capabilities' | 'capabilitiesFetc
 export async function insertEndpoint(db: Queryable, e: EndpointWrite): Promise<void> {
   await db.query(
     `INSERT INTO endpoints (id, name, base_url, auth_type, client_id, scope, sealed_secret, max_requests_per_second,
-       max_concurrency, allow_insecure_http, inbound_subject) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-    [e.id, e.name, e.baseUrl, e.authType, e.clientId, e.scope, e.sealedSecret, e.maxRequestsPerSecond, e.maxConcurrency, e.allowInsecureHttp, e.inboundSubject],
+       max_concurrency, allow_insecure_http, inbound_subject, rebase_next_links) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+    [e.id, e.name, e.baseUrl, e.authType, e.clientId, e.scope, e.sealedSecret, e.maxRequestsPerSecond, e.maxConcurrency, e.allowInsecureHttp, e.inboundSubject, e.rebaseNextLinks],
   );
 }
 
 export async function updateEndpoint(db: Queryable, e: EndpointWrite): Promise<void> {
   await db.query(
     `UPDATE endpoints SET name = $2, base_url = $3, auth_type = $4, client_id = $5, scope = $6, sealed_secret = $7,
-       max_requests_per_second = $8, max_concurrency = $9, allow_insecure_http = $10, inbound_subject = $11, updated_at = now()
+       max_requests_per_second = $8, max_concurrency = $9, allow_insecure_http = $10, inbound_subject = $11, rebase_next_links = $12, updated_at = now()
      WHERE id = $1 AND deleted_at IS NULL`,
-    [e.id, e.name, e.baseUrl, e.authType, e.clientId, e.scope, e.sealedSecret, e.maxRequestsPerSecond, e.maxConcurrency, e.allowInsecureHttp, e.inboundSubject],
+    [e.id, e.name, e.baseUrl, e.authType, e.clientId, e.scope, e.sealedSecret, e.maxRequestsPerSecond, e.maxConcurrency, e.allowInsecureHttp, e.inboundSubject, e.rebaseNextLinks],
   );
 }
 

@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 /**
  * The public endpoint registration contract (admin role): `POST /api/endpoints`
- * `{name, baseUrl, auth, maxRequestsPerSecond?, maxConcurrency?, allowInsecureHttp?}`.
+ * `{name, baseUrl, auth, maxRequestsPerSecond?, maxConcurrency?, allowInsecureHttp?, rebaseNextLinks?, inboundSubject?}`.
  */
 
 /** A private signing key for SMART Backend Services client assertions (RS384 or ES384 P-384). */
@@ -71,6 +71,13 @@ const InboundSubject = z
   .max(255, { error: 'inboundSubject must be at most 255 characters' })
   .meta({ description: "The `sub` of the tokens this EHR uses to call the service with the `ehr` role: it then sees only the cases this endpoint is a source or recipient of. `null` on PATCH unbinds it." });
 
+/** See `EndpointConnection.rebaseNextLinks`. */
+const RebaseNextLinks = z.boolean({ error: 'rebaseNextLinks must be true or false' }).meta({
+  description:
+    "Follow a searchset's `next` links that name another origin (an EHR behind a reverse proxy that publishes its internal address, or http for https) " +
+    "on this endpoint's own origin, path and query kept: requests still go to the baseUrl's origin only. Off: such links are refused and the query fails naming it.",
+});
+
 export const CreateEndpointBody = z.object({
   name: z.string().trim().min(1, { error: 'name is required' }).max(200),
   baseUrl: BaseUrl,
@@ -78,6 +85,7 @@ export const CreateEndpointBody = z.object({
   maxRequestsPerSecond: EndpointLimits.maxRequestsPerSecond.default(10),
   maxConcurrency: EndpointLimits.maxConcurrency.default(4),
   allowInsecureHttp: z.boolean().default(false).meta({ description: 'Allow http: and loopback addresses: sandboxes only.' }),
+  rebaseNextLinks: RebaseNextLinks.default(false),
   inboundSubject: InboundSubject.optional(),
 });
 export type CreateEndpointBody = z.infer<typeof CreateEndpointBody>;
@@ -90,6 +98,7 @@ export const UpdateEndpointBody = z
     maxRequestsPerSecond: EndpointLimits.maxRequestsPerSecond.optional(),
     maxConcurrency: EndpointLimits.maxConcurrency.optional(),
     allowInsecureHttp: z.boolean().optional(),
+    rebaseNextLinks: RebaseNextLinks.optional(),
     inboundSubject: InboundSubject.nullable().optional(),
   })
   .strict()

@@ -35,6 +35,7 @@ export interface EndpointView {
   readonly maxRequestsPerSecond: number;
   readonly maxConcurrency: number;
   readonly allowInsecureHttp: boolean;
+  readonly rebaseNextLinks: boolean;
   /** The `sub` of the tokens this EHR calls the service with (`ehr` role), when bound. */
   readonly inboundSubject: string | null;
   readonly capabilities: EndpointCapabilities | null;
@@ -68,6 +69,7 @@ function view(row: EndpointRow, secrets: SecretBox): EndpointView {
     maxRequestsPerSecond: row.maxRequestsPerSecond,
     maxConcurrency: row.maxConcurrency,
     allowInsecureHttp: row.allowInsecureHttp,
+    rebaseNextLinks: row.rebaseNextLinks,
     inboundSubject: row.inboundSubject,
     capabilities: (row.capabilities as EndpointCapabilities | null) ?? null,
     capabilitiesFetchedAt: row.capabilitiesFetchedAt?.toISOString() ?? null,
@@ -108,6 +110,7 @@ export function toConnection(row: EndpointRow, secrets: SecretBox): EndpointConn
     maxRequestsPerSecond: row.maxRequestsPerSecond,
     maxConcurrency: row.maxConcurrency,
     allowInsecureHttp: row.allowInsecureHttp,
+    rebaseNextLinks: row.rebaseNextLinks,
   };
 }
 
@@ -166,6 +169,7 @@ export async function registerEndpoint(deps: EndpointServiceDeps, body: CreateEn
     maxRequestsPerSecond: body.maxRequestsPerSecond,
     maxConcurrency: body.maxConcurrency,
     allowInsecureHttp: body.allowInsecureHttp,
+    rebaseNextLinks: body.rebaseNextLinks,
     inboundSubject: body.inboundSubject ?? null,
   }).catch(inboundSubjectTaken);
   logger.info('endpoint registered', { endpointId: id });
@@ -188,6 +192,7 @@ export async function changeEndpoint(deps: EndpointServiceDeps, id: string, body
     maxRequestsPerSecond: body.maxRequestsPerSecond ?? row.maxRequestsPerSecond,
     maxConcurrency: body.maxConcurrency ?? row.maxConcurrency,
     allowInsecureHttp,
+    rebaseNextLinks: body.rebaseNextLinks ?? row.rebaseNextLinks,
     inboundSubject: body.inboundSubject === undefined ? row.inboundSubject : body.inboundSubject,
   }).catch(inboundSubjectTaken);
   if (body.baseUrl !== undefined || body.auth !== undefined) return refreshCapabilities(deps, id);

@@ -45,6 +45,12 @@ export interface EndpointConnection {
   readonly maxConcurrency: number;
   /** Allows `http:` and loopback addresses (local sandboxes). Never set for a real EHR. */
   readonly allowInsecureHttp: boolean;
+  /**
+   * Follow a searchset `next` link that names another origin on this endpoint's origin (path and query
+   * kept): for an EHR behind a reverse proxy that publishes its internal address. Requests still go to
+   * the endpoint's origin only. Default off: such a link is refused.
+   */
+  readonly rebaseNextLinks?: boolean;
   /** Whole-request timeout (headers and body) in ms; default 60 000. */
   readonly timeoutMs?: number;
 }

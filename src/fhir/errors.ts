@@ -81,7 +81,12 @@ export class OffOriginUrlError extends FhirClientError {
     readonly candidateOrigin: string,
     readonly endpointOrigin: string,
   ) {
-    super(`refused ${context} URL outside the endpoint origin`);
+    super(
+      `refused ${context} URL outside the endpoint origin` +
+        (context === 'next-page' && candidateOrigin !== 'unparsable'
+          ? ` (${candidateOrigin}; an EHR behind a proxy that names its internal address in its links: register the endpoint with rebaseNextLinks)`
+          : ''),
+    );
   }
 }
 

@@ -31,7 +31,7 @@ import { parseRetryAfter } from './retry-after';
 import { RetryPolicy, type AttemptResult, type RequestTraits, type RetryPolicyOptions } from './retry-policy';
 import { SmartBackendAuth, type SmartBackendAuthOptions } from './smart-backend-auth';
 import { SpareLease } from './spare-lease';
-import { assertAllowedEndpointUrl, assertSameOrigin, baseWithSlash, type HostResolver, type UrlGuardOptions } from './url-guard';
+import { assertAllowedEndpointUrl, assertSameOrigin, baseWithSlash, rebaseOnEndpointOrigin, type HostResolver, type UrlGuardOptions } from './url-guard';
 
 /** Dependencies and tuning of a {@link FhirEndpointClient}. Only `redis` and `keyPrefix` are required. */
 export interface FhirClientDeps {
@@ -139,6 +139,8 @@ export class FhirEndpointClient {
   /** Whether the last slot came without waiting (no point prefetching a contended slot). */
   private unthrottled = true;
   private ready: Promise<void> | undefined;
+  /** Origins whose `next` links this client moved onto the endpoint's origin (each logged once). */
+  private readonly movedOrigins = new Set<string>();
 
   constructor(endpoint: EndpointConnection, deps: FhirClientDeps) {
     this.endpoint = endpoint;
@@ -202,7 +204,7 @@ export class FhirEndpointClient {
   fetchPage(url: string): Promise<SearchPage>;
   fetchPage<P>(url: string, read: PageReader<P>): Promise<P>;
   async fetchPage<P>(url: string, read?: PageReader<P>): Promise<P | SearchPage> {
-    const target = assertSameOrigin(this.endpoint.baseUrl, url, 'next-page');
+    const target = this.endpoint.rebaseNextLinks ? this.rebased(url) : assertSameOrigin(this.endpoint.baseUrl, url, 'next-page');
     return this.exchangeJson({ kind: 'page', method: 'GET', url: target }, this.reader(read));
   }
 
@@ -219,6 +221,16 @@ export class FhirEndpointClient {
     const url = assertSameOrigin(this.endpoint.baseUrl, path, 'url');
     url.search = toQuery(params);
     return this.exchangeJson({ kind: 'operation', method: 'GET', url }, this.reader(read));
+  }
+
+  /** A `next` link on the endpoint's origin (endpoints registered with `rebaseNextLinks`). */
+  private rebased(url: string): URL {
+    const { url: target, movedFrom } = rebaseOnEndpointOrigin(this.endpoint.baseUrl, url);
+    if (movedFrom !== undefined && !this.movedOrigins.has(movedFrom)) {
+      this.movedOrigins.add(movedFrom);
+      logger.warn("next links name another origin: followed on the endpoint's origin (rebaseNextLinks)", { endpointId: this.endpoint.id, linkOrigin: movedFrom });
+    }
+    return target;
   }
 
   /** The body reader of a page request. */

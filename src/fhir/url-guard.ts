@@ -73,6 +73,30 @@ export function assertSameOrigin(
 }
 
 /**
+ * A `next` link moved onto the endpoint's origin: resolved as {@link assertSameOrigin} does, then, when
+ * it names another origin, the same path and query on the endpoint's scheme, host and port. For an EHR
+ * behind a reverse proxy that writes its internal address (or `http:` for `https:`) into its links, on
+ * endpoints registered with `rebaseNextLinks`: the request still goes to the endpoint's origin only.
+ * @returns the URL to request, and the origin the link named when it was moved
+ * @throws OffOriginUrlError for a link that does not parse or carries credentials
+ */
+export function rebaseOnEndpointOrigin(baseUrl: string, candidateUrl: string): { url: URL; movedFrom?: string } {
+  const base = baseWithSlash(baseUrl);
+  let resolved: URL;
+  try {
+    resolved = new URL(candidateUrl, base);
+  } catch {
+    throw new OffOriginUrlError('next-page', 'unparsable', originOf(base));
+  }
+  if (resolved.username || resolved.password || (resolved.protocol !== 'http:' && resolved.protocol !== 'https:')) {
+    throw new OffOriginUrlError('next-page', originOf(resolved), originOf(base));
+  }
+  resolved.hash = '';
+  if (originOf(resolved) === originOf(base)) return { url: resolved };
+  return { url: new URL(`${resolved.pathname}${resolved.search}`, base.origin), movedFrom: originOf(resolved) };
+}
+
+/**
  * Checks an endpoint (or token endpoint) URL before any connection: scheme, no credentials,
  * and every resolved address allowed by the policy.
  *

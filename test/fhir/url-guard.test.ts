@@ -1,7 +1,7 @@
 import type { LookupAddress } from 'node:dns';
 import { createAddressPolicy, defaultAddressPolicy } from '../../src/fhir/address-policy';
 import { OffOriginUrlError, UrlRefusedError } from '../../src/fhir/errors';
-import { ADDRESS_REFUSED_CODE, assertAllowedEndpointUrl, assertSameOrigin, createGuardedLookup } from '../../src/fhir/url-guard';
+import { ADDRESS_REFUSED_CODE, assertAllowedEndpointUrl, assertSameOrigin, createGuardedLookup, rebaseOnEndpointOrigin } from '../../src/fhir/url-guard';
 
 const BASE = 'https://ehr.example.org/fhir/r4';
 const never = (): Promise<LookupAddress[]> => Promise.reject(new Error('DNS must not be used'));
@@ -9,6 +9,29 @@ const resolveTo =
   (...addresses: string[]) =>
   (): Promise<LookupAddress[]> =>
     Promise.resolve(addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 })));
+
+describe('rebaseOnEndpointOrigin (endpoints registered with rebaseNextLinks)', () => {
+  it('keeps a link on the endpoint origin as it is', () => {
+    expect(rebaseOnEndpointOrigin(BASE, '?_getpages=abc&_getpagesoffset=10')).toEqual({ url: new URL('https://ehr.example.org/fhir/r4/?_getpages=abc&_getpagesoffset=10') });
+    expect(rebaseOnEndpointOrigin(BASE, 'https://ehr.example.org/fhir/r4/Observation?_page=2#x')).toEqual({ url: new URL('https://ehr.example.org/fhir/r4/Observation?_page=2') });
+  });
+
+  it.each([
+    ['an internal host', 'http://hapi:8080/fhir/r4?_getpages=abc', 'https://ehr.example.org/fhir/r4?_getpages=abc', 'http://hapi:8080'],
+    ['http for https', 'http://ehr.example.org/fhir/r4/Observation?_page=2', 'https://ehr.example.org/fhir/r4/Observation?_page=2', 'http://ehr.example.org:80'],
+    ['another port', 'https://ehr.example.org:8443/fhir/r4/Observation?_page=2', 'https://ehr.example.org/fhir/r4/Observation?_page=2', 'https://ehr.example.org:8443'],
+    ['the metadata service', 'http://169.254.169.254/latest/meta-data/', 'https://ehr.example.org/latest/meta-data/', 'http://169.254.169.254:80'],
+  ])('moves a link naming %s onto the endpoint origin, path and query kept', (_name, link, to, from) => {
+    expect(rebaseOnEndpointOrigin(BASE, link)).toEqual({ url: new URL(to), movedFrom: from });
+  });
+
+  it.each([
+    ['credentials', 'https://user:pw@hapi:8080/fhir/r4/x'],
+    ['another scheme', 'ftp://hapi/fhir/r4/x'],
+  ])('still refuses a link with %s', (_name, link) => {
+    expect(() => rebaseOnEndpointOrigin(BASE, link)).toThrow(OffOriginUrlError);
+  });
+});
 
 describe('assertSameOrigin', () => {
   it('resolves relative URLs under the FHIR base and accepts the same origin', () => {

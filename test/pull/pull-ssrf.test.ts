@@ -83,6 +83,50 @@ it('refuses a next link to another origin and never contacts it', async () => {
   }
 });
 
+it('follows next links naming another origin on the endpoint origin when the endpoint is registered with rebaseNextLinks', async () => {
+  // The same EHR, registered again as one behind a proxy that writes another origin into its links.
+  const admin = await svc.token('admin');
+  const created = await svc.request('POST', '/api/endpoints', {
+    token: admin,
+    body: { name: 'EHR behind a proxy', baseUrl: ehr.baseUrl, auth: { type: 'none' }, allowInsecureHttp: true, maxRequestsPerSecond: 1000, rebaseNextLinks: true },
+  });
+  expect(created.status).toBe(201);
+  const proxied = (await created.json()) as { id: string; rebaseNextLinks: boolean };
+  expect(proxied.rebaseNextLinks).toBe(true);
+  const rule = ehr.faults.add({ match: 'GET *', action: { kind: 'foreign-next-link', origin: new URL(elsewhere.baseUrl).origin } });
+  try {
+    const { id: caseId } = (await (await svc.request('POST', '/api/cases', { token: cm, body: intakeForChild('Ada', 'Quill', '2016-01-02') })).json()) as { id: string };
+    expect((await svc.request('POST', `/api/cases/${caseId}/sources`, { token: cm, body: { endpointId: proxied.id, patient: { id: 'p1' } } })).status).toBe(201);
+    const started = await svc.request('POST', `/api/cases/${caseId}/pulls`, { token: cm, body: { types: ['Condition'] } });
+    const { pullId } = (await started.json()) as { pullId: string };
+    const view = await eventually(
+      async () => (await (await svc.request('GET', `/api/cases/${caseId}/pulls/${pullId}`, { token: cm })).json()) as PullView & { totals: { pages: number; resources: number } },
+      (p) => ['complete', 'partial', 'failed'].includes(p.state),
+      60_000,
+    );
+    // 12 Conditions in pages of 5: every page read from the EHR itself; the other origin never asked.
+    expect({ state: view.state, pages: view.totals.pages, resources: view.totals.resources }).toEqual({ state: 'complete', pages: 3, resources: 12 });
+    expect(ehr.faults.rule(rule)?.fired).toBeGreaterThanOrEqual(2);
+    expect(elsewhere.requestCount()).toBe(0);
+    // Switched off again: the same links are refused, naming the way out.
+    expect((await svc.request('PATCH', `/api/endpoints/${proxied.id}`, { token: admin, body: { rebaseNextLinks: false } })).status).toBe(200);
+    const again = await svc.request('POST', `/api/cases/${caseId}/pulls`, { token: cm, body: { types: ['Condition'] } });
+    const second = (await again.json()) as { pullId: string };
+    const refused = await eventually(
+      async () => (await (await svc.request('GET', `/api/cases/${caseId}/pulls/${second.pullId}`, { token: cm })).json()) as PullView,
+      (p) => ['complete', 'partial', 'failed'].includes(p.state),
+      60_000,
+    );
+    expect(refused.state).toBe('failed');
+    expect(refused.sources[0]?.resourceTypes[0]?.lastError).toBe(
+      `refused next-page URL outside the endpoint origin (${new URL(elsewhere.baseUrl).origin}; an EHR behind a proxy that names its internal address in its links: register the endpoint with rebaseNextLinks)`,
+    );
+    expect(elsewhere.requestCount()).toBe(0);
+  } finally {
+    ehr.faults.remove(rule);
+  }
+});
+
 it('refuses a redirect off the origin', async () => {
   let rule = 0;
   try {

@@ -15,7 +15,7 @@ export async function insertPullTask(
   const endpointId = randomUUID();
   await insertEndpoint(db, {
     id: endpointId, name: t.name, baseUrl: t.baseUrl, authType: 'none', clientId: null, scope: null, sealedSecret: null,
-    maxRequestsPerSecond: 10, maxConcurrency: 1, allowInsecureHttp: false, inboundSubject: null,
+    maxRequestsPerSecond: 10, maxConcurrency: 1, allowInsecureHttp: false, rebaseNextLinks: false, inboundSubject: null,
   });
   const sourceId = randomUUID();
   await insertSource(db, { id: sourceId, caseId: t.caseId, endpointId, selector: { id: 'p' }, state: 'resolved', remotePatientId: 'p', candidates: [], reviewReason: null, createdBy: 'test' });
