@@ -1,9 +1,12 @@
+import { createHash } from 'node:crypto';
 import { PagingGuard, PagingLoopError } from '../../src/pull/paging-guard';
 import type { PageEntry } from '../../src/pull/page-resources';
 
+const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+
 /** A page's entries: `Observation/<id>` with the given ids (their bytes' hash from the id). */
 const page = (...ids: string[]): PageEntry[] =>
-  ids.map((id, index) => ({ index, type: 'Observation', id, versionId: '', sha256: `h-${id}`, offset: 0, length: 0 }));
+  ids.map((id, index) => ({ index, type: 'Observation', id, versionId: '', sha256: sha256(`Observation/${id}`), offset: 0, length: 0 }));
 
 describe('PagingGuard', () => {
   it('lets pages through while each brings something new, whatever the URLs', () => {
@@ -35,11 +38,11 @@ describe('PagingGuard', () => {
     );
   });
 
-  it('counts another version, or other bytes, of a record as new', () => {
+  it('counts other bytes of a record (another version, an edit) as new', () => {
     const guard = new PagingGuard();
     guard.admit(1, null, page('a'));
-    guard.admit(2, 'u2', [{ ...page('a')[0]!, versionId: '2' }]);
-    guard.admit(3, 'u3', [{ ...page('a')[0]!, sha256: 'other' }]);
+    guard.admit(2, 'u2', [{ ...page('a')[0]!, versionId: '2', sha256: sha256('Observation/a, version 2') }]);
+    expect(() => guard.admit(3, 'u3', [{ ...page('a')[0]!, versionId: '2', sha256: sha256('Observation/a, version 2') }])).toThrow(PagingLoopError);
   });
 
   it('is permanent: asking again gets the same', () => {
