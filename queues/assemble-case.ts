@@ -1,8 +1,10 @@
 import { Worker, type ConnectionOptions } from 'bullmq';
 import { assembleCase, type AssembleDeps } from '../src/assembly/assemble';
+import { AssemblyTooLargeError } from '../src/assembly/assembly-memory';
 import { hasBundleVersion } from '../src/assembly/bundle-repository';
 import type { CaseServiceDeps } from '../src/cases/case-service';
 import { errorFields, logger, withLogContext } from '../src/log';
+import { recordEvent } from '../src/notify/events';
 import { finishPull, recordsCompleteAfter } from '../src/pull/finish-pull';
 import { answerRequestsOfPull } from '../src/review/information-request-answers';
 import { QUEUES } from './names';
@@ -31,7 +33,16 @@ export function startAssembleCaseWorker(
         // Nothing came in, or the pull was cancelled (records of a wrong patient, say): no new bundle version.
         if (state === 'failed' || state === 'cancelled') return { state };
         const trigger = `pull:${pullId}:${attempt}`;
-        const version = (await hasBundleVersion(deps.db, caseId, trigger)) ? undefined : (await assembleCase(deps, caseId, { trigger })).version;
+        let version: number | undefined;
+        try {
+          version = (await hasBundleVersion(deps.db, caseId, trigger)) ? undefined : (await assembleCase(deps, caseId, { trigger })).version;
+        } catch (err) {
+          if (!(err instanceof AssemblyTooLargeError)) throw err;
+          // Retrying cannot help (this process is too small for the case): say so once, and end the job.
+          await recordEvent(deps.db, 'assembly.failed', caseId, { caseId, pullId, pullState: state, reason: err.detail });
+          logger.error('case too large to assemble in this process', { caseId, pullId, resources: err.resources, budgetMb: Math.floor(err.budgetBytes / 1048576) });
+          return { state, assembled: false };
+        }
         await recordsCompleteAfter(deps, caseId, state, version);
         // A specialist's re-pull request is answered once its records are in the bundle (idempotent).
         await answerRequestsOfPull(deps, pullId, state);

@@ -50,6 +50,7 @@ const EnvSchema = z.object({
   RECONCILE_EVERY_MS: z.coerce.number().int().min(1000).default(30_000),
   PULL_JOB_BACKOFF_MS: z.coerce.number().int().min(10).default(5000),
   PULL_MAX_PAUSE_WAIT_MS: z.coerce.number().int().min(0).max(86_400_000).default(900_000),
+  ASSEMBLY_MEMORY_MB: z.coerce.number().int().min(1).max(1_048_576).optional(),
   CONCURRENCY_LEASE_MS: z.coerce.number().int().min(500).max(600_000).default(10_000),
   FHIR_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(60_000),
   MAX_UPLOAD_FILE_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024 * 1024),
@@ -118,6 +119,8 @@ export interface Config {
   readonly pullJobBackoffMs: number;
   /** How long a pull task may wait, in all, for an endpoint paused by its circuit breaker before it fails the normal way. */
   readonly pullMaxPauseWaitMs: number;
+  /** Heap (MB) the case assemblies of one process may hold together; default 70 % of V8's heap limit (src/assembly/assembly-memory.ts). */
+  readonly assemblyMemoryMb?: number;
   /** Whole-request timeout of outbound FHIR requests. */
   readonly fhirRequestTimeoutMs: number;
   /** Proxy for every outbound request, and the hosts reached directly (`OUTBOUND_PROXY_URL`, `OUTBOUND_NO_PROXY`). */
@@ -229,6 +232,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     reconcileEveryMs: e.RECONCILE_EVERY_MS,
     pullJobBackoffMs: e.PULL_JOB_BACKOFF_MS,
     pullMaxPauseWaitMs: e.PULL_MAX_PAUSE_WAIT_MS,
+    ...(e.ASSEMBLY_MEMORY_MB !== undefined ? { assemblyMemoryMb: e.ASSEMBLY_MEMORY_MB } : {}),
     fhirRequestTimeoutMs: e.FHIR_REQUEST_TIMEOUT_MS,
     ...(e.OUTBOUND_PROXY_URL ? { outboundProxy: outboundProxy(e.OUTBOUND_PROXY_URL, e.OUTBOUND_NO_PROXY) } : {}),
     concurrencyLeaseMs: e.CONCURRENCY_LEASE_MS,

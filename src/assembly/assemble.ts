@@ -18,6 +18,8 @@ import { latestDisabledRules, StaleAssemblyError, takeReadSeq, type InheritedRul
 import { hasBundleVersion, insertBundleVersion } from './bundle-repository';
 import { completenessReport, countPulled, type CompletenessReport } from './completeness';
 import { PhaseTimer } from './phase-timer';
+import { processAssemblyMemory, type AssemblyMemory } from './assembly-memory';
+import { countRawResources } from './raw-resource-stream';
 import { announceRecordsUpdated } from './records-updated';
 import { conflict } from '../http/problem';
 import { withUploads } from '../uploads/upload-resources';
@@ -27,6 +29,8 @@ export interface AssembleDeps {
   readonly db: Database;
   readonly mappings: () => TerminologyMappings;
   readonly now?: () => Date;
+  /** The heap budget assemblies share (default: the process's, {@link processAssemblyMemory}). */
+  readonly assemblyMemory?: AssemblyMemory;
 }
 
 export interface AssembleRequest {
@@ -163,6 +167,17 @@ const MAX_READS = 5;
  * already stored meanwhile is not stored; it reads again ({@link StaleAssemblyError}).
  */
 export async function assembleCase(deps: AssembleDeps, caseId: string, request: AssembleRequest): Promise<AssembleResult> {
+  // The whole case is held in memory: reserve it from the process's budget first (assembly-memory.ts).
+  const release = await (deps.assemblyMemory ?? processAssemblyMemory).reserve(await countRawResources(deps.db, caseId));
+  try {
+    return await assembleWithinBudget(deps, caseId, request);
+  } finally {
+    release();
+  }
+}
+
+/** {@link assembleCase}, its memory reserved. */
+async function assembleWithinBudget(deps: AssembleDeps, caseId: string, request: AssembleRequest): Promise<AssembleResult> {
   const phases = new PhaseTimer();
   for (let read = 1; ; read++) {
     const readSeq = await takeReadSeq(deps.db);

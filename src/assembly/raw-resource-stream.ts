@@ -47,6 +47,12 @@ const KEY = '(r.source_id, r.resource_type, r.remote_id, r.version_id)';
  */
 const FETCHED_AT_ISO = `to_char(r.fetched_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
+/** How many raw resources the case holds (an index-only count: the resource JSON is not touched). */
+export async function countRawResources(db: Queryable, caseId: string): Promise<number> {
+  const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM raw_resources WHERE case_id = $1', [caseId]);
+  return rows[0]?.n ?? 0;
+}
+
 /** The first key of every `batchSize`-th row in key order, after the first one. */
 async function batchBoundaries(db: Queryable, caseId: string, batchSize: number): Promise<Key[]> {
   const { rows } = await db.query<{ source_id: string; resource_type: string; remote_id: string; version_id: string }>(
