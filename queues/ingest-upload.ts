@@ -1,9 +1,11 @@
 import path from 'node:path';
-import { Queue, Worker, type ConnectionOptions } from 'bullmq';
+import { Queue, UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
 import { z } from 'zod';
 import { DicomWorkerPool } from '../src/imaging/dicom-worker-pool';
 import { errorFields, logger, withLogContext } from '../src/log';
+import { AssemblyTooLargeError } from '../src/assembly/assembly-memory';
 import { ingestUpload, type IngestDeps } from '../src/uploads/ingest';
+import { recordUploadNotIngested } from '../src/uploads/upload-failure';
 import { uploadsWaitingForIngest } from '../src/uploads/upload-repository';
 import { QUEUES } from './names';
 
@@ -68,8 +70,18 @@ export function startIngestUploadWorker(
     QUEUES.ingestUpload,
     async (job) =>
       withLogContext({ jobId: `${QUEUES.ingestUpload}:${job.id ?? ''}` }, async () => {
-        const { uploadId } = IngestUploadPayload.parse(job.data);
-        return ingestUpload(ingestDeps, uploadId);
+        const { uploadId, caseId } = IngestUploadPayload.parse(job.data);
+        try {
+          return await ingestUpload(ingestDeps, uploadId);
+        } catch (err) {
+          // The last attempt, or one that retrying cannot help: say so (upload-failure.ts), then fail.
+          const tooLarge = err instanceof AssemblyTooLargeError;
+          if (tooLarge || job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) {
+            const reason = tooLarge ? err.detail : `the ingest job failed ${job.attemptsMade + 1} times (${errorFields(err).errorName})`;
+            await recordUploadNotIngested(deps.db, caseId, uploadId, reason).catch((e: unknown) => logger.error('upload failure not recorded', errorFields(e)));
+          }
+          throw tooLarge ? new UnrecoverableError(err.message) : err;
+        }
       }),
     { connection: connection(), prefix, concurrency: 1, lockDuration: lockDurationMs, stalledInterval: lockDurationMs },
   );

@@ -43,7 +43,9 @@ export function eventMessage(type: string, data: Record<string, unknown>): strin
     case 'pull.failed':
       return 'The record pull failed: no source could be pulled. Check the sources and endpoints, then retry it.';
     case 'assembly.failed':
-      return `The case bundle could not be assembled after the record pull (${typeof data.reason === 'string' ? data.reason : 'the job failed for good'}). Once the cause is fixed, rebuild it (POST /api/cases/${String(data.caseId ?? '{id}')}/bundle/rebuild), then move the case to records_complete.`;
+      return typeof data.uploadId === 'string'
+        ? `The family's upload could not be taken into the case bundle (${typeof data.reason === 'string' ? data.reason : 'the job failed for good'}); its files are kept. Once the cause is fixed, rebuild the bundle (POST /api/cases/${String(data.caseId ?? '{id}')}/bundle/rebuild).`
+        : `The case bundle could not be assembled after the record pull (${typeof data.reason === 'string' ? data.reason : 'the job failed for good'}). Once the cause is fixed, rebuild it (POST /api/cases/${String(data.caseId ?? '{id}')}/bundle/rebuild), then move the case to records_complete.`;
     case 'sla.target_missed':
       return `The report is past its 5-business-day target (due ${String(data.dueAt ?? '')}).`;
     case 'sla.limit_missed':

@@ -15,6 +15,7 @@ import { conflict, HttpProblem, notFound } from '../http/problem';
 import { errorFields, logger } from '../log';
 import { humanBytes, receiveMultipart } from './multipart-receiver';
 import { uploadIdForKey } from './upload-idempotency';
+import { uploadsNotIngested } from './upload-failure';
 import {
   caseUploadBytes,
   insertUploadFiles,
@@ -59,8 +60,13 @@ export interface UploadView {
   readonly uploadId: string;
   readonly receivedAt: string;
   readonly uploadedBy: string;
-  /** `ingesting` while any file is still `received`, `assembling` until the case bundle includes it, then `ingested`. */
-  readonly state: 'ingesting' | 'assembling' | 'ingested';
+  /**
+   * `ingesting` while any file is still `received`, `assembling` until the case bundle includes it, then
+   * `ingested`; `failed` when its ingestion failed for good (`failure` says why; the files are kept).
+   */
+  readonly state: 'ingesting' | 'assembling' | 'ingested' | 'failed';
+  /** Why the upload could not be ingested (state `failed`, until a bundle version assembled since holds its files). */
+  readonly failure?: string;
   /** The case bundle version assembled for this upload, once there is one. */
   readonly bundleVersion?: number;
   readonly bytes: number;
@@ -168,9 +174,10 @@ export async function receiveUpload(
 
 /** The case's uploads, oldest first, each with its files and progress. */
 export async function listUploads(db: Database, caseId: string): Promise<UploadView[]> {
-  const [rows, bundles] = await Promise.all([
+  const [rows, bundles, failures] = await Promise.all([
     listCaseUploadFiles(db, caseId),
     db.query<{ trigger: string; version: number }>("SELECT trigger, version FROM case_bundles WHERE case_id = $1 AND trigger LIKE 'upload:%'", [caseId]),
+    uploadsNotIngested(db, caseId),
   ]);
   const versions = new Map(bundles.rows.map((b) => [b.trigger.slice('upload:'.length), b.version]));
   const byUpload = new Map<string, UploadFileRow[]>();
@@ -183,12 +190,16 @@ export async function listUploads(db: Database, caseId: string): Promise<UploadV
     const top = files.filter((f) => f.parentId === null);
     const counts = Object.fromEntries(UPLOAD_FILE_STATES.map((s) => [s, 0])) as Record<UploadFileState, number>;
     for (const f of files) counts[f.state] += 1;
-    const bundleVersion = versions.get(uploadId);
+    const notIngested = failures.get(uploadId);
+    // A version assembled after the failure (a rebuild) holds the upload's files, once they are all read.
+    const bundleVersion = versions.get(uploadId) ?? (counts.received === 0 ? notIngested?.versionSince : undefined);
+    const failure = bundleVersion === undefined ? notIngested?.reason : undefined;
     return {
       uploadId,
       receivedAt: (top[0] ?? files[0])?.createdAt.toISOString() ?? '',
       uploadedBy: (top[0] ?? files[0])?.uploadedBy ?? '',
-      state: counts.received > 0 ? 'ingesting' : bundleVersion === undefined ? 'assembling' : 'ingested',
+      state: bundleVersion !== undefined ? 'ingested' : failure !== undefined ? 'failed' : counts.received > 0 ? 'ingesting' : 'assembling',
+      ...(failure !== undefined ? { failure } : {}),
       ...(bundleVersion !== undefined ? { bundleVersion } : {}),
       bytes: top.reduce((n, f) => n + f.size, 0),
       progress: { files: files.length, ...counts },

@@ -1,7 +1,10 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
-import { AssemblyMemory, AssemblyTooLargeError, BYTES_PER_RESOURCE } from '../../src/assembly/assembly-memory';
+import { AssemblyMemory, AssemblyTooLargeError, BYTES_PER_RESOURCE, processAssemblyMemory } from '../../src/assembly/assembly-memory';
 import { fixtureBundle, fixtureIntake, fixturePatientId } from '../support/fixture-child';
 import { eventually, startTestService, type TestService } from '../support/service';
+import { SHARED_DATA } from '../support/synthea';
 
 describe('AssemblyMemory', () => {
   const budget = 100 * BYTES_PER_RESOURCE;
@@ -84,5 +87,33 @@ describe('a case too large for the process', () => {
     const problem = (await rebuild.json()) as { detail: string; resources: number; budgetMb: number };
     expect(problem).toMatchObject({ resources: pull.totals.resources, budgetMb: 1 });
     expect(problem.detail).toContain(`The case holds ${pull.totals.resources} raw resources`);
+
+    // The family uploads a letter: its file is kept, the upload says it failed and why, the case managers are told.
+    const form = new FormData();
+    form.append('file', new Blob([fs.readFileSync(path.join(SHARED_DATA, 'pdf/minimal-document.pdf'))]), 'letter.pdf');
+    const posted = await fetch(`${svc.url}/api/cases/${caseId}/uploads`, { method: 'POST', headers: { authorization: `Bearer ${cm}` }, body: form });
+    expect(posted.status).toBe(202);
+    const { uploadId } = (await posted.json()) as { uploadId: string };
+    const uploads = await eventually(
+      async () => (await (await svc.request('GET', `/api/cases/${caseId}/uploads`, { token: cm })).json()) as { items: { uploadId: string; state: string; failure?: string; files: { state: string }[] }[] },
+      (u) => u.items.some((x) => x.uploadId === uploadId && x.state === 'failed'),
+    );
+    const upload = uploads.items.find((x) => x.uploadId === uploadId);
+    expect(upload?.failure).toMatch(/^The case holds \d+ raw resources: assembling it needs about \d+ MB, more than this process allows assemblies \(1 MB, ASSEMBLY_MEMORY_MB\)/);
+    expect(upload?.files.map((f) => f.state)).toEqual(['parsed']);
+    const told = await eventually(
+      async () => ((await (await svc.request('GET', `/api/notifications?caseId=${caseId}`, { token: cm })).json()) as { items: { type: string; message: string }[] }).items,
+      (items) => items.some((n) => n.message.startsWith("The family's upload could not be taken into the case bundle")),
+    );
+    expect(told.filter((n) => n.type === 'assembly.failed')).toHaveLength(2);
+
+    // Workers with more memory: the rebuild assembles the case, the upload's file with it.
+    processAssemblyMemory.setBudget(64 * 1024 * 1024);
+    const rebuilt = await svc.request('POST', `/api/cases/${caseId}/bundle/rebuild`, { token: cm, body: {} });
+    expect(rebuilt.status).toBe(201);
+    const { version } = (await rebuilt.json()) as { version: number };
+    const after = (await (await svc.request('GET', `/api/cases/${caseId}/uploads`, { token: cm })).json()) as { items: { uploadId: string; state: string; failure?: string; bundleVersion?: number }[] };
+    expect(after.items.find((x) => x.uploadId === uploadId)).toMatchObject({ state: 'ingested', bundleVersion: version });
+    expect(after.items.find((x) => x.uploadId === uploadId)?.failure).toBeUndefined();
   }, 60_000);
 });
