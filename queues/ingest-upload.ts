@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { DicomWorkerPool } from '../src/imaging/dicom-worker-pool';
 import { errorFields, logger, withLogContext } from '../src/log';
 import { AssemblyTooLargeError } from '../src/assembly/assembly-memory';
-import { ingestUpload, type IngestDeps } from '../src/uploads/ingest';
+import { ingestUpload, type IngestDeps, type IngestResult } from '../src/uploads/ingest';
 import { recordUploadNotIngested } from '../src/uploads/upload-failure';
 import { uploadsWaitingForIngest } from '../src/uploads/upload-repository';
 import { QUEUES } from './names';
@@ -50,6 +50,24 @@ export class UploadIngestQueue {
   }
 }
 
+/**
+ * One attempt of an ingest job. Its last failed attempt, or one that retrying cannot help (a case too
+ * large to assemble in this process: no retry), is recorded (upload-failure.ts) before it fails.
+ * @param attempts attempts made before this one, and allowed in all
+ */
+export async function runIngestJob(deps: IngestDeps, job: IngestUploadPayload, attempts: { made: number; allowed: number }): Promise<IngestResult> {
+  try {
+    return await ingestUpload(deps, job.uploadId);
+  } catch (err) {
+    const tooLarge = err instanceof AssemblyTooLargeError;
+    if (tooLarge || attempts.made + 1 >= attempts.allowed) {
+      const reason = tooLarge ? err.detail : `the ingest job failed ${attempts.made + 1} times (${errorFields(err).errorName})`;
+      await recordUploadNotIngested(deps.db, job.caseId, job.uploadId, reason).catch((e: unknown) => logger.error('upload failure not recorded', errorFields(e)));
+    }
+    throw tooLarge ? new UnrecoverableError(err.message) : err;
+  }
+}
+
 export interface IngestUploadWorker {
   readonly worker: Worker<IngestUploadPayload>;
   /** Enqueues every upload with files still `received` (same job ids: a queued one is left alone); how many. */
@@ -69,20 +87,9 @@ export function startIngestUploadWorker(
   const worker = new Worker<IngestUploadPayload>(
     QUEUES.ingestUpload,
     async (job) =>
-      withLogContext({ jobId: `${QUEUES.ingestUpload}:${job.id ?? ''}` }, async () => {
-        const { uploadId, caseId } = IngestUploadPayload.parse(job.data);
-        try {
-          return await ingestUpload(ingestDeps, uploadId);
-        } catch (err) {
-          // The last attempt, or one that retrying cannot help: say so (upload-failure.ts), then fail.
-          const tooLarge = err instanceof AssemblyTooLargeError;
-          if (tooLarge || job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) {
-            const reason = tooLarge ? err.detail : `the ingest job failed ${job.attemptsMade + 1} times (${errorFields(err).errorName})`;
-            await recordUploadNotIngested(deps.db, caseId, uploadId, reason).catch((e: unknown) => logger.error('upload failure not recorded', errorFields(e)));
-          }
-          throw tooLarge ? new UnrecoverableError(err.message) : err;
-        }
-      }),
+      withLogContext({ jobId: `${QUEUES.ingestUpload}:${job.id ?? ''}` }, () =>
+        runIngestJob(ingestDeps, IngestUploadPayload.parse(job.data), { made: job.attemptsMade, allowed: job.opts.attempts ?? 1 }),
+      ),
     { connection: connection(), prefix, concurrency: 1, lockDuration: lockDurationMs, stalledInterval: lockDurationMs },
   );
   worker.on('failed', (job, err) => logger.error('ingest job failed', { jobId: job?.id, ...errorFields(err) }));

@@ -11,6 +11,7 @@ import { DicomWorkerPool } from '../../src/imaging/dicom-worker-pool';
 import { ORIGIN_SYSTEM } from '../../src/normalize/origin';
 import { loadTerminologyMappings } from '../../src/normalize/terminology';
 import { ingestUpload } from '../../src/uploads/ingest';
+import { runIngestJob } from '../../queues/ingest-upload';
 import { UPLOAD_FLAG_SYSTEM } from '../../src/uploads/origin';
 import { validationErrors } from '../normalize/normalize-support';
 import { sampleIntake } from '../support/intake';
@@ -299,6 +300,49 @@ describe('the ingest job is idempotent', () => {
     const after = (await uploads(caseId)).find((u) => u.uploadId === uploadId) as UploadView;
     expect(view(after)).toEqual(view(before));
     expect(after.state).toBe('ingested');
+  });
+});
+
+describe('an upload whose ingestion fails for good', () => {
+  it('says so on its last attempt only: state failed with the reason, on the timeline, and the case managers told', async () => {
+    const caseId = await openCase();
+    const res = await upload(caseId, [{ name: 'letter.pdf', data: pdf('minimal-document.pdf') }]);
+    const { uploadId } = (await res.json()) as UploadView;
+    await ingested(caseId, uploadId);
+    // As if its job had not run yet, and every assembly of this case failed (the database refusing the version).
+    await svc.service.db.query("UPDATE uploads SET state = 'received', reason = NULL, metadata = '{}', parsed_at = NULL WHERE upload_id = $1", [uploadId]);
+    await svc.service.db.query('DELETE FROM case_bundles WHERE case_id = $1', [caseId]);
+    await svc.service.db.exec(`CREATE FUNCTION refuse_bundle() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$;
+      CREATE TRIGGER refuse_bundle BEFORE INSERT ON case_bundles FOR EACH ROW WHEN (NEW.case_id = '${caseId}') EXECUTE FUNCTION refuse_bundle();`);
+    const pool = new DicomWorkerPool({ timeoutMs: 10_000 });
+    try {
+      const deps = {
+        db: svc.service.db, mappings: loadTerminologyMappings, blobs: new BlobStore(path.join(svc.config.dataDir, 'blobs')), pool,
+        workDir: path.join(svc.config.dataDir, 'ingest-test'), uploads: svc.config.uploads,
+      };
+      const job = { uploadId, caseId };
+      await expect(runIngestJob(deps, job, { made: 0, allowed: 5 })).rejects.toThrow(/disk full/);
+      const retrying = (await uploads(caseId)).find((u) => u.uploadId === uploadId) as UploadView & { failure?: string };
+      expect({ state: retrying.state, failure: retrying.failure }).toEqual({ state: 'assembling', failure: undefined });
+      await expect(runIngestJob(deps, job, { made: 4, allowed: 5 })).rejects.toThrow(/disk full/);
+      await expect(runIngestJob(deps, job, { made: 4, allowed: 5 })).rejects.toThrow(/disk full/); // recorded once
+    } finally {
+      await pool.close();
+      await svc.service.db.exec('DROP TRIGGER refuse_bundle ON case_bundles; DROP FUNCTION refuse_bundle();');
+    }
+    const failed = (await uploads(caseId)).find((u) => u.uploadId === uploadId) as UploadView & { failure?: string };
+    expect({ state: failed.state, failure: failed.failure, files: failed.files.map((f) => f.state) }).toEqual({
+      state: 'failed', failure: 'the ingest job failed 5 times (error)', files: ['parsed'],
+    });
+    const { rows } = await svc.service.db.query<{ type: string }>("SELECT type FROM case_events WHERE case_id = $1 AND type = 'upload_not_ingested'", [caseId]);
+    expect(rows).toHaveLength(1);
+    const notes = await eventually(
+      async () => ((await (await svc.request('GET', `/api/notifications?caseId=${caseId}`, { token: cm })).json()) as { items: { type: string; message: string }[] }).items,
+      (items) => items.some((n) => n.type === 'assembly.failed'),
+    );
+    expect(notes.filter((n) => n.type === 'assembly.failed').map((n) => n.message)).toEqual([
+      `The family's upload could not be taken into the case bundle (the ingest job failed 5 times (error)); its files are kept. Once the cause is fixed, rebuild the bundle (POST /api/cases/${caseId}/bundle/rebuild).`,
+    ]);
   });
 });
 
