@@ -9,7 +9,9 @@
  *   query's earlier pages had (a server that ignores its own offset parameter sends page one again
  *   and again). {@link IDLE_PAGES_TO_STOP} such pages in a row stop the query. A page with no
  *   records at all does not count (some servers filter after paging and send empty pages); a
- *   repeated `_include`d resource does not make a page idle while it has new matches.
+ *   repeated `_include`d resource does not make a page idle while it has new matches;
+ * - **paging that does not end**: {@link EMPTY_PAGES_TO_STOP} pages in a row with no records at all
+ *   (a server that puts a `next` link on every page, past the end of its results).
  *
  * Either way the query fails with the reason (permanent: asking again gets the same); the pages read
  * before are kept. The guard covers one run of the task: a run that starts over (expired paging
@@ -24,6 +26,12 @@ import type { PageEntry } from './page-resources';
  * only two (a live result set that shifts between requests would have to move by a whole page).
  */
 export const IDLE_PAGES_TO_STOP = 1;
+
+/**
+ * Pages in a row with no records at all that stop a query: far more than a server filtering records
+ * after paging ever sends in a row, few enough that a query never runs for ever.
+ */
+export const EMPTY_PAGES_TO_STOP = 50;
 
 /** The server's paging went round in circles: permanent (it will do the same again). */
 export class PagingLoopError extends FhirClientError {
@@ -42,6 +50,7 @@ export class PagingGuard {
    */
   private readonly seen = new Set<number>();
   private idlePages = 0;
+  private emptyPages = 0;
 
   /**
    * Takes in page `pageNo`, read from `url` (null for the query's first request), before it is stored.
@@ -59,6 +68,14 @@ export class PagingGuard {
     }
     if (fresh > 0) this.idlePages = 0;
     else if (entries.length > 0) this.idlePages += 1;
+    this.emptyPages = entries.length === 0 ? this.emptyPages + 1 : 0;
+    if (this.emptyPages >= EMPTY_PAGES_TO_STOP) {
+      const kept = pageNo - this.emptyPages;
+      throw new PagingLoopError(
+        `pages ${kept + 1}–${pageNo} of this query held no records: the server's paging does not end, ` +
+          `so the query stopped (${kept > 0 ? `what ${pagesText(1, kept)} held is kept` : 'nothing was stored'})`,
+      );
+    }
     if (this.idlePages >= IDLE_PAGES_TO_STOP) {
       const kept = pageNo - this.idlePages;
       throw new PagingLoopError(

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { PagingGuard, PagingLoopError } from '../../src/pull/paging-guard';
+import { EMPTY_PAGES_TO_STOP, PagingGuard, PagingLoopError } from '../../src/pull/paging-guard';
 import type { PageEntry } from '../../src/pull/page-resources';
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
@@ -43,6 +43,19 @@ describe('PagingGuard', () => {
     guard.admit(1, null, page('a'));
     guard.admit(2, 'u2', [{ ...page('a')[0]!, versionId: '2', sha256: sha256('Observation/a, version 2') }]);
     expect(() => guard.admit(3, 'u3', [{ ...page('a')[0]!, versionId: '2', sha256: sha256('Observation/a, version 2') }])).toThrow(PagingLoopError);
+  });
+
+  it('stops at the last of EMPTY_PAGES_TO_STOP pages in a row with no records; fewer, and records again, go on', () => {
+    const guard = new PagingGuard();
+    guard.admit(1, null, page('a'));
+    for (let n = 2; n < EMPTY_PAGES_TO_STOP + 1; n++) guard.admit(n, `u${n}`, []);
+    guard.admit(EMPTY_PAGES_TO_STOP + 1, 'u-records', page('b')); // a server filtering after paging: records again
+    for (let n = EMPTY_PAGES_TO_STOP + 2; n < 2 * EMPTY_PAGES_TO_STOP + 1; n++) guard.admit(n, `u${n}`, []);
+    expect(() => guard.admit(2 * EMPTY_PAGES_TO_STOP + 1, 'u-last', [])).toThrow(
+      new PagingLoopError(
+        `pages ${EMPTY_PAGES_TO_STOP + 2}–${2 * EMPTY_PAGES_TO_STOP + 1} of this query held no records: the server's paging does not end, so the query stopped (what pages 1–${EMPTY_PAGES_TO_STOP + 1} held is kept)`,
+      ),
+    );
   });
 
   it('is permanent: asking again gets the same', () => {

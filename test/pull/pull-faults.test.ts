@@ -334,7 +334,7 @@ it('answers a pull asked for again while the same one is under way with that pul
 
 describe('a server whose paging goes round in circles', () => {
   /** Care team A with pages of 5, searched per type (no $everything), `fault` on its Observation searches. */
-  async function pullUnder(fault: 'paging-loop' | 'stuck-paging', paging: 'offset' | 'token') {
+  async function pullUnder(fault: 'paging-loop' | 'stuck-paging' | 'endless-paging', paging: 'offset' | 'token') {
     const a = await team('care-team-a', paging, 5);
     await svc.service.db.query(`UPDATE endpoints SET capabilities = jsonb_set(capabilities, '{patientEverything}', 'false') WHERE id = $1`, [a.endpointId]);
     const rule = a.server.faults.add({ match: paging === 'offset' ? 'GET /Observation' : 'GET *', action: { kind: fault } });
@@ -398,6 +398,25 @@ describe('a server whose paging goes round in circles', () => {
       } finally {
         await a.server.stop();
       }
+    }
+  }, 120_000);
+
+  it('stops a query whose pages never end (a next link on every page, past the end of the results), keeping every record', async () => {
+    const { a, caseId, pull, tasks } = await pullUnder('endless-paging', 'offset');
+    try {
+      expect(pull.state).toBe('partial');
+      const observations = tasks.filter((t) => t.resource_type === 'Observation');
+      expect(observations.length).toBeGreaterThan(0);
+      for (const t of observations) {
+        expect({ state: t.state, error: t.last_error }).toEqual({
+          state: 'failed',
+          error: expect.stringMatching(/^pages \d+–\d+ of this query held no records: the server's paging does not end, so the query stopped \(what pages 1–\d+ held is kept\)$/) as unknown,
+        });
+      }
+      // Every Observation the server holds was stored before the paging ran on.
+      expect((await storedKeys(caseId)).filter((k) => k.startsWith('Observation/'))).toEqual(heldKeys('care-team-a', a.server, ['Observation']));
+    } finally {
+      await a.server.stop();
     }
   }, 120_000);
 });

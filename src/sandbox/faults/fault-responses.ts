@@ -83,6 +83,24 @@ export function withNextLinkToSelf(response: SandboxResponse): SandboxResponse {
   return { ...response, body: JSON.stringify(parsed) };
 }
 
+/**
+ * The real page with a `next` link even when it ends the results: its `self` link with the offset
+ * (`_offset`, or HAPI's `_getpagesoffset`) moved on by `_count`.
+ */
+export function withEndlessNextLink(response: SandboxResponse): SandboxResponse {
+  const parsed = jsonBody(response) as LinkedBundle | undefined;
+  const self = parsed?.link?.find((link) => link.relation === 'self');
+  if (parsed?.type !== 'searchset' || !self?.url || parsed.link?.some((link) => link.relation === 'next')) {
+    return response;
+  }
+  const url = new URL(self.url);
+  const count = Number(url.searchParams.get('_count') ?? '0');
+  const param = url.searchParams.has('_getpagesoffset') ? '_getpagesoffset' : '_offset';
+  url.searchParams.set(param, String(Number(url.searchParams.get(param) ?? '0') + Math.max(1, count)));
+  parsed.link = [...(parsed.link ?? []), { relation: 'next', url: url.toString() }];
+  return { ...response, body: JSON.stringify(parsed) };
+}
+
 /** The real page (its links, total…) with the entries of `first`, the query's first page. */
 export function withEntriesOf(response: SandboxResponse, first: SandboxResponse): SandboxResponse {
   const page = jsonBody(response) as LinkedBundle | undefined;

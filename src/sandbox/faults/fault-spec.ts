@@ -9,7 +9,7 @@
  * - `<METHOD> <path>`: a request pattern (route-pattern.ts), e.g. `GET /Observation*`.
  * - `<action>`: `latency` | `429` (or `rate-limit`) | `503` (or `unavailable`) | `500` (or `server-error`)
  *   | `hang` | `reset` | `malformed-json` | `truncated` | `expired-token` | `foreign-next-link` | `search-outcome` | `ignore-parameter`
- *   | `paging-loop` | `stuck-paging` | `redirect`.
+ *   | `paging-loop` | `stuck-paging` | `endless-paging` | `redirect`.
  * - options of the action: `ms=` (latency), `retryAfter=<seconds>`, `retryAfterFormat=seconds|http-date`,
  *   `fraction=` (truncated, default 0.5), `origin=` (foreign-next-link), `location=` and `status=` (redirect),
  *   `message=`, `severity=` and `code=` (search-outcome), `name=` (ignore-parameter),
@@ -54,6 +54,7 @@ const ACTION_ALIASES: Record<string, FaultAction['kind']> = {
   'ignore-parameter': 'ignore-parameter',
   'paging-loop': 'paging-loop',
   'stuck-paging': 'stuck-paging',
+  'endless-paging': 'endless-paging',
   redirect: 'redirect',
 };
 
@@ -155,6 +156,7 @@ const actionSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('ignore-parameter'), name: z.string().min(1) }),
   z.object({ kind: z.literal('paging-loop') }),
   z.object({ kind: z.literal('stuck-paging') }),
+  z.object({ kind: z.literal('endless-paging') }),
   z.object({
     kind: z.literal('search-outcome'),
     message: z.string().min(1),

@@ -45,6 +45,8 @@ export type FaultAction =
   | { readonly kind: 'paging-loop' }
   /** A searchset page holding the first page's entries, its links those of the page asked for: paging that never advances (a server ignoring its own offset). */
   | { readonly kind: 'stuck-paging' }
+  /** A searchset page that ends the results still carries a `next` link, to the page after it (empty), and so on: paging that never ends. */
+  | { readonly kind: 'endless-paging' }
   /** Answer with a redirect to `location` (default 302). */
   | { readonly kind: 'redirect'; readonly location: string; readonly status?: 301 | 302 | 303 | 307 | 308 };
 

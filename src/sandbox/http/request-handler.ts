@@ -4,11 +4,11 @@
  *
  * Fault order: latency (global + latency rules) first, then a status fault (429/503/500/401/3xx),
  * hang or reset instead of handling the request; or, for malformed-json, truncated,
- * foreign-next-link, search-outcome, paging-loop and stuck-paging, the request is handled and its real
+ * foreign-next-link, search-outcome, paging-loop, stuck-paging and endless-paging, the request is handled and its real
  * response is altered; for ignore-parameter, the request is handled without that search parameter.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { faultStatusResponse, malformedJson, withEntriesOf, withForeignNextLink, withNextLinkToSelf, withSearchOutcome } from '../faults/fault-responses';
+import { faultStatusResponse, malformedJson, withEndlessNextLink, withEntriesOf, withForeignNextLink, withNextLinkToSelf, withSearchOutcome } from '../faults/fault-responses';
 import type { FaultRegistry } from '../faults/fault-registry';
 import type { FaultAction } from '../faults/fault-types';
 import type { RecordedRequest, RequestLog } from '../observability/request-log';
@@ -92,6 +92,9 @@ function alter(response: SandboxResponse, action: FaultAction | undefined): Sand
   }
   if (action?.kind === 'paging-loop') {
     return withNextLinkToSelf(response);
+  }
+  if (action?.kind === 'endless-paging') {
+    return withEndlessNextLink(response);
   }
   return response;
 }
