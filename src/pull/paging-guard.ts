@@ -45,8 +45,8 @@ export class PagingGuard {
   /**
    * The records read in this run, by the first 52 bits of the SHA-256 of their bytes (which hold their
    * type, id and version): a number, not a 64-character string, so a query of 100,000 records keeps a
-   * few MB here. Two records sharing 52 bits (about one in 10^10 pairs of a 100,000-record query) would
-   * only make one page look less new than it is.
+   * few MB here. That any two of 100,000 records share 52 bits is about a one-in-a-million chance, and
+   * it would only make one page look less new than it is.
    */
   private readonly seen = new Set<number>();
   private idlePages = 0;
@@ -54,7 +54,8 @@ export class PagingGuard {
 
   /**
    * Takes in page `pageNo`, read from `url` (null for the query's first request), before it is stored.
-   * @throws PagingLoopError when it makes {@link IDLE_PAGES_TO_STOP} pages in a row with nothing new
+   * @throws PagingLoopError when it makes {@link IDLE_PAGES_TO_STOP} pages in a row with nothing new, or
+   *   {@link EMPTY_PAGES_TO_STOP} with nothing at all
    */
   admit(pageNo: number, url: string | null, entries: readonly PageEntry[]): void {
     if (url !== null && !this.pageOfUrl.has(url)) this.pageOfUrl.set(url, pageNo);

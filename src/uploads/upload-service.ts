@@ -198,7 +198,7 @@ export async function listUploads(db: Database, caseId: string): Promise<UploadV
       uploadId,
       receivedAt: (top[0] ?? files[0])?.createdAt.toISOString() ?? '',
       uploadedBy: (top[0] ?? files[0])?.uploadedBy ?? '',
-      state: bundleVersion !== undefined ? 'ingested' : failure !== undefined ? 'failed' : counts.received > 0 ? 'ingesting' : 'assembling',
+      state: failure !== undefined ? 'failed' : counts.received > 0 ? 'ingesting' : bundleVersion === undefined ? 'assembling' : 'ingested',
       ...(failure !== undefined ? { failure } : {}),
       ...(bundleVersion !== undefined ? { bundleVersion } : {}),
       bytes: top.reduce((n, f) => n + f.size, 0),
