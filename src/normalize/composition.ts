@@ -334,7 +334,7 @@ function describeResource(r: FhirResource, byUrl: ReadonlyMap<string, FhirResour
 }
 
 /** Severities of a server's search messages worth a reader's attention (information is left to the completeness report). */
-const NOTEWORTHY = new Set(['fatal', 'error', 'warning']);
+export const NOTEWORTHY_SEVERITIES: ReadonlySet<string> = new Set(['fatal', 'error', 'warning']);
 /** Messages of one source shown in the narrative (the completeness report lists all). */
 const MAX_NOTES_PER_SOURCE = 5;
 
@@ -346,7 +346,7 @@ const MAX_NOTES_PER_SOURCE = 5;
 function serverNotes(sources: readonly SourceInfo[]): string {
   return sources
     .flatMap((s) => {
-      const noteworthy = (s.serverMessages ?? []).filter((m) => NOTEWORTHY.has(m.severity));
+      const noteworthy = (s.serverMessages ?? []).filter((m) => NOTEWORTHY_SEVERITIES.has(m.severity));
       const shown = noteworthy.slice(0, MAX_NOTES_PER_SOURCE).map((m) => `<p>About the records from ${escapeXml(s.name)}, its EHR said: ${escapeXml(m.text)} (${escapeXml(m.severity)}).</p>`);
       const more = noteworthy.length - shown.length;
       if (more > 0) shown.push(`<p>${escapeXml(s.name)}'s EHR said ${more} more such thing${more === 1 ? '' : 's'}: see the completeness report.</p>`);

@@ -29,8 +29,12 @@ export function eventMessage(type: string, data: Record<string, unknown>): strin
   const v = typeof data.version === 'number' ? ` (version ${data.version})` : '';
   const failed = Array.isArray(data.failedSourceIds) ? data.failedSourceIds.length : 0;
   switch (type) {
-    case 'records.complete':
-      return `All records are in${v ? ` and the case bundle is assembled${v}` : ''}: the case can be assigned to a specialist.`;
+    case 'records.complete': {
+      const said = typeof data.serverMessages === 'number' && data.serverMessages > 0
+        ? ` But the EHRs said ${data.serverMessages} thing${data.serverMessages === 1 ? '' : 's'} about their searches that may mean records are missing (results cut short, records withheld…): read them with the case's sources before assigning.`
+        : '';
+      return `All records are in${v ? ` and the case bundle is assembled${v}` : ''}: the case can be assigned to a specialist.${said}`;
+    }
     case 'records.updated': {
       const signed = typeof data.opinionVersion === 'number'
         ? ` Opinion version ${data.opinionVersion} was signed on ${typeof data.opinionBundleVersion === 'number' ? `bundle version ${data.opinionBundleVersion}` : 'earlier records'}: the specialist should review what is new and amend it if needed.`

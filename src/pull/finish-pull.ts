@@ -65,13 +65,17 @@ export async function finishPull(deps: CaseServiceDeps, pullId: string, options:
 /**
  * After a complete pull, a case still `collecting_records` moves to `records_complete`, which starts
  * the SLA clock and lets a specialist be assigned. Idempotent.
+ * @param serverMessages how many noteworthy things the EHRs said about the pull's searches (the
+ *   notification asks the case manager to look before assigning)
  */
-export async function recordsCompleteAfter(deps: CaseServiceDeps, caseId: string, state: PullState, bundleVersion?: number): Promise<void> {
+export async function recordsCompleteAfter(deps: CaseServiceDeps, caseId: string, state: PullState, bundleVersion?: number, serverMessages = 0): Promise<void> {
   if (state !== 'complete') return;
   const record = await findCase(deps.db, caseId);
   if (record?.status !== 'collecting_records') return;
   await deps.db.transaction(async (tx) => {
     await transitionCase(deps, tx, { id: caseId, to: 'records_complete', reason: 'All records are in', actor: SYSTEM_PULL, now: deps.now?.() ?? new Date() });
-    await recordEvent(tx, 'records.complete', caseId, { caseId, ...(bundleVersion !== undefined ? { version: bundleVersion } : {}) });
+    await recordEvent(tx, 'records.complete', caseId, {
+      caseId, ...(bundleVersion !== undefined ? { version: bundleVersion } : {}), ...(serverMessages > 0 ? { serverMessages } : {}),
+    });
   });
 }

@@ -11,6 +11,7 @@
  * @packageDocumentation
  */
 
+import { NOTEWORTHY_SEVERITIES } from '../normalize/composition';
 import { isRecord } from '../util/is-record';
 
 /** One issue of a server's OperationOutcome, as shown to the case manager. */
@@ -73,4 +74,14 @@ export function addServerMessages(known: readonly ServerMessage[], page: readonl
     }
   }
   return out;
+}
+
+/**
+ * How many distinct things worth a reader's attention (severity fatal, error or warning) the servers
+ * said about these queries: what may make a complete pull less than the whole record.
+ */
+export function noteworthyMessageCount(queries: readonly { readonly serverMessages: readonly ServerIssue[] }[]): number {
+  const distinct = new Set<string>();
+  for (const q of queries) for (const m of q.serverMessages) if (NOTEWORTHY_SEVERITIES.has(m.severity)) distinct.add(keyOf(m));
+  return distinct.size;
 }

@@ -257,6 +257,14 @@ it("shows what the server said about a query besides its results (search.mode = 
     // And with the case's sources, where the case manager looks first.
     const sources = (await (await svc.request('GET', `/api/cases/${caseId}/sources`, { token: cm })).json()) as { items: { serverMessages: unknown[] }[] };
     expect(sources.items.map((x) => x.serverMessages)).toEqual([[{ severity: 'warning', code: 'incomplete', text: 'Results limited to the last 2 years' }]]);
+    // The case managers are told, as the records are declared complete: one distinct thing said.
+    const notes = await eventually(
+      async () => ((await (await svc.request('GET', `/api/notifications?caseId=${caseId}`, { token: cm })).json()) as { items: { type: string; message: string }[] }).items,
+      (items) => items.some((n) => n.type === 'records.complete'),
+    );
+    expect(notes.find((n) => n.type === 'records.complete')?.message).toMatch(
+      /: the case can be assigned to a specialist\. But the EHRs said 1 thing about their searches that may mean records are missing \(results cut short, records withheld…\): read them with the case's sources before assigning\.$/,
+    );
   } finally {
     await a.server.stop();
   }
