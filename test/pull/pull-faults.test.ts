@@ -356,23 +356,27 @@ describe('a server whose paging goes round in circles', () => {
     return { a, rule, caseId, pull, tasks };
   }
 
+  type TaskRowView = Awaited<ReturnType<typeof pullUnder>>['tasks'][number];
+
+  /** The pull's Observation queries, each failed with an error matching `reason`. */
+  function observationQueriesStopped(tasks: readonly TaskRowView[], reason: RegExp): TaskRowView[] {
+    const observations = tasks.filter((t) => t.resource_type === 'Observation');
+    expect(observations.length).toBeGreaterThan(0);
+    for (const t of observations) expect({ state: t.state, error: t.last_error }).toEqual({ state: 'failed', error: expect.stringMatching(reason) as unknown });
+    return observations;
+  }
+
   it('stops a query whose next link leads back to a page already read, keeping what it read; the other queries complete', async () => {
     const { a, rule, caseId, pull, tasks } = await pullUnder('paging-loop', 'offset');
     try {
       expect(a.server.faults.rule(rule)?.fired).toBeGreaterThan(0);
       expect(pull.state).toBe('partial');
-      const observations = tasks.filter((t) => t.resource_type === 'Observation');
-      expect(observations.length).toBeGreaterThan(0);
-      for (const t of observations) {
-        expect({ state: t.state, error: t.last_error }).toEqual({
-          state: 'failed',
-          // A page linking to itself: from page 2 on (page 1's link leads to a copy of page 1 under another URL, which brings nothing new).
-          error: expect.stringMatching(
-            /^(the next link of page \d+ of this query leads back to page \d+: the server's paging goes round in a circle|page 2 of this query held only records its earlier pages had: the server's paging does not advance), so the query stopped \(what pages? [\d–]+ held is kept\)$/,
-          ) as unknown,
-        });
-        expect(t.pages).toBeLessThanOrEqual(3);
-      }
+      // A page linking to itself: from page 2 on (page 1's link leads to a copy of page 1 under another URL, which brings nothing new).
+      const observations = observationQueriesStopped(
+        tasks,
+        /^(the next link of page \d+ of this query leads back to page \d+: the server's paging goes round in a circle|page 2 of this query held only records its earlier pages had: the server's paging does not advance), so the query stopped \(what pages? [\d–]+ held is kept\)$/,
+      );
+      for (const t of observations) expect(t.pages).toBeLessThanOrEqual(3);
       expect(tasks.filter((t) => t.resource_type !== 'Observation').map((t) => t.state)).toEqual(tasks.filter((t) => t.resource_type !== 'Observation').map(() => 'complete'));
       // A handful of requests, not an endless loop: each Observation query asked at most 3 pages.
       const observationRequests = a.server.requests().filter((r) => r.target.startsWith('/Observation')).length;
@@ -413,14 +417,7 @@ describe('a server whose paging goes round in circles', () => {
     const { a, caseId, pull, tasks } = await pullUnder('endless-paging', 'offset');
     try {
       expect(pull.state).toBe('partial');
-      const observations = tasks.filter((t) => t.resource_type === 'Observation');
-      expect(observations.length).toBeGreaterThan(0);
-      for (const t of observations) {
-        expect({ state: t.state, error: t.last_error }).toEqual({
-          state: 'failed',
-          error: expect.stringMatching(/^pages \d+–\d+ of this query held no records: the server's paging does not end, so the query stopped \(what pages 1–\d+ held is kept\)$/) as unknown,
-        });
-      }
+      observationQueriesStopped(tasks, /^pages \d+–\d+ of this query held no records: the server's paging does not end, so the query stopped \(what pages 1–\d+ held is kept\)$/);
       // Every Observation the server holds was stored before the paging ran on.
       expect((await storedKeys(caseId)).filter((k) => k.startsWith('Observation/'))).toEqual(heldKeys('care-team-a', a.server, ['Observation']));
     } finally {
