@@ -1,5 +1,3 @@
-import type { Request, Response } from 'express';
-
 /**
  * Conditional GET for representations that never change once written — a bundle version, a signed
  * report version, an uploaded file: the answer carries an `ETag`, and a client that sends it back in
@@ -8,31 +6,17 @@ import type { Request, Response } from 'express';
  * to learn it has the latest. (Answers stay `Cache-Control: no-store`: nothing with PHI is kept by
  * shared caches or browsers; a client that stores a copy does so on purpose.)
  */
-
-/** An entity tag: `"opaque"`, or `W/"opaque"` when weak (same content, other encodings: gzip or not). */
-export function entityTag(opaque: string, weak: boolean): string {
-  if (!/^[\x21\x23-\x7e]+$/.test(opaque)) throw new RangeError(`an entity tag holds visible ASCII characters but '"': ${JSON.stringify(opaque)}`);
-  return `${weak ? 'W/' : ''}"${opaque}"`;
-}
-
-/** The opaque part of an entity tag (weak comparison ignores `W/`). */
-function opaquePart(tag: string): string | undefined {
-  const m = /^(?:W\/)?"([^"]*)"$/.exec(tag.trim());
-  return m ? m[1] : undefined;
-}
+import type { Request, Response } from 'express';
+import { listedTags, opaquePart } from './entity-tags';
 
 /**
  * Whether an `If-None-Match` header matches `etag` by weak comparison (RFC 9110 §8.8.3.2), as GET
- * requires: `*`, or any listed tag with the same opaque part. Malformed members match nothing.
+ * requires: `*`, or any listed tag with the same opaque part.
  */
 export function ifNoneMatchHits(header: string | readonly string[] | undefined, etag: string): boolean {
-  if (header === undefined) return false;
-  const value = typeof header === 'string' ? header : header.join(',');
-  if (value.trim() === '*') return true;
+  const listed = listedTags(header);
   const wanted = opaquePart(etag);
-  if (wanted === undefined) return false;
-  // Members are separated by commas; an opaque tag holds no '"', so quoted commas cannot occur in valid ones.
-  return (value.match(/(?:W\/)?"[^"]*"/g) ?? []).some((member) => opaquePart(member) === wanted);
+  return listed === '*' || (listed !== undefined && wanted !== undefined && listed.includes(wanted));
 }
 
 /**

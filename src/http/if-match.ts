@@ -2,10 +2,11 @@
  * Optimistic concurrency with entity tags (RFC 9110 §13.1.1, `If-Match`): a client sends back the
  * `ETag` it read, and the write applies only if the resource still has it.
  */
+import { entityTag, listedTags } from './entity-tags';
 import { HttpProblem } from './problem';
 
 /** The weak entity tag of a revision number: `W/"7"`. */
-export const revisionTag = (revision: number): string => `W/"${revision}"`;
+export const revisionTag = (revision: number): string => entityTag(String(revision), true);
 
 /**
  * Whether an `If-Match` header allows writing over `current` (a revision, or undefined when the
@@ -13,11 +14,10 @@ export const revisionTag = (revision: number): string => `W/"${revision}"`;
  * the resource exists. Otherwise when one of the listed tags (weak or strong) names `current`.
  */
 export function ifMatchAllows(header: string | string[] | undefined, current: number | undefined): boolean {
-  if (header === undefined) return true;
-  const value = (Array.isArray(header) ? header.join(',') : header).trim();
-  if (value === '*') return current !== undefined;
-  if (current === undefined) return false;
-  return value.split(',').some((tag) => tag.trim().replace(/^W\//, '') === `"${current}"`);
+  const listed = listedTags(header);
+  if (listed === undefined) return true;
+  if (listed === '*') return current !== undefined;
+  return current !== undefined && listed.includes(String(current));
 }
 
 /** 412 for a write whose `If-Match` no longer holds. */

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { entityTag, ifNoneMatchHits } from '../../src/http/conditional-get';
+import { ifNoneMatchHits } from '../../src/http/conditional-get';
+import { entityTag } from '../../src/http/entity-tags';
 import { openCaseIn, opinionFor, referredIntake } from '../support/opinion-case';
 import { startTestService, type TestService } from '../support/service';
 import { SHARED_DATA } from '../support/synthea';

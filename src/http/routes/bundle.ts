@@ -7,7 +7,8 @@ import { bundleChanges, type BundleChanges } from '../../assembly/bundle-changes
 import { bundleVersionView, latestBundleVersion, listBundleVersions } from '../../assembly/bundle-versions';
 import { findCase } from '../../db/case-repository';
 import { DEDUPE_RULE_NAMES } from '../../normalize/dedupe';
-import { answeredNotModified, entityTag } from '../conditional-get';
+import { answeredNotModified } from '../conditional-get';
+import { entityTag } from '../entity-tags';
 import { notFound } from '../problem';
 import { streamText } from '../stream-text';
 import { defineRoute, type AnyRoute } from '../route';
