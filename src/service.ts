@@ -21,7 +21,7 @@ import { SecretBox } from './security/secret-box';
 import { BlobStore } from './blobs/blob-store';
 import type { FhirClientDeps } from './fhir';
 import { loadTerminologyMappings, type TerminologyMappings } from './normalize/terminology';
-import { processAssemblyMemory } from './assembly/assembly-memory';
+import { configureAssemblyMemory, processAssemblyMemory } from './assembly/assembly-memory';
 import { loadReportFonts } from './report/report-fonts';
 import { WorkDispatcher } from '../queues/deliver-report';
 
@@ -55,7 +55,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   // Fail fast on bad mapping data; assembly reads them through this accessor.
   const terminology = loadTerminologyMappings();
   const mappings = (): TerminologyMappings => terminology;
-  if (config.assemblyMemoryMb !== undefined) processAssemblyMemory.setBudget(config.assemblyMemoryMb * 1024 * 1024);
+  if (config.assemblyMemoryMb !== undefined) configureAssemblyMemory(processAssemblyMemory, config.assemblyMemoryMb);
   // Request paths: fail fast while Redis is down. Workers: wait for Redis to come back.
   const apiRedis: Redis = createClientConnection(config.redisUrl);
   apiRedis.on('error', () => undefined);

@@ -12,6 +12,7 @@
  */
 import v8 from 'node:v8';
 import { HttpProblem } from '../http/problem';
+import { logger } from '../log';
 
 /**
  * Heap an assembly needs per raw resource, measured with `bench:assemble` (2026-11-28): 50,000
@@ -100,6 +101,20 @@ export class AssemblyMemory {
       this.held += next.bytes;
       next.grant();
     }
+  }
+}
+
+/**
+ * Sets a process's budget from `ASSEMBLY_MEMORY_MB`, warning when it exceeds the V8 heap limit: such
+ * a budget lets an assembly start that will run the process out of heap, what the budget is for.
+ */
+export function configureAssemblyMemory(memory: AssemblyMemory, megabytes: number): void {
+  memory.setBudget(megabytes * MB);
+  const heapMb = Math.floor(v8.getHeapStatistics().heap_size_limit / MB);
+  if (megabytes > heapMb) {
+    logger.warn('ASSEMBLY_MEMORY_MB exceeds the heap limit: a case that large would run the process out of memory; raise the limit with NODE_OPTIONS=--max-old-space-size', {
+      assemblyMemoryMb: megabytes, heapLimitMb: heapMb,
+    });
   }
 }
 

@@ -1,7 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
-import { AssemblyMemory, AssemblyTooLargeError, BYTES_PER_RESOURCE, processAssemblyMemory } from '../../src/assembly/assembly-memory';
+import v8 from 'node:v8';
+import Transport from 'winston-transport';
+import { AssemblyMemory, AssemblyTooLargeError, BYTES_PER_RESOURCE, configureAssemblyMemory, processAssemblyMemory } from '../../src/assembly/assembly-memory';
+import { logger } from '../../src/log';
 import { fixtureBundle, fixtureIntake, fixturePatientId } from '../support/fixture-child';
 import { eventually, startTestService, type TestService } from '../support/service';
 import { SHARED_DATA } from '../support/synthea';
@@ -45,6 +48,30 @@ describe('AssemblyMemory', () => {
     expect(await waiting).toBeInstanceOf(AssemblyTooLargeError);
     first();
     expect(memory.state()).toEqual({ heldBytes: 0, waiting: 0 });
+  });
+});
+
+describe('ASSEMBLY_MEMORY_MB', () => {
+  it('sets the budget, and warns when it exceeds the heap limit (the budget would then not prevent running out of memory)', () => {
+    const warnings: string[] = [];
+    const capture = new (class extends Transport {
+      override log(info: { level: string; message: string }, next: () => void): void {
+        if (info.level === 'warn') warnings.push(info.message);
+        next();
+      }
+    })();
+    logger.add(capture);
+    try {
+      const memory = new AssemblyMemory();
+      configureAssemblyMemory(memory, 64);
+      expect({ budget: memory.budgetBytes, warnings }).toEqual({ budget: 64 * 1024 * 1024, warnings: [] });
+      const heapMb = Math.floor(v8.getHeapStatistics().heap_size_limit / 1048576);
+      configureAssemblyMemory(memory, heapMb + 1);
+      expect(memory.budgetBytes).toBe((heapMb + 1) * 1048576);
+      expect(warnings).toEqual(['ASSEMBLY_MEMORY_MB exceeds the heap limit: a case that large would run the process out of memory; raise the limit with NODE_OPTIONS=--max-old-space-size']);
+    } finally {
+      logger.remove(capture);
+    }
   });
 });
 
