@@ -4,6 +4,11 @@ import type { CapabilityStatement } from 'fhir/r4';
 export interface EndpointCapabilities {
   readonly fhirVersion?: string;
   readonly software?: string;
+  /**
+   * The base URL the server believes it has (`implementation.url`): behind a reverse proxy that does
+   * not tell it the public address, the internal one it also writes into its links (see `rebaseNextLinks`).
+   */
+  readonly implementationUrl?: string;
   /** Resource types with the search parameters and interactions the server declares. */
   readonly resources: Record<string, { searchParams: string[]; interactions: string[]; operations: string[] }>;
   /** `Patient/$everything` is offered. */
@@ -32,9 +37,11 @@ export function summarizeCapabilities(statement: CapabilityStatement): EndpointC
       (r) => r.type === 'Patient' && (r.operation ?? []).some((o) => /Patient-everything/.test(o.definition ?? '')),
     ) ||
     systemOps.some((o) => /Patient-everything/.test(o));
+  const implementationUrl = statement.implementation?.url;
   return {
     fhirVersion: statement.fhirVersion,
     software: statement.software?.name,
+    ...(implementationUrl && /^https?:\/\//i.test(implementationUrl) && URL.canParse(implementationUrl) ? { implementationUrl } : {}),
     resources,
     patientEverything,
     systemInteractions: (rest?.interaction ?? []).map((i) => i.code),

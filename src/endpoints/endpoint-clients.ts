@@ -3,7 +3,7 @@ import { FhirEndpointClient, RedisCircuitBreaker, type FhirClientDeps, type Fhir
 import type { EndpointConnection } from '../fhir/endpoint';
 import type { SecretBox } from '../security/secret-box';
 import type { EndpointRow } from './endpoint-repository';
-import { toConnection } from './endpoint-service';
+import { declaredBaseOf, toConnection } from './endpoint-service';
 
 /** Options every client of an {@link EndpointClients} shares. */
 export interface EndpointClientsOptions {
@@ -30,10 +30,12 @@ export class EndpointClients {
 
   /**
    * The client for a registered endpoint. The sealed secret is opened only when the client is
-   * (re)built: its `updated_at` changes with every registration change, so a stale client is replaced.
+   * (re)built: its `updated_at` changes with every registration change, so a stale client is replaced;
+   * so does the base URL the server declares, where the client rebases `next` links by it.
    */
   forEndpoint(row: EndpointRow, secrets: SecretBox): FhirEndpointClient {
-    const version = row.updatedAt.toISOString();
+    const declaredBase = declaredBaseOf(row);
+    const version = `${row.updatedAt.toISOString()}${declaredBase !== undefined ? `|${declaredBase}` : ''}`;
     const cached = this.clients.get(row.id);
     if (cached && cached.version === version) return cached.client;
     return this.get(toConnection(row, secrets), version);

@@ -111,7 +111,16 @@ export function toConnection(row: EndpointRow, secrets: SecretBox): EndpointConn
     maxConcurrency: row.maxConcurrency,
     allowInsecureHttp: row.allowInsecureHttp,
     rebaseNextLinks: row.rebaseNextLinks,
+    ...(declaredBaseOf(row) !== undefined ? { declaredBaseUrl: declaredBaseOf(row) } : {}),
   };
+}
+
+/**
+ * The base URL the server declares for itself (capabilities read at registration, see
+ * `EndpointCapabilities.implementationUrl`), for an endpoint that rebases its `next` links by it.
+ */
+export function declaredBaseOf(row: EndpointRow): string | undefined {
+  return row.rebaseNextLinks ? (row.capabilities as EndpointCapabilities | null)?.implementationUrl : undefined;
 }
 
 async function checkBaseUrl(baseUrl: string, allowInsecureHttp: boolean): Promise<void> {

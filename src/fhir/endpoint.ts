@@ -51,6 +51,12 @@ export interface EndpointConnection {
    * the endpoint's origin only. Default off: such a link is refused.
    */
   readonly rebaseNextLinks?: boolean;
+  /**
+   * With `rebaseNextLinks`: the base URL the server declares for itself (its CapabilityStatement's
+   * `implementation.url`). A link under it is moved under `baseUrl` (a proxy that maps
+   * `/fhir/r4` to the server's `/fhir`); any other link keeps its path on the endpoint's origin.
+   */
+  readonly declaredBaseUrl?: string;
   /** Whole-request timeout (headers and body) in ms; default 60 000. */
   readonly timeoutMs?: number;
 }

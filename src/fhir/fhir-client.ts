@@ -225,7 +225,7 @@ export class FhirEndpointClient {
 
   /** A `next` link on the endpoint's origin (endpoints registered with `rebaseNextLinks`). */
   private rebased(url: string): URL {
-    const { url: target, movedFrom } = rebaseOnEndpointOrigin(this.endpoint.baseUrl, url);
+    const { url: target, movedFrom } = rebaseOnEndpointOrigin(this.endpoint.baseUrl, url, this.endpoint.declaredBaseUrl);
     if (movedFrom !== undefined && !this.movedOrigins.has(movedFrom)) {
       this.movedOrigins.add(movedFrom);
       logger.warn("next links name another origin: followed on the endpoint's origin (rebaseNextLinks)", { endpointId: this.endpoint.id, linkOrigin: movedFrom });

@@ -74,13 +74,15 @@ export function assertSameOrigin(
 
 /**
  * A `next` link moved onto the endpoint's origin: resolved as {@link assertSameOrigin} does, then, when
- * it names another origin, the same path and query on the endpoint's scheme, host and port. For an EHR
- * behind a reverse proxy that writes its internal address (or `http:` for `https:`) into its links, on
- * endpoints registered with `rebaseNextLinks`: the request still goes to the endpoint's origin only.
+ * it names another origin, moved under the endpoint's base URL when it lies under the base the server
+ * declares for itself (`declaredBaseUrl`: a proxy mapping `/fhir/r4` to the server's `/fhir`), else the
+ * same path and query on the endpoint's scheme, host and port. For an EHR behind a reverse proxy that
+ * writes its internal address (or `http:` for `https:`) into its links, on endpoints registered with
+ * `rebaseNextLinks`: the request still goes to the endpoint's origin only.
  * @returns the URL to request, and the origin the link named when it was moved
  * @throws OffOriginUrlError for a link that does not parse or carries credentials
  */
-export function rebaseOnEndpointOrigin(baseUrl: string, candidateUrl: string): { url: URL; movedFrom?: string } {
+export function rebaseOnEndpointOrigin(baseUrl: string, candidateUrl: string, declaredBaseUrl?: string): { url: URL; movedFrom?: string } {
   const base = baseWithSlash(baseUrl);
   let resolved: URL;
   try {
@@ -93,7 +95,20 @@ export function rebaseOnEndpointOrigin(baseUrl: string, candidateUrl: string): {
   }
   resolved.hash = '';
   if (originOf(resolved) === originOf(base)) return { url: resolved };
-  return { url: new URL(`${resolved.pathname}${resolved.search}`, base.origin), movedFrom: originOf(resolved) };
+  const movedFrom = originOf(resolved);
+  const under = declaredBaseUrl !== undefined ? pathUnder(resolved, declaredBaseUrl) : undefined;
+  if (under !== undefined) return { url: new URL(`${base.pathname.replace(/\/$/, '')}${under}${resolved.search}`, base.origin), movedFrom };
+  return { url: new URL(`${resolved.pathname}${resolved.search}`, base.origin), movedFrom };
+}
+
+/** The rest of `url`'s path below `declaredBase` (`''` or `/…`) when `url` lies under it (same origin). */
+function pathUnder(url: URL, declaredBase: string): string | undefined {
+  if (!URL.canParse(declaredBase)) return undefined;
+  const declared = new URL(declaredBase);
+  if (originOf(declared) !== originOf(url)) return undefined;
+  const prefix = declared.pathname.replace(/\/$/, '');
+  if (url.pathname === prefix) return '';
+  return url.pathname.startsWith(`${prefix}/`) ? url.pathname.slice(prefix.length) : undefined;
 }
 
 /**

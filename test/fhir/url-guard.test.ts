@@ -25,6 +25,19 @@ describe('rebaseOnEndpointOrigin (endpoints registered with rebaseNextLinks)', (
     expect(rebaseOnEndpointOrigin(BASE, link)).toEqual({ url: new URL(to), movedFrom: from });
   });
 
+  it('moves a link under the base the server declares for itself under the endpoint base (a proxy mapping the path)', () => {
+    const declared = 'http://hapi:8080/hapi-fhir/fhir';
+    expect(rebaseOnEndpointOrigin(BASE, 'http://hapi:8080/hapi-fhir/fhir?_getpages=abc&_getpagesoffset=10', declared)).toEqual({
+      url: new URL('https://ehr.example.org/fhir/r4?_getpages=abc&_getpagesoffset=10'), movedFrom: 'http://hapi:8080',
+    });
+    expect(rebaseOnEndpointOrigin(BASE, 'http://hapi:8080/hapi-fhir/fhir/Observation?patient=1&_offset=500', `${declared}/`).url.toString()).toBe(
+      'https://ehr.example.org/fhir/r4/Observation?patient=1&_offset=500',
+    );
+    // Not under the declared base (another path, or another origin): the path is kept as it is.
+    expect(rebaseOnEndpointOrigin(BASE, 'http://hapi:8080/hapi-fhirx/Observation', declared).url.toString()).toBe('https://ehr.example.org/hapi-fhirx/Observation');
+    expect(rebaseOnEndpointOrigin(BASE, 'http://other:8080/hapi-fhir/fhir/Observation', declared).url.toString()).toBe('https://ehr.example.org/hapi-fhir/fhir/Observation');
+  });
+
   it.each([
     ['credentials', 'https://user:pw@hapi:8080/fhir/r4/x'],
     ['another scheme', 'ftp://hapi/fhir/r4/x'],

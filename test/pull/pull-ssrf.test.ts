@@ -127,6 +127,44 @@ it('follows next links naming another origin on the endpoint origin when the end
   }
 });
 
+it('moves next links under the base the EHR declares for itself under the endpoint base, when its proxy maps the path too', async () => {
+  const admin = await svc.token('admin');
+  const created = await svc.request('POST', '/api/endpoints', {
+    token: admin,
+    body: { name: 'EHR behind a path-mapping proxy', baseUrl: ehr.baseUrl, auth: { type: 'none' }, allowInsecureHttp: true, maxRequestsPerSecond: 1000, rebaseNextLinks: true },
+  });
+  const endpoint = (await created.json()) as { id: string; capabilities: { implementationUrl?: string } };
+  // What the EHR says its base is, from its CapabilityStatement (here: its real one).
+  expect(endpoint.capabilities.implementationUrl).toBe(ehr.baseUrl);
+  // Behind the proxy it would say its internal base, and write it into its links.
+  const internal = 'http://hapi.internal:8080/hapi-fhir/baseR4';
+  await svc.service.db.query(`UPDATE endpoints SET capabilities = jsonb_set(capabilities, '{implementationUrl}', to_jsonb($2::text)) WHERE id = $1`, [endpoint.id, internal]);
+  const rule = ehr.faults.add({ match: 'GET *', action: { kind: 'foreign-next-link', origin: 'http://hapi.internal:8080', base: internal } });
+  try {
+    const pullOnce = async (): Promise<PullView & { state: string; totals: { pages: number; resources: number } }> => {
+      const { id: caseId } = (await (await svc.request('POST', '/api/cases', { token: cm, body: intakeForChild('Ada', 'Quill', '2016-01-02') })).json()) as { id: string };
+      expect((await svc.request('POST', `/api/cases/${caseId}/sources`, { token: cm, body: { endpointId: endpoint.id, patient: { id: 'p1' } } })).status).toBe(201);
+      const { pullId } = (await (await svc.request('POST', `/api/cases/${caseId}/pulls`, { token: cm, body: { types: ['Condition'] } })).json()) as { pullId: string };
+      return eventually(
+        async () => (await (await svc.request('GET', `/api/cases/${caseId}/pulls/${pullId}`, { token: cm })).json()) as PullView & { state: string; totals: { pages: number; resources: number } },
+        (p) => ['complete', 'partial', 'failed'].includes(p.state),
+        60_000,
+      );
+    };
+    const view = await pullOnce();
+    expect({ state: view.state, pages: view.totals.pages, resources: view.totals.resources }).toEqual({ state: 'complete', pages: 3, resources: 12 });
+    expect(ehr.faults.rule(rule)?.fired).toBeGreaterThanOrEqual(2);
+    // Without the declared base, the path would be kept as the proxy wrote it: not found at the endpoint.
+    await svc.service.db.query(`UPDATE endpoints SET capabilities = capabilities - 'implementationUrl' WHERE id = $1`, [endpoint.id]);
+    const lost = await pullOnce();
+    expect(lost.state).toBe('failed');
+    expect(lost.sources[0]?.resourceTypes[0]?.lastError).toMatch(/404/);
+    expect(elsewhere.requestCount()).toBe(0);
+  } finally {
+    ehr.faults.remove(rule);
+  }
+});
+
 it('refuses a redirect off the origin', async () => {
   let rule = 0;
   try {

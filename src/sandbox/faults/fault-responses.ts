@@ -57,15 +57,22 @@ function jsonBody(response: SandboxResponse): unknown {
   }
 }
 
-/** The real response with its searchset links moved to `origin` (path and query kept). */
-export function withForeignNextLink(response: SandboxResponse, origin: string): SandboxResponse {
+/**
+ * The real response with its `next` link moved to `origin` (path and query kept), or, with `base`, its
+ * `serverBase` prefix (the server's own base URL) replaced by `base`.
+ */
+export function withForeignNextLink(response: SandboxResponse, action: { readonly origin: string; readonly base?: string }, serverBase: string): SandboxResponse {
   const parsed = jsonBody(response) as { link?: { relation?: string; url?: string }[] } | undefined;
   const next = parsed?.link?.find((link) => link.relation === 'next');
   if (!next?.url) {
     return response;
   }
-  const url = new URL(next.url);
-  next.url = new URL(url.pathname + url.search, origin).toString();
+  if (action.base !== undefined && next.url.startsWith(serverBase)) {
+    next.url = `${action.base.replace(/\/$/, '')}${next.url.slice(serverBase.replace(/\/$/, '').length)}`;
+  } else {
+    const url = new URL(next.url);
+    next.url = new URL(url.pathname + url.search, action.origin).toString();
+  }
   return { ...response, body: JSON.stringify(parsed) };
 }
 

@@ -11,7 +11,7 @@
  *   | `hang` | `reset` | `malformed-json` | `truncated` | `expired-token` | `foreign-next-link` | `search-outcome` | `ignore-parameter`
  *   | `paging-loop` | `stuck-paging` | `endless-paging` | `redirect`.
  * - options of the action: `ms=` (latency), `retryAfter=<seconds>`, `retryAfterFormat=seconds|http-date`,
- *   `fraction=` (truncated, default 0.5), `origin=` (foreign-next-link), `location=` and `status=` (redirect),
+ *   `fraction=` (truncated, default 0.5), `origin=` and `base=` (foreign-next-link), `location=` and `status=` (redirect),
  *   `message=`, `severity=` and `code=` (search-outcome), `name=` (ignore-parameter),
  *   `message=` (500);
  * - options of the trigger: `nth=`, `from=`, `to=`, `p=` (probability), `seed=`, `name=`.
@@ -113,7 +113,7 @@ function actionFromOptions(kind: FaultAction['kind'], options: Map<string, strin
     case 'truncated':
       return { kind, fraction: numberOption(options, 'fraction') };
     case 'foreign-next-link':
-      return { kind, origin: options.get('origin') };
+      return { kind, origin: options.get('origin'), base: options.get('base') };
     case 'ignore-parameter':
       return { kind, name: options.get('name') };
     case 'search-outcome':
@@ -152,7 +152,7 @@ const actionSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('malformed-json') }),
   z.object({ kind: z.literal('truncated'), fraction: z.number().min(0).lt(1).optional() }),
   z.object({ kind: z.literal('expired-token') }),
-  z.object({ kind: z.literal('foreign-next-link'), origin: z.url() }),
+  z.object({ kind: z.literal('foreign-next-link'), origin: z.url(), base: z.url().optional() }),
   z.object({ kind: z.literal('ignore-parameter'), name: z.string().min(1) }),
   z.object({ kind: z.literal('paging-loop') }),
   z.object({ kind: z.literal('stuck-paging') }),

@@ -31,8 +31,11 @@ export type FaultAction =
   | { readonly kind: 'truncated'; readonly fraction?: number }
   /** 401 `invalid_token` "expired", whatever token was sent. */
   | { readonly kind: 'expired-token' }
-  /** Rewrite the `next` link of a searchset to another origin (for SSRF / origin-pinning tests). */
-  | { readonly kind: 'foreign-next-link'; readonly origin: string }
+  /**
+   * Rewrite the `next` link of a searchset to another origin (for SSRF / origin-pinning tests); with
+   * `base`, the server's base URL in it becomes `base` (a proxy that also maps the path).
+   */
+  | { readonly kind: 'foreign-next-link'; readonly origin: string; readonly base?: string }
   /**
    * Put an OperationOutcome entry (`search.mode = outcome`) first in a searchset answer: the hints and
    * warnings a server adds to search results (https://hl7.org/fhir/R4/search.html#errors), e.g.

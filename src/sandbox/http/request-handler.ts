@@ -68,7 +68,7 @@ async function handle(deps: HandlerDependencies, req: IncomingMessage, res: Serv
   }
   const statusFault = action ? faultStatusResponse(action, deps.ctx.now()) : undefined;
   const handled = action?.kind === 'ignore-parameter' ? withoutParameter(request, action.name) : request;
-  let response = statusFault ?? alter(await dispatch(deps.ctx, handled), action);
+  let response = statusFault ?? alter(await dispatch(deps.ctx, handled), action, `${deps.origin}${deps.basePath}`);
   if (action?.kind === 'stuck-paging') {
     // The first page: the same request without the paging offset (either paging style).
     response = withEntriesOf(response, await dispatch(deps.ctx, withoutParameter(withoutParameter(request, '_offset'), '_getpagesoffset')));
@@ -80,12 +80,12 @@ async function handle(deps: HandlerDependencies, req: IncomingMessage, res: Serv
   send(res, response, record);
 }
 
-function alter(response: SandboxResponse, action: FaultAction | undefined): SandboxResponse {
+function alter(response: SandboxResponse, action: FaultAction | undefined, serverBase: string): SandboxResponse {
   if (action?.kind === 'malformed-json') {
     return malformedJson(response);
   }
   if (action?.kind === 'foreign-next-link') {
-    return withForeignNextLink(response, action.origin);
+    return withForeignNextLink(response, action, serverBase);
   }
   if (action?.kind === 'search-outcome') {
     return withSearchOutcome(response, action);
