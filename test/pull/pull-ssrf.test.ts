@@ -48,13 +48,15 @@ afterAll(async () => {
 
 interface PullView {
   state: string;
+  totals: { pages: number; resources: number };
   sources: { resourceTypes: { query: string; state: string; lastError: string | null }[] }[];
 }
 
-async function pull(types?: string[], beforePull: () => void = () => undefined): Promise<{ caseId: string; view: PullView }> {
+/** Pulls the child from `endpoint` (default: the EHR as registered in beforeAll) and waits for the end. */
+async function pull(types?: string[], beforePull: () => void = () => undefined, endpoint = endpointId): Promise<{ caseId: string; view: PullView }> {
   const intake = intakeForChild('Ada', 'Quill', '2016-01-02');
   const { id: caseId } = (await (await svc.request('POST', '/api/cases', { token: cm, body: intake })).json()) as { id: string };
-  expect((await svc.request('POST', `/api/cases/${caseId}/sources`, { token: cm, body: { endpointId, patient: { id: 'p1' } } })).status).toBe(201);
+  expect((await svc.request('POST', `/api/cases/${caseId}/sources`, { token: cm, body: { endpointId: endpoint, patient: { id: 'p1' } } })).status).toBe(201);
   beforePull();
   const started = await svc.request('POST', `/api/cases/${caseId}/pulls`, { token: cm, body: types ? { types } : {} });
   expect(started.status).toBe(202);
@@ -83,40 +85,29 @@ it('refuses a next link to another origin and never contacts it', async () => {
   }
 });
 
-it('follows next links naming another origin on the endpoint origin when the endpoint is registered with rebaseNextLinks', async () => {
-  // The same EHR, registered again as one behind a proxy that writes another origin into its links.
-  const admin = await svc.token('admin');
+/** The same EHR, registered again as one behind a proxy (`rebaseNextLinks`); its id and capabilities. */
+async function registerBehindProxy(name: string): Promise<{ id: string; rebaseNextLinks: boolean; capabilities: { implementationUrl?: string } }> {
   const created = await svc.request('POST', '/api/endpoints', {
-    token: admin,
-    body: { name: 'EHR behind a proxy', baseUrl: ehr.baseUrl, auth: { type: 'none' }, allowInsecureHttp: true, maxRequestsPerSecond: 1000, rebaseNextLinks: true },
+    token: await svc.token('admin'),
+    body: { name, baseUrl: ehr.baseUrl, auth: { type: 'none' }, allowInsecureHttp: true, maxRequestsPerSecond: 1000, rebaseNextLinks: true },
   });
   expect(created.status).toBe(201);
-  const proxied = (await created.json()) as { id: string; rebaseNextLinks: boolean };
+  return (await created.json()) as { id: string; rebaseNextLinks: boolean; capabilities: { implementationUrl?: string } };
+}
+
+it('follows next links naming another origin on the endpoint origin when the endpoint is registered with rebaseNextLinks', async () => {
+  const proxied = await registerBehindProxy('EHR behind a proxy');
   expect(proxied.rebaseNextLinks).toBe(true);
   const rule = ehr.faults.add({ match: 'GET *', action: { kind: 'foreign-next-link', origin: new URL(elsewhere.baseUrl).origin } });
   try {
-    const { id: caseId } = (await (await svc.request('POST', '/api/cases', { token: cm, body: intakeForChild('Ada', 'Quill', '2016-01-02') })).json()) as { id: string };
-    expect((await svc.request('POST', `/api/cases/${caseId}/sources`, { token: cm, body: { endpointId: proxied.id, patient: { id: 'p1' } } })).status).toBe(201);
-    const started = await svc.request('POST', `/api/cases/${caseId}/pulls`, { token: cm, body: { types: ['Condition'] } });
-    const { pullId } = (await started.json()) as { pullId: string };
-    const view = await eventually(
-      async () => (await (await svc.request('GET', `/api/cases/${caseId}/pulls/${pullId}`, { token: cm })).json()) as PullView & { totals: { pages: number; resources: number } },
-      (p) => ['complete', 'partial', 'failed'].includes(p.state),
-      60_000,
-    );
     // 12 Conditions in pages of 5: every page read from the EHR itself; the other origin never asked.
+    const { view } = await pull(['Condition'], undefined, proxied.id);
     expect({ state: view.state, pages: view.totals.pages, resources: view.totals.resources }).toEqual({ state: 'complete', pages: 3, resources: 12 });
     expect(ehr.faults.rule(rule)?.fired).toBeGreaterThanOrEqual(2);
     expect(elsewhere.requestCount()).toBe(0);
     // Switched off again: the same links are refused, naming the way out.
-    expect((await svc.request('PATCH', `/api/endpoints/${proxied.id}`, { token: admin, body: { rebaseNextLinks: false } })).status).toBe(200);
-    const again = await svc.request('POST', `/api/cases/${caseId}/pulls`, { token: cm, body: { types: ['Condition'] } });
-    const second = (await again.json()) as { pullId: string };
-    const refused = await eventually(
-      async () => (await (await svc.request('GET', `/api/cases/${caseId}/pulls/${second.pullId}`, { token: cm })).json()) as PullView,
-      (p) => ['complete', 'partial', 'failed'].includes(p.state),
-      60_000,
-    );
+    expect((await svc.request('PATCH', `/api/endpoints/${proxied.id}`, { token: await svc.token('admin'), body: { rebaseNextLinks: false } })).status).toBe(200);
+    const { view: refused } = await pull(['Condition'], undefined, proxied.id);
     expect(refused.state).toBe('failed');
     expect(refused.sources[0]?.resourceTypes[0]?.lastError).toBe(
       `refused next-page URL outside the endpoint origin (${new URL(elsewhere.baseUrl).origin}; an EHR behind a proxy that names its internal address in its links: register the endpoint with rebaseNextLinks)`,
@@ -128,12 +119,7 @@ it('follows next links naming another origin on the endpoint origin when the end
 });
 
 it('moves next links under the base the EHR declares for itself under the endpoint base, when its proxy maps the path too', async () => {
-  const admin = await svc.token('admin');
-  const created = await svc.request('POST', '/api/endpoints', {
-    token: admin,
-    body: { name: 'EHR behind a path-mapping proxy', baseUrl: ehr.baseUrl, auth: { type: 'none' }, allowInsecureHttp: true, maxRequestsPerSecond: 1000, rebaseNextLinks: true },
-  });
-  const endpoint = (await created.json()) as { id: string; capabilities: { implementationUrl?: string } };
+  const endpoint = await registerBehindProxy('EHR behind a path-mapping proxy');
   // What the EHR says its base is, from its CapabilityStatement (here: its real one).
   expect(endpoint.capabilities.implementationUrl).toBe(ehr.baseUrl);
   // Behind the proxy it would say its internal base, and write it into its links.
@@ -141,22 +127,12 @@ it('moves next links under the base the EHR declares for itself under the endpoi
   await svc.service.db.query(`UPDATE endpoints SET capabilities = jsonb_set(capabilities, '{implementationUrl}', to_jsonb($2::text)) WHERE id = $1`, [endpoint.id, internal]);
   const rule = ehr.faults.add({ match: 'GET *', action: { kind: 'foreign-next-link', origin: 'http://hapi.internal:8080', base: internal } });
   try {
-    const pullOnce = async (): Promise<PullView & { state: string; totals: { pages: number; resources: number } }> => {
-      const { id: caseId } = (await (await svc.request('POST', '/api/cases', { token: cm, body: intakeForChild('Ada', 'Quill', '2016-01-02') })).json()) as { id: string };
-      expect((await svc.request('POST', `/api/cases/${caseId}/sources`, { token: cm, body: { endpointId: endpoint.id, patient: { id: 'p1' } } })).status).toBe(201);
-      const { pullId } = (await (await svc.request('POST', `/api/cases/${caseId}/pulls`, { token: cm, body: { types: ['Condition'] } })).json()) as { pullId: string };
-      return eventually(
-        async () => (await (await svc.request('GET', `/api/cases/${caseId}/pulls/${pullId}`, { token: cm })).json()) as PullView & { state: string; totals: { pages: number; resources: number } },
-        (p) => ['complete', 'partial', 'failed'].includes(p.state),
-        60_000,
-      );
-    };
-    const view = await pullOnce();
+    const { view } = await pull(['Condition'], undefined, endpoint.id);
     expect({ state: view.state, pages: view.totals.pages, resources: view.totals.resources }).toEqual({ state: 'complete', pages: 3, resources: 12 });
     expect(ehr.faults.rule(rule)?.fired).toBeGreaterThanOrEqual(2);
     // Without the declared base, the path would be kept as the proxy wrote it: not found at the endpoint.
     await svc.service.db.query(`UPDATE endpoints SET capabilities = capabilities - 'implementationUrl' WHERE id = $1`, [endpoint.id]);
-    const lost = await pullOnce();
+    const { view: lost } = await pull(['Condition'], undefined, endpoint.id);
     expect(lost.state).toBe('failed');
     expect(lost.sources[0]?.resourceTypes[0]?.lastError).toMatch(/404/);
     expect(elsewhere.requestCount()).toBe(0);
