@@ -6,8 +6,6 @@ import type { CaseServiceDeps } from '../src/cases/case-service';
 import { errorFields, logger, withLogContext } from '../src/log';
 import { recordEvent } from '../src/notify/events';
 import { finishPull, recordsCompleteAfter } from '../src/pull/finish-pull';
-import { tasksOfPull } from '../src/pull/pull-repository';
-import { noteworthyMessageCount } from '../src/pull/server-messages';
 import { answerRequestsOfPull } from '../src/review/information-request-answers';
 import { QUEUES } from './names';
 import { AssembleCasePayload } from './pull-flow';
@@ -45,7 +43,7 @@ export function startAssembleCaseWorker(
           logger.error('case too large to assemble in this process', { caseId, pullId, resources: err.resources, budgetMb: Math.floor(err.budgetBytes / 1048576) });
           return { state, assembled: false };
         }
-        await recordsCompleteAfter(deps, caseId, state, version, noteworthyMessageCount(await tasksOfPull(deps.db, pullId)));
+        await recordsCompleteAfter(deps, caseId, pullId, state, version);
         // A specialist's re-pull request is answered once its records are in the bundle (idempotent).
         await answerRequestsOfPull(deps, pullId, state);
         return version === undefined ? { state } : { state, version };

@@ -8,6 +8,7 @@
  * @packageDocumentation
  */
 import type { Queryable } from '../db/database';
+import { sameMembers } from '../util/same-members';
 
 /** Dedupe rules switched off, as the case's latest version had them. */
 export interface InheritedRules {
@@ -48,11 +49,8 @@ export async function refuseIfReadLater(tx: Queryable, caseId: string, readSeq: 
   if (newer !== undefined) throw new StaleAssemblyError(caseId, newer);
 }
 
-const sameRules = (a: readonly string[], b: readonly string[]): boolean => {
-  const x = [...a].sort();
-  const y = [...b].sort();
-  return x.length === y.length && x.every((r, i) => r === y[i]);
-};
+/** The rule names of a version's `options.disabledRules` (anything else: none). */
+const rulesOf = (value: unknown): string[] => (Array.isArray(value) ? value.filter((r): r is string => typeof r === 'string') : []);
 
 /** The dedupe rules switched off for the case's latest version (none before the first version). */
 export async function latestDisabledRules(db: Queryable, caseId: string): Promise<InheritedRules> {
@@ -61,8 +59,7 @@ export async function latestDisabledRules(db: Queryable, caseId: string): Promis
     [caseId],
   );
   const row = rows[0];
-  const rules = Array.isArray(row?.rules) ? row.rules.filter((r): r is string => typeof r === 'string') : [];
-  return { fromVersion: row?.version ?? 0, disabledRules: rules };
+  return { fromVersion: row?.version ?? 0, disabledRules: rulesOf(row?.rules) };
 }
 
 /** Throws {@link StaleAssemblyError} when a version after `inherited.fromVersion` switched off other rules. */
@@ -72,7 +69,6 @@ export async function refuseIfRulesChanged(tx: Queryable, caseId: string, inheri
     [caseId, inherited.fromVersion],
   );
   for (const row of rows) {
-    const rules = Array.isArray(row.rules) ? row.rules.filter((r): r is string => typeof r === 'string') : [];
-    if (!sameRules(rules, inherited.disabledRules)) throw new StaleAssemblyError(caseId, row.version);
+    if (!sameMembers(rulesOf(row.rules), inherited.disabledRules)) throw new StaleAssemblyError(caseId, row.version);
   }
 }

@@ -180,12 +180,8 @@ interface VersionRow {
 }
 
 async function findVersionRow(db: Queryable, caseId: string, version: number | undefined, withReport = false): Promise<VersionRow | undefined> {
-  return versionRow<VersionRow>(db, caseId, version, `case_id, version, bundle_id, bundle::text AS json, trigger, created_at${withReport ? ', report' : ''}`);
-}
-
-/** The `columns` of a case's bundle version, the latest when `version` is undefined. */
-async function versionRow<R extends object>(db: Queryable, caseId: string, version: number | undefined, columns: string): Promise<R | undefined> {
-  const { rows } = await db.query<R>(
+  const columns = `case_id, version, bundle_id, bundle::text AS json, trigger, created_at${withReport ? ', report' : ''}`;
+  const { rows } = await db.query<VersionRow>(
     version === undefined
       ? `SELECT ${columns} FROM case_bundles WHERE case_id = $1 ORDER BY version DESC LIMIT 1`
       : `SELECT ${columns} FROM case_bundles WHERE case_id = $1 AND version = $2`,
@@ -197,17 +193,25 @@ async function versionRow<R extends object>(db: Queryable, caseId: string, versi
 /** Parts read per query when streaming a bundle (~8 MB of text). */
 const PARTS_PER_READ = 8;
 
-const metaOf = (row: Omit<VersionRow, 'json'>): BundleVersionMeta => ({
+const metaOf = (row: VersionRow): BundleVersionMeta => ({
   caseId: row.case_id, version: row.version, bundleId: row.bundle_id, trigger: row.trigger, createdAt: row.created_at,
 });
 
+/** A bundle version found, its text not read yet (see {@link findBundleVersion}). */
+export interface FoundBundleVersion {
+  readonly meta: BundleVersionMeta;
+  /** Opens its text as {@link openBundleText} does (undefined when the parts vanished meanwhile). */
+  openText(partsPerRead?: number): Promise<BundleText | undefined>;
+}
+
 /**
- * A bundle version's metadata only (no text read): to answer a conditional GET before streaming.
+ * A bundle version's metadata, its text read only when asked (`openText`): to answer a conditional
+ * GET before anything is streamed, with one lookup of the version either way.
  * @param version the latest version when undefined
  */
-export async function findBundleVersionMeta(db: Queryable, caseId: string, version?: number): Promise<BundleVersionMeta | undefined> {
-  const row = await versionRow<Omit<VersionRow, 'json'>>(db, caseId, version, 'case_id, version, bundle_id, trigger, created_at');
-  return row ? metaOf(row) : undefined;
+export async function findBundleVersion(db: Queryable, caseId: string, version?: number): Promise<FoundBundleVersion | undefined> {
+  const row = await findVersionRow(db, caseId, version);
+  return row ? { meta: metaOf(row), openText: (partsPerRead = PARTS_PER_READ) => openText(db, row, partsPerRead) } : undefined;
 }
 
 /** A stored bundle version as a stream of text chunks (see {@link openBundleText}). */
@@ -224,8 +228,7 @@ export interface BundleText extends BundleVersionMeta {
  * @param partsPerRead parts fetched per query
  */
 export async function openBundleText(db: Queryable, caseId: string, version?: number, partsPerRead = PARTS_PER_READ): Promise<BundleText | undefined> {
-  const row = await findVersionRow(db, caseId, version);
-  return row ? openText(db, row, partsPerRead) : undefined;
+  return (await findBundleVersion(db, caseId, version))?.openText(partsPerRead);
 }
 
 /** The chunks of the version `row` (see {@link openBundleText}). */

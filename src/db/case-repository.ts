@@ -273,6 +273,12 @@ export async function closePause(db: Queryable, caseId: string, at: Date): Promi
   await db.query('UPDATE sla_pauses SET ended_at = $2 WHERE case_id = $1 AND ended_at IS NULL', [caseId, at]);
 }
 
+/** Whether the case's timeline has an event of `type` whose `data[field]` is `value` (events written once). */
+export async function hasCaseEvent(db: Queryable, caseId: string, type: string, field: string, value: string): Promise<boolean> {
+  const { rows } = await db.query('SELECT 1 FROM case_events WHERE case_id = $1 AND type = $2 AND data->>$3 = $4 LIMIT 1', [caseId, type, field, value]);
+  return rows.length > 0;
+}
+
 /** An open case that may be about the same child (see {@link findPossibleDuplicates}). */
 export interface PossibleDuplicate {
   readonly id: string;

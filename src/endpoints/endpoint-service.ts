@@ -103,6 +103,7 @@ export function toConnection(row: EndpointRow, secrets: SecretBox): EndpointConn
   else if (row.authType === 'smart-backend') {
     auth = { type: 'smart-backend', clientId: row.clientId ?? '', privateKeyJwk: secret.privateKeyJwk ?? ({} as JWK), ...(row.scope ? { scope: row.scope } : {}) };
   } else auth = { type: 'none' };
+  const declaredBaseUrl = declaredBaseOf(row);
   return {
     id: row.id,
     baseUrl: row.baseUrl,
@@ -111,7 +112,7 @@ export function toConnection(row: EndpointRow, secrets: SecretBox): EndpointConn
     maxConcurrency: row.maxConcurrency,
     allowInsecureHttp: row.allowInsecureHttp,
     rebaseNextLinks: row.rebaseNextLinks,
-    ...(declaredBaseOf(row) !== undefined ? { declaredBaseUrl: declaredBaseOf(row) } : {}),
+    ...(declaredBaseUrl !== undefined ? { declaredBaseUrl } : {}),
   };
 }
 

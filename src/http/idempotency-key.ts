@@ -25,6 +25,9 @@ export function idForIdempotencyKey(scope: string, header: string | string[] | u
   return uuidV5(`urn:second-opinion-bridge:${scope}:${key}`);
 }
 
+/** The answer's header saying it repeats what the first request with the key made. */
+export const replayedHeader = (replayed: boolean): Record<string, string> => (replayed ? { 'Idempotent-Replayed': 'true' } : {});
+
 /** 422 for an `Idempotency-Key` already used for another request (as the draft says). */
 export function keyReused(what: string): HttpProblem {
   return new HttpProblem(422, 'Unprocessable Content', `Idempotency-Key was already used for another ${what}: send a new key.`, [

@@ -36,7 +36,7 @@ import type {
 import { uuidV5 } from '../cases/fhir-ids';
 import { SERVICE_VERSION } from '../version';
 import type { AssembledComposition, BundleEntryInput } from './bundle';
-import type { AssemblyOptions, MergeRecord, NormalizedResource, SourceInfo } from './types';
+import { NOTEWORTHY_SEVERITIES, type AssemblyOptions, type MergeRecord, type NormalizedResource, type SourceInfo } from './types';
 
 export const LOINC = 'http://loinc.org';
 const LIST_EMPTY_REASON = 'http://terminology.hl7.org/CodeSystem/list-empty-reason';
@@ -333,8 +333,6 @@ function describeResource(r: FhirResource, byUrl: ReadonlyMap<string, FhirResour
   return escapeXml(describe(r, byUrl));
 }
 
-/** Severities of a server's search messages worth a reader's attention (information is left to the completeness report). */
-export const NOTEWORTHY_SEVERITIES: ReadonlySet<string> = new Set(['fatal', 'error', 'warning']);
 /** Messages of one source shown in the narrative (the completeness report lists all). */
 const MAX_NOTES_PER_SOURCE = 5;
 

@@ -40,6 +40,13 @@ export interface SourceServerMessage {
   readonly text: string;
 }
 
+/**
+ * Severities of a server's search messages worth a reader's attention: they head the case record's
+ * narrative and are counted in the records-complete notification (information is left to the
+ * completeness report).
+ */
+export const NOTEWORTHY_SEVERITIES: ReadonlySet<string> = new Set(['fatal', 'error', 'warning']);
+
 /** One raw resource as stored (unchanged JSON) with its provenance keys. */
 export interface RawInput {
   readonly sourceId: string;

@@ -4,6 +4,7 @@ import type { Principal } from '../http/auth';
 import { logger } from '../log';
 import { recordEvent } from '../notify/events';
 import { findPull, setPullState, tasksOfPull, type PullState } from './pull-repository';
+import { noteworthyMessageCount } from './server-messages';
 import { listSources } from './source-repository';
 
 const SYSTEM_PULL: Principal = { sub: 'system:pull', roles: [] };
@@ -58,20 +59,21 @@ export async function finishPull(deps: CaseServiceDeps, pullId: string, options:
     });
     logger.info('pull finished', { caseId: pull.caseId, pullId, state });
   }
-  if (options.moveCase !== false) await recordsCompleteAfter(deps, pull.caseId, state);
+  if (options.moveCase !== false) await recordsCompleteAfter(deps, pull.caseId, pullId, state);
   return state;
 }
 
 /**
  * After a complete pull, a case still `collecting_records` moves to `records_complete`, which starts
- * the SLA clock and lets a specialist be assigned. Idempotent.
- * @param serverMessages how many noteworthy things the EHRs said about the pull's searches (the
- *   notification asks the case manager to look before assigning)
+ * the SLA clock and lets a specialist be assigned. Idempotent. The notification counts the noteworthy
+ * things the EHRs said about the pull's searches (`serverMessages`): the case manager reads them
+ * before assigning.
  */
-export async function recordsCompleteAfter(deps: CaseServiceDeps, caseId: string, state: PullState, bundleVersion?: number, serverMessages = 0): Promise<void> {
+export async function recordsCompleteAfter(deps: CaseServiceDeps, caseId: string, pullId: string, state: PullState, bundleVersion?: number): Promise<void> {
   if (state !== 'complete') return;
   const record = await findCase(deps.db, caseId);
   if (record?.status !== 'collecting_records') return;
+  const serverMessages = noteworthyMessageCount(await tasksOfPull(deps.db, pullId));
   await deps.db.transaction(async (tx) => {
     await transitionCase(deps, tx, { id: caseId, to: 'records_complete', reason: 'All records are in', actor: SYSTEM_PULL, now: deps.now?.() ?? new Date() });
     await recordEvent(tx, 'records.complete', caseId, {

@@ -109,8 +109,7 @@ export async function startPull(
   });
   if (underWay) {
     logger.info('pull already under way', { caseId, pullId: underWay.id });
-    const existing = await findPull(deps.db, underWay.id);
-    return { pullId: underWay.id, state: existing?.state ?? 'queued', tasks: underWay.tasks, alreadyUnderWay: true };
+    return { pullId: underWay.id, state: underWay.state, tasks: underWay.tasks, alreadyUnderWay: true };
   }
   if (STARTS_COLLECTING.includes(record.status)) {
     await changeCaseStatus(deps, caseId, 'collecting_records' as CaseStatus, 'Record pull started', actor);

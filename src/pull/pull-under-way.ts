@@ -7,6 +7,7 @@
  * @packageDocumentation
  */
 import type { Queryable } from '../db/database';
+import { sameMembers } from '../util/same-members';
 
 /** A source a pull asks: its id and the patient there. */
 export interface PullTarget {
@@ -14,21 +15,19 @@ export interface PullTarget {
   readonly remotePatientId: string;
 }
 
-const sameTargets = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
-
 /**
- * The id and task count of a queued or running pull of the case asking the same as this request, if
- * any. Call inside the transaction that holds the case row (`SELECT … FOR UPDATE`).
+ * The id, state and task count of a queued or running pull of the case asking the same as this
+ * request, if any. Call inside the transaction that holds the case row (`SELECT … FOR UPDATE`).
  */
 export async function pullUnderWay(
   tx: Queryable,
   caseId: string,
   request: { readonly since: Date | null; readonly types: readonly string[] | null },
   targets: readonly PullTarget[],
-): Promise<{ id: string; tasks: number } | undefined> {
+): Promise<{ id: string; state: string; tasks: number } | undefined> {
   const types = request.types && request.types.length > 0 ? [...request.types].sort() : null;
-  const { rows } = await tx.query<{ id: string; targets: string[] | null; tasks: number }>(
-    `SELECT p.id,
+  const { rows } = await tx.query<{ id: string; state: string; targets: string[] | null; tasks: number }>(
+    `SELECT p.id, p.state,
             (SELECT array_agg(DISTINCT t.source_id::text || '|' || coalesce(t.remote_patient_id, '')) FROM pull_tasks t WHERE t.pull_id = p.id) AS targets,
             (SELECT count(*)::int FROM pull_tasks t WHERE t.pull_id = p.id) AS tasks
      FROM pulls p
@@ -38,7 +37,7 @@ export async function pullUnderWay(
      ORDER BY p.created_at DESC`,
     [caseId, request.since, types],
   );
-  const wanted = targets.map((t) => `${t.sourceId}|${t.remotePatientId}`).sort();
-  const match = rows.find((r) => sameTargets([...(r.targets ?? [])].sort(), wanted));
-  return match ? { id: match.id, tasks: match.tasks } : undefined;
+  const wanted = targets.map((t) => `${t.sourceId}|${t.remotePatientId}`);
+  const match = rows.find((r) => sameMembers(r.targets ?? [], wanted));
+  return match ? { id: match.id, state: match.state, tasks: match.tasks } : undefined;
 }

@@ -11,7 +11,7 @@
  * @packageDocumentation
  */
 
-import { NOTEWORTHY_SEVERITIES } from '../normalize/composition';
+import { NOTEWORTHY_SEVERITIES } from '../normalize/types';
 import { isRecord } from '../util/is-record';
 
 /** One issue of a server's OperationOutcome, as shown to the case manager. */

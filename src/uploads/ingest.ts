@@ -29,7 +29,7 @@ import { recordBlob, type BlobStore } from '../blobs/blob-store';
 import type { UploadConfig } from '../config';
 import { uuidV5 } from '../cases/fhir-ids';
 import type { Intake } from '../cases/intake-schema';
-import { findCase, insertCaseEvent } from '../db/case-repository';
+import { findCase, hasCaseEvent, insertCaseEvent } from '../db/case-repository';
 import type { Database } from '../db/database';
 import { storeFileAsBlob } from '../imaging/dicom-ingest';
 import type { DicomWorkerPool } from '../imaging/dicom-worker-pool';
@@ -87,8 +87,7 @@ export async function ingestUpload(deps: IngestDeps, uploadId: string): Promise<
   const counts = countStates(files);
   const trigger = `upload:${uploadId}`;
   if (await hasBundleVersion(deps.db, caseId, trigger)) return { uploadId, files: files.length, counts };
-  const noted = await deps.db.query("SELECT 1 FROM case_events WHERE case_id = $1 AND type = 'upload_ingested' AND data->>'uploadId' = $2", [caseId, uploadId]);
-  if (noted.rows.length === 0) {
+  if (!(await hasCaseEvent(deps.db, caseId, 'upload_ingested', 'uploadId', uploadId))) {
     await insertCaseEvent(deps.db, {
       caseId,
       type: 'upload_ingested',

@@ -5,7 +5,7 @@
  * told (`assembly.failed`, naming the upload), and the upload's state says `failed`. The files stay
  * stored; a later run (a worker start re-queues files still `received`) or a rebuild takes them in.
  */
-import { insertCaseEvent } from '../db/case-repository';
+import { hasCaseEvent, insertCaseEvent } from '../db/case-repository';
 import type { Database, Queryable } from '../db/database';
 import { recordEvent } from '../notify/events';
 
@@ -17,8 +17,7 @@ export async function recordUploadNotIngested(db: Database, caseId: string, uplo
   await db.transaction(async (tx) => {
     // The case row lock orders two workers recording the same upload (only one writes).
     await tx.query('SELECT 1 FROM cases WHERE id = $1 FOR UPDATE', [caseId]);
-    const { rows } = await tx.query('SELECT 1 FROM case_events WHERE case_id = $1 AND type = $2 AND data->>\'uploadId\' = $3', [caseId, UPLOAD_NOT_INGESTED, uploadId]);
-    if (rows.length > 0) return;
+    if (await hasCaseEvent(tx, caseId, UPLOAD_NOT_INGESTED, 'uploadId', uploadId)) return;
     await insertCaseEvent(tx, { caseId, type: UPLOAD_NOT_INGESTED, actorSub: 'system:ingest', reason, data: { uploadId } });
     await recordEvent(tx, 'assembly.failed', caseId, { caseId, uploadId, reason });
   });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { assembleCase, type AssembleDeps } from '../../assembly/assemble';
-import { findBundleVersionMeta, findReport, openBundleText, readBundleHead } from '../../assembly/bundle-repository';
+import { findBundleVersion, findReport, readBundleHead } from '../../assembly/bundle-repository';
 import type { Config } from '../../config';
 import { CASE_RECORD_CSP, caseRecordHtml } from '../../report/case-record-html';
 import { bundleChanges, type BundleChanges } from '../../assembly/bundle-changes';
@@ -54,15 +54,16 @@ export function bundleRoutes(deps: AssembleDeps & { readonly config: Pick<Config
         404: { description: 'No bundle (yet)' },
       },
       handler: async ({ params, query, req, res }) => {
-        const meta = await findBundleVersionMeta(deps.db, params.id, query.version);
-        if (!meta) throw noBundle(query.version);
+        const found = await findBundleVersion(deps.db, params.id, query.version);
+        if (!found) throw noBundle(query.version);
+        const { meta } = found;
         const headers = {
           'X-Bundle-Version': String(meta.version), 'Last-Modified': meta.createdAt.toUTCString(), Vary: 'Accept-Encoding', ETag: entityTag(meta.bundleId, true),
         };
         if (answeredNotModified(req, res, headers.ETag, headers)) return undefined;
         // The stored text as is, streamed part by part: the same JSON a parse and re-serialisation
         // would give, without either, and without holding ~100 MB of it (gzip when accepted).
-        const text = await openBundleText(deps.db, params.id, meta.version);
+        const text = await found.openText();
         if (!text) throw noBundle(query.version);
         await streamText(req, res, text.chunks, { contentType: 'application/fhir+json', headers });
         return undefined;

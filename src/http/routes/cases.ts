@@ -10,7 +10,7 @@ import {
 } from '../../cases/case-service';
 import { CASE_STATUSES } from '../../cases/lifecycle';
 import { conflict } from '../problem';
-import { idForIdempotencyKey } from '../idempotency-key';
+import { idForIdempotencyKey, replayedHeader } from '../idempotency-key';
 import { CaseParams, CaseStatusList } from './params';
 import { defineRoute, type AnyRoute } from '../route';
 
@@ -72,7 +72,7 @@ export function caseRoutes(deps: CaseServiceDeps, detailExtras: CaseDetailExtras
       },
       handler: async ({ body, principal, req }) => {
         const { replayed, ...created } = await openCase(deps, body, principal, idForIdempotencyKey(`case:${principal.sub}`, req.headers['idempotency-key']));
-        return { status: 201, body: created, headers: { Location: `/api/cases/${created.id}`, ...(replayed ? { 'Idempotent-Replayed': 'true' } : {}) } };
+        return { status: 201, body: created, headers: { Location: `/api/cases/${created.id}`, ...replayedHeader(replayed) } };
       },
     }),
     defineRoute<undefined, z.infer<typeof ListQuery>, Record<string, never>>({

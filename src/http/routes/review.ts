@@ -6,7 +6,7 @@ import {
   InformationRequestBody,
 } from '../../review/information-request-schema';
 import { answerInformationRequest, createInformationRequest, getInformationRequests } from '../../review/information-request-service';
-import { idForIdempotencyKey } from '../idempotency-key';
+import { idForIdempotencyKey, replayedHeader } from '../idempotency-key';
 import { defineRoute, type AnyRoute } from '../route';
 import { CaseParams, CaseStatusList } from './params';
 import { specialistWorklist } from '../../review/specialist-worklist';
@@ -89,7 +89,7 @@ export function reviewRoutes(deps: PullServiceDeps): AnyRoute[] {
       handler: async ({ params, body, principal, req }) => {
         // With an Idempotency-Key, a double submit records one request (Idempotent-Replayed: true on the second).
         const { replayed, ...request } = await createInformationRequest(deps, params.id, body, principal, idForIdempotencyKey(`information-request:${params.id}`, req.headers['idempotency-key']));
-        return { status: 201, body: request, ...(replayed ? { headers: { 'Idempotent-Replayed': 'true' } } : {}) };
+        return { status: 201, body: request, headers: replayedHeader(replayed) };
       },
     }),
     defineRoute<undefined, NoQuery, CaseParams>({

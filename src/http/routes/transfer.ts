@@ -4,7 +4,7 @@ import type { WorkDispatch } from '../../notify/events';
 import { listTransferRequests, requestTransfer, type TransferBody } from '../../transfer/transfer-service';
 import { uploadTokenAuth } from '../../uploads/upload-tokens';
 import { defineRoute, type AnyRoute } from '../route';
-import { idForIdempotencyKey } from '../idempotency-key';
+import { idForIdempotencyKey, replayedHeader } from '../idempotency-key';
 import { CaseParams } from './params';
 
 type NoQuery = Record<string, never>;
@@ -40,7 +40,7 @@ export function transferRoutes(deps: { db: Database; dispatch: WorkDispatch }): 
       },
       handler: async ({ params, body, principal, req }) => {
         const { replayed, ...recorded } = await requestTransfer(deps, params.id, body, principal, idForIdempotencyKey(`transfer:${params.id}`, req.headers['idempotency-key']));
-        return { status: 201, body: recorded, ...(replayed ? { headers: { 'Idempotent-Replayed': 'true' } } : {}) };
+        return { status: 201, body: recorded, headers: replayedHeader(replayed) };
       },
     }),
     defineRoute<undefined, NoQuery, z.infer<typeof CaseParams>>({

@@ -9,6 +9,7 @@ import { listUploads, receiveUpload } from '../../uploads/upload-service';
 import { issueUploadToken, listUploadTokens, revokeUploadToken, uploadTokenAuth } from '../../uploads/upload-tokens';
 import { caseUploadBytes } from '../../uploads/upload-repository';
 import { answeredNotModified } from '../conditional-get';
+import { replayedHeader } from '../idempotency-key';
 import { entityTag } from '../entity-tags';
 import { notFound } from '../problem';
 import { defineRoute, type AnyRoute } from '../route';
@@ -110,7 +111,7 @@ export function uploadRoutes(deps: UploadRouteDeps): AnyRoute[] {
         return {
           status: 202,
           body: upload,
-          headers: { Location: `/api/cases/${params.id}/uploads`, ...(replayed ? { 'Idempotent-Replayed': 'true' } : {}) },
+          headers: { Location: `/api/cases/${params.id}/uploads`, ...replayedHeader(replayed) },
         };
       },
     }),

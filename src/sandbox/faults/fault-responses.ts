@@ -57,13 +57,19 @@ function jsonBody(response: SandboxResponse): unknown {
   }
 }
 
+/** A Bundle as these faults see it. */
+type LinkedBundle = { resourceType?: unknown; type?: unknown; link?: { relation?: string; url?: string }[]; entry?: unknown[] };
+
+/** The bundle's link of `relation`, if any. */
+const linkOf = (bundle: LinkedBundle | undefined, relation: string) => bundle?.link?.find((link) => link.relation === relation);
+
 /**
  * The real response with its `next` link moved to `origin` (path and query kept), or, with `base`, its
  * `serverBase` prefix (the server's own base URL) replaced by `base`.
  */
 export function withForeignNextLink(response: SandboxResponse, action: { readonly origin: string; readonly base?: string }, serverBase: string): SandboxResponse {
-  const parsed = jsonBody(response) as { link?: { relation?: string; url?: string }[] } | undefined;
-  const next = parsed?.link?.find((link) => link.relation === 'next');
+  const parsed = jsonBody(response) as LinkedBundle | undefined;
+  const next = linkOf(parsed, 'next');
   if (!next?.url) {
     return response;
   }
@@ -76,13 +82,11 @@ export function withForeignNextLink(response: SandboxResponse, action: { readonl
   return { ...response, body: JSON.stringify(parsed) };
 }
 
-type LinkedBundle = { resourceType?: unknown; type?: unknown; link?: { relation?: string; url?: string }[]; entry?: unknown[] };
-
 /** The real page with its `next` link (when it has one) pointing at the page itself (`self`). */
 export function withNextLinkToSelf(response: SandboxResponse): SandboxResponse {
   const parsed = jsonBody(response) as LinkedBundle | undefined;
-  const next = parsed?.link?.find((link) => link.relation === 'next');
-  const self = parsed?.link?.find((link) => link.relation === 'self');
+  const next = linkOf(parsed, 'next');
+  const self = linkOf(parsed, 'self');
   if (!next || !self?.url) {
     return response;
   }
@@ -96,8 +100,8 @@ export function withNextLinkToSelf(response: SandboxResponse): SandboxResponse {
  */
 export function withEndlessNextLink(response: SandboxResponse): SandboxResponse {
   const parsed = jsonBody(response) as LinkedBundle | undefined;
-  const self = parsed?.link?.find((link) => link.relation === 'self');
-  if (parsed?.type !== 'searchset' || !self?.url || parsed.link?.some((link) => link.relation === 'next')) {
+  const self = linkOf(parsed, 'self');
+  if (parsed?.type !== 'searchset' || !self?.url || linkOf(parsed, 'next')) {
     return response;
   }
   const url = new URL(self.url);
@@ -121,7 +125,7 @@ export function withEntriesOf(response: SandboxResponse, first: SandboxResponse)
 
 /** A searchset answer with the server's OperationOutcome (`search.mode = outcome`) as its first entry. */
 export function withSearchOutcome(response: SandboxResponse, action: Extract<FaultAction, { kind: 'search-outcome' }>): SandboxResponse {
-  const bundle = jsonBody(response) as { resourceType?: unknown; type?: unknown; entry?: unknown[] } | undefined;
+  const bundle = jsonBody(response) as LinkedBundle | undefined;
   if (bundle?.resourceType !== 'Bundle' || bundle.type !== 'searchset') {
     return response;
   }
