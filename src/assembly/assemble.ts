@@ -184,11 +184,16 @@ async function assembleWithinBudget(deps: AssembleDeps, caseId: string, request:
     const inherited = request.disabledRules === undefined ? await inheritedRules(deps.db, caseId) : undefined;
     const disabledRules = [...(request.disabledRules ?? inherited?.disabledRules ?? [])].sort();
     const { bundle, report, bundleId } = await buildAssembly(deps, caseId, { ...request, disabledRules }, phases);
+    // Read before the store consumes the bundle (its entries are released as they are written).
+    const entries = bundle.entry?.length ?? 0;
+    const hasImaging = bundleHasImaging(bundle);
     let version: number;
     try {
       version = await insertBundleVersion(
         deps.db,
-        { caseId, bundleId, bundle, report, options: { disabledRules }, trigger: request.trigger, readSeq, ...(inherited ? { inheritedRules: inherited } : {}) },
+        {
+          caseId, bundleId, bundle, report, options: { disabledRules }, trigger: request.trigger, readSeq, consumeBundle: true, ...(inherited ? { inheritedRules: inherited } : {}),
+        },
         async (tx, stored) => {
           await announceRecordsUpdated(tx, caseId, stored, request.trigger);
           if (request.requestedBy) await recordRebuild(tx, caseId, stored, disabledRules, request.requestedBy);
@@ -204,8 +209,7 @@ async function assembleWithinBudget(deps: AssembleDeps, caseId: string, request:
     }
     phases.lap('store');
     // Imaging in the case: the quote offers radiology review (idempotent; the fee only after approval).
-    if (bundleHasImaging(bundle)) await offerRadiologyReview(deps.db, caseId, 'bundle');
-    const entries = bundle.entry?.length ?? 0;
+    if (hasImaging) await offerRadiologyReview(deps.db, caseId, 'bundle');
     logger.info('case assembled', {
       caseId,
       version,

@@ -6,7 +6,7 @@
  * The parts concatenated are exactly `JSON.stringify(bundle)` when `entry` is the Bundle's last
  * key (as `buildDocumentBundle` makes it); otherwise the same JSON value with `entry` moved last.
  */
-import type { Bundle } from 'fhir/r4';
+import type { Bundle, BundleEntry } from 'fhir/r4';
 
 /** Characters per part, about (an entry is never split). */
 export const BUNDLE_PART_CHARS = 1024 * 1024;
@@ -14,6 +14,20 @@ export const BUNDLE_PART_CHARS = 1024 * 1024;
 /** Entries in the first run serialised at once; later runs are sized from the characters seen. */
 const FIRST_RUN = 32;
 const MAX_RUN = 65_536;
+
+/** Options of {@link bundleJsonParts}. */
+export interface BundleJsonOptions {
+  /**
+   * Each entry's slot in `bundle.entry` is emptied once the entry is serialised, so the resources of
+   * a large bundle become garbage while its text is produced instead of all living until the last
+   * part: the caller hands the bundle over (an assembly storing what it built). The array keeps its
+   * length; its slots read as empty entries afterwards.
+   */
+  readonly releaseEntries?: boolean;
+}
+
+/** What a released entry slot holds (one shared empty entry). */
+const RELEASED: BundleEntry = Object.freeze({});
 
 /**
  * `JSON.stringify(bundle)` cut into parts of about `partChars` characters, never inside an entry.
@@ -24,7 +38,7 @@ const MAX_RUN = 65_536;
  * garbage (and the time) of serialising a large bundle.
  * @returns the parts, in order; one part for a bundle shorter than `partChars`
  */
-export function* bundleJsonParts(bundle: Bundle, partChars = BUNDLE_PART_CHARS): Generator<string, void, undefined> {
+export function* bundleJsonParts(bundle: Bundle, partChars = BUNDLE_PART_CHARS, options: BundleJsonOptions = {}): Generator<string, void, undefined> {
   const { entry, ...rest } = bundle;
   if (entry === undefined) {
     yield JSON.stringify(bundle);
@@ -40,6 +54,7 @@ export function* bundleJsonParts(bundle: Bundle, partChars = BUNDLE_PART_CHARS):
     const end = Math.min(entry.length, i + run);
     // An array's text is `[` + its elements' texts joined by `,` + `]` (undefined written as null).
     const text = JSON.stringify(entry.slice(i, end));
+    if (options.releaseEntries) entry.fill(RELEASED, i, end);
     pieces.push(i > 0 ? `,${text.slice(1, -1)}` : text.slice(1, -1));
     size += text.length - 1;
     chars += text.length;

@@ -42,6 +42,12 @@ interface NewBundleVersion {
    * switched off other rules (a case manager's rebuild), so it cannot undo that choice.
    */
   readonly inheritedRules?: InheritedRules;
+  /**
+   * The caller hands `bundle` over: its entries are released as they are written
+   * (`bundleJsonParts` `releaseEntries`), so a large assembly's resources do not outlive their text.
+   * The bundle must not be read afterwards. Default `false`.
+   */
+  readonly consumeBundle?: boolean;
 }
 
 /** Whether the case has a bundle version at all, or one assembled for `trigger` (idempotent jobs). */
@@ -76,7 +82,7 @@ export async function insertBundleVersion(db: Database, v: NewBundleVersion, als
     if (v.readSeq !== undefined) await refuseIfReadLater(tx, v.caseId, v.readSeq);
     if (v.inheritedRules !== undefined) await refuseIfRulesChanged(tx, v.caseId, v.inheritedRules);
     const version = await insertVersionRow(tx, v);
-    await insertParts(tx, v.caseId, version, bundleJsonParts(v.bundle));
+    await insertParts(tx, v.caseId, version, bundleJsonParts(v.bundle, undefined, { releaseEntries: v.consumeBundle === true }));
     await alsoInTransaction?.(tx, version);
     return version;
   });

@@ -36,3 +36,28 @@ it('writes a bundle without entries as JSON.stringify does', () => {
   const bundle: Bundle = { resourceType: 'Bundle', type: 'document' };
   expect([...bundleJsonParts(bundle)].join('')).toBe(JSON.stringify(bundle));
 });
+
+it('releases each entry once it is serialised when the caller hands the bundle over, the text unchanged', () => {
+  const bundle = bundleOf(300);
+  const whole = JSON.stringify(bundle);
+  const entries = bundle.entry ?? [];
+  const seen: number[] = [];
+  const parts: string[] = [];
+  for (const part of bundleJsonParts(bundle, 2_000, { releaseEntries: true })) {
+    parts.push(part);
+    // Entries already written are gone from the bundle while later parts are still to come.
+    seen.push(entries.filter((e) => e.resource === undefined).length);
+  }
+  expect(parts.join('')).toBe(whole);
+  expect(seen.length).toBeGreaterThan(5);
+  expect(seen[0]).toBeGreaterThan(0);
+  expect(seen[0]).toBeLessThan(300);
+  expect(entries).toHaveLength(300);
+  expect(entries.every((e) => e.resource === undefined)).toBe(true);
+});
+
+it('leaves the bundle as it was by default', () => {
+  const bundle = bundleOf(50);
+  [...bundleJsonParts(bundle, 500)].join('');
+  expect(bundle.entry?.every((e) => e.resource !== undefined)).toBe(true);
+});
