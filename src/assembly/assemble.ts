@@ -15,7 +15,7 @@ import type { AssemblyOptions, DedupeResult } from '../normalize/types';
 import { loadAssemblyInput, type AssemblyInput } from './assembly-input';
 import { fillAttachmentHashes } from './attachment-hashes';
 import { latestDisabledRules, StaleAssemblyError, takeReadSeq, type InheritedRules } from './assembly-order';
-import { hasBundleVersion, insertBundleVersion } from './bundle-repository';
+import { insertBundleVersion } from './bundle-repository';
 import { completenessReport, countPulled, type CompletenessReport } from './completeness';
 import { PhaseTimer } from './phase-timer';
 import { processAssemblyMemory, type AssemblyMemory } from './assembly-memory';
@@ -220,13 +220,4 @@ async function assembleWithinBudget(deps: AssembleDeps, caseId: string, request:
     });
     return { version, bundleId, report, entries, timings: phases.laps };
   }
-}
-
-/**
- * Assembles the case again when it already has a bundle (a version to replace: a source removed or
- * pointed at another patient must leave it at once); nothing for a case never assembled.
- * @returns the new version, or undefined
- */
-export async function reassembleIfAssembled(deps: AssembleDeps, caseId: string, trigger: string): Promise<number | undefined> {
-  return (await hasBundleVersion(deps.db, caseId)) ? (await assembleCase(deps, caseId, { trigger })).version : undefined;
 }

@@ -38,6 +38,10 @@ async function readAllRaw(db: Database, caseId: string): Promise<RawInput[]> {
  * Everything assembly derives from, read from the raw store (PostgreSQL) in a stable order. The raw
  * resources are freshly parsed objects owned by the caller: assembly normalizes them in place
  * (`consumeRaw`), so the case is held once, not as raw plus normalized copies.
+ *
+ * The sources are read under a share lock: a source change still being committed (removed, or
+ * pointed at another child) is waited for, so an assembly that began reading after the change took
+ * its place in the read order sees it (`source-changes.ts`).
  */
 export async function loadAssemblyInput(db: Database, caseId: string): Promise<AssemblyInput> {
   const record = await findCase(db, caseId);
@@ -50,7 +54,8 @@ export async function loadAssemblyInput(db: Database, caseId: string): Promise<A
               (SELECT array_agg(DISTINCT r.pull_id::text) FROM raw_resources r WHERE r.case_id = s.case_id AND r.source_id = s.id) AS pull_ids,
               (SELECT max(r.fetched_at) FROM raw_resources r WHERE r.case_id = s.case_id AND r.source_id = s.id) AS last_fetched
        FROM case_sources s JOIN endpoints e ON e.id = s.endpoint_id
-       WHERE s.case_id = $1 ORDER BY s.created_at, s.id`,
+       WHERE s.case_id = $1 ORDER BY s.created_at, s.id
+       FOR SHARE OF s`,
       [caseId],
     ),
     readAllRaw(db, caseId),

@@ -47,6 +47,10 @@ export function eventMessage(type: string, data: Record<string, unknown>): strin
     case 'pull.failed':
       return 'The record pull failed: no source could be pulled. Check the sources and endpoints, then retry it.';
     case 'assembly.failed':
+      if (typeof data.trigger === 'string' && data.trigger.startsWith('source-')) {
+        return `The case record could not be assembled again after ${triggerText(data.trigger)} (${typeof data.reason === 'string' ? data.reason : 'the assembly failed'}): ` +
+          `until it is, the current record is not served, so the specialist cannot open it. Once the cause is fixed, rebuild it (POST /api/cases/${String(data.caseId ?? '{id}')}/bundle/rebuild).`;
+      }
       return typeof data.uploadId === 'string'
         ? `The family's upload could not be taken into the case bundle (${typeof data.reason === 'string' ? data.reason : 'the job failed for good'}); its files are kept. Once the cause is fixed, rebuild the bundle (POST /api/cases/${String(data.caseId ?? '{id}')}/bundle/rebuild).`
         : `The case bundle could not be assembled after the record pull (${typeof data.reason === 'string' ? data.reason : 'the job failed for good'}). Once the cause is fixed, rebuild it (POST /api/cases/${String(data.caseId ?? '{id}')}/bundle/rebuild), then move the case to records_complete.`;

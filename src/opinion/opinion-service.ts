@@ -21,6 +21,7 @@ import { conflict, HttpProblem, notFound } from '../http/problem';
 import { errorFields, logger } from '../log';
 import { recordEvent, type WorkDispatch } from '../notify/events';
 import { latestBundleVersion, type BundleVersionSummary } from '../assembly/bundle-versions';
+import { refuseOutdatedRecords } from '../assembly/source-changes';
 import { renderReportPdf, reportTitle, type ReportInput } from '../report/report-pdf';
 import type { ReportFontPaths } from '../report/report-fonts';
 import { matchAnswers } from './answers';
@@ -130,6 +131,8 @@ export async function signOpinion(deps: OpinionServiceDeps, caseId: string, acto
   }
   const version = ((await findVersion(deps.db, caseId))?.version ?? 0) + 1;
   // The case record the opinion rests on: the bundle version current now (printed on the report).
+  // Not one that may still hold records of a source removed since, or of another child.
+  await refuseOutdatedRecords(deps.db, caseId);
   const records = await latestBundleVersion(deps.db, caseId);
   const pdf = await renderReportPdf(reportInput(deps, record, draft.content, draft.specialist, version, signedAt, records), deps.reportFonts);
   const pdfSha1Base64 = createHash('sha1').update(pdf).digest('base64');
@@ -148,6 +151,7 @@ export async function signOpinion(deps: OpinionServiceDeps, caseId: string, acto
         bundleVersion: recordsNow?.version ?? null,
       });
     }
+    await refuseOutdatedRecords(tx, caseId);
     await insertVersion(tx, {
       caseId,
       version,

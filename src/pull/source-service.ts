@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Patient } from 'fhir/r4';
+import { markSourceChanged } from '../assembly/source-changes';
 import type { Intake } from '../cases/intake-schema';
 import { findCase, insertCaseEvent } from '../db/case-repository';
 import type { Database } from '../db/database';
@@ -142,6 +143,8 @@ export async function chooseSourcePatient(deps: SourceServiceDeps, caseId: strin
   }
   await deps.db.transaction(async (tx) => {
     await resolveSource(tx, sourceId, resolution.remotePatientId ?? patientId);
+    // The previous child's records must leave the bundle: the latest version is outdated until one is read after this.
+    if (patientChanged) await markSourceChanged(tx, sourceId);
     // A pull under way for the previous child stops asking this source at once (its other sources go on).
     const stopped = patientChanged ? await stopSourceInRunningPulls(tx, sourceId, 'stopped: the source now points at another patient') : undefined;
     await insertCaseEvent(tx, {
@@ -172,6 +175,8 @@ export async function removeSource(deps: SourceServiceDeps, caseId: string, sour
   const why = reason ?? 'Removed by the case manager';
   const removedNow = await deps.db.transaction(async (tx) => {
     if (!(await markSourceRemoved(tx, sourceId, actor.sub, why))) return false;
+    // Its records must leave the bundle: the latest version is outdated until one is read after this.
+    await markSourceChanged(tx, sourceId);
     // A pull under way stops asking this source at once (its other sources go on).
     const stopped = await stopSourceInRunningPulls(tx, sourceId, 'stopped: the source was removed from the case');
     await insertCaseEvent(tx, {

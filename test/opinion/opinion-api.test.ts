@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { PDFDocument } from 'pdf-lib';
 import { openCaseIn, opinionFor, referredIntake } from '../support/opinion-case';
 import { pdfText } from '../support/pdf-text';
+import { startSandboxServer } from '../../src/sandbox';
+import { fixtureBundle, fixturePatientId } from '../support/fixture-child';
 import { eventually, startTestService, type TestService } from '../support/service';
 
 /** The opinion routes without a recipient: lifecycle rules, versions, the PDF, the assigned specialist. */
@@ -211,6 +213,36 @@ it('refuses to sign (409) when the records are assembled again while the report 
   expect(await refused.text()).toContain('assembled again (bundle version 2) while signing');
   const signed = (await (await svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist })).json()) as OpinionBodyView;
   expect(signed.current).toMatchObject({ version: 1, records: { bundleVersion: 2 } });
+});
+
+it('refuses to sign (409) on a record a source change has outdated, and signs once it is assembled again', async () => {
+  const server = await startSandboxServer({ name: 'care-team-a', auth: 'none' });
+  try {
+    await server.load(fixtureBundle('care-team-a'));
+    const endpoint = await svc.request('POST', '/api/endpoints', {
+      token: await svc.token('admin'), body: { name: `care-team-a-${randomUUID()}`, baseUrl: server.baseUrl, auth: { type: 'none' }, allowInsecureHttp: true },
+    });
+    expect(endpoint.status).toBe(201);
+    const caseId = await openCaseIn(svc, cm, 'assigned');
+    const source = await svc.request('POST', `/api/cases/${caseId}/sources`, {
+      token: cm, body: { endpointId: ((await endpoint.json()) as { id: string }).id, patient: { id: fixturePatientId('care-team-a') } },
+    });
+    expect(source.status).toBe(201);
+    const sourceId = ((await source.json()) as { id: string }).id;
+    expect((await svc.request('POST', `/api/cases/${caseId}/bundle/rebuild`, { token: cm, body: {} })).status).toBe(201);
+    expect((await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body: opinionFor(referredIntake()) })).status).toBe(200);
+    // The source was pointed at another child, and the process died before the record was assembled again.
+    await svc.service.db.query("UPDATE case_sources SET changed_read_seq = nextval('assembly_read_seq') WHERE id = $1", [sourceId]);
+    const refused = await svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist });
+    expect(refused.status).toBe(409);
+    expect(await refused.text()).toContain(`source ${sourceId} now points at another patient after it was assembled`);
+    expect((await svc.request('POST', `/api/cases/${caseId}/bundle/rebuild`, { token: cm, body: {} })).status).toBe(201);
+    const signed = await svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist });
+    expect(signed.status).toBe(201);
+    expect(((await signed.json()) as OpinionBodyView).current).toMatchObject({ version: 1, records: { bundleVersion: 2 } });
+  } finally {
+    await server.stop();
+  }
 });
 
 it("records in the access log which record version and report version each answer served", async () => {

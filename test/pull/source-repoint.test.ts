@@ -274,3 +274,84 @@ it('never makes an assembly that began before the source changed the latest vers
   const order = seqs.map((r) => Number(r.read_seq));
   expect(order).toEqual([...order].sort((a, b) => a - b));
 }, 120_000);
+
+describe('a source change whose records must leave the bundle', () => {
+  type Problem = { detail?: string; issue?: { diagnostics?: string }[]; outdatedVersion?: number; sourceChanges?: { sourceId: string; change: string }[] };
+  const textOf = (p: Problem): string => p.detail ?? p.issue?.map((i) => i.diagnostics ?? '').join(' ') ?? '';
+  const caseRecords = async (caseId: string): Promise<{ version: number; outdatedBy?: { sourceId: string; change: string }[] } | null> =>
+    ((await (await svc.request('GET', `/api/cases/${caseId}`, { token: cm })).json()) as { records: { version: number; outdatedBy?: { sourceId: string; change: string }[] } | null }).records;
+
+  it('is not served as the current record while assembling it again fails; the change stands, the case managers are told, sending it again assembles it', async () => {
+    const { caseId, sourceId } = await caseWithWrongChild();
+    await pullToEnd(caseId);
+    const wrong = Number((await bundleText(caseId)).version);
+    await svc.service.db.exec(`CREATE FUNCTION refuse_case_bundle() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$;
+      CREATE TRIGGER refuse_case_bundle BEFORE INSERT ON case_bundles FOR EACH ROW WHEN (NEW.case_id = '${caseId}') EXECUTE FUNCTION refuse_case_bundle();`);
+    try {
+      const failed = await choose(caseId, sourceId, fixturePatientId('care-team-a'));
+      expect(failed.status).toBe(503);
+      const problem = (await failed.json()) as Problem;
+      expect(problem.detail).toContain(`The change is made (source ${sourceId} now points at another patient)`);
+      expect(problem.detail).toContain('Send this request again');
+      expect(problem).toMatchObject({ outdatedVersion: wrong, sourceChanges: [{ sourceId, change: 'patient-changed' }] });
+
+      // The change stands.
+      const sources = (await (await svc.request('GET', `/api/cases/${caseId}/sources`, { token: cm })).json()) as { items: { id: string; remotePatientId: string }[] };
+      expect(sources.items.find((s) => s.id === sourceId)?.remotePatientId).toBe(fixturePatientId('care-team-a'));
+      // Jorge's records are still in the latest version: it is not served as the case's record, nor signed on.
+      const current = await svc.request('GET', `/api/cases/${caseId}/bundle`, { token: cm });
+      expect(current.status).toBe(409);
+      const refusal = (await current.json()) as Problem;
+      expect(textOf(refusal)).toContain(`bundle version ${wrong}`);
+      expect(textOf(refusal)).toContain(`source ${sourceId} now points at another patient`);
+      expect((await svc.request('GET', `/api/cases/${caseId}/bundle/summary`, { token: cm })).status).toBe(409);
+      expect((await caseRecords(caseId))?.outdatedBy).toEqual([{ sourceId, change: 'patient-changed' }]);
+      // Asked for by number, the version stays readable (what an opinion rested on).
+      expect((await svc.request('GET', `/api/cases/${caseId}/bundle?version=${wrong}`, { token: cm })).status).toBe(200);
+      const told = await eventually(
+        async () => ((await (await svc.request('GET', `/api/notifications?caseId=${caseId}`, { token: cm })).json()) as { items: { type: string; message: string }[] }).items,
+        (items) => items.some((n) => n.type === 'assembly.failed'),
+        20_000,
+      );
+      expect(told.find((n) => n.type === 'assembly.failed')?.message).toMatch(/^The case record could not be assembled again after another patient was chosen at a source \(the assembly failed \(error\)\): until it is, the current record is not served/);
+    } finally {
+      await svc.service.db.exec('DROP TRIGGER refuse_case_bundle ON case_bundles; DROP FUNCTION refuse_case_bundle();');
+    }
+
+    // Sent again once the cause is fixed: the change is not made twice, the record is assembled without Jorge.
+    const again = await choose(caseId, sourceId, fixturePatientId('care-team-a'));
+    expect(again.status).toBe(200);
+    expect((await again.json()) as object).toMatchObject({ patientChanged: false, bundleVersion: wrong + 1 });
+    const cleared = await bundleText(caseId);
+    expect(cleared.version).toBe(String(wrong + 1));
+    expect(cleared.text.includes(jorge.name?.[0]?.family ?? 'Brekke')).toBe(false);
+    expect((await caseRecords(caseId))?.outdatedBy).toBeUndefined();
+    // Sent a third time, nothing is left to do: no new version.
+    expect(((await (await choose(caseId, sourceId, fixturePatientId('care-team-a'))).json()) as { bundleVersion?: number }).bundleVersion).toBeUndefined();
+  }, 120_000);
+
+  it('is waited for by an assembly that begins while it commits, so that assembly leaves the records out', async () => {
+    const { caseId, sourceId } = await caseWithWrongChild();
+    await pullToEnd(caseId);
+    const first = Number((await bundleText(caseId)).version);
+    const waitingOnSources = async (): Promise<number> =>
+      (await svc.service.db.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FOR SHARE OF s%'`,
+      )).rows[0]?.n ?? 0;
+    let rebuild: Promise<Response> | undefined;
+    // The source removed in a transaction not committed yet; a rebuild begins reading meanwhile.
+    await svc.service.db.transaction(async (tx) => {
+      await tx.query(`UPDATE case_sources SET state = 'removed', removed_at = now(), removed_by = 'test', removed_reason = 'wrong care team' WHERE id = $1`, [sourceId]);
+      await tx.query("UPDATE case_sources SET changed_read_seq = nextval('assembly_read_seq') WHERE id = $1", [sourceId]);
+      rebuild = svc.request('POST', `/api/cases/${caseId}/bundle/rebuild`, { token: cm, body: {} });
+      await eventually(waitingOnSources, (n) => n > 0, 20_000);
+    });
+    const res = await (rebuild as Promise<Response>);
+    expect(res.status).toBe(201);
+    expect(((await res.json()) as { version: number }).version).toBe(first + 1);
+    // It saw the removal: the record is current, without the source's records.
+    const after = await bundleText(caseId);
+    expect(after.text.includes(jorge.name?.[0]?.family ?? 'Brekke')).toBe(false);
+    expect((await caseRecords(caseId))?.outdatedBy).toBeUndefined();
+  }, 120_000);
+});

@@ -5,6 +5,7 @@ import type { Config } from '../../config';
 import { CASE_RECORD_CSP, caseRecordHtml } from '../../report/case-record-html';
 import { bundleChanges, type BundleChanges } from '../../assembly/bundle-changes';
 import { bundleVersionView, latestBundleVersion, listBundleVersions } from '../../assembly/bundle-versions';
+import { refuseOutdatedRecords } from '../../assembly/source-changes';
 import { findCase } from '../../db/case-repository';
 import { DEDUPE_RULE_NAMES } from '../../normalize/dedupe';
 import { answeredNotModified } from '../conditional-get';
@@ -52,8 +53,11 @@ export function bundleRoutes(deps: AssembleDeps & { readonly config: Pick<Config
         200: { description: 'Bundle (document); `ETag` names the version (weak: gzip or not), `Last-Modified` when it was assembled', contentType: 'application/fhir+json' },
         304: { description: '`If-None-Match` named this version: the client has it, no body' },
         404: { description: 'No bundle (yet)' },
+        409: { description: 'No `version`, and the latest version was read before a source was removed or pointed at another child: it is not served as the current record until assembled again' },
       },
       handler: async ({ params, query, req, res }) => {
+        // The current record, not while it may still hold records of a source changed since.
+        if (query.version === undefined) await refuseOutdatedRecords(deps.db, params.id);
         const found = await findBundleVersion(deps.db, params.id, query.version);
         if (!found) throw noBundle(query.version);
         const { meta } = found;
@@ -77,8 +81,13 @@ export function bundleRoutes(deps: AssembleDeps & { readonly config: Pick<Config
       roles: ['specialist', 'case_manager', 'admin'],
       params: CaseParams,
       query: SummaryQuery,
-      responses: { 200: { description: 'HTML page (no script; Content-Security-Policy); with `since=N`, what changed since version N first' }, 404: { description: 'No bundle (yet), or no version `since`' } },
+      responses: {
+        200: { description: 'HTML page (no script; Content-Security-Policy); with `since=N`, what changed since version N first' },
+        404: { description: 'No bundle (yet), or no version `since`' },
+        409: { description: 'No `version`, and the latest version is outdated by a source change (as for the bundle)' },
+      },
       handler: async ({ params, query, req, res }) => {
+        if (query.version === undefined) await refuseOutdatedRecords(deps.db, params.id);
         const head = await readBundleHead(deps.db, params.id, query.version);
         if (!head) throw noBundle(query.version);
         let changes: BundleChanges | undefined;

@@ -25,14 +25,20 @@ import { specialistRoutes } from './specialists';
 import { wellKnownRoutes } from './well-known';
 import { caseReviewExtras } from '../../review/case-review-extras';
 import { bundleVersionView, latestBundleVersion } from '../../assembly/bundle-versions';
+import { outdatedRecords } from '../../assembly/source-changes';
 
 export type ApiDeps = PullServiceDeps & EndpointServiceDeps & SourceServiceDeps & AssembleDeps & UploadRouteDeps & OpinionServiceDeps & DeliveryServiceDeps & WebhookServiceDeps;
 
 /** The case's current record: its latest bundle version (null before the first assembly). */
 async function currentRecords(deps: Pick<ApiDeps, 'db'>, caseId: string) {
-  const latest = await latestBundleVersion(deps.db, caseId);
+  const [latest, outdated] = await Promise.all([latestBundleVersion(deps.db, caseId), outdatedRecords(deps.db, caseId)]);
   if (!latest) return null;
-  return { ...bundleVersionView(caseId, latest), versions: `/api/cases/${caseId}/bundle/versions` };
+  return {
+    ...bundleVersionView(caseId, latest),
+    versions: `/api/cases/${caseId}/bundle/versions`,
+    // Source changes this version does not show yet: it is not served as the current record until assembled again.
+    ...(outdated ? { outdatedBy: outdated.changes } : {}),
+  };
 }
 
 /** The public routes other servers read (no token), besides health, metrics and OpenAPI. */

@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import { z } from 'zod';
 import { PULL_RESOURCE_TYPES } from '../../pull/pull-plan';
 import { cancelPull, getPull, retryPull, startPull, type PullServiceDeps } from '../../pull/pull-service';
@@ -5,7 +6,11 @@ import { listPulls } from '../../pull/pull-repository';
 import { pullProgresses } from '../../pull/pull-progress';
 import { addSource, chooseSourcePatient, getSources, removeSource, type SourceServiceDeps } from '../../pull/source-service';
 import type { PatientSelector } from '../../pull/source-repository';
-import { reassembleIfAssembled, type AssembleDeps } from '../../assembly/assemble';
+import { assembleCase, type AssembleDeps } from '../../assembly/assemble';
+import { describeSourceChanges, outdatedRecords } from '../../assembly/source-changes';
+import { errorFields, logger } from '../../log';
+import { recordEvent } from '../../notify/events';
+import { HttpProblem } from '../problem';
 import { defineRoute, type AnyRoute } from '../route';
 import { CaseParams, ChoosePatientBody, PatientSelectorSchema, reasonField } from './params';
 
@@ -42,12 +47,33 @@ type CancelPullBody = z.infer<typeof CancelPullBody>;
 
 /**
  * The answer to a source change whose records must leave the bundle at once (a removed source, another
- * child chosen): the specialist must not go on seeing them, so a case with a bundle is assembled again
- * now, and the answer names the new version (`bundleVersion`).
+ * child chosen): the specialist must not go on seeing them, so a case whose latest version predates
+ * the change is assembled again now, and the answer names the new version (`bundleVersion`). Sending
+ * the change again after that assembly failed assembles again (the change itself is not repeated).
+ * A failure is told to the case managers (`assembly.failed`) and answered as the error it is, saying
+ * that the change stands; until a version without the records is stored, the current record is not
+ * served (`source-changes.ts`).
  */
-async function withBundleLeft<T extends object>(deps: AssembleDeps, caseId: string, changed: boolean, trigger: string, source: T): Promise<T & { bundleVersion?: number }> {
-  const bundleVersion = changed ? await reassembleIfAssembled(deps, caseId, trigger) : undefined;
-  return { ...source, ...(bundleVersion !== undefined ? { bundleVersion } : {}) };
+async function withBundleLeft<T extends object>(deps: AssembleDeps, caseId: string, trigger: string, source: T): Promise<T & { bundleVersion?: number }> {
+  const outdated = await outdatedRecords(deps.db, caseId);
+  if (!outdated) return source;
+  try {
+    const { version } = await assembleCase(deps, caseId, { trigger });
+    return { ...source, bundleVersion: version };
+  } catch (err) {
+    const reason = err instanceof HttpProblem ? err.detail : `the assembly failed (${errorFields(err).errorName})`;
+    logger.error('case not assembled again after a source change', { caseId, trigger, ...errorFields(err) });
+    await recordEvent(deps.db, 'assembly.failed', caseId, { caseId, trigger, reason, outdatedVersion: outdated.version });
+    const status = err instanceof HttpProblem ? err.status : 503;
+    throw new HttpProblem(
+      status,
+      STATUS_CODES[status] ?? 'Error',
+      `The change is made (${describeSourceChanges(outdated.changes)}), but the case record could not be assembled again without those records: ${reason} ` +
+        `Until it is, the current record is not served. Send this request again, or rebuild the bundle (POST /api/cases/${caseId}/bundle/rebuild).`,
+      [],
+      { outdatedVersion: outdated.version, sourceChanges: outdated.changes },
+    );
+  }
 }
 
 /** Sources of a case (local care teams' endpoints + which patient there) and record pulls. */
@@ -92,7 +118,7 @@ export function pullRoutes(deps: PullServiceDeps & SourceServiceDeps & AssembleD
       },
       handler: async ({ params, body, principal }) => {
         const source = await chooseSourcePatient(deps, params.id, params.sourceId, body.patientId, principal);
-        return { status: 200, body: await withBundleLeft(deps, params.id, source.patientChanged, `source-patient:${params.sourceId}`, source) };
+        return { status: 200, body: await withBundleLeft(deps, params.id, `source-patient:${params.sourceId}`, source) };
       },
     }),
     defineRoute<RemoveSourceBody, NoQuery, z.infer<typeof SourceParams>>({
@@ -108,7 +134,7 @@ export function pullRoutes(deps: PullServiceDeps & SourceServiceDeps & AssembleD
       },
       handler: async ({ params, body, principal }) => {
         const source = await removeSource(deps, params.id, params.sourceId, body.reason, principal);
-        return { status: 200, body: await withBundleLeft(deps, params.id, source.removedNow, `source-removed:${params.sourceId}`, source) };
+        return { status: 200, body: await withBundleLeft(deps, params.id, `source-removed:${params.sourceId}`, source) };
       },
     }),
     defineRoute<StartPullBody, NoQuery, z.infer<typeof CaseParams>>({

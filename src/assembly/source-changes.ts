@@ -1,0 +1,85 @@
+/**
+ * Source changes the case record does not show yet. A source removed from the case (the wrong care
+ * team) or pointed at another child (the first match was wrong) must take its records out of the
+ * bundle at once: they may be another child's. The change assembles the bundle again in the same
+ * request; until a version without those records is stored — that assembly failed, the process died,
+ * or it is still running — the latest version must not be served as the case's current record.
+ *
+ * How it is known, without reading the bundle: each such change takes a number of the order in which
+ * assemblies begin reading (`assembly_read_seq`, kept in `case_sources.changed_read_seq`) in its
+ * transaction, and an assembly reads the sources under a share lock (`assembly-input.ts`), so an
+ * assembly that took a later number waits for the change to commit and sees it. A version whose
+ * `read_seq` is below a source's number may therefore still hold that source's records. (One that
+ * took its number earlier but read after the commit is fresh, yet counted as not: the safe side.)
+ */
+import type { Queryable } from '../db/database';
+import { conflict, type HttpProblem } from '../http/problem';
+
+/** What happened to a source after the latest version read the raw store. */
+export type SourceChangeKind = 'removed' | 'patient-changed';
+
+/** A source change the latest bundle version does not show. */
+export interface PendingSourceChange {
+  readonly sourceId: string;
+  readonly change: SourceChangeKind;
+}
+
+/** The latest bundle version and the source changes made after it read the raw store. */
+export interface OutdatedRecords {
+  readonly version: number;
+  readonly changes: readonly PendingSourceChange[];
+}
+
+/**
+ * Records, in the caller's transaction (the one making the change), that the source's records must
+ * leave the bundle: it takes the next number of the assembly read order.
+ */
+export async function markSourceChanged(tx: Queryable, sourceId: string): Promise<void> {
+  await tx.query("UPDATE case_sources SET changed_read_seq = nextval('assembly_read_seq') WHERE id = $1", [sourceId]);
+}
+
+/**
+ * The case's latest bundle version, when a source changed after it read the raw store (its records
+ * may still be in it); undefined when the latest version shows every change, or there is none.
+ */
+export async function outdatedRecords(db: Queryable, caseId: string): Promise<OutdatedRecords | undefined> {
+  const { rows } = await db.query<{ version: number; source_id: string; removed: boolean }>(
+    `SELECT b.version, s.id AS source_id, s.state = 'removed' AS removed
+     FROM (SELECT version, read_seq FROM case_bundles WHERE case_id = $1 ORDER BY version DESC LIMIT 1) b
+     JOIN case_sources s ON s.case_id = $1 AND s.changed_read_seq > b.read_seq
+     ORDER BY s.created_at, s.id`,
+    [caseId],
+  );
+  const first = rows[0];
+  if (!first) return undefined;
+  return { version: first.version, changes: rows.map((r) => ({ sourceId: r.source_id, change: r.removed ? 'removed' : 'patient-changed' })) };
+}
+
+const CHANGE_TEXT: Readonly<Record<SourceChangeKind, string>> = {
+  removed: 'was removed from the case',
+  'patient-changed': 'now points at another patient',
+};
+
+/** The changes in words: "source X was removed from the case, source Y now points at another patient". */
+export function describeSourceChanges(changes: readonly PendingSourceChange[]): string {
+  return changes.map((c) => `source ${c.sourceId} ${CHANGE_TEXT[c.change]}`).join(', ');
+}
+
+/**
+ * 409 for a read of the current record (or work resting on it) while it is outdated: names the
+ * version, the changes, and what brings it up to date. Older versions stay readable by number.
+ */
+export function outdatedRecordsProblem(caseId: string, outdated: OutdatedRecords): HttpProblem {
+  return conflict(
+    `The case record (bundle version ${outdated.version}) may still hold records that must leave it: ${describeSourceChanges(outdated.changes)} after it was assembled. ` +
+      `It is being assembled again; if this persists, a case manager rebuilds it (POST /api/cases/${caseId}/bundle/rebuild) or sends the source change again. ` +
+      `Version ${outdated.version} itself stays readable with ?version=${outdated.version}.`,
+    { outdatedVersion: outdated.version, sourceChanges: outdated.changes },
+  );
+}
+
+/** Throws {@link outdatedRecordsProblem} (409) while the case's latest version is outdated by a source change. */
+export async function refuseOutdatedRecords(db: Queryable, caseId: string): Promise<void> {
+  const outdated = await outdatedRecords(db, caseId);
+  if (outdated) throw outdatedRecordsProblem(caseId, outdated);
+}
