@@ -12,6 +12,7 @@ import { caseFor, nowOf } from '../billing/billing-deps';
 import { quoteOfCase } from '../billing/case-quote';
 import { paidCents } from '../billing/payment-repository';
 import { paymentStatus } from '../billing/payment-status';
+import { outdatedRecords } from '../assembly/source-changes';
 import { missingForAssignment } from './assignment-readiness';
 import { findCurrentAssignment, insertAssignment, type AssignmentRecord } from './assignment-repository';
 import { caseDiagnosisCodes } from './case-diagnoses';
@@ -62,7 +63,7 @@ export async function assignCase(deps: CaseServiceDeps, caseId: string, request:
       throw conflict(`The case is already ${record.status}; it was assigned before.`, { currentStatus: record.status });
     }
     const payment = paymentStatus(quoteOfCase(deps.domain.prices, record), await paidCents(tx, caseId));
-    const missing = missingForAssignment(record.status, payment);
+    const missing = missingForAssignment(record.status, payment, await outdatedRecords(tx, caseId));
     if (missing.length > 0) {
       throw conflict(`The case cannot be assigned yet. ${missing.map((m) => m.detail).join(' ')}`, { missing, payment });
     }

@@ -306,6 +306,13 @@ describe('a source change whose records must leave the bundle', () => {
       expect(textOf(refusal)).toContain(`source ${sourceId} now points at another patient`);
       expect((await svc.request('GET', `/api/cases/${caseId}/bundle/summary`, { token: cm })).status).toBe(409);
       expect((await caseRecords(caseId))?.outdatedBy).toEqual([{ sourceId, change: 'patient-changed' }]);
+      // Nor assigned: matching would read conditions that may be another child's.
+      const assign = await svc.request('POST', `/api/cases/${caseId}/assignment`, { token: cm, body: { match: true } });
+      expect(assign.status).toBe(409);
+      expect(((await assign.json()) as { missing: { requirement: string; detail: string }[] }).missing).toContainEqual({
+        requirement: 'current_records',
+        detail: `The case record (bundle version ${wrong}) is outdated: source ${sourceId} now points at another patient after it was assembled; assemble it again (send the source change again, or rebuild).`,
+      });
       // Asked for by number, the version stays readable (what an opinion rested on).
       expect((await svc.request('GET', `/api/cases/${caseId}/bundle?version=${wrong}`, { token: cm })).status).toBe(200);
       const told = await eventually(
