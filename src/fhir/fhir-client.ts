@@ -31,7 +31,7 @@ import { parseRetryAfter } from './retry-after';
 import { RetryPolicy, type AttemptResult, type RequestTraits, type RetryPolicyOptions } from './retry-policy';
 import { SmartBackendAuth, type SmartBackendAuthOptions } from './smart-backend-auth';
 import { SpareLease } from './spare-lease';
-import { assertAllowedEndpointUrl, assertSameOrigin, baseWithSlash, rebaseOnEndpointOrigin, type HostResolver, type UrlGuardOptions } from './url-guard';
+import { assertAllowedEndpointUrl, assertSameOrigin, baseWithSlash, rebaseOnEndpointOrigin, type HostResolver, type RebasedLink, type UrlGuardOptions } from './url-guard';
 
 /** Dependencies and tuning of a {@link FhirEndpointClient}. Only `redis` and `keyPrefix` are required. */
 export interface FhirClientDeps {
@@ -204,8 +204,15 @@ export class FhirEndpointClient {
   fetchPage(url: string): Promise<SearchPage>;
   fetchPage<P>(url: string, read: PageReader<P>): Promise<P>;
   async fetchPage<P>(url: string, read?: PageReader<P>): Promise<P | SearchPage> {
-    const target = this.endpoint.rebaseNextLinks ? this.rebased(url) : assertSameOrigin(this.endpoint.baseUrl, url, 'next-page');
-    return this.exchangeJson({ kind: 'page', method: 'GET', url: target }, this.reader(read));
+    if (!this.endpoint.rebaseNextLinks) {
+      return this.exchangeJson({ kind: 'page', method: 'GET', url: assertSameOrigin(this.endpoint.baseUrl, url, 'next-page') }, this.reader(read));
+    }
+    const link = this.rebased(url);
+    try {
+      return await this.exchangeJson({ kind: 'page', method: 'GET', url: link.url }, this.reader(read));
+    } catch (err) {
+      throw link.movedFrom !== undefined && !link.pathMapped ? withProxyPathHint(err, link.movedFrom, this.endpoint.declaredBaseUrl) : err;
+    }
   }
 
   /**
@@ -224,13 +231,14 @@ export class FhirEndpointClient {
   }
 
   /** A `next` link on the endpoint's origin (endpoints registered with `rebaseNextLinks`). */
-  private rebased(url: string): URL {
-    const { url: target, movedFrom } = rebaseOnEndpointOrigin(this.endpoint.baseUrl, url, this.endpoint.declaredBaseUrl);
+  private rebased(url: string): RebasedLink {
+    const link = rebaseOnEndpointOrigin(this.endpoint.baseUrl, url, this.endpoint.declaredBaseUrl);
+    const { movedFrom } = link;
     if (movedFrom !== undefined && !this.movedOrigins.has(movedFrom)) {
       this.movedOrigins.add(movedFrom);
       logger.warn("next links name another origin: followed on the endpoint's origin (rebaseNextLinks)", { endpointId: this.endpoint.id, linkOrigin: movedFrom });
     }
-    return target;
+    return link;
   }
 
   /** The body reader of a page request. */
@@ -701,4 +709,23 @@ function streamDecoder(encoding: string | undefined): zlib.Gunzip | zlib.Inflate
     default:
       return undefined;
   }
+}
+
+/**
+ * A 404 or 410 for a `next` link moved onto the endpoint's origin with its path kept: the proxy likely
+ * maps paths (our `/fhir/r4` to the server's `/hapi-fhir/baseR4`) and the link did not lie under the
+ * base the server declares for itself, so it could not be moved under the endpoint's base. The error
+ * says so (the origin only: a link's path and query may name the patient). Other errors pass unchanged.
+ */
+function withProxyPathHint(err: unknown, movedFrom: string, declaredBaseUrl: string | undefined): unknown {
+  if (!(err instanceof FhirHttpError) || (err.status !== 404 && err.status !== 410)) return err;
+  const declared = declaredBaseUrl === undefined
+    ? 'its CapabilityStatement declares no implementation.url'
+    : 'it is not under the base the EHR declares for itself (its CapabilityStatement implementation.url)';
+  return new PermanentFhirError(
+    err.status,
+    err.issueCodes,
+    `${err.reason}; the next link named ${movedFrom} and was followed on the endpoint's origin with its path unchanged, since ${declared}: ` +
+      "a proxy that maps paths needs the EHR's own base to move such links under the endpoint's base (refresh its capabilities: POST /api/endpoints/:id/capabilities)",
+  );
 }

@@ -72,6 +72,15 @@ export function assertSameOrigin(
   return resolved;
 }
 
+/** A `next` link as {@link rebaseOnEndpointOrigin} moves it. */
+export interface RebasedLink {
+  readonly url: URL;
+  /** The origin the link named, when it was another one. */
+  readonly movedFrom?: string;
+  /** Moved under the endpoint's base from the base the server declares (else the path was kept). */
+  readonly pathMapped?: boolean;
+}
+
 /**
  * A `next` link moved onto the endpoint's origin: resolved as {@link assertSameOrigin} does, then, when
  * it names another origin, moved under the endpoint's base URL when it lies under the base the server
@@ -79,10 +88,10 @@ export function assertSameOrigin(
  * same path and query on the endpoint's scheme, host and port. For an EHR behind a reverse proxy that
  * writes its internal address (or `http:` for `https:`) into its links, on endpoints registered with
  * `rebaseNextLinks`: the request still goes to the endpoint's origin only.
- * @returns the URL to request, and the origin the link named when it was moved
+ * @returns the URL to request, and the origin the link named when it was moved (and whether its path was mapped)
  * @throws OffOriginUrlError for a link that does not parse or carries credentials
  */
-export function rebaseOnEndpointOrigin(baseUrl: string, candidateUrl: string, declaredBaseUrl?: string): { url: URL; movedFrom?: string } {
+export function rebaseOnEndpointOrigin(baseUrl: string, candidateUrl: string, declaredBaseUrl?: string): RebasedLink {
   const base = baseWithSlash(baseUrl);
   let resolved: URL;
   try {
@@ -97,8 +106,8 @@ export function rebaseOnEndpointOrigin(baseUrl: string, candidateUrl: string, de
   if (originOf(resolved) === originOf(base)) return { url: resolved };
   const movedFrom = originOf(resolved);
   const under = declaredBaseUrl !== undefined ? pathUnder(resolved, declaredBaseUrl) : undefined;
-  if (under !== undefined) return { url: new URL(`${base.pathname.replace(/\/$/, '')}${under}${resolved.search}`, base.origin), movedFrom };
-  return { url: new URL(`${resolved.pathname}${resolved.search}`, base.origin), movedFrom };
+  if (under !== undefined) return { url: new URL(`${base.pathname.replace(/\/$/, '')}${under}${resolved.search}`, base.origin), movedFrom, pathMapped: true };
+  return { url: new URL(`${resolved.pathname}${resolved.search}`, base.origin), movedFrom, pathMapped: false };
 }
 
 /** The rest of `url`'s path below `declaredBase` (`''` or `/…`) when `url` lies under it (same origin). */

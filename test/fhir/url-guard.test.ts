@@ -22,18 +22,19 @@ describe('rebaseOnEndpointOrigin (endpoints registered with rebaseNextLinks)', (
     ['another port', 'https://ehr.example.org:8443/fhir/r4/Observation?_page=2', 'https://ehr.example.org/fhir/r4/Observation?_page=2', 'https://ehr.example.org:8443'],
     ['the metadata service', 'http://169.254.169.254/latest/meta-data/', 'https://ehr.example.org/latest/meta-data/', 'http://169.254.169.254:80'],
   ])('moves a link naming %s onto the endpoint origin, path and query kept', (_name, link, to, from) => {
-    expect(rebaseOnEndpointOrigin(BASE, link)).toEqual({ url: new URL(to), movedFrom: from });
+    expect(rebaseOnEndpointOrigin(BASE, link)).toEqual({ url: new URL(to), movedFrom: from, pathMapped: false });
   });
 
   it('moves a link under the base the server declares for itself under the endpoint base (a proxy mapping the path)', () => {
     const declared = 'http://hapi:8080/hapi-fhir/fhir';
     expect(rebaseOnEndpointOrigin(BASE, 'http://hapi:8080/hapi-fhir/fhir?_getpages=abc&_getpagesoffset=10', declared)).toEqual({
-      url: new URL('https://ehr.example.org/fhir/r4?_getpages=abc&_getpagesoffset=10'), movedFrom: 'http://hapi:8080',
+      url: new URL('https://ehr.example.org/fhir/r4?_getpages=abc&_getpagesoffset=10'), movedFrom: 'http://hapi:8080', pathMapped: true,
     });
     expect(rebaseOnEndpointOrigin(BASE, 'http://hapi:8080/hapi-fhir/fhir/Observation?patient=1&_offset=500', `${declared}/`).url.toString()).toBe(
       'https://ehr.example.org/fhir/r4/Observation?patient=1&_offset=500',
     );
     // Not under the declared base (another path, or another origin): the path is kept as it is.
+    expect(rebaseOnEndpointOrigin(BASE, 'http://hapi:8080/hapi-fhirx/Observation', declared)).toMatchObject({ pathMapped: false });
     expect(rebaseOnEndpointOrigin(BASE, 'http://hapi:8080/hapi-fhirx/Observation', declared).url.toString()).toBe('https://ehr.example.org/hapi-fhirx/Observation');
     expect(rebaseOnEndpointOrigin(BASE, 'http://other:8080/hapi-fhir/fhir/Observation', declared).url.toString()).toBe('https://ehr.example.org/hapi-fhir/fhir/Observation');
   });

@@ -134,7 +134,12 @@ it('moves next links under the base the EHR declares for itself under the endpoi
     await svc.service.db.query(`UPDATE endpoints SET capabilities = capabilities - 'implementationUrl' WHERE id = $1`, [endpoint.id]);
     const { view: lost } = await pull(['Condition'], undefined, endpoint.id);
     expect(lost.state).toBe('failed');
-    expect(lost.sources[0]?.resourceTypes[0]?.lastError).toMatch(/404/);
+    // The failure says why: a link moved with its path kept, for want of the EHR's own base.
+    expect(lost.sources[0]?.resourceTypes[0]?.lastError).toBe(
+      "FHIR server answered 404 (http-404; the next link named http://hapi.internal:8080 and was followed on the endpoint's origin with its path unchanged, " +
+        "since its CapabilityStatement declares no implementation.url: a proxy that maps paths needs the EHR's own base to move such links under the endpoint's base " +
+        '(refresh its capabilities: POST /api/endpoints/:id/capabilities))',
+    );
     expect(elsewhere.requestCount()).toBe(0);
   } finally {
     ehr.faults.remove(rule);
