@@ -27,7 +27,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import inspector from 'node:inspector';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { assembleCase } from '../src/assembly/assemble';
 import type { Database } from '../src/db/database';
 import { openDatabase } from '../src/db/open';
@@ -109,6 +109,8 @@ interface AssemblyRun {
   readonly otherLoadCores: number;
   /** assembleCase's own wall time per phase (ms). */
   readonly timings: Readonly<Record<string, number>>;
+  /** The longest the event loop was held during the assembly (ms): every other request and job of the process waits that long. */
+  readonly longestBlockMs: number;
 }
 
 /** Our database's backends and the server's background processes (WAL writer, checkpointer…). */
@@ -126,10 +128,13 @@ async function timedAssembly(db: Database, caseId: string, profile?: string): Pr
   const sampler = new RssSampler(20).start();
   const cpu = cpuTimer();
   const host0 = hostBusyCpu();
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
   const t0 = performance.now();
   const run = (): ReturnType<typeof assembleCase> => assembleCase(deps, caseId, { trigger: 'bench' });
   const result = profile ? await profiled(profile, run) : await run();
   const ms = performance.now() - t0;
+  loopDelay.disable();
   const nodeCpuMs = cpu.stop();
   const { peakBytes } = sampler.stop();
   const hostMs = hostBusyCpu() - host0;
@@ -148,6 +153,7 @@ async function timedAssembly(db: Database, caseId: string, profile?: string): Pr
     rssPeakBytes: peakBytes,
     maxRssBytes: processMaxRss(),
     timings: result.timings,
+    longestBlockMs: loopDelay.max / 1e6,
   };
 }
 
@@ -212,6 +218,7 @@ async function main(): Promise<void> {
         `other load on the host ${run.otherLoadCores.toFixed(2)} cores (shared machine: wall times are noisy)`,
     );
     console.log(`Phases (ms): ${Object.entries(run.timings).map(([k, v]) => `${k} ${fmtInt(v)}`).join(', ')}`);
+    console.log(`Longest event-loop block during assembly: ${fmtInt(run.longestBlockMs)} ms (the process's other requests and jobs wait that long)`);
     console.log(`RSS before assembly ${fmtMb(run.rssBeforeBytes)}, sampled peak during it ${fmtMb(run.rssPeakBytes)}, process high-water mark ${fmtMb(run.maxRssBytes)}`);
     const figures: BenchFigure[] = [
       {
@@ -225,6 +232,7 @@ async function main(): Promise<void> {
         ratio,
       },
       { figure: 'assembly peak RSS', unit: 'MB', measured: peakMb, target: `< ${TARGET_PEAK_RSS_MB}`, pass: peakMb < TARGET_PEAK_RSS_MB },
+      { figure: 'longest event-loop block during assembly', unit: 'ms', measured: run.longestBlockMs },
     ];
     const pass = figures.every((f) => f.pass !== false);
     const written = writeResult({

@@ -1,29 +1,23 @@
 import { randomUUID } from 'node:crypto';
-import type { Bundle } from 'fhir/r4';
 import type { Database, Queryable } from '../db/database';
 import { insertCaseEvent } from '../db/case-repository';
 import { primaryRole, type Principal } from '../http/auth';
 import { logger } from '../log';
-import { buildDocumentBundle } from '../normalize/bundle';
-import { casePatientFullUrl } from '../normalize/case-patient';
-import { buildComposition } from '../normalize/composition';
-import { dedupe, DEDUPE_RULE_NAMES } from '../normalize/dedupe';
-import { normalize } from '../normalize/normalize';
-import { buildProvenances } from '../normalize/provenance';
+import { DEDUPE_RULE_NAMES } from '../normalize/dedupe';
 import type { TerminologyMappings } from '../normalize/terminology';
-import type { AssemblyOptions, DedupeResult } from '../normalize/types';
-import { loadAssemblyInput, type AssemblyInput } from './assembly-input';
-import { fillAttachmentHashes } from './attachment-hashes';
+import { loadAssemblyInput } from './assembly-input';
 import { latestDisabledRules, StaleAssemblyError, takeReadSeq, type InheritedRules } from './assembly-order';
+import { processAssemblyThread, type AssemblyThread } from './assembly-thread';
+import type { AssemblyJob, RawText } from './build-assembly';
 import { insertBundleVersion } from './bundle-repository';
-import { completenessReport, countPulled, type CompletenessReport } from './completeness';
+import type { CompletenessReport } from './completeness';
 import { PhaseTimer } from './phase-timer';
 import { processAssemblyMemory, type AssemblyMemory } from './assembly-memory';
 import { countRawResources } from './raw-resource-stream';
 import { announceRecordsUpdated } from './records-updated';
 import { conflict } from '../http/problem';
 import { withUploads } from '../uploads/upload-resources';
-import { bundleHasImaging, offerRadiologyReview } from '../cases/radiology-offer';
+import { offerRadiologyReview } from '../cases/radiology-offer';
 
 export interface AssembleDeps {
   readonly db: Database;
@@ -31,6 +25,8 @@ export interface AssembleDeps {
   readonly now?: () => Date;
   /** The heap budget assemblies share (default: the process's, {@link processAssemblyMemory}). */
   readonly assemblyMemory?: AssemblyMemory;
+  /** Where the CPU part runs (default: the process's assembly thread, {@link processAssemblyThread}). */
+  readonly assemblyThread?: AssemblyThread;
 }
 
 export interface AssembleRequest {
@@ -54,78 +50,25 @@ export interface AssembleResult {
   readonly bundleId: string;
   readonly report: CompletenessReport;
   readonly entries: number;
-  /** Wall time per phase (ms): read, normalize, dedupe, compose, store. */
+  /** Wall time per phase (ms): read, build (in the assembly thread: parse, normalize, dedupe, compose, serialize), store. */
   readonly timings: Readonly<Record<string, number>>;
 }
 
-/**
- * Normalize → fill attachment hashes → de-duplicate, and the completeness report of both. Its own
- * function so that the normalized set (the duplicates dedupe folded away among it) and the raw
- * wrappers are garbage once it returns, before the Composition and Bundle are built.
- */
-function normalizeAndDedupe(
-  deps: AssembleDeps, caseId: string, input: AssemblyInput, ownedRows: number, request: AssembleRequest, phases: PhaseTimer,
-): { deduped: DedupeResult; report: CompletenessReport } {
-  const pulled = countPulled(input.raw);
-  // The first `ownedRows` raw objects were parsed from the raw store for this assembly only: they are
-  // normalized in place (no copy of the case). Resources added after them (uploads) are built in code
-  // and may share sub-objects, so they are copied first.
-  for (let i = ownedRows; i < input.raw.length; i++) {
-    const r = input.raw[i];
-    // A JSON round trip, not structuredClone: under jest's vm contexts structuredClone returns objects of
-    // another realm, which the plain-JSON check of normalize refuses.
-    if (r) input.raw[i] = { ...r, resource: JSON.parse(JSON.stringify(r.resource)) as typeof r.resource };
-  }
-  const normalized = normalize({ caseId, intake: input.intake, sources: input.sources, raw: input.raw, mappings: deps.mappings(), consumeRaw: true });
-  // Drop the raw wrappers (and the superseded versions only they still hold).
-  input.raw.length = 0;
-  phases.lap('normalize');
-  fillAttachmentHashes(normalized.resources, input.attachments);
-  const deduped = dedupe(normalized.resources, { disabledRules: request.disabledRules });
-  const report = completenessReport(input.sources, pulled, normalized, deduped, input.attachments);
-  phases.lap('dedupe');
-  return { deduped, report };
-}
-
-/** One assembly, built and not stored yet. */
-interface BuiltAssembly {
-  readonly bundle: Bundle;
-  readonly report: CompletenessReport;
-  readonly bundleId: string;
-}
-
-/** Reads the raw store and builds the bundle: normalize → … → document Bundle (nothing stored). */
-async function buildAssembly(deps: AssembleDeps, caseId: string, request: AssembleRequest, phases: PhaseTimer): Promise<BuiltAssembly> {
-  const loaded = await loadAssemblyInput(deps.db, caseId);
-  const ownedRows = loaded.raw.length;
+/** What {@link assembleCase} reads: the raw store, the case's sources and uploads, as the thread's job. */
+async function readJob(deps: AssembleDeps, caseId: string, disabledRules: readonly string[], bundleId: string, sendRaw: (batch: readonly RawText[]) => void): Promise<AssemblyJob> {
   // Family uploads join as one more source (origin family-upload).
-  const input = await withUploads(deps.db, loaded);
-  phases.lap('read');
-  const { deduped, report } = normalizeAndDedupe(deps, caseId, input, ownedRows, request, phases);
-  const options: AssemblyOptions = {
-    bundleId: randomUUID(),
+  const input = await withUploads(deps.db, await loadAssemblyInput(deps.db, caseId, sendRaw));
+  return {
+    caseId,
+    intake: input.intake,
+    sources: input.sources,
+    built: input.built,
+    attachments: input.attachments,
+    mappings: deps.mappings(),
+    disabledRules,
+    bundleId,
     timestamp: (deps.now ?? (() => new Date()))().toISOString(),
-    ...(request.disabledRules && request.disabledRules.length > 0 ? { disabledRules: request.disabledRules } : {}),
   };
-  // A removed source has nothing in the bundle: its Provenance and its name in the narrative go too.
-  const sources = input.sources.filter((s) => s.removedReason === undefined);
-  const provenances = buildProvenances({ resources: deduped.resources, merges: deduped.merges, sources, options });
-  const composition = buildComposition({
-    subject: casePatientFullUrl(caseId),
-    resources: deduped.resources,
-    options,
-    story: {
-      diagnosis: input.intake.diagnosis.text,
-      history: input.intake.history,
-      reason: input.intake.reason,
-      questions: input.intake.questions,
-    },
-    sources,
-    merges: deduped.merges,
-  });
-  const bundle = buildDocumentBundle({ composition, resources: deduped.resources, provenances, options });
-  phases.lap('compose');
-  return { bundle, report, bundleId: options.bundleId };
 }
 
 /**
@@ -183,30 +126,40 @@ async function assembleWithinBudget(deps: AssembleDeps, caseId: string, request:
     const readSeq = await takeReadSeq(deps.db);
     const inherited = request.disabledRules === undefined ? await inheritedRules(deps.db, caseId) : undefined;
     const disabledRules = [...(request.disabledRules ?? inherited?.disabledRules ?? [])].sort();
-    const { bundle, report, bundleId } = await buildAssembly(deps, caseId, { ...request, disabledRules }, phases);
-    // Read before the store consumes the bundle (its entries are released as they are written).
-    const entries = bundle.entry?.length ?? 0;
-    const hasImaging = bundleHasImaging(bundle);
-    let version: number;
-    try {
-      version = await insertBundleVersion(
-        deps.db,
-        {
-          caseId, bundleId, bundle, report, options: { disabledRules }, trigger: request.trigger, readSeq, consumeBundle: true, ...(inherited ? { inheritedRules: inherited } : {}),
-        },
-        async (tx, stored) => {
-          await announceRecordsUpdated(tx, caseId, stored, request.trigger);
-          if (request.requestedBy) await recordRebuild(tx, caseId, stored, disabledRules, request.requestedBy);
-        },
-      );
-    } catch (err) {
-      if (!(err instanceof StaleAssemblyError)) throw err;
+    const bundleId = randomUUID();
+    // Read, build in the assembly thread, store its text as the thread serialises it (assembly-thread.ts).
+    const outcome = await (deps.assemblyThread ?? processAssemblyThread).build(
+      async (sendRaw) => {
+        const job = await readJob(deps, caseId, disabledRules, bundleId, sendRaw);
+        phases.lap('read');
+        return job;
+      },
+      async ({ parts, ...built }) => {
+        phases.lap('build');
+        try {
+          const version = await insertBundleVersion(
+            deps.db,
+            { caseId, bundleId, parts, report: built.report, options: { disabledRules }, trigger: request.trigger, readSeq, ...(inherited ? { inheritedRules: inherited } : {}) },
+            async (tx, stored) => {
+              await announceRecordsUpdated(tx, caseId, stored, request.trigger);
+              if (request.requestedBy) await recordRebuild(tx, caseId, stored, disabledRules, request.requestedBy);
+            },
+          );
+          return { version, built };
+        } catch (err) {
+          if (err instanceof StaleAssemblyError) return err;
+          throw err;
+        }
+      },
+    );
+    if (outcome instanceof StaleAssemblyError) {
       if (read >= MAX_READS) {
-        throw conflict(`The case record was assembled again by other work ${read} times while this assembly ran (now version ${err.newerVersion}); try again.`);
+        throw conflict(`The case record was assembled again by other work ${read} times while this assembly ran (now version ${outcome.newerVersion}); try again.`);
       }
-      logger.info('case assembly read again: a later read was stored first', { caseId, version: err.newerVersion, attempt: read });
+      logger.info('case assembly read again: a later read was stored first', { caseId, version: outcome.newerVersion, attempt: read });
       continue;
     }
+    const { version, built: { report, entries, hasImaging, timings } } = outcome;
     phases.lap('store');
     // Imaging in the case: the quote offers radiology review (idempotent; the fee only after approval).
     if (hasImaging) await offerRadiologyReview(deps.db, caseId, 'bundle');
@@ -218,6 +171,6 @@ async function assembleWithinBudget(deps: AssembleDeps, caseId: string, request:
       durationMs: phases.totalMs(),
       ...(read > 1 ? { attempt: read } : {}),
     });
-    return { version, bundleId, report, entries, timings: phases.laps };
+    return { version, bundleId, report, entries, timings: { ...phases.laps, ...timings } };
   }
 }

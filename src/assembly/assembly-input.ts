@@ -4,6 +4,7 @@ import type { Database } from '../db/database';
 import { notFound } from '../http/problem';
 import type { RawInput, SourceInfo } from '../normalize/types';
 import { serverMessagesBySource } from '../pull/source-server-messages';
+import type { RawText } from './build-assembly';
 import { rawResourceBatches } from './raw-resource-stream';
 
 /** A fetched attachment of a pulled resource, as the blob store knows it. */
@@ -23,30 +24,37 @@ export interface AssemblyInput {
   readonly caseId: string;
   readonly intake: Intake;
   readonly sources: SourceInfo[];
-  readonly raw: RawInput[];
+  /** How many raw resources were read from the raw store (each handed to `onRaw`, not kept here). */
+  readonly rawCount: number;
+  /** Resources built in code (family uploads: `withUploads`). */
+  readonly built: RawInput[];
   readonly attachments: FetchedAttachment[];
 }
 
-/** Every raw resource of the case, read in batches (see `raw-resource-stream.ts`), in key order. */
-async function readAllRaw(db: Database, caseId: string): Promise<RawInput[]> {
-  const raw: RawInput[] = [];
-  for await (const batch of rawResourceBatches(db, caseId)) for (const r of batch) raw.push(r);
-  return raw;
+/** Hands every raw resource of the case to `onRaw`, batch after batch (`raw-resource-stream.ts`), in key order. */
+async function sendAllRaw(db: Database, caseId: string, onRaw: (batch: RawText[]) => void): Promise<number> {
+  let count = 0;
+  for await (const batch of rawResourceBatches(db, caseId)) {
+    count += batch.length;
+    onRaw(batch);
+  }
+  return count;
 }
 
 /**
  * Everything assembly derives from, read from the raw store (PostgreSQL) in a stable order. The raw
- * resources are freshly parsed objects owned by the caller: assembly normalizes them in place
- * (`consumeRaw`), so the case is held once, not as raw plus normalized copies.
+ * resources come as their stored JSON text, batch by batch, to `onRaw` (which sends them to the
+ * assembly thread, where they are parsed into objects it owns and normalizes in place): this thread
+ * never holds the whole case.
  *
  * The sources are read under a share lock: a source change still being committed (removed, or
  * pointed at another child) is waited for, so an assembly that began reading after the change took
  * its place in the read order sees it (`source-changes.ts`).
  */
-export async function loadAssemblyInput(db: Database, caseId: string): Promise<AssemblyInput> {
+export async function loadAssemblyInput(db: Database, caseId: string, onRaw: (batch: RawText[]) => void): Promise<AssemblyInput> {
   const record = await findCase(db, caseId);
   if (!record) throw notFound(`Case ${caseId}`);
-  const [sources, raw, attachments, serverMessages] = await Promise.all([
+  const [sources, rawCount, attachments, serverMessages] = await Promise.all([
     db.query<{
       id: string; base_url: string; name: string; remote_patient_id: string | null; pull_ids: string[] | null; last_fetched: Date | null; removed_reason: string | null;
     }>(
@@ -58,7 +66,7 @@ export async function loadAssemblyInput(db: Database, caseId: string): Promise<A
        FOR SHARE OF s`,
       [caseId],
     ),
-    readAllRaw(db, caseId),
+    sendAllRaw(db, caseId, onRaw),
     db.query<{ source_id: string; resource_type: string; remote_id: string; position: string; state: FetchedAttachment['state']; sha1_base64: string | null; size: number | null; integrity: string | null; error: string | null }>(
       `SELECT source_id, resource_type, remote_id, position, state, sha1_base64, size, integrity, error FROM attachments
        WHERE case_id = $1 ORDER BY source_id, resource_type, remote_id, position`,
@@ -80,7 +88,8 @@ export async function loadAssemblyInput(db: Database, caseId: string): Promise<A
       ...(s.removed_reason !== null ? { removedReason: s.removed_reason } : {}),
       ...(serverMessages.has(s.id) ? { serverMessages: serverMessages.get(s.id) ?? [] } : {}),
     })),
-    raw,
+    rawCount,
+    built: [],
     attachments: attachments.rows.map((a) => ({
       sourceId: a.source_id,
       resourceType: a.resource_type,

@@ -23,10 +23,12 @@ export interface StoredBundleJson extends Omit<StoredBundle, 'bundle'> {
   readonly json: string;
 }
 
-interface NewBundleVersion {
+/** The version's content: the Bundle (serialised here), or its text already cut into parts (`bundleJsonParts`). */
+type BundleContent = { readonly bundle: Bundle; readonly parts?: undefined } | { readonly parts: Iterable<string> | AsyncIterable<string>; readonly bundle?: undefined };
+
+type NewBundleVersion = BundleContent & {
   readonly caseId: string;
   readonly bundleId: string;
-  readonly bundle: Bundle;
   readonly report: unknown;
   readonly options: unknown;
   readonly trigger: string;
@@ -42,13 +44,7 @@ interface NewBundleVersion {
    * switched off other rules (a case manager's rebuild), so it cannot undo that choice.
    */
   readonly inheritedRules?: InheritedRules;
-  /**
-   * The caller hands `bundle` over: its entries are released as they are written
-   * (`bundleJsonParts` `releaseEntries`), so a large assembly's resources do not outlive their text.
-   * The bundle must not be read afterwards. Default `false`.
-   */
-  readonly consumeBundle?: boolean;
-}
+};
 
 /** Whether the case has a bundle version at all, or one assembled for `trigger` (idempotent jobs). */
 export async function hasBundleVersion(db: Queryable, caseId: string, trigger?: string): Promise<boolean> {
@@ -82,7 +78,7 @@ export async function insertBundleVersion(db: Database, v: NewBundleVersion, als
     if (v.readSeq !== undefined) await refuseIfReadLater(tx, v.caseId, v.readSeq);
     if (v.inheritedRules !== undefined) await refuseIfRulesChanged(tx, v.caseId, v.inheritedRules);
     const version = await insertVersionRow(tx, v);
-    await insertParts(tx, v.caseId, version, bundleJsonParts(v.bundle, undefined, { releaseEntries: v.consumeBundle === true }));
+    await insertParts(tx, v.caseId, version, v.parts ?? bundleJsonParts(v.bundle));
     await alsoInTransaction?.(tx, version);
     return version;
   });
@@ -113,12 +109,12 @@ async function insertVersionRow(tx: Queryable, v: NewBundleVersion): Promise<num
  * error is rethrown: the transaction must not roll back (or PGlite close it) with a statement of it
  * still running.
  */
-async function insertParts(tx: Queryable, caseId: string, version: number, parts: Iterable<string>): Promise<void> {
+async function insertParts(tx: Queryable, caseId: string, version: number, parts: Iterable<string> | AsyncIterable<string>): Promise<void> {
   let running: Promise<unknown> | undefined;
   try {
     let n = 0;
-    // Each step of the iterator serialises the next part, while `running` is stored.
-    for (const part of parts) {
+    // Each step of the iterator serialises the next part (here, or in the assembly thread), while `running` is stored.
+    for await (const part of parts) {
       if (running) await running;
       running = handled(tx.query(INSERT_PART, [caseId, version, n++, part]));
       await nextIoTurn();

@@ -9,16 +9,17 @@
  * queries can be in flight at once: PostgreSQL serializes the next batch while this process parses
  * the current one.
  *
- * The resource comes as its stored text (`resource::text`) and is parsed here with `JSON.parse`, and
- * `fetched_at` as ISO text: the driver's own `json` and `timestamptz` parsers spent ~40 % more CPU on
- * the same rows (50,000 resources: ~500 vs ~850 ms of this process per read, measured 2026-11-28).
+ * The resource comes as its stored text (`resource::text`), left unparsed: it is parsed where it is
+ * normalized, in the assembly thread (`build-assembly.ts`), not on this (the event loop's) thread.
+ * `fetched_at` comes as ISO text: the driver's own `json` and `timestamptz` parsers spent ~40 % more
+ * CPU on the same rows (measured 2026-11-28).
  *
  * The ranges cover the whole key space (the first is open below, the last open above), so a row is
  * read exactly once. Raw rows are only ever inserted, so a pull committing pages meanwhile can only
  * add rows, as it could between two assemblies.
  */
 import type { Queryable } from '../db/database';
-import type { RawInput } from '../normalize/types';
+import type { RawText } from './build-assembly';
 
 /** Rows per batch query (about 1–2 MB of resource JSON each). */
 export const RAW_BATCH_SIZE = 2_000;
@@ -66,7 +67,7 @@ async function batchBoundaries(db: Queryable, caseId: string, batchSize: number)
 }
 
 /** Rows with key in `[from, to)`; `undefined` bounds are open. */
-async function readRange(db: Queryable, caseId: string, from: Key | undefined, to: Key | undefined): Promise<RawInput[]> {
+async function readRange(db: Queryable, caseId: string, from: Key | undefined, to: Key | undefined): Promise<RawText[]> {
   const params: unknown[] = [caseId];
   let where = 'r.case_id = $1';
   if (from) {
@@ -85,7 +86,7 @@ async function readRange(db: Queryable, caseId: string, from: Key | undefined, t
      WHERE ${where} ORDER BY r.source_id, r.resource_type, r.remote_id, r.version_id`,
     params,
   );
-  const out = new Array<RawInput>(rows.length);
+  const out = new Array<RawText>(rows.length);
   for (let i = 0; i < rows.length; i++) {
     const r = rows[i] as RawRow;
     out[i] = {
@@ -95,7 +96,7 @@ async function readRange(db: Queryable, caseId: string, from: Key | undefined, t
       versionId: r.version_id,
       fetchedAt: r.fetched_at,
       sha256: r.sha256,
-      resource: JSON.parse(r.resource_json) as Record<string, unknown>,
+      resourceJson: r.resource_json,
       ...(r.pulled_for !== null ? { pulledForPatient: r.pulled_for } : {}),
     };
   }
@@ -103,14 +104,14 @@ async function readRange(db: Queryable, caseId: string, from: Key | undefined, t
 }
 
 /**
- * The case's raw resources, batch after batch, in key order (source, type, remote id, version).
- * Each resource object is freshly parsed for the caller (it may be normalized in place).
+ * The case's raw resources, batch after batch, in key order (source, type, remote id, version), each
+ * with its JSON text as stored.
  */
-export async function* rawResourceBatches(db: Queryable, caseId: string, batchSize = RAW_BATCH_SIZE): AsyncGenerator<RawInput[], void, undefined> {
+export async function* rawResourceBatches(db: Queryable, caseId: string, batchSize = RAW_BATCH_SIZE): AsyncGenerator<RawText[], void, undefined> {
   const bounds = await batchBoundaries(db, caseId, batchSize);
   const ranges: [Key | undefined, Key | undefined][] = [];
   for (let i = 0; i <= bounds.length; i++) ranges.push([bounds[i - 1], bounds[i]]);
-  const pending: Promise<RawInput[]>[] = [];
+  const pending: Promise<RawText[]>[] = [];
   let next = 0;
   const fill = (): void => {
     while (pending.length < IN_FLIGHT && next < ranges.length) {
@@ -122,7 +123,7 @@ export async function* rawResourceBatches(db: Queryable, caseId: string, batchSi
   };
   fill();
   while (pending.length > 0) {
-    const batch = await (pending.shift() as Promise<RawInput[]>);
+    const batch = await (pending.shift() as Promise<RawText[]>);
     fill();
     yield batch;
   }

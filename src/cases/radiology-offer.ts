@@ -5,7 +5,6 @@
  * recorded elsewhere.
  * @packageDocumentation
  */
-import type { Bundle } from 'fhir/r4';
 import type { Database } from '../db/database';
 import { findCase, insertCaseEvent } from '../db/case-repository';
 import { logger } from '../log';
@@ -18,10 +17,6 @@ export const RADIOLOGY_REVIEW: AddOnCode = 'radiology-review';
 
 let defaultPrices: PriceList | undefined;
 
-/** Whether a case bundle holds an ImagingStudy. */
-export function bundleHasImaging(bundle: Bundle): boolean {
-  return (bundle.entry ?? []).some((e) => e.resource?.resourceType === 'ImagingStudy');
-}
 
 /**
  * Adds `radiology-review` to the case's offered add-ons (and re-prices the quote: offered add-ons

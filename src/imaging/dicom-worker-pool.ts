@@ -7,24 +7,17 @@
  * loop) and the request resolves `{ ok: false, code: 'timeout' }`; a crash or out-of-memory resolves
  * `worker-failed`. The next request starts a fresh thread. Nothing here rejects except misuse.
  *
- * Worker script: the compiled `dicom-worker.js` next to this module (`dist/src/imaging/` after `tsc`).
- * Under ts-jest only the `.ts` source exists and worker_threads cannot load TypeScript, so the worker is
- * then started from a small `eval` bootstrap that registers a `.ts` loader using the `typescript`
- * package's `transpileModule` (a dev dependency, present wherever tests run). Tests thus exercise the
- * real worker, timeout and termination, with no build step; production never takes that path.
+ * Worker script: the compiled `dicom-worker.js` next to this module, or its ts-jest bootstrap
+ * (`src/util/worker-source.ts`): tests exercise the real worker, timeout and termination.
  *
  * @see https://nodejs.org/docs/latest-v20.x/api/worker_threads.html
  * @packageDocumentation
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { workerSourceFor, type WorkerSource } from '../util/worker-source';
 import type { HashedDicomFile } from './dicom-file';
 import type { DicomParseResult } from './dicom-header';
 import type { DicomWorkerReply, DicomWorkerRequest } from './dicom-worker-protocol';
-
-/** Where the worker code comes from: a script file, or code to `eval`. */
-export type WorkerSource = { readonly file: string } | { readonly eval: string };
 
 export interface DicomWorkerOptions {
   /** Hard limit per request, from dispatch to answer (ms). */
@@ -61,29 +54,7 @@ interface Job {
 
 /** The worker script for this build: compiled JS next to this file, else the ts-jest bootstrap. */
 export function defaultWorkerSource(): WorkerSource {
-  const js = path.join(__dirname, 'dicom-worker.js');
-  if (fs.existsSync(js)) return { file: js };
-  const ts = path.join(__dirname, 'dicom-worker.ts');
-  if (fs.existsSync(ts)) return { eval: typeScriptBootstrap(ts) };
-  throw new Error(`dicom-worker.js not found next to ${__filename}; build with tsc first`);
-}
-
-/** `eval` code that loads a `.ts` worker by transpiling on require (tests only). */
-function typeScriptBootstrap(entry: string): string {
-  return `
-const { createRequire } = require('node:module');
-const fs = require('node:fs');
-const localRequire = createRequire(${JSON.stringify(entry)});
-const ts = localRequire('typescript');
-require.extensions['.ts'] = function (module, filename) {
-  const out = ts.transpileModule(fs.readFileSync(filename, 'utf8'), {
-    fileName: filename,
-    compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
-  });
-  module._compile(out.outputText, filename);
-};
-localRequire(${JSON.stringify(entry)});
-`;
+  return workerSourceFor(__dirname, 'dicom-worker');
 }
 
 /** One thread, one request at a time. */

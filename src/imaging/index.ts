@@ -5,7 +5,8 @@
  */
 export { parseDicomHeader, parseDicomPrefix, MAX_INFLATED_BYTES, type DicomHeader, type DicomParseResult, type DicomFailureCode } from './dicom-header';
 export { parseDicomFileSync, parseDicomBuffer, hashAndParseDicomFileSync, DEFAULT_HEAD_BYTES, type HashedDicomFile } from './dicom-file';
-export { DicomWorkerPool, parseDicomInWorker, defaultWorkerSource, type DicomWorkerOptions, type DicomInput, type WorkerSource } from './dicom-worker-pool';
+export { DicomWorkerPool, parseDicomInWorker, defaultWorkerSource, type DicomWorkerOptions, type DicomInput } from './dicom-worker-pool';
+export type { WorkerSource } from '../util/worker-source';
 export { decoderFor, isKnownCharacterSet } from './dicom-charset';
 export { TRANSFER_SYNTAXES } from './dicom-dictionary';
 export {

@@ -129,6 +129,6 @@ export async function withUploads(db: Database, input: AssemblyInput): Promise<A
   if (rows.length === 0) return input;
   const { source, raw } = uploadSourceInput(input.caseId, input.intake, rows);
   input.sources.push(source);
-  for (const r of raw) input.raw.push(r);
+  for (const r of raw) input.built.push(r);
   return input;
 }

@@ -67,10 +67,10 @@ it('reads every raw row exactly once, in key order, whatever the batch size', as
   }
 });
 
-it('parses each resource and keeps fetch time and hash', async () => {
+it('gives each resource\'s JSON as stored, with fetch time and hash', async () => {
   for await (const batch of rawResourceBatches(t.db, caseId, 10)) {
     for (const r of batch) {
-      expect(r.resource['id']).toBe(r.remoteId);
+      expect((JSON.parse(r.resourceJson) as { id: string }).id).toBe(r.remoteId);
       // The hash is of the resource's bytes as the page carried them.
       const sent = JSON.stringify({ resourceType: r.resourceType, id: r.remoteId, meta: { versionId: r.versionId } });
       expect(r.sha256).toBe(createHash('sha256').update(sent).digest('hex'));

@@ -1,0 +1,21 @@
+/**
+ * Messages between {@link AssemblyThread} and its worker (`assembly-worker.ts`). One assembly at a
+ * time: `begin`, then the raw store's resources in `raw` batches as they are read (parsed there as
+ * they come; no answer), then `build` with the rest of the job answers `built` (the report, the
+ * bundle kept in the thread); each `part` then answers the next part of the bundle's text (none: the
+ * end), and `drop` lets the bundle go early.
+ */
+import type { AssemblyJob, BuiltSummary, RawText } from './build-assembly';
+
+export type AssemblyThreadRequest =
+  | { readonly type: 'begin'; readonly id: number }
+  | { readonly type: 'raw'; readonly id: number; readonly batch: readonly RawText[] }
+  | { readonly type: 'build'; readonly id: number; readonly job: AssemblyJob }
+  | { readonly type: 'part'; readonly id: number }
+  | { readonly type: 'drop'; readonly id: number };
+
+export type AssemblyThreadReply =
+  | { readonly type: 'ready' }
+  | { readonly type: 'built'; readonly id: number; readonly built: BuiltSummary }
+  | { readonly type: 'part'; readonly id: number; readonly part?: string }
+  | { readonly type: 'failed'; readonly id: number; readonly error: { readonly name: string; readonly message: string; readonly stack?: string } };

@@ -1,0 +1,87 @@
+import { assembleCase } from '../../src/assembly/assemble';
+import { AssemblyTooLargeError } from '../../src/assembly/assembly-memory';
+import { AssemblyThread } from '../../src/assembly/assembly-thread';
+import { loadTerminologyMappings } from '../../src/normalize/terminology';
+import { seedCase, type SeededCase } from '../../bench/assemble-seed';
+import { createTestDatabase, type TestDatabase } from '../support/postgres';
+import { eventually } from '../support/service';
+
+/**
+ * The CPU of an assembly runs in the assembly thread: the event loop of the process stays free while
+ * a large case is built, a case that runs the thread out of its heap fails alone (the process and the
+ * next assembly go on), and the thread ends when idle.
+ */
+let t: TestDatabase;
+let large: SeededCase;
+let small: SeededCase;
+const mappings = (): ReturnType<typeof loadTerminologyMappings> => loadTerminologyMappings();
+
+beforeAll(async () => {
+  t = await createTestDatabase();
+  large = await seedCase(t.db, 6_000);
+  small = await seedCase(t.db, 200);
+}, 120_000);
+
+afterAll(async () => {
+  await t.drop();
+});
+
+/** The longest gap between ticks of a 5 ms timer while `work` runs (ms). */
+async function longestGapDuring<T>(work: () => Promise<T>): Promise<{ result: T; longestGapMs: number }> {
+  let last = performance.now();
+  let longestGapMs = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    longestGapMs = Math.max(longestGapMs, now - last);
+    last = now;
+  }, 5);
+  try {
+    const result = await work();
+    return { result, longestGapMs: Math.max(longestGapMs, performance.now() - last) };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+it('keeps the event loop free while a large case is built in the thread', async () => {
+  const thread = new AssemblyThread();
+  try {
+    // Once to start the thread and warm it up (its start-up is not the point here).
+    await assembleCase({ db: t.db, mappings, assemblyThread: thread }, small.caseId, { trigger: 'warm-up' });
+    const { result, longestGapMs } = await longestGapDuring(() => assembleCase({ db: t.db, mappings, assemblyThread: thread }, large.caseId, { trigger: 'test' }));
+    expect(result.entries).toBeGreaterThan(10_000);
+    const inThread = (result.timings['normalize'] ?? 0) + (result.timings['dedupe'] ?? 0) + (result.timings['compose'] ?? 0);
+    // Built on this thread, the loop would have stood still for all of normalize, dedupe and compose.
+    expect(inThread).toBeGreaterThan(200);
+    expect(longestGapMs).toBeLessThan(inThread / 2);
+    expect(thread.started).toBe(1);
+  } finally {
+    await thread.close();
+  }
+}, 120_000);
+
+it('fails alone a case that runs the thread out of its heap: the next assembly starts a fresh thread', async () => {
+  const thread = new AssemblyThread({ heapBytes: () => 64 * 1024 * 1024 });
+  try {
+    const err = await assembleCase({ db: t.db, mappings, assemblyThread: thread }, large.caseId, { trigger: 'too-large' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AssemblyTooLargeError);
+    expect((err as AssemblyTooLargeError).resources).toBe(large.resources);
+    const next = await assembleCase({ db: t.db, mappings, assemblyThread: thread }, small.caseId, { trigger: 'after' });
+    expect(next.entries).toBeGreaterThan(100);
+    expect(thread.started).toBe(2);
+  } finally {
+    await thread.close();
+  }
+}, 120_000);
+
+it('ends when idle, and starts again for the next assembly', async () => {
+  const thread = new AssemblyThread({ idleMs: 50 });
+  try {
+    await assembleCase({ db: t.db, mappings, assemblyThread: thread }, small.caseId, { trigger: 'first' });
+    await eventually(async () => thread.running, (running) => !running, 10_000);
+    await assembleCase({ db: t.db, mappings, assemblyThread: thread }, small.caseId, { trigger: 'second' });
+    expect(thread.started).toBe(2);
+  } finally {
+    await thread.close();
+  }
+}, 120_000);
