@@ -3,7 +3,7 @@
  * time: `begin`, then the raw store's resources in `raw` batches as they are read (parsed there as
  * they come; no answer), then `build` with the rest of the job answers `built` (the report, the
  * bundle kept in the thread); each `part` then answers the next part of the bundle's text (none: the
- * end), and `drop` lets the bundle go early.
+ * end), and `drop` lets go of what the thread holds for the assembly (its raw batches, its bundle).
  */
 import type { AssemblyJob, BuiltSummary, RawText } from './build-assembly';
 

@@ -106,22 +106,22 @@ export class AssemblyThread {
     const id = this.nextId++;
     const worker = await this.start();
     worker.ref();
-    // The raw batches go to the thread as they are read (it parses them meanwhile); none is kept here.
-    worker.postMessage({ type: 'begin', id } satisfies AssemblyThreadRequest);
-    this.resources = 0;
-    const job = await load((batch) => {
-      this.resources += batch.length;
-      worker.postMessage({ type: 'raw', id, batch } satisfies AssemblyThreadRequest);
-    });
-    this.resources += job.built.length;
-    const built = await this.send(worker, id, 'built', { type: 'build', id, job });
-    if (built.type !== 'built') throw new AssemblyThreadError(`the assembly thread answered ${built.type}`);
     let taken = false;
-    const parts = this.partsOf(id, () => (taken = true));
     try {
-      return await use({ ...built.built, parts });
+      // The raw batches go to the thread as they are read (it parses them meanwhile); none is kept here.
+      worker.postMessage({ type: 'begin', id } satisfies AssemblyThreadRequest);
+      this.resources = 0;
+      const job = await load((batch) => {
+        this.resources += batch.length;
+        worker.postMessage({ type: 'raw', id, batch } satisfies AssemblyThreadRequest);
+      });
+      this.resources += job.built.length;
+      const built = await this.send(worker, id, 'built', { type: 'build', id, job });
+      if (built.type !== 'built') throw new AssemblyThreadError(`the assembly thread answered ${built.type}`);
+      return await use({ ...built.built, parts: this.partsOf(id, () => (taken = true)) });
     } finally {
-      // The text not taken to its end (the version refused as stale, an INSERT failed): let the bundle go.
+      // Not taken to the end of its text (the read failed, the version was refused as stale, an INSERT
+      // failed): the thread lets go of what it holds for this assembly.
       if (!taken) this.worker?.postMessage({ type: 'drop', id } satisfies AssemblyThreadRequest);
     }
   }

@@ -68,6 +68,7 @@ function handle(request: AssemblyThreadRequest): AssemblyThreadReply | undefined
     }
     case 'drop':
       if (held?.id === request.id) held = undefined;
+      if (collecting?.id === request.id) collecting = undefined;
       return undefined;
   }
 }
