@@ -22,6 +22,7 @@ import { BlobStore } from './blobs/blob-store';
 import type { FhirClientDeps } from './fhir';
 import { loadTerminologyMappings, type TerminologyMappings } from './normalize/terminology';
 import { configureAssemblyMemory, processAssemblyMemory } from './assembly/assembly-memory';
+import { processAssemblyThread } from './assembly/assembly-thread';
 import { loadReportFonts } from './report/report-fonts';
 import { WorkDispatcher } from '../queues/deliver-report';
 
@@ -56,6 +57,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   const terminology = loadTerminologyMappings();
   const mappings = (): TerminologyMappings => terminology;
   if (config.assemblyMemoryMb !== undefined) configureAssemblyMemory(processAssemblyMemory, config.assemblyMemoryMb);
+  processAssemblyThread.setIdleMs(config.assemblyThreadIdleMs);
   // Request paths: fail fast while Redis is down. Workers: wait for Redis to come back.
   const apiRedis: Redis = createClientConnection(config.redisUrl);
   apiRedis.on('error', () => undefined);

@@ -25,7 +25,10 @@ describe('loadConfig', () => {
       dataDir: path.resolve('./data'),
       databaseUrl: undefined,
       logLevel: 'info',
+      assemblyThreadIdleMs: 1000,
     });
+    expect(loadConfig({ ...base, ASSEMBLY_THREAD_IDLE_MS: '0' }).assemblyThreadIdleMs).toBe(0);
+    expect(problemsOf({ ...base, ASSEMBLY_THREAD_IDLE_MS: '-5' }).map((p) => p.split(':')[0])).toEqual(['ASSEMBLY_THREAD_IDLE_MS']);
   });
 
   it('names each bad variable, and never echoes the values', () => {

@@ -9,7 +9,9 @@
  * The thread has its own V8 heap, capped at the assembly memory budget (`ASSEMBLY_MEMORY_MB`): a case
  * that runs it out of memory fails that assembly ({@link AssemblyTooLargeError}, no retries), and
  * the next one starts a fresh thread; the process and its other work go on. After `idleMs` without
- * work the thread ends, giving its heap back to the system.
+ * work (default 1 s, `ASSEMBLY_THREAD_IDLE_MS`) the thread ends, giving its heap back to the system:
+ * an idle thread would otherwise keep a large case's garbage (hundreds of MB) until its next
+ * assembly. Starting one costs ~0.2 s, small beside the assemblies that need it.
  *
  * Worker script: the compiled `assembly-worker.js` next to this module, or its ts-jest bootstrap
  * (`src/util/worker-source.ts`).
@@ -27,7 +29,7 @@ const MB = 1024 * 1024;
 export interface AssemblyThreadOptions {
   /** The thread's V8 old-generation cap in bytes, read at each start (default: the process's assembly budget). */
   readonly heapBytes?: () => number;
-  /** The thread ends after this long without work (ms; default 30 s). */
+  /** The thread ends after this long without work (ms; default 1 s). */
   readonly idleMs?: number;
   /** Limit for the thread to start and say it is ready (ms; default 60 s: the ts-jest bootstrap transpiles on load). */
   readonly startupTimeoutMs?: number;
@@ -76,7 +78,16 @@ export class AssemblyThread {
     return this.worker !== undefined;
   }
 
-  constructor(private readonly options: AssemblyThreadOptions = {}) {}
+  private idleMs: number;
+
+  constructor(private readonly options: AssemblyThreadOptions = {}) {
+    this.idleMs = options.idleMs ?? 1000;
+  }
+
+  /** Sets how long the thread waits for work before it ends (`ASSEMBLY_THREAD_IDLE_MS`, at start-up). */
+  setIdleMs(ms: number): void {
+    this.idleMs = ms;
+  }
 
   /**
    * Builds an assembly in the thread and lets `use` take its text (and store it). The thread is this
@@ -161,7 +172,7 @@ export class AssemblyThread {
 
   private armIdle(): void {
     clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(() => void this.close(), this.options.idleMs ?? 30_000);
+    this.idleTimer = setTimeout(() => void this.close(), this.idleMs);
     this.idleTimer.unref();
   }
 
