@@ -70,18 +70,17 @@ export class AssemblyThread {
   private heapBytes = 0;
   /** Resources of the assembly under way (to name a case that ran the thread out of memory). */
   private resources = 0;
+  private idleMs: number;
   /** Threads started so far (tests). */
   started = 0;
+
+  constructor(private readonly options: AssemblyThreadOptions = {}) {
+    this.idleMs = options.idleMs ?? 1000;
+  }
 
   /** Whether the thread is running now (started, not ended). */
   get running(): boolean {
     return this.worker !== undefined;
-  }
-
-  private idleMs: number;
-
-  constructor(private readonly options: AssemblyThreadOptions = {}) {
-    this.idleMs = options.idleMs ?? 1000;
   }
 
   /** Sets how long the thread waits for work before it ends (`ASSEMBLY_THREAD_IDLE_MS`, at start-up). */
@@ -129,7 +128,7 @@ export class AssemblyThread {
       this.resources += job.built.length;
       const built = await this.send(worker, id, 'built', { type: 'build', id, job });
       if (built.type !== 'built') throw new AssemblyThreadError(`the assembly thread answered ${built.type}`);
-      return await use({ ...built.built, parts: this.partsOf(id, () => (taken = true)) });
+      return await use({ ...built.built, parts: this.partsOf(worker, id, () => (taken = true)) });
     } finally {
       // Not taken to the end of its text (the read failed, the version was refused as stale, an INSERT
       // failed): the thread lets go of what it holds for this assembly.
@@ -137,10 +136,10 @@ export class AssemblyThread {
     }
   }
 
-  /** The held bundle's parts, asked for one at a time. */
-  private async *partsOf(id: number, onEnd: () => void): AsyncGenerator<string, void, undefined> {
+  /** The bundle's parts, asked of the thread that holds it one at a time (it gone, the next ask fails). */
+  private async *partsOf(worker: Worker, id: number, onEnd: () => void): AsyncGenerator<string, void, undefined> {
     for (;;) {
-      const reply = await this.send(await this.start(), id, 'part', { type: 'part', id });
+      const reply = await this.send(worker, id, 'part', { type: 'part', id });
       if (reply.type !== 'part') throw new AssemblyThreadError(`the assembly thread answered ${reply.type}`);
       if (reply.part === undefined) {
         onEnd();

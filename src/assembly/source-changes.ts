@@ -12,8 +12,12 @@
  * `read_seq` is below a source's number may therefore still hold that source's records. (One that
  * took its number earlier but read after the commit is fresh, yet counted as not: the safe side.)
  */
+import { STATUS_CODES } from 'node:http';
 import type { Queryable } from '../db/database';
-import { conflict, type HttpProblem } from '../http/problem';
+import { conflict, HttpProblem } from '../http/problem';
+import { errorFields, logger } from '../log';
+import { recordEvent } from '../notify/events';
+import { assembleCase, type AssembleDeps } from './assemble';
 
 /** What happened to a source after the latest version read the raw store. */
 export type SourceChangeKind = 'removed' | 'patient-changed';
@@ -82,4 +86,34 @@ export function outdatedRecordsProblem(caseId: string, outdated: OutdatedRecords
 export async function refuseOutdatedRecords(db: Queryable, caseId: string): Promise<void> {
   const outdated = await outdatedRecords(db, caseId);
   if (outdated) throw outdatedRecordsProblem(caseId, outdated);
+}
+
+/**
+ * After a source change whose records must leave the bundle (a removed source, another child chosen):
+ * the specialist must not go on seeing them, so a case whose latest version predates the change is
+ * assembled again now. Called again after that assembly failed (the same request sent again), it
+ * assembles again. A failure is told to the case managers (`assembly.failed`) and thrown as the error
+ * it is, saying that the change stands; until a version without the records is stored, the current
+ * record is not served.
+ * @returns the version assembled now; undefined when the latest version already shows every change
+ */
+export async function assembleAfterSourceChange(deps: AssembleDeps, caseId: string, trigger: string): Promise<number | undefined> {
+  const outdated = await outdatedRecords(deps.db, caseId);
+  if (!outdated) return undefined;
+  try {
+    return (await assembleCase(deps, caseId, { trigger })).version;
+  } catch (err) {
+    const reason = err instanceof HttpProblem ? err.detail : `the assembly failed (${errorFields(err).errorName})`;
+    logger.error('case not assembled again after a source change', { caseId, trigger, ...errorFields(err) });
+    await recordEvent(deps.db, 'assembly.failed', caseId, { caseId, trigger, reason, outdatedVersion: outdated.version });
+    const status = err instanceof HttpProblem ? err.status : 503;
+    throw new HttpProblem(
+      status,
+      STATUS_CODES[status] ?? 'Error',
+      `The change is made (${describeSourceChanges(outdated.changes)}), but the case record could not be assembled again without those records: ${reason} ` +
+        `Until it is, the current record is not served. Send this request again, or rebuild the bundle (POST /api/cases/${caseId}/bundle/rebuild).`,
+      [],
+      { outdatedVersion: outdated.version, sourceChanges: outdated.changes },
+    );
+  }
 }

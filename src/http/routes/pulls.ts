@@ -1,4 +1,3 @@
-import { STATUS_CODES } from 'node:http';
 import { z } from 'zod';
 import { PULL_RESOURCE_TYPES } from '../../pull/pull-plan';
 import { cancelPull, getPull, retryPull, startPull, type PullServiceDeps } from '../../pull/pull-service';
@@ -6,11 +5,8 @@ import { listPulls } from '../../pull/pull-repository';
 import { pullProgresses } from '../../pull/pull-progress';
 import { addSource, chooseSourcePatient, getSources, removeSource, type SourceServiceDeps } from '../../pull/source-service';
 import type { PatientSelector } from '../../pull/source-repository';
-import { assembleCase, type AssembleDeps } from '../../assembly/assemble';
-import { describeSourceChanges, outdatedRecords } from '../../assembly/source-changes';
-import { errorFields, logger } from '../../log';
-import { recordEvent } from '../../notify/events';
-import { HttpProblem } from '../problem';
+import type { AssembleDeps } from '../../assembly/assemble';
+import { assembleAfterSourceChange } from '../../assembly/source-changes';
 import { defineRoute, type AnyRoute } from '../route';
 import { CaseParams, ChoosePatientBody, PatientSelectorSchema, reasonField } from './params';
 
@@ -45,35 +41,10 @@ const CancelPullBody = z
   .strict();
 type CancelPullBody = z.infer<typeof CancelPullBody>;
 
-/**
- * The answer to a source change whose records must leave the bundle at once (a removed source, another
- * child chosen): the specialist must not go on seeing them, so a case whose latest version predates
- * the change is assembled again now, and the answer names the new version (`bundleVersion`). Sending
- * the change again after that assembly failed assembles again (the change itself is not repeated).
- * A failure is told to the case managers (`assembly.failed`) and answered as the error it is, saying
- * that the change stands; until a version without the records is stored, the current record is not
- * served (`source-changes.ts`).
- */
+/** The source after a change whose records must leave the bundle, with the version assembled without them (`bundleVersion`). */
 async function withBundleLeft<T extends object>(deps: AssembleDeps, caseId: string, trigger: string, source: T): Promise<T & { bundleVersion?: number }> {
-  const outdated = await outdatedRecords(deps.db, caseId);
-  if (!outdated) return source;
-  try {
-    const { version } = await assembleCase(deps, caseId, { trigger });
-    return { ...source, bundleVersion: version };
-  } catch (err) {
-    const reason = err instanceof HttpProblem ? err.detail : `the assembly failed (${errorFields(err).errorName})`;
-    logger.error('case not assembled again after a source change', { caseId, trigger, ...errorFields(err) });
-    await recordEvent(deps.db, 'assembly.failed', caseId, { caseId, trigger, reason, outdatedVersion: outdated.version });
-    const status = err instanceof HttpProblem ? err.status : 503;
-    throw new HttpProblem(
-      status,
-      STATUS_CODES[status] ?? 'Error',
-      `The change is made (${describeSourceChanges(outdated.changes)}), but the case record could not be assembled again without those records: ${reason} ` +
-        `Until it is, the current record is not served. Send this request again, or rebuild the bundle (POST /api/cases/${caseId}/bundle/rebuild).`,
-      [],
-      { outdatedVersion: outdated.version, sourceChanges: outdated.changes },
-    );
-  }
+  const bundleVersion = await assembleAfterSourceChange(deps, caseId, trigger);
+  return { ...source, ...(bundleVersion !== undefined ? { bundleVersion } : {}) };
 }
 
 /** Sources of a case (local care teams' endpoints + which patient there) and record pulls. */
