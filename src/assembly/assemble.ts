@@ -50,7 +50,11 @@ export interface AssembleResult {
   readonly bundleId: string;
   readonly report: CompletenessReport;
   readonly entries: number;
-  /** Wall time per phase (ms): read, build (in the assembly thread: parse, normalize, dedupe, compose, serialize), store. */
+  /**
+   * Wall time per phase (ms): read (the raw store; the thread parses meanwhile), build (until the
+   * thread has the bundle), store (the thread serialising each part while the one before is stored);
+   * and, inside build, the thread's normalize, dedupe and compose.
+   */
   readonly timings: Readonly<Record<string, number>>;
 }
 

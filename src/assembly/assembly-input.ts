@@ -24,21 +24,14 @@ export interface AssemblyInput {
   readonly caseId: string;
   readonly intake: Intake;
   readonly sources: SourceInfo[];
-  /** How many raw resources were read from the raw store (each handed to `onRaw`, not kept here). */
-  readonly rawCount: number;
   /** Resources built in code (family uploads: `withUploads`). */
   readonly built: RawInput[];
   readonly attachments: FetchedAttachment[];
 }
 
 /** Hands every raw resource of the case to `onRaw`, batch after batch (`raw-resource-stream.ts`), in key order. */
-async function sendAllRaw(db: Database, caseId: string, onRaw: (batch: RawText[]) => void): Promise<number> {
-  let count = 0;
-  for await (const batch of rawResourceBatches(db, caseId)) {
-    count += batch.length;
-    onRaw(batch);
-  }
-  return count;
+async function sendAllRaw(db: Database, caseId: string, onRaw: (batch: RawText[]) => void): Promise<void> {
+  for await (const batch of rawResourceBatches(db, caseId)) onRaw(batch);
 }
 
 /**
@@ -54,7 +47,7 @@ async function sendAllRaw(db: Database, caseId: string, onRaw: (batch: RawText[]
 export async function loadAssemblyInput(db: Database, caseId: string, onRaw: (batch: RawText[]) => void): Promise<AssemblyInput> {
   const record = await findCase(db, caseId);
   if (!record) throw notFound(`Case ${caseId}`);
-  const [sources, rawCount, attachments, serverMessages] = await Promise.all([
+  const [sources, , attachments, serverMessages] = await Promise.all([
     db.query<{
       id: string; base_url: string; name: string; remote_patient_id: string | null; pull_ids: string[] | null; last_fetched: Date | null; removed_reason: string | null;
     }>(
@@ -88,7 +81,6 @@ export async function loadAssemblyInput(db: Database, caseId: string, onRaw: (ba
       ...(s.removed_reason !== null ? { removedReason: s.removed_reason } : {}),
       ...(serverMessages.has(s.id) ? { serverMessages: serverMessages.get(s.id) ?? [] } : {}),
     })),
-    rawCount,
     built: [],
     attachments: attachments.rows.map((a) => ({
       sourceId: a.source_id,
