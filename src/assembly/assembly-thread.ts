@@ -45,9 +45,13 @@ export class AssemblyThreadError extends Error {
   }
 }
 
+/** The answers a request waits for. */
+type Expected = 'built' | 'part';
+type ReplyOf<K extends Expected> = Extract<AssemblyThreadReply, { readonly type: K }>;
+
 interface Pending {
   readonly id: number;
-  readonly expects: 'built' | 'part';
+  readonly expects: Expected;
   readonly resolve: (reply: AssemblyThreadReply) => void;
   readonly reject: (err: Error) => void;
 }
@@ -68,6 +72,8 @@ export class AssemblyThread {
   private nextId = 1;
   private idleTimer: NodeJS.Timeout | undefined;
   private heapBytes = 0;
+  /** Fails the start under way (the thread died or timed out before it was ready). */
+  private onStartFailure: ((err: Error) => void) | undefined;
   /** Resources of the assembly under way (to name a case that ran the thread out of memory). */
   private resources = 0;
   private idleMs: number;
@@ -127,7 +133,6 @@ export class AssemblyThread {
       });
       this.resources += job.built.length;
       const built = await this.send(worker, id, 'built', { type: 'build', id, job });
-      if (built.type !== 'built') throw new AssemblyThreadError(`the assembly thread answered ${built.type}`);
       return await use({ ...built.built, parts: this.partsOf(worker, id, () => (taken = true)) });
     } finally {
       // Not taken to the end of its text (the read failed, the version was refused as stale, an INSERT
@@ -140,7 +145,6 @@ export class AssemblyThread {
   private async *partsOf(worker: Worker, id: number, onEnd: () => void): AsyncGenerator<string, void, undefined> {
     for (;;) {
       const reply = await this.send(worker, id, 'part', { type: 'part', id });
-      if (reply.type !== 'part') throw new AssemblyThreadError(`the assembly thread answered ${reply.type}`);
       if (reply.part === undefined) {
         onEnd();
         return;
@@ -149,12 +153,15 @@ export class AssemblyThread {
     }
   }
 
-  /** Sends `request` and gives the promise of its answer (synchronous: the request is not held here). */
-  private send(worker: Worker, id: number, expects: Pending['expects'], request: AssemblyThreadRequest): Promise<AssemblyThreadReply> {
+  /**
+   * Sends `request` and gives the promise of its answer, of the type `expects` ({@link answer} refuses
+   * any other). Synchronous: the request is not held here.
+   */
+  private send<K extends Expected>(worker: Worker, id: number, expects: K, request: AssemblyThreadRequest): Promise<ReplyOf<K>> {
     if (worker !== this.worker) return Promise.reject(new AssemblyThreadError('the assembly thread stopped'));
     worker.ref();
-    const answer = new Promise<AssemblyThreadReply>((resolve, reject) => {
-      this.pending = { id, expects, resolve, reject };
+    const answer = new Promise<ReplyOf<K>>((resolve, reject) => {
+      this.pending = { id, expects, resolve: (reply) => resolve(reply as ReplyOf<K>), reject };
     });
     worker.postMessage(request);
     return answer;
@@ -216,8 +223,6 @@ export class AssemblyThread {
     worker.on('exit', (code) => this.forget(worker, new AssemblyThreadError(`the assembly thread exited (code ${code})`)));
     return this.ready.then(() => worker);
   }
-
-  private onStartFailure: ((err: Error) => void) | undefined;
 
   private answer(reply: AssemblyThreadReply): void {
     const pending = this.pending;
