@@ -2,8 +2,8 @@
  * Messages between {@link AssemblyThread} and its worker (`assembly-worker.ts`). One assembly at a
  * time: `begin`, then the raw store's resources in `raw` batches as they are read (parsed there as
  * they come; no answer), then `build` with the rest of the job answers `built` (the report, the
- * bundle kept in the thread); each `part` then answers the next part of the bundle's text (none: the
- * end), and `drop` lets go of what the thread holds for the assembly (its raw batches, its bundle).
+ * bundle kept in the thread); each `part` then answers the next part of the bundle's text as UTF-8 (its
+ * ArrayBuffer transferred, not copied; none: the end), and `drop` lets go of what the thread holds for the assembly (its raw batches, its bundle).
  */
 import type { AssemblyJob, BuiltSummary, RawText } from './build-assembly';
 
@@ -17,5 +17,5 @@ export type AssemblyThreadRequest =
 export type AssemblyThreadReply =
   | { readonly type: 'ready' }
   | { readonly type: 'built'; readonly id: number; readonly built: BuiltSummary }
-  | { readonly type: 'part'; readonly id: number; readonly part?: string }
+  | { readonly type: 'part'; readonly id: number; readonly part?: Uint8Array }
   | { readonly type: 'failed'; readonly id: number; readonly error: { readonly name: string; readonly message: string; readonly stack?: string } };

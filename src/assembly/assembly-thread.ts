@@ -58,8 +58,8 @@ interface Pending {
 
 /** An assembly built in the thread, its bundle held there. */
 export interface BuiltInThread extends BuiltSummary {
-  /** The bundle's text, part by part (`bundleJsonParts`), each serialised in the thread when asked for. */
-  readonly parts: AsyncIterable<string>;
+  /** The bundle's text as UTF-8, part by part (`bundleJsonByteParts`), each serialised in the thread when asked for. */
+  readonly parts: AsyncIterable<Uint8Array>;
 }
 
 /** One assembly thread, started on demand, one assembly at a time in the order asked (see the module comment). */
@@ -142,7 +142,7 @@ export class AssemblyThread {
   }
 
   /** The bundle's parts, asked of the thread that holds it one at a time (it gone, the next ask fails). */
-  private async *partsOf(worker: Worker, id: number, onEnd: () => void): AsyncGenerator<string, void, undefined> {
+  private async *partsOf(worker: Worker, id: number, onEnd: () => void): AsyncGenerator<Uint8Array, void, undefined> {
     for (;;) {
       const reply = await this.send(worker, id, 'part', { type: 'part', id });
       if (reply.part === undefined) {

@@ -18,7 +18,7 @@ let collecting: { readonly id: number; readonly raw: RawInput[] } | undefined;
 let collectError: unknown;
 
 /** The bundle of the assembly under way, its text still to be taken. */
-let held: { readonly id: number; readonly parts: Generator<string, void, undefined> } | undefined;
+let held: { readonly id: number; readonly parts: Generator<Uint8Array, void, undefined> } | undefined;
 
 function failed(id: number, err: unknown): AssemblyThreadReply {
   const error = err instanceof Error ? err : new Error(String(err));
@@ -75,6 +75,7 @@ function handle(request: AssemblyThreadRequest): AssemblyThreadReply | undefined
 
 port.on('message', (request: AssemblyThreadRequest) => {
   const reply = handle(request);
-  if (reply) port.postMessage(reply);
+  // A part's bytes are handed over, not copied (bundleJsonByteParts gives each its own ArrayBuffer).
+  if (reply) port.postMessage(reply, reply.type === 'part' && reply.part ? [reply.part.buffer as ArrayBuffer] : []);
 });
 port.postMessage({ type: 'ready' } satisfies AssemblyThreadReply);

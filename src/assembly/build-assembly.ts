@@ -19,7 +19,7 @@ import type { TerminologyMappings } from '../normalize/terminology';
 import type { AssemblyOptions, DedupeResult, RawInput, SourceInfo } from '../normalize/types';
 import type { FetchedAttachment } from './assembly-input';
 import { fillAttachmentHashes } from './attachment-hashes';
-import { bundleJsonParts } from './bundle-json';
+import { bundleJsonByteParts } from './bundle-json';
 import { completenessReport, countPulled, type CompletenessReport } from './completeness';
 import { PhaseTimer } from './phase-timer';
 
@@ -56,10 +56,11 @@ export interface BuiltSummary {
 /** An assembly built, not stored yet. */
 export interface BuiltAssembly extends BuiltSummary {
   /**
-   * The Bundle's JSON text in parts (`bundleJsonParts`), serialised as they are taken: joined, exactly
-   * `JSON.stringify(bundle)`. The bundle is this assembly's own: each entry is let go once written.
+   * The Bundle's JSON text as UTF-8 in parts (`bundleJsonByteParts`), serialised as they are taken:
+   * concatenated, exactly `JSON.stringify(bundle)`. Each part owns its ArrayBuffer (to transfer). The
+   * bundle is this assembly's own: each entry is let go once written.
    */
-  readonly parts: Generator<string, void, undefined>;
+  readonly parts: Generator<Uint8Array, void, undefined>;
 }
 
 /** Parses raw texts into objects owned by the assembly (normalize rewrites them in place), appended to `into`. */
@@ -124,5 +125,5 @@ export function buildAssembly(job: AssemblyJob, raw: RawInput[]): BuiltAssembly 
   const entries = bundle.entry ?? [];
   const hasImaging = entries.some((e) => e.resource?.resourceType === 'ImagingStudy');
   phases.lap('compose');
-  return { parts: bundleJsonParts(bundle, undefined, { releaseEntries: true }), report, entries: entries.length, hasImaging, timings: phases.laps };
+  return { parts: bundleJsonByteParts(bundle, undefined, { releaseEntries: true }), report, entries: entries.length, hasImaging, timings: phases.laps };
 }

@@ -15,6 +15,19 @@ export const BUNDLE_PART_CHARS = 1024 * 1024;
 const FIRST_RUN = 32;
 const MAX_RUN = 65_536;
 
+/**
+ * Bytes per part of {@link bundleJsonByteParts}, about (an entry is never split; one larger than this
+ * is a part of its own).
+ */
+export const BUNDLE_PART_BYTES = 1024 * 1024;
+
+/**
+ * Characters per run of entries serialised at once into byte parts: below V8's large-object size
+ * (128 KiB), so each run's text is a young-generation string that dies in the next scavenge once
+ * copied into its part, instead of a megabyte string only a full collection frees.
+ */
+const BYTE_RUN_CHARS = 64 * 1024;
+
 /** Options of {@link bundleJsonParts}. */
 export interface BundleJsonOptions {
   /**
@@ -30,23 +43,22 @@ export interface BundleJsonOptions {
 const RELEASED: BundleEntry = Object.freeze({});
 
 /**
- * `JSON.stringify(bundle)` cut into parts of about `partChars` characters, never inside an entry.
+ * The text of `bundle` as pieces that concatenate to `JSON.stringify(bundle)` (with `entry` last): the
+ * Bundle's other elements and `"entry":[`, then runs of whole entries, then `]}`.
  *
  * Entries are serialised a run at a time (`JSON.stringify` of a slice of the entry array, brackets
- * cut off), the run's length chosen from the characters per entry seen so far so that one run is
- * about one part: one string per part instead of one per entry joined afterwards, which halves the
- * garbage (and the time) of serialising a large bundle.
- * @returns the parts, in order; one part for a bundle shorter than `partChars`
+ * cut off): one string per run instead of one per entry joined afterwards. Before each run,
+ * `runChars()` says about how many characters the caller wants in it; the number of entries is
+ * chosen from the characters per entry seen so far.
  */
-export function* bundleJsonParts(bundle: Bundle, partChars = BUNDLE_PART_CHARS, options: BundleJsonOptions = {}): Generator<string, void, undefined> {
+function* bundleJsonPieces(bundle: Bundle, runChars: () => number, options: BundleJsonOptions): Generator<string, void, undefined> {
   const { entry, ...rest } = bundle;
   if (entry === undefined) {
     yield JSON.stringify(bundle);
     return;
   }
   const head = JSON.stringify(rest);
-  let pieces: string[] = [`${head.slice(0, -1)}${head.length > 2 ? ',' : ''}"entry":[`];
-  let size = pieces[0]?.length ?? 0;
+  yield `${head.slice(0, -1)}${head.length > 2 ? ',' : ''}"entry":[`;
   let run = FIRST_RUN;
   let serialised = 0;
   let chars = 0;
@@ -55,23 +67,81 @@ export function* bundleJsonParts(bundle: Bundle, partChars = BUNDLE_PART_CHARS, 
     // An array's text is `[` + its elements' texts joined by `,` + `]` (undefined written as null).
     const text = JSON.stringify(entry.slice(i, end));
     if (options.releaseEntries) entry.fill(RELEASED, i, end);
-    pieces.push(i > 0 ? `,${text.slice(1, -1)}` : text.slice(1, -1));
-    size += text.length - 1;
     chars += text.length;
     serialised += end - i;
+    yield i > 0 ? `,${text.slice(1, -1)}` : text.slice(1, -1);
     i = end;
-    if (size >= partChars) {
+    run = Math.max(1, Math.min(MAX_RUN, Math.floor((runChars() * serialised) / chars)));
+  }
+  yield ']}';
+}
+
+/**
+ * `JSON.stringify(bundle)` cut into parts of about `partChars` characters, never inside an entry.
+ *
+ * Each run of entries is sized to fill what is left of the part under way, so that a part is about
+ * one run: one string per part, which halves the garbage (and the time) of joining many.
+ * @returns the parts, in order; one part for a bundle shorter than `partChars`
+ */
+export function* bundleJsonParts(bundle: Bundle, partChars = BUNDLE_PART_CHARS, options: BundleJsonOptions = {}): Generator<string, void, undefined> {
+  let pieces: string[] = [];
+  let size = 0;
+  let first = true;
+  for (const piece of bundleJsonPieces(bundle, () => Math.max(1, partChars - size), options)) {
+    pieces.push(piece);
+    size += piece.length;
+    // Never cut after the head alone: the first part holds the first entry (readBundleHead).
+    if (size >= partChars && !first) {
       yield joined(pieces);
       pieces = [];
       size = 0;
     }
-    run = Math.max(1, Math.min(MAX_RUN, Math.floor(((partChars - size) * serialised) / chars)));
+    first = false;
   }
-  pieces.push(']}');
-  yield joined(pieces);
+  if (pieces.length > 0) yield joined(pieces);
 }
 
 /** The pieces as one string (the piece itself when there is one, no copy). */
 function joined(pieces: readonly string[]): string {
   return pieces.length === 1 ? (pieces[0] ?? '') : pieces.join('');
+}
+
+/**
+ * `JSON.stringify(bundle)` as UTF-8 bytes, cut into parts of about `partBytes` bytes, never inside an
+ * entry (so each part is whole UTF-8 text on its own).
+ *
+ * For handing a large bundle to another thread and on to PostgreSQL: each part owns its
+ * `ArrayBuffer` (transferable, no copy), the text is encoded once, here, and no string larger than
+ * a run of entries (~64 K characters) is ever made, so the serialising thread's garbage dies young
+ * and the receiving thread holds no copy of the text as strings.
+ * @returns the parts, in order; each a view of its own ArrayBuffer starting at offset 0
+ */
+export function* bundleJsonByteParts(bundle: Bundle, partBytes = BUNDLE_PART_BYTES, options: BundleJsonOptions = {}): Generator<Uint8Array, void, undefined> {
+  let part = Buffer.allocUnsafeSlow(partBytes);
+  let used = 0;
+  let pieceNo = 0;
+  const fullRun = Math.min(BYTE_RUN_CHARS, partBytes);
+  // Fill what is left of the part; when little is, a full run instead (it starts the next part).
+  const runChars = (): number => {
+    const left = part.length - used;
+    return Math.max(1, left >= fullRun / 4 ? Math.min(fullRun, left) : fullRun);
+  };
+  for (const piece of bundleJsonPieces(bundle, runChars, options)) {
+    const bytes = Buffer.byteLength(piece, 'utf8');
+    if (used + bytes > part.length) {
+      // Piece 0 is the head, piece 1 the first run: they stay in one part (readBundleHead), which grows to hold both.
+      if (pieceNo < 2) {
+        const grown = Buffer.allocUnsafeSlow(used + bytes);
+        part.copy(grown, 0, 0, used);
+        part = grown;
+      } else {
+        yield part.subarray(0, used);
+        part = Buffer.allocUnsafeSlow(Math.max(partBytes, bytes));
+        used = 0;
+      }
+    }
+    used += part.write(piece, used, 'utf8');
+    pieceNo++;
+  }
+  yield part.subarray(0, used);
 }

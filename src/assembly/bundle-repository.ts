@@ -23,8 +23,16 @@ export interface StoredBundleJson extends Omit<StoredBundle, 'bundle'> {
   readonly json: string;
 }
 
-/** The version's content: the Bundle (serialised here), or its text already cut into parts (`bundleJsonParts`). */
-type BundleContent = { readonly bundle: Bundle; readonly parts?: undefined } | { readonly parts: Iterable<string> | AsyncIterable<string>; readonly bundle?: undefined };
+/** A part of a bundle's text: a string, or its UTF-8 bytes (`bundleJsonByteParts`). */
+export type BundlePart = string | Uint8Array;
+
+/**
+ * The version's content: the Bundle (serialised here), or its text already cut into parts, never
+ * inside an entry (`bundleJsonParts`, `bundleJsonByteParts`).
+ */
+type BundleContent =
+  | { readonly bundle: Bundle; readonly parts?: undefined }
+  | { readonly parts: Iterable<BundlePart> | AsyncIterable<BundlePart>; readonly bundle?: undefined };
 
 type NewBundleVersion = BundleContent & {
   readonly caseId: string;
@@ -56,6 +64,11 @@ export async function hasBundleVersion(db: Queryable, caseId: string, trigger?: 
 }
 
 const INSERT_PART = 'INSERT INTO case_bundle_parts (case_id, version, n, part) VALUES ($1, $2, $3, $4)';
+/**
+ * A part sent as its UTF-8 bytes (a binary parameter: the driver writes the buffer as it is, with
+ * no string made of it in this process); PostgreSQL checks the encoding as it turns it into text.
+ */
+const INSERT_PART_UTF8 = "INSERT INTO case_bundle_parts (case_id, version, n, part) VALUES ($1, $2, $3, convert_from($4::bytea, 'UTF8'))";
 
 /**
  * Stores an assembly as the case's next bundle version (versions are never overwritten).
@@ -109,14 +122,18 @@ async function insertVersionRow(tx: Queryable, v: NewBundleVersion): Promise<num
  * error is rethrown: the transaction must not roll back (or PGlite close it) with a statement of it
  * still running.
  */
-async function insertParts(tx: Queryable, caseId: string, version: number, parts: Iterable<string> | AsyncIterable<string>): Promise<void> {
+async function insertParts(tx: Queryable, caseId: string, version: number, parts: Iterable<BundlePart> | AsyncIterable<BundlePart>): Promise<void> {
   let running: Promise<unknown> | undefined;
   try {
     let n = 0;
     // Each step of the iterator serialises the next part (here, or in the assembly thread), while `running` is stored.
     for await (const part of parts) {
       if (running) await running;
-      running = handled(tx.query(INSERT_PART, [caseId, version, n++, part]));
+      running = handled(
+        typeof part === 'string'
+          ? tx.query(INSERT_PART, [caseId, version, n++, part])
+          : tx.query(INSERT_PART_UTF8, [caseId, version, n++, Buffer.from(part.buffer, part.byteOffset, part.byteLength)]),
+      );
       await nextIoTurn();
     }
     await running;

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Bundle, Condition } from 'fhir/r4';
 import { latestDisabledRules, StaleAssemblyError, takeReadSeq } from '../../src/assembly/assembly-order';
-import { findBundle, findBundleJson, insertBundleVersion, openBundleText } from '../../src/assembly/bundle-repository';
+import { bundleJsonByteParts } from '../../src/assembly/bundle-json';
+import { findBundle, findBundleJson, insertBundleVersion, openBundleText, readBundleHead } from '../../src/assembly/bundle-repository';
 import { findCase, insertCase } from '../../src/db/case-repository';
 import type { Database, Queryable, QueryResult } from '../../src/db/database';
 import { caseDiagnosisCodes } from '../../src/review/case-diagnoses';
@@ -98,6 +99,25 @@ describe.each(['postgres', 'pglite'] as const)('case bundle parts on %s', (backe
     expect(stored?.json).toBe(JSON.stringify(bundle));
     expect((await findBundle(db, caseId, 1))?.bundle).toEqual(bundle);
     expect(await recordCodes(caseId)).toEqual(['c-1']);
+  });
+
+  it('stores parts given as UTF-8 bytes (what the assembly thread hands over) as the same text', async () => {
+    const caseId = await newCase();
+    const bundle = largeBundle('c-bytes');
+    const whole = JSON.stringify(bundle);
+    await insertBundleVersion(db, { caseId, bundleId: 'b1', parts: bundleJsonByteParts(bundle), report: {}, options: {}, trigger: 'test' });
+    const { rows } = await db.query<{ parts: number }>('SELECT count(*)::int AS parts FROM case_bundle_parts WHERE case_id = $1', [caseId]);
+    expect(rows[0]?.parts).toBeGreaterThan(3);
+    expect((await findBundleJson(db, caseId))?.json).toBe(whole);
+    expect((await readBundleHead(db, caseId))?.bundle.entry?.[0]?.resource?.resourceType).toBe('Condition');
+    expect(await recordCodes(caseId)).toEqual(['c-bytes']);
+  });
+
+  it('refuses a bytes part that is not UTF-8, storing nothing of the version', async () => {
+    const caseId = await newCase();
+    const broken = Buffer.from('{"resourceType":"Bundle","entry":[{"x":"\xff"}]}', 'latin1');
+    await expect(insertBundleVersion(db, { caseId, bundleId: 'b1', parts: [broken], report: {}, options: {}, trigger: 'test' })).rejects.toThrow(/UTF8|encoding/i);
+    expect(await findBundleJson(db, caseId)).toBeUndefined();
   });
 
   it('streams a version as its parts, a few per query, never joined', async () => {
