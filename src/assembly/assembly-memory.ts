@@ -10,6 +10,7 @@
  * it waits while other assemblies hold too much of it (first come, first served), and one that could
  * never fit is refused at once with {@link AssemblyTooLargeError}, naming what to change.
  */
+import os from 'node:os';
 import v8 from 'node:v8';
 import { HttpProblem } from '../http/problem';
 import { logger } from '../log';
@@ -38,7 +39,7 @@ export class AssemblyTooLargeError extends HttpProblem {
       'Case too large for this process',
       `The case holds ${resources} raw resources: assembling it needs about ${Math.ceil((resources * BYTES_PER_RESOURCE) / MB)} MB, ` +
         `more than this process allows assemblies (${Math.floor(budgetBytes / MB)} MB, ASSEMBLY_MEMORY_MB). ` +
-        'Run the workers with more memory (NODE_OPTIONS=--max-old-space-size=…) and ASSEMBLY_MEMORY_MB to match, then rebuild the bundle.',
+        'Raise ASSEMBLY_MEMORY_MB (it caps the heap of the assembly thread) on workers with that much memory to spare, then rebuild the bundle.',
       [],
       { resources, budgetMb: Math.floor(budgetBytes / MB) },
     );
@@ -105,15 +106,30 @@ export class AssemblyMemory {
 }
 
 /**
- * Sets a process's budget from `ASSEMBLY_MEMORY_MB`, warning when it exceeds the V8 heap limit: such
- * a budget lets an assembly start that will run the process out of heap, what the budget is for.
+ * The memory this process may use: its cgroup's limit where it has one (a container), else the
+ * machine's.
  */
-export function configureAssemblyMemory(memory: AssemblyMemory, megabytes: number): void {
+export function availableMemoryBytes(): number {
+  const constrained = process.constrainedMemory?.();
+  const total = os.totalmem();
+  return constrained !== undefined && constrained > 0 && constrained < total ? constrained : total;
+}
+
+/** Share of the process's memory above which a budget is warned about (the rest: the main thread, the other jobs). */
+const MAX_MEMORY_SHARE = 0.8;
+
+/**
+ * Sets a process's budget from `ASSEMBLY_MEMORY_MB`. The budget also caps the assembly thread's heap
+ * (`assembly-thread.ts`), which is not bound by the main thread's `--max-old-space-size`; so what it
+ * must fit in is the memory the process has: a budget above {@link MAX_MEMORY_SHARE} of it is warned
+ * about, since it lets an assembly start that the system would kill the process for.
+ */
+export function configureAssemblyMemory(memory: AssemblyMemory, megabytes: number, availableBytes: number = availableMemoryBytes()): void {
   memory.setBudget(megabytes * MB);
-  const heapMb = Math.floor(v8.getHeapStatistics().heap_size_limit / MB);
-  if (megabytes > heapMb) {
-    logger.warn('ASSEMBLY_MEMORY_MB exceeds the heap limit: a case that large would run the process out of memory; raise the limit with NODE_OPTIONS=--max-old-space-size', {
-      assemblyMemoryMb: megabytes, heapLimitMb: heapMb,
+  const availableMb = Math.floor(availableBytes / MB);
+  if (megabytes > availableMb * MAX_MEMORY_SHARE) {
+    logger.warn('ASSEMBLY_MEMORY_MB is more than this process has memory for: an assembly that large would run the machine (or container) out of memory', {
+      assemblyMemoryMb: megabytes, availableMemoryMb: availableMb,
     });
   }
 }
