@@ -3,8 +3,10 @@
  * text at once: a 50,000-entry case bundle is ~100 MB of JSON, which as one string (plus the
  * driver's copy of it as a message buffer) would be the largest allocation of an assembly.
  *
- * The parts concatenated are exactly `JSON.stringify(bundle)` when `entry` is the Bundle's last
- * key (as `buildDocumentBundle` makes it); otherwise the same JSON value with `entry` moved last.
+ * As strings ({@link bundleJsonParts}) or as UTF-8 bytes ({@link bundleJsonByteParts}: what the
+ * assembly thread hands over). The parts concatenated are exactly `JSON.stringify(bundle)` when
+ * `entry` is the Bundle's last key (as `buildDocumentBundle` makes it); otherwise the same JSON
+ * value with `entry` moved last.
  */
 import type { Bundle, BundleEntry } from 'fhir/r4';
 

@@ -73,7 +73,8 @@ const INSERT_PART_UTF8 = "INSERT INTO case_bundle_parts (case_id, version, n, pa
 /**
  * Stores an assembly as the case's next bundle version (versions are never overwritten).
  *
- * The bundle's JSON text is stored as its parts ({@link bundleJsonParts}, ~1 MB each), one
+ * The bundle's JSON text is stored as its parts (~1 MB each: {@link bundleJsonParts} here for a
+ * `bundle`, or as given, e.g. the assembly thread's UTF-8 parts from `bundleJsonByteParts`), one
  * `case_bundle_parts` row per part, written while the next part is being serialised: PostgreSQL
  * stores (and LZ4-compresses, where it has LZ4) part n while Node stringifies part n+1, instead of
  * re-parsing and compressing the whole ~100 MB document as one `json` value after Node is done.
