@@ -2,8 +2,9 @@
  * Messages between {@link AssemblyThread} and its worker (`assembly-worker.ts`). One assembly at a
  * time: `begin`, then the raw store's resources in `raw` batches as they are read (parsed there as
  * they come; no answer), then `build` with the rest of the job answers `built` (the report, the
- * bundle kept in the thread); each `part` then answers the next part of the bundle's text as UTF-8 (its
- * ArrayBuffer transferred, not copied; none: the end), and `drop` lets go of what the thread holds for the assembly (its raw batches, its bundle).
+ * bundle kept in the thread); each `part` then answers the next part of the bundle's text as UTF-8
+ * (its ArrayBuffer transferred, not copied; none: the end), and `drop` lets go of what the thread
+ * holds for the assembly (its raw batches, its bundle).
  */
 import type { AssemblyJob, BuiltSummary, RawText } from './build-assembly';
 
