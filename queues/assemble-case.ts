@@ -6,6 +6,7 @@ import type { CaseServiceDeps } from '../src/cases/case-service';
 import { errorFields, logger, withLogContext } from '../src/log';
 import { recordEvent } from '../src/notify/events';
 import { finishPull, recordsCompleteAfter } from '../src/pull/finish-pull';
+import { pullAssemblyTrigger } from '../src/pull/pull-progress';
 import { answerRequestsOfPull } from '../src/review/information-request-answers';
 import { QUEUES } from './names';
 import { AssembleCasePayload } from './pull-flow';
@@ -32,7 +33,7 @@ export function startAssembleCaseWorker(
         const state = await finishPull(deps, pullId, { moveCase: false });
         // Nothing came in, or the pull was cancelled (records of a wrong patient, say): no new bundle version.
         if (state === 'failed' || state === 'cancelled') return { state };
-        const trigger = `pull:${pullId}:${attempt}`;
+        const trigger = pullAssemblyTrigger(pullId, attempt);
         let version: number | undefined;
         try {
           version = (await hasBundleVersion(deps.db, caseId, trigger)) ? undefined : (await assembleCase(deps, caseId, { trigger })).version;

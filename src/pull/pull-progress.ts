@@ -43,13 +43,13 @@ export async function pullProgress(db: Database, pull: PullRow) {
 
 /**
  * Progress of a case's pulls, per source and per query (resource type): state, pages, resources
- * (and per type for `$everything`), attachments found/fetched/failed, retries and the last error.
- * Four queries however many pulls there are.
+ * (and per type for `$everything`), attachments found/fetched/failed, retries and the last error; and
+ * the bundle version each pull's latest attempt assembled. Five queries however many pulls there are.
  */
 export async function pullProgresses(db: Database, caseId: string, pulls: readonly PullRow[]) {
   if (pulls.length === 0) return [];
   const pullIds = pulls.map((p) => p.id);
-  const [allTasks, sources, attachmentsByTask, endpoints] = await Promise.all([
+  const [allTasks, sources, attachmentsByTask, endpoints, assembled] = await Promise.all([
     tasksOfPulls(db, pullIds),
     listSources(db, caseId),
     attachmentCountsByTask(db, pullIds),
@@ -57,9 +57,33 @@ export async function pullProgresses(db: Database, caseId: string, pulls: readon
       'SELECT DISTINCT e.id, e.name FROM endpoints e JOIN case_sources s ON s.endpoint_id = e.id WHERE s.case_id = $1',
       [caseId],
     ),
+    pullAssemblies(db, caseId),
   ]);
   const endpointName = new Map(endpoints.rows.map((e) => [e.id, e.name]));
-  return pulls.map((pull) => progressOf(pull, allTasks.get(pull.id) ?? [], sources, attachmentsByTask, endpointName));
+  return pulls.map((pull) => ({
+    ...progressOf(pull, allTasks.get(pull.id) ?? [], sources, attachmentsByTask, endpointName),
+    /**
+     * The case bundle version this pull's latest attempt assembled (the version whose trigger is
+     * `pull:<id>:<attempt>`); null while it has not: the pull is queued or running, or its assembly
+     * is queued or under way. A failed or cancelled pull assembles nothing; an assembly that failed
+     * for good says so in an `assembly.failed` notification.
+     */
+    assembledVersion: assembled.get(pullAssemblyTrigger(pull.id, pull.attempt)) ?? null,
+  }));
+}
+
+/** The trigger of the bundle version a pull attempt assembles (its flow's parent job, queues/assemble-case.ts). */
+export function pullAssemblyTrigger(pullId: string, attempt: number): string {
+  return `pull:${pullId}:${attempt}`;
+}
+
+/** The case's bundle versions assembled by pulls, by trigger. */
+async function pullAssemblies(db: Database, caseId: string): Promise<Map<string, number>> {
+  const { rows } = await db.query<{ trigger: string; version: number }>(
+    `SELECT trigger, version FROM case_bundles WHERE case_id = $1 AND trigger LIKE 'pull:%'`,
+    [caseId],
+  );
+  return new Map(rows.map((r) => [r.trigger, r.version]));
 }
 
 function progressOf(

@@ -28,6 +28,7 @@ interface PullView {
     resourceTypes: { query: string; resourceType: string; state: string; pages: number; resources: number; expectedMatches: number | null; byType: Record<string, number> }[];
   }[];
   failedSources: { endpointName: string }[];
+  assembledVersion: number | null;
 }
 
 async function registerEndpoint(name: string, server: SandboxServer, clientId: string, privateKeyJwk: object): Promise<string> {
@@ -163,6 +164,9 @@ it('pulls a Synthea child from two SMART sources: counts per type equal what the
   const assembled = await svc.request('GET', `/api/cases/${caseId}/bundle`, { token: cm });
   expect(assembled.status).toBe(200);
   await assembled.body?.cancel();
+  // The pull says which bundle version holds its records.
+  const pullNow = (await (await svc.request('GET', `/api/cases/${caseId}/pulls/${pullId}`, { token: cm })).json()) as PullView;
+  expect(pullNow.assembledVersion).toBe(Number(assembled.headers.get('x-bundle-version')));
   expect(detail.sla).not.toBeNull();
   expect(detail.sources.map((s) => s.state)).toEqual(['resolved', 'resolved']);
   expect(detail.pulls.map((p) => [p.id, p.state])).toEqual([[pullId, 'complete']]);
@@ -174,8 +178,16 @@ it('pulls a Synthea child from two SMART sources: counts per type equal what the
   const conditionIdA = (await teamA.load([changed as never])).ids.Condition?.[0];
   const again = await svc.request('POST', `/api/cases/${caseId}/pulls`, { token: cm, body: { since } });
   expect(again.status).toBe(202);
-  const incremental = await waitForPull(caseId, ((await again.json()) as { pullId: string }).pullId);
+  const incrementalId = ((await again.json()) as { pullId: string }).pullId;
+  const incremental = await waitForPull(caseId, incrementalId);
   expect(incremental.state).toBe('complete');
+  // Its assembly follows: the pull names the new version once it is stored, the first pull keeps its own.
+  const listed = await eventually(
+    async () => ((await (await svc.request('GET', `/api/cases/${caseId}/pulls`, { token: cm })).json()) as { items: (PullView & { id: string })[] }).items,
+    (items) => typeof items.find((p) => p.id === incrementalId)?.assembledVersion === 'number',
+    30_000,
+  );
+  expect(Object.fromEntries(listed.map((p) => [p.id, p.assembledVersion]))).toEqual({ [pullId]: pullNow.assembledVersion, [incrementalId]: (pullNow.assembledVersion ?? 0) + 1 });
   const fromA = incremental.sources.find((s) => s.endpointName === 'Care team A');
   expect(fromA?.resourceTypes.reduce((n, t) => n + t.resources, 0)).toBe(1);
   const { rows: newRows } = await svc.service.db.query<{ n: number }>(
