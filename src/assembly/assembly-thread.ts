@@ -159,7 +159,6 @@ export class AssemblyThread {
    */
   private send<K extends Expected>(worker: Worker, id: number, expects: K, request: AssemblyThreadRequest): Promise<ReplyOf<K>> {
     if (worker !== this.worker) return Promise.reject(new AssemblyThreadError('the assembly thread stopped'));
-    worker.ref();
     const answer = new Promise<ReplyOf<K>>((resolve, reject) => {
       this.pending = { id, expects, resolve: (reply) => resolve(reply as ReplyOf<K>), reject };
     });

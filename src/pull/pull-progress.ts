@@ -60,16 +60,9 @@ export async function pullProgresses(db: Database, caseId: string, pulls: readon
     pullAssemblies(db, caseId),
   ]);
   const endpointName = new Map(endpoints.rows.map((e) => [e.id, e.name]));
-  return pulls.map((pull) => ({
-    ...progressOf(pull, allTasks.get(pull.id) ?? [], sources, attachmentsByTask, endpointName),
-    /**
-     * The case bundle version this pull's latest attempt assembled (the version whose trigger is
-     * `pull:<id>:<attempt>`); null while it has not: the pull is queued or running, or its assembly
-     * is queued or under way. A failed or cancelled pull assembles nothing; an assembly that failed
-     * for good says so in an `assembly.failed` notification.
-     */
-    assembledVersion: assembled.get(pullAssemblyTrigger(pull.id, pull.attempt)) ?? null,
-  }));
+  return pulls.map((pull) =>
+    progressOf(pull, allTasks.get(pull.id) ?? [], sources, attachmentsByTask, endpointName, assembled.get(pullAssemblyTrigger(pull.id, pull.attempt)) ?? null),
+  );
 }
 
 /** The trigger of the bundle version a pull attempt assembles (its flow's parent job, queues/assemble-case.ts). */
@@ -92,6 +85,7 @@ function progressOf(
   sources: readonly SourceRow[],
   attachmentsByTask: ReadonlyMap<string, AttachmentCounts>,
   endpointName: ReadonlyMap<string, string>,
+  assembledVersion: number | null,
 ) {
   const bySource = sources
     .filter((s) => tasks.some((t) => t.sourceId === s.id))
@@ -158,5 +152,12 @@ function progressOf(
     failedSources: bySource.filter((s) => s.state === 'failed').map((s) => ({ sourceId: s.sourceId, endpointName: s.endpointName })),
     totals,
     sources: bySource,
+    /**
+     * The case bundle version this pull's latest attempt assembled (the version whose trigger is
+     * `pull:<id>:<attempt>`); null while it has not: the pull is queued or running, or its assembly
+     * is queued or under way. A failed or cancelled pull assembles nothing; an assembly that failed
+     * for good says so in an `assembly.failed` notification.
+     */
+    assembledVersion,
   };
 }

@@ -1,3 +1,4 @@
+import { markSourceChanged } from '../../src/assembly/source-changes';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { fixtureBundle, fixtureIntake, fixturePatientId } from '../support/fixture-child';
 import { pagesStoredFor } from '../support/pull-task';
@@ -70,6 +71,13 @@ async function bundleText(caseId: string): Promise<{ version: string | null; tex
 }
 
 const pagesOf = (pullId: string): Promise<number> => pagesStoredFor(svc.service.db, pullId);
+
+/** How many backends of the test database wait for a lock in a statement containing `statement`. */
+const lockWaitersIn = async (statement: string): Promise<number> =>
+  (await svc.service.db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND position($1 in query) > 0`,
+    [statement],
+  )).rows[0]?.n ?? 0;
 
 const pullStateOf = async (caseId: string, pullId: string): Promise<string> =>
   ((await (await svc.request('GET', `/api/cases/${caseId}/pulls/${pullId}`, { token: cm })).json()) as { state: string }).state;
@@ -237,17 +245,13 @@ it('never makes an assembly that began before the source changed the latest vers
   const { caseId, sourceId } = await caseWithWrongChild();
   await pullToEnd(caseId);
   const first = Number((await bundleText(caseId)).version);
-  const lockWaiters = async (): Promise<number> =>
-    (await svc.service.db.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FROM cases WHERE id = $1 FOR UPDATE%'`,
-    )).rows[0]?.n ?? 0;
   let rebuild: Promise<Response> | undefined;
   // Hold the case row: a rebuild reads the raw store (Jorge's records, the source pointing at him) and
   // then waits to store its version.
   await svc.service.db.transaction(async (tx) => {
     await tx.query('SELECT id FROM cases WHERE id = $1 FOR UPDATE', [caseId]);
     rebuild = svc.request('POST', `/api/cases/${caseId}/bundle/rebuild`, { token: cm, body: {} });
-    await eventually(lockWaiters, (n) => n > 0, 20_000);
+    await eventually(() => lockWaitersIn('FROM cases WHERE id = $1 FOR UPDATE'), (n) => n > 0, 20_000);
     // Meanwhile the case manager points the source at the right child, and the assembly of that
     // change, which began reading after the rebuild, stores its version first.
     await tx.query('UPDATE case_sources SET remote_patient_id = $2 WHERE id = $1', [sourceId, fixturePatientId('care-team-a')]);
@@ -341,17 +345,13 @@ describe('a source change whose records must leave the bundle', () => {
     const { caseId, sourceId } = await caseWithWrongChild();
     await pullToEnd(caseId);
     const first = Number((await bundleText(caseId)).version);
-    const waitingOnSources = async (): Promise<number> =>
-      (await svc.service.db.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FOR SHARE OF s%'`,
-      )).rows[0]?.n ?? 0;
     let rebuild: Promise<Response> | undefined;
     // The source removed in a transaction not committed yet; a rebuild begins reading meanwhile.
     await svc.service.db.transaction(async (tx) => {
       await tx.query(`UPDATE case_sources SET state = 'removed', removed_at = now(), removed_by = 'test', removed_reason = 'wrong care team' WHERE id = $1`, [sourceId]);
-      await tx.query("UPDATE case_sources SET changed_read_seq = nextval('assembly_read_seq') WHERE id = $1", [sourceId]);
+      await markSourceChanged(tx, sourceId);
       rebuild = svc.request('POST', `/api/cases/${caseId}/bundle/rebuild`, { token: cm, body: {} });
-      await eventually(waitingOnSources, (n) => n > 0, 20_000);
+      await eventually(() => lockWaitersIn('FOR SHARE OF s'), (n) => n > 0, 20_000);
     });
     const res = await (rebuild as Promise<Response>);
     expect(res.status).toBe(201);
