@@ -17,5 +17,7 @@ COPY package.json ./
 COPY mappings ./mappings
 COPY assets ./assets
 COPY fixtures ./fixtures
+# DATA_DIR (blob store) as compose mounts it: a new named volume takes this directory's owner.
+RUN mkdir -p /var/lib/second-opinion-bridge && chown node:node /var/lib/second-opinion-bridge
 USER node
 CMD ["node", "dist/src/main.js"]

@@ -34,7 +34,7 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = { pdf: 'application/pdf'
 /**
  * Family uploads: PDFs, DICOM Part 10 files and zips of CD exports, streamed to the blob store and
  * ingested in the background (queue `ingest-upload`). A family portal may use a per-case upload
- * token (from `POST …/upload-token`) on the two `…/uploads` routes, and nowhere else.
+ * token (from `POST …/upload-token`) on the two `…/uploads` routes and `POST …/transfer-request` (transfer.ts), and nowhere else.
  */
 export function uploadRoutes(deps: UploadRouteDeps): AnyRoute[] {
   const uploadToken = uploadTokenAuth(() => deps.db);
