@@ -87,7 +87,8 @@ export function setLogLevel(level: string): void {
 
 /**
  * Safe fields for an error: its class name, code and a message with quoted or bracketed
- * fragments removed (database and library messages may quote the values that failed).
+ * fragments removed (database and library messages may quote the values that failed, and file
+ * system errors the paths, whose names a family chose).
  */
 export function errorFields(err: unknown): { errorName: string; errorCode?: string; errorMessage: string } {
   if (err instanceof Error) {
@@ -101,9 +102,23 @@ export function errorFields(err: unknown): { errorName: string; errorCode?: stri
   return { errorName: typeof err, errorMessage: 'non-error thrown' };
 }
 
+const QUOTES = /["'`]/;
+
+/**
+ * `message` without what it quotes: everything from its first quote character to its last goes
+ * (a quoted value may itself hold quotes — `O'Brien`, `"MRN 1" scan.pdf` — so quotes are not paired),
+ * and after a lone quote the rest of the message; then Postgres' `(key)=(value)` details and e-mail
+ * addresses. Some words around quoted values go too: the price of never pairing the wrong quotes.
+ */
 function scrubMessage(message: string): string {
-  return message
-    .replace(/"[^"]*"|'[^']*'|`[^`]*`/g, '"…"')
+  let scrubbed = message;
+  const first = scrubbed.search(QUOTES);
+  if (first >= 0) {
+    let last = scrubbed.length - 1;
+    while (last > first && !QUOTES.test(scrubbed.charAt(last))) last--;
+    scrubbed = last > first ? `${scrubbed.slice(0, first)}"…"${scrubbed.slice(last + 1)}` : `${scrubbed.slice(0, first)}"…`;
+  }
+  return scrubbed
     .replace(/\([^)]*\)=\([^)]*\)/g, '(…)=(…)')
     .replace(/[\w.+-]+@[\w-]+\.[\w.]+/g, '…@…')
     .slice(0, 300);

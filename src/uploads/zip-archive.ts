@@ -10,6 +10,10 @@
  * unknown compression, over the per-entry limit, duplicates, corrupt data) are refused one by one with a
  * reason; the rest of the archive proceeds.
  *
+ * Files are written under numbers (`<destDir>/<n>`), never under their entry names: a CD's folder
+ * names may be the child's name, birth date or MRN, and a path is what file system errors, and so
+ * logs and failed-job reasons, quote. The entry name is kept as data ({@link ExtractedFile.name}).
+ *
  * @see https://pkware.cachefly.net/webdocs/casestudies/APPNOTE.TXT
  * @see https://github.com/thejoshwolfe/yauzl
  * @packageDocumentation
@@ -43,7 +47,7 @@ export interface ZipLimits {
 export interface ExtractedFile {
   /** The normalised entry name (relative, `/`-separated). */
   readonly name: string;
-  /** Absolute path of the extracted file, inside `destDir`. */
+  /** Absolute path of the extracted file: `destDir/<n>`, n counting the archive's files (no part of the entry name). */
   readonly path: string;
   readonly size: number;
   /** SHA-256 of the content, hex. */
@@ -108,16 +112,10 @@ export async function extractZip(zipPath: string, destDir: string, limits: ZipLi
     fs.mkdirSync(root, { recursive: true });
     const files: ExtractedFile[] = [];
     const refused = [...plan.refused];
+    let next = 0;
     for (const item of plan.accepted) {
-      const target = path.join(root, ...item.relativePath.split('/'));
-      if (!target.startsWith(root + path.sep)) {
-        refused.push({ name: item.relativePath, reason: 'path outside the destination refused' });
-        continue;
-      }
-      if (item.isDirectory) {
-        fs.mkdirSync(target, { recursive: true });
-        continue;
-      }
+      if (item.isDirectory) continue;
+      const target = path.join(root, String(next++));
       const outcome = await extractEntry(zip, item.entry, target);
       if ('reason' in outcome) {
         refused.push({ name: item.relativePath, reason: outcome.reason });

@@ -1,5 +1,5 @@
 import Transport from 'winston-transport';
-import { logger } from '../../src/log';
+import { errorFields, logger } from '../../src/log';
 import { SAMPLE_PHI_STRINGS, sampleIntake } from '../support/intake';
 import { startTestService, type TestService } from '../support/service';
 
@@ -66,5 +66,27 @@ describe('PHI never reaches a log line', () => {
     logger.warn('probe', { patientName: 'Marrowvale', caseId: 'c-1', counts: { Observation: 3 } });
     const line = capture.lines.find((l) => l.includes('"message":"probe"')) ?? '';
     expect(JSON.parse(line)).toMatchObject({ patientName: '[redacted]', caseId: 'c-1', counts: { Observation: 3 } });
+  });
+
+  it('error messages lose what they quote, even when a quoted name holds quotes itself', () => {
+    const fsError = Object.assign(
+      new Error("ENOENT: no such file or directory, link '/data/staging/Sean O'Brien DOB 2015-03-02 MRN 448812/IM0001' -> '/data/blobs/ab/cd'"),
+      { code: 'ENOENT' },
+    );
+    const upload = new Error('File "Garcia, Emma "MRN 448812" CT head.pdf" could not be stored; send it again');
+    const lone = new Error("can't read Emma Garcia's CT");
+    const scrubbed = [fsError, upload, lone].map((e) => errorFields(e).errorMessage);
+    for (const phi of ['Brien', '2015-03-02', '448812', 'Garcia', 'Emma', 'CT head']) {
+      expect({ phi, found: scrubbed.some((m) => m.includes(phi)) }).toEqual({ phi, found: false });
+    }
+    // What is not quoted stays: the reader still learns what failed.
+    expect(scrubbed[0]).toBe('ENOENT: no such file or directory, link "…"');
+    expect(errorFields(fsError).errorCode).toBe('ENOENT');
+    expect(scrubbed[1]).toBe('File "…" could not be stored; send it again');
+    expect(scrubbed[2]).toBe('can"…"s CT');
+    expect(errorFields(new Error("can't open Zinnia Marrowvale.pdf")).errorMessage).toBe('can"…');
+    expect(errorFields(new Error('relation "case_bundles" does not exist')).errorMessage).toBe('relation "…" does not exist');
+    expect(errorFields(new Error('Key (email)=(zinnia@example.org) already exists.')).errorMessage).toBe('Key (…)=(…) already exists.');
+    expect(errorFields(new Error('connect ECONNREFUSED 127.0.0.1:5432')).errorMessage).toBe('connect ECONNREFUSED 127.0.0.1:5432');
   });
 });

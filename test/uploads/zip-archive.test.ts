@@ -48,8 +48,20 @@ describe('extractZip: a CD export', () => {
     const dicom = result.files[1];
     expect(dicom?.sha256).toBe(createHash('sha256').update(cr).digest('hex'));
     expect(fs.readFileSync(dicom?.path ?? '')).toEqual(cr);
-    expect(dicom?.path).toBe(path.join(dir, 'out', 'DICOM', '77654033', 'CR1', '6154'));
+    // Written under numbers: a CD's folder names (the child's name, an MRN) never become paths.
+    expect(result.files.map((f) => path.relative(path.join(dir, 'out'), f.path))).toEqual(['0', '1', '2', '3']);
+    expect(tree(path.join(dir, 'out'))).toEqual(['0', '1', '2', '3']);
     expect(fs.existsSync(path.join(DICOM_DIR))).toBe(true);
+  });
+
+  it("never puts an entry's name in a path, so file system errors cannot quote it", async () => {
+    const result = await extract([
+      { name: "Sean O'Brien DOB 2015-03-02 MRN 448812/", method: 0 },
+      { name: "Sean O'Brien DOB 2015-03-02 MRN 448812/IM0001", data: Buffer.from('not dicom') },
+    ]);
+    expect(result.files.map((f) => f.name)).toEqual(["Sean O'Brien DOB 2015-03-02 MRN 448812/IM0001"]);
+    expect(result.files.map((f) => f.path)).toEqual([path.join(dir, 'out', '0')]);
+    expect(fs.readdirSync(path.join(dir, 'out'))).toEqual(['0']);
   });
 });
 
@@ -91,8 +103,10 @@ describe('extractZip: unsafe entries are refused one by one', () => {
       { name: 'bad-crc.txt', reason: 'corrupt entry: CRC-32 mismatch: the entry is corrupt' },
       { name: 'lies.txt', reason: expect.stringMatching(/^corrupt entry: too many bytes in the stream/) as unknown as string },
     ]);
-    expect(tree(path.join(dir, 'out'))).toEqual(['exec.sh', 'ok.txt']);
-    expect(fs.statSync(path.join(dir, 'out', 'exec.sh')).mode & 0o777).toBe(0o600);
+    // Only what was extracted is left: a corrupt entry's partial file is removed.
+    expect(tree(path.join(dir, 'out'))).toEqual(result.files.map((f) => path.relative(path.join(dir, 'out'), f.path)).sort());
+    expect(fs.readFileSync(result.files[1]?.path ?? '').toString()).toBe('#!/bin/sh');
+    expect(fs.statSync(result.files[1]?.path ?? '').mode & 0o777).toBe(0o600);
     expect(fs.existsSync(path.join(dir, 'evil.txt'))).toBe(false);
   });
 
