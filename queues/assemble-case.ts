@@ -9,6 +9,7 @@ import { finishPull, recordsCompleteAfter } from '../src/pull/finish-pull';
 import { pullAssemblyTrigger } from '../src/pull/pull-progress';
 import { answerRequestsOfPull } from '../src/review/information-request-answers';
 import { QUEUES } from './names';
+import { resumableJobLock } from './resumable';
 import { AssembleCasePayload } from './pull-flow';
 
 /**
@@ -49,7 +50,7 @@ export function startAssembleCaseWorker(
         await answerRequestsOfPull(deps, pullId, state);
         return version === undefined ? { state } : { state, version };
       }),
-    { connection: connection(), prefix, concurrency: 2, lockDuration: lockDurationMs, stalledInterval: lockDurationMs },
+    { connection: connection(), prefix, concurrency: 2, ...resumableJobLock(lockDurationMs) },
   );
   worker.on('failed', (job, err) => logger.error('assemble job failed', { jobId: job?.id, ...errorFields(err) }));
   worker.on('error', () => undefined);

@@ -4,6 +4,7 @@ import { PermanentDeliveryError, runDelivery, type DeliveryDeps } from '../src/d
 import { errorFields, logger, withLogContext } from '../src/log';
 import type { WorkDispatch } from '../src/notify/events';
 import { QUEUES } from './names';
+import { resumableJobLock } from './resumable';
 
 /**
  * Queue `deliver-report`: one job per delivery (a signed opinion version to one recipient EHR).
@@ -82,7 +83,7 @@ export function startDeliverReportWorker(
           throw err;
         }
       }),
-    { connection: connection(), prefix, concurrency: options.concurrency, lockDuration: options.lockDurationMs, stalledInterval: options.lockDurationMs },
+    { connection: connection(), prefix, concurrency: options.concurrency, ...resumableJobLock(options.lockDurationMs) },
   );
   worker.on('failed', (job, err) => logger.warn('delivery job failed', { jobId: job?.id, attempt: job?.attemptsMade, ...errorFields(err) }));
   worker.on('error', () => undefined);

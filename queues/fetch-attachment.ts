@@ -6,6 +6,7 @@ import { fetchAttachment } from '../src/pull/attachment-fetcher';
 import { fetchInlineAttachments } from '../src/pull/inline-attachments';
 import type { PullWorkerDeps } from '../src/pull/pull-deps';
 import { QUEUES } from './names';
+import { resumableJobLock } from './resumable';
 import { runWaitingIfPaused } from './paused-endpoint';
 
 /**
@@ -100,7 +101,7 @@ export function startFetchAttachmentWorker(
           fetchAttachment(deps, payload.attachmentId, { isLastAttempt, waitsIfPaused }),
         );
       }),
-    { connection: connection(), prefix, concurrency: options.concurrency, lockDuration: options.lockDurationMs, stalledInterval: options.lockDurationMs },
+    { connection: connection(), prefix, concurrency: options.concurrency, ...resumableJobLock(options.lockDurationMs) },
   );
   worker.on('failed', (job, err) => logger.warn('attachment job failed', { jobId: job?.id, ...errorFields(err) }));
   worker.on('error', () => undefined);

@@ -8,6 +8,7 @@ import { ingestUpload, type IngestDeps, type IngestResult } from '../src/uploads
 import { recordUploadNotIngested } from '../src/uploads/upload-failure';
 import { uploadsWaitingForIngest } from '../src/uploads/upload-repository';
 import { QUEUES } from './names';
+import { resumableJobLock } from './resumable';
 
 /**
  * Queue `ingest-upload`: one job per upload (one POST of files): extracts zips, parses DICOM headers
@@ -90,7 +91,7 @@ export function startIngestUploadWorker(
       withLogContext({ jobId: `${QUEUES.ingestUpload}:${job.id ?? ''}` }, () =>
         runIngestJob(ingestDeps, IngestUploadPayload.parse(job.data), { made: job.attemptsMade, allowed: job.opts.attempts ?? 1 }),
       ),
-    { connection: connection(), prefix, concurrency: 1, lockDuration: lockDurationMs, stalledInterval: lockDurationMs },
+    { connection: connection(), prefix, concurrency: 1, ...resumableJobLock(lockDurationMs) },
   );
   worker.on('failed', (job, err) => logger.error('ingest job failed', { jobId: job?.id, ...errorFields(err) }));
   worker.on('error', () => undefined);

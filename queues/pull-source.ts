@@ -5,6 +5,7 @@ import type { PullWorkerDeps } from '../src/pull/pull-deps';
 import { runPullTask } from '../src/pull/pull-task-runner';
 import { enqueueAttachments } from './fetch-attachment';
 import { QUEUES } from './names';
+import { resumableJobLock } from './resumable';
 import { runWaitingIfPaused } from './paused-endpoint';
 import { PullSourcePayload } from './pull-flow';
 
@@ -51,10 +52,8 @@ export function startPullSourceWorker(
       connection: connection(),
       prefix,
       concurrency: options.concurrency,
-      lockDuration: options.lockDurationMs,
-      stalledInterval: options.lockDurationMs,
       // A job whose worker was killed resumes from its cursor; being picked up again is not a failure.
-      maxStalledCount: 20,
+      ...resumableJobLock(options.lockDurationMs),
     },
   );
   worker.on('failed', (job, err) => logger.warn('pull job failed', { jobId: job?.id, attempt: job?.attemptsMade, ...errorFields(err) }));

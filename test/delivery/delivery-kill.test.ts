@@ -8,8 +8,10 @@ import { killHard, spawnWorker, type WorkerProcess } from '../support/worker-pro
 /**
  * A worker killed right after its write reached the recipient, before it recorded the result:
  * the recipient processes the POST (transaction) but the answer is cut off, the client's resend
- * hangs, and the worker process is SIGKILLed. A new worker picks the job up, finds the report by
- * identifier and records it: exactly one DiagnosticReport and one Communication in the EHR.
+ * hangs, and the worker process is SIGKILLed. The next worker is killed too, while it looks the
+ * report up (its job has now stalled twice: BullMQ's default would fail it unrun, leaving the
+ * delivery `sending`). A third worker picks the job up, finds the report by identifier and records
+ * it: exactly one DiagnosticReport and one Communication in the EHR.
  */
 let svc: TestService;
 let ehr: SandboxServer;
@@ -56,14 +58,22 @@ it('ends with exactly one report after a SIGKILL between the write and recording
   expect(rows[0]?.attempts).toBe(1);
   ehr.faults.clear();
 
+  // The job stalls a second time: the next worker hangs looking the report up, and is killed too.
+  const lookup = ehr.faults.add({ match: 'GET *', action: { kind: 'hang' } });
   const second = spawnWorker(svc.config, WORKER_ENV);
   workers.push(second);
+  await eventually(async () => ehr.faults.rule(lookup)?.fired ?? 0, (n) => n >= 1, 60_000);
+  await killHard(second);
+  ehr.faults.clear();
+
+  const third = spawnWorker(svc.config, WORKER_ENV);
+  workers.push(third);
   const delivered = await eventually(
     async () => (await svc.service.db.query<{ state: string; attempts: number }>('SELECT state, attempts FROM deliveries WHERE case_id = $1', [caseId])).rows[0],
     (d) => d?.state === 'delivered' || d?.state === 'failed',
     90_000,
   );
-  expect(delivered).toMatchObject({ state: 'delivered', attempts: 2 });
+  expect(delivered).toMatchObject({ state: 'delivered', attempts: 3 });
   expect(await searchSandbox(ehr, '', 'DiagnosticReport', { identifier: `${REPORT_IDENTIFIER_SYSTEM}|${caseId}-v1` })).toHaveLength(1);
   expect(await searchSandbox(ehr, '', 'Communication', { identifier: `${REPORT_COMMUNICATION_SYSTEM}|${caseId}-v1` })).toHaveLength(1);
   expect(ehr.writtenResources('DiagnosticReport')).toHaveLength(1);
