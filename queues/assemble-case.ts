@@ -17,7 +17,9 @@ import { AssembleCasePayload } from './pull-flow';
  * every attachment job added under it) is done: decides the pull's state, assembles a new version of
  * the case bundle from the raw store, then moves the case on (a case in records_complete has its bundle).
  * Idempotent: the pull state derives from the tasks in Postgres, and an attempt that already
- * produced its bundle version does not produce another.
+ * produced its bundle version does not produce another. Its last attempt failing in the assembly
+ * (the pull already finished) records `assembly.failed`, so the case managers learn the records are
+ * in but the bundle is not.
  */
 export function startAssembleCaseWorker(
   deps: CaseServiceDeps & AssembleDeps,
@@ -39,7 +41,17 @@ export function startAssembleCaseWorker(
         try {
           version = (await hasBundleVersion(deps.db, caseId, trigger)) ? undefined : (await assembleCase(deps, caseId, { trigger })).version;
         } catch (err) {
-          if (!(err instanceof AssemblyTooLargeError)) throw err;
+          if (!(err instanceof AssemblyTooLargeError)) {
+            // The pull is finished now, so the reconciler no longer looks at it: the last attempt tells
+            // the case managers (the case stays in collecting_records until its bundle is rebuilt).
+            const made = job.attemptsMade + 1;
+            if (made >= (job.opts.attempts ?? 1)) {
+              const reason = `the assembly failed ${made} time${made === 1 ? '' : 's'} (${errorFields(err).errorName})`;
+              await recordEvent(deps.db, 'assembly.failed', caseId, { caseId, pullId, pullState: state, reason })
+                .catch((e: unknown) => logger.error('assembly failure not recorded', { caseId, pullId, ...errorFields(e) }));
+            }
+            throw err;
+          }
           // Retrying cannot help (this process is too small for the case): say so once, and end the job.
           await recordEvent(deps.db, 'assembly.failed', caseId, { caseId, pullId, pullState: state, reason: err.detail });
           logger.error('case too large to assemble in this process', { caseId, pullId, resources: err.resources, budgetMb: Math.floor(err.budgetBytes / 1048576) });

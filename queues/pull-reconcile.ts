@@ -2,7 +2,6 @@ import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import type { CaseServiceDeps } from '../src/cases/case-service';
 import { logger, withLogContext } from '../src/log';
 import { finishPull } from '../src/pull/finish-pull';
-import { recordEvent } from '../src/notify/events';
 import { pendingAttachmentsOf, unfinishedPulls } from '../src/pull/pull-repository';
 import { tasksToEnqueue } from '../src/pull/pull-service';
 import { keepJobScheduler } from './keep-scheduled';
@@ -52,8 +51,8 @@ export async function reconcilePulls(deps: CaseServiceDeps, producer: PullFlowPr
         // Its one more run failed too: decide the pull from its tasks (no retry loop), but leave the
         // case where it is (records_complete means the bundle is there) and tell the case managers:
         // the bundle is rebuilt on demand (POST …/bundle/rebuild) once the cause is fixed.
-        const state = await finishPull(deps, pull.id, { moveCase: false });
-        await recordEvent(deps.db, 'assembly.failed', pull.caseId, { caseId: pull.caseId, pullId: pull.id, pullState: state });
+        // The alert goes with the pull's state, in one transaction: a crash between them cannot lose it.
+        await finishPull(deps, pull.id, { moveCase: false, event: { type: 'assembly.failed', data: { caseId: pull.caseId, pullId: pull.id } } });
         logger.error('pull finished without its assembly: the assemble job failed for good twice', { caseId: pull.caseId, pullId: pull.id });
         finished += 1;
       }

@@ -2,7 +2,7 @@ import { transitionCase, type CaseServiceDeps } from '../cases/case-service';
 import { findCase, insertCaseEvent } from '../db/case-repository';
 import type { Principal } from '../http/auth';
 import { logger } from '../log';
-import { recordEvent } from '../notify/events';
+import { recordEvent, type EventType } from '../notify/events';
 import { findPull, setPullState, tasksOfPull, type PullState } from './pull-repository';
 import { noteworthyMessageCount } from './server-messages';
 import { listSources } from './source-repository';
@@ -28,8 +28,16 @@ export function pullStateOf(taskStates: readonly string[]): PullState {
  * pull also moves the case to `records_complete` (see {@link recordsCompleteAfter}). The parent job
  * passes `moveCase: false` and moves the case once the bundle is assembled, so that a case in
  * `records_complete` always has its bundle. A cancelled pull stays cancelled. Idempotent.
+ *
+ * `event`: an outbox event recorded with the state, in the same transaction (its data gets
+ * `pullState`), only when this call finishes the pull: the reconciler's "assembled never" alert
+ * cannot be lost to a crash between the two, nor told twice.
  */
-export async function finishPull(deps: CaseServiceDeps, pullId: string, options: { moveCase?: boolean } = {}): Promise<PullState> {
+export async function finishPull(
+  deps: CaseServiceDeps,
+  pullId: string,
+  options: { moveCase?: boolean; event?: { readonly type: EventType; readonly data: Readonly<Record<string, unknown>> } } = {},
+): Promise<PullState> {
   const pull = await findPull(deps.db, pullId);
   if (!pull) return 'failed';
   // Cancelled: decided when it was cancelled (its timeline event written then); nothing to assemble.
@@ -56,6 +64,7 @@ export async function finishPull(deps: CaseServiceDeps, pullId: string, options:
         data: { pullId, failedSourceIds, resources: tasks.reduce((n, t) => n + t.resources, 0) },
       });
       if (state === 'partial' || state === 'failed') await recordEvent(tx, `pull.${state}`, pull.caseId, { caseId: pull.caseId, pullId, failedSourceIds });
+      if (options.event) await recordEvent(tx, options.event.type, pull.caseId, { ...options.event.data, pullState: state });
     });
     logger.info('pull finished', { caseId: pull.caseId, pullId, state });
   }

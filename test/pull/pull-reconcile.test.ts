@@ -18,6 +18,8 @@ import { SecretBox } from '../../src/security/secret-box';
 import { QUEUES } from '../../queues/names';
 import { assembleJobId, pullJobId, PullFlowProducer } from '../../queues/pull-flow';
 import { reconcilePulls } from '../../queues/pull-reconcile';
+import { startAssembleCaseWorker } from '../../queues/assemble-case';
+import { loadTerminologyMappings } from '../../src/normalize/terminology';
 import { fixtureIntake } from '../support/fixture-child';
 import { createTestDatabase, type TestDatabase } from '../support/postgres';
 import { insertPullTask } from '../support/pull-task';
@@ -143,14 +145,50 @@ it('runs a parent that failed for good once more, and if that fails too decides 
     // One task of two complete: partial, naming the other; not retried again.
     expect((await findPull(t.db, pull.id))?.state).toBe('partial');
     expect(await parents.getJobState(jobId)).toBe('failed');
-    // The case managers are told the bundle needs a rebuild.
-    const { rows } = await t.db.query<{ type: string; pull_id: string }>(`SELECT type, data->>'pullId' AS pull_id FROM outbox WHERE case_id = $1 AND type = 'assembly.failed'`, [pull.caseId]);
-    expect(rows).toEqual([{ type: 'assembly.failed', pull_id: pull.id }]);
+    // The case managers are told the bundle needs a rebuild: once, with the pull's state (one transaction).
+    expect(await reconcilePulls(caseDeps(), producer)).toMatchObject({ retried: 0, finished: 0 });
+    const { rows } = await t.db.query<{ type: string; pull_id: string; pull_state: string }>(
+      `SELECT type, data->>'pullId' AS pull_id, data->>'pullState' AS pull_state FROM outbox WHERE case_id = $1 AND type = 'assembly.failed'`,
+      [pull.caseId],
+    );
+    expect(rows).toEqual([{ type: 'assembly.failed', pull_id: pull.id, pull_state: 'partial' }]);
   } finally {
     await worker.close();
     await events.close();
   }
 });
+
+it('tells the case managers when a finished pull\'s assembly fails on its last attempt (the reconciler no longer sees the pull)', async () => {
+  const { pull, conditions } = await pullWithPendingDocuments();
+  await markTaskFinished(t.db, conditions.id, 'complete', null);
+  // Every assembly of this case fails where it stores its version.
+  await t.db.exec(`CREATE FUNCTION refuse_bundle_${pull.caseId.slice(0, 8)}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$;
+    CREATE TRIGGER refuse_bundle BEFORE INSERT ON case_bundles FOR EACH ROW WHEN (NEW.case_id = '${pull.caseId}') EXECUTE FUNCTION refuse_bundle_${pull.caseId.slice(0, 8)}();`);
+  const parents = queue(QUEUES.assembleCase);
+  const jobId = assembleJobId(pull.id, pull.attempt);
+  await parents.add('assemble', { pullId: pull.id, caseId: pull.caseId, attempt: pull.attempt }, { jobId, attempts: 2 });
+  const worker = startAssembleCaseWorker({ ...caseDeps(), mappings: () => loadTerminologyMappings() }, () => bullConnectionOptions(REDIS_URL), prefix, 30_000);
+  try {
+    const deadline = Date.now() + 60_000;
+    while ((await parents.getJobState(jobId)) !== 'failed') {
+      if (Date.now() > deadline) throw new Error(`the parent did not fail for good: ${await parents.getJobState(jobId)}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  } finally {
+    await worker.close();
+  }
+  // Its first attempt finished the pull (so the reconciler has nothing to do with it)...
+  expect(['complete', 'partial']).toContain((await findPull(t.db, pull.id))?.state);
+  expect(await reconcilePulls(caseDeps(), producer)).toEqual({ enqueued: 0, retried: 0, finished: 0 });
+  // ...and its last attempt said the bundle is not there, once; the case waits for a rebuild.
+  const { rows } = await t.db.query<{ pull_id: string; reason: string }>(
+    `SELECT data->>'pullId' AS pull_id, data->>'reason' AS reason FROM outbox WHERE case_id = $1 AND type = 'assembly.failed'`,
+    [pull.caseId],
+  );
+  expect(rows).toEqual([{ pull_id: pull.id, reason: 'the assembly failed 2 times (error)' }]);
+  const { rows: cases } = await t.db.query<{ status: string }>('SELECT status FROM cases WHERE id = $1', [pull.caseId]);
+  expect(cases[0]?.status).toBe('collecting_records');
+}, 90_000);
 
 it("re-adds a complete task's pending attachments when its job runs again", async () => {
   const { documents, attachmentIds } = await pullWithPendingDocuments();
