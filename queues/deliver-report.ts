@@ -41,18 +41,27 @@ export class WorkDispatcher implements WorkDispatch {
     this.kicks.on('error', () => undefined);
   }
 
+  /**
+   * Queues the delivery's job. A job of that id that already failed for good is run once more: the
+   * delivery is still open (the stale sweep calls this only for `queued`/`sending` ones), so its
+   * last attempt never got to record the failure (the database was down then, say), and re-adding
+   * the id alone does nothing while BullMQ keeps the failed job. The rerun is its last attempt: a
+   * failure now marks the delivery failed and alerts; a delivery already settled is left as it is.
+   */
   async deliver(deliveryId: string, requeues: number): Promise<void> {
+    const jobId = deliveryJobId(deliveryId, requeues);
     await this.deliveries.add(
       'deliver',
       { deliveryId },
       {
-        jobId: deliveryJobId(deliveryId, requeues),
+        jobId,
         attempts: this.policy.attempts,
         backoff: { type: 'exponential', delay: this.policy.backoffMs },
         removeOnComplete: { age: 86_400 },
         removeOnFail: { age: 7 * 86_400 },
       },
     );
+    if ((await this.deliveries.getJobState(jobId)) === 'failed') await (await this.deliveries.getJob(jobId))?.retry('failed');
   }
 
   async notify(): Promise<void> {
