@@ -6,8 +6,8 @@ import fc from 'fast-check';
  *   not an object, bodies that are not JSON at all, prototype-pollution keys (`__proto__`,
  *   `constructor.prototype`) written into the text itself (JSON.stringify would drop them);
  * - near-valid: one mutation of a valid sample (a field removed, set to another type, to null, to
- *   a huge or empty string, an unknown or polluting key added, an array emptied), when the route
- *   has a sample.
+ *   a huge or empty string, a string given a NUL or an unpaired surrogate, an unknown or polluting
+ *   key added, an array emptied), when the route has a sample.
  */
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -49,11 +49,23 @@ function pathsOf(value: Json, prefix: (string | number)[] = []): (string | numbe
   return here;
 }
 
-type Mutation = 'delete' | 'replace' | 'null' | 'huge' | 'empty' | 'wrong-type' | 'unknown-key' | 'pollute' | 'empty-array';
+function valueAt(value: Json, path: readonly (string | number)[]): Json | undefined {
+  let at: Json | undefined = value;
+  for (const step of path) at = at !== null && typeof at === 'object' ? (at as Record<string | number, Json>)[step] : undefined;
+  return at;
+}
+
+type Mutation = 'delete' | 'replace' | 'null' | 'huge' | 'empty' | 'wrong-type' | 'unknown-key' | 'pollute' | 'empty-array' | 'unstorable';
+
+/** Text JSON can carry and PostgreSQL cannot store (a NUL, unpaired surrogates), around the value kept. */
+const UNSTORABLE = ['\u0000', '\ud800', '\udfff'];
 
 function mutate(sample: Json, pathIndex: number, mutation: Mutation, replacement: Json, key: string): string {
   const copy = JSON.parse(JSON.stringify(sample)) as Json;
-  const paths = pathsOf(copy);
+  const all = pathsOf(copy);
+  // An unstorable character goes into one of the sample's strings (there is little to it elsewhere).
+  const strings = mutation === 'unstorable' ? all.filter((p) => typeof valueAt(copy, p) === 'string') : [];
+  const paths = strings.length > 0 ? strings : all;
   const path = paths[pathIndex % paths.length] ?? [];
   if (mutation === 'pollute') {
     // Inserted textually so the key reaches the server as sent.
@@ -83,6 +95,8 @@ function mutate(sample: Json, pathIndex: number, mutation: Mutation, replacement
         return current !== null && typeof current === 'object' && !Array.isArray(current) ? { ...current, [key]: replacement } : current;
       case 'empty-array':
         return Array.isArray(current) ? [] : [current];
+      case 'unstorable':
+        return typeof current === 'string' ? `${current}${UNSTORABLE[pathIndex % UNSTORABLE.length] ?? ''}${current}` : current;
       default:
         return current;
     }
@@ -102,7 +116,7 @@ function nearValid(sample: Json): fc.Arbitrary<string> {
   return fc
     .tuple(
       fc.nat(),
-      fc.constantFrom<Mutation>('delete', 'replace', 'null', 'huge', 'empty', 'wrong-type', 'unknown-key', 'pollute', 'empty-array'),
+      fc.constantFrom<Mutation>('delete', 'replace', 'null', 'huge', 'empty', 'wrong-type', 'unknown-key', 'pollute', 'empty-array', 'unstorable'),
       fc.jsonValue() as fc.Arbitrary<Json>,
       weirdString,
     )

@@ -8,7 +8,8 @@ import { errorHandler } from './errors';
 import { buildOpenApi } from './openapi';
 import { MAX_BODY_DEPTH, nestsDeeperThan } from './json-depth';
 import { createMetrics, type QueueCounts } from './metrics';
-import { HttpProblem, validationProblem } from './problem';
+import { fieldProblem, HttpProblem, validationProblem } from './problem';
+import { unstorableTextAt } from './json-text';
 import { requestContext } from './request-context';
 import type { AnyRoute, HandlerContext, RouteDefinition } from './route';
 
@@ -31,6 +32,14 @@ export interface AppOptions {
 }
 
 const READINESS_TIMEOUT_MS = 2000;
+
+/** 400 naming the first field (of the body, or of `where`) holding text PostgreSQL cannot store. */
+function refuseUnstorableText(value: unknown, where?: string): void {
+  const path = unstorableTextAt(value);
+  if (path === undefined) return;
+  const problem = fieldProblem(path, 'holds a NUL character (\\u0000) or an unpaired surrogate: not text that can be stored', where);
+  throw new HttpProblem(400, 'Invalid request', `${problem.field}: ${problem.detail}`, [problem]);
+}
 
 async function runCheck(check: ReadinessCheck): Promise<string> {
   let timer: NodeJS.Timeout | undefined;
@@ -86,6 +95,7 @@ function handle<B, Q, P>(route: RouteDefinition<B, Q, P>) {
     try {
       const params = route.params ? route.params.safeParse(req.params) : { success: true as const, data: req.params };
       if (!params.success) throw validationProblem(params.error, 'params');
+      refuseUnstorableText(req.query, 'query');
       const query = route.query ? route.query.safeParse(req.query) : { success: true as const, data: req.query };
       if (!query.success) throw validationProblem(query.error, 'query');
       let body: unknown = undefined;
@@ -96,6 +106,7 @@ function handle<B, Q, P>(route: RouteDefinition<B, Q, P>) {
         if (nestsDeeperThan(req.body, MAX_BODY_DEPTH)) {
           throw new HttpProblem(400, 'Invalid request', `The JSON body nests deeper than ${MAX_BODY_DEPTH} levels; no request to this API needs that.`);
         }
+        refuseUnstorableText(req.body);
         const parsed = route.body.safeParse(req.body);
         if (!parsed.success) throw validationProblem(parsed.error);
         body = parsed.data;

@@ -34,16 +34,19 @@ function fieldOf(path: readonly PropertyKey[]): FieldProblem['field'] {
   return path.length === 0 ? '(body)' : path.map(String).join('.');
 }
 
+/** The problem of the field at `path`; `where` prefixes the path (`query`, `params`) when not the body. */
+export function fieldProblem(path: readonly PropertyKey[], detail: string, where?: string): FieldProblem {
+  const full = where ? [where, ...path] : path;
+  return {
+    field: fieldOf(full),
+    pointer: `#/${full.map((p) => String(p).replace(/~/g, '~0').replace(/\//g, '~1')).join('/')}`,
+    detail,
+  };
+}
+
 /** Turns zod issues into field problems; `where` prefixes the path (`query`, `params`) when not the body. */
 export function fieldProblems(error: z.ZodError, where?: string): FieldProblem[] {
-  return error.issues.map((issue) => {
-    const path = where ? [where, ...issue.path] : issue.path;
-    return {
-      field: fieldOf(path),
-      pointer: `#/${path.map((p) => String(p).replace(/~/g, '~0').replace(/\//g, '~1')).join('/')}`,
-      detail: issue.message,
-    };
-  });
+  return error.issues.map((issue) => fieldProblem(issue.path, issue.message, where));
 }
 
 export function validationProblem(error: z.ZodError, where?: string): HttpProblem {
