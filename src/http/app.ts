@@ -71,7 +71,8 @@ function servedVersion(res: Response, header: string): number | null {
 function auditTrail(db: Database) {
   return (req: Request, res: Response, next: NextFunction): void => {
     // Read while the route's params are set: once an error has gone to the app's error handler
-    // (a refusal, a 404), express has put them back, and the row would lose its case.
+    // (a refusal, a 404), express has put them back, and the row would lose its case. A case id in
+    // upper case opens the same case (uuid input ignores case), so it is logged against it too.
     const caseId = typeof req.params.id === 'string' && req.path.startsWith('/api/cases/') ? req.params.id : null;
     const route = `${req.baseUrl}${(req as Request & { route?: { path?: string } }).route?.path ?? ''}`;
     res.on('finish', () => {
@@ -79,7 +80,7 @@ function auditTrail(db: Database) {
       if (!principal) return;
       db.query(
         `INSERT INTO audit_log (request_id, actor_sub, actor_roles, method, route, case_id, status, bundle_version, report_version)
-         VALUES ($1, $2, $3, $4, $5, CASE WHEN $6::text ~ '^[0-9a-f-]{36}$' THEN $6::uuid END, $7, $8, $9)`,
+         VALUES ($1, $2, $3, $4, $5, CASE WHEN $6::text ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN $6::uuid END, $7, $8, $9)`,
         [
           req.requestId ?? '', principal.sub, principal.roles, req.method, route, caseId, res.statusCode,
           servedVersion(res, 'X-Bundle-Version'), servedVersion(res, 'X-Report-Version'),

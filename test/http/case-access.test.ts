@@ -78,12 +78,15 @@ describe('default: refused once the case is assigned to another (bound) speciali
     const id = await caseFor(w, bound);
     expect((await statusAs(w, 'dr-logged', `/api/cases/${id}/completeness`)).status).toBe(404); // no bundle yet, but allowed
     expect((await statusAs(w, 'dr-snoop', `/api/cases/${id}/completeness`)).status).toBe(403);
+    // The same case by its id in upper case (the database takes it): logged against the case all the same.
+    expect((await statusAs(w, 'dr-logged', `/api/cases/${id.toUpperCase()}`)).status).toBe(200);
     type Log = { total: number; items: { actor: string; roles: string[]; method: string; route: string; status: number; at: string }[] };
     const read = async (): Promise<Log> => (await (await w.svc.request('GET', `/api/cases/${id}/access-log?limit=500`, { token: w.admin })).json()) as Log;
-    // Audit rows are written once each answer is sent: wait for the two reads above.
-    const log = await eventually(read, (l) => l.items.some((e) => e.actor === 'dr-snoop'), 10_000);
+    // Audit rows are written once each answer is sent: wait for the reads above (the upper-case one last).
+    const log = await eventually(read, (l) => l.items.some((e) => e.actor === 'dr-snoop') && l.items.some((e) => e.actor === 'dr-logged' && e.route === '/api/cases/:id'), 10_000);
     expect(log.items.find((e) => e.actor === 'dr-snoop')).toMatchObject({ roles: ['specialist'], method: 'GET', route: '/api/cases/:id/completeness', status: 403 });
-    expect(log.items.find((e) => e.actor === 'dr-logged')).toMatchObject({ route: '/api/cases/:id/completeness', status: 404 });
+    expect(log.items.find((e) => e.actor === 'dr-logged' && e.route === '/api/cases/:id/completeness')).toMatchObject({ status: 404 });
+    expect(log.items.find((e) => e.actor === 'dr-logged' && e.route === '/api/cases/:id')).toMatchObject({ method: 'GET', status: 200 });
     expect(log.items.some((e) => e.actor === 'cm-access' && e.route === '/api/cases/:id/assignment' && e.method === 'POST')).toBe(true);
     expect(log.total).toBeGreaterThanOrEqual(log.items.length);
     // Past the end: no items, still the total (one statement: the total and the page see the same rows).
