@@ -6,11 +6,12 @@ import { CASE_RECORD_CSP, caseRecordHtml } from '../../report/case-record-html';
 import { bundleChanges, type BundleChanges } from '../../assembly/bundle-changes';
 import { bundleVersionView, latestBundleVersion, listBundleVersions } from '../../assembly/bundle-versions';
 import { refuseOutdatedRecords } from '../../assembly/source-changes';
-import { findCase } from '../../db/case-repository';
+import { requireCaseExists } from '../../cases/require-case';
+import type { Queryable } from '../../db/database';
 import { DEDUPE_RULE_NAMES } from '../../normalize/dedupe';
 import { answeredNotModified } from '../conditional-get';
 import { entityTag } from '../entity-tags';
-import { notFound } from '../problem';
+import { notFound, type HttpProblem } from '../problem';
 import { streamText } from '../stream-text';
 import { defineRoute, type AnyRoute } from '../route';
 import { CaseParams, reasonField, VersionQuery, versionNumber } from './params';
@@ -34,8 +35,11 @@ type NoQuery = Record<string, never>;
 const SummaryQuery = VersionQuery.extend({ since: versionNumber('since').optional() });
 
 /** 404 for a bundle version (or the latest) that does not exist. */
-const noBundle = (version: number | undefined) =>
-  notFound(version ? `Version ${version} of the case bundle` : 'A case bundle (no pull has completed yet)');
+/** The 404 of a missing bundle (version): the case's own when the case does not exist. */
+async function noBundle(db: Queryable, caseId: string, version: number | undefined): Promise<HttpProblem> {
+  await requireCaseExists(db, caseId);
+  return notFound(version ? `Version ${version} of the case bundle` : 'A case bundle (no pull has completed yet)');
+}
 
 /** The specialist's case bundle (a FHIR document), its versions, and the completeness report. */
 export function bundleRoutes(deps: AssembleDeps & { readonly config: Pick<Config, 'programTimeZone'> }): AnyRoute[] {
@@ -59,7 +63,7 @@ export function bundleRoutes(deps: AssembleDeps & { readonly config: Pick<Config
         // The current record, not while it may still hold records of a source changed since.
         if (query.version === undefined) await refuseOutdatedRecords(deps.db, params.id);
         const found = await findBundleVersion(deps.db, params.id, query.version);
-        if (!found) throw noBundle(query.version);
+        if (!found) throw await noBundle(deps.db, params.id, query.version);
         const { meta } = found;
         const headers = {
           'X-Bundle-Version': String(meta.version), 'Last-Modified': meta.createdAt.toUTCString(), Vary: 'Accept-Encoding', ETag: entityTag(meta.bundleId, true),
@@ -68,7 +72,7 @@ export function bundleRoutes(deps: AssembleDeps & { readonly config: Pick<Config
         // The stored text as is, streamed part by part: the same JSON a parse and re-serialisation
         // would give, without either, and without holding ~100 MB of it (gzip when accepted).
         const text = await found.openText();
-        if (!text) throw noBundle(query.version);
+        if (!text) throw await noBundle(deps.db, params.id, query.version);
         await streamText(req, res, text.chunks, { contentType: 'application/fhir+json', headers });
         return undefined;
       },
@@ -89,11 +93,11 @@ export function bundleRoutes(deps: AssembleDeps & { readonly config: Pick<Config
       handler: async ({ params, query, req, res }) => {
         if (query.version === undefined) await refuseOutdatedRecords(deps.db, params.id);
         const head = await readBundleHead(deps.db, params.id, query.version);
-        if (!head) throw noBundle(query.version);
+        if (!head) throw await noBundle(deps.db, params.id, query.version);
         let changes: BundleChanges | undefined;
         if (query.since !== undefined && query.since !== head.version) {
           const found = await bundleChanges(deps.db, params.id, query.since, head.version, 500);
-          if ('missing' in found) throw noBundle(found.missing);
+          if ('missing' in found) throw await noBundle(deps.db, params.id, found.missing);
           changes = found;
         }
         const html = caseRecordHtml({
@@ -115,7 +119,7 @@ export function bundleRoutes(deps: AssembleDeps & { readonly config: Pick<Config
       params: CaseParams,
       responses: { 200: { description: '`{items}`: the versions, newest first (empty before the first assembly)' }, 404: { description: 'No such case' } },
       handler: async ({ params }) => {
-        if (!(await findCase(deps.db, params.id))) throw notFound(`Case ${params.id}`);
+        await requireCaseExists(deps.db, params.id);
         const versions = await listBundleVersions(deps.db, params.id);
         return {
           status: 200,
@@ -135,13 +139,13 @@ export function bundleRoutes(deps: AssembleDeps & { readonly config: Pick<Config
       query: ChangesQuery,
       responses: { 200: { description: '`{from, to, totals, byType, added, removed, changed, truncated}`' }, 404: { description: 'No such case or version' } },
       handler: async ({ params, query }) => {
-        if (!(await findCase(deps.db, params.id))) throw notFound(`Case ${params.id}`);
+        await requireCaseExists(deps.db, params.id);
         const to = query.to ?? (await latestBundleVersion(deps.db, params.id))?.version;
-        if (to === undefined) throw noBundle(undefined);
+        if (to === undefined) throw await noBundle(deps.db, params.id, undefined);
         const from = query.from ?? to - 1;
         if (from < 1) throw notFound(`A bundle version before version ${to} to compare with`);
         const changes = await bundleChanges(deps.db, params.id, from, to, query.limit);
-        if ('missing' in changes) throw noBundle(changes.missing);
+        if ('missing' in changes) throw await noBundle(deps.db, params.id, changes.missing);
         return { status: 200, body: changes };
       },
     }),
@@ -155,7 +159,10 @@ export function bundleRoutes(deps: AssembleDeps & { readonly config: Pick<Config
       responses: { 200: { description: 'Completeness report of the latest assembly' } },
       handler: async ({ params }) => {
         const report = await findReport(deps.db, params.id);
-        if (!report) throw notFound('A completeness report (no assembly yet)');
+        if (!report) {
+          await requireCaseExists(deps.db, params.id);
+          throw notFound('A completeness report (no assembly yet)');
+        }
         return { status: 200, body: { version: report.version, ...(report.report as object) } };
       },
     }),
@@ -169,7 +176,7 @@ export function bundleRoutes(deps: AssembleDeps & { readonly config: Pick<Config
       body: RebuildBody,
       responses: { 201: { description: 'New bundle version' } },
       handler: async ({ params, body, principal }) => {
-        if (!(await findCase(deps.db, params.id))) throw notFound(`Case ${params.id}`);
+        await requireCaseExists(deps.db, params.id);
         // Each rebuild decides anew: omitted, every rule is on again.
         const result = await assembleCase(deps, params.id, {
           trigger: 'rebuild',

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { PULL_RESOURCE_TYPES } from '../../pull/pull-plan';
 import { cancelPull, getPull, retryPull, startPull, type PullServiceDeps } from '../../pull/pull-service';
 import { listPulls } from '../../pull/pull-repository';
+import { caseItems } from '../../cases/require-case';
 import { pullProgresses } from '../../pull/pull-progress';
 import { addSource, chooseSourcePatient, getSources, removeSource, type SourceServiceDeps } from '../../pull/source-service';
 import type { PatientSelector } from '../../pull/source-repository';
@@ -71,8 +72,8 @@ export function pullRoutes(deps: PullServiceDeps & SourceServiceDeps & AssembleD
       summary: "The case's sources",
       roles: ['case_manager', 'admin', 'specialist'],
       params: CaseParams,
-      responses: { 200: { description: 'Sources' } },
-      handler: async ({ params }) => ({ status: 200, body: { items: await getSources(deps, params.id) } }),
+      responses: { 200: { description: 'Sources' }, 404: { description: 'No such case' } },
+      handler: async ({ params }) => ({ status: 200, body: await caseItems(deps.db, params.id, await getSources(deps, params.id)) }),
     }),
     defineRoute<z.infer<typeof ChooseBody>, NoQuery, z.infer<typeof SourceParams>>({
       method: 'post',
@@ -129,10 +130,10 @@ export function pullRoutes(deps: PullServiceDeps & SourceServiceDeps & AssembleD
       summary: "The case's pulls with their progress, newest first",
       roles: ['case_manager', 'admin', 'specialist'],
       params: CaseParams,
-      responses: { 200: { description: 'Pulls' } },
+      responses: { 200: { description: 'Pulls' }, 404: { description: 'No such case' } },
       handler: async ({ params }) => {
         const pulls = await listPulls(deps.db, params.id);
-        return { status: 200, body: { items: await pullProgresses(deps.db, params.id, pulls) } };
+        return { status: 200, body: await caseItems(deps.db, params.id, await pullProgresses(deps.db, params.id, pulls)) };
       },
     }),
     defineRoute<undefined, NoQuery, z.infer<typeof PullParams>>({

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Database } from '../../db/database';
 import type { WorkDispatch } from '../../notify/events';
 import { listTransferRequests, requestTransfer, type TransferBody } from '../../transfer/transfer-service';
+import { caseItems } from '../../cases/require-case';
 import { uploadTokenAuth } from '../../uploads/upload-tokens';
 import { defineRoute, type AnyRoute } from '../route';
 import { idForIdempotencyKey, replayedHeader } from '../idempotency-key';
@@ -50,8 +51,8 @@ export function transferRoutes(deps: { db: Database; dispatch: WorkDispatch }): 
       summary: "The case's transfer-of-care requests with their ServiceRequests",
       roles: ['case_manager', 'admin', 'specialist'],
       params: CaseParams,
-      responses: { 200: { description: 'Transfer requests' } },
-      handler: async ({ params }) => ({ status: 200, body: { items: await listTransferRequests(deps.db, params.id) } }),
+      responses: { 200: { description: 'Transfer requests' }, 404: { description: 'No such case' } },
+      handler: async ({ params }) => ({ status: 200, body: await caseItems(deps.db, params.id, await listTransferRequests(deps.db, params.id)) }),
     }),
   ] as unknown as AnyRoute[];
 }
