@@ -75,6 +75,7 @@ export class BlobWriter extends Writable {
   private fd = -1;
   private size = 0;
   private aborted = false;
+  private digests: { readonly sha256: string; readonly sha1Base64: string } | undefined;
 
   constructor(private readonly store: BlobStore) {
     super();
@@ -102,14 +103,20 @@ export class BlobWriter extends Writable {
     fs.fsync(this.fd, (err) => callback(err));
   }
 
+  /** The digests of what was written (call once the writer has finished): known before {@link commit}. */
+  digest(): { readonly sha256: string; readonly sha1Base64: string } {
+    this.digests ??= { sha256: this.hash.digest('hex'), sha1Base64: this.sha1.digest('base64') };
+    return this.digests;
+  }
+
   /** Moves the finished temp file into place; returns its digest and size. */
   async commit(): Promise<{ sha256: string; sha1Base64: string; size: number }> {
     await new Promise<void>((resolve, reject) => fs.close(this.fd, (err) => (err ? reject(err) : resolve())));
-    const sha256 = this.hash.digest('hex');
+    const { sha256, sha1Base64 } = this.digest();
     const target = this.store.pathOf(sha256);
     await this.store.ensureDir(path.dirname(target));
     await fs.promises.rename(this.temp, target);
-    return { sha256, sha1Base64: this.sha1.digest('base64'), size: this.size };
+    return { sha256, sha1Base64, size: this.size };
   }
 
   /** Removes the temp file after a failed download. */

@@ -48,6 +48,8 @@ export interface StagedFile {
 /** The accepted files of a request, to commit into the blob store or abort. */
 export interface StagedUpload {
   readonly files: readonly StagedFile[];
+  /** SHA-256 (hex) of each staged file, in `files` order, before anything is committed. */
+  sha256(): string[];
   /** Moves every staged file into the blob store; returns their digests in `files` order. */
   commit(): Promise<{ sha256: string; sha1Base64: string; size: number }[]>;
   /** Removes the staged files. */
@@ -245,6 +247,7 @@ export async function receiveMultipart(req: Request, store: BlobStore, limits: R
       kind: sniffFileKind(Buffer.concat(p.head)) as Exclude<FileKind, 'unknown'>,
       size: p.size,
     })),
+    sha256: () => parts.map((p) => p.writer.digest().sha256),
     commit: async () => {
       const out: { sha256: string; sha1Base64: string; size: number }[] = [];
       for (const p of parts) out.push(await p.writer.commit());

@@ -4,13 +4,13 @@
  * @packageDocumentation
  */
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
 import type { Request } from 'express';
 import { recordBlob, type BlobStore } from '../blobs/blob-store';
 import type { UploadConfig } from '../config';
 import { findCase, insertCaseEvent } from '../db/case-repository';
-import type { Database } from '../db/database';
+import type { Database, Queryable } from '../db/database';
 import type { Principal } from '../http/auth';
+import { keyReused } from '../http/idempotency-key';
 import { conflict, HttpProblem, notFound } from '../http/problem';
 import { errorFields, logger } from '../log';
 import { humanBytes, receiveMultipart } from './multipart-receiver';
@@ -74,13 +74,6 @@ export interface UploadView {
   readonly files: UploadFileView[];
 }
 
-/** Reads and drops the rest of a request body (a replayed upload is not stored again). */
-async function drain(req: Request): Promise<void> {
-  if (req.readableEnded) return;
-  const ended = once(req, 'end');
-  req.resume();
-  await ended;
-}
 
 async function uploadView(db: Database, caseId: string, uploadId: string): Promise<UploadView> {
   const view = (await listUploads(db, caseId)).find((u) => u.uploadId === uploadId);
@@ -88,9 +81,17 @@ async function uploadView(db: Database, caseId: string, uploadId: string): Promi
   return view;
 }
 
+/** Whether the upload stored under `uploadId` holds the same files, in the same order, as `sha256`. */
+async function sameFiles(db: Queryable, uploadId: string, sha256: readonly string[]): Promise<boolean> {
+  const stored = (await listUploadFiles(db, uploadId)).filter((f) => f.parentId === null).sort((a, b) => a.position - b.position);
+  return stored.length === sha256.length && stored.every((f, i) => f.blobSha256 === sha256[i]);
+}
+
 /**
  * Receives an upload; answers once every file is stored and the ingest is queued. With an
- * `Idempotency-Key`, a resend of an upload already stored answers that upload (`replayed`).
+ * `Idempotency-Key`, a resend of an upload already stored answers that upload (`replayed`) when it
+ * sends the same files (by content, in order); other files under a used key are a 422 naming the key
+ * (they would otherwise be dropped while the answer says they were received).
  */
 export async function receiveUpload(
   deps: UploadServiceDeps,
@@ -102,17 +103,21 @@ export async function receiveUpload(
   if (!record) throw notFound(`Case ${caseId}`);
   if (CLOSED_TO_UPLOADS.has(record.status)) throw conflict(`Case ${caseId} is ${record.status}: it takes no more uploads.`);
   const keyed = uploadIdForKey(caseId, req.headers['idempotency-key']);
-  if (keyed && (await listUploadFiles(deps.db, keyed)).length > 0) {
-    await drain(req);
-    return { upload: await uploadView(deps.db, caseId, keyed), replayed: true };
-  }
-  const before = await caseUploadBytes(deps.db, caseId);
+  const resent = keyed !== undefined && (await listUploadFiles(deps.db, keyed)).length > 0;
+  // A resend is read to compare it (nothing of it is stored, so the case's stored bytes do not count).
+  const before = resent ? 0 : await caseUploadBytes(deps.db, caseId);
   const staged = await receiveMultipart(req, deps.blobs, {
     maxFileBytes: deps.uploads.maxFileBytes,
     maxCaseBytes: deps.uploads.maxCaseBytes,
     caseBytesBefore: before,
     maxFiles: MAX_FILES_PER_UPLOAD,
   });
+  if (resent) {
+    const same = await sameFiles(deps.db, keyed, staged.sha256());
+    staged.abort();
+    if (!same) throw keyReused('upload');
+    return { upload: await uploadView(deps.db, caseId, keyed), replayed: true };
+  }
   const uploadId = keyed ?? randomUUID();
   const bytes = staged.files.reduce((n, f) => n + f.size, 0);
   const digests = await staged.commit();
@@ -120,8 +125,12 @@ export async function receiveUpload(
   const stored = await deps.db.transaction(async (tx) => {
     // Serialise uploads of one case, then check the case limit again (another upload may have landed).
     await tx.query('SELECT id FROM cases WHERE id = $1 FOR UPDATE', [caseId]);
-    // A resend with the same key that arrived while this one streamed landed first: keep that one.
-    if (keyed && (await listUploadFiles(tx, keyed)).length > 0) return false;
+    // A resend with the same key that arrived while this one streamed landed first: keep that one
+    // (when it sent the same files).
+    if (keyed && (await listUploadFiles(tx, keyed)).length > 0) {
+      if (!(await sameFiles(tx, keyed, digests.map((d) => d.sha256)))) throw keyReused('upload');
+      return false;
+    }
     const now = await caseUploadBytes(tx, caseId);
     if (now + bytes > deps.uploads.maxCaseBytes) {
       throw new HttpProblem(

@@ -59,9 +59,10 @@ it('answers a resend with the same Idempotency-Key with the upload already store
   const cm = await svc.token('case_manager');
   const opened = (await (await svc.request('POST', '/api/cases', { token: cm, body: sampleIntake() })).json()) as { id: string };
   const pdf = fs.readFileSync(path.join(committedFixturesDir(), 'pdf', 'b-gi-consult.pdf'));
-  const send = (key?: string): Promise<Response> => {
+  const other = fs.readFileSync(path.join(committedFixturesDir(), 'pdf', 'a-progress-note.pdf'));
+  const send = (key?: string, content: Buffer = pdf): Promise<Response> => {
     const form = new FormData();
-    form.append('file', new Blob([pdf]), 'consult.pdf');
+    form.append('file', new Blob([content]), 'consult.pdf');
     return fetch(`${svc.url}/api/cases/${opened.id}/uploads`, {
       method: 'POST',
       headers: { authorization: `Bearer ${cm}`, ...(key ? { 'idempotency-key': key } : {}) },
@@ -76,8 +77,12 @@ it('answers a resend with the same Idempotency-Key with the upload already store
   expect(again.headers.get('idempotent-replayed')).toBe('true');
   const [a, b] = [(await first.json()) as { uploadId: string }, (await again.json()) as { uploadId: string }];
   expect(b.uploadId).toBe(a.uploadId);
-  const other = await send('portal-other');
-  expect(((await other.json()) as { uploadId: string }).uploadId).not.toBe(a.uploadId);
+  // Another file under the same key is not silently dropped: the key is named.
+  const reused = await send('portal-7f3a', other);
+  expect(reused.status).toBe(422);
+  expect(await reused.json()).toMatchObject({ errors: [{ field: 'Idempotency-Key' }] });
+  const another = await send('portal-other');
+  expect(((await another.json()) as { uploadId: string }).uploadId).not.toBe(a.uploadId);
   const bad = await send('has spaces in it');
   expect(bad.status).toBe(400);
   expect(((await bad.json()) as { detail: string }).detail).toMatch(/Idempotency-Key/);
