@@ -6,7 +6,7 @@ import { errorFields, logger, withLogContext } from '../src/log';
 import { AssemblyTooLargeError } from '../src/assembly/assembly-memory';
 import { ingestUpload, type IngestDeps, type IngestResult } from '../src/uploads/ingest';
 import { recordUploadNotIngested } from '../src/uploads/upload-failure';
-import { uploadsWaitingForIngest } from '../src/uploads/upload-repository';
+import { uploadsWaitingForIngest, type UploadWaitingForIngest } from '../src/uploads/upload-repository';
 import { QUEUES } from './names';
 import { resumableJobLock } from './resumable';
 
@@ -15,8 +15,9 @@ import { resumableJobLock } from './resumable';
  * (worker thread with a time limit) and PDFs, checks identities, then assembles the case bundle
  * again (see `src/uploads/ingest.ts`).
  * Idempotent: the job id is derived from the upload id, and the processor only works on rows still
- * `received` and assembles once per upload. Rows still `received` when a worker starts (the job was
- * lost with Redis, or never queued) are queued again.
+ * `received` and assembles once per upload. Uploads not ingested yet when a worker starts, and at
+ * each reconciliation (the job was lost with Redis, or never queued, or its assembly was), are
+ * queued again.
  */
 export const IngestUploadPayload = z.object({ uploadId: z.uuid(), caseId: z.uuid() }).strict();
 export type IngestUploadPayload = z.infer<typeof IngestUploadPayload>;
@@ -37,13 +38,33 @@ export class UploadIngestQueue {
   }
 
   async enqueue(job: IngestUploadPayload): Promise<void> {
+    await this.add(job);
+  }
+
+  /**
+   * Queues an upload whose ingestion has not ended again (`uploadsWaitingForIngest`). A job of it that
+   * failed for good without its failure on record is run once more: its last attempt never got to
+   * record it (the database was down then, say), and re-adding the id alone does nothing while
+   * BullMQ keeps the failed job. The rerun is a last attempt: a failure now is recorded. An upload
+   * whose failure is recorded is not rerun this way (it would fail every reconciliation): a rebuild,
+   * or its job expiring, takes its files in.
+   */
+  async requeue(waiting: UploadWaitingForIngest): Promise<void> {
+    const jobId = await this.add({ uploadId: waiting.uploadId, caseId: waiting.caseId });
+    if (waiting.notIngested) return;
+    if ((await this.queue.getJobState(jobId)) === 'failed') await (await this.queue.getJob(jobId))?.retry('failed');
+  }
+
+  private async add(job: IngestUploadPayload): Promise<string> {
+    const jobId = ingestJobId(job.uploadId);
     await this.queue.add('ingest', IngestUploadPayload.parse(job), {
-      jobId: ingestJobId(job.uploadId),
+      jobId,
       attempts: INGEST_JOB_ATTEMPTS,
       backoff: { type: 'exponential', delay: 5000 },
       removeOnComplete: { age: 86_400 },
       removeOnFail: { age: 7 * 86_400 },
     });
+    return jobId;
   }
 
   async close(): Promise<void> {
@@ -98,7 +119,7 @@ export function startIngestUploadWorker(
   const requeue = new UploadIngestQueue(connection(), prefix);
   const requeueWaiting = async (): Promise<number> => {
     const waiting = await uploadsWaitingForIngest(deps.db);
-    for (const job of waiting) await requeue.enqueue(job);
+    for (const job of waiting) await requeue.requeue(job);
     return waiting.length;
   };
   const requeued = requeueWaiting().catch((err: unknown) => logger.warn('ingest re-queue failed', errorFields(err)));

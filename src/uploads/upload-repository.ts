@@ -179,10 +179,30 @@ export async function recordIdentityVerdict(db: Queryable, fileIds: readonly str
   );
 }
 
-/** Upload ids of the case or the service that still have files to ingest (re-enqueued at worker start). */
-export async function uploadsWaitingForIngest(db: Queryable): Promise<{ uploadId: string; caseId: string }[]> {
-  const { rows } = await db.query<{ upload_id: string; case_id: string }>(
-    "SELECT DISTINCT upload_id, case_id FROM uploads WHERE state = 'received' ORDER BY upload_id",
+/** An upload whose ingestion has not ended, and whether it was recorded as not ingested. */
+export interface UploadWaitingForIngest {
+  readonly uploadId: string;
+  readonly caseId: string;
+  /** Its ingestion failed for good and was recorded (`upload_not_ingested`): files are still unread. */
+  readonly notIngested: boolean;
+}
+
+/**
+ * Uploads whose ingestion has not ended (re-queued at worker start and by the reconciler): those
+ * with files still `received`, and those whose files were all read but that have no bundle version
+ * of their own (trigger `upload:<id>`) and no recorded failure — their assembly was lost with the
+ * job, and they would show `assembling` for ever.
+ */
+export async function uploadsWaitingForIngest(db: Queryable): Promise<UploadWaitingForIngest[]> {
+  const { rows } = await db.query<{ upload_id: string; case_id: string; not_ingested: boolean }>(
+    `SELECT w.upload_id, w.case_id, w.not_ingested FROM (
+       SELECT u.upload_id, u.case_id, bool_or(u.state = 'received') AS unread,
+         EXISTS (SELECT 1 FROM case_bundles b WHERE b.case_id = u.case_id AND b.trigger = 'upload:' || u.upload_id::text) AS assembled,
+         EXISTS (SELECT 1 FROM case_events e WHERE e.case_id = u.case_id AND e.type = 'upload_not_ingested' AND e.data->>'uploadId' = u.upload_id::text) AS not_ingested
+       FROM uploads u GROUP BY u.upload_id, u.case_id
+     ) w
+     WHERE w.unread OR NOT (w.assembled OR w.not_ingested)
+     ORDER BY w.upload_id`,
   );
-  return rows.map((r) => ({ uploadId: r.upload_id, caseId: r.case_id }));
+  return rows.map((r) => ({ uploadId: r.upload_id, caseId: r.case_id, notIngested: r.not_ingested }));
 }

@@ -55,6 +55,35 @@ it('re-queues an upload whose ingest job Redis lost', async () => {
   expect(after.map((f) => [f.name, f.state])).toEqual([['consult.pdf', 'parsed']]);
 }, 60_000);
 
+it('ingests again an upload whose files were read but whose assembly was lost', async () => {
+  const cm = await svc.token('case_manager');
+  const opened = (await (await svc.request('POST', '/api/cases', { token: cm, body: sampleIntake() })).json()) as { id: string };
+  type UploadItem = { uploadId: string; bundleVersion?: number; files: FileView[] };
+  const uploads = async (): Promise<UploadItem[]> => ((await (await svc.request('GET', `/api/cases/${opened.id}/uploads`, { token: cm })).json()) as { items: UploadItem[] }).items;
+  const form = new FormData();
+  form.append('file', new Blob([fs.readFileSync(path.join(committedFixturesDir(), 'pdf', 'b-gi-consult.pdf'))]), 'consult.pdf');
+  const posted = await fetch(`${svc.url}/api/cases/${opened.id}/uploads`, { method: 'POST', headers: { authorization: `Bearer ${cm}` }, body: form });
+  const { uploadId } = (await posted.json()) as { uploadId: string };
+  const [done] = await eventually(uploads, (u) => u[0]?.bundleVersion !== undefined, 30_000);
+  expect(done?.files.map((f) => f.state)).toEqual(['parsed']);
+
+  // The files were read, then the job and its assembly were lost (Redis, a crash): no version for the upload.
+  const queue = new Queue(QUEUES.ingestUpload, { connection: bullConnectionOptions(svc.config.redisUrl), prefix: svc.config.queuePrefix });
+  try {
+    await eventually(() => queue.getJobState(ingestJobId(uploadId)), (state) => state === 'completed');
+    await queue.remove(ingestJobId(uploadId));
+  } finally {
+    await queue.close();
+  }
+  await svc.service.db.query('DELETE FROM case_bundles WHERE case_id = $1 AND trigger = $2', [opened.id, `upload:${uploadId}`]);
+  expect((await uploads())[0]?.bundleVersion).toBeUndefined();
+
+  // The reconciler finds it in PostgreSQL and the upload is assembled into the bundle again.
+  await eventually(uploads, (u) => u[0]?.bundleVersion !== undefined, 30_000);
+  const { rows } = await svc.service.db.query<{ n: number }>('SELECT count(*)::int AS n FROM case_bundles WHERE case_id = $1 AND trigger = $2', [opened.id, `upload:${uploadId}`]);
+  expect(rows[0]?.n).toBe(1);
+}, 60_000);
+
 it('answers a resend with the same Idempotency-Key with the upload already stored', async () => {
   const cm = await svc.token('case_manager');
   const opened = (await (await svc.request('POST', '/api/cases', { token: cm, body: sampleIntake() })).json()) as { id: string };

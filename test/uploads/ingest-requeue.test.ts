@@ -1,0 +1,59 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Queue, UnrecoverableError, Worker } from 'bullmq';
+import { ingestJobId, UploadIngestQueue } from '../../queues/ingest-upload';
+import { QUEUES } from '../../queues/names';
+import { bullConnectionOptions } from '../../src/redis';
+
+/**
+ * The reconciler re-queues uploads whose ingestion has not ended. An ingest job that failed for good
+ * without its failure on record is run once more (re-adding its id alone does nothing while BullMQ
+ * keeps the failed job); one whose failure is on record is not (it would fail every 30 s). Real Redis.
+ */
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const prefix = `sobtest-${randomBytes(4).toString('hex')}`;
+const producer = new UploadIngestQueue(bullConnectionOptions(REDIS_URL), prefix);
+const queue = new Queue(QUEUES.ingestUpload, { connection: bullConnectionOptions(REDIS_URL), prefix });
+const runs: string[] = [];
+const failFirstOf = new Set<string>();
+const worker = new Worker(
+  QUEUES.ingestUpload,
+  async (job) => {
+    const id = job.id ?? '';
+    runs.push(id);
+    if (failFirstOf.delete(id)) throw new UnrecoverableError('database down while recording the failure');
+    return {};
+  },
+  { connection: bullConnectionOptions(REDIS_URL), prefix },
+);
+
+afterAll(async () => {
+  await worker.close();
+  await producer.close();
+  await queue.obliterate({ force: true });
+  await queue.close();
+});
+
+async function settled(jobId: string, state: string): Promise<string> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const now = await queue.getJobState(jobId);
+    if (now === state || Date.now() > deadline) return now;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+it('reruns a failed ingest job whose failure is not on record, and leaves one whose failure is', async () => {
+  const lost = { uploadId: randomUUID(), caseId: randomUUID() };
+  const recorded = { uploadId: randomUUID(), caseId: randomUUID() };
+  for (const u of [lost, recorded]) {
+    failFirstOf.add(ingestJobId(u.uploadId));
+    await producer.enqueue(u);
+    expect(await settled(ingestJobId(u.uploadId), 'failed')).toBe('failed');
+  }
+  await producer.requeue({ ...lost, notIngested: false });
+  expect(await settled(ingestJobId(lost.uploadId), 'completed')).toBe('completed');
+  await producer.requeue({ ...recorded, notIngested: true });
+  expect(await queue.getJobState(ingestJobId(recorded.uploadId))).toBe('failed');
+  expect(runs.filter((r) => r === ingestJobId(lost.uploadId))).toHaveLength(2);
+  expect(runs.filter((r) => r === ingestJobId(recorded.uploadId))).toHaveLength(1);
+});
