@@ -33,6 +33,11 @@ export interface AppOptions {
 
 const READINESS_TIMEOUT_MS = 2000;
 
+/** Whether the request carries a body (RFC 9112 §6.3: a Content-Length above 0, or Transfer-Encoding). */
+function hasBody(req: Request): boolean {
+  return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+}
+
 /** 400 naming the first field (of the body, or of `where`) holding text PostgreSQL cannot store. */
 function refuseUnstorableText(value: unknown, where?: string): void {
   const path = unstorableTextAt(value);
@@ -101,6 +106,9 @@ function handle<B, Q, P>(route: RouteDefinition<B, Q, P>) {
       if (!query.success) throw validationProblem(query.error, 'query');
       let body: unknown = undefined;
       if (route.body) {
+        // No body at all (a POST whose fields are all optional, sent bare): the empty object, for the
+        // route's schema to judge. A body of another media type is a 415.
+        if (req.body === undefined && !hasBody(req)) req.body = {};
         if (req.body === undefined || req.body === null || typeof req.body !== 'object') {
           throw new HttpProblem(415, 'Unsupported Media Type', 'Send a JSON body with Content-Type: application/json.');
         }
@@ -149,12 +157,13 @@ export function createApp(options: AppOptions): express.Express {
     res.setHeader('X-Content-Type-Options', 'nosniff');
     next();
   });
-  app.use(
-    express.json({
-      limit: options.bodyLimit,
-      type: ['application/json', 'application/fhir+json', 'application/*+json'],
-    }),
-  );
+  // Bodies are parsed per route, after authentication and the role and case checks: an anonymous
+  // request is a 401 whatever its body, a path no route has a 404, and a FHIR route's parse errors
+  // are OperationOutcomes.
+  const jsonBody = express.json({
+    limit: options.bodyLimit,
+    type: ['application/json', 'application/fhir+json', 'application/*+json'],
+  });
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -204,6 +213,7 @@ export function createApp(options: AppOptions): express.Express {
           : [verify, audit, requireRole(route.roles)]),
       ...(onCase ? [caseAccess(options.db, accessModes, roles)] : []),
       ...(route.fhir === true ? [fhirFormat] : []),
+      ...(route.body ? [jsonBody] : []),
       handle(route),
     ];
     app[route.method](route.path, ...chain);
