@@ -175,6 +175,30 @@ it('lands a signed opinion in the referring EHR as exactly one valid DiagnosticR
   expect(v1.headers.get('x-report-version')).toBe('1');
 }, 120_000);
 
+it('writes the report where the recipient ignores the identifier search and answers with every report', async () => {
+  // Another case's report is at the recipient already: a lenient search answers with it.
+  const other = await signedCase();
+  expect((await until(other, 1, ['delivered', 'failed', 'needs_review'])).state).toBe('delivered');
+  const rules = ['DiagnosticReport', 'DocumentReference', 'Communication'].map((type) =>
+    ehr.faults.add({ match: `GET /${type}`, action: { kind: 'ignore-parameter', name: 'identifier' } }),
+  );
+  let caseId: string;
+  try {
+    caseId = await signedCase();
+    expect((await until(caseId, 1, ['delivered', 'failed', 'needs_review'])).state).toBe('delivered');
+    expect(rules.some((r) => (ehr.faults.rule(r)?.fired ?? 0) > 0)).toBe(true);
+  } finally {
+    for (const r of rules) ehr.faults.remove(r);
+  }
+  // Its own report is there (the other case's was not taken for it), once.
+  expect(await byIdentifier('DiagnosticReport', REPORT_IDENTIFIER_SYSTEM, `${caseId}-v1`)).toHaveLength(1);
+  expect(await byIdentifier('Communication', REPORT_COMMUNICATION_SYSTEM, `${caseId}-v1`)).toHaveLength(1);
+  const [delivery] = await deliveries(caseId);
+  const [otherDelivery] = await deliveries(other);
+  expect(delivery?.remoteIds.DiagnosticReport).toBeDefined();
+  expect(delivery?.remoteIds.DiagnosticReport).not.toBe(otherDelivery?.remoteIds.DiagnosticReport);
+}, 120_000);
+
 it('ends with exactly one report when the recipient fails the write with 500 three times', async () => {
   const rule = ehr.faults.add({ match: 'POST *', action: { kind: 'server-error' }, from: 1, to: 3 });
   try {
