@@ -78,9 +78,18 @@ function pdfAttachment(f: ReportFacts): Attachment {
   };
 }
 
-/** The conclusion: the summary, cut at 4,000 characters (the PDF holds everything). */
-function conclusion(content: StoredOpinion): string {
-  return content.summary.length > 4000 ? `${content.summary.slice(0, 3999)}…` : content.summary;
+/**
+ * The conclusion: the summary, cut at 4,000 UTF-16 units (the PDF holds everything), never inside a
+ * surrogate pair: half an emoji is not a FHIR string (a sequence of Unicode characters) and a
+ * PostgreSQL-backed server refuses it.
+ */
+export function conclusion(content: Pick<StoredOpinion, 'summary'>): string {
+  const { summary } = content;
+  if (summary.length <= 4000) return summary;
+  let end = 3999;
+  const last = summary.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end -= 1;
+  return `${summary.slice(0, end)}…`;
 }
 
 /** The DiagnosticReport of one version (US Core DiagnosticReport Note). */

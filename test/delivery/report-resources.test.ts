@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { buildCommunication, buildDiagnosticReport, buildDocumentReference, REPORT_IDENTIFIER_SYSTEM, type ReportFacts } from '../../src/delivery/report-resources';
+import { buildCommunication, buildDiagnosticReport, buildDocumentReference, conclusion, REPORT_IDENTIFIER_SYSTEM, type ReportFacts } from '../../src/delivery/report-resources';
 import { idFromLocation, planWrite } from '../../src/delivery/report-writer';
 import { buildTransferServiceRequest } from '../../src/transfer/transfer-service';
 import { validationIssues } from '../support/fhir-validation';
@@ -47,6 +47,17 @@ it('builds a DocumentReference (clinical-note, replaces the previous one) and a 
   const comm = buildCommunication(facts, 'DiagnosticReport/dr-1', { reference: 'Practitioner/p-1', display: 'Dr. B' });
   expect(errors(comm)).toEqual([]);
   expect(comm.payload?.[1]?.contentReference?.reference).toBe('DiagnosticReport/dr-1');
+});
+
+it('cuts a long conclusion at 4,000 units without splitting a character', () => {
+  const wellFormed = (s: string): boolean => !/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(s);
+  const short = 'x'.repeat(4000);
+  expect(conclusion({ summary: short })).toBe(short);
+  const emoji = conclusion({ summary: `${'x'.repeat(3998)}😀 and more` });
+  expect(emoji).toBe(`${'x'.repeat(3998)}…`);
+  expect(wellFormed(emoji)).toBe(true);
+  const plain = conclusion({ summary: 'y'.repeat(5000) });
+  expect(plain).toBe(`${'y'.repeat(3999)}…`);
 });
 
 it('builds the transfer-of-care ServiceRequest, valid against R4', () => {
