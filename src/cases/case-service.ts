@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { cancelUnsentDeliveries } from '../delivery/delivery-repository';
 import { isDeepStrictEqual } from 'node:util';
 import type { Bundle } from 'fhir/r4';
 import type { Config } from '../config';
@@ -291,7 +292,11 @@ export async function transitionCase(deps: CaseServiceDeps, tx: Queryable, move:
     },
   });
   if (isTerminal(to)) await cancelPullsOfEndedCase(tx, id, to, actor, now);
-  if (to === 'cancelled' || to === 'ineligible') await revokePortalAccess(tx, id, actor, now);
+  if (to === 'cancelled' || to === 'ineligible') {
+    await revokePortalAccess(tx, id, actor, now);
+    // Nothing of the case goes into the child's chart any more (the delivery job checks again).
+    await cancelUnsentDeliveries(tx, id, `the case was ${to === 'cancelled' ? 'cancelled' : 'found ineligible'}: nothing more is written into the child's chart`, now);
+  }
 }
 
 /**

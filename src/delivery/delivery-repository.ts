@@ -2,7 +2,13 @@ import { randomUUID } from 'node:crypto';
 import type { Queryable } from '../db/database';
 
 /** Where a delivery stands; `needs_review` and `failed` wait for the case manager. */
-export type DeliveryState = 'queued' | 'sending' | 'delivered' | 'needs_review' | 'failed';
+export type DeliveryState = 'queued' | 'sending' | 'delivered' | 'needs_review' | 'failed' | 'superseded' | 'cancelled';
+
+/** States a delivery ends in: it is never sent (again). */
+export const SETTLED_DELIVERY_STATES: ReadonlySet<DeliveryState> = new Set(['delivered', 'needs_review', 'failed', 'superseded', 'cancelled']);
+
+/** States of a delivery not sent yet that a newer version or the case's end takes over. */
+const UNSENT = `('queued', 'sending', 'needs_review', 'failed')`;
 
 /** Ids the recipient gave the resources we wrote. */
 export interface RemoteIds {
@@ -81,6 +87,40 @@ export async function createDeliveries(db: Queryable, caseId: string, version: n
     if (rows[0]) created.push(rows[0].id);
   }
   return created;
+}
+
+/**
+ * Deliveries of versions before `version` to the same recipients, not sent yet: superseded (a newer
+ * version goes there now). An older version landing after the newer one would stand in the chart as
+ * the current report. @returns how many
+ */
+export async function supersedeOlderDeliveries(db: Queryable, caseId: string, version: number, at: Date): Promise<number> {
+  const { rows } = await db.query<{ id: string }>(
+    `UPDATE deliveries SET state = 'superseded', review_reason = NULL, last_error = $3, updated_at = $4
+     WHERE case_id = $1 AND version < $2 AND state IN ${UNSENT}
+       AND recipient_id IN (SELECT recipient_id FROM deliveries WHERE case_id = $1 AND version = $2)
+     RETURNING id`,
+    [caseId, version, `superseded by version ${version}, which goes to this recipient instead`, at],
+  );
+  return rows.length;
+}
+
+/** Whether a newer version than `delivery`'s goes to its recipient. */
+export async function newerVersionGoesTo(db: Queryable, delivery: Pick<DeliveryRow, 'recipientId' | 'version'>): Promise<number | undefined> {
+  const { rows } = await db.query<{ version: number }>(
+    `SELECT max(version) AS version FROM deliveries WHERE recipient_id = $1 AND version > $2 AND state <> 'cancelled'`,
+    [delivery.recipientId, delivery.version],
+  );
+  return rows[0]?.version ?? undefined;
+}
+
+/** Every delivery of the case not sent yet: cancelled (the case ended: nothing more goes into the chart). @returns how many */
+export async function cancelUnsentDeliveries(db: Queryable, caseId: string, reason: string, at: Date): Promise<number> {
+  const { rows } = await db.query<{ id: string }>(
+    `UPDATE deliveries SET state = 'cancelled', review_reason = NULL, last_error = $2, updated_at = $3 WHERE case_id = $1 AND state IN ${UNSENT} RETURNING id`,
+    [caseId, reason, at],
+  );
+  return rows.length;
 }
 
 /** A delivery by id; `forUpdate` locks it. */

@@ -27,7 +27,9 @@ import { candidateOf, demographicQuery, exactDemographicMatches, matchedPatients
 import type { PatientCandidate } from '../pull/source-repository';
 import { PROGRAM_NAME, reportTitle } from '../report/report-pdf';
 import type { SecretBox } from '../security/secret-box';
-import { findDelivery, finishDelivery, listDeliveries, noteError, recordAttempt, saveRemoteIds, type DeliveryRow } from './delivery-repository';
+import {
+  findDelivery, finishDelivery, listDeliveries, newerVersionGoesTo, noteError, recordAttempt, saveRemoteIds, SETTLED_DELIVERY_STATES, type DeliveryRow,
+} from './delivery-repository';
 import { findRecipient, setRecipientPatient, type RecipientRow } from './recipient-repository';
 import { planWrite, writeReport, type WritePlan } from './report-writer';
 import { supersedeDocument, type SupersedeOutcome } from './supersede-document';
@@ -121,7 +123,7 @@ async function fail(deps: DeliveryDeps, delivery: DeliveryRow, message: string):
 export async function runDelivery(deps: DeliveryDeps, deliveryId: string, lastAttempt: boolean): Promise<string> {
   const delivery = await findDelivery(deps.db, deliveryId);
   if (!delivery) return 'missing';
-  if (delivery.state === 'delivered' || delivery.state === 'needs_review' || delivery.state === 'failed') return delivery.state;
+  if (SETTLED_DELIVERY_STATES.has(delivery.state)) return delivery.state;
   try {
     return await attempt(deps, delivery);
   } catch (err) {
@@ -139,12 +141,26 @@ export async function runDelivery(deps: DeliveryDeps, deliveryId: string, lastAt
   }
 }
 
+/** Case statuses after which nothing of the case is delivered (the family withdrew, or it was never eligible). */
+const ENDED_CASE_STATUSES: ReadonlySet<string> = new Set(['cancelled', 'ineligible']);
+
+/** Ends a delivery that is not to be sent, without an attempt or an alert. */
+async function settle(deps: DeliveryDeps, delivery: DeliveryRow, state: 'cancelled' | 'superseded', reason: string): Promise<string> {
+  await finishDelivery(deps.db, delivery.id, { state, lastError: reason, at: new Date() });
+  logger.info('delivery not sent', { deliveryId: delivery.id, caseId: delivery.caseId, state });
+  return state;
+}
+
 async function attempt(deps: DeliveryDeps, delivery: DeliveryRow): Promise<string> {
   const recipient = await findRecipient(deps.db, delivery.recipientId);
   const record = await findCase(deps.db, delivery.caseId);
   const version = await findVersion(deps.db, delivery.caseId, delivery.version);
   const pdf = await readVersionPdf(deps.db, delivery.caseId, delivery.version);
   if (!recipient || !record || !version || !pdf) throw new PermanentDeliveryError('The case, recipient or report version no longer exists.');
+  // Nothing goes into the child's chart once the family withdrew, nor an older version than one on its way there.
+  if (ENDED_CASE_STATUSES.has(record.status)) return settle(deps, delivery, 'cancelled', `the case is ${record.status}: nothing more is written into the child's chart`);
+  const newer = await newerVersionGoesTo(deps.db, delivery);
+  if (newer !== undefined) return settle(deps, delivery, 'superseded', `superseded by version ${newer}, which goes to this recipient instead`);
   const endpoint = await findEndpoint(deps.db, recipient.endpointId);
   if (!endpoint) throw new PermanentDeliveryError('The recipient endpoint was removed.');
   // On record before anything is written there.

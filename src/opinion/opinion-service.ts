@@ -13,7 +13,7 @@ import type { Intake } from '../cases/intake-schema';
 import type { CaseStatus } from '../cases/lifecycle';
 import { findCase, insertCaseEvent, type CaseRecord } from '../db/case-repository';
 import type { Queryable } from '../db/database';
-import { createDeliveries } from '../delivery/delivery-repository';
+import { createDeliveries, supersedeOlderDeliveries } from '../delivery/delivery-repository';
 import { listRecipients } from '../delivery/recipient-repository';
 import type { Principal } from '../http/auth';
 import { ifMatchAllows, preconditionFailed, revisionTag } from '../http/if-match';
@@ -173,6 +173,8 @@ export async function signOpinion(deps: OpinionServiceDeps, caseId: string, acto
     }
     const recipients = await listRecipients(tx, caseId);
     const ids = await createDeliveries(tx, caseId, version, recipients.map((r) => r.id));
+    // An older version not sent yet is not sent at all: landing after this one, it would stand as the current report.
+    await supersedeOlderDeliveries(tx, caseId, version, signedAt);
     await recordEvent(tx, 'opinion.signed', caseId, { caseId, version, status: version > 1 ? 'amended' : 'final' });
     return ids;
   });

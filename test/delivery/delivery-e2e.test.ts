@@ -252,6 +252,50 @@ it('never files the report under a new patient: no match → needs_review until 
   expect((await until(caseId, 1, ['delivered'])).state).toBe('delivered');
 }, 90_000);
 
+it('writes nothing into the chart once the case is cancelled, even when the patient is chosen afterwards', async () => {
+  const intake = referredIntake({ patient: { ...referredIntake().patient, name: { given: ['Withdrawn'], family: 'Unmatched' } } });
+  const caseId = await signedCase(intake);
+  expect((await until(caseId, 1, ['needs_review', 'delivered', 'failed'])).state).toBe('needs_review');
+  const cancel = await svc.request('POST', `/api/cases/${caseId}/transitions`, { token: cm, body: { to: 'cancelled', reason: 'The family withdrew consent.' } });
+  expect(cancel.status).toBe(200);
+  const [stopped] = await deliveries(caseId);
+  expect(stopped?.state).toBe('cancelled');
+  // The case manager chooses the patient anyway, then asks for a retry: nothing is sent.
+  const [recipient] = ((await (await svc.request('GET', `/api/cases/${caseId}/recipients`, { token: cm })).json()) as { items: { id: string }[] }).items;
+  expect((await svc.request('POST', `/api/cases/${caseId}/recipients/${recipient?.id}/patient`, { token: cm, body: { patientId: fixturePatientId('referring-ehr') } })).status).toBe(200);
+  expect((await svc.request('POST', `/api/cases/${caseId}/deliveries/${stopped?.id}/retry`, { token: cm })).status).toBe(409);
+  expect((await deliveries(caseId))[0]?.state).toBe('cancelled');
+  expect(await byIdentifier('DiagnosticReport', REPORT_IDENTIFIER_SYSTEM, `${caseId}-v1`)).toHaveLength(0);
+}, 90_000);
+
+it('never delivers a version after a newer one: signing version 2 supersedes version 1 not sent yet', async () => {
+  const intake = referredIntake();
+  const rule = ehr.faults.add({ match: 'POST *', action: { kind: 'server-error' } });
+  let caseId: string;
+  try {
+    caseId = await signedCase(intake);
+    expect((await until(caseId, 1, ['failed', 'delivered'])).state).toBe('failed');
+    // The specialist corrects the opinion while version 1 has not reached the recipient.
+    expect((await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body: opinionFor(intake, { followUp: 'Corrected: review in 4 weeks.' }) })).status).toBe(200);
+    expect((await svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist })).status).toBe(201);
+    const first = (await deliveries(caseId)).find((d) => d.version === 1);
+    expect(first?.state).toBe('superseded');
+    // Retrying version 1 is refused: it would land after version 2 as the current report.
+    expect((await svc.request('POST', `/api/cases/${caseId}/deliveries/${first?.id}/retry`, { token: cm })).status).toBe(409);
+  } finally {
+    ehr.faults.remove(rule);
+  }
+  const second = await until(caseId, 2, ['delivered', 'failed', 'needs_review']);
+  if (second.state !== 'delivered') {
+    // Version 2 spent its attempts while the recipient failed every write: retry it now that it answers.
+    expect((await svc.request('POST', `/api/cases/${caseId}/deliveries/${second.id}/retry`, { token: cm })).status).toBe(202);
+    expect((await until(caseId, 2, ['delivered'])).state).toBe('delivered');
+  }
+  expect(await byIdentifier('DiagnosticReport', REPORT_IDENTIFIER_SYSTEM, `${caseId}-v2`)).toHaveLength(1);
+  expect(await byIdentifier('DiagnosticReport', REPORT_IDENTIFIER_SYSTEM, `${caseId}-v1`)).toHaveLength(0);
+  expect((await deliveries(caseId)).find((d) => d.version === 1)?.state).toBe('superseded');
+}, 120_000);
+
 it('writes one by one with conditional creates where the recipient offers no transaction', async () => {
   // The same EHR registered again, its capabilities without the whole-system transaction.
   const admin = await svc.token('admin');
