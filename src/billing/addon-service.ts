@@ -54,7 +54,7 @@ export async function offerAddOnInTx(
     return { addOn: offer.addOn, status, changed: false, quote: quoteOfCase(deps.domain.prices, record) };
   }
   const offered = [...record.addonsOffered, offer.addOn];
-  const quote = quoteOfCase(deps.domain.prices, { addonsOffered: offered, addonsApproved: record.addonsApproved });
+  const quote = quoteOfCase(deps.domain.prices, { addonsOffered: offered, addonsApproved: record.addonsApproved, quote: record.quote });
   await saveAddOns(tx, record.id, { offered, approved: record.addonsApproved, quote, at: offer.now });
   const fee = deps.domain.prices.addOns.find((a) => a.code === offer.addOn)?.fee;
   await insertCaseEvent(tx, {
@@ -112,7 +112,7 @@ export async function decideAddOn(deps: CaseServiceDeps, caseId: string, decisio
     }
     const offered = decision.decision === 'declined' ? record.addonsOffered.filter((c) => c !== addOn) : record.addonsOffered;
     const approvedList = decision.decision === 'approved' ? [...record.addonsApproved, addOn] : record.addonsApproved;
-    const quote = quoteOfCase(deps.domain.prices, { addonsOffered: offered, addonsApproved: approvedList });
+    const quote = quoteOfCase(deps.domain.prices, { addonsOffered: offered, addonsApproved: approvedList, quote: record.quote });
     await saveAddOns(tx, caseId, { offered, approved: approvedList, quote, at: now });
     await insertCaseEvent(tx, {
       caseId,

@@ -10,7 +10,7 @@ import { findCase, insertCaseEvent } from '../db/case-repository';
 import { logger } from '../log';
 import { isCaseStatus, isTerminal } from './lifecycle';
 import { loadPriceList, type AddOnCode, type PriceList } from './prices';
-import { computeQuote } from './pricing';
+import { quoteOfCase } from '../billing/case-quote';
 
 /** The add-on offered when a case holds imaging. */
 export const RADIOLOGY_REVIEW: AddOnCode = 'radiology-review';
@@ -31,7 +31,7 @@ export async function offerRadiologyReview(db: Database, caseId: string, cause: 
     if (!record || record.addonsOffered.includes(RADIOLOGY_REVIEW)) return false;
     if (isCaseStatus(record.status) && isTerminal(record.status)) return false;
     const addons = [...record.addonsOffered, RADIOLOGY_REVIEW];
-    const quote = computeQuote(priceList, { offered: addons as AddOnCode[], approved: record.addonsApproved as AddOnCode[] });
+    const quote = quoteOfCase(priceList, { addonsOffered: addons, addonsApproved: record.addonsApproved, quote: record.quote });
     await tx.query('UPDATE cases SET addons_offered = $2, quote = $3, updated_at = now() WHERE id = $1', [caseId, addons, JSON.stringify(quote)]);
     await insertCaseEvent(tx, {
       caseId,
