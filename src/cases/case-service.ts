@@ -17,6 +17,7 @@ import {
   openPause,
   updateCaseStatus,
   type CaseEventRecord,
+  SLA_RUNNING_STATUSES,
   type CaseRecord,
   type PossibleDuplicate,
 } from '../db/case-repository';
@@ -122,14 +123,20 @@ async function insertNewCase(deps: CaseServiceDeps, intake: Intake, actor: Princ
   return { id, status, eligibility, quote };
 }
 
-function slaOf(deps: CaseServiceDeps, record: CaseRecord, pauses: { startedAt: Date; endedAt: Date | null }[], now: Date): SlaState | null {
+/** Statuses the SLA clock runs in (`awaiting_information`: paused); leaving them for another stops it. */
+const SLA_CLOCK_STATUSES: ReadonlySet<string> = new Set([...SLA_RUNNING_STATUSES, 'awaiting_information']);
+
+/** The SLA of a case, judged now, or when its clock stopped (`stoppedAt`): a report signed on time stays on time. */
+function slaOf(deps: CaseServiceDeps, record: CaseRecord, pauses: { startedAt: Date; endedAt: Date | null }[], now: Date): (SlaState & { stoppedAt?: Date }) | null {
   if (!record.recordsCompleteAt) return null;
-  return computeSla({
+  const stoppedAt = record.slaStoppedAt;
+  const state = computeSla({
     recordsCompleteAt: record.recordsCompleteAt,
     pauses: pauses.map((p) => ({ from: p.startedAt, to: p.endedAt ?? undefined })),
-    now,
+    now: stoppedAt && stoppedAt < now ? stoppedAt : now,
     timeZone: deps.config.programTimeZone,
   });
+  return stoppedAt ? { ...state, stoppedAt } : state;
 }
 
 function timelineView(events: CaseEventRecord[]) {
@@ -269,12 +276,17 @@ export async function transitionCase(deps: CaseServiceDeps, tx: Queryable, move:
         timeZone: deps.config.programTimeZone,
       })
     : null;
+  // The clock runs in its statuses; leaving them stops it (a report signed, the case ended), and a
+  // stopped case has no due dates to be found overdue by (lists, the SLA sweep, worklists).
+  const running = SLA_CLOCK_STATUSES.has(to);
+  const slaStoppedAt = running ? null : SLA_CLOCK_STATUSES.has(from) ? now : record.slaStoppedAt;
   const updated = await updateCaseStatus(tx, id, record.revision, {
     status: to,
     at: now,
     recordsCompleteAt,
-    slaTargetDue: sla && !sla.paused ? new Date(sla.targetDue) : null,
-    slaLimitDue: sla && !sla.paused ? new Date(sla.limitDue) : null,
+    slaTargetDue: running && sla && !sla.paused ? new Date(sla.targetDue) : null,
+    slaLimitDue: running && sla && !sla.paused ? new Date(sla.limitDue) : null,
+    slaStoppedAt,
   });
   if (!updated) throw new HttpProblem(409, 'Conflict', 'The case changed at the same time; read it again and retry.');
   await insertCaseEvent(tx, {

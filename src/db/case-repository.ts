@@ -12,6 +12,8 @@ export interface CaseRecord {
   readonly recordsCompleteAt: Date | null;
   readonly slaTargetDue: Date | null;
   readonly slaLimitDue: Date | null;
+  /** When the SLA clock stopped (the case left the statuses it runs in); null while it runs. */
+  readonly slaStoppedAt: Date | null;
   readonly createdBy: string;
   readonly createdAt: Date;
   readonly updatedAt: Date;
@@ -59,6 +61,7 @@ interface CaseRow {
   records_complete_at: Date | null;
   sla_target_due: Date | null;
   sla_limit_due: Date | null;
+  sla_stopped_at: Date | null;
   created_by: string;
   created_at: Date;
   updated_at: Date;
@@ -66,7 +69,7 @@ interface CaseRow {
 }
 
 const CASE_COLUMNS = `id, status, intake, eligibility, quote, addons_offered, addons_approved, records_complete_at,
-  sla_target_due, sla_limit_due, created_by, created_at, updated_at, revision`;
+  sla_target_due, sla_limit_due, sla_stopped_at, created_by, created_at, updated_at, revision`;
 
 function toCase(row: CaseRow): CaseRecord {
   return {
@@ -80,6 +83,7 @@ function toCase(row: CaseRow): CaseRecord {
     recordsCompleteAt: row.records_complete_at,
     slaTargetDue: row.sla_target_due,
     slaLimitDue: row.sla_limit_due,
+    slaStoppedAt: row.sla_stopped_at,
     createdBy: row.created_by,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
@@ -171,13 +175,15 @@ export async function updateCaseStatus(
     recordsCompleteAt?: Date | null;
     slaTargetDue?: Date | null;
     slaLimitDue?: Date | null;
+    slaStoppedAt?: Date | null;
   },
 ): Promise<boolean> {
   const result = await db.query(
     `UPDATE cases SET status = $3, updated_at = $4, revision = revision + 1,
        records_complete_at = CASE WHEN $5::boolean THEN $6::timestamptz ELSE records_complete_at END,
        sla_target_due = CASE WHEN $7::boolean THEN $8::timestamptz ELSE sla_target_due END,
-       sla_limit_due = CASE WHEN $7::boolean THEN $9::timestamptz ELSE sla_limit_due END
+       sla_limit_due = CASE WHEN $7::boolean THEN $9::timestamptz ELSE sla_limit_due END,
+       sla_stopped_at = CASE WHEN $10::boolean THEN $11::timestamptz ELSE sla_stopped_at END
      WHERE id = $1 AND revision = $2`,
     [
       id,
@@ -189,6 +195,8 @@ export async function updateCaseStatus(
       changes.slaTargetDue !== undefined,
       changes.slaTargetDue ?? null,
       changes.slaLimitDue ?? null,
+      changes.slaStoppedAt !== undefined,
+      changes.slaStoppedAt ?? null,
     ],
   );
   return result.rowCount === 1;

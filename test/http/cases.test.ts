@@ -224,6 +224,29 @@ describe('GET /api/cases/:id and the lifecycle', () => {
   });
 });
 
+describe('the SLA clock stops when the case leaves its statuses', () => {
+  it('judges a stopped case at the stop, and gives it no due dates to be found overdue by', async () => {
+    const { id } = await openCase();
+    await move(id, 'collecting_records');
+    await move(id, 'records_complete');
+    type Detail = { sla: { overdue: string; businessDaysUsed: number; stoppedAt?: string } | null };
+    expect(((await (await svc.request('GET', `/api/cases/${id}`, { token: cm })).json()) as Detail).sla?.stoppedAt).toBeUndefined();
+    expect((await move(id, 'cancelled', 'The family withdrew.')).status).toBe(200);
+    const { rows } = await svc.service.db.query<{ stopped: Date | null; target: Date | null }>('SELECT sla_stopped_at AS stopped, sla_target_due AS target FROM cases WHERE id = $1', [id]);
+    expect(rows[0]?.stopped).toBeInstanceOf(Date);
+    expect(rows[0]?.target).toBeNull();
+    // A month later (records complete 30 days ago, stopped the day after): judged at the stop, on time.
+    await svc.service.db.query(
+      "UPDATE cases SET records_complete_at = now() - interval '30 days', sla_stopped_at = now() - interval '29 days' WHERE id = $1",
+      [id],
+    );
+    const detail = (await (await svc.request('GET', `/api/cases/${id}`, { token: cm })).json()) as Detail;
+    expect(detail.sla).toMatchObject({ overdue: 'none' });
+    expect(detail.sla?.businessDaysUsed).toBeLessThanOrEqual(1);
+    expect(detail.sla?.stoppedAt).toBeDefined();
+  });
+});
+
 describe('GET /api/cases filters', () => {
   it('filters by status and by overdue, and the SLA sweep records each miss once', async () => {
     const onTime = await openCase();
