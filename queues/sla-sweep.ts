@@ -2,6 +2,7 @@ import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import { z } from 'zod';
 import type { Database } from '../src/db/database';
 import { SLA_RUNNING_STATUSES } from '../src/db/case-repository';
+import { PROGRAM_TIME_ZONE } from '../src/cases/sla';
 import { errorFields, logger, withLogContext } from '../src/log';
 import { keepJobScheduler } from './keep-scheduled';
 
@@ -27,8 +28,12 @@ export interface SlaSweepResult {
   readonly limitMissed: number;
 }
 
-/** The processor's work, callable directly (tests, `npm run` tools). */
-export async function sweepSla(db: Database, now: Date): Promise<SlaSweepResult> {
+/**
+ * The processor's work, callable directly (tests, `npm run` tools). Each announcement carries the due
+ * instant (`dueAt`, UTC: the end of the due day in the program's time zone) and the due day as the
+ * program counts it (`dueDay`, `timeZone`): `2026-01-21T04:59:59Z` is Tuesday the 20th in New York.
+ */
+export async function sweepSla(db: Database, now: Date, timeZone: string = PROGRAM_TIME_ZONE): Promise<SlaSweepResult> {
   const record = async (type: 'sla_target_missed' | 'sla_limit_missed', column: 'sla_target_due' | 'sla_limit_due') => {
     // The timeline event and the case manager's notification (outbox) in one statement, only for the
     // misses this sweep recorded (a miss already on the timeline is not announced again).
@@ -43,7 +48,9 @@ export async function sweepSla(db: Database, now: Date): Promise<SlaSweepResult>
          RETURNING case_id, data->>'dueAt' AS due_at
        )
        INSERT INTO outbox (type, case_id, data)
-       SELECT $5, case_id, jsonb_build_object('caseId', case_id, 'dueAt', due_at) FROM missed`,
+       SELECT $5, case_id, jsonb_build_object('caseId', case_id, 'dueAt', due_at,
+                'dueDay', to_char((due_at::timestamptz) AT TIME ZONE $6, 'YYYY-MM-DD'), 'timeZone', $6::text)
+       FROM missed`,
       [
         SLA_RUNNING_STATUSES,
         now,
@@ -52,6 +59,7 @@ export async function sweepSla(db: Database, now: Date): Promise<SlaSweepResult>
           ? 'The report is past its 5-business-day target.'
           : 'The report is past its 7-business-day limit.',
         type === 'sla_target_missed' ? 'sla.target_missed' : 'sla.limit_missed',
+        timeZone,
       ],
     );
     return result.rowCount;
@@ -64,7 +72,7 @@ export interface SlaSweepHandles {
   readonly worker: Worker;
 }
 
-export function startSlaSweep(db: Database, connection: () => ConnectionOptions, prefix: string): SlaSweepHandles {
+export function startSlaSweep(db: Database, connection: () => ConnectionOptions, prefix: string, timeZone: string = PROGRAM_TIME_ZONE): SlaSweepHandles {
   const queue = new Queue(SLA_SWEEP_QUEUE, { connection: connection(), prefix });
   queue.on('error', () => undefined);
   const worker = new Worker<SlaSweepPayload, SlaSweepResult>(
@@ -72,7 +80,7 @@ export function startSlaSweep(db: Database, connection: () => ConnectionOptions,
     async (job) =>
       withLogContext({ jobId: `${SLA_SWEEP_QUEUE}:${job.id ?? ''}` }, async () => {
         SlaSweepPayload.parse(job.data);
-        const result = await sweepSla(db, new Date());
+        const result = await sweepSla(db, new Date(), timeZone);
         if (result.targetMissed + result.limitMissed > 0) logger.info('sla misses recorded', { counts: { ...result } });
         return result;
       }),

@@ -55,9 +55,9 @@ export function eventMessage(type: string, data: Record<string, unknown>): strin
         ? `The family's upload could not be taken into the case bundle (${typeof data.reason === 'string' ? data.reason : 'the job failed for good'}); its files are kept. Once the cause is fixed, rebuild the bundle (POST /api/cases/${String(data.caseId ?? '{id}')}/bundle/rebuild).`
         : `The case bundle could not be assembled after the record pull (${typeof data.reason === 'string' ? data.reason : 'the job failed for good'}). Once the cause is fixed, rebuild it (POST /api/cases/${String(data.caseId ?? '{id}')}/bundle/rebuild), then move the case to records_complete.`;
     case 'sla.target_missed':
-      return `The report is past its 5-business-day target (due ${String(data.dueAt ?? '')}).`;
+      return `The report is past its 5-business-day target (due ${dueText(data)}).`;
     case 'sla.limit_missed':
-      return `The report is past its 7-business-day limit (due ${String(data.dueAt ?? '')}): act now.`;
+      return `The report is past its 7-business-day limit (due ${dueText(data)}): act now.`;
     case 'opinion.signed':
       return `The opinion was signed${v}; delivery to the referring physician's EHR has started.`;
     case 'report.delivered':
@@ -76,6 +76,12 @@ export function eventMessage(type: string, data: Record<string, unknown>): strin
 }
 
 /** What an assembly trigger (`pull:<id>:<n>`, `upload:<id>`, `rebuild`, `source-removed:<id>`, …) was, in words. */
+/** The due day of an SLA miss as the program counts it (`2026-01-20, end of day America/New_York`), else the instant. */
+function dueText(data: Record<string, unknown>): string {
+  if (typeof data.dueDay === 'string' && typeof data.timeZone === 'string') return `${data.dueDay}, end of day ${data.timeZone}`;
+  return String(data.dueAt ?? '');
+}
+
 function triggerText(trigger: unknown): string {
   const kind = typeof trigger === 'string' ? trigger.split(':')[0] : undefined;
   switch (kind) {

@@ -289,7 +289,11 @@ describe('GET /api/cases filters', () => {
       (items) => items.filter((n) => n.type.startsWith('sla.')).length === 2,
       30_000,
     );
-    expect(notes.find((n) => n.type === 'sla.limit_missed')?.message).toMatch(/^The report is past its 7-business-day limit \(due \d{4}-.*\): act now\.$/);
+    // The due day as the program counts it: the day the due instant falls on in its time zone.
+    const limitDay = new Intl.DateTimeFormat('en-CA', { timeZone: svc.config.programTimeZone }).format(new Date(rows.find((r) => r.type === 'sla.limit_missed')?.due ?? 0));
+    expect(notes.find((n) => n.type === 'sla.limit_missed')?.message).toBe(
+      `The report is past its 7-business-day limit (due ${limitDay}, end of day ${svc.config.programTimeZone}): act now.`,
+    );
   });
 });
 
