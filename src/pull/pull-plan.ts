@@ -75,6 +75,12 @@ export interface PlanInput {
   readonly capabilities: EndpointCapabilities | null;
   /** Incremental pull: only what changed since (FHIR instant). */
   readonly since?: string;
+  /**
+   * Per query (by task key), when the same query last completed for this patient: only what changed
+   * since then is asked for; a query with none is pulled in full. For a re-pull, where one instant for
+   * every query would miss what changed in the types, sources or patients the last pull did not cover.
+   */
+  readonly sinceOf?: (queryKey: string) => string | undefined;
   /** Limit to these types (all when absent). */
   readonly types?: readonly string[];
 }
@@ -87,6 +93,7 @@ function supports(capabilities: EndpointCapabilities | null, type: string): bool
 /** The queries for one source. Deterministic, so re-planning a pull yields the same task keys. */
 export function planPull(input: PlanInput): PlannedQuery[] {
   const wanted = (type: string): boolean => !input.types || input.types.length === 0 || input.types.includes(type);
+  const sinceOf = (key: string): string | undefined => input.since ?? input.sinceOf?.(key);
   const id = encodeURIComponent(input.patientId);
   if (input.capabilities?.patientEverything) {
     // One $everything stream per group of types (`_type`), so pages of different groups are
@@ -94,19 +101,24 @@ export function planPull(input: PlanInput): PlannedQuery[] {
     const companions = new Set(['Binary', 'Endpoint', 'Medication']);
     return EVERYTHING_GROUPS.map((group) => (group.some((t) => !companions.has(t) && wanted(t)) ? group.filter((t) => companions.has(t) || wanted(t)) : []))
       .filter((group) => group.length > 0)
-      .map((group) => ({
-        key: `Patient/$everything:${group.join(',')}`,
-        resourceType: group.length === 1 ? (group[0] ?? '*') : '*',
-        path: `Patient/${id}/$everything`,
-        params: { _type: group.join(','), _count: String(PULL_PAGE_SIZE), ...(input.since ? { _since: input.since } : {}) },
-      }));
+      .map((group) => {
+        const key = `Patient/$everything:${group.join(',')}`;
+        const since = sinceOf(key);
+        return {
+          key,
+          resourceType: group.length === 1 ? (group[0] ?? '*') : '*',
+          path: `Patient/${id}/$everything`,
+          params: { _type: group.join(','), _count: String(PULL_PAGE_SIZE), ...(since ? { _since: since } : {}) },
+        };
+      });
   }
   const queries: PlannedQuery[] = [];
-  if (wanted('Patient') && !input.since) {
+  if (wanted('Patient') && !sinceOf('Patient')) {
     queries.push({ key: 'Patient', resourceType: 'Patient', path: 'Patient', params: { _id: input.patientId } });
   }
   for (const search of SEARCHES) {
     if (!wanted(search.type) || !supports(input.capabilities, search.type)) continue;
+    const since = sinceOf(search.key);
     queries.push({
       key: search.key,
       resourceType: search.type,
@@ -115,7 +127,7 @@ export function planPull(input: PlanInput): PlannedQuery[] {
         patient: `Patient/${input.patientId}`,
         ...search.params,
         _count: String(PULL_PAGE_SIZE),
-        ...(input.since ? { _lastUpdated: `gt${input.since}` } : {}),
+        ...(since ? { _lastUpdated: `gt${since}` } : {}),
       },
     });
   }

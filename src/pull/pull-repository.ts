@@ -129,6 +129,22 @@ export async function insertPull(db: Queryable, p: { id: string; caseId: string;
   );
 }
 
+/**
+ * When each query of the case last completed: per `sourceId|queryKey|remotePatientId`, the start of
+ * the newest pull in which that source's task with that key, for that patient, completed (what it
+ * fetched, with what earlier complete tasks of the query fetched, covers everything until then).
+ */
+export async function lastCompletedQueries(db: Queryable, caseId: string): Promise<Map<string, Date>> {
+  const { rows } = await db.query<{ source_id: string; query_key: string; remote_patient_id: string | null; since: Date }>(
+    `SELECT t.source_id, t.query_key, t.remote_patient_id, max(p.created_at) AS since
+     FROM pull_tasks t JOIN pulls p ON p.id = t.pull_id
+     WHERE p.case_id = $1 AND t.state = 'complete'
+     GROUP BY t.source_id, t.query_key, t.remote_patient_id`,
+    [caseId],
+  );
+  return new Map(rows.map((r) => [`${r.source_id}|${r.query_key}|${r.remote_patient_id ?? ''}`, r.since]));
+}
+
 export async function insertTask(
   db: Queryable,
   t: {

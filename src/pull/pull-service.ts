@@ -11,7 +11,7 @@ import { errorFields, logger } from '../log';
 import type { PullFlowProducer } from '../../queues/pull-flow';
 import { planPull } from './pull-plan';
 import { pullProgress } from './pull-progress';
-import { bumpPullAttempt, cancelPulls, findPull, insertPull, insertTask, pendingAttachmentsOf, requeueFailedTasks, STALE_TASK_SQL, tasksOfPull, type NewAttachment, type PullRow } from './pull-repository';
+import { bumpPullAttempt, cancelPulls, findPull, insertPull, insertTask, lastCompletedQueries, pendingAttachmentsOf, requeueFailedTasks, STALE_TASK_SQL, tasksOfPull, type NewAttachment, type PullRow } from './pull-repository';
 import { pullUnderWay } from './pull-under-way';
 import { listSources } from './source-repository';
 
@@ -55,6 +55,11 @@ async function enqueue(
 export interface StartPullInput {
   readonly since?: string;
   readonly types?: string[];
+  /**
+   * Each query only for what changed since the same query last completed for the same source and
+   * patient (`lastCompletedQueries`); one never completed is pulled in full. Ignored with `since`.
+   */
+  readonly incremental?: boolean;
 }
 
 /**
@@ -89,12 +94,14 @@ export async function startPull(
     const same = await pullUnderWay(tx, caseId, { since, types: input.types ?? null }, ready.map((s) => ({ sourceId: s.id, remotePatientId: s.remotePatientId ?? '' })));
     if (same) return same;
     await insertPull(tx, { id: pullId, caseId, since, types: input.types ?? null, requestedBy: actor.sub });
+    const completed = input.incremental && !input.since ? await lastCompletedQueries(tx, caseId) : undefined;
     for (const source of ready) {
       const endpoint = await findEndpoint(tx, source.endpointId);
       const queries = planPull({
         patientId: source.remotePatientId ?? '',
         capabilities: (endpoint?.capabilities as EndpointCapabilities | null) ?? null,
         since: input.since,
+        ...(completed ? { sinceOf: (key: string) => completed.get(`${source.id}|${key}|${source.remotePatientId ?? ''}`)?.toISOString() } : {}),
         types: input.types,
       });
       for (const q of queries) {

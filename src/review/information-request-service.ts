@@ -19,7 +19,7 @@ import { conflict, HttpProblem, notFound } from '../http/problem';
 import { logger } from '../log';
 import { offerAddOnInTx } from '../billing/addon-service';
 import { caseFor, nowOf } from '../billing/billing-deps';
-import { findPull, listPulls } from '../pull/pull-repository';
+import { findPull } from '../pull/pull-repository';
 import { startPull, type PullServiceDeps } from '../pull/pull-service';
 import { findCurrentAssignment } from './assignment-repository';
 import { answerRequestInTx, answerRequestsOfPull } from './information-request-answers';
@@ -66,12 +66,6 @@ async function requireAssignedSpecialist(deps: CaseServiceDeps, caseId: string, 
   }
 }
 
-/** Start of the newest finished (complete or partial) pull of the case: the `_since` of a re-pull. */
-async function lastPullTime(deps: CaseServiceDeps, caseId: string): Promise<Date | undefined> {
-  const finished = (await listPulls(deps.db, caseId)).filter((p) => p.state === 'complete' || p.state === 'partial');
-  return finished.map((p) => p.createdAt).sort((a, b) => b.getTime() - a.getTime())[0];
-}
-
 /**
  * Records the request, pauses the SLA clock (case → `awaiting_information`, through `in_review`
  * when the review had not started) and, for a re-pull, starts the pull.
@@ -113,11 +107,11 @@ async function newInformationRequest(deps: PullServiceDeps, caseId: string, body
   if (body.kind === 'expert-input' && record.addonsApproved.includes(body.addOn)) {
     throw conflict(`The family already approved ${body.addOn}; the expert's review is part of the case, nothing to ask for.`, { field: 'addOn' });
   }
-  let since: Date | undefined;
   let pullId: string | null = null;
   if (body.kind === 're-pull') {
-    since = await lastPullTime(deps, caseId);
-    pullId = (await startPull(deps, caseId, { since: since?.toISOString(), types: body.resourceTypes }, actor)).pullId;
+    // Each query from when it last completed for that source and patient (a type, source or patient
+    // the last pull did not cover is pulled in full).
+    pullId = (await startPull(deps, caseId, { incremental: true, types: body.resourceTypes }, actor)).pullId;
   }
   const now = nowOf(deps);
   await deps.db.transaction(async (tx) => {
@@ -133,7 +127,8 @@ async function newInformationRequest(deps: PullServiceDeps, caseId: string, body
       kind: body.kind,
       message: body.message ?? null,
       resourceTypes: body.kind === 're-pull' ? body.resourceTypes : null,
-      since: since ?? null,
+      // Each query of the re-pull has its own since (when it last completed): no one instant.
+      since: null,
       pullId,
       addOn,
       requestedBy: actor.sub,
@@ -145,7 +140,7 @@ async function newInformationRequest(deps: PullServiceDeps, caseId: string, body
       actorSub: actor.sub,
       actorRole: actor.roles[0],
       at: now,
-      data: { requestId: id, kind: body.kind, resourceTypes: body.kind === 're-pull' ? body.resourceTypes : undefined, since: since?.toISOString(), pullId: pullId ?? undefined, addOn: addOn ?? undefined },
+      data: { requestId: id, kind: body.kind, resourceTypes: body.kind === 're-pull' ? body.resourceTypes : undefined, pullId: pullId ?? undefined, addOn: addOn ?? undefined },
     });
     let status = locked.status;
     if (status === 'assigned') {

@@ -5,8 +5,8 @@ import { referredIntake } from '../support/opinion-case';
 import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
 
 /**
- * A specialist asks for an incremental re-pull: a new pull of the chosen types `_since` the last
- * pull, which pauses the SLA until the pull completes and answers the request; the new record
+ * A specialist asks for an incremental re-pull: a new pull of the chosen types, each query `_since`
+ * it last completed for the source and patient (in full when it never did), which pauses the SLA until the pull completes and answers the request; the new record
  * reaches the case bundle; the timeline shows the request and its answer.
  */
 let svc: TestService;
@@ -90,4 +90,22 @@ it('re-pulls only what changed, pauses the SLA until the pull completes, and ans
   expect(inBundle).toHaveLength(1);
   const types = resumed.timeline.map((e) => e.type);
   expect(types).toEqual(expect.arrayContaining(['information_requested', 'information_request_answered']));
+
+  // A second re-pull, of documents too: each query from when it last completed. The documents were
+  // last pulled by the first pull, not by the Observation re-pull: from then (or in full), never from
+  // the re-pull's start (which would miss documents changed between the two).
+  const again = await json<{ id: string; pullId: string }>('POST', `/api/cases/${caseId}/information-requests`, specialist, { kind: 're-pull', resourceTypes: ['Observation', 'DocumentReference'] });
+  expect(again.status).toBe(201);
+  const { rows: pulls } = await svc.service.db.query<{ id: string; created_at: Date }>('SELECT id, created_at FROM pulls WHERE id = ANY($1::uuid[])', [[first.body.pullId, asked.body.pullId]]);
+  const startOf = (id: string): string => pulls.find((p) => p.id === id)?.created_at.toISOString() ?? 'missing';
+  const { rows: planned } = await svc.service.db.query<{ resource_type: string; query_key: string; request_params: Record<string, string> }>(
+    'SELECT resource_type, query_key, request_params FROM pull_tasks WHERE pull_id = $1',
+    [again.body.pullId],
+  );
+  const sinceOf = (t: { request_params: Record<string, string> }): string | undefined => t.request_params._since ?? t.request_params._lastUpdated?.replace(/^gt/, '');
+  const documents = planned.filter((t) => t.query_key.includes('DocumentReference'));
+  const observations = planned.filter((t) => !t.query_key.includes('DocumentReference'));
+  expect(documents.length).toBeGreaterThan(0);
+  for (const t of documents) expect([undefined, startOf(first.body.pullId)]).toContain(sinceOf(t));
+  for (const t of observations) expect(sinceOf(t)).toBe(startOf(asked.body.pullId));
 }, 120_000);
