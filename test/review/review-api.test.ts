@@ -151,6 +151,10 @@ describe('information requests', () => {
     ]);
     const pauses = await svc.service.db.query<{ ended_at: Date | null }>('SELECT ended_at FROM sla_pauses WHERE case_id = $1', [id]);
     expect(pauses.rows).toEqual([{ ended_at: null }]);
+    // The review does not resume by hand while the request is open (the SLA stays paused).
+    const early = await cm.json<{ openRequests: string[] }>('POST', `/api/cases/${id}/transitions`, { to: 'in_review', reason: 'resume' });
+    expect(early.status).toBe(409);
+    expect(early.body.openRequests).toEqual([asked.body.id]);
 
     const answered = await cm.json<{ state: string; answer: string }>('POST', `/api/cases/${id}/information-requests/${asked.body.id}/answer`, { answer: 'Echo report uploaded by the family.' });
     expect(answered.status).toBe(200);
