@@ -50,6 +50,12 @@ const EVERYTHING_GROUPS: readonly (readonly string[])[] = [
   ['Encounter'],
 ];
 
+/**
+ * The codes of https://terminology.hl7.org/CodeSystem-observation-category.html besides laboratory and
+ * vital-signs (each has a query of its own).
+ */
+export const OTHER_OBSERVATION_CATEGORIES = ['social-history', 'imaging', 'procedure', 'survey', 'exam', 'therapy', 'activity'] as const;
+
 interface SearchSpec {
   readonly type: PullResourceType;
   readonly key: string;
@@ -59,6 +65,10 @@ interface SearchSpec {
 const SEARCHES: readonly SearchSpec[] = [
   { type: 'Observation', key: 'Observation:laboratory', params: { category: 'laboratory' } },
   { type: 'Observation', key: 'Observation:vital-signs', params: { category: 'vital-signs' } },
+  // US Core servers search Observations by patient and category: every other category of
+  // observation-category in one query (a comma is OR), or the child's developmental screenings,
+  // exams, social history, imaging and procedure results would never be asked for.
+  { type: 'Observation', key: 'Observation:other-categories', params: { category: OTHER_OBSERVATION_CATEGORIES.join(',') } },
   { type: 'DiagnosticReport', key: 'DiagnosticReport', params: {} },
   { type: 'DocumentReference', key: 'DocumentReference', params: {} },
   { type: 'ImagingStudy', key: 'ImagingStudy', params: { _include: 'ImagingStudy:endpoint' } },
