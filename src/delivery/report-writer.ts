@@ -31,18 +31,28 @@ export interface WritePlan {
   readonly supersede: boolean;
   readonly communication: boolean;
   readonly transaction: boolean;
+  /**
+   * Every type written declares `conditionalCreate` (https://hl7.org/fhir/R4/http.html#ccreate): a
+   * write whose answer was lost may be resent as is. Otherwise the job's next attempt resends it,
+   * after finding by identifier what did get there.
+   */
+  readonly resendable: boolean;
 }
 
 const offers = (caps: EndpointCapabilities, type: string, interaction: 'create' | 'update'): boolean => (caps.resources[type]?.interactions ?? []).includes(interaction);
 
 /** The DiagnosticReport always; a DocumentReference and a Communication where the server can create them (the replaced DocumentReference superseded where it can update them); a transaction where offered. */
 export function planWrite(caps: EndpointCapabilities | null): WritePlan {
-  if (!caps) return { documentReference: false, supersede: false, communication: false, transaction: false };
+  if (!caps) return { documentReference: false, supersede: false, communication: false, transaction: false, resendable: false };
+  const documentReference = offers(caps, 'DocumentReference', 'create');
+  const communication = offers(caps, 'Communication', 'create');
+  const written = ['DiagnosticReport', ...(documentReference ? ['DocumentReference'] : []), ...(communication ? ['Communication'] : [])];
   return {
-    documentReference: offers(caps, 'DocumentReference', 'create'),
-    supersede: offers(caps, 'DocumentReference', 'create') && offers(caps, 'DocumentReference', 'update'),
-    communication: offers(caps, 'Communication', 'create'),
+    documentReference,
+    supersede: documentReference && offers(caps, 'DocumentReference', 'update'),
+    communication,
     transaction: caps.systemInteractions.includes('transaction'),
+    resendable: written.every((type) => caps.resources[type]?.conditionalCreate === true),
   };
 }
 
@@ -125,7 +135,9 @@ export async function writeReport(
       request: { method: 'POST', url: kind, ifNoneExist: `identifier=${tokenOf(kind, facts)}` },
     }));
     const bundle: Bundle = { resourceType: 'Bundle', type: 'transaction', entry: entries };
-    const response = await client.transaction(bundle, { idempotent: true });
+    // Resent inside the request only where every create is conditional AND honoured as such; else a
+    // retry of the job searches by identifier first (a server ignoring If-None-Exist would duplicate).
+    const response = await client.transaction(bundle, { idempotent: plan.resendable });
     missing.forEach((kind, i) => {
       const entry = response.entry?.[i];
       const id = entry?.resource?.resourceType === kind ? entry.resource.id : idFromLocation(entry?.response?.location, kind);
@@ -134,7 +146,7 @@ export async function writeReport(
   } else {
     for (const kind of missing) {
       const resource = resourceOf(kind) as DiagnosticReport | DocumentReference | Communication;
-      const result = await client.createConditional(resource, `identifier=${tokenOf(kind, facts)}`);
+      const result = await client.createConditional(resource, `identifier=${tokenOf(kind, facts)}`, { idempotent: plan.resendable });
       const id = result.resource?.id ?? idFromLocation(result.location, kind);
       if (id) ids[kind] = id;
       await onProgress(ids);

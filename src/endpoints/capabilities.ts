@@ -10,7 +10,7 @@ export interface EndpointCapabilities {
    */
   readonly implementationUrl?: string;
   /** Resource types with the search parameters and interactions the server declares. */
-  readonly resources: Record<string, { searchParams: string[]; interactions: string[]; operations: string[] }>;
+  readonly resources: Record<string, { searchParams: string[]; interactions: string[]; operations: string[]; conditionalCreate?: boolean }>;
   /** `Patient/$everything` is offered. */
   readonly patientEverything: boolean;
   /** Whole-system interactions (`transaction`, `batch`, …). */
@@ -27,6 +27,8 @@ export function summarizeCapabilities(statement: CapabilityStatement): EndpointC
       searchParams: (resource.searchParam ?? []).map((p) => p.name).filter((n): n is string => Boolean(n)),
       interactions: (resource.interaction ?? []).map((i) => i.code),
       operations: (resource.operation ?? []).map((o) => o.name),
+      // `If-None-Exist` honoured (https://hl7.org/fhir/R4/http.html#ccreate): only then may a create be resent.
+      ...(resource.conditionalCreate === true ? { conditionalCreate: true } : {}),
     };
   }
   const patientOps = resources.Patient?.operations ?? [];

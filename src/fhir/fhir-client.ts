@@ -293,11 +293,12 @@ export class FhirEndpointClient {
 
   /**
    * Conditional create (https://hl7.org/fhir/R4/http.html#ccreate): `POST [base]/[type]` with
-   * `If-None-Exist: [search]`. Safe to retry: a repeat finds the first one (200).
+   * `If-None-Exist: [search]`. Safe to retry where the server honours it (its CapabilityStatement's
+   * `conditionalCreate`): a repeat finds the first one (200). `idempotent: false` for one that does not.
    * @param ifNoneExist search parameters without `?`, e.g. `identifier=urn:ietf:rfc:3986|urn:uuid:…`
    * @throws PermanentFhirError 412 when the condition matches several resources.
    */
-  async createConditional<T extends FhirResource>(resource: T, ifNoneExist: string): Promise<ConditionalCreateResult<T>> {
+  async createConditional<T extends FhirResource>(resource: T, ifNoneExist: string, options: { idempotent?: boolean } = {}): Promise<ConditionalCreateResult<T>> {
     assertType(resource.resourceType);
     const url = new URL(resource.resourceType, this.base);
     return this.exchangeJson(
@@ -308,6 +309,8 @@ export class FhirEndpointClient {
         resourceType: resource.resourceType,
         body: JSON.stringify(resource),
         headers: { 'if-none-exist': ifNoneExist.replace(/^\?/, ''), prefer: 'return=representation' },
+        // Resent after an ambiguous failure only where the server honours If-None-Exist (default: assumed).
+        ...(options.idempotent === false ? { idempotent: false } : {}),
       },
       (raw, _wire, res) => {
         const status = res.status === 201 ? 201 : 200;

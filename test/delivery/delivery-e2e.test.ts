@@ -324,6 +324,38 @@ it('writes one by one with conditional creates where the recipient offers no tra
   }
 }, 90_000);
 
+it('does not resend a write whose answer was lost where the recipient does not declare conditional create', async () => {
+  // The same EHR registered again, its CapabilityStatement without conditionalCreate for DiagnosticReport.
+  const admin = await svc.token('admin');
+  const smart = await makeSmartClient(`${CLIENT}-nocc`, 'ES384');
+  ehr.registerClient({ clientId: smart.clientId, jwks: smart.publicJwks });
+  const res = await svc.request('POST', '/api/endpoints', {
+    token: admin,
+    body: { name: 'Referring EHR (If-None-Exist not declared)', baseUrl: ehr.baseUrl, auth: { type: 'smart-backend', clientId: smart.clientId, privateKeyJwk: smart.privateKeyJwk, scope: RECIPIENT_SCOPE }, allowInsecureHttp: true },
+  });
+  const endpointId = ((await res.json()) as { id: string }).id;
+  const { rows } = await svc.service.db.query<{ cc: boolean | null }>(`SELECT (capabilities->'resources'->'DiagnosticReport'->>'conditionalCreate')::boolean AS cc FROM endpoints WHERE id = $1`, [endpointId]);
+  expect(rows[0]?.cc).toBe(true);
+  await svc.service.db.query(`UPDATE endpoints SET capabilities = capabilities #- '{resources,DiagnosticReport,conditionalCreate}' WHERE id = $1`, [endpointId]);
+  const intake = referredIntake();
+  const caseId = await openCaseIn(svc, cm, 'assigned', intake);
+  expect((await svc.request('POST', `/api/cases/${caseId}/recipients`, { token: cm, body: { endpointId } })).status).toBe(201);
+  expect((await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body: opinionFor(intake) })).status).toBe(200);
+  // The write is processed, its answer cut off.
+  const cut = ehr.faults.add({ match: 'POST *', action: { kind: 'truncated', fraction: 0 }, nth: 1 });
+  const since = Date.now();
+  try {
+    expect((await svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist })).status).toBe(201);
+    expect((await until(caseId, 1, ['delivered', 'failed', 'needs_review'])).state).toBe('delivered');
+    expect(ehr.faults.rule(cut)?.fired).toBe(1);
+  } finally {
+    ehr.faults.remove(cut);
+  }
+  // Sent once: the job's next attempt found the report by its identifier instead of sending it again.
+  expect(ehr.requests().filter((r) => r.method === 'POST' && r.at >= since)).toHaveLength(1);
+  expect(await byIdentifier('DiagnosticReport', REPORT_IDENTIFIER_SYSTEM, `${caseId}-v1`)).toHaveLength(1);
+}, 90_000);
+
 it('delivers an amendment even where the recipient may not update the note it replaces, and says it stayed current', async () => {
   // The same EHR registered again with SMART v2 scopes that allow creating the three resources but not updating them.
   const smart = await makeSmartClient(`${CLIENT}-create-only`, 'ES384');

@@ -67,10 +67,14 @@ it('builds the transfer-of-care ServiceRequest, valid against R4', () => {
 });
 
 it('plans the write from the capabilities and reads ids from Location headers', () => {
-  expect(planWrite(null)).toEqual({ documentReference: false, supersede: false, communication: false, transaction: false });
+  expect(planWrite(null)).toEqual({ documentReference: false, supersede: false, communication: false, transaction: false, resendable: false });
   expect(
     planWrite({ resources: { DocumentReference: { interactions: ['create'], searchParams: [], operations: [] } }, patientEverything: false, systemInteractions: ['transaction'] }),
-  ).toEqual({ documentReference: true, supersede: false, communication: false, transaction: true });
+  ).toEqual({ documentReference: true, supersede: false, communication: false, transaction: true, resendable: false });
+  // A write whose answer was lost is resent as is only where every type written honours If-None-Exist.
+  const create = (conditionalCreate: boolean) => ({ interactions: ['create'], searchParams: [], operations: [], ...(conditionalCreate ? { conditionalCreate } : {}) });
+  expect(planWrite({ resources: { DiagnosticReport: create(true), DocumentReference: create(true) }, patientEverything: false, systemInteractions: [] }).resendable).toBe(true);
+  expect(planWrite({ resources: { DiagnosticReport: create(true), DocumentReference: create(false) }, patientEverything: false, systemInteractions: [] }).resendable).toBe(false);
   // Superseding a replaced note needs update besides create.
   expect(
     planWrite({ resources: { DocumentReference: { interactions: ['create', 'update'], searchParams: [], operations: [] } }, patientEverything: false, systemInteractions: [] }),
