@@ -62,7 +62,8 @@ function specialistPractitioner(s: SpecialistIdentity): Practitioner {
     resourceType: 'Practitioner',
     id: 'specialist',
     identifier: [s.npi ? { system: NPI_SYSTEM, value: s.npi } : { system: SPECIALIST_IDENTIFIER_SYSTEM, value: s.sub }],
-    name: [{ text: s.name }],
+    // US Core Practitioner requires name.family: given in parts where the specialist directory has them.
+    name: [{ text: s.name, ...(s.humanName ? { family: s.humanName.family, given: [...s.humanName.given], ...(s.humanName.prefix ? { prefix: [...s.humanName.prefix] } : {}), ...(s.humanName.suffix ? { suffix: [...s.humanName.suffix] } : {}) } : {}) }],
   };
 }
 

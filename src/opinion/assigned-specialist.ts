@@ -32,6 +32,19 @@ export function displayName(name: unknown): string | undefined {
   return parts.length > 0 ? `${parts.join(' ')}${suffix ? `, ${suffix}` : ''}` : undefined;
 }
 
+const strings = (value: unknown): string[] | undefined =>
+  Array.isArray(value) && value.every((v) => typeof v === 'string') ? (value as string[]) : undefined;
+
+/** The name in parts (family, given, prefix, suffix) of a stored directory name, when it has a family name. */
+function nameParts(name: unknown): SpecialistIdentity['humanName'] | undefined {
+  const first = Array.isArray(name) ? (name[0] as unknown) : name;
+  if (!first || typeof first !== 'object') return undefined;
+  const n = first as { family?: unknown; given?: unknown; prefix?: unknown; suffix?: unknown };
+  if (typeof n.family !== 'string' || n.family.trim() === '') return undefined;
+  const [given, prefix, suffix] = [strings(n.given) ?? [], strings(n.prefix), strings(n.suffix)];
+  return { family: n.family, given, ...(prefix?.length ? { prefix } : {}), ...(suffix?.length ? { suffix } : {}) };
+}
+
 /** The current assignment's specialist, when the directory exists and the case has one. */
 async function assignedSpecialist(db: Queryable, caseId: string): Promise<AssignedRow | undefined> {
   const { rows: present } = await db.query<{ ok: boolean }>(
@@ -61,7 +74,8 @@ export async function resolveSpecialist(
     if (assigned.user_sub && assigned.user_sub !== principal.sub) {
       throw new HttpProblem(403, 'Forbidden', 'The case is assigned to another specialist; only they write and sign its opinion.');
     }
-    return { sub: principal.sub, name: displayName(assigned.name) ?? given?.name ?? principal.sub, npi: assigned.npi };
+    const humanName = nameParts(assigned.name);
+    return { sub: principal.sub, name: displayName(assigned.name) ?? given?.name ?? principal.sub, npi: assigned.npi, ...(humanName ? { humanName } : {}) };
   }
   return { sub: principal.sub, name: given?.name ?? principal.sub, ...(given?.npi ? { npi: given.npi } : {}) };
 }

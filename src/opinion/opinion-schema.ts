@@ -60,4 +60,9 @@ export interface SpecialistIdentity {
   readonly sub: string;
   readonly name: string;
   readonly npi?: string;
+  /**
+   * The name in parts, when the specialist directory has it (US Core Practitioner requires
+   * `name.family`: https://hl7.org/fhir/us/core/StructureDefinition-us-core-practitioner.html).
+   */
+  readonly humanName?: { readonly family: string; readonly given: readonly string[]; readonly prefix?: readonly string[]; readonly suffix?: readonly string[] };
 }

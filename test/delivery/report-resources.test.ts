@@ -39,6 +39,15 @@ it('builds a DiagnosticReport per US Core DiagnosticReport Note, valid against R
   expect(dr.text?.div).toContain('&lt;b&gt;');
 });
 
+it('names the specialist in parts where the directory has them (US Core Practitioner requires name.family)', () => {
+  const withParts = { ...facts, specialist: { ...facts.specialist, humanName: { family: 'Ångström', given: ['Zoë'], prefix: ['Dr.'] } } };
+  const dr = buildDiagnosticReport(withParts);
+  expect(errors(dr)).toEqual([]);
+  expect(dr.contained?.[0]).toMatchObject({ resourceType: 'Practitioner', name: [{ text: 'Dr. Zoë Ångström', family: 'Ångström', given: ['Zoë'], prefix: ['Dr.'] }] });
+  // Without the directory's parts, the name as written is all there is.
+  expect(buildDiagnosticReport(facts).contained?.[0]).toMatchObject({ name: [{ text: 'Dr. Zoë Ångström' }] });
+});
+
 it('builds a DocumentReference (clinical-note, replaces the previous one) and a Communication, both valid', () => {
   const doc = buildDocumentReference(facts, 'DiagnosticReport/dr-1', 'doc-0');
   expect(errors(doc)).toEqual([]);

@@ -78,7 +78,10 @@ it('takes the name and NPI from the specialist directory and refuses another spe
   expect(other.status).toBe(403);
   const own = await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: await svc.token('specialist', 'spec-dir'), body: opinionFor(referredIntake()) });
   expect(own.status).toBe(200);
-  expect(((await own.json()) as { draft: { specialist: unknown } }).draft.specialist).toEqual({ sub: 'spec-dir', name: 'Dr. Chiamaka Okafor', npi: '1245319599' });
+  // The directory's name in parts too: the report's Practitioner needs name.family (US Core).
+  expect(((await own.json()) as { draft: { specialist: unknown } }).draft.specialist).toEqual({
+    sub: 'spec-dir', name: 'Dr. Chiamaka Okafor', npi: '1245319599', humanName: { family: 'Okafor', given: ['Chiamaka'], prefix: ['Dr.'] },
+  });
 });
 
 interface VersionsBody {
