@@ -69,7 +69,9 @@ export async function addRecipient(deps: DeliveryServiceDeps, caseId: string, bo
   const id = randomUUID();
   const selector: PatientSelector = body.patient ?? { match: true };
   const created = await deps.db.transaction(async (tx) => {
-    const inserted = await insertRecipient(tx, { id, caseId, endpointId: body.endpointId, selector, remotePatientId: 'id' in selector ? selector.id : null, createdBy: actor.sub });
+    // A patient id given here is read at the recipient before the first write (it may not exist
+    // there: needs_review, not a report filed against a missing patient); a chosen one is trusted.
+    const inserted = await insertRecipient(tx, { id, caseId, endpointId: body.endpointId, selector, remotePatientId: null, createdBy: actor.sub });
     if (!inserted) throw conflict('This endpoint is already a recipient of the case.');
     const latest = await findVersion(tx, caseId);
     return latest ? createDeliveries(tx, caseId, latest.version, [id]) : [];

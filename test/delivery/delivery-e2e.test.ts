@@ -296,6 +296,23 @@ it('never delivers a version after a newer one: signing version 2 supersedes ver
   expect((await deliveries(caseId)).find((d) => d.version === 1)?.state).toBe('superseded');
 }, 120_000);
 
+it('reads a patient id given for the recipient before filing the report under it', async () => {
+  const intake = referredIntake();
+  const caseId = await openCaseIn(svc, cm, 'assigned', intake);
+  expect((await svc.request('POST', `/api/cases/${caseId}/recipients`, { token: cm, body: { endpointId, patient: { id: 'no-such-patient' } } })).status).toBe(201);
+  expect((await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body: opinionFor(intake) })).status).toBe(200);
+  expect((await svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist })).status).toBe(201);
+  const review = await until(caseId, 1, ['needs_review', 'delivered', 'failed']);
+  expect(review).toMatchObject({ state: 'needs_review', reviewReason: 'Patient/no-such-patient does not exist at the recipient.' });
+  expect(await byIdentifier('DiagnosticReport', REPORT_IDENTIFIER_SYSTEM, `${caseId}-v1`)).toHaveLength(0);
+  // The case manager chooses the right one: delivered under it.
+  const [recipient] = ((await (await svc.request('GET', `/api/cases/${caseId}/recipients`, { token: cm })).json()) as { items: { id: string }[] }).items;
+  expect((await svc.request('POST', `/api/cases/${caseId}/recipients/${recipient?.id}/patient`, { token: cm, body: { patientId: fixturePatientId('referring-ehr') } })).status).toBe(200);
+  expect((await until(caseId, 1, ['delivered'])).state).toBe('delivered');
+  const [report] = await byIdentifier<DiagnosticReport>('DiagnosticReport', REPORT_IDENTIFIER_SYSTEM, `${caseId}-v1`);
+  expect(report?.subject?.reference).toBe(`Patient/${fixturePatientId('referring-ehr')}`);
+}, 90_000);
+
 it('writes one by one with conditional creates where the recipient offers no transaction', async () => {
   // The same EHR registered again, its capabilities without the whole-system transaction.
   const admin = await svc.token('admin');
