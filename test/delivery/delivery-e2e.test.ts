@@ -68,6 +68,17 @@ async function until(caseId: string, version: number, states: string[]): Promise
   return all.find((x) => x.version === version) as DeliveryView;
 }
 
+/** The referring EHR registered again as another endpoint (its own SMART client), to change its capabilities. */
+async function registerEhrAgain(suffix: string, name: string): Promise<string> {
+  const smart = await makeSmartClient(`${CLIENT}-${suffix}`, 'ES384');
+  ehr.registerClient({ clientId: smart.clientId, jwks: smart.publicJwks });
+  const res = await svc.request('POST', '/api/endpoints', {
+    token: await svc.token('admin'),
+    body: { name, baseUrl: ehr.baseUrl, auth: { type: 'smart-backend', clientId: smart.clientId, privateKeyJwk: smart.privateKeyJwk, scope: RECIPIENT_SCOPE }, allowInsecureHttp: true },
+  });
+  return ((await res.json()) as { id: string }).id;
+}
+
 async function signedCase(intake = referredIntake()): Promise<string> {
   const caseId = await openCaseIn(svc, cm, 'assigned', intake);
   expect((await svc.request('POST', `/api/cases/${caseId}/recipients`, { token: cm, body: { endpointId } })).status).toBe(201);
@@ -315,14 +326,7 @@ it('reads a patient id given for the recipient before filing the report under it
 
 it('writes one by one with conditional creates where the recipient offers no transaction', async () => {
   // The same EHR registered again, its capabilities without the whole-system transaction.
-  const admin = await svc.token('admin');
-  const smart = await makeSmartClient(`${CLIENT}-seq`, 'ES384');
-  ehr.registerClient({ clientId: smart.clientId, jwks: smart.publicJwks });
-  const res = await svc.request('POST', '/api/endpoints', {
-    token: admin,
-    body: { name: 'Referring EHR (no transactions)', baseUrl: ehr.baseUrl, auth: { type: 'smart-backend', clientId: smart.clientId, privateKeyJwk: smart.privateKeyJwk, scope: RECIPIENT_SCOPE }, allowInsecureHttp: true },
-  });
-  const sequential = ((await res.json()) as { id: string }).id;
+  const sequential = await registerEhrAgain('seq', 'Referring EHR (no transactions)');
   await svc.service.db.query(`UPDATE endpoints SET capabilities = jsonb_set(capabilities, '{systemInteractions}', '[]') WHERE id = $1`, [sequential]);
   const intake = referredIntake();
   const caseId = await openCaseIn(svc, cm, 'assigned', intake);
@@ -343,14 +347,7 @@ it('writes one by one with conditional creates where the recipient offers no tra
 
 it('does not resend a write whose answer was lost where the recipient does not declare conditional create', async () => {
   // The same EHR registered again, its CapabilityStatement without conditionalCreate for DiagnosticReport.
-  const admin = await svc.token('admin');
-  const smart = await makeSmartClient(`${CLIENT}-nocc`, 'ES384');
-  ehr.registerClient({ clientId: smart.clientId, jwks: smart.publicJwks });
-  const res = await svc.request('POST', '/api/endpoints', {
-    token: admin,
-    body: { name: 'Referring EHR (If-None-Exist not declared)', baseUrl: ehr.baseUrl, auth: { type: 'smart-backend', clientId: smart.clientId, privateKeyJwk: smart.privateKeyJwk, scope: RECIPIENT_SCOPE }, allowInsecureHttp: true },
-  });
-  const endpointId = ((await res.json()) as { id: string }).id;
+  const endpointId = await registerEhrAgain('nocc', 'Referring EHR (If-None-Exist not declared)');
   const { rows } = await svc.service.db.query<{ cc: boolean | null }>(`SELECT (capabilities->'resources'->'DiagnosticReport'->>'conditionalCreate')::boolean AS cc FROM endpoints WHERE id = $1`, [endpointId]);
   expect(rows[0]?.cc).toBe(true);
   await svc.service.db.query(`UPDATE endpoints SET capabilities = capabilities #- '{resources,DiagnosticReport,conditionalCreate}' WHERE id = $1`, [endpointId]);
