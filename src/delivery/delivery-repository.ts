@@ -105,7 +105,7 @@ export async function supersedeOlderDeliveries(db: Queryable, caseId: string, ve
   return rows.length;
 }
 
-/** Whether a newer version than `delivery`'s goes to its recipient. */
+/** The newest version after `delivery`'s that goes to its recipient (cancelled ones aside), if any. */
 export async function newerVersionGoesTo(db: Queryable, delivery: Pick<DeliveryRow, 'recipientId' | 'version'>): Promise<number | undefined> {
   const { rows } = await db.query<{ version: number }>(
     `SELECT max(version) AS version FROM deliveries WHERE recipient_id = $1 AND version > $2 AND state <> 'cancelled'`,
