@@ -4,7 +4,7 @@ import { AssemblyTooLargeError } from '../src/assembly/assembly-memory';
 import { hasBundleVersion } from '../src/assembly/bundle-repository';
 import type { CaseServiceDeps } from '../src/cases/case-service';
 import { errorFields, logger, withLogContext } from '../src/log';
-import { recordEvent } from '../src/notify/events';
+import { recordEventOnce } from '../src/notify/events';
 import { finishPull, recordsCompleteAfter } from '../src/pull/finish-pull';
 import { pullAssemblyTrigger } from '../src/pull/pull-progress';
 import { answerRequestsOfPull } from '../src/review/information-request-answers';
@@ -47,13 +47,14 @@ export function startAssembleCaseWorker(
             const made = job.attemptsMade + 1;
             if (made >= (job.opts.attempts ?? 1)) {
               const reason = `the assembly failed ${made} time${made === 1 ? '' : 's'} (${errorFields(err).errorName})`;
-              await recordEvent(deps.db, 'assembly.failed', caseId, { caseId, pullId, pullState: state, reason })
+              await recordEventOnce(deps.db, 'assembly.failed', caseId, { caseId, pullId, trigger, pullState: state, reason }, 'trigger')
                 .catch((e: unknown) => logger.error('assembly failure not recorded', { caseId, pullId, ...errorFields(e) }));
             }
             throw err;
           }
-          // Retrying cannot help (this process is too small for the case): say so once, and end the job.
-          await recordEvent(deps.db, 'assembly.failed', caseId, { caseId, pullId, pullState: state, reason: err.detail });
+          // Retrying cannot help (this process is too small for the case): say so once (a run again
+          // after a crash does not say it twice), and end the job.
+          await recordEventOnce(deps.db, 'assembly.failed', caseId, { caseId, pullId, trigger, pullState: state, reason: err.detail }, 'trigger');
           logger.error('case too large to assemble in this process', { caseId, pullId, resources: err.resources, budgetMb: Math.floor(err.budgetBytes / 1048576) });
           return { state, assembled: false };
         }

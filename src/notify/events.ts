@@ -99,6 +99,19 @@ export async function recordEvent(db: Queryable, type: EventType, caseId: string
   await db.query('INSERT INTO outbox (type, case_id, data) VALUES ($1, $2, $3)', [type, caseId, JSON.stringify(data)]);
 }
 
+/**
+ * {@link recordEvent} unless the case already has an event of the type whose `data[key]` equals this
+ * one's (a job run again after a crash tells once). @returns whether it was recorded
+ */
+export async function recordEventOnce(db: Queryable, type: EventType, caseId: string, data: Record<string, unknown>, key: string): Promise<boolean> {
+  const result = await db.query(
+    `INSERT INTO outbox (type, case_id, data) SELECT $1, $2, $3
+     WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE case_id = $2 AND type = $1 AND data->>$4 = $3::jsonb->>$4)`,
+    [type, caseId, JSON.stringify(data), key],
+  );
+  return result.rowCount === 1;
+}
+
 /** What workers and the API use to start work after a commit (BullMQ producers, see queues/deliver-report.ts). */
 export interface WorkDispatch {
   /** Queues the delivery job; `requeues` makes a new job id after a manual retry. */

@@ -168,12 +168,18 @@ it('tells the case managers when a finished pull\'s assembly fails on its last a
   const jobId = assembleJobId(pull.id, pull.attempt);
   await parents.add('assemble', { pullId: pull.id, caseId: pull.caseId, attempt: pull.attempt }, { jobId, attempts: 2 });
   const worker = startAssembleCaseWorker({ ...caseDeps(), mappings: () => loadTerminologyMappings() }, () => bullConnectionOptions(REDIS_URL), prefix, 30_000);
-  try {
+  const failedForGood = async (): Promise<void> => {
     const deadline = Date.now() + 60_000;
     while ((await parents.getJobState(jobId)) !== 'failed') {
       if (Date.now() > deadline) throw new Error(`the parent did not fail for good: ${await parents.getJobState(jobId)}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
+  };
+  try {
+    await failedForGood();
+    // Run once more (as after a crash in its last attempt): it fails again, and says so no second time.
+    await (await parents.getJob(jobId))?.retry('failed');
+    await failedForGood();
   } finally {
     await worker.close();
   }
