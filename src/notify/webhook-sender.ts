@@ -9,7 +9,7 @@
  */
 import type { AddressPolicy } from '../fhir';
 import { assertAllowedEndpointUrl, UrlRefusedError } from '../fhir';
-import { HttpTransport } from '../fhir/http-transport';
+import { discardBody, HttpTransport } from '../fhir/http-transport';
 import type { OutboundProxy } from '../fhir/outbound-proxy';
 import type { Database } from '../db/database';
 import type { SecretBox } from '../security/secret-box';
@@ -93,7 +93,8 @@ export async function sendWebhook(deps: WebhookSenderDeps, transports: WebhookTr
   let status: number | null = null;
   try {
     const url = await assertAllowedEndpointUrl(hook.url, { allowInsecureHttp: hook.allowInsecureHttp, addressPolicy: deps.addressPolicy });
-    const res = await transports.get(hook.allowInsecureHttp).buffered(
+    // Only the status counts: the subscriber's reply body (an HTML page, any encoding) is not read.
+    const res = await transports.get(hook.allowInsecureHttp).stream(
       {
         method: 'POST',
         url,
@@ -108,9 +109,10 @@ export async function sendWebhook(deps: WebhookSenderDeps, transports: WebhookTr
         body,
         timeoutMs: deps.timeoutMs,
       },
-      64 * 1024,
     );
     status = res.status;
+    discardBody(res.body);
+    res.done();
     if (res.status < 200 || res.status >= 300) throw new Error(`subscriber answered HTTP ${res.status}`);
     await webhookDeliveryAttempt(deps.db, delivery.id, status, null);
     await webhookDelivered(deps.db, delivery.id, hook.id);

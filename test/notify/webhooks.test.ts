@@ -25,6 +25,12 @@ beforeAll(async () => {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       received.push({ path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+      if (req.url === '/chatty') {
+        // A framework's default page: 200, a large body in an encoding the sender does not decode.
+        res.writeHead(200, { 'content-type': 'text/html', 'content-encoding': 'zstd' });
+        res.end(Buffer.alloc(200 * 1024, 0x41));
+        return;
+      }
       res.statusCode = req.url === '/broken' ? 500 : 204;
       res.end();
     });
@@ -125,6 +131,25 @@ it('retries a failing subscriber, then disables and reports it after failed even
   await transferRequest(caseId);
   const enabled = await svc.request('POST', `/api/webhooks/${hook}/enable`, { token: admin });
   expect(await enabled.json()).toMatchObject({ state: 'active', consecutiveFailures: 0 });
+}, 60_000);
+
+it('counts a 2xx as delivered whatever the subscriber sends back with it', async () => {
+  const hook = await subscribe('/chatty');
+  const caseId = await openCaseIn(svc, cm, 'report_signed');
+  await transferRequest(caseId);
+  const view = await eventually(
+    async () => ((await (await svc.request('GET', '/api/webhooks', { token: admin })).json()) as { items: { id: string; state: string; consecutiveFailures: number }[] }).items.find((w) => w.id === hook),
+    (w) => received.some((r) => r.path === '/chatty' && r.body.includes(caseId)) && w?.consecutiveFailures === 0,
+    30_000,
+  );
+  expect(view).toMatchObject({ state: 'active', consecutiveFailures: 0 });
+  const { rows } = await svc.service.db.query<{ state: string; last_status: number | null }>(
+    'SELECT d.state, d.last_status FROM webhook_deliveries d WHERE d.webhook_id = $1',
+    [hook],
+  );
+  expect(rows).toEqual([{ state: 'delivered', last_status: 200 }]);
+  expect(received.filter((r) => r.path === '/chatty')).toHaveLength(1);
+  expect((await svc.request('DELETE', `/api/webhooks/${hook}`, { token: admin })).status).toBe(204);
 }, 60_000);
 
 it('answers 409 for a transfer request before the case is under review', async () => {
