@@ -37,6 +37,15 @@ const BY_NAME: Readonly<Record<string, ActiveContent>> = {
   '/RichMedia': 'rich media',
 };
 
+/**
+ * A PDF name as readers see it (`/JavaScript`): `#` and any two hex digits stand for a byte (ISO
+ * 32000-1 §7.3.5). pdf-lib decodes only upper-case hex, so `/#4aavaScript` would pass as another name.
+ */
+function decodedName(name: PDFName): string {
+  const text = name.decodeText();
+  return `/${text.includes('#') ? text.replace(/#([0-9a-fA-F]{2})/g, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16))) : text}`;
+}
+
 /** Nesting followed inside one object (deeper is not real PDF structure). */
 const MAX_DEPTH = 32;
 
@@ -45,11 +54,11 @@ function visit(obj: PDFObject | undefined, found: Set<ActiveContent>, depth: num
   const dict = obj instanceof PDFStream ? obj.dict : obj instanceof PDFDict ? obj : undefined;
   if (dict) {
     for (const [key, value] of dict.entries()) {
-      const name = key.asString();
+      const name = decodedName(key);
       const byKey = BY_KEY[name];
       if (byKey) found.add(byKey);
       if ((name === '/S' || name === '/Type') && value instanceof PDFName) {
-        const byName = BY_NAME[value.asString()];
+        const byName = BY_NAME[decodedName(value)];
         if (byName) found.add(byName);
       }
       visit(value, found, depth + 1);

@@ -74,6 +74,18 @@ describe('active content', () => {
       await doc.attach(Buffer.from('x'), 'a.txt', { mimeType: 'text/plain' });
     });
     expect(await inspectPdf(both)).toMatchObject({ activeContent: ['JavaScript', 'embedded file'] });
+    // Names written with lower-case hex escapes (`/Lau#6ech`, `/#4aavaScript`) are the same names to a reader.
+    const plainLaunch = await (async () => {
+      const doc = await PDFDocument.create();
+      doc.addPage();
+      doc.catalog.set(PDFName.of('OpenAction'), doc.context.obj({ S: 'Launch', F: PDFString.of('calc.exe') }));
+      doc.addJavaScript('main', 'this.print()');
+      return Buffer.from(await doc.save({ useObjectStreams: false })).toString('latin1');
+    })();
+    expect(plainLaunch).toContain('/Launch');
+    expect(plainLaunch).toContain('/JavaScript');
+    const escaped = Buffer.from(plainLaunch.replaceAll('/Launch', '/Lau#6ech').replaceAll('/JavaScript', '/#4aavaScript'), 'latin1');
+    expect(await inspectPdf(escaped)).toMatchObject({ activeContent: expect.arrayContaining(['JavaScript', 'launch action']) as unknown as string[] });
     // The shared and fixture PDFs are plain documents.
     for (const name of ['minimal-document.pdf', 'inline-image.pdf']) expect(await inspectPdf(read(SHARED, name))).not.toHaveProperty('activeContent');
     for (const name of fs.readdirSync(FIXTURES)) expect([name, (await inspectPdf(read(FIXTURES, name))).activeContent]).toEqual([name, undefined]);
