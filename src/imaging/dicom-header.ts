@@ -287,11 +287,15 @@ function text(ds: DataSet, tag: string, decode: TextDecode): string | undefined 
   return bytes ? trimValue(decode(bytes)) : undefined;
 }
 
-/** An IS value (first value if multi-valued). */
+/**
+ * An IS value (first value if multi-valued), where it fits a FHIR unsignedInt (0..2,147,483,647, what
+ * series and instance numbers and frame counts become): DICOM allows `-1` or twelve digits.
+ */
 function integer(ds: DataSet, tag: string): number | undefined {
   const value = ascii(ds, tag)?.split('\\')[0]?.trim();
   if (!value || !/^[+-]?\d{1,12}$/.test(value)) return undefined;
-  return Number.parseInt(value, 10);
+  const n = Number.parseInt(value, 10);
+  return n >= 0 && n <= 2_147_483_647 ? n : undefined;
 }
 
 function uint16(ds: DataSet, tag: string): number | undefined {

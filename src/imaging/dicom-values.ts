@@ -27,6 +27,9 @@ export function dicomDateTimeToFhir(da: string | undefined, tm: string | undefin
   const zone = /^([+-])(\d{2})(\d{2})$/.exec(offset?.trim() ?? '');
   const time = /^(\d{2}):?(\d{2})?:?(\d{2})?(?:\.(\d{1,6}))?$/.exec(tm?.trim() ?? '');
   if (!zone || !time) return date;
+  // FHIR allows offsets up to ±13:59 and ±14:00 (DICOM's own range is -12:00..+14:00): another is no zone.
+  const [zh, zm] = [Number(zone[2]), Number(zone[3])];
+  if (zm > 59 || zh > 14 || (zh === 14 && zm !== 0)) return date;
   const [, hh, mm = '00', ss = '00', frac] = time;
   if (Number(hh) > 23 || Number(mm) > 59 || Number(ss) > 60) return date;
   const fraction = frac ? `.${frac.padEnd(3, '0').slice(0, 3)}` : '';

@@ -82,6 +82,12 @@ describe('buildImagingStudies', () => {
     expect(dicomDateTimeToFhir('20061219', '111154.812', '-0500')).toBe('2006-12-19T11:11:54.812-05:00');
     expect(dicomDateTimeToFhir('2006.12.19', '1111', '+0100')).toBe('2006-12-19T11:11:00+01:00');
     expect(dicomDateTimeToFhir('20061332', '1111', '+0100')).toBeUndefined();
+    // Offsets FHIR cannot write (beyond ±14:00, or minutes past 59): no zone, so the date alone.
+    expect(dicomDateTimeToFhir('20240102', '101500', '+1400')).toBe('2024-01-02T10:15:00+14:00');
+    expect(dicomDateTimeToFhir('20240102', '101500', '-1200')).toBe('2024-01-02T10:15:00-12:00');
+    expect(dicomDateTimeToFhir('20240102', '101500', '+1500')).toBe('2024-01-02');
+    expect(dicomDateTimeToFhir('20240102', '101500', '+1430')).toBe('2024-01-02');
+    expect(dicomDateTimeToFhir('20240102', '101500', '+0575')).toBe('2024-01-02');
   });
 });
 
