@@ -206,6 +206,20 @@ describe('imagingstudy:study-uid', () => {
   it('keeps two studies of the same procedure apart', () => {
     expect(dedupeImagingStudies([nr('a', study('2.25.1', 'urn:uuid:e-a')), nr('b', study('2.25.2', 'urn:uuid:e-b'))]).merges).toEqual([]);
   });
+
+  it("keeps the family's uploaded instances in a series the EHR lists without them, and the larger counts", () => {
+    // The EHR: the study and its series with counts, no instances listed. The upload: 3 instances of that series.
+    const pulled = study('2.25.1', 'urn:uuid:e-a', { numberOfSeries: 1, numberOfInstances: 120, series: [{ uid: '2.25.9', modality: { system: 'x', code: 'CT' }, numberOfInstances: 120, endpoint: [{ reference: 'urn:uuid:e-a' }] }] });
+    const instance = (n: number) => ({ uid: `2.25.9.${n}`, sopClass: { system: 'urn:ietf:rfc:3986', code: 'urn:oid:1.2.840.10008.5.1.4.1.1.2' } });
+    const uploaded = study('2.25.1', 'urn:uuid:e-b', { numberOfSeries: 1, numberOfInstances: 3, series: [{ uid: '2.25.9', modality: { system: 'x', code: 'CT' }, numberOfInstances: 3, instance: [1, 2, 3].map(instance) }] });
+    for (const order of [[nr('a', pulled), nr('b', uploaded)], [nr('a', uploaded), nr('b', pulled)]]) {
+      const s = dedupeImagingStudies(order).survivors[0]?.resource as ImagingStudy;
+      expect(s.series).toHaveLength(1);
+      expect(s.series?.[0]?.instance?.map((i) => i.uid)).toEqual(['2.25.9.1', '2.25.9.2', '2.25.9.3']);
+      expect(s.series?.[0]?.numberOfInstances).toBe(120);
+      expect(s).toMatchObject({ numberOfSeries: 1, numberOfInstances: 120 });
+    }
+  });
 });
 
 describe('immunization, allergy, procedure, encounter', () => {

@@ -28,28 +28,57 @@ export function studyUids(study: ImagingStudy): string[] {
   return out;
 }
 
+/** Elements of `a` then those of `b` not in `a` by `key` (copies of `b`'s). */
+function unionByKey(a: readonly JsonValue[], b: readonly JsonValue[], key: (v: JsonObject) => unknown): JsonValue[] {
+  const out = [...a];
+  const seen = new Set(a.filter(isObject).map(key).filter((k) => k !== undefined));
+  for (const v of b) {
+    if (!isObject(v)) continue;
+    const k = key(v);
+    if (k !== undefined && seen.has(k)) continue;
+    if (k !== undefined) seen.add(k);
+    out.push(cloneJson(v));
+  }
+  return out;
+}
+
+const count = (value: JsonValue | undefined): number => (typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : 0);
+
+/**
+ * The duplicate's series joined into the survivor's: a series of its own is added; a shared one
+ * (same UID) gets the instances it lacks (by SOP Instance UID: the family's uploaded images stay
+ * reachable when the EHR's study lists none) and every source's endpoints. Counts are the larger of
+ * what either side declared and what is listed (https://hl7.org/fhir/R4/imagingstudy.html: a count
+ * may exceed the instances listed, never fall short of them).
+ */
 function unionSeries(survivor: JsonObject, duplicate: JsonObject): void {
   const ds = duplicate.series;
   if (!Array.isArray(ds)) return;
   const series: JsonValue[] = Array.isArray(survivor.series) ? [...survivor.series] : [];
-  let added = false;
   for (const d of ds) {
     if (!isObject(d)) continue;
     const i = series.findIndex((s) => isObject(s) && s.uid === d.uid);
     const s = series[i];
     if (i < 0 || !isObject(s)) {
       series.push(cloneJson(d));
-      added = true;
-    } else if (Array.isArray(d.endpoint)) {
-      series[i] = { ...s, endpoint: Array.isArray(s.endpoint) ? unionArray('endpoint', s.endpoint, d.endpoint) : cloneJson(d.endpoint) };
+      continue;
     }
+    const joined: JsonObject = { ...s };
+    if (Array.isArray(d.endpoint)) joined.endpoint = Array.isArray(s.endpoint) ? unionArray('endpoint', s.endpoint, d.endpoint) : cloneJson(d.endpoint);
+    if (Array.isArray(d.instance)) {
+      const instances = unionByKey(Array.isArray(s.instance) ? s.instance : [], d.instance, (x) => (typeof x.uid === 'string' ? x.uid : undefined));
+      if (instances.length > 0) joined.instance = instances;
+    }
+    const listed = Array.isArray(joined.instance) ? joined.instance.length : 0;
+    const most = Math.max(count(s.numberOfInstances), count(d.numberOfInstances), listed);
+    if (most > 0) joined.numberOfInstances = most;
+    series[i] = joined;
   }
   survivor.series = series;
-  if (added) {
-    survivor.numberOfSeries = series.length;
-    const counts = series.map((s) => (isObject(s) && Array.isArray(s.instance) ? s.instance.length : undefined));
-    if (counts.every((c) => c !== undefined)) survivor.numberOfInstances = counts.reduce((a: number, c) => a + (c ?? 0), 0);
-  }
+  survivor.numberOfSeries = Math.max(count(survivor.numberOfSeries), count(duplicate.numberOfSeries), series.length);
+  const perSeries = series.reduce<number>((n, x) => n + (isObject(x) ? Math.max(count(x.numberOfInstances), Array.isArray(x.instance) ? x.instance.length : 0) : 0), 0);
+  const instances = Math.max(count(survivor.numberOfInstances), count(duplicate.numberOfInstances), perSeries);
+  if (instances > 0) survivor.numberOfInstances = instances;
 }
 
 /** The rule. */
