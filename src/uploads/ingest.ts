@@ -180,7 +180,9 @@ async function parseFile(deps: IngestDeps, file: UploadFileRow): Promise<void> {
         return recordParse(deps.db, file.id, { state: 'flagged', reason: activeContentReason(pdf.activeContent), metadata: { pdf }, sha1Base64 });
       }
       if (pdf.ok) return recordParse(deps.db, file.id, { state: 'parsed', metadata: { pdf }, sha1Base64 });
-      return recordParse(deps.db, file.id, { state: pdf.encrypted ? 'flagged' : 'unparsed', reason: pdf.reason, metadata: { pdf }, sha1Base64 });
+      // Damaged but holding active content: flagged for review as well, not merely unreadable.
+      const reason = pdf.activeContent ? `${pdf.reason}; ${activeContentReason(pdf.activeContent)}` : pdf.reason;
+      return recordParse(deps.db, file.id, { state: pdf.encrypted || pdf.activeContent ? 'flagged' : 'unparsed', reason, metadata: { pdf }, sha1Base64 });
     }
     case 'zip':
       return recordParse(deps.db, file.id, { state: 'unparsed', reason: 'a zip inside a zip is not opened; kept as received' });

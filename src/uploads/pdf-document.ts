@@ -54,11 +54,12 @@ export async function inspectPdf(bytes: Uint8Array): Promise<PdfInspection> {
       ? { ok: false, encrypted: true, reason: 'encrypted PDF (password-protected)', ...activeContent }
       : { ok: false, encrypted: true, reason: 'encrypted PDF (password-protected)', pageCount, ...activeContent };
   }
+  // Damaged or truncated, it still says what active content it holds: readers open such files anyway.
   if (pageCount === undefined || pageCount === 0) {
-    return { ok: false, encrypted: false, reason: 'damaged PDF: no readable pages' };
+    return { ok: false, encrypted: false, reason: 'damaged PDF: no readable pages', ...activeContent };
   }
   if (!hasEofMarker(bytes)) {
-    return { ok: false, encrypted: false, reason: 'truncated PDF: no %%EOF marker at the end of the file', pageCount };
+    return { ok: false, encrypted: false, reason: 'truncated PDF: no %%EOF marker at the end of the file', pageCount, ...activeContent };
   }
   const title = attempt(() => doc.getTitle())?.trim();
   const creation = attempt(() => doc.getCreationDate());

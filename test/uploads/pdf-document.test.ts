@@ -86,6 +86,10 @@ describe('active content', () => {
     expect(plainLaunch).toContain('/JavaScript');
     const escaped = Buffer.from(plainLaunch.replaceAll('/Launch', '/Lau#6ech').replaceAll('/JavaScript', '/#4aavaScript'), 'latin1');
     expect(await inspectPdf(escaped)).toMatchObject({ activeContent: expect.arrayContaining(['JavaScript', 'launch action']) as unknown as string[] });
+    // Truncated (no %%EOF near the end), it still says what it holds.
+    const withScript = await pdfWith((doc) => doc.addJavaScript('main', 'app.alert(1)'));
+    const padded = Buffer.concat([Buffer.from(withScript), Buffer.alloc(1100, 0x20)]);
+    expect(await inspectPdf(padded)).toMatchObject({ ok: false, reason: expect.stringMatching(/^truncated PDF/) as unknown as string, activeContent: ['JavaScript'] });
     // The shared and fixture PDFs are plain documents.
     for (const name of ['minimal-document.pdf', 'inline-image.pdf']) expect(await inspectPdf(read(SHARED, name))).not.toHaveProperty('activeContent');
     for (const name of fs.readdirSync(FIXTURES)) expect([name, (await inspectPdf(read(FIXTURES, name))).activeContent]).toEqual([name, undefined]);
