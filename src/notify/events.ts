@@ -59,7 +59,9 @@ export function eventMessage(type: string, data: Record<string, unknown>): strin
     case 'sla.limit_missed':
       return `The report is past its 7-business-day limit (due ${dueText(data)}): act now.`;
     case 'opinion.signed':
-      return `The opinion was signed${v}; delivery to the referring physician's EHR has started.`;
+      return data.recipients === 0
+        ? `The opinion was signed${v}, but the case has no recipient: add the referring physician's EHR (POST /api/cases/${String(data.caseId ?? '{id}')}/recipients) and it is delivered at once.`
+        : `The opinion was signed${v}; delivery to the referring physician's EHR has started.`;
     case 'report.delivered':
       return `The report${v} was delivered to the referring physician's EHR.`;
     case 'delivery.needs_review':

@@ -175,7 +175,7 @@ export async function signOpinion(deps: OpinionServiceDeps, caseId: string, acto
     const ids = await createDeliveries(tx, caseId, version, recipients.map((r) => r.id));
     // An older version not sent yet is not sent at all: landing after this one, it would stand as the current report.
     await supersedeOlderDeliveries(tx, caseId, version, signedAt);
-    await recordEvent(tx, 'opinion.signed', caseId, { caseId, version, status: version > 1 ? 'amended' : 'final' });
+    await recordEvent(tx, 'opinion.signed', caseId, { caseId, version, status: version > 1 ? 'amended' : 'final', recipients: recipients.length });
     return ids;
   });
   logger.info('opinion signed', { caseId, version, count: deliveryIds.length });
