@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { errorFields, logger, withLogContext } from '../src/log';
 import { PermanentWebhookError, sendWebhook, WebhookTransports, type WebhookSenderDeps } from '../src/notify/webhook-sender';
 import { QUEUES } from './names';
+import { RESUMABLE_MAX_STALLED } from './resumable';
 
 /**
  * Queue `send-webhook`: one job per (subscriber, event). Retried with exponential backoff
@@ -61,7 +62,8 @@ export function startSendWebhookWorker(
           throw err;
         }
       }),
-    { connection: connection(), prefix, concurrency: 4 },
+    // A job whose worker died is sent again (at least once; the delivery id lets subscribers dedupe), not failed unrun.
+    { connection: connection(), prefix, concurrency: 4, maxStalledCount: RESUMABLE_MAX_STALLED },
   );
   worker.on('failed', (job, err) => logger.warn('webhook job failed', { jobId: job?.id, attempt: job?.attemptsMade, ...errorFields(err) }));
   worker.on('error', () => undefined);
