@@ -27,6 +27,9 @@ export interface SyntheticInstance {
   readonly birthDate?: string;
   readonly modality?: string;
   readonly studyDescription?: string | Buffer;
+  /** Series Number and Instance Number (IS) as written. */
+  readonly seriesNumber?: string;
+  readonly instanceNumber?: string;
   /** Extra bytes of a private element before Pixel Data (to make long headers). */
   readonly padding?: number;
 }
@@ -59,6 +62,8 @@ export function syntheticDicom(i: SyntheticInstance = {}): Buffer {
     parts.push(head, Buffer.alloc(i.padding, 0x41));
   }
   parts.push(element(0x0020, 0x000d, 'UI', i.studyUid ?? '1.2.3.4.5'), element(0x0020, 0x000e, 'UI', i.seriesUid ?? '1.2.3.4.5.6'));
+  if (i.seriesNumber !== undefined) parts.push(element(0x0020, 0x0011, 'IS', i.seriesNumber));
+  if (i.instanceNumber !== undefined) parts.push(element(0x0020, 0x0013, 'IS', i.instanceNumber));
   const pixelHead = Buffer.alloc(12);
   pixelHead.writeUInt16LE(0x7fe0, 0);
   pixelHead.writeUInt16LE(0x0010, 2);

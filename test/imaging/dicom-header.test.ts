@@ -2,7 +2,7 @@ import path from 'node:path';
 import { parseDicomFileSync, parseDicomBuffer } from '../../src/imaging/dicom-file';
 import { type DicomHeader, parseDicomHeader } from '../../src/imaging/dicom-header';
 import { sniffFileKind } from '../../src/uploads/sniff';
-import { corpusFiles, DICOM_DIR, element, expectedMetadata, readCorpus } from './support';
+import { corpusFiles, DICOM_DIR, element, expectedMetadata, readCorpus, syntheticDicom } from './support';
 
 /** expected-metadata.json key → DicomHeader field. */
 const FIELDS: ReadonlyArray<readonly [string, keyof DicomHeader]> = [
@@ -141,49 +141,14 @@ describe('malformed files give clear reasons', () => {
 });
 
 describe('numbers FHIR cannot hold', () => {
-  /** A minimal Part 10 file, explicit VR little endian, with the given data set elements. */
-  function part10(elements: readonly [number, number, string, string][]): Uint8Array {
-    const element = (group: number, elem: number, vr: string, value: string): Buffer => {
-      const bytes = Buffer.from(value.length % 2 === 0 ? value : `${value}${vr === 'UI' ? '\0' : ' '}`, 'latin1');
-      const head = Buffer.alloc(8);
-      head.writeUInt16LE(group, 0);
-      head.writeUInt16LE(elem, 2);
-      head.write(vr, 4, 'latin1');
-      head.writeUInt16LE(bytes.length, 6);
-      return Buffer.concat([head, bytes]);
-    };
-    const meta = Buffer.concat([element(0x0002, 0x0002, 'UI', '1.2.840.10008.5.1.4.1.1.2'), element(0x0002, 0x0003, 'UI', '1.2.3.4.5.6'), element(0x0002, 0x0010, 'UI', '1.2.840.10008.1.2.1')]);
-    const groupLength = Buffer.alloc(12);
-    groupLength.writeUInt16LE(0x0002, 0);
-    groupLength.writeUInt16LE(0x0000, 2);
-    groupLength.write('UL', 4, 'latin1');
-    groupLength.writeUInt16LE(4, 6);
-    groupLength.writeUInt32LE(meta.length, 8);
-    return Buffer.concat([Buffer.alloc(128), Buffer.from('DICM'), groupLength, meta, ...elements.map(([g, e, vr, v]) => element(g, e, vr, v))]);
-  }
-
   it('leaves out a negative or oversized series or instance number (FHIR unsignedInt)', () => {
-    const bytes = part10([
-      [0x0008, 0x0016, 'UI', '1.2.840.10008.5.1.4.1.1.2'],
-      [0x0008, 0x0018, 'UI', '1.2.3.4.5.6'],
-      [0x0020, 0x000d, 'UI', '1.2.3.4'],
-      [0x0020, 0x000e, 'UI', '1.2.3.4.5'],
-      [0x0020, 0x0011, 'IS', '-1'],
-      [0x0020, 0x0013, 'IS', '999999999999'],
-    ]);
-    const parsed = parseDicomHeader(bytes);
+    const parsed = parseDicomHeader(syntheticDicom({ studyUid: '1.2.3.4', seriesNumber: '-1', instanceNumber: '999999999999' }));
     if (!parsed.ok) throw new Error(parsed.reason);
     expect(parsed.header.studyInstanceUid).toBe('1.2.3.4');
     expect(parsed.header.seriesNumber).toBeUndefined();
     expect(parsed.header.instanceNumber).toBeUndefined();
-    const fits = parseDicomHeader(part10([
-      [0x0008, 0x0016, 'UI', '1.2.840.10008.5.1.4.1.1.2'],
-      [0x0008, 0x0018, 'UI', '1.2.3.4.5.6'],
-      [0x0020, 0x000d, 'UI', '1.2.3.4'],
-      [0x0020, 0x000e, 'UI', '1.2.3.4.5'],
-      [0x0020, 0x0011, 'IS', '7'],
-    ]));
+    const fits = parseDicomHeader(syntheticDicom({ seriesNumber: '7', instanceNumber: '2147483647' }));
     if (!fits.ok) throw new Error(fits.reason);
-    expect(fits.header.seriesNumber).toBe(7);
+    expect(fits.header).toMatchObject({ seriesNumber: 7, instanceNumber: 2147483647 });
   });
 });
