@@ -11,9 +11,12 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 export const SIGNATURE_HEADER = 'x-sob-signature';
 /** Unix seconds when the event was sent. */
 export const TIMESTAMP_HEADER = 'x-sob-timestamp';
-/** The event type. */
+/** The event type (also in the signed body, `type`: the header is not signed). */
 export const EVENT_HEADER = 'x-sob-event';
-/** Id of this delivery (the same on retries: subscribers de-duplicate by it). */
+/**
+ * Id of this delivery (the same on retries). Not signed: subscribers de-duplicate by the signed
+ * body's `id` (the event), which a replay cannot change.
+ */
 export const DELIVERY_HEADER = 'x-sob-delivery';
 
 /** `sha256=<hex>` of `timestamp.body`. */
