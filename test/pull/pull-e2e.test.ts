@@ -1,4 +1,5 @@
 import type { Bundle } from 'fhir/r4';
+import { OTHER_OBSERVATION_CATEGORIES } from '../../src/pull/pull-plan';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
 import { makeSmartClient } from '../support/smart-client';
@@ -59,10 +60,12 @@ function countsOf(b: Bundle, filter: (r: Record<string, unknown>) => boolean = (
   return counts;
 }
 
+/** What the US Core searches find: Observations of an observation-category code (laboratory, vital signs, and the others). */
+const OBSERVATION_CATEGORIES: ReadonlySet<string> = new Set(['laboratory', 'vital-signs', ...OTHER_OBSERVATION_CATEGORIES]);
 const usCoreCategory = (r: Record<string, unknown>): boolean => {
   if (r.resourceType !== 'Observation') return true;
   const codes = ((r.category ?? []) as { coding?: { code?: string }[] }[]).flatMap((c) => c.coding ?? []).map((c) => c.code);
-  return codes.includes('laboratory') || codes.includes('vital-signs');
+  return codes.some((c) => c !== undefined && OBSERVATION_CATEGORIES.has(c));
 };
 
 beforeAll(async () => {
