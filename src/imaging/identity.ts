@@ -96,8 +96,16 @@ function words(value: string): string[] {
   return folded === '' ? [] : folded.split(' ');
 }
 
+/**
+ * Whether any component group of the PN value (alphabetic, ideographic, phonetic: PS3.5 §6.2.1)
+ * names the case's child: `Yamada^Tarou=山田^太郎` is 山田 太郎 as the intake writes it.
+ */
 function namesMatch(pn: string, patient: CasePatient): boolean {
-  const inFile = parsePersonName(pn);
+  return pn.split('=').some((group) => groupMatches(group, patient));
+}
+
+function groupMatches(group: string, patient: CasePatient): boolean {
+  const inFile = parsePersonName(group);
   const fileFamily = words(inFile.family);
   const caseFamily = words(patient.family);
   if (fileFamily.length === 0 || caseFamily.length === 0) return false;

@@ -113,6 +113,11 @@ describe('checkIdentity', () => {
     expect(checkIdentity({ patientName: 'NUNEZ GARCIA^MARIA^JOSE', patientBirthDate: '20150304' }, child)).toEqual({ matches: true, mismatches: [], flags: [] });
     expect(checkIdentity({ patientName: 'Nunez^Maria', patientBirthDate: '20150304' }, child).matches).toBe(true);
     expect(checkIdentity({ patientName: 'García^José', patientBirthDate: '20150304' }, child).matches).toBe(true);
+    // Any component group of the name: the intake may write the child's name in its ideographic form.
+    const taro = { ...child, family: '山田', given: ['太郎'] };
+    expect(checkIdentity({ patientName: 'Yamada^Tarou=山田^太郎=やまだ^たろう', patientBirthDate: '20150304' }, taro).matches).toBe(true);
+    expect(checkIdentity({ patientName: '=山田^太郎', patientBirthDate: '20150304' }, taro).matches).toBe(true);
+    expect(checkIdentity({ patientName: 'Suzuki^Hanako=鈴木^花子', patientBirthDate: '20150304' }, taro).matches).toBe(false);
   });
 
   it('flags a different child, a different birth date, missing fields', () => {
