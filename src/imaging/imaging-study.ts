@@ -15,7 +15,7 @@ import { EXTENSION_BASE, FAMILY_UPLOAD_TAG, uploadFlagTag } from '../uploads/ori
 import { bodySiteCoding } from './body-part';
 import type { DicomHeader } from './dicom-header';
 import { dicomDateTimeToFhir } from './dicom-values';
-import { type CasePatient, checkIdentity, describeFlag, type IdentityFlag } from './identity';
+import { type CasePatient, checkIdentity, describeFlag, foldName, type IdentityFlag } from './identity';
 
 /** DICOM Controlled Terminology (PS3.16), the code system of modalities. */
 export const DICOM_DCM_SYSTEM = 'http://dicom.nema.org/resources/ontology/DCM';
@@ -223,7 +223,7 @@ export function reviewStudyIdentities(
     }
     if (patients.length > 1) {
       for (const field of ['patientName', 'patientId', 'patientBirthDate'] as const) {
-        if (new Set(patients.map((h) => h[field] ?? '')).size > 1) {
+        if (new Set(patients.map((h) => sameness(field, h[field]))).size > 1) {
           flags.push({ field: field === 'patientName' ? 'name' : field === 'patientId' ? 'patientId' : 'birthDate', problem: 'inconsistent' });
         }
       }
@@ -237,4 +237,14 @@ export function reviewStudyIdentities(
     });
   }
   return reviews;
+}
+
+/**
+ * What two files of one study must share in a patient field to be the same patient: a name up to
+ * case, accents and the empty trailing components DICOM lets writers omit (`Doe^Jane^^^` is
+ * `DOE^JANE`, PS3.5 §6.2.1); other fields as written (trimmed).
+ */
+function sameness(field: 'patientName' | 'patientId' | 'patientBirthDate', value: string | undefined): string {
+  const v = (value ?? '').trim();
+  return field === 'patientName' ? v.split('=').map(foldName).join('=').replace(/=+$/, '') : v;
 }

@@ -148,6 +148,15 @@ describe('checkIdentity', () => {
       ['1.2.4', true, []],
     ]);
   });
+
+  it('takes names written differently by two files of one study as the same name (case, accents, empty trailing parts)', () => {
+    const instances = [
+      headerWith({ patientName: 'Núñez^María', patientBirthDate: '20150304' }, '1.2.5', '1.2.5.1.1'),
+      headerWith({ patientName: 'NUNEZ^MARIA^^^', patientBirthDate: '20150304' }, '1.2.5', '1.2.5.1.2'),
+      headerWith({ patientName: 'Nunez^Maria=', patientBirthDate: '20150304' }, '1.2.5', '1.2.5.1.3'),
+    ];
+    expect(reviewStudyIdentities(instances, child).map((r) => [r.matches, r.mismatches])).toEqual([[true, []]]);
+  });
 });
 
 describe('mergeImagingStudies', () => {
