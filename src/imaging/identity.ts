@@ -22,11 +22,13 @@ export interface CasePatient {
   readonly birthDate?: string;
   /** Patient ids (MRNs) known for the child; the file's Patient ID is checked only when some are given. */
   readonly identifiers?: readonly string[];
+  /** FHIR administrative gender from the intake; checked against a file's Patient's Sex `M` or `F`. */
+  readonly sex?: string;
 }
 
 /** One reason for review. Values are PHI: show them to the case manager, never log them. */
 export interface IdentityFlag {
-  readonly field: 'name' | 'birthDate' | 'patientId';
+  readonly field: 'name' | 'birthDate' | 'patientId' | 'sex';
   readonly problem: 'mismatch' | 'missing' | 'inconsistent';
   readonly inFile?: string;
   readonly expected?: string;
@@ -41,7 +43,10 @@ export interface IdentityCheck {
 }
 
 /** The patient fields of a header. */
-export type PatientFields = Pick<DicomHeader, 'patientName' | 'patientId' | 'patientBirthDate'>;
+export type PatientFields = Pick<DicomHeader, 'patientName' | 'patientId' | 'patientBirthDate' | 'patientSex'>;
+
+/** DICOM Patient's Sex (0010,0040) `M` / `F` as FHIR administrative gender; `O` and empty say nothing to compare. */
+const DICOM_SEX: Readonly<Record<string, string>> = { M: 'male', F: 'female' };
 
 /** Compares the patient in one DICOM header with the case patient. */
 export function checkIdentity(header: PatientFields, casePatient: CasePatient): IdentityCheck {
@@ -65,12 +70,16 @@ export function checkIdentity(header: PatientFields, casePatient: CasePatient): 
     if (!header.patientId) flags.push({ field: 'patientId', problem: 'missing' });
     else if (!ids.some((id) => id.trim() === header.patientId)) flags.push({ field: 'patientId', problem: 'mismatch', inFile: header.patientId });
   }
+  const sexInFile = DICOM_SEX[header.patientSex?.trim().toUpperCase() ?? ''];
+  if (sexInFile && (casePatient.sex === 'male' || casePatient.sex === 'female') && sexInFile !== casePatient.sex) {
+    flags.push({ field: 'sex', problem: 'mismatch', inFile: header.patientSex?.trim() ?? '', expected: casePatient.sex });
+  }
   return { matches: flags.length === 0, mismatches: flags.map(describeFlag), flags };
 }
 
 /** A log-safe sentence for a flag. */
 export function describeFlag(flag: IdentityFlag): string {
-  const what = { name: 'patient name', birthDate: 'birth date', patientId: 'patient ID' }[flag.field];
+  const what = { name: 'patient name', birthDate: 'birth date', patientId: 'patient ID', sex: "patient's sex" }[flag.field];
   switch (flag.problem) {
     case 'missing':
       return `${what} missing in the file`;

@@ -47,7 +47,7 @@ export function uploadFileUrl(caseId: string, fileId: string): string {
 
 /** What the case Patient is, for identity checks of DICOM files. */
 export function casePatientOf(intake: Intake): CasePatient {
-  return { family: intake.patient.name.family, given: intake.patient.name.given, birthDate: intake.patient.birthDate };
+  return { family: intake.patient.name.family, given: intake.patient.name.given, birthDate: intake.patient.birthDate, ...(intake.patient.sex ? { sex: intake.patient.sex } : {}) };
 }
 
 const ingested = (row: UploadFileRow): boolean => row.state !== 'received' && row.blobSha256 !== null;

@@ -120,6 +120,15 @@ describe('checkIdentity', () => {
     expect(checkIdentity({ patientName: 'Suzuki^Hanako=鈴木^花子', patientBirthDate: '20150304' }, taro).matches).toBe(false);
   });
 
+  it("compares the file's sex where both say male or female", () => {
+    const girl = { ...child, sex: 'female' };
+    expect(checkIdentity({ patientName: 'Nunez^Maria', patientBirthDate: '20150304', patientSex: 'F' }, girl).matches).toBe(true);
+    expect(checkIdentity({ patientName: 'Nunez^Maria', patientBirthDate: '20150304', patientSex: 'O' }, girl).matches).toBe(true);
+    expect(checkIdentity({ patientName: 'Nunez^Maria', patientBirthDate: '20150304', patientSex: 'M' }, { ...child, sex: 'unknown' }).matches).toBe(true);
+    const boy = checkIdentity({ patientName: 'Nunez^Maria', patientBirthDate: '20150304', patientSex: 'M ' }, girl);
+    expect(boy).toMatchObject({ matches: false, mismatches: ["patient's sex differs from the case patient"], flags: [{ field: 'sex', problem: 'mismatch', inFile: 'M', expected: 'female' }] });
+  });
+
   it('flags a different child, a different birth date, missing fields', () => {
     const other = checkIdentity({ patientName: 'Nunez^Pedro', patientBirthDate: '20170101' }, child);
     expect(other.matches).toBe(false);
