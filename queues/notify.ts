@@ -6,7 +6,7 @@ import type { WorkDispatch } from '../src/notify/events';
 import { drainOutbox, lostWebhookDeliveries } from '../src/notify/outbox-processor';
 import { keepJobScheduler } from './keep-scheduled';
 import { QUEUES } from './names';
-import { createWebhookQueue, enqueueWebhooks } from './send-webhook';
+import { createWebhookQueue, enqueueWebhooks, requeueWebhooks } from './send-webhook';
 
 /**
  * Queue `notify`: drains the Postgres outbox into case-manager notifications and webhook jobs.
@@ -40,7 +40,7 @@ export function startNotifyWorker(deps: NotifyDeps, connection: () => Connection
           if (drained.events === 0) break;
         }
         if (job.name === 'drain' && job.repeatJobKey) {
-          await enqueueWebhooks(webhookQueue, await lostWebhookDeliveries(deps.db, deps.staleAfterMs), deps.webhooks);
+          await requeueWebhooks(webhookQueue, await lostWebhookDeliveries(deps.db, deps.staleAfterMs), deps.webhooks);
           for (const d of await staleDeliveries(deps.db, new Date(Date.now() - deps.staleAfterMs))) await deps.dispatch.deliver(d.id, d.requeues);
         }
         return { events };

@@ -43,6 +43,21 @@ export async function enqueueWebhooks(queue: Queue<SendWebhookPayload>, ids: rea
   );
 }
 
+/**
+ * Queues again webhook deliveries still `queued` in PostgreSQL whose jobs may be lost (the stale
+ * sweep). A job of that id that already ended is run once more: one that found its subscriber
+ * disabled completed without sending (the row stayed `queued`, to go once the subscriber is enabled
+ * again), and re-adding its id alone did nothing while BullMQ kept the ended job (a day).
+ */
+export async function requeueWebhooks(queue: Queue<SendWebhookPayload>, ids: readonly string[], policy: { attempts: number; backoffMs: number }): Promise<void> {
+  await enqueueWebhooks(queue, ids, policy);
+  for (const id of ids) {
+    const jobId = webhookJobId(id);
+    const state = await queue.getJobState(jobId);
+    if (state === 'completed' || state === 'failed') await (await queue.getJob(jobId))?.retry(state);
+  }
+}
+
 /** The `send-webhook` worker (its HTTP pools closed by `close`). */
 export function startSendWebhookWorker(
   deps: WebhookSenderDeps,
