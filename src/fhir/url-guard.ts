@@ -18,6 +18,9 @@ import { FhirNetworkError, OffOriginUrlError, UrlRefusedError } from './errors';
  */
 
 /** Resolves a host name to all its addresses (default: `dns.lookup(host, { all: true })`). */
+
+/** The refusal of a host name with no address (NXDOMAIN): permanent for an EHR endpoint, worth retrying for a webhook subscriber mid-redeploy. */
+export const HOST_DOES_NOT_RESOLVE = 'host does not resolve';
 export type HostResolver = (hostname: string) => Promise<LookupAddress[]>;
 
 /** How an endpoint's URLs are checked. `allowInsecureHttp` comes from the endpoint registration. */
@@ -148,11 +151,11 @@ export async function assertAllowedEndpointUrl(url: string, options: UrlGuardOpt
     answers = await (options.resolve ?? defaultResolve)(host);
   } catch (err) {
     const code = (err as { code?: unknown }).code;
-    if (code === 'ENOTFOUND') throw new UrlRefusedError('host does not resolve');
+    if (code === 'ENOTFOUND') throw new UrlRefusedError(HOST_DOES_NOT_RESOLVE);
     // Temporary DNS trouble (EAI_AGAIN, timeouts): worth another try later.
     throw new FhirNetworkError('dns lookup failed', typeof code === 'string' ? code : undefined, true, true, { cause: err });
   }
-  if (answers.length === 0) throw new UrlRefusedError('host does not resolve');
+  if (answers.length === 0) throw new UrlRefusedError(HOST_DOES_NOT_RESOLVE);
   for (const answer of answers) assertAddressAllowed(policy, answer.address);
   return parsed;
 }

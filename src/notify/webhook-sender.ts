@@ -9,6 +9,7 @@
  */
 import type { AddressPolicy } from '../fhir';
 import { assertAllowedEndpointUrl, UrlRefusedError } from '../fhir';
+import { HOST_DOES_NOT_RESOLVE } from '../fhir/url-guard';
 import { discardBody, HttpTransport } from '../fhir/http-transport';
 import type { OutboundProxy } from '../fhir/outbound-proxy';
 import type { Database } from '../db/database';
@@ -120,7 +121,9 @@ export async function sendWebhook(deps: WebhookSenderDeps, transports: WebhookTr
   } catch (err) {
     const message = err instanceof Error ? err.message : 'error';
     await webhookDeliveryAttempt(deps.db, delivery.id, status, message);
-    const permanent = err instanceof UrlRefusedError;
+    // A refused URL (scheme, address policy) stays refused; a name that does not resolve may again
+    // (a subscriber's DNS mid-change): retried like any failure.
+    const permanent = err instanceof UrlRefusedError && err.reason !== HOST_DOES_NOT_RESOLVE;
     if (lastAttempt || permanent) {
       const disabled = await webhookEventFailed(deps.db, delivery.id, hook.id, message, deps.disableAfter);
       if (disabled) {

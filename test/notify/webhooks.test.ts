@@ -152,6 +152,22 @@ it('counts a 2xx as delivered whatever the subscriber sends back with it', async
   expect((await svc.request('DELETE', `/api/webhooks/${hook}`, { token: admin })).status).toBe(204);
 }, 60_000);
 
+it('retries a subscriber whose host name does not resolve (a DNS change), like any failure', async () => {
+  const hook = await subscribe('/dns');
+  // Its DNS name stops resolving after registration (registration itself checks the address).
+  await svc.service.db.query('UPDATE webhooks SET url = $2 WHERE id = $1', [hook, 'http://no-such-host.invalid/hook']);
+  const caseId = await openCaseIn(svc, cm, 'report_signed');
+  await transferRequest(caseId);
+  const { rows } = await eventually(
+    async () => svc.service.db.query<{ state: string; attempts: number }>('SELECT state, attempts FROM webhook_deliveries WHERE webhook_id = $1', [hook]),
+    (r) => r.rows[0]?.state === 'failed',
+    30_000,
+  );
+  // WEBHOOK_ATTEMPTS (2) tries, not one: a name that does not resolve may resolve again.
+  expect(rows).toEqual([{ state: 'failed', attempts: 2 }]);
+  expect((await svc.request('DELETE', `/api/webhooks/${hook}`, { token: admin })).status).toBe(204);
+}, 60_000);
+
 it('answers 409 for a transfer request before the case is under review', async () => {
   const caseId = await openCaseIn(svc, cm, 'submitted');
   const res = await svc.request('POST', `/api/cases/${caseId}/transfer-request`, { token: cm, body: { reason: 'x' } });
