@@ -71,7 +71,7 @@ export function eventMessage(type: string, data: Record<string, unknown>): strin
     case 'transfer.requested':
       return 'The family asked to transfer care.';
     case 'webhook.disabled':
-      return `Webhook subscriber ${String(data.webhookId ?? '')} kept failing and was disabled.`;
+      return `Webhook subscriber ${String(data.webhookId ?? '')} kept failing and was disabled: it gets no events until an admin enables it again (POST /api/webhooks/${String(data.webhookId ?? '{id}')}/enable) once it answers.`;
     default:
       return type;
   }

@@ -17,4 +17,10 @@ describe('eventMessage', () => {
     );
     expect(eventMessage('sla.target_missed', { caseId, dueAt: '2026-01-21T04:59:59Z' })).toBe('The report is past its 5-business-day target (due 2026-01-21T04:59:59Z).');
   });
+
+  it('tells who can enable a disabled webhook subscriber again, and how', () => {
+    expect(eventMessage('webhook.disabled', { webhookId: 'w-1' })).toBe(
+      'Webhook subscriber w-1 kept failing and was disabled: it gets no events until an admin enables it again (POST /api/webhooks/w-1/enable) once it answers.',
+    );
+  });
 });
