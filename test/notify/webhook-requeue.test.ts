@@ -3,6 +3,7 @@ import { Queue, Worker } from 'bullmq';
 import { QUEUES } from '../../queues/names';
 import { enqueueWebhooks, requeueWebhooks, webhookJobId, type SendWebhookPayload } from '../../queues/send-webhook';
 import { bullConnectionOptions } from '../../src/redis';
+import { eventually } from '../support/service';
 
 /**
  * A webhook delivery still `queued` whose job ended without sending (its subscriber was disabled
@@ -19,14 +20,8 @@ afterAll(async () => {
   await queue.close();
 });
 
-async function stateOf(jobId: string, wanted: string): Promise<string> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const state = await queue.getJobState(jobId);
-    if (state === wanted || Date.now() > deadline) return state;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+/** The job's state once it is `wanted` (throws after 10 s). */
+const jobState = (jobId: string, wanted: string): Promise<string> => eventually(() => queue.getJobState(jobId), (s) => s === wanted, 10_000);
 
 it('runs again a webhook job that ended while its delivery is still queued, and adds nothing for one still waiting', async () => {
   const ended = randomUUID();
@@ -34,9 +29,9 @@ it('runs again a webhook job that ended while its delivery is still queued, and 
   const worker = new Worker<SendWebhookPayload>(QUEUES.sendWebhook, async (job) => void runs.push(job.data.webhookDeliveryId), { connection: bullConnectionOptions(REDIS_URL), prefix });
   try {
     await enqueueWebhooks(queue, [ended], policy);
-    expect(await stateOf(webhookJobId(ended), 'completed')).toBe('completed');
+    expect(await jobState(webhookJobId(ended), 'completed')).toBe('completed');
     await requeueWebhooks(queue, [ended], policy);
-    expect(await stateOf(webhookJobId(ended), 'completed')).toBe('completed');
+    expect(await jobState(webhookJobId(ended), 'completed')).toBe('completed');
     expect(runs).toEqual([ended, ended]);
   } finally {
     await worker.close();

@@ -3,6 +3,7 @@ import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { ingestJobId, UploadIngestQueue } from '../../queues/ingest-upload';
 import { QUEUES } from '../../queues/names';
 import { bullConnectionOptions } from '../../src/redis';
+import { eventually } from '../support/service';
 
 /**
  * The reconciler re-queues uploads whose ingestion has not ended. An ingest job that failed for good
@@ -33,14 +34,8 @@ afterAll(async () => {
   await queue.close();
 });
 
-async function settled(jobId: string, state: string): Promise<string> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const now = await queue.getJobState(jobId);
-    if (now === state || Date.now() > deadline) return now;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+/** The job's state once it is `wanted` (throws after 10 s). */
+const jobState = (jobId: string, wanted: string): Promise<string> => eventually(() => queue.getJobState(jobId), (s) => s === wanted, 10_000);
 
 it('reruns a failed ingest job whose failure is not on record, and leaves one whose failure is', async () => {
   const lost = { uploadId: randomUUID(), caseId: randomUUID() };
@@ -48,10 +43,10 @@ it('reruns a failed ingest job whose failure is not on record, and leaves one wh
   for (const u of [lost, recorded]) {
     failFirstOf.add(ingestJobId(u.uploadId));
     await producer.enqueue(u);
-    expect(await settled(ingestJobId(u.uploadId), 'failed')).toBe('failed');
+    expect(await jobState(ingestJobId(u.uploadId), 'failed')).toBe('failed');
   }
   await producer.requeue({ ...lost, notIngested: false });
-  expect(await settled(ingestJobId(lost.uploadId), 'completed')).toBe('completed');
+  expect(await jobState(ingestJobId(lost.uploadId), 'completed')).toBe('completed');
   await producer.requeue({ ...recorded, notIngested: true });
   expect(await queue.getJobState(ingestJobId(recorded.uploadId))).toBe('failed');
   expect(runs.filter((r) => r === ingestJobId(lost.uploadId))).toHaveLength(2);
