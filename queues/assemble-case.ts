@@ -37,6 +37,7 @@ export function startAssembleCaseWorker(
         // Nothing came in, or the pull was cancelled (records of a wrong patient, say): no new bundle version.
         if (state === 'failed' || state === 'cancelled') return { state };
         const trigger = pullAssemblyTrigger(pullId, attempt);
+        const tellFailed = (reason: string) => recordEventOnce(deps.db, 'assembly.failed', caseId, { caseId, pullId, trigger, pullState: state, reason }, 'trigger');
         let version: number | undefined;
         try {
           version = (await hasBundleVersion(deps.db, caseId, trigger)) ? undefined : (await assembleCase(deps, caseId, { trigger })).version;
@@ -47,14 +48,13 @@ export function startAssembleCaseWorker(
             const made = job.attemptsMade + 1;
             if (made >= (job.opts.attempts ?? 1)) {
               const reason = `the assembly failed ${made} time${made === 1 ? '' : 's'} (${errorFields(err).errorName})`;
-              await recordEventOnce(deps.db, 'assembly.failed', caseId, { caseId, pullId, trigger, pullState: state, reason }, 'trigger')
-                .catch((e: unknown) => logger.error('assembly failure not recorded', { caseId, pullId, ...errorFields(e) }));
+              await tellFailed(reason).catch((e: unknown) => logger.error('assembly failure not recorded', { caseId, pullId, ...errorFields(e) }));
             }
             throw err;
           }
           // Retrying cannot help (this process is too small for the case): say so once (a run again
           // after a crash does not say it twice), and end the job.
-          await recordEventOnce(deps.db, 'assembly.failed', caseId, { caseId, pullId, trigger, pullState: state, reason: err.detail }, 'trigger');
+          await tellFailed(err.detail);
           logger.error('case too large to assemble in this process', { caseId, pullId, resources: err.resources, budgetMb: Math.floor(err.budgetBytes / 1048576) });
           return { state, assembled: false };
         }

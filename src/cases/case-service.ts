@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { cancelUnsentDeliveries } from '../delivery/delivery-repository';
 import { isDeepStrictEqual } from 'node:util';
 import type { Bundle } from 'fhir/r4';
 import type { Config } from '../config';
 import type { Database, Queryable } from '../db/database';
+import { cancelUnsentDeliveries } from '../delivery/delivery-repository';
 import {
   findCase,
   findPossibleDuplicates,
@@ -22,6 +22,7 @@ import {
   type PossibleDuplicate,
 } from '../db/case-repository';
 import { primaryRole, type Principal } from '../http/auth';
+import { openInformationRequests } from '../review/information-request-repository';
 import { createOnce, keyReused } from '../http/idempotency-key';
 import { conflict, HttpProblem, notFound } from '../http/problem';
 import { logger } from '../log';
@@ -220,7 +221,8 @@ export async function listCaseSummaries(deps: CaseServiceDeps, query: CaseListQu
 /**
  * Moves a case to `to` when the lifecycle allows it (409 naming the allowed transitions when not),
  * writing a timeline event. Entering `records_complete` starts the SLA clock; entering and leaving
- * `awaiting_information` pauses and resumes it, recomputing the due dates.
+ * `awaiting_information` pauses and resumes it, recomputing the due dates. Back to `in_review` is
+ * refused while information requests are open ({@link refuseWhileInformationRequested}).
  */
 export async function changeCaseStatus(
   deps: CaseServiceDeps,
@@ -230,9 +232,27 @@ export async function changeCaseStatus(
   actor: Principal,
 ) {
   const now = clock(deps);
-  await deps.db.transaction((tx) => transitionCase(deps, tx, { id, to, reason, actor, now }));
+  await deps.db.transaction(async (tx) => {
+    if (to === 'in_review') await refuseWhileInformationRequested(tx, id);
+    await transitionCase(deps, tx, { id, to, reason, actor, now });
+  });
   logger.info('case status changed', { caseId: id, to });
   return getCaseDetail(deps, id);
+}
+
+/**
+ * A case manager does not move a case back to `in_review` while information requests are open: the
+ * SLA stays paused while the specialist waits for what they asked, and answering the last open
+ * request resumes the review (information-request-answers.ts). Checked under the case row lock.
+ * @throws HttpProblem 409 naming the open requests
+ */
+async function refuseWhileInformationRequested(tx: Queryable, id: string): Promise<void> {
+  await requireCase(tx, id, true);
+  const open = await openInformationRequests(tx, { caseId: id });
+  if (open.length === 0) return;
+  throw conflict(`${open.length} information request${open.length === 1 ? ' is' : 's are'} still open; answering the last one resumes the review.`, {
+    openRequests: open.map((r) => r.id),
+  });
 }
 
 /** One lifecycle move inside the caller's transaction (see {@link transitionCase}). */

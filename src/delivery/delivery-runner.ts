@@ -9,7 +9,7 @@
  * @packageDocumentation
  */
 import type { Patient, Practitioner, Reference } from 'fhir/r4';
-import { carriesIdentifier } from '../fhir/identifier-match';
+import { searchByIdentifier } from '../fhir/identifier-match';
 import type { Config } from '../config';
 import { NPI_SYSTEM } from '../cases/fhir-codes';
 import { transitionCase, type CaseServiceDeps } from '../cases/case-service';
@@ -77,9 +77,7 @@ async function resolvePatient(client: FhirEndpointClient, recipient: RecipientRo
   }
   const patients =
     'identifier' in selector
-      ? matchedPatients((await client.search('Patient', { identifier: `${selector.identifier.system}|${selector.identifier.value}` })).bundle).filter((p) =>
-          carriesIdentifier(p, selector.identifier),
-        )
+      ? await searchByIdentifier<Patient>(client, 'Patient', selector.identifier)
       : exactDemographicMatches(intake, matchedPatients((await client.search('Patient', demographicQuery(intake))).bundle));
   const what = 'identifier' in selector ? 'the identifier' : "the child's name and exact birth date";
   if (patients.length === 1 && patients[0]?.id) return { id: patients[0].id };
@@ -91,10 +89,7 @@ async function resolvePatient(client: FhirEndpointClient, recipient: RecipientRo
 async function referringPhysician(client: FhirEndpointClient, intake: Intake): Promise<Reference> {
   const { name, npi } = intake.referringPhysician;
   if (npi) {
-    const page = await client.search('Practitioner', { identifier: `${NPI_SYSTEM}|${npi}` });
-    const found = (page.bundle.entry ?? [])
-      .filter((e) => e.resource?.resourceType === 'Practitioner' && carriesIdentifier(e.resource, { system: NPI_SYSTEM, value: npi }))
-      .map((e) => e.resource as Practitioner);
+    const found = await searchByIdentifier<Practitioner>(client, 'Practitioner', { system: NPI_SYSTEM, value: npi });
     if (found.length === 1 && found[0]?.id) return { reference: `Practitioner/${found[0].id}`, display: name };
     return { identifier: { system: NPI_SYSTEM, value: npi }, display: name };
   }

@@ -13,7 +13,7 @@
  * (https://hl7.org/fhir/R4/valueset-diagnostic-service-sections.html) instead of a wrong specialty.
  * @packageDocumentation
  */
-import type { Attachment, Communication, DiagnosticReport, DocumentReference, Practitioner, Reference } from 'fhir/r4';
+import type { Attachment, Communication, DiagnosticReport, DocumentReference, HumanName, Practitioner, Reference } from 'fhir/r4';
 import { NPI_SYSTEM } from '../cases/fhir-codes';
 import type { StoredOpinion } from '../opinion/opinion-repository';
 import type { SpecialistIdentity } from '../opinion/opinion-schema';
@@ -57,13 +57,26 @@ export const reportIdentifierToken = (caseId: string, version: number, system = 
 
 const escapeXhtml = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
+/** The specialist's name as a FHIR HumanName: the display text, and the parts where the directory has them. */
+function humanNameOf(s: SpecialistIdentity): HumanName {
+  const parts = s.humanName;
+  if (!parts) return { text: s.name };
+  return {
+    text: s.name,
+    family: parts.family,
+    given: [...parts.given],
+    ...(parts.prefix ? { prefix: [...parts.prefix] } : {}),
+    ...(parts.suffix ? { suffix: [...parts.suffix] } : {}),
+  };
+}
+
 function specialistPractitioner(s: SpecialistIdentity): Practitioner {
   return {
     resourceType: 'Practitioner',
     id: 'specialist',
     identifier: [s.npi ? { system: NPI_SYSTEM, value: s.npi } : { system: SPECIALIST_IDENTIFIER_SYSTEM, value: s.sub }],
     // US Core Practitioner requires name.family: given in parts where the specialist directory has them.
-    name: [{ text: s.name, ...(s.humanName ? { family: s.humanName.family, given: [...s.humanName.given], ...(s.humanName.prefix ? { prefix: [...s.humanName.prefix] } : {}), ...(s.humanName.suffix ? { suffix: [...s.humanName.suffix] } : {}) } : {}) }],
+    name: [humanNameOf(s)],
   };
 }
 

@@ -10,7 +10,7 @@
  * @packageDocumentation
  */
 import type { Bundle, BundleEntry, Communication, DiagnosticReport, DocumentReference, FhirResource, Reference } from 'fhir/r4';
-import { carriesIdentifier, parseIdentifierToken } from '../fhir/identifier-match';
+import { parseIdentifierToken, searchByIdentifier } from '../fhir/identifier-match';
 import type { EndpointCapabilities } from '../endpoints/capabilities';
 import type { FhirEndpointClient } from '../fhir';
 import { uuidV5 } from '../cases/fhir-ids';
@@ -75,12 +75,8 @@ export function idFromLocation(location: string | undefined, type: string): stri
 
 /** Our resource of `type` at the recipient, found by its identifier (a hit counts only when it carries it: identifier-match.ts). */
 async function findExisting(client: FhirEndpointClient, type: Kind, token: string): Promise<string | undefined> {
-  const page = await client.search(type, { identifier: token, _count: '10' });
-  const wanted = parseIdentifierToken(token);
-  const hit = (page.bundle.entry ?? []).find(
-    (e) => e.resource?.resourceType === type && (e.search?.mode === undefined || e.search.mode === 'match') && carriesIdentifier(e.resource, wanted),
-  );
-  return hit?.resource?.id;
+  const [hit] = await searchByIdentifier(client, type, parseIdentifierToken(token), { _count: '10' });
+  return hit?.id;
 }
 
 function tokenOf(kind: Kind, f: ReportFacts): string {

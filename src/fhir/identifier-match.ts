@@ -7,6 +7,7 @@
  * be taken for the child, or an unrelated report for ours ("already there", so never written).
  * @packageDocumentation
  */
+import type { Bundle, FhirResource } from 'fhir/r4';
 
 /** An identifier as `system|value` (FHIR token search syntax) split in two. */
 export interface IdentifierToken {
@@ -34,4 +35,28 @@ export function carriesIdentifier(resource: object, wanted: IdentifierToken): bo
   const { identifier, masterIdentifier } = resource as { identifier?: unknown; masterIdentifier?: unknown };
   if (Array.isArray(identifier) && identifier.some((i) => sameIdentifier(i, wanted))) return true;
   return sameIdentifier(masterIdentifier, wanted);
+}
+
+/** What {@link searchByIdentifier} needs of a FHIR client (the endpoint client's first-page search). */
+export interface IdentifierSearcher {
+  search(type: string, params: Readonly<Record<string, string>>): Promise<{ readonly bundle: Bundle }>;
+}
+
+/**
+ * `GET [base]/[type]?identifier=system|value` and the hits that are really ours: `match`-mode
+ * entries of `type` that carry the identifier (a lenient server may ignore the parameter).
+ */
+export async function searchByIdentifier<T extends FhirResource>(
+  client: IdentifierSearcher,
+  type: T['resourceType'],
+  wanted: IdentifierToken,
+  extra: Readonly<Record<string, string>> = {},
+): Promise<T[]> {
+  const token = wanted.system === '' ? wanted.value : `${wanted.system}|${wanted.value}`;
+  const { bundle } = await client.search(type, { ...extra, identifier: token });
+  return (bundle.entry ?? []).flatMap((e) => {
+    const r = e.resource;
+    const isMatch = e.search?.mode === undefined || e.search.mode === 'match';
+    return r && r.resourceType === type && isMatch && carriesIdentifier(r, wanted) ? [r as T] : [];
+  });
 }

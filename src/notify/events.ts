@@ -77,13 +77,13 @@ export function eventMessage(type: string, data: Record<string, unknown>): strin
   }
 }
 
-/** What an assembly trigger (`pull:<id>:<n>`, `upload:<id>`, `rebuild`, `source-removed:<id>`, …) was, in words. */
 /** The due day of an SLA miss as the program counts it (`2026-01-20, end of day America/New_York`), else the instant. */
 function dueText(data: Record<string, unknown>): string {
   if (typeof data.dueDay === 'string' && typeof data.timeZone === 'string') return `${data.dueDay}, end of day ${data.timeZone}`;
   return String(data.dueAt ?? '');
 }
 
+/** What an assembly trigger (`pull:<id>:<n>`, `upload:<id>`, `rebuild`, `source-removed:<id>`, …) was, in words. */
 function triggerText(trigger: unknown): string {
   const kind = typeof trigger === 'string' ? trigger.split(':')[0] : undefined;
   switch (kind) {

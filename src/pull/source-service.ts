@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { carriesIdentifier } from '../fhir/identifier-match';
+import { searchByIdentifier } from '../fhir/identifier-match';
 import type { Patient } from 'fhir/r4';
 import { markSourceChanged } from '../assembly/source-changes';
 import type { Intake } from '../cases/intake-schema';
@@ -75,9 +75,8 @@ async function resolvePatient(deps: SourceServiceDeps, endpointId: string, selec
     }
   }
   if ('identifier' in selector) {
-    const page = await client.search('Patient', { identifier: `${selector.identifier.system}|${selector.identifier.value}` });
     // A server that ignores the parameter answers with every patient: only those with the identifier count.
-    return onlyOne(matchedPatients(page.bundle).filter((p) => carriesIdentifier(p, selector.identifier)), 'the identifier');
+    return onlyOne(await searchByIdentifier<Patient>(client, 'Patient', selector.identifier), 'the identifier');
   }
   const page = await client.search('Patient', demographicQuery(intake));
   return onlyOne(exactDemographicMatches(intake, matchedPatients(page.bundle)), "the child's name and exact birth date");

@@ -5,6 +5,7 @@
  */
 import type { Queryable } from '../db/database';
 import type { FileKind } from './sniff';
+import { UPLOAD_NOT_INGESTED } from './upload-failure';
 
 /** Where a file is in its ingest. */
 export type UploadFileState = 'received' | 'parsed' | 'unparsed' | 'flagged';
@@ -198,11 +199,12 @@ export async function uploadsWaitingForIngest(db: Queryable): Promise<UploadWait
     `SELECT w.upload_id, w.case_id, w.not_ingested FROM (
        SELECT u.upload_id, u.case_id, bool_or(u.state = 'received') AS unread,
          EXISTS (SELECT 1 FROM case_bundles b WHERE b.case_id = u.case_id AND b.trigger = 'upload:' || u.upload_id::text) AS assembled,
-         EXISTS (SELECT 1 FROM case_events e WHERE e.case_id = u.case_id AND e.type = 'upload_not_ingested' AND e.data->>'uploadId' = u.upload_id::text) AS not_ingested
+         EXISTS (SELECT 1 FROM case_events e WHERE e.case_id = u.case_id AND e.type = $1 AND e.data->>'uploadId' = u.upload_id::text) AS not_ingested
        FROM uploads u GROUP BY u.upload_id, u.case_id
      ) w
      WHERE w.unread OR NOT (w.assembled OR w.not_ingested)
      ORDER BY w.upload_id`,
+    [UPLOAD_NOT_INGESTED],
   );
   return rows.map((r) => ({ uploadId: r.upload_id, caseId: r.case_id, notIngested: r.not_ingested }));
 }

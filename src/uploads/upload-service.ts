@@ -8,7 +8,7 @@ import type { Request } from 'express';
 import { recordBlob, type BlobStore } from '../blobs/blob-store';
 import type { UploadConfig } from '../config';
 import { findCase, insertCaseEvent } from '../db/case-repository';
-import type { Database, Queryable } from '../db/database';
+import type { Database } from '../db/database';
 import type { Principal } from '../http/auth';
 import { keyReused } from '../http/idempotency-key';
 import { conflict, HttpProblem, notFound } from '../http/problem';
@@ -74,17 +74,16 @@ export interface UploadView {
   readonly files: UploadFileView[];
 }
 
-
 async function uploadView(db: Database, caseId: string, uploadId: string): Promise<UploadView> {
   const view = (await listUploads(db, caseId)).find((u) => u.uploadId === uploadId);
   if (!view) throw new Error('upload not found after insert');
   return view;
 }
 
-/** Whether the upload stored under `uploadId` holds the same files, in the same order, as `sha256`. */
-async function sameFiles(db: Queryable, uploadId: string, sha256: readonly string[]): Promise<boolean> {
-  const stored = (await listUploadFiles(db, uploadId)).filter((f) => f.parentId === null).sort((a, b) => a.position - b.position);
-  return stored.length === sha256.length && stored.every((f, i) => f.blobSha256 === sha256[i]);
+/** Whether the files of a stored upload are the same files, in the same order, as `sha256`. */
+function sameFiles(files: readonly UploadFileRow[], sha256: readonly string[]): boolean {
+  const sent = files.filter((f) => f.parentId === null).sort((a, b) => a.position - b.position);
+  return sent.length === sha256.length && sent.every((f, i) => f.blobSha256 === sha256[i]);
 }
 
 /**
@@ -103,7 +102,8 @@ export async function receiveUpload(
   if (!record) throw notFound(`Case ${caseId}`);
   if (CLOSED_TO_UPLOADS.has(record.status)) throw conflict(`Case ${caseId} is ${record.status}: it takes no more uploads.`);
   const keyed = uploadIdForKey(caseId, req.headers['idempotency-key']);
-  const resent = keyed !== undefined && (await listUploadFiles(deps.db, keyed)).length > 0;
+  const earlier = keyed === undefined ? [] : await listUploadFiles(deps.db, keyed);
+  const resent = keyed !== undefined && earlier.length > 0;
   // A resend is read to compare it (nothing of it is stored, so the case's stored bytes do not count).
   const before = resent ? 0 : await caseUploadBytes(deps.db, caseId);
   const staged = await receiveMultipart(req, deps.blobs, {
@@ -113,7 +113,7 @@ export async function receiveUpload(
     maxFiles: MAX_FILES_PER_UPLOAD,
   });
   if (resent) {
-    const same = await sameFiles(deps.db, keyed, staged.sha256());
+    const same = sameFiles(earlier, staged.sha256());
     staged.abort();
     if (!same) throw keyReused('upload');
     return { upload: await uploadView(deps.db, caseId, keyed), replayed: true };
@@ -127,8 +127,9 @@ export async function receiveUpload(
     await tx.query('SELECT id FROM cases WHERE id = $1 FOR UPDATE', [caseId]);
     // A resend with the same key that arrived while this one streamed landed first: keep that one
     // (when it sent the same files).
-    if (keyed && (await listUploadFiles(tx, keyed)).length > 0) {
-      if (!(await sameFiles(tx, keyed, digests.map((d) => d.sha256)))) throw keyReused('upload');
+    const landed = keyed === undefined ? [] : await listUploadFiles(tx, keyed);
+    if (landed.length > 0) {
+      if (!sameFiles(landed, digests.map((d) => d.sha256))) throw keyReused('upload');
       return false;
     }
     const now = await caseUploadBytes(tx, caseId);

@@ -34,8 +34,7 @@ const RebuildBody = z
 type NoQuery = Record<string, never>;
 const SummaryQuery = VersionQuery.extend({ since: versionNumber('since').optional() });
 
-/** 404 for a bundle version (or the latest) that does not exist. */
-/** The 404 of a missing bundle (version): the case's own when the case does not exist. */
+/** The 404 of a bundle version (or the latest) that does not exist: the case's own when the case does not exist. */
 async function noBundle(db: Queryable, caseId: string, version: number | undefined): Promise<HttpProblem> {
   await requireCaseExists(db, caseId);
   return notFound(version ? `Version ${version} of the case bundle` : 'A case bundle (no pull has completed yet)');

@@ -10,7 +10,6 @@ import {
 } from '../../cases/case-service';
 import { CASE_STATUSES } from '../../cases/lifecycle';
 import { conflict } from '../problem';
-import { openInformationRequests } from '../../review/information-request-repository';
 import { idForIdempotencyKey, replayedHeader } from '../idempotency-key';
 import { CaseParams, CaseStatusList } from './params';
 import { defineRoute, type AnyRoute } from '../route';
@@ -111,16 +110,6 @@ export function caseRoutes(deps: CaseServiceDeps, detailExtras: CaseDetailExtras
       handler: async ({ params, body, principal }) => {
         const workflow = WORKFLOW_ONLY[body.to];
         if (workflow) throw conflict(`A case becomes ${body.to} only through ${workflow}, not through /transitions.`, { to: body.to });
-        if (body.to === 'in_review') {
-          // The SLA stays paused while the specialist waits for what they asked: answering the last
-          // open request resumes the review (GET /api/cases/:id/information-requests).
-          const open = await openInformationRequests(deps.db, { caseId: params.id });
-          if (open.length > 0) {
-            throw conflict(`${open.length} information request${open.length === 1 ? ' is' : 's are'} still open; answering the last one resumes the review.`, {
-              openRequests: open.map((r) => r.id),
-            });
-          }
-        }
         return { status: 200, body: await changeCaseStatus(deps, params.id, body.to, body.reason, principal) };
       },
     }),
