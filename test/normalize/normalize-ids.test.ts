@@ -6,6 +6,8 @@ describe('UUID v5 (RFC 4122 §4.3)', () => {
     expect(uuidV5('http://python.org/')).toBe('4c565f0d-3f5a-5890-b41b-20cf47701c5e');
     expect(uuidV5('python.org', uuidBytes('6ba7b810-9dad-11d1-80b4-00c04fd430c8'))).toBe('886313e1-3b8a-5372-9b90-0c9aee199e5d');
     expect(uuidV5('https://example.org/fhir/Patient/Adán')).toBe('d25ea847-645e-5502-ab8d-d2fdef2531f8'); // UTF-8 name
+    // Longer than the reused scratch buffer (3,000 UTF-8 bytes of ä plus the URL): hashed the other way, same answer.
+    expect(uuidV5(`https://example.org/fhir/DocumentReference/${'ä'.repeat(1500)}`)).toBe('48dc1dbc-43f7-5e17-a72a-034a185190d9');
   });
 
   it('agrees with the project implementation in src/cases/fhir-ids.ts', () => {
