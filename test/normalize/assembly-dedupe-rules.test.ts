@@ -13,6 +13,7 @@ import {
   dedupeImagingStudies, dedupeImmunizations, dedupeMedicationRequests, dedupeObservations, dedupeProcedures, runRules,
 } from '../../src/normalize/dedupe/index';
 import { sameQuantity } from '../../src/normalize/dedupe/quantity';
+import { studyUids } from '../../src/normalize/dedupe/imaging-study';
 import type { NormalizedResource } from '../../src/normalize/types';
 
 const LOINC = 'http://loinc.org';
@@ -201,6 +202,15 @@ describe('imagingstudy:study-uid', () => {
     const s = r.survivors[0]?.resource as ImagingStudy;
     expect(s.endpoint?.map((e) => e.reference).sort()).toEqual(['urn:uuid:e-a', 'urn:uuid:e-b']);
     expect(s.series?.[0]?.endpoint?.map((e) => e.reference).sort()).toEqual(['urn:uuid:e-a', 'urn:uuid:e-b']);
+  });
+
+  it('reads the StudyInstanceUID sent as a URI (urn:ietf:rfc:3986, urn:oid: value, as Synthea sends it) as the same study', () => {
+    const asUri = study('2.25.1', 'urn:uuid:e-b', { identifier: [{ system: 'urn:ietf:rfc:3986', value: 'urn:oid:2.25.1' }] });
+    const r = dedupeImagingStudies([nr('a', study('2.25.1', 'urn:uuid:e-a')), nr('b', asUri)]);
+    expect(r.merges).toEqual([expect.objectContaining({ rule: 'imagingstudy:study-uid' })]);
+    expect(studyUids(asUri)).toEqual(['2.25.1']);
+    // A URI identifier that is not an OID (an accession as a URL) is not a study UID; nor another system's OID-looking value.
+    expect(studyUids(study('2.25.1', 'x', { identifier: [{ system: 'urn:ietf:rfc:3986', value: 'https://pacs.example.org/acc/1' }, { system: 'https://example.org/ids', value: 'urn:oid:2.25.1' }] }))).toEqual([]);
   });
 
   it('keeps two studies of the same procedure apart', () => {

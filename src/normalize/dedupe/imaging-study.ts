@@ -2,8 +2,10 @@
  * ImagingStudy duplicates — rule `imagingstudy:study-uid`.
  *
  * Approach: a DICOM study is identified by its StudyInstanceUID (`identifier` with
- * system `urn:dicom:uid`, value `urn:oid:<uid>`); two sources describing the same UID
- * describe the same study, whatever their procedure codes. Two bone-age studies of the
+ * system `urn:dicom:uid`, value `urn:oid:<uid>`, as R4 says; EHRs also send it as a URI,
+ * system `urn:ietf:rfc:3986` with value `urn:oid:<uid>` — Synthea does — and our own
+ * DICOM uploads use the first form, so both are read); two sources describing the same
+ * UID describe the same study, whatever their procedure codes. Two bone-age studies of the
  * same hand months apart have different UIDs and stay apart.
  * Merge: the survivor keeps every source's DICOMweb Endpoint (study `endpoint` and each
  * series' `endpoint` are unioned, series matched by UID) so the images stay retrievable
@@ -19,11 +21,23 @@ import { DICOM_UID } from './keys';
 import { unionArray } from './merge';
 import type { DedupeRule } from './rule';
 
-/** StudyInstanceUIDs of a study (without the `urn:oid:` prefix). */
+/** The identifier system of a value that is a URI (RFC 3986), such as `urn:oid:<uid>`. */
+const URI_SYSTEM = 'urn:ietf:rfc:3986';
+
+/**
+ * StudyInstanceUIDs of a study (without the `urn:oid:` prefix): its `urn:dicom:uid` identifiers,
+ * and its `urn:ietf:rfc:3986` identifiers whose value is an OID URI (`urn:oid:…`).
+ * @see https://hl7.org/fhir/R4/imagingstudy-definitions.html#ImagingStudy.identifier
+ */
 export function studyUids(study: ImagingStudy): string[] {
   const out: string[] = [];
   for (const id of study.identifier ?? []) {
-    if (id.system === DICOM_UID && id.value) out.push(id.value.replace(/^urn:oid:/, ''));
+    if (!id.value) continue;
+    const oid = id.value.startsWith('urn:oid:');
+    if (id.system === DICOM_UID || (id.system === URI_SYSTEM && oid)) {
+      const uid = oid ? id.value.slice('urn:oid:'.length) : id.value;
+      if (uid !== '' && !out.includes(uid)) out.push(uid);
+    }
   }
   return out;
 }
