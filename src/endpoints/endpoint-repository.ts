@@ -77,7 +77,24 @@ export async function insertEndpoint(db: Queryable, e: EndpointWrite): Promise<v
   );
 }
 
+/**
+ * Records that the endpoint's current `inbound_subject` is no longer bound to it (when it is about to
+ * change to `next`, or the endpoint is deleted): that EHR client then opens no case
+ * (`http/case-access.ts`, migration 028).
+ */
+async function retireInboundSubject(db: Queryable, endpointId: string, next: string | null): Promise<void> {
+  await db.query(
+    `INSERT INTO retired_inbound_subjects (subject, endpoint_id)
+     SELECT inbound_subject, id FROM endpoints
+     WHERE id = $1 AND deleted_at IS NULL AND inbound_subject IS NOT NULL AND inbound_subject IS DISTINCT FROM $2
+     ON CONFLICT (subject) DO UPDATE SET endpoint_id = EXCLUDED.endpoint_id, retired_at = now()`,
+    [endpointId, next],
+  );
+}
+
 export async function updateEndpoint(db: Queryable, e: EndpointWrite): Promise<void> {
+  // Retired first: should the update fail, the subject is still bound live (a live binding wins).
+  await retireInboundSubject(db, e.id, e.inboundSubject);
   await db.query(
     `UPDATE endpoints SET name = $2, base_url = $3, auth_type = $4, client_id = $5, scope = $6, sealed_secret = $7,
        max_requests_per_second = $8, max_concurrency = $9, allow_insecure_http = $10, inbound_subject = $11, rebase_next_links = $12, updated_at = now()
@@ -98,6 +115,7 @@ export async function listEndpoints(db: Queryable): Promise<EndpointRow[]> {
 
 /** Soft delete: sources and raw data that came from the endpoint keep their history. */
 export async function deleteEndpoint(db: Queryable, id: string): Promise<boolean> {
+  await retireInboundSubject(db, id, null);
   const result = await db.query(
     'UPDATE endpoints SET deleted_at = now(), sealed_secret = NULL WHERE id = $1 AND deleted_at IS NULL',
     [id],

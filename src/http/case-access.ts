@@ -12,7 +12,8 @@
  *
  * EHR clients, against the endpoint whose `inboundSubject` is the token's subject (`EHR_CASE_ACCESS`):
  * - `linked-or-unbound` (default): a client bound to an endpoint opens only the cases that endpoint is
- *   a source (not removed) or a recipient of; a client bound to none is not limited;
+ *   a source (not removed) or a recipient of; a client bound to none is not limited — unless it was
+ *   bound once and its endpoint was deleted or bound to another subject since: then it opens nothing;
  * - `linked`: only the cases linked to the endpoint the client is bound to.
  *
  * Admins and case managers are not limited; family upload tokens are scoped to their case already.
@@ -52,7 +53,17 @@ export async function specialistRefusal(db: Queryable, caseId: string, subject: 
   return typeof bound === 'string' && bound !== subject ? 'This case is assigned to another specialist.' : undefined;
 }
 
-/** Why an EHR client may not open the case, or undefined when it may. */
+/** Whether `subject` was bound to an endpoint that was deleted or bound to another subject since (migration 028). */
+async function wasRetired(db: Queryable, subject: string): Promise<boolean> {
+  const { rows } = await db.query('SELECT 1 FROM retired_inbound_subjects WHERE subject = $1', [subject]);
+  return rows.length > 0;
+}
+
+/**
+ * Why an EHR client may not open the case, or undefined when it may. A client whose binding was
+ * removed (endpoint deleted, `inboundSubject` changed) opens nothing, in either mode: it was limited
+ * to its endpoint's cases, and losing the binding must not make it unlimited.
+ */
 export async function ehrRefusal(db: Queryable, caseId: string, subject: string, mode: EhrCaseAccess): Promise<string | undefined> {
   const { rows } = await db.query<{ linked: boolean }>(
     `SELECT EXISTS (SELECT 1 FROM case_sources s WHERE s.case_id = $2 AND s.endpoint_id = e.id AND s.state <> 'removed')
@@ -61,7 +72,12 @@ export async function ehrRefusal(db: Queryable, caseId: string, subject: string,
     [subject, caseId],
   );
   const bound = rows[0];
-  if (!bound) return mode === 'linked' ? 'This EHR client is not bound to a registered endpoint (inboundSubject).' : undefined;
+  if (!bound) {
+    if (await wasRetired(db, subject)) {
+      return "This EHR client's endpoint binding was removed (the endpoint was deleted or its inboundSubject changed): it opens no case.";
+    }
+    return mode === 'linked' ? 'This EHR client is not bound to a registered endpoint (inboundSubject).' : undefined;
+  }
   return bound.linked ? undefined : 'This case is not shared with this EHR: its endpoint is neither a source nor a recipient of the case.';
 }
 

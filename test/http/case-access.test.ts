@@ -150,7 +150,7 @@ describe('EHR clients: only the cases their endpoint is linked to', () => {
     expect(recipient.status).toBe(201);
     expect((await fhirAs('ehr-team-a', other)).status).toBe(200);
 
-    // One endpoint per inbound subject; unbinding it lifts the limit; a removed source no longer links.
+    // One endpoint per inbound subject; a removed source no longer links.
     const twice = await register({ name: 'team A again', inboundSubject: 'ehr-team-a' });
     expect(twice.status).toBe(409);
     expect(JSON.stringify(await twice.json())).toMatch(/inboundSubject/);
@@ -160,7 +160,38 @@ describe('EHR clients: only the cases their endpoint is linked to', () => {
     const unbound = await w.svc.request('PATCH', `/api/endpoints/${endpoint.id}`, { token: w.admin, body: { inboundSubject: null } });
     expect(unbound.status).toBe(200);
     expect(((await unbound.json()) as { inboundSubject: string | null }).inboundSubject).toBeNull();
+    // Unbinding does not make the client unlimited: it opens nothing, not even what it could before.
+    const retired = "This EHR client's endpoint binding was removed (the endpoint was deleted or its inboundSubject changed): it opens no case.";
+    expect(await fhirAs('ehr-team-a', other)).toEqual({ status: 403, detail: retired });
+    expect(await fhirAs('ehr-team-a', linked)).toEqual({ status: 403, detail: retired });
+    // Bound again, it is that endpoint's client again.
+    const rebound = await w.svc.request('PATCH', `/api/endpoints/${endpoint.id}`, { token: w.admin, body: { inboundSubject: 'ehr-team-a' } });
+    expect(rebound.status).toBe(200);
     expect((await fhirAs('ehr-team-a', other)).status).toBe(200);
+  });
+
+  it('a deleted endpoint\'s client, or one whose endpoint was bound to a new subject, opens no case (it does not become unbound and unlimited)', async () => {
+    const res = await register({ name: 'team B', inboundSubject: 'ehr-team-b' });
+    expect(res.status).toBe(201);
+    const endpoint = (await res.json()) as { id: string };
+    const shared = await w.cm.openCase(sampleIntake());
+    expect((await w.svc.request('POST', `/api/cases/${shared}/recipients`, { token: await w.svc.token('case_manager', 'cm-ehr'), body: { endpointId: endpoint.id } })).status).toBe(201);
+    const other = await w.cm.openCase(sampleIntake());
+    expect((await fhirAs('ehr-team-b', other)).status).toBe(403);
+
+    // New credentials: the endpoint is bound to another subject; the old one opens nothing.
+    const rotated = await w.svc.request('PATCH', `/api/endpoints/${endpoint.id}`, { token: w.admin, body: { inboundSubject: 'ehr-team-b-2' } });
+    expect(rotated.status).toBe(200);
+    expect((await fhirAs('ehr-team-b', other)).status).toBe(403);
+    expect((await fhirAs('ehr-team-b', shared)).status).toBe(403);
+    expect((await fhirAs('ehr-team-b-2', shared)).status).toBe(200);
+    expect((await fhirAs('ehr-team-b-2', other)).status).toBe(403);
+
+    // The endpoint deleted: its client opens nothing.
+    expect((await w.svc.request('DELETE', `/api/endpoints/${endpoint.id}`, { token: w.admin })).status).toBe(204);
+    for (const caseId of [shared, other]) expect((await fhirAs('ehr-team-b-2', caseId)).status).toBe(403);
+    // A client never bound to any endpoint is still not limited (EHR_CASE_ACCESS=linked-or-unbound).
+    expect((await fhirAs('ehr-never-bound', other)).status).toBe(200);
   });
 });
 
