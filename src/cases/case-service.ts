@@ -255,6 +255,23 @@ async function refuseWhileInformationRequested(tx: Queryable, id: string): Promi
   });
 }
 
+/**
+ * Whether the SLA clock runs after a move `from` → `to`, and when it stopped if not. The clock runs in
+ * its statuses; leaving them stops it (a report signed, the case ended), and a stopped case has no due
+ * dates to be found overdue by (lists, the SLA sweep, worklists). The turnaround ends at the first
+ * signature: a correction before delivery (`report_signed → in_review`, and the statuses it passes
+ * through until it is signed again) does not start the clock again, nor move the stop — a report
+ * signed on time is not made late by its correction. Records complete again (another pull before
+ * the review) start it anew.
+ */
+function slaClockAfter(record: Pick<CaseRecord, 'slaStoppedAt'>, from: CaseStatus, to: CaseStatus, now: Date): { running: boolean; slaStoppedAt: Date | null } {
+  if (to === 'records_complete') return { running: true, slaStoppedAt: null };
+  // In a clock status with the clock stopped: only a correction after signing brings a case there.
+  const correcting = (from === 'report_signed' && to === 'in_review') || (record.slaStoppedAt !== null && SLA_CLOCK_STATUSES.has(from));
+  if (SLA_CLOCK_STATUSES.has(to) && !correcting) return { running: true, slaStoppedAt: null };
+  return { running: false, slaStoppedAt: record.slaStoppedAt ?? (SLA_CLOCK_STATUSES.has(from) ? now : null) };
+}
+
 /** One lifecycle move inside the caller's transaction (see {@link transitionCase}). */
 export interface CaseTransition {
   readonly id: string;
@@ -296,10 +313,7 @@ export async function transitionCase(deps: CaseServiceDeps, tx: Queryable, move:
         timeZone: deps.config.programTimeZone,
       })
     : null;
-  // The clock runs in its statuses; leaving them stops it (a report signed, the case ended), and a
-  // stopped case has no due dates to be found overdue by (lists, the SLA sweep, worklists).
-  const running = SLA_CLOCK_STATUSES.has(to);
-  const slaStoppedAt = running ? null : SLA_CLOCK_STATUSES.has(from) ? now : record.slaStoppedAt;
+  const { running, slaStoppedAt } = slaClockAfter(record, from, to, now);
   const updated = await updateCaseStatus(tx, id, record.revision, {
     status: to,
     at: now,

@@ -1,4 +1,6 @@
 import { sweepSla } from '../../queues/sla-sweep';
+import { transitionCase, type CaseServiceDeps } from '../../src/cases/case-service';
+import { loadDomainData } from '../../src/cases/domain-data';
 import { sampleIntake } from '../support/intake';
 import { eventually, startTestService, type TestService } from '../support/service';
 
@@ -244,6 +246,36 @@ describe('the SLA clock stops when the case leaves its statuses', () => {
     expect(detail.sla).toMatchObject({ overdue: 'none' });
     expect(detail.sla?.businessDaysUsed).toBeLessThanOrEqual(1);
     expect(detail.sla?.stoppedAt).toBeDefined();
+  });
+});
+
+describe('a correction after signing does not run the SLA clock again', () => {
+  it('keeps the stop of the first signature through report_signed → in_review → report_signed: a report signed on time stays on time, and the sweep finds nothing', async () => {
+    const { id } = await openCase();
+    await move(id, 'collecting_records');
+    await move(id, 'records_complete');
+    await svc.service.db.query(`UPDATE cases SET status = 'assigned' WHERE id = $1`, [id]);
+    await move(id, 'in_review');
+    // Signing moves the case as the opinion service does (transitionCase), the day after records were complete.
+    const deps: CaseServiceDeps = { db: svc.service.db, config: svc.service.config, domain: loadDomainData() };
+    const signer = { sub: 'dr-sla', roles: ['specialist'] } as const;
+    const sign = (at: Date): Promise<void> => svc.service.db.transaction((tx) => transitionCase(deps, tx, { id, to: 'report_signed', reason: undefined, actor: signer, now: at }));
+    await svc.service.db.query("UPDATE cases SET records_complete_at = now() - interval '10 days' WHERE id = $1", [id]);
+    const firstSignature = new Date(Date.now() - 9 * 86_400_000);
+    await sign(firstSignature);
+    // Ten days later the specialist corrects the report before it is delivered, then signs again.
+    expect((await move(id, 'in_review', 'Correcting the dose')).status).toBe(200);
+    const during = await svc.service.db.query<{ stopped: Date | null; target: Date | null; limit: Date | null }>(
+      'SELECT sla_stopped_at AS stopped, sla_target_due AS target, sla_limit_due AS limit FROM cases WHERE id = $1', [id]);
+    expect(during.rows[0]).toEqual({ stopped: firstSignature, target: null, limit: null });
+    expect(await sweepSla(svc.service.db, new Date())).toEqual({ targetMissed: 0, limitMissed: 0 });
+    type Detail = { sla: { overdue: string; stoppedAt?: string } | null; timeline: { type: string }[] };
+    let detail = (await (await svc.request('GET', `/api/cases/${id}`, { token: cm })).json()) as Detail;
+    expect(detail.sla).toMatchObject({ overdue: 'none', stoppedAt: firstSignature.toISOString() });
+    await sign(new Date());
+    detail = (await (await svc.request('GET', `/api/cases/${id}`, { token: cm })).json()) as Detail;
+    expect(detail.sla).toMatchObject({ overdue: 'none', stoppedAt: firstSignature.toISOString() });
+    expect(detail.timeline.filter((e) => e.type.startsWith('sla_'))).toEqual([]);
   });
 });
 
