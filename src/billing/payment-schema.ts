@@ -4,6 +4,7 @@
  * @packageDocumentation
  */
 import { z } from 'zod';
+import { instantField } from '../util/instant-schema';
 import { findCardData } from './card-data';
 
 /** How the family paid, as the hospital's cashier records it. */
@@ -27,7 +28,7 @@ const Fields = z.strictObject({
       error: 'processorReference must be 3–100 letters, digits, dots, dashes, underscores or colons',
     }),
   payer: z.string().trim().min(1, { error: 'payer must not be empty' }).max(200, { error: 'payer must be at most 200 characters' }).optional(),
-  receivedAt: z.iso.datetime({ offset: true, error: 'receivedAt must be an ISO 8601 date-time like 2026-10-01T14:30:00Z' }).optional(),
+  receivedAt: instantField('receivedAt', '2026-10-01T14:30:00Z').optional(),
 });
 
 /** A validated payment body. */

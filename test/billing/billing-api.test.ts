@@ -78,6 +78,13 @@ describe('POST /api/cases/:id/payments', () => {
     });
     expect(future.status).toBe(400);
     expect(future.body.errors?.[0]?.field).toBe('receivedAt');
+    // Year 0 passes the ISO format but no PostgreSQL timestamp: a 400 naming the field, not a 500.
+    const yearZero = await cm.json<Problem>('POST', `/api/cases/${id}/payments`, { amountCents: 100, method: 'check', processorReference: 'check-1002', receivedAt: '0000-01-01T00:00:00Z' });
+    expect(yearZero.status).toBe(400);
+    expect(yearZero.body.errors?.[0]).toMatchObject({ field: 'receivedAt', detail: 'receivedAt must be in 1900 or later' });
+    const pull = await cm.json<Problem>('POST', `/api/cases/${id}/pulls`, { since: '0000-01-01T00:00:00Z' });
+    expect(pull.status).toBe(400);
+    expect(pull.body.errors?.[0]).toMatchObject({ field: 'since', detail: 'since must be in 1900 or later' });
   });
 });
 

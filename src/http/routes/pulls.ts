@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { instantField } from '../../util/instant-schema';
 import { PULL_RESOURCE_TYPES } from '../../pull/pull-plan';
 import { cancelPull, getPull, retryPull, startPull, type PullServiceDeps } from '../../pull/pull-service';
 import { listPulls } from '../../pull/pull-repository';
@@ -25,7 +26,7 @@ const ChooseBody = ChoosePatientBody;
 
 const StartPullBody = z
   .object({
-    since: z.iso.datetime({ offset: true, error: 'since must be a FHIR instant like 2026-10-01T00:00:00Z' }).optional(),
+    since: instantField('since', '2026-10-01T00:00:00Z').optional(),
     types: z
       .array(z.enum(PULL_RESOURCE_TYPES, { error: `types must be among ${PULL_RESOURCE_TYPES.join(', ')}` }))
       .min(1)
