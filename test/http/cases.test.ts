@@ -376,6 +376,14 @@ describe('GET /api/cases/:id/fhir', () => {
     for (const [query, accept] of [['', 'application/fhir+json'], ['', 'application/json, */*;q=0.1'], ['?_format=json', 'application/fhir+xml'], ['?_format=application/fhir%2Bjson', undefined], ['', '*/*']] as const) {
       expect((await get(query, accept)).status).toBe(200);
     }
+    // Media-type parameters: a charset, R4's fhirVersion, the older json+fhir type (http.html#mime-type, #version-parameter).
+    for (const accept of ['application/json; charset=UTF-8', 'application/fhir+json;charset=utf-8', 'application/fhir+json; fhirVersion=4.0', 'application/fhir+json; fhirVersion="4.0.1"', 'application/json+fhir']) {
+      expect({ accept, status: (await get('', accept)).status }).toEqual({ accept, status: 200 });
+    }
+    // Another FHIR version, or JSON excluded by q=0: nothing this route can serve.
+    for (const accept of ['application/fhir+json; fhirVersion=3.0', 'application/fhir+json;q=0, application/fhir+xml']) {
+      expect({ accept, status: (await get('', accept)).status }).toEqual({ accept, status: 406 });
+    }
   });
 
   it('answers errors on the FHIR route as an OperationOutcome', async () => {
