@@ -47,21 +47,44 @@ const toPayment = (r: PaymentRow): PaymentRecord => ({
   createdAt: r.created_at,
 });
 
-/** Inserts a payment unless its (method, processor reference) is already recorded; true when inserted. */
+/** Methods paid through the hospital's card processor: one space of processor references. */
+const CARD_METHODS: readonly PaymentMethod[] = ['card', 'hsa_fsa_card'];
+
+/** The methods whose references are in the same space as `method`'s (migration 029). */
+export function sameReferenceSpace(method: PaymentMethod): readonly PaymentMethod[] {
+  return CARD_METHODS.includes(method) ? CARD_METHODS : [method];
+}
+
+/** Inserts a payment unless its processor reference is already recorded (migration 029); true when inserted. */
 export async function insertPayment(db: Queryable, p: Omit<PaymentRecord, 'createdAt' | 'currency'>): Promise<boolean> {
   const result = await db.query(
     `INSERT INTO payments (id, case_id, amount_cents, method, processor_reference, payer_name, received_at, recorded_by)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-     ON CONFLICT (method, processor_reference) DO NOTHING`,
+     ON CONFLICT DO NOTHING`,
     [p.id, p.caseId, p.amountCents, p.method, p.processorReference, p.payer, p.receivedAt, p.recordedBy],
   );
   return result.rowCount === 1;
 }
 
-/** The payment recorded for a processor reference, whichever case it belongs to. */
-export async function findPaymentByReference(db: Queryable, method: string, reference: string): Promise<PaymentRecord | undefined> {
-  const { rows } = await db.query<PaymentRow>(`SELECT ${COLUMNS} FROM payments WHERE method = $1 AND processor_reference = $2`, [method, reference]);
+/**
+ * The payment already recorded under the reference `reference` of `method`: a check number of this
+ * case (a check number is the payer's, not unique across families); otherwise the processor's
+ * reference, whichever case it belongs to, under any method of the same processor.
+ */
+export async function findPaymentByReference(db: Queryable, method: PaymentMethod, reference: string, caseId: string): Promise<PaymentRecord | undefined> {
+  const { rows } =
+    method === 'check'
+      ? await db.query<PaymentRow>(`SELECT ${COLUMNS} FROM payments WHERE method = 'check' AND processor_reference = $1 AND case_id = $2`, [reference, caseId])
+      : await db.query<PaymentRow>(`SELECT ${COLUMNS} FROM payments WHERE method = ANY($1::text[]) AND processor_reference = $2 ORDER BY created_at LIMIT 1`, [
+          sameReferenceSpace(method),
+          reference,
+        ]);
   return rows[0] ? toPayment(rows[0]) : undefined;
+}
+
+/** Serialises, until the transaction ends, the recording of payments under one processor reference. */
+export async function lockPaymentReference(tx: Queryable, reference: string): Promise<void> {
+  await tx.query("SELECT pg_advisory_xact_lock(hashtext('payment-reference:' || $1))", [reference]);
 }
 
 /** The payments of a case, oldest first. */

@@ -14,7 +14,7 @@ import { caseFor, fieldProblem, nowOf } from './billing-deps';
 import { primaryRole, type Principal } from '../http/auth';
 import { quoteOfCase } from './case-quote';
 import { formatUsd } from './money';
-import { findPaymentByReference, insertPayment, listPayments, paidCents, type PaymentRecord } from './payment-repository';
+import { findPaymentByReference, lockPaymentReference, insertPayment, listPayments, paidCents, type PaymentRecord } from './payment-repository';
 import type { PaymentBody } from './payment-schema';
 import { paymentStatus, type PaymentStatus } from './payment-status';
 
@@ -74,7 +74,10 @@ export async function recordPayment(
     const record = await caseFor(tx, caseId, true, 'A payment cannot be recorded');
     const payer = body.payer ?? (record.intake as Intake).requester.name;
     const id = randomUUID();
-    const inserted = await insertPayment(tx, {
+    // One processor charge is one payment, whichever card method it is recorded under (migration 029).
+    await lockPaymentReference(tx, body.processorReference);
+    const earlier = await findPaymentByReference(tx, body.method, body.processorReference, caseId);
+    const inserted = earlier === undefined && await insertPayment(tx, {
       id,
       caseId,
       amountCents: body.amountCents,
@@ -86,9 +89,14 @@ export async function recordPayment(
     });
     const quote = quoteOfCase(deps.domain.prices, record);
     if (!inserted) {
-      const existing = await findPaymentByReference(tx, body.method, body.processorReference);
+      const existing = earlier ?? (await findPaymentByReference(tx, body.method, body.processorReference, caseId));
       if (!existing || !samePayment(existing, caseId, body)) {
         throw conflict(`processorReference ${body.processorReference} is already recorded for another payment.`, {
+          field: 'processorReference',
+        });
+      }
+      if (existing.method !== body.method) {
+        throw conflict(`processorReference ${body.processorReference} is already recorded as a ${existing.method} payment: one charge of the card processor is one payment.`, {
           field: 'processorReference',
         });
       }

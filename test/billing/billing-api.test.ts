@@ -88,6 +88,30 @@ describe('POST /api/cases/:id/payments', () => {
   });
 });
 
+describe('processor references', () => {
+  it('counts one card-processor charge once, under card or HSA/FSA card; a check number is the payer\'s, so two families may both pay with check 1001', async () => {
+    const id = await cm.openCase();
+    const charge = processorReference();
+    expect((await cm.json('POST', `/api/cases/${id}/payments`, { amountCents: 85000, method: 'card', processorReference: charge })).status).toBe(201);
+    const again = await cm.json<Problem>('POST', `/api/cases/${id}/payments`, { amountCents: 85000, method: 'hsa_fsa_card', processorReference: charge });
+    expect(again.status).toBe(409);
+    expect(again.body.detail).toContain('already recorded as a card payment');
+    const list = await cm.json<{ items: unknown[]; status: PaymentStatus }>('GET', `/api/cases/${id}/payments`);
+    expect(list.body.items).toHaveLength(1);
+    expect(list.body.status).toMatchObject({ paidCents: 85000, state: 'paid' });
+
+    const checkNumber = `${Math.floor(1000 + Math.random() * 8000)}`;
+    const other = await cm.openCase();
+    for (const caseId of [id, other]) {
+      const res = await cm.json('POST', `/api/cases/${caseId}/payments`, { amountCents: 5000, method: 'check', processorReference: `chk-${checkNumber}` });
+      expect({ caseId, status: res.status }).toEqual({ caseId, status: 201 });
+    }
+    // The same check again on a case: idempotent, nothing added.
+    expect((await cm.json('POST', `/api/cases/${other}/payments`, { amountCents: 5000, method: 'check', processorReference: `chk-${checkNumber}` })).status).toBe(200);
+    expect((await cm.json<{ items: unknown[] }>('GET', `/api/cases/${other}/payments`)).body.items).toHaveLength(1);
+  });
+});
+
 describe('add-on offers and approvals', () => {
   it('refuses to approve an add-on that was never offered (409), then offer → approve adds the fee', async () => {
     const id = await cm.openCase();
