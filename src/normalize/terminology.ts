@@ -5,8 +5,9 @@
  * Rule data (validated with zod when loaded, loaded once per directory):
  * - `conceptmap-*.json`: ConceptMap-like tables (R4 names: `url`, `version`, `group.source`,
  *   `group.target`, `element.code`, `element.target[].code/display/equivalence`) plus one member R4
- *   lacks, `element.quantity` (the UCUM unit results of this code are reported in, with a molecular
- *   weight for mass ↔ molar conversion and the decimals to round to; see `units.ts`);
+ *   lacks, `element.quantity` (the UCUM unit results of this code are reported in, the UCUM units
+ *   converted `from`, with a molecular weight for mass ↔ molar conversion and the decimals to round
+ *   to; see `units.ts`);
  * - `systems.json`: code systems that count as standard (not reported as unmapped);
  * - `ucum-units.json`: unit strings seen in the wild → UCUM codes.
  *
@@ -39,7 +40,7 @@ import type { Coding, Extension } from 'fhir/r4';
 import { z } from 'zod';
 import { defaultMappingsDir, MappingsError, readMappingFile } from '../cases/mappings-dir';
 import type { UnmappedCode } from './types';
-import { isUcumCode } from './units';
+import { convertUcum, isDimensionlessSwap, isUcumCode } from './units';
 
 /* Builtins bound once: hot loops then read module constants, not globals (much cheaper inside vm contexts such as jest's). */
 const { isArray } = Array;
@@ -78,6 +79,11 @@ const QuantityRuleSchema = z.strictObject({
   molecularWeight: z.number().positive().optional(),
   /** Decimal places of a converted value; default 6 significant digits. */
   decimals: z.number().int().min(0).max(12).optional(),
+  /**
+   * UCUM codes a reported value is converted from (allow-list; none when absent): a value in another
+   * unit is kept as reported with the warning `unit-conversion-refused` (see `units.ts`).
+   */
+  from: z.array(z.string().min(1)).optional(),
   $comment: comment,
 });
 /** How results coded with a concept are reported (see `units.ts`). */
@@ -218,6 +224,26 @@ const CODE_SYNTAX: ReadonlyMap<string, { readonly valid: (code: string) => boole
   [TARGET_SYSTEMS.snomed, { valid: isValidSnomedCode, warning: 'invalid-snomed-code', what: 'a SNOMED CT identifier (6-18 digits, Verhoeff check digit)' }],
 ]);
 
+/**
+ * Problems of a row's quantity rule: its unit must be UCUM, and each unit it converts `from` must be
+ * UCUM, convertible to it (with the row's molecular weight) and not a dimensionless unit of another
+ * scale ({@link isDimensionlessSwap}: e.g. HbA1c mmol/mol is not convertible to %).
+ */
+function quantityRuleProblems(code: string, rule: QuantityRule): string[] {
+  if (!isUcumCode(rule.unit)) return [`${code}: quantity unit "${rule.unit}" is not UCUM`];
+  const problems: string[] = [];
+  for (const from of rule.from ?? []) {
+    if (!isUcumCode(from)) problems.push(`${code}: quantity source unit "${from}" is not UCUM`);
+    else if (from === rule.unit) problems.push(`${code}: quantity source unit "${from}" is the rule unit itself`);
+    else if (isDimensionlessSwap(from, rule.unit)) problems.push(`${code}: quantity source unit "${from}" and "${rule.unit}" are different dimensionless scales`);
+    else {
+      const converted = convertUcum(1, from, rule.unit, rule.molecularWeight);
+      if ('error' in converted) problems.push(`${code}: quantity source unit "${from}" does not convert to "${rule.unit}": ${converted.error}`);
+    }
+  }
+  return problems;
+}
+
 function loadConceptMap(dir: string, file: string): ConceptMapFile {
   const map = readMappingFile(dir, file, ConceptMapSchema);
   const problems: string[] = [];
@@ -227,7 +253,7 @@ function loadConceptMap(dir: string, file: string): ConceptMapFile {
         const syntax = CODE_SYNTAX.get(group.target);
         if (syntax && !syntax.valid(target.code)) problems.push(`${element.code} → ${target.code} is not ${syntax.what}`);
       }
-      if (element.quantity && !isUcumCode(element.quantity.unit)) problems.push(`${element.code}: quantity unit "${element.quantity.unit}" is not UCUM`);
+      if (element.quantity) problems.push(...quantityRuleProblems(element.code, element.quantity));
     }
   }
   if (problems.length > 0) throw new MappingsError(`Rule data ${path.join(dir, file)} is invalid:\n  ${problems.join('\n  ')}`, path.join(dir, file));

@@ -6,13 +6,19 @@
  * `component`):
  * 1. Missing `system`/`code` with a `unit` string: the code comes from the UCUM alias table of the
  *    mappings (`K/uL` → `10*3/uL`: note that `K/uL` *is* valid UCUM, kelvin per microliter, which is
- *    why the aliases are consulted first), else from the unit itself when it is valid UCUM. A unit that
+ *    why the aliases are consulted first; `C` → `Cel`, not coulomb), else from the unit itself when it
+ *    is valid UCUM — except a bare one-letter unit (`m`: metre, minute or month?), which is taken only
+ *    through an alias and otherwise left as `unit` alone with the warning `unit-ambiguous`. A unit that
  *    is neither gives the warning `unit-not-ucum`, as does an invalid code under the UCUM system; those
  *    are not "fixed" (the source said what it said).
  * 2. When the Observation's code was mapped by a concept-map row with a `quantity` rule and the
  *    quantity's UCUM code differs from the rule's unit, the value is converted (mass ↔ molar with the
  *    row's molecular weight) and rounded to the row's `decimals` (else to 6 significant digits, which
  *    only removes floating-point noise); the reference range is converted with it so the two agree.
+ *    A conversion UCUM can compute is still refused (warning `unit-conversion-refused`, value kept as
+ *    reported) when it would change what the number means ({@link conversionRefusal}): between two
+ *    different dimensionless units, from a unit the rule does not list in `from`, or to another kind of
+ *    quantity than the source's own codes state.
  *
  * Decision on the original value: FHIR R4 has no element for "the quantity as reported before unit
  * conversion" (`originalText` is for strings; `Observation.note` is free text, not computable). The
@@ -28,7 +34,7 @@
  * @packageDocumentation
  */
 import type { Extension, Quantity } from 'fhir/r4';
-import type { QuantityRule, TerminologyMappings } from './terminology';
+import type { MappedTarget, QuantityRule, TerminologyMappings } from './terminology';
 
 /* Builtins bound once: hot loops then read module constants, not globals (much cheaper inside vm contexts such as jest's). */
 const { isArray } = Array;
@@ -39,9 +45,23 @@ export const UCUM_SYSTEM = 'http://unitsofmeasure.org';
 /** Extension on a converted Quantity holding the Quantity as the source reported it. */
 export const ORIGINAL_QUANTITY_EXTENSION = 'https://second-opinion.example.org/fhir/StructureDefinition/original-quantity';
 
+/**
+ * The part of a ucum-lhc unit object read here (`getSpecifiedUnit(…).unit`, also returned by
+ * `convertUnitTo` "for additional data"): dimension vector, and the exponents of mol and eq, which
+ * UCUM itself counts as pure numbers (mol = 6.0221367 × 10²³) but the library tracks apart.
+ */
+interface UcumUnit {
+  readonly name_?: string;
+  readonly dim_?: { readonly dimVec_?: readonly number[] } | null;
+  readonly moleExp_?: number;
+  readonly equivalentExp_?: number;
+  readonly isArbitrary_?: boolean;
+}
+
 /** The part of `@lhncbc/ucum-lhc` used here (the package ships no type declarations). */
 interface UcumLhcUtils {
   validateUnitString(unit: string, suggest?: boolean): { status: 'valid' | 'invalid' | 'error'; ucumCode: string | null };
+  getSpecifiedUnit(unit: string, valConv: 'validate', suggest?: boolean): { status: string; unit?: UcumUnit | null };
   convertUnitTo(
     from: string,
     value: number,
@@ -73,6 +93,68 @@ export function isUcumCode(code: string): boolean {
   return valid;
 }
 
+/** What a UCUM unit measures, as far as deciding whether a conversion is safe needs it. */
+export interface UnitKind {
+  /** The unit's UCUM name (`m` → "meter", `C` → "Coulomb"). */
+  readonly name: string;
+  /**
+   * A pure number: every base dimension 0 and no mol or eq (`%`, `1`, `{ratio}`, `mmol/mol`,
+   * `mg/g`, `L/L`). UCUM converts any two of these by a power of ten.
+   */
+  readonly dimensionless: boolean;
+  /** Exponent of mol (amount of substance): 1 for `mmol/L`, 0 for `mg/dL` and for `mmol/mol`. */
+  readonly substance: number;
+  /** Exponent of eq (equivalents): 1 for `meq/L`. */
+  readonly equivalents: number;
+}
+
+const kinds = new Map<string, UnitKind | null>();
+
+/**
+ * The {@link UnitKind} of a valid UCUM code (memoized), or undefined when it is not UCUM.
+ * @see https://ucum.org/ucum (§ 2.3 "the unity", dimensionless units; § 4.3.2 mole)
+ */
+export function unitKind(code: string): UnitKind | undefined {
+  let kind = kinds.get(code);
+  if (kind === undefined) {
+    const unit = isUcumCode(code) ? ucum().getSpecifiedUnit(code, 'validate').unit : undefined;
+    kind = unit ? kindOf(unit) : null;
+    kinds.set(code, kind);
+  }
+  return kind ?? undefined;
+}
+
+function kindOf(unit: UcumUnit): UnitKind {
+  const substance = unit.moleExp_ ?? 0;
+  const equivalents = unit.equivalentExp_ ?? 0;
+  const dims = unit.dim_?.dimVec_ ?? [];
+  const dimensionless = unit.isArbitrary_ !== true && substance === 0 && equivalents === 0 && dims.every((d) => d === 0);
+  return { name: unit.name_ ?? '', dimensionless, substance, equivalents };
+}
+
+/**
+ * Whether `from` → `to` goes between two different dimensionless units. UCUM treats `%`,
+ * `mmol/mol`, `1` and `{ratio}` alike as pure numbers, so it "converts" HbA1c 48 mmol/mol (IFCC) to
+ * 4.8 % — but HbA1c in % is the NGSP/DCCT scale (≈ 0.0915 × IFCC + 2.15, i.e. 6.5 %): a different
+ * measurement, not a different unit. Such pairs are never converted.
+ * @see https://ucum.org/ucum
+ * @see https://ngsp.org/ifccngsp.asp (IFCC–NGSP master equation)
+ */
+export function isDimensionlessSwap(from: string, to: string): boolean {
+  if (from === to) return false;
+  return unitKind(from)?.dimensionless === true && unitKind(to)?.dimensionless === true;
+}
+
+/**
+ * Whether `from` → `to` changes the kind of quantity: amount of substance or equivalents ↔ mass
+ * (`mmol/L` → `mg/dL`), which UCUM computes only with a molecular weight.
+ */
+export function changesKind(from: string, to: string): boolean {
+  const a = unitKind(from);
+  const b = unitKind(to);
+  return a !== undefined && b !== undefined && (a.substance !== b.substance || a.equivalents !== b.equivalents);
+}
+
 /**
  * Converts `value` from UCUM `from` to UCUM `to` with the UCUM library.
  * @param molecularWeight - g/mol, for mass ↔ amount-of-substance conversions
@@ -98,45 +180,161 @@ function isObj(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !isArray(v);
 }
 
-/** Fills `system`/`code` of a Quantity from its `unit` (step 1); warns on non-UCUM units. */
+/** Whether `text` is a single ASCII letter (`m`, `C`, `g`…). */
+function isBareLetter(text: string): boolean {
+  if (text.length !== 1) return false;
+  const c = text.charCodeAt(0) | 0x20; /* lower case */
+  return c >= 97 && c <= 122;
+}
+
+/**
+ * The UCUM code of a unit text: its alias, else the text itself when it is valid UCUM and not a bare
+ * one-letter unit. A single letter in a clinical feed is too often another unit than its UCUM meaning
+ * (`C` for °C is coulomb, `m` for months or minutes is metre), so one is taken only through the alias
+ * table, which lists the unambiguous ones (`C` → `Cel`, `F` → `[degF]`, `g`, `L`, `h`…).
+ * @returns the code, or why there is none
+ */
+function ucumCodeOf(text: string, mappings: TerminologyMappings): { code: string } | { ambiguous: string } | undefined {
+  const alias = mappings.ucumAliases.get(text);
+  if (alias !== undefined) return { code: alias };
+  if (!isUcumCode(text)) return undefined;
+  if (isBareLetter(text)) return { ambiguous: unitKind(text)?.name ?? text };
+  return { code: text };
+}
+
+/** The warning for a unit text with no UCUM code (`what` names it in the message). */
+function warnNoCode(found: { ambiguous: string } | undefined, what: string, warn: Warn): void {
+  if (found) {
+    warn('unit-ambiguous', `${what} is a bare one-letter unit with no alias (as UCUM it would be ${found.ambiguous}); left without a code`);
+  } else warn('unit-not-ucum', `${what} is not UCUM and has no alias; left without a code`);
+}
+
+/** Fills `system`/`code` of a Quantity from its `unit` (step 1); warns on non-UCUM and ambiguous units. */
 function fillUcum(q: Obj, mappings: TerminologyMappings, warn: Warn): void {
   const { system, code, unit } = q;
   if (system === undefined && code === undefined) {
     if (typeof unit !== 'string') return;
-    const ucumCode = mappings.ucumAliases.get(unit) ?? (isUcumCode(unit) ? unit : undefined);
-    if (ucumCode === undefined) {
-      warn('unit-not-ucum', `unit "${unit}" is not UCUM and has no alias; left without a code`);
-      return;
-    }
-    q['system'] = UCUM_SYSTEM;
-    q['code'] = ucumCode;
+    const found = ucumCodeOf(unit, mappings);
+    if (found !== undefined && 'code' in found) {
+      q['system'] = UCUM_SYSTEM;
+      q['code'] = found.code;
+    } else warnNoCode(found, `unit "${unit}"`, warn);
     return;
   }
   if (system === undefined && typeof code === 'string') {
-    const ucumCode = mappings.ucumAliases.get(code) ?? (isUcumCode(code) ? code : undefined);
-    if (ucumCode !== undefined) {
+    const found = ucumCodeOf(code, mappings);
+    if (found !== undefined && 'code' in found) {
       q['system'] = UCUM_SYSTEM;
-      q['code'] = ucumCode;
-    } else warn('unit-not-ucum', `unit code "${code}" has no system and is not UCUM`);
+      q['code'] = found.code;
+    } else warnNoCode(found, `unit code "${code}" (no system)`, warn);
     return;
   }
   if (system === UCUM_SYSTEM) {
     if (typeof code === 'string' && !isUcumCode(code)) warn('unit-not-ucum', `"${code}" is not a valid UCUM code`);
     else if (code === undefined && typeof unit === 'string') {
-      const ucumCode = mappings.ucumAliases.get(unit) ?? (isUcumCode(unit) ? unit : undefined);
-      if (ucumCode !== undefined) q['code'] = ucumCode;
-      else warn('unit-not-ucum', `unit "${unit}" under the UCUM system is not UCUM`);
+      const found = ucumCodeOf(unit, mappings);
+      if (found !== undefined && 'code' in found) q['code'] = found.code;
+      else warnNoCode(found, `unit "${unit}" under the UCUM system`, warn);
     }
   }
 }
 
+/** The quantity rule of a measured holder, with what deciding on a conversion needs besides. */
+export interface RuleContext {
+  readonly rule: QuantityRule;
+  /** The targets of the rule's concept-map row (their property is the rule unit's kind). */
+  readonly targets: readonly MappedTarget[];
+  /** The holder's `code` (CodeableConcept). */
+  readonly concept: Obj;
+  readonly mappings: TerminologyMappings;
+}
+
+/**
+ * Codings of `concept` that state the kind of quantity reported: codes of a standard terminology
+ * (LOINC, SNOMED CT… per `systems.json`) that are not targets of the rule's row. A LOINC term's
+ * Property (`MCnc` mass concentration, `SCnc` substance concentration…) is part of the code, so a
+ * source that sent 14749-6 "Glucose [Moles/volume]" stated that its value is molar. The row's own
+ * targets are excluded: their property is the rule unit's by construction (whether the source or the
+ * mapping put them there).
+ * @see https://loinc.org/kb/users-guide/major-parts-of-a-loinc-term/ (Property)
+ */
+function kindStatingCodings(ctx: RuleContext): string[] {
+  const codings = ctx.concept['coding'];
+  if (!isArray(codings)) return [];
+  const out: string[] = [];
+  for (const c of codings as unknown[]) {
+    if (!isObj(c) || typeof c['system'] !== 'string' || typeof c['code'] !== 'string') continue;
+    const { system, code } = c;
+    if (!ctx.mappings.standardSystems.has(system)) continue;
+    if (ctx.targets.some((t) => t.system === system && t.code === code)) continue;
+    out.push(`${system}|${code}`);
+  }
+  return out;
+}
+
+/** "amount of substance", "equivalents" or "mass/other": the kind a unit measures, for messages. */
+function kindName(code: string): string {
+  const kind = unitKind(code);
+  if (kind?.substance) return 'amount of substance';
+  if (kind?.equivalents) return 'equivalents';
+  return 'mass';
+}
+
+/**
+ * Why converting a Quantity in UCUM `code` to the rule's unit must not be done although UCUM can
+ * compute it, or undefined when it may be. In order:
+ * 1. both units are dimensionless and differ ({@link isDimensionlessSwap}): another scale, not
+ *    another unit (HbA1c mmol/mol ↔ %);
+ * 2. the conversion changes the kind of quantity (molar ↔ mass, {@link changesKind}) and the source
+ *    coded the result with a code that states the reported kind ({@link kindStatingCodings}).
+ *    Decision: the value is then kept as reported. FHIR reads `Observation.code` and `value[x]`
+ *    together ("all code-value pairs need to be taken into account"), and the codings of one
+ *    CodeableConcept are alternative codes for the same thing; mapping only ever appends codings and
+ *    never removes the source's, so converting 10.1 mmol/L to 182 mg/dL would leave LOINC 14749-6
+ *    (Moles/volume) coding a mass value — a reader that trusts the code over the unit would take 182
+ *    for mmol/L. The value kept as reported agrees with every code the source chose (its UCUM unit
+ *    says molar), stays computable, and de-duplication compares it with mass values through the
+ *    analyte's molar mass. Converting remains right when nothing but a local code (no property) and
+ *    the row's own targets code the result: then the converted value matches every code;
+ * 3. the rule lists the units it converts from (`from`) and `code` is not one of them. Decision:
+ *    an allow-list, deny by default — a rule with no `from` converts nothing, because "UCUM can
+ *    compute it" is not "it is the same measurement" (1. and 2. are the known cases; an allow-list,
+ *    checked against the rule unit when the rule data is loaded, catches the unknown ones).
+ * @see https://hl7.org/fhir/R4/observation.html#code
+ * @see https://hl7.org/fhir/R4/datatypes.html#CodeableConcept
+ * @see https://ucum.org/ucum
+ */
+export function conversionRefusal(code: string, ctx: RuleContext): string | undefined {
+  const { rule } = ctx;
+  if (isDimensionlessSwap(code, rule.unit)) {
+    return `${code} and ${rule.unit} are both dimensionless in UCUM, which would only shift the decimal point, but they are different measurement scales (e.g. HbA1c IFCC mmol/mol vs NGSP %), not units of one scale`;
+  }
+  if (changesKind(code, rule.unit)) {
+    const stating = kindStatingCodings(ctx);
+    if (stating.length > 0) {
+      return `it changes the kind of quantity (${kindName(code)} → ${kindName(rule.unit)}) and the source coded the result ${stating.join(', ')}, which states the reported kind`;
+    }
+  }
+  const from = rule.from ?? [];
+  if (!from.includes(code)) {
+    return from.length > 0 ? `the rule converts only from ${from.join(', ')}` : 'the rule lists no unit to convert from';
+  }
+  return undefined;
+}
+
 /** Converts a Quantity in place to the rule's unit (step 2); `original` is the Quantity as sent. */
-function convert(q: Obj, original: Quantity, rule: QuantityRule, warn: Warn): boolean {
+function convert(q: Obj, original: Quantity, ctx: RuleContext, warn: Warn): boolean {
   const { value, system, code } = q;
+  const { rule } = ctx;
   if (system !== UCUM_SYSTEM || typeof code !== 'string' || typeof value !== 'number' || code === rule.unit) return false;
   const result = convertUcum(value, code, rule.unit, rule.molecularWeight);
   if ('error' in result) {
     warn('unit-conversion-failed', `${value} ${code} → ${rule.unit}: ${result.error}; kept as reported`);
+    return false;
+  }
+  const refusal = conversionRefusal(code, ctx);
+  if (refusal !== undefined) {
+    warn('unit-conversion-refused', `${code} → ${rule.unit} refused: ${refusal}; kept as reported`);
     return false;
   }
   q['value'] = roundConverted(result.value, rule.decimals);
@@ -154,35 +352,55 @@ function snapshot(q: Obj): Quantity {
 }
 
 /** Step 1 then 2 on one Quantity held at `holder[key]`. @returns 1 when converted */
-function normalizeQuantity(holder: Obj, key: string, rule: QuantityRule | undefined, mappings: TerminologyMappings, warn: Warn): number {
+function normalizeQuantity(holder: Obj, key: string, ctx: RuleContext | undefined, mappings: TerminologyMappings, warn: Warn): number {
   const q = holder[key];
   if (!isObj(q)) return 0;
-  const original = rule ? snapshot(q) : undefined;
+  const original = ctx ? snapshot(q) : undefined;
   fillUcum(q, mappings, warn);
-  return rule && original && convert(q, original, rule, warn) ? 1 : 0;
+  return ctx && original && convert(q, original, ctx, warn) ? 1 : 0;
 }
 
-/** The quantity rule of the first coding of `concept` that has one. */
-export function quantityRuleFor(concept: unknown, mappings: TerminologyMappings): QuantityRule | undefined {
+/** The concept-map entry (targets and quantity rule) of the first coding of `concept` that has a quantity rule. */
+function ruleEntryFor(concept: unknown, mappings: TerminologyMappings): { readonly targets: readonly MappedTarget[]; readonly quantity: QuantityRule } | undefined {
   if (!isObj(concept) || !isArray(concept['coding'])) return undefined;
   for (const c of concept['coding'] as unknown[]) {
     if (!isObj(c) || typeof c['code'] !== 'string') continue;
-    const rule = mappings.bySystem.get(typeof c['system'] === 'string' ? c['system'] : '')?.get(c['code'])?.quantity;
-    if (rule) return rule;
+    const entry = mappings.bySystem.get(typeof c['system'] === 'string' ? c['system'] : '')?.get(c['code']);
+    if (entry?.quantity) return { targets: entry.targets, quantity: entry.quantity };
   }
   return undefined;
 }
 
+/** The quantity rule of the first coding of `concept` that has one. */
+export function quantityRuleFor(concept: unknown, mappings: TerminologyMappings): QuantityRule | undefined {
+  return ruleEntryFor(concept, mappings)?.quantity;
+}
+
+/** `warn`, passing each distinct warning once (value and reference range usually share one reason). */
+function warnOnce(warn: Warn): Warn {
+  let seen: Set<string> | undefined;
+  return (code, message) => {
+    const key = `${code}\u0000${message}`;
+    seen ??= new Set<string>();
+    if (seen.has(key)) return;
+    seen.add(key);
+    warn(code, message);
+  };
+}
+
 /** Value and reference range of an Observation or of one of its components. */
-function normalizeMeasured(holder: Obj, mappings: TerminologyMappings, warn: Warn): number {
-  const rule = quantityRuleFor(holder['code'], mappings);
-  let converted = normalizeQuantity(holder, 'valueQuantity', rule, mappings, warn);
+function normalizeMeasured(holder: Obj, mappings: TerminologyMappings, warnAll: Warn): number {
+  const entry = ruleEntryFor(holder['code'], mappings);
+  const concept = holder['code'];
+  const ctx: RuleContext | undefined = entry && isObj(concept) ? { rule: entry.quantity, targets: entry.targets, concept, mappings } : undefined;
+  const warn = warnOnce(warnAll);
+  let converted = normalizeQuantity(holder, 'valueQuantity', ctx, mappings, warn);
   const ranges = holder['referenceRange'];
   if (isArray(ranges)) {
     for (const range of ranges as unknown[]) {
       if (!isObj(range)) continue;
-      converted += normalizeQuantity(range, 'low', rule, mappings, warn);
-      converted += normalizeQuantity(range, 'high', rule, mappings, warn);
+      converted += normalizeQuantity(range, 'low', ctx, mappings, warn);
+      converted += normalizeQuantity(range, 'high', ctx, mappings, warn);
     }
   }
   return converted;

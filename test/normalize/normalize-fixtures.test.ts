@@ -9,7 +9,7 @@ import { ORIGIN_SYSTEM } from '../../src/normalize/origin';
 import { collectReferences } from '../../src/normalize/references';
 import { loadTerminologyMappings, MAPPED_CODING_EXTENSION } from '../../src/normalize/terminology';
 import type { NormalizedResource, NormalizeResult, RawInput } from '../../src/normalize/types';
-import { ORIGINAL_QUANTITY_EXTENSION } from '../../src/normalize/units';
+import { convertUcum, ORIGINAL_QUANTITY_EXTENSION, roundConverted } from '../../src/normalize/units';
 import { loadManifest } from '../fixtures/helpers';
 import { fixtureBundle, fixtureIntake, fixturePatientId } from '../support/fixture-child';
 import { accountingProblems, danglingReferences, rawFromBundle, sourceInfo, validationErrors } from './normalize-support';
@@ -46,6 +46,15 @@ function byRef(r: NormalizeResult, team: 'a' | 'b', ref: string): NormalizedReso
 
 const codings = (concept: { coding?: Coding[] } | undefined): string[] => (concept?.coding ?? []).map((c) => `${c.system ?? ''}|${c.code ?? ''}`);
 
+/** Whether two quantities state the same value once the molar one is converted by team B's GLU rule (UCUM, rule's molecular weight and decimals). */
+function sameByGluRule(b: Quantity | undefined, a: Quantity | undefined): boolean {
+  const rule = loadTerminologyMappings().quantityRules.get('http://care-team-b.example.org/fhir/CodeSystem/lab|GLU');
+  if (b?.value === undefined || !b.code || !a?.code || !rule) return false;
+  if (b.code === a.code) return b.value === a.value;
+  const converted = convertUcum(b.value, b.code, a.code, rule.molecularWeight);
+  return 'value' in converted && roundConverted(converted.value, rule.decimals) === a.value;
+}
+
 describe('fixture case: two care teams', () => {
   it('accounts for every raw input: all 385 become resources, none left out', () => {
     expect(accountingProblems(input.raw, result)).toEqual([]);
@@ -54,9 +63,16 @@ describe('fixture case: two care teams', () => {
     expect(result.resources).toHaveLength(386); // + the case Patient
   });
 
-  it('resolves every reference inside the bundle, with no warnings', () => {
+  it('resolves every reference inside the bundle; the only warnings are the glucose results kept in mmol/L', () => {
     expect(danglingReferences(result)).toEqual([]);
-    expect(result.warnings).toEqual([]);
+    // Team B codes its glucose with the molar LOINC 14749-6 as well: converting it to mg/dL would
+    // contradict that coding, so it is kept as reported, with a warning (units.ts, conversionRefusal).
+    const glucose = result.resources
+      .filter((r) => r.sourceId === 'team-b' && r.resource.resourceType === 'Observation' && codings((r.resource as Observation).code).includes('http://loinc.org|14749-6'))
+      .map((r) => r.key);
+    expect(glucose).toHaveLength(3);
+    expect(result.warnings.map((w) => [w.key, w.code])).toEqual(glucose.sort().map((key) => [key, 'unit-conversion-refused']));
+    for (const w of result.warnings) expect(w.message).toMatch(/^mmol\/L → mg\/dL refused: .*http:\/\/loinc.org\|14749-6/);
   });
 
   it('gives every resource its deterministic urn:uuid (id = uuid of fullUrl), all distinct', () => {
@@ -123,14 +139,24 @@ describe('fixture case: two care teams', () => {
     ]);
   });
 
-  it("converts team B's glucose (mmol/L) to mg/dL with UCUM: equal to team A's value for the same draw", () => {
+  it("keeps team B's glucose in mmol/L beside its molar LOINC 14749-6 (no mass value under a molar code), equal to team A's mg/dL value by UCUM", () => {
     const a = byRef(result, 'a', 'Observation/esDXZNDBImnI2VPmWQdV0').resource as Observation;
     const b = byRef(result, 'b', 'Observation/174098350504674').resource as Observation;
-    const { extension, ...bValue } = b.valueQuantity as Quantity;
-    expect(bValue).toEqual({ value: 182, unit: 'mg/dL', system: 'http://unitsofmeasure.org', code: 'mg/dL' });
-    expect(bValue).toEqual(a.valueQuantity);
-    expect(extension).toEqual([{ url: ORIGINAL_QUANTITY_EXTENSION, valueQuantity: { value: 10.1, unit: 'mmol/L', system: 'http://unitsofmeasure.org', code: 'mmol/L' } }]);
+    expect(b.valueQuantity).toEqual({ value: 10.1, unit: 'mmol/L', system: 'http://unitsofmeasure.org', code: 'mmol/L' });
+    expect(b.referenceRange?.[0]?.low?.code).toBe('mmol/L');
     expect(codings(b.code)).toEqual(expect.arrayContaining(['http://loinc.org|2345-7', 'http://loinc.org|14749-6']));
+    expect(a.valueQuantity).toEqual({ value: 182, unit: 'mg/dL', system: 'http://unitsofmeasure.org', code: 'mg/dL' });
+    expect(sameByGluRule(b.valueQuantity, a.valueQuantity)).toBe(true);
+  });
+
+  it("still converts what a rule allows: team B's ferritin ng/ml → ng/mL, the original kept in an extension", () => {
+    const ferritin = result.resources.filter((r) => r.sourceId === 'team-b' && r.resource.resourceType === 'Observation' && codings((r.resource as Observation).code).includes('http://loinc.org|2276-4'));
+    expect(ferritin.length).toBeGreaterThan(0);
+    for (const r of ferritin) {
+      const { extension, ...value } = (r.resource as Observation).valueQuantity ?? {};
+      expect(value).toMatchObject({ unit: 'ng/mL', system: 'http://unitsofmeasure.org', code: 'ng/mL' });
+      expect(extension).toEqual([{ url: ORIGINAL_QUANTITY_EXTENSION, valueQuantity: { value: value.value, unit: 'ng/ml' } }]);
+    }
   });
 
   it('makes each "duplicate" pair of the manifest comparable: shared standard code (and value for labs)', () => {
@@ -143,8 +169,7 @@ describe('fixture case: two care teams', () => {
       } else if (dup.resourceType === 'Observation') {
         const shared = codings((a as Observation).code).filter((c) => codings((b as Observation).code).includes(c));
         expect(shared).toContain(`http://loinc.org|${String(dup.evidence['loinc'])}`);
-        const strip = (q: Quantity | undefined) => ({ value: q?.value, code: q?.code, system: q?.system });
-        expect(strip((b as Observation).valueQuantity)).toEqual(strip((a as Observation).valueQuantity));
+        expect(sameByGluRule((b as Observation).valueQuantity, (a as Observation).valueQuantity)).toBe(true);
       } else if (dup.resourceType === 'Immunization') {
         expect(codings((b as Immunization).vaccineCode)).toEqual(codings((a as Immunization).vaccineCode));
       }
@@ -222,7 +247,7 @@ describe('fixture case: versions, bad resources, unknown sources', () => {
     expect(danglingReferences(r2)).toEqual([]);
     const p = byRef(r2, 'a', 'Observation/pointing-1').resource as Observation;
     expect(p.hasMember).toEqual([{ type: 'Observation' }]);
-    expect(r2.warnings).toEqual([expect.objectContaining({ key: 'team-a|Observation|pointing-1', code: 'unresolved-reference' })]);
+    expect(r2.warnings.filter((w) => w.code !== 'unit-conversion-refused')).toEqual([expect.objectContaining({ key: 'team-a|Observation|pointing-1', code: 'unresolved-reference' })]);
   });
 
   it('leaves out a resource that is not JSON-sane, and prunes references to it', () => {
