@@ -3,7 +3,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Bundle } from 'fhir/r4';
 import type { Config } from '../config';
 import type { Database, Queryable } from '../db/database';
-import { cancelUnsentDeliveries } from '../delivery/delivery-repository';
+import { cancelUnsentDeliveries, supersedeUnsentDeliveries } from '../delivery/delivery-repository';
 import {
   findCase,
   findPossibleDuplicates,
@@ -272,6 +272,10 @@ function slaClockAfter(record: Pick<CaseRecord, 'slaStoppedAt'>, from: CaseStatu
   return { running: false, slaStoppedAt: record.slaStoppedAt ?? (SLA_CLOCK_STATUSES.has(from) ? now : null) };
 }
 
+/** Why the unsent deliveries of a report reopened for correction were stopped. */
+export const REOPENED_FOR_CORRECTION =
+  'the signed report was reopened for correction before it reached this recipient: the corrected version is delivered once it is signed';
+
 /** One lifecycle move inside the caller's transaction (see {@link transitionCase}). */
 export interface CaseTransition {
   readonly id: string;
@@ -338,6 +342,9 @@ export async function transitionCase(deps: CaseServiceDeps, tx: Queryable, move:
     },
   });
   if (isTerminal(to)) await cancelPullsOfEndedCase(tx, id, to, actor, now);
+  // A signed report reopened for correction before it reached the chart: its unsent deliveries stop
+  // (the delivery job checks again); the corrected version is delivered once signed.
+  if (from === 'report_signed' && to === 'in_review') await supersedeUnsentDeliveries(tx, id, REOPENED_FOR_CORRECTION, now);
   if (to === 'cancelled' || to === 'ineligible') {
     await revokePortalAccess(tx, id, actor, now);
     // Nothing of the case goes into the child's chart any more (the delivery job checks again).

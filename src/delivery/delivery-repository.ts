@@ -114,13 +114,26 @@ export async function newerVersionGoesTo(db: Queryable, delivery: Pick<DeliveryR
   return rows[0]?.version ?? undefined;
 }
 
-/** Every delivery of the case not sent yet: cancelled (the case ended: nothing more goes into the chart). @returns how many */
-export async function cancelUnsentDeliveries(db: Queryable, caseId: string, reason: string, at: Date): Promise<number> {
+/** Every delivery of the case not sent yet, ended in `state` with `reason`. @returns how many */
+async function settleUnsentDeliveries(db: Queryable, caseId: string, state: 'cancelled' | 'superseded', reason: string, at: Date): Promise<number> {
   const { rows } = await db.query<{ id: string }>(
-    `UPDATE deliveries SET state = 'cancelled', review_reason = NULL, last_error = $2, updated_at = $3 WHERE case_id = $1 AND state IN ${UNSENT} RETURNING id`,
-    [caseId, reason, at],
+    `UPDATE deliveries SET state = $4, review_reason = NULL, last_error = $2, updated_at = $3 WHERE case_id = $1 AND state IN ${UNSENT} RETURNING id`,
+    [caseId, reason, at, state],
   );
   return rows.length;
+}
+
+/** Every delivery of the case not sent yet: cancelled (the case ended: nothing more goes into the chart). @returns how many */
+export function cancelUnsentDeliveries(db: Queryable, caseId: string, reason: string, at: Date): Promise<number> {
+  return settleUnsentDeliveries(db, caseId, 'cancelled', reason, at);
+}
+
+/**
+ * Every delivery of the case not sent yet: superseded by the correction under way (the signed report
+ * was reopened before it reached the chart; the corrected version is delivered once signed). @returns how many
+ */
+export function supersedeUnsentDeliveries(db: Queryable, caseId: string, reason: string, at: Date): Promise<number> {
+  return settleUnsentDeliveries(db, caseId, 'superseded', reason, at);
 }
 
 /** A delivery by id; `forUpdate` locks it. */

@@ -12,7 +12,7 @@ import type { Patient, Practitioner, Reference } from 'fhir/r4';
 import { searchByIdentifier } from '../fhir/identifier-match';
 import type { Config } from '../config';
 import { NPI_SYSTEM } from '../cases/fhir-codes';
-import { transitionCase, type CaseServiceDeps } from '../cases/case-service';
+import { REOPENED_FOR_CORRECTION, transitionCase, type CaseServiceDeps } from '../cases/case-service';
 import type { Intake } from '../cases/intake-schema';
 import { findCase, insertCaseEvent } from '../db/case-repository';
 import type { EndpointCapabilities } from '../endpoints/capabilities';
@@ -139,6 +139,9 @@ export async function runDelivery(deps: DeliveryDeps, deliveryId: string, lastAt
 /** Case statuses after which nothing of the case is delivered (the family withdrew, or it was never eligible). */
 const ENDED_CASE_STATUSES: ReadonlySet<string> = new Set(['cancelled', 'ineligible']);
 
+/** A case with a delivery that is in one of these statuses went back to review after signing: a correction is under way. */
+const CORRECTION_STATUSES: ReadonlySet<string> = new Set(['in_review', 'awaiting_information']);
+
 /** Ends a delivery that is not to be sent, without an attempt or an alert. */
 async function settle(deps: DeliveryDeps, delivery: DeliveryRow, state: 'cancelled' | 'superseded', reason: string): Promise<string> {
   await finishDelivery(deps.db, delivery.id, { state, lastError: reason, at: new Date() });
@@ -154,6 +157,8 @@ async function attempt(deps: DeliveryDeps, delivery: DeliveryRow): Promise<strin
   if (!recipient || !record || !version || !pdf) throw new PermanentDeliveryError('The case, recipient or report version no longer exists.');
   // Nothing goes into the child's chart once the family withdrew, nor an older version than one on its way there.
   if (ENDED_CASE_STATUSES.has(record.status)) return settle(deps, delivery, 'cancelled', `the case is ${record.status}: nothing more is written into the child's chart`);
+  // Back in review after a signature: the specialist is correcting this report (transitionCase stopped it too).
+  if (CORRECTION_STATUSES.has(record.status)) return settle(deps, delivery, 'superseded', REOPENED_FOR_CORRECTION);
   const newer = await newerVersionGoesTo(deps.db, delivery);
   if (newer !== undefined) return settle(deps, delivery, 'superseded', `superseded by version ${newer}, which goes to this recipient instead`);
   const endpoint = await findEndpoint(deps.db, recipient.endpointId);

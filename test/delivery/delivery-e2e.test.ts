@@ -279,6 +279,25 @@ it('writes nothing into the chart once the case is cancelled, even when the pati
   expect(await byIdentifier('DiagnosticReport', REPORT_IDENTIFIER_SYSTEM, `${caseId}-v1`)).toHaveLength(0);
 }, 90_000);
 
+it('stops a signed report reopened for correction before it reached the chart: nothing of version 1 is written, even when the patient is chosen afterwards', async () => {
+  const intake = referredIntake({ patient: { ...referredIntake().patient, name: { given: ['Corrected'], family: 'Unmatched' } } });
+  const caseId = await signedCase(intake);
+  expect((await until(caseId, 1, ['needs_review', 'delivered', 'failed'])).state).toBe('needs_review');
+  // The specialist reopens the report to correct it (report_signed → in_review).
+  expect((await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body: opinionFor(intake, { followUp: 'Corrected: review in 4 weeks.' }) })).status).toBe(200);
+  const [stopped] = await deliveries(caseId);
+  expect(stopped?.state).toBe('superseded');
+  // The case manager chooses the patient meanwhile: version 1 is not sent, and cannot be retried.
+  const [recipient] = ((await (await svc.request('GET', `/api/cases/${caseId}/recipients`, { token: cm })).json()) as { items: { id: string }[] }).items;
+  expect((await svc.request('POST', `/api/cases/${caseId}/recipients/${recipient?.id}/patient`, { token: cm, body: { patientId: fixturePatientId('referring-ehr') } })).status).toBe(200);
+  expect((await svc.request('POST', `/api/cases/${caseId}/deliveries/${stopped?.id}/retry`, { token: cm })).status).toBe(409);
+  expect(await byIdentifier('DiagnosticReport', REPORT_IDENTIFIER_SYSTEM, `${caseId}-v1`)).toHaveLength(0);
+  // Signed again: the corrected version goes out.
+  expect((await svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist })).status).toBe(201);
+  expect((await until(caseId, 2, ['delivered', 'failed', 'needs_review'])).state).toBe('delivered');
+  expect(await byIdentifier('DiagnosticReport', REPORT_IDENTIFIER_SYSTEM, `${caseId}-v1`)).toHaveLength(0);
+}, 90_000);
+
 it('never delivers a version after a newer one: signing version 2 supersedes version 1 not sent yet', async () => {
   const intake = referredIntake();
   const rule = ehr.faults.add({ match: 'POST *', action: { kind: 'server-error' } });
