@@ -279,7 +279,7 @@ describe('engine', () => {
     const rich = nr('a', obs(hba1c, '2026-01-01T00:00:00Z', q(8, '%'), { issued: '2026-01-01T01:00:00Z', note: [{ text: 'fasting' }] }), '00000000-0000-5000-8000-0000000000b2');
     expect(dedupe([lean, rich]).merges[0]?.survivor).toBe(rich.fullUrl);
     expect(dedupe([rich, lean]).merges[0]?.survivor).toBe(rich.fullUrl);
-    const twin = nr('b', obs(hba1c, '2026-01-01T00:00:00Z', q(8, '%')), '00000000-0000-5000-8000-0000000000a0');
+    const twin = nr('c', obs(hba1c, '2026-01-01T00:00:00Z', q(8, '%')), '00000000-0000-5000-8000-0000000000a0');
     expect(dedupe([lean, twin]).merges[0]?.survivor).toBe(twin.fullUrl);
     expect(JSON.stringify(dedupe([twin, lean]))).toBe(JSON.stringify(dedupe([twin, lean])));
   });

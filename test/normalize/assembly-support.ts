@@ -18,6 +18,7 @@ import { buildDocumentBundle } from '../../src/normalize/bundle';
 import { buildComposition, type PatientStory } from '../../src/normalize/composition';
 import { dedupe } from '../../src/normalize/dedupe/index';
 import { buildProvenances } from '../../src/normalize/provenance';
+import { ORIGINAL_QUANTITY_EXTENSION } from '../../src/normalize/units';
 
 export const ROOT = join(__dirname, '..', '..');
 const LOINC = 'http://loinc.org';
@@ -87,10 +88,15 @@ function map(resource: FhirResource, convertUnits: boolean): void {
   }
 }
 
+/** Converts the value (and range) to `unit`; the value keeps the reported Quantity as `original-quantity`, as `src/normalize/units.ts` does. */
 function convert(obs: Observation, factor: number, unit: string): void {
   const q = obs.valueQuantity;
   if (q?.value === undefined) return;
-  obs.valueQuantity = { value: Math.round((q.value / factor) * 1e4) / 1e4, unit, system: 'http://unitsofmeasure.org', code: unit };
+  const original = { ...q };
+  obs.valueQuantity = {
+    value: Math.round((q.value / factor) * 1e4) / 1e4, unit, system: 'http://unitsofmeasure.org', code: unit,
+    extension: [{ url: ORIGINAL_QUANTITY_EXTENSION, valueQuantity: original }],
+  };
   for (const rr of obs.referenceRange ?? []) {
     for (const end of ['low', 'high'] as const) {
       const v = rr[end]?.value;

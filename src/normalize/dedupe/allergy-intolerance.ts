@@ -5,30 +5,69 @@
  * the child; the same substance code (any shared coding: RxNorm, SNOMED CT, …) is the
  * same allergy. Onset dates are not compared (teams often record them differently); the
  * survivor keeps its own, reactions and notes are unioned. `entered-in-error` or
- * `refuted`: never merged.
+ * `refuted`: never merged. Safety first:
+ * - two records whose clinical status conflicts (both present, different: one team says
+ *   `active`, the other `resolved`) are not merged, so the specialist sees both claims
+ *   (a cluster never holds two different statuses, even through a record without one);
+ * - the survivor carries the highest criticality of the cluster (high > low >
+ *   unable-to-assess): a team that judged the reaction potentially life-threatening is
+ *   never hidden behind a `low`.
  * @see https://hl7.org/fhir/R4/allergyintolerance.html
+ * @see https://hl7.org/fhir/R4/valueset-allergyintolerance-clinical.html
+ * @see https://hl7.org/fhir/R4/valueset-allergy-intolerance-criticality.html
  * @packageDocumentation
  */
 import type { AllergyIntolerance } from 'fhir/r4';
 import { dedupeWith } from './engine';
+import type { JsonObject } from './json';
 import { codeKeys, codingsOf } from './keys';
 import type { DedupeRule } from './rule';
 
 const EXCLUDED_VERIFICATION = new Set(['entered-in-error', 'refuted']);
 
+/** The code system of AllergyIntolerance.clinicalStatus (required binding), and its codes. */
+const ALLERGY_CLINICAL = 'http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical';
+const CLINICAL_CODES: ReadonlySet<string> = new Set(['active', 'inactive', 'resolved']);
+
+/**
+ * The clinical status code (active | inactive | resolved) of an allergy: the coding of the
+ * required code system, else a system-less coding with one of its codes; undefined when absent.
+ * @see https://hl7.org/fhir/R4/allergyintolerance-definitions.html#AllergyIntolerance.clinicalStatus
+ */
+export function allergyClinicalStatus(a: AllergyIntolerance): string | undefined {
+  const codings = a.clinicalStatus?.coding ?? [];
+  const coded = codings.find((c) => c.system === ALLERGY_CLINICAL && c.code) ?? codings.find((c) => c.system === undefined && c.code && CLINICAL_CODES.has(c.code));
+  return coded?.code;
+}
+
+/** Rank of a criticality: higher is more severe; unknown codes rank lowest. */
+const CRITICALITY_RANK: Readonly<Record<string, number>> = { 'unable-to-assess': 1, low: 2, high: 3 };
+
+function criticalityRank(value: unknown): number {
+  return typeof value === 'string' ? CRITICALITY_RANK[value] ?? 0 : 0;
+}
+
+/** Keeps on the survivor the highest criticality of the survivor and `duplicate`. */
+function keepHighestCriticality(survivor: JsonObject, duplicate: JsonObject): void {
+  const d = duplicate.criticality;
+  if (typeof d === 'string' && criticalityRank(d) > criticalityRank(survivor.criticality)) survivor.criticality = d;
+}
+
 /** The rule. */
 export const allergyIntoleranceRule: DedupeRule = {
   name: 'allergyintolerance:code',
   resourceType: 'AllergyIntolerance',
-  approach: 'same substance code (any shared coding)',
+  approach: 'same substance code (any shared coding), no conflicting clinical status; highest criticality kept',
   blocking(resources) {
-    const keys = resources.map((r) => {
-      const a = r.resource as AllergyIntolerance;
+    const allergies = resources.map((r) => r.resource as AllergyIntolerance);
+    const keys = allergies.map((a) => {
       if (a.verificationStatus?.coding?.some((c) => c.code !== undefined && EXCLUDED_VERIFICATION.has(c.code))) return [];
       return [...new Set(codeKeys(codingsOf(a.code)))];
     });
-    return { keys: (i) => keys[i] ?? [] };
+    const states = allergies.map(allergyClinicalStatus);
+    return { keys: (i) => keys[i] ?? [], state: (i) => states[i] };
   },
+  unionExtra: keepHighestCriticality,
 };
 
 /** De-duplicates AllergyIntolerances only. */

@@ -6,6 +6,14 @@
  * cost is O(n × keys × representatives-per-bucket), which stays O(n) for real data
  * (buckets hold a handful of items). A union-find joins matches found through different
  * keys (an Observation carrying two LOINC codings sits in two buckets).
+ *
+ * De-duplication is across sources: two records of one source are two facts that source
+ * recorded (a stopped and an active order of the same drug on the same day), never copies
+ * of each other. Given each item's source, the union-find refuses a union whose two groups
+ * both hold a record of the same source, so no cluster ever holds two records of one
+ * source, not even transitively (a1 ~ b ~ a2 keeps a2 apart); the refused item stays a
+ * representative of its bucket, so a record of a third source may still meet it. The same
+ * group-level check keeps apart items whose {@link BlockingSpec.state}s differ.
  * @packageDocumentation
  */
 
@@ -15,6 +23,12 @@ export interface BlockingSpec {
   readonly keys: (i: number) => readonly string[];
   /** Whether items `a` and `b` (sharing a key) are the same fact. Defaults to true. */
   readonly same?: (a: number, b: number) => boolean;
+  /**
+   * A state of item `i` no group may contradict (an allergy's clinical status): a group never
+   * holds two different states, not even through a member without one (which joins any
+   * group). Defaults to none.
+   */
+  readonly state?: (i: number) => string | undefined;
 }
 
 /**
@@ -41,10 +55,38 @@ export function signatureBlocking<S extends { readonly keys: readonly string[] }
  */
 export const MAX_REPRESENTATIVES_PER_BUCKET = 256;
 
+/** Source of each item, as a small integer per distinct source. */
+function sourceIndexes(n: number, sourceOf: (i: number) => string): Int32Array {
+  const ids = new Map<string, number>();
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const s = sourceOf(i);
+    let id = ids.get(s);
+    if (id === undefined) {
+      id = ids.size;
+      ids.set(s, id);
+    }
+    out[i] = id;
+  }
+  return out;
+}
+
+/**
+ * Union-find over items; a union that would put two records of one source, or two
+ * different states, in one group is refused ({@link UnionFind.canUnion}).
+ */
 class UnionFind {
   private readonly parent: Int32Array;
+  /** Sources of each root's group, created at its first union (a singleton's is its own source). */
+  private readonly groupSources = new Map<number, Set<number>>();
+  /** State of each root's group that got one from a member other than the root. */
+  private readonly groupState = new Map<number, string>();
 
-  constructor(n: number) {
+  constructor(
+    n: number,
+    private readonly source: Int32Array | undefined,
+    private readonly state: ((i: number) => string | undefined) | undefined,
+  ) {
     this.parent = new Int32Array(n);
     for (let i = 0; i < n; i++) this.parent[i] = i;
   }
@@ -61,19 +103,63 @@ class UnionFind {
     return root;
   }
 
+  /** Sources of a root's group (a root never joined is a singleton: its own source). */
+  private sourcesOf(root: number, source: Int32Array): ReadonlySet<number> | number {
+    return this.groupSources.get(root) ?? (source[root] as number);
+  }
+
+  private stateOf(root: number): string | undefined {
+    return this.groupState.get(root) ?? this.state?.(root);
+  }
+
+  /** Whether `a` and `b` are in one group, or joining their groups keeps one record per source and one state. */
+  canUnion(a: number, b: number): boolean {
+    const ra = this.find(a);
+    const rb = this.find(b);
+    if (ra === rb) return true;
+    const ta = this.stateOf(ra);
+    const tb = this.stateOf(rb);
+    if (ta !== undefined && tb !== undefined && ta !== tb) return false;
+    if (this.source === undefined) return true;
+    const sa = this.sourcesOf(ra, this.source);
+    const sb = this.sourcesOf(rb, this.source);
+    if (typeof sa === 'number') return typeof sb === 'number' ? sa !== sb : !sb.has(sa);
+    if (typeof sb === 'number') return !sa.has(sb);
+    const [small, large] = sa.size <= sb.size ? [sa, sb] : [sb, sa];
+    for (const s of small) if (large.has(s)) return false;
+    return true;
+  }
+
+  /** Joins the groups of `a` and `b` (the caller checked {@link canUnion}). */
   union(a: number, b: number): void {
     const ra = this.find(a);
     const rb = this.find(b);
     if (ra === rb) return;
     // Smaller index as root keeps groups deterministic.
-    if (ra < rb) this.parent[rb] = ra;
-    else this.parent[ra] = rb;
+    const [root, child] = ra < rb ? [ra, rb] : [rb, ra];
+    this.parent[child] = root;
+    const state = this.stateOf(root) ?? this.stateOf(child);
+    if (state !== undefined) this.groupState.set(root, state);
+    this.groupState.delete(child);
+    if (this.source === undefined) return;
+    const joined = new Set<number>();
+    for (const g of [this.sourcesOf(root, this.source), this.sourcesOf(child, this.source)]) {
+      if (typeof g === 'number') joined.add(g);
+      else for (const s of g) joined.add(s);
+    }
+    this.groupSources.delete(child);
+    this.groupSources.set(root, joined);
   }
 }
 
-/** Groups (≥ 2 items, ascending indexes, ordered by first index) of items that are the same fact. */
-export function clusterByKeys(n: number, spec: BlockingSpec): number[][] {
-  const uf = new UnionFind(n);
+/**
+ * Groups (≥ 2 items, ascending indexes, ordered by first index) of items that are the same
+ * fact. With `sourceOf`, a group never holds two items of one source: such a pair is never
+ * tested, and a match that would join two groups sharing a source (or holding different
+ * states) is skipped (the item then tries the bucket's other representatives, else becomes one).
+ */
+export function clusterByKeys(n: number, spec: BlockingSpec, sourceOf?: (i: number) => string): number[][] {
+  const uf = new UnionFind(n, sourceOf ? sourceIndexes(n, sourceOf) : undefined, spec.state);
   // A bucket holds its first representative as a number; an array only once a second one arrives.
   const buckets = new Map<string, number | number[]>();
   const joined: number[] = [];
@@ -91,7 +177,8 @@ export function clusterByKeys(n: number, spec: BlockingSpec): number[][] {
       let match = -1;
       for (let r = 0; r < reps.length && match < 0; r++) {
         const rep = reps[r] as number;
-        if (!same || uf.find(rep) === uf.find(i) || same(rep, i)) match = rep;
+        if (uf.find(rep) === uf.find(i)) match = rep;
+        else if (uf.canUnion(rep, i) && (!same || same(rep, i))) match = rep;
       }
       if (match >= 0) {
         uf.union(match, i);

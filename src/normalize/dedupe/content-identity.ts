@@ -8,13 +8,15 @@
  * - else both have attachment URLs: they share one;
  * - else they share a business identifier (system|value).
  * A hash is `Attachment.hash` (the integrator fills it from the blob store for URL
- * attachments), else the SHA-1 of inline `data`.
+ * attachments), else the SHA-1 of inline `data`. A malformed content list (an element
+ * without its attachment, which R4 requires) gives no identity: the resource is never
+ * merged (its survivor would keep only its own, broken, content).
  * @see https://hl7.org/fhir/R4/datatypes.html#Attachment
  * @packageDocumentation
  */
 import type { Attachment, Identifier } from 'fhir/r4';
 import type { BlockingSpec } from './cluster';
-import { attachmentHash, attachmentUrlKey, identifierKeys, intersects } from './keys';
+import { attachmentHash, attachmentUrlKey, identifierKeys, intersects, isAttachment } from './keys';
 
 /** The identity of one resource's content. */
 export interface ContentIdentity {
@@ -26,9 +28,12 @@ export interface ContentIdentity {
 const NONE: ReadonlySet<string> = new Set();
 const EMPTY: ContentIdentity = { hashes: NONE, urls: NONE, identifiers: NONE };
 
-/** Identity from attachments and identifiers; `excluded` (e.g. entered-in-error) gives none. */
-export function contentIdentity(attachments: readonly Attachment[], identifiers: readonly Identifier[] | undefined, sourceId: string, excluded = false): ContentIdentity {
-  if (excluded) return EMPTY;
+/**
+ * Identity from attachments and identifiers; `excluded` (e.g. entered-in-error) or a missing
+ * or malformed attachment gives none.
+ */
+export function contentIdentity(attachments: readonly (Attachment | undefined)[], identifiers: readonly Identifier[] | undefined, sourceId: string, excluded = false): ContentIdentity {
+  if (excluded || !attachments.every(isAttachment)) return EMPTY;
   let hashes = NONE;
   let urls = NONE;
   for (const a of attachments) {

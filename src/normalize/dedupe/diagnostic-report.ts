@@ -5,14 +5,22 @@
  * attachment hash, then URL, then business identifier ({@link sameContent}); a report
  * without presentedForm matches only by identifier (a shared accession). Results of a
  * merged report are unioned (after their own merges, so each survivor is listed once).
- * `entered-in-error`: never merged.
+ * `entered-in-error`, or a malformed presentedForm (an element that is not an attachment):
+ * never merged.
  * @see https://hl7.org/fhir/R4/diagnosticreport.html
  * @packageDocumentation
  */
-import type { DiagnosticReport } from 'fhir/r4';
+import type { Attachment, DiagnosticReport } from 'fhir/r4';
 import { contentBlocking, contentIdentity } from './content-identity';
 import { dedupeWith } from './engine';
 import type { DedupeRule } from './rule';
+
+/** The presentedForm attachments; `[undefined]` (never merged) when it is present but not a list. */
+function presentedForms(d: DiagnosticReport): readonly (Attachment | undefined)[] {
+  const forms: unknown = d.presentedForm;
+  if (forms === undefined) return [];
+  return Array.isArray(forms) ? (forms as (Attachment | undefined)[]) : [undefined];
+}
 
 /** The rule. */
 export const diagnosticReportRule: DedupeRule = {
@@ -22,7 +30,7 @@ export const diagnosticReportRule: DedupeRule = {
   blocking(resources) {
     return contentBlocking(resources.map((r) => {
       const d = r.resource as DiagnosticReport;
-      return contentIdentity(d.presentedForm ?? [], d.identifier, r.sourceId, d.status === 'entered-in-error');
+      return contentIdentity(presentedForms(d), d.identifier, r.sourceId, d.status === 'entered-in-error');
     }));
   },
 };

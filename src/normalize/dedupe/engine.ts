@@ -2,6 +2,10 @@
  * The de-duplication engine: runs rules, picks survivors, redirects references, merges.
  *
  * 1. Each enabled rule clusters the resources of its type by blocking keys (no O(n²)).
+ *    De-duplication is across sources: a cluster never holds two records of one source
+ *    (`NormalizedResource.sourceId`), not even transitively or when joining the clusters of
+ *    two rules of one type ({@link clusterByKeys}): two records of one source are two facts
+ *    of that source (an active and a stopped order), not copies.
  * 2. Each cluster keeps one survivor ({@link chooseSurvivor}); the others are merged away
  *    and their fullUrls redirected to the survivor's.
  * 3. References in every resource are rewritten (copy-on-write) so nothing dangles.
@@ -24,7 +28,23 @@ interface Cluster {
   readonly rules: Set<DedupeRule>;
 }
 
-/** Clusters of global indexes found by `rules`, overlapping clusters (several rules of one type) joined. */
+/** Whether the resources at `indexes` (repeats allowed) come from distinct sources. */
+function onePerSource(resources: readonly NormalizedResource[], indexes: readonly number[]): boolean {
+  const seen = new Map<string, number>();
+  for (const i of indexes) {
+    const source = (resources[i] as NormalizedResource).sourceId;
+    const other = seen.get(source);
+    if (other !== undefined && other !== i) return false;
+    seen.set(source, i);
+  }
+  return true;
+}
+
+/**
+ * Clusters of global indexes found by `rules`, overlapping clusters (several rules of one type)
+ * joined — unless the join would hold two records of one source: then the later rule's group
+ * is left out (de-duplication is across sources).
+ */
 function findClusters(resources: readonly NormalizedResource[], rules: readonly DedupeRule[]): Cluster[] {
   const byType = new Map<string, number[]>();
   resources.forEach((r, i) => {
@@ -41,9 +61,10 @@ function findClusters(resources: readonly NormalizedResource[], rules: readonly 
     const indexes = byType.get(rule.resourceType);
     if (!indexes || indexes.length < 2) continue;
     const subset = indexes.map((i) => resources[i] as NormalizedResource);
-    for (const group of clusterByKeys(subset.length, rule.blocking(subset, context))) {
+    for (const group of clusterByKeys(subset.length, rule.blocking(subset, context), (i) => (subset[i] as NormalizedResource).sourceId)) {
       const global = group.map((g) => indexes[g] as number);
       const existing = [...new Set(global.map((i) => clusterOf.get(i)).filter((c): c is Cluster => c !== undefined))];
+      if (!onePerSource(resources, [...global, ...existing.flatMap((c) => c.members)])) continue;
       const target: Cluster = existing[0] ?? { members: [], rules: new Set() };
       if (existing.length === 0) clusters.push(target);
       for (const other of existing.slice(1)) {

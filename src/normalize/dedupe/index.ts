@@ -1,6 +1,11 @@
 /**
  * De-duplication across sources: one module per resource type (each with its "Approach"),
- * registered here as named rules.
+ * registered here as named rules. A merge never joins two records of one source
+ * (`NormalizedResource.sourceId`), not even transitively through a record of another
+ * source: what one source recorded twice is two facts (see `cluster.ts`). Family uploads
+ * are one source (`family-uploads`); their DICOM files are already grouped into one
+ * ImagingStudy per StudyInstanceUID before de-duplication, which then merges it with the
+ * pulled studies of the same UID.
  *
  * Patients are never merged (the case Patient links to each source's Patient); supporting
  * resources (Organization, Practitioner, Medication, Endpoint, Binary, …) are not merged

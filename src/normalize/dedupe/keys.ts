@@ -4,6 +4,10 @@
  *
  * A blocking key is a string two duplicates must share; resources are hashed by their
  * keys so a rule only compares resources inside one bucket (never all pairs of a type).
+ * Nested elements are read defensively: one malformed element (a CodeableConcept whose
+ * `coding` is not a list, a DocumentReference content without its attachment) gives no
+ * key — the resource then does not match — and never throws, so one bad record cannot
+ * stop the assembly of the whole case.
  * @see https://hl7.org/fhir/R4/datatypes.html#dateTime
  * @see https://hl7.org/fhir/R4/datatypes.html#Attachment
  * @packageDocumentation
@@ -18,10 +22,22 @@ export const CVX = 'http://hl7.org/fhir/sid/cvx';
 export const UCUM = 'http://unitsofmeasure.org';
 export const DICOM_UID = 'urn:dicom:uid';
 
-/** Codings of one or more CodeableConcepts (absent ones skipped). */
+/** True for a non-array, non-null object (the shape of any FHIR element). */
+function isElement(value: unknown): value is object {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Codings of one or more CodeableConcepts; absent or malformed ones (not an object, `coding`
+ * not a list, a coding that is not an object) give none.
+ */
 export function codingsOf(...concepts: (CodeableConcept | undefined)[]): Coding[] {
   const out: Coding[] = [];
-  for (const cc of concepts) for (const c of cc?.coding ?? []) out.push(c);
+  for (const cc of concepts) {
+    const codings: unknown = isElement(cc) ? cc.coding : undefined;
+    if (!Array.isArray(codings)) continue;
+    for (const c of codings as unknown[]) if (isElement(c)) out.push(c as Coding);
+  }
   return out;
 }
 
@@ -151,14 +167,21 @@ export function sha1OfBase64(data: string): string {
   return createHash('sha1').update(Buffer.from(data, 'base64')).digest('base64');
 }
 
+/** Whether `value` is an Attachment-shaped object (a content element may lack its attachment). */
+export function isAttachment(value: Attachment | undefined): value is Attachment {
+  return isElement(value);
+}
+
 /**
  * The content hash of an attachment: its declared `hash` (SHA-1, base64), else the SHA-1
  * of its inline `data`; undefined for a URL-only attachment without a declared hash
- * (the integrator fills `hash` from the blob store before de-duplication).
+ * (the integrator fills `hash` from the blob store before de-duplication), or for a
+ * missing or malformed attachment.
  */
-export function attachmentHash(att: Attachment): string | undefined {
-  if (att.hash) return normalizeHash(att.hash);
-  if (att.data) return sha1OfBase64(att.data);
+export function attachmentHash(att: Attachment | undefined): string | undefined {
+  if (!isAttachment(att)) return undefined;
+  if (typeof att.hash === 'string' && att.hash !== '') return normalizeHash(att.hash);
+  if (typeof att.data === 'string' && att.data !== '') return sha1OfBase64(att.data);
   return undefined;
 }
 
@@ -168,8 +191,8 @@ const ABSOLUTE = /^[a-z][a-z0-9+.-]*:/i;
  * The attachment URL as a key: absolute URLs as they are, relative ones (`Binary/123`)
  * qualified by the source (the same relative URL at two sources is two things).
  */
-export function attachmentUrlKey(att: Attachment, sourceId: string): string | undefined {
-  if (!att.url) return undefined;
+export function attachmentUrlKey(att: Attachment | undefined, sourceId: string): string | undefined {
+  if (!isAttachment(att) || typeof att.url !== 'string' || att.url === '') return undefined;
   return ABSOLUTE.test(att.url) ? att.url : `${sourceId}|${att.url}`;
 }
 

@@ -9,14 +9,18 @@
  * conversion within the reported precision ({@link sameQuantity}), codes by a shared
  * coding, other values exactly, components pairwise. Without a LOINC coding all codings
  * are used. No effective time, or `entered-in-error`: never merged. Same day but hours
- * apart, or a week apart with the same value: different instants, never merged.
+ * apart, or a week apart with the same value: different instants, never merged. A
+ * malformed component (without its `code`, which R4 requires) cannot be paired: the
+ * Observation is never merged (and never stops the assembly). Quantities written without
+ * decimals (`5.0` arrives as `5`) take the other value's precision, so K+ 5.0 and 5.4
+ * stay two results.
  * @see https://hl7.org/fhir/R4/observation.html
  * @packageDocumentation
  */
-import type { Observation, ObservationComponent } from 'fhir/r4';
+import type { Coding, Observation, ObservationComponent } from 'fhir/r4';
 import { signatureBlocking, type BlockingSpec } from './cluster';
 import { dedupeWith } from './engine';
-import { codeKeys, codesIn, instantKey, LOINC } from './keys';
+import { codeKeys, codesIn, codingsOf, instantKey, LOINC } from './keys';
 import { sameQuantity } from './quantity';
 import type { DedupeRule } from './rule';
 import { stableStringify, type JsonValue } from './json';
@@ -35,8 +39,8 @@ export function sameValue(a: ValueCarrier, b: ValueCarrier, loinc: readonly stri
     return a.valueQuantity !== undefined && b.valueQuantity !== undefined && sameQuantity(a.valueQuantity, b.valueQuantity, loinc);
   }
   if (a.valueCodeableConcept || b.valueCodeableConcept) {
-    const ka = new Set(codeKeys(a.valueCodeableConcept?.coding ?? []));
-    const kb = codeKeys(b.valueCodeableConcept?.coding ?? []);
+    const ka = new Set(codeKeys(codingsOf(a.valueCodeableConcept)));
+    const kb = codeKeys(codingsOf(b.valueCodeableConcept));
     if (ka.size > 0 && kb.length > 0) return kb.some((k) => ka.has(k));
     return a.valueCodeableConcept?.text !== undefined && a.valueCodeableConcept.text === b.valueCodeableConcept?.text;
   }
@@ -45,18 +49,33 @@ export function sameValue(a: ValueCarrier, b: ValueCarrier, loinc: readonly stri
       s: v.valueString ?? null, b: v.valueBoolean ?? null, i: v.valueInteger ?? null, t: v.valueTime ?? null,
       d: v.valueDateTime ? instantKey(v.valueDateTime) ?? v.valueDateTime : null,
       r: (v.valueRange ?? v.valueRatio ?? v.valuePeriod ?? v.valueSampledData ?? null) as JsonValue,
-      x: v.dataAbsentReason ? codeKeys(v.dataAbsentReason.coding ?? []).sort() : null,
+      x: v.dataAbsentReason ? codeKeys(codingsOf(v.dataAbsentReason)).sort() : null,
     });
   return rest(a) === rest(b);
+}
+
+/**
+ * The codings of a component's code; none for a malformed component (not an object, or
+ * without the `code` R4 requires), which then pairs with nothing.
+ * @see https://hl7.org/fhir/R4/observation-definitions.html#Observation.component.code
+ */
+function componentCodings(c: ObservationComponent | undefined): Coding[] {
+  return typeof c === 'object' && c !== null ? codingsOf(c.code) : [];
+}
+
+/** Whether every component is an object with a coded `code` (else the Observation is never merged). */
+function wellFormedComponents(component: unknown): component is ObservationComponent[] | undefined {
+  return component === undefined || (Array.isArray(component) && component.every((c: ObservationComponent | undefined) => componentCodings(c).length > 0));
 }
 
 function sameComponents(a: readonly ObservationComponent[], b: readonly ObservationComponent[]): boolean {
   if (a.length !== b.length) return false;
   const used = new Set<number>();
   return a.every((ca) => {
-    const keysA = new Set(codeKeys(ca.code.coding ?? []));
-    const loinc = codesIn(ca.code.coding ?? [], LOINC);
-    const j = b.findIndex((cb, k) => !used.has(k) && codeKeys(cb.code.coding ?? []).some((x) => keysA.has(x)) && sameValue(ca, cb, loinc));
+    const codingsA = componentCodings(ca);
+    const keysA = new Set(codeKeys(codingsA));
+    const loinc = codesIn(codingsA, LOINC);
+    const j = b.findIndex((cb, k) => !used.has(k) && codeKeys(componentCodings(cb)).some((x) => keysA.has(x)) && sameValue(ca, cb, loinc));
     if (j < 0) return false;
     used.add(j);
     return true;
@@ -71,10 +90,11 @@ interface Signature {
 
 function signature(r: NormalizedResource): Signature {
   const obs = r.resource as Observation;
-  const codings = obs.code.coding ?? [];
+  const codings = codingsOf(obs.code);
   const loinc: string[] = [];
   for (const c of codings) if (c.system === LOINC && c.code && !loinc.includes(c.code)) loinc.push(c.code);
-  const instant = obs.status === 'entered-in-error' ? undefined : instantKey(effectiveOf(obs));
+  const mergeable = obs.status !== 'entered-in-error' && wellFormedComponents(obs.component);
+  const instant = mergeable ? instantKey(effectiveOf(obs)) : undefined;
   if (instant === undefined) return { keys: [], loinc, obs };
   // Short keys hash faster: `L` + LOINC code, else the full system|code.
   const codes = loinc.length > 0 ? loinc.map((c) => `L${c}`) : [...new Set(codeKeys(codings))];

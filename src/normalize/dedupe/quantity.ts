@@ -1,7 +1,14 @@
 /**
  * Quantity equality for de-duplication: two reported results are the same value when
- * they agree after UCUM conversion, within the precision each source reported
+ * they agree after UCUM conversion, within the finer precision of the two
  * (`10.1 mmol/L` of glucose is `182 mg/dL` to one decimal).
+ *
+ * Precision is read from the written decimals, but JSON has no trailing zeros: a lab's
+ * `5.0` parses as `5`. A value without decimals therefore has an unknown precision and is
+ * taken at the precision of the other value (K+ `5.0` vs `5.4` mmol/L differ; `5` vs
+ * `5.0` match); two whole numbers compare at whole-number precision. A value the
+ * normalizer converted carries the original as the `original-quantity` extension: its
+ * precision is the original's (scaled), not the rounding of the conversion.
  *
  * Comparison only: values are never rewritten here (the normalizer owns unit mapping).
  * Supports the UCUM subset labs and vitals use: metric prefixes on g, L, mol, m, s,
@@ -13,6 +20,7 @@
  * @packageDocumentation
  */
 import type { Quantity } from 'fhir/r4';
+import { ORIGINAL_QUANTITY_EXTENSION } from '../units';
 import { UCUM } from './keys';
 
 /** A unit reduced to base dimensions: factor × product of base^exponent. */
@@ -133,12 +141,34 @@ function dimsKey(dims: ReadonlyMap<string, number>): string {
   return [...dims.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([d, e]) => `${d}^${e}`).join('.');
 }
 
-/** Half of the last reported digit: `10.1` → 0.05, `182` → 0.5. */
-function halfUlp(value: number): number {
+/**
+ * A reported precision: half of the last reported digit (`10.1` → 0.05), `known` when the
+ * value shows decimals. A whole number (`182`, but also a `5.0` that JSON read as `5`) has
+ * an unknown precision: `half` is then that of a whole number (0.5).
+ */
+interface Precision {
+  readonly half: number;
+  readonly known: boolean;
+}
+
+/** The precision `value` was written with (see {@link Precision}). */
+function precisionOfNumber(value: number): Precision {
   const text = String(value);
-  if (/e/i.test(text)) return Math.abs(value) * 5e-7;
+  if (/e/i.test(text)) return { half: Math.abs(value) * 5e-7, known: true };
   const decimals = text.split('.')[1]?.length ?? 0;
-  return 0.5 * 10 ** -decimals;
+  return decimals > 0 ? { half: 0.5 * 10 ** -decimals, known: true } : { half: 0.5, known: false };
+}
+
+/**
+ * The tolerance for comparing two values: the finer of two known precisions; a value
+ * without decimals is taken at the other's precision (it may be a `5.0` whose zero JSON
+ * dropped); two whole numbers at the coarser whole-number precision.
+ */
+function pairTolerance(a: Precision, b: Precision): number {
+  if (a.known && b.known) return Math.min(a.half, b.half);
+  if (a.known) return a.half;
+  if (b.known) return b.half;
+  return Math.max(a.half, b.half);
 }
 
 /** The unit code of a quantity: the UCUM code, else the human unit string. */
@@ -153,22 +183,52 @@ const TEMPERATURE: Readonly<Record<string, (v: number) => number>> = {
   K: (v) => v - 273.15,
 };
 
-/** A value in canonical base units with its tolerance (half the reported precision) and dimension. */
+const isTemperature = (unit: string | undefined): boolean => unit !== undefined && TEMPERATURE[unit] !== undefined;
+
+/**
+ * The value the source reported before the normalizer converted `q` (the `original-quantity`
+ * extension, see `src/normalize/units.ts`); undefined when not converted, or converted
+ * between temperature scales (not proportional).
+ */
+function originalValue(q: Quantity): number | undefined {
+  for (const e of q.extension ?? []) {
+    const o = e.url === ORIGINAL_QUANTITY_EXTENSION ? e.valueQuantity : undefined;
+    if (o?.value !== undefined && !isTemperature(unitOf(o)) && !isTemperature(unitOf(q))) return o.value;
+  }
+  return undefined;
+}
+
+/**
+ * The precision of `q.value` in `q`'s unit: as written, or for a converted value that of
+ * the original scaled by the conversion (`10.1 mmol/L` → `181.962 mg/dL` is ±0.9 mg/dL,
+ * not ±0.0005).
+ */
+function precisionOf(q: Quantity, value: number): Precision {
+  const original = originalValue(q);
+  if (original === undefined || original === 0 || value === 0) return precisionOfNumber(value);
+  const p = precisionOfNumber(original);
+  return { half: p.half * Math.abs(value / original), known: p.known };
+}
+
+/** A value in canonical base units with its precision (in those units) and dimension. */
 interface Canonical {
   readonly value: number;
-  readonly tolerance: number;
+  readonly precision: Precision;
   readonly dim: string;
 }
+
+const scaled = (p: Precision, factor: number): Precision => ({ half: p.half * Math.abs(factor), known: p.known });
 
 function canonical(q: Quantity, molarMass: number | undefined): Canonical[] {
   const unit = unitOf(q);
   const v = q.value;
   if (v === undefined || unit === undefined) return [];
+  const p = precisionOf(q, v);
   const temp = TEMPERATURE[unit];
-  if (temp) return [{ value: temp(v), tolerance: Math.abs(temp(v + halfUlp(v)) - temp(v)), dim: 'temperature' }];
+  if (temp) return [{ value: temp(v), precision: { half: Math.abs(temp(v + p.half) - temp(v)), known: p.known }, dim: 'temperature' }];
   const red = reduceUnit(unit);
-  if (!red) return [{ value: v, tolerance: halfUlp(v), dim: `unit:${unit}` }];
-  const out: Canonical[] = [{ value: v * red.factor, tolerance: halfUlp(v) * red.factor, dim: red.key ?? dimsKey(red.dims) }];
+  if (!red) return [{ value: v, precision: p, dim: `unit:${unit}` }];
+  const out: Canonical[] = [{ value: v * red.factor, precision: scaled(p, red.factor), dim: red.key ?? dimsKey(red.dims) }];
   // With a molar mass, amounts also get a mass form (and masses an amount form) so either side can meet.
   const molExp = red.dims.get('mol') ?? 0;
   const gExp = red.dims.get('g') ?? 0;
@@ -177,7 +237,7 @@ function canonical(q: Quantity, molarMass: number | undefined): Canonical[] {
     dims.delete(molExp === 1 ? 'mol' : 'g');
     dims.set(molExp === 1 ? 'g' : 'mol', 1);
     const f = molExp === 1 ? molarMass : 1 / molarMass;
-    out.push({ value: v * red.factor * f, tolerance: halfUlp(v) * red.factor * f, dim: dimsKey(dims) });
+    out.push({ value: v * red.factor * f, precision: scaled(p, red.factor * f), dim: dimsKey(dims) });
   }
   return out;
 }
@@ -185,7 +245,8 @@ function canonical(q: Quantity, molarMass: number | undefined): Canonical[] {
 /**
  * Whether two quantities state the same value: same dimension after UCUM reduction
  * (and molar conversion when `loincCodes` name an analyte with a known molar mass), and
- * a difference within the coarser reported precision. Comparators (`<`, `>`) must match.
+ * a difference within the finer reported precision, a value without decimals taken at the
+ * other's ({@link pairTolerance}). Comparators (`<`, `>`) must match.
  */
 export function sameQuantity(a: Quantity, b: Quantity, loincCodes: readonly string[] = []): boolean {
   if ((a.comparator ?? '') !== (b.comparator ?? '')) return false;
@@ -193,7 +254,7 @@ export function sameQuantity(a: Quantity, b: Quantity, loincCodes: readonly stri
   // Fast path: the same unit code on both sides (the common case) needs no conversion.
   const ua = unitOf(a);
   if (ua !== undefined && ua === unitOf(b) && TEMPERATURE[ua] === undefined) {
-    const tolerance = Math.max(halfUlp(a.value), halfUlp(b.value)) + 1e-9 * Math.max(Math.abs(a.value), Math.abs(b.value));
+    const tolerance = pairTolerance(precisionOf(a, a.value), precisionOf(b, b.value)) + 1e-9 * Math.max(Math.abs(a.value), Math.abs(b.value));
     return Math.abs(a.value - b.value) <= tolerance;
   }
   const molar = loincCodes.map((c) => MOLAR_MASS_BY_LOINC[c]).find((m) => m !== undefined);
@@ -202,7 +263,7 @@ export function sameQuantity(a: Quantity, b: Quantity, loincCodes: readonly stri
   for (const x of ca) {
     for (const y of cb) {
       if (x.dim !== y.dim) continue;
-      const tolerance = Math.max(x.tolerance, y.tolerance) + 1e-9 * Math.max(Math.abs(x.value), Math.abs(y.value));
+      const tolerance = pairTolerance(x.precision, y.precision) + 1e-9 * Math.max(Math.abs(x.value), Math.abs(y.value));
       if (Math.abs(x.value - y.value) <= tolerance) return true;
     }
   }
