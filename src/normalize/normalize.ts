@@ -9,7 +9,8 @@
  * 2. versions of one remote resource (same server, type and id) → the latest (`versions.ts`);
  * 3. the latest version passes the structure checks or is left out (`structure.ts`);
  * 4. per server, the child's Patient there; records about another patient are left out
- *    (`patient-scope.ts`), and a reference index is built of the rest;
+ *    (`patient-scope.ts`; a subject it cannot place is kept, warned `subject-not-placed`), and a
+ *    reference index is built of the rest;
  * 5. per kept resource, ONE copying walk rewrites references (`references.ts`; in place instead when
  *    the caller hands the raw objects over, `consumeRaw`), then in place on the copy: new `id`,
  *    origin marks (`origin.ts`), mapped codings (`terminology.ts`), units (`units.ts`);
@@ -37,7 +38,7 @@ import {
   type ReferenceTarget,
   type RewriteHooks,
 } from './references';
-import { childAtServer, otherPatientOf } from './patient-scope';
+import { childAtServer, patientScopeOf } from './patient-scope';
 import { checkStructure } from './structure';
 import { applyTerminology, TerminologyTally, type TerminologyMappings } from './terminology';
 import { rawKey, type AssemblyWarning, type LeftOut, type NormalizedResource, type NormalizeResult, type RawInput, type SourceInfo } from './types';
@@ -208,11 +209,15 @@ export function normalize(input: NormalizeInput): NormalizeResult {
     const child = childAtServer(base, childIds, server.items);
     const own: Candidate[] = [];
     for (const c of server.items) {
-      const other = otherPatientOf(c, child);
-      if (other === undefined) own.push(c);
-      else {
+      const scope = patientScopeOf(c, child);
+      if (scope.about === 'other') {
         aboutOthers.add(c);
-        leftOut.push(leftOutOf(c.raw, `about another patient at this source (${other}), not the case's child`));
+        leftOut.push(leftOutOf(c.raw, `about another patient at this source (${scope.patient}), not the case's child`));
+        continue;
+      }
+      own.push(c);
+      if (scope.about === 'unplaced') {
+        warnings.push({ key: rawKey(c.raw), code: 'subject-not-placed', message: `${scope.reason}: kept, as it is not clearly about another patient than the case's child` });
       }
     }
     for (const c of own) if (c.resourceType === 'Patient' && childIds.has(`Patient/${c.remoteId}`)) childFullUrls.add(c.fullUrl);
