@@ -31,6 +31,17 @@ export function toProblem(err: unknown): HttpProblem {
 }
 
 /**
+ * Where an issue is: a request parameter (a query parameter or a path segment, field `query.x` /
+ * `params.x`) as `location` `http.x`, which R4 defines for HTTP errors; anything else (a body
+ * element) as `expression`. `expression` is FHIRPath into a resource, which `query.version` is not.
+ * @see https://hl7.org/fhir/R4/operationoutcome-definitions.html#OperationOutcome.issue.location
+ */
+function whereOf(field: string): { location: string[] } | { expression: string[] } {
+  const parameter = /^(?:query|params)\.(.+)$/.exec(field);
+  return parameter ? { location: [`http.${parameter[1] ?? ''}`] } : { expression: [field] };
+}
+
+/**
  * FHIR R4 OperationOutcome for an error on a FHIR route
  * (https://hl7.org/fhir/R4/operationoutcome.html, issue types from https://hl7.org/fhir/R4/valueset-issue-type.html).
  */
@@ -46,7 +57,7 @@ export function operationOutcome(problem: HttpProblem): OperationOutcome {
     : 'exception';
   const issues: OperationOutcome['issue'] =
     problem.errors.length > 0
-      ? problem.errors.map((e) => ({ severity: 'error', code, diagnostics: e.detail, expression: [e.field] }))
+      ? problem.errors.map((e) => ({ severity: 'error', code, diagnostics: e.detail, ...whereOf(e.field) }))
       : [{ severity: problem.status >= 500 ? 'fatal' : 'error', code, diagnostics: problem.detail }];
   return { resourceType: 'OperationOutcome', issue: issues };
 }

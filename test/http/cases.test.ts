@@ -392,5 +392,14 @@ describe('GET /api/cases/:id/fhir', () => {
     const outcome = (await res.json()) as { resourceType: string; issue: { severity: string; code: string }[] };
     expect(outcome.resourceType).toBe('OperationOutcome');
     expect(outcome.issue[0]).toMatchObject({ severity: 'error', code: 'not-found' });
+    // A bad request parameter is located as http.<name> (R4 OperationOutcome.issue.location), not as a FHIRPath expression.
+    const { id } = await openCase();
+    for (const [route, location] of [[`/api/cases/${id}/bundle?version=abc`, 'http.version'], ['/api/cases/not-a-case/fhir', 'http.id']] as const) {
+      const bad = await svc.request('GET', route, { token: cm });
+      expect(bad.status).toBe(400);
+      const issue = ((await bad.json()) as { issue: { code: string; location?: string[]; expression?: string[] }[] }).issue[0];
+      expect(issue).toMatchObject({ code: 'invalid', location: [location] });
+      expect(issue?.expression).toBeUndefined();
+    }
   });
 });
