@@ -1,3 +1,4 @@
+import { offerRadiologyReview } from '../../src/cases/radiology-offer';
 import { PDFDocument, PDFName, PDFString } from 'pdf-lib';
 import { sampleIntake } from '../support/intake';
 import { pdfText } from '../support/pdf-text';
@@ -155,6 +156,11 @@ describe('add-on offers and approvals', () => {
       channel: 'phone',
     });
     expect(decline.body).toMatchObject({ status: 'declined', quote: { total: 850, addOns: [] } });
+    // More imaging later (a re-pull, an upload, a rebuild) does not offer it again: the family said no.
+    expect(await offerRadiologyReview(svc.service.db, id, 'bundle')).toBe(false);
+    const after = await cm.json<{ quote: { addOns: unknown[] }; timeline: { type: string }[] }>('GET', `/api/cases/${id}`);
+    expect(after.body.quote.addOns).toEqual([]);
+    expect(after.body.timeline.filter((e) => e.type === 'addon_offered')).toHaveLength(1);
     const bad = await cm.json<Problem>('POST', `/api/cases/${id}/approvals`, { addOn: 'cardiology', channel: 'fax' });
     expect(bad.status).toBe(400);
     expect(bad.body.errors?.map((e) => e.field).sort()).toEqual(['addOn', 'channel']);
