@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { transitionCase, type CaseServiceDeps } from '../cases/case-service';
 import type { Principal } from '../http/auth';
+import type { Intake } from '../cases/intake-schema';
 import { conflict, HttpProblem, notFound } from '../http/problem';
 import { logger } from '../log';
 import { caseFor, nowOf } from '../billing/billing-deps';
@@ -67,12 +68,17 @@ export async function assignCase(deps: CaseServiceDeps, caseId: string, request:
     if (missing.length > 0) {
       throw conflict(`The case cannot be assigned yet. ${missing.map((m) => m.detail).join(' ')}`, { missing, payment });
     }
+    // The physician who asked for the second opinion does not give it.
+    const referringNpi = (record.intake as Intake).referringPhysician?.npi;
     let specialist: SpecialistRecord;
     let specialty: RankedSpecialty | undefined;
     if ('specialistId' in request) {
       const named = await findSpecialist(tx, request.specialistId);
       if (!named) throw notFound(`Specialist ${request.specialistId}`);
       if (!named.active) throw conflict(`${displayName(named)} is not active in the directory.`, { field: 'specialistId' });
+      if (named.npi === referringNpi) {
+        throw conflict(`${displayName(named)} is the referring physician of this case (NPI ${named.npi}): a second opinion comes from another specialist.`, { field: 'specialistId' });
+      }
       specialist = named;
     } else {
       const codes = await caseDiagnosisCodes(tx, record);
@@ -83,7 +89,7 @@ export async function assignCase(deps: CaseServiceDeps, caseId: string, request:
           { diagnosisCodes: codes },
         );
       }
-      const match = await matchSpecialist(tx, ranked);
+      const match = await matchSpecialist(tx, ranked, referringNpi);
       if (!match) {
         throw conflict(`No active specialist in ${ranked.map((r) => `${r.display} (${r.code})`).join(', ')}; add one or name a specialist.`, {
           specialties: ranked,

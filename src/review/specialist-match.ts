@@ -15,9 +15,13 @@ export interface SpecialistMatch {
   readonly openCases: number;
 }
 
-/** Picks the specialist; undefined when no active specialist has any of the ranked specialties. */
-export async function matchSpecialist(db: Queryable, ranked: readonly RankedSpecialty[]): Promise<SpecialistMatch | undefined> {
-  const active = await listSpecialists(db, { active: true });
+/**
+ * Picks the specialist; undefined when no active specialist has any of the ranked specialties.
+ * `excludedNpi`: the referring physician's NPI — a second opinion is never given by the physician
+ * who asked for it.
+ */
+export async function matchSpecialist(db: Queryable, ranked: readonly RankedSpecialty[], excludedNpi?: string): Promise<SpecialistMatch | undefined> {
+  const active = (await listSpecialists(db, { active: true })).filter((s) => excludedNpi === undefined || s.npi !== excludedNpi);
   const counts = await openCaseCounts(db, active.map((s) => s.id));
   for (const specialty of ranked) {
     const candidates = active

@@ -116,6 +116,22 @@ describe('POST /api/cases/:id/assignment', () => {
     expect(again.status).toBe(409);
   });
 
+  it('never assigns the second opinion to the physician who asked for it: excluded from the match, refused when named', async () => {
+    const referringNpi = randomNpi();
+    const referrer = await cm.json<{ id: string }>('POST', '/api/specialists', { npi: referringNpi, name: { family: 'Referrer', given: ['Test'], prefix: ['Dr.'] }, specialties: [RHEUM] }, admin);
+    expect(referrer.status).toBe(201);
+    const other = await cm.addSpecialist(admin, 'Colleague', [RHEUM]);
+    const base = sampleIntake({ diagnosis: { text: 'Juvenile arthritis', codes: [{ system: ICD10CM, code: 'M08.00' }] } });
+    const intake = { ...base, referringPhysician: { ...base.referringPhysician, npi: referringNpi } };
+    const named = await cm.json<Problem>('POST', `/api/cases/${await readyCase(intake)}/assignment`, { specialistId: referrer.body.id });
+    expect(named.status).toBe(409);
+    expect(named.body.detail).toContain('is the referring physician of this case');
+    // Best match: the referrer (added first, no open cases) would win the tie; the colleague is chosen.
+    const matched = await cm.json<{ specialist: { id: string } }>('POST', `/api/cases/${await readyCase(intake)}/assignment`, { match: true });
+    expect(matched.status).toBe(201);
+    expect(matched.body.specialist.id).toBe(other);
+  });
+
   it('names the body problem: neither or both of specialistId and match', async () => {
     const id = await readyCase();
     const neither = await cm.json<Problem>('POST', `/api/cases/${id}/assignment`, {});
