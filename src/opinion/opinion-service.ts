@@ -37,8 +37,12 @@ export interface OpinionServiceDeps extends CaseServiceDeps {
   readonly dispatch: WorkDispatch;
 }
 
-/** Statuses in which the specialist may write (or amend) the opinion. */
-const WRITABLE: readonly CaseStatus[] = ['assigned', 'in_review', 'report_signed', 'delivered'];
+/**
+ * Statuses in which the specialist may write (or amend) the opinion. While the case awaits the
+ * family's information the draft may still be saved (the status stays: the SLA stays paused); signing
+ * waits for the review to resume.
+ */
+const WRITABLE: readonly CaseStatus[] = ['assigned', 'in_review', 'awaiting_information', 'report_signed', 'delivered'];
 
 const now = (deps: OpinionServiceDeps): Date => (deps.now ?? (() => new Date()))();
 

@@ -35,6 +35,21 @@ it('refuses to write before assignment and to sign without a draft (409 naming t
   expect(((await bad.json()) as { errors: { field: string }[] }).errors[0]?.field).toBe('summary');
 });
 
+it('lets the specialist keep drafting while the case awaits the family\'s information (the status and the SLA pause stay), and sign once the review resumes', async () => {
+  const intake = referredIntake();
+  const caseId = await openCaseIn(svc, cm, 'assigned', intake);
+  expect((await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body: opinionFor(intake) })).status).toBe(200);
+  expect((await svc.request('POST', `/api/cases/${caseId}/transitions`, { token: cm, body: { to: 'awaiting_information', reason: 'Asked the family for the MRI report' } })).status).toBe(200);
+  const saved = await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body: opinionFor(intake, { summary: 'Drafted while waiting.' }) });
+  expect(saved.status).toBe(200);
+  expect(await status(caseId)).toBe('awaiting_information');
+  expect((await svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist })).status).toBe(409);
+  expect((await svc.request('POST', `/api/cases/${caseId}/transitions`, { token: cm, body: { to: 'in_review', reason: 'The family answered' } })).status).toBe(200);
+  const signed = await svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist });
+  expect(signed.status).toBe(201);
+  expect(((await signed.json()) as { current: { content: { summary: string } } }).current.content.summary).toBe('Drafted while waiting.');
+});
+
 it('signs versions: an amendment before delivery goes back to in_review and signs version 2 (amended)', async () => {
   const intake = referredIntake({ patient: { ...referredIntake().patient, name: { given: ['小明'], family: '王' } } });
   const caseId = await openCaseIn(svc, cm, 'assigned', intake);
