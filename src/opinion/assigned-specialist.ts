@@ -59,9 +59,16 @@ async function assignedSpecialist(db: Queryable, caseId: string): Promise<Assign
   return rows[0];
 }
 
+/** Whether `sub` is bound to a specialist of the directory other than the one with `npi`. */
+async function boundToAnotherSpecialist(db: Queryable, sub: string, npi: string): Promise<boolean> {
+  const { rows } = await db.query('SELECT 1 FROM specialists WHERE user_sub = $1 AND npi <> $2 LIMIT 1', [sub, npi]);
+  return rows.length > 0;
+}
+
 /**
  * The author of the opinion for this request.
- * @throws HttpProblem 403 when the case is assigned to a specialist bound to another token subject
+ * @throws HttpProblem 403 when the case is assigned to a specialist bound to another token subject,
+ *   or to an unbound specialist while the token's subject is bound to another one
  */
 export async function resolveSpecialist(
   db: Queryable,
@@ -73,6 +80,11 @@ export async function resolveSpecialist(
   if (assigned) {
     if (assigned.user_sub && assigned.user_sub !== principal.sub) {
       throw new HttpProblem(403, 'Forbidden', 'The case is assigned to another specialist; only they write and sign its opinion.');
+    }
+    // Assigned to a specialist with no bound subject: a token bound to another specialist of the
+    // directory is that other doctor, who must not write (and sign) under this one's name and NPI.
+    if (!assigned.user_sub && (await boundToAnotherSpecialist(db, principal.sub, assigned.npi))) {
+      throw new HttpProblem(403, 'Forbidden', 'The case is assigned to another specialist of the directory; only they write and sign its opinion.');
     }
     const humanName = nameParts(assigned.name);
     return { sub: principal.sub, name: displayName(assigned.name) ?? given?.name ?? principal.sub, npi: assigned.npi, ...(humanName ? { humanName } : {}) };

@@ -99,6 +99,18 @@ it('takes the name and NPI from the specialist directory and refuses another spe
   });
 });
 
+it('refuses a specialist bound to another directory entry on a case assigned to an unbound specialist (no writing under another doctor\'s name and NPI)', async () => {
+  const caseId = await openCaseIn(svc, cm, 'assigned');
+  const [unbound, bound] = [randomUUID(), randomUUID()];
+  await svc.service.db.query(`INSERT INTO specialists (id, npi, name, specialty_codes) VALUES ($1, '1679576722', $2, ARRAY['endocrinology'])`, [unbound, JSON.stringify({ family: 'Unbound', given: ['Ada'] })]);
+  await svc.service.db.query(`INSERT INTO specialists (id, npi, name, specialty_codes, user_sub) VALUES ($1, '1962422005', $2, ARRAY['endocrinology'], 'spec-other')`, [bound, JSON.stringify({ family: 'Other', given: ['Bo'] })]);
+  await svc.service.db.query(`INSERT INTO assignments (id, case_id, specialist_id, method, assigned_by, assigned_at) VALUES ($1, $2, $3, 'named', 'cm-op', now())`, [randomUUID(), caseId, unbound]);
+  const other = await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: await svc.token('specialist', 'spec-other'), body: opinionFor(referredIntake()) });
+  expect(other.status).toBe(403);
+  // A subject bound to no specialist still writes for the unbound assigned one (deployments without bound subjects).
+  expect((await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body: opinionFor(referredIntake()) })).status).toBe(200);
+});
+
 interface VersionsBody {
   items: { version: number; trigger: string; sources: string[]; opinionVersions: number[]; totals: { balanced: boolean }; url: string }[];
 }
