@@ -4,15 +4,24 @@ import type { Database } from '../db/database';
 import { notFound } from '../http/problem';
 import type { RawInput, SourceInfo } from '../normalize/types';
 import { serverMessagesBySource } from '../pull/source-server-messages';
+import { attachmentUrlInBundle } from './attachment-hashes';
 import type { RawText } from './build-assembly';
 import { rawResourceBatches } from './raw-resource-stream';
 
-/** A fetched attachment of a pulled resource, as the blob store knows it. */
+/**
+ * A fetched attachment of a pulled resource, as the blob store knows it. A resource's position may
+ * have several (https://hl7.org/fhir/R4/datatypes.html#Attachment): one per URL or inline data its
+ * versions carried there.
+ */
 export interface FetchedAttachment {
   readonly sourceId: string;
   readonly resourceType: string;
   readonly remoteId: string;
   readonly position: string;
+  /** The URL it was fetched from, as the resource carried it (null: inline data). */
+  readonly url: string | null;
+  /** That URL as the bundle writes it when it points at a resource of the source in the bundle (`attachmentUrlInBundle`). */
+  readonly urlInBundle: string | null;
   readonly state: 'pending' | 'fetched' | 'failed';
   readonly sha1Base64: string | null;
   readonly size: number | null;
@@ -60,13 +69,14 @@ export async function loadAssemblyInput(db: Database, caseId: string, onRaw: (ba
       [caseId],
     ),
     sendAllRaw(db, caseId, onRaw),
-    db.query<{ source_id: string; resource_type: string; remote_id: string; position: string; state: FetchedAttachment['state']; sha1_base64: string | null; size: number | null; integrity: string | null; error: string | null }>(
-      `SELECT source_id, resource_type, remote_id, position, state, sha1_base64, size, integrity, error FROM attachments
-       WHERE case_id = $1 ORDER BY source_id, resource_type, remote_id, position`,
+    db.query<AttachmentDbRow>(
+      `SELECT source_id, resource_type, remote_id, position, url, state, sha1_base64, size, integrity, error FROM attachments
+       WHERE case_id = $1 ORDER BY source_id, resource_type, remote_id, position, url, data_sha256`,
       [caseId],
     ),
     serverMessagesBySource(db, caseId),
   ]);
+  const baseUrls = new Map(sources.rows.map((s) => [s.id, s.base_url]));
   return {
     caseId,
     intake: record.intake as Intake,
@@ -82,16 +92,35 @@ export async function loadAssemblyInput(db: Database, caseId: string, onRaw: (ba
       ...(serverMessages.has(s.id) ? { serverMessages: serverMessages.get(s.id) ?? [] } : {}),
     })),
     built: [],
-    attachments: attachments.rows.map((a) => ({
-      sourceId: a.source_id,
-      resourceType: a.resource_type,
-      remoteId: a.remote_id,
-      position: a.position,
-      state: a.state,
-      sha1Base64: a.sha1_base64,
-      size: a.size,
-      integrity: a.integrity,
-      error: a.error,
-    })),
+    attachments: attachments.rows.map((a) => toFetchedAttachment(a, baseUrls.get(a.source_id))),
+  };
+}
+
+interface AttachmentDbRow {
+  source_id: string;
+  resource_type: string;
+  remote_id: string;
+  position: string;
+  url: string | null;
+  state: FetchedAttachment['state'];
+  sha1_base64: string | null;
+  size: number | null;
+  integrity: string | null;
+  error: string | null;
+}
+
+function toFetchedAttachment(a: AttachmentDbRow, sourceBaseUrl: string | undefined): FetchedAttachment {
+  return {
+    sourceId: a.source_id,
+    resourceType: a.resource_type,
+    remoteId: a.remote_id,
+    position: a.position,
+    url: a.url,
+    urlInBundle: a.url !== null && sourceBaseUrl !== undefined ? attachmentUrlInBundle(a.url, sourceBaseUrl) ?? null : null,
+    state: a.state,
+    sha1Base64: a.sha1_base64,
+    size: a.size,
+    integrity: a.integrity,
+    error: a.error,
   };
 }

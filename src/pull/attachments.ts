@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Attachment } from 'fhir/r4';
 
 /** One attachment found in a pulled resource (https://hl7.org/fhir/R4/datatypes.html#Attachment). */
@@ -49,4 +50,14 @@ export function findAttachments(resource: Record<string, unknown>): FoundAttachm
     found.push({ position: 'Binary', data: resource.data, ...(typeof resource.contentType === 'string' ? { contentType: resource.contentType } : {}) });
   }
   return found;
+}
+
+/**
+ * What identifies inline data among a resource's attachments across its versions: the SHA-256 (hex) of
+ * the `Attachment.data` text as the resource carries it (https://hl7.org/fhir/R4/datatypes.html#Attachment).
+ * A new version carrying other data at the same position is another attachment row, fetched on its own;
+ * migration 027 computes the same digest in SQL for the rows stored before it.
+ */
+export function inlineDataDigest(data: string): string {
+  return createHash('sha256').update(data, 'utf8').digest('hex');
 }

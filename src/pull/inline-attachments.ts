@@ -3,6 +3,7 @@ import type { Queryable } from '../db/database';
 import { logger } from '../log';
 import type { BlobStore } from '../blobs/blob-store';
 import { integrityOf, type Integrity } from './attachment-integrity';
+import { inlineDataDigest } from './attachments';
 import type { PullWorkerDeps } from './pull-deps';
 
 /** Inline attachments written at once (each is a small file write and fsync). */
@@ -46,6 +47,8 @@ interface InlineRow {
   resource_type: string;
   remote_id: string;
   position: string;
+  /** The digest of the data the row was found with (`inlineDataDigest`); null for rows stored before migration 027 that it could not compute. */
+  data_sha256: string | null;
   content_type: string | null;
   declared_size: number | null;
   declared_sha1: string | null;
@@ -55,25 +58,44 @@ type Outcome =
   | { readonly id: string; readonly ok: true; readonly sha256: string; readonly size: number; readonly sha1Base64: string; readonly integrity: Integrity; readonly contentType: string | null }
   | { readonly id: string; readonly ok: false; readonly error: string; readonly final: boolean };
 
-/** The stored resources holding the rows' data: the latest version of each, keyed `source|type|id`. */
-async function resourcesOf(db: Queryable, rows: readonly InlineRow[]): Promise<Map<string, Record<string, unknown>>> {
+/** The stored versions of the rows' resources, newest first, keyed `source|type|id`. */
+async function versionsOf(db: Queryable, rows: readonly InlineRow[]): Promise<Map<string, Record<string, unknown>[]>> {
   const keys = [...new Map(rows.map((r) => [`${r.case_id}|${r.source_id}|${r.resource_type}|${r.remote_id}`, r])).values()];
   const { rows: found } = await db.query<{ k: string; resource: Record<string, unknown> }>(
-    `SELECT DISTINCT ON (r.case_id, r.source_id, r.resource_type, r.remote_id)
-            r.source_id || '|' || r.resource_type || '|' || r.remote_id AS k, r.resource
+    `SELECT r.source_id || '|' || r.resource_type || '|' || r.remote_id AS k, r.resource
        FROM jsonb_to_recordset($1::jsonb) AS k(c uuid, s uuid, t text, i text)
        JOIN raw_resources r ON r.case_id = k.c AND r.source_id = k.s AND r.resource_type = k.t AND r.remote_id = k.i
-      ORDER BY r.case_id, r.source_id, r.resource_type, r.remote_id, r.fetched_at DESC`,
+      ORDER BY r.case_id, r.source_id, r.resource_type, r.remote_id, r.fetched_at DESC, r.version_id DESC`,
     [JSON.stringify(keys.map((r) => ({ c: r.case_id, s: r.source_id, t: r.resource_type, i: r.remote_id })))],
   );
-  return new Map(found.map((f) => [f.k, f.resource]));
+  const versions = new Map<string, Record<string, unknown>[]>();
+  for (const f of found) {
+    const list = versions.get(f.k);
+    if (list) list.push(f.resource);
+    else versions.set(f.k, [f.resource]);
+  }
+  return versions;
+}
+
+/**
+ * The inline data a row stands for: at its position in the newest stored version whose data there is
+ * the data the row was found with (its digest), so a row found in an older version is not filled with
+ * a newer version's other data. A row without a digest (stored before migration 027) takes the newest
+ * version holding data at its position, as before.
+ */
+function inlineDataOf(row: InlineRow, versions: readonly Record<string, unknown>[]): string | undefined {
+  for (const resource of versions) {
+    const data = inlineDataAt(resource, row.position);
+    if (data !== undefined && (row.data_sha256 === null || inlineDataDigest(data) === row.data_sha256)) return data;
+  }
+  return undefined;
 }
 
 /** What storing inline attachments needs of the worker's dependencies. */
 export type InlineAttachmentDeps = Pick<PullWorkerDeps, 'db' | 'blobs' | 'maxAttachmentBytes'>;
 
-async function storeOne(deps: InlineAttachmentDeps, row: InlineRow, resource: Record<string, unknown> | undefined, isLastAttempt: boolean): Promise<Outcome> {
-  const data = resource ? inlineDataAt(resource, row.position) : undefined;
+async function storeOne(deps: InlineAttachmentDeps, row: InlineRow, versions: readonly Record<string, unknown>[], isLastAttempt: boolean): Promise<Outcome> {
+  const data = inlineDataOf(row, versions);
   if (data === undefined) return { id: row.id, ok: false, error: 'inline data not found in the stored resource', final: isLastAttempt };
   try {
     const stored = await storeInlineData(deps.blobs, data, deps.maxAttachmentBytes);
@@ -110,9 +132,10 @@ async function record(db: Queryable, outcomes: readonly Outcome[]): Promise<void
 
 /**
  * Fetches a batch of inline attachments (base64 `data` inside pulled resources, e.g. the hundreds
- * of small documents of one page) in one job: the rows and their stored resources are read in two
- * queries, the decoded bytes written to the blob store (a few at once) and checked against the
- * declared size and hash, and every outcome recorded in one statement. Over the size cap is a
+ * of small documents of one page) in one job: the rows and their stored resources (every version:
+ * each row's data is taken from the version it was found in) are read in two queries, the decoded
+ * bytes written to the blob store (a few at once) and checked against the declared size and hash, and
+ * every outcome recorded in one statement. Over the size cap is a
  * permanent failure with the cap in the message; any other failure is recorded and the job throws,
  * so the queue retries it (fetched rows are skipped then). Idempotent: fetched rows are not redone.
  * @returns counts of this run
@@ -123,19 +146,19 @@ export async function fetchInlineAttachments(
   isLastAttempt: boolean,
 ): Promise<{ fetched: number; failed: number }> {
   const { rows } = await deps.db.query<InlineRow>(
-    `SELECT id, case_id, source_id, resource_type, remote_id, position, content_type, declared_size, declared_sha1
+    `SELECT id, case_id, source_id, resource_type, remote_id, position, data_sha256, content_type, declared_size, declared_sha1
        FROM attachments WHERE id = ANY($1::uuid[]) AND inline AND state = 'pending'`,
     [attachmentIds],
   );
   if (rows.length === 0) return { fetched: 0, failed: 0 };
-  const resources = await resourcesOf(deps.db, rows);
+  const versions = await versionsOf(deps.db, rows);
   const outcomes = new Array<Outcome>(rows.length);
   let next = 0;
   const lane = async (): Promise<void> => {
     while (next < rows.length) {
       const i = next++;
       const row = rows[i] as InlineRow;
-      outcomes[i] = await storeOne(deps, row, resources.get(`${row.source_id}|${row.resource_type}|${row.remote_id}`), isLastAttempt);
+      outcomes[i] = await storeOne(deps, row, versions.get(`${row.source_id}|${row.resource_type}|${row.remote_id}`) ?? [], isLastAttempt);
     }
   };
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, rows.length) }, lane));

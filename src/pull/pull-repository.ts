@@ -1,6 +1,6 @@
-import type { Queryable } from '../db/database';
+import type { Database, Queryable } from '../db/database';
 import { MalformedResponseError } from '../fhir';
-import type { FoundAttachment } from './attachments';
+import { inlineDataDigest, type FoundAttachment } from './attachments';
 import { addTypeCounts, pageRowsJson, type PageEntries } from './page-resources';
 import { addServerMessages, type ServerMessage } from './server-messages';
 
@@ -185,7 +185,7 @@ export async function pendingAttachmentsOf(db: Queryable, of: { taskId: string }
   const { rows } = await db.query<{ id: string; inline: boolean }>(
     `SELECT a.id, a.inline FROM attachments a JOIN pull_tasks t ON t.id = a.task_id
       WHERE a.state = 'pending' AND ${'taskId' in of ? 't.id = $1' : "t.pull_id = $1 AND t.state = 'complete'"}
-      ORDER BY a.task_id, a.resource_type, a.remote_id, a.position`,
+      ORDER BY a.task_id, a.resource_type, a.remote_id, a.position, a.id`,
     ['taskId' in of ? of.taskId : of.completeTasksOfPull],
   );
   return rows;
@@ -231,10 +231,20 @@ export async function tasksOfPulls(db: Queryable, pullIds: readonly string[]): P
 
 /**
  * The task is running, and so is its pull (a pull is `queued` until its first task starts). A task
- * that is complete or cancelled stays so.
+ * that is complete or cancelled stays so. The pull's row is locked before the task's, the order
+ * {@link cancelPulls} takes them in: the other order deadlocked with a cancel arriving as the
+ * pull's first task started (PostgreSQL then aborted one of them).
  * @returns false when the task was not marked (complete, cancelled or gone)
  */
-export async function markTaskRunning(db: Queryable, id: string): Promise<boolean> {
+export async function markTaskRunning(db: Database, id: string): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    await tx.query('SELECT 1 FROM pulls WHERE id = (SELECT pull_id FROM pull_tasks WHERE id = $1) FOR UPDATE', [id]);
+    return markLockedTaskRunning(tx, id);
+  });
+}
+
+/** {@link markTaskRunning}, the pull's row locked already. */
+async function markLockedTaskRunning(db: Queryable, id: string): Promise<boolean> {
   const { rows } = await db.query<{ marked: boolean }>(
     `WITH task AS (
        UPDATE pull_tasks SET state = 'running', started_at = COALESCE(started_at, now()), waiting_until = NULL, updated_at = now()
@@ -388,12 +398,45 @@ export interface NewAttachment {
 const INVALID_JSON_CODES = new Set(['22P02', '22P05', '22021', '22025']);
 
 /**
+ * SQL: the raw row key (`version_id`) of the page row `m` in {@link commitPage} (`$11` the page's fetch
+ * time, `$12` the case, `$13` the source).
+ *
+ * A resource with `meta.versionId` is keyed by it: the server names its versions
+ * (https://hl7.org/fhir/R4/resource.html#Meta). One without is keyed by its content,
+ * `sha256:<hex of its bytes>`, so the same content received again is stored once and a change is a
+ * new row (keyed '' before migration 027, a changed resource was dropped and the bundle kept the
+ * stale one). Content going back to what an older row holds while other content is the newest stored
+ * (A, then B, then A again) is a change too; its own key being taken, it is keyed
+ * `sha256:<hex>@<fetch time>`. The newest stored row is the one fetched last: what normalize's version
+ * selection (src/normalize/versions.ts) ends on for resources that carry neither versionId nor a
+ * newer `meta.lastUpdated`. Each lookup is an index probe on the primary key, made only for rows
+ * without a versionId.
+ */
+const RAW_VERSION_KEY_SQL = `CASE
+  WHEN m.v <> '' THEN m.v
+  WHEN NOT EXISTS (
+    SELECT 1 FROM raw_resources s
+     WHERE s.case_id = $12 AND s.source_id = $13 AND s.resource_type = m.t AND s.remote_id = m.i AND s.version_id = 'sha256:' || m.h
+  ) THEN 'sha256:' || m.h
+  WHEN (
+    SELECT l.sha256 FROM raw_resources l
+     WHERE l.case_id = $12 AND l.source_id = $13 AND l.resource_type = m.t AND l.remote_id = m.i
+     ORDER BY l.fetched_at DESC, l.version_id DESC LIMIT 1
+  ) = m.h THEN 'sha256:' || m.h
+  ELSE 'sha256:' || m.h || '@' || to_char($11::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+END`;
+
+/**
  * Stores a page and advances the task's cursor in ONE statement (atomic by itself: no transaction
  * round trips on a page's critical path). The cursor update is guarded by the cursor and page count
  * the task had when the page was fetched, and every insert hangs on it, so a page committed twice
  * (a job that ran twice) changes nothing; rows are keyed, so a resource received again is not stored
- * twice. Returns `committed: false` when the page had already been committed, or the task was
- * cancelled meanwhile (nothing of the page is stored then).
+ * twice: a resource row by its version, or its content when it has no `meta.versionId`
+ * ({@link RAW_VERSION_KEY_SQL}), an attachment row by the resource position and what it is fetched
+ * from (its URL, or the SHA-256 of its inline data), so a new version pointing at another Binary has
+ * that one fetched (https://hl7.org/fhir/R4/datatypes.html#Attachment). Returns `committed: false`
+ * when the page had already been committed, or the task was cancelled meanwhile (nothing of the page
+ * is stored then).
  *
  * The page bytes travel once: PostgreSQL stores them and cuts each resource out of them at the span
  * this process found (page-resources.ts), as `json` (validated, kept as the text received). A
@@ -417,16 +460,16 @@ export async function commitPage(db: Queryable, page: PageCommit): Promise<{ com
          ON CONFLICT DO NOTHING
        ), resources AS (
          INSERT INTO raw_resources (case_id, source_id, resource_type, remote_id, version_id, resource, sha256, fetched_at, pull_id, task_id, page_no)
-         SELECT $12, $13, m.t, m.i, m.v, convert_from(substring(COALESCE($10::bytea, $9::bytea) FROM m.o + 1 FOR m.n), 'UTF8')::json, m.h,
+         SELECT $12, $13, m.t, m.i, ${RAW_VERSION_KEY_SQL}, convert_from(substring(COALESCE($10::bytea, $9::bytea) FROM m.o + 1 FOR m.n), 'UTF8')::json, m.h,
                 $11, $14, $1, $6 + 1
          FROM advanced, jsonb_to_recordset($15::jsonb) AS m(t text, i text, v text, h text, o integer, n integer)
          ON CONFLICT (case_id, source_id, resource_type, remote_id, version_id) DO NOTHING
        ), found AS (
-         INSERT INTO attachments (id, case_id, source_id, task_id, resource_type, remote_id, position, url, inline, content_type,
+         INSERT INTO attachments (id, case_id, source_id, task_id, resource_type, remote_id, position, url, data_sha256, inline, content_type,
            declared_size, declared_sha1, state)
-         SELECT a.id, $12, $13, $1, a.t, a.r, a.p, a.u, a.inl, a.ct, a.sz, a.sha1, 'pending'
-         FROM advanced, jsonb_to_recordset($16::jsonb) AS a(id uuid, t text, r text, p text, u text, inl boolean, ct text, sz bigint, sha1 text)
-         ON CONFLICT (case_id, source_id, resource_type, remote_id, position) DO NOTHING
+         SELECT a.id, $12, $13, $1, a.t, a.r, a.p, a.u, a.d, a.inl, a.ct, a.sz, a.sha1, 'pending'
+         FROM advanced, jsonb_to_recordset($16::jsonb) AS a(id uuid, t text, r text, p text, u text, d text, inl boolean, ct text, sz bigint, sha1 text)
+         ON CONFLICT (case_id, source_id, resource_type, remote_id, position, url, data_sha256) DO NOTHING
          RETURNING id
        )
        SELECT EXISTS (SELECT 1 FROM advanced) AS committed, (SELECT array_agg(id::text) FROM found) AS created`,
@@ -465,7 +508,10 @@ export async function commitPage(db: Queryable, page: PageCommit): Promise<{ com
   return { committed: true, newAttachments: page.attachments.filter((a) => created.has(a.id)).map((a) => ({ id: a.id, inline: a.data !== undefined })) };
 }
 
-/** The attachment rows of a page (all `pending`: the attachment queue fetches them). */
+/**
+ * The attachment rows of a page (all `pending`: the attachment queue fetches them), each identified by
+ * its resource, position and what it is fetched from: `u` the URL, `d` the digest of inline data.
+ */
 function attachmentsJson(attachments: readonly PageAttachment[]): string {
   return JSON.stringify(
     attachments.map((a) => ({
@@ -474,6 +520,7 @@ function attachmentsJson(attachments: readonly PageAttachment[]): string {
       r: a.remoteId,
       p: a.position,
       u: a.url ?? null,
+      d: a.data !== undefined ? inlineDataDigest(a.data) : null,
       inl: a.data !== undefined,
       ct: a.contentType ?? null,
       sz: a.size ?? null,

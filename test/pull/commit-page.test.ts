@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { insertCase } from '../../src/db/case-repository';
 import { MalformedResponseError, scanSearchPage } from '../../src/fhir';
 import { pageEntries } from '../../src/pull/page-resources';
-import { commitPage, insertPull, type TaskRow } from '../../src/pull/pull-repository';
+import { commitPage, findTask, insertPull, insertTask, type TaskRow } from '../../src/pull/pull-repository';
 import { fixtureIntake } from '../support/fixture-child';
 import { createTestDatabase, type TestDatabase } from '../support/postgres';
 import { insertPullTask } from '../support/pull-task';
@@ -23,10 +23,10 @@ async function newTask(): Promise<TaskRow> {
   return insertPullTask(t.db, { caseId, pullId, name: `ehr-${pullId.slice(0, 8)}`, baseUrl: BASE, resourceType: 'Observation', path: 'Observation' });
 }
 
-function commit(task: TaskRow, body: Buffer) {
+function commit(task: TaskRow, body: Buffer, fetchedAt = new Date()) {
   const entries = pageEntries(scanSearchPage(body, body.length, BASE));
   return t.db.transaction((tx) =>
-    commitPage(tx, { task, caseId, fromUrl: null, pageNo: 1, body, fetchedAt: new Date(), entries, nextUrl: null, retriesDelta: 0, attachments: [] }),
+    commitPage(tx, { task, caseId, fromUrl: null, pageNo: 1, body, fetchedAt, entries, nextUrl: null, retriesDelta: 0, attachments: [] }),
   );
 }
 
@@ -49,7 +49,9 @@ it('stores each resource as the bytes of its page, hashed as received, and a rep
     'SELECT resource::text AS text, sha256, version_id FROM raw_resources WHERE task_id = $1',
     [task.id],
   );
-  expect(rows).toEqual([{ text: observation, sha256: createHash('sha256').update(observation).digest('hex'), version_id: '' }]);
+  // No meta.versionId: keyed by its content (migration 027).
+  const sha256 = createHash('sha256').update(observation).digest('hex');
+  expect(rows).toEqual([{ text: observation, sha256, version_id: `sha256:${sha256}` }]);
   const page = await t.db.query<{ sha256: string }>('SELECT sha256 FROM raw_pages WHERE task_id = $1', [task.id]);
   expect(page.rows).toEqual([{ sha256: createHash('sha256').update(body).digest('hex') }]);
   // The same page again (a job that ran twice): the cursor guard refuses it, nothing is added.
@@ -78,4 +80,43 @@ it('fails a page whose resource is not valid JSON as malformed, storing nothing 
     [task.id],
   );
   expect(stored.rows[0]).toEqual({ pages: 0, rows: 0, raw: 0 });
+});
+
+it('stores a changed resource without meta.versionId as a new row, the same content once, and content going back as a change', async () => {
+  // One source (the tasks of later pulls reuse the first task's source).
+  const first = await newTask();
+  const again = async (): Promise<TaskRow> => {
+    const pullId = randomUUID();
+    await insertPull(t.db, { id: pullId, caseId, since: null, types: null, requestedBy: 'test' });
+    const taskId = randomUUID();
+    await insertTask(t.db, { id: taskId, pullId, sourceId: first.sourceId, resourceType: 'Observation', queryKey: 'Observation', path: 'Observation', params: {}, remotePatientId: null });
+    const task = await findTask(t.db, taskId);
+    if (!task) throw new Error('no task');
+    return task;
+  };
+  const page = (value: string) => Buffer.from(`{"resourceType":"Bundle","type":"searchset","entry":[{"resource":{"resourceType":"Observation","id":"v","status":"final","valueString":"${value}"}}]}`);
+  const hashOf = (value: string) => createHash('sha256').update(`{"resourceType":"Observation","id":"v","status":"final","valueString":"${value}"}`).digest('hex');
+  const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s));
+  await commit(first, page('A'), at(1));
+  await commit(await again(), page('A'), at(2)); // unchanged: nothing new
+  await commit(await again(), page('B'), at(3)); // changed: a new row
+  await commit(await again(), page('A'), at(4)); // back to A: a change again, under a key of its own
+  await commit(await again(), page('A'), at(5)); // unchanged since: nothing new
+  const { rows } = await t.db.query<{ version_id: string; sha256: string; fetched_at: Date }>(
+    `SELECT version_id, sha256, fetched_at FROM raw_resources WHERE source_id = $1 AND remote_id = 'v' ORDER BY fetched_at`,
+    [first.sourceId],
+  );
+  expect(rows).toEqual([
+    { version_id: `sha256:${hashOf('A')}`, sha256: hashOf('A'), fetched_at: at(1) },
+    { version_id: `sha256:${hashOf('B')}`, sha256: hashOf('B'), fetched_at: at(3) },
+    { version_id: `sha256:${hashOf('A')}@2026-01-01T00:00:04.000000Z`, sha256: hashOf('A'), fetched_at: at(4) },
+  ]);
+});
+
+it('keys a resource with meta.versionId by it, whatever its content', async () => {
+  const task = await newTask();
+  const body = Buffer.from('{"resourceType":"Bundle","type":"searchset","entry":[{"resource":{"resourceType":"Observation","id":"w","meta":{"versionId":"7"},"status":"final"}}]}');
+  await commit(task, body);
+  const { rows } = await t.db.query<{ version_id: string }>('SELECT version_id FROM raw_resources WHERE task_id = $1', [task.id]);
+  expect(rows).toEqual([{ version_id: '7' }]);
 });
