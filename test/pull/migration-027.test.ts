@@ -1,21 +1,15 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import pg from 'pg';
+import { createHash, randomUUID } from 'node:crypto';
 import { insertCase } from '../../src/db/case-repository';
 import type { Database } from '../../src/db/database';
 import { MIGRATIONS } from '../../src/db/migrations';
 import { migrate } from '../../src/db/migrator';
-import { PgliteDatabase } from '../../src/db/pglite';
-import { PostgresDatabase } from '../../src/db/postgres';
 import { scanSearchPage } from '../../src/fhir';
 import { inlineDataDigest } from '../../src/pull/attachments';
 import { pageEntries } from '../../src/pull/page-resources';
 import { commitPage, findTask, insertPull, insertTask, type TaskRow } from '../../src/pull/pull-repository';
 import { attachmentsOf } from '../../src/pull/pull-task-runner';
 import { fixtureIntake } from '../support/fixture-child';
-import { TEST_POSTGRES_ADMIN_URL, type Backend } from '../support/postgres';
+import { databaseWithMigrations, type Backend } from '../support/postgres';
 import { insertPullTask } from '../support/pull-task';
 
 /**
@@ -28,31 +22,7 @@ const BASE = 'https://ehr.example.org/fhir';
 const BEFORE_027 = MIGRATIONS.filter((m) => m.version !== 27);
 
 /** A database with every migration but 027 applied, and how to drop it. */
-async function databaseBefore027(backend: Backend): Promise<{ db: Database; close(): Promise<void> }> {
-  if (backend === 'pglite') {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sob-m027-'));
-    const db = await PgliteDatabase.open(dir);
-    await migrate(db, BEFORE_027);
-    return { db, close: async () => { await db.close(); fs.rmSync(dir, { recursive: true, force: true }); } };
-  }
-  const name = `sob_test_${process.pid}_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: TEST_POSTGRES_ADMIN_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`).finally(() => admin.end());
-  const url = new URL(TEST_POSTGRES_ADMIN_URL);
-  url.pathname = `/${name}`;
-  const db = new PostgresDatabase(url.toString(), 2);
-  await migrate(db, BEFORE_027);
-  return {
-    db,
-    async close() {
-      await db.close();
-      const cleanup = new pg.Client({ connectionString: TEST_POSTGRES_ADMIN_URL });
-      await cleanup.connect();
-      await cleanup.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).finally(() => cleanup.end());
-    },
-  };
-}
+const databaseBefore027 = (backend: Backend): Promise<{ db: Database; close(): Promise<void> }> => databaseWithMigrations(backend, BEFORE_027);
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 // Line-wrapped base64 (legal FHIR), written with JSON's \n escape: the digest is of the decoded text.
