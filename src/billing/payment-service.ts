@@ -57,7 +57,7 @@ function samePayment(a: PaymentRecord, caseId: string, body: PaymentBody): boole
 /**
  * Records a payment (`POST /api/cases/:id/payments`); `created` is false when the same
  * processor reference had been recorded for this case and amount before.
- * @throws HttpProblem 409 when the reference is recorded with another case or amount, or the case is closed
+ * @throws HttpProblem 409 when the reference is recorded with another case, amount or method
  */
 export async function recordPayment(
   deps: CaseServiceDeps,
@@ -71,7 +71,10 @@ export async function recordPayment(
     throw fieldProblem('receivedAt', 'receivedAt is in the future; record a payment once the processor has taken it.');
   }
   const outcome = await deps.db.transaction(async (tx) => {
-    const record = await caseFor(tx, caseId, true, 'A payment cannot be recorded');
+    // Money the processor took is recorded whatever the case's status: a balance paid after the case
+    // closed (an add-on approved late), or a charge taken as the family withdrew (to be refunded),
+    // must be on the case's ledger and receipt, never refused.
+    const record = await caseFor(tx, caseId, true);
     const payer = body.payer ?? (record.intake as Intake).requester.name;
     const id = randomUUID();
     // One processor charge is one payment, whichever card method it is recorded under (migration 029).

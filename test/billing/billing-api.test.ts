@@ -113,6 +113,19 @@ describe('processor references', () => {
   });
 });
 
+describe('payments on ended cases', () => {
+  it('records money taken after the case closed or as it was cancelled (the balance, a charge to refund) instead of refusing it', async () => {
+    for (const end of ['closed', 'cancelled'] as const) {
+      const id = await cm.openCase();
+      if (end === 'closed') await svc.service.db.query(`UPDATE cases SET status = 'closed' WHERE id = $1`, [id]);
+      else expect((await cm.json('POST', `/api/cases/${id}/transitions`, { to: 'cancelled', reason: 'The family withdrew.' })).status).toBe(200);
+      const paid = await cm.json<{ status: PaymentStatus }>('POST', `/api/cases/${id}/payments`, { amountCents: 35000, method: 'card', processorReference: processorReference() });
+      expect({ end, status: paid.status }).toEqual({ end, status: 201 });
+      expect(paid.body.status.paidCents).toBe(35000);
+    }
+  });
+});
+
 describe('add-on offers and approvals', () => {
   it('refuses to approve an add-on that was never offered (409), then offer → approve adds the fee', async () => {
     const id = await cm.openCase();
