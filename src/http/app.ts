@@ -209,8 +209,11 @@ export function createApp(options: AppOptions): express.Express {
       ...(route.roles === 'public'
         ? []
         : route.scopedToken
-          ? [authenticate(options.verifyToken, route.scopedToken), audit, requireRole(route.roles, true)]
-          : [verify, audit, requireRole(route.roles)]),
+          ? // The audit row is written once the answer is sent, for any request authenticated by then:
+            // before authentication, so that a valid token refused by it (an upload token of another
+            // case: it names its principal, then refuses) is logged against the case it tried.
+            [audit, authenticate(options.verifyToken, route.scopedToken), requireRole(route.roles, true)]
+          : [audit, verify, requireRole(route.roles)]),
       ...(onCase ? [caseAccess(options.db, accessModes, roles)] : []),
       ...(route.fhir === true ? [fhirFormat] : []),
       ...(route.body ? [jsonBody] : []),

@@ -105,8 +105,13 @@ export function uploadTokenAuth(db: () => Queryable): ScopedTokenAuth {
       const row = rows[0];
       if (!row || row.expires_at.getTime() <= Date.now()) throw unauthorized('The upload token is unknown or expired; ask the case manager for a new one.');
       const caseId = typeof req.params.id === 'string' ? req.params.id : '';
-      if (row.case_id !== caseId) throw new HttpProblem(403, 'Forbidden', 'This upload token is for another case.');
-      return { sub: `upload-token:${row.id}`, roles: [], scope: uploadScope(row.case_id) };
+      const principal: Principal = { sub: `upload-token:${row.id}`, roles: [], scope: uploadScope(row.case_id) };
+      if (row.case_id !== caseId) {
+        // A valid token tried on another case: that case's access log records the refusal, by this token.
+        req.principal = principal;
+        throw new HttpProblem(403, 'Forbidden', 'This upload token is for another case.');
+      }
+      return principal;
     },
   };
 }

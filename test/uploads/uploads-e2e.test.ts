@@ -404,6 +404,15 @@ describe('per-case upload token', () => {
     // Another case's uploads: 403. Any other route: 401 (it is not a staff token).
     expect((await upload(other, [{ name: 'x.pdf', data: pdf('minimal-document.pdf') }], token)).status).toBe(403);
     expect((await svc.request('GET', `/api/cases/${other}/uploads`, { token })).status).toBe(403);
+    // The other case's access log records the refusals, by this token (the privacy officer sees who tried).
+    const admin = await svc.token('admin', 'admin-uploads');
+    type Log = { items: { actor: string; route: string; status: number }[] };
+    const log = await eventually(
+      async () => ((await (await svc.request('GET', `/api/cases/${other}/access-log`, { token: admin })).json()) as Log).items.filter((e) => e.actor.startsWith('upload-token:')),
+      (rows) => rows.length >= 2,
+      10_000,
+    );
+    expect(log.map((e) => e.status)).toEqual([403, 403]);
     for (const route of [`/api/cases/${caseId}`, `/api/cases/${caseId}/bundle`, `/api/cases/${caseId}/uploads/files/${caseId}`]) {
       expect((await svc.request('GET', route, { token })).status).toBe(401);
     }
