@@ -153,7 +153,9 @@ export function unresolvedReferences(bundle: Bundle): UnresolvedReference[] {
     if (!resource) continue;
     const entryUrl = e.fullUrl ?? '';
     const containedIds = new Set(
-      ('contained' in resource && Array.isArray(resource.contained) ? resource.contained : []).map((c: FhirResource) => c.id).filter((id): id is string => id !== undefined),
+      ('contained' in resource && Array.isArray(resource.contained) ? resource.contained : [])
+        .map((c: FhirResource | null) => (typeof c === 'object' && c !== null ? c.id : undefined))
+        .filter((id): id is string => typeof id === 'string'),
     );
     walk(resource, [], (key, value, path, holder) => {
       const isReference = key === 'reference';

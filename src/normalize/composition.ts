@@ -30,8 +30,8 @@
  * @packageDocumentation
  */
 import type {
-  CodeableConcept, Composition, CompositionSection, Condition, Device, DiagnosticReport, FhirResource, MedicationRequest,
-  MedicationStatement, Observation, Quantity, Reference,
+  AllergyIntolerance, CodeableConcept, Coding, Composition, CompositionSection, Condition, Device, DiagnosticReport, FhirResource,
+  MedicationRequest, MedicationStatement, Observation, ObservationComponent, Quantity, Reference,
 } from 'fhir/r4';
 import { uuidV5 } from '../cases/fhir-ids';
 import { SERVICE_VERSION } from '../version';
@@ -121,8 +121,23 @@ const PAST_STATUSES = new Set(['resolved', 'inactive', 'remission']);
 const EXCLUDED_VERIFICATION = new Set(['entered-in-error', 'refuted']);
 const IMAGING_CATEGORIES = new Set(['RAD', 'LP29684-5', 'imaging', 'RX', 'CT', 'MR', 'US', 'NMR', 'NMS', 'VUS', 'XRC']);
 
+/**
+ * The items of a list element; none when it is absent or, malformed, not a list. The narrative reads
+ * what a resource has and never assumes an element R4 requires is there (a reaction without its
+ * manifestation, a component without its code): one malformed record must not stop the assembly.
+ * @see https://hl7.org/fhir/R4/conformance-rules.html#cardinality
+ */
+function listOf<T>(value: readonly T[] | undefined): readonly T[] {
+  return Array.isArray(value) ? value : [];
+}
+
+/** The codings of a CodeableConcept (none when it, or its `coding`, is absent or malformed). */
+function codingsOf(cc: CodeableConcept | undefined): readonly Coding[] {
+  return typeof cc === 'object' && cc !== null ? listOf(cc.coding).filter((c): c is Coding => typeof c === 'object' && c !== null) : [];
+}
+
 const codesOf = (ccs: readonly CodeableConcept[] | CodeableConcept | undefined): string[] =>
-  (Array.isArray(ccs) ? ccs : ccs ? [ccs] : []).flatMap((cc: CodeableConcept) => (cc.coding ?? []).map((c) => c.code ?? ''));
+  (Array.isArray(ccs) ? ccs : ccs ? [ccs] : []).flatMap((cc: CodeableConcept) => codingsOf(cc).map((c) => c.code ?? ''));
 
 function isImagingReport(r: DiagnosticReport): boolean {
   return codesOf(r.category).some((c) => IMAGING_CATEGORIES.has(c)) || codesOf(r.code).includes('18748-4');
@@ -231,12 +246,26 @@ export function escapeXml(text: string): string {
   return XML_SPECIAL.test(text) ? text.replace(XML_SPECIALS, (c) => XML_ESCAPES[c] ?? c) : text;
 }
 
+/** Human text of a Coding: its display, else its code (none when absent or malformed). */
+function codingText(c: Coding | undefined): string | undefined {
+  return typeof c === 'object' && c !== null ? c.display ?? c.code : undefined;
+}
+
 /** Human text of a CodeableConcept: its text, else the first coding's display, else code. */
 function ccText(cc: CodeableConcept | undefined): string | undefined {
-  if (!cc) return undefined;
+  if (typeof cc !== 'object' || cc === null) return undefined;
   if (cc.text) return cc.text;
-  const c = cc.coding?.find((x) => x.display) ?? cc.coding?.[0];
-  return c?.display ?? c?.code;
+  const codings = codingsOf(cc);
+  return codingText(codings.find((x) => x.display) ?? codings[0]);
+}
+
+/**
+ * The manifestations of an allergy's reactions, joined; a reaction without the manifestation R4
+ * requires (1..*) adds nothing.
+ * @see https://hl7.org/fhir/R4/allergyintolerance-definitions.html#AllergyIntolerance.reaction.manifestation
+ */
+function reactionText(reactions: AllergyIntolerance['reaction']): string | undefined {
+  return listOf(reactions).flatMap((x) => listOf(x?.manifestation).map((m) => ccText(m))).filter(Boolean).join(', ') || undefined;
 }
 
 function quantityText(q: Quantity | undefined): string | undefined {
@@ -295,15 +324,14 @@ export function describe(r: FhirResource, byUrl: ReadonlyMap<string, FhirResourc
         r.abatementDateTime ? `resolved ${r.abatementDateTime}` : undefined, ccText(r.clinicalStatus));
       break;
     case 'AllergyIntolerance':
-      parts.push(ccText(r.code), r.criticality ? `criticality ${r.criticality}` : undefined,
-        r.reaction?.flatMap((x) => x.manifestation.map((m) => ccText(m))).filter(Boolean).join(', ') || undefined);
+      parts.push(ccText(r.code), r.criticality ? `criticality ${r.criticality}` : undefined, reactionText(r.reaction));
       break;
     case 'MedicationRequest': case 'MedicationStatement':
       parts.push(dateOf(r), medicationText(r, byUrl), (r.resourceType === 'MedicationRequest' ? r.dosageInstruction : r.dosage)?.[0]?.text, r.status);
       break;
     case 'Observation':
-      parts.push(dateOf(r), ccText(r.code), observationValue(r) ?? r.component?.map((c) => `${ccText(c.code) ?? ''} ${observationValue(c) ?? ''}`.trim()).join(', '),
-        r.interpretation?.map((i) => ccText(i)).filter(Boolean).join(', ') || undefined);
+      parts.push(dateOf(r), ccText(r.code), observationValue(r) ?? componentText(r.component),
+        listOf(r.interpretation).map((i) => ccText(i)).filter(Boolean).join(', ') || undefined);
       break;
     case 'DiagnosticReport':
       parts.push(dateOf(r), ccText(r.code), r.conclusion, r.result?.length ? `${r.result.length} result(s)` : undefined);
@@ -318,11 +346,23 @@ export function describe(r: FhirResource, byUrl: ReadonlyMap<string, FhirResourc
   return parts.filter((p): p is string => p !== undefined && p !== '').join(' — ') || r.resourceType;
 }
 
+/**
+ * The components of an Observation, each as its code and value (a component without the code R4
+ * requires shows its value alone); none when there are no components.
+ * @see https://hl7.org/fhir/R4/observation-definitions.html#Observation.component.code
+ */
+function componentText(components: Observation['component']): string | undefined {
+  const list = listOf(components).filter((c): c is ObservationComponent => typeof c === 'object' && c !== null);
+  if (list.length === 0) return undefined;
+  return list.map((c) => `${ccText(c.code) ?? ''} ${observationValue(c) ?? ''}`.trim()).join(', ');
+}
+
+/** What an Immunization, Procedure, Encounter or DocumentReference says besides its date. */
 function describeOther(r: FhirResource): string | undefined {
   switch (r.resourceType) {
     case 'Immunization': return ccText(r.vaccineCode);
     case 'Procedure': return ccText(r.code);
-    case 'Encounter': return [ccText(r.type?.[0]) ?? r.class.display ?? r.class.code, r.serviceProvider?.display].filter(Boolean).join(', ');
+    case 'Encounter': return [ccText(listOf(r.type)[0]) ?? codingText(r.class), r.serviceProvider?.display].filter(Boolean).join(', ');
     case 'DocumentReference': return [ccText(r.type), r.description].filter(Boolean).join(': ');
     default: return undefined;
   }

@@ -8,7 +8,21 @@
  * 2. `id` is present, has the R4 id syntax and equals the stored remote id;
  * 3. `meta`, when present, is an object;
  * 4. the elements R4 makes mandatory (min cardinality 1, top level) for the clinical types a case
- *    bundle holds are present and not empty (`medication[x]` = any `medicationXxx`).
+ *    bundle holds are present and not empty (`medication[x]` = any `medicationXxx`);
+ * 5. inside each backbone element that is present, the elements R4 makes mandatory there
+ *    ({@link NESTED_REQUIRED_ELEMENTS}: an allergy `reaction` needs its `manifestation`, an
+ *    Observation `component` its `code`, an ImagingStudy `series` its `uid`…), and the `text` of
+ *    every Annotation (`note`).
+ *
+ * Why a resource missing a required NESTED element is left out rather than kept: the case bundle
+ * is a FHIR document a receiving system validates as a whole; one resource violating a cardinality
+ * makes the whole document invalid (and may get the whole case refused), while repairing it (dropping
+ * the reaction without manifestation) would change what the source said without trace. Left out, it
+ * is listed with its reason in the completeness report (the case manager sees which record of which
+ * source, and the raw record stays in the raw store), exactly as a resource missing a top-level
+ * required element is. The steps after normalization still read nested elements defensively (the
+ * Composition describes a resource with what it has), so a resource that slips past these checks
+ * can never stop the assembly either.
  *
  * The deep JSON-level sanity check (only plain objects, arrays, strings, finite numbers, booleans;
  * at most 64 levels, hence no cycles; no `__proto__` key) runs inside the one copying walk of
@@ -21,6 +35,8 @@
  * @see https://hl7.org/fhir/R4/resourcelist.html
  * @see https://hl7.org/fhir/R4/datatypes.html#id
  * @see https://hl7.org/fhir/R4/conformance-rules.html#cardinality
+ * @see https://hl7.org/fhir/R4/datatypes.html#Annotation
+ * @see https://hl7.org/fhir/R4/documents.html
  * @packageDocumentation
  */
 import type { RawInput } from './types';
@@ -97,6 +113,80 @@ export const REQUIRED_ELEMENTS: Readonly<Record<string, readonly string[]>> = {
   VisionPrescription: ['status', 'created', 'patient', 'dateWritten', 'prescriber', 'lensSpecification'],
 };
 
+/**
+ * Elements with minimum cardinality 1 inside backbone elements, per type, as `path.element` (read
+ * from the R4 StructureDefinitions of the types a case bundle holds; each applies to every element
+ * present at `path`, none when the backbone element is absent).
+ * @see https://hl7.org/fhir/R4/conformance-rules.html#cardinality
+ */
+export const NESTED_REQUIRED_ELEMENTS: Readonly<Record<string, readonly string[]>> = {
+  AdverseEvent: ['suspectEntity.instance'],
+  AllergyIntolerance: ['reaction.manifestation'],
+  CarePlan: ['activity.detail.status'],
+  Claim: [
+    'payee.type', 'careTeam.sequence', 'careTeam.provider', 'supportingInfo.sequence', 'supportingInfo.category', 'diagnosis.sequence',
+    'diagnosis.diagnosis[x]', 'procedure.sequence', 'procedure.procedure[x]', 'insurance.sequence', 'insurance.focal', 'insurance.coverage',
+    'accident.date', 'item.sequence', 'item.productOrService', 'item.detail.sequence', 'item.detail.productOrService',
+    'item.detail.subDetail.sequence', 'item.detail.subDetail.productOrService',
+  ],
+  ClinicalImpression: ['investigation.code'],
+  Communication: ['payload.content[x]'],
+  CommunicationRequest: ['payload.content[x]'],
+  Composition: ['attester.mode', 'relatesTo.code', 'relatesTo.target[x]'],
+  Consent: ['verification.verified', 'provision.actor.role', 'provision.actor.reference', 'provision.data.meaning', 'provision.data.reference'],
+  Coverage: ['class.type', 'class.value', 'costToBeneficiary.value[x]', 'costToBeneficiary.exception.type'],
+  Device: ['deviceName.name', 'deviceName.type', 'specialization.systemType', 'version.value', 'property.type'],
+  DiagnosticReport: ['media.link'],
+  DocumentReference: ['relatesTo.code', 'relatesTo.target', 'content.attachment'],
+  Encounter: ['statusHistory.status', 'statusHistory.period', 'classHistory.class', 'classHistory.period', 'diagnosis.condition', 'location.location'],
+  EpisodeOfCare: ['statusHistory.status', 'statusHistory.period', 'diagnosis.condition'],
+  ExplanationOfBenefit: [
+    'careTeam.sequence', 'careTeam.provider', 'supportingInfo.sequence', 'supportingInfo.category', 'diagnosis.sequence', 'diagnosis.diagnosis[x]',
+    'procedure.sequence', 'procedure.procedure[x]', 'insurance.focal', 'insurance.coverage', 'item.sequence', 'item.productOrService',
+    'item.adjudication.category', 'item.detail.sequence', 'item.detail.productOrService', 'item.detail.subDetail.sequence',
+    'item.detail.subDetail.productOrService', 'addItem.productOrService', 'addItem.detail.productOrService',
+    'addItem.detail.subDetail.productOrService', 'total.category', 'total.amount', 'benefitBalance.category', 'benefitBalance.financial.type',
+  ],
+  FamilyMemberHistory: ['condition.code'],
+  ImagingStudy: ['series.uid', 'series.modality', 'series.performer.actor', 'series.instance.uid', 'series.instance.sopClass'],
+  Immunization: ['performer.actor', 'protocolApplied.doseNumber[x]'],
+  List: ['entry.item'],
+  Location: ['position.longitude', 'position.latitude'],
+  Medication: ['ingredient.item[x]'],
+  MedicationAdministration: ['performer.actor'],
+  MedicationDispense: ['performer.actor', 'substitution.wasSubstituted'],
+  MedicationRequest: ['substitution.allowed[x]'],
+  Observation: ['component.code'],
+  Patient: ['communication.language', 'link.other', 'link.type'],
+  Practitioner: ['qualification.code'],
+  PractitionerRole: ['notAvailable.description'],
+  Procedure: ['performer.actor', 'focalDevice.manipulated'],
+  Provenance: ['agent.who', 'entity.role', 'entity.what'],
+  QuestionnaireResponse: ['item.linkId'],
+  RelatedPerson: ['communication.language'],
+  Task: ['input.type', 'input.value[x]', 'output.type', 'output.value[x]'],
+  VisionPrescription: ['lensSpecification.product', 'lensSpecification.eye', 'lensSpecification.prism.amount', 'lensSpecification.prism.base'],
+};
+
+/** Required inside elements every resource type may have: `Annotation.text` (every R4 `note` is an Annotation). */
+const COMMON_NESTED_REQUIRED: readonly string[] = ['note.text'];
+
+/** A nested requirement, split once: the path to the holders and the required element. */
+interface NestedRequirement {
+  readonly name: string;
+  readonly path: readonly string[];
+  readonly element: string;
+}
+
+const split = (name: string): NestedRequirement => {
+  const parts = name.split('.');
+  return { name, element: parts.pop() ?? '', path: parts };
+};
+
+const NESTED_BY_TYPE: ReadonlyMap<string, readonly NestedRequirement[]> = new Map(
+  [...R4_RESOURCE_TYPES].map((type) => [type, [...(NESTED_REQUIRED_ELEMENTS[type] ?? []), ...COMMON_NESTED_REQUIRED].map(split)]),
+);
+
 const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
 function present(value: unknown): boolean {
   if (value === undefined || value === null || value === '') return false;
@@ -122,6 +212,33 @@ function hasElement(resource: Record<string, unknown>, name: string): boolean {
 }
 
 /**
+ * Whether an element at `path[depth…]` under `value` lacks required `element`: an element there that
+ * is not an object (a backbone element sent as a string) lacks it too. Absent (or `null`, which the
+ * JSON check of `references.ts` refuses) holds nothing to check.
+ */
+function lacksNested(value: unknown, req: NestedRequirement, depth: number): boolean {
+  if (value === undefined || value === null) return false;
+  if (isArray(value)) {
+    for (const v of value) if (lacksNested(v, req, depth)) return true;
+    return false;
+  }
+  if (typeof value !== 'object') return true;
+  const obj = value as Record<string, unknown>;
+  const key = req.path[depth];
+  return key === undefined ? !hasElement(obj, req.element) : lacksNested(obj[key], req, depth + 1);
+}
+
+/** `Type.path.element` of each nested requirement of `type` that `r` does not meet. */
+function missingNested(type: string, r: Record<string, unknown>): string[] | undefined {
+  let missing: string[] | undefined;
+  for (const req of NESTED_BY_TYPE.get(type) ?? []) {
+    const top = req.path[0];
+    if (top !== undefined && r[top] !== undefined && lacksNested(r[top], req, 1)) (missing ??= []).push(`${type}.${req.name}`);
+  }
+  return missing;
+}
+
+/**
  * Structure checks of one raw resource.
  * @returns why it cannot enter the bundle (`structure: …`), or `undefined` when it passes
  */
@@ -140,11 +257,9 @@ export function checkStructure(raw: RawInput): string | undefined {
   if (id !== raw.remoteId) return `structure: id ${id} differs from the stored remote id ${raw.remoteId}`;
   const meta = r['meta'];
   if (meta !== undefined && (typeof meta !== 'object' || meta === null || isArray(meta))) return 'structure: meta is not an object';
-  const required = REQUIRED_ELEMENTS[type];
-  if (required) {
-    let missing: string[] | undefined;
-    for (const name of required) if (!hasElement(r, name)) (missing ??= []).push(`${type}.${name}`);
-    if (missing) return `structure: ${type} lacks required ${missing.join(', ')}`;
-  }
-  return undefined;
+  let missing: string[] | undefined;
+  for (const name of REQUIRED_ELEMENTS[type] ?? []) if (!hasElement(r, name)) (missing ??= []).push(`${type}.${name}`);
+  const nested = missingNested(type, r);
+  if (nested) missing = [...(missing ?? []), ...nested];
+  return missing ? `structure: ${type} lacks required ${missing.join(', ')}` : undefined;
 }

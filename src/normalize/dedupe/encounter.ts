@@ -26,6 +26,18 @@ interface Signature {
 
 const NONE: Signature = { identifiers: [], pairs: [], keys: [] };
 
+/**
+ * `c:system|code` of the Encounter's class; none when the class (1..1 in R4, but a resource built in
+ * code skips the structure checks) is absent, malformed or without system and code.
+ * @see https://hl7.org/fhir/R4/encounter-definitions.html#Encounter.class
+ */
+function classKeys(e: Encounter): string[] {
+  const c: unknown = e.class;
+  if (typeof c !== 'object' || c === null) return [];
+  const { system, code } = c as { system?: unknown; code?: unknown };
+  return typeof system === 'string' && system !== '' && typeof code === 'string' && code !== '' ? [`c:${system}|${code}`] : [];
+}
+
 function signature(e: Encounter): Signature {
   if (e.status === 'entered-in-error') return NONE;
   const pairs: [string, string][] = [];
@@ -35,7 +47,7 @@ function signature(e: Encounter): Signature {
   const start = instantKey(e.period?.start);
   const end = instantKey(e.period?.end);
   if (start !== undefined && end !== undefined) {
-    const classKey = e.class.system && e.class.code ? [`c:${e.class.system}|${e.class.code}`] : [];
+    const classKey = classKeys(e);
     const typeKeys = codeKeys(codingsOf(...(e.type ?? []))).map((k) => `t:${k}`);
     for (const k of [...classKey, ...new Set(typeKeys)]) keys.push(`p:${start}|${end}#${k}`);
   }

@@ -9,14 +9,15 @@
  * same hand months apart have different UIDs and stay apart.
  * Merge: the survivor keeps every source's DICOMweb Endpoint (study `endpoint` and each
  * series' `endpoint` are unioned, series matched by UID) so the images stay retrievable
- * from either archive; series only a duplicate lists are added (counts recomputed).
+ * from either archive; series only a duplicate lists are added (counts recomputed). A series
+ * without its uid (malformed) is joined with none: it is added unless an equal one is there.
  * @see https://hl7.org/fhir/R4/imagingstudy.html
  * @see https://dicom.nema.org/medical/dicom/current/output/chtml/part03/sect_C.7.2.html
  * @packageDocumentation
  */
 import type { ImagingStudy } from 'fhir/r4';
 import { dedupeWith } from './engine';
-import { cloneJson, isObject, type JsonObject, type JsonValue } from './json';
+import { cloneJson, isObject, stableStringify, type JsonObject, type JsonValue } from './json';
 import { DICOM_UID } from './keys';
 import { unionArray } from './merge';
 import type { DedupeRule } from './rule';
@@ -71,6 +72,12 @@ function unionSeries(survivor: JsonObject, duplicate: JsonObject): void {
   const series: JsonValue[] = Array.isArray(survivor.series) ? [...survivor.series] : [];
   for (const d of ds) {
     if (!isObject(d)) continue;
+    if (typeof d.uid !== 'string') {
+      // Without the uid R4 requires (1..1), a series is the same as another only when equal in full.
+      const text = stableStringify(d);
+      if (!series.some((s) => stableStringify(s) === text)) series.push(cloneJson(d));
+      continue;
+    }
     const i = series.findIndex((s) => isObject(s) && s.uid === d.uid);
     const s = series[i];
     if (i < 0 || !isObject(s)) {

@@ -16,13 +16,19 @@
  *   reference (or by display when one side has no reference), Identifiers by system|value,
  *   Annotations by text, anything else by value;
  * - {@link UNION_CODINGS} CodeableConcepts (code, vaccineCode, …) get the duplicates' codings;
- * - `meta.tag` and `meta.security` are unioned (a security label is never dropped).
+ * - `meta.tag` and `meta.security` are unioned (a security label is never dropped);
+ * - contained resources follow what references them: a duplicate's local ids are moved out of
+ *   the survivor's way first (so references match by meaning, and two different `#r1` stay two),
+ *   and each contained resource a copied element names is copied along ({@link localizeContained},
+ *   {@link adoptContained}): a merge never leaves a `#` reference without its contained resource.
  * Everything else (status, values, dosage, content, reference ranges) stays the survivor's.
  * @see https://hl7.org/fhir/R4/datatypes.html#CodeableConcept
+ * @see https://hl7.org/fhir/R4/references.html#contained
  * @packageDocumentation
  */
 import type { FhirResource } from 'fhir/r4';
 import type { NormalizedResource } from '../types';
+import { adoptContained, localizeContained } from './contained';
 import { asJson, asResource, cloneJson, completeness, isObject, stableStringify, type JsonObject, type JsonValue } from './json';
 
 /** What a rule may adjust in the generic merge. */
@@ -51,7 +57,10 @@ export const UNION_CODINGS: ReadonlySet<string> = new Set([
   'code', 'vaccineCode', 'medicationCodeableConcept', 'type', 'bodySite', 'method', 'route', 'site',
 ]);
 
-/** Never copied from a duplicate: identity and bookkeeping of the survivor. */
+/**
+ * Never copied from a duplicate as a whole: identity and bookkeeping of the survivor. (`contained`
+ * resources come along one by one with the elements that reference them, see {@link foldInto}.)
+ */
 const NEVER_FILL: ReadonlySet<string> = new Set(['resourceType', 'id', 'meta', 'text', 'contained', 'implicitRules', 'language']);
 
 const CHOICE = /^([a-z][A-Za-z]*?)(Boolean|Integer|Decimal|String|Uri|Url|Canonical|Base64Binary|Instant|Date|DateTime|Time|Code|Oid|Id|Uuid|Markdown|UnsignedInt|PositiveInt|Address|Age|Annotation|Attachment|CodeableConcept|Coding|ContactPoint|Count|Distance|Duration|HumanName|Identifier|Money|Period|Quantity|Range|Ratio|Reference|SampledData|Signature|Timing|Dosage)$/;
@@ -193,8 +202,19 @@ function unionMeta(survivor: JsonObject, dup: JsonObject): void {
   survivor.meta = sm;
 }
 
-/** Folds `duplicate` into `survivor` (a private copy, mutated). */
-function foldInto(survivor: JsonObject, duplicate: JsonObject, policy: MergePolicy): void {
+/**
+ * Folds `duplicate` into `survivor` (a private copy, mutated): its local ids first moved out of the
+ * survivor's way, then its elements, then the contained resources the survivor now references.
+ * @see https://hl7.org/fhir/R4/references.html#contained
+ */
+function foldInto(survivor: JsonObject, original: JsonObject, policy: MergePolicy): void {
+  const { duplicate, pool } = localizeContained(survivor, original);
+  foldElements(survivor, duplicate, policy);
+  adoptContained(survivor, pool);
+}
+
+/** Fills and unions the elements of `duplicate` into `survivor` (see the module comment). */
+function foldElements(survivor: JsonObject, duplicate: JsonObject, policy: MergePolicy): void {
   const filled = new Set<string>();
   for (const key of Object.keys(duplicate)) {
     const dv = duplicate[key];
