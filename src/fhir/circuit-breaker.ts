@@ -11,6 +11,10 @@ import { LuaScript } from './lua-script';
  * - **half-open**: after the cool-down, exactly one caller gets through as the probe (for
  *   `probeLeaseMs`; if the probe's worker dies, another caller becomes the probe after that).
  *   A probe success closes the circuit, a failure re-opens it for another cool-down.
+ * - **held** ({@link RedisCircuitBreaker.hold}): the server asked us, with a `Retry-After` longer
+ *   than a request may wait (RFC 9110 §10.2.3, https://www.rfc-editor.org/rfc/rfc9110#field.retry-after),
+ *   to come back at a given time: the circuit is open until then whatever its failures, and a
+ *   success of a call already under way does not close it early. Then a probe goes first, as above.
  *
  * Times come from the injectable `now()` (passed into the scripts), so tests control the clock.
  * Pattern: https://martinfowler.com/bliki/CircuitBreaker.html
@@ -93,6 +97,23 @@ redis.call('HSET', KEYS[1], 'state', 'closed', 'failures', failures, 'windowStar
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return {'closed', 0}`);
 
+// ARGV: now, held until, key ttl ms. Opens the circuit until the later of its open time and ARGV[2].
+const HOLD = new LuaScript(`
+local h = redis.call('HMGET', KEYS[1], 'openUntil', 'holdUntil')
+local now = tonumber(ARGV[1])
+local untilMs = tonumber(ARGV[2])
+local openUntil = math.max(tonumber(h[1] or '0'), untilMs)
+local holdUntil = math.max(tonumber(h[2] or '0'), untilMs)
+redis.call('HSET', KEYS[1], 'state', 'open', 'openUntil', string.format('%.0f', openUntil), 'holdUntil', string.format('%.0f', holdUntil))
+redis.call('PEXPIRE', KEYS[1], string.format('%.0f', math.max(tonumber(ARGV[3]), holdUntil - now + tonumber(ARGV[3]))))
+return openUntil`);
+
+// ARGV: now. Closes the circuit unless the server's hold still runs.
+const SUCCESS = new LuaScript(`
+local hold = tonumber(redis.call('HGET', KEYS[1], 'holdUntil') or '0')
+if tonumber(ARGV[1]) < hold then return 0 end
+return redis.call('DEL', KEYS[1])`);
+
 export class RedisCircuitBreaker {
   readonly key: string;
   private readonly failureThreshold: number;
@@ -102,6 +123,8 @@ export class RedisCircuitBreaker {
   private readonly now: () => number;
   private readonly closedCacheMs: number;
   private closedUntil = 0;
+  /** This process's copy of the latest hold (epoch ms), so its own calls stop without a round trip. */
+  private heldUntil = 0;
 
   constructor(private readonly options: CircuitBreakerOptions) {
     this.key = `${options.keyPrefix}fhir:breaker:${options.endpointId}`;
@@ -115,6 +138,8 @@ export class RedisCircuitBreaker {
 
   /** Asks whether a call may start; in half-open state the first caller becomes the probe. */
   async admit(): Promise<Admission> {
+    const held = this.holdingUntil();
+    if (held !== undefined) return { decision: 'open', retryAt: held };
     if (this.closedCacheMs > 0 && performance.now() < this.closedUntil) return { decision: 'closed', failures: 0 };
     const [decision, value] = (await ADMIT.run(this.options.redis, [this.key], [this.now(), this.probeLeaseMs])) as [string, number];
     if (decision === 'open') return { decision: 'open', retryAt: Number(value) };
@@ -124,9 +149,27 @@ export class RedisCircuitBreaker {
     return { decision: 'closed', failures };
   }
 
-  /** A call succeeded (the endpoint answered sensibly): close the circuit. */
+  /** A call succeeded (the endpoint answered sensibly): close the circuit, unless the server's hold still runs. */
   async recordSuccess(): Promise<void> {
-    await this.options.redis.del(this.key);
+    await SUCCESS.run(this.options.redis, [this.key], [this.now()]);
+  }
+
+  /**
+   * The server asked us not to call before `until` (epoch ms; a `Retry-After` beyond what one request
+   * may wait): the circuit is open until then in every process (those whose "closed" answer is cached
+   * notice within `closedCacheMs`; this one at once, also for calls already admitted that check
+   * {@link holdingUntil} before sending), without counting a failure.
+   * @returns when the circuit lets a probe through
+   */
+  async hold(until: number): Promise<number> {
+    this.heldUntil = Math.max(this.heldUntil, until);
+    this.closedUntil = 0;
+    return Number(await HOLD.run(this.options.redis, [this.key], [this.now(), until, KEY_TTL_MS]));
+  }
+
+  /** Until when a hold this process knows of keeps calls back (epoch ms), or undefined. */
+  holdingUntil(): number | undefined {
+    return this.now() < this.heldUntil ? this.heldUntil : undefined;
   }
 
   /** A call failed transiently after its retries. Returns the state after counting it. */
@@ -157,6 +200,7 @@ export class RedisCircuitBreaker {
   /** Clears the breaker (operator action, tests). */
   async reset(): Promise<void> {
     this.closedUntil = 0;
+    this.heldUntil = 0;
     await this.options.redis.del(this.key);
   }
 }

@@ -57,7 +57,10 @@ export interface EndpointConnection {
    * `/fhir/r4` to the server's `/fhir`); any other link keeps its path on the endpoint's origin.
    */
   readonly declaredBaseUrl?: string;
-  /** Whole-request timeout (headers and body) in ms; default 60 000. */
+  /**
+   * Whole-request timeout (headers and body) in ms; default 60 000. Attachment downloads: the time to
+   * their response headers, then the longest pause between body bytes (no deadline on the whole body).
+   */
   readonly timeoutMs?: number;
 }
 

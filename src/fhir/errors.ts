@@ -129,8 +129,27 @@ export class CircuitOpenError extends FhirClientError {
   constructor(
     readonly endpointId: string,
     readonly retryAt: number,
+    message = 'endpoint circuit open',
   ) {
-    super('endpoint circuit open');
+    super(message);
+  }
+}
+
+/**
+ * The server answered 429/503 (or another retryable status) with a `Retry-After` longer than one
+ * request may wait (RFC 9110 §10.2.3, https://www.rfc-editor.org/rfc/rfc9110#field.retry-after).
+ * Nothing is sent to it before then: its circuit is held open until `retryAt` in every process, so a
+ * job meeting this error, or the open circuit after it, waits as for a paused endpoint.
+ */
+export class ServerRetryAfterError extends CircuitOpenError {
+  constructor(
+    endpointId: string,
+    retryAt: number,
+    readonly status: number,
+    /** The delay the server asked for (ms). */
+    readonly retryAfterMs: number,
+  ) {
+    super(endpointId, retryAt, `FHIR server answered ${status} asking to wait ${Math.ceil(retryAfterMs / 1000)} s (Retry-After): no request to it before then`);
   }
 }
 

@@ -20,10 +20,11 @@ import {
   MalformedResponseError,
   OffOriginUrlError,
   PermanentFhirError,
+  ServerRetryAfterError,
 } from './errors';
 import type { FhirClientEvent, FhirRequestKind } from './events';
 import { parseResource, parseSearchPage, type PageReader, type SearchPage } from './fhir-json';
-import { discardBody, HttpTransport, readDecoded, type HttpMethod, type StreamingResponse } from './http-transport';
+import { discardBody, HttpTransport, isBodyIdleTimeout, readDecoded, type HttpMethod, type StreamingResponse } from './http-transport';
 import { isTransportError, toFhirClientError } from './network-errors';
 import { parseIssueCodes } from './operation-outcome';
 import { RedisRateLimiter, type AcquireResult, type RateLimiterOptions } from './rate-limiter';
@@ -97,6 +98,11 @@ interface ExchangeSpec {
   readonly idempotent: boolean;
   /** Whether a failure while reading a 2xx body may be retried (false once bytes reached a caller's sink). */
   readonly retryBody: boolean;
+  /**
+   * A body of any size on a link of any speed (attachments): the request timeout ends with the
+   * response headers, then the body fails only when it stops arriving for that long.
+   */
+  readonly idleBodyTimeout?: boolean;
 }
 
 const FHIR_JSON = 'application/fhir+json';
@@ -252,7 +258,8 @@ export class FhirEndpointClient {
    * SHA-1 on the way. The URL must be on the endpoint's origin. Refuses, with
    * {@link AttachmentTooLargeError}, a declared Content-Length over `maxBytes` before reading, and a
    * stream that crosses `maxBytes` as soon as it does (the sink is then destroyed). A FHIR
-   * `Binary` resource returned as JSON is unwrapped (base64 `data` decoded).
+   * `Binary` resource returned as JSON is unwrapped (base64 `data` decoded; one without `data` is a
+   * permanent {@link MalformedResponseError}); any other JSON is a document, stored as received.
    *
    * Failures before the first byte reaches the sink are retried; after that the error is thrown
    * (its `retryable` flag tells whether a new attempt, with a fresh sink, may succeed).
@@ -269,6 +276,7 @@ export class FhirEndpointClient {
           headers: { accept: options.accept ?? '*/*' },
           idempotent: true,
           retryBody: false,
+          idleBodyTimeout: true,
         },
         (res) => this.consumeBinary(res, sink, options.maxBytes),
       );
@@ -458,6 +466,9 @@ export class FhirEndpointClient {
         if (waitedForConcurrencyMs > 0) this.emit({ type: 'throttled', endpointId: this.endpoint.id, source: 'concurrency', waitMs: waitedForConcurrencyMs });
         if (waitedForRateMs > 0) this.emit({ type: 'throttled', endpointId: this.endpoint.id, source: 'rate-limit', waitMs: waitedForRateMs });
         try {
+          // A hold set (by a Retry-After) while this call waited for its slot: send nothing before it ends.
+          const held = this.breaker.holdingUntil();
+          if (held !== undefined) throw this.circuitOpen(held, 'rejected');
           const started = performance.now();
           const res = await this.transport.stream({
             method: spec.method,
@@ -465,6 +476,7 @@ export class FhirEndpointClient {
             headers: { 'user-agent': USER_AGENT, ...spec.headers, ...(authorization ? { authorization } : {}) },
             body: spec.body,
             timeoutMs: this.timeoutMs,
+            ...(spec.idleBodyTimeout ? { bodyIdleTimeoutMs: this.timeoutMs } : {}),
           });
           this.emit({
             type: 'request',
@@ -502,7 +514,7 @@ export class FhirEndpointClient {
           // The body was already streaming into a caller's sink: it cannot be replayed here.
           const typed = toFhirClientError(err);
           typed.attempts = attempt;
-          await this.recordHealth(true, healthOf({ type: 'error', error: typed }));
+          await this.recordHealth(true, bodyHealthOf(typed));
           throw typed;
         }
         result = { type: 'error', error: err };
@@ -521,6 +533,7 @@ export class FhirEndpointClient {
       }
 
       const decision = this.policy.decide(result, attempt, traits);
+      if (decision.kind === 'defer' && result.type === 'response') throw await this.deferred(spec.kind, result.status, decision.delayMs, attempt);
       if (decision.kind === 'retry') {
         this.emit({ type: 'retry', endpointId: this.endpoint.id, kind: spec.kind, attempt, delayMs: decision.delayMs, reason: decision.reason });
         if (result.type === 'response' && (result.status === 429 || result.status === 503)) {
@@ -545,6 +558,30 @@ export class FhirEndpointClient {
       await this.recordHealth(health === 'failure' || admission.decision === 'probe' || (admission.decision === 'closed' && admission.failures > 0), health);
       throw error;
     }
+  }
+
+  /**
+   * The server asked, by a `Retry-After` longer than a request may wait (RFC 9110 §10.2.3), to come
+   * back later: the endpoint's circuit is held open until then in every process, so the job waits as
+   * for a paused endpoint and nothing reaches the server before the time it asked. Not a failure of
+   * the endpoint: nothing is counted against it.
+   */
+  private async deferred(kind: FhirRequestKind, status: number, delayMs: number, attempt: number): Promise<ServerRetryAfterError> {
+    const endpointId = this.endpoint.id;
+    const until = (this.deps.now ?? Date.now)() + delayMs;
+    let retryAt = until;
+    try {
+      retryAt = await this.breaker.hold(until);
+    } catch (err) {
+      // This process still holds back (in memory); other processes learn of it at their own 429.
+      logger.warn('fhir circuit breaker update failed', { endpointId, ...errorFields(err) });
+    }
+    this.emit({ type: 'throttled', endpointId, source: 'server', waitMs: delayMs });
+    this.emit({ type: 'circuit-open', endpointId, cause: 'opened', retryAt });
+    logger.warn('fhir server asked to wait beyond the in-request limit', { endpointId, route: kind, durationMs: delayMs, to: retryAt });
+    const error = new ServerRetryAfterError(endpointId, retryAt, status, delayMs);
+    error.attempts = attempt;
+    return error;
   }
 
   /** Takes a limiter slot; on the first attempt also awaits the breaker's answer, sent in parallel. */
@@ -611,19 +648,19 @@ export class FhirEndpointClient {
     }
     const contentType = firstHeader(res.headers['content-type']) ?? 'application/octet-stream';
     if (/^application\/(fhir\+)?json\b/i.test(contentType)) {
-      // A FHIR Binary resource: base64 data inside JSON (4/3 the size), decoded in memory.
+      // A FHIR Binary resource (base64 data inside JSON, 4/3 the size) or a JSON document; in memory.
       const { body } = await readDecoded(res, Math.ceil((maxBytes * 4) / 3) + 64 * 1024).catch((err: unknown) => {
         sink.destroy();
         throw err;
       });
-      const binary = parseResource<Binary>(body, 'Binary');
-      const data = Buffer.from(binary.data ?? '', 'base64');
+      const binary = binaryResourceIn(body);
+      const data = binary ? binaryData(binary, sink) : body;
       if (data.length > maxBytes) {
         sink.destroy();
         throw new AttachmentTooLargeError(maxBytes, data.length, false);
       }
       await pipeline(Readable.from([data], { objectMode: false }), sink);
-      return { contentType: binary.contentType ?? 'application/octet-stream', ...digestBuffer(data) };
+      return { contentType: binary ? (binary.contentType ?? 'application/octet-stream') : contentType, ...digestBuffer(data) };
     }
     const limit = new DigestingLimit(maxBytes);
     const decoder = streamDecoder(firstHeader(res.headers['content-encoding']));
@@ -681,6 +718,43 @@ function healthOf(result: AttemptResult): 'success' | 'failure' | 'neutral' {
   if (typed instanceof FhirNetworkError) return typed.code === 'ERR_FHIR_ADDRESS_REFUSED' ? 'neutral' : 'failure';
   if (typed instanceof MalformedResponseError && typed.retryable) return 'failure';
   return 'neutral';
+}
+
+/**
+ * The FHIR Binary resource a JSON attachment response holds (https://hl7.org/fhir/R4/binary.html#rest:
+ * a server may answer a read of `Binary/[id]` with the resource rather than its content), or
+ * undefined when the JSON is anything else: a document that happens to be JSON, stored as received.
+ */
+function binaryResourceIn(body: Buffer): Binary | undefined {
+  if (!body.includes('"Binary"')) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  const isBinary = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) && (parsed as { resourceType?: unknown }).resourceType === 'Binary';
+  return isBinary ? (parsed as Binary) : undefined;
+}
+
+/**
+ * A Binary resource's content (base64 `data`). A Binary without `data` holds no content to store:
+ * a permanent failure saying so (the server will answer the same), never an empty file.
+ */
+function binaryData(binary: Binary, sink: Writable): Buffer {
+  if (typeof binary.data !== 'string' || binary.data.length === 0) {
+    sink.destroy();
+    throw new MalformedResponseError('the attachment is a Binary resource without data: no content to store', false);
+  }
+  return Buffer.from(binary.data, 'base64');
+}
+
+/**
+ * Health of a failure while a body streamed into a caller's sink: the server answered, so a body
+ * that stopped arriving (idle timeout: one document, one slow link) says nothing of the endpoint.
+ */
+function bodyHealthOf(error: FhirClientError): 'success' | 'failure' | 'neutral' {
+  return isBodyIdleTimeout(error) ? 'neutral' : healthOf({ type: 'error', error });
 }
 
 function assertType(type: string): void {

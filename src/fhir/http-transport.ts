@@ -3,7 +3,7 @@ import zlib from 'node:zlib';
 import { Agent, ProxyAgent, type Dispatcher } from 'undici';
 type IncomingHttpHeaders = Dispatcher.ResponseData['headers'];
 import { defaultAddressPolicy, type AddressPolicy } from './address-policy';
-import { ResponseTooLargeError } from './errors';
+import { FhirNetworkError, ResponseTooLargeError } from './errors';
 import { toFhirClientError } from './network-errors';
 import { bypassesProxy, type OutboundProxy } from './outbound-proxy';
 import { assertHostAllowed, createGuardedLookup, type HostResolver } from './url-guard';
@@ -24,8 +24,15 @@ export interface TransportRequest {
   readonly url: URL;
   readonly headers: Readonly<Record<string, string>>;
   readonly body?: string | Buffer;
-  /** Whole request (connect, headers, body) deadline, ms. */
+  /** Whole request (connect, headers, body) deadline, ms; with `bodyIdleTimeoutMs`, connect and headers only. */
   readonly timeoutMs: number;
+  /**
+   * For bodies of any length on links of any speed (attachments): no deadline once the response
+   * headers are in; the body fails only when no byte of it arrives for this long (undici's
+   * `bodyTimeout`, which is refreshed by every chunk and does not run while the reader applies
+   * backpressure). Absent: `timeoutMs` covers the body too.
+   */
+  readonly bodyIdleTimeoutMs?: number;
 }
 
 /** A response whose body was read completely and decoded. */
@@ -47,6 +54,11 @@ export interface StreamingResponse {
   done(): void;
   /** The request deadline as a signal (aborts the body stream when it fires). */
   readonly signal: AbortSignal;
+}
+
+/** True for the error of a body that stopped arriving for longer than its idle timeout (undici's `bodyTimeout`). */
+export function isBodyIdleTimeout(err: unknown): boolean {
+  return err instanceof FhirNetworkError && err.code === 'UND_ERR_BODY_TIMEOUT';
 }
 
 export interface HttpTransportOptions {
@@ -106,7 +118,10 @@ export class HttpTransport {
     this.checked.set(hostname, Date.now() + PROXY_CHECK_TTL_MS);
   }
 
-  /** Sends a request and starts the response; the deadline keeps running until `done()`. */
+  /**
+   * Sends a request and starts the response; the deadline keeps running until `done()`, or, with
+   * `bodyIdleTimeoutMs`, until the headers are in (the body then has only its idle timeout).
+   */
   async stream(request: TransportRequest): Promise<StreamingResponse> {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new DeadlineError()), request.timeoutMs);
@@ -121,8 +136,9 @@ export class HttpTransport {
         body: request.body ?? null,
         signal: controller.signal,
         headersTimeout: request.timeoutMs,
-        bodyTimeout: request.timeoutMs,
+        bodyTimeout: request.bodyIdleTimeoutMs ?? request.timeoutMs,
       });
+      if (request.bodyIdleTimeoutMs !== undefined) clearTimeout(timer);
       return { status: res.statusCode, headers: res.headers, body: res.body, signal: controller.signal, done: () => clearTimeout(timer) };
     } catch (err) {
       clearTimeout(timer);

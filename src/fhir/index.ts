@@ -29,6 +29,7 @@ export {
   AttachmentTooLargeError,
   ResponseTooLargeError,
   CircuitOpenError,
+  ServerRetryAfterError,
   SmartAuthError,
   isPermanentFhirError,
 } from './errors';

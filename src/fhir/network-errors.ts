@@ -45,6 +45,9 @@ export function toFhirClientError(err: unknown): FhirClientError {
   if (code !== undefined && PERMANENT_CODES.has(code)) {
     return new FhirNetworkError(code === ADDRESS_REFUSED_CODE ? 'address refused' : 'TLS failure', code, false, true, { cause: err });
   }
+  if (code === 'UND_ERR_BODY_TIMEOUT') {
+    return new FhirNetworkError('no byte of the body received within the idle timeout', code, true, false, { cause: err });
+  }
   if (code !== undefined && RETRYABLE_CODES.has(code)) {
     return new FhirNetworkError(code.toLowerCase(), code, true, CONNECT_CODES.has(code), { cause: err });
   }

@@ -9,8 +9,10 @@ import { parseRetryAfter } from './retry-after';
  *
  * Rules (https://hl7.org/fhir/R4/http.html, RFC 9110 §15 and §10.2.3):
  * - 2xx: ok.
- * - 429, 503, 502, 504, 408: retry. `Retry-After` (seconds or HTTP-date) is honoured exactly,
- *   capped at `maxRetryAfterMs`; without it, capped exponential backoff with full jitter.
+ * - 429, 503, 502, 504, 408: retry. `Retry-After` (seconds or HTTP-date) is honoured exactly
+ *   up to `maxRetryAfterMs`; beyond it the request is not retried in-request but deferred (`defer`:
+ *   the caller sends nothing to the server before that time); without it, capped exponential
+ *   backoff with full jitter.
  * - 500 (and other 5xx except 501/505): retry when the OperationOutcome says `transient`,
  *   `throttled`, `timeout` or `lock-error`; when it says `exception`/`incomplete`/`no-store`, or the
  *   body is no OperationOutcome, retry only up to `maxUncertainAttempts`; any permanent code
@@ -27,6 +29,8 @@ import { parseRetryAfter } from './retry-after';
 export type RetryDecision =
   | { readonly kind: 'ok' }
   | { readonly kind: 'retry'; readonly delayMs: number; readonly reason: string }
+  /** The server's Retry-After exceeds what a request may wait: come back after `delayMs`, not sooner. */
+  | { readonly kind: 'defer'; readonly delayMs: number; readonly reason: string }
   | { readonly kind: 'fail'; readonly reason: string; readonly permanent: boolean };
 
 /** What one attempt produced. */
@@ -51,7 +55,7 @@ export interface RetryPolicyOptions {
   readonly baseDelayMs: number;
   /** Backoff cap. Default 30 s. */
   readonly maxDelayMs: number;
-  /** Cap on a server's Retry-After. Default 120 s. */
+  /** Longest Retry-After waited for in-request; a longer one is deferred. Default 120 s. */
   readonly maxRetryAfterMs: number;
   /** Uniform [0,1) source for jitter. Default Math.random. */
   readonly random: () => number;
@@ -94,13 +98,14 @@ export class RetryPolicy {
   decide(result: AttemptResult, attempt: number, traits: RequestTraits = {}): RetryDecision {
     const verdict = result.type === 'response' ? this.judgeResponse(result, traits) : this.judgeError(result.error, traits);
     if (verdict.kind !== 'retryable') return verdict;
+    if (verdict.retryAfterMs !== undefined && verdict.retryAfterMs > this.options.maxRetryAfterMs) {
+      // RFC 9110 §10.2.3: the server says when to come back; sooner only draws more refusals.
+      return { kind: 'defer', delayMs: verdict.retryAfterMs, reason: `${verdict.reason}; Retry-After beyond the in-request limit` };
+    }
     const maxAttempts = traits.maxAttempts ?? this.options.maxAttempts;
     const limit = verdict.uncertain ? Math.min(this.options.maxUncertainAttempts, maxAttempts) : maxAttempts;
     if (attempt >= limit) return { kind: 'fail', reason: `${verdict.reason}; attempts exhausted`, permanent: false };
-    const delayMs =
-      verdict.retryAfterMs !== undefined
-        ? Math.min(verdict.retryAfterMs, this.options.maxRetryAfterMs)
-        : fullJitterDelay(attempt, this.options);
+    const delayMs = verdict.retryAfterMs ?? fullJitterDelay(attempt, this.options);
     return { kind: 'retry', delayMs, reason: verdict.reason };
   }
 

@@ -7,7 +7,7 @@ import { ClientAssertionSigner } from './client-assertion';
 import { DEFAULT_SMART_SCOPE, type SmartBackendAuthConfig } from './endpoint';
 import { SmartAuthError } from './errors';
 import type { HttpTransport } from './http-transport';
-import { RedisTokenCache } from './token-cache';
+import { RedisTokenCache, type CachedToken } from './token-cache';
 import { assertAllowedEndpointUrl, baseWithSlash, type UrlGuardOptions } from './url-guard';
 
 /**
@@ -21,7 +21,8 @@ import { assertAllowedEndpointUrl, baseWithSlash, type UrlGuardOptions } from '.
  *    `client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer` and a fresh
  *    signed `client_assertion` (RFC 7523, see {@link ClientAssertionSigner}).
  * 3. Caching: the token is kept in Redis per endpoint id + client + scope with TTL =
- *    `expires_in` − `renewBeforeMs`, and in memory. Concurrent callers in one process share one
+ *    `expires_in` − its renewal margin ({@link renewalMarginMs}: `renewBeforeMs`, at most a quarter of
+ *    `expires_in`), and in memory. Concurrent callers in one process share one
  *    in-flight request; across processes a short `SET NX PX` lock lets one process fetch while the
  *    others wait for the cached token.
  * 4. `invalidate(refused)` (after a 401) drops the token only if the cache still holds that very
@@ -39,7 +40,7 @@ export interface SmartBackendAuthOptions {
   readonly transport: HttpTransport;
   readonly guard: UrlGuardOptions;
   readonly timeoutMs: number;
-  /** Renew tokens with less than this left. Default 60 s. */
+  /** Renew tokens with less than this left (at most a quarter of their lifetime: {@link renewalMarginMs}). Default 60 s. */
   readonly renewBeforeMs?: number;
   /** How long a fetching process may hold the cross-process lock. Default 15 s. */
   readonly lockTtlMs?: number;
@@ -58,6 +59,16 @@ const OAuthError = z.object({ error: z.string() });
 
 /** Lifetime assumed when a token response has no `expires_in` (SMART requires it; 5 min is typical). */
 const DEFAULT_EXPIRES_IN_SECONDS = 300;
+
+/**
+ * How long before it expires a token of `lifetimeMs` is renewed: `renewBeforeMs`, but at most a
+ * quarter of its lifetime. SMART Backend Services servers issue tokens of a few minutes, some of a
+ * minute or less (`expires_in`, https://hl7.org/fhir/smart-app-launch/backend-services.html#response-5):
+ * with a fixed 60 s margin such a token would be renewed at once, i.e. fetched for every call.
+ */
+export function renewalMarginMs(lifetimeMs: number, renewBeforeMs: number): number {
+  return Math.min(renewBeforeMs, lifetimeMs / 4);
+}
 const MAX_AUTH_BODY_BYTES = 1024 * 1024;
 
 export class SmartBackendAuth implements AuthStrategy {
@@ -66,7 +77,7 @@ export class SmartBackendAuth implements AuthStrategy {
   private readonly scope: string;
   private readonly renewBeforeMs: number;
   private readonly now: () => number;
-  private memory: { token: string; expiresAt: number } | undefined;
+  private memory: { token: string; renewAt: number } | undefined;
   private inflight: Promise<string> | undefined;
   private tokenUrl: Promise<string> | undefined;
 
@@ -93,7 +104,7 @@ export class SmartBackendAuth implements AuthStrategy {
   /** A valid access token: from memory, Redis, or the token endpoint (single-flight). */
   accessToken(): Promise<string> {
     const memory = this.memory;
-    if (memory && memory.expiresAt - this.now() > this.renewBeforeMs) return Promise.resolve(memory.token);
+    if (memory && this.now() < memory.renewAt) return Promise.resolve(memory.token);
     this.inflight ??= this.obtain().finally(() => {
       this.inflight = undefined;
     });
@@ -121,12 +132,12 @@ export class SmartBackendAuth implements AuthStrategy {
     let pause = 25;
     for (;;) {
       const cached = await this.cache.get(this.renewBeforeMs);
-      if (cached) return this.remember(cached.token, cached.expiresAt);
+      if (cached) return this.remember(cached);
       const release = await this.cache.tryLock();
       if (release) {
         try {
           const again = await this.cache.get(this.renewBeforeMs);
-          if (again) return this.remember(again.token, again.expiresAt);
+          if (again) return this.remember(again);
           return await this.fetchAndStore();
         } finally {
           await release().catch((err: unknown) => logger.warn('smart token lock release failed', { endpointId: this.options.endpointId, ...errorFields(err) }));
@@ -139,9 +150,9 @@ export class SmartBackendAuth implements AuthStrategy {
     }
   }
 
-  private remember(token: string, expiresAt: number): string {
-    this.memory = { token, expiresAt };
-    return token;
+  private remember(cached: CachedToken): string {
+    this.memory = { token: cached.token, renewAt: cached.renewAt ?? cached.expiresAt - this.renewBeforeMs };
+    return cached.token;
   }
 
   private async fetchAndStore(): Promise<string> {
@@ -172,10 +183,11 @@ export class SmartBackendAuth implements AuthStrategy {
     }
     const expiresIn = parsed.data.expires_in ?? DEFAULT_EXPIRES_IN_SECONDS;
     const expiresAt = started + expiresIn * 1000;
-    await this.cache.set({ token: parsed.data.access_token, expiresAt }, expiresAt - this.now() - this.renewBeforeMs);
+    const token: CachedToken = { token: parsed.data.access_token, expiresAt, renewAt: expiresAt - renewalMarginMs(expiresIn * 1000, this.renewBeforeMs) };
+    await this.cache.set(token, (token.renewAt ?? expiresAt) - this.now());
     logger.info('smart token obtained', { endpointId: this.options.endpointId, durationMs: this.now() - started });
     this.options.onTokenRefreshed?.({ expiresInSeconds: expiresIn });
-    return this.remember(parsed.data.access_token, expiresAt);
+    return this.remember(token);
   }
 
   private async discover(): Promise<string> {

@@ -6,13 +6,16 @@ import { LuaScript } from './lua-script';
  * A Redis cache of one access token, shared by all worker processes, with a short lock so that
  * only one process at a time asks the token endpoint (the others wait for the cached token).
  *
- * Stored value: JSON `{ "t": token, "exp": epoch ms }`; key TTL = token lifetime − renewal margin.
+ * Stored value: JSON `{ "t": token, "exp": epoch ms, "ren": epoch ms }`; key TTL = until `ren`, when
+ * the token is to be renewed (its lifetime less the renewal margin).
  * Tokens sit in Redis in clear text: Redis must be private to the service (as for BullMQ data).
  */
 export interface CachedToken {
   readonly token: string;
   /** Epoch ms when the server says it expires. */
   readonly expiresAt: number;
+  /** Epoch ms from when it is to be renewed (its own margin: short-lived tokens get a smaller one). */
+  readonly renewAt?: number;
 }
 
 export interface TokenCacheOptions {
@@ -51,25 +54,30 @@ export class RedisTokenCache {
     this.now = options.now ?? Date.now;
   }
 
-  /** The cached token if it has more than `minValidityMs` left. */
+  /**
+   * The cached token while it need not be renewed: before its `renewAt`, or, for a token stored
+   * without one, while it has more than `minValidityMs` left.
+   */
   async get(minValidityMs: number): Promise<CachedToken | undefined> {
     const raw = await this.redis.get(this.key);
     if (raw === null) return undefined;
-    let parsed: { t?: unknown; exp?: unknown };
+    let parsed: { t?: unknown; exp?: unknown; ren?: unknown };
     try {
-      parsed = JSON.parse(raw) as { t?: unknown; exp?: unknown };
+      parsed = JSON.parse(raw) as { t?: unknown; exp?: unknown; ren?: unknown };
     } catch {
       return undefined;
     }
     if (typeof parsed.t !== 'string' || typeof parsed.exp !== 'number') return undefined;
-    if (parsed.exp - this.now() <= minValidityMs) return undefined;
-    return { token: parsed.t, expiresAt: parsed.exp };
+    const renewAt = typeof parsed.ren === 'number' ? parsed.ren : parsed.exp - minValidityMs;
+    if (this.now() >= renewAt) return undefined;
+    return { token: parsed.t, expiresAt: parsed.exp, renewAt };
   }
 
   /** Stores a token for `ttlMs` (nothing is stored when ttlMs ≤ 0). */
   async set(token: CachedToken, ttlMs: number): Promise<void> {
     if (ttlMs <= 0) return;
-    await this.redis.set(this.key, JSON.stringify({ t: token.token, exp: token.expiresAt }), 'PX', Math.ceil(ttlMs));
+    const value = { t: token.token, exp: token.expiresAt, ...(token.renewAt !== undefined ? { ren: token.renewAt } : {}) };
+    await this.redis.set(this.key, JSON.stringify(value), 'PX', Math.ceil(ttlMs));
   }
 
   /** Drops the cached token if it is `rejected` (or any token when `rejected` is undefined). */

@@ -21,14 +21,22 @@ import type { PageEntries } from './page-resources';
 /** Distinct other patients in a query's pages that stop it. */
 export const FOREIGN_PATIENTS_TO_STOP = 2;
 
-/** The query answered with other patients' records: permanent (the server will answer the same again). */
+/**
+ * The query answered with other patients' records: permanent (the server will answer the same again).
+ * Its message goes to the task's `last_error`, which this case's users read, and to the logs: it says
+ * how many other patients there were, never who (their `Patient/<id>` are someone else's PHI), and
+ * what to do about it.
+ */
 export class ForeignPatientsError extends FhirClientError {
   readonly retryable = false;
-  constructor(readonly patients: readonly string[]) {
+  /** How many distinct other patients the query's pages were about (their ids are not kept). */
+  readonly otherPatients: number;
+  constructor(patients: readonly string[]) {
     super(
-      `the server answered this query with records of ${patients.length} other patients (${patients.slice(0, 3).join(', ')}${patients.length > 3 ? ', …' : ''}): ` +
-        'it may not support searching by patient; nothing of it was stored',
+      `the server answered this query with records of ${patients.length} other patients: ` +
+        "it may not support searching by patient; nothing of it was stored (ask the EHR's administrators whether it supports this search by patient)",
     );
+    this.otherPatients = patients.length;
   }
 }
 

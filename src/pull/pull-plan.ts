@@ -51,10 +51,27 @@ const EVERYTHING_GROUPS: readonly (readonly string[])[] = [
 ];
 
 /**
- * The codes of https://terminology.hl7.org/CodeSystem-observation-category.html besides laboratory and
- * vital-signs (each has a query of its own).
+ * The Observation categories asked for in one query besides laboratory and vital-signs (each has a
+ * query of its own): the other codes of https://terminology.hl7.org/CodeSystem-observation-category.html,
+ * then those US Core adds (https://hl7.org/fhir/us/core/STU6.1/CodeSystem-us-core-category.html:
+ * functional, cognitive and disability status, social determinants of health), on which US Core
+ * servers file a child's screenings and assessments. Codes without a system: a token search matches
+ * the code in any system (https://hl7.org/fhir/R4/search.html#token), so a server filing them under
+ * another system still answers.
  */
-export const OTHER_OBSERVATION_CATEGORIES = ['social-history', 'imaging', 'procedure', 'survey', 'exam', 'therapy', 'activity'] as const;
+export const OTHER_OBSERVATION_CATEGORIES = [
+  'social-history',
+  'imaging',
+  'procedure',
+  'survey',
+  'exam',
+  'therapy',
+  'activity',
+  'functional-status',
+  'cognitive-status',
+  'disability-status',
+  'sdoh',
+] as const;
 
 interface SearchSpec {
   readonly type: PullResourceType;
@@ -66,8 +83,9 @@ const SEARCHES: readonly SearchSpec[] = [
   { type: 'Observation', key: 'Observation:laboratory', params: { category: 'laboratory' } },
   { type: 'Observation', key: 'Observation:vital-signs', params: { category: 'vital-signs' } },
   // US Core servers search Observations by patient and category: every other category of
-  // observation-category in one query (a comma is OR), or the child's developmental screenings,
-  // exams, social history, imaging and procedure results would never be asked for.
+  // observation-category and US Core in one query (a comma is OR), or the child's developmental
+  // screenings, exams, social history, imaging and procedure results, functional, cognitive and
+  // disability status and social determinants would never be asked for.
   { type: 'Observation', key: 'Observation:other-categories', params: { category: OTHER_OBSERVATION_CATEGORIES.join(',') } },
   { type: 'DiagnosticReport', key: 'DiagnosticReport', params: {} },
   { type: 'DocumentReference', key: 'DocumentReference', params: {} },

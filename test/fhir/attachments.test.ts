@@ -2,12 +2,14 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import zlib from 'node:zlib';
 import type { Redis } from 'ioredis';
-import { AttachmentTooLargeError, OffOriginUrlError } from '../../src/fhir/errors';
+import { AttachmentTooLargeError, MalformedResponseError, OffOriginUrlError } from '../../src/fhir/errors';
 import { makeClient } from './support/client';
 import { sendJson, startTestServer, type TestServer } from './support/http-server';
 import { testRedis, type TestRedis } from './support/redis';
 
 const PDF = Buffer.concat([Buffer.from('%PDF-1.7\n'), randomBytes(300_000)]);
+/** A document that is JSON (a device export, say), not a FHIR resource. */
+const JSON_DOCUMENT = Buffer.from('{"device":"growth-monitor","format":"Binary","readings":[{"cm":92.5},{"cm":93.1}]}\n');
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const sha1 = (b: Buffer) => createHash('sha1').update(b);
 
@@ -49,6 +51,11 @@ beforeAll(async () => {
       }
       case '/fhir/Binary/json':
         return sendJson(res, 200, { resourceType: 'Binary', id: 'json', contentType: 'application/pdf', data: PDF.toString('base64') });
+      case '/fhir/Binary/json-document':
+        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': JSON_DOCUMENT.length });
+        return void res.end(JSON_DOCUMENT);
+      case '/fhir/Binary/no-data':
+        return sendJson(res, 200, { resourceType: 'Binary', id: 'no-data', contentType: 'application/pdf' });
       case '/fhir/Binary/moved':
         return void res.writeHead(302, { location: `${other.url}/bucket/file.pdf?sig=secret` }).end();
       default:
@@ -119,6 +126,26 @@ it('unwraps a Binary resource returned as FHIR JSON', async () => {
   expect(result.data.equals(PDF)).toBe(true);
   expect(result.sha256).toBe(sha256(PDF));
   await expect(c.fetchBinary('Binary/json', { maxBytes: 1000 })).rejects.toThrow(AttachmentTooLargeError);
+  await c.close();
+});
+
+it('stores a JSON document that is not a Binary resource exactly as received', async () => {
+  const c = client();
+  const result = await c.fetchBinary('Binary/json-document', { maxBytes: 1_000_000, accept: 'application/json' });
+  expect(result.data.equals(JSON_DOCUMENT)).toBe(true);
+  expect(result).toMatchObject({ contentType: 'application/json; charset=utf-8', size: JSON_DOCUMENT.length, sha256: sha256(JSON_DOCUMENT) });
+  await c.close();
+});
+
+it('fails, for good and saying why, a Binary resource without data instead of storing an empty file', async () => {
+  const c = client();
+  const sink = new Collect();
+  const err = await c.fetchBinaryTo('Binary/no-data', sink, { maxBytes: 1_000_000 }).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(MalformedResponseError);
+  expect(err).toMatchObject({ permanent: true, message: 'FHIR response malformed: the attachment is a Binary resource without data: no content to store' });
+  expect(sink.data.length).toBe(0);
+  expect(sink.destroyed).toBe(true);
+  expect(await c.circuitState()).toMatchObject({ state: 'closed', failures: 0 });
   await c.close();
 });
 

@@ -1,5 +1,5 @@
 import { RedisCircuitBreaker } from '../../src/fhir/circuit-breaker';
-import { CircuitOpenError } from '../../src/fhir/errors';
+import { CircuitOpenError, ServerRetryAfterError } from '../../src/fhir/errors';
 import { makeClient } from './support/client';
 import { outcome, sendJson, startTestServer } from './support/http-server';
 import { testRedis, type TestRedis } from './support/redis';
@@ -117,6 +117,41 @@ describe('FhirEndpointClient with the breaker', () => {
     for (let i = 0; i < 4; i += 1) await expect(client.read('Patient', 'x')).rejects.toMatchObject({ status: 404 });
     expect(await client.circuitState()).toMatchObject({ state: 'closed' });
     await client.close();
+    await server.close();
+  });
+
+  it('sends nothing, from any process, before the time a Retry-After beyond the in-request limit names, then probes', async () => {
+    let busy = true;
+    const server = await startTestServer((_req, res) =>
+      busy ? sendJson(res, 429, outcome('throttled'), { 'retry-after': '3600' }) : sendJson(res, 200, { resourceType: 'Patient', id: 'p' }),
+    );
+    const c = clock();
+    const endpoint = { id: `held-${++n}` };
+    const deps = { now: c.now, retry: { maxRetryAfterMs: 120_000 }, breaker: { failureThreshold: 1 } };
+    const first = makeClient(env.connect(), env.prefix, `${server.url}/fhir`, endpoint, deps);
+    const err = await first.client.read('Patient', 'p').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ServerRetryAfterError);
+    expect(err).toMatchObject({ status: 429, retryAfterMs: 3_600_000, retryAt: c.now() + 3_600_000, retryable: true, attempts: 1 });
+    expect(first.sleeps).toEqual([]); // not retried in-request
+    expect(server.requests).toHaveLength(1);
+    // Not counted as a failure, though one would open this circuit: it is held, until the time asked.
+    expect(await first.client.circuitState()).toEqual({ state: 'open', failures: 0, retryAt: c.now() + 3_600_000 });
+
+    // This process and another one (its own client on the same Redis) wait, without a request.
+    const second = makeClient(env.connect(), env.prefix, `${server.url}/fhir`, endpoint, deps);
+    c.advance(3_600_000 - 1);
+    for (const { client } of [first, second]) {
+      await expect(client.read('Patient', 'p')).rejects.toMatchObject({ name: 'CircuitOpenError', retryAt: c.now() + 1 });
+    }
+    expect(server.requests).toHaveLength(1);
+
+    // Then one probe, which closes the circuit.
+    c.advance(1);
+    busy = false;
+    await expect(second.client.read('Patient', 'p')).resolves.toMatchObject({ id: 'p' });
+    expect(server.requests).toHaveLength(2);
+    expect(await first.client.circuitState()).toEqual({ state: 'closed', failures: 0 });
+    await Promise.all([first.client.close(), second.client.close()]);
     await server.close();
   });
 });

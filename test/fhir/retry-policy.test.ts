@@ -24,15 +24,23 @@ describe('Retry-After (RFC 9110 §10.2.3)', () => {
     expect(parseRetryAfter(undefined, NOW)).toBeUndefined();
   });
 
-  it('is honoured exactly for 429 and 503, and capped', () => {
+  it('is honoured exactly for 429 and 503 up to the in-request limit', () => {
     expect(policy().decide(response(429, undefined, { 'retry-after': '3' }), 1)).toEqual({ kind: 'retry', delayMs: 3000, reason: 'http-429' });
     expect(policy().decide(response(503, undefined, { 'retry-after': 'Sat, 01 Mar 2025 12:00:45 GMT' }), 1)).toEqual({
       kind: 'retry',
       delayMs: 45_000,
       reason: 'http-503',
     });
-    expect(policy().decide(response(429, undefined, { 'retry-after': '3600' }), 1)).toMatchObject({ kind: 'retry', delayMs: 120_000 });
-    expect(policy({ maxRetryAfterMs: 5000 }).decide(response(503, undefined, { 'retry-after': '60' }), 1)).toMatchObject({ delayMs: 5000 });
+    expect(policy().decide(response(429, undefined, { 'retry-after': '120' }), 1)).toMatchObject({ kind: 'retry', delayMs: 120_000 });
+  });
+
+  it('defers, instead of retrying sooner than asked, a Retry-After beyond the in-request limit (even on the last attempt)', () => {
+    expect(policy().decide(response(429, undefined, { 'retry-after': '3600' }), 1)).toEqual({
+      kind: 'defer',
+      delayMs: 3_600_000,
+      reason: 'http-429; Retry-After beyond the in-request limit',
+    });
+    expect(policy({ maxRetryAfterMs: 5000 }).decide(response(503, undefined, { 'retry-after': '60' }), 5)).toMatchObject({ kind: 'defer', delayMs: 60_000 });
   });
 });
 

@@ -174,6 +174,28 @@ describe('token caching and refresh', () => {
   });
 });
 
+describe('short-lived tokens', () => {
+  it('reuses a token of expires_in 60 s (renewed a quarter of its lifetime early, not at once): 10 calls, 1 token request', async () => {
+    const fhir = await startMiniFhir({ smart: { publicKey: rsKey.publicKey, clientId: CLIENT_ID, expiresIn: 60 } });
+    try {
+      const { client } = smartClient(fhir, rsKey, { id: 'short-lived' });
+      for (let i = 0; i < 10; i += 1) await client.read('Patient', `p${i}`);
+      expect(fhir.tokenRequests).toBe(1);
+      // Another process reads it from Redis, where it stays until 15 s before it expires.
+      const other = smartClient(fhir, rsKey, { id: 'short-lived', redis: env.connect() });
+      await other.client.read('Patient', 'q');
+      expect(fhir.tokenRequests).toBe(1);
+      const [key] = await redis.keys(`${env.prefix}fhir:token:short-lived:*`);
+      const ttl = await redis.pttl(key ?? '');
+      expect(ttl).toBeGreaterThan(40_000);
+      expect(ttl).toBeLessThanOrEqual(45_000);
+      await Promise.all([client.close(), other.client.close()]);
+    } finally {
+      await fhir.close();
+    }
+  });
+});
+
 describe('key validation', () => {
   it('refuses keys that are not RS384/ES384 private keys with a kid', async () => {
     const { privateJwk } = rsKey;

@@ -1,5 +1,5 @@
 import { scanSearchPage } from '../../src/fhir';
-import { addOtherPatients } from '../../src/pull/foreign-patient';
+import { addOtherPatients, ForeignPatientsError } from '../../src/pull/foreign-patient';
 import { pageEntries } from '../../src/pull/page-resources';
 
 /** Whom a page's matches are about, read from the page scan (no parse of the resources). */
@@ -44,4 +44,15 @@ it('counts other Patient resources only in a Patient search, not when $everythin
   const search = new Set<string>();
   addOtherPatients(search, p.scanned, p.entries, child, true);
   expect([...search].sort()).toEqual(['Patient/father', 'Patient/mother']);
+});
+
+it("names how many other patients a stopped query was about, never who (their ids are someone else's PHI)", () => {
+  const ids = ['Patient/8f0e2b5c-1d2e-4a3b-9c8d-7e6f5a4b3c2d', 'Patient/jorge-42', 'Patient/loma-7', 'Patient/x-9'];
+  const err = new ForeignPatientsError(ids);
+  expect(err.message).toBe(
+    "the server answered this query with records of 4 other patients: it may not support searching by patient; nothing of it was stored (ask the EHR's administrators whether it supports this search by patient)",
+  );
+  for (const id of ids) expect(err.message).not.toContain(id.slice('Patient/'.length));
+  expect(err).toMatchObject({ otherPatients: 4, permanent: true });
+  expect(JSON.stringify(err)).not.toMatch(/jorge|loma|8f0e2b5c/);
 });
