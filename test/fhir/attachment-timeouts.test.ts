@@ -1,12 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
-import { Writable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import { FhirNetworkError } from '../../src/fhir/errors';
 import { makeClient } from './support/client';
 import { startTestServer, type TestServer } from './support/http-server';
 import { testRedis, type TestRedis } from './support/redis';
+import { Collect } from '../support/collect-stream';
 
 /**
  * An attachment's body has no total deadline: a large document on a slow link arrives as long as
@@ -23,16 +23,6 @@ let env: TestRedis;
 let redis: Redis;
 let server: TestServer;
 
-class Collect extends Writable {
-  readonly chunks: Buffer[] = [];
-  override _write(chunk: Buffer, _e: BufferEncoding, cb: () => void): void {
-    this.chunks.push(chunk);
-    cb();
-  }
-  get data(): Buffer {
-    return Buffer.concat(this.chunks);
-  }
-}
 
 /** Writes `body` chunk by chunk, one every `gapMs`, stopping (without ending) after `stopAfter` bytes. */
 async function trickle(res: ServerResponse, body: Buffer, gapMs: number, stopAfter = body.length): Promise<void> {

@@ -1,11 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { Writable } from 'node:stream';
 import zlib from 'node:zlib';
 import type { Redis } from 'ioredis';
 import { AttachmentTooLargeError, MalformedResponseError, OffOriginUrlError } from '../../src/fhir/errors';
 import { makeClient } from './support/client';
 import { sendJson, startTestServer, type TestServer } from './support/http-server';
 import { testRedis, type TestRedis } from './support/redis';
+import { Collect } from '../support/collect-stream';
 
 const PDF = Buffer.concat([Buffer.from('%PDF-1.7\n'), randomBytes(300_000)]);
 /** A document that is JSON (a device export, say), not a FHIR resource. */
@@ -18,16 +18,6 @@ let redis: Redis;
 let server: TestServer;
 let other: TestServer;
 
-class Collect extends Writable {
-  readonly chunks: Buffer[] = [];
-  override _write(chunk: Buffer, _e: BufferEncoding, cb: () => void): void {
-    this.chunks.push(chunk);
-    cb();
-  }
-  get data(): Buffer {
-    return Buffer.concat(this.chunks);
-  }
-}
 
 beforeAll(async () => {
   env = testRedis('binary');

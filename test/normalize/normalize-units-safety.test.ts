@@ -8,19 +8,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { MappingsError } from '../../src/cases/mappings-dir';
 import { defaultTerminologyDir, loadTerminologyMappings, MAPPED_CODING_EXTENSION } from '../../src/normalize/terminology';
-import { changesKind, isDimensionlessSwap, normalizeObservationUnits, ORIGINAL_QUANTITY_EXTENSION, UCUM_SYSTEM } from '../../src/normalize/units';
+import { changesKind, isDimensionlessSwap, ORIGINAL_QUANTITY_EXTENSION, UCUM_SYSTEM } from '../../src/normalize/units';
+import { B_LAB, q, run } from './units-support';
 
-const B_LAB = 'http://care-team-b.example.org/fhir/CodeSystem/lab';
 const LOINC = 'http://loinc.org';
-const mappings = loadTerminologyMappings();
-
-function run(observation: Record<string, unknown>) {
-  const warnings: string[] = [];
-  const converted = normalizeObservationUnits(observation, mappings, (code, message) => void warnings.push(`${code}: ${message}`));
-  return { observation, converted, warnings };
-}
-
-const q = (value: number, unit: string, code: string | undefined = unit) => ({ value, unit, ...(code === undefined ? {} : { system: UCUM_SYSTEM, code }) });
 
 /** The LOINC coding terminology appends for B's GLU row (as after applyTerminology). */
 const MAPPED_2345_7 = {

@@ -1,16 +1,6 @@
-import { loadTerminologyMappings } from '../../src/normalize/terminology';
-import { convertUcum, isUcumCode, normalizeObservationUnits, ORIGINAL_QUANTITY_EXTENSION, roundConverted, UCUM_SYSTEM } from '../../src/normalize/units';
+import { convertUcum, isUcumCode, ORIGINAL_QUANTITY_EXTENSION, roundConverted, UCUM_SYSTEM } from '../../src/normalize/units';
+import { B_LAB, q, run } from './units-support';
 
-const B_LAB = 'http://care-team-b.example.org/fhir/CodeSystem/lab';
-const mappings = loadTerminologyMappings();
-
-function run(observation: Record<string, unknown>) {
-  const warnings: string[] = [];
-  const converted = normalizeObservationUnits(observation, mappings, (code, message) => void warnings.push(`${code}: ${message}`));
-  return { observation, converted, warnings };
-}
-
-const q = (value: number, unit: string, code: string | undefined = unit) => ({ value, unit, ...(code === undefined ? {} : { system: UCUM_SYSTEM, code }) });
 
 describe('UCUM library', () => {
   it('validates UCUM codes (case-sensitive, annotations allowed)', () => {

@@ -4,7 +4,8 @@ import path from 'node:path';
 import type { Attachment, Bundle, DiagnosticReport, DocumentReference } from 'fhir/r4';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { intakeForChild } from '../support/intake';
-import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
+import { pullAndAssemble as pullCaseAndAssemble } from '../support/pull-and-assemble';
+import { FAST_CLIENT, startTestService, type TestService } from '../support/service';
 
 /**
  * A new version of a document or report pointing at a new Binary (or carrying new inline data) has
@@ -82,20 +83,7 @@ afterAll(async () => {
 });
 
 /** Pulls the case's records and waits for the bundle version the pull assembled; returns that bundle. */
-async function pullAndAssemble(): Promise<Bundle> {
-  const started = await svc.request('POST', `/api/cases/${caseId}/pulls`, { token: cm, body: {} });
-  expect(started.status).toBe(202);
-  const { pullId } = (await started.json()) as { pullId: string };
-  const pull = await eventually(
-    async () => (await (await svc.request('GET', `/api/cases/${caseId}/pulls/${pullId}`, { token: cm })).json()) as { state: string; assembledVersion: number | null },
-    (p) => p.state === 'failed' || p.state === 'partial' || p.assembledVersion !== null,
-    60_000,
-  );
-  expect(pull.state).toBe('complete');
-  const res = await svc.request('GET', `/api/cases/${caseId}/bundle?version=${pull.assembledVersion ?? ''}`, { token: cm });
-  expect(res.status).toBe(200);
-  return (await res.json()) as Bundle;
-}
+const pullAndAssemble = (): Promise<Bundle> => pullCaseAndAssemble(svc, cm, caseId);
 
 /** The hash and size of the bundle's attachments: the letter's, the note's and the report's. */
 function attachmentsIn(bundle: Bundle): Record<'letter' | 'note' | 'report', Pick<Attachment, 'hash' | 'size'>> {
