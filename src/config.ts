@@ -201,6 +201,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       `ROLE: "${e.ROLE}" needs DATABASE_URL. Without it the embedded PGlite database is used, which only one process can open, so API and workers must run together (ROLE=all).`,
     );
   }
+  if (e.AUTH_JWKS_URL && e.NODE_ENV === 'production') {
+    // The identity provider signs tokens for other applications too: without an audience and issuer
+    // to check, any token it issued (with a roles claim) would be accepted here (RFC 8725 §3.9).
+    if (!e.AUTH_AUDIENCE) problems.push('AUTH_AUDIENCE: must be set in production with AUTH_JWKS_URL (the aud of tokens issued for this service)');
+    if (!e.AUTH_ISSUER) problems.push('AUTH_ISSUER: must be set in production with AUTH_JWKS_URL (the iss of the identity provider)');
+    // Keys fetched over plain HTTP could be swapped on the way, and tokens minted with them.
+    if (new URL(e.AUTH_JWKS_URL).protocol !== 'https:') problems.push('AUTH_JWKS_URL: must be an https URL in production');
+  }
   if (!e.SECRETS_KEY && e.NODE_ENV === 'production') {
     problems.push('SECRETS_KEY: must be set in production (32 random bytes, base64) to encrypt endpoint secrets at rest');
   }

@@ -49,6 +49,10 @@ describe('loadConfig', () => {
 
   it('needs real auth in production, and makes a stable development secret otherwise', () => {
     expect(problemsOf({ NODE_ENV: 'production' }).join()).toMatch(/AUTH_JWT_SECRET or AUTH_JWKS_URL/);
+    // A JWKS in production: the audience and issuer are checked (tokens the IdP issued to other apps refused), over https.
+    const jwks = { NODE_ENV: 'production', SECRETS_KEY: Buffer.alloc(32, 3).toString('base64'), DATABASE_URL: 'postgres://u@h/db' };
+    expect(problemsOf({ ...jwks, AUTH_JWKS_URL: 'http://idp.example.org/jwks' }).map((p) => p.split(':')[0]).sort()).toEqual(['AUTH_AUDIENCE', 'AUTH_ISSUER', 'AUTH_JWKS_URL']);
+    expect(loadConfig({ ...jwks, AUTH_JWKS_URL: 'https://idp.example.org/jwks', AUTH_AUDIENCE: 'sob', AUTH_ISSUER: 'https://idp.example.org' }).auth).toMatchObject({ audience: 'sob', issuer: 'https://idp.example.org' });
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sob-config-'));
     try {
       const first = loadConfig({ DATA_DIR: dataDir });

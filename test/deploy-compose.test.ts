@@ -19,7 +19,12 @@ const ROOT = path.join(__dirname, '..');
 const compose = load(fs.readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { schema: YAML11_SCHEMA }) as { services: Record<string, ComposeService> };
 
 /** The values a user would set for the variables compose requires (`${VAR:?…}`). */
-const REQUIRED = { AUTH_JWKS_URL: 'https://idp.example.org/.well-known/jwks.json', SECRETS_KEY: Buffer.alloc(32, 7).toString('base64') };
+const REQUIRED = {
+  AUTH_JWKS_URL: 'https://idp.example.org/.well-known/jwks.json',
+  AUTH_ISSUER: 'https://idp.example.org',
+  AUTH_AUDIENCE: 'second-opinion-bridge',
+  SECRETS_KEY: Buffer.alloc(32, 7).toString('base64'),
+};
 
 /**
  * Compose's interpolation of `${VAR}`, `${VAR:-default}` and `${VAR:?message}` with `vars`
@@ -63,7 +68,7 @@ describe('docker-compose.yml', () => {
   });
 
   it.each(ours)('%s refuses to be brought up without a JWKS URL or a secrets key (compose says which)', (_name, service) => {
-    expect(environmentOf(service, {}).missing.sort()).toEqual(['AUTH_JWKS_URL', 'SECRETS_KEY']);
+    expect(environmentOf(service, {}).missing.sort()).toEqual(['AUTH_AUDIENCE', 'AUTH_ISSUER', 'AUTH_JWKS_URL', 'SECRETS_KEY']);
   });
 
   it('the API and the worker share the blob store the service writes under DATA_DIR', () => {
