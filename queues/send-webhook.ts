@@ -47,14 +47,17 @@ export async function enqueueWebhooks(queue: Queue<SendWebhookPayload>, ids: rea
  * Queues again webhook deliveries still `queued` in PostgreSQL whose jobs may be lost (the stale
  * sweep). A job of that id that already ended is run once more: one that found its subscriber
  * disabled completed without sending (the row stayed `queued`, to go once the subscriber is enabled
- * again), and re-adding its id alone did nothing while BullMQ kept the ended job (a day).
+ * again), and re-adding its id alone did nothing while BullMQ kept the ended job (a day). Its
+ * attempt counters start again from zero, so the subscriber gets the full `WEBHOOK_ATTEMPTS`.
  */
 export async function requeueWebhooks(queue: Queue<SendWebhookPayload>, ids: readonly string[], policy: { attempts: number; backoffMs: number }): Promise<void> {
   await enqueueWebhooks(queue, ids, policy);
   for (const id of ids) {
     const jobId = webhookJobId(id);
     const state = await queue.getJobState(jobId);
-    if (state === 'completed' || state === 'failed') await (await queue.getJob(jobId))?.retry(state);
+    // Counted afresh: the ended run (often a no-op for a disabled subscriber) must not leave the
+    // next run flagged as the last attempt (https://docs.bullmq.io/guide/retrying-failing-jobs).
+    if (state === 'completed' || state === 'failed') await (await queue.getJob(jobId))?.retry(state, { resetAttemptsMade: true, resetAttemptsStarted: true });
   }
 }
 

@@ -46,7 +46,8 @@ function refuseUnstorableText(value: unknown, where?: string): void {
   throw new HttpProblem(400, 'Invalid request', `${problem.field}: ${problem.detail}`, [problem]);
 }
 
-async function runCheck(check: ReadinessCheck): Promise<string> {
+/** One `/readyz` check: `ok`, or `unavailable` (the reason is logged, never answered). */
+async function runCheck(check: ReadinessCheck): Promise<'ok' | 'unavailable'> {
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
@@ -57,7 +58,9 @@ async function runCheck(check: ReadinessCheck): Promise<string> {
     ]);
     return 'ok';
   } catch (err) {
-    return `unavailable: ${err instanceof Error ? err.message : 'error'}`;
+    // /readyz is public: the driver's message (internal addresses, user names) goes to the log only.
+    logger.warn('readiness check failed', { event: `readiness.${check.name}`, ...errorFields(err) });
+    return 'unavailable';
   } finally {
     clearTimeout(timer);
   }

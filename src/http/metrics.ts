@@ -7,6 +7,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Database } from '../db/database';
+import { errorFields, logger } from '../log';
 
 export interface ServiceMetrics {
   readonly registry: Registry;
@@ -26,6 +27,16 @@ const WORK_BY_STATE: readonly { table: string; sql: string }[] = [
           FROM pull_tasks WHERE state IN ('queued', 'running') GROUP BY 1`,
   },
 ];
+
+/** The {@link WORK_BY_STATE} counts; rejects when the database does not answer. */
+async function workByState(db: Database): Promise<{ table: string; state: string; n: number }[]> {
+  const counts: { table: string; state: string; n: number }[] = [];
+  for (const { table, sql } of WORK_BY_STATE) {
+    const { rows } = await db.query<{ state: string; n: number }>(sql);
+    for (const row of rows) counts.push({ table, state: row.state, n: row.n });
+  }
+  return counts;
+}
 
 /** Jobs per queue and state, read when Prometheus scrapes (see `queues/queue-depth.ts`). */
 export type QueueCounts = () => Promise<readonly { queue: string; state: string; n: number }[]>;
@@ -48,10 +59,13 @@ export function createMetrics(db: Database, queueCounts?: QueueCounts): ServiceM
     registers: [registry],
     async collect() {
       this.reset();
-      for (const { table, sql } of WORK_BY_STATE) {
-        const { rows } = await db.query<{ state: string; n: number }>(sql);
-        for (const row of rows) this.set({ table, state: row.state }, row.n);
-      }
+      // Database away: the gauge is left empty and the process and HTTP metrics are still served
+      // (readiness says what is down), as for the Redis gauge below.
+      const counts = await workByState(db).catch((err: unknown) => {
+        logger.warn('metrics: work counts unavailable', errorFields(err));
+        return [];
+      });
+      for (const c of counts) this.set({ table: c.table, state: c.state }, c.n);
     },
   });
   if (queueCounts) {

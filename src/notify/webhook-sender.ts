@@ -39,9 +39,39 @@ export interface WebhookSenderDeps {
   readonly proxy?: OutboundProxy;
 }
 
-/** Thrown when a retry cannot help (URL refused by the policy). */
+/** Thrown when a retry cannot help (URL refused by the policy, secret undecryptable). */
 export class PermanentWebhookError extends Error {
   override readonly name = 'PermanentWebhookError';
+}
+
+/**
+ * Thrown when the subscriber's sealed HMAC secret cannot be opened (another `SECRETS_KEY`, a
+ * corrupt or tampered value): no retry can sign the event, so the delivery fails for good and
+ * counts against the subscriber (who may re-register a secret).
+ */
+export class WebhookSecretError extends Error {
+  override readonly name = 'WebhookSecretError';
+  constructor() {
+    super('subscriber secret cannot be decrypted (wrong SECRETS_KEY or corrupt sealed secret)');
+  }
+}
+
+/** The subscriber's HMAC secret; the crypto error (no detail worth logging) becomes a {@link WebhookSecretError}. */
+function openSecret(secrets: SecretBox, hook: { sealedSecret: string; id: string }): string {
+  try {
+    return secrets.open(hook.sealedSecret, hook.id);
+  } catch {
+    throw new WebhookSecretError();
+  }
+}
+
+/**
+ * Whether a retry cannot help: a refused URL (scheme, address policy) stays refused, an
+ * undecryptable secret stays so; a name that does not resolve may again (a subscriber's DNS
+ * mid-change) and is retried like any failure.
+ */
+function isPermanent(err: unknown): boolean {
+  return (err instanceof UrlRefusedError && err.reason !== HOST_DOES_NOT_RESOLVE) || err instanceof WebhookSecretError;
 }
 
 /** One transport per policy (secure / insecure-allowed): keep-alive pools shared by all subscribers. */
@@ -89,10 +119,10 @@ export async function sendWebhook(deps: WebhookSenderDeps, transports: WebhookTr
   const event = rows[0];
   if (!event) return 'missing';
   const body = webhookBody({ id: Number(event.id), type: event.type, createdAt: event.created_at, caseId: event.case_id, data: event.data });
-  const secret = deps.secrets.open(hook.sealedSecret, hook.id);
   const timestamp = Math.floor(Date.now() / 1000);
   let status: number | null = null;
   try {
+    const secret = openSecret(deps.secrets, hook);
     const url = await assertAllowedEndpointUrl(hook.url, { allowInsecureHttp: hook.allowInsecureHttp, addressPolicy: deps.addressPolicy });
     // Only the status counts: the subscriber's reply body (an HTML page, any encoding) is not read.
     const res = await transports.get(hook.allowInsecureHttp).stream(
@@ -121,9 +151,7 @@ export async function sendWebhook(deps: WebhookSenderDeps, transports: WebhookTr
   } catch (err) {
     const message = err instanceof Error ? err.message : 'error';
     await webhookDeliveryAttempt(deps.db, delivery.id, status, message);
-    // A refused URL (scheme, address policy) stays refused; a name that does not resolve may again
-    // (a subscriber's DNS mid-change): retried like any failure.
-    const permanent = err instanceof UrlRefusedError && err.reason !== HOST_DOES_NOT_RESOLVE;
+    const permanent = isPermanent(err);
     if (lastAttempt || permanent) {
       const disabled = await webhookEventFailed(deps.db, delivery.id, hook.id, message, deps.disableAfter);
       if (disabled) {
