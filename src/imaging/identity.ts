@@ -4,9 +4,9 @@
  * study for a case manager, who knows that a CD may carry a sibling's scan or a nickname.
  *
  * Name comparison is case-insensitive and accent-folded (NFKD, combining marks removed), ignores
- * punctuation (hyphens and apostrophes become spaces), accepts a family
- * name that is a word-subset of the other (`Garcia` / `Garcia Lopez`) and a given name whose first word
- * is one of the other's given names.
+ * punctuation (as word breaks, and removed: `O'Brien` = `OBRIEN`), accepts a family name that is a
+ * word-subset of the other (`Garcia` / `Garcia Lopez`), and requires the file's first given name to be
+ * one of the case's given names. The alphabetic component group decides when it is not empty.
  *
  * @see https://dicom.nema.org/medical/dicom/current/output/html/part05.html#sect_6.2.1 (PN)
  * @packageDocumentation
@@ -105,25 +105,52 @@ function words(value: string): string[] {
   return folded === '' ? [] : folded.split(' ');
 }
 
+/** Letters of the scripts DICOM writes in the ideographic and phonetic groups, never in the alphabetic one. */
+const IDEOGRAPHIC_OR_PHONETIC = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]/u;
+
 /**
- * Whether any component group of the PN value (alphabetic, ideographic, phonetic: PS3.5 §6.2.1)
- * names the case's child: `Yamada^Tarou=山田^太郎` is 山田 太郎 as the intake writes it.
+ * Whether the PN value names the case's child. The alphabetic component group is the name: when it
+ * is not empty, it must match (`Other^Kid=Garcia^Maria` is another child). The ideographic and
+ * phonetic groups (PS3.5 §6.2.1.2) count only when the alphabetic group is empty, or when the intake
+ * writes the name in their scripts (`Yamada^Tarou=山田^太郎` is 山田 太郎 as the intake writes it).
+ * @see https://dicom.nema.org/medical/dicom/current/output/chtml/part05/sect_6.2.html#sect_6.2.1.2
  */
 function namesMatch(pn: string, patient: CasePatient): boolean {
-  return pn.split('=').some((group) => groupMatches(group, patient));
+  const [alphabetic = '', ...others] = pn.split('=');
+  const caseInOtherScript = IDEOGRAPHIC_OR_PHONETIC.test(`${patient.family}${patient.given.join('')}`);
+  if (foldName(alphabetic) !== '' && !caseInOtherScript) return groupMatches(alphabetic, patient);
+  return [alphabetic, ...others].some((group) => groupMatches(group, patient));
+}
+
+/** Lower case, accents folded, punctuation and spaces removed: `O'Brien` = `OBRIEN`, `Mary-Kate` = `MARYKATE`. */
+function compact(value: string): string {
+  return foldName(value).replace(/ /g, '');
 }
 
 function groupMatches(group: string, patient: CasePatient): boolean {
   const inFile = parsePersonName(group);
-  const fileFamily = words(inFile.family);
-  const caseFamily = words(patient.family);
+  return familyMatches(inFile.family, patient.family) && givenMatches(inFile.given, patient.given);
+}
+
+/** Either family name's words are a subset of the other's (`Garcia` / `Garcia Lopez`), or both are the same without punctuation. */
+function familyMatches(inFile: string, expected: string): boolean {
+  const fileFamily = words(inFile);
+  const caseFamily = words(expected);
   if (fileFamily.length === 0 || caseFamily.length === 0) return false;
-  const familyOk = isSubset(fileFamily, caseFamily) || isSubset(caseFamily, fileFamily);
-  const fileGiven = inFile.given.flatMap(words);
-  const caseGiven = patient.given.flatMap(words);
-  if (fileGiven.length === 0 || caseGiven.length === 0) return false;
-  const givenOk = caseGiven.includes(fileGiven[0] ?? '') || fileGiven.includes(caseGiven[0] ?? '');
-  return familyOk && givenOk;
+  return isSubset(fileFamily, caseFamily) || isSubset(caseFamily, fileFamily) || compact(inFile) === compact(expected);
+}
+
+/**
+ * Whether the file's FIRST given name is one of the case's given names: a sibling shares the family
+ * name and often a second given name (`Garcia^Ana Maria` is not Maria). Compared as words
+ * (`Mary` is one of `Mary-Kate`) and without punctuation (`MARYKATE` is `Mary-Kate`).
+ */
+function givenMatches(inFile: readonly string[], expected: readonly string[]): boolean {
+  const first = inFile[0];
+  const caseNames = expected.flatMap((g) => g.split(/\s+/)).filter((g) => foldName(g) !== '');
+  if (first === undefined || foldName(first) === '' || caseNames.length === 0) return false;
+  const firstWord = words(first)[0] ?? '';
+  return caseNames.some((name) => compact(name) === compact(first) || words(name).includes(firstWord));
 }
 
 function isSubset(a: readonly string[], b: readonly string[]): boolean {

@@ -9,7 +9,9 @@
  *    `unparsed` with the reason.
  * 2. DICOM headers are parsed in a worker thread with a hard time limit (`DicomWorkerPool`), so a
  *    pathological file cannot crash or stall the worker; a malformed or truncated file is kept and
- *    marked `unparsed` with the parser's reason; the rest proceeds. PDFs are inspected with pdf-lib
+ *    marked `unparsed` with the parser's reason; the rest proceeds. A failure of the machine (pool
+ *    closed, thread not started, blob not readable) is no verdict: the row stays `received` and the
+ *    job throws once the other files are read, to be retried. PDFs are inspected with pdf-lib
  *    (an encrypted one is `flagged`, a damaged one `unparsed`; both stay in the bundle as documents).
  * 3. The identity in the DICOM files is checked against the case patient, per study over all the
  *    case's uploads: a study that differs is `flagged` for case-manager review, never dropped.
@@ -32,6 +34,7 @@ import type { Intake } from '../cases/intake-schema';
 import { findCase, hasCaseEvent, insertCaseEvent } from '../db/case-repository';
 import type { Database } from '../db/database';
 import { storeFileAsBlob } from '../imaging/dicom-ingest';
+import type { DicomFailureCode } from '../imaging/dicom-header';
 import type { DicomWorkerPool } from '../imaging/dicom-worker-pool';
 import { reviewStudyIdentities } from '../imaging/imaging-study';
 import { logger } from '../log';
@@ -80,7 +83,7 @@ export async function ingestUpload(deps: IngestDeps, uploadId: string): Promise<
   const caseId = first[0]?.caseId;
   if (!caseId) return { uploadId, files: 0, counts: countStates([]) };
   for (const zip of first.filter((f) => f.kind === 'zip' && f.parentId === null && f.state === 'received')) await expandZip(deps, zip);
-  for (const file of (await listUploadFiles(deps.db, uploadId)).filter((f) => f.state === 'received')) await parseFile(deps, file);
+  await parseReceivedFiles(deps, uploadId);
   const record = await findCase(deps.db, caseId);
   if (record) await reviewIdentities(deps.db, caseId, record.intake as Intake);
   const files = await listUploadFiles(deps.db, uploadId);
@@ -156,39 +159,105 @@ async function expandZip(deps: IngestDeps, zip: UploadFileRow): Promise<void> {
   }
 }
 
-/** Reads one stored file and records what it is, or why it cannot be read. */
-async function parseFile(deps: IngestDeps, file: UploadFileRow): Promise<void> {
-  if (!file.blobSha256) return;
-  const blobPath = deps.blobs.pathOf(file.blobSha256);
-  switch (file.kind) {
-    case 'dicom': {
-      const result = await deps.pool.parse(blobPath);
-      if (result.ok) return recordParse(deps.db, file.id, { state: 'parsed', metadata: { header: result.header } });
-      if (result.code === 'dicomdir') {
-        return recordParse(deps.db, file.id, { state: 'parsed', reason: "DICOMDIR: the CD's index of its files (no image of its own)", metadata: { dicomdir: true } });
-      }
-      return recordParse(deps.db, file.id, { state: 'unparsed', reason: result.reason, metadata: { dicom: { code: result.code } } });
-    }
-    case 'pdf': {
-      if (file.size > MAX_PDF_INSPECT_BYTES) {
-        return recordParse(deps.db, file.id, { state: 'flagged', reason: 'PDF too large to inspect; kept as received' });
-      }
-      const bytes = await deps.blobs.read(file.blobSha256);
-      const sha1Base64 = createHash('sha1').update(bytes).digest('base64');
-      const pdf = await inspectPdf(bytes);
-      if (pdf.ok && pdf.activeContent) {
-        return recordParse(deps.db, file.id, { state: 'flagged', reason: activeContentReason(pdf.activeContent), metadata: { pdf }, sha1Base64 });
-      }
-      if (pdf.ok) return recordParse(deps.db, file.id, { state: 'parsed', metadata: { pdf }, sha1Base64 });
-      // Damaged but holding active content: flagged for review as well, not merely unreadable.
-      const reason = pdf.activeContent ? `${pdf.reason}; ${activeContentReason(pdf.activeContent)}` : pdf.reason;
-      return recordParse(deps.db, file.id, { state: pdf.encrypted || pdf.activeContent ? 'flagged' : 'unparsed', reason, metadata: { pdf }, sha1Base64 });
-    }
-    case 'zip':
-      return recordParse(deps.db, file.id, { state: 'unparsed', reason: 'a zip inside a zip is not opened; kept as received' });
-    default:
-      return recordParse(deps.db, file.id, { state: 'unparsed', reason: 'not a PDF or a DICOM file; kept as received' });
+/**
+ * Thrown when files could not be read for a reason of the machine, not of the files (the DICOM
+ * worker pool closed at shutdown, a thread that did not start, a blob that could not be opened):
+ * their rows stay `received` and the job is retried, instead of a permanent `unparsed` verdict.
+ */
+export class IngestRetryError extends Error {
+  constructor(readonly notRead: number, reasons: readonly string[]) {
+    super(`${notRead} file(s) not read yet, retried later: ${[...new Set(reasons)].slice(0, 3).join('; ')}`);
+    this.name = 'IngestRetryError';
   }
+}
+
+/** What reading one file gave: a verdict to record, or a failure of the machine (retried later). */
+type FileOutcome = { readonly verdict: Parameters<typeof recordParse>[2] } | { readonly retry: string } | { readonly skip: true };
+
+/**
+ * Reads and records every `received` file of the upload. The others are still read when one cannot
+ * be for now; then {@link IngestRetryError} is thrown, before identity review and assembly.
+ */
+async function parseReceivedFiles(deps: IngestDeps, uploadId: string): Promise<void> {
+  const retries: string[] = [];
+  for (const file of (await listUploadFiles(deps.db, uploadId)).filter((f) => f.state === 'received')) {
+    const outcome = await readFile(deps, file);
+    if ('retry' in outcome) retries.push(outcome.retry);
+    else if ('verdict' in outcome) await recordVerdict(deps.db, file, outcome.verdict);
+  }
+  if (retries.length > 0) throw new IngestRetryError(retries.length, retries);
+}
+
+/**
+ * Records a file's verdict. When the database refuses what was read from it (a data exception,
+ * SQLSTATE class 22, e.g. a value it cannot store), that failure is the file's: it is recorded
+ * `unparsed` with the reason, without the metadata, and the rest of the upload proceeds. Any other
+ * error (database down) fails the job, which is retried.
+ * @see https://www.postgresql.org/docs/current/errcodes-appendix.html
+ */
+async function recordVerdict(db: Database, file: UploadFileRow, verdict: Parameters<typeof recordParse>[2]): Promise<void> {
+  try {
+    await recordParse(db, file.id, verdict);
+  } catch (err) {
+    if (!isDataException(err)) throw err;
+    await recordParse(db, file.id, { state: 'unparsed', reason: `what was read from the file could not be stored: ${errorMessage(err)}` });
+  }
+}
+
+function isDataException(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('22');
+}
+
+function errorMessage(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).slice(0, 200);
+}
+
+/** DICOM failures of the machine, not verdicts on the file: `io` (cannot open) and `worker-failed`. */
+const RETRYABLE_DICOM_CODES: ReadonlySet<DicomFailureCode> = new Set<DicomFailureCode>(['io', 'worker-failed']);
+
+/** Reads one stored file: what it is, or why it cannot be read; or that it cannot be read for now. */
+async function readFile(deps: IngestDeps, file: UploadFileRow): Promise<FileOutcome> {
+  if (!file.blobSha256) return { skip: true };
+  switch (file.kind) {
+    case 'dicom':
+      return readDicom(deps, deps.blobs.pathOf(file.blobSha256));
+    case 'pdf':
+      return readPdf(deps, file, file.blobSha256);
+    case 'zip':
+      return { verdict: { state: 'unparsed', reason: 'a zip inside a zip is not opened; kept as received' } };
+    default:
+      return { verdict: { state: 'unparsed', reason: 'not a PDF or a DICOM file; kept as received' } };
+  }
+}
+
+async function readDicom(deps: IngestDeps, blobPath: string): Promise<FileOutcome> {
+  const result = await deps.pool.parse(blobPath);
+  if (result.ok) return { verdict: { state: 'parsed', metadata: { header: result.header } } };
+  if (result.code === 'dicomdir') {
+    return { verdict: { state: 'parsed', reason: "DICOMDIR: the CD's index of its files (no image of its own)", metadata: { dicomdir: true } } };
+  }
+  if (RETRYABLE_DICOM_CODES.has(result.code)) return { retry: `${result.code}: ${result.reason}` };
+  return { verdict: { state: 'unparsed', reason: result.reason, metadata: { dicom: { code: result.code } } } };
+}
+
+async function readPdf(deps: IngestDeps, file: UploadFileRow, sha256: string): Promise<FileOutcome> {
+  if (file.size > MAX_PDF_INSPECT_BYTES) return { verdict: { state: 'flagged', reason: 'PDF too large to inspect; kept as received' } };
+  let bytes: Buffer;
+  try {
+    bytes = await deps.blobs.read(sha256);
+  } catch (err) {
+    return { retry: `io: cannot read stored file: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}` };
+  }
+  const sha1Base64 = createHash('sha1').update(bytes).digest('base64');
+  const pdf = await inspectPdf(bytes);
+  if (pdf.ok && pdf.activeContent) {
+    return { verdict: { state: 'flagged', reason: activeContentReason(pdf.activeContent), metadata: { pdf }, sha1Base64 } };
+  }
+  if (pdf.ok) return { verdict: { state: 'parsed', metadata: { pdf }, sha1Base64 } };
+  // Damaged but holding active content: flagged for review as well, not merely unreadable.
+  const reason = pdf.activeContent ? `${pdf.reason}; ${activeContentReason(pdf.activeContent)}` : pdf.reason;
+  return { verdict: { state: pdf.encrypted || pdf.activeContent ? 'flagged' : 'unparsed', reason, metadata: { pdf }, sha1Base64 } };
 }
 
 /**

@@ -5,6 +5,7 @@
  */
 import type { Queryable } from '../db/database';
 import type { FileKind } from './sniff';
+import { storableJson, storableText } from './storable-text';
 import { UPLOAD_NOT_INGESTED } from './upload-failure';
 
 /** Where a file is in its ingest. */
@@ -108,7 +109,10 @@ export async function caseUploadBytes(db: Queryable, caseId: string): Promise<nu
   return Number(rows[0]?.bytes ?? 0);
 }
 
-/** Inserts file rows; a row whose id exists already is left as it is (idempotent re-runs). */
+/**
+ * Inserts file rows; a row whose id exists already is left as it is (idempotent re-runs). Names and
+ * reasons are made storable ({@link storableText}): PostgreSQL refuses NUL in text.
+ */
 export async function insertUploadFiles(db: Queryable, files: readonly NewUploadFile[], at: Date = new Date()): Promise<void> {
   for (const f of files) {
     const state = f.state ?? 'received';
@@ -123,14 +127,14 @@ export async function insertUploadFiles(db: Queryable, files: readonly NewUpload
         f.uploadId,
         f.parentId ?? null,
         f.position,
-        f.fileName,
+        storableText(f.fileName),
         f.kind,
         f.contentType ?? null,
         f.blobSha256 ?? null,
         f.sha1Base64 ?? null,
         f.size,
         state,
-        f.reason ?? null,
+        f.reason === undefined ? null : storableText(f.reason),
         f.uploadedBy,
         at,
         state === 'received' ? null : at,
@@ -158,7 +162,10 @@ export async function findUploadFile(db: Queryable, caseId: string, fileId: stri
   return row ? toRow(row) : undefined;
 }
 
-/** Records the outcome of parsing a `received` file (a file already decided is left as it is). */
+/**
+ * Records the outcome of parsing a `received` file (a file already decided is left as it is). The
+ * reason and metadata are made storable ({@link storableJson}): they hold values read from the file.
+ */
 export async function recordParse(
   db: Queryable,
   fileId: string,
@@ -167,7 +174,7 @@ export async function recordParse(
   await db.query(
     `UPDATE uploads SET state = $2, reason = $3, metadata = $4, sha1_base64 = COALESCE(sha1_base64, $5), parsed_at = now()
      WHERE id = $1 AND state = 'received'`,
-    [fileId, outcome.state, outcome.reason ?? null, JSON.stringify(outcome.metadata ?? {}), outcome.sha1Base64 ?? null],
+    [fileId, outcome.state, outcome.reason === undefined ? null : storableText(outcome.reason), storableJson(outcome.metadata ?? {}), outcome.sha1Base64 ?? null],
   );
 }
 
@@ -176,7 +183,7 @@ export async function recordIdentityVerdict(db: Queryable, fileIds: readonly str
   if (fileIds.length === 0) return;
   await db.query(
     `UPDATE uploads SET state = $2, reason = $3 WHERE id = ANY($1::uuid[]) AND kind = 'dicom' AND state IN ('parsed', 'flagged')`,
-    [fileIds, reason === null ? 'parsed' : 'flagged', reason],
+    [fileIds, reason === null ? 'parsed' : 'flagged', reason === null ? null : storableText(reason)],
   );
 }
 

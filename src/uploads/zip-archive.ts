@@ -24,6 +24,7 @@ import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import yauzl, { type Entry, type ZipFile } from 'yauzl';
 import { type FileKind, SNIFF_BYTES, sniffFileKind } from './sniff';
+import { storableText } from './storable-text';
 import { checkEntryName } from './zip-entry-name';
 
 /** Limits of one archive. */
@@ -164,7 +165,8 @@ function planExtraction(entries: readonly Entry[], limits: ZipLimits, archiveByt
     const rawName = entryName(entry);
     const checked = checkEntryName(rawName);
     if (!checked.ok) {
-      refused.push({ name: rawName, reason: checked.reason });
+      // The raw name is what was refused, NUL bytes and all: kept readable and storable (U+FFFD for them).
+      refused.push({ name: storableText(rawName), reason: checked.reason });
       continue;
     }
     const name = checked.relativePath;

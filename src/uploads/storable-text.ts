@@ -1,0 +1,38 @@
+/**
+ * Text PostgreSQL can store. A `text` or `jsonb` value holding U+0000, or a UTF-16 surrogate without
+ * its pair (JSON `"\ud800"`), is refused with an error, and the statement fails: one odd byte in a
+ * file name or a DICOM/PDF header value would fail the whole upload on every retry. Uploaded files
+ * carry such bytes (zip entry names, padded DICOM values, PDF strings in UTF-16 without a BOM), so
+ * every name, reason and metadata string is made storable before it is written.
+ * @see https://www.postgresql.org/docs/current/datatype-json.html (U+0000 and lone surrogates refused)
+ * @packageDocumentation
+ */
+
+/** What a NUL or an unpaired surrogate becomes: visible, so a reviewer sees something was there. */
+export const REPLACEMENT_CHARACTER = '\uFFFD';
+
+/** U+0000, a high surrogate not followed by a low one, or a low surrogate not preceded by a high one. */
+const UNSTORABLE = /\0|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/** `text` with every NUL and unpaired surrogate replaced by U+FFFD (the same string when there is none). */
+export function storableText(text: string): string {
+  return text.replace(UNSTORABLE, REPLACEMENT_CHARACTER);
+}
+
+/** Whether `text` would be stored as it is. */
+export function isStorableText(text: string): boolean {
+  return text.search(UNSTORABLE) === -1;
+}
+
+/**
+ * The JSON text of `value` for a `jsonb` column, every string in it (keys too) made storable:
+ * metadata mixes values read from uploaded files with ours.
+ */
+export function storableJson(value: unknown): string {
+  return JSON.stringify(value, function replacer(this: unknown, _key: string, v: unknown): unknown {
+    if (typeof v === 'string') return storableText(v);
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
+    const entries = Object.entries(v as Record<string, unknown>);
+    return entries.some(([k]) => !isStorableText(k)) ? Object.fromEntries(entries.map(([k, x]) => [storableText(k), x])) : v;
+  });
+}
