@@ -24,6 +24,7 @@ const REQUIRED = {
   AUTH_ISSUER: 'https://idp.example.org',
   AUTH_AUDIENCE: 'second-opinion-bridge',
   SECRETS_KEY: Buffer.alloc(32, 7).toString('base64'),
+  POSTGRES_PASSWORD: 'a-long-random-password',
 };
 
 /**
@@ -67,8 +68,14 @@ describe('docker-compose.yml', () => {
     expect(problems).toEqual([]);
   });
 
-  it.each(ours)('%s refuses to be brought up without a JWKS URL or a secrets key (compose says which)', (_name, service) => {
-    expect(environmentOf(service, {}).missing.sort()).toEqual(['AUTH_AUDIENCE', 'AUTH_ISSUER', 'AUTH_JWKS_URL', 'SECRETS_KEY']);
+  it.each(ours)('%s refuses to be brought up without a JWKS URL, its audience and issuer, a secrets key or a database password (compose says which)', (_name, service) => {
+    expect(environmentOf(service, {}).missing.sort()).toEqual(['AUTH_AUDIENCE', 'AUTH_ISSUER', 'AUTH_JWKS_URL', 'POSTGRES_PASSWORD', 'SECRETS_KEY']);
+  });
+
+  it('ships no default database password (a known one would be the production one)', () => {
+    for (const [name, service] of Object.entries(compose.services)) {
+      expect({ name, missing: environmentOf(service, {}).missing.includes('POSTGRES_PASSWORD') || !JSON.stringify(service.environment ?? {}).includes('POSTGRES_PASSWORD') }).toEqual({ name, missing: true });
+    }
   });
 
   it('the API and the worker share the blob store the service writes under DATA_DIR', () => {
