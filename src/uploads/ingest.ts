@@ -11,8 +11,10 @@
  *    pathological file cannot crash or stall the worker; a malformed or truncated file is kept and
  *    marked `unparsed` with the parser's reason; the rest proceeds. A failure of the machine (pool
  *    closed, thread not started, blob not readable) is no verdict: the row stays `received` and the
- *    job throws once the other files are read, to be retried. PDFs are inspected with pdf-lib
- *    (an encrypted one is `flagged`, a damaged one `unparsed`; both stay in the bundle as documents).
+ *    job throws once the other files are read, to be retried. PDFs are inspected with pdf-lib in a
+ *    worker thread with time and memory limits (`inspectPdfInWorker`): an encrypted one, or one that
+ *    exceeds the limits, is `flagged`, a damaged one `unparsed` (all stay in the bundle as documents);
+ *    a thread that fails for another reason is, like the DICOM pool's, no verdict (retried).
  * 3. The identity in the DICOM files is checked against the case patient, per study over all the
  *    case's uploads: a study that differs is `flagged` for case-manager review, never dropped.
  * 4. The case is assembled (trigger `upload:<uploadId>`, once).
@@ -38,7 +40,8 @@ import type { DicomFailureCode } from '../imaging/dicom-header';
 import type { DicomWorkerPool } from '../imaging/dicom-worker-pool';
 import { reviewStudyIdentities } from '../imaging/imaging-study';
 import { logger } from '../log';
-import { activeContentReason, inspectPdf } from './pdf-document';
+import { activeContentReason, type PdfInspection } from './pdf-document';
+import { inspectPdfInWorker, pdfLimitReason, type PdfInspectOptions } from './pdf-inspect';
 import { casePatientOf, storedHeader } from './upload-resources';
 import {
   insertUploadFiles,
@@ -61,6 +64,8 @@ export interface IngestDeps extends AssembleDeps {
   /** Scratch folder for zip extraction; on the blob store's file system (files are hard-linked in). */
   readonly workDir: string;
   readonly uploads: UploadConfig;
+  /** Limits of PDF inspection (`pdf-inspect.ts`); the defaults when absent. */
+  readonly pdfInspect?: PdfInspectOptions;
 }
 
 /** What one ingest run did (the job's return value: ids and counts only, no PHI). */
@@ -250,7 +255,14 @@ async function readPdf(deps: IngestDeps, file: UploadFileRow, sha256: string): P
     return { retry: `io: cannot read stored file: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}` };
   }
   const sha1Base64 = createHash('sha1').update(bytes).digest('base64');
-  const pdf = await inspectPdf(bytes);
+  const outcome = await inspectPdfInWorker(bytes, deps.pdfInspect);
+  if (outcome.status === 'worker-failed') return { retry: `worker-failed: ${outcome.reason}` };
+  if (outcome.status === 'limit') {
+    const reason = pdfLimitReason(outcome.reason);
+    const pdf: PdfInspection = { ok: false, encrypted: false, reason };
+    return { verdict: { state: 'flagged', reason, metadata: { pdf }, sha1Base64 } };
+  }
+  const { pdf } = outcome;
   if (pdf.ok && pdf.activeContent) {
     return { verdict: { state: 'flagged', reason: activeContentReason(pdf.activeContent), metadata: { pdf }, sha1Base64 } };
   }
