@@ -653,7 +653,7 @@ export class FhirEndpointClient {
         sink.destroy();
         throw err;
       });
-      const binary = binaryResourceIn(body);
+      const binary = binaryResourceIn(body, sink);
       const data = binary ? binaryData(binary, sink) : body;
       if (data.length > maxBytes) {
         sink.destroy();
@@ -724,14 +724,16 @@ function healthOf(result: AttemptResult): 'success' | 'failure' | 'neutral' {
  * The FHIR Binary resource a JSON attachment response holds (https://hl7.org/fhir/R4/binary.html#rest:
  * a server may answer a read of `Binary/[id]` with the resource rather than its content), or
  * undefined when the JSON is anything else: a document that happens to be JSON, stored as received.
+ * JSON that does not parse was cut short on the way (a body ended early without a Content-Length):
+ * malformed and retryable, never stored as the document.
  */
-function binaryResourceIn(body: Buffer): Binary | undefined {
-  if (!body.includes('"Binary"')) return undefined;
+function binaryResourceIn(body: Buffer, sink: Writable): Binary | undefined {
   let parsed: unknown;
   try {
     parsed = JSON.parse(body.toString('utf8'));
   } catch {
-    return undefined;
+    sink.destroy();
+    throw new MalformedResponseError('the attachment is JSON that does not parse (cut short?)', true);
   }
   const isBinary = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) && (parsed as { resourceType?: unknown }).resourceType === 'Binary';
   return isBinary ? (parsed as Binary) : undefined;

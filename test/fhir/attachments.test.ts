@@ -44,6 +44,12 @@ beforeAll(async () => {
       case '/fhir/Binary/json-document':
         res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': JSON_DOCUMENT.length });
         return void res.end(JSON_DOCUMENT);
+      case '/fhir/Binary/cut': {
+        // A Binary resource whose body ends half-way (no Content-Length: the client cannot tell from the framing).
+        const whole = Buffer.from(JSON.stringify({ resourceType: 'Binary', id: 'cut', contentType: 'application/pdf', data: PDF.toString('base64') }));
+        res.writeHead(200, { 'content-type': 'application/fhir+json' });
+        return void res.end(whole.subarray(0, whole.length >> 1));
+      }
       case '/fhir/Binary/no-data':
         return sendJson(res, 200, { resourceType: 'Binary', id: 'no-data', contentType: 'application/pdf' });
       case '/fhir/Binary/moved':
@@ -124,6 +130,17 @@ it('stores a JSON document that is not a Binary resource exactly as received', a
   const result = await c.fetchBinary('Binary/json-document', { maxBytes: 1_000_000, accept: 'application/json' });
   expect(result.data.equals(JSON_DOCUMENT)).toBe(true);
   expect(result).toMatchObject({ contentType: 'application/json; charset=utf-8', size: JSON_DOCUMENT.length, sha256: sha256(JSON_DOCUMENT) });
+  await c.close();
+});
+
+it('retries, never stores, a JSON attachment cut short (it does not parse): not a document to keep as received', async () => {
+  const c = client();
+  const sink = new Collect();
+  const err = await c.fetchBinaryTo('Binary/cut', sink, { maxBytes: 1_000_000 }).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(MalformedResponseError);
+  expect(err).toMatchObject({ permanent: false });
+  expect(sink.data.length).toBe(0);
+  expect(sink.destroyed).toBe(true);
   await c.close();
 });
 
