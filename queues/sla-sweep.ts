@@ -2,7 +2,6 @@ import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import { z } from 'zod';
 import type { Database } from '../src/db/database';
 import { SLA_RUNNING_STATUSES } from '../src/db/case-repository';
-import { PROGRAM_TIME_ZONE } from '../src/cases/sla';
 import { errorFields, logger, withLogContext } from '../src/log';
 import { keepJobScheduler } from './keep-scheduled';
 
@@ -33,7 +32,7 @@ export interface SlaSweepResult {
  * instant (`dueAt`, UTC: the end of the due day in the program's time zone) and the due day as the
  * program counts it (`dueDay`, `timeZone`): `2026-01-21T04:59:59Z` is Tuesday the 20th in New York.
  */
-export async function sweepSla(db: Database, now: Date, timeZone: string = PROGRAM_TIME_ZONE): Promise<SlaSweepResult> {
+export async function sweepSla(db: Database, now: Date, timeZone: string): Promise<SlaSweepResult> {
   const record = async (type: 'sla_target_missed' | 'sla_limit_missed', column: 'sla_target_due' | 'sla_limit_due') => {
     // The timeline event and the case manager's notification (outbox) in one statement, only for the
     // misses this sweep recorded (a miss already on the timeline is not announced again).
@@ -72,7 +71,7 @@ export interface SlaSweepHandles {
   readonly worker: Worker;
 }
 
-export function startSlaSweep(db: Database, connection: () => ConnectionOptions, prefix: string, timeZone: string = PROGRAM_TIME_ZONE): SlaSweepHandles {
+export function startSlaSweep(db: Database, connection: () => ConnectionOptions, prefix: string, timeZone: string): SlaSweepHandles {
   const queue = new Queue(SLA_SWEEP_QUEUE, { connection: connection(), prefix });
   queue.on('error', () => undefined);
   const worker = new Worker<SlaSweepPayload, SlaSweepResult>(

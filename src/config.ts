@@ -4,6 +4,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { outboundProxy, type OutboundProxy } from './fhir/outbound-proxy';
 import { EHR_CASE_ACCESS, SPECIALIST_CASE_ACCESS, type EhrCaseAccess, type SpecialistCaseAccess } from './http/case-access';
+import { PROGRAM_TIME_ZONE } from './cases/sla';
 
 /** The process roles of the one binary: the HTTP API, the queue workers, or both. */
 export const ROLES = ['api', 'worker', 'all'] as const;
@@ -36,7 +37,7 @@ const EnvSchema = z.object({
   BODY_LIMIT: z.string().regex(/^\d+(kb|mb)$/i, 'must look like 512kb or 1mb').default('1mb'),
   SPECIALIST_CASE_ACCESS: z.enum(SPECIALIST_CASE_ACCESS).default('unless-assigned-elsewhere'),
   EHR_CASE_ACCESS: z.enum(EHR_CASE_ACCESS).default('linked-or-unbound'),
-  PROGRAM_TIME_ZONE: z.string().default('America/New_York'),
+  PROGRAM_TIME_ZONE: z.string().default(PROGRAM_TIME_ZONE),
   SECRETS_KEY: optionalString.pipe(
     z
       .string()

@@ -51,7 +51,7 @@ const toPayment = (r: PaymentRow): PaymentRecord => ({
 const CARD_METHODS: readonly PaymentMethod[] = ['card', 'hsa_fsa_card'];
 
 /** The methods whose references are in the same space as `method`'s (migration 029). */
-export function sameReferenceSpace(method: PaymentMethod): readonly PaymentMethod[] {
+function sameReferenceSpace(method: PaymentMethod): readonly PaymentMethod[] {
   return CARD_METHODS.includes(method) ? CARD_METHODS : [method];
 }
 

@@ -92,7 +92,8 @@ export async function recordPayment(
     });
     const quote = quoteOfCase(deps.domain.prices, record);
     if (!inserted) {
-      const existing = earlier ?? (await findPaymentByReference(tx, body.method, body.processorReference, caseId));
+      // Read under the reference's lock: an INSERT refused without an earlier payment is a conflict too.
+      const existing = earlier;
       if (!existing || !samePayment(existing, caseId, body)) {
         throw conflict(`processorReference ${body.processorReference} is already recorded for another payment.`, {
           field: 'processorReference',

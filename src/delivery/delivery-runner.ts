@@ -150,17 +150,19 @@ async function settle(deps: DeliveryDeps, delivery: DeliveryRow, state: 'cancell
 }
 
 async function attempt(deps: DeliveryDeps, delivery: DeliveryRow): Promise<string> {
-  const recipient = await findRecipient(deps.db, delivery.recipientId);
+  // Whether it is to be sent at all first: a delivery that is not reads no report PDF.
   const record = await findCase(deps.db, delivery.caseId);
-  const version = await findVersion(deps.db, delivery.caseId, delivery.version);
-  const pdf = await readVersionPdf(deps.db, delivery.caseId, delivery.version);
-  if (!recipient || !record || !version || !pdf) throw new PermanentDeliveryError('The case, recipient or report version no longer exists.');
+  if (!record) throw new PermanentDeliveryError('The case, recipient or report version no longer exists.');
   // Nothing goes into the child's chart once the family withdrew, nor an older version than one on its way there.
   if (ENDED_CASE_STATUSES.has(record.status)) return settle(deps, delivery, 'cancelled', `the case is ${record.status}: nothing more is written into the child's chart`);
   // Back in review after a signature: the specialist is correcting this report (transitionCase stopped it too).
   if (CORRECTION_STATUSES.has(record.status)) return settle(deps, delivery, 'superseded', REOPENED_FOR_CORRECTION);
   const newer = await newerVersionGoesTo(deps.db, delivery);
   if (newer !== undefined) return settle(deps, delivery, 'superseded', `superseded by version ${newer}, which goes to this recipient instead`);
+  const recipient = await findRecipient(deps.db, delivery.recipientId);
+  const version = await findVersion(deps.db, delivery.caseId, delivery.version);
+  const pdf = await readVersionPdf(deps.db, delivery.caseId, delivery.version);
+  if (!recipient || !version || !pdf) throw new PermanentDeliveryError('The case, recipient or report version no longer exists.');
   const endpoint = await findEndpoint(deps.db, recipient.endpointId);
   if (!endpoint) throw new PermanentDeliveryError('The recipient endpoint was removed.');
   // On record before anything is written there.

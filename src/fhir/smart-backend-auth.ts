@@ -151,7 +151,7 @@ export class SmartBackendAuth implements AuthStrategy {
   }
 
   private remember(cached: CachedToken): string {
-    this.memory = { token: cached.token, renewAt: cached.renewAt ?? cached.expiresAt - this.renewBeforeMs };
+    this.memory = { token: cached.token, renewAt: cached.renewAt };
     return cached.token;
   }
 
@@ -184,7 +184,7 @@ export class SmartBackendAuth implements AuthStrategy {
     const expiresIn = parsed.data.expires_in ?? DEFAULT_EXPIRES_IN_SECONDS;
     const expiresAt = started + expiresIn * 1000;
     const token: CachedToken = { token: parsed.data.access_token, expiresAt, renewAt: expiresAt - renewalMarginMs(expiresIn * 1000, this.renewBeforeMs) };
-    await this.cache.set(token, (token.renewAt ?? expiresAt) - this.now());
+    await this.cache.set(token, token.renewAt - this.now());
     logger.info('smart token obtained', { endpointId: this.options.endpointId, durationMs: this.now() - started });
     this.options.onTokenRefreshed?.({ expiresInSeconds: expiresIn });
     return this.remember(token);

@@ -15,7 +15,7 @@ export interface CachedToken {
   /** Epoch ms when the server says it expires. */
   readonly expiresAt: number;
   /** Epoch ms from when it is to be renewed (its own margin: short-lived tokens get a smaller one). */
-  readonly renewAt?: number;
+  readonly renewAt: number;
 }
 
 export interface TokenCacheOptions {
@@ -76,7 +76,7 @@ export class RedisTokenCache {
   /** Stores a token for `ttlMs` (nothing is stored when ttlMs ≤ 0). */
   async set(token: CachedToken, ttlMs: number): Promise<void> {
     if (ttlMs <= 0) return;
-    const value = { t: token.token, exp: token.expiresAt, ...(token.renewAt !== undefined ? { ren: token.renewAt } : {}) };
+    const value = { t: token.token, exp: token.expiresAt, ren: token.renewAt };
     await this.redis.set(this.key, JSON.stringify(value), 'PX', Math.ceil(ttlMs));
   }
 

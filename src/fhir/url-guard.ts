@@ -17,10 +17,10 @@ import { FhirNetworkError, OffOriginUrlError, UrlRefusedError } from './errors';
  *    IP-literal hosts skip DNS in `net.connect`; step 1 checks them before any request.
  */
 
-/** Resolves a host name to all its addresses (default: `dns.lookup(host, { all: true })`). */
-
 /** The refusal of a host name with no address (NXDOMAIN): permanent for an EHR endpoint, worth retrying for a webhook subscriber mid-redeploy. */
 export const HOST_DOES_NOT_RESOLVE = 'host does not resolve';
+
+/** Resolves a host name to all its addresses (default: `dns.lookup(host, { all: true })`). */
 export type HostResolver = (hostname: string) => Promise<LookupAddress[]>;
 
 /** How an endpoint's URLs are checked. `allowInsecureHttp` comes from the endpoint registration. */

@@ -4,12 +4,9 @@
  * body can carry them; checked before any handler, they are a 400 naming the field instead of a
  * database error in the middle of a transaction (a 500).
  */
-const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+import { isUnstorableText } from '../util/storable-text';
 
-/** Whether `text` holds a character PostgreSQL cannot store. */
-export function isUnstorableText(text: string): boolean {
-  return UNSTORABLE.test(text);
-}
+export { isUnstorableText };
 
 /**
  * The path of the first string (a value, or an object key) in a parsed JSON value that PostgreSQL

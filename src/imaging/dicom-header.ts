@@ -17,7 +17,6 @@
 import dicomParser, { type DataSet } from 'dicom-parser';
 import zlib from 'node:zlib';
 import { looksLikeRawDataSet } from '../uploads/sniff';
-import { storableText } from '../uploads/storable-text';
 import { decoderFor, isKnownCharacterSet, type TextDecode } from './dicom-charset';
 import { DEFLATED_EXPLICIT_LITTLE_ENDIAN, MEDIA_STORAGE_DIRECTORY_SOP_CLASS, TAG } from './dicom-dictionary';
 
@@ -262,14 +261,14 @@ function valueBytes(ds: DataSet, tag: string): Uint8Array | undefined {
 
 
 /**
- * A value without its padding, and storable. Padding is a trailing space (text) or NUL (UI); leading
- * spaces are insignificant for these VRs (DICOM PS3.5 §6.2). A NUL anywhere else is not allowed in a
- * value at all (`Doe\0Archibald`), and PostgreSQL refuses it: it becomes U+FFFD, visible to a reviewer.
+ * A value without its padding. Padding is a trailing space (text) or NUL (UI); leading spaces are
+ * insignificant for these VRs (DICOM PS3.5 §6.2). A NUL anywhere else (`Doe\0Archibald`) is made
+ * storable where the metadata is written (`upload-repository.ts`, `util/storable-text.ts`).
  * @see https://dicom.nema.org/medical/dicom/current/output/chtml/part05/sect_6.2.html
  */
 function trimValue(value: string): string | undefined {
   const trimmed = value.replace(/[\0\s]+$/u, '').replace(/^[\s]+/u, '');
-  return trimmed === '' ? undefined : storableText(trimmed);
+  return trimmed === '' ? undefined : trimmed;
 }
 
 /** A Buffer view of the same bytes (no copy): Buffer's latin1 decoding is much faster than TextDecoder's. */

@@ -35,6 +35,7 @@ import type {
 } from 'fhir/r4';
 import { uuidV5 } from '../cases/fhir-ids';
 import { SERVICE_VERSION } from '../version';
+import { codingsOf } from './dedupe/keys';
 import type { AssembledComposition, BundleEntryInput } from './bundle';
 import { NOTEWORTHY_SEVERITIES, type AssemblyOptions, type MergeRecord, type NormalizedResource, type SourceInfo } from './types';
 
@@ -132,10 +133,6 @@ function listOf<T>(value: readonly T[] | undefined): readonly T[] {
 }
 
 /** The codings of a CodeableConcept (none when it, or its `coding`, is absent or malformed). */
-function codingsOf(cc: CodeableConcept | undefined): readonly Coding[] {
-  return typeof cc === 'object' && cc !== null ? listOf(cc.coding).filter((c): c is Coding => typeof c === 'object' && c !== null) : [];
-}
-
 const codesOf = (ccs: readonly CodeableConcept[] | CodeableConcept | undefined): string[] =>
   (Array.isArray(ccs) ? ccs : ccs ? [ccs] : []).flatMap((cc: CodeableConcept) => codingsOf(cc).map((c) => c.code ?? ''));
 

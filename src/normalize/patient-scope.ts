@@ -50,8 +50,6 @@ import { isRecord } from '../util/is-record';
 export interface ChildAtServer {
   readonly baseUrl: string;
   readonly patientIds: ReadonlySet<string>;
-  /** `Bundle.entry.fullUrl` → `Patient/<id>` of the Patients that came in a Bundle (`urn:uuid:` references). */
-  readonly patientsByUrl: ReadonlyMap<string, string>;
   /**
    * What the server's resources tell about its patients, when they are at hand (normalization);
    * absent in the page scan of a pull, which then judges literal references only.
@@ -136,7 +134,7 @@ function placeReference(reference: string, child: ChildAtServer): string | typeo
       return parsed.resourceType === 'Patient' ? `Patient/${parsed.id}` : NOT_A_PATIENT;
     case 'urn':
     case 'conditional': {
-      if (!server) return parsed.kind === 'urn' ? child.patientsByUrl.get(reference) : undefined;
+      if (!server) return undefined;
       if (parsed.kind === 'conditional' && parsed.resourceType !== 'Patient') return NOT_A_PATIENT;
       const res = resolveReference(server.references(), reference);
       return res.status === 'resolved' ? typeIdPatient(res.fullUrl) : undefined;
@@ -304,14 +302,12 @@ function unresolvedIdentifier(reference: string, server: ServerPatients): unknow
  */
 export function childAtServer(baseUrl: string, childIds: ReadonlySet<string>, items: readonly ScopedResource[]): ChildAtServer {
   const ids = new Set(childIds);
-  const patientsByUrl = new Map<string, string>();
   const typeIdsByUrl = new Map<string, string>();
   const patientsByIdentifier = new Map<string, string[]>();
   for (const item of items) {
     const typeId = `${item.resourceType}/${item.remoteId}`;
     if (item.sourceFullUrl) typeIdsByUrl.set(item.sourceFullUrl, typeId);
     if (item.resourceType !== 'Patient') continue;
-    if (item.sourceFullUrl) patientsByUrl.set(item.sourceFullUrl, typeId);
     const identifiers = item.resource['identifier'];
     if (!Array.isArray(identifiers)) continue;
     for (const identifier of identifiers) {
@@ -334,7 +330,7 @@ export function childAtServer(baseUrl: string, childIds: ReadonlySet<string>, it
   const childSystems = new Set<string>();
   const childNames = emptyNames();
   const server: ServerPatients = { typeIdsByUrl, references, patientsByIdentifier, childIdentifiers, childSystems, childNames };
-  const lookup: ChildAtServer = { baseUrl, patientIds: childIds, patientsByUrl, server };
+  const lookup: ChildAtServer = { baseUrl, patientIds: childIds, server };
   for (const item of items) {
     if (item.resourceType !== 'Patient' || !childIds.has(`Patient/${item.remoteId}`)) continue;
     const links = item.resource['link'];
@@ -365,7 +361,7 @@ export function childAtServer(baseUrl: string, childIds: ReadonlySet<string>, it
     }
     addNames(item.resource, childNames);
   }
-  return { baseUrl, patientIds: ids, patientsByUrl, server };
+  return { baseUrl, patientIds: ids, server };
 }
 
 /**

@@ -13,7 +13,6 @@ import { PDFDocument } from 'pdf-lib';
 import { uuidV5 } from '../cases/fhir-ids';
 import { activeContentOf, type ActiveContent } from './pdf-active-content';
 import { EXTENSION_BASE, FAMILY_UPLOAD_TAG, uploadFlagTag } from './origin';
-import { storableText } from './storable-text';
 
 /** What {@link inspectPdf} found. */
 export type PdfInspection =
@@ -62,9 +61,9 @@ export async function inspectPdf(bytes: Uint8Array): Promise<PdfInspection> {
   if (!hasEofMarker(bytes)) {
     return { ok: false, encrypted: false, reason: 'truncated PDF: no %%EOF marker at the end of the file', pageCount, ...activeContent };
   }
-  // A title in UTF-16 without its BOM is decoded as PDFDocEncoding by pdf-lib: NULs between letters.
-  const rawTitle = attempt(() => doc.getTitle())?.trim();
-  const title = rawTitle === undefined ? undefined : storableText(rawTitle);
+  // A title in UTF-16 without its BOM is decoded as PDFDocEncoding by pdf-lib: NULs between letters,
+  // made storable where the metadata is written (upload-repository.ts).
+  const title = attempt(() => doc.getTitle())?.trim();
   const creation = attempt(() => doc.getCreationDate());
   return {
     ok: true,

@@ -5,7 +5,7 @@
  */
 import type { Queryable } from '../db/database';
 import type { FileKind } from './sniff';
-import { storableJson, storableText } from './storable-text';
+import { storableJson, storableText } from '../util/storable-text';
 import { UPLOAD_NOT_INGESTED } from './upload-failure';
 
 /** Where a file is in its ingest. */

@@ -24,7 +24,6 @@ import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import yauzl, { type Entry, type ZipFile } from 'yauzl';
 import { type FileKind, SNIFF_BYTES, sniffFileKind } from './sniff';
-import { storableText } from './storable-text';
 import { checkEntryName } from './zip-entry-name';
 
 /** Limits of one archive. */
@@ -166,7 +165,7 @@ function planExtraction(entries: readonly Entry[], limits: ZipLimits, archiveByt
     const checked = checkEntryName(rawName);
     if (!checked.ok) {
       // The raw name is what was refused, NUL bytes and all: kept readable and storable (U+FFFD for them).
-      refused.push({ name: storableText(rawName), reason: checked.reason });
+      refused.push({ name: rawName, reason: checked.reason });
       continue;
     }
     const name = checked.relativePath;

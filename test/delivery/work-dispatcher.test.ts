@@ -3,7 +3,7 @@ import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { deliveryJobId, WorkDispatcher } from '../../queues/deliver-report';
 import { QUEUES } from '../../queues/names';
 import { bullConnectionOptions } from '../../src/redis';
-import { eventually } from '../support/service';
+import { jobState } from '../support/service';
 
 /**
  * The stale-delivery sweep re-queues an open delivery by its job id. When that job already failed for
@@ -22,7 +22,6 @@ afterAll(async () => {
 });
 
 /** The job's state once it is `wanted` (throws after 10 s). */
-const jobState = (jobId: string, wanted: string): Promise<string> => eventually(() => queue.getJobState(jobId), (s) => s === wanted, 10_000);
 
 it('runs a delivery job that failed for good once more when the delivery is queued again under its id', async () => {
   const deliveryId = randomUUID();
@@ -40,11 +39,11 @@ it('runs a delivery job that failed for good once more when the delivery is queu
   );
   try {
     await dispatcher.deliver(deliveryId, 0);
-    expect(await jobState(jobId, 'failed')).toBe('failed');
+    expect(await jobState(queue, jobId, 'failed')).toBe('failed');
 
     // The sweep's call for the still-open delivery: the job runs again (and this time settles it).
     await dispatcher.deliver(deliveryId, 0);
-    expect(await jobState(jobId, 'completed')).toBe('completed');
+    expect(await jobState(queue, jobId, 'completed')).toBe('completed');
     expect(runs).toEqual([jobId, jobId]);
 
     // A job that completed is not run again by a later call (a rerun would be waiting right after it).

@@ -3,7 +3,7 @@ import { Queue, Worker } from 'bullmq';
 import { QUEUES } from '../../queues/names';
 import { enqueueWebhooks, requeueWebhooks, webhookJobId, type SendWebhookPayload } from '../../queues/send-webhook';
 import { bullConnectionOptions } from '../../src/redis';
-import { eventually } from '../support/service';
+import { jobState } from '../support/service';
 
 /**
  * A webhook delivery still `queued` whose job ended without sending (its subscriber was disabled
@@ -21,7 +21,6 @@ afterAll(async () => {
 });
 
 /** The job's state once it is `wanted` (throws after 10 s). */
-const jobState = (jobId: string, wanted: string): Promise<string> => eventually(() => queue.getJobState(jobId), (s) => s === wanted, 10_000);
 
 it('runs again a webhook job that ended while its delivery is still queued, and adds nothing for one still waiting', async () => {
   const ended = randomUUID();
@@ -29,9 +28,9 @@ it('runs again a webhook job that ended while its delivery is still queued, and 
   const worker = new Worker<SendWebhookPayload>(QUEUES.sendWebhook, async (job) => void runs.push(job.data.webhookDeliveryId), { connection: bullConnectionOptions(REDIS_URL), prefix });
   try {
     await enqueueWebhooks(queue, [ended], policy);
-    expect(await jobState(webhookJobId(ended), 'completed')).toBe('completed');
+    expect(await jobState(queue, webhookJobId(ended), 'completed')).toBe('completed');
     await requeueWebhooks(queue, [ended], policy);
-    expect(await jobState(webhookJobId(ended), 'completed')).toBe('completed');
+    expect(await jobState(queue, webhookJobId(ended), 'completed')).toBe('completed');
     expect(runs).toEqual([ended, ended]);
   } finally {
     await worker.close();

@@ -4,7 +4,7 @@ import { pageEntries } from '../../src/pull/page-resources';
 
 /** Whom a page's matches are about, read from the page scan (no parse of the resources). */
 const BASE = 'https://ehr.example.org/fhir';
-const child = { baseUrl: BASE, patientIds: new Set(['Patient/child']), patientsByUrl: new Map<string, string>() };
+const child = { baseUrl: BASE, patientIds: new Set(['Patient/child']) };
 
 function page(entries: unknown[]) {
   const raw = Buffer.from(JSON.stringify({ resourceType: 'Bundle', type: 'searchset', entry: entries }));

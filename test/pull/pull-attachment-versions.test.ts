@@ -3,8 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Attachment, Bundle, DiagnosticReport, DocumentReference } from 'fhir/r4';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
-import { intakeForChild } from '../support/intake';
-import { pullAndAssemble as pullCaseAndAssemble } from '../support/pull-and-assemble';
+import { openCaseAtEndpoint, pullAndAssemble as pullCaseAndAssemble } from '../support/pull-and-assemble';
 import { FAST_CLIENT, startTestService, type TestService } from '../support/service';
 
 /**
@@ -67,15 +66,7 @@ beforeAll(async () => {
     note(bytes.note1),
   ]);
   cm = await svc.token('case_manager');
-  const endpoint = await svc.request('POST', '/api/endpoints', {
-    token: await svc.token('admin'),
-    body: { name: 'EHR', baseUrl: ehr.baseUrl, auth: { type: 'none' }, allowInsecureHttp: true, maxRequestsPerSecond: 1000 },
-  });
-  expect(endpoint.status).toBe(201);
-  const { id: endpointId } = (await endpoint.json()) as { id: string };
-  ({ id: caseId } = (await (await svc.request('POST', '/api/cases', { token: cm, body: intakeForChild('Ada', 'Quill', '2016-01-02') })).json()) as { id: string });
-  const source = await svc.request('POST', `/api/cases/${caseId}/sources`, { token: cm, body: { endpointId, patient: { match: true } } });
-  expect(await source.json()).toMatchObject({ state: 'resolved', remotePatientId: 'p1' });
+  caseId = await openCaseAtEndpoint(svc, cm, { name: 'EHR', baseUrl: ehr.baseUrl });
 }, 60_000);
 
 afterAll(async () => {

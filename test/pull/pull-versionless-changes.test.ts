@@ -1,7 +1,6 @@
 import type { Bundle, Observation } from 'fhir/r4';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
-import { intakeForChild } from '../support/intake';
-import { pullAndAssemble as pullCaseAndAssemble } from '../support/pull-and-assemble';
+import { openCaseAtEndpoint, pullAndAssemble as pullCaseAndAssemble } from '../support/pull-and-assemble';
 import { FAST_CLIENT, startTestService, type TestService } from '../support/service';
 import { startVersionlessProxy, type VersionlessProxy } from './versionless-proxy';
 
@@ -37,15 +36,7 @@ beforeAll(async () => {
     observation('steady', 'Steady note', '2026-01-06T10:00:00Z', 'never changes'),
   ]);
   cm = await svc.token('case_manager');
-  const endpoint = await svc.request('POST', '/api/endpoints', {
-    token: await svc.token('admin'),
-    body: { name: 'Versionless EHR', baseUrl: proxy.baseUrl, auth: { type: 'none' }, allowInsecureHttp: true, maxRequestsPerSecond: 1000 },
-  });
-  expect(endpoint.status).toBe(201);
-  const { id: endpointId } = (await endpoint.json()) as { id: string };
-  ({ id: caseId } = (await (await svc.request('POST', '/api/cases', { token: cm, body: intakeForChild('Ada', 'Quill', '2016-01-02') })).json()) as { id: string });
-  const source = await svc.request('POST', `/api/cases/${caseId}/sources`, { token: cm, body: { endpointId, patient: { match: true } } });
-  expect(await source.json()).toMatchObject({ state: 'resolved', remotePatientId: 'p1' });
+  caseId = await openCaseAtEndpoint(svc, cm, { name: 'Versionless EHR', baseUrl: proxy.baseUrl });
 }, 60_000);
 
 afterAll(async () => {

@@ -99,3 +99,8 @@ export async function bundleAssembled(svc: TestService, caseId: string, token: s
     timeoutMs,
   );
 }
+
+/** Waits (10 s at most) until the BullMQ job `jobId` of `queue` is in state `wanted`; returns the state. */
+export function jobState(queue: { getJobState(jobId: string): Promise<string> }, jobId: string, wanted: string): Promise<string> {
+  return eventually(() => queue.getJobState(jobId), (s) => s === wanted, 10_000);
+}

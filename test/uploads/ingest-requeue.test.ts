@@ -3,7 +3,7 @@ import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { ingestJobId, UploadIngestQueue } from '../../queues/ingest-upload';
 import { QUEUES } from '../../queues/names';
 import { bullConnectionOptions } from '../../src/redis';
-import { eventually } from '../support/service';
+import { jobState } from '../support/service';
 
 /**
  * The reconciler re-queues uploads whose ingestion has not ended. An ingest job that failed for good
@@ -35,7 +35,6 @@ afterAll(async () => {
 });
 
 /** The job's state once it is `wanted` (throws after 10 s). */
-const jobState = (jobId: string, wanted: string): Promise<string> => eventually(() => queue.getJobState(jobId), (s) => s === wanted, 10_000);
 
 it('reruns a failed ingest job whose failure is not on record, and leaves one whose failure is', async () => {
   const lost = { uploadId: randomUUID(), caseId: randomUUID() };
@@ -43,10 +42,10 @@ it('reruns a failed ingest job whose failure is not on record, and leaves one wh
   for (const u of [lost, recorded]) {
     failFirstOf.add(ingestJobId(u.uploadId));
     await producer.enqueue(u);
-    expect(await jobState(ingestJobId(u.uploadId), 'failed')).toBe('failed');
+    expect(await jobState(queue, ingestJobId(u.uploadId), 'failed')).toBe('failed');
   }
   await producer.requeue({ ...lost, notIngested: false });
-  expect(await jobState(ingestJobId(lost.uploadId), 'completed')).toBe('completed');
+  expect(await jobState(queue, ingestJobId(lost.uploadId), 'completed')).toBe('completed');
   await producer.requeue({ ...recorded, notIngested: true });
   expect(await queue.getJobState(ingestJobId(recorded.uploadId))).toBe('failed');
   expect(runs.filter((r) => r === ingestJobId(lost.uploadId))).toHaveLength(2);

@@ -9,7 +9,7 @@
  */
 
 /** What a NUL or an unpaired surrogate becomes: visible, so a reviewer sees something was there. */
-export const REPLACEMENT_CHARACTER = '\uFFFD';
+const REPLACEMENT_CHARACTER = '\uFFFD';
 
 /** U+0000, a high surrogate not followed by a low one, or a low surrogate not preceded by a high one. */
 const UNSTORABLE = /\0|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
@@ -19,9 +19,9 @@ export function storableText(text: string): string {
   return text.replace(UNSTORABLE, REPLACEMENT_CHARACTER);
 }
 
-/** Whether `text` would be stored as it is. */
-export function isStorableText(text: string): boolean {
-  return text.search(UNSTORABLE) === -1;
+/** Whether `text` holds a character PostgreSQL cannot store (request bodies are refused for it: `http/json-text.ts`). */
+export function isUnstorableText(text: string): boolean {
+  return text.search(UNSTORABLE) !== -1;
 }
 
 /**
@@ -33,6 +33,6 @@ export function storableJson(value: unknown): string {
     if (typeof v === 'string') return storableText(v);
     if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
     const entries = Object.entries(v as Record<string, unknown>);
-    return entries.some(([k]) => !isStorableText(k)) ? Object.fromEntries(entries.map(([k, x]) => [storableText(k), x])) : v;
+    return entries.some(([k]) => isUnstorableText(k)) ? Object.fromEntries(entries.map(([k, x]) => [storableText(k), x])) : v;
   });
 }
