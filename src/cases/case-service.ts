@@ -33,6 +33,7 @@ import { buildCaseFhirBundle } from './fhir-face';
 import type { Intake } from './intake-schema';
 import { allowedTransitions, assertTransition, IllegalTransitionError, isTerminal, type CaseStatus } from './lifecycle';
 import { computeQuote } from './pricing';
+import { refuseRecordsCompleteBeforeBundle } from './records-complete-readiness';
 import { computeSla, type SlaState } from './sla';
 import { revokeCaseUploadTokens } from '../uploads/upload-tokens';
 
@@ -222,7 +223,9 @@ export async function listCaseSummaries(deps: CaseServiceDeps, query: CaseListQu
  * Moves a case to `to` when the lifecycle allows it (409 naming the allowed transitions when not),
  * writing a timeline event. Entering `records_complete` starts the SLA clock; entering and leaving
  * `awaiting_information` pauses and resumes it, recomputing the due dates. Back to `in_review` is
- * refused while information requests are open ({@link refuseWhileInformationRequested}).
+ * refused while information requests are open ({@link refuseWhileInformationRequested}), and
+ * `records_complete` while a pull runs or before a current bundle exists
+ * ({@link refuseRecordsCompleteBeforeBundle}).
  */
 export async function changeCaseStatus(
   deps: CaseServiceDeps,
@@ -234,6 +237,10 @@ export async function changeCaseStatus(
   const now = clock(deps);
   await deps.db.transaction(async (tx) => {
     if (to === 'in_review') await refuseWhileInformationRequested(tx, id);
+    if (to === 'records_complete') {
+      await requireCase(tx, id, true);
+      await refuseRecordsCompleteBeforeBundle(tx, id);
+    }
     await transitionCase(deps, tx, { id, to, reason, actor, now });
   });
   logger.info('case status changed', { caseId: id, to });

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { sweepSla } from '../../queues/sla-sweep';
 import { transitionCase, type CaseServiceDeps } from '../../src/cases/case-service';
 import { loadDomainData } from '../../src/cases/domain-data';
@@ -31,6 +32,17 @@ async function openCase(body: unknown = sampleIntake()): Promise<{ id: string; s
 
 async function move(id: string, to: string, reason?: string): Promise<Response> {
   return svc.request('POST', `/api/cases/${id}/transitions`, { token: cm, body: { to, reason } });
+}
+
+async function rebuild(id: string): Promise<void> {
+  expect((await svc.request('POST', `/api/cases/${id}/bundle/rebuild`, { token: cm, body: {} })).status).toBe(201);
+}
+
+/** submitted → collecting_records → (record assembled) → records_complete, each move answered 200. */
+async function recordsComplete(id: string): Promise<void> {
+  expect((await move(id, 'collecting_records')).status).toBe(200);
+  await rebuild(id);
+  expect((await move(id, 'records_complete')).status).toBe(200);
 }
 
 describe('POST /api/cases (intake)', () => {
@@ -182,6 +194,7 @@ describe('GET /api/cases/:id and the lifecycle', () => {
         await setByWorkflow(to);
         continue;
       }
+      if (to === 'records_complete') await rebuild(id);
       const res = await move(id, to, `moving to ${to}`);
       expect({ to, status: res.status }).toEqual({ to, status: 200 });
     }
@@ -211,8 +224,7 @@ describe('GET /api/cases/:id and the lifecycle', () => {
 
   it('starts the SLA clock when records are complete, pauses it while awaiting information', async () => {
     const { id } = await openCase();
-    await move(id, 'collecting_records');
-    await move(id, 'records_complete');
+    await recordsComplete(id);
     let detail = (await (await svc.request('GET', `/api/cases/${id}`, { token: cm })).json()) as {
       sla: { targetDue: string; limitDue: string; paused: boolean } | null;
     };
@@ -226,11 +238,59 @@ describe('GET /api/cases/:id and the lifecycle', () => {
   });
 });
 
+describe('a manual move to records_complete needs the record it promises', () => {
+  type Refusal = Problem & { requirement: string; pullId?: string; bundleVersion?: number };
+  const refusal = async (id: string): Promise<Refusal> => {
+    const res = await move(id, 'records_complete');
+    expect(res.status).toBe(409);
+    return (await res.json()) as Refusal;
+  };
+  const addPull = async (caseId: string, state: string, finishedAt: Date | null): Promise<string> => {
+    const pullId = randomUUID();
+    await svc.service.db.query('INSERT INTO pulls (id, case_id, state, requested_by, finished_at) VALUES ($1, $2, $3, $4, $5)', [pullId, caseId, state, 'cm-test', finishedAt]);
+    return pullId;
+  };
+  const statusOf = async (id: string): Promise<{ status: string; records_complete_at: Date | null }> =>
+    (await svc.service.db.query<{ status: string; records_complete_at: Date | null }>('SELECT status, records_complete_at FROM cases WHERE id = $1', [id])).rows[0] ?? { status: '', records_complete_at: null };
+
+  it('refuses without an assembled bundle (409 says to rebuild), and the SLA clock does not start', async () => {
+    const { id } = await openCase();
+    expect((await move(id, 'collecting_records')).status).toBe(200);
+    const problem = await refusal(id);
+    expect(problem).toMatchObject({ requirement: 'bundle' });
+    expect(problem.detail).toContain(`/api/cases/${id}/bundle/rebuild`);
+    expect(await statusOf(id)).toEqual({ status: 'collecting_records', records_complete_at: null });
+  });
+
+  it('refuses while a pull of the case is queued or running, naming it', async () => {
+    const { id } = await openCase();
+    expect((await move(id, 'collecting_records')).status).toBe(200);
+    await rebuild(id);
+    const pullId = await addPull(id, 'running', null);
+    expect(await refusal(id)).toMatchObject({ requirement: 'no_pull_under_way', pullId });
+    await svc.service.db.query("UPDATE pulls SET state = 'partial', finished_at = now() WHERE id = $1", [pullId]);
+    // Finished after the bundle was assembled: that bundle lacks what the pull brought.
+    expect(await refusal(id)).toMatchObject({ requirement: 'current_bundle', pullId, bundleVersion: 1 });
+    await rebuild(id);
+    expect((await move(id, 'records_complete', 'Going on without the source that failed')).status).toBe(200);
+    expect((await statusOf(id)).status).toBe('records_complete');
+  });
+
+  it("accepts a bundle assembled by the last pull's own parent job", async () => {
+    const { id } = await openCase();
+    expect((await move(id, 'collecting_records')).status).toBe(200);
+    await rebuild(id);
+    const pullId = await addPull(id, 'failed', new Date(Date.now() + 60_000));
+    expect(await refusal(id)).toMatchObject({ requirement: 'current_bundle' });
+    await svc.service.db.query("UPDATE case_bundles SET trigger = $2 WHERE case_id = $1", [id, `pull:${pullId}:1`]);
+    expect((await move(id, 'records_complete')).status).toBe(200);
+  });
+});
+
 describe('the SLA clock stops when the case leaves its statuses', () => {
   it('judges a stopped case at the stop, and gives it no due dates to be found overdue by', async () => {
     const { id } = await openCase();
-    await move(id, 'collecting_records');
-    await move(id, 'records_complete');
+    await recordsComplete(id);
     type Detail = { sla: { overdue: string; businessDaysUsed: number; stoppedAt?: string } | null };
     expect(((await (await svc.request('GET', `/api/cases/${id}`, { token: cm })).json()) as Detail).sla?.stoppedAt).toBeUndefined();
     expect((await move(id, 'cancelled', 'The family withdrew.')).status).toBe(200);
@@ -252,8 +312,7 @@ describe('the SLA clock stops when the case leaves its statuses', () => {
 describe('a correction after signing does not run the SLA clock again', () => {
   it('keeps the stop of the first signature through report_signed → in_review → report_signed: a report signed on time stays on time, and the sweep finds nothing', async () => {
     const { id } = await openCase();
-    await move(id, 'collecting_records');
-    await move(id, 'records_complete');
+    await recordsComplete(id);
     await svc.service.db.query(`UPDATE cases SET status = 'assigned' WHERE id = $1`, [id]);
     await move(id, 'in_review');
     // Signing moves the case as the opinion service does (transitionCase), the day after records were complete.
@@ -284,8 +343,7 @@ describe('GET /api/cases filters', () => {
     const onTime = await openCase();
     const late = await openCase();
     for (const id of [onTime.id, late.id]) {
-      await move(id, 'collecting_records');
-      await move(id, 'records_complete');
+      await recordsComplete(id);
     }
     // Let time pass for the late case: its target and limit dates are in the past.
     await svc.service.db.query(

@@ -79,6 +79,7 @@ describe('POST /api/cases/:id/assignment', () => {
     expect(res.body.detail).toMatch(/collecting_records/);
     expect(res.body.detail).toMatch(/\$850\.00/);
 
+    await cm.assemble(id);
     await cm.move(id, 'records_complete');
     await cm.pay(id, 60000);
     const partial = await cm.json<Problem & { missing: { requirement: string; detail: string }[] }>('POST', `/api/cases/${id}/assignment`, { match: true });
@@ -272,7 +273,7 @@ describe("the specialist's worklist", () => {
     expect(list.specialist?.id).toBe(me);
     expect(list.items.map((i) => i.id)).toEqual([early, late]);
     expect(list.total).toBe(2);
-    expect(list.items[0]).toMatchObject({ status: 'assigned', records: null, opinion: { draftSavedAt: null, unsignedChanges: false, signedVersion: null }, newRecordsSinceOpinion: false });
+    expect(list.items[0]).toMatchObject({ status: 'assigned', records: { bundleVersion: 1, lastOpenedVersion: null }, opinion: { draftSavedAt: null, unsignedChanges: false, signedVersion: null }, newRecordsSinceOpinion: false });
     expect(list.items[0]?.links).toMatchObject({ case: `/api/cases/${early}`, summary: `/api/cases/${early}/bundle/summary` });
     expect((await worklist(theirs)).items.map((i) => i.id)).toEqual([elsewhere]);
     expect((await worklist(mine, '?status=in_review')).items).toEqual([]);
@@ -286,10 +287,10 @@ describe("the specialist's worklist", () => {
     await rebuild();
     // A record the specialist has not opened yet; once opened (the readable page), not new any more.
     const item = async () => (await worklist(mine)).items.find((i) => i.id === early);
-    expect(await item()).toMatchObject({ records: { bundleVersion: 1, lastOpenedVersion: null }, newRecordsSinceLastOpened: true });
+    expect(await item()).toMatchObject({ records: { bundleVersion: 2, lastOpenedVersion: null }, newRecordsSinceLastOpened: true });
     await (await svc.request('GET', `/api/cases/${early}/bundle/summary`, { token: mine })).text();
     await eventually(item, (i) => i?.newRecordsSinceLastOpened === false, 10_000);
-    expect(await item()).toMatchObject({ records: { bundleVersion: 1, lastOpenedVersion: 1 } });
+    expect(await item()).toMatchObject({ records: { bundleVersion: 2, lastOpenedVersion: 2 } });
     const intake = sampleIntake();
     const answers = intake.questions.map((question) => ({ question, answer: 'Answered.' }));
     const opinion = { summary: 'S.', diagnosisAssessment: 'A.', recommendations: 'R.', answers, followUp: 'F.' };
@@ -299,11 +300,11 @@ describe("the specialist's worklist", () => {
     await rebuild();
     const after = (await worklist(mine)).items.find((i) => i.id === early);
     expect(after).toMatchObject({
-      status: 'report_signed', records: { bundleVersion: 2, lastOpenedVersion: 1 }, newRecordsSinceLastOpened: true,
-      opinion: { unsignedChanges: false, signedVersion: 1, signedOnBundleVersion: 1 }, newRecordsSinceOpinion: true,
+      status: 'report_signed', records: { bundleVersion: 3, lastOpenedVersion: 2 }, newRecordsSinceLastOpened: true,
+      opinion: { unsignedChanges: false, signedVersion: 1, signedOnBundleVersion: 2 }, newRecordsSinceOpinion: true,
     });
-    expect(after?.links.changes).toBe(`/api/cases/${early}/bundle/changes?from=1&to=2`);
-    expect(after?.links.summarySinceLastOpened).toBe(`/api/cases/${early}/bundle/summary?since=1`);
+    expect(after?.links.changes).toBe(`/api/cases/${early}/bundle/changes?from=2&to=3`);
+    expect(after?.links.summarySinceLastOpened).toBe(`/api/cases/${early}/bundle/summary?since=2`);
   });
 
   it('says when no specialist is bound to the subject, and refuses other roles', async () => {

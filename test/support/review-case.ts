@@ -52,9 +52,16 @@ export class ReviewClient {
     if (status !== 200) throw new Error(`transition to ${to} answered ${status}`);
   }
 
-  /** submitted → collecting_records → records_complete. */
+  /** Assembles the case's record (a manual records_complete needs one: records-complete-readiness.ts). */
+  async assemble(caseId: string): Promise<void> {
+    const { status } = await this.json('POST', `/api/cases/${caseId}/bundle/rebuild`, {});
+    if (status !== 201) throw new Error(`bundle rebuild answered ${status}`);
+  }
+
+  /** submitted → collecting_records → (record assembled) → records_complete. */
   async recordsComplete(caseId: string): Promise<void> {
     await this.move(caseId, 'collecting_records');
+    await this.assemble(caseId);
     await this.move(caseId, 'records_complete');
   }
 

@@ -106,7 +106,7 @@ export function caseRoutes(deps: CaseServiceDeps, detailExtras: CaseDetailExtras
       roles: ['case_manager', 'admin'],
       params: CaseParams,
       body: TransitionBody,
-      responses: { 200: { description: 'The case after the transition' }, 409: { description: 'Illegal transition, a status only its workflow route reaches (assigned, report_signed, delivered), or back to in_review while information requests are open' } },
+      responses: { 200: { description: 'The case after the transition' }, 409: { description: 'Illegal transition, a status only its workflow route reaches (assigned, report_signed, delivered), back to in_review while information requests are open, or records_complete while a pull runs or before a current bundle is assembled' } },
       handler: async ({ params, body, principal }) => {
         const workflow = WORKFLOW_ONLY[body.to];
         if (workflow) throw conflict(`A case becomes ${body.to} only through ${workflow}, not through /transitions.`, { to: body.to });
