@@ -5,7 +5,9 @@
  * Resolution is per source: a reference is only followed to a resource pulled from the same source
  * (ids are only unique per server). Forms understood (R4 references.html):
  * - relative `Type/id`, absolute `[base]/Type/id` (base = the source's base URL), each optionally
- *   versioned `…/_history/n` (the bundle holds one version per resource: the kept one);
+ *   versioned `…/_history/n` (the bundle holds one version per resource: the kept one; a reference
+ *   naming another version than the kept one's `meta.versionId` still points at it, with a warning
+ *   `other-version-reference`, since what it says may have changed since that version);
  * - `urn:uuid:` / `urn:oid:` and any other `Bundle.entry.fullUrl` of a Bundle the source sent
  *   (`RawInput.fullUrl`); without it, `urn:uuid:X` matches the source's resource whose id is `X`
  *   (Synthea's convention);
@@ -81,7 +83,12 @@ export interface SourceReferenceIndex {
 /** The outcome of resolving one reference. */
 export type Resolution =
   | { readonly status: 'contained' }
-  | { readonly status: 'resolved'; readonly fullUrl: string }
+  | {
+      readonly status: 'resolved';
+      readonly fullUrl: string;
+      /** Said each time the resolution is applied: resolved, but to another version than the one named. */
+      readonly note?: { readonly code: 'other-version-reference'; readonly message: string };
+    }
   | {
       readonly status: 'unresolved';
       readonly code: 'unresolved-reference' | 'ambiguous-reference';
@@ -93,7 +100,7 @@ export type Resolution =
 /** Reference forms, parsed. */
 export type ParsedReference =
   | { readonly kind: 'contained' }
-  | { readonly kind: 'literal'; readonly resourceType: string; readonly id: string }
+  | { readonly kind: 'literal'; readonly resourceType: string; readonly id: string; readonly version?: string }
   | { readonly kind: 'urn'; readonly id: string }
   | { readonly kind: 'conditional'; readonly resourceType: string; readonly query: string }
   | { readonly kind: 'foreign'; readonly resourceType?: string }
@@ -101,10 +108,14 @@ export type ParsedReference =
 
 const TYPE = '[A-Z][A-Za-z]+';
 const ID = '[A-Za-z0-9\\-.]{1,64}';
-const RELATIVE = new RegExp(`^(${TYPE})/(${ID})(?:/_history/${ID})?$`);
-const ABSOLUTE = new RegExp(`^(https?://.+)/(${TYPE})/(${ID})(?:/_history/${ID})?$`);
+const RELATIVE = new RegExp(`^(${TYPE})/(${ID})(?:/_history/(${ID}))?$`);
+const ABSOLUTE = new RegExp(`^(https?://.+)/(${TYPE})/(${ID})(?:/_history/(${ID}))?$`);
 const CONDITIONAL = new RegExp(`^(${TYPE})\\?(.+)$`);
 const URN = /^urn:(?:uuid|oid):(.+)$/;
+
+function literal(resourceType: string, id: string, version: string | undefined): ParsedReference {
+  return version === undefined ? { kind: 'literal', resourceType, id } : { kind: 'literal', resourceType, id, version };
+}
 
 /**
  * Parses a `Reference.reference` string relative to the source's base URL.
@@ -113,13 +124,13 @@ const URN = /^urn:(?:uuid|oid):(.+)$/;
 export function parseReference(reference: string, baseUrl: string): ParsedReference {
   if (reference.startsWith('#')) return { kind: 'contained' };
   let m = RELATIVE.exec(reference);
-  if (m) return { kind: 'literal', resourceType: m[1] ?? '', id: m[2] ?? '' };
+  if (m) return literal(m[1] ?? '', m[2] ?? '', m[3]);
   m = URN.exec(reference);
   if (m) return { kind: 'urn', id: m[1] ?? '' };
   m = ABSOLUTE.exec(reference);
   if (m) {
-    const [, base = '', resourceType = '', id = ''] = m;
-    return normalizeBaseUrl(base) === normalizeBaseUrl(baseUrl) ? { kind: 'literal', resourceType, id } : { kind: 'foreign', resourceType };
+    const [, base = '', resourceType = '', id = '', version] = m;
+    return normalizeBaseUrl(base) === normalizeBaseUrl(baseUrl) ? literal(resourceType, id, version) : { kind: 'foreign', resourceType };
   }
   m = CONDITIONAL.exec(reference);
   if (m) return { kind: 'conditional', resourceType: m[1] ?? '', query: m[2] ?? '' };
@@ -158,6 +169,28 @@ function found(index: SourceReferenceIndex, target: ReferenceTarget): Resolution
   const { redirect } = index;
   if (redirect && redirect.typeIds.has(`${target.resourceType}/${target.remoteId}`)) return { status: 'resolved', fullUrl: redirect.to };
   return { status: 'resolved', fullUrl: target.fullUrl };
+}
+
+/**
+ * A versioned literal reference (`Type/id/_history/n`) to a kept resource: resolved to it, with a
+ * note when the kept one carries another `meta.versionId` (the reference meant an earlier state of
+ * the resource, which the bundle does not hold). Without a version id on the kept resource nothing
+ * can be told, and nothing is said.
+ * @see https://hl7.org/fhir/R4/references.html#versions
+ */
+function foundVersion(index: SourceReferenceIndex, target: ReferenceTarget, reference: string, version: string): Resolution {
+  const res = found(index, target);
+  const meta = target.resource['meta'];
+  const kept = typeof meta === 'object' && meta !== null ? (meta as { versionId?: unknown }).versionId : undefined;
+  // Redirected (the child's Patient → the case Patient): no version of it is in the bundle anyway.
+  if (res.status !== 'resolved' || res.fullUrl !== target.fullUrl || typeof kept !== 'string' || kept === version) return res;
+  return {
+    ...res,
+    note: {
+      code: 'other-version-reference',
+      message: `${reference} names version ${version} of ${target.resourceType}/${target.remoteId}; the bundle holds version ${kept} (the one kept from this source), which the reference now points at`,
+    },
+  };
 }
 
 function unresolved(reason: string, resourceType?: string, identifier?: Identifier): Resolution {
@@ -280,7 +313,8 @@ function resolveUncached(index: SourceReferenceIndex, reference: string): Resolu
       const typeId = `${parsed.resourceType}/${parsed.id}`;
       if (index.redirect?.typeIds.has(typeId)) return { status: 'resolved', fullUrl: index.redirect.to };
       const t = index.byTypeId.get(typeId);
-      return t ? found(index, t) : unresolved(`${reference} resolves to no resource kept from this source`, parsed.resourceType);
+      if (!t) return unresolved(`${reference} resolves to no resource kept from this source`, parsed.resourceType);
+      return parsed.version === undefined ? found(index, t) : foundVersion(index, t, reference, parsed.version);
     }
     case 'urn': {
       const t = bareIdTable(index).get(parsed.id);
@@ -337,6 +371,7 @@ export function applyResolution(ref: Record<string, unknown>, original: string, 
   if (res.status === 'contained') return;
   if (res.status === 'resolved') {
     ref['reference'] = res.fullUrl;
+    if (res.note) warn(res.note.code, res.note.message);
     return;
   }
   delete ref['reference'];

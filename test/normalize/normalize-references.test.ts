@@ -31,6 +31,7 @@ const TARGETS = [
   target('Binary', 'b1'),
   target('Observation', '0b7c0d9e-1111-4222-8333-444455556666'),
   target('Condition', 'c85', {}, 'urn:uuid:d831ec91-c7a3-4a61-9312-7ff0c4a32134'),
+  target('MedicationRequest', 'mr1', { meta: { versionId: '4' } }),
 ];
 
 function index(redirect = true) {
@@ -42,9 +43,9 @@ describe('parseReference (R4 references.html forms)', () => {
     ['#med1', { kind: 'contained' }],
     ['#', { kind: 'contained' }],
     ['Observation/o1', { kind: 'literal', resourceType: 'Observation', id: 'o1' }],
-    ['Observation/o1/_history/3', { kind: 'literal', resourceType: 'Observation', id: 'o1' }],
+    ['Observation/o1/_history/3', { kind: 'literal', resourceType: 'Observation', id: 'o1', version: '3' }],
     [`${BASE}/Observation/o1`, { kind: 'literal', resourceType: 'Observation', id: 'o1' }],
-    [`${BASE}/Observation/o1/_history/2`, { kind: 'literal', resourceType: 'Observation', id: 'o1' }],
+    [`${BASE}/Observation/o1/_history/2`, { kind: 'literal', resourceType: 'Observation', id: 'o1', version: '2' }],
     ['https://elsewhere.example.org/fhir/Observation/o1', { kind: 'foreign', resourceType: 'Observation' }],
     ['urn:uuid:0b7c0d9e-1111-4222-8333-444455556666', { kind: 'urn', id: '0b7c0d9e-1111-4222-8333-444455556666' }],
     ['Practitioner?identifier=http://hl7.org/fhir/sid/us-npi|1234567893', { kind: 'conditional', resourceType: 'Practitioner', query: 'identifier=http://hl7.org/fhir/sid/us-npi|1234567893' }],
@@ -61,6 +62,24 @@ describe('resolveReference', () => {
     for (const ref of ['Encounter/e1', `${BASE}/Encounter/e1`, 'Encounter/e1/_history/7', `${BASE}/Encounter/e1/_history/7`]) {
       expect(resolveReference(ix, ref)).toEqual({ status: 'resolved', fullUrl: 'urn:uuid:encounter-e1' });
     }
+  });
+
+  it('resolves a reference to another version than the kept one to the kept one, and says so each time it is applied', () => {
+    const versioned = resolveReference(ix, 'MedicationRequest/mr1/_history/2');
+    expect(versioned).toEqual({
+      status: 'resolved',
+      fullUrl: 'urn:uuid:medicationrequest-mr1',
+      note: { code: 'other-version-reference', message: expect.stringContaining('names version 2 of MedicationRequest/mr1; the bundle holds version 4') as unknown as string },
+    });
+    // The kept version itself, no version, or a kept resource without a version id: nothing to say.
+    for (const ref of ['MedicationRequest/mr1/_history/4', `${BASE}/MedicationRequest/mr1/_history/4`, 'MedicationRequest/mr1', 'Encounter/e1/_history/7']) {
+      expect(resolveReference(ix, ref)).not.toHaveProperty('note');
+    }
+    const warnings: string[] = [];
+    const hooks = sourceHooks(index(), (code) => void warnings.push(code));
+    const out = copyRewritingReferences({ resourceType: 'MedicationDispense', id: 'md', authorizingPrescription: [{ reference: `${BASE}/MedicationRequest/mr1/_history/3` }, { reference: 'MedicationRequest/mr1/_history/3' }] }, hooks);
+    expect(out['authorizingPrescription']).toEqual([{ reference: 'urn:uuid:medicationrequest-mr1' }, { reference: 'urn:uuid:medicationrequest-mr1' }]);
+    expect(warnings).toEqual(['other-version-reference', 'other-version-reference']);
   });
 
   it('resolves urn:uuid: by the source bundle fullUrl, else by a resource id equal to the uuid', () => {
