@@ -34,6 +34,11 @@ export async function insertAssignment(db: Queryable, a: AssignmentRecord): Prom
   );
 }
 
+/** Ends an assignment (a reassignment hands the case on); the case then has no current one until the next is inserted. */
+export async function endAssignment(db: Queryable, id: string, at: Date): Promise<void> {
+  await db.query('UPDATE assignments SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL', [id, at]);
+}
+
 /** The case's current assignment, if any. */
 export async function findCurrentAssignment(db: Queryable, caseId: string): Promise<AssignmentRecord | undefined> {
   const { rows } = await db.query<AssignmentRow>(

@@ -5,6 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { transitionCase, type CaseServiceDeps } from '../cases/case-service';
+import type { Queryable } from '../db/database';
+import type { CaseRecord } from '../db/case-repository';
 import type { Principal } from '../http/auth';
 import type { Intake } from '../cases/intake-schema';
 import { conflict, HttpProblem, notFound } from '../http/problem';
@@ -37,7 +39,8 @@ export interface AssignmentView {
   readonly specialist: SpecialistView;
 }
 
-async function viewOf(deps: CaseServiceDeps, a: AssignmentRecord): Promise<AssignmentView> {
+/** What the assignment routes answer for `a`. */
+export async function assignmentView(deps: CaseServiceDeps, a: AssignmentRecord): Promise<AssignmentView> {
   return {
     id: a.id,
     caseId: a.caseId,
@@ -47,6 +50,54 @@ async function viewOf(deps: CaseServiceDeps, a: AssignmentRecord): Promise<Assig
     assignedAt: a.assignedAt.toISOString(),
     specialist: await getSpecialist(deps, a.specialistId),
   };
+}
+
+/** The specialist chosen for a case, and the specialty that matched (best-match requests only). */
+export interface ChosenSpecialist {
+  readonly specialist: SpecialistRecord;
+  readonly specialty: RankedSpecialty | undefined;
+}
+
+/**
+ * The specialist `request` names (active, not the referring physician) or the best match for the
+ * case's diagnosis codes, never `excludedSpecialistId` (the one a reassignment takes the case from).
+ * @throws HttpProblem 404 for an unknown specialist; 409 when the named one cannot take the case or
+ *   no active specialist fits
+ */
+export async function chooseSpecialist(
+  deps: CaseServiceDeps,
+  tx: Queryable,
+  record: CaseRecord,
+  request: AssignmentRequest,
+  excludedSpecialistId?: string,
+): Promise<ChosenSpecialist> {
+  // The physician who asked for the second opinion does not give it.
+  const referringNpi = (record.intake as Intake).referringPhysician?.npi;
+  if ('specialistId' in request) {
+    const named = await findSpecialist(tx, request.specialistId);
+    if (!named) throw notFound(`Specialist ${request.specialistId}`);
+    if (named.id === excludedSpecialistId) throw conflict(`The case is already assigned to ${displayName(named)}.`, { field: 'specialistId' });
+    if (!named.active) throw conflict(`${displayName(named)} is not active in the directory.`, { field: 'specialistId' });
+    if (named.npi === referringNpi) {
+      throw conflict(`${displayName(named)} is the referring physician of this case (NPI ${named.npi}): a second opinion comes from another specialist.`, { field: 'specialistId' });
+    }
+    return { specialist: named, specialty: undefined };
+  }
+  const codes = await caseDiagnosisCodes(tx, record);
+  const ranked = rankSpecialties(deps.domain.specialtyMatching, codes);
+  if (ranked.length === 0) {
+    throw conflict(
+      `No specialty matches the case's diagnosis codes (${codes.map((c) => `${c.system}|${c.code}`).join(', ') || 'none'}); name a specialist instead.`,
+      { diagnosisCodes: codes },
+    );
+  }
+  const match = await matchSpecialist(tx, ranked, referringNpi, excludedSpecialistId);
+  if (!match) {
+    throw conflict(`No active specialist in ${ranked.map((r) => `${r.display} (${r.code})`).join(', ')}${excludedSpecialistId ? ' other than the one assigned now' : ''}; add one or name a specialist.`, {
+      specialties: ranked,
+    });
+  }
+  return { specialist: match.specialist, specialty: match.specialty };
 }
 
 const ASSIGNABLE_LATER: readonly string[] = ['submitted', 'collecting_records', 'records_complete'];
@@ -68,36 +119,7 @@ export async function assignCase(deps: CaseServiceDeps, caseId: string, request:
     if (missing.length > 0) {
       throw conflict(`The case cannot be assigned yet. ${missing.map((m) => m.detail).join(' ')}`, { missing, payment });
     }
-    // The physician who asked for the second opinion does not give it.
-    const referringNpi = (record.intake as Intake).referringPhysician?.npi;
-    let specialist: SpecialistRecord;
-    let specialty: RankedSpecialty | undefined;
-    if ('specialistId' in request) {
-      const named = await findSpecialist(tx, request.specialistId);
-      if (!named) throw notFound(`Specialist ${request.specialistId}`);
-      if (!named.active) throw conflict(`${displayName(named)} is not active in the directory.`, { field: 'specialistId' });
-      if (named.npi === referringNpi) {
-        throw conflict(`${displayName(named)} is the referring physician of this case (NPI ${named.npi}): a second opinion comes from another specialist.`, { field: 'specialistId' });
-      }
-      specialist = named;
-    } else {
-      const codes = await caseDiagnosisCodes(tx, record);
-      const ranked = rankSpecialties(deps.domain.specialtyMatching, codes);
-      if (ranked.length === 0) {
-        throw conflict(
-          `No specialty matches the case's diagnosis codes (${codes.map((c) => `${c.system}|${c.code}`).join(', ') || 'none'}); name a specialist instead.`,
-          { diagnosisCodes: codes },
-        );
-      }
-      const match = await matchSpecialist(tx, ranked, referringNpi);
-      if (!match) {
-        throw conflict(`No active specialist in ${ranked.map((r) => `${r.display} (${r.code})`).join(', ')}; add one or name a specialist.`, {
-          specialties: ranked,
-        });
-      }
-      specialist = match.specialist;
-      specialty = match.specialty;
-    }
+    const { specialist, specialty } = await chooseSpecialist(deps, tx, record, request);
     const row: AssignmentRecord = {
       id: randomUUID(),
       caseId,
@@ -121,7 +143,7 @@ export async function assignCase(deps: CaseServiceDeps, caseId: string, request:
     return row;
   });
   logger.info('case assigned', { caseId, userId: assignment.specialistId, method: assignment.method });
-  return viewOf(deps, assignment);
+  return assignmentView(deps, assignment);
 }
 
 /** The case's current assignment; 404 when the case has none. */
@@ -129,5 +151,5 @@ export async function getAssignment(deps: CaseServiceDeps, caseId: string): Prom
   await caseFor(deps.db, caseId, false);
   const current = await findCurrentAssignment(deps.db, caseId);
   if (!current) throw new HttpProblem(404, 'Not Found', `Case ${caseId} is not assigned yet.`);
-  return viewOf(deps, current);
+  return assignmentView(deps, current);
 }

@@ -18,10 +18,17 @@ export interface SpecialistMatch {
 /**
  * Picks the specialist; undefined when no active specialist has any of the ranked specialties.
  * `excludedNpi`: the referring physician's NPI — a second opinion is never given by the physician
- * who asked for it.
+ * who asked for it. `excludedSpecialistId`: the specialist a case is taken from (reassignment).
  */
-export async function matchSpecialist(db: Queryable, ranked: readonly RankedSpecialty[], excludedNpi?: string): Promise<SpecialistMatch | undefined> {
-  const active = (await listSpecialists(db, { active: true })).filter((s) => excludedNpi === undefined || s.npi !== excludedNpi);
+export async function matchSpecialist(
+  db: Queryable,
+  ranked: readonly RankedSpecialty[],
+  excludedNpi?: string,
+  excludedSpecialistId?: string,
+): Promise<SpecialistMatch | undefined> {
+  const active = (await listSpecialists(db, { active: true })).filter(
+    (s) => (excludedNpi === undefined || s.npi !== excludedNpi) && s.id !== excludedSpecialistId,
+  );
   const counts = await openCaseCounts(db, active.map((s) => s.id));
   for (const specialty of ranked) {
     const candidates = active

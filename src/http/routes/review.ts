@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { PullServiceDeps } from '../../pull/pull-service';
 import { assignCase, getAssignment, type AssignmentRequest } from '../../review/assignment-service';
+import { reassignCase } from '../../review/reassignment-service';
 import {
   InformationAnswerBody,
   InformationRequestBody,
@@ -24,6 +25,18 @@ const AssignmentBody = z
     path: ['specialistId'],
   });
 type AssignmentBody = z.infer<typeof AssignmentBody>;
+
+const ReassignmentBody = z
+  .strictObject({
+    specialistId: z.uuid({ error: 'specialistId must be the id of a specialist in the directory' }).optional(),
+    match: z.literal(true, { error: 'match must be true (ask for the best match other than the specialist assigned now)' }).optional(),
+    reason: z.string({ error: 'reason is required: why the case changes hands (it goes on the timeline)' }).trim().min(1, { error: 'reason must not be empty' }).max(1000, { error: 'reason must be at most 1000 characters' }),
+  })
+  .refine((b) => (b.specialistId === undefined) !== (b.match === undefined), {
+    error: 'send either specialistId or match: true',
+    path: ['specialistId'],
+  });
+type ReassignmentBody = z.infer<typeof ReassignmentBody>;
 
 const WorklistQuery = z.object({
   status: CaseStatusList,
@@ -60,6 +73,25 @@ export function reviewRoutes(deps: PullServiceDeps): AnyRoute[] {
       handler: async ({ params, body, principal }) => {
         const request: AssignmentRequest = body.specialistId ? { specialistId: body.specialistId } : { match: true };
         return { status: 201, body: await assignCase(deps, params.id, request, principal) };
+      },
+    }),
+    defineRoute<ReassignmentBody, NoQuery, CaseParams>({
+      method: 'put',
+      path: '/api/cases/:id/assignment',
+      tag: 'review',
+      summary:
+        'Reassign a case that is with a specialist (assigned, in_review, awaiting_information) to {specialistId} or the best match other than the current one {match: true}, with a {reason} for the timeline. Status, SLA, information requests and the draft stay; the previous specialist loses access',
+      roles: ['case_manager', 'admin'],
+      params: CaseParams,
+      body: ReassignmentBody,
+      responses: {
+        200: { description: 'The new assignment' },
+        404: { description: 'No such case or specialist' },
+        409: { description: 'Not with a specialist (or the report is signed), the named specialist is the current one, inactive or the referring physician, or no other specialist fits' },
+      },
+      handler: async ({ params, body, principal }) => {
+        const request: AssignmentRequest = body.specialistId ? { specialistId: body.specialistId } : { match: true };
+        return { status: 200, body: await reassignCase(deps, params.id, request, body.reason, principal) };
       },
     }),
     defineRoute<undefined, NoQuery, CaseParams>({
