@@ -72,10 +72,10 @@ export function adultConsentRefusal(rule: RelationshipRule, patient: string, adu
   return {
     code: 'adult-patient-needs-guardian-or-poa',
     message:
-      `${patient} is ${adultAge} or older, so only a legal guardian or a person holding power of attorney ` +
-      `for ${patient}'s health care can ask for this second opinion, and we cannot accept it from ` +
-      `${requesterPhrase(rule, patient)}. If a court has appointed you as ${patient}'s guardian, choose ` +
-      `GUARD (guardian); if you hold a health care power of attorney for ${patient}, choose HPOWATT ` +
+      `${patient} is ${adultAge} or older, so only ${patient} (choose ONESELF), a legal guardian or a person ` +
+      `holding power of attorney for ${patient}'s health care can ask for this second opinion, and we cannot ` +
+      `accept it from ${requesterPhrase(rule, patient)}. If a court has appointed you as ${patient}'s guardian, ` +
+      `choose GUARD (guardian); if you hold a health care power of attorney for ${patient}, choose HPOWATT ` +
       `(healthcare power of attorney).`,
   };
 }

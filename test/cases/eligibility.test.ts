@@ -140,15 +140,15 @@ describe("the patient's age on the request date (program time zone)", () => {
       eligible: false,
       reasonCodes: ['adult-patient-needs-guardian-or-poa'],
       reasons: [
-        "Emma is 18 or older, so only a legal guardian or a person holding power of attorney for Emma's health care can " +
-          "ask for this second opinion, and we cannot accept it from Emma's mother. If a court has appointed you as Emma's " +
-          'guardian, choose GUARD (guardian); if you hold a health care power of attorney for Emma, choose HPOWATT ' +
-          '(healthcare power of attorney).',
+        "Emma is 18 or older, so only Emma (choose ONESELF), a legal guardian or a person holding power of attorney for " +
+          "Emma's health care can ask for this second opinion, and we cannot accept it from Emma's mother. If a court has " +
+          "appointed you as Emma's guardian, choose GUARD (guardian); if you hold a health care power of attorney for Emma, " +
+          'choose HPOWATT (healthcare power of attorney).',
       ],
     });
   });
 
-  it.each(['GUARD', 'POWATT', 'HPOWATT', 'DPOWATT', 'SPOWATT', 'court-appointed-guardian', 'personal-representative'])(
+  it.each(['ONESELF', 'GUARD', 'POWATT', 'HPOWATT', 'DPOWATT', 'SPOWATT', 'court-appointed-guardian', 'personal-representative'])(
     'accepts %s for an adult patient',
     (code) => {
       expect(evaluate(adult(code)).eligible).toBe(true);

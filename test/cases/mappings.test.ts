@@ -57,7 +57,7 @@ describe('shipped rule data', () => {
       'POWATT', 'HPOWATT', 'DPOWATT', 'SPOWATT', 'in-loco-parentis', 'personal-representative', 'court-appointed-guardian',
     ]);
     expect(adult).toEqual([
-      'GUARD', 'POWATT', 'HPOWATT', 'DPOWATT', 'SPOWATT', 'personal-representative', 'court-appointed-guardian',
+      'GUARD', 'POWATT', 'HPOWATT', 'DPOWATT', 'SPOWATT', 'personal-representative', 'court-appointed-guardian', 'ONESELF',
     ]);
     for (const code of ['GRPRN', 'STPPRN', 'SIB', 'FRND', 'PRNFOST', 'GUADLTM']) {
       expect(rules.relationships.find((r) => r.code === code)).toMatchObject({ canConsentForMinor: false, canConsentForAdult: false });
