@@ -100,6 +100,19 @@ export async function chooseSpecialist(
   return { specialist: match.specialist, specialty: match.specialty };
 }
 
+/** The assignment row of `chosen` for the case, made by `actor` at `now`. */
+export function newAssignment(caseId: string, chosen: ChosenSpecialist, actor: Principal, now: Date): AssignmentRecord {
+  return {
+    id: randomUUID(),
+    caseId,
+    specialistId: chosen.specialist.id,
+    method: chosen.specialty ? 'matched' : 'named',
+    matchedSpecialty: chosen.specialty?.code ?? null,
+    assignedBy: actor.sub,
+    assignedAt: now,
+  };
+}
+
 const ASSIGNABLE_LATER: readonly string[] = ['submitted', 'collecting_records', 'records_complete'];
 
 /**
@@ -120,15 +133,7 @@ export async function assignCase(deps: CaseServiceDeps, caseId: string, request:
       throw conflict(`The case cannot be assigned yet. ${missing.map((m) => m.detail).join(' ')}`, { missing, payment });
     }
     const { specialist, specialty } = await chooseSpecialist(deps, tx, record, request);
-    const row: AssignmentRecord = {
-      id: randomUUID(),
-      caseId,
-      specialistId: specialist.id,
-      method: specialty ? 'matched' : 'named',
-      matchedSpecialty: specialty?.code ?? null,
-      assignedBy: actor.sub,
-      assignedAt: now,
-    };
+    const row = newAssignment(caseId, { specialist, specialty }, actor, now);
     await insertAssignment(tx, row);
     await transitionCase(deps, tx, {
       id: caseId,

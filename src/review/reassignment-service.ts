@@ -10,15 +10,14 @@
  * Not once a report is signed: a correction is made, and signed, by the report's author.
  * @packageDocumentation
  */
-import { randomUUID } from 'node:crypto';
 import type { CaseServiceDeps } from '../cases/case-service';
 import { insertCaseEvent } from '../db/case-repository';
 import { primaryRole, type Principal } from '../http/auth';
 import { conflict } from '../http/problem';
 import { logger } from '../log';
 import { caseFor, nowOf } from '../billing/billing-deps';
-import { endAssignment, findCurrentAssignment, insertAssignment, type AssignmentRecord } from './assignment-repository';
-import { assignmentView, chooseSpecialist, type AssignmentRequest, type AssignmentView } from './assignment-service';
+import { endAssignment, findCurrentAssignment, insertAssignment } from './assignment-repository';
+import { assignmentView, chooseSpecialist, newAssignment, type AssignmentRequest, type AssignmentView } from './assignment-service';
 import { displayName } from './practitioner';
 import { findSpecialist } from './specialist-repository';
 
@@ -53,15 +52,7 @@ export async function reassignCase(
     }
     const { specialist, specialty } = await chooseSpecialist(deps, tx, record, request, current.specialistId);
     const previous = await findSpecialist(tx, current.specialistId);
-    const row: AssignmentRecord = {
-      id: randomUUID(),
-      caseId,
-      specialistId: specialist.id,
-      method: specialty ? 'matched' : 'named',
-      matchedSpecialty: specialty?.code ?? null,
-      assignedBy: actor.sub,
-      assignedAt: now,
-    };
+    const row = newAssignment(caseId, { specialist, specialty }, actor, now);
     await endAssignment(tx, current.id, now);
     await insertAssignment(tx, row);
     await insertCaseEvent(tx, {
