@@ -92,9 +92,14 @@ export interface AuthConfig {
 
 export interface Config {
   readonly role: Role;
+  /**
+   * `NODE_ENV=production`: real auth, `SECRETS_KEY` and PostgreSQL (`DATABASE_URL`) are required, and
+   * no endpoint or webhook may be registered with `allowInsecureHttp` (http: and loopback are for sandboxes).
+   */
+  readonly production: boolean;
   readonly port: number;
   readonly host: string;
-  /** PostgreSQL URL; when absent the embedded PGlite store under `dataDir` is used. */
+  /** PostgreSQL URL; when absent the embedded PGlite store under `dataDir` is used (never in production). */
   readonly databaseUrl?: string;
   readonly databasePoolSize: number;
   readonly redisUrl: string;
@@ -193,16 +198,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const e = parsed.data;
   const problems: string[] = [];
   const dataDir = path.resolve(e.DATA_DIR);
+  const production = e.NODE_ENV === 'production';
   const usingDevelopmentSecret = !e.AUTH_JWT_SECRET && !e.AUTH_JWKS_URL;
-  if (usingDevelopmentSecret && e.NODE_ENV === 'production') {
+  if (usingDevelopmentSecret && production) {
     problems.push('AUTH_JWT_SECRET or AUTH_JWKS_URL: one of them must be set in production so /api requests can be authenticated');
   }
-  if (!e.DATABASE_URL && e.ROLE !== 'all') {
+  if (!e.DATABASE_URL && production) {
+    problems.push(
+      'DATABASE_URL: must be set in production (postgres://…). Without it the embedded PGlite database is used, ' +
+        'which never fsyncs (a crash or power loss can lose or corrupt records) and runs in one process only: it is for trying the service, not for production.',
+    );
+  } else if (!e.DATABASE_URL && e.ROLE !== 'all') {
     problems.push(
       `ROLE: "${e.ROLE}" needs DATABASE_URL. Without it the embedded PGlite database is used, which only one process can open, so API and workers must run together (ROLE=all).`,
     );
   }
-  if (e.AUTH_JWKS_URL && e.NODE_ENV === 'production') {
+  if (e.AUTH_JWKS_URL && production) {
     // The identity provider signs tokens for other applications too: without an audience and issuer
     // to check, any token it issued (with a roles claim) would be accepted here (RFC 8725 §3.9).
     if (!e.AUTH_AUDIENCE) problems.push('AUTH_AUDIENCE: must be set in production with AUTH_JWKS_URL (the aud of tokens issued for this service)');
@@ -210,13 +221,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     // Keys fetched over plain HTTP could be swapped on the way, and tokens minted with them.
     if (new URL(e.AUTH_JWKS_URL).protocol !== 'https:') problems.push('AUTH_JWKS_URL: must be an https URL in production');
   }
-  if (!e.SECRETS_KEY && e.NODE_ENV === 'production') {
+  if (!e.SECRETS_KEY && production) {
     problems.push('SECRETS_KEY: must be set in production (32 random bytes, base64) to encrypt endpoint secrets at rest');
   }
   if (!isValidTimeZone(e.PROGRAM_TIME_ZONE)) problems.push('PROGRAM_TIME_ZONE: not an IANA time zone');
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     role: e.ROLE,
+    production,
     port: e.PORT,
     host: e.HOST,
     databaseUrl: e.DATABASE_URL,

@@ -66,6 +66,19 @@ describe('loadConfig', () => {
     }
   });
 
+  it('refuses embedded PGlite in production, naming DATABASE_URL and saying PGlite is for trying the service only', () => {
+    const production = { ...base, NODE_ENV: 'production', SECRETS_KEY: Buffer.alloc(32, 3).toString('base64') };
+    for (const env of [production, { ...production, DATABASE_URL: '' }, { ...production, DATABASE_URL: '  ' }, { ...production, ROLE: 'api' }]) {
+      const problems = problemsOf(env);
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toMatch(/^DATABASE_URL: must be set in production .*PGlite.*never fsyncs.*for trying the service, not for production/);
+    }
+    expect(loadConfig({ ...production, DATABASE_URL: 'postgres://u@h/db' })).toMatchObject({ production: true, databaseUrl: 'postgres://u@h/db' });
+    // Outside production PGlite stays the zero-set-up default.
+    expect(loadConfig(base)).toMatchObject({ production: false, databaseUrl: undefined });
+    expect(loadConfig({ ...base, NODE_ENV: 'test' })).toMatchObject({ production: false, databaseUrl: undefined });
+  });
+
   it('rejects a short HS256 secret and an unknown time zone', () => {
     expect(problemsOf({ AUTH_JWT_SECRET: 'short' })[0]).toMatch(/^AUTH_JWT_SECRET: must be at least 32/);
     expect(problemsOf({ ...base, PROGRAM_TIME_ZONE: 'Mars/Olympus' })[0]).toMatch(/^PROGRAM_TIME_ZONE/);

@@ -109,14 +109,24 @@ export class BlobWriter extends Writable {
     return this.digests;
   }
 
-  /** Moves the finished temp file into place; returns its digest and size. */
+  /**
+   * Moves the finished temp file into place; returns its digest and size. When that fails (the disk
+   * full or failing) the temp file is removed and the error thrown: a blob is there whole or not at all.
+   */
   async commit(): Promise<{ sha256: string; sha1Base64: string; size: number }> {
-    await new Promise<void>((resolve, reject) => fs.close(this.fd, (err) => (err ? reject(err) : resolve())));
-    const { sha256, sha1Base64 } = this.digest();
-    const target = this.store.pathOf(sha256);
-    await this.store.ensureDir(path.dirname(target));
-    await fs.promises.rename(this.temp, target);
-    return { sha256, sha1Base64, size: this.size };
+    try {
+      const fd = this.fd;
+      this.fd = -1;
+      await new Promise<void>((resolve, reject) => fs.close(fd, (err) => (err ? reject(err) : resolve())));
+      const { sha256, sha1Base64 } = this.digest();
+      const target = this.store.pathOf(sha256);
+      await this.store.ensureDir(path.dirname(target));
+      await fs.promises.rename(this.temp, target);
+      return { sha256, sha1Base64, size: this.size };
+    } catch (err) {
+      this.abort();
+      throw err;
+    }
   }
 
   /** Removes the temp file after a failed download. */

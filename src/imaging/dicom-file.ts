@@ -2,13 +2,15 @@
  * Parsing a DICOM file from disk, reading as little as possible: first the head of the file (64 KiB by
  * default, where nearly every header ends), then a 16× larger head, then the whole file, each step only
  * when the previous one ended before the header did (see {@link parseDicomPrefix}). On large images this
- * reads a small fraction of the bytes; a file whose header is longer still parses.
+ * reads a small fraction of the bytes; a file whose header is longer still parses. Encapsulated Pixel
+ * Data past the head is checked for truncation by reading its 8-byte item headers where they are
+ * ({@link ReadAt}), never the fragments themselves.
  *
  * @packageDocumentation
  */
 import { hash } from 'node:crypto';
 import fs from 'node:fs';
-import { type DicomParseResult, parseDicomHeader, parseDicomPrefix } from './dicom-header';
+import { type DicomParseResult, parseDicomHeader, parseDicomPrefix, type ReadAt } from './dicom-header';
 
 /** Bytes read first. */
 export const DEFAULT_HEAD_BYTES = 64 * 1024;
@@ -28,6 +30,16 @@ export function parseDicomFileSync(filePath: string, options: DicomFileOptions =
   }
   try {
     const size = fs.fstatSync(fd).size;
+    const readAt: ReadAt = (offset, length) => {
+      const chunk = Buffer.allocUnsafe(length);
+      let got = 0;
+      while (got < length) {
+        const n = fs.readSync(fd, chunk, got, length - got, offset + got);
+        if (n === 0) break;
+        got += n;
+      }
+      return chunk.subarray(0, got);
+    };
     let read = 0;
     let buffer = Buffer.alloc(0);
     for (const want of steps(size, options.headBytes ?? DEFAULT_HEAD_BYTES)) {
@@ -39,7 +51,7 @@ export function parseDicomFileSync(filePath: string, options: DicomFileOptions =
         read += n;
       }
       buffer = next.subarray(0, read);
-      const result = parseDicomPrefix(buffer, read < want ? read : size);
+      const result = parseDicomPrefix(buffer, read < want ? read : size, readAt);
       if (result.ok || result.code !== 'needs-more') return result;
     }
     return parseDicomHeader(buffer);
@@ -65,8 +77,9 @@ function steps(size: number, head: number): number[] {
  * cheap for a deflated data set, whose head inflates in a fraction of the time).
  */
 export function parseDicomBuffer(bytes: Uint8Array, options: DicomFileOptions = {}): DicomParseResult {
+  const readAt: ReadAt = (offset, length) => bytes.subarray(offset, offset + length);
   for (const want of steps(bytes.byteLength, options.headBytes ?? DEFAULT_HEAD_BYTES)) {
-    const result = parseDicomPrefix(bytes.subarray(0, want), bytes.byteLength);
+    const result = parseDicomPrefix(bytes.subarray(0, want), bytes.byteLength, readAt);
     if (result.ok || result.code !== 'needs-more') return result;
   }
   return parseDicomHeader(bytes);

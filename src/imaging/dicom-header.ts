@@ -8,6 +8,10 @@
  * - Text (SH, LO, PN…) is decoded by Specific Character Set ({@link decoderFor}).
  * - Never throws: a file that is not Part 10, has no transfer syntax, is truncated or malformed gives
  *   `{ ok: false, code, reason }`, with what could be read before the fault in `partial`.
+ * - Truncation is checked to the end of the file without reading pixel data: a Pixel Data element of
+ *   defined length must fit in the file; an encapsulated one (undefined length, PS3.5 §A.4) is walked
+ *   item header by item header (8 bytes each, read where they are), and a fragment that runs past the
+ *   end of the file, or a file that ends inside an item header, is `truncated`.
  *
  * @see https://dicom.nema.org/medical/dicom/current/output/html/part10.html#chapter_7 (PS3.10 file format)
  * @see https://dicom.nema.org/medical/dicom/current/output/html/part05.html#chapter_10 (PS3.5 transfer syntaxes)
@@ -80,6 +84,12 @@ export interface DicomNeedsMore {
   readonly reason: string;
 }
 
+/**
+ * Reads `length` bytes of the file at `offset` (fewer at its end): how {@link parseDicomPrefix} looks at
+ * item headers of encapsulated Pixel Data past the prefix it was given.
+ */
+export type ReadAt = (offset: number, length: number) => Uint8Array;
+
 /** Largest inflated size accepted for a deflated data set (a deflate bomb stops here). */
 export const MAX_INFLATED_BYTES = 128 * 1024 * 1024;
 
@@ -93,13 +103,14 @@ export function parseDicomHeader(bytes: Uint8Array): DicomParseResult {
 
 /**
  * Parses the first bytes of a file of `fileSize` bytes. Returns `needs-more` when the prefix ends before
- * the header does (no Pixel Data reached, a parse fault, a deflated data set); the caller then retries
- * with the whole file. Never throws.
+ * the header does (no Pixel Data reached, a parse fault, a deflated data set), or before the end of
+ * encapsulated Pixel Data when there is no `readAt` to read its item headers where they are; the caller
+ * then retries with the whole file. Never throws.
  */
-export function parseDicomPrefix(bytes: Uint8Array, fileSize: number): DicomParseResult | DicomNeedsMore {
+export function parseDicomPrefix(bytes: Uint8Array, fileSize: number, readAt?: ReadAt): DicomParseResult | DicomNeedsMore {
   const complete = bytes.byteLength >= fileSize;
   try {
-    return parseUnsafe(bytes, fileSize, complete);
+    return parseUnsafe(bytes, fileSize, complete, readAt);
   } catch (err) {
     // Defensive: parseUnsafe handles parser errors itself; anything else is a bug in a corner case.
     return complete ? { ok: false, code: 'malformed', reason: `unreadable DICOM: ${describe(err)}` } : needsMore(describe(err));
@@ -110,7 +121,7 @@ function needsMore(reason: string): DicomNeedsMore {
   return { ok: false, code: 'needs-more', reason };
 }
 
-function parseUnsafe(bytes: Uint8Array, fileSize: number, complete: boolean): DicomParseResult | DicomNeedsMore {
+function parseUnsafe(bytes: Uint8Array, fileSize: number, complete: boolean, readAt: ReadAt | undefined): DicomParseResult | DicomNeedsMore {
   if (bytes.byteLength < 132) {
     if (!complete) return needsMore('shorter than the preamble');
     return { ok: false, code: 'not-part10', reason: `not a DICOM Part 10 file: only ${bytes.byteLength} bytes, shorter than the 128-byte preamble and 'DICM' prefix (PS3.10 §7.1)` };
@@ -137,10 +148,20 @@ function parseUnsafe(bytes: Uint8Array, fileSize: number, complete: boolean): Di
   if (!complete && (pixelData === undefined || transferSyntaxUid === DEFLATED_EXPLICIT_LITTLE_ENDIAN)) {
     return needsMore(pixelData === undefined ? 'Pixel Data not reached' : 'deflated data set');
   }
-  const read = readHeader(dataSet, transferSyntaxUid);
-  if (pixelData && !pixelData.hadUndefinedLength) {
-    // Offsets are in the inflated array for a deflated data set, else in the file.
-    const available = transferSyntaxUid === DEFLATED_EXPLICIT_LITTLE_ENDIAN ? dataSet.byteArray.length : fileSize;
+  let read = readHeader(dataSet, transferSyntaxUid);
+  // Offsets are in the inflated array for a deflated data set (all of it is there), else in the file.
+  const deflated = transferSyntaxUid === DEFLATED_EXPLICIT_LITTLE_ENDIAN;
+  const available = deflated ? dataSet.byteArray.length : fileSize;
+  if (pixelData?.hadUndefinedLength) {
+    const inMemory = deflated ? dataSet.byteArray : complete ? bytes : undefined;
+    const reader: ReadAt | undefined = inMemory
+      ? (offset, length) => inMemory.subarray(offset, offset + length)
+      : readAt && ((offset, length) => (offset + length <= bytes.byteLength ? bytes.subarray(offset, offset + length) : readAt(offset, length)));
+    if (!reader) return needsMore('encapsulated Pixel Data not checked to its end');
+    const walk = walkEncapsulatedPixelData(reader, pixelData.dataOffset, available);
+    if ('fault' in walk) return { ok: false, code: walk.code, reason: walk.fault, partial: read };
+    if (walk.warning) read = { ...read, warnings: [...(read.warnings ?? []), walk.warning] };
+  } else if (pixelData) {
     const missing = pixelData.dataOffset + pixelData.length - available;
     if (missing > 0) {
       return {
@@ -163,6 +184,53 @@ function parseUnsafe(bytes: Uint8Array, fileSize: number, complete: boolean): Di
     ok: true,
     header: { ...read, transferSyntaxUid, studyInstanceUid: read.studyInstanceUid ?? '', seriesInstanceUid: read.seriesInstanceUid ?? '', sopInstanceUid: read.sopInstanceUid ?? '', sopClassUid: read.sopClassUid ?? '' } as DicomHeader,
   };
+}
+
+const ITEM_GROUP = 0xfffe;
+const ITEM = 0xe000;
+const SEQUENCE_DELIMITATION_ITEM = 0xe0dd;
+const UNDEFINED_LENGTH = 0xffffffff;
+
+/**
+ * Walks encapsulated Pixel Data from `start` (just after its element header) to its Sequence
+ * Delimitation Item (FFFE,E0DD), item header by item header: the Basic Offset Table, then the fragments
+ * (FFFE,E000), each with a defined length (PS3.5 §A.4). Only the 8-byte headers are read. A fragment
+ * that runs past `end` (the end of the file), or a file that ends inside an item header, is truncated;
+ * anything but an item there is malformed. A file that ends right after a fragment, without the
+ * delimiter, is read with a warning (some writers leave it out).
+ * @see https://dicom.nema.org/medical/dicom/current/output/chtml/part05/sect_A.4.html
+ */
+function walkEncapsulatedPixelData(
+  readAt: ReadAt,
+  start: number,
+  end: number,
+): { readonly fault: string; readonly code: 'truncated' | 'malformed' } | { readonly warning?: string } {
+  const itemName = (n: number): string => (n === 0 ? 'Basic Offset Table' : `fragment ${n}`);
+  for (let at = start, n = 0; ; n++) {
+    if (at >= end) {
+      return { warning: `encapsulated Pixel Data (7FE0,0010) has no Sequence Delimitation Item: the file may have been cut after ${itemName(n - 1)}` };
+    }
+    const head = readAt(at, 8);
+    if (at + 8 > end || head.byteLength < 8) {
+      return { code: 'truncated', fault: `truncated file: it ends inside the header of Pixel Data (7FE0,0010) ${itemName(n)}, at byte ${end}` };
+    }
+    const view = new DataView(head.buffer, head.byteOffset, 8);
+    const group = view.getUint16(0, true);
+    const element = view.getUint16(2, true);
+    const length = view.getUint32(4, true);
+    if (group === ITEM_GROUP && element === SEQUENCE_DELIMITATION_ITEM) return {};
+    if (group !== ITEM_GROUP || element !== ITEM || length === UNDEFINED_LENGTH) {
+      return { code: 'malformed', fault: `malformed DICOM — encapsulated Pixel Data (7FE0,0010): no item of defined length where ${itemName(n)} should be, at byte ${at}` };
+    }
+    const missing = at + 8 + length - end;
+    if (missing > 0) {
+      return {
+        code: 'truncated',
+        fault: `truncated file: Pixel Data (7FE0,0010) ${itemName(n)} declares ${length} bytes but the file ends ${missing} bytes early`,
+      };
+    }
+    at += 8 + length;
+  }
 }
 
 /** dicom-parser's `inflater` hook: header bytes + the raw-deflated rest (PS3.5 §A.5), capped. */

@@ -99,7 +99,8 @@ export async function hashFile(filePath: string): Promise<{ sha256: string; size
 /**
  * Puts a local file into the blob store under its (already computed) SHA-256: a hard link into
  * `<root>/aa/bb/<sha256>`, or a copy + rename across file systems. Storing existing content is a no-op.
- * The source must not be modified afterwards (it shares the stored inode).
+ * The source must not be modified afterwards (it shares the stored inode). A failed copy (ENOSPC, EIO)
+ * leaves no temp file and is thrown (the caller retries).
  */
 export async function storeFileAsBlob(store: BlobStore, filePath: string, sha256: string, durable = true): Promise<'new' | 'existing'> {
   const target = store.pathOf(sha256);
@@ -124,15 +125,21 @@ export async function storeFileAsBlob(store: BlobStore, filePath: string, sha256
   // Another file system: copy, unless the content is there already.
   if (store.exists(sha256)) return 'existing';
   const temp = store.tempPath();
-  await fs.promises.copyFile(filePath, temp);
-  if (durable) {
-    const handle = await fs.promises.open(temp, 'r+');
-    try {
-      await handle.datasync();
-    } finally {
-      await handle.close();
+  try {
+    await fs.promises.copyFile(filePath, temp);
+    if (durable) {
+      const handle = await fs.promises.open(temp, 'r+');
+      try {
+        await handle.datasync();
+      } finally {
+        await handle.close();
+      }
     }
+    await fs.promises.rename(temp, target);
+  } catch (err) {
+    // A disk full or failing half-way: no partial copy stays in the store's temp folder.
+    await fs.promises.rm(temp, { force: true });
+    throw err;
   }
-  await fs.promises.rename(temp, target);
   return 'new';
 }

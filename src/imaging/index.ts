@@ -3,7 +3,7 @@
  * ImagingStudy, identity review, merge with pulled studies, and worker-thread parsing with a time limit.
  * @packageDocumentation
  */
-export { parseDicomHeader, parseDicomPrefix, MAX_INFLATED_BYTES, type DicomHeader, type DicomParseResult, type DicomFailureCode } from './dicom-header';
+export { parseDicomHeader, parseDicomPrefix, MAX_INFLATED_BYTES, type DicomHeader, type DicomParseResult, type DicomFailureCode, type ReadAt } from './dicom-header';
 export { parseDicomFileSync, parseDicomBuffer, hashAndParseDicomFileSync, DEFAULT_HEAD_BYTES, type HashedDicomFile } from './dicom-file';
 export { DicomWorkerPool, parseDicomInWorker, defaultWorkerSource, type DicomWorkerOptions, type DicomInput } from './dicom-worker-pool';
 export type { WorkerSource } from '../util/worker-source';

@@ -6,7 +6,9 @@
  * 1. Zips (a CD export) are extracted with limits (`extractZip`: entries, inflated size, ratio; unsafe
  *    entries such as `../` paths refused one by one); each extracted file is put in the blob store and
  *    gets its own row; a refused entry gets a row with the reason; a refused archive is marked
- *    `unparsed` with the reason.
+ *    `unparsed` with the reason. A disk that is full or failing while the zip is unpacked (ENOSPC,
+ *    EIO) is no verdict on the family's file: nothing extracted is kept, the zip row stays `received`
+ *    and the job fails, to be retried.
  * 2. DICOM headers are parsed in a worker thread with a hard time limit (`DicomWorkerPool`), so a
  *    pathological file cannot crash or stall the worker; a malformed or truncated file is kept and
  *    marked `unparsed` with the parser's reason; the rest proceeds. A failure of the machine (pool
@@ -130,6 +132,7 @@ async function expandZip(deps: IngestDeps, zip: UploadFileRow): Promise<void> {
         maxEntryBytes: deps.uploads.maxFileBytes,
       });
     } catch (err) {
+      // A system error (disk full or failing) is ours, not the archive's: the job fails and is retried.
       if (!(err instanceof ZipLimitError)) throw err;
       await recordParse(deps.db, zip.id, { state: 'unparsed', reason: `zip archive refused: ${err.message}`, metadata: { zip: { code: err.code } } });
       return;

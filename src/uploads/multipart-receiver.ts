@@ -6,11 +6,14 @@
  *
  * All or nothing: files are staged as temporary blobs and only {@link StagedUpload.commit}ted by the
  * caller once every part was accepted; a refused request leaves nothing behind. A refusal (413 too
- * large, 415 not a PDF/DICOM/zip, 400 empty or broken) names the file. The rest of a refused request
- * is read and discarded (so the client gets the answer rather than a reset connection), up to
- * {@link DRAIN_LIMIT_BYTES}; past that the connection is closed.
+ * large, 415 not a PDF/DICOM/zip, 400 empty or broken) names the file; a file our disk could not take
+ * (full or failing: ENOSPC, EIO), while streamed or committed, is a 503 to try again later, with nothing
+ * kept. The rest of a refused request is read and discarded (so the client gets the answer rather than
+ * a reset connection), up to {@link DRAIN_LIMIT_BYTES}; past that the connection is closed.
  *
- * File kinds are judged by content (`sniff.ts`), never by name or declared type.
+ * File kinds are judged by content (`sniff.ts`), never by name or declared type. A part that carries a
+ * file without a filename (which busboy hands over as a form field, cut at 4 KB) is refused with 400
+ * naming the part: it cannot be stored as sent, and the family must not believe it was uploaded.
  * @see https://www.rfc-editor.org/rfc/rfc7578 (multipart/form-data)
  * @packageDocumentation
  */
@@ -19,6 +22,7 @@ import busboy from 'busboy';
 import type { Readable } from 'node:stream';
 import type { BlobStore, BlobWriter } from '../blobs/blob-store';
 import { HttpProblem } from '../http/problem';
+import { storableFileName } from '../util/storable-text';
 import { SNIFF_BYTES, sniffFileKind, type FileKind } from './sniff';
 
 /** How much of a refused request is still read (and discarded) before the connection is closed. */
@@ -94,11 +98,32 @@ function fileProblem(status: number, title: string, index: number, field: string
   return new HttpProblem(status, title, detail, [{ field, pointer: `#/files/${index}`, detail }]);
 }
 
-/** A clean base name: no path, no control characters, at most 255 characters. */
+/**
+ * A file that could not be written, flushed or moved into place (the disk full or failing, ENOSPC, EIO):
+ * our fault, and passing — 503, never a refusal of the file.
+ */
+function storeProblem(name: string): HttpProblem {
+  return new HttpProblem(503, 'Service Unavailable', `File "${name}" could not be stored right now; please try again later.`);
+}
+
+/**
+ * A clean base name: no path, no C0 control characters, at most 255 characters, and honest — a bidi
+ * override or isolate, or a C1 control, shows as U+FFFD ({@link storableFileName}), so neither the
+ * rows nor the answers (which quote the name) show it reordered.
+ */
 export function cleanFileName(name: string | undefined, index: number): string {
   const base = (name ?? '').split(/[\\/]/).pop() ?? '';
-  const clean = base.replace(/[\u0000-\u001f\u007f]/g, '').trim().slice(0, 255);
+  const clean = storableFileName(base.replace(/[\u0000-\u001f\u007f]/g, '')).trim().slice(0, 255);
   return clean === '' ? `file-${index + 1}` : clean;
+}
+
+/**
+ * Whether a part without a filename carries a file rather than a form field: it declares a media type
+ * other than text/plain, is longer than a form field may be (4 KB), or starts like a PDF, a DICOM file
+ * or a zip (`value` holds its bytes as latin1).
+ */
+function carriesFile(value: string, info: busboy.FieldInfo): boolean {
+  return info.mimeType !== 'text/plain' || info.valueTruncated || sniffFileKind(Buffer.from(value, 'latin1')) !== 'unknown';
 }
 
 /**
@@ -116,6 +141,8 @@ export async function receiveMultipart(req: Request, store: BlobStore, limits: R
     parser = busboy({
       headers: req.headers,
       defParamCharset: 'utf8',
+      // Form-field values byte for byte (latin1), so a file sent without a filename can be recognised.
+      defCharset: 'latin1',
       limits: { fileSize: limits.maxFileBytes, files: limits.maxFiles, fields: 20, fieldSize: 4 * KIB, parts: limits.maxFiles + 20 },
     });
   } catch {
@@ -144,7 +171,7 @@ export async function receiveMultipart(req: Request, store: BlobStore, limits: R
     const part: Part = { field, name, contentType: info.mimeType, writer: store.createWriter(), head: [], headBytes: 0, size: 0, closed: undefined };
     parts.push(part);
     part.writer.on('error', () => {
-      fail(new HttpProblem(503, 'Service Unavailable', `File "${name}" could not be stored right now; please try again later.`));
+      fail(storeProblem(name));
       stream.resume(); // a 'drain' will not come: read on (and discard) so the request can end
     });
     stream.on('data', (chunk: Buffer) => {
@@ -191,6 +218,18 @@ export async function receiveMultipart(req: Request, store: BlobStore, limits: R
     });
   };
 
+  // busboy takes a part without a filename (unless application/octet-stream) for a form field: its value
+  // decoded as text and cut at 4 KB. A file in it cannot be stored as sent, and ignoring it would let the
+  // family believe it was uploaded: the request is refused naming the part. Other form fields are ignored.
+  const onField = (field: string | undefined, value: string, info: busboy.FieldInfo): void => {
+    if (failure || !carriesFile(value, info)) return;
+    const part = field || '(unnamed part)';
+    const detail =
+      `Part "${part}" carries a file but no filename: send each file with one ` +
+      `(Content-Disposition: form-data; name="${part}"; filename="…"). Nothing of this upload was kept.`;
+    fail(new HttpProblem(400, 'Bad Request', detail, [{ field: part, pointer: `#/files/${parts.length}`, detail }]));
+  };
+
   await new Promise<void>((resolve) => {
     let done = false;
     const finish = (): void => {
@@ -199,6 +238,9 @@ export async function receiveMultipart(req: Request, store: BlobStore, limits: R
       resolve();
     };
     parser.on('file', onFile);
+    parser.on('field', onField);
+    // Past the limit busboy skips form fields unseen: one of them could be a file without a filename.
+    parser.on('fieldsLimit', () => fail(new HttpProblem(413, 'Payload Too Large', 'The upload has too many parts that are not files.')));
     parser.on('filesLimit', () => fail(new HttpProblem(413, 'Payload Too Large', `An upload may carry at most ${limits.maxFiles} files.`)));
     parser.on('partsLimit', () => fail(new HttpProblem(413, 'Payload Too Large', 'The upload has too many parts.')));
     parser.on('error', () => {
@@ -250,7 +292,15 @@ export async function receiveMultipart(req: Request, store: BlobStore, limits: R
     sha256: () => parts.map((p) => p.writer.digest().sha256),
     commit: async () => {
       const out: { sha256: string; sha1Base64: string; size: number }[] = [];
-      for (const p of parts) out.push(await p.writer.commit());
+      for (const p of parts) {
+        try {
+          out.push(await p.writer.commit());
+        } catch {
+          // The disk (full, failing), not the file: the family may send it again. No temp file stays.
+          abort();
+          throw storeProblem(p.name);
+        }
+      }
       return out;
     },
     abort,

@@ -5,7 +5,7 @@
  */
 import type { Queryable } from '../db/database';
 import type { FileKind } from './sniff';
-import { storableJson, storableText } from '../util/storable-text';
+import { storableFileName, storableJson, storableText } from '../util/storable-text';
 import { UPLOAD_NOT_INGESTED } from './upload-failure';
 
 /** Where a file is in its ingest. */
@@ -111,7 +111,9 @@ export async function caseUploadBytes(db: Queryable, caseId: string): Promise<nu
 
 /**
  * Inserts file rows; a row whose id exists already is left as it is (idempotent re-runs). Names and
- * reasons are made storable ({@link storableText}): PostgreSQL refuses NUL in text.
+ * reasons are made storable ({@link storableText}): PostgreSQL refuses NUL in text. Names are also made
+ * honest ({@link storableFileName}): a control or bidi formatting character (`invoice\u202Efdp.exe`)
+ * becomes U+FFFD, so the name is shown in its real order — whether it came in a multipart part or a zip.
  */
 export async function insertUploadFiles(db: Queryable, files: readonly NewUploadFile[], at: Date = new Date()): Promise<void> {
   for (const f of files) {
@@ -127,7 +129,7 @@ export async function insertUploadFiles(db: Queryable, files: readonly NewUpload
         f.uploadId,
         f.parentId ?? null,
         f.position,
-        storableText(f.fileName),
+        storableFileName(f.fileName),
         f.kind,
         f.contentType ?? null,
         f.blobSha256 ?? null,

@@ -10,6 +10,10 @@
  * unknown compression, over the per-entry limit, duplicates, corrupt data) are refused one by one with a
  * reason; the rest of the archive proceeds.
  *
+ * A failure of the machine (a full disk, ENOSPC; a failing one, EIO; too many open files) is no verdict
+ * on the archive or an entry: it is thrown as it came ({@link isSystemError}), after removing what was
+ * written, so the caller retries later instead of refusing the family's file.
+ *
  * Files are written under numbers (`<destDir>/<n>`), never under their entry names: a CD's folder
  * names may be the child's name, birth date or MRN, and a path is what file system errors, and so
  * logs and failed-job reasons, quote. The entry name is kept as data ({@link ExtractedFile.name}).
@@ -90,9 +94,20 @@ const S_IFLNK = 0o120000;
 const MADE_BY_UNIX = 3;
 
 /**
+ * Whether `err` is a failure of the machine rather than a verdict on the data: node sets `syscall` on
+ * the errors of system calls (a write to a full disk, ENOSPC; a read or write failing, EIO; EMFILE…).
+ * zlib's and yauzl's errors on damaged data carry none.
+ */
+export function isSystemError(err: unknown): err is NodeJS.ErrnoException {
+  return err instanceof Error && typeof (err as NodeJS.ErrnoException).syscall === 'string';
+}
+
+/**
  * Extracts `zipPath` into `destDir` (created if missing; should be a fresh, empty folder) within `limits`.
  * @throws {ZipLimitError} when the archive breaks an archive-wide limit or is not a readable zip; files
  *   already written are removed.
+ * @throws the system error itself ({@link isSystemError}: disk full or failing) when reading the archive
+ *   or writing an entry fails; files already written, and the one being written, are removed.
  */
 export async function extractZip(zipPath: string, destDir: string, limits: ZipLimits): Promise<ZipExtraction> {
   const root = path.resolve(destDir);
@@ -100,6 +115,7 @@ export async function extractZip(zipPath: string, destDir: string, limits: ZipLi
   try {
     zip = await yauzl.openPromise(zipPath, { lazyEntries: true, autoClose: false, validateEntrySizes: true, decodeStrings: false, strictFileNames: false });
   } catch (err) {
+    if (isSystemError(err)) throw err;
     throw new ZipLimitError('invalid-zip', `not a readable zip archive: ${message(err)}`);
   }
   const written: string[] = [];
@@ -127,7 +143,7 @@ export async function extractZip(zipPath: string, destDir: string, limits: ZipLi
     return { files, refused };
   } catch (err) {
     for (const file of written) fs.rmSync(file, { force: true });
-    if (err instanceof ZipLimitError) throw err;
+    if (err instanceof ZipLimitError || isSystemError(err)) throw err;
     throw new ZipLimitError('invalid-zip', `unreadable zip archive: ${message(err)}`);
   } finally {
     zip.close();
@@ -230,19 +246,18 @@ function unixFileType(entry: Entry): number | undefined {
   return mode & S_IFMT;
 }
 
-/** Streams one entry to `target`, hashing and CRC-checking it; refuses (and removes) it on corrupt data. */
+/**
+ * Streams one entry to `target`, hashing and CRC-checking it; refuses (and removes) it on corrupt data.
+ * A system error (the disk full or failing, the archive unreadable) removes it and is thrown: no verdict.
+ */
 async function extractEntry(
   zip: ZipFile,
   entry: Entry,
   target: string,
 ): Promise<{ size: number; sha256: string; kind: FileKind } | { reason: string }> {
   fs.mkdirSync(path.dirname(target), { recursive: true });
-  let handle: fs.promises.FileHandle;
-  try {
-    handle = await fs.promises.open(target, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
-  } catch (err) {
-    return { reason: `cannot create file: ${message(err)}` };
-  }
+  // `target` is a fresh number in our own folder: failing to create it is the machine's fault (thrown).
+  const handle = await fs.promises.open(target, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
   const hash = createHash('sha256');
   const head: Buffer[] = [];
   let headBytes = 0;
@@ -266,6 +281,7 @@ async function extractEntry(
   } catch (err) {
     await handle.close().catch(() => undefined);
     fs.rmSync(target, { force: true });
+    if (isSystemError(err)) throw err;
     return { reason: `corrupt entry: ${message(err)}` };
   }
 }

@@ -3,7 +3,8 @@
  * its pair (JSON `"\ud800"`), is refused with an error, and the statement fails: one odd byte in a
  * file name or a DICOM/PDF header value would fail the whole upload on every retry. Uploaded files
  * carry such bytes (zip entry names, padded DICOM values, PDF strings in UTF-16 without a BOM), so
- * every name, reason and metadata string is made storable before it is written.
+ * every name, reason and metadata string is made storable before it is written. File names are
+ * also made honest ({@link storableFileName}): no control or bidirectional formatting character.
  * @see https://www.postgresql.org/docs/current/datatype-json.html (U+0000 and lone surrogates refused)
  * @packageDocumentation
  */
@@ -22,6 +23,26 @@ export function storableText(text: string): string {
 /** Whether `text` holds a character PostgreSQL cannot store (request bodies are refused for it: `http/json-text.ts`). */
 export function isUnstorableText(text: string): boolean {
   return text.search(UNSTORABLE) !== -1;
+}
+
+/**
+ * What makes a file name lie about itself when shown: C0 and C1 control characters and DEL (a line
+ * break or a terminal escape in a listing), the line and paragraph separators, and the Unicode
+ * bidirectional formatting characters (`Bidi_Control`: U+202A–U+202E embeddings and overrides,
+ * U+2066–U+2069 isolates, U+200E/U+200F/U+061C marks), which reorder what follows them:
+ * `invoice\u202Efdp.exe` shows as `invoiceexe.pdf`.
+ * @see https://www.unicode.org/reports/tr9/#Directional_Formatting_Characters
+ * @see https://trojansource.codes/ (CVE-2021-42574)
+ */
+const DECEPTIVE_IN_NAME = /[\p{Cc}\p{Bidi_Control}\u2028\u2029]/gu;
+
+/**
+ * A file name as it is stored and shown: storable ({@link storableText}) and honest — each control
+ * or bidirectional formatting character replaced by U+FFFD, so the case manager sees the name in its
+ * real order, and that something was there (`invoice\uFFFDfdp.exe`, visibly an `.exe`).
+ */
+export function storableFileName(name: string): string {
+  return storableText(name).replace(DECEPTIVE_IN_NAME, REPLACEMENT_CHARACTER);
 }
 
 /**

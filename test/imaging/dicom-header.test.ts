@@ -1,6 +1,9 @@
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseDicomFileSync, parseDicomBuffer } from '../../src/imaging/dicom-file';
-import { type DicomHeader, parseDicomHeader } from '../../src/imaging/dicom-header';
+import { type DicomHeader, type DicomParseResult, parseDicomHeader } from '../../src/imaging/dicom-header';
+import { DicomWorkerPool } from '../../src/imaging/dicom-worker-pool';
 import { sniffFileKind } from '../../src/uploads/sniff';
 import { corpusFiles, DICOM_DIR, element, expectedMetadata, readCorpus, syntheticDicom } from './support';
 
@@ -137,6 +140,106 @@ describe('malformed files give clear reasons', () => {
     const meta = Buffer.concat([element(0x0002, 0x0002, 'UI', '1.2.840.10008.1.3.10'), element(0x0002, 0x0010, 'UI', '1.2.840.10008.1.2.1')]);
     const result = parseDicomHeader(Buffer.concat([header, meta, element(0x0004, 0x1130, 'CS', 'CD')]));
     expect(result).toMatchObject({ ok: false, code: 'dicomdir' });
+  });
+});
+
+/**
+ * The real encapsulated files of the corpus (RLE, JPEG, JPEG-LS, JPEG 2000; one and many fragments),
+ * cut in memory: the corpus stays as it is, read in place.
+ */
+const ENCAPSULATED = [
+  'pydicom__MR_small_RLE.dcm',
+  'pydicom__MR_small_jp2klossless.dcm',
+  'pydicom__MR_small_jpeg_ls_lossless.dcm',
+  'dicomParser__CT0012.fragmented_no_bot_jpeg_baseline.51.dcm',
+  'pydicom__examples_ybr_color.dcm',
+  'pydicom-data__RG3_J2KI.dcm',
+];
+
+const PIXEL_DATA_TAG = Buffer.from([0xe0, 0x7f, 0x10, 0x00]);
+
+/** Where the items of a file's top-level encapsulated Pixel Data are: start and length of each (BOT first), and the delimiter. */
+function pixelItems(bytes: Buffer): { items: { at: number; length: number }[]; delimiterAt: number } {
+  // (7FE0,0010) OB or OW, undefined length: the last one is the top-level element (an icon's comes before).
+  let start = -1;
+  for (let i = bytes.indexOf(PIXEL_DATA_TAG); i >= 0; i = bytes.indexOf(PIXEL_DATA_TAG, i + 1)) {
+    if (bytes.readUInt32LE(i + 8) === 0xffffffff) start = i + 12;
+  }
+  const items: { at: number; length: number }[] = [];
+  for (let at = start; ; ) {
+    const length = bytes.readUInt32LE(at + 4);
+    if (bytes.readUInt16LE(at + 2) === 0xe0dd) return { items, delimiterAt: at };
+    items.push({ at, length });
+    at += 8 + length;
+  }
+}
+
+describe('truncated encapsulated Pixel Data is damaged, as a truncated native one is', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dicom-cut-'));
+  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  /** The same verdict from the whole buffer, from a 300-byte head (item headers read where they are) and from a file on disk. */
+  function parsedEveryWay(name: string, bytes: Buffer): DicomParseResult {
+    const whole = parseDicomHeader(bytes);
+    expect([name, parseDicomBuffer(bytes, { headBytes: 300 })]).toEqual([name, whole]);
+    const file = path.join(tmp, name);
+    fs.writeFileSync(file, bytes);
+    expect([name, parseDicomFileSync(file, { headBytes: 300 })]).toEqual([name, whole]);
+    expect([name, parseDicomFileSync(file)]).toEqual([name, whole]);
+    return whole;
+  }
+
+  it.each(ENCAPSULATED)('%s: a fragment that runs past the end of the file', (name) => {
+    const bytes = readCorpus(name);
+    const { items } = pixelItems(bytes);
+    const last = items[items.length - 1];
+    expect(last && items.length >= 2 && last.length > 16).toBe(true);
+    if (!last) return;
+    const cut = bytes.subarray(0, last.at + 8 + (last.length >> 1));
+    const result = parsedEveryWay(name, cut);
+    expect(result).toMatchObject({ ok: false, code: 'truncated' });
+    if (result.ok) return;
+    expect(result.reason).toBe(
+      `truncated file: Pixel Data (7FE0,0010) fragment ${items.length - 1} declares ${last.length} bytes but the file ends ${last.length - (last.length >> 1)} bytes early`,
+    );
+    // What was read before the cut is kept, as for other damaged files.
+    const intact = parseDicomHeader(bytes);
+    expect(intact.ok && result.partial?.sopInstanceUid === intact.header.sopInstanceUid).toBe(true);
+  });
+
+  it('a file cut inside an item header, or a few bytes into the first fragment', () => {
+    const name = 'pydicom__MR_small_RLE.dcm';
+    const bytes = readCorpus(name);
+    const { items } = pixelItems(bytes);
+    const first = items[1];
+    if (!first) throw new Error('no fragment');
+    const inHeader = parsedEveryWay(name, bytes.subarray(0, first.at + 5));
+    expect(inHeader).toMatchObject({ ok: false, code: 'truncated', reason: `truncated file: it ends inside the header of Pixel Data (7FE0,0010) fragment 1, at byte ${first.at + 5}` });
+    expect(parsedEveryWay(name, bytes.subarray(0, first.at + 8 + 3))).toMatchObject({ ok: false, code: 'truncated', reason: expect.stringMatching(/fragment 1 declares \d+ bytes but the file ends/) });
+  });
+
+  it('a damaged item tag is malformed; a file that only lacks the final delimiter is read, with a warning', () => {
+    const name = 'dicomParser__CT0012.fragmented_no_bot_jpeg_baseline.51.dcm';
+    const bytes = readCorpus(name);
+    const { items, delimiterAt } = pixelItems(bytes);
+    const damaged = Buffer.from(bytes);
+    damaged.writeUInt16LE(0xe00d, (items[2]?.at ?? 0) + 2);
+    expect(parsedEveryWay(name, damaged)).toMatchObject({ ok: false, code: 'malformed', reason: expect.stringMatching(/no item of defined length where fragment 2 should be/) });
+    const noDelimiter = parsedEveryWay(name, bytes.subarray(0, delimiterAt));
+    expect(noDelimiter.ok).toBe(true);
+    if (noDelimiter.ok) expect(noDelimiter.header.warnings).toEqual([expect.stringMatching(/no Sequence Delimitation Item/)]);
+  });
+
+  it('the worker pool (the ingest path) says so too', async () => {
+    const pool = new DicomWorkerPool({ timeoutMs: 10_000, size: 1 });
+    try {
+      const bytes = readCorpus('pydicom__examples_ybr_color.dcm');
+      const file = path.join(tmp, 'ybr-cut.dcm');
+      fs.writeFileSync(file, bytes.subarray(0, bytes.length - 1000));
+      expect(await pool.parse(file)).toMatchObject({ ok: false, code: 'truncated', reason: expect.stringMatching(/^truncated file: Pixel Data \(7FE0,0010\) fragment 30 declares/) });
+    } finally {
+      await pool.close();
+    }
   });
 });
 

@@ -223,6 +223,17 @@ describe('done: a zip of a multi-series study plus a PDF', () => {
     expect(tagCodes(documents[0] as DocumentReference, UPLOAD_FLAG_SYSTEM)).toEqual(['unreadable', 'encrypted']);
   });
 
+  it('a compressed (encapsulated) DICOM whose last fragment runs past the end of the file is listed unparsed as truncated, not parsed', async () => {
+    const caseId = await openCase();
+    const whole = dicom('pydicom__examples_ybr_color.dcm');
+    const res = await upload(caseId, [{ name: 'US-cut.dcm', data: whole.subarray(0, whole.length - 1000) }]);
+    expect(res.status).toBe(202);
+    const { upload: done } = await ingested(caseId, ((await res.json()) as UploadView).uploadId);
+    expect(done.files).toEqual([
+      expect.objectContaining({ name: 'US-cut.dcm', kind: 'dicom', state: 'unparsed', reason: expect.stringMatching(/^truncated file: Pixel Data \(7FE0,0010\) fragment 30 declares \d+ bytes but the file ends/) }),
+    ]);
+  });
+
   it('keeps a PDF that runs JavaScript when opened, flagged for review, and serves it only as an attachment', async () => {
     const made = await PDFDocument.create();
     made.addPage().drawText('Discharge letter');

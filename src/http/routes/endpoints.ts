@@ -15,13 +15,20 @@ import { CreateEndpointBody, UpdateEndpointBody } from '../../endpoints/endpoint
 import { jwksOf } from '../../endpoints/client-jwks';
 import { notFound } from '../problem';
 import { defineRoute, type AnyRoute } from '../route';
+import { refuseInsecureHttpInProduction, type InsecureHttpPolicy } from './insecure-http';
 
 const EndpointIdParams = z.object({ id: z.uuid({ error: 'Endpoint id must be a UUID' }) });
 type EndpointIdParams = z.infer<typeof EndpointIdParams>;
 type NoQuery = Record<string, never>;
 
-/** Registered FHIR endpoints (local care teams, referring EHRs). Secrets are write-only. */
-export function endpointRoutes(deps: EndpointServiceDeps): AnyRoute[] {
+/** What the endpoint routes need: the service, and whether this is production (no `allowInsecureHttp` then). */
+export type EndpointRouteDeps = EndpointServiceDeps & { readonly config: InsecureHttpPolicy };
+
+/**
+ * Registered FHIR endpoints (local care teams, referring EHRs). Secrets are write-only. In production
+ * an endpoint cannot be registered, or changed, with `allowInsecureHttp` (400 naming it).
+ */
+export function endpointRoutes(deps: EndpointRouteDeps): AnyRoute[] {
   return [
     defineRoute<undefined, NoQuery, EndpointIdParams>({
       method: 'get',
@@ -44,8 +51,12 @@ export function endpointRoutes(deps: EndpointServiceDeps): AnyRoute[] {
       summary: 'Register a FHIR R4 endpoint; its CapabilityStatement is read at once',
       roles: ['admin'],
       body: CreateEndpointBody,
-      responses: { 201: { description: 'Registered (capabilitiesError says if /metadata could not be read)' } },
+      responses: {
+        201: { description: 'Registered (capabilitiesError says if /metadata could not be read)' },
+        400: { description: 'A field is invalid, the baseUrl is refused by the outbound policy, or allowInsecureHttp is set in production; the field is named' },
+      },
       handler: async ({ body }) => {
+        refuseInsecureHttpInProduction(deps.config, body);
         const endpoint = await registerEndpoint(deps, body);
         return { status: 201, body: endpoint, headers: { Location: `/api/endpoints/${endpoint.id}` } };
       },
@@ -77,8 +88,14 @@ export function endpointRoutes(deps: EndpointServiceDeps): AnyRoute[] {
       roles: ['admin'],
       params: EndpointIdParams,
       body: UpdateEndpointBody,
-      responses: { 200: { description: 'The endpoint after the change' } },
-      handler: async ({ params, body }) => ({ status: 200, body: await changeEndpoint(deps, params.id, body) }),
+      responses: {
+        200: { description: 'The endpoint after the change' },
+        400: { description: 'A field is invalid, or allowInsecureHttp is set in production; the field is named' },
+      },
+      handler: async ({ params, body }) => {
+        refuseInsecureHttpInProduction(deps.config, body);
+        return { status: 200, body: await changeEndpoint(deps, params.id, body) };
+      },
     }),
     defineRoute<undefined, NoQuery, EndpointIdParams>({
       method: 'delete',

@@ -4,6 +4,7 @@ import { listNotifications, markNotificationRead } from '../../notify/notificati
 import { getWebhooks, reenableWebhook, registerWebhook, removeWebhook, type WebhookServiceDeps } from '../../notify/webhook-service';
 import { notFound } from '../problem';
 import { defineRoute, type AnyRoute } from '../route';
+import { refuseInsecureHttpInProduction, type InsecureHttpPolicy } from './insecure-http';
 
 type NoQuery = Record<string, never>;
 const IdParams = z.object({ id: z.uuid({ error: 'Webhook id must be a UUID' }) });
@@ -19,13 +20,16 @@ const WebhookBody = z
     url: z.url({ protocol: /^https?$/, error: 'url must be an http(s) URL' }),
     secret: z.string({ error: 'secret is required' }).min(32, { error: 'secret must be at least 32 characters' }).max(512),
     events: z.array(z.enum(EVENT_TYPES, { error: `events must be among ${EVENT_TYPES.join(', ')}` })).min(1, { error: 'events must name at least one event' }),
-    allowInsecureHttp: z.boolean({ error: 'allowInsecureHttp must be true or false' }).optional().meta({ description: 'Permit http: and loopback (local development only).' }),
+    allowInsecureHttp: z
+      .boolean({ error: 'allowInsecureHttp must be true or false' })
+      .optional()
+      .meta({ description: 'Permit http: and loopback (local development only; refused in production).' }),
   })
   .strict();
 type WebhookBody = z.infer<typeof WebhookBody>;
 
-/** Case-manager notifications and webhook subscribers. */
-export function notificationRoutes(deps: WebhookServiceDeps): AnyRoute[] {
+/** Case-manager notifications and webhook subscribers (in production, none with `allowInsecureHttp`). */
+export function notificationRoutes(deps: WebhookServiceDeps & { readonly config: InsecureHttpPolicy }): AnyRoute[] {
   return [
     defineRoute<undefined, z.infer<typeof NotificationQuery>, NoQuery>({
       method: 'get',
@@ -64,11 +68,14 @@ export function notificationRoutes(deps: WebhookServiceDeps): AnyRoute[] {
       summary: 'Subscribe a URL to events: JSON POSTs signed X-SOB-Signature: sha256=HMAC(secret, timestamp.body), retried with backoff',
       roles: ['admin'],
       body: WebhookBody,
-      responses: { 201: { description: 'Subscriber registered (the secret is never returned)' }, 400: { description: 'A field is invalid, or the URL is refused by the SSRF policy' } },
-      handler: async ({ body, principal }) => ({
-        status: 201,
-        body: await registerWebhook(deps, { ...body, events: body.events as EventType[] }, principal),
-      }),
+      responses: {
+        201: { description: 'Subscriber registered (the secret is never returned)' },
+        400: { description: 'A field is invalid, the URL is refused by the SSRF policy, or allowInsecureHttp is set in production' },
+      },
+      handler: async ({ body, principal }) => {
+        refuseInsecureHttpInProduction(deps.config, body);
+        return { status: 201, body: await registerWebhook(deps, { ...body, events: body.events as EventType[] }, principal) };
+      },
     }),
     defineRoute<undefined, NoQuery, NoQuery>({
       method: 'get',

@@ -96,15 +96,17 @@ export function uploadRoutes(deps: UploadRouteDeps): AnyRoute[] {
       streamBody: {
         contentType: 'multipart/form-data',
         description:
-          'One part per file (any field name). Kinds are judged by content: PDF, DICOM Part 10 (DICM at offset 128), zip. ' +
+          'One part per file, each with a filename (any field name); a part that carries a file without one is refused (400 naming the part). ' +
+          'Kinds are judged by content: PDF, DICOM Part 10 (DICM at offset 128), zip. ' +
           'Send an Idempotency-Key header to make a resend answer the upload already stored (header Idempotent-Replayed: true).',
       },
       responses: {
         202: { description: 'Stored; ingest queued. The upload with its files (state received)' },
-        400: { description: 'Empty or malformed upload; the file is named' },
+        400: { description: 'Empty or malformed upload, or a part carrying a file without a filename; the file or part is named' },
         409: { description: 'The case takes no more uploads' },
         413: { description: 'A file over MAX_UPLOAD_FILE_BYTES, or the case over MAX_UPLOAD_CASE_BYTES; the file is named' },
         415: { description: 'Not multipart/form-data, or a file that is not a PDF, DICOM or zip; the file is named' },
+        503: { description: 'A file could not be stored right now (our disk full or failing): nothing was kept; send it again later' },
       },
       handler: async ({ params, principal, req }) => {
         const { upload, replayed } = await receiveUpload(serviceDeps(), params.id, req, principal);

@@ -1,0 +1,200 @@
+/**
+ * A full or failing disk while an upload is stored or a zip unpacked is our fault and passes: the
+ * family is told to try again (503), never that their file was refused, and the ingest job fails to be
+ * retried, with its rows still `received`. Nothing half-written stays behind. Real service, real
+ * PostgreSQL and Redis; the disk errors are raised by node's file system calls for files under the
+ * service's data folder only (`disk-faults.ts`).
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { BlobStore } from '../../src/blobs/blob-store';
+import { storeFileAsBlob } from '../../src/imaging/dicom-ingest';
+import { DicomWorkerPool } from '../../src/imaging/dicom-worker-pool';
+import { loadTerminologyMappings } from '../../src/normalize/terminology';
+import { ingestUpload, type IngestDeps } from '../../src/uploads/ingest';
+import { insertUploadFiles, listUploadFiles } from '../../src/uploads/upload-repository';
+import { extractZip, ZipLimitError } from '../../src/uploads/zip-archive';
+import { sampleIntake } from '../support/intake';
+import { createTestDatabase, type TestDatabase } from '../support/postgres';
+import { startTestService, type TestService } from '../support/service';
+import { diskError, failDiskUnder, filesUnder, type DiskErrorCode, type DiskFaultAt } from './disk-faults';
+import { buildZip } from './zip-writer';
+
+const DATA = path.resolve(__dirname, '../../../shared/data');
+const CR = fs.readFileSync(path.join(DATA, 'dicom', 'pydicom__dicomdirtests_77654033_CR1_6154'));
+const LETTER = fs.readFileSync(path.join(DATA, 'pdf', 'minimal-document.pdf'));
+
+describe('the upload route on a full or failing disk', () => {
+  let svc: TestService;
+  let cm: string;
+
+  beforeAll(async () => {
+    svc = await startTestService();
+    cm = await svc.token('case_manager');
+  });
+  afterAll(async () => {
+    await svc.stop();
+  });
+
+  const blobRoot = (): string => path.join(svc.config.dataDir, 'blobs');
+
+  async function openCase(): Promise<string> {
+    const res = await svc.request('POST', '/api/cases', { token: cm, body: sampleIntake() });
+    expect(res.status).toBe(201);
+    return ((await res.json()) as { id: string }).id;
+  }
+
+  async function upload(caseId: string): Promise<Response> {
+    const form = new FormData();
+    form.append('file', new Blob([LETTER]), 'letter.pdf');
+    form.append('file', new Blob([CR]), 'IM000001');
+    return fetch(`${svc.url}/api/cases/${caseId}/uploads`, { method: 'POST', headers: { authorization: `Bearer ${cm}` }, body: form });
+  }
+
+  it.each<[DiskErrorCode, DiskFaultAt]>([
+    ['ENOSPC', 'write'],
+    ['EIO', 'fsync'],
+    ['EIO', 'rename'],
+  ])('%s at %s: 503 "try again", nothing stored, no file half-written; the same upload is taken once the disk works', async (code, at) => {
+    const caseId = await openCase();
+    const before = filesUnder(blobRoot());
+    const fault = await failDiskUnder(blobRoot(), code, at);
+    let res: Response;
+    try {
+      res = await upload(caseId);
+    } finally {
+      fault.restore();
+    }
+    expect(fault.hits()).toBeGreaterThan(0);
+    expect(res.status).toBe(503);
+    const problem = (await res.json()) as { detail: string };
+    expect(problem.detail).toMatch(/could not be stored right now; please try again later/);
+    expect(problem.detail).not.toMatch(/refused|not a PDF|empty|broken/);
+    // Nothing of the request is kept: no rows, no temp file, no blob.
+    const list = await svc.request('GET', `/api/cases/${caseId}/uploads`, { token: cm });
+    expect(((await list.json()) as { items: unknown[] }).items).toEqual([]);
+    expect(filesUnder(blobRoot())).toEqual(before);
+
+    const again = await upload(caseId);
+    expect(again.status).toBe(202);
+  });
+});
+
+describe('unpacking a zip on a full or failing disk', () => {
+  let root: string;
+
+  beforeEach(() => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'zip-disk-'));
+  });
+  afterEach(() => {
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  it('extractZip: ENOSPC is no verdict on the archive (not a ZipLimitError, no entry refused), and no file is left', async () => {
+    const zipPath = path.join(root, 'cd.zip');
+    fs.writeFileSync(zipPath, buildZip([{ name: 'DICOM/IM1', data: CR }, { name: 'DICOM/IM2', data: LETTER }]));
+    const dest = path.join(root, 'out');
+    fs.mkdirSync(dest);
+    const fault = await failDiskUnder(dest, 'ENOSPC', 'write');
+    let outcome: unknown;
+    try {
+      outcome = await extractZip(zipPath, dest, { maxEntries: 100, maxTotalBytes: 2 ** 30, maxRatio: 200, maxEntryBytes: 2 ** 30 }).catch((err: unknown) => err);
+    } finally {
+      fault.restore();
+    }
+    expect(outcome).toBeInstanceOf(Error);
+    expect(outcome).not.toBeInstanceOf(ZipLimitError);
+    expect((outcome as NodeJS.ErrnoException).code).toBe('ENOSPC');
+    expect(filesUnder(dest)).toEqual([]);
+  });
+
+  it('storeFileAsBlob across file systems: a copy cut short by ENOSPC leaves no temp file in the store, and is thrown', async () => {
+    const store = new BlobStore(path.join(root, 'blobs'));
+    const source = path.join(root, 'IM1');
+    fs.writeFileSync(source, CR);
+    const sha256 = createHash('sha256').update(CR).digest('hex');
+    // The extraction folder on another file system than the blob store (EXDEV), and the copy meeting a full disk half-way.
+    const link = jest.spyOn(fs.promises, 'link').mockRejectedValue(Object.assign(new Error('EXDEV: cross-device link not permitted, link'), { code: 'EXDEV', syscall: 'link' }));
+    const copy = jest.spyOn(fs.promises, 'copyFile').mockImplementation(async (_from, to) => {
+      fs.writeFileSync(String(to), CR.subarray(0, CR.length >> 1));
+      throw diskError('ENOSPC', 'copyfile', String(to));
+    });
+    try {
+      await expect(storeFileAsBlob(store, source, sha256)).rejects.toMatchObject({ code: 'ENOSPC' });
+      expect(copy).toHaveBeenCalledTimes(1);
+    } finally {
+      link.mockRestore();
+      copy.mockRestore();
+    }
+    expect(filesUnder(path.join(root, 'blobs'))).toEqual([]);
+    await expect(storeFileAsBlob(store, source, sha256)).resolves.toBe('new');
+    expect(store.exists(sha256)).toBe(true);
+  });
+
+  describe('the ingest job (real PostgreSQL)', () => {
+    let testDb: TestDatabase;
+    let pool: DicomWorkerPool;
+    let deps: IngestDeps;
+
+    beforeAll(async () => {
+      testDb = await createTestDatabase();
+    });
+    afterAll(async () => {
+      await testDb.drop();
+    });
+    beforeEach(() => {
+      pool = new DicomWorkerPool({ timeoutMs: 10_000, size: 1 });
+      deps = {
+        db: testDb.db,
+        mappings: loadTerminologyMappings,
+        blobs: new BlobStore(path.join(root, 'blobs')),
+        pool,
+        workDir: path.join(root, 'ingest'),
+        uploads: { maxZipEntries: 20_000, maxCaseBytes: 4 * 2 ** 30, maxZipRatio: 200, maxFileBytes: 2 ** 30, tokenTtlSeconds: 3600, dicomParseTimeoutMs: 10_000 },
+      };
+    });
+    afterEach(async () => {
+      await pool.close();
+    });
+
+    async function zipUpload(): Promise<string> {
+      const caseId = randomUUID();
+      const intake = sampleIntake();
+      await testDb.db.query(`INSERT INTO cases (id, status, intake, eligibility, quote, created_by) VALUES ($1, 'records_pending', $2, '{}', '{}', 't')`, [
+        caseId,
+        JSON.stringify({ ...intake, patient: { ...intake.patient, name: { family: 'Doe', given: ['Archibald'] } } }),
+      ]);
+      const zip = buildZip([{ name: 'DICOM/IM1', data: CR }, { name: 'letter.pdf', data: LETTER }]);
+      const { sha256, size } = await deps.blobs.putBuffer(zip);
+      const uploadId = randomUUID();
+      await insertUploadFiles(testDb.db, [
+        { id: randomUUID(), caseId, uploadId, position: 0, fileName: 'cd.zip', kind: 'zip', size, uploadedBy: 'family', blobSha256: sha256, sha1Base64: createHash('sha1').update(zip).digest('base64') },
+      ]);
+      return uploadId;
+    }
+
+    it.each<DiskErrorCode>(['ENOSPC', 'EIO'])('%s while unpacking: the job fails to be retried, the zip stays received with no entry refused; the retry reads it all', async (code) => {
+      const uploadId = await zipUpload();
+      fs.mkdirSync(deps.workDir, { recursive: true });
+      const fault = await failDiskUnder(deps.workDir, code, 'write');
+      try {
+        await expect(ingestUpload(deps, uploadId)).rejects.toMatchObject({ code });
+      } finally {
+        fault.restore();
+      }
+      const after = await listUploadFiles(testDb.db, uploadId);
+      expect(after.map((r) => ({ name: r.fileName, state: r.state, reason: r.reason }))).toEqual([{ name: 'cd.zip', state: 'received', reason: null }]);
+      expect(filesUnder(deps.workDir)).toEqual([]);
+
+      await ingestUpload(deps, uploadId);
+      const done = await listUploadFiles(testDb.db, uploadId);
+      expect(done.map((r) => [r.fileName, r.kind, r.state === 'flagged' ? 'parsed' : r.state])).toEqual([
+        ['cd.zip', 'zip', 'parsed'],
+        ['DICOM/IM1', 'dicom', 'parsed'],
+        ['letter.pdf', 'pdf', 'parsed'],
+      ]);
+    });
+  });
+});
