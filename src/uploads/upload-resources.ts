@@ -8,7 +8,8 @@
  *
  * Derived, never stored: the resources are rebuilt at every assembly from the rows (the bytes'
  * SHA-256, the DICOM headers and PDF inspections stored when the upload was ingested), so a rebuild
- * replays them like the raw store. A PDF becomes a DocumentReference (`documentReferenceForUpload`);
+ * replays them like the raw store. A PDF becomes a DocumentReference (`documentReferenceForUpload`),
+ * one per distinct content (the same file uploaded twice is one document);
  * DICOM files are grouped into one ImagingStudy per StudyInstanceUID over all the case's uploads
  * (`buildImagingStudies`), with an `identity-mismatch` tag when the files' patient differs from the
  * case patient. Files still being ingested, or unreadable DICOM, add nothing.
@@ -60,11 +61,27 @@ export function storedHeader(row: UploadFileRow): DicomHeader | undefined {
     : undefined;
 }
 
-/** The resources the case's uploads give (pure; deterministic order). */
+/**
+ * The ingested PDFs, one per content: the same bytes uploaded again (twice by the family, or in a zip
+ * and on its own) are one document, the first upload's; the upload list still shows every file.
+ * Two records of one pulled source stay two facts (`dedupe/cluster.ts`), but two uploads of
+ * byte-identical files are one document sent twice.
+ */
+function distinctPdfs(rows: readonly UploadFileRow[]): UploadFileRow[] {
+  const seen = new Set<string>();
+  const out: UploadFileRow[] = [];
+  for (const r of rows) {
+    if (r.kind !== 'pdf' || !ingested(r) || r.blobSha256 === null || seen.has(r.blobSha256)) continue;
+    seen.add(r.blobSha256);
+    out.push(r);
+  }
+  return out;
+}
+
+/** The resources the case's uploads give (pure; deterministic order: the rows' order, upload time first). */
 export function uploadResources(caseId: string, intake: Intake, rows: readonly UploadFileRow[]): { documents: DocumentReference[]; studies: ImagingStudy[] } {
   const patientReference = `Patient/${UPLOAD_PATIENT_ID}`;
-  const documents = rows
-    .filter((r) => r.kind === 'pdf' && ingested(r))
+  const documents = distinctPdfs(rows)
     .map((r) =>
       documentReferenceForUpload({
         caseId,

@@ -99,4 +99,27 @@ describe('uploads as an assembly source', () => {
     expect(uploadSourceInput(CASE_ID, sampleIntake(), [unread]).raw).toEqual([]);
     expect(uploadSourceInput(CASE_ID, sampleIntake(), [row])).toEqual(uploadSourceInput(CASE_ID, sampleIntake(), [row]));
   });
+
+  it('gives one DocumentReference per distinct PDF: the same file uploaded again is the first upload\'s document', () => {
+    const pdf = (id: string, fileName: string, sha: string, at: string): UploadFileRow => ({
+      ...dicomRow(id, 'pydicom__MR_small_implicit.dcm'),
+      fileName,
+      kind: 'pdf',
+      blobSha256: sha.repeat(64),
+      sha1Base64: 'c2FtZS1maWxlLWhhc2g=',
+      state: 'parsed',
+      reason: null,
+      metadata: {},
+      createdAt: new Date(at),
+    });
+    const first = pdf('33333333-3333-4333-8333-333333333333', 'mri-report.pdf', 'b', '2026-11-02T10:00:00Z');
+    const again = pdf('44444444-4444-4444-8444-444444444444', 'mri-report (1).pdf', 'b', '2026-11-03T09:00:00Z');
+    const other = pdf('55555555-5555-4555-8555-555555555555', 'neurology-letter.pdf', 'c', '2026-11-03T09:00:00Z');
+    const docs = uploadSourceInput(CASE_ID, sampleIntake(), [first, again, other]).raw.filter((r) => r.resourceType === 'DocumentReference');
+    expect(docs.map((d) => JSON.stringify(d.resource))).toEqual([
+      expect.stringContaining(first.id),
+      expect.stringContaining(other.id),
+    ]);
+    expect(JSON.stringify(docs)).not.toContain(again.id);
+  });
 });
