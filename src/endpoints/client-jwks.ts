@@ -6,7 +6,8 @@
  *
  * Only public members leave the service: the public key is derived from the sealed private key by
  * node's crypto (`createPublicKey`), never by copying fields, so a private member cannot slip through.
- * Several endpoints registered with the same key give one entry (same `kid`, same key).
+ * Several endpoints registered with the same key give one entry (same `kid`, same key). During a key
+ * rotation an endpoint publishes two: the signing key and the next one.
  * @see https://hl7.org/fhir/smart-app-launch/backend-services.html#registering-a-smart-backend-service-communicating-public-keys
  * @see https://www.rfc-editor.org/rfc/rfc7517#section-5
  * @packageDocumentation
@@ -45,24 +46,28 @@ export function publishedJwkOf(privateJwk: JWK): PublicJwk {
   };
 }
 
-/** The private JWK sealed for a SMART Backend Services endpoint, if it has one. */
-function sealedPrivateJwk(row: EndpointRow, secrets: SecretBox): JWK | undefined {
-  if (row.authType !== 'smart-backend' || !row.sealedSecret) return undefined;
-  return (JSON.parse(secrets.open(row.sealedSecret, row.id)) as { privateKeyJwk?: JWK }).privateKeyJwk;
+/**
+ * The private JWKs sealed for a SMART Backend Services endpoint: its signing key, then the next key
+ * of a rotation under way (published before it signs, so the EHR can learn it from our JWKS).
+ */
+function sealedPrivateJwks(row: EndpointRow, secrets: SecretBox): JWK[] {
+  if (row.authType !== 'smart-backend' || !row.sealedSecret) return [];
+  const sealed = JSON.parse(secrets.open(row.sealedSecret, row.id)) as { privateKeyJwk?: JWK; nextPrivateKeyJwk?: JWK };
+  return [sealed.privateKeyJwk, sealed.nextPrivateKeyJwk].filter((k): k is JWK => k !== undefined);
 }
 
-/** The key set of the given endpoints: one entry per distinct key, in registration order. */
+/** The key set of the given endpoints: one entry per distinct key, in registration order (signing key, then next). */
 export function jwksOf(rows: readonly EndpointRow[], secrets: SecretBox): { keys: PublicJwk[] } {
   const keys: PublicJwk[] = [];
   const seen = new Set<string>();
   for (const row of rows) {
-    const jwk = sealedPrivateJwk(row, secrets);
-    if (!jwk) continue;
-    const key = publishedJwkOf(jwk);
-    const identity = JSON.stringify(key);
-    if (seen.has(identity)) continue;
-    seen.add(identity);
-    keys.push(key);
+    for (const jwk of sealedPrivateJwks(row, secrets)) {
+      const key = publishedJwkOf(jwk);
+      const identity = JSON.stringify(key);
+      if (seen.has(identity)) continue;
+      seen.add(identity);
+      keys.push(key);
+    }
   }
   return { keys };
 }

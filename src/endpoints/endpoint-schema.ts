@@ -38,12 +38,22 @@ export const EndpointAuthInput = z.discriminatedUnion(
   [
     z.object({ type: z.literal('none') }),
     z.object({ type: z.literal('bearer'), token: z.string().min(1, { error: 'token must not be empty' }).max(8192) }),
-    z.object({
-      type: z.literal('smart-backend'),
-      clientId: z.string().trim().min(1, { error: 'clientId is required' }).max(255),
-      privateKeyJwk: PrivateKeyJwk,
-      scope: z.string().trim().min(1).max(1000).optional(),
-    }),
+    z
+      .object({
+        type: z.literal('smart-backend'),
+        clientId: z.string().trim().min(1, { error: 'clientId is required' }).max(255),
+        privateKeyJwk: PrivateKeyJwk,
+        /**
+         * Key rotation: a key published in our JWKS beside the signing one, not used to sign until
+         * promoted (`POST /api/endpoints/:id/keys/promote`), so the EHR can learn it first.
+         */
+        nextPrivateKeyJwk: PrivateKeyJwk.optional(),
+        scope: z.string().trim().min(1).max(1000).optional(),
+      })
+      .refine((a) => a.nextPrivateKeyJwk === undefined || a.nextPrivateKeyJwk.kid !== a.privateKeyJwk.kid, {
+        error: 'nextPrivateKeyJwk.kid must differ from privateKeyJwk.kid: the EHR tells the two keys apart by kid',
+        path: ['nextPrivateKeyJwk', 'kid'],
+      }),
   ],
   { error: 'auth.type must be none, bearer or smart-backend' },
 );

@@ -3,7 +3,7 @@ import type { JWK } from 'jose';
 import type { Database } from '../db/database';
 import { assertAllowedEndpointUrl, UrlRefusedError } from '../fhir';
 import type { EndpointAuth, EndpointConnection } from '../fhir/endpoint';
-import { HttpProblem, notFound } from '../http/problem';
+import { conflict, HttpProblem, notFound } from '../http/problem';
 import { errorFields, logger } from '../log';
 import type { SecretBox } from '../security/secret-box';
 import { summarizeCapabilities, type EndpointCapabilities } from './capabilities';
@@ -31,7 +31,8 @@ export interface EndpointView {
   readonly id: string;
   readonly name: string;
   readonly baseUrl: string;
-  readonly auth: { type: EndpointRow['authType']; clientId?: string; scope?: string; keyId?: string; secretStored: boolean };
+  /** `keyId`: the signing key's kid; `nextKeyId`: a key published beside it, not signing until promoted (rotation). */
+  readonly auth: { type: EndpointRow['authType']; clientId?: string; scope?: string; keyId?: string; nextKeyId?: string; secretStored: boolean };
   readonly maxRequestsPerSecond: number;
   readonly maxConcurrency: number;
   readonly allowInsecureHttp: boolean;
@@ -48,12 +49,17 @@ export interface EndpointView {
 interface SealedSecret {
   token?: string;
   privateKeyJwk?: JWK;
+  /** Published in our JWKS, not used to sign until promoted (key rotation). */
+  nextPrivateKeyJwk?: JWK;
 }
 
 function view(row: EndpointRow, secrets: SecretBox): EndpointView {
   let keyId: string | undefined;
+  let nextKeyId: string | undefined;
   if (row.authType === 'smart-backend' && row.sealedSecret) {
-    keyId = (JSON.parse(secrets.open(row.sealedSecret, row.id)) as SealedSecret).privateKeyJwk?.kid;
+    const sealed = JSON.parse(secrets.open(row.sealedSecret, row.id)) as SealedSecret;
+    keyId = sealed.privateKeyJwk?.kid;
+    nextKeyId = sealed.nextPrivateKeyJwk?.kid;
   }
   return {
     id: row.id,
@@ -64,6 +70,7 @@ function view(row: EndpointRow, secrets: SecretBox): EndpointView {
       ...(row.clientId ? { clientId: row.clientId } : {}),
       ...(row.scope ? { scope: row.scope } : {}),
       ...(keyId ? { keyId } : {}),
+      ...(nextKeyId ? { nextKeyId } : {}),
       secretStored: row.sealedSecret !== null,
     },
     maxRequestsPerSecond: row.maxRequestsPerSecond,
@@ -90,7 +97,10 @@ function sealAuth(auth: EndpointAuthInput, id: string, secrets: SecretBox): Pick
         authType: 'smart-backend',
         clientId: auth.clientId,
         scope: auth.scope ?? null,
-        sealedSecret: secrets.seal(JSON.stringify({ privateKeyJwk: auth.privateKeyJwk }), id),
+        sealedSecret: secrets.seal(
+          JSON.stringify({ privateKeyJwk: auth.privateKeyJwk, ...(auth.nextPrivateKeyJwk ? { nextPrivateKeyJwk: auth.nextPrivateKeyJwk } : {}) } satisfies SealedSecret),
+          id,
+        ),
       };
   }
 }
@@ -207,6 +217,45 @@ export async function changeEndpoint(deps: EndpointServiceDeps, id: string, body
   }).catch(inboundSubjectTaken);
   if (body.baseUrl !== undefined || body.auth !== undefined) return refreshCapabilities(deps, id);
   return view(await requireEndpoint(deps.db, id), deps.secrets);
+}
+
+/**
+ * Key rotation, second step: the next key (published in our JWKS since it was registered, so the
+ * EHR can know it) becomes the signing key, and the key it replaces is no longer published. The
+ * clients are rebuilt with it (the registration's `updated_at` changes) and the CapabilityStatement
+ * is read again, which also fetches a token: `capabilitiesError` says at once if the EHR does not
+ * accept the new key (then register the old one again with PATCH, the key material never left us).
+ * @throws HttpProblem 409 when the endpoint has no next key
+ * @see https://hl7.org/fhir/smart-app-launch/backend-services.html#registering-a-smart-backend-service-communicating-public-keys
+ */
+export async function promoteNextKey(deps: EndpointServiceDeps, id: string): Promise<EndpointView> {
+  const row = await requireEndpoint(deps.db, id);
+  const sealed = row.authType === 'smart-backend' && row.sealedSecret ? (JSON.parse(deps.secrets.open(row.sealedSecret, row.id)) as SealedSecret) : {};
+  const next = sealed.nextPrivateKeyJwk;
+  if (!next) {
+    throw conflict(
+      row.authType === 'smart-backend'
+        ? 'This endpoint has no next key to promote: register one first (PATCH auth with nextPrivateKeyJwk), let the EHR learn it from our JWKS, then promote it.'
+        : `This endpoint does not use SMART Backend Services (auth ${row.authType}): it has no keys.`,
+      { field: 'auth.nextPrivateKeyJwk' },
+    );
+  }
+  await updateEndpoint(deps.db, {
+    id,
+    name: row.name,
+    baseUrl: row.baseUrl,
+    authType: row.authType,
+    clientId: row.clientId,
+    scope: row.scope,
+    sealedSecret: deps.secrets.seal(JSON.stringify({ privateKeyJwk: next } satisfies SealedSecret), id),
+    maxRequestsPerSecond: row.maxRequestsPerSecond,
+    maxConcurrency: row.maxConcurrency,
+    allowInsecureHttp: row.allowInsecureHttp,
+    rebaseNextLinks: row.rebaseNextLinks,
+    inboundSubject: row.inboundSubject,
+  });
+  logger.info('endpoint signing key promoted', { endpointId: id });
+  return refreshCapabilities(deps, id);
 }
 
 export async function getEndpoint(deps: EndpointServiceDeps, id: string): Promise<EndpointView> {

@@ -207,6 +207,43 @@ describe('our JWKS, for the EHRs we call with SMART Backend Services', () => {
     expect((await svc.request('GET', `/api/endpoints/${endpoint.id}/jwks`, { token: await svc.token('case_manager') })).status).toBe(403);
   });
 
+  it('rotates the signing key: the next key is published first, signs only once promoted, and the old one then leaves the set', async () => {
+    const current = await makeSmartClient('rotating-client', 'ES384');
+    const next = await makeSmartClient('rotating-client-next', 'ES384');
+    const auth = { type: 'smart-backend', clientId: current.clientId, privateKeyJwk: current.privateKeyJwk };
+    type Rotating = EndpointView & { auth: { nextKeyId?: string } };
+    ehr.registerClient({ clientId: current.clientId, jwks: current.publicJwks });
+    const endpoint = (await (await register({ name: 'Rotating', baseUrl: ehr.baseUrl, auth, allowInsecureHttp: true })).json()) as Rotating;
+    expect(endpoint.capabilitiesError).toBeNull();
+    const kids = async (id: string): Promise<string[]> => ((await (await svc.request('GET', `/api/endpoints/${id}/jwks`, { token: admin })).json()) as Jwks).keys.map((k) => String(k.kid));
+    // Nothing to promote yet.
+    const early = await svc.request('POST', `/api/endpoints/${endpoint.id}/keys/promote`, { token: admin });
+    expect(early.status).toBe(409);
+    expect(((await early.json()) as { field: string }).field).toBe('auth.nextPrivateKeyJwk');
+
+    // Step 1: the next key is registered beside the signing one; both are published, never their private members.
+    const sameKid = await svc.request('PATCH', `/api/endpoints/${endpoint.id}`, { token: admin, body: { auth: { ...auth, nextPrivateKeyJwk: current.privateKeyJwk } } });
+    expect(sameKid.status).toBe(400);
+    expect(((await sameKid.json()) as { errors: { field: string }[] }).errors.map((e) => e.field)).toEqual(['auth.nextPrivateKeyJwk.kid']);
+    const staged = (await (await svc.request('PATCH', `/api/endpoints/${endpoint.id}`, { token: admin, body: { auth: { ...auth, nextPrivateKeyJwk: next.privateKeyJwk } } })).json()) as Rotating;
+    expect(staged.auth).toMatchObject({ keyId: current.privateKeyJwk.kid, nextKeyId: next.privateKeyJwk.kid });
+    expect(await kids(endpoint.id)).toEqual([current.privateKeyJwk.kid, next.privateKeyJwk.kid]);
+    const served = (await (await fetch(`${svc.url}/.well-known/jwks.json`)).json()) as Jwks;
+    expect(served.keys.map((k) => k.kid)).toEqual(expect.arrayContaining([current.privateKeyJwk.kid, next.privateKeyJwk.kid]));
+    for (const key of served.keys) for (const member of PRIVATE_MEMBERS) expect(key).not.toHaveProperty(member);
+
+    // Which key signs, seen by an EHR that knows only the next key (a fresh endpoint: no token cached yet).
+    ehr.registerClient({ clientId: current.clientId, jwks: next.publicJwks });
+    const fresh = (await (await register({ name: 'Rotating 2', baseUrl: ehr.baseUrl, auth: { ...auth, nextPrivateKeyJwk: next.privateKeyJwk }, allowInsecureHttp: true })).json()) as Rotating;
+    expect(fresh.capabilitiesError).toMatch(/invalid_client/); // the next key does not sign before it is promoted
+    // Step 2: promote. The promoted key signs (a new token is asked for with it), and the old key leaves the set.
+    const promoted = (await (await svc.request('POST', `/api/endpoints/${fresh.id}/keys/promote`, { token: admin })).json()) as Rotating;
+    expect(promoted.auth.keyId).toBe(next.privateKeyJwk.kid);
+    expect(promoted.auth.nextKeyId).toBeUndefined();
+    expect(promoted.capabilitiesError).toBeNull();
+    expect(await kids(fresh.id)).toEqual([next.privateKeyJwk.kid]);
+  });
+
   it('lists a key shared by two endpoints once, and none for an endpoint without one', async () => {
     const client = await makeSmartClient('shared-key-client', 'ES384');
     const ids: string[] = [];

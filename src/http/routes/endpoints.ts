@@ -4,6 +4,7 @@ import {
   getEndpoint,
   getEndpointCircuit,
   getEndpoints,
+  promoteNextKey,
   refreshCapabilities,
   registerEndpoint,
   removeEndpoint,
@@ -119,6 +120,21 @@ export function endpointRoutes(deps: EndpointRouteDeps): AnyRoute[] {
       params: EndpointIdParams,
       responses: { 200: { description: 'The endpoint with fresh capabilities' } },
       handler: async ({ params }) => ({ status: 200, body: await refreshCapabilities(deps, params.id) }),
+    }),
+    defineRoute<undefined, NoQuery, EndpointIdParams>({
+      method: 'post',
+      path: '/api/endpoints/:id/keys/promote',
+      tag: 'endpoints',
+      summary:
+        'SMART key rotation, second step: the next key (auth.nextPrivateKeyJwk, published in our JWKS beside the signing key) now signs, and the old key is no longer published; capabilities are read again with it',
+      roles: ['admin'],
+      params: EndpointIdParams,
+      responses: {
+        200: { description: 'The endpoint, signing with the promoted key (capabilitiesError says if the EHR refuses it)' },
+        404: { description: 'No such endpoint' },
+        409: { description: 'The endpoint has no next key (or does not use SMART Backend Services)' },
+      },
+      handler: async ({ params }) => ({ status: 200, body: await promoteNextKey(deps, params.id) }),
     }),
     defineRoute<undefined, NoQuery, EndpointIdParams>({
       method: 'get',
