@@ -1,5 +1,6 @@
 import type { Bundle } from 'fhir/r4';
 import type { Database, Queryable } from '../db/database';
+import { CASE_ROW_LOCK } from '../db/case-repository';
 import { refuseIfReadLater, refuseIfRulesChanged, type InheritedRules } from './assembly-order';
 import { bundleJsonParts } from './bundle-json';
 
@@ -88,7 +89,7 @@ const INSERT_PART_UTF8 = "INSERT INTO case_bundle_parts (case_id, version, n, pa
 export async function insertBundleVersion(db: Database, v: NewBundleVersion, alsoInTransaction?: (tx: Queryable, version: number) => Promise<void>): Promise<number> {
   return db.transaction(async (tx) => {
     // Serialise versions per case (two assemblies at once get consecutive versions).
-    await tx.query('SELECT id FROM cases WHERE id = $1 FOR UPDATE', [v.caseId]);
+    await tx.query(`SELECT id FROM cases WHERE id = $1 ${CASE_ROW_LOCK}`, [v.caseId]);
     if (v.readSeq !== undefined) await refuseIfReadLater(tx, v.caseId, v.readSeq);
     if (v.inheritedRules !== undefined) await refuseIfRulesChanged(tx, v.caseId, v.inheritedRules);
     const version = await insertVersionRow(tx, v);

@@ -102,9 +102,20 @@ export async function insertCase(
   );
 }
 
+/**
+ * The lock a transaction takes on a case row to serialise its changes of the case (transitions,
+ * pulls started, bundle versions, uploads). `FOR NO KEY UPDATE`, not `FOR UPDATE`: it conflicts with
+ * every other writer of the row all the same, but not with the `FOR KEY SHARE` lock PostgreSQL takes
+ * on the case for each row inserted that references it (a pull page's `raw_resources`, a timeline
+ * event). Under `FOR UPDATE`, cancelling a case (case row, then its pulls' tasks) deadlocked with a
+ * pull committing a page (its task, then a `raw_resources` row referencing the case).
+ * @see https://www.postgresql.org/docs/current/explicit-locking.html#LOCKING-ROWS
+ */
+export const CASE_ROW_LOCK = 'FOR NO KEY UPDATE';
+
 export async function findCase(db: Queryable, id: string, forUpdate = false): Promise<CaseRecord | undefined> {
   const { rows } = await db.query<CaseRow>(
-    `SELECT ${CASE_COLUMNS} FROM cases WHERE id = $1${forUpdate ? ' FOR UPDATE' : ''}`,
+    `SELECT ${CASE_COLUMNS} FROM cases WHERE id = $1${forUpdate ? ` ${CASE_ROW_LOCK}` : ''}`,
     [id],
   );
   return rows[0] ? toCase(rows[0]) : undefined;

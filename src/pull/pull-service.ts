@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { changeCaseStatus, type CaseServiceDeps } from '../cases/case-service';
 import type { CaseStatus } from '../cases/lifecycle';
-import { findCase, insertCaseEvent } from '../db/case-repository';
+import { CASE_ROW_LOCK, findCase, insertCaseEvent } from '../db/case-repository';
 import type { Database } from '../db/database';
 import type { EndpointCapabilities } from '../endpoints/capabilities';
 import { findEndpoint } from '../endpoints/endpoint-repository';
@@ -90,7 +90,7 @@ export async function startPull(
   const since = input.since ? new Date(input.since) : null;
   const underWay = await deps.db.transaction(async (tx) => {
     // Two requests at once start one pull: the second finds the first under way.
-    await tx.query('SELECT id FROM cases WHERE id = $1 FOR UPDATE', [caseId]);
+    await tx.query(`SELECT id FROM cases WHERE id = $1 ${CASE_ROW_LOCK}`, [caseId]);
     const same = await pullUnderWay(tx, caseId, { since, types: input.types ?? null }, ready.map((s) => ({ sourceId: s.id, remotePatientId: s.remotePatientId ?? '' })));
     if (same) return same;
     await insertPull(tx, { id: pullId, caseId, since, types: input.types ?? null, requestedBy: actor.sub });

@@ -17,7 +17,7 @@ export interface PullTarget {
 
 /**
  * The id, state and task count of a queued or running pull of the case asking the same as this
- * request, if any. Call inside the transaction that holds the case row (`SELECT … FOR UPDATE`).
+ * request, if any. Call inside the transaction that holds the case row lock (`CASE_ROW_LOCK`).
  */
 export async function pullUnderWay(
   tx: Queryable,

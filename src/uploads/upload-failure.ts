@@ -5,7 +5,7 @@
  * told (`assembly.failed`, naming the upload), and the upload's state says `failed`. The files stay
  * stored; a later run (a worker start re-queues files still `received`) or a rebuild takes them in.
  */
-import { hasCaseEvent, insertCaseEvent } from '../db/case-repository';
+import { CASE_ROW_LOCK, hasCaseEvent, insertCaseEvent } from '../db/case-repository';
 import type { Database, Queryable } from '../db/database';
 import { recordEvent } from '../notify/events';
 
@@ -16,7 +16,7 @@ export const UPLOAD_NOT_INGESTED = 'upload_not_ingested';
 export async function recordUploadNotIngested(db: Database, caseId: string, uploadId: string, reason: string): Promise<void> {
   await db.transaction(async (tx) => {
     // The case row lock orders two workers recording the same upload (only one writes).
-    await tx.query('SELECT 1 FROM cases WHERE id = $1 FOR UPDATE', [caseId]);
+    await tx.query(`SELECT 1 FROM cases WHERE id = $1 ${CASE_ROW_LOCK}`, [caseId]);
     if (await hasCaseEvent(tx, caseId, UPLOAD_NOT_INGESTED, 'uploadId', uploadId)) return;
     await insertCaseEvent(tx, { caseId, type: UPLOAD_NOT_INGESTED, actorSub: 'system:ingest', reason, data: { uploadId } });
     await recordEvent(tx, 'assembly.failed', caseId, { caseId, uploadId, reason });

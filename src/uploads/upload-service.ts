@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { Request } from 'express';
 import { recordBlob, type BlobStore } from '../blobs/blob-store';
 import type { UploadConfig } from '../config';
-import { findCase, insertCaseEvent } from '../db/case-repository';
+import { CASE_ROW_LOCK, findCase, insertCaseEvent } from '../db/case-repository';
 import type { Database } from '../db/database';
 import type { Principal } from '../http/auth';
 import { keyReused } from '../http/idempotency-key';
@@ -124,7 +124,7 @@ export async function receiveUpload(
   const at = new Date();
   const stored = await deps.db.transaction(async (tx) => {
     // Serialise uploads of one case, then check the case limit again (another upload may have landed).
-    await tx.query('SELECT id FROM cases WHERE id = $1 FOR UPDATE', [caseId]);
+    await tx.query(`SELECT id FROM cases WHERE id = $1 ${CASE_ROW_LOCK}`, [caseId]);
     // A resend with the same key that arrived while this one streamed landed first: keep that one
     // (when it sent the same files).
     const landed = keyed === undefined ? [] : await listUploadFiles(tx, keyed);
