@@ -5,6 +5,12 @@ export interface WebhookRow {
   readonly id: string;
   readonly url: string;
   readonly sealedSecret: string;
+  /**
+   * The secret a rotation replaced (sealed like `sealedSecret`), still signing beside it until
+   * `previousSecretUntil`; both null when there is none.
+   */
+  readonly previousSealedSecret: string | null;
+  readonly previousSecretUntil: Date | null;
   readonly events: string[];
   readonly allowInsecureHttp: boolean;
   readonly state: 'active' | 'disabled';
@@ -18,6 +24,8 @@ interface Db {
   id: string;
   url: string;
   sealed_secret: string;
+  previous_sealed_secret: string | null;
+  previous_secret_until: Date | null;
   events: string[];
   allow_insecure_http: boolean;
   state: 'active' | 'disabled';
@@ -31,6 +39,8 @@ const toRow = (r: Db): WebhookRow => ({
   id: r.id,
   url: r.url,
   sealedSecret: r.sealed_secret,
+  previousSealedSecret: r.previous_sealed_secret,
+  previousSecretUntil: r.previous_secret_until,
   events: r.events,
   allowInsecureHttp: r.allow_insecure_http,
   state: r.state,
@@ -39,6 +49,15 @@ const toRow = (r: Db): WebhookRow => ({
   disabledAt: r.disabled_at,
   createdAt: r.created_at,
 });
+
+/**
+ * Whether the secret a rotation replaced still signs at `now`.
+ * @param w - The subscriber as stored.
+ * @param now - The time of the send (or of the view).
+ */
+export function previousSecretActive(w: Pick<WebhookRow, 'previousSealedSecret' | 'previousSecretUntil'>, now: Date): boolean {
+  return w.previousSealedSecret !== null && w.previousSecretUntil !== null && w.previousSecretUntil.getTime() > now.getTime();
+}
 
 /** Stores a subscriber (active). */
 export async function insertWebhook(
@@ -73,6 +92,29 @@ export async function enableWebhook(db: Queryable, id: string): Promise<boolean>
   const result = await db.query(
     `UPDATE webhooks SET state = 'active', consecutive_failures = 0, disabled_at = NULL, updated_at = now() WHERE id = $1`,
     [id],
+  );
+  return result.rowCount === 1;
+}
+
+/**
+ * Rotates a subscriber's secret in one statement: `sealedSecret` signs from now on and the secret it
+ * replaces becomes the previous one, signing beside it until `previousUntil` (a previous one from an
+ * earlier rotation is dropped: never more than two). With `previousUntil` null the replaced secret
+ * stops at once. False when there is no such subscriber.
+ * @param db - Where the subscriber is stored.
+ * @param id - The subscriber.
+ * @param sealedSecret - The new secret, sealed with the subscriber id as associated data.
+ * @param previousUntil - End of the overlap, or null for none.
+ */
+export async function rotateWebhookSecret(db: Queryable, id: string, sealedSecret: string, previousUntil: Date | null): Promise<boolean> {
+  const result = await db.query(
+    `UPDATE webhooks SET
+       previous_sealed_secret = CASE WHEN $3::timestamptz IS NULL THEN NULL ELSE sealed_secret END,
+       previous_secret_until = $3::timestamptz,
+       sealed_secret = $2,
+       updated_at = now()
+     WHERE id = $1`,
+    [id, sealedSecret, previousUntil],
   );
   return result.rowCount === 1;
 }

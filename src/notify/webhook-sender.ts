@@ -1,10 +1,11 @@
 /**
  * Sends one event to one webhook subscriber: JSON body, HMAC-SHA256 signature over timestamp and
- * body, no redirects followed, the same SSRF policy as FHIR endpoints (https only and public
- * addresses only, unless the subscriber was registered with `allowInsecureHttp`, which permits
- * `http:` and loopback for local development). A non-2xx answer or a network error is retried by
- * the queue with backoff; the last failure counts against the subscriber, which is disabled after
- * `disableAfter` failed events in a row and reported to case managers.
+ * body (two while a rotated secret overlaps the one it replaced: the new one first), no redirects
+ * followed, the same SSRF policy as FHIR endpoints (https only and public addresses only, unless
+ * the subscriber was registered with `allowInsecureHttp`, which permits `http:` and loopback for
+ * local development). A non-2xx answer or a network error is retried by the queue with backoff; the
+ * last failure counts against the subscriber, which is disabled after `disableAfter` failed events
+ * in a row and reported to case managers.
  * @packageDocumentation
  */
 import type { AddressPolicy } from '../fhir';
@@ -20,11 +21,13 @@ import { insertNotification } from './notification-repository';
 import {
   findWebhook,
   findWebhookDelivery,
+  previousSecretActive,
+  type WebhookRow,
   webhookDelivered,
   webhookDeliveryAttempt,
   webhookEventFailed,
 } from './webhook-repository';
-import { DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, signWebhook, TIMESTAMP_HEADER } from './webhook-signature';
+import { DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, signatureHeader, TIMESTAMP_HEADER } from './webhook-signature';
 
 /** What sending a webhook needs. */
 export interface WebhookSenderDeps {
@@ -62,6 +65,22 @@ function openSecret(secrets: SecretBox, hook: { sealedSecret: string; id: string
     return secrets.open(hook.sealedSecret, hook.id);
   } catch {
     throw new WebhookSecretError();
+  }
+}
+
+/**
+ * The secret a rotation replaced, while its overlap lasts at `now`; undefined otherwise. One that
+ * cannot be opened is left out (the current secret still signs): no delivery was signed with it
+ * since it became unreadable, so no subscriber can be relying on it, and a rotation is how an
+ * unreadable secret gets replaced.
+ */
+function openPreviousSecret(secrets: SecretBox, hook: WebhookRow, now: Date): string | undefined {
+  if (!previousSecretActive(hook, now) || hook.previousSealedSecret === null) return undefined;
+  try {
+    return secrets.open(hook.previousSealedSecret, hook.id);
+  } catch {
+    logger.warn('webhook previous secret cannot be decrypted; signing with the current one only', { event: 'webhook.previous_secret_unreadable' });
+    return undefined;
   }
 }
 
@@ -119,10 +138,12 @@ export async function sendWebhook(deps: WebhookSenderDeps, transports: WebhookTr
   const event = rows[0];
   if (!event) return 'missing';
   const body = webhookBody({ id: Number(event.id), type: event.type, createdAt: event.created_at, caseId: event.case_id, data: event.data });
-  const timestamp = Math.floor(Date.now() / 1000);
+  const now = new Date();
+  const timestamp = Math.floor(now.getTime() / 1000);
   let status: number | null = null;
   try {
     const secret = openSecret(deps.secrets, hook);
+    const previous = openPreviousSecret(deps.secrets, hook, now);
     const url = await assertAllowedEndpointUrl(hook.url, { allowInsecureHttp: hook.allowInsecureHttp, addressPolicy: deps.addressPolicy });
     // Only the status counts: the subscriber's reply body (an HTML page, any encoding) is not read.
     const res = await transports.get(hook.allowInsecureHttp).stream(
@@ -132,7 +153,7 @@ export async function sendWebhook(deps: WebhookSenderDeps, transports: WebhookTr
         headers: {
           'content-type': 'application/json',
           'user-agent': 'second-opinion-bridge-webhooks',
-          [SIGNATURE_HEADER]: signWebhook(secret, timestamp, body),
+          [SIGNATURE_HEADER]: signatureHeader(previous === undefined ? [secret] : [secret, previous], timestamp, body),
           [TIMESTAMP_HEADER]: String(timestamp),
           [EVENT_HEADER]: event.type,
           [DELIVERY_HEADER]: delivery.id,

@@ -1,7 +1,8 @@
 /**
  * Webhook subscribers (an admin registers them): URL, secret (write-only, sealed at rest), the
  * event types wanted. The URL is checked against the outbound SSRF policy at registration and again
- * at every send (DNS may change).
+ * at every send (DNS may change). A secret is rotated without a gap: the one it replaces keeps
+ * signing beside it for an overlap, so the subscriber can switch whenever it likes in that time.
  * @packageDocumentation
  */
 import { randomUUID } from 'node:crypto';
@@ -12,7 +13,7 @@ import type { Principal } from '../http/auth';
 import { logger } from '../log';
 import type { SecretBox } from '../security/secret-box';
 import type { EventType } from './events';
-import { deleteWebhook, enableWebhook, findWebhook, insertWebhook, listWebhooks, type WebhookRow } from './webhook-repository';
+import { deleteWebhook, enableWebhook, findWebhook, insertWebhook, listWebhooks, previousSecretActive, rotateWebhookSecret, type WebhookRow } from './webhook-repository';
 
 /** What the webhook routes need (an address policy override for tests). */
 export interface WebhookServiceDeps {
@@ -21,8 +22,16 @@ export interface WebhookServiceDeps {
   readonly webhookAddressPolicy?: AddressPolicy;
 }
 
-/** A subscriber as the API shows it (never the secret). */
-export function webhookView(w: WebhookRow) {
+/** Seconds a rotated-out secret keeps signing when the rotation does not say (a day). */
+export const DEFAULT_SECRET_OVERLAP_SECONDS = 86_400;
+/** The longest overlap a rotation may ask for (a week). */
+export const MAX_SECRET_OVERLAP_SECONDS = 604_800;
+
+/**
+ * A subscriber as the API shows it (never a secret, current or previous): `previousSecretUntil` is
+ * when the secret replaced by the last rotation stops signing, null when none signs any more.
+ */
+export function webhookView(w: WebhookRow, now: Date = new Date()) {
   return {
     id: w.id,
     url: w.url,
@@ -32,6 +41,7 @@ export function webhookView(w: WebhookRow) {
     consecutiveFailures: w.consecutiveFailures,
     lastError: w.lastError,
     disabledAt: w.disabledAt?.toISOString() ?? null,
+    previousSecretUntil: previousSecretActive(w, now) ? (w.previousSecretUntil?.toISOString() ?? null) : null,
     createdAt: w.createdAt.toISOString(),
   };
 }
@@ -64,7 +74,7 @@ export async function registerWebhook(
 
 /** Every subscriber. */
 export async function getWebhooks(deps: Pick<WebhookServiceDeps, 'db'>) {
-  return (await listWebhooks(deps.db)).map(webhookView);
+  return (await listWebhooks(deps.db)).map((w) => webhookView(w));
 }
 
 /** Removes a subscriber (404 when unknown). */
@@ -75,5 +85,32 @@ export async function removeWebhook(deps: Pick<WebhookServiceDeps, 'db'>, id: st
 /** Re-enables a disabled subscriber (after its owner fixed it). */
 export async function reenableWebhook(deps: Pick<WebhookServiceDeps, 'db'>, id: string) {
   if (!(await enableWebhook(deps.db, id))) throw notFound(`Webhook ${id}`);
+  return webhookView((await findWebhook(deps.db, id)) as WebhookRow);
+}
+
+/**
+ * Rotates a subscriber's signing secret (404 when unknown): `secret` signs every event sent from now
+ * on; the secret it replaces also signs for `overlapSeconds` (the header then lists both, the new
+ * one first), none when 0. Rotating again within an overlap drops the older secret at once. Sealed
+ * like the registered secret (AAD = webhook id); logged with the webhook id, never a secret.
+ * @param deps - Database and secret box.
+ * @param id - The subscriber.
+ * @param body - The new secret (validated by the route: at least 32 characters) and the overlap.
+ * @param actor - The admin rotating it (logged).
+ */
+export async function rotateSecret(
+  deps: Pick<WebhookServiceDeps, 'db' | 'secrets'>,
+  id: string,
+  body: { secret: string; overlapSeconds?: number },
+  actor: Principal,
+) {
+  const overlapSeconds = body.overlapSeconds ?? DEFAULT_SECRET_OVERLAP_SECONDS;
+  if (!Number.isInteger(overlapSeconds) || overlapSeconds < 0 || overlapSeconds > MAX_SECRET_OVERLAP_SECONDS) {
+    const detail = `overlapSeconds must be a whole number of seconds from 0 to ${MAX_SECRET_OVERLAP_SECONDS}`;
+    throw new HttpProblem(400, 'Invalid request', detail, [{ field: 'overlapSeconds', pointer: '#/overlapSeconds', detail }]);
+  }
+  const previousUntil = overlapSeconds > 0 ? new Date(Date.now() + overlapSeconds * 1000) : null;
+  if (!(await rotateWebhookSecret(deps.db, id, deps.secrets.seal(body.secret, id), previousUntil))) throw notFound(`Webhook ${id}`);
+  logger.info('webhook secret rotated', { event: 'webhook.secret_rotated', webhookId: id, sub: actor.sub });
   return webhookView((await findWebhook(deps.db, id)) as WebhookRow);
 }

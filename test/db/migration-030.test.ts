@@ -42,7 +42,7 @@ describe.each<Backend>(['postgres', 'pglite'])('migration 030 (%s)', (backend) =
       // Back to collecting records before (records complete again on the 2nd), cancelled on the 4th.
       const cancelled = await caseWith(db, 'cancelled', [['collecting_records', 'records_complete', day(1)], ['records_complete', 'collecting_records', day(1)], toRecords, ['records_complete', 'cancelled', day(4)]], day(4));
 
-      expect(await migrate(db)).toEqual([30]);
+      expect(await migrate(db, MIGRATIONS.filter((m) => m.version <= 30))).toEqual([30]);
       expect(await row(db, closed)).toEqual({ stopped: day(5), target: null, limit: null });
       expect(await row(db, correcting)).toEqual({ stopped: day(5), target: null, limit: null });
       expect(await row(db, running)).toEqual({ stopped: null, target: day(9), limit: day(9) });

@@ -1,9 +1,8 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { verifyWebhook } from '../../src/notify/webhook-signature';
 import { validationIssues } from '../support/fhir-validation';
 import { openCaseIn } from '../support/opinion-case';
 import { eventually, startTestService, type TestService } from '../support/service';
+import { startWebhookReceiver, subscribe as subscribeAt, transferRequest as transferRequestOn, type WebhookReceiver } from './webhook-support';
 
 /**
  * Webhook subscribers get JSON events signed with HMAC-SHA256 over timestamp and body; a subscriber
@@ -12,31 +11,26 @@ import { eventually, startTestService, type TestService } from '../support/servi
  * case-manager notification).
  */
 let svc: TestService;
-let receiver: http.Server;
+let receiver: WebhookReceiver;
 let receiverUrl: string;
+let received: WebhookReceiver['received'];
 let admin: string;
 let cm: string;
-const received: { path: string; headers: http.IncomingHttpHeaders; body: string }[] = [];
 const SECRET = 'whsec-0123456789abcdef0123456789abcdef';
 
 beforeAll(async () => {
-  receiver = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      received.push({ path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
-      if (req.url === '/chatty') {
-        // A framework's default page: 200, a large body in an encoding the sender does not decode.
-        res.writeHead(200, { 'content-type': 'text/html', 'content-encoding': 'zstd' });
-        res.end(Buffer.alloc(200 * 1024, 0x41));
-        return;
-      }
-      res.statusCode = req.url === '/broken' ? 500 : 204;
-      res.end();
-    });
+  receiver = await startWebhookReceiver((req, res) => {
+    if (req.url === '/chatty') {
+      // A framework's default page: 200, a large body in an encoding the sender does not decode.
+      res.writeHead(200, { 'content-type': 'text/html', 'content-encoding': 'zstd' });
+      res.end(Buffer.alloc(200 * 1024, 0x41));
+      return;
+    }
+    res.statusCode = req.url === '/broken' ? 500 : 204;
+    res.end();
   });
-  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', () => resolve()));
-  receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+  receiverUrl = receiver.url;
+  received = receiver.received;
   svc = await startTestService({ WEBHOOK_ATTEMPTS: '2', WEBHOOK_BACKOFF_MS: '20', WEBHOOK_DISABLE_AFTER: '2', NOTIFY_POLL_MS: '200' });
   admin = await svc.token('admin');
   cm = await svc.token('case_manager', 'cm-hooks');
@@ -44,25 +38,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await svc.stop();
-  await new Promise<void>((resolve) => receiver.close(() => resolve()));
+  await receiver.close();
 });
 
-async function subscribe(path: string): Promise<string> {
-  const res = await svc.request('POST', '/api/webhooks', { token: admin, body: { url: `${receiverUrl}${path}`, secret: SECRET, events: ['transfer.requested'], allowInsecureHttp: true } });
-  expect(res.status).toBe(201);
-  const view = (await res.json()) as { id: string; state: string };
-  expect(view).not.toHaveProperty('secret');
-  return view.id;
-}
-
-async function transferRequest(caseId: string) {
-  const res = await svc.request('POST', `/api/cases/${caseId}/transfer-request`, {
-    token: cm,
-    body: { reason: 'The family moved closer to the hospital', destination: { organization: 'Children’s Hospital' } },
-  });
-  expect(res.status).toBe(201);
-  return (await res.json()) as { id: string; serviceRequest: { resourceType: string; intent: string } };
-}
+const subscribe = (path: string): Promise<string> => subscribeAt(svc, admin, `${receiverUrl}${path}`, SECRET);
+const transferRequest = (caseId: string) => transferRequestOn(svc, cm, caseId);
 
 it('refuses webhook URLs outside the SSRF policy, naming the url field', async () => {
   for (const body of [

@@ -1,7 +1,16 @@
 import { z } from 'zod';
 import { EVENT_TYPES, type EventType } from '../../notify/events';
 import { listNotifications, markNotificationRead } from '../../notify/notification-repository';
-import { getWebhooks, reenableWebhook, registerWebhook, removeWebhook, type WebhookServiceDeps } from '../../notify/webhook-service';
+import {
+  DEFAULT_SECRET_OVERLAP_SECONDS,
+  getWebhooks,
+  MAX_SECRET_OVERLAP_SECONDS,
+  reenableWebhook,
+  registerWebhook,
+  removeWebhook,
+  rotateSecret,
+  type WebhookServiceDeps,
+} from '../../notify/webhook-service';
 import { notFound } from '../problem';
 import { defineRoute, type AnyRoute } from '../route';
 import { refuseInsecureHttpInProduction, type InsecureHttpPolicy } from './insecure-http';
@@ -15,10 +24,15 @@ const NotificationQuery = z.object({
   limit: z.coerce.number().int().min(1).max(200).default(50),
   offset: z.coerce.number().int().min(0).default(0),
 });
+/** A subscriber's HMAC secret, at registration and at rotation. */
+const WebhookSecret = z
+  .string({ error: 'secret is required' })
+  .min(32, { error: 'secret must be at least 32 characters' })
+  .max(512, { error: 'secret must be at most 512 characters' });
 const WebhookBody = z
   .object({
     url: z.url({ protocol: /^https?$/, error: 'url must be an http(s) URL' }),
-    secret: z.string({ error: 'secret is required' }).min(32, { error: 'secret must be at least 32 characters' }).max(512),
+    secret: WebhookSecret,
     events: z.array(z.enum(EVENT_TYPES, { error: `events must be among ${EVENT_TYPES.join(', ')}` })).min(1, { error: 'events must name at least one event' }),
     allowInsecureHttp: z
       .boolean({ error: 'allowInsecureHttp must be true or false' })
@@ -27,6 +41,20 @@ const WebhookBody = z
   })
   .strict();
 type WebhookBody = z.infer<typeof WebhookBody>;
+const overlapError = `overlapSeconds must be a whole number of seconds from 0 to ${MAX_SECRET_OVERLAP_SECONDS}`;
+const RotateSecretBody = z
+  .object({
+    secret: WebhookSecret.meta({ description: 'The new HMAC secret (never returned); signs every event from now on.' }),
+    overlapSeconds: z
+      .number({ error: overlapError })
+      .int({ error: overlapError })
+      .min(0, { error: overlapError })
+      .max(MAX_SECRET_OVERLAP_SECONDS, { error: overlapError })
+      .optional()
+      .meta({ description: `Seconds the replaced secret keeps signing beside the new one (default ${DEFAULT_SECRET_OVERLAP_SECONDS}; 0: stops at once, e.g. after a leak).` }),
+  })
+  .strict();
+type RotateSecretBody = z.infer<typeof RotateSecretBody>;
 
 /** Case-manager notifications and webhook subscribers (in production, none with `allowInsecureHttp`). */
 export function notificationRoutes(deps: WebhookServiceDeps & { readonly config: InsecureHttpPolicy }): AnyRoute[] {
@@ -95,6 +123,22 @@ export function notificationRoutes(deps: WebhookServiceDeps & { readonly config:
       params: IdParams,
       responses: { 200: { description: 'Subscriber enabled' } },
       handler: async ({ params }) => ({ status: 200, body: await reenableWebhook(deps, params.id) }),
+    }),
+    defineRoute<RotateSecretBody, NoQuery, z.infer<typeof IdParams>>({
+      method: 'post',
+      path: '/api/webhooks/:id/secret',
+      tag: 'notifications',
+      summary:
+        'Rotate a subscriber\'s secret without a gap: the new one signs from now on; the replaced one also signs for overlapSeconds (X-SOB-Signature: sha256=<new>, sha256=<old>)',
+      roles: ['admin'],
+      params: IdParams,
+      body: RotateSecretBody,
+      responses: {
+        200: { description: 'Secret rotated (no secret is returned)' },
+        400: { description: 'secret or overlapSeconds is invalid' },
+        404: { description: 'No such subscriber' },
+      },
+      handler: async ({ params, body, principal }) => ({ status: 200, body: await rotateSecret(deps, params.id, body, principal) }),
     }),
     defineRoute<undefined, NoQuery, z.infer<typeof IdParams>>({
       method: 'delete',
