@@ -21,6 +21,7 @@ import {
   OffOriginUrlError,
   PermanentFhirError,
   ServerRetryAfterError,
+  SmartAuthError,
 } from './errors';
 import type { FhirClientEvent, FhirRequestKind } from './events';
 import { parseResource, parseSearchPage, type PageReader, type SearchPage } from './fhir-json';
@@ -120,8 +121,8 @@ const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => set
  * Outbound client of one registered FHIR R4 endpoint (https://hl7.org/fhir/R4/http.html).
  *
  * Every request goes through, in order: the base-URL guard (once), the circuit breaker (fail fast
- * while open), the auth strategy (Authorization header), the cross-process rate and concurrency
- * limiter, the HTTP transport (keep-alive pool, SSRF-guarded DNS, whole-request timeout,
+ * while open), the cross-process rate and concurrency limiter, the auth strategy (Authorization
+ * header), the HTTP transport (keep-alive pool, SSRF-guarded DNS, whole-request timeout,
  * `Accept-Encoding: gzip` decoded in one shot), then the retry policy. A 401 drops the token and
  * retries once with a fresh one; redirects are followed only within the endpoint's origin (≤ 3).
  *
@@ -247,10 +248,11 @@ export class FhirEndpointClient {
     return link;
   }
 
-  /** The body reader of a page request. */
-  private reader<P>(read: PageReader<P> | undefined): (raw: Buffer, wire: number) => P | SearchPage {
+  /** The body reader of a page request (given the response's `Date` header too). */
+  private reader<P>(read: PageReader<P> | undefined): (raw: Buffer, wire: number, res: StreamingResponse) => P | SearchPage {
     const baseUrl = this.endpoint.baseUrl;
-    return read ? (raw, wire) => read(raw, wire, baseUrl) : (raw, wire) => parseSearchPage(raw, wire, baseUrl);
+    const page = read ?? parseSearchPage;
+    return (raw, wire, res) => page(raw, wire, baseUrl, firstHeader(res.headers.date));
   }
 
   /**
@@ -430,7 +432,7 @@ export class FhirEndpointClient {
     });
   }
 
-  /** The request loop: breaker, auth, limiter, transport, 401 refresh, redirects, retry policy. */
+  /** The request loop: breaker, limiter, auth, transport, 401 refresh, redirects, retry policy. */
   private async exchange<T>(spec: ExchangeSpec, consume: (res: StreamingResponse) => Promise<T>): Promise<T> {
     await this.ensureReady();
     // The breaker check travels to Redis together with the first slot request (one round trip).
@@ -449,7 +451,6 @@ export class FhirEndpointClient {
       let location: string | undefined;
       let bodyStarted = false;
       try {
-        authorization = await this.auth.authorization();
         const acquired = await this.admitAndAcquire(admitting);
         if (admitting) {
           admitting = undefined;
@@ -469,6 +470,9 @@ export class FhirEndpointClient {
           // A hold set (by a Retry-After) while this call waited for its slot: send nothing before it ends.
           const held = this.breaker.holdingUntil();
           if (held !== undefined) throw this.circuitOpen(held, 'rejected');
+          // The token once the breaker let the call through: nothing is asked of a paused endpoint's
+          // token endpoint either, and a probe that cannot get a token fails as a probe (see healthOf).
+          authorization = await this.auth.authorization();
           const started = performance.now();
           const res = await this.transport.stream({
             method: spec.method,
@@ -711,12 +715,20 @@ export class FhirEndpointClient {
   }
 }
 
-/** Whether a final failure says something about the endpoint's health. */
+/**
+ * Whether a final failure says something about the endpoint's health. The endpoint's SMART token
+ * endpoint (https://hl7.org/fhir/smart-app-launch/backend-services.html#obtaining-an-access-token) is
+ * part of it: no request reaches the FHIR server without a token, so a token endpoint (or its
+ * discovery) that answers 5xx or 429, or garbage, fails the endpoint as a 5xx of the FHIR server does,
+ * and its jobs wait for the paused endpoint instead of spending their attempts. A refusal of our
+ * registration (`invalid_client`, 400/401) says nothing of its health: it needs an operator.
+ */
 function healthOf(result: AttemptResult): 'success' | 'failure' | 'neutral' {
   if (result.type === 'response') return result.status >= 500 || result.status === 429 || result.status === 408 ? 'failure' : 'success';
   const typed = toFhirClientError(result.error);
   if (typed instanceof FhirNetworkError) return typed.code === 'ERR_FHIR_ADDRESS_REFUSED' ? 'neutral' : 'failure';
   if (typed instanceof MalformedResponseError && typed.retryable) return 'failure';
+  if (typed instanceof SmartAuthError && typed.retryable && typed.status !== undefined) return 'failure';
   return 'neutral';
 }
 

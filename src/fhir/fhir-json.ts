@@ -20,10 +20,15 @@ export interface SearchPage {
   readonly wireBytes: number;
   /** The body exactly as received (after gunzip), for storing unchanged. */
   readonly raw: Buffer;
+  /**
+   * The response's `Date` header (https://www.rfc-editor.org/rfc/rfc9110#field.date): when the server
+   * answered, by its own clock. Absent when it sent none.
+   */
+  readonly date?: string;
 }
 
-/** Reads a search response body into a page (e.g. {@link parseSearchPage}, {@link scanSearchPage}). */
-export type PageReader<P> = (raw: Buffer, wireBytes: number, baseUrl: string) => P;
+/** Reads a search response body (and its `Date` header) into a page (e.g. {@link parseSearchPage}, {@link scanSearchPage}). */
+export type PageReader<P> = (raw: Buffer, wireBytes: number, baseUrl: string, date?: string) => P;
 
 /** Bytes of a UTF-8 byte order mark at the start (legal in the wire form, not in JSON.parse): 3 or 0. */
 function bomLength(raw: Buffer): number {
@@ -71,9 +76,9 @@ function nextLinkOf(bundle: Bundle, baseUrl: string): string | undefined {
 }
 
 /** Builds a {@link SearchPage} from a Bundle body. */
-export function parseSearchPage(raw: Buffer, wireBytes: number, baseUrl: string): SearchPage {
+export function parseSearchPage(raw: Buffer, wireBytes: number, baseUrl: string, date?: string): SearchPage {
   const bundle = parseResource<Bundle>(raw, 'Bundle');
-  return { bundle, nextUrl: nextLinkOf(bundle, baseUrl), bytes: raw.length, wireBytes, raw };
+  return { bundle, nextUrl: nextLinkOf(bundle, baseUrl), bytes: raw.length, wireBytes, raw, ...(date !== undefined ? { date } : {}) };
 }
 
 /**
@@ -92,12 +97,13 @@ export interface ScannedSearchPage extends Omit<SearchPage, 'bundle'> {
  * checked as {@link parseSearchPage} checks it; each resource is parsed by its user (the raw store
  * validates it as json, and refuses a page with a resource that is not valid JSON).
  */
-export function scanSearchPage(raw: Buffer, wireBytes: number, baseUrl: string): ScannedSearchPage {
+export function scanSearchPage(raw: Buffer, wireBytes: number, baseUrl: string, date?: string): ScannedSearchPage {
   const scan = isUtf8(raw) ? scanSearchset(raw, bomLength(raw)) : undefined;
+  const dated = date !== undefined ? { date } : {};
   if (!scan) {
     const bundle = parseResource<Bundle>(raw, 'Bundle');
-    return { envelope: bundle, spans: new Map(), nextUrl: nextLinkOf(bundle, baseUrl), bytes: raw.length, wireBytes, raw };
+    return { envelope: bundle, spans: new Map(), nextUrl: nextLinkOf(bundle, baseUrl), bytes: raw.length, wireBytes, raw, ...dated };
   }
   const envelope = asResource<Bundle>(parseJsonText(scan.envelope), 'Bundle');
-  return { envelope, spans: scan.spans, nextUrl: nextLinkOf(envelope, baseUrl), bytes: raw.length, wireBytes, raw };
+  return { envelope, spans: scan.spans, nextUrl: nextLinkOf(envelope, baseUrl), bytes: raw.length, wireBytes, raw, ...dated };
 }

@@ -77,6 +77,11 @@ interface SearchSpec {
   readonly type: PullResourceType;
   readonly key: string;
   readonly params: Record<string, string>;
+  /**
+   * A query not every server can answer: when the server refuses it as one it does not support, it
+   * ends with this said among the server's messages (what was not asked for), not the pull failed.
+   */
+  readonly whenRefused?: string;
 }
 
 const SEARCHES: readonly SearchSpec[] = [
@@ -87,6 +92,16 @@ const SEARCHES: readonly SearchSpec[] = [
   // screenings, exams, social history, imaging and procedure results, functional, cognitive and
   // disability status and social determinants would never be asked for.
   { type: 'Observation', key: 'Observation:other-categories', params: { category: OTHER_OBSERVATION_CATEGORIES.join(',') } },
+  // An Observation filed without a category matches none of the three (a token search matches a code
+  // the resource has): `:missing=true` asks for exactly those (https://hl7.org/fhir/R4/search.html#modifiers),
+  // so no Observation is asked for by two of the four and none is counted twice. Servers need not
+  // support the modifier (HAPI refuses it unless it indexes missing fields): a refusal is said, not fatal.
+  {
+    type: 'Observation',
+    key: 'Observation:no-category',
+    params: { 'category:missing': 'true' },
+    whenRefused: 'Observations filed without a category were not asked for: the server does not search for a missing category',
+  },
   { type: 'DiagnosticReport', key: 'DiagnosticReport', params: {} },
   { type: 'DocumentReference', key: 'DocumentReference', params: {} },
   { type: 'ImagingStudy', key: 'ImagingStudy', params: { _include: 'ImagingStudy:endpoint' } },
@@ -104,13 +119,19 @@ export interface PlanInput {
   /** Incremental pull: only what changed since (FHIR instant). */
   readonly since?: string;
   /**
-   * Per query (by task key), when the same query last completed for this patient: only what changed
-   * since then is asked for; a query with none is pulled in full. For a re-pull, where one instant for
-   * every query would miss what changed in the types, sources or patients the last pull did not cover.
+   * Per query (by task key), when the same query last completed for this patient, by the EHR's clock
+   * where it gave its time (`lastCompletedQueries`, server-time.ts): only what changed since then is
+   * asked for; a query with none is pulled in full. For a re-pull, where one instant for every query
+   * would miss what changed in the types, sources or patients the last pull did not cover.
    */
   readonly sinceOf?: (queryKey: string) => string | undefined;
   /** Limit to these types (all when absent). */
   readonly types?: readonly string[];
+}
+
+/** For a query the server may refuse without failing the pull (see `SearchSpec.whenRefused`), what its refusal leaves out. */
+export function whenRefused(queryKey: string): string | undefined {
+  return SEARCHES.find((search) => search.key === queryKey)?.whenRefused;
 }
 
 function supports(capabilities: EndpointCapabilities | null, type: string): boolean {

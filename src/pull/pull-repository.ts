@@ -3,6 +3,7 @@ import { MalformedResponseError } from '../fhir';
 import { inlineDataDigest, type FoundAttachment } from './attachments';
 import { addTypeCounts, pageRowsJson, type PageEntries } from './page-resources';
 import { addServerMessages, type ServerMessage } from './server-messages';
+import { OWN_CLOCK_MARGIN_MS, SERVER_TIME_MARGIN_MS } from './server-time';
 
 export type PullState = 'queued' | 'running' | 'complete' | 'partial' | 'failed' | 'cancelled';
 export type TaskState = 'queued' | 'running' | 'complete' | 'failed' | 'cancelled';
@@ -130,17 +131,22 @@ export async function insertPull(db: Queryable, p: { id: string; caseId: string;
 }
 
 /**
- * When each query of the case last completed: per `sourceId|queryKey|remotePatientId`, the start of
- * the newest pull in which that source's task with that key, for that patient, completed (what it
- * fetched, with what earlier complete tasks of the query fetched, covers everything until then).
+ * From when each query of the case is to be asked again: per `sourceId|queryKey|remotePatientId`, when
+ * the query started in the newest pull in which that source's task with that key, for that patient,
+ * completed (what it fetched, with what earlier complete tasks of the query fetched, covers everything
+ * until then). By the EHR's clock, which stamps the `meta.lastUpdated` the bound is compared with: the
+ * time it gave with the task's first page (`server_time`) less {@link SERVER_TIME_MARGIN_MS}; by ours
+ * only where it gave none, the start of that pull less {@link OWN_CLOCK_MARGIN_MS} (see server-time.ts).
+ * One task's time, never the latest of several: times of two clocks do not compare.
  */
 export async function lastCompletedQueries(db: Queryable, caseId: string): Promise<Map<string, Date>> {
   const { rows } = await db.query<{ source_id: string; query_key: string; remote_patient_id: string | null; since: Date }>(
-    `SELECT t.source_id, t.query_key, t.remote_patient_id, max(p.created_at) AS since
+    `SELECT DISTINCT ON (t.source_id, t.query_key, t.remote_patient_id) t.source_id, t.query_key, t.remote_patient_id,
+            COALESCE(t.server_time - $2::interval, p.created_at - $3::interval) AS since
      FROM pull_tasks t JOIN pulls p ON p.id = t.pull_id
      WHERE p.case_id = $1 AND t.state = 'complete'
-     GROUP BY t.source_id, t.query_key, t.remote_patient_id`,
-    [caseId],
+     ORDER BY t.source_id, t.query_key, t.remote_patient_id, p.created_at DESC`,
+    [caseId, `${SERVER_TIME_MARGIN_MS} milliseconds`, `${OWN_CLOCK_MARGIN_MS} milliseconds`],
   );
   return new Map(rows.map((r) => [`${r.source_id}|${r.query_key}|${r.remote_patient_id ?? ''}`, r.since]));
 }
@@ -267,6 +273,20 @@ export async function markTaskFinished(db: Queryable, id: string, state: 'comple
   );
 }
 
+/**
+ * Ends a query the server refused as one it does not support, where the plan asks it only of servers
+ * that can answer it (`whenRefused` in pull-plan.ts): complete, nothing fetched, and what the refusal
+ * left out among what the server said (`serverMessages`), which the case manager sees.
+ */
+export async function completeRefusedQuery(db: Queryable, id: string, serverMessages: readonly ServerMessage[], retriesDelta: number): Promise<void> {
+  await db.query(
+    `UPDATE pull_tasks SET state = 'complete', server_messages = $2, last_error = NULL, retries = retries + $3, waiting_until = NULL,
+       finished_at = now(), updated_at = now()
+     WHERE id = $1 AND state <> 'cancelled'`,
+    [id, JSON.stringify(serverMessages), retriesDelta],
+  );
+}
+
 /** What a cancel changed. */
 export interface CancelledPulls {
   readonly pullIds: string[];
@@ -379,6 +399,8 @@ export interface PageCommit {
   readonly attachments: readonly PageAttachment[];
   /** The page's `Bundle.total` (the matches the server says its query has), when it sent one. */
   readonly expectedMatches?: number;
+  /** The EHR's own time of the query's first page (server-time.ts): only with that page, when it gave one. */
+  readonly serverTime?: Date;
 }
 
 /** An attachment found in a page's resource, with the id its row gets. */
@@ -451,7 +473,7 @@ export async function commitPage(db: Queryable, page: PageCommit): Promise<{ com
       `WITH advanced AS (
          UPDATE pull_tasks SET next_url = $2, pages = pages + 1, resources = resources + $3, attachments = attachments + $4,
            retries = retries + $5, type_counts = $8, server_messages = $17,
-           expected_matches = COALESCE($18::integer, expected_matches), updated_at = now()
+           expected_matches = COALESCE($18::integer, expected_matches), server_time = COALESCE($19::timestamptz, server_time), updated_at = now()
          WHERE id = $1 AND pages = $6 AND next_url IS NOT DISTINCT FROM $7 AND state <> 'cancelled'
          RETURNING id
        ), page AS (
@@ -492,6 +514,7 @@ export async function commitPage(db: Queryable, page: PageCommit): Promise<{ com
         attachmentsJson(page.attachments),
         JSON.stringify(addServerMessages(page.task.serverMessages, page.entries.serverIssues)),
         page.expectedMatches ?? null,
+        page.serverTime ?? null,
       ],
     ));
   } catch (err) {

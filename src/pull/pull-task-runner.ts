@@ -10,10 +10,12 @@ import { addServerMessages } from './server-messages';
 import { addOtherPatients, FOREIGN_PATIENTS_TO_STOP, ForeignPatientsError } from './foreign-patient';
 import { PagingGuard, pagingLoopError } from './paging-guard';
 import { expectedMatchesOf } from './expected-matches';
+import { serverTimeOf } from './server-time';
 import { childAtServer } from '../normalize/patient-scope';
 import {
-  commitPage, findPull, findTask, markTaskFinished, markTaskRunning, pendingAttachmentsOf, type NewAttachment, type PageAttachment, type TaskRow,
+  commitPage, completeRefusedQuery, findPull, findTask, markTaskFinished, markTaskRunning, pendingAttachmentsOf, type NewAttachment, type PageAttachment, type TaskRow,
 } from './pull-repository';
+import { whenRefused } from './pull-plan';
 import { countingRetries, type RetryCount } from './retry-count';
 import { findSourceById } from './source-repository';
 
@@ -98,10 +100,21 @@ export async function runPullTask(
           paging = new PagingGuard();
           continue;
         }
+        // A query the plan asks only of servers that can answer it, refused at once: said, not fatal.
+        const status = refusedStatus(err);
+        const leftOut = status !== undefined && current.pages === 0 && current.nextUrl === null ? whenRefused(current.queryKey) : undefined;
+        if (leftOut !== undefined) {
+          const refusal = { severity: 'warning', code: 'not-supported', text: `${leftOut} (HTTP ${status})` };
+          await completeRefusedQuery(deps.db, current.id, addServerMessages(current.serverMessages, [refusal]), counted.retries);
+          logger.info('pull task complete: query refused by the server', { pullId: current.pullId, sourceId: current.sourceId, resourceType: current.resourceType, status });
+          return { state: 'complete', pages: 0, resources: 0, newAttachmentIds };
+        }
         throw err;
       }
       const { page, entries, attachments } = prepared;
       const expectedMatches = expectedMatchesOf(page);
+      // The query's first page (of this run, when it started over): the EHR's time then is where its next incremental pull starts.
+      const serverTime = current.nextUrl === null ? serverTimeOf(page) : undefined;
       // Other patients' records mean the server ignored the patient: stop before storing them (foreign-patient.ts).
       if (child) {
         addOtherPatients(otherPatients, page, entries, child, current.resourceType === 'Patient' && !current.requestPath.includes('$'));
@@ -131,6 +144,7 @@ export async function runPullTask(
         retriesDelta,
         attachments,
         ...(expectedMatches !== undefined ? { expectedMatches } : {}),
+        ...(serverTime !== undefined ? { serverTime } : {}),
       });
       staleCursor = undefined;
       if (!result.committed) {
@@ -182,6 +196,14 @@ export async function runPullTask(
     }
     throw err;
   }
+}
+
+/**
+ * The status of a server's refusal of a query as one it does not take: 400 (an unsupported parameter
+ * or modifier, https://hl7.org/fhir/R4/search.html#errors), 405, 422 or 501; undefined for any other error.
+ */
+function refusedStatus(err: unknown): number | undefined {
+  return err instanceof FhirHttpError && err.permanent && [400, 405, 422, 501].includes(err.status) ? err.status : undefined;
 }
 
 /** A page fetched and read, ready to commit. */

@@ -9,6 +9,7 @@ import {
   UrlRefusedError,
 } from '../../src/fhir/errors';
 import type { RetryEvent } from '../../src/fhir/events';
+import { scanSearchPage } from '../../src/fhir/fhir-json';
 import { makeClient } from './support/client';
 import { outcome, sendJson, startTestServer, type TestServer } from './support/http-server';
 import { startMiniFhir, type MiniFhir } from './support/mini-fhir';
@@ -92,6 +93,18 @@ describe('reading and paging', () => {
     expect(server.requests[0]?.url).toBe('/fhir/Patient/p1/$everything?_count=500');
     await expect(client.operation('https://evil.example.net/x')).rejects.toThrow(RangeError);
     await expect(client.operation('../admin')).rejects.toThrow(RangeError);
+    await client.close();
+    await server.close();
+  });
+
+  it("hands each page the response's Date header (the server's own clock), to any page reader", async () => {
+    const date = 'Tue, 03 Nov 2026 09:15:07 GMT';
+    const server = await startTestServer((_req, res) => sendJson(res, 200, { resourceType: 'Bundle', type: 'searchset' }, { date }));
+    const { client } = harness(`${server.url}/fhir`);
+    expect((await client.search('Observation', {})).date).toBe(date);
+    expect((await client.search('Observation', {}, scanSearchPage)).date).toBe(date);
+    expect((await client.operation('Patient/p1/$everything', {}, scanSearchPage)).date).toBe(date);
+    expect((await client.fetchPage(`${server.url}/fhir?page=2`, scanSearchPage)).date).toBe(date);
     await client.close();
     await server.close();
   });

@@ -5,6 +5,7 @@ import { pdfText } from '../support/pdf-text';
 import { startSandboxServer } from '../../src/sandbox';
 import { fixtureBundle, fixturePatientId } from '../support/fixture-child';
 import { eventually, startTestService, type TestService } from '../support/service';
+import { CASE_ROW_LOCK } from '../../src/db/case-repository';
 
 /** The opinion routes without a recipient: lifecycle rules, versions, the PDF, the assigned specialist. */
 let svc: TestService;
@@ -227,7 +228,8 @@ it('refuses to sign (409) when the records are assembled again while the report 
     signing = svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist });
     await eventually(
       async () => (await svc.service.db.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FROM cases WHERE id = $1 FOR UPDATE%'`,
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE $1`,
+        [`%FROM cases WHERE id = $1 ${CASE_ROW_LOCK}%`],
       )).rows[0]?.n ?? 0,
       (n) => n > 0,
       20_000,

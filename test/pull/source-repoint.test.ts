@@ -4,6 +4,7 @@ import { fixtureBundle, fixtureIntake, fixturePatientId } from '../support/fixtu
 import { pagesStoredFor } from '../support/pull-task';
 import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
 import { JORGE, patientOf, readBundle } from '../support/synthea';
+import { CASE_ROW_LOCK } from '../../src/db/case-repository';
 
 /**
  * The wrong child at a care team: the source was resolved to another patient (Jorge, a Synthea child
@@ -251,7 +252,7 @@ it('never makes an assembly that began before the source changed the latest vers
   await svc.service.db.transaction(async (tx) => {
     await tx.query('SELECT id FROM cases WHERE id = $1 FOR UPDATE', [caseId]);
     rebuild = svc.request('POST', `/api/cases/${caseId}/bundle/rebuild`, { token: cm, body: {} });
-    await eventually(() => lockWaitersIn('FROM cases WHERE id = $1 FOR UPDATE'), (n) => n > 0, 20_000);
+    await eventually(() => lockWaitersIn(`FROM cases WHERE id = $1 ${CASE_ROW_LOCK}`), (n) => n > 0, 20_000);
     // Meanwhile the case manager points the source at the right child, and the assembly of that
     // change, which began reading after the rebuild, stores its version first.
     await tx.query('UPDATE case_sources SET remote_patient_id = $2 WHERE id = $1', [sourceId, fixturePatientId('care-team-a')]);

@@ -96,8 +96,15 @@ it('re-pulls only what changed, pauses the SLA until the pull completes, and ans
   // the re-pull's start (which would miss documents changed between the two).
   const again = await json<{ id: string; pullId: string }>('POST', `/api/cases/${caseId}/information-requests`, specialist, { kind: 're-pull', resourceTypes: ['Observation', 'DocumentReference'] });
   expect(again.status).toBe(201);
-  const { rows: pulls } = await svc.service.db.query<{ id: string; created_at: Date }>('SELECT id, created_at FROM pulls WHERE id = ANY($1::uuid[])', [[first.body.pullId, asked.body.pullId]]);
-  const startOf = (id: string): string => pulls.find((p) => p.id === id)?.created_at.toISOString() ?? 'missing';
+  // By the EHR's clock: the time it gave with the first page of that query's last complete run, less a minute (server-time.ts).
+  const { rows: earlier } = await svc.service.db.query<{ pull_id: string; query_key: string; server_time: Date | null }>(
+    'SELECT pull_id, query_key, server_time FROM pull_tasks WHERE pull_id = ANY($1::uuid[])',
+    [[first.body.pullId, asked.body.pullId]],
+  );
+  const boundOf = (pullId: string, queryKey: string): string => {
+    const time = earlier.find((t) => t.pull_id === pullId && t.query_key === queryKey)?.server_time;
+    return time ? new Date(time.getTime() - 60_000).toISOString() : 'missing';
+  };
   const { rows: planned } = await svc.service.db.query<{ resource_type: string; query_key: string; request_params: Record<string, string> }>(
     'SELECT resource_type, query_key, request_params FROM pull_tasks WHERE pull_id = $1',
     [again.body.pullId],
@@ -106,6 +113,6 @@ it('re-pulls only what changed, pauses the SLA until the pull completes, and ans
   const documents = planned.filter((t) => t.query_key.includes('DocumentReference'));
   const observations = planned.filter((t) => !t.query_key.includes('DocumentReference'));
   expect(documents.length).toBeGreaterThan(0);
-  for (const t of documents) expect([undefined, startOf(first.body.pullId)]).toContain(sinceOf(t));
-  for (const t of observations) expect(sinceOf(t)).toBe(startOf(asked.body.pullId));
+  for (const t of documents) expect([undefined, boundOf(first.body.pullId, t.query_key)]).toContain(sinceOf(t));
+  for (const t of observations) expect(sinceOf(t)).toBe(boundOf(asked.body.pullId, t.query_key));
 }, 120_000);
