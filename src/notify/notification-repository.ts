@@ -9,6 +9,8 @@ export interface NotificationRow {
   readonly data: Record<string, unknown>;
   readonly createdAt: Date;
   readonly readAt: Date | null;
+  /** Who marked it read (token subject); null while unread, or when read before it was recorded. */
+  readonly readBy: string | null;
 }
 
 interface Db {
@@ -19,6 +21,7 @@ interface Db {
   data: Record<string, unknown>;
   created_at: Date;
   read_at: Date | null;
+  read_by: string | null;
 }
 
 const toRow = (r: Db): NotificationRow => ({
@@ -29,6 +32,7 @@ const toRow = (r: Db): NotificationRow => ({
   data: r.data,
   createdAt: r.created_at,
   readAt: r.read_at,
+  readBy: r.read_by,
 });
 
 /** One notification per outbox event (a repeat does nothing); `outboxId` null for system reports. */
@@ -56,14 +60,22 @@ export async function listNotifications(
   if (filter.unread) where.push('read_at IS NULL');
   params.push(filter.limit, filter.offset);
   const { rows } = await db.query<Db>(
-    `SELECT id, type, case_id, message, data, created_at, read_at FROM notifications ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+    `SELECT id, type, case_id, message, data, created_at, read_at, read_by FROM notifications ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
      ORDER BY created_at DESC, id DESC LIMIT $${params.length - 1} OFFSET $${params.length}`,
     params,
   );
   return rows.map(toRow);
 }
 
-/** Marks a notification read (the first read time is kept). */
-export async function markNotificationRead(db: Queryable, id: number): Promise<boolean> {
-  return (await db.query('UPDATE notifications SET read_at = COALESCE(read_at, now()) WHERE id = $1', [id])).rowCount === 1;
+/**
+ * Marks a notification read by `readBy` (a token subject). The list is the team's: the first read,
+ * its time and who, is kept; reading it again changes nothing.
+ */
+export async function markNotificationRead(db: Queryable, id: number, readBy: string): Promise<boolean> {
+  return (
+    (await db.query(
+      `UPDATE notifications SET read_by = CASE WHEN read_at IS NULL THEN $2 ELSE read_by END, read_at = COALESCE(read_at, now()) WHERE id = $1`,
+      [id, readBy],
+    )).rowCount === 1
+  );
 }

@@ -80,12 +80,12 @@ export function notificationRoutes(deps: WebhookServiceDeps & { readonly config:
       method: 'post',
       path: '/api/notifications/:id/read',
       tag: 'notifications',
-      summary: 'Mark a notification read',
+      summary: "Mark a notification read for the team (case managers share one list): the first reader and time are kept (readBy, readAt)",
       roles: ['case_manager', 'admin'],
       params: NotificationParams,
       responses: { 204: { description: 'Marked read' } },
-      handler: async ({ params }) => {
-        if (!(await markNotificationRead(deps.db, params.id))) throw notFound(`Notification ${params.id}`);
+      handler: async ({ params, principal }) => {
+        if (!(await markNotificationRead(deps.db, params.id, principal.sub))) throw notFound(`Notification ${params.id}`);
         return { status: 204 };
       },
     }),
