@@ -13,7 +13,8 @@ export interface EndpointClientsOptions {
 
 /**
  * One {@link FhirEndpointClient} per endpoint per process (each owns a keep-alive pool, a token
- * cache and its limiter leases), rebuilt when the endpoint's registration changes. Events go to
+ * cache and its limiter leases), rebuilt when the endpoint's registration changes (the replaced one
+ * finishes what is in flight and refuses the rest with `ClientRetiredError`: ask again). Events go to
  * every listener (progress counters). Callers never close a client they got here; {@link closeAll}
  * does, at shutdown.
  */

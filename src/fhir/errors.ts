@@ -124,6 +124,18 @@ export class ResponseTooLargeError extends FhirClientError {
 }
 
 /** The endpoint's circuit breaker is open: calls fail fast until `retryAt` (epoch ms). */
+/**
+ * The client was closed because its endpoint's registration changed (an admin edited its limits,
+ * auth or URL): the request was not sent, and says nothing about the endpoint's health. Ask the
+ * endpoint clients for the current client and carry on (`EndpointClients.forEndpoint`).
+ */
+export class ClientRetiredError extends FhirClientError {
+  readonly retryable = true;
+  constructor(readonly endpointId: string) {
+    super('the endpoint registration changed while this request waited: its client was replaced; ask again with the current one');
+  }
+}
+
 export class CircuitOpenError extends FhirClientError {
   readonly retryable = true;
   constructor(

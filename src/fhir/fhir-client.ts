@@ -22,6 +22,7 @@ import {
   PermanentFhirError,
   ServerRetryAfterError,
   SmartAuthError,
+  ClientRetiredError,
 } from './errors';
 import type { FhirClientEvent, FhirRequestKind } from './events';
 import { parseResource, parseSearchPage, type PageReader, type SearchPage } from './fhir-json';
@@ -139,6 +140,8 @@ export class FhirEndpointClient {
   private readonly policy: RetryPolicy;
   private readonly guard: UrlGuardOptions;
   private readonly base: URL;
+  /** Closed (see {@link FhirEndpointClient.close}): no request starts any more. */
+  private retired = false;
   private readonly timeoutMs: number;
   private readonly maxResponseBytes: number;
   private readonly sleep: (ms: number) => Promise<void>;
@@ -385,7 +388,13 @@ export class FhirEndpointClient {
   }
 
   /** Closes pooled connections. */
+  /**
+   * Closes the client: requests in flight finish (the transport closes gracefully), and any request
+   * or retry that would start from now on fails with {@link ClientRetiredError} — not sent, not
+   * counted against the endpoint's health (an edited registration replaces its client mid-pull).
+   */
   async close(): Promise<void> {
+    this.retired = true;
     await this.spare.dispose();
     await this.transport.close();
   }
@@ -446,6 +455,8 @@ export class FhirEndpointClient {
     let authRefreshed = false;
 
     for (;;) {
+      // Closed meanwhile (its registration changed): nothing more is sent through this client.
+      if (this.retired) throw new ClientRetiredError(this.endpoint.id);
       let result: AttemptResult;
       let authorization: string | undefined;
       let location: string | undefined;
@@ -512,6 +523,8 @@ export class FhirEndpointClient {
         }
       } catch (err) {
         if (err instanceof CircuitOpenError) throw err;
+        // The transport closed under this request (the client was replaced): not the endpoint's fault.
+        if (this.retired && !bodyStarted) throw new ClientRetiredError(this.endpoint.id);
         // Redis trouble or a bug, not an HTTP outcome: let it surface unchanged.
         if (!isTransportError(err)) throw err;
         if (bodyStarted) {

@@ -29,6 +29,7 @@ export {
   AttachmentTooLargeError,
   ResponseTooLargeError,
   CircuitOpenError,
+  ClientRetiredError,
   ServerRetryAfterError,
   SmartAuthError,
   isPermanentFhirError,

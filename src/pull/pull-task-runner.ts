@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { requireEndpoint } from '../endpoints/endpoint-service';
-import { CircuitOpenError, FhirHttpError, isPermanentFhirError, scanSearchPage, type FhirEndpointClient, type ScannedSearchPage } from '../fhir';
+import { CircuitOpenError, ClientRetiredError, FhirHttpError, isPermanentFhirError, scanSearchPage, type FhirEndpointClient, type ScannedSearchPage } from '../fhir';
 import { logger } from '../log';
 import { findAttachments } from './attachments';
 import { pausedMessage, type JobRun } from './job-run';
@@ -26,6 +26,12 @@ export type TaskOutcome =
 
 /** A paging token the server no longer knows (expired snapshot): the query restarts from page one. */
 const MAX_CURSOR_RESTARTS = 2;
+
+/**
+ * The endpoint's registration edited while the query runs (its client replaced, `ClientRetiredError`):
+ * the query goes on with the current client this many times in one run; past that the job retries.
+ */
+const MAX_CLIENT_REPLACEMENTS = 3;
 
 /**
  * Runs one pull task (one query at one source) to the end of its pages. Each page and its cursor
@@ -59,7 +65,10 @@ export async function runPullTask(
   if (!pull || !source) return { state: 'skipped' };
   const endpointRow = await requireEndpoint(deps.db, source.endpointId);
   const counted: RetryCount = { retries: 0 };
-  const client = deps.clients.forEndpoint(endpointRow, deps.secrets);
+  let client = deps.clients.forEndpoint(endpointRow, deps.secrets);
+  // Times the endpoint's client was replaced under this run (its registration edited): each time the
+  // query goes on with the current client, from its committed cursor.
+  let replacedClients = 0;
   if (!(await markTaskRunning(deps.db, task.id))) return { state: 'skipped' };
   const newAttachmentIds: string[] = [];
   let restarts = 0;
@@ -93,6 +102,11 @@ export async function runPullTask(
         prefetched = undefined;
         prepared = await (ahead ?? prepare(countingRetries(counted, () => fetchPage(client, current))));
       } catch (err) {
+        if (err instanceof ClientRetiredError && replacedClients < MAX_CLIENT_REPLACEMENTS) {
+          replacedClients += 1;
+          client = deps.clients.forEndpoint(await requireEndpoint(deps.db, source.endpointId), deps.secrets);
+          continue;
+        }
         if (current.nextUrl && err instanceof FhirHttpError && (err.status === 404 || err.status === 410) && restarts < MAX_CURSOR_RESTARTS) {
           restarts += 1;
           staleCursor = current.nextUrl;
