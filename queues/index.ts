@@ -70,7 +70,7 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
     limiter: { leaseMs: config.concurrencyLeaseMs, ...deps.clientOptions?.limiter },
   };
   // One client per endpoint in this process, shared by every pull and attachment job.
-  const clients = new EndpointClients(deps.redis, `${prefix}:fhir:`, clientOptions, { requestTimeoutMs: config.fhirRequestTimeoutMs });
+  const clients = new EndpointClients(deps.redis, `${prefix}:fhir:`, clientOptions, { requestTimeoutMs: config.fhirRequestTimeoutMs, production: config.production });
   clients.onEvent(recordRetryEvent);
   const pullDeps = {
     clients,
@@ -116,7 +116,7 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
     opinion.notifyPollMs,
   );
   const webhooks = startSendWebhookWorker(
-    { db: deps.db, secrets: deps.secrets, timeoutMs: opinion.webhookTimeoutMs, disableAfter: opinion.webhookDisableAfter, ...(config.outboundProxy ? { proxy: config.outboundProxy } : {}) },
+    { db: deps.db, secrets: deps.secrets, timeoutMs: opinion.webhookTimeoutMs, disableAfter: opinion.webhookDisableAfter, production: config.production, ...(config.outboundProxy ? { proxy: config.outboundProxy } : {}) },
     deps.connection,
     prefix,
   );

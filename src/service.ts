@@ -67,7 +67,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
     apiRedis,
     `${config.queuePrefix}:fhir:`,
     { ...(config.outboundProxy ? { proxy: config.outboundProxy } : {}), ...overrides.clientOptions },
-    { requestTimeoutMs: config.fhirRequestTimeoutMs },
+    { requestTimeoutMs: config.fhirRequestTimeoutMs, production: config.production },
   );
   const pulls = new PullFlowProducer({ ...bullConnectionOptions(config.redisUrl), maxRetriesPerRequest: 1, commandTimeout: 2000 }, config.queuePrefix, config.pullJobBackoffMs);
   // Fail fast on missing report fonts (the error names REPORT_FONT_PATH & co.).

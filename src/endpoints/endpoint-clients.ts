@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { FhirEndpointClient, RedisCircuitBreaker, type FhirClientDeps, type FhirClientEvent } from '../fhir';
 import type { EndpointConnection } from '../fhir/endpoint';
+import { logger } from '../log';
 import type { SecretBox } from '../security/secret-box';
 import type { EndpointRow } from './endpoint-repository';
 import { declaredBaseOf, toConnection } from './endpoint-service';
@@ -9,6 +10,12 @@ import { declaredBaseOf, toConnection } from './endpoint-service';
 export interface EndpointClientsOptions {
   /** Whole-request timeout of outbound requests (the client's default when absent). */
   readonly requestTimeoutMs?: number;
+  /**
+   * Production (`NODE_ENV=production`): an endpoint stored with `allowInsecureHttp` (registered before
+   * production refused it, or written to the database directly) is held to the outbound policy all
+   * the same — https and public addresses only; its requests are refused, saying so.
+   */
+  readonly production?: boolean;
 }
 
 /**
@@ -48,7 +55,11 @@ export class EndpointClients {
     if (cached && cached.version === version) return cached.client;
     if (cached) void cached.client.close();
     const timeout = connection.timeoutMs ?? this.options.requestTimeoutMs;
-    const client = new FhirEndpointClient(timeout === undefined ? connection : { ...connection, timeoutMs: timeout }, {
+    const allowInsecureHttp = connection.allowInsecureHttp && this.options.production !== true;
+    if (connection.allowInsecureHttp && !allowInsecureHttp) {
+      logger.warn('endpoint allows insecure http, which production refuses: held to https and public addresses', { endpointId: connection.id });
+    }
+    const client = new FhirEndpointClient({ ...connection, allowInsecureHttp, ...(timeout === undefined ? {} : { timeoutMs: timeout }) }, {
       ...this.extra,
       redis: this.redis,
       keyPrefix: this.keyPrefix,

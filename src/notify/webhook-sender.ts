@@ -40,6 +40,11 @@ export interface WebhookSenderDeps {
   readonly addressPolicy?: AddressPolicy;
   /** Outbound proxy (`OUTBOUND_PROXY_URL`). */
   readonly proxy?: OutboundProxy;
+  /**
+   * Production (`NODE_ENV=production`): a subscriber stored with `allowInsecureHttp` (registered before
+   * production refused it, or written to the database directly) is held to the policy all the same.
+   */
+  readonly production?: boolean;
 }
 
 /** Thrown when a retry cannot help (URL refused by the policy, secret undecryptable). */
@@ -144,9 +149,10 @@ export async function sendWebhook(deps: WebhookSenderDeps, transports: WebhookTr
   try {
     const secret = openSecret(deps.secrets, hook);
     const previous = openPreviousSecret(deps.secrets, hook, now);
-    const url = await assertAllowedEndpointUrl(hook.url, { allowInsecureHttp: hook.allowInsecureHttp, addressPolicy: deps.addressPolicy });
+    const allowInsecureHttp = hook.allowInsecureHttp && deps.production !== true;
+    const url = await assertAllowedEndpointUrl(hook.url, { allowInsecureHttp, addressPolicy: deps.addressPolicy });
     // Only the status counts: the subscriber's reply body (an HTML page, any encoding) is not read.
-    const res = await transports.get(hook.allowInsecureHttp).stream(
+    const res = await transports.get(allowInsecureHttp).stream(
       {
         method: 'POST',
         url,

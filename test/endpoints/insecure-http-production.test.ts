@@ -6,7 +6,11 @@
 import { randomUUID } from 'node:crypto';
 import { insertEndpoint } from '../../src/endpoints/endpoint-repository';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox/sandbox-server';
-import { startTestService, type TestService } from '../support/service';
+import { insertWebhook } from '../../src/notify/webhook-repository';
+import { SecretBox } from '../../src/security/secret-box';
+import { startWebhookReceiver } from '../notify/webhook-support';
+import { openCaseIn } from '../support/opinion-case';
+import { eventually, startTestService, type TestService } from '../support/service';
 
 let svc: TestService;
 let ehr: SandboxServer;
@@ -76,5 +80,44 @@ describe('webhook registration', () => {
     await expectRefused(res);
     const list = await svc.request('GET', '/api/webhooks', { token: admin });
     expect(((await list.json()) as { items: unknown[] }).items).toEqual([]);
+  });
+});
+
+describe('rows stored with allowInsecureHttp before production refused it', () => {
+  it('holds such an endpoint to the outbound policy all the same: its requests are refused, saying why', async () => {
+    const id = randomUUID();
+    await insertEndpoint(svc.service.db, {
+      id, name: 'Old sandbox row', baseUrl: ehr.baseUrl, authType: 'none', clientId: null, scope: null, sealedSecret: null,
+      maxRequestsPerSecond: 10, maxConcurrency: 4, allowInsecureHttp: true, rebaseNextLinks: false, inboundSubject: null,
+    });
+    const before = ehr.requestCount();
+    const refreshed = await svc.request('POST', `/api/endpoints/${id}/capabilities`, { token: admin });
+    expect(refreshed.status).toBe(200);
+    expect(((await refreshed.json()) as { capabilitiesError: string | null }).capabilitiesError).toMatch(/http/i);
+    expect(ehr.requestCount()).toBe(before);
+  });
+
+  it('holds such a webhook subscriber to it too: its events are refused for good, and nothing is sent', async () => {
+    const receiver = await startWebhookReceiver();
+    try {
+      const id = randomUUID();
+      await insertWebhook(svc.service.db, {
+        id, url: `${receiver.url}/old-row`, sealedSecret: new SecretBox(svc.config.secretsKey).seal('s'.repeat(40), id),
+        events: ['transfer.requested'], allowInsecureHttp: true, createdBy: 'before-production',
+      });
+      const cm = await svc.token('case_manager', 'cm-prod');
+      const caseId = await openCaseIn(svc, cm, 'report_signed');
+      const asked = await svc.request('POST', `/api/cases/${caseId}/transfer-request`, { token: cm, body: { reason: 'Moving', destination: { organization: 'Elsewhere' } } });
+      expect(asked.status).toBe(201);
+      const delivery = await eventually(
+        async () => (await svc.service.db.query<{ state: string; last_error: string | null }>('SELECT state, last_error FROM webhook_deliveries WHERE webhook_id = $1', [id])).rows[0],
+        (d) => d?.state === 'failed',
+        30_000,
+      );
+      expect(delivery?.last_error).toMatch(/https/i);
+      expect(receiver.received).toEqual([]);
+    } finally {
+      await receiver.close();
+    }
   });
 });
