@@ -41,8 +41,8 @@ import {
 import { childAtServer, patientScopeOf } from './patient-scope';
 import { checkStructure } from './structure';
 import { applyTerminology, TerminologyTally, type TerminologyMappings } from './terminology';
-import { rawKey, type AssemblyWarning, type LeftOut, type NormalizedResource, type NormalizeResult, type RawInput, type SourceInfo } from './types';
-import { normalizeObservationUnits } from './units';
+import { rawKey, type AssemblyWarning, type LeftOut, type MatchCoding, type NormalizedResource, type NormalizeResult, type RawInput, type SourceInfo } from './types';
+import { normalizeObservationUnits, type WithheldCodings } from './units';
 import { selectLatestVersions } from './versions';
 
 /** Input of {@link normalize}. */
@@ -241,8 +241,18 @@ export function normalize(input: NormalizeInput): NormalizeResult {
       resource['id'] = c.id;
       applyOrigin(resource, c.ctx.metaSource, c.ctx.source.origin);
       applyTerminology(resource, c.ctx.source.sourceId, tally, warn);
-      if (c.resourceType === 'Observation') normalizeObservationUnits(resource, input.mappings, warn);
-      out.push({ key, fullUrl: c.fullUrl, resource: resource as unknown as FhirResource, sourceId: c.ctx.source.sourceId, origin: c.ctx.source.origin });
+      let matchCodings: MatchCoding[] | undefined;
+      if (c.resourceType === 'Observation') {
+        const withheld: WithheldCodings = { ofCode: [], count: 0 };
+        normalizeObservationUnits(resource, input.mappings, warn, withheld);
+        // Appended, then taken back (the value contradicts them): not in the bundle; those of the code still matched by.
+        tally.mappedCodings -= withheld.count;
+        if (withheld.ofCode.length > 0) matchCodings = withheld.ofCode;
+      }
+      out.push({
+        key, fullUrl: c.fullUrl, resource: resource as unknown as FhirResource, sourceId: c.ctx.source.sourceId, origin: c.ctx.source.origin,
+        ...(matchCodings ? { matchCodings } : {}),
+      });
       for (const w of collector.pending) warnings.push(w);
     } catch (err) {
       failed.add(c.fullUrl);

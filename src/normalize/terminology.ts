@@ -39,6 +39,7 @@ import path from 'node:path';
 import type { Coding, Extension } from 'fhir/r4';
 import { z } from 'zod';
 import { defaultMappingsDir, MappingsError, readMappingFile } from '../cases/mappings-dir';
+import { MAPPED_CODING_EXTENSION } from './mapped-coding';
 import type { UnmappedCode } from './types';
 import { convertUcum, isDimensionlessSwap, isUcumCode } from './units';
 
@@ -54,8 +55,7 @@ export const TARGET_SYSTEMS = {
   icd10cm: 'http://hl7.org/fhir/sid/icd-10-cm',
 } as const;
 
-/** Extension on an appended coding: the ConceptMap (`url|version`) it was mapped by. */
-export const MAPPED_CODING_EXTENSION = 'https://second-opinion.example.org/fhir/StructureDefinition/mapped-coding';
+export { MAPPED_CODING_EXTENSION } from './mapped-coding';
 
 /** Equivalences whose target is implied by the source concept, hence safe to append. */
 export const APPLIED_EQUIVALENCES: ReadonlySet<string> = new Set(['equivalent', 'equal', 'wider', 'subsumes']);

@@ -84,6 +84,19 @@ export interface NormalizedResource {
   readonly resource: FhirResource;
   readonly sourceId: string;
   readonly origin: Origin;
+  /**
+   * Codings the terminology mapping gave the resource's `code` but that are not in it: taken back
+   * because the value, kept as reported, is another kind of quantity than they state (units.ts,
+   * `mapped-coding-withheld`). De-duplication still matches by them (the same analyte, reported in
+   * another unit): they say what the resource is, not how its value is expressed.
+   */
+  readonly matchCodings?: readonly MatchCoding[];
+}
+
+/** A `system|code` pair used for matching only (see {@link NormalizedResource.matchCodings}). */
+export interface MatchCoding {
+  readonly system: string;
+  readonly code: string;
 }
 
 /** A raw resource that is not in the bundle, and why (structure check failed, superseded version, …). */

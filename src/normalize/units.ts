@@ -34,7 +34,9 @@
  * @packageDocumentation
  */
 import type { Extension, Quantity } from 'fhir/r4';
+import { isMappedCoding } from './mapped-coding';
 import type { MappedTarget, QuantityRule, TerminologyMappings } from './terminology';
+import type { MatchCoding } from './types';
 
 /* Builtins bound once: hot loops then read module constants, not globals (much cheaper inside vm contexts such as jest's). */
 const { isArray } = Array;
@@ -388,8 +390,48 @@ function warnOnce(warn: Warn): Warn {
   };
 }
 
-/** Value and reference range of an Observation or of one of its components. */
-function normalizeMeasured(holder: Obj, mappings: TerminologyMappings, warnAll: Warn): number {
+/**
+ * Takes back the codings the mapping appended for the rule's row (marked with
+ * `MAPPED_CODING_EXTENSION`) when the value stays in a unit of another kind of quantity than the
+ * rule's: the row's targets state the rule unit's kind (LOINC's Property: 2345-7 is a mass
+ * concentration), so beside a value kept in mmol/L they would code it as what it is not — FHIR reads
+ * `code` and `value[x]` together. The source's own codings are never touched. Warns
+ * `mapped-coding-withheld`.
+ * @returns the codings taken back
+ * @see https://hl7.org/fhir/R4/observation.html#code
+ * @see https://loinc.org/kb/users-guide/major-parts-of-a-loinc-term/
+ */
+function withholdContradictingTargets(holder: Obj, ctx: RuleContext, warn: Warn): MatchCoding[] {
+  const q = holder['valueQuantity'];
+  if (!isObj(q) || q['system'] !== UCUM_SYSTEM || typeof q['code'] !== 'string' || !changesKind(q['code'], ctx.rule.unit)) return [];
+  const codings = ctx.concept['coding'];
+  if (!isArray(codings)) return [];
+  const kept: unknown[] = [];
+  const withheld: MatchCoding[] = [];
+  for (const c of codings as unknown[]) {
+    const target = isObj(c) && isMappedCoding(c) ? ctx.targets.find((t) => t.system === c['system'] && t.code === c['code']) : undefined;
+    if (target) withheld.push({ system: target.system, code: target.code });
+    else kept.push(c);
+  }
+  if (withheld.length === 0) return [];
+  ctx.concept['coding'] = kept;
+  warn(
+    'mapped-coding-withheld',
+    `mapped coding ${withheld.map((c) => `${c.system}|${c.code}`).join(', ')} not added: it states ${kindName(ctx.rule.unit)}, and the value stays in ${q['code']} (${kindName(q['code'])})`,
+  );
+  return withheld;
+}
+
+/** The mapped codings taken back from an Observation ({@link withholdContradictingTargets}). */
+export interface WithheldCodings {
+  /** Those of its `code` (the caller keeps them for matching). */
+  readonly ofCode: MatchCoding[];
+  /** All of them, its components' included (off the tally of appended codings). */
+  count: number;
+}
+
+/** Value and reference range of an Observation or of one of its components; `withheld` gets the codings taken back. */
+function normalizeMeasured(holder: Obj, mappings: TerminologyMappings, warnAll: Warn, withheld: WithheldCodings | undefined, ofCode: boolean): number {
   const entry = ruleEntryFor(holder['code'], mappings);
   const concept = holder['code'];
   const ctx: RuleContext | undefined = entry && isObj(concept) ? { rule: entry.quantity, targets: entry.targets, concept, mappings } : undefined;
@@ -403,18 +445,26 @@ function normalizeMeasured(holder: Obj, mappings: TerminologyMappings, warnAll: 
       converted += normalizeQuantity(range, 'high', ctx, mappings, warn);
     }
   }
+  if (ctx) {
+    const taken = withholdContradictingTargets(holder, ctx, warn);
+    if (withheld) {
+      withheld.count += taken.length;
+      if (ofCode) for (const c of taken) withheld.ofCode.push(c);
+    }
+  }
   return converted;
 }
 
 /**
- * Normalizes the units of an Observation (a copy), in place.
+ * Normalizes the units of an Observation (a copy), in place, and takes back the mapped codings a
+ * value kept as reported contradicts ({@link withholdContradictingTargets}), told in `withheld`.
  * @returns how many Quantities were converted
  */
-export function normalizeObservationUnits(observation: Obj, mappings: TerminologyMappings, warn: Warn): number {
-  let converted = normalizeMeasured(observation, mappings, warn);
+export function normalizeObservationUnits(observation: Obj, mappings: TerminologyMappings, warn: Warn, withheld?: WithheldCodings): number {
+  let converted = normalizeMeasured(observation, mappings, warn, withheld, true);
   const components = observation['component'];
   if (isArray(components)) {
-    for (const component of components as unknown[]) if (isObj(component)) converted += normalizeMeasured(component, mappings, warn);
+    for (const component of components as unknown[]) if (isObj(component)) converted += normalizeMeasured(component, mappings, warn, withheld, false);
   }
   return converted;
 }

@@ -1,4 +1,4 @@
-import type { Bundle, Provenance } from 'fhir/r4';
+import type { Bundle, Observation, Provenance } from 'fhir/r4';
 import { unresolvedReferences } from '../../src/normalize/bundle';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { fixtureBundle, fixtureIntake, fixtureManifest, fixturePatientId } from '../support/fixture-child';
@@ -94,6 +94,21 @@ it('keeps each shared record once, with a Provenance naming both sources', async
     const text = JSON.stringify(merge);
     expect(text).toContain(new URL(teamA).host);
     expect(text).toContain(new URL(teamB).host);
+  }
+});
+
+it('codes every glucose result as the kind of value it holds: the mass LOINC beside mg/dL only, the molar one beside mmol/L only, the shared one included', async () => {
+  const bundle = await getBundle();
+  const glucose = (bundle.entry ?? [])
+    .map((e) => e.resource)
+    .filter((r): r is Observation => r?.resourceType === 'Observation')
+    .map((o) => ({ loinc: (o.code.coding ?? []).filter((c) => c.system === 'http://loinc.org').map((c) => c.code ?? ''), unit: o.valueQuantity?.code }))
+    .filter((o) => o.loinc.some((c) => c === '2345-7' || c === '14749-6'));
+  expect(glucose.some((g) => g.unit === 'mmol/L')).toBe(true);
+  expect(glucose.some((g) => g.unit === 'mg/dL')).toBe(true);
+  for (const g of glucose) {
+    if (g.loinc.includes('2345-7')) expect(g).toMatchObject({ unit: 'mg/dL' });
+    if (g.loinc.includes('14749-6')) expect(g).toMatchObject({ unit: 'mmol/L' });
   }
 });
 

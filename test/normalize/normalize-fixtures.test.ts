@@ -71,8 +71,10 @@ describe('fixture case: two care teams', () => {
       .filter((r) => r.sourceId === 'team-b' && r.resource.resourceType === 'Observation' && codings((r.resource as Observation).code).includes('http://loinc.org|14749-6'))
       .map((r) => r.key);
     expect(glucose).toHaveLength(3);
-    expect(result.warnings.map((w) => [w.key, w.code])).toEqual(glucose.sort().map((key) => [key, 'unit-conversion-refused']));
-    for (const w of result.warnings) expect(w.message).toMatch(/^mmol\/L → mg\/dL refused: .*http:\/\/loinc.org\|14749-6/);
+    // And the mapping's mass LOINC 2345-7 is not added beside that value (kept for matching only).
+    expect(result.warnings.map((w) => [w.key, w.code])).toEqual(glucose.sort().flatMap((key) => [[key, 'mapped-coding-withheld'], [key, 'unit-conversion-refused']]));
+    for (const w of result.warnings.filter((x) => x.code === 'unit-conversion-refused')) expect(w.message).toMatch(/^mmol\/L → mg\/dL refused: .*http:\/\/loinc.org\|14749-6/);
+    for (const w of result.warnings.filter((x) => x.code === 'mapped-coding-withheld')) expect(w.message).toMatch(/^mapped coding http:\/\/loinc.org\|2345-7 not added/);
   });
 
   it('gives every resource its deterministic urn:uuid (id = uuid of fullUrl), all distinct', () => {
@@ -120,7 +122,10 @@ describe('fixture case: two care teams', () => {
       if (!local) continue;
       const row = localRows.find((x) => x.code === local.code);
       expect(row).toBeDefined();
-      expect(codings(code)).toContain(`http://loinc.org|${row?.loinc ?? ''}`);
+      const mapped = `http://loinc.org|${row?.loinc ?? ''}`;
+      // Glucose kept in mmol/L beside the source's molar 14749-6: the mass LOINC is kept for matching only (it would miscode the value).
+      if (codings(code).includes('http://loinc.org|14749-6')) expect(r.matchCodings?.map((c) => `${c.system}|${c.code}`)).toEqual([mapped]);
+      else expect(codings(code)).toContain(mapped);
       expect(code.coding?.[0]).toBe(local); // original first, unchanged
       checked++;
     }
@@ -144,7 +149,10 @@ describe('fixture case: two care teams', () => {
     const b = byRef(result, 'b', 'Observation/174098350504674').resource as Observation;
     expect(b.valueQuantity).toEqual({ value: 10.1, unit: 'mmol/L', system: 'http://unitsofmeasure.org', code: 'mmol/L' });
     expect(b.referenceRange?.[0]?.low?.code).toBe('mmol/L');
-    expect(codings(b.code)).toEqual(expect.arrayContaining(['http://loinc.org|2345-7', 'http://loinc.org|14749-6']));
+    // Coded as sent (local GLU and the molar 14749-6); the mapped mass LOINC 2345-7 would contradict
+    // the value, so it is withheld from the resource and kept only to match team A's result.
+    expect(codings(b.code)).toEqual(['http://care-team-b.example.org/fhir/CodeSystem/lab|GLU', 'http://loinc.org|14749-6']);
+    expect(byRef(result, 'b', 'Observation/174098350504674').matchCodings).toEqual([{ system: 'http://loinc.org', code: '2345-7' }]);
     expect(a.valueQuantity).toEqual({ value: 182, unit: 'mg/dL', system: 'http://unitsofmeasure.org', code: 'mg/dL' });
     expect(sameByGluRule(b.valueQuantity, a.valueQuantity)).toBe(true);
   });
@@ -167,7 +175,9 @@ describe('fixture case: two care teams', () => {
         const shared = codings((a as Condition).code).filter((c) => codings((b as Condition).code).includes(c));
         expect(shared).toContain(`http://snomed.info/sct|${String(dup.evidence['snomed'])}`);
       } else if (dup.resourceType === 'Observation') {
-        const shared = codings((a as Observation).code).filter((c) => codings((b as Observation).code).includes(c));
+        // Team B's codings as matched: those in the resource and those kept for matching only (glucose in mmol/L).
+        const matchB = [...codings((b as Observation).code), ...(byRef(result, 'b', dup.b).matchCodings ?? []).map((c) => `${c.system}|${c.code}`)];
+        const shared = codings((a as Observation).code).filter((c) => matchB.includes(c));
         expect(shared).toContain(`http://loinc.org|${String(dup.evidence['loinc'])}`);
         expect(sameByGluRule((b as Observation).valueQuantity, (a as Observation).valueQuantity)).toBe(true);
       } else if (dup.resourceType === 'Immunization') {
@@ -247,7 +257,7 @@ describe('fixture case: versions, bad resources, unknown sources', () => {
     expect(danglingReferences(r2)).toEqual([]);
     const p = byRef(r2, 'a', 'Observation/pointing-1').resource as Observation;
     expect(p.hasMember).toEqual([{ type: 'Observation' }]);
-    expect(r2.warnings.filter((w) => w.code !== 'unit-conversion-refused')).toEqual([expect.objectContaining({ key: 'team-a|Observation|pointing-1', code: 'unresolved-reference' })]);
+    expect(r2.warnings.filter((w) => w.code !== 'unit-conversion-refused' && w.code !== 'mapped-coding-withheld')).toEqual([expect.objectContaining({ key: 'team-a|Observation|pointing-1', code: 'unresolved-reference' })]);
   });
 
   it('leaves out a resource that is not JSON-sane, and prunes references to it', () => {

@@ -75,9 +75,12 @@ describe('fix 2: no molar ↔ mass conversion against a code the source sent for
     expect(converted).toBe(0);
     expect(observation['valueQuantity']).toEqual(q(10.1, 'mmol/L'));
     expect(observation['referenceRange']).toEqual([{ low: q(3.9, 'mmol/L'), high: q(5.5, 'mmol/L') }]);
-    expect(observation['code']).toEqual(code); // codings untouched: the source's 14749-6 stays
+    // The source's codings stay; the mapped mass LOINC 2345-7 is taken back: beside a value kept in
+    // mmol/L it would code it as a mass concentration.
+    expect(observation['code']).toEqual({ coding: code.coding.slice(0, 2) });
     expect(warnings).toEqual([
       'unit-conversion-refused: mmol/L → mg/dL refused: it changes the kind of quantity (amount of substance → mass) and the source coded the result http://loinc.org|14749-6, which states the reported kind; kept as reported',
+      'mapped-coding-withheld: mapped coding http://loinc.org|2345-7 not added: it states mass, and the value stays in mmol/L (amount of substance)',
     ]);
   });
 

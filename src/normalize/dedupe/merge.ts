@@ -15,7 +15,8 @@
  *   CodeableConcepts sharing a coding are joined (codings unioned), References match by
  *   reference (or by display when one side has no reference), Identifiers by system|value,
  *   Annotations by text, anything else by value;
- * - {@link UNION_CODINGS} CodeableConcepts (code, vaccineCode, …) get the duplicates' codings;
+ * - {@link UNION_CODINGS} CodeableConcepts (code, vaccineCode, …) get the duplicates' codings, unless
+ *   the rule says not ({@link MergePolicy.unionCodingsFrom}: an Observation's value of another kind);
  * - `meta.tag` and `meta.security` are unioned (a security label is never dropped);
  * - contained resources follow what references them: a duplicate's local ids are moved out of
  *   the survivor's way first (so references match by meaning, and two different `#r1` stay two),
@@ -42,6 +43,11 @@ export interface MergePolicy {
    * assign its top-level fields, never mutate nested values (they may be shared).
    */
   readonly unionExtra?: (survivor: JsonObject, duplicate: JsonObject) => void;
+  /**
+   * Whether the duplicate's codings of {@link UNION_CODINGS} field `field` join the survivor's
+   * (default: yes). E.g. not an Observation code whose value is another kind of quantity.
+   */
+  readonly unionCodingsFrom?: (field: string, survivor: JsonObject, duplicate: JsonObject) => boolean;
 }
 
 /** Top-level array fields whose elements are unioned. */
@@ -226,7 +232,7 @@ function foldElements(survivor: JsonObject, duplicate: JsonObject, policy: Merge
       filled.add(key);
     } else if (Array.isArray(sv) && Array.isArray(dv)) {
       if (UNION_ARRAYS.has(key)) survivor[key] = unionArray(key, sv, dv);
-    } else if (isObject(sv) && isObject(dv) && UNION_CODINGS.has(key) && isCodeableConcept(sv) && isCodeableConcept(dv)) {
+    } else if (isObject(sv) && isObject(dv) && UNION_CODINGS.has(key) && isCodeableConcept(sv) && isCodeableConcept(dv) && policy.unionCodingsFrom?.(key, survivor, duplicate) !== false) {
       survivor[key] = unionCodings(sv, dv);
     }
   }

@@ -23,7 +23,8 @@ import { dedupeWith } from './engine';
 import { codeKeys, codesIn, codingsOf, instantKey, LOINC } from './keys';
 import { sameQuantity } from './quantity';
 import type { DedupeRule } from './rule';
-import { stableStringify, type JsonValue } from './json';
+import { isObject, stableStringify, type JsonObject, type JsonValue } from './json';
+import { changesKind } from '../units';
 import type { NormalizedResource } from '../types';
 
 /** The value part of an Observation or component. */
@@ -90,7 +91,9 @@ interface Signature {
 
 function signature(r: NormalizedResource): Signature {
   const obs = r.resource as Observation;
-  const codings = codingsOf(obs.code);
+  // The mapped codings taken back because the value is reported in another kind of quantity still
+  // say what was measured (`NormalizedResource.matchCodings`): matched by, as if present.
+  const codings = r.matchCodings ? [...codingsOf(obs.code), ...r.matchCodings] : codingsOf(obs.code);
   const loinc: string[] = [];
   for (const c of codings) if (c.system === LOINC && c.code && !loinc.includes(c.code)) loinc.push(c.code);
   const mergeable = obs.status !== 'entered-in-error' && wellFormedComponents(obs.component);
@@ -107,6 +110,27 @@ function same(a: Signature, b: Signature): boolean {
   return sameComponents(a.obs.component ?? [], b.obs.component ?? []);
 }
 
+/** The UCUM code of a carrier's valueQuantity, if any. */
+function ucumCodeOf(v: JsonObject): string | undefined {
+  const q = v.valueQuantity;
+  return isObject(q) && typeof q.code === 'string' ? q.code : undefined;
+}
+
+/**
+ * Whether the duplicate's `code` codings may join the survivor's: not when the two report their
+ * values in different kinds of quantity (mmol/L beside mg/dL). A coding states the kind of value it
+ * codes (LOINC's Property: 14749-6 Moles/volume, 2345-7 Mass/volume), and the survivor keeps its own
+ * value, so the duplicate's codings would code it as what it is not; what was merged stays in the
+ * Provenance and the raw store.
+ * @see https://hl7.org/fhir/R4/observation.html#code
+ */
+function codingsMayJoin(field: string, survivor: JsonObject, duplicate: JsonObject): boolean {
+  if (field !== 'code') return true;
+  const a = ucumCodeOf(survivor);
+  const b = ucumCodeOf(duplicate);
+  return a === undefined || b === undefined || !changesKind(a, b);
+}
+
 /** The rule. */
 export const observationRule: DedupeRule = {
   name: 'observation:code-time-value',
@@ -115,6 +139,7 @@ export const observationRule: DedupeRule = {
   blocking(resources): BlockingSpec {
     return signatureBlocking(resources.map(signature), same);
   },
+  unionCodingsFrom: codingsMayJoin,
 };
 
 /** De-duplicates Observations only (other resources pass through, references redirected). */
