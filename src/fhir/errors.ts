@@ -151,7 +151,9 @@ export class CircuitOpenError extends FhirClientError {
  * The server answered 429/503 (or another retryable status) with a `Retry-After` longer than one
  * request may wait (RFC 9110 §10.2.3, https://www.rfc-editor.org/rfc/rfc9110#field.retry-after).
  * Nothing is sent to it before then: its circuit is held open until `retryAt` in every process, so a
- * job meeting this error, or the open circuit after it, waits as for a paused endpoint.
+ * job meeting this error, or the open circuit after it, waits as for a paused endpoint. `source` tells
+ * which server asked: the FHIR server, or the endpoint's SMART token endpoint or its discovery (part of
+ * the endpoint: https://hl7.org/fhir/smart-app-launch/backend-services.html#obtaining-an-access-token).
  */
 export class ServerRetryAfterError extends CircuitOpenError {
   constructor(
@@ -160,24 +162,34 @@ export class ServerRetryAfterError extends CircuitOpenError {
     readonly status: number,
     /** The delay the server asked for (ms). */
     readonly retryAfterMs: number,
+    readonly source: 'fhir-server' | 'token-endpoint' = 'fhir-server',
   ) {
-    super(endpointId, retryAt, `FHIR server answered ${status} asking to wait ${Math.ceil(retryAfterMs / 1000)} s (Retry-After): no request to it before then`);
+    super(
+      endpointId,
+      retryAt,
+      `${source === 'token-endpoint' ? 'SMART token endpoint' : 'FHIR server'} answered ${status} asking to wait ${Math.ceil(retryAfterMs / 1000)} s (Retry-After): no request to it before then`,
+    );
   }
 }
 
 /**
  * The SMART token request failed. `oauthError` is the RFC 6749 §5.2 error code
- * (`invalid_client`, `invalid_scope`, ...) when the server sent one.
+ * (`invalid_client`, `invalid_scope`, ...) when the server sent one; `retryAfterMs` the delay a
+ * retryable answer (429, 5xx) asked for with `Retry-After` (RFC 9110 §10.2.3,
+ * https://www.rfc-editor.org/rfc/rfc9110#field.retry-after), honoured as the FHIR server's is.
  */
 export class SmartAuthError extends FhirClientError {
+  /** Server-requested delay (ms), when a retryable answer sent one. */
+  readonly retryAfterMs: number | undefined;
   constructor(
     readonly reason: string,
     readonly retryable: boolean,
     readonly status?: number,
     readonly oauthError?: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; retryAfterMs?: number },
   ) {
     super(`SMART backend authorization failed: ${reason}`, options);
+    this.retryAfterMs = options?.retryAfterMs;
   }
 }
 

@@ -550,10 +550,11 @@ export class FhirEndpointClient {
       }
 
       const decision = this.policy.decide(result, attempt, traits);
-      if (decision.kind === 'defer' && result.type === 'response') throw await this.deferred(spec.kind, result.status, decision.delayMs, attempt);
+      const answer = answerOf(result);
+      if (decision.kind === 'defer' && answer) throw await this.deferred(spec.kind, answer, decision.delayMs, attempt);
       if (decision.kind === 'retry') {
         this.emit({ type: 'retry', endpointId: this.endpoint.id, kind: spec.kind, attempt, delayMs: decision.delayMs, reason: decision.reason });
-        if (result.type === 'response' && (result.status === 429 || result.status === 503)) {
+        if (answer && (answer.status === 429 || answer.status === 503)) {
           this.emit({ type: 'throttled', endpointId: this.endpoint.id, source: 'server', waitMs: decision.delayMs });
         }
         logger.info('fhir request retry', {
@@ -578,12 +579,12 @@ export class FhirEndpointClient {
   }
 
   /**
-   * The server asked, by a `Retry-After` longer than a request may wait (RFC 9110 §10.2.3), to come
-   * back later: the endpoint's circuit is held open until then in every process, so the job waits as
-   * for a paused endpoint and nothing reaches the server before the time it asked. Not a failure of
-   * the endpoint: nothing is counted against it.
+   * The server (the FHIR server or its SMART token endpoint) asked, by a `Retry-After` longer than a
+   * request may wait (RFC 9110 §10.2.3), to come back later: the endpoint's circuit is held open until
+   * then in every process, so the job waits as for a paused endpoint and nothing reaches either server
+   * before the time it asked. Not a failure of the endpoint: nothing is counted against it.
    */
-  private async deferred(kind: FhirRequestKind, status: number, delayMs: number, attempt: number): Promise<ServerRetryAfterError> {
+  private async deferred(kind: FhirRequestKind, answer: Answer, delayMs: number, attempt: number): Promise<ServerRetryAfterError> {
     const endpointId = this.endpoint.id;
     const until = (this.deps.now ?? Date.now)() + delayMs;
     let retryAt = until;
@@ -595,8 +596,9 @@ export class FhirEndpointClient {
     }
     this.emit({ type: 'throttled', endpointId, source: 'server', waitMs: delayMs });
     this.emit({ type: 'circuit-open', endpointId, cause: 'opened', retryAt });
-    logger.warn('fhir server asked to wait beyond the in-request limit', { endpointId, route: kind, durationMs: delayMs, to: retryAt });
-    const error = new ServerRetryAfterError(endpointId, retryAt, status, delayMs);
+    const who = answer.source === 'token-endpoint' ? 'smart token endpoint' : 'fhir server';
+    logger.warn(`${who} asked to wait beyond the in-request limit`, { endpointId, route: kind, status: answer.status, durationMs: delayMs, to: retryAt });
+    const error = new ServerRetryAfterError(endpointId, retryAt, answer.status, delayMs, answer.source);
     error.attempts = attempt;
     return error;
   }
@@ -726,6 +728,24 @@ export class FhirEndpointClient {
       logger.warn('fhir client event listener failed', { endpointId: this.endpoint.id, event: event.type, ...errorFields(err) });
     }
   }
+}
+
+/** An answer that may carry a `Retry-After`, and who sent it. */
+interface Answer {
+  readonly status: number;
+  readonly source: 'fhir-server' | 'token-endpoint';
+}
+
+/**
+ * The HTTP answer behind an attempt's result: the FHIR server's response, or the one of its SMART
+ * token endpoint (or discovery) that failed the token request. The token endpoint is part of the
+ * endpoint (https://hl7.org/fhir/smart-app-launch/backend-services.html#obtaining-an-access-token), so
+ * its `Retry-After` is honoured as the FHIR server's (RFC 9110 §10.2.3).
+ */
+function answerOf(result: AttemptResult): Answer | undefined {
+  if (result.type === 'response') return { status: result.status, source: 'fhir-server' };
+  const { error } = result;
+  return error instanceof SmartAuthError && error.status !== undefined ? { status: error.status, source: 'token-endpoint' } : undefined;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { fullJitterDelay } from './backoff';
-import { CircuitOpenError, FhirNetworkError, MalformedResponseError } from './errors';
+import { CircuitOpenError, FhirNetworkError, MalformedResponseError, SmartAuthError } from './errors';
 import { toFhirClientError } from './network-errors';
 import { classifyIssueCodes, parseIssueCodes } from './operation-outcome';
 import { parseRetryAfter } from './retry-after';
@@ -21,6 +21,9 @@ import { parseRetryAfter } from './retry-after';
  * - Other 4xx, 501, 505, 3xx: fail, permanent. (401 is refreshed once by the client before it
  *   gets here.)
  * - Network errors (reset, hang up, timeouts, truncated or non-JSON body): retry.
+ * - A retryable SMART token failure (the token endpoint answered 429/5xx,
+ *   https://hl7.org/fhir/smart-app-launch/backend-services.html#obtaining-an-access-token): retry,
+ *   with its `Retry-After` honoured (or deferred) as the FHIR server's is; a refusal fails, permanent.
  * - Non-idempotent requests (a transaction not declared idempotent) are resent only when the
  *   server certainly did not process them: 429, 503, or a failed connect.
  * - After `maxAttempts`, a retryable failure becomes `fail` with `permanent: false` (a later job
@@ -139,7 +142,9 @@ export class RetryPolicy {
     if (!typed.retryable) return fail(reason, true);
     const idempotent = traits.idempotent !== false;
     if (!idempotent && !(typed instanceof FhirNetworkError && typed.beforeSend)) return fail(`${reason}; not idempotent`, false);
-    return { kind: 'retryable', reason, retryAfterMs: undefined, uncertain: false };
+    // The token endpoint is part of the endpoint: its Retry-After binds us as the FHIR server's does.
+    const retryAfterMs = typed instanceof SmartAuthError ? typed.retryAfterMs : undefined;
+    return { kind: 'retryable', reason, retryAfterMs, uncertain: false };
   }
 }
 

@@ -6,7 +6,8 @@ import type { AuthStrategy } from './auth-strategy';
 import { ClientAssertionSigner } from './client-assertion';
 import { DEFAULT_SMART_SCOPE, type SmartBackendAuthConfig } from './endpoint';
 import { SmartAuthError } from './errors';
-import type { HttpTransport } from './http-transport';
+import type { BufferedResponse, HttpTransport } from './http-transport';
+import { parseRetryAfter } from './retry-after';
 import { RedisTokenCache, type CachedToken } from './token-cache';
 import { assertAllowedEndpointUrl, baseWithSlash, type UrlGuardOptions } from './url-guard';
 
@@ -175,7 +176,7 @@ export class SmartBackendAuth implements AuthStrategy {
       },
       MAX_AUTH_BODY_BYTES,
     );
-    if (res.status !== 200) throw tokenError(res.status, res.body);
+    if (res.status !== 200) throw tokenError(res, this.now());
     const parsed = TokenResponse.safeParse(parseJson(res.body));
     if (!parsed.success) throw new SmartAuthError('token response without access_token', true, res.status);
     if (parsed.data.token_type !== undefined && parsed.data.token_type.toLowerCase() !== 'bearer') {
@@ -203,7 +204,7 @@ export class SmartBackendAuth implements AuthStrategy {
       );
       if (res.status !== 200) {
         const retryable = res.status === 429 || res.status >= 500;
-        throw new SmartAuthError('smart-configuration not available', retryable, res.status);
+        throw new SmartAuthError('smart-configuration not available', retryable, res.status, undefined, { retryAfterMs: retryAfterOf(res, retryable, this.now()) });
       }
       const json = parseJson(res.body);
       // A body that is not JSON at all (cut off, an HTML error page) is a passing fault; JSON
@@ -243,12 +244,28 @@ const OAUTH_HINTS: Readonly<Record<string, string>> = {
   invalid_request: 'the EHR found the token request malformed',
 };
 
-/** RFC 6749 §5.2 errors are permanent (a registration problem); 429 and 5xx may pass. */
-function tokenError(status: number, body: Buffer): SmartAuthError {
-  const oauth = OAuthError.safeParse(parseJson(body));
+/**
+ * RFC 6749 §5.2 errors are permanent (a registration problem); 429 and 5xx may pass, after the
+ * `Retry-After` they name, if any.
+ */
+function tokenError(res: BufferedResponse, now: number): SmartAuthError {
+  const { status } = res;
+  const oauth = OAuthError.safeParse(parseJson(res.body));
   const retryable = status === 429 || status >= 500;
   // Only a code-shaped value is kept: it may reach logs and error displays.
   const code = oauth.success && /^[a-z_]{1,40}$/.test(oauth.data.error) ? oauth.data.error : undefined;
   const hint = code !== undefined ? OAUTH_HINTS[code] : undefined;
-  return new SmartAuthError(`token endpoint refused the request (HTTP ${status}${code ? `, ${code}` : ''})${hint ? `: ${hint}` : ''}`, retryable, status, code);
+  return new SmartAuthError(`token endpoint refused the request (HTTP ${status}${code ? `, ${code}` : ''})${hint ? `: ${hint}` : ''}`, retryable, status, code, {
+    retryAfterMs: retryAfterOf(res, retryable, now),
+  });
+}
+
+/**
+ * The delay a retryable answer of the token endpoint (or of discovery) asks for with `Retry-After`
+ * (RFC 9110 §10.2.3, https://www.rfc-editor.org/rfc/rfc9110#field.retry-after): it is part of the
+ * endpoint, so the client honours it as the FHIR server's (see RetryPolicy). Ignored on a
+ * refusal, which stays permanent.
+ */
+function retryAfterOf(res: BufferedResponse, retryable: boolean, now: number): number | undefined {
+  return retryable ? parseRetryAfter(res.headers['retry-after'], now) : undefined;
 }

@@ -1,4 +1,5 @@
-import { CircuitOpenError, SmartAuthError } from '../../src/fhir/errors';
+import { CircuitOpenError, ServerRetryAfterError, SmartAuthError } from '../../src/fhir/errors';
+import { generateClientKey, publicJwkOf, startSandboxServer, type RetryAfterFormat } from '../../src/sandbox';
 import { makeClient } from './support/client';
 import { sendJson, startTestServer, type TestServer } from './support/http-server';
 import { makeKey, type TestKey } from './support/keys';
@@ -10,6 +11,10 @@ import { testRedis, type TestRedis } from './support/redis';
  * it as it counts a 5xx of the FHIR server, so pull jobs wait for the paused endpoint instead of
  * spending their attempts; a probe that cannot get a token re-opens the circuit. A refusal of our
  * registration (invalid_client) is permanent and says nothing of the endpoint's health.
+ *
+ * A `Retry-After` of the token endpoint (RFC 9110 §10.2.3, seconds or HTTP-date) is honoured as one of
+ * the FHIR server is: waited for within the in-request limit; beyond it the endpoint's circuit is held
+ * open until then, and neither server is asked before.
  */
 let env: TestRedis;
 let key: TestKey;
@@ -31,12 +36,13 @@ function clock(start = 1_700_000_000_000) {
 }
 
 /** An EHR whose token endpoint answers `tokenAnswer` (200 issues `tok`); its FHIR server wants `tok`. */
-async function ehr(): Promise<{ server: TestServer; tokenAnswer: { status: number }; tokenRequests: () => number; fhirRequests: () => number }> {
-  const tokenAnswer = { status: 200 };
+async function ehr(): Promise<{ server: TestServer; tokenAnswer: { status: number; retryAfter?: string }; tokenRequests: () => number; fhirRequests: () => number }> {
+  const tokenAnswer: { status: number; retryAfter?: string } = { status: 200 };
   const server = await startTestServer((req, res) => {
     if (req.url === '/auth/token') {
       if (tokenAnswer.status === 200) return sendJson(res, 200, { access_token: 'tok', token_type: 'bearer', expires_in: 300 });
-      return sendJson(res, tokenAnswer.status, { error: tokenAnswer.status === 401 ? 'invalid_client' : 'temporarily_unavailable' });
+      const headers = tokenAnswer.retryAfter !== undefined ? { 'retry-after': tokenAnswer.retryAfter } : {};
+      return sendJson(res, tokenAnswer.status, { error: tokenAnswer.status === 401 ? 'invalid_client' : 'temporarily_unavailable' }, headers);
     }
     if (req.headers.authorization !== 'Bearer tok') return sendJson(res, 401, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'login' }] });
     return sendJson(res, 200, { resourceType: 'Patient', id: 'p' });
@@ -46,11 +52,11 @@ async function ehr(): Promise<{ server: TestServer; tokenAnswer: { status: numbe
   return { server, tokenAnswer, tokenRequests: count(true), fhirRequests: count(false) };
 }
 
-function smartClient(server: TestServer, now: () => number) {
+function smartClient(server: TestServer, now: () => number, id = `token-outage-${++n}`) {
   const harness = makeClient(env.connect(), env.prefix, `${server.url}/fhir`, {
-    id: `token-outage-${++n}`,
+    id,
     auth: { type: 'smart-backend', clientId: 'sob', privateKeyJwk: key.privateJwk, tokenUrl: `${server.url}/auth/token` },
-  }, { now, retry: { maxAttempts: 2 }, breaker: { failureThreshold: 3, cooldownMs: 60_000 } });
+  }, { now, retry: { maxAttempts: 2, maxRetryAfterMs: 120_000 }, breaker: { failureThreshold: 3, cooldownMs: 60_000 } });
   opened.push(() => harness.client.close());
   return harness;
 }
@@ -110,4 +116,93 @@ it('fails at once, for good, when the token endpoint refuses our registration (4
   }
   expect([tokenRequests(), fhirRequests()]).toEqual([4, 0]); // no retry of a refusal
   expect(await client.circuitState()).toEqual({ state: 'closed', failures: 0 });
+});
+
+describe('Retry-After of the token endpoint (RFC 9110 §10.2.3)', () => {
+  it.each([
+    ['503, delay-seconds', 'unavailable', 'seconds'],
+    ['429, HTTP-date', 'rate-limit', 'http-date'],
+  ] as const)('asks the token endpoint again only once the time it named has come (%s), on the real clock', async (_what, kind, format: RetryAfterFormat) => {
+    const privateJwk = await generateClientKey('ES384');
+    const sandbox = await startSandboxServer({ name: 'token-retry-after', auth: 'smart', paging: 'offset' });
+    opened.push(() => sandbox.stop());
+    sandbox.registerClient({ clientId: 'sob', jwks: { keys: [publicJwkOf(privateJwk)] } });
+    await sandbox.load([{ resourceType: 'Patient', id: 'p1' }]);
+    sandbox.faults.add({ match: 'POST /auth/token', nth: 1, action: { kind, retryAfterSeconds: 2, retryAfterFormat: format } });
+    const { client } = makeClient(env.connect(), env.prefix, sandbox.baseUrl, { id: `token-outage-${++n}`, auth: { type: 'smart-backend', clientId: 'sob', privateKeyJwk: privateJwk } }, {
+      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    });
+    opened.push(() => client.close());
+
+    await expect(client.read('Patient', 'p1')).resolves.toMatchObject({ id: 'p1' });
+    const tokenRequests = sandbox.requests().filter((r) => r.target === '/auth/token');
+    expect(tokenRequests.map((r) => r.status)).toEqual([kind === 'unavailable' ? 503 : 429, 200]);
+    const [refused, next] = tokenRequests;
+    // Not sooner than asked (a timer may fire a millisecond or two early).
+    expect((next?.at ?? 0) - (refused?.at ?? 0)).toBeGreaterThanOrEqual(2000 - 10);
+  }, 20_000);
+
+  it('waits a Retry-After within the in-request limit (seconds or HTTP-date) and carries it on the SmartAuthError', async () => {
+    const { server, tokenAnswer, tokenRequests } = await ehr();
+    const c = clock();
+    const { client, sleeps, events } = smartClient(server, c.now);
+    tokenAnswer.status = 503;
+    tokenAnswer.retryAfter = '7';
+    const err = await client.read('Patient', 'p').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SmartAuthError);
+    expect(err).toMatchObject({ status: 503, retryable: true, retryAfterMs: 7000, attempts: 2 });
+    expect(sleeps).toEqual([7000]);
+    expect(events).toContainEqual({ type: 'throttled', endpointId: client.endpoint.id, source: 'server', waitMs: 7000 });
+
+    tokenAnswer.retryAfter = new Date(c.now() + 9000).toUTCString();
+    await expect(client.read('Patient', 'p')).rejects.toMatchObject({ name: 'SmartAuthError', retryAfterMs: 9000 });
+    expect(sleeps).toEqual([7000, 9000]);
+    expect(tokenRequests()).toBe(4);
+  });
+
+  it('holds the endpoint until a Retry-After beyond the in-request limit, in every process, without counting a failure, then probes', async () => {
+    const { server, tokenAnswer, tokenRequests, fhirRequests } = await ehr();
+    const c = clock();
+    const id = `token-held-${++n}`;
+    const first = smartClient(server, c.now, id);
+    tokenAnswer.status = 429;
+    tokenAnswer.retryAfter = '3600';
+    const err = await first.client.read('Patient', 'p').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ServerRetryAfterError);
+    expect(err).toMatchObject({ status: 429, retryAfterMs: 3_600_000, retryAt: c.now() + 3_600_000, retryable: true, attempts: 1 });
+    expect((err as Error).message).toMatch(/token endpoint answered 429/);
+    expect(first.sleeps).toEqual([]); // not retried in-request
+    expect(await first.client.circuitState()).toEqual({ state: 'open', failures: 0, retryAt: c.now() + 3_600_000 });
+
+    // Neither this process nor another asks either server before then.
+    const second = smartClient(server, c.now, id);
+    c.advance(3_600_000 - 1);
+    for (const { client } of [first, second]) {
+      await expect(client.read('Patient', 'p')).rejects.toMatchObject({ name: 'CircuitOpenError', retryAt: c.now() + 1 });
+    }
+    expect([tokenRequests(), fhirRequests()]).toEqual([1, 0]);
+
+    // Then one probe gets its token and closes the circuit.
+    c.advance(1);
+    tokenAnswer.status = 200;
+    await expect(second.client.read('Patient', 'p')).resolves.toMatchObject({ id: 'p' });
+    expect([tokenRequests(), fhirRequests()]).toEqual([2, 1]);
+    expect(await first.client.circuitState()).toEqual({ state: 'closed', failures: 0 });
+  });
+
+  it('keeps a refusal of our registration permanent, whatever Retry-After comes with it', async () => {
+    const { server, tokenAnswer, tokenRequests } = await ehr();
+    const c = clock();
+    const { client, sleeps } = smartClient(server, c.now);
+    tokenAnswer.status = 401;
+    tokenAnswer.retryAfter = '3600';
+    const err = await client.read('Patient', 'p').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SmartAuthError);
+    expect(err).not.toBeInstanceOf(CircuitOpenError);
+    expect(err).toMatchObject({ status: 401, oauthError: 'invalid_client', permanent: true });
+    expect((err as SmartAuthError).retryAfterMs).toBeUndefined();
+    expect(sleeps).toEqual([]);
+    expect(tokenRequests()).toBe(1);
+    expect(await client.circuitState()).toEqual({ state: 'closed', failures: 0 });
+  });
 });

@@ -9,6 +9,9 @@ import { makeSmartClient, type TestSmartClient } from '../support/smart-client';
  * once it is back, instead of spending their attempts and failing the pull. A token endpoint that
  * refuses our registration (invalid_client) fails the queries at once: that needs an operator.
  *
+ * A token endpoint that asks, with a `Retry-After` beyond what one request may wait (RFC 9110 §10.2.3),
+ * to come back later is not asked again before then: the endpoint is held, the pull waits and completes.
+ *
  * The pull starts after the care team's token ran out (the server answers 401 `invalid_token` to the
  * record queries), so every query needs a new token while the token endpoint is down.
  */
@@ -105,6 +108,33 @@ it('fails the queries at once, without retrying them, when the token endpoint re
       expect(q.retries).toBe(0);
     }
     expect(done.circuit).toBe('closed');
+  } finally {
+    await server.stop();
+  }
+}, 120_000);
+
+it('asks a token endpoint that answered 503 with a Retry-After beyond the in-request limit nothing before then: the endpoint is held and the pull completes', async () => {
+  const RETRY_AFTER_SECONDS = 3; // FAST_CLIENT waits at most 1.5 s in-request
+  const server = await startSandboxServer({ name: 'care-team-a', auth: 'smart', paging: 'offset' });
+  try {
+    const { caseId, endpointId } = await caseOnCareTeamA(server);
+    const busy = server.faults.add({ match: 'POST /auth/token', nth: 1, action: { kind: 'unavailable', retryAfterSeconds: RETRY_AFTER_SECONDS } });
+    server.faults.add({ match: 'GET /Patient*', nth: 1, action: { kind: 'expired-token' } });
+    const pullId = await startPull(caseId);
+    // Held, not failed: the circuit is open while the pull runs.
+    const held = await eventually(() => stateOf(endpointId, caseId, pullId), (s) => s.circuit !== 'closed' || ended(s), 60_000);
+    expect(held).toMatchObject({ circuit: 'open', pull: { state: 'running' } });
+    const done = await eventually(() => stateOf(endpointId, caseId, pullId), ended, 60_000);
+    expect(done.pull.state).toBe('complete');
+    expect(done.circuit).toBe('closed');
+    expect(server.faults.rule(busy)?.fired).toBe(1);
+
+    const tokenRequests = server.requests().filter((r) => r.target === '/auth/token');
+    const refused = tokenRequests.findIndex((r) => r.status === 503);
+    const refusedAt = tokenRequests[refused]?.at ?? 0;
+    const after = tokenRequests.slice(refused + 1);
+    expect(after.length).toBeGreaterThan(0);
+    for (const r of after) expect(r.at - refusedAt).toBeGreaterThanOrEqual(RETRY_AFTER_SECONDS * 1000);
   } finally {
     await server.stop();
   }
