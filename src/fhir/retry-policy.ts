@@ -25,7 +25,8 @@ import { parseRetryAfter } from './retry-after';
  *   https://hl7.org/fhir/smart-app-launch/backend-services.html#obtaining-an-access-token): retry,
  *   with its `Retry-After` honoured (or deferred) as the FHIR server's is; a refusal fails, permanent.
  * - Non-idempotent requests (a transaction not declared idempotent) are resent only when the
- *   server certainly did not process them: 429, 503, or a failed connect.
+ *   server certainly did not process them: 429, 503, a failed connect, or a token that could not be
+ *   had (the request was never sent).
  * - After `maxAttempts`, a retryable failure becomes `fail` with `permanent: false` (a later job
  *   may succeed); a non-retryable one is `permanent: true`.
  */
@@ -141,7 +142,9 @@ export class RetryPolicy {
     const reason = typed instanceof FhirNetworkError ? `network: ${typed.reason}` : typed instanceof MalformedResponseError ? `malformed: ${typed.reason}` : typed.name;
     if (!typed.retryable) return fail(reason, true);
     const idempotent = traits.idempotent !== false;
-    if (!idempotent && !(typed instanceof FhirNetworkError && typed.beforeSend)) return fail(`${reason}; not idempotent`, false);
+    // A failed connect, or a token that could not be had (the request itself was never sent): safe to send.
+    const neverSent = (typed instanceof FhirNetworkError && typed.beforeSend) || typed instanceof SmartAuthError;
+    if (!idempotent && !neverSent) return fail(`${reason}; not idempotent`, false);
     // The token endpoint is part of the endpoint: its Retry-After binds us as the FHIR server's does.
     const retryAfterMs = typed instanceof SmartAuthError ? typed.retryAfterMs : undefined;
     return { kind: 'retryable', reason, retryAfterMs, uncertain: false };

@@ -206,3 +206,23 @@ describe('Retry-After of the token endpoint (RFC 9110 §10.2.3)', () => {
     expect(await client.circuitState()).toEqual({ state: 'closed', failures: 0 });
   });
 });
+
+it('sends a non-idempotent transaction after a token the endpoint could not give at first: the transaction itself was never sent, so it goes out once', async () => {
+  let tokenAnswers = 0;
+  const server = await startTestServer((req, res) => {
+    if (req.url === '/auth/token') {
+      tokenAnswers += 1;
+      // Down for the first token request only.
+      if (tokenAnswers === 1) return sendJson(res, 503, { error: 'temporarily_unavailable' });
+      return sendJson(res, 200, { access_token: 'tok', token_type: 'bearer', expires_in: 300 });
+    }
+    if (req.headers.authorization !== 'Bearer tok') return sendJson(res, 401, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'login' }] });
+    return sendJson(res, 200, { resourceType: 'Bundle', type: 'transaction-response', entry: [] });
+  });
+  opened.push(() => server.close());
+  const { client } = smartClient(server, clock().now);
+  const answer = await client.transaction({ resourceType: 'Bundle', type: 'transaction', entry: [] }, { idempotent: false });
+  expect(answer).toMatchObject({ resourceType: 'Bundle', type: 'transaction-response' });
+  expect(tokenAnswers).toBe(2);
+  expect(server.requests.filter((r) => r.method === 'POST' && r.url !== '/auth/token')).toHaveLength(1);
+});
