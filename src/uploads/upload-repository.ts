@@ -4,6 +4,7 @@
  * @packageDocumentation
  */
 import type { Queryable } from '../db/database';
+import { TERMINAL_STATUSES } from '../cases/lifecycle';
 import type { FileKind } from './sniff';
 import { storableFileName, storableJson, storableText } from '../util/storable-text';
 import { UPLOAD_NOT_INGESTED } from './upload-failure';
@@ -201,7 +202,9 @@ export interface UploadWaitingForIngest {
  * Uploads whose ingestion has not ended (re-queued at worker start and by the reconciler): those
  * with files still `received`, and those whose files were all read but that have no bundle version
  * of their own (trigger `upload:<id>`) and no recorded failure — their assembly was lost with the
- * job, and they would show `assembling` for ever.
+ * job, and they would show `assembling` for ever. Only of cases that have not ended (closed,
+ * cancelled, ineligible: nothing is assembled for them any more), so the reconciler's query every
+ * 30 s reads the uploads of the cases under way, not every upload ever made.
  */
 export async function uploadsWaitingForIngest(db: Queryable): Promise<UploadWaitingForIngest[]> {
   const { rows } = await db.query<{ upload_id: string; case_id: string; not_ingested: boolean }>(
@@ -209,11 +212,12 @@ export async function uploadsWaitingForIngest(db: Queryable): Promise<UploadWait
        SELECT u.upload_id, u.case_id, bool_or(u.state = 'received') AS unread,
          EXISTS (SELECT 1 FROM case_bundles b WHERE b.case_id = u.case_id AND b.trigger = 'upload:' || u.upload_id::text) AS assembled,
          EXISTS (SELECT 1 FROM case_events e WHERE e.case_id = u.case_id AND e.type = $1 AND e.data->>'uploadId' = u.upload_id::text) AS not_ingested
-       FROM uploads u GROUP BY u.upload_id, u.case_id
+       FROM uploads u JOIN cases c ON c.id = u.case_id AND NOT (c.status = ANY($2::text[]))
+       GROUP BY u.upload_id, u.case_id
      ) w
      WHERE w.unread OR NOT (w.assembled OR w.not_ingested)
      ORDER BY w.upload_id`,
-    [UPLOAD_NOT_INGESTED],
+    [UPLOAD_NOT_INGESTED, TERMINAL_STATUSES],
   );
   return rows.map((r) => ({ uploadId: r.upload_id, caseId: r.case_id, notIngested: r.not_ingested }));
 }
