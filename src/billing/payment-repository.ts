@@ -17,6 +17,18 @@ export interface PaymentRecord {
   readonly receivedAt: Date;
   readonly recordedBy: string;
   readonly createdAt: Date;
+  /** Voided (recorded in error) or refunded (given back): on the ledger, no longer counted. */
+  readonly reversal: PaymentReversal | null;
+}
+
+/** How a payment was taken back. */
+export interface PaymentReversal {
+  readonly kind: 'void' | 'refund';
+  readonly reason: string;
+  readonly by: string;
+  readonly at: Date;
+  /** The processor's reference of the refund. */
+  readonly refundReference: string | null;
 }
 
 interface PaymentRow {
@@ -30,9 +42,15 @@ interface PaymentRow {
   received_at: Date;
   recorded_by: string;
   created_at: Date;
+  reversal_kind: 'void' | 'refund' | null;
+  reversal_reason: string | null;
+  reversed_by: string | null;
+  reversed_at: Date | null;
+  refund_reference: string | null;
 }
 
-const COLUMNS = 'id, case_id, amount_cents, currency, method, processor_reference, payer_name, received_at, recorded_by, created_at';
+const COLUMNS =
+  'id, case_id, amount_cents, currency, method, processor_reference, payer_name, received_at, recorded_by, created_at, reversal_kind, reversal_reason, reversed_by, reversed_at, refund_reference';
 
 const toPayment = (r: PaymentRow): PaymentRecord => ({
   id: r.id,
@@ -45,6 +63,10 @@ const toPayment = (r: PaymentRow): PaymentRecord => ({
   receivedAt: r.received_at,
   recordedBy: r.recorded_by,
   createdAt: r.created_at,
+  reversal:
+    r.reversal_kind !== null && r.reversed_at !== null
+      ? { kind: r.reversal_kind, reason: r.reversal_reason ?? '', by: r.reversed_by ?? '', at: r.reversed_at, refundReference: r.refund_reference }
+      : null,
 });
 
 /** Methods paid through the hospital's card processor: one space of processor references. */
@@ -56,7 +78,7 @@ function sameReferenceSpace(method: PaymentMethod): readonly PaymentMethod[] {
 }
 
 /** Inserts a payment unless its processor reference is already recorded (migration 029); true when inserted. */
-export async function insertPayment(db: Queryable, p: Omit<PaymentRecord, 'createdAt' | 'currency'>): Promise<boolean> {
+export async function insertPayment(db: Queryable, p: Omit<PaymentRecord, 'createdAt' | 'currency' | 'reversal'>): Promise<boolean> {
   const result = await db.query(
     `INSERT INTO payments (id, case_id, amount_cents, method, processor_reference, payer_name, received_at, recorded_by)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -93,8 +115,27 @@ export async function listPayments(db: Queryable, caseId: string): Promise<Payme
   return rows.map(toPayment);
 }
 
-/** Sum of a case's payments, in cents. */
+/** Sum of a case's payments that stand (not voided or refunded), in cents. */
 export async function paidCents(db: Queryable, caseId: string): Promise<number> {
-  const { rows } = await db.query<{ n: string | number | null }>('SELECT COALESCE(sum(amount_cents), 0) AS n FROM payments WHERE case_id = $1', [caseId]);
+  const { rows } = await db.query<{ n: string | number | null }>('SELECT COALESCE(sum(amount_cents), 0) AS n FROM payments WHERE case_id = $1 AND reversed_at IS NULL', [caseId]);
   return Number(rows[0]?.n ?? 0);
+}
+
+/** Sum of the payments in `payments` that stand (not voided or refunded), in cents. */
+export function standingCents(payments: readonly PaymentRecord[]): number {
+  return payments.reduce((sum, p) => (p.reversal === null ? sum + p.amountCents : sum), 0);
+}
+
+/** A payment of the case, its row locked until the transaction ends; undefined when the case has no such payment. */
+export async function lockPayment(tx: Queryable, caseId: string, id: string): Promise<PaymentRecord | undefined> {
+  const { rows } = await tx.query<PaymentRow>(`SELECT ${COLUMNS} FROM payments WHERE id = $1 AND case_id = $2 FOR UPDATE`, [id, caseId]);
+  return rows[0] ? toPayment(rows[0]) : undefined;
+}
+
+/** Records a payment's reversal (call with its row locked, {@link lockPayment}). */
+export async function reversePaymentRow(tx: Queryable, id: string, r: PaymentReversal): Promise<void> {
+  await tx.query(
+    'UPDATE payments SET reversal_kind = $2, reversal_reason = $3, reversed_by = $4, reversed_at = $5, refund_reference = $6 WHERE id = $1 AND reversed_at IS NULL',
+    [id, r.kind, r.reason, r.by, r.at, r.refundReference],
+  );
 }

@@ -41,3 +41,24 @@ export const PaymentBodySchema: z.ZodType<PaymentBody> = z.preprocess((raw, ctx)
   }
   return raw;
 }, Fields);
+
+const ReversalFields = z.strictObject({
+  kind: z.enum(['void', 'refund'], { error: 'kind must be void (recorded in error) or refund (given back to the family)' }),
+  reason: z.string({ error: 'reason is required: why the payment is taken back (it goes on the timeline)' }).trim().min(1, { error: 'reason must not be empty' }).max(500, { error: 'reason must be at most 500 characters' }),
+  refundReference: z
+    .string({ error: "refundReference must be the card processor's refund reference" })
+    .trim()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{2,99}$/, { error: 'refundReference must be 3–100 letters, digits, dots, dashes, underscores or colons' })
+    .optional(),
+}).refine((r) => r.kind === 'refund' || r.refundReference === undefined, { error: 'refundReference is for a refund only', path: ['refundReference'] });
+
+/** A validated reversal body (`POST …/payments/:paymentId/reversal`). */
+export type PaymentReversalBody = z.infer<typeof ReversalFields>;
+
+/** Validates a reversal body; card data anywhere is refused as in a payment body. */
+export const PaymentReversalBodySchema: z.ZodType<PaymentReversalBody> = z.preprocess((raw, ctx) => {
+  for (const finding of findCardData(raw)) {
+    ctx.issues.push({ code: 'custom', message: finding.message, path: [...finding.path], input: raw });
+  }
+  return raw;
+}, ReversalFields);

@@ -8,13 +8,15 @@ import { randomUUID } from 'node:crypto';
 import type { CaseServiceDeps } from '../cases/case-service';
 import type { Intake } from '../cases/intake-schema';
 import { insertCaseEvent } from '../db/case-repository';
-import { conflict } from '../http/problem';
+import { conflict, notFound } from '../http/problem';
 import { logger } from '../log';
 import { caseFor, fieldProblem, nowOf } from './billing-deps';
 import { primaryRole, type Principal } from '../http/auth';
 import { quoteOfCase } from './case-quote';
 import { formatUsd } from './money';
-import { findPaymentByReference, lockPaymentReference, insertPayment, listPayments, paidCents, type PaymentRecord } from './payment-repository';
+import {
+  findPaymentByReference, insertPayment, listPayments, lockPayment, lockPaymentReference, paidCents, reversePaymentRow, standingCents, type PaymentRecord,
+} from './payment-repository';
 import type { PaymentBody } from './payment-schema';
 import { paymentStatus, type PaymentStatus } from './payment-status';
 
@@ -28,6 +30,8 @@ export interface PaymentView {
   readonly payer: string | null;
   readonly receivedAt: string;
   readonly recordedBy: string;
+  /** Voided (recorded in error) or refunded: listed, not counted toward the quote. */
+  readonly reversal: { readonly kind: 'void' | 'refund'; readonly reason: string; readonly by: string; readonly at: string; readonly refundReference: string | null } | null;
 }
 
 /** The payments of a case with the quote and balance. */
@@ -47,6 +51,7 @@ export function paymentView(p: PaymentRecord): PaymentView {
     payer: p.payer,
     receivedAt: p.receivedAt.toISOString(),
     recordedBy: p.recordedBy,
+    reversal: p.reversal ? { ...p.reversal, at: p.reversal.at.toISOString() } : null,
   };
 }
 
@@ -128,6 +133,54 @@ export async function recordPayment(
 export async function getPayments(deps: CaseServiceDeps, caseId: string): Promise<PaymentsView> {
   const record = await caseFor(deps.db, caseId, false);
   const payments = await listPayments(deps.db, caseId);
-  const paid = payments.reduce((sum, p) => sum + p.amountCents, 0);
-  return { items: payments.map(paymentView), status: paymentStatus(quoteOfCase(deps.domain.prices, record), paid) };
+  return { items: payments.map(paymentView), status: paymentStatus(quoteOfCase(deps.domain.prices, record), standingCents(payments)) };
+}
+
+/** What `POST …/payments/:paymentId/reversal` asks. */
+export interface PaymentReversalRequest {
+  readonly kind: 'void' | 'refund';
+  readonly reason: string;
+  readonly refundReference?: string;
+}
+
+/**
+ * Takes a payment back: `void` for one recorded in error (the processor never took that money),
+ * `refund` for one given back to the family (with the processor's refund reference). The payment
+ * stays on the ledger with who, when and why, and no longer counts toward the quote; the timeline
+ * says so. A case already assigned stays assigned: the balance due shows in its payments.
+ * @throws HttpProblem 404 for a payment the case does not have; 409 for one already taken back
+ */
+export async function reversePayment(
+  deps: CaseServiceDeps,
+  caseId: string,
+  paymentId: string,
+  request: PaymentReversalRequest,
+  actor: Principal,
+): Promise<{ payment: PaymentView; status: PaymentStatus }> {
+  const now = nowOf(deps);
+  const outcome = await deps.db.transaction(async (tx) => {
+    const record = await caseFor(tx, caseId, true);
+    const payment = await lockPayment(tx, caseId, paymentId);
+    if (!payment) throw notFound(`Payment ${paymentId} of case ${caseId}`);
+    if (payment.reversal) {
+      throw conflict(`Payment ${paymentId} was already ${payment.reversal.kind === 'void' ? 'voided' : 'refunded'} on ${payment.reversal.at.toISOString()} by ${payment.reversal.by}.`, {
+        reversal: { ...payment.reversal, at: payment.reversal.at.toISOString() },
+      });
+    }
+    const reversal = { kind: request.kind, reason: request.reason, by: actor.sub, at: now, refundReference: request.refundReference ?? null };
+    await reversePaymentRow(tx, paymentId, reversal);
+    const status = paymentStatus(quoteOfCase(deps.domain.prices, record), await paidCents(tx, caseId));
+    await insertCaseEvent(tx, {
+      caseId,
+      type: 'payment_reversed',
+      actorSub: actor.sub,
+      actorRole: primaryRole(actor),
+      at: now,
+      reason: `${formatUsd(payment.amountCents)} ${request.kind === 'void' ? 'voided' : 'refunded'}: ${request.reason}; balance ${formatUsd(status.balanceCents)}.`,
+      data: { paymentId, kind: request.kind, amountCents: payment.amountCents, state: status.state, balanceCents: status.balanceCents },
+    });
+    return { payment: { ...payment, reversal }, status };
+  });
+  logger.info('payment reversed', { caseId, state: outcome.status.state });
+  return { payment: paymentView(outcome.payment), status: outcome.status };
 }

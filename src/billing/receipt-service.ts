@@ -22,9 +22,10 @@ export type ReceiptDeps = CaseServiceDeps & { readonly reportFonts?: ReportFontP
  */
 export async function caseReceiptPdf(deps: ReceiptDeps, caseId: string): Promise<Uint8Array> {
   const record = await caseFor(deps.db, caseId, false);
-  const payments = await listPayments(deps.db, caseId);
+  // Voided and refunded payments are not money paid: the receipt lists what stands.
+  const payments = (await listPayments(deps.db, caseId)).filter((p) => p.reversal === null);
   if (payments.length === 0) {
-    throw conflict(`No payment is recorded for case ${caseId}; record one with POST /api/cases/${caseId}/payments first.`);
+    throw conflict(`No payment stands for case ${caseId} (none recorded, or all voided or refunded); record one with POST /api/cases/${caseId}/payments first.`);
   }
   const events = await listCaseEvents(deps.db, caseId);
   const signed = events.find((e) => e.type === 'transition' && e.toStatus === 'report_signed');

@@ -128,6 +128,53 @@ describe('payments on ended cases', () => {
   });
 });
 
+describe('POST /api/cases/:id/payments/:paymentId/reversal', () => {
+  interface Reversed {
+    payment: { id: string; amountCents: number; reversal: { kind: string; reason: string; by: string; at: string; refundReference: string | null } | null };
+    status: PaymentStatus;
+  }
+  it('voids a payment recorded in error and refunds one given back: both stay listed with who and why, neither counts; the timeline says so', async () => {
+    const id = await cm.openCase();
+    const pay = async (cents: number): Promise<string> => ((await cm.pay(id, cents)).body as { payment: { id: string } }).payment.id;
+    const [mistake, given, kept] = [await pay(85000), await pay(10000), await pay(85000)];
+    const voided = await cm.json<Reversed>('POST', `/api/cases/${id}/payments/${mistake}/reversal`, { kind: 'void', reason: 'Recorded twice: the processor charged once' });
+    expect(voided.status).toBe(200);
+    expect(voided.body.payment.reversal).toMatchObject({ kind: 'void', reason: 'Recorded twice: the processor charged once', by: 'cm-billing', refundReference: null });
+    expect(voided.body.status).toMatchObject({ paidCents: 95000, state: 'overpaid' });
+    const refunded = await cm.json<Reversed>('POST', `/api/cases/${id}/payments/${given}/reversal`, { kind: 'refund', reason: 'Overpaid by $100', refundReference: 're_3Pq9' });
+    expect(refunded.body.payment.reversal).toMatchObject({ kind: 'refund', refundReference: 're_3Pq9' });
+    expect(refunded.body.status).toMatchObject({ paidCents: 85000, balanceCents: 0, state: 'paid' });
+    const list = await cm.json<{ items: Reversed['payment'][]; status: PaymentStatus }>('GET', `/api/cases/${id}/payments`);
+    expect(list.body.items.map((p) => [p.id, p.reversal?.kind ?? null])).toEqual([[mistake, 'void'], [given, 'refund'], [kept, null]]);
+    expect(list.body.status).toMatchObject({ paidCents: 85000, state: 'paid' });
+    const timeline = (await cm.json<{ timeline: { type: string; reason: string | null }[] }>('GET', `/api/cases/${id}`)).body.timeline.filter((e) => e.type === 'payment_reversed');
+    expect(timeline.map((e) => e.reason)).toEqual([
+      '$850.00 voided: Recorded twice: the processor charged once; balance -$100.00.',
+      '$100.00 refunded: Overpaid by $100; balance $0.00.',
+    ]);
+    // Once only, and only a payment of this case.
+    const again = await cm.json<Problem>('POST', `/api/cases/${id}/payments/${mistake}/reversal`, { kind: 'refund', reason: 'again' });
+    expect(again.status).toBe(409);
+    expect(again.body.detail).toMatch(/already voided .* by cm-billing/);
+    const other = await cm.openCase();
+    expect((await cm.json('POST', `/api/cases/${other}/payments/${kept}/reversal`, { kind: 'void', reason: 'x' })).status).toBe(404);
+  });
+
+  it('names bad fields, refuses card data, and lets no specialist reverse a payment', async () => {
+    const id = await cm.openCase();
+    const paymentId = ((await cm.pay(id, 5000)).body as { payment: { id: string } }).payment.id;
+    const path = `/api/cases/${id}/payments/${paymentId}/reversal`;
+    const fields = async (body: unknown): Promise<string[]> => ((await cm.json<Problem>('POST', path, body)).body.errors ?? []).map((e) => e.field).sort();
+    expect(await fields({ kind: 'chargeback', reason: 'x' })).toEqual(['kind']);
+    expect(await fields({ kind: 'void' })).toEqual(['reason']);
+    expect(await fields({ kind: 'void', reason: 'x', refundReference: 're_1234' })).toEqual(['refundReference']);
+    expect(await fields({ kind: 'refund', reason: 'x', refundReference: '4111 1111 1111 1111' })).toEqual(['refundReference']);
+    expect((await cm.json('POST', `/api/cases/${id}/payments/not-a-uuid/reversal`, { kind: 'void', reason: 'x' })).status).toBe(400);
+    expect((await cm.json('POST', path, { kind: 'void', reason: 'x' }, await svc.token('specialist', 'dr-billing'))).status).toBe(403);
+    expect((await cm.json<{ items: { reversal: unknown }[] }>('GET', `/api/cases/${id}/payments`)).body.items[0]?.reversal).toBeNull();
+  });
+});
+
 describe('add-on offers and approvals', () => {
   it('refuses to approve an add-on that was never offered (409), then offer → approve adds the fee', async () => {
     const id = await cm.openCase();
@@ -183,10 +230,14 @@ describe('add-on offers and approvals', () => {
 });
 
 describe('GET /api/cases/:id/receipt.pdf', () => {
-  it('answers 409 before any payment', async () => {
+  it('answers 409 before any payment, and when every payment was voided or refunded', async () => {
     const id = await cm.openCase();
     const res = await svc.request('GET', `/api/cases/${id}/receipt.pdf`, { token: cm.token });
     expect(res.status).toBe(409);
+    const paymentId = ((await cm.pay(id, 85000)).body as { payment: { id: string } }).payment.id;
+    expect((await svc.request('GET', `/api/cases/${id}/receipt.pdf`, { token: cm.token })).status).toBe(200);
+    expect((await cm.json('POST', `/api/cases/${id}/payments/${paymentId}/reversal`, { kind: 'void', reason: 'Test charge' })).status).toBe(200);
+    expect((await svc.request('GET', `/api/cases/${id}/receipt.pdf`, { token: cm.token })).status).toBe(409);
   });
 
   it('is a PDF with title, language, patient, payer, date of service, lines, payments, paid and balance', async () => {

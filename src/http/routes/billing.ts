@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { decideAddOn, DECISION_CHANNELS, getCaseQuote, offerAddOn } from '../../billing/addon-service';
-import { getPayments, recordPayment } from '../../billing/payment-service';
-import { PaymentBodySchema, type PaymentBody } from '../../billing/payment-schema';
+import { getPayments, recordPayment, reversePayment } from '../../billing/payment-service';
+import { PaymentBodySchema, PaymentReversalBodySchema, type PaymentBody, type PaymentReversalBody } from '../../billing/payment-schema';
 import { paymentStatus } from '../../billing/payment-status';
 import { paidCents } from '../../billing/payment-repository';
 import { caseReceiptPdf } from '../../billing/receipt-service';
@@ -11,6 +11,9 @@ import { defineRoute, type AnyRoute } from '../route';
 import { CaseParams } from './params';
 
 type NoQuery = Record<string, never>;
+
+const PaymentParams = CaseParams.extend({ paymentId: z.uuid({ error: 'Payment id must be a UUID' }) });
+type PaymentParams = z.infer<typeof PaymentParams>;
 
 const OfferBody = z.strictObject({
   addOn: AddOnCodeSchema,
@@ -54,6 +57,22 @@ export function billingRoutes(deps: CaseServiceDeps): AnyRoute[] {
         const result = await recordPayment(deps, params.id, body, principal);
         return { status: result.created ? 201 : 200, body: { payment: result.payment, status: result.status } };
       },
+    }),
+    defineRoute<PaymentReversalBody, NoQuery, PaymentParams>({
+      method: 'post',
+      path: '/api/cases/:id/payments/:paymentId/reversal',
+      tag: 'billing',
+      summary:
+        'Take a payment back: {kind: void} for one recorded in error, {kind: refund, refundReference?} for one given back to the family, with a reason. It stays listed (who, when, why) and no longer counts toward the quote',
+      roles: ['case_manager', 'admin'],
+      params: PaymentParams,
+      body: PaymentReversalBodySchema,
+      responses: {
+        200: { description: 'The payment, taken back, and where the case now stands' },
+        404: { description: 'No such case, or the case has no such payment' },
+        409: { description: 'The payment was already voided or refunded (when and by whom)' },
+      },
+      handler: async ({ params, body, principal }) => ({ status: 200, body: await reversePayment(deps, params.id, params.paymentId, body, principal) }),
     }),
     defineRoute<undefined, NoQuery, CaseParams>({
       method: 'get',
