@@ -121,9 +121,14 @@ export async function paidCents(db: Queryable, caseId: string): Promise<number> 
   return Number(rows[0]?.n ?? 0);
 }
 
-/** Sum of the payments in `payments` that stand (not voided or refunded), in cents. */
+/** Whether a payment stands: not voided or refunded (what `paidCents` sums in SQL). */
+export function stands(p: PaymentRecord): boolean {
+  return p.reversal === null;
+}
+
+/** Sum of the payments in `payments` that stand, in cents. */
 export function standingCents(payments: readonly PaymentRecord[]): number {
-  return payments.reduce((sum, p) => (p.reversal === null ? sum + p.amountCents : sum), 0);
+  return payments.reduce((sum, p) => (stands(p) ? sum + p.amountCents : sum), 0);
 }
 
 /** A payment of the case, its row locked until the transaction ends; undefined when the case has no such payment. */

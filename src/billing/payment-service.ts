@@ -15,9 +15,9 @@ import { primaryRole, type Principal } from '../http/auth';
 import { quoteOfCase } from './case-quote';
 import { formatUsd } from './money';
 import {
-  findPaymentByReference, insertPayment, listPayments, lockPayment, lockPaymentReference, paidCents, reversePaymentRow, standingCents, type PaymentRecord,
+  findPaymentByReference, insertPayment, listPayments, lockPayment, lockPaymentReference, paidCents, reversePaymentRow, standingCents, type PaymentRecord, type PaymentReversal,
 } from './payment-repository';
-import type { PaymentBody } from './payment-schema';
+import type { PaymentBody, PaymentReversalBody } from './payment-schema';
 import { paymentStatus, type PaymentStatus } from './payment-status';
 
 /** A payment as the API shows it. */
@@ -31,7 +31,7 @@ export interface PaymentView {
   readonly receivedAt: string;
   readonly recordedBy: string;
   /** Voided (recorded in error) or refunded: listed, not counted toward the quote. */
-  readonly reversal: { readonly kind: 'void' | 'refund'; readonly reason: string; readonly by: string; readonly at: string; readonly refundReference: string | null } | null;
+  readonly reversal: (Omit<PaymentReversal, 'at'> & { readonly at: string }) | null;
 }
 
 /** The payments of a case with the quote and balance. */
@@ -98,18 +98,17 @@ export async function recordPayment(
     const quote = quoteOfCase(deps.domain.prices, record);
     if (!inserted) {
       // Read under the reference's lock: an INSERT refused without an earlier payment is a conflict too.
-      const existing = earlier;
-      if (!existing || !samePayment(existing, caseId, body)) {
+      if (!earlier || !samePayment(earlier, caseId, body)) {
         throw conflict(`processorReference ${body.processorReference} is already recorded for another payment.`, {
           field: 'processorReference',
         });
       }
-      if (existing.method !== body.method) {
-        throw conflict(`processorReference ${body.processorReference} is already recorded as a ${existing.method} payment: one charge of the card processor is one payment.`, {
+      if (earlier.method !== body.method) {
+        throw conflict(`processorReference ${body.processorReference} is already recorded as a ${earlier.method} payment: one charge of the card processor is one payment.`, {
           field: 'processorReference',
         });
       }
-      return { created: false, payment: existing, status: paymentStatus(quote, await paidCents(tx, caseId)) };
+      return { created: false, payment: earlier, status: paymentStatus(quote, await paidCents(tx, caseId)) };
     }
     const status = paymentStatus(quote, await paidCents(tx, caseId));
     await insertCaseEvent(tx, {
@@ -136,13 +135,6 @@ export async function getPayments(deps: CaseServiceDeps, caseId: string): Promis
   return { items: payments.map(paymentView), status: paymentStatus(quoteOfCase(deps.domain.prices, record), standingCents(payments)) };
 }
 
-/** What `POST …/payments/:paymentId/reversal` asks. */
-export interface PaymentReversalRequest {
-  readonly kind: 'void' | 'refund';
-  readonly reason: string;
-  readonly refundReference?: string;
-}
-
 /**
  * Takes a payment back: `void` for one recorded in error (the processor never took that money),
  * `refund` for one given back to the family (with the processor's refund reference). The payment
@@ -154,7 +146,7 @@ export async function reversePayment(
   deps: CaseServiceDeps,
   caseId: string,
   paymentId: string,
-  request: PaymentReversalRequest,
+  request: PaymentReversalBody,
   actor: Principal,
 ): Promise<{ payment: PaymentView; status: PaymentStatus }> {
   const now = nowOf(deps);
@@ -164,7 +156,7 @@ export async function reversePayment(
     if (!payment) throw notFound(`Payment ${paymentId} of case ${caseId}`);
     if (payment.reversal) {
       throw conflict(`Payment ${paymentId} was already ${payment.reversal.kind === 'void' ? 'voided' : 'refunded'} on ${payment.reversal.at.toISOString()} by ${payment.reversal.by}.`, {
-        reversal: { ...payment.reversal, at: payment.reversal.at.toISOString() },
+        reversal: paymentView(payment).reversal,
       });
     }
     const reversal = { kind: request.kind, reason: request.reason, by: actor.sub, at: now, refundReference: request.refundReference ?? null };

@@ -9,7 +9,7 @@ import { conflict } from '../http/problem';
 import type { ReportFontPaths } from '../report/report-fonts';
 import { caseFor, nowOf } from './billing-deps';
 import { quoteOfCase } from './case-quote';
-import { listPayments } from './payment-repository';
+import { listPayments, stands } from './payment-repository';
 import { buildReceipt } from './receipt';
 import { renderReceiptPdf } from './receipt-pdf';
 
@@ -23,7 +23,7 @@ export type ReceiptDeps = CaseServiceDeps & { readonly reportFonts?: ReportFontP
 export async function caseReceiptPdf(deps: ReceiptDeps, caseId: string): Promise<Uint8Array> {
   const record = await caseFor(deps.db, caseId, false);
   // Voided and refunded payments are not money paid: the receipt lists what stands.
-  const payments = (await listPayments(deps.db, caseId)).filter((p) => p.reversal === null);
+  const payments = (await listPayments(deps.db, caseId)).filter(stands);
   if (payments.length === 0) {
     throw conflict(`No payment stands for case ${caseId} (none recorded, or all voided or refunded); record one with POST /api/cases/${caseId}/payments first.`);
   }

@@ -236,12 +236,8 @@ export async function changeCaseStatus(
 ) {
   const now = clock(deps);
   await deps.db.transaction(async (tx) => {
-    if (to === 'in_review') await refuseWhileInformationRequested(tx, id);
-    if (to === 'records_complete') {
-      await requireCase(tx, id, true);
-      await refuseRecordsCompleteBeforeBundle(tx, id);
-    }
-    await transitionCase(deps, tx, { id, to, reason, actor, now });
+    const guard = to === 'in_review' ? refuseWhileInformationRequested : to === 'records_complete' ? refuseRecordsCompleteBeforeBundle : undefined;
+    await transitionCase(deps, tx, { id, to, reason, actor, now, ...(guard ? { guard } : {}) });
   });
   logger.info('case status changed', { caseId: id, to });
   return getCaseDetail(deps, id);
@@ -254,7 +250,6 @@ export async function changeCaseStatus(
  * @throws HttpProblem 409 naming the open requests
  */
 async function refuseWhileInformationRequested(tx: Queryable, id: string): Promise<void> {
-  await requireCase(tx, id, true);
   const open = await openInformationRequests(tx, { caseId: id });
   if (open.length === 0) return;
   throw conflict(`${open.length} information request${open.length === 1 ? ' is' : 's are'} still open; answering the last one resumes the review.`, {
@@ -292,6 +287,8 @@ export interface CaseTransition {
   readonly now: Date;
   /** More facts for the timeline event (ids, codes; no PHI). */
   readonly data?: Record<string, unknown>;
+  /** A refusal checked under the case row lock, before the move (a 409 when the move must not happen now). */
+  readonly guard?: (tx: Queryable, id: string) => Promise<void>;
 }
 
 /**
@@ -302,6 +299,7 @@ export interface CaseTransition {
 export async function transitionCase(deps: CaseServiceDeps, tx: Queryable, move: CaseTransition): Promise<void> {
   const { id, to, reason, actor, now } = move;
   const record = await requireCase(tx, id, true);
+  await move.guard?.(tx, id);
   const from = record.status as CaseStatus;
   try {
     assertTransition(from, to);

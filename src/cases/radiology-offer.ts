@@ -5,8 +5,8 @@
  * recorded elsewhere.
  * @packageDocumentation
  */
-import type { Database, Queryable } from '../db/database';
-import { findCase, insertCaseEvent } from '../db/case-repository';
+import type { Database } from '../db/database';
+import { findCase, hasCaseEvent, insertCaseEvent } from '../db/case-repository';
 import { logger } from '../log';
 import { isCaseStatus, isTerminal } from './lifecycle';
 import { loadPriceList, type AddOnCode, type PriceList } from './prices';
@@ -17,12 +17,6 @@ export const RADIOLOGY_REVIEW: AddOnCode = 'radiology-review';
 
 let defaultPrices: PriceList | undefined;
 
-
-/** Whether the family declined the radiology review on this case (an `addon_declined` timeline event). */
-async function familyDeclined(db: Queryable, caseId: string): Promise<boolean> {
-  const { rows } = await db.query(`SELECT 1 FROM case_events WHERE case_id = $1 AND type = 'addon_declined' AND data->>'addOn' = $2 LIMIT 1`, [caseId, RADIOLOGY_REVIEW]);
-  return rows.length > 0;
-}
 
 /**
  * Adds `radiology-review` to the case's offered add-ons (and re-prices the quote: offered add-ons
@@ -37,7 +31,7 @@ export async function offerRadiologyReview(db: Database, caseId: string, cause: 
     if (!record || record.addonsOffered.includes(RADIOLOGY_REVIEW) || record.addonsApproved.includes(RADIOLOGY_REVIEW)) return false;
     if (isCaseStatus(record.status) && isTerminal(record.status)) return false;
     // The family said no: more imaging (a re-pull, an upload, a rebuild) does not ask again (a case manager still can).
-    if (await familyDeclined(tx, caseId)) return false;
+    if (await hasCaseEvent(tx, caseId, 'addon_declined', 'addOn', RADIOLOGY_REVIEW)) return false;
     const addons = [...record.addonsOffered, RADIOLOGY_REVIEW];
     const quote = quoteOfCase(priceList, { addonsOffered: addons, addonsApproved: record.addonsApproved, quote: record.quote });
     await tx.query('UPDATE cases SET addons_offered = $2, quote = $3, updated_at = now() WHERE id = $1', [caseId, addons, JSON.stringify(quote)]);

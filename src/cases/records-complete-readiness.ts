@@ -11,14 +11,18 @@
  * @packageDocumentation
  */
 import type { Queryable } from '../db/database';
+import { hasBundleVersion } from '../assembly/bundle-repository';
 import { conflict } from '../http/problem';
+import { pullAssemblyTrigger } from '../pull/pull-progress';
 
 interface Readiness {
   readonly pull_under_way: string | null;
   readonly pull_state: string | null;
   readonly last_pull: string | null;
+  readonly last_attempt: number | null;
   readonly bundle_version: number | null;
-  readonly bundle_after_last_pull: boolean;
+  /** A bundle was assembled after the last finished pull (or no pull ever finished). */
+  readonly assembled_since: boolean;
 }
 
 /**
@@ -32,23 +36,22 @@ export async function refuseRecordsCompleteBeforeBundle(tx: Queryable, caseId: s
     `WITH under_way AS (
        SELECT id::text, state FROM pulls WHERE case_id = $1 AND state IN ('queued', 'running') ORDER BY created_at DESC LIMIT 1
      ), last_pull AS (
-       SELECT id::text, 'pull:' || id::text || ':' || attempt AS trigger, finished_at FROM pulls
+       SELECT id::text, attempt, finished_at FROM pulls
        WHERE case_id = $1 AND state IN ('complete', 'partial', 'failed') AND finished_at IS NOT NULL
        ORDER BY finished_at DESC LIMIT 1
-     ), latest_bundle AS (
-       SELECT version, created_at, trigger FROM case_bundles WHERE case_id = $1 ORDER BY version DESC LIMIT 1
      )
      SELECT (SELECT id FROM under_way) AS pull_under_way,
             (SELECT state FROM under_way) AS pull_state,
             (SELECT id FROM last_pull) AS last_pull,
-            (SELECT version FROM latest_bundle) AS bundle_version,
-            coalesce((SELECT true FROM last_pull l WHERE EXISTS (
-              SELECT 1 FROM case_bundles b WHERE b.case_id = $1 AND (b.trigger = l.trigger OR b.created_at >= l.finished_at)
-            )), (SELECT NOT EXISTS (SELECT 1 FROM last_pull))) AS bundle_after_last_pull`,
+            (SELECT attempt FROM last_pull) AS last_attempt,
+            (SELECT max(version) FROM case_bundles WHERE case_id = $1) AS bundle_version,
+            NOT EXISTS (SELECT 1 FROM last_pull l WHERE NOT EXISTS (
+              SELECT 1 FROM case_bundles b WHERE b.case_id = $1 AND b.created_at >= l.finished_at
+            )) AS assembled_since`,
     [caseId],
   );
-  const r = rows[0];
-  if (!r) return;
+  // One row always (no FROM): the sub-selects are null when there is nothing.
+  const r = rows[0] as Readiness;
   if (r.pull_under_way !== null) {
     throw conflict(
       `Pull ${r.pull_under_way} of this case is ${r.pull_state ?? 'under way'}: the case moves to records_complete by itself when it ends with every source pulled. Wait for it, or cancel it first.`,
@@ -61,7 +64,9 @@ export async function refuseRecordsCompleteBeforeBundle(tx: Queryable, caseId: s
       { requirement: 'bundle' },
     );
   }
-  if (!r.bundle_after_last_pull) {
+  // Assembled by that pull's own parent job (its trigger), though stored before the pull's end was.
+  const current = r.assembled_since || (r.last_pull !== null && (await hasBundleVersion(tx, caseId, pullAssemblyTrigger(r.last_pull, r.last_attempt ?? 1))));
+  if (!current) {
     throw conflict(
       `The latest case record (bundle version ${r.bundle_version}) was assembled before pull ${r.last_pull ?? ''} finished, so it lacks what that pull brought: assemble it again (POST /api/cases/${caseId}/bundle/rebuild), then move the case to records_complete.`,
       { requirement: 'current_bundle', pullId: r.last_pull, bundleVersion: r.bundle_version },

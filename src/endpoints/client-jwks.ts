@@ -17,6 +17,7 @@ import type { JWK } from 'jose';
 import type { Queryable } from '../db/database';
 import type { SecretBox } from '../security/secret-box';
 import { listEndpoints, type EndpointRow } from './endpoint-repository';
+import { openSealedSecret } from './endpoint-service';
 
 /** A public signing key as published (RFC 7517). */
 export interface PublicJwk {
@@ -51,8 +52,8 @@ export function publishedJwkOf(privateJwk: JWK): PublicJwk {
  * of a rotation under way (published before it signs, so the EHR can learn it from our JWKS).
  */
 function sealedPrivateJwks(row: EndpointRow, secrets: SecretBox): JWK[] {
-  if (row.authType !== 'smart-backend' || !row.sealedSecret) return [];
-  const sealed = JSON.parse(secrets.open(row.sealedSecret, row.id)) as { privateKeyJwk?: JWK; nextPrivateKeyJwk?: JWK };
+  if (row.authType !== 'smart-backend') return [];
+  const sealed = openSealedSecret(row, secrets);
   return [sealed.privateKeyJwk, sealed.nextPrivateKeyJwk].filter((k): k is JWK => k !== undefined);
 }
 

@@ -46,21 +46,23 @@ export interface EndpointView {
   readonly updatedAt: string;
 }
 
-interface SealedSecret {
+/** An endpoint's sealed credentials, opened. */
+export interface SealedSecret {
   token?: string;
   privateKeyJwk?: JWK;
   /** Published in our JWKS, not used to sign until promoted (key rotation). */
   nextPrivateKeyJwk?: JWK;
 }
 
+/** The endpoint's sealed credentials, opened (none: an empty object). */
+export function openSealedSecret(row: EndpointRow, secrets: SecretBox): SealedSecret {
+  return row.sealedSecret ? (JSON.parse(secrets.open(row.sealedSecret, row.id)) as SealedSecret) : {};
+}
+
 function view(row: EndpointRow, secrets: SecretBox): EndpointView {
-  let keyId: string | undefined;
-  let nextKeyId: string | undefined;
-  if (row.authType === 'smart-backend' && row.sealedSecret) {
-    const sealed = JSON.parse(secrets.open(row.sealedSecret, row.id)) as SealedSecret;
-    keyId = sealed.privateKeyJwk?.kid;
-    nextKeyId = sealed.nextPrivateKeyJwk?.kid;
-  }
+  const sealed = row.authType === 'smart-backend' ? openSealedSecret(row, secrets) : {};
+  const keyId = sealed.privateKeyJwk?.kid;
+  const nextKeyId = sealed.nextPrivateKeyJwk?.kid;
   return {
     id: row.id,
     name: row.name,
@@ -107,7 +109,7 @@ function sealAuth(auth: EndpointAuthInput, id: string, secrets: SecretBox): Pick
 
 /** The decrypted connection settings the outbound client needs. Only workers and delivery call this. */
 export function toConnection(row: EndpointRow, secrets: SecretBox): EndpointConnection {
-  const secret: SealedSecret = row.sealedSecret ? (JSON.parse(secrets.open(row.sealedSecret, row.id)) as SealedSecret) : {};
+  const secret = openSealedSecret(row, secrets);
   let auth: EndpointAuth;
   if (row.authType === 'bearer') auth = { type: 'bearer', token: secret.token ?? '' };
   else if (row.authType === 'smart-backend') {
@@ -230,8 +232,7 @@ export async function changeEndpoint(deps: EndpointServiceDeps, id: string, body
  */
 export async function promoteNextKey(deps: EndpointServiceDeps, id: string): Promise<EndpointView> {
   const row = await requireEndpoint(deps.db, id);
-  const sealed = row.authType === 'smart-backend' && row.sealedSecret ? (JSON.parse(deps.secrets.open(row.sealedSecret, row.id)) as SealedSecret) : {};
-  const next = sealed.nextPrivateKeyJwk;
+  const next = row.authType === 'smart-backend' ? openSealedSecret(row, deps.secrets).nextPrivateKeyJwk : undefined;
   if (!next) {
     throw conflict(
       row.authType === 'smart-backend'
@@ -240,22 +241,12 @@ export async function promoteNextKey(deps: EndpointServiceDeps, id: string): Pro
       { field: 'auth.nextPrivateKeyJwk' },
     );
   }
-  await updateEndpoint(deps.db, {
-    id,
-    name: row.name,
-    baseUrl: row.baseUrl,
-    authType: row.authType,
-    clientId: row.clientId,
-    scope: row.scope,
-    sealedSecret: deps.secrets.seal(JSON.stringify({ privateKeyJwk: next } satisfies SealedSecret), id),
-    maxRequestsPerSecond: row.maxRequestsPerSecond,
-    maxConcurrency: row.maxConcurrency,
-    allowInsecureHttp: row.allowInsecureHttp,
-    rebaseNextLinks: row.rebaseNextLinks,
-    inboundSubject: row.inboundSubject,
-  });
+  // The auth again with the next key as the signing one and no next key: a change of auth, so the
+  // capabilities are read again with it.
+  const auth = { type: 'smart-backend', clientId: row.clientId ?? '', privateKeyJwk: next, ...(row.scope ? { scope: row.scope } : {}) } as EndpointAuthInput;
+  const promoted = await changeEndpoint(deps, id, { auth });
   logger.info('endpoint signing key promoted', { endpointId: id });
-  return refreshCapabilities(deps, id);
+  return promoted;
 }
 
 export async function getEndpoint(deps: EndpointServiceDeps, id: string): Promise<EndpointView> {

@@ -123,7 +123,6 @@ export class ResponseTooLargeError extends FhirClientError {
   }
 }
 
-/** The endpoint's circuit breaker is open: calls fail fast until `retryAt` (epoch ms). */
 /**
  * The client was closed because its endpoint's registration changed (an admin edited its limits,
  * auth or URL): the request was not sent, and says nothing about the endpoint's health. Ask the
@@ -136,6 +135,7 @@ export class ClientRetiredError extends FhirClientError {
   }
 }
 
+/** The endpoint's circuit breaker is open: calls fail fast until `retryAt` (epoch ms). */
 export class CircuitOpenError extends FhirClientError {
   readonly retryable = true;
   constructor(

@@ -387,7 +387,6 @@ export class FhirEndpointClient {
     return this.breaker.snapshot();
   }
 
-  /** Closes pooled connections. */
   /**
    * Closes the client: requests in flight finish (the transport closes gracefully), and any request
    * or retry that would start from now on fails with {@link ClientRetiredError} — not sent, not

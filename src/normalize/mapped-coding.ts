@@ -4,13 +4,13 @@
  * value kept as reported contradicts; the source's codings are never changed).
  * @packageDocumentation
  */
+import { isRecord } from '../util/is-record';
 
 /** Extension on an appended coding: the ConceptMap (`url|version`) it was mapped by. */
 export const MAPPED_CODING_EXTENSION = 'https://second-opinion.example.org/fhir/StructureDefinition/mapped-coding';
 
 /** Whether `coding` carries the {@link MAPPED_CODING_EXTENSION} mark (appended by the mapping). */
 export function isMappedCoding(coding: unknown): boolean {
-  if (typeof coding !== 'object' || coding === null) return false;
-  const extensions = (coding as { extension?: unknown }).extension;
-  return Array.isArray(extensions) && extensions.some((e: unknown) => typeof e === 'object' && e !== null && (e as { url?: unknown }).url === MAPPED_CODING_EXTENSION);
+  const extensions = isRecord(coding) ? coding['extension'] : undefined;
+  return Array.isArray(extensions) && extensions.some((e: unknown) => isRecord(e) && e['url'] === MAPPED_CODING_EXTENSION);
 }

@@ -55,7 +55,10 @@ const toRow = (r: Db): WebhookRow => ({
  * @param w - The subscriber as stored.
  * @param now - The time of the send (or of the view).
  */
-export function previousSecretActive(w: Pick<WebhookRow, 'previousSealedSecret' | 'previousSecretUntil'>, now: Date): boolean {
+export function previousSecretActive<W extends Pick<WebhookRow, 'previousSealedSecret' | 'previousSecretUntil'>>(
+  w: W,
+  now: Date,
+): w is W & { readonly previousSealedSecret: string; readonly previousSecretUntil: Date } {
   return w.previousSealedSecret !== null && w.previousSecretUntil !== null && w.previousSecretUntil.getTime() > now.getTime();
 }
 

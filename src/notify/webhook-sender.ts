@@ -80,7 +80,7 @@ function openSecret(secrets: SecretBox, hook: { sealedSecret: string; id: string
  * unreadable secret gets replaced.
  */
 function openPreviousSecret(secrets: SecretBox, hook: WebhookRow, now: Date): string | undefined {
-  if (!previousSecretActive(hook, now) || hook.previousSealedSecret === null) return undefined;
+  if (!previousSecretActive(hook, now)) return undefined;
   try {
     return secrets.open(hook.previousSealedSecret, hook.id);
   } catch {

@@ -27,8 +27,8 @@ export const OWN_CLOCK_MARGIN_MS = 15 * 60_000;
 /** A FHIR `instant` (https://hl7.org/fhir/R4/datatypes.html#instant): a time with a zone, at least to the second. */
 const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 
-function timeOf(value: unknown, valid: (text: string) => boolean): number | undefined {
-  if (typeof value !== 'string' || !valid(value)) return undefined;
+function timeOf(value: unknown): number | undefined {
+  if (typeof value !== 'string') return undefined;
   const ms = Date.parse(value);
   return Number.isFinite(ms) ? ms : undefined;
 }
@@ -40,6 +40,7 @@ function timeOf(value: unknown, valid: (text: string) => boolean): number | unde
  * safe side); undefined when it gave neither in a form that reads as a time.
  */
 export function serverTimeOf(page: Pick<ScannedSearchPage, 'envelope' | 'date'>): Date | undefined {
-  const times = [timeOf(page.envelope.meta?.lastUpdated, (t) => INSTANT.test(t)), timeOf(page.date, () => true)].filter((t): t is number => t !== undefined);
+  const lastUpdated = page.envelope.meta?.lastUpdated;
+  const times = [INSTANT.test(lastUpdated ?? '') ? timeOf(lastUpdated) : undefined, timeOf(page.date)].filter((t): t is number => t !== undefined);
   return times.length > 0 ? new Date(Math.min(...times)) : undefined;
 }

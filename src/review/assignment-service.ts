@@ -132,8 +132,9 @@ export async function assignCase(deps: CaseServiceDeps, caseId: string, request:
     if (missing.length > 0) {
       throw conflict(`The case cannot be assigned yet. ${missing.map((m) => m.detail).join(' ')}`, { missing, payment });
     }
-    const { specialist, specialty } = await chooseSpecialist(deps, tx, record, request);
-    const row = newAssignment(caseId, { specialist, specialty }, actor, now);
+    const chosen = await chooseSpecialist(deps, tx, record, request);
+    const { specialist, specialty } = chosen;
+    const row = newAssignment(caseId, chosen, actor, now);
     await insertAssignment(tx, row);
     await transitionCase(deps, tx, {
       id: caseId,

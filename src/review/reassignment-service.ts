@@ -50,9 +50,10 @@ export async function reassignCase(
         { currentStatus: record.status },
       );
     }
-    const { specialist, specialty } = await chooseSpecialist(deps, tx, record, request, current.specialistId);
+    const chosen = await chooseSpecialist(deps, tx, record, request, current.specialistId);
+    const { specialist, specialty } = chosen;
     const previous = await findSpecialist(tx, current.specialistId);
-    const row = newAssignment(caseId, { specialist, specialty }, actor, now);
+    const row = newAssignment(caseId, chosen, actor, now);
     await endAssignment(tx, current.id, now);
     await insertAssignment(tx, row);
     await insertCaseEvent(tx, {

@@ -3,11 +3,11 @@ import type { Bundle, Condition } from 'fhir/r4';
 import { latestDisabledRules, StaleAssemblyError, takeReadSeq } from '../../src/assembly/assembly-order';
 import { bundleJsonByteParts } from '../../src/assembly/bundle-json';
 import { findBundle, findBundleJson, insertBundleVersion, openBundleText, readBundleHead } from '../../src/assembly/bundle-repository';
-import { findCase, insertCase } from '../../src/db/case-repository';
+import { findCase } from '../../src/db/case-repository';
 import type { Database, Queryable, QueryResult } from '../../src/db/database';
 import { caseDiagnosisCodes } from '../../src/review/case-diagnoses';
-import { fixtureIntake } from '../support/fixture-child';
 import { openBackendDatabase } from '../support/postgres';
+import { insertTestCase } from '../support/pull-task';
 
 /**
  * Bundle versions are stored as the parts of their JSON text (migration 008), written while the next
@@ -72,7 +72,7 @@ describe.each(['postgres', 'pglite'] as const)('case bundle parts on %s', (backe
 
   async function newCase(): Promise<string> {
     const caseId = randomUUID();
-    await insertCase(db, { id: caseId, status: 'collecting_records', intake: fixtureIntake(), eligibility: {}, quote: {}, createdBy: 'test', at: new Date() });
+    await insertTestCase(db, caseId);
     return caseId;
   }
 

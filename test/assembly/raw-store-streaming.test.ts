@@ -2,13 +2,11 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Bundle } from 'fhir/r4';
 import { findBundle, findBundleJson, insertBundleVersion } from '../../src/assembly/bundle-repository';
 import { rawResourceBatches } from '../../src/assembly/raw-resource-stream';
-import { insertCase } from '../../src/db/case-repository';
 import { scanSearchPage } from '../../src/fhir';
 import { pageEntries } from '../../src/pull/page-resources';
 import { commitPage, insertPull } from '../../src/pull/pull-repository';
 import { createTestDatabase, type TestDatabase } from '../support/postgres';
-import { fixtureIntake } from '../support/fixture-child';
-import { insertPullTask } from '../support/pull-task';
+import { insertTestCase, insertPullTask } from '../support/pull-task';
 
 /**
  * Assembly reads the raw store in keyset batches (two queries in flight) and stores large bundles in
@@ -22,7 +20,7 @@ const ROWS_PER_SOURCE = 37;
 beforeAll(async () => {
   t = await createTestDatabase();
   caseId = randomUUID();
-  await insertCase(t.db, { id: caseId, status: 'collecting_records', intake: fixtureIntake(), eligibility: {}, quote: {}, createdBy: 'test', at: new Date() });
+  await insertTestCase(t.db, caseId);
   const pullId = randomUUID();
   await insertPull(t.db, { id: pullId, caseId, since: null, types: null, requestedBy: 'test' });
   for (const name of ['a', 'b']) {

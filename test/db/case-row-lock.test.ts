@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { findCase, insertCase, insertCaseEvent } from '../../src/db/case-repository';
+import { findCase, insertCaseEvent } from '../../src/db/case-repository';
 import type { Database } from '../../src/db/database';
-import { MIGRATIONS } from '../../src/db/migrations';
-import { sampleIntake } from '../support/intake';
-import { databaseWithMigrations } from '../support/postgres';
+import { openBackendDatabase } from '../support/postgres';
+import { insertTestCase } from '../support/pull-task';
 
 /**
  * The case row lock (`CASE_ROW_LOCK`) serialises the writers of a case, but does not hold up rows
@@ -16,7 +15,7 @@ let db: Database;
 let close: () => Promise<void>;
 
 beforeAll(async () => {
-  ({ db, close } = await databaseWithMigrations('postgres', MIGRATIONS));
+  ({ db, close } = await openBackendDatabase('postgres'));
 });
 afterAll(async () => {
   await close();
@@ -24,7 +23,7 @@ afterAll(async () => {
 
 async function newCase(): Promise<string> {
   const id = randomUUID();
-  await insertCase(db, { id, status: 'collecting_records', intake: sampleIntake(), eligibility: { eligible: true, reasons: [] }, quote: { currency: 'USD', total: 850, items: [] }, createdBy: 'lock-test', at: new Date() });
+  await insertTestCase(db, id);
   return id;
 }
 

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { insertCase, insertCaseEvent } from '../../src/db/case-repository';
+import { insertCaseEvent } from '../../src/db/case-repository';
 import type { Database } from '../../src/db/database';
 import { MIGRATIONS } from '../../src/db/migrations';
 import { migrate } from '../../src/db/migrator';
-import { sampleIntake } from '../support/intake';
 import { databaseWithMigrations, type Backend } from '../support/postgres';
+import { insertTestCase } from '../support/pull-task';
 
 /**
  * Migration 030 on a populated store, on both backends: a case's SLA is judged at the first time its
@@ -16,7 +16,7 @@ const day = (n: number): Date => new Date(Date.UTC(2026, 2, n, 15));
 
 async function caseWith(db: Database, status: string, history: readonly [string, string, Date][], stoppedAt: Date | null): Promise<string> {
   const id = randomUUID();
-  await insertCase(db, { id, status, intake: sampleIntake(), eligibility: { eligible: true, reasons: [] }, quote: { currency: 'USD', total: 850, items: [] }, createdBy: 'm030', at: day(1) });
+  await insertTestCase(db, id, status, day(1));
   for (const [from, to, at] of history) await insertCaseEvent(db, { caseId: id, type: 'transition', actorSub: 'm030', fromStatus: from, toStatus: to, at });
   await db.query(
     `UPDATE cases SET records_complete_at = $2, sla_stopped_at = $3, sla_target_due = $4, sla_limit_due = $4 WHERE id = $1`,

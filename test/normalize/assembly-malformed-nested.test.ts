@@ -185,8 +185,10 @@ describe('after normalize, a resource missing a required nested element is descr
     const { bundle, deduped } = assemble(normalized);
     const composition = bundle.entry?.[0]?.resource as Composition;
     const listed = new Set(composition.section?.flatMap((s) => s.entry ?? []).map((e) => e.reference));
-    for (const r of deduped.resources) {
-      if (r.resource.resourceType !== c.resourceType) continue;
+    const ofType = deduped.resources.filter((r) => r.resource.resourceType === c.resourceType);
+    // At least one to describe (else the loop below would check nothing).
+    expect(ofType.length).toBeGreaterThan(0);
+    for (const r of ofType) {
       expect(describeResource(r.resource, new Map())).not.toBe('');
       if (c.resourceType !== 'Medication') expect(listed.has(r.fullUrl)).toBe(true);
     }

@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import Transport from 'winston-transport';
-import { MIGRATIONS } from '../../src/db/migrations';
 import { logger } from '../../src/log';
 import { findWebhook, insertWebhook, rotateWebhookSecret } from '../../src/notify/webhook-repository';
 import { signWebhook, verifyWebhook } from '../../src/notify/webhook-signature';
 import { SecretBox } from '../../src/security/secret-box';
 import { openCaseIn } from '../support/opinion-case';
-import { databaseWithMigrations, type Backend } from '../support/postgres';
+import { openBackendDatabase, type Backend } from '../support/postgres';
 import { eventually, startTestService, type TestService } from '../support/service';
 import { startWebhookReceiver, subscribe, transferRequest, type ReceivedWebhook, type WebhookReceiver } from './webhook-support';
 
@@ -257,7 +256,7 @@ it('never shows a secret, current or previous, in any API answer', async () => {
 /** The repository statement and migration 031 on both backends the service runs on. */
 describe.each<Backend>(['postgres', 'pglite'])('rotateWebhookSecret (%s)', (backend) => {
   it('moves the current secret to previous with its end, drops it with no overlap, and refuses a half pair', async () => {
-    const { db, close } = await databaseWithMigrations(backend, MIGRATIONS);
+    const { db, close } = await openBackendDatabase(backend);
     try {
       const id = randomUUID();
       await insertWebhook(db, { id, url: 'https://example.org/h', sealedSecret: 'sealed-a', events: ['case.created'], allowInsecureHttp: false, createdBy: 'test' });

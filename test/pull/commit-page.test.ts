@@ -1,11 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { insertCase } from '../../src/db/case-repository';
 import { MalformedResponseError, scanSearchPage } from '../../src/fhir';
 import { pageEntries } from '../../src/pull/page-resources';
 import { commitPage, findTask, insertPull, insertTask, type TaskRow } from '../../src/pull/pull-repository';
-import { fixtureIntake } from '../support/fixture-child';
 import { createTestDatabase, type TestDatabase } from '../support/postgres';
-import { insertPullTask } from '../support/pull-task';
+import { insertTestCase, insertPullTask } from '../support/pull-task';
 
 /**
  * A page and its resource rows are stored from the bytes received, in one transaction with the
@@ -33,7 +31,7 @@ function commit(task: TaskRow, body: Buffer, fetchedAt = new Date()) {
 beforeAll(async () => {
   t = await createTestDatabase();
   caseId = randomUUID();
-  await insertCase(t.db, { id: caseId, status: 'collecting_records', intake: fixtureIntake(), eligibility: {}, quote: {}, createdBy: 'test', at: new Date() });
+  await insertTestCase(t.db, caseId);
 }, 60_000);
 
 afterAll(async () => {

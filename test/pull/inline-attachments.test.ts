@@ -3,15 +3,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BlobStore } from '../../src/blobs/blob-store';
-import { insertCase } from '../../src/db/case-repository';
 import { scanSearchPage } from '../../src/fhir';
 import { fetchInlineAttachments } from '../../src/pull/inline-attachments';
 import { pageEntries } from '../../src/pull/page-resources';
 import { commitPage, insertPull } from '../../src/pull/pull-repository';
 import { attachmentsOf } from '../../src/pull/pull-task-runner';
-import { fixtureIntake } from '../support/fixture-child';
 import { createTestDatabase, type TestDatabase } from '../support/postgres';
-import { insertPullTask } from '../support/pull-task';
+import { insertTestCase, insertPullTask } from '../support/pull-task';
 
 /**
  * A batch of inline attachments is stored in one job: each decoded into the blob store and checked
@@ -29,7 +27,7 @@ beforeAll(async () => {
   t = await createTestDatabase();
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sob-inline-'));
   caseId = randomUUID();
-  await insertCase(t.db, { id: caseId, status: 'collecting_records', intake: fixtureIntake(), eligibility: {}, quote: {}, createdBy: 'test', at: new Date() });
+  await insertTestCase(t.db, caseId);
 }, 60_000);
 
 afterAll(async () => {

@@ -1,5 +1,4 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { insertCase } from '../../src/db/case-repository';
 import type { Database } from '../../src/db/database';
 import { MIGRATIONS } from '../../src/db/migrations';
 import { migrate } from '../../src/db/migrator';
@@ -8,9 +7,8 @@ import { inlineDataDigest } from '../../src/pull/attachments';
 import { pageEntries } from '../../src/pull/page-resources';
 import { commitPage, findTask, insertPull, insertTask, type TaskRow } from '../../src/pull/pull-repository';
 import { attachmentsOf } from '../../src/pull/pull-task-runner';
-import { fixtureIntake } from '../support/fixture-child';
 import { databaseWithMigrations, type Backend } from '../support/postgres';
-import { insertPullTask } from '../support/pull-task';
+import { insertTestCase, insertPullTask } from '../support/pull-task';
 
 /**
  * Migration 027 on a populated store, on both backends: raw rows stored without a version are re-keyed
@@ -57,7 +55,7 @@ describe.each<Backend>(['postgres', 'pglite'])('migration 027 on %s', (backend) 
   beforeAll(async () => {
     store = await databaseBefore027(backend);
     caseId = randomUUID();
-    await insertCase(store.db, { id: caseId, status: 'collecting_records', intake: fixtureIntake(), eligibility: {}, quote: {}, createdBy: 'test', at: new Date() });
+    await insertTestCase(store.db, caseId);
     const pullId = randomUUID();
     await insertPull(store.db, { id: pullId, caseId, since: null, types: null, requestedBy: 'test' });
     task = await insertPullTask(store.db, { caseId, pullId, name: 'ehr', baseUrl: BASE, resourceType: 'DocumentReference', path: 'DocumentReference' });

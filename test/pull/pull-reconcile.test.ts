@@ -7,7 +7,6 @@ import IORedis from 'ioredis';
 import { BlobStore } from '../../src/blobs/blob-store';
 import type { CaseServiceDeps } from '../../src/cases/case-service';
 import { loadDomainData } from '../../src/cases/domain-data';
-import { insertCase } from '../../src/db/case-repository';
 import { EndpointClients } from '../../src/endpoints/endpoint-clients';
 import { scanSearchPage } from '../../src/fhir';
 import { pageEntries } from '../../src/pull/page-resources';
@@ -20,9 +19,8 @@ import { assembleJobId, pullJobId, PullFlowProducer } from '../../queues/pull-fl
 import { reconcilePulls } from '../../queues/pull-reconcile';
 import { startAssembleCaseWorker } from '../../queues/assemble-case';
 import { loadTerminologyMappings } from '../../src/normalize/terminology';
-import { fixtureIntake } from '../support/fixture-child';
 import { createTestDatabase, type TestDatabase } from '../support/postgres';
-import { insertPullTask } from '../support/pull-task';
+import { insertTestCase, insertPullTask } from '../support/pull-task';
 
 /**
  * Redis only carries work; PostgreSQL says what is left. When Redis lost a pull's flow after some of
@@ -65,7 +63,7 @@ function queue(name: string): Queue {
 /** A case with a pull of two tasks: documents (one page with 3 inline attachments, committed) and conditions (queued). */
 async function pullWithPendingDocuments(): Promise<{ pull: { id: string; caseId: string; attempt: number }; documents: TaskRow; conditions: TaskRow; attachmentIds: string[] }> {
   const caseId = randomUUID();
-  await insertCase(t.db, { id: caseId, status: 'collecting_records', intake: fixtureIntake(), eligibility: {}, quote: {}, createdBy: 'test', at: new Date() });
+  await insertTestCase(t.db, caseId);
   const pullId = randomUUID();
   await insertPull(t.db, { id: pullId, caseId, since: null, types: null, requestedBy: 'test' });
   const name = `ehr-${pullId.slice(0, 8)}`;

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Condition } from 'fhir/r4';
 import { loadDomainData } from '../../src/cases/domain-data';
-import { insertCase } from '../../src/db/case-repository';
 import { scanSearchPage } from '../../src/fhir';
 import { pageEntries } from '../../src/pull/page-resources';
 import { startPull } from '../../src/pull/pull-service';
@@ -12,7 +11,7 @@ import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { PullFlowProducer } from '../../queues/pull-flow';
 import { fixtureBundle, fixtureIntake, fixturePatientId } from '../support/fixture-child';
 import { createTestDatabase, type TestDatabase } from '../support/postgres';
-import { insertPullTask } from '../support/pull-task';
+import { insertTestCase, insertPullTask } from '../support/pull-task';
 import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
 
 /**
@@ -63,7 +62,7 @@ describe('the lower bound of a re-pull (PostgreSQL)', () => {
 
   it("is the EHR's time of the query's first page less a minute; our pull's start less 15 minutes where the EHR gave none; the newest complete task's", async () => {
     const caseId = randomUUID();
-    await insertCase(t.db, { id: caseId, status: 'collecting_records', intake: fixtureIntake(), eligibility: {}, quote: {}, createdBy: 'test', at: new Date() });
+    await insertTestCase(t.db, caseId);
     const first = await newPull(caseId);
     const keyOf = (task: TaskRow): string => `${task.sourceId}|${task.queryKey}|`;
 

@@ -1,9 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { insertCase } from '../../src/db/case-repository';
 import { cancelPulls, findTask, insertPull, markTaskRunning } from '../../src/pull/pull-repository';
-import { fixtureIntake } from '../support/fixture-child';
 import { createTestDatabase, type TestDatabase } from '../support/postgres';
-import { insertPullTask } from '../support/pull-task';
+import { insertTestCase, insertPullTask } from '../support/pull-task';
 import { eventually } from '../support/service';
 
 /**
@@ -23,7 +21,7 @@ afterAll(async () => {
 
 it('starts no cancelled task and deadlocks with no cancel', async () => {
   const caseId = randomUUID();
-  await insertCase(t.db, { id: caseId, status: 'collecting_records', intake: fixtureIntake(), eligibility: {}, quote: {}, createdBy: 'test', at: new Date() });
+  await insertTestCase(t.db, caseId);
   const pullId = randomUUID();
   await insertPull(t.db, { id: pullId, caseId, since: null, types: null, requestedBy: 'test' });
   const task = await insertPullTask(t.db, { caseId, pullId, name: `ehr-${pullId.slice(0, 8)}`, baseUrl: 'https://ehr.example.org/fhir', resourceType: 'Observation', path: 'Observation' });

@@ -20,11 +20,8 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-/**
- * A fresh, migrated PostgreSQL database for one test file, so files run in parallel without
- * sharing state. Dropped at the end of the file.
- */
-export async function createTestDatabase(): Promise<TestDatabase> {
+/** A new, empty PostgreSQL database: its URL, and how to drop it (connections forced out). */
+async function createEmptyDatabase(): Promise<{ url: string; dropDatabase(): Promise<void> }> {
   const name = `sob_test_${process.pid}_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: TEST_POSTGRES_ADMIN_URL });
   await admin.connect();
@@ -35,12 +32,9 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   }
   const url = new URL(TEST_POSTGRES_ADMIN_URL);
   url.pathname = `/${name}`;
-  const db = await openDatabase({ databaseUrl: url.toString(), dataDir: '/nonexistent', poolSize: 5 });
   return {
-    db,
     url: url.toString(),
-    async drop() {
-      await db.close();
+    async dropDatabase() {
       const cleanup = new pg.Client({ connectionString: TEST_POSTGRES_ADMIN_URL });
       await cleanup.connect();
       try {
@@ -50,6 +44,29 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       }
     },
   };
+}
+
+/**
+ * A fresh, migrated PostgreSQL database for one test file, so files run in parallel without
+ * sharing state. Dropped at the end of the file.
+ */
+export async function createTestDatabase(): Promise<TestDatabase> {
+  const empty = await createEmptyDatabase();
+  const db = await openDatabase({ databaseUrl: empty.url, dataDir: '/nonexistent', poolSize: 5 });
+  return {
+    db,
+    url: empty.url,
+    async drop() {
+      await db.close();
+      await empty.dropDatabase();
+    },
+  };
+}
+
+/** A temporary folder for an embedded database, and how to delete it. */
+function tempFolder(prefix: string): { dir: string; remove(): void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  return { dir, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
 /** The two database backends the store runs on: PostgreSQL (production) and PGlite (embedded default). */
@@ -64,13 +81,13 @@ export async function openBackendDatabase(backend: Backend): Promise<{ db: Datab
     const testDb = await createTestDatabase();
     return { db: testDb.db, close: () => testDb.drop() };
   }
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sob-pglite-'));
-  const db = await openDatabase({ dataDir: dir });
+  const folder = tempFolder('sob-pglite-');
+  const db = await openDatabase({ dataDir: folder.dir });
   return {
     db,
     async close() {
       await db.close();
-      fs.rmSync(dir, { recursive: true, force: true });
+      folder.remove();
     },
   };
 }
@@ -81,32 +98,25 @@ export async function openBackendDatabase(backend: Backend): Promise<{ db: Datab
  */
 export async function databaseWithMigrations(backend: Backend, migrations: readonly Migration[]): Promise<{ db: Database; close(): Promise<void> }> {
   if (backend === 'pglite') {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sob-migration-'));
-    const db = await PgliteDatabase.open(dir);
+    const folder = tempFolder('sob-migration-');
+    const db = await PgliteDatabase.open(folder.dir);
     await migrate(db, migrations);
     return {
       db,
       async close() {
         await db.close();
-        fs.rmSync(dir, { recursive: true, force: true });
+        folder.remove();
       },
     };
   }
-  const name = `sob_test_${process.pid}_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: TEST_POSTGRES_ADMIN_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`).finally(() => admin.end());
-  const url = new URL(TEST_POSTGRES_ADMIN_URL);
-  url.pathname = `/${name}`;
-  const db = new PostgresDatabase(url.toString(), 2);
+  const empty = await createEmptyDatabase();
+  const db = new PostgresDatabase(empty.url, 2);
   await migrate(db, migrations);
   return {
     db,
     async close() {
       await db.close();
-      const cleanup = new pg.Client({ connectionString: TEST_POSTGRES_ADMIN_URL });
-      await cleanup.connect();
-      await cleanup.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).finally(() => cleanup.end());
+      await empty.dropDatabase();
     },
   };
 }

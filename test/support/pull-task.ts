@@ -1,13 +1,20 @@
 import { randomUUID } from 'node:crypto';
-import type { Database } from '../../src/db/database';
+import { insertCase } from '../../src/db/case-repository';
+import type { Database, Queryable } from '../../src/db/database';
 import { insertEndpoint } from '../../src/endpoints/endpoint-repository';
 import { findTask, insertTask, type TaskRow } from '../../src/pull/pull-repository';
 import { insertSource } from '../../src/pull/source-repository';
+import { fixtureIntake } from './fixture-child';
 
 /**
  * A registered endpoint (`name`, auth none), the case's source on it (patient `p`) and a queued
  * task of `pullId` for `path`: what a page commit needs, without planning a pull.
  */
+/** A case row as intake stores it (the fixture child), in `status`, created `at`: for tests below the API. */
+export async function insertTestCase(db: Queryable, id: string, status = 'collecting_records', at: Date = new Date()): Promise<void> {
+  await insertCase(db, { id, status, intake: fixtureIntake(), eligibility: { eligible: true, reasons: [] }, quote: { currency: 'USD', total: 850, items: [] }, createdBy: 'test', at });
+}
+
 export async function insertPullTask(
   db: Database,
   t: { caseId: string; pullId: string; name: string; baseUrl: string; resourceType: string; path: string },

@@ -1,10 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { insertCase } from '../../src/db/case-repository';
 import type { Database } from '../../src/db/database';
-import { MIGRATIONS } from '../../src/db/migrations';
 import { insertUploadFiles, uploadsWaitingForIngest } from '../../src/uploads/upload-repository';
-import { sampleIntake } from '../support/intake';
-import { databaseWithMigrations } from '../support/postgres';
+import { openBackendDatabase } from '../support/postgres';
+import { insertTestCase } from '../support/pull-task';
 
 /**
  * What the reconciler re-queues every 30 s: uploads whose ingestion has not ended, of the cases under
@@ -15,7 +13,7 @@ let db: Database;
 let close: () => Promise<void>;
 
 beforeAll(async () => {
-  ({ db, close } = await databaseWithMigrations('postgres', MIGRATIONS));
+  ({ db, close } = await openBackendDatabase('postgres'));
 });
 afterAll(async () => {
   await close();
@@ -23,7 +21,7 @@ afterAll(async () => {
 
 async function caseWithUnreadUpload(status: string): Promise<{ caseId: string; uploadId: string }> {
   const caseId = randomUUID();
-  await insertCase(db, { id: caseId, status, intake: sampleIntake(), eligibility: { eligible: true, reasons: [] }, quote: { currency: 'USD', total: 850, items: [] }, createdBy: 'waiting-test', at: new Date() });
+  await insertTestCase(db, caseId, status);
   const uploadId = randomUUID();
   await insertUploadFiles(db, [{ id: randomUUID(), caseId, uploadId, position: 0, fileName: 'letter.pdf', kind: 'pdf', size: 10, uploadedBy: 'upload-token:x' }]);
   return { caseId, uploadId };

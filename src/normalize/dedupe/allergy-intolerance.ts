@@ -34,8 +34,8 @@ const CLINICAL_CODES: ReadonlySet<string> = new Set(['active', 'inactive', 'reso
  * required code system, else a system-less coding with one of its codes; undefined when absent.
  * @see https://hl7.org/fhir/R4/allergyintolerance-definitions.html#AllergyIntolerance.clinicalStatus
  */
-export function allergyClinicalStatus(a: AllergyIntolerance): string | undefined {
-  const codings = a.clinicalStatus?.coding ?? [];
+function allergyClinicalStatus(a: AllergyIntolerance): string | undefined {
+  const codings = codingsOf(a.clinicalStatus);
   const coded = codings.find((c) => c.system === ALLERGY_CLINICAL && c.code) ?? codings.find((c) => c.system === undefined && c.code && CLINICAL_CODES.has(c.code));
   return coded?.code;
 }

@@ -84,7 +84,7 @@ class UnionFind {
 
   constructor(
     n: number,
-    private readonly source: Int32Array | undefined,
+    private readonly source: Int32Array,
     private readonly state: ((i: number) => string | undefined) | undefined,
   ) {
     this.parent = new Int32Array(n);
@@ -104,8 +104,8 @@ class UnionFind {
   }
 
   /** Sources of a root's group (a root never joined is a singleton: its own source). */
-  private sourcesOf(root: number, source: Int32Array): ReadonlySet<number> | number {
-    return this.groupSources.get(root) ?? (source[root] as number);
+  private sourcesOf(root: number): ReadonlySet<number> | number {
+    return this.groupSources.get(root) ?? (this.source[root] as number);
   }
 
   private stateOf(root: number): string | undefined {
@@ -120,9 +120,8 @@ class UnionFind {
     const ta = this.stateOf(ra);
     const tb = this.stateOf(rb);
     if (ta !== undefined && tb !== undefined && ta !== tb) return false;
-    if (this.source === undefined) return true;
-    const sa = this.sourcesOf(ra, this.source);
-    const sb = this.sourcesOf(rb, this.source);
+    const sa = this.sourcesOf(ra);
+    const sb = this.sourcesOf(rb);
     if (typeof sa === 'number') return typeof sb === 'number' ? sa !== sb : !sb.has(sa);
     if (typeof sb === 'number') return !sa.has(sb);
     const [small, large] = sa.size <= sb.size ? [sa, sb] : [sb, sa];
@@ -141,9 +140,8 @@ class UnionFind {
     const state = this.stateOf(root) ?? this.stateOf(child);
     if (state !== undefined) this.groupState.set(root, state);
     this.groupState.delete(child);
-    if (this.source === undefined) return;
     const joined = new Set<number>();
-    for (const g of [this.sourcesOf(root, this.source), this.sourcesOf(child, this.source)]) {
+    for (const g of [this.sourcesOf(root), this.sourcesOf(child)]) {
       if (typeof g === 'number') joined.add(g);
       else for (const s of g) joined.add(s);
     }
@@ -154,12 +152,12 @@ class UnionFind {
 
 /**
  * Groups (≥ 2 items, ascending indexes, ordered by first index) of items that are the same
- * fact. With `sourceOf`, a group never holds two items of one source: such a pair is never
+ * fact. A group never holds two items of one source (`sourceOf`): such a pair is never
  * tested, and a match that would join two groups sharing a source (or holding different
  * states) is skipped (the item then tries the bucket's other representatives, else becomes one).
  */
-export function clusterByKeys(n: number, spec: BlockingSpec, sourceOf?: (i: number) => string): number[][] {
-  const uf = new UnionFind(n, sourceOf ? sourceIndexes(n, sourceOf) : undefined, spec.state);
+export function clusterByKeys(n: number, spec: BlockingSpec, sourceOf: (i: number) => string): number[][] {
+  const uf = new UnionFind(n, sourceIndexes(n, sourceOf), spec.state);
   // A bucket holds its first representative as a number; an array only once a second one arrives.
   const buckets = new Map<string, number | number[]>();
   const joined: number[] = [];
