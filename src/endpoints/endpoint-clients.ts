@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { FhirEndpointClient, RedisCircuitBreaker, type FhirClientDeps, type FhirClientEvent } from '../fhir';
+import { FhirEndpointClient, insecureHttpAllowed, RedisCircuitBreaker, type FhirClientDeps, type FhirClientEvent } from '../fhir';
 import type { EndpointConnection } from '../fhir/endpoint';
 import { logger } from '../log';
 import type { SecretBox } from '../security/secret-box';
@@ -55,7 +55,7 @@ export class EndpointClients {
     if (cached && cached.version === version) return cached.client;
     if (cached) void cached.client.close();
     const timeout = connection.timeoutMs ?? this.options.requestTimeoutMs;
-    const allowInsecureHttp = connection.allowInsecureHttp && this.options.production !== true;
+    const allowInsecureHttp = insecureHttpAllowed(connection.allowInsecureHttp, this.options.production);
     if (connection.allowInsecureHttp && !allowInsecureHttp) {
       logger.warn('endpoint allows insecure http, which production refuses: held to https and public addresses', { endpointId: connection.id });
     }

@@ -40,7 +40,7 @@ export { seededRandom, fullJitterDelay } from './backoff';
 export { parseRetryAfter } from './retry-after';
 export { createAddressPolicy, defaultAddressPolicy, ALL_RANGE_KINDS } from './address-policy';
 export type { AddressPolicy, AddressPolicyOptions, AddressRangeKind } from './address-policy';
-export { assertAllowedEndpointUrl, assertSameOrigin, createGuardedLookup } from './url-guard';
+export { assertAllowedEndpointUrl, assertSameOrigin, createGuardedLookup, insecureHttpAllowed } from './url-guard';
 export type { UrlGuardOptions, HostResolver } from './url-guard';
 export { RedisRateLimiter } from './rate-limiter';
 export type { EndpointLimits, RateLimiterOptions, Lease } from './rate-limiter';

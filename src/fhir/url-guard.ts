@@ -124,6 +124,14 @@ function pathUnder(url: URL, declaredBase: string): string | undefined {
 }
 
 /**
+ * Whether a registration's `allowInsecureHttp` holds: never in production, where a row stored with it
+ * earlier (before production refused it) is held to https and public addresses all the same.
+ */
+export function insecureHttpAllowed(registered: boolean, production: boolean | undefined): boolean {
+  return registered && production !== true;
+}
+
+/**
  * Checks an endpoint (or token endpoint) URL before any connection: scheme, no credentials,
  * and every resolved address allowed by the policy.
  *

@@ -9,7 +9,7 @@
  * @packageDocumentation
  */
 import type { AddressPolicy } from '../fhir';
-import { assertAllowedEndpointUrl, UrlRefusedError } from '../fhir';
+import { assertAllowedEndpointUrl, insecureHttpAllowed, UrlRefusedError } from '../fhir';
 import { HOST_DOES_NOT_RESOLVE } from '../fhir/url-guard';
 import { discardBody, HttpTransport } from '../fhir/http-transport';
 import type { OutboundProxy } from '../fhir/outbound-proxy';
@@ -149,7 +149,7 @@ export async function sendWebhook(deps: WebhookSenderDeps, transports: WebhookTr
   try {
     const secret = openSecret(deps.secrets, hook);
     const previous = openPreviousSecret(deps.secrets, hook, now);
-    const allowInsecureHttp = hook.allowInsecureHttp && deps.production !== true;
+    const allowInsecureHttp = insecureHttpAllowed(hook.allowInsecureHttp, deps.production);
     const url = await assertAllowedEndpointUrl(hook.url, { allowInsecureHttp, addressPolicy: deps.addressPolicy });
     // Only the status counts: the subscriber's reply body (an HTML page, any encoding) is not read.
     const res = await transports.get(allowInsecureHttp).stream(

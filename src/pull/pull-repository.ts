@@ -265,25 +265,19 @@ async function markLockedTaskRunning(db: Queryable, id: string): Promise<boolean
   return rows[0]?.marked === true;
 }
 
-export async function markTaskFinished(db: Queryable, id: string, state: 'complete' | 'failed', lastError: string | null, retriesDelta = 0): Promise<void> {
-  await db.query(
-    `UPDATE pull_tasks SET state = $2, last_error = $3, retries = retries + $4, waiting_until = NULL, finished_at = now(), updated_at = now()
-     WHERE id = $1 AND state <> 'cancelled'`,
-    [id, state, lastError, retriesDelta],
-  );
-}
-
 /**
- * Ends a query the server refused as one it does not support, where the plan asks it only of servers
- * that can answer it (`whenRefused` in pull-plan.ts): complete, nothing fetched, and what the refusal
- * left out among what the server said (`serverMessages`), which the case manager sees.
+ * Ends a task `complete` or `failed`. `serverMessages`, when given, replaces what the server said about
+ * the query: a query refused as not supported, where the plan asks it only of servers that can answer
+ * it (`whenRefused` in pull-plan.ts), ends complete with what the refusal left out said there.
  */
-export async function completeRefusedQuery(db: Queryable, id: string, serverMessages: readonly ServerMessage[], retriesDelta: number): Promise<void> {
+export async function markTaskFinished(
+  db: Queryable, id: string, state: 'complete' | 'failed', lastError: string | null, retriesDelta = 0, serverMessages?: readonly ServerMessage[],
+): Promise<void> {
   await db.query(
-    `UPDATE pull_tasks SET state = 'complete', server_messages = $2, last_error = NULL, retries = retries + $3, waiting_until = NULL,
-       finished_at = now(), updated_at = now()
+    `UPDATE pull_tasks SET state = $2, last_error = $3, retries = retries + $4, waiting_until = NULL, finished_at = now(), updated_at = now(),
+       server_messages = COALESCE($5::jsonb, server_messages)
      WHERE id = $1 AND state <> 'cancelled'`,
-    [id, JSON.stringify(serverMessages), retriesDelta],
+    [id, state, lastError, retriesDelta, serverMessages === undefined ? null : JSON.stringify(serverMessages)],
   );
 }
 

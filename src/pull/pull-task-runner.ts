@@ -13,7 +13,7 @@ import { expectedMatchesOf } from './expected-matches';
 import { serverTimeOf } from './server-time';
 import { childAtServer } from '../normalize/patient-scope';
 import {
-  commitPage, completeRefusedQuery, findPull, findTask, markTaskFinished, markTaskRunning, pendingAttachmentsOf, type NewAttachment, type PageAttachment, type TaskRow,
+  commitPage, findPull, findTask, markTaskFinished, markTaskRunning, pendingAttachmentsOf, type NewAttachment, type PageAttachment, type TaskRow,
 } from './pull-repository';
 import { whenRefused } from './pull-plan';
 import { countingRetries, type RetryCount } from './retry-count';
@@ -119,7 +119,7 @@ export async function runPullTask(
         const leftOut = status !== undefined && current.pages === 0 && current.nextUrl === null ? whenRefused(current.queryKey) : undefined;
         if (leftOut !== undefined) {
           const refusal = { severity: 'warning', code: 'not-supported', text: `${leftOut} (HTTP ${status})` };
-          await completeRefusedQuery(deps.db, current.id, addServerMessages(current.serverMessages, [refusal]), counted.retries);
+          await markTaskFinished(deps.db, current.id, 'complete', null, counted.retries, addServerMessages(current.serverMessages, [refusal]));
           logger.info('pull task complete: query refused by the server', { pullId: current.pullId, sourceId: current.sourceId, resourceType: current.resourceType, status });
           return { state: 'complete', pages: 0, resources: 0, newAttachmentIds };
         }
