@@ -16,9 +16,9 @@ import { REOPENED_FOR_CORRECTION, transitionCase, type CaseServiceDeps } from '.
 import type { Intake } from '../cases/intake-schema';
 import { findCase, insertCaseEvent } from '../db/case-repository';
 import type { EndpointCapabilities } from '../endpoints/capabilities';
-import type { EndpointClients } from '../endpoints/endpoint-clients';
+import { MAX_CLIENT_REPLACEMENTS, type EndpointClients } from '../endpoints/endpoint-clients';
 import { findEndpoint } from '../endpoints/endpoint-repository';
-import { FhirHttpError, isPermanentFhirError, type FhirEndpointClient } from '../fhir';
+import { ClientRetiredError, FhirHttpError, isPermanentFhirError, type FhirEndpointClient } from '../fhir';
 import type { Principal } from '../http/auth';
 import { errorFields, logger } from '../log';
 import { recordEvent, type WorkDispatch } from '../notify/events';
@@ -116,24 +116,38 @@ async function fail(deps: DeliveryDeps, delivery: DeliveryRow, message: string):
  * attempt, or a permanent failure, records it `failed` and alerts the case manager first.
  */
 export async function runDelivery(deps: DeliveryDeps, deliveryId: string, lastAttempt: boolean): Promise<string> {
-  const delivery = await findDelivery(deps.db, deliveryId);
-  if (!delivery) return 'missing';
-  if (SETTLED_DELIVERY_STATES.has(delivery.state)) return delivery.state;
-  try {
-    return await attempt(deps, delivery);
-  } catch (err) {
-    const message = err instanceof Error ? `${err.name}: ${err.message}` : 'unknown error';
-    const permanent = err instanceof PermanentDeliveryError || isPermanentFhirError(err);
-    logger.warn('delivery attempt failed', { deliveryId, caseId: delivery.caseId, ...errorFields(err) });
-    if (permanent || lastAttempt) {
-      const current = (await findDelivery(deps.db, deliveryId)) ?? delivery;
-      await fail(deps, current, message);
-      if (permanent) throw new PermanentDeliveryError(message);
-    } else {
-      await noteError(deps.db, deliveryId, message);
+  for (let replacedClients = 0; ; replacedClients += 1) {
+    const delivery = await findDelivery(deps.db, deliveryId);
+    if (!delivery) return 'missing';
+    if (SETTLED_DELIVERY_STATES.has(delivery.state)) return delivery.state;
+    try {
+      return await attempt(deps, delivery);
+    } catch (err) {
+      // The recipient endpoint edited meanwhile: its old client sent nothing more. Start again, as a
+      // retry would (the delivery read again with the ids written so far), without spending one.
+      if (err instanceof ClientRetiredError && replacedClients < MAX_CLIENT_REPLACEMENTS) {
+        logger.info('delivery goes on with the endpoint\'s new client', { deliveryId, caseId: delivery.caseId });
+        continue;
+      }
+      return await failedAttempt(deps, delivery, err, lastAttempt);
     }
-    throw err;
   }
+}
+
+/** Records a failed attempt (an alert when it was the last or the failure is permanent), then throws it. */
+async function failedAttempt(deps: DeliveryDeps, delivery: DeliveryRow, err: unknown, lastAttempt: boolean): Promise<never> {
+  const deliveryId = delivery.id;
+  const message = err instanceof Error ? `${err.name}: ${err.message}` : 'unknown error';
+  const permanent = err instanceof PermanentDeliveryError || isPermanentFhirError(err);
+  logger.warn('delivery attempt failed', { deliveryId, caseId: delivery.caseId, ...errorFields(err) });
+  if (permanent || lastAttempt) {
+    const current = (await findDelivery(deps.db, deliveryId)) ?? delivery;
+    await fail(deps, current, message);
+    if (permanent) throw new PermanentDeliveryError(message);
+  } else {
+    await noteError(deps.db, deliveryId, message);
+  }
+  throw err;
 }
 
 /** Case statuses after which nothing of the case is delivered (the family withdrew, or it was never eligible). */

@@ -1,10 +1,16 @@
 import type { Redis } from 'ioredis';
-import { FhirEndpointClient, insecureHttpAllowed, RedisCircuitBreaker, type FhirClientDeps, type FhirClientEvent } from '../fhir';
+import { ClientRetiredError, FhirEndpointClient, insecureHttpAllowed, RedisCircuitBreaker, type FhirClientDeps, type FhirClientEvent } from '../fhir';
 import type { EndpointConnection } from '../fhir/endpoint';
 import { logger } from '../log';
 import type { SecretBox } from '../security/secret-box';
 import type { EndpointRow } from './endpoint-repository';
 import { declaredBaseOf, toConnection } from './endpoint-service';
+
+/**
+ * How many times {@link EndpointClients.withCurrentClient} starts its work again with a replaced
+ * client before the refusal counts as a failure (an admin editing the endpoint over and over).
+ */
+export const MAX_CLIENT_REPLACEMENTS = 3;
 
 /** Options every client of an {@link EndpointClients} shares. */
 export interface EndpointClientsOptions {
@@ -47,6 +53,29 @@ export class EndpointClients {
     const cached = this.clients.get(row.id);
     if (cached && cached.version === version) return cached.client;
     return this.get(toConnection(row, secrets), version);
+  }
+
+  /**
+   * Runs `use` with the endpoint's current client. When the registration changes meanwhile and the
+   * replaced client refuses a request (`ClientRetiredError`: not sent, nothing said about the
+   * endpoint's health), the endpoint is read again and `use` starts over with the new client, up to
+   * {@link MAX_CLIENT_REPLACEMENTS} times, so that an edit spends none of the job's retries. For work
+   * that is safe to start again from its beginning (reads, and writes made idempotent).
+   */
+  async withCurrentClient<T>(
+    loadEndpoint: () => Promise<EndpointRow>,
+    secrets: SecretBox,
+    use: (client: FhirEndpointClient, endpoint: EndpointRow) => Promise<T>,
+  ): Promise<T> {
+    for (let replaced = 0; ; replaced += 1) {
+      const endpoint = await loadEndpoint();
+      try {
+        return await use(this.forEndpoint(endpoint, secrets), endpoint);
+      } catch (err) {
+        if (!(err instanceof ClientRetiredError) || replaced >= MAX_CLIENT_REPLACEMENTS) throw err;
+        logger.info('endpoint client replaced while in use: starting again with the current one', { endpointId: err.endpointId });
+      }
+    }
   }
 
   /** `version` changes when the registration does (its updated_at), so a stale client is replaced. */

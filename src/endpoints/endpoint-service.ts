@@ -168,9 +168,9 @@ export async function requireEndpoint(db: Database, id: string): Promise<Endpoin
 
 /** Reads `/metadata` and keeps what the server supports; a failure is recorded, not thrown. */
 export async function refreshCapabilities(deps: EndpointServiceDeps, id: string): Promise<EndpointView> {
-  const row = await requireEndpoint(deps.db, id);
+  await requireEndpoint(deps.db, id);
   try {
-    const statement = await deps.clients.forEndpoint(row, deps.secrets).capabilities();
+    const statement = await deps.clients.withCurrentClient(() => requireEndpoint(deps.db, id), deps.secrets, (client) => client.capabilities());
     await saveCapabilities(deps.db, id, { capabilities: summarizeCapabilities(statement), error: null });
   } catch (err) {
     const fields = errorFields(err);

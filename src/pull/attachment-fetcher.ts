@@ -67,20 +67,22 @@ export async function fetchAttachment(deps: PullWorkerDeps, attachmentId: string
   try {
     const source = await findSourceById(deps.db, row.source_id);
     if (!source || !row.url) throw Object.assign(new Error('attachment has no URL or source'), { permanent: true });
-    const endpoint = await requireEndpoint(deps.db, source.endpointId);
-    const client = deps.clients.forEndpoint(endpoint, deps.secrets);
-    const writer = deps.blobs.createWriter();
-    try {
-      const url = new URL(row.url, endpoint.baseUrl.endsWith('/') ? endpoint.baseUrl : `${endpoint.baseUrl}/`).toString();
-      const result = await client.fetchBinaryTo(url, writer, { maxBytes: deps.maxAttachmentBytes, accept: row.content_type ?? '*/*' });
-      const blob = await commitWriter(writer);
-      await recordBlob(deps.db, { sha256: blob.sha256, size: blob.size, contentType: result.contentType });
-      await markFetched(deps.db, row.id, blob, integrityOf(declared, blob));
-      return 'fetched';
-    } catch (err) {
-      writer.abort();
-      throw err;
-    }
+    const attachmentUrl = row.url;
+    // An endpoint edited while the attachment waits for its turn: fetched with the new client, no retry spent.
+    const { blob, contentType } = await deps.clients.withCurrentClient(() => requireEndpoint(deps.db, source.endpointId), deps.secrets, async (client, endpoint) => {
+      const writer = deps.blobs.createWriter();
+      try {
+        const url = new URL(attachmentUrl, endpoint.baseUrl.endsWith('/') ? endpoint.baseUrl : `${endpoint.baseUrl}/`).toString();
+        const result = await client.fetchBinaryTo(url, writer, { maxBytes: deps.maxAttachmentBytes, accept: row.content_type ?? '*/*' });
+        return { blob: await commitWriter(writer), contentType: result.contentType };
+      } catch (err) {
+        writer.abort();
+        throw err;
+      }
+    });
+    await recordBlob(deps.db, { sha256: blob.sha256, size: blob.size, contentType });
+    await markFetched(deps.db, row.id, blob, integrityOf(declared, blob));
+    return 'fetched';
   } catch (err) {
     const permanent = isPermanentFhirError(err) || (err as { permanent?: boolean }).permanent === true;
     const paused = waitsIfPaused && err instanceof CircuitOpenError;

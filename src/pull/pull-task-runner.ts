@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { MAX_CLIENT_REPLACEMENTS } from '../endpoints/endpoint-clients';
 import { requireEndpoint } from '../endpoints/endpoint-service';
 import { CircuitOpenError, ClientRetiredError, FhirHttpError, isPermanentFhirError, scanSearchPage, type FhirEndpointClient, type ScannedSearchPage } from '../fhir';
 import { logger } from '../log';
@@ -26,12 +27,6 @@ export type TaskOutcome =
 
 /** A paging token the server no longer knows (expired snapshot): the query restarts from page one. */
 const MAX_CURSOR_RESTARTS = 2;
-
-/**
- * The endpoint's registration edited while the query runs (its client replaced, `ClientRetiredError`):
- * the query goes on with the current client this many times in one run; past that the job retries.
- */
-const MAX_CLIENT_REPLACEMENTS = 3;
 
 /**
  * Runs one pull task (one query at one source) to the end of its pages. Each page and its cursor

@@ -7,7 +7,7 @@ import { findCase, insertCaseEvent } from '../db/case-repository';
 import type { Database } from '../db/database';
 import type { EndpointClients } from '../endpoints/endpoint-clients';
 import { requireEndpoint } from '../endpoints/endpoint-service';
-import { FhirHttpError } from '../fhir';
+import { FhirHttpError, type FhirEndpointClient } from '../fhir';
 import { conflict, HttpProblem, notFound } from '../http/problem';
 import type { Principal } from '../http/auth';
 import { logger } from '../log';
@@ -64,8 +64,11 @@ function onlyOne(patients: Patient[], what: string): Resolution {
  * in `needs_review` with the candidates listed.
  */
 async function resolvePatient(deps: SourceServiceDeps, endpointId: string, selector: PatientSelector, intake: Intake): Promise<Resolution> {
-  const row = await requireEndpoint(deps.db, endpointId);
-  const client = deps.clients.forEndpoint(row, deps.secrets);
+  // Only reads: an endpoint edited meanwhile asks again with its new client.
+  return deps.clients.withCurrentClient(() => requireEndpoint(deps.db, endpointId), deps.secrets, (client) => findChild(client, selector, intake));
+}
+
+async function findChild(client: FhirEndpointClient, selector: PatientSelector, intake: Intake): Promise<Resolution> {
   if ('id' in selector) {
     try {
       return resolved(await client.read<Patient>('Patient', selector.id));
