@@ -4,6 +4,7 @@ import { errorFields, logger } from '../log';
 import { authenticate, requireRole, type TokenVerifier } from './auth';
 import { caseAccess, type CaseAccessModes } from './case-access';
 import { fhirFormat } from './fhir-format';
+import { ignoredFields } from './ignored-fields';
 import { errorHandler } from './errors';
 import { buildOpenApi } from './openapi';
 import { MAX_BODY_DEPTH, nestsDeeperThan } from './json-depth';
@@ -108,6 +109,7 @@ function handle<B, Q, P>(route: RouteDefinition<B, Q, P>) {
       const query = route.query ? route.query.safeParse(req.query) : { success: true as const, data: req.query };
       if (!query.success) throw validationProblem(query.error, 'query');
       let body: unknown = undefined;
+      let ignored: readonly string[] = [];
       if (route.body) {
         // No body at all (a POST whose fields are all optional, sent bare): the empty object, for the
         // route's schema to judge. A body of another media type is a 415.
@@ -122,12 +124,16 @@ function handle<B, Q, P>(route: RouteDefinition<B, Q, P>) {
         const parsed = route.body.safeParse(req.body);
         if (!parsed.success) throw validationProblem(parsed.error);
         body = parsed.data;
+        ignored = ignoredFields(req.body, body);
+        // How many, not which: a key name is the caller's text.
+        if (ignored.length > 0) logger.info('request body members ignored', { route: route.path, method: route.method, ignoredFields: ignored.length });
       }
       const ctx = {
         body,
         query: query.data,
         params: params.data,
         principal: req.principal ?? { sub: 'anonymous', roles: [] },
+        ignoredFields: ignored,
         req,
         res,
       } as HandlerContext<B, Q, P>;

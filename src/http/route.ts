@@ -18,6 +18,8 @@ export interface HandlerContext<B, Q, P> {
   readonly params: P;
   /** Set on every route that is not public. */
   readonly principal: Principal;
+  /** Members of the JSON body its schema does not know, dropped (paths, see `ignored-fields.ts`); empty without a body. */
+  readonly ignoredFields: readonly string[];
   readonly req: Request;
   readonly res: Response;
 }

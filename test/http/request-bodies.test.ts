@@ -38,3 +38,26 @@ it('takes a bare POST as an empty JSON object, and still refuses a body of anoth
   const text = await svc.request('POST', `/api/cases/${id}/bundle/rebuild`, { token: cm, body: 'rebuild please', headers: { 'content-type': 'text/plain' } });
   expect(text.status).toBe(415);
 });
+
+it('says which members of an intake it does not know (dropped, not stored), and none of a correct one', async () => {
+  const cm = await svc.token('case_manager');
+  const correct = await svc.request('POST', '/api/cases', { token: cm, body: sampleIntake() });
+  expect(correct.status).toBe(201);
+  expect(((await correct.json()) as { ignoredFields: string[] }).ignoredFields).toEqual([]);
+
+  const intake = sampleIntake();
+  const misspelt = {
+    ...intake,
+    medicalHistory: 'Seizures since age six.',
+    requester: { ...intake.requester, phoneNumber: '+1 719 555 0199' },
+    diagnosis: { ...intake.diagnosis, codes: [{ ...intake.diagnosis.codes?.[0], sytem: 'http://snomed.info/sct' }] },
+  };
+  const res = await svc.request('POST', '/api/cases', { token: cm, body: misspelt });
+  expect(res.status).toBe(201);
+  const { id, ignoredFields } = (await res.json()) as { id: string; ignoredFields: string[] };
+  expect(ignoredFields).toEqual(['requester.phoneNumber', 'diagnosis.codes[0].sytem', 'medicalHistory']);
+  // Not stored: the case's intake is what the schema knows.
+  const detail = (await (await svc.request('GET', `/api/cases/${id}`, { token: cm })).json()) as { intake: Record<string, unknown> };
+  expect(detail.intake).not.toHaveProperty('medicalHistory');
+  expect(detail.intake.requester).not.toHaveProperty('phoneNumber');
+});

@@ -46,6 +46,7 @@ const CreatedCase = z.object({
   eligibility: z.object({ eligible: z.boolean(), reasons: z.array(z.string()) }),
   quote: z.object({ currency: z.string(), base: z.number(), total: z.number() }).loose(),
   possibleDuplicates: z.array(z.object({ id: z.uuid(), status: z.string(), createdAt: z.string() })),
+  ignoredFields: z.array(z.string()).meta({ description: 'Members of the intake the API does not know (dotted paths, the first 20), not stored: a misspelt optional field shows here' }),
 });
 
 /** More of the case shown with its detail (sources, pulls), supplied by the capabilities that own them. */
@@ -70,9 +71,10 @@ export function caseRoutes(deps: CaseServiceDeps, detailExtras: CaseDetailExtras
         },
         422: { description: 'The Idempotency-Key was already used for another intake' },
       },
-      handler: async ({ body, principal, req }) => {
+      handler: async ({ body, principal, req, ignoredFields }) => {
         const { replayed, ...created } = await openCase(deps, body, principal, idForIdempotencyKey(`case:${principal.sub}`, req.headers['idempotency-key']));
-        return { status: 201, body: created, headers: { Location: `/api/cases/${created.id}`, ...replayedHeader(replayed) } };
+        // What of the intake was not taken (unknown members): said, so that a misspelt optional field is not lost unnoticed.
+        return { status: 201, body: { ...created, ignoredFields }, headers: { Location: `/api/cases/${created.id}`, ...replayedHeader(replayed) } };
       },
     }),
     defineRoute<undefined, z.infer<typeof ListQuery>, Record<string, never>>({
