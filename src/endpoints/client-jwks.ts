@@ -15,6 +15,7 @@
 import { createPublicKey, type JsonWebKey } from 'node:crypto';
 import type { JWK } from 'jose';
 import type { Queryable } from '../db/database';
+import { errorFields, logger } from '../log';
 import type { SecretBox } from '../security/secret-box';
 import { listEndpoints, type EndpointRow } from './endpoint-repository';
 import { openSealedSecret } from './endpoint-service';
@@ -57,12 +58,28 @@ function sealedPrivateJwks(row: EndpointRow, secrets: SecretBox): JWK[] {
   return [sealed.privateKeyJwk, sealed.nextPrivateKeyJwk].filter((k): k is JWK => k !== undefined);
 }
 
-/** The key set of the given endpoints: one entry per distinct key, in registration order (signing key, then next). */
-export function jwksOf(rows: readonly EndpointRow[], secrets: SecretBox): { keys: PublicJwk[] } {
+/**
+ * The key set of the given endpoints: one entry per distinct key, in registration order (signing key,
+ * then next). `onUnreadable` takes an endpoint whose sealed secret cannot be opened (sealed under
+ * another `SECRETS_KEY`, or damaged) and the set goes on without it; without it, that throws.
+ */
+export function jwksOf(
+  rows: readonly EndpointRow[],
+  secrets: SecretBox,
+  onUnreadable?: (row: EndpointRow, err: unknown) => void,
+): { keys: PublicJwk[] } {
   const keys: PublicJwk[] = [];
   const seen = new Set<string>();
   for (const row of rows) {
-    for (const jwk of sealedPrivateJwks(row, secrets)) {
+    let jwks: JWK[];
+    try {
+      jwks = sealedPrivateJwks(row, secrets);
+    } catch (err) {
+      if (!onUnreadable) throw err;
+      onUnreadable(row, err);
+      continue;
+    }
+    for (const jwk of jwks) {
       const key = publishedJwkOf(jwk);
       const identity = JSON.stringify(key);
       if (seen.has(identity)) continue;
@@ -73,7 +90,11 @@ export function jwksOf(rows: readonly EndpointRow[], secrets: SecretBox): { keys
   return { keys };
 }
 
-/** Our JWKS: the public keys of every (not deleted) SMART Backend Services endpoint. */
+/**
+ * Our JWKS: the public keys of every (not deleted) SMART Backend Services endpoint. One endpoint whose
+ * key cannot be opened is left out, with a warning, rather than failing the set every EHR reads.
+ */
 export async function serviceJwks(db: Queryable, secrets: SecretBox): Promise<{ keys: PublicJwk[] }> {
-  return jwksOf(await listEndpoints(db), secrets);
+  return jwksOf(await listEndpoints(db), secrets, (row, err) =>
+    logger.warn('endpoint key left out of the JWKS: its sealed secret cannot be opened with this SECRETS_KEY; register its key again', { endpointId: row.id, ...errorFields(err) }));
 }

@@ -32,7 +32,7 @@ export interface EndpointView {
   readonly name: string;
   readonly baseUrl: string;
   /** `keyId`: the signing key's kid; `nextKeyId`: a key published beside it, not signing until promoted (rotation). */
-  readonly auth: { type: EndpointRow['authType']; clientId?: string; scope?: string; keyId?: string; nextKeyId?: string; secretStored: boolean };
+  readonly auth: { type: EndpointRow['authType']; clientId?: string; scope?: string; keyId?: string; nextKeyId?: string; secretStored: boolean; secretUnreadable?: true };
   readonly maxRequestsPerSecond: number;
   readonly maxConcurrency: number;
   readonly allowInsecureHttp: boolean;
@@ -59,8 +59,20 @@ export function openSealedSecret(row: EndpointRow, secrets: SecretBox): SealedSe
   return row.sealedSecret ? (JSON.parse(secrets.open(row.sealedSecret, row.id)) as SealedSecret) : {};
 }
 
+/** What {@link view} shows of the sealed secret; one that cannot be opened is said, not thrown (the list must still show). */
+function sealedForView(row: EndpointRow, secrets: SecretBox): SealedSecret | 'unreadable' {
+  if (row.authType !== 'smart-backend') return {};
+  try {
+    return openSealedSecret(row, secrets);
+  } catch (err) {
+    logger.warn('endpoint secret cannot be opened with this SECRETS_KEY', { endpointId: row.id, ...errorFields(err) });
+    return 'unreadable';
+  }
+}
+
 function view(row: EndpointRow, secrets: SecretBox): EndpointView {
-  const sealed = row.authType === 'smart-backend' ? openSealedSecret(row, secrets) : {};
+  const opened = sealedForView(row, secrets);
+  const sealed = opened === 'unreadable' ? {} : opened;
   const keyId = sealed.privateKeyJwk?.kid;
   const nextKeyId = sealed.nextPrivateKeyJwk?.kid;
   return {
@@ -74,6 +86,8 @@ function view(row: EndpointRow, secrets: SecretBox): EndpointView {
       ...(keyId ? { keyId } : {}),
       ...(nextKeyId ? { nextKeyId } : {}),
       secretStored: row.sealedSecret !== null,
+      // Sealed under another SECRETS_KEY, or damaged: nothing can be sent to this endpoint until its auth is registered again.
+      ...(opened === 'unreadable' ? { secretUnreadable: true } : {}),
     },
     maxRequestsPerSecond: row.maxRequestsPerSecond,
     maxConcurrency: row.maxConcurrency,

@@ -260,4 +260,28 @@ describe('our JWKS, for the EHRs we call with SMART Backend Services', () => {
     const after = (await (await fetch(`${svc.url}/.well-known/jwks.json`)).json()) as Jwks;
     expect(after.keys.some((k) => k.kid === client.privateKeyJwk.kid)).toBe(false);
   });
+  it('leaves out, with a warning, an endpoint whose sealed key cannot be opened (another SECRETS_KEY), instead of failing the set every EHR reads; the endpoint list says so', async () => {
+    const good = await makeSmartClient('readable-key-client', 'ES384');
+    const bad = await makeSmartClient('unreadable-key-client', 'ES384');
+    const registered = await Promise.all(
+      [good, bad].map(async (client) => (await (await register({
+        name: client.clientId, baseUrl: ehr.baseUrl, auth: { type: 'smart-backend', clientId: client.clientId, privateKeyJwk: client.privateKeyJwk }, allowInsecureHttp: true,
+      })).json()) as EndpointView),
+    );
+    const badId = registered[1]?.id ?? '';
+    // Sealed under another key (a SECRETS_KEY changed without re-sealing): the service cannot open it.
+    await svc.service.db.query(`UPDATE endpoints SET sealed_secret = 'v1.AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA.AAAA' WHERE id = $1`, [badId]);
+
+    const published = await fetch(`${svc.url}/.well-known/jwks.json`);
+    expect(published.status).toBe(200);
+    const kids = ((await published.json()) as Jwks).keys.map((k) => k.kid);
+    expect(kids).toContain(good.privateKeyJwk.kid);
+    expect(kids).not.toContain(bad.privateKeyJwk.kid);
+
+    const list = await svc.request('GET', '/api/endpoints', { token: admin });
+    expect(list.status).toBe(200);
+    const views = ((await list.json()) as { items: (EndpointView & { auth: { secretUnreadable?: boolean } })[] }).items;
+    expect(views.find((v) => v.id === badId)?.auth).toMatchObject({ type: 'smart-backend', secretStored: true, secretUnreadable: true });
+    expect(views.find((v) => v.id === registered[0]?.id)?.auth).not.toHaveProperty('secretUnreadable');
+  });
 });
