@@ -1,0 +1,39 @@
+import { startTestService, type TestService } from '../support/service';
+import { sampleIntake } from '../support/intake';
+
+/**
+ * `_format` on the FHIR routes (https://hl7.org/fhir/R4/http.html#parameters): it wins over
+ * `Accept`, so each value it is given must name FHIR R4 JSON, or the answer is a 406
+ * OperationOutcome — never JSON to a client that asked for something else.
+ */
+let svc: TestService;
+let token: string;
+let caseId: string;
+
+beforeAll(async () => {
+  svc = await startTestService();
+  const cm = await svc.token('case_manager', 'cm-negotiation');
+  token = await svc.token('ehr', 'ehr-negotiation');
+  const res = await svc.request('POST', '/api/cases', { token: cm, body: sampleIntake() });
+  expect(res.status).toBe(201);
+  caseId = ((await res.json()) as { id: string }).id;
+});
+afterAll(async () => {
+  await svc.stop();
+});
+
+const get = (query: string) => svc.request('GET', `/api/cases/${caseId}/fhir${query}`, { token, headers: { accept: 'application/fhir+json' } });
+
+it('_format sent more than once, or naming another FHIR version, is a 406 OperationOutcome, not JSON', async () => {
+  for (const query of ['?_format=xml&_format=xml', '?_format=json&_format=application/fhir%2Bxml', '?_format=application/fhir%2Bjson;%20fhirVersion=3.0']) {
+    const res = await get(query);
+    expect({ query, status: res.status }).toEqual({ query, status: 406 });
+    expect(res.headers.get('content-type')).toMatch(/^application\/fhir\+json/);
+    expect(await res.json()).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'not-supported' }] });
+  }
+  for (const query of ['?_format=json&_format=json', '?_format=application/fhir%2Bjson;%20fhirVersion=4.0', '?_format=application/fhir+json;fhirVersion=4.0.1']) {
+    const res = await get(query);
+    expect({ query, status: res.status }).toEqual({ query, status: 200 });
+    expect(((await res.json()) as { resourceType: string }).resourceType).toBe('Bundle');
+  }
+});
