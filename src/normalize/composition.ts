@@ -36,6 +36,7 @@ import type {
 import { uuidV5 } from '../cases/fhir-ids';
 import { SERVICE_VERSION } from '../version';
 import { codingsOf } from './dedupe/keys';
+import { readableDateTime } from './readable-date';
 import type { AssembledComposition, BundleEntryInput } from './bundle';
 import { NOTEWORTHY_SEVERITIES, type AssemblyOptions, type MergeRecord, type NormalizedResource, type SourceInfo } from './types';
 
@@ -303,6 +304,31 @@ function sortKey(r: FhirResource): string {
   return Number.isNaN(ms) ? d : new Date(ms).toISOString();
 }
 
+/** Results shown by value on a report's line; a report with more says how many. */
+const RESULTS_SHOWN = 3;
+
+/**
+ * A DiagnosticReport's results on its line: their values when there are a few and each is in the
+ * bundle with one (`8.9 %`; with its name when it names another test than the report), else how
+ * many there are — a panel's members have lines of their own.
+ */
+function reportResultsText(r: DiagnosticReport, byUrl: ReadonlyMap<string, FhirResource>): string | undefined {
+  const refs = listOf(r.result);
+  if (refs.length === 0) return undefined;
+  const count = `${refs.length} result${refs.length === 1 ? '' : 's'}`;
+  if (refs.length > RESULTS_SHOWN) return count;
+  const reportName = ccText(r.code);
+  const values: string[] = [];
+  for (const ref of refs) {
+    const target = typeof ref?.reference === 'string' ? byUrl.get(ref.reference) : undefined;
+    const value = target?.resourceType === 'Observation' ? observationValue(target) : undefined;
+    if (target?.resourceType !== 'Observation' || value === undefined) return count;
+    const name = ccText(target.code);
+    values.push(name !== undefined && name !== reportName ? `${name} ${value}` : value);
+  }
+  return values.join(', ');
+}
+
 function medicationText(r: MedicationRequest | MedicationStatement, byUrl: ReadonlyMap<string, FhirResource>): string | undefined {
   if (r.medicationCodeableConcept) return ccText(r.medicationCodeableConcept);
   const target = r.medicationReference?.reference ? byUrl.get(r.medicationReference.reference) : undefined;
@@ -311,34 +337,34 @@ function medicationText(r: MedicationRequest | MedicationStatement, byUrl: Reado
 
 /**
  * What a resource says, in one line (plain text; escape before use): the line the section narrative
- * shows for it. `byUrl` resolves a MedicationRequest's Medication reference.
+ * shows for it. `byUrl` resolves a MedicationRequest's Medication reference and a DiagnosticReport's results.
  */
 export function describe(r: FhirResource, byUrl: ReadonlyMap<string, FhirResource>): string {
   const parts: (string | undefined)[] = [];
   switch (r.resourceType) {
     case 'Condition':
-      parts.push(ccText(r.code), r.onsetDateTime ?? r.onsetPeriod?.start ? `onset ${r.onsetDateTime ?? r.onsetPeriod?.start ?? ''}` : undefined,
-        r.abatementDateTime ? `resolved ${r.abatementDateTime}` : undefined, ccText(r.clinicalStatus));
+      parts.push(ccText(r.code), r.onsetDateTime ?? r.onsetPeriod?.start ? `onset ${readableDateTime(r.onsetDateTime ?? r.onsetPeriod?.start ?? '')}` : undefined,
+        r.abatementDateTime ? `resolved ${readableDateTime(r.abatementDateTime)}` : undefined, ccText(r.clinicalStatus));
       break;
     case 'AllergyIntolerance':
       parts.push(ccText(r.code), r.criticality ? `criticality ${r.criticality}` : undefined, reactionText(r.reaction));
       break;
     case 'MedicationRequest': case 'MedicationStatement':
-      parts.push(dateOf(r), medicationText(r, byUrl), (r.resourceType === 'MedicationRequest' ? r.dosageInstruction : r.dosage)?.[0]?.text, r.status);
+      parts.push(readableDateTime(dateOf(r)), medicationText(r, byUrl), (r.resourceType === 'MedicationRequest' ? r.dosageInstruction : r.dosage)?.[0]?.text, r.status);
       break;
     case 'Observation':
-      parts.push(dateOf(r), ccText(r.code), observationValue(r) ?? componentText(r.component),
+      parts.push(readableDateTime(dateOf(r)), ccText(r.code), observationValue(r) ?? componentText(r.component),
         listOf(r.interpretation).map((i) => ccText(i)).filter(Boolean).join(', ') || undefined);
       break;
     case 'DiagnosticReport':
-      parts.push(dateOf(r), ccText(r.code), r.conclusion, r.result?.length ? `${r.result.length} result(s)` : undefined);
+      parts.push(readableDateTime(dateOf(r)), ccText(r.code), r.conclusion, reportResultsText(r, byUrl));
       break;
     case 'ImagingStudy':
-      parts.push(dateOf(r), r.description ?? ccText(r.procedureCode?.[0]),
+      parts.push(readableDateTime(dateOf(r)), r.description ?? ccText(r.procedureCode?.[0]),
         r.numberOfSeries !== undefined ? `${r.numberOfSeries} series, ${r.numberOfInstances ?? '?'} images` : undefined);
       break;
     default:
-      parts.push(dateOf(r), describeOther(r));
+      parts.push(readableDateTime(dateOf(r)), describeOther(r));
   }
   return parts.filter((p): p is string => p !== undefined && p !== '').join(' — ') || r.resourceType;
 }

@@ -207,7 +207,7 @@ describe('after normalize, a resource missing a required nested element is descr
     const resource = encounter as unknown as FhirResource;
     const { bundle, deduped } = assemble(fakeNormalize([{ info: SOURCE_A, resources: [resource] }, { info: SOURCE_B, resources: [resource] }]));
     expect(deduped.resources.filter((r) => r.resource.resourceType === 'Encounter')).toHaveLength(2);
-    expect(JSON.stringify(bundle.entry?.[0]?.resource)).toContain('2026-03-02T09:00:00Z');
+    expect(JSON.stringify(bundle.entry?.[0]?.resource)).toContain('2026-03-02 09:00 (UTC)');
   });
 
   it('describes a Condition whose coding is not a list (malformed) by its text, and places it by what it can read', () => {
@@ -219,7 +219,7 @@ describe('after normalize, a resource missing a required nested element is descr
   it('describes an Encounter whose class is missing by its other elements', () => {
     const encounter = { ...(WELL_FORMED.find((r) => r.resourceType === 'Encounter') as FhirResource) } as Json;
     delete encounter['class'];
-    expect(describeResource(encounter as unknown as FhirResource, new Map())).toBe('2026-03-02T09:00:00Z');
+    expect(describeResource(encounter as unknown as FhirResource, new Map())).toBe('2026-03-02 09:00 (UTC)');
   });
 });
 

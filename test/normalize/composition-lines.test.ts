@@ -1,0 +1,65 @@
+/**
+ * The one-line descriptions the case record's sections show (Composition narrative): dates and
+ * times as a reader wants them, and a DiagnosticReport's few results by value.
+ */
+import type { Condition, DiagnosticReport, FhirResource, MedicationRequest, Observation } from 'fhir/r4';
+import { describe as describeLine } from '../../src/normalize/composition';
+import { readableDateTime } from '../../src/normalize/readable-date';
+
+describe('readableDateTime', () => {
+  it.each([
+    ['2025-10-14T09:55:00-06:00', '2025-10-14 09:55 (UTC-06:00)'],
+    ['2026-05-12T17:35:00Z', '2026-05-12 17:35 (UTC)'],
+    ['2026-05-12T17:35:59.123+00:00', '2026-05-12 17:35 (UTC)'],
+    ['2026-05-12T08:05:00+05:30', '2026-05-12 08:05 (UTC+05:30)'],
+    ['2026-05-12T08:05:00', '2026-05-12 08:05'],
+    ['2026-05-12', '2026-05-12'],
+    ['2026-05', '2026-05'],
+    ['2026', '2026'],
+    ['yesterday', 'yesterday'],
+  ])('%s reads %s', (value, shown) => {
+    expect(readableDateTime(value)).toBe(shown);
+  });
+});
+
+const hba1cCode = { coding: [{ system: 'http://loinc.org', code: '4548-4' }], text: 'Hemoglobin A1c' };
+
+function a1c(id: string, value: number): Observation {
+  return { resourceType: 'Observation', id, status: 'final', code: hba1cCode, valueQuantity: { value, unit: '%', system: 'http://unitsofmeasure.org', code: '%' } };
+}
+
+function report(results: string[], code = hba1cCode): DiagnosticReport {
+  return { resourceType: 'DiagnosticReport', status: 'final', code, effectiveDateTime: '2026-10-13T09:00:00-06:00', result: results.map((reference) => ({ reference })) };
+}
+
+describe('section lines', () => {
+  it('shows times with their offset, and dates as they are', () => {
+    const med: MedicationRequest = {
+      resourceType: 'MedicationRequest', status: 'active', intent: 'order', authoredOn: '2026-05-12T17:35:00Z',
+      medicationCodeableConcept: { text: 'cholecalciferol' }, subject: { reference: 'urn:uuid:p' },
+    };
+    expect(describeLine(med, new Map())).toBe('2026-05-12 17:35 (UTC) — cholecalciferol — active');
+    const condition: Condition = {
+      resourceType: 'Condition', subject: { reference: 'urn:uuid:p' }, code: { text: 'Vitamin D deficiency' },
+      onsetDateTime: '2024-10-15', abatementDateTime: '2025-04-15T10:00:00-06:00',
+    };
+    expect(describeLine(condition, new Map())).toBe('Vitamin D deficiency — onset 2024-10-15 — resolved 2025-04-15 10:00 (UTC-06:00)');
+  });
+
+  it("shows a report's few results by value, naming those of another test than the report", () => {
+    const byUrl = new Map<string, FhirResource>([
+      ['urn:uuid:a', a1c('a', 8.9)],
+      ['urn:uuid:g', { ...a1c('g', 182), code: { text: 'Glucose' }, valueQuantity: { value: 182, unit: 'mg/dL' } }],
+    ]);
+    expect(describeLine(report(['urn:uuid:a']), byUrl)).toBe('2026-10-13 09:00 (UTC-06:00) — Hemoglobin A1c — 8.9 %');
+    expect(describeLine(report(['urn:uuid:a', 'urn:uuid:g']), byUrl)).toBe('2026-10-13 09:00 (UTC-06:00) — Hemoglobin A1c — 8.9 %, Glucose 182 mg/dL');
+  });
+
+  it('counts the results of a panel, or of a report whose results are not all in the bundle with a value', () => {
+    const byUrl = new Map<string, FhirResource>(['a', 'b', 'c', 'd'].map((id) => [`urn:uuid:${id}`, a1c(id, 7)]));
+    expect(describeLine(report(['urn:uuid:a', 'urn:uuid:b', 'urn:uuid:c', 'urn:uuid:d']), byUrl)).toMatch(/ — 4 results$/);
+    expect(describeLine(report(['urn:uuid:a', 'urn:uuid:gone']), byUrl)).toMatch(/ — 2 results$/);
+    const noValue: Observation = { resourceType: 'Observation', status: 'final', code: { text: 'Culture' } };
+    expect(describeLine(report(['urn:uuid:n']), new Map([['urn:uuid:n', noValue]]))).toMatch(/ — 1 result$/);
+  });
+});
