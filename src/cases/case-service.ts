@@ -15,6 +15,7 @@ import {
   listPausesOfCases,
   closePause,
   openPause,
+  statusEnteredAt,
   updateCaseStatus,
   type CaseEventRecord,
   SLA_RUNNING_STATUSES,
@@ -390,7 +391,8 @@ export async function getCaseFhirBundle(deps: CaseServiceDeps, id: string): Prom
       intake: record.intake as Intake,
       eligible: eligibility.eligible,
       status: record.status,
-      statusSince: record.updatedAt,
+      // An ended case's consent ends when the case did, whatever touched its row since.
+      statusSince: (await statusEnteredAt(deps.db, id, record.status)) ?? record.updatedAt,
       createdAt: record.createdAt,
       rules: deps.domain.eligibility,
     },

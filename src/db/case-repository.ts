@@ -293,6 +293,18 @@ export async function closePause(db: Queryable, caseId: string, at: Date): Promi
 }
 
 /** Whether the case's timeline has an event of `type` whose `data[field]` is `value` (events written once). */
+/**
+ * When the case last entered `status` (its latest transition there), from the timeline: unlike the
+ * row's `updated_at`, no later change of another kind (an add-on, a quote) moves it.
+ */
+export async function statusEnteredAt(db: Queryable, caseId: string, status: string): Promise<Date | undefined> {
+  const { rows } = await db.query<{ at: Date | null }>(
+    `SELECT max(at) AS at FROM case_events WHERE case_id = $1 AND type = 'transition' AND to_status = $2`,
+    [caseId, status],
+  );
+  return rows[0]?.at ?? undefined;
+}
+
 export async function hasCaseEvent(db: Queryable, caseId: string, type: string, field: string, value: string): Promise<boolean> {
   const { rows } = await db.query('SELECT 1 FROM case_events WHERE case_id = $1 AND type = $2 AND data->>$3 = $4 LIMIT 1', [caseId, type, field, value]);
   return rows.length > 0;
