@@ -31,7 +31,22 @@ export interface CaseRecordPage {
 /** The policy the page is served with: no script, no request anywhere; inline styles only. */
 export const CASE_RECORD_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-const ACTIVE_CONTENT = /<\s*(script|iframe|object|embed|link|meta|style|form)\b|\son[a-z]+\s*=|javascript:/i;
+const ACTIVE_CONTENT = /<\s*(script|iframe|object|embed|link|meta|style|form)\b|[\s/"']on[a-z]+\s*=|javascript:/i;
+
+/**
+ * A tag of plain narrative markup: a structural or phrasing element without attributes (but the
+ * XHTML namespace). Assembly's narratives are made of these and escaped text only.
+ */
+const PLAIN_TAG = /<\/?(?:div|p|ul|ol|li|i|b|em|strong|span|br|table|thead|tbody|tr|th|td|caption|h[1-6]|code|sub|sup|small|blockquote|dl|dt|dd|hr)(?:\s+xmlns="http:\/\/www\.w3\.org\/1999\/xhtml")?\s*\/?>/g;
+
+/**
+ * True when `div` may be shown as markup. Narrative made only of plain tags is safe whatever its
+ * text says (a record reading "onset = 2 min" or naming "javascript:" is text, not an attribute or a
+ * URL); any other markup is shown only when it holds no active content.
+ */
+function isInert(div: string): boolean {
+  return !div.replace(PLAIN_TAG, '').includes('<') || !ACTIVE_CONTENT.test(div);
+}
 
 const STYLE = `
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1b1b1b;max-width:60rem;margin:2rem auto;padding:0 1rem}
@@ -56,7 +71,7 @@ function printedTime(at: Date, timeZone: string): string {
 /** A section's narrative, or its text escaped when it holds anything active. */
 function narrative(section: CompositionSection): string {
   const div = section.text?.div ?? '';
-  if (!ACTIVE_CONTENT.test(div)) return div;
+  if (isInert(div)) return div;
   return `<pre>${escapeXml(div)}</pre>`;
 }
 
@@ -96,7 +111,7 @@ export function caseRecordHtml(page: CaseRecordPage): string[] {
     `<title>${escapeXml(`${title} — case ${page.caseId}, version ${page.version}`)}</title><style>${STYLE}</style></head><body>`,
     `<header><h1>${escapeXml(title)}</h1>${patientLine(patient)}`,
     `<p class="facts">Case ${escapeXml(page.caseId)} · case record version ${page.version}, assembled ${escapeXml(printedTime(page.assembledAt, page.timeZone))}</p>`,
-    composition.text?.div && !ACTIVE_CONTENT.test(composition.text.div) ? composition.text.div : '',
+    composition.text?.div && isInert(composition.text.div) ? composition.text.div : '',
     '</header>',
     `<nav aria-label="Sections"><ol>${page.changes ? '<li><a href="#changes">What changed</a></li>' : ''}${sections.map((s, i) => `<li><a href="#s${i}">${escapeXml(s.title ?? `Section ${i + 1}`)}</a></li>`).join('')}</ol></nav>`,
     page.changes ? changesSection(page.changes) : '',

@@ -12,7 +12,7 @@ import { PDFDocument, rgb, type PDFPage } from 'pdf-lib';
 import type { QuestionAnswer } from '../opinion/answers';
 import { embedFontFaces } from './embed-fonts';
 import { loadReportFonts, type ReportFontPaths } from './report-fonts';
-import { type FontFace, wrapText } from './text-layout';
+import { fitText, type FontFace, wrapText } from './text-layout';
 
 /** The program's name, printed at the top of every page. */
 export const PROGRAM_NAME = 'Online Second Opinion Program';
@@ -67,6 +67,7 @@ const LABEL_WIDTH = 140;
 const HEADING = 12.5;
 const TEXT_WIDTH = PAGE.width - 2 * MARGIN;
 const FOOTER_Y = 32;
+const RUNNING = 8.5;
 const GREY = rgb(0.35, 0.35, 0.35);
 const RULE = rgb(0.6, 0.6, 0.6);
 
@@ -80,6 +81,14 @@ export function reportTitle(input: Pick<ReportInput, 'caseId' | 'version' | 'sta
   return `Second opinion report, case ${input.caseId}, version ${input.version}${input.status === 'amended' ? ' (amended)' : ''}`;
 }
 
+/** What every page but the first names at its top, and every page at its foot. */
+interface RunningHeader {
+  /** The program and the patient: shortened ("…") when the line would not fit. */
+  readonly lead: string;
+  /** The case and version: always printed whole. */
+  readonly ids: string;
+}
+
 class Writer {
   private page: PDFPage;
   private y = 0;
@@ -89,9 +98,17 @@ class Writer {
     private readonly doc: PDFDocument,
     private readonly regular: FontFace,
     private readonly bold: FontFace,
-    private readonly runningHeader: string,
+    private readonly header: RunningHeader,
   ) {
     this.page = this.newPage(true);
+  }
+
+  /** The running header fitted to `width` points: the lead shortened first, the case and version kept. */
+  private runningHeader(width: number): string {
+    const ids = ` · ${this.header.ids}`;
+    const room = width - this.regular.width(ids, RUNNING);
+    const lead = fitText(this.header.lead, this.regular, RUNNING, room);
+    return room > 0 && this.regular.width(lead, RUNNING) <= room ? `${lead}${ids}` : fitText(`${this.header.lead}${ids}`, this.regular, RUNNING, width);
   }
 
   private newPage(first: boolean): PDFPage {
@@ -100,7 +117,7 @@ class Writer {
     this.page = page;
     this.y = PAGE.height - MARGIN;
     if (!first) {
-      this.draw(this.runningHeader, MARGIN, this.y, 8.5, this.regular, GREY);
+      this.draw(this.runningHeader(TEXT_WIDTH), MARGIN, this.y, RUNNING, this.regular, GREY);
       this.y -= 10;
       page.drawLine({ start: { x: MARGIN, y: this.y }, end: { x: PAGE.width - MARGIN, y: this.y }, thickness: 0.5, color: RULE });
       this.y -= 18;
@@ -158,19 +175,28 @@ class Writer {
     this.space(4);
   }
 
-  signatureLine(): void {
-    this.ensure(40);
+  /**
+   * The signature line with the signer (bold, wrapped) and the date of signing under it, all on one
+   * page: a signature line must not end a page whose next page names who signed.
+   */
+  signature(signer: string, signedOn: string): void {
+    const signerLines = wrapText(signer, this.bold, BODY, TEXT_WIDTH);
+    this.ensure(30 + BODY * 1.35 * (signerLines.length + 1));
     this.space(30);
     this.page.drawLine({ start: { x: MARGIN, y: this.y }, end: { x: MARGIN + 240, y: this.y }, thickness: 0.75 });
+    for (const l of signerLines) this.line(l, BODY, this.bold);
+    this.line(signedOn, BODY, this.regular);
   }
 
+  /** "Page i of N" at the right of every page's foot, the running header left of it (never under it). */
   footers(): void {
     const total = this.pages.length;
     this.pages.forEach((page, i) => {
       this.page = page;
       const label = `Page ${i + 1} of ${total}`;
-      this.draw(label, PAGE.width - MARGIN - this.regular.width(label, 8.5), FOOTER_Y, 8.5, this.regular, GREY);
-      this.draw(this.runningHeader, MARGIN, FOOTER_Y, 8.5, this.regular, GREY);
+      const labelWidth = this.regular.width(label, RUNNING);
+      this.draw(label, PAGE.width - MARGIN - labelWidth, FOOTER_Y, RUNNING, this.regular, GREY);
+      this.draw(this.runningHeader(TEXT_WIDTH - labelWidth - 12), MARGIN, FOOTER_Y, RUNNING, this.regular, GREY);
     });
   }
 }
@@ -201,7 +227,7 @@ export async function renderReportPdf(input: ReportInput, fontPaths: ReportFontP
   doc.setCreationDate(input.signedAt);
   doc.setModificationDate(input.signedAt);
 
-  const w = new Writer(doc, face, boldFace, `${programName} · ${input.patient.name} · case ${input.caseId} · version ${input.version}`);
+  const w = new Writer(doc, face, boldFace, { lead: `${programName} · ${input.patient.name}`, ids: `case ${input.caseId} · version ${input.version}` });
   w.line(programName, 16, boldFace);
   w.line(`Second opinion report${input.status === 'amended' ? ` — amended (version ${input.version}, replaces version ${input.version - 1})` : ''}`, 12, face, 0, GREY);
   w.rule();
@@ -231,9 +257,7 @@ export async function renderReportPdf(input: ReportInput, fontPaths: ReportFontP
   w.heading('Follow-up');
   w.paragraph(input.followUp);
   w.space(12);
-  w.signatureLine();
-  w.line(`${input.specialist.name}${input.specialist.npi ? `, NPI ${input.specialist.npi}` : ''}`, BODY, boldFace);
-  w.line(`Electronically signed on ${printedDate(input.signedAt, input.timeZone)}`, BODY, face);
+  w.signature(`${input.specialist.name}${input.specialist.npi ? `, NPI ${input.specialist.npi}` : ''}`, `Electronically signed on ${printedDate(input.signedAt, input.timeZone)}`);
   w.footers();
   return doc.save({ useObjectStreams: false });
 }

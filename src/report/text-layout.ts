@@ -127,3 +127,15 @@ export function wrapText(text: string, face: FontFace, size: number, maxWidth: n
   while (out.length > 0 && out[out.length - 1] === '') out.pop();
   return out;
 }
+
+/** `text` whole when it fits in `maxWidth` points, else cut (by characters) and ended with "…" to fit. */
+export function fitText(text: string, face: FontFace, size: number, maxWidth: number): string {
+  if (face.width(text, size) <= maxWidth) return text;
+  const room = maxWidth - face.width('…', size);
+  let kept = '';
+  for (const ch of text) {
+    if (face.width(kept + ch, size) > room) break;
+    kept += ch;
+  }
+  return `${kept.trimEnd()}…`;
+}

@@ -58,8 +58,9 @@ it('shows a narrative holding active content as escaped text, never as markup', 
     { title: 'Results', div: `<div xmlns="${XHTML}"><script>alert(1)</script></div>` },
     { title: 'Documents', div: `<div xmlns="${XHTML}"><a href="javascript:alert(2)">x</a></div>` },
     { title: 'Procedures', div: `<div xmlns="${XHTML}"><p onclick="alert(3)">x</p></div>` },
+    { title: 'Encounters', div: `<div xmlns="${XHTML}"><svg/onload=alert(4)></svg></div>` },
   ]));
-  expect(html).not.toMatch(/<script|<a href="javascript:|<p onclick/);
+  expect(html).not.toMatch(/<script|<a href="javascript:|<p onclick|<svg/);
   expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
 });
 
