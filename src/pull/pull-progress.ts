@@ -1,6 +1,6 @@
 import type { Database } from '../db/database';
 import { addToAttachmentTally, emptyAttachmentTally, type AttachmentTally } from './attachment-tally';
-import { tasksOfPulls, type PullRow, type TaskRow } from './pull-repository';
+import { tasksOfPulls, type PullRow, type TaskRow, type TaskState } from './pull-repository';
 import { listSources, type SourceRow } from './source-repository';
 
 interface AttachmentCounts extends AttachmentTally {
@@ -9,12 +9,24 @@ interface AttachmentCounts extends AttachmentTally {
 
 const emptyCounts = (): AttachmentCounts => ({ found: 0, ...emptyAttachmentTally() });
 
-function sourceState(tasks: readonly TaskRow[]): 'queued' | 'running' | 'complete' | 'failed' | 'cancelled' {
-  if (tasks.some((t) => t.state === 'failed')) return 'failed';
-  if (tasks.every((t) => t.state === 'complete')) return 'complete';
-  if (tasks.some((t) => t.state === 'cancelled')) return 'cancelled';
-  if (tasks.every((t) => t.state === 'queued')) return 'queued';
+function sourceState(states: readonly TaskState[]): TaskState {
+  if (states.some((s) => s === 'failed')) return 'failed';
+  if (states.every((s) => s === 'complete')) return 'complete';
+  if (states.some((s) => s === 'cancelled')) return 'cancelled';
+  if (states.every((s) => s === 'queued')) return 'queued';
   return 'running';
+}
+
+/**
+ * A task's state as the progress shows it. Once the pull attempt has ended, a task still `queued` or
+ * `running` never finishes in it (its job failed for good without marking it, or stalled out):
+ * the pull's end counted it failed (`pullStateOf`, the `pull.partial` notification names its
+ * source), so it shows `failed`, and its source with it, rather than running for ever; a retry
+ * runs it again.
+ */
+function shownTaskState(pull: PullRow, task: TaskRow): TaskState {
+  const ended = pull.state !== 'queued' && pull.state !== 'running';
+  return ended && (task.state === 'queued' || task.state === 'running') ? 'failed' : task.state;
 }
 
 /** Per task: attachments found, fetched, failed, pending, and integrity problems. */
@@ -95,11 +107,11 @@ function progressOf(
         sourceId: source.id,
         endpointId: source.endpointId,
         endpointName: endpointName.get(source.endpointId) ?? null,
-        state: sourceState(own),
+        state: sourceState(own.map((t) => shownTaskState(pull, t))),
         resourceTypes: own.map((t) => ({
           query: t.queryKey,
           resourceType: t.resourceType,
-          state: t.state,
+          state: shownTaskState(pull, t),
           pages: t.pages,
           resources: t.resources,
           /** The matches the server said the query has (`Bundle.total`), null when it did not say; `resources` counts `_include`d ones too. */
@@ -111,7 +123,7 @@ function progressOf(
           retries: t.retries,
           lastError: t.lastError,
           /** Set while the query waits for its endpoint, paused by the circuit breaker: when it is tried again. */
-          waitingUntil: t.state === 'running' ? (t.waitingUntil?.toISOString() ?? null) : null,
+          waitingUntil: shownTaskState(pull, t) === 'running' ? (t.waitingUntil?.toISOString() ?? null) : null,
         })),
       };
     });
@@ -126,7 +138,7 @@ function progressOf(
         attachmentsFailed: acc.attachmentsFailed + a.failed,
         retries: acc.retries + t.retries,
         tasksComplete: acc.tasksComplete + (t.state === 'complete' ? 1 : 0),
-        tasksWaiting: acc.tasksWaiting + (t.state === 'running' && t.waitingUntil !== null ? 1 : 0),
+        tasksWaiting: acc.tasksWaiting + (shownTaskState(pull, t) === 'running' && t.waitingUntil !== null ? 1 : 0),
         serverMessages: acc.serverMessages + t.serverMessages.length,
         expectedMatches: acc.expectedMatches + (t.expectedMatches ?? 0),
         tasksWithExpectedMatches: acc.tasksWithExpectedMatches + (t.expectedMatches !== null ? 1 : 0),

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { changeCaseStatus, type CaseServiceDeps } from '../cases/case-service';
 import type { CaseStatus } from '../cases/lifecycle';
 import { CASE_ROW_LOCK, findCase, insertCaseEvent } from '../db/case-repository';
-import type { Database } from '../db/database';
+import type { Database, Queryable } from '../db/database';
 import type { EndpointCapabilities } from '../endpoints/capabilities';
 import { findEndpoint } from '../endpoints/endpoint-repository';
 import type { Principal } from '../http/auth';
@@ -25,6 +25,23 @@ const PULLABLE: readonly string[] = ['submitted', 'collecting_records', 'records
 const STARTS_COLLECTING: readonly string[] = ['submitted', 'records_complete'];
 
 const SYSTEM_PULL: Principal = { sub: 'system:pull', roles: [] };
+
+/** The 409 of a pull started or retried on a case whose status allows none (ended, or past its records). */
+const cannotPull = (status: string) => conflict(`A case in status ${status} cannot start a record pull.`, { status });
+
+/**
+ * Locks the case row for the rest of the transaction (`CASE_ROW_LOCK`) and checks, under that lock,
+ * that its status still allows a pull: a case ending at the same time (which cancels its unfinished
+ * pulls under the same lock) is waited for, and no pull is queued for it after that.
+ * @throws HttpProblem 404 when the case is gone, 409 when its status allows no pull
+ */
+async function lockPullableCase(tx: Queryable, caseId: string): Promise<void> {
+  const { rows } = await tx.query<{ status: string }>(`SELECT status FROM cases WHERE id = $1 ${CASE_ROW_LOCK}`, [caseId]);
+  const status = rows[0]?.status;
+  if (status === undefined) throw notFound(`Case ${caseId}`);
+  if (!PULLABLE.includes(status)) throw cannotPull(status);
+}
+
 const ENQUEUE_TIMEOUT_MS = 3000;
 
 /**
@@ -74,13 +91,14 @@ export async function startPull(
 ): Promise<{ pullId: string; state: string; tasks: number; alreadyUnderWay?: true }> {
   const record = await findCase(deps.db, caseId);
   if (!record) throw notFound(`Case ${caseId}`);
-  if (!PULLABLE.includes(record.status)) throw conflict(`A case in status ${record.status} cannot start a record pull.`);
+  if (!PULLABLE.includes(record.status)) throw cannotPull(record.status);
   const sources = await listSources(deps.db, caseId);
   const ready = sources.filter((s) => s.state === 'resolved' && s.remotePatientId);
   if (ready.length === 0) {
-    const waiting = sources.length - ready.length;
+    // A removed source is no source any more: it neither needs review nor counts as one.
+    const waiting = sources.filter((s) => s.state !== 'removed').length;
     throw conflict(
-      sources.length === 0
+      waiting === 0
         ? 'The case has no sources: add one with POST /api/cases/{id}/sources.'
         : `No source is ready: ${waiting} source(s) need review (choose the patient first).`,
     );
@@ -90,7 +108,7 @@ export async function startPull(
   const since = input.since ? new Date(input.since) : null;
   const underWay = await deps.db.transaction(async (tx) => {
     // Two requests at once start one pull: the second finds the first under way.
-    await tx.query(`SELECT id FROM cases WHERE id = $1 ${CASE_ROW_LOCK}`, [caseId]);
+    await lockPullableCase(tx, caseId);
     const same = await pullUnderWay(tx, caseId, { since, types: input.types ?? null }, ready.map((s) => ({ sourceId: s.id, remotePatientId: s.remotePatientId ?? '' })));
     if (same) return same;
     await insertPull(tx, { id: pullId, caseId, since, types: input.types ?? null, requestedBy: actor.sub });
@@ -136,13 +154,28 @@ export async function getPull(deps: PullServiceDeps, caseId: string, pullId: str
   return pullProgress(deps.db, await requirePull(deps.db, caseId, pullId));
 }
 
-/** Retries only what failed: failed tasks resume from their cursors, failed attachments are fetched again. */
+/** The 409 of a retry asked of a pull that is not partial or failed. */
+const notRetriable = (state: string) => conflict(`Only a partial or failed pull can be retried; this one is ${state}.`, { state });
+
+/**
+ * Retries only what failed: failed tasks resume from their cursors, failed attachments are fetched again.
+ * The pull's row is locked and its state checked again inside the transaction (the lock order of
+ * `markTaskRunning` and `cancelPulls`: pull, then tasks), so retries asked at once (a double click)
+ * start one attempt: the others find it queued (409), instead of starting a second attempt over the
+ * same tasks, or deadlocking on their rows (500). A case that can no longer pull (it ended) is not
+ * retried either, as no pull starts for it.
+ * @throws HttpProblem 404 when the case has no such pull, 409 when it is not partial or failed, or
+ *   when the case's status allows no pull
+ */
 export async function retryPull(deps: PullServiceDeps, caseId: string, pullId: string) {
   const pull = await requirePull(deps.db, caseId, pullId);
-  if (pull.state !== 'partial' && pull.state !== 'failed') {
-    throw conflict(`Only a partial or failed pull can be retried; this one is ${pull.state}.`, { state: pull.state });
-  }
+  if (pull.state !== 'partial' && pull.state !== 'failed') throw notRetriable(pull.state);
   const { taskIds, attachments, attempt } = await deps.db.transaction(async (tx) => {
+    // A case that ended (cancelled, closed, found ineligible) pulls nothing more, retries included.
+    await lockPullableCase(tx, caseId);
+    const { rows } = await tx.query<{ state: string }>('SELECT state FROM pulls WHERE id = $1 FOR UPDATE', [pullId]);
+    const state = rows[0]?.state ?? pull.state;
+    if (state !== 'partial' && state !== 'failed') throw notRetriable(state);
     const ids = await requeueFailedTasks(tx, pullId);
     // Failed attachments are fetched again: those of the tasks run again by their tasks, those of
     // completed tasks (not run again) by jobs of their own in the retry's flow.
@@ -174,9 +207,7 @@ export async function retryPull(deps: PullServiceDeps, caseId: string, pullId: s
 export async function cancelPull(deps: PullServiceDeps, caseId: string, pullId: string, reason: string | undefined, actor: Principal) {
   const pull = await requirePull(deps.db, caseId, pullId);
   if (pull.state === 'cancelled') return pullProgress(deps.db, pull);
-  if (pull.state !== 'queued' && pull.state !== 'running') {
-    throw conflict(`Only a queued or running pull can be cancelled; this one is ${pull.state}.`, { state: pull.state });
-  }
+  if (pull.state !== 'queued' && pull.state !== 'running') throw notCancellable(pull.state);
   const why = reason ?? 'Cancelled by the case manager';
   const cancelled = await deps.db.transaction(async (tx) => {
     const done = await cancelPulls(tx, { pullId }, actor.sub, why);
@@ -191,9 +222,20 @@ export async function cancelPull(deps: PullServiceDeps, caseId: string, pullId: 
     }
     return done;
   });
+  const now = await requirePull(deps.db, caseId, pullId);
+  if (cancelled.pullIds.length === 0) {
+    // Ended meanwhile (its last task finished first): not cancelled, so not a 200 that reads as
+    // cancelled; cancelled meanwhile by someone else: the same answer as cancelling it again.
+    if (now.state !== 'cancelled') throw notCancellable(now.state);
+    return pullProgress(deps.db, now);
+  }
   logger.info('pull cancelled', { caseId, pullId, counts: { tasks: cancelled.tasks, attachments: cancelled.attachments } });
-  // Ended meanwhile (its last task finished first): answered as it ended.
-  return pullProgress(deps.db, await requirePull(deps.db, caseId, pullId));
+  return pullProgress(deps.db, now);
+}
+
+/** The 409 of a cancel asked of a pull that has ended (complete, partial or failed). */
+function notCancellable(state: string) {
+  return conflict(`Only a queued or running pull can be cancelled; this one is ${state}.`, { state });
 }
 
 /** Every task of every unfinished pull, for the reconciler. */
