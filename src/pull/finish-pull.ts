@@ -49,7 +49,10 @@ export async function finishPull(
     const sources = await listSources(deps.db, pull.caseId);
     const failedSourceIds = [...new Set(tasks.filter((t) => t.state !== 'complete' && t.state !== 'cancelled').map((t) => t.sourceId))];
     // The state, its timeline event and (when the case manager must act) the notification: all or none.
-    await deps.db.transaction(async (tx) => {
+    const cancelledMeanwhile = await deps.db.transaction(async (tx) => {
+      // Cancelled since it was read (the case manager's cancel answered `cancelled`): it stays so.
+      const { rows } = await tx.query<{ state: PullState }>('SELECT state FROM pulls WHERE id = $1 FOR UPDATE', [pullId]);
+      if (rows[0]?.state === 'cancelled') return true;
       await setPullState(tx, pullId, state, true);
       await insertCaseEvent(tx, {
         caseId: pull.caseId,
@@ -65,7 +68,9 @@ export async function finishPull(
       });
       if (state === 'partial' || state === 'failed') await recordEvent(tx, `pull.${state}`, pull.caseId, { caseId: pull.caseId, pullId, failedSourceIds });
       if (options.event) await recordEvent(tx, options.event.type, pull.caseId, { ...options.event.data, pullState: state });
+      return false;
     });
+    if (cancelledMeanwhile) return 'cancelled';
     logger.info('pull finished', { caseId: pull.caseId, pullId, state });
   }
   if (options.moveCase !== false) await recordsCompleteAfter(deps, pull.caseId, pullId, state);
