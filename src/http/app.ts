@@ -154,6 +154,35 @@ function handle<B, Q, P>(route: RouteDefinition<B, Q, P>) {
   };
 }
 
+/** Per route path, its methods (HEAD with GET) and whether it is a FHIR route. */
+function methodsByPath(routes: readonly AnyRoute[]): Map<string, { methods: string[]; fhir: boolean }> {
+  const byPath = new Map<string, { methods: string[]; fhir: boolean }>();
+  for (const route of routes) {
+    const entry = byPath.get(route.path) ?? { methods: [], fhir: false };
+    entry.methods.push(...(route.method === 'get' ? ['GET', 'HEAD'] : [route.method.toUpperCase()]));
+    entry.fhir ||= route.fhir === true;
+    byPath.set(route.path, entry);
+  }
+  return byPath;
+}
+
+/**
+ * A path the API has, asked with a method it does not take: 405 with `Allow` (RFC 9110 §15.5.6), an
+ * OperationOutcome on a FHIR route (https://hl7.org/fhir/R4/http.html#2.21.0.3), not a 404 that says
+ * the path does not exist. OPTIONS is left to express (it answers with `Allow`).
+ */
+function methodNotAllowed(allowed: { methods: string[]; fhir: boolean }) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    if (req.method === 'OPTIONS') {
+      next();
+      return;
+    }
+    req.fhirRoute = allowed.fhir;
+    res.setHeader('Allow', allowed.methods.join(', '));
+    next(new HttpProblem(405, 'Method Not Allowed', `${req.method} is not allowed here; this path takes ${allowed.methods.join(', ')}.`));
+  };
+}
+
 /** Builds the express app from route definitions; every /api route is authenticated and role-checked. */
 export function createApp(options: AppOptions): express.Express {
   const app = express();
@@ -230,6 +259,8 @@ export function createApp(options: AppOptions): express.Express {
     ];
     app[route.method](route.path, ...chain);
   }
+
+  for (const [path, allowed] of methodsByPath(options.routes)) app.all(path, methodNotAllowed(allowed));
 
   app.use((req: Request, _res: Response, next: NextFunction) => {
     next(new HttpProblem(404, 'Not Found', `No route for ${req.method} ${req.path.slice(0, 200)}.`));

@@ -51,7 +51,7 @@ export function operationOutcome(problem: HttpProblem): OperationOutcome {
     : problem.status === 401 ? 'login'
     : problem.status === 403 ? 'forbidden'
     : problem.status === 404 ? 'not-found'
-    : problem.status === 406 ? 'not-supported'
+    : problem.status === 405 || problem.status === 406 ? 'not-supported'
     : problem.status === 409 ? 'conflict'
     : problem.status === 413 ? 'too-costly'
     : 'exception';

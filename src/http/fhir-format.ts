@@ -66,7 +66,9 @@ export function formatIsFhirJson(format: string): boolean {
  * FHIR JSON: a list is not a reason to fall back to `Accept` and serve JSON to a client that asked
  * for XML.
  */
-export function fhirFormat(req: Request, _res: Response, next: NextFunction): void {
+export function fhirFormat(req: Request, res: Response, next: NextFunction): void {
+  // The answer (200 or 406) depends on Accept: caches must key on it.
+  res.vary('Accept');
   const raw = req.query['_format'];
   const formats = (Array.isArray(raw) ? raw : [raw]).filter((f): f is string => typeof f === 'string' && f !== '');
   if (formats.length > 0) {

@@ -18,7 +18,7 @@ export async function streamText(
   res.status(200);
   res.setHeader('Content-Type', `${options.contentType}; charset=utf-8`);
   for (const [name, value] of Object.entries(options.headers ?? {})) res.setHeader(name, value);
-  res.setHeader('Vary', 'Accept-Encoding');
+  res.vary('Accept-Encoding');
   const gzip = req.acceptsEncodings('gzip', 'identity') === 'gzip';
   if (gzip) res.setHeader('Content-Encoding', 'gzip');
   const source = Readable.from(chunks, { objectMode: false });

@@ -37,3 +37,21 @@ it('_format sent more than once, or naming another FHIR version, is a 406 Operat
     expect(((await res.json()) as { resourceType: string }).resourceType).toBe('Bundle');
   }
 });
+
+it('answers a method a FHIR route does not take with 405, Allow and an OperationOutcome (not a 404 saying the path does not exist); varies on Accept', async () => {
+  const res = await svc.request('POST', `/api/cases/${caseId}/fhir`, { token, body: {} });
+  expect(res.status).toBe(405);
+  expect(res.headers.get('allow')).toBe('GET, HEAD');
+  expect(res.headers.get('content-type')).toMatch(/^application\/fhir\+json/);
+  expect(await res.json()).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'not-supported' }] });
+  // Other API routes answer problem+json; a path no route has stays a 404.
+  const other = await svc.request('DELETE', `/api/cases/${caseId}/transitions`, { token });
+  expect(other.status).toBe(405);
+  expect(other.headers.get('allow')).toBe('POST');
+  expect(other.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  expect((await svc.request('GET', '/api/no-such-thing', { token })).status).toBe(404);
+
+  const ok = await get('');
+  expect(ok.status).toBe(200);
+  expect(ok.headers.get('vary')).toMatch(/\bAccept\b/);
+});
