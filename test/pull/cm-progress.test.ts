@@ -1,5 +1,6 @@
+import { openFixtureCase, registerOpenEndpoint } from '../support/sandbox-case';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
-import { fixtureBundle, fixtureIntake, fixturePatientId } from '../support/fixture-child';
+import { fixtureBundle } from '../support/fixture-child';
 import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
 
 /**
@@ -17,12 +18,7 @@ beforeAll(async () => {
   cm = await svc.token('case_manager');
   server = await startSandboxServer({ name: 'care-team-a', auth: 'none', defaultCount: 20, maxCount: 20 });
   await server.load(fixtureBundle('care-team-a'));
-  const res = await svc.request('POST', '/api/endpoints', {
-    token: await svc.token('admin'),
-    body: { name: 'care-team-a', baseUrl: server.baseUrl, auth: { type: 'none' }, allowInsecureHttp: true, maxRequestsPerSecond: 1000, maxConcurrency: 8 },
-  });
-  expect(res.status).toBe(201);
-  endpointId = ((await res.json()) as { id: string }).id;
+  endpointId = await registerOpenEndpoint(svc, 'care-team-a', server.baseUrl, { maxConcurrency: 8 });
 }, 60_000);
 
 afterAll(async () => {
@@ -37,12 +33,7 @@ interface PullView {
   sources: { sourceId: string; state: string; resourceTypes: { query: string; state: string; waitingUntil: string | null }[] }[];
 }
 
-async function openCase(): Promise<{ caseId: string; sourceId: string }> {
-  const { id } = (await (await svc.request('POST', '/api/cases', { token: cm, body: fixtureIntake() })).json()) as { id: string };
-  const res = await svc.request('POST', `/api/cases/${id}/sources`, { token: cm, body: { endpointId, patient: { id: fixturePatientId('care-team-a') } } });
-  expect(res.status).toBe(201);
-  return { caseId: id, sourceId: ((await res.json()) as { id: string }).id };
-}
+const openCase = (): Promise<{ caseId: string; sourceId: string }> => openFixtureCase(svc, cm, endpointId);
 
 const pullOf = async (caseId: string, pullId: string): Promise<PullView> =>
   (await (await svc.request('GET', `/api/cases/${caseId}/pulls/${pullId}`, { token: cm })).json()) as PullView;

@@ -1,3 +1,4 @@
+import { registerOpenEndpoint } from '../support/sandbox-case';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { fixtureBundle, fixtureIntake, fixturePatientId } from '../support/fixture-child';
 import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
@@ -23,12 +24,7 @@ beforeAll(async () => {
   admin = await svc.token('admin');
   server = await startSandboxServer({ name: 'care-team-a', auth: 'none', defaultCount: 5, maxCount: 5 });
   await server.load(fixtureBundle('care-team-a'));
-  const res = await svc.request('POST', '/api/endpoints', {
-    token: admin,
-    body: { name: 'care-team-a', baseUrl: server.baseUrl, auth: { type: 'none' }, allowInsecureHttp: true, maxRequestsPerSecond: 1000, maxConcurrency: 4 },
-  });
-  expect(res.status).toBe(201);
-  endpointId = ((await res.json()) as { id: string }).id;
+  endpointId = await registerOpenEndpoint(svc, 'care-team-a', server.baseUrl, { maxConcurrency: 4 });
 }, 60_000);
 
 afterAll(async () => {

@@ -1,9 +1,10 @@
+import { openFixtureCase, registerOpenEndpoint, startCasePull } from '../support/sandbox-case';
 import { Queue } from 'bullmq';
 import { bullConnectionOptions } from '../../src/redis';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { QUEUES } from '../../queues/names';
 import { assembleJobId } from '../../queues/pull-flow';
-import { fixtureBundle, fixtureIntake, fixturePatientId } from '../support/fixture-child';
+import { fixtureBundle } from '../support/fixture-child';
 import { pagesStoredFor } from '../support/pull-task';
 import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
 
@@ -23,15 +24,9 @@ let parents: Queue;
 beforeAll(async () => {
   svc = await startTestService({}, FAST_CLIENT);
   cm = await svc.token('case_manager');
-  const admin = await svc.token('admin');
   server = await startSandboxServer({ name: 'care-team-a', auth: 'none', defaultCount: 5, maxCount: 5 });
   await server.load(fixtureBundle('care-team-a'));
-  const res = await svc.request('POST', '/api/endpoints', {
-    token: admin,
-    body: { name: 'care-team-a', baseUrl: server.baseUrl, auth: { type: 'none' }, allowInsecureHttp: true, maxRequestsPerSecond: 1000, maxConcurrency: 4 },
-  });
-  expect(res.status).toBe(201);
-  endpointId = ((await res.json()) as { id: string }).id;
+  endpointId = await registerOpenEndpoint(svc, 'care-team-a', server.baseUrl, { maxConcurrency: 4 });
   parents = new Queue(QUEUES.assembleCase, { connection: bullConnectionOptions(svc.config.redisUrl), prefix: svc.config.queuePrefix });
 }, 60_000);
 
@@ -49,17 +44,10 @@ interface PullView {
 }
 
 async function openCase(): Promise<string> {
-  const { id } = (await (await svc.request('POST', '/api/cases', { token: cm, body: fixtureIntake() })).json()) as { id: string };
-  const res = await svc.request('POST', `/api/cases/${id}/sources`, { token: cm, body: { endpointId, patient: { id: fixturePatientId('care-team-a') } } });
-  expect(res.status).toBe(201);
-  return id;
+  return (await openFixtureCase(svc, cm, endpointId)).caseId;
 }
 
-async function startPull(caseId: string): Promise<string> {
-  const res = await svc.request('POST', `/api/cases/${caseId}/pulls`, { token: cm, body: {} });
-  expect(res.status).toBe(202);
-  return ((await res.json()) as { pullId: string }).pullId;
-}
+const startPull = (caseId: string): Promise<string> => startCasePull(svc, cm, caseId);
 
 const pullOf = async (caseId: string, pullId: string): Promise<PullView> =>
   (await (await svc.request('GET', `/api/cases/${caseId}/pulls/${pullId}`, { token: cm })).json()) as PullView;

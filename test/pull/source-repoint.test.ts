@@ -1,3 +1,4 @@
+import { registerOpenEndpoint } from '../support/sandbox-case';
 import { markSourceChanged } from '../../src/assembly/source-changes';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { fixtureBundle, fixtureIntake, fixturePatientId } from '../support/fixture-child';
@@ -27,12 +28,7 @@ beforeAll(async () => {
   server = await startSandboxServer({ name: 'care-team-a', auth: 'none', defaultCount: 10, maxCount: 10 });
   await server.load(fixtureBundle('care-team-a'));
   jorgeId = (await server.load(readBundle(JORGE))).ids.Patient?.[0] ?? '';
-  const res = await svc.request('POST', '/api/endpoints', {
-    token: await svc.token('admin'),
-    body: { name: 'care-team-a', baseUrl: server.baseUrl, auth: { type: 'none' }, allowInsecureHttp: true, maxRequestsPerSecond: 1000, maxConcurrency: 4 },
-  });
-  expect(res.status).toBe(201);
-  endpointId = ((await res.json()) as { id: string }).id;
+  endpointId = await registerOpenEndpoint(svc, 'care-team-a', server.baseUrl, { maxConcurrency: 4 });
 }, 60_000);
 
 afterAll(async () => {
