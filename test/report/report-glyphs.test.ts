@@ -7,9 +7,10 @@
 import { renderReportPdf, type ReportInput } from '../../src/report/report-pdf';
 import { hasEvenGlyphRecords, loadReportFonts } from '../../src/report/report-fonts';
 import { badGlyphs, pdfDrawnGlyphs, sourceFonts } from '../support/pdf-glyphs';
+import { SAMPLE_REPORT } from '../support/report-input';
 
 const input = (patient: string): ReportInput => ({
-  caseId: '0b7e2c1a-5d7f-4c0e-9a55-3e2d1f0a9b8c',
+  ...SAMPLE_REPORT,
   version: 2,
   status: 'amended',
   patient: { name: patient, birthDate: '2016-05-02', sex: 'male' },
@@ -18,11 +19,6 @@ const input = (patient: string): ReportInput => ({
   summary: 'The diagnosis is supported by the records (EEG, MRI 3T). Νίκη Ивановa.',
   diagnosisAssessment: 'Assessment: 5–10 mg/kg; “quoted”; 100 % ≥ 50 µg.',
   recommendations: '继续目前的药物治疗。',
-  answers: [{ question: 'Is he a candidate for surgery?', answer: 'Not at this time.' }],
-  followUp: 'Review in three months.',
-  specialist: { name: 'Dr. Zoë Ångström', npi: '1234567893' },
-  signedAt: new Date('2027-03-04T15:00:00Z'),
-  timeZone: 'America/New_York',
 });
 
 const sources = sourceFonts();

@@ -2,25 +2,11 @@ import { PDFDocument } from 'pdf-lib';
 import { renderReportPdf, type ReportInput } from '../../src/report/report-pdf';
 import { ReportFontError, loadReportFonts } from '../../src/report/report-fonts';
 import { pdfPageTexts, pdfText } from '../support/pdf-text';
+import { SAMPLE_REPORT } from '../support/report-input';
 
 const base: ReportInput = {
-  caseId: '0b7e2c1a-5d7f-4c0e-9a55-3e2d1f0a9b8c',
-  version: 1,
-  status: 'final',
-  patient: { name: 'Adán Núñez', birthDate: '2016-05-02', sex: 'male' },
-  referringPhysician: 'Dr. Hannah Whitfield',
-  diagnosis: 'Refractory focal epilepsy',
-  summary: 'The diagnosis is supported by the records.',
-  diagnosisAssessment: 'Assessment text.',
-  recommendations: 'Continue the current medication.',
-  answers: [
-    { question: 'Is he a candidate for surgery?', answer: 'Not at this time.' },
-    { question: 'Should we change medication?', answer: 'No.' },
-  ],
-  followUp: 'Review in three months.',
-  specialist: { name: 'Dr. Zoë Ångström', npi: '1234567893' },
-  signedAt: new Date('2027-03-04T15:00:00Z'),
-  timeZone: 'America/New_York',
+  ...SAMPLE_REPORT,
+  answers: [...SAMPLE_REPORT.answers, { question: 'Should we change medication?', answer: 'No.' }],
 };
 
 const flat = (s: string): string => s.replace(/\s+/g, ' ');
