@@ -154,6 +154,14 @@ function handle<B, Q, P>(route: RouteDefinition<B, Q, P>) {
   };
 }
 
+/** The paths of FHIR routes as patterns over the raw path (`:id` matches one segment, encoded or not). */
+function fhirPathPatterns(routes: readonly AnyRoute[]): RegExp[] {
+  const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return routes
+    .filter((route) => route.fhir === true)
+    .map((route) => new RegExp(`^${route.path.split('/').map((part) => (part.startsWith(':') ? '[^/]+' : escape(part))).join('/')}/?$`));
+}
+
 /** Per route path, its methods (HEAD with GET) and whether it is a FHIR route. */
 function methodsByPath(routes: readonly AnyRoute[]): Map<string, { methods: string[]; fhir: boolean }> {
   const byPath = new Map<string, { methods: string[]; fhir: boolean }>();
@@ -190,6 +198,13 @@ export function createApp(options: AppOptions): express.Express {
   app.set('etag', false);
   app.set('query parser', 'simple');
   app.use(requestContext);
+  // Known before routing: an error express meets before the route runs (a path whose %-encoding does
+  // not decode) is answered as the route would, an OperationOutcome on a FHIR path.
+  const fhirPaths = fhirPathPatterns(options.routes);
+  app.use((req: Request, _res: Response, next: NextFunction) => {
+    req.fhirRoute = fhirPaths.some((pattern) => pattern.test(req.path));
+    next();
+  });
   app.use((_req: Request, res: Response, next: NextFunction) => {
     // A body is what its Content-Type says (a JSON error is never sniffed as HTML).
     res.setHeader('X-Content-Type-Options', 'nosniff');

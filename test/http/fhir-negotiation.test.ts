@@ -55,3 +55,14 @@ it('answers a method a FHIR route does not take with 405, Allow and an Operation
   expect(ok.status).toBe(200);
   expect(ok.headers.get('vary')).toMatch(/\bAccept\b/);
 });
+
+it('answers a FHIR path whose %-encoding does not decode with a 400 OperationOutcome, as the route would', async () => {
+  const res = await svc.request('GET', '/api/cases/%ZZ/fhir', { token, headers: { accept: 'application/fhir+json' } });
+  expect(res.status).toBe(400);
+  expect(res.headers.get('content-type')).toMatch(/^application\/fhir\+json/);
+  expect(await res.json()).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'invalid' }] });
+  // Not a FHIR path: problem+json, as before.
+  const other = await svc.request('GET', '/api/cases/%ZZ', { token });
+  expect(other.status).toBe(400);
+  expect(other.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+});
