@@ -51,7 +51,7 @@ export function billingRoutes(deps: CaseServiceDeps): AnyRoute[] {
       responses: {
         201: { description: 'Payment recorded, with the balance against the quote' },
         200: { description: 'This processor reference was recorded before (same case and amount): nothing changed' },
-        409: { description: 'The reference belongs to another payment, or the case is closed' },
+        409: { description: 'The reference belongs to another payment (another case or amount, or the same card charge under the other card method). A payment is recorded whatever the case status' },
       },
       handler: async ({ params, body, principal }) => {
         const result = await recordPayment(deps, params.id, body, principal);
