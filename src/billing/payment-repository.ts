@@ -88,16 +88,20 @@ export async function insertPayment(db: Queryable, p: Omit<PaymentRecord, 'creat
   return result.rowCount === 1;
 }
 
+/** A payment that holds its processor reference: any but a voided one (migration 035). */
+const NOT_VOIDED = "reversal_kind IS DISTINCT FROM 'void'";
+
 /**
  * The payment already recorded under the reference `reference` of `method`: a check number of this
  * case (a check number is the payer's, not unique across families); otherwise the processor's
- * reference, whichever case it belongs to, under any method of the same processor.
+ * reference, whichever case it belongs to, under any method of the same processor. A voided payment
+ * was recorded in error and holds no reference: the charge can be recorded again.
  */
 export async function findPaymentByReference(db: Queryable, method: PaymentMethod, reference: string, caseId: string): Promise<PaymentRecord | undefined> {
   const { rows } =
     method === 'check'
-      ? await db.query<PaymentRow>(`SELECT ${COLUMNS} FROM payments WHERE method = 'check' AND processor_reference = $1 AND case_id = $2`, [reference, caseId])
-      : await db.query<PaymentRow>(`SELECT ${COLUMNS} FROM payments WHERE method = ANY($1::text[]) AND processor_reference = $2 ORDER BY created_at LIMIT 1`, [
+      ? await db.query<PaymentRow>(`SELECT ${COLUMNS} FROM payments WHERE method = 'check' AND processor_reference = $1 AND case_id = $2 AND ${NOT_VOIDED}`, [reference, caseId])
+      : await db.query<PaymentRow>(`SELECT ${COLUMNS} FROM payments WHERE method = ANY($1::text[]) AND processor_reference = $2 AND ${NOT_VOIDED} ORDER BY created_at LIMIT 1`, [
           sameReferenceSpace(method),
           reference,
         ]);

@@ -160,6 +160,27 @@ describe('POST /api/cases/:id/payments/:paymentId/reversal', () => {
     expect((await cm.json('POST', `/api/cases/${other}/payments/${kept}/reversal`, { kind: 'void', reason: 'x' })).status).toBe(404);
   });
 
+  it('records again, as it should have been, a charge whose payment was voided as recorded in error (wrong case or amount)', async () => {
+    const wrongCase = await cm.openCase();
+    const rightCase = await cm.openCase();
+    const charge = { amountCents: 85000, method: 'card', processorReference: `ch_void_${Date.now()}` };
+    const first = await cm.json<{ payment: { id: string } }>('POST', `/api/cases/${wrongCase}/payments`, charge);
+    expect(first.status).toBe(201);
+    // While it stands, the charge belongs to that payment.
+    expect((await cm.json('POST', `/api/cases/${rightCase}/payments`, charge)).status).toBe(409);
+    const voided = await cm.json('POST', `/api/cases/${wrongCase}/payments/${first.body.payment.id}/reversal`, { kind: 'void', reason: 'Recorded on the wrong case' });
+    expect(voided.status).toBe(200);
+    const again = await cm.json<{ payment: { id: string }; status: PaymentStatus }>('POST', `/api/cases/${rightCase}/payments`, charge);
+    expect(again.status).toBe(201);
+    expect(again.body.payment.id).not.toBe(first.body.payment.id);
+    expect(again.body.status).toMatchObject({ paidCents: 85000, state: 'paid' });
+    // The voided one stays on its case's ledger, not counted; the new one is idempotent as any.
+    expect((await cm.json<{ payment: { id: string } }>('POST', `/api/cases/${rightCase}/payments`, charge)).body.payment.id).toBe(again.body.payment.id);
+    const ledger = await cm.json<{ items: { id: string; reversal: { kind: string } | null }[]; status: PaymentStatus }>('GET', `/api/cases/${wrongCase}/payments`);
+    expect(ledger.body.items.map((p) => [p.id, p.reversal?.kind])).toEqual([[first.body.payment.id, 'void']]);
+    expect(ledger.body.status.paidCents).toBe(0);
+  });
+
   it('names bad fields, refuses card data, and lets no specialist reverse a payment', async () => {
     const id = await cm.openCase();
     const paymentId = ((await cm.pay(id, 5000)).body as { payment: { id: string } }).payment.id;
