@@ -35,6 +35,7 @@ import type { Intake } from './intake-schema';
 import { allowedTransitions, assertTransition, IllegalTransitionError, isTerminal, type CaseStatus } from './lifecycle';
 import { computeQuote } from './pricing';
 import { refuseRecordsCompleteBeforeBundle } from './records-complete-readiness';
+import { recordSlaMisses } from './sla-misses';
 import { computeSla, type SlaState } from './sla';
 import { revokeCaseUploadTokens } from '../uploads/upload-tokens';
 
@@ -324,6 +325,9 @@ export async function transitionCase(deps: CaseServiceDeps, tx: Queryable, move:
       })
     : null;
   const { running, slaStoppedAt } = slaClockAfter(record, from, to, now);
+  // A due date passed while the clock ran, not yet recorded by the sweep: recorded now, before the
+  // due dates leave the row (the clock stops or pauses) or move.
+  await recordSlaMisses(tx, now, deps.config.programTimeZone, id);
   const updated = await updateCaseStatus(tx, id, record.revision, {
     status: to,
     at: now,
