@@ -18,6 +18,7 @@ import { announceRecordsUpdated } from './records-updated';
 import { conflict } from '../http/problem';
 import { withUploads } from '../uploads/upload-resources';
 import { offerRadiologyReview } from '../cases/radiology-offer';
+import type { PriceList } from '../cases/prices';
 
 export interface AssembleDeps {
   readonly db: Database;
@@ -27,6 +28,8 @@ export interface AssembleDeps {
   readonly assemblyMemory?: AssemblyMemory;
   /** Where the CPU part runs (default: the process's assembly thread, {@link processAssemblyThread}). */
   readonly assemblyThread?: AssemblyThread;
+  /** The price list the service loaded at start: a radiology review offered on imaging is priced by it. */
+  readonly domain?: { readonly prices: PriceList };
 }
 
 export interface AssembleRequest {
@@ -166,7 +169,7 @@ async function assembleWithinBudget(deps: AssembleDeps, caseId: string, request:
     const { version, built: { report, entries, hasImaging, timings } } = outcome;
     phases.lap('store');
     // Imaging in the case: the quote offers radiology review (idempotent; the fee only after approval).
-    if (hasImaging) await offerRadiologyReview(deps.db, caseId, 'bundle');
+    if (hasImaging) await offerRadiologyReview(deps.db, caseId, 'bundle', deps.domain?.prices);
     logger.info('case assembled', {
       caseId,
       version,

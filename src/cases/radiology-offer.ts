@@ -22,7 +22,8 @@ let defaultPrices: PriceList | undefined;
  * Adds `radiology-review` to the case's offered add-ons (and re-prices the quote: offered add-ons
  * are listed, not charged) with a timeline event. Does nothing when it is offered or approved already,
  * the family declined it, or the case has ended. Returns whether it was offered now.
- * @param prices - the price list; defaults to `mappings/prices.json` (loaded once)
+ * @param prices - the price list the service loaded at start (the one a case manager's offer uses);
+ *   without it, `mappings/prices.json` loaded once
  */
 export async function offerRadiologyReview(db: Database, caseId: string, cause: 'upload' | 'bundle', prices?: PriceList): Promise<boolean> {
   const priceList = prices ?? (defaultPrices ??= loadPriceList());
@@ -40,7 +41,7 @@ export async function offerRadiologyReview(db: Database, caseId: string, cause: 
       type: 'addon_offered',
       actorSub: 'system:imaging',
       reason: 'The case holds imaging: a pediatric radiologist review is offered. Its fee is added only after the family approves it.',
-      data: { addOn: RADIOLOGY_REVIEW, cause },
+      data: { addOn: RADIOLOGY_REVIEW, fee: priceList.addOns.find((a) => a.code === RADIOLOGY_REVIEW)?.fee, cause },
     });
     return true;
   });

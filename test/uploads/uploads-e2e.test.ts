@@ -17,6 +17,7 @@ import { validationErrors } from '../normalize/normalize-support';
 import { sampleIntake } from '../support/intake';
 import { eventually, startTestService, type TestService } from '../support/service';
 import { buildZip } from './zip-writer';
+import { loadDomainData } from '../../src/cases/domain-data';
 
 const DATA = path.resolve(__dirname, '../../../shared/data');
 const dicom = (name: string): Buffer => fs.readFileSync(path.join(DATA, 'dicom', name));
@@ -191,11 +192,13 @@ describe('done: a zip of a multi-series study plus a PDF', () => {
     // Imaging in the case: radiology review offered, not charged until the family approves it.
     const detail = (await (await svc.request('GET', `/api/cases/${caseId}`, { token: cm })).json()) as {
       quote: { base: number; total: number; addOns: { code: string; status: string }[] };
-      timeline: { type: string }[];
+      timeline: { type: string; data: Record<string, unknown> }[];
     };
     expect(detail.quote.addOns).toEqual([expect.objectContaining({ code: 'radiology-review', status: 'offered' })]);
     expect(detail.quote.total).toBe(detail.quote.base);
-    expect(detail.timeline.filter((e) => e.type === 'addon_offered')).toHaveLength(1);
+    // Offered at the fee of the price list the service runs with, said on the timeline as a case manager's offer is.
+    const fee = loadDomainData().prices.addOns.find((a) => a.code === 'radiology-review')?.fee;
+    expect(detail.timeline.filter((e) => e.type === 'addon_offered').map((e) => e.data)).toEqual([expect.objectContaining({ addOn: 'radiology-review', fee })]);
     expect(detail.timeline.map((e) => e.type)).toEqual(expect.arrayContaining(['upload_received', 'upload_ingested']));
   });
 
