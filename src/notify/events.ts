@@ -71,6 +71,9 @@ export function eventMessage(type: string, data: Record<string, unknown>): strin
     case 'transfer.requested':
       return 'The family asked to transfer care.';
     case 'webhook.disabled':
+      if (data.gone === true) {
+        return `Webhook subscriber ${String(data.webhookId ?? '')} answered 410 Gone (its URL is no longer there) and was disabled: it gets no events until an admin enables it again (POST /api/webhooks/${String(data.webhookId ?? '{id}')}/enable), or removes it.`;
+      }
       return `Webhook subscriber ${String(data.webhookId ?? '')} kept failing and was disabled: it gets no events until an admin enables it again (POST /api/webhooks/${String(data.webhookId ?? '{id}')}/enable) once it answers.`;
     default:
       return type;

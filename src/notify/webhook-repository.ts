@@ -122,9 +122,19 @@ export async function rotateWebhookSecret(db: Queryable, id: string, sealedSecre
   return result.rowCount === 1;
 }
 
-/** Active subscribers of an event type. */
-export async function subscribersOf(db: Queryable, type: string): Promise<string[]> {
-  const { rows } = await db.query<{ id: string }>(`SELECT id FROM webhooks WHERE state = 'active' AND $1 = ANY(events)`, [type]);
+/**
+ * Active subscribers of an event type that had subscribed when the event was raised: one registered
+ * while the event waited in the outbox (the notify worker behind, or between a commit and its drain)
+ * is not sent it, nor a backlog from before it existed.
+ * @param db - Where subscribers are stored (the drain's transaction).
+ * @param type - The event type.
+ * @param raisedAt - When the event was raised (`outbox.created_at`).
+ */
+export async function subscribersOf(db: Queryable, type: string, raisedAt: Date): Promise<string[]> {
+  const { rows } = await db.query<{ id: string }>(
+    `SELECT id FROM webhooks WHERE state = 'active' AND $1 = ANY(events) AND created_at <= $2`,
+    [type, raisedAt],
+  );
   return rows.map((r) => r.id);
 }
 

@@ -5,7 +5,8 @@
  * the subscriber was registered with `allowInsecureHttp`, which permits `http:` and loopback for
  * local development). A non-2xx answer or a network error is retried by the queue with backoff; the
  * last failure counts against the subscriber, which is disabled after `disableAfter` failed events
- * in a row and reported to case managers.
+ * in a row and reported to case managers. A 410 Gone is not retried: the subscriber said its URL is
+ * gone for good, so it is disabled at once (and reported; an admin enables it again if it was not).
  * @packageDocumentation
  */
 import type { AddressPolicy } from '../fhir';
@@ -74,6 +75,18 @@ function openSecret(secrets: SecretBox, hook: { sealedSecret: string; id: string
 }
 
 /**
+ * A subscriber answered 410 Gone: the URL is gone and likely for good (RFC 9110 §15.5.11). No retry
+ * can help, and the next events would go to the same URL: the subscriber is disabled at once.
+ * @see https://www.rfc-editor.org/rfc/rfc9110#section-15.5.11
+ */
+export class SubscriberGoneError extends Error {
+  override readonly name = 'SubscriberGoneError';
+  constructor() {
+    super('subscriber answered HTTP 410 Gone: its URL is gone for good');
+  }
+}
+
+/**
  * The secret a rotation replaced, while its overlap lasts at `now`; undefined otherwise. One that
  * cannot be opened is left out (the current secret still signs): no delivery was signed with it
  * since it became unreadable, so no subscriber can be relying on it, and a rotation is how an
@@ -91,11 +104,11 @@ function openPreviousSecret(secrets: SecretBox, hook: WebhookRow, now: Date): st
 
 /**
  * Whether a retry cannot help: a refused URL (scheme, address policy) stays refused, an
- * undecryptable secret stays so; a name that does not resolve may again (a subscriber's DNS
+ * undecryptable secret stays so, a URL answering 410 Gone is gone; a name that does not resolve may again (a subscriber's DNS
  * mid-change) and is retried like any failure.
  */
 function isPermanent(err: unknown): boolean {
-  return (err instanceof UrlRefusedError && err.reason !== HOST_DOES_NOT_RESOLVE) || err instanceof WebhookSecretError;
+  return (err instanceof UrlRefusedError && err.reason !== HOST_DOES_NOT_RESOLVE) || err instanceof WebhookSecretError || err instanceof SubscriberGoneError;
 }
 
 /** One transport per policy (secure / insecure-allowed): keep-alive pools shared by all subscribers. */
@@ -129,7 +142,8 @@ export function webhookBody(event: { id: number; type: string; createdAt: Date; 
 
 /**
  * Sends a webhook delivery; resolves when delivered (or nothing to do), throws to be retried.
- * On the last attempt the failure is recorded against the subscriber first.
+ * On the last attempt the failure is recorded against the subscriber first; a failure no retry can
+ * help ({@link PermanentWebhookError}) is recorded at once, and a 410 Gone disables the subscriber.
  */
 export async function sendWebhook(deps: WebhookSenderDeps, transports: WebhookTransports, deliveryId: string, lastAttempt: boolean): Promise<string> {
   const delivery = await findWebhookDelivery(deps.db, deliveryId);
@@ -171,6 +185,7 @@ export async function sendWebhook(deps: WebhookSenderDeps, transports: WebhookTr
     status = res.status;
     discardBody(res.body);
     res.done();
+    if (res.status === 410) throw new SubscriberGoneError();
     if (res.status < 200 || res.status >= 300) throw new Error(`subscriber answered HTTP ${res.status}`);
     await webhookDeliveryAttempt(deps.db, delivery.id, status, null);
     await webhookDelivered(deps.db, delivery.id, hook.id);
@@ -180,16 +195,12 @@ export async function sendWebhook(deps: WebhookSenderDeps, transports: WebhookTr
     await webhookDeliveryAttempt(deps.db, delivery.id, status, message);
     const permanent = isPermanent(err);
     if (lastAttempt || permanent) {
-      const disabled = await webhookEventFailed(deps.db, delivery.id, hook.id, message, deps.disableAfter);
+      const gone = err instanceof SubscriberGoneError;
+      const disabled = await webhookEventFailed(deps.db, delivery.id, hook.id, message, gone ? 1 : deps.disableAfter);
       if (disabled) {
-        await insertNotification(deps.db, {
-          outboxId: null,
-          type: 'webhook.disabled',
-          caseId: null,
-          message: eventMessage('webhook.disabled', { webhookId: hook.id }),
-          data: { webhookId: hook.id },
-        });
-        logger.warn('webhook subscriber disabled', { event: 'webhook.disabled', count: deps.disableAfter });
+        const data = { webhookId: hook.id, ...(gone ? { gone: true } : {}) };
+        await insertNotification(deps.db, { outboxId: null, type: 'webhook.disabled', caseId: null, message: eventMessage('webhook.disabled', data), data });
+        logger.warn('webhook subscriber disabled', { event: 'webhook.disabled', webhookId: hook.id, gone, count: gone ? 1 : deps.disableAfter });
       }
       if (permanent) throw new PermanentWebhookError(message);
     }

@@ -1,0 +1,95 @@
+import { eventually, startTestService, type TestService } from '../support/service';
+import { startWebhookReceiver, subscribe, type WebhookReceiver } from './webhook-support';
+
+/**
+ * Which events a subscriber is sent, and when it stops being sent any: only events raised once it
+ * subscribed (not a backlog the outbox had not drained yet), and none after it answered 410 Gone.
+ * Real service, PostgreSQL, Redis and a local HTTP subscriber; events are written to the outbox as
+ * the services write them (`recordEvent`), with ids only.
+ */
+let svc: TestService;
+let receiver: WebhookReceiver;
+let admin: string;
+const SECRET = 'whsec-policy-0123456789abcdef0123456789ab';
+
+beforeAll(async () => {
+  receiver = await startWebhookReceiver((req, res) => {
+    res.statusCode = req.url === '/gone' ? 410 : 204;
+    res.end();
+  });
+  svc = await startTestService({ WEBHOOK_ATTEMPTS: '3', WEBHOOK_BACKOFF_MS: '20', WEBHOOK_DISABLE_AFTER: '3', NOTIFY_POLL_MS: '200' });
+  admin = await svc.token('admin');
+}, 60_000);
+
+afterAll(async () => {
+  await svc.stop();
+  await receiver.close();
+});
+
+/** Writes an event to the outbox (optionally dated `createdAt`); returns its id. */
+async function raise(type: string, data: Record<string, unknown>, createdAt?: Date): Promise<number> {
+  const { rows } = await svc.service.db.query<{ id: string }>(
+    'INSERT INTO outbox (type, case_id, data, created_at) VALUES ($1, NULL, $2, COALESCE($3::timestamptz, now())) RETURNING id',
+    [type, JSON.stringify(data), createdAt ?? null],
+  );
+  return Number(rows[0]?.id);
+}
+
+/** Waits until the notify worker has turned the event into notifications and webhook deliveries. */
+const drained = (outboxId: number) =>
+  eventually(
+    async () => (await svc.service.db.query<{ processed_at: Date | null }>('SELECT processed_at FROM outbox WHERE id = $1', [outboxId])).rows[0]?.processed_at ?? null,
+    (at) => at !== null,
+    30_000,
+  );
+
+/** The subscriber's deliveries: event (outbox id), state, attempts. */
+const deliveriesOf = async (webhookId: string) =>
+  (
+    await svc.service.db.query<{ outbox_id: string | number; state: string; attempts: number }>(
+      'SELECT outbox_id, state, attempts FROM webhook_deliveries WHERE webhook_id = $1 ORDER BY outbox_id',
+      [webhookId],
+    )
+  ).rows.map((d) => ({ outboxId: Number(d.outbox_id), state: d.state, attempts: d.attempts }));
+
+it('sends a new subscriber only the events raised after it subscribed, not an outbox backlog from before', async () => {
+  const hook = await subscribe(svc, admin, `${receiver.url}/fresh`, SECRET, ['report.delivered']);
+  const { rows } = await svc.service.db.query<{ created_at: Date }>('SELECT created_at FROM webhooks WHERE id = $1', [hook]);
+  const subscribedAt = rows[0]?.created_at ?? new Date();
+  // Raised a minute before the subscription, still waiting in the outbox (the notify worker was behind).
+  const before = await raise('report.delivered', { deliveryId: 'before-subscription' }, new Date(subscribedAt.getTime() - 60_000));
+  const after = await raise('report.delivered', { deliveryId: 'after-subscription' });
+
+  await receiver.next((r) => r.path === '/fresh' && r.body.includes('after-subscription'));
+  await drained(before);
+  expect((await deliveriesOf(hook)).map((d) => d.outboxId)).toEqual([after]);
+  expect(receiver.received.filter((r) => r.path === '/fresh').map((r) => (JSON.parse(r.body) as { id: string }).id)).toEqual([`evt-${after}`]);
+  expect((await svc.request('DELETE', `/api/webhooks/${hook}`, { token: admin })).status).toBe(204);
+}, 60_000);
+
+it('stops at a 410 Gone: the event is not retried, the subscriber is disabled at once and reported, and gets nothing more', async () => {
+  const hook = await subscribe(svc, admin, `${receiver.url}/gone`, SECRET, ['delivery.failed']);
+  const first = await raise('delivery.failed', { deliveryId: 'gone-1' });
+  const view = await eventually(
+    async () =>
+      ((await (await svc.request('GET', '/api/webhooks', { token: admin })).json()) as { items: { id: string; state: string; lastError: string | null }[] }).items.find(
+        (w) => w.id === hook,
+      ),
+    (w) => w?.state === 'disabled',
+    30_000,
+  );
+  expect(view?.lastError).toContain('410');
+  // One POST, not WEBHOOK_ATTEMPTS (3); disabled after one event, not WEBHOOK_DISABLE_AFTER (3).
+  expect(receiver.received.filter((r) => r.path === '/gone')).toHaveLength(1);
+  expect(await deliveriesOf(hook)).toEqual([{ outboxId: first, state: 'failed', attempts: 1 }]);
+  const notes = ((await (await svc.request('GET', '/api/notifications', { token: admin })).json()) as { items: { type: string; message: string; data: { webhookId?: string } }[] }).items;
+  const reports = notes.filter((n) => n.type === 'webhook.disabled' && n.data.webhookId === hook);
+  expect(reports).toHaveLength(1);
+  expect(reports[0]?.message).toMatch(/410 Gone/);
+
+  // Disabled: the next event is drained without a delivery for it.
+  const second = await raise('delivery.failed', { deliveryId: 'gone-2' });
+  await drained(second);
+  expect((await deliveriesOf(hook)).map((d) => d.outboxId)).toEqual([first]);
+  expect(receiver.received.filter((r) => r.path === '/gone')).toHaveLength(1);
+}, 60_000);
