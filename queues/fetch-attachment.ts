@@ -5,6 +5,7 @@ import { errorFields, logger, withLogContext } from '../src/log';
 import { fetchAttachment } from '../src/pull/attachment-fetcher';
 import { fetchInlineAttachments } from '../src/pull/inline-attachments';
 import type { PullWorkerDeps } from '../src/pull/pull-deps';
+import { markPullRunningForAttachments } from '../src/pull/pull-repository';
 import { QUEUES } from './names';
 import { resumableJobLock } from './resumable';
 import { runWaitingIfPaused } from './paused-endpoint';
@@ -14,7 +15,8 @@ import { runWaitingIfPaused } from './paused-endpoint';
  * into the content-addressed blob store and checked against the declared size and hash; and one job
  * per batch of inline attachments (base64 data already in the pulled resources: a page of documents
  * can carry hundreds of small ones, which as one job each cost more in queue work than in storing).
- * Jobs join the pull's `assemble-case` parent, which therefore waits for them.
+ * Jobs join the pull's `assemble-case` parent, which therefore waits for them. A job starting marks
+ * its pull `running` when it is still `queued` (a retry that only fetches documents again).
  */
 export const FetchAttachmentPayload = z.union([
   z.object({ attachmentId: z.uuid(), /** When the job first waited for its paused endpoint (epoch ms). */ pausedSince: z.int().min(0).optional() }).strict(),
@@ -95,6 +97,8 @@ export function startFetchAttachmentWorker(
     async (job, token) =>
       withLogContext({ jobId: `${QUEUES.fetchAttachment}:${job.id ?? ''}` }, async () => {
         const payload = FetchAttachmentPayload.parse(job.data);
+        // Its pull is under way (a retry fetching only documents again runs no task to say so).
+        await markPullRunningForAttachments(deps.db, 'attachmentIds' in payload ? payload.attachmentIds : [payload.attachmentId]);
         const isLastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
         if ('attachmentIds' in payload) return fetchInlineAttachments(deps, payload.attachmentIds, isLastAttempt);
         return runWaitingIfPaused(job, token, payload, options.maxPauseWaitMs, (waitsIfPaused) =>

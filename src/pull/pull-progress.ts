@@ -55,7 +55,8 @@ export async function pullProgress(db: Database, pull: PullRow) {
 
 /**
  * Progress of a case's pulls, per source and per query (resource type): state, pages, resources
- * (and per type for `$everything`), attachments found/fetched/failed, retries and the last error; and
+ * (and per type for `$everything`), attachments found/fetched/failed/pending (per query, and over the
+ * pull in `totals`), retries and the last error; and
  * the bundle version each pull's latest attempt assembled. Five queries however many pulls there are.
  */
 export async function pullProgresses(db: Database, caseId: string, pulls: readonly PullRow[]) {
@@ -136,6 +137,8 @@ function progressOf(
         attachmentsFound: acc.attachmentsFound + a.found,
         attachmentsFetched: acc.attachmentsFetched + a.fetched,
         attachmentsFailed: acc.attachmentsFailed + a.failed,
+        /** Found but neither fetched nor failed yet: still to be fetched (a retry sets failed ones pending again). */
+        attachmentsPending: acc.attachmentsPending + a.pending,
         retries: acc.retries + t.retries,
         tasksComplete: acc.tasksComplete + (t.state === 'complete' ? 1 : 0),
         tasksWaiting: acc.tasksWaiting + (shownTaskState(pull, t) === 'running' && t.waitingUntil !== null ? 1 : 0),
@@ -146,7 +149,7 @@ function progressOf(
       };
     },
     {
-      pages: 0, resources: 0, attachmentsFound: 0, attachmentsFetched: 0, attachmentsFailed: 0, retries: 0, tasksComplete: 0, tasksWaiting: 0, serverMessages: 0,
+      pages: 0, resources: 0, attachmentsFound: 0, attachmentsFetched: 0, attachmentsFailed: 0, attachmentsPending: 0, retries: 0, tasksComplete: 0, tasksWaiting: 0, serverMessages: 0,
       expectedMatches: 0, tasksWithExpectedMatches: 0, tasks: 0,
     },
   );

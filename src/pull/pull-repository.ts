@@ -201,6 +201,38 @@ export async function setPullState(db: Queryable, id: string, state: PullState, 
   await db.query(`UPDATE pulls SET state = $2, finished_at = CASE WHEN $3 THEN now() ELSE NULL END WHERE id = $1`, [id, state, finished]);
 }
 
+/**
+ * The failed attachments of a finished pull are to be fetched again (a retry): they go back to
+ * `pending`. Not those of a cancelled task, nor of one whose source was removed or now points at
+ * another patient ({@link STALE_TASK_SQL}). Call inside the retry's transaction, after
+ * {@link requeueFailedTasks} (which cancels the stale tasks).
+ * @returns how many attachments were set pending again
+ */
+export async function resetFailedAttachments(db: Queryable, pullId: string): Promise<number> {
+  const { rowCount } = await db.query(
+    `UPDATE attachments a SET state = 'pending', error = NULL FROM pull_tasks t, case_sources s
+      WHERE a.task_id = t.id AND t.pull_id = $1 AND a.state = 'failed' AND t.state <> 'cancelled' AND s.id = t.source_id
+        AND NOT ${STALE_TASK_SQL}`,
+    [pullId],
+  );
+  return rowCount;
+}
+
+/**
+ * The pull of these attachments is under way: a `queued` pull whose attachment jobs start is marked
+ * `running`, as its first task starting does ({@link markTaskRunning}). A retry that only fetches
+ * documents again (a complete pull's failed ones) runs no task, so this is what shows it running.
+ * One statement, locking only the pull's row; a pull in any other state is left as it is.
+ */
+export async function markPullRunningForAttachments(db: Queryable, attachmentIds: readonly string[]): Promise<void> {
+  await db.query(
+    `UPDATE pulls p SET state = 'running'
+      WHERE p.state = 'queued'
+        AND p.id IN (SELECT t.pull_id FROM attachments a JOIN pull_tasks t ON t.id = a.task_id WHERE a.id = ANY($1::uuid[]))`,
+    [attachmentIds],
+  );
+}
+
 export async function bumpPullAttempt(db: Queryable, id: string): Promise<number> {
   const { rows } = await db.query<{ attempt: number }>(
     `UPDATE pulls SET attempt = attempt + 1, state = 'queued', finished_at = NULL WHERE id = $1 RETURNING attempt`,
@@ -395,6 +427,14 @@ export interface PageCommit {
   readonly expectedMatches?: number;
   /** The EHR's own time of the query's first page (server-time.ts): only with that page, when it gave one. */
   readonly serverTime?: Date;
+  /**
+   * The query starts over with this page (its paging cursor expired): the pages and cursor the task has
+   * committed in the run this one replaces. The commit is guarded by them instead of `pageNo - 1` and
+   * `fromUrl`, and the task's counters (pages, resources, attachments) start again from this page's, as
+   * do `task.typeCounts` and `task.serverMessages` (the caller passes the task with those emptied), so the
+   * query's records are counted once. The expired run's pages stay in `raw_pages`, numbered before this one.
+   */
+  readonly startsOver?: { readonly pages: number; readonly cursor: string };
 }
 
 /** An attachment found in a page's resource, with the id its row gets. */
@@ -465,20 +505,24 @@ export async function commitPage(db: Queryable, page: PageCommit): Promise<{ com
   try {
     ({ rows } = await db.query<{ committed: boolean; created: string[] | null }>(
       `WITH advanced AS (
-         UPDATE pull_tasks SET next_url = $2, pages = pages + 1, resources = resources + $3, attachments = attachments + $4,
+         UPDATE pull_tasks SET next_url = $2, pages = CASE WHEN $20 THEN 0 ELSE pages END + 1,
+           resources = CASE WHEN $20 THEN 0 ELSE resources END + $3, attachments = CASE WHEN $20 THEN 0 ELSE attachments END + $4,
            retries = retries + $5, type_counts = $8, server_messages = $17,
            expected_matches = COALESCE($18::integer, expected_matches), server_time = COALESCE($19::timestamptz, server_time), updated_at = now()
          WHERE id = $1 AND pages = $6 AND next_url IS NOT DISTINCT FROM $7 AND state <> 'cancelled'
          RETURNING id
+       ), raw_page_no AS (
+         -- After the query started over, its raw pages go on after those of the expired run (kept as received).
+         SELECT CASE WHEN $20 OR $6 > 0 THEN COALESCE((SELECT max(page_no) FROM raw_pages WHERE task_id = $1), 0) ELSE 0 END + 1 AS n FROM advanced
        ), page AS (
          INSERT INTO raw_pages (task_id, page_no, body, sha256, fetched_at)
-         SELECT $1, $6 + 1, $9, encode(sha256($9), 'hex'), $11 FROM advanced
+         SELECT $1, raw_page_no.n, $9, encode(sha256($9), 'hex'), $11 FROM raw_page_no
          ON CONFLICT DO NOTHING
        ), resources AS (
          INSERT INTO raw_resources (case_id, source_id, resource_type, remote_id, version_id, resource, sha256, fetched_at, pull_id, task_id, page_no)
          SELECT $12, $13, m.t, m.i, ${RAW_VERSION_KEY_SQL}, convert_from(substring(COALESCE($10::bytea, $9::bytea) FROM m.o + 1 FOR m.n), 'UTF8')::json, m.h,
-                $11, $14, $1, $6 + 1
-         FROM advanced, jsonb_to_recordset($15::jsonb) AS m(t text, i text, v text, h text, o integer, n integer)
+                $11, $14, $1, raw_page_no.n
+         FROM raw_page_no, jsonb_to_recordset($15::jsonb) AS m(t text, i text, v text, h text, o integer, n integer)
          ON CONFLICT (case_id, source_id, resource_type, remote_id, version_id) DO NOTHING
        ), found AS (
          INSERT INTO attachments (id, case_id, source_id, task_id, resource_type, remote_id, position, url, data_sha256, inline, content_type,
@@ -495,8 +539,8 @@ export async function commitPage(db: Queryable, page: PageCommit): Promise<{ com
         page.entries.entries.length,
         page.attachments.length,
         page.retriesDelta,
-        page.pageNo - 1,
-        page.fromUrl,
+        page.startsOver?.pages ?? page.pageNo - 1,
+        page.startsOver?.cursor ?? page.fromUrl,
         JSON.stringify(addTypeCounts(page.task.typeCounts, page.entries.entries)),
         page.body,
         page.entries.source,
@@ -509,6 +553,7 @@ export async function commitPage(db: Queryable, page: PageCommit): Promise<{ com
         JSON.stringify(addServerMessages(page.task.serverMessages, page.entries.serverIssues)),
         page.expectedMatches ?? null,
         page.serverTime ?? null,
+        page.startsOver !== undefined,
       ],
     ));
   } catch (err) {

@@ -11,7 +11,10 @@ import { errorFields, logger } from '../log';
 import type { PullFlowProducer } from '../../queues/pull-flow';
 import { planPull } from './pull-plan';
 import { pullProgress } from './pull-progress';
-import { bumpPullAttempt, cancelPulls, findPull, insertPull, insertTask, lastCompletedQueries, pendingAttachmentsOf, requeueFailedTasks, STALE_TASK_SQL, tasksOfPull, type NewAttachment, type PullRow } from './pull-repository';
+import {
+  bumpPullAttempt, cancelPulls, findPull, insertPull, insertTask, lastCompletedQueries, pendingAttachmentsOf, requeueFailedTasks, resetFailedAttachments, tasksOfPull,
+  type NewAttachment, type PullRow,
+} from './pull-repository';
 import { pullUnderWay } from './pull-under-way';
 import { listSources } from './source-repository';
 
@@ -154,47 +157,71 @@ export async function getPull(deps: PullServiceDeps, caseId: string, pullId: str
   return pullProgress(deps.db, await requirePull(deps.db, caseId, pullId));
 }
 
-/** The 409 of a retry asked of a pull that is not partial or failed. */
-const notRetriable = (state: string) => conflict(`Only a partial or failed pull can be retried; this one is ${state}.`, { state });
+/** States of a pull that may be retried: a complete one only for its documents that failed ({@link nothingToRetry}). */
+const RETRIABLE: readonly string[] = ['partial', 'failed', 'complete'];
+
+/** The 409 of a retry asked of a pull that is not partial, failed or complete (queued, running, cancelled). */
+const notRetriable = (state: string) =>
+  conflict(`Only a partial or failed pull can be retried; this one is ${state}. (A complete pull can be retried for its documents that failed.)`, { state });
+
+/** The 409 of a retry asked of a complete pull none of whose documents failed. */
+const nothingToRetry = () =>
+  conflict('Only a partial or failed pull can be retried; this one is complete, and none of its documents failed to download: there is nothing to retry.', {
+    state: 'complete',
+  });
 
 /**
- * Retries only what failed: failed tasks resume from their cursors, failed attachments are fetched again.
+ * Locks the pull's row for the rest of the transaction and checks, under that lock, that it may be
+ * retried: retries asked at once find the first one's attempt queued (409).
+ * @returns the pull's state
+ * @throws HttpProblem 409 when it is not partial, failed or complete
+ */
+async function lockRetriablePull(tx: Queryable, pull: PullRow): Promise<string> {
+  const { rows } = await tx.query<{ state: string }>('SELECT state FROM pulls WHERE id = $1 FOR UPDATE', [pull.id]);
+  const state = rows[0]?.state ?? pull.state;
+  if (!RETRIABLE.includes(state)) throw notRetriable(state);
+  return state;
+}
+
+/**
+ * Retries only what failed: failed tasks resume from their cursors, failed attachments are fetched
+ * again. A `complete` pull (every query done) is retried for its documents that failed to download
+ * only: no query is asked again, their jobs alone make the retry's flow, and the case bundle is
+ * assembled again once they are in, as after any retry; one with none failed has nothing to retry.
  * The pull's row is locked and its state checked again inside the transaction (the lock order of
  * `markTaskRunning` and `cancelPulls`: pull, then tasks), so retries asked at once (a double click)
  * start one attempt: the others find it queued (409), instead of starting a second attempt over the
  * same tasks, or deadlocking on their rows (500). A case that can no longer pull (it ended) is not
- * retried either, as no pull starts for it.
- * @throws HttpProblem 404 when the case has no such pull, 409 when it is not partial or failed, or
- *   when the case's status allows no pull
+ * retried either, as no pull starts for it. The attempt is `queued` until its first task or
+ * attachment job starts (then `running`).
+ * @throws HttpProblem 404 when the case has no such pull, 409 when it is not partial, failed or
+ *   complete, when it is complete with no failed document, or when the case's status allows no pull
  */
 export async function retryPull(deps: PullServiceDeps, caseId: string, pullId: string) {
   const pull = await requirePull(deps.db, caseId, pullId);
-  if (pull.state !== 'partial' && pull.state !== 'failed') throw notRetriable(pull.state);
+  if (!RETRIABLE.includes(pull.state)) throw notRetriable(pull.state);
   const { taskIds, attachments, attempt } = await deps.db.transaction(async (tx) => {
     // A case that ended (cancelled, closed, found ineligible) pulls nothing more, retries included.
     await lockPullableCase(tx, caseId);
-    const { rows } = await tx.query<{ state: string }>('SELECT state FROM pulls WHERE id = $1 FOR UPDATE', [pullId]);
-    const state = rows[0]?.state ?? pull.state;
-    if (state !== 'partial' && state !== 'failed') throw notRetriable(state);
+    const state = await lockRetriablePull(tx, pull);
     const ids = await requeueFailedTasks(tx, pullId);
     // Failed attachments are fetched again: those of the tasks run again by their tasks, those of
     // completed tasks (not run again) by jobs of their own in the retry's flow.
     // Not those of a task cancelled just above, nor of one whose source was removed or re-pointed since.
-    await tx.query(
-      `UPDATE attachments a SET state = 'pending', error = NULL FROM pull_tasks t, case_sources s
-        WHERE a.task_id = t.id AND t.pull_id = $1 AND a.state = 'failed' AND t.state <> 'cancelled' AND s.id = t.source_id
-          AND NOT ${STALE_TASK_SQL}`,
-      [pullId],
-    );
+    const failedDocuments = await resetFailedAttachments(tx, pullId);
+    // Rolled back: the complete pull stays as it was.
+    if (state === 'complete' && failedDocuments === 0) throw nothingToRetry();
     // Read back in the reconciler's order, so a flow it re-adds has the same inline batch job ids.
     const again = await pendingAttachmentsOf(tx, { completeTasksOfPull: pullId });
     return { taskIds: ids, attachments: again, attempt: await bumpPullAttempt(tx, pullId) };
   });
   const record = await findCase(deps.db, caseId);
-  if (record && record.status === 'records_complete') await changeCaseStatus(deps, caseId, 'collecting_records', 'Retrying failed sources', SYSTEM_PULL);
+  if (record && record.status === 'records_complete') {
+    await changeCaseStatus(deps, caseId, 'collecting_records', taskIds.length > 0 ? 'Retrying failed sources' : 'Retrying failed documents', SYSTEM_PULL);
+  }
   await enqueue(deps, { id: pullId, caseId, attempt }, taskIds, attachments);
   logger.info('pull retried', { caseId, pullId, attempt, count: taskIds.length, counts: { tasks: taskIds.length, attachments: attachments.length } });
-  return { pullId, state: 'queued', attempt, tasks: taskIds.length };
+  return { pullId, state: 'queued', attempt, tasks: taskIds.length, attachments: attachments.length };
 }
 
 /**

@@ -67,10 +67,11 @@ export async function runPullTask(
   if (!(await markTaskRunning(deps.db, task.id))) return { state: 'skipped' };
   const newAttachmentIds: string[] = [];
   let restarts = 0;
-  // While a query starts over (expired paging token), the database keeps the stale cursor until the
-  // first page of the new run commits, guarded by it: a task with pages but no cursor in the database
-  // has always committed its last page, never a query about to start over.
-  let staleCursor: string | undefined;
+  // While a query starts over (expired paging token), the database keeps the stale cursor (and the
+  // expired run's pages) until the first page of the new run commits, guarded by them: a task with
+  // pages but no cursor in the database has always committed its last page, never a query about to
+  // start over. That commit also starts the task's counters again (see `startsOver` in commitPage).
+  let staleRun: { readonly pages: number; readonly cursor: string } | undefined;
   // The next page, requested and read (scanned, hashed, attachments found) while this one is
   // being committed, so that its round trip and this process's work on it overlap the database's;
   // used only when the commit advanced the cursor to exactly its URL.
@@ -90,7 +91,7 @@ export async function runPullTask(
       const current: TaskRow = task;
       // Every page is committed but the task was not marked complete (its worker died, or the database
       // went away, in between): finish it instead of starting the query again from page one.
-      if (current.pages > 0 && current.nextUrl === null && staleCursor === undefined) break;
+      if (current.pages > 0 && current.nextUrl === null && staleRun === undefined) break;
       let prepared: PreparedPage;
       try {
         const ahead = prefetched !== undefined && prefetched.url === current.nextUrl ? prefetched.page : undefined;
@@ -104,14 +105,15 @@ export async function runPullTask(
         }
         if (current.nextUrl && err instanceof FhirHttpError && (err.status === 404 || err.status === 410) && restarts < MAX_CURSOR_RESTARTS) {
           restarts += 1;
-          staleCursor = current.nextUrl;
-          task = { ...current, nextUrl: null };
+          // Counted from the committed run it replaces (an earlier restart in this run not committed yet keeps that one).
+          staleRun ??= { pages: current.pages, cursor: current.nextUrl };
+          task = startingOver(current);
           paging = new PagingGuard();
           continue;
         }
         // A query the plan asks only of servers that can answer it, refused at once: said, not fatal.
         const status = refusedStatus(err);
-        const leftOut = status !== undefined && current.pages === 0 && current.nextUrl === null ? whenRefused(current.queryKey) : undefined;
+        const leftOut = status !== undefined && current.pages === 0 && current.nextUrl === null && staleRun === undefined ? whenRefused(current.queryKey) : undefined;
         if (leftOut !== undefined) {
           const refusal = { severity: 'warning', code: 'not-supported', text: `${leftOut} (HTTP ${status})` };
           await markTaskFinished(deps.db, current.id, 'complete', null, counted.retries, addServerMessages(current.serverMessages, [refusal]));
@@ -144,7 +146,8 @@ export async function runPullTask(
       const result = await commitPage(deps.db, {
         task: current,
         caseId: pull.caseId,
-        fromUrl: staleCursor ?? current.nextUrl,
+        fromUrl: current.nextUrl,
+        ...(staleRun !== undefined ? { startsOver: staleRun } : {}),
         pageNo,
         body: page.raw,
         fetchedAt: new Date(),
@@ -155,7 +158,7 @@ export async function runPullTask(
         ...(expectedMatches !== undefined ? { expectedMatches } : {}),
         ...(serverTime !== undefined ? { serverTime } : {}),
       });
-      staleCursor = undefined;
+      staleRun = undefined;
       if (!result.committed) {
         // Another run of this task got here first (continue from what is committed), or the task was
         // cancelled meanwhile (stop: the page is not stored).
@@ -213,6 +216,15 @@ export async function runPullTask(
  */
 function refusedStatus(err: unknown): number | undefined {
   return err instanceof FhirHttpError && err.permanent && [400, 405, 422, 501].includes(err.status) ? err.status : undefined;
+}
+
+/**
+ * The task as its query starts over from page one (its paging cursor expired): no cursor, and the
+ * counters of the expired run emptied, so the new run's pages count the query's records once (its
+ * first commit resets them in the database too). Retries, expected matches and the rest are kept.
+ */
+function startingOver(task: TaskRow): TaskRow {
+  return { ...task, nextUrl: null, pages: 0, resources: 0, attachments: 0, typeCounts: {}, serverMessages: [] };
 }
 
 /** A page fetched and read, ready to commit. */

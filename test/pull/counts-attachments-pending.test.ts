@@ -1,0 +1,76 @@
+import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
+import { intakeForChild } from '../support/intake';
+import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
+
+/**
+ * The pull's totals say how many documents are still to be fetched (`attachmentsPending`), as each
+ * query's attachment counts do, instead of leaving the case manager to work out found − fetched −
+ * failed. Real service, PostgreSQL, Redis and a sandbox EHR whose documents download slowly.
+ */
+let svc: TestService;
+let ehr: SandboxServer;
+
+const PDF = Buffer.from('%PDF-1.4\n% a clinic letter\n%%EOF\n').toString('base64');
+
+interface Counts {
+  found: number;
+  fetched: number;
+  failed: number;
+  pending: number;
+}
+interface PullView {
+  state: string;
+  totals: { tasks: number; tasksComplete: number; attachmentsFound: number; attachmentsFetched: number; attachmentsFailed: number; attachmentsPending: number };
+  sources: { resourceTypes: { attachments: Counts }[] }[];
+}
+
+beforeAll(async () => {
+  svc = await startTestService({ FHIR_REQUEST_TIMEOUT_MS: '10000' }, FAST_CLIENT);
+  ehr = await startSandboxServer({ name: 'ehr', auth: 'none' });
+  await ehr.load([
+    { resourceType: 'Patient', id: 'p1', name: [{ family: 'Quill', given: ['Ada'] }], birthDate: '2016-01-02' },
+    ...[1, 2].map((n) => ({ resourceType: 'Binary' as const, id: `b${n}`, contentType: 'application/pdf', data: PDF })),
+    ...[1, 2].map((n) => ({
+      resourceType: 'DocumentReference' as const,
+      id: `doc${n}`,
+      status: 'current' as const,
+      subject: { reference: 'Patient/p1' },
+      content: [{ attachment: { contentType: 'application/pdf', url: `Binary/b${n}` } }],
+    })),
+  ]);
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all([svc.stop(), ehr.stop()]);
+});
+
+it('counts the documents still to fetch in the totals, and per query, until they are in', async () => {
+  const admin = await svc.token('admin');
+  const cm = await svc.token('case_manager');
+  const endpoint = (await (
+    await svc.request('POST', '/api/endpoints', { token: admin, body: { name: 'EHR', baseUrl: ehr.baseUrl, auth: { type: 'none' }, allowInsecureHttp: true, maxRequestsPerSecond: 1000 } })
+  ).json()) as { id: string };
+  const { id: caseId } = (await (await svc.request('POST', '/api/cases', { token: cm, body: intakeForChild('Ada', 'Quill', '2016-01-02') })).json()) as { id: string };
+  expect((await svc.request('POST', `/api/cases/${caseId}/sources`, { token: cm, body: { endpointId: endpoint.id, patient: { id: 'p1' } } })).status).toBe(201);
+  ehr.faults.add({ match: 'GET /Binary/*', action: { kind: 'latency', ms: 2000 } });
+  const { pullId } = (await (await svc.request('POST', `/api/cases/${caseId}/pulls`, { token: cm, body: { types: ['DocumentReference'] } })).json()) as { pullId: string };
+  const pullOf = async (): Promise<PullView> => (await (await svc.request('GET', `/api/cases/${caseId}/pulls/${pullId}`, { token: cm })).json()) as PullView;
+  const perQuery = (p: PullView): Counts[] => p.sources.flatMap((s) => s.resourceTypes.map((t) => t.attachments));
+
+  // Every query done, the documents still downloading.
+  const waiting = await eventually(
+    pullOf,
+    (p) => p.totals.tasksComplete === p.totals.tasks && p.totals.attachmentsFound > 0 && p.totals.attachmentsFetched + p.totals.attachmentsFailed < p.totals.attachmentsFound,
+    20_000,
+  );
+  const { totals } = waiting;
+  expect(totals.attachmentsPending).toBeGreaterThan(0);
+  expect(totals.attachmentsPending).toBe(totals.attachmentsFound - totals.attachmentsFetched - totals.attachmentsFailed);
+  expect(totals.attachmentsPending).toBe(perQuery(waiting).reduce((n, a) => n + a.pending, 0));
+
+  const done = await eventually(pullOf, (p) => !['queued', 'running'].includes(p.state), 60_000);
+  expect(done.state).toBe('complete');
+  expect(done.totals.attachmentsFound).toBeGreaterThanOrEqual(2);
+  expect(done.totals).toMatchObject({ attachmentsFetched: done.totals.attachmentsFound, attachmentsFailed: 0, attachmentsPending: 0 });
+  expect(perQuery(done).every((a) => a.pending === 0)).toBe(true);
+}, 120_000);
