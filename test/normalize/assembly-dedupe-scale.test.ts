@@ -1,5 +1,5 @@
 /**
- * De-duplication at scale: 50,000 resources (25,000 per care team from the scaled
+ * De-duplication at scale: 20,000 resources (10,000 per care team from the scaled
  * generator, whose shared event groups are identical at both teams) in near-linear time.
  * Prints µs/resource next to the cost of one JSON.stringify per resource measured in the
  * same run (the machine is shared and noisy); asserts only a generous time bound, and linear growth
@@ -39,16 +39,16 @@ describe('dedupe at scale', () => {
   let half: NormalizedResource[] = [];
 
   beforeAll(async () => {
-    full = await caseOf(25_000);
-    half = await caseOf(12_500);
+    full = await caseOf(10_000);
+    half = await caseOf(5_000);
   }, 180_000);
 
-  it('handles 50,000 resources in near-linear time and finds the shared duplicates', () => {
+  it('handles 20,000 resources in near-linear time and finds the shared duplicates', () => {
     let merges = 0;
-    const ms = best(3, () => {
+    const ms = best(2, () => {
       merges = dedupe(full).merges.length;
     });
-    const stringify = best(3, () => {
+    const stringify = best(2, () => {
       for (const r of full) JSON.stringify(r.resource);
     });
     const perResource = (ms * 1000) / full.length;
@@ -56,7 +56,7 @@ describe('dedupe at scale', () => {
       `dedupe: ${full.length} resources, ${merges} merges, ${ms.toFixed(0)} ms = ${perResource.toFixed(2)} µs/resource; ` +
         `JSON.stringify in the same run ${((stringify * 1000) / full.length).toFixed(2)} µs/resource (ratio ${(ms / stringify).toFixed(2)})\n`,
     );
-    expect(merges).toBeGreaterThan(4000);
+    expect(merges).toBeGreaterThan(1500);
     expect(perResource).toBeLessThan(100); // generous: the aim is ≤ ~5 µs/resource on an idle machine
   }, 120_000);
 
@@ -78,7 +78,7 @@ describe('dedupe at scale', () => {
     const [large, small] = [comparisons(full), comparisons(half)];
     const timeRatio = best(1, () => dedupe(full)) / best(1, () => dedupe(half));
     process.stdout.write(`dedupe: ${full.length} vs ${half.length} resources, pair comparisons ${large} vs ${small} (ratio ${(large / small).toFixed(2)}), time ratio ${timeRatio.toFixed(2)}\n`);
-    expect(small).toBeGreaterThan(1000);
+    expect(small).toBeGreaterThan(800);
     expect(large / small).toBeLessThan(2.5); // quadratic would be ~4
   }, 120_000);
 });
