@@ -18,7 +18,7 @@ import {
   statusEnteredAt,
   updateCaseStatus,
   type CaseEventRecord,
-  SLA_RUNNING_STATUSES,
+  SLA_OVERDUE_STATUSES,
   type CaseRecord,
   type PossibleDuplicate,
 } from '../db/case-repository';
@@ -128,7 +128,7 @@ async function insertNewCase(deps: CaseServiceDeps, intake: Intake, actor: Princ
 }
 
 /** Statuses the SLA clock runs in (`awaiting_information`: paused); leaving them for another stops it. */
-const SLA_CLOCK_STATUSES: ReadonlySet<string> = new Set([...SLA_RUNNING_STATUSES, 'awaiting_information']);
+const SLA_CLOCK_STATUSES: ReadonlySet<string> = new Set(SLA_OVERDUE_STATUSES);
 
 /** The SLA of a case, judged now, or when its clock stopped (`stoppedAt`): a report signed on time stays on time. */
 function slaOf(deps: CaseServiceDeps, record: CaseRecord, pauses: { startedAt: Date; endedAt: Date | null }[], now: Date): (SlaState & { stoppedAt?: Date }) | null {
@@ -298,6 +298,15 @@ export interface CaseTransition {
  * and write its own rows atomically (assignment, information requests). Locks the case row.
  * @throws HttpProblem 409 for an illegal transition or a concurrent change
  */
+/**
+ * The due date stored on the case row (the lists' `?overdue=`, the sweep): while the clock runs, the
+ * date; while it is paused, only one already passed (a pause moves a date still ahead, so it has
+ * none then, but it cannot undo a miss: the case stays overdue, as its detail says).
+ */
+function dueDateKept(due: Date, paused: boolean, now: Date): Date | null {
+  return !paused || due.getTime() < now.getTime() ? new Date(due) : null;
+}
+
 export async function transitionCase(deps: CaseServiceDeps, tx: Queryable, move: CaseTransition): Promise<void> {
   const { id, to, reason, actor, now } = move;
   const record = await requireCase(tx, id, true);
@@ -332,8 +341,8 @@ export async function transitionCase(deps: CaseServiceDeps, tx: Queryable, move:
     status: to,
     at: now,
     recordsCompleteAt,
-    slaTargetDue: running && sla && !sla.paused ? new Date(sla.targetDue) : null,
-    slaLimitDue: running && sla && !sla.paused ? new Date(sla.limitDue) : null,
+    slaTargetDue: running && sla ? dueDateKept(sla.targetDue, sla.paused, now) : null,
+    slaLimitDue: running && sla ? dueDateKept(sla.limitDue, sla.paused, now) : null,
     slaStoppedAt,
   });
   if (!updated) throw new HttpProblem(409, 'Conflict', 'The case changed at the same time; read it again and retry.');

@@ -140,6 +140,12 @@ export interface CaseListFilter {
 /** Statuses in which the SLA clock runs. */
 export const SLA_RUNNING_STATUSES = ['records_complete', 'assigned', 'in_review'] as const;
 
+/**
+ * Statuses in which a due date passed makes the case overdue: the clock runs, or is paused awaiting
+ * information after the date had passed (a pause keeps a due date already missed, see transitionCase).
+ */
+export const SLA_OVERDUE_STATUSES = [...SLA_RUNNING_STATUSES, 'awaiting_information'] as const;
+
 export async function listCases(db: Queryable, filter: CaseListFilter): Promise<{ cases: CaseRecord[]; total: number }> {
   const where: string[] = [];
   const params: unknown[] = [];
@@ -150,11 +156,11 @@ export async function listCases(db: Queryable, filter: CaseListFilter): Promise<
   if (filter.status && filter.status.length > 0) where.push(`status = ANY(${param(filter.status)}::text[])`);
   if (filter.overdue) {
     const column = filter.overdue === 'limit' ? 'sla_limit_due' : 'sla_target_due';
-    where.push(`status = ANY(${param(SLA_RUNNING_STATUSES)}::text[]) AND ${column} < ${param(filter.now)}`);
+    where.push(`status = ANY(${param(SLA_OVERDUE_STATUSES)}::text[]) AND ${column} < ${param(filter.now)}`);
   }
   if (filter.notOverdue) {
     where.push(
-      `NOT (status = ANY(${param(SLA_RUNNING_STATUSES)}::text[]) AND sla_target_due IS NOT NULL AND sla_target_due < ${param(filter.now)})`,
+      `NOT (status = ANY(${param(SLA_OVERDUE_STATUSES)}::text[]) AND sla_target_due IS NOT NULL AND sla_target_due < ${param(filter.now)})`,
     );
   }
   if (filter.assignedToSubject !== undefined) {

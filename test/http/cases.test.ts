@@ -406,6 +406,31 @@ describe('GET /api/cases filters', () => {
   });
 });
 
+// After the filters' test, which expects its late case alone in the overdue list.
+describe('a case paused after missing its target', () => {
+  it('stays in the overdue list while it awaits information, as its detail says; one paused in time does not', async () => {
+    const list = async (query: string): Promise<string[]> =>
+      ((await (await svc.request('GET', `/api/cases?${query}`, { token: cm })).json()) as { items: { id: string }[] }).items.map((c) => c.id);
+    const [late, inTime] = [(await openCase()).id, (await openCase()).id];
+    for (const id of [late, inTime]) {
+      await recordsComplete(id);
+      await svc.service.db.query(`UPDATE cases SET status = 'assigned' WHERE id = $1`, [id]);
+      await move(id, 'in_review');
+    }
+    // Records complete three weeks ago: past the 5-business-day target and the 7-day limit.
+    await svc.service.db.query("UPDATE cases SET records_complete_at = now() - interval '21 days' WHERE id = $1", [late]);
+    for (const id of [late, inTime]) expect((await move(id, 'awaiting_information', 'Need the MRI report')).status).toBe(200);
+
+    const detail = (await (await svc.request('GET', `/api/cases/${late}`, { token: cm })).json()) as { sla: { overdue: string; paused: boolean } };
+    expect(detail.sla).toMatchObject({ overdue: 'limit', paused: true });
+    expect(await list('overdue=true')).toContain(late);
+    expect(await list('overdue=limit')).toContain(late);
+    expect(await list('overdue=true')).not.toContain(inTime);
+    expect(await list('overdue=false&status=awaiting_information')).toEqual(expect.arrayContaining([inTime]));
+    expect(await list('overdue=false&status=awaiting_information')).not.toContain(late);
+  });
+});
+
 describe('GET /api/cases/:id/fhir', () => {
   it("returns the case's FHIR face: Patient, RelatedPerson, Consent and ServiceRequest", async () => {
     const { id } = await openCase();
