@@ -14,8 +14,19 @@ export interface TextRun {
 }
 
 /** Characters that break anywhere: CJK ideographs, kana, Hangul, CJK punctuation, full-width forms. */
-const CJK = /[\u2E80-\u303F\u3040-\u30FF\u3100-\u31FF\u3400-\u4DBF\u4E00-\u9FFF\uAC00-\uD7AF\uF900-\uFAFF\uFF00-\uFFEF]/u;
-const TOKENS = /\s+|[\u2E80-\u303F\u3040-\u30FF\u3100-\u31FF\u3400-\u4DBF\u4E00-\u9FFF\uAC00-\uD7AF\uF900-\uFAFF\uFF00-\uFFEF]|[^\s\u2E80-\u303F\u3040-\u30FF\u3100-\u31FF\u3400-\u4DBF\u4E00-\u9FFF\uAC00-\uD7AF\uF900-\uFAFF\uFF00-\uFFEF]+/gu;
+const CJK_RANGES = '\\u2E80-\\u303F\\u3040-\\u30FF\\u3100-\\u31FF\\u3400-\\u4DBF\\u4E00-\\u9FFF\\uAC00-\\uD7AF\\uF900-\\uFAFF\\uFF00-\\uFFEF';
+const CJK = new RegExp(`[${CJK_RANGES}]`, 'u');
+/**
+ * White space a line may break at: JavaScript's `\s` but the no-break spaces (U+00A0, U+2007,
+ * U+202F), which keep "5 mg" or "Dr. Ng" on one line (https://www.unicode.org/reports/tr14/#GL).
+ */
+const BREAKING_SPACE = '\\t\\n\\v\\f\\r \\u1680\\u2000-\\u2006\\u2008-\\u200A\\u2028\\u2029\\u205F\\u3000\\uFEFF';
+const TOKENS = new RegExp(`[${BREAKING_SPACE}]+|[${CJK_RANGES}]|[^${BREAKING_SPACE}${CJK_RANGES}]+`, 'gu');
+const ONLY_BREAKING_SPACE = new RegExp(`^[${BREAKING_SPACE}]+$`, 'u');
+/** No-break spaces: drawn (and measured) as a space, never broken at. */
+const NO_BREAK_SPACES: ReadonlySet<number> = new Set([0xa0, 0x2007, 0x202f]);
+/** U+00AD SOFT HYPHEN: invisible where the line does not break there (and this layout never hyphenates). */
+const SOFT_HYPHEN = 0xad;
 
 /** True when some character of `text` is missing from `font` (so the fallback must be embedded). */
 export function needsFallback(text: string, font: LoadedFont): boolean {
@@ -42,7 +53,8 @@ export class FontFace {
     const runs: { font: PDFFont; text: string }[] = [];
     for (const raw of text) {
       const cp = raw.codePointAt(0) as number;
-      let ch = cp < 0x20 || (cp >= 0x7f && cp < 0xa0) ? ' ' : raw;
+      if (cp === SOFT_HYPHEN) continue;
+      let ch = cp < 0x20 || (cp >= 0x7f && cp < 0xa0) || NO_BREAK_SPACES.has(cp) ? ' ' : raw;
       let font = this.primary;
       if (!this.primaryCoverage.has(ch.codePointAt(0) as number)) {
         if (this.fallback && this.fallbackCoverage?.has(cp)) font = this.fallback;
@@ -96,7 +108,7 @@ export function wrapParagraph(text: string, face: FontFace, size: number, maxWid
     lineWidth = 0;
   };
   for (const token of tokens) {
-    if (/^\s+$/u.test(token)) {
+    if (ONLY_BREAKING_SPACE.test(token)) {
       if (line !== '') {
         line += ' ';
         lineWidth += space;
