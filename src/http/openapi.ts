@@ -36,6 +36,15 @@ function queryParameters(route: AnyRoute): JsonObject[] {
 }
 
 /** OpenAPI 3.1 document generated from the route definitions and their zod schemas. */
+/** FHIR's `_format` (https://hl7.org/fhir/R4/http.html#parameters), which every FHIR route reads before `Accept`. */
+const FORMAT_PARAMETER: JsonObject = {
+  name: '_format',
+  in: 'query',
+  required: false,
+  description: 'json, application/json or application/fhir+json (with fhirVersion 4.0 at most); anything else is a 406. Wins over Accept.',
+  schema: { type: 'string' },
+};
+
 export function buildOpenApi(routes: readonly AnyRoute[], version: string): JsonObject {
   const paths: Record<string, Record<string, JsonObject>> = {};
   for (const route of routes) {
@@ -48,15 +57,20 @@ export function buildOpenApi(routes: readonly AnyRoute[], version: string): Json
           : {}),
       };
     }
+    // FHIR routes answer their errors as an OperationOutcome.
+    const errorBody = { content: { [route.fhir === true ? 'application/fhir+json' : 'application/problem+json']: {} } };
     if (route.roles !== 'public') {
-      responses['401'] = { description: 'Missing or invalid bearer token', content: { 'application/problem+json': {} } };
-      responses['403'] = { description: `Needs one of the roles: ${route.roles.join(', ')}`, content: { 'application/problem+json': {} } };
+      responses['401'] = { description: 'Missing or invalid bearer token', ...errorBody };
+      responses['403'] = { description: `Needs one of the roles: ${route.roles.join(', ')}`, ...errorBody };
     }
-    if (route.body) responses['400'] ??= { description: 'Invalid body; each bad field is named', content: { 'application/problem+json': {} } };
+    if (route.body) responses['400'] ??= { description: 'Invalid body; each bad field is named', ...errorBody };
+    if (route.fhir === true) {
+      responses['406'] ??= { description: 'Accept or _format asks for something other than FHIR R4 JSON', ...errorBody };
+    }
     const operation: JsonObject = {
       summary: route.summary,
       tags: [route.tag],
-      parameters: [...pathParameters(route), ...queryParameters(route)],
+      parameters: [...pathParameters(route), ...queryParameters(route), ...(route.fhir === true ? [FORMAT_PARAMETER] : [])],
       responses,
       ...(route.roles === 'public' ? { security: [] } : { 'x-roles': route.roles }),
       ...(route.body

@@ -99,5 +99,11 @@ describe('public routes', () => {
     expect(Object.keys(intake.content['application/json']?.schema.properties ?? {})).toEqual(
       expect.arrayContaining(['patient', 'requester', 'diagnosis', 'history', 'reason', 'questions', 'urgent', 'referringPhysician']),
     );
+    // A FHIR route documents its errors as OperationOutcome, its 406, and _format.
+    const fhir = doc.paths['/api/cases/{id}/fhir']?.get as unknown as { responses: Record<string, { content?: Record<string, unknown> }>; parameters: { name: string }[] };
+    expect(Object.keys(fhir.responses['401']?.content ?? {})).toEqual(['application/fhir+json']);
+    expect(Object.keys(fhir.responses['406']?.content ?? {})).toEqual(['application/fhir+json']);
+    expect(fhir.parameters.map((p) => p.name)).toContain('_format');
+    expect(Object.keys((doc.paths['/api/cases']?.post as unknown as { responses: Record<string, { content?: Record<string, unknown> }> }).responses['401']?.content ?? {})).toEqual(['application/problem+json']);
   });
 });
