@@ -63,6 +63,10 @@ const PAGE = { width: 612, height: 792 }; // US Letter
 const MARGIN = 56;
 const BODY = 10.5;
 const LEADING = 14;
+/** An answer's indent under its question. */
+const ANSWER_INDENT = 14;
+/** Lines of an answer kept on the page of its question (the rest may follow on the next). */
+const ANSWER_LINES_KEPT = 2;
 const LABEL_WIDTH = 140;
 const HEADING = 12.5;
 const TEXT_WIDTH = PAGE.width - 2 * MARGIN;
@@ -250,9 +254,13 @@ export async function renderReportPdf(input: ReportInput, fontPaths: ReportFontP
   w.paragraph(input.recommendations);
   w.heading("The family's questions");
   input.answers.forEach((qa, i) => {
+    const question = `${i + 1}. ${qa.question}`;
+    // A question never ends a page whose next one starts its answer: with it, its first lines.
+    const answerStart = Math.min(ANSWER_LINES_KEPT, wrapText(qa.answer, face, BODY, TEXT_WIDTH - ANSWER_INDENT).length);
+    w.ensure(4 + BODY * 1.35 * (wrapText(question, boldFace, BODY, TEXT_WIDTH).length + answerStart));
     w.space(4);
-    w.paragraph(`${i + 1}. ${qa.question}`, BODY, boldFace);
-    w.paragraph(qa.answer, BODY, face, 14);
+    w.paragraph(question, BODY, boldFace);
+    w.paragraph(qa.answer, BODY, face, ANSWER_INDENT);
   });
   w.heading('Follow-up');
   w.paragraph(input.followUp);

@@ -104,3 +104,17 @@ it('keeps the signature line, the signer and the date of signing on one page', a
     }
   }
 });
+
+it('never ends a page with a question whose answer starts on the next one', async () => {
+  // Summaries of 20 to 60 lines put the questions at every height near a page's foot.
+  for (let lines = 20; lines <= 60; lines += 2) {
+    const summary = Array.from({ length: lines }, (_, i) => `Summary line ${i + 1}.`).join('\n');
+    const answers = Array.from({ length: 4 }, (_, i) => ({ question: `Question number ${i + 1}?`, answer: `Answer${i + 1} begins here.\nIt goes on.\nAnd on.` }));
+    const pages = await pdfPageTexts(await renderReportPdf({ ...base, summary, answers }));
+    for (let i = 1; i <= 4; i++) {
+      const questionPage = pages.findIndex((text) => text.includes(`Question number ${i}?`));
+      const answerPage = pages.findIndex((text) => text.includes(`Answer${i} begins`));
+      expect({ lines, question: i, answerPage }).toEqual({ lines, question: i, answerPage: questionPage });
+    }
+  }
+});
