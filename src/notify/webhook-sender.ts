@@ -9,7 +9,7 @@
  * gone for good, so it is disabled at once (and reported; an admin enables it again if it was not).
  * @packageDocumentation
  */
-import type { AddressPolicy } from '../fhir';
+import { FhirNetworkError, type AddressPolicy } from '../fhir';
 import { assertAllowedEndpointUrl, insecureHttpAllowed, UrlRefusedError } from '../fhir';
 import { HOST_DOES_NOT_RESOLVE } from '../fhir/url-guard';
 import { discardBody, HttpTransport } from '../fhir/http-transport';
@@ -111,6 +111,16 @@ function isPermanent(err: unknown): boolean {
   return (err instanceof UrlRefusedError && err.reason !== HOST_DOES_NOT_RESOLVE) || err instanceof WebhookSecretError || err instanceof SubscriberGoneError;
 }
 
+/**
+ * What an operator reads of a failed attempt (`lastError`): a transport failure (the shared HTTP
+ * transport's error, worded for FHIR requests) said as the subscriber's, e.g. "subscriber did not
+ * answer: timeout".
+ */
+function failureMessage(err: unknown): string {
+  if (err instanceof FhirNetworkError) return `subscriber did not answer: ${err.reason}`;
+  return err instanceof Error ? err.message : 'error';
+}
+
 /** One transport per policy (secure / insecure-allowed): keep-alive pools shared by all subscribers. */
 export class WebhookTransports {
   private readonly transports = new Map<boolean, HttpTransport>();
@@ -191,7 +201,7 @@ export async function sendWebhook(deps: WebhookSenderDeps, transports: WebhookTr
     await webhookDelivered(deps.db, delivery.id, hook.id);
     return 'delivered';
   } catch (err) {
-    const message = err instanceof Error ? err.message : 'error';
+    const message = failureMessage(err);
     await webhookDeliveryAttempt(deps.db, delivery.id, status, message);
     const permanent = isPermanent(err);
     if (lastAttempt || permanent) {

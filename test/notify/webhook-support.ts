@@ -69,7 +69,12 @@ export async function startWebhookReceiver(
         waiters.add(waiter);
       });
     },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // A request a test left unanswered (a hanging subscriber) must not keep the server open.
+        server.closeAllConnections();
+      }),
   };
 }
 

@@ -14,10 +14,12 @@ const SECRET = 'whsec-policy-0123456789abcdef0123456789ab';
 
 beforeAll(async () => {
   receiver = await startWebhookReceiver((req, res) => {
+    // A subscriber that never answers.
+    if (req.url === '/hangs') return;
     res.statusCode = req.url === '/gone' ? 410 : 204;
     res.end();
   });
-  svc = await startTestService({ WEBHOOK_ATTEMPTS: '3', WEBHOOK_BACKOFF_MS: '20', WEBHOOK_DISABLE_AFTER: '3', NOTIFY_POLL_MS: '200' });
+  svc = await startTestService({ WEBHOOK_ATTEMPTS: '3', WEBHOOK_BACKOFF_MS: '20', WEBHOOK_DISABLE_AFTER: '3', NOTIFY_POLL_MS: '200', WEBHOOK_TIMEOUT_MS: '300' });
   admin = await svc.token('admin');
 }, 60_000);
 
@@ -92,4 +94,19 @@ it('stops at a 410 Gone: the event is not retried, the subscriber is disabled at
   await drained(second);
   expect((await deliveriesOf(hook)).map((d) => d.outboxId)).toEqual([first]);
   expect(receiver.received.filter((r) => r.path === '/gone')).toHaveLength(1);
+}, 60_000);
+
+it("says a subscriber that does not answer in time did not answer (not a 'FHIR request' failure)", async () => {
+  const hook = await subscribe(svc, admin, `${receiver.url}/hangs`, SECRET, ['transfer.requested']);
+  await raise('transfer.requested', { caseId: 'hangs-1' });
+  const view = await eventually(
+    async () =>
+      ((await (await svc.request('GET', '/api/webhooks', { token: admin })).json()) as { items: { id: string; consecutiveFailures: number; lastError: string | null }[] }).items.find(
+        (w) => w.id === hook,
+      ),
+    (w) => (w?.consecutiveFailures ?? 0) > 0,
+    30_000,
+  );
+  expect(view?.lastError).toMatch(/^subscriber did not answer: /);
+  expect((await svc.request('DELETE', `/api/webhooks/${hook}`, { token: admin })).status).toBe(204);
 }, 60_000);
