@@ -12,6 +12,7 @@ import type { Quote } from '../cases/pricing';
 import { dollarsToCents } from './money';
 import type { PaymentRecord } from './payment-repository';
 import { paymentStatus, type PaymentStatus } from './payment-status';
+import { localDateOf } from '../cases/zoned-date';
 
 /** Name of the program on receipts. */
 export const PROGRAM_NAME = 'Online Second Opinion Program';
@@ -55,11 +56,6 @@ export interface Receipt {
   readonly status: PaymentStatus;
 }
 
-/** `YYYY-MM-DD` of an instant in a time zone. */
-export function localDate(at: Date, timeZone: string): string {
-  return new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(at);
-}
-
 /** Inputs of {@link buildReceipt}. */
 export interface ReceiptInput {
   readonly caseId: string;
@@ -88,11 +84,11 @@ export function buildReceipt(input: ReceiptInput): Receipt {
     caseId: input.caseId,
     patientName: [...intake.patient.name.given, intake.patient.name.family].join(' '),
     payer: payers.length > 0 ? payers.join(', ') : intake.requester.name,
-    dateOfService: localDate(input.signedAt ?? input.createdAt, timeZone),
-    issuedOn: localDate(input.now, timeZone),
+    dateOfService: localDateOf(input.signedAt ?? input.createdAt, timeZone),
+    issuedOn: localDateOf(input.now, timeZone),
     lines,
     payments: input.payments.map((p) => ({
-      date: localDate(p.receivedAt, timeZone),
+      date: localDateOf(p.receivedAt, timeZone),
       method: METHOD_LABELS[p.method] ?? p.method,
       reference: p.processorReference,
       amountCents: p.amountCents,
