@@ -106,15 +106,32 @@ function storeProblem(name: string): HttpProblem {
   return new HttpProblem(503, 'Service Unavailable', `File "${name}" could not be stored right now; please try again later.`);
 }
 
+/** Most characters (Unicode code points) of a file name as stored. */
+export const MAX_FILE_NAME_CHARS = 255;
+/** Longest extension (dot included) kept when a long name is shortened. */
+const MAX_KEPT_EXTENSION_CHARS = 16;
+
 /**
- * A clean base name: no path, no C0 control characters, at most 255 characters, and honest — a bidi
- * override or isolate, or a C1 control, shows as U+FFFD ({@link storableFileName}), so neither the
- * rows nor the answers (which quote the name) show it reordered.
+ * A clean base name: no path, no C0 control characters, at most {@link MAX_FILE_NAME_CHARS}
+ * characters, and honest — a bidi override or isolate, or a C1 control, shows as U+FFFD
+ * ({@link storableFileName}), so neither the rows nor the answers (which quote the name) show it
+ * reordered. A longer name is cut between whole characters (never inside a surrogate pair, which
+ * would leave a U+FFFD) and keeps its extension (`….pdf`), so the family still recognises the file.
  */
 export function cleanFileName(name: string | undefined, index: number): string {
   const base = (name ?? '').split(/[\\/]/).pop() ?? '';
-  const clean = storableFileName(base.replace(/[\u0000-\u001f\u007f]/g, '')).trim().slice(0, 255);
+  const clean = shortenFileName(storableFileName(base.replace(/[\u0000-\u001f\u007f]/g, '')).trim());
   return clean === '' ? `file-${index + 1}` : clean;
+}
+
+/** `name` cut to {@link MAX_FILE_NAME_CHARS} code points, its extension kept when it has a short one. */
+function shortenFileName(name: string): string {
+  const chars = Array.from(name);
+  if (chars.length <= MAX_FILE_NAME_CHARS) return name;
+  const dot = name.lastIndexOf('.');
+  const extension = dot > 0 ? Array.from(name.slice(dot)) : [];
+  const kept = extension.length <= MAX_KEPT_EXTENSION_CHARS ? extension : [];
+  return chars.slice(0, MAX_FILE_NAME_CHARS - kept.length).join('').trimEnd() + kept.join('');
 }
 
 /**

@@ -2,8 +2,11 @@
  * File-type sniffing by content, never by name: families upload whatever their portal or CD gave them,
  * and a DICOMDIR tree names its files `IM000001` or `6154` with no extension.
  *
- * - PDF: `%PDF-` at offset 0 (ISO 32000-1 §7.5.2); like common readers, also accepted within the first
- *   1024 bytes (some portals prepend a byte-order mark or whitespace).
+ * - PDF: `%PDF-` at offset 0 (ISO 32000-1 §7.5.2); like the common readers (Acrobat, pdf.js, PDFium),
+ *   also a `%PDF-1.n`/`%PDF-2.n` header anywhere within the first 1024 bytes, whatever comes before it:
+ *   portals and mail gateways prepend a byte-order mark, whitespace, a MacBinary header or an HTTP
+ *   header, and the family's viewer opens such a file all the same. A raw DICOM data set (below) is
+ *   judged before that tolerance.
  * - DICOM: `DICM` at offset 128 after the 128-byte preamble (PS3.10 §7.1,
  *   https://dicom.nema.org/medical/dicom/current/output/html/part10.html#sect_7.1). A file that starts
  *   directly with a group 0008 element (a raw data set without preamble or File Meta Information, not a
@@ -22,6 +25,8 @@ export type FileKind = 'pdf' | 'dicom' | 'zip' | 'unknown';
 export const SNIFF_BYTES = 1024;
 
 const PDF_MAGIC = Buffer.from('%PDF-', 'latin1');
+/** A PDF header after leading bytes: `%PDF-` and a version (1.x or 2.x), as readers look for it. */
+const LATE_PDF_HEADER = /%PDF-[12]\.\d/;
 const DICM = Buffer.from('DICM', 'latin1');
 
 /** Two-letter value representations of PS3.5 §6.2 (for the raw-data-set heuristic). */
@@ -40,20 +45,11 @@ export function sniffFileKind(firstBytes: Buffer): FileKind {
     const b = firstBytes[3];
     if ((a === 0x03 && b === 0x04) || (a === 0x05 && b === 0x06)) return 'zip';
   }
-  const pdfAt = firstBytes.subarray(0, SNIFF_BYTES).indexOf(PDF_MAGIC);
-  if (pdfAt === 0 || (pdfAt > 0 && isPdfLeadIn(firstBytes.subarray(0, pdfAt)))) return 'pdf';
+  const head = firstBytes.subarray(0, SNIFF_BYTES);
+  if (head.subarray(0, PDF_MAGIC.length).equals(PDF_MAGIC)) return 'pdf';
   if (looksLikeRawDataSet(firstBytes)) return 'dicom';
+  if (LATE_PDF_HEADER.test(head.toString('latin1'))) return 'pdf';
   return 'unknown';
-}
-
-/** Only whitespace, NUL or a UTF-8 BOM may come before a tolerated late `%PDF-`. */
-function isPdfLeadIn(lead: Buffer): boolean {
-  for (const byte of lead) {
-    if (!(byte === 0x20 || byte === 0x09 || byte === 0x0a || byte === 0x0d || byte === 0x00 || byte === 0xef || byte === 0xbb || byte === 0xbf)) {
-      return false;
-    }
-  }
-  return true;
 }
 
 /**

@@ -123,8 +123,13 @@ export async function receiveUpload(
   const digests = await staged.commit();
   const at = new Date();
   const stored = await deps.db.transaction(async (tx) => {
-    // Serialise uploads of one case, then check the case limit again (another upload may have landed).
-    await tx.query(`SELECT id FROM cases WHERE id = $1 ${CASE_ROW_LOCK}`, [caseId]);
+    // Serialise uploads of one case with each other and with its transitions, then check again what
+    // may have changed while the files streamed: the case ended (cancelled, say: its upload tokens
+    // were revoked, but this request was already past them), another upload landed.
+    const locked = await tx.query<{ status: string }>(`SELECT status FROM cases WHERE id = $1 ${CASE_ROW_LOCK}`, [caseId]);
+    const status = locked.rows[0]?.status;
+    if (status === undefined) throw notFound(`Case ${caseId}`);
+    if (CLOSED_TO_UPLOADS.has(status)) throw conflict(`Case ${caseId} is ${status}: it takes no more uploads.`);
     // A resend with the same key that arrived while this one streamed landed first: keep that one
     // (when it sent the same files).
     const landed = keyed === undefined ? [] : await listUploadFiles(tx, keyed);

@@ -31,15 +31,30 @@ export interface IssuedUploadToken {
   readonly expiresAt: string;
 }
 
-/** Issues an upload token for one case. */
-export async function issueUploadToken(db: Queryable, caseId: string, createdBy: string, ttlSeconds: number, now = new Date()): Promise<IssuedUploadToken> {
+/**
+ * Case statuses for which no upload token is issued: the transition into them revoked the case's
+ * tokens (`case-service.ts`), so a token issued afterwards would reopen the portal of a case that ended.
+ * A closed case is not among them: after the report the family may still ask to transfer care.
+ */
+export const NO_UPLOAD_TOKEN_STATUSES: readonly string[] = ['cancelled', 'ineligible'];
+
+/**
+ * Issues an upload token for one case, unless the case is cancelled or found ineligible
+ * ({@link NO_UPLOAD_TOKEN_STATUSES}). The case row is read `FOR SHARE` in the insert itself, so an
+ * issue racing the cancelling transaction (which holds the case row lock while it deletes the
+ * tokens) waits for it and then sees the case cancelled: no token outlives the cancellation.
+ * @returns `undefined` when no case `caseId` exists that may have a token
+ */
+export async function issueUploadToken(db: Queryable, caseId: string, createdBy: string, ttlSeconds: number, now = new Date()): Promise<IssuedUploadToken | undefined> {
   const token = `${UPLOAD_TOKEN_PREFIX}${randomBytes(32).toString('base64url')}`;
   const tokenId = randomUUID();
   const expiresAt = new Date(now.getTime() + ttlSeconds * 1000);
-  await db.query(
-    'INSERT INTO upload_tokens (id, case_id, token_sha256, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)',
-    [tokenId, caseId, sha256(token), createdBy, now, expiresAt],
+  const { rowCount } = await db.query(
+    `INSERT INTO upload_tokens (id, case_id, token_sha256, created_by, created_at, expires_at)
+     SELECT $1, c.id, $3, $4, $5, $6 FROM (SELECT id FROM cases WHERE id = $2 AND NOT (status = ANY($7::text[])) FOR SHARE) c`,
+    [tokenId, caseId, sha256(token), createdBy, now, expiresAt, NO_UPLOAD_TOKEN_STATUSES],
   );
+  if (!rowCount) return undefined;
   return { token, tokenId, caseId, expiresAt: expiresAt.toISOString() };
 }
 

@@ -16,7 +16,11 @@ describe('sniffFileKind', () => {
     const pdfs = [...fs.readdirSync(PDF_DIR).map((f) => path.join(PDF_DIR, f)), ...fs.readdirSync('fixtures/pdf').map((f) => path.join('fixtures/pdf', f))];
     for (const file of pdfs) expect([file, sniffFileKind(fs.readFileSync(file))]).toEqual([file, 'pdf']);
     expect(sniffFileKind(Buffer.from('\ufeff%PDF-1.7\n', 'utf8'))).toBe('pdf');
-    expect(sniffFileKind(Buffer.from('hello %PDF-1.7', 'latin1'))).toBe('unknown');
+    // Leading junk before the header, as viewers tolerate it within the first 1024 bytes; a mere mention is no PDF.
+    expect(sniffFileKind(Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: application/pdf\r\n\r\n%PDF-1.7\n', 'latin1'))).toBe('pdf');
+    expect(sniffFileKind(Buffer.concat([Buffer.alloc(128, 7), Buffer.from('%PDF-1.4\n', 'latin1')]))).toBe('pdf');
+    expect(sniffFileKind(Buffer.from('see the attached %PDF- file', 'latin1'))).toBe('unknown');
+    expect(sniffFileKind(Buffer.concat([Buffer.alloc(1024, 0x41), Buffer.from('%PDF-1.7', 'latin1')]))).toBe('unknown');
   });
 
   it('zip (local header or empty archive), and unknown', () => {

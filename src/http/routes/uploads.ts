@@ -11,7 +11,7 @@ import { caseUploadBytes } from '../../uploads/upload-repository';
 import { answeredNotModified } from '../conditional-get';
 import { replayedHeader } from '../idempotency-key';
 import { entityTag } from '../entity-tags';
-import { notFound } from '../problem';
+import { conflict, notFound } from '../problem';
 import { defineRoute, type AnyRoute } from '../route';
 import { CaseParams } from './params';
 
@@ -52,10 +52,20 @@ export function uploadRoutes(deps: UploadRouteDeps): AnyRoute[] {
       summary: "Issue a short-lived upload token for a family portal: it opens this case's upload routes only",
       roles: ['case_manager', 'admin'],
       params: CaseParams,
-      responses: { 201: { description: '{token, tokenId, caseId, expiresAt}; the token is shown only once' }, 404: { description: 'No such case' } },
+      responses: {
+        201: { description: '{token, tokenId, caseId, expiresAt}; the token is shown only once' },
+        404: { description: 'No such case' },
+        409: { description: 'The case is cancelled or ineligible: its portal access ended with it' },
+      },
       handler: async ({ params, principal }) => {
-        if (!(await findCase(deps.db, params.id))) throw notFound(`Case ${params.id}`);
-        return { status: 201, body: await issueUploadToken(deps.db, params.id, principal.sub, deps.config.uploads.tokenTtlSeconds) };
+        const record = await findCase(deps.db, params.id);
+        if (!record) throw notFound(`Case ${params.id}`);
+        const issued = await issueUploadToken(deps.db, params.id, principal.sub, deps.config.uploads.tokenTtlSeconds);
+        if (!issued) {
+          const status = (await findCase(deps.db, params.id))?.status ?? record.status;
+          throw conflict(`Case ${params.id} is ${status}: its portal access ended with it, so no upload token is issued.`);
+        }
+        return { status: 201, body: issued };
       },
     }),
     defineRoute<undefined, NoQuery, CaseParams>({

@@ -1,0 +1,123 @@
+/**
+ * Family uploads as families and case managers meet them: real service (API + workers), real
+ * PostgreSQL and Redis, real HTTP, real PDFs from ../shared/data (read in place).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { sampleIntake } from '../support/intake';
+import { eventually, startTestService, type TestService } from '../support/service';
+
+const DATA = path.resolve(__dirname, '../../../shared/data');
+const pdf = (name: string): Buffer => fs.readFileSync(path.join(DATA, 'pdf', name));
+
+let svc: TestService;
+let cm: string;
+
+beforeAll(async () => {
+  svc = await startTestService();
+  cm = await svc.token('case_manager');
+});
+afterAll(async () => {
+  await svc.stop();
+});
+
+interface FileView {
+  name: string;
+  kind: string;
+  state: string;
+  reason: string | null;
+}
+interface UploadView {
+  uploadId: string;
+  state: string;
+  files: FileView[];
+}
+
+async function openCase(): Promise<string> {
+  const res = await svc.request('POST', '/api/cases', { token: cm, body: sampleIntake() });
+  expect(res.status).toBe(201);
+  return ((await res.json()) as { id: string }).id;
+}
+
+async function cancel(caseId: string): Promise<void> {
+  const res = await svc.request('POST', `/api/cases/${caseId}/transitions`, { token: cm, body: { to: 'cancelled', reason: 'The family withdrew the request.' } });
+  expect(res.status).toBe(200);
+}
+
+async function upload(caseId: string, files: { name: string; data: Buffer }[], token = cm): Promise<Response> {
+  const form = new FormData();
+  for (const f of files) form.append('file', new Blob([f.data]), f.name);
+  return fetch(`${svc.url}/api/cases/${caseId}/uploads`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: form });
+}
+
+async function listed(caseId: string): Promise<UploadView[]> {
+  const res = await svc.request('GET', `/api/cases/${caseId}/uploads`, { token: cm });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { items: UploadView[] }).items;
+}
+
+describe('files a family has, taken as what they are', () => {
+  it('a PDF with leading junk before %PDF- (a portal or mail gateway header; every viewer opens it) is taken and read as a PDF, not refused with 415', async () => {
+    const caseId = await openCase();
+    const prefixed = Buffer.concat([Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: application/pdf\r\n\r\n', 'latin1'), pdf('minimal-document.pdf')]);
+    const res = await upload(caseId, [{ name: 'portal-export.pdf', data: prefixed }]);
+    expect(res.status).toBe(202);
+    const { uploadId } = (await res.json()) as UploadView;
+    const done = await eventually(
+      async () => (await listed(caseId)).find((u) => u.uploadId === uploadId),
+      (u) => u?.state === 'ingested' || u?.state === 'failed',
+    );
+    expect(done?.files.map((f) => [f.kind, f.state, f.reason])).toEqual([['pdf', 'parsed', null]]);
+  });
+
+  it('a very long file name in emoji is shortened between whole characters and keeps its extension', async () => {
+    const caseId = await openCase();
+    const res = await upload(caseId, [{ name: `${'📄'.repeat(300)} scan.pdf`, data: pdf('inline-image.pdf') }]);
+    expect(res.status).toBe(202);
+    const name = ((await res.json()) as UploadView).files[0]?.name ?? '';
+    expect(name).not.toContain('\ufffd');
+    expect(name.endsWith('📄.pdf')).toBe(true);
+    expect(Array.from(name)).toHaveLength(255);
+  });
+});
+
+describe('a case that ended takes nothing more from the portal', () => {
+  it('a case cancelled while a file streams in: 409, nothing recorded, nothing ingested', async () => {
+    const caseId = await openCase();
+    const boundary = 'fam-upload-boundary';
+    let controller: ReadableStreamDefaultController<Uint8Array> | undefined;
+    const body = new ReadableStream<Uint8Array>({ start: (c) => void (controller = c) });
+    const file = pdf('minimal-document.pdf');
+    const answer = fetch(`${svc.url}/api/cases/${caseId}/uploads`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${cm}`, 'content-type': `multipart/form-data; boundary=${boundary}` },
+      body,
+      duplex: 'half',
+    } as RequestInit & { duplex: 'half' });
+    const head = `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="letter.pdf"\r\nContent-Type: application/pdf\r\n\r\n`;
+    controller?.enqueue(Buffer.concat([Buffer.from(head), file.subarray(0, 2000)]));
+    // The file is being staged (the case was open when the request began): now the case is cancelled.
+    const staging = path.join(svc.config.dataDir, 'blobs', 'tmp');
+    await eventually(async () => (fs.existsSync(staging) ? fs.readdirSync(staging).length : 0), (n) => n > 0, 10_000);
+    await cancel(caseId);
+    controller?.enqueue(Buffer.concat([file.subarray(2000), Buffer.from(`\r\n--${boundary}--\r\n`)]));
+    controller?.close();
+    const res = await answer;
+    expect(res.status).toBe(409);
+    expect(((await res.json()) as { detail: string }).detail).toContain('cancelled');
+    const { rows } = await svc.service.db.query<{ n: number }>('SELECT count(*)::int AS n FROM uploads WHERE case_id = $1', [caseId]);
+    expect(rows[0]?.n).toBe(0);
+  });
+
+  it('no upload token is issued for a cancelled case (its tokens were revoked with it): 409', async () => {
+    const caseId = await openCase();
+    await cancel(caseId);
+    const res = await svc.request('POST', `/api/cases/${caseId}/upload-token`, { token: cm });
+    expect(res.status).toBe(409);
+    const body = (await res.json()) as { detail: string; token?: string };
+    expect(body.token).toBeUndefined();
+    expect(body.detail).toContain('cancelled');
+    const tokens = (await (await svc.request('GET', `/api/cases/${caseId}/upload-tokens`, { token: cm })).json()) as { items: unknown[] };
+    expect(tokens.items).toEqual([]);
+  });
+});
