@@ -4,6 +4,9 @@
  * - the writer searches the recipient by identifier before creating, and creates conditionally,
  *   so a run after a crash between the write and recording its result finds the report and
  *   records it instead of writing a second one;
+ * - right before the first write the delivery is read again: one cancelled or superseded while the
+ *   recipient was searched (a cancellation, a reopening, a newer signature) writes nothing;
+ * - what is written follows the endpoint's SMART scope as well as its CapabilityStatement;
  * - a finished delivery (delivered, needs_review, failed) is not run again until a case manager
  *   re-queues it.
  * @packageDocumentation
@@ -18,7 +21,7 @@ import { findCase, insertCaseEvent } from '../db/case-repository';
 import type { EndpointCapabilities } from '../endpoints/capabilities';
 import { MAX_CLIENT_REPLACEMENTS, type EndpointClients } from '../endpoints/endpoint-clients';
 import { findEndpoint } from '../endpoints/endpoint-repository';
-import { ClientRetiredError, FhirHttpError, isPermanentFhirError, type FhirEndpointClient } from '../fhir';
+import { ClientRetiredError, DEFAULT_SMART_SCOPE, FhirHttpError, isPermanentFhirError, type FhirEndpointClient } from '../fhir';
 import type { Principal } from '../http/auth';
 import { errorFields, logger } from '../log';
 import { recordEvent, type WorkDispatch } from '../notify/events';
@@ -28,10 +31,10 @@ import type { PatientCandidate } from '../pull/source-repository';
 import { PROGRAM_NAME, reportTitle } from '../report/report-pdf';
 import type { SecretBox } from '../security/secret-box';
 import {
-  findDelivery, finishDelivery, listDeliveries, newerVersionGoesTo, noteError, recordAttempt, saveRemoteIds, SETTLED_DELIVERY_STATES, type DeliveryRow,
+  findDelivery, finishDelivery, listDeliveries, newerVersionGoesTo, noteError, recordAttempt, saveRemoteIds, SETTLED_DELIVERY_STATES, type DeliveryRow, type RemoteIds,
 } from './delivery-repository';
 import { findRecipient, setRecipientPatient, type RecipientRow } from './recipient-repository';
-import { planWrite, writeReport, type WritePlan } from './report-writer';
+import { planWrite, scopeAllows, writeReport, type WritePlan } from './report-writer';
 import { supersedeDocument, type SupersedeOutcome } from './supersede-document';
 
 /** What a delivery job needs: the database, sealed endpoint secrets, the per-process FHIR clients, the work dispatch. */
@@ -163,16 +166,48 @@ async function settle(deps: DeliveryDeps, delivery: DeliveryRow, state: 'cancell
   return state;
 }
 
+/** Why a delivery is not to be sent (any more), with the state it ends in; undefined when it is. */
+async function notToBeSent(deps: DeliveryDeps, delivery: DeliveryRow, caseStatus: string): Promise<{ state: 'cancelled' | 'superseded'; reason: string } | undefined> {
+  // Nothing goes into the child's chart once the family withdrew, nor an older version than one on its way there.
+  if (ENDED_CASE_STATUSES.has(caseStatus)) return { state: 'cancelled', reason: `the case is ${caseStatus}: nothing more is written into the child's chart` };
+  // Back in review after a signature: the specialist is correcting this report (transitionCase stopped it too).
+  if (CORRECTION_STATUSES.has(caseStatus)) return { state: 'superseded', reason: REOPENED_FOR_CORRECTION };
+  const newer = await newerVersionGoesTo(deps.db, delivery);
+  if (newer !== undefined) return { state: 'superseded', reason: `superseded by version ${newer}, which goes to this recipient instead` };
+  return undefined;
+}
+
+/** Thrown by the check right before the first write: the delivery was settled meanwhile, nothing is written. */
+class DeliveryStoppedError extends Error {
+  override readonly name = 'DeliveryStoppedError';
+  constructor(readonly state: string) {
+    super(`delivery ${state} before it was written`);
+  }
+}
+
+/**
+ * The last check before anything is written into the chart. The look-ups at the recipient take
+ * round trips (seconds on a slow EHR); a cancellation, a reopening for correction or a newer
+ * signature meanwhile settles the delivery (`cancelled` / `superseded`) in its own transaction,
+ * and the report must then not be written (nor the settled state overwritten by `delivered`).
+ * @throws DeliveryStoppedError when it is no longer to be sent
+ */
+async function stillToBeSent(deps: DeliveryDeps, delivery: DeliveryRow): Promise<void> {
+  const current = await findDelivery(deps.db, delivery.id);
+  if (!current) throw new DeliveryStoppedError('missing');
+  if (current.state !== 'sending') throw new DeliveryStoppedError(current.state);
+  const record = await findCase(deps.db, delivery.caseId);
+  if (!record) throw new PermanentDeliveryError('The case, recipient or report version no longer exists.');
+  const stop = await notToBeSent(deps, delivery, record.status);
+  if (stop) throw new DeliveryStoppedError(await settle(deps, delivery, stop.state, stop.reason));
+}
+
 async function attempt(deps: DeliveryDeps, delivery: DeliveryRow): Promise<string> {
   // Whether it is to be sent at all first: a delivery that is not reads no report PDF.
   const record = await findCase(deps.db, delivery.caseId);
   if (!record) throw new PermanentDeliveryError('The case, recipient or report version no longer exists.');
-  // Nothing goes into the child's chart once the family withdrew, nor an older version than one on its way there.
-  if (ENDED_CASE_STATUSES.has(record.status)) return settle(deps, delivery, 'cancelled', `the case is ${record.status}: nothing more is written into the child's chart`);
-  // Back in review after a signature: the specialist is correcting this report (transitionCase stopped it too).
-  if (CORRECTION_STATUSES.has(record.status)) return settle(deps, delivery, 'superseded', REOPENED_FOR_CORRECTION);
-  const newer = await newerVersionGoesTo(deps.db, delivery);
-  if (newer !== undefined) return settle(deps, delivery, 'superseded', `superseded by version ${newer}, which goes to this recipient instead`);
+  const stop = await notToBeSent(deps, delivery, record.status);
+  if (stop) return settle(deps, delivery, stop.state, stop.reason);
   const recipient = await findRecipient(deps.db, delivery.recipientId);
   const version = await findVersion(deps.db, delivery.caseId, delivery.version);
   const pdf = await readVersionPdf(deps.db, delivery.caseId, delivery.version);
@@ -184,7 +219,12 @@ async function attempt(deps: DeliveryDeps, delivery: DeliveryRow): Promise<strin
   const client = deps.clients.forEndpoint(endpoint, deps.secrets);
   const intake = record.intake as Intake;
 
-  const plan = planWrite(endpoint.capabilities as EndpointCapabilities | null);
+  // The scope asked for at the token endpoint decides what this client may write there.
+  const scope = endpoint.authType === 'smart-backend' ? (endpoint.scope ?? DEFAULT_SMART_SCOPE) : undefined;
+  if (!scopeAllows(scope, 'DiagnosticReport', 'create')) {
+    throw new PermanentDeliveryError("The recipient endpoint's SMART scope does not allow creating DiagnosticReports (add system/DiagnosticReport.write to its scope).");
+  }
+  const plan = planWrite(endpoint.capabilities as EndpointCapabilities | null, scope);
   // Independent look-ups in parallel (each is a round trip to the recipient).
   const [patient, physician] = await Promise.all([
     resolvePatient(client, recipient, intake),
@@ -210,26 +250,33 @@ async function attempt(deps: DeliveryDeps, delivery: DeliveryRow): Promise<strin
 
   const previous = (await listDeliveries(deps.db, delivery.caseId)).filter((d) => d.recipientId === recipient.id && d.version < delivery.version && d.remoteIds.DocumentReference);
   const previousDocumentId = previous[previous.length - 1]?.remoteIds.DocumentReference;
-  const ids = await writeReport(
-    client,
-    plan,
-    {
-      caseId: delivery.caseId,
-      version: version.version,
-      status: version.fhirStatus,
-      content: version.content,
-      specialist: version.specialist,
-      signedAt: version.signedAt,
-      pdf,
-      pdfSha1Base64: version.pdfSha1Base64,
-      title: reportTitle({ caseId: delivery.caseId, version: version.version, status: version.fhirStatus }),
-      patientId: patient.id,
-      programName: PROGRAM_NAME,
-    },
-    delivery.remoteIds,
-    { recipient: physician, previousDocumentId },
-    (progress) => saveRemoteIds(deps.db, delivery.id, progress, plan.transaction ? 'transaction' : 'sequential'),
-  );
+  let ids: RemoteIds;
+  try {
+    ids = await writeReport(
+      client,
+      plan,
+      {
+        caseId: delivery.caseId,
+        version: version.version,
+        status: version.fhirStatus,
+        content: version.content,
+        specialist: version.specialist,
+        signedAt: version.signedAt,
+        pdf,
+        pdfSha1Base64: version.pdfSha1Base64,
+        title: reportTitle({ caseId: delivery.caseId, version: version.version, status: version.fhirStatus }),
+        patientId: patient.id,
+        programName: PROGRAM_NAME,
+      },
+      delivery.remoteIds,
+      { recipient: physician, previousDocumentId, beforeWrite: () => stillToBeSent(deps, delivery) },
+      (progress) => saveRemoteIds(deps.db, delivery.id, progress, plan.transaction ? 'transaction' : 'sequential'),
+    );
+  } catch (err) {
+    if (!(err instanceof DeliveryStoppedError)) throw err;
+    logger.info('delivery stopped before writing', { deliveryId: delivery.id, caseId: delivery.caseId, state: err.state });
+    return err.state;
+  }
   if (!ids.DiagnosticReport) throw new Error('The recipient did not return the id of the DiagnosticReport.');
   const previousDocument = await supersedePrevious(client, plan, previousDocumentId, ids.DocumentReference);
 

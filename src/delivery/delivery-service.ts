@@ -10,13 +10,15 @@ import { findCase } from '../db/case-repository';
 import type { Database } from '../db/database';
 import { requireEndpoint } from '../endpoints/endpoint-service';
 import type { Principal } from '../http/auth';
-import { conflict, notFound } from '../http/problem';
+import { DEFAULT_SMART_SCOPE } from '../fhir';
+import { conflict, fieldProblem, HttpProblem, notFound } from '../http/problem';
 import { logger } from '../log';
 import type { WorkDispatch } from '../notify/events';
 import { findVersion } from '../opinion/opinion-repository';
 import type { PatientSelector } from '../pull/source-repository';
 import { createDeliveries, findDelivery, listDeliveries, requeueDelivery, type DeliveryRow } from './delivery-repository';
 import { findRecipient, insertRecipient, listRecipients, setRecipientPatient, type RecipientRow } from './recipient-repository';
+import { scopeAllows } from './report-writer';
 
 /** What the recipient and delivery routes need. */
 export interface DeliveryServiceDeps {
@@ -65,7 +67,15 @@ export function deliveryView(d: DeliveryRow) {
 export async function addRecipient(deps: DeliveryServiceDeps, caseId: string, body: { endpointId: string; patient?: PatientSelector }, actor: Principal) {
   const record = await requireOpenCase(deps.db, caseId);
   if (CLOSED.includes(record.status)) throw conflict(`A ${record.status} case takes no recipients.`);
-  await requireEndpoint(deps.db, body.endpointId);
+  const endpoint = await requireEndpoint(deps.db, body.endpointId);
+  // A SMART registration that may not create DiagnosticReports there would fail every delivery with
+  // 403 only at signing: refused now, naming the field (SMART scopes:
+  // https://hl7.org/fhir/smart-app-launch/STU2/scopes-and-launch-context.html).
+  const scope = endpoint.authType === 'smart-backend' ? (endpoint.scope ?? DEFAULT_SMART_SCOPE) : undefined;
+  if (!scopeAllows(scope, 'DiagnosticReport', 'create')) {
+    const detail = `endpoint ${endpoint.id} asks for the SMART scope "${scope ?? ''}", which does not allow creating DiagnosticReports: add system/DiagnosticReport.write to the endpoint's scope first.`;
+    throw new HttpProblem(422, 'Endpoint cannot receive reports', detail, [fieldProblem(['endpointId'], detail)]);
+  }
   const id = randomUUID();
   const selector: PatientSelector = body.patient ?? { match: true };
   const created = await deps.db.transaction(async (tx) => {

@@ -41,11 +41,40 @@ export interface WritePlan {
 
 const offers = (caps: EndpointCapabilities, type: string, interaction: 'create' | 'update'): boolean => (caps.resources[type]?.interactions ?? []).includes(interaction);
 
-/** The DiagnosticReport always; a DocumentReference and a Communication where the server can create them (the replaced DocumentReference superseded where it can update them); a transaction where offered. */
-export function planWrite(caps: EndpointCapabilities | null): WritePlan {
+/** One SMART scope: `{context}/{type|*}.{read|write|*}` (v1) or `.{cruds subset}` (v2), an optional `?query` restriction. */
+const SCOPE = /^(?:system|user|patient)\/([A-Za-z]+|\*)\.(read|write|\*|c?r?u?d?s?)(?:\?.*)?$/;
+
+/**
+ * Whether a SMART scope string lets the client `create` / `update` resources of `type`
+ * (https://hl7.org/fhir/smart-app-launch/STU2/scopes-and-launch-context.html: v1 `write` or `*`,
+ * v2 `c` / `u`). A query-restricted scope counts: the server judges the resource against its query.
+ * `undefined`: no SMART scope applies (no auth, a bearer token): the server's answer decides.
+ */
+export function scopeAllows(scope: string | undefined, type: string, interaction: 'create' | 'update'): boolean {
+  if (scope === undefined) return true;
+  return scope
+    .split(/\s+/)
+    .filter(Boolean)
+    .some((s) => {
+      const m = SCOPE.exec(s);
+      if (!m || (m[1] !== '*' && m[1] !== type)) return false;
+      const perm = m[2] ?? '';
+      return perm === 'write' || perm === '*' || perm.includes(interaction === 'create' ? 'c' : 'u');
+    });
+}
+
+/**
+ * The DiagnosticReport always; a DocumentReference and a Communication where the server can create
+ * them and the endpoint's SMART `scope` lets this client create them (a CapabilityStatement is
+ * server-wide: a scope without `DocumentReference.write` would make the server refuse the whole
+ * transaction with 403, the report with it); the replaced DocumentReference superseded where the
+ * server can update them; a transaction where offered.
+ * @param scope the SMART scope the endpoint asks for; undefined where no SMART scope applies
+ */
+export function planWrite(caps: EndpointCapabilities | null, scope?: string): WritePlan {
   if (!caps) return { documentReference: false, supersede: false, communication: false, transaction: false, resendable: false };
-  const documentReference = offers(caps, 'DocumentReference', 'create');
-  const communication = offers(caps, 'Communication', 'create');
+  const documentReference = offers(caps, 'DocumentReference', 'create') && scopeAllows(scope, 'DocumentReference', 'create');
+  const communication = offers(caps, 'Communication', 'create') && scopeAllows(scope, 'Communication', 'create');
   const written = ['DiagnosticReport', ...(documentReference ? ['DocumentReference'] : []), ...(communication ? ['Communication'] : [])];
   return {
     documentReference,
@@ -62,6 +91,12 @@ export interface WriteContext {
   readonly recipient: Reference;
   /** The recipient's id of the previous version's DocumentReference (for `relatesTo: replaces`). */
   readonly previousDocumentId?: string;
+  /**
+   * Called once, after the look-ups and right before the first create: the last chance to stop a
+   * write that is no longer wanted (the case was cancelled, or the report reopened, while the
+   * recipient was being searched). It throws to stop; nothing is then written.
+   */
+  readonly beforeWrite?: () => Promise<void>;
 }
 
 type Kind = keyof RemoteIds;
@@ -108,6 +143,7 @@ export async function writeReport(
   const missing = kinds.filter((k) => !ids[k]);
   if (missing.length === 0) return ids;
   if (Object.keys(ids).length > 0) await onProgress(ids);
+  await ctx.beforeWrite?.();
 
   // Entry fullUrls: one per resource type (the DiagnosticReport and DocumentReference share an identifier).
   const urnOf = (kind: Kind): string => `urn:uuid:${uuidV5(`${kind}|${tokenOf(kind, facts)}`)}`;

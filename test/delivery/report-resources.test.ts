@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { buildCommunication, buildDiagnosticReport, buildDocumentReference, conclusion, REPORT_IDENTIFIER_SYSTEM, type ReportFacts } from '../../src/delivery/report-resources';
-import { idFromLocation, planWrite } from '../../src/delivery/report-writer';
+import { idFromLocation, planWrite, scopeAllows } from '../../src/delivery/report-writer';
 import { buildTransferServiceRequest } from '../../src/transfer/transfer-service';
 import { validationIssues } from '../support/fhir-validation';
 
@@ -91,4 +91,17 @@ it('plans the write from the capabilities and reads ids from Location headers', 
   expect(idFromLocation('https://ehr.example/fhir/DiagnosticReport/abc-1/_history/2', 'DiagnosticReport')).toBe('abc-1');
   expect(idFromLocation('DiagnosticReport/abc', 'DiagnosticReport')).toBe('abc');
   expect(idFromLocation('Communication/abc', 'DiagnosticReport')).toBeUndefined();
+});
+
+it('plans only the writes the SMART scope allows (v1 read/write/*, v2 cruds)', () => {
+  const create = { interactions: ['create', 'update'], searchParams: [], operations: [] };
+  const caps = { resources: { DiagnosticReport: create, DocumentReference: create, Communication: create }, patientEverything: false, systemInteractions: ['transaction'] };
+  expect(planWrite(caps, 'system/*.read system/DiagnosticReport.write system/Communication.write')).toMatchObject({ documentReference: false, communication: true });
+  expect(planWrite(caps, 'system/*.rs system/DiagnosticReport.c system/DocumentReference.cu')).toMatchObject({ documentReference: true, communication: false });
+  expect(planWrite(caps, 'system/*.*')).toMatchObject({ documentReference: true, communication: true });
+  expect(planWrite(caps)).toMatchObject({ documentReference: true, communication: true });
+  expect(scopeAllows('system/*.read', 'DiagnosticReport', 'create')).toBe(false);
+  expect(scopeAllows('system/*.rs', 'DiagnosticReport', 'create')).toBe(false);
+  expect(scopeAllows('system/*.cruds', 'DiagnosticReport', 'create')).toBe(true);
+  expect(scopeAllows('system/DocumentReference.write', 'DiagnosticReport', 'create')).toBe(false);
 });

@@ -29,7 +29,11 @@ export function deliveryRoutes(deps: DeliveryServiceDeps): AnyRoute[] {
       roles: ['case_manager', 'admin'],
       params: CaseParams,
       body: AddRecipientBody,
-      responses: { 201: { description: 'Recipient added' }, 409: { description: 'Already a recipient, or the case is closed' } },
+      responses: {
+        201: { description: 'Recipient added' },
+        409: { description: 'Already a recipient, or the case is closed' },
+        422: { description: "The endpoint's SMART scope does not allow creating DiagnosticReports there (`errors` names `endpointId`)" },
+      },
       handler: async ({ params, body, principal }) => ({
         status: 201,
         body: await addRecipient(deps, params.id, { endpointId: body.endpointId, patient: body.patient as PatientSelector | undefined }, principal),

@@ -1,0 +1,161 @@
+import { Queue } from 'bullmq';
+import type { Communication, DiagnosticReport, DocumentReference } from 'fhir/r4';
+import { deliveryJobId } from '../../queues/deliver-report';
+import { QUEUES } from '../../queues/names';
+import { REPORT_COMMUNICATION_SYSTEM, REPORT_IDENTIFIER_SYSTEM } from '../../src/delivery/report-resources';
+import { bullConnectionOptions } from '../../src/redis';
+import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
+import { fixtureBundle } from '../support/fixture-child';
+import { openCaseIn, opinionFor, referredIntake, searchSandbox } from '../support/opinion-case';
+import { eventually, FAST_CLIENT, jobState, startTestService, type TestService } from '../support/service';
+import { makeSmartClient } from '../support/smart-client';
+
+/**
+ * Write-back edge cases against a real sandbox referring EHR: what happens to a delivery while its
+ * worker is between recording the attempt and writing into the chart.
+ */
+let svc: TestService;
+let ehr: SandboxServer;
+/** The same kind of referring EHR behind SMART Backend Services: the scope granted decides what may be written. */
+let smartEhr: SandboxServer;
+let queue: Queue;
+let cm: string;
+let specialist: string;
+let endpointId: string;
+
+interface DeliveryView {
+  id: string;
+  version: number;
+  state: string;
+  attempts: number;
+  remoteIds: Record<string, string>;
+  lastError: string | null;
+}
+
+beforeAll(async () => {
+  [svc, ehr, smartEhr] = await Promise.all([
+    startTestService({ DELIVERY_BACKOFF_MS: '50', DELIVERY_ATTEMPTS: '3', NOTIFY_POLL_MS: '200' }, FAST_CLIENT),
+    startSandboxServer({ name: 'referring-ehr', auth: 'none', paging: 'offset' }),
+    startSandboxServer({ name: 'referring-ehr-smart', auth: 'smart', paging: 'offset' }),
+  ]);
+  await Promise.all([ehr.load(fixtureBundle('referring-ehr')), smartEhr.load(fixtureBundle('referring-ehr'))]);
+  queue = new Queue(QUEUES.deliverReport, { connection: bullConnectionOptions(svc.config.redisUrl), prefix: svc.config.queuePrefix });
+  cm = await svc.token('case_manager', 'cm-wb');
+  specialist = await svc.token('specialist', 'spec-wb');
+  const res = await svc.request('POST', '/api/endpoints', {
+    token: await svc.token('admin'),
+    body: { name: 'Referring EHR', baseUrl: ehr.baseUrl, auth: { type: 'none' }, allowInsecureHttp: true },
+  });
+  expect(res.status).toBe(201);
+  endpointId = ((await res.json()) as { id: string }).id;
+}, 60_000);
+
+afterAll(async () => {
+  await queue.close();
+  await Promise.all([svc.stop(), ehr.stop(), smartEhr.stop()]);
+});
+
+async function deliveries(caseId: string): Promise<DeliveryView[]> {
+  const res = await svc.request('GET', `/api/cases/${caseId}/deliveries`, { token: cm });
+  return ((await res.json()) as { items: DeliveryView[] }).items;
+}
+
+const reportsOf = (caseId: string, version: number) =>
+  searchSandbox<DiagnosticReport>(ehr, 'none', 'DiagnosticReport', { identifier: `${REPORT_IDENTIFIER_SYSTEM}|${caseId}-v${version}` });
+
+/** A case with the referring EHR as recipient and a draft ready to sign. */
+async function caseReadyToSign(): Promise<{ caseId: string; intake: ReturnType<typeof referredIntake> }> {
+  const intake = referredIntake();
+  const caseId = await openCaseIn(svc, cm, 'assigned', intake);
+  expect((await svc.request('POST', `/api/cases/${caseId}/recipients`, { token: cm, body: { endpointId } })).status).toBe(201);
+  expect((await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body: opinionFor(intake) })).status).toBe(200);
+  return { caseId, intake };
+}
+
+/**
+ * Signs, and holds the delivery's identifier search at the EHR (the last look-up before the write)
+ * while `meanwhile` runs; then waits for the delivery job to end.
+ */
+async function signAndActWhileLookingUp(caseId: string, meanwhile: () => Promise<void>): Promise<void> {
+  const held = ehr.faults.add({ match: 'GET /DiagnosticReport*', action: { kind: 'latency', ms: 1_500 } });
+  try {
+    const before = ehr.requestCount('GET /DiagnosticReport*');
+    expect((await svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist })).status).toBe(201);
+    await eventually(async () => ehr.requestCount('GET /DiagnosticReport*'), (n) => n > before, 20_000);
+    await meanwhile();
+    const [delivery] = await deliveries(caseId);
+    await jobState(queue, deliveryJobId(delivery?.id ?? '', 0), 'completed');
+  } finally {
+    ehr.faults.remove(held);
+  }
+}
+
+it('writes nothing into the chart when the case is cancelled while its delivery looks the report up at the EHR', async () => {
+  const { caseId } = await caseReadyToSign();
+  await signAndActWhileLookingUp(caseId, async () => {
+    const cancel = await svc.request('POST', `/api/cases/${caseId}/transitions`, { token: cm, body: { to: 'cancelled', reason: 'The family withdrew consent.' } });
+    expect(cancel.status).toBe(200);
+  });
+  expect(await reportsOf(caseId, 1)).toHaveLength(0);
+  expect((await deliveries(caseId)).map((d) => d.state)).toEqual(['cancelled']);
+}, 60_000);
+
+it('writes nothing of a signed report reopened for correction while its delivery looks the report up at the EHR', async () => {
+  const { caseId, intake } = await caseReadyToSign();
+  await signAndActWhileLookingUp(caseId, async () => {
+    const reopen = await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body: opinionFor(intake, { followUp: 'Corrected: review in 4 weeks.' }) });
+    expect(reopen.status).toBe(200);
+  });
+  expect(await reportsOf(caseId, 1)).toHaveLength(0);
+  expect((await deliveries(caseId)).map((d) => d.state)).toEqual(['superseded']);
+}, 60_000);
+
+it('delivers the report and its Communication where the scope granted allows writing those but not DocumentReferences', async () => {
+  // A common registration: the EHR lets this client file reports and messages, not documents. Its
+  // CapabilityStatement (server-wide) still lists DocumentReference create.
+  const smart = await makeSmartClient('sob-wb-no-docref', 'ES384');
+  smartEhr.registerClient({ clientId: smart.clientId, jwks: smart.publicJwks, scopes: 'system/*.read system/DiagnosticReport.write system/Communication.write' });
+  const res = await svc.request('POST', '/api/endpoints', {
+    token: await svc.token('admin'),
+    body: {
+      name: 'Referring EHR (no DocumentReference write)',
+      baseUrl: smartEhr.baseUrl,
+      auth: { type: 'smart-backend', clientId: smart.clientId, privateKeyJwk: smart.privateKeyJwk, scope: 'system/*.read system/DiagnosticReport.write system/Communication.write' },
+      allowInsecureHttp: true,
+    },
+  });
+  expect(res.status).toBe(201);
+  const smartEndpoint = ((await res.json()) as { id: string }).id;
+  const intake = referredIntake();
+  const caseId = await openCaseIn(svc, cm, 'assigned', intake);
+  expect((await svc.request('POST', `/api/cases/${caseId}/recipients`, { token: cm, body: { endpointId: smartEndpoint } })).status).toBe(201);
+  expect((await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body: opinionFor(intake) })).status).toBe(200);
+  expect((await svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist })).status).toBe(201);
+  const [delivery] = await eventually(() => deliveries(caseId), (d) => ['delivered', 'failed', 'needs_review'].includes(d[0]?.state ?? ''), 30_000);
+  expect(delivery).toMatchObject({ state: 'delivered', lastError: null });
+  expect(delivery?.remoteIds.DocumentReference).toBeUndefined();
+  const clientSearch = <T extends DiagnosticReport | Communication | DocumentReference>(type: string, system: string) =>
+    searchSandbox<T>(smartEhr, smart.clientId, type, { identifier: `${system}|${caseId}-v1` });
+  expect(await clientSearch('DiagnosticReport', REPORT_IDENTIFIER_SYSTEM)).toHaveLength(1);
+  expect(await clientSearch('Communication', REPORT_COMMUNICATION_SYSTEM)).toHaveLength(1);
+  expect(await clientSearch('DocumentReference', REPORT_IDENTIFIER_SYSTEM)).toHaveLength(0);
+}, 60_000);
+
+it('refuses, naming endpointId, a recipient whose SMART scope cannot create DiagnosticReports there', async () => {
+  const smart = await makeSmartClient('sob-wb-read-only', 'ES384');
+  smartEhr.registerClient({ clientId: smart.clientId, jwks: smart.publicJwks });
+  const res = await svc.request('POST', '/api/endpoints', {
+    token: await svc.token('admin'),
+    // No scope: the default, system/*.read, is what a record source needs; a recipient needs to write.
+    body: { name: 'Referring EHR (read only)', baseUrl: smartEhr.baseUrl, auth: { type: 'smart-backend', clientId: smart.clientId, privateKeyJwk: smart.privateKeyJwk }, allowInsecureHttp: true },
+  });
+  expect(res.status).toBe(201);
+  const readOnly = ((await res.json()) as { id: string }).id;
+  const caseId = await openCaseIn(svc, cm, 'assigned', referredIntake());
+  const refused = await svc.request('POST', `/api/cases/${caseId}/recipients`, { token: cm, body: { endpointId: readOnly } });
+  expect(refused.status).toBe(422);
+  const problem = (await refused.json()) as { detail: string; errors: { field: string }[] };
+  expect(problem.errors.map((e) => e.field)).toEqual(['endpointId']);
+  expect(problem.detail).toContain('DiagnosticReport');
+  expect(((await (await svc.request('GET', `/api/cases/${caseId}/recipients`, { token: cm })).json()) as { items: unknown[] }).items).toEqual([]);
+}, 60_000);
