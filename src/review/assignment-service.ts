@@ -20,7 +20,7 @@ import { missingForAssignment } from './assignment-readiness';
 import { findCurrentAssignment, insertAssignment, type AssignmentRecord } from './assignment-repository';
 import { caseDiagnosisCodes } from './case-diagnoses';
 import { displayName } from './practitioner';
-import { findSpecialist, type SpecialistRecord } from './specialist-repository';
+import { lockSpecialist, type SpecialistRecord } from './specialist-repository';
 import { getSpecialist, type SpecialistView } from './specialist-service';
 import { matchSpecialist } from './specialist-match';
 import { rankSpecialties, type RankedSpecialty } from './specialty-matching';
@@ -61,6 +61,8 @@ export interface ChosenSpecialist {
 /**
  * The specialist `request` names (active, not the referring physician) or the best match for the
  * case's diagnosis codes, never `excludedSpecialistId` (the one a reassignment takes the case from).
+ * The chosen specialist's row is locked until the transaction `tx` ends, so it cannot be deactivated
+ * between this check and the assignment's commit.
  * @throws HttpProblem 404 for an unknown specialist; 409 when the named one cannot take the case or
  *   no active specialist fits
  */
@@ -74,7 +76,8 @@ export async function chooseSpecialist(
   // The physician who asked for the second opinion does not give it.
   const referringNpi = (record.intake as Intake).referringPhysician?.npi;
   if ('specialistId' in request) {
-    const named = await findSpecialist(tx, request.specialistId);
+    // Locked: a deactivation racing this assignment is seen (committed first) or waits for it.
+    const named = await lockSpecialist(tx, request.specialistId);
     if (!named) throw notFound(`Specialist ${request.specialistId}`);
     if (named.id === excludedSpecialistId) throw conflict(`The case is already assigned to ${displayName(named)}.`, { field: 'specialistId' });
     if (!named.active) throw conflict(`${displayName(named)} is not active in the directory.`, { field: 'specialistId' });
@@ -91,13 +94,36 @@ export async function chooseSpecialist(
       { diagnosisCodes: codes },
     );
   }
-  const match = await matchSpecialist(tx, ranked, referringNpi, excludedSpecialistId);
+  const match = await lockedMatch(tx, ranked, referringNpi, excludedSpecialistId);
   if (!match) {
     throw conflict(`No active specialist in ${ranked.map((r) => `${r.display} (${r.code})`).join(', ')}${excludedSpecialistId ? ' other than the one assigned now' : ''}; add one or name a specialist.`, {
       specialties: ranked,
     });
   }
   return { specialist: match.specialist, specialty: match.specialty };
+}
+
+/** How often the best match is sought again when the one found changed in the directory meanwhile. */
+const MATCH_ATTEMPTS = 3;
+
+/**
+ * The best match (see {@link matchSpecialist}) with its row locked, still active and in the matched
+ * specialty: one deactivated (or given other specialties) while the match was sought is passed over
+ * and the match sought again.
+ */
+async function lockedMatch(
+  tx: Queryable,
+  ranked: readonly RankedSpecialty[],
+  referringNpi: string | undefined,
+  excludedSpecialistId: string | undefined,
+): Promise<{ specialist: SpecialistRecord; specialty: RankedSpecialty } | undefined> {
+  for (let attempt = 0; attempt < MATCH_ATTEMPTS; attempt += 1) {
+    const match = await matchSpecialist(tx, ranked, referringNpi, excludedSpecialistId);
+    if (!match) return undefined;
+    const locked = await lockSpecialist(tx, match.specialist.id);
+    if (locked?.active && locked.specialties.includes(match.specialty.code)) return { specialist: locked, specialty: match.specialty };
+  }
+  return undefined;
 }
 
 /** The assignment row of `chosen` for the case, made by `actor` at `now`. */

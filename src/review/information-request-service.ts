@@ -14,6 +14,7 @@ import { createOnce, keyReused } from '../http/idempotency-key';
 import { transitionCase, type CaseServiceDeps } from '../cases/case-service';
 import type { AddOnCode } from '../cases/prices';
 import { insertCaseEvent } from '../db/case-repository';
+import type { Queryable } from '../db/database';
 import type { Principal } from '../http/auth';
 import { conflict, HttpProblem, notFound } from '../http/problem';
 import { logger } from '../log';
@@ -30,7 +31,7 @@ import {
   type InformationRequestRecord,
 } from './information-request-repository';
 import type { InformationRequestBody } from './information-request-schema';
-import { findSpecialist } from './specialist-repository';
+import { findSpecialist, findSpecialistBySubject } from './specialist-repository';
 
 /** Statuses in which the specialist may ask for more. */
 const REVIEWING: readonly string[] = ['assigned', 'in_review', 'awaiting_information'];
@@ -57,11 +58,17 @@ export function informationRequestView(r: InformationRequestRecord) {
 /** The view type of a request. */
 export type InformationRequestView = ReturnType<typeof informationRequestView>;
 
-/** 403 unless the caller is the assigned specialist (when the directory knows their token subject). */
-async function requireAssignedSpecialist(deps: CaseServiceDeps, caseId: string, actor: Principal): Promise<void> {
-  const assignment = await findCurrentAssignment(deps.db, caseId);
-  const specialist = assignment ? await findSpecialist(deps.db, assignment.specialistId) : undefined;
-  if (specialist?.userSub && specialist.userSub !== actor.sub) {
+/**
+ * 403 unless the caller may ask as the assigned specialist: when the directory binds the assigned
+ * specialist to a token subject, only that subject; when it binds none, any specialist except one
+ * the directory binds to another specialist (such as the one the case was reassigned from), as for
+ * writing the opinion (`opinion/assigned-specialist.ts`).
+ */
+async function requireAssignedSpecialist(db: Queryable, caseId: string, actor: Principal): Promise<void> {
+  const assignment = await findCurrentAssignment(db, caseId);
+  const specialist = assignment ? await findSpecialist(db, assignment.specialistId) : undefined;
+  if (!specialist) return;
+  if (specialist.userSub ? specialist.userSub !== actor.sub : (await findSpecialistBySubject(db, actor.sub)) !== undefined) {
     throw new HttpProblem(403, 'Forbidden', 'Only the specialist assigned to this case can ask for more information.');
   }
 }
@@ -103,7 +110,7 @@ async function newInformationRequest(deps: PullServiceDeps, caseId: string, body
       currentStatus: record.status,
     });
   }
-  await requireAssignedSpecialist(deps, caseId, actor);
+  await requireAssignedSpecialist(deps.db, caseId, actor);
   if (body.kind === 'expert-input' && record.addonsApproved.includes(body.addOn)) {
     throw conflict(`The family already approved ${body.addOn}; the expert's review is part of the case, nothing to ask for.`, { field: 'addOn' });
   }
@@ -117,6 +124,8 @@ async function newInformationRequest(deps: PullServiceDeps, caseId: string, body
   await deps.db.transaction(async (tx) => {
     const locked = await caseFor(tx, caseId, true);
     if (!REVIEWING.includes(locked.status)) throw conflict(`The case moved to ${locked.status} meanwhile; read it again.`, { currentStatus: locked.status });
+    // Again under the case row lock: the case may have been reassigned since the first check.
+    await requireAssignedSpecialist(tx, caseId, actor);
     const addOn: AddOnCode | null = body.kind === 'expert-input' ? body.addOn : null;
     if (addOn) {
       await offerAddOnInTx(deps, tx, locked, { addOn, reason: 'The specialist asked for this expert review.', actor, now, data: { requestId: id } });
@@ -171,7 +180,8 @@ async function newInformationRequest(deps: PullServiceDeps, caseId: string, body
 
 /**
  * The case manager answers a request; the last open answer resumes the review.
- * @throws HttpProblem 404 for an unknown request, 409 when it was answered already
+ * @throws HttpProblem 404 for an unknown request, 409 when it was answered already or the case is no
+ *   longer under review (cancelled, closed…)
  */
 export async function answerInformationRequest(
   deps: CaseServiceDeps,
@@ -182,10 +192,16 @@ export async function answerInformationRequest(
 ): Promise<InformationRequestView> {
   const now = nowOf(deps);
   await deps.db.transaction(async (tx) => {
-    await caseFor(tx, caseId, true);
+    const record = await caseFor(tx, caseId, true);
     const request = await findInformationRequest(tx, requestId);
     if (!request || request.caseId !== caseId) throw notFound(`Information request ${requestId}`);
     if (request.state !== 'open') throw conflict('The request was answered already.', { answeredAt: request.answeredAt?.toISOString() });
+    // A case that left the review (cancelled, closed…) has no review to resume: nothing is received for it.
+    if (!REVIEWING.includes(record.status)) {
+      throw conflict(`The case is ${record.status}: information requests are answered only while it is under review (assigned, in_review or awaiting_information).`, {
+        currentStatus: record.status,
+      });
+    }
     await answerRequestInTx(deps, tx, { request, answer, actor, now });
   });
   logger.info('information request answered', { caseId });

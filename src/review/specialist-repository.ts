@@ -60,6 +60,16 @@ export async function findSpecialist(db: Queryable, id: string): Promise<Special
   return rows[0] ? toSpecialist(rows[0]) : undefined;
 }
 
+/**
+ * One specialist, its row locked `FOR SHARE` until the caller's transaction ends: an assignment
+ * reads the active flag and specialties this way, so a concurrent change to them (`PATCH`, e.g. a
+ * deactivation) waits for the assignment, and one committed first is seen here.
+ */
+export async function lockSpecialist(db: Queryable, id: string): Promise<SpecialistRecord | undefined> {
+  const { rows } = await db.query<SpecialistRow>(`SELECT ${COLUMNS} FROM specialists WHERE id = $1 FOR SHARE`, [id]);
+  return rows[0] ? toSpecialist(rows[0]) : undefined;
+}
+
 /** The specialist the directory binds to a token subject (`userSub`), if any. */
 export async function findSpecialistBySubject(db: Queryable, subject: string): Promise<SpecialistRecord | undefined> {
   const { rows } = await db.query<SpecialistRow>(`SELECT ${COLUMNS} FROM specialists WHERE user_sub = $1`, [subject]);
@@ -87,13 +97,26 @@ export async function listSpecialists(db: Queryable, filter: { active?: boolean;
   return rows.map(toSpecialist);
 }
 
-/** Changes active flag, specialties or user subject; undefined fields stay as they are. */
+/**
+ * Changes active flag, specialties or user subject; undefined fields stay as they are. False when
+ * the user subject is taken (by another specialist given it at the same time: the unique index).
+ */
 export async function updateSpecialist(
   db: Queryable,
   id: string,
   changes: { active?: boolean; specialties?: string[]; userSub?: string | null },
   at: Date,
-): Promise<void> {
+): Promise<boolean> {
+  try {
+    await updateSpecialistRow(db, id, changes, at);
+    return true;
+  } catch (err) {
+    if ((err as { code?: unknown }).code === '23505') return false;
+    throw err;
+  }
+}
+
+async function updateSpecialistRow(db: Queryable, id: string, changes: { active?: boolean; specialties?: string[]; userSub?: string | null }, at: Date): Promise<void> {
   await db.query(
     `UPDATE specialists SET
        active = COALESCE($2, active),

@@ -91,7 +91,10 @@ export async function getSpecialists(deps: CaseServiceDeps, filter: { active?: b
   return all.map((s) => specialistView(deps, s, counts.get(s.id) ?? 0));
 }
 
-/** Changes a specialist's active flag, specialties or user subject. */
+/**
+ * Changes a specialist's active flag, specialties or user subject.
+ * @throws HttpProblem 404 for an unknown specialist; 409 naming `userSub` when another specialist has it
+ */
 export async function patchSpecialist(deps: CaseServiceDeps, id: string, body: SpecialistPatchBody): Promise<SpecialistView> {
   checkSpecialties(deps.domain.specialtyMatching, body.specialties);
   const existing = await findSpecialist(deps.db, id);
@@ -100,12 +103,14 @@ export async function patchSpecialist(deps: CaseServiceDeps, id: string, body: S
     const taken = await findSpecialistConflict(deps.db, null, body.userSub, id);
     if (taken) conflictFor(taken);
   }
-  await updateSpecialist(
+  const updated = await updateSpecialist(
     deps.db,
     id,
     { active: body.active, specialties: body.specialties ? [...new Set(body.specialties)] : undefined, userSub: body.userSub },
     nowOf(deps),
   );
+  // Given to another specialist at the same time (after the check above): 409 too, not a 500.
+  if (!updated) conflictFor('userSub');
   logger.info('specialist changed', { userId: id });
   return getSpecialist(deps, id);
 }
