@@ -23,7 +23,7 @@ import {
   type PossibleDuplicate,
 } from '../db/case-repository';
 import { primaryRole, type Principal } from '../http/auth';
-import { openInformationRequests } from '../review/information-request-repository';
+import { openInformationRequests, withdrawOpenRequests } from '../review/information-request-repository';
 import { createOnce, keyReused } from '../http/idempotency-key';
 import { conflict, HttpProblem, notFound } from '../http/problem';
 import { logger } from '../log';
@@ -384,13 +384,19 @@ async function revokePortalAccess(tx: Queryable, caseId: string, actor: Principa
 
 /**
  * A case that ends (cancelled, closed, ineligible) stops pulling records for it: its unfinished pulls
- * are cancelled in the same transaction (see `cancelPulls`), each written on the timeline.
+ * are cancelled in the same transaction (see `cancelPulls`), each written on the timeline; and its
+ * open information requests are withdrawn.
  */
 async function cancelPullsOfEndedCase(tx: Queryable, caseId: string, status: CaseStatus, actor: Principal, now: Date): Promise<void> {
   const reason = `The case was ${status === 'ineligible' ? 'found ineligible' : status}`;
   const done = await cancelPulls(tx, { caseId }, actor.sub, reason);
   for (const pullId of done.pullIds) {
     await insertCaseEvent(tx, { caseId, type: 'pull_cancelled', actorSub: actor.sub, actorRole: primaryRole(actor), reason, at: now, data: { pullId } });
+  }
+  // Nor does it ask the family for anything more: its open information requests are withdrawn.
+  const withdrawn = await withdrawOpenRequests(tx, caseId, actor.sub, now, `${reason}: the request is withdrawn.`);
+  if (withdrawn.length > 0) {
+    await insertCaseEvent(tx, { caseId, type: 'information_requests_withdrawn', actorSub: actor.sub, actorRole: primaryRole(actor), reason, at: now, data: { requestIds: withdrawn } });
   }
 }
 

@@ -14,7 +14,8 @@ export interface InformationRequestRecord {
   readonly id: string;
   readonly caseId: string;
   readonly kind: InformationRequestKind;
-  readonly state: 'open' | 'answered';
+  /** `withdrawn`: its case ended while it was open (migration 036). */
+  readonly state: 'open' | 'answered' | 'withdrawn';
   readonly message: string | null;
   readonly resourceTypes: string[] | null;
   readonly since: Date | null;
@@ -31,7 +32,7 @@ interface Row {
   id: string;
   case_id: string;
   kind: InformationRequestKind;
-  state: 'open' | 'answered';
+  state: 'open' | 'answered' | 'withdrawn';
   message: string | null;
   resource_types: string[] | null;
   since: Date | null;
@@ -110,4 +111,18 @@ export async function markAnswered(db: Queryable, id: string, answer: { by: stri
     [id, answer.by, answer.at, answer.text],
   );
   return result.rowCount === 1;
+}
+
+/**
+ * Withdraws the open requests of a case that ends (cancelled, closed, found ineligible): nothing more
+ * is asked of the family, and none shows as open for good. `reason` is kept as the answer.
+ * @returns the withdrawn requests' ids
+ */
+export async function withdrawOpenRequests(db: Queryable, caseId: string, by: string, at: Date, reason: string): Promise<string[]> {
+  const { rows } = await db.query<{ id: string }>(
+    `UPDATE information_requests SET state = 'withdrawn', answered_by = $2, answered_at = $3, answer = $4
+      WHERE case_id = $1 AND state = 'open' RETURNING id`,
+    [caseId, by, at, reason],
+  );
+  return rows.map((r) => r.id);
 }

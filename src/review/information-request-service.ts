@@ -195,7 +195,12 @@ export async function answerInformationRequest(
     const record = await caseFor(tx, caseId, true);
     const request = await findInformationRequest(tx, requestId);
     if (!request || request.caseId !== caseId) throw notFound(`Information request ${requestId}`);
-    if (request.state !== 'open') throw conflict('The request was answered already.', { answeredAt: request.answeredAt?.toISOString() });
+    if (request.state !== 'open') {
+      throw conflict(request.state === 'withdrawn' ? 'The request was withdrawn when its case ended.' : 'The request was answered already.', {
+        state: request.state,
+        answeredAt: request.answeredAt?.toISOString(),
+      });
+    }
     // A case that left the review (cancelled, closed…) has no review to resume: nothing is received for it.
     if (!REVIEWING.includes(record.status)) {
       throw conflict(`The case is ${record.status}: information requests are answered only while it is under review (assigned, in_review or awaiting_information).`, {

@@ -48,7 +48,7 @@ async function assignedCase(specialistId: string): Promise<string> {
 }
 
 describe('information requests', () => {
-  it('refuses to answer a request of a cancelled case (409 naming the status) and leaves it as it was', async () => {
+  it('withdraws the open requests of a case that is cancelled, and refuses to answer one then (409)', async () => {
     const neuro = await cm.addSpecialist(admin, 'Cancelled', [NEURO], 'dr-sp-cancelled');
     const token = await svc.token('specialist', 'dr-sp-cancelled');
     const id = await assignedCase(neuro);
@@ -56,12 +56,15 @@ describe('information requests', () => {
     expect(asked.status).toBe(201);
     expect((await cm.json('POST', `/api/cases/${id}/transitions`, { to: 'cancelled', reason: 'The family withdrew the request.' })).status).toBe(200);
 
-    const late = await cm.json<Problem>('POST', `/api/cases/${id}/information-requests/${asked.body.id}/answer`, { answer: 'EEG report uploaded.' });
-    expect(late.status).toBe(409);
-    expect(late.body.currentStatus).toBe('cancelled');
-    expect((await detail(id)).status).toBe('cancelled');
+    // Withdrawn with the case, in the same transaction: nothing shows as still asked of the family.
     const requests = await cm.json<{ items: RequestView[] }>('GET', `/api/cases/${id}/information-requests`);
-    expect(requests.body.items.map((r) => [r.id, r.state])).toEqual([[asked.body.id, 'open']]);
+    expect(requests.body.items.map((r) => [r.id, r.state])).toEqual([[asked.body.id, 'withdrawn']]);
+    const late = await cm.json<Problem & { state?: string }>('POST', `/api/cases/${id}/information-requests/${asked.body.id}/answer`, { answer: 'EEG report uploaded.' });
+    expect(late.status).toBe(409);
+    expect(late.body.state).toBe('withdrawn');
+    const timeline = (await cm.json<{ status: string; timeline: { type: string; data: { requestIds?: string[] } }[] }>('GET', `/api/cases/${id}`)).body;
+    expect(timeline.status).toBe('cancelled');
+    expect(timeline.timeline.filter((e) => e.type === 'information_requests_withdrawn').map((e) => e.data.requestIds)).toEqual([[asked.body.id]]);
   });
 
   it('refuses a request from the specialist the case was taken from, also when the new one has no bound subject (403, the SLA keeps running)', async () => {
