@@ -242,15 +242,16 @@ describe('done: a zip of a multi-series study plus a PDF', () => {
     made.addPage().drawText('Discharge letter');
     made.addJavaScript('open', 'app.launchURL("https://example.invalid/")');
     const caseId = await openCase();
-    const res = await upload(caseId, [{ name: 'letter-with-script.pdf', data: Buffer.from(await made.save()) }]);
+    const res = await upload(caseId, [{ name: 'letter-with-script (1).pdf', data: Buffer.from(await made.save()) }]);
     expect(res.status).toBe(202);
     const { upload: done, bundle } = await ingested(caseId, ((await res.json()) as UploadView).uploadId);
-    const file = done.files.find((f) => f.name === 'letter-with-script.pdf');
+    const file = done.files.find((f) => f.name === 'letter-with-script (1).pdf');
     expect(file).toMatchObject({ kind: 'pdf', state: 'flagged', reason: 'PDF holds active content (JavaScript): kept; open it only in a viewer that runs nothing' });
     const documents = resources<DocumentReference>(bundle, 'DocumentReference');
     expect(documents.map((d) => tagCodes(d, UPLOAD_FLAG_SYSTEM))).toEqual([['active-content']]);
     const served = await svc.request('GET', `/api/cases/${caseId}/uploads/files/${file?.id ?? ''}`, { token: cm });
-    expect(served.headers.get('content-disposition')).toMatch(/^attachment;/);
+    // RFC 8187: parentheses %-encoded too (encodeURIComponent leaves them).
+    expect(served.headers.get('content-disposition')).toBe("attachment; filename*=UTF-8''letter-with-script%20%281%29.pdf");
     await served.arrayBuffer();
   });
 });

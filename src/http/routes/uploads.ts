@@ -168,9 +168,19 @@ export function uploadRoutes(deps: UploadRouteDeps): AnyRoute[] {
         res.setHeader('Content-Type', CONTENT_TYPES[file.kind] ?? 'application/octet-stream');
         res.setHeader('Content-Length', String(file.size));
         res.setHeader('ETag', etag);
-        res.setHeader('Content-Disposition', `attachment; filename*=UTF-8''${encodeURIComponent(file.fileName)}`);
+        res.setHeader('Content-Disposition', `attachment; filename*=UTF-8''${rfc8187Value(file.fileName)}`);
         stream.pipe(res);
       },
     }),
   ] as unknown as AnyRoute[];
+}
+
+/**
+ * A file name as the value of `filename*` (RFC 8187 §3.2.1: `attr-char` or %-encoded UTF-8 octets):
+ * `encodeURIComponent` leaves `'`, `(`, `)` and `*` as they are, which `attr-char` does not allow
+ * (a name such as `scan (1).pdf` broke the header for strict clients).
+ * @see https://www.rfc-editor.org/rfc/rfc8187#section-3.2.1
+ */
+function rfc8187Value(name: string): string {
+  return encodeURIComponent(name).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
