@@ -86,7 +86,6 @@ describe('inspectPdfInWorker', () => {
     expect(pdfLimitReason(result.status === 'limit' ? result.reason : '')).toBe(
       'PDF could not be inspected within the limits (a stream decodes to more than 64 MB); kept as received',
     );
-    console.error("GROWTH", growthMb, ms);
     expect(growthMb).toBeLessThan(300);
     // Start-up (the ts-jest bootstrap transpiles) plus the limit.
     expect(ms).toBeLessThan(timeoutMs + 15_000);
