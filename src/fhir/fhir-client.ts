@@ -28,7 +28,7 @@ import type { FhirClientEvent, FhirRequestKind } from './events';
 import { parseResource, parseSearchPage, type PageReader, type SearchPage } from './fhir-json';
 import { discardBody, HttpTransport, isBodyIdleTimeout, readDecoded, type HttpMethod, type StreamingResponse } from './http-transport';
 import { isTransportError, toFhirClientError } from './network-errors';
-import { parseIssueCodes } from './operation-outcome';
+import { classifyIssueCodes, parseIssueCodes } from './operation-outcome';
 import { RedisRateLimiter, type AcquireResult, type RateLimiterOptions } from './rate-limiter';
 import { parseRetryAfter } from './retry-after';
 import { RetryPolicy, type AttemptResult, type RequestTraits, type RetryPolicyOptions } from './retry-policy';
@@ -436,7 +436,11 @@ export class FhirEndpointClient {
       const { body, wireBytes } = await readDecoded(res, this.maxResponseBytes);
       // A big page takes milliseconds to parse: fetch the next request's lease meanwhile.
       if (paging && body.length >= PREFETCH_MIN_BYTES && this.unthrottled) this.spare.prefetch();
-      return parse(body, wireBytes, res);
+      try {
+        return parse(body, wireBytes, res);
+      } catch (err) {
+        throw outcomeInsteadOfResource(err, res.status, body) ?? err;
+      }
     });
   }
 
@@ -567,6 +571,12 @@ export class FhirEndpointClient {
         attempt += 1;
         const again = await this.breaker.admit();
         if (again.decision === 'open') throw this.circuitOpen(again.retryAt, 'rejected');
+        // The circuit opened and cooled down while this call waited (other calls failed meanwhile):
+        // the breaker admitted this retry as its half-open probe, or counts failures now. Its outcome
+        // must be recorded (a probe's success closes the circuit; left unrecorded, every caller is
+        // refused until the probe lease ends), and a probe gets this one attempt only.
+        if (again.decision === 'probe') traits = { ...traits, maxAttempts: attempt };
+        if (again.decision === 'probe' || again.failures > 0) admission = again;
         continue;
       }
       const error = this.finalError(result, decision.kind === 'fail' ? decision : { reason: 'unexpected success', permanent: true });
@@ -653,7 +663,7 @@ export class FhirEndpointClient {
     if (result.type === 'error') return toFhirClientError(result.error);
     const codes = result.issueCodes ?? [];
     if (decision.permanent) return new PermanentFhirError(result.status, codes, decision.reason);
-    const retryAfterMs = parseRetryAfter(result.headers['retry-after'], (this.deps.now ?? Date.now)());
+    const retryAfterMs = parseRetryAfter(result.headers['retry-after'], (this.deps.now ?? Date.now)(), result.headers.date);
     return new FhirHttpError(result.status, codes, true, decision.reason, retryAfterMs);
   }
 
@@ -745,6 +755,23 @@ function answerOf(result: AttemptResult): Answer | undefined {
   if (result.type === 'response') return { status: result.status, source: 'fhir-server' };
   const { error } = result;
   return error instanceof SmartAuthError && error.status !== undefined ? { status: error.status, source: 'token-endpoint' } : undefined;
+}
+
+/**
+ * A 2xx answer whose body is an OperationOutcome where another resource was asked for (a Bundle, the
+ * resource read): some servers report errors so, with status 200 (https://hl7.org/fhir/R4/http.html#2.21.0.4:
+ * an OperationOutcome may come with any status). It is the server's error, not a malformed body: an
+ * {@link FhirHttpError} with its issue codes, retried when they say the failure passes (`transient`
+ * and its children, https://hl7.org/fhir/R4/codesystem-issue-type.html), else permanent — and never
+ * "expected Bundle", which hides what the server said. Undefined for any other parse failure.
+ */
+function outcomeInsteadOfResource(err: unknown, status: number, body: Buffer): FhirHttpError | undefined {
+  if (!(err instanceof MalformedResponseError) || err.retryable) return undefined;
+  const codes = parseIssueCodes(body);
+  if (codes === undefined) return undefined;
+  const reason = `OperationOutcome instead of the resource asked for${codes.length > 0 ? `: ${codes.join(',')}` : ''}`;
+  const codeClass = classifyIssueCodes(codes);
+  return codeClass === 'transient' || codeClass === 'weak-transient' ? new FhirHttpError(status, codes, true, reason) : new PermanentFhirError(status, codes, reason);
 }
 
 /**

@@ -117,7 +117,7 @@ export class RetryPolicy {
     const { status } = result;
     if (status >= 200 && status < 300) return { kind: 'ok' };
     const idempotent = traits.idempotent !== false;
-    const retryAfterMs = parseRetryAfter(result.headers['retry-after'], this.options.now());
+    const retryAfterMs = parseRetryAfter(result.headers['retry-after'], this.options.now(), result.headers.date);
     const reason = `http-${status}`;
     if (ALWAYS_RETRY_STATUSES.has(status)) {
       if (!idempotent && !NOT_PROCESSED_STATUSES.has(status)) return fail(`${reason}; not idempotent`, false);

@@ -16,7 +16,8 @@ import { assertAllowedEndpointUrl, baseWithSlash, type UrlGuardOptions } from '.
  * (https://hl7.org/fhir/smart-app-launch/backend-services.html):
  *
  * 1. Discovery: `GET <base>/.well-known/smart-configuration` → `token_endpoint` (unless the
- *    registration gives `tokenUrl`). The token URL passes the same URL policy as the endpoint
+ *    registration gives `tokenUrl`); a relative one is resolved against the configuration's URL
+ *    ({@link resolveTokenEndpoint}). The token URL passes the same URL policy as the endpoint
  *    (https, no private addresses); it may be on another origin, as is common.
  * 2. Token request: `POST token_endpoint` with `grant_type=client_credentials`, `scope`,
  *    `client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer` and a fresh
@@ -212,7 +213,7 @@ export class SmartBackendAuth implements AuthStrategy {
       if (json === undefined) throw new SmartAuthError('smart-configuration is not JSON', true, res.status);
       const parsed = SmartConfiguration.safeParse(json);
       if (!parsed.success) throw new SmartAuthError('smart-configuration has no token_endpoint', false, res.status);
-      candidate = parsed.data.token_endpoint;
+      candidate = resolveTokenEndpoint(parsed.data.token_endpoint, url);
     }
     try {
       return (await assertAllowedEndpointUrl(candidate, this.options.guard)).toString();
@@ -220,6 +221,18 @@ export class SmartBackendAuth implements AuthStrategy {
       throw new SmartAuthError('token endpoint URL refused', false, undefined, undefined, { cause: err });
     }
   }
+}
+
+/**
+ * The `token_endpoint` of a SMART configuration
+ * (https://hl7.org/fhir/smart-app-launch/conformance.html#metadata), resolved against the document
+ * it came from (RFC 3986 §5): SMART asks for an absolute URL, but servers behind gateways publish a
+ * path (`/oauth2/token`). An absolute URL is returned unchanged; one that cannot be resolved is left
+ * for the URL guard to refuse. The result passes the same URL policy as the endpoint.
+ */
+export function resolveTokenEndpoint(tokenEndpoint: string, discoveryUrl: URL): string {
+  if (URL.canParse(tokenEndpoint)) return tokenEndpoint;
+  return URL.canParse(tokenEndpoint, discoveryUrl.href) ? new URL(tokenEndpoint, discoveryUrl).toString() : tokenEndpoint;
 }
 
 function parseJson(body: Buffer): unknown {
@@ -267,5 +280,5 @@ function tokenError(res: BufferedResponse, now: number): SmartAuthError {
  * refusal, which stays permanent.
  */
 function retryAfterOf(res: BufferedResponse, retryable: boolean, now: number): number | undefined {
-  return retryable ? parseRetryAfter(res.headers['retry-after'], now) : undefined;
+  return retryable ? parseRetryAfter(res.headers['retry-after'], now, res.headers.date) : undefined;
 }

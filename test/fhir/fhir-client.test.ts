@@ -125,9 +125,10 @@ describe('retries', () => {
     await client.close();
   });
 
-  it('honours a Retry-After HTTP-date on 503 with the injected clock', async () => {
+  it('honours a Retry-After HTTP-date on 503, measured from the Date the server sent with it', async () => {
+    // The injected clock is the server's clock too: an HTTP-date is read against the response's Date.
     const now = Date.parse('2025-03-01T12:00:00Z');
-    fhir.faults.push({ type: 'status', status: 503, headers: { 'retry-after': 'Sat, 01 Mar 2025 12:00:09 GMT' } });
+    fhir.faults.push({ type: 'status', status: 503, headers: { date: 'Sat, 01 Mar 2025 12:00:00 GMT', 'retry-after': 'Sat, 01 Mar 2025 12:00:09 GMT' } });
     const { client, sleeps } = harness(fhir.url, {}, { now: () => now });
     await client.read('Patient', 'p1');
     expect(sleeps).toEqual([9000]);

@@ -36,12 +36,15 @@ function clock(start = 1_700_000_000_000) {
 }
 
 /** An EHR whose token endpoint answers `tokenAnswer` (200 issues `tok`); its FHIR server wants `tok`. */
-async function ehr(): Promise<{ server: TestServer; tokenAnswer: { status: number; retryAfter?: string }; tokenRequests: () => number; fhirRequests: () => number }> {
-  const tokenAnswer: { status: number; retryAfter?: string } = { status: 200 };
+async function ehr(): Promise<{ server: TestServer; tokenAnswer: { status: number; retryAfter?: string; date?: string }; tokenRequests: () => number; fhirRequests: () => number }> {
+  const tokenAnswer: { status: number; retryAfter?: string; date?: string } = { status: 200 };
   const server = await startTestServer((req, res) => {
     if (req.url === '/auth/token') {
       if (tokenAnswer.status === 200) return sendJson(res, 200, { access_token: 'tok', token_type: 'bearer', expires_in: 300 });
-      const headers = tokenAnswer.retryAfter !== undefined ? { 'retry-after': tokenAnswer.retryAfter } : {};
+      const headers = {
+        ...(tokenAnswer.retryAfter !== undefined ? { 'retry-after': tokenAnswer.retryAfter } : {}),
+        ...(tokenAnswer.date !== undefined ? { date: tokenAnswer.date } : {}),
+      };
       return sendJson(res, tokenAnswer.status, { error: tokenAnswer.status === 401 ? 'invalid_client' : 'temporarily_unavailable' }, headers);
     }
     if (req.headers.authorization !== 'Bearer tok') return sendJson(res, 401, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'login' }] });
@@ -154,6 +157,8 @@ describe('Retry-After of the token endpoint (RFC 9110 §10.2.3)', () => {
     expect(sleeps).toEqual([7000]);
     expect(events).toContainEqual({ type: 'throttled', endpointId: client.endpoint.id, source: 'server', waitMs: 7000 });
 
+    // An HTTP-date is read against the Date the token endpoint sent (its clock: here the injected one).
+    tokenAnswer.date = new Date(c.now()).toUTCString();
     tokenAnswer.retryAfter = new Date(c.now() + 9000).toUTCString();
     await expect(client.read('Patient', 'p')).rejects.toMatchObject({ name: 'SmartAuthError', retryAfterMs: 9000 });
     expect(sleeps).toEqual([7000, 9000]);
