@@ -84,9 +84,14 @@ function auditTrail(db: Database) {
     // upper case opens the same case (uuid input ignores case), so it is logged against it too.
     const caseId = typeof req.params.id === 'string' && req.path.startsWith('/api/cases/') ? req.params.id : null;
     const route = `${req.baseUrl}${(req as Request & { route?: { path?: string } }).route?.path ?? ''}`;
-    res.on('finish', () => {
+    // Once per request: when the answer is sent ('finish'), or when it ends without being sent whole
+    // ('close' alone: the client went away mid-download, or a streamed answer failed): the bytes
+    // that left were disclosed all the same.
+    let written = false;
+    const write = (): void => {
       const principal = req.principal;
-      if (!principal) return;
+      if (written || !principal) return;
+      written = true;
       db.query(
         `INSERT INTO audit_log (request_id, actor_sub, actor_roles, method, route, case_id, status, bundle_version, report_version)
          VALUES ($1, $2, $3, $4, $5, CASE WHEN $6::text ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN $6::uuid END, $7, $8, $9)`,
@@ -95,7 +100,9 @@ function auditTrail(db: Database) {
           servedVersion(res, 'X-Bundle-Version'), servedVersion(res, 'X-Report-Version'),
         ],
       ).catch((err: unknown) => logger.error('audit write failed', errorFields(err)));
-    });
+    };
+    res.once('finish', write);
+    res.once('close', write);
     next();
   };
 }
@@ -126,7 +133,7 @@ function handle<B, Q, P>(route: RouteDefinition<B, Q, P>) {
         body = parsed.data;
         ignored = ignoredFields(req.body, body);
         // How many, not which: a key name is the caller's text.
-        if (ignored.length > 0) logger.info('request body members ignored', { route: route.path, method: route.method, ignoredFields: ignored.length });
+        if (ignored.length > 0) logger.info('request body members ignored', { route: route.path, method: route.method, count: ignored.length });
       }
       const ctx = {
         body,

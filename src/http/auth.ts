@@ -65,8 +65,20 @@ export function createTokenVerifier(config: AuthConfig): TokenVerifier {
   }
   return async (token) => {
     const payload = await verify(token);
-    return { sub: String(payload.sub), roles: rolesFrom(payload[config.rolesClaim]) };
+    return { sub: subjectOf(payload), roles: rolesFrom(payload[config.rolesClaim]) };
   };
+}
+
+/**
+ * The token's `sub`: a non-empty string (RFC 7519 §4.1.2, a StringOrURI). jose checks only that the
+ * claim is present; coercing another type would make `["dr-a"]` the subject `dr-a` (whom the
+ * specialist directory and the EHR bindings know), and an empty one would name nobody in the audit.
+ * @throws Error for any other value (the caller answers 401)
+ */
+function subjectOf(payload: JWTPayload): string {
+  const sub: unknown = payload.sub;
+  if (typeof sub !== 'string' || sub.trim() === '') throw new Error('auth: the token has no usable sub claim');
+  return sub;
 }
 
 function rolesFrom(claim: unknown): ApiRole[] {

@@ -5,8 +5,11 @@
  * Specialists, against the case's current assignment and the `userSub` the directory binds to each
  * specialist (`SPECIALIST_CASE_ACCESS`):
  * - `unless-assigned-elsewhere` (default): refused when the case is assigned to a specialist bound to
- *   another subject; cases not assigned yet, or assigned to a specialist without a bound subject,
- *   stay open to specialists (as the opinion and information-request rules have it);
+ *   another subject, or to a specialist without a bound subject while the token's subject is bound to
+ *   another specialist of the directory (that other doctor — the one a case was taken from, say — as
+ *   the opinion and information-request rules have it); cases not assigned yet stay open to
+ *   specialists, and cases assigned to a specialist without a bound subject to tokens the directory
+ *   binds to nobody;
  * - `assigned`: only the cases currently assigned to the specialist bound to this subject (HIPAA's
  *   minimum necessary, for deployments whose specialists all sign in with a bound subject).
  *
@@ -37,20 +40,31 @@ export interface CaseAccessModes {
 
 const CASE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** The subject bound to the case's current assignment: a string, null (assigned, unbound) or undefined (not assigned). */
-async function assignedSubject(db: Queryable, caseId: string): Promise<string | null | undefined> {
-  const { rows } = await db.query<{ user_sub: string | null }>(
-    `SELECT s.user_sub FROM assignments a JOIN specialists s ON s.id = a.specialist_id WHERE a.case_id = $1 AND a.ended_at IS NULL LIMIT 1`,
+/** The case's current assignment: its specialist and the subject bound to them (null: none); undefined when not assigned. */
+async function currentAssignment(db: Queryable, caseId: string): Promise<{ specialistId: string; userSub: string | null } | undefined> {
+  const { rows } = await db.query<{ specialist_id: string; user_sub: string | null }>(
+    `SELECT s.id AS specialist_id, s.user_sub FROM assignments a JOIN specialists s ON s.id = a.specialist_id WHERE a.case_id = $1 AND a.ended_at IS NULL LIMIT 1`,
     [caseId],
   );
-  return rows.length === 0 ? undefined : (rows[0]?.user_sub ?? null);
+  const row = rows[0];
+  return row ? { specialistId: row.specialist_id, userSub: row.user_sub } : undefined;
+}
+
+/** Whether the directory binds `subject` to a specialist other than `specialistId`. */
+async function boundToAnotherSpecialist(db: Queryable, subject: string, specialistId: string): Promise<boolean> {
+  const { rows } = await db.query('SELECT 1 FROM specialists WHERE user_sub = $1 AND id <> $2 LIMIT 1', [subject, specialistId]);
+  return rows.length > 0;
 }
 
 /** Why a specialist may not open the case, or undefined when they may. */
 export async function specialistRefusal(db: Queryable, caseId: string, subject: string, mode: SpecialistCaseAccess): Promise<string | undefined> {
-  const bound = await assignedSubject(db, caseId);
-  if (mode === 'assigned') return bound === subject ? undefined : 'A specialist sees only the cases assigned to them.';
-  return typeof bound === 'string' && bound !== subject ? 'This case is assigned to another specialist.' : undefined;
+  const assigned = await currentAssignment(db, caseId);
+  if (mode === 'assigned') return assigned?.userSub === subject ? undefined : 'A specialist sees only the cases assigned to them.';
+  if (!assigned) return undefined;
+  if (assigned.userSub !== null) return assigned.userSub === subject ? undefined : 'This case is assigned to another specialist.';
+  // Assigned to a specialist with no bound subject: a token bound to another specialist of the
+  // directory is that other doctor (the previous one after a reassignment, say), not this one.
+  return (await boundToAnotherSpecialist(db, subject, assigned.specialistId)) ? 'This case is assigned to another specialist.' : undefined;
 }
 
 /** Whether `subject` was bound to an endpoint that was deleted or bound to another subject since (migration 028). */

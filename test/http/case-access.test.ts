@@ -82,8 +82,16 @@ describe('default: refused once the case is assigned to another (bound) speciali
     expect((await statusAs(w, 'dr-logged', `/api/cases/${id.toUpperCase()}`)).status).toBe(200);
     type Log = { total: number; items: { actor: string; roles: string[]; method: string; route: string; status: number; at: string }[] };
     const read = async (): Promise<Log> => (await (await w.svc.request('GET', `/api/cases/${id}/access-log?limit=500`, { token: w.admin })).json()) as Log;
-    // Audit rows are written once each answer is sent: wait for the reads above (the upper-case one last).
-    const log = await eventually(read, (l) => l.items.some((e) => e.actor === 'dr-snoop') && l.items.some((e) => e.actor === 'dr-logged' && e.route === '/api/cases/:id'), 10_000);
+    // Audit rows are written once each answer is sent, each on its own pooled connection (they may
+    // land in any order): wait for every row looked at below.
+    const log = await eventually(
+      read,
+      (l) =>
+        l.items.some((e) => e.actor === 'dr-snoop') &&
+        l.items.some((e) => e.actor === 'dr-logged' && e.route === '/api/cases/:id') &&
+        l.items.some((e) => e.actor === 'dr-logged' && e.route === '/api/cases/:id/completeness'),
+      10_000,
+    );
     expect(log.items.find((e) => e.actor === 'dr-snoop')).toMatchObject({ roles: ['specialist'], method: 'GET', route: '/api/cases/:id/completeness', status: 403 });
     expect(log.items.find((e) => e.actor === 'dr-logged' && e.route === '/api/cases/:id/completeness')).toMatchObject({ status: 200 });
     expect(log.items.find((e) => e.actor === 'dr-logged' && e.route === '/api/cases/:id')).toMatchObject({ method: 'GET', status: 200 });
