@@ -7,7 +7,7 @@ import { findCase, insertCaseEvent } from '../db/case-repository';
 import type { Database } from '../db/database';
 import type { EndpointClients } from '../endpoints/endpoint-clients';
 import { requireEndpoint } from '../endpoints/endpoint-service';
-import { FhirHttpError, type FhirEndpointClient } from '../fhir';
+import { FhirClientError, FhirHttpError, type FhirEndpointClient } from '../fhir';
 import { conflict, HttpProblem, notFound } from '../http/problem';
 import type { Principal } from '../http/auth';
 import { logger } from '../log';
@@ -116,7 +116,10 @@ export async function addSource(
     resolution = await resolvePatient(deps, body.endpointId, body.patient, record.intake as Intake);
   } catch (err) {
     if (err instanceof HttpProblem) throw err;
-    throw new HttpProblem(502, 'Bad Gateway', `The endpoint could not be asked for the patient: ${err instanceof Error ? err.message : 'error'}.`);
+    // What the EHR (or its token endpoint) answered is said; anything else (the database, Redis) is
+    // this service's own failure: a 500 whose text stays in the log, not in the answer.
+    if (!(err instanceof FhirClientError)) throw err;
+    throw new HttpProblem(502, 'Bad Gateway', `The endpoint could not be asked for the patient: ${err.message}.`);
   }
   const id = randomUUID();
   const inserted = await insertSource(deps.db, { id, caseId, endpointId: body.endpointId, selector: body.patient, ...resolution, createdBy: actor.sub });

@@ -3,6 +3,7 @@ import { RedisCircuitBreaker } from '../../src/fhir';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox/sandbox-server';
 import { makeSmartClient, type TestSmartClient } from '../support/smart-client';
 import { startTestService, type TestService } from '../support/service';
+import { sampleIntake } from '../support/intake';
 
 let svc: TestService;
 let ehr: SandboxServer;
@@ -270,7 +271,7 @@ describe('our JWKS, for the EHRs we call with SMART Backend Services', () => {
     );
     const badId = registered[1]?.id ?? '';
     // Sealed under another key (a SECRETS_KEY changed without re-sealing): the service cannot open it.
-    await svc.service.db.query(`UPDATE endpoints SET sealed_secret = 'v1.AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA.AAAA' WHERE id = $1`, [badId]);
+    await svc.service.db.query(`UPDATE endpoints SET sealed_secret = 'v1.AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA.AAAA', updated_at = now() WHERE id = $1`, [badId]);
 
     const published = await fetch(`${svc.url}/.well-known/jwks.json`);
     expect(published.status).toBe(200);
@@ -283,5 +284,13 @@ describe('our JWKS, for the EHRs we call with SMART Backend Services', () => {
     const views = ((await list.json()) as { items: (EndpointView & { auth: { secretUnreadable?: boolean } })[] }).items;
     expect(views.find((v) => v.id === badId)?.auth).toMatchObject({ type: 'smart-backend', secretStored: true, secretUnreadable: true });
     expect(views.find((v) => v.id === registered[0]?.id)?.auth).not.toHaveProperty('secretUnreadable');
+
+    // A source added at that endpoint fails on our side, not the EHR's: a 500 that does not echo the
+    // internal error (it used to be a 502 carrying the crypto library's message).
+    const cm = await svc.token('case_manager');
+    const { id: caseId } = (await (await svc.request('POST', '/api/cases', { token: cm, body: sampleIntake() })).json()) as { id: string };
+    const added = await svc.request('POST', `/api/cases/${caseId}/sources`, { token: cm, body: { endpointId: badId, patient: { id: 'p-1' } } });
+    expect(added.status).toBe(500);
+    expect(await added.text()).not.toMatch(/authenticate|decipher|Unsupported state/i);
   });
 });
