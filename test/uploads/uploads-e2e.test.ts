@@ -316,6 +316,35 @@ describe('the ingest job is idempotent', () => {
     expect(view(after)).toEqual(view(before));
     expect(after.state).toBe('ingested');
   });
+
+  it('reads, but assembles nothing from, an upload whose case was cancelled before its ingest ran', async () => {
+    const caseId = await openCase();
+    const res = await upload(caseId, [{ name: 'late-letter.pdf', data: Buffer.from(await (await PDFDocument.create()).save()) }]);
+    const { uploadId } = (await res.json()) as UploadView;
+    await ingested(caseId, uploadId);
+    // As if the ingest had not run yet when the family withdrew: files back to `received`, no bundle.
+    await svc.service.db.query("UPDATE uploads SET state = 'received', reason = NULL, metadata = '{}', parsed_at = NULL WHERE upload_id = $1", [uploadId]);
+    await svc.service.db.query('DELETE FROM case_bundles WHERE case_id = $1', [caseId]);
+    expect((await svc.request('POST', `/api/cases/${caseId}/transitions`, { token: cm, body: { to: 'cancelled', reason: 'The family withdrew.' } })).status).toBe(200);
+    const pool = new DicomWorkerPool({ timeoutMs: 10_000 });
+    try {
+      const deps = {
+        db: svc.service.db,
+        mappings: loadTerminologyMappings,
+        blobs: new BlobStore(path.join(svc.config.dataDir, 'blobs')),
+        pool,
+        workDir: path.join(svc.config.dataDir, 'ingest-test'),
+        uploads: svc.config.uploads,
+      };
+      const result = await ingestUpload(deps, uploadId);
+      expect(result.version).toBeUndefined();
+      expect(result.counts.parsed).toBe(1);
+    } finally {
+      await pool.close();
+    }
+    const { rows } = await svc.service.db.query<{ n: number }>('SELECT count(*)::int AS n FROM case_bundles WHERE case_id = $1', [caseId]);
+    expect(rows[0]?.n).toBe(0);
+  });
 });
 
 describe('an upload whose ingestion fails for good', () => {
