@@ -10,7 +10,7 @@ import { BlobStore } from '../../src/blobs/blob-store';
 import { DicomWorkerPool } from '../../src/imaging/dicom-worker-pool';
 import { ORIGIN_SYSTEM } from '../../src/normalize/origin';
 import { loadTerminologyMappings } from '../../src/normalize/terminology';
-import { ingestUpload } from '../../src/uploads/ingest';
+import { ingestUpload, type IngestDeps } from '../../src/uploads/ingest';
 import { runIngestJob } from '../../queues/ingest-upload';
 import { UPLOAD_FLAG_SYSTEM } from '../../src/uploads/origin';
 import { validationErrors } from '../normalize/normalize-support';
@@ -112,6 +112,24 @@ const resources = <T>(bundle: Bundle, type: string): T[] =>
   (bundle.entry ?? []).map((e) => e.resource).filter((r) => r?.resourceType === type) as T[];
 const tagCodes = (r: { meta?: { tag?: { system?: string; code?: string }[] } }, system: string): string[] =>
   (r.meta?.tag ?? []).filter((t) => t.system === system).map((t) => t.code ?? '');
+
+
+/** Runs `use` with ingest dependencies of the test service (a DICOM worker pool closed afterwards), as the ingest job has them. */
+async function withIngestDeps(use: (deps: IngestDeps) => Promise<void>): Promise<void> {
+  const pool = new DicomWorkerPool({ timeoutMs: 10_000 });
+  try {
+    await use({
+      db: svc.service.db,
+      mappings: loadTerminologyMappings,
+      blobs: new BlobStore(path.join(svc.config.dataDir, 'blobs')),
+      pool,
+      workDir: path.join(svc.config.dataDir, 'ingest-test'),
+      uploads: svc.config.uploads,
+    });
+  } finally {
+    await pool.close();
+  }
+}
 
 describe('done: a zip of a multi-series study plus a PDF', () => {
   it('shows up in the case bundle as one ImagingStudy with its series and one DocumentReference, tagged as family uploads', async () => {
@@ -295,23 +313,12 @@ describe('the ingest job is idempotent', () => {
     // As if the job had died after extracting: every stored file back to `received`, no bundle yet.
     await svc.service.db.query("UPDATE uploads SET state = 'received', reason = NULL, metadata = '{}', parsed_at = NULL WHERE upload_id = $1 AND blob_sha256 IS NOT NULL", [uploadId]);
     await svc.service.db.query('DELETE FROM case_bundles WHERE case_id = $1', [caseId]);
-    const pool = new DicomWorkerPool({ timeoutMs: 10_000 });
-    try {
-      const deps = {
-        db: svc.service.db,
-        mappings: loadTerminologyMappings,
-        blobs: new BlobStore(path.join(svc.config.dataDir, 'blobs')),
-        pool,
-        workDir: path.join(svc.config.dataDir, 'ingest-test'),
-        uploads: svc.config.uploads,
-      };
+    await withIngestDeps(async (deps) => {
       const again = await ingestUpload(deps, uploadId);
       expect(again.version).toBe(1);
       // A third run finds nothing to do.
       expect((await ingestUpload(deps, uploadId)).version).toBeUndefined();
-    } finally {
-      await pool.close();
-    }
+    });
     const after = (await uploads(caseId)).find((u) => u.uploadId === uploadId) as UploadView;
     expect(view(after)).toEqual(view(before));
     expect(after.state).toBe('ingested');
@@ -326,22 +333,11 @@ describe('the ingest job is idempotent', () => {
     await svc.service.db.query("UPDATE uploads SET state = 'received', reason = NULL, metadata = '{}', parsed_at = NULL WHERE upload_id = $1", [uploadId]);
     await svc.service.db.query('DELETE FROM case_bundles WHERE case_id = $1', [caseId]);
     expect((await svc.request('POST', `/api/cases/${caseId}/transitions`, { token: cm, body: { to: 'cancelled', reason: 'The family withdrew.' } })).status).toBe(200);
-    const pool = new DicomWorkerPool({ timeoutMs: 10_000 });
-    try {
-      const deps = {
-        db: svc.service.db,
-        mappings: loadTerminologyMappings,
-        blobs: new BlobStore(path.join(svc.config.dataDir, 'blobs')),
-        pool,
-        workDir: path.join(svc.config.dataDir, 'ingest-test'),
-        uploads: svc.config.uploads,
-      };
+    await withIngestDeps(async (deps) => {
       const result = await ingestUpload(deps, uploadId);
       expect(result.version).toBeUndefined();
       expect(result.counts.parsed).toBe(1);
-    } finally {
-      await pool.close();
-    }
+    });
     const { rows } = await svc.service.db.query<{ n: number }>('SELECT count(*)::int AS n FROM case_bundles WHERE case_id = $1', [caseId]);
     expect(rows[0]?.n).toBe(0);
   });
