@@ -32,7 +32,7 @@ import type { DomainData } from './domain-data';
 import { evaluateEligibility } from './eligibility';
 import { buildCaseFhirBundle } from './fhir-face';
 import type { Intake } from './intake-schema';
-import { allowedTransitions, assertTransition, IllegalTransitionError, isTerminal, type CaseStatus } from './lifecycle';
+import { allowedTransitions, assertTransition, endedWithoutReport, IllegalTransitionError, isTerminal, type CaseStatus } from './lifecycle';
 import { computeQuote } from './pricing';
 import { refuseRecordsCompleteBeforeBundle } from './records-complete-readiness';
 import { recordSlaMisses } from './sla-misses';
@@ -335,8 +335,10 @@ export async function transitionCase(deps: CaseServiceDeps, tx: Queryable, move:
     : null;
   const { running, slaStoppedAt } = slaClockAfter(record, from, to, now);
   // A due date passed while the clock ran, not yet recorded by the sweep: recorded now, before the
-  // due dates leave the row (the clock stops or pauses) or move.
-  await recordSlaMisses(tx, now, deps.config.programTimeZone, id);
+  // due dates leave the row (the clock stops or pauses) or move. (Read from the locked row: no query
+  // for the transitions of a case on time.)
+  const passed = (due: Date | null): boolean => due !== null && due.getTime() < now.getTime();
+  if (passed(record.slaTargetDue) || passed(record.slaLimitDue)) await recordSlaMisses(tx, now, deps.config.programTimeZone, id);
   const updated = await updateCaseStatus(tx, id, record.revision, {
     status: to,
     at: now,
@@ -364,7 +366,7 @@ export async function transitionCase(deps: CaseServiceDeps, tx: Queryable, move:
   // A signed report reopened for correction before it reached the chart: its unsent deliveries stop
   // (the delivery job checks again); the corrected version is delivered once signed.
   if (from === 'report_signed' && to === 'in_review') await supersedeUnsentDeliveries(tx, id, REOPENED_FOR_CORRECTION, now);
-  if (to === 'cancelled' || to === 'ineligible') {
+  if (endedWithoutReport(to)) {
     await revokePortalAccess(tx, id, actor, now);
     // Nothing of the case goes into the child's chart any more (the delivery job checks again).
     await cancelUnsentDeliveries(tx, id, `the case was ${to === 'cancelled' ? 'cancelled' : 'found ineligible'}: nothing more is written into the child's chart`, now);

@@ -64,6 +64,17 @@ export const TRANSITIONS: Readonly<Record<CaseStatus, readonly CaseStatus[]>> = 
 /** Statuses with no way out. */
 export const TERMINAL_STATUSES: readonly CaseStatus[] = CASE_STATUSES.filter((s) => TRANSITIONS[s].length === 0);
 
+/**
+ * Statuses in which a case ended without a report (the family withdrew, or it was never eligible):
+ * nothing more is pulled, assembled, uploaded or written into the child's chart for it.
+ */
+export const ENDED_WITHOUT_REPORT: readonly CaseStatus[] = ['cancelled', 'ineligible'];
+
+/** True when `status` (a case's, possibly read from the database) is one of {@link ENDED_WITHOUT_REPORT}. */
+export function endedWithoutReport(status: string): boolean {
+  return (ENDED_WITHOUT_REPORT as readonly string[]).includes(status);
+}
+
 /** True when `value` is a known case status (e.g. a string read from the database). */
 export function isCaseStatus(value: string): value is CaseStatus {
   return (CASE_STATUSES as readonly string[]).includes(value);

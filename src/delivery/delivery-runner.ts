@@ -21,7 +21,7 @@ import { findCase, insertCaseEvent } from '../db/case-repository';
 import type { EndpointCapabilities } from '../endpoints/capabilities';
 import { MAX_CLIENT_REPLACEMENTS, type EndpointClients } from '../endpoints/endpoint-clients';
 import { findEndpoint } from '../endpoints/endpoint-repository';
-import { ClientRetiredError, DEFAULT_SMART_SCOPE, FhirHttpError, isPermanentFhirError, type FhirEndpointClient } from '../fhir';
+import { ClientRetiredError, FhirHttpError, isPermanentFhirError, type FhirEndpointClient } from '../fhir';
 import type { Principal } from '../http/auth';
 import { errorFields, logger } from '../log';
 import { recordEvent, type WorkDispatch } from '../notify/events';
@@ -34,8 +34,9 @@ import {
   findDelivery, finishDelivery, listDeliveries, newerVersionGoesTo, noteError, recordAttempt, saveRemoteIds, SETTLED_DELIVERY_STATES, type DeliveryRow, type RemoteIds,
 } from './delivery-repository';
 import { findRecipient, setRecipientPatient, type RecipientRow } from './recipient-repository';
-import { planWrite, scopeAllows, writeReport, type WritePlan } from './report-writer';
+import { grantedScope, mayWriteReports, planWrite, writeReport, type WritePlan } from './report-writer';
 import { supersedeDocument, type SupersedeOutcome } from './supersede-document';
+import { endedWithoutReport } from '../cases/lifecycle';
 
 /** What a delivery job needs: the database, sealed endpoint secrets, the per-process FHIR clients, the work dispatch. */
 export interface DeliveryDeps extends CaseServiceDeps {
@@ -153,8 +154,6 @@ async function failedAttempt(deps: DeliveryDeps, delivery: DeliveryRow, err: unk
   throw err;
 }
 
-/** Case statuses after which nothing of the case is delivered (the family withdrew, or it was never eligible). */
-const ENDED_CASE_STATUSES: ReadonlySet<string> = new Set(['cancelled', 'ineligible']);
 
 /** A case with a delivery that is in one of these statuses went back to review after signing: a correction is under way. */
 const CORRECTION_STATUSES: ReadonlySet<string> = new Set(['in_review', 'awaiting_information']);
@@ -169,7 +168,7 @@ async function settle(deps: DeliveryDeps, delivery: DeliveryRow, state: 'cancell
 /** Why a delivery is not to be sent (any more), with the state it ends in; undefined when it is. */
 async function notToBeSent(deps: DeliveryDeps, delivery: DeliveryRow, caseStatus: string): Promise<{ state: 'cancelled' | 'superseded'; reason: string } | undefined> {
   // Nothing goes into the child's chart once the family withdrew, nor an older version than one on its way there.
-  if (ENDED_CASE_STATUSES.has(caseStatus)) return { state: 'cancelled', reason: `the case is ${caseStatus}: nothing more is written into the child's chart` };
+  if (endedWithoutReport(caseStatus)) return { state: 'cancelled', reason: `the case is ${caseStatus}: nothing more is written into the child's chart` };
   // Back in review after a signature: the specialist is correcting this report (transitionCase stopped it too).
   if (CORRECTION_STATUSES.has(caseStatus)) return { state: 'superseded', reason: REOPENED_FOR_CORRECTION };
   const newer = await newerVersionGoesTo(deps.db, delivery);
@@ -220,11 +219,10 @@ async function attempt(deps: DeliveryDeps, delivery: DeliveryRow): Promise<strin
   const intake = record.intake as Intake;
 
   // The scope asked for at the token endpoint decides what this client may write there.
-  const scope = endpoint.authType === 'smart-backend' ? (endpoint.scope ?? DEFAULT_SMART_SCOPE) : undefined;
-  if (!scopeAllows(scope, 'DiagnosticReport', 'create')) {
+  if (!mayWriteReports(endpoint)) {
     throw new PermanentDeliveryError("The recipient endpoint's SMART scope does not allow creating DiagnosticReports (add system/DiagnosticReport.write to its scope).");
   }
-  const plan = planWrite(endpoint.capabilities as EndpointCapabilities | null, scope);
+  const plan = planWrite(endpoint.capabilities as EndpointCapabilities | null, grantedScope(endpoint));
   // Independent look-ups in parallel (each is a round trip to the recipient).
   const [patient, physician] = await Promise.all([
     resolvePatient(client, recipient, intake),

@@ -10,7 +10,6 @@ import { findCase } from '../db/case-repository';
 import type { Database } from '../db/database';
 import { requireEndpoint } from '../endpoints/endpoint-service';
 import type { Principal } from '../http/auth';
-import { DEFAULT_SMART_SCOPE } from '../fhir';
 import { conflict, fieldProblem, HttpProblem, notFound } from '../http/problem';
 import { logger } from '../log';
 import type { WorkDispatch } from '../notify/events';
@@ -18,7 +17,7 @@ import { findVersion } from '../opinion/opinion-repository';
 import type { PatientSelector } from '../pull/source-repository';
 import { createDeliveries, findDelivery, listDeliveries, requeueDelivery, type DeliveryRow } from './delivery-repository';
 import { findRecipient, insertRecipient, listRecipients, setRecipientPatient, type RecipientRow } from './recipient-repository';
-import { scopeAllows } from './report-writer';
+import { grantedScope, mayWriteReports } from './report-writer';
 
 /** What the recipient and delivery routes need. */
 export interface DeliveryServiceDeps {
@@ -71,9 +70,8 @@ export async function addRecipient(deps: DeliveryServiceDeps, caseId: string, bo
   // A SMART registration that may not create DiagnosticReports there would fail every delivery with
   // 403 only at signing: refused now, naming the field (SMART scopes:
   // https://hl7.org/fhir/smart-app-launch/STU2/scopes-and-launch-context.html).
-  const scope = endpoint.authType === 'smart-backend' ? (endpoint.scope ?? DEFAULT_SMART_SCOPE) : undefined;
-  if (!scopeAllows(scope, 'DiagnosticReport', 'create')) {
-    const detail = `endpoint ${endpoint.id} asks for the SMART scope "${scope ?? ''}", which does not allow creating DiagnosticReports: add system/DiagnosticReport.write to the endpoint's scope first.`;
+  if (!mayWriteReports(endpoint)) {
+    const detail = `endpoint ${endpoint.id} asks for the SMART scope "${grantedScope(endpoint) ?? ''}", which does not allow creating DiagnosticReports: add system/DiagnosticReport.write to the endpoint's scope first.`;
     throw new HttpProblem(422, 'Endpoint cannot receive reports', detail, [fieldProblem(['endpointId'], detail)]);
   }
   const id = randomUUID();

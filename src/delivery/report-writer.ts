@@ -12,7 +12,7 @@
 import type { Bundle, BundleEntry, Communication, DiagnosticReport, DocumentReference, FhirResource, Reference } from 'fhir/r4';
 import { parseIdentifierToken, searchByIdentifier } from '../fhir/identifier-match';
 import type { EndpointCapabilities } from '../endpoints/capabilities';
-import type { FhirEndpointClient } from '../fhir';
+import { DEFAULT_SMART_SCOPE, type FhirEndpointClient } from '../fhir';
 import { uuidV5 } from '../cases/fhir-ids';
 import type { RemoteIds } from './delivery-repository';
 import {
@@ -61,6 +61,19 @@ export function scopeAllows(scope: string | undefined, type: string, interaction
       const perm = m[2] ?? '';
       return perm === 'write' || perm === '*' || perm.includes(interaction === 'create' ? 'c' : 'u');
     });
+}
+
+/**
+ * The SMART scope this client asks an endpoint for (its registered scope, else the default): what it
+ * may write there. Undefined for an endpoint without SMART auth (no scope applies).
+ */
+export function grantedScope(endpoint: { readonly authType: string; readonly scope: string | null }): string | undefined {
+  return endpoint.authType === 'smart-backend' ? (endpoint.scope ?? DEFAULT_SMART_SCOPE) : undefined;
+}
+
+/** Whether this client may create DiagnosticReports at the endpoint (see {@link grantedScope}): a recipient must. */
+export function mayWriteReports(endpoint: { readonly authType: string; readonly scope: string | null }): boolean {
+  return scopeAllows(grantedScope(endpoint), 'DiagnosticReport', 'create');
 }
 
 /**

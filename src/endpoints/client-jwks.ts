@@ -15,10 +15,9 @@
 import { createPublicKey, type JsonWebKey } from 'node:crypto';
 import type { JWK } from 'jose';
 import type { Queryable } from '../db/database';
-import { errorFields, logger } from '../log';
 import type { SecretBox } from '../security/secret-box';
 import { listEndpoints, type EndpointRow } from './endpoint-repository';
-import { openSealedSecret } from './endpoint-service';
+import { openSealedSecret, openSealedSecretIfReadable } from './endpoint-service';
 
 /** A public signing key as published (RFC 7517). */
 export interface PublicJwk {
@@ -52,34 +51,22 @@ export function publishedJwkOf(privateJwk: JWK): PublicJwk {
  * The private JWKs sealed for a SMART Backend Services endpoint: its signing key, then the next key
  * of a rotation under way (published before it signs, so the EHR can learn it from our JWKS).
  */
-function sealedPrivateJwks(row: EndpointRow, secrets: SecretBox): JWK[] {
+function sealedPrivateJwks(row: EndpointRow, secrets: SecretBox, skipUnreadable: boolean): JWK[] {
   if (row.authType !== 'smart-backend') return [];
-  const sealed = openSealedSecret(row, secrets);
+  const sealed = skipUnreadable ? (openSealedSecretIfReadable(row, secrets) ?? {}) : openSealedSecret(row, secrets);
   return [sealed.privateKeyJwk, sealed.nextPrivateKeyJwk].filter((k): k is JWK => k !== undefined);
 }
 
 /**
  * The key set of the given endpoints: one entry per distinct key, in registration order (signing key,
- * then next). `onUnreadable` takes an endpoint whose sealed secret cannot be opened (sealed under
- * another `SECRETS_KEY`, or damaged) and the set goes on without it; without it, that throws.
+ * then next). With `skipUnreadable`, an endpoint whose sealed secret cannot be opened (sealed under
+ * another `SECRETS_KEY`, or damaged) is left out with a warning; without it, that throws.
  */
-export function jwksOf(
-  rows: readonly EndpointRow[],
-  secrets: SecretBox,
-  onUnreadable?: (row: EndpointRow, err: unknown) => void,
-): { keys: PublicJwk[] } {
+export function jwksOf(rows: readonly EndpointRow[], secrets: SecretBox, skipUnreadable = false): { keys: PublicJwk[] } {
   const keys: PublicJwk[] = [];
   const seen = new Set<string>();
   for (const row of rows) {
-    let jwks: JWK[];
-    try {
-      jwks = sealedPrivateJwks(row, secrets);
-    } catch (err) {
-      if (!onUnreadable) throw err;
-      onUnreadable(row, err);
-      continue;
-    }
-    for (const jwk of jwks) {
+    for (const jwk of sealedPrivateJwks(row, secrets, skipUnreadable)) {
       const key = publishedJwkOf(jwk);
       const identity = JSON.stringify(key);
       if (seen.has(identity)) continue;
@@ -95,6 +82,5 @@ export function jwksOf(
  * key cannot be opened is left out, with a warning, rather than failing the set every EHR reads.
  */
 export async function serviceJwks(db: Queryable, secrets: SecretBox): Promise<{ keys: PublicJwk[] }> {
-  return jwksOf(await listEndpoints(db), secrets, (row, err) =>
-    logger.warn('endpoint key left out of the JWKS: its sealed secret cannot be opened with this SECRETS_KEY; register its key again', { endpointId: row.id, ...errorFields(err) }));
+  return jwksOf(await listEndpoints(db), secrets, true);
 }

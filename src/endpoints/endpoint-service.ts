@@ -59,20 +59,23 @@ export function openSealedSecret(row: EndpointRow, secrets: SecretBox): SealedSe
   return row.sealedSecret ? (JSON.parse(secrets.open(row.sealedSecret, row.id)) as SealedSecret) : {};
 }
 
-/** What {@link view} shows of the sealed secret; one that cannot be opened is said, not thrown (the list must still show). */
-function sealedForView(row: EndpointRow, secrets: SecretBox): SealedSecret | 'unreadable' {
-  if (row.authType !== 'smart-backend') return {};
+/**
+ * The endpoint's sealed credentials, opened; undefined (with a warning) when they cannot be: sealed
+ * under another `SECRETS_KEY`, or damaged. For the readers that must go on without them (the endpoint
+ * list, our JWKS) rather than fail for every endpoint.
+ */
+export function openSealedSecretIfReadable(row: EndpointRow, secrets: SecretBox): SealedSecret | undefined {
   try {
     return openSealedSecret(row, secrets);
   } catch (err) {
-    logger.warn('endpoint secret cannot be opened with this SECRETS_KEY', { endpointId: row.id, ...errorFields(err) });
-    return 'unreadable';
+    logger.warn('endpoint secret cannot be opened with this SECRETS_KEY: register its auth again', { endpointId: row.id, ...errorFields(err) });
+    return undefined;
   }
 }
 
 function view(row: EndpointRow, secrets: SecretBox): EndpointView {
-  const opened = sealedForView(row, secrets);
-  const sealed = opened === 'unreadable' ? {} : opened;
+  const opened = row.authType === 'smart-backend' ? openSealedSecretIfReadable(row, secrets) : {};
+  const sealed = opened ?? {};
   const keyId = sealed.privateKeyJwk?.kid;
   const nextKeyId = sealed.nextPrivateKeyJwk?.kid;
   return {
@@ -87,7 +90,7 @@ function view(row: EndpointRow, secrets: SecretBox): EndpointView {
       ...(nextKeyId ? { nextKeyId } : {}),
       secretStored: row.sealedSecret !== null,
       // Sealed under another SECRETS_KEY, or damaged: nothing can be sent to this endpoint until its auth is registered again.
-      ...(opened === 'unreadable' ? { secretUnreadable: true } : {}),
+      ...(opened === undefined ? { secretUnreadable: true } : {}),
     },
     maxRequestsPerSecond: row.maxRequestsPerSecond,
     maxConcurrency: row.maxConcurrency,

@@ -57,6 +57,7 @@ import {
   type UploadFileState,
 } from './upload-repository';
 import { extractZip, ZipLimitError } from './zip-archive';
+import { endedWithoutReport } from '../cases/lifecycle';
 
 /** What ingest needs. */
 export interface IngestDeps extends AssembleDeps {
@@ -84,9 +85,6 @@ export const EXTRACTED_FILE_NAMESPACE = '4e0c2b7a-91d3-4f6e-b8a5-7c2d9e1f3a60';
 /** PDFs larger than this are kept but not opened with pdf-lib (it reads the whole file into memory). */
 export const MAX_PDF_INSPECT_BYTES = 256 * 1024 * 1024;
 
-/** Case statuses for which an ingested upload is not assembled into a new case record. */
-const ENDED_WITHOUT_REPORT: ReadonlySet<string> = new Set(['cancelled', 'ineligible']);
-
 /** Ingests one upload. Safe to run again (see the module comment). */
 export async function ingestUpload(deps: IngestDeps, uploadId: string): Promise<IngestResult> {
   const first = await listUploadFiles(deps.db, uploadId);
@@ -111,7 +109,7 @@ export async function ingestUpload(deps: IngestDeps, uploadId: string): Promise<
   }
   // The family withdrew (or the case was found ineligible) after the upload was taken: its files are
   // kept and read, but no case record is assembled any more for a case that ended without a report.
-  if (record && ENDED_WITHOUT_REPORT.has(record.status)) {
+  if (record && endedWithoutReport(record.status)) {
     logger.info('upload ingested, not assembled: the case has ended', { caseId, uploadId, state: record.status });
     return { uploadId, files: files.length, counts };
   }

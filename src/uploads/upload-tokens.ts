@@ -14,6 +14,7 @@ import { insertCaseEvent } from '../db/case-repository';
 import type { Database, Queryable } from '../db/database';
 import { unauthorized, type Principal, type ScopedTokenAuth } from '../http/auth';
 import { HttpProblem } from '../http/problem';
+import { ENDED_WITHOUT_REPORT } from '../cases/lifecycle';
 
 /** Prefix of every upload token (tells it apart from a JWT without any I/O). */
 export const UPLOAD_TOKEN_PREFIX = 'sobu_';
@@ -32,15 +33,9 @@ export interface IssuedUploadToken {
 }
 
 /**
- * Case statuses for which no upload token is issued: the transition into them revoked the case's
- * tokens (`case-service.ts`), so a token issued afterwards would reopen the portal of a case that ended.
- * A closed case is not among them: after the report the family may still ask to transfer care.
- */
-export const NO_UPLOAD_TOKEN_STATUSES: readonly string[] = ['cancelled', 'ineligible'];
-
-/**
- * Issues an upload token for one case, unless the case is cancelled or found ineligible
- * ({@link NO_UPLOAD_TOKEN_STATUSES}). The case row is read `FOR SHARE` in the insert itself, so an
+ * Issues an upload token for one case, unless the case ended without a report (`ENDED_WITHOUT_REPORT`:
+ * the transition into it revoked the case's tokens, so a token issued afterwards would reopen the
+ * portal of a case that ended; a closed case still gets one, the family may ask to transfer care). The case row is read `FOR SHARE` in the insert itself, so an
  * issue racing the cancelling transaction (which holds the case row lock while it deletes the
  * tokens) waits for it and then sees the case cancelled: no token outlives the cancellation.
  * @returns `undefined` when no case `caseId` exists that may have a token
@@ -52,7 +47,7 @@ export async function issueUploadToken(db: Queryable, caseId: string, createdBy:
   const { rowCount } = await db.query(
     `INSERT INTO upload_tokens (id, case_id, token_sha256, created_by, created_at, expires_at)
      SELECT $1, c.id, $3, $4, $5, $6 FROM (SELECT id FROM cases WHERE id = $2 AND NOT (status = ANY($7::text[])) FOR SHARE) c`,
-    [tokenId, caseId, sha256(token), createdBy, now, expiresAt, NO_UPLOAD_TOKEN_STATUSES],
+    [tokenId, caseId, sha256(token), createdBy, now, expiresAt, ENDED_WITHOUT_REPORT],
   );
   if (!rowCount) return undefined;
   return { token, tokenId, caseId, expiresAt: expiresAt.toISOString() };

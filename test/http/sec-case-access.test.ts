@@ -1,5 +1,5 @@
-import { ReviewClient } from '../support/review-case';
-import { startTestService, type TestService } from '../support/service';
+import { startReviewService, type ReviewClient } from '../support/review-case';
+import type { TestService } from '../support/service';
 
 /**
  * Case access of specialists after a reassignment, in the default SPECIALIST_CASE_ACCESS mode
@@ -14,9 +14,7 @@ let cm: ReviewClient;
 let admin: string;
 
 beforeAll(async () => {
-  svc = await startTestService();
-  cm = new ReviewClient(svc, await svc.token('case_manager', 'cm-sec-access'));
-  admin = await svc.token('admin', 'admin-sec-access');
+  ({ svc, cm, admin } = await startReviewService('sec-access'));
 }, 60_000);
 afterAll(async () => {
   await svc.stop();

@@ -1,6 +1,6 @@
 import { sampleIntake } from '../support/intake';
-import { ReviewClient, type Problem } from '../support/review-case';
-import { startTestService, type TestService } from '../support/service';
+import { startReviewService, type ReviewClient, type Problem } from '../support/review-case';
+import type { TestService } from '../support/service';
 
 const NEURO = '2084N0402X';
 
@@ -9,9 +9,7 @@ let cm: ReviewClient;
 let admin: string;
 
 beforeAll(async () => {
-  svc = await startTestService();
-  cm = new ReviewClient(svc, await svc.token('case_manager', 'cm-reassign'));
-  admin = await svc.token('admin', 'admin-reassign');
+  ({ svc, cm, admin } = await startReviewService('reassign'));
 });
 afterAll(async () => {
   await svc.stop();

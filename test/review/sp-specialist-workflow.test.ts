@@ -3,8 +3,8 @@
  * information once a case changed hands, answering requests of a case that ended, and assignment
  * racing a deactivation in the directory.
  */
-import { ReviewClient, type Problem } from '../support/review-case';
-import { eventually, startTestService, type TestService } from '../support/service';
+import { startReviewService, type ReviewClient, type Problem } from '../support/review-case';
+import { eventually, type TestService } from '../support/service';
 
 const NEURO = '2084N0402X';
 
@@ -13,9 +13,7 @@ let cm: ReviewClient;
 let admin: string;
 
 beforeAll(async () => {
-  svc = await startTestService();
-  cm = new ReviewClient(svc, await svc.token('case_manager', 'cm-sp'));
-  admin = await svc.token('admin', 'admin-sp');
+  ({ svc, cm, admin } = await startReviewService('sp'));
 });
 afterAll(async () => {
   await svc.stop();

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { npiCheckDigit } from '../../src/cases/npi';
 import type { Intake } from '../../src/cases/intake-schema';
 import { sampleIntake } from './intake';
-import type { TestService } from './service';
+import { startTestService, type TestService } from './service';
 
 /** A valid NPI whose first nine digits are `1` and eight random digits. */
 export function randomNpi(): string {
@@ -80,4 +80,10 @@ export class ReviewClient {
     if (status !== 201) throw new Error(`add specialist answered ${status}`);
     return body.id;
   }
+}
+
+/** A test service with a case manager's client and an admin token (subjects `cm-<tag>`, `admin-<tag>`). */
+export async function startReviewService(tag: string): Promise<{ svc: TestService; cm: ReviewClient; admin: string }> {
+  const svc = await startTestService();
+  return { svc, cm: new ReviewClient(svc, await svc.token('case_manager', `cm-${tag}`)), admin: await svc.token('admin', `admin-${tag}`) };
 }
