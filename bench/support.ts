@@ -5,8 +5,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import v8 from 'node:v8';
-import vm from 'node:vm';
+import { collectGarbage } from '../src/util/full-gc';
 
 export const MB = 1024 * 1024;
 
@@ -52,19 +51,10 @@ export function writeResult(result: BenchResult): { latest: string; stamped: str
   return { latest, stamped };
 }
 
-let gcFn: (() => void) | undefined;
-/** A full GC, without needing `node --expose-gc` on the command line. */
+/** Two full GCs (the second collects what the first's finalizers let go). */
 export function forceGc(): void {
-  if (!gcFn) {
-    const g = (globalThis as { gc?: () => void }).gc;
-    if (g) gcFn = g;
-    else {
-      v8.setFlagsFromString('--expose-gc');
-      gcFn = vm.runInNewContext('gc') as () => void;
-    }
-  }
-  gcFn();
-  gcFn();
+  collectGarbage();
+  collectGarbage();
 }
 
 /** Samples `process.memoryUsage().rss` every `intervalMs` (the event loop permitting) and keeps the peak. */
