@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { pipeline } from 'node:stream';
 import { z } from 'zod';
 import type { BlobStore } from '../../blobs/blob-store';
 import type { Config } from '../../config';
@@ -11,7 +12,8 @@ import { caseUploadBytes } from '../../uploads/upload-repository';
 import { answeredNotModified } from '../conditional-get';
 import { replayedHeader } from '../idempotency-key';
 import { entityTag } from '../entity-tags';
-import { conflict, notFound } from '../problem';
+import { conflict, HttpProblem, notFound } from '../problem';
+import { logger } from '../../log';
 import { defineRoute, type AnyRoute } from '../route';
 import { CaseParams } from './params';
 
@@ -159,20 +161,43 @@ export function uploadRoutes(deps: UploadRouteDeps): AnyRoute[] {
         if (!file?.blobSha256) throw notFound(`File ${params.fileId} of case ${params.id}`);
         const etag = entityTag(file.blobSha256, false);
         if (answeredNotModified(req, res, etag)) return;
-        const stream = fs.createReadStream(deps.blobs.pathOf(file.blobSha256));
-        await new Promise<void>((resolve, reject) => {
-          stream.once('open', () => resolve());
-          stream.once('error', reject);
-        });
+        const stream = await openStoredFile(deps.blobs, { caseId: params.id, fileId: params.fileId, sha256: file.blobSha256 });
         res.status(200);
         res.setHeader('Content-Type', CONTENT_TYPES[file.kind] ?? 'application/octet-stream');
         res.setHeader('Content-Length', String(file.size));
         res.setHeader('ETag', etag);
         res.setHeader('Content-Disposition', `attachment; filename*=UTF-8''${rfc8187Value(file.fileName)}`);
-        stream.pipe(res);
+        // A read failing mid-way ends the response (the client sees a cut body, not a hang).
+        pipeline(stream, res, (err) => {
+          if (err && !res.writableFinished) logger.error('upload file read failed mid-way', { caseId: params.id, fileId: params.fileId, error: err.message });
+        });
       },
     }),
   ] as unknown as AnyRoute[];
+}
+
+/**
+ * The stored bytes of an uploaded file, opened for reading. Bytes the database says are there but the
+ * blob store lacks (a data folder not mounted, a restore that missed it) are this service's fault: a
+ * 500 that says so, and an error in the log with the file's id and hash (never its name: a family's
+ * file name may name the child).
+ */
+async function openStoredFile(blobs: BlobStore, file: { caseId: string; fileId: string; sha256: string }): Promise<fs.ReadStream> {
+  const stream = fs.createReadStream(blobs.pathOf(file.sha256));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      stream.once('open', () => resolve());
+      stream.once('error', reject);
+    });
+    return stream;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    logger.error('uploaded file missing from the blob store', { ...file, error: code ?? String(err) });
+    if (code === 'ENOENT') {
+      throw new HttpProblem(500, 'Stored file missing', `The bytes of file ${file.fileId} are missing from the blob store (SHA-256 ${file.sha256}); the upload is recorded but its file cannot be read. An operator must restore the blob store.`);
+    }
+    throw err;
+  }
 }
 
 /**
