@@ -1,7 +1,10 @@
 /**
  * Writes one report version into the recipient EHR, exactly once, whatever happened before:
  * 1. search the recipient by our identifier for each resource (a previous attempt may have written
- *    it and died before recording the result) and keep what is there;
+ *    it and died before recording the result) and keep what is there. A recipient that ignores the
+ *    `identifier` parameter (https://hl7.org/fhir/R4/search.html#errors) answers with every resource
+ *    of the type: there the id our records hold is read, else the answer's pages are looked through
+ *    (https://hl7.org/fhir/R4/http.html#paging), within {@link LENIENT_SCAN_MAX_PAGES} pages;
  * 2. create only what is missing, each with `If-None-Exist: identifier=…` (a conditional create,
  *    https://hl7.org/fhir/R4/http.html#ccreate), in one transaction Bundle when the server offers
  *    `transaction` (https://hl7.org/fhir/R4/http.html#transaction), else one by one: the report
@@ -10,9 +13,10 @@
  * @packageDocumentation
  */
 import type { Bundle, BundleEntry, Communication, DiagnosticReport, DocumentReference, FhirResource, Reference } from 'fhir/r4';
-import { parseIdentifierToken, searchByIdentifier } from '../fhir/identifier-match';
+import { carriesIdentifier, parseIdentifierToken, scanPagesForIdentifier, searchIdentifierPage, type IdentifierScan, type IdentifierToken } from '../fhir/identifier-match';
 import type { EndpointCapabilities } from '../endpoints/capabilities';
-import { DEFAULT_SMART_SCOPE, type FhirEndpointClient } from '../fhir';
+import { DEFAULT_SMART_SCOPE, FhirHttpError, type FhirEndpointClient } from '../fhir';
+import { logger } from '../log';
 import { uuidV5 } from '../cases/fhir-ids';
 import type { RemoteIds } from './delivery-repository';
 import {
@@ -121,14 +125,96 @@ export function idFromLocation(location: string | undefined, type: string): stri
   return match?.[1];
 }
 
-/** Our resource of `type` at the recipient, found by its identifier (a hit counts only when it carries it: identifier-match.ts). */
-async function findExisting(client: FhirEndpointClient, type: Kind, token: string): Promise<string | undefined> {
-  const [hit] = await searchByIdentifier(client, type, parseIdentifierToken(token), { _count: '10' });
-  return hit?.id;
-}
-
 function tokenOf(kind: Kind, f: ReportFacts): string {
   return kind === 'Communication' ? reportIdentifierToken(f.caseId, f.version, REPORT_COMMUNICATION_SYSTEM) : reportIdentifierToken(f.caseId, f.version);
+}
+
+/** Page size of the first look-up: a recipient that filters by identifier answers with ours alone. */
+const FIRST_LOOKUP_COUNT = '10';
+
+/**
+ * Pages of a lenient recipient's answer (every resource of the type: https://hl7.org/fhir/R4/search.html#errors)
+ * looked through at most for ours, {@link LENIENT_SCAN_PAGE_SIZE} a page: its first 1,000. Beyond
+ * that the write falls back on its conditional create (https://hl7.org/fhir/R4/http.html#ccreate).
+ */
+export const LENIENT_SCAN_MAX_PAGES = 20;
+
+/** `_count` of each page a lenient recipient's answer is looked through by (https://hl7.org/fhir/R4/http.html#paging). */
+export const LENIENT_SCAN_PAGE_SIZE = 50;
+
+/**
+ * The elements that say whether a resource is ours, asked for with `_elements`
+ * (https://hl7.org/fhir/R4/search.html#elements) while looking through a lenient answer: a server
+ * that honours it leaves the PDFs out of the pages; one that ignores it sends whole resources.
+ */
+const IDENTIFYING_ELEMENTS: Readonly<Record<Kind, string>> = {
+  DiagnosticReport: 'identifier',
+  DocumentReference: 'masterIdentifier,identifier',
+  Communication: 'identifier',
+};
+
+/**
+ * Our resource of `kind` at the recipient, found by its identifier (a hit counts only when it
+ * carries it: identifier-match.ts). One search; where its first page shows the recipient did not
+ * filter by identifier, see {@link findAtLenientRecipient}. A recipient that filtered answered for
+ * all it holds: not found there means not there.
+ * @param knownId the recipient's id of it in our records, if any (never trusted without a look)
+ */
+async function findExisting(client: FhirEndpointClient, kind: Kind, facts: ReportFacts, knownId?: string): Promise<string | undefined> {
+  const wanted = parseIdentifierToken(tokenOf(kind, facts));
+  const first = await searchIdentifierPage(client, kind, wanted, { _count: FIRST_LOOKUP_COUNT });
+  const [hit] = first.hits;
+  if (hit || !first.unfiltered) return hit?.id;
+  return findAtLenientRecipient(client, kind, wanted, facts, knownId);
+}
+
+/**
+ * Our resource at a recipient that ignored the identifier and answered with every resource of the
+ * type (https://hl7.org/fhir/R4/search.html#errors), ours perhaps on a later page: the one our
+ * records name, read, when it is still there and carries our identifier; else the first that does
+ * on the answer's pages (https://hl7.org/fhir/R4/http.html#paging), {@link LENIENT_SCAN_MAX_PAGES}
+ * at most. Undefined when it is not found: the write then creates it conditionally.
+ */
+async function findAtLenientRecipient(client: FhirEndpointClient, kind: Kind, wanted: IdentifierToken, facts: ReportFacts, knownId: string | undefined): Promise<string | undefined> {
+  const read = knownId === undefined ? undefined : await readIfOurs(client, kind, knownId, wanted);
+  if (read !== undefined) return read;
+  const scan = await scanPagesForIdentifier(client, kind, wanted, {
+    maxPages: LENIENT_SCAN_MAX_PAGES,
+    params: { _count: String(LENIENT_SCAN_PAGE_SIZE), _elements: IDENTIFYING_ELEMENTS[kind] },
+  });
+  if (scan.outcome === 'found') return scan.resource.id;
+  if (scan.outcome === 'stopped') warnLookupStopped(client, kind, facts, scan);
+  return undefined;
+}
+
+/**
+ * `GET [base]/[kind]/[id]` (https://hl7.org/fhir/R4/http.html#read): its id when the resource carries
+ * our identifier; undefined when it does not, or is gone (404, 410).
+ */
+async function readIfOurs(client: FhirEndpointClient, kind: Kind, id: string, wanted: IdentifierToken): Promise<string | undefined> {
+  try {
+    const resource = await client.read(kind, id);
+    return carriesIdentifier(resource, wanted) ? (resource.id ?? id) : undefined;
+  } catch (err) {
+    if (isGone(err)) return undefined;
+    throw err;
+  }
+}
+
+function isGone(err: unknown): boolean {
+  return err instanceof FhirHttpError && (err.status === 404 || err.status === 410);
+}
+
+/** Says (ids and counts only: no PHI) that a lenient recipient was not looked through to its end. */
+function warnLookupStopped(client: FhirEndpointClient, kind: Kind, facts: ReportFacts, scan: Extract<IdentifierScan<FhirResource>, { outcome: 'stopped' }>): void {
+  logger.warn('report look-up at a lenient recipient stopped before its last page: the write relies on its conditional create', {
+    endpointId: client.endpoint.id,
+    caseId: facts.caseId,
+    version: facts.version,
+    resourceType: kind,
+    pages: scan.pages,
+    reason: scan.reason,
+  });
 }
 
 /**
@@ -148,7 +234,7 @@ export async function writeReport(
   // 1. What is already there (found by identifier, never trusted from our own records alone).
   await Promise.all(
     kinds.map(async (kind) => {
-      const found = await findExisting(client, kind, tokenOf(kind, facts));
+      const found = await findExisting(client, kind, facts, known[kind]);
       if (found) ids[kind] = found;
       else delete ids[kind];
     }),
@@ -200,7 +286,7 @@ export async function writeReport(
   // A server that answered without ids: find them by identifier.
   for (const kind of kinds) {
     if (!ids[kind]) {
-      const found = await findExisting(client, kind, tokenOf(kind, facts));
+      const found = await findExisting(client, kind, facts);
       if (found) ids[kind] = found;
     }
   }

@@ -26,7 +26,7 @@ export const SANDBOX_CLI_USAGE = `Usage: npm run sandbox -- [options]
                         e.g. 'care-team-a:GET /Observation*:429:retryAfter=2:nth=3'
                         actions: latency(ms=) 429 503 500 hang reset malformed-json truncated
                                  expired-token foreign-next-link(origin=) search-outcome(message=)
-                                 ignore-parameter(name=) paging-loop stuck-paging
+                                 ignore-parameter(name=) ignore-if-none-exist paging-loop stuck-paging
                                  endless-paging redirect(location=)
                         options: retryAfter= retryAfterFormat=seconds|http-date nth= from= to= p= seed=
   --faults <file.json>  fault rules from a JSON file: [{"server","match","action":{"kind",…},"nth",…}]

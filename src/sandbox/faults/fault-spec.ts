@@ -9,6 +9,7 @@
  * - `<METHOD> <path>`: a request pattern (route-pattern.ts), e.g. `GET /Observation*`.
  * - `<action>`: `latency` | `429` (or `rate-limit`) | `503` (or `unavailable`) | `500` (or `server-error`)
  *   | `hang` | `reset` | `malformed-json` | `truncated` | `expired-token` | `foreign-next-link` | `search-outcome` | `ignore-parameter`
+ *   | `ignore-if-none-exist`
  *   | `paging-loop` | `stuck-paging` | `endless-paging` | `redirect`.
  * - options of the action: `ms=` (latency), `retryAfter=<seconds>`, `retryAfterFormat=seconds|http-date`,
  *   `fraction=` (truncated, default 0.5), `origin=` and `base=` (foreign-next-link), `location=` and `status=` (redirect),
@@ -52,6 +53,7 @@ const ACTION_ALIASES: Record<string, FaultAction['kind']> = {
   'foreign-next-link': 'foreign-next-link',
   'search-outcome': 'search-outcome',
   'ignore-parameter': 'ignore-parameter',
+  'ignore-if-none-exist': 'ignore-if-none-exist',
   'paging-loop': 'paging-loop',
   'stuck-paging': 'stuck-paging',
   'endless-paging': 'endless-paging',
@@ -154,6 +156,7 @@ const actionSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('expired-token') }),
   z.object({ kind: z.literal('foreign-next-link'), origin: z.url(), base: z.url().optional() }),
   z.object({ kind: z.literal('ignore-parameter'), name: z.string().min(1) }),
+  z.object({ kind: z.literal('ignore-if-none-exist') }),
   z.object({ kind: z.literal('paging-loop') }),
   z.object({ kind: z.literal('stuck-paging') }),
   z.object({ kind: z.literal('endless-paging') }),

@@ -44,6 +44,13 @@ export type FaultAction =
   | { readonly kind: 'search-outcome'; readonly message: string; readonly severity?: 'fatal' | 'error' | 'warning' | 'information'; readonly code?: string }
   /** Handle the request as if the search parameter `name` had not been sent (a server that does not support it and ignores it). */
   | { readonly kind: 'ignore-parameter'; readonly name: string }
+  /**
+   * Handle a create as if it were not conditional: the `If-None-Exist` header, and the `ifNoneExist` of
+   * each entry of a batch or transaction Bundle, are dropped before the request is handled. A server
+   * that does not evaluate the condition (https://hl7.org/fhir/R4/http.html#ccreate) creates every
+   * time, so a client that resends a create, or writes what it failed to find, makes a second copy.
+   */
+  | { readonly kind: 'ignore-if-none-exist' }
   /** A searchset page whose `next` link is its own `self` link: paging that goes round in a circle. */
   | { readonly kind: 'paging-loop' }
   /** A searchset page holding the first page's entries, its links those of the page asked for: paging that never advances (a server ignoring its own offset). */

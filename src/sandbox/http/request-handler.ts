@@ -5,11 +5,13 @@
  * Fault order: latency (global + latency rules) first, then a status fault (429/503/500/401/3xx),
  * hang or reset instead of handling the request; or, for malformed-json, truncated,
  * foreign-next-link, search-outcome, paging-loop, stuck-paging and endless-paging, the request is handled and its real
- * response is altered; for ignore-parameter, the request is handled without that search parameter.
+ * response is altered; for ignore-parameter, the request is handled without that search parameter,
+ * and for ignore-if-none-exist without its create conditions (faults/fault-requests.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { faultStatusResponse, malformedJson, withEndlessNextLink, withEntriesOf, withForeignNextLink, withNextLinkToSelf, withSearchOutcome } from '../faults/fault-responses';
 import type { FaultRegistry } from '../faults/fault-registry';
+import { faultedRequest } from '../faults/fault-requests';
 import type { FaultAction } from '../faults/fault-types';
 import type { RecordedRequest, RequestLog } from '../observability/request-log';
 import type { Delays } from './delays';
@@ -67,7 +69,7 @@ async function handle(deps: HandlerDependencies, req: IncomingMessage, res: Serv
     return;
   }
   const statusFault = action ? faultStatusResponse(action, deps.ctx.now()) : undefined;
-  const handled = action?.kind === 'ignore-parameter' ? withoutParameter(request, action.name) : request;
+  const handled = faultedRequest(request, action);
   let response = statusFault ?? alter(await dispatch(deps.ctx, handled), action, `${deps.origin}${deps.basePath}`);
   if (action?.kind === 'stuck-paging') {
     // The first page: the same request without the paging offset (either paging style).
