@@ -110,7 +110,7 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
     }),
   );
   const notify = startNotifyWorker(
-    { db: deps.db, dispatch: deps.dispatch, webhooks: { attempts: opinion.webhookAttempts, backoffMs: opinion.webhookBackoffMs }, staleAfterMs: Math.max(60_000, 4 * config.jobLockMs) },
+    { db: deps.db, dispatch: deps.dispatch, webhooks: { attempts: opinion.webhookAttempts, backoffMs: opinion.webhookBackoffMs }, staleAfterMs: Math.max(60_000, 4 * config.jobLockMs), outboxRetentionDays: opinion.notifyOutboxRetentionDays },
     deps.connection,
     prefix,
     opinion.notifyPollMs,

@@ -3,7 +3,7 @@ import type { Database } from '../src/db/database';
 import { staleDeliveries } from '../src/delivery/delivery-repository';
 import { errorFields, logger, withLogContext } from '../src/log';
 import type { WorkDispatch } from '../src/notify/events';
-import { drainOutbox, lostWebhookDeliveries } from '../src/notify/outbox-processor';
+import { drainOutbox, lostWebhookDeliveries, OutboxPruner } from '../src/notify/outbox-processor';
 import { keepJobScheduler } from './keep-scheduled';
 import { QUEUES } from './names';
 import { createWebhookQueue, enqueueWebhooks, requeueWebhooks } from './send-webhook';
@@ -12,7 +12,8 @@ import { createWebhookQueue, enqueueWebhooks, requeueWebhooks } from './send-web
  * Queue `notify`: drains the Postgres outbox into case-manager notifications and webhook jobs.
  * Runs on a schedule (`NOTIFY_POLL_MS`) and whenever a producer kicks it after a commit. Each run
  * also re-queues deliveries and webhook deliveries whose job was lost (job ids are derived, so a
- * job that still exists is not added twice). Idempotent: events are processed once (SKIP LOCKED,
+ * job that still exists is not added twice), and at most once an hour deletes finished outbox rows
+ * older than `NOTIFY_OUTBOX_RETENTION_DAYS` (`OutboxPruner`). Idempotent: events are processed once (SKIP LOCKED,
  * processed_at), notifications are unique per event.
  */
 export interface NotifyDeps {
@@ -21,6 +22,8 @@ export interface NotifyDeps {
   readonly webhooks: { attempts: number; backoffMs: number };
   /** A queued delivery untouched for this long is re-added (its job may be lost). */
   readonly staleAfterMs: number;
+  /** Finished outbox rows older than this many days are deleted (`NOTIFY_OUTBOX_RETENTION_DAYS`). */
+  readonly outboxRetentionDays: number;
 }
 
 /** The `notify` worker and its schedule. */
@@ -28,6 +31,7 @@ export function startNotifyWorker(deps: NotifyDeps, connection: () => Connection
   const queue = new Queue(QUEUES.notify, { connection: connection(), prefix });
   queue.on('error', () => undefined);
   const webhookQueue = createWebhookQueue(connection(), prefix);
+  const pruner = new OutboxPruner({ retentionDays: deps.outboxRetentionDays });
   const worker = new Worker(
     QUEUES.notify,
     async (job) =>
@@ -42,6 +46,7 @@ export function startNotifyWorker(deps: NotifyDeps, connection: () => Connection
         if (job.name === 'drain' && job.repeatJobKey) {
           await requeueWebhooks(webhookQueue, await lostWebhookDeliveries(deps.db, deps.staleAfterMs), deps.webhooks);
           for (const d of await staleDeliveries(deps.db, new Date(Date.now() - deps.staleAfterMs))) await deps.dispatch.deliver(d.id, d.requeues);
+          await pruner.pruneIfDue(deps.db);
         }
         return { events };
       }),

@@ -46,8 +46,8 @@ export async function enqueueWebhooks(queue: Queue<SendWebhookPayload>, ids: rea
 /**
  * Queues again webhook deliveries still `queued` in PostgreSQL whose jobs may be lost (the stale
  * sweep). A job of that id that already ended is run once more: one that found its subscriber
- * disabled completed without sending (the row stayed `queued`, to go once the subscriber is enabled
- * again), and re-adding its id alone did nothing while BullMQ kept the ended job (a day). Its
+ * disabled completed without sending (the row stayed `queued`; enabling the subscriber again marks
+ * it `skipped`, and the sender skips one raised before that), and re-adding its id alone did nothing while BullMQ kept the ended job (a day). Its
  * attempt counters start again from zero, so the subscriber gets the full `WEBHOOK_ATTEMPTS`.
  */
 export async function requeueWebhooks(queue: Queue<SendWebhookPayload>, ids: readonly string[], policy: { attempts: number; backoffMs: number }): Promise<void> {

@@ -19,6 +19,10 @@ const optionalString = z
   .transform((value) => (value === '' ? undefined : value))
   .optional();
 
+/** The longest `NOTIFY_OUTBOX_RETENTION_DAYS` (ten years). */
+const MAX_OUTBOX_RETENTION_DAYS = 3650;
+const OUTBOX_RETENTION_ERROR = `must be a whole number of days from 1 to ${MAX_OUTBOX_RETENTION_DAYS}`;
+
 const EnvSchema = z.object({
   ROLE: z.enum(ROLES).default('all'),
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -72,6 +76,12 @@ const EnvSchema = z.object({
   WEBHOOK_DISABLE_AFTER: z.coerce.number().int().min(1).max(1000).default(3),
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
   NOTIFY_POLL_MS: z.coerce.number().int().min(100).default(5000),
+  NOTIFY_OUTBOX_RETENTION_DAYS: z.coerce
+    .number({ error: OUTBOX_RETENTION_ERROR })
+    .int({ error: OUTBOX_RETENTION_ERROR })
+    .min(1, { error: OUTBOX_RETENTION_ERROR })
+    .max(MAX_OUTBOX_RETENTION_DAYS, { error: OUTBOX_RETENTION_ERROR })
+    .default(30),
   OUTBOUND_PROXY_URL: optionalString.pipe(z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// proxy URL' }).optional()),
   OUTBOUND_NO_PROXY: optionalString,
   NODE_ENV: z.string().default('development'),
@@ -160,6 +170,11 @@ export interface OpinionDeliveryConfig {
   readonly webhookTimeoutMs: number;
   /** How often the outbox is drained when nothing kicks it. */
   readonly notifyPollMs: number;
+  /**
+   * Days finished outbox rows are kept (`NOTIFY_OUTBOX_RETENTION_DAYS`, default 30): webhook deliveries
+   * delivered, failed or skipped, and processed events, older than this are pruned by the notify worker.
+   */
+  readonly notifyOutboxRetentionDays: number;
 }
 
 /** Limits of family uploads (`POST /api/cases/:id/uploads`) and their ingest. */
@@ -279,6 +294,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       webhookDisableAfter: e.WEBHOOK_DISABLE_AFTER,
       webhookTimeoutMs: e.WEBHOOK_TIMEOUT_MS,
       notifyPollMs: e.NOTIFY_POLL_MS,
+      notifyOutboxRetentionDays: e.NOTIFY_OUTBOX_RETENTION_DAYS,
     },
     secretsKey: e.SECRETS_KEY
       ? Buffer.from(e.SECRETS_KEY, 'base64')

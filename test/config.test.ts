@@ -79,6 +79,16 @@ describe('loadConfig', () => {
     expect(loadConfig({ ...base, NODE_ENV: 'test' })).toMatchObject({ production: false, databaseUrl: undefined });
   });
 
+  it('keeps finished outbox rows 30 days unless NOTIFY_OUTBOX_RETENTION_DAYS says otherwise, and names a bad value', () => {
+    expect(loadConfig(base).opinion.notifyOutboxRetentionDays).toBe(30);
+    expect(loadConfig({ ...base, NOTIFY_OUTBOX_RETENTION_DAYS: '7' }).opinion.notifyOutboxRetentionDays).toBe(7);
+    for (const bad of ['0', '-3', '1.5', 'thirty', '3651', '']) {
+      const problems = problemsOf({ ...base, NOTIFY_OUTBOX_RETENTION_DAYS: bad });
+      expect(problems).toEqual(['NOTIFY_OUTBOX_RETENTION_DAYS: must be a whole number of days from 1 to 3650']);
+    }
+    expect(() => loadConfig({ ...base, NOTIFY_OUTBOX_RETENTION_DAYS: 'thirty' })).toThrow(/NOTIFY_OUTBOX_RETENTION_DAYS/);
+  });
+
   it('rejects a short HS256 secret and an unknown time zone', () => {
     expect(problemsOf({ AUTH_JWT_SECRET: 'short' })[0]).toMatch(/^AUTH_JWT_SECRET: must be at least 32/);
     expect(problemsOf({ ...base, PROGRAM_TIME_ZONE: 'Mars/Olympus' })[0]).toMatch(/^PROGRAM_TIME_ZONE/);

@@ -106,7 +106,9 @@ export async function recordEvent(db: Queryable, type: EventType, caseId: string
 
 /**
  * {@link recordEvent} unless the case already has an event of the type whose `data[key]` equals this
- * one's (a job run again after a crash tells once). @returns whether it was recorded
+ * one's (a job run again after a crash tells once). Processed events are pruned after
+ * `NOTIFY_OUTBOX_RETENTION_DAYS`: "once" holds within that time, far longer than any job's retries.
+ * @returns whether it was recorded
  */
 export async function recordEventOnce(db: Queryable, type: EventType, caseId: string, data: Record<string, unknown>, key: string): Promise<boolean> {
   const result = await db.query(

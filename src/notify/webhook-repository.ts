@@ -1,4 +1,4 @@
-import type { Queryable } from '../db/database';
+import type { Database, Queryable } from '../db/database';
 
 /** A webhook subscriber, as stored (secret sealed). */
 export interface WebhookRow {
@@ -17,6 +17,11 @@ export interface WebhookRow {
   readonly consecutiveFailures: number;
   readonly lastError: string | null;
   readonly disabledAt: Date | null;
+  /**
+   * When the subscriber was created or last enabled again after being disabled: it is sent only the
+   * events raised at or after this moment.
+   */
+  readonly enabledAt: Date;
   readonly createdAt: Date;
 }
 
@@ -32,6 +37,7 @@ interface Db {
   consecutive_failures: number;
   last_error: string | null;
   disabled_at: Date | null;
+  enabled_at: Date;
   created_at: Date;
 }
 
@@ -47,6 +53,7 @@ const toRow = (r: Db): WebhookRow => ({
   consecutiveFailures: r.consecutive_failures,
   lastError: r.last_error,
   disabledAt: r.disabled_at,
+  enabledAt: r.enabled_at,
   createdAt: r.created_at,
 });
 
@@ -62,7 +69,7 @@ export function previousSecretActive<W extends Pick<WebhookRow, 'previousSealedS
   return w.previousSealedSecret !== null && w.previousSecretUntil !== null && w.previousSecretUntil.getTime() > now.getTime();
 }
 
-/** Stores a subscriber (active). */
+/** Stores a subscriber (active, enabled from now: `enabled_at` defaults to the insert's time, like `created_at`). */
 export async function insertWebhook(
   db: Queryable,
   w: { id: string; url: string; sealedSecret: string; events: readonly string[]; allowInsecureHttp: boolean; createdBy: string },
@@ -90,13 +97,50 @@ export async function deleteWebhook(db: Queryable, id: string): Promise<boolean>
   return (await db.query('DELETE FROM webhooks WHERE id = $1', [id])).rowCount === 1;
 }
 
-/** Makes a subscriber active again with its failure count reset. */
-export async function enableWebhook(db: Queryable, id: string): Promise<boolean> {
-  const result = await db.query(
-    `UPDATE webhooks SET state = 'active', consecutive_failures = 0, disabled_at = NULL, updated_at = now() WHERE id = $1`,
-    [id],
-  );
-  return result.rowCount === 1;
+/**
+ * Makes a subscriber active again, in one transaction: its failures in a row and last error are
+ * cleared (the past delivery attempts are kept), and a disabled one is enabled from now
+ * (`enabled_at`, the start of this transaction): the deliveries it was left with, all of events
+ * raised before, are {@link skipDeliveriesRaisedBeforeEnabled | skipped}. An active subscriber keeps
+ * its moment, so nothing pending for it is dropped. False when there is no such subscriber.
+ * @param db - Where the subscriber is stored.
+ * @param id - The subscriber.
+ */
+export async function enableWebhook(db: Database, id: string): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    const result = await tx.query(
+      `UPDATE webhooks SET state = 'active', consecutive_failures = 0, last_error = NULL, disabled_at = NULL,
+         enabled_at = CASE WHEN state = 'disabled' THEN now() ELSE enabled_at END, updated_at = now()
+       WHERE id = $1`,
+      [id],
+    );
+    if (result.rowCount !== 1) return false;
+    await skipDeliveriesRaisedBeforeEnabled(tx, id);
+    return true;
+  });
+}
+
+/** Queued deliveries of events raised before their subscriber was last enabled, made `skipped` (finished, never sent). */
+const SKIP_RAISED_BEFORE_ENABLED = `UPDATE webhook_deliveries d SET state = 'skipped', finished_at = now()
+  FROM outbox o, webhooks w
+  WHERE d.state = 'queued' AND o.id = d.outbox_id AND w.id = d.webhook_id AND o.created_at < w.enabled_at`;
+
+/**
+ * Marks `skipped` the subscriber's queued deliveries of events raised before it was last enabled:
+ * those left queued when it was disabled. Their attempts are kept.
+ * @returns how many were skipped
+ */
+export async function skipDeliveriesRaisedBeforeEnabled(db: Queryable, webhookId: string): Promise<number> {
+  return (await db.query(`${SKIP_RAISED_BEFORE_ENABLED} AND d.webhook_id = $1`, [webhookId])).rowCount;
+}
+
+/**
+ * Skips one queued delivery when its event was raised before its subscriber was last enabled (the
+ * stale sweep queued it again once the subscriber was enabled); compared in SQL, to the microsecond.
+ * @returns whether it was skipped
+ */
+export async function skipDeliveryIfRaisedBeforeEnabled(db: Queryable, deliveryId: string): Promise<boolean> {
+  return (await db.query(`${SKIP_RAISED_BEFORE_ENABLED} AND d.id = $1`, [deliveryId])).rowCount === 1;
 }
 
 /**
@@ -123,19 +167,29 @@ export async function rotateWebhookSecret(db: Queryable, id: string, sealedSecre
 }
 
 /**
- * Active subscribers of an event type that had subscribed when the event was raised: one registered
- * while the event waited in the outbox (the notify worker behind, or between a commit and its drain)
- * is not sent it, nor a backlog from before it existed.
+ * Active subscribers of an event type that were enabled when the event was raised (`enabled_at` at
+ * or before the event's `created_at`, compared in SQL): one registered, or enabled again, while the
+ * event waited in the outbox (the notify worker behind, or between a commit and its drain) is not
+ * sent it, nor a backlog from before it existed or while it was disabled.
+ *
+ * Every subscriber of the type is locked `FOR SHARE` (state and moment are judged after the lock,
+ * not in the WHERE): a drain meeting an enable (or a disable) not yet committed waits for it and
+ * judges the row as committed, so an event raised after the moment of an enable still committing is
+ * not missed. The lock is held to the end of the drain's transaction.
  * @param db - Where subscribers are stored (the drain's transaction).
  * @param type - The event type.
- * @param raisedAt - When the event was raised (`outbox.created_at`).
+ * @param outboxId - The event.
  */
-export async function subscribersOf(db: Queryable, type: string, raisedAt: Date): Promise<string[]> {
-  const { rows } = await db.query<{ id: string }>(
-    `SELECT id FROM webhooks WHERE state = 'active' AND $1 = ANY(events) AND created_at <= $2`,
-    [type, raisedAt],
+export async function subscribersOf(db: Queryable, type: string, outboxId: number): Promise<string[]> {
+  const { rows } = await db.query<{ id: string; receives: boolean }>(
+    `SELECT w.id, (w.state = 'active' AND w.enabled_at <= o.created_at) AS receives
+     FROM webhooks w JOIN outbox o ON o.id = $2
+     WHERE $1 = ANY(w.events)
+     ORDER BY w.id
+     FOR SHARE OF w`,
+    [type, outboxId],
   );
-  return rows.map((r) => r.id);
+  return rows.filter((r) => r.receives).map((r) => r.id);
 }
 
 /** One event for one subscriber. */
@@ -143,7 +197,8 @@ export interface WebhookDeliveryRow {
   readonly id: string;
   readonly webhookId: string;
   readonly outboxId: number;
-  readonly state: 'queued' | 'delivered' | 'failed';
+  /** `skipped`: an event raised before its subscriber was enabled again, never sent. */
+  readonly state: 'queued' | 'delivered' | 'failed' | 'skipped';
   readonly attempts: number;
 }
 
@@ -164,7 +219,7 @@ export async function webhookDeliveryAttempt(db: Queryable, id: string, status: 
 
 /** A delivered event: the subscriber's failures in a row start again from zero. */
 export async function webhookDelivered(db: Queryable, id: string, webhookId: string): Promise<void> {
-  await db.query(`UPDATE webhook_deliveries SET state = 'delivered', delivered_at = now() WHERE id = $1`, [id]);
+  await db.query(`UPDATE webhook_deliveries SET state = 'delivered', delivered_at = now(), finished_at = now() WHERE id = $1`, [id]);
   await db.query(`UPDATE webhooks SET consecutive_failures = 0, last_error = NULL, updated_at = now() WHERE id = $1`, [webhookId]);
 }
 
@@ -173,7 +228,7 @@ export async function webhookDelivered(db: Queryable, id: string, webhookId: str
  * (the subscriber had `disableAfter` failed events in a row).
  */
 export async function webhookEventFailed(db: Queryable, id: string, webhookId: string, error: string, disableAfter: number): Promise<boolean> {
-  await db.query(`UPDATE webhook_deliveries SET state = 'failed' WHERE id = $1`, [id]);
+  await db.query(`UPDATE webhook_deliveries SET state = 'failed', finished_at = now() WHERE id = $1`, [id]);
   const { rows } = await db.query<{ state: string }>(
     `UPDATE webhooks SET consecutive_failures = consecutive_failures + 1, last_error = $2, updated_at = now(),
        state = CASE WHEN consecutive_failures + 1 >= $3 THEN 'disabled' ELSE state END,

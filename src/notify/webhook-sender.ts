@@ -7,6 +7,7 @@
  * last failure counts against the subscriber, which is disabled after `disableAfter` failed events
  * in a row and reported to case managers. A 410 Gone is not retried: the subscriber said its URL is
  * gone for good, so it is disabled at once (and reported; an admin enables it again if it was not).
+ * A subscriber enabled again is sent only the events raised from that moment on (`enabled_at`).
  * @packageDocumentation
  */
 import { FhirNetworkError, type AddressPolicy } from '../fhir';
@@ -23,6 +24,7 @@ import {
   findWebhook,
   findWebhookDelivery,
   previousSecretActive,
+  skipDeliveryIfRaisedBeforeEnabled,
   type WebhookRow,
   webhookDelivered,
   webhookDeliveryAttempt,
@@ -152,6 +154,8 @@ export function webhookBody(event: { id: number; type: string; createdAt: Date; 
 
 /**
  * Sends a webhook delivery; resolves when delivered (or nothing to do), throws to be retried.
+ * Nothing is sent while the subscriber is disabled (the delivery stays queued), nor, once it is
+ * enabled again, for an event raised before that (the delivery is `skipped`).
  * On the last attempt the failure is recorded against the subscriber first; a failure no retry can
  * help ({@link PermanentWebhookError}) is recorded at once, and a 410 Gone disables the subscriber.
  */
@@ -160,6 +164,8 @@ export async function sendWebhook(deps: WebhookSenderDeps, transports: WebhookTr
   if (!delivery || delivery.state !== 'queued') return delivery?.state ?? 'missing';
   const hook = await findWebhook(deps.db, delivery.webhookId);
   if (!hook || hook.state !== 'active') return 'subscriber-inactive';
+  // Left queued when the subscriber was disabled, queued again once it was enabled: too old to send.
+  if (await skipDeliveryIfRaisedBeforeEnabled(deps.db, delivery.id)) return 'skipped';
   const { rows } = await deps.db.query<{ id: number | string; type: string; case_id: string | null; data: Record<string, unknown>; created_at: Date }>(
     'SELECT id, type, case_id, data, created_at FROM outbox WHERE id = $1',
     [delivery.outboxId],

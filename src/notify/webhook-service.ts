@@ -29,7 +29,8 @@ export const MAX_SECRET_OVERLAP_SECONDS = 604_800;
 
 /**
  * A subscriber as the API shows it (never a secret, current or previous): `previousSecretUntil` is
- * when the secret replaced by the last rotation stops signing, null when none signs any more.
+ * when the secret replaced by the last rotation stops signing, null when none signs any more;
+ * `enabledAt` is when it was created or last enabled again, the first moment of the events it is sent.
  */
 export function webhookView(w: WebhookRow, now: Date = new Date()) {
   return {
@@ -41,6 +42,7 @@ export function webhookView(w: WebhookRow, now: Date = new Date()) {
     consecutiveFailures: w.consecutiveFailures,
     lastError: w.lastError,
     disabledAt: w.disabledAt?.toISOString() ?? null,
+    enabledAt: w.enabledAt.toISOString(),
     previousSecretUntil: previousSecretActive(w, now) ? (w.previousSecretUntil?.toISOString() ?? null) : null,
     createdAt: w.createdAt.toISOString(),
   };
@@ -82,7 +84,11 @@ export async function removeWebhook(deps: Pick<WebhookServiceDeps, 'db'>, id: st
   if (!(await deleteWebhook(deps.db, id))) throw notFound(`Webhook ${id}`);
 }
 
-/** Re-enables a disabled subscriber (after its owner fixed it). */
+/**
+ * Re-enables a disabled subscriber (after its owner fixed it); 404 when unknown. It is sent the events
+ * raised from now on, none raised while it was disabled; its failures in a row and last error are
+ * cleared (its past delivery attempts are kept). Asked of an active subscriber, it only clears those.
+ */
 export async function reenableWebhook(deps: Pick<WebhookServiceDeps, 'db'>, id: string) {
   if (!(await enableWebhook(deps.db, id))) throw notFound(`Webhook ${id}`);
   return webhookView((await findWebhook(deps.db, id)) as WebhookRow);

@@ -110,7 +110,17 @@ it('retries a failing subscriber, then disables and reports it after failed even
   // A disabled subscriber gets nothing more; enabling it again resets its count.
   await transferRequest(caseId);
   const enabled = await svc.request('POST', `/api/webhooks/${hook}/enable`, { token: admin });
-  expect(await enabled.json()).toMatchObject({ state: 'active', consecutiveFailures: 0 });
+  const enabledView = await enabled.json();
+  // Fixed by its owner: it no longer looks broken; the past attempts are kept.
+  expect(enabledView).toMatchObject({ state: 'active', consecutiveFailures: 0, lastError: null, disabledAt: null });
+  const listed = ((await (await svc.request('GET', '/api/webhooks', { token: admin })).json()) as { items: { id: string }[] }).items.find((w) => w.id === hook);
+  expect(listed).toEqual(enabledView);
+  const attempts = await svc.service.db.query<{ state: string; attempts: number; last_error: string | null }>(
+    `SELECT state, attempts, last_error FROM webhook_deliveries WHERE webhook_id = $1 AND state = 'failed'`,
+    [hook],
+  );
+  expect(attempts.rows).toHaveLength(2);
+  for (const row of attempts.rows) expect(row).toMatchObject({ attempts: 2, last_error: expect.stringContaining('500') });
 }, 60_000);
 
 it('counts a 2xx as delivered whatever the subscriber sends back with it', async () => {
