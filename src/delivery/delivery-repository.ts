@@ -114,6 +114,19 @@ export async function newerVersionGoesTo(db: Queryable, delivery: Pick<DeliveryR
   return rows[0]?.version ?? undefined;
 }
 
+/**
+ * The deliveries of earlier versions to `delivery`'s recipient whose DiagnosticReport was written
+ * there (its id recorded): the reports already in that chart, oldest first. Decides whether a later
+ * version is `amended` there, and which DocumentReference it replaces (`statusAtRecipient`).
+ */
+export async function earlierReportsAtRecipient(db: Queryable, delivery: Pick<DeliveryRow, 'recipientId' | 'version'>): Promise<DeliveryRow[]> {
+  const { rows } = await db.query<Db>(
+    `SELECT * FROM deliveries WHERE recipient_id = $1 AND version < $2 AND remote_ids->>'DiagnosticReport' IS NOT NULL ORDER BY version`,
+    [delivery.recipientId, delivery.version],
+  );
+  return rows.map(toRow);
+}
+
 /** Every delivery of the case not sent yet, ended in `state` with `reason`. @returns how many */
 async function settleUnsentDeliveries(db: Queryable, caseId: string, state: 'cancelled' | 'superseded', reason: string, at: Date): Promise<number> {
   const { rows } = await db.query<{ id: string }>(

@@ -7,6 +7,10 @@
  * - right before the first write the delivery is read again: one cancelled or superseded while the
  *   recipient was searched (a cancellation, a reopening, a newer signature) writes nothing;
  * - what is written follows the endpoint's SMART scope as well as its CapabilityStatement;
+ * - a Patient id given with the recipient is read there and checked to be the case's child
+ *   ({@link checkRecipientPatient}) before anything is filed under it; a wrong one is `needs_review`;
+ * - a version is `amended` only in a chart that holds an earlier version, `final` (replacing
+ *   nothing) elsewhere (`statusAtRecipient` in report-resources.ts);
  * - a finished delivery (delivered, needs_review, failed) is not run again until a case manager
  *   re-queues it.
  * @packageDocumentation
@@ -31,10 +35,11 @@ import type { PatientCandidate } from '../pull/source-repository';
 import { PROGRAM_NAME, reportTitle } from '../report/report-pdf';
 import type { SecretBox } from '../security/secret-box';
 import {
-  findDelivery, finishDelivery, listDeliveries, newerVersionGoesTo, noteError, recordAttempt, saveRemoteIds, SETTLED_DELIVERY_STATES, type DeliveryRow, type RemoteIds,
+  earlierReportsAtRecipient, findDelivery, finishDelivery, newerVersionGoesTo, noteError, recordAttempt, saveRemoteIds, SETTLED_DELIVERY_STATES, type DeliveryRow, type RemoteIds,
 } from './delivery-repository';
 import { findRecipient, setRecipientPatient, type RecipientRow } from './recipient-repository';
 import { grantedScope, mayWriteReports, planWrite, writeReport, type WritePlan } from './report-writer';
+import { statusAtRecipient } from './report-resources';
 import { supersedeDocument, type SupersedeOutcome } from './supersede-document';
 import { endedWithoutReport } from '../cases/lifecycle';
 
@@ -56,7 +61,8 @@ const SYSTEM: Principal = { sub: 'system:delivery', roles: [] };
 /**
  * The previous version's DocumentReference at the recipient, once the amendment replacing it is
  * written: marked `superseded` where the recipient can update DocumentReferences.
- * @returns undefined when there is nothing to supersede (a first version, or no DocumentReferences)
+ * @param previousId what the amendment's `relatesTo` replaces (`statusAtRecipient`): none for a version `final` there
+ * @returns undefined when there is nothing to supersede (no earlier version in this chart, or no DocumentReferences)
  */
 async function supersedePrevious(client: FhirEndpointClient, plan: WritePlan, previousId: string | undefined, newId: string | undefined): Promise<SupersedeOutcome | undefined> {
   if (!previousId || !newId || previousId === newId) return undefined;
@@ -66,18 +72,62 @@ async function supersedePrevious(client: FhirEndpointClient, plan: WritePlan, pr
 
 type PatientResolution = { id: string } | { reason: string; candidates: PatientCandidate[] };
 
-/** The child at the recipient: the chosen id, else exactly one match by identifier or by name + birth date. Never creates one. */
+/** A Patient id read at the recipient: the child's record there (its id), or why it is not. */
+export type RecipientPatientCheck = { readonly id: string } | { readonly reason: string };
+
+/** `Patient.link` targets of type `replaced-by` (https://hl7.org/fhir/R4/patient-definitions.html#Patient.link). */
+function replacedBy(patient: Patient): string[] {
+  return (patient.link ?? []).filter((l) => l.type === 'replaced-by').map((l) => l.other.reference ?? l.other.display ?? 'another record');
+}
+
+/**
+ * Why a Patient read at the recipient must not receive the case's report (empty: nothing against
+ * it): replaced by another record (`link` of type `replaced-by`), inactive (`active: false`,
+ * https://hl7.org/fhir/R4/patient-definitions.html#Patient.active), or a birth date other than the
+ * child's (compared exactly, as demographic matching does; a record without one cannot be confirmed).
+ */
+export function whyNotTheChild(patient: Patient, childBirthDate: string): string[] {
+  const reasons: string[] = [];
+  const successors = replacedBy(patient);
+  if (successors.length > 0) reasons.push(`it was replaced by ${successors.join(', ')} there (link replaced-by): choose that record instead`);
+  if (patient.active === false) reasons.push('it is inactive there (active: false)');
+  if (!patient.birthDate) reasons.push(`it has no birth date there, so it cannot be confirmed as the child born ${childBirthDate}`);
+  else if (patient.birthDate !== childBirthDate) reasons.push(`it is of a child born ${patient.birthDate}, the case's child was born ${childBirthDate}`);
+  return reasons;
+}
+
+const isGone = (err: unknown): boolean => err instanceof FhirHttpError && (err.status === 404 || err.status === 410);
+
+/**
+ * Reads `Patient/{patientId}` at the recipient (https://hl7.org/fhir/R4/http.html#read) and checks it
+ * is the case's child there ({@link whyNotTheChild}). Every id is read, a candidate recorded earlier
+ * too: the record may have changed (merged, deactivated) since.
+ * @throws what the read met other than 404/410 (network, 5xx, open circuit, auth): nothing is known about the patient
+ */
+export async function checkRecipientPatient(client: FhirEndpointClient, patientId: string, childBirthDate: string): Promise<RecipientPatientCheck> {
+  let patient: Patient;
+  try {
+    patient = await client.read<Patient>('Patient', patientId);
+  } catch (err) {
+    if (isGone(err)) return { reason: `Patient/${patientId} does not exist at the recipient.` };
+    throw err;
+  }
+  const reasons = whyNotTheChild(patient, childBirthDate);
+  if (reasons.length > 0) return { reason: `Patient/${patientId} at the recipient is not the case's child: ${reasons.join('; ')}.` };
+  return { id: patient.id ?? patientId };
+}
+
+/**
+ * The child at the recipient: the id found or chosen before (checked then), else the id given with
+ * the recipient (read and checked now), else exactly one match by identifier or by name + birth date.
+ * Never creates one.
+ */
 async function resolvePatient(client: FhirEndpointClient, recipient: RecipientRow, intake: Intake): Promise<PatientResolution> {
   if (recipient.remotePatientId) return { id: recipient.remotePatientId };
   const selector = recipient.selector;
   if ('id' in selector) {
-    try {
-      const patient = await client.read<Patient>('Patient', selector.id);
-      return { id: patient.id ?? selector.id };
-    } catch (err) {
-      if (err instanceof FhirHttpError && (err.status === 404 || err.status === 410)) return { reason: `Patient/${selector.id} does not exist at the recipient.`, candidates: [] };
-      throw err;
-    }
+    const check = await checkRecipientPatient(client, selector.id, intake.patient.birthDate);
+    return 'id' in check ? check : { reason: check.reason, candidates: [] };
   }
   const patients =
     'identifier' in selector
@@ -246,8 +296,8 @@ async function attempt(deps: DeliveryDeps, delivery: DeliveryRow): Promise<strin
   }
   if (!recipient.remotePatientId) await setRecipientPatient(deps.db, recipient.id, patient.id);
 
-  const previous = (await listDeliveries(deps.db, delivery.caseId)).filter((d) => d.recipientId === recipient.id && d.version < delivery.version && d.remoteIds.DocumentReference);
-  const previousDocumentId = previous[previous.length - 1]?.remoteIds.DocumentReference;
+  // Amended only where an earlier version is in this chart; there it replaces that version's note.
+  const { status, previousDocumentId } = statusAtRecipient(await earlierReportsAtRecipient(deps.db, delivery));
   let ids: RemoteIds;
   try {
     ids = await writeReport(
@@ -256,13 +306,13 @@ async function attempt(deps: DeliveryDeps, delivery: DeliveryRow): Promise<strin
       {
         caseId: delivery.caseId,
         version: version.version,
-        status: version.fhirStatus,
+        status,
         content: version.content,
         specialist: version.specialist,
         signedAt: version.signedAt,
         pdf,
         pdfSha1Base64: version.pdfSha1Base64,
-        title: reportTitle({ caseId: delivery.caseId, version: version.version, status: version.fhirStatus }),
+        title: reportTitle({ caseId: delivery.caseId, version: version.version, status }),
         patientId: patient.id,
         programName: PROGRAM_NAME,
       },

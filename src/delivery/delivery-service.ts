@@ -2,27 +2,34 @@
  * Recipients and deliveries, as the case manager sees them: add the referring physician's EHR as a
  * recipient (the report goes there at signing, or at once when a signed version exists), list the
  * deliveries with state, attempts, remote ids and last error, choose the patient of a delivery in
- * review, and re-queue a failed one.
+ * review (read and checked at the recipient first), and re-queue a failed one.
  * @packageDocumentation
  */
 import { randomUUID } from 'node:crypto';
+import type { Intake } from '../cases/intake-schema';
 import { findCase } from '../db/case-repository';
 import type { Database } from '../db/database';
+import type { EndpointClients } from '../endpoints/endpoint-clients';
 import { requireEndpoint } from '../endpoints/endpoint-service';
+import { CircuitOpenError, FhirClientError } from '../fhir';
 import type { Principal } from '../http/auth';
 import { conflict, fieldProblem, HttpProblem, notFound } from '../http/problem';
-import { logger } from '../log';
+import { errorFields, logger } from '../log';
 import type { WorkDispatch } from '../notify/events';
 import { findVersion } from '../opinion/opinion-repository';
 import type { PatientSelector } from '../pull/source-repository';
+import type { SecretBox } from '../security/secret-box';
 import { createDeliveries, findDelivery, listDeliveries, requeueDelivery, type DeliveryRow } from './delivery-repository';
+import { checkRecipientPatient, type RecipientPatientCheck } from './delivery-runner';
 import { findRecipient, insertRecipient, listRecipients, setRecipientPatient, type RecipientRow } from './recipient-repository';
 import { grantedScope, mayWriteReports } from './report-writer';
 
-/** What the recipient and delivery routes need. */
+/** What the recipient and delivery routes need; the endpoint clients and sealed secrets to read a chosen patient at the recipient. */
 export interface DeliveryServiceDeps {
   readonly db: Database;
   readonly dispatch: WorkDispatch;
+  readonly secrets: SecretBox;
+  readonly clients: EndpointClients;
 }
 
 const CLOSED = ['ineligible', 'cancelled', 'closed'];
@@ -77,8 +84,9 @@ export async function addRecipient(deps: DeliveryServiceDeps, caseId: string, bo
   const id = randomUUID();
   const selector: PatientSelector = body.patient ?? { match: true };
   const created = await deps.db.transaction(async (tx) => {
-    // A patient id given here is read at the recipient before the first write (it may not exist
-    // there: needs_review, not a report filed against a missing patient); a chosen one is trusted.
+    // A patient id given here is read and checked at the recipient before the first write (it may
+    // not exist there, or be another child: needs_review, not a report filed under it); a chosen
+    // one is checked when chosen (chooseRecipientPatient).
     const inserted = await insertRecipient(tx, { id, caseId, endpointId: body.endpointId, selector, remotePatientId: null, createdBy: actor.sub });
     if (!inserted) throw conflict('This endpoint is already a recipient of the case.');
     const latest = await findVersion(tx, caseId);
@@ -103,11 +111,55 @@ export async function getDeliveries(deps: Pick<DeliveryServiceDeps, 'db'>, caseI
   return deliveries.map((d) => ({ ...deliveryView(d), endpointId: endpointOf.get(d.recipientId) ?? null }));
 }
 
-/** The case manager chooses the child's Patient at the recipient; deliveries waiting on it are re-queued. */
+/**
+ * The recipient could not be asked about the patient (network, 5xx, open circuit, refused token…):
+ * 503 while its circuit is open (with `retryAt`), else 502, saying what it answered. Errors that are
+ * this service's own (database, Redis) stay 500s, their text in the log only.
+ */
+function recipientUnreachable(err: unknown, patientId: string): unknown {
+  if (err instanceof HttpProblem || !(err instanceof FhirClientError)) return err;
+  const detail = `The recipient endpoint could not be asked for Patient/${patientId}: ${err.message}. Nothing was saved; choose the patient again once it answers.`;
+  if (err instanceof CircuitOpenError) return new HttpProblem(503, 'Service Unavailable', detail, [], { retryAt: new Date(err.retryAt).toISOString() });
+  return new HttpProblem(502, 'Bad Gateway', detail);
+}
+
+/** 422 naming `patientId`: the Patient read at the recipient is not the case's child there. */
+function notTheChild(reason: string): HttpProblem {
+  return new HttpProblem(422, "Not the child's record at the recipient", reason, [fieldProblem(['patientId'], reason)]);
+}
+
+/**
+ * Reads `Patient/{patientId}` at the recipient's endpoint (its current client, as the delivery does)
+ * and checks it is the case's child ({@link checkRecipientPatient}): a typo must not file one child's
+ * second opinion in another child's chart.
+ * @throws HttpProblem 422 (not the child, naming `patientId`), 502/503 (the recipient could not be asked)
+ */
+async function confirmChildAtRecipient(deps: DeliveryServiceDeps, recipient: RecipientRow, patientId: string, intake: Intake): Promise<string> {
+  let check: RecipientPatientCheck;
+  try {
+    check = await deps.clients.withCurrentClient(() => requireEndpoint(deps.db, recipient.endpointId), deps.secrets, (client) =>
+      checkRecipientPatient(client, patientId, intake.patient.birthDate),
+    );
+  } catch (err) {
+    logger.warn('chosen recipient patient could not be read', { caseId: recipient.caseId, recipientId: recipient.id, ...errorFields(err) });
+    throw recipientUnreachable(err, patientId);
+  }
+  if ('reason' in check) throw notTheChild(check.reason);
+  return check.id;
+}
+
+/**
+ * The case manager chooses the child's Patient at the recipient (one of a delivery's `candidates`,
+ * or another id); deliveries waiting on it are re-queued. The id is read there and checked first
+ * (exists, the child's birth date, active, not replaced by another record); nothing is saved when
+ * it is refused or cannot be read.
+ */
 export async function chooseRecipientPatient(deps: DeliveryServiceDeps, caseId: string, recipientId: string, patientId: string) {
+  const record = await requireOpenCase(deps.db, caseId);
   const recipient = await findRecipient(deps.db, recipientId);
   if (!recipient || recipient.caseId !== caseId) throw notFound(`Recipient ${recipientId}`);
-  await setRecipientPatient(deps.db, recipientId, patientId);
+  const confirmedId = await confirmChildAtRecipient(deps, recipient, patientId, record.intake as Intake);
+  await setRecipientPatient(deps.db, recipientId, confirmedId);
   const waiting = (await listDeliveries(deps.db, caseId)).filter((d) => d.recipientId === recipientId && d.state === 'needs_review');
   for (const d of waiting) {
     const requeues = await requeueDelivery(deps.db, d.id);

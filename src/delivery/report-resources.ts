@@ -7,6 +7,10 @@
  * - where the EHR takes them, a DocumentReference (US Core clinical-note, 11488-4; `relatesTo`
  *   replaces the previous version's) and a Communication to the referring physician about the report.
  *
+ * Status, per recipient ({@link statusAtRecipient}): a version is `amended` only in a chart that holds
+ * an earlier version of the case's report; everywhere else, whatever its number, it is `final` and
+ * its DocumentReference replaces nothing.
+ *
  * Category: US Core's `us-core` category slice holds only Cardiology, Radiology and Pathology
  * (LP29708-2, LP29684-5, LP7839-6), none of which a second-opinion consult is; the slicing is open, so
  * the report carries the base R4 diagnostic service section `PHY` (Physician) from HL7 v2 table 0074
@@ -32,11 +36,50 @@ export const US_CORE_DR_NOTE = 'http://hl7.org/fhir/us/core/StructureDefinition/
 /** Profile of the delivered DocumentReference (https://hl7.org/fhir/us/core/StructureDefinition-us-core-documentreference.html). */
 export const US_CORE_DOCREF = 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-documentreference';
 
+/**
+ * `DiagnosticReport.status` of a delivered version (https://hl7.org/fhir/R4/valueset-diagnostic-report-status.html):
+ * `final`, or `amended` when it changes a report already released into that chart.
+ */
+export type ReportStatus = 'final' | 'amended';
+
+/** An earlier version's delivery to the same recipient, as far as the status of a later one depends on it. */
+export interface EarlierDelivery {
+  readonly version: number;
+  /** The recipient's ids of what that delivery wrote there. */
+  readonly remoteIds: { readonly DiagnosticReport?: string; readonly DocumentReference?: string };
+}
+
+/** How a version goes into one recipient's chart: its status there, and the DocumentReference it replaces there, if any. */
+export interface StatusAtRecipient {
+  readonly status: ReportStatus;
+  /** The recipient's id of the latest earlier version's DocumentReference (for `relatesTo: replaces`); only when `amended`. */
+  readonly previousDocumentId?: string;
+}
+
+/**
+ * The status of a version at one recipient, decided by what that recipient's chart holds, not by
+ * the version number: `amended` only when an earlier version's DiagnosticReport was written there
+ * (https://hl7.org/fhir/R4/valueset-diagnostic-report-status.html: amended = "subsequently modified
+ * after being final"); a recipient that never got an earlier version (added later, or its delivery
+ * failed, was cancelled or superseded before writing) gets a `final` report replacing nothing
+ * (`relatesTo` must point at a document there:
+ * https://hl7.org/fhir/R4/documentreference-definitions.html#DocumentReference.relatesTo).
+ * @param earlier the deliveries of earlier versions to this recipient (any order, any state)
+ */
+export function statusAtRecipient(earlier: readonly EarlierDelivery[]): StatusAtRecipient {
+  const inChart = earlier.filter((d) => d.remoteIds.DiagnosticReport).sort((a, b) => a.version - b.version);
+  if (inChart.length === 0) return { status: 'final' };
+  // The newest note there (a recipient may have taken DocumentReferences for some versions only).
+  const previousDocumentId = inChart.map((d) => d.remoteIds.DocumentReference).filter((id): id is string => Boolean(id)).pop();
+  return previousDocumentId ? { status: 'amended', previousDocumentId } : { status: 'amended' };
+}
+
 /** What a report version needs to become FHIR. */
 export interface ReportFacts {
   readonly caseId: string;
   readonly version: number;
-  readonly status: 'final' | 'amended';
+  /** Its status at this recipient ({@link statusAtRecipient}), not the version's number. */
+  readonly status: ReportStatus;
   readonly content: StoredOpinion;
   readonly specialist: SpecialistIdentity;
   readonly signedAt: Date;
@@ -137,8 +180,13 @@ export function buildDiagnosticReport(f: ReportFacts): DiagnosticReport {
   };
 }
 
-/** The DocumentReference of one version (US Core clinical note); `replaces` the previous version's when known. */
+/**
+ * The DocumentReference of one version (US Core clinical note); an `amended` one `replaces` the
+ * previous version's when known. A `final` one replaces nothing, whatever `previousDocumentId` says
+ * (https://hl7.org/fhir/R4/documentreference-definitions.html#DocumentReference.relatesTo).
+ */
 export function buildDocumentReference(f: ReportFacts, reportReference: string, previousDocumentId?: string): DocumentReference {
+  const replaced = f.status === 'amended' ? previousDocumentId : undefined;
   return {
     resourceType: 'DocumentReference',
     meta: { profile: [US_CORE_DOCREF] },
@@ -155,7 +203,7 @@ export function buildDocumentReference(f: ReportFacts, reportReference: string, 
     date: f.signedAt.toISOString(),
     author: [{ reference: '#specialist', display: f.specialist.name }],
     description: f.title,
-    ...(previousDocumentId ? { relatesTo: [{ code: 'replaces' as const, target: { reference: `DocumentReference/${previousDocumentId}` } }] } : {}),
+    ...(replaced ? { relatesTo: [{ code: 'replaces' as const, target: { reference: `DocumentReference/${replaced}` } }] } : {}),
     content: [
       {
         attachment: pdfAttachment(f),

@@ -7,6 +7,11 @@
  * the amended version is written, the previous version's DocumentReference is read and updated to
  * `superseded`, on the version read (`If-Match`; a 412 means it changed meanwhile: read again).
  *
+ * Only where the amended version replaces something at that recipient: an earlier version's report
+ * is in that chart (`statusAtRecipient` in report-resources.ts, the `previousDocumentId` of the
+ * writer's `WriteContext`). A version `final` at a recipient that never got an earlier one (added
+ * later, or its delivery failed or was cancelled) replaces and supersedes nothing there.
+ *
  * Idempotent: a reference already `superseded` is left alone, so a delivery run again after a crash
  * changes nothing. The DiagnosticReport has no such status (an amended report is a new resource with
  * status `amended`); it is not touched.

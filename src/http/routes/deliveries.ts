@@ -53,11 +53,20 @@ export function deliveryRoutes(deps: DeliveryServiceDeps): AnyRoute[] {
       method: 'post',
       path: '/api/cases/:id/recipients/:recipientId/patient',
       tag: 'delivery',
-      summary: 'Choose the child\'s Patient at the recipient (a delivery in needs_review is then re-queued)',
+      summary: 'Choose the child\'s Patient at the recipient (read there and checked first; a delivery in needs_review is then re-queued)',
       roles: ['case_manager', 'admin'],
       params: RecipientParams,
       body: ChooseBody,
-      responses: { 200: { description: 'Recipient updated' } },
+      responses: {
+        200: { description: 'Recipient updated' },
+        404: { description: 'Unknown case or recipient' },
+        422: {
+          description:
+            "`Patient/{patientId}` is not the case's child at the recipient (`errors` names `patientId`): it does not exist there (404/410), its birthDate is not the child's, it is inactive, or a link replaced-by points at another record; nothing saved",
+        },
+        502: { description: 'The recipient could not be asked for the patient (network error, 5xx, authorization refused); nothing saved' },
+        503: { description: "The recipient's circuit breaker is open (`retryAt`); nothing saved" },
+      },
       handler: async ({ params, body }) => ({ status: 200, body: await chooseRecipientPatient(deps, params.id, params.recipientId, body.patientId) }),
     }),
     defineRoute<undefined, NoQuery, z.infer<typeof CaseParams>>({
