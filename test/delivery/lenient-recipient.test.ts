@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Bundle, Communication, DiagnosticReport, DocumentReference, FhirResource } from 'fhir/r4';
-import Transport from 'winston-transport';
+import { CaptureTransport } from '../support/capture-log';
 import { REPORT_COMMUNICATION_SYSTEM, REPORT_IDENTIFIER_SYSTEM } from '../../src/delivery/report-resources';
 import { LENIENT_SCAN_MAX_PAGES, LENIENT_SCAN_PAGE_SIZE } from '../../src/delivery/report-writer';
 import { OffOriginUrlError } from '../../src/fhir/errors';
@@ -136,16 +136,6 @@ function ours<T extends DiagnosticReport | DocumentReference | Communication>(ty
 async function notInFirst(count: number, caseId: string, server = ehr): Promise<boolean> {
   const firstPage = await searchSandbox<DiagnosticReport>(server, '', 'DiagnosticReport', { _count: String(count) });
   return firstPage.length === count && !firstPage.some((r) => r.identifier?.some((i) => i.value === `${caseId}-v1`));
-}
-
-/** Log lines, as written, while attached (the service runs in this process). */
-class CaptureTransport extends Transport {
-  readonly lines: string[] = [];
-  override log(info: Record<PropertyKey, unknown>, next: () => void): void {
-    const formatted = info[Symbol.for('message')];
-    this.lines.push(typeof formatted === 'string' ? formatted : JSON.stringify(info));
-    next();
-  }
 }
 
 describe('a recipient that ignores the identifier search', () => {

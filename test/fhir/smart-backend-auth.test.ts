@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import Transport from 'winston-transport';
+import { CaptureTransport } from '../support/capture-log';
 import { logger } from '../../src/log';
 import { ClientAssertionSigner } from '../../src/fhir/client-assertion';
 import { PermanentFhirError, SmartAuthError } from '../../src/fhir/errors';
@@ -8,15 +8,6 @@ import { makeClient } from './support/client';
 import { makeKey, type TestKey } from './support/keys';
 import { startMiniFhir, type MiniFhir } from './support/mini-fhir';
 import { testRedis, type TestRedis } from './support/redis';
-
-class CaptureTransport extends Transport {
-  readonly lines: string[] = [];
-  override log(info: Record<string | symbol, unknown>, next: () => void): void {
-    const formatted = info[Symbol.for('message')];
-    this.lines.push(typeof formatted === 'string' ? formatted : JSON.stringify(info));
-    next();
-  }
-}
 
 const CLIENT_ID = 'second-opinion-bridge-test';
 let env: TestRedis;

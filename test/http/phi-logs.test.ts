@@ -1,17 +1,7 @@
-import Transport from 'winston-transport';
+import { CaptureTransport } from '../support/capture-log';
 import { errorFields, logger } from '../../src/log';
 import { SAMPLE_PHI_STRINGS, sampleIntake } from '../support/intake';
 import { startTestService, type TestService } from '../support/service';
-
-/** Captures every formatted log line, exactly as it would be written. */
-class CaptureTransport extends Transport {
-  readonly lines: string[] = [];
-  override log(info: Record<string | symbol, unknown>, next: () => void): void {
-    const formatted = info[Symbol.for('message')];
-    this.lines.push(typeof formatted === 'string' ? formatted : JSON.stringify(info));
-    next();
-  }
-}
 
 describe('PHI never reaches a log line', () => {
   let svc: TestService;

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import Transport from 'winston-transport';
+import { CaptureTransport } from '../support/capture-log';
 import { logger } from '../../src/log';
 import { findWebhook, insertWebhook, rotateWebhookSecret } from '../../src/notify/webhook-repository';
 import { signWebhook, verifyWebhook } from '../../src/notify/webhook-signature';
@@ -76,15 +76,6 @@ async function stored(id: string) {
   const row = rows[0];
   if (!row) throw new Error(`no webhook ${id}`);
   return row;
-}
-
-class CaptureTransport extends Transport {
-  readonly lines: string[] = [];
-  override log(info: Record<PropertyKey, unknown>, next: () => void): void {
-    const formatted = info[Symbol.for('message')];
-    this.lines.push(typeof formatted === 'string' ? formatted : JSON.stringify(info));
-    next();
-  }
 }
 
 it('signs with the new and the replaced secret during the overlap, new first, and the subscriber verifies with either', async () => {
