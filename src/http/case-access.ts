@@ -13,6 +13,13 @@
  * - `assigned`: only the cases currently assigned to the specialist bound to this subject (HIPAA's
  *   minimum necessary, for deployments whose specialists all sign in with a bound subject).
  *
+ * In both modes, whatever the assignment:
+ * - a token whose subject the directory binds to an *inactive* specialist opens no case (a
+ *   deactivated specialist who still signs in: `review/specialist-deactivation.ts`);
+ * - a case whose specialist is inactive, or that was released by a deactivation and waits for a new
+ *   specialist (`review/reassignment-service.ts`), is opened by no specialist until a case manager
+ *   gives it to one: nobody is its author meanwhile.
+ *
  * EHR clients, against the endpoint whose `inboundSubject` is the token's subject (`EHR_CASE_ACCESS`):
  * - `linked-or-unbound` (default): a client bound to an endpoint opens only the cases that endpoint is
  *   a source (not removed) or a recipient of; a client bound to none is not limited — unless it was
@@ -25,8 +32,16 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Queryable } from '../db/database';
 import { errorFields, logger } from '../log';
+import { OPEN_REVIEW_STATUSES } from '../review/specialist-repository';
 import type { Principal } from './auth';
 import { HttpProblem } from './problem';
+
+/** Why a token bound to a deactivated specialist is refused, on every case route and the worklist. */
+export const INACTIVE_SPECIALIST_ACCOUNT = 'This specialist account is inactive in the directory: it opens no case.';
+
+/** Why no specialist opens a case whose specialist was deactivated, until a case manager assigns another. */
+export const CASE_WAITS_FOR_SPECIALIST =
+  'The specialist of this case was deactivated: the case waits for a case manager to give it to another specialist.';
 
 export const SPECIALIST_CASE_ACCESS = ['unless-assigned-elsewhere', 'assigned'] as const;
 export type SpecialistCaseAccess = (typeof SPECIALIST_CASE_ACCESS)[number];
@@ -40,14 +55,36 @@ export interface CaseAccessModes {
 
 const CASE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** The case's current assignment: its specialist and the subject bound to them (null: none); undefined when not assigned. */
-async function currentAssignment(db: Queryable, caseId: string): Promise<{ specialistId: string; userSub: string | null } | undefined> {
-  const { rows } = await db.query<{ specialist_id: string; user_sub: string | null }>(
-    `SELECT s.id AS specialist_id, s.user_sub FROM assignments a JOIN specialists s ON s.id = a.specialist_id WHERE a.case_id = $1 AND a.ended_at IS NULL LIMIT 1`,
-    [caseId],
+/** Who holds a case: its current assignment's specialist (and whether active), or whether it was released and waits for one. */
+interface CaseHolder {
+  /** The currently assigned specialist; undefined when the case is not assigned. */
+  readonly assigned?: { readonly specialistId: string; readonly userSub: string | null; readonly active: boolean };
+  /** Not assigned, in review, and assigned before: released by a deactivation, waiting for a new specialist. */
+  readonly released: boolean;
+}
+
+/** Who holds the case (see {@link CaseHolder}); an unknown case is held by no one (the route answers 404). */
+async function caseHolder(db: Queryable, caseId: string): Promise<CaseHolder> {
+  const { rows } = await db.query<{ specialist_id: string | null; user_sub: string | null; active: boolean | null; released: boolean }>(
+    `SELECT s.id AS specialist_id, s.user_sub, s.active,
+            (a.id IS NULL AND c.status = ANY($2::text[])
+              AND EXISTS (SELECT 1 FROM assignments e WHERE e.case_id = c.id AND e.ended_at IS NOT NULL)) AS released
+     FROM cases c
+     LEFT JOIN assignments a ON a.case_id = c.id AND a.ended_at IS NULL
+     LEFT JOIN specialists s ON s.id = a.specialist_id
+     WHERE c.id = $1`,
+    [caseId, [...OPEN_REVIEW_STATUSES]],
   );
   const row = rows[0];
-  return row ? { specialistId: row.specialist_id, userSub: row.user_sub } : undefined;
+  if (!row) return { released: false };
+  const assigned = row.specialist_id !== null ? { specialistId: row.specialist_id, userSub: row.user_sub, active: row.active === true } : undefined;
+  return { ...(assigned ? { assigned } : {}), released: row.released };
+}
+
+/** Whether the directory binds `subject` to a specialist who is inactive. */
+async function boundToInactiveSpecialist(db: Queryable, subject: string): Promise<boolean> {
+  const { rows } = await db.query('SELECT 1 FROM specialists WHERE user_sub = $1 AND NOT active LIMIT 1', [subject]);
+  return rows.length > 0;
 }
 
 /** Whether the directory binds `subject` to a specialist other than `specialistId`. */
@@ -58,7 +95,9 @@ async function boundToAnotherSpecialist(db: Queryable, subject: string, speciali
 
 /** Why a specialist may not open the case, or undefined when they may. */
 export async function specialistRefusal(db: Queryable, caseId: string, subject: string, mode: SpecialistCaseAccess): Promise<string | undefined> {
-  const assigned = await currentAssignment(db, caseId);
+  if (await boundToInactiveSpecialist(db, subject)) return INACTIVE_SPECIALIST_ACCOUNT;
+  const { assigned, released } = await caseHolder(db, caseId);
+  if (released || assigned?.active === false) return CASE_WAITS_FOR_SPECIALIST;
   if (mode === 'assigned') return assigned?.userSub === subject ? undefined : 'A specialist sees only the cases assigned to them.';
   if (!assigned) return undefined;
   if (assigned.userSub !== null) return assigned.userSub === subject ? undefined : 'This case is assigned to another specialist.';

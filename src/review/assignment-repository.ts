@@ -34,28 +34,55 @@ export async function insertAssignment(db: Queryable, a: AssignmentRecord): Prom
   );
 }
 
-/** Ends an assignment (a reassignment hands the case on); the case then has no current one until the next is inserted. */
+/**
+ * Ends an assignment (a reassignment hands the case on, or a deactivation releases it); the case then
+ * has no current one until the next is inserted.
+ */
 export async function endAssignment(db: Queryable, id: string, at: Date): Promise<void> {
   await db.query('UPDATE assignments SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL', [id, at]);
 }
 
+const COLUMNS = 'id, case_id, specialist_id, method, matched_specialty, assigned_by, assigned_at';
+
+const toAssignment = (r: AssignmentRow): AssignmentRecord => ({
+  id: r.id,
+  caseId: r.case_id,
+  specialistId: r.specialist_id,
+  method: r.method,
+  matchedSpecialty: r.matched_specialty,
+  assignedBy: r.assigned_by,
+  assignedAt: r.assigned_at,
+});
+
 /** The case's current assignment, if any. */
 export async function findCurrentAssignment(db: Queryable, caseId: string): Promise<AssignmentRecord | undefined> {
+  const { rows } = await db.query<AssignmentRow>(`SELECT ${COLUMNS} FROM assignments WHERE case_id = $1 AND ended_at IS NULL`, [caseId]);
+  return rows[0] ? toAssignment(rows[0]) : undefined;
+}
+
+/**
+ * The assignment a case was released from (its specialist deactivated, no other one fitting): the
+ * last one that ended, when the case has no current one. Undefined for a case that is assigned, or
+ * was never assigned. Whether the case still waits depends on its status too (see the callers).
+ */
+export async function findReleasedAssignment(db: Queryable, caseId: string): Promise<AssignmentRecord | undefined> {
   const { rows } = await db.query<AssignmentRow>(
-    `SELECT id, case_id, specialist_id, method, matched_specialty, assigned_by, assigned_at
-     FROM assignments WHERE case_id = $1 AND ended_at IS NULL`,
+    `SELECT ${COLUMNS} FROM assignments a
+     WHERE a.case_id = $1 AND a.ended_at IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM assignments c WHERE c.case_id = a.case_id AND c.ended_at IS NULL)
+     ORDER BY a.ended_at DESC, a.assigned_at DESC LIMIT 1`,
     [caseId],
   );
-  const r = rows[0];
-  return r
-    ? {
-        id: r.id,
-        caseId: r.case_id,
-        specialistId: r.specialist_id,
-        method: r.method,
-        matchedSpecialty: r.matched_specialty,
-        assignedBy: r.assigned_by,
-        assignedAt: r.assigned_at,
-      }
-    : undefined;
+  return rows[0] ? toAssignment(rows[0]) : undefined;
+}
+
+/** Ids of the cases currently assigned to the specialist whose status is one of `statuses`, longest assigned first. */
+export async function currentlyAssignedCaseIds(db: Queryable, specialistId: string, statuses: readonly string[]): Promise<string[]> {
+  const { rows } = await db.query<{ case_id: string }>(
+    `SELECT a.case_id FROM assignments a JOIN cases c ON c.id = a.case_id
+     WHERE a.specialist_id = $1 AND a.ended_at IS NULL AND c.status = ANY($2::text[])
+     ORDER BY a.assigned_at, a.case_id`,
+    [specialistId, [...statuses]],
+  );
+  return rows.map((r) => r.case_id);
 }

@@ -17,10 +17,10 @@ import { paidCents } from '../billing/payment-repository';
 import { paymentStatus } from '../billing/payment-status';
 import { outdatedRecords } from '../assembly/source-changes';
 import { missingForAssignment } from './assignment-readiness';
-import { findCurrentAssignment, insertAssignment, type AssignmentRecord } from './assignment-repository';
+import { findCurrentAssignment, findReleasedAssignment, insertAssignment, type AssignmentRecord } from './assignment-repository';
 import { caseDiagnosisCodes } from './case-diagnoses';
 import { displayName } from './practitioner';
-import { lockSpecialist, type SpecialistRecord } from './specialist-repository';
+import { lockSpecialist, OPEN_REVIEW_STATUSES, type SpecialistRecord } from './specialist-repository';
 import { getSpecialist, type SpecialistView } from './specialist-service';
 import { matchSpecialist } from './specialist-match';
 import { rankSpecialties, type RankedSpecialty } from './specialty-matching';
@@ -142,6 +142,18 @@ export function newAssignment(caseId: string, chosen: ChosenSpecialist, actor: P
 const ASSIGNABLE_LATER: readonly string[] = ['submitted', 'collecting_records', 'records_complete'];
 
 /**
+ * Whether the case waits for a new specialist: in review (assigned, in_review, awaiting_information)
+ * without a current assignment, because a deactivation released it (`specialist-deactivation.ts`).
+ */
+async function waitsForNewSpecialist(db: Queryable, record: CaseRecord): Promise<boolean> {
+  return OPEN_REVIEW_STATUSES.includes(record.status) && (await findReleasedAssignment(db, record.id)) !== undefined;
+}
+
+/** What a case manager does with a case released by a deactivation. */
+const giveReleasedCase = (caseId: string): string =>
+  `Its specialist was deactivated and it waits for a new specialist: give it to one with PUT /api/cases/${caseId}/assignment ({specialistId} or {match: true}, and a reason).`;
+
+/**
  * Assigns the case.
  * @throws HttpProblem 409 listing every missing requirement (records, payment), when the case is
  *   already assigned, or when no active specialist fits; 404 for an unknown specialist
@@ -151,7 +163,8 @@ export async function assignCase(deps: CaseServiceDeps, caseId: string, request:
   const assignment = await deps.db.transaction(async (tx) => {
     const record = await caseFor(tx, caseId, true, 'The case cannot be assigned');
     if (!ASSIGNABLE_LATER.includes(record.status)) {
-      throw conflict(`The case is already ${record.status}; it was assigned before.`, { currentStatus: record.status });
+      const released = await waitsForNewSpecialist(tx, record);
+      throw conflict(`The case is already ${record.status}; it was assigned before.${released ? ` ${giveReleasedCase(caseId)}` : ''}`, { currentStatus: record.status });
     }
     const payment = paymentStatus(quoteOfCase(deps.domain.prices, record), await paidCents(tx, caseId));
     const missing = missingForAssignment(record.status, payment, await outdatedRecords(tx, caseId));
@@ -178,10 +191,11 @@ export async function assignCase(deps: CaseServiceDeps, caseId: string, request:
   return assignmentView(deps, assignment);
 }
 
-/** The case's current assignment; 404 when the case has none. */
+/** The case's current assignment; 404 when the case has none (saying so when a deactivation released it). */
 export async function getAssignment(deps: CaseServiceDeps, caseId: string): Promise<AssignmentView> {
-  await caseFor(deps.db, caseId, false);
+  const record = await caseFor(deps.db, caseId, false);
   const current = await findCurrentAssignment(deps.db, caseId);
-  if (!current) throw new HttpProblem(404, 'Not Found', `Case ${caseId} is not assigned yet.`);
-  return assignmentView(deps, current);
+  if (current) return assignmentView(deps, current);
+  const released = await waitsForNewSpecialist(deps.db, record);
+  throw new HttpProblem(404, 'Not Found', released ? `Case ${caseId} is not assigned. ${giveReleasedCase(caseId)}` : `Case ${caseId} is not assigned yet.`);
 }

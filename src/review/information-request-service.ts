@@ -7,6 +7,13 @@
  *   add-on; answered when the family approves or declines it.
  * While any request is open the case is `awaiting_information` and the SLA clock is paused; the
  * case manager can answer any request explicitly.
+ *
+ * An `Idempotency-Key` is scoped to (case, caller `sub`, key), see {@link informationRequestKeyScope}:
+ * a resend by the same caller answers their first request again; another caller using the same key
+ * on the case makes a request of their own.
+ *
+ * Requests outlive their asker: when the specialist is deactivated (or the case reassigned) the open
+ * requests stay with the case, open, and are answered as before for the specialist who takes over.
  * @packageDocumentation
  */
 import { randomUUID } from 'node:crypto';
@@ -16,13 +23,14 @@ import type { AddOnCode } from '../cases/prices';
 import { insertCaseEvent } from '../db/case-repository';
 import type { Queryable } from '../db/database';
 import type { Principal } from '../http/auth';
+import { CASE_WAITS_FOR_SPECIALIST, INACTIVE_SPECIALIST_ACCOUNT } from '../http/case-access';
 import { conflict, HttpProblem, notFound } from '../http/problem';
 import { logger } from '../log';
 import { offerAddOnInTx } from '../billing/addon-service';
 import { caseFor, nowOf } from '../billing/billing-deps';
 import { findPull } from '../pull/pull-repository';
 import { startPull, type PullServiceDeps } from '../pull/pull-service';
-import { findCurrentAssignment } from './assignment-repository';
+import { findCurrentAssignment, findReleasedAssignment } from './assignment-repository';
 import { answerRequestInTx, answerRequestsOfPull } from './information-request-answers';
 import {
   findInformationRequest,
@@ -59,16 +67,30 @@ export function informationRequestView(r: InformationRequestRecord) {
 export type InformationRequestView = ReturnType<typeof informationRequestView>;
 
 /**
+ * The scope of an `Idempotency-Key` for information requests of `caseId` sent by `subject` (the
+ * token's `sub`): keys of two callers, or of two cases, never meet. The subject is URI-encoded so
+ * that no `:` in it can make two (subject, key) pairs read alike.
+ */
+export function informationRequestKeyScope(caseId: string, subject: string): string {
+  return `information-request:${caseId}:${encodeURIComponent(subject)}`;
+}
+
+/**
  * 403 unless the caller may ask as the assigned specialist: when the directory binds the assigned
  * specialist to a token subject, only that subject; when it binds none, any specialist except one
  * the directory binds to another specialist (such as the one the case was reassigned from), as for
- * writing the opinion (`opinion/assigned-specialist.ts`).
+ * writing the opinion (`opinion/assigned-specialist.ts`). Never a specialist the directory has
+ * deactivated (403), nor for a case whose specialist was deactivated and that waits for a new one (409).
  */
 async function requireAssignedSpecialist(db: Queryable, caseId: string, actor: Principal): Promise<void> {
+  const caller = await findSpecialistBySubject(db, actor.sub);
+  if (caller && !caller.active) throw new HttpProblem(403, 'Forbidden', INACTIVE_SPECIALIST_ACCOUNT);
   const assignment = await findCurrentAssignment(db, caseId);
+  if (!assignment && (await findReleasedAssignment(db, caseId))) throw conflict(CASE_WAITS_FOR_SPECIALIST);
   const specialist = assignment ? await findSpecialist(db, assignment.specialistId) : undefined;
   if (!specialist) return;
-  if (specialist.userSub ? specialist.userSub !== actor.sub : (await findSpecialistBySubject(db, actor.sub)) !== undefined) {
+  if (!specialist.active) throw conflict(CASE_WAITS_FOR_SPECIALIST);
+  if (specialist.userSub ? specialist.userSub !== actor.sub : caller !== undefined) {
     throw new HttpProblem(403, 'Forbidden', 'Only the specialist assigned to this case can ask for more information.');
   }
 }

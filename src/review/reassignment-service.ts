@@ -7,26 +7,129 @@
  * longer reads the case, and a draft they left is signed only after the new specialist saves it as
  * their own (the signer must be the draft's author, `opinion-service.ts`).
  *
+ * A case can also be *released*: its specialist was deactivated and no other one fitted
+ * (`specialist-deactivation.ts`). It then has no current assignment, keeps its status, and waits
+ * for a case manager to give it to a specialist through this same route.
+ *
  * Not once a report is signed: a correction is made, and signed, by the report's author.
  * @packageDocumentation
  */
 import type { CaseServiceDeps } from '../cases/case-service';
-import { insertCaseEvent } from '../db/case-repository';
+import { insertCaseEvent, type CaseRecord } from '../db/case-repository';
+import type { Queryable } from '../db/database';
 import { primaryRole, type Principal } from '../http/auth';
 import { conflict } from '../http/problem';
 import { logger } from '../log';
 import { caseFor, nowOf } from '../billing/billing-deps';
-import { endAssignment, findCurrentAssignment, insertAssignment } from './assignment-repository';
-import { assignmentView, chooseSpecialist, newAssignment, type AssignmentRequest, type AssignmentView } from './assignment-service';
+import { endAssignment, findCurrentAssignment, findReleasedAssignment, insertAssignment, type AssignmentRecord } from './assignment-repository';
+import { assignmentView, chooseSpecialist, newAssignment, type AssignmentRequest, type AssignmentView, type ChosenSpecialist } from './assignment-service';
 import { displayName } from './practitioner';
-import { findSpecialist } from './specialist-repository';
+import { findSpecialist, OPEN_REVIEW_STATUSES } from './specialist-repository';
 
 /** Statuses in which a case is with a specialist who has not signed yet. */
-const REASSIGNABLE: readonly string[] = ['assigned', 'in_review', 'awaiting_information'];
+const REASSIGNABLE: readonly string[] = OPEN_REVIEW_STATUSES;
+
+/**
+ * The assignment a hand-over takes the case from: the current one (`current: true`, ended by the
+ * hand-over), or the one the case was released from (`current: false`, ended already).
+ */
+export interface PreviousAssignment {
+  readonly assignment: AssignmentRecord;
+  readonly current: boolean;
+}
+
+/** A hand-over of `record` from `from` to `chosen`, by `actor` at `now`, for `reason` (on the timeline). */
+export interface HandOver {
+  readonly record: CaseRecord;
+  readonly from: PreviousAssignment;
+  readonly chosen: ChosenSpecialist;
+  readonly reason: string;
+  readonly actor: Principal;
+  readonly now: Date;
+}
+
+/** "Dr. Given Family" of the specialist `specialistId`, or `fallback` when the directory lost them. */
+async function specialistName(db: Queryable, specialistId: string, fallback: string): Promise<string> {
+  const specialist = await findSpecialist(db, specialistId);
+  return specialist ? displayName(specialist) : fallback;
+}
+
+/**
+ * The assignment a reassignment of `record` takes the case from (call under the case row lock).
+ * @throws HttpProblem 409 when the case is not with a specialist (nor released), or its report is signed
+ */
+async function requireReassignable(db: Queryable, record: CaseRecord): Promise<PreviousAssignment> {
+  const current = await findCurrentAssignment(db, record.id);
+  if (REASSIGNABLE.includes(record.status)) {
+    if (current) return { assignment: current, current: true };
+    const released = await findReleasedAssignment(db, record.id);
+    if (released) return { assignment: released, current: false };
+  }
+  const signed = record.status === 'report_signed' || record.status === 'delivered' || record.status === 'closed';
+  throw conflict(
+    signed
+      ? `The case is ${record.status}: its report is signed, and a correction is made by its author, so it is not reassigned.`
+      : `The case is ${record.status}${current ? '' : ' and not assigned'}: only a case with a specialist (assigned, in_review, awaiting_information) is reassigned; assign it first (POST /api/cases/${record.id}/assignment).`,
+    { currentStatus: record.status },
+  );
+}
+
+/**
+ * Hands the case over in the caller's transaction `tx` (case row locked): ends the previous
+ * assignment when it is current, starts the chosen specialist's, and records a `reassigned` event
+ * naming both and the reason.
+ * @returns the new assignment
+ */
+export async function handOverCase(tx: Queryable, handOver: HandOver): Promise<AssignmentRecord> {
+  const { record, from, chosen, reason, actor, now } = handOver;
+  const { specialist, specialty } = chosen;
+  const previousName = await specialistName(tx, from.assignment.specialistId, 'the previous specialist');
+  const row = newAssignment(record.id, chosen, actor, now);
+  if (from.current) await endAssignment(tx, from.assignment.id, now);
+  await insertAssignment(tx, row);
+  await insertCaseEvent(tx, {
+    caseId: record.id,
+    at: now,
+    type: 'reassigned',
+    actorSub: actor.sub,
+    actorRole: primaryRole(actor),
+    reason: `Reassigned from ${previousName} to ${displayName(specialist)}${specialty ? `, best match in ${specialty.display}` : ''}: ${reason}`,
+    data: {
+      assignmentId: row.id,
+      specialistId: specialist.id,
+      previousAssignmentId: from.assignment.id,
+      previousSpecialistId: from.assignment.specialistId,
+      method: row.method,
+      ...(specialty ? { specialty: specialty.code } : {}),
+    },
+  });
+  return row;
+}
+
+/**
+ * Releases the case's current assignment in the caller's transaction `tx` (case row locked) when no
+ * other specialist can take it: the assignment ends, the case keeps its status (and SLA, requests,
+ * draft) and waits for a case manager to give it to a specialist; an `assignment_released` event
+ * says from whom and why.
+ */
+export async function releaseAssignment(tx: Queryable, release: { assignment: AssignmentRecord; reason: string; actor: Principal; now: Date }): Promise<void> {
+  const { assignment, reason, actor, now } = release;
+  const previousName = await specialistName(tx, assignment.specialistId, 'the specialist');
+  await endAssignment(tx, assignment.id, now);
+  await insertCaseEvent(tx, {
+    caseId: assignment.caseId,
+    at: now,
+    type: 'assignment_released',
+    actorSub: actor.sub,
+    actorRole: primaryRole(actor),
+    reason: `Released from ${previousName}, no other active specialist fits: ${reason}`,
+    data: { previousAssignmentId: assignment.id, previousSpecialistId: assignment.specialistId },
+  });
+}
 
 /**
  * Moves the case's assignment to the specialist `request` names, or to the best match other than
- * the one assigned now.
+ * the one assigned now; a released case (see above) goes to the one named or the best match.
  * @throws HttpProblem 409 when the case is not with a specialist (or the report is signed), when
  *   the named specialist is the current one, inactive or the referring physician, or when no other
  *   specialist fits; 404 for an unknown specialist
@@ -41,38 +144,9 @@ export async function reassignCase(
   const now = nowOf(deps);
   const assignment = await deps.db.transaction(async (tx) => {
     const record = await caseFor(tx, caseId, true);
-    const current = await findCurrentAssignment(tx, caseId);
-    if (!REASSIGNABLE.includes(record.status) || !current) {
-      throw conflict(
-        record.status === 'report_signed' || record.status === 'delivered' || record.status === 'closed'
-          ? `The case is ${record.status}: its report is signed, and a correction is made by its author, so it is not reassigned.`
-          : `The case is ${record.status}${current ? '' : ' and not assigned'}: only a case with a specialist (assigned, in_review, awaiting_information) is reassigned; assign it first (POST /api/cases/${caseId}/assignment).`,
-        { currentStatus: record.status },
-      );
-    }
-    const chosen = await chooseSpecialist(deps, tx, record, request, current.specialistId);
-    const { specialist, specialty } = chosen;
-    const previous = await findSpecialist(tx, current.specialistId);
-    const row = newAssignment(caseId, chosen, actor, now);
-    await endAssignment(tx, current.id, now);
-    await insertAssignment(tx, row);
-    await insertCaseEvent(tx, {
-      caseId,
-      at: now,
-      type: 'reassigned',
-      actorSub: actor.sub,
-      actorRole: primaryRole(actor),
-      reason: `Reassigned from ${previous ? displayName(previous) : 'the previous specialist'} to ${displayName(specialist)}${specialty ? `, best match in ${specialty.display}` : ''}: ${reason}`,
-      data: {
-        assignmentId: row.id,
-        specialistId: specialist.id,
-        previousAssignmentId: current.id,
-        previousSpecialistId: current.specialistId,
-        method: row.method,
-        ...(specialty ? { specialty: specialty.code } : {}),
-      },
-    });
-    return row;
+    const from = await requireReassignable(tx, record);
+    const chosen = await chooseSpecialist(deps, tx, record, request, from.current ? from.assignment.specialistId : undefined);
+    return handOverCase(tx, { record, from, chosen, reason, actor, now });
   });
   logger.info('case reassigned', { caseId, userId: assignment.specialistId, method: assignment.method });
   return assignmentView(deps, assignment);

@@ -1,10 +1,12 @@
 /**
  * The specialist directory: admins add specialists (NPI checked with its Luhn check digit,
- * specialties from the matching rules), deactivate them or change their specialties.
+ * specialties from the matching rules), deactivate them or change their specialties. A deactivation
+ * releases the specialist's open cases back to matching (`specialist-deactivation.ts`).
  * @packageDocumentation
  */
 import { randomUUID } from 'node:crypto';
 import type { CaseServiceDeps } from '../cases/case-service';
+import type { Principal } from '../http/auth';
 import { conflict, notFound } from '../http/problem';
 import { logger } from '../log';
 import { nowOf } from '../billing/billing-deps';
@@ -20,6 +22,7 @@ import {
   type SpecialistRecord,
 } from './specialist-repository';
 import { unknownSpecialties, type NewSpecialistBody, type SpecialistPatchBody } from './specialist-schema';
+import { releaseOpenCases, type ReleasedCase } from './specialist-deactivation';
 import { HttpProblem } from '../http/problem';
 
 /** A directory entry as the API shows it. */
@@ -91,11 +94,17 @@ export async function getSpecialists(deps: CaseServiceDeps, filter: { active?: b
   return all.map((s) => specialistView(deps, s, counts.get(s.id) ?? 0));
 }
 
+/** A specialist after a `PATCH`; with `released` when the PATCH deactivated them (`active: false`). */
+export type PatchedSpecialistView = SpecialistView & { readonly released?: ReleasedCase[] };
+
 /**
- * Changes a specialist's active flag, specialties or user subject.
+ * Changes a specialist's active flag, specialties or user subject. With `active: false` the change
+ * is committed first (the specialist's token opens no case from then on), then each of their open
+ * cases is released back to matching, and `released` says what became of each. Sending
+ * `active: false` for a specialist inactive already releases any open case left (idempotent).
  * @throws HttpProblem 404 for an unknown specialist; 409 naming `userSub` when another specialist has it
  */
-export async function patchSpecialist(deps: CaseServiceDeps, id: string, body: SpecialistPatchBody): Promise<SpecialistView> {
+export async function patchSpecialist(deps: CaseServiceDeps, id: string, body: SpecialistPatchBody, actor: Principal): Promise<PatchedSpecialistView> {
   checkSpecialties(deps.domain.specialtyMatching, body.specialties);
   const existing = await findSpecialist(deps.db, id);
   if (!existing) throw notFound(`Specialist ${id}`);
@@ -112,5 +121,7 @@ export async function patchSpecialist(deps: CaseServiceDeps, id: string, body: S
   // Given to another specialist at the same time (after the check above): 409 too, not a 500.
   if (!updated) conflictFor('userSub');
   logger.info('specialist changed', { userId: id });
-  return getSpecialist(deps, id);
+  if (body.active !== false) return getSpecialist(deps, id);
+  const released = await releaseOpenCases(deps, id, actor);
+  return { ...(await getSpecialist(deps, id)), released };
 }

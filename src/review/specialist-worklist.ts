@@ -4,10 +4,13 @@
  * opinion stand — the current bundle version, the one this specialist last opened (from the access
  * log), the draft, the last signed version and the record it rests on, and whether records arrived
  * since (`newRecordsSinceLastOpened`, `newRecordsSinceOpinion`), with the links to read them.
+ * A specialist deactivated in the directory is refused (403), as on every case route.
  * @packageDocumentation
  */
 import { listCaseSummaries, type CaseServiceDeps } from '../cases/case-service';
 import type { Queryable } from '../db/database';
+import { INACTIVE_SPECIALIST_ACCOUNT } from '../http/case-access';
+import { HttpProblem } from '../http/problem';
 import { displayName } from './practitioner';
 import { findSpecialistBySubject } from './specialist-repository';
 
@@ -48,9 +51,13 @@ async function progressOf(db: Queryable, caseIds: readonly string[], subject: st
   return new Map(rows.map((r) => [r.id, r]));
 }
 
-/** The worklist of the specialist bound to `subject`; `specialist: null` when none is. */
+/**
+ * The worklist of the specialist bound to `subject`; `specialist: null` when none is.
+ * @throws HttpProblem 403 when the specialist bound to `subject` is inactive
+ */
 export async function specialistWorklist(deps: CaseServiceDeps, subject: string, query: WorklistQuery) {
   const specialist = await findSpecialistBySubject(deps.db, subject);
+  if (specialist && !specialist.active) throw new HttpProblem(403, 'Forbidden', INACTIVE_SPECIALIST_ACCOUNT);
   if (!specialist) {
     return {
       specialist: null,

@@ -6,7 +6,7 @@ import {
   InformationAnswerBody,
   InformationRequestBody,
 } from '../../review/information-request-schema';
-import { answerInformationRequest, createInformationRequest, getInformationRequests } from '../../review/information-request-service';
+import { answerInformationRequest, createInformationRequest, getInformationRequests, informationRequestKeyScope } from '../../review/information-request-service';
 import { idForIdempotencyKey, replayedHeader } from '../idempotency-key';
 import { defineRoute, type AnyRoute } from '../route';
 import { CaseParams, CaseStatusList } from './params';
@@ -80,7 +80,7 @@ export function reviewRoutes(deps: PullServiceDeps): AnyRoute[] {
       path: '/api/cases/:id/assignment',
       tag: 'review',
       summary:
-        'Reassign a case that is with a specialist (assigned, in_review, awaiting_information) to {specialistId} or the best match other than the current one {match: true}, with a {reason} for the timeline. Status, SLA, information requests and the draft stay; the previous specialist loses access',
+        'Reassign a case that is with a specialist (assigned, in_review, awaiting_information) to {specialistId} or the best match other than the current one {match: true}, with a {reason} for the timeline. Status, SLA, information requests and the draft stay; the previous specialist loses access. Also gives a specialist to a case released by a deactivation (waiting for one)',
       roles: ['case_manager', 'admin'],
       params: CaseParams,
       body: ReassignmentBody,
@@ -101,7 +101,7 @@ export function reviewRoutes(deps: PullServiceDeps): AnyRoute[] {
       summary: 'The specialist the case is assigned to',
       roles: ['case_manager', 'admin', 'specialist'],
       params: CaseParams,
-      responses: { 200: { description: 'The assignment' }, 404: { description: 'Not assigned' } },
+      responses: { 200: { description: 'The assignment' }, 404: { description: 'Not assigned, or released by a deactivation and waiting for a new specialist (the detail says which)' } },
       handler: async ({ params }) => ({ status: 200, body: await getAssignment(deps, params.id) }),
     }),
     defineRoute<InformationRequestBody, NoQuery, CaseParams>({
@@ -109,18 +109,21 @@ export function reviewRoutes(deps: PullServiceDeps): AnyRoute[] {
       path: '/api/cases/:id/information-requests',
       tag: 'review',
       summary:
-        'The specialist asks for more: {kind: re-pull, resourceTypes} (incremental pull _since the last pull), {kind: family-upload, message} or {kind: expert-input, addOn}. Pauses the SLA clock until answered',
+        'The specialist asks for more: {kind: re-pull, resourceTypes} (incremental pull _since the last pull), {kind: family-upload, message} or {kind: expert-input, addOn}. Pauses the SLA clock until answered. An Idempotency-Key is scoped to (case, caller sub, key)',
       roles: ['specialist'],
       params: CaseParams,
       body: InformationRequestBody,
       responses: {
         201: { description: 'Request recorded; the case is awaiting_information' },
-        409: { description: 'The case is not under review, no source can be pulled, or the add-on is already approved' },
-        422: { description: 'The Idempotency-Key was already used for another request' },
+        403: { description: 'Not the assigned specialist, or a specialist deactivated in the directory' },
+        409: { description: 'The case is not under review, waits for a new specialist (its own was deactivated), no source can be pulled, or the add-on is already approved' },
+        422: { description: 'The Idempotency-Key was already used by this caller for another request on this case' },
       },
       handler: async ({ params, body, principal, req }) => {
-        // With an Idempotency-Key, a double submit records one request (Idempotent-Replayed: true on the second).
-        const { replayed, ...request } = await createInformationRequest(deps, params.id, body, principal, idForIdempotencyKey(`information-request:${params.id}`, req.headers['idempotency-key']));
+        // With an Idempotency-Key, a double submit records one request (Idempotent-Replayed: true on
+        // the second); the key is the caller's own on this case: another caller's same key is another request.
+        const keyedId = idForIdempotencyKey(informationRequestKeyScope(params.id, principal.sub), req.headers['idempotency-key']);
+        const { replayed, ...request } = await createInformationRequest(deps, params.id, body, principal, keyedId);
         return { status: 201, body: request, headers: replayedHeader(replayed) };
       },
     }),

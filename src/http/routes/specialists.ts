@@ -56,12 +56,17 @@ export function specialistRoutes(deps: CaseServiceDeps): AnyRoute[] {
       method: 'patch',
       path: '/api/specialists/:id',
       tag: 'specialists',
-      summary: 'Change a specialist: active, specialties, userSub',
+      summary:
+        'Change a specialist: active, specialties, userSub. active: false releases their open cases (assigned, in_review, awaiting_information) back to matching — to the best other match, or waiting for a case manager — and their token opens no case any more; signed cases stay as they are',
       roles: ['admin'],
       params: SpecialistParams,
       body: SpecialistPatchSchema,
-      responses: { 200: { description: 'The specialist after the change' }, 404: { description: 'No such specialist' } },
-      handler: async ({ params, body }) => ({ status: 200, body: await patchSpecialist(deps, params.id, body) }),
+      responses: {
+        200: { description: 'The specialist after the change; with active: false also `released`: per open case, `{caseId, status, outcome: reassigned | awaiting_assignment, previousAssignmentId, assignment?}`' },
+        404: { description: 'No such specialist' },
+        409: { description: 'userSub already belongs to another specialist' },
+      },
+      handler: async ({ params, body, principal }) => ({ status: 200, body: await patchSpecialist(deps, params.id, body, principal) }),
     }),
   ] as unknown as AnyRoute[];
 }

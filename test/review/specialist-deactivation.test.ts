@@ -1,0 +1,214 @@
+/**
+ * Deactivating a specialist (`PATCH /api/specialists/:id {active: false}`), black-box against the
+ * real service: their open cases are released back to matching (handed to the best other match, or
+ * left waiting for a case manager when none fits), each with a timeline event saying why; their
+ * token opens no case any more; a signed case stays with its signer, untouched.
+ */
+import { specialistRefusal } from '../../src/http/case-access';
+import { sampleIntake } from '../support/intake';
+import { startReviewService, type ReviewClient, type Problem } from '../support/review-case';
+import type { TestService } from '../support/service';
+
+const NEURO = '2084N0402X';
+
+let svc: TestService;
+let cm: ReviewClient;
+let admin: string;
+
+beforeAll(async () => {
+  ({ svc, cm, admin } = await startReviewService('deactivation'));
+});
+afterAll(async () => {
+  await svc.stop();
+});
+
+interface TimelineEvent {
+  type: string;
+  reason?: string;
+  data?: Record<string, unknown>;
+}
+interface CaseDetail {
+  status: string;
+  sla: { paused: boolean; targetDue: string } | null;
+  assignment: { specialistId: string } | null;
+  timeline: TimelineEvent[];
+}
+interface ReleasedCase {
+  caseId: string;
+  status: string;
+  outcome: 'reassigned' | 'awaiting_assignment';
+  previousAssignmentId: string;
+  assignment?: { id: string; specialistId: string; method: string };
+}
+interface PatchedSpecialist {
+  id: string;
+  active: boolean;
+  openCases: number;
+  practitioner: unknown;
+  released: ReleasedCase[];
+}
+
+const detail = async (id: string) => (await cm.json<CaseDetail>('GET', `/api/cases/${id}`)).body;
+const deactivate = (id: string) => cm.json<PatchedSpecialist & Problem>('PATCH', `/api/specialists/${id}`, { active: false }, admin);
+const assignedTo = async (id: string) => (await cm.json<{ specialist: { id: string } } & Problem>('GET', `/api/cases/${id}/assignment`)).body;
+
+/** A paid case, records complete, assigned to `specialistId`. */
+async function assignedCase(specialistId: string): Promise<string> {
+  const id = await cm.openCase();
+  await cm.recordsComplete(id);
+  await cm.pay(id, 85000);
+  expect((await cm.json('POST', `/api/cases/${id}/assignment`, { specialistId })).status).toBe(201);
+  return id;
+}
+
+/** An opinion answering each question of the sample intake. */
+function opinionBody(): Record<string, unknown> {
+  return {
+    summary: 'S.',
+    diagnosisAssessment: 'A.',
+    recommendations: 'R.',
+    followUp: 'F.',
+    answers: sampleIntake().questions.map((question) => ({ question, answer: 'Answered.' })),
+  };
+}
+
+describe('deactivating a specialist', () => {
+  it('hands each open case to the best other match (timeline says why), keeps its status and requests, and leaves a signed case alone', async () => {
+    const leaving = await cm.addSpecialist(admin, 'Leaving', [NEURO], 'dr-deact-leaving');
+    const leaver = await svc.token('specialist', 'dr-deact-leaving');
+    const assigned = await assignedCase(leaving);
+    const midReview = await assignedCase(leaving);
+    const asked = await cm.json<{ id: string }>('POST', `/api/cases/${midReview}/information-requests`, { kind: 'family-upload', message: 'Please upload the EEG report.' }, leaver);
+    expect(asked.status).toBe(201);
+    const signed = await assignedCase(leaving);
+    expect((await cm.json('PUT', `/api/cases/${signed}/opinion`, opinionBody(), leaver)).status).toBe(200);
+    expect((await cm.json('POST', `/api/cases/${signed}/opinion/sign`, undefined, leaver)).status).toBe(201);
+    // Added last: the only other neurologist, so the best match for both open cases.
+    const cover = await cm.addSpecialist(admin, 'Cover', [NEURO], 'dr-deact-cover');
+    const midReviewBefore = await detail(midReview);
+    const signedBefore = await detail(signed);
+
+    const res = await deactivate(leaving);
+
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ id: leaving, active: false, openCases: 0 });
+    expect(res.body.practitioner).toBeDefined();
+    expect(res.body.released.map((r) => [r.caseId, r.outcome, r.status, r.assignment?.specialistId, r.assignment?.method])).toEqual([
+      [assigned, 'reassigned', 'assigned', cover, 'matched'],
+      [midReview, 'reassigned', 'awaiting_information', cover, 'matched'],
+    ]);
+    for (const id of [assigned, midReview]) {
+      expect((await assignedTo(id)).specialist.id).toBe(cover);
+      const event = (await detail(id)).timeline.at(-1);
+      expect(event).toMatchObject({ type: 'reassigned', data: { specialistId: cover, previousSpecialistId: leaving, method: 'matched' } });
+      expect(event?.reason).toMatch(/^Reassigned from Dr\. Test Leaving to Dr\. Test Cover, best match in Child Neurology: specialist deactivated$/);
+    }
+    // Mid-review: same status, SLA still paused, the open request stays with the case for the new specialist.
+    const midReviewAfter = await detail(midReview);
+    expect(midReviewAfter.status).toBe('awaiting_information');
+    expect(midReviewAfter.sla).toEqual(midReviewBefore.sla);
+    const requests = await cm.json<{ items: { id: string; state: string }[] }>('GET', `/api/cases/${midReview}/information-requests`);
+    expect(requests.body.items.map((r) => [r.id, r.state])).toEqual([[asked.body.id, 'open']]);
+    // The signed case: still with its signer, no new timeline event.
+    const signedAfter = await detail(signed);
+    expect(signedAfter.status).toBe('report_signed');
+    const assignmentEvents = (d: CaseDetail) => d.timeline.filter((e) => e.type === 'reassigned' || e.type === 'assignment_released');
+    expect(assignmentEvents(signedAfter)).toEqual(assignmentEvents(signedBefore));
+    expect((await assignedTo(signed)).specialist.id).toBe(leaving);
+    // The new specialist works on it.
+    expect((await svc.request('GET', `/api/cases/${midReview}`, { token: await svc.token('specialist', 'dr-deact-cover') })).status).toBe(200);
+  });
+
+  it("refuses the deactivated specialist's token on every case and case route (403, account inactive), and on the worklist", async () => {
+    const gone = await cm.addSpecialist(admin, 'Gone', [NEURO], 'dr-deact-gone');
+    const token = await svc.token('specialist', 'dr-deact-gone');
+    const open = await assignedCase(gone);
+    const signed = await assignedCase(gone);
+    expect((await cm.json('PUT', `/api/cases/${signed}/opinion`, opinionBody(), token)).status).toBe(200);
+    expect((await cm.json('POST', `/api/cases/${signed}/opinion/sign`, undefined, token)).status).toBe(201);
+    const unassigned = await cm.openCase();
+    expect((await deactivate(gone)).status).toBe(200);
+
+    const calls: [string, string, unknown?][] = [
+      ['GET', `/api/cases/${signed}`],
+      ['GET', `/api/cases/${signed}/opinion`],
+      ['GET', `/api/cases/${signed}/assignment`],
+      ['GET', `/api/cases/${signed}/information-requests`],
+      ['POST', `/api/cases/${signed}/opinion/sign`],
+      ['PUT', `/api/cases/${signed}/opinion`, opinionBody()],
+      ['GET', `/api/cases/${open}`],
+      ['POST', `/api/cases/${open}/information-requests`, { kind: 'family-upload', message: 'Please upload the MRI.' }],
+      ['GET', `/api/cases/${unassigned}`],
+    ];
+    for (const [method, route, body] of calls) {
+      const res = await cm.json<Problem>(method, route, body, token);
+      expect({ method, route, status: res.status, detail: res.body.detail }).toEqual({
+        method,
+        route,
+        status: 403,
+        detail: 'This specialist account is inactive in the directory: it opens no case.',
+      });
+    }
+    // Also where SPECIALIST_CASE_ACCESS=assigned.
+    expect(await specialistRefusal(svc.service.db, signed, 'dr-deact-gone', 'assigned')).toBe('This specialist account is inactive in the directory: it opens no case.');
+    const worklist = await cm.json<Problem>('GET', '/api/worklist', undefined, token);
+    expect([worklist.status, worklist.body.detail]).toEqual([403, 'This specialist account is inactive in the directory: it opens no case.']);
+    // Still signed, still theirs.
+    expect((await detail(signed)).status).toBe('report_signed');
+    expect((await assignedTo(signed)).specialist.id).toBe(gone);
+  });
+
+  it('leaves a case waiting for assignment when no other specialist fits; a case manager then assigns it', async () => {
+    await svc.service.db.query('UPDATE specialists SET active = false');
+    const last = await cm.addSpecialist(admin, 'Last', [NEURO], 'dr-deact-last');
+    const id = await assignedCase(last);
+    await cm.move(id, 'in_review');
+    const before = await detail(id);
+
+    const res = await deactivate(last);
+
+    expect(res.status).toBe(200);
+    expect(res.body.released).toEqual([{ caseId: id, status: 'in_review', outcome: 'awaiting_assignment', previousAssignmentId: expect.any(String) }]);
+    const waiting = await detail(id);
+    expect(waiting).toMatchObject({ status: 'in_review', assignment: null });
+    expect(waiting.sla?.targetDue).toBe(before.sla?.targetDue);
+    const event = waiting.timeline.at(-1);
+    expect(event).toMatchObject({ type: 'assignment_released', data: { previousSpecialistId: last, previousAssignmentId: res.body.released[0]?.previousAssignmentId } });
+    expect(event?.reason).toMatch(/^Released from Dr\. Test Last, no other active specialist fits: specialist deactivated$/);
+    const none = await cm.json<Problem>('GET', `/api/cases/${id}/assignment`);
+    expect(none.status).toBe(404);
+    expect(none.body.detail).toMatch(/waits for a new specialist/);
+    // No specialist acts on it meanwhile (it has no author to write under), not even one bound to nobody.
+    const anyone = await svc.request('GET', `/api/cases/${id}`, { token: await svc.token('specialist', 'dr-deact-anyone') });
+    expect(anyone.status).toBe(403);
+
+    const next = await cm.addSpecialist(admin, 'Next', [NEURO], 'dr-deact-next');
+    const given = await cm.json<{ specialist: { id: string } }>('PUT', `/api/cases/${id}/assignment`, { specialistId: next, reason: 'Dr. Last left the program' });
+    expect(given.status).toBe(200);
+    expect(given.body.specialist.id).toBe(next);
+    const after = await detail(id);
+    expect(after.status).toBe('in_review');
+    expect(after.timeline.at(-1)).toMatchObject({ type: 'reassigned', data: { specialistId: next, previousSpecialistId: last } });
+    expect((await svc.request('GET', `/api/cases/${id}`, { token: await svc.token('specialist', 'dr-deact-next') })).status).toBe(200);
+  });
+
+  it('finishes the release on a repeated deactivation (a specialist made inactive without it), and releases nothing twice', async () => {
+    const spare = await cm.addSpecialist(admin, 'Spare', [NEURO]);
+    const stale = await cm.addSpecialist(admin, 'Stale', [NEURO], 'dr-deact-stale');
+    const id = await assignedCase(stale);
+    // Inactive, yet still holding the case (say the service stopped half-way through a deactivation).
+    await svc.service.db.query('UPDATE specialists SET active = false WHERE id = $1', [stale]);
+    expect((await svc.request('GET', `/api/cases/${id}`, { token: await svc.token('specialist', 'dr-deact-stale') })).status).toBe(403);
+
+    const first = await deactivate(stale);
+    expect(first.body.released.map((r) => [r.caseId, r.outcome, r.assignment?.specialistId])).toEqual([[id, 'reassigned', spare]]);
+    const again = await deactivate(stale);
+    expect(again.status).toBe(200);
+    expect(again.body.released).toEqual([]);
+    expect((await detail(id)).timeline.filter((e) => e.type === 'reassigned')).toHaveLength(1);
+    // A change other than a deactivation does not say anything was released.
+    const renamed = await cm.json<Record<string, unknown>>('PATCH', `/api/specialists/${stale}`, { userSub: 'dr-deact-stale-2' }, admin);
+    expect(renamed.status).toBe(200);
+    expect(renamed.body).not.toHaveProperty('released');
+  });
+});
