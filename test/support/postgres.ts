@@ -4,7 +4,8 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Database } from '../../src/db/database';
-import type { Migration } from '../../src/db/migrations';
+import { MIGRATIONS, type Migration } from '../../src/db/migrations';
+import { copyMigratedPglite } from './pglite-template';
 import { migrate } from '../../src/db/migrator';
 import { PgliteDatabase } from '../../src/db/pglite';
 import { PostgresDatabase } from '../../src/db/postgres';
@@ -82,6 +83,8 @@ export async function openBackendDatabase(backend: Backend): Promise<{ db: Datab
     return { db: testDb.db, close: () => testDb.drop() };
   }
   const folder = tempFolder('sob-pglite-');
+  // openDatabase's PGlite is `dataDir/pglite`: a copy of the migrated template (pglite-template.ts).
+  await copyMigratedPglite(path.join(folder.dir, 'pglite'), MIGRATIONS);
   const db = await openDatabase({ dataDir: folder.dir });
   return {
     db,
@@ -99,8 +102,8 @@ export async function openBackendDatabase(backend: Backend): Promise<{ db: Datab
 export async function databaseWithMigrations(backend: Backend, migrations: readonly Migration[]): Promise<{ db: Database; close(): Promise<void> }> {
   if (backend === 'pglite') {
     const folder = tempFolder('sob-migration-');
+    await copyMigratedPglite(folder.dir, migrations);
     const db = await PgliteDatabase.open(folder.dir);
-    await migrate(db, migrations);
     return {
       db,
       async close() {

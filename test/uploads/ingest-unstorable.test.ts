@@ -5,7 +5,7 @@ import path from 'node:path';
 import { type PDFDict, PDFDocument, PDFName, PDFString } from 'pdf-lib';
 import { BlobStore } from '../../src/blobs/blob-store';
 import type { Database } from '../../src/db/database';
-import { migrate } from '../../src/db/migrator';
+import { MIGRATIONS } from '../../src/db/migrations';
 import { PgliteDatabase } from '../../src/db/pglite';
 import { DicomWorkerPool } from '../../src/imaging/dicom-worker-pool';
 import { loadTerminologyMappings } from '../../src/normalize/terminology';
@@ -13,11 +13,13 @@ import { ingestUpload, type IngestDeps } from '../../src/uploads/ingest';
 import type { FileKind } from '../../src/uploads/sniff';
 import { insertUploadFiles, listUploadFiles, type UploadFileRow } from '../../src/uploads/upload-repository';
 import { sampleIntake } from '../support/intake';
+import { copyMigratedPglite } from '../support/pglite-template';
 import { buildZip } from './zip-writer';
 
 /**
  * Ingest of uploads holding text PostgreSQL refuses (U+0000) and of uploads the DICOM worker pool
- * cannot read for now (closed at shutdown). In-memory PGlite with the real migrations, a real blob
+ * cannot read for now (closed at shutdown). PGlite with the real migrations (a copy of the migrated
+ * template, test/support/pglite-template.ts), a real blob
  * store and worker pool, the real assembly. Inputs are the auditor's (/tmp/audit-uploads).
  */
 const DATA = path.resolve(__dirname, '../../../shared/data');
@@ -29,12 +31,16 @@ let root: string;
 let pool: DicomWorkerPool;
 let deps: IngestDeps;
 
+let dbDir: string;
+
 beforeAll(async () => {
-  db = await PgliteDatabase.open();
-  await migrate(db);
+  dbDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ingest-unstorable-db-'));
+  await copyMigratedPglite(dbDir, MIGRATIONS);
+  db = await PgliteDatabase.open(dbDir);
 });
 afterAll(async () => {
   await db.close();
+  fs.rmSync(dbDir, { recursive: true, force: true });
 });
 beforeEach(() => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'ingest-unstorable-'));

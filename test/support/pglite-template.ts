@@ -1,0 +1,61 @@
+/**
+ * Migrated PGlite data folders for tests, built once per machine and copied for each test database.
+ *
+ * A fresh PGlite (WASM PostgreSQL) takes 4–7 s here to create its cluster and run the migrations;
+ * reopening a copy of a closed, migrated one takes ~0.7 s. So each list of migrations (all of them,
+ * or the first N for a migration test) is applied once into a template folder under the OS temp
+ * folder, named by a hash of PGlite's version and every migration's SQL (a changed migration or
+ * PGlite version makes a new one), and every test database is a copy of it. A copy of a closed
+ * cluster's folder is a cluster like the original (a cold copy of PGDATA). Templates are built in a
+ * private folder and renamed into place, so parallel jest workers never see a half-built one. The
+ * full first-time migration on PGlite is still run for real: by the template's build, and by the
+ * demo test (`npm run demo` on a fresh DATA_DIR).
+ * @packageDocumentation
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Migration } from '../../src/db/migrations';
+import { migrate } from '../../src/db/migrator';
+import { PgliteDatabase } from '../../src/db/pglite';
+
+const TEMPLATES = path.join(os.tmpdir(), 'sob-pglite-templates');
+
+function pgliteVersion(): string {
+  // Its `exports` do not list package.json: read from the repository's node_modules.
+  const manifest = path.resolve(__dirname, '..', '..', 'node_modules', '@electric-sql', 'pglite', 'package.json');
+  return (JSON.parse(fs.readFileSync(manifest, 'utf8')) as { version: string }).version;
+}
+
+/** The template folder of `migrations`: PGlite's version and each migration's number, name and SQL, hashed. */
+function templateFolder(migrations: readonly Migration[]): string {
+  const hash = createHash('sha256').update(pgliteVersion());
+  for (const m of migrations) hash.update(`\0${m.version}\0${m.name}\0${m.sql}`);
+  return path.join(TEMPLATES, `${migrations.length}-${hash.digest('hex').slice(0, 16)}`);
+}
+
+/** Builds the template in a private folder, then renames it into place (another worker may have won: its copy is as good). */
+async function buildTemplate(folder: string, migrations: readonly Migration[]): Promise<void> {
+  fs.mkdirSync(TEMPLATES, { recursive: true });
+  const building = fs.mkdtempSync(path.join(TEMPLATES, 'building-'));
+  try {
+    const db = await PgliteDatabase.open(building);
+    await migrate(db, migrations);
+    await db.close();
+    fs.renameSync(building, folder);
+  } catch (err) {
+    fs.rmSync(building, { recursive: true, force: true });
+    if (!fs.existsSync(folder)) throw err;
+  }
+}
+
+/**
+ * Fills `dataDir` (created; it must not exist or be empty) with a PGlite cluster that has exactly
+ * `migrations` applied, copied from their template (built first when there is none).
+ */
+export async function copyMigratedPglite(dataDir: string, migrations: readonly Migration[]): Promise<void> {
+  const template = templateFolder(migrations);
+  if (!fs.existsSync(template)) await buildTemplate(template, migrations);
+  fs.cpSync(template, dataDir, { recursive: true });
+}
