@@ -119,6 +119,15 @@ export async function newerVersionGoesTo(db: Queryable, delivery: Pick<DeliveryR
  * there (its id recorded): the reports already in that chart, oldest first. Decides whether a later
  * version is `amended` there, and which DocumentReference it replaces (`statusAtRecipient`).
  */
+/** The versions whose DiagnosticReport was written at the recipient (any state), in order. */
+export async function versionsFiledAtRecipient(db: Queryable, recipientId: string): Promise<number[]> {
+  const { rows } = await db.query<{ version: number }>(
+    `SELECT version FROM deliveries WHERE recipient_id = $1 AND remote_ids->>'DiagnosticReport' IS NOT NULL ORDER BY version`,
+    [recipientId],
+  );
+  return rows.map((r) => r.version);
+}
+
 export async function earlierReportsAtRecipient(db: Queryable, delivery: Pick<DeliveryRow, 'recipientId' | 'version'>): Promise<DeliveryRow[]> {
   const { rows } = await db.query<Db>(
     `SELECT * FROM deliveries WHERE recipient_id = $1 AND version < $2 AND remote_ids->>'DiagnosticReport' IS NOT NULL ORDER BY version`,

@@ -19,7 +19,7 @@ import type { WorkDispatch } from '../notify/events';
 import { findVersion } from '../opinion/opinion-repository';
 import type { PatientSelector } from '../pull/source-repository';
 import type { SecretBox } from '../security/secret-box';
-import { createDeliveries, findDelivery, listDeliveries, requeueDelivery, type DeliveryRow } from './delivery-repository';
+import { createDeliveries, findDelivery, listDeliveries, requeueDelivery, versionsFiledAtRecipient, type DeliveryRow } from './delivery-repository';
 import { checkRecipientPatient, type RecipientPatientCheck } from './delivery-runner';
 import { findRecipient, insertRecipient, listRecipients, setRecipientPatient, type RecipientRow } from './recipient-repository';
 import { grantedScope, mayWriteReports } from './report-writer';
@@ -149,6 +149,22 @@ async function confirmChildAtRecipient(deps: DeliveryServiceDeps, recipient: Rec
 }
 
 /**
+ * 409 when a report version is already filed at the recipient under another Patient: a later version
+ * is an amendment there (`statusAtRecipient`), whose DocumentReference `replaces` the note in that
+ * chart, so choosing another patient would file amendments of one chart's report in another. The
+ * filing is corrected at the EHR (or the recipient removed and added again), not here.
+ */
+async function refuseMovingFiledReports(deps: DeliveryServiceDeps, recipient: RecipientRow, patientId: string): Promise<void> {
+  if (recipient.remotePatientId === null || recipient.remotePatientId === patientId) return;
+  const versions = await versionsFiledAtRecipient(deps.db, recipient.id);
+  if (versions.length === 0) return;
+  throw conflict(
+    `Version ${versions.join(', ')} of the report is filed at this recipient under Patient/${recipient.remotePatientId}; later versions amend it there. Choosing Patient/${patientId} would file amendments in another chart: correct the filing at the EHR first.`,
+    { remotePatientId: recipient.remotePatientId, filedVersions: versions },
+  );
+}
+
+/**
  * The case manager chooses the child's Patient at the recipient (one of a delivery's `candidates`,
  * or another id); deliveries waiting on it are re-queued. The id is read there and checked first
  * (exists, the child's birth date, active, not replaced by another record); nothing is saved when
@@ -158,6 +174,7 @@ export async function chooseRecipientPatient(deps: DeliveryServiceDeps, caseId: 
   const record = await requireOpenCase(deps.db, caseId);
   const recipient = await findRecipient(deps.db, recipientId);
   if (!recipient || recipient.caseId !== caseId) throw notFound(`Recipient ${recipientId}`);
+  await refuseMovingFiledReports(deps, recipient, patientId);
   const confirmedId = await confirmChildAtRecipient(deps, recipient, patientId, record.intake as Intake);
   await setRecipientPatient(deps.db, recipientId, confirmedId);
   const waiting = (await listDeliveries(deps.db, caseId)).filter((d) => d.recipientId === recipientId && d.state === 'needs_review');

@@ -210,6 +210,14 @@ describe('a patient chosen at the recipient', () => {
       expect((await until(caseId, 1, ['delivered', 'failed', 'needs_review'])).state).toBe('delivered');
       const [report] = await reportsAt<DiagnosticReport>(ehr, 'DiagnosticReport', REPORT_IDENTIFIER_SYSTEM, `${caseId}-v1`);
       expect(report?.subject?.reference).toBe('Patient/twin-a');
+
+      // Filed under twin-a: another patient now would file its amendments in another chart.
+      await ehr.load([TWIN_B]);
+      const moved = await choose(caseId, recipientId, 'twin-b');
+      expect(moved.status).toBe(409);
+      expect(((await moved.json()) as Problem).detail).toMatch(/Version 1 of the report is filed at this recipient under Patient\/twin-a/);
+      expect((await recipients(caseId)).find((r) => r.id === recipientId)?.remotePatientId).toBe('twin-a');
+      expect((await choose(caseId, recipientId, 'twin-a')).status).toBe(200);
     } finally {
       await ehr.load([TWIN_B]);
     }
