@@ -135,7 +135,12 @@ describe('POST /api/cases/:id/payments/:paymentId/reversal', () => {
   }
   it('voids a payment recorded in error and refunds one given back: both stay listed with who and why, neither counts; the timeline says so', async () => {
     const id = await cm.openCase();
-    const pay = async (cents: number): Promise<string> => ((await cm.pay(id, cents)).body as { payment: { id: string } }).payment.id;
+    const pay = async (cents: number): Promise<string> => {
+      const paid = await cm.pay(id, cents);
+      // The answer in full if it is not a recorded payment (one CI run saw a body without one).
+      expect({ status: paid.status, body: paid.body }).toMatchObject({ status: 201, body: { payment: { amountCents: cents } } });
+      return (paid.body as { payment: { id: string } }).payment.id;
+    };
     const [mistake, given, kept] = [await pay(85000), await pay(10000), await pay(85000)];
     const voided = await cm.json<Reversed>('POST', `/api/cases/${id}/payments/${mistake}/reversal`, { kind: 'void', reason: 'Recorded twice: the processor charged once' });
     expect(voided.status).toBe(200);
@@ -163,7 +168,7 @@ describe('POST /api/cases/:id/payments/:paymentId/reversal', () => {
   it('records again, as it should have been, a charge whose payment was voided as recorded in error (wrong case or amount)', async () => {
     const wrongCase = await cm.openCase();
     const rightCase = await cm.openCase();
-    const charge = { amountCents: 85000, method: 'card', processorReference: `ch_void_${Date.now()}` };
+    const charge = { amountCents: 85000, method: 'card', processorReference: processorReference() };
     const first = await cm.json<{ payment: { id: string } }>('POST', `/api/cases/${wrongCase}/payments`, charge);
     expect(first.status).toBe(201);
     // While it stands, the charge belongs to that payment.

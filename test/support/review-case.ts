@@ -14,9 +14,14 @@ export function randomNpi(): string {
   return `${first9}${npiCheckDigit(first9)}`;
 }
 
-/** A unique processor reference like `ch_3f2a…`. */
+/**
+ * A unique processor reference like `ch_Xk3f_a…` (base64url, as processors' ids are letters and
+ * digits). Never a long run of digits: the service refuses a value holding a 13–19-digit run that
+ * passes the Luhn check as a card number (`billing/card-data.ts`), which a hex id or a timestamp
+ * (`ch_${Date.now()}`: 13 digits, one in ten passing Luhn) sometimes is.
+ */
 export function processorReference(): string {
-  return `ch_${randomBytes(8).toString('hex')}`;
+  return `ch_${randomBytes(12).toString('base64url')}`;
 }
 
 /** Problem+json with its named fields. */
