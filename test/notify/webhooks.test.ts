@@ -127,17 +127,17 @@ it('counts a 2xx as delivered whatever the subscriber sends back with it', async
   const hook = await subscribe('/chatty');
   const caseId = await openCaseIn(svc, cm, 'report_signed');
   await transferRequest(caseId);
-  const view = await eventually(
-    async () => ((await (await svc.request('GET', '/api/webhooks', { token: admin })).json()) as { items: { id: string; state: string; consecutiveFailures: number }[] }).items.find((w) => w.id === hook),
-    (w) => received.some((r) => r.path === '/chatty' && r.body.includes(caseId)) && w?.consecutiveFailures === 0,
+  // The subscriber has the body before the sender records its answer: wait for the record.
+  const rows = await eventually(
+    async () =>
+      (await svc.service.db.query<{ state: string; last_status: number | null }>('SELECT d.state, d.last_status FROM webhook_deliveries d WHERE d.webhook_id = $1', [hook])).rows,
+    (found) => found.length > 0 && found.every((r) => r.state !== 'queued'),
     30_000,
   );
-  expect(view).toMatchObject({ state: 'active', consecutiveFailures: 0 });
-  const { rows } = await svc.service.db.query<{ state: string; last_status: number | null }>(
-    'SELECT d.state, d.last_status FROM webhook_deliveries d WHERE d.webhook_id = $1',
-    [hook],
-  );
   expect(rows).toEqual([{ state: 'delivered', last_status: 200 }]);
+  expect(received.some((r) => r.path === '/chatty' && r.body.includes(caseId))).toBe(true);
+  const view = ((await (await svc.request('GET', '/api/webhooks', { token: admin })).json()) as { items: { id: string; state: string; consecutiveFailures: number }[] }).items.find((w) => w.id === hook);
+  expect(view).toMatchObject({ state: 'active', consecutiveFailures: 0 });
   expect(received.filter((r) => r.path === '/chatty')).toHaveLength(1);
   expect((await svc.request('DELETE', `/api/webhooks/${hook}`, { token: admin })).status).toBe(204);
 }, 60_000);
