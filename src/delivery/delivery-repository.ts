@@ -115,23 +115,16 @@ export async function newerVersionGoesTo(db: Queryable, delivery: Pick<DeliveryR
 }
 
 /**
- * The deliveries of earlier versions to `delivery`'s recipient whose DiagnosticReport was written
- * there (its id recorded): the reports already in that chart, oldest first. Decides whether a later
- * version is `amended` there, and which DocumentReference it replaces (`statusAtRecipient`).
+ * The deliveries to a recipient whose DiagnosticReport was written there (its id recorded, whatever
+ * the delivery's state): the reports in that chart, oldest first; with `beforeVersion`, those of
+ * earlier versions only. Decides whether a later version is `amended` there and which
+ * DocumentReference it replaces (`statusAtRecipient`), and whether the recipient's patient may
+ * still change (not once a report is filed under it).
  */
-/** The versions whose DiagnosticReport was written at the recipient (any state), in order. */
-export async function versionsFiledAtRecipient(db: Queryable, recipientId: string): Promise<number[]> {
-  const { rows } = await db.query<{ version: number }>(
-    `SELECT version FROM deliveries WHERE recipient_id = $1 AND remote_ids->>'DiagnosticReport' IS NOT NULL ORDER BY version`,
-    [recipientId],
-  );
-  return rows.map((r) => r.version);
-}
-
-export async function earlierReportsAtRecipient(db: Queryable, delivery: Pick<DeliveryRow, 'recipientId' | 'version'>): Promise<DeliveryRow[]> {
+export async function reportsFiledAtRecipient(db: Queryable, recipientId: string, beforeVersion?: number): Promise<DeliveryRow[]> {
   const { rows } = await db.query<Db>(
-    `SELECT * FROM deliveries WHERE recipient_id = $1 AND version < $2 AND remote_ids->>'DiagnosticReport' IS NOT NULL ORDER BY version`,
-    [delivery.recipientId, delivery.version],
+    `SELECT * FROM deliveries WHERE recipient_id = $1 AND ($2::int IS NULL OR version < $2) AND remote_ids->>'DiagnosticReport' IS NOT NULL ORDER BY version`,
+    [recipientId, beforeVersion ?? null],
   );
   return rows.map(toRow);
 }

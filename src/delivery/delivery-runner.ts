@@ -21,11 +21,11 @@ import type { Config } from '../config';
 import { NPI_SYSTEM } from '../cases/fhir-codes';
 import { REOPENED_FOR_CORRECTION, transitionCase, type CaseServiceDeps } from '../cases/case-service';
 import type { Intake } from '../cases/intake-schema';
-import { findCase, insertCaseEvent } from '../db/case-repository';
+import { findCase, insertCaseEvent, type CaseRecord } from '../db/case-repository';
 import type { EndpointCapabilities } from '../endpoints/capabilities';
 import { MAX_CLIENT_REPLACEMENTS, type EndpointClients } from '../endpoints/endpoint-clients';
 import { findEndpoint } from '../endpoints/endpoint-repository';
-import { ClientRetiredError, FhirHttpError, isPermanentFhirError, type FhirEndpointClient } from '../fhir';
+import { ClientRetiredError, isGoneError, isPermanentFhirError, type FhirEndpointClient } from '../fhir';
 import type { Principal } from '../http/auth';
 import { errorFields, logger } from '../log';
 import { recordEvent, type WorkDispatch } from '../notify/events';
@@ -35,7 +35,7 @@ import type { PatientCandidate } from '../pull/source-repository';
 import { PROGRAM_NAME, reportTitle } from '../report/report-pdf';
 import type { SecretBox } from '../security/secret-box';
 import {
-  earlierReportsAtRecipient, findDelivery, finishDelivery, newerVersionGoesTo, noteError, recordAttempt, saveRemoteIds, SETTLED_DELIVERY_STATES, type DeliveryRow, type RemoteIds,
+  findDelivery, finishDelivery, newerVersionGoesTo, noteError, recordAttempt, reportsFiledAtRecipient, saveRemoteIds, SETTLED_DELIVERY_STATES, type DeliveryRow, type RemoteIds,
 } from './delivery-repository';
 import { findRecipient, setRecipientPatient, type RecipientRow } from './recipient-repository';
 import { grantedScope, mayWriteReports, planWrite, writeReport, type WritePlan } from './report-writer';
@@ -96,8 +96,6 @@ export function whyNotTheChild(patient: Patient, childBirthDate: string): string
   return reasons;
 }
 
-const isGone = (err: unknown): boolean => err instanceof FhirHttpError && (err.status === 404 || err.status === 410);
-
 /**
  * Reads `Patient/{patientId}` at the recipient (https://hl7.org/fhir/R4/http.html#read) and checks it
  * is the case's child there ({@link whyNotTheChild}). Every id is read, a candidate recorded earlier
@@ -109,7 +107,7 @@ export async function checkRecipientPatient(client: FhirEndpointClient, patientI
   try {
     patient = await client.read<Patient>('Patient', patientId);
   } catch (err) {
-    if (isGone(err)) return { reason: `Patient/${patientId} does not exist at the recipient.` };
+    if (isGoneError(err)) return { reason: `Patient/${patientId} does not exist at the recipient.` };
     throw err;
   }
   const reasons = whyNotTheChild(patient, childBirthDate);
@@ -226,6 +224,15 @@ async function notToBeSent(deps: DeliveryDeps, delivery: DeliveryRow, caseStatus
   return undefined;
 }
 
+const GONE = 'The case, recipient or report version no longer exists.';
+
+/** The delivery's case (its status decides whether it is still to be sent). */
+async function caseOf(deps: DeliveryDeps, delivery: DeliveryRow): Promise<CaseRecord> {
+  const record = await findCase(deps.db, delivery.caseId);
+  if (!record) throw new PermanentDeliveryError(GONE);
+  return record;
+}
+
 /** Thrown by the check right before the first write: the delivery was settled meanwhile, nothing is written. */
 class DeliveryStoppedError extends Error {
   override readonly name = 'DeliveryStoppedError';
@@ -245,22 +252,20 @@ async function stillToBeSent(deps: DeliveryDeps, delivery: DeliveryRow): Promise
   const current = await findDelivery(deps.db, delivery.id);
   if (!current) throw new DeliveryStoppedError('missing');
   if (current.state !== 'sending') throw new DeliveryStoppedError(current.state);
-  const record = await findCase(deps.db, delivery.caseId);
-  if (!record) throw new PermanentDeliveryError('The case, recipient or report version no longer exists.');
+  const record = await caseOf(deps, delivery);
   const stop = await notToBeSent(deps, delivery, record.status);
   if (stop) throw new DeliveryStoppedError(await settle(deps, delivery, stop.state, stop.reason));
 }
 
 async function attempt(deps: DeliveryDeps, delivery: DeliveryRow): Promise<string> {
   // Whether it is to be sent at all first: a delivery that is not reads no report PDF.
-  const record = await findCase(deps.db, delivery.caseId);
-  if (!record) throw new PermanentDeliveryError('The case, recipient or report version no longer exists.');
+  const record = await caseOf(deps, delivery);
   const stop = await notToBeSent(deps, delivery, record.status);
   if (stop) return settle(deps, delivery, stop.state, stop.reason);
   const recipient = await findRecipient(deps.db, delivery.recipientId);
   const version = await findVersion(deps.db, delivery.caseId, delivery.version);
   const pdf = await readVersionPdf(deps.db, delivery.caseId, delivery.version);
-  if (!recipient || !version || !pdf) throw new PermanentDeliveryError('The case, recipient or report version no longer exists.');
+  if (!recipient || !version || !pdf) throw new PermanentDeliveryError(GONE);
   const endpoint = await findEndpoint(deps.db, recipient.endpointId);
   if (!endpoint) throw new PermanentDeliveryError('The recipient endpoint was removed.');
   // On record before anything is written there.
@@ -297,7 +302,7 @@ async function attempt(deps: DeliveryDeps, delivery: DeliveryRow): Promise<strin
   if (!recipient.remotePatientId) await setRecipientPatient(deps.db, recipient.id, patient.id);
 
   // Amended only where an earlier version is in this chart; there it replaces that version's note.
-  const { status, previousDocumentId } = statusAtRecipient(await earlierReportsAtRecipient(deps.db, delivery));
+  const { status, previousDocumentId } = statusAtRecipient(await reportsFiledAtRecipient(deps.db, delivery.recipientId, delivery.version));
   let ids: RemoteIds;
   try {
     ids = await writeReport(

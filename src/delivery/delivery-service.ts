@@ -19,7 +19,7 @@ import type { WorkDispatch } from '../notify/events';
 import { findVersion } from '../opinion/opinion-repository';
 import type { PatientSelector } from '../pull/source-repository';
 import type { SecretBox } from '../security/secret-box';
-import { createDeliveries, findDelivery, listDeliveries, requeueDelivery, versionsFiledAtRecipient, type DeliveryRow } from './delivery-repository';
+import { createDeliveries, findDelivery, listDeliveries, reportsFiledAtRecipient, requeueDelivery, type DeliveryRow } from './delivery-repository';
 import { checkRecipientPatient, type RecipientPatientCheck } from './delivery-runner';
 import { findRecipient, insertRecipient, listRecipients, setRecipientPatient, type RecipientRow } from './recipient-repository';
 import { grantedScope, mayWriteReports } from './report-writer';
@@ -156,7 +156,7 @@ async function confirmChildAtRecipient(deps: DeliveryServiceDeps, recipient: Rec
  */
 async function refuseMovingFiledReports(deps: DeliveryServiceDeps, recipient: RecipientRow, patientId: string): Promise<void> {
   if (recipient.remotePatientId === null || recipient.remotePatientId === patientId) return;
-  const versions = await versionsFiledAtRecipient(deps.db, recipient.id);
+  const versions = (await reportsFiledAtRecipient(deps.db, recipient.id)).map((d) => d.version);
   if (versions.length === 0) return;
   throw conflict(
     `Version ${versions.join(', ')} of the report is filed at this recipient under Patient/${recipient.remotePatientId}; later versions amend it there. Choosing Patient/${patientId} would file amendments in another chart: correct the filing at the EHR first.`,

@@ -15,7 +15,7 @@
 import type { Bundle, BundleEntry, Communication, DiagnosticReport, DocumentReference, FhirResource, Reference } from 'fhir/r4';
 import { carriesIdentifier, parseIdentifierToken, scanPagesForIdentifier, searchIdentifierPage, type IdentifierScan, type IdentifierToken } from '../fhir/identifier-match';
 import type { EndpointCapabilities } from '../endpoints/capabilities';
-import { DEFAULT_SMART_SCOPE, FhirHttpError, type FhirEndpointClient } from '../fhir';
+import { DEFAULT_SMART_SCOPE, isGoneError, type FhirEndpointClient } from '../fhir';
 import { logger } from '../log';
 import { uuidV5 } from '../cases/fhir-ids';
 import type { RemoteIds } from './delivery-repository';
@@ -196,13 +196,9 @@ async function readIfOurs(client: FhirEndpointClient, kind: Kind, id: string, wa
     const resource = await client.read(kind, id);
     return carriesIdentifier(resource, wanted) ? (resource.id ?? id) : undefined;
   } catch (err) {
-    if (isGone(err)) return undefined;
+    if (isGoneError(err)) return undefined;
     throw err;
   }
-}
-
-function isGone(err: unknown): boolean {
-  return err instanceof FhirHttpError && (err.status === 404 || err.status === 410);
 }
 
 /** Says (ids and counts only: no PHI) that a lenient recipient was not looked through to its end. */

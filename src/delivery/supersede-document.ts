@@ -18,7 +18,7 @@
  * @packageDocumentation
  */
 import type { DocumentReference } from 'fhir/r4';
-import { FhirHttpError, isPermanentFhirError, type FhirEndpointClient } from '../fhir';
+import { FhirHttpError, isGoneError, isPermanentFhirError, type FhirEndpointClient } from '../fhir';
 
 /** What became of the previous version's DocumentReference at the recipient. */
 export type SupersedeOutcome =
@@ -44,7 +44,7 @@ export async function supersedeDocument(client: FhirEndpointClient, id: string):
       current = await client.read<DocumentReference>('DocumentReference', id);
     } catch (err) {
       if (!isPermanentFhirError(err)) throw err;
-      const gone = err instanceof FhirHttpError && (err.status === 404 || err.status === 410);
+      const gone = isGoneError(err);
       return { id, state: 'left-current', reason: `${gone ? 'it is no longer at the recipient' : 'the recipient refused to read it'}${httpStatus(err)}` };
     }
     if (current.status === 'superseded') return { id, state: 'already-superseded' };

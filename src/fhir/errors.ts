@@ -36,6 +36,14 @@ export class FhirHttpError extends FhirClientError {
   }
 }
 
+/**
+ * The server answered that the resource is not there: 404 Not Found, or 410 Gone for one deleted
+ * (https://hl7.org/fhir/R4/http.html#read).
+ */
+export function isGoneError(err: unknown): boolean {
+  return err instanceof FhirHttpError && (err.status === 404 || err.status === 410);
+}
+
 /** An error status that will not change on retry (4xx, permanent OperationOutcome codes). */
 export class PermanentFhirError extends FhirHttpError {
   constructor(status: number, issueCodes: readonly string[], reason: string) {

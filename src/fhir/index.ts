@@ -33,6 +33,7 @@ export {
   ServerRetryAfterError,
   SmartAuthError,
   isPermanentFhirError,
+  isGoneError,
 } from './errors';
 export { RetryPolicy, DEFAULT_RETRY_POLICY } from './retry-policy';
 export type { RetryDecision, RetryPolicyOptions, AttemptResult, RequestTraits } from './retry-policy';

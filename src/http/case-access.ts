@@ -55,55 +55,54 @@ export interface CaseAccessModes {
 
 const CASE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** Who holds a case: its current assignment's specialist (and whether active), or whether it was released and waits for one. */
+/** Who holds a case, and what the directory says of the caller: everything a specialist's access depends on. */
 interface CaseHolder {
-  /** The currently assigned specialist; undefined when the case is not assigned. */
+  /** The currently assigned specialist; undefined when the case is not assigned (or unknown). */
   readonly assigned?: { readonly specialistId: string; readonly userSub: string | null; readonly active: boolean };
   /** Not assigned, in review, and assigned before: released by a deactivation, waiting for a new specialist. */
   readonly released: boolean;
+  /** The directory binds the caller's subject to an inactive specialist. */
+  readonly callerInactive: boolean;
+  /** The directory binds the caller's subject to a specialist other than the assigned one. */
+  readonly callerBoundElsewhere: boolean;
 }
 
-/** Who holds the case (see {@link CaseHolder}); an unknown case is held by no one (the route answers 404). */
-async function caseHolder(db: Queryable, caseId: string): Promise<CaseHolder> {
-  const { rows } = await db.query<{ specialist_id: string | null; user_sub: string | null; active: boolean | null; released: boolean }>(
+/**
+ * Who holds the case and what the directory says of `subject` ({@link CaseHolder}), in one query (it
+ * runs on every case route a specialist calls); an unknown case is held by no one (the route answers 404).
+ */
+async function caseHolder(db: Queryable, caseId: string, subject: string): Promise<CaseHolder> {
+  const { rows } = await db.query<{
+    specialist_id: string | null; user_sub: string | null; active: boolean | null; released: boolean; caller_inactive: boolean; caller_elsewhere: boolean;
+  }>(
     `SELECT s.id AS specialist_id, s.user_sub, s.active,
-            (a.id IS NULL AND c.status = ANY($2::text[])
-              AND EXISTS (SELECT 1 FROM assignments e WHERE e.case_id = c.id AND e.ended_at IS NOT NULL)) AS released
-     FROM cases c
+            COALESCE(a.id IS NULL AND c.status = ANY($2::text[])
+              AND EXISTS (SELECT 1 FROM assignments e WHERE e.case_id = c.id AND e.ended_at IS NOT NULL), false) AS released,
+            EXISTS (SELECT 1 FROM specialists x WHERE x.user_sub = $3 AND NOT x.active) AS caller_inactive,
+            EXISTS (SELECT 1 FROM specialists x WHERE x.user_sub = $3 AND x.id <> s.id) AS caller_elsewhere
+     FROM (SELECT 1) AS one
+     LEFT JOIN cases c ON c.id = $1
      LEFT JOIN assignments a ON a.case_id = c.id AND a.ended_at IS NULL
-     LEFT JOIN specialists s ON s.id = a.specialist_id
-     WHERE c.id = $1`,
-    [caseId, [...OPEN_REVIEW_STATUSES]],
+     LEFT JOIN specialists s ON s.id = a.specialist_id`,
+    [caseId, [...OPEN_REVIEW_STATUSES], subject],
   );
   const row = rows[0];
-  if (!row) return { released: false };
+  if (!row) return { released: false, callerInactive: false, callerBoundElsewhere: false };
   const assigned = row.specialist_id !== null ? { specialistId: row.specialist_id, userSub: row.user_sub, active: row.active === true } : undefined;
-  return { ...(assigned ? { assigned } : {}), released: row.released };
-}
-
-/** Whether the directory binds `subject` to a specialist who is inactive. */
-async function boundToInactiveSpecialist(db: Queryable, subject: string): Promise<boolean> {
-  const { rows } = await db.query('SELECT 1 FROM specialists WHERE user_sub = $1 AND NOT active LIMIT 1', [subject]);
-  return rows.length > 0;
-}
-
-/** Whether the directory binds `subject` to a specialist other than `specialistId`. */
-async function boundToAnotherSpecialist(db: Queryable, subject: string, specialistId: string): Promise<boolean> {
-  const { rows } = await db.query('SELECT 1 FROM specialists WHERE user_sub = $1 AND id <> $2 LIMIT 1', [subject, specialistId]);
-  return rows.length > 0;
+  return { ...(assigned ? { assigned } : {}), released: row.released, callerInactive: row.caller_inactive, callerBoundElsewhere: row.caller_elsewhere };
 }
 
 /** Why a specialist may not open the case, or undefined when they may. */
 export async function specialistRefusal(db: Queryable, caseId: string, subject: string, mode: SpecialistCaseAccess): Promise<string | undefined> {
-  if (await boundToInactiveSpecialist(db, subject)) return INACTIVE_SPECIALIST_ACCOUNT;
-  const { assigned, released } = await caseHolder(db, caseId);
+  const { assigned, released, callerInactive, callerBoundElsewhere } = await caseHolder(db, caseId, subject);
+  if (callerInactive) return INACTIVE_SPECIALIST_ACCOUNT;
   if (released || assigned?.active === false) return CASE_WAITS_FOR_SPECIALIST;
   if (mode === 'assigned') return assigned?.userSub === subject ? undefined : 'A specialist sees only the cases assigned to them.';
   if (!assigned) return undefined;
   if (assigned.userSub !== null) return assigned.userSub === subject ? undefined : 'This case is assigned to another specialist.';
   // Assigned to a specialist with no bound subject: a token bound to another specialist of the
   // directory is that other doctor (the previous one after a reassignment, say), not this one.
-  return (await boundToAnotherSpecialist(db, subject, assigned.specialistId)) ? 'This case is assigned to another specialist.' : undefined;
+  return callerBoundElsewhere ? 'This case is assigned to another specialist.' : undefined;
 }
 
 /** Whether `subject` was bound to an endpoint that was deleted or bound to another subject since (migration 028). */

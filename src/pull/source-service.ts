@@ -7,7 +7,7 @@ import { findCase, insertCaseEvent } from '../db/case-repository';
 import type { Database } from '../db/database';
 import type { EndpointClients } from '../endpoints/endpoint-clients';
 import { requireEndpoint } from '../endpoints/endpoint-service';
-import { FhirClientError, FhirHttpError, type FhirEndpointClient } from '../fhir';
+import { FhirClientError, isGoneError, type FhirEndpointClient } from '../fhir';
 import { conflict, HttpProblem, notFound } from '../http/problem';
 import type { Principal } from '../http/auth';
 import { logger } from '../log';
@@ -73,7 +73,7 @@ async function findChild(client: FhirEndpointClient, selector: PatientSelector, 
     try {
       return resolved(await client.read<Patient>('Patient', selector.id));
     } catch (err) {
-      if (err instanceof FhirHttpError && (err.status === 404 || err.status === 410)) return review(`Patient/${selector.id} does not exist at this endpoint.`);
+      if (isGoneError(err)) return review(`Patient/${selector.id} does not exist at this endpoint.`);
       throw err;
     }
   }
