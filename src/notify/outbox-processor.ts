@@ -16,7 +16,7 @@ import type { Database, Queryable } from '../db/database';
 import { errorFields, logger } from '../log';
 import { eventMessage } from './events';
 import { insertNotification } from './notification-repository';
-import { staleWebhookDeliveries, subscribersOf } from './webhook-repository';
+import { lockSubscribersShared, staleWebhookDeliveries, subscribersOf } from './webhook-repository';
 
 interface OutboxRow {
   id: number | string;
@@ -25,9 +25,15 @@ interface OutboxRow {
   data: Record<string, unknown>;
 }
 
-/** Processes up to `batch` pending events; returns the webhook deliveries to queue. */
+/**
+ * Processes up to `batch` pending events; returns the webhook deliveries to queue. It first takes
+ * the subscriber-enable lock shared ({@link lockSubscribersShared}), before reading the outbox: drains
+ * run beside each other, but not beside the creation or the enable of a subscriber still committing,
+ * so a subscriber is never left without an event raised from its `enabled_at`.
+ */
 export async function drainOutbox(db: Database, batch = 100): Promise<{ events: number; webhookDeliveries: string[] }> {
   return db.transaction(async (tx) => {
+    await lockSubscribersShared(tx);
     const { rows } = await tx.query<OutboxRow>(
       'SELECT id, type, case_id, data FROM outbox WHERE processed_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED',
       [batch],

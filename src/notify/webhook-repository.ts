@@ -69,15 +69,67 @@ export function previousSecretActive<W extends Pick<WebhookRow, 'previousSealedS
   return w.previousSealedSecret !== null && w.previousSecretUntil !== null && w.previousSecretUntil.getTime() > now.getTime();
 }
 
-/** Stores a subscriber (active, enabled from now: `enabled_at` defaults to the insert's time, like `created_at`). */
+/**
+ * Key of the transaction-scoped advisory lock that orders the moments subscribers are enabled from
+ * (`enabled_at`) against outbox drains: taken exclusively by {@link insertWebhook} and
+ * {@link enableWebhook}, shared by every drain ({@link lockSubscribersShared}). Above the int4 range,
+ * so it cannot meet a `hashtext` key (billing), and not the migrator's.
+ */
+export const WEBHOOK_ENABLE_LOCK_KEY = 7_246_501_201;
+
+/**
+ * Takes the subscriber-enable lock exclusively for the rest of the transaction: it waits for every
+ * drain in progress to end, and every drain starting after it waits for this transaction to end.
+ * The moment set after it (`clock_timestamp()`, not the transaction's start) is then later than
+ * every event a drain processed before, and earlier than the commit of every event raised from it.
+ */
+async function lockSubscribersExclusive(tx: Queryable): Promise<void> {
+  await tx.query('SELECT pg_advisory_xact_lock($1::bigint)', [WEBHOOK_ENABLE_LOCK_KEY]);
+}
+
+/**
+ * Takes the subscriber-enable lock shared, for the rest of the drain's transaction, before it reads
+ * the outbox: drains do not wait for each other, only for a subscriber being created or enabled
+ * again (until it commits), and such a creation or enable waits for the drains in progress.
+ *
+ * Why no event is missed: a subscriber W is sent the events with `created_at >= W.enabled_at`. Its
+ * creation (or enable) takes the lock exclusively at some instant L, then sets `enabled_at` from
+ * the clock, so `enabled_at >= L`. An event's `created_at` is the start of the transaction that
+ * raised it, so an event with `created_at >= enabled_at` began, hence commits, after L. A drain
+ * holding the shared lock before L ended before L (the exclusive lock waits for it), so it never saw
+ * that event; a drain asking for it after L gets it only once W's transaction has committed, so every
+ * statement it runs after (a new snapshot each, READ COMMITTED) sees W as committed. Conversely, an
+ * event a drain processed without W was committed before L, so its `created_at` is before L, before
+ * `enabled_at`: W is not owed it. (PostgreSQL's clock is assumed not to step backwards.)
+ *
+ * On PGlite (one connection, one transaction at a time) the lock is always free: it costs a query.
+ * @param tx - The drain's transaction.
+ */
+export async function lockSubscribersShared(tx: Queryable): Promise<void> {
+  await tx.query('SELECT pg_advisory_xact_lock_shared($1::bigint)', [WEBHOOK_ENABLE_LOCK_KEY]);
+}
+
+/**
+ * Stores a subscriber, active and enabled from now, in one transaction: it takes the
+ * subscriber-enable lock exclusively (waiting for the drains in progress), then sets `enabled_at`
+ * (and `created_at`, the same instant) from the clock, so it is sent every event raised from that
+ * moment, even one raised and drained while this transaction was still committing (see
+ * {@link lockSubscribersShared}).
+ * @param db - Where subscribers are stored.
+ * @param w - The subscriber (secret already sealed).
+ */
 export async function insertWebhook(
-  db: Queryable,
+  db: Database,
   w: { id: string; url: string; sealedSecret: string; events: readonly string[]; allowInsecureHttp: boolean; createdBy: string },
 ): Promise<void> {
-  await db.query(
-    `INSERT INTO webhooks (id, url, sealed_secret, events, allow_insecure_http, state, created_by) VALUES ($1, $2, $3, $4, $5, 'active', $6)`,
-    [w.id, w.url, w.sealedSecret, w.events, w.allowInsecureHttp, w.createdBy],
-  );
+  await db.transaction(async (tx) => {
+    await lockSubscribersExclusive(tx);
+    await tx.query(
+      `INSERT INTO webhooks (id, url, sealed_secret, events, allow_insecure_http, state, created_by, enabled_at, created_at)
+       SELECT $1, $2, $3, $4, $5, 'active', $6, at, at FROM (SELECT clock_timestamp() AS at) AS moment`,
+      [w.id, w.url, w.sealedSecret, w.events, w.allowInsecureHttp, w.createdBy],
+    );
+  });
 }
 
 /** A subscriber by id. */
@@ -99,18 +151,22 @@ export async function deleteWebhook(db: Queryable, id: string): Promise<boolean>
 
 /**
  * Makes a subscriber active again, in one transaction: its failures in a row and last error are
- * cleared (the past delivery attempts are kept), and a disabled one is enabled from now
- * (`enabled_at`, the start of this transaction): the deliveries it was left with, all of events
- * raised before, are {@link skipDeliveriesRaisedBeforeEnabled | skipped}. An active subscriber keeps
- * its moment, so nothing pending for it is dropped. False when there is no such subscriber.
+ * cleared (the past delivery attempts are kept), and a disabled one is enabled from now: the
+ * subscriber-enable lock is taken exclusively first (waiting for the drains in progress), then
+ * `enabled_at` is set from the clock, so every event raised from that moment is sent to it, even
+ * one drained while this transaction was committing (see {@link lockSubscribersShared}); the
+ * deliveries it was left with, all of events raised before, are
+ * {@link skipDeliveriesRaisedBeforeEnabled | skipped}. An active subscriber keeps its moment, so
+ * nothing pending for it is dropped. False when there is no such subscriber.
  * @param db - Where the subscriber is stored.
  * @param id - The subscriber.
  */
 export async function enableWebhook(db: Database, id: string): Promise<boolean> {
   return db.transaction(async (tx) => {
+    await lockSubscribersExclusive(tx);
     const result = await tx.query(
       `UPDATE webhooks SET state = 'active', consecutive_failures = 0, last_error = NULL, disabled_at = NULL,
-         enabled_at = CASE WHEN state = 'disabled' THEN now() ELSE enabled_at END, updated_at = now()
+         enabled_at = CASE WHEN state = 'disabled' THEN clock_timestamp() ELSE enabled_at END, updated_at = now()
        WHERE id = $1`,
       [id],
     );
@@ -172,10 +228,11 @@ export async function rotateWebhookSecret(db: Queryable, id: string, sealedSecre
  * event waited in the outbox (the notify worker behind, or between a commit and its drain) is not
  * sent it, nor a backlog from before it existed or while it was disabled.
  *
- * Every subscriber of the type is locked `FOR SHARE` (state and moment are judged after the lock,
- * not in the WHERE): a drain meeting an enable (or a disable) not yet committed waits for it and
- * judges the row as committed, so an event raised after the moment of an enable still committing is
- * not missed. The lock is held to the end of the drain's transaction.
+ * A subscriber created or enabled again while the drain runs is ordered against it by the
+ * subscriber-enable lock the drain took first ({@link lockSubscribersShared}). Every subscriber of
+ * the type is also locked `FOR SHARE` (state and moment are judged after the lock, not in the WHERE):
+ * a drain meeting any other change of the row not yet committed (a disable, a direct UPDATE) waits
+ * for it and judges the row as committed. The lock is held to the end of the drain's transaction.
  * @param db - Where subscribers are stored (the drain's transaction).
  * @param type - The event type.
  * @param outboxId - The event.
