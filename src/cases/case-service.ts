@@ -24,6 +24,9 @@ import {
 } from '../db/case-repository';
 import { primaryRole, type Principal } from '../http/auth';
 import { openInformationRequests, withdrawOpenRequests } from '../review/information-request-repository';
+import { findCurrentAssignment } from '../review/assignment-repository';
+import { lockSpecialist } from '../review/specialist-repository';
+import { recordEvent } from '../notify/events';
 import { createOnce, keyReused } from '../http/idempotency-key';
 import { conflict, HttpProblem, notFound } from '../http/problem';
 import { logger } from '../log';
@@ -129,6 +132,18 @@ async function insertNewCase(deps: CaseServiceDeps, intake: Intake, actor: Princ
 
 /** Statuses the SLA clock runs in (`awaiting_information`: paused); leaving them for another stops it. */
 const SLA_CLOCK_STATUSES: ReadonlySet<string> = new Set(SLA_OVERDUE_STATUSES);
+
+/** What a case's SLA clock does, as a state for events (ids and states only). */
+export type SlaClockState = 'running' | 'paused' | 'stopped';
+
+/**
+ * The case's SLA clock: `stopped` outside its statuses, or once the report was first signed (a
+ * correction does not start it again); `paused` while awaiting information; else `running`.
+ */
+export function slaClockState(record: Pick<CaseRecord, 'status' | 'slaStoppedAt'>): SlaClockState {
+  if (!SLA_CLOCK_STATUSES.has(record.status) || record.slaStoppedAt !== null) return 'stopped';
+  return record.status === 'awaiting_information' ? 'paused' : 'running';
+}
 
 /** The SLA of a case, judged now, or when its clock stopped (`stoppedAt`): a report signed on time stays on time. */
 function slaOf(deps: CaseServiceDeps, record: CaseRecord, pauses: { startedAt: Date; endedAt: Date | null }[], now: Date): (SlaState & { stoppedAt?: Date }) | null {
@@ -365,12 +380,42 @@ export async function transitionCase(deps: CaseServiceDeps, tx: Queryable, move:
   if (isTerminal(to)) await cancelPullsOfEndedCase(tx, id, to, actor, now);
   // A signed report reopened for correction before it reached the chart: its unsent deliveries stop
   // (the delivery job checks again); the corrected version is delivered once signed.
-  if (from === 'report_signed' && to === 'in_review') await supersedeUnsentDeliveries(tx, id, REOPENED_FOR_CORRECTION, now);
+  if (from === 'report_signed' && to === 'in_review') {
+    await supersedeUnsentDeliveries(tx, id, REOPENED_FOR_CORRECTION, now);
+    await announceIfAuthorDeactivated(tx, id, slaClockState({ status: to, slaStoppedAt }));
+  }
   if (endedWithoutReport(to)) {
     await revokePortalAccess(tx, id, actor, now);
     // Nothing of the case goes into the child's chart any more (the delivery job checks again).
     await cancelUnsentDeliveries(tx, id, `the case was ${to === 'cancelled' ? 'cancelled' : 'found ineligible'}: nothing more is written into the child's chart`, now);
   }
+}
+
+/** The reason `case.awaiting_assignment` gives (the same as `SPECIALIST_DEACTIVATED` of `review/specialist-deactivation.ts`). */
+const AUTHOR_DEACTIVATED = 'specialist deactivated';
+
+/**
+ * A signed report reopened for correction (in the transaction of the move, case row locked) whose
+ * author, the case's current specialist, was deactivated since: the deactivation left the signed
+ * case with its signer, so now no specialist can open it and it waits for a case manager's
+ * `PUT /api/cases/:id/assignment`. The case managers (and webhook subscribers) are told
+ * (`case.awaiting_assignment`: ids and states only). The specialist's row is locked `FOR SHARE`
+ * (case, then specialist, as assignments lock), so a deactivation committing meanwhile is either
+ * seen here or, waiting for this commit, finds the case open and releases it itself.
+ */
+async function announceIfAuthorDeactivated(tx: Queryable, caseId: string, slaClock: SlaClockState): Promise<void> {
+  const assignment = await findCurrentAssignment(tx, caseId);
+  if (!assignment) return;
+  const specialist = await lockSpecialist(tx, assignment.specialistId);
+  if (!specialist || specialist.active) return;
+  await recordEvent(tx, 'case.awaiting_assignment', caseId, {
+    caseId,
+    status: 'in_review',
+    previousAssignmentId: assignment.id,
+    reason: AUTHOR_DEACTIVATED,
+    trigger: 'report-reopened',
+    slaClock,
+  });
 }
 
 /**

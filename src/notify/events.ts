@@ -20,6 +20,7 @@ export const EVENT_TYPES = [
   'delivery.needs_review',
   'delivery.failed',
   'transfer.requested',
+  'case.awaiting_assignment',
 ] as const;
 /** One of {@link EVENT_TYPES}. */
 export type EventType = (typeof EVENT_TYPES)[number];
@@ -70,6 +71,18 @@ export function eventMessage(type: string, data: Record<string, unknown>): strin
       return `Delivery of the report${v} keeps failing; it was stopped after ${String(data.attempts ?? 'several')} attempts. Check the recipient and retry.`;
     case 'transfer.requested':
       return 'The family asked to transfer care.';
+    case 'case.awaiting_assignment': {
+      const status = typeof data.status === 'string' ? ` (${data.status})` : '';
+      const why = data.trigger === 'report-reopened'
+        ? `The signed report was reopened for correction, but its specialist was deactivated: no specialist can amend it, and the case${status} waits for you.`
+        : `The case's specialist was deactivated and no other active specialist fits: the case${status} has no specialist and waits for you.`;
+      const clock = data.slaClock === 'paused'
+        ? "Its SLA clock is paused while the family's information is awaited, and runs again once it is answered, specialist or not."
+        : data.slaClock === 'stopped'
+          ? 'Its SLA clock stopped at the first signature and stays stopped, but the referring physician waits for the correction.'
+          : 'Its SLA clock keeps running meanwhile.';
+      return `${why} Give it to one: PUT /api/cases/${String(data.caseId ?? '{id}')}/assignment with {specialistId} (or {match: true} once a fitting specialist is active) and a reason. ${clock}`;
+    }
     case 'webhook.disabled':
       if (data.gone === true) {
         return `Webhook subscriber ${String(data.webhookId ?? '')} answered 410 Gone (its URL is no longer there) and was disabled: it gets no events until an admin enables it again (POST /api/webhooks/${String(data.webhookId ?? '{id}')}/enable), or removes it.`;

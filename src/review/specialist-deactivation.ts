@@ -13,24 +13,31 @@
  *   {match: true}` would), with a `reassigned` event whose reason ends in `specialist deactivated`;
  * - or, when no other active specialist fits, released: the assignment ends and the case waits for a
  *   case manager (`assignment_released` event); it keeps its status and no specialist opens it until
- *   a case manager gives it to one with `PUT /api/cases/:id/assignment`.
+ *   a case manager gives it to one with `PUT /api/cases/:id/assignment`. The case managers (and
+ *   webhook subscribers) are told in the same transaction: a `case.awaiting_assignment` outbox event
+ *   (ids and states only: caseId, status, previousAssignmentId, reason, trigger, slaClock), once per
+ *   released assignment. It reaches them at the notify worker's next poll (`NOTIFY_POLL_MS`): the
+ *   deactivation has no work dispatch to kick it with.
  *
  * Either way a case in review mid-way keeps its status, its SLA clock (running, or paused while
  * information requests are open), its information requests (still open, answered as before; the
  * new specialist sees them) and the opinion draft (signed only once the new specialist saves it as
  * their own). Signed cases (report_signed, delivered, closed) are not touched: the signed opinion
- * stays signed, the assignment stays as a record of who signed.
+ * stays signed, the assignment stays as a record of who signed. One reopened for correction later
+ * (`report_signed → in_review`) is announced the same way when it is reopened
+ * (`cases/case-service.ts`, `announceIfAuthorDeactivated`).
  *
  * The release is idempotent: a case already handed over is skipped, so a deactivation interrupted
  * half-way (the process stopped) is finished by sending `PATCH {active: false}` again.
  * @packageDocumentation
  */
-import type { CaseServiceDeps } from '../cases/case-service';
+import { slaClockState, type CaseServiceDeps } from '../cases/case-service';
 import type { CaseRecord } from '../db/case-repository';
 import type { Queryable } from '../db/database';
 import type { Principal } from '../http/auth';
 import { HttpProblem } from '../http/problem';
 import { logger } from '../log';
+import { recordEventOnce } from '../notify/events';
 import { caseFor, nowOf } from '../billing/billing-deps';
 import { currentlyAssignedCaseIds, findCurrentAssignment, type AssignmentRecord } from './assignment-repository';
 import { chooseSpecialist, type ChosenSpecialist } from './assignment-service';
@@ -91,6 +98,7 @@ async function releaseCase(deps: CaseServiceDeps, caseId: string, specialistId: 
     const chosen = await bestOtherMatch(deps, tx, open.record, specialistId);
     if (!chosen) {
       await releaseAssignment(tx, { assignment: open.assignment, reason: SPECIALIST_DEACTIVATED, actor, now });
+      await announceAwaitingAssignment(tx, open);
       return { caseId, status: open.record.status, outcome: 'awaiting_assignment', previousAssignmentId: open.assignment.id };
     }
     const from = { assignment: open.assignment, current: true };
@@ -103,6 +111,25 @@ async function releaseCase(deps: CaseServiceDeps, caseId: string, specialistId: 
       assignment: { id: row.id, specialistId: row.specialistId, specialist: displayName(chosen.specialist), method: row.method, matchedSpecialty: row.matchedSpecialty },
     };
   });
+}
+
+/**
+ * Tells the case managers (and webhook subscribers) that the released case waits for one of them to
+ * give it a specialist: `case.awaiting_assignment`, in the release's transaction. Once per released
+ * assignment: one already announced (a signed report reopened for correction after its author's
+ * deactivation, then released by a deactivation sent again) is not announced twice.
+ */
+async function announceAwaitingAssignment(tx: Queryable, open: OpenCase): Promise<void> {
+  const { record, assignment } = open;
+  const data = {
+    caseId: record.id,
+    status: record.status,
+    previousAssignmentId: assignment.id,
+    reason: SPECIALIST_DEACTIVATED,
+    trigger: 'specialist-deactivated',
+    slaClock: slaClockState(record),
+  };
+  await recordEventOnce(tx, 'case.awaiting_assignment', record.id, data, 'previousAssignmentId');
 }
 
 /**

@@ -18,6 +18,27 @@ describe('eventMessage', () => {
     expect(eventMessage('sla.target_missed', { caseId, dueAt: '2026-01-21T04:59:59Z' })).toBe('The report is past its 5-business-day target (due 2026-01-21T04:59:59Z).');
   });
 
+  it('tells the case manager a case waits for a specialist, the route that gives it one, and what its SLA clock does meanwhile', () => {
+    const released = { caseId, status: 'in_review', previousAssignmentId: 'a-1', reason: 'specialist deactivated', trigger: 'specialist-deactivated' };
+    expect(eventMessage('case.awaiting_assignment', { ...released, slaClock: 'running' })).toBe(
+      "The case's specialist was deactivated and no other active specialist fits: the case (in_review) has no specialist and waits for you. " +
+        `Give it to one: PUT /api/cases/${caseId}/assignment with {specialistId} (or {match: true} once a fitting specialist is active) and a reason. ` +
+        'Its SLA clock keeps running meanwhile.',
+    );
+    // Paused while the family's information is awaited: it runs again once that is answered, specialist or not.
+    expect(eventMessage('case.awaiting_assignment', { ...released, status: 'awaiting_information', slaClock: 'paused' })).toMatch(
+      /the case \(awaiting_information\) has no specialist .*PUT \/api\/cases\/6a0f1b52-8c3d-4e5f-9a1b-2c3d4e5f6a7b\/assignment .*Its SLA clock is paused while the family's information is awaited, and runs again once it is answered, specialist or not\.$/,
+    );
+    // A signed report reopened for correction whose author was deactivated: its clock stopped at the first signature.
+    expect(eventMessage('case.awaiting_assignment', { ...released, trigger: 'report-reopened', slaClock: 'stopped' })).toBe(
+      "The signed report was reopened for correction, but its specialist was deactivated: no specialist can amend it, and the case (in_review) waits for you. " +
+        `Give it to one: PUT /api/cases/${caseId}/assignment with {specialistId} (or {match: true} once a fitting specialist is active) and a reason. ` +
+        'Its SLA clock stopped at the first signature and stays stopped, but the referring physician waits for the correction.',
+    );
+    // Without the state (an older event), it still names the route and the running clock.
+    expect(eventMessage('case.awaiting_assignment', { caseId })).toMatch(/PUT \/api\/cases\/6a0f1b52-8c3d-4e5f-9a1b-2c3d4e5f6a7b\/assignment .*Its SLA clock keeps running meanwhile\.$/);
+  });
+
   it('tells who can enable a disabled webhook subscriber again, and how', () => {
     expect(eventMessage('webhook.disabled', { webhookId: 'w-1' })).toBe(
       'Webhook subscriber w-1 kept failing and was disabled: it gets no events until an admin enables it again (POST /api/webhooks/w-1/enable) once it answers.',

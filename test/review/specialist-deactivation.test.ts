@@ -1,10 +1,16 @@
 /**
  * Deactivating a specialist (`PATCH /api/specialists/:id {active: false}`), black-box against the
  * real service: their open cases are released back to matching (handed to the best other match, or
- * left waiting for a case manager when none fits), each with a timeline event saying why; their
+ * left waiting for a case manager when none fits), each with a timeline event saying why; a case
+ * left waiting is announced once (`case.awaiting_assignment`, in the release's transaction); their
  * token opens no case any more; a signed case stays with its signer, untouched.
  */
+import { loadDomainData } from '../../src/cases/domain-data';
+import type { CaseServiceDeps } from '../../src/cases/case-service';
+import type { Database, Queryable } from '../../src/db/database';
 import { specialistRefusal } from '../../src/http/case-access';
+import { releaseOpenCases } from '../../src/review/specialist-deactivation';
+import { eventually } from '../support/service';
 import { sampleIntake } from '../support/intake';
 import { startReviewService, type ReviewClient, type Problem } from '../support/review-case';
 import type { TestService } from '../support/service';
@@ -49,6 +55,21 @@ interface PatchedSpecialist {
 }
 
 const detail = async (id: string) => (await cm.json<CaseDetail>('GET', `/api/cases/${id}`)).body;
+
+/** The `case.awaiting_assignment` events of the case in the outbox, oldest first. */
+async function awaitingAssignmentEvents(caseId: string): Promise<Record<string, unknown>[]> {
+  const { rows } = await svc.service.db.query<{ data: Record<string, unknown> }>(
+    `SELECT data FROM outbox WHERE case_id = $1 AND type = 'case.awaiting_assignment' ORDER BY id`,
+    [caseId],
+  );
+  return rows.map((r) => r.data);
+}
+
+/** The id of the case's current assignment (none: undefined). */
+async function currentAssignmentId(caseId: string): Promise<string | undefined> {
+  const { rows } = await svc.service.db.query<{ id: string }>('SELECT id FROM assignments WHERE case_id = $1 AND ended_at IS NULL', [caseId]);
+  return rows[0]?.id;
+}
 const deactivate = (id: string) => cm.json<PatchedSpecialist & Problem>('PATCH', `/api/specialists/${id}`, { active: false }, admin);
 const assignedTo = async (id: string) => (await cm.json<{ specialist: { id: string } } & Problem>('GET', `/api/cases/${id}/assignment`)).body;
 
@@ -117,6 +138,8 @@ describe('deactivating a specialist', () => {
     expect((await assignedTo(signed)).specialist.id).toBe(leaving);
     // The new specialist works on it.
     expect((await svc.request('GET', `/api/cases/${midReview}`, { token: await svc.token('specialist', 'dr-deact-cover') })).status).toBe(200);
+    // Handed over, or signed: each has a specialist, nobody is asked to assign it.
+    for (const id of [assigned, midReview, signed]) expect(await awaitingAssignmentEvents(id)).toEqual([]);
   });
 
   it("refuses the deactivated specialist's token on every case and case route (403, account inactive), and on the worklist", async () => {
@@ -178,6 +201,28 @@ describe('deactivating a specialist', () => {
     const none = await cm.json<Problem>('GET', `/api/cases/${id}/assignment`);
     expect(none.status).toBe(404);
     expect(none.body.detail).toMatch(/waits for a new specialist/);
+    // The case managers are told, once: ids and states only (no names, no clinical text).
+    const announced = {
+      caseId: id,
+      status: 'in_review',
+      previousAssignmentId: res.body.released[0]?.previousAssignmentId,
+      reason: 'specialist deactivated',
+      trigger: 'specialist-deactivated',
+      slaClock: 'running',
+    };
+    expect(await awaitingAssignmentEvents(id)).toEqual([announced]);
+    const notes = await eventually(
+      async () => (await cm.json<{ items: { type: string; message: string }[] }>('GET', `/api/notifications?caseId=${id}`)).body.items,
+      (items) => items.some((n) => n.type === 'case.awaiting_assignment'),
+      30_000,
+    );
+    expect(notes.find((n) => n.type === 'case.awaiting_assignment')?.message).toMatch(
+      new RegExp(`no other active specialist fits: .* PUT /api/cases/${id}/assignment .*Its SLA clock keeps running meanwhile\\.$`),
+    );
+    // A repeated deactivation releases nothing more, and says nothing more.
+    const again = await deactivate(last);
+    expect([again.status, again.body.released]).toEqual([200, []]);
+    expect(await awaitingAssignmentEvents(id)).toEqual([announced]);
     // No specialist acts on it meanwhile (it has no author to write under), not even one bound to nobody.
     const anyone = await svc.request('GET', `/api/cases/${id}`, { token: await svc.token('specialist', 'dr-deact-anyone') });
     expect(anyone.status).toBe(403);
@@ -190,6 +235,47 @@ describe('deactivating a specialist', () => {
     expect(after.status).toBe('in_review');
     expect(after.timeline.at(-1)).toMatchObject({ type: 'reassigned', data: { specialistId: next, previousSpecialistId: last } });
     expect((await svc.request('GET', `/api/cases/${id}`, { token: await svc.token('specialist', 'dr-deact-next') })).status).toBe(200);
+  });
+
+  it('announces a case left waiting in the transaction of its release: a release that does not commit announces nothing', async () => {
+    await svc.service.db.query('UPDATE specialists SET active = false');
+    const alone = await cm.addSpecialist(admin, 'Alone', [NEURO], 'dr-deact-alone');
+    const id = await assignedCase(alone);
+    const assignmentId = await currentAssignmentId(id);
+    // And one awaiting the family's information: its SLA clock paused.
+    const asking = await assignedCase(alone);
+    const askingAssignmentId = await currentAssignmentId(asking);
+    const asked = await cm.json('POST', `/api/cases/${asking}/information-requests`, { kind: 'family-upload', message: 'Please upload the EEG.' }, await svc.token('specialist', 'dr-deact-alone'));
+    expect(asked.status).toBe(201);
+    await svc.service.db.query('UPDATE specialists SET active = false WHERE id = $1', [alone]);
+    // The process dies before each release commits: the transaction rolls back.
+    const db = svc.service.db;
+    const crashing: Database = Object.assign(Object.create(db) as Database, {
+      transaction: <T>(fn: (tx: Queryable) => Promise<T>): Promise<T> =>
+        db.transaction(async (tx) => {
+          await fn(tx);
+          throw new Error('the process stopped before the commit');
+        }),
+    });
+    const deps: CaseServiceDeps = { db: crashing, config: svc.service.config, domain: loadDomainData() };
+    await expect(releaseOpenCases(deps, alone, { sub: `admin-deactivation`, roles: ['admin'] })).rejects.toThrow('the process stopped before the commit');
+    expect(await currentAssignmentId(id)).toBe(assignmentId);
+    expect(await awaitingAssignmentEvents(id)).toEqual([]);
+    expect(await awaitingAssignmentEvents(asking)).toEqual([]);
+
+    // Sent again, the release commits, and with it the one announcement.
+    const res = await deactivate(alone);
+    expect(res.body.released).toEqual([
+      { caseId: id, status: 'assigned', outcome: 'awaiting_assignment', previousAssignmentId: assignmentId },
+      { caseId: asking, status: 'awaiting_information', outcome: 'awaiting_assignment', previousAssignmentId: askingAssignmentId },
+    ]);
+    expect(await currentAssignmentId(id)).toBeUndefined();
+    expect(await awaitingAssignmentEvents(id)).toEqual([
+      { caseId: id, status: 'assigned', previousAssignmentId: assignmentId, reason: 'specialist deactivated', trigger: 'specialist-deactivated', slaClock: 'running' },
+    ]);
+    expect(await awaitingAssignmentEvents(asking)).toEqual([
+      { caseId: asking, status: 'awaiting_information', previousAssignmentId: askingAssignmentId, reason: 'specialist deactivated', trigger: 'specialist-deactivated', slaClock: 'paused' },
+    ]);
   });
 
   it('finishes the release on a repeated deactivation (a specialist made inactive without it), and releases nothing twice', async () => {
