@@ -37,9 +37,14 @@ export function eventMessage(type: string, data: Record<string, unknown>): strin
       return `All records are in${v ? ` and the case bundle is assembled${v}` : ''}: the case can be assigned to a specialist.${said}`;
     }
     case 'records.updated': {
+      // `specialist` (absent in older events: active): whether the case's specialist can still act on it.
+      const noSpecialist = data.specialist === 'inactive' || data.specialist === 'none';
+      const who = noSpecialist
+        ? `${data.specialist === 'inactive' ? 'its specialist was deactivated' : 'the case has no specialist'}: give it to one (PUT /api/cases/${String(data.caseId ?? '{id}')}/assignment) to review what is new`
+        : undefined;
       const signed = typeof data.opinionVersion === 'number'
-        ? ` Opinion version ${data.opinionVersion} was signed on ${typeof data.opinionBundleVersion === 'number' ? `bundle version ${data.opinionBundleVersion}` : 'earlier records'}: the specialist should review what is new and amend it if needed.`
-        : ' Let the specialist know what is new.';
+        ? ` Opinion version ${data.opinionVersion} was signed on ${typeof data.opinionBundleVersion === 'number' ? `bundle version ${data.opinionBundleVersion}` : 'earlier records'}: ${who ? `${who} and amend it if needed.` : 'the specialist should review what is new and amend it if needed.'}`
+        : who ? ` But ${who}.` : ' Let the specialist know what is new.';
       const what = typeof data.changes === 'string' ? ` What changed: ${data.changes}` : '';
       return `The case records changed while the case is ${String(data.status ?? 'with the specialist')}: the case bundle was assembled again${v}, after ${triggerText(data.trigger)}.${signed}${what}`;
     }

@@ -11,7 +11,13 @@
  * (`specialist-deactivation.ts`). It then has no current assignment, keeps its status, and waits
  * for a case manager to give it to a specialist through this same route.
  *
- * Not once a report is signed: a correction is made, and signed, by the report's author.
+ * Not once a report is signed: a correction is made, and signed, by the report's author. Except
+ * when that author was deactivated since (the deactivation leaves a signed case with its signer,
+ * whose token opens no case any more): a `report_signed` or `delivered` case whose current
+ * specialist is inactive is handed over like any other, so that someone can write the amendment (a
+ * new signed version, FHIR `amended`, authored by the new specialist: `opinion-service.ts` takes the
+ * author from the current assignment). The case keeps its status; the signed versions keep their
+ * signer. A `closed` (or `cancelled`) case is never reassigned.
  * @packageDocumentation
  */
 import type { CaseServiceDeps } from '../cases/case-service';
@@ -24,10 +30,16 @@ import { caseFor, nowOf } from '../billing/billing-deps';
 import { endAssignment, findCurrentAssignment, findReleasedAssignment, insertAssignment, type AssignmentRecord } from './assignment-repository';
 import { assignmentView, chooseSpecialist, newAssignment, type AssignmentRequest, type AssignmentView, type ChosenSpecialist } from './assignment-service';
 import { displayName } from './practitioner';
-import { findSpecialist, OPEN_REVIEW_STATUSES } from './specialist-repository';
+import { findSpecialist, lockSpecialist, OPEN_REVIEW_STATUSES } from './specialist-repository';
 
 /** Statuses in which a case is with a specialist who has not signed yet. */
 const REASSIGNABLE: readonly string[] = OPEN_REVIEW_STATUSES;
+
+/**
+ * Statuses of a signed report that may still be amended (`opinion-service.ts`): reassigned only
+ * when their specialist, the report's author, is inactive (see above).
+ */
+const SIGNED_AMENDABLE: readonly string[] = ['report_signed', 'delivered'];
 
 /**
  * The assignment a hand-over takes the case from: the current one (`current: true`, ended by the
@@ -55,8 +67,20 @@ async function specialistName(db: Queryable, specialistId: string, fallback: str
 }
 
 /**
+ * Whether the case is signed (report_signed, delivered) and its current specialist, the author, was
+ * deactivated: nobody could amend it otherwise. Their row is locked `FOR SHARE` (case, then
+ * specialist, as assignments lock), so a reactivation waits for the hand-over, or is seen here.
+ */
+async function signedByInactiveAuthor(db: Queryable, record: CaseRecord, current: AssignmentRecord): Promise<boolean> {
+  if (!SIGNED_AMENDABLE.includes(record.status)) return false;
+  const author = await lockSpecialist(db, current.specialistId);
+  return author !== undefined && !author.active;
+}
+
+/**
  * The assignment a reassignment of `record` takes the case from (call under the case row lock).
- * @throws HttpProblem 409 when the case is not with a specialist (nor released), or its report is signed
+ * @throws HttpProblem 409 when the case is not with a specialist (nor released), or its report is
+ *   signed and its author still active (or it is closed)
  */
 async function requireReassignable(db: Queryable, record: CaseRecord): Promise<PreviousAssignment> {
   const current = await findCurrentAssignment(db, record.id);
@@ -65,11 +89,14 @@ async function requireReassignable(db: Queryable, record: CaseRecord): Promise<P
     const released = await findReleasedAssignment(db, record.id);
     if (released) return { assignment: released, current: false };
   }
-  const signed = record.status === 'report_signed' || record.status === 'delivered' || record.status === 'closed';
+  if (current && (await signedByInactiveAuthor(db, record, current))) return { assignment: current, current: true };
+  const signed = record.status === 'report_signed' || record.status === 'delivered';
   throw conflict(
     signed
       ? `The case is ${record.status}: its report is signed, and a correction is made by its author, so it is not reassigned.`
-      : `The case is ${record.status}${current ? '' : ' and not assigned'}: only a case with a specialist (assigned, in_review, awaiting_information) is reassigned; assign it first (POST /api/cases/${record.id}/assignment).`,
+      : record.status === 'closed'
+        ? 'The case is closed: its report was signed and the case ended, so it is not reassigned.'
+        : `The case is ${record.status}${current ? '' : ' and not assigned'}: only a case with a specialist (assigned, in_review, awaiting_information) is reassigned; assign it first (POST /api/cases/${record.id}/assignment).`,
     { currentStatus: record.status },
   );
 }
@@ -129,8 +156,10 @@ export async function releaseAssignment(tx: Queryable, release: { assignment: As
 
 /**
  * Moves the case's assignment to the specialist `request` names, or to the best match other than
- * the one assigned now; a released case (see above) goes to the one named or the best match.
- * @throws HttpProblem 409 when the case is not with a specialist (or the report is signed), when
+ * the one assigned now; a released case (see above) goes to the one named or the best match, and
+ * so does a signed case whose author was deactivated.
+ * @throws HttpProblem 409 when the case is not with a specialist (or the report is signed and its
+ *   author active, or the case is closed), when
  *   the named specialist is the current one, inactive or the referring physician, or when no other
  *   specialist fits; 404 for an unknown specialist
  */

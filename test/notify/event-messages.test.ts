@@ -18,6 +18,19 @@ describe('eventMessage', () => {
     expect(eventMessage('sla.target_missed', { caseId, dueAt: '2026-01-21T04:59:59Z' })).toBe('The report is past its 5-business-day target (due 2026-01-21T04:59:59Z).');
   });
 
+  it("says who can act on new records: the case's specialist, or, when that specialist was deactivated or the case has none, a new one to give it to", () => {
+    const updated = { caseId, version: 3, trigger: 'rebuild', status: 'delivered', opinionVersion: 1, opinionBundleVersion: 2 };
+    expect(eventMessage('records.updated', { ...updated, specialist: 'active' })).toMatch(/Opinion version 1 was signed on bundle version 2: the specialist should review what is new and amend it if needed\.$/);
+    // Older events have no `specialist`: as before.
+    expect(eventMessage('records.updated', updated)).toMatch(/the specialist should review what is new and amend it if needed\.$/);
+    expect(eventMessage('records.updated', { ...updated, specialist: 'inactive' })).toMatch(
+      new RegExp(`Opinion version 1 was signed on bundle version 2: its specialist was deactivated: give it to one \\(PUT /api/cases/${caseId}/assignment\\) to review what is new and amend it if needed\\.$`),
+    );
+    expect(eventMessage('records.updated', { caseId, version: 2, trigger: 'rebuild', status: 'in_review', specialist: 'none' })).toBe(
+      `The case records changed while the case is in_review: the case bundle was assembled again (version 2), after a rebuild. But the case has no specialist: give it to one (PUT /api/cases/${caseId}/assignment) to review what is new.`,
+    );
+  });
+
   it('tells the case manager a case waits for a specialist, the route that gives it one, and what its SLA clock does meanwhile', () => {
     const released = { caseId, status: 'in_review', previousAssignmentId: 'a-1', reason: 'specialist deactivated', trigger: 'specialist-deactivated' };
     expect(eventMessage('case.awaiting_assignment', { ...released, slaClock: 'running' })).toBe(

@@ -226,6 +226,10 @@ describe('deactivating a specialist', () => {
     // No specialist acts on it meanwhile (it has no author to write under), not even one bound to nobody.
     const anyone = await svc.request('GET', `/api/cases/${id}`, { token: await svc.token('specialist', 'dr-deact-anyone') });
     expect(anyone.status).toBe(403);
+    // New records meanwhile: the records.updated event says the case has no specialist to review them.
+    expect((await cm.json('POST', `/api/cases/${id}/bundle/rebuild`, {})).status).toBe(201);
+    const updated = await svc.service.db.query<{ data: Record<string, unknown> }>(`SELECT data FROM outbox WHERE case_id = $1 AND type = 'records.updated'`, [id]);
+    expect(updated.rows.map((r) => r.data.specialist)).toEqual(['none']);
 
     const next = await cm.addSpecialist(admin, 'Next', [NEURO], 'dr-deact-next');
     const given = await cm.json<{ specialist: { id: string } }>('PUT', `/api/cases/${id}/assignment`, { specialistId: next, reason: 'Dr. Last left the program' });
@@ -296,5 +300,21 @@ describe('deactivating a specialist', () => {
     const renamed = await cm.json<Record<string, unknown>>('PATCH', `/api/specialists/${stale}`, { userSub: 'dr-deact-stale-2' }, admin);
     expect(renamed.status).toBe(200);
     expect(renamed.body).not.toHaveProperty('released');
+  });
+
+  it("tells, when new records arrive for a signed case whose specialist was deactivated, that the case needs another specialist (records.updated: specialist inactive)", async () => {
+    const signer = await cm.addSpecialist(admin, 'Signer', [NEURO], 'dr-deact-signer');
+    const token = await svc.token('specialist', 'dr-deact-signer');
+    const id = await assignedCase(signer);
+    expect((await cm.json('PUT', `/api/cases/${id}/opinion`, opinionBody(), token)).status).toBe(200);
+    expect((await cm.json('POST', `/api/cases/${id}/opinion/sign`, undefined, token)).status).toBe(201);
+    const rebuild = async () => expect((await cm.json('POST', `/api/cases/${id}/bundle/rebuild`, {})).status).toBe(201);
+    const updates = async () =>
+      (await svc.service.db.query<{ data: Record<string, unknown> }>(`SELECT data FROM outbox WHERE case_id = $1 AND type = 'records.updated' ORDER BY id`, [id])).rows.map((r) => r.data.specialist);
+    await rebuild();
+    expect(await updates()).toEqual(['active']);
+    expect((await deactivate(signer)).status).toBe(200);
+    await rebuild();
+    expect(await updates()).toEqual(['active', 'inactive']);
   });
 });

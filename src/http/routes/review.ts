@@ -80,14 +80,14 @@ export function reviewRoutes(deps: PullServiceDeps): AnyRoute[] {
       path: '/api/cases/:id/assignment',
       tag: 'review',
       summary:
-        'Reassign a case that is with a specialist (assigned, in_review, awaiting_information) to {specialistId} or the best match other than the current one {match: true}, with a {reason} for the timeline. Status, SLA, information requests and the draft stay; the previous specialist loses access. Also gives a specialist to a case released by a deactivation (waiting for one)',
+        'Reassign a case that is with a specialist (assigned, in_review, awaiting_information) to {specialistId} or the best match other than the current one {match: true}, with a {reason} for the timeline. Status, SLA, information requests and the draft stay; the previous specialist loses access. Also gives a specialist to a case released by a deactivation (waiting for one), and a signed or delivered case to another specialist when its author was deactivated (for the amendment)',
       roles: ['case_manager', 'admin'],
       params: CaseParams,
       body: ReassignmentBody,
       responses: {
         200: { description: 'The new assignment' },
         404: { description: 'No such case or specialist' },
-        409: { description: 'Not with a specialist (or the report is signed), the named specialist is the current one, inactive or the referring physician, or no other specialist fits' },
+        409: { description: 'Not with a specialist (or the report is signed and its author active, or the case is closed), the named specialist is the current one, inactive or the referring physician, or no other specialist fits' },
       },
       handler: async ({ params, body, principal }) => {
         const request: AssignmentRequest = body.specialistId ? { specialistId: body.specialistId } : { match: true };
