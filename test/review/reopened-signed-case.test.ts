@@ -6,8 +6,7 @@
  * managers are told so (`case.awaiting_assignment`), once, in the transaction of the reopening.
  * Black-box against the real service.
  */
-import { sampleIntake } from '../support/intake';
-import { startReviewService, type Problem, type ReviewClient } from '../support/review-case';
+import { currentAssignmentId, outboxEventData, sampleOpinionBody, startReviewService, type Problem, type ReviewClient } from '../support/review-case';
 import { eventually, type TestService } from '../support/service';
 
 const NEURO = '2084N0402X';
@@ -23,41 +22,15 @@ afterAll(async () => {
   await svc.stop();
 });
 
-/** An opinion answering each question of the sample intake. */
-function opinionBody(): Record<string, unknown> {
-  return {
-    summary: 'S.',
-    diagnosisAssessment: 'A.',
-    recommendations: 'R.',
-    followUp: 'F.',
-    answers: sampleIntake().questions.map((question) => ({ question, answer: 'Answered.' })),
-  };
-}
-
 /** A paid case, records complete, assigned to `specialistId`, its opinion signed by them (report_signed). */
 async function signedCase(specialistId: string, token: string): Promise<string> {
   const id = await cm.openCase();
   await cm.recordsComplete(id);
   await cm.pay(id, 85000);
   expect((await cm.json('POST', `/api/cases/${id}/assignment`, { specialistId })).status).toBe(201);
-  expect((await cm.json('PUT', `/api/cases/${id}/opinion`, opinionBody(), token)).status).toBe(200);
+  expect((await cm.json('PUT', `/api/cases/${id}/opinion`, sampleOpinionBody(), token)).status).toBe(200);
   expect((await cm.json('POST', `/api/cases/${id}/opinion/sign`, undefined, token)).status).toBe(201);
   return id;
-}
-
-/** The `case.awaiting_assignment` events of the case in the outbox, oldest first. */
-async function awaitingAssignmentEvents(caseId: string): Promise<Record<string, unknown>[]> {
-  const { rows } = await svc.service.db.query<{ data: Record<string, unknown> }>(
-    `SELECT data FROM outbox WHERE case_id = $1 AND type = 'case.awaiting_assignment' ORDER BY id`,
-    [caseId],
-  );
-  return rows.map((r) => r.data);
-}
-
-/** The id of the case's current assignment (none: undefined). */
-async function currentAssignmentId(caseId: string): Promise<string | undefined> {
-  const { rows } = await svc.service.db.query<{ id: string }>('SELECT id FROM assignments WHERE case_id = $1 AND ended_at IS NULL', [caseId]);
-  return rows[0]?.id;
 }
 
 const deactivate = (id: string) => cm.json<{ released: unknown[] }>('PATCH', `/api/specialists/${id}`, { active: false }, admin);
@@ -66,10 +39,10 @@ describe('a signed report reopened for correction after its author was deactivat
   it('is announced once as waiting for a specialist; a case manager gives it to one', async () => {
     const author = await cm.addSpecialist(admin, 'Author', [NEURO], 'dr-reopen-author');
     const id = await signedCase(author, await svc.token('specialist', 'dr-reopen-author'));
-    const signedAssignment = await currentAssignmentId(id);
+    const signedAssignment = await currentAssignmentId(svc, id);
     // The deactivation leaves the signed case with its signer, and says nothing about it.
     expect((await deactivate(author)).body.released).toEqual([]);
-    expect(await awaitingAssignmentEvents(id)).toEqual([]);
+    expect(await outboxEventData(svc, id, 'case.awaiting_assignment')).toEqual([]);
 
     // New records call for an amendment: the case manager reopens the signed report.
     await cm.move(id, 'in_review');
@@ -82,7 +55,7 @@ describe('a signed report reopened for correction after its author was deactivat
       trigger: 'report-reopened',
       slaClock: 'stopped',
     };
-    expect(await awaitingAssignmentEvents(id)).toEqual([announced]);
+    expect(await outboxEventData(svc, id, 'case.awaiting_assignment')).toEqual([announced]);
     // No specialist opens it meanwhile.
     const anyone = await cm.json<Problem>('GET', `/api/cases/${id}`, undefined, await svc.token('specialist', 'dr-reopen-anyone'));
     expect(anyone.status).toBe(403);
@@ -97,7 +70,7 @@ describe('a signed report reopened for correction after its author was deactivat
     // A deactivation sent again now finds the case open and releases it (no one else fits): the case
     // managers were told already about this assignment, and are not told twice.
     expect((await deactivate(author)).body.released).toMatchObject([{ caseId: id, outcome: 'awaiting_assignment', previousAssignmentId: signedAssignment }]);
-    expect(await awaitingAssignmentEvents(id)).toEqual([announced]);
+    expect(await outboxEventData(svc, id, 'case.awaiting_assignment')).toEqual([announced]);
 
     const next = await cm.addSpecialist(admin, 'Corrector', [NEURO], 'dr-reopen-next');
     const given = await cm.json<{ specialist: { id: string } }>('PUT', `/api/cases/${id}/assignment`, { specialistId: next, reason: 'Dr. Author left the program' });
@@ -109,11 +82,11 @@ describe('a signed report reopened for correction after its author was deactivat
     const author = await cm.addSpecialist(admin, 'Active', [NEURO], 'dr-reopen-active');
     const id = await signedCase(author, await svc.token('specialist', 'dr-reopen-active'));
     await cm.move(id, 'in_review');
-    expect(await awaitingAssignmentEvents(id)).toEqual([]);
+    expect(await outboxEventData(svc, id, 'case.awaiting_assignment')).toEqual([]);
     // Nor when the author reopens it themselves (a new draft of the signed opinion).
     const other = await signedCase(author, await svc.token('specialist', 'dr-reopen-active'));
-    expect((await cm.json('PUT', `/api/cases/${other}/opinion`, opinionBody(), await svc.token('specialist', 'dr-reopen-active'))).status).toBe(200);
+    expect((await cm.json('PUT', `/api/cases/${other}/opinion`, sampleOpinionBody(), await svc.token('specialist', 'dr-reopen-active'))).status).toBe(200);
     expect((await cm.json<{ status: string }>('GET', `/api/cases/${other}`)).body.status).toBe('in_review');
-    expect(await awaitingAssignmentEvents(other)).toEqual([]);
+    expect(await outboxEventData(svc, other, 'case.awaiting_assignment')).toEqual([]);
   });
 });

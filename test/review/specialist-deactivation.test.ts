@@ -11,8 +11,7 @@ import type { Database, Queryable } from '../../src/db/database';
 import { specialistRefusal } from '../../src/http/case-access';
 import { releaseOpenCases } from '../../src/review/specialist-deactivation';
 import { eventually } from '../support/service';
-import { sampleIntake } from '../support/intake';
-import { startReviewService, type ReviewClient, type Problem } from '../support/review-case';
+import { currentAssignmentId, outboxEventData, sampleOpinionBody, startReviewService, type ReviewClient, type Problem } from '../support/review-case';
 import type { TestService } from '../support/service';
 
 const NEURO = '2084N0402X';
@@ -56,20 +55,6 @@ interface PatchedSpecialist {
 
 const detail = async (id: string) => (await cm.json<CaseDetail>('GET', `/api/cases/${id}`)).body;
 
-/** The `case.awaiting_assignment` events of the case in the outbox, oldest first. */
-async function awaitingAssignmentEvents(caseId: string): Promise<Record<string, unknown>[]> {
-  const { rows } = await svc.service.db.query<{ data: Record<string, unknown> }>(
-    `SELECT data FROM outbox WHERE case_id = $1 AND type = 'case.awaiting_assignment' ORDER BY id`,
-    [caseId],
-  );
-  return rows.map((r) => r.data);
-}
-
-/** The id of the case's current assignment (none: undefined). */
-async function currentAssignmentId(caseId: string): Promise<string | undefined> {
-  const { rows } = await svc.service.db.query<{ id: string }>('SELECT id FROM assignments WHERE case_id = $1 AND ended_at IS NULL', [caseId]);
-  return rows[0]?.id;
-}
 const deactivate = (id: string) => cm.json<PatchedSpecialist & Problem>('PATCH', `/api/specialists/${id}`, { active: false }, admin);
 const assignedTo = async (id: string) => (await cm.json<{ specialist: { id: string } } & Problem>('GET', `/api/cases/${id}/assignment`)).body;
 
@@ -82,17 +67,6 @@ async function assignedCase(specialistId: string): Promise<string> {
   return id;
 }
 
-/** An opinion answering each question of the sample intake. */
-function opinionBody(): Record<string, unknown> {
-  return {
-    summary: 'S.',
-    diagnosisAssessment: 'A.',
-    recommendations: 'R.',
-    followUp: 'F.',
-    answers: sampleIntake().questions.map((question) => ({ question, answer: 'Answered.' })),
-  };
-}
-
 describe('deactivating a specialist', () => {
   it('hands each open case to the best other match (timeline says why), keeps its status and requests, and leaves a signed case alone', async () => {
     const leaving = await cm.addSpecialist(admin, 'Leaving', [NEURO], 'dr-deact-leaving');
@@ -102,7 +76,7 @@ describe('deactivating a specialist', () => {
     const asked = await cm.json<{ id: string }>('POST', `/api/cases/${midReview}/information-requests`, { kind: 'family-upload', message: 'Please upload the EEG report.' }, leaver);
     expect(asked.status).toBe(201);
     const signed = await assignedCase(leaving);
-    expect((await cm.json('PUT', `/api/cases/${signed}/opinion`, opinionBody(), leaver)).status).toBe(200);
+    expect((await cm.json('PUT', `/api/cases/${signed}/opinion`, sampleOpinionBody(), leaver)).status).toBe(200);
     expect((await cm.json('POST', `/api/cases/${signed}/opinion/sign`, undefined, leaver)).status).toBe(201);
     // Added last: the only other neurologist, so the best match for both open cases.
     const cover = await cm.addSpecialist(admin, 'Cover', [NEURO], 'dr-deact-cover');
@@ -139,7 +113,7 @@ describe('deactivating a specialist', () => {
     // The new specialist works on it.
     expect((await svc.request('GET', `/api/cases/${midReview}`, { token: await svc.token('specialist', 'dr-deact-cover') })).status).toBe(200);
     // Handed over, or signed: each has a specialist, nobody is asked to assign it.
-    for (const id of [assigned, midReview, signed]) expect(await awaitingAssignmentEvents(id)).toEqual([]);
+    for (const id of [assigned, midReview, signed]) expect(await outboxEventData(svc, id, 'case.awaiting_assignment')).toEqual([]);
   });
 
   it("refuses the deactivated specialist's token on every case and case route (403, account inactive), and on the worklist", async () => {
@@ -147,7 +121,7 @@ describe('deactivating a specialist', () => {
     const token = await svc.token('specialist', 'dr-deact-gone');
     const open = await assignedCase(gone);
     const signed = await assignedCase(gone);
-    expect((await cm.json('PUT', `/api/cases/${signed}/opinion`, opinionBody(), token)).status).toBe(200);
+    expect((await cm.json('PUT', `/api/cases/${signed}/opinion`, sampleOpinionBody(), token)).status).toBe(200);
     expect((await cm.json('POST', `/api/cases/${signed}/opinion/sign`, undefined, token)).status).toBe(201);
     const unassigned = await cm.openCase();
     expect((await deactivate(gone)).status).toBe(200);
@@ -158,7 +132,7 @@ describe('deactivating a specialist', () => {
       ['GET', `/api/cases/${signed}/assignment`],
       ['GET', `/api/cases/${signed}/information-requests`],
       ['POST', `/api/cases/${signed}/opinion/sign`],
-      ['PUT', `/api/cases/${signed}/opinion`, opinionBody()],
+      ['PUT', `/api/cases/${signed}/opinion`, sampleOpinionBody()],
       ['GET', `/api/cases/${open}`],
       ['POST', `/api/cases/${open}/information-requests`, { kind: 'family-upload', message: 'Please upload the MRI.' }],
       ['GET', `/api/cases/${unassigned}`],
@@ -210,7 +184,7 @@ describe('deactivating a specialist', () => {
       trigger: 'specialist-deactivated',
       slaClock: 'running',
     };
-    expect(await awaitingAssignmentEvents(id)).toEqual([announced]);
+    expect(await outboxEventData(svc, id, 'case.awaiting_assignment')).toEqual([announced]);
     const notes = await eventually(
       async () => (await cm.json<{ items: { type: string; message: string }[] }>('GET', `/api/notifications?caseId=${id}`)).body.items,
       (items) => items.some((n) => n.type === 'case.awaiting_assignment'),
@@ -222,14 +196,13 @@ describe('deactivating a specialist', () => {
     // A repeated deactivation releases nothing more, and says nothing more.
     const again = await deactivate(last);
     expect([again.status, again.body.released]).toEqual([200, []]);
-    expect(await awaitingAssignmentEvents(id)).toEqual([announced]);
+    expect(await outboxEventData(svc, id, 'case.awaiting_assignment')).toEqual([announced]);
     // No specialist acts on it meanwhile (it has no author to write under), not even one bound to nobody.
     const anyone = await svc.request('GET', `/api/cases/${id}`, { token: await svc.token('specialist', 'dr-deact-anyone') });
     expect(anyone.status).toBe(403);
     // New records meanwhile: the records.updated event says the case has no specialist to review them.
     expect((await cm.json('POST', `/api/cases/${id}/bundle/rebuild`, {})).status).toBe(201);
-    const updated = await svc.service.db.query<{ data: Record<string, unknown> }>(`SELECT data FROM outbox WHERE case_id = $1 AND type = 'records.updated'`, [id]);
-    expect(updated.rows.map((r) => r.data.specialist)).toEqual(['none']);
+    expect((await outboxEventData(svc, id, 'records.updated')).map((d) => d.specialist)).toEqual(['none']);
 
     const next = await cm.addSpecialist(admin, 'Next', [NEURO], 'dr-deact-next');
     const given = await cm.json<{ specialist: { id: string } }>('PUT', `/api/cases/${id}/assignment`, { specialistId: next, reason: 'Dr. Last left the program' });
@@ -245,10 +218,10 @@ describe('deactivating a specialist', () => {
     await svc.service.db.query('UPDATE specialists SET active = false');
     const alone = await cm.addSpecialist(admin, 'Alone', [NEURO], 'dr-deact-alone');
     const id = await assignedCase(alone);
-    const assignmentId = await currentAssignmentId(id);
+    const assignmentId = await currentAssignmentId(svc, id);
     // And one awaiting the family's information: its SLA clock paused.
     const asking = await assignedCase(alone);
-    const askingAssignmentId = await currentAssignmentId(asking);
+    const askingAssignmentId = await currentAssignmentId(svc, asking);
     const asked = await cm.json('POST', `/api/cases/${asking}/information-requests`, { kind: 'family-upload', message: 'Please upload the EEG.' }, await svc.token('specialist', 'dr-deact-alone'));
     expect(asked.status).toBe(201);
     await svc.service.db.query('UPDATE specialists SET active = false WHERE id = $1', [alone]);
@@ -263,9 +236,9 @@ describe('deactivating a specialist', () => {
     });
     const deps: CaseServiceDeps = { db: crashing, config: svc.service.config, domain: loadDomainData() };
     await expect(releaseOpenCases(deps, alone, { sub: `admin-deactivation`, roles: ['admin'] })).rejects.toThrow('the process stopped before the commit');
-    expect(await currentAssignmentId(id)).toBe(assignmentId);
-    expect(await awaitingAssignmentEvents(id)).toEqual([]);
-    expect(await awaitingAssignmentEvents(asking)).toEqual([]);
+    expect(await currentAssignmentId(svc, id)).toBe(assignmentId);
+    expect(await outboxEventData(svc, id, 'case.awaiting_assignment')).toEqual([]);
+    expect(await outboxEventData(svc, asking, 'case.awaiting_assignment')).toEqual([]);
 
     // Sent again, the release commits, and with it the one announcement.
     const res = await deactivate(alone);
@@ -273,11 +246,11 @@ describe('deactivating a specialist', () => {
       { caseId: id, status: 'assigned', outcome: 'awaiting_assignment', previousAssignmentId: assignmentId },
       { caseId: asking, status: 'awaiting_information', outcome: 'awaiting_assignment', previousAssignmentId: askingAssignmentId },
     ]);
-    expect(await currentAssignmentId(id)).toBeUndefined();
-    expect(await awaitingAssignmentEvents(id)).toEqual([
+    expect(await currentAssignmentId(svc, id)).toBeUndefined();
+    expect(await outboxEventData(svc, id, 'case.awaiting_assignment')).toEqual([
       { caseId: id, status: 'assigned', previousAssignmentId: assignmentId, reason: 'specialist deactivated', trigger: 'specialist-deactivated', slaClock: 'running' },
     ]);
-    expect(await awaitingAssignmentEvents(asking)).toEqual([
+    expect(await outboxEventData(svc, asking, 'case.awaiting_assignment')).toEqual([
       { caseId: asking, status: 'awaiting_information', previousAssignmentId: askingAssignmentId, reason: 'specialist deactivated', trigger: 'specialist-deactivated', slaClock: 'paused' },
     ]);
   });
@@ -306,11 +279,10 @@ describe('deactivating a specialist', () => {
     const signer = await cm.addSpecialist(admin, 'Signer', [NEURO], 'dr-deact-signer');
     const token = await svc.token('specialist', 'dr-deact-signer');
     const id = await assignedCase(signer);
-    expect((await cm.json('PUT', `/api/cases/${id}/opinion`, opinionBody(), token)).status).toBe(200);
+    expect((await cm.json('PUT', `/api/cases/${id}/opinion`, sampleOpinionBody(), token)).status).toBe(200);
     expect((await cm.json('POST', `/api/cases/${id}/opinion/sign`, undefined, token)).status).toBe(201);
     const rebuild = async () => expect((await cm.json('POST', `/api/cases/${id}/bundle/rebuild`, {})).status).toBe(201);
-    const updates = async () =>
-      (await svc.service.db.query<{ data: Record<string, unknown> }>(`SELECT data FROM outbox WHERE case_id = $1 AND type = 'records.updated' ORDER BY id`, [id])).rows.map((r) => r.data.specialist);
+    const updates = async () => (await outboxEventData(svc, id, 'records.updated')).map((d) => d.specialist);
     await rebuild();
     expect(await updates()).toEqual(['active']);
     expect((await deactivate(signer)).status).toBe(200);

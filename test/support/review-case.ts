@@ -92,3 +92,26 @@ export async function startReviewService(tag: string): Promise<{ svc: TestServic
   const svc = await startTestService();
   return { svc, cm: new ReviewClient(svc, await svc.token('case_manager', `cm-${tag}`)), admin: await svc.token('admin', `admin-${tag}`) };
 }
+
+/** An opinion answering each question of the sample intake (a valid `PUT /api/cases/:id/opinion` body). */
+export function sampleOpinionBody(): Record<string, unknown> {
+  return {
+    summary: 'S.',
+    diagnosisAssessment: 'A.',
+    recommendations: 'R.',
+    followUp: 'F.',
+    answers: sampleIntake().questions.map((question) => ({ question, answer: 'Answered.' })),
+  };
+}
+
+/** The data of the case's outbox events of `type`, oldest first. */
+export async function outboxEventData(svc: TestService, caseId: string, type: string): Promise<Record<string, unknown>[]> {
+  const { rows } = await svc.service.db.query<{ data: Record<string, unknown> }>('SELECT data FROM outbox WHERE case_id = $1 AND type = $2 ORDER BY id', [caseId, type]);
+  return rows.map((r) => r.data);
+}
+
+/** The id of the case's current assignment (none: undefined). */
+export async function currentAssignmentId(svc: TestService, caseId: string): Promise<string | undefined> {
+  const { rows } = await svc.service.db.query<{ id: string }>('SELECT id FROM assignments WHERE case_id = $1 AND ended_at IS NULL', [caseId]);
+  return rows[0]?.id;
+}
