@@ -57,6 +57,7 @@ const EnvSchema = z.object({
   PULL_MAX_PAUSE_WAIT_MS: z.coerce.number().int().min(0).max(86_400_000).default(900_000),
   ASSEMBLY_MEMORY_MB: z.coerce.number().int().min(1).max(1_048_576).optional(),
   ASSEMBLY_THREAD_IDLE_MS: z.coerce.number().int().min(0).max(3_600_000).default(1000),
+  PDF_THREAD_IDLE_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
   CONCURRENCY_LEASE_MS: z.coerce.number().int().min(500).max(600_000).default(10_000),
   FHIR_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(60_000),
   MAX_UPLOAD_FILE_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024 * 1024),
@@ -140,6 +141,8 @@ export interface Config {
   readonly assemblyMemoryMb?: number;
   /** How long the assembly thread waits for the next assembly before it ends and gives its heap back (src/assembly/assembly-thread.ts). */
   readonly assemblyThreadIdleMs: number;
+  /** How long the PDF thread waits for the next report or receipt before it ends and gives its heap back (src/report/pdf-thread.ts). */
+  readonly pdfThreadIdleMs: number;
   /** Whole-request timeout of outbound FHIR requests. */
   readonly fhirRequestTimeoutMs: number;
   /** Proxy for every outbound request, and the hosts reached directly (`OUTBOUND_PROXY_URL`, `OUTBOUND_NO_PROXY`). */
@@ -273,6 +276,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     pullMaxPauseWaitMs: e.PULL_MAX_PAUSE_WAIT_MS,
     ...(e.ASSEMBLY_MEMORY_MB !== undefined ? { assemblyMemoryMb: e.ASSEMBLY_MEMORY_MB } : {}),
     assemblyThreadIdleMs: e.ASSEMBLY_THREAD_IDLE_MS,
+    pdfThreadIdleMs: e.PDF_THREAD_IDLE_MS,
     fhirRequestTimeoutMs: e.FHIR_REQUEST_TIMEOUT_MS,
     ...(e.OUTBOUND_PROXY_URL ? { outboundProxy: outboundProxy(e.OUTBOUND_PROXY_URL, e.OUTBOUND_NO_PROXY) } : {}),
     concurrencyLeaseMs: e.CONCURRENCY_LEASE_MS,

@@ -24,6 +24,7 @@ import { loadTerminologyMappings, type TerminologyMappings } from './normalize/t
 import { configureAssemblyMemory, processAssemblyMemory } from './assembly/assembly-memory';
 import { processAssemblyThread } from './assembly/assembly-thread';
 import { loadReportFonts } from './report/report-fonts';
+import { processPdfThread } from './report/pdf-thread';
 import { WorkDispatcher } from '../queues/deliver-report';
 
 /** How long a stopping service lets open HTTP responses finish before it closes their connections. */
@@ -58,6 +59,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   const mappings = (): TerminologyMappings => terminology;
   if (config.assemblyMemoryMb !== undefined) configureAssemblyMemory(processAssemblyMemory, config.assemblyMemoryMb);
   processAssemblyThread.setIdleMs(config.assemblyThreadIdleMs);
+  processPdfThread.setIdleMs(config.pdfThreadIdleMs);
   // Request paths: fail fast while Redis is down. Workers: wait for Redis to come back.
   const apiRedis: Redis = createClientConnection(config.redisUrl);
   apiRedis.on('error', () => undefined);
@@ -90,6 +92,8 @@ export async function startService(config: Config, overrides: ServiceOverrides =
     await uploadIngest.close().catch(() => undefined);
     await dispatch.close().catch(() => undefined);
     await queueDepth.close().catch(() => undefined);
+    // The HTTP server and the workers are closed: no render is under way.
+    await processPdfThread.close().catch(() => undefined);
     apiRedis.disconnect();
     workerRedis.disconnect();
     await db.close();

@@ -6,12 +6,12 @@ import type { CaseServiceDeps } from '../cases/case-service';
 import type { Intake } from '../cases/intake-schema';
 import { listCaseEvents } from '../db/case-repository';
 import { conflict } from '../http/problem';
+import { processPdfThread } from '../report/pdf-thread';
 import type { ReportFontPaths } from '../report/report-fonts';
 import { caseFor, nowOf } from './billing-deps';
 import { quoteOfCase } from './case-quote';
 import { listPayments, stands } from './payment-repository';
 import { buildReceipt } from './receipt';
-import { renderReceiptPdf } from './receipt-pdf';
 
 /** The case services' dependencies, with the PDF fonts when configured (the API passes them). */
 export type ReceiptDeps = CaseServiceDeps & { readonly reportFonts?: ReportFontPaths };
@@ -41,5 +41,6 @@ export async function caseReceiptPdf(deps: ReceiptDeps, caseId: string): Promise
     now,
     timeZone: deps.config.programTimeZone,
   });
-  return renderReceiptPdf(receipt, now, deps.reportFonts);
+  // Rendered in the PDF thread (`renderReceiptPdf` there): the event loop keeps serving meanwhile.
+  return processPdfThread.renderReceipt(receipt, now, deps.reportFonts);
 }

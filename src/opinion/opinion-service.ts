@@ -22,7 +22,8 @@ import { errorFields, logger } from '../log';
 import { recordEvent, type WorkDispatch } from '../notify/events';
 import { latestBundleVersion, type BundleVersionSummary } from '../assembly/bundle-versions';
 import { refuseOutdatedRecords } from '../assembly/source-changes';
-import { renderReportPdf, reportTitle, type ReportInput } from '../report/report-pdf';
+import { processPdfThread } from '../report/pdf-thread';
+import { reportTitle, type ReportInput } from '../report/report-pdf';
 import type { ReportFontPaths } from '../report/report-fonts';
 import { matchAnswers } from './answers';
 import { resolveSpecialist } from './assigned-specialist';
@@ -138,7 +139,8 @@ export async function signOpinion(deps: OpinionServiceDeps, caseId: string, acto
   // Not one that may still hold records of a source removed since, or of another child.
   await refuseOutdatedRecords(deps.db, caseId);
   const records = await latestBundleVersion(deps.db, caseId);
-  const pdf = await renderReportPdf(reportInput(deps, record, draft.content, draft.specialist, version, signedAt, records), deps.reportFonts);
+  // Rendered in the PDF thread: the event loop keeps serving meanwhile.
+  const pdf = await processPdfThread.renderReport(reportInput(deps, record, draft.content, draft.specialist, version, signedAt, records), deps.reportFonts);
   const pdfSha1Base64 = createHash('sha1').update(pdf).digest('base64');
   const pdfSha256 = createHash('sha256').update(pdf).digest('hex');
   const deliveryIds = await deps.db.transaction(async (tx) => {
