@@ -13,12 +13,16 @@
  * an idle thread would otherwise keep a large case's garbage (hundreds of MB) until its next
  * assembly. Starting one costs ~0.2 s, small beside the assemblies that need it.
  *
+ * The thread's lifecycle (start, one job at a time, idle end, failures) is {@link WorkerHost}'s
+ * (`src/util/worker-host.ts`); this module adds the heap cap and the assembly protocol.
+ *
  * Worker script: the compiled `assembly-worker.js` next to this module, or its ts-jest bootstrap
  * (`src/util/worker-source.ts`).
  * @see https://nodejs.org/docs/latest-v20.x/api/worker_threads.html
  * @packageDocumentation
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorker, WorkerHost } from '../util/worker-host';
 import { workerSourceFor, type WorkerSource } from '../util/worker-source';
 import { AssemblyTooLargeError, processAssemblyMemory } from './assembly-memory';
 import type { AssemblyThreadReply, AssemblyThreadRequest } from './assembly-thread-protocol';
@@ -45,53 +49,24 @@ export class AssemblyThreadError extends Error {
   }
 }
 
-/** The answers a request waits for. */
-type Expected = 'built' | 'part';
-type ReplyOf<K extends Expected> = Extract<AssemblyThreadReply, { readonly type: K }>;
-
-interface Pending {
-  readonly id: number;
-  readonly expects: Expected;
-  readonly resolve: (reply: AssemblyThreadReply) => void;
-  readonly reject: (err: Error) => void;
-}
-
 /** An assembly built in the thread, its bundle held there. */
 export interface BuiltInThread extends BuiltSummary {
   /** The bundle's text as UTF-8, part by part (`bundleJsonByteParts`), each serialised in the thread when asked for. */
   readonly parts: AsyncIterable<Uint8Array>;
 }
 
-/** One assembly thread, started on demand, one assembly at a time in the order asked (see the module comment). */
-export class AssemblyThread {
-  private worker: Worker | undefined;
-  private ready: Promise<void> | undefined;
-  private pending: Pending | undefined;
-  private tail: Promise<void> = Promise.resolve();
-  private waiting = 0;
-  private nextId = 1;
-  private idleTimer: NodeJS.Timeout | undefined;
+/**
+ * One assembly thread, started on demand, one assembly at a time in the order asked (see the module
+ * comment); `running`, `started`, `setIdleMs` and `close` are {@link WorkerHost}'s.
+ */
+export class AssemblyThread extends WorkerHost<AssemblyThreadRequest, AssemblyThreadReply> {
+  /** The heap cap of the thread running now (bytes; to name a case that ran it out of memory). */
   private heapBytes = 0;
-  /** Fails the start under way (the thread died or timed out before it was ready). */
-  private onStartFailure: ((err: Error) => void) | undefined;
   /** Resources of the assembly under way (to name a case that ran the thread out of memory). */
   private resources = 0;
-  private idleMs: number;
-  /** Threads started so far (tests). */
-  started = 0;
 
   constructor(private readonly options: AssemblyThreadOptions = {}) {
-    this.idleMs = options.idleMs ?? 1000;
-  }
-
-  /** Whether the thread is running now (started, not ended). */
-  get running(): boolean {
-    return this.worker !== undefined;
-  }
-
-  /** Sets how long the thread waits for work before it ends (`ASSEMBLY_THREAD_IDLE_MS`, at start-up). */
-  setIdleMs(ms: number): void {
-    this.idleMs = ms;
+    super({ name: 'assembly thread', idleMs: options.idleMs ?? 1000, startupTimeoutMs: options.startupTimeoutMs });
   }
 
   /**
@@ -101,27 +76,16 @@ export class AssemblyThread {
    * this thread never holds the whole case), and the job it returns is sent with the build.
    * Rejects with the build's own error, or {@link AssemblyTooLargeError} / {@link AssemblyThreadError}.
    */
-  async build<T>(load: (sendRaw: (batch: readonly RawText[]) => void) => Promise<AssemblyJob>, use: (built: BuiltInThread) => Promise<T>): Promise<T> {
-    this.waiting += 1;
-    clearTimeout(this.idleTimer);
-    const previous = this.tail;
-    let done: () => void = () => undefined;
-    this.tail = new Promise<void>((resolve) => (done = resolve));
-    await previous;
-    this.waiting -= 1;
-    try {
-      return await this.buildNow(load, use);
-    } finally {
-      this.worker?.unref();
-      if (this.waiting === 0) this.armIdle();
-      done();
-    }
+  build<T>(load: (sendRaw: (batch: readonly RawText[]) => void) => Promise<AssemblyJob>, use: (built: BuiltInThread) => Promise<T>): Promise<T> {
+    return this.exclusive((worker, id) => this.buildNow(worker, id, load, use));
   }
 
-  private async buildNow<T>(load: (sendRaw: (batch: readonly RawText[]) => void) => Promise<AssemblyJob>, use: (built: BuiltInThread) => Promise<T>): Promise<T> {
-    const id = this.nextId++;
-    const worker = await this.start();
-    worker.ref();
+  private async buildNow<T>(
+    worker: Worker,
+    id: number,
+    load: (sendRaw: (batch: readonly RawText[]) => void) => Promise<AssemblyJob>,
+    use: (built: BuiltInThread) => Promise<T>,
+  ): Promise<T> {
     let taken = false;
     try {
       // The raw batches go to the thread as they are read (it parses them meanwhile); none is kept here.
@@ -132,19 +96,19 @@ export class AssemblyThread {
         worker.postMessage({ type: 'raw', id, batch } satisfies AssemblyThreadRequest);
       });
       this.resources += job.built.length;
-      const built = await this.send(worker, id, 'built', { type: 'build', id, job });
+      const built = await this.request(worker, { type: 'build', id, job }, 'built');
       return await use({ ...built.built, parts: this.partsOf(worker, id, () => (taken = true)) });
     } finally {
       // Not taken to the end of its text (the read failed, the version was refused as stale, an INSERT
       // failed): the thread lets go of what it holds for this assembly.
-      if (!taken) this.worker?.postMessage({ type: 'drop', id } satisfies AssemblyThreadRequest);
+      if (!taken) this.current?.postMessage({ type: 'drop', id } satisfies AssemblyThreadRequest);
     }
   }
 
   /** The bundle's parts, asked of the thread that holds it one at a time (it gone, the next ask fails). */
   private async *partsOf(worker: Worker, id: number, onEnd: () => void): AsyncGenerator<Uint8Array, void, undefined> {
     for (;;) {
-      const reply = await this.send(worker, id, 'part', { type: 'part', id });
+      const reply = await this.request(worker, { type: 'part', id }, 'part');
       if (reply.part === undefined) {
         onEnd();
         return;
@@ -153,104 +117,20 @@ export class AssemblyThread {
     }
   }
 
-  /**
-   * Sends `request` and gives the promise of its answer, of the type `expects` ({@link answer} refuses
-   * any other). Synchronous: the request is not held here.
-   */
-  private send<K extends Expected>(worker: Worker, id: number, expects: K, request: AssemblyThreadRequest): Promise<ReplyOf<K>> {
-    if (worker !== this.worker) return Promise.reject(new AssemblyThreadError('the assembly thread stopped'));
-    const answer = new Promise<ReplyOf<K>>((resolve, reject) => {
-      this.pending = { id, expects, resolve: (reply) => resolve(reply as ReplyOf<K>), reject };
-    });
-    worker.postMessage(request);
-    return answer;
-  }
-
-  /** Ends the thread (a later job starts a new one); a job under way fails with {@link AssemblyThreadError}. */
-  async close(): Promise<void> {
-    clearTimeout(this.idleTimer);
-    const worker = this.worker;
-    if (!worker) return;
-    this.forget(worker, new AssemblyThreadError('the assembly thread was closed'));
-    await worker.terminate();
-  }
-
-  private armIdle(): void {
-    clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(() => void this.close(), this.idleMs);
-    this.idleTimer.unref();
-  }
-
-  private start(): Promise<Worker> {
-    const running = this.worker;
-    if (running && this.ready) return this.ready.then(() => running);
+  /** The worker, its heap capped at the assembly budget as it is now. */
+  protected override spawn(): Worker {
     this.heapBytes = (this.options.heapBytes ?? (() => processAssemblyMemory.budgetBytes))();
     const source = this.options.source ?? workerSourceFor(__dirname, 'assembly-worker');
-    const worker = new Worker('file' in source ? source.file : source.eval, {
-      eval: 'eval' in source,
-      resourceLimits: { maxOldGenerationSizeMb: Math.max(64, Math.ceil(this.heapBytes / MB)) },
-      stdout: false,
-      stderr: false,
-    });
-    this.started += 1;
-    this.worker = worker;
-    this.ready = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.forget(worker, new AssemblyThreadError('the assembly thread did not start in time'));
-        void worker.terminate();
-      }, this.options.startupTimeoutMs ?? 60_000);
-      worker.once('message', (reply: AssemblyThreadReply) => {
-        clearTimeout(timer);
-        this.onStartFailure = undefined;
-        if (reply.type === 'ready') resolve();
-        else reject(new AssemblyThreadError(`the assembly thread answered ${reply.type} before it was ready`));
-      });
-      this.onStartFailure = (err) => {
-        clearTimeout(timer);
-        reject(err);
-      };
-    });
-    worker.on('message', (reply: AssemblyThreadReply) => this.answer(reply));
-    worker.on('error', (err: Error & { code?: string }) => {
-      this.forget(
-        worker,
-        err.code === 'ERR_WORKER_OUT_OF_MEMORY'
-          ? new AssemblyTooLargeError(this.resources, this.heapBytes)
-          : new AssemblyThreadError(`the assembly thread crashed: ${err.message}`),
-      );
-    });
-    worker.on('exit', (code) => this.forget(worker, new AssemblyThreadError(`the assembly thread exited (code ${code})`)));
-    return this.ready.then(() => worker);
+    return startWorker(source, { maxOldGenerationSizeMb: Math.max(64, Math.ceil(this.heapBytes / MB)) });
   }
 
-  private answer(reply: AssemblyThreadReply): void {
-    const pending = this.pending;
-    if (reply.type === 'ready' || !pending || pending.id !== reply.id) return;
-    this.pending = undefined;
-    if (reply.type === pending.expects) {
-      pending.resolve(reply);
-      return;
-    }
-    if (reply.type !== 'failed') {
-      pending.reject(new AssemblyThreadError(`the assembly thread answered ${reply.type} to a request for ${pending.expects}`));
-      return;
-    }
-    const err = new Error(reply.error.message);
-    err.name = reply.error.name;
-    if (reply.error.stack !== undefined) err.stack = reply.error.stack;
-    pending.reject(err);
+  protected override threadError(message: string): Error {
+    return new AssemblyThreadError(message);
   }
 
-  /** Drops `worker` (if it is the current one): its job under way, or its start, fails with `err`. */
-  private forget(worker: Worker, err: Error): void {
-    if (worker !== this.worker) return;
-    this.worker = undefined;
-    this.ready = undefined;
-    this.onStartFailure?.(err);
-    this.onStartFailure = undefined;
-    const pending = this.pending;
-    this.pending = undefined;
-    pending?.reject(err);
+  /** Out of its heap: the case is too large for the budget; anything else, the thread crashed. */
+  protected override crashed(err: Error & { code?: string }): Error {
+    return err.code === 'ERR_WORKER_OUT_OF_MEMORY' ? new AssemblyTooLargeError(this.resources, this.heapBytes) : super.crashed(err);
   }
 }
 
