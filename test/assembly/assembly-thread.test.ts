@@ -5,6 +5,7 @@ import { loadTerminologyMappings } from '../../src/normalize/terminology';
 import { seedCase, type SeededCase } from '../../bench/assemble-seed';
 import { createTestDatabase, type TestDatabase } from '../support/postgres';
 import { eventually } from '../support/service';
+import { longestGapDuring } from '../support/event-loop';
 
 /**
  * The CPU of an assembly runs in the assembly thread: the event loop of the process stays free while
@@ -25,23 +26,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await t.drop();
 });
-
-/** The longest gap between ticks of a 5 ms timer while `work` runs (ms). */
-async function longestGapDuring<T>(work: () => Promise<T>): Promise<{ result: T; longestGapMs: number }> {
-  let last = performance.now();
-  let longestGapMs = 0;
-  const timer = setInterval(() => {
-    const now = performance.now();
-    longestGapMs = Math.max(longestGapMs, now - last);
-    last = now;
-  }, 5);
-  try {
-    const result = await work();
-    return { result, longestGapMs: Math.max(longestGapMs, performance.now() - last) };
-  } finally {
-    clearInterval(timer);
-  }
-}
 
 it('keeps the event loop free while a large case is built in the thread', async () => {
   const thread = new AssemblyThread();

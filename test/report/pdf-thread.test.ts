@@ -14,6 +14,7 @@ import { renderReportPdf, type ReportInput } from '../../src/report/report-pdf';
 import { openCaseIn, opinionFor, referredIntake } from '../support/opinion-case';
 import { SAMPLE_REPORT } from '../support/report-input';
 import { startTestService, type TestService } from '../support/service';
+import { longestGapDuring } from '../support/event-loop';
 
 const log = (line: string): void => void process.stderr.write(`[pdf-thread.test] ${line}\n`);
 
@@ -41,25 +42,6 @@ const receipt: Receipt = {
 };
 
 const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
-
-/** The longest gap between ticks of a 5 ms timer while `work` runs (ms): how long the event loop was held. */
-async function longestGapDuring<T>(work: () => Promise<T>): Promise<{ result: T; longestGapMs: number; ms: number }> {
-  const start = performance.now();
-  let last = start;
-  let longestGapMs = 0;
-  const timer = setInterval(() => {
-    const now = performance.now();
-    longestGapMs = Math.max(longestGapMs, now - last);
-    last = now;
-  }, 5);
-  try {
-    const result = await work();
-    const end = performance.now();
-    return { result, longestGapMs: Math.max(longestGapMs, end - last), ms: end - start };
-  } finally {
-    clearInterval(timer);
-  }
-}
 
 describe('the process PDF thread', () => {
   let svc: TestService | undefined;
