@@ -212,12 +212,16 @@ export async function sendWebhook(deps: WebhookSenderDeps, transports: WebhookTr
     const permanent = isPermanent(err);
     if (lastAttempt || permanent) {
       const gone = err instanceof SubscriberGoneError;
-      const disabled = await webhookEventFailed(deps.db, delivery.id, hook.id, message, gone ? 1 : deps.disableAfter);
-      if (disabled) {
+      // The event failed, the subscriber's count (and its disabling) and the case managers' notice of
+      // it: one transaction, so a crash between them neither leaves a failure uncounted nor a
+      // subscriber disabled without anyone told.
+      const disabled = await deps.db.transaction(async (tx) => {
+        if (!(await webhookEventFailed(tx, delivery.id, hook.id, message, gone ? 1 : deps.disableAfter))) return false;
         const data = { webhookId: hook.id, ...(gone ? { gone: true } : {}) };
-        await insertNotification(deps.db, { outboxId: null, type: 'webhook.disabled', caseId: null, message: eventMessage('webhook.disabled', data), data });
-        logger.warn('webhook subscriber disabled', { event: 'webhook.disabled', webhookId: hook.id, gone, count: gone ? 1 : deps.disableAfter });
-      }
+        await insertNotification(tx, { outboxId: null, type: 'webhook.disabled', caseId: null, message: eventMessage('webhook.disabled', data), data });
+        return true;
+      });
+      if (disabled) logger.warn('webhook subscriber disabled', { event: 'webhook.disabled', webhookId: hook.id, gone, count: gone ? 1 : deps.disableAfter });
       if (permanent) throw new PermanentWebhookError(message);
     }
     throw err;

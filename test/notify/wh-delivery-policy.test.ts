@@ -16,7 +16,7 @@ beforeAll(async () => {
   receiver = await startWebhookReceiver((req, res) => {
     // A subscriber that never answers.
     if (req.url === '/hangs') return;
-    res.statusCode = req.url === '/gone' ? 410 : 204;
+    res.statusCode = req.url?.startsWith('/gone') ? 410 : 204;
     res.end();
   });
   svc = await startTestService({ WEBHOOK_ATTEMPTS: '3', WEBHOOK_BACKOFF_MS: '20', WEBHOOK_DISABLE_AFTER: '3', NOTIFY_POLL_MS: '200', WEBHOOK_TIMEOUT_MS: '300' });
@@ -94,6 +94,44 @@ it('stops at a 410 Gone: the event is not retried, the subscriber is disabled at
   await drained(second);
   expect((await deliveriesOf(hook)).map((d) => d.outboxId)).toEqual([first]);
   expect(receiver.received.filter((r) => r.path === '/gone')).toHaveLength(1);
+}, 60_000);
+
+it('disables a subscriber and tells the case managers in one transaction: when the notice cannot be written, neither the failure, nor the count, nor the disabling is', async () => {
+  const hook = await subscribe(svc, admin, `${receiver.url}/gone-atomic`, SECRET, ['pull.failed']);
+  // A real fault in PostgreSQL: the notice of this subscriber's disabling cannot be written. The
+  // sequence counts the refused tries (nextval is not rolled back with them).
+  await svc.service.db.exec(`
+    CREATE SEQUENCE notice_refusals;
+    CREATE FUNCTION refuse_notice() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF NEW.type = 'webhook.disabled' AND NEW.data->>'webhookId' = '${hook}' THEN
+        PERFORM nextval('notice_refusals');
+        RAISE EXCEPTION 'notice refused (test fault)';
+      END IF;
+      RETURN NEW;
+    END $$;
+    CREATE TRIGGER refuse_notice BEFORE INSERT ON notifications FOR EACH ROW EXECUTE FUNCTION refuse_notice();`);
+  const refusals = async (): Promise<number> =>
+    Number((await svc.service.db.query<{ n: string }>('SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS n FROM notice_refusals')).rows[0]?.n ?? 0);
+  const webhookRow = async () =>
+    (await svc.service.db.query<{ state: string; consecutive_failures: number }>('SELECT state, consecutive_failures FROM webhooks WHERE id = $1', [hook])).rows[0];
+  try {
+    const first = await raise('pull.failed', { pullId: 'atomic-1' });
+    // Every try of the job (WEBHOOK_ATTEMPTS: 3) reached the transaction and was refused.
+    await eventually(refusals, (n) => n >= 3, 30_000);
+    expect(await webhookRow()).toEqual({ state: 'active', consecutive_failures: 0 });
+    expect((await deliveriesOf(hook)).map((d) => [d.outboxId, d.state])).toEqual([[first, 'queued']]);
+    const notices = await svc.service.db.query('SELECT 1 FROM notifications WHERE type = $1 AND data->>$2 = $3', ['webhook.disabled', 'webhookId', hook]);
+    expect(notices.rows).toHaveLength(0);
+  } finally {
+    await svc.service.db.exec('DROP TRIGGER refuse_notice ON notifications; DROP FUNCTION refuse_notice(); DROP SEQUENCE notice_refusals;');
+  }
+  // The fault gone, the next event's 410 disables it, counted once, with its notice.
+  await raise('pull.failed', { pullId: 'atomic-2' });
+  await eventually(webhookRow, (w) => w?.state === 'disabled', 30_000);
+  expect(await webhookRow()).toEqual({ state: 'disabled', consecutive_failures: 1 });
+  const notices = await svc.service.db.query('SELECT 1 FROM notifications WHERE type = $1 AND data->>$2 = $3', ['webhook.disabled', 'webhookId', hook]);
+  expect(notices.rows).toHaveLength(1);
 }, 60_000);
 
 it("says a subscriber that does not answer in time did not answer (not a 'FHIR request' failure)", async () => {
