@@ -176,12 +176,20 @@ export async function chooseRecipientPatient(deps: DeliveryServiceDeps, caseId: 
   if (!recipient || recipient.caseId !== caseId) throw notFound(`Recipient ${recipientId}`);
   await refuseMovingFiledReports(deps, recipient, patientId);
   const confirmedId = await confirmChildAtRecipient(deps, recipient, patientId, record.intake as Intake);
-  await setRecipientPatient(deps.db, recipientId, confirmedId);
-  const waiting = (await listDeliveries(deps.db, caseId)).filter((d) => d.recipientId === recipientId && d.state === 'needs_review');
-  for (const d of waiting) {
-    const requeues = await requeueDelivery(deps.db, d.id);
-    if (requeues !== undefined) await deps.dispatch.deliver(d.id, requeues);
-  }
+  // The patient and the deliveries queued again under it: all or nothing, so a recipient is never left
+  // with its patient chosen and its deliveries in review (nothing else queues one in review again).
+  // Their jobs are added after the commit (a lost one is re-queued by the stale-delivery sweep).
+  const requeued = await deps.db.transaction(async (tx) => {
+    await setRecipientPatient(tx, recipientId, confirmedId);
+    const waiting = (await listDeliveries(tx, caseId)).filter((d) => d.recipientId === recipientId && d.state === 'needs_review');
+    const jobs: { id: string; requeues: number }[] = [];
+    for (const d of waiting) {
+      const requeues = await requeueDelivery(tx, d.id);
+      if (requeues !== undefined) jobs.push({ id: d.id, requeues });
+    }
+    return jobs;
+  });
+  for (const job of requeued) await deps.dispatch.deliver(job.id, job.requeues);
   return recipientView((await findRecipient(deps.db, recipientId)) as RecipientRow);
 }
 

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { changeCaseStatus, type CaseServiceDeps } from '../cases/case-service';
-import type { CaseStatus } from '../cases/lifecycle';
+import { transitionCase, type CaseServiceDeps } from '../cases/case-service';
 import { CASE_ROW_LOCK, findCase, insertCaseEvent } from '../db/case-repository';
 import type { Database, Queryable } from '../db/database';
 import type { EndpointCapabilities } from '../endpoints/capabilities';
@@ -36,13 +35,25 @@ const cannotPull = (status: string) => conflict(`A case in status ${status} cann
  * Locks the case row for the rest of the transaction (`CASE_ROW_LOCK`) and checks, under that lock,
  * that its status still allows a pull: a case ending at the same time (which cancels its unfinished
  * pulls under the same lock) is waited for, and no pull is queued for it after that.
+ * @returns the case's status, read under the lock
  * @throws HttpProblem 404 when the case is gone, 409 when its status allows no pull
  */
-async function lockPullableCase(tx: Queryable, caseId: string): Promise<void> {
+async function lockPullableCase(tx: Queryable, caseId: string): Promise<string> {
   const { rows } = await tx.query<{ status: string }>(`SELECT status FROM cases WHERE id = $1 ${CASE_ROW_LOCK}`, [caseId]);
   const status = rows[0]?.status;
   if (status === undefined) throw notFound(`Case ${caseId}`);
   if (!PULLABLE.includes(status)) throw cannotPull(status);
+  return status;
+}
+
+/**
+ * Moves the case to `collecting_records` in the pull's transaction (its row locked by
+ * {@link lockPullableCase}): the pull and the move commit together or not at all. A pull committed
+ * without the move would leave a `submitted` case there for good (the pull's end moves only a case
+ * in `collecting_records` on), and a retried `records_complete` case with its old SLA clock.
+ */
+async function moveToCollecting(deps: PullServiceDeps, tx: Queryable, caseId: string, reason: string, actor: Principal): Promise<void> {
+  await transitionCase(deps, tx, { id: caseId, to: 'collecting_records', reason, actor, now: deps.now?.() ?? new Date() });
 }
 
 const ENQUEUE_TIMEOUT_MS = 3000;
@@ -111,7 +122,7 @@ export async function startPull(
   const since = input.since ? new Date(input.since) : null;
   const underWay = await deps.db.transaction(async (tx) => {
     // Two requests at once start one pull: the second finds the first under way.
-    await lockPullableCase(tx, caseId);
+    const status = await lockPullableCase(tx, caseId);
     const same = await pullUnderWay(tx, caseId, { since, types: input.types ?? null }, ready.map((s) => ({ sourceId: s.id, remotePatientId: s.remotePatientId ?? '' })));
     if (same) return same;
     await insertPull(tx, { id: pullId, caseId, since, types: input.types ?? null, requestedBy: actor.sub });
@@ -133,14 +144,12 @@ export async function startPull(
         });
       }
     }
+    if (STARTS_COLLECTING.includes(status)) await moveToCollecting(deps, tx, caseId, 'Record pull started', actor);
     return undefined;
   });
   if (underWay) {
     logger.info('pull already under way', { caseId, pullId: underWay.id });
     return { pullId: underWay.id, state: underWay.state, tasks: underWay.tasks, alreadyUnderWay: true };
-  }
-  if (STARTS_COLLECTING.includes(record.status)) {
-    await changeCaseStatus(deps, caseId, 'collecting_records' as CaseStatus, 'Record pull started', actor);
   }
   await enqueue(deps, { id: pullId, caseId, attempt: 1 }, taskIds);
   logger.info('pull started', { caseId, pullId, count: taskIds.length });
@@ -202,7 +211,7 @@ export async function retryPull(deps: PullServiceDeps, caseId: string, pullId: s
   if (!RETRIABLE.includes(pull.state)) throw notRetriable(pull.state);
   const { taskIds, attachments, attempt } = await deps.db.transaction(async (tx) => {
     // A case that ended (cancelled, closed, found ineligible) pulls nothing more, retries included.
-    await lockPullableCase(tx, caseId);
+    const status = await lockPullableCase(tx, caseId);
     const state = await lockRetriablePull(tx, pull);
     const ids = await requeueFailedTasks(tx, pullId);
     // Failed attachments are fetched again: those of the tasks run again by their tasks, those of
@@ -213,12 +222,10 @@ export async function retryPull(deps: PullServiceDeps, caseId: string, pullId: s
     if (state === 'complete' && failedDocuments === 0) throw nothingToRetry();
     // Read back in the reconciler's order, so a flow it re-adds has the same inline batch job ids.
     const again = await pendingAttachmentsOf(tx, { completeTasksOfPull: pullId });
-    return { taskIds: ids, attachments: again, attempt: await bumpPullAttempt(tx, pullId) };
+    const bumped = await bumpPullAttempt(tx, pullId);
+    if (status === 'records_complete') await moveToCollecting(deps, tx, caseId, ids.length > 0 ? 'Retrying failed sources' : 'Retrying failed documents', SYSTEM_PULL);
+    return { taskIds: ids, attachments: again, attempt: bumped };
   });
-  const record = await findCase(deps.db, caseId);
-  if (record && record.status === 'records_complete') {
-    await changeCaseStatus(deps, caseId, 'collecting_records', taskIds.length > 0 ? 'Retrying failed sources' : 'Retrying failed documents', SYSTEM_PULL);
-  }
   await enqueue(deps, { id: pullId, caseId, attempt }, taskIds, attachments);
   logger.info('pull retried', { caseId, pullId, attempt, count: taskIds.length, counts: { tasks: taskIds.length, attachments: attachments.length } });
   return { pullId, state: 'queued', attempt, tasks: taskIds.length, attachments: attachments.length };

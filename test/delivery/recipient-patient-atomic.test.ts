@@ -1,0 +1,108 @@
+import type { DiagnosticReport } from 'fhir/r4';
+import { REPORT_IDENTIFIER_SYSTEM } from '../../src/delivery/report-resources';
+import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
+import { fixtureBundle, fixturePatientId } from '../support/fixture-child';
+import { openCaseIn, opinionFor, referredIntake, searchSandbox } from '../support/opinion-case';
+import { registerOpenEndpoint } from '../support/sandbox-case';
+import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
+
+/**
+ * The case manager chooses the child's Patient at a recipient for a delivery waiting in review: the
+ * chosen Patient and the deliveries queued again under it are one transaction. Had they been separate
+ * statements, a crash (or a failed statement) between them left the recipient with its patient
+ * chosen and its delivery in `needs_review` for good: nothing queues a delivery in review again (the
+ * stale sweep looks at queued and sending ones), and the report never reached the chart.
+ *
+ * Real service, PostgreSQL, Redis and a sandbox EHR; the fault is real: a trigger in the test's own
+ * database refuses to queue the delivery again, and a sequence counts the refusals (`nextval` is not
+ * rolled back with them).
+ */
+let svc: TestService;
+let ehr: SandboxServer;
+let cm: string;
+let specialist: string;
+let endpointId: string;
+
+const CHILD = referredIntake().patient;
+const CHILD_ID = fixturePatientId('referring-ehr');
+
+interface DeliveryView {
+  id: string;
+  version: number;
+  state: string;
+  attempts: number;
+  reviewReason: string | null;
+}
+
+beforeAll(async () => {
+  [svc, ehr] = await Promise.all([
+    startTestService({ DELIVERY_BACKOFF_MS: '50', DELIVERY_ATTEMPTS: '3', NOTIFY_POLL_MS: '200' }, FAST_CLIENT),
+    startSandboxServer({ name: 'referring-ehr', auth: 'none', paging: 'offset' }),
+  ]);
+  await ehr.load(fixtureBundle('referring-ehr'));
+  cm = await svc.token('case_manager', 'cm-atomic');
+  specialist = await svc.token('specialist', 'spec-atomic');
+  endpointId = await registerOpenEndpoint(svc, 'Referring EHR', ehr.baseUrl);
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all([svc.stop(), ehr.stop()]);
+});
+
+const deliveries = async (caseId: string): Promise<DeliveryView[]> =>
+  ((await (await svc.request('GET', `/api/cases/${caseId}/deliveries`, { token: cm })).json()) as { items: DeliveryView[] }).items;
+
+const remotePatientOf = async (recipientId: string): Promise<string | null | undefined> =>
+  (await svc.service.db.query<{ remote_patient_id: string | null }>('SELECT remote_patient_id FROM case_recipients WHERE id = $1', [recipientId])).rows[0]?.remote_patient_id;
+
+/** Version 1 of a signed case whose child (named so the recipient finds no match) waits in review at the referring EHR. */
+async function deliveryInReview(): Promise<{ caseId: string; recipientId: string; review: DeliveryView }> {
+  const intake = referredIntake({ patient: { ...CHILD, name: { family: 'Unmatched', given: ['Atomic'] } } });
+  const caseId = await openCaseIn(svc, cm, 'assigned', intake);
+  const added = await svc.request('POST', `/api/cases/${caseId}/recipients`, { token: cm, body: { endpointId } });
+  expect(added.status).toBe(201);
+  const recipientId = ((await added.json()) as { id: string }).id;
+  expect((await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body: opinionFor(intake) })).status).toBe(200);
+  expect((await svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist })).status).toBe(201);
+  const all = await eventually(() => deliveries(caseId), (d) => ['needs_review', 'delivered', 'failed'].includes(d[0]?.state ?? ''), 60_000);
+  const review = all[0] as DeliveryView;
+  expect(review.state).toBe('needs_review');
+  return { caseId, recipientId, review };
+}
+
+const choose = (caseId: string, recipientId: string, patientId: string) =>
+  svc.request('POST', `/api/cases/${caseId}/recipients/${recipientId}/patient`, { token: cm, body: { patientId } });
+
+it('saves neither the chosen patient nor the delivery queued again when the delivery cannot be queued, and delivers once it can', async () => {
+  const { caseId, recipientId, review } = await deliveryInReview();
+  await svc.service.db.exec(`
+    CREATE SEQUENCE requeue_refusals;
+    CREATE FUNCTION refuse_requeue() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF OLD.id = '${review.id}' AND OLD.state = 'needs_review' AND NEW.state = 'queued' THEN
+        PERFORM nextval('requeue_refusals');
+        RAISE EXCEPTION 'requeue refused (test fault)';
+      END IF;
+      RETURN NEW;
+    END $$;
+    CREATE TRIGGER refuse_requeue BEFORE UPDATE ON deliveries FOR EACH ROW EXECUTE FUNCTION refuse_requeue();`);
+  const refusals = async (): Promise<number> =>
+    Number((await svc.service.db.query<{ n: string }>('SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS n FROM requeue_refusals')).rows[0]?.n ?? 0);
+  try {
+    expect((await choose(caseId, recipientId, CHILD_ID)).status).toBe(500);
+    expect(await refusals()).toBe(1);
+    // All or nothing: not a recipient with its patient chosen and its delivery left in review.
+    expect(await remotePatientOf(recipientId)).toBeNull();
+    expect((await deliveries(caseId)).find((d) => d.id === review.id)).toMatchObject({ state: 'needs_review', attempts: review.attempts, reviewReason: review.reviewReason });
+  } finally {
+    await svc.service.db.exec('DROP TRIGGER refuse_requeue ON deliveries; DROP FUNCTION refuse_requeue(); DROP SEQUENCE requeue_refusals;');
+  }
+
+  // The fault gone, the same choice saves the patient, queues the delivery again, and it is written under her.
+  expect((await choose(caseId, recipientId, CHILD_ID)).status).toBe(200);
+  expect(await remotePatientOf(recipientId)).toBe(CHILD_ID);
+  const done = await eventually(() => deliveries(caseId), (d) => ['delivered', 'failed'].includes(d.find((x) => x.id === review.id)?.state ?? ''), 60_000);
+  expect(done.find((d) => d.id === review.id)?.state).toBe('delivered');
+  const [report] = await searchSandbox<DiagnosticReport>(ehr, 'none', 'DiagnosticReport', { identifier: `${REPORT_IDENTIFIER_SYSTEM}|${caseId}-v1` });
+  expect(report?.subject?.reference).toBe(`Patient/${CHILD_ID}`);
+}, 120_000);
