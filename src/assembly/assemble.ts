@@ -17,7 +17,7 @@ import { countRawResources } from './raw-resource-stream';
 import { announceRecordsUpdated } from './records-updated';
 import { conflict } from '../http/problem';
 import { withUploads } from '../uploads/upload-resources';
-import { offerRadiologyReview } from '../cases/radiology-offer';
+import { offerRadiologyReviewIn } from '../cases/radiology-offer';
 import type { PriceList } from '../cases/prices';
 
 export interface AssembleDeps {
@@ -134,6 +134,7 @@ async function assembleWithinBudget(deps: AssembleDeps, caseId: string, request:
     const inherited = request.disabledRules === undefined ? await inheritedRules(deps.db, caseId) : undefined;
     const disabledRules = [...(request.disabledRules ?? inherited?.disabledRules ?? [])].sort();
     const bundleId = randomUUID();
+    let offered = false;
     // Read, build in the assembly thread, store its text as the thread serialises it (assembly-thread.ts).
     const outcome = await (deps.assemblyThread ?? processAssemblyThread).build(
       async (sendRaw) => {
@@ -150,6 +151,10 @@ async function assembleWithinBudget(deps: AssembleDeps, caseId: string, request:
             async (tx, stored) => {
               await announceRecordsUpdated(tx, caseId, stored, request.trigger);
               if (request.requestedBy) await recordRebuild(tx, caseId, stored, disabledRules, request.requestedBy);
+              // Imaging in the case: the quote offers radiology review (idempotent; the fee only after
+              // approval), committed with the version: a job run again after a crash finds the version
+              // stored and assembles nothing, so an offer left for after the commit would be lost.
+              if (built.hasImaging) offered = await offerRadiologyReviewIn(tx, caseId, 'bundle', deps.domain?.prices);
             },
           );
           return { version, built };
@@ -166,10 +171,9 @@ async function assembleWithinBudget(deps: AssembleDeps, caseId: string, request:
       logger.info('case assembly read again: a later read was stored first', { caseId, version: outcome.newerVersion, attempt: read });
       continue;
     }
-    const { version, built: { report, entries, hasImaging, timings } } = outcome;
+    const { version, built: { report, entries, timings } } = outcome;
     phases.lap('store');
-    // Imaging in the case: the quote offers radiology review (idempotent; the fee only after approval).
-    if (hasImaging) await offerRadiologyReview(deps.db, caseId, 'bundle', deps.domain?.prices);
+    if (offered) logger.info('radiology review offered', { caseId, reason: 'bundle' });
     logger.info('case assembled', {
       caseId,
       version,

@@ -274,10 +274,17 @@ export async function webhookDeliveryAttempt(db: Queryable, id: string, status: 
   await db.query('UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = $2, last_error = $3 WHERE id = $1', [id, status, error]);
 }
 
-/** A delivered event: the subscriber's failures in a row start again from zero. */
+/**
+ * A delivered event: the subscriber's failures in a row start again from zero. One statement, so a
+ * crash cannot record the delivery and leave the old count (which would disable the subscriber
+ * after fewer failures in a row than `WEBHOOK_DISABLE_AFTER`).
+ */
 export async function webhookDelivered(db: Queryable, id: string, webhookId: string): Promise<void> {
-  await db.query(`UPDATE webhook_deliveries SET state = 'delivered', delivered_at = now(), finished_at = now() WHERE id = $1`, [id]);
-  await db.query(`UPDATE webhooks SET consecutive_failures = 0, last_error = NULL, updated_at = now() WHERE id = $1`, [webhookId]);
+  await db.query(
+    `WITH delivered AS (UPDATE webhook_deliveries SET state = 'delivered', delivered_at = now(), finished_at = now() WHERE id = $1 RETURNING 1)
+     UPDATE webhooks SET consecutive_failures = 0, last_error = NULL, updated_at = now() WHERE id = $2`,
+    [id, webhookId],
+  );
 }
 
 /**

@@ -1,4 +1,4 @@
-import { offerRadiologyReview } from '../../src/cases/radiology-offer';
+import { offerRadiologyReviewIn } from '../../src/cases/radiology-offer';
 import { PDFDocument, PDFName, PDFString } from 'pdf-lib';
 import { sampleIntake } from '../support/intake';
 import { pdfText } from '../support/pdf-text';
@@ -245,7 +245,7 @@ describe('add-on offers and approvals', () => {
     });
     expect(decline.body).toMatchObject({ status: 'declined', quote: { total: 850, addOns: [] } });
     // More imaging later (a re-pull, an upload, a rebuild) does not offer it again: the family said no.
-    expect(await offerRadiologyReview(svc.service.db, id, 'bundle')).toBe(false);
+    expect(await svc.service.db.transaction((tx) => offerRadiologyReviewIn(tx, id, 'bundle'))).toBe(false);
     const after = await cm.json<{ quote: { addOns: unknown[] }; timeline: { type: string }[] }>('GET', `/api/cases/${id}`);
     expect(after.body.quote.addOns).toEqual([]);
     expect(after.body.timeline.filter((e) => e.type === 'addon_offered')).toHaveLength(1);
