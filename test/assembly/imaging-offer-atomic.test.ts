@@ -4,6 +4,7 @@ import { loadTerminologyMappings } from '../../src/normalize/terminology';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { openCaseAtEndpoint, pullAndAssemble } from '../support/pull-and-assemble';
 import { FAST_CLIENT, startTestService, type TestService } from '../support/service';
+import { refuseWrites } from '../support/pg-fault';
 
 /**
  * A bundle version that holds imaging and the radiology-review offer it makes commit together. A job
@@ -53,26 +54,20 @@ it('stores no bundle version holding imaging when its radiology-review offer can
   await svc.service.db.query(`UPDATE cases SET addons_offered = '{}' WHERE id = $1`, [caseId]);
   await svc.service.db.query(`DELETE FROM case_events WHERE case_id = $1 AND type = 'addon_offered'`, [caseId]);
 
-  await svc.service.db.exec(`
-    CREATE SEQUENCE offer_refusals;
-    CREATE FUNCTION refuse_offer() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-      IF NEW.type = 'addon_offered' AND NEW.case_id = '${caseId}' THEN
-        PERFORM nextval('offer_refusals');
-        RAISE EXCEPTION 'offer refused (test fault)';
-      END IF;
-      RETURN NEW;
-    END $$;
-    CREATE TRIGGER refuse_offer BEFORE INSERT ON case_events FOR EACH ROW EXECUTE FUNCTION refuse_offer();`);
+  const fault = await refuseWrites(svc.service.db, {
+    name: 'offer',
+    table: 'case_events',
+    operation: 'INSERT',
+    when: `NEW.type = 'addon_offered' AND NEW.case_id = '${caseId}'`,
+  });
   const deps = { db: svc.service.db, mappings: () => loadTerminologyMappings() };
   try {
     await expect(assembleCase(deps, caseId, { trigger: 'rebuild' })).rejects.toThrow(/offer refused/);
-    const refusals = (await svc.service.db.query<{ n: string }>('SELECT last_value AS n FROM offer_refusals')).rows[0]?.n;
-    expect(Number(refusals)).toBe(1);
+    expect(await fault.refusals()).toBe(1);
     // Neither the version nor the offer.
     expect([await versions(caseId), await offers(caseId), await offered(caseId)]).toEqual([1, 0, []]);
   } finally {
-    await svc.service.db.exec('DROP TRIGGER refuse_offer ON case_events; DROP FUNCTION refuse_offer(); DROP SEQUENCE offer_refusals;');
+    await fault.remove();
   }
   const again = await assembleCase(deps, caseId, { trigger: 'rebuild' });
   expect(again.version).toBe(2);

@@ -5,6 +5,7 @@ import { fixtureBundle, fixturePatientId } from '../support/fixture-child';
 import { openCaseIn, opinionFor, referredIntake, searchSandbox } from '../support/opinion-case';
 import { registerOpenEndpoint } from '../support/sandbox-case';
 import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
+import { refuseWrites } from '../support/pg-fault';
 
 /**
  * The case manager chooses the child's Patient at a recipient for a delivery waiting in review: the
@@ -75,19 +76,13 @@ const choose = (caseId: string, recipientId: string, patientId: string) =>
 
 it('saves neither the chosen patient nor the delivery queued again when the delivery cannot be queued, and delivers once it can', async () => {
   const { caseId, recipientId, review } = await deliveryInReview();
-  await svc.service.db.exec(`
-    CREATE SEQUENCE requeue_refusals;
-    CREATE FUNCTION refuse_requeue() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-      IF OLD.id = '${review.id}' AND OLD.state = 'needs_review' AND NEW.state = 'queued' THEN
-        PERFORM nextval('requeue_refusals');
-        RAISE EXCEPTION 'requeue refused (test fault)';
-      END IF;
-      RETURN NEW;
-    END $$;
-    CREATE TRIGGER refuse_requeue BEFORE UPDATE ON deliveries FOR EACH ROW EXECUTE FUNCTION refuse_requeue();`);
-  const refusals = async (): Promise<number> =>
-    Number((await svc.service.db.query<{ n: string }>('SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS n FROM requeue_refusals')).rows[0]?.n ?? 0);
+  const fault = await refuseWrites(svc.service.db, {
+    name: 'requeue',
+    table: 'deliveries',
+    operation: 'UPDATE',
+    when: `OLD.id = '${review.id}' AND OLD.state = 'needs_review' AND NEW.state = 'queued'`,
+  });
+  const refusals = () => fault.refusals();
   try {
     expect((await choose(caseId, recipientId, CHILD_ID)).status).toBe(500);
     expect(await refusals()).toBe(1);
@@ -95,7 +90,7 @@ it('saves neither the chosen patient nor the delivery queued again when the deli
     expect(await remotePatientOf(recipientId)).toBeNull();
     expect((await deliveries(caseId)).find((d) => d.id === review.id)).toMatchObject({ state: 'needs_review', attempts: review.attempts, reviewReason: review.reviewReason });
   } finally {
-    await svc.service.db.exec('DROP TRIGGER refuse_requeue ON deliveries; DROP FUNCTION refuse_requeue(); DROP SEQUENCE requeue_refusals;');
+    await fault.remove();
   }
 
   // The fault gone, the same choice saves the patient, queues the delivery again, and it is written under her.

@@ -1,5 +1,6 @@
 import { eventually, startTestService, type TestService } from '../support/service';
 import { startWebhookReceiver, subscribe, type WebhookReceiver } from './webhook-support';
+import { refuseWrites } from '../support/pg-fault';
 
 /**
  * Which events a subscriber is sent, and when it stops being sent any: only events raised once it
@@ -100,19 +101,13 @@ it('disables a subscriber and tells the case managers in one transaction: when t
   const hook = await subscribe(svc, admin, `${receiver.url}/gone-atomic`, SECRET, ['pull.failed']);
   // A real fault in PostgreSQL: the notice of this subscriber's disabling cannot be written. The
   // sequence counts the refused tries (nextval is not rolled back with them).
-  await svc.service.db.exec(`
-    CREATE SEQUENCE notice_refusals;
-    CREATE FUNCTION refuse_notice() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-      IF NEW.type = 'webhook.disabled' AND NEW.data->>'webhookId' = '${hook}' THEN
-        PERFORM nextval('notice_refusals');
-        RAISE EXCEPTION 'notice refused (test fault)';
-      END IF;
-      RETURN NEW;
-    END $$;
-    CREATE TRIGGER refuse_notice BEFORE INSERT ON notifications FOR EACH ROW EXECUTE FUNCTION refuse_notice();`);
-  const refusals = async (): Promise<number> =>
-    Number((await svc.service.db.query<{ n: string }>('SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS n FROM notice_refusals')).rows[0]?.n ?? 0);
+  const fault = await refuseWrites(svc.service.db, {
+    name: 'notice',
+    table: 'notifications',
+    operation: 'INSERT',
+    when: `NEW.type = 'webhook.disabled' AND NEW.data->>'webhookId' = '${hook}'`,
+  });
+  const refusals = () => fault.refusals();
   const webhookRow = async () =>
     (await svc.service.db.query<{ state: string; consecutive_failures: number }>('SELECT state, consecutive_failures FROM webhooks WHERE id = $1', [hook])).rows[0];
   try {
@@ -124,7 +119,7 @@ it('disables a subscriber and tells the case managers in one transaction: when t
     const notices = await svc.service.db.query('SELECT 1 FROM notifications WHERE type = $1 AND data->>$2 = $3', ['webhook.disabled', 'webhookId', hook]);
     expect(notices.rows).toHaveLength(0);
   } finally {
-    await svc.service.db.exec('DROP TRIGGER refuse_notice ON notifications; DROP FUNCTION refuse_notice(); DROP SEQUENCE notice_refusals;');
+    await fault.remove();
   }
   // The fault gone, the next event's 410 disables it, counted once, with its notice.
   await raise('pull.failed', { pullId: 'atomic-2' });

@@ -1,6 +1,7 @@
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { intakeForChild } from '../support/intake';
 import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
+import { refuseWrites } from '../support/pg-fault';
 
 /**
  * Starting a pull on a case that is `submitted` (or `records_complete`), and retrying one on a case
@@ -99,23 +100,16 @@ const movesToCollecting = async (caseId: string) =>
  * timeline; `refusals` reads how many times it refused.
  */
 async function whileMoveRefused(caseId: string, body: (refusals: () => Promise<number>) => Promise<void>): Promise<void> {
-  await svc.service.db.exec(`
-    CREATE SEQUENCE move_refusals;
-    CREATE FUNCTION refuse_move() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-      IF NEW.case_id = '${caseId}' AND NEW.type = 'transition' AND NEW.to_status = 'collecting_records' THEN
-        PERFORM nextval('move_refusals');
-        RAISE EXCEPTION 'move refused (test fault)';
-      END IF;
-      RETURN NEW;
-    END $$;
-    CREATE TRIGGER refuse_move BEFORE INSERT ON case_events FOR EACH ROW EXECUTE FUNCTION refuse_move();`);
-  const refusals = async (): Promise<number> =>
-    Number((await svc.service.db.query<{ n: string }>('SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS n FROM move_refusals')).rows[0]?.n ?? 0);
+  const fault = await refuseWrites(svc.service.db, {
+    name: 'move',
+    table: 'case_events',
+    operation: 'INSERT',
+    when: `NEW.case_id = '${caseId}' AND NEW.type = 'transition' AND NEW.to_status = 'collecting_records'`,
+  });
   try {
-    await body(refusals);
+    await body(() => fault.refusals());
   } finally {
-    await svc.service.db.exec('DROP TRIGGER refuse_move ON case_events; DROP FUNCTION refuse_move(); DROP SEQUENCE move_refusals;');
+    await fault.remove();
   }
 }
 
