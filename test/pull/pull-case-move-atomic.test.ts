@@ -2,6 +2,7 @@ import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { intakeForChild } from '../support/intake';
 import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
 import { refuseWrites } from '../support/pg-fault';
+import { registerOpenEndpoint } from '../support/sandbox-case';
 
 /**
  * Starting a pull on a case that is `submitted` (or `records_complete`), and retrying one on a case
@@ -48,12 +49,7 @@ beforeAll(async () => {
       content: [{ attachment: { contentType: 'application/pdf', url: `Binary/b${n}` } }],
     })),
   ]);
-  const res = await svc.request('POST', '/api/endpoints', {
-    token: await svc.token('admin'),
-    body: { name: 'EHR', baseUrl: ehr.baseUrl, auth: { type: 'none' }, allowInsecureHttp: true, maxRequestsPerSecond: 1000 },
-  });
-  expect(res.status).toBe(201);
-  endpointId = ((await res.json()) as { id: string }).id;
+  endpointId = await registerOpenEndpoint(svc, 'EHR', ehr.baseUrl);
 }, 60_000);
 
 afterAll(async () => {
