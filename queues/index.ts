@@ -84,7 +84,7 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
     clientOptions,
   };
   const caseDeps = { db: deps.db, config, domain: deps.domain, mappings: deps.mappings };
-  const sla = startSlaSweep(deps.db, deps.connection, prefix, config.programTimeZone);
+  const sla = startSlaSweep(caseDeps, deps.connection, prefix);
   const attachmentQueue = createAttachmentQueue(deps.connection(), prefix);
   const lock = { lockDurationMs: config.jobLockMs };
   const workers = [

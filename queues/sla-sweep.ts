@@ -1,7 +1,9 @@
 import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import { z } from 'zod';
+import type { CaseServiceDeps } from '../src/cases/case-service';
 import type { Database } from '../src/db/database';
 import { recordSlaMisses, type SlaMisses } from '../src/cases/sla-misses';
+import { finishInterruptedDeactivations } from '../src/review/specialist-deactivation';
 import { errorFields, logger, withLogContext } from '../src/log';
 import { keepJobScheduler } from './keep-scheduled';
 
@@ -13,6 +15,9 @@ import { keepJobScheduler } from './keep-scheduled';
  * Idempotent: a miss is inserted once per (case, kind, due date) by a unique index, so a job that
  * runs twice, or two workers sweeping at once, record it once. A later pause that moves the due
  * date out lets the new due date be missed (and recorded) again.
+ *
+ * The same run finishes deactivations interrupted after their flag was committed (the open cases of
+ * an inactive specialist released: `finishInterruptedDeactivations`; idempotent too).
  */
 export const SLA_SWEEP_QUEUE = 'sla-sweep';
 
@@ -34,7 +39,8 @@ export interface SlaSweepHandles {
   readonly worker: Worker;
 }
 
-export function startSlaSweep(db: Database, connection: () => ConnectionOptions, prefix: string, timeZone: string): SlaSweepHandles {
+export function startSlaSweep(deps: CaseServiceDeps, connection: () => ConnectionOptions, prefix: string): SlaSweepHandles {
+  const timeZone = deps.config.programTimeZone;
   const queue = new Queue(SLA_SWEEP_QUEUE, { connection: connection(), prefix });
   queue.on('error', () => undefined);
   const worker = new Worker<SlaSweepPayload, SlaSweepResult>(
@@ -42,8 +48,9 @@ export function startSlaSweep(db: Database, connection: () => ConnectionOptions,
     async (job) =>
       withLogContext({ jobId: `${SLA_SWEEP_QUEUE}:${job.id ?? ''}` }, async () => {
         SlaSweepPayload.parse(job.data);
-        const result = await sweepSla(db, new Date(), timeZone);
+        const result = await sweepSla(deps.db, new Date(), timeZone);
         if (result.targetMissed + result.limitMissed > 0) logger.info('sla misses recorded', { counts: { ...result } });
+        await finishInterruptedDeactivations(deps);
         return result;
       }),
     { connection: connection(), prefix, concurrency: 1 },

@@ -76,6 +76,20 @@ export async function findReleasedAssignment(db: Queryable, caseId: string): Pro
   return rows[0] ? toAssignment(rows[0]) : undefined;
 }
 
+/**
+ * Inactive specialists who still hold cases in `statuses`: a deactivation whose releases did not all
+ * run (the process stopped after the flag was committed), oldest assignment first.
+ */
+export async function inactiveSpecialistsHoldingCases(db: Queryable, statuses: readonly string[]): Promise<string[]> {
+  const { rows } = await db.query<{ specialist_id: string }>(
+    `SELECT a.specialist_id FROM assignments a JOIN specialists s ON s.id = a.specialist_id JOIN cases c ON c.id = a.case_id
+     WHERE a.ended_at IS NULL AND NOT s.active AND c.status = ANY($1::text[])
+     GROUP BY a.specialist_id ORDER BY min(a.assigned_at), a.specialist_id`,
+    [[...statuses]],
+  );
+  return rows.map((r) => r.specialist_id);
+}
+
 /** Ids of the cases currently assigned to the specialist whose status is one of `statuses`, longest assigned first. */
 export async function currentlyAssignedCaseIds(db: Queryable, specialistId: string, statuses: readonly string[]): Promise<string[]> {
   const { rows } = await db.query<{ case_id: string }>(

@@ -28,7 +28,8 @@
  * (`cases/case-service.ts`, `announceIfAuthorDeactivated`).
  *
  * The release is idempotent: a case already handed over is skipped, so a deactivation interrupted
- * half-way (the process stopped) is finished by sending `PATCH {active: false}` again.
+ * half-way (the process stopped) is finished by sending `PATCH {active: false}` again, or by the
+ * SLA sweep's next run ({@link finishInterruptedDeactivations}), whichever comes first.
  * @packageDocumentation
  */
 import { slaClockState, type CaseServiceDeps } from '../cases/case-service';
@@ -39,7 +40,7 @@ import { HttpProblem } from '../http/problem';
 import { logger } from '../log';
 import { recordEventOnce } from '../notify/events';
 import { caseFor, nowOf } from '../billing/billing-deps';
-import { currentlyAssignedCaseIds, findCurrentAssignment, type AssignmentRecord } from './assignment-repository';
+import { currentlyAssignedCaseIds, findCurrentAssignment, inactiveSpecialistsHoldingCases, type AssignmentRecord } from './assignment-repository';
 import { chooseSpecialist, type ChosenSpecialist } from './assignment-service';
 import { displayName } from './practitioner';
 import { handOverCase, releaseAssignment } from './reassignment-service';
@@ -86,6 +87,25 @@ export async function releaseOpenCases(deps: CaseServiceDeps, specialistId: stri
     released.push(outcome);
   }
   logger.info('open cases of a deactivated specialist released', { userId: specialistId, count: released.length });
+  return released;
+}
+
+/** Who releases the cases of a deactivation the sweep finishes. */
+const SYSTEM_RELEASE: Principal = { sub: 'system:review', roles: [] };
+
+/**
+ * Finishes deactivations interrupted after their flag was committed (the process stopped before
+ * every open case was released): each inactive specialist still holding open cases has them released
+ * as `PATCH {active: false}` would. Run by the SLA sweep, so no case waits on a specialist who cannot
+ * open it, with nobody told, until someone sends the PATCH again.
+ * @returns the cases released, per specialist
+ */
+export async function finishInterruptedDeactivations(deps: CaseServiceDeps): Promise<ReleasedCase[]> {
+  const released: ReleasedCase[] = [];
+  for (const specialistId of await inactiveSpecialistsHoldingCases(deps.db, OPEN_REVIEW_STATUSES)) {
+    for (const r of await releaseOpenCases(deps, specialistId, SYSTEM_RELEASE)) released.push(r);
+  }
+  if (released.length > 0) logger.warn('interrupted deactivations finished', { count: released.length });
   return released;
 }
 

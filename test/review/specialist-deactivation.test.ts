@@ -9,7 +9,7 @@ import { loadDomainData } from '../../src/cases/domain-data';
 import type { CaseServiceDeps } from '../../src/cases/case-service';
 import type { Database, Queryable } from '../../src/db/database';
 import { specialistRefusal } from '../../src/http/case-access';
-import { releaseOpenCases } from '../../src/review/specialist-deactivation';
+import { finishInterruptedDeactivations, releaseOpenCases } from '../../src/review/specialist-deactivation';
 import { eventually } from '../support/service';
 import { currentAssignmentId, outboxEventData, sampleOpinionBody, startReviewService, type ReviewClient, type Problem } from '../support/review-case';
 import type { TestService } from '../support/service';
@@ -288,5 +288,26 @@ describe('deactivating a specialist', () => {
     expect((await deactivate(signer)).status).toBe(200);
     await rebuild();
     expect(await updates()).toEqual(['active', 'inactive']);
+  });
+
+  it('is finished by the SLA sweep when it stopped after the flag was committed: the open cases are released, once', async () => {
+    // Another neurologist fits: the case is handed over rather than left waiting.
+    await cm.addSpecialist(admin, 'Sweep Cover', [NEURO], 'dr-deact-sweep-cover');
+    const gone = await cm.addSpecialist(admin, 'Sweep Gone', [NEURO], 'dr-deact-sweep-gone');
+    const id = await assignedCase(gone);
+    // The PATCH committed the flag, then the process stopped before releasing anything.
+    await svc.service.db.query('UPDATE specialists SET active = false WHERE id = $1', [gone]);
+    const deps: CaseServiceDeps = { db: svc.service.db, config: svc.service.config, domain: loadDomainData() };
+
+    const released = await finishInterruptedDeactivations(deps);
+
+    expect(released.filter((r) => r.caseId === id).map((r) => [r.outcome, r.previousAssignmentId === undefined])).toEqual([['reassigned', false]]);
+    expect((await assignedTo(id)).specialist.id).not.toBe(gone);
+    const event = (await detail(id)).timeline.at(-1);
+    expect(event).toMatchObject({ type: 'reassigned', data: { previousSpecialistId: gone } });
+    expect(event?.reason).toMatch(/: specialist deactivated$/);
+    // Nothing left to finish: the next sweep releases nothing more.
+    expect((await finishInterruptedDeactivations(deps)).filter((r) => r.caseId === id)).toEqual([]);
+    expect((await detail(id)).timeline.filter((e) => e.type === 'reassigned')).toHaveLength(1);
   });
 });
