@@ -10,29 +10,15 @@ import { findCase } from '../db/case-repository';
 import type { Queryable } from '../db/database';
 import { recordEvent } from '../notify/events';
 import { findVersion } from '../opinion/opinion-repository';
-import { findCurrentAssignment, findReleasedAssignment } from '../review/assignment-repository';
-import { findSpecialist } from '../review/specialist-repository';
+import { caseSpecialistState } from '../review/assignment-repository';
 
 /** Statuses in which the case is with a specialist (assigned, under review, or answered). */
 const WITH_SPECIALIST: ReadonlySet<string> = new Set<CaseStatus>(['assigned', 'in_review', 'awaiting_information', 'report_signed', 'delivered']);
 
-/**
- * Whether someone can review what is new: the case's current specialist is `active`, was deactivated
- * (`inactive`: their token opens no case), or the case has none (`none`: released by a deactivation,
- * waiting for a case manager's `PUT /api/cases/:id/assignment`). Undefined for a case never assigned
- * (open to specialists: `http/case-access.ts`).
- */
-export type SpecialistState = 'active' | 'inactive' | 'none';
-
-async function specialistState(tx: Queryable, caseId: string): Promise<SpecialistState | undefined> {
-  const assignment = await findCurrentAssignment(tx, caseId);
-  if (!assignment) return (await findReleasedAssignment(tx, caseId)) ? 'none' : undefined;
-  return (await findSpecialist(tx, assignment.specialistId))?.active === true ? 'active' : 'inactive';
-}
 
 /**
  * Records `records.updated` for bundle `version` when the case is with a specialist; nothing otherwise.
- * Its data says whether that specialist can still act on it (`specialist`, {@link SpecialistState}):
+ * Its data says whether that specialist can still act on it (`specialist`, `caseSpecialistState`):
  * when not, the case managers are told to give the case to another one.
  * Runs in the transaction that stores the version (the case row is locked there), so the event exists
  * exactly when the version does.
@@ -43,7 +29,7 @@ export async function announceRecordsUpdated(tx: Queryable, caseId: string, vers
   const opinion = await findVersion(tx, caseId);
   // What the specialist has not seen: since the record the signed opinion rests on, else the version before.
   const changesFrom = opinion?.bundleVersion ?? version - 1;
-  const specialist = await specialistState(tx, caseId);
+  const specialist = await caseSpecialistState(tx, caseId);
   await recordEvent(tx, 'records.updated', caseId, {
     caseId,
     version,

@@ -26,7 +26,7 @@ import { primaryRole, type Principal } from '../http/auth';
 import { openInformationRequests, withdrawOpenRequests } from '../review/information-request-repository';
 import { findCurrentAssignment } from '../review/assignment-repository';
 import { lockSpecialist } from '../review/specialist-repository';
-import { recordEvent } from '../notify/events';
+import { announceAwaitingAssignment } from '../review/awaiting-assignment';
 import { createOnce, keyReused } from '../http/idempotency-key';
 import { conflict, HttpProblem, notFound } from '../http/problem';
 import { logger } from '../log';
@@ -391,9 +391,6 @@ export async function transitionCase(deps: CaseServiceDeps, tx: Queryable, move:
   }
 }
 
-/** The reason `case.awaiting_assignment` gives (the same as `SPECIALIST_DEACTIVATED` of `review/specialist-deactivation.ts`). */
-const AUTHOR_DEACTIVATED = 'specialist deactivated';
-
 /**
  * A signed report reopened for correction (in the transaction of the move, case row locked) whose
  * author, the case's current specialist, was deactivated since: the deactivation left the signed
@@ -408,14 +405,7 @@ async function announceIfAuthorDeactivated(tx: Queryable, caseId: string, slaClo
   if (!assignment) return;
   const specialist = await lockSpecialist(tx, assignment.specialistId);
   if (!specialist || specialist.active) return;
-  await recordEvent(tx, 'case.awaiting_assignment', caseId, {
-    caseId,
-    status: 'in_review',
-    previousAssignmentId: assignment.id,
-    reason: AUTHOR_DEACTIVATED,
-    trigger: 'report-reopened',
-    slaClock,
-  });
+  await announceAwaitingAssignment(tx, { caseId, status: 'in_review', previousAssignmentId: assignment.id, trigger: 'report-reopened', slaClock });
 }
 
 /**

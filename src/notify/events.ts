@@ -38,10 +38,8 @@ export function eventMessage(type: string, data: Record<string, unknown>): strin
     }
     case 'records.updated': {
       // `specialist` (absent in older events: active): whether the case's specialist can still act on it.
-      const noSpecialist = data.specialist === 'inactive' || data.specialist === 'none';
-      const who = noSpecialist
-        ? `${data.specialist === 'inactive' ? 'its specialist was deactivated' : 'the case has no specialist'}: give it to one (PUT /api/cases/${String(data.caseId ?? '{id}')}/assignment) to review what is new`
-        : undefined;
+      const why = data.specialist === 'inactive' ? 'its specialist was deactivated' : data.specialist === 'none' ? 'the case has no specialist' : undefined;
+      const who = why && `${why}: give it to one (PUT /api/cases/${String(data.caseId ?? '{id}')}/assignment) to review what is new`;
       const signed = typeof data.opinionVersion === 'number'
         ? ` Opinion version ${data.opinionVersion} was signed on ${typeof data.opinionBundleVersion === 'number' ? `bundle version ${data.opinionBundleVersion}` : 'earlier records'}: ${who ? `${who} and amend it if needed.` : 'the specialist should review what is new and amend it if needed.'}`
         : who ? ` But ${who}.` : ' Let the specialist know what is new.';

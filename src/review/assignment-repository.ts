@@ -77,6 +77,27 @@ export async function findReleasedAssignment(db: Queryable, caseId: string): Pro
 }
 
 /**
+ * Whether someone can act on the case: its current specialist is `active`, was deactivated
+ * (`inactive`: their token opens no case), or it has none (`none`: released by a deactivation,
+ * waiting for a case manager's `PUT /api/cases/:id/assignment`). Undefined for a case never assigned
+ * (open to specialists: `http/case-access.ts`). One query.
+ */
+export type CaseSpecialistState = 'active' | 'inactive' | 'none';
+
+export async function caseSpecialistState(db: Queryable, caseId: string): Promise<CaseSpecialistState | undefined> {
+  const { rows } = await db.query<{ active: boolean | null; released: boolean }>(
+    `SELECT s.active, a.id IS NULL AND EXISTS (SELECT 1 FROM assignments e WHERE e.case_id = $1 AND e.ended_at IS NOT NULL) AS released
+     FROM (SELECT 1) AS one
+     LEFT JOIN assignments a ON a.case_id = $1 AND a.ended_at IS NULL
+     LEFT JOIN specialists s ON s.id = a.specialist_id`,
+    [caseId],
+  );
+  const row = rows[0];
+  if (row?.active !== null && row?.active !== undefined) return row.active ? 'active' : 'inactive';
+  return row?.released === true ? 'none' : undefined;
+}
+
+/**
  * Inactive specialists who still hold cases in `statuses`: a deactivation whose releases did not all
  * run (the process stopped after the flag was committed), oldest assignment first.
  */

@@ -90,15 +90,14 @@ async function requireReassignable(db: Queryable, record: CaseRecord): Promise<P
     if (released) return { assignment: released, current: false };
   }
   if (current && (await signedByInactiveAuthor(db, record, current))) return { assignment: current, current: true };
-  const signed = record.status === 'report_signed' || record.status === 'delivered';
-  throw conflict(
-    signed
-      ? `The case is ${record.status}: its report is signed, and a correction is made by its author, so it is not reassigned.`
-      : record.status === 'closed'
-        ? 'The case is closed: its report was signed and the case ended, so it is not reassigned.'
-        : `The case is ${record.status}${current ? '' : ' and not assigned'}: only a case with a specialist (assigned, in_review, awaiting_information) is reassigned; assign it first (POST /api/cases/${record.id}/assignment).`,
-    { currentStatus: record.status },
-  );
+  throw conflict(notReassignable(record, current !== undefined), { currentStatus: record.status });
+}
+
+/** Why the case is not reassigned (its author active, or it is not with a specialist). */
+function notReassignable(record: CaseRecord, assigned: boolean): string {
+  if (SIGNED_AMENDABLE.includes(record.status)) return `The case is ${record.status}: its report is signed, and a correction is made by its author, so it is not reassigned.`;
+  if (record.status === 'closed') return 'The case is closed: its report was signed and the case ended, so it is not reassigned.';
+  return `The case is ${record.status}${assigned ? '' : ' and not assigned'}: only a case with a specialist (assigned, in_review, awaiting_information) is reassigned; assign it first (POST /api/cases/${record.id}/assignment).`;
 }
 
 /**

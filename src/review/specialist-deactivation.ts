@@ -38,16 +38,13 @@ import type { Queryable } from '../db/database';
 import type { Principal } from '../http/auth';
 import { HttpProblem } from '../http/problem';
 import { logger } from '../log';
-import { recordEventOnce } from '../notify/events';
 import { caseFor, nowOf } from '../billing/billing-deps';
 import { currentlyAssignedCaseIds, findCurrentAssignment, inactiveSpecialistsHoldingCases, type AssignmentRecord } from './assignment-repository';
 import { chooseSpecialist, type ChosenSpecialist } from './assignment-service';
+import { announceAwaitingAssignment, SPECIALIST_DEACTIVATED } from './awaiting-assignment';
 import { displayName } from './practitioner';
 import { handOverCase, releaseAssignment } from './reassignment-service';
 import { lockSpecialist, OPEN_REVIEW_STATUSES } from './specialist-repository';
-
-/** The reason a deactivation gives on the timeline of each case it releases. */
-export const SPECIALIST_DEACTIVATED = 'specialist deactivated';
 
 /** What a deactivation did with one open case of the specialist. */
 export interface ReleasedCase {
@@ -118,7 +115,9 @@ async function releaseCase(deps: CaseServiceDeps, caseId: string, specialistId: 
     const chosen = await bestOtherMatch(deps, tx, open.record, specialistId);
     if (!chosen) {
       await releaseAssignment(tx, { assignment: open.assignment, reason: SPECIALIST_DEACTIVATED, actor, now });
-      await announceAwaitingAssignment(tx, open);
+      const { record, assignment } = open;
+      const slaClock = slaClockState(record);
+      await announceAwaitingAssignment(tx, { caseId, status: record.status, previousAssignmentId: assignment.id, trigger: 'specialist-deactivated', slaClock });
       return { caseId, status: open.record.status, outcome: 'awaiting_assignment', previousAssignmentId: open.assignment.id };
     }
     const from = { assignment: open.assignment, current: true };
@@ -131,25 +130,6 @@ async function releaseCase(deps: CaseServiceDeps, caseId: string, specialistId: 
       assignment: { id: row.id, specialistId: row.specialistId, specialist: displayName(chosen.specialist), method: row.method, matchedSpecialty: row.matchedSpecialty },
     };
   });
-}
-
-/**
- * Tells the case managers (and webhook subscribers) that the released case waits for one of them to
- * give it a specialist: `case.awaiting_assignment`, in the release's transaction. Once per released
- * assignment: one already announced (a signed report reopened for correction after its author's
- * deactivation, then released by a deactivation sent again) is not announced twice.
- */
-async function announceAwaitingAssignment(tx: Queryable, open: OpenCase): Promise<void> {
-  const { record, assignment } = open;
-  const data = {
-    caseId: record.id,
-    status: record.status,
-    previousAssignmentId: assignment.id,
-    reason: SPECIALIST_DEACTIVATED,
-    trigger: 'specialist-deactivated',
-    slaClock: slaClockState(record),
-  };
-  await recordEventOnce(tx, 'case.awaiting_assignment', record.id, data, 'previousAssignmentId');
 }
 
 /**

@@ -14,7 +14,7 @@ import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { fixtureBundle } from '../support/fixture-child';
 import { opinionFor, referredIntake, searchSandbox } from '../support/opinion-case';
 import { sampleIntake } from '../support/intake';
-import { ReviewClient, type Problem } from '../support/review-case';
+import { ReviewClient, type Problem, type TimelineEvent } from '../support/review-case';
 import { registerOpenEndpoint } from '../support/sandbox-case';
 import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
 
@@ -43,11 +43,6 @@ afterAll(async () => {
   await Promise.all([svc.stop(), ehr.stop()]);
 });
 
-interface TimelineEvent {
-  type: string;
-  reason?: string;
-  data?: Record<string, unknown>;
-}
 interface CaseDetail {
   status: string;
   timeline: TimelineEvent[];

@@ -11,7 +11,7 @@ import type { Database, Queryable } from '../../src/db/database';
 import { specialistRefusal } from '../../src/http/case-access';
 import { finishInterruptedDeactivations, releaseOpenCases } from '../../src/review/specialist-deactivation';
 import { eventually } from '../support/service';
-import { currentAssignmentId, outboxEventData, sampleOpinionBody, startReviewService, type ReviewClient, type Problem } from '../support/review-case';
+import { currentAssignmentId, outboxEventData, sampleOpinionBody, startReviewService, type ReviewClient, type Problem, type TimelineEvent } from '../support/review-case';
 import type { TestService } from '../support/service';
 
 const NEURO = '2084N0402X';
@@ -27,11 +27,6 @@ afterAll(async () => {
   await svc.stop();
 });
 
-interface TimelineEvent {
-  type: string;
-  reason?: string;
-  data?: Record<string, unknown>;
-}
 interface CaseDetail {
   status: string;
   sla: { paused: boolean; targetDue: string } | null;

@@ -115,3 +115,10 @@ export async function currentAssignmentId(svc: TestService, caseId: string): Pro
   const { rows } = await svc.service.db.query<{ id: string }>('SELECT id FROM assignments WHERE case_id = $1 AND ended_at IS NULL', [caseId]);
   return rows[0]?.id;
 }
+
+/** A case timeline event as `GET /api/cases/:id` lists it. */
+export interface TimelineEvent {
+  type: string;
+  reason?: string;
+  data?: Record<string, unknown>;
+}
