@@ -74,12 +74,17 @@ describe('the process PDF thread', () => {
   it('keeps the event loop free while a long report renders in the thread', async () => {
     const onMain = await longestGapDuring(() => renderReportPdf(longReport));
     const inThread = await longestGapDuring(() => processPdfThread.renderReport(longReport));
-    log(`long report (200 answers, CJK): main thread ${onMain.ms.toFixed(0)} ms, event loop held up to ${onMain.longestGapMs.toFixed(0)} ms; ` +
-      `thread ${inThread.ms.toFixed(0)} ms, event loop held up to ${inThread.longestGapMs.toFixed(0)} ms`);
+    log(`long report (200 answers, CJK): main thread ${onMain.ms.toFixed(0)} ms, event loop held up to ${onMain.longestGapMs.toFixed(0)} ms, ` +
+      `busy ${(onMain.utilization * 100).toFixed(0)} %; thread ${inThread.ms.toFixed(0)} ms, event loop held up to ${inThread.longestGapMs.toFixed(0)} ms, ` +
+      `busy ${(inThread.utilization * 100).toFixed(0)} %`);
     expect(same(inThread.result, onMain.result)).toBe(true);
     expect(onMain.longestGapMs).toBeGreaterThan(100);
-    expect(inThread.longestGapMs).toBeLessThan(onMain.longestGapMs / 4);
-    expect(inThread.longestGapMs).toBeLessThan(inThread.ms / 4);
+    // On the main thread the loop is busy the whole render; with the thread it mostly waits. Judged by
+    // its utilization, not the longest gap alone: a gap also grows when both cores are taken by other
+    // work (a CI run on 2 cores held it 185 ms once with the render in the thread).
+    expect(onMain.utilization).toBeGreaterThan(0.8);
+    expect(inThread.utilization).toBeLessThan(onMain.utilization / 4);
+    expect(inThread.longestGapMs).toBeLessThan(inThread.ms / 2);
   });
 
   it('renders one PDF at a time, in the order asked, each its own', async () => {
