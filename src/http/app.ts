@@ -1,6 +1,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Database } from '../db/database';
 import { errorFields, logger } from '../log';
+import { auditBeforeAnswer, auditTrail } from './audit-trail';
 import { authenticate, requireRole, type TokenVerifier } from './auth';
 import { caseAccess, type CaseAccessModes } from './case-access';
 import { fhirFormat } from './fhir-format';
@@ -65,46 +66,6 @@ async function runCheck(check: ReadinessCheck): Promise<'ok' | 'unavailable'> {
   } finally {
     clearTimeout(timer);
   }
-}
-
-/**
- * The record version an answer announced in `header` (the bundle or report it served), if any; a
- * 304 counts: the client showed it holds that version and was told it is current.
- */
-function servedVersion(res: Response, header: string): number | null {
-  const value = Number(res.getHeader(header));
-  return (res.statusCode < 300 || res.statusCode === 304) && Number.isInteger(value) && value > 0 ? value : null;
-}
-
-/** Writes one access-audit row per authenticated /api request, after the answer is sent. */
-function auditTrail(db: Database) {
-  return (req: Request, res: Response, next: NextFunction): void => {
-    // Read while the route's params are set: once an error has gone to the app's error handler
-    // (a refusal, a 404), express has put them back, and the row would lose its case. A case id in
-    // upper case opens the same case (uuid input ignores case), so it is logged against it too.
-    const caseId = typeof req.params.id === 'string' && req.path.startsWith('/api/cases/') ? req.params.id : null;
-    const route = `${req.baseUrl}${(req as Request & { route?: { path?: string } }).route?.path ?? ''}`;
-    // Once per request: when the answer is sent ('finish'), or when it ends without being sent whole
-    // ('close' alone: the client went away mid-download, or a streamed answer failed): the bytes
-    // that left were disclosed all the same.
-    let written = false;
-    const write = (): void => {
-      const principal = req.principal;
-      if (written || !principal) return;
-      written = true;
-      db.query(
-        `INSERT INTO audit_log (request_id, actor_sub, actor_roles, method, route, case_id, status, bundle_version, report_version)
-         VALUES ($1, $2, $3, $4, $5, CASE WHEN $6::text ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN $6::uuid END, $7, $8, $9)`,
-        [
-          req.requestId ?? '', principal.sub, principal.roles, req.method, route, caseId, res.statusCode,
-          servedVersion(res, 'X-Bundle-Version'), servedVersion(res, 'X-Report-Version'),
-        ],
-      ).catch((err: unknown) => logger.error('audit write failed', errorFields(err)));
-    };
-    res.once('finish', write);
-    res.once('close', write);
-    next();
-  };
 }
 
 function handle<B, Q, P>(route: RouteDefinition<B, Q, P>) {
@@ -253,6 +214,7 @@ export function createApp(options: AppOptions): express.Express {
 
   const verify = authenticate(options.verifyToken);
   const audit = auditTrail(options.db);
+  const auditFirst = auditBeforeAnswer(options.db);
   const accessModes: CaseAccessModes = options.caseAccess ?? { specialist: 'unless-assigned-elsewhere', ehr: 'linked-or-unbound' };
   for (const route of options.routes) {
     // Case routes a specialist or an EHR client may call: which cases they may open is checked too.
@@ -269,14 +231,15 @@ export function createApp(options: AppOptions): express.Express {
       ...(route.roles === 'public'
         ? []
         : route.scopedToken
-          ? // The audit row is written once the answer is sent, for any request authenticated by then:
-            // before authentication, so that a valid token refused by it (an upload token of another
-            // case: it names its principal, then refuses) is logged against the case it tried.
+          ? // The audit trail starts before authentication, so that a valid token refused by it (an
+            // upload token of another case: it names its principal, then refuses) is logged against
+            // the case it tried; a request reaching its handler is on record before it runs (audit-trail.ts).
             [audit, authenticate(options.verifyToken, route.scopedToken), requireRole(route.roles, true)]
           : [audit, verify, requireRole(route.roles)]),
       ...(onCase ? [caseAccess(options.db, accessModes, roles)] : []),
       ...(route.fhir === true ? [fhirFormat] : []),
       ...(route.body ? [jsonBody] : []),
+      ...(route.roles === 'public' ? [] : [auditFirst]),
       handle(route),
     ];
     app[route.method](route.path, ...chain);

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import { ReviewClient } from '../support/review-case';
+import { refuseWrites } from '../support/pg-fault';
 import { eventually, startTestService, type TestService } from '../support/service';
 
 /**
@@ -7,7 +8,9 @@ import { eventually, startTestService, type TestService } from '../support/servi
  * PHI, also one whose client went away before the answer was fully sent: the bytes it received were
  * disclosed all the same. Real service, PostgreSQL and Redis.
  * The row was written on the response's `finish` only, which never fires when the client aborts a
- * streamed answer; it is now written on `close` too (once per request).
+ * streamed answer; it is now written on `close` too (once per request). And it was written only after
+ * the answer was sent, so a crash (or a failed write) right after answering lost the access: a
+ * request reaching its handler is now on record before the handler runs, or is not carried out.
  */
 let svc: TestService;
 beforeAll(async () => {
@@ -53,4 +56,60 @@ it('records a download of an uploaded file that the client cut off after the fir
     15_000,
   );
   expect(reads(log).filter((r) => r === 'GET /api/cases/:id/uploads/files/:fileId')).toHaveLength(1);
+}, 60_000);
+
+interface AuditRow {
+  status: number | null;
+  route: string;
+}
+
+/** The audit rows of `actor` (read straight from the table: the access-log route hides answers still being written). */
+async function auditRowsOf(actor: string): Promise<AuditRow[]> {
+  return (await svc.service.db.query<AuditRow>('SELECT status, route FROM audit_log WHERE actor_sub = $1 ORDER BY id', [actor])).rows;
+}
+
+it('puts a read on record before answering it: when the write after the answer fails, the access stays on record', async () => {
+  const cm = new ReviewClient(svc, await svc.token('case_manager', 'cm-sec-before'));
+  const caseId = await cm.openCase();
+  const reader = await svc.token('case_manager', 'cm-sec-before-reader');
+  // Every write made once an answer is sent is refused, as if the service had stopped right after sending it.
+  const late = await refuseWrites(svc.service.db, { name: 'audit_late_insert', table: 'audit_log', operation: 'INSERT', when: 'NEW.status IS NOT NULL' });
+  const lateUpdate = await refuseWrites(svc.service.db, { name: 'audit_late_update', table: 'audit_log', operation: 'UPDATE', when: 'true' });
+  try {
+    const read = await svc.request('GET', `/api/cases/${caseId}`, { token: reader });
+    expect(read.status).toBe(200);
+    await eventually(() => late.refusals().then(async (n) => n + (await lateUpdate.refusals())), (n) => n > 0, 10_000);
+  } finally {
+    await late.remove();
+    await lateUpdate.remove();
+  }
+  expect(await auditRowsOf('cm-sec-before-reader')).toEqual([{ status: null, route: '/api/cases/:id' }]);
+  // While it may still be being answered the access log leaves it out (an answer logs within
+  // milliseconds); once it is older than that, the privacy officer sees it, its answer not recorded.
+  await svc.service.db.query(`UPDATE audit_log SET at = at - interval '1 hour' WHERE actor_sub = $1`, ['cm-sec-before-reader']);
+  const admin = await svc.token('admin', 'admin-sec-before');
+  const log = (await (await svc.request('GET', `/api/cases/${caseId}/access-log`, { token: admin })).json()) as { items: Record<string, unknown>[] };
+  const entry = log.items.find((e) => e.actor === 'cm-sec-before-reader');
+  expect(entry).toMatchObject({ method: 'GET', route: '/api/cases/:id', answerRecorded: false });
+  expect(entry).not.toHaveProperty('status');
+}, 60_000);
+
+it('answers nothing it could not put on record first (503), and logs that refusal', async () => {
+  const cm = new ReviewClient(svc, await svc.token('case_manager', 'cm-sec-closed'));
+  const caseId = await cm.openCase();
+  const reader = await svc.token('case_manager', 'cm-sec-closed-reader');
+  const opening = await refuseWrites(svc.service.db, { name: 'audit_opening', table: 'audit_log', operation: 'INSERT', when: 'NEW.status IS NULL' });
+  let read: Response;
+  try {
+    read = await svc.request('GET', `/api/cases/${caseId}`, { token: reader });
+  } finally {
+    await opening.remove();
+  }
+  expect(read.status).toBe(503);
+  const body = await read.text();
+  expect(body).toMatch(/access audit/);
+  expect(body).not.toContain('Marrowvale');
+  expect(JSON.parse(body)).not.toHaveProperty('intake');
+  const rows = await eventually(() => auditRowsOf('cm-sec-closed-reader'), (r) => r.length > 0, 10_000);
+  expect(rows).toEqual([{ status: 503, route: '/api/cases/:id' }]);
 }, 60_000);
