@@ -215,7 +215,12 @@ function warnLookupStopped(client: FhirEndpointClient, kind: Kind, facts: Report
 
 /**
  * Writes what is missing and returns the recipient's ids of all three (as far as planned).
- * `onProgress` is called with ids as soon as they are known, so the caller can record them.
+ * `onProgress` is called with ids as soon as they are known — found by the look-up, created one by
+ * one, or answered by the transaction (https://hl7.org/fhir/R4/http.html#transaction-response) — so
+ * what is in the recipient's chart is on record before anything after the write can fail (marking
+ * the replaced note superseded, the caller's final transaction). A later version's status and the
+ * note it `replaces` are decided from that record (`statusAtRecipient`): an amendment in the chart
+ * but not on record would have the next version replace an older note and leave this one current.
  */
 export async function writeReport(
   client: FhirEndpointClient,
@@ -236,8 +241,8 @@ export async function writeReport(
     }),
   );
   const missing = kinds.filter((k) => !ids[k]);
-  if (missing.length === 0) return ids;
   if (Object.keys(ids).length > 0) await onProgress(ids);
+  if (missing.length === 0) return ids;
   await ctx.beforeWrite?.();
 
   // Entry fullUrls: one per resource type (the DiagnosticReport and DocumentReference share an identifier).
@@ -286,5 +291,7 @@ export async function writeReport(
       if (found) ids[kind] = found;
     }
   }
+  // On record at once: a transaction's ids were recorded nowhere yet.
+  await onProgress(ids);
   return ids;
 }

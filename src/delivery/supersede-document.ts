@@ -5,7 +5,12 @@
  * marks it `superseded` (https://hl7.org/fhir/R4/valueset-document-reference-status.html), and until
  * then the referring physician's EHR lists the old note beside the amendment as if both held. So after
  * the amended version is written, the previous version's DocumentReference is read and updated to
- * `superseded`, on the version read (`If-Match`; a 412 means it changed meanwhile: read again).
+ * `superseded`, on the version read (`If-Match`). A version conflict means it changed meanwhile: read
+ * again. R4 lets a server signal that conflict with 412 Precondition Failed or 409 Conflict
+ * (https://hl7.org/fhir/R4/http.html#update: "409/412 - version conflict management";
+ * https://hl7.org/fhir/R4/http.html#concurrency), and widely deployed servers answer 409 (HAPI FHIR's
+ * `ResourceVersionConflictException`; STU3 prescribed 409), so both are read again. A 409 after which
+ * the note reads at the very version we sent is no version conflict: a refusal, reported as such.
  *
  * Only where the amended version replaces something at that recipient: an earlier version's report
  * is in that chart (`statusAtRecipient` in report-resources.ts, the `previousDocumentId` of the
@@ -32,12 +37,21 @@ const MAX_READS = 3;
 const httpStatus = (err: unknown): string => (err instanceof FhirHttpError ? ` (HTTP ${err.status})` : '');
 
 /**
+ * The statuses a server answers an update whose `If-Match` names a version no longer current with:
+ * 412 (https://hl7.org/fhir/R4/http.html#concurrency) or 409 (https://hl7.org/fhir/R4/http.html#update,
+ * "409/412 - version conflict management"; HAPI FHIR answers 409).
+ */
+const VERSION_CONFLICT_STATUSES: ReadonlySet<number> = new Set([409, 412]);
+
+/**
  * Marks the recipient's DocumentReference `id` superseded.
  * @returns what happened; a refusal the recipient will keep giving (403, 404, 405, 422…) is an
  *   outcome (`left-current`, with the reason), not an error: the amendment itself is delivered
  * @throws what another attempt may fix (network, 5xx, 429), for the job to retry
  */
 export async function supersedeDocument(client: FhirEndpointClient, id: string): Promise<SupersedeOutcome> {
+  /** The version our last update named when the recipient answered 409, to tell a version conflict from a refusal. */
+  let conflictOn: { readonly versionId: string | undefined } | undefined;
   for (let read = 1; read <= MAX_READS; read++) {
     let current: DocumentReference;
     try {
@@ -49,12 +63,20 @@ export async function supersedeDocument(client: FhirEndpointClient, id: string):
     }
     if (current.status === 'superseded') return { id, state: 'already-superseded' };
     if (current.status === 'entered-in-error') return { id, state: 'left-current', reason: 'it is marked entered-in-error at the recipient' };
+    // A 409 while the note stayed at the version we updated: not a version conflict, a refusal.
+    if (conflictOn !== undefined && conflictOn.versionId === current.meta?.versionId) {
+      return { id, state: 'left-current', reason: 'the recipient refused to update it (HTTP 409)' };
+    }
     try {
       await client.update<DocumentReference>({ ...current, status: 'superseded' }, current.meta?.versionId);
       return { id, state: 'superseded' };
     } catch (err) {
-      // Changed at the recipient since it was read: read it again (never overwrite their change).
-      if (err instanceof FhirHttpError && err.status === 412) continue;
+      // Changed at the recipient since it was read (412, or 409 as HAPI FHIR says it): read it again,
+      // never overwrite their change.
+      if (err instanceof FhirHttpError && VERSION_CONFLICT_STATUSES.has(err.status)) {
+        conflictOn = err.status === 409 ? { versionId: current.meta?.versionId } : undefined;
+        continue;
+      }
       if (!isPermanentFhirError(err)) throw err;
       return { id, state: 'left-current', reason: `the recipient refused to update it${httpStatus(err)}` };
     }

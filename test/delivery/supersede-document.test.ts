@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { supersedeDocument } from '../../src/delivery/supersede-document';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { makeClient } from '../fhir/support/client';
+import { outcome, sendJson, startTestServer, type TestServer } from '../fhir/support/http-server';
 import { testRedis, type TestRedis } from '../fhir/support/redis';
 import { eventually } from '../support/service';
 
@@ -76,4 +77,78 @@ it('reports a note gone or marked in error, without failing', async () => {
   const { ids } = await ehr.load([{ ...note('wrong'), status: 'entered-in-error' }]);
   const id = ids.DocumentReference?.[0] ?? '';
   expect(await supersedeDocument(client, id)).toEqual({ id, state: 'left-current', reason: 'it is marked entered-in-error at the recipient' });
+});
+
+/**
+ * A HAPI FHIR-style recipient in front of the sandbox: every request is passed on to it, and an update
+ * refused there with 412 for a stale `If-Match` is answered 409 Conflict instead, as HAPI FHIR does
+ * (`ResourceVersionConflictException`; R4 allows either: https://hl7.org/fhir/R4/http.html#update).
+ * `beforeUpdate` runs before each PUT is passed on (someone editing the note at the EHR meanwhile).
+ */
+async function hapiStyleRecipient(beforeUpdate: (n: number) => Promise<void>): Promise<TestServer> {
+  const upstream = new URL(ehr.baseUrl);
+  let updates = 0;
+  return startTestServer(async (req, res, body) => {
+    const isUpdate = req.method === 'PUT';
+    if (isUpdate) await beforeUpdate(++updates);
+    const headers: Record<string, string> = {};
+    for (const name of ['accept', 'content-type', 'if-match', 'prefer']) {
+      const value = req.headers[name];
+      if (typeof value === 'string') headers[name] = value;
+    }
+    const answer = await fetch(`${upstream.origin}${req.url ?? ''}`, { method: req.method, headers, ...(body.length > 0 ? { body } : {}) });
+    if (isUpdate && answer.status === 412) {
+      sendJson(res, 409, outcome('conflict'));
+      return;
+    }
+    const payload = Buffer.from(await answer.arrayBuffer());
+    const etag = answer.headers.get('etag');
+    res.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'application/fhir+json', 'content-length': payload.length, ...(etag ? { etag } : {}) });
+    res.end(payload);
+  });
+}
+
+/** Edits the note directly at the sandbox (no If-Match), as a clinician at the EHR would. */
+async function editAtEhr(id: string, description: string): Promise<void> {
+  const edited = { ...ehr.read('DocumentReference', id), description };
+  const res = await fetch(`${ehr.baseUrl}/DocumentReference/${id}`, { method: 'PUT', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify(edited) });
+  expect(res.status).toBe(200);
+}
+
+it('reads again when the recipient answers a stale If-Match with 409 Conflict (as HAPI FHIR does), keeping the change made there', async () => {
+  const id = await stored('Second opinion report v1');
+  // The note is edited at the EHR after our read and before our update reaches it.
+  const front = await hapiStyleRecipient(async (n) => {
+    if (n === 1) await editAtEhr(id, 'Edited at the EHR');
+  });
+  try {
+    const { client } = makeClient(redis, env.prefix, `${front.url}/fhir`);
+    expect(await supersedeDocument(client, id)).toEqual({ id, state: 'superseded' });
+  } finally {
+    await front.close();
+  }
+  expect(ehr.read('DocumentReference', id)).toMatchObject({ status: 'superseded', description: 'Edited at the EHR' });
+  // Read, update refused (409), read again, update on the new version.
+  expect(front.requests.map((r) => r.method)).toEqual(['GET', 'PUT', 'GET', 'PUT']);
+});
+
+it('reports a 409 that is no version conflict (the note unchanged at the recipient) as a refusal, without reading again and again', async () => {
+  const id = await stored('Second opinion report v1');
+  // Every update is refused with 409 although nobody changed the note: a business rule of that EHR.
+  const front = await startTestServer(async (req, res) => {
+    if (req.method === 'PUT') {
+      sendJson(res, 409, outcome('business-rule'));
+      return;
+    }
+    const answer = await fetch(`${new URL(ehr.baseUrl).origin}${req.url ?? ''}`, { headers: { accept: 'application/fhir+json' } });
+    sendJson(res, answer.status, await answer.json());
+  });
+  try {
+    const { client } = makeClient(redis, env.prefix, `${front.url}/fhir`);
+    expect(await supersedeDocument(client, id)).toEqual({ id, state: 'left-current', reason: 'the recipient refused to update it (HTTP 409)' });
+  } finally {
+    await front.close();
+  }
+  expect(ehr.read('DocumentReference', id)).toMatchObject({ status: 'current' });
+  expect(front.requests.map((r) => r.method)).toEqual(['GET', 'PUT', 'GET']);
 });

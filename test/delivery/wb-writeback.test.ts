@@ -159,3 +159,52 @@ it('refuses, naming endpointId, a recipient whose SMART scope cannot create Diag
   expect(problem.detail).toContain('DiagnosticReport');
   expect(((await (await svc.request('GET', `/api/cases/${caseId}/recipients`, { token: cm })).json()) as { items: unknown[] }).items).toEqual([]);
 }, 60_000);
+
+it('records what an amendment wrote even while the note it replaces cannot be updated, so the next version replaces the note that is current', async () => {
+  // Its own registration of the EHR (transaction offered), so its circuit breaker is its own.
+  const res = await svc.request('POST', '/api/endpoints', {
+    token: await svc.token('admin'),
+    body: { name: 'Referring EHR (note updates failing)', baseUrl: ehr.baseUrl, auth: { type: 'none' }, allowInsecureHttp: true },
+  });
+  expect(res.status).toBe(201);
+  const recipientEndpoint = ((await res.json()) as { id: string }).id;
+  const intake = referredIntake();
+  const caseId = await openCaseIn(svc, cm, 'assigned', intake);
+  expect((await svc.request('POST', `/api/cases/${caseId}/recipients`, { token: cm, body: { endpointId: recipientEndpoint } })).status).toBe(201);
+  const settledVersion = async (version: number): Promise<DeliveryView> => {
+    const all = await eventually(() => deliveries(caseId), (d) => d.some((x) => x.version === version && ['delivered', 'failed', 'needs_review'].includes(x.state)), 30_000);
+    return all.find((x) => x.version === version) as DeliveryView;
+  };
+  const signVersion = async (followUp: string): Promise<void> => {
+    expect((await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body: opinionFor(intake, { followUp }) })).status).toBe(200);
+    expect((await svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist })).status).toBe(201);
+  };
+  const notesOf = (version: number) => searchSandbox<DocumentReference>(ehr, 'none', 'DocumentReference', { identifier: `${REPORT_IDENTIFIER_SYSTEM}|${caseId}-v${version}` });
+
+  await signVersion('Endocrinology review in 3 months.');
+  expect((await settledVersion(1)).state).toBe('delivered');
+
+  // Version 2 is written in one transaction; marking version 1's note superseded then fails every time.
+  const down = ehr.faults.add({ match: 'PUT /DocumentReference/*', action: { kind: 'unavailable' } });
+  let second: DeliveryView;
+  try {
+    await signVersion('Amended: endocrinology review in 6 weeks.');
+    second = await settledVersion(2);
+  } finally {
+    ehr.faults.remove(down);
+  }
+  expect(second.state).toBe('failed');
+  // What is in the chart is on record: the amended report, its note and the Communication.
+  const [report2] = await reportsOf(caseId, 2);
+  const [note2] = await notesOf(2);
+  const [message2] = await searchSandbox<Communication>(ehr, 'none', 'Communication', { identifier: `${REPORT_COMMUNICATION_SYSTEM}|${caseId}-v2` });
+  expect(report2?.status).toBe('amended');
+  expect(second.remoteIds).toEqual({ DiagnosticReport: report2?.id, DocumentReference: note2?.id, Communication: message2?.id });
+
+  // So version 3 replaces the note that is current in that chart, version 2's, and marks it superseded.
+  await signVersion('Amended again: endocrinology review in 4 weeks.');
+  expect((await settledVersion(3)).state).toBe('delivered');
+  const [note3] = await notesOf(3);
+  expect(note3?.relatesTo).toEqual([{ code: 'replaces', target: { reference: `DocumentReference/${note2?.id}` } }]);
+  expect((await notesOf(2))[0]?.status).toBe('superseded');
+}, 90_000);
