@@ -22,7 +22,9 @@ import { assertAllowedEndpointUrl, baseWithSlash, type UrlGuardOptions } from '.
  * 2. Token request: `POST token_endpoint` with `grant_type=client_credentials`, `scope`,
  *    `client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer` and a fresh
  *    signed `client_assertion` (RFC 7523, see {@link ClientAssertionSigner}).
- * 3. Caching: the token is kept in Redis per endpoint id + client + scope with TTL =
+ * 3. Caching: the token is kept in Redis per endpoint id + FHIR base URL + token URL + client + key
+ *    + scope ({@link tokenCacheIdentity}: a token never outlives a move of the endpoint to another
+ *    server) with TTL =
  *    `expires_in` − its renewal margin ({@link renewalMarginMs}: `renewBeforeMs`, at most a quarter of
  *    `expires_in`), and in memory. Concurrent callers in one process share one
  *    in-flight request; across processes a short `SET NX PX` lock lets one process fetch while the
@@ -89,10 +91,7 @@ export class SmartBackendAuth implements AuthStrategy {
     this.scope = config.scope ?? DEFAULT_SMART_SCOPE;
     this.renewBeforeMs = options.renewBeforeMs ?? 60_000;
     this.now = options.now ?? Date.now;
-    const identity = createHash('sha256')
-      .update(`${config.clientId}\n${config.privateKeyJwk.kid ?? ''}\n${this.scope}`)
-      .digest('hex')
-      .slice(0, 16);
+    const identity = tokenCacheIdentity(options.baseUrl, config, this.scope);
     this.cache = new RedisTokenCache(options.redis, `${options.keyPrefix}fhir:token:${options.endpointId}:${identity}`, {
       lockTtlMs: options.lockTtlMs,
       now: this.now,
@@ -221,6 +220,26 @@ export class SmartBackendAuth implements AuthStrategy {
       throw new SmartAuthError('token endpoint URL refused', false, undefined, undefined, { cause: err });
     }
   }
+}
+
+/**
+ * What a cached token is bound to, hashed into its Redis key: the FHIR server it is for (the base
+ * URL, normalized as requests resolve it), the token endpoint named in the registration (empty when
+ * discovered, which the base URL then determines), the client id, the signing key's `kid` and the
+ * scope asked for.
+ *
+ * A bearer token is a credential for the resource server it was issued for: anyone holding it may use
+ * it (RFC 6750 §1.2), and one presented to another server is the "token redirect" threat (RFC 6750
+ * §5.1–5.2, https://www.rfc-editor.org/rfc/rfc6750#section-5.1). An endpoint keeps its id when an
+ * admin moves it to another EHR (`PATCH /api/endpoints/:id` with a new `baseUrl`, same client and
+ * key); without the URLs in the key, the old EHR's still-valid token would be sent to the new host
+ * (the capabilities refresh right after the edit does so at once) until it expired or was refused.
+ */
+function tokenCacheIdentity(baseUrl: string, config: Pick<SmartBackendAuthConfig, 'clientId' | 'privateKeyJwk' | 'tokenUrl'>, scope: string): string {
+  return createHash('sha256')
+    .update([baseWithSlash(baseUrl).href, config.tokenUrl ?? '', config.clientId, config.privateKeyJwk.kid ?? '', scope].join('\n'))
+    .digest('hex')
+    .slice(0, 16);
 }
 
 /**

@@ -135,6 +135,15 @@ describe('retries', () => {
     await client.close();
   });
 
+  it('honours a Retry-After in the asctime form on 503 (RFC 9110 §5.6.7), not its own shorter backoff', async () => {
+    const now = Date.parse('2025-03-01T12:00:00Z');
+    fhir.faults.push({ type: 'status', status: 503, headers: { date: 'Sat, 01 Mar 2025 12:00:00 GMT', 'retry-after': 'Sat Mar  1 12:00:07 2025' } });
+    const { client, sleeps } = harness(fhir.url, {}, { now: () => now });
+    await expect(client.read('Patient', 'p1')).resolves.toMatchObject({ id: 'p1' });
+    expect(sleeps).toEqual([7000]);
+    await client.close();
+  });
+
   it('retries a 500 whose OperationOutcome is transient, and not one that is invalid', async () => {
     fhir.faults.push({ type: 'status', status: 500, body: outcome('transient') }, { type: 'status', status: 500, body: outcome('lock-error') });
     const { client, sleeps } = harness();

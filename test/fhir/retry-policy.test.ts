@@ -24,6 +24,19 @@ describe('Retry-After (RFC 9110 §10.2.3)', () => {
     expect(parseRetryAfter(undefined, NOW)).toBeUndefined();
   });
 
+  it('reads the asctime form of an HTTP-date too, as GMT (RFC 9110 §5.6.7: a recipient MUST accept all three forms)', () => {
+    expect(parseRetryAfter('Sat Mar  1 12:00:30 2025', NOW)).toBe(30_000); // one-digit day, space-padded
+    expect(parseRetryAfter('Sat Mar 01 12:02:00 2025', NOW)).toBe(120_000);
+    // Measured from a Date header in the same form (the server's clock), as for the other forms.
+    expect(parseRetryAfter('Sat Mar  1 12:00:45 2025', NOW, 'Sat Mar  1 12:00:40 2025')).toBe(5_000);
+    expect(parseRetryAfter('Sat, 01 Mar 2025 12:00:45 GMT', NOW, 'Sat Mar  1 12:00:40 2025')).toBe(5_000);
+    // The policy honours it instead of retrying after its own, shorter backoff.
+    expect(policy().decide(response(503, undefined, { 'retry-after': 'Sat Mar  1 12:00:45 2025' }), 1)).toEqual({ kind: 'retry', delayMs: 45_000, reason: 'http-503' });
+    // Not a date: an impossible time, or the asctime shape with a zone tacked on.
+    expect(parseRetryAfter('Sat Mar  1 25:00:00 2025', NOW)).toBeUndefined();
+    expect(parseRetryAfter('Sat Mar 1 12:00:30 2025 +0100', NOW)).toBeUndefined();
+  });
+
   it('is honoured exactly for 429 and 503 up to the in-request limit', () => {
     expect(policy().decide(response(429, undefined, { 'retry-after': '3' }), 1)).toEqual({ kind: 'retry', delayMs: 3000, reason: 'http-429' });
     expect(policy().decide(response(503, undefined, { 'retry-after': 'Sat, 01 Mar 2025 12:00:45 GMT' }), 1)).toEqual({

@@ -5,6 +5,7 @@ import { ClientAssertionSigner } from '../../src/fhir/client-assertion';
 import { PermanentFhirError, SmartAuthError } from '../../src/fhir/errors';
 import type { FhirClientEvent } from '../../src/fhir/events';
 import { makeClient } from './support/client';
+import { sendJson, startTestServer, type TestServer } from './support/http-server';
 import { makeKey, type TestKey } from './support/keys';
 import { startMiniFhir, type MiniFhir } from './support/mini-fhir';
 import { testRedis, type TestRedis } from './support/redis';
@@ -194,5 +195,43 @@ describe('key validation', () => {
     expect(() => new ClientAssertionSigner('c', { ...privateJwk, kid: undefined })).toThrow('kid');
     expect(() => new ClientAssertionSigner('c', { ...ecKey.privateJwk, d: undefined })).toThrow('not a private key');
     expect(() => new ClientAssertionSigner('c', { ...ecKey.privateJwk, alg: 'RS384' })).toThrow('RSA');
+  });
+});
+
+describe('an endpoint moved to another EHR (same id, client and key)', () => {
+  /** A second EHR whose own token endpoint issues `tok-B`; its FHIR server accepts only that token. */
+  async function otherEhr(): Promise<TestServer> {
+    const server: TestServer = await startTestServer((req, res) => {
+      if (req.url === '/fhir/.well-known/smart-configuration') return sendJson(res, 200, { token_endpoint: `${server.url}/auth/token` });
+      if (req.url === '/auth/token') return sendJson(res, 200, { access_token: 'tok-B', token_type: 'bearer', expires_in: 300 });
+      if (req.headers.authorization !== 'Bearer tok-B') return sendJson(res, 401, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'login' }] });
+      return sendJson(res, 200, { resourceType: 'Patient', id: 'b' });
+    });
+    return server;
+  }
+
+  it("never sends the first EHR's still-valid token to the new base URL: the new EHR's token endpoint is asked first", async () => {
+    const ehrA = await startMiniFhir({ smart: { publicKey: rsKey.publicKey, clientId: CLIENT_ID } });
+    const ehrB = await otherEhr();
+    try {
+      const before = smartClient(ehrA, rsKey, { id: 'moved-endpoint' });
+      await before.client.read('Patient', 'a');
+      await before.client.close();
+      expect(ehrA.validTokens.has('tok-1')).toBe(true);
+
+      // An admin edits the registration: same endpoint id, client id, key and scope; another EHR.
+      const after = makeClient(redis, env.prefix, `${ehrB.url}/fhir`, {
+        id: 'moved-endpoint',
+        auth: { type: 'smart-backend', clientId: CLIENT_ID, privateKeyJwk: rsKey.privateJwk, scope: 'system/Observation.read system/Patient.read' },
+      });
+      await expect(after.client.read('Patient', 'b')).resolves.toMatchObject({ id: 'b' });
+      await after.client.close();
+
+      const fhirCalls = ehrB.requests.filter((r) => r.url.startsWith('/fhir/') && !r.url.includes('.well-known'));
+      expect(fhirCalls.map((r) => r.headers.authorization)).toEqual(['Bearer tok-B']);
+      expect(ehrB.requests.filter((r) => r.url === '/auth/token')).toHaveLength(1);
+    } finally {
+      await Promise.all([ehrA.close(), ehrB.close()]);
+    }
   });
 });
