@@ -12,6 +12,9 @@
  *   defined length must fit in the file; an encapsulated one (undefined length, PS3.5 §A.4) is walked
  *   item header by item header (8 bytes each, read where they are), and a fragment that runs past the
  *   end of the file, or a file that ends inside an item header, is `truncated`.
+ * - Memory is bounded: a parse may read at most `MAX_HEADER_READS` element and item headers' worth
+ *   (`dicom-parse-budget.ts`); a data set of millions of tiny elements, which would exhaust the parsing
+ *   thread's heap and can abort the whole process, is `too-large` instead.
  *
  * @see https://dicom.nema.org/medical/dicom/current/output/html/part10.html#chapter_7 (PS3.10 file format)
  * @see https://dicom.nema.org/medical/dicom/current/output/html/part05.html#chapter_10 (PS3.5 transfer syntaxes)
@@ -23,6 +26,7 @@ import zlib from 'node:zlib';
 import { looksLikeRawDataSet } from '../uploads/sniff';
 import { decoderFor, isKnownCharacterSet, type TextDecode } from './dicom-charset';
 import { DEFLATED_EXPLICIT_LITTLE_ENDIAN, MEDIA_STORAGE_DIRECTORY_SOP_CLASS, TAG } from './dicom-dictionary';
+import { isHeaderReadBudgetExceeded, withHeaderReadBudget } from './dicom-parse-budget';
 
 /** The header fields of one DICOM instance that the service uses. Strings are trimmed; absent = undefined. */
 export interface DicomHeader {
@@ -138,9 +142,10 @@ function parseUnsafe(bytes: Uint8Array, fileSize: number, complete: boolean, rea
   }
   let dataSet: DataSet;
   try {
-    dataSet = dicomParser.parseDicom(bytes, { untilTag: TAG.PixelData, inflater });
+    dataSet = withHeaderReadBudget(() => dicomParser.parseDicom(bytes, { untilTag: TAG.PixelData, inflater }));
   } catch (err) {
-    if (!complete) return needsMore(describe(err));
+    // Too many elements is the verdict whatever more of the file would say.
+    if (!complete && !isHeaderReadBudgetExceeded(err)) return needsMore(describe(err));
     return failure(err);
   }
   const transferSyntaxUid = ascii(dataSet, TAG.TransferSyntaxUid) ?? '';
@@ -247,6 +252,8 @@ function inflater(arr: Uint8Array, position: number): Buffer {
 /** A failed parse: classified reason, and the fields read before the fault. */
 function failure(err: unknown): DicomParseResult {
   const text = describe(err);
+  // Before the partial data set is read: it may hold millions of elements (see dicom-parse-budget.ts).
+  if (isHeaderReadBudgetExceeded(err)) return { ok: false, code: 'too-large', reason: text };
   const partialSet = partialDataSet(err);
   const partial = partialSet ? readHeader(partialSet, '') : undefined;
   const withPartial = partial && Object.values(partial).some((v) => typeof v === 'string') ? { partial } : {};
