@@ -6,7 +6,10 @@
  *   records it instead of writing a second one;
  * - right before the first write the delivery is read again: one cancelled or superseded while the
  *   recipient was searched (a cancellation, a reopening, a newer signature) writes nothing;
- * - what is written follows the endpoint's SMART scope as well as its CapabilityStatement;
+ * - what is written follows the SMART scope the EHR granted (the token response's, not the one asked
+ *   for: https://hl7.org/fhir/smart-app-launch/backend-services.html#response-5) as well as its
+ *   CapabilityStatement; a grant that does not allow creating DiagnosticReports fails the delivery
+ *   for good, naming the scope, before anything is sent;
  * - a Patient id given with the recipient is read there and checked to be the case's child
  *   ({@link checkRecipientPatient}) before anything is filed under it; a wrong one is `needs_review`;
  * - a version is `amended` only in a chart that holds an earlier version, `final` (replacing
@@ -38,7 +41,7 @@ import {
   findDelivery, finishDelivery, newerVersionGoesTo, noteError, recordAttempt, reportsFiledAtRecipient, saveRemoteIds, SETTLED_DELIVERY_STATES, type DeliveryRow, type RemoteIds,
 } from './delivery-repository';
 import { findRecipient, setRecipientPatient, type RecipientRow } from './recipient-repository';
-import { grantedScope, mayWriteReports, planWrite, writeReport, type WritePlan } from './report-writer';
+import { planWrite, scopeAllows, writeReport, type WritePlan } from './report-writer';
 import { statusAtRecipient } from './report-resources';
 import { supersedeDocument, type SupersedeOutcome } from './supersede-document';
 import { endedWithoutReport } from '../cases/lifecycle';
@@ -257,6 +260,15 @@ async function stillToBeSent(deps: DeliveryDeps, delivery: DeliveryRow): Promise
   if (stop) throw new DeliveryStoppedError(await settle(deps, delivery, stop.state, stop.reason));
 }
 
+/**
+ * Why a delivery cannot be made where the EHR's token grants `scope` (SMART scopes:
+ * https://hl7.org/fhir/smart-app-launch/scopes-and-launch-context.html): the EHR would refuse the
+ * report (403), on every attempt, until its registration of this client changes.
+ */
+function reportNotGranted(scope: string): string {
+  return `The recipient EHR granted the SMART scope "${scope}", which does not allow creating DiagnosticReports: the EHR must grant this client system/DiagnosticReport.write (or .c) before the report can be delivered.`;
+}
+
 async function attempt(deps: DeliveryDeps, delivery: DeliveryRow): Promise<string> {
   // Whether it is to be sent at all first: a delivery that is not reads no report PDF.
   const record = await caseOf(deps, delivery);
@@ -273,11 +285,11 @@ async function attempt(deps: DeliveryDeps, delivery: DeliveryRow): Promise<strin
   const client = deps.clients.forEndpoint(endpoint, deps.secrets);
   const intake = record.intake as Intake;
 
-  // The scope asked for at the token endpoint decides what this client may write there.
-  if (!mayWriteReports(endpoint)) {
-    throw new PermanentDeliveryError("The recipient endpoint's SMART scope does not allow creating DiagnosticReports (add system/DiagnosticReport.write to its scope).");
-  }
-  const plan = planWrite(endpoint.capabilities as EndpointCapabilities | null, grantedScope(endpoint));
+  // The scope the EHR granted decides what this client may write there: the transaction carries
+  // nothing the token does not allow (one such entry and the EHR refuses all of it, the report too).
+  const scope = await client.grantedScope();
+  if (!scopeAllows(scope, 'DiagnosticReport', 'create')) throw new PermanentDeliveryError(reportNotGranted(scope ?? ''));
+  const plan = planWrite(endpoint.capabilities as EndpointCapabilities | null, scope);
   // Independent look-ups in parallel (each is a round trip to the recipient).
   const [patient, physician] = await Promise.all([
     resolvePatient(client, recipient, intake),

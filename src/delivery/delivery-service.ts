@@ -22,7 +22,7 @@ import type { SecretBox } from '../security/secret-box';
 import { createDeliveries, findDelivery, listDeliveries, reportsFiledAtRecipient, requeueDelivery, type DeliveryRow } from './delivery-repository';
 import { checkRecipientPatient, type RecipientPatientCheck } from './delivery-runner';
 import { findRecipient, insertRecipient, listRecipients, setRecipientPatient, type RecipientRow } from './recipient-repository';
-import { grantedScope, mayWriteReports } from './report-writer';
+import { mayWriteReports, requestedScope } from './report-writer';
 
 /** What the recipient and delivery routes need; the endpoint clients and sealed secrets to read a chosen patient at the recipient. */
 export interface DeliveryServiceDeps {
@@ -78,7 +78,7 @@ export async function addRecipient(deps: DeliveryServiceDeps, caseId: string, bo
   // 403 only at signing: refused now, naming the field (SMART scopes:
   // https://hl7.org/fhir/smart-app-launch/STU2/scopes-and-launch-context.html).
   if (!mayWriteReports(endpoint)) {
-    const detail = `endpoint ${endpoint.id} asks for the SMART scope "${grantedScope(endpoint) ?? ''}", which does not allow creating DiagnosticReports: add system/DiagnosticReport.write to the endpoint's scope first.`;
+    const detail = `endpoint ${endpoint.id} asks for the SMART scope "${requestedScope(endpoint) ?? ''}", which does not allow creating DiagnosticReports: add system/DiagnosticReport.write to the endpoint's scope first.`;
     throw new HttpProblem(422, 'Endpoint cannot receive reports', detail, [fieldProblem(['endpointId'], detail)]);
   }
   const id = randomUUID();

@@ -68,25 +68,31 @@ export function scopeAllows(scope: string | undefined, type: string, interaction
 }
 
 /**
- * The SMART scope this client asks an endpoint for (its registered scope, else the default): what it
- * may write there. Undefined for an endpoint without SMART auth (no scope applies).
+ * The SMART scope this client asks an endpoint for (its registered scope, else the default).
+ * Undefined for an endpoint without SMART auth (no scope applies). What it may write there is the
+ * scope the EHR grants, which may be narrower (`FhirEndpointClient.grantedScope`): this one only
+ * says, before any token is asked for, whether the registration can receive reports at all.
  */
-export function grantedScope(endpoint: { readonly authType: string; readonly scope: string | null }): string | undefined {
+export function requestedScope(endpoint: { readonly authType: string; readonly scope: string | null }): string | undefined {
   return endpoint.authType === 'smart-backend' ? (endpoint.scope ?? DEFAULT_SMART_SCOPE) : undefined;
 }
 
-/** Whether this client may create DiagnosticReports at the endpoint (see {@link grantedScope}): a recipient must. */
+/**
+ * Whether the scope this client asks the endpoint for ({@link requestedScope}) lets it create
+ * DiagnosticReports: a recipient's registration must. The delivery checks the scope granted again.
+ */
 export function mayWriteReports(endpoint: { readonly authType: string; readonly scope: string | null }): boolean {
-  return scopeAllows(grantedScope(endpoint), 'DiagnosticReport', 'create');
+  return scopeAllows(requestedScope(endpoint), 'DiagnosticReport', 'create');
 }
 
 /**
  * The DiagnosticReport always; a DocumentReference and a Communication where the server can create
- * them and the endpoint's SMART `scope` lets this client create them (a CapabilityStatement is
- * server-wide: a scope without `DocumentReference.write` would make the server refuse the whole
+ * them and the SMART scope granted lets this client create them (a CapabilityStatement is
+ * server-wide: a token without `DocumentReference.write` would make the server refuse the whole
  * transaction with 403, the report with it); the replaced DocumentReference superseded where the
  * server can update them; a transaction where offered.
- * @param scope the SMART scope the endpoint asks for; undefined where no SMART scope applies
+ * @param scope the SMART scope the EHR granted (the token response's `scope`,
+ *   https://hl7.org/fhir/smart-app-launch/backend-services.html#response-5); undefined where no SMART scope applies
  */
 export function planWrite(caps: EndpointCapabilities | null, scope?: string): WritePlan {
   if (!caps) return { documentReference: false, supersede: false, communication: false, transaction: false, resendable: false };

@@ -10,6 +10,12 @@ export interface AuthStrategy {
    * says whether asking again can help (true for SMART tokens, false for static tokens).
    */
   invalidate(refused: string | undefined): Promise<boolean>;
+  /**
+   * The OAuth scope granted with the credential requests carry now (SMART Backend Services: the token
+   * response's `scope`, https://hl7.org/fhir/smart-app-launch/backend-services.html#response-5),
+   * obtaining one when none is cached. Absent for strategies without scopes (none, static bearer).
+   */
+  grantedScope?(): Promise<string>;
 }
 
 /** No authentication (open sandboxes). */

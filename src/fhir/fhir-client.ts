@@ -382,6 +382,31 @@ export class FhirEndpointClient {
     );
   }
 
+  /**
+   * The SMART scope the endpoint's token endpoint granted this client — what the server will let it
+   * do —, or undefined where no SMART scope applies (no auth, a static bearer token: the server's
+   * answers decide). It is the token response's `scope`, which "can be different from the scopes
+   * requested" (https://hl7.org/fhir/smart-app-launch/backend-services.html#response-5), else the
+   * scope asked for (RFC 6749 §5.1, https://www.rfc-editor.org/rfc/rfc6749#section-5.1).
+   *
+   * Read from the token requests use (memory, then Redis, where it is cached with the token); when no
+   * token is cached, one is obtained now, as the next request would. A paused endpoint's token
+   * endpoint is not asked: {@link CircuitOpenError} while its circuit is open or held. A failure of
+   * the token endpoint surfaces as {@link SmartAuthError}, as from a request, but is not counted
+   * against the breaker here (the next request that meets it is).
+   */
+  async grantedScope(): Promise<string | undefined> {
+    if (!this.auth.grantedScope) return undefined;
+    if (this.retired) throw new ClientRetiredError(this.endpoint.id);
+    await this.ensureReady();
+    const held = this.breaker.holdingUntil();
+    if (held !== undefined) throw this.circuitOpen(held, 'rejected');
+    // Not admit(): a half-open circuit would make this call its probe, and a scope look-up is none.
+    const circuit = await this.breaker.snapshot();
+    if (circuit.state === 'open' && circuit.retryAt !== undefined) throw this.circuitOpen(circuit.retryAt, 'rejected');
+    return this.auth.grantedScope();
+  }
+
   /** The endpoint's circuit state, for progress display. */
   circuitState(): Promise<CircuitSnapshot> {
     return this.breaker.snapshot();

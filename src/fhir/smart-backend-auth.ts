@@ -31,6 +31,11 @@ import { assertAllowedEndpointUrl, baseWithSlash, type UrlGuardOptions } from '.
  *    others wait for the cached token.
  * 4. `invalidate(refused)` (after a 401) drops the token only if the cache still holds that very
  *    token, so a fresh token fetched meanwhile by another process survives.
+ * 5. Granted scope: the token response's `scope` is the scope of access authorized, which "can be
+ *    different from the scopes requested" (https://hl7.org/fhir/smart-app-launch/backend-services.html#response-5);
+ *    RFC 6749 §5.1 lets a server leave it out only when it is the scope requested
+ *    (https://www.rfc-editor.org/rfc/rfc6749#section-5.1). It is kept with the token, in memory and
+ *    in Redis, and read by {@link SmartBackendAuth.grantedScope}.
  *
  * Tokens and assertions are never logged or put in error messages.
  */
@@ -58,6 +63,8 @@ const TokenResponse = z.object({
   access_token: z.string().min(1),
   token_type: z.string().optional(),
   expires_in: z.coerce.number().positive().optional(),
+  /** Any JSON value: only a non-blank string is a grant ({@link grantedScopeOf}). */
+  scope: z.unknown().optional(),
 });
 const OAuthError = z.object({ error: z.string() });
 
@@ -75,14 +82,32 @@ export function renewalMarginMs(lifetimeMs: number, renewBeforeMs: number): numb
 }
 const MAX_AUTH_BODY_BYTES = 1024 * 1024;
 
+/**
+ * The scope a token response granted: its `scope` (whitespace-separated, RFC 6749 §3.3), or the scope
+ * requested where it has none — RFC 6749 §5.1 (https://www.rfc-editor.org/rfc/rfc6749#section-5.1)
+ * makes `scope` OPTIONAL "if identical to the scope requested by the client; otherwise, REQUIRED".
+ * A blank or non-string `scope` is read as absent (`invalid` says so, for a warning): a server that
+ * grants nothing answers `invalid_scope` rather than a token.
+ */
+export function grantedScopeOf(responseScope: unknown, requested: string): { scope: string; invalid: boolean } {
+  if (typeof responseScope === 'string' && responseScope.trim() !== '') return { scope: responseScope.trim().split(/\s+/).join(' '), invalid: false };
+  return { scope: requested, invalid: responseScope !== undefined && responseScope !== null && typeof responseScope !== 'string' };
+}
+
+/** A token and the scope granted with it. */
+interface Grant {
+  readonly token: string;
+  readonly scope: string;
+}
+
 export class SmartBackendAuth implements AuthStrategy {
   private readonly signer: ClientAssertionSigner;
   private readonly cache: RedisTokenCache;
   private readonly scope: string;
   private readonly renewBeforeMs: number;
   private readonly now: () => number;
-  private memory: { token: string; renewAt: number } | undefined;
-  private inflight: Promise<string> | undefined;
+  private memory: (Grant & { readonly renewAt: number }) | undefined;
+  private inflight: Promise<Grant> | undefined;
   private tokenUrl: Promise<string> | undefined;
 
   constructor(private readonly options: SmartBackendAuthOptions) {
@@ -103,9 +128,23 @@ export class SmartBackendAuth implements AuthStrategy {
   }
 
   /** A valid access token: from memory, Redis, or the token endpoint (single-flight). */
-  accessToken(): Promise<string> {
+  async accessToken(): Promise<string> {
+    return (await this.grant()).token;
+  }
+
+  /**
+   * The scope granted with the token requests carry now (see {@link grantedScopeOf}): from memory,
+   * Redis (stored with the token, so a process that reads a cached token knows it too), or the token
+   * endpoint (single-flight, shared with {@link accessToken}).
+   * @see https://hl7.org/fhir/smart-app-launch/backend-services.html#response-5
+   */
+  async grantedScope(): Promise<string> {
+    return (await this.grant()).scope;
+  }
+
+  private grant(): Promise<Grant> {
     const memory = this.memory;
-    if (memory && this.now() < memory.renewAt) return Promise.resolve(memory.token);
+    if (memory && this.now() < memory.renewAt) return Promise.resolve(memory);
     this.inflight ??= this.obtain().finally(() => {
       this.inflight = undefined;
     });
@@ -128,7 +167,7 @@ export class SmartBackendAuth implements AuthStrategy {
     return this.tokenUrl;
   }
 
-  private async obtain(): Promise<string> {
+  private async obtain(): Promise<Grant> {
     const deadline = this.now() + this.cache.lockTtl + 5_000;
     let pause = 25;
     for (;;) {
@@ -151,12 +190,13 @@ export class SmartBackendAuth implements AuthStrategy {
     }
   }
 
-  private remember(cached: CachedToken): string {
-    this.memory = { token: cached.token, renewAt: cached.renewAt };
-    return cached.token;
+  private remember(cached: CachedToken): Grant {
+    const grant = { token: cached.token, scope: cached.scope, renewAt: cached.renewAt };
+    this.memory = grant;
+    return grant;
   }
 
-  private async fetchAndStore(): Promise<string> {
+  private async fetchAndStore(): Promise<Grant> {
     const tokenUrl = await this.tokenEndpoint();
     const started = this.now();
     const assertion = await this.signer.sign(tokenUrl, started);
@@ -184,7 +224,14 @@ export class SmartBackendAuth implements AuthStrategy {
     }
     const expiresIn = parsed.data.expires_in ?? DEFAULT_EXPIRES_IN_SECONDS;
     const expiresAt = started + expiresIn * 1000;
-    const token: CachedToken = { token: parsed.data.access_token, expiresAt, renewAt: expiresAt - renewalMarginMs(expiresIn * 1000, this.renewBeforeMs) };
+    const granted = grantedScopeOf(parsed.data.scope, this.scope);
+    if (granted.invalid) logger.warn('smart token response scope is not a string: the scope requested is assumed', { endpointId: this.options.endpointId });
+    const token: CachedToken = {
+      token: parsed.data.access_token,
+      expiresAt,
+      renewAt: expiresAt - renewalMarginMs(expiresIn * 1000, this.renewBeforeMs),
+      scope: granted.scope,
+    };
     await this.cache.set(token, token.renewAt - this.now());
     logger.info('smart token obtained', { endpointId: this.options.endpointId, durationMs: this.now() - started });
     this.options.onTokenRefreshed?.({ expiresInSeconds: expiresIn });

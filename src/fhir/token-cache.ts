@@ -6,8 +6,12 @@ import { LuaScript } from './lua-script';
  * A Redis cache of one access token, shared by all worker processes, with a short lock so that
  * only one process at a time asks the token endpoint (the others wait for the cached token).
  *
- * Stored value: JSON `{ "t": token, "exp": epoch ms, "ren": epoch ms }`; key TTL = until `ren`, when
- * the token is to be renewed (its lifetime less the renewal margin).
+ * Stored value: JSON `{ "t": token, "exp": epoch ms, "ren": epoch ms, "s": scope granted }`; key TTL =
+ * until `ren`, when the token is to be renewed (its lifetime less the renewal margin). The scope
+ * granted travels with the token, so a process that reads a cached token knows what it may do with
+ * it without asking the token endpoint (SMART Backend Services token response `scope`,
+ * https://hl7.org/fhir/smart-app-launch/backend-services.html#response-5). A value without `s`
+ * (written before the scope was kept) is not used: its grant is unknown.
  * Tokens sit in Redis in clear text: Redis must be private to the service (as for BullMQ data).
  */
 export interface CachedToken {
@@ -16,6 +20,11 @@ export interface CachedToken {
   readonly expiresAt: number;
   /** Epoch ms from when it is to be renewed (its own margin: short-lived tokens get a smaller one). */
   readonly renewAt: number;
+  /**
+   * The scope the token endpoint granted with it (its response's `scope`, or the scope asked for when
+   * the response had none: RFC 6749 §5.1, https://www.rfc-editor.org/rfc/rfc6749#section-5.1).
+   */
+  readonly scope: string;
 }
 
 export interface TokenCacheOptions {
@@ -56,27 +65,28 @@ export class RedisTokenCache {
 
   /**
    * The cached token while it need not be renewed: before its `renewAt`, or, for a token stored
-   * without one, while it has more than `minValidityMs` left.
+   * without one, while it has more than `minValidityMs` left. A token stored without the scope
+   * granted is not returned (a fresh one is fetched): what it allows is unknown.
    */
   async get(minValidityMs: number): Promise<CachedToken | undefined> {
     const raw = await this.redis.get(this.key);
     if (raw === null) return undefined;
-    let parsed: { t?: unknown; exp?: unknown; ren?: unknown };
+    let parsed: { t?: unknown; exp?: unknown; ren?: unknown; s?: unknown };
     try {
-      parsed = JSON.parse(raw) as { t?: unknown; exp?: unknown; ren?: unknown };
+      parsed = JSON.parse(raw) as { t?: unknown; exp?: unknown; ren?: unknown; s?: unknown };
     } catch {
       return undefined;
     }
-    if (typeof parsed.t !== 'string' || typeof parsed.exp !== 'number') return undefined;
+    if (typeof parsed.t !== 'string' || typeof parsed.exp !== 'number' || typeof parsed.s !== 'string') return undefined;
     const renewAt = typeof parsed.ren === 'number' ? parsed.ren : parsed.exp - minValidityMs;
     if (this.now() >= renewAt) return undefined;
-    return { token: parsed.t, expiresAt: parsed.exp, renewAt };
+    return { token: parsed.t, expiresAt: parsed.exp, renewAt, scope: parsed.s };
   }
 
   /** Stores a token for `ttlMs` (nothing is stored when ttlMs ≤ 0). */
   async set(token: CachedToken, ttlMs: number): Promise<void> {
     if (ttlMs <= 0) return;
-    const value = { t: token.token, exp: token.expiresAt, ren: token.renewAt };
+    const value = { t: token.token, exp: token.expiresAt, ren: token.renewAt, s: token.scope };
     await this.redis.set(this.key, JSON.stringify(value), 'PX', Math.ceil(ttlMs));
   }
 

@@ -141,6 +141,65 @@ it('delivers the report and its Communication where the scope granted allows wri
   expect(await clientSearch('DocumentReference', REPORT_IDENTIFIER_SYSTEM)).toHaveLength(0);
 }, 60_000);
 
+/** Registers `smartEhr` as an endpoint whose SMART client asks for `asked`, while the EHR lets the client be granted `allowed` only. */
+async function smartRecipient(clientId: string, asked: string, allowed: string): Promise<string> {
+  const smart = await makeSmartClient(clientId, 'ES384');
+  smartEhr.registerClient({ clientId: smart.clientId, jwks: smart.publicJwks, scopes: allowed });
+  const res = await svc.request('POST', '/api/endpoints', {
+    token: await svc.token('admin'),
+    body: { name: `Referring EHR (${clientId})`, baseUrl: smartEhr.baseUrl, auth: { type: 'smart-backend', clientId: smart.clientId, privateKeyJwk: smart.privateKeyJwk, scope: asked }, allowInsecureHttp: true },
+  });
+  expect(res.status).toBe(201);
+  return ((await res.json()) as { id: string }).id;
+}
+
+/** Signs a case sent to `recipientEndpoint` and waits for its delivery to settle. */
+async function signedAndSettled(recipientEndpoint: string): Promise<{ caseId: string; delivery: DeliveryView | undefined }> {
+  const intake = referredIntake();
+  const caseId = await openCaseIn(svc, cm, 'assigned', intake);
+  // The recipient is accepted on the scope its registration asks for.
+  expect((await svc.request('POST', `/api/cases/${caseId}/recipients`, { token: cm, body: { endpointId: recipientEndpoint } })).status).toBe(201);
+  expect((await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body: opinionFor(intake) })).status).toBe(200);
+  expect((await svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist })).status).toBe(201);
+  const [delivery] = await eventually(() => deliveries(caseId), (d) => ['delivered', 'failed', 'needs_review'].includes(d[0]?.state ?? ''), 30_000);
+  return { caseId, delivery };
+}
+
+/** FHIR writes the sandbox EHR received since `since` (its token endpoint's POSTs left out), with their status. */
+const fhirWritesSince = (since: number) =>
+  smartEhr
+    .requests()
+    .filter((r) => r.at >= since && r.method !== 'GET' && !r.target.startsWith('/auth/'))
+    .map((r) => `${r.method} ${r.target.split('?')[0] ?? ''} ${r.status ?? ''}`);
+
+it('writes only the DiagnosticReport where the EHR grants less than the scope asked for (the token response says so), and delivers it', async () => {
+  // The registration asks to write all three; the EHR grants this client reports only (SMART Backend
+  // Services: the token response's scope "can be different from the scopes requested").
+  const asked = 'system/*.read system/DiagnosticReport.write system/DocumentReference.write system/Communication.write';
+  const recipientEndpoint = await smartRecipient('sob-wb-granted-reports-only', asked, 'system/*.read system/DiagnosticReport.write');
+  const since = Date.now();
+  const { caseId, delivery } = await signedAndSettled(recipientEndpoint);
+  expect(delivery).toMatchObject({ state: 'delivered', lastError: null, attempts: 1 });
+  const [report] = await searchSandbox<DiagnosticReport>(smartEhr, 'any', 'DiagnosticReport', { identifier: `${REPORT_IDENTIFIER_SYSTEM}|${caseId}-v1` });
+  expect(delivery?.remoteIds).toEqual({ DiagnosticReport: report?.id });
+  // One transaction carrying the report alone: nothing the token does not allow was sent.
+  expect(fhirWritesSince(since)).toEqual(['POST / 200']);
+  expect(smartEhr.writtenResources().filter((w) => w.at >= since).map((w) => w.resourceType)).toEqual(['DiagnosticReport']);
+  expect(await searchSandbox(smartEhr, 'any', 'DocumentReference', { identifier: `${REPORT_IDENTIFIER_SYSTEM}|${caseId}-v1` })).toHaveLength(0);
+  expect(await searchSandbox(smartEhr, 'any', 'Communication', { identifier: `${REPORT_COMMUNICATION_SYSTEM}|${caseId}-v1` })).toHaveLength(0);
+}, 60_000);
+
+it('fails for good, naming the scope granted, where the EHR grants no DiagnosticReport create: nothing is sent', async () => {
+  const recipientEndpoint = await smartRecipient('sob-wb-granted-read-only', 'system/*.read system/DiagnosticReport.write', 'system/*.read');
+  const since = Date.now();
+  const { delivery } = await signedAndSettled(recipientEndpoint);
+  // Permanent: one attempt, not the three a passing failure gets.
+  expect(delivery).toMatchObject({ state: 'failed', attempts: 1 });
+  expect(delivery?.lastError).toContain('granted the SMART scope "system/*.read"');
+  expect(delivery?.lastError).toContain('DiagnosticReport');
+  expect(fhirWritesSince(since)).toEqual([]);
+}, 60_000);
+
 it('refuses, naming endpointId, a recipient whose SMART scope cannot create DiagnosticReports there', async () => {
   const smart = await makeSmartClient('sob-wb-read-only', 'ES384');
   smartEhr.registerClient({ clientId: smart.clientId, jwks: smart.publicJwks });

@@ -2,8 +2,10 @@ import type { Redis } from 'ioredis';
 import { CaptureTransport } from '../support/capture-log';
 import { logger } from '../../src/log';
 import { ClientAssertionSigner } from '../../src/fhir/client-assertion';
-import { PermanentFhirError, SmartAuthError } from '../../src/fhir/errors';
+import { RedisCircuitBreaker } from '../../src/fhir/circuit-breaker';
+import { CircuitOpenError, PermanentFhirError, SmartAuthError } from '../../src/fhir/errors';
 import type { FhirClientEvent } from '../../src/fhir/events';
+import { grantedScopeOf } from '../../src/fhir/smart-backend-auth';
 import { makeClient } from './support/client';
 import { sendJson, startTestServer, type TestServer } from './support/http-server';
 import { makeKey, type TestKey } from './support/keys';
@@ -163,6 +165,96 @@ describe('token caching and refresh', () => {
     expect(capture.lines.some((l) => l.includes('smart token obtained'))).toBe(true);
     const all = capture.lines.join('\n');
     expect(all).not.toMatch(/tok-\d|eyJ|Bearer|client_assertion/);
+  });
+});
+
+describe('the scope granted (token response `scope`, https://hl7.org/fhir/smart-app-launch/backend-services.html#response-5)', () => {
+  const ASKED = 'system/Observation.read system/Patient.read';
+
+  it('reads the response scope as granted, and its absence (or a blank or non-string one) as the scope asked for', () => {
+    expect(grantedScopeOf(' system/DiagnosticReport.c   system/*.rs ', ASKED)).toEqual({ scope: 'system/DiagnosticReport.c system/*.rs', invalid: false });
+    expect(grantedScopeOf(undefined, ASKED)).toEqual({ scope: ASKED, invalid: false });
+    expect(grantedScopeOf(null, ASKED)).toEqual({ scope: ASKED, invalid: false });
+    expect(grantedScopeOf('  ', ASKED)).toEqual({ scope: ASKED, invalid: false });
+    expect(grantedScopeOf(['system/Patient.read'], ASKED)).toEqual({ scope: ASKED, invalid: true });
+  });
+
+  it('keeps the scope the token endpoint granted, narrower than asked, and shares it with the token through Redis', async () => {
+    const fhir = await startMiniFhir({ smart: { publicKey: rsKey.publicKey, clientId: CLIENT_ID, grantScope: 'system/Patient.read' } });
+    try {
+      const a = smartClient(fhir, rsKey, { id: 'granted-narrower' });
+      await expect(a.client.grantedScope()).resolves.toBe('system/Patient.read');
+      expect(Object.fromEntries(fhir.assertions[0]?.form ?? [])).toMatchObject({ scope: ASKED });
+      // The token requests then carry is the one the scope was read from.
+      await a.client.read('Patient', 'a');
+      expect(fhir.server.requests.at(-1)?.headers.authorization).toBe('Bearer tok-1');
+      // Another process reading the cached token knows its scope without asking the token endpoint.
+      const b = smartClient(fhir, rsKey, { id: 'granted-narrower', redis: env.connect() });
+      await expect(b.client.grantedScope()).resolves.toBe('system/Patient.read');
+      expect(fhir.tokenRequests).toBe(1);
+      const [key] = await redis.keys(`${env.prefix}fhir:token:granted-narrower:*`);
+      expect(JSON.parse((await redis.get(key ?? '')) ?? '{}')).toMatchObject({ t: 'tok-1', s: 'system/Patient.read' });
+      await Promise.all([a.client.close(), b.client.close()]);
+    } finally {
+      await fhir.close();
+    }
+  });
+
+  it('takes the scope asked for when the token response has none (RFC 6749 §5.1: identical to the request)', async () => {
+    const fhir = await startMiniFhir({ smart: { publicKey: rsKey.publicKey, clientId: CLIENT_ID, grantScope: null } });
+    try {
+      const { client } = smartClient(fhir, rsKey, { id: 'granted-absent' });
+      await client.read('Patient', 'a');
+      await expect(client.grantedScope()).resolves.toBe(ASKED);
+      expect(fhir.tokenRequests).toBe(1);
+      await client.close();
+    } finally {
+      await fhir.close();
+    }
+  });
+
+  it('fetches a fresh token where the cached one carries no scope (cached by an earlier release): its grant is unknown', async () => {
+    const fhir = await startMiniFhir({ smart: { publicKey: rsKey.publicKey, clientId: CLIENT_ID, grantScope: 'system/Patient.read' } });
+    try {
+      const first = smartClient(fhir, rsKey, { id: 'granted-legacy' });
+      await first.client.read('Patient', 'a');
+      await first.client.close();
+      const [key] = await redis.keys(`${env.prefix}fhir:token:granted-legacy:*`);
+      const { t, exp, ren } = JSON.parse((await redis.get(key ?? '')) ?? '{}') as { t: string; exp: number; ren: number };
+      await redis.set(key ?? '', JSON.stringify({ t, exp, ren }), 'PX', 60_000);
+      const later = smartClient(fhir, rsKey, { id: 'granted-legacy', redis: env.connect() });
+      await expect(later.client.grantedScope()).resolves.toBe('system/Patient.read');
+      expect(fhir.tokenRequests).toBe(2);
+      await later.client.close();
+    } finally {
+      await fhir.close();
+    }
+  });
+
+  it('has no scope where no SMART auth applies (open endpoint): the server decides', async () => {
+    const fhir = await startMiniFhir();
+    try {
+      const { client } = makeClient(redis, env.prefix, fhir.url);
+      await expect(client.grantedScope()).resolves.toBeUndefined();
+      expect(fhir.server.requests).toHaveLength(0);
+      await client.close();
+    } finally {
+      await fhir.close();
+    }
+  });
+
+  it("does not ask a paused endpoint's token endpoint for it: CircuitOpenError, as a request gets", async () => {
+    const fhir = await startMiniFhir({ smart: { publicKey: rsKey.publicKey, clientId: CLIENT_ID } });
+    try {
+      const breaker = new RedisCircuitBreaker({ redis, keyPrefix: env.prefix, endpointId: 'granted-paused', failureThreshold: 1 });
+      await breaker.recordFailure();
+      const { client } = smartClient(fhir, rsKey, { id: 'granted-paused' });
+      await expect(client.grantedScope()).rejects.toBeInstanceOf(CircuitOpenError);
+      expect(fhir.tokenRequests).toBe(0);
+      await client.close();
+    } finally {
+      await fhir.close();
+    }
   });
 });
 

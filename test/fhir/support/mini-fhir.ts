@@ -17,7 +17,13 @@ export interface MiniFhirOptions {
   /** Gzip FHIR responses when the client accepts it. */
   readonly gzip?: boolean;
   /** Require SMART backend auth, verifying assertions with this key. */
-  readonly smart?: { readonly publicKey: KeyLike; readonly clientId: string; readonly expiresIn?: number };
+  readonly smart?: {
+    readonly publicKey: KeyLike;
+    readonly clientId: string;
+    readonly expiresIn?: number;
+    /** The token response's `scope`: default the scope requested; null leaves the field out (RFC 6749 §5.1). */
+    readonly grantScope?: string | null;
+  };
 }
 
 export interface VerifiedAssertion {
@@ -113,7 +119,9 @@ export async function startMiniFhir(options: MiniFhirOptions = {}): Promise<Mini
       state.validTokens.add(token);
       // A little latency so concurrent callers really overlap with the in-flight request.
       await new Promise((r) => setTimeout(r, 30));
-      sendJson(res, 200, { access_token: token, token_type: 'bearer', expires_in: options.smart.expiresIn ?? 300, scope: form.get('scope') });
+      const { grantScope } = options.smart;
+      const scope = grantScope === undefined ? form.get('scope') : grantScope;
+      sendJson(res, 200, { access_token: token, token_type: 'bearer', expires_in: options.smart.expiresIn ?? 300, ...(scope === null ? {} : { scope }) });
       return;
     }
     if (!path.startsWith('/fhir/')) return void res.writeHead(404).end();
