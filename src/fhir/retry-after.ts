@@ -37,7 +37,7 @@ function serverClock(value: string | string[] | undefined): number | undefined {
  * "5 minutes" is not read as a date. The asctime form carries no zone: `Date.parse` would read it as
  * the host's local time, so it is read here, as GMT.
  */
-function parseHttpDate(text: string): number | undefined {
+export function parseHttpDate(text: string): number | undefined {
   const asctime = ASCTIME_DATE.exec(text);
   if (asctime) {
     const [, mon = '', day = '', hh = '', mm = '', ss = '', year = ''] = asctime;

@@ -119,8 +119,8 @@ export interface PlanInput {
   /** Incremental pull: only what changed since (FHIR instant). */
   readonly since?: string;
   /**
-   * Per query (by task key), when the same query last completed for this patient, by the EHR's clock
-   * where it gave its time (`lastCompletedQueries`, server-time.ts): only what changed since then is
+   * Per query (by task key), when the same query last completed for this patient in a pull without an
+   * explicit `since`, by the EHR's clock where it gave its time (`lastCompletedQueries`, server-time.ts): only what changed since then is
    * asked for; a query with none is pulled in full. For a re-pull, where one instant for every query
    * would miss what changed in the types, sources or patients the last pull did not cover.
    */

@@ -138,13 +138,22 @@ export async function insertPull(db: Queryable, p: { id: string; caseId: string;
  * time it gave with the task's first page (`server_time`) less {@link SERVER_TIME_MARGIN_MS}; by ours
  * only where it gave none, the start of that pull less {@link OWN_CLOCK_MARGIN_MS} (see server-time.ts).
  * One task's time, never the latest of several: times of two clocks do not compare.
+ *
+ * Only tasks of pulls without an explicit `since` count. A pull asked with `since` (the case manager's
+ * `POST …/pulls {since}`) asked each query for what changed after that instant only
+ * (`_lastUpdated=gt…`, https://hl7.org/fhir/R4/search.html#lastUpdated; `_since`,
+ * https://hl7.org/fhir/R4/patient-operation-everything.html): its completing says nothing of what
+ * changed between the query's earlier run and that instant, so taken as the bound it would make every
+ * later re-pull skip that window for good. A pull without `since` covers everything until its time:
+ * in full, or from a bound chosen here (an incremental pull's queries, by induction). Starting a little
+ * earlier than needed fetches some records again, which the raw store keeps once.
  */
 export async function lastCompletedQueries(db: Queryable, caseId: string): Promise<Map<string, Date>> {
   const { rows } = await db.query<{ source_id: string; query_key: string; remote_patient_id: string | null; since: Date }>(
     `SELECT DISTINCT ON (t.source_id, t.query_key, t.remote_patient_id) t.source_id, t.query_key, t.remote_patient_id,
             COALESCE(t.server_time - $2::interval, p.created_at - $3::interval) AS since
      FROM pull_tasks t JOIN pulls p ON p.id = t.pull_id
-     WHERE p.case_id = $1 AND t.state = 'complete'
+     WHERE p.case_id = $1 AND t.state = 'complete' AND p.since IS NULL
      ORDER BY t.source_id, t.query_key, t.remote_patient_id, p.created_at DESC`,
     [caseId, `${SERVER_TIME_MARGIN_MS} milliseconds`, `${OWN_CLOCK_MARGIN_MS} milliseconds`],
   );

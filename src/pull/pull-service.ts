@@ -88,7 +88,8 @@ export interface StartPullInput {
   readonly types?: string[];
   /**
    * Each query only for what changed since the same query last completed for the same source and
-   * patient (`lastCompletedQueries`); one never completed is pulled in full. Ignored with `since`.
+   * patient in a pull without an explicit `since` (`lastCompletedQueries`: such a pull skipped what
+   * changed before its `since`); one never completed so is pulled in full. Ignored with `since`.
    */
   readonly incremental?: boolean;
 }

@@ -1,4 +1,5 @@
 import type { ScannedSearchPage } from '../fhir';
+import { parseHttpDate } from '../fhir/retry-after';
 
 /**
  * The lower bound of an incremental re-pull (`_lastUpdated=gt…`,
@@ -27,10 +28,22 @@ export const OWN_CLOCK_MARGIN_MS = 15 * 60_000;
 /** A FHIR `instant` (https://hl7.org/fhir/R4/datatypes.html#instant): a time with a zone, at least to the second. */
 const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 
-function timeOf(value: unknown): number | undefined {
-  if (typeof value !== 'string') return undefined;
+/** A searchset's `meta.lastUpdated` as epoch ms, when it is a FHIR `instant` ({@link INSTANT}: it names its zone). */
+function instantOf(value: unknown): number | undefined {
+  if (typeof value !== 'string' || !INSTANT.test(value)) return undefined;
   const ms = Date.parse(value);
   return Number.isFinite(ms) ? ms : undefined;
+}
+
+/**
+ * The response's `Date` header as epoch ms: an HTTP-date in any of its three forms (RFC 9110 §5.6.7,
+ * https://www.rfc-editor.org/rfc/rfc9110#http.date — a recipient "MUST accept all three HTTP-date
+ * formats"), all GMT. Read by {@link parseHttpDate}, not by plain `Date.parse`, which reads the
+ * asctime form (`Sun Nov  6 08:49:37 1994`, no zone named) as the host's local time and takes junk
+ * such as `5` or `2026` for a date.
+ */
+function httpDateOf(value: string | undefined): number | undefined {
+  return value === undefined ? undefined : parseHttpDate(value.trim());
 }
 
 /**
@@ -41,6 +54,6 @@ function timeOf(value: unknown): number | undefined {
  */
 export function serverTimeOf(page: Pick<ScannedSearchPage, 'envelope' | 'date'>): Date | undefined {
   const lastUpdated = page.envelope.meta?.lastUpdated;
-  const times = [INSTANT.test(lastUpdated ?? '') ? timeOf(lastUpdated) : undefined, timeOf(page.date)].filter((t): t is number => t !== undefined);
+  const times = [instantOf(lastUpdated), httpDateOf(page.date)].filter((t): t is number => t !== undefined);
   return times.length > 0 ? new Date(Math.min(...times)) : undefined;
 }
