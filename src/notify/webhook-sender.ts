@@ -158,6 +158,11 @@ export function webhookBody(event: { id: number; type: string; createdAt: Date; 
  * enabled again, for an event raised before that (the delivery is `skipped`).
  * On the last attempt the failure is recorded against the subscriber first; a failure no retry can
  * help ({@link PermanentWebhookError}) is recorded at once, and a 410 Gone disables the subscriber.
+ * Only the subscriber's own failures count against it (no answer, a non-2xx answer, a refused URL, an
+ * unreadable secret): once it answered 2xx, an error recording the delivery (the database) is thrown
+ * as it is, the delivery left `queued` to be sent again (at least once, same body `id`), never
+ * counted as a failed event of the subscriber.
+ * @see https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md#delivery-success-and-failure
  */
 export async function sendWebhook(deps: WebhookSenderDeps, transports: WebhookTransports, deliveryId: string, lastAttempt: boolean): Promise<string> {
   const delivery = await findWebhookDelivery(deps.db, deliveryId);
@@ -203,9 +208,6 @@ export async function sendWebhook(deps: WebhookSenderDeps, transports: WebhookTr
     res.done();
     if (res.status === 410) throw new SubscriberGoneError();
     if (res.status < 200 || res.status >= 300) throw new Error(`subscriber answered HTTP ${res.status}`);
-    await webhookDeliveryAttempt(deps.db, delivery.id, status, null);
-    await webhookDelivered(deps.db, delivery.id, hook.id);
-    return 'delivered';
   } catch (err) {
     const message = failureMessage(err);
     await webhookDeliveryAttempt(deps.db, delivery.id, status, message);
@@ -226,4 +228,12 @@ export async function sendWebhook(deps: WebhookSenderDeps, transports: WebhookTr
     }
     throw err;
   }
+  // The subscriber took the event (2xx). What follows is our own bookkeeping: when it fails (the
+  // database unreachable, a failover) that is not the subscriber's failure, so it is neither recorded
+  // as its error nor counted toward disabling it. The error goes to the queue as it is: the job is
+  // retried, or, after its last attempt, the delivery is still `queued` and the stale sweep queues it
+  // again. Either way the event is sent once more with the same body `id` (at least once).
+  await webhookDeliveryAttempt(deps.db, delivery.id, status, null);
+  await webhookDelivered(deps.db, delivery.id, hook.id);
+  return 'delivered';
 }
