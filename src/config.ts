@@ -72,8 +72,10 @@ const EnvSchema = z.object({
   DELIVERY_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(8),
   DELIVERY_BACKOFF_MS: z.coerce.number().int().min(10).default(5000),
   DELIVERY_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
-  WEBHOOK_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(6),
-  WEBHOOK_BACKOFF_MS: z.coerce.number().int().min(10).default(2000),
+  // 15 tries from 5 s, doubling: retried for ~22.8 h (the last waits ~11.4 h), like Standard Webhooks'
+  // schedule (5 s … 10 h, ~27 h): a receiver down for a restart or a maintenance window loses nothing.
+  WEBHOOK_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(15),
+  WEBHOOK_BACKOFF_MS: z.coerce.number().int().min(10).default(5000),
   WEBHOOK_DISABLE_AFTER: z.coerce.number().int().min(1).max(1000).default(3),
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
   NOTIFY_POLL_MS: z.coerce.number().int().min(100).default(5000),

@@ -94,3 +94,16 @@ describe('loadConfig', () => {
     expect(problemsOf({ ...base, PROGRAM_TIME_ZONE: 'Mars/Olympus' })[0]).toMatch(/^PROGRAM_TIME_ZONE/);
   });
 });
+
+describe('webhook retries', () => {
+  /** How long BullMQ's exponential backoff keeps retrying: the delays between `attempts` tries, the first `backoffMs`, doubling. */
+  const retryWindowMs = (attempts: number, backoffMs: number): number => backoffMs * (2 ** (attempts - 1) - 1);
+
+  it('keep trying a subscriber for most of a day by default, first within seconds (a receiver down for a restart or a maintenance window loses no event)', () => {
+    const { webhookAttempts, webhookBackoffMs } = loadConfig(base).opinion;
+    expect(webhookBackoffMs).toBeLessThanOrEqual(10_000);
+    // Standard Webhooks' schedule spans ~27 h (5 s … 10 h); a minute (6 tries from 2 s) lost every event of a longer outage.
+    expect(retryWindowMs(webhookAttempts, webhookBackoffMs)).toBeGreaterThanOrEqual(12 * 3600_000);
+    expect(retryWindowMs(webhookAttempts, webhookBackoffMs)).toBeLessThanOrEqual(48 * 3600_000);
+  });
+});
