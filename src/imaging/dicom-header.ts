@@ -14,8 +14,12 @@
  *   end of the file, or a file that ends inside an item header, is `truncated`.
  * - Memory is bounded: a parse may read at most `MAX_HEADER_READS` element and item headers' worth
  *   (`dicom-parse-budget.ts`); a data set of millions of tiny elements, which would exhaust the parsing
- *   thread's heap and can abort the whole process, is `too-large` instead.
+ *   thread's heap and can abort the whole process, is `too-large` instead. A value the reader would
+ *   decode is first checked against its VR's maximum length ({@link valueByteBound}): one far longer
+ *   (a 400 MB Patient's Name in an implicit VR file) is never decoded; the field is left out and
+ *   named in {@link DicomHeader.valuesNotRead}.
  *
+ * @see https://dicom.nema.org/medical/dicom/current/output/chtml/part05/sect_6.2.html (PS3.5 §6.2 VR lengths)
  * @see https://dicom.nema.org/medical/dicom/current/output/html/part10.html#chapter_7 (PS3.10 file format)
  * @see https://dicom.nema.org/medical/dicom/current/output/html/part05.html#chapter_10 (PS3.5 transfer syntaxes)
  * @see https://github.com/cornerstonejs/dicomParser
@@ -61,6 +65,11 @@ export interface DicomHeader {
   readonly hasPixelData: boolean;
   /** Things read but doubtful (an unknown character set, parser warnings). */
   readonly warnings: readonly string[];
+  /**
+   * Fields left out because their value is far longer than DICOM allows (see {@link valueByteBound}):
+   * one log-safe sentence each (attribute, length, bound; never the value). Absent when none.
+   */
+  readonly valuesNotRead?: readonly string[];
 }
 
 /** Why a file gave no header. */
@@ -148,7 +157,7 @@ function parseUnsafe(bytes: Uint8Array, fileSize: number, complete: boolean, rea
     if (!complete && !isHeaderReadBudgetExceeded(err)) return needsMore(describe(err));
     return failure(err);
   }
-  const transferSyntaxUid = ascii(dataSet, TAG.TransferSyntaxUid) ?? '';
+  const transferSyntaxUid = ascii({ ds: dataSet, notRead: [] }, TAG.TransferSyntaxUid) ?? '';
   const pixelData = dataSet.elements[TAG.PixelData];
   if (!complete && (pixelData === undefined || transferSyntaxUid === DEFLATED_EXPLICIT_LITTLE_ENDIAN)) {
     return needsMore(pixelData === undefined ? 'Pixel Data not reached' : 'deflated data set');
@@ -177,13 +186,14 @@ function parseUnsafe(bytes: Uint8Array, fileSize: number, complete: boolean, rea
       };
     }
   }
-  const mediaClass = ascii(dataSet, TAG.MediaStorageSopClassUid);
+  const mediaClass = ascii({ ds: dataSet, notRead: [] }, TAG.MediaStorageSopClassUid);
   if (mediaClass === MEDIA_STORAGE_DIRECTORY_SOP_CLASS || dataSet.elements[TAG.DirectoryRecordSequence]) {
     return { ok: false, code: 'dicomdir', reason: 'DICOMDIR (media directory of a CD, not an image): nothing to index', partial: read };
   }
   const missingUids = (['studyInstanceUid', 'seriesInstanceUid', 'sopInstanceUid', 'sopClassUid'] as const).filter((k) => !read[k]);
   if (missingUids.length > 0) {
-    return { ok: false, code: 'missing-uid', reason: `no ${missingUids.join(', ')} in the data set`, partial: read };
+    const unread = read.valuesNotRead && read.valuesNotRead.length > 0 ? ` (${read.valuesNotRead.join('; ')})` : '';
+    return { ok: false, code: 'missing-uid', reason: `no ${missingUids.join(', ')} in the data set${unread}`, partial: read };
   }
   return {
     ok: true,
@@ -287,53 +297,140 @@ function partialDataSet(err: unknown): DataSet | undefined {
 
 type MutableHeader = { -readonly [K in keyof DicomHeader]?: DicomHeader[K] };
 
+/**
+ * Longest value, in characters, of each VR the header reader decodes (PS3.5 §6.2, Table 6.2-1). PN is
+ * 64 per component group, three groups and two `=` delimiters (§6.2.1).
+ * @see https://dicom.nema.org/medical/dicom/current/output/chtml/part05/sect_6.2.html
+ */
+const VR_MAX_CHARACTERS = { AE: 16, AS: 4, CS: 16, DA: 8, DS: 16, DT: 26, IS: 12, LO: 64, PN: 3 * 64 + 2, SH: 16, TM: 14, UI: 64 } as const;
+
+/** A VR of {@link VR_MAX_CHARACTERS}. */
+export type BoundedVr = keyof typeof VR_MAX_CHARACTERS;
+
+/**
+ * Tolerance over the standard's maximum: up to 4 bytes a character (UTF-8, GB18030, ISO 2022 escape
+ * sequences), times 4 for writers that overrun the limit or write several values where one is
+ * expected (a multi-valued Specific Character Set). A real header stays far below; a value past it
+ * is damage or an attack, and is not decoded.
+ */
+export const VALUE_LENGTH_TOLERANCE = 16;
+
+/**
+ * Most bytes of a value of `vr` the header reader decodes: {@link VALUE_LENGTH_TOLERANCE} × the PS3.5
+ * §6.2 maximum (PN 3,104 bytes, LO and UI 1,024, SH and CS 256, DA 128). Checked against the length
+ * the element declares, before a byte of it is read.
+ * @see https://dicom.nema.org/medical/dicom/current/output/chtml/part05/sect_6.2.html
+ */
+export function valueByteBound(vr: BoundedVr): number {
+  return VR_MAX_CHARACTERS[vr] * VALUE_LENGTH_TOLERANCE;
+}
+
+/** The attributes the header reader decodes: tag, name (for reasons), VR by the data dictionary (PS3.6). */
+const FIELDS: Readonly<Record<string, { readonly name: string; readonly vr: BoundedVr }>> = {
+  [TAG.TransferSyntaxUid]: { name: 'Transfer Syntax UID (0002,0010)', vr: 'UI' },
+  [TAG.MediaStorageSopClassUid]: { name: 'Media Storage SOP Class UID (0002,0002)', vr: 'UI' },
+  [TAG.MediaStorageSopInstanceUid]: { name: 'Media Storage SOP Instance UID (0002,0003)', vr: 'UI' },
+  [TAG.SpecificCharacterSet]: { name: 'Specific Character Set (0008,0005)', vr: 'CS' },
+  [TAG.SopClassUid]: { name: 'SOP Class UID (0008,0016)', vr: 'UI' },
+  [TAG.SopInstanceUid]: { name: 'SOP Instance UID (0008,0018)', vr: 'UI' },
+  [TAG.StudyDate]: { name: 'Study Date (0008,0020)', vr: 'DA' },
+  [TAG.StudyTime]: { name: 'Study Time (0008,0030)', vr: 'TM' },
+  [TAG.AccessionNumber]: { name: 'Accession Number (0008,0050)', vr: 'SH' },
+  [TAG.Modality]: { name: 'Modality (0008,0060)', vr: 'CS' },
+  [TAG.TimezoneOffsetFromUtc]: { name: 'Timezone Offset From UTC (0008,0201)', vr: 'SH' },
+  [TAG.StudyDescription]: { name: 'Study Description (0008,1030)', vr: 'LO' },
+  [TAG.SeriesDescription]: { name: 'Series Description (0008,103E)', vr: 'LO' },
+  [TAG.PatientName]: { name: "Patient's Name (0010,0010)", vr: 'PN' },
+  [TAG.PatientId]: { name: 'Patient ID (0010,0020)', vr: 'LO' },
+  [TAG.PatientBirthDate]: { name: "Patient's Birth Date (0010,0030)", vr: 'DA' },
+  [TAG.PatientSex]: { name: "Patient's Sex (0010,0040)", vr: 'CS' },
+  [TAG.BodyPartExamined]: { name: 'Body Part Examined (0018,0015)', vr: 'CS' },
+  [TAG.StudyInstanceUid]: { name: 'Study Instance UID (0020,000D)', vr: 'UI' },
+  [TAG.SeriesInstanceUid]: { name: 'Series Instance UID (0020,000E)', vr: 'UI' },
+  [TAG.SeriesNumber]: { name: 'Series Number (0020,0011)', vr: 'IS' },
+  [TAG.InstanceNumber]: { name: 'Instance Number (0020,0013)', vr: 'IS' },
+  [TAG.NumberOfFrames]: { name: 'Number of Frames (0028,0008)', vr: 'IS' },
+};
+
+/**
+ * The data set being read, and the fields left out of it for their length. Every decoding helper
+ * gets its bytes through {@link valueBytes}, which enforces {@link valueByteBound}.
+ */
+interface Source {
+  readonly ds: DataSet;
+  readonly notRead: string[];
+}
+
 /** Reads every field it can; tolerant of absent and damaged elements. */
 function readHeader(ds: DataSet, transferSyntaxUid: string): Partial<DicomHeader> {
   const warnings: string[] = [];
-  const charset = ascii(ds, TAG.SpecificCharacterSet);
+  const src: Source = { ds, notRead: [] };
+  const charset = ascii(src, TAG.SpecificCharacterSet);
   if (charset !== undefined && !isKnownCharacterSet(charset)) warnings.push(`unknown Specific Character Set '${charset}': text read as latin1`);
   const decode = decoderFor(charset);
   const h: MutableHeader = {
     transferSyntaxUid,
-    sopClassUid: uid(ds, TAG.SopClassUid) ?? uid(ds, TAG.MediaStorageSopClassUid),
-    sopInstanceUid: uid(ds, TAG.SopInstanceUid) ?? uid(ds, TAG.MediaStorageSopInstanceUid),
-    studyInstanceUid: uid(ds, TAG.StudyInstanceUid),
-    seriesInstanceUid: uid(ds, TAG.SeriesInstanceUid),
-    modality: ascii(ds, TAG.Modality),
-    studyDate: ascii(ds, TAG.StudyDate),
-    studyTime: ascii(ds, TAG.StudyTime),
-    timezoneOffsetFromUtc: ascii(ds, TAG.TimezoneOffsetFromUtc),
-    seriesNumber: integer(ds, TAG.SeriesNumber),
-    instanceNumber: integer(ds, TAG.InstanceNumber),
-    accessionNumber: text(ds, TAG.AccessionNumber, decode),
-    studyDescription: text(ds, TAG.StudyDescription, decode),
-    seriesDescription: text(ds, TAG.SeriesDescription, decode),
-    bodyPartExamined: ascii(ds, TAG.BodyPartExamined),
-    patientName: text(ds, TAG.PatientName, decode),
-    patientId: text(ds, TAG.PatientId, decode),
-    patientBirthDate: ascii(ds, TAG.PatientBirthDate),
-    patientSex: ascii(ds, TAG.PatientSex),
-    numberOfFrames: integer(ds, TAG.NumberOfFrames),
+    sopClassUid: uid(src, TAG.SopClassUid) ?? uid(src, TAG.MediaStorageSopClassUid),
+    sopInstanceUid: uid(src, TAG.SopInstanceUid) ?? uid(src, TAG.MediaStorageSopInstanceUid),
+    studyInstanceUid: uid(src, TAG.StudyInstanceUid),
+    seriesInstanceUid: uid(src, TAG.SeriesInstanceUid),
+    modality: ascii(src, TAG.Modality),
+    studyDate: ascii(src, TAG.StudyDate),
+    studyTime: ascii(src, TAG.StudyTime),
+    timezoneOffsetFromUtc: ascii(src, TAG.TimezoneOffsetFromUtc),
+    seriesNumber: integer(src, TAG.SeriesNumber),
+    instanceNumber: integer(src, TAG.InstanceNumber),
+    accessionNumber: text(src, TAG.AccessionNumber, decode),
+    studyDescription: text(src, TAG.StudyDescription, decode),
+    seriesDescription: text(src, TAG.SeriesDescription, decode),
+    bodyPartExamined: ascii(src, TAG.BodyPartExamined),
+    patientName: text(src, TAG.PatientName, decode),
+    patientId: text(src, TAG.PatientId, decode),
+    patientBirthDate: ascii(src, TAG.PatientBirthDate),
+    patientSex: ascii(src, TAG.PatientSex),
+    numberOfFrames: integer(src, TAG.NumberOfFrames),
     rows: uint16(ds, TAG.Rows),
     columns: uint16(ds, TAG.Columns),
     specificCharacterSet: charset,
     hasPixelData: ds.elements[TAG.PixelData] !== undefined,
     warnings: [...warnings, ...(Array.isArray(ds.warnings) ? ds.warnings.slice(0, 10) : [])],
+    valuesNotRead: src.notRead.length > 0 ? [...new Set(src.notRead)] : undefined,
   };
   for (const key of Object.keys(h) as (keyof MutableHeader)[]) if (h[key] === undefined) delete h[key];
   return h as Partial<DicomHeader>;
 }
 
-/** The value bytes of an element, clamped to the array; undefined when absent, empty or undefined-length. */
-function valueBytes(ds: DataSet, tag: string): Uint8Array | undefined {
+/**
+ * The value bytes of an element, clamped to the array; undefined when absent, empty or undefined-length.
+ * A value declared longer than its VR's {@link valueByteBound} is undefined too, and noted in
+ * `src.notRead`: its length is known from the element header, so not one byte of it is read.
+ */
+function valueBytes(src: Source, tag: string): Uint8Array | undefined {
+  const { ds } = src;
   const el = ds.elements[tag];
   if (!el || !(el.length > 0) || el.length === 0xffffffff) return undefined;
+  const field = FIELDS[tag];
+  if (field && el.length > valueByteBound(field.vr)) {
+    src.notRead.push(
+      `${field.name} not read: its value is ${el.length} bytes, over the ${valueByteBound(field.vr)}-byte bound for ${field.vr} ` +
+        `(${VALUE_LENGTH_TOLERANCE} × the ${VR_MAX_CHARACTERS[field.vr]}-character maximum of PS3.5 §6.2)`,
+    );
+    return undefined;
+  }
   const start = el.dataOffset;
   const end = Math.min(start + el.length, ds.byteArray.length);
   if (!(start >= 0) || start >= end) return undefined;
   return ds.byteArray.subarray(start, end);
 }
 
+/**
+ * The sentence a file's row carries when fields were left out for their length
+ * ({@link DicomHeader.valuesNotRead}); undefined when none were.
+ */
+export function valuesNotReadReason(header: Pick<DicomHeader, 'valuesNotRead'>): string | undefined {
+  const notes = header.valuesNotRead ?? [];
+  return notes.length > 0 ? `values far longer than DICOM allows were left out: ${notes.join('; ')}` : undefined;
+}
 
 /**
  * A value without its padding. Padding is a trailing space (text) or NUL (UI); leading spaces are
@@ -352,18 +449,18 @@ function asBuffer(bytes: Uint8Array): Buffer {
 }
 
 /** A default-repertoire value (UI, CS, DA, TM, IS…). */
-function ascii(ds: DataSet, tag: string): string | undefined {
-  const bytes = valueBytes(ds, tag);
+function ascii(src: Source, tag: string): string | undefined {
+  const bytes = valueBytes(src, tag);
   return bytes ? trimValue(asBuffer(bytes).toString('latin1')) : undefined;
 }
 
-function uid(ds: DataSet, tag: string): string | undefined {
-  const value = ascii(ds, tag);
+function uid(src: Source, tag: string): string | undefined {
+  const value = ascii(src, tag);
   return value && /^[0-9.]{1,64}$/.test(value) ? value : undefined;
 }
 
-function text(ds: DataSet, tag: string, decode: TextDecode): string | undefined {
-  const bytes = valueBytes(ds, tag);
+function text(src: Source, tag: string, decode: TextDecode): string | undefined {
+  const bytes = valueBytes(src, tag);
   return bytes ? trimValue(decode(bytes)) : undefined;
 }
 
@@ -371,8 +468,8 @@ function text(ds: DataSet, tag: string, decode: TextDecode): string | undefined 
  * An IS value (first value if multi-valued), where it fits a FHIR unsignedInt (0..2,147,483,647, what
  * series and instance numbers and frame counts become): DICOM allows `-1` or twelve digits.
  */
-function integer(ds: DataSet, tag: string): number | undefined {
-  const value = ascii(ds, tag)?.split('\\')[0]?.trim();
+function integer(src: Source, tag: string): number | undefined {
+  const value = ascii(src, tag)?.split('\\')[0]?.trim();
   if (!value || !/^[+-]?\d{1,12}$/.test(value)) return undefined;
   const n = Number.parseInt(value, 10);
   return n >= 0 && n <= 2_147_483_647 ? n : undefined;

@@ -4,8 +4,13 @@
  *
  * Each request runs in a `node:worker_threads` Worker (one request per thread at a time) with a V8 heap
  * cap. If the answer does not come within `timeoutMs` the thread is terminated (which also stops a busy
- * loop) and the request resolves `{ ok: false, code: 'timeout' }`; a crash or out-of-memory resolves
- * `worker-failed`. The next request starts a fresh thread. Nothing here rejects except misuse.
+ * loop) and the request resolves `{ ok: false, code: 'timeout' }`. A thread that runs out of heap
+ * (`ERR_WORKER_OUT_OF_MEMORY`) while it reads a file resolves `too-large`: like the time limit, a
+ * verdict on the file (ingest lists it `unparsed` with the reason and reads the rest), as
+ * `pdf-inspect.ts` does for PDFs — retrying could only run out again. A crash, an exit, or running out
+ * of memory before the thread is ready is the machine's failure: `worker-failed` (ingest retries). The
+ * next request starts a fresh thread. Nothing here rejects except misuse.
+ * @see https://nodejs.org/docs/latest-v20.x/api/errors.html#err_worker_out_of_memory
  *
  * Worker script: the compiled `dicom-worker.js` next to this module, or its ts-jest bootstrap
  * (`src/util/worker-source.ts`): tests exercise the real worker, timeout and termination.
@@ -26,7 +31,7 @@ export interface DicomWorkerOptions {
   readonly size?: number;
   /** Limit for a thread to start and say it is ready (default 30 s; the ts-jest bootstrap is slow). */
   readonly startupTimeoutMs?: number;
-  /** V8 old-generation cap per thread (default 256 MB). */
+  /** V8 old-generation cap per thread (default {@link DICOM_WORKER_MAX_OLD_GENERATION_MB}). */
   readonly maxOldGenerationSizeMb?: number;
   /** First read size for path inputs (see `parseDicomFileSync`). */
   readonly headBytes?: number;
@@ -37,10 +42,18 @@ export interface DicomWorkerOptions {
 /** A path, or the bytes of a whole file. */
 export type DicomInput = string | Uint8Array;
 
-/** A request that did not get an answer from the worker. */
+/** A request that did not get an answer from the worker. `timeout` and `too-large` are verdicts on the file. */
 interface Unanswered {
-  readonly code: 'timeout' | 'worker-failed';
+  readonly code: 'timeout' | 'too-large' | 'worker-failed';
   readonly reason: string;
+}
+
+/** Default V8 old-generation cap of a parsing thread (MB); see `dicom-parse-budget.ts` for what fits. */
+export const DICOM_WORKER_MAX_OLD_GENERATION_MB = 256;
+
+/** The `too-large` reason of a file whose parse exhausted its thread's heap (log-safe: no content). */
+export function outOfMemoryReason(heapMb: number): string {
+  return `too large to read: the DICOM parsing thread ran out of memory on this file (heap limit ${heapMb} MB); not indexed`;
 }
 
 /** A request without its id (distributes over the union). */
@@ -106,7 +119,7 @@ class WorkerSlot {
     this.started += 1;
     const worker = new Worker('file' in this.source ? this.source.file : this.source.eval, {
       eval: 'eval' in this.source,
-      resourceLimits: { maxOldGenerationSizeMb: this.options.maxOldGenerationSizeMb ?? 256 },
+      resourceLimits: { maxOldGenerationSizeMb: this.heapMb },
       stdout: false,
       stderr: false,
     });
@@ -128,8 +141,10 @@ class WorkerSlot {
       else this.finish(reply.id, reply);
     });
     worker.on('error', (err: Error & { code?: string }) => {
-      const reason = err.code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'worker ran out of memory' : `worker crashed: ${err.message}`;
-      this.fail(worker, reason);
+      if (err.code !== 'ERR_WORKER_OUT_OF_MEMORY') return this.fail(worker, `worker crashed: ${err.message}`);
+      // A request is pending only once the thread is ready: its file exhausted the heap, a verdict.
+      if (this.pending) return this.fail(worker, outOfMemoryReason(this.heapMb), 'too-large');
+      this.fail(worker, 'worker ran out of memory before it was ready');
     });
     worker.on('exit', (code) => this.fail(worker, `worker exited (code ${code})`));
     return this.ready;
@@ -143,10 +158,16 @@ class WorkerSlot {
     pending.settle(outcome);
   }
 
-  private fail(worker: Worker, reason: string): void {
+  /** The thread's V8 heap cap (MB). */
+  private get heapMb(): number {
+    return this.options.maxOldGenerationSizeMb ?? DICOM_WORKER_MAX_OLD_GENERATION_MB;
+  }
+
+  /** The thread ended without answering: the pending request (if any) resolves `code`; the thread is forgotten. */
+  private fail(worker: Worker, reason: string, code: Unanswered['code'] = 'worker-failed'): void {
     if (worker !== this.worker) return;
-    const failure: Unanswered = { code: 'worker-failed', reason };
-    this.onReady?.(failure);
+    const failure: Unanswered = { code, reason };
+    this.onReady?.({ code: 'worker-failed', reason });
     if (this.pending) this.finish(this.pending.id, failure);
     this.discard(worker, false);
   }
@@ -209,8 +230,8 @@ export class DicomWorkerPool {
   }
 
   /**
-   * Reads a whole file once in the worker, hashes it (SHA-256) and parses its header. A worker failure
-   * gives `{ error, code }` without a hash.
+   * Reads a whole file once in the worker, hashes it (SHA-256) and parses its header. A request the
+   * worker did not answer (time limit, out of memory, failure) gives `{ error, code }` without a hash.
    */
   async hashAndParse(filePath: string): Promise<HashedDicomFile | { readonly error: string; readonly code: DicomParseFailureCode }> {
     const outcome = await this.submit({ op: 'hash-parse-path', path: filePath, ...this.head() }, []);
@@ -248,7 +269,7 @@ export class DicomWorkerPool {
   }
 }
 
-type DicomParseFailureCode = 'io' | 'timeout' | 'worker-failed';
+type DicomParseFailureCode = 'io' | Unanswered['code'];
 
 /**
  * Parses one file in a fresh worker thread and ends the thread: `timeoutMs` is the hard limit on the

@@ -10,13 +10,16 @@
  *    EIO) is no verdict on the family's file: nothing extracted is kept, the zip row stays `received`
  *    and the job fails, to be retried.
  * 2. DICOM headers are parsed in a worker thread with a hard time limit (`DicomWorkerPool`), so a
- *    pathological file cannot crash or stall the worker; a malformed or truncated file is kept and
- *    marked `unparsed` with the parser's reason; the rest proceeds. A failure of the machine (pool
- *    closed, thread not started, blob not readable) is no verdict: the row stays `received` and the
- *    job throws once the other files are read, to be retried. PDFs are inspected with pdf-lib in a
+ *    pathological file cannot crash or stall the worker; a malformed or truncated file, or one whose
+ *    parse exceeds the time limit or exhausts the thread's heap (`timeout`, `too-large`: verdicts on
+ *    the file, as for PDFs), is kept and marked `unparsed` with the reason; the rest proceeds. A
+ *    failure of the machine (pool closed, thread not started, blob not readable) is no verdict: the
+ *    row stays `received` and the job throws once the other files are read, to be retried. PDFs are inspected with pdf-lib in a
  *    worker thread with time and memory limits (`inspectPdfInWorker`): an encrypted one, or one that
  *    exceeds the limits, is `flagged`, a damaged one `unparsed` (all stay in the bundle as documents);
  *    a thread that fails for another reason is, like the DICOM pool's, no verdict (retried).
+ *    A DICOM file whose values the reader left out for being far longer than DICOM allows
+ *    (`valuesNotRead`, PS3.5 §6.2) is indexed without them and `flagged`, the reason naming them.
  * 3. The identity in the DICOM files is checked against the case patient, per study over all the
  *    case's uploads: a study that differs is `flagged` for case-manager review, never dropped.
  * 4. The case is assembled (trigger `upload:<uploadId>`, once).
@@ -38,7 +41,7 @@ import type { Intake } from '../cases/intake-schema';
 import { findCase, hasCaseEvent, insertCaseEvent } from '../db/case-repository';
 import type { Database } from '../db/database';
 import { storeFileAsBlob } from '../imaging/dicom-ingest';
-import type { DicomFailureCode } from '../imaging/dicom-header';
+import { valuesNotReadReason, type DicomFailureCode } from '../imaging/dicom-header';
 import type { DicomWorkerPool } from '../imaging/dicom-worker-pool';
 import { reviewStudyIdentities } from '../imaging/imaging-study';
 import { logger } from '../log';
@@ -228,7 +231,11 @@ function errorMessage(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).slice(0, 200);
 }
 
-/** DICOM failures of the machine, not verdicts on the file: `io` (cannot open) and `worker-failed`. */
+/**
+ * DICOM failures of the machine, not verdicts on the file: `io` (cannot open) and `worker-failed` (a
+ * thread that crashed, exited or could not start). A thread that ran out of memory on the file is
+ * `too-large` (`dicom-worker-pool.ts`): a verdict.
+ */
 const RETRYABLE_DICOM_CODES: ReadonlySet<DicomFailureCode> = new Set<DicomFailureCode>(['io', 'worker-failed']);
 
 /** Reads one stored file: what it is, or why it cannot be read; or that it cannot be read for now. */
@@ -248,7 +255,11 @@ async function readFile(deps: IngestDeps, file: UploadFileRow): Promise<FileOutc
 
 async function readDicom(deps: IngestDeps, blobPath: string): Promise<FileOutcome> {
   const result = await deps.pool.parse(blobPath);
-  if (result.ok) return { verdict: { state: 'parsed', metadata: { header: result.header } } };
+  if (result.ok) {
+    // Indexed without the values far longer than DICOM allows; flagged so a person sees why they are missing.
+    const notRead = valuesNotReadReason(result.header);
+    return { verdict: notRead ? { state: 'flagged', reason: notRead, metadata: { header: result.header } } : { state: 'parsed', metadata: { header: result.header } } };
+  }
   if (result.code === 'dicomdir') {
     return { verdict: { state: 'parsed', reason: "DICOMDIR: the CD's index of its files (no image of its own)", metadata: { dicomdir: true } } };
   }
@@ -298,7 +309,13 @@ async function reviewIdentities(db: Database, caseId: string, intake: Intake): P
     caseId,
   );
   for (const review of reviews) {
-    const ids = rows.filter(({ header }) => header.studyInstanceUid === review.studyInstanceUid).map(({ row }) => row.id);
-    await recordIdentityVerdict(db, ids, review.matches ? null : `identity review: ${review.mismatches.join('; ')}`);
+    const identity = review.matches ? undefined : `identity review: ${review.mismatches.join('; ')}`;
+    // A file's own values left out for their length stay in its reason (and keep it flagged).
+    const byReason = new Map<string | null, string[]>();
+    for (const { row, header } of rows.filter(({ header }) => header.studyInstanceUid === review.studyInstanceUid)) {
+      const reason = [identity, valuesNotReadReason(header)].filter((r) => r !== undefined).join('; ') || null;
+      byReason.set(reason, [...(byReason.get(reason) ?? []), row.id]);
+    }
+    for (const [reason, ids] of byReason) await recordIdentityVerdict(db, ids, reason);
   }
 }

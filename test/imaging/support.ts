@@ -1,6 +1,7 @@
 /** Paths of the shared DICOM corpus (`../shared/data/dicom`, read-only) and its expected metadata. */
 import fs from 'node:fs';
 import path from 'node:path';
+import { element } from '../../src/imaging/synthetic-dicom';
 
 export const DICOM_DIR = path.resolve(__dirname, '..', '..', '..', 'shared', 'data', 'dicom');
 
@@ -29,3 +30,51 @@ export function readCorpus(name: string): Buffer {
 }
 
 export { element, syntheticDicom, type SyntheticInstance } from '../../src/imaging/synthetic-dicom';
+
+/** An implicit VR little endian element (PS3.5 §7.1.3): tag, 32-bit length, value padded to even length. */
+export function implicitElement(group: number, elementNumber: number, value: string | Buffer, pad = 0x20): Buffer {
+  let data = typeof value === 'string' ? Buffer.from(value, 'latin1') : value;
+  if (data.length % 2 === 1) data = Buffer.concat([data, Buffer.from([pad])]);
+  const head = Buffer.alloc(8);
+  head.writeUInt16LE(group, 0);
+  head.writeUInt16LE(elementNumber, 2);
+  head.writeUInt32LE(data.length, 4);
+  return Buffer.concat([head, data]);
+}
+
+/** What {@link implicitVrDicom} writes; a Buffer value is written as given (e.g. one of many MB). */
+export interface ImplicitInstance {
+  readonly studyUid?: string | Buffer;
+  readonly sopUid?: string;
+  readonly patientName?: string | Buffer;
+  readonly patientId?: string;
+  readonly birthDate?: string;
+  readonly studyDescription?: string | Buffer;
+}
+
+/**
+ * A Part 10 file in Implicit VR Little Endian (1.2.840.10008.1.2), the syntax where any value may
+ * declare a 32-bit length: File Meta Information (explicit VR, as PS3.10 requires), then the data set,
+ * then 16 bytes of Pixel Data.
+ */
+export function implicitVrDicom(i: ImplicitInstance = {}): Buffer {
+  const preamble = Buffer.alloc(132);
+  preamble.write('DICM', 128, 'latin1');
+  const sop = i.sopUid ?? '1.2.826.0.1.3680043.2.1143.88.1';
+  const sopClass = '1.2.840.10008.5.1.4.1.1.7';
+  const meta = Buffer.concat([element(0x0002, 0x0002, 'UI', sopClass), element(0x0002, 0x0003, 'UI', sop), element(0x0002, 0x0010, 'UI', '1.2.840.10008.1.2')]);
+  const uid = (g: number, e: number, v: string): Buffer => implicitElement(g, e, v, 0);
+  const parts = [uid(0x0008, 0x0016, sopClass), uid(0x0008, 0x0018, sop), implicitElement(0x0008, 0x0020, '20240102'), implicitElement(0x0008, 0x0060, 'OT')];
+  if (i.studyDescription !== undefined) parts.push(implicitElement(0x0008, 0x1030, i.studyDescription));
+  if (i.patientName !== undefined) parts.push(implicitElement(0x0010, 0x0010, i.patientName));
+  if (i.patientId !== undefined) parts.push(implicitElement(0x0010, 0x0020, i.patientId));
+  if (i.birthDate !== undefined) parts.push(implicitElement(0x0010, 0x0030, i.birthDate));
+  const study = i.studyUid ?? '1.2.826.0.1.3680043.2.1143.88';
+  parts.push(typeof study === 'string' ? uid(0x0020, 0x000d, study) : implicitElement(0x0020, 0x000d, study, 0));
+  parts.push(uid(0x0020, 0x000e, '1.2.826.0.1.3680043.2.1143.88.0'));
+  const pixelHead = Buffer.alloc(8);
+  pixelHead.writeUInt16LE(0x7fe0, 0);
+  pixelHead.writeUInt16LE(0x0010, 2);
+  pixelHead.writeUInt32LE(16, 4);
+  return Buffer.concat([preamble, meta, ...parts, pixelHead, Buffer.alloc(16)]);
+}

@@ -1,12 +1,15 @@
 /**
  * A hostile DICOM file among a family's files: a valid Part 10 file whose header holds 4 million empty
  * elements (32 MB, far below MAX_UPLOAD_FILE_BYTES). Parsing it whole would exhaust the DICOM thread's
- * heap, which can abort the whole ingest process (src/imaging/dicom-parse-budget.ts). Real service
+ * heap, which can abort the whole ingest process (src/imaging/dicom-parse-budget.ts). And an implicit
+ * VR file whose Patient Name is 16 MiB long (PS3.5 §6.2 allows 64 characters per component group): the
+ * value is never decoded (src/imaging/dicom-header.ts, `valueByteBound`). Real service
  * (API + workers), real PostgreSQL and Redis, real HTTP; the PDF from ../shared/data, read in place.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { element } from '../../src/imaging/synthetic-dicom';
+import { implicitVrDicom } from '../imaging/support';
 import { sampleIntake } from '../support/intake';
 import { eventually, startTestService, type TestService } from '../support/service';
 
@@ -98,4 +101,42 @@ it('a DICOM header of 4 million elements is listed unparsed with the reason; the
   const types = ((await bundle.json()) as { entry?: { resource?: { resourceType?: string } }[] }).entry?.map((e) => e.resource?.resourceType) ?? [];
   expect(types).toContain('DocumentReference');
   expect(types).not.toContain('ImagingStudy');
+}, 120_000);
+
+it('an implicit VR file with a 16 MiB Patient Name: indexed without the name, flagged with a reason that says why; the name is nowhere in the bundle', async () => {
+  const created = await svc.request('POST', '/api/cases', { token: cm, body: sampleIntake() });
+  expect(created.status).toBe(201);
+  const caseId = ((await created.json()) as { id: string }).id;
+
+  const form = new FormData();
+  form.append('file', new Blob([implicitVrDicom({ patientName: Buffer.alloc(16 * 1024 * 1024, 'ZQXJ^') })]), 'IM000002');
+  form.append('file', new Blob([LETTER]), 'letter.pdf');
+  const res = await fetch(`${svc.url}/api/cases/${caseId}/uploads`, { method: 'POST', headers: { authorization: `Bearer ${cm}` }, body: form });
+  expect(res.status).toBe(202);
+  const { uploadId } = (await res.json()) as UploadView;
+
+  const upload = await eventually(
+    async () => {
+      const list = await svc.request('GET', `/api/cases/${caseId}/uploads`, { token: cm });
+      return ((await list.json()) as { items: UploadView[] }).items.find((u) => u.uploadId === uploadId);
+    },
+    (u) => u?.state === 'ingested' || u?.state === 'failed',
+    90_000,
+  );
+  expect(upload?.state).toBe('ingested');
+  expect(upload?.files.map((f) => ({ name: f.name, kind: f.kind, state: f.state, reason: f.reason }))).toEqual([
+    {
+      name: 'IM000002',
+      kind: 'dicom',
+      state: 'flagged',
+      reason: expect.stringMatching(/values far longer than DICOM allows were left out: Patient's Name \(0010,0010\) not read: its value is 16777216 bytes, over the 3104-byte bound for PN/),
+    },
+    { name: 'letter.pdf', kind: 'pdf', state: 'parsed', reason: null },
+  ]);
+  const bundle = await svc.request('GET', `/api/cases/${caseId}/bundle?version=${upload?.bundleVersion ?? 0}`, { token: cm });
+  expect(bundle.status).toBe(200);
+  const text = await bundle.text();
+  const types = ((JSON.parse(text) as { entry?: { resource?: { resourceType?: string } }[] }).entry ?? []).map((e) => e.resource?.resourceType);
+  expect(types).toEqual(expect.arrayContaining(['ImagingStudy', 'DocumentReference']));
+  expect(text).not.toContain('ZQXJ^ZQXJ');
 }, 120_000);

@@ -1,0 +1,118 @@
+/**
+ * A DICOM file whose header exhausts the parsing thread's heap (below the read budget of
+ * `dicom-parse-budget.ts`) is a verdict on that file, as a PDF that exhausts its inspector's is
+ * (`pdf-inspect.ts`): listed `unparsed` with the reason, the rest of the upload ingested and
+ * assembled. Before, it was `worker-failed`: the job was retried until it failed for good. Real
+ * PostgreSQL (a fresh database), a real blob store, the real worker pool with a small heap cap, the
+ * real assembly.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { BlobStore } from '../../src/blobs/blob-store';
+import { DicomWorkerPool, outOfMemoryReason } from '../../src/imaging/dicom-worker-pool';
+import { loadTerminologyMappings } from '../../src/normalize/terminology';
+import { ingestUpload, type IngestDeps } from '../../src/uploads/ingest';
+import type { FileKind } from '../../src/uploads/sniff';
+import { insertUploadFiles, listUploadFiles } from '../../src/uploads/upload-repository';
+import { element } from '../../src/imaging/synthetic-dicom';
+import { sampleIntake } from '../support/intake';
+import { createTestDatabase, type TestDatabase } from '../support/postgres';
+
+const DATA = path.resolve(__dirname, '../../../shared/data');
+const CR = fs.readFileSync(path.join(DATA, 'dicom', 'pydicom__dicomdirtests_77654033_CR1_6154'));
+const LETTER = fs.readFileSync(path.join(DATA, 'pdf', 'minimal-document.pdf'));
+/** Heap cap of the parsing thread in this test: room to start (~25 MB), not for 400,000 elements (~100 MB). */
+const HEAP_MB = 40;
+
+/** A Part 10 file whose header holds `count` empty private elements (3 budget reads, ~60 bytes of heap each). */
+function manyElementsDicom(count: number): Buffer {
+  const preamble = Buffer.alloc(132);
+  preamble.write('DICM', 128, 'latin1');
+  const filler = Buffer.alloc(count * 8);
+  for (let i = 0; i < count; i++) {
+    filler.writeUInt16LE(0x0009 + 2 * Math.floor(i / 0xe000), i * 8);
+    filler.writeUInt16LE(0x1000 + (i % 0xe000), i * 8 + 2);
+    filler.write('LO', i * 8 + 4, 'latin1');
+  }
+  const pixelHead = Buffer.alloc(12);
+  pixelHead.writeUInt16LE(0x7fe0, 0);
+  pixelHead.writeUInt16LE(0x0010, 2);
+  pixelHead.write('OW', 4, 'latin1');
+  pixelHead.writeUInt32LE(16, 8);
+  const sop = '1.2.826.0.1.3680043.2.1143.66.1';
+  return Buffer.concat([
+    preamble,
+    element(0x0002, 0x0002, 'UI', '1.2.840.10008.5.1.4.1.1.7'),
+    element(0x0002, 0x0003, 'UI', sop),
+    element(0x0002, 0x0010, 'UI', '1.2.840.10008.1.2.1'),
+    element(0x0008, 0x0016, 'UI', '1.2.840.10008.5.1.4.1.1.7'),
+    element(0x0008, 0x0018, 'UI', sop),
+    filler,
+    element(0x0020, 0x000d, 'UI', '1.2.826.0.1.3680043.2.1143.66'),
+    element(0x0020, 0x000e, 'UI', '1.2.826.0.1.3680043.2.1143.66.0'),
+    pixelHead,
+    Buffer.alloc(16),
+  ]);
+}
+
+let testDb: TestDatabase;
+let root: string;
+let pool: DicomWorkerPool;
+let deps: IngestDeps;
+
+beforeAll(async () => {
+  testDb = await createTestDatabase();
+  root = fs.mkdtempSync(path.join(os.tmpdir(), 'ingest-dicom-oom-'));
+  pool = new DicomWorkerPool({ timeoutMs: 30_000, size: 1, maxOldGenerationSizeMb: HEAP_MB });
+  deps = {
+    db: testDb.db,
+    mappings: loadTerminologyMappings,
+    blobs: new BlobStore(path.join(root, 'blobs')),
+    pool,
+    workDir: path.join(root, 'ingest'),
+    uploads: { maxZipEntries: 20_000, maxCaseBytes: 4 * 2 ** 30, maxZipRatio: 200, maxFileBytes: 2 ** 30 },
+  } as IngestDeps;
+});
+afterAll(async () => {
+  await pool.close();
+  await testDb.drop();
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+/** A case of the CR file's child (Doe^Archibald) with one upload of `files`; returns the upload id. */
+async function uploadOf(files: readonly { name: string; kind: FileKind; data: Buffer }[]): Promise<string> {
+  const caseId = randomUUID();
+  const intake = sampleIntake();
+  await testDb.db.query(`INSERT INTO cases (id, status, intake, eligibility, quote, created_by) VALUES ($1, 'records_pending', $2, '{}', '{}', 't')`, [
+    caseId,
+    JSON.stringify({ ...intake, patient: { ...intake.patient, name: { family: 'Doe', given: ['Archibald'] } } }),
+  ]);
+  const uploadId = randomUUID();
+  const rows = [];
+  for (const [position, f] of files.entries()) {
+    const { sha256, size } = await deps.blobs.putBuffer(f.data);
+    rows.push({ id: randomUUID(), caseId, uploadId, position, fileName: f.name, kind: f.kind, size, uploadedBy: 'family', blobSha256: sha256,
+      sha1Base64: createHash('sha1').update(f.data).digest('base64') });
+  }
+  await insertUploadFiles(testDb.db, rows);
+  return uploadId;
+}
+
+it('a DICOM file that exhausts the parsing thread is listed unparsed (too-large) with the reason; the other files are read and the upload assembled, not retried', async () => {
+  const uploadId = await uploadOf([
+    { name: 'IM000001', kind: 'dicom', data: manyElementsDicom(400_000) },
+    { name: 'IM000002', kind: 'dicom', data: CR },
+    { name: 'letter.pdf', kind: 'pdf', data: LETTER },
+  ]);
+  const result = await ingestUpload(deps, uploadId);
+  expect(result).toMatchObject({ uploadId, files: 3, version: expect.any(Number) });
+  const rows = await listUploadFiles(testDb.db, uploadId);
+  expect(rows.map((r) => ({ name: r.fileName, state: r.state, reason: r.reason, metadata: r.fileName === 'IM000001' ? r.metadata : undefined }))).toEqual([
+    { name: 'IM000001', state: 'unparsed', reason: outOfMemoryReason(HEAP_MB), metadata: { dicom: { code: 'too-large' } } },
+    // The CR file has no birth date: identity review flags it; it is read all the same.
+    { name: 'IM000002', state: 'flagged', reason: expect.stringMatching(/^identity review:/), metadata: undefined },
+    { name: 'letter.pdf', state: 'parsed', reason: null, metadata: undefined },
+  ]);
+}, 60_000);
