@@ -33,7 +33,7 @@ import type { Principal } from '../http/auth';
 import { errorFields, logger } from '../log';
 import { recordEvent, type WorkDispatch } from '../notify/events';
 import { findVersion, readVersionPdf } from '../opinion/opinion-repository';
-import { candidateOf, demographicQuery, exactDemographicMatches, matchedPatients } from '../pull/patient-match';
+import { candidateOf, searchDemographicMatches } from '../pull/patient-match';
 import type { PatientCandidate } from '../pull/source-repository';
 import { PROGRAM_NAME, reportTitle } from '../report/report-pdf';
 import type { SecretBox } from '../security/secret-box';
@@ -120,8 +120,9 @@ export async function checkRecipientPatient(client: FhirEndpointClient, patientI
 
 /**
  * The child at the recipient: the id found or chosen before (checked then), else the id given with
- * the recipient (read and checked now), else exactly one match by identifier or by name + birth date.
- * Never creates one.
+ * the recipient (read and checked now), else exactly one match by identifier or by name + birth date
+ * (every page of that search read, within a bound: {@link searchDemographicMatches}; a search too big
+ * to read to its end is never resolved). Never creates one.
  */
 async function resolvePatient(client: FhirEndpointClient, recipient: RecipientRow, intake: Intake): Promise<PatientResolution> {
   if (recipient.remotePatientId) return { id: recipient.remotePatientId };
@@ -130,10 +131,15 @@ async function resolvePatient(client: FhirEndpointClient, recipient: RecipientRo
     const check = await checkRecipientPatient(client, selector.id, intake.patient.birthDate);
     return 'id' in check ? check : { reason: check.reason, candidates: [] };
   }
-  const patients =
-    'identifier' in selector
-      ? await searchByIdentifier<Patient>(client, 'Patient', selector.identifier)
-      : exactDemographicMatches(intake, matchedPatients((await client.search('Patient', demographicQuery(intake))).bundle));
+  let patients: Patient[];
+  if ('identifier' in selector) {
+    patients = await searchByIdentifier<Patient>(client, 'Patient', selector.identifier);
+  } else {
+    // Every page is read: another child with the same name and birth date may be on a later one.
+    const search = await searchDemographicMatches(client, intake);
+    if (!search.complete) return { reason: `Not resolved at the recipient: ${search.reason}; choose one.`, candidates: search.matches.map(candidateOf) };
+    patients = search.matches;
+  }
   const what = 'identifier' in selector ? 'the identifier' : "the child's name and exact birth date";
   if (patients.length === 1 && patients[0]?.id) return { id: patients[0].id };
   if (patients.length === 0) return { reason: `No patient at the recipient matches ${what}; the report is never filed under a new patient.`, candidates: [] };

@@ -1,5 +1,7 @@
 import type { Bundle, Patient } from 'fhir/r4';
 import type { Intake } from '../cases/intake-schema';
+import { OffOriginUrlError } from '../fhir/errors';
+import type { IdentifierPager, IdentifierSearchPage } from '../fhir/identifier-match';
 import type { PatientCandidate } from './source-repository';
 
 /** Patients that a search returned as matches (not `_include`d or OperationOutcome entries). */
@@ -43,4 +45,72 @@ export function exactDemographicMatches(intake: Intake, patients: Patient[]): Pa
   return patients.filter(
     (p) => p.birthDate === intake.patient.birthDate && (p.name ?? []).some((n) => n.family !== undefined && fold(n.family) === family),
   );
+}
+
+/** Pages of a demographic search read at most, the first included (`_count` is only a hint: https://hl7.org/fhir/R4/search.html#count). */
+export const DEMOGRAPHIC_MAX_PAGES = 5;
+/** Patients (`match` entries, before the exact check) read at most across those pages. */
+export const DEMOGRAPHIC_MAX_PATIENTS = 100;
+
+/** Why a demographic search was not read to its last page. */
+export type DemographicSearchStop = 'too-many' | 'paging-loop' | 'off-origin-next-link';
+
+/** How a demographic search of a FHIR endpoint ended. */
+export type DemographicSearch =
+  /** Every page read (the last had no `next` link): `matches` are all the exact matches there. */
+  | { readonly complete: true; readonly matches: Patient[]; readonly pages: number }
+  /**
+   * Not every page read: other exact matches may lie beyond. Never resolves to a patient, even
+   * with one exact match so far; `matches` (the exact matches read) are candidates for review.
+   */
+  | { readonly complete: false; readonly matches: Patient[]; readonly pages: number; readonly stop: DemographicSearchStop; readonly reason: string };
+
+const STOP_REASONS: Record<DemographicSearchStop, string> = {
+  'too-many': `the search by the child's name and exact birth date returned more than ${DEMOGRAPHIC_MAX_PAGES} pages or ${DEMOGRAPHIC_MAX_PATIENTS} patients (the server may have ignored a search parameter), too many to be sure the child is there only once`,
+  'paging-loop': "the search by the child's name and exact birth date pages in a circle (a next link leads back to a page already read), so not all of its results could be read to be sure the child is there only once",
+  'off-origin-next-link': "the search by the child's name and exact birth date links its next page on another origin, which is never followed, so not all of its results could be read to be sure the child is there only once",
+};
+
+/**
+ * Searches the endpoint by the child's name and exact birth date ({@link demographicQuery}) and
+ * reads EVERY page of the answer, following the searchset's `next` links with the client's
+ * same-origin `fetchPage` (https://hl7.org/fhir/R4/http.html#paging), keeping the exact matches
+ * ({@link exactDemographicMatches}), each Patient id once. A second child with the same name and
+ * birth date may sit on a later page: a server pages as it likes (`_count` is only a hint,
+ * https://hl7.org/fhir/R4/search.html#count) and may ignore a parameter it does not support
+ * (https://hl7.org/fhir/R4/search.html#errors), answering with far more patients than asked.
+ *
+ * Bounded: at most {@link DEMOGRAPHIC_MAX_PAGES} pages or {@link DEMOGRAPHIC_MAX_PATIENTS}
+ * patients. When the bound is reached with pages left, or the paging cannot be followed to its end
+ * (a loop, a `next` link off the endpoint's origin), the search is `complete: false`: the caller
+ * must not resolve the child from it, but leave the choice to a case manager with the matches read.
+ * Shared by source resolution (`source-service.ts`) and delivery (`delivery-runner.ts`).
+ */
+export async function searchDemographicMatches(client: IdentifierPager, intake: Intake): Promise<DemographicSearch> {
+  const byId = new Map<string, Patient>();
+  const withoutId: Patient[] = [];
+  const matches = (): Patient[] => [...byId.values(), ...withoutId];
+  const followed = new Set<string>();
+  let read = 0;
+  let page: IdentifierSearchPage = await client.search('Patient', demographicQuery(intake));
+  for (let pages = 1; ; pages++) {
+    const patients = matchedPatients(page.bundle);
+    read += patients.length;
+    for (const p of exactDemographicMatches(intake, patients)) {
+      if (p.id === undefined) withoutId.push(p);
+      else if (!byId.has(p.id)) byId.set(p.id, p);
+    }
+    const next = page.nextUrl;
+    if (next === undefined) return { complete: true, matches: matches(), pages };
+    const stopped = (stop: DemographicSearchStop): DemographicSearch => ({ complete: false, matches: matches(), pages, stop, reason: STOP_REASONS[stop] });
+    if (pages >= DEMOGRAPHIC_MAX_PAGES || read >= DEMOGRAPHIC_MAX_PATIENTS) return stopped('too-many');
+    if (followed.has(next)) return stopped('paging-loop');
+    followed.add(next);
+    try {
+      page = await client.fetchPage(next);
+    } catch (err) {
+      if (err instanceof OffOriginUrlError) return stopped('off-origin-next-link');
+      throw err;
+    }
+  }
 }

@@ -14,7 +14,7 @@ import { logger } from '../log';
 import type { SecretBox } from '../security/secret-box';
 import { stopSourceInRunningPulls } from './pull-repository';
 import { serverMessagesBySource } from './source-server-messages';
-import { candidateOf, demographicQuery, exactDemographicMatches, matchedPatients } from './patient-match';
+import { candidateOf, searchDemographicMatches } from './patient-match';
 import {
   findSource,
   insertSource,
@@ -60,8 +60,9 @@ function onlyOne(patients: Patient[], what: string): Resolution {
 
 /**
  * Finds the child at a care team's endpoint: by id, by identifier, or by demographics (family
- * name, given name, exact birth date). Exactly one hit is used; none or several put the source
- * in `needs_review` with the candidates listed.
+ * name, given name, exact birth date; every page of the search read, within a bound:
+ * {@link searchDemographicMatches}). Exactly one hit is used; none or several, or a search too
+ * big to read to its end, put the source in `needs_review` with the candidates listed.
  */
 async function resolvePatient(deps: SourceServiceDeps, endpointId: string, selector: PatientSelector, intake: Intake): Promise<Resolution> {
   // Only reads: an endpoint edited meanwhile asks again with its new client.
@@ -81,8 +82,10 @@ async function findChild(client: FhirEndpointClient, selector: PatientSelector, 
     // A server that ignores the parameter answers with every patient: only those with the identifier count.
     return onlyOne(await searchByIdentifier<Patient>(client, 'Patient', selector.identifier), 'the identifier');
   }
-  const page = await client.search('Patient', demographicQuery(intake));
-  return onlyOne(exactDemographicMatches(intake, matchedPatients(page.bundle)), "the child's name and exact birth date");
+  // Every page is read: another child with the same name and birth date may be on a later one.
+  const search = await searchDemographicMatches(client, intake);
+  if (!search.complete) return review(`Not resolved: ${search.reason}; choose one (never picked automatically).`, search.matches.map(candidateOf));
+  return onlyOne(search.matches, "the child's name and exact birth date");
 }
 
 export function sourceView(s: SourceRow) {
