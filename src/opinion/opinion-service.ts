@@ -121,8 +121,24 @@ function reportInput(
 }
 
 /**
+ * 409 when the draft was written for a specialist the case is no longer assigned to (reassigned
+ * since it was saved: the report would carry the previous specialist's name and NPI); 403 when the
+ * signer may not write for the current assignment ({@link resolveSpecialist}).
+ */
+async function refuseDraftOfAnotherAssignment(db: Queryable, caseId: string, actor: Principal, draftSpecialist: SpecialistIdentity): Promise<void> {
+  const current = await resolveSpecialist(db, caseId, actor, undefined);
+  // An NPI without a name given comes from the directory's current assignment only.
+  if (current.npi === undefined || current.npi === draftSpecialist.npi) return;
+  throw conflict(
+    `The case was assigned to ${current.name} since this draft was saved as ${draftSpecialist.name}'s: save it again (PUT /opinion) as the case's specialist, then sign.`,
+    { field: 'specialist', draftSpecialistNpi: draftSpecialist.npi ?? null, assignedSpecialistNpi: current.npi },
+  );
+}
+
+/**
  * Freezes the draft as the next version with its PDF; queues a delivery per recipient.
- * @throws HttpProblem 409 when there is no unsigned draft or the case is not in review; 403 when another specialist wrote it
+ * @throws HttpProblem 409 when there is no unsigned draft, the case is not in review, or the draft
+ *   was saved for a specialist the case is no longer assigned to; 403 when another specialist wrote it
  */
 export async function signOpinion(deps: OpinionServiceDeps, caseId: string, actor: Principal) {
   const signedAt = now(deps);
@@ -139,6 +155,7 @@ export async function signOpinion(deps: OpinionServiceDeps, caseId: string, acto
   // Not one that may still hold records of a source removed since, or of another child.
   await refuseOutdatedRecords(deps.db, caseId);
   const records = await latestBundleVersion(deps.db, caseId);
+  await refuseDraftOfAnotherAssignment(deps.db, caseId, actor, draft.specialist);
   // Rendered in the PDF thread: the event loop keeps serving meanwhile.
   const pdf = await processPdfThread.renderReport(reportInput(deps, record, draft.content, draft.specialist, version, signedAt, records), deps.reportFonts);
   const pdfSha1Base64 = createHash('sha1').update(pdf).digest('base64');
@@ -158,6 +175,8 @@ export async function signOpinion(deps: OpinionServiceDeps, caseId: string, acto
       });
     }
     await refuseOutdatedRecords(tx, caseId);
+    // Under the case row lock, which reassignments take too: not reassigned while the report was rendered.
+    await refuseDraftOfAnotherAssignment(tx, caseId, actor, draft.specialist);
     await insertVersion(tx, {
       caseId,
       version,
