@@ -9,13 +9,16 @@
  * merged — the same disease with a different onset is another episode (vitamin D
  * deficiency resolved in 2025 and back in 2026 stays two Conditions).
  * Abatement is only filled into a survivor whose clinical status allows it (con-4).
+ * Another body site is another fact (a burn of the left ear and one of the right ear, same
+ * day): records whose `bodySite`s differ are never merged, not even through a record that
+ * names none ({@link bodySiteState} as the cluster state), so a merge never unions two sites.
  * @see https://hl7.org/fhir/R4/condition.html
  * @packageDocumentation
  */
 import type { Condition } from 'fhir/r4';
 import { dedupeWith } from './engine';
 import { isObject, type JsonObject } from './json';
-import { codingsOf, combineKeys, dateKeys, preferredCodeKeys, SNOMED } from './keys';
+import { bodySiteState, codingsOf, combineKeys, dateKeys, preferredCodeKeys, SNOMED } from './keys';
 import type { DedupeRule } from './rule';
 
 const EXCLUDED_VERIFICATION = new Set(['entered-in-error', 'refuted']);
@@ -38,10 +41,11 @@ function clinicalStatusCode(survivor: JsonObject): string | undefined {
 export const conditionRule: DedupeRule = {
   name: 'condition:code-onset',
   resourceType: 'Condition',
-  approach: 'shared SNOMED CT coding (after mapping) + same onset date',
+  approach: 'shared SNOMED CT coding (after mapping) + same onset date + no other body site',
   blocking(resources) {
     const keys = resources.map((r) => keysOf(r.resource as Condition));
-    return { keys: (i) => keys[i] ?? [] };
+    const sites = resources.map((r) => bodySiteState((r.resource as Condition).bodySite));
+    return { keys: (i) => keys[i] ?? [], state: (i) => sites[i] };
   },
   mayFill(field, survivor) {
     if (!field.startsWith('abatement')) return true;

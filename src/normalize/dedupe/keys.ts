@@ -136,6 +136,35 @@ export function dateKeys(value: string | undefined): string[] {
   return utc === written ? [written] : [written, utc];
 }
 
+/**
+ * What a record says about where on the body its fact is (`Condition.bodySite`,
+ * `Procedure.bodySite`: 0..* CodeableConcept; `Observation.bodySite`: 0..1), as a canonical
+ * string, for `BlockingSpec.state` (`cluster.ts`): the same diagnosis or procedure on another site (the
+ * left ear and the right ear, two punch biopsies) is another fact, and a merge would union both
+ * sites into one record. Each concept is read by its `system|code` codings (sorted: order and
+ * `display`/`text` aside), else by its text (trimmed, lower case); the concepts are sorted. So
+ * two records merge only when they name the same sites in the same codes (a site coded
+ * differently keeps the records apart: the specialist then sees both, nothing is hidden);
+ * a record without a site (absent, empty, or malformed) states none and may join either.
+ * @see https://hl7.org/fhir/R4/condition-definitions.html#Condition.bodySite
+ * @see https://hl7.org/fhir/R4/procedure-definitions.html#Procedure.bodySite
+ * @see https://hl7.org/fhir/R4/observation-definitions.html#Observation.bodySite
+ */
+export function bodySiteState(sites: CodeableConcept | readonly CodeableConcept[] | undefined): string | undefined {
+  if (sites === undefined) return undefined;
+  const list: readonly unknown[] = Array.isArray(sites) ? sites : [sites];
+  if (list.length === 0) return undefined;
+  const concepts: string[] = [];
+  for (const site of list) {
+    if (!isElement(site)) continue;
+    const cc = site as CodeableConcept;
+    const keys = [...new Set(codeKeys(codingsOf(cc)))].sort();
+    if (keys.length > 0) concepts.push(keys.join(','));
+    else if (typeof cc.text === 'string' && cc.text.trim() !== '') concepts.push(`text:${cc.text.trim().toLowerCase()}`);
+  }
+  return concepts.length === 0 ? undefined : [...new Set(concepts)].sort().join('&');
+}
+
 /** `system|value` of identifiers that have both. */
 export function identifierKeys(identifiers: readonly Identifier[] | undefined): string[] {
   const out: string[] = [];

@@ -13,14 +13,16 @@
  * malformed component (without its `code`, which R4 requires) cannot be paired: the
  * Observation is never merged (and never stops the assembly). Quantities written without
  * decimals (`5.0` arrives as `5`) take the other value's precision, so K+ 5.0 and 5.4
- * stay two results.
+ * stay two results. A result taken on another body site (blood pressure on the left and on
+ * the right arm) is another result: never merged, not even through one that names no site
+ * ({@link bodySiteState} as the cluster state).
  * @see https://hl7.org/fhir/R4/observation.html
  * @packageDocumentation
  */
 import type { Coding, Observation, ObservationComponent } from 'fhir/r4';
 import { signatureBlocking, type BlockingSpec } from './cluster';
 import { dedupeWith } from './engine';
-import { codeKeys, codesIn, codingsOf, instantKey, LOINC } from './keys';
+import { bodySiteState, codeKeys, codesIn, codingsOf, instantKey, LOINC } from './keys';
 import { sameQuantity } from './quantity';
 import type { DedupeRule } from './rule';
 import { isObject, stableStringify, type JsonObject, type JsonValue } from './json';
@@ -135,9 +137,10 @@ function codingsMayJoin(field: string, survivor: JsonObject, duplicate: JsonObje
 export const observationRule: DedupeRule = {
   name: 'observation:code-time-value',
   resourceType: 'Observation',
-  approach: 'shared LOINC coding + same effective instant + same value (UCUM-converted, within reported precision)',
+  approach: 'shared LOINC coding + same effective instant + same value (UCUM-converted, within reported precision) + no other body site',
   blocking(resources): BlockingSpec {
-    return signatureBlocking(resources.map(signature), same);
+    const sites = resources.map((r) => bodySiteState((r.resource as Observation).bodySite));
+    return { ...signatureBlocking(resources.map(signature), same), state: (i) => sites[i] };
   },
   unionCodingsFrom: codingsMayJoin,
 };

@@ -4,28 +4,32 @@
  * Approach: the same procedure at two sources shares a code (any shared coding, after
  * mapping) and was performed the same day (performedDateTime, or the start of
  * performedPeriod). Block on (code, date, status bucket) so a `not-done` never merges
- * with a performed one. No performed date or `entered-in-error`: never merged.
+ * with a performed one. No performed date or `entered-in-error`: never merged. Another
+ * body site is another procedure (tubes in the left and in the right ear, same day): records
+ * whose `bodySite`s differ are never merged, not even through a record that names none
+ * ({@link bodySiteState} as the cluster state), so a merge never unions two sites.
  * @see https://hl7.org/fhir/R4/procedure.html
  * @packageDocumentation
  */
 import type { Procedure } from 'fhir/r4';
 import { dedupeWith } from './engine';
-import { codeKeys, codingsOf, combineKeys, dateKeys } from './keys';
+import { bodySiteState, codeKeys, codingsOf, combineKeys, dateKeys } from './keys';
 import type { DedupeRule } from './rule';
 
 /** The rule. */
 export const procedureRule: DedupeRule = {
   name: 'procedure:code-date',
   resourceType: 'Procedure',
-  approach: 'shared procedure coding + same performed date',
+  approach: 'shared procedure coding + same performed date + no other body site',
   blocking(resources) {
+    const sites = resources.map((r) => bodySiteState((r.resource as Procedure).bodySite));
     const keys = resources.map((r) => {
       const p = r.resource as Procedure;
       if (p.status === 'entered-in-error') return [];
       const bucket = p.status === 'not-done' ? 'not-done' : 'done';
       return combineKeys([...new Set(codeKeys(codingsOf(p.code)))], dateKeys(p.performedDateTime ?? p.performedPeriod?.start), [bucket]);
     });
-    return { keys: (i) => keys[i] ?? [] };
+    return { keys: (i) => keys[i] ?? [], state: (i) => sites[i] };
   },
 };
 

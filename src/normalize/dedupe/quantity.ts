@@ -14,7 +14,9 @@
  * Supports the UCUM subset labs and vitals use: metric prefixes on g, L, mol, m, s,
  * [IU], U, eq; `10*n` factors; `%`; `{annotations}`; products and quotients; a few
  * customary units; Cel/[degF]. Mass ↔ amount needs a molar mass, given per analyte
- * (LOINC) in {@link MOLAR_MASS_BY_LOINC}.
+ * (LOINC) in {@link MOLAR_MASS_BY_LOINC}. Dimensionless units of different magnitudes
+ * (`%` vs `mmol/mol`) are different scales and never compare equal
+ * ({@link otherDimensionlessScale}).
  * @see https://ucum.org/ucum
  * @see https://hl7.org/fhir/R4/datatypes.html#Quantity
  * @packageDocumentation
@@ -243,10 +245,32 @@ function canonical(q: Quantity, molarMass: number | undefined): Canonical[] {
 }
 
 /**
+ * Whether `a` and `b` are two dimensionless units of different magnitudes (`%` and `mmol/mol`,
+ * `1` and `%`, `mg/g` and `%`). UCUM reduces every one of them to a pure number, so it equates
+ * HbA1c 4.8 % with 48 mmol/mol — but HbA1c in % is the NGSP/DCCT scale and in mmol/mol the IFCC
+ * scale (48 mmol/mol ≈ 6.5 %, the diabetes threshold; 4.8 % is normal): a different
+ * measurement, not a different unit. The normalizer refuses such conversions for the same reason
+ * (`isDimensionlessSwap` in `src/normalize/units.ts`); comparing them here would merge two
+ * clinically different results. Units of one magnitude (`{ratio}` and `1`, `%` and `%{HbA1c}`:
+ * annotations carry no meaning in UCUM) are one scale.
+ * @see https://ucum.org/ucum (§ 2.3 the unity; annotations § 2.4)
+ * @see https://ngsp.org/ifccngsp.asp (IFCC–NGSP master equation)
+ * @see https://hl7.org/fhir/R4/observation.html#code (code and value are read together)
+ */
+export function otherDimensionlessScale(a: string | undefined, b: string | undefined): boolean {
+  if (a === undefined || b === undefined || a === b) return false;
+  const ra = reduceUnit(a);
+  const rb = reduceUnit(b);
+  if (!ra || !rb || ra.dims.size !== 0 || rb.dims.size !== 0) return false;
+  return Math.abs(ra.factor - rb.factor) > 1e-12 * Math.max(Math.abs(ra.factor), Math.abs(rb.factor));
+}
+
+/**
  * Whether two quantities state the same value: same dimension after UCUM reduction
  * (and molar conversion when `loincCodes` name an analyte with a known molar mass), and
  * a difference within the finer reported precision, a value without decimals taken at the
- * other's ({@link pairTolerance}). Comparators (`<`, `>`) must match.
+ * other's ({@link pairTolerance}). Comparators (`<`, `>`) must match. Two dimensionless units
+ * of different magnitudes are never the same value ({@link otherDimensionlessScale}).
  */
 export function sameQuantity(a: Quantity, b: Quantity, loincCodes: readonly string[] = []): boolean {
   if ((a.comparator ?? '') !== (b.comparator ?? '')) return false;
@@ -257,6 +281,7 @@ export function sameQuantity(a: Quantity, b: Quantity, loincCodes: readonly stri
     const tolerance = pairTolerance(precisionOf(a, a.value), precisionOf(b, b.value)) + 1e-9 * Math.max(Math.abs(a.value), Math.abs(b.value));
     return Math.abs(a.value - b.value) <= tolerance;
   }
+  if (otherDimensionlessScale(ua, unitOf(b))) return false;
   const molar = loincCodes.map((c) => MOLAR_MASS_BY_LOINC[c]).find((m) => m !== undefined);
   const ca = canonical(a, molar);
   const cb = canonical(b, molar);
