@@ -15,6 +15,7 @@ import { normalize } from '../../src/normalize/normalize';
 import { loadTerminologyMappings } from '../../src/normalize/terminology';
 import type { NormalizedResource, RawInput } from '../../src/normalize/types';
 import { fixtureIntake } from '../support/fixture-child';
+import { SHARED_DATA } from '../support/synthea';
 import { sourceInfo } from './normalize-support';
 import { B_LAB } from './units-support';
 
@@ -22,7 +23,7 @@ const LOINC = 'http://loinc.org';
 const UCUM = 'http://unitsofmeasure.org';
 const SNOMED = 'http://snomed.info/sct';
 const PATIENT = 'urn:uuid:00000000-0000-5000-8000-000000000000';
-const HL7_EXAMPLES = '/work/shared/data/fhir/hl7-r4-examples';
+const HL7_EXAMPLES = join(SHARED_DATA, 'fhir/hl7-r4-examples');
 
 let counter = 0;
 /** A NormalizedResource of `sourceId` with a fresh uuid. */
@@ -153,5 +154,28 @@ describe('records of different body sites are not merged', () => {
     expect(bodySiteState([{ text: 'Left ear' }])).toBe(bodySiteState([{ text: ' left EAR ' }]));
     expect([bodySiteState(undefined), bodySiteState([]), bodySiteState('left' as unknown as CodeableConcept), bodySiteState([null as unknown as CodeableConcept])])
       .toEqual([undefined, undefined, undefined, undefined]);
+  });
+});
+
+describe('equivalents are moles times the charge, per analyte', () => {
+  const CALCIUM = ['17861-6'];
+  const SODIUM = ['2951-2'];
+  const MAGNESIUM = ['19123-9'];
+
+  it('does not take calcium 5 mEq/L for 5 mmol/L (Ca²⁺: 1 mmol = 2 mEq), and matches it with 2.5 mmol/L and 10 mg/dL', () => {
+    expect(sameQuantity(q(5, 'meq/L'), q(5, 'mmol/L'), CALCIUM)).toBe(false);
+    expect(sameQuantity(q(5, 'meq/L'), q(2.5, 'mmol/L'), CALCIUM)).toBe(true);
+    expect(sameQuantity(q(2.5, 'mmol/L'), q(5, 'meq/L'), CALCIUM)).toBe(true);
+    expect(sameQuantity(q(5, 'meq/L'), q(10, 'mg/dL'), CALCIUM)).toBe(true);
+    expect(sameQuantity(q(1.6, 'meq/L'), q(0.8, 'mmol/L'), MAGNESIUM)).toBe(true);
+    expect(sameQuantity(q(1.6, 'meq/L'), q(1.6, 'mmol/L'), MAGNESIUM)).toBe(false);
+  });
+
+  it('matches sodium 140 mEq/L with 140 mmol/L (monovalent), and never equates equivalents with moles of an analyte whose charge it does not know', () => {
+    expect(sameQuantity(q(140, 'meq/L'), q(140, 'mmol/L'), SODIUM)).toBe(true);
+    expect(sameQuantity(q(140, 'meq/L'), q(141, 'mmol/L'), SODIUM)).toBe(false);
+    expect(sameQuantity(q(140, 'meq/L'), q(140, 'meq/L'))).toBe(true);
+    expect(sameQuantity(q(0.14, 'eq/L'), q(140, 'meq/L'))).toBe(true);
+    expect(sameQuantity(q(140, 'meq/L'), q(140, 'mmol/L'))).toBe(false);
   });
 });

@@ -14,7 +14,8 @@
  * Supports the UCUM subset labs and vitals use: metric prefixes on g, L, mol, m, s,
  * [IU], U, eq; `10*n` factors; `%`; `{annotations}`; products and quotients; a few
  * customary units; Cel/[degF]. Mass ↔ amount needs a molar mass, given per analyte
- * (LOINC) in {@link MOLAR_MASS_BY_LOINC}. Dimensionless units of different magnitudes
+ * (LOINC) in {@link MOLAR_MASS_BY_LOINC}; equivalents ↔ amount the analyte's charge, in
+ * {@link VALENCE_BY_LOINC} (eq is its own dimension: calcium 5 mEq/L is 2.5 mmol/L). Dimensionless units of different magnitudes
  * (`%` vs `mmol/mol`) are different scales and never compare equal
  * ({@link otherDimensionlessScale}).
  * @see https://ucum.org/ucum
@@ -44,7 +45,7 @@ const ATOMS: Readonly<Record<string, { factor: number; dim: Readonly<Record<stri
   L: { factor: 1, dim: { L: 1 }, metric: true },
   l: { factor: 1, dim: { L: 1 }, metric: true },
   mol: { factor: 1, dim: { mol: 1 }, metric: true },
-  eq: { factor: 1, dim: { mol: 1 }, metric: true },
+  eq: { factor: 1, dim: { eq: 1 }, metric: true },
   m: { factor: 1, dim: { m: 1 }, metric: true },
   s: { factor: 1, dim: { s: 1 }, metric: true },
   min: { factor: 60, dim: { s: 1 }, metric: false },
@@ -75,6 +76,29 @@ export const MOLAR_MASS_BY_LOINC: Readonly<Record<string, number>> = Object.from
   ...['3094-0', '14937-7'].map((c) => [c, 28.014] as const),
   ...['17861-6', '2000-8'].map((c) => [c, 40.078] as const),
 ]);
+
+/**
+ * Charge (valence) of analytes reported both in equivalents and in moles, keyed by each LOINC code
+ * that names the analyte: 1 mmol of an ion is `valence` mEq (Na⁺, K⁺, Cl⁻, HCO₃⁻: 1; Ca²⁺, Mg²⁺: 2),
+ * so 5 mEq/L of calcium is 2.5 mmol/L, not 5. Equivalents meet moles only through this table: of an
+ * analyte not in it, an amount in mEq and one in mmol are never the same value.
+ * @see https://ucum.org/ucum (eq: equivalents, a base unit of its own beside mol)
+ */
+export const VALENCE_BY_LOINC: Readonly<Record<string, number>> = Object.fromEntries([
+  // Sodium, potassium, chloride, bicarbonate and total CO2 (serum/plasma, blood)
+  ...['2951-2', '2947-0', '2823-3', '6298-4', '2075-0', '2069-3', '1963-8', '1959-6', '2028-9', '20565-8'].map((c) => [c, 1] as const),
+  // Calcium (total, ionized) and magnesium
+  ...['17861-6', '2000-8', '1994-3', '19123-9', '2601-3'].map((c) => [c, 2] as const),
+]);
+
+/** `red` with its equivalents as moles of an analyte of charge `valence`; undefined when it has no single eq (or has mol already). */
+function equivalentsAsMoles(red: Reduced, valence: number): Reduced | undefined {
+  if (red.dims.get('eq') !== 1 || red.dims.has('mol')) return undefined;
+  const dims = new Map(red.dims);
+  dims.delete('eq');
+  dims.set('mol', 1);
+  return { factor: red.factor / valence, dims };
+}
 
 function parseAtom(token: string): Reduced | undefined {
   const exp = /^(.*?)(-?\d+)$/.exec(token);
@@ -221,7 +245,7 @@ interface Canonical {
 
 const scaled = (p: Precision, factor: number): Precision => ({ half: p.half * Math.abs(factor), known: p.known });
 
-function canonical(q: Quantity, molarMass: number | undefined): Canonical[] {
+function canonical(q: Quantity, molarMass: number | undefined, valence?: number): Canonical[] {
   const unit = unitOf(q);
   const v = q.value;
   if (v === undefined || unit === undefined) return [];
@@ -231,15 +255,19 @@ function canonical(q: Quantity, molarMass: number | undefined): Canonical[] {
   const red = reduceUnit(unit);
   if (!red) return [{ value: v, precision: p, dim: `unit:${unit}` }];
   const out: Canonical[] = [{ value: v * red.factor, precision: scaled(p, red.factor), dim: red.key ?? dimsKey(red.dims) }];
+  // With the analyte's charge, equivalents also get an amount form (mEq → mmol) so either side can meet.
+  const moles = valence !== undefined ? equivalentsAsMoles(red, valence) : undefined;
+  if (moles) out.push({ value: v * moles.factor, precision: scaled(p, moles.factor), dim: dimsKey(moles.dims) });
+  const amount = moles ?? red;
   // With a molar mass, amounts also get a mass form (and masses an amount form) so either side can meet.
-  const molExp = red.dims.get('mol') ?? 0;
-  const gExp = red.dims.get('g') ?? 0;
+  const molExp = amount.dims.get('mol') ?? 0;
+  const gExp = amount.dims.get('g') ?? 0;
   if (molarMass && (molExp === 1 || gExp === 1) && molExp + gExp === 1) {
-    const dims = new Map(red.dims);
+    const dims = new Map(amount.dims);
     dims.delete(molExp === 1 ? 'mol' : 'g');
     dims.set(molExp === 1 ? 'g' : 'mol', 1);
     const f = molExp === 1 ? molarMass : 1 / molarMass;
-    out.push({ value: v * red.factor * f, precision: scaled(p, red.factor * f), dim: dimsKey(dims) });
+    out.push({ value: v * amount.factor * f, precision: scaled(p, amount.factor * f), dim: dimsKey(dims) });
   }
   return out;
 }
@@ -283,8 +311,9 @@ export function sameQuantity(a: Quantity, b: Quantity, loincCodes: readonly stri
   }
   if (otherDimensionlessScale(ua, unitOf(b))) return false;
   const molar = loincCodes.map((c) => MOLAR_MASS_BY_LOINC[c]).find((m) => m !== undefined);
-  const ca = canonical(a, molar);
-  const cb = canonical(b, molar);
+  const valence = loincCodes.map((c) => VALENCE_BY_LOINC[c]).find((z) => z !== undefined);
+  const ca = canonical(a, molar, valence);
+  const cb = canonical(b, molar, valence);
   for (const x of ca) {
     for (const y of cb) {
       if (x.dim !== y.dim) continue;
