@@ -393,8 +393,9 @@ function warnOnce(warn: Warn): Warn {
 /**
  * Takes back the codings the mapping appended for the rule's row (marked with
  * `MAPPED_CODING_EXTENSION`) when the value stays in a unit of another kind of quantity than the
- * rule's: the row's targets state the rule unit's kind (LOINC's Property: 2345-7 is a mass
- * concentration), so beside a value kept in mmol/L they would code it as what it is not — FHIR reads
+ * rule's, or on another dimensionless scale ({@link isDimensionlessSwap}: HbA1c in mmol/mol, IFCC,
+ * beside a row for %, NGSP, LOINC 4548-4): the row's targets state the rule unit's kind (LOINC's
+ * Property: 2345-7 is a mass concentration), so beside a value kept in mmol/L they would code it as what it is not — FHIR reads
  * `code` and `value[x]` together. The source's own codings are never touched. Warns
  * `mapped-coding-withheld`.
  * @returns the codings taken back
@@ -403,7 +404,10 @@ function warnOnce(warn: Warn): Warn {
  */
 function withholdContradictingTargets(holder: Obj, ctx: RuleContext, warn: Warn): MatchCoding[] {
   const q = holder['valueQuantity'];
-  if (!isObj(q) || q['system'] !== UCUM_SYSTEM || typeof q['code'] !== 'string' || !changesKind(q['code'], ctx.rule.unit)) return [];
+  if (!isObj(q) || q['system'] !== UCUM_SYSTEM || typeof q['code'] !== 'string') return [];
+  const unit = q['code'];
+  const otherScale = isDimensionlessSwap(unit, ctx.rule.unit);
+  if (!otherScale && !changesKind(unit, ctx.rule.unit)) return [];
   const codings = ctx.concept['coding'];
   if (!isArray(codings)) return [];
   const kept: unknown[] = [];
@@ -417,7 +421,9 @@ function withholdContradictingTargets(holder: Obj, ctx: RuleContext, warn: Warn)
   ctx.concept['coding'] = kept;
   warn(
     'mapped-coding-withheld',
-    `mapped coding ${withheld.map((c) => `${c.system}|${c.code}`).join(', ')} not added: it states ${kindName(ctx.rule.unit)}, and the value stays in ${q['code']} (${kindName(q['code'])})`,
+    otherScale
+      ? `mapped coding ${withheld.map((c) => `${c.system}|${c.code}`).join(', ')} not added: it states a value in ${ctx.rule.unit}, and the value stays in ${unit}, another dimensionless scale`
+      : `mapped coding ${withheld.map((c) => `${c.system}|${c.code}`).join(', ')} not added: it states ${kindName(ctx.rule.unit)}, and the value stays in ${unit} (${kindName(unit)})`,
   );
   return withheld;
 }

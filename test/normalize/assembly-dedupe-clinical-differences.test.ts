@@ -77,6 +77,11 @@ describe('quantities on two dimensionless scales are not the same value', () => 
     expect(result.merges).toEqual([]);
     const values = result.resources.flatMap((r) => (r.resource.resourceType === 'Observation' ? [`${r.resource.valueQuantity?.value} ${r.resource.valueQuantity?.code}`] : []));
     expect(values.sort()).toEqual(['4.8 %', '48 mmol/mol']);
+    // B's value stays in mmol/mol (IFCC): the mapped 4548-4 (HbA1c in %, NGSP) would code it as what it
+    // is not, so it is taken back, with a warning; B's own coding stays.
+    const b = observations.find((r) => r.sourceId === 'team-b')?.resource as Observation | undefined;
+    expect(b?.code.coding?.map((c) => `${c.system ?? ''}|${c.code ?? ''}`)).toEqual([`${B_LAB}|HGBA1C`]);
+    expect(normalized.warnings.filter((w) => w.code === 'mapped-coding-withheld').map((w) => w.message)).toEqual([expect.stringContaining('4548-4')]);
   });
 
   it('still merges the same HbA1c reported on one scale by two sources', () => {
