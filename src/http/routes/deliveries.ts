@@ -32,7 +32,7 @@ export function deliveryRoutes(deps: DeliveryServiceDeps): AnyRoute[] {
       responses: {
         201: { description: 'Recipient added' },
         409: { description: 'Already a recipient, or the case is closed' },
-        422: { description: "The endpoint's SMART scope does not allow creating DiagnosticReports there (`errors` names `endpointId`)" },
+        422: { description: "The SMART scope the endpoint asks for does not allow creating DiagnosticReports there (`errors` names `endpointId`; a delivery then plans from the scope the EHR grants)" },
       },
       handler: async ({ params, body, principal }) => ({
         status: 201,

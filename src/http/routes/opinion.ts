@@ -44,7 +44,7 @@ export function opinionRoutes(deps: OpinionServiceDeps): AnyRoute[] {
       responses: {
         201: { description: 'Signed: the opinion with the new current version' },
         403: { description: 'Another specialist wrote the draft' },
-        409: { description: 'Nothing unsigned to sign, or the case is not in review' },
+        409: { description: 'Nothing unsigned to sign, the case is not in review, its record is outdated, or the draft was saved for a specialist the case was reassigned away from (`field: specialist`)' },
       },
       handler: async ({ params, principal }) => ({ status: 201, body: await signOpinion(deps, params.id, principal) }),
     }),
