@@ -67,10 +67,25 @@ const SYSTEM: Principal = { sub: 'system:delivery', roles: [] };
  * @param previousId what the amendment's `relatesTo` replaces (`statusAtRecipient`): none for a version `final` there
  * @returns undefined when there is nothing to supersede (no earlier version in this chart, or no DocumentReferences)
  */
-async function supersedePrevious(client: FhirEndpointClient, plan: WritePlan, previousId: string | undefined, newId: string | undefined): Promise<SupersedeOutcome | undefined> {
+async function supersedePrevious(
+  client: FhirEndpointClient,
+  plan: WritePlan,
+  previousId: string | undefined,
+  newId: string | undefined,
+  lastAttempt: boolean,
+): Promise<SupersedeOutcome | undefined> {
   if (!previousId || !newId || previousId === newId) return undefined;
   if (!plan.supersede) return { id: previousId, state: 'left-current', reason: 'the recipient does not offer updating DocumentReferences' };
-  return supersedeDocument(client, previousId);
+  try {
+    return await supersedeDocument(client, previousId);
+  } catch (err) {
+    // The amendment is in the chart and the physician told: on the last attempt a failing update of
+    // the replaced note (5xx, 429, the network) no longer keeps the delivery from being recorded;
+    // the note is left current with the reason, as when the EHR refuses the update.
+    if (!lastAttempt || err instanceof ClientRetiredError) throw err;
+    const detail = err instanceof Error ? err.message : String(err);
+    return { id: previousId, state: 'left-current', reason: `the recipient kept failing to update it: ${detail}` };
+  }
 }
 
 type PatientResolution = { id: string } | { reason: string; candidates: PatientCandidate[] };
@@ -182,7 +197,7 @@ export async function runDelivery(deps: DeliveryDeps, deliveryId: string, lastAt
     if (!delivery) return 'missing';
     if (SETTLED_DELIVERY_STATES.has(delivery.state)) return delivery.state;
     try {
-      return await attempt(deps, delivery);
+      return await attempt(deps, delivery, lastAttempt);
     } catch (err) {
       // The recipient endpoint edited meanwhile: its old client sent nothing more. Start again, as a
       // retry would (the delivery read again with the ids written so far), without spending one.
@@ -275,7 +290,7 @@ function reportNotGranted(scope: string): string {
   return `The recipient EHR granted the SMART scope "${scope}", which does not allow creating DiagnosticReports: the EHR must grant this client system/DiagnosticReport.write (or .c) before the report can be delivered.`;
 }
 
-async function attempt(deps: DeliveryDeps, delivery: DeliveryRow): Promise<string> {
+async function attempt(deps: DeliveryDeps, delivery: DeliveryRow, lastAttempt: boolean): Promise<string> {
   // Whether it is to be sent at all first: a delivery that is not reads no report PDF.
   const record = await caseOf(deps, delivery);
   const stop = await notToBeSent(deps, delivery, record.status);
@@ -349,7 +364,7 @@ async function attempt(deps: DeliveryDeps, delivery: DeliveryRow): Promise<strin
     return err.state;
   }
   if (!ids.DiagnosticReport) throw new Error('The recipient did not return the id of the DiagnosticReport.');
-  const previousDocument = await supersedePrevious(client, plan, previousDocumentId, ids.DocumentReference);
+  const previousDocument = await supersedePrevious(client, plan, previousDocumentId, ids.DocumentReference, lastAttempt);
 
   await deps.db.transaction(async (tx) => {
     await saveRemoteIds(tx, delivery.id, ids, plan.transaction ? 'transaction' : 'sequential');

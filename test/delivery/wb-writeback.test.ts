@@ -252,7 +252,12 @@ it('records what an amendment wrote even while the note it replaces cannot be up
   } finally {
     ehr.faults.remove(down);
   }
-  expect(second.state).toBe('failed');
+  // The amendment is in the chart and the physician told: on its last attempt the delivery is recorded
+  // delivered, the note it replaces left current with the reason (as when the EHR refuses the update).
+  expect(second.state).toBe('delivered');
+  const { timeline } = (await (await svc.request('GET', `/api/cases/${caseId}`, { token: cm })).json()) as { timeline: { type: string; data: Record<string, unknown> }[] };
+  const delivered2 = timeline.find((e) => e.type === 'report_delivered' && e.data.version === 2);
+  expect(delivered2?.data.previousDocument).toMatchObject({ state: 'left-current', reason: expect.stringMatching(/^the recipient kept failing to update it/) as unknown });
   // What is in the chart is on record: the amended report, its note and the Communication.
   const [report2] = await reportsOf(caseId, 2);
   const [note2] = await notesOf(2);
