@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseDicomHeader } from '../../src/imaging/dicom-header';
 import { withHeaderReadBudget } from '../../src/imaging/dicom-parse-budget';
-import { corpusFiles, element, readCorpus } from './support';
+import { corpusFiles, element, readCorpus, tinyPrivateElements } from './support';
 
 const SOP_CLASS = '1.2.840.10008.5.1.4.1.1.7';
 const EXPLICIT_LE = '1.2.840.10008.1.2.1';
@@ -40,17 +40,6 @@ function uidsAndPixels(): Buffer {
   return Buffer.concat([element(0x0020, 0x000d, 'UI', '1.2.3.4.5'), element(0x0020, 0x000e, 'UI', '1.2.3.4.5.6'), pixelHead, Buffer.alloc(16)]);
 }
 
-/** `count` distinct empty private elements (explicit VR `LO`, length 0): 8 bytes each. */
-function tinyElements(count: number): Buffer {
-  const out = Buffer.alloc(count * 8);
-  for (let i = 0; i < count; i++) {
-    const at = i * 8;
-    out.writeUInt16LE(0x0009 + 2 * Math.floor(i / 0xe000), at);
-    out.writeUInt16LE(0x1000 + (i % 0xe000), at + 2);
-    out.write('LO', at + 4, 'latin1');
-  }
-  return out;
-}
 
 /** A private sequence (undefined length) of `count` empty items of defined length: 8 bytes each. */
 function emptyItems(count: number): Buffer {
@@ -75,7 +64,7 @@ const hostile = (filler: Buffer): Buffer => Buffer.concat([part10Head(), identit
 
 describe('a header too large to hold in memory is a verdict, not a crash', () => {
   it('800,000 empty elements (a 6 MB file): too-large, with a reason that says why', () => {
-    const result = parseDicomHeader(hostile(tinyElements(800_000)));
+    const result = parseDicomHeader(hostile(tinyPrivateElements(800_000)));
     expect(result).toEqual({ ok: false, code: 'too-large', reason: expect.stringMatching(/more elements and items than a DICOM header/) });
   });
 
@@ -86,7 +75,7 @@ describe('a header too large to hold in memory is a verdict, not a crash', () =>
   });
 
   it('below the budget the same shapes still parse, and every file of the shared corpus too', () => {
-    const fine = parseDicomHeader(hostile(tinyElements(100_000)));
+    const fine = parseDicomHeader(hostile(tinyPrivateElements(100_000)));
     expect(fine.ok && fine.header.studyInstanceUid).toBe('1.2.3.4.5');
     for (const name of corpusFiles()) {
       const bytes = readCorpus(name);
@@ -96,8 +85,8 @@ describe('a header too large to hold in memory is a verdict, not a crash', () =>
   });
 
   it('the budget counts only inside a parse: the parser works normally after a refusal', () => {
-    expect(parseDicomHeader(hostile(tinyElements(800_000))).ok).toBe(false);
-    expect(parseDicomHeader(hostile(tinyElements(10))).ok).toBe(true);
+    expect(parseDicomHeader(hostile(tinyPrivateElements(800_000))).ok).toBe(false);
+    expect(parseDicomHeader(hostile(tinyPrivateElements(10))).ok).toBe(true);
   });
 });
 
@@ -145,7 +134,7 @@ pool.parse(${JSON.stringify(file)}).then(async (result) => {
 
   it('4 million empty elements (a 32 MB upload, far below MAX_UPLOAD_FILE_BYTES): the pool answers too-large, the process lives on', async () => {
     const file = path.join(dir, 'many-elements.dcm');
-    fs.writeFileSync(file, hostile(tinyElements(4_000_000)));
+    fs.writeFileSync(file, hostile(tinyPrivateElements(4_000_000)));
     const run = await parseInChildProcess(file);
     expect({ code: run.code, signal: run.signal, stderr: run.stderr.includes('heap out of memory') ? 'heap out of memory' : '' }).toEqual({
       code: 0,

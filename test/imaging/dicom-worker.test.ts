@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseDicomHeader } from '../../src/imaging/dicom-header';
 import { DicomWorkerPool, parseDicomInWorker } from '../../src/imaging/dicom-worker-pool';
-import { DICOM_DIR, element, readCorpus } from './support';
+import { DICOM_DIR, manyElementsDicom, readCorpus } from './support';
 
 const CT = 'dicomParser__CT1_UNC.explicit_little_endian.dcm';
 
@@ -79,39 +79,6 @@ describe('hard time limit and crashes', () => {
   });
 });
 
-/**
- * A Part 10 file (explicit VR little endian) whose header holds `count` empty private elements: about
- * 60 bytes of parser heap each, 3 of the parse budget's reads each (MAX_HEADER_READS: 2,000,000).
- */
-function manyElements(count: number): Buffer {
-  const preamble = Buffer.alloc(132);
-  preamble.write('DICM', 128, 'latin1');
-  const filler = Buffer.alloc(count * 8);
-  for (let i = 0; i < count; i++) {
-    filler.writeUInt16LE(0x0009 + 2 * Math.floor(i / 0xe000), i * 8);
-    filler.writeUInt16LE(0x1000 + (i % 0xe000), i * 8 + 2);
-    filler.write('LO', i * 8 + 4, 'latin1');
-  }
-  const pixelHead = Buffer.alloc(12);
-  pixelHead.writeUInt16LE(0x7fe0, 0);
-  pixelHead.writeUInt16LE(0x0010, 2);
-  pixelHead.write('OW', 4, 'latin1');
-  pixelHead.writeUInt32LE(16, 8);
-  const sop = '1.2.826.0.1.3680043.2.1143.99.1';
-  return Buffer.concat([
-    preamble,
-    element(0x0002, 0x0002, 'UI', '1.2.840.10008.5.1.4.1.1.7'),
-    element(0x0002, 0x0003, 'UI', sop),
-    element(0x0002, 0x0010, 'UI', '1.2.840.10008.1.2.1'),
-    element(0x0008, 0x0016, 'UI', '1.2.840.10008.5.1.4.1.1.7'),
-    element(0x0008, 0x0018, 'UI', sop),
-    filler,
-    element(0x0020, 0x000d, 'UI', '1.2.826.0.1.3680043.2.1143.99'),
-    element(0x0020, 0x000e, 'UI', '1.2.826.0.1.3680043.2.1143.99.0'),
-    pixelHead,
-    Buffer.alloc(16),
-  ]);
-}
 
 /** Worker code that fills its heap before it says it is ready (a thread that cannot start). */
 const EXHAUSTED_AT_START = `
@@ -127,7 +94,7 @@ describe('a parsing thread that runs out of memory on a file is a verdict on the
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('400,000 elements (below the read budget) in a 40 MB thread: too-large with the reason; the pool goes on with a fresh thread', async () => {
-    const bytes = manyElements(400_000);
+    const bytes = manyElementsDicom(400_000, '1.2.826.0.1.3680043.2.1143.99');
     // Below the read budget: in this process's larger heap the same file parses.
     expect(parseDicomHeader(bytes).ok).toBe(true);
     const file = path.join(dir, 'IM000001');

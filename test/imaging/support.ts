@@ -78,3 +78,45 @@ export function implicitVrDicom(i: ImplicitInstance = {}): Buffer {
   pixelHead.writeUInt32LE(16, 4);
   return Buffer.concat([preamble, meta, ...parts, pixelHead, Buffer.alloc(16)]);
 }
+
+/** `count` distinct empty private elements (explicit VR `LO`, length 0): 8 bytes each, ~60 bytes of parser heap and 3 read-budget reads each. */
+export function tinyPrivateElements(count: number): Buffer {
+  const out = Buffer.alloc(count * 8);
+  for (let i = 0; i < count; i++) {
+    const at = i * 8;
+    out.writeUInt16LE(0x0009 + 2 * Math.floor(i / 0xe000), at);
+    out.writeUInt16LE(0x1000 + (i % 0xe000), at + 2);
+    out.write('LO', at + 4, 'latin1');
+  }
+  return out;
+}
+
+/**
+ * A Part 10 file (explicit VR little endian) of one Secondary Capture image whose header is padded with
+ * `count` empty private elements ({@link tinyPrivateElements}), then 16 bytes of Pixel Data. Its study
+ * is `uidRoot`, its series `uidRoot.0`, its instance `uidRoot.1`.
+ */
+export function manyElementsDicom(count: number, uidRoot: string): Buffer {
+  const preamble = Buffer.alloc(132);
+  preamble.write('DICM', 128, 'latin1');
+  const pixelHead = Buffer.alloc(12);
+  pixelHead.writeUInt16LE(0x7fe0, 0);
+  pixelHead.writeUInt16LE(0x0010, 2);
+  pixelHead.write('OW', 4, 'latin1');
+  pixelHead.writeUInt32LE(16, 8);
+  const sopClass = '1.2.840.10008.5.1.4.1.1.7';
+  const sop = `${uidRoot}.1`;
+  return Buffer.concat([
+    preamble,
+    element(0x0002, 0x0002, 'UI', sopClass),
+    element(0x0002, 0x0003, 'UI', sop),
+    element(0x0002, 0x0010, 'UI', '1.2.840.10008.1.2.1'),
+    element(0x0008, 0x0016, 'UI', sopClass),
+    element(0x0008, 0x0018, 'UI', sop),
+    tinyPrivateElements(count),
+    element(0x0020, 0x000d, 'UI', uidRoot),
+    element(0x0020, 0x000e, 'UI', `${uidRoot}.0`),
+    pixelHead,
+    Buffer.alloc(16),
+  ]);
+}

@@ -16,7 +16,7 @@ import { loadTerminologyMappings } from '../../src/normalize/terminology';
 import { ingestUpload, type IngestDeps } from '../../src/uploads/ingest';
 import type { FileKind } from '../../src/uploads/sniff';
 import { insertUploadFiles, listUploadFiles } from '../../src/uploads/upload-repository';
-import { element } from '../../src/imaging/synthetic-dicom';
+import { manyElementsDicom } from '../imaging/support';
 import { sampleIntake } from '../support/intake';
 import { createTestDatabase, type TestDatabase } from '../support/postgres';
 
@@ -26,36 +26,6 @@ const LETTER = fs.readFileSync(path.join(DATA, 'pdf', 'minimal-document.pdf'));
 /** Heap cap of the parsing thread in this test: room to start (~25 MB), not for 400,000 elements (~100 MB). */
 const HEAP_MB = 40;
 
-/** A Part 10 file whose header holds `count` empty private elements (3 budget reads, ~60 bytes of heap each). */
-function manyElementsDicom(count: number): Buffer {
-  const preamble = Buffer.alloc(132);
-  preamble.write('DICM', 128, 'latin1');
-  const filler = Buffer.alloc(count * 8);
-  for (let i = 0; i < count; i++) {
-    filler.writeUInt16LE(0x0009 + 2 * Math.floor(i / 0xe000), i * 8);
-    filler.writeUInt16LE(0x1000 + (i % 0xe000), i * 8 + 2);
-    filler.write('LO', i * 8 + 4, 'latin1');
-  }
-  const pixelHead = Buffer.alloc(12);
-  pixelHead.writeUInt16LE(0x7fe0, 0);
-  pixelHead.writeUInt16LE(0x0010, 2);
-  pixelHead.write('OW', 4, 'latin1');
-  pixelHead.writeUInt32LE(16, 8);
-  const sop = '1.2.826.0.1.3680043.2.1143.66.1';
-  return Buffer.concat([
-    preamble,
-    element(0x0002, 0x0002, 'UI', '1.2.840.10008.5.1.4.1.1.7'),
-    element(0x0002, 0x0003, 'UI', sop),
-    element(0x0002, 0x0010, 'UI', '1.2.840.10008.1.2.1'),
-    element(0x0008, 0x0016, 'UI', '1.2.840.10008.5.1.4.1.1.7'),
-    element(0x0008, 0x0018, 'UI', sop),
-    filler,
-    element(0x0020, 0x000d, 'UI', '1.2.826.0.1.3680043.2.1143.66'),
-    element(0x0020, 0x000e, 'UI', '1.2.826.0.1.3680043.2.1143.66.0'),
-    pixelHead,
-    Buffer.alloc(16),
-  ]);
-}
 
 let testDb: TestDatabase;
 let root: string;
@@ -102,7 +72,7 @@ async function uploadOf(files: readonly { name: string; kind: FileKind; data: Bu
 
 it('a DICOM file that exhausts the parsing thread is listed unparsed (too-large) with the reason; the other files are read and the upload assembled, not retried', async () => {
   const uploadId = await uploadOf([
-    { name: 'IM000001', kind: 'dicom', data: manyElementsDicom(400_000) },
+    { name: 'IM000001', kind: 'dicom', data: manyElementsDicom(400_000, '1.2.826.0.1.3680043.2.1143.66') },
     { name: 'IM000002', kind: 'dicom', data: CR },
     { name: 'letter.pdf', kind: 'pdf', data: LETTER },
   ]);

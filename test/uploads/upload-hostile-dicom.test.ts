@@ -8,44 +8,13 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { element } from '../../src/imaging/synthetic-dicom';
+import { manyElementsDicom } from '../imaging/support';
 import { implicitVrDicom } from '../imaging/support';
 import { sampleIntake } from '../support/intake';
 import { eventually, startTestService, type TestService } from '../support/service';
 
 const LETTER = fs.readFileSync(path.resolve(__dirname, '../../../shared/data/pdf/minimal-document.pdf'));
 
-/** A Part 10 file (explicit VR little endian) of one image whose header is padded with `count` empty private elements. */
-function manyElementsDicom(count: number): Buffer {
-  const preamble = Buffer.alloc(132);
-  preamble.write('DICM', 128, 'latin1');
-  const sop = '1.2.826.0.1.3680043.2.1143.77.1';
-  const filler = Buffer.alloc(count * 8);
-  for (let i = 0; i < count; i++) {
-    filler.writeUInt16LE(0x0009 + 2 * Math.floor(i / 0xe000), i * 8);
-    filler.writeUInt16LE(0x1000 + (i % 0xe000), i * 8 + 2);
-    filler.write('LO', i * 8 + 4, 'latin1');
-  }
-  const pixelHead = Buffer.alloc(12);
-  pixelHead.writeUInt16LE(0x7fe0, 0);
-  pixelHead.writeUInt16LE(0x0010, 2);
-  pixelHead.write('OW', 4, 'latin1');
-  pixelHead.writeUInt32LE(16, 8);
-  return Buffer.concat([
-    preamble,
-    element(0x0002, 0x0002, 'UI', '1.2.840.10008.5.1.4.1.1.7'),
-    element(0x0002, 0x0003, 'UI', sop),
-    element(0x0002, 0x0010, 'UI', '1.2.840.10008.1.2.1'),
-    element(0x0008, 0x0016, 'UI', '1.2.840.10008.5.1.4.1.1.7'),
-    element(0x0008, 0x0018, 'UI', sop),
-    element(0x0008, 0x0060, 'CS', 'OT'),
-    filler,
-    element(0x0020, 0x000d, 'UI', '1.2.826.0.1.3680043.2.1143.77'),
-    element(0x0020, 0x000e, 'UI', '1.2.826.0.1.3680043.2.1143.77.0'),
-    pixelHead,
-    Buffer.alloc(16),
-  ]);
-}
 
 interface FileView {
   name: string;
@@ -77,7 +46,7 @@ it('a DICOM header of 4 million elements is listed unparsed with the reason; the
   const caseId = ((await created.json()) as { id: string }).id;
 
   const form = new FormData();
-  form.append('file', new Blob([manyElementsDicom(4_000_000)]), 'IM000001');
+  form.append('file', new Blob([manyElementsDicom(4_000_000, '1.2.826.0.1.3680043.2.1143.77')]), 'IM000001');
   form.append('file', new Blob([LETTER]), 'letter.pdf');
   const res = await fetch(`${svc.url}/api/cases/${caseId}/uploads`, { method: 'POST', headers: { authorization: `Bearer ${cm}` }, body: form });
   expect(res.status).toBe(202);
