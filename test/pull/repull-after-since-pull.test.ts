@@ -1,18 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { Condition } from 'fhir/r4';
-import { loadDomainData } from '../../src/cases/domain-data';
-import { scanSearchPage } from '../../src/fhir';
-import { pageEntries } from '../../src/pull/page-resources';
-import { startPull } from '../../src/pull/pull-service';
-import { commitPage, insertPull, insertTask, lastCompletedQueries, markTaskFinished, type TaskRow } from '../../src/pull/pull-repository';
+import { insertPull, insertTask, lastCompletedQueries } from '../../src/pull/pull-repository';
 import { SERVER_TIME_MARGIN_MS } from '../../src/pull/server-time';
-import { bullConnectionOptions } from '../../src/redis';
-import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
-import { PullFlowProducer } from '../../queues/pull-flow';
-import { fixtureBundle, fixtureIntake, fixturePatientId } from '../support/fixture-child';
 import { createTestDatabase, type TestDatabase } from '../support/postgres';
 import { insertPullTask, insertTestCase } from '../support/pull-task';
-import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
+import { completeTaskPage, newCondition, startRepullWorld, type RepullWorld } from './repull-support';
 
 /**
  * A specialist's re-pull asks each query only for what changed since the same query last completed
@@ -33,13 +24,6 @@ describe('the lower bound of a re-pull, after a pull with an explicit since (Pos
     await t.drop();
   });
 
-  async function completeWith(task: TaskRow, caseId: string, serverTime: Date): Promise<void> {
-    const body = Buffer.from(JSON.stringify({ resourceType: 'Bundle', type: 'searchset', entry: [] }));
-    const entries = pageEntries(scanSearchPage(body, body.length, 'https://ehr.example.org/fhir'));
-    await commitPage(t.db, { task, caseId, fromUrl: null, pageNo: 1, body, fetchedAt: new Date(), entries, nextUrl: null, retriesDelta: 0, attachments: [], serverTime });
-    await markTaskFinished(t.db, task.id, 'complete', null);
-  }
-
   it('is not the time of a query that asked only for what changed after an explicit since', async () => {
     const caseId = randomUUID();
     await insertTestCase(t.db, caseId);
@@ -47,7 +31,7 @@ describe('the lower bound of a re-pull, after a pull with an explicit since (Pos
     await insertPull(t.db, { id: full, caseId, since: null, types: null, requestedBy: 'test' });
     const task = await insertPullTask(t.db, { caseId, pullId: full, name: `ehr-${caseId}`, baseUrl: 'https://ehr.example.org/fhir', resourceType: 'Condition', path: 'Condition' });
     const fullTime = new Date('2026-11-01T10:00:00Z');
-    await completeWith(task, caseId, fullTime);
+    await completeTaskPage(t.db, task, caseId, { serverTime: fullTime, empty: true });
 
     // The case manager pulls what changed since Nov 5 (the EHR said it added documents then): Nov 1–5 is not asked for.
     const sincePull = randomUUID();
@@ -57,7 +41,7 @@ describe('the lower bound of a re-pull, after a pull with an explicit since (Pos
       id: sinceTask, pullId: sincePull, sourceId: task.sourceId, resourceType: 'Condition', queryKey: task.queryKey, path: 'Condition',
       params: { _lastUpdated: 'gt2026-11-05T00:00:00.000Z' }, remotePatientId: null,
     });
-    await completeWith({ ...task, id: sinceTask, pullId: sincePull }, caseId, new Date('2026-11-06T10:00:00Z'));
+    await completeTaskPage(t.db, { ...task, id: sinceTask, pullId: sincePull }, caseId, { serverTime: new Date('2026-11-06T10:00:00Z'), empty: true });
 
     // The next re-pull starts where the full run left off, not after the gap.
     const bounds = await lastCompletedQueries(t.db, caseId);
@@ -69,65 +53,33 @@ describe("a specialist's re-pull after a case manager's pull with an explicit si
   const DAY = 24 * 3600_000;
   /** The care team's clock: set by the test, days behind ours (so the HTTP Date, by our clock, is never the earlier). */
   let ehrNow = Date.now() - 10 * DAY;
-  let svc: TestService;
-  let teamA: SandboxServer;
-  let producer: PullFlowProducer;
+  let world: RepullWorld;
 
   beforeAll(async () => {
-    [svc, teamA] = await Promise.all([
-      startTestService({}, FAST_CLIENT),
-      startSandboxServer({ name: 'care-team-a', auth: 'none', paging: 'offset', now: () => ehrNow }),
-    ]);
-    await teamA.load(fixtureBundle('care-team-a'));
-    producer = new PullFlowProducer(bullConnectionOptions(svc.config.redisUrl), svc.config.queuePrefix, svc.config.pullJobBackoffMs);
+    world = await startRepullWorld(() => ehrNow);
   }, 60_000);
   afterAll(async () => {
-    await producer.close();
-    await Promise.all([svc.stop(), teamA.stop()]);
+    await world.stop();
   });
 
-  const stateOf = async (pullId: string): Promise<string | undefined> =>
-    (await svc.service.db.query<{ state: string }>('SELECT state FROM pulls WHERE id = $1', [pullId])).rows[0]?.state;
-  const ended = (state: string | undefined): boolean => state === 'complete' || state === 'partial' || state === 'failed';
-
   it('finds a record the care team changed between the last full pull and that since', async () => {
-    const [admin, cm] = await Promise.all([svc.token('admin'), svc.token('case_manager')]);
-    const res = await svc.request('POST', '/api/endpoints', { token: admin, body: { name: 'Care team A', baseUrl: teamA.baseUrl, auth: { type: 'none' }, allowInsecureHttp: true } });
-    const endpointId = ((await res.json()) as { id: string }).id;
-    const caseId = ((await (await svc.request('POST', '/api/cases', { token: cm, body: fixtureIntake() })).json()) as { id: string }).id;
-    expect((await svc.request('POST', `/api/cases/${caseId}/sources`, { token: cm, body: { endpointId, patient: { id: fixturePatientId('care-team-a') } } })).status).toBe(201);
-    const deps = { db: svc.service.db, pulls: producer, config: { programTimeZone: svc.config.programTimeZone }, domain: loadDomainData() };
-    const actor = { sub: 'test-repull', roles: [] };
+    const caseId = await world.openCase();
 
     // Day 0: the first pull, in full.
-    const { pullId: firstId } = await startPull(deps, caseId, { types: ['Condition'] }, actor);
-    expect(await eventually(() => stateOf(firstId), ended)).toBe('complete');
+    expect((await world.pull(caseId, { types: ['Condition'] })).state).toBe('complete');
 
     // Day 1: the care team records a diagnosis.
     ehrNow += DAY;
-    const condition: Condition = {
-      resourceType: 'Condition',
-      clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }] },
-      code: { coding: [{ system: 'http://snomed.info/sct', code: '195967001', display: 'Asthma' }] },
-      subject: { reference: `Patient/${fixturePatientId('care-team-a')}` },
-      recordedDate: '2026-11-20',
-    };
-    const conditionId = (await teamA.load([condition], { preserveLastUpdated: false })).ids.Condition?.[0] ?? '';
-    const storedFor = async (): Promise<string[]> =>
-      (await svc.service.db.query<{ pull_id: string }>(
-        "SELECT pull_id FROM raw_resources WHERE case_id = $1 AND resource_type = 'Condition' AND remote_id = $2",
-        [caseId, conditionId],
-      )).rows.map((r) => r.pull_id);
+    const conditionId = (await world.teamA.load([newCondition()], { preserveLastUpdated: false })).ids.Condition?.[0] ?? '';
 
     // Day 2: the case manager pulls what changed in the last hour: the new diagnosis is older, not asked for.
     ehrNow += DAY;
-    const { pullId: sinceId } = await startPull(deps, caseId, { since: new Date(ehrNow - 3600_000).toISOString(), types: ['Condition'] }, actor);
-    expect(await eventually(() => stateOf(sinceId), ended)).toBe('complete');
-    expect(await storedFor()).toEqual([]);
+    expect((await world.pull(caseId, { since: new Date(ehrNow - 3600_000).toISOString(), types: ['Condition'] })).state).toBe('complete');
+    expect(await world.storedBy(caseId, 'Condition', conditionId)).toEqual([]);
 
     // The specialist's re-pull must find it: the since pull did not cover day 1.
-    const { pullId: againId } = await startPull(deps, caseId, { incremental: true, types: ['Condition'] }, actor);
-    expect(await eventually(() => stateOf(againId), ended)).toBe('complete');
-    expect(await storedFor()).toEqual([againId]);
+    const again = await world.pull(caseId, { incremental: true, types: ['Condition'] });
+    expect(again.state).toBe('complete');
+    expect(await world.storedBy(caseId, 'Condition', conditionId)).toEqual([again.pullId]);
   }, 120_000);
 });
