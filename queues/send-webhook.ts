@@ -1,13 +1,15 @@
 import { Queue, UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
 import { z } from 'zod';
 import { errorFields, logger, withLogContext } from '../src/log';
+import { WEBHOOK_BACKOFF_TYPE, webhookRetryDelay } from '../src/notify/webhook-backoff';
 import { PermanentWebhookError, sendWebhook, WebhookTransports, type WebhookSenderDeps } from '../src/notify/webhook-sender';
 import { QUEUES } from './names';
 import { RESUMABLE_MAX_STALLED } from './resumable';
 
 /**
  * Queue `send-webhook`: one job per (subscriber, event). Retried with exponential backoff
- * (`WEBHOOK_ATTEMPTS`, `WEBHOOK_BACKOFF_MS`); the last failure counts against the subscriber
+ * (`WEBHOOK_ATTEMPTS`, `WEBHOOK_BACKOFF_MS`), never sooner than a throttling subscriber's Retry-After
+ * (`src/notify/webhook-backoff.ts`); the last failure counts against the subscriber
  * (disabled after `WEBHOOK_DISABLE_AFTER` failed events in a row, and reported). Idempotent: a
  * delivered or failed webhook delivery is not sent again.
  */
@@ -35,7 +37,8 @@ export async function enqueueWebhooks(queue: Queue<SendWebhookPayload>, ids: rea
       opts: {
         jobId: webhookJobId(webhookDeliveryId),
         attempts: policy.attempts,
-        backoff: { type: 'exponential', delay: policy.backoffMs },
+        // Exponential, or the subscriber's Retry-After when it throttles (webhook-backoff.ts).
+        backoff: { type: WEBHOOK_BACKOFF_TYPE, delay: policy.backoffMs },
         removeOnComplete: { age: 86_400 },
         removeOnFail: { age: 7 * 86_400 },
       },
@@ -61,6 +64,11 @@ export async function requeueWebhooks(queue: Queue<SendWebhookPayload>, ids: rea
   }
 }
 
+/** The first delay of a job's backoff option (a number is a fixed delay). */
+function backoffDelayOf(backoff: number | { delay?: number } | undefined): number {
+  return typeof backoff === 'number' ? backoff : (backoff?.delay ?? 0);
+}
+
 /** The `send-webhook` worker (its HTTP pools closed by `close`). */
 export function startSendWebhookWorker(
   deps: WebhookSenderDeps,
@@ -81,7 +89,13 @@ export function startSendWebhookWorker(
         }
       }),
     // A job whose worker died is sent again (at least once; the delivery id lets subscribers dedupe), not failed unrun.
-    { connection: connection(), prefix, concurrency: 4, maxStalledCount: RESUMABLE_MAX_STALLED },
+    {
+      connection: connection(),
+      prefix,
+      concurrency: 4,
+      maxStalledCount: RESUMABLE_MAX_STALLED,
+      settings: { backoffStrategy: (attemptsMade, _type, err, job) => webhookRetryDelay(attemptsMade, backoffDelayOf(job?.opts.backoff), err) },
+    },
   );
   worker.on('failed', (job, err) => logger.warn('webhook job failed', { jobId: job?.id, attempt: job?.attemptsMade, ...errorFields(err) }));
   worker.on('error', () => undefined);

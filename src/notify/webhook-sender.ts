@@ -19,6 +19,7 @@ import type { Database } from '../db/database';
 import type { SecretBox } from '../security/secret-box';
 import { logger } from '../log';
 import { eventMessage } from './events';
+import { throttledBy } from './webhook-backoff';
 import { insertNotification } from './notification-repository';
 import {
   findWebhook,
@@ -207,7 +208,7 @@ export async function sendWebhook(deps: WebhookSenderDeps, transports: WebhookTr
     discardBody(res.body);
     res.done();
     if (res.status === 410) throw new SubscriberGoneError();
-    if (res.status < 200 || res.status >= 300) throw new Error(`subscriber answered HTTP ${res.status}`);
+    if (res.status < 200 || res.status >= 300) throw throttledBy(res.status, res.headers, Date.now()) ?? new Error(`subscriber answered HTTP ${res.status}`);
   } catch (err) {
     const message = failureMessage(err);
     await webhookDeliveryAttempt(deps.db, delivery.id, status, message);
