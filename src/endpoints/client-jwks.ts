@@ -15,6 +15,7 @@
 import { createPublicKey, type JsonWebKey } from 'node:crypto';
 import type { JWK } from 'jose';
 import type { Queryable } from '../db/database';
+import { logger } from '../log';
 import type { SecretBox } from '../security/secret-box';
 import { listEndpoints, type EndpointRow } from './endpoint-repository';
 import { openSealedSecret, openSealedSecretIfReadable } from './endpoint-service';
@@ -58,16 +59,32 @@ function sealedPrivateJwks(row: EndpointRow, secrets: SecretBox, skipUnreadable:
 }
 
 /**
+ * The public half of a sealed key; undefined (with a warning naming the endpoint, never the key) when
+ * it makes no key: one sealed before registration checked keys (`signing-key.ts`) must not fail the
+ * set every EHR reads.
+ */
+function publishedJwkIfUsable(row: EndpointRow, jwk: JWK): PublicJwk | undefined {
+  try {
+    return publishedJwkOf(jwk);
+  } catch {
+    logger.warn('endpoint signing key yields no public key: left out of our JWKS; register its auth again', { endpointId: row.id });
+    return undefined;
+  }
+}
+
+/**
  * The key set of the given endpoints: one entry per distinct key, in registration order (signing key,
  * then next). With `skipUnreadable`, an endpoint whose sealed secret cannot be opened (sealed under
- * another `SECRETS_KEY`, or damaged) is left out with a warning; without it, that throws.
+ * another `SECRETS_KEY`, or damaged), or a sealed key that makes no public key, is left out with a
+ * warning; without it, that throws.
  */
 export function jwksOf(rows: readonly EndpointRow[], secrets: SecretBox, skipUnreadable = false): { keys: PublicJwk[] } {
   const keys: PublicJwk[] = [];
   const seen = new Set<string>();
   for (const row of rows) {
     for (const jwk of sealedPrivateJwks(row, secrets, skipUnreadable)) {
-      const key = publishedJwkOf(jwk);
+      const key = skipUnreadable ? publishedJwkIfUsable(row, jwk) : publishedJwkOf(jwk);
+      if (key === undefined) continue;
       const identity = JSON.stringify(key);
       if (seen.has(identity)) continue;
       seen.add(identity);

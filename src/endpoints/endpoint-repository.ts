@@ -92,12 +92,22 @@ async function retireInboundSubject(db: Queryable, endpointId: string, next: str
   );
 }
 
+/**
+ * Writes a registration change. A new `base_url` drops, in the same statement, the capabilities read
+ * from the previous server (and when, and its error): what another server supports (resources,
+ * `$everything`, conditional create, its declared `implementation.url`) says nothing about this one,
+ * so until its own `/metadata` is read they are unknown (`null`), never stale.
+ * @see https://hl7.org/fhir/R4/capabilitystatement.html
+ */
 export async function updateEndpoint(db: Queryable, e: EndpointWrite): Promise<void> {
   // Retired first: should the update fail, the subject is still bound live (a live binding wins).
   await retireInboundSubject(db, e.id, e.inboundSubject);
   await db.query(
     `UPDATE endpoints SET name = $2, base_url = $3, auth_type = $4, client_id = $5, scope = $6, sealed_secret = $7,
-       max_requests_per_second = $8, max_concurrency = $9, allow_insecure_http = $10, inbound_subject = $11, rebase_next_links = $12, updated_at = now()
+       max_requests_per_second = $8, max_concurrency = $9, allow_insecure_http = $10, inbound_subject = $11, rebase_next_links = $12, updated_at = now(),
+       capabilities = CASE WHEN base_url IS DISTINCT FROM $3 THEN NULL ELSE capabilities END,
+       capabilities_fetched_at = CASE WHEN base_url IS DISTINCT FROM $3 THEN NULL ELSE capabilities_fetched_at END,
+       capabilities_error = CASE WHEN base_url IS DISTINCT FROM $3 THEN NULL ELSE capabilities_error END
      WHERE id = $1 AND deleted_at IS NULL`,
     [e.id, e.name, e.baseUrl, e.authType, e.clientId, e.scope, e.sealedSecret, e.maxRequestsPerSecond, e.maxConcurrency, e.allowInsecureHttp, e.inboundSubject, e.rebaseNextLinks],
   );

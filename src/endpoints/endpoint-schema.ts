@@ -1,11 +1,16 @@
 import { z } from 'zod';
+import { signingKeyProblem } from './signing-key';
 
 /**
  * The public endpoint registration contract (admin role): `POST /api/endpoints`
  * `{name, baseUrl, auth, maxRequestsPerSecond?, maxConcurrency?, allowInsecureHttp?, rebaseNextLinks?, inboundSubject?}`.
  */
 
-/** A private signing key for SMART Backend Services client assertions (RS384 or ES384 P-384). */
+/**
+ * A private signing key for SMART Backend Services client assertions (RS384 or ES384 P-384), checked
+ * as a key (`signing-key.ts`): RSA of at least 2048 bits, private part matching the public members.
+ * @see https://hl7.org/fhir/smart-app-launch/backend-services.html
+ */
 const PrivateKeyJwk = z
   .object({
     kty: z.enum(['RSA', 'EC'], { error: 'privateKeyJwk.kty must be RSA or EC' }),
@@ -27,10 +32,15 @@ const PrivateKeyJwk = z
   .superRefine((jwk, ctx) => {
     if (jwk.kty === 'EC' && (jwk.alg !== 'ES384' || jwk.crv !== 'P-384' || !jwk.x || !jwk.y)) {
       ctx.addIssue({ code: 'custom', message: 'an EC key must be P-384 with x and y, alg ES384' });
+      return;
     }
     if (jwk.kty === 'RSA' && (jwk.alg !== 'RS384' || !jwk.n || !jwk.e)) {
       ctx.addIssue({ code: 'custom', message: 'an RSA key must have n and e, alg RS384' });
+      return;
     }
+    // The shape is right: now the key itself (builds, RSA ≥ 2048 bits, d matches the public members).
+    const problem = signingKeyProblem(jwk);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem.message, path: [...problem.path] });
   });
 
 export const EndpointAuthInput = z.discriminatedUnion(
