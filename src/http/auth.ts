@@ -1,6 +1,7 @@
 import type { NextFunction, Request, Response } from 'express';
-import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { AuthConfig } from '../config';
+import { errorFields, logger } from '../log';
 import { HttpProblem } from './problem';
 
 /** The roles a caller can hold. `ehr` is for EHR systems exchanging FHIR with us. */
@@ -44,6 +45,42 @@ declare module 'express-serve-static-core' {
 export type TokenVerifier = (token: string) => Promise<Principal>;
 
 /**
+ * The identity provider's key set (`AUTH_JWKS_URL`) could not be read — unreachable, timed out, not
+ * 200, not a JWKS — so the token was not judged at all. {@link authenticate} answers 503 with
+ * `Retry-After`, not 401: a 401 tells the client its token is bad (RFC 6750 §3.1 `invalid_token`),
+ * and an EHR or a staff client would throw away a valid token and sign in again, against an
+ * identity provider that is down, while our monitoring saw no server error.
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
+ * @see https://www.rfc-editor.org/rfc/rfc9110#section-15.6.4
+ */
+export class KeySetUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super('auth: the JSON Web Key Set of the identity provider could not be read', { cause });
+    this.name = 'KeySetUnavailableError';
+  }
+}
+
+/** Seconds a client is asked to wait (`Retry-After`) when the identity provider's keys cannot be read. */
+export const KEY_SET_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * The remote JWKS getter, with its failures to *read* the key set told apart from verdicts on the
+ * token: no key with the token's `kid`, several, or an `alg` no key can have stay token errors (401);
+ * anything else the getter throws (network error, timeout, non-200, not JSON, not a JWKS) becomes a
+ * {@link KeySetUnavailableError}.
+ */
+function distinguishKeySetFailures(getKey: JWTVerifyGetKey): JWTVerifyGetKey {
+  return async (header, token) => {
+    try {
+      return await getKey(header, token);
+    } catch (err) {
+      if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys || err instanceof errors.JOSENotSupported) throw err;
+      throw new KeySetUnavailableError(err);
+    }
+  };
+}
+
+/**
  * Verifies `Authorization: Bearer <JWT>` with jose: HS256 with a shared secret (development),
  * or RS256/ES256 against the identity provider's JWKS (production). `exp` is always required.
  */
@@ -55,7 +92,7 @@ export function createTokenVerifier(config: AuthConfig): TokenVerifier {
   };
   let verify: (token: string) => Promise<JWTPayload>;
   if (config.jwksUrl) {
-    const jwks: JWTVerifyGetKey = createRemoteJWKSet(new URL(config.jwksUrl));
+    const jwks: JWTVerifyGetKey = distinguishKeySetFailures(createRemoteJWKSet(new URL(config.jwksUrl)));
     verify = async (token) => (await jwtVerify(token, jwks, { ...options, algorithms: ['RS256', 'ES256'] })).payload;
   } else if (config.jwtSecret) {
     const secret = new TextEncoder().encode(config.jwtSecret);
@@ -92,11 +129,27 @@ export function unauthorized(detail: string): HttpProblem {
 }
 
 /**
+ * The 503 of a token that could not be judged because the identity provider's keys could not be read
+ * ({@link KeySetUnavailableError}); the cause goes to the log only (it names internal hosts).
+ */
+function keySetUnavailable(res: Response, err: KeySetUnavailableError): HttpProblem {
+  logger.warn('bearer token not verified: the identity provider key set could not be read', { event: 'auth.jwks_unavailable', ...errorFields(err.cause) });
+  res.setHeader('Retry-After', String(KEY_SET_RETRY_AFTER_SECONDS));
+  return new HttpProblem(
+    503,
+    'Service Unavailable',
+    "The bearer token could not be verified: the identity provider's signing keys cannot be read right now. The token was not judged; send the request again shortly with the same token.",
+  );
+}
+
+/**
  * Express middleware: 401 unless a valid bearer token is presented; sets `req.principal`. With
- * `scoped`, a token of that kind is verified by it instead (its 401/403 passed on as is).
+ * `scoped`, a token of that kind is verified by it instead (its 401/403 passed on as is). A token
+ * that could not be judged because the identity provider's keys cannot be read is a 503 with
+ * `Retry-After` ({@link KeySetUnavailableError}), not a 401 telling the client to drop it.
  */
 export function authenticate(verify: TokenVerifier, scoped?: ScopedTokenAuth) {
-  return async (req: Request, _res: Response, next: NextFunction): Promise<void> => {
+  return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     const header = req.headers.authorization;
     const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
     if (!match?.[1]) {
@@ -115,8 +168,8 @@ export function authenticate(verify: TokenVerifier, scoped?: ScopedTokenAuth) {
     try {
       req.principal = await verify(match[1]);
       next();
-    } catch {
-      next(unauthorized('The bearer token is invalid or expired.'));
+    } catch (err) {
+      next(err instanceof KeySetUnavailableError ? keySetUnavailable(res, err) : unauthorized('The bearer token is invalid or expired.'));
     }
   };
 }
