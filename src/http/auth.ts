@@ -123,9 +123,16 @@ function rolesFrom(claim: unknown): ApiRole[] {
   return values.filter((v): v is ApiRole => typeof v === 'string' && (API_ROLES as readonly string[]).includes(v));
 }
 
-/** A 401 problem with the `WWW-Authenticate: Bearer` challenge. */
-export function unauthorized(detail: string): HttpProblem {
-  return new HttpProblem(401, 'Unauthorized', detail, [], { wwwAuthenticate: 'Bearer realm="second-opinion-bridge"' });
+/**
+ * A 401 problem with the `WWW-Authenticate: Bearer` challenge. `tokenRefused`: a bearer token was
+ * presented and refused (malformed, forged, expired, unknown): the challenge says
+ * `error="invalid_token"`, so the client knows to get a new token; without one (no or another kind of
+ * credentials) it carries no error code.
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
+ */
+export function unauthorized(detail: string, tokenRefused = false): HttpProblem {
+  const challenge = `Bearer realm="second-opinion-bridge"${tokenRefused ? ', error="invalid_token"' : ''}`;
+  return new HttpProblem(401, 'Unauthorized', detail, [], { wwwAuthenticate: challenge });
 }
 
 /**
@@ -161,7 +168,7 @@ export function authenticate(verify: TokenVerifier, scoped?: ScopedTokenAuth) {
         req.principal = await scoped.verify(match[1], req);
         next();
       } catch (err) {
-        next(err instanceof HttpProblem ? err : unauthorized('The bearer token is invalid or expired.'));
+        next(err instanceof HttpProblem ? err : unauthorized('The bearer token is invalid or expired.', true));
       }
       return;
     }
@@ -169,7 +176,7 @@ export function authenticate(verify: TokenVerifier, scoped?: ScopedTokenAuth) {
       req.principal = await verify(match[1]);
       next();
     } catch (err) {
-      next(err instanceof KeySetUnavailableError ? keySetUnavailable(res, err) : unauthorized('The bearer token is invalid or expired.'));
+      next(err instanceof KeySetUnavailableError ? keySetUnavailable(res, err) : unauthorized('The bearer token is invalid or expired.', true));
     }
   };
 }

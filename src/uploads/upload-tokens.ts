@@ -107,13 +107,13 @@ export function uploadTokenAuth(db: () => Queryable): ScopedTokenAuth {
   return {
     recognizes: (token) => token.startsWith(UPLOAD_TOKEN_PREFIX),
     async verify(token: string, req: Request): Promise<Principal> {
-      if (!TOKEN_SHAPE.test(token)) throw unauthorized('The upload token is malformed.');
+      if (!TOKEN_SHAPE.test(token)) throw unauthorized('The upload token is malformed.', true);
       const { rows } = await db().query<{ id: string; case_id: string; expires_at: Date }>(
         'SELECT id, case_id, expires_at FROM upload_tokens WHERE token_sha256 = $1',
         [sha256(token)],
       );
       const row = rows[0];
-      if (!row || row.expires_at.getTime() <= Date.now()) throw unauthorized('The upload token is unknown or expired; ask the case manager for a new one.');
+      if (!row || row.expires_at.getTime() <= Date.now()) throw unauthorized('The upload token is unknown or expired; ask the case manager for a new one.', true);
       const caseId = typeof req.params.id === 'string' ? req.params.id : '';
       const principal: Principal = { sub: `upload-token:${row.id}`, roles: [], scope: uploadScope(row.case_id) };
       if (row.case_id !== caseId) {

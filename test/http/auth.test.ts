@@ -31,6 +31,8 @@ describe.each(routes.map((r) => [r.method.toUpperCase(), r.path, r] as const))('
     expect(res.status).toBe(401);
     expect(res.headers.get('content-type')).toMatch(/application\/(problem|fhir)\+json/);
     expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    // No token presented: a challenge without an error code (RFC 6750 §3.1).
+    expect(res.headers.get('www-authenticate')).not.toContain('error=');
   });
 
   it('answers 401 for a token signed with another key, an expired token and a malformed header', async () => {
@@ -45,9 +47,12 @@ describe.each(routes.map((r) => [r.method.toUpperCase(), r.path, r] as const))('
       .setIssuedAt(Math.floor(Date.now() / 1000) - 7200)
       .setExpirationTime(Math.floor(Date.now() / 1000) - 3600)
       .sign(new TextEncoder().encode(TEST_JWT_SECRET));
-    for (const authorization of [`Bearer ${forged}`, `Bearer ${expired}`, 'Basic YWxpY2U6cGFzcw==', 'Bearer']) {
+    for (const [authorization, invalidToken] of [[`Bearer ${forged}`, true], [`Bearer ${expired}`, true], ['Basic YWxpY2U6cGFzcw==', false], ['Bearer', false]] as const) {
       const res = await svc.request(method, concretePath(path), { headers: { authorization }, body: method === 'GET' ? undefined : {} });
       expect(res.status).toBe(401);
+      // A bearer token presented and refused: error="invalid_token", so the client knows to get a new one (RFC 6750 §3.1).
+      const challenge = res.headers.get('www-authenticate') ?? '';
+      expect({ authorization: authorization.slice(0, 12), invalidToken: challenge.includes('error="invalid_token"') }).toEqual({ authorization: authorization.slice(0, 12), invalidToken });
     }
   });
 
