@@ -13,7 +13,7 @@
  * @packageDocumentation
  */
 import type { Bundle, FhirResource } from 'fhir/r4';
-import { OffOriginUrlError } from './errors';
+import { visitPages, type PagingEnd } from './bounded-paging';
 
 /** An identifier as `system|value` (FHIR token search syntax) split in two. */
 export interface IdentifierToken {
@@ -122,7 +122,7 @@ export async function searchByIdentifier<T extends FhirResource>(
 
 /** What {@link scanPagesForIdentifier} needs of a FHIR client: a search, and its `next` links followed (`FhirEndpointClient` fits). */
 export interface IdentifierPager extends IdentifierSearcher {
-  /** Follows a `next` link; throws {@link OffOriginUrlError}, before any request, for one off the endpoint's origin. */
+  /** Follows a `next` link; throws `OffOriginUrlError`, before any request, for one off the endpoint's origin. */
   fetchPage(url: string): Promise<IdentifierSearchPage>;
 }
 
@@ -130,7 +130,7 @@ export interface IdentifierPager extends IdentifierSearcher {
  * Why a scan ended before the last page: the page bound was reached, a `next` link led back to a
  * page already read, or a `next` link named another origin (refused by the client, not followed).
  */
-export type ScanStop = 'page-limit' | 'paging-loop' | 'off-origin-next-link';
+export type ScanStop = Exclude<PagingEnd, 'stopped-by-visit' | 'last-page'>;
 
 /** How a {@link scanPagesForIdentifier} ended, with the pages it read. */
 export type IdentifierScan<T extends FhirResource> =
@@ -163,28 +163,13 @@ export async function scanPagesForIdentifier<T extends FhirResource>(
   wanted: IdentifierToken,
   options: IdentifierScanOptions,
 ): Promise<IdentifierScan<T>> {
-  let page = await searchIdentifierPage<T>(client, type, wanted, options.params);
-  const followed = new Set<string>();
-  for (let pages = 1; ; pages++) {
-    const [hit] = page.hits;
-    if (hit) return { outcome: 'found', resource: hit, pages };
-    const next = page.nextUrl;
-    if (next === undefined) return { outcome: 'absent', pages };
-    if (pages >= options.maxPages) return { outcome: 'stopped', reason: 'page-limit', pages };
-    if (followed.has(next)) return { outcome: 'stopped', reason: 'paging-loop', pages };
-    followed.add(next);
-    const fetched = await followNextLink(client, next);
-    if (!fetched) return { outcome: 'stopped', reason: 'off-origin-next-link', pages };
-    page = judgeIdentifierPage<T>(fetched, type, wanted);
-  }
-}
-
-/** The page a `next` link leads to; undefined when the client refused it as off the endpoint's origin. */
-async function followNextLink(client: IdentifierPager, url: string): Promise<IdentifierSearchPage | undefined> {
-  try {
-    return await client.fetchPage(url);
-  } catch (err) {
-    if (err instanceof OffOriginUrlError) return undefined;
-    throw err;
-  }
+  let found: T | undefined;
+  const first = await client.search(type, { ...options.params, identifier: identifierToken(wanted) });
+  const { end, pages } = await visitPages(client, first, options.maxPages, (page) => {
+    [found] = judgeIdentifierPage<T>(page, type, wanted).hits;
+    return found ? 'stop' : 'next';
+  });
+  if (found) return { outcome: 'found', resource: found, pages };
+  if (end === 'last-page' || end === 'stopped-by-visit') return { outcome: 'absent', pages };
+  return { outcome: 'stopped', reason: end, pages };
 }

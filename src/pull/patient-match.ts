@@ -1,7 +1,7 @@
 import type { Bundle, Patient } from 'fhir/r4';
 import type { Intake } from '../cases/intake-schema';
-import { OffOriginUrlError } from '../fhir/errors';
-import type { IdentifierPager, IdentifierSearchPage } from '../fhir/identifier-match';
+import { visitPages } from '../fhir/bounded-paging';
+import type { IdentifierPager } from '../fhir/identifier-match';
 import type { PatientCandidate } from './source-repository';
 
 /** Patients that a search returned as matches (not `_include`d or OperationOutcome entries). */
@@ -89,28 +89,20 @@ const STOP_REASONS: Record<DemographicSearchStop, string> = {
 export async function searchDemographicMatches(client: IdentifierPager, intake: Intake): Promise<DemographicSearch> {
   const byId = new Map<string, Patient>();
   const withoutId: Patient[] = [];
-  const matches = (): Patient[] => [...byId.values(), ...withoutId];
-  const followed = new Set<string>();
   let read = 0;
-  let page: IdentifierSearchPage = await client.search('Patient', demographicQuery(intake));
-  for (let pages = 1; ; pages++) {
+  const first = await client.search('Patient', demographicQuery(intake));
+  const { end, pages } = await visitPages(client, first, DEMOGRAPHIC_MAX_PAGES, (page) => {
     const patients = matchedPatients(page.bundle);
     read += patients.length;
     for (const p of exactDemographicMatches(intake, patients)) {
       if (p.id === undefined) withoutId.push(p);
       else if (!byId.has(p.id)) byId.set(p.id, p);
     }
-    const next = page.nextUrl;
-    if (next === undefined) return { complete: true, matches: matches(), pages };
-    const stopped = (stop: DemographicSearchStop): DemographicSearch => ({ complete: false, matches: matches(), pages, stop, reason: STOP_REASONS[stop] });
-    if (pages >= DEMOGRAPHIC_MAX_PAGES || read >= DEMOGRAPHIC_MAX_PATIENTS) return stopped('too-many');
-    if (followed.has(next)) return stopped('paging-loop');
-    followed.add(next);
-    try {
-      page = await client.fetchPage(next);
-    } catch (err) {
-      if (err instanceof OffOriginUrlError) return stopped('off-origin-next-link');
-      throw err;
-    }
-  }
+    // Past the patient bound with pages left: stopped as too many (the last page ends it as complete).
+    return read >= DEMOGRAPHIC_MAX_PATIENTS && page.nextUrl !== undefined ? 'stop' : 'next';
+  });
+  const matches = [...byId.values(), ...withoutId];
+  if (end === 'last-page') return { complete: true, matches, pages };
+  const stop: DemographicSearchStop = end === 'paging-loop' || end === 'off-origin-next-link' ? end : 'too-many';
+  return { complete: false, matches, pages, stop, reason: STOP_REASONS[stop] };
 }
