@@ -40,18 +40,17 @@ afterAll(async () => {
   await svc.stop();
 });
 
-it('a DICOM header of 4 million elements is listed unparsed with the reason; the ingest worker lives on and the rest of the upload reaches the bundle', async () => {
+/** Opens a case and uploads `dicom` (as `name`) beside a letter; the upload once ingestion ended (ingested or failed). */
+async function uploadBesideALetter(dicom: Buffer, name: string): Promise<{ caseId: string; upload: UploadView | undefined }> {
   const created = await svc.request('POST', '/api/cases', { token: cm, body: sampleIntake() });
   expect(created.status).toBe(201);
   const caseId = ((await created.json()) as { id: string }).id;
-
   const form = new FormData();
-  form.append('file', new Blob([manyElementsDicom(4_000_000, '1.2.826.0.1.3680043.2.1143.77')]), 'IM000001');
+  form.append('file', new Blob([dicom]), name);
   form.append('file', new Blob([LETTER]), 'letter.pdf');
   const res = await fetch(`${svc.url}/api/cases/${caseId}/uploads`, { method: 'POST', headers: { authorization: `Bearer ${cm}` }, body: form });
   expect(res.status).toBe(202);
   const { uploadId } = (await res.json()) as UploadView;
-
   const upload = await eventually(
     async () => {
       const list = await svc.request('GET', `/api/cases/${caseId}/uploads`, { token: cm });
@@ -60,6 +59,11 @@ it('a DICOM header of 4 million elements is listed unparsed with the reason; the
     (u) => u?.state === 'ingested' || u?.state === 'failed',
     90_000,
   );
+  return { caseId, upload };
+}
+
+it('a DICOM header of 4 million elements is listed unparsed with the reason; the ingest worker lives on and the rest of the upload reaches the bundle', async () => {
+  const { caseId, upload } = await uploadBesideALetter(manyElementsDicom(4_000_000, '1.2.826.0.1.3680043.2.1143.77'), 'IM000001');
   expect(upload?.state).toBe('ingested');
   expect(upload?.files.map((f) => ({ name: f.name, kind: f.kind, state: f.state, reason: f.reason }))).toEqual([
     { name: 'IM000001', kind: 'dicom', state: 'unparsed', reason: expect.stringMatching(/more elements and items than a DICOM header/) },
@@ -73,25 +77,7 @@ it('a DICOM header of 4 million elements is listed unparsed with the reason; the
 }, 120_000);
 
 it('an implicit VR file with a 16 MiB Patient Name: indexed without the name, flagged with a reason that says why; the name is nowhere in the bundle', async () => {
-  const created = await svc.request('POST', '/api/cases', { token: cm, body: sampleIntake() });
-  expect(created.status).toBe(201);
-  const caseId = ((await created.json()) as { id: string }).id;
-
-  const form = new FormData();
-  form.append('file', new Blob([implicitVrDicom({ patientName: Buffer.alloc(16 * 1024 * 1024, 'ZQXJ^') })]), 'IM000002');
-  form.append('file', new Blob([LETTER]), 'letter.pdf');
-  const res = await fetch(`${svc.url}/api/cases/${caseId}/uploads`, { method: 'POST', headers: { authorization: `Bearer ${cm}` }, body: form });
-  expect(res.status).toBe(202);
-  const { uploadId } = (await res.json()) as UploadView;
-
-  const upload = await eventually(
-    async () => {
-      const list = await svc.request('GET', `/api/cases/${caseId}/uploads`, { token: cm });
-      return ((await list.json()) as { items: UploadView[] }).items.find((u) => u.uploadId === uploadId);
-    },
-    (u) => u?.state === 'ingested' || u?.state === 'failed',
-    90_000,
-  );
+  const { caseId, upload } = await uploadBesideALetter(implicitVrDicom({ patientName: Buffer.alloc(16 * 1024 * 1024, 'ZQXJ^') }), 'IM000002');
   expect(upload?.state).toBe('ingested');
   expect(upload?.files.map((f) => ({ name: f.name, kind: f.kind, state: f.state, reason: f.reason }))).toEqual([
     {
