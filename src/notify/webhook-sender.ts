@@ -31,6 +31,7 @@ import {
   webhookDeliveryAttempt,
   webhookEventFailed,
 } from './webhook-repository';
+import { standardWebhookHeaders } from './standard-webhooks';
 import { DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, signatureHeader, TIMESTAMP_HEADER } from './webhook-signature';
 
 /** What sending a webhook needs. */
@@ -148,9 +149,14 @@ export class WebhookTransports {
   }
 }
 
+/** The id of an outbox event as subscribers see it (`evt-<n>`): the body's `id` and the `webhook-id` header. */
+export function webhookEventId(outboxId: number): string {
+  return `evt-${outboxId}`;
+}
+
 /** The JSON body of an event: ids and states only. */
 export function webhookBody(event: { id: number; type: string; createdAt: Date; caseId: string | null; data: Record<string, unknown> }): string {
-  return JSON.stringify({ id: `evt-${event.id}`, type: event.type, createdAt: event.createdAt.toISOString(), caseId: event.caseId, data: event.data });
+  return JSON.stringify({ id: webhookEventId(event.id), type: event.type, createdAt: event.createdAt.toISOString(), caseId: event.caseId, data: event.data });
 }
 
 /**
@@ -185,6 +191,7 @@ export async function sendWebhook(deps: WebhookSenderDeps, transports: WebhookTr
   try {
     const secret = openSecret(deps.secrets, hook);
     const previous = openPreviousSecret(deps.secrets, hook, now);
+    const signers = previous === undefined ? [secret] : [secret, previous];
     const allowInsecureHttp = insecureHttpAllowed(hook.allowInsecureHttp, deps.production);
     const url = await assertAllowedEndpointUrl(hook.url, { allowInsecureHttp, addressPolicy: deps.addressPolicy });
     // Only the status counts: the subscriber's reply body (an HTML page, any encoding) is not read.
@@ -195,10 +202,12 @@ export async function sendWebhook(deps: WebhookSenderDeps, transports: WebhookTr
         headers: {
           'content-type': 'application/json',
           'user-agent': 'second-opinion-bridge-webhooks',
-          [SIGNATURE_HEADER]: signatureHeader(previous === undefined ? [secret] : [secret, previous], timestamp, body),
+          [SIGNATURE_HEADER]: signatureHeader(signers, timestamp, body),
           [TIMESTAMP_HEADER]: String(timestamp),
           [EVENT_HEADER]: event.type,
           [DELIVERY_HEADER]: delivery.id,
+          // The same event for libraries of the Standard Webhooks spec (standard-webhooks.ts).
+          ...standardWebhookHeaders(signers, webhookEventId(Number(event.id)), timestamp, body),
         },
         body,
         timeoutMs: deps.timeoutMs,
