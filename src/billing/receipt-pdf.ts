@@ -1,7 +1,8 @@
 /**
  * Renders a {@link Receipt} as a US Letter PDF with pdf-lib: program and case header, patient,
  * payer and date of service, the billed lines with their total, every payment with its processor
- * reference, the amount paid and the balance. Document title and language (en-US) are set; text
+ * reference, the amount paid and the balance (`receipt-balance.ts`: for a withdrawn or ineligible
+ * case, a notice, "nothing due" and the credit to refund instead of a balance due). Document title and language (en-US) are set; text
  * in any script is drawn with the report's embedded fonts (`src/report/report-fonts.ts`,
  * `embed-fonts.ts`: `assets/fonts/` or `REPORT_FONT_PATH` & co.); long lists continue on further
  * pages, each numbered.
@@ -13,6 +14,7 @@ import { formatUsd } from './money';
 import { embedFontFaces, type EmbeddedFaces } from '../report/embed-fonts';
 import { loadReportFonts, type ReportFontPaths } from '../report/report-fonts';
 import type { Receipt } from './receipt';
+import { receiptBalance } from './receipt-balance';
 
 const PAGE = { width: 612, height: 792, margin: 54 } as const;
 const SIZE = 10;
@@ -140,6 +142,14 @@ function header(w: Writer, r: Receipt): void {
       w.newline();
     }
   }
+  const notice = receiptBalance(r.status, r.ending).notice;
+  if (notice) {
+    w.gap(6);
+    for (const line of w.wrap(notice, RIGHT - PAGE.margin)) {
+      w.text(line, PAGE.margin);
+      w.newline();
+    }
+  }
 }
 
 function services(w: Writer, r: Receipt): void {
@@ -159,7 +169,7 @@ function services(w: Writer, r: Receipt): void {
     });
   }
   w.rule();
-  w.text('Total', PAGE.margin, { weight: 'bold' });
+  w.text(receiptBalance(r.status, r.ending).totalLabel, PAGE.margin, { weight: 'bold' });
   w.text(formatUsd(r.status.totalCents), RIGHT, { weight: 'bold', alignRight: true });
   w.newline();
 }
@@ -192,10 +202,12 @@ function payments(w: Writer, r: Receipt): void {
   w.text('Amount paid', PAGE.margin, { weight: 'bold' });
   w.text(formatUsd(r.status.paidCents), RIGHT, { weight: 'bold', alignRight: true });
   w.newline();
-  const credit = r.status.balanceCents < 0;
-  w.text(credit ? 'Credit (to be refunded)' : 'Balance due', PAGE.margin, { weight: 'bold' });
-  w.text(formatUsd(Math.abs(r.status.balanceCents)), RIGHT, { weight: 'bold', alignRight: true });
-  w.newline();
+  const balance = receiptBalance(r.status, r.ending);
+  for (const line of balance.lines) {
+    w.text(line.label, PAGE.margin, { weight: 'bold' });
+    w.text(formatUsd(line.amountCents), RIGHT, { weight: 'bold', alignRight: true });
+    w.newline();
+  }
 }
 
 function footer(w: Writer): void {
@@ -232,6 +244,7 @@ export async function renderReceiptPdf(receipt: Receipt, now: Date, fontPaths: R
   const allText = [
     receipt.programName, receipt.caseId, receipt.patientName, receipt.payer, receipt.issuedOn, receipt.dateOfService,
     ...receipt.lines.map((l) => l.description), ...receipt.payments.map((p) => `${p.date} ${p.method} ${p.reference}`),
+    receiptBalance(receipt.status, receipt.ending).notice ?? '', ...receiptBalance(receipt.status, receipt.ending).lines.map((l) => l.label),
   ].join('\n');
   const w = new Writer(doc, await embedFontFaces(doc, fonts, allText));
   header(w, receipt);

@@ -29,6 +29,9 @@ export async function caseReceiptPdf(deps: ReceiptDeps, caseId: string): Promise
   }
   const events = await listCaseEvents(deps.db, caseId);
   const signed = events.find((e) => e.type === 'transition' && e.toStatus === 'report_signed');
+  // Withdrawn or refused: the service was not provided, nothing is due (receipt-balance.ts).
+  const ended = record.status === 'cancelled' || record.status === 'ineligible' ? record.status : undefined;
+  const endedAt = ended && [...events].reverse().find((e) => e.type === 'transition' && e.toStatus === ended)?.at;
   const now = nowOf(deps);
   const receipt = buildReceipt({
     caseId,
@@ -40,6 +43,7 @@ export async function caseReceiptPdf(deps: ReceiptDeps, caseId: string): Promise
     payments,
     now,
     timeZone: deps.config.programTimeZone,
+    ...(ended ? { endedWithoutReport: { status: ended, at: endedAt ?? record.updatedAt } } : {}),
   });
   // Rendered in the PDF thread (`renderReceiptPdf` there): the event loop keeps serving meanwhile.
   return processPdfThread.renderReceipt(receipt, now, deps.reportFonts);

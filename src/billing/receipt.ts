@@ -4,6 +4,9 @@
  *
  * Date of service: the day the specialist's opinion was signed (the service rendered) when it has
  * been; before that, the day the case was opened (the service requested).
+ *
+ * A case that ended without a report (withdrawn or ineligible) carries its {@link ReceiptEnding}:
+ * its receipt says nothing is due and what was paid is to be refunded (`receipt-balance.ts`).
  * @packageDocumentation
  */
 import type { Intake } from '../cases/intake-schema';
@@ -12,6 +15,7 @@ import type { Quote } from '../cases/pricing';
 import { dollarsToCents } from './money';
 import type { PaymentRecord } from './payment-repository';
 import { paymentStatus, type PaymentStatus } from './payment-status';
+import type { ReceiptEnding } from './receipt-balance';
 import { localDateOf } from '../cases/zoned-date';
 
 /** Name of the program on receipts. */
@@ -54,6 +58,8 @@ export interface Receipt {
   readonly lines: ReceiptLine[];
   readonly payments: ReceiptPayment[];
   readonly status: PaymentStatus;
+  /** Set when the case ended without a report (withdrawn, ineligible): nothing is due. */
+  readonly ending?: ReceiptEnding;
 }
 
 /** Inputs of {@link buildReceipt}. */
@@ -68,6 +74,8 @@ export interface ReceiptInput {
   readonly payments: readonly PaymentRecord[];
   readonly now: Date;
   readonly timeZone: string;
+  /** When the case ended without a report: `cancelled` (the family withdrew) or `ineligible`, and when. */
+  readonly endedWithoutReport?: { readonly status: 'cancelled' | 'ineligible'; readonly at: Date };
 }
 
 /** Builds the receipt: base fee and approved add-ons, every payment, amount paid and balance. */
@@ -94,5 +102,13 @@ export function buildReceipt(input: ReceiptInput): Receipt {
       amountCents: p.amountCents,
     })),
     status: paymentStatus(quote, paid),
+    ...(input.endedWithoutReport
+      ? {
+          ending: {
+            kind: input.endedWithoutReport.status === 'cancelled' ? 'withdrawn' : 'ineligible',
+            on: localDateOf(input.endedWithoutReport.at, timeZone),
+          },
+        }
+      : {}),
   };
 }

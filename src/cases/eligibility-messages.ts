@@ -56,6 +56,7 @@ export function unknownRelationshipRefusal(code: string, patient: string): Refus
   };
 }
 
+/** `adultAge`: the age of majority where the patient lives (`adult-age.ts`), named in the sentence. */
 export function minorConsentRefusal(rule: RelationshipRule, patient: string, adultAge: number): Refusal {
   return {
     code: 'relationship-cannot-consent-for-minor',
@@ -68,6 +69,7 @@ export function minorConsentRefusal(rule: RelationshipRule, patient: string, adu
   };
 }
 
+/** `adultAge`: the age of majority where the patient lives (`adult-age.ts`), named in the sentence. */
 export function adultConsentRefusal(rule: RelationshipRule, patient: string, adultAge: number): Refusal {
   return {
     code: 'adult-patient-needs-guardian-or-poa',

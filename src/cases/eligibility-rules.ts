@@ -34,6 +34,12 @@ export type RelationshipRule = z.infer<typeof RelationshipRule>;
 
 const StateCode = z.string().refine(isUsPostalStateCode, { error: 'not a USPS state or territory code' });
 
+/** A USPS state or territory code written as addresses are stored: two upper-case letters. */
+const UpperStateCode = z
+  .string()
+  .regex(/^[A-Z]{2}$/, { error: 'must be a 2-letter upper-case USPS state code, like MS', abort: true })
+  .refine(isUsPostalStateCode, { error: 'not a USPS state or territory code' });
+
 const ExcludedState = z.strictObject({
   state: StateCode,
   /** Name used in the refusal sentence ("who live in {name}"). */
@@ -85,8 +91,13 @@ export const EligibilityRulesSchema = z
       },
       { error: 'not an IANA time zone' },
     ),
-    /** Age from which a patient is an adult (18 in every US state but AL, NE and MS). */
+    /** Age from which a patient is an adult (18 in every US state but AL, NE and MS); see `adultAgeByState`. */
     adultAge: z.int().min(1).max(25),
+    /**
+     * Age of majority where it is not `adultAge`, by the USPS code of the patient's (US) address
+     * state: `{ "AL": 19, "NE": 19, "MS": 21 }`. Optional (empty when absent); read by `adult-age.ts`.
+     */
+    adultAgeByState: z.record(UpperStateCode, z.int().min(1).max(25)).default({}),
     relationshipSystems: z.strictObject({ v3: z.url(), local: z.url() }),
     relationships: z.array(RelationshipRule).min(1),
     excludedStates: z.array(ExcludedState),

@@ -5,8 +5,9 @@
  * tell the family everything at once:
  * 1. urgent — send to 911 / emergency care;
  * 2. relationship — unknown code; or a requester who cannot consent for a minor;
- *    or, for a patient at or over `adultAge` on the request date, a requester
- *    without legal authority for an adult (guardian or power of attorney);
+ *    or, for a patient at or over the age of majority of their state on the request
+ *    date (`adultAgeByState`, else `adultAge`: `adult-age.ts`), a requester without
+ *    legal authority for an adult (guardian or power of attorney);
  * 3. `attestsLegalAuthority` is not true;
  * 4. address — outside the United States; in an excluded state; or in the
  *    program's local area (those families book a regular clinic visit).
@@ -26,6 +27,7 @@ import {
   type ReasonCode,
   type Refusal,
 } from './eligibility-messages';
+import { adultAgeFor } from './adult-age';
 import { findRelationship, type EligibilityRules } from './eligibility-rules';
 import type { Intake } from './intake-schema';
 import { classifyAddress } from './service-area';
@@ -54,11 +56,12 @@ export function patientAgeOn(birthDate: string, asOf: Date, timeZone: string): n
   return wholeYearsBetween(birthDate, localDateOf(asOf, timeZone));
 }
 
-function relationshipRefusal(intake: EligibilityInput, rules: EligibilityRules, isAdult: boolean, patient: string): Refusal | undefined {
+/** `age`: the patient's age on the request date; `adultAge`: the age of majority where they live. */
+function relationshipRefusal(intake: EligibilityInput, rules: EligibilityRules, age: number, adultAge: number, patient: string): Refusal | undefined {
   const rule = findRelationship(rules, intake.requester.relationship);
   if (!rule) return unknownRelationshipRefusal(intake.requester.relationship, patient);
-  if (isAdult) return rule.canConsentForAdult ? undefined : adultConsentRefusal(rule, patient, rules.adultAge);
-  return rule.canConsentForMinor ? undefined : minorConsentRefusal(rule, patient, rules.adultAge);
+  if (age >= adultAge) return rule.canConsentForAdult ? undefined : adultConsentRefusal(rule, patient, adultAge);
+  return rule.canConsentForMinor ? undefined : minorConsentRefusal(rule, patient, adultAge);
 }
 
 function addressRefusal(intake: EligibilityInput, rules: EligibilityRules, patient: string): Refusal | undefined {
@@ -100,7 +103,7 @@ export function evaluateEligibility(
   };
 
   if (intake.urgent) add(urgentRefusal(patient));
-  add(relationshipRefusal(intake, rules, age >= rules.adultAge, patient));
+  add(relationshipRefusal(intake, rules, age, adultAgeFor(rules, intake.patient.address), patient));
   if (intake.requester.attestsLegalAuthority !== true) add(notAttestedRefusal(patient));
   add(addressRefusal(intake, rules, patient));
 

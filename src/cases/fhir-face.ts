@@ -105,7 +105,8 @@ export function buildPatient(input: CaseFhirInput, ids: CaseFhirIds): Patient {
         line: [...a.line],
         city: a.city,
         ...(a.district ? { district: a.district } : {}),
-        state: a.state,
+        // FHIR Address.state is 0..1: an address abroad may have none.
+        ...(a.state ? { state: a.state } : {}),
         postalCode: a.postalCode,
         country: a.country,
       },

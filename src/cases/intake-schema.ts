@@ -25,6 +25,8 @@ export const INTAKE_LIMITS = {
   addressLine: 200,
   addressLines: 4,
   city: 100,
+  /** A region or province of an address outside the United States (free text). */
+  state: 100,
   postalCode: 20,
   country: 60,
   district: 100,
@@ -111,34 +113,56 @@ function section<T extends z.ZodRawShape>(label: string, kind: string, shape: T)
   return z.object(shape, { error: missingOr(label, kind) });
 }
 
+/** The message of a US address whose state is not two letters. */
+const US_STATE_FORMAT = 'State must be a 2-letter code, like OH';
+
 const Address = section('Address', 'an object', {
   line: list('Address lines', text('Address line', INTAKE_LIMITS.addressLine), 1, INTAKE_LIMITS.addressLines, 'line'),
   city: text('City', INTAKE_LIMITS.city),
   state: z
     .string({ error: missingOr('State', 'text') })
     .trim()
-    .toUpperCase()
-    .regex(/^[A-Z]{2}$/, { error: 'State must be a 2-letter code, like OH', abort: true }),
+    .max(INTAKE_LIMITS.state, guarded({ error: `State must be at most ${INTAKE_LIMITS.state} characters`, abort: true }, isString))
+    .optional()
+    .meta({
+      description:
+        'For an address in the United States (required there): its USPS 2-letter state, territory or APO/FPO code, like OH ' +
+        '(upper-cased). Elsewhere optional free text (region, province; FHIR Address.state is 0..1); blank is taken as absent.',
+    }),
   postalCode: text('Postal code', INTAKE_LIMITS.postalCode),
   country: text('Country', INTAKE_LIMITS.country).meta({ description: 'Country; "US" (ISO 3166) for the United States.' }),
   district: text('County', INTAKE_LIMITS.district).optional().meta({ description: 'County (FHIR Address.district).' }),
-}).superRefine((address, ctx) => {
-  if (!isUnitedStates(address.country)) return;
-  if (!US_ZIP_PATTERN.test(address.postalCode)) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['postalCode'],
-      message: 'Postal code must be a US ZIP code: 5 digits, or ZIP+4 like 45229-3026',
-    });
-  }
-  if (/^[A-Z]{2}$/.test(address.state) && !isUsPostalStateCode(address.state)) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['state'],
-      message: `State "${address.state}" is not a US state, territory or APO/FPO code`,
-    });
-  }
-});
+})
+  // In-place normalization (no transform): a US state is upper-cased, a blank state elsewhere is left out.
+  .overwrite((address) => {
+    if (address.state === undefined) return address;
+    if (isUnitedStates(address.country)) return { ...address, state: address.state.toUpperCase() };
+    if (address.state !== '') return address;
+    const { state: _blank, ...rest } = address;
+    return rest;
+  })
+  .superRefine((address, ctx) => {
+    if (!isUnitedStates(address.country)) return;
+    if (!US_ZIP_PATTERN.test(address.postalCode)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['postalCode'],
+        message: 'Postal code must be a US ZIP code: 5 digits, or ZIP+4 like 45229-3026',
+      });
+    }
+    const state = address.state;
+    if (state === undefined || state === '') {
+      ctx.addIssue({ code: 'custom', path: ['state'], message: 'State is required for a US address: its 2-letter code, like OH' });
+    } else if (!/^[A-Z]{2}$/.test(state)) {
+      ctx.addIssue({ code: 'custom', path: ['state'], message: US_STATE_FORMAT });
+    } else if (!isUsPostalStateCode(state)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['state'],
+        message: `State "${state}" is not a US state, territory or APO/FPO code`,
+      });
+    }
+  });
 
 const HumanName = section('Name', 'an object with given and family', {
   given: list('Given names', text('Given name', INTAKE_LIMITS.name), 1, INTAKE_LIMITS.givenNames, 'name'),
@@ -251,7 +275,7 @@ export function createIntakeSchema(options: IntakeSchemaOptions = {}) {
 /** The intake contract, with the system clock. */
 export const IntakeSchema = createIntakeSchema();
 
-/** A parsed intake (strings trimmed, state upper-cased). */
+/** A parsed intake (strings trimmed, a US state upper-cased; `patient.address.state` absent for some addresses abroad). */
 export type Intake = z.infer<typeof IntakeSchema>;
 
 /**

@@ -8,7 +8,8 @@ import { isUnitedStates } from './us-places';
 
 /** The address fields this check reads (a subset of the intake address). */
 export interface ServiceAreaAddress {
-  readonly state: string;
+  /** USPS code for a US address (the intake requires it there); absent or free text elsewhere. */
+  readonly state?: string | undefined;
   readonly postalCode: string;
   readonly country: string;
   readonly district?: string | undefined;
@@ -49,7 +50,7 @@ export function findLocalRegion(
   rules: EligibilityRules,
   address: ServiceAreaAddress,
 ): { region: LocalRegion; matchedBy: 'county' | 'zip' } | undefined {
-  const state = address.state.toUpperCase();
+  const state = (address.state ?? '').toUpperCase();
   const county = address.district ? normalizeCounty(address.district) : undefined;
   if (county) {
     for (const region of rules.localArea.regions) {
@@ -69,7 +70,7 @@ export function findLocalRegion(
 /** Classifies a patient's home address against the program's service area. */
 export function classifyAddress(rules: EligibilityRules, address: ServiceAreaAddress): AddressStanding {
   if (!isUnitedStates(address.country)) return { kind: 'outside-us', country: address.country };
-  const state = address.state.toUpperCase();
+  const state = (address.state ?? '').toUpperCase();
   const excluded = rules.excludedStates.find((s) => s.state === state);
   if (excluded) return { kind: 'excluded-state', excluded };
   const local = findLocalRegion(rules, address);

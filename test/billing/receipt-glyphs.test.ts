@@ -34,3 +34,13 @@ it.each(['Adán Núñez', 'Łukasz Żółć', '王小明', 'Adán Łukasz Żół
   expect(badGlyphs(drawn, sources)).toEqual([]);
   expect(pdf.length).toBeLessThan(100_000);
 });
+
+it('draws every glyph of a withdrawn case’s receipt (the em dash of “Withdrawn — nothing due”)', async () => {
+  const withdrawn: Receipt = { ...receipt('Adán Núñez'), ending: { kind: 'withdrawn', on: '2026-01-06' } };
+  const pdf = await renderReceiptPdf(withdrawn, new Date('2026-01-06T15:00:00Z'));
+  const drawn = await pdfDrawnGlyphs(pdf);
+  const text = drawn.map((d) => d.char).join('');
+  for (const needle of ['Case withdrawn on 2026-01-06', 'Withdrawn — nothing due', 'Credit (to be refunded)', 'Total quoted']) expect(text).toContain(needle);
+  expect(text).not.toContain('Balance due');
+  expect(badGlyphs(drawn, sources)).toEqual([]);
+});

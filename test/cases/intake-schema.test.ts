@@ -71,6 +71,17 @@ describe('IntakeSchema: valid requests', () => {
       country: 'GB',
     };
     expect(issuesOf(abroad)).toEqual([]);
+    // No state abroad (FHIR Address.state is 0..1), or a region written out, kept as written.
+    delete ((abroad.patient as Json).address as Json).state;
+    expect(issuesOf(abroad)).toEqual([]);
+    ((abroad.patient as Json).address as Json).state = 'Greater London';
+    expect(schema.parse(abroad).patient.address.state).toBe('Greater London');
+  });
+
+  it('requires the state of a US address', () => {
+    expect(issuesOf(withField('patient.address.state', undefined))).toEqual([
+      'patient.address.state: State is required for a US address: its 2-letter code, like OH',
+    ]);
   });
 
   it('accepts a birth date of today in the latest time zone, and one on 29 February', () => {
@@ -219,8 +230,10 @@ describe('JSON Schema form (for the OpenAPI document)', () => {
     expect(patientProps.birthDate).toMatchObject({ type: 'string', format: 'date' });
     expect(patientProps.sex).toMatchObject({ enum: ['male', 'female', 'other', 'unknown'] });
     const address = patientProps.address as Json;
-    expect(address.required).toEqual(['line', 'city', 'state', 'postalCode', 'country']);
-    expect((address.properties as Record<string, Json>).state).toMatchObject({ type: 'string', pattern: '^[A-Z]{2}$' });
+    // state: required (a USPS code) for a US address only, which the description says; free text elsewhere.
+    expect(address.required).toEqual(['line', 'city', 'postalCode', 'country']);
+    expect((address.properties as Record<string, Json>).state).toMatchObject({ type: 'string', maxLength: INTAKE_LIMITS.state });
+    expect((address.properties as Record<string, Json>).state?.description).toMatch(/United States \(required there\)/);
     expect(props.questions).toMatchObject({ type: 'array', minItems: 1, maxItems: 10 });
     expect(props.history).toMatchObject({ type: 'string', minLength: 1, maxLength: 20000 });
     const requester = (props.requester as Json).properties as Record<string, Json>;
