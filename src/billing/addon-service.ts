@@ -17,6 +17,9 @@ import { saveAddOns } from './addon-repository';
 import { caseFor, nowOf } from './billing-deps';
 import { primaryRole, type Principal } from '../http/auth';
 import { quoteOfCase } from './case-quote';
+import { caseSettledStatus } from './case-settlement';
+import { paidCents } from './payment-repository';
+import { paymentStatus, type PaymentStatus } from './payment-status';
 
 /** How the family's decision reached the case manager. */
 export const DECISION_CHANNELS = ['phone', 'email', 'portal', 'in_person', 'written'] as const;
@@ -138,4 +141,14 @@ export async function decideAddOn(deps: CaseServiceDeps, caseId: string, decisio
 /** The case's current quote (base + offered and approved add-ons). */
 export async function getCaseQuote(deps: CaseServiceDeps, caseId: string): Promise<Quote> {
   return quoteOfCase(deps.domain.prices, await caseFor(deps.db, caseId, false));
+}
+
+/**
+ * The case's quote and its payment status as the other JSON views show it (`case-settlement.ts`: a
+ * case that ended without a report has its `settlement`, nothing due).
+ */
+export async function getCaseQuoteAndPayment(deps: CaseServiceDeps, caseId: string): Promise<{ quote: Quote; payment: PaymentStatus }> {
+  const record = await caseFor(deps.db, caseId, false);
+  const quote = quoteOfCase(deps.domain.prices, record);
+  return { quote, payment: await caseSettledStatus(deps.db, deps.config.programTimeZone, record, paymentStatus(quote, await paidCents(deps.db, caseId))) };
 }

@@ -13,12 +13,14 @@ import { logger } from '../log';
 import { caseFor, fieldProblem, nowOf } from './billing-deps';
 import { primaryRole, type Principal } from '../http/auth';
 import { quoteOfCase } from './case-quote';
+import { caseSettledStatus } from './case-settlement';
 import { formatUsd } from './money';
 import {
   findPaymentByReference, insertPayment, listPayments, lockPayment, lockPaymentReference, paidCents, reversePaymentRow, standingCents, type PaymentRecord, type PaymentReversal,
 } from './payment-repository';
 import type { PaymentBody, PaymentReversalBody } from './payment-schema';
 import { paymentStatus, type PaymentStatus } from './payment-status';
+import { paymentStatusData, paymentStatusNote } from './payment-status-note';
 
 /** A payment as the API shows it. */
 export interface PaymentView {
@@ -34,7 +36,7 @@ export interface PaymentView {
   readonly reversal: (Omit<PaymentReversal, 'at'> & { readonly at: string }) | null;
 }
 
-/** The payments of a case with the quote and balance. */
+/** The payments of a case with the quote and balance (and, once it ended without a report, its settlement). */
 export interface PaymentsView {
   readonly items: PaymentView[];
   readonly status: PaymentStatus;
@@ -96,6 +98,9 @@ export async function recordPayment(
       recordedBy: actor.sub,
     });
     const quote = quoteOfCase(deps.domain.prices, record);
+    // A withdrawn or ineligible case owes nothing: its status says so (`settlement`), as its receipt.
+    const statusNow = async (): Promise<PaymentStatus> =>
+      caseSettledStatus(tx, deps.config.programTimeZone, record, paymentStatus(quote, await paidCents(tx, caseId)));
     if (!inserted) {
       // Read under the reference's lock: an INSERT refused without an earlier payment is a conflict too.
       if (!earlier || !samePayment(earlier, caseId, body)) {
@@ -108,17 +113,17 @@ export async function recordPayment(
           field: 'processorReference',
         });
       }
-      return { created: false, payment: earlier, status: paymentStatus(quote, await paidCents(tx, caseId)) };
+      return { created: false, payment: earlier, status: await statusNow() };
     }
-    const status = paymentStatus(quote, await paidCents(tx, caseId));
+    const status = await statusNow();
     await insertCaseEvent(tx, {
       caseId,
       type: 'payment_recorded',
       actorSub: actor.sub,
       actorRole: primaryRole(actor),
       at: now,
-      reason: `${formatUsd(body.amountCents)} by ${body.method}; balance ${formatUsd(status.balanceCents)}.`,
-      data: { paymentId: id, amountCents: body.amountCents, method: body.method, state: status.state, balanceCents: status.balanceCents },
+      reason: `${formatUsd(body.amountCents)} by ${body.method}; ${paymentStatusNote(status)}.`,
+      data: { paymentId: id, amountCents: body.amountCents, method: body.method, ...paymentStatusData(status) },
     });
     const payment = (await listPayments(tx, caseId)).find((p) => p.id === id);
     if (!payment) throw new Error('payment vanished inside its own transaction');
@@ -128,11 +133,15 @@ export async function recordPayment(
   return { created: outcome.created, payment: paymentView(outcome.payment), status: outcome.status };
 }
 
-/** `GET /api/cases/:id/payments`: every payment and the balance against the current quote. */
+/**
+ * `GET /api/cases/:id/payments`: every payment and the balance against the current quote; for a
+ * case that ended without a report, the `settlement` too (nothing due, what stands to be refunded).
+ */
 export async function getPayments(deps: CaseServiceDeps, caseId: string): Promise<PaymentsView> {
   const record = await caseFor(deps.db, caseId, false);
   const payments = await listPayments(deps.db, caseId);
-  return { items: payments.map(paymentView), status: paymentStatus(quoteOfCase(deps.domain.prices, record), standingCents(payments)) };
+  const status = paymentStatus(quoteOfCase(deps.domain.prices, record), standingCents(payments));
+  return { items: payments.map(paymentView), status: await caseSettledStatus(deps.db, deps.config.programTimeZone, record, status) };
 }
 
 /**
@@ -161,15 +170,15 @@ export async function reversePayment(
     }
     const reversal = { kind: request.kind, reason: request.reason, by: actor.sub, at: now, refundReference: request.refundReference ?? null };
     await reversePaymentRow(tx, paymentId, reversal);
-    const status = paymentStatus(quoteOfCase(deps.domain.prices, record), await paidCents(tx, caseId));
+    const status = await caseSettledStatus(tx, deps.config.programTimeZone, record, paymentStatus(quoteOfCase(deps.domain.prices, record), await paidCents(tx, caseId)));
     await insertCaseEvent(tx, {
       caseId,
       type: 'payment_reversed',
       actorSub: actor.sub,
       actorRole: primaryRole(actor),
       at: now,
-      reason: `${formatUsd(payment.amountCents)} ${request.kind === 'void' ? 'voided' : 'refunded'}: ${request.reason}; balance ${formatUsd(status.balanceCents)}.`,
-      data: { paymentId, kind: request.kind, amountCents: payment.amountCents, state: status.state, balanceCents: status.balanceCents },
+      reason: `${formatUsd(payment.amountCents)} ${request.kind === 'void' ? 'voided' : 'refunded'}: ${request.reason}; ${paymentStatusNote(status)}.`,
+      data: { paymentId, kind: request.kind, amountCents: payment.amountCents, ...paymentStatusData(status) },
     });
     return { payment: { ...payment, reversal }, status };
   });

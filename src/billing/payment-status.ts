@@ -4,6 +4,7 @@
  */
 import type { Quote } from '../cases/pricing';
 import { dollarsToCents } from './money';
+import type { EndedSettlement } from './settlement';
 
 /** `paid` once payments cover the quote total; `overpaid` leaves a credit to refund. */
 export type PaymentState = 'unpaid' | 'partially_paid' | 'paid' | 'overpaid';
@@ -17,6 +18,12 @@ export interface PaymentStatus {
   /** `totalCents - paidCents`: positive is still owed, negative is a credit. */
   readonly balanceCents: number;
   readonly state: PaymentState;
+  /**
+   * Only for a case that ended without a report (withdrawn, ineligible): nothing is due and what
+   * stands is to be refunded. It wins over `balanceCents` and `state`, which still compare the
+   * payments with the quote (`case-settlement.ts`). Absent for every other case.
+   */
+  readonly settlement?: EndedSettlement;
 }
 
 /** Compares the sum of payments with the quote total. */

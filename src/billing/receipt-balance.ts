@@ -5,18 +5,15 @@
  * ineligible) the opinion was never provided: nothing is due, whatever the quote said, and every
  * payment that still stands is owed back to the family (a charge taken as the family withdrew is
  * recorded "to be refunded", `payment-service.ts`; once refunded through the reversal route it no
- * longer stands and leaves the receipt).
+ * longer stands and leaves the receipt). What such a case owes is decided by `settlement.ts`.
  * @packageDocumentation
  */
+import type { CaseEnding } from './case-ending';
 import type { PaymentStatus } from './payment-status';
+import { endedSettlement } from './settlement';
 
-/** How a case ended without a report, as its receipt says it. */
-export interface ReceiptEnding {
-  /** `withdrawn`: the case was cancelled; `ineligible`: the request was refused. */
-  readonly kind: 'withdrawn' | 'ineligible';
-  /** `YYYY-MM-DD` in the program's time zone: the day the case ended. */
-  readonly on: string;
-}
+/** How a case ended without a report, as its receipt says it (`case-ending.ts`). */
+export type ReceiptEnding = CaseEnding;
 
 /** One closing line: a label and an amount. */
 export interface ReceiptBalanceLine {
@@ -42,7 +39,9 @@ export function receiptBalance(status: PaymentStatus, ending?: ReceiptEnding): R
     return { totalLabel: 'Total', lines: [{ label: credit ? CREDIT : 'Balance due', amountCents: Math.abs(status.balanceCents) }] };
   }
   const why = ending.kind === 'withdrawn' ? `Case withdrawn on ${ending.on}` : `Request found not eligible on ${ending.on}`;
+  // What an ended case owes is `settlement.ts`'s to say, for the receipt and the JSON views alike.
+  const settled = endedSettlement(status.paidCents, ending);
   const lines: ReceiptBalanceLine[] = [{ label: ending.kind === 'withdrawn' ? 'Withdrawn — nothing due' : 'Not eligible — nothing due', amountCents: 0 }];
-  if (status.paidCents > 0) lines.push({ label: CREDIT, amountCents: status.paidCents });
+  if (settled.refundDueCents > 0) lines.push({ label: CREDIT, amountCents: settled.refundDueCents });
   return { totalLabel: 'Total quoted', notice: `${why}: the second opinion was not provided, so nothing is due.`, lines };
 }

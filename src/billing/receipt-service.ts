@@ -9,6 +9,7 @@ import { conflict } from '../http/problem';
 import { processPdfThread } from '../report/pdf-thread';
 import type { ReportFontPaths } from '../report/report-fonts';
 import { caseFor, nowOf } from './billing-deps';
+import { endingOf } from './case-ending';
 import { quoteOfCase } from './case-quote';
 import { listPayments, stands } from './payment-repository';
 import { buildReceipt } from './receipt';
@@ -29,9 +30,8 @@ export async function caseReceiptPdf(deps: ReceiptDeps, caseId: string): Promise
   }
   const events = await listCaseEvents(deps.db, caseId);
   const signed = events.find((e) => e.type === 'transition' && e.toStatus === 'report_signed');
-  // Withdrawn or refused: the service was not provided, nothing is due (receipt-balance.ts).
-  const ended = record.status === 'cancelled' || record.status === 'ineligible' ? record.status : undefined;
-  const endedAt = ended && [...events].reverse().find((e) => e.type === 'transition' && e.toStatus === ended)?.at;
+  // Withdrawn or refused: the service was not provided, nothing is due (settlement.ts).
+  const ending = endingOf(record, events, deps.config.programTimeZone);
   const now = nowOf(deps);
   const receipt = buildReceipt({
     caseId,
@@ -43,7 +43,7 @@ export async function caseReceiptPdf(deps: ReceiptDeps, caseId: string): Promise
     payments,
     now,
     timeZone: deps.config.programTimeZone,
-    ...(ended ? { endedWithoutReport: { status: ended, at: endedAt ?? record.updatedAt } } : {}),
+    ...(ending ? { ending } : {}),
   });
   // Rendered in the PDF thread (`renderReceiptPdf` there): the event loop keeps serving meanwhile.
   return processPdfThread.renderReceipt(receipt, now, deps.reportFonts);

@@ -74,8 +74,8 @@ export interface ReceiptInput {
   readonly payments: readonly PaymentRecord[];
   readonly now: Date;
   readonly timeZone: string;
-  /** When the case ended without a report: `cancelled` (the family withdrew) or `ineligible`, and when. */
-  readonly endedWithoutReport?: { readonly status: 'cancelled' | 'ineligible'; readonly at: Date };
+  /** How and when the case ended without a report, if it did (`case-ending.ts`). */
+  readonly ending?: ReceiptEnding;
 }
 
 /** Builds the receipt: base fee and approved add-ons, every payment, amount paid and balance. */
@@ -102,13 +102,6 @@ export function buildReceipt(input: ReceiptInput): Receipt {
       amountCents: p.amountCents,
     })),
     status: paymentStatus(quote, paid),
-    ...(input.endedWithoutReport
-      ? {
-          ending: {
-            kind: input.endedWithoutReport.status === 'cancelled' ? 'withdrawn' : 'ineligible',
-            on: localDateOf(input.endedWithoutReport.at, timeZone),
-          },
-        }
-      : {}),
+    ...(input.ending ? { ending: input.ending } : {}),
   };
 }

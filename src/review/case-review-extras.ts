@@ -8,6 +8,7 @@ import { findCase } from '../db/case-repository';
 import { quoteOfCase } from '../billing/case-quote';
 import { paidCents } from '../billing/payment-repository';
 import { paymentStatus } from '../billing/payment-status';
+import { caseSettledStatus } from '../billing/case-settlement';
 import { findCurrentAssignment } from './assignment-repository';
 import { informationRequestView } from './information-request-service';
 import { listInformationRequests } from './information-request-repository';
@@ -27,7 +28,7 @@ export async function caseReviewExtras(deps: CaseServiceDeps, caseId: string): P
   const specialist = assignment ? await findSpecialist(deps.db, assignment.specialistId) : undefined;
   return {
     quote,
-    payment: paymentStatus(quote, paid),
+    payment: await caseSettledStatus(deps.db, deps.config.programTimeZone, record, paymentStatus(quote, paid)),
     assignment:
       assignment && specialist
         ? { id: assignment.id, specialistId: specialist.id, specialist: displayName(specialist), npi: specialist.npi, method: assignment.method, matchedSpecialty: assignment.matchedSpecialty, assignedAt: assignment.assignedAt.toISOString() }

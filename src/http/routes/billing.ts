@@ -1,9 +1,7 @@
 import { z } from 'zod';
-import { decideAddOn, DECISION_CHANNELS, getCaseQuote, offerAddOn } from '../../billing/addon-service';
+import { decideAddOn, DECISION_CHANNELS, getCaseQuoteAndPayment, offerAddOn } from '../../billing/addon-service';
 import { getPayments, recordPayment, reversePayment } from '../../billing/payment-service';
 import { PaymentBodySchema, PaymentReversalBodySchema, type PaymentBody, type PaymentReversalBody } from '../../billing/payment-schema';
-import { paymentStatus } from '../../billing/payment-status';
-import { paidCents } from '../../billing/payment-repository';
 import { caseReceiptPdf } from '../../billing/receipt-service';
 import type { CaseServiceDeps } from '../../cases/case-service';
 import { AddOnCodeSchema } from '../../cases/prices';
@@ -34,6 +32,15 @@ const PaymentStatusSchema = z.object({
   paidCents: z.int(),
   balanceCents: z.int(),
   state: z.enum(['unpaid', 'partially_paid', 'paid', 'overpaid']),
+  settlement: z
+    .object({
+      state: z.literal('nothing_due'),
+      endedAs: z.enum(['withdrawn', 'ineligible']),
+      endedOn: z.iso.date(),
+      refundDueCents: z.int(),
+    })
+    .optional()
+    .meta({ description: 'Only for a case that ended without a report (cancelled: withdrawn; ineligible): nothing is due, refundDueCents (the payments still standing) is owed back. Wins over balanceCents and state, which still compare payments with the quote' }),
 });
 
 /** Payments, add-on offers and approvals, the quote and the HSA/FSA receipt. */
@@ -91,11 +98,8 @@ export function billingRoutes(deps: CaseServiceDeps): AnyRoute[] {
       summary: 'The quote (base fee, offered and approved add-ons, total in whole dollars) and the payment status',
       roles: ['case_manager', 'admin'],
       params: CaseParams,
-      responses: { 200: { description: 'Quote and payment status' } },
-      handler: async ({ params }) => {
-        const quote = await getCaseQuote(deps, params.id);
-        return { status: 200, body: { quote, payment: paymentStatus(quote, await paidCents(deps.db, params.id)) } };
-      },
+      responses: { 200: { description: 'Quote and payment status', schema: z.object({ quote: z.unknown(), payment: PaymentStatusSchema }) } },
+      handler: async ({ params }) => ({ status: 200, body: await getCaseQuoteAndPayment(deps, params.id) }),
     }),
     defineRoute<OfferBody, NoQuery, CaseParams>({
       method: 'post',
