@@ -38,6 +38,8 @@ export interface PageEntry {
   readonly resource?: Record<string, unknown>;
   /** Whom the record is about: the `reference` of its top-level `subject` / `patient` (scanned pages). */
   readonly subjectReferences?: readonly string[];
+  /** Its entry's `search.mode` (`match`, `include`) when the server sent one (included-resources.ts). */
+  readonly searchMode?: string;
 }
 
 /** What the raw store keeps of a page. */
@@ -52,6 +54,12 @@ export interface PageEntries {
 const sha256Hex = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
 const isServerOutcome = (entry: BundleEntry, type: string): boolean => type === 'OperationOutcome' && isRecord(entry.search) && entry.search.mode === 'outcome';
+
+/** An entry's `search.mode` when it is a string (https://hl7.org/fhir/R4/bundle-definitions.html#Bundle.entry.search.mode). */
+function searchModeOf(entry: unknown): { searchMode?: string } {
+  const mode = isRecord(entry) && isRecord(entry.search) ? entry.search.mode : undefined;
+  return typeof mode === 'string' ? { searchMode: mode } : {};
+}
 
 function parseSpan(raw: Buffer, start: number, end: number, index: number): Record<string, unknown> {
   try {
@@ -98,6 +106,7 @@ function scannedEntries(page: ScannedSearchPage, list: readonly unknown[]): { en
       length: span.end - span.start,
       ...(TYPES_WITH_ATTACHMENTS.has(type) ? { resource: parseSpan(page.raw, span.start, span.end, index) } : {}),
       ...(span.subjectReferences ? { subjectReferences: span.subjectReferences } : {}),
+      ...searchModeOf(list[index]),
     });
   }
   return { entries, serverIssues };
@@ -130,6 +139,7 @@ function parsedEntries(list: readonly unknown[]): PageEntries {
       offset,
       length: bytes.length,
       resource,
+      ...searchModeOf(entry),
     });
     parts.push(bytes);
     offset += bytes.length;

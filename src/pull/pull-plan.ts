@@ -1,4 +1,5 @@
 import type { EndpointCapabilities } from '../endpoints/capabilities';
+import { sourcePatientQuery } from './source-patient-query';
 
 /**
  * What to ask a source for. With `Patient/$everything` (https://hl7.org/fhir/R4/patient-operation-everything.html)
@@ -125,7 +126,7 @@ export interface PlanInput {
    * would miss what changed in the types, sources or patients the last pull did not cover.
    */
   readonly sinceOf?: (queryKey: string) => string | undefined;
-  /** Limit to these types (all when absent). */
+  /** Limit to these types (all when absent). The child's Patient is read all the same (see {@link planPull}). */
   readonly types?: readonly string[];
 }
 
@@ -139,32 +140,53 @@ function supports(capabilities: EndpointCapabilities | null, type: string): bool
   return capabilities === null || capabilities.resources[type] !== undefined;
 }
 
-/** The queries for one source. Deterministic, so re-planning a pull yields the same task keys. */
+/** One `$everything` stream (see {@link EVERYTHING_GROUPS}) of the types in `types`. */
+function everythingStream(id: string, key: string, types: readonly string[], since: string | undefined): PlannedQuery {
+  return {
+    key,
+    resourceType: types.length === 1 ? (types[0] ?? '*') : '*',
+    path: `Patient/${id}/$everything`,
+    params: { _type: types.join(','), _count: String(PULL_PAGE_SIZE), ...(since ? { _since: since } : {}) },
+  };
+}
+
+/**
+ * The `$everything` streams of a source, and the Patient read on its own when no stream reads it in
+ * full: a pull whose `types` leave Patient out, or whose Patient stream asks only for what changed
+ * (`_since`). That stream then leaves Patient out of its `_type` (read once, counted once) and keeps
+ * its key, the key of its group of types: the key is the bound of the next re-pull
+ * (`lastCompletedQueries`), and the Patient, read in full by every pull, needs none.
+ */
+function planEverything(input: PlanInput, wanted: (type: string) => boolean, sinceOf: (key: string) => string | undefined): PlannedQuery[] {
+  const id = encodeURIComponent(input.patientId);
+  // One $everything stream per group of types (`_type`), so pages of different groups are
+  // fetched in parallel: a single paged stream is capped by the server's round trip.
+  const companions = new Set(['Binary', 'Endpoint', 'Medication']);
+  let patientReadInFull = false;
+  const streams = EVERYTHING_GROUPS.map((group) => (group.some((t) => !companions.has(t) && wanted(t)) ? group.filter((t) => companions.has(t) || wanted(t)) : []))
+    .filter((group) => group.length > 0)
+    .map((group) => {
+      const key = `Patient/$everything:${group.join(',')}`;
+      const since = sinceOf(key);
+      if (group.includes('Patient') && !since) patientReadInFull = true;
+      return { key, since, types: since ? group.filter((t) => t !== 'Patient') : group };
+    })
+    .filter((stream) => stream.types.some((t) => !companions.has(t)))
+    .map((stream) => everythingStream(id, stream.key, stream.types, stream.since));
+  return patientReadInFull ? streams : [sourcePatientQuery(input.patientId), ...streams];
+}
+
+/**
+ * The queries for one source. Deterministic, so re-planning a pull yields the same task keys. Every
+ * plan reads the child's Patient at the source in full, whatever `types` and `since` say
+ * ({@link sourcePatientQuery}): by its own query, or by the `$everything` stream that asks for it in full.
+ */
 export function planPull(input: PlanInput): PlannedQuery[] {
   const wanted = (type: string): boolean => !input.types || input.types.length === 0 || input.types.includes(type);
   const sinceOf = (key: string): string | undefined => input.since ?? input.sinceOf?.(key);
-  const id = encodeURIComponent(input.patientId);
-  if (input.capabilities?.patientEverything) {
-    // One $everything stream per group of types (`_type`), so pages of different groups are
-    // fetched in parallel: a single paged stream is capped by the server's round trip.
-    const companions = new Set(['Binary', 'Endpoint', 'Medication']);
-    return EVERYTHING_GROUPS.map((group) => (group.some((t) => !companions.has(t) && wanted(t)) ? group.filter((t) => companions.has(t) || wanted(t)) : []))
-      .filter((group) => group.length > 0)
-      .map((group) => {
-        const key = `Patient/$everything:${group.join(',')}`;
-        const since = sinceOf(key);
-        return {
-          key,
-          resourceType: group.length === 1 ? (group[0] ?? '*') : '*',
-          path: `Patient/${id}/$everything`,
-          params: { _type: group.join(','), _count: String(PULL_PAGE_SIZE), ...(since ? { _since: since } : {}) },
-        };
-      });
-  }
-  const queries: PlannedQuery[] = [];
-  if (wanted('Patient') && !sinceOf('Patient')) {
-    queries.push({ key: 'Patient', resourceType: 'Patient', path: 'Patient', params: { _id: input.patientId } });
-  }
+  if (input.capabilities?.patientEverything) return planEverything(input, wanted, sinceOf);
+  // The Patient in full, in every pull (never `_lastUpdated`): see sourcePatientQuery.
+  const queries: PlannedQuery[] = [sourcePatientQuery(input.patientId)];
   for (const search of SEARCHES) {
     if (!wanted(search.type) || !supports(input.capabilities, search.type)) continue;
     const since = sinceOf(search.key);

@@ -55,7 +55,8 @@ export async function pullProgress(db: Database, pull: PullRow) {
 
 /**
  * Progress of a case's pulls, per source and per query (resource type): state, pages, resources
- * (and per type for `$everything`), attachments found/fetched/failed/pending (per query, and over the
+ * (each match, and each distinct `_include`d resource once per query; `included`: how many of them
+ * were included; per type in `byType`), attachments found/fetched/failed/pending (per query, and over the
  * pull in `totals`), retries and the last error; and
  * the bundle version each pull's latest attempt assembled. Five queries however many pulls there are.
  */
@@ -114,8 +115,18 @@ function progressOf(
           resourceType: t.resourceType,
           state: shownTaskState(pull, t),
           pages: t.pages,
+          /**
+           * The resources the query brought: each match, and each distinct `_include`d resource once
+           * (by type and id), however many of its pages carried it (included-resources.ts).
+           */
           resources: t.resources,
-          /** The matches the server said the query has (`Bundle.total`), null when it did not say; `resources` counts `_include`d ones too. */
+          /**
+           * Of `resources`, the distinct `_include`d ones (`search.mode = include`: the Endpoint of an
+           * ImagingStudy, the Medication of a MedicationRequest); 0 for a query without `_include`, and for
+           * queries stored before migration 039 (their `resources` counted an included one on each page).
+           */
+          included: t.included.length,
+          /** The matches the server said the query has (`Bundle.total`), null when it did not say; `resources` counts `_include`d ones too (see `included`). */
           expectedMatches: t.expectedMatches,
           byType: t.typeCounts,
           /** What the server said about the query besides its results (search.mode = outcome), e.g. results truncated. */
@@ -134,6 +145,8 @@ function progressOf(
       return {
         pages: acc.pages + t.pages,
         resources: acc.resources + t.resources,
+        /** Of `resources`, the distinct `_include`d resources of each query (summed over queries). */
+        included: acc.included + t.included.length,
         attachmentsFound: acc.attachmentsFound + a.found,
         attachmentsFetched: acc.attachmentsFetched + a.fetched,
         attachmentsFailed: acc.attachmentsFailed + a.failed,
@@ -149,7 +162,7 @@ function progressOf(
       };
     },
     {
-      pages: 0, resources: 0, attachmentsFound: 0, attachmentsFetched: 0, attachmentsFailed: 0, attachmentsPending: 0, retries: 0, tasksComplete: 0, tasksWaiting: 0, serverMessages: 0,
+      pages: 0, resources: 0, included: 0, attachmentsFound: 0, attachmentsFetched: 0, attachmentsFailed: 0, attachmentsPending: 0, retries: 0, tasksComplete: 0, tasksWaiting: 0, serverMessages: 0,
       expectedMatches: 0, tasksWithExpectedMatches: 0, tasks: 0,
     },
   );

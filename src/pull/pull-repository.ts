@@ -1,7 +1,8 @@
 import type { Database, Queryable } from '../db/database';
 import { MalformedResponseError } from '../fhir';
 import { inlineDataDigest, type FoundAttachment } from './attachments';
-import { addTypeCounts, pageRowsJson, type PageEntries } from './page-resources';
+import { countPage } from './included-resources';
+import { pageRowsJson, type PageEntries } from './page-resources';
 import { addServerMessages, type ServerMessage } from './server-messages';
 import { OWN_CLOCK_MARGIN_MS, SERVER_TIME_MARGIN_MS } from './server-time';
 
@@ -47,11 +48,13 @@ export interface TaskRow {
   readonly remotePatientId: string | null;
   /** How many matches the server said the query has (`Bundle.total`), null when it did not say. */
   readonly expectedMatches: number | null;
+  /** `Type/id` of the distinct `_include`d resources counted in `resources` (migration 039; included-resources.ts). */
+  readonly included: readonly string[];
 }
 
 const PULL_COLUMNS = 'id, case_id, state, since, types, requested_by, created_at, finished_at, attempt, cancelled_by, cancel_reason';
 const TASK_COLUMNS = `id, pull_id, source_id, resource_type, query_key, request_path, request_params, state, next_url,
-  pages, resources, type_counts, server_messages, attachments, retries, last_error, waiting_until, remote_patient_id, expected_matches`;
+  pages, resources, type_counts, server_messages, attachments, retries, last_error, waiting_until, remote_patient_id, expected_matches, included`;
 
 interface PullDbRow {
   id: string;
@@ -86,6 +89,7 @@ interface TaskDbRow {
   waiting_until: Date | null;
   remote_patient_id: string | null;
   expected_matches: number | null;
+  included: string[];
 }
 
 const toPull = (r: PullDbRow): PullRow => ({
@@ -121,6 +125,7 @@ const toTask = (r: TaskDbRow): TaskRow => ({
   waitingUntil: r.waiting_until,
   remotePatientId: r.remote_patient_id,
   expectedMatches: r.expected_matches,
+  included: r.included,
 });
 
 export async function insertPull(db: Queryable, p: { id: string; caseId: string; since: Date | null; types: string[] | null; requestedBy: string }): Promise<void> {
@@ -440,7 +445,7 @@ export interface PageCommit {
    * The query starts over with this page (its paging cursor expired): the pages and cursor the task has
    * committed in the run this one replaces. The commit is guarded by them instead of `pageNo - 1` and
    * `fromUrl`, and the task's counters (pages, resources, attachments) start again from this page's, as
-   * do `task.typeCounts` and `task.serverMessages` (the caller passes the task with those emptied), so the
+   * do `task.typeCounts`, `task.included` and `task.serverMessages` (the caller passes the task with those emptied), so the
    * query's records are counted once. The expired run's pages stay in `raw_pages`, numbered before this one.
    */
   readonly startsOver?: { readonly pages: number; readonly cursor: string };
@@ -507,16 +512,19 @@ END`;
  * this process found (page-resources.ts), as `json` (validated, kept as the text received). A
  * resource that is not valid JSON fails the page as malformed (retryable, like a garbled body).
  * The page's attachments are recorded `pending` for the attachment queue; the new ones are returned
- * in the page's order.
+ * in the page's order. The task's `resources` and `type_counts` grow by the page's matches and the
+ * included resources its run had not brought yet (`included`, see included-resources.ts).
  */
 export async function commitPage(db: Queryable, page: PageCommit): Promise<{ committed: boolean; newAttachments: NewAttachment[] }> {
   let rows: { committed: boolean; created: string[] | null }[];
+  // Each match once, each distinct included resource once per run of the query (included-resources.ts).
+  const counted = countPage(page.task, page.entries.entries);
   try {
     ({ rows } = await db.query<{ committed: boolean; created: string[] | null }>(
       `WITH advanced AS (
          UPDATE pull_tasks SET next_url = $2, pages = CASE WHEN $20 THEN 0 ELSE pages END + 1,
            resources = CASE WHEN $20 THEN 0 ELSE resources END + $3, attachments = CASE WHEN $20 THEN 0 ELSE attachments END + $4,
-           retries = retries + $5, type_counts = $8, server_messages = $17,
+           retries = retries + $5, type_counts = $8, server_messages = $17, included = $21::jsonb,
            expected_matches = COALESCE($18::integer, expected_matches), server_time = COALESCE($19::timestamptz, server_time), updated_at = now()
          WHERE id = $1 AND pages = $6 AND next_url IS NOT DISTINCT FROM $7 AND state <> 'cancelled'
          RETURNING id
@@ -545,12 +553,12 @@ export async function commitPage(db: Queryable, page: PageCommit): Promise<{ com
       [
         page.task.id,
         page.nextUrl,
-        page.entries.entries.length,
+        counted.resources,
         page.attachments.length,
         page.retriesDelta,
         page.startsOver?.pages ?? page.pageNo - 1,
         page.startsOver?.cursor ?? page.fromUrl,
-        JSON.stringify(addTypeCounts(page.task.typeCounts, page.entries.entries)),
+        JSON.stringify(counted.typeCounts),
         page.body,
         page.entries.source,
         page.fetchedAt,
@@ -563,6 +571,7 @@ export async function commitPage(db: Queryable, page: PageCommit): Promise<{ com
         page.expectedMatches ?? null,
         page.serverTime ?? null,
         page.startsOver !== undefined,
+        JSON.stringify(counted.included),
       ],
     ));
   } catch (err) {

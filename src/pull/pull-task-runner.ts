@@ -6,7 +6,8 @@ import { logger } from '../log';
 import { findAttachments } from './attachments';
 import { pausedMessage, type JobRun } from './job-run';
 import type { PullWorkerDeps } from './pull-deps';
-import { addTypeCounts, pageEntries, type PageEntries, type PageEntry } from './page-resources';
+import { pageEntries, type PageEntries, type PageEntry } from './page-resources';
+import { countPage } from './included-resources';
 import { addServerMessages } from './server-messages';
 import { addOtherPatients, FOREIGN_PATIENTS_TO_STOP, ForeignPatientsError } from './foreign-patient';
 import { PagingGuard, pagingLoopError } from './paging-guard';
@@ -174,11 +175,14 @@ export async function runPullTask(
       counted.retries -= retriesDelta;
       newAttachmentIds.push(...result.newAttachments.map((a) => a.id));
       if (result.newAttachments.length > 0) await onAttachments(result.newAttachments);
+      // As commitPage counted it: each match, and each included resource the first time this run brings it.
+      const pageCount = countPage(current, entries.entries);
       task = {
         ...current,
         pages: current.pages + 1,
-        resources: current.resources + entries.entries.length,
-        typeCounts: addTypeCounts(current.typeCounts, entries.entries),
+        resources: current.resources + pageCount.resources,
+        typeCounts: pageCount.typeCounts,
+        included: pageCount.included,
         serverMessages: addServerMessages(current.serverMessages, entries.serverIssues),
         nextUrl: page.nextUrl ?? null,
         expectedMatches: expectedMatches ?? current.expectedMatches,
@@ -224,7 +228,7 @@ function refusedStatus(err: unknown): number | undefined {
  * first commit resets them in the database too). Retries, expected matches and the rest are kept.
  */
 function startingOver(task: TaskRow): TaskRow {
-  return { ...task, nextUrl: null, pages: 0, resources: 0, attachments: 0, typeCounts: {}, serverMessages: [] };
+  return { ...task, nextUrl: null, pages: 0, resources: 0, attachments: 0, typeCounts: {}, included: [], serverMessages: [] };
 }
 
 /** A page fetched and read, ready to commit. */

@@ -36,7 +36,8 @@ it('finishes a paged-out task instead of paging it again', async () => {
   const { pullId } = (await (await svc.request('POST', `/api/cases/${caseId}/pulls`, { token: cm, body: { types: ['Condition'] } })).json()) as { pullId: string };
   // No worker runs yet: make the task look like one whose last page was committed by a run that died.
   const marked = await svc.service.db.query(`UPDATE pull_tasks SET state = 'running', pages = 1, next_url = NULL WHERE pull_id = $1`, [pullId]);
-  expect(marked.rowCount).toBe(1);
+  // The Condition query and the child's Patient, read by every pull (source-patient-query.ts).
+  expect(marked.rowCount).toBe(2);
   const requestsBefore = ehr.requestCount();
 
   worker = spawnWorker(svc.config, { PULL_JOB_BACKOFF_MS: '50' });
@@ -47,6 +48,6 @@ it('finishes a paged-out task instead of paging it again', async () => {
   );
   expect(state).toBe('complete');
   const { rows } = await svc.service.db.query<{ state: string; pages: number }>('SELECT state, pages FROM pull_tasks WHERE pull_id = $1', [pullId]);
-  expect(rows).toEqual([{ state: 'complete', pages: 1 }]);
+  expect(rows).toEqual([{ state: 'complete', pages: 1 }, { state: 'complete', pages: 1 }]);
   expect(ehr.requestCount()).toBe(requestsBefore);
 }, 90_000);

@@ -53,11 +53,11 @@ export interface RepullWorld {
   stop(): Promise<void>;
 }
 
-/** Starts a {@link RepullWorld} whose EHR reads its time from `ehrNow`. */
-export async function startRepullWorld(ehrNow: () => number): Promise<RepullWorld> {
+/** Starts a {@link RepullWorld} whose EHR reads its time from `ehrNow`; `maxCount`: the largest page care team A sends (default 1000). */
+export async function startRepullWorld(ehrNow: () => number, options: { readonly maxCount?: number } = {}): Promise<RepullWorld> {
   const [svc, teamA] = await Promise.all([
     startTestService({}, FAST_CLIENT),
-    startSandboxServer({ name: 'care-team-a', auth: 'none', paging: 'offset', now: ehrNow }),
+    startSandboxServer({ name: 'care-team-a', auth: 'none', paging: 'offset', now: ehrNow, ...(options.maxCount !== undefined ? { maxCount: options.maxCount } : {}) }),
   ]);
   await teamA.load(fixtureBundle('care-team-a'));
   const producer = new PullFlowProducer(bullConnectionOptions(svc.config.redisUrl), svc.config.queuePrefix, svc.config.pullJobBackoffMs);

@@ -77,11 +77,15 @@ it('re-pulls only what changed, pauses the SLA until the pull completes, and ans
   expect(resumed.status).toBe('in_review');
   expect(resumed.sla?.paused).toBe(false);
 
-  // Incremental: only the Observation query ran, with _since, and it found just the new result.
-  const { rows: tasks } = await svc.service.db.query<{ request_params: Record<string, string>; resources: number; type_counts: Record<string, number> }>(
-    'SELECT request_params, resources, type_counts FROM pull_tasks WHERE pull_id = $1',
+  // Incremental: only the Observation query ran, with _since, and it found just the new result; the
+  // child's Patient is read again in full by every pull (source-patient-query.ts).
+  const { rows: all } = await svc.service.db.query<{ query_key: string; request_params: Record<string, string>; resources: number; type_counts: Record<string, number> }>(
+    'SELECT query_key, request_params, resources, type_counts FROM pull_tasks WHERE pull_id = $1',
     [asked.body.pullId],
   );
+  const patientTasks = all.filter((t) => t.query_key === 'Patient');
+  expect(patientTasks.map((t) => t.request_params)).toEqual([{ _id: expect.any(String) }]);
+  const tasks = all.filter((t) => t.query_key !== 'Patient');
   expect(tasks.length).toBeGreaterThan(0);
   expect(tasks.every((t) => typeof t.request_params._since === 'string' || typeof t.request_params._lastUpdated === 'string')).toBe(true);
   expect(tasks.reduce((n, t) => n + (t.type_counts.Observation ?? 0), 0)).toBe(1);
@@ -111,7 +115,7 @@ it('re-pulls only what changed, pauses the SLA until the pull completes, and ans
   );
   const sinceOf = (t: { request_params: Record<string, string> }): string | undefined => t.request_params._since ?? t.request_params._lastUpdated?.replace(/^gt/, '');
   const documents = planned.filter((t) => t.query_key.includes('DocumentReference'));
-  const observations = planned.filter((t) => !t.query_key.includes('DocumentReference'));
+  const observations = planned.filter((t) => !t.query_key.includes('DocumentReference') && t.query_key !== 'Patient');
   expect(documents.length).toBeGreaterThan(0);
   for (const t of documents) expect([undefined, boundOf(first.body.pullId, t.query_key)]).toContain(sinceOf(t));
   for (const t of observations) expect(sinceOf(t)).toBe(boundOf(asked.body.pullId, t.query_key));
