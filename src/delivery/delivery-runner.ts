@@ -26,6 +26,7 @@ import { REOPENED_FOR_CORRECTION, transitionCase, type CaseServiceDeps } from '.
 import type { Intake } from '../cases/intake-schema';
 import { findCase, insertCaseEvent, type CaseRecord } from '../db/case-repository';
 import type { EndpointCapabilities } from '../endpoints/capabilities';
+import { fhirVersionMessage, unsupportedFhirVersion } from '../endpoints/fhir-version';
 import { MAX_CLIENT_REPLACEMENTS, type EndpointClients } from '../endpoints/endpoint-clients';
 import { findEndpoint } from '../endpoints/endpoint-repository';
 import { ClientRetiredError, isGoneError, isPermanentFhirError, type FhirEndpointClient } from '../fhir';
@@ -43,7 +44,7 @@ import {
 import { findRecipient, setRecipientPatient, type RecipientRow } from './recipient-repository';
 import { planWrite, scopeAllows, writeReport, type WritePlan } from './report-writer';
 import { statusAtRecipient } from './report-resources';
-import { supersedeDocument, type SupersedeOutcome } from './supersede-document';
+import { supersedeDocument, updateNotGrantedReason, type SupersedeOutcome } from './supersede-document';
 import { endedWithoutReport } from '../cases/lifecycle';
 
 /** What a delivery job needs: the database, sealed endpoint secrets, the per-process FHIR clients, the work dispatch. */
@@ -63,7 +64,8 @@ const SYSTEM: Principal = { sub: 'system:delivery', roles: [] };
 
 /**
  * The previous version's DocumentReference at the recipient, once the amendment replacing it is
- * written: marked `superseded` where the recipient can update DocumentReferences.
+ * written: marked `superseded` where the recipient can update DocumentReferences and the SMART scope
+ * granted lets this client (no update is sent otherwise; the outcome says why).
  * @param previousId what the amendment's `relatesTo` replaces (`statusAtRecipient`): none for a version `final` there
  * @returns undefined when there is nothing to supersede (no earlier version in this chart, or no DocumentReferences)
  */
@@ -75,6 +77,7 @@ async function supersedePrevious(
   lastAttempt: boolean,
 ): Promise<SupersedeOutcome | undefined> {
   if (!previousId || !newId || previousId === newId) return undefined;
+  if (plan.supersedeNotGranted !== undefined) return { id: previousId, state: 'left-current', reason: updateNotGrantedReason(plan.supersedeNotGranted) };
   if (!plan.supersede) return { id: previousId, state: 'left-current', reason: 'the recipient does not offer updating DocumentReferences' };
   try {
     return await supersedeDocument(client, previousId);
@@ -303,6 +306,9 @@ async function attempt(deps: DeliveryDeps, delivery: DeliveryRow, lastAttempt: b
   if (!endpoint) throw new PermanentDeliveryError('The recipient endpoint was removed.');
   // On record before anything is written there.
   await recordAttempt(deps.db, delivery.id, new Date());
+  // A server of another FHIR version than R4 would refuse or misread every write: nothing is sent.
+  const otherFhirVersion = unsupportedFhirVersion(endpoint.capabilities);
+  if (otherFhirVersion !== undefined) throw new PermanentDeliveryError(`The recipient endpoint cannot receive the report: ${fhirVersionMessage(otherFhirVersion)}.`);
   const client = deps.clients.forEndpoint(endpoint, deps.secrets);
   const intake = record.intake as Intake;
 

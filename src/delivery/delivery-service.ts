@@ -23,6 +23,7 @@ import { createDeliveries, findDelivery, listDeliveries, reportsFiledAtRecipient
 import { checkRecipientPatient, type RecipientPatientCheck } from './delivery-runner';
 import { findRecipient, insertRecipient, listRecipients, setRecipientPatient, type RecipientRow } from './recipient-repository';
 import { mayWriteReports, requestedScope } from './report-writer';
+import { fhirVersionMessage, unsupportedFhirVersion } from '../endpoints/fhir-version';
 
 /** What the recipient and delivery routes need; the endpoint clients and sealed secrets to read a chosen patient at the recipient. */
 export interface DeliveryServiceDeps {
@@ -80,6 +81,12 @@ export async function addRecipient(deps: DeliveryServiceDeps, caseId: string, bo
   if (!mayWriteReports(endpoint)) {
     const detail = `endpoint ${endpoint.id} asks for the SMART scope "${requestedScope(endpoint) ?? ''}", which does not allow creating DiagnosticReports: add system/DiagnosticReport.write to the endpoint's scope first.`;
     throw new HttpProblem(422, 'Endpoint cannot receive reports', detail, [fieldProblem(['endpointId'], detail)]);
+  }
+  // A server declaring another FHIR version than R4 would fail every delivery: refused now, naming it.
+  const otherFhirVersion = unsupportedFhirVersion(endpoint.capabilities);
+  if (otherFhirVersion !== undefined) {
+    const detail = `endpoint ${endpoint.id}: ${fhirVersionMessage(otherFhirVersion)}.`;
+    throw new HttpProblem(422, 'Endpoint cannot receive reports', detail, [fieldProblem(['endpointId'], detail)], { fhirVersion: otherFhirVersion });
   }
   const id = randomUUID();
   const selector: PatientSelector = body.patient ?? { match: true };

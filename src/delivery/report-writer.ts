@@ -31,8 +31,17 @@ import {
 /** What the recipient gets, from its CapabilityStatement. */
 export interface WritePlan {
   readonly documentReference: boolean;
-  /** The server can update DocumentReferences: a replaced version's is marked `superseded` (`supersede-document.ts`). */
+  /**
+   * The server can update DocumentReferences and the SMART scope granted lets this client: a replaced
+   * version's is marked `superseded` (`supersede-document.ts`).
+   */
   readonly supersede: boolean;
+  /**
+   * Set (to the scope granted) when the server can update DocumentReferences but the EHR did not grant
+   * this client update on them (SMART v1 `DocumentReference.write` / `.*`, v2 `.u`): no update is
+   * sent, the replaced note is left current and the reason says the scope was not granted.
+   */
+  readonly supersedeNotGranted?: string;
   readonly communication: boolean;
   readonly transaction: boolean;
   /**
@@ -90,7 +99,8 @@ export function mayWriteReports(endpoint: { readonly authType: string; readonly 
  * them and the SMART scope granted lets this client create them (a CapabilityStatement is
  * server-wide: a token without `DocumentReference.write` would make the server refuse the whole
  * transaction with 403, the report with it); the replaced DocumentReference superseded where the
- * server can update them; a transaction where offered.
+ * server can update them and the scope granted lets this client (else nothing is sent for it); a
+ * transaction where offered.
  * @param scope the SMART scope the EHR granted (the token response's `scope`,
  *   https://hl7.org/fhir/smart-app-launch/backend-services.html#response-5); undefined where no SMART scope applies
  */
@@ -99,9 +109,13 @@ export function planWrite(caps: EndpointCapabilities | null, scope?: string): Wr
   const documentReference = offers(caps, 'DocumentReference', 'create') && scopeAllows(scope, 'DocumentReference', 'create');
   const communication = offers(caps, 'Communication', 'create') && scopeAllows(scope, 'Communication', 'create');
   const written = ['DiagnosticReport', ...(documentReference ? ['DocumentReference'] : []), ...(communication ? ['Communication'] : [])];
+  // Marking the replaced note superseded is an update: the token must allow it, as a create must.
+  const updatable = documentReference && offers(caps, 'DocumentReference', 'update');
+  const updateGranted = scopeAllows(scope, 'DocumentReference', 'update');
   return {
     documentReference,
-    supersede: documentReference && offers(caps, 'DocumentReference', 'update'),
+    supersede: updatable && updateGranted,
+    ...(updatable && !updateGranted ? { supersedeNotGranted: scope ?? '' } : {}),
     communication,
     transaction: caps.systemInteractions.includes('transaction'),
     resendable: written.every((type) => caps.resources[type]?.conditionalCreate === true),

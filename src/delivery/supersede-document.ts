@@ -83,3 +83,14 @@ export async function supersedeDocument(client: FhirEndpointClient, id: string):
   }
   return { id, state: 'left-current', reason: 'it kept changing at the recipient while it was updated' };
 }
+
+/**
+ * Why the replaced note was left current where the EHR did not grant this client update on
+ * DocumentReferences (the token response's `scope`,
+ * https://hl7.org/fhir/smart-app-launch/backend-services.html#response-5; scopes:
+ * https://hl7.org/fhir/smart-app-launch/scopes-and-launch-context.html): the update would be refused
+ * (403), so none is sent, and the case manager reads what the EHR must grant.
+ */
+export function updateNotGrantedReason(grantedScope: string): string {
+  return `the recipient EHR did not grant this client update on DocumentReference (granted SMART scope "${grantedScope}"; superseding the note needs system/DocumentReference.write, .u or .*), so it was not asked to update it`;
+}

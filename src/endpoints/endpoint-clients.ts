@@ -1,16 +1,25 @@
 import type { Redis } from 'ioredis';
 import { ClientRetiredError, FhirEndpointClient, insecureHttpAllowed, RedisCircuitBreaker, type FhirClientDeps, type FhirClientEvent } from '../fhir';
+import type { AuthStrategy } from '../fhir/auth-strategy';
 import type { EndpointConnection } from '../fhir/endpoint';
 import { logger } from '../log';
 import type { SecretBox } from '../security/secret-box';
 import type { EndpointRow } from './endpoint-repository';
 import { declaredBaseOf, toConnection } from './endpoint-service';
+import { refusingAuth, unsupportedFhirVersion } from './fhir-version';
 
 /**
  * How many times {@link EndpointClients.withCurrentClient} starts its work again with a replaced
  * client before the refusal counts as a failure (an admin editing the endpoint over and over).
  */
 export const MAX_CLIENT_REPLACEMENTS = 3;
+
+/**
+ * What a client is wanted for: `exchange` (searches, reads, writes: refused for a server that declares
+ * another FHIR version than R4) or `capabilities` (reading its CapabilityStatement again, which is how
+ * such a server is let back in once it speaks R4).
+ */
+export type ClientPurpose = 'exchange' | 'capabilities';
 
 /** Options every client of an {@link EndpointClients} shares. */
 export interface EndpointClientsOptions {
@@ -47,12 +56,25 @@ export class EndpointClients {
    * (re)built: its `updated_at` changes with every registration change, so a stale client is replaced;
    * so does the base URL the server declares, where the client rebases `next` links by it.
    */
-  forEndpoint(row: EndpointRow, secrets: SecretBox): FhirEndpointClient {
+  forEndpoint(row: EndpointRow, secrets: SecretBox, purpose: ClientPurpose = 'exchange'): FhirEndpointClient {
     const declaredBase = declaredBaseOf(row);
-    const version = `${row.updatedAt.toISOString()}${declaredBase !== undefined ? `|${declaredBase}` : ''}`;
+    // A server whose stored capabilities declare another FHIR version than R4 gets a client that
+    // refuses every request, naming the version (fhir-version.ts); only its /metadata is read again.
+    const refused = purpose === 'exchange' ? unsupportedFhirVersion(row.capabilities) : undefined;
+    const version = `${row.updatedAt.toISOString()}${declaredBase !== undefined ? `|${declaredBase}` : ''}${refused !== undefined ? `|fhirVersion:${refused}` : ''}`;
     const cached = this.clients.get(row.id);
     if (cached && cached.version === version) return cached.client;
-    return this.get(toConnection(row, secrets), version);
+    if (refused === undefined) return this.get(toConnection(row, secrets), version);
+    // No secret opened: nothing is ever sent through this client.
+    const connection = { id: row.id, baseUrl: row.baseUrl, auth: { type: 'none' as const }, maxRequestsPerSecond: row.maxRequestsPerSecond, maxConcurrency: row.maxConcurrency, allowInsecureHttp: row.allowInsecureHttp };
+    return this.get(connection, version, refusingAuth(refused));
+  }
+
+  /** Forgets an endpoint's client (the endpoint was removed, or its registration refused): closed, its pool freed. */
+  async drop(endpointId: string): Promise<void> {
+    const cached = this.clients.get(endpointId);
+    this.clients.delete(endpointId);
+    await cached?.client.close();
   }
 
   /**
@@ -66,11 +88,12 @@ export class EndpointClients {
     loadEndpoint: () => Promise<EndpointRow>,
     secrets: SecretBox,
     use: (client: FhirEndpointClient, endpoint: EndpointRow) => Promise<T>,
+    purpose: ClientPurpose = 'exchange',
   ): Promise<T> {
     for (let replaced = 0; ; replaced += 1) {
       const endpoint = await loadEndpoint();
       try {
-        return await use(this.forEndpoint(endpoint, secrets), endpoint);
+        return await use(this.forEndpoint(endpoint, secrets, purpose), endpoint);
       } catch (err) {
         if (!(err instanceof ClientRetiredError) || replaced >= MAX_CLIENT_REPLACEMENTS) throw err;
         logger.info('endpoint client replaced while in use: starting again with the current one', { endpointId: err.endpointId });
@@ -78,8 +101,11 @@ export class EndpointClients {
     }
   }
 
-  /** `version` changes when the registration does (its updated_at), so a stale client is replaced. */
-  get(connection: EndpointConnection, version: string): FhirEndpointClient {
+  /**
+   * `version` changes when the registration does (its updated_at), so a stale client is replaced.
+   * `auth` replaces the strategy built from the connection's auth (an endpoint refused for its FHIR version).
+   */
+  get(connection: EndpointConnection, version: string, auth?: AuthStrategy): FhirEndpointClient {
     const cached = this.clients.get(connection.id);
     if (cached && cached.version === version) return cached.client;
     if (cached) void cached.client.close();
@@ -90,6 +116,7 @@ export class EndpointClients {
     }
     const client = new FhirEndpointClient({ ...connection, allowInsecureHttp, ...(timeout === undefined ? {} : { timeoutMs: timeout }) }, {
       ...this.extra,
+      ...(auth ? { auth } : {}),
       redis: this.redis,
       keyPrefix: this.keyPrefix,
       onEvent: (event) => {

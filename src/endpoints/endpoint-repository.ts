@@ -147,3 +147,21 @@ export async function saveCapabilities(
     await db.query('UPDATE endpoints SET capabilities_error = $2 WHERE id = $1', [id, result.error]);
   }
 }
+
+/**
+ * Sets an endpoint's capabilities, their error and when they were read, all three as given: a
+ * statement read whose server is refused (its FHIR version) keeps both, and a refused change puts
+ * back what the endpoint had.
+ */
+export async function setCapabilitiesState(
+  db: Queryable,
+  id: string,
+  state: { capabilities: unknown; error: string | null; fetchedAt: Date | null },
+): Promise<void> {
+  await db.query('UPDATE endpoints SET capabilities = $2, capabilities_error = $3, capabilities_fetched_at = $4 WHERE id = $1', [
+    id,
+    state.capabilities === null ? null : JSON.stringify(state.capabilities),
+    state.error,
+    state.fetchedAt,
+  ]);
+}

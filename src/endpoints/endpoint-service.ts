@@ -8,12 +8,14 @@ import { errorFields, logger } from '../log';
 import type { SecretBox } from '../security/secret-box';
 import { summarizeCapabilities, type EndpointCapabilities } from './capabilities';
 import type { EndpointClients } from './endpoint-clients';
+import { fhirVersionMessage, fhirVersionProblem, unsupportedFhirVersion } from './fhir-version';
 import {
   deleteEndpoint,
   findEndpoint,
   insertEndpoint,
   listEndpoints,
   saveCapabilities,
+  setCapabilitiesState,
   updateEndpoint,
   type EndpointRow,
   type EndpointWrite,
@@ -183,16 +185,40 @@ export async function requireEndpoint(db: Database, id: string): Promise<Endpoin
   return row;
 }
 
-/** Reads `/metadata` and keeps what the server supports; a failure is recorded, not thrown. */
-export async function refreshCapabilities(deps: EndpointServiceDeps, id: string): Promise<EndpointView> {
+/**
+ * Reads `/metadata` and keeps what the server supports; a failure to read it is recorded, not thrown.
+ * A server declaring another FHIR version than R4 has its capabilities kept (so the version shows)
+ * with `capabilitiesError` naming it, which makes every request to it refused (fhir-version.ts).
+ * @returns the FHIR version the server declares when it is not R4, else undefined
+ */
+async function readCapabilities(deps: EndpointServiceDeps, id: string): Promise<string | undefined> {
   await requireEndpoint(deps.db, id);
   try {
-    const statement = await deps.clients.withCurrentClient(() => requireEndpoint(deps.db, id), deps.secrets, (client) => client.capabilities());
-    await saveCapabilities(deps.db, id, { capabilities: summarizeCapabilities(statement), error: null });
+    const statement = await deps.clients.withCurrentClient(() => requireEndpoint(deps.db, id), deps.secrets, (client) => client.capabilities(), 'capabilities');
+    const capabilities = summarizeCapabilities(statement);
+    const declared = unsupportedFhirVersion(capabilities);
+    if (declared !== undefined) logger.warn('endpoint declares another FHIR version than R4: its requests are refused', { endpointId: id, fhirVersion: declared });
+    if (declared === undefined) await saveCapabilities(deps.db, id, { capabilities, error: null });
+    else await setCapabilitiesState(deps.db, id, { capabilities, error: `UnsupportedFhirVersionError: ${fhirVersionMessage(declared)}`, fetchedAt: new Date() });
+    return declared;
   } catch (err) {
     const fields = errorFields(err);
     logger.warn('capabilities not read', { endpointId: id, ...fields });
     await saveCapabilities(deps.db, id, { capabilities: null, error: `${fields.errorName}: ${fields.errorMessage}` });
+    return undefined;
+  }
+}
+
+/**
+ * `POST /api/endpoints/:id/capabilities`: reads `/metadata` again now. A server that cannot be read is
+ * recorded (`capabilitiesError`), as before; one declaring another FHIR version than R4 is recorded
+ * too and answered 422 naming `fhirVersion` and the version.
+ * @throws HttpProblem 422 when the server declares another FHIR version than R4
+ */
+export async function refreshCapabilities(deps: EndpointServiceDeps, id: string): Promise<EndpointView> {
+  const declared = await readCapabilities(deps, id);
+  if (declared !== undefined) {
+    throw fhirVersionProblem(declared, 'Recorded as the endpoint\'s capabilitiesError: its pulls and deliveries are refused until its capabilities are read again from an R4 server.');
   }
   return view(await requireEndpoint(deps.db, id), deps.secrets);
 }
@@ -211,8 +237,16 @@ export async function registerEndpoint(deps: EndpointServiceDeps, body: CreateEn
     rebaseNextLinks: body.rebaseNextLinks,
     inboundSubject: body.inboundSubject ?? null,
   }).catch(inboundSubjectTaken);
+  const declared = await readCapabilities(deps, id);
+  if (declared !== undefined) {
+    // Not an R4 server: not kept (nothing could be pulled from it or delivered to it).
+    await deleteEndpoint(deps.db, id);
+    await deps.clients.drop(id);
+    logger.info('endpoint not registered: another FHIR version than R4', { endpointId: id, fhirVersion: declared });
+    throw fhirVersionProblem(declared, 'The endpoint was not registered.');
+  }
   logger.info('endpoint registered', { endpointId: id });
-  return refreshCapabilities(deps, id);
+  return view(await requireEndpoint(deps.db, id), deps.secrets);
 }
 
 export async function changeEndpoint(deps: EndpointServiceDeps, id: string, body: UpdateEndpointBody): Promise<EndpointView> {
@@ -234,8 +268,34 @@ export async function changeEndpoint(deps: EndpointServiceDeps, id: string, body
     rebaseNextLinks: body.rebaseNextLinks ?? row.rebaseNextLinks,
     inboundSubject: body.inboundSubject === undefined ? row.inboundSubject : body.inboundSubject,
   }).catch(inboundSubjectTaken);
-  if (body.baseUrl !== undefined || body.auth !== undefined) return refreshCapabilities(deps, id);
+  if (body.baseUrl !== undefined || body.auth !== undefined) {
+    const declared = await readCapabilities(deps, id);
+    if (declared !== undefined) {
+      // The change would point the endpoint at a server of another FHIR version: undone, as a 4xx says.
+      await restoreEndpoint(deps, row);
+      throw fhirVersionProblem(declared, 'The change was not made: the endpoint keeps its previous settings and capabilities.');
+    }
+  }
   return view(await requireEndpoint(deps.db, id), deps.secrets);
+}
+
+/** Puts an endpoint's registration and capabilities back as `row` had them (a refused change). */
+async function restoreEndpoint(deps: EndpointServiceDeps, row: EndpointRow): Promise<void> {
+  await updateEndpoint(deps.db, {
+    id: row.id,
+    name: row.name,
+    baseUrl: row.baseUrl,
+    authType: row.authType,
+    clientId: row.clientId,
+    scope: row.scope,
+    sealedSecret: row.sealedSecret,
+    maxRequestsPerSecond: row.maxRequestsPerSecond,
+    maxConcurrency: row.maxConcurrency,
+    allowInsecureHttp: row.allowInsecureHttp,
+    rebaseNextLinks: row.rebaseNextLinks,
+    inboundSubject: row.inboundSubject,
+  });
+  await setCapabilitiesState(deps.db, row.id, { capabilities: row.capabilities ?? null, error: row.capabilitiesError, fetchedAt: row.capabilitiesFetchedAt });
 }
 
 /**

@@ -2,6 +2,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { AuthConfig } from '../config';
 import { errorFields, logger } from '../log';
+import { AUTH_REALM, insufficientScope } from './auth-challenge';
 import { HttpProblem } from './problem';
 
 /** The roles a caller can hold. `ehr` is for EHR systems exchanging FHIR with us. */
@@ -131,7 +132,7 @@ function rolesFrom(claim: unknown): ApiRole[] {
  * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
  */
 export function unauthorized(detail: string, tokenRefused = false): HttpProblem {
-  const challenge = `Bearer realm="second-opinion-bridge"${tokenRefused ? ', error="invalid_token"' : ''}`;
+  const challenge = `Bearer realm="${AUTH_REALM}"${tokenRefused ? ', error="invalid_token"' : ''}`;
   return new HttpProblem(401, 'Unauthorized', detail, [], { wwwAuthenticate: challenge });
 }
 
@@ -183,7 +184,10 @@ export function authenticate(verify: TokenVerifier, scoped?: ScopedTokenAuth) {
 
 /**
  * Express middleware: 403 unless the principal holds one of `roles`, or (with `allowScoped`, on routes
- * that accept a scoped token) was authenticated by that scoped token.
+ * that accept a scoped token) was authenticated by that scoped token. The 403 carries
+ * `WWW-Authenticate: Bearer error="insufficient_scope", scope="<the roles>"` (RFC 6750 §3.1): the
+ * token is good, it lacks the authority (any one of the roles named).
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
  */
 export function requireRole(roles: readonly ApiRole[], allowScoped = false) {
   return (req: Request, _res: Response, next: NextFunction): void => {
@@ -196,6 +200,6 @@ export function requireRole(roles: readonly ApiRole[], allowScoped = false) {
       next();
       return;
     }
-    next(new HttpProblem(403, 'Forbidden', `This action needs one of the roles: ${roles.join(', ')}.`));
+    next(insufficientScope(`This action needs one of the roles: ${roles.join(', ')}.`, roles));
   };
 }

@@ -407,13 +407,17 @@ it('delivers an amendment even where the recipient may not update the note it re
   expect((await svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist })).status).toBe(201);
   const first = await until(caseId, 1, ['delivered', 'failed', 'needs_review']);
   expect(first.state).toBe('delivered');
+  const amendedAt = Date.now();
   expect((await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body: opinionFor(intake, { followUp: 'Amended follow-up.' }) })).status).toBe(200);
   expect((await svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist })).status).toBe(201);
   const second = await until(caseId, 2, ['delivered', 'failed', 'needs_review']);
   expect(second).toMatchObject({ state: 'delivered', lastError: null });
   expect((await byIdentifier<DocumentReference>('DocumentReference', REPORT_IDENTIFIER_SYSTEM, `${caseId}-v1`))[0]?.status).toBe('current');
   const timeline = ((await (await svc.request('GET', `/api/cases/${caseId}`, { token: cm })).json()) as { timeline: { type: string; data: { version?: number } }[] }).timeline;
+  // The scope granted has no update on DocumentReference: the update is not even asked for (it
+  // would be refused, 403), and the reason says the scope was not granted.
   expect(timeline.find((e) => e.type === 'report_delivered' && e.data.version === 2)?.data).toMatchObject({
-    previousDocument: { id: first.remoteIds.DocumentReference, state: 'left-current', reason: 'the recipient refused to update it (HTTP 403)' },
+    previousDocument: { id: first.remoteIds.DocumentReference, state: 'left-current', reason: expect.stringContaining(`did not grant this client update on DocumentReference (granted SMART scope "${scope}"`) as unknown },
   });
+  expect(ehr.requests().filter((r) => r.at >= amendedAt && r.method === 'PUT' && r.target.startsWith('/DocumentReference/'))).toEqual([]);
 }, 90_000);

@@ -105,3 +105,19 @@ it('plans only the writes the SMART scope allows (v1 read/write/*, v2 cruds)', (
   expect(scopeAllows('system/*.cruds', 'DiagnosticReport', 'create')).toBe(true);
   expect(scopeAllows('system/DocumentReference.write', 'DiagnosticReport', 'create')).toBe(false);
 });
+
+it('plans the replaced note superseded only where the scope granted allows updating DocumentReferences', () => {
+  const both = { interactions: ['create', 'update'], searchParams: [], operations: [] };
+  const caps = { resources: { DiagnosticReport: both, DocumentReference: both }, patientEverything: false, systemInteractions: [] };
+  // v1 write / *, v2 u: granted; the server's answer decides where no SMART scope applies.
+  for (const scope of ['system/*.read system/*.write', 'system/DiagnosticReport.c system/DocumentReference.cu', 'system/*.cruds', 'system/*.*', undefined]) {
+    expect({ scope, plan: planWrite(caps, scope) }).toEqual({ scope, plan: expect.objectContaining({ documentReference: true, supersede: true }) as unknown });
+    expect(planWrite(caps, scope).supersedeNotGranted).toBeUndefined();
+  }
+  // Create without update: no update planned, and the plan says which scope was granted.
+  const createOnly = 'system/*.rs system/DiagnosticReport.c system/DocumentReference.c';
+  expect(planWrite(caps, createOnly)).toMatchObject({ documentReference: true, supersede: false, supersedeNotGranted: createOnly });
+  // A server that cannot update them: not a scope matter.
+  const noUpdate = { ...caps, resources: { ...caps.resources, DocumentReference: { ...both, interactions: ['create'] } } };
+  expect(planWrite(noUpdate, createOnly).supersedeNotGranted).toBeUndefined();
+});

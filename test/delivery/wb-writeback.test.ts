@@ -272,3 +272,41 @@ it('records what an amendment wrote even while the note it replaces cannot be up
   expect(note3?.relatesTo).toEqual([{ code: 'replaces', target: { reference: `DocumentReference/${note2?.id}` } }]);
   expect((await notesOf(2))[0]?.status).toBe('superseded');
 }, 90_000);
+
+it('leaves the replaced note current, sending no update, where the EHR granted create but not update on DocumentReference, and says the scope was not granted', async () => {
+  // SMART v2: the EHR lets this client create notes (.c) but not update them (no .u): marking the
+  // previous version's note superseded would be refused (403) whatever the CapabilityStatement offers.
+  const granted = 'system/*.read system/DiagnosticReport.write system/DocumentReference.c system/Communication.write';
+  const recipientEndpoint = await smartRecipient('sob-wb-docref-create-only', granted, granted);
+  const intake = referredIntake();
+  const caseId = await openCaseIn(svc, cm, 'assigned', intake);
+  expect((await svc.request('POST', `/api/cases/${caseId}/recipients`, { token: cm, body: { endpointId: recipientEndpoint } })).status).toBe(201);
+  const signVersion = async (followUp: string): Promise<DeliveryView> => {
+    const version = ((await deliveries(caseId)).length) + 1;
+    expect((await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body: opinionFor(intake, { followUp }) })).status).toBe(200);
+    expect((await svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist })).status).toBe(201);
+    const all = await eventually(() => deliveries(caseId), (d) => d.some((x) => x.version === version && ['delivered', 'failed', 'needs_review'].includes(x.state)), 30_000);
+    return all.find((x) => x.version === version) as DeliveryView;
+  };
+  const first = await signVersion('Endocrinology review in 3 months.');
+  expect(first).toMatchObject({ state: 'delivered', lastError: null });
+  const previousNote = first.remoteIds.DocumentReference;
+  expect(previousNote).toBeDefined();
+
+  const since = Date.now();
+  const second = await signVersion('Amended: endocrinology review in 6 weeks.');
+  expect(second).toMatchObject({ state: 'delivered', lastError: null, attempts: 1 });
+  // The amendment and its own note were written; no update of the previous note was attempted.
+  expect(second.remoteIds.DocumentReference).toBeDefined();
+  expect(fhirWritesSince(since).filter((w) => w.startsWith('PUT'))).toEqual([]);
+  const [note1] = await searchSandbox<DocumentReference>(smartEhr, 'any', 'DocumentReference', { identifier: `${REPORT_IDENTIFIER_SYSTEM}|${caseId}-v1` });
+  expect(note1?.status).toBe('current');
+  // Recorded like a refused supersede, with the reason the case manager reads.
+  const { timeline } = (await (await svc.request('GET', `/api/cases/${caseId}`, { token: cm })).json()) as { timeline: { type: string; data: Record<string, unknown> }[] };
+  const delivered2 = timeline.find((e) => e.type === 'report_delivered' && e.data.version === 2);
+  expect(delivered2?.data.previousDocument).toEqual({
+    id: previousNote,
+    state: 'left-current',
+    reason: `the recipient EHR did not grant this client update on DocumentReference (granted SMART scope "${granted}"; superseding the note needs system/DocumentReference.write, .u or .*), so it was not asked to update it`,
+  });
+}, 90_000);

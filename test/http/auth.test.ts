@@ -63,6 +63,9 @@ describe.each(routes.map((r) => [r.method.toUpperCase(), r.path, r] as const))('
       for (const role of denied) {
         const res = await svc.request(method, concretePath(path), { token: await svc.token(role), body: method === 'GET' ? undefined : {} });
         expect(res.status).toBe(403);
+        // A good token without the authority the route needs: insufficient_scope, naming the roles
+        // that would be let through (RFC 6750 §3.1), so the client does not throw the token away.
+        expect(res.headers.get('www-authenticate')).toBe(`Bearer realm="second-opinion-bridge", error="insufficient_scope", scope="${roles.join(' ')}"`);
         // problem+json names the roles in `detail`; a FHIR route's OperationOutcome in `diagnostics`.
         expect(await res.text()).toContain(roles[0]);
       }
