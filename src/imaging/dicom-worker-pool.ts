@@ -20,7 +20,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { workerSourceFor, type WorkerSource } from '../util/worker-source';
-import type { HashedDicomFile } from './dicom-file';
+import type { HashedDicomFile } from './dicom-file-hash';
 import type { DicomParseResult } from './dicom-header';
 import type { DicomWorkerReply, DicomWorkerRequest } from './dicom-worker-protocol';
 
@@ -230,8 +230,9 @@ export class DicomWorkerPool {
   }
 
   /**
-   * Reads a whole file once in the worker, hashes it (SHA-256) and parses its header. A request the
-   * worker did not answer (time limit, out of memory, failure) gives `{ error, code }` without a hash.
+   * Reads a file once in the worker, in order, hashing it (SHA-256) and parsing its header, holding only
+   * the prefix the header needs (`dicom-file-hash.ts`). A request the worker did not answer (time
+   * limit, out of memory, failure) gives `{ error, code }` without a hash.
    */
   async hashAndParse(filePath: string): Promise<HashedDicomFile | { readonly error: string; readonly code: DicomParseFailureCode }> {
     const outcome = await this.submit({ op: 'hash-parse-path', path: filePath, ...this.head() }, []);

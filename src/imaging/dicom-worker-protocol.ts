@@ -4,7 +4,7 @@
  * @packageDocumentation
  */
 import type { DicomParseResult } from './dicom-header';
-import type { HashedDicomFile } from './dicom-file';
+import type { HashedDicomFile } from './dicom-file-hash';
 
 export type DicomWorkerRequest =
   | { readonly id: number; readonly op: 'parse-path'; readonly path: string; readonly headBytes?: number }

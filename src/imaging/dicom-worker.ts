@@ -4,7 +4,8 @@
  * @packageDocumentation
  */
 import { parentPort } from 'node:worker_threads';
-import { hashAndParseDicomFileSync, parseDicomFileSync } from './dicom-file';
+import { parseDicomFileSync } from './dicom-file';
+import { hashAndParseDicomFileSync } from './dicom-file-hash';
 import { parseDicomHeader } from './dicom-header';
 import type { DicomWorkerReply, DicomWorkerRequest } from './dicom-worker-protocol';
 

@@ -4,7 +4,8 @@
  * @packageDocumentation
  */
 export { parseDicomHeader, parseDicomPrefix, MAX_INFLATED_BYTES, type DicomHeader, type DicomParseResult, type DicomFailureCode, type ReadAt } from './dicom-header';
-export { parseDicomFileSync, parseDicomBuffer, hashAndParseDicomFileSync, DEFAULT_HEAD_BYTES, type HashedDicomFile } from './dicom-file';
+export { parseDicomFileSync, parseDicomBuffer, DEFAULT_HEAD_BYTES } from './dicom-file';
+export { hashAndParseDicomFileSync, HASH_CHUNK_BYTES, type HashedDicomFile } from './dicom-file-hash';
 export { DicomWorkerPool, parseDicomInWorker, defaultWorkerSource, type DicomWorkerOptions, type DicomInput } from './dicom-worker-pool';
 export type { WorkerSource } from '../util/worker-source';
 export { decoderFor, isKnownCharacterSet } from './dicom-charset';

@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseDicomFileSync, parseDicomBuffer } from '../../src/imaging/dicom-file';
+import { hashAndParseDicomFileSync } from '../../src/imaging/dicom-file-hash';
 import { type DicomHeader, type DicomParseResult, parseDicomHeader } from '../../src/imaging/dicom-header';
 import { DicomWorkerPool } from '../../src/imaging/dicom-worker-pool';
 import { sniffFileKind } from '../../src/uploads/sniff';
@@ -178,7 +180,10 @@ describe('truncated encapsulated Pixel Data is damaged, as a truncated native on
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dicom-cut-'));
   afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-  /** The same verdict from the whole buffer, from a 300-byte head (item headers read where they are) and from a file on disk. */
+  /**
+   * The same verdict from the whole buffer, from a 300-byte head (item headers read where they are) and
+   * from a file on disk, parsed or hashed while read.
+   */
   function parsedEveryWay(name: string, bytes: Buffer): DicomParseResult {
     const whole = parseDicomHeader(bytes);
     expect([name, parseDicomBuffer(bytes, { headBytes: 300 })]).toEqual([name, whole]);
@@ -186,6 +191,8 @@ describe('truncated encapsulated Pixel Data is damaged, as a truncated native on
     fs.writeFileSync(file, bytes);
     expect([name, parseDicomFileSync(file, { headBytes: 300 })]).toEqual([name, whole]);
     expect([name, parseDicomFileSync(file)]).toEqual([name, whole]);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    expect([name, hashAndParseDicomFileSync(file, { headBytes: 300 })]).toEqual([name, { sha256, size: bytes.length, result: whole }]);
     return whole;
   }
 

@@ -2,8 +2,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { element } from '../../src/imaging/synthetic-dicom';
+import { SHARED_DATA } from '../support/synthea';
 
-export const DICOM_DIR = path.resolve(__dirname, '..', '..', '..', 'shared', 'data', 'dicom');
+export const DICOM_DIR = path.join(SHARED_DATA, 'dicom');
 
 export interface ExpectedFile {
   readonly bytes: number;

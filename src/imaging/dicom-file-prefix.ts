@@ -1,0 +1,86 @@
+/**
+ * Parsing the header of an open DICOM file from a prefix that grows only as far as the header needs
+ * ({@link prefixSteps}): the bytes read so far are kept, the next step reads on from where the last
+ * ended (each byte of the file read once), and the prefix is parsed again. Encapsulated Pixel Data past
+ * the prefix is checked to its end through {@link readAtFd}: 8-byte item headers read where they are
+ * (PS3.5 §A.4), never the fragments. A caller that needs every byte (the SHA-256 of the upload) is shown
+ * each range as it is read and goes on from {@link PrefixParse.consumed}.
+ *
+ * @see https://dicom.nema.org/medical/dicom/current/output/chtml/part05/sect_A.4.html (PS3.5 §A.4 encapsulation)
+ * @packageDocumentation
+ */
+import fs from 'node:fs';
+import { type DicomParseResult, parseDicomHeader, parseDicomPrefix, type ReadAt } from './dicom-header';
+import { prefixSteps } from './dicom-prefix-steps';
+
+/** Bytes read first. */
+export const DEFAULT_HEAD_BYTES = 64 * 1024;
+
+export interface DicomFileOptions {
+  /** Size of the first read (default {@link DEFAULT_HEAD_BYTES}); each next one is 16 × larger. */
+  readonly headBytes?: number;
+}
+
+/** What {@link parseFilePrefix} found, and how far it read. */
+export interface PrefixParse {
+  readonly result: DicomParseResult;
+  /** Bytes read from the start of the file, in order, each once (item headers read by position aside). */
+  readonly consumed: number;
+}
+
+/** Reads `length` bytes at `offset` of an open file, fewer at its end. */
+export function readAtFd(fd: number): ReadAt {
+  return (offset, length) => {
+    const chunk = Buffer.allocUnsafe(length);
+    return chunk.subarray(0, fill(fd, chunk, 0, offset));
+  };
+}
+
+/**
+ * Reads `fd` from its start into a prefix growing by {@link prefixSteps} until the header it holds is
+ * parsed (or the file ends), telling `onRead` of each new range in file order.
+ * @param size the file's size as stat gives it (a file found shorter is parsed as what was read)
+ * @throws what `fs.readSync` throws
+ */
+export function parseFilePrefix(fd: number, size: number, headBytes: number, onRead?: (bytes: Uint8Array) => void): PrefixParse {
+  const readAt = readAtFd(fd);
+  let held: Buffer = Buffer.alloc(0);
+  for (const want of prefixSteps(size, headBytes)) {
+    const from = held.byteLength;
+    let next: Buffer;
+    try {
+      next = Buffer.allocUnsafe(want);
+    } catch (err) {
+      if (err instanceof RangeError) return { result: tooLongToHold(from, size), consumed: from };
+      throw err;
+    }
+    held.copy(next, 0, 0, from);
+    const read = fill(fd, next, from, from);
+    held = next.subarray(0, read);
+    onRead?.(held.subarray(from));
+    const result = parseDicomPrefix(held, read < want ? read : size, readAt);
+    if (result.ok || result.code !== 'needs-more') return { result, consumed: read };
+  }
+  // Unreachable in practice: a prefix that is the whole file is never `needs-more`.
+  return { result: parseDicomHeader(held), consumed: held.byteLength };
+}
+
+/** Fills `buffer` from byte `start` with the file from `position`; returns where the filled part ends. */
+function fill(fd: number, buffer: Buffer, start: number, position: number): number {
+  let end = start;
+  while (end < buffer.byteLength) {
+    const n = fs.readSync(fd, buffer, end, buffer.byteLength - end, position + (end - start));
+    if (n === 0) break;
+    end += n;
+  }
+  return end;
+}
+
+/** A header that never ended in a file larger than one Buffer can be (Node: `buffer.constants.MAX_LENGTH`). */
+function tooLongToHold(read: number, size: number): DicomParseResult {
+  return {
+    ok: false,
+    code: 'too-large',
+    reason: `too large to read: the DICOM header did not end within the first ${read} bytes, and the file (${size} bytes) is larger than one buffer can hold; not indexed`,
+  };
+}
