@@ -20,6 +20,7 @@
  */
 import type { Patient, Practitioner, Reference } from 'fhir/r4';
 import { searchByIdentifier } from '../fhir/identifier-match';
+import { whyNotTheChild } from '../fhir/patient-standing';
 import type { Config } from '../config';
 import { NPI_SYSTEM } from '../cases/fhir-codes';
 import { REOPENED_FOR_CORRECTION, transitionCase, type CaseServiceDeps } from '../cases/case-service';
@@ -96,26 +97,8 @@ type PatientResolution = { id: string } | { reason: string; candidates: PatientC
 /** A Patient id read at the recipient: the child's record there (its id), or why it is not. */
 export type RecipientPatientCheck = { readonly id: string } | { readonly reason: string };
 
-/** `Patient.link` targets of type `replaced-by` (https://hl7.org/fhir/R4/patient-definitions.html#Patient.link). */
-function replacedBy(patient: Patient): string[] {
-  return (patient.link ?? []).filter((l) => l.type === 'replaced-by').map((l) => l.other.reference ?? l.other.display ?? 'another record');
-}
-
-/**
- * Why a Patient read at the recipient must not receive the case's report (empty: nothing against
- * it): replaced by another record (`link` of type `replaced-by`), inactive (`active: false`,
- * https://hl7.org/fhir/R4/patient-definitions.html#Patient.active), or a birth date other than the
- * child's (compared exactly, as demographic matching does; a record without one cannot be confirmed).
- */
-export function whyNotTheChild(patient: Patient, childBirthDate: string): string[] {
-  const reasons: string[] = [];
-  const successors = replacedBy(patient);
-  if (successors.length > 0) reasons.push(`it was replaced by ${successors.join(', ')} there (link replaced-by): choose that record instead`);
-  if (patient.active === false) reasons.push('it is inactive there (active: false)');
-  if (!patient.birthDate) reasons.push(`it has no birth date there, so it cannot be confirmed as the child born ${childBirthDate}`);
-  else if (patient.birthDate !== childBirthDate) reasons.push(`it is of a child born ${patient.birthDate}, the case's child was born ${childBirthDate}`);
-  return reasons;
-}
+/** One rule with the record pull's: `fhir/patient-standing.ts` (re-exported here for this module's callers). */
+export { whyNotTheChild };
 
 /**
  * Reads `Patient/{patientId}` at the recipient (https://hl7.org/fhir/R4/http.html#read) and checks it

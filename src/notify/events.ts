@@ -25,6 +25,18 @@ export const EVENT_TYPES = [
 /** One of {@link EVENT_TYPES}. */
 export type EventType = (typeof EVENT_TYPES)[number];
 
+/** How many of a pull's failed sources it put in review (`reviewSourceIds`: the child's record there merged or made inactive). */
+function reviewed(data: Record<string, unknown>): number {
+  return Array.isArray(data.reviewSourceIds) ? data.reviewSourceIds.length : 0;
+}
+
+/** What a pull event says of the sources it put in review: retrying does not help them, choosing the patient again does. */
+function inReviewText(data: Record<string, unknown>): string {
+  const n = reviewed(data);
+  if (n === 0) return '';
+  return ` ${n === 1 ? 'One source needs' : `${n} sources need`} review: the care team merged or deactivated the child's record there (POST /api/cases/${String(data.caseId ?? '{id}')}/sources/{sourceId}/patient to choose the child's patient again).`;
+}
+
 /** A sentence for the case manager's notification list. */
 export function eventMessage(type: string, data: Record<string, unknown>): string {
   const v = typeof data.version === 'number' ? ` (version ${data.version})` : '';
@@ -47,9 +59,9 @@ export function eventMessage(type: string, data: Record<string, unknown>): strin
       return `The case records changed while the case is ${String(data.status ?? 'with the specialist')}: the case bundle was assembled again${v}, after ${triggerText(data.trigger)}.${signed}${what}`;
     }
     case 'pull.partial':
-      return `The record pull ended partial: ${failed} source${failed === 1 ? '' : 's'} could not be pulled. Check the pull and retry it.`;
+      return `The record pull ended partial: ${failed} source${failed === 1 ? '' : 's'} could not be pulled.${inReviewText(data)} ${reviewed(data) === failed ? 'Choose the patient there, then pull again.' : 'Check the pull and retry it.'}`;
     case 'pull.failed':
-      return 'The record pull failed: no source could be pulled. Check the sources and endpoints, then retry it.';
+      return `The record pull failed: no source could be pulled.${inReviewText(data)} ${reviewed(data) === failed && failed > 0 ? 'Choose the patient there, then pull again.' : 'Check the sources and endpoints, then retry it.'}`;
     case 'assembly.failed':
       if (typeof data.trigger === 'string' && data.trigger.startsWith('source-')) {
         return `The case record could not be assembled again after ${triggerText(data.trigger)} (${typeof data.reason === 'string' ? data.reason : 'the assembly failed'}): ` +

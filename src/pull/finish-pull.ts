@@ -29,6 +29,11 @@ export function pullStateOf(taskStates: readonly string[]): PullState {
  * passes `moveCase: false` and moves the case once the bundle is assembled, so that a case in
  * `records_complete` always has its bundle. A cancelled pull stays cancelled. Idempotent.
  *
+ * A source the pull put in review (its child's record merged or made inactive: `source-review.ts`) is
+ * among the failed ones (its `Patient` query failed with the reason), and named again in
+ * `reviewSourceIds` of the timeline event and the `pull.partial` / `pull.failed` event: that is how the
+ * case manager is told, once per pull attempt (the event is recorded only when this call finishes it).
+ *
  * `event`: an outbox event recorded with the state, in the same transaction (its data gets
  * `pullState`), only when this call finishes the pull: the reconciler's "assembled never" alert
  * cannot be lost to a crash between the two, nor told twice.
@@ -48,6 +53,9 @@ export async function finishPull(
   if (pull.state !== state || !pull.finishedAt) {
     const sources = await listSources(deps.db, pull.caseId);
     const failedSourceIds = [...new Set(tasks.filter((t) => t.state !== 'complete' && t.state !== 'cancelled').map((t) => t.sourceId))];
+    // Of those, the sources the pull put in review (the child's record there merged or made inactive: source-review.ts).
+    const reviewSourceIds = failedSourceIds.filter((id) => sources.some((s) => s.id === id && s.state === 'needs_review'));
+    const inReview = reviewSourceIds.length > 0 ? { reviewSourceIds } : {};
     // The state, its timeline event and (when the case manager must act) the notification: all or none.
     const cancelledMeanwhile = await deps.db.transaction(async (tx) => {
       // Cancelled since it was read (the case manager's cancel answered `cancelled`): it stays so.
@@ -63,10 +71,11 @@ export async function finishPull(
             ? 'All sources were pulled.'
             : state === 'cancelled'
               ? "Nothing left to pull: each remaining query's source was removed or now points at another patient."
-              : `Sources that failed: ${failedSourceIds.length} of ${sources.filter((s) => tasks.some((t) => t.sourceId === s.id)).length}.`,
-        data: { pullId, failedSourceIds, resources: tasks.reduce((n, t) => n + t.resources, 0) },
+              : `Sources that failed: ${failedSourceIds.length} of ${sources.filter((s) => tasks.some((t) => t.sourceId === s.id)).length}.` +
+                (reviewSourceIds.length > 0 ? ` Of those, ${reviewSourceIds.length} need review: the care team merged or deactivated the child's record there; choose the patient again.` : ''),
+        data: { pullId, failedSourceIds, ...inReview, resources: tasks.reduce((n, t) => n + t.resources, 0) },
       });
-      if (state === 'partial' || state === 'failed') await recordEvent(tx, `pull.${state}`, pull.caseId, { caseId: pull.caseId, pullId, failedSourceIds });
+      if (state === 'partial' || state === 'failed') await recordEvent(tx, `pull.${state}`, pull.caseId, { caseId: pull.caseId, pullId, failedSourceIds, ...inReview });
       if (options.event) await recordEvent(tx, options.event.type, pull.caseId, { ...options.event.data, pullState: state });
       return false;
     });

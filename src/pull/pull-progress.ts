@@ -110,6 +110,10 @@ function progressOf(
         endpointId: source.endpointId,
         endpointName: endpointName.get(source.endpointId) ?? null,
         state: sourceState(own.map((t) => shownTaskState(pull, t))),
+        /** Where the source stands now (`resolved`, `needs_review`, `removed`), whatever its queries in this pull did. */
+        sourceState: source.state,
+        /** Why the source needs review (e.g. the care team merged the child's record into another), null unless `needs_review`. */
+        reviewReason: source.state === 'needs_review' ? source.reviewReason : null,
         resourceTypes: own.map((t) => ({
           query: t.queryKey,
           resourceType: t.resourceType,
@@ -177,7 +181,12 @@ function progressOf(
     finishedAt: pull.finishedAt?.toISOString() ?? null,
     /** Who cancelled it (a user's `sub`) and why; null unless `cancelled`. */
     cancelled: pull.state === 'cancelled' ? { by: pull.cancelledBy, reason: pull.cancelReason } : null,
-    failedSources: bySource.filter((s) => s.state === 'failed').map((s) => ({ sourceId: s.sourceId, endpointName: s.endpointName })),
+    failedSources: bySource.filter((s) => s.state === 'failed').map((s) => ({
+      sourceId: s.sourceId,
+      endpointName: s.endpointName,
+      // Only for a source in review (the reason its queries stopped): see `reviewReason` of `sources`.
+      ...(s.reviewReason !== null ? { reviewReason: s.reviewReason } : {}),
+    })),
     totals,
     sources: bySource,
     /**

@@ -20,6 +20,9 @@ import {
 import { whenRefused } from './pull-plan';
 import { countingRetries, type RetryCount } from './retry-count';
 import { findSourceById } from './source-repository';
+import { childPatientIn, storedChildPatient } from './source-patient-page';
+import { readsSourcePatient, SourcePatientReviewError } from './source-patient-standing';
+import { judgeSourcePatient } from './source-review';
 
 /** How a task run ended. */
 export type TaskOutcome =
@@ -82,6 +85,8 @@ export async function runPullTask(
   const otherPatients = new Set<string>();
   // Whether the server's paging goes round in circles (paging-guard.ts); a query that starts over gets a new one.
   let paging = new PagingGuard();
+  // Whether a page this run committed held the child's Patient (judged then: source-review.ts).
+  let childPatientJudged = false;
   const prepare = async (fetching: Promise<ScannedSearchPage>): Promise<PreparedPage> => {
     const page = await fetching;
     const entries = pageEntries(page);
@@ -187,8 +192,19 @@ export async function runPullTask(
         nextUrl: page.nextUrl ?? null,
         expectedMatches: expectedMatches ?? current.expectedMatches,
       };
+      // The child's Patient read again: merged into another record or inactive, the source goes to review and the query ends.
+      const childPatient = current.remotePatientId ? childPatientIn(entries, page.raw, current.remotePatientId) : undefined;
+      if (childPatient) {
+        childPatientJudged = true;
+        await judgeSourcePatient(deps.db, current, { caseId: pull.caseId, baseUrl: endpointRow.baseUrl }, childPatient);
+      }
       if (loopsBackTo !== undefined) throw pagingLoopError(pageNo, loopsBackTo);
       if (!page.nextUrl) break;
+    }
+    // A run resumed after the page holding the Patient was committed (its worker died before judging it): judged from the stored pages.
+    if (!childPatientJudged && task.remotePatientId && readsSourcePatient(task)) {
+      const stored = await storedChildPatient(deps.db, task.id, task.remotePatientId, endpointRow.baseUrl);
+      if (stored) await judgeSourcePatient(deps.db, task, { caseId: pull.caseId, baseUrl: endpointRow.baseUrl }, stored);
     }
     // Attachments committed by an earlier run that died before enqueuing them (those this run enqueued
     // are left out: their jobs are under way, and a batch of inline ones has an id of its own).
@@ -203,7 +219,8 @@ export async function runPullTask(
     const paused = waitsIfPaused && err instanceof CircuitOpenError;
     const message = paused
       ? pausedMessage(err.retryAt)
-      : err instanceof Error ? err.message.slice(0, 500) : 'error';
+      : err instanceof SourcePatientReviewError ? err.message // the source's review reason, whole (bounded: source-patient-standing.ts)
+        : err instanceof Error ? err.message.slice(0, 500) : 'error';
     if (!paused && (permanent || isLastAttempt)) await markTaskFinished(deps.db, task.id, 'failed', message, counted.retries);
     else {
       await deps.db.query("UPDATE pull_tasks SET last_error = $2, retries = retries + $3, waiting_until = $4, updated_at = now() WHERE id = $1 AND state <> 'cancelled'", [

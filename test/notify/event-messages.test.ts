@@ -31,6 +31,20 @@ describe('eventMessage', () => {
     );
   });
 
+  it("tells a pull's sources in review apart from failed ones: choosing the patient again helps them, retrying does not", () => {
+    expect(eventMessage('pull.partial', { caseId, pullId: 'p', failedSourceIds: ['a', 'b'] })).toBe('The record pull ended partial: 2 sources could not be pulled. Check the pull and retry it.');
+    expect(eventMessage('pull.partial', { caseId, pullId: 'p', failedSourceIds: ['a'], reviewSourceIds: ['a'] })).toBe(
+      "The record pull ended partial: 1 source could not be pulled. One source needs review: the care team merged or deactivated the child's record there " +
+        `(POST /api/cases/${caseId}/sources/{sourceId}/patient to choose the child's patient again). Choose the patient there, then pull again.`,
+    );
+    // Some failed for other reasons too: retrying is still the advice for those.
+    expect(eventMessage('pull.partial', { caseId, failedSourceIds: ['a', 'b'], reviewSourceIds: ['a'] })).toMatch(/One source needs review: .* Check the pull and retry it\.$/);
+    expect(eventMessage('pull.failed', { caseId, failedSourceIds: ['a', 'b'], reviewSourceIds: ['a', 'b'] })).toMatch(
+      /^The record pull failed: no source could be pulled\. 2 sources need review: .* Choose the patient there, then pull again\.$/,
+    );
+    expect(eventMessage('pull.failed', { caseId, failedSourceIds: ['a'] })).toBe('The record pull failed: no source could be pulled. Check the sources and endpoints, then retry it.');
+  });
+
   it('tells the case manager a case waits for a specialist, the route that gives it one, and what its SLA clock does meanwhile', () => {
     const released = { caseId, status: 'in_review', previousAssignmentId: 'a-1', reason: 'specialist deactivated', trigger: 'specialist-deactivated' };
     expect(eventMessage('case.awaiting_assignment', { ...released, slaClock: 'running' })).toBe(

@@ -62,11 +62,13 @@ it('reads the source Patient again in a pull limited to other types, a pull sinc
   expect(since.state).toBe('complete');
   expect((await patientStoredBy(caseId, since.pullId)).map((p) => p.name?.[0]?.given)).toEqual([['Nora', 'Elisabeth']]);
 
-  // The specialist's incremental re-pull: the care team marked the record inactive after a merge.
-  await correctPatient((p) => ({ ...p, active: false, link: [{ type: 'replaced-by', other: { reference: 'Patient/merged-survivor' } }] }));
+  // The specialist's incremental re-pull: the care team linked another record of hers (`seealso`: both
+  // stay in use, so the source stays resolved; a merge, `replaced-by`, puts it in review:
+  // repull-source-patient-merged.test.ts).
+  await correctPatient((p) => ({ ...p, active: true, link: [{ type: 'seealso', other: { reference: 'Patient/older-record' } }] }));
   const again = await world.pull(caseId, { incremental: true, types: ['Condition'] });
   expect(again.state).toBe('complete');
-  expect((await patientStoredBy(caseId, again.pullId)).map((p) => [p.active, p.link?.[0]?.type])).toEqual([[false, 'replaced-by']]);
+  expect((await patientStoredBy(caseId, again.pullId)).map((p) => [p.active, p.link?.[0]?.type])).toEqual([[true, 'seealso']]);
 
   // Stored once per version (the Patient task run again stores nothing twice)…
   const { rows } = await world.svc.service.db.query<{ n: number }>(
@@ -84,7 +86,7 @@ it('reads the source Patient again in a pull limited to other types, a pull sinc
   const sourcePatient = bundle.entry?.map((e) => e.resource).find((r): r is Patient => r?.resourceType === 'Patient' && (r.identifier ?? []).some((i) => i.system === MRN));
   expect(sourcePatient?.identifier?.map((i) => i.value)).toEqual(['BSC00417722', 'E-1', 'E-2']);
   expect(sourcePatient?.name?.[0]?.given).toEqual(['Nora', 'Elisabeth']);
-  expect(sourcePatient?.active).toBe(false);
+  expect(sourcePatient?.active).toBe(true);
 }, 180_000);
 
 it("stops the Patient query of a limited pull when the server answers it with other patients, as the first pull's does", async () => {
