@@ -15,6 +15,8 @@ import type { SecretBox } from '../security/secret-box';
 import { stopSourceInRunningPulls } from './pull-repository';
 import { serverMessagesBySource } from './source-server-messages';
 import { candidateOf, searchDemographicMatches } from './patient-match';
+import { replacedBy, whyNoLongerCurrent } from '../fhir/patient-standing';
+import { survivorId } from './source-patient-standing';
 import {
   findSource,
   insertSource,
@@ -52,9 +54,30 @@ const resolved = (patient: Patient): Resolution => ({
   reviewReason: null,
 });
 
-function onlyOne(patients: Patient[], what: string): Resolution {
-  if (patients.length === 1 && patients[0]) return resolved(patients[0]);
+/**
+ * The child's record found at an endpoint, if it still stands there: one the care team merged into
+ * another (`link` of type `replaced-by`) or made inactive is not used — the source needs review, the
+ * merge's survivor (when at this server) offered as the candidate (`fhir/patient-standing.ts`, the
+ * rule every pull and delivery apply too).
+ */
+function standing(patient: Patient, baseUrl: string): Resolution {
+  const reasons = whyNoLongerCurrent(patient);
+  if (reasons.length === 0) return resolved(patient);
+  const survivors = [...new Set(replacedBy(patient).map((r) => survivorId(r, baseUrl)).filter((id): id is string => id !== undefined))];
+  return review(`Patient/${patient.id ?? '?'} no longer stands for its person at this endpoint: ${reasons.join('; ')}.`, survivors.map((id) => ({ id, identifiers: [] })));
+}
+
+/**
+ * Exactly one match is used (if it still stands: {@link standing}). Several are never picked from
+ * automatically, but for a merge the server says it made: when every other match is `replaced-by`
+ * the one that stands, they are one record, and that one is used.
+ */
+function onlyOne(patients: Patient[], what: string, baseUrl: string): Resolution {
+  if (patients.length === 1 && patients[0]) return standing(patients[0], baseUrl);
   if (patients.length === 0) return review(`No patient at this endpoint matches ${what}.`);
+  const current = patients.filter((p) => whyNoLongerCurrent(p).length === 0);
+  const only = current.length === 1 ? current[0] : undefined;
+  if (only?.id && patients.every((p) => p === only || replacedBy(p).some((r) => survivorId(r, baseUrl) === only.id))) return resolved(only);
   return review(`${patients.length} patients at this endpoint match ${what}; choose one (never picked automatically).`, patients.map(candidateOf));
 }
 
@@ -66,13 +89,13 @@ function onlyOne(patients: Patient[], what: string): Resolution {
  */
 async function resolvePatient(deps: SourceServiceDeps, endpointId: string, selector: PatientSelector, intake: Intake): Promise<Resolution> {
   // Only reads: an endpoint edited meanwhile asks again with its new client.
-  return deps.clients.withCurrentClient(() => requireEndpoint(deps.db, endpointId), deps.secrets, (client) => findChild(client, selector, intake));
+  return deps.clients.withCurrentClient(() => requireEndpoint(deps.db, endpointId), deps.secrets, (client, endpoint) => findChild(client, selector, intake, endpoint.baseUrl));
 }
 
-async function findChild(client: FhirEndpointClient, selector: PatientSelector, intake: Intake): Promise<Resolution> {
+async function findChild(client: FhirEndpointClient, selector: PatientSelector, intake: Intake, baseUrl: string): Promise<Resolution> {
   if ('id' in selector) {
     try {
-      return resolved(await client.read<Patient>('Patient', selector.id));
+      return standing(await client.read<Patient>('Patient', selector.id), baseUrl);
     } catch (err) {
       if (isGoneError(err)) return review(`Patient/${selector.id} does not exist at this endpoint.`);
       throw err;
@@ -80,12 +103,12 @@ async function findChild(client: FhirEndpointClient, selector: PatientSelector, 
   }
   if ('identifier' in selector) {
     // A server that ignores the parameter answers with every patient: only those with the identifier count.
-    return onlyOne(await searchByIdentifier<Patient>(client, 'Patient', selector.identifier), 'the identifier');
+    return onlyOne(await searchByIdentifier<Patient>(client, 'Patient', selector.identifier), 'the identifier', baseUrl);
   }
   // Every page is read: another child with the same name and birth date may be on a later one.
   const search = await searchDemographicMatches(client, intake);
   if (!search.complete) return review(`Not resolved: ${search.reason}; choose one (never picked automatically).`, search.matches.map(candidateOf));
-  return onlyOne(search.matches, "the child's name and exact birth date");
+  return onlyOne(search.matches, "the child's name and exact birth date", baseUrl);
 }
 
 export function sourceView(s: SourceRow) {
