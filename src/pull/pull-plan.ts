@@ -1,4 +1,5 @@
 import type { EndpointCapabilities } from '../endpoints/capabilities';
+import { OBSERVATION_SEARCHES } from './observation-categories';
 import { sourcePatientQuery } from './source-patient-query';
 
 /**
@@ -51,28 +52,8 @@ const EVERYTHING_GROUPS: readonly (readonly string[])[] = [
   ['Encounter'],
 ];
 
-/**
- * The Observation categories asked for in one query besides laboratory and vital-signs (each has a
- * query of its own): the other codes of https://terminology.hl7.org/CodeSystem-observation-category.html,
- * then those US Core adds (https://hl7.org/fhir/us/core/STU6.1/CodeSystem-us-core-category.html:
- * functional, cognitive and disability status, social determinants of health), on which US Core
- * servers file a child's screenings and assessments. Codes without a system: a token search matches
- * the code in any system (https://hl7.org/fhir/R4/search.html#token), so a server filing them under
- * another system still answers.
- */
-export const OTHER_OBSERVATION_CATEGORIES = [
-  'social-history',
-  'imaging',
-  'procedure',
-  'survey',
-  'exam',
-  'therapy',
-  'activity',
-  'functional-status',
-  'cognitive-status',
-  'disability-status',
-  'sdoh',
-] as const;
+/** Kept here for the modules and tests that import it with the plan. */
+export { OTHER_OBSERVATION_CATEGORIES } from './observation-categories';
 
 interface SearchSpec {
   readonly type: PullResourceType;
@@ -86,23 +67,9 @@ interface SearchSpec {
 }
 
 const SEARCHES: readonly SearchSpec[] = [
-  { type: 'Observation', key: 'Observation:laboratory', params: { category: 'laboratory' } },
-  { type: 'Observation', key: 'Observation:vital-signs', params: { category: 'vital-signs' } },
-  // US Core servers search Observations by patient and category: every other category of
-  // observation-category and US Core in one query (a comma is OR), or the child's developmental
-  // screenings, exams, social history, imaging and procedure results, functional, cognitive and
-  // disability status and social determinants would never be asked for.
-  { type: 'Observation', key: 'Observation:other-categories', params: { category: OTHER_OBSERVATION_CATEGORIES.join(',') } },
-  // An Observation filed without a category matches none of the three (a token search matches a code
-  // the resource has): `:missing=true` asks for exactly those (https://hl7.org/fhir/R4/search.html#modifiers),
-  // so no Observation is asked for by two of the four and none is counted twice. Servers need not
-  // support the modifier (HAPI refuses it unless it indexes missing fields): a refusal is said, not fatal.
-  {
-    type: 'Observation',
-    key: 'Observation:no-category',
-    params: { 'category:missing': 'true' },
-    whenRefused: 'Observations filed without a category were not asked for: the server does not search for a missing category',
-  },
+  // Every Observation of the child, whatever its category carries: by laboratory, vital-signs, every
+  // other category code, a missing category, and a category with none of those codes (observation-categories.ts).
+  ...OBSERVATION_SEARCHES.map((search): SearchSpec => ({ type: 'Observation', ...search })),
   { type: 'DiagnosticReport', key: 'DiagnosticReport', params: {} },
   { type: 'DocumentReference', key: 'DocumentReference', params: {} },
   { type: 'ImagingStudy', key: 'ImagingStudy', params: { _include: 'ImagingStudy:endpoint' } },

@@ -9,7 +9,7 @@ import { eventually, FAST_CLIENT, startTestService, type TestService } from '../
  * A server searched per type (no `$everything`) is asked for the child's Observations of every
  * category: US Core servers search them by patient and category, so a developmental screening
  * (`survey`) or an exam is found only when its category is asked for; and for those filed without a
- * category (`category:missing=true`), each Observation by one query only.
+ * category (`category:missing=true`, and `category:not` with every code asked for), each stored once.
  */
 let svc: TestService;
 let teamA: SandboxServer;
@@ -69,6 +69,7 @@ it('pulls Observations of the categories beyond laboratory and vital signs, US C
     { query_key: 'Observation:laboratory', state: 'complete' },
     { query_key: 'Observation:no-category', state: 'complete' },
     { query_key: 'Observation:other-categories', state: 'complete' },
+    { query_key: 'Observation:unlisted-categories', state: 'complete' },
     { query_key: 'Observation:vital-signs', state: 'complete' },
   ]);
 }, 90_000);
@@ -128,13 +129,15 @@ it('pulls the Observations filed without a category, each Observation by one que
   );
   expect(stored.filter((r) => ids.includes(r.remote_id)).map((r) => r.remote_id).sort()).toEqual([...ids].sort());
   expect(stored.every((r) => r.rows === 1)).toBe(true);
-  // The four queries ask for disjoint sets: what they say they match and what they received add up to
-  // the Observations stored, none twice.
+  // The queries by category code and by a missing one ask for disjoint sets; the one by `category:not`
+  // (every code asked for) also brings those without a category (https://hl7.org/fhir/R4/search.html#token:
+  // `:not` includes resources with no value): stored once, counted by both queries.
   const queries = await observationQueries(pullId);
-  expect(queries.map((q) => q.query_key)).toEqual(['Observation:laboratory', 'Observation:no-category', 'Observation:other-categories', 'Observation:vital-signs']);
+  expect(queries.map((q) => q.query_key)).toEqual(['Observation:laboratory', 'Observation:no-category', 'Observation:other-categories', 'Observation:unlisted-categories', 'Observation:vital-signs']);
   expect(queries.find((q) => q.query_key === 'Observation:no-category')).toMatchObject({ state: 'complete', resources: 2, expected_matches: 2 });
-  expect(queries.reduce((n, q) => n + q.resources, 0)).toBe(stored.length);
-  expect(queries.reduce((n, q) => n + (q.expected_matches ?? 0), 0)).toBe(stored.length);
+  expect(queries.find((q) => q.query_key === 'Observation:unlisted-categories')).toMatchObject({ state: 'complete', resources: 2, expected_matches: 2 });
+  expect(queries.reduce((n, q) => n + q.resources, 0)).toBe(stored.length + 2);
+  expect(queries.reduce((n, q) => n + (q.expected_matches ?? 0), 0)).toBe(stored.length + 2);
 }, 90_000);
 
 it('ends the query for Observations without a category with a message, not the pull, at a server that refuses :missing', async () => {
@@ -156,6 +159,7 @@ it('ends the query for Observations without a category with a message, not the p
       ['Observation:laboratory', 'complete'],
       ['Observation:no-category', 'complete'],
       ['Observation:other-categories', 'complete'],
+      ['Observation:unlisted-categories', 'complete'],
       ['Observation:vital-signs', 'complete'],
     ]);
     expect(queries.find((q) => q.query_key === 'Observation:no-category')).toMatchObject({
@@ -166,6 +170,8 @@ it('ends the query for Observations without a category with a message, not the p
     const { rows } = await svc.service.db.query<{ n: number }>("SELECT count(*)::int AS n FROM raw_resources WHERE case_id = $1 AND resource_type = 'Observation'", [caseId]);
     expect(rows[0]?.n).toBe(queries.reduce((n, q) => n + q.resources, 0));
     expect(rows[0]?.n).toBeGreaterThan(0);
+    // Those without a category still came, by the query with `category:not`.
+    expect(queries.find((q) => q.query_key === 'Observation:unlisted-categories')).toMatchObject({ state: 'complete', resources: 2, server_messages: [] });
   } finally {
     await strict.close();
   }
