@@ -5,6 +5,7 @@
  * origin or to private addresses fail the query, and attachment links elsewhere are not fetched.
  * An "attacker" server on every loopback address counts what reaches it: nothing may.
  */
+import { SOURCE_PATIENT_QUERY_KEY } from '../src/pull/source-patient-query';
 import type { Resource } from '@medplum/fhirtypes';
 import { startSandboxServer, type SandboxServer } from '../src/sandbox';
 import type { FaultAction } from '../src/sandbox';
@@ -72,7 +73,8 @@ export async function ssrfDrill(options: SsrfOptions = {}): Promise<DrillResult>
       log.equal('refusals not naming baseUrl', unnamed.length, 0);
 
       // Pulls whose links lead elsewhere.
-      const pullWith = async (types: string[], fault?: FaultAction): Promise<{ state: string; errors: string[]; caseId: string }> => {
+      // `queryFailed`: the query for the types asked for ended failed with a refusal (every pull also reads the child's Patient, a query of its own: one page, no next link).
+      const pullWith = async (types: string[], fault?: FaultAction): Promise<{ state: string; errors: string[]; caseId: string; queryFailed: boolean }> => {
         const created = (await (await service.request('POST', '/api/cases', { token: cm, body: fixtureIntake() })).json()) as { id: string };
         const source = await service.request('POST', `/api/cases/${created.id}/sources`, { token: cm, body: { endpointId, patient: { id: 'p1' } } });
         if (source.status !== 201) throw new Error(`adding the EHR source: ${source.status} ${await source.text()}`);
@@ -81,8 +83,9 @@ export async function ssrfDrill(options: SsrfOptions = {}): Promise<DrillResult>
           const started = await service.request('POST', `/api/cases/${created.id}/pulls`, { token: cm, body: { types } });
           const { pullId } = (await started.json()) as { pullId: string };
           const view = await pullToEnd(service, created.id, pullId, 60_000);
-          const { rows } = await service.service.db.query<{ last_error: string | null }>('SELECT last_error FROM pull_tasks WHERE pull_id = $1', [pullId]);
-          return { state: view.state, errors: rows.map((r) => r.last_error ?? ''), caseId: created.id };
+          const { rows } = await service.service.db.query<{ last_error: string | null; query_key: string; state: string }>('SELECT last_error, query_key, state FROM pull_tasks WHERE pull_id = $1', [pullId]);
+          const asked = rows.find((r) => r.query_key !== SOURCE_PATIENT_QUERY_KEY);
+          return { state: view.state, errors: rows.map((r) => r.last_error ?? ''), caseId: created.id, queryFailed: asked?.state === 'failed' && REFUSAL.test(asked.last_error ?? '') };
         } finally {
           if (rule !== undefined) server.faults.remove(rule);
         }
@@ -99,7 +102,7 @@ export async function ssrfDrill(options: SsrfOptions = {}): Promise<DrillResult>
       for (const probe of linkProbes) {
         const result = await pullWith(['Condition'], probe.fault);
         log.step(`${probe.what}: pull ${result.state}; ${result.errors.join(' | ').slice(0, 160)}`);
-        log.holds(`${probe.what}: query failed with a refusal`, result.state === 'failed' && result.errors.some((e) => REFUSAL.test(e)), `${result.state}: ${result.errors.join(' | ')}`);
+        log.holds(`${probe.what}: query failed with a refusal`, result.state !== 'complete' && result.queryFailed, `${result.state}: ${result.errors.join(' | ')}`);
       }
       const docs = await pullWith(['DocumentReference']);
       const { rows } = await svc.service.db.query<{ remote_id: string; state: string; error: string | null }>('SELECT remote_id, state, error FROM attachments WHERE case_id = $1 ORDER BY remote_id', [docs.caseId]);

@@ -1,3 +1,4 @@
+import { settleCoveredRefusals } from './covered-refusals';
 import { transitionCase, type CaseServiceDeps } from '../cases/case-service';
 import { findCase, insertCaseEvent } from '../db/case-repository';
 import type { Principal } from '../http/auth';
@@ -47,6 +48,8 @@ export async function finishPull(
   if (!pull) return 'failed';
   // Cancelled: decided when it was cancelled (its timeline event written then); nothing to assemble.
   if (pull.state === 'cancelled') return 'cancelled';
+  // A refusal another query made up for is information, not a warning (both outcomes are known by now).
+  await settleCoveredRefusals(deps.db, pullId);
   const tasks = await tasksOfPull(deps.db, pullId);
   // A task not finished now never will be in this attempt (its job failed for good or stalled out).
   const state = pullStateOf(tasks.map((t) => t.state));

@@ -42,6 +42,12 @@ export interface ObservationSearch {
    * query ends complete with this among its server messages (what was not asked for), not the pull failed.
    */
   readonly whenRefused?: string;
+  /**
+   * Another query of the same pull and source that asks for everything this one's refusal leaves out:
+   * when that one completed unrefused, the refusal loses nothing and is said as information, with
+   * `said` (`covered-refusals.ts`), instead of a warning that the record may lack something.
+   */
+  readonly coveredBy?: { readonly key: string; readonly said: string };
 }
 
 /**
@@ -79,6 +85,7 @@ export const OBSERVATION_SEARCHES: readonly ObservationSearch[] = [
     params: { 'category:missing': 'true' },
     whenRefused:
       'Observations filed without a category were not asked for by category:missing=true: the server does not search for a missing category (the query by category:not asks for them too, unless the server refused it as well)',
+    coveredBy: { key: 'Observation:unlisted-categories', said: 'the server answered the query by category:not, which asked for them: none is missing' },
   },
   {
     key: 'Observation:unlisted-categories',

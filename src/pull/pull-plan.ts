@@ -64,6 +64,8 @@ interface SearchSpec {
    * ends with this said among the server's messages (what was not asked for), not the pull failed.
    */
   readonly whenRefused?: string;
+  /** Another query asking for everything this one's refusal leaves out (see `ObservationSearch.coveredBy`). */
+  readonly coveredBy?: { readonly key: string; readonly said: string };
 }
 
 const SEARCHES: readonly SearchSpec[] = [
@@ -100,6 +102,11 @@ export interface PlanInput {
 /** For a query the server may refuse without failing the pull (see `SearchSpec.whenRefused`), what its refusal leaves out. */
 export function whenRefused(queryKey: string): string | undefined {
   return SEARCHES.find((search) => search.key === queryKey)?.whenRefused;
+}
+
+/** The queries whose refusal another query of the plan covers (see `SearchSpec.coveredBy`). */
+export function coveredRefusals(): { readonly key: string; readonly refusal: string; readonly coveredBy: string; readonly said: string }[] {
+  return SEARCHES.flatMap((s) => (s.whenRefused !== undefined && s.coveredBy ? [{ key: s.key, refusal: s.whenRefused, coveredBy: s.coveredBy.key, said: s.coveredBy.said }] : []));
 }
 
 function supports(capabilities: EndpointCapabilities | null, type: string): boolean {

@@ -171,7 +171,12 @@ it('pulls the Observations without a category by :not at a server that refuses :
   try {
     const { caseId, state, queries } = await pullObservations('Care team A (no :missing)', `${strict.url}${new URL(teamA.baseUrl).pathname}`);
     expect(state).toBe('complete');
-    expect(queries.find((q) => q.query === 'Observation:no-category')).toMatchObject({ pages: 0, resources: 0, serverMessages: [{ severity: 'warning', code: 'not-supported' }] });
+    // Said as information: the :not query, answered, brought what the refusal left out (covered-refusals.ts).
+    expect(queries.find((q) => q.query === 'Observation:no-category')).toMatchObject({
+      pages: 0,
+      resources: 0,
+      serverMessages: [{ severity: 'information', code: 'not-supported', text: expect.stringMatching(/: none is missing$/) }],
+    });
     expect(queries.find((q) => q.query === 'Observation:unlisted-categories')).toMatchObject({ resources: 3, serverMessages: [] });
     const stored = await storedObservations(caseId);
     for (const [kind, id] of Object.entries(seeded)) expect({ kind, rows: stored.get(id)?.rows }).toEqual({ kind, rows: 1 });
@@ -187,9 +192,10 @@ it('says both at a server that refuses :not and :missing, and pulls the Observat
   try {
     const { caseId, state, queries } = await pullObservations('Care team A (neither)', `${strict.url}${new URL(teamA.baseUrl).pathname}`);
     expect(state).toBe('complete');
-    expect(queries.filter((q) => q.serverMessages.length > 0).map((q) => [q.query, q.pages, q.serverMessages.map((m) => m.code)])).toEqual([
-      ['Observation:no-category', 0, ['not-supported']],
-      ['Observation:unlisted-categories', 0, ['not-supported']],
+    // Neither covers the other here: both stay warnings.
+    expect(queries.filter((q) => q.serverMessages.length > 0).map((q) => [q.query, q.pages, q.serverMessages.map((m) => `${m.severity} ${m.code}`)])).toEqual([
+      ['Observation:no-category', 0, ['warning not-supported']],
+      ['Observation:unlisted-categories', 0, ['warning not-supported']],
     ]);
     const stored = await storedObservations(caseId);
     for (const kind of ['labText', 'laboratory', 'labAndLocal', 'labAndLocalCodings'] as const) expect({ kind, rows: stored.get(seeded[kind])?.rows }).toEqual({ kind, rows: 1 });

@@ -1,3 +1,4 @@
+import { SOURCE_PATIENT_QUERY_KEY } from '../../src/pull/source-patient-query';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { intakeForChild } from '../support/intake';
 import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
@@ -52,6 +53,9 @@ interface PullView {
   sources: { resourceTypes: { query: string; state: string; lastError: string | null }[] }[];
 }
 
+/** The pull's query for its Conditions (every pull reads the child's Patient too, in a query of its own: source-patient-query.ts). */
+const conditionQuery = (view: PullView) => view.sources[0]?.resourceTypes.find((q) => q.query !== SOURCE_PATIENT_QUERY_KEY);
+
 /** Pulls the child from `endpoint` (default: the EHR as registered in beforeAll) and waits for the end. */
 async function pull(types?: string[], beforePull: () => void = () => undefined, endpoint = endpointId): Promise<{ caseId: string; view: PullView }> {
   const intake = intakeForChild('Ada', 'Quill', '2016-01-02');
@@ -75,8 +79,9 @@ it('refuses a next link to another origin and never contacts it', async () => {
     const { view } = await pull(['Condition'], () => {
       rule = ehr.faults.add({ match: 'GET *', action: { kind: 'foreign-next-link', origin: new URL(elsewhere.baseUrl).origin } });
     });
-    expect(view.state).toBe('failed');
-    const task = view.sources[0]?.resourceTypes[0];
+    // The Condition query failed; the Patient read (one page, no next link) did not.
+    expect(view.state).toBe('partial');
+    const task = conditionQuery(view);
     expect(task?.state).toBe('failed');
     expect(task?.lastError).toMatch(/origin/i);
     expect(elsewhere.requestCount()).toBe(0);
@@ -100,16 +105,16 @@ it('follows next links naming another origin on the endpoint origin when the end
   expect(proxied.rebaseNextLinks).toBe(true);
   const rule = ehr.faults.add({ match: 'GET *', action: { kind: 'foreign-next-link', origin: new URL(elsewhere.baseUrl).origin } });
   try {
-    // 12 Conditions in pages of 5: every page read from the EHR itself; the other origin never asked.
+    // 12 Conditions in pages of 5 (and the child's Patient, a page of its own): every page read from the EHR itself; the other origin never asked.
     const { view } = await pull(['Condition'], undefined, proxied.id);
-    expect({ state: view.state, pages: view.totals.pages, resources: view.totals.resources }).toEqual({ state: 'complete', pages: 3, resources: 12 });
+    expect({ state: view.state, pages: view.totals.pages, resources: view.totals.resources }).toEqual({ state: 'complete', pages: 4, resources: 13 });
     expect(ehr.faults.rule(rule)?.fired).toBeGreaterThanOrEqual(2);
     expect(elsewhere.requestCount()).toBe(0);
     // Switched off again: the same links are refused, naming the way out.
     expect((await svc.request('PATCH', `/api/endpoints/${proxied.id}`, { token: await svc.token('admin'), body: { rebaseNextLinks: false } })).status).toBe(200);
     const { view: refused } = await pull(['Condition'], undefined, proxied.id);
-    expect(refused.state).toBe('failed');
-    expect(refused.sources[0]?.resourceTypes[0]?.lastError).toBe(
+    expect(refused.state).toBe('partial');
+    expect(conditionQuery(refused)?.lastError).toBe(
       `refused next-page URL outside the endpoint origin (${new URL(elsewhere.baseUrl).origin}; an EHR behind a proxy that names its internal address in its links: register the endpoint with rebaseNextLinks)`,
     );
     expect(elsewhere.requestCount()).toBe(0);
@@ -128,14 +133,14 @@ it('moves next links under the base the EHR declares for itself under the endpoi
   const rule = ehr.faults.add({ match: 'GET *', action: { kind: 'foreign-next-link', origin: 'http://hapi.internal:8080', base: internal } });
   try {
     const { view } = await pull(['Condition'], undefined, endpoint.id);
-    expect({ state: view.state, pages: view.totals.pages, resources: view.totals.resources }).toEqual({ state: 'complete', pages: 3, resources: 12 });
+    expect({ state: view.state, pages: view.totals.pages, resources: view.totals.resources }).toEqual({ state: 'complete', pages: 4, resources: 13 });
     expect(ehr.faults.rule(rule)?.fired).toBeGreaterThanOrEqual(2);
     // Without the declared base, the path would be kept as the proxy wrote it: not found at the endpoint.
     await svc.service.db.query(`UPDATE endpoints SET capabilities = capabilities - 'implementationUrl' WHERE id = $1`, [endpoint.id]);
     const { view: lost } = await pull(['Condition'], undefined, endpoint.id);
-    expect(lost.state).toBe('failed');
+    expect(lost.state).toBe('partial');
     // The failure says why: a link moved with its path kept, for want of the EHR's own base.
-    expect(lost.sources[0]?.resourceTypes[0]?.lastError).toBe(
+    expect(conditionQuery(lost)?.lastError).toBe(
       "FHIR server answered 404 (http-404; the next link named http://hapi.internal:8080 and was followed on the endpoint's origin with its path unchanged, " +
         "since its CapabilityStatement declares no implementation.url: a proxy that maps paths needs the EHR's own base to move such links under the endpoint's base " +
         '(refresh its capabilities: POST /api/endpoints/:id/capabilities))',
