@@ -4,6 +4,7 @@ import { outcome, sendJson, startTestServer } from '../fhir/support/http-server'
 import { fixtureBundle, fixturePatientId } from '../support/fixture-child';
 import { referredIntake } from '../support/opinion-case';
 import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
+import { startObservationPull } from './observation-pull-support';
 
 /**
  * A server searched per type (no `$everything`) is asked for the child's Observations of every
@@ -76,14 +77,7 @@ it('pulls Observations of the categories beyond laboratory and vital signs, US C
 
 /** Registers `baseUrl` as an endpoint searched per type, opens a case on the fixture child there and pulls its Observations to the end. */
 async function pullObservations(name: string, baseUrl: string): Promise<{ caseId: string; pullId: string; state: string }> {
-  const [admin, cm] = await Promise.all([svc.token('admin'), svc.token('case_manager')]);
-  const res = await svc.request('POST', '/api/endpoints', { token: admin, body: { name, baseUrl, auth: { type: 'none' }, allowInsecureHttp: true } });
-  expect(res.status).toBe(201);
-  const endpointId = ((await res.json()) as { id: string }).id;
-  await svc.service.db.query(`UPDATE endpoints SET capabilities = jsonb_set(capabilities, '{patientEverything}', 'false') WHERE id = $1`, [endpointId]);
-  const caseId = ((await (await svc.request('POST', '/api/cases', { token: cm, body: referredIntake() })).json()) as { id: string }).id;
-  expect((await svc.request('POST', `/api/cases/${caseId}/sources`, { token: cm, body: { endpointId, patient: { id: fixturePatientId('care-team-a') } } })).status).toBe(201);
-  const { pullId } = (await (await svc.request('POST', `/api/cases/${caseId}/pulls`, { token: cm, body: { types: ['Observation'] } })).json()) as { pullId: string };
+  const { caseId, pullId } = await startObservationPull(svc, name, baseUrl);
   const state = await eventually(
     async () => (await svc.service.db.query<{ state: string }>('SELECT state FROM pulls WHERE id = $1', [pullId])).rows[0]?.state ?? '',
     (s) => s === 'complete' || s === 'partial' || s === 'failed',

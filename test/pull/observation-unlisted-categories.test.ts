@@ -3,8 +3,8 @@ import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { LISTED_OBSERVATION_CATEGORIES } from '../../src/pull/observation-categories';
 import { outcome, sendJson, startTestServer, type TestServer } from '../fhir/support/http-server';
 import { fixtureBundle, fixturePatientId } from '../support/fixture-child';
-import { referredIntake } from '../support/opinion-case';
 import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
+import { startObservationPull } from './observation-pull-support';
 
 /**
  * A server searched per type is asked for the child's Observations by category code
@@ -79,14 +79,7 @@ interface QueryProgress {
 
 /** Registers `baseUrl` as an endpoint searched per type, opens a case on the fixture child there, pulls its Observations to the end; the pull's Observation queries as the API shows them. */
 async function pullObservations(name: string, baseUrl: string): Promise<{ caseId: string; state: string; queries: QueryProgress[] }> {
-  const [admin, cm] = await Promise.all([svc.token('admin'), svc.token('case_manager')]);
-  const res = await svc.request('POST', '/api/endpoints', { token: admin, body: { name, baseUrl, auth: { type: 'none' }, allowInsecureHttp: true } });
-  expect(res.status).toBe(201);
-  const endpointId = ((await res.json()) as { id: string }).id;
-  await svc.service.db.query(`UPDATE endpoints SET capabilities = jsonb_set(capabilities, '{patientEverything}', 'false') WHERE id = $1`, [endpointId]);
-  const caseId = ((await (await svc.request('POST', '/api/cases', { token: cm, body: referredIntake() })).json()) as { id: string }).id;
-  expect((await svc.request('POST', `/api/cases/${caseId}/sources`, { token: cm, body: { endpointId, patient: { id: fixturePatientId('care-team-a') } } })).status).toBe(201);
-  const { pullId } = (await (await svc.request('POST', `/api/cases/${caseId}/pulls`, { token: cm, body: { types: ['Observation'] } })).json()) as { pullId: string };
+  const { caseId, pullId, cm } = await startObservationPull(svc, name, baseUrl);
   type Progress = { state: string; sources: { resourceTypes: (QueryProgress & { resourceType: string })[] }[] };
   const pull = await eventually(
     async () => (await (await svc.request('GET', `/api/cases/${caseId}/pulls/${pullId}`, { token: cm })).json()) as Progress,
