@@ -138,13 +138,8 @@ export async function decideAddOn(deps: CaseServiceDeps, caseId: string, decisio
   return result;
 }
 
-/** The case's current quote (base + offered and approved add-ons). */
-export async function getCaseQuote(deps: CaseServiceDeps, caseId: string): Promise<Quote> {
-  return quoteOfCase(deps.domain.prices, await caseFor(deps.db, caseId, false));
-}
-
 /**
- * The case's quote and its payment status as the other JSON views show it (`case-settlement.ts`: a
+ * The case's current quote (base + offered and approved add-ons) and its payment status as the other JSON views show it (`case-settlement.ts`: a
  * case that ended without a report has its `settlement`, nothing due).
  */
 export async function getCaseQuoteAndPayment(deps: CaseServiceDeps, caseId: string): Promise<{ quote: Quote; payment: PaymentStatus }> {

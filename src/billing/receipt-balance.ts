@@ -12,9 +12,6 @@ import type { CaseEnding } from './case-ending';
 import type { PaymentStatus } from './payment-status';
 import { endedSettlement } from './settlement';
 
-/** How a case ended without a report, as its receipt says it (`case-ending.ts`). */
-export type ReceiptEnding = CaseEnding;
-
 /** One closing line: a label and an amount. */
 export interface ReceiptBalanceLine {
   readonly label: string;
@@ -33,7 +30,7 @@ export interface ReceiptBalance {
 const CREDIT = 'Credit (to be refunded)';
 
 /** The closing lines of a receipt for `status`, the case having ended as `ending` (if it did). */
-export function receiptBalance(status: PaymentStatus, ending?: ReceiptEnding): ReceiptBalance {
+export function receiptBalance(status: PaymentStatus, ending?: CaseEnding): ReceiptBalance {
   if (!ending) {
     const credit = status.balanceCents < 0;
     return { totalLabel: 'Total', lines: [{ label: credit ? CREDIT : 'Balance due', amountCents: Math.abs(status.balanceCents) }] };

@@ -5,7 +5,7 @@
  * Date of service: the day the specialist's opinion was signed (the service rendered) when it has
  * been; before that, the day the case was opened (the service requested).
  *
- * A case that ended without a report (withdrawn or ineligible) carries its {@link ReceiptEnding}:
+ * A case that ended without a report (withdrawn or ineligible) carries its {@link CaseEnding}:
  * its receipt says nothing is due and what was paid is to be refunded (`receipt-balance.ts`).
  * @packageDocumentation
  */
@@ -15,7 +15,7 @@ import type { Quote } from '../cases/pricing';
 import { dollarsToCents } from './money';
 import type { PaymentRecord } from './payment-repository';
 import { paymentStatus, type PaymentStatus } from './payment-status';
-import type { ReceiptEnding } from './receipt-balance';
+import type { CaseEnding } from './case-ending';
 import { localDateOf } from '../cases/zoned-date';
 
 /** Name of the program on receipts. */
@@ -59,7 +59,7 @@ export interface Receipt {
   readonly payments: ReceiptPayment[];
   readonly status: PaymentStatus;
   /** Set when the case ended without a report (withdrawn, ineligible): nothing is due. */
-  readonly ending?: ReceiptEnding;
+  readonly ending?: CaseEnding;
 }
 
 /** Inputs of {@link buildReceipt}. */
@@ -75,7 +75,7 @@ export interface ReceiptInput {
   readonly now: Date;
   readonly timeZone: string;
   /** How and when the case ended without a report, if it did (`case-ending.ts`). */
-  readonly ending?: ReceiptEnding;
+  readonly ending?: CaseEnding;
 }
 
 /** Builds the receipt: base fee and approved add-ons, every payment, amount paid and balance. */

@@ -97,9 +97,6 @@ type PatientResolution = { id: string } | { reason: string; candidates: PatientC
 /** A Patient id read at the recipient: the child's record there (its id), or why it is not. */
 export type RecipientPatientCheck = { readonly id: string } | { readonly reason: string };
 
-/** One rule with the record pull's: `fhir/patient-standing.ts` (re-exported here for this module's callers). */
-export { whyNotTheChild };
-
 /**
  * Reads `Patient/{patientId}` at the recipient (https://hl7.org/fhir/R4/http.html#read) and checks it
  * is the case's child there ({@link whyNotTheChild}). Every id is read, a candidate recorded earlier

@@ -197,9 +197,12 @@ async function readCapabilities(deps: EndpointServiceDeps, id: string): Promise<
     const statement = await deps.clients.withCurrentClient(() => requireEndpoint(deps.db, id), deps.secrets, (client) => client.capabilities(), 'capabilities');
     const capabilities = summarizeCapabilities(statement);
     const declared = unsupportedFhirVersion(capabilities);
-    if (declared !== undefined) logger.warn('endpoint declares another FHIR version than R4: its requests are refused', { endpointId: id, fhirVersion: declared });
-    if (declared === undefined) await saveCapabilities(deps.db, id, { capabilities, error: null });
-    else await setCapabilitiesState(deps.db, id, { capabilities, error: `UnsupportedFhirVersionError: ${fhirVersionMessage(declared)}`, fetchedAt: new Date() });
+    if (declared === undefined) {
+      await saveCapabilities(deps.db, id, { capabilities, error: null });
+      return undefined;
+    }
+    logger.warn('endpoint declares another FHIR version than R4: its requests are refused', { endpointId: id, fhirVersion: declared });
+    await setCapabilitiesState(deps.db, id, { capabilities, error: `UnsupportedFhirVersionError: ${fhirVersionMessage(declared)}`, fetchedAt: new Date() });
     return declared;
   } catch (err) {
     const fields = errorFields(err);

@@ -155,13 +155,6 @@ export function pageEntries(page: ScannedSearchPage): PageEntries {
   return parsedEntries(list);
 }
 
-/** Per-type counts after adding a page's resources. */
-export function addTypeCounts(base: Record<string, number>, entries: readonly { readonly type: string }[]): Record<string, number> {
-  const counts = { ...base };
-  for (const e of entries) counts[e.type] = (counts[e.type] ?? 0) + 1;
-  return counts;
-}
-
 /**
  * The rows of a page for `jsonb_to_recordset(…) AS m(t text, i text, v text, h text, o integer, n integer)`:
  * type, id, version, hash, and the offset and length of each resource's bytes.

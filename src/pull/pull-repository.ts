@@ -1,7 +1,7 @@
 import type { Database, Queryable } from '../db/database';
 import { MalformedResponseError } from '../fhir';
 import { inlineDataDigest, type FoundAttachment } from './attachments';
-import { countPage } from './included-resources';
+import { countPage, type PageCount } from './included-resources';
 import { pageRowsJson, type PageEntries } from './page-resources';
 import { addServerMessages, type ServerMessage } from './server-messages';
 import { OWN_CLOCK_MARGIN_MS, SERVER_TIME_MARGIN_MS } from './server-time';
@@ -515,7 +515,7 @@ END`;
  * in the page's order. The task's `resources` and `type_counts` grow by the page's matches and the
  * included resources its run had not brought yet (`included`, see included-resources.ts).
  */
-export async function commitPage(db: Queryable, page: PageCommit): Promise<{ committed: boolean; newAttachments: NewAttachment[] }> {
+export async function commitPage(db: Queryable, page: PageCommit): Promise<{ committed: boolean; newAttachments: NewAttachment[]; counted: PageCount }> {
   let rows: { committed: boolean; created: string[] | null }[];
   // Each match once, each distinct included resource once per run of the query (included-resources.ts).
   const counted = countPage(page.task, page.entries.entries);
@@ -582,10 +582,10 @@ export async function commitPage(db: Queryable, page: PageCommit): Promise<{ com
     throw err;
   }
   const row = rows[0];
-  if (!row?.committed) return { committed: false, newAttachments: [] };
+  if (!row?.committed) return { committed: false, newAttachments: [], counted };
   // In the page's order (RETURNING order is not guaranteed).
   const created = new Set(row.created ?? []);
-  return { committed: true, newAttachments: page.attachments.filter((a) => created.has(a.id)).map((a) => ({ id: a.id, inline: a.data !== undefined })) };
+  return { committed: true, newAttachments: page.attachments.filter((a) => created.has(a.id)).map((a) => ({ id: a.id, inline: a.data !== undefined })), counted };
 }
 
 /**

@@ -7,7 +7,6 @@ import { findAttachments } from './attachments';
 import { pausedMessage, type JobRun } from './job-run';
 import type { PullWorkerDeps } from './pull-deps';
 import { pageEntries, type PageEntries, type PageEntry } from './page-resources';
-import { countPage } from './included-resources';
 import { addServerMessages } from './server-messages';
 import { addOtherPatients, FOREIGN_PATIENTS_TO_STOP, ForeignPatientsError } from './foreign-patient';
 import { PagingGuard, pagingLoopError } from './paging-guard';
@@ -181,7 +180,7 @@ export async function runPullTask(
       newAttachmentIds.push(...result.newAttachments.map((a) => a.id));
       if (result.newAttachments.length > 0) await onAttachments(result.newAttachments);
       // As commitPage counted it: each match, and each included resource the first time this run brings it.
-      const pageCount = countPage(current, entries.entries);
+      const pageCount = result.counted;
       task = {
         ...current,
         pages: current.pages + 1,

@@ -1,6 +1,6 @@
 import type { Communication, DiagnosticReport, DocumentReference, Patient } from 'fhir/r4';
 import type { Intake } from '../../src/cases/intake-schema';
-import { whyNotTheChild } from '../../src/delivery/delivery-runner';
+import { whyNotTheChild } from '../../src/fhir/patient-standing';
 import { buildDocumentReference, REPORT_COMMUNICATION_SYSTEM, REPORT_IDENTIFIER_SYSTEM, statusAtRecipient, type ReportFacts } from '../../src/delivery/report-resources';
 import { startSandboxServer, type FaultAction, type SandboxServer } from '../../src/sandbox';
 import { fixtureBundle, fixturePatientId } from '../support/fixture-child';

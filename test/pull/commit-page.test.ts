@@ -42,7 +42,7 @@ it('stores each resource as the bytes of its page, hashed as received, and a rep
   const task = await newTask();
   const observation = '{ "resourceType" : "Observation", "id": "o1", "valueQuantity": { "value": 1.50, "unit": "mg" }, "status": "final" }';
   const body = Buffer.from(`{"resourceType":"Bundle","type":"searchset","entry":[{"resource":${observation}}]}`);
-  expect(await commit(task, body)).toEqual({ committed: true, newAttachments: [] });
+  expect(await commit(task, body)).toMatchObject({ committed: true, newAttachments: [] });
   const { rows } = await t.db.query<{ text: string; sha256: string; version_id: string }>(
     'SELECT resource::text AS text, sha256, version_id FROM raw_resources WHERE task_id = $1',
     [task.id],
@@ -53,7 +53,7 @@ it('stores each resource as the bytes of its page, hashed as received, and a rep
   const page = await t.db.query<{ sha256: string }>('SELECT sha256 FROM raw_pages WHERE task_id = $1', [task.id]);
   expect(page.rows).toEqual([{ sha256: createHash('sha256').update(body).digest('hex') }]);
   // The same page again (a job that ran twice): the cursor guard refuses it, nothing is added.
-  expect(await commit(task, body)).toEqual({ committed: false, newAttachments: [] });
+  expect(await commit(task, body)).toMatchObject({ committed: false, newAttachments: [] });
   const count = await t.db.query<{ n: number }>('SELECT count(*)::int AS n FROM raw_resources WHERE task_id = $1', [task.id]);
   expect(count.rows[0]?.n).toBe(1);
 });

@@ -104,7 +104,7 @@ describe.each<Backend>(['postgres', 'pglite'])('migration 027 on %s', (backend) 
     const result = await commitPage(store.db, {
       task: again, caseId, fromUrl: null, pageNo: 1, body, fetchedAt: new Date(), entries, nextUrl: null, retriesDelta: 0, attachments: attachmentsOf(entries.entries),
     });
-    expect(result).toEqual({ committed: true, newAttachments: [] });
+    expect(result).toMatchObject({ committed: true, newAttachments: [] });
     const { rows } = await store.db.query<{ raw: number; attachments: number }>(
       'SELECT (SELECT count(*)::int FROM raw_resources WHERE case_id = $1) AS raw, (SELECT count(*)::int FROM attachments WHERE case_id = $1) AS attachments',
       [caseId],
