@@ -74,17 +74,16 @@ describe('the process PDF thread', () => {
   it('keeps the event loop free while a long report renders in the thread', async () => {
     const onMain = await longestGapDuring(() => renderReportPdf(longReport));
     const inThread = await longestGapDuring(() => processPdfThread.renderReport(longReport));
-    log(`long report (200 answers, CJK): main thread ${onMain.ms.toFixed(0)} ms, event loop held up to ${onMain.longestGapMs.toFixed(0)} ms, ` +
-      `busy ${(onMain.utilization * 100).toFixed(0)} %; thread ${inThread.ms.toFixed(0)} ms, event loop held up to ${inThread.longestGapMs.toFixed(0)} ms, ` +
-      `busy ${(inThread.utilization * 100).toFixed(0)} %`);
+    log(`long report (200 answers, CJK): main thread ${onMain.ms.toFixed(0)} ms (CPU ${onMain.mainCpuMs} ms), event loop held up to ${onMain.longestGapMs.toFixed(0)} ms, ` +
+      `busy ${(onMain.utilization * 100).toFixed(0)} %; thread ${inThread.ms.toFixed(0)} ms (main-thread CPU ${inThread.mainCpuMs} ms), ` +
+      `event loop held up to ${inThread.longestGapMs.toFixed(0)} ms, busy ${(inThread.utilization * 100).toFixed(0)} %`);
     expect(same(inThread.result, onMain.result)).toBe(true);
-    expect(onMain.longestGapMs).toBeGreaterThan(100);
-    // On the main thread the loop is busy the whole render; with the thread it mostly waits. Judged by
-    // its utilization, not the longest gap alone: a gap also grows when both cores are taken by other
-    // work (a CI run on 2 cores held it 185 ms once with the render in the thread).
-    expect(onMain.utilization).toBeGreaterThan(0.8);
-    expect(inThread.utilization).toBeLessThan(onMain.utilization / 4);
-    expect(inThread.longestGapMs).toBeLessThan(inThread.ms / 2);
+    // Judged by the CPU time the main thread spent, not by wall-clock gaps or event-loop utilization:
+    // both grow when the machine's two cores are taken by other test files (a CI run once saw the loop
+    // held 469 ms and busy 100 % with the render in the thread). On the main thread the render costs
+    // the loop's thread its whole CPU time; in the PDF thread it costs it next to nothing.
+    expect(onMain.mainCpuMs).toBeGreaterThan(100);
+    expect(inThread.mainCpuMs).toBeLessThan(onMain.mainCpuMs / 4);
   });
 
   it('renders one PDF at a time, in the order asked, each its own', async () => {
