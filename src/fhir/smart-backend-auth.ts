@@ -29,6 +29,8 @@ import { assertAllowedEndpointUrl, baseWithSlash, type UrlGuardOptions } from '.
  *    `expires_in`), and in memory. Concurrent callers in one process share one
  *    in-flight request; across processes a short `SET NX PX` lock lets one process fetch while the
  *    others wait for the cached token.
+ *    A `Retry-After` of the token endpoint is kept beside the token until it passes: no process asks
+ *    before then, not even one that was waiting on the lock when the answer came.
  * 4. `invalidate(refused)` (after a 401) drops the token only if the cache still holds that very
  *    token, so a fresh token fetched meanwhile by another process survives.
  * 5. Granted scope: the token response's `scope` is the scope of access authorized, which "can be
@@ -173,11 +175,13 @@ export class SmartBackendAuth implements AuthStrategy {
     for (;;) {
       const cached = await this.cache.get(this.renewBeforeMs);
       if (cached) return this.remember(cached);
+      await this.refuseWhileHeld();
       const release = await this.cache.tryLock();
       if (release) {
         try {
           const again = await this.cache.get(this.renewBeforeMs);
           if (again) return this.remember(again);
+          await this.refuseWhileHeld();
           return await this.fetchAndStore();
         } finally {
           await release().catch((err: unknown) => logger.warn('smart token lock release failed', { endpointId: this.options.endpointId, ...errorFields(err) }));
@@ -188,6 +192,21 @@ export class SmartBackendAuth implements AuthStrategy {
       await new Promise((resolve) => setTimeout(resolve, pause));
       pause = Math.min(pause * 2, 250);
     }
+  }
+
+  /**
+   * Fails, without asking, while the token endpoint's `Retry-After` runs (recorded by whichever
+   * process got it, before it released the fetch lock): the error carries what remains of the delay,
+   * so the caller holds the endpoint as it would on the answer itself.
+   * @see https://www.rfc-editor.org/rfc/rfc9110#field.retry-after
+   */
+  private async refuseWhileHeld(): Promise<void> {
+    const held = await this.cache.heldUntil();
+    if (!held) return;
+    const status = held.status !== undefined ? `HTTP ${held.status}, ` : '';
+    throw new SmartAuthError(`token endpoint asked to be called again later (${status}Retry-After until ${new Date(held.until).toISOString()})`, true, held.status, undefined, {
+      retryAfterMs: held.until - this.now(),
+    });
   }
 
   private remember(cached: CachedToken): Grant {
@@ -216,7 +235,12 @@ export class SmartBackendAuth implements AuthStrategy {
       },
       MAX_AUTH_BODY_BYTES,
     );
-    if (res.status !== 200) throw tokenError(res, this.now());
+    if (res.status !== 200) {
+      const err = tokenError(res, this.now());
+      // Kept before the fetch lock is released, so no process waiting on it asks before then.
+      if (err.retryAfterMs !== undefined && err.retryAfterMs > 0) await this.cache.hold({ until: this.now() + err.retryAfterMs, status: res.status });
+      throw err;
+    }
     const parsed = TokenResponse.safeParse(parseJson(res.body));
     if (!parsed.success) throw new SmartAuthError('token response without access_token', true, res.status);
     if (parsed.data.token_type !== undefined && parsed.data.token_type.toLowerCase() !== 'bearer') {

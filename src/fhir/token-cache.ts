@@ -12,7 +12,8 @@ import { LuaScript } from './lua-script';
  * it without asking the token endpoint (SMART Backend Services token response `scope`,
  * https://hl7.org/fhir/smart-app-launch/backend-services.html#response-5). A value without `s`
  * (written before the scope was kept) is not used: its grant is unknown.
- * Tokens sit in Redis in clear text: Redis must be private to the service (as for BullMQ data).
+ * Beside the token, `<key>:hold` keeps a `Retry-After` of the token endpoint until it passes
+ * ({@link RedisTokenCache.hold}). Tokens sit in Redis in clear text: Redis must be private to the service (as for BullMQ data).
  */
 export interface CachedToken {
   readonly token: string;
@@ -34,6 +35,12 @@ export interface TokenCacheOptions {
   readonly now?: () => number;
 }
 
+/**
+ * A hold counts as over this long before its end: the process that got the `Retry-After` waits out
+ * exactly that delay before it asks again, and a timer may fire a millisecond or two early.
+ */
+const HOLD_TIMER_SLACK_MS = 25;
+
 /** Deletes the key only if it still holds `expected` (so we never drop someone else's fresh token or lock). */
 const COMPARE_AND_DELETE = new LuaScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -47,8 +54,17 @@ local ok, d = pcall(cjson.decode, v)
 if (not ok) or d.t == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`);
 
+/** The token endpoint's own request to come back later (a retryable answer with `Retry-After`). */
+export interface TokenEndpointHold {
+  /** Epoch ms before which no process asks the token endpoint. */
+  readonly until: number;
+  /** The HTTP status that asked for it (429 or 5xx). */
+  readonly status: number | undefined;
+}
+
 export class RedisTokenCache {
   private readonly lockKey: string;
+  private readonly holdKey: string;
   private readonly lockTtlMs: number;
   private readonly now: () => number;
 
@@ -59,6 +75,7 @@ export class RedisTokenCache {
     options: TokenCacheOptions = {},
   ) {
     this.lockKey = `${key}:lock`;
+    this.holdKey = `${key}:hold`;
     this.lockTtlMs = options.lockTtlMs ?? 15_000;
     this.now = options.now ?? Date.now;
   }
@@ -94,6 +111,33 @@ export class RedisTokenCache {
   async invalidate(rejected?: string): Promise<void> {
     if (rejected === undefined) await this.redis.del(this.key);
     else await DELETE_IF_TOKEN.run(this.redis, [this.key], [rejected]);
+  }
+
+  /**
+   * Records that the token endpoint asked every caller to come back at `hold.until`, so that no
+   * process asks it before then (one waiting on the fetch lock would otherwise ask the moment the
+   * lock is released). A later hold never shortens an earlier one.
+   */
+  async hold(hold: TokenEndpointHold): Promise<void> {
+    const current = await this.heldUntil();
+    if (current && current.until >= hold.until) return;
+    const ttlMs = Math.ceil(hold.until - this.now());
+    if (ttlMs <= 0) return;
+    await this.redis.set(this.holdKey, JSON.stringify({ u: hold.until, st: hold.status ?? null }), 'PX', ttlMs);
+  }
+
+  /** The token endpoint's hold while it lasts (by this cache's clock), else undefined. */
+  async heldUntil(): Promise<TokenEndpointHold | undefined> {
+    const raw = await this.redis.get(this.holdKey);
+    if (raw === null) return undefined;
+    let parsed: { u?: unknown; st?: unknown };
+    try {
+      parsed = JSON.parse(raw) as { u?: unknown; st?: unknown };
+    } catch {
+      return undefined;
+    }
+    if (typeof parsed.u !== 'number' || this.now() >= parsed.u - HOLD_TIMER_SLACK_MS) return undefined;
+    return { until: parsed.u, status: typeof parsed.st === 'number' ? parsed.st : undefined };
   }
 
   /** Tries to take the fetch lock; returns a release function, or undefined when another holder has it. */

@@ -1,4 +1,6 @@
 import { CircuitOpenError, ServerRetryAfterError, SmartAuthError } from '../../src/fhir/errors';
+import { HttpTransport } from '../../src/fhir/http-transport';
+import { SmartBackendAuth } from '../../src/fhir/smart-backend-auth';
 import { generateClientKey, publicJwkOf, startSandboxServer, type RetryAfterFormat } from '../../src/sandbox';
 import { makeClient } from './support/client';
 import { sendJson, startTestServer, type TestServer } from './support/http-server';
@@ -55,11 +57,17 @@ async function ehr(): Promise<{ server: TestServer; tokenAnswer: { status: numbe
   return { server, tokenAnswer, tokenRequests: count(true), fhirRequests: count(false) };
 }
 
-function smartClient(server: TestServer, now: () => number, id = `token-outage-${++n}`) {
+function smartClient(server: TestServer, c: { now: () => number; advance: (ms: number) => number }, id = `token-outage-${++n}`) {
   const harness = makeClient(env.connect(), env.prefix, `${server.url}/fhir`, {
     id,
     auth: { type: 'smart-backend', clientId: 'sob', privateKeyJwk: key.privateJwk, tokenUrl: `${server.url}/auth/token` },
-  }, { now, retry: { maxAttempts: 2, maxRetryAfterMs: 120_000 }, breaker: { failureThreshold: 3, cooldownMs: 60_000 } });
+  }, {
+    now: c.now,
+    // The client's waits pass on the test's clock, at once.
+    sleep: async (ms) => void c.advance(ms),
+    retry: { maxAttempts: 2, maxRetryAfterMs: 120_000 },
+    breaker: { failureThreshold: 3, cooldownMs: 60_000 },
+  });
   opened.push(() => harness.client.close());
   return harness;
 }
@@ -67,7 +75,7 @@ function smartClient(server: TestServer, now: () => number, id = `token-outage-$
 it('counts a token endpoint answering 503 against the endpoint, as a 5xx of the FHIR server: the circuit opens and neither server is asked while it is', async () => {
   const { server, tokenAnswer, tokenRequests, fhirRequests } = await ehr();
   const c = clock();
-  const { client, events } = smartClient(server, c.now);
+  const { client, events } = smartClient(server, c);
   tokenAnswer.status = 503;
   for (let i = 0; i < 3; i += 1) {
     const err = await client.read('Patient', 'p').catch((e: unknown) => e);
@@ -87,7 +95,7 @@ it('counts a token endpoint answering 503 against the endpoint, as a 5xx of the 
 it('lets the probe of a paused endpoint try once for a token: its failure re-opens the circuit, its success closes it', async () => {
   const { server, tokenAnswer, tokenRequests } = await ehr();
   const c = clock();
-  const { client } = smartClient(server, c.now);
+  const { client } = smartClient(server, c);
   tokenAnswer.status = 502;
   for (let i = 0; i < 3; i += 1) await expect(client.read('Patient', 'p')).rejects.toBeInstanceOf(SmartAuthError);
   expect(await client.circuitState()).toMatchObject({ state: 'open' });
@@ -110,7 +118,7 @@ it('lets the probe of a paused endpoint try once for a token: its failure re-ope
 it('fails at once, for good, when the token endpoint refuses our registration (401 invalid_client), without counting it against the endpoint', async () => {
   const { server, tokenAnswer, tokenRequests, fhirRequests } = await ehr();
   const c = clock();
-  const { client } = smartClient(server, c.now);
+  const { client } = smartClient(server, c);
   tokenAnswer.status = 401;
   for (let i = 0; i < 4; i += 1) {
     const err = await client.read('Patient', 'p').catch((e: unknown) => e);
@@ -148,7 +156,7 @@ describe('Retry-After of the token endpoint (RFC 9110 §10.2.3)', () => {
   it('waits a Retry-After within the in-request limit (seconds or HTTP-date) and carries it on the SmartAuthError', async () => {
     const { server, tokenAnswer, tokenRequests } = await ehr();
     const c = clock();
-    const { client, sleeps, events } = smartClient(server, c.now);
+    const { client, sleeps, events } = smartClient(server, c);
     tokenAnswer.status = 503;
     tokenAnswer.retryAfter = '7';
     const err = await client.read('Patient', 'p').catch((e: unknown) => e);
@@ -157,7 +165,9 @@ describe('Retry-After of the token endpoint (RFC 9110 §10.2.3)', () => {
     expect(sleeps).toEqual([7000]);
     expect(events).toContainEqual({ type: 'throttled', endpointId: client.endpoint.id, source: 'server', waitMs: 7000 });
 
-    // An HTTP-date is read against the Date the token endpoint sent (its clock: here the injected one).
+    // An HTTP-date is read against the Date the token endpoint sent (its clock: here the injected one),
+    // once the last answer's Retry-After has passed (until then nobody asks: see below).
+    c.advance(7000);
     tokenAnswer.date = new Date(c.now()).toUTCString();
     tokenAnswer.retryAfter = new Date(c.now() + 9000).toUTCString();
     await expect(client.read('Patient', 'p')).rejects.toMatchObject({ name: 'SmartAuthError', retryAfterMs: 9000 });
@@ -169,7 +179,7 @@ describe('Retry-After of the token endpoint (RFC 9110 §10.2.3)', () => {
     const { server, tokenAnswer, tokenRequests, fhirRequests } = await ehr();
     const c = clock();
     const id = `token-held-${++n}`;
-    const first = smartClient(server, c.now, id);
+    const first = smartClient(server, c, id);
     tokenAnswer.status = 429;
     tokenAnswer.retryAfter = '3600';
     const err = await first.client.read('Patient', 'p').catch((e: unknown) => e);
@@ -180,7 +190,7 @@ describe('Retry-After of the token endpoint (RFC 9110 §10.2.3)', () => {
     expect(await first.client.circuitState()).toEqual({ state: 'open', failures: 0, retryAt: c.now() + 3_600_000 });
 
     // Neither this process nor another asks either server before then.
-    const second = smartClient(server, c.now, id);
+    const second = smartClient(server, c, id);
     c.advance(3_600_000 - 1);
     for (const { client } of [first, second]) {
       await expect(client.read('Patient', 'p')).rejects.toMatchObject({ name: 'CircuitOpenError', retryAt: c.now() + 1 });
@@ -195,10 +205,50 @@ describe('Retry-After of the token endpoint (RFC 9110 §10.2.3)', () => {
     expect(await first.client.circuitState()).toEqual({ state: 'closed', failures: 0 });
   });
 
+  it('keeps the token endpoint\'s Retry-After for every process: one that was waiting on the fetch lock when it came does not ask before then', async () => {
+    // Below the circuit breaker: a process that passed its circuit check before the endpoint was held
+    // (a pull task starting while another's token request is under way) asks the token layer itself.
+    const { server, tokenAnswer, tokenRequests } = await ehr();
+    const c = clock();
+    const endpointId = `token-hold-${++n}`;
+    // Two processes: their own Redis connections and transports, the same endpoint.
+    const processAuth = (): SmartBackendAuth =>
+      new SmartBackendAuth({
+        endpointId,
+        baseUrl: `${server.url}/fhir`,
+        config: { type: 'smart-backend', clientId: 'sob', privateKeyJwk: key.privateJwk, tokenUrl: `${server.url}/auth/token` },
+        redis: env.connect(),
+        keyPrefix: env.prefix,
+        transport: new HttpTransport({ allowInsecureHttp: true }),
+        guard: { allowInsecureHttp: true },
+        timeoutMs: 5_000,
+        now: c.now,
+      });
+    const [first, second] = [processAuth(), processAuth()];
+    tokenAnswer.status = 503;
+    tokenAnswer.retryAfter = '3600';
+    await expect(first.accessToken()).rejects.toMatchObject({ name: 'SmartAuthError', status: 503, retryAfterMs: 3_600_000 });
+    expect(tokenRequests()).toBe(1);
+
+    // The second process, ten minutes later, gets the rest of the delay without asking.
+    c.advance(600_000);
+    const held = await second.accessToken().catch((e: unknown) => e);
+    expect(held).toBeInstanceOf(SmartAuthError);
+    expect(held).toMatchObject({ status: 503, retryable: true, retryAfterMs: 3_000_000 });
+    expect((held as Error).message).toMatch(/token endpoint asked to be called again later \(HTTP 503, Retry-After until /);
+    expect(tokenRequests()).toBe(1);
+
+    // Once the time has come, it asks.
+    c.advance(3_000_000);
+    tokenAnswer.status = 200;
+    await expect(second.accessToken()).resolves.toBe('tok');
+    expect(tokenRequests()).toBe(2);
+  });
+
   it('keeps a refusal of our registration permanent, whatever Retry-After comes with it', async () => {
     const { server, tokenAnswer, tokenRequests } = await ehr();
     const c = clock();
-    const { client, sleeps } = smartClient(server, c.now);
+    const { client, sleeps } = smartClient(server, c);
     tokenAnswer.status = 401;
     tokenAnswer.retryAfter = '3600';
     const err = await client.read('Patient', 'p').catch((e: unknown) => e);
@@ -225,7 +275,7 @@ it('sends a non-idempotent transaction after a token the endpoint could not give
     return sendJson(res, 200, { resourceType: 'Bundle', type: 'transaction-response', entry: [] });
   });
   opened.push(() => server.close());
-  const { client } = smartClient(server, clock().now);
+  const { client } = smartClient(server, clock());
   const answer = await client.transaction({ resourceType: 'Bundle', type: 'transaction', entry: [] }, { idempotent: false });
   expect(answer).toMatchObject({ resourceType: 'Bundle', type: 'transaction-response' });
   expect(tokenAnswers).toBe(2);

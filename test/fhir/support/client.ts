@@ -40,10 +40,12 @@ export function makeClient(
       keyPrefix: prefix,
       random: seededRandom(7),
       onEvent: (e) => events.push(e),
+      ...deps,
+      // Recorded, then passed to the test's own sleep if it has one (one that advances its clock, say).
       sleep: async (ms) => {
         sleeps.push(ms);
+        await deps.sleep?.(ms);
       },
-      ...deps,
     },
   );
   return { client, events, sleeps };
