@@ -13,7 +13,7 @@
  * @see https://www.opm.gov/policy-data-oversight/pay-leave/federal-holidays/
  * @packageDocumentation
  */
-import Holidays from 'date-holidays';
+import type Holidays from 'date-holidays';
 import { addDays, dayOfWeek, parseCivilDate, type CivilDate } from './zoned-date';
 
 /** Which calendar days are working days. */
@@ -33,7 +33,9 @@ function isWeekend(date: CivilDate): boolean {
 }
 
 function rawPublicHolidays(year: number): { date: CivilDate; name: string }[] {
-  holidaySource ??= new Holidays('US');
+  // Required on first use: the package and its rule data take ~0.15 s to load, which processes that
+  // never reckon a business day (most test files, the PDF thread) are spared.
+  holidaySource ??= new (require('date-holidays') as typeof Holidays)('US');
   return holidaySource
     .getHolidays(year)
     .filter((h) => h.type === 'public')

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Database } from './database';
 import { migrate } from './migrator';
-import { PgliteDatabase } from './pglite';
+import type { PgliteDatabase } from './pglite';
 import { PostgresDatabase } from './postgres';
 
 export interface OpenDatabaseOptions {
@@ -10,11 +10,14 @@ export interface OpenDatabaseOptions {
   readonly poolSize?: number;
 }
 
-/** Opens PostgreSQL when a URL is given, else PGlite under `dataDir/pglite`, and runs migrations. */
+/**
+ * Opens PostgreSQL when a URL is given, else PGlite under `dataDir/pglite`, and runs migrations.
+ * PGlite (WASM) is required only when it is the store, so a PostgreSQL deployment never loads it.
+ */
 export async function openDatabase(options: OpenDatabaseOptions): Promise<Database> {
   const db = options.databaseUrl
     ? new PostgresDatabase(options.databaseUrl, options.poolSize)
-    : await PgliteDatabase.open(path.join(options.dataDir, 'pglite'));
+    : await (require('./pglite') as { PgliteDatabase: typeof PgliteDatabase }).PgliteDatabase.open(path.join(options.dataDir, 'pglite'));
   try {
     await migrate(db);
   } catch (err) {

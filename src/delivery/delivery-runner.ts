@@ -37,7 +37,7 @@ import { recordEvent, type WorkDispatch } from '../notify/events';
 import { findVersion, readVersionPdf } from '../opinion/opinion-repository';
 import { candidateOf, searchDemographicMatches } from '../pull/patient-match';
 import type { PatientCandidate } from '../pull/source-repository';
-import { PROGRAM_NAME, reportTitle } from '../report/report-pdf';
+import { PROGRAM_NAME, reportTitle } from '../report/report-title';
 import type { SecretBox } from '../security/secret-box';
 import {
   findDelivery, finishDelivery, newerVersionGoesTo, noteError, recordAttempt, reportsFiledAtRecipient, saveRemoteIds, SETTLED_DELIVERY_STATES, type DeliveryRow, type RemoteIds,

@@ -5,9 +5,9 @@
  * @see https://pdf-lib.js.org/docs/api/classes/pdfdocument#embedfont
  * @packageDocumentation
  */
-import * as fontkit from '@pdf-lib/fontkit';
 import type { PDFDocument, PDFFont } from 'pdf-lib';
 import type { LoadedFont, ReportFonts } from './report-fonts';
+import { fontkit } from './fontkit';
 import { FontFace, needsFallback } from './text-layout';
 
 /**
@@ -33,7 +33,7 @@ function embed(doc: PDFDocument, font: LoadedFont): Promise<PDFFont> {
  * @param allText - every string the document will draw
  */
 export async function embedFontFaces(doc: PDFDocument, fonts: ReportFonts, allText: string): Promise<EmbeddedFaces> {
-  doc.registerFontkit(fontkit);
+  doc.registerFontkit(fontkit());
   const [regular, bold] = await Promise.all([embed(doc, fonts.regular), embed(doc, fonts.bold)]);
   const fallback = needsFallback(allText, fonts.regular) ? await embed(doc, fonts.fallback) : undefined;
   const fallbackCoverage = fallback ? fonts.fallback : undefined;

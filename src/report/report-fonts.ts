@@ -19,8 +19,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import * as fontkit from '@pdf-lib/fontkit';
+import type { Font } from '@pdf-lib/fontkit';
 import { logger } from '../log';
+import { fontkit } from './fontkit';
 
 /** Paths of the three report fonts (any may be left to the default). */
 export interface ReportFontPaths {
@@ -103,9 +104,9 @@ function loadFont(file: string, variable: string): LoadedFont {
   } catch (err) {
     throw new ReportFontError(`Report font ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}); set ${variable} to a TrueType font file.`);
   }
-  let font: fontkit.Font;
+  let font: Font;
   try {
-    font = fontkit.create(bytes);
+    font = fontkit().create(bytes);
   } catch {
     throw new ReportFontError(`Report font ${file} is not a TrueType/OpenType font; set ${variable} to a .ttf file.`);
   }

@@ -12,10 +12,8 @@ import { PDFDocument, rgb, type PDFPage } from 'pdf-lib';
 import type { QuestionAnswer } from '../opinion/answers';
 import { embedFontFaces } from './embed-fonts';
 import { loadReportFonts, type ReportFontPaths } from './report-fonts';
+import { PROGRAM_NAME, reportTitle } from './report-title';
 import { fitText, type FontFace, wrapText } from './text-layout';
-
-/** The program's name, printed at the top of every page. */
-export const PROGRAM_NAME = 'Online Second Opinion Program';
 
 /** What goes into one version of the report. */
 export interface ReportInput {
@@ -78,11 +76,6 @@ const RULE = rgb(0.6, 0.6, 0.6);
 /** A printed date, e.g. "March 4, 2027", in the program's time zone. */
 function printedDate(at: Date, timeZone: string): string {
   return new Intl.DateTimeFormat('en-US', { timeZone, year: 'numeric', month: 'long', day: 'numeric' }).format(at);
-}
-
-/** Title and file name of a report version. */
-export function reportTitle(input: Pick<ReportInput, 'caseId' | 'version' | 'status'>): string {
-  return `Second opinion report, case ${input.caseId}, version ${input.version}${input.status === 'amended' ? ' (amended)' : ''}`;
 }
 
 /** What every page but the first names at its top, and every page at its foot. */

@@ -4,8 +4,8 @@
  * @packageDocumentation
  */
 export { sniffFileKind, SNIFF_BYTES, type FileKind } from './sniff';
+export { inspectPdf } from './pdf-inspection';
 export {
-  inspectPdf,
   documentReferenceForUpload,
   UPLOAD_RESOURCE_NAMESPACE,
   ATTACHMENT_PAGES_EXTENSION,

@@ -1,6 +1,7 @@
 /**
  * A PDF a family uploaded (a patient-portal export, a scanned letter) becomes a FHIR DocumentReference.
- * The PDF is inspected with pdf-lib for its page count and title. A PDF that cannot be read —
+ * The PDF is inspected with pdf-lib for its page count and title (`pdf-inspection.ts`, run in the
+ * PDF inspection thread: this module does not load pdf-lib). A PDF that cannot be read —
  * password-protected, truncated, damaged — is **kept and flagged**, never rejected: the family's copy may
  * be the only one, and a case manager can ask for a better one.
  *
@@ -9,12 +10,11 @@
  * @packageDocumentation
  */
 import type { Attachment, Coding, DocumentReference, Extension } from 'fhir/r4';
-import { PDFDocument } from 'pdf-lib';
 import { uuidV5 } from '../cases/fhir-ids';
-import { activeContentOf, type ActiveContent } from './pdf-active-content';
+import type { ActiveContent } from './pdf-active-content';
 import { EXTENSION_BASE, FAMILY_UPLOAD_TAG, uploadFlagTag } from './origin';
 
-/** What {@link inspectPdf} found. */
+/** What `inspectPdf` (`pdf-inspection.ts`) found. */
 export type PdfInspection =
   | {
       readonly ok: true;
@@ -27,76 +27,11 @@ export type PdfInspection =
     }
   | { readonly ok: false; readonly encrypted: boolean; readonly reason: string; readonly pageCount?: number; readonly activeContent?: readonly ActiveContent[] };
 
-const MAX_REASON = 300;
-
-/**
- * Opens a PDF with pdf-lib (default parse speed, which yields to the event loop between objects) and reads
- * its page count, `/Title` and `/CreationDate`, and what active content it holds (JavaScript, launch
- * actions, embedded files…: `pdf-active-content.ts`). Never throws.
- *
- * - Encrypted (`/Encrypt` in the trailer): `{ ok: false, encrypted: true }`, with the page count when the
- *   page tree can still be read (it is not encrypted, only strings and streams are).
- * - Unparseable, no pages, or no `%%EOF` in the last 1024 bytes (ISO 32000-1 §7.5.5; readers look there):
- *   `{ ok: false, encrypted: false, reason }`.
- */
-export async function inspectPdf(bytes: Uint8Array): Promise<PdfInspection> {
-  let doc: PDFDocument;
-  try {
-    doc = await PDFDocument.load(bytes, { ignoreEncryption: true, updateMetadata: false });
-  } catch (err) {
-    return { ok: false, encrypted: false, reason: `damaged PDF: ${errorText(err)}` };
-  }
-  const pageCount = attempt(() => doc.getPageCount());
-  const active = attempt(() => activeContentOf(doc)) ?? [];
-  const activeContent = active.length > 0 ? { activeContent: active } : {};
-  if (doc.isEncrypted) {
-    return pageCount === undefined
-      ? { ok: false, encrypted: true, reason: 'encrypted PDF (password-protected)', ...activeContent }
-      : { ok: false, encrypted: true, reason: 'encrypted PDF (password-protected)', pageCount, ...activeContent };
-  }
-  // Damaged or truncated, it still says what active content it holds: readers open such files anyway.
-  if (pageCount === undefined || pageCount === 0) {
-    return { ok: false, encrypted: false, reason: 'damaged PDF: no readable pages', ...activeContent };
-  }
-  if (!hasEofMarker(bytes)) {
-    return { ok: false, encrypted: false, reason: 'truncated PDF: no %%EOF marker at the end of the file', pageCount, ...activeContent };
-  }
-  // A title in UTF-16 without its BOM is decoded as PDFDocEncoding by pdf-lib: NULs between letters,
-  // made storable where the metadata is written (upload-repository.ts).
-  const title = attempt(() => doc.getTitle())?.trim();
-  const creation = attempt(() => doc.getCreationDate());
-  return {
-    ok: true,
-    encrypted: false,
-    pageCount,
-    ...(title ? { title } : {}),
-    ...(creation && !Number.isNaN(creation.getTime()) ? { creationDate: creation.toISOString() } : {}),
-    ...activeContent,
-  };
-}
-
 /** Why a PDF holding active content is flagged (for the upload's file list). */
 export function activeContentReason(active: readonly ActiveContent[]): string {
   return `PDF holds active content (${active.join(', ')}): kept; open it only in a viewer that runs nothing`;
 }
 
-function attempt<T>(read: () => T): T | undefined {
-  try {
-    return read();
-  } catch {
-    return undefined;
-  }
-}
-
-function hasEofMarker(bytes: Uint8Array): boolean {
-  const tail = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).subarray(Math.max(0, bytes.byteLength - 1024));
-  return tail.includes('%%EOF', 0, 'latin1');
-}
-
-function errorText(err: unknown): string {
-  const text = err instanceof Error ? err.message : String(err);
-  return text.length > MAX_REASON ? `${text.slice(0, MAX_REASON)}…` : text;
-}
 
 /** Namespace of upload-derived resource ids (random, fixed forever). */
 export const UPLOAD_RESOURCE_NAMESPACE = 'b3a4d7e2-5c1f-4e8a-9d6b-2f0c8a7e4b19';

@@ -10,7 +10,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { decodePDFRawStream, PDFContext, PDFRawStream } from 'pdf-lib';
-import { inspectPdf } from './pdf-document';
+import { inspectPdf } from './pdf-inspection';
 import type { PdfWorkerReply, PdfWorkerRequest } from './pdf-inspect';
 
 const port = parentPort;

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { documentReferenceForUpload, inspectPdf, type UploadedDocument, UPLOAD_RESOURCE_NAMESPACE } from '../../src/uploads/pdf-document';
+import { documentReferenceForUpload, type UploadedDocument, UPLOAD_RESOURCE_NAMESPACE } from '../../src/uploads/pdf-document';
+import { inspectPdf } from '../../src/uploads/pdf-inspection';
 import { uuidV5 } from '../../src/cases/fhir-ids';
 import { PDFDocument, PDFName, PDFString } from 'pdf-lib';
 

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { inspectPdf } from '../../src/uploads/pdf-document';
+import { inspectPdf } from '../../src/uploads/pdf-inspection';
 import { inspectPdfInWorker, pdfLimitReason } from '../../src/uploads/pdf-inspect';
 
 /**

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { OpinionBodySchema, type OpinionBody } from '../../opinion/opinion-schema';
 import { getOpinion, getReportPdf, saveOpinionDraft, signOpinion, type OpinionServiceDeps } from '../../opinion/opinion-service';
-import { reportTitle } from '../../report/report-pdf';
+import { reportTitle } from '../../report/report-title';
 import { answeredNotModified } from '../conditional-get';
 import { entityTag } from '../entity-tags';
 import { revisionTag } from '../if-match';
