@@ -35,11 +35,28 @@ function templateFolder(migrations: readonly Migration[]): string {
   return path.join(TEMPLATES, `${migrations.length}-${hash.digest('hex').slice(0, 16)}`);
 }
 
-/** Builds the template in a private folder, then renames it into place (another worker may have won: its copy is as good). */
+/** The template of the longest list of the first migrations of `migrations` that has one (not all of them). */
+function longestBuiltPrefix(migrations: readonly Migration[]): string | undefined {
+  for (let n = migrations.length - 1; n > 0; n -= 1) {
+    const folder = templateFolder(migrations.slice(0, n));
+    if (fs.existsSync(folder)) return folder;
+  }
+  return undefined;
+}
+
+/**
+ * Builds the template in a private folder, then renames it into place (another worker may have won:
+ * its copy is as good). It starts from a copy of the template of the longest list of first
+ * migrations already built, if any, and applies the rest: a migration test's template (migrations
+ * before N) and the full one then share the cluster's creation and the migrations they have in
+ * common.
+ */
 async function buildTemplate(folder: string, migrations: readonly Migration[]): Promise<void> {
   fs.mkdirSync(TEMPLATES, { recursive: true });
   const building = fs.mkdtempSync(path.join(TEMPLATES, 'building-'));
   try {
+    const prefix = longestBuiltPrefix(migrations);
+    if (prefix) fs.cpSync(prefix, building, { recursive: true });
     const db = await PgliteDatabase.open(building);
     await migrate(db, migrations);
     await db.close();

@@ -6,7 +6,7 @@ import pg from 'pg';
 import type { Database } from '../../src/db/database';
 import { MIGRATIONS, type Migration } from '../../src/db/migrations';
 import { copyMigratedPglite } from './pglite-template';
-import { migrate } from '../../src/db/migrator';
+import { migratedTemplate } from './postgres-template';
 import { PgliteDatabase } from '../../src/db/pglite';
 import { PostgresDatabase } from '../../src/db/postgres';
 import { openDatabase } from '../../src/db/open';
@@ -21,13 +21,18 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-/** A new, empty PostgreSQL database: its URL, and how to drop it (connections forced out). */
-async function createEmptyDatabase(): Promise<{ url: string; dropDatabase(): Promise<void> }> {
+/**
+ * A new PostgreSQL database: a copy of the template with `migrations` applied
+ * (postgres-template.ts), or empty when `migrations` is undefined. Its URL, and how to drop it
+ * (connections forced out).
+ */
+async function createDatabase(migrations?: readonly Migration[]): Promise<{ url: string; dropDatabase(): Promise<void> }> {
   const name = `sob_test_${process.pid}_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: TEST_POSTGRES_ADMIN_URL });
   await admin.connect();
   try {
-    await admin.query(`CREATE DATABASE ${name}`);
+    const template = migrations ? await migratedTemplate(admin, TEST_POSTGRES_ADMIN_URL, migrations) : undefined;
+    await admin.query(template ? `CREATE DATABASE ${name} TEMPLATE ${template}` : `CREATE DATABASE ${name}`);
   } finally {
     await admin.end();
   }
@@ -49,17 +54,18 @@ async function createEmptyDatabase(): Promise<{ url: string; dropDatabase(): Pro
 
 /**
  * A fresh, migrated PostgreSQL database for one test file, so files run in parallel without
- * sharing state. Dropped at the end of the file.
+ * sharing state: a copy of the migrated template. Dropped at the end of the file.
  */
 export async function createTestDatabase(): Promise<TestDatabase> {
-  const empty = await createEmptyDatabase();
-  const db = await openDatabase({ databaseUrl: empty.url, dataDir: '/nonexistent', poolSize: 5 });
+  const created = await createDatabase(MIGRATIONS);
+  // openDatabase migrates as the service does: here it finds every migration applied already.
+  const db = await openDatabase({ databaseUrl: created.url, dataDir: '/nonexistent', poolSize: 5 });
   return {
     db,
-    url: empty.url,
+    url: created.url,
     async drop() {
       await db.close();
-      await empty.dropDatabase();
+      await created.dropDatabase();
     },
   };
 }
@@ -112,14 +118,13 @@ export async function databaseWithMigrations(backend: Backend, migrations: reado
       },
     };
   }
-  const empty = await createEmptyDatabase();
-  const db = new PostgresDatabase(empty.url, 2);
-  await migrate(db, migrations);
+  const created = await createDatabase(migrations);
+  const db = new PostgresDatabase(created.url, 2);
   return {
     db,
     async close() {
       await db.close();
-      await empty.dropDatabase();
+      await created.dropDatabase();
     },
   };
 }
