@@ -23,19 +23,51 @@ export function workerSourceFor(dir: string, name: string): WorkerSource {
   throw new Error(`${name}.js not found in ${dir}; build with tsc first`);
 }
 
-/** `eval` code that loads a `.ts` worker by transpiling on require (tests only). */
+/**
+ * `eval` code that loads a `.ts` worker by transpiling on require (tests only). Each module's output
+ * is cached on disk under the OS temp folder, keyed by a hash of its source, the compiler options and
+ * TypeScript's version: loading `typescript` and transpiling a worker's ~100 modules cost a thread
+ * ~2.5 s of CPU at each start, in every test file that starts one; with the cache a start reads files.
+ * A changed module has a new key; the cache is written atomically (temp file + rename).
+ */
 function typeScriptBootstrap(entry: string): string {
   return `
 const { createRequire } = require('node:module');
+const { createHash } = require('node:crypto');
 const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
 const localRequire = createRequire(${JSON.stringify(entry)});
-const ts = localRequire('typescript');
-require.extensions['.ts'] = function (module, filename) {
-  const out = ts.transpileModule(fs.readFileSync(filename, 'utf8'), {
+const tsVersion = JSON.parse(fs.readFileSync(localRequire.resolve('typescript/package.json'), 'utf8')).version;
+const cacheDir = path.join(os.tmpdir(), 'sob-worker-ts-cache');
+const options = { module: 'CommonJS', target: 'ES2022', esModuleInterop: true };
+let ts;
+function transpile(source, filename) {
+  ts ??= localRequire('typescript');
+  return ts.transpileModule(source, {
     fileName: filename,
     compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
-  });
-  module._compile(out.outputText, filename);
+  }).outputText;
+}
+require.extensions['.ts'] = function (module, filename) {
+  const source = fs.readFileSync(filename, 'utf8');
+  const key = createHash('sha256').update(tsVersion).update(JSON.stringify(options)).update(filename).update('\0').update(source).digest('hex');
+  const cached = path.join(cacheDir, key + '.js');
+  let output;
+  try {
+    output = fs.readFileSync(cached, 'utf8');
+  } catch {
+    output = transpile(source, filename);
+    try {
+      fs.mkdirSync(cacheDir, { recursive: true });
+      const temp = cached + '.' + process.pid + '.' + Math.random().toString(36).slice(2);
+      fs.writeFileSync(temp, output);
+      fs.renameSync(temp, cached);
+    } catch {
+      // A cache that cannot be written only costs the next start its transpiling.
+    }
+  }
+  module._compile(output, filename);
 };
 localRequire(${JSON.stringify(entry)});
 `;
