@@ -1,4 +1,8 @@
+import { Queue } from 'bullmq';
 import IORedis from 'ioredis';
+import { assembleJobId } from '../../queues/pull-flow';
+import { QUEUES } from '../../queues/names';
+import { bullConnectionOptions } from '../../src/redis';
 import { RedisCircuitBreaker } from '../../src/fhir';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { fixtureBundle, fixtureIntake, fixturePatientId } from '../support/fixture-child';
@@ -74,7 +78,30 @@ const pullOf = async (caseId: string, pullId: string): Promise<PullView> =>
   (await (await svc.request('GET', `/api/cases/${caseId}/pulls/${pullId}`, { token: cm })).json()) as PullView;
 
 async function pullToEnd(caseId: string, pullId: string): Promise<PullView> {
-  return eventually(() => pullOf(caseId, pullId), (p) => ['complete', 'partial', 'failed'].includes(p.state), 90_000);
+  try {
+    return await eventually(() => pullOf(caseId, pullId), (p) => ['complete', 'partial', 'failed'].includes(p.state), 90_000);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\nwhere the pull stands: ${JSON.stringify(await pullDiagnosis(pullId).catch((e: unknown) => `not read: ${String(e)}`))}`);
+  }
+}
+
+/** A pull that did not end, for the failure message: its tasks' rows, and its flow's jobs in BullMQ. */
+async function pullDiagnosis(pullId: string): Promise<unknown> {
+  const { rows: tasks } = await svc.service.db.query<{ query_key: string; state: string; pages: number; attempt: number }>(
+    'SELECT t.query_key, t.state, t.pages, p.attempt FROM pull_tasks t JOIN pulls p ON p.id = t.pull_id WHERE t.pull_id = $1 ORDER BY t.query_key',
+    [pullId],
+  );
+  const attempt = tasks[0]?.attempt ?? 1;
+  const parents = new Queue(QUEUES.assembleCase, { connection: bullConnectionOptions(svc.config.redisUrl), prefix: svc.config.queuePrefix });
+  try {
+    const parent = await parents.getJob(assembleJobId(pullId, attempt));
+    return {
+      tasks: tasks.map((t) => `${t.query_key}:${t.state}:${t.pages}`),
+      parent: parent ? { state: await parent.getState(), attemptsMade: parent.attemptsMade, failedReason: parent.failedReason, dependencies: await parent.getDependenciesCount() } : 'missing',
+    };
+  } finally {
+    await parents.close();
+  }
 }
 
 async function startPull(caseId: string): Promise<string> {
