@@ -15,12 +15,15 @@ import { longestGapDuring } from '../support/event-loop';
 let t: TestDatabase;
 let large: SeededCase;
 let small: SeededCase;
+/** Too large for a 64 MB heap whatever the thread holds besides (24k raw resources). */
+let tooLarge: SeededCase;
 const mappings = (): ReturnType<typeof loadTerminologyMappings> => loadTerminologyMappings();
 
 beforeAll(async () => {
   t = await createTestDatabase();
   large = await seedCase(t.db, 6_000);
   small = await seedCase(t.db, 200);
+  tooLarge = await seedCase(t.db, 12_000);
 }, 120_000);
 
 afterAll(async () => {
@@ -47,9 +50,9 @@ it('keeps the event loop free while a large case is built in the thread', async 
 it('fails alone a case that runs the thread out of its heap: the next assembly starts a fresh thread', async () => {
   const thread = new AssemblyThread({ heapBytes: () => 64 * 1024 * 1024 });
   try {
-    const err = await assembleCase({ db: t.db, mappings, assemblyThread: thread }, large.caseId, { trigger: 'too-large' }).catch((e: unknown) => e);
+    const err = await assembleCase({ db: t.db, mappings, assemblyThread: thread }, tooLarge.caseId, { trigger: 'too-large' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AssemblyTooLargeError);
-    expect((err as AssemblyTooLargeError).resources).toBe(large.resources);
+    expect((err as AssemblyTooLargeError).resources).toBe(tooLarge.resources);
     const next = await assembleCase({ db: t.db, mappings, assemblyThread: thread }, small.caseId, { trigger: 'after' });
     expect(next.entries).toBeGreaterThan(100);
     expect(thread.started).toBe(2);
