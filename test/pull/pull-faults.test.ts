@@ -1,4 +1,4 @@
-import { Queue } from 'bullmq';
+import { Queue, type Job } from 'bullmq';
 import IORedis from 'ioredis';
 import { assembleJobId } from '../../queues/pull-flow';
 import { QUEUES } from '../../queues/names';
@@ -85,6 +85,23 @@ async function pullToEnd(caseId: string, pullId: string): Promise<PullView> {
   }
 }
 
+/** The parent's children BullMQ still waits for: each one's key and state (`missing` when its job is gone). */
+async function unprocessedChildren(parent: Job): Promise<string[]> {
+  const { unprocessed = [] } = await parent.getDependencies({ unprocessed: { count: 50 } });
+  return Promise.all(
+    unprocessed.map(async (key) => {
+      const [, queueName = '', ...id] = key.split(':');
+      const queue = new Queue(queueName, { connection: bullConnectionOptions(svc.config.redisUrl), prefix: svc.config.queuePrefix });
+      try {
+        const child = await queue.getJob(id.join(':'));
+        return `${key}: ${child ? `${await child.getState()} (attempts ${child.attemptsMade}, delay ${child.delay}, ${child.failedReason ?? ''})` : 'missing'}`;
+      } finally {
+        await queue.close();
+      }
+    }),
+  );
+}
+
 /** A pull that did not end, for the failure message: its tasks' rows, and its flow's jobs in BullMQ. */
 async function pullDiagnosis(pullId: string): Promise<unknown> {
   const { rows: tasks } = await svc.service.db.query<{ query_key: string; state: string; pages: number; attempt: number }>(
@@ -98,6 +115,7 @@ async function pullDiagnosis(pullId: string): Promise<unknown> {
     return {
       tasks: tasks.map((t) => `${t.query_key}:${t.state}:${t.pages}`),
       parent: parent ? { state: await parent.getState(), attemptsMade: parent.attemptsMade, failedReason: parent.failedReason, dependencies: await parent.getDependenciesCount() } : 'missing',
+      unprocessed: parent ? await unprocessedChildren(parent) : [],
     };
   } finally {
     await parents.close();

@@ -1,0 +1,59 @@
+import { randomBytes } from 'node:crypto';
+import { FlowProducer, Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
+import { enqueueAttachments } from '../../queues/fetch-attachment';
+import { QUEUES } from '../../queues/names';
+import { bullConnectionOptions } from '../../src/redis';
+
+/**
+ * An attachment job is added under its pull's parent (`assemble-case`) by the page that found the
+ * attachment; another page or query may find the same attachment later and add its job again. BullMQ
+ * answers a second add of a job id that exists and is not completed by putting the job back among the
+ * parent's pending dependencies: for a job that already failed for good (ignored by the parent) the
+ * parent would then wait for it for ever, and the pull would stay `running`. Real Redis, own prefix.
+ */
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+it('does not make a pull wait again for an attachment whose job already failed for good when another page finds it', async () => {
+  const prefix = `sobtest-${randomBytes(4).toString('hex')}`;
+  const connection = bullConnectionOptions(REDIS_URL);
+  const flows = new FlowProducer({ connection, prefix });
+  const attachments = new Queue(QUEUES.fetchAttachment, { connection, prefix });
+  const events = new QueueEvents(QUEUES.fetchAttachment, { connection, prefix });
+  let worker: Worker<unknown, void> | undefined;
+  try {
+    await events.waitUntilReady();
+    // The pull's parent, waiting for one task (no worker takes it here).
+    const { job: parent } = await flows.add({
+      name: 'assemble',
+      queueName: QUEUES.assembleCase,
+      data: {},
+      opts: { jobId: 'assemble-p-1' },
+      children: [{ name: 'pull', queueName: QUEUES.pullSource, data: {}, opts: { jobId: 'pull-t-1', ignoreDependencyOnFailure: true } }],
+    });
+    const underParent = { id: parent.id as string, queue: parent.queueQualifiedName };
+
+    // A page finds the attachment; its job fails for good (say the document was refused).
+    const failed = new Promise<void>((resolve) => events.once('failed', () => resolve()));
+    await enqueueAttachments(attachments, [{ id: 'doc-1', inline: false }], 1, underParent);
+    worker = new Worker<unknown, void>(QUEUES.fetchAttachment, async () => {
+      throw new UnrecoverableError('refused');
+    }, { connection, prefix });
+    await failed;
+    expect(await parent.getDependenciesCount()).toMatchObject({ unprocessed: 1, ignored: 1 });
+
+    // Another page finds it again: the parent still waits for the task only.
+    await enqueueAttachments(attachments, [{ id: 'doc-1', inline: false }, { id: 'doc-2', inline: false }], 1, underParent);
+    const { unprocessed = [] } = await parent.getDependencies({ unprocessed: {} });
+    expect(unprocessed.map((key) => key.split(':').at(-1)).sort()).toEqual(['att-doc-2-1', 'pull-t-1']);
+  } finally {
+    await worker?.close();
+    await events.close();
+    await flows.close();
+    await attachments.close();
+    for (const name of [QUEUES.fetchAttachment, QUEUES.assembleCase, QUEUES.pullSource]) {
+      const queue = new Queue(name, { connection, prefix });
+      await queue.obliterate({ force: true }).catch(() => undefined);
+      await queue.close();
+    }
+  }
+});
