@@ -77,6 +77,7 @@ export class PullFlowProducer {
   private readonly producer: FlowProducer;
   /** The parents' queue, to look a flow up (opened on first use). */
   private parents: Queue | undefined;
+  private tasks: Queue | undefined;
 
   constructor(
     private readonly connection: ConnectionOptions,
@@ -117,6 +118,28 @@ export class PullFlowProducer {
     return 'retried';
   }
 
+  /**
+   * The tasks of `taskIds` whose job for the pull's attempt is not in Redis (lost with it). Only those
+   * are added to a waiting flow again: BullMQ answers a second add of a job that exists and is not
+   * completed by putting it back among the parent's pending children, and a task job that failed for
+   * good meanwhile (the parent had set it aside) would then keep the parent, and the pull, waiting
+   * for ever. The task row may still say `running` while its job fails: the two are not one
+   * transaction.
+   * @see https://docs.bullmq.io/guide/flows/ignore-dependency
+   */
+  async withoutJobs(pull: { id: string; attempt: number }, taskIds: readonly string[]): Promise<string[]> {
+    const states = await Promise.all(taskIds.map((taskId) => this.taskQueue().getJobState(pullJobId(taskId, pull.attempt))));
+    return taskIds.filter((_, i) => states[i] === 'unknown');
+  }
+
+  private taskQueue(): Queue {
+    if (!this.tasks) {
+      this.tasks = new Queue(QUEUES.pullSource, { connection: this.connection, prefix: this.prefix });
+      this.tasks.on('error', () => undefined);
+    }
+    return this.tasks;
+  }
+
   private parentQueue(): Queue {
     if (!this.parents) {
       this.parents = new Queue(QUEUES.assembleCase, { connection: this.connection, prefix: this.prefix });
@@ -130,6 +153,6 @@ export class PullFlowProducer {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.producer.close(), this.parents?.close()]);
+    await Promise.all([this.producer.close(), this.parents?.close(), this.tasks?.close()]);
   }
 }

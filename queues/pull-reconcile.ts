@@ -26,9 +26,11 @@ export interface ReconcileResult {
  * - gone: the flow is added again with every task not complete AND every attachment still pending
  *   of the complete tasks (their jobs went with the flow), so the pull ends, and the bundle is
  *   assembled, only once those are fetched too;
- * - waiting: the unfinished tasks are added to it under their own job ids, so a healthy flow is
- *   left as it is; a pull whose tasks are all done is waiting for its attachment jobs and is left
- *   alone (it is not declared finished before its documents are in);
+ * - waiting: the unfinished tasks whose job is not in Redis are added to it under their own job
+ *   ids, so a healthy flow is left as it is (a job that exists is never added again: BullMQ would put
+ *   one that failed for good back among the parent's pending children, see `withoutJobs`); a pull
+ *   whose tasks are all done is waiting for its attachment jobs and is left alone (it is not
+ *   declared finished before its documents are in);
  * - failed for good (say the database was down through every attempt): it is run once more; if that
  *   run fails too, the pull is decided from its tasks (the case moves on; the bundle can be rebuilt);
  * - completed: nothing (the parent finished the pull; a retry has a new attempt and a new parent).
@@ -57,7 +59,8 @@ export async function reconcilePulls(deps: CaseServiceDeps, producer: PullFlowPr
         finished += 1;
       }
     } else if (state === 'pending') {
-      const taskIds = await tasksToEnqueue(deps.db, pull);
+      // Only the tasks whose job Redis lost: one that exists is running, waiting, done or failed for good.
+      const taskIds = await producer.withoutJobs(pull, await tasksToEnqueue(deps.db, pull));
       if (taskIds.length > 0) {
         await producer.enqueue(pull, taskIds);
         enqueued += 1;

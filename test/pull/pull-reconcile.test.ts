@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Queue, QueueEvents, Worker } from 'bullmq';
+import { Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
 import IORedis from 'ioredis';
 import { BlobStore } from '../../src/blobs/blob-store';
 import type { CaseServiceDeps } from '../../src/cases/case-service';
@@ -109,6 +109,36 @@ it('adds a lost flow again with its pending attachments, leaves a healthy one al
   await markTaskFinished(t.db, conditions.id, 'complete', null);
   expect(await reconcilePulls(caseDeps(), producer)).toMatchObject({ enqueued: 0, retried: 0 });
   expect((await findPull(t.db, pull.id))?.state).toBe('queued');
+});
+
+it('does not put a task job that failed for good back among its waiting parent\'s children while the task row still says running', async () => {
+  const { pull, conditions } = await pullWithPendingDocuments();
+  const parents = queue(QUEUES.assembleCase);
+  const pulls = queue(QUEUES.pullSource);
+  await reconcilePulls(caseDeps(), producer);
+  expect(await pulls.getJobState(pullJobId(conditions.id, pull.attempt))).toBe('waiting');
+
+  // The task's job fails for good (its row is marked a moment later: not one transaction with Redis).
+  const events = new QueueEvents(QUEUES.pullSource, { connection: bullConnectionOptions(REDIS_URL), prefix });
+  let worker: Worker<unknown, void> | undefined;
+  try {
+    await events.waitUntilReady();
+    const failed = new Promise<void>((resolve) => events.once('failed', () => resolve()));
+    worker = new Worker<unknown, void>(QUEUES.pullSource, async () => {
+      throw new UnrecoverableError('the server answered with records of other patients');
+    }, { connection: bullConnectionOptions(REDIS_URL), prefix });
+    await failed;
+  } finally {
+    await worker?.close();
+    await events.close();
+  }
+  const parent = await parents.getJob(assembleJobId(pull.id, pull.attempt));
+  expect(await parent?.getDependenciesCount()).toMatchObject({ ignored: 1 });
+
+  // The reconciler runs in between: the row is not finished, the job is in Redis (failed): left alone.
+  expect(await reconcilePulls(caseDeps(), producer)).toMatchObject({ enqueued: 0 });
+  const { unprocessed = [] } = (await parent?.getDependencies({ unprocessed: {} })) ?? {};
+  expect(unprocessed.filter((key) => key.endsWith(pullJobId(conditions.id, pull.attempt)))).toEqual([]);
 });
 
 it('runs a parent that failed for good once more, and if that fails too decides the pull from its tasks', async () => {
