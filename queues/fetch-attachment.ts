@@ -1,3 +1,4 @@
+import { absentJobIds } from './absent-jobs';
 import { createHash } from 'node:crypto';
 import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import { z } from 'zod';
@@ -70,14 +71,8 @@ export const attachmentJobOptions = (jobId: string) => ({
 /**
  * Adds attachment jobs (idempotent per pull attempt), as children of the pull's parent job when
  * given: one per URL attachment, one per batch of up to {@link INLINE_PER_JOB} inline ones.
- *
- * A job already in the queue is not added again. Another page or query can find the same
- * attachment, and BullMQ answers a second add of an existing job id that is not completed by putting
- * it back among the parent's pending dependencies (`updateExistingJobsParent`). For a job that
- * already failed for good, which the parent had set aside (`ignoreDependencyOnFailure`), the parent
- * would then wait for it for ever and the pull would stay `running`. Skipping every existing job is
- * also right for a pending one (the parent already waits for it) and a completed one (already counted).
- * @see https://docs.bullmq.io/guide/flows/ignore-dependency
+ * Another page or query can find the same attachment: a job already in the queue is not added
+ * again ({@link absentJobIds}).
  */
 export async function enqueueAttachments(
   queue: Queue<FetchAttachmentPayload>,
@@ -86,8 +81,8 @@ export async function enqueueAttachments(
   parent?: { id: string; queue: string },
 ): Promise<void> {
   const specs = attachmentJobSpecs(attachments, attempt);
-  const states = await Promise.all(specs.map(({ jobId }) => queue.getJobState(jobId)));
-  const fresh = specs.filter((_, i) => states[i] === 'unknown');
+  const absent = await absentJobIds(queue, specs.map(({ jobId }) => jobId));
+  const fresh = specs.filter(({ jobId }) => absent.has(jobId));
   if (fresh.length === 0) return;
   await queue.addBulk(
     fresh.map(({ data, jobId }) => ({

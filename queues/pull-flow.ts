@@ -1,3 +1,4 @@
+import { absentJobIds } from './absent-jobs';
 import { FlowProducer, Queue, type ConnectionOptions, type FlowJob } from 'bullmq';
 import { z } from 'zod';
 import { attachmentJobOptions, attachmentJobSpecs } from './fetch-attachment';
@@ -119,17 +120,13 @@ export class PullFlowProducer {
   }
 
   /**
-   * The tasks of `taskIds` whose job for the pull's attempt is not in Redis (lost with it). Only those
-   * are added to a waiting flow again: BullMQ answers a second add of a job that exists and is not
-   * completed by putting it back among the parent's pending children, and a task job that failed for
-   * good meanwhile (the parent had set it aside) would then keep the parent, and the pull, waiting
-   * for ever. The task row may still say `running` while its job fails: the two are not one
-   * transaction.
-   * @see https://docs.bullmq.io/guide/flows/ignore-dependency
+   * The tasks of `taskIds` whose job for the pull's attempt is not in Redis (lost with it): only those
+   * are added to a waiting flow again ({@link absentJobIds}). The task row may still say `running`
+   * while its job fails for good: the two are not one transaction.
    */
   async withoutJobs(pull: { id: string; attempt: number }, taskIds: readonly string[]): Promise<string[]> {
-    const states = await Promise.all(taskIds.map((taskId) => this.taskQueue().getJobState(pullJobId(taskId, pull.attempt))));
-    return taskIds.filter((_, i) => states[i] === 'unknown');
+    const absent = await absentJobIds(this.taskQueue(), taskIds.map((taskId) => pullJobId(taskId, pull.attempt)));
+    return taskIds.filter((taskId) => absent.has(pullJobId(taskId, pull.attempt)));
   }
 
   private taskQueue(): Queue {

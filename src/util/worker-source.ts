@@ -46,7 +46,7 @@ function transpile(source, filename) {
   ts ??= localRequire('typescript');
   return ts.transpileModule(source, {
     fileName: filename,
-    compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
+    compilerOptions: { module: ts.ModuleKind[options.module], target: ts.ScriptTarget[options.target], esModuleInterop: options.esModuleInterop },
   }).outputText;
 }
 require.extensions['.ts'] = function (module, filename) {

@@ -12,13 +12,13 @@
  * demo test (`npm run demo` on a fresh DATA_DIR).
  * @packageDocumentation
  */
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Migration } from '../../src/db/migrations';
 import { migrate } from '../../src/db/migrator';
 import { PgliteDatabase } from '../../src/db/pglite';
+import { migrationsDigest } from './migrations-digest';
 
 const TEMPLATES = path.join(os.tmpdir(), 'sob-pglite-templates');
 
@@ -30,9 +30,7 @@ function pgliteVersion(): string {
 
 /** The template folder of `migrations`: PGlite's version and each migration's number, name and SQL, hashed. */
 function templateFolder(migrations: readonly Migration[]): string {
-  const hash = createHash('sha256').update(pgliteVersion());
-  for (const m of migrations) hash.update(`\0${m.version}\0${m.name}\0${m.sql}`);
-  return path.join(TEMPLATES, `${migrations.length}-${hash.digest('hex').slice(0, 16)}`);
+  return path.join(TEMPLATES, `${migrations.length}-${migrationsDigest(migrations, pgliteVersion())}`);
 }
 
 /** The template of the longest list of the first migrations of `migrations` that has one (not all of them). */

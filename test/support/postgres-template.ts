@@ -11,23 +11,22 @@
  * @see https://www.postgresql.org/docs/15/manage-ag-templatedbs.html
  * @packageDocumentation
  */
-import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Migration } from '../../src/db/migrations';
 import { migrate } from '../../src/db/migrator';
 import { PostgresDatabase } from '../../src/db/postgres';
+import { migrationsDigest } from './migrations-digest';
 
 /** Advisory lock key (of the admin database) held while a template is built. */
 const TEMPLATE_LOCK_KEY = 0x50b_7e57;
 
 /** The template database of `migrations`: each migration's number, name and SQL, hashed. */
-export function templateName(migrations: readonly Migration[]): string {
-  const hash = createHash('sha256');
-  for (const m of migrations) hash.update(`\0${m.version}\0${m.name}\0${m.sql}`);
-  return `sob_template_${migrations.length}_${hash.digest('hex').slice(0, 16)}`;
+function templateName(migrations: readonly Migration[]): string {
+  return `sob_template_${migrations.length}_${migrationsDigest(migrations)}`;
 }
 
-function databaseUrl(adminUrl: string, name: string): string {
+/** The URL of database `name` on the server of `adminUrl`. */
+export function databaseUrl(adminUrl: string, name: string): string {
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   return url.toString();

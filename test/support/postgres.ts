@@ -6,7 +6,7 @@ import pg from 'pg';
 import type { Database } from '../../src/db/database';
 import { MIGRATIONS, type Migration } from '../../src/db/migrations';
 import { copyMigratedPglite } from './pglite-template';
-import { migratedTemplate } from './postgres-template';
+import { databaseUrl, migratedTemplate } from './postgres-template';
 import { PgliteDatabase } from '../../src/db/pglite';
 import { PostgresDatabase } from '../../src/db/postgres';
 import { openDatabase } from '../../src/db/open';
@@ -22,24 +22,20 @@ export interface TestDatabase {
 }
 
 /**
- * A new PostgreSQL database: a copy of the template with `migrations` applied
- * (postgres-template.ts), or empty when `migrations` is undefined. Its URL, and how to drop it
- * (connections forced out).
+ * A new PostgreSQL database, a copy of the template with `migrations` applied (postgres-template.ts):
+ * its URL, and how to drop it (connections forced out).
  */
-async function createDatabase(migrations?: readonly Migration[]): Promise<{ url: string; dropDatabase(): Promise<void> }> {
+async function createDatabase(migrations: readonly Migration[]): Promise<{ url: string; dropDatabase(): Promise<void> }> {
   const name = `sob_test_${process.pid}_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: TEST_POSTGRES_ADMIN_URL });
   await admin.connect();
   try {
-    const template = migrations ? await migratedTemplate(admin, TEST_POSTGRES_ADMIN_URL, migrations) : undefined;
-    await admin.query(template ? `CREATE DATABASE ${name} TEMPLATE ${template}` : `CREATE DATABASE ${name}`);
+    await admin.query(`CREATE DATABASE ${name} TEMPLATE ${await migratedTemplate(admin, TEST_POSTGRES_ADMIN_URL, migrations)}`);
   } finally {
     await admin.end();
   }
-  const url = new URL(TEST_POSTGRES_ADMIN_URL);
-  url.pathname = `/${name}`;
   return {
-    url: url.toString(),
+    url: databaseUrl(TEST_POSTGRES_ADMIN_URL, name),
     async dropDatabase() {
       const cleanup = new pg.Client({ connectionString: TEST_POSTGRES_ADMIN_URL });
       await cleanup.connect();
