@@ -5,6 +5,8 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
   setupFiles: ['<rootDir>/test/support/setup-env.ts'],
+  // Builds the migrated template databases once, before the workers start (test/support/global-setup.ts).
+  globalSetup: '<rootDir>/test/support/global-setup.ts',
   testTimeout: 30000,
   reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
   // Each test file gets its own PostgreSQL database and Redis key prefix (test/support), so files

@@ -4,6 +4,7 @@ import type { Database } from '../../src/db/database';
 import { MIGRATIONS } from '../../src/db/migrations';
 import { migrate } from '../../src/db/migrator';
 import { databaseWithMigrations, type Backend } from '../support/postgres';
+import { migrationsBefore } from '../support/migration-lists';
 import { insertTestCase } from '../support/pull-task';
 
 /**
@@ -30,7 +31,7 @@ const row = async (db: Database, id: string) =>
 
 describe.each<Backend>(['postgres', 'pglite'])('migration 030 (%s)', (backend) => {
   it('judges a case at its first stop after records were complete', async () => {
-    const { db, close } = await databaseWithMigrations(backend, MIGRATIONS.filter((m) => m.version < 30));
+    const { db, close } = await databaseWithMigrations(backend, migrationsBefore(30));
     try {
       const toRecords: [string, string, Date] = ['collecting_records', 'records_complete', day(2)];
       // Signed on the 5th, delivered on the 6th, closed on the 1st of April: 025 took April 1st.

@@ -3,6 +3,7 @@ import type { Database } from '../../src/db/database';
 import { MIGRATIONS } from '../../src/db/migrations';
 import { migrate } from '../../src/db/migrator';
 import { databaseWithMigrations, type Backend } from '../support/postgres';
+import { migrationsBefore } from '../support/migration-lists';
 
 /**
  * Migration 037 on a populated store, on both backends: each subscriber was enabled when it was
@@ -44,7 +45,7 @@ async function populate(db: Database): Promise<{ active: string; disabled: strin
 
 describe.each<Backend>(['postgres', 'pglite'])('migration 037 (%s)', (backend) => {
   it('backfills when subscribers were enabled and deliveries finished, allows skipped deliveries, and keeps notifications of pruned events', async () => {
-    const { db, close } = await databaseWithMigrations(backend, MIGRATIONS.filter((m) => m.version < 37));
+    const { db, close } = await databaseWithMigrations(backend, migrationsBefore(37));
     try {
       const seeded = await populate(db);
       expect(await migrate(db, MIGRATIONS.filter((m) => m.version <= 37))).toEqual([37]);

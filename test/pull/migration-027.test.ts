@@ -1,6 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Database } from '../../src/db/database';
-import { MIGRATIONS } from '../../src/db/migrations';
 import { migrate } from '../../src/db/migrator';
 import { scanSearchPage } from '../../src/fhir';
 import { inlineDataDigest } from '../../src/pull/attachments';
@@ -8,6 +7,7 @@ import { pageEntries } from '../../src/pull/page-resources';
 import { commitPage, findTask, insertPull, insertTask, type TaskRow } from '../../src/pull/pull-repository';
 import { attachmentsOf } from '../../src/pull/pull-task-runner';
 import { databaseWithMigrations, type Backend } from '../support/postgres';
+import { migrationsWithout } from '../support/migration-lists';
 import { insertTestCase, insertPullTask } from '../support/pull-task';
 
 /**
@@ -17,7 +17,7 @@ import { insertTestCase, insertPullTask } from '../support/pull-task';
  * attachment row (so the upgrade neither loses nor doubles anything).
  */
 const BASE = 'https://ehr.example.org/fhir';
-const BEFORE_027 = MIGRATIONS.filter((m) => m.version !== 27);
+const BEFORE_027 = migrationsWithout(27);
 
 /** A database with every migration but 027 applied, and how to drop it. */
 const databaseBefore027 = (backend: Backend): Promise<{ db: Database; close(): Promise<void> }> => databaseWithMigrations(backend, BEFORE_027);

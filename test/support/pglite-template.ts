@@ -70,7 +70,12 @@ async function buildTemplate(folder: string, migrations: readonly Migration[]): 
  * `migrations` applied, copied from their template (built first when there is none).
  */
 export async function copyMigratedPglite(dataDir: string, migrations: readonly Migration[]): Promise<void> {
+  fs.cpSync(await ensurePgliteTemplate(migrations), dataDir, { recursive: true });
+}
+
+/** The template folder of `migrations`, built first when there is none (jest's global setup builds the usual ones). */
+export async function ensurePgliteTemplate(migrations: readonly Migration[]): Promise<string> {
   const template = templateFolder(migrations);
   if (!fs.existsSync(template)) await buildTemplate(template, migrations);
-  fs.cpSync(template, dataDir, { recursive: true });
+  return template;
 }
