@@ -24,8 +24,11 @@ export interface ScheduledJob {
  */
 export function keepJobScheduler(queue: Queue, schedulerId: string, everyMs: number, job: ScheduledJob, worker: Worker): void {
   const write = (): Promise<unknown> => queue.upsertJobScheduler(schedulerId, { every: everyMs }, job);
+  let closing = false;
   const warn = (err: unknown): void => {
-    logger.warn('job schedule not written', { queue: queue.name, ...errorFields(err) });
+    // A write cut short by the process stopping (its connection closed) is no fault: the next start writes it.
+    if (closing) logger.debug('job schedule not written: the worker is closing', { queue: queue.name, ...errorFields(err) });
+    else logger.warn('job schedule not written', { queue: queue.name, ...errorFields(err) });
   };
   write().catch(warn);
   const timer = setInterval(() => {
@@ -39,5 +42,8 @@ export function keepJobScheduler(queue: Queue, schedulerId: string, everyMs: num
       .catch(warn);
   }, everyMs);
   timer.unref();
-  worker.on('closing', () => clearInterval(timer));
+  worker.on('closing', () => {
+    closing = true;
+    clearInterval(timer);
+  });
 }

@@ -38,3 +38,35 @@ it('writes a schedule back after Redis lost it, and its jobs run again', async (
     await queue.close();
   }
 });
+
+it('says nothing is wrong when the process stops before its first write of the schedule', async () => {
+  const prefix = `sobtest-${randomBytes(4).toString('hex')}`;
+  const connection = bullConnectionOptions(REDIS_URL);
+  const queue = new Queue('sweep', { connection, prefix });
+  const worker = new Worker('sweep', async () => undefined, { connection, prefix, autorun: false });
+  const capture = new CaptureTransport();
+  logger.add(capture);
+  try {
+    keepJobScheduler(queue, 'sweep-schedule', 60_000, { name: 'sweep', data: {}, opts: { removeOnComplete: true } }, worker);
+    // Stopping at once: the worker says it is closing, then the queue's connection closes under the
+    // pending write, which fails.
+    const workerClosed = worker.close();
+    await queue.close();
+    await workerClosed;
+    expect(await scheduleWritten(prefix)).toBe(false);
+    expect(capture.lines.filter((l) => l.includes('job schedule not written'))).toEqual([]);
+  } finally {
+    logger.remove(capture);
+  }
+});
+
+/** Whether the schedule reached Redis (read by a queue of its own; the queue's keys are removed after). */
+async function scheduleWritten(prefix: string): Promise<boolean> {
+  const queue = new Queue('sweep', { connection: bullConnectionOptions(REDIS_URL), prefix });
+  try {
+    return Boolean(await queue.getJobScheduler('sweep-schedule'));
+  } finally {
+    await queue.obliterate({ force: true }).catch(() => undefined);
+    await queue.close();
+  }
+}
