@@ -46,6 +46,19 @@ const COMPARE_AND_DELETE = new LuaScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`);
 
+/**
+ * Writes the hold (ARGV[2], expiring in ARGV[3] ms) unless one until a later or the same time
+ * (ARGV[1], epoch ms) is there: one step, so two processes holding at once keep the later.
+ */
+const HOLD_UNLESS_LATER = new LuaScript(`
+local v = redis.call('GET', KEYS[1])
+if v then
+  local ok, d = pcall(cjson.decode, v)
+  if ok and type(d) == 'table' and type(d.u) == 'number' and d.u >= tonumber(ARGV[1]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1`);
+
 /** Deletes the token only when it is the rejected one. */
 const DELETE_IF_TOKEN = new LuaScript(`
 local v = redis.call('GET', KEYS[1])
@@ -119,11 +132,9 @@ export class RedisTokenCache {
    * lock is released). A later hold never shortens an earlier one.
    */
   async hold(hold: TokenEndpointHold): Promise<void> {
-    const current = await this.heldUntil();
-    if (current && current.until >= hold.until) return;
     const ttlMs = Math.ceil(hold.until - this.now());
     if (ttlMs <= 0) return;
-    await this.redis.set(this.holdKey, JSON.stringify({ u: hold.until, st: hold.status ?? null }), 'PX', ttlMs);
+    await HOLD_UNLESS_LATER.run(this.redis, [this.holdKey], [hold.until, JSON.stringify({ u: hold.until, st: hold.status ?? null }), ttlMs]);
   }
 
   /** The token endpoint's hold while it lasts (by this cache's clock), else undefined. */
