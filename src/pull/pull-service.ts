@@ -8,6 +8,7 @@ import type { Principal } from '../http/auth';
 import { conflict, notFound } from '../http/problem';
 import { errorFields, logger } from '../log';
 import type { PullFlowProducer } from '../../queues/pull-flow';
+import { requireSomeR4Source } from './fhir-version-gate';
 import { planPull } from './pull-plan';
 import { pullProgress } from './pull-progress';
 import {
@@ -96,7 +97,8 @@ export interface StartPullInput {
 
 /**
  * Plans a pull over every resolved source of the case and starts its BullMQ flow (202); the same pull
- * already queued or running is answered instead (`alreadyUnderWay`, see `pull-under-way.ts`).
+ * already queued or running is answered instead (`alreadyUnderWay`, see `pull-under-way.ts`); 422 when none of the
+ * sources is on a server that speaks R4 (`fhir-version-gate.ts`).
  */
 export async function startPull(
   deps: PullServiceDeps,
@@ -118,6 +120,7 @@ export async function startPull(
         : `No source is ready: ${waiting} source(s) need review (choose the patient first).`,
     );
   }
+  await requireSomeR4Source(deps.db, ready);
   const pullId = randomUUID();
   const taskIds: string[] = [];
   const since = input.since ? new Date(input.since) : null;

@@ -1,6 +1,6 @@
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
-import { fixtureBundle } from '../support/fixture-child';
-import { openFixtureCase } from '../support/sandbox-case';
+import { fixtureBundle, fixturePatientId } from '../support/fixture-child';
+import { openFixtureCase, registerOpenEndpoint } from '../support/sandbox-case';
 import { openCaseIn } from '../support/opinion-case';
 import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
 import { fhirVersionFront, type FhirVersionFront } from './support/fhir-version-front';
@@ -10,8 +10,8 @@ import { fhirVersionFront, type FhirVersionFront } from './support/fhir-version-
  * https://hl7.org/fhir/R4/capabilitystatement-definitions.html#CapabilityStatement.fhirVersion). A
  * server declaring another version is not stored silently: its registration is refused (422 naming
  * `fhirVersion` and the version), a change pointing an endpoint at one is undone, a re-read that finds
- * one is recorded and answered 422, and pulls and deliveries against it fail at once, for good, naming
- * the version, with no search sent. A statement without the element keeps working. Real service,
+ * one is recorded and answered 422, a pull with no other source is refused (422), and pulls beside an
+ * R4 source and deliveries against it fail at once, for good, naming the version, with no search sent. A statement without the element keeps working. Real service,
  * PostgreSQL, Redis and a sandbox EHR behind an HTTP front that rewrites its /metadata.
  */
 let svc: TestService;
@@ -90,8 +90,19 @@ it('records a server that now declares R5 when its capabilities are read again (
   expect(stored.capabilities?.fhirVersion).toBe('5.0.0');
   expect(stored.capabilitiesError).toContain('fhirVersion 5.0.0');
 
-  // A pull fails at once, each query for good (no retry), naming the version; nothing was searched.
+  // A pull of a case whose only source it is: refused (422 naming the version), nothing started or searched.
   const since = front.server.requests.length;
+  const refused = await svc.request('POST', `/api/cases/${caseId}/pulls`, { token: cm, body: {} });
+  expect(refused.status).toBe(422);
+  expect((await refused.json()) as Problem).toMatchObject({ field: 'fhirVersion', fhirVersion: '5.0.0' });
+  expect((await svc.service.db.query('SELECT id FROM pulls WHERE case_id = $1', [caseId])).rows).toEqual([]);
+
+  // Beside a source on an R4 server, the pull starts: that source's queries fail at once, for good
+  // (no retry), naming the version, and nothing is searched there; the pull ends partial.
+  const r4 = await registerOpenEndpoint(svc, 'Care team A (still R4)', ehr.baseUrl);
+  const second = await svc.request('POST', `/api/cases/${caseId}/sources`, { token: cm, body: { endpointId: r4, patient: { id: fixturePatientId('care-team-a') } } });
+  expect(second.status).toBe(201);
+  const { id: r4Source } = (await second.json()) as { id: string };
   const started = await svc.request('POST', `/api/cases/${caseId}/pulls`, { token: cm, body: {} });
   expect(started.status).toBe(202);
   const { pullId } = (await started.json()) as { pullId: string };
@@ -100,14 +111,19 @@ it('records a server that now declares R5 when its capabilities are read again (
     (p) => ['complete', 'partial', 'failed'].includes(p.state),
     60_000,
   );
-  expect(pull.state).toBe('failed');
-  const { rows } = await svc.service.db.query<{ state: string; last_error: string | null; retries: number }>('SELECT state, last_error, retries FROM pull_tasks WHERE pull_id = $1', [pullId]);
-  expect(rows.length).toBeGreaterThan(0);
-  for (const task of rows) {
+  expect(pull.state).toBe('partial');
+  const { rows } = await svc.service.db.query<{ source_id: string; state: string; last_error: string | null; retries: number }>(
+    'SELECT source_id, state, last_error, retries FROM pull_tasks WHERE pull_id = $1',
+    [pullId],
+  );
+  const upgraded = rows.filter((t) => t.source_id !== r4Source);
+  expect(upgraded.length).toBeGreaterThan(0);
+  for (const task of upgraded) {
     expect(task.state).toBe('failed');
     expect(task.retries).toBe(0);
     expect(task.last_error).toContain('fhirVersion 5.0.0');
   }
+  expect(rows.filter((t) => t.source_id === r4Source).every((t) => t.state === 'complete')).toBe(true);
   expect(fhirRequestsSince(since)).toEqual([]);
 
   // Nor is it taken as a report recipient.
