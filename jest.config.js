@@ -7,7 +7,10 @@ module.exports = {
   setupFiles: ['<rootDir>/test/support/setup-env.ts'],
   // Builds the migrated template databases once, before the workers start (test/support/global-setup.ts).
   globalSetup: '<rootDir>/test/support/global-setup.ts',
-  testTimeout: 30000,
+  // A test's own limit where it sets one; otherwise 60 s. Some PGlite tests take 2 s alone but 8 s
+  // beside two other files on this 2-core machine, and the shared host runs up to 2-3× slower at
+  // times: 30 s left too little room. Only a hanging test waits longer for it.
+  testTimeout: 60000,
   reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
   // Each test file gets its own PostgreSQL database and Redis key prefix (test/support), so files
   // run in parallel. Three workers on the machine's two cores: the test files spend much of their
