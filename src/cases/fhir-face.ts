@@ -105,9 +105,9 @@ export function buildPatient(input: CaseFhirInput, ids: CaseFhirIds): Patient {
         line: [...a.line],
         city: a.city,
         ...(a.district ? { district: a.district } : {}),
-        // FHIR Address.state is 0..1: an address abroad may have none.
+        // FHIR Address.state and postalCode are 0..1: an address abroad may have neither.
         ...(a.state ? { state: a.state } : {}),
-        postalCode: a.postalCode,
+        ...(a.postalCode ? { postalCode: a.postalCode } : {}),
         country: a.country,
       },
     ],

@@ -129,21 +129,32 @@ const Address = section('Address', 'an object', {
         'For an address in the United States (required there): its USPS 2-letter state, territory or APO/FPO code, like OH ' +
         '(upper-cased). Elsewhere optional free text (region, province; FHIR Address.state is 0..1); blank is taken as absent.',
     }),
-  postalCode: text('Postal code', INTAKE_LIMITS.postalCode),
+  postalCode: z
+    .string({ error: missingOr('Postal code', 'text') })
+    .trim()
+    .max(INTAKE_LIMITS.postalCode, guarded({ error: `Postal code must be at most ${INTAKE_LIMITS.postalCode} characters`, abort: true }, isString))
+    .optional()
+    .meta({
+      description:
+        'For an address in the United States (required there): its ZIP code, 5 digits or ZIP+4. Elsewhere optional ' +
+        '(many countries have no postal codes; FHIR Address.postalCode is 0..1); blank is taken as absent.',
+    }),
   country: text('Country', INTAKE_LIMITS.country).meta({ description: 'Country; "US" (ISO 3166) for the United States.' }),
   district: text('County', INTAKE_LIMITS.district).optional().meta({ description: 'County (FHIR Address.district).' }),
 })
-  // In-place normalization (no transform): a US state is upper-cased, a blank state elsewhere is left out.
+  // In-place normalization (no transform): a US state is upper-cased; elsewhere a blank state or
+  // postal code is left out.
   .overwrite((address) => {
-    if (address.state === undefined) return address;
-    if (isUnitedStates(address.country)) return { ...address, state: address.state.toUpperCase() };
-    if (address.state !== '') return address;
-    const { state: _blank, ...rest } = address;
-    return rest;
+    if (isUnitedStates(address.country)) return address.state === undefined ? address : { ...address, state: address.state.toUpperCase() };
+    if (address.state !== '' && address.postalCode !== '') return address;
+    const { state, postalCode, ...rest } = address;
+    return { ...rest, ...(state ? { state } : {}), ...(postalCode ? { postalCode } : {}) };
   })
   .superRefine((address, ctx) => {
     if (!isUnitedStates(address.country)) return;
-    if (!US_ZIP_PATTERN.test(address.postalCode)) {
+    if (address.postalCode === undefined || address.postalCode === '') {
+      ctx.addIssue({ code: 'custom', path: ['postalCode'], message: 'Postal code is required for a US address: its ZIP code, like 45229' });
+    } else if (!US_ZIP_PATTERN.test(address.postalCode)) {
       ctx.addIssue({
         code: 'custom',
         path: ['postalCode'],

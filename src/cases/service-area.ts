@@ -10,7 +10,8 @@ import { isUnitedStates } from './us-places';
 export interface ServiceAreaAddress {
   /** USPS code for a US address (the intake requires it there); absent or free text elsewhere. */
   readonly state?: string | undefined;
-  readonly postalCode: string;
+  /** A US ZIP code for a US address (the intake requires it there); absent or free text elsewhere. */
+  readonly postalCode?: string | undefined;
   readonly country: string;
   readonly district?: string | undefined;
 }
@@ -35,8 +36,8 @@ export function normalizeCounty(name: string): string {
     .replace(/^st\.?\s+/, 'saint ');
 }
 
-function inZipRange(postalCode: string, from: string, to: string): boolean {
-  const digits = postalCode.replace(/\D/g, '');
+function inZipRange(postalCode: string | undefined, from: string, to: string): boolean {
+  const digits = (postalCode ?? '').replace(/\D/g, '');
   if (digits.length < from.length) return false;
   const prefix = digits.slice(0, from.length);
   return prefix >= from && prefix <= to;

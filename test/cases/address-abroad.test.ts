@@ -1,7 +1,8 @@
 /**
  * A family living outside the United States gets the program's answer (outside the US → refused with
- * its own sentence), not "State must be a 2-letter code": `address.state` is required (a USPS code)
- * for a US address only, optional free text elsewhere (FHIR Address.state is 0..1). Through the real
+ * its own sentence), not "State must be a 2-letter code": `address.state` (a USPS code) and
+ * `postalCode` (a ZIP code) are required for a US address only, optional free text elsewhere (FHIR
+ * Address.state and postalCode are 0..1; many countries have no postal codes). Through the real
  * API on a fresh PostgreSQL database; the case Patient of the bundle through its builder.
  */
 import type { Patient, RelatedPerson } from 'fhir/r4';
@@ -80,6 +81,20 @@ describe('an address outside the United States', () => {
     expect((await fhirOf(blank.body.id)).patient.address?.[0]).not.toHaveProperty('state');
   });
 
+  it('needs no postal code (many countries have none): the case opens with the outside-US answer, its FHIR Patient without one', async () => {
+    const { postalCode: _postalCode, ...noPostalCode } = { ...MUNICH, line: ['Sheikh Mohammed bin Rashid Blvd 1'], city: 'Dubai', country: 'AE' };
+    for (const address of [noPostalCode, { ...noPostalCode, postalCode: '  ' }]) {
+      const { status, body } = await post(livingAt(address));
+      expect(status).toBe(201);
+      expect(body.eligibility.reasonCodes).toEqual(['outside-united-states']);
+      const fhir = await fhirOf(body.id);
+      expect(fhir.patient.address?.[0]).not.toHaveProperty('postalCode');
+      expect(fhir.text).not.toMatch(/undefined|null/);
+    }
+    const long = await post(livingAt({ ...MUNICH, postalCode: '9'.repeat(21) }));
+    expect(long.body.errors).toEqual([expect.objectContaining({ field: 'patient.address.postalCode', detail: 'Postal code must be at most 20 characters' })]);
+  });
+
   it('bounds the free-text state like the other address fields', async () => {
     const { status, body } = await post(livingAt({ ...MUNICH, state: 'x'.repeat(101) }));
     expect(status).toBe(400);
@@ -106,6 +121,15 @@ describe('a United States address', () => {
     ]);
   });
 
+  it('still needs a ZIP code', async () => {
+    const { postalCode: _postalCode, ...noZip } = sampleIntake().patient.address;
+    for (const address of [noZip, { ...noZip, postalCode: ' ' }]) {
+      const { status, body } = await post(livingAt(address));
+      expect(status).toBe(400);
+      expect(body.errors).toEqual([expect.objectContaining({ field: 'patient.address.postalCode', detail: 'Postal code is required for a US address: its ZIP code, like 45229' })]);
+    }
+  });
+
   it('still needs a 2-letter USPS code, upper-cased', async () => {
     const spelled = await post(livingAt({ ...sampleIntake().patient.address, state: 'Colorado' }));
     expect(spelled.body.errors).toEqual([expect.objectContaining({ field: 'patient.address.state', detail: 'State must be a 2-letter code, like OH' })]);
@@ -121,7 +145,7 @@ describe('a United States address', () => {
 });
 
 describe('GET /openapi.json', () => {
-  it('describes address.state as optional, required for a US address', async () => {
+  it('describes address.state and postalCode as optional, required for a US address', async () => {
     const res = await svc.request('GET', '/openapi.json');
     const text = await res.text();
     const doc = JSON.parse(text) as unknown;
@@ -138,9 +162,11 @@ describe('GET /openapi.json', () => {
     walk(doc);
     expect(found.length).toBeGreaterThan(0);
     for (const address of found) {
-      expect(address.required).toEqual(['line', 'city', 'postalCode', 'country']);
+      expect(address.required).toEqual(['line', 'city', 'country']);
       expect(address.properties.state?.maxLength).toBe(100);
       expect(address.properties.state?.description).toMatch(/United States/);
+      expect(address.properties.postalCode?.maxLength).toBe(20);
+      expect(address.properties.postalCode?.description).toMatch(/United States/);
     }
   });
 });

@@ -230,10 +230,12 @@ describe('JSON Schema form (for the OpenAPI document)', () => {
     expect(patientProps.birthDate).toMatchObject({ type: 'string', format: 'date' });
     expect(patientProps.sex).toMatchObject({ enum: ['male', 'female', 'other', 'unknown'] });
     const address = patientProps.address as Json;
-    // state: required (a USPS code) for a US address only, which the description says; free text elsewhere.
-    expect(address.required).toEqual(['line', 'city', 'postalCode', 'country']);
+    // state and postalCode: required (a USPS code, a ZIP code) for a US address only, which the descriptions say; free text elsewhere.
+    expect(address.required).toEqual(['line', 'city', 'country']);
     expect((address.properties as Record<string, Json>).state).toMatchObject({ type: 'string', maxLength: INTAKE_LIMITS.state });
     expect((address.properties as Record<string, Json>).state?.description).toMatch(/United States \(required there\)/);
+    expect((address.properties as Record<string, Json>).postalCode).toMatchObject({ type: 'string', maxLength: INTAKE_LIMITS.postalCode });
+    expect((address.properties as Record<string, Json>).postalCode?.description).toMatch(/United States \(required there\)/);
     expect(props.questions).toMatchObject({ type: 'array', minItems: 1, maxItems: 10 });
     expect(props.history).toMatchObject({ type: 'string', minLength: 1, maxLength: 20000 });
     const requester = (props.requester as Json).properties as Record<string, Json>;
