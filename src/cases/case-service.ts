@@ -56,7 +56,12 @@ const clock = (deps: CaseServiceDeps): Date => (deps.now ?? (() => new Date()))(
 export interface CreatedCase {
   readonly id: string;
   readonly status: CaseStatus;
-  readonly eligibility: { eligible: boolean; reasons: string[]; reasonCodes: string[] };
+  /**
+   * The decision, and the `version` of `mappings/eligibility.json` it was made by (`rulesVersion`:
+   * absent on cases opened before it was recorded), so a refusal can be explained later by the rules
+   * that made it.
+   */
+  readonly eligibility: { eligible: boolean; reasons: string[]; reasonCodes: string[]; rulesVersion?: string };
   readonly quote: unknown;
   /** Open cases that may be about the same child (same names and birth date): the request entered twice? */
   readonly possibleDuplicates: readonly PossibleDuplicate[];
@@ -97,7 +102,7 @@ async function replayOf(deps: CaseServiceDeps, id: string, intake: Intake): Prom
 
 async function insertNewCase(deps: CaseServiceDeps, intake: Intake, actor: Principal, id: string): Promise<Omit<CreatedCase, 'possibleDuplicates'>> {
   const now = clock(deps);
-  const eligibility = evaluateEligibility(intake, deps.domain.eligibility, now);
+  const eligibility = { ...evaluateEligibility(intake, deps.domain.eligibility, now), rulesVersion: deps.domain.eligibility.version };
   const quote = computeQuote(deps.domain.prices, { offered: [], approved: [] });
   const status: CaseStatus = eligibility.eligible ? 'submitted' : 'ineligible';
   await deps.db.transaction(async (tx) => {

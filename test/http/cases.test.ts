@@ -76,6 +76,16 @@ describe('POST /api/cases (intake)', () => {
     ]);
   });
 
+  it('records the version of the eligibility rules that decided, with the decision', async () => {
+    const res = await svc.request('POST', '/api/cases', { token: cm, body: sampleIntake() });
+    const { id, eligibility } = (await res.json()) as { id: string; eligibility: { rulesVersion?: string } };
+    const { version } = loadDomainData().eligibility;
+    expect(version).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+    expect(eligibility.rulesVersion).toBe(version);
+    const detail = (await (await svc.request('GET', `/api/cases/${id}`, { token: cm })).json()) as { eligibility: { rulesVersion?: string } };
+    expect(detail.eligibility.rulesVersion).toBe(version);
+  });
+
   it('answers problem+json naming each bad field', async () => {
     const intake = sampleIntake();
     const { birthDate: _b, ...patientWithoutBirthDate } = intake.patient;
