@@ -17,6 +17,7 @@ import { QueueDepth } from '../queues/queue-depth';
 import { loadDomainData } from './cases/domain-data';
 import { SERVICE_VERSION } from './version';
 import { EndpointClients } from './endpoints/endpoint-clients';
+import { listEndpoints } from './endpoints/endpoint-repository';
 import { SecretBox } from './security/secret-box';
 import { BlobStore } from './blobs/blob-store';
 import type { FhirClientDeps } from './fhir';
@@ -129,6 +130,8 @@ export async function startService(config: Config, overrides: ServiceOverrides =
         version: SERVICE_VERSION,
         caseAccess: { specialist: config.specialistCaseAccess, ehr: config.ehrCaseAccess },
         queueCounts: () => queueDepth.counts(),
+        endpointCircuits: async () =>
+          Promise.all((await listEndpoints(db)).map(async ({ id }) => ({ endpointId: id, state: (await clients.circuit(id).snapshot()).state }))),
       });
       server = http.createServer(app);
       server.keepAliveTimeout = 65_000;

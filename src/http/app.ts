@@ -9,7 +9,7 @@ import { ignoredFields } from './ignored-fields';
 import { errorHandler } from './errors';
 import { buildOpenApi } from './openapi';
 import { MAX_BODY_DEPTH, nestsDeeperThan } from './json-depth';
-import { createMetrics, type QueueCounts } from './metrics';
+import { createMetrics, type EndpointCircuits, type QueueCounts } from './metrics';
 import { fieldProblem, HttpProblem, validationProblem } from './problem';
 import { unstorableTextAt } from './json-text';
 import { requestContext } from './request-context';
@@ -31,6 +31,8 @@ export interface AppOptions {
   readonly caseAccess?: CaseAccessModes;
   /** Jobs per queue and state for `/metrics` (`sob_queue_jobs`); omitted, that gauge is not exported. */
   readonly queueCounts?: QueueCounts;
+  /** Each endpoint's circuit for `/metrics` (`sob_endpoint_circuit`); omitted, that gauge is not exported. */
+  readonly endpointCircuits?: EndpointCircuits;
 }
 
 const READINESS_TIMEOUT_MS = 2000;
@@ -199,7 +201,7 @@ export function createApp(options: AppOptions): express.Express {
       checks,
     });
   });
-  const metrics = createMetrics(options.db, options.queueCounts);
+  const metrics = createMetrics(options.db, options.queueCounts, options.endpointCircuits);
   app.get('/metrics', async (_req, res, next) => {
     try {
       res.type(metrics.registry.contentType).send(await metrics.registry.metrics());

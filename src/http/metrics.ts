@@ -41,7 +41,12 @@ async function workByState(db: Database): Promise<{ table: string; state: string
 /** Jobs per queue and state, read when Prometheus scrapes (see `queues/queue-depth.ts`). */
 export type QueueCounts = () => Promise<readonly { queue: string; state: string; n: number }[]>;
 
-export function createMetrics(db: Database, queueCounts?: QueueCounts): ServiceMetrics {
+/** Each registered endpoint's circuit breaker state, read when Prometheus scrapes (from Redis, shared by every worker). */
+export type EndpointCircuits = () => Promise<readonly { endpointId: string; state: 'closed' | 'open' | 'half-open' }[]>;
+
+const CIRCUIT_STATES = ['closed', 'open', 'half-open'] as const;
+
+export function createMetrics(db: Database, queueCounts?: QueueCounts, endpointCircuits?: EndpointCircuits): ServiceMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const requests = new Counter({ name: 'sob_http_requests_total', help: 'API answers by method, route pattern and status', labelNames: ['method', 'route', 'status'], registers: [registry] });
@@ -68,6 +73,24 @@ export function createMetrics(db: Database, queueCounts?: QueueCounts): ServiceM
       for (const c of counts) this.set({ table: c.table, state: c.state }, c.n);
     },
   });
+  if (endpointCircuits) {
+    new Gauge({
+      name: 'sob_endpoint_circuit',
+      help:
+        "Each EHR endpoint's circuit breaker: 1 for its state (closed, open: paused after repeated failures, its jobs waiting; half-open: a probe decides), 0 for the others",
+      labelNames: ['endpoint', 'state'],
+      registers: [registry],
+      async collect() {
+        this.reset();
+        // Redis or the database away: left empty (readiness says what is down).
+        const circuits = await endpointCircuits().catch((err: unknown) => {
+          logger.warn('metrics: endpoint circuits unavailable', errorFields(err));
+          return [];
+        });
+        for (const c of circuits) for (const state of CIRCUIT_STATES) this.set({ endpoint: c.endpointId, state }, c.state === state ? 1 : 0);
+      },
+    });
+  }
   if (queueCounts) {
     new Gauge({
       name: 'sob_queue_jobs',

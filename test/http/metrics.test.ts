@@ -2,7 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { QUEUES } from '../../queues/names';
 import { QueueDepth } from '../../queues/queue-depth';
+import IORedis from 'ioredis';
+import { RedisCircuitBreaker } from '../../src/fhir';
 import { createMetrics } from '../../src/http/metrics';
+import { startSandboxServer } from '../../src/sandbox';
+import { registerOpenEndpoint } from '../support/sandbox-case';
 import { bullConnectionOptions } from '../../src/redis';
 import { startTestService, type TestService } from '../support/service';
 import { sampleIntake } from '../support/intake';
@@ -58,6 +62,25 @@ it('exposes the jobs of every queue by state, read from Redis at scrape time', a
   } finally {
     await webhooks.obliterate({ force: true });
     await webhooks.close();
+  }
+});
+
+it("exposes each endpoint's circuit breaker state, read from Redis at scrape time", async () => {
+  const ehr = await startSandboxServer({ name: 'metrics-ehr', auth: 'none' });
+  const redis = new IORedis(svc.config.redisUrl);
+  try {
+    const [working, paused] = [await registerOpenEndpoint(svc, 'Metrics EHR (working)', ehr.baseUrl), await registerOpenEndpoint(svc, 'Metrics EHR (paused)', ehr.baseUrl)];
+    // What a worker does when the EHR asks to be left alone: the circuit held open for a minute.
+    await new RedisCircuitBreaker({ redis, keyPrefix: `${svc.config.queuePrefix}:fhir:`, endpointId: paused }).hold(Date.now() + 60_000);
+    const text = await (await svc.request('GET', '/metrics')).text();
+    expect(text).toContain(`sob_endpoint_circuit{endpoint="${working}",state="closed"} 1`);
+    expect(text).toContain(`sob_endpoint_circuit{endpoint="${working}",state="open"} 0`);
+    expect(text).toContain(`sob_endpoint_circuit{endpoint="${paused}",state="open"} 1`);
+    expect(text).toContain(`sob_endpoint_circuit{endpoint="${paused}",state="closed"} 0`);
+    expect(text).not.toContain('Metrics EHR');
+  } finally {
+    redis.disconnect();
+    await ehr.stop();
   }
 });
 
