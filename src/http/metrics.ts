@@ -1,12 +1,14 @@
 /**
  * Prometheus metrics at `GET /metrics` (text exposition format): process metrics, one counter
  * and one latency histogram per route pattern and status, and the work in PostgreSQL by state
- * (pulls, deliveries, upload files) and the jobs in each BullMQ queue by state, read at scrape time.
- * Labels carry route patterns, queue names and states only, never ids or PHI.
+ * (pulls, deliveries, upload files), the cases due by SLA standing, the jobs in each BullMQ queue by
+ * state and each endpoint's circuit, read at scrape time. Labels carry route patterns, queue names,
+ * states and endpoint ids only, never case ids or PHI.
  */
 import type { NextFunction, Request, Response } from 'express';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Database } from '../db/database';
+import { SLA_OVERDUE_STATUSES } from '../db/case-repository';
 import { errorFields, logger } from '../log';
 
 export interface ServiceMetrics {
@@ -36,6 +38,23 @@ async function workByState(db: Database): Promise<{ table: string; state: string
     for (const row of rows) counts.push({ table, state: row.state, n: row.n });
   }
   return counts;
+}
+
+/** Where the cases whose report is due stand against their SLA: every standing, 0 when none. */
+const SLA_STANDINGS = ['on_time', 'past_target', 'past_limit'] as const;
+
+/**
+ * Cases whose report is due (clock running, or paused awaiting information: overdue all the same),
+ * by standing: past the 7-business-day limit, past the 5-day target only, or on time.
+ */
+async function casesBySla(db: Database): Promise<{ standing: string; n: number }[]> {
+  const { rows } = await db.query<{ standing: string; n: number }>(
+    `SELECT CASE WHEN sla_limit_due < now() THEN 'past_limit' WHEN sla_target_due < now() THEN 'past_target' ELSE 'on_time' END AS standing,
+            count(*)::int AS n
+     FROM cases WHERE status = ANY($1::text[]) AND sla_target_due IS NOT NULL GROUP BY 1`,
+    [SLA_OVERDUE_STATUSES],
+  );
+  return rows;
 }
 
 /** Jobs per queue and state, read when Prometheus scrapes (see `queues/queue-depth.ts`). */
@@ -71,6 +90,20 @@ export function createMetrics(db: Database, queueCounts?: QueueCounts, endpointC
         return [];
       });
       for (const c of counts) this.set({ table: c.table, state: c.state }, c.n);
+    },
+  });
+  new Gauge({
+    name: 'sob_cases_sla',
+    help: 'Cases whose report is due, by SLA standing: on_time, past_target (5 business days), past_limit (7 business days)',
+    labelNames: ['standing'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const counts = await casesBySla(db).catch((err: unknown) => {
+        logger.warn('metrics: SLA counts unavailable', errorFields(err));
+        return undefined;
+      });
+      if (counts) for (const standing of SLA_STANDINGS) this.set({ standing }, counts.find((c) => c.standing === standing)?.n ?? 0);
     },
   });
   if (endpointCircuits) {

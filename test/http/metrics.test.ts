@@ -65,6 +65,29 @@ it('exposes the jobs of every queue by state, read from Redis at scrape time', a
   }
 });
 
+it('counts the cases whose report is due by SLA standing, every standing present', async () => {
+  const cm = await svc.token('case_manager');
+  // Every standing is there before any case is due (0), so an alert has a series to watch.
+  const before = await (await svc.request('GET', '/metrics')).text();
+  for (const standing of ['on_time', 'past_target', 'past_limit']) expect(before).toContain(`sob_cases_sla{standing="${standing}"} 0`);
+  const open = async (): Promise<string> => ((await (await svc.request('POST', '/api/cases', { token: cm, body: sampleIntake() })).json()) as { id: string }).id;
+  const day = 86_400_000;
+  const due = [
+    [await open(), 'records_complete', 3 * day, 5 * day],
+    [await open(), 'awaiting_information', -1 * day, 1 * day],
+    [await open(), 'records_complete', -3 * day, -1 * day],
+    [await open(), 'in_review', -3 * day, -1 * day],
+  ] as const;
+  for (const [id, status, target, limit] of due) {
+    await svc.service.db.query('UPDATE cases SET status = $2, sla_target_due = $3, sla_limit_due = $4 WHERE id = $1', [id, status, new Date(Date.now() + target), new Date(Date.now() + limit)]);
+  }
+  const text = await (await svc.request('GET', '/metrics')).text();
+  expect(text).toContain('sob_cases_sla{standing="on_time"} 1');
+  expect(text).toContain('sob_cases_sla{standing="past_target"} 1');
+  expect(text).toContain('sob_cases_sla{standing="past_limit"} 2');
+  for (const [id] of due) expect(text).not.toContain(id);
+});
+
 it("exposes each endpoint's circuit breaker state, read from Redis at scrape time", async () => {
   const ehr = await startSandboxServer({ name: 'metrics-ehr', auth: 'none' });
   const redis = new IORedis(svc.config.redisUrl);
