@@ -23,7 +23,10 @@ async function buildPgliteTemplates(): Promise<void> {
 
 async function buildPostgresTemplates(): Promise<void> {
   const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
+  await admin.connect().catch((err: unknown) => {
+    const url = new URL(ADMIN_URL);
+    throw new Error(`The tests need PostgreSQL at ${url.host} (TEST_POSTGRES_URL; .ci/run starts it): ${err instanceof Error ? err.message : String(err)}`);
+  });
   try {
     for (const migrations of TEST_MIGRATION_LISTS) await migratedTemplate(admin, ADMIN_URL, migrations);
   } finally {
