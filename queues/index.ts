@@ -20,6 +20,7 @@ import { startPullSourceWorker } from './pull-source';
 import { startSlaSweep } from './sla-sweep';
 import { EndpointClients } from '../src/endpoints/endpoint-clients';
 import { recordRetryEvent } from '../src/pull/retry-count';
+import { recordFhirRequestMetrics } from '../src/fhir/request-metrics';
 
 /**
  * BullMQ topology: one module per queue (payload schema, retry policy, concurrency, processor).
@@ -72,6 +73,7 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
   // One client per endpoint in this process, shared by every pull and attachment job.
   const clients = new EndpointClients(deps.redis, `${prefix}:fhir:`, clientOptions, { requestTimeoutMs: config.fhirRequestTimeoutMs, production: config.production });
   clients.onEvent(recordRetryEvent);
+  clients.onEvent(recordFhirRequestMetrics);
   const pullDeps = {
     clients,
     db: deps.db,

@@ -27,6 +27,7 @@ const EnvSchema = z.object({
   ROLE: z.enum(ROLES).default('all'),
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   HOST: z.string().default('0.0.0.0'),
+  METRICS_PORT: optionalString.pipe(z.coerce.number<string | undefined>().int().min(0).max(65535).optional()),
   DATABASE_URL: optionalString.pipe(z.url({ protocol: /^postgres(ql)?$/ }).optional()),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
@@ -112,6 +113,11 @@ export interface Config {
   readonly production: boolean;
   readonly port: number;
   readonly host: string;
+  /**
+   * Role `worker` only: the port of its own `GET /metrics` (process metrics and its requests to the
+   * EHRs), on `host`; none when unset. The API roles serve `/metrics` on `port`.
+   */
+  readonly metricsPort: number | undefined;
   /** PostgreSQL URL; when absent the embedded PGlite store under `dataDir` is used (never in production). */
   readonly databaseUrl?: string;
   readonly databasePoolSize: number;
@@ -251,6 +257,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     production,
     port: e.PORT,
     host: e.HOST,
+    metricsPort: e.METRICS_PORT,
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,
     redisUrl: e.REDIS_URL,

@@ -6,6 +6,7 @@ import type { Config } from './config';
 import type { Database } from './db/database';
 import { openDatabase } from './db/open';
 import { createApp } from './http/app';
+import { startWorkerMetricsServer, type WorkerMetricsServer } from './http/worker-metrics';
 import { createTokenVerifier } from './http/auth';
 import { apiRoutes, publicRoutes } from './http/routes';
 import { errorFields, logger } from './log';
@@ -17,6 +18,7 @@ import { QueueDepth } from '../queues/queue-depth';
 import { loadDomainData } from './cases/domain-data';
 import { SERVICE_VERSION } from './version';
 import { EndpointClients } from './endpoints/endpoint-clients';
+import { recordFhirRequestMetrics } from './fhir/request-metrics';
 import { listEndpoints } from './endpoints/endpoint-repository';
 import { SecretBox } from './security/secret-box';
 import { BlobStore } from './blobs/blob-store';
@@ -37,6 +39,8 @@ export interface RunningService {
   readonly db: Database;
   /** Base URL of the HTTP API when the role includes `api`. */
   readonly url?: string;
+  /** Base URL of a worker's own metrics server (role `worker` with `METRICS_PORT`). */
+  readonly metricsUrl?: string;
   stop(): Promise<void>;
 }
 
@@ -72,6 +76,8 @@ export async function startService(config: Config, overrides: ServiceOverrides =
     { ...(config.outboundProxy ? { proxy: config.outboundProxy } : {}), ...overrides.clientOptions },
     { requestTimeoutMs: config.fhirRequestTimeoutMs, production: config.production },
   );
+  // The API's own requests to the EHRs (capabilities reads on registration and edits).
+  clients.onEvent(recordFhirRequestMetrics);
   const pulls = new PullFlowProducer({ ...bullConnectionOptions(config.redisUrl), maxRetriesPerRequest: 1, commandTimeout: 2000 }, config.queuePrefix, config.pullJobBackoffMs);
   // Fail fast on missing report fonts (the error names REPORT_FONT_PATH & co.).
   loadReportFonts(config.opinion.reportFonts);
@@ -85,8 +91,10 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   let server: http.Server | undefined;
   let workers: RunningWorkers | undefined;
   let url: string | undefined;
+  let metricsServer: WorkerMetricsServer | undefined;
 
   const closeAll = async (): Promise<void> => {
+    await metricsServer?.close();
     await workers?.close().catch((err: unknown) => logger.error('worker shutdown failed', errorFields(err)));
     await clients.closeAll();
     await pulls.close().catch(() => undefined);
@@ -115,6 +123,10 @@ export async function startService(config: Config, overrides: ServiceOverrides =
         mappings,
         dispatch,
       });
+    }
+    if (config.role === 'worker' && config.metricsPort !== undefined) {
+      metricsServer = await startWorkerMetricsServer(config.host, config.metricsPort);
+      logger.info('worker metrics listening', { url: metricsServer.url });
     }
     if (config.role === 'api' || config.role === 'all') {
       const apiDeps = { db, config, domain, secrets, clients, pulls, mappings, blobs, uploadIngest, dispatch, reportFonts: config.opinion.reportFonts };
@@ -158,6 +170,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
     config,
     db,
     url,
+    ...(metricsServer ? { metricsUrl: metricsServer.url } : {}),
     stop() {
       stopping ??= (async () => {
         if (server) {

@@ -9,6 +9,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Database } from '../db/database';
 import { SLA_OVERDUE_STATUSES } from '../db/case-repository';
+import { fhirRequestRegistry } from '../fhir/request-metrics';
 import { errorFields, logger } from '../log';
 
 export interface ServiceMetrics {
@@ -139,7 +140,8 @@ export function createMetrics(db: Database, queueCounts?: QueueCounts, endpointC
     });
   }
   return {
-    registry,
+    // This process's requests to the EHRs (fhir/request-metrics.ts) are served beside the API's own.
+    registry: Registry.merge([registry, fhirRequestRegistry]),
     observe: (route) => (req, res, next) => {
       const started = process.hrtime.bigint();
       res.on('finish', () => {
