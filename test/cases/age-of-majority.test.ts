@@ -4,12 +4,12 @@
  * on a fresh PostgreSQL database; the rule data's validation through its loader.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { loadEligibilityRules } from '../../src/cases/eligibility-rules';
 import type { Intake } from '../../src/cases/intake-schema';
 import { sampleIntake } from '../support/intake';
 import { startTestService, type TestService } from '../support/service';
+import { tempDir } from '../support/temp-dir';
 
 let svc: TestService;
 let token: string;
@@ -100,7 +100,7 @@ describe('adultAgeByState in the rule data', () => {
   const withOverrides = (overrides: unknown): string => {
     const data = JSON.parse(fs.readFileSync(repoFile, 'utf8')) as Record<string, unknown>;
     data.adultAgeByState = overrides;
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mappings-age-'));
+    const dir = tempDir('mappings-age');
     fs.writeFileSync(path.join(dir, 'eligibility.json'), JSON.stringify(data));
     return dir;
   };
@@ -114,7 +114,7 @@ describe('adultAgeByState in the rule data', () => {
   it('is optional: a rule file without it keeps adultAge everywhere', () => {
     const data = JSON.parse(fs.readFileSync(repoFile, 'utf8')) as Record<string, unknown>;
     delete data.adultAgeByState;
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mappings-age-'));
+    const dir = tempDir('mappings-age');
     fs.writeFileSync(path.join(dir, 'eligibility.json'), JSON.stringify(data));
     expect(loadEligibilityRules(dir).adultAgeByState).toEqual({});
   });

@@ -1,15 +1,15 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { loadDomainData } from '../../src/cases/domain-data';
 import { loadEligibilityRules } from '../../src/cases/eligibility-rules';
 import { defaultMappingsDir, MappingsError } from '../../src/cases/mappings-dir';
 import { ADD_ON_CODES, loadPriceList } from '../../src/cases/prices';
+import { tempDir } from '../support/temp-dir';
 
 const repoMappings = path.resolve(__dirname, '../../mappings');
 
 function tempMappings(files: Record<string, unknown>): string {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'mappings-'));
+  const root = tempDir('mappings');
   for (const [name, content] of Object.entries(files)) {
     fs.writeFileSync(path.join(root, name), typeof content === 'string' ? content : JSON.stringify(content));
   }
@@ -28,7 +28,7 @@ describe('mappings directory', () => {
   });
 
   it('fails clearly when no mappings folder is found', () => {
-    const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'nomappings-'));
+    const empty = tempDir('nomappings');
     expect(() => defaultMappingsDir(empty)).toThrow(MappingsError);
     expect(() => defaultMappingsDir(empty)).toThrow(/No mappings\/ folder next to a package.json/);
   });

@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { MappingsError } from '../../src/cases/mappings-dir';
 import {
@@ -14,12 +13,13 @@ import {
 } from '../../src/normalize/terminology';
 import { collect, ROOT } from '../fixtures/helpers';
 import { SHARED_DATA } from '../support/synthea';
+import { tempDir } from '../support/temp-dir';
 
 const B_LAB = 'http://care-team-b.example.org/fhir/CodeSystem/lab';
 const mappings = loadTerminologyMappings();
 
-function tempDir(files: Record<string, unknown>): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'terminology-'));
+function terminologyDirWith(files: Record<string, unknown>): string {
+  const dir = tempDir('terminology');
   const real = defaultTerminologyDir();
   for (const f of fs.readdirSync(real)) fs.copyFileSync(path.join(real, f), path.join(dir, f));
   for (const [name, content] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), typeof content === 'string' ? content : JSON.stringify(content));
@@ -108,7 +108,7 @@ describe('loading the rule data', () => {
     ['a non-UCUM alias', { 'ucum-units.json': { aliases: [{ unit: 'K/uL', ucum: 'thousands' }] } }, /not UCUM/],
     ['invalid JSON', { 'systems.json': '{ nope' }, /not valid JSON/],
   ])('refuses %s with a MappingsError naming the file', (_label, files, message) => {
-    const dir = tempDir(files);
+    const dir = terminologyDirWith(files);
     expect(() => loadTerminologyMappings(dir)).toThrow(MappingsError);
     expect(() => loadTerminologyMappings(dir)).toThrow(message);
   });

@@ -4,12 +4,12 @@
  * taken for the UCUM unit of that letter.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { MappingsError } from '../../src/cases/mappings-dir';
 import { defaultTerminologyDir, loadTerminologyMappings, MAPPED_CODING_EXTENSION } from '../../src/normalize/terminology';
 import { changesKind, isDimensionlessSwap, ORIGINAL_QUANTITY_EXTENSION, UCUM_SYSTEM } from '../../src/normalize/units';
 import { B_LAB, q, run } from './units-support';
+import { tempDir } from '../support/temp-dir';
 
 const LOINC = 'http://loinc.org';
 
@@ -55,7 +55,7 @@ describe('fix 1: no conversion between different dimensionless units (another sc
     ['a molar source unit without a molecular weight', { unit: 'mg/dL', from: ['mmol/L'] }, /"mmol\/L" does not convert to "mg\/dL"/],
     ['a non-UCUM source unit', { unit: 'mg/dL', from: ['mg/dl/x/'] }, /"mg\/dl\/x\/" is not UCUM/],
   ])('refuses rule data with %s (MappingsError)', (_label, quantity, message) => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'terminology-'));
+    const dir = tempDir('terminology');
     for (const f of fs.readdirSync(defaultTerminologyDir())) fs.copyFileSync(path.join(defaultTerminologyDir(), f), path.join(dir, f));
     const map = { resourceType: 'ConceptMap', url: 'https://x.example.org/cm', version: '1', name: 'X', title: 'x', status: 'active', group: [{ source: 'urn:x', target: LOINC, element: [{ code: 'a', target: [{ code: '4548-4', display: 'x', equivalence: 'equivalent' }], quantity }] }] };
     fs.writeFileSync(path.join(dir, 'conceptmap-x.json'), JSON.stringify(map));

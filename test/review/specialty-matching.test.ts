@@ -1,8 +1,8 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { MappingsError } from '../../src/cases/mappings-dir';
 import { loadSpecialtyMatching, rankSpecialties, SNOMED_SYSTEM, type CaseDiagnosisCode } from '../../src/review/specialty-matching';
+import { tempDir } from '../support/temp-dir';
 
 const ICD10CM = 'http://hl7.org/fhir/sid/icd-10-cm';
 const matching = loadSpecialtyMatching();
@@ -20,7 +20,7 @@ describe('mappings/specialty-matching.json', () => {
     ['a SNOMED CT code with a bad check digit', { specialty: '2084N0402X', snomed: ['84757008'] }, /rules\.0\.snomed\.0: must be a SNOMED CT identifier/],
     ['a malformed ICD-10 prefix', { specialty: '2084N0402X', icd10: ['G-40'] }, /rules\.0\.icd10\.0: must be an ICD-10 code/],
   ])('refuses %s, naming the place', (_what, rule, message) => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'matching-'));
+    const dir = tempDir('matching');
     fs.writeFileSync(path.join(dir, 'specialty-matching.json'), JSON.stringify({ ...matching, rules: [rule] }));
     expect(() => loadSpecialtyMatching(dir)).toThrow(MappingsError);
     expect(() => loadSpecialtyMatching(dir)).toThrow(message);
