@@ -8,10 +8,10 @@
  * first, each PGlite template starts from a copy of the longest one already built, so the cluster
  * is created and each migration applied about once. Both backends are built side by side (PGlite
  * works in this process, PostgreSQL in its server). A template already built (same migrations, same
- * PGlite) is kept.
+ * PGlite) is kept; PGlite templates of other migrations are removed once a day old.
  */
 import pg from 'pg';
-import { ensurePgliteTemplate } from './pglite-template';
+import { ensurePgliteTemplate, pruneStalePgliteTemplates } from './pglite-template';
 import { migratedTemplate } from './postgres-template';
 import { TEST_POSTGRES_ADMIN_URL as ADMIN_URL } from './postgres';
 import { TEST_MIGRATION_LISTS } from './migration-lists';
@@ -19,6 +19,7 @@ import { TEST_MIGRATION_LISTS } from './migration-lists';
 async function buildPgliteTemplates(): Promise<void> {
   const shortestFirst = [...TEST_MIGRATION_LISTS].sort((a, b) => a.length - b.length);
   for (const migrations of shortestFirst) await ensurePgliteTemplate(migrations);
+  pruneStalePgliteTemplates(TEST_MIGRATION_LISTS);
 }
 
 async function buildPostgresTemplates(): Promise<void> {

@@ -20,7 +20,8 @@ import { migrate } from '../../src/db/migrator';
 import { PgliteDatabase } from '../../src/db/pglite';
 import { migrationsDigest } from './migrations-digest';
 
-const TEMPLATES = path.join(os.tmpdir(), 'sob-pglite-templates');
+/** Where the templates are kept (one folder per list of migrations). */
+export const TEMPLATES = path.join(os.tmpdir(), 'sob-pglite-templates');
 
 function pgliteVersion(): string {
   // Its `exports` do not list package.json: read from the repository's node_modules.
@@ -78,4 +79,31 @@ export async function ensurePgliteTemplate(migrations: readonly Migration[]): Pr
   const template = templateFolder(migrations);
   if (!fs.existsSync(template)) await buildTemplate(template, migrations);
   return template;
+}
+
+/** A template folder of another list of migrations (or PGlite version) is removed once this old. */
+const STALE_TEMPLATE_MS = 24 * 60 * 60 * 1000;
+/** A private build folder is left by a killed run once this old (a build takes seconds). */
+const ABANDONED_BUILD_MS = 60 * 60 * 1000;
+
+/**
+ * Removes the template folders no list of `current` has (an older set of migrations, another PGlite
+ * version) once a day old, and build folders a killed run left: each is a whole PGlite cluster (~40 MB),
+ * and every change to the migrations makes new ones. A day's grace leaves the templates of another
+ * checkout whose tests run at the same time alone. Nothing here is needed again: a list whose template
+ * is gone has it built on first use.
+ */
+export function pruneStalePgliteTemplates(current: readonly (readonly Migration[])[], now = Date.now()): string[] {
+  if (!fs.existsSync(TEMPLATES)) return [];
+  const keep = new Set(current.map((migrations) => path.basename(templateFolder(migrations))));
+  const removed: string[] = [];
+  for (const name of fs.readdirSync(TEMPLATES)) {
+    if (keep.has(name)) continue;
+    const folder = path.join(TEMPLATES, name);
+    const age = now - fs.statSync(folder).mtimeMs;
+    if (age < (name.startsWith('building-') ? ABANDONED_BUILD_MS : STALE_TEMPLATE_MS)) continue;
+    fs.rmSync(folder, { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed;
 }
