@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import IORedis from 'ioredis';
+import { removeQueuePrefixKeys } from '../src/redis';
 import pg from 'pg';
 import { mintToken } from '../scripts/token';
 import { loadConfig, type Config } from '../src/config';
@@ -31,17 +31,7 @@ async function adminQuery(sql: string): Promise<void> {
 
 /** Removes a benchmark's Redis keys (its BullMQ queues and the FHIR client's limiter/breaker keys). */
 export async function deleteRedisPrefix(prefix: string): Promise<void> {
-  const redis = new IORedis(REDIS_URL, { maxRetriesPerRequest: 1 });
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.unlink(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
+  await removeQueuePrefixKeys(REDIS_URL, prefix);
 }
 
 /** A throwaway database: its URL, and `drop()` (forced, so lingering connections do not block it). */

@@ -14,6 +14,7 @@ import path from 'node:path';
 import IORedis from 'ioredis';
 import { loadConfig, type Config } from '../src/config';
 import { setLogLevel } from '../src/log';
+import { removeQueuePrefixKeys } from '../src/redis';
 import { committedFixturesDir } from '../src/fixtures/fixture-child-intake';
 import { startSandboxWorld, type SandboxWorld } from '../src/sandbox/sandbox-world';
 import { startService, type RunningService } from '../src/service';
@@ -93,6 +94,8 @@ async function run(): Promise<void> {
   } finally {
     await service?.stop().catch(() => undefined);
     await world?.stop().catch(() => undefined);
+    // Each run takes a new queue prefix: its queues and client keys are of no use to the next one.
+    await removeQueuePrefixKeys(REDIS_URL, config.queuePrefix).catch(() => undefined);
   }
   say(`Demo finished in ${((Date.now() - started) / 1000).toFixed(1)} s; the service and the sandbox are stopped.`);
 }

@@ -41,3 +41,41 @@ export function bullConnectionOptions(url: string): RedisOptions {
     maxRetriesPerRequest: null,
   };
 }
+
+/** `value` as a literal in a Redis glob pattern (`*`, `?`, `[`, `]` and `\\` escaped). */
+function globLiteral(value: string): string {
+  return value.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+}
+
+/**
+ * Removes every key that starts with `prefix` (SCAN, then UNLINK a batch at a time): the keys of a
+ * queue prefix that is not used again (a test service's, the demo's), its BullMQ queues and its FHIR
+ * clients' limiter, breaker and token keys. Never call it on the prefix of a running deployment.
+ * @returns how many keys were removed
+ */
+export async function unlinkKeysWithPrefix(redis: Redis, prefix: string): Promise<number> {
+  if (prefix === '') throw new Error('unlinkKeysWithPrefix needs a prefix: an empty one is every key');
+  let removed = 0;
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${globLiteral(prefix)}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) removed += await redis.unlink(...keys);
+  } while (cursor !== '0');
+  return removed;
+}
+
+/**
+ * Removes the keys of queue prefix `queuePrefix` (`<prefix>:…`) once no process uses it any more: a
+ * test or drill service stopped, the demo finished (each takes a new prefix per run, so its keys would
+ * otherwise stay in Redis for good). Opens and closes its own connection (2 s timeouts).
+ * @returns how many keys were removed
+ */
+export async function removeQueuePrefixKeys(redisUrl: string, queuePrefix: string): Promise<number> {
+  const redis = createClientConnection(redisUrl, { retryStrategy: () => null });
+  try {
+    return await unlinkKeysWithPrefix(redis, `${queuePrefix}:`);
+  } finally {
+    redis.disconnect();
+  }
+}

@@ -7,6 +7,7 @@ import { loadConfig, type Config } from '../../src/config';
 import type { ApiRole } from '../../src/http/auth';
 import { setLogLevel } from '../../src/log';
 import { startService, type RunningService, type ServiceOverrides } from '../../src/service';
+import { removeQueuePrefixKeys } from '../../src/redis';
 import { createDrillDatabase, SHARED_POSTGRES_URL, SHARED_REDIS_URL } from './databases';
 
 /** HS256 secret of the drills' API tokens (development only). */
@@ -80,6 +81,7 @@ export async function startDrillService(options: DrillServiceOptions = {}): Prom
       }),
     async stop() {
       await service.stop();
+      await removeQueuePrefixKeys(config.redisUrl, config.queuePrefix);
       await database.drop();
       fs.rmSync(dataDir, { recursive: true, force: true });
     },

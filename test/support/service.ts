@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, type Config } from '../../src/config';
 import type { ApiRole } from '../../src/http/auth';
+import { removeQueuePrefixKeys } from '../../src/redis';
 import { startService, type RunningService, type ServiceOverrides } from '../../src/service';
 import { mintToken } from '../../scripts/token';
 import { createTestDatabase, type TestDatabase } from './postgres';
@@ -62,6 +63,7 @@ export async function startTestService(env: Record<string, string> = {}, overrid
       }),
     async stop() {
       await service.stop();
+      await removeQueuePrefixKeys(config.redisUrl, config.queuePrefix);
       await testDb.drop();
       fs.rmSync(dataDir, { recursive: true, force: true });
     },

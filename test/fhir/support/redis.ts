@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import IORedis, { type Redis } from 'ioredis';
+import { unlinkKeysWithPrefix } from '../../../src/redis';
 
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -25,12 +26,7 @@ export function testRedis(name: string): TestRedis {
     async cleanup() {
       const redis = new IORedis(REDIS_URL, { maxRetriesPerRequest: 1 });
       connections.push(redis);
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-        cursor = next;
-        if (keys.length > 0) await redis.del(...keys);
-      } while (cursor !== '0');
+      await unlinkKeysWithPrefix(redis, prefix);
       await Promise.all(connections.map((c) => (c.status === 'end' ? undefined : c.quit().catch(() => c.disconnect()))));
     },
   };
