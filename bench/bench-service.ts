@@ -29,11 +29,6 @@ async function adminQuery(sql: string): Promise<void> {
   }
 }
 
-/** Removes a benchmark's Redis keys (its BullMQ queues and the FHIR client's limiter/breaker keys). */
-export async function deleteRedisPrefix(prefix: string): Promise<void> {
-  await removeQueuePrefixKeys(REDIS_URL, prefix);
-}
-
 /** A throwaway database: its URL, and `drop()` (forced, so lingering connections do not block it). */
 export interface BenchDatabase {
   readonly name: string;
@@ -88,7 +83,7 @@ export async function startBenchService(label: string, env: Record<string, strin
         await service.stop();
         await database.drop();
         fs.rmSync(dataDir, { recursive: true, force: true });
-        await deleteRedisPrefix(config.queuePrefix);
+        await removeQueuePrefixKeys(config.redisUrl, config.queuePrefix);
       },
     };
   } catch (err) {

@@ -1,4 +1,3 @@
-import { absentJobIds } from './absent-jobs';
 import { createHash } from 'node:crypto';
 import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import { z } from 'zod';
@@ -7,6 +6,7 @@ import { fetchAttachment } from '../src/pull/attachment-fetcher';
 import { fetchInlineAttachments } from '../src/pull/inline-attachments';
 import type { PullWorkerDeps } from '../src/pull/pull-deps';
 import { markPullRunningForAttachments } from '../src/pull/pull-repository';
+import { absentJobIds } from './absent-jobs';
 import { QUEUES } from './names';
 import { resumableJobLock } from './resumable';
 import { runWaitingIfPaused } from './paused-endpoint';

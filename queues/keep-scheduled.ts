@@ -24,10 +24,9 @@ export interface ScheduledJob {
  */
 export function keepJobScheduler(queue: Queue, schedulerId: string, everyMs: number, job: ScheduledJob, worker: Worker): void {
   const write = (): Promise<unknown> => queue.upsertJobScheduler(schedulerId, { every: everyMs }, job);
-  let closing = false;
   const warn = (err: unknown): void => {
     // A write cut short by the process stopping (its connection closed) is no fault: the next start writes it.
-    if (closing) logger.debug('job schedule not written: the worker is closing', { queue: queue.name, ...errorFields(err) });
+    if (worker.closing) logger.debug('job schedule not written: the worker is closing', { queue: queue.name, ...errorFields(err) });
     else logger.warn('job schedule not written', { queue: queue.name, ...errorFields(err) });
   };
   write().catch(warn);
@@ -42,8 +41,5 @@ export function keepJobScheduler(queue: Queue, schedulerId: string, everyMs: num
       .catch(warn);
   }, everyMs);
   timer.unref();
-  worker.on('closing', () => {
-    closing = true;
-    clearInterval(timer);
-  });
+  worker.on('closing', () => clearInterval(timer));
 }

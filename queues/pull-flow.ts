@@ -1,6 +1,6 @@
-import { absentJobIds } from './absent-jobs';
 import { FlowProducer, Queue, type ConnectionOptions, type FlowJob } from 'bullmq';
 import { z } from 'zod';
+import { absentJobIds } from './absent-jobs';
 import { attachmentJobOptions, attachmentJobSpecs } from './fetch-attachment';
 import { QUEUES } from './names';
 

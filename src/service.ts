@@ -1,11 +1,11 @@
 import http from 'node:http';
 import path from 'node:path';
-import type { AddressInfo } from 'node:net';
 import IORedis, { type Redis } from 'ioredis';
 import type { Config } from './config';
 import type { Database } from './db/database';
 import { openDatabase } from './db/open';
 import { createApp } from './http/app';
+import { listenOn } from './http/listen';
 import { startWorkerMetricsServer, type WorkerMetricsServer } from './http/worker-metrics';
 import { createTokenVerifier } from './http/auth';
 import { apiRoutes, publicRoutes } from './http/routes';
@@ -19,7 +19,7 @@ import { loadDomainData } from './cases/domain-data';
 import { SERVICE_VERSION } from './version';
 import { EndpointClients } from './endpoints/endpoint-clients';
 import { recordFhirRequestMetrics } from './fhir/request-metrics';
-import { listEndpoints } from './endpoints/endpoint-repository';
+import { endpointCircuits } from './endpoints/endpoint-service';
 import { SecretBox } from './security/secret-box';
 import { BlobStore } from './blobs/blob-store';
 import type { FhirClientDeps } from './fhir';
@@ -142,23 +142,15 @@ export async function startService(config: Config, overrides: ServiceOverrides =
         version: SERVICE_VERSION,
         caseAccess: { specialist: config.specialistCaseAccess, ehr: config.ehrCaseAccess },
         queueCounts: () => queueDepth.counts(),
-        endpointCircuits: async () =>
-          Promise.all((await listEndpoints(db)).map(async ({ id }) => ({ endpointId: id, state: (await clients.circuit(id).snapshot()).state }))),
+        endpointCircuits: () => endpointCircuits({ db, clients }),
       });
       server = http.createServer(app);
       server.keepAliveTimeout = 65_000;
       // A family's CD export (up to MAX_UPLOAD_FILE_BYTES) can take long over a home connection; Node's
       // default whole-request limit is 5 minutes. Headers still have to arrive within headersTimeout.
       server.requestTimeout = 60 * 60 * 1000;
-      const listening = server;
-      await new Promise<void>((resolve, reject) => {
-        listening.once('error', reject);
-        listening.listen(config.port, config.host, () => resolve());
-      });
-      const address = listening.address() as AddressInfo;
-      const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-      url = `http://${host}:${address.port}`;
-      logger.info('api listening', { port: address.port, backend: db.backend });
+      url = await listenOn(server, config.port, config.host);
+      logger.info('api listening', { port: Number(new URL(url).port), backend: db.backend });
     }
   } catch (err) {
     await closeAll().catch(() => undefined);

@@ -358,9 +358,14 @@ export interface EndpointCircuitView {
   readonly retryAt: string | null;
 }
 
-async function circuitView(deps: EndpointServiceDeps, id: string): Promise<EndpointCircuitView> {
+async function circuitView(deps: Pick<EndpointServiceDeps, 'clients'>, id: string): Promise<EndpointCircuitView> {
   const snapshot = await deps.clients.circuit(id).snapshot();
   return { endpointId: id, state: snapshot.state, failures: snapshot.failures, retryAt: snapshot.retryAt === undefined ? null : new Date(snapshot.retryAt).toISOString() };
+}
+
+/** Every endpoint's circuit (for `/metrics`: `sob_endpoint_circuit`). */
+export async function endpointCircuits(deps: Pick<EndpointServiceDeps, 'db' | 'clients'>): Promise<EndpointCircuitView[]> {
+  return Promise.all((await listEndpoints(deps.db)).map((row) => circuitView(deps, row.id)));
 }
 
 export async function getEndpointCircuit(deps: EndpointServiceDeps, id: string): Promise<EndpointCircuitView> {

@@ -66,6 +66,37 @@ export type EndpointCircuits = () => Promise<readonly { endpointId: string; stat
 
 const CIRCUIT_STATES = ['closed', 'open', 'half-open'] as const;
 
+/** One sample of a gauge read at scrape time: its labels and value. */
+interface Sample {
+  readonly labels: Record<string, string>;
+  readonly value: number;
+}
+
+/**
+ * A gauge whose samples `read` gives at each scrape. When `read` fails (the database or Redis away)
+ * the gauge is left empty and everything else is still served (readiness says what is down); the
+ * failure is logged as `unavailable` when given.
+ */
+function gaugeReadAtScrape(
+  registry: Registry,
+  gauge: { readonly name: string; readonly help: string; readonly labelNames: readonly string[] },
+  read: () => Promise<readonly Sample[]>,
+  unavailable?: string,
+): void {
+  new Gauge({
+    ...gauge,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const samples = await read().catch((err: unknown) => {
+        if (unavailable) logger.warn(`metrics: ${unavailable}`, errorFields(err));
+        return [];
+      });
+      for (const { labels, value } of samples) this.set(labels, value);
+    },
+  });
+}
+
 export function createMetrics(db: Database, queueCounts?: QueueCounts, endpointCircuits?: EndpointCircuits): ServiceMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -77,67 +108,53 @@ export function createMetrics(db: Database, queueCounts?: QueueCounts, endpointC
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
     registers: [registry],
   });
-  new Gauge({
-    name: 'sob_work_items',
-    help: 'Pulls, deliveries, upload files and unfinished pull tasks (waiting: for a paused endpoint) in PostgreSQL by state',
-    labelNames: ['table', 'state'],
-    registers: [registry],
-    async collect() {
-      this.reset();
-      // Database away: the gauge is left empty and the process and HTTP metrics are still served
-      // (readiness says what is down), as for the Redis gauge below.
-      const counts = await workByState(db).catch((err: unknown) => {
-        logger.warn('metrics: work counts unavailable', errorFields(err));
-        return [];
-      });
-      for (const c of counts) this.set({ table: c.table, state: c.state }, c.n);
+  gaugeReadAtScrape(
+    registry,
+    {
+      name: 'sob_work_items',
+      help: 'Pulls, deliveries, upload files and unfinished pull tasks (waiting: for a paused endpoint) in PostgreSQL by state',
+      labelNames: ['table', 'state'],
     },
-  });
-  new Gauge({
-    name: 'sob_cases_sla',
-    help: 'Cases whose report is due, by SLA standing: on_time, past_target (5 business days), past_limit (7 business days)',
-    labelNames: ['standing'],
-    registers: [registry],
-    async collect() {
-      this.reset();
-      const counts = await casesBySla(db).catch((err: unknown) => {
-        logger.warn('metrics: SLA counts unavailable', errorFields(err));
-        return undefined;
-      });
-      if (counts) for (const standing of SLA_STANDINGS) this.set({ standing }, counts.find((c) => c.standing === standing)?.n ?? 0);
+    async () => (await workByState(db)).map(({ table, state, n }) => ({ labels: { table, state }, value: n })),
+    'work counts unavailable',
+  );
+  gaugeReadAtScrape(
+    registry,
+    {
+      name: 'sob_cases_sla',
+      help: 'Cases whose report is due, by SLA standing: on_time, past_target (5 business days), past_limit (7 business days)',
+      labelNames: ['standing'],
     },
-  });
+    async () => {
+      const counts = await casesBySla(db);
+      return SLA_STANDINGS.map((standing) => ({ labels: { standing }, value: counts.find((c) => c.standing === standing)?.n ?? 0 }));
+    },
+    'SLA counts unavailable',
+  );
   if (endpointCircuits) {
-    new Gauge({
-      name: 'sob_endpoint_circuit',
-      help:
-        "Each EHR endpoint's circuit breaker: 1 for its state (closed, open: paused after repeated failures, its jobs waiting; half-open: a probe decides), 0 for the others",
-      labelNames: ['endpoint', 'state'],
-      registers: [registry],
-      async collect() {
-        this.reset();
-        // Redis or the database away: left empty (readiness says what is down).
-        const circuits = await endpointCircuits().catch((err: unknown) => {
-          logger.warn('metrics: endpoint circuits unavailable', errorFields(err));
-          return [];
-        });
-        for (const c of circuits) for (const state of CIRCUIT_STATES) this.set({ endpoint: c.endpointId, state }, c.state === state ? 1 : 0);
+    gaugeReadAtScrape(
+      registry,
+      {
+        name: 'sob_endpoint_circuit',
+        help: "Each EHR endpoint's circuit breaker: 1 for its state (closed, open: paused after repeated failures, its jobs waiting; half-open: a probe decides), 0 for the others",
+        labelNames: ['endpoint', 'state'],
       },
-    });
+      async () =>
+        (await endpointCircuits()).flatMap((c) => CIRCUIT_STATES.map((state) => ({ labels: { endpoint: c.endpointId, state }, value: c.state === state ? 1 : 0 }))),
+      'endpoint circuits unavailable',
+    );
   }
   if (queueCounts) {
-    new Gauge({
-      name: 'sob_queue_jobs',
-      help: 'BullMQ jobs per queue and state (waiting, prioritized, waiting-children, active, delayed, failed, completed)',
-      labelNames: ['queue', 'state'],
-      registers: [registry],
-      async collect() {
-        this.reset();
-        // Redis away: the other metrics are still served (readiness says what is down).
-        const counts = await queueCounts().catch(() => []);
-        for (const c of counts) this.set({ queue: c.queue, state: c.state }, c.n);
+    // Redis away: no log line of its own (the readiness check names it).
+    gaugeReadAtScrape(
+      registry,
+      {
+        name: 'sob_queue_jobs',
+        help: 'BullMQ jobs per queue and state (waiting, prioritized, waiting-children, active, delayed, failed, completed)',
+        labelNames: ['queue', 'state'],
       },
-    });
+      async () => (await queueCounts()).map(({ queue, state, n }) => ({ labels: { queue, state }, value: n })),
+    );
   }
   return {
     // This process's requests to the EHRs (fhir/request-metrics.ts) are served beside the API's own.

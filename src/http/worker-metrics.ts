@@ -6,9 +6,9 @@
  * @packageDocumentation
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { fhirRequestRegistry } from '../fhir/request-metrics';
+import { listenOn } from './listen';
 
 export interface WorkerMetricsServer {
   /** Base URL (`/metrics` below it). */
@@ -30,14 +30,8 @@ export async function startWorkerMetricsServer(host: string, port: number): Prom
     }
     res.writeHead(404, { 'content-type': 'text/plain' }).end('Not found: this port serves GET /metrics only\n');
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
-  const address = server.address() as AddressInfo;
-  const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
   return {
-    url: `http://${shown}:${address.port}`,
+    url: await listenOn(server, port, host),
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

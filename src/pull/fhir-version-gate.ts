@@ -7,22 +7,20 @@
  * @see https://hl7.org/fhir/R4/capabilitystatement-definitions.html#CapabilityStatement.fhirVersion
  * @packageDocumentation
  */
-import type { Queryable } from '../db/database';
-import { findEndpoint } from '../endpoints/endpoint-repository';
+import type { EndpointRow } from '../endpoints/endpoint-repository';
 import { fhirVersionProblem, unsupportedFhirVersion } from '../endpoints/fhir-version';
 
 /**
- * @param sources the case's sources ready to pull (their endpoints)
+ * @param endpoints the endpoints of the case's sources ready to pull, by id (as read for the pull's plan)
  * @throws HttpProblem 422 (`field: fhirVersion`) when every one is on a server declaring another FHIR version
  */
-export async function requireSomeR4Source(db: Queryable, sources: readonly { readonly endpointId: string }[]): Promise<void> {
-  const endpointIds = [...new Set(sources.map((s) => s.endpointId))];
-  const declared = await Promise.all(endpointIds.map(async (id) => unsupportedFhirVersion((await findEndpoint(db, id))?.capabilities)));
+export function requireSomeR4Source(endpoints: ReadonlyMap<string, Pick<EndpointRow, 'capabilities'> | undefined>): void {
+  const declared = [...endpoints.values()].map((endpoint) => unsupportedFhirVersion(endpoint?.capabilities));
   const first = declared[0];
   if (first === undefined || declared.some((d) => d === undefined)) return;
   throw fhirVersionProblem(
     first,
-    `No record pull was started: every source of the case is on such a server (endpoint ${endpointIds.join(', ')}). ` +
+    `No record pull was started: every source of the case is on such a server (endpoint ${[...endpoints.keys()].join(', ')}). ` +
       'Read its capabilities again (POST /api/endpoints/{id}/capabilities) once it speaks R4, or add a source on an R4 server.',
   );
 }

@@ -3,7 +3,7 @@ import { transitionCase, type CaseServiceDeps } from '../cases/case-service';
 import { CASE_ROW_LOCK, findCase, insertCaseEvent } from '../db/case-repository';
 import type { Database, Queryable } from '../db/database';
 import type { EndpointCapabilities } from '../endpoints/capabilities';
-import { findEndpoint } from '../endpoints/endpoint-repository';
+import { findEndpoint, type EndpointRow } from '../endpoints/endpoint-repository';
 import type { Principal } from '../http/auth';
 import { conflict, notFound } from '../http/problem';
 import { errorFields, logger } from '../log';
@@ -57,6 +57,13 @@ async function moveToCollecting(deps: PullServiceDeps, tx: Queryable, caseId: st
   await transitionCase(deps, tx, { id: caseId, to: 'collecting_records', reason, actor, now: deps.now?.() ?? new Date() });
 }
 
+/** The endpoints of `sources`, each read once, by id (undefined: deleted meanwhile). */
+async function endpointsOf(tx: Queryable, sources: readonly { readonly endpointId: string }[]): Promise<Map<string, EndpointRow | undefined>> {
+  const ids = [...new Set(sources.map((s) => s.endpointId))];
+  const rows = await Promise.all(ids.map((id) => findEndpoint(tx, id)));
+  return new Map(ids.map((id, i) => [id, rows[i]]));
+}
+
 const ENQUEUE_TIMEOUT_MS = 3000;
 
 /**
@@ -97,8 +104,8 @@ export interface StartPullInput {
 
 /**
  * Plans a pull over every resolved source of the case and starts its BullMQ flow (202); the same pull
- * already queued or running is answered instead (`alreadyUnderWay`, see `pull-under-way.ts`); 422 when none of the
- * sources is on a server that speaks R4 (`fhir-version-gate.ts`).
+ * already queued or running is answered instead (`alreadyUnderWay`, see `pull-under-way.ts`); 422
+ * when none of the sources is on a server that speaks R4 (`fhir-version-gate.ts`).
  */
 export async function startPull(
   deps: PullServiceDeps,
@@ -120,19 +127,20 @@ export async function startPull(
         : `No source is ready: ${waiting} source(s) need review (choose the patient first).`,
     );
   }
-  await requireSomeR4Source(deps.db, ready);
   const pullId = randomUUID();
   const taskIds: string[] = [];
   const since = input.since ? new Date(input.since) : null;
   const underWay = await deps.db.transaction(async (tx) => {
     // Two requests at once start one pull: the second finds the first under way.
     const status = await lockPullableCase(tx, caseId);
+    const endpoints = await endpointsOf(tx, ready);
+    requireSomeR4Source(endpoints);
     const same = await pullUnderWay(tx, caseId, { since, types: input.types ?? null }, ready.map((s) => ({ sourceId: s.id, remotePatientId: s.remotePatientId ?? '' })));
     if (same) return same;
     await insertPull(tx, { id: pullId, caseId, since, types: input.types ?? null, requestedBy: actor.sub });
     const completed = input.incremental && !input.since ? await lastCompletedQueries(tx, caseId) : undefined;
     for (const source of ready) {
-      const endpoint = await findEndpoint(tx, source.endpointId);
+      const endpoint = endpoints.get(source.endpointId);
       const queries = planPull({
         patientId: source.remotePatientId ?? '',
         capabilities: (endpoint?.capabilities as EndpointCapabilities | null) ?? null,

@@ -4,16 +4,16 @@ import { deliveryJobId, WorkDispatcher } from '../../queues/deliver-report';
 import { QUEUES } from '../../queues/names';
 import { bullConnectionOptions } from '../../src/redis';
 import { jobState } from '../support/service';
+import { TEST_REDIS_URL } from '../support/redis-url';
 
 /**
  * The stale-delivery sweep re-queues an open delivery by its job id. When that job already failed for
  * good (its last attempt could not record the failure), re-adding the id alone does nothing while
  * BullMQ keeps the failed job: the dispatcher runs it once more instead. Real Redis.
  */
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = `sobtest-${randomBytes(4).toString('hex')}`;
-const dispatcher = new WorkDispatcher(bullConnectionOptions(REDIS_URL), prefix, { attempts: 1, backoffMs: 10 });
-const queue = new Queue(QUEUES.deliverReport, { connection: bullConnectionOptions(REDIS_URL), prefix });
+const dispatcher = new WorkDispatcher(bullConnectionOptions(TEST_REDIS_URL), prefix, { attempts: 1, backoffMs: 10 });
+const queue = new Queue(QUEUES.deliverReport, { connection: bullConnectionOptions(TEST_REDIS_URL), prefix });
 
 afterAll(async () => {
   await dispatcher.close();
@@ -35,7 +35,7 @@ it('runs a delivery job that failed for good once more when the delivery is queu
       if (runs.length === 1) throw new UnrecoverableError('database down while recording the failure');
       return { state: 'delivered' };
     },
-    { connection: bullConnectionOptions(REDIS_URL), prefix },
+    { connection: bullConnectionOptions(TEST_REDIS_URL), prefix },
   );
   try {
     await dispatcher.deliver(deliveryId, 0);

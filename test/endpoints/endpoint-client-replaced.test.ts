@@ -7,13 +7,13 @@ import { ClientRetiredError, type FhirEndpointClient } from '../../src/fhir';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { SecretBox } from '../../src/security/secret-box';
 import { fixtureBundle, fixturePatientId } from '../support/fixture-child';
+import { TEST_REDIS_URL } from '../support/redis-url';
 
 /**
  * `EndpointClients.withCurrentClient`: an endpoint edited while work uses its client (the old client
  * refuses what it has not sent yet) starts the work again with the new client, instead of failing
  * it and spending a retry of the job. Real Redis (limiter, breaker) and a real sandbox EHR.
  */
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const secrets = new SecretBox(Buffer.alloc(32, 1));
 let redis: IORedis;
 let server: SandboxServer;
@@ -21,7 +21,7 @@ let clients: EndpointClients;
 let patientId: string;
 
 beforeAll(async () => {
-  redis = new IORedis(REDIS_URL, { maxRetriesPerRequest: 1 });
+  redis = new IORedis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
   clients = new EndpointClients(redis, `sobtest-${randomBytes(4).toString('hex')}:fhir:`);
   server = await startSandboxServer({ name: 'care-team-a', auth: 'none' });
   await server.load(fixtureBundle('care-team-a'));

@@ -11,8 +11,9 @@ import { fhirVersionFront, type FhirVersionFront } from './support/fhir-version-
  * server declaring another version is not stored silently: its registration is refused (422 naming
  * `fhirVersion` and the version), a change pointing an endpoint at one is undone, a re-read that finds
  * one is recorded and answered 422, a pull with no other source is refused (422), and pulls beside an
- * R4 source and deliveries against it fail at once, for good, naming the version, with no search sent. A statement without the element keeps working. Real service,
- * PostgreSQL, Redis and a sandbox EHR behind an HTTP front that rewrites its /metadata.
+ * R4 source and deliveries against it fail at once, for good, naming the version, with no search
+ * sent. A statement without the element keeps working. Real service, PostgreSQL, Redis and a sandbox
+ * EHR behind an HTTP front that rewrites its /metadata.
  */
 let svc: TestService;
 let ehr: SandboxServer;

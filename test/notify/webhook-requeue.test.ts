@@ -4,15 +4,15 @@ import { QUEUES } from '../../queues/names';
 import { enqueueWebhooks, requeueWebhooks, webhookJobId, type SendWebhookPayload } from '../../queues/send-webhook';
 import { bullConnectionOptions } from '../../src/redis';
 import { jobState } from '../support/service';
+import { TEST_REDIS_URL } from '../support/redis-url';
 
 /**
  * A webhook delivery still `queued` whose job ended without sending (its subscriber was disabled
  * then) is run again when the stale sweep queues it once the subscriber is enabled: re-adding the
  * same job id did nothing while BullMQ kept the ended job. Real Redis.
  */
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = `sobtest-${randomBytes(4).toString('hex')}`;
-const queue = new Queue<SendWebhookPayload>(QUEUES.sendWebhook, { connection: bullConnectionOptions(REDIS_URL), prefix });
+const queue = new Queue<SendWebhookPayload>(QUEUES.sendWebhook, { connection: bullConnectionOptions(TEST_REDIS_URL), prefix });
 const policy = { attempts: 2, backoffMs: 10 };
 
 afterAll(async () => {
@@ -25,7 +25,7 @@ afterAll(async () => {
 it('runs again a webhook job that ended while its delivery is still queued, and adds nothing for one still waiting', async () => {
   const ended = randomUUID();
   const runs: string[] = [];
-  const worker = new Worker<SendWebhookPayload>(QUEUES.sendWebhook, async (job) => void runs.push(job.data.webhookDeliveryId), { connection: bullConnectionOptions(REDIS_URL), prefix });
+  const worker = new Worker<SendWebhookPayload>(QUEUES.sendWebhook, async (job) => void runs.push(job.data.webhookDeliveryId), { connection: bullConnectionOptions(TEST_REDIS_URL), prefix });
   try {
     await enqueueWebhooks(queue, [ended], policy);
     expect(await jobState(queue, webhookJobId(ended), 'completed')).toBe('completed');

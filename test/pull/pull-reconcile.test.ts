@@ -21,6 +21,7 @@ import { startAssembleCaseWorker } from '../../queues/assemble-case';
 import { loadTerminologyMappings } from '../../src/normalize/terminology';
 import { createTestDatabase, type TestDatabase } from '../support/postgres';
 import { insertTestCase, insertPullTask } from '../support/pull-task';
+import { TEST_REDIS_URL } from '../support/redis-url';
 
 /**
  * Redis only carries work; PostgreSQL says what is left. When Redis lost a pull's flow after some of
@@ -30,7 +31,6 @@ import { insertTestCase, insertPullTask } from '../support/pull-task';
  * parent that failed for good runs once more. A complete task's job that runs again re-adds its
  * pending attachments. Real Redis and PostgreSQL, no workers (their jobs are inspected in Redis).
  */
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const BASE = 'https://ehr.example.org/fhir';
 let t: TestDatabase;
 let prefix: string;
@@ -40,7 +40,7 @@ const queues: Queue[] = [];
 beforeAll(async () => {
   t = await createTestDatabase();
   prefix = `sobtest-${randomBytes(4).toString('hex')}`;
-  producer = new PullFlowProducer(bullConnectionOptions(REDIS_URL), prefix);
+  producer = new PullFlowProducer(bullConnectionOptions(TEST_REDIS_URL), prefix);
 }, 60_000);
 
 afterAll(async () => {
@@ -55,7 +55,7 @@ afterAll(async () => {
 const caseDeps = (): CaseServiceDeps => ({ db: t.db, config: { programTimeZone: 'America/New_York' }, domain: loadDomainData() });
 
 function queue(name: string): Queue {
-  const q = new Queue(name, { connection: bullConnectionOptions(REDIS_URL), prefix });
+  const q = new Queue(name, { connection: bullConnectionOptions(TEST_REDIS_URL), prefix });
   queues.push(q);
   return q;
 }
@@ -119,14 +119,14 @@ it('does not put a task job that failed for good back among its waiting parent\'
   expect(await pulls.getJobState(pullJobId(conditions.id, pull.attempt))).toBe('waiting');
 
   // The task's job fails for good (its row is marked a moment later: not one transaction with Redis).
-  const events = new QueueEvents(QUEUES.pullSource, { connection: bullConnectionOptions(REDIS_URL), prefix });
+  const events = new QueueEvents(QUEUES.pullSource, { connection: bullConnectionOptions(TEST_REDIS_URL), prefix });
   let worker: Worker<unknown, void> | undefined;
   try {
     await events.waitUntilReady();
     const failed = new Promise<void>((resolve) => events.once('failed', () => resolve()));
     worker = new Worker<unknown, void>(QUEUES.pullSource, async () => {
       throw new UnrecoverableError('the server answered with records of other patients');
-    }, { connection: bullConnectionOptions(REDIS_URL), prefix });
+    }, { connection: bullConnectionOptions(TEST_REDIS_URL), prefix });
     await failed;
   } finally {
     await worker?.close();
@@ -145,7 +145,7 @@ it('runs a parent that failed for good once more, and if that fails too decides 
   const { pull } = await pullWithPendingDocuments();
   const parents = queue(QUEUES.assembleCase);
   const jobId = assembleJobId(pull.id, pull.attempt);
-  const events = new QueueEvents(QUEUES.assembleCase, { connection: bullConnectionOptions(REDIS_URL), prefix });
+  const events = new QueueEvents(QUEUES.assembleCase, { connection: bullConnectionOptions(TEST_REDIS_URL), prefix });
   await events.waitUntilReady();
   // The next failure of this parent (the queue's other jobs' events are let pass).
   const failures = (): Promise<void> =>
@@ -161,7 +161,7 @@ it('runs a parent that failed for good once more, and if that fails too decides 
   await parents.add('assemble', { pullId: pull.id, caseId: pull.caseId, attempt: pull.attempt }, { jobId, attempts: 1 });
   const worker = new Worker(QUEUES.assembleCase, async () => {
     throw new Error('database down');
-  }, { connection: bullConnectionOptions(REDIS_URL), prefix });
+  }, { connection: bullConnectionOptions(TEST_REDIS_URL), prefix });
   try {
     await failed;
     expect(await producer.flowState(pull)).toBe('failed');
@@ -195,7 +195,7 @@ it('tells the case managers when a finished pull\'s assembly fails on its last a
   const parents = queue(QUEUES.assembleCase);
   const jobId = assembleJobId(pull.id, pull.attempt);
   await parents.add('assemble', { pullId: pull.id, caseId: pull.caseId, attempt: pull.attempt }, { jobId, attempts: 2 });
-  const worker = startAssembleCaseWorker({ ...caseDeps(), mappings: () => loadTerminologyMappings() }, () => bullConnectionOptions(REDIS_URL), prefix, 30_000);
+  const worker = startAssembleCaseWorker({ ...caseDeps(), mappings: () => loadTerminologyMappings() }, () => bullConnectionOptions(TEST_REDIS_URL), prefix, 30_000);
   const failedForGood = async (): Promise<void> => {
     const deadline = Date.now() + 60_000;
     while ((await parents.getJobState(jobId)) !== 'failed') {
@@ -226,7 +226,7 @@ it('tells the case managers when a finished pull\'s assembly fails on its last a
 
 it("re-adds a complete task's pending attachments when its job runs again", async () => {
   const { documents, attachmentIds } = await pullWithPendingDocuments();
-  const redis = new IORedis(REDIS_URL, { maxRetriesPerRequest: 1 });
+  const redis = new IORedis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sob-reconcile-'));
   try {
     const deps = {

@@ -3,6 +3,7 @@ import { FlowProducer, Queue, QueueEvents, UnrecoverableError, Worker } from 'bu
 import { enqueueAttachments } from '../../queues/fetch-attachment';
 import { QUEUES } from '../../queues/names';
 import { bullConnectionOptions } from '../../src/redis';
+import { TEST_REDIS_URL } from '../support/redis-url';
 
 /**
  * An attachment job is added under its pull's parent (`assemble-case`) by the page that found the
@@ -11,11 +12,10 @@ import { bullConnectionOptions } from '../../src/redis';
  * parent's pending dependencies: for a job that already failed for good (ignored by the parent) the
  * parent would then wait for it for ever, and the pull would stay `running`. Real Redis, own prefix.
  */
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 it('does not make a pull wait again for an attachment whose job already failed for good when another page finds it', async () => {
   const prefix = `sobtest-${randomBytes(4).toString('hex')}`;
-  const connection = bullConnectionOptions(REDIS_URL);
+  const connection = bullConnectionOptions(TEST_REDIS_URL);
   const flows = new FlowProducer({ connection, prefix });
   const attachments = new Queue(QUEUES.fetchAttachment, { connection, prefix });
   const events = new QueueEvents(QUEUES.fetchAttachment, { connection, prefix });

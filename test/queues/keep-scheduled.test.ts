@@ -5,16 +5,16 @@ import { bullConnectionOptions } from '../../src/redis';
 import { logger } from '../../src/log';
 import { CaptureTransport } from '../support/capture-log';
 import { eventually } from '../support/service';
+import { TEST_REDIS_URL } from '../support/redis-url';
 
 /**
  * A repeating schedule lives in Redis only: when Redis loses its data the schedule is written back by
  * the next check of a running process, and its jobs run again. Real Redis, own queue prefix.
  */
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 it('writes a schedule back after Redis lost it, and its jobs run again', async () => {
   const prefix = `sobtest-${randomBytes(4).toString('hex')}`;
-  const connection = bullConnectionOptions(REDIS_URL);
+  const connection = bullConnectionOptions(TEST_REDIS_URL);
   const queue = new Queue('sweep', { connection, prefix });
   const capture = new CaptureTransport();
   let runs = 0;
@@ -41,7 +41,7 @@ it('writes a schedule back after Redis lost it, and its jobs run again', async (
 
 it('says nothing is wrong when the process stops before its first write of the schedule', async () => {
   const prefix = `sobtest-${randomBytes(4).toString('hex')}`;
-  const connection = bullConnectionOptions(REDIS_URL);
+  const connection = bullConnectionOptions(TEST_REDIS_URL);
   const queue = new Queue('sweep', { connection, prefix });
   const worker = new Worker('sweep', async () => undefined, { connection, prefix, autorun: false });
   const capture = new CaptureTransport();
@@ -62,7 +62,7 @@ it('says nothing is wrong when the process stops before its first write of the s
 
 /** Whether the schedule reached Redis (read by a queue of its own; the queue's keys are removed after). */
 async function scheduleWritten(prefix: string): Promise<boolean> {
-  const queue = new Queue('sweep', { connection: bullConnectionOptions(REDIS_URL), prefix });
+  const queue = new Queue('sweep', { connection: bullConnectionOptions(TEST_REDIS_URL), prefix });
   try {
     return Boolean(await queue.getJobScheduler('sweep-schedule'));
   } finally {

@@ -3,13 +3,13 @@ import IORedis from 'ioredis';
 import { removeQueuePrefixKeys, unlinkKeysWithPrefix } from '../../src/redis';
 import { sampleIntake } from '../support/intake';
 import { eventually, startTestService } from '../support/service';
+import { TEST_REDIS_URL } from '../support/redis-url';
 
 /**
  * A queue prefix no process uses any more leaves nothing in Redis: its keys are removed, the keys of
  * other prefixes (one that merely begins the same) are not. Real Redis.
  */
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const redis = new IORedis(REDIS_URL);
+const redis = new IORedis(TEST_REDIS_URL);
 afterAll(() => redis.disconnect());
 
 const keysOf = async (pattern: string): Promise<string[]> => (await redis.keys(pattern)).sort();
@@ -19,7 +19,7 @@ it("removes a prefix's keys and only those, glob characters taken literally", as
   const glob = `${prefix}-[a]*?`;
   await redis.mset(`${prefix}:q:1`, '1', `${prefix}:fhir:breaker:x`, '2', `${prefix}x:other`, '3', `${glob}:kept-apart`, '4', `${prefix}-a-b:not-the-glob`, '5');
   try {
-    expect(await removeQueuePrefixKeys(REDIS_URL, prefix)).toBe(2);
+    expect(await removeQueuePrefixKeys(TEST_REDIS_URL, prefix)).toBe(2);
     expect(await keysOf(`${prefix}*`)).toEqual([`${prefix}-[a]*?:kept-apart`, `${prefix}-a-b:not-the-glob`, `${prefix}x:other`]);
     expect(await unlinkKeysWithPrefix(redis, `${glob}:`)).toBe(1);
     expect(await keysOf(`${prefix}*`)).toEqual([`${prefix}-a-b:not-the-glob`, `${prefix}x:other`]);

@@ -93,14 +93,14 @@ const ABANDONED_BUILD_MS = 60 * 60 * 1000;
  * checkout whose tests run at the same time alone. Nothing here is needed again: a list whose template
  * is gone has it built on first use.
  */
-export function pruneStalePgliteTemplates(current: readonly (readonly Migration[])[], now = Date.now()): string[] {
+export function pruneStalePgliteTemplates(current: readonly (readonly Migration[])[]): string[] {
   if (!fs.existsSync(TEMPLATES)) return [];
   const keep = new Set(current.map((migrations) => path.basename(templateFolder(migrations))));
   const removed: string[] = [];
   for (const name of fs.readdirSync(TEMPLATES)) {
     if (keep.has(name)) continue;
     const folder = path.join(TEMPLATES, name);
-    const age = now - fs.statSync(folder).mtimeMs;
+    const age = Date.now() - fs.statSync(folder).mtimeMs;
     if (age < (name.startsWith('building-') ? ABANDONED_BUILD_MS : STALE_TEMPLATE_MS)) continue;
     fs.rmSync(folder, { recursive: true, force: true });
     removed.push(name);

@@ -8,6 +8,7 @@ import { removeQueuePrefixKeys } from '../../src/redis';
 import { startService, type RunningService, type ServiceOverrides } from '../../src/service';
 import { mintToken } from '../../scripts/token';
 import { createTestDatabase, type TestDatabase } from './postgres';
+import { TEST_REDIS_URL } from './redis-url';
 
 export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
 
@@ -34,7 +35,7 @@ export async function startTestService(env: Record<string, string> = {}, overrid
     PORT: '0',
     HOST: '127.0.0.1',
     DATABASE_URL: testDb.url,
-    REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
+    REDIS_URL: TEST_REDIS_URL,
     QUEUE_PREFIX: `sobtest-${randomBytes(4).toString('hex')}`,
     DATA_DIR: dataDir,
     AUTH_JWT_SECRET: TEST_JWT_SECRET,

@@ -4,16 +4,16 @@ import { ingestJobId, UploadIngestQueue } from '../../queues/ingest-upload';
 import { QUEUES } from '../../queues/names';
 import { bullConnectionOptions } from '../../src/redis';
 import { jobState } from '../support/service';
+import { TEST_REDIS_URL } from '../support/redis-url';
 
 /**
  * The reconciler re-queues uploads whose ingestion has not ended. An ingest job that failed for good
  * without its failure on record is run once more (re-adding its id alone does nothing while BullMQ
  * keeps the failed job); one whose failure is on record is not (it would fail every 30 s). Real Redis.
  */
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = `sobtest-${randomBytes(4).toString('hex')}`;
-const producer = new UploadIngestQueue(bullConnectionOptions(REDIS_URL), prefix);
-const queue = new Queue(QUEUES.ingestUpload, { connection: bullConnectionOptions(REDIS_URL), prefix });
+const producer = new UploadIngestQueue(bullConnectionOptions(TEST_REDIS_URL), prefix);
+const queue = new Queue(QUEUES.ingestUpload, { connection: bullConnectionOptions(TEST_REDIS_URL), prefix });
 const runs: string[] = [];
 const failFirstOf = new Set<string>();
 const worker = new Worker(
@@ -24,7 +24,7 @@ const worker = new Worker(
     if (failFirstOf.delete(id)) throw new UnrecoverableError('database down while recording the failure');
     return {};
   },
-  { connection: bullConnectionOptions(REDIS_URL), prefix },
+  { connection: bullConnectionOptions(TEST_REDIS_URL), prefix },
 );
 
 afterAll(async () => {

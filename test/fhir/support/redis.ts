@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import IORedis, { type Redis } from 'ioredis';
 import { unlinkKeysWithPrefix } from '../../../src/redis';
-
-export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+import { TEST_REDIS_URL } from '../../support/redis-url';
 
 /** A unique key prefix per test file, and connections that are cleaned up afterwards. */
 export interface TestRedis {
@@ -19,12 +18,12 @@ export function testRedis(name: string): TestRedis {
   return {
     prefix,
     connect() {
-      const redis = new IORedis(REDIS_URL, { maxRetriesPerRequest: 1 });
+      const redis = new IORedis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
       connections.push(redis);
       return redis;
     },
     async cleanup() {
-      const redis = new IORedis(REDIS_URL, { maxRetriesPerRequest: 1 });
+      const redis = new IORedis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
       connections.push(redis);
       await unlinkKeysWithPrefix(redis, prefix);
       await Promise.all(connections.map((c) => (c.status === 'end' ? undefined : c.quit().catch(() => c.disconnect()))));
