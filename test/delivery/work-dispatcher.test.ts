@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { deliveryJobId, WorkDispatcher } from '../../queues/deliver-report';
 import { QUEUES } from '../../queues/names';
-import { bullConnectionOptions } from '../../src/redis';
+import { bullConnectionOptions, removeQueuePrefixKeys } from '../../src/redis';
 import { jobState } from '../support/service';
 import { TEST_REDIS_URL } from '../support/redis-url';
 
@@ -17,11 +17,9 @@ const queue = new Queue(QUEUES.deliverReport, { connection: bullConnectionOption
 
 afterAll(async () => {
   await dispatcher.close();
-  await queue.obliterate({ force: true });
   await queue.close();
+  await removeQueuePrefixKeys(TEST_REDIS_URL, prefix);
 });
-
-/** The job's state once it is `wanted` (throws after 10 s). */
 
 it('runs a delivery job that failed for good once more when the delivery is queued again under its id', async () => {
   const deliveryId = randomUUID();

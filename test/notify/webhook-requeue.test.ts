@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { Queue, Worker } from 'bullmq';
 import { QUEUES } from '../../queues/names';
 import { enqueueWebhooks, requeueWebhooks, webhookJobId, type SendWebhookPayload } from '../../queues/send-webhook';
-import { bullConnectionOptions } from '../../src/redis';
+import { bullConnectionOptions, removeQueuePrefixKeys } from '../../src/redis';
 import { jobState } from '../support/service';
 import { TEST_REDIS_URL } from '../support/redis-url';
 
@@ -16,11 +16,9 @@ const queue = new Queue<SendWebhookPayload>(QUEUES.sendWebhook, { connection: bu
 const policy = { attempts: 2, backoffMs: 10 };
 
 afterAll(async () => {
-  await queue.obliterate({ force: true });
   await queue.close();
+  await removeQueuePrefixKeys(TEST_REDIS_URL, prefix);
 });
-
-/** The job's state once it is `wanted` (throws after 10 s). */
 
 it('runs again a webhook job that ended while its delivery is still queued, and adds nothing for one still waiting', async () => {
   const ended = randomUUID();

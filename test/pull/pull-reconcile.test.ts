@@ -12,7 +12,7 @@ import { scanSearchPage } from '../../src/fhir';
 import { pageEntries } from '../../src/pull/page-resources';
 import { commitPage, findPull, insertPull, markTaskFinished, type TaskRow } from '../../src/pull/pull-repository';
 import { attachmentsOf, runPullTask } from '../../src/pull/pull-task-runner';
-import { bullConnectionOptions } from '../../src/redis';
+import { bullConnectionOptions, removeQueuePrefixKeys } from '../../src/redis';
 import { SecretBox } from '../../src/security/secret-box';
 import { QUEUES } from '../../queues/names';
 import { assembleJobId, pullJobId, PullFlowProducer } from '../../queues/pull-flow';
@@ -45,10 +45,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await producer.close();
-  for (const q of queues) {
-    await q.obliterate({ force: true }).catch(() => undefined);
-    await q.close();
-  }
+  for (const q of queues) await q.close();
+  await removeQueuePrefixKeys(TEST_REDIS_URL, prefix);
   await t.drop();
 });
 

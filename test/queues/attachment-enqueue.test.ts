@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { FlowProducer, Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
 import { enqueueAttachments } from '../../queues/fetch-attachment';
 import { QUEUES } from '../../queues/names';
-import { bullConnectionOptions } from '../../src/redis';
+import { bullConnectionOptions, removeQueuePrefixKeys } from '../../src/redis';
 import { TEST_REDIS_URL } from '../support/redis-url';
 
 /**
@@ -50,10 +50,6 @@ it('does not make a pull wait again for an attachment whose job already failed f
     await events.close();
     await flows.close();
     await attachments.close();
-    for (const name of [QUEUES.fetchAttachment, QUEUES.assembleCase, QUEUES.pullSource]) {
-      const queue = new Queue(name, { connection, prefix });
-      await queue.obliterate({ force: true }).catch(() => undefined);
-      await queue.close();
-    }
+    await removeQueuePrefixKeys(TEST_REDIS_URL, prefix);
   }
 });

@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { ingestJobId, UploadIngestQueue } from '../../queues/ingest-upload';
 import { QUEUES } from '../../queues/names';
-import { bullConnectionOptions } from '../../src/redis';
+import { bullConnectionOptions, removeQueuePrefixKeys } from '../../src/redis';
 import { jobState } from '../support/service';
 import { TEST_REDIS_URL } from '../support/redis-url';
 
@@ -30,11 +30,9 @@ const worker = new Worker(
 afterAll(async () => {
   await worker.close();
   await producer.close();
-  await queue.obliterate({ force: true });
   await queue.close();
+  await removeQueuePrefixKeys(TEST_REDIS_URL, prefix);
 });
-
-/** The job's state once it is `wanted` (throws after 10 s). */
 
 it('reruns a failed ingest job whose failure is not on record, and leaves one whose failure is', async () => {
   const lost = { uploadId: randomUUID(), caseId: randomUUID() };
