@@ -1,4 +1,4 @@
-import type { Bundle, Patient } from 'fhir/r4';
+import type { Bundle, HumanName, Patient } from 'fhir/r4';
 import type { Intake } from '../cases/intake-schema';
 import { visitPages } from '../fhir/bounded-paging';
 import type { IdentifierPager } from '../fhir/identifier-match';
@@ -35,16 +35,31 @@ export function demographicQuery(intake: Intake): Record<string, string> {
 }
 
 const fold = (s: string): string => s.normalize('NFD').replace(/\p{Diacritic}/gu, '').toLowerCase().trim();
+/** A given name folded, its spaces, hyphens and apostrophes as one space ("Mary-Ann" = "mary ann"). */
+const foldGiven = (s: string): string => fold(s).replace(/[\s\-'\u2019]+/gu, ' ');
+
+/** One of the name's given names is `given` (folded), or all of them are, joined ("Mary Ann" = ["Mary", "Ann"]). */
+function hasGiven(name: HumanName, given: string): boolean {
+  const names = (name.given ?? []).map(foldGiven);
+  return names.includes(given) || names.join(' ') === given;
+}
 
 /**
  * Keeps the candidates that really match: the exact birth date (servers may match a partial or
- * a range) and the family name, ignoring case and accents. Never picks among several.
+ * a range), the family name, and the child's first given name as one of the candidate's given
+ * names, whole, each ignoring case and accents. Never picks among several.
+ *
+ * The given name is checked whole because FHIR string search matches a prefix by default
+ * (https://hl7.org/fhir/R4/search.html#string: `given=Sam` finds Samantha) and a server may ignore
+ * the parameter altogether: a twin with another given name must never be taken for the child. A
+ * nickname at the EHR ("Sam" for "Samuel") then finds no match, and the case manager chooses.
  */
 export function exactDemographicMatches(intake: Intake, patients: Patient[]): Patient[] {
   const family = fold(intake.patient.name.family);
-  return patients.filter(
-    (p) => p.birthDate === intake.patient.birthDate && (p.name ?? []).some((n) => n.family !== undefined && fold(n.family) === family),
-  );
+  const firstGiven = intake.patient.name.given[0];
+  const given = firstGiven === undefined ? undefined : foldGiven(firstGiven);
+  const named = (n: HumanName): boolean => n.family !== undefined && fold(n.family) === family && (given === undefined || hasGiven(n, given));
+  return patients.filter((p) => p.birthDate === intake.patient.birthDate && (p.name ?? []).some(named));
 }
 
 /** Pages of a demographic search read at most, the first included (`_count` is only a hint: https://hl7.org/fhir/R4/search.html#count). */

@@ -40,6 +40,10 @@ const ONLY_NAMESAKE = child('only-namesake', 'Singleton', 'Maya', '2012-11-30');
 /** Children with the same given name and birth date as Crowd, each with another family name. */
 const CROWD = child('crowd-child', 'Crowd', 'Noor');
 const CROWD_OTHERS = Array.from({ length: DEMOGRAPHIC_MAX_PAGES + 1 }, (_, i) => child(`crowd-other-${i}`, `Other${i}`, 'Noor'));
+/** A twin: same family name and birth date, a given name the child's is a prefix of (the sandbox, like FHIR string search, matches prefixes). */
+const SAMANTHA = child('twin-samantha', 'Twinning', 'Samantha');
+/** The child of that case, not at this care team. */
+const SAM = child('twin-sam', 'Twinning', 'Sam');
 
 interface SourceView {
   id: string;
@@ -54,7 +58,7 @@ beforeAll(async () => {
     startTestService({}, FAST_CLIENT),
     startSandboxServer({ name: 'care-team-paged', auth: 'none', paging: 'offset', defaultCount: 1, maxCount: 1 }),
   ]);
-  await ehr.load([TWIN_A, TWIN_B, ONLY, ONLY_NAMESAKE, CROWD, ...CROWD_OTHERS]);
+  await ehr.load([TWIN_A, TWIN_B, ONLY, ONLY_NAMESAKE, CROWD, ...CROWD_OTHERS, SAMANTHA]);
   cm = await svc.token('case_manager', 'cm-match-pages');
   endpointId = await registerOpenEndpoint(svc, 'Care team paging one by one', ehr.baseUrl);
 }, 60_000);
@@ -150,5 +154,23 @@ describe('a care team whose Patient search pages one by one', () => {
     expect(source.candidates.map((c) => c.id)).toEqual(['crowd-child']);
     // The bound: the first page and its next links, no more.
     expect(ehr.requestCount('GET /Patient') - searches).toBe(DEMOGRAPHIC_MAX_PAGES);
+  }, 60_000);
+
+  it("never takes a twin whose given name the child's only begins (given=Sam finds Samantha) for the child", async () => {
+    // The premise: the care team's search answers with the twin.
+    expect((await firstPage(SAM)).map((p) => p.id)).toEqual(['twin-samantha']);
+
+    const source = await addMatchedSource(SAM);
+
+    expect(source).toMatchObject({ state: 'needs_review', remotePatientId: null, candidates: [] });
+    expect(source.reviewReason).toMatch(/^No patient at this endpoint matches the child's name and exact birth date/);
+  }, 60_000);
+
+  it('never takes the twin either when the server ignores the given name', async () => {
+    ehr.faults.add({ match: 'GET /Patient', action: { kind: 'ignore-parameter', name: 'given' } });
+
+    const source = await addMatchedSource(SAM);
+
+    expect(source).toMatchObject({ state: 'needs_review', remotePatientId: null, candidates: [] });
   }, 60_000);
 });
