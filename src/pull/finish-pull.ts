@@ -1,6 +1,7 @@
 import { settleCoveredRefusals } from './covered-refusals';
 import { transitionCase, type CaseServiceDeps } from '../cases/case-service';
 import { findCase, insertCaseEvent } from '../db/case-repository';
+import type { Queryable } from '../db/database';
 import type { Principal } from '../http/auth';
 import { logger } from '../log';
 import { recordEvent, type EventType } from '../notify/events';
@@ -94,16 +95,35 @@ export async function finishPull(
  * the SLA clock and lets a specialist be assigned. Idempotent. The notification counts the noteworthy
  * things the EHRs said about the pull's searches (`serverMessages`): the case manager reads them
  * before assigning.
+ *
+ * Not while another pull of the case is queued or running (a source added meanwhile, another scope):
+ * its records are not in yet, so the last pull to end complete moves the case, as a case manager's
+ * move waits for it (`refuseRecordsCompleteBeforeBundle`). Decided under the case row lock, which a
+ * pull's start takes too, so that two pulls ending at once move the case once.
  */
 export async function recordsCompleteAfter(deps: CaseServiceDeps, caseId: string, pullId: string, state: PullState, bundleVersion?: number): Promise<void> {
   if (state !== 'complete') return;
-  const record = await findCase(deps.db, caseId);
-  if (record?.status !== 'collecting_records') return;
+  if ((await findCase(deps.db, caseId))?.status !== 'collecting_records') return;
   const serverMessages = noteworthyMessageCount(await tasksOfPull(deps.db, pullId));
   await deps.db.transaction(async (tx) => {
+    if ((await findCase(tx, caseId, true))?.status !== 'collecting_records') return;
+    const other = await otherPullUnderWay(tx, caseId, pullId);
+    if (other !== undefined) {
+      logger.info('case stays collecting_records: another pull is under way', { caseId, pullId, otherPullId: other });
+      return;
+    }
     await transitionCase(deps, tx, { id: caseId, to: 'records_complete', reason: 'All records are in', actor: SYSTEM_PULL, now: deps.now?.() ?? new Date() });
     await recordEvent(tx, 'records.complete', caseId, {
       caseId, ...(bundleVersion !== undefined ? { version: bundleVersion } : {}), ...(serverMessages > 0 ? { serverMessages } : {}),
     });
   });
+}
+
+/** Another pull of the case that is queued or running (its id), if any. */
+async function otherPullUnderWay(tx: Queryable, caseId: string, pullId: string): Promise<string | undefined> {
+  const { rows } = await tx.query<{ id: string }>(
+    "SELECT id::text FROM pulls WHERE case_id = $1 AND id <> $2 AND state IN ('queued', 'running') ORDER BY created_at LIMIT 1",
+    [caseId, pullId],
+  );
+  return rows[0]?.id;
 }

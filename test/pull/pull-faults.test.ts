@@ -1,12 +1,11 @@
 import { Queue, type Job } from 'bullmq';
-import IORedis from 'ioredis';
 import { assembleJobId } from '../../queues/pull-flow';
 import { QUEUES } from '../../queues/names';
 import { bullConnectionOptions } from '../../src/redis';
-import { RedisCircuitBreaker } from '../../src/fhir';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { fixtureBundle, fixtureIntake, fixturePatientId } from '../support/fixture-child';
 import { bundleAssembled, eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
+import { pauseEndpoint } from '../support/endpoint-pause';
 import { makeSmartClient, type TestSmartClient } from '../support/smart-client';
 import { JORGE, patientOf, readBundle } from '../support/synthea';
 
@@ -48,21 +47,6 @@ async function team(name: 'care-team-a' | 'care-team-b', paging: 'offset' | 'tok
   });
   expect(res.status).toBe(201);
   return { server, endpointId: ((await res.json()) as { id: string }).id, patientId: fixturePatientId(name) };
-}
-
-/**
- * Opens an endpoint's circuit breaker for `ms`, as a run of failures does: every worker's breaker
- * for the endpoint reads the same Redis hash, so the pause holds for the service's jobs.
- */
-async function pauseEndpoint(endpointId: string, ms: number): Promise<void> {
-  const redis = new IORedis(svc.config.redisUrl);
-  try {
-    const breaker = new RedisCircuitBreaker({ redis, keyPrefix: `${svc.config.queuePrefix}:fhir:`, endpointId, failureThreshold: 1, cooldownMs: ms });
-    await breaker.reset();
-    expect((await breaker.recordFailure()).state).toBe('open');
-  } finally {
-    redis.disconnect();
-  }
 }
 
 async function openCaseWith(sources: { endpointId: string; patientId: string }[]): Promise<string> {
@@ -207,7 +191,7 @@ it('ends partial naming a source that keeps failing, and retrying it alone compl
     // (4 attempts, 50 ms backoff): the retried tasks wait for the pause to end, and for one of them
     // to probe, instead of failing again.
     b.server.faults.remove(broken);
-    await pauseEndpoint(b.endpointId, 1500);
+    await pauseEndpoint(svc, b.endpointId, 1500);
     const requestsToA = a.server.requestCount();
     const retried = await svc.request('POST', `/api/cases/${caseId}/pulls/${pullId}/retry`, { token: cm });
     expect(retried.status).toBe(202);
