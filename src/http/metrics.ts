@@ -45,14 +45,16 @@ async function workByState(db: Database): Promise<{ table: string; state: string
 const SLA_STANDINGS = ['on_time', 'past_target', 'past_limit'] as const;
 
 /**
- * Cases whose report is due (clock running, or paused awaiting information: overdue all the same),
- * by standing: past the 7-business-day limit, past the 5-day target only, or on time.
+ * Cases whose report is due (clock running, or paused awaiting information), by standing: past the
+ * 7-business-day limit, past the 5-day target only, or on time. A case paused before its dates keeps
+ * none on its row (they move with the pause, see `dueDateKept`): on time. A clock stopped at the
+ * first signature (a correction back in review) has nothing due.
  */
 async function casesBySla(db: Database): Promise<{ standing: string; n: number }[]> {
   const { rows } = await db.query<{ standing: string; n: number }>(
     `SELECT CASE WHEN sla_limit_due < now() THEN 'past_limit' WHEN sla_target_due < now() THEN 'past_target' ELSE 'on_time' END AS standing,
             count(*)::int AS n
-     FROM cases WHERE status = ANY($1::text[]) AND sla_target_due IS NOT NULL GROUP BY 1`,
+     FROM cases WHERE status = ANY($1::text[]) AND sla_stopped_at IS NULL GROUP BY 1`,
     [SLA_OVERDUE_STATUSES],
   );
   return rows;

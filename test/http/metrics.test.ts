@@ -81,11 +81,20 @@ it('counts the cases whose report is due by SLA standing, every standing present
   for (const [id, status, target, limit] of due) {
     await svc.service.db.query('UPDATE cases SET status = $2, sla_target_due = $3, sla_limit_due = $4 WHERE id = $1', [id, status, new Date(Date.now() + target), new Date(Date.now() + limit)]);
   }
+  // In review on time, then paused for the family through the service: a paused case keeps no due
+  // date on its row until it resumes, and is on time all the same.
+  const paused = await open();
+  await svc.service.db.query("UPDATE cases SET status = 'in_review', records_complete_at = now() WHERE id = $1", [paused]);
+  const pause = await svc.request('POST', `/api/cases/${paused}/transitions`, { token: cm, body: { to: 'awaiting_information', reason: 'Waiting for the MRI report' } });
+  expect(pause.status).toBe(200);
+  // Back in review for a correction after the first signature: the clock stopped there, nothing is due.
+  const corrected = await open();
+  await svc.service.db.query("UPDATE cases SET status = 'in_review', records_complete_at = now(), sla_stopped_at = now() WHERE id = $1", [corrected]);
   const text = await (await svc.request('GET', '/metrics')).text();
-  expect(text).toContain('sob_cases_sla{standing="on_time"} 1');
+  expect(text).toContain('sob_cases_sla{standing="on_time"} 2');
   expect(text).toContain('sob_cases_sla{standing="past_target"} 1');
   expect(text).toContain('sob_cases_sla{standing="past_limit"} 2');
-  for (const [id] of due) expect(text).not.toContain(id);
+  for (const id of [...due.map(([id]) => id), paused, corrected]) expect(text).not.toContain(id);
 });
 
 it("exposes each endpoint's circuit breaker state, read from Redis at scrape time", async () => {
