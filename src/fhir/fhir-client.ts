@@ -261,8 +261,9 @@ export class FhirEndpointClient {
   /**
    * Streams an attachment (Attachment.url, `Binary/[id]`) into `sink`, computing size, SHA-256 and
    * SHA-1 on the way. The URL must be on the endpoint's origin. Refuses, with
-   * {@link AttachmentTooLargeError}, a declared Content-Length over `maxBytes` before reading, and a
-   * stream that crosses `maxBytes` as soon as it does (the sink is then destroyed). A FHIR
+   * {@link AttachmentTooLargeError}, a declared Content-Length over `maxBytes` before reading (for a
+   * JSON answer, over what a Binary resource holding `maxBytes` takes in base64), and a stream that
+   * crosses `maxBytes` as soon as it does (the sink is then destroyed). A FHIR
    * `Binary` resource returned as JSON is unwrapped (base64 `data` decoded; one without `data` is a
    * permanent {@link MalformedResponseError}); any other JSON is a document, stored as received.
    *
@@ -579,7 +580,12 @@ export class FhirEndpointClient {
 
       const decision = this.policy.decide(result, attempt, traits);
       const answer = answerOf(result);
-      if (decision.kind === 'defer' && answer) throw await this.deferred(spec.kind, answer, decision.delayMs, attempt);
+      if (decision.kind === 'defer' && answer) {
+        // Attempts spent on a server still asking to wait: a failure of the endpoint, as when none
+        // named a time (counted first, so the hold below keeps the later of its cool-down and that time).
+        if (decision.attemptsExhausted) await this.recordHealth(true, healthOf(result));
+        throw await this.deferred(spec.kind, answer, decision, attempt);
+      }
       if (decision.kind === 'retry') {
         this.emit({ type: 'retry', endpointId: this.endpoint.id, kind: spec.kind, attempt, delayMs: decision.delayMs, reason: decision.reason });
         if (answer && (answer.status === 429 || answer.status === 503)) {
@@ -604,7 +610,9 @@ export class FhirEndpointClient {
         if (again.decision === 'probe' || again.failures > 0) admission = again;
         continue;
       }
-      const error = this.finalError(result, decision.kind === 'fail' ? decision : { reason: 'unexpected success', permanent: true });
+      // A deferral with no answer to hold the endpoint by (a held token's status unknown): retryable.
+      const failure = decision.kind === 'fail' ? decision : decision.kind === 'defer' ? { reason: decision.reason, permanent: false } : { reason: 'unexpected success', permanent: true };
+      const error = this.finalError(result, failure);
       error.attempts = attempt;
       const health = healthOf(result);
       await this.recordHealth(health === 'failure' || admission.decision === 'probe' || (admission.decision === 'closed' && admission.failures > 0), health);
@@ -614,11 +622,13 @@ export class FhirEndpointClient {
 
   /**
    * The server (the FHIR server or its SMART token endpoint) asked, by a `Retry-After` longer than a
-   * request may wait (RFC 9110 §10.2.3), to come back later: the endpoint's circuit is held open until
-   * then in every process, so the job waits as for a paused endpoint and nothing reaches either server
-   * before the time it asked. Not a failure of the endpoint: nothing is counted against it.
+   * request may wait or on the request's last attempt (RFC 9110 §10.2.3), to come back later: the
+   * endpoint's circuit is held open until then in every process, so the job waits as for a paused
+   * endpoint (its own backoff would ask sooner) and nothing reaches either server before the time it
+   * asked. The hold itself counts nothing against the endpoint.
    */
-  private async deferred(kind: FhirRequestKind, answer: Answer, delayMs: number, attempt: number): Promise<ServerRetryAfterError> {
+  private async deferred(kind: FhirRequestKind, answer: Answer, decision: { readonly delayMs: number; readonly reason: string }, attempt: number): Promise<ServerRetryAfterError> {
+    const { delayMs } = decision;
     const endpointId = this.endpoint.id;
     const until = (this.deps.now ?? Date.now)() + delayMs;
     let retryAt = until;
@@ -631,7 +641,7 @@ export class FhirEndpointClient {
     this.emit({ type: 'throttled', endpointId, source: 'server', waitMs: delayMs });
     this.emit({ type: 'circuit-open', endpointId, cause: 'opened', retryAt });
     const who = answer.source === 'token-endpoint' ? 'smart token endpoint' : 'fhir server';
-    logger.warn(`${who} asked to wait beyond the in-request limit`, { endpointId, route: kind, status: answer.status, durationMs: delayMs, to: retryAt });
+    logger.warn(`${who} asked to wait: endpoint held until then`, { endpointId, route: kind, status: answer.status, durationMs: delayMs, to: retryAt, reason: decision.reason });
     const error = new ServerRetryAfterError(endpointId, retryAt, answer.status, delayMs, answer.source);
     error.attempts = attempt;
     return error;
@@ -693,16 +703,19 @@ export class FhirEndpointClient {
   }
 
   private async consumeBinary(res: StreamingResponse, sink: Writable, maxBytes: number): Promise<BinaryResult> {
+    const contentType = firstHeader(res.headers['content-type']) ?? 'application/octet-stream';
+    const isJson = JSON_ATTACHMENT.test(contentType);
+    // A JSON body may be a Binary resource, whose base64 data is 4/3 the attachment: its declared
+    // length is held to that wrapper's limit, and the attachment's own size checked once decoded.
     const declared = Number(firstHeader(res.headers['content-length']));
-    if (Number.isFinite(declared) && declared > maxBytes) {
+    if (Number.isFinite(declared) && declared > (isJson ? jsonAttachmentBodyLimit(maxBytes) : maxBytes)) {
       discardBody(res.body);
       sink.destroy();
       throw new AttachmentTooLargeError(maxBytes, declared, true);
     }
-    const contentType = firstHeader(res.headers['content-type']) ?? 'application/octet-stream';
-    if (/^application\/(fhir\+)?json\b/i.test(contentType)) {
+    if (isJson) {
       // A FHIR Binary resource (base64 data inside JSON, 4/3 the size) or a JSON document; in memory.
-      const { body } = await readDecoded(res, Math.ceil((maxBytes * 4) / 3) + 64 * 1024).catch((err: unknown) => {
+      const { body } = await readDecoded(res, jsonAttachmentBodyLimit(maxBytes)).catch((err: unknown) => {
         sink.destroy();
         throw err;
       });
@@ -833,6 +846,19 @@ function binaryResourceIn(body: Buffer, sink: Writable): Binary | undefined {
   }
   const isBinary = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) && (parsed as { resourceType?: unknown }).resourceType === 'Binary';
   return isBinary ? (parsed as Binary) : undefined;
+}
+
+/** An attachment answered as JSON: a FHIR Binary resource (https://hl7.org/fhir/R4/binary.html#rest) or a JSON document. */
+const JSON_ATTACHMENT = /^application\/(fhir\+)?json\b/i;
+
+/**
+ * The most bytes a JSON attachment response may have for an attachment of at most `maxBytes`: a
+ * FHIR Binary resource carries its content as base64 `data` (https://hl7.org/fhir/R4/datatypes.html#base64Binary,
+ * RFC 4648 §4: 4 characters per 3 bytes), plus 64 KiB for the rest of the resource. Both the declared
+ * Content-Length and the body read are held to it; the decoded content is then held to `maxBytes`.
+ */
+function jsonAttachmentBodyLimit(maxBytes: number): number {
+  return Math.ceil((maxBytes * 4) / 3) + 64 * 1024;
 }
 
 /**

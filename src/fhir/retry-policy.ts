@@ -28,13 +28,19 @@ import { parseRetryAfter } from './retry-after';
  *   server certainly did not process them: 429, 503, a failed connect, or a token that could not be
  *   had (the request was never sent).
  * - After `maxAttempts`, a retryable failure becomes `fail` with `permanent: false` (a later job
- *   may succeed); a non-retryable one is `permanent: true`.
+ *   may succeed); a non-retryable one is `permanent: true`. One whose last answer named a
+ *   `Retry-After` (above 0) is deferred instead (`defer`, `attemptsExhausted`): the server said when
+ *   it may be asked again, and a job's own backoff (seconds) would ask it sooner.
  */
 export type RetryDecision =
   | { readonly kind: 'ok' }
   | { readonly kind: 'retry'; readonly delayMs: number; readonly reason: string }
-  /** The server's Retry-After exceeds what a request may wait: come back after `delayMs`, not sooner. */
-  | { readonly kind: 'defer'; readonly delayMs: number; readonly reason: string }
+  /**
+   * The server's Retry-After exceeds what a request may wait, or the attempts ran out on an answer
+   * that carried one (`attemptsExhausted`: a failure of the request, as `fail` is): come back after
+   * `delayMs`, not sooner.
+   */
+  | { readonly kind: 'defer'; readonly delayMs: number; readonly reason: string; readonly attemptsExhausted: boolean }
   | { readonly kind: 'fail'; readonly reason: string; readonly permanent: boolean };
 
 /** What one attempt produced. */
@@ -104,11 +110,17 @@ export class RetryPolicy {
     if (verdict.kind !== 'retryable') return verdict;
     if (verdict.retryAfterMs !== undefined && verdict.retryAfterMs > this.options.maxRetryAfterMs) {
       // RFC 9110 §10.2.3: the server says when to come back; sooner only draws more refusals.
-      return { kind: 'defer', delayMs: verdict.retryAfterMs, reason: `${verdict.reason}; Retry-After beyond the in-request limit` };
+      return { kind: 'defer', delayMs: verdict.retryAfterMs, reason: `${verdict.reason}; Retry-After beyond the in-request limit`, attemptsExhausted: false };
     }
     const maxAttempts = traits.maxAttempts ?? this.options.maxAttempts;
     const limit = verdict.uncertain ? Math.min(this.options.maxUncertainAttempts, maxAttempts) : maxAttempts;
-    if (attempt >= limit) return { kind: 'fail', reason: `${verdict.reason}; attempts exhausted`, permanent: false };
+    if (attempt >= limit) {
+      // The last answer still named a time to come back (RFC 9110 §10.2.3): whoever asks next waits for it.
+      if (verdict.retryAfterMs !== undefined && verdict.retryAfterMs > 0) {
+        return { kind: 'defer', delayMs: verdict.retryAfterMs, reason: `${verdict.reason}; attempts exhausted`, attemptsExhausted: true };
+      }
+      return { kind: 'fail', reason: `${verdict.reason}; attempts exhausted`, permanent: false };
+    }
     const delayMs = verdict.retryAfterMs ?? fullJitterDelay(attempt, this.options);
     return { kind: 'retry', delayMs, reason: verdict.reason };
   }

@@ -5,12 +5,14 @@
  *
  * Order of work, and why:
  * 1. every raw input gets its deterministic fullUrl (`ids.ts`); one from an unknown or removed source,
- *    or pulled for a patient the source no longer points at, is left out;
+ *    or of the Patient compartment and pulled for a patient the source no longer points at, is left
+ *    out (a shared resource pulled for that patient waits for step 4);
  * 2. versions of one remote resource (same server, type and id) → the latest (`versions.ts`);
  * 3. the latest version passes the structure checks or is left out (`structure.ts`);
  * 4. per server, the child's Patient there; records about another patient are left out
- *    (`patient-scope.ts`; a subject it cannot place is kept, warned `subject-not-placed`), and a
- *    reference index is built of the rest;
+ *    (`patient-scope.ts`; a subject it cannot place is kept, warned `subject-not-placed`), and so are
+ *    shared resources pulled for a previous patient that no kept record points at; a reference index
+ *    is built of the rest;
  * 5. per kept resource, ONE copying walk rewrites references (`references.ts`; in place instead when
  *    the caller hands the raw objects over, `consumeRaw`), then in place on the copy: new `id`,
  *    origin marks (`origin.ts`), mapped codings (`terminology.ts`), units (`units.ts`);
@@ -25,6 +27,7 @@
  */
 import type { FhirResource } from 'fhir/r4';
 import type { Intake } from '../cases/intake-schema';
+import { belongsToAPatient } from '../fhir/patient-compartment';
 import { buildCasePatient, casePatientFullUrl, type SourcePatientLink } from './case-patient';
 import { normalizeBaseUrl, uuidV5 } from './ids';
 import { applyOrigin, metaSourceOf } from './origin';
@@ -37,6 +40,7 @@ import {
   sourceHooks,
   type ReferenceTarget,
   type RewriteHooks,
+  type SourceReferenceIndex,
 } from './references';
 import { childAtServer, patientScopeOf } from './patient-scope';
 import { checkStructure } from './structure';
@@ -122,10 +126,62 @@ function childPatientIds(sources: readonly SourceInfo[], items: readonly Candida
 
 /**
  * A resource pulled for another patient than the source's current one: the case manager found the
- * first match wrong and chose another child there. Its raw rows stay; the bundle leaves them out.
+ * first match wrong and chose another child there. Its raw rows stay; the bundle leaves out those of
+ * the Patient compartment, and the shared ones no record of the current patient points at.
  */
 function pulledForAnotherPatient(raw: RawInput, source: SourceInfo): boolean {
   return raw.pulledForPatient !== undefined && source.remotePatientId !== undefined && raw.pulledForPatient !== source.remotePatientId;
+}
+
+function pulledForAnotherPatientReason(raw: RawInput, source: SourceInfo): string {
+  return `pulled for patient ${raw.pulledForPatient ?? ''} at this source, which is no longer the case's patient there (now ${source.remotePatientId ?? ''})`;
+}
+
+/**
+ * Of the shared resources pulled for a previous patient (`shared`), those the other resources of the
+ * server (`own`) point at, directly or through one another (a MedicationRequest's Medication, that
+ * Medication's manufacturer Organization), resolved as the rewrite of step 5 resolves them. A raw row
+ * is stored once per version, by whichever pull brought it first, so a Medication both children's
+ * prescriptions name may carry the previous patient's pull: not about either child, it is kept while
+ * the current patient's records point at it (https://hl7.org/fhir/R4/compartmentdefinition-patient.html).
+ */
+function sharedInUse(own: readonly Candidate[], shared: ReadonlySet<Candidate>, index: SourceReferenceIndex): Set<Candidate> {
+  const sharedByFullUrl = new Map<string, Candidate>();
+  const pending: Candidate[] = [];
+  for (const c of own) {
+    if (shared.has(c)) sharedByFullUrl.set(c.fullUrl, c);
+    else pending.push(c);
+  }
+  const inUse = new Set<Candidate>();
+  const reach = (fullUrl: string): void => {
+    const target = sharedByFullUrl.get(fullUrl);
+    if (target && !inUse.has(target)) {
+      inUse.add(target);
+      pending.push(target);
+    }
+  };
+  const resolving = sourceHooks(index, () => undefined);
+  const hooks: RewriteHooks = {
+    resolve: (reference) => {
+      const res = resolving.resolve(reference);
+      if (res.status === 'resolved') reach(res.fullUrl);
+      return res;
+    },
+    attachmentUrl: (url) => {
+      const to = resolving.attachmentUrl(url);
+      if (to !== undefined) reach(to);
+      return to;
+    },
+    warn: () => undefined,
+  };
+  for (let c = pending.pop(); c !== undefined; c = pending.pop()) {
+    try {
+      copyRewritingReferences(c.resource, hooks);
+    } catch (err) {
+      if (!(err instanceof NotFhirJsonError)) throw err; // left out in step 5, with its reason
+    }
+  }
+  return inUse;
 }
 
 /** Sorts by (resourceType, fullUrl), in place: grouped by type first (a handful), then by fullUrl. */
@@ -155,17 +211,17 @@ export function normalize(input: NormalizeInput): NormalizeResult {
 
   // 1. ids and fullUrls
   const candidates: Candidate[] = [];
+  // Shared resources (outside the Patient compartment) pulled for a previous patient: kept in step 4 only if in use.
+  const sharedOfPreviousPatient = new Set<Candidate>();
   for (const raw of input.raw) {
     const ctx = contexts.get(raw.sourceId);
     if (!ctx) leftOut.push(leftOutOf(raw, `source ${raw.sourceId} is not a source of this case`));
     else if (ctx.source.removedReason !== undefined) leftOut.push(leftOutOf(raw, `source removed from the case: ${ctx.source.removedReason}`));
     else if (!raw.resourceType || !raw.remoteId) leftOut.push(leftOutOf(raw, 'structure: stored without resource type or remote id'));
-    else if (pulledForAnotherPatient(raw, ctx.source)) {
-      leftOut.push(leftOutOf(raw, `pulled for patient ${raw.pulledForPatient ?? ''} at this source, which is no longer the case's patient there (now ${ctx.source.remotePatientId ?? ''})`));
-    }
+    else if (pulledForAnotherPatient(raw, ctx.source) && belongsToAPatient(raw.resourceType)) leftOut.push(leftOutOf(raw, pulledForAnotherPatientReason(raw, ctx.source)));
     else {
       const id = uuidV5(`${ctx.base}/${raw.resourceType}/${raw.remoteId}`);
-      candidates.push({
+      const candidate: Candidate = {
         raw,
         ctx,
         id,
@@ -174,7 +230,9 @@ export function normalize(input: NormalizeInput): NormalizeResult {
         remoteId: raw.remoteId,
         resource: raw.resource,
         sourceFullUrl: raw.fullUrl,
-      });
+      };
+      candidates.push(candidate);
+      if (pulledForAnotherPatient(raw, ctx.source)) sharedOfPreviousPatient.add(candidate);
     }
   }
 
@@ -202,8 +260,9 @@ export function normalize(input: NormalizeInput): NormalizeResult {
   const collector = new WarningCollector();
   const hooksByServer = new Map<string, RewriteHooks>();
   const childFullUrls = new Set<string>();
-  // Records about another patient than the child (patient-scope.ts) are left out before anything can point at them.
-  const aboutOthers = new Set<Candidate>();
+  // Records about another patient than the child (patient-scope.ts), and shared resources of a previous
+  // patient's pull that nothing kept points at, are left out before the index is built.
+  const leftOutAtServer = new Set<Candidate>();
   for (const [base, server] of servers) {
     const childIds = childPatientIds(server.sources, server.items, warnings);
     const child = childAtServer(base, childIds, server.items);
@@ -211,7 +270,7 @@ export function normalize(input: NormalizeInput): NormalizeResult {
     for (const c of server.items) {
       const scope = patientScopeOf(c, child);
       if (scope.about === 'other') {
-        aboutOthers.add(c);
+        leftOutAtServer.add(c);
         leftOut.push(leftOutOf(c.raw, `about another patient at this source (${scope.patient}), not the case's child`));
         continue;
       }
@@ -221,7 +280,17 @@ export function normalize(input: NormalizeInput): NormalizeResult {
       }
     }
     for (const c of own) if (c.resourceType === 'Patient' && childIds.has(`Patient/${c.remoteId}`)) childFullUrls.add(c.fullUrl);
-    const index = buildReferenceIndex(base, own, childIds.size > 0 ? { typeIds: childIds, to: caseUrl } : undefined);
+    const redirect = childIds.size > 0 ? { typeIds: childIds, to: caseUrl } : undefined;
+    let index = buildReferenceIndex(base, own, redirect);
+    if (sharedOfPreviousPatient.size > 0 && own.some((c) => sharedOfPreviousPatient.has(c))) {
+      const inUse = sharedInUse(own, sharedOfPreviousPatient, index);
+      const unused = own.filter((c) => sharedOfPreviousPatient.has(c) && !inUse.has(c));
+      for (const c of unused) {
+        leftOutAtServer.add(c);
+        leftOut.push(leftOutOf(c.raw, pulledForAnotherPatientReason(c.raw, c.ctx.source)));
+      }
+      if (unused.length > 0) index = buildReferenceIndex(base, own.filter((c) => !leftOutAtServer.has(c)), redirect);
+    }
     hooksByServer.set(base, sourceHooks(index, collector.warn));
   }
 
@@ -231,7 +300,7 @@ export function normalize(input: NormalizeInput): NormalizeResult {
   const failed = new Set<string>();
   const { warn } = collector;
   for (const c of kept) {
-    if (aboutOthers.has(c)) continue;
+    if (leftOutAtServer.has(c)) continue;
     const key = rawKey(c.raw);
     collector.start(key);
     try {

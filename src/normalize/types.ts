@@ -63,8 +63,10 @@ export interface RawInput {
    */
   readonly fullUrl?: string;
   /**
-   * Optional: the source's patient the resource was pulled for. When the source now points at another
-   * patient (the case manager found the first match wrong), the resource is left out of the bundle.
+   * Optional: the source's patient the resource was pulled for (the pull that stored its row first: a
+   * version is stored once). When the source now points at another patient (the case manager found the
+   * first match wrong), a resource of the Patient compartment is left out of the bundle; a shared one
+   * (a Medication, an Organization…) only when no kept record points at it (normalize.ts).
    */
   readonly pulledForPatient?: string;
 }

@@ -10,6 +10,9 @@ import { Collect } from '../support/collect-stream';
 const PDF = Buffer.concat([Buffer.from('%PDF-1.7\n'), randomBytes(300_000)]);
 /** A document that is JSON (a device export, say), not a FHIR resource. */
 const JSON_DOCUMENT = Buffer.from('{"device":"growth-monitor","format":"Binary","readings":[{"cm":92.5},{"cm":93.1}]}\n');
+/** The PDF as a FHIR Binary resource (https://hl7.org/fhir/R4/binary.html#rest), as sendJson sends it (with its Content-Length). */
+const BINARY_JSON_RESOURCE = { resourceType: 'Binary', id: 'json', contentType: 'application/pdf', data: PDF.toString('base64') };
+const BINARY_JSON = Buffer.from(JSON.stringify(BINARY_JSON_RESOURCE));
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const sha1 = (b: Buffer) => createHash('sha1').update(b);
 
@@ -40,7 +43,12 @@ beforeAll(async () => {
         return void res.end(gz);
       }
       case '/fhir/Binary/json':
-        return sendJson(res, 200, { resourceType: 'Binary', id: 'json', contentType: 'application/pdf', data: PDF.toString('base64') });
+        return sendJson(res, 200, BINARY_JSON_RESOURCE);
+      case '/fhir/Binary/json-declared-huge': {
+        // Declares more than a Binary resource of the cap could take, and never sends it.
+        res.writeHead(200, { 'content-type': 'application/fhir+json', 'content-length': 10_000_000 });
+        return void res.write('{"resourceType":"Binary"');
+      }
       case '/fhir/Binary/json-document':
         res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': JSON_DOCUMENT.length });
         return void res.end(JSON_DOCUMENT);
@@ -122,6 +130,32 @@ it('unwraps a Binary resource returned as FHIR JSON', async () => {
   expect(result.data.equals(PDF)).toBe(true);
   expect(result.sha256).toBe(sha256(PDF));
   await expect(c.fetchBinary('Binary/json', { maxBytes: 1000 })).rejects.toThrow(AttachmentTooLargeError);
+  await c.close();
+});
+
+it('takes a Binary resource whose JSON is over the cap but whose content is not: the cap is of the decoded attachment', async () => {
+  const c = client();
+  // The JSON (base64, 4/3 the PDF) declares a Content-Length over maxBytes; the PDF itself is exactly at it.
+  expect(BINARY_JSON.length).toBeGreaterThan(PDF.length);
+  const result = await c.fetchBinary('Binary/json', { maxBytes: PDF.length });
+  expect(result.data.equals(PDF)).toBe(true);
+  expect(result).toMatchObject({ contentType: 'application/pdf', size: PDF.length, sha256: sha256(PDF) });
+  await expect(c.fetchBinary('Binary/json', { maxBytes: PDF.length - 1 })).rejects.toMatchObject({
+    name: 'AttachmentTooLargeError',
+    declared: false,
+    observedBytes: PDF.length,
+  });
+  await c.close();
+});
+
+it('refuses, before reading it, a JSON attachment declaring more than a Binary resource of the cap can take', async () => {
+  const c = client();
+  const sink = new Collect();
+  const err = await c.fetchBinaryTo('Binary/json-declared-huge', sink, { maxBytes: 1_000_000 }).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(AttachmentTooLargeError);
+  expect(err).toMatchObject({ maxBytes: 1_000_000, observedBytes: 10_000_000, declared: true, permanent: true });
+  expect(sink.data.length).toBe(0);
+  expect(sink.destroyed).toBe(true);
   await c.close();
 });
 

@@ -6,6 +6,7 @@ import {
   MalformedResponseError,
   OffOriginUrlError,
   PermanentFhirError,
+  ServerRetryAfterError,
   UrlRefusedError,
 } from '../../src/fhir/errors';
 import type { RetryEvent } from '../../src/fhir/events';
@@ -193,16 +194,35 @@ describe('retries', () => {
     await client.close();
   });
 
-  it('after exhausting retries throws a retryable FhirHttpError with the server delay', async () => {
-    fhir.faults.push(
-      { type: 'status', status: 503, headers: { 'retry-after': '1' } },
-      { type: 'status', status: 503, headers: { 'retry-after': '1' } },
-    );
+  it('after exhausting retries throws a retryable FhirHttpError', async () => {
+    fhir.faults.push({ type: 'status', status: 503 }, { type: 'status', status: 503 });
     const { client } = harness(fhir.url, {}, { retry: { maxAttempts: 2 } });
     const err = await client.read('Patient', 'p1').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FhirHttpError);
     expect(err).not.toBeInstanceOf(PermanentFhirError);
-    expect(err).toMatchObject({ status: 503, retryable: true, retryAfterMs: 1000, attempts: 2 });
+    expect(err).toMatchObject({ status: 503, retryable: true, attempts: 2 });
+    expect(await client.circuitState()).toMatchObject({ state: 'closed', failures: 1 });
+    await client.close();
+  });
+
+  it('after exhausting retries on answers naming a Retry-After, holds the endpoint until the last one says (RFC 9110 §10.2.3)', async () => {
+    fhir.faults.push(
+      { type: 'status', status: 503, headers: { 'retry-after': '1' } },
+      { type: 'status', status: 503, headers: { 'retry-after': '30' } },
+    );
+    const { client, sleeps } = harness(fhir.url, {}, { retry: { maxAttempts: 2 } });
+    const before = fhir.server.requests.length;
+    const err = await client.read('Patient', 'p1').catch((e: unknown) => e);
+    expect(sleeps).toEqual([1000]);
+    // Not a plain failure the job's own backoff (seconds) would retry sooner: the job waits as for a paused endpoint.
+    expect(err).toBeInstanceOf(ServerRetryAfterError);
+    expect(err).toMatchObject({ status: 503, retryable: true, retryAfterMs: 30_000, attempts: 2 });
+    const { retryAt } = err as ServerRetryAfterError;
+    expect(retryAt - Date.now()).toBeGreaterThan(25_000);
+    // Counted as the failure it is, and held: nothing more is sent before then.
+    expect(await client.circuitState()).toEqual({ state: 'open', failures: 1, retryAt });
+    await expect(client.read('Patient', 'p1')).rejects.toMatchObject({ name: 'CircuitOpenError', retryAt });
+    expect(fhir.server.requests.length - before).toBe(2);
     await client.close();
   });
 

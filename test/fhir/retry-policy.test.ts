@@ -52,8 +52,30 @@ describe('Retry-After (RFC 9110 §10.2.3)', () => {
       kind: 'defer',
       delayMs: 3_600_000,
       reason: 'http-429; Retry-After beyond the in-request limit',
+      attemptsExhausted: false,
     });
     expect(policy({ maxRetryAfterMs: 5000 }).decide(response(503, undefined, { 'retry-after': '60' }), 5)).toMatchObject({ kind: 'defer', delayMs: 60_000 });
+  });
+
+  it('defers, instead of failing into a job backoff shorter than asked, the last attempt of an answer naming a Retry-After', () => {
+    const p = policy({ maxAttempts: 5 });
+    expect(p.decide(response(429, undefined, { 'retry-after': '60' }), 4)).toEqual({ kind: 'retry', delayMs: 60_000, reason: 'http-429' });
+    expect(p.decide(response(429, undefined, { 'retry-after': '60' }), 5)).toEqual({
+      kind: 'defer',
+      delayMs: 60_000,
+      reason: 'http-429; attempts exhausted',
+      attemptsExhausted: true,
+    });
+    // An HTTP-date, a 503, a probe's single attempt, an uncertain 500 at its own limit: the same.
+    expect(p.decide(response(503, undefined, { 'retry-after': 'Sat, 01 Mar 2025 12:00:45 GMT' }), 5)).toMatchObject({ kind: 'defer', delayMs: 45_000, attemptsExhausted: true });
+    expect(p.decide(response(429, undefined, { 'retry-after': '2' }), 1, { maxAttempts: 1 })).toMatchObject({ kind: 'defer', delayMs: 2000, attemptsExhausted: true });
+    expect(p.decide(response(500, 'oops', { 'retry-after': '10' }), 3)).toMatchObject({ kind: 'defer', delayMs: 10_000, attemptsExhausted: true });
+    // A token endpoint's Retry-After binds as the FHIR server's does.
+    const token = new SmartAuthError('token endpoint busy', true, 503, undefined, { retryAfterMs: 7000 });
+    expect(p.decide({ type: 'error', error: token }, 5)).toMatchObject({ kind: 'defer', delayMs: 7000, attemptsExhausted: true });
+    // No time named (or "now"): nothing to wait for, the request fails as before.
+    expect(p.decide(response(429), 5)).toEqual({ kind: 'fail', reason: 'http-429; attempts exhausted', permanent: false });
+    expect(p.decide(response(429, undefined, { 'retry-after': '0' }), 5)).toEqual({ kind: 'fail', reason: 'http-429; attempts exhausted', permanent: false });
   });
 });
 

@@ -153,26 +153,31 @@ describe('Retry-After of the token endpoint (RFC 9110 §10.2.3)', () => {
     expect((next?.at ?? 0) - (refused?.at ?? 0)).toBeGreaterThanOrEqual(2000 - 10);
   }, 20_000);
 
-  it('waits a Retry-After within the in-request limit (seconds or HTTP-date) and carries it on the SmartAuthError', async () => {
-    const { server, tokenAnswer, tokenRequests } = await ehr();
+  it('waits a Retry-After within the in-request limit (seconds or HTTP-date), and holds the endpoint until the one its last attempt met', async () => {
+    const { server, tokenAnswer, tokenRequests, fhirRequests } = await ehr();
     const c = clock();
     const { client, sleeps, events } = smartClient(server, c);
     tokenAnswer.status = 503;
     tokenAnswer.retryAfter = '7';
     const err = await client.read('Patient', 'p').catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(SmartAuthError);
-    expect(err).toMatchObject({ status: 503, retryable: true, retryAfterMs: 7000, attempts: 2 });
     expect(sleeps).toEqual([7000]);
     expect(events).toContainEqual({ type: 'throttled', endpointId: client.endpoint.id, source: 'server', waitMs: 7000 });
+    // The attempts are spent, but the last answer named a time: nothing is asked before it (a job's own backoff would).
+    expect(err).toBeInstanceOf(ServerRetryAfterError);
+    expect(err).toMatchObject({ status: 503, source: 'token-endpoint', retryable: true, retryAfterMs: 7000, retryAt: c.now() + 7000, attempts: 2 });
+    expect(await client.circuitState()).toEqual({ state: 'open', failures: 1, retryAt: c.now() + 7000 });
+    c.advance(6999);
+    await expect(client.read('Patient', 'p')).rejects.toMatchObject({ name: 'CircuitOpenError', retryAt: c.now() + 1 });
+    expect([tokenRequests(), fhirRequests()]).toEqual([2, 0]);
 
-    // An HTTP-date is read against the Date the token endpoint sent (its clock: here the injected one),
-    // once the last answer's Retry-After has passed (until then nobody asks: see below).
-    c.advance(7000);
+    // An HTTP-date is read against the Date the token endpoint sent (its clock: here the injected one).
+    // After the hold, the probe has one attempt: its answer's Retry-After holds the endpoint again.
+    c.advance(1);
     tokenAnswer.date = new Date(c.now()).toUTCString();
     tokenAnswer.retryAfter = new Date(c.now() + 9000).toUTCString();
-    await expect(client.read('Patient', 'p')).rejects.toMatchObject({ name: 'SmartAuthError', retryAfterMs: 9000 });
-    expect(sleeps).toEqual([7000, 9000]);
-    expect(tokenRequests()).toBe(4);
+    await expect(client.read('Patient', 'p')).rejects.toMatchObject({ name: 'ServerRetryAfterError', retryAfterMs: 9000 });
+    expect(sleeps).toEqual([7000]);
+    expect(tokenRequests()).toBe(3);
   });
 
   it('holds the endpoint until a Retry-After beyond the in-request limit, in every process, without counting a failure, then probes', async () => {

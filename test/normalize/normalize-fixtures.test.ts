@@ -1,7 +1,7 @@
 /**
  * Normalization of the fixture child's records at her two care teams (one case, two sources).
  */
-import type { Coding, Condition, Immunization, Observation, Patient, Quantity } from 'fhir/r4';
+import type { Coding, Condition, Immunization, Medication, MedicationRequest, Observation, Patient, Quantity } from 'fhir/r4';
 import { casePatientFullUrl } from '../../src/normalize/case-patient';
 import { importedFullUrl } from '../../src/normalize/ids';
 import { normalize, type NormalizeInput } from '../../src/normalize/normalize';
@@ -251,6 +251,46 @@ describe('fixture case: versions, bad resources, unknown sources', () => {
       ['other-child-1', `pulled for patient other-child at this source, which is no longer the case's patient there (now ${fixturePatientId('care-team-a')})`],
     ]);
     expect(r.resources.some((x) => x.key === 'team-a|Observation|same-child-1')).toBe(true);
+  });
+
+  it('keeps a shared resource pulled for the previous patient while the child\'s records point at it (https://hl7.org/fhir/R4/compartmentdefinition-patient.html), and leaves out the rest of that pull', () => {
+    const shared = (resourceType: string, remoteId: string, resource: Record<string, unknown>, pulledForPatient = 'other-child'): RawInput => ({
+      ...firstA, resourceType, remoteId, versionId: '1', resource: { resourceType, id: remoteId, ...resource }, pulledForPatient,
+    });
+    const child = { reference: `Patient/${fixturePatientId('care-team-a')}` };
+    const medication = shared('Medication', 'shared-med', { code: { text: 'glucagon' }, manufacturer: { reference: 'Organization/shared-maker' } });
+    const maker = shared('Organization', 'shared-maker', { name: 'Maker Inc' });
+    const othersDoctor = shared('Practitioner', 'others-doctor', { name: [{ family: 'Doe' }] });
+    const othersOrder = shared('MedicationRequest', 'others-order', {
+      status: 'active', intent: 'order', subject: child, medicationReference: { reference: 'Medication/shared-med' }, requester: { reference: 'Practitioner/others-doctor' },
+    });
+    const childsOrder = shared('MedicationRequest', 'childs-order', {
+      status: 'active', intent: 'order', subject: child, medicationReference: { reference: 'Medication/shared-med' },
+    }, fixturePatientId('care-team-a'));
+    const reason = `pulled for patient other-child at this source, which is no longer the case's patient there (now ${fixturePatientId('care-team-a')})`;
+    const leftOutOfPull = (r: NormalizeResult): string[][] => r.leftOut.filter((l) => /^(shared|others|childs)-/.test(l.remoteId)).map((l) => [l.resourceType, l.remoteId, l.reason]);
+
+    const withChildsOrder = fixtureInput([medication, maker, othersDoctor, othersOrder, childsOrder]);
+    const r = normalize(withChildsOrder);
+    expect(accountingProblems(withChildsOrder.raw, r)).toEqual([]);
+    expect(danglingReferences(r)).toEqual([]);
+    // The previous patient's order (Patient compartment) and the doctor only it named are left out…
+    expect(leftOutOfPull(r)).toEqual([['MedicationRequest', 'others-order', reason], ['Practitioner', 'others-doctor', reason]]);
+    // …the Medication the child's order names stays, and so does its manufacturer, which it names.
+    const med = byRef(r, 'a', 'Medication/shared-med');
+    expect((byRef(r, 'a', 'MedicationRequest/childs-order').resource as MedicationRequest).medicationReference?.reference).toBe(med.fullUrl);
+    expect((med.resource as Medication).manufacturer?.reference).toBe(byRef(r, 'a', 'Organization/shared-maker').fullUrl);
+
+    // Nothing of the child's names them: the whole previous pull is left out, as before.
+    const withoutChildsOrder = fixtureInput([medication, maker, othersDoctor, othersOrder]);
+    const r2 = normalize(withoutChildsOrder);
+    expect(accountingProblems(withoutChildsOrder.raw, r2)).toEqual([]);
+    expect(leftOutOfPull(r2)).toEqual([
+      ['MedicationRequest', 'others-order', reason], ['Medication', 'shared-med', reason], ['Organization', 'shared-maker', reason], ['Practitioner', 'others-doctor', reason],
+    ]);
+    // A shared resource the source's current patient's pull brought is kept whether or not anything points at it (unchanged).
+    const current = fixtureInput([shared('Organization', 'unreferenced-org', { name: 'Lab' }, fixturePatientId('care-team-a'))]);
+    expect(normalize(current).resources.some((x) => x.key === 'team-a|Organization|unreferenced-org')).toBe(true);
   });
 
   it('drops a reference to a left-out resource, with a warning, so nothing dangles', () => {

@@ -6,6 +6,8 @@ import { pagesStoredFor } from '../support/pull-task';
 import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
 import { JORGE, patientOf, readBundle } from '../support/synthea';
 import { CASE_ROW_LOCK } from '../../src/db/case-repository';
+import { importedFullUrl } from '../../src/normalize/ids';
+import type { Bundle, MedicationRequest } from 'fhir/r4';
 
 /**
  * The wrong child at a care team: the source was resolved to another patient (Jorge, a Synthea child
@@ -21,13 +23,33 @@ let cm: string;
 let jorgeId: string;
 const jorge = patientOf(readBundle(JORGE));
 const childFamily = fixtureIntake().patient.name.family;
+/**
+ * Team A's Medication that one of the fixture child's prescriptions names. One of Jorge's names it too:
+ * a shared resource (not in the Patient compartment) that Jorge's pull stores first.
+ */
+const sharedMedicationId = ((): string => {
+  const order = fixtureBundle('care-team-a').entry?.find((e) => e.resource?.resourceType === 'MedicationRequest')?.resource as MedicationRequest | undefined;
+  const id = order?.medicationReference?.reference?.replace(/^Medication\//, '');
+  if (!id) throw new Error('no fixture prescription naming a Medication');
+  return id;
+})();
+
+/** Jorge's records, one of his prescriptions naming team A's shared Medication instead of a code. */
+function jorgeSharingTeamAsMedication(): Bundle {
+  const bundle = readBundle(JORGE);
+  const order = bundle.entry?.find((e) => e.resource?.resourceType === 'MedicationRequest')?.resource as MedicationRequest | undefined;
+  if (!order) throw new Error('Jorge has no prescription');
+  delete order.medicationCodeableConcept;
+  order.medicationReference = { reference: `Medication/${sharedMedicationId}` };
+  return bundle;
+}
 
 beforeAll(async () => {
   svc = await startTestService({}, FAST_CLIENT);
   cm = await svc.token('case_manager');
   server = await startSandboxServer({ name: 'care-team-a', auth: 'none', defaultCount: 10, maxCount: 10 });
   await server.load(fixtureBundle('care-team-a'));
-  jorgeId = (await server.load(readBundle(JORGE))).ids.Patient?.[0] ?? '';
+  jorgeId = (await server.load(jorgeSharingTeamAsMedication())).ids.Patient?.[0] ?? '';
   endpointId = await registerOpenEndpoint(svc, 'care-team-a', server.baseUrl, { maxConcurrency: 4 });
 }, 60_000);
 
@@ -84,16 +106,24 @@ const choose = (caseId: string, sourceId: string, patientId: string): Promise<Re
 
 interface Completeness {
   totals: { pulled: number; inBundle: number; leftOut: number; balanced: boolean };
-  sources: { resourceTypes: { leftOut: { reason: string }[] }[] }[];
+  sources: { resourceTypes: { resourceType: string; leftOut: { remoteId: string; versionId: string; reason: string }[] }[] }[];
 }
 
-it('leaves the wrong child\'s records out of the bundle once the right child is chosen, and pulls the right one next', async () => {
+it('leaves the wrong child\'s records out of the bundle once the right child is chosen, and pulls the right one next, with the shared resources her records name', async () => {
   const { caseId, sourceId } = await caseWithWrongChild();
   await pullToEnd(caseId);
   const wrong = await bundleText(caseId);
   expect(wrong.text).toContain(jorge.name?.[0]?.family ?? 'Brekke');
-  const pulledForJorge = (await svc.service.db.query<{ n: number }>('SELECT count(*)::int AS n FROM raw_resources WHERE case_id = $1', [caseId])).rows[0]?.n ?? 0;
+  const jorgesRows = (await svc.service.db.query<{ row: string }>(
+    "SELECT resource_type || '/' || remote_id || '/' || version_id AS row FROM raw_resources WHERE case_id = $1 ORDER BY 1",
+    [caseId],
+  )).rows.map((r) => r.row);
+  const pulledForJorge = jorgesRows.length;
   expect(pulledForJorge).toBeGreaterThan(10);
+  // His pull stored team A's Medication his prescription names (the right child's name it too).
+  const sharedMedicationRows = jorgesRows.filter((row) => row.startsWith(`Medication/${sharedMedicationId}/`));
+  expect(sharedMedicationRows).toHaveLength(1);
+  const pulledForJorgeReason = `pulled for patient ${jorgeId} at this source, which is no longer the case's patient there (now ${fixturePatientId('care-team-a')})`;
 
   const res = await choose(caseId, sourceId, fixturePatientId('care-team-a'));
   expect(res.status).toBe(200);
@@ -108,7 +138,7 @@ it('leaves the wrong child\'s records out of the bundle once the right child is 
   const report = (await (await svc.request('GET', `/api/cases/${caseId}/completeness`, { token: cm })).json()) as Completeness;
   expect(report.totals).toMatchObject({ pulled: pulledForJorge, inBundle: 0, leftOut: pulledForJorge, balanced: true });
   const reasons = new Set(report.sources.flatMap((s) => s.resourceTypes.flatMap((t) => t.leftOut.map((l) => l.reason))));
-  expect([...reasons]).toEqual([`pulled for patient ${jorgeId} at this source, which is no longer the case's patient there (now ${fixturePatientId('care-team-a')})`]);
+  expect([...reasons]).toEqual([pulledForJorgeReason]);
   // Jorge's raw records stay in the raw store (raw is never rewritten).
   expect((await svc.service.db.query<{ n: number }>('SELECT count(*)::int AS n FROM raw_resources WHERE case_id = $1', [caseId])).rows[0]?.n).toBe(pulledForJorge);
 
@@ -120,8 +150,18 @@ it('leaves the wrong child\'s records out of the bundle once the right child is 
   expect(right.text.includes(jorge.name?.[0]?.family ?? 'Brekke')).toBe(false);
   const after = (await (await svc.request('GET', `/api/cases/${caseId}/completeness`, { token: cm })).json()) as Completeness;
   expect(after.totals.balanced).toBe(true);
-  expect(after.totals.leftOut).toBeGreaterThanOrEqual(pulledForJorge);
   expect(after.totals.inBundle).toBeGreaterThan(10);
+  // Left out: exactly Jorge's records, for that reason, but the shared Medication the right child's
+  // prescription names too. Its row is his pull's (stored once per version), yet not about him: it stays.
+  const leftOutAfter = after.sources.flatMap((s) => s.resourceTypes.flatMap((t) => t.leftOut.map((l) => ({ row: `${t.resourceType}/${l.remoteId}/${l.versionId}`, reason: l.reason }))));
+  expect(leftOutAfter.map((l) => l.row).sort()).toEqual(jorgesRows.filter((row) => !sharedMedicationRows.includes(row)));
+  expect(new Set(leftOutAfter.map((l) => l.reason))).toEqual(new Set([pulledForJorgeReason]));
+  expect(after.sources.flatMap((s) => s.resourceTypes).filter((t) => t.resourceType === 'Medication').flatMap((t) => t.leftOut)).toEqual([]);
+  // In the bundle, and what the right child's prescription points at.
+  const entries = (JSON.parse(right.text) as Bundle).entry ?? [];
+  const sharedMedicationUrl = importedFullUrl(server.baseUrl, 'Medication', sharedMedicationId);
+  expect(entries.filter((e) => e.fullUrl === sharedMedicationUrl).map((e) => e.resource?.resourceType)).toEqual(['Medication']);
+  expect(entries.some((e) => e.resource?.resourceType === 'MedicationRequest' && e.resource.medicationReference?.reference === sharedMedicationUrl)).toBe(true);
 
   const timeline = ((await (await svc.request('GET', `/api/cases/${caseId}`, { token: cm })).json()) as { timeline: { type: string; data: Record<string, unknown> | null }[] }).timeline;
   expect(timeline.find((e) => e.type === 'source_patient_chosen')?.data).toMatchObject({ sourceId, previousRemotePatientId: jorgeId });
