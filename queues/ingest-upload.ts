@@ -1,10 +1,10 @@
-import path from 'node:path';
 import { Queue, UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
 import { z } from 'zod';
 import { DicomWorkerPool } from '../src/imaging/dicom-worker-pool';
 import { errorFields, logger, withLogContext } from '../src/log';
 import { AssemblyTooLargeError } from '../src/assembly/assembly-memory';
 import { ingestUpload, type IngestDeps, type IngestResult } from '../src/uploads/ingest';
+import { ingestWorkDir } from '../src/uploads/ingest-scratch';
 import { recordUploadNotIngested } from '../src/uploads/upload-failure';
 import { uploadsWaitingForIngest, type UploadWaitingForIngest } from '../src/uploads/upload-repository';
 import { QUEUES } from './names';
@@ -105,7 +105,7 @@ export function startIngestUploadWorker(
   lockDurationMs: number,
 ): IngestUploadWorker {
   const pool = new DicomWorkerPool({ timeoutMs: deps.uploads.dicomParseTimeoutMs, size: 1 });
-  const ingestDeps: IngestDeps = { ...deps, pool, workDir: path.join(deps.dataDir, 'ingest') };
+  const ingestDeps: IngestDeps = { ...deps, pool, workDir: ingestWorkDir(deps.dataDir) };
   const worker = new Worker<IngestUploadPayload>(
     QUEUES.ingestUpload,
     async (job) =>

@@ -6,6 +6,26 @@ import { outboundProxy, type OutboundProxy } from './fhir/outbound-proxy';
 import { EHR_CASE_ACCESS, SPECIALIST_CASE_ACCESS, type EhrCaseAccess, type SpecialistCaseAccess } from './http/case-access';
 import { PROGRAM_TIME_ZONE } from './cases/sla';
 
+/**
+ * Longest `HTTP_REQUEST_TIMEOUT_MS`: the start-up sweep of the blob temp files of killed writers
+ * (`STALE_SCRATCH_AFTER_MS` in src/service.ts) counts on no request lasting half as long as its window.
+ */
+export const MAX_HTTP_REQUEST_TIMEOUT_MS = 12 * 60 * 60 * 1000;
+/** The slowest uplink a family's largest file is given time for by default (1 Mbit/s). */
+const SLOWEST_UPLOAD_BYTES_PER_MS = 1_000_000 / 8 / 1000;
+/** The default `HTTP_REQUEST_TIMEOUT_MS` never goes below this (the timeout of the service before it was configurable). */
+const MIN_DEFAULT_HTTP_REQUEST_TIMEOUT_MS = 60 * 60 * 1000;
+
+/**
+ * The default time the API gives a request to arrive whole (Node's `server.requestTimeout`, which
+ * bounds an upload's body too): enough for a file of `MAX_UPLOAD_FILE_BYTES` over a 1 Mbit/s uplink
+ * (2.4 h for the default 1 GiB), at least an hour, at most {@link MAX_HTTP_REQUEST_TIMEOUT_MS}.
+ */
+export function defaultHttpRequestTimeoutMs(maxUploadFileBytes: number): number {
+  const forLargestFile = Math.ceil(maxUploadFileBytes / SLOWEST_UPLOAD_BYTES_PER_MS);
+  return Math.min(MAX_HTTP_REQUEST_TIMEOUT_MS, Math.max(MIN_DEFAULT_HTTP_REQUEST_TIMEOUT_MS, forLargestFile));
+}
+
 /** The process roles of the one binary: the HTTP API, the queue workers, or both. */
 export const ROLES = ['api', 'worker', 'all'] as const;
 export type Role = (typeof ROLES)[number];
@@ -63,6 +83,7 @@ const EnvSchema = z.object({
   FHIR_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(60_000),
   MAX_UPLOAD_FILE_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024 * 1024),
   MAX_UPLOAD_CASE_BYTES: z.coerce.number().int().min(1024).default(4 * 1024 * 1024 * 1024),
+  HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(60_000).max(MAX_HTTP_REQUEST_TIMEOUT_MS).optional(),
   UPLOAD_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(7 * 86_400).default(3600),
   MAX_ZIP_ENTRIES: z.coerce.number().int().min(1).max(1_000_000).default(20_000),
   MAX_ZIP_RATIO: z.coerce.number().min(2).max(100_000).default(200),
@@ -153,6 +174,11 @@ export interface Config {
   readonly pdfThreadIdleMs: number;
   /** Whole-request timeout of outbound FHIR requests. */
   readonly fhirRequestTimeoutMs: number;
+  /**
+   * How long the API gives a request to arrive whole, body included (`server.requestTimeout`; a 408
+   * past it): what bounds a family upload on a slow uplink. See {@link defaultHttpRequestTimeoutMs}.
+   */
+  readonly httpRequestTimeoutMs: number;
   /** Proxy for every outbound request, and the hosts reached directly (`OUTBOUND_PROXY_URL`, `OUTBOUND_NO_PROXY`). */
   readonly outboundProxy?: OutboundProxy;
   /**
@@ -287,6 +313,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     assemblyThreadIdleMs: e.ASSEMBLY_THREAD_IDLE_MS,
     pdfThreadIdleMs: e.PDF_THREAD_IDLE_MS,
     fhirRequestTimeoutMs: e.FHIR_REQUEST_TIMEOUT_MS,
+    httpRequestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS ?? defaultHttpRequestTimeoutMs(e.MAX_UPLOAD_FILE_BYTES),
     ...(e.OUTBOUND_PROXY_URL ? { outboundProxy: outboundProxy(e.OUTBOUND_PROXY_URL, e.OUTBOUND_NO_PROXY) } : {}),
     concurrencyLeaseMs: e.CONCURRENCY_LEASE_MS,
     uploads: {

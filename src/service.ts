@@ -1,7 +1,7 @@
 import http from 'node:http';
 import path from 'node:path';
 import IORedis, { type Redis } from 'ioredis';
-import type { Config } from './config';
+import { MAX_HTTP_REQUEST_TIMEOUT_MS, type Config } from './config';
 import type { Database } from './db/database';
 import { openDatabase } from './db/open';
 import { createApp } from './http/app';
@@ -22,6 +22,7 @@ import { recordFhirRequestMetrics } from './fhir/request-metrics';
 import { endpointCircuits } from './endpoints/endpoint-service';
 import { SecretBox } from './security/secret-box';
 import { BlobStore } from './blobs/blob-store';
+import { ingestWorkDir, removeStaleIngestScratch } from './uploads/ingest-scratch';
 import type { FhirClientDeps } from './fhir';
 import { loadTerminologyMappings, type TerminologyMappings } from './normalize/terminology';
 import { configureAssemblyMemory, processAssemblyMemory } from './assembly/assembly-memory';
@@ -32,6 +33,30 @@ import { WorkDispatcher } from '../queues/deliver-report';
 
 /** How long a stopping service lets open HTTP responses finish before it closes their connections. */
 const HTTP_CLOSE_GRACE_MS = 5000;
+
+/**
+ * How long a blob temp file or an ingest scratch folder may go unwritten before it is taken for one
+ * left by a process that died mid-way: far longer than a live one can (an upload request is cut at
+ * `server.requestTimeout`, at most `MAX_HTTP_REQUEST_TIMEOUT_MS`; an attachment download when its
+ * bytes stop for `FHIR_REQUEST_TIMEOUT_MS`, at most 10 minutes).
+ */
+export const STALE_SCRATCH_AFTER_MS = 2 * MAX_HTTP_REQUEST_TIMEOUT_MS;
+
+/**
+ * Removes the scratch files of writers killed mid-way (SIGKILL, out of memory): blob temp files and
+ * ingest folders, family files that nothing else would ever remove. Counts only are logged (no names);
+ * a failure is logged and does not stop the start.
+ */
+async function removeStaleScratch(db: Database, blobs: BlobStore, dataDir: string): Promise<void> {
+  const writtenBefore = new Date(Date.now() - STALE_SCRATCH_AFTER_MS);
+  try {
+    const tempFiles = await blobs.removeStaleTempFiles(writtenBefore);
+    const ingestFolders = await removeStaleIngestScratch(db, ingestWorkDir(dataDir), writtenBefore);
+    if (tempFiles + ingestFolders > 0) logger.info('stale scratch removed', { tempFiles, ingestFolders });
+  } catch (err) {
+    logger.warn('stale scratch not removed', errorFields(err));
+  }
+}
 
 /** A running service: whichever roles the config asked for. */
 export interface RunningService {
@@ -59,6 +84,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   const domain = loadDomainData();
   const secrets = new SecretBox(config.secretsKey);
   const blobs = new BlobStore(path.join(config.dataDir, 'blobs'));
+  await removeStaleScratch(db, blobs, config.dataDir);
   // Fail fast on bad mapping data; assembly reads them through this accessor.
   const terminology = loadTerminologyMappings();
   const mappings = (): TerminologyMappings => terminology;
@@ -148,7 +174,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
       server.keepAliveTimeout = 65_000;
       // A family's CD export (up to MAX_UPLOAD_FILE_BYTES) can take long over a home connection; Node's
       // default whole-request limit is 5 minutes. Headers still have to arrive within headersTimeout.
-      server.requestTimeout = 60 * 60 * 1000;
+      server.requestTimeout = config.httpRequestTimeoutMs;
       url = await listenOn(server, config.port, config.host);
       logger.info('api listening', { port: Number(new URL(url).port), backend: db.backend });
     }

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, developmentSecretPath, loadConfig } from '../src/config';
+import { ConfigError, developmentSecretPath, loadConfig, MAX_HTTP_REQUEST_TIMEOUT_MS } from '../src/config';
 
 const base = { AUTH_JWT_SECRET: 'x'.repeat(40) };
 
@@ -29,6 +29,19 @@ describe('loadConfig', () => {
     });
     expect(loadConfig({ ...base, ASSEMBLY_THREAD_IDLE_MS: '0' }).assemblyThreadIdleMs).toBe(0);
     expect(problemsOf({ ...base, ASSEMBLY_THREAD_IDLE_MS: '-5' }).map((p) => p.split(':')[0])).toEqual(['ASSEMBLY_THREAD_IDLE_MS']);
+  });
+
+  it('gives a request long enough to arrive whole for the largest upload file over a slow uplink, and takes HTTP_REQUEST_TIMEOUT_MS within bounds', () => {
+    const hours = (ms: number): number => Math.round((ms / 3_600_000) * 10) / 10;
+    // 1 GiB at 1 Mbit/s: 2.4 h (the service used to cut every request at 1 h).
+    expect(hours(loadConfig(base).httpRequestTimeoutMs)).toBe(2.4);
+    expect(hours(loadConfig({ ...base, MAX_UPLOAD_FILE_BYTES: String(4 * 1024 ** 3) }).httpRequestTimeoutMs)).toBe(9.5);
+    expect(loadConfig({ ...base, MAX_UPLOAD_FILE_BYTES: String(1024 ** 2) }).httpRequestTimeoutMs).toBe(3_600_000);
+    expect(loadConfig({ ...base, MAX_UPLOAD_FILE_BYTES: String(64 * 1024 ** 3) }).httpRequestTimeoutMs).toBe(MAX_HTTP_REQUEST_TIMEOUT_MS);
+    expect(loadConfig({ ...base, HTTP_REQUEST_TIMEOUT_MS: '7200000' }).httpRequestTimeoutMs).toBe(7_200_000);
+    for (const value of ['59999', String(MAX_HTTP_REQUEST_TIMEOUT_MS + 1), 'soon']) {
+      expect(problemsOf({ ...base, HTTP_REQUEST_TIMEOUT_MS: value }).map((p) => p.split(':')[0])).toEqual(['HTTP_REQUEST_TIMEOUT_MS']);
+    }
   });
 
   it('names each bad variable, and never echoes the values', () => {

@@ -65,6 +65,29 @@ export class BlobStore {
   tempPath(): string {
     return path.join(this.root, 'tmp', `${randomUUID()}.part`);
   }
+
+  /**
+   * Removes temp files (`tmp/*.part`) last written before `writtenBefore`: those of writers that
+   * died with their process (killed, out of memory) mid-upload or mid-download, which only the
+   * writer itself would otherwise remove. A live writer's file is written to as bytes arrive, and a
+   * finished one waits at most for the rest of its request: `writtenBefore` must lie further back
+   * than either can last, so a file still in use is never removed (by this process or another on
+   * the same data folder).
+   * @returns how many were removed
+   */
+  async removeStaleTempFiles(writtenBefore: Date): Promise<number> {
+    const dir = path.join(this.root, 'tmp');
+    let removed = 0;
+    for (const entry of await fs.promises.readdir(dir, { withFileTypes: true })) {
+      if (!entry.isFile() || !entry.name.endsWith('.part')) continue;
+      const file = path.join(dir, entry.name);
+      const stat = await fs.promises.stat(file).catch(() => undefined);
+      if (stat === undefined || stat.mtimeMs >= writtenBefore.getTime()) continue;
+      await fs.promises.rm(file, { force: true });
+      removed += 1;
+    }
+    return removed;
+  }
 }
 
 /** A streaming writer into the blob store. */
@@ -110,19 +133,25 @@ export class BlobWriter extends Writable {
   }
 
   /**
-   * Moves the finished temp file into place; returns its digest and size. When that fails (the disk
-   * full or failing) the temp file is removed and the error thrown: a blob is there whole or not at all.
+   * Moves the finished temp file into place; returns its digest and size, and what was placed
+   * ({@link PlacedBlob}: for {@link discardUnrecordedBlobs}). When that fails (the disk full or
+   * failing) the temp file is removed and the error thrown: a blob is there whole or not at all.
    */
-  async commit(): Promise<{ sha256: string; sha1Base64: string; size: number }> {
+  async commit(): Promise<{ sha256: string; sha1Base64: string; size: number; placed: PlacedBlob }> {
     try {
       const fd = this.fd;
       this.fd = -1;
+      const { ino } = await fs.promises.stat(this.temp);
       await new Promise<void>((resolve, reject) => fs.close(fd, (err) => (err ? reject(err) : resolve())));
       const { sha256, sha1Base64 } = this.digest();
       const target = this.store.pathOf(sha256);
       await this.store.ensureDir(path.dirname(target));
+      const created = await fs.promises.access(target).then(
+        () => false,
+        () => true,
+      );
       await fs.promises.rename(this.temp, target);
-      return { sha256, sha1Base64, size: this.size };
+      return { sha256, sha1Base64, size: this.size, placed: { sha256, created, ino } };
     } catch (err) {
       this.abort();
       throw err;
@@ -142,6 +171,49 @@ export class BlobWriter extends Writable {
     }
     fs.rmSync(this.temp, { force: true });
   }
+}
+
+/** A file a writer moved into the store (`BlobWriter.commit`). */
+export interface PlacedBlob {
+  readonly sha256: string;
+  /** Whether the store did not hold the content before: a file that was there already is never this writer's to remove. */
+  readonly created: boolean;
+  /** The file (inode) moved into place: another writer that stored the same bytes since has replaced it with its own. */
+  readonly ino: number;
+}
+
+/**
+ * Removes files moved into the store for rows that were then never recorded (the transaction that
+ * was to write them failed after the files were placed), so that no file stays without a trace in
+ * the database. Blobs are content-addressed and shared: a file is removed only when this writer put
+ * it there (`created`), it is still that very file (same inode) and no `blobs` row names it (another
+ * writer's, or this one's when a commit reported failed had in fact gone through). When the rows
+ * cannot be read (the database is down), every file is kept: a blob in use is never removed on a guess.
+ * @returns how many files were removed
+ */
+export async function discardUnrecordedBlobs(db: Queryable, store: BlobStore, placed: readonly PlacedBlob[]): Promise<number> {
+  // The same bytes placed twice by one writer (a file sent twice in one upload): the second replaced the first.
+  const ours = new Map<string, { created: boolean; inodes: Set<number> }>();
+  for (const p of placed) {
+    const entry = ours.get(p.sha256) ?? { created: false, inodes: new Set<number>() };
+    entry.created ||= p.created;
+    entry.inodes.add(p.ino);
+    ours.set(p.sha256, entry);
+  }
+  const candidates = [...ours].filter(([, entry]) => entry.created);
+  if (candidates.length === 0) return 0;
+  const recorded = await db.query<{ sha256: string }>('SELECT sha256 FROM blobs WHERE sha256 = ANY($1::text[])', [candidates.map(([sha256]) => sha256)]);
+  const inUse = new Set(recorded.rows.map((r) => r.sha256));
+  let removed = 0;
+  for (const [sha256, { inodes }] of candidates) {
+    if (inUse.has(sha256)) continue;
+    const file = store.pathOf(sha256);
+    const current = await fs.promises.stat(file).catch(() => undefined);
+    if (current === undefined || !inodes.has(current.ino)) continue;
+    await fs.promises.rm(file, { force: true });
+    removed += 1;
+  }
+  return removed;
 }
 
 /** Records a stored blob (idempotent). */

@@ -8,6 +8,7 @@
  */
 import type { Request, Response } from 'express';
 import { listedTags, opaquePart } from './entity-tags';
+import { setResponseHeaders } from './response-headers';
 
 /**
  * Whether an `If-None-Match` header matches `etag` by weak comparison (RFC 9110 §8.8.3.2), as GET
@@ -21,14 +22,15 @@ export function ifNoneMatchHits(header: string | readonly string[] | undefined, 
 
 /**
  * Answers `304 Not Modified` when the request's `If-None-Match` matches `etag`, with `headers` (the
- * ones the 200 would carry that matter to a cache: `ETag`, version headers, `Vary`).
+ * ones the 200 would carry that matter to a cache: `ETag`, version headers, `Vary` — added to the
+ * fields the answer already varies on, as the 200's are).
  * @returns whether it answered (the handler then sends nothing more)
  */
 export function answeredNotModified(req: Request, res: Response, etag: string, headers: Readonly<Record<string, string>> = {}): boolean {
   if (!ifNoneMatchHits(req.headers['if-none-match'], etag)) return false;
   res.status(304);
   res.setHeader('ETag', etag);
-  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+  setResponseHeaders(res, headers);
   res.end();
   return true;
 }

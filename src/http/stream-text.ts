@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { constants, createGzip } from 'node:zlib';
 import type { Request, Response } from 'express';
 import { logger } from '../log';
+import { setResponseHeaders } from './response-headers';
 
 /**
  * Sends a large text body (a case bundle is up to ~100 MB of JSON) chunk by chunk, with
@@ -17,7 +18,7 @@ export async function streamText(
 ): Promise<void> {
   res.status(200);
   res.setHeader('Content-Type', `${options.contentType}; charset=utf-8`);
-  for (const [name, value] of Object.entries(options.headers ?? {})) res.setHeader(name, value);
+  setResponseHeaders(res, options.headers ?? {});
   res.vary('Accept-Encoding');
   const gzip = req.acceptsEncodings('gzip', 'identity') === 'gzip';
   if (gzip) res.setHeader('Content-Encoding', 'gzip');

@@ -5,7 +5,8 @@
  * (`MAX_UPLOAD_CASE_BYTES`, counting what the case already holds).
  *
  * All or nothing: files are staged as temporary blobs and only {@link StagedUpload.commit}ted by the
- * caller once every part was accepted; a refused request leaves nothing behind. A refusal (413 too
+ * caller once every part was accepted and the upload may be recorded (inside the transaction that
+ * records it, after its checks); a refused request leaves nothing behind. A refusal (413 too
  * large, 415 not a PDF/DICOM/zip, 400 empty or broken) names the file; a file our disk could not take
  * (full or failing: ENOSPC, EIO), while streamed or committed, is a 503 to try again later, with nothing
  * kept. The rest of a refused request is read and discarded (so the client gets the answer rather than
@@ -20,7 +21,7 @@
 import type { Request } from 'express';
 import busboy from 'busboy';
 import type { Readable } from 'node:stream';
-import type { BlobStore, BlobWriter } from '../blobs/blob-store';
+import type { BlobStore, BlobWriter, PlacedBlob } from '../blobs/blob-store';
 import { HttpProblem } from '../http/problem';
 import { storableFileName } from '../util/storable-text';
 import { SNIFF_BYTES, sniffFileKind, type FileKind } from './sniff';
@@ -52,12 +53,24 @@ export interface StagedFile {
 /** The accepted files of a request, to commit into the blob store or abort. */
 export interface StagedUpload {
   readonly files: readonly StagedFile[];
-  /** SHA-256 (hex) of each staged file, in `files` order, before anything is committed. */
-  sha256(): string[];
-  /** Moves every staged file into the blob store; returns their digests in `files` order. */
-  commit(): Promise<{ sha256: string; sha1Base64: string; size: number }[]>;
-  /** Removes the staged files. */
+  /** SHA-256 (hex), SHA-1 (base64) and size of each staged file, in `files` order, before anything is committed. */
+  digests(): StagedDigest[];
+  /**
+   * Moves every staged file into the blob store. One our disk cannot move (full, failing) is a 503:
+   * the files not moved yet are removed, those moved already are in {@link placed}.
+   */
+  commit(): Promise<void>;
+  /** The files {@link commit} moved into the store so far: for `discardUnrecordedBlobs` when they are not recorded after all. */
+  placed(): readonly PlacedBlob[];
+  /** Removes the staged files not committed. */
   abort(): void;
+}
+
+/** The digests of a staged file. */
+export interface StagedDigest {
+  readonly sha256: string;
+  readonly sha1Base64: string;
+  readonly size: number;
 }
 
 interface Part {
@@ -287,6 +300,7 @@ export async function receiveMultipart(req: Request, store: BlobStore, limits: R
   // staged files are aborted or committed.
   await Promise.all(parts.map(closePart));
 
+  const placed: PlacedBlob[] = [];
   const abort = (): void => {
     for (const p of parts) p.writer.abort();
   };
@@ -306,20 +320,19 @@ export async function receiveMultipart(req: Request, store: BlobStore, limits: R
       kind: sniffFileKind(Buffer.concat(p.head)) as Exclude<FileKind, 'unknown'>,
       size: p.size,
     })),
-    sha256: () => parts.map((p) => p.writer.digest().sha256),
+    digests: () => parts.map((p) => ({ ...p.writer.digest(), size: p.size })),
     commit: async () => {
-      const out: { sha256: string; sha1Base64: string; size: number }[] = [];
       for (const p of parts) {
         try {
-          out.push(await p.writer.commit());
+          placed.push((await p.writer.commit()).placed);
         } catch {
           // The disk (full, failing), not the file: the family may send it again. No temp file stays.
           abort();
           throw storeProblem(p.name);
         }
       }
-      return out;
     },
+    placed: () => placed,
     abort,
   };
 }

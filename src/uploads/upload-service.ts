@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Request } from 'express';
-import { recordBlob, type BlobStore } from '../blobs/blob-store';
+import { discardUnrecordedBlobs, recordBlob, type BlobStore, type PlacedBlob } from '../blobs/blob-store';
 import type { UploadConfig } from '../config';
 import { CASE_ROW_LOCK, findCase, insertCaseEvent } from '../db/case-repository';
 import type { Database } from '../db/database';
@@ -13,7 +13,7 @@ import type { Principal } from '../http/auth';
 import { keyReused } from '../http/idempotency-key';
 import { conflict, HttpProblem, notFound } from '../http/problem';
 import { errorFields, logger } from '../log';
-import { humanBytes, receiveMultipart } from './multipart-receiver';
+import { humanBytes, receiveMultipart, type StagedDigest, type StagedUpload } from './multipart-receiver';
 import { uploadIdForKey } from './upload-idempotency';
 import { uploadsNotIngested } from './upload-failure';
 import {
@@ -112,17 +112,76 @@ export async function receiveUpload(
     caseBytesBefore: before,
     maxFiles: MAX_FILES_PER_UPLOAD,
   });
+  const digests = staged.digests();
   if (resent) {
-    const same = sameFiles(earlier, staged.sha256());
+    const same = sameFiles(earlier, digests.map((d) => d.sha256));
     staged.abort();
     if (!same) throw keyReused('upload');
     return { upload: await uploadView(deps.db, caseId, keyed), replayed: true };
   }
   const uploadId = keyed ?? randomUUID();
   const bytes = staged.files.reduce((n, f) => n + f.size, 0);
-  const digests = await staged.commit();
   const at = new Date();
-  const stored = await deps.db.transaction(async (tx) => {
+  let stored: boolean;
+  try {
+    stored = await recordUpload(deps, { caseId, uploadId, keyed, principal, staged, digests, bytes, at });
+  } catch (err) {
+    // Refused (409, 413, 422) or failed: no file of it stays, staged or placed in the store.
+    staged.abort();
+    await discardUnrecorded(deps, caseId, staged.placed());
+    throw err;
+  }
+  if (!stored) {
+    // A resend that landed first with the same files holds them: nothing of this one is kept.
+    staged.abort();
+    return { upload: await uploadView(deps.db, caseId, uploadId), replayed: true };
+  }
+  logger.info('upload received', { caseId, uploadId, count: staged.files.length, bytes });
+  try {
+    await deps.enqueueIngest({ uploadId, caseId });
+  } catch (err) {
+    // The rows say what is left to ingest; the reconciler (and a starting ingest worker) re-queues them.
+    logger.warn('ingest enqueue failed', { caseId, uploadId, ...errorFields(err) });
+  }
+  return { upload: await uploadView(deps.db, caseId, uploadId), replayed: false };
+}
+
+/**
+ * Removes the files an upload placed in the blob store when its rows were not written after all (its
+ * transaction failed once they were placed): see `discardUnrecordedBlobs`. Counts only are logged.
+ */
+async function discardUnrecorded(deps: UploadServiceDeps, caseId: string, placed: readonly PlacedBlob[]): Promise<void> {
+  if (placed.length === 0) return;
+  try {
+    const removed = await discardUnrecordedBlobs(deps.db, deps.blobs, placed);
+    logger.warn('upload not recorded: its placed files removed', { caseId, placed: placed.length, removed });
+  } catch (err) {
+    logger.warn('upload not recorded: its placed files kept (their use could not be checked)', { caseId, placed: placed.length, ...errorFields(err) });
+  }
+}
+
+/** What {@link recordUpload} records. */
+interface UploadToRecord {
+  readonly caseId: string;
+  readonly uploadId: string;
+  /** The upload id derived from the request's `Idempotency-Key`, when it sent one. */
+  readonly keyed: string | undefined;
+  readonly principal: Principal;
+  readonly staged: StagedUpload;
+  readonly digests: readonly StagedDigest[];
+  readonly bytes: number;
+  readonly at: Date;
+}
+
+/**
+ * Records a staged upload in one transaction: the case row locked, what may have changed while the
+ * files streamed checked again (409, 413, 422 before any file is placed), the rows written, and only
+ * then the files moved into the blob store, last before the commit, so a refusal places nothing.
+ * @returns false when a resend with the same key and files landed first (nothing recorded)
+ */
+async function recordUpload(deps: UploadServiceDeps, upload: UploadToRecord): Promise<boolean> {
+  const { caseId, uploadId, keyed, principal, staged, digests, bytes, at } = upload;
+  return deps.db.transaction(async (tx) => {
     // Serialise uploads of one case with each other and with its transitions, then check again what
     // may have changed while the files streamed: the case ended (cancelled, say: its upload tokens
     // were revoked, but this request was already past them), another upload landed.
@@ -174,17 +233,10 @@ export async function receiveUpload(
       data: { uploadId, files: staged.files.length, bytes },
       at,
     });
+    // Last: a failure from here on (a file our disk cannot move, the commit) leaves files for the caller to discard.
+    await staged.commit();
     return true;
   });
-  if (!stored) return { upload: await uploadView(deps.db, caseId, uploadId), replayed: true };
-  logger.info('upload received', { caseId, uploadId, count: staged.files.length, bytes });
-  try {
-    await deps.enqueueIngest({ uploadId, caseId });
-  } catch (err) {
-    // The rows say what is left to ingest; the reconciler (and a starting ingest worker) re-queues them.
-    logger.warn('ingest enqueue failed', { caseId, uploadId, ...errorFields(err) });
-  }
-  return { upload: await uploadView(deps.db, caseId, uploadId), replayed: false };
 }
 
 /** The case's uploads, oldest first, each with its files and progress. */

@@ -1,5 +1,6 @@
 import { startTestService, type TestService } from '../support/service';
 import { sampleIntake } from '../support/intake';
+import { openCaseIn } from '../support/opinion-case';
 
 /**
  * `_format` on the FHIR routes (https://hl7.org/fhir/R4/http.html#parameters): it wins over
@@ -54,6 +55,28 @@ it('answers a method a FHIR route does not take with 405, Allow and an Operation
   const ok = await get('');
   expect(ok.status).toBe(200);
   expect(ok.headers.get('vary')).toMatch(/\bAccept\b/);
+});
+
+it('the case bundle, 200 and 304 alike, varies on Accept (200 or 406) and on Accept-Encoding (gzip or not)', async () => {
+  const cm = await svc.token('case_manager', 'cm-negotiation');
+  const bundleCase = await openCaseIn(svc, cm, 'records_complete');
+  expect((await svc.request('POST', `/api/cases/${bundleCase}/bundle/rebuild`, { token: cm, body: {} })).status).toBe(201);
+  const route = `/api/cases/${bundleCase}/bundle`;
+  const varied = (res: Response): string[] => (res.headers.get('vary') ?? '').split(',').map((f) => f.trim().toLowerCase()).sort();
+
+  const ok = await svc.request('GET', route, { token: cm, headers: { accept: 'application/fhir+json' } });
+  expect(ok.status).toBe(200);
+  expect(varied(ok)).toEqual(['accept', 'accept-encoding']);
+  const etag = ok.headers.get('etag') ?? '';
+  await ok.body?.cancel();
+
+  const notModified = await svc.request('GET', route, { token: cm, headers: { accept: 'application/fhir+json', 'if-none-match': etag } });
+  expect(notModified.status).toBe(304);
+  expect(varied(notModified)).toEqual(['accept', 'accept-encoding']);
+
+  const refused = await svc.request('GET', route, { token: cm, headers: { accept: 'application/fhir+xml' } });
+  expect(refused.status).toBe(406);
+  expect(varied(refused)).toContain('accept');
 });
 
 it('answers a FHIR path whose %-encoding does not decode with a 400 OperationOutcome, as the route would', async () => {

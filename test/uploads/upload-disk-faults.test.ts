@@ -80,6 +80,33 @@ describe('the upload route on a full or failing disk', () => {
     const again = await upload(caseId);
     expect(again.status).toBe(202);
   });
+
+  it('EIO moving the second file into place, the first already there: 503, and the first is removed again (no blob without a row)', async () => {
+    const caseId = await openCase();
+    const before = filesUnder(blobRoot());
+    // Content no other upload stored: the first file is this request's own in the store.
+    const letter = Buffer.concat([LETTER, Buffer.from(`\n% ${randomUUID()}\n`)]);
+    const form = new FormData();
+    form.append('file', new Blob([letter]), 'letter.pdf');
+    form.append('file', new Blob([CR]), 'IM000001');
+    const rename = fs.promises.rename;
+    let renames = 0;
+    const fault = jest.spyOn(fs.promises, 'rename').mockImplementation(async (from, to) => {
+      if (String(from).startsWith(path.join(blobRoot(), 'tmp')) && ++renames === 2) throw diskError('EIO', 'rename', String(from));
+      return rename(from, to);
+    });
+    let res: Response;
+    try {
+      res = await fetch(`${svc.url}/api/cases/${caseId}/uploads`, { method: 'POST', headers: { authorization: `Bearer ${cm}` }, body: form });
+    } finally {
+      fault.mockRestore();
+    }
+    expect(renames).toBe(2);
+    expect(res.status).toBe(503);
+    const list = await svc.request('GET', `/api/cases/${caseId}/uploads`, { token: cm });
+    expect(((await list.json()) as { items: unknown[] }).items).toEqual([]);
+    expect(filesUnder(blobRoot())).toEqual(before);
+  });
 });
 
 describe('unpacking a zip on a full or failing disk', () => {
