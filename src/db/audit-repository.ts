@@ -1,6 +1,9 @@
 import type { Queryable } from './database';
 
-/** One authenticated API request that named the case (see `auditTrail` in src/http/app.ts). */
+/**
+ * One authenticated API request that named the case, or whose answer disclosed it among others (a
+ * case list: its route then says so; see `auditTrail` and `recordDisclosedCases` in src/http/audit-trail.ts).
+ */
 export interface AccessLogEntry {
   readonly at: string;
   readonly actor: string;
@@ -29,8 +32,11 @@ export interface AccessLogEntry {
  */
 export const ANSWER_PENDING_INTERVAL = '5 minutes';
 
-/** Rows of the access log: answered, or on record without an answer for longer than {@link ANSWER_PENDING_INTERVAL}. */
-const SHOWN = `case_id = $1 AND (status IS NOT NULL OR at < now() - interval '${ANSWER_PENDING_INTERVAL}')`;
+/**
+ * Rows of the access log: the requests about the case or whose answer disclosed it (a list, migration
+ * 041), answered, or on record without an answer for longer than {@link ANSWER_PENDING_INTERVAL}.
+ */
+const SHOWN = `(case_id = $1 OR disclosed_case_ids @> ARRAY[$1::uuid]) AND (status IS NOT NULL OR at < now() - interval '${ANSWER_PENDING_INTERVAL}')`;
 
 /**
  * Who accessed a case, newest first, from the access audit (`audit_log`): ids, roles, routes and

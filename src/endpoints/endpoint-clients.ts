@@ -1,7 +1,9 @@
 import type { Redis } from 'ioredis';
 import { ClientRetiredError, FhirEndpointClient, insecureHttpAllowed, RedisCircuitBreaker, type FhirClientDeps, type FhirClientEvent } from '../fhir';
 import type { AuthStrategy } from '../fhir/auth-strategy';
-import type { EndpointConnection } from '../fhir/endpoint';
+import { DEFAULT_TIMEOUT_MS, type EndpointConnection } from '../fhir/endpoint';
+import { HttpTransport } from '../fhir/http-transport';
+import { discoverTokenEndpoint } from '../fhir/smart-backend-auth';
 import { logger } from '../log';
 import type { SecretBox } from '../security/secret-box';
 import type { EndpointRow } from './endpoint-repository';
@@ -68,6 +70,23 @@ export class EndpointClients {
     // No secret opened: nothing is ever sent through this client.
     const connection = { id: row.id, baseUrl: row.baseUrl, auth: { type: 'none' as const }, maxRequestsPerSecond: row.maxRequestsPerSecond, maxConcurrency: row.maxConcurrency, allowInsecureHttp: row.allowInsecureHttp };
     return this.get(connection, version, refusingAuth(refused));
+  }
+
+  /**
+   * The SMART token endpoint the endpoint's server names now (`.well-known/smart-configuration`),
+   * read under the same outbound policy, proxy and timeout as its client's requests. One
+   * unauthenticated GET: no credential is sent. For pinning it (endpoint-service.ts).
+   * @throws SmartAuthError when discovery fails or names a URL the policy refuses
+   * @see https://hl7.org/fhir/smart-app-launch/backend-services.html
+   */
+  async discoverTokenEndpoint(row: EndpointRow): Promise<string> {
+    const guard = { allowInsecureHttp: insecureHttpAllowed(row.allowInsecureHttp, this.options.production), addressPolicy: this.extra.addressPolicy, resolve: this.extra.resolve };
+    const transport = new HttpTransport({ ...guard, ...(this.extra.proxy ? { proxy: this.extra.proxy } : {}) });
+    try {
+      return await discoverTokenEndpoint({ baseUrl: row.baseUrl, transport, guard, timeoutMs: this.options.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS, ...(this.extra.now ? { now: this.extra.now } : {}) });
+    } finally {
+      await transport.close();
+    }
   }
 
   /** Forgets an endpoint's client (the endpoint was removed, or its registration refused): closed, its pool freed. */

@@ -15,6 +15,11 @@ export interface EndpointRow {
   readonly rebaseNextLinks: boolean;
   /** The `sub` of the tokens this EHR uses to call the service (`ehr` role), when bound. */
   readonly inboundSubject: string | null;
+  /**
+   * `smart-backend`: the token endpoint pinned for it (what discovery named when an admin registered or
+   * changed it); null while not pinned. See `SmartBackendAuthConfig.pinnedTokenEndpoint`.
+   */
+  readonly tokenEndpoint: string | null;
   readonly capabilities: unknown;
   readonly capabilitiesFetchedAt: Date | null;
   readonly capabilitiesError: string | null;
@@ -23,7 +28,7 @@ export interface EndpointRow {
 }
 
 const COLUMNS = `id, name, base_url, auth_type, client_id, scope, sealed_secret, max_requests_per_second,
-  max_concurrency, allow_insecure_http, rebase_next_links, inbound_subject, capabilities, capabilities_fetched_at, capabilities_error, created_at, updated_at`;
+  max_concurrency, allow_insecure_http, rebase_next_links, inbound_subject, token_endpoint, capabilities, capabilities_fetched_at, capabilities_error, created_at, updated_at`;
 
 interface Row {
   id: string;
@@ -38,6 +43,7 @@ interface Row {
   allow_insecure_http: boolean;
   rebase_next_links: boolean;
   inbound_subject: string | null;
+  token_endpoint: string | null;
   capabilities: unknown;
   capabilities_fetched_at: Date | null;
   capabilities_error: string | null;
@@ -59,6 +65,7 @@ function toEndpoint(r: Row): EndpointRow {
     allowInsecureHttp: r.allow_insecure_http,
     rebaseNextLinks: r.rebase_next_links,
     inboundSubject: r.inbound_subject,
+    tokenEndpoint: r.token_endpoint,
     capabilities: r.capabilities,
     capabilitiesFetchedAt: r.capabilities_fetched_at,
     capabilitiesError: r.capabilities_error,
@@ -67,7 +74,7 @@ function toEndpoint(r: Row): EndpointRow {
   };
 }
 
-export type EndpointWrite = Omit<EndpointRow, 'capabilities' | 'capabilitiesFetchedAt' | 'capabilitiesError' | 'createdAt' | 'updatedAt'>;
+export type EndpointWrite = Omit<EndpointRow, 'tokenEndpoint' | 'capabilities' | 'capabilitiesFetchedAt' | 'capabilitiesError' | 'createdAt' | 'updatedAt'>;
 
 export async function insertEndpoint(db: Queryable, e: EndpointWrite): Promise<void> {
   await db.query(
@@ -94,9 +101,10 @@ async function retireInboundSubject(db: Queryable, endpointId: string, next: str
 
 /**
  * Writes a registration change. A new `base_url` drops, in the same statement, the capabilities read
- * from the previous server (and when, and its error): what another server supports (resources,
- * `$everything`, conditional create, its declared `implementation.url`) says nothing about this one,
- * so until its own `/metadata` is read they are unknown (`null`), never stale.
+ * from the previous server (and when, and its error) and the token endpoint pinned for it: what
+ * another server supports (resources, `$everything`, conditional create, its declared
+ * `implementation.url`, its SMART token endpoint) says nothing about this one, so until its own
+ * `/metadata` and discovery are read they are unknown (`null`), never stale.
  * @see https://hl7.org/fhir/R4/capabilitystatement.html
  */
 export async function updateEndpoint(db: Queryable, e: EndpointWrite): Promise<void> {
@@ -107,10 +115,19 @@ export async function updateEndpoint(db: Queryable, e: EndpointWrite): Promise<v
        max_requests_per_second = $8, max_concurrency = $9, allow_insecure_http = $10, inbound_subject = $11, rebase_next_links = $12, updated_at = now(),
        capabilities = CASE WHEN base_url IS DISTINCT FROM $3 THEN NULL ELSE capabilities END,
        capabilities_fetched_at = CASE WHEN base_url IS DISTINCT FROM $3 THEN NULL ELSE capabilities_fetched_at END,
-       capabilities_error = CASE WHEN base_url IS DISTINCT FROM $3 THEN NULL ELSE capabilities_error END
+       capabilities_error = CASE WHEN base_url IS DISTINCT FROM $3 THEN NULL ELSE capabilities_error END,
+       token_endpoint = CASE WHEN base_url IS DISTINCT FROM $3 THEN NULL ELSE token_endpoint END
      WHERE id = $1 AND deleted_at IS NULL`,
     [e.id, e.name, e.baseUrl, e.authType, e.clientId, e.scope, e.sealedSecret, e.maxRequestsPerSecond, e.maxConcurrency, e.allowInsecureHttp, e.inboundSubject, e.rebaseNextLinks],
   );
+}
+
+/**
+ * Pins the endpoint's SMART token endpoint (null: none pinned). A change moves `updated_at`, so every
+ * process rebuilds its client for the endpoint with the new pin (`EndpointClients.forEndpoint`).
+ */
+export async function pinTokenEndpoint(db: Queryable, id: string, tokenEndpoint: string | null): Promise<void> {
+  await db.query('UPDATE endpoints SET token_endpoint = $2, updated_at = now() WHERE id = $1 AND token_endpoint IS DISTINCT FROM $2', [id, tokenEndpoint]);
 }
 
 export async function findEndpoint(db: Queryable, id: string): Promise<EndpointRow | undefined> {

@@ -3,6 +3,7 @@ import type { JWK } from 'jose';
 import type { Database } from '../db/database';
 import { assertAllowedEndpointUrl, UrlRefusedError } from '../fhir';
 import type { EndpointAuth, EndpointConnection } from '../fhir/endpoint';
+import { assertPinnedTokenEndpoint } from '../fhir/smart-backend-auth';
 import { conflict, HttpProblem, notFound } from '../http/problem';
 import { errorFields, logger } from '../log';
 import type { SecretBox } from '../security/secret-box';
@@ -14,6 +15,7 @@ import {
   findEndpoint,
   insertEndpoint,
   listEndpoints,
+  pinTokenEndpoint,
   saveCapabilities,
   setCapabilitiesState,
   updateEndpoint,
@@ -33,8 +35,21 @@ export interface EndpointView {
   readonly id: string;
   readonly name: string;
   readonly baseUrl: string;
-  /** `keyId`: the signing key's kid; `nextKeyId`: a key published beside it, not signing until promoted (rotation). */
-  readonly auth: { type: EndpointRow['authType']; clientId?: string; scope?: string; keyId?: string; nextKeyId?: string; secretStored: boolean; secretUnreadable?: true };
+  /**
+   * `keyId`: the signing key's kid; `nextKeyId`: a key published beside it, not signing until promoted (rotation).
+   * `tokenEndpoint` (smart-backend): where our client assertions go and tokens come from, pinned when
+   * an admin registered or changed the endpoint; null while not pinned.
+   */
+  readonly auth: {
+    type: EndpointRow['authType'];
+    clientId?: string;
+    scope?: string;
+    keyId?: string;
+    nextKeyId?: string;
+    tokenEndpoint?: string | null;
+    secretStored: boolean;
+    secretUnreadable?: true;
+  };
   readonly maxRequestsPerSecond: number;
   readonly maxConcurrency: number;
   readonly allowInsecureHttp: boolean;
@@ -90,6 +105,7 @@ function view(row: EndpointRow, secrets: SecretBox): EndpointView {
       ...(row.scope ? { scope: row.scope } : {}),
       ...(keyId ? { keyId } : {}),
       ...(nextKeyId ? { nextKeyId } : {}),
+      ...(row.authType === 'smart-backend' ? { tokenEndpoint: row.tokenEndpoint } : {}),
       secretStored: row.sealedSecret !== null,
       // Sealed under another SECRETS_KEY, or damaged: nothing can be sent to this endpoint until its auth is registered again.
       ...(opened === undefined ? { secretUnreadable: true } : {}),
@@ -132,7 +148,13 @@ export function toConnection(row: EndpointRow, secrets: SecretBox): EndpointConn
   let auth: EndpointAuth;
   if (row.authType === 'bearer') auth = { type: 'bearer', token: secret.token ?? '' };
   else if (row.authType === 'smart-backend') {
-    auth = { type: 'smart-backend', clientId: row.clientId ?? '', privateKeyJwk: secret.privateKeyJwk ?? ({} as JWK), ...(row.scope ? { scope: row.scope } : {}) };
+    auth = {
+      type: 'smart-backend',
+      clientId: row.clientId ?? '',
+      privateKeyJwk: secret.privateKeyJwk ?? ({} as JWK),
+      ...(row.scope ? { scope: row.scope } : {}),
+      ...(row.tokenEndpoint !== null ? { pinnedTokenEndpoint: row.tokenEndpoint } : {}),
+    };
   } else auth = { type: 'none' };
   const declaredBaseUrl = declaredBaseOf(row);
   return {
@@ -186,14 +208,48 @@ export async function requireEndpoint(db: Database, id: string): Promise<Endpoin
 }
 
 /**
+ * What a capabilities read does with a SMART endpoint's token endpoint: `pin` what discovery names now
+ * (an admin registered the endpoint, or changed its base URL or auth: the admin's say-so), or `check`
+ * that it is still the pinned one (a refresh; one not pinned yet is pinned).
+ */
+type TokenEndpointPinning = 'pin' | 'check';
+
+/**
+ * A `smart-backend` endpoint's token endpoint, as discovery names it now, pinned or checked against
+ * the pin ({@link TokenEndpointPinning}); cleared for another auth type. So the admin's action that
+ * points credentials at a server also fixes where its tokens come from, and the endpoint view shows
+ * it; a server whose discovery later names another token endpoint gets no token minted there (OAuth
+ * mix-up, see `assertPinnedTokenEndpoint`).
+ * @throws SmartAuthError when discovery fails, or names another token endpoint than the pinned one (`check`)
+ * @see https://hl7.org/fhir/smart-app-launch/backend-services.html
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.4
+ */
+async function settleTokenEndpoint(deps: EndpointServiceDeps, row: EndpointRow, pinning: TokenEndpointPinning): Promise<void> {
+  if (row.authType !== 'smart-backend') {
+    if (row.tokenEndpoint !== null) await pinTokenEndpoint(deps.db, row.id, null);
+    return;
+  }
+  const discovered = await deps.clients.discoverTokenEndpoint(row);
+  if (pinning === 'check' && row.tokenEndpoint !== null) {
+    assertPinnedTokenEndpoint(discovered, row.tokenEndpoint);
+    return;
+  }
+  await pinTokenEndpoint(deps.db, row.id, discovered);
+  if (discovered !== row.tokenEndpoint) logger.info('smart token endpoint pinned', { endpointId: row.id, tokenEndpoint: discovered });
+}
+
+/**
  * Reads `/metadata` and keeps what the server supports; a failure to read it is recorded, not thrown.
+ * A SMART endpoint's token endpoint is pinned or checked first ({@link settleTokenEndpoint}); its
+ * failure is recorded the same way, and then nothing else is asked.
  * A server declaring another FHIR version than R4 has its capabilities kept (so the version shows)
  * with `capabilitiesError` naming it, which makes every request to it refused (fhir-version.ts).
  * @returns the FHIR version the server declares when it is not R4, else undefined
  */
-async function readCapabilities(deps: EndpointServiceDeps, id: string): Promise<string | undefined> {
-  await requireEndpoint(deps.db, id);
+async function readCapabilities(deps: EndpointServiceDeps, id: string, pinning: TokenEndpointPinning): Promise<string | undefined> {
+  const row = await requireEndpoint(deps.db, id);
   try {
+    await settleTokenEndpoint(deps, row, pinning);
     const statement = await deps.clients.withCurrentClient(() => requireEndpoint(deps.db, id), deps.secrets, (client) => client.capabilities(), 'capabilities');
     const capabilities = summarizeCapabilities(statement);
     const declared = unsupportedFhirVersion(capabilities);
@@ -219,7 +275,7 @@ async function readCapabilities(deps: EndpointServiceDeps, id: string): Promise<
  * @throws HttpProblem 422 when the server declares another FHIR version than R4
  */
 export async function refreshCapabilities(deps: EndpointServiceDeps, id: string): Promise<EndpointView> {
-  const declared = await readCapabilities(deps, id);
+  const declared = await readCapabilities(deps, id, 'check');
   if (declared !== undefined) {
     throw fhirVersionProblem(declared, 'Recorded as the endpoint\'s capabilitiesError: its pulls and deliveries are refused until its capabilities are read again from an R4 server.');
   }
@@ -240,7 +296,7 @@ export async function registerEndpoint(deps: EndpointServiceDeps, body: CreateEn
     rebaseNextLinks: body.rebaseNextLinks,
     inboundSubject: body.inboundSubject ?? null,
   }).catch(inboundSubjectTaken);
-  const declared = await readCapabilities(deps, id);
+  const declared = await readCapabilities(deps, id, 'pin');
   if (declared !== undefined) {
     // Not an R4 server: not kept (nothing could be pulled from it or delivered to it).
     await deleteEndpoint(deps.db, id);
@@ -252,11 +308,32 @@ export async function registerEndpoint(deps: EndpointServiceDeps, body: CreateEn
   return view(await requireEndpoint(deps.db, id), deps.secrets);
 }
 
+/**
+ * A stored bearer token is a credential for the server it was issued for: anyone it is presented to
+ * can use it (RFC 6750 §5.1, https://www.rfc-editor.org/rfc/rfc6750#section-5.1). Moving a bearer
+ * endpoint to another origin therefore needs its credentials sent again in the same change, or the
+ * token (write-only: the admin cannot even see it) would go to the new host at once (`/metadata`)
+ * and with every later request. A move within the origin (another path) keeps it.
+ *
+ * A `smart-backend` endpoint may move without `auth`: its private key never leaves us (the new server
+ * gets only assertions signed for its own token endpoint), the move pins the new server's token
+ * endpoint (shown as `auth.tokenEndpoint` in the answer) and no token cached for the old server is
+ * sent to the new one (`tokenCacheIdentity` in smart-backend-auth.ts).
+ * @throws HttpProblem 400 naming `auth`
+ */
+function refuseBearerTokenMove(row: EndpointRow, body: UpdateEndpointBody): void {
+  if (row.authType !== 'bearer' || body.baseUrl === undefined || body.auth !== undefined) return;
+  if (new URL(body.baseUrl).origin === new URL(row.baseUrl).origin) return;
+  const detail = 'the stored bearer token is not sent to another origin: send the credentials again (auth) with the new baseUrl';
+  throw new HttpProblem(400, 'Invalid request', `auth: ${detail}.`, [{ field: 'auth', pointer: '#/auth', detail }]);
+}
+
 export async function changeEndpoint(deps: EndpointServiceDeps, id: string, body: UpdateEndpointBody): Promise<EndpointView> {
   const row = await requireEndpoint(deps.db, id);
   const allowInsecureHttp = body.allowInsecureHttp ?? row.allowInsecureHttp;
   const baseUrl = body.baseUrl ?? row.baseUrl;
   if (body.baseUrl !== undefined || body.allowInsecureHttp !== undefined) await checkBaseUrl(baseUrl, allowInsecureHttp);
+  refuseBearerTokenMove(row, body);
   const auth = body.auth
     ? sealAuth(body.auth, id, deps.secrets)
     : { authType: row.authType, clientId: row.clientId, scope: row.scope, sealedSecret: row.sealedSecret };
@@ -272,7 +349,7 @@ export async function changeEndpoint(deps: EndpointServiceDeps, id: string, body
     inboundSubject: body.inboundSubject === undefined ? row.inboundSubject : body.inboundSubject,
   }).catch(inboundSubjectTaken);
   if (body.baseUrl !== undefined || body.auth !== undefined) {
-    const declared = await readCapabilities(deps, id);
+    const declared = await readCapabilities(deps, id, 'pin');
     if (declared !== undefined) {
       // The change would point the endpoint at a server of another FHIR version: undone, as a 4xx says.
       await restoreEndpoint(deps, row);
@@ -299,6 +376,7 @@ async function restoreEndpoint(deps: EndpointServiceDeps, row: EndpointRow): Pro
     inboundSubject: row.inboundSubject,
   });
   await setCapabilitiesState(deps.db, row.id, { capabilities: row.capabilities ?? null, error: row.capabilitiesError, fetchedAt: row.capabilitiesFetchedAt });
+  await pinTokenEndpoint(deps.db, row.id, row.tokenEndpoint);
 }
 
 /**

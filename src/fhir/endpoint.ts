@@ -30,6 +30,15 @@ export interface SmartBackendAuthConfig {
    * Normally omitted: discovery finds it.
    */
   readonly tokenUrl?: string;
+  /**
+   * The token endpoint recorded for this endpoint when an admin registered it or changed its base URL
+   * or auth (what discovery named then; shown as the endpoint's `auth.tokenEndpoint`). A later
+   * discovery naming another one is refused before any token request: that is the OAuth mix-up, a
+   * server sending us to another server's token endpoint so that a token minted there is sent to it
+   * (RFC 9700 §4.4, https://www.rfc-editor.org/rfc/rfc9700#section-4.4). Absent: not pinned yet
+   * (registered before pinning existed, or discovery failed then), discovery is trusted.
+   */
+  readonly pinnedTokenEndpoint?: string;
 }
 
 /** Everything the outbound HTTP layer needs to know about one registered FHIR R4 endpoint. */

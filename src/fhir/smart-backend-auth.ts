@@ -18,12 +18,14 @@ import { assertAllowedEndpointUrl, baseWithSlash, type UrlGuardOptions } from '.
  * 1. Discovery: `GET <base>/.well-known/smart-configuration` → `token_endpoint` (unless the
  *    registration gives `tokenUrl`); a relative one is resolved against the configuration's URL
  *    ({@link resolveTokenEndpoint}). The token URL passes the same URL policy as the endpoint
- *    (https, no private addresses); it may be on another origin, as is common.
+ *    (https, no private addresses); it may be on another origin, as is common. When the endpoint has a
+ *    pinned token endpoint (`pinnedTokenEndpoint`, recorded at registration), discovery naming
+ *    another one is refused before anything is sent to it ({@link assertPinnedTokenEndpoint}).
  * 2. Token request: `POST token_endpoint` with `grant_type=client_credentials`, `scope`,
  *    `client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer` and a fresh
  *    signed `client_assertion` (RFC 7523, see {@link ClientAssertionSigner}).
- * 3. Caching: the token is kept in Redis per endpoint id + FHIR base URL + token URL + client + key
- *    + scope ({@link tokenCacheIdentity}: a token never outlives a move of the endpoint to another
+ * 3. Caching: the token is kept in Redis per endpoint id + FHIR base URL + token URL + pinned token
+ *    endpoint + client + key + scope ({@link tokenCacheIdentity}: a token never outlives a move of the endpoint to another
  *    server) with TTL =
  *    `expires_in` − its renewal margin ({@link renewalMarginMs}: `renewBeforeMs`, at most a quarter of
  *    `expires_in`), and in memory. Concurrent callers in one process share one
@@ -262,42 +264,93 @@ export class SmartBackendAuth implements AuthStrategy {
     return this.remember(token);
   }
 
+  /** Discovery, then the pin: a token endpoint other than the pinned one is never asked. */
   private async discover(): Promise<string> {
-    const configured = this.options.config.tokenUrl;
-    let candidate: string;
-    if (configured !== undefined) {
-      candidate = configured;
-    } else {
-      const url = new URL('.well-known/smart-configuration', baseWithSlash(this.options.baseUrl));
-      const res = await this.options.transport.buffered(
-        { method: 'GET', url, headers: { accept: 'application/json' }, timeoutMs: this.options.timeoutMs },
-        MAX_AUTH_BODY_BYTES,
-      );
-      if (res.status !== 200) {
-        const retryable = res.status === 429 || res.status >= 500;
-        throw new SmartAuthError('smart-configuration not available', retryable, res.status, undefined, { retryAfterMs: retryAfterOf(res, retryable, this.now()) });
-      }
-      const json = parseJson(res.body);
-      // A body that is not JSON at all (cut off, an HTML error page) is a passing fault; JSON
-      // without a token endpoint is the server's configuration and will not change on a retry.
-      if (json === undefined) throw new SmartAuthError('smart-configuration is not JSON', true, res.status);
-      const parsed = SmartConfiguration.safeParse(json);
-      if (!parsed.success) throw new SmartAuthError('smart-configuration has no token_endpoint', false, res.status);
-      candidate = resolveTokenEndpoint(parsed.data.token_endpoint, url);
-    }
-    try {
-      return (await assertAllowedEndpointUrl(candidate, this.options.guard)).toString();
-    } catch (err) {
-      throw new SmartAuthError('token endpoint URL refused', false, undefined, undefined, { cause: err });
-    }
+    const { baseUrl, transport, guard, timeoutMs, config } = this.options;
+    const discovered = await discoverTokenEndpoint({ baseUrl, transport, guard, timeoutMs, now: this.now, ...(config.tokenUrl !== undefined ? { tokenUrl: config.tokenUrl } : {}) });
+    if (config.pinnedTokenEndpoint !== undefined) assertPinnedTokenEndpoint(discovered, config.pinnedTokenEndpoint);
+    return discovered;
   }
+}
+
+/** What {@link discoverTokenEndpoint} needs: the FHIR base and the outbound policy of its endpoint. */
+export interface TokenDiscoveryOptions {
+  readonly baseUrl: string;
+  readonly transport: HttpTransport;
+  readonly guard: UrlGuardOptions;
+  readonly timeoutMs: number;
+  readonly now?: () => number;
+  /** A token endpoint given by the registration: used as is (still checked by the URL policy), nothing asked. */
+  readonly tokenUrl?: string;
+}
+
+/**
+ * The token endpoint of a SMART Backend Services server: the `token_endpoint` of
+ * `<base>/.well-known/smart-configuration` (https://hl7.org/fhir/smart-app-launch/conformance.html#using-well-known),
+ * resolved against it ({@link resolveTokenEndpoint}) and held to the endpoint's URL policy. Only an
+ * unauthenticated GET is sent: no credential, assertion or token.
+ * @throws SmartAuthError (retryable for 429/5xx and a body that is not JSON, with the `Retry-After` asked for)
+ */
+export async function discoverTokenEndpoint(options: TokenDiscoveryOptions): Promise<string> {
+  const now = options.now ?? Date.now;
+  let candidate: string;
+  if (options.tokenUrl !== undefined) {
+    candidate = options.tokenUrl;
+  } else {
+    const url = new URL('.well-known/smart-configuration', baseWithSlash(options.baseUrl));
+    const res = await options.transport.buffered({ method: 'GET', url, headers: { accept: 'application/json' }, timeoutMs: options.timeoutMs }, MAX_AUTH_BODY_BYTES);
+    if (res.status !== 200) {
+      const retryable = res.status === 429 || res.status >= 500;
+      throw new SmartAuthError('smart-configuration not available', retryable, res.status, undefined, { retryAfterMs: retryAfterOf(res, retryable, now()) });
+    }
+    const json = parseJson(res.body);
+    // A body that is not JSON at all (cut off, an HTML error page) is a passing fault; JSON
+    // without a token endpoint is the server's configuration and will not change on a retry.
+    if (json === undefined) throw new SmartAuthError('smart-configuration is not JSON', true, res.status);
+    const parsed = SmartConfiguration.safeParse(json);
+    if (!parsed.success) throw new SmartAuthError('smart-configuration has no token_endpoint', false, res.status);
+    candidate = resolveTokenEndpoint(parsed.data.token_endpoint, url);
+  }
+  try {
+    return (await assertAllowedEndpointUrl(candidate, options.guard)).toString();
+  } catch (err) {
+    throw new SmartAuthError('token endpoint URL refused', false, undefined, undefined, { cause: err });
+  }
+}
+
+/**
+ * Refuses a discovered token endpoint that is not the one pinned for the endpoint (OAuth mix-up):
+ * care teams commonly share one client id and key across sites, so a FHIR server whose discovery
+ * names another site's token endpoint would get a valid token minted there, and the token, presented
+ * to it, is a credential for that other site (RFC 6750 §5.1 token redirect,
+ * https://www.rfc-editor.org/rfc/rfc6750#section-5.1; RFC 9700 §4.4,
+ * https://www.rfc-editor.org/rfc/rfc9700#section-4.4). Permanent: an admin confirms a real move by
+ * PATCHing the endpoint's `baseUrl` or `auth`, which pins what discovery names then.
+ * @throws SmartAuthError (not retryable) naming both URLs without their query (token endpoints are public; errors carry no query strings, errors.ts)
+ */
+export function assertPinnedTokenEndpoint(discovered: string, pinned: string): void {
+  if (sameUrl(discovered, pinned)) return;
+  throw new SmartAuthError(
+    // No quote characters: error messages are recorded with what they quote scrubbed (log.ts).
+    `discovery names the token endpoint ${withoutQuery(discovered)}, not ${withoutQuery(pinned)} pinned for this endpoint: nothing was sent to it; ` +
+      'if the EHR really moved its token endpoint, an admin confirms it with a PATCH of the endpoint baseUrl or auth, which pins the new one',
+    false,
+  );
+}
+
+function withoutQuery(url: string): string {
+  return URL.canParse(url) ? `${new URL(url).origin}${new URL(url).pathname}` : url;
+}
+
+function sameUrl(a: string, b: string): boolean {
+  return URL.canParse(a) && URL.canParse(b) ? new URL(a).href === new URL(b).href : a === b;
 }
 
 /**
  * What a cached token is bound to, hashed into its Redis key: the FHIR server it is for (the base
  * URL, normalized as requests resolve it), the token endpoint named in the registration (empty when
- * discovered, which the base URL then determines), the client id, the signing key's `kid` and the
- * scope asked for.
+ * discovered, which the base URL then determines), the pinned token endpoint (a re-pin asks the newly
+ * pinned one), the client id, the signing key's `kid` and the scope asked for.
  *
  * A bearer token is a credential for the resource server it was issued for: anyone holding it may use
  * it (RFC 6750 §1.2), and one presented to another server is the "token redirect" threat (RFC 6750
@@ -306,9 +359,11 @@ export class SmartBackendAuth implements AuthStrategy {
  * key); without the URLs in the key, the old EHR's still-valid token would be sent to the new host
  * (the capabilities refresh right after the edit does so at once) until it expired or was refused.
  */
-function tokenCacheIdentity(baseUrl: string, config: Pick<SmartBackendAuthConfig, 'clientId' | 'privateKeyJwk' | 'tokenUrl'>, scope: string): string {
+function tokenCacheIdentity(baseUrl: string, config: Pick<SmartBackendAuthConfig, 'clientId' | 'privateKeyJwk' | 'tokenUrl' | 'pinnedTokenEndpoint'>, scope: string): string {
+  // The pin only when there is one, so the tokens cached for an endpoint not pinned yet keep their key.
+  const pinned = config.pinnedTokenEndpoint !== undefined ? [config.pinnedTokenEndpoint] : [];
   return createHash('sha256')
-    .update([baseWithSlash(baseUrl).href, config.tokenUrl ?? '', config.clientId, config.privateKeyJwk.kid ?? '', scope].join('\n'))
+    .update([baseWithSlash(baseUrl).href, config.tokenUrl ?? '', ...pinned, config.clientId, config.privateKeyJwk.kid ?? '', scope].join('\n'))
     .digest('hex')
     .slice(0, 16);
 }

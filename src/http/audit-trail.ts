@@ -1,6 +1,7 @@
 /**
  * The access audit (`audit_log`): one row per authenticated `/api` request — who, roles, method,
- * route pattern, case id, the answer's status and the record or report version it served — no PHI.
+ * route pattern, case id (or, for a list, the ids of the cases it disclosed: {@link recordDisclosedCases}),
+ * the answer's status and the record or report version it served — no PHI.
  * HIPAA's audit controls and accounting of access to a patient's record.
  *
  * A request that reaches its route's handler is put on record BEFORE the handler runs
@@ -15,7 +16,7 @@
  * @packageDocumentation
  */
 import type { NextFunction, Request, Response } from 'express';
-import type { Database } from '../db/database';
+import type { Database, Queryable } from '../db/database';
 import { errorFields, logger } from '../log';
 import { HttpProblem } from './problem';
 
@@ -118,4 +119,20 @@ export function auditBeforeAnswer(db: Database) {
       },
     );
   };
+}
+
+/**
+ * Records on the request's audit row the cases its answer is about to disclose, for an answer about
+ * several cases (a case list shows each child's name and birth date) whose row names none: each
+ * case's access log (`GET /api/cases/:id/access-log`) then shows the read. Ids only. The handler
+ * awaits it before answering, as the row itself is written before the handler runs: a list whose
+ * cases cannot be put on record is not answered (the error goes to the app's error handler).
+ * @see https://www.ecfr.gov/current/title-45/subtitle-A/subchapter-C/part-164/subpart-C/section-164.312 (§164.312(b) audit controls)
+ * @throws Error when the request has no audit row (a route outside {@link auditBeforeAnswer}), or the write fails
+ */
+export async function recordDisclosedCases(db: Queryable, res: Response, caseIds: readonly string[]): Promise<void> {
+  if (caseIds.length === 0) return;
+  const opened = await stateOf(res)?.opened;
+  if (opened === undefined) throw new Error('no audit row for this request: the cases it would disclose cannot be recorded');
+  await db.query('UPDATE audit_log SET disclosed_case_ids = $2::uuid[] WHERE id = $1', [opened, caseIds]);
 }

@@ -49,6 +49,7 @@ function registration(id: string, updatedAt: Date): EndpointRow {
     allowInsecureHttp: true,
     rebaseNextLinks: false,
     inboundSubject: null,
+    tokenEndpoint: null,
     capabilities: null,
     capabilitiesFetchedAt: null,
     capabilitiesError: null,

@@ -2,6 +2,7 @@ import IORedis from 'ioredis';
 import { RedisCircuitBreaker } from '../../src/fhir';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox/sandbox-server';
 import { makeSmartClient, type TestSmartClient } from '../support/smart-client';
+import { sendJson, startTestServer, type TestServer } from '../fhir/support/http-server';
 import { startTestService, type TestService } from '../support/service';
 import { sampleIntake } from '../support/intake';
 
@@ -292,5 +293,73 @@ describe('our JWKS, for the EHRs we call with SMART Backend Services', () => {
     const added = await svc.request('POST', `/api/cases/${caseId}/sources`, { token: cm, body: { endpointId: badId, patient: { id: 'p-1' } } });
     expect(added.status).toBe(500);
     expect(await added.text()).not.toMatch(/authenticate|decipher|Unsupported state/i);
+  });
+});
+
+describe('credentials go only to the server they are for', () => {
+  /** An R4 CapabilityStatement, enough for registration to read. */
+  const STATEMENT = { resourceType: 'CapabilityStatement', status: 'active', kind: 'instance', fhirVersion: '4.0.1', format: ['json'], rest: [{ mode: 'server' }] };
+
+  it('refuses to move a bearer endpoint to another origin without its credentials (400 naming auth): the stored token never reaches the new host', async () => {
+    const home = await startSandboxServer({ name: 'bearer-home', auth: 'none' });
+    const other = await startTestServer((req, res) => (req.url === '/fhir/metadata' ? sendJson(res, 200, STATEMENT) : sendJson(res, 404, {})));
+    try {
+      const registered = await register({ name: 'Bearer home', baseUrl: home.baseUrl, auth: { type: 'bearer', token: 'tok-stays-home-123' }, allowInsecureHttp: true });
+      const { id } = (await registered.json()) as EndpointView;
+
+      const moved = await svc.request('PATCH', `/api/endpoints/${id}`, { token: admin, body: { baseUrl: `${other.url}/fhir` } });
+      expect(moved.status).toBe(400);
+      expect(moved.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      const problem = (await moved.json()) as { detail: string; errors: { field: string; detail: string }[] };
+      expect(problem.errors.map((e) => e.field)).toEqual(['auth']);
+      expect(problem.detail).toMatch(/send the credentials again/);
+      expect(other.requests).toEqual([]);
+      expect(((await (await svc.request('GET', `/api/endpoints/${id}`, { token: admin })).json()) as EndpointView).baseUrl).toBe(home.baseUrl);
+
+      // With the credentials sent again the move is made, and only those reach the new host.
+      const withAuth = await svc.request('PATCH', `/api/endpoints/${id}`, { token: admin, body: { baseUrl: `${other.url}/fhir`, auth: { type: 'bearer', token: 'tok-for-other-456' } } });
+      expect(withAuth.status).toBe(200);
+      expect(await withAuth.json()).toMatchObject({ baseUrl: `${other.url}/fhir`, capabilitiesError: null });
+      expect(other.requests.map((r) => `${r.method} ${r.url} ${String(r.headers.authorization)}`)).toEqual(['GET /fhir/metadata Bearer tok-for-other-456']);
+    } finally {
+      await Promise.all([home.stop(), other.close()]);
+    }
+  });
+
+  it('pins the SMART token endpoint discovery names at registration and shows it; a refresh whose discovery names another one is refused and recorded, nothing sent to it; an admin PATCH re-pins', async () => {
+    const client = await makeSmartClient('pinned-token-endpoint-client', 'ES384');
+    // Another site's token endpoint (care team A), which would mint a valid token for the same client.
+    const siteA = await startTestServer((_req, res) => sendJson(res, 200, { access_token: 'tok-from-a', token_type: 'bearer', expires_in: 300 }));
+    let named = '';
+    const siteB: TestServer = await startTestServer((req, res) => {
+      if (req.url === '/fhir/.well-known/smart-configuration') return sendJson(res, 200, { token_endpoint: named });
+      if (req.url === '/auth/token') return sendJson(res, 200, { access_token: 'tok-from-b', token_type: 'bearer', expires_in: 300 });
+      if (req.url === '/fhir/metadata') return sendJson(res, 200, STATEMENT);
+      return sendJson(res, 404, {});
+    });
+    named = `${siteB.url}/auth/token`;
+    try {
+      const registered = await register({ name: 'Care team B', baseUrl: `${siteB.url}/fhir`, auth: { type: 'smart-backend', clientId: client.clientId, privateKeyJwk: client.privateKeyJwk }, allowInsecureHttp: true });
+      expect(registered.status).toBe(201);
+      const endpoint = (await registered.json()) as EndpointView & { auth: { tokenEndpoint?: string | null } };
+      expect(endpoint).toMatchObject({ capabilitiesError: null, auth: { tokenEndpoint: `${siteB.url}/auth/token` } });
+      const shown = (await (await svc.request('GET', `/api/endpoints/${endpoint.id}`, { token: admin })).json()) as typeof endpoint;
+      expect(shown.auth.tokenEndpoint).toBe(`${siteB.url}/auth/token`);
+
+      // B's discovery now names A's token endpoint (the mix-up): refused, recorded, A never asked.
+      named = `${siteA.url}/auth/token`;
+      const refreshed = (await (await svc.request('POST', `/api/endpoints/${endpoint.id}/capabilities`, { token: admin })).json()) as typeof endpoint;
+      expect(refreshed.capabilitiesError).toContain(`names the token endpoint ${siteA.url}/auth/token, not ${siteB.url}/auth/token pinned for this endpoint`);
+      expect(refreshed.auth.tokenEndpoint).toBe(`${siteB.url}/auth/token`);
+      expect(siteA.requests).toEqual([]);
+      expect(siteB.requests.filter((r) => String(r.headers.authorization).includes('tok-from-a'))).toEqual([]);
+
+      // An admin who confirms the change (PATCH of baseUrl or auth) pins what discovery names then.
+      const confirmed = await svc.request('PATCH', `/api/endpoints/${endpoint.id}`, { token: admin, body: { baseUrl: `${siteB.url}/fhir` } });
+      expect(confirmed.status).toBe(200);
+      expect(((await confirmed.json()) as typeof endpoint).auth.tokenEndpoint).toBe(`${siteA.url}/auth/token`);
+    } finally {
+      await Promise.all([siteA.close(), siteB.close()]);
+    }
   });
 });

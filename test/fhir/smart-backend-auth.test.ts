@@ -327,3 +327,50 @@ describe('an endpoint moved to another EHR (same id, client and key)', () => {
     }
   });
 });
+
+describe('the pinned token endpoint (OAuth mix-up, https://www.rfc-editor.org/rfc/rfc9700#section-4.4)', () => {
+  const SCOPE = 'system/Observation.read system/Patient.read';
+
+  it("never sends a token minted at care team A's token endpoint to care team B, whose discovery names A's", async () => {
+    // Care teams A and B know us by the same client id and key (one client id per app across sites).
+    const ehrA = await startMiniFhir({ smart: { publicKey: rsKey.publicKey, clientId: CLIENT_ID } });
+    const ehrB: TestServer = await startTestServer((req, res) => {
+      // B's discovery now names A's token endpoint; at registration it named B's own (pinned).
+      if (req.url === '/fhir/.well-known/smart-configuration') return sendJson(res, 200, { token_endpoint: `${ehrA.server.url}/auth/token` });
+      return sendJson(res, 200, { resourceType: 'Patient', id: 'b' });
+    });
+    try {
+      const { client } = makeClient(redis, env.prefix, `${ehrB.url}/fhir`, {
+        id: 'mixed-up-b',
+        auth: { type: 'smart-backend', clientId: CLIENT_ID, privateKeyJwk: rsKey.privateJwk, scope: SCOPE, pinnedTokenEndpoint: `${ehrB.url}/auth/token` },
+      });
+      const refused = client.read('Patient', 'b');
+      await expect(refused).rejects.toBeInstanceOf(SmartAuthError);
+      await expect(refused).rejects.toMatchObject({ retryable: false, message: expect.stringContaining(`not ${ehrB.url}/auth/token pinned for this endpoint`) });
+      await client.close();
+
+      // Nothing was asked of A's token endpoint, and B saw only its discovery document: no Authorization.
+      expect(ehrA.tokenRequests).toBe(0);
+      expect(ehrB.requests.map((r) => r.url)).toEqual(['/fhir/.well-known/smart-configuration']);
+      expect(ehrB.requests.filter((r) => r.headers.authorization !== undefined)).toEqual([]);
+    } finally {
+      await Promise.all([ehrA.close(), ehrB.close()]);
+    }
+  });
+
+  it('obtains and sends tokens as before when discovery names the pinned token endpoint', async () => {
+    const fhir = await startMiniFhir({ smart: { publicKey: rsKey.publicKey, clientId: CLIENT_ID } });
+    try {
+      const { client } = makeClient(redis, env.prefix, fhir.url, {
+        id: 'pinned-ok',
+        auth: { type: 'smart-backend', clientId: CLIENT_ID, privateKeyJwk: rsKey.privateJwk, scope: SCOPE, pinnedTokenEndpoint: `${fhir.server.url}/auth/token` },
+      });
+      await expect(client.read('Patient', 'a')).resolves.toBeDefined();
+      await client.close();
+      expect(fhir.tokenRequests).toBe(1);
+      expect(fhir.server.requests.at(-1)?.headers.authorization).toBe('Bearer tok-1');
+    } finally {
+      await fhir.close();
+    }
+  });
+});

@@ -113,3 +113,39 @@ it('answers nothing it could not put on record first (503), and logs that refusa
   const rows = await eventually(() => auditRowsOf('cm-sec-closed-reader'), (r) => r.length > 0, 10_000);
   expect(rows).toEqual([{ status: 503, route: '/api/cases/:id' }]);
 }, 60_000);
+
+it("puts a case list's read on the access log of each case it showed (children's names and birth dates), recorded before it is answered", async () => {
+  const opener = new ReviewClient(svc, await svc.token('case_manager', 'cm-list-opener'));
+  const caseId = await opener.openCase();
+  const lister = await svc.token('case_manager', 'cm-list');
+  const list = await svc.request('GET', '/api/cases?limit=200', { token: lister });
+  expect(list.status).toBe(200);
+  const listed = ((await list.json()) as { items: { id: string }[] }).items.map((item) => item.id);
+  expect(listed).toContain(caseId);
+
+  const admin = await svc.token('admin', 'admin-list-audit');
+  type Log = { items: { actor: string; method: string; route: string; status?: number }[] };
+  const log = await eventually(
+    async () => (await (await svc.request('GET', `/api/cases/${caseId}/access-log`, { token: admin })).json()) as Log,
+    (l) => l.items.some((e) => e.actor === 'cm-list' && e.status !== undefined),
+    15_000,
+  );
+  expect(log.items.filter((e) => e.actor === 'cm-list')).toEqual([expect.objectContaining({ method: 'GET', route: '/api/cases', status: 200 })]);
+  // One row for the request, with the ids it disclosed and nothing else about them.
+  const { rows } = await svc.service.db.query<{ case_id: string | null; disclosed: boolean; n: number }>(
+    'SELECT case_id, $2::uuid = ANY(disclosed_case_ids) AS disclosed, cardinality(disclosed_case_ids) AS n FROM audit_log WHERE actor_sub = $1',
+    ['cm-list', caseId],
+  );
+  expect(rows).toEqual([{ case_id: null, disclosed: true, n: listed.length }]);
+
+  // A list whose cases cannot be put on record is not answered.
+  const refused = await refuseWrites(svc.service.db, { name: 'audit_disclosed', table: 'audit_log', operation: 'UPDATE', when: 'NEW.disclosed_case_ids IS NOT NULL' });
+  let unrecorded: Response;
+  try {
+    unrecorded = await svc.request('GET', '/api/cases?limit=200', { token: await svc.token('case_manager', 'cm-list-unrecorded') });
+  } finally {
+    await refused.remove();
+  }
+  expect(unrecorded.status).toBeGreaterThanOrEqual(500);
+  expect(await unrecorded.text()).not.toContain('Marrowvale');
+}, 60_000);

@@ -18,7 +18,7 @@ export function accessLogRoutes(deps: { readonly db: Database }): AnyRoute[] {
       method: 'get',
       path: '/api/cases/:id/access-log',
       tag: 'cases',
-      summary: 'Who accessed the case, newest first: subject, roles, route pattern, method, answer (HIPAA accounting of access; no PHI)',
+      summary: 'Who accessed the case, newest first (case lists that showed it included): subject, roles, route pattern, method, answer (HIPAA accounting of access; no PHI)',
       roles: ['admin'],
       params: CaseParams,
       query: AccessLogQuery,

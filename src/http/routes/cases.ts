@@ -12,6 +12,7 @@ import { CASE_STATUSES } from '../../cases/lifecycle';
 import { conflict } from '../problem';
 import { idForIdempotencyKey, replayedHeader } from '../idempotency-key';
 import { CaseParams, CaseStatusList } from './params';
+import { recordDisclosedCases } from '../audit-trail';
 import { defineRoute, type AnyRoute } from '../route';
 
 
@@ -85,7 +86,12 @@ export function caseRoutes(deps: CaseServiceDeps, detailExtras: CaseDetailExtras
       roles: ['case_manager', 'admin'],
       query: ListQuery,
       responses: { 200: { description: 'A page of case summaries' } },
-      handler: async ({ query }) => ({ status: 200, body: await listCaseSummaries(deps, query) }),
+      handler: async ({ query, res }) => {
+        const list = await listCaseSummaries(deps, query);
+        // Each child's name and birth date: on each case's access log before it is sent.
+        await recordDisclosedCases(deps.db, res, list.items.map((item) => item.id));
+        return { status: 200, body: list };
+      },
     }),
     defineRoute<undefined, Record<string, never>, z.infer<typeof CaseParams>>({
       method: 'get',

@@ -85,13 +85,16 @@ export function endpointRoutes(deps: EndpointRouteDeps): AnyRoute[] {
       method: 'patch',
       path: '/api/endpoints/:id',
       tag: 'endpoints',
-      summary: 'Change an endpoint; a new baseUrl or auth re-reads its capabilities',
+      summary: 'Change an endpoint; a new baseUrl or auth re-reads its capabilities and re-pins its SMART token endpoint (auth.tokenEndpoint)',
       roles: ['admin'],
       params: EndpointIdParams,
       body: UpdateEndpointBody,
       responses: {
         200: { description: 'The endpoint after the change' },
-        400: { description: 'A field is invalid, or allowInsecureHttp is set in production; the field is named' },
+        400: {
+          description:
+            'A field is invalid, allowInsecureHttp is set in production, or a bearer endpoint is moved to another origin without auth (its token is not sent there: send the credentials again); the field is named',
+        },
       },
       handler: async ({ params, body }) => {
         refuseInsecureHttpInProduction(deps.config, body);

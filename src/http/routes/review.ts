@@ -7,6 +7,7 @@ import {
   InformationRequestBody,
 } from '../../review/information-request-schema';
 import { answerInformationRequest, createInformationRequest, getInformationRequests, informationRequestKeyScope } from '../../review/information-request-service';
+import { recordDisclosedCases } from '../audit-trail';
 import { idForIdempotencyKey, replayedHeader } from '../idempotency-key';
 import { defineRoute, type AnyRoute } from '../route';
 import { CaseParams, CaseStatusList } from './params';
@@ -55,7 +56,12 @@ export function reviewRoutes(deps: PullServiceDeps): AnyRoute[] {
       roles: ['specialist'],
       query: WorklistQuery,
       responses: { 200: { description: '`{specialist, total, items}`; `specialist: null` (and no items) when no specialist is bound to this subject' } },
-      handler: async ({ query, principal }) => ({ status: 200, body: await specialistWorklist(deps, principal.sub, query) }),
+      handler: async ({ query, principal, res }) => {
+        const worklist = await specialistWorklist(deps, principal.sub, query);
+        // Each child's name and birth date: on each case's access log before it is sent.
+        await recordDisclosedCases(deps.db, res, worklist.items.map((item) => item.id));
+        return { status: 200, body: worklist };
+      },
     }),
     defineRoute<AssignmentBody, NoQuery, CaseParams>({
       method: 'post',
