@@ -14,7 +14,11 @@
  * 2. When the Observation's code was mapped by a concept-map row with a `quantity` rule and the
  *    quantity's UCUM code differs from the rule's unit, the value is converted (mass ↔ molar with the
  *    row's molecular weight) and rounded to the row's `decimals` (else to 6 significant digits, which
- *    only removes floating-point noise); the reference range is converted with it so the two agree.
+ *    only removes floating-point noise); the reference range is converted with it so the two agree
+ *    ({@link rangesFollowValue}): a bound without a unit (valid in R4: it is read in the value's unit)
+ *    takes the value's reported unit and is converted with it, and when a range cannot follow — its
+ *    text states numbers, or a bound is in a unit that is not UCUM or does not convert — the value is
+ *    not converted either (warning `unit-conversion-refused`), so value and range never disagree.
  *    A conversion UCUM can compute is still refused (warning `unit-conversion-refused`, value kept as
  *    reported) when it would change what the number means ({@link conversionRefusal}): between two
  *    different dimensionless units, from a unit the rule does not list in `from`, or to another kind of
@@ -324,22 +328,40 @@ export function conversionRefusal(code: string, ctx: RuleContext): string | unde
   return undefined;
 }
 
+/** A conversion to the rule's unit: the converted value (rounded), or why it cannot or must not be done. */
+type Conversion = { readonly value: number } | { readonly failed: string } | { readonly refused: string };
+
+/** How `value` in UCUM `code` converts to the rule's unit (UCUM first, then {@link conversionRefusal}). */
+function conversionOf(value: number, code: string, ctx: RuleContext): Conversion {
+  const { rule } = ctx;
+  const result = convertUcum(value, code, rule.unit, rule.molecularWeight);
+  if ('error' in result) return { failed: result.error };
+  const refusal = conversionRefusal(code, ctx);
+  return refusal === undefined ? { value: roundConverted(result.value, rule.decimals) } : { refused: refusal };
+}
+
+/** The UCUM code of a Quantity step 2 would convert: a number in a UCUM unit other than the rule's. */
+function convertibleCode(q: Obj, rule: QuantityRule): string | undefined {
+  const { value, system, code } = q;
+  return system === UCUM_SYSTEM && typeof code === 'string' && typeof value === 'number' && code !== rule.unit ? code : undefined;
+}
+
 /** Converts a Quantity in place to the rule's unit (step 2); `original` is the Quantity as sent. */
 function convert(q: Obj, original: Quantity, ctx: RuleContext, warn: Warn): boolean {
-  const { value, system, code } = q;
   const { rule } = ctx;
-  if (system !== UCUM_SYSTEM || typeof code !== 'string' || typeof value !== 'number' || code === rule.unit) return false;
-  const result = convertUcum(value, code, rule.unit, rule.molecularWeight);
-  if ('error' in result) {
-    warn('unit-conversion-failed', `${value} ${code} → ${rule.unit}: ${result.error}; kept as reported`);
+  const code = convertibleCode(q, rule);
+  if (code === undefined) return false;
+  const value = q['value'] as number;
+  const conversion = conversionOf(value, code, ctx);
+  if ('failed' in conversion) {
+    warn('unit-conversion-failed', `${value} ${code} → ${rule.unit}: ${conversion.failed}; kept as reported`);
     return false;
   }
-  const refusal = conversionRefusal(code, ctx);
-  if (refusal !== undefined) {
-    warn('unit-conversion-refused', `${code} → ${rule.unit} refused: ${refusal}; kept as reported`);
+  if ('refused' in conversion) {
+    warn('unit-conversion-refused', `${code} → ${rule.unit} refused: ${conversion.refused}; kept as reported`);
     return false;
   }
-  q['value'] = roundConverted(result.value, rule.decimals);
+  q['value'] = conversion.value;
   q['code'] = rule.unit;
   q['unit'] = rule.display ?? rule.unit;
   const marker: Extension = { url: ORIGINAL_QUANTITY_EXTENSION, valueQuantity: original };
@@ -353,13 +375,80 @@ function snapshot(q: Obj): Quantity {
   return structuredClone(rest) as Quantity;
 }
 
-/** Step 1 then 2 on one Quantity held at `holder[key]`. @returns 1 when converted */
-function normalizeQuantity(holder: Obj, key: string, ctx: RuleContext | undefined, mappings: TerminologyMappings, warn: Warn): number {
+/** A Quantity of an Observation after step 1, with the Quantity as sent when a rule may convert it. */
+interface FilledQuantity {
+  readonly q: Obj;
+  readonly original: Quantity | undefined;
+}
+
+/** Step 1 on one Quantity held at `holder[key]` (the Quantity as sent kept first when `ctx` may convert it). */
+function fillQuantity(holder: Obj, key: string, ctx: RuleContext | undefined, mappings: TerminologyMappings, warn: Warn): FilledQuantity | undefined {
   const q = holder[key];
-  if (!isObj(q)) return 0;
+  if (!isObj(q)) return undefined;
   const original = ctx ? snapshot(q) : undefined;
   fillUcum(q, mappings, warn);
-  return ctx && original && convert(q, original, ctx, warn) ? 1 : 0;
+  return { q, original };
+}
+
+const RANGE_BOUNDS = ['low', 'high'] as const;
+
+/** Whether a Quantity states no unit at all (no `unit`, `system` or `code`). */
+function isUnitless(q: Obj): boolean {
+  return q['unit'] === undefined && q['system'] === undefined && q['code'] === undefined;
+}
+
+/**
+ * Why the reference ranges cannot be converted with a value converted from UCUM `from`, or
+ * undefined when each can: a range whose `text` states numbers (it reads in the reported unit and
+ * text is not converted), or a bound (with a value) in a unit that is not UCUM or that does not
+ * convert to the rule's unit. A bound without a unit reads in the value's unit, so it follows.
+ * @see https://hl7.org/fhir/R4/observation-definitions.html#Observation.referenceRange
+ */
+function rangeHindrance(ranges: readonly Obj[], from: string, ctx: RuleContext): string | undefined {
+  for (const range of ranges) {
+    const text = range['text'];
+    if (typeof text === 'string' && /\d/.test(text)) return 'a reference range is given as text stating numbers, which cannot be converted with the value';
+    for (const side of RANGE_BOUNDS) {
+      const bound = range[side];
+      if (!isObj(bound) || typeof bound['value'] !== 'number' || isUnitless(bound)) continue;
+      if (bound['system'] === UCUM_SYSTEM && bound['code'] === ctx.rule.unit) continue;
+      const code = convertibleCode(bound, ctx.rule);
+      if (code === undefined) return `the reference range's ${side} is not in a UCUM unit, so it cannot be converted with the value (${from})`;
+      const conversion = conversionOf(bound['value'], code, ctx);
+      if (!('value' in conversion)) {
+        return `the reference range's ${side} in ${code} cannot be converted with the value (${'failed' in conversion ? conversion.failed : conversion.refused})`;
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Whether the reference ranges may be converted along with the value (step 2), so the two agree.
+ * When the value will be converted: its unitless bounds take its reported unit (R4 reads them in
+ * it) to be converted with it, unless a range cannot follow ({@link rangeHindrance}): then the
+ * conversion of the value is refused (warning `unit-conversion-refused`) and false is returned —
+ * nothing of the holder is converted, value and range stay as reported, in agreement. A value that
+ * is not converted leaves each bound to be converted on its own, as its unit allows.
+ * @see https://hl7.org/fhir/R4/datatypes.html#SimpleQuantity
+ */
+function rangesFollowValue(value: Obj | undefined, ranges: readonly Obj[], ctx: RuleContext, warn: Warn): boolean {
+  const from = value ? convertibleCode(value, ctx.rule) : undefined;
+  if (value === undefined || from === undefined || !('value' in conversionOf(value['value'] as number, from, ctx))) return true;
+  const hindrance = rangeHindrance(ranges, from, ctx);
+  if (hindrance !== undefined) {
+    warn('unit-conversion-refused', `${from} → ${ctx.rule.unit} refused: ${hindrance}; kept as reported`);
+    return false;
+  }
+  for (const range of ranges) {
+    for (const side of RANGE_BOUNDS) {
+      const bound = range[side];
+      if (!isObj(bound) || typeof bound['value'] !== 'number' || !isUnitless(bound)) continue;
+      bound['system'] = UCUM_SYSTEM;
+      bound['code'] = from;
+    }
+  }
+  return true;
 }
 
 /** The concept-map entry (targets and quantity rule) of the first coding of `concept` that has a quantity rule. */
@@ -442,13 +531,20 @@ function normalizeMeasured(holder: Obj, mappings: TerminologyMappings, warnAll: 
   const concept = holder['code'];
   const ctx: RuleContext | undefined = entry && isObj(concept) ? { rule: entry.quantity, targets: entry.targets, concept, mappings } : undefined;
   const warn = warnOnce(warnAll);
-  let converted = normalizeQuantity(holder, 'valueQuantity', ctx, mappings, warn);
-  const ranges = holder['referenceRange'];
-  if (isArray(ranges)) {
-    for (const range of ranges as unknown[]) {
-      if (!isObj(range)) continue;
-      converted += normalizeQuantity(range, 'low', ctx, mappings, warn);
-      converted += normalizeQuantity(range, 'high', ctx, mappings, warn);
+  const value = fillQuantity(holder, 'valueQuantity', ctx, mappings, warn);
+  const referenceRange = holder['referenceRange'];
+  const ranges = isArray(referenceRange) ? (referenceRange as unknown[]).filter(isObj) : [];
+  const quantities: FilledQuantity[] = value ? [value] : [];
+  for (const range of ranges) {
+    for (const side of RANGE_BOUNDS) {
+      const bound = fillQuantity(range, side, ctx, mappings, warn);
+      if (bound) quantities.push(bound);
+    }
+  }
+  let converted = 0;
+  if (ctx && rangesFollowValue(value?.q, ranges, ctx, warn)) {
+    for (const { q, original } of quantities) {
+      if (original && convert(q, original, ctx, warn)) converted += 1;
     }
   }
   if (ctx) {

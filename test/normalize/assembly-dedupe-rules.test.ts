@@ -113,15 +113,62 @@ describe('condition:code-onset', () => {
     expect(dedupeConditions([nr('a', cond([{ system: SNOMED, code: '34713006' }], '2025-01-14')), nr('b', cond(icdWithSnomed, '2026-05-02'))]).merges).toEqual([]);
   });
 
+  const CLINICAL = 'http://terminology.hl7.org/CodeSystem/condition-clinical';
+  const VERIFICATION = 'http://terminology.hl7.org/CodeSystem/condition-ver-status';
+  const clinical = (code: string): Condition['clinicalStatus'] => ({ coding: [{ system: CLINICAL, code }] });
+  const verification = (code: string): Condition['verificationStatus'] => ({ coding: [{ system: VERIFICATION, code }] });
+  const ironDeficiency = [{ system: SNOMED, code: '87522002' }];
+  const d509WithSnomed = [{ system: 'http://hl7.org/fhir/sid/icd-10-cm', code: 'D50.9' }, ...ironDeficiency];
+  const statusOf = (r: NormalizedResource): string | undefined => (r.resource as Condition).clinicalStatus?.coding?.[0]?.code;
+
+  it('merges the same diagnosis with the same clinical and verification status, codings unioned', () => {
+    const a = nr('a', cond([{ system: SNOMED, code: '34713006' }], '2025-01-14', { clinicalStatus: clinical('active'), verificationStatus: verification('confirmed') }));
+    const b = nr('b', cond(icdWithSnomed, '2025-01-14', { clinicalStatus: clinical('active'), verificationStatus: verification('confirmed') }));
+    const r = dedupeConditions([a, b]);
+    expect(r.merges).toHaveLength(1);
+    expect((r.survivors[0]?.resource as Condition).code?.coding?.map((c) => c.code).sort()).toEqual(['34713006', 'E55.9']);
+  });
+
+  it('keeps a problem one team resolved and the other team still has active apart, each with its own status', () => {
+    const resolved = nr('team-a', cond(ironDeficiency, '2025-01-14', {
+      clinicalStatus: clinical('resolved'), verificationStatus: verification('confirmed'), abatementDateTime: '2025-06-30',
+      note: [{ text: 'ferritin normal after 3 months of iron' }], recordedDate: '2025-01-14',
+    }));
+    const active = nr('team-b', cond(d509WithSnomed, '2025-01-14', { clinicalStatus: clinical('active'), verificationStatus: verification('confirmed') }));
+    const r = dedupeConditions([resolved, active]);
+    expect(r.merges).toEqual([]);
+    expect(r.survivors.map(statusOf).sort()).toEqual(['active', 'resolved']);
+    const stillActive = r.survivors.find((s) => statusOf(s) === 'active')?.resource as Condition;
+    expect(stillActive.abatementDateTime).toBeUndefined();
+  });
+
+  it('keeps a provisional and a confirmed diagnosis apart (verification status is a modifier element too)', () => {
+    const a = nr('a', cond(ironDeficiency, '2025-01-14', { clinicalStatus: clinical('active'), verificationStatus: verification('provisional') }));
+    const b = nr('b', cond(d509WithSnomed, '2025-01-14', { clinicalStatus: clinical('active'), verificationStatus: verification('confirmed') }));
+    expect(dedupeConditions([a, b]).merges).toEqual([]);
+  });
+
+  it('never joins an active and a resolved record through one without a status, in any input order', () => {
+    const make = (): NormalizedResource[] => [
+      nr('team-a', cond(ironDeficiency, '2025-01-14', { clinicalStatus: clinical('resolved'), abatementDateTime: '2025-06-30' })),
+      nr('team-b', cond(d509WithSnomed, '2025-01-14', { clinicalStatus: clinical('active') })),
+      nr('team-c', cond(ironDeficiency, '2025-01-14')),
+    ];
+    for (const order of [[0, 1, 2], [2, 0, 1], [2, 1, 0], [1, 2, 0]]) {
+      const items = make();
+      const r = dedupeConditions(order.map((i) => items[i] as NormalizedResource));
+      expect(r.survivors).toHaveLength(2);
+      expect(r.survivors.map(statusOf).sort()).toEqual(['active', 'resolved']);
+    }
+  });
+
   it('does not put an abatement on an active survivor (con-4)', () => {
     const active = nr('a', cond([{ system: SNOMED, code: '34713006' }], '2025-01-14', {
-      clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }] },
+      clinicalStatus: clinical('active'),
       note: [{ text: 'a' }], category: [{ coding: [{ system: 'x', code: 'problem-list-item' }] }], recordedDate: '2025-01-14',
     }));
-    const resolved = nr('b', cond(icdWithSnomed, '2025-01-14', {
-      clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'resolved' }] }, abatementDateTime: '2025-04-01',
-    }));
-    const merged = dedupeConditions([active, resolved]).survivors[0]?.resource as Condition;
+    const noStatus = nr('b', cond(icdWithSnomed, '2025-01-14', { abatementDateTime: '2025-04-01' }));
+    const merged = dedupeConditions([active, noStatus]).survivors[0]?.resource as Condition;
     expect(merged.clinicalStatus?.coding?.[0]?.code).toBe('active');
     expect(merged.abatementDateTime).toBeUndefined();
     expect(merged.code?.coding?.map((c) => c.code)).toEqual(['34713006', 'E55.9']);
@@ -176,6 +223,35 @@ describe('documentreference:content and diagnosticreport:presented-form', () => 
     expect(dedupeDocumentReferences([nr('a', doc(same('Binary/1'))), nr('b', doc(same('Binary/1')))]).merges).toEqual([]); // relative: per source
     const id = [{ system: 'http://a/doc', value: 'DOC9' }];
     expect(dedupeDocumentReferences([nr('a', doc({ contentType: 'text/plain' }, { identifier: id })), nr('b', doc({ contentType: 'text/plain' }, { identifier: id }))]).merges).toHaveLength(1);
+  });
+
+  describe('a report matched only by a shared accession', () => {
+    const accession = [{ system: 'http://lab.example.org/accession', value: 'SP26-0412' }];
+    const biopsy = (status: DiagnosticReport['status'], conclusion: string | undefined): DiagnosticReport => ({
+      resourceType: 'DiagnosticReport', status, code: { text: 'Duodenal biopsy pathology' }, subject: { reference: PATIENT },
+      identifier: accession, effectiveDateTime: '2026-03-02', ...(conclusion === undefined ? {} : { conclusion }),
+    });
+    const conclusions = (r: { survivors: NormalizedResource[] }): (string | undefined)[] =>
+      r.survivors.map((s) => (s.resource as DiagnosticReport).conclusion).sort();
+
+    it('keeps the final report and the amended one that corrects it apart, both conclusions shown', () => {
+      const original = nr('team-a', { ...biopsy('final', 'No villous atrophy'), note: [{ text: 'signed out' }], performer: [{ display: 'Pathology' }] });
+      const amended = nr('team-b', biopsy('amended', 'Amended: Marsh 3a villous atrophy'));
+      const r = dedupeDiagnosticReports([original, amended]);
+      expect(r.merges).toEqual([]);
+      expect(conclusions(r)).toEqual(['Amended: Marsh 3a villous atrophy', 'No villous atrophy']);
+      expect(r.survivors.map((x) => (x.resource as DiagnosticReport).status).sort()).toEqual(['amended', 'final']);
+    });
+
+    it('keeps apart reports of one status whose conclusions differ, or of which only one states one', () => {
+      expect(dedupeDiagnosticReports([nr('a', biopsy('final', 'No villous atrophy')), nr('b', biopsy('final', 'Marsh 3a villous atrophy'))]).merges).toEqual([]);
+      expect(dedupeDiagnosticReports([nr('a', biopsy('final', 'No villous atrophy')), nr('b', biopsy('final', undefined))]).merges).toEqual([]);
+    });
+
+    it('still merges the same report (same status and conclusion, spacing and case aside)', () => {
+      const r = dedupeDiagnosticReports([nr('a', biopsy('final', 'No villous atrophy')), nr('b', biopsy('final', '  no villous\n atrophy'))]);
+      expect(r.merges).toHaveLength(1);
+    });
   });
 
   it('merges reports with the same presentedForm and unions their results', () => {

@@ -38,13 +38,14 @@ function permutations<T>(items: readonly T[]): T[][] {
   return items.flatMap((x, i) => permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [x, ...rest]));
 }
 
+const order = (status: MedicationRequest['status'], dosage: MedicationRequest['dosageInstruction']): MedicationRequest => ({
+  resourceType: 'MedicationRequest', status, intent: 'order', subject: { reference: PATIENT }, authoredOn: '2026-03-02T09:00:00-07:00',
+  medicationCodeableConcept: { coding: [{ system: RXNORM, code: '197361' }] }, ...(dosage ? { dosageInstruction: dosage } : {}),
+});
+const every6h = [{ text: '5 mg every 6 hours', timing: { repeat: { frequency: 1, period: 6, periodUnit: 'h' as const } }, doseAndRate: [{ doseQuantity: q(5, 'mg') }] }];
+const prn = [{ text: '2.5 mg as needed', asNeededBoolean: true, doseAndRate: [{ doseQuantity: q(2.5, 'mg') }] }];
+
 describe('de-duplication is across sources: two records of one source are never merged', () => {
-  const order = (status: MedicationRequest['status'], dosage: MedicationRequest['dosageInstruction']): MedicationRequest => ({
-    resourceType: 'MedicationRequest', status, intent: 'order', subject: { reference: PATIENT }, authoredOn: '2026-03-02T09:00:00-07:00',
-    medicationCodeableConcept: { coding: [{ system: RXNORM, code: '197361' }] }, dosageInstruction: dosage,
-  });
-  const every6h = [{ text: '5 mg every 6 hours', timing: { repeat: { frequency: 1, period: 6, periodUnit: 'h' as const } }, doseAndRate: [{ doseQuantity: q(5, 'mg') }] }];
-  const prn = [{ text: '2.5 mg as needed', asNeededBoolean: true, doseAndRate: [{ doseQuantity: q(2.5, 'mg') }] }];
 
   it('keeps a stopped and an active order of the same drug, same day, at one EHR (the active dosage stays)', () => {
     const m1 = nr('ehr', order('stopped', every6h));
@@ -99,6 +100,51 @@ describe('de-duplication is across sources: two records of one source are never 
     const r = dedupeImagingStudies([nr('src-a', study('urn:uuid:e-a')), nr('family-uploads', study('urn:uuid:e-u')), nr('src-b', study('urn:uuid:e-b'))]);
     expect(r.survivors).toHaveLength(1);
     expect((r.survivors[0]?.resource as ImagingStudy).endpoint?.map((e) => e.reference).sort()).toEqual(['urn:uuid:e-a', 'urn:uuid:e-b', 'urn:uuid:e-u']);
+  });
+});
+
+describe('medicationrequest:rxnorm-authored keeps orders of another dose or timing apart', () => {
+  const dosageTexts = (r: { survivors: NormalizedResource[] }): (string | undefined)[] =>
+    r.survivors.map((s) => (s.resource as MedicationRequest).dosageInstruction?.[0]?.text).sort();
+
+  it('does not merge 5 mg every 6 hours at one EHR with 2.5 mg as needed at the other (same drug, day, status and intent)', () => {
+    const r = dedupeMedicationRequests([nr('a', order('active', every6h)), nr('b', order('active', prn))]);
+    expect(r.merges).toEqual([]);
+    expect(dosageTexts(r)).toEqual(['2.5 mg as needed', '5 mg every 6 hours']);
+  });
+
+  it('keeps apart the same dose at another frequency, by another route, or as needed', () => {
+    const every8h = [{ ...every6h[0], timing: { repeat: { frequency: 1, period: 8, periodUnit: 'h' as const } } }];
+    const rectal = [{ ...every6h[0], route: { coding: [{ system: 'http://snomed.info/sct', code: '37161004' }] } }];
+    const asNeeded = [{ ...every6h[0], asNeededBoolean: true }];
+    for (const other of [every8h, rectal, asNeeded]) {
+      expect(dedupeMedicationRequests([nr('a', order('active', every6h)), nr('b', order('active', other))]).merges).toEqual([]);
+    }
+  });
+
+  it('still merges the same structured dosage worded differently, and text-only dosages equal but for spacing and case', () => {
+    const reworded = [{ ...every6h[0], text: 'Take 5 mg by mouth q6h' }];
+    expect(dedupeMedicationRequests([nr('a', order('active', every6h)), nr('b', order('active', reworded))]).merges).toHaveLength(1);
+    const text = (t: string): MedicationRequest['dosageInstruction'] => [{ text: t }];
+    expect(dedupeMedicationRequests([nr('a', order('active', text('Take 5 mg every 6 hours'))), nr('b', order('active', text('take 5 mg  every 6 hours ')))]).merges).toHaveLength(1);
+    expect(dedupeMedicationRequests([nr('a', order('active', text('Take 5 mg every 6 hours'))), nr('b', order('active', text('Take 2.5 mg as needed')))]).merges).toEqual([]);
+  });
+
+  it('merges an order without dosage into one with dosage, which the survivor then carries', () => {
+    const withoutDosage = nr('a', { ...order('active', undefined), note: [{ text: 'for pain' }], reasonCode: [{ text: 'pain' }], requester: { display: 'Dr A' } });
+    const r = dedupeMedicationRequests([withoutDosage, nr('b', order('active', every6h))]);
+    expect(r.merges).toEqual([expect.objectContaining({ survivor: withoutDosage.fullUrl })]);
+    expect(dosageTexts(r)).toEqual(['5 mg every 6 hours']);
+  });
+
+  it('never joins two different doses through an order without dosage, in any input order', () => {
+    const make = (): NormalizedResource[] => [nr('a', order('active', every6h)), nr('b', order('active', undefined)), nr('c', order('active', prn))];
+    for (const input of permutations([0, 1, 2])) {
+      const items = make();
+      const r = dedupeMedicationRequests(input.map((i) => items[i] as NormalizedResource));
+      expect(r.survivors).toHaveLength(2);
+      expect(dosageTexts(r)).toEqual(['2.5 mg as needed', '5 mg every 6 hours']);
+    }
   });
 });
 

@@ -44,6 +44,42 @@ describe('Observation units', () => {
     }]);
   });
 
+  describe('a reference range converts with its value, or the value is not converted', () => {
+    const glucose = (referenceRange: unknown[]): Record<string, unknown> => ({
+      resourceType: 'Observation', code: { coding: [{ system: B_LAB, code: 'GLU' }] }, valueQuantity: q(10.1, 'mmol/L'), referenceRange,
+    });
+
+    it('reads unitless bounds in the value\'s unit and converts them with it (valid in R4)', () => {
+      const { observation, converted, warnings } = run(glucose([{ low: { value: 3.9 }, high: { value: 5.5 }, text: 'Fasting' }]));
+      expect(converted).toBe(3);
+      expect(warnings).toEqual([]);
+      expect(observation['valueQuantity']).toMatchObject({ value: 182, code: 'mg/dL' });
+      expect(observation['referenceRange']).toEqual([{
+        low: { ...q(70, 'mg/dL'), extension: [{ url: ORIGINAL_QUANTITY_EXTENSION, valueQuantity: { value: 3.9 } }] },
+        high: { ...q(99, 'mg/dL'), extension: [{ url: ORIGINAL_QUANTITY_EXTENSION, valueQuantity: { value: 5.5 } }] },
+        text: 'Fasting',
+      }]);
+    });
+
+    it('refuses to convert a value whose range is text stating numbers, keeping both as reported', () => {
+      const { observation, converted, warnings } = run(glucose([{ text: '3.9-5.5' }]));
+      expect(converted).toBe(0);
+      expect(observation['valueQuantity']).toEqual(q(10.1, 'mmol/L'));
+      expect(observation['referenceRange']).toEqual([{ text: '3.9-5.5' }]);
+      expect(warnings).toEqual([expect.stringMatching(/^unit-conversion-refused: mmol\/L → mg\/dL refused: a reference range is given as text/)]);
+    });
+
+    it('refuses to convert a value whose range has a bound in a unit that cannot follow, converting none of the range', () => {
+      for (const high of [{ value: 5.5, unit: 'millimoles' }, q(5.5, 'mL')]) {
+        const { observation, converted, warnings } = run(glucose([{ low: q(3.9, 'mmol/L'), high }]));
+        expect(converted).toBe(0);
+        expect(observation['valueQuantity']).toEqual(q(10.1, 'mmol/L'));
+        expect(observation['referenceRange']).toEqual([{ low: q(3.9, 'mmol/L'), high }]);
+        expect(warnings).toContainEqual(expect.stringMatching(/^unit-conversion-refused: mmol\/L → mg\/dL refused: the reference range's high/));
+      }
+    });
+  });
+
   it('leaves a value already in the rule unit alone', () => {
     const { observation, converted } = run({ resourceType: 'Observation', code: { coding: [{ system: B_LAB, code: 'GLU' }] }, valueQuantity: q(182, 'mg/dL') });
     expect(converted).toBe(0);

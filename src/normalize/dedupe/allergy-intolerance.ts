@@ -20,7 +20,7 @@
 import type { AllergyIntolerance } from 'fhir/r4';
 import { dedupeWith } from './engine';
 import type { JsonObject } from './json';
-import { codeKeys, codingsOf } from './keys';
+import { codeKeys, codingsOf, requiredStatusCode } from './keys';
 import type { DedupeRule } from './rule';
 
 const EXCLUDED_VERIFICATION = new Set(['entered-in-error', 'refuted']);
@@ -35,9 +35,7 @@ const CLINICAL_CODES: ReadonlySet<string> = new Set(['active', 'inactive', 'reso
  * @see https://hl7.org/fhir/R4/allergyintolerance-definitions.html#AllergyIntolerance.clinicalStatus
  */
 function allergyClinicalStatus(a: AllergyIntolerance): string | undefined {
-  const codings = codingsOf(a.clinicalStatus);
-  const coded = codings.find((c) => c.system === ALLERGY_CLINICAL && c.code) ?? codings.find((c) => c.system === undefined && c.code && CLINICAL_CODES.has(c.code));
-  return coded?.code;
+  return requiredStatusCode(a.clinicalStatus, ALLERGY_CLINICAL, CLINICAL_CODES);
 }
 
 /** Rank of a criticality: higher is more severe; unknown codes rank lowest. */

@@ -13,7 +13,8 @@
  * both hold a record of the same source, so no cluster ever holds two records of one
  * source, not even transitively (a1 ~ b ~ a2 keeps a2 apart); the refused item stays a
  * representative of its bucket, so a record of a third source may still meet it. The same
- * group-level check keeps apart items whose {@link BlockingSpec.state}s differ.
+ * group-level check keeps apart items whose {@link BlockingSpec.state}s differ, in any of the
+ * state's dimensions (a Condition's body site, clinical status and verification status).
  * @packageDocumentation
  */
 
@@ -26,9 +27,44 @@ export interface BlockingSpec {
   /**
    * A state of item `i` no group may contradict (an allergy's clinical status): a group never
    * holds two different states, not even through a member without one (which joins any
-   * group). Defaults to none.
+   * group). Several independent states are a list, one per dimension, compared position by
+   * position (a Condition's body site and clinical status: a member stating only one of them
+   * joins a group stating the other). Defaults to none.
    */
-  readonly state?: (i: number) => string | undefined;
+  readonly state?: (i: number) => ClusterState;
+}
+
+/**
+ * What an item states that its group may not contradict: one state, or one per dimension
+ * (undefined where the item states nothing).
+ */
+export type ClusterState = string | undefined | readonly (string | undefined)[];
+
+/** A {@link ClusterState} as one entry per dimension; undefined when it states nothing. */
+function dimensionsOf(state: ClusterState): readonly (string | undefined)[] | undefined {
+  if (state === undefined) return undefined;
+  if (typeof state === 'string') return [state];
+  return state.some((s) => s !== undefined) ? state : undefined;
+}
+
+/** Whether two states disagree in some dimension both state. */
+function conflicting(a: readonly (string | undefined)[], b: readonly (string | undefined)[]): boolean {
+  const n = Math.min(a.length, b.length);
+  for (let k = 0; k < n; k++) {
+    const x = a[k];
+    const y = b[k];
+    if (x !== undefined && y !== undefined && x !== y) return true;
+  }
+  return false;
+}
+
+/** Per dimension, what either states (`a` first: the caller checked they do not conflict). */
+function joinedStates(a: readonly (string | undefined)[] | undefined, b: readonly (string | undefined)[] | undefined): readonly (string | undefined)[] | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  const out: (string | undefined)[] = [];
+  for (let k = 0; k < Math.max(a.length, b.length); k++) out.push(a[k] ?? b[k]);
+  return out;
 }
 
 /**
@@ -80,12 +116,12 @@ class UnionFind {
   /** Sources of each root's group, created at its first union (a singleton's is its own source). */
   private readonly groupSources = new Map<number, Set<number>>();
   /** State of each root's group that got one from a member other than the root. */
-  private readonly groupState = new Map<number, string>();
+  private readonly groupState = new Map<number, readonly (string | undefined)[]>();
 
   constructor(
     n: number,
     private readonly source: Int32Array,
-    private readonly state: ((i: number) => string | undefined) | undefined,
+    private readonly state: ((i: number) => ClusterState) | undefined,
   ) {
     this.parent = new Int32Array(n);
     for (let i = 0; i < n; i++) this.parent[i] = i;
@@ -108,8 +144,8 @@ class UnionFind {
     return this.groupSources.get(root) ?? (this.source[root] as number);
   }
 
-  private stateOf(root: number): string | undefined {
-    return this.groupState.get(root) ?? this.state?.(root);
+  private stateOf(root: number): readonly (string | undefined)[] | undefined {
+    return this.groupState.get(root) ?? (this.state ? dimensionsOf(this.state(root)) : undefined);
   }
 
   /** Whether `a` and `b` are in one group, or joining their groups keeps one record per source and one state. */
@@ -119,7 +155,7 @@ class UnionFind {
     if (ra === rb) return true;
     const ta = this.stateOf(ra);
     const tb = this.stateOf(rb);
-    if (ta !== undefined && tb !== undefined && ta !== tb) return false;
+    if (ta !== undefined && tb !== undefined && conflicting(ta, tb)) return false;
     const sa = this.sourcesOf(ra);
     const sb = this.sourcesOf(rb);
     if (typeof sa === 'number') return typeof sb === 'number' ? sa !== sb : !sb.has(sa);
@@ -137,7 +173,7 @@ class UnionFind {
     // Smaller index as root keeps groups deterministic.
     const [root, child] = ra < rb ? [ra, rb] : [rb, ra];
     this.parent[child] = root;
-    const state = this.stateOf(root) ?? this.stateOf(child);
+    const state = joinedStates(this.stateOf(root), this.stateOf(child));
     if (state !== undefined) this.groupState.set(root, state);
     this.groupState.delete(child);
     const joined = new Set<number>();

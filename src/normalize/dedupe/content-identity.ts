@@ -6,7 +6,10 @@
  * - both have content hashes: they share one (different bytes are different documents,
  *   whatever their identifiers say);
  * - else both have attachment URLs: they share one;
- * - else they share a business identifier (system|value).
+ * - else they share a business identifier (system|value) and make the same claim
+ *   ({@link ContentIdentity.claim}: a report's status and conclusion): an identifier names the
+ *   order or accession, not what was said under it, so an `amended` report and the `final` one
+ *   it corrects share it while saying different things; merged, one would disappear.
  * A hash is `Attachment.hash` (the integrator fills it from the blob store for URL
  * attachments), else the SHA-1 of inline `data`. A malformed content list (an element
  * without its attachment, which R4 requires) gives no identity: the resource is never
@@ -23,16 +26,23 @@ export interface ContentIdentity {
   readonly hashes: ReadonlySet<string>;
   readonly urls: ReadonlySet<string>;
   readonly identifiers: ReadonlySet<string>;
+  /**
+   * What the resource states that a shared identifier does not vouch for (a DiagnosticReport's
+   * status and conclusion), compared only when the identifier decides; undefined: nothing.
+   */
+  readonly claim?: string | undefined;
 }
 
 const NONE: ReadonlySet<string> = new Set();
 const EMPTY: ContentIdentity = { hashes: NONE, urls: NONE, identifiers: NONE };
 
 /**
- * Identity from attachments and identifiers; `excluded` (e.g. entered-in-error) or a missing
- * or malformed attachment gives none.
+ * Identity from attachments and identifiers (and the `claim` an identifier-only match must
+ * share); `excluded` (e.g. entered-in-error) or a missing or malformed attachment gives none.
  */
-export function contentIdentity(attachments: readonly (Attachment | undefined)[], identifiers: readonly Identifier[] | undefined, sourceId: string, excluded = false): ContentIdentity {
+export function contentIdentity(
+  attachments: readonly (Attachment | undefined)[], identifiers: readonly Identifier[] | undefined, sourceId: string, excluded = false, claim?: string,
+): ContentIdentity {
   if (excluded || !attachments.every(isAttachment)) return EMPTY;
   let hashes = NONE;
   let urls = NONE;
@@ -43,14 +53,14 @@ export function contentIdentity(attachments: readonly (Attachment | undefined)[]
     if (u) urls = new Set([...urls, u]);
   }
   const ids = identifierKeys(identifiers);
-  return { hashes, urls, identifiers: ids.length > 0 ? new Set(ids) : NONE };
+  return { hashes, urls, identifiers: ids.length > 0 ? new Set(ids) : NONE, claim };
 }
 
 /** Whether two identities name the same content (tiered, see module comment). */
 export function sameContent(a: ContentIdentity, b: ContentIdentity): boolean {
   if (a.hashes.size > 0 && b.hashes.size > 0) return intersects(a.hashes, b.hashes);
   if (a.urls.size > 0 && b.urls.size > 0) return intersects(a.urls, b.urls);
-  return intersects(a.identifiers, b.identifiers);
+  return a.claim === b.claim && intersects(a.identifiers, b.identifiers);
 }
 
 /** Blocking over identities: a bucket per hash, URL and identifier; {@link sameContent} decides. */

@@ -48,6 +48,18 @@ export function codeKeys(codings: readonly Coding[]): string[] {
   return out;
 }
 
+/**
+ * The code of a status CodeableConcept bound (required) to one code system, such as an
+ * allergy's or a condition's clinical status: the coding of that system, else a system-less
+ * coding with one of its codes; undefined when absent (or coded only in another system).
+ * @see https://hl7.org/fhir/R4/terminologies.html#required
+ */
+export function requiredStatusCode(concept: CodeableConcept | undefined, system: string, codes: ReadonlySet<string>): string | undefined {
+  const codings = codingsOf(concept);
+  const coded = codings.find((c) => c.system === system && c.code) ?? codings.find((c) => c.system === undefined && c.code !== undefined && codes.has(c.code));
+  return coded?.code;
+}
+
 /** Codes of `system` in the codings, deduplicated. */
 export function codesIn(codings: readonly Coding[], system: string): string[] {
   const out: string[] = [];
