@@ -4,15 +4,22 @@ import { PermanentDeliveryError, runDelivery, type DeliveryDeps } from '../src/d
 import { errorFields, logger, withLogContext } from '../src/log';
 import type { WorkDispatch } from '../src/notify/events';
 import { QUEUES } from './names';
+import { runWaitingIfPaused } from './paused-endpoint';
 import { resumableJobLock } from './resumable';
 
 /**
  * Queue `deliver-report`: one job per delivery (a signed opinion version to one recipient EHR).
  * Retried with exponential backoff (`DELIVERY_ATTEMPTS`, `DELIVERY_BACKOFF_MS`); the last failure
- * marks the delivery failed and alerts the case manager. Idempotent and crash-safe: see
- * src/delivery/delivery-runner.ts (attempt recorded first, search by identifier, conditional creates).
+ * marks the delivery failed and alerts the case manager. A recipient paused by its circuit breaker
+ * (repeated failures, or a `Retry-After` longer than a request may wait) is waited for without
+ * spending attempts, as pulls do (paused-endpoint.ts, within `PULL_MAX_PAUSE_WAIT_MS`): the backoff's
+ * retries would all end inside the pause and fail a delivery whose recipient merely asked to wait.
+ * Idempotent and crash-safe: see src/delivery/delivery-runner.ts (attempt recorded first, search by
+ * identifier, conditional creates).
  */
-export const DeliverReportPayload = z.object({ deliveryId: z.uuid() }).strict();
+export const DeliverReportPayload = z
+  .object({ deliveryId: z.uuid(), /** When the job first waited for its paused recipient (epoch ms). */ pausedSince: z.int().min(0).optional() })
+  .strict();
 /** Payload of a `deliver-report` job. */
 export type DeliverReportPayload = z.infer<typeof DeliverReportPayload>;
 
@@ -73,20 +80,27 @@ export class WorkDispatcher implements WorkDispatch {
   }
 }
 
-/** The `deliver-report` worker; a permanent failure (4xx, endpoint gone) stops the retries. */
+/**
+ * The `deliver-report` worker; a permanent failure (4xx, endpoint gone) stops the retries, a paused
+ * recipient is waited for (at most `maxPauseWaitMs` in all, see paused-endpoint.ts).
+ */
 export function startDeliverReportWorker(
   deps: DeliveryDeps,
   connection: () => ConnectionOptions,
   prefix: string,
-  options: { concurrency: number; lockDurationMs: number },
+  options: { concurrency: number; lockDurationMs: number; maxPauseWaitMs: number },
 ): Worker<DeliverReportPayload> {
   const worker = new Worker<DeliverReportPayload>(
     QUEUES.deliverReport,
-    async (job) =>
+    async (job, token) =>
       withLogContext({ jobId: `${QUEUES.deliverReport}:${job.id ?? ''}` }, async () => {
-        const { deliveryId } = DeliverReportPayload.parse(job.data);
+        const payload = DeliverReportPayload.parse(job.data);
+        const isLastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
         try {
-          return { state: await runDelivery(deps, deliveryId, job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) };
+          const state = await runWaitingIfPaused(job, token, payload, options.maxPauseWaitMs, (waitsIfPaused) =>
+            runDelivery(deps, payload.deliveryId, { isLastAttempt, waitsIfPaused }),
+          );
+          return { state };
         } catch (err) {
           if (err instanceof PermanentDeliveryError) throw new UnrecoverableError(err.message);
           throw err;

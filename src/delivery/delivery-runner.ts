@@ -11,9 +11,17 @@
  *   CapabilityStatement; a grant that does not allow creating DiagnosticReports fails the delivery
  *   for good, naming the scope, before anything is sent;
  * - a Patient id given with the recipient is read there and checked to be the case's child
- *   ({@link checkRecipientPatient}) before anything is filed under it; a wrong one is `needs_review`;
+ *   ({@link checkRecipientPatient}) before anything is filed under it, and so is the one Patient found
+ *   by identifier or by name and birth date; a wrong one is `needs_review`;
+ * - the referring physician's Practitioner is looked up only where the scope granted lets this client
+ *   search Practitioners, and a refusal of that optional look-up (a permanent 4xx) names the physician
+ *   by NPI instead of failing the delivery;
  * - a version is `amended` only in a chart that holds an earlier version, `final` (replacing
  *   nothing) elsewhere (`statusAtRecipient` in report-resources.ts);
+ * - a recipient paused by its circuit breaker (after failures, or a `Retry-After` longer than a
+ *   request may wait) is waited for when the job can wait (queues/paused-endpoint.ts): such a run
+ *   fails nothing, not even on the last attempt, and one that finds the circuit still open records
+ *   no attempt;
  * - a finished delivery (delivered, needs_review, failed) is not run again until a case manager
  *   re-queues it.
  * @packageDocumentation
@@ -30,20 +38,21 @@ import type { EndpointCapabilities } from '../endpoints/capabilities';
 import { fhirVersionMessage, unsupportedFhirVersion } from '../endpoints/fhir-version';
 import { MAX_CLIENT_REPLACEMENTS, type EndpointClients } from '../endpoints/endpoint-clients';
 import { findEndpoint } from '../endpoints/endpoint-repository';
-import { ClientRetiredError, isGoneError, isPermanentFhirError, type FhirEndpointClient } from '../fhir';
+import { CircuitOpenError, ClientRetiredError, FhirHttpError, isGoneError, isPermanentFhirError, type CircuitSnapshot, type FhirEndpointClient } from '../fhir';
 import type { Principal } from '../http/auth';
 import { errorFields, logger } from '../log';
 import { recordEvent, type WorkDispatch } from '../notify/events';
 import { findVersion, readVersionPdf } from '../opinion/opinion-repository';
+import { pausedMessage, type JobRun } from '../pull/job-run';
 import { candidateOf, searchDemographicMatches } from '../pull/patient-match';
 import type { PatientCandidate } from '../pull/source-repository';
 import { PROGRAM_NAME, reportTitle } from '../report/report-title';
 import type { SecretBox } from '../security/secret-box';
 import {
-  findDelivery, finishDelivery, newerVersionGoesTo, noteError, recordAttempt, reportsFiledAtRecipient, saveRemoteIds, SETTLED_DELIVERY_STATES, type DeliveryRow, type RemoteIds,
+  findDelivery, finishDelivery, newerVersionGoesTo, noteError, recordAttempt, reportsFiledAtRecipient, saveRemoteIds, SETTLED_DELIVERY_STATES, type DeliveryRow,
 } from './delivery-repository';
 import { findRecipient, setRecipientPatient, type RecipientRow } from './recipient-repository';
-import { planWrite, scopeAllows, writeReport, type WritePlan } from './report-writer';
+import { planWrite, scopeAllows, writeReport, type WriteOutcome, type WritePlan } from './report-writer';
 import { statusAtRecipient } from './report-resources';
 import { supersedeDocument, updateNotGrantedReason, type SupersedeOutcome } from './supersede-document';
 import { endedWithoutReport } from '../cases/lifecycle';
@@ -75,7 +84,7 @@ async function supersedePrevious(
   plan: WritePlan,
   previousId: string | undefined,
   newId: string | undefined,
-  lastAttempt: boolean,
+  run: JobRun,
 ): Promise<SupersedeOutcome | undefined> {
   if (!previousId || !newId || previousId === newId) return undefined;
   if (plan.supersedeNotGranted !== undefined) return { id: previousId, state: 'left-current', reason: updateNotGrantedReason(plan.supersedeNotGranted) };
@@ -85,8 +94,9 @@ async function supersedePrevious(
   } catch (err) {
     // The amendment is in the chart and the physician told: on the last attempt a failing update of
     // the replaced note (5xx, 429, the network) no longer keeps the delivery from being recorded;
-    // the note is left current with the reason, as when the EHR refuses the update.
-    if (!lastAttempt || err instanceof ClientRetiredError) throw err;
+    // the note is left current with the reason, as when the EHR refuses the update. A paused
+    // recipient is waited for first, when the job may wait: the note is then superseded after all.
+    if (!run.isLastAttempt || err instanceof ClientRetiredError || waitsFor(run, err)) throw err;
     const detail = err instanceof Error ? err.message : String(err);
     return { id: previousId, state: 'left-current', reason: `the recipient kept failing to update it: ${detail}` };
   }
@@ -120,7 +130,9 @@ export async function checkRecipientPatient(client: FhirEndpointClient, patientI
  * The child at the recipient: the id found or chosen before (checked then), else the id given with
  * the recipient (read and checked now), else exactly one match by identifier or by name + birth date
  * (every page of that search read, within a bound: {@link searchDemographicMatches}; a search too big
- * to read to its end is never resolved). Never creates one.
+ * to read to its end is never resolved), checked as an id given is ({@link whyNotTheChild}: an
+ * identifier may be another child's, a record found by name may have been merged away): one that is
+ * not the child goes to review as the one candidate, with the reason. Never creates one.
  */
 async function resolvePatient(client: FhirEndpointClient, recipient: RecipientRow, intake: Intake): Promise<PatientResolution> {
   if (recipient.remotePatientId) return { id: recipient.remotePatientId };
@@ -139,20 +151,39 @@ async function resolvePatient(client: FhirEndpointClient, recipient: RecipientRo
     patients = search.matches;
   }
   const what = 'identifier' in selector ? 'the identifier' : "the child's name and exact birth date";
-  if (patients.length === 1 && patients[0]?.id) return { id: patients[0].id };
+  const [only] = patients;
+  if (patients.length === 1 && only?.id) {
+    const reasons = whyNotTheChild(only, intake.patient.birthDate);
+    if (reasons.length === 0) return { id: only.id };
+    return { reason: `Patient/${only.id}, the one patient at the recipient matching ${what}, is not the case's child: ${reasons.join('; ')}.`, candidates: [candidateOf(only)] };
+  }
   if (patients.length === 0) return { reason: `No patient at the recipient matches ${what}; the report is never filed under a new patient.`, candidates: [] };
   return { reason: `${patients.length} patients at the recipient match ${what}; choose one.`, candidates: patients.map(candidateOf) };
 }
 
-/** The referring physician at the recipient by NPI (exactly one), else a logical reference. */
-async function referringPhysician(client: FhirEndpointClient, intake: Intake): Promise<Reference> {
+/**
+ * The referring physician at the recipient by NPI (exactly one), else a logical reference by NPI
+ * (https://hl7.org/fhir/R4/references.html#logical). The look-up is optional, the Communication's
+ * recipient only: it is not sent where the scope granted does not let this client search
+ * Practitioners, and a refusal of it (403 where the grant leaves Practitioners out, 400 for an
+ * identifier not indexed, 404/501 where there is no such endpoint: any permanent error answer) falls
+ * back on the logical reference, as a physician not found there once does. A transient failure
+ * (network, 5xx, 429, an open circuit) is thrown: the delivery is retried.
+ * @param scope the SMART scope the EHR granted; undefined where no SMART scope applies
+ */
+export async function referringPhysician(client: FhirEndpointClient, intake: Intake, scope: string | undefined): Promise<Reference> {
   const { name, npi } = intake.referringPhysician;
-  if (npi) {
+  if (!npi) return { display: name };
+  const byNpi: Reference = { identifier: { system: NPI_SYSTEM, value: npi }, display: name };
+  if (!scopeAllows(scope, 'Practitioner', 'search')) return byNpi;
+  try {
     const found = await searchByIdentifier<Practitioner>(client, 'Practitioner', { system: NPI_SYSTEM, value: npi });
     if (found.length === 1 && found[0]?.id) return { reference: `Practitioner/${found[0].id}`, display: name };
-    return { identifier: { system: NPI_SYSTEM, value: npi }, display: name };
+  } catch (err) {
+    if (!(err instanceof FhirHttpError && err.permanent)) throw err;
+    logger.info('the recipient refused the look-up of the referring physician; the report names the physician by NPI', { endpointId: client.endpoint.id, status: err.status });
   }
-  return { display: name };
+  return byNpi;
 }
 
 async function fail(deps: DeliveryDeps, delivery: DeliveryRow, message: string): Promise<void> {
@@ -170,17 +201,23 @@ async function fail(deps: DeliveryDeps, delivery: DeliveryRow, message: string):
   await deps.dispatch.notify().catch(() => undefined);
 }
 
+/** Whether this run's job will wait for the paused endpoint `err` says it met (so nothing fails for good). */
+function waitsFor(run: JobRun, err: unknown): err is CircuitOpenError {
+  return run.waitsIfPaused === true && err instanceof CircuitOpenError;
+}
+
 /**
- * Runs a delivery. Throws on a retryable failure (the queue retries with backoff); on the last
- * attempt, or a permanent failure, records it `failed` and alerts the case manager first.
+ * Runs a delivery. Throws on a retryable failure (the queue retries with backoff, or waits for a
+ * paused endpoint: `run.waitsIfPaused`); on the last attempt, or a permanent failure, records it
+ * `failed` and alerts the case manager first.
  */
-export async function runDelivery(deps: DeliveryDeps, deliveryId: string, lastAttempt: boolean): Promise<string> {
+export async function runDelivery(deps: DeliveryDeps, deliveryId: string, run: JobRun): Promise<string> {
   for (let replacedClients = 0; ; replacedClients += 1) {
     const delivery = await findDelivery(deps.db, deliveryId);
     if (!delivery) return 'missing';
     if (SETTLED_DELIVERY_STATES.has(delivery.state)) return delivery.state;
     try {
-      return await attempt(deps, delivery, lastAttempt);
+      return await attempt(deps, delivery, run);
     } catch (err) {
       // The recipient endpoint edited meanwhile: its old client sent nothing more. Start again, as a
       // retry would (the delivery read again with the ids written so far), without spending one.
@@ -188,18 +225,26 @@ export async function runDelivery(deps: DeliveryDeps, deliveryId: string, lastAt
         logger.info('delivery goes on with the endpoint\'s new client', { deliveryId, caseId: delivery.caseId });
         continue;
       }
-      return await failedAttempt(deps, delivery, err, lastAttempt);
+      return await failedAttempt(deps, delivery, err, run);
     }
   }
 }
 
-/** Records a failed attempt (an alert when it was the last or the failure is permanent), then throws it. */
-async function failedAttempt(deps: DeliveryDeps, delivery: DeliveryRow, err: unknown, lastAttempt: boolean): Promise<never> {
+/**
+ * Records a failed attempt (an alert when it was the last or the failure is permanent), then throws
+ * it. A paused endpoint the job will wait for fails nothing: the delivery says it waits.
+ */
+async function failedAttempt(deps: DeliveryDeps, delivery: DeliveryRow, err: unknown, run: JobRun): Promise<never> {
   const deliveryId = delivery.id;
+  if (waitsFor(run, err)) {
+    logger.info('delivery waits for its paused recipient', { deliveryId, caseId: delivery.caseId, endpointId: err.endpointId, to: err.retryAt });
+    await noteError(deps.db, deliveryId, pausedMessage(err.retryAt));
+    throw err;
+  }
   const message = err instanceof Error ? `${err.name}: ${err.message}` : 'unknown error';
   const permanent = err instanceof PermanentDeliveryError || isPermanentFhirError(err);
   logger.warn('delivery attempt failed', { deliveryId, caseId: delivery.caseId, ...errorFields(err) });
-  if (permanent || lastAttempt) {
+  if (permanent || run.isLastAttempt) {
     const current = (await findDelivery(deps.db, deliveryId)) ?? delivery;
     await fail(deps, current, message);
     if (permanent) throw new PermanentDeliveryError(message);
@@ -265,6 +310,16 @@ async function stillToBeSent(deps: DeliveryDeps, delivery: DeliveryRow): Promise
 }
 
 /**
+ * @throws CircuitOpenError while the endpoint's circuit breaker keeps requests back (open after
+ *   failures or held for a `Retry-After`, or half-open with another caller's probe under way): no
+ *   request would be sent before its `retryAt`
+ */
+function throwIfPaused(endpointId: string, { state, retryAt }: CircuitSnapshot): void {
+  const paused = retryAt !== undefined && (state === 'open' || (state === 'half-open' && retryAt > Date.now()));
+  if (paused) throw new CircuitOpenError(endpointId, retryAt);
+}
+
+/**
  * Why a delivery cannot be made where the EHR's token grants `scope` (SMART scopes:
  * https://hl7.org/fhir/smart-app-launch/scopes-and-launch-context.html): the EHR would refuse the
  * report (403), on every attempt, until its registration of this client changes.
@@ -273,7 +328,7 @@ function reportNotGranted(scope: string): string {
   return `The recipient EHR granted the SMART scope "${scope}", which does not allow creating DiagnosticReports: the EHR must grant this client system/DiagnosticReport.write (or .c) before the report can be delivered.`;
 }
 
-async function attempt(deps: DeliveryDeps, delivery: DeliveryRow, lastAttempt: boolean): Promise<string> {
+async function attempt(deps: DeliveryDeps, delivery: DeliveryRow, run: JobRun): Promise<string> {
   // Whether it is to be sent at all first: a delivery that is not reads no report PDF.
   const record = await caseOf(deps, delivery);
   const stop = await notToBeSent(deps, delivery, record.status);
@@ -284,12 +339,16 @@ async function attempt(deps: DeliveryDeps, delivery: DeliveryRow, lastAttempt: b
   if (!recipient || !version || !pdf) throw new PermanentDeliveryError(GONE);
   const endpoint = await findEndpoint(deps.db, recipient.endpointId);
   if (!endpoint) throw new PermanentDeliveryError('The recipient endpoint was removed.');
+  const client = deps.clients.forEndpoint(endpoint, deps.secrets);
+  const circuit = await client.circuitState();
+  // A job waiting for its paused recipient asks the circuit again before it counts an attempt: a
+  // recheck that finds it still open sends nothing, so it is no attempt (it waits on).
+  if (run.waitsIfPaused) throwIfPaused(endpoint.id, circuit);
   // On record before anything is written there.
   await recordAttempt(deps.db, delivery.id, new Date());
   // A server of another FHIR version than R4 would refuse or misread every write: nothing is sent.
   const otherFhirVersion = unsupportedFhirVersion(endpoint.capabilities);
   if (otherFhirVersion !== undefined) throw new PermanentDeliveryError(`The recipient endpoint cannot receive the report: ${fhirVersionMessage(otherFhirVersion)}.`);
-  const client = deps.clients.forEndpoint(endpoint, deps.secrets);
   const intake = record.intake as Intake;
 
   // The scope the EHR granted decides what this client may write there: the transaction carries
@@ -297,11 +356,12 @@ async function attempt(deps: DeliveryDeps, delivery: DeliveryRow, lastAttempt: b
   const scope = await client.grantedScope();
   if (!scopeAllows(scope, 'DiagnosticReport', 'create')) throw new PermanentDeliveryError(reportNotGranted(scope ?? ''));
   const plan = planWrite(endpoint.capabilities as EndpointCapabilities | null, scope);
-  // Independent look-ups in parallel (each is a round trip to the recipient).
-  const [patient, physician] = await Promise.all([
-    resolvePatient(client, recipient, intake),
-    plan.communication ? referringPhysician(client, intake) : Promise.resolve<Reference>({ display: intake.referringPhysician.name }),
-  ]);
+  // Independent look-ups in parallel (each is a round trip to the recipient); one after the other
+  // where the circuit is not closed (after a pause): the first is then the breaker's one probe, and
+  // a second sent beside it would be refused as the endpoint still paused (and the job wait again).
+  const findPatient = () => resolvePatient(client, recipient, intake);
+  const findPhysician = () => (plan.communication ? referringPhysician(client, intake, scope) : Promise.resolve<Reference>({ display: intake.referringPhysician.name }));
+  const [patient, physician] = circuit.state === 'closed' ? await Promise.all([findPatient(), findPhysician()]) : [await findPatient(), await findPhysician()];
   if (!('id' in patient)) {
     await deps.db.transaction(async (tx) => {
       await finishDelivery(tx, delivery.id, { state: 'needs_review', reviewReason: patient.reason, candidates: patient.candidates, at: new Date() });
@@ -322,9 +382,9 @@ async function attempt(deps: DeliveryDeps, delivery: DeliveryRow, lastAttempt: b
 
   // Amended only where an earlier version is in this chart; there it replaces that version's note.
   const { status, previousDocumentId } = statusAtRecipient(await reportsFiledAtRecipient(deps.db, delivery.recipientId, delivery.version));
-  let ids: RemoteIds;
+  let written: WriteOutcome;
   try {
-    ids = await writeReport(
+    written = await writeReport(
       client,
       plan,
       {
@@ -349,8 +409,15 @@ async function attempt(deps: DeliveryDeps, delivery: DeliveryRow, lastAttempt: b
     logger.info('delivery stopped before writing', { deliveryId: delivery.id, caseId: delivery.caseId, state: err.state });
     return err.state;
   }
+  const { ids, documentRefused } = written;
   if (!ids.DiagnosticReport) throw new Error('The recipient did not return the id of the DiagnosticReport.');
-  const previousDocument = await supersedePrevious(client, plan, previousDocumentId, ids.DocumentReference, lastAttempt);
+  // A note the recipient refused is on record with why (the report and the Communication are there);
+  // the note it would have replaced then stays the current one in that chart, and says so.
+  const document = documentRefused !== undefined ? { state: 'refused', reason: documentRefused } : undefined;
+  const previousDocument: SupersedeOutcome | undefined =
+    documentRefused !== undefined && previousDocumentId !== undefined
+      ? { id: previousDocumentId, state: 'left-current', reason: `the amendment's own DocumentReference was refused (${documentRefused}), so this note is still the current one there` }
+      : await supersedePrevious(client, plan, previousDocumentId, ids.DocumentReference, run);
 
   await deps.db.transaction(async (tx) => {
     await saveRemoteIds(tx, delivery.id, ids, plan.transaction ? 'transaction' : 'sequential');
@@ -370,11 +437,11 @@ async function attempt(deps: DeliveryDeps, delivery: DeliveryRow, lastAttempt: b
       caseId: delivery.caseId,
       type: 'report_delivered',
       actorSub: SYSTEM.sub,
-      data: { deliveryId: delivery.id, version: delivery.version, remoteIds: { ...ids }, ...(previousDocument ? { previousDocument } : {}) },
+      data: { deliveryId: delivery.id, version: delivery.version, remoteIds: { ...ids }, ...(document ? { document } : {}), ...(previousDocument ? { previousDocument } : {}) },
     });
     await recordEvent(tx, 'report.delivered', delivery.caseId, { caseId: delivery.caseId, deliveryId: delivery.id, version: delivery.version });
   });
   await deps.dispatch.notify().catch(() => undefined);
-  logger.info('report delivered', { deliveryId: delivery.id, caseId: delivery.caseId, version: delivery.version, ...(previousDocument ? { state: previousDocument.state } : {}) });
+  logger.info('report delivered', { deliveryId: delivery.id, caseId: delivery.caseId, version: delivery.version, ...(previousDocument ? { state: previousDocument.state } : {}), ...(document ? { document: document.state } : {}) });
   return 'delivered';
 }

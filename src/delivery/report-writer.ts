@@ -8,14 +8,16 @@
  * 2. create only what is missing, each with `If-None-Exist: identifier=…` (a conditional create,
  *    https://hl7.org/fhir/R4/http.html#ccreate), in one transaction Bundle when the server offers
  *    `transaction` (https://hl7.org/fhir/R4/http.html#transaction), else one by one: the report
- *    first, then what points at it.
+ *    first, then what points at it. One by one, a DocumentReference the recipient refuses (a
+ *    permanent 4xx: its rules, its validation) is left out and said so ({@link WriteOutcome}): the
+ *    report is in the chart already, and the Communication telling the physician still goes.
  * Because every entry is conditional, the client may resend a request whose answer was lost.
  * @packageDocumentation
  */
 import type { Bundle, BundleEntry, Communication, DiagnosticReport, DocumentReference, FhirResource, Reference } from 'fhir/r4';
 import { carriesIdentifier, parseIdentifierToken, scanPagesForIdentifier, searchIdentifierPage, type IdentifierScan, type IdentifierToken } from '../fhir/identifier-match';
 import type { EndpointCapabilities } from '../endpoints/capabilities';
-import { DEFAULT_SMART_SCOPE, isGoneError, type FhirEndpointClient } from '../fhir';
+import { DEFAULT_SMART_SCOPE, FhirHttpError, isGoneError, type FhirEndpointClient } from '../fhir';
 import { logger } from '../log';
 import { uuidV5 } from '../cases/fhir-ids';
 import type { RemoteIds } from './delivery-repository';
@@ -57,14 +59,23 @@ const offers = (caps: EndpointCapabilities, type: string, interaction: 'create' 
 /** One SMART scope: `{context}/{type|*}.{read|write|*}` (v1) or `.{cruds subset}` (v2), an optional `?query` restriction. */
 const SCOPE = /^(?:system|user|patient)\/([A-Za-z]+|\*)\.(read|write|\*|c?r?u?d?s?)(?:\?.*)?$/;
 
+/** An interaction a SMART scope may grant, and what grants it (v1 `read` covers search, `write` create and update; v2 its letter). */
+const INTERACTIONS = {
+  create: { v1: 'write', v2: 'c' },
+  update: { v1: 'write', v2: 'u' },
+  search: { v1: 'read', v2: 's' },
+} as const;
+
 /**
- * Whether a SMART scope string lets the client `create` / `update` resources of `type`
- * (https://hl7.org/fhir/smart-app-launch/STU2/scopes-and-launch-context.html: v1 `write` or `*`,
- * v2 `c` / `u`). A query-restricted scope counts: the server judges the resource against its query.
+ * Whether a SMART scope string lets the client `create` / `update` / `search` resources of `type`
+ * (https://hl7.org/fhir/smart-app-launch/STU2/scopes-and-launch-context.html: v1 `write` (create,
+ * update) or `read` (search), or `*`; v2 `c` / `u` / `s`). A query-restricted scope counts: the
+ * server judges the resource against its query.
  * `undefined`: no SMART scope applies (no auth, a bearer token): the server's answer decides.
  */
-export function scopeAllows(scope: string | undefined, type: string, interaction: 'create' | 'update'): boolean {
+export function scopeAllows(scope: string | undefined, type: string, interaction: keyof typeof INTERACTIONS): boolean {
   if (scope === undefined) return true;
+  const { v1, v2 } = INTERACTIONS[interaction];
   return scope
     .split(/\s+/)
     .filter(Boolean)
@@ -72,7 +83,8 @@ export function scopeAllows(scope: string | undefined, type: string, interaction
       const m = SCOPE.exec(s);
       if (!m || (m[1] !== '*' && m[1] !== type)) return false;
       const perm = m[2] ?? '';
-      return perm === 'write' || perm === '*' || perm.includes(interaction === 'create' ? 'c' : 'u');
+      if (perm === 'read' || perm === 'write') return perm === v1;
+      return perm === '*' || perm.includes(v2);
     });
 }
 
@@ -137,6 +149,22 @@ export interface WriteContext {
 }
 
 type Kind = keyof RemoteIds;
+
+/** What {@link writeReport} wrote, and what the recipient refused of it. */
+export interface WriteOutcome {
+  /** The recipient's ids of what is in its chart (as far as planned). */
+  readonly ids: RemoteIds;
+  /**
+   * Why the DocumentReference is not there: the recipient refused its one-by-one create for good
+   * (a permanent 4xx, e.g. 403 or 422). The report and the Communication were written without it.
+   */
+  readonly documentRefused?: string;
+}
+
+/** A refusal that another attempt would meet again: a permanent 4xx answer (not a network error, 5xx or 429). */
+function isRefusal(err: unknown): err is FhirHttpError {
+  return err instanceof FhirHttpError && err.permanent && err.status >= 400 && err.status < 500;
+}
 
 /** `Type/id` from a Location (`[base]/Type/id/_history/v`, absolute or relative). */
 export function idFromLocation(location: string | undefined, type: string): string | undefined {
@@ -234,7 +262,8 @@ function warnLookupStopped(client: FhirEndpointClient, kind: Kind, facts: Report
 }
 
 /**
- * Writes what is missing and returns the recipient's ids of all three (as far as planned).
+ * Writes what is missing and returns the recipient's ids of all three (as far as planned), with a
+ * refusal of the DocumentReference when the recipient refused its one-by-one create ({@link WriteOutcome}).
  * `onProgress` is called with ids as soon as they are known — found by the look-up, created one by
  * one, or answered by the transaction (https://hl7.org/fhir/R4/http.html#transaction-response) — so
  * what is in the recipient's chart is on record before anything after the write can fail (marking
@@ -249,7 +278,7 @@ export async function writeReport(
   known: RemoteIds,
   ctx: WriteContext,
   onProgress: (ids: RemoteIds) => Promise<void>,
-): Promise<RemoteIds> {
+): Promise<WriteOutcome> {
   const kinds: Kind[] = ['DiagnosticReport', ...(plan.documentReference ? (['DocumentReference'] as const) : []), ...(plan.communication ? (['Communication'] as const) : [])];
   const ids: RemoteIds = { ...known };
   // 1. What is already there (found by identifier, never trusted from our own records alone).
@@ -261,8 +290,9 @@ export async function writeReport(
     }),
   );
   const missing = kinds.filter((k) => !ids[k]);
+  let documentRefused: string | undefined;
   if (Object.keys(ids).length > 0) await onProgress(ids);
-  if (missing.length === 0) return ids;
+  if (missing.length === 0) return { ids };
   await ctx.beforeWrite?.();
 
   // Entry fullUrls: one per resource type (the DiagnosticReport and DocumentReference share an identifier).
@@ -298,7 +328,19 @@ export async function writeReport(
   } else {
     for (const kind of missing) {
       const resource = resourceOf(kind) as DiagnosticReport | DocumentReference | Communication;
-      const result = await client.createConditional(resource, `identifier=${tokenOf(kind, facts)}`, { idempotent: plan.resendable });
+      const result = await client.createConditional(resource, `identifier=${tokenOf(kind, facts)}`, { idempotent: plan.resendable }).catch((err: unknown) => {
+        // The report is in the chart (written first): a refused note is left out, the physician still told.
+        if (kind !== 'DocumentReference' || !isRefusal(err)) throw err;
+        documentRefused = `the recipient refused it: ${err.message}`;
+        logger.warn('the recipient refused the report\'s DocumentReference: the report and its Communication go without it', {
+          endpointId: client.endpoint.id,
+          caseId: facts.caseId,
+          version: facts.version,
+          status: err.status,
+        });
+        return undefined;
+      });
+      if (!result) continue;
       const id = result.resource?.id ?? idFromLocation(result.location, kind);
       if (id) ids[kind] = id;
       await onProgress(ids);
@@ -306,12 +348,12 @@ export async function writeReport(
   }
   // A server that answered without ids: find them by identifier.
   for (const kind of kinds) {
-    if (!ids[kind]) {
+    if (!ids[kind] && !(kind === 'DocumentReference' && documentRefused !== undefined)) {
       const found = await findExisting(client, kind, facts);
       if (found) ids[kind] = found;
     }
   }
   // On record at once: a transaction's ids were recorded nowhere yet.
   await onProgress(ids);
-  return ids;
+  return { ids, ...(documentRefused !== undefined ? { documentRefused } : {}) };
 }

@@ -1,11 +1,11 @@
-/** How this run of a pull or attachment job goes (what its queue job knows). */
+/** How this run of a pull, attachment or delivery job goes (what its queue job knows). */
 export interface JobRun {
-  /** The job's last attempt: a transient failure then fails the task or attachment for good. */
+  /** The job's last attempt: a transient failure then fails the task, attachment or delivery for good. */
   readonly isLastAttempt: boolean;
   /**
    * The job will wait for an endpoint paused by its circuit breaker (`CircuitOpenError`) and run
    * again (see queues/paused-endpoint.ts), so such an error fails nothing for good, even on the last
-   * attempt: the task or attachment stays as it is, saying it waits.
+   * attempt: the task, attachment or delivery stays as it is, saying it waits.
    */
   readonly waitsIfPaused?: boolean;
 }

@@ -364,6 +364,46 @@ it('writes one by one with conditional creates where the recipient offers no tra
   }
 }, 90_000);
 
+it('writing one by one, delivers the report and its Communication where the recipient refuses the note (4xx), and says so', async () => {
+  const sequential = await registerEhrAgain('seq-note-refused', 'Referring EHR (no transactions, notes refused)');
+  await svc.service.db.query(`UPDATE endpoints SET capabilities = jsonb_set(capabilities, '{systemInteractions}', '[]') WHERE id = $1`, [sequential]);
+  const intake = referredIntake();
+  const caseId = await openCaseIn(svc, cm, 'assigned', intake);
+  expect((await svc.request('POST', `/api/cases/${caseId}/recipients`, { token: cm, body: { endpointId: sequential } })).status).toBe(201);
+  const signVersion = async (version: number, followUp: string): Promise<DeliveryView> => {
+    expect((await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body: opinionFor(intake, { followUp }) })).status).toBe(200);
+    expect((await svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist })).status).toBe(201);
+    return until(caseId, version, ['delivered', 'failed', 'needs_review']);
+  };
+  const first = await signVersion(1, 'Endocrinology review in 3 months.');
+  expect(first).toMatchObject({ state: 'delivered', mode: 'sequential' });
+
+  // The EHR now refuses every note (401 after a fresh token too: a 4xx no retry changes, as 403 or 422).
+  const refusing = ehr.faults.add({ match: 'POST /DocumentReference', action: { kind: 'expired-token' } });
+  let second: DeliveryView;
+  try {
+    second = await signVersion(2, 'Amended: endocrinology review in 6 weeks.');
+  } finally {
+    ehr.faults.remove(refusing);
+  }
+  // Delivered at once: the amendment and the message are in the chart, the note is not.
+  expect(second).toMatchObject({ state: 'delivered', attempts: 1, lastError: null });
+  const [report] = await byIdentifier<DiagnosticReport>('DiagnosticReport', REPORT_IDENTIFIER_SYSTEM, `${caseId}-v2`);
+  const [message] = await byIdentifier<Communication>('Communication', REPORT_COMMUNICATION_SYSTEM, `${caseId}-v2`);
+  expect(report?.status).toBe('amended');
+  expect(message?.payload?.some((p) => p.contentReference?.reference === `DiagnosticReport/${report?.id}`)).toBe(true);
+  expect(await byIdentifier('DocumentReference', REPORT_IDENTIFIER_SYSTEM, `${caseId}-v2`)).toHaveLength(0);
+  expect(second.remoteIds).toEqual({ DiagnosticReport: report?.id, Communication: message?.id });
+  // Recorded with why; version 1's note stays the current one there, and says why.
+  const timeline = ((await (await svc.request('GET', `/api/cases/${caseId}`, { token: cm })).json()) as { timeline: { type: string; data: Record<string, unknown> }[] }).timeline;
+  expect(timeline.find((e) => e.type === 'report_delivered' && e.data.version === 2)?.data).toMatchObject({
+    document: { state: 'refused', reason: expect.stringMatching(/^the recipient refused it: FHIR server answered 401/) as unknown },
+    previousDocument: { id: first.remoteIds.DocumentReference, state: 'left-current', reason: expect.stringMatching(/^the amendment's own DocumentReference was refused/) as unknown },
+  });
+  const [note1] = await byIdentifier<DocumentReference>('DocumentReference', REPORT_IDENTIFIER_SYSTEM, `${caseId}-v1`);
+  expect(note1?.status).toBe('current');
+}, 90_000);
+
 it('does not resend a write whose answer was lost where the recipient does not declare conditional create', async () => {
   // The same EHR registered again, its CapabilityStatement without conditionalCreate for DiagnosticReport.
   const endpointId = await registerEhrAgain('nocc', 'Referring EHR (If-None-Exist not declared)');

@@ -14,6 +14,10 @@ import { eventually, FAST_CLIENT, startTestService, type TestService } from '../
  *   recipient first, and refused (422, naming `patientId`) when it is not the case's child there:
  *   unknown, another birth date, inactive or replaced by another record; an unreachable recipient
  *   saves nothing (502/503);
+ * - the one Patient found by identifier, or by name and birth date, is checked the same way before
+ *   anything is filed under it: one that is not the child is `needs_review`, nothing written;
+ * - a recipient that asks to wait (`Retry-After`) longer than the job's retries would is waited for,
+ *   not failed;
  * - a version 2+ is `amended` only at a recipient whose chart holds an earlier version
  *   (https://hl7.org/fhir/R4/valueset-diagnostic-report-status.html); elsewhere it is `final` and
  *   its DocumentReference replaces nothing
@@ -53,6 +57,9 @@ const REPLACED_RECORD = lookAlike('replaced-record', { name: [{ family: 'Replace
 const TWIN_NAME = { family: 'Candidate', given: ['Twin'] };
 const TWIN_A = lookAlike('twin-a', { name: [TWIN_NAME] });
 const TWIN_B = lookAlike('twin-b', { name: [TWIN_NAME] });
+/** Another child, found at the referring EHR by the MRN a recipient is added with. */
+const MRN_SYSTEM = 'urn:oid:2.16.840.1.113883.19.5.99999.2';
+const MRN_OTHER_CHILD = lookAlike('mrn-other-child', { name: [{ family: 'Mrn', given: ['Other'] }], birthDate: '2015-01-09', identifier: [{ system: MRN_SYSTEM, value: 'MRN-0042' }] });
 
 interface DeliveryView {
   id: string;
@@ -62,6 +69,7 @@ interface DeliveryView {
   state: string;
   attempts: number;
   requeues?: number;
+  lastError: string | null;
   remoteIds: Record<string, string>;
   reviewReason: string | null;
   candidates: { id: string }[];
@@ -88,7 +96,7 @@ beforeAll(async () => {
     startSandboxServer({ name: 'down-ehr', auth: 'none', paging: 'offset' }),
   ]);
   await Promise.all([ehr.load(fixtureBundle('referring-ehr')), laterEhr.load(fixtureBundle('referring-ehr')), downEhr.load(fixtureBundle('referring-ehr'))]);
-  await ehr.load([OTHER_CHILD, INACTIVE_RECORD, REPLACED_RECORD, TWIN_A, TWIN_B]);
+  await ehr.load([OTHER_CHILD, INACTIVE_RECORD, REPLACED_RECORD, TWIN_A, TWIN_B, MRN_OTHER_CHILD]);
   cm = await svc.token('case_manager', 'cm-checks');
   specialist = await svc.token('specialist', 'spec-checks');
   [endpointId, laterEndpointId, downEndpointId] = await Promise.all([
@@ -119,18 +127,9 @@ async function until(caseId: string, version: number, states: string[], endpoint
   return mine(all) as DeliveryView;
 }
 
-/**
- * The delivery of `version` to `endpoint`, delivered: one that spent its attempts while the
- * endpoint's circuit was still open after an outage is retried once, as a case manager would.
- */
-async function deliveredAfterOutage(caseId: string, version: number, endpoint: string): Promise<DeliveryView> {
-  const settled = await until(caseId, version, ['delivered', 'failed', 'needs_review'], endpoint);
-  if (settled.state !== 'failed') return settled;
-  expect((await svc.request('POST', `/api/cases/${caseId}/deliveries/${settled.id}/retry`, { token: cm })).status).toBe(202);
-  return until(caseId, version, ['delivered', 'needs_review'], endpoint);
-}
+type PatientSelector = { id: string } | { identifier: { system: string; value: string } };
 
-async function addRecipient(caseId: string, endpoint: string, patient?: { id: string }): Promise<string> {
+async function addRecipient(caseId: string, endpoint: string, patient?: PatientSelector): Promise<string> {
   const res = await svc.request('POST', `/api/cases/${caseId}/recipients`, { token: cm, body: { endpointId: endpoint, ...(patient ? { patient } : {}) } });
   expect(res.status).toBe(201);
   return ((await res.json()) as { id: string }).id;
@@ -234,6 +233,39 @@ describe('a patient chosen at the recipient', () => {
     expect(await reportsAt(ehr, 'DiagnosticReport', REPORT_IDENTIFIER_SYSTEM, `${caseId}-v1`)).toHaveLength(0);
   }, 60_000);
 
+  it('checks the one patient found by identifier before the first write, and asks for review when it is another child', async () => {
+    const intake = referredIntake();
+    const caseId = await openCaseIn(svc, cm, 'assigned', intake);
+    const recipientId = await addRecipient(caseId, endpointId, { identifier: { system: MRN_SYSTEM, value: 'MRN-0042' } });
+    await sign(caseId, intake);
+    const review = await until(caseId, 1, ['needs_review', 'delivered', 'failed']);
+    expect(review.state).toBe('needs_review');
+    expect(review.reviewReason).toBe(`Patient/mrn-other-child, the one patient at the recipient matching the identifier, is not the case's child: it is of a child born 2015-01-09, the case's child was born ${CHILD.birthDate}.`);
+    expect(review.candidates.map((c) => c.id)).toEqual(['mrn-other-child']);
+    expect((await recipients(caseId)).find((r) => r.id === recipientId)?.remotePatientId).toBeNull();
+    // Nothing at the EHR: no report, note or message.
+    expect(await reportsAt(ehr, 'DiagnosticReport', REPORT_IDENTIFIER_SYSTEM, `${caseId}-v1`)).toHaveLength(0);
+    expect(await reportsAt(ehr, 'DocumentReference', REPORT_IDENTIFIER_SYSTEM, `${caseId}-v1`)).toHaveLength(0);
+    expect(await reportsAt(ehr, 'Communication', REPORT_COMMUNICATION_SYSTEM, `${caseId}-v1`)).toHaveLength(0);
+    // The candidate is checked again when chosen: refused.
+    await expectRefused(await choose(caseId, recipientId, 'mrn-other-child'), /born 2015-01-09/);
+  }, 60_000);
+
+  it.each([
+    ['inactive', INACTIVE_RECORD, /inactive there \(active: false\)/],
+    ['replaced by another record', REPLACED_RECORD, new RegExp(`replaced by Patient/${CHILD_ID} there`)],
+  ])('does not take the one patient matching the name and birth date when it is %s: review, nothing written', async (_, record, reason) => {
+    const { caseId, recipientId } = await signedCase({ family: record.name?.[0]?.family ?? '', given: [...(record.name?.[0]?.given ?? [])] });
+    const review = await until(caseId, 1, ['needs_review', 'delivered', 'failed']);
+    expect(review.state).toBe('needs_review');
+    expect(review.reviewReason).toMatch(/matching the child's name and exact birth date/);
+    expect(review.reviewReason).toMatch(reason);
+    expect(review.candidates.map((c) => c.id)).toEqual([record.id]);
+    expect((await recipients(caseId)).find((r) => r.id === recipientId)?.remotePatientId).toBeNull();
+    expect(await reportsAt(ehr, 'DiagnosticReport', REPORT_IDENTIFIER_SYSTEM, `${caseId}-v1`)).toHaveLength(0);
+    expect(await reportsAt(ehr, 'Communication', REPORT_COMMUNICATION_SYSTEM, `${caseId}-v1`)).toHaveLength(0);
+  }, 60_000);
+
   it('answers 502/503 and saves nothing when the recipient fails, drops the connection or is paused', async () => {
     const { caseId, recipientId } = await signedCase({ family: 'Unmatched', given: ['Unreachable'] }, downEndpointId);
     const review = await until(caseId, 1, ['needs_review', 'delivered', 'failed'], downEndpointId);
@@ -297,10 +329,11 @@ describe('the status of a later version at each recipient', () => {
       laterEhr.faults.remove(refusing);
     }
     await sign(caseId, intake, 'Amended: endocrinology review in 6 weeks.');
+    // Its endpoint's circuit may still be open after the outage: the delivery waits for it, unaided.
     const [first, second, later] = await Promise.all([
       until(caseId, 1, ['delivered']),
       until(caseId, 2, ['delivered', 'failed', 'needs_review']),
-      deliveredAfterOutage(caseId, 2, laterEndpointId),
+      until(caseId, 2, ['delivered', 'failed', 'needs_review'], laterEndpointId),
     ]);
     expect([second.state, later.state]).toEqual(['delivered', 'delivered']);
 
@@ -321,6 +354,44 @@ describe('the status of a later version at each recipient', () => {
     expect(finalDoc?.docStatus).toBe('final');
     expect(finalDoc?.relatesTo).toBeUndefined();
   }, 120_000);
+});
+
+describe('a recipient that asks to wait', () => {
+  it.each([
+    ['503', { kind: 'unavailable', retryAfterSeconds: 3 }],
+    ['429', { kind: 'rate-limit', retryAfterSeconds: 3 }],
+  ] as const)('waits for a %s whose Retry-After outlasts the job backoff, asking nothing before then, and delivers', async (_, action) => {
+    // Its own registration, so its own circuit breaker (the one of down-ehr above is held 30 s).
+    const endpoint = await registerOpenEndpoint(svc, `Referring EHR asking to wait (${action.kind})`, downEhr.baseUrl);
+    const intake = referredIntake();
+    const caseId = await openCaseIn(svc, cm, 'assigned', intake);
+    await addRecipient(caseId, endpoint);
+    // The delivery's first request: 3 s to wait, beyond what a request waits (1.5 s here) and far
+    // beyond the job's backoff (50 ms, 3 attempts).
+    const rule = downEhr.faults.add({ match: 'GET /Patient*', action, nth: 1 });
+    try {
+      const since = Date.now();
+      await sign(caseId, intake);
+      // Meanwhile it waits, saying so, not failed.
+      const mine = (all: DeliveryView[]) => all.find((d) => d.endpointId === endpoint);
+      const waitsOrEnded = (d: DeliveryView | undefined) => /paused by its circuit breaker; waiting/.test(d?.lastError ?? '') || ['delivered', 'failed', 'needs_review'].includes(d?.state ?? '');
+      const waiting = mine(await eventually(() => deliveries(caseId), (all) => waitsOrEnded(mine(all)), 10_000));
+      expect(waiting).toMatchObject({ state: 'queued', lastError: expect.stringMatching(/^endpoint paused by its circuit breaker; waiting/) as unknown });
+      const delivery = await until(caseId, 1, ['delivered', 'failed', 'needs_review'], endpoint);
+      // Delivered on its second attempt: the waits spent none.
+      expect(delivery).toMatchObject({ state: 'delivered', attempts: 2 });
+      expect(await reportsAt(downEhr, 'DiagnosticReport', REPORT_IDENTIFIER_SYSTEM, `${caseId}-v1`)).toHaveLength(1);
+      // Nothing asked of the EHR between its answer and the time it named (but the look-up sent beside the refused one).
+      const asked = downEhr.requests().filter((r) => r.at >= since);
+      const refused = asked.find((r) => r.status === (action.kind === 'unavailable' ? 503 : 429));
+      expect(refused?.target).toMatch(/^\/Patient\?/);
+      const after = asked.filter((r) => r.at > (refused?.at ?? 0) + 500);
+      expect(after.length).toBeGreaterThan(0);
+      expect(Math.min(...after.map((r) => r.at)) - (refused?.at ?? 0)).toBeGreaterThanOrEqual(2_900);
+    } finally {
+      downEhr.faults.remove(rule);
+    }
+  }, 60_000);
 });
 
 describe('statusAtRecipient', () => {

@@ -106,6 +106,20 @@ it('plans only the writes the SMART scope allows (v1 read/write/*, v2 cruds)', (
   expect(scopeAllows('system/DocumentReference.write', 'DiagnosticReport', 'create')).toBe(false);
 });
 
+it('tells whether the SMART scope lets this client search a type (v1 read or *, v2 s)', () => {
+  expect(scopeAllows('system/*.read', 'Practitioner', 'search')).toBe(true);
+  expect(scopeAllows('system/Practitioner.*', 'Practitioner', 'search')).toBe(true);
+  expect(scopeAllows('system/Practitioner.rs', 'Practitioner', 'search')).toBe(true);
+  expect(scopeAllows('system/*.cruds', 'Practitioner', 'search')).toBe(true);
+  expect(scopeAllows(undefined, 'Practitioner', 'search')).toBe(true);
+  expect(scopeAllows('system/Patient.read system/DiagnosticReport.write', 'Practitioner', 'search')).toBe(false);
+  expect(scopeAllows('system/Practitioner.write', 'Practitioner', 'search')).toBe(false);
+  expect(scopeAllows('system/Practitioner.r', 'Practitioner', 'search')).toBe(false);
+  // Search is no create or update, nor the other way round.
+  expect(scopeAllows('system/*.read', 'Practitioner', 'create')).toBe(false);
+  expect(scopeAllows('system/*.write', 'Practitioner', 'search')).toBe(false);
+});
+
 it('plans the replaced note superseded only where the scope granted allows updating DocumentReferences', () => {
   const both = { interactions: ['create', 'update'], searchParams: [], operations: [] };
   const caps = { resources: { DiagnosticReport: both, DocumentReference: both }, patientEverything: false, systemInteractions: [] };

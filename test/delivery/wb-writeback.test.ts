@@ -2,6 +2,7 @@ import { Queue } from 'bullmq';
 import type { Communication, DiagnosticReport, DocumentReference } from 'fhir/r4';
 import { deliveryJobId } from '../../queues/deliver-report';
 import { QUEUES } from '../../queues/names';
+import { NPI_SYSTEM } from '../../src/cases/fhir-codes';
 import { REPORT_COMMUNICATION_SYSTEM, REPORT_IDENTIFIER_SYSTEM } from '../../src/delivery/report-resources';
 import { bullConnectionOptions } from '../../src/redis';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
@@ -187,6 +188,21 @@ it('writes only the DiagnosticReport where the EHR grants less than the scope as
   expect(smartEhr.writtenResources().filter((w) => w.at >= since).map((w) => w.resourceType)).toEqual(['DiagnosticReport']);
   expect(await searchSandbox(smartEhr, 'any', 'DocumentReference', { identifier: `${REPORT_IDENTIFIER_SYSTEM}|${caseId}-v1` })).toHaveLength(0);
   expect(await searchSandbox(smartEhr, 'any', 'Communication', { identifier: `${REPORT_COMMUNICATION_SYSTEM}|${caseId}-v1` })).toHaveLength(0);
+}, 60_000);
+
+it('delivers where the EHR grants no Practitioner read: the physician is not looked up there, and the Communication names them by NPI', async () => {
+  // A registration that may find the child, look its report up and write it with its message, but
+  // read no Practitioner: searching the referring physician there would be refused (403).
+  const granted = 'system/Patient.read system/DiagnosticReport.read system/Communication.read system/DiagnosticReport.write system/Communication.write';
+  const recipientEndpoint = await smartRecipient('sob-wb-no-practitioner-read', granted, granted);
+  const since = Date.now();
+  const { caseId, delivery } = await signedAndSettled(recipientEndpoint);
+  expect(delivery).toMatchObject({ state: 'delivered', lastError: null, attempts: 1 });
+  const [message] = await searchSandbox<Communication>(smartEhr, 'any', 'Communication', { identifier: `${REPORT_COMMUNICATION_SYSTEM}|${caseId}-v1` });
+  const { name, npi } = referredIntake().referringPhysician;
+  expect(message?.recipient).toEqual([{ identifier: { system: NPI_SYSTEM, value: npi }, display: name }]);
+  expect(delivery?.remoteIds).toMatchObject({ Communication: message?.id });
+  expect(smartEhr.requests().filter((r) => r.at >= since && r.target.startsWith('/Practitioner'))).toEqual([]);
 }, 60_000);
 
 it('fails for good, naming the scope granted, where the EHR grants no DiagnosticReport create: nothing is sent', async () => {
