@@ -12,7 +12,7 @@ import { resumableJobLock } from './resumable';
  * Retried with exponential backoff (`DELIVERY_ATTEMPTS`, `DELIVERY_BACKOFF_MS`); the last failure
  * marks the delivery failed and alerts the case manager. A recipient paused by its circuit breaker
  * (repeated failures, or a `Retry-After` longer than a request may wait) is waited for without
- * spending attempts, as pulls do (paused-endpoint.ts, within `PULL_MAX_PAUSE_WAIT_MS`): the backoff's
+ * spending attempts, as pulls do (paused-endpoint.ts, within `DELIVERY_MAX_PAUSE_WAIT_MS`): the backoff's
  * retries would all end inside the pause and fail a delivery whose recipient merely asked to wait.
  * Idempotent and crash-safe: see src/delivery/delivery-runner.ts (attempt recorded first, search by
  * identifier, conditional creates).

@@ -108,7 +108,7 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
   workers.push(
     startDeliverReportWorker({ ...caseDeps, secrets: deps.secrets, clients, dispatch: deps.dispatch }, deps.connection, prefix, {
       concurrency: opinion.deliveryConcurrency,
-      maxPauseWaitMs: config.pullMaxPauseWaitMs,
+      maxPauseWaitMs: opinion.deliveryMaxPauseWaitMs,
       ...lock,
     }),
   );

@@ -93,6 +93,7 @@ const EnvSchema = z.object({
   REPORT_FALLBACK_FONT_PATH: optionalString,
   DELIVERY_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(8),
   DELIVERY_BACKOFF_MS: z.coerce.number().int().min(10).default(5000),
+  DELIVERY_MAX_PAUSE_WAIT_MS: z.coerce.number().int().min(0).max(7 * 86_400_000).default(4 * 3_600_000),
   DELIVERY_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
   // 15 tries from 5 s, doubling: retried for ~22.8 h (the last waits ~11.4 h), like Standard Webhooks'
   // schedule (5 s … 10 h, ~27 h): a receiver down for a restart or a maintenance window loses nothing.
@@ -198,6 +199,12 @@ export interface OpinionDeliveryConfig {
   /** Attempts of a delivery job (exponential backoff from `deliveryBackoffMs`) before it is failed and the case manager alerted. */
   readonly deliveryAttempts: number;
   readonly deliveryBackoffMs: number;
+  /**
+   * How long a delivery may wait, in all, for a recipient paused by its circuit breaker (a
+   * `Retry-After`, an outage) before its attempts count again: longer than a pull's, since a signed
+   * opinion can wait out an EHR's maintenance window where a record pull holds up a case.
+   */
+  readonly deliveryMaxPauseWaitMs: number;
   readonly deliveryConcurrency: number;
   /** Attempts per webhook event (exponential backoff from `webhookBackoffMs`). */
   readonly webhookAttempts: number;
@@ -328,6 +335,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       reportFonts: { regular: e.REPORT_FONT_PATH, bold: e.REPORT_BOLD_FONT_PATH, fallback: e.REPORT_FALLBACK_FONT_PATH },
       deliveryAttempts: e.DELIVERY_ATTEMPTS,
       deliveryBackoffMs: e.DELIVERY_BACKOFF_MS,
+      deliveryMaxPauseWaitMs: e.DELIVERY_MAX_PAUSE_WAIT_MS,
       deliveryConcurrency: e.DELIVERY_CONCURRENCY,
       webhookAttempts: e.WEBHOOK_ATTEMPTS,
       webhookBackoffMs: e.WEBHOOK_BACKOFF_MS,

@@ -44,6 +44,15 @@ describe('loadConfig', () => {
     }
   });
 
+  it('lets a delivery wait hours for a paused recipient by default, longer than a pull, within bounds', () => {
+    expect(loadConfig(base).opinion.deliveryMaxPauseWaitMs).toBe(4 * 3_600_000);
+    expect(loadConfig(base).pullMaxPauseWaitMs).toBe(900_000);
+    expect(loadConfig({ ...base, DELIVERY_MAX_PAUSE_WAIT_MS: '0' }).opinion.deliveryMaxPauseWaitMs).toBe(0);
+    for (const value of ['-1', String(7 * 86_400_000 + 1), 'later']) {
+      expect(problemsOf({ ...base, DELIVERY_MAX_PAUSE_WAIT_MS: value }).map((p) => p.split(':')[0])).toEqual(['DELIVERY_MAX_PAUSE_WAIT_MS']);
+    }
+  });
+
   it('names each bad variable, and never echoes the values', () => {
     const problems = problemsOf({ ...base, PORT: 'eighty', REDIS_URL: 'http://nope', LOG_LEVEL: 'loud', DATABASE_URL: 'mysql://x' });
     expect(problems.map((p) => p.split(':')[0])).toEqual(expect.arrayContaining(['PORT', 'REDIS_URL', 'LOG_LEVEL', 'DATABASE_URL']));
