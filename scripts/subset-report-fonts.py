@@ -2,11 +2,12 @@
 """Makes the PDFs' font subsets under assets/fonts/ (opinion report and receipt; run once, the results are committed).
 
 Needs fontTools (Debian: python3-fonttools) and the fonts (Debian: fonts-dejavu-core, fonts-droid-fallback):
-    /usr/bin/python3 scripts/subset-report-fonts.py
+    /usr/bin/python3 scripts/subset-report-fonts.py [--cjk-only]
 - DejaVu Sans and Sans Bold: Latin (Basic, Latin-1, Extended A/B, Additional), IPA, Greek, Cyrillic,
   punctuation, currency, letter-like symbols and arrows: names and text of every European language.
 - Droid Sans Fallback: CJK punctuation, kana, the 6,763 Hanzi of GB 2312, the 2,350 Hangul syllables
-  and 4,888 Hanja of KS X 1001, Big5 level 1 Hanzi, half/full-width forms: CJK names.
+  and 4,888 Hanja of KS X 1001, Big5 level 1 Hanzi, the 6,355 Kanji of JIS X 0208 (levels 1 and 2:
+  渡辺, 斎藤, 沢, 関 are not in the Chinese and Korean sets), half/full-width forms: CJK names.
 
 Every glyph record in 'glyf' is padded to 4 bytes (as in the upstream fonts). fontTools by default
 writes records of odd length, and the service subsets these files again per PDF with pdf-lib's
@@ -42,6 +43,7 @@ def cjk_text():
     chars |= decoded('gb2312', range(0xA1, 0xF8), range(0xA1, 0xFF))
     chars |= decoded('euc-kr', range(0xA1, 0xFE), range(0xA1, 0xFF))
     chars |= decoded('big5', range(0xA4, 0xC7), list(range(0x40, 0x7F)) + list(range(0xA1, 0xFF)))
+    chars |= decoded('euc-jp', range(0xB0, 0xF5), range(0xA1, 0xFF))
     for start, end in [(0x3000, 0x30FF), (0x31F0, 0x31FF), (0xFF00, 0xFFEF)]:
         chars.update(chr(c) for c in range(start, end + 1))
     return ''.join(sorted(c for c in chars if ord(c) > 0x2E7F))
@@ -57,8 +59,9 @@ def subset(src, dst, args):
     assert all(o % 4 == 0 for o in offsets), f'{dst}: unpadded glyph records'
 
 
-subset(f'{DEJAVU}/DejaVuSans.ttf', f'{OUT}/DejaVuSans-subset.ttf', [f'--unicodes={LATIN}'])
-subset(f'{DEJAVU}/DejaVuSans-Bold.ttf', f'{OUT}/DejaVuSans-Bold-subset.ttf', [f'--unicodes={LATIN}'])
+if '--cjk-only' not in sys.argv:
+    subset(f'{DEJAVU}/DejaVuSans.ttf', f'{OUT}/DejaVuSans-subset.ttf', [f'--unicodes={LATIN}'])
+    subset(f'{DEJAVU}/DejaVuSans-Bold.ttf', f'{OUT}/DejaVuSans-Bold-subset.ttf', [f'--unicodes={LATIN}'])
 with open('/tmp/cjk-chars.txt', 'w', encoding='utf-8') as f:
     f.write(cjk_text())
 subset(DROID, f'{OUT}/DroidSansFallback-subset.ttf', ['--text-file=/tmp/cjk-chars.txt'])

@@ -23,7 +23,7 @@ const input = (patient: string): ReportInput => ({
 
 const sources = sourceFonts();
 
-describe.each(['Adán Núñez', 'Łukasz Żółć', '王小明', 'Adán 王小明'])('the report for %s', (name) => {
+describe.each(['Adán Núñez', 'Łukasz Żółć', '王小明', 'Adán 王小明', '渡辺 さくら', '斎藤 恵'])('the report for %s', (name) => {
   let pdf: Uint8Array;
   beforeAll(async () => {
     pdf = await renderReportPdf(input(name));
@@ -41,7 +41,31 @@ describe.each(['Adán Núñez', 'Łukasz Żółć', '王小明', 'Adán 王小�
   });
 });
 
+/** The characters a double-byte legacy encoding maps its byte pairs `leads` × `trails` to (Node's full ICU decodes them). */
+function charactersOf(encoding: string, leads: readonly number[], trails: readonly number[]): string[] {
+  const decoder = new TextDecoder(encoding, { fatal: true });
+  const chars: string[] = [];
+  for (const lead of leads) {
+    for (const trail of trails) {
+      try {
+        chars.push(decoder.decode(Uint8Array.of(lead, trail)));
+      } catch {
+        // not a character of the set
+      }
+    }
+  }
+  return chars;
+}
+const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
 describe('the committed fonts', () => {
+  it('draw every Kanji of JIS X 0208 (levels 1 and 2: the names of Japanese children, 渡辺, 斎藤), not only the Chinese and Korean sets', () => {
+    const fallback = sources[2];
+    const kanji = charactersOf('euc-jp', range(0xb0, 0xf4), range(0xa1, 0xfe));
+    expect(kanji.length).toBe(6355);
+    expect(kanji.filter((c) => !fallback?.hasGlyphForCodePoint(c.codePointAt(0) ?? 0))).toEqual([]);
+  });
+
   it('have even-length glyph records, so pdf-lib subsets them (scripts/subset-report-fonts.py pads them)', () => {
     const fonts = loadReportFonts();
     for (const font of [fonts.regular, fonts.bold, fonts.fallback]) {
