@@ -381,7 +381,7 @@ async function attempt(deps: DeliveryDeps, delivery: DeliveryRow, run: JobRun): 
   if (!recipient.remotePatientId) await setRecipientPatient(deps.db, recipient.id, patient.id);
 
   // Amended only where an earlier version is in this chart; there it replaces that version's note.
-  const { status, previousDocumentId } = statusAtRecipient(await reportsFiledAtRecipient(deps.db, delivery.recipientId, delivery.version));
+  const { status, previousDocumentId, previousReportId } = statusAtRecipient(await reportsFiledAtRecipient(deps.db, delivery.recipientId, delivery.version));
   let written: WriteOutcome;
   try {
     written = await writeReport(
@@ -391,6 +391,7 @@ async function attempt(deps: DeliveryDeps, delivery: DeliveryRow, run: JobRun): 
         caseId: delivery.caseId,
         version: version.version,
         status,
+        ...(previousReportId ? { replacesReportId: previousReportId } : {}),
         content: version.content,
         specialist: version.specialist,
         signedAt: version.signedAt,

@@ -54,6 +54,8 @@ export interface StatusAtRecipient {
   readonly status: ReportStatus;
   /** The recipient's id of the latest earlier version's DocumentReference (for `relatesTo: replaces`); only when `amended`. */
   readonly previousDocumentId?: string;
+  /** The recipient's id of the latest earlier version's DiagnosticReport (the one an `amended` report replaces there). */
+  readonly previousReportId?: string;
 }
 
 /**
@@ -71,7 +73,8 @@ export function statusAtRecipient(earlier: readonly EarlierDelivery[]): StatusAt
   if (inChart.length === 0) return { status: 'final' };
   // The newest note there (a recipient may have taken DocumentReferences for some versions only).
   const previousDocumentId = inChart.map((d) => d.remoteIds.DocumentReference).filter((id): id is string => Boolean(id)).pop();
-  return previousDocumentId ? { status: 'amended', previousDocumentId } : { status: 'amended' };
+  const previousReportId = inChart[inChart.length - 1]?.remoteIds.DiagnosticReport;
+  return { status: 'amended', ...(previousDocumentId ? { previousDocumentId } : {}), ...(previousReportId ? { previousReportId } : {}) };
 }
 
 /** What a report version needs to become FHIR. */
@@ -80,6 +83,8 @@ export interface ReportFacts {
   readonly version: number;
   /** Its status at this recipient ({@link statusAtRecipient}), not the version's number. */
   readonly status: ReportStatus;
+  /** The recipient's id of the DiagnosticReport an `amended` one replaces there ({@link statusAtRecipient}). */
+  readonly replacesReportId?: string;
   readonly content: StoredOpinion;
   readonly specialist: SpecialistIdentity;
   readonly signedAt: Date;
@@ -149,12 +154,27 @@ export function conclusion(content: Pick<StoredOpinion, 'summary'>): string {
   return `${summary.slice(0, end)}…`;
 }
 
-/** The DiagnosticReport of one version (US Core DiagnosticReport Note). */
+/**
+ * The R4 core extension by which a report names the report it replaces
+ * (https://hl7.org/fhir/R4/extension-diagnosticreport-replaces.html). R4 has no status that marks a
+ * DiagnosticReport superseded, and each version is its own resource (its own identifier, written
+ * exactly once): without it the chart holds a `final` and an `amended` consult report side by side
+ * with nothing saying which replaced which.
+ */
+export const DIAGNOSTIC_REPORT_REPLACES = 'http://hl7.org/fhir/StructureDefinition/diagnosticReport-replaces';
+
+/**
+ * The DiagnosticReport of one version (US Core DiagnosticReport Note); an `amended` one names the
+ * report it replaces at the recipient ({@link DIAGNOSTIC_REPORT_REPLACES}) when known. A `final` one
+ * replaces nothing there.
+ */
 export function buildDiagnosticReport(f: ReportFacts): DiagnosticReport {
   const specialistRef: Reference = { reference: '#specialist', display: f.specialist.name };
+  const replaced = f.status === 'amended' ? f.replacesReportId : undefined;
   return {
     resourceType: 'DiagnosticReport',
     meta: { profile: [US_CORE_DR_NOTE] },
+    ...(replaced ? { extension: [{ url: DIAGNOSTIC_REPORT_REPLACES, valueReference: { reference: `DiagnosticReport/${replaced}` } }] } : {}),
     language: 'en-US',
     text: {
       status: 'generated',

@@ -19,7 +19,8 @@
  *
  * Idempotent: a reference already `superseded` is left alone, so a delivery run again after a crash
  * changes nothing. The DiagnosticReport has no such status (an amended report is a new resource with
- * status `amended`); it is not touched.
+ * status `amended`, naming the one it replaces by the `diagnosticReport-replaces` extension,
+ * report-resources.ts); the earlier one is not touched.
  * @packageDocumentation
  */
 import type { DocumentReference } from 'fhir/r4';

@@ -1,6 +1,6 @@
 import type { Communication, DiagnosticReport, DocumentReference } from 'fhir/r4';
 import { PDFDocument } from 'pdf-lib';
-import { REPORT_COMMUNICATION_SYSTEM, REPORT_IDENTIFIER_SYSTEM } from '../../src/delivery/report-resources';
+import { DIAGNOSTIC_REPORT_REPLACES, REPORT_COMMUNICATION_SYSTEM, REPORT_IDENTIFIER_SYSTEM } from '../../src/delivery/report-resources';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { validationIssues } from '../support/fhir-validation';
 import { fixtureBundle, fixturePatientId } from '../support/fixture-child';
@@ -166,6 +166,8 @@ it('lands a signed opinion in the referring EHR as exactly one valid DiagnosticR
   const amended = await byIdentifier<DiagnosticReport>('DiagnosticReport', REPORT_IDENTIFIER_SYSTEM, `${caseId}-v2`);
   expect(amended).toHaveLength(1);
   expect(amended[0]?.status).toBe('amended');
+  // It names the report it replaces there (R4 has no status for a replaced DiagnosticReport).
+  expect(amended[0]?.extension).toEqual([{ url: DIAGNOSTIC_REPORT_REPLACES, valueReference: { reference: `DiagnosticReport/${delivery.remoteIds.DiagnosticReport}` } }]);
   expect(await pdfText(Buffer.from(amended[0]?.presentedForm?.[0]?.data ?? '', 'base64'))).toContain('(amended)');
   const docs = await byIdentifier<DocumentReference>('DocumentReference', REPORT_IDENTIFIER_SYSTEM, `${caseId}-v2`);
   expect(docs).toHaveLength(1);

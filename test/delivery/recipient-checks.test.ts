@@ -1,7 +1,7 @@
 import type { Communication, DiagnosticReport, DocumentReference, Patient } from 'fhir/r4';
 import type { Intake } from '../../src/cases/intake-schema';
 import { whyNotTheChild } from '../../src/fhir/patient-standing';
-import { buildDocumentReference, REPORT_COMMUNICATION_SYSTEM, REPORT_IDENTIFIER_SYSTEM, statusAtRecipient, type ReportFacts } from '../../src/delivery/report-resources';
+import { buildDiagnosticReport, buildDocumentReference, DIAGNOSTIC_REPORT_REPLACES, REPORT_COMMUNICATION_SYSTEM, REPORT_IDENTIFIER_SYSTEM, statusAtRecipient, type ReportFacts } from '../../src/delivery/report-resources';
 import { startSandboxServer, type FaultAction, type SandboxServer } from '../../src/sandbox';
 import { fixtureBundle, fixturePatientId } from '../support/fixture-child';
 import { openCaseIn, opinionFor, referredIntake, searchSandbox } from '../support/opinion-case';
@@ -402,25 +402,25 @@ describe('statusAtRecipient', () => {
   });
 
   it('is amended where an earlier report is in the chart, replacing the newest earlier note there', () => {
-    expect(statusAtRecipient([{ version: 1, remoteIds: { DiagnosticReport: 'dr-1', DocumentReference: 'doc-1' } }])).toEqual({ status: 'amended', previousDocumentId: 'doc-1' });
+    expect(statusAtRecipient([{ version: 1, remoteIds: { DiagnosticReport: 'dr-1', DocumentReference: 'doc-1' } }])).toEqual({ status: 'amended', previousDocumentId: 'doc-1', previousReportId: 'dr-1' });
     expect(
       statusAtRecipient([
         { version: 2, remoteIds: { DiagnosticReport: 'dr-2', DocumentReference: 'doc-2' } },
         { version: 1, remoteIds: { DiagnosticReport: 'dr-1', DocumentReference: 'doc-1' } },
       ]),
-    ).toEqual({ status: 'amended', previousDocumentId: 'doc-2' });
+    ).toEqual({ status: 'amended', previousDocumentId: 'doc-2', previousReportId: 'dr-2' });
     // Version 2 went there without a note (the scope changed): version 3 replaces version 1's.
     expect(
       statusAtRecipient([
         { version: 1, remoteIds: { DiagnosticReport: 'dr-1', DocumentReference: 'doc-1' } },
         { version: 2, remoteIds: { DiagnosticReport: 'dr-2' } },
       ]),
-    ).toEqual({ status: 'amended', previousDocumentId: 'doc-1' });
+    ).toEqual({ status: 'amended', previousDocumentId: 'doc-1', previousReportId: 'dr-2' });
     // A recipient that takes no DocumentReferences: amended, nothing to replace.
-    expect(statusAtRecipient([{ version: 1, remoteIds: { DiagnosticReport: 'dr-1' } }])).toEqual({ status: 'amended' });
+    expect(statusAtRecipient([{ version: 1, remoteIds: { DiagnosticReport: 'dr-1' } }])).toEqual({ status: 'amended', previousReportId: 'dr-1' });
   });
 
-  it('keeps a final DocumentReference free of relatesTo whatever it is given', () => {
+  it('keeps a final DocumentReference free of relatesTo, and a final DiagnosticReport free of replaces, whatever they are given', () => {
     const facts: ReportFacts = {
       caseId: 'c-1',
       version: 2,
@@ -435,6 +435,11 @@ describe('statusAtRecipient', () => {
       programName: 'P',
     };
     expect(buildDocumentReference(facts, 'DiagnosticReport/dr-2', 'doc-1').relatesTo).toBeUndefined();
+    // Nor does a final DiagnosticReport name one it replaces; an amended one does.
+    expect(buildDiagnosticReport({ ...facts, replacesReportId: 'dr-1' }).extension).toBeUndefined();
+    expect(buildDiagnosticReport({ ...facts, status: 'amended', replacesReportId: 'dr-1' }).extension).toEqual([
+      { url: DIAGNOSTIC_REPORT_REPLACES, valueReference: { reference: 'DiagnosticReport/dr-1' } },
+    ]);
     expect(buildDocumentReference({ ...facts, status: 'amended' }, 'DiagnosticReport/dr-2', 'doc-1').relatesTo).toEqual([{ code: 'replaces', target: { reference: 'DocumentReference/doc-1' } }]);
   });
 });
