@@ -10,6 +10,9 @@ import { findCase, insertCaseEvent } from '../db/case-repository';
 import type { Queryable } from '../db/database';
 import type { Principal } from '../http/auth';
 import { logger } from '../log';
+import { hasBundleVersion } from '../assembly/bundle-repository';
+import { pullAssemblyTrigger } from '../pull/pull-progress';
+import { findPull } from '../pull/pull-repository';
 import { markAnswered, openInformationRequests, type InformationRequestRecord } from './information-request-repository';
 
 /** Who answers when the service itself does. */
@@ -81,4 +84,20 @@ export async function answerRequestsOfPull(deps: CaseServiceDeps, pullId: string
   });
   logger.info('information requests answered by a pull', { pullId, count: answered });
   return answered;
+}
+
+/**
+ * Answers the open requests of a re-pull that ended before they were committed: the pull's parent
+ * job answers them once its records are in the bundle ({@link answerRequestsOfPull} after the
+ * assembly), and a request committed after the job looked would stay open. Answered here only once
+ * that assembly is stored (the bundle version of the pull's attempt exists): a pull that has ended
+ * but is still being assembled is left to its job, which then sees the request — "the new records
+ * are in the case bundle" must be true when the review resumes.
+ * @returns how many were answered
+ */
+export async function answerRequestsOfAssembledPull(deps: CaseServiceDeps, pullId: string, now: Date = new Date()): Promise<number> {
+  const pull = await findPull(deps.db, pullId);
+  if (!pull?.finishedAt) return 0;
+  if (!(await hasBundleVersion(deps.db, pull.caseId, pullAssemblyTrigger(pullId, pull.attempt)))) return 0;
+  return answerRequestsOfPull(deps, pullId, pull.state, now);
 }

@@ -28,10 +28,9 @@ import { conflict, HttpProblem, notFound } from '../http/problem';
 import { logger } from '../log';
 import { offerAddOnInTx } from '../billing/addon-service';
 import { caseFor, nowOf } from '../billing/billing-deps';
-import { findPull } from '../pull/pull-repository';
 import { startPull, type PullServiceDeps } from '../pull/pull-service';
 import { findCurrentAssignment, findReleasedAssignment } from './assignment-repository';
-import { answerRequestInTx, answerRequestsOfPull } from './information-request-answers';
+import { answerRequestInTx, answerRequestsOfAssembledPull } from './information-request-answers';
 import {
   findInformationRequest,
   insertInformationRequest,
@@ -189,11 +188,8 @@ async function newInformationRequest(deps: PullServiceDeps, caseId: string, body
       });
     }
   });
-  if (pullId) {
-    // A pull that finished before the request was committed found nothing to answer: answer now.
-    const pull = await findPull(deps.db, pullId);
-    if (pull?.finishedAt) await answerRequestsOfPull(deps, pullId, pull.state, nowOf(deps));
-  }
+  // A re-pull that ended and was assembled before the request was committed found nothing to answer: answer now.
+  if (pullId) await answerRequestsOfAssembledPull(deps, pullId, nowOf(deps));
   logger.info('information requested', { caseId, pullId: pullId ?? undefined, event: body.kind });
   const created = await findInformationRequest(deps.db, id);
   if (!created) throw new Error('information request vanished after its transaction');
