@@ -33,6 +33,8 @@ export const TAG = {
   NumberOfFrames: 'x00280008',
   Rows: 'x00280010',
   Columns: 'x00280011',
+  FloatPixelData: 'x7fe00008',
+  DoubleFloatPixelData: 'x7fe00009',
   PixelData: 'x7fe00010',
 } as const;
 
@@ -59,5 +61,69 @@ export const TRANSFER_SYNTAXES: Readonly<Record<string, string>> = {
   '1.2.840.10008.1.2.4.203': 'High-Throughput JPEG 2000',
   '1.2.840.10008.1.2.5': 'RLE Lossless',
 };
+
+/**
+ * Storage SOP classes whose IOD requires the Image Pixel module, so an instance without Pixel Data
+ * (7FE0,0010), Float Pixel Data (7FE0,0008) or Double Float Pixel Data (7FE0,0009) is not a valid
+ * instance of them: the image SOP classes of PS3.4 Annex B (Table B.5-1), by UID (PS3.6 Annex A),
+ * retired ones still met on old CDs included. Deliberately a list of known classes, not a rule on the
+ * UID's shape: a class missing here is never called truncated for lacking pixels, and the instances
+ * that validly have none (SR, presentation states, KOS, raw data, waveforms, RT plans, encapsulated
+ * PDF, MR spectroscopy, DICOMDIR) are not on it.
+ * @see https://dicom.nema.org/medical/dicom/current/output/chtml/part04/sect_B.5.html
+ * @see https://dicom.nema.org/medical/dicom/current/output/chtml/part06/chapter_A.html
+ */
+export const IMAGE_STORAGE_SOP_CLASSES: ReadonlySet<string> = new Set([
+  '1.2.840.10008.5.1.4.1.1.1', // Computed Radiography Image
+  '1.2.840.10008.5.1.4.1.1.1.1', // Digital X-Ray Image – For Presentation
+  '1.2.840.10008.5.1.4.1.1.1.1.1', // Digital X-Ray Image – For Processing
+  '1.2.840.10008.5.1.4.1.1.1.2', // Digital Mammography X-Ray Image – For Presentation
+  '1.2.840.10008.5.1.4.1.1.1.2.1', // Digital Mammography X-Ray Image – For Processing
+  '1.2.840.10008.5.1.4.1.1.1.3', // Digital Intra-Oral X-Ray Image – For Presentation
+  '1.2.840.10008.5.1.4.1.1.1.3.1', // Digital Intra-Oral X-Ray Image – For Processing
+  '1.2.840.10008.5.1.4.1.1.2', // CT Image
+  '1.2.840.10008.5.1.4.1.1.2.1', // Enhanced CT Image
+  '1.2.840.10008.5.1.4.1.1.2.2', // Legacy Converted Enhanced CT Image
+  '1.2.840.10008.5.1.4.1.1.3', // Ultrasound Multi-frame Image (retired)
+  '1.2.840.10008.5.1.4.1.1.3.1', // Ultrasound Multi-frame Image
+  '1.2.840.10008.5.1.4.1.1.4', // MR Image
+  '1.2.840.10008.5.1.4.1.1.4.1', // Enhanced MR Image
+  '1.2.840.10008.5.1.4.1.1.4.3', // Enhanced MR Color Image
+  '1.2.840.10008.5.1.4.1.1.4.4', // Legacy Converted Enhanced MR Image
+  '1.2.840.10008.5.1.4.1.1.5', // Nuclear Medicine Image (retired)
+  '1.2.840.10008.5.1.4.1.1.6', // Ultrasound Image (retired)
+  '1.2.840.10008.5.1.4.1.1.6.1', // Ultrasound Image
+  '1.2.840.10008.5.1.4.1.1.6.2', // Enhanced US Volume
+  '1.2.840.10008.5.1.4.1.1.7', // Secondary Capture Image
+  '1.2.840.10008.5.1.4.1.1.7.1', // Multi-frame Single Bit Secondary Capture Image
+  '1.2.840.10008.5.1.4.1.1.7.2', // Multi-frame Grayscale Byte Secondary Capture Image
+  '1.2.840.10008.5.1.4.1.1.7.3', // Multi-frame Grayscale Word Secondary Capture Image
+  '1.2.840.10008.5.1.4.1.1.7.4', // Multi-frame True Color Secondary Capture Image
+  '1.2.840.10008.5.1.4.1.1.12.1', // X-Ray Angiographic Image
+  '1.2.840.10008.5.1.4.1.1.12.1.1', // Enhanced XA Image
+  '1.2.840.10008.5.1.4.1.1.12.2', // X-Ray Radiofluoroscopic Image
+  '1.2.840.10008.5.1.4.1.1.12.2.1', // Enhanced XRF Image
+  '1.2.840.10008.5.1.4.1.1.13.1.1', // X-Ray 3D Angiographic Image
+  '1.2.840.10008.5.1.4.1.1.13.1.2', // X-Ray 3D Craniofacial Image
+  '1.2.840.10008.5.1.4.1.1.13.1.3', // Breast Tomosynthesis Image
+  '1.2.840.10008.5.1.4.1.1.20', // Nuclear Medicine Image
+  '1.2.840.10008.5.1.4.1.1.30', // Parametric Map (Float or Double Float Pixel Data)
+  '1.2.840.10008.5.1.4.1.1.66.4', // Segmentation
+  '1.2.840.10008.5.1.4.1.1.77.1.1', // VL Endoscopic Image
+  '1.2.840.10008.5.1.4.1.1.77.1.1.1', // Video Endoscopic Image
+  '1.2.840.10008.5.1.4.1.1.77.1.2', // VL Microscopic Image
+  '1.2.840.10008.5.1.4.1.1.77.1.2.1', // Video Microscopic Image
+  '1.2.840.10008.5.1.4.1.1.77.1.3', // VL Slide-Coordinates Microscopic Image
+  '1.2.840.10008.5.1.4.1.1.77.1.4', // VL Photographic Image
+  '1.2.840.10008.5.1.4.1.1.77.1.4.1', // Video Photographic Image
+  '1.2.840.10008.5.1.4.1.1.77.1.5.1', // Ophthalmic Photography 8 Bit Image
+  '1.2.840.10008.5.1.4.1.1.77.1.5.2', // Ophthalmic Photography 16 Bit Image
+  '1.2.840.10008.5.1.4.1.1.77.1.5.4', // Ophthalmic Tomography Image
+  '1.2.840.10008.5.1.4.1.1.77.1.6', // VL Whole Slide Microscopy Image
+  '1.2.840.10008.5.1.4.1.1.128', // Positron Emission Tomography Image
+  '1.2.840.10008.5.1.4.1.1.128.1', // Legacy Converted Enhanced PET Image
+  '1.2.840.10008.5.1.4.1.1.130', // Enhanced PET Image
+  '1.2.840.10008.5.1.4.1.1.481.1', // RT Image
+]);
 
 export const DEFLATED_EXPLICIT_LITTLE_ENDIAN = '1.2.840.10008.1.2.1.99';

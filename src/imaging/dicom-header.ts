@@ -11,7 +11,11 @@
  * - Truncation is checked to the end of the file without reading pixel data: a Pixel Data element of
  *   defined length must fit in the file; an encapsulated one (undefined length, PS3.5 §A.4) is walked
  *   item header by item header (8 bytes each, read where they are), and a fragment that runs past the
- *   end of the file, or a file that ends inside an item header, is `truncated`.
+ *   end of the file, or a file that ends inside an item header, is `truncated`. Before Pixel Data, a
+ *   top-level element whose declared end lies past the end of the data, an end-of-file warning from
+ *   dicom-parser, or an image storage SOP class (PS3.4 Annex B) with no Pixel Data, Float or Double
+ *   Float Pixel Data is `truncated` too: a cut file is never read as an image without pixels, while
+ *   SR, presentation states, KOS and other pixel-less classes still parse.
  * - Memory is bounded: a parse may read at most `MAX_HEADER_READS` element and item headers' worth
  *   (`dicom-parse-budget.ts`); a data set of millions of tiny elements, which would exhaust the parsing
  *   thread's heap and can abort the whole process, is `too-large` instead. A value the reader would
@@ -29,7 +33,7 @@ import dicomParser, { type DataSet } from 'dicom-parser';
 import zlib from 'node:zlib';
 import { looksLikeRawDataSet } from '../uploads/sniff';
 import { decoderFor, isKnownCharacterSet, type TextDecode } from './dicom-charset';
-import { DEFLATED_EXPLICIT_LITTLE_ENDIAN, MEDIA_STORAGE_DIRECTORY_SOP_CLASS, TAG } from './dicom-dictionary';
+import { DEFLATED_EXPLICIT_LITTLE_ENDIAN, IMAGE_STORAGE_SOP_CLASSES, MEDIA_STORAGE_DIRECTORY_SOP_CLASS, TAG } from './dicom-dictionary';
 import { isHeaderReadBudgetExceeded, withHeaderReadBudget } from './dicom-parse-budget';
 
 /** The header fields of one DICOM instance that the service uses. Strings are trimmed; absent = undefined. */
@@ -151,7 +155,7 @@ function parseUnsafe(bytes: Uint8Array, fileSize: number, complete: boolean, rea
   }
   let dataSet: DataSet;
   try {
-    dataSet = withHeaderReadBudget(() => dicomParser.parseDicom(bytes, { untilTag: TAG.PixelData, inflater }));
+    dataSet = parseToPixelData(bytes);
   } catch (err) {
     // Too many elements is the verdict whatever more of the file would say.
     if (!complete && !isHeaderReadBudgetExceeded(err)) return needsMore(describe(err));
@@ -186,9 +190,21 @@ function parseUnsafe(bytes: Uint8Array, fileSize: number, complete: boolean, rea
       };
     }
   }
+  const cut = endsEarly(dataSet, available);
+  if (cut !== undefined) return complete ? { ok: false, code: 'truncated', reason: cut, partial: read } : needsMore(cut);
   const mediaClass = ascii({ ds: dataSet, notRead: [] }, TAG.MediaStorageSopClassUid);
   if (mediaClass === MEDIA_STORAGE_DIRECTORY_SOP_CLASS || dataSet.elements[TAG.DirectoryRecordSequence]) {
     return { ok: false, code: 'dicomdir', reason: 'DICOMDIR (media directory of a CD, not an image): nothing to index', partial: read };
+  }
+  if (read.sopClassUid !== undefined && IMAGE_STORAGE_SOP_CLASSES.has(read.sopClassUid) && !PIXEL_DATA_TAGS.some((t) => dataSet.elements[t])) {
+    return {
+      ok: false,
+      code: 'truncated',
+      reason:
+        `truncated file: SOP class ${read.sopClassUid} is an image storage class, whose instances must have Pixel Data (7FE0,0010) ` +
+        `(PS3.4 Annex B), but the file ends at byte ${available} without it`,
+      partial: read,
+    };
   }
   const missingUids = (['studyInstanceUid', 'seriesInstanceUid', 'sopInstanceUid', 'sopClassUid'] as const).filter((k) => !read[k]);
   if (missingUids.length > 0) {
@@ -199,6 +215,133 @@ function parseUnsafe(bytes: Uint8Array, fileSize: number, complete: boolean, rea
     ok: true,
     header: { ...read, transferSyntaxUid, studyInstanceUid: read.studyInstanceUid ?? '', seriesInstanceUid: read.seriesInstanceUid ?? '', sopInstanceUid: read.sopInstanceUid ?? '', sopClassUid: read.sopClassUid ?? '' } as DicomHeader,
   };
+}
+
+/**
+ * dicom-parser's parse up to Pixel Data, each parse within the header read budget. dicom-parser 1.8.21
+ * (the latest release) reads the length of an explicit VR element of a 64-bit VR (OV, SV, UV, added in
+ * 2019) as 16 bits, where PS3.5 §7.1.2 gives them 2 reserved bytes and a 32-bit length
+ * (cornerstonejs/dicomParser#284), and loses its way there. Such elements come just before Pixel Data:
+ * the Extended Offset Table (7FE0,0001) and its Lengths (7FE0,0002), OV, and the Encapsulated Pixel
+ * Data Value Total Length (7FE0,0003), UV. So when a parse fails or finds no Pixel Data and the bytes
+ * hold such an element header, the data set is parsed again up to it (`untilTag`), and
+ * {@link walkPixelGroup} reads the rest of group 7FE0 to Pixel Data. A valid file costs nothing more.
+ * @see https://dicom.nema.org/medical/dicom/current/output/chtml/part05/chapter_7.html#sect_7.1.2
+ * @see https://github.com/cornerstonejs/dicomParser/issues/284
+ */
+function parseToPixelData(bytes: Uint8Array): DataSet {
+  let fault: unknown;
+  let parsed: DataSet | undefined;
+  try {
+    parsed = withHeaderReadBudget(() => dicomParser.parseDicom(bytes, { untilTag: TAG.PixelData, inflater }));
+    if (parsed.elements[TAG.PixelData]) return parsed;
+  } catch (err) {
+    if (isHeaderReadBudgetExceeded(err)) throw err;
+    fault = err;
+  }
+  const untilTag = sixtyFourBitPixelGroupTag(bytes);
+  if (untilTag !== undefined) {
+    try {
+      const ds = withHeaderReadBudget(() => dicomParser.parseDicom(bytes, { untilTag, inflater }));
+      const el = ds.elements[untilTag];
+      // Only a top-level element stops the parse at `untilTag`; elsewhere the bytes were a value's.
+      if (el?.vr !== undefined && SIXTY_FOUR_BIT_VRS.has(el.vr)) {
+        walkPixelGroup(ds, el.dataOffset - 8);
+        return ds;
+      }
+    } catch (err) {
+      if (isHeaderReadBudgetExceeded(err)) throw err;
+    }
+  }
+  if (parsed) return parsed;
+  throw fault;
+}
+
+/** VRs of 64-bit values (PS3.5 §6.2), whose explicit VR length dicom-parser 1.8.21 misreads. */
+const SIXTY_FOUR_BIT_VRS: ReadonlySet<string> = new Set(['OV', 'SV', 'UV']);
+
+/** Explicit VRs with 2 reserved bytes and a 32-bit length (PS3.5 §7.1.2, Table 7.1-1); the others have a 16-bit length. */
+const LONG_LENGTH_VRS: ReadonlySet<string> = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
+
+/**
+ * The tag (dicom-parser spelling) of the first explicit VR little endian header of (7FE0,0001),
+ * (7FE0,0002) or (7FE0,0003) with a 64-bit VR in `bytes`, or undefined.
+ */
+function sixtyFourBitPixelGroupTag(bytes: Uint8Array): string | undefined {
+  const buf = asBuffer(bytes);
+  for (let at = buf.indexOf(PIXEL_GROUP_LE); at >= 0 && at + 6 <= buf.length; at = buf.indexOf(PIXEL_GROUP_LE, at + 1)) {
+    const element = buf.readUInt16LE(at + 2);
+    if (element >= 0x0001 && element <= 0x0003 && SIXTY_FOUR_BIT_VRS.has(buf.toString('latin1', at + 4, at + 6))) {
+      return `x7fe0${element.toString(16).padStart(4, '0')}`;
+    }
+  }
+  return undefined;
+}
+
+/** Group 7FE0, little endian. */
+const PIXEL_GROUP_LE = Buffer.from([0xe0, 0x7f]);
+
+/**
+ * Reads the explicit VR little endian element headers of group 7FE0 from `start` (the header of the
+ * element dicom-parser stopped at) to Pixel Data (7FE0,0010) included, into `ds.elements`, each with
+ * its true length and value offset; only headers are read. Stops at anything else (the checks after
+ * the parse then judge the data set: no Pixel Data, or a value past the end, is `truncated`); a header
+ * cut by the end of the bytes adds an end-of-file warning, as dicom-parser's own.
+ * @see https://dicom.nema.org/medical/dicom/current/output/chtml/part05/chapter_7.html#sect_7.1.2
+ */
+function walkPixelGroup(ds: DataSet, start: number): void {
+  const arr = ds.byteArray;
+  for (let at = start; ; ) {
+    if (at + 8 > arr.length) {
+      if (at < arr.length) ds.warnings.push(`eof encountered inside the header of an element of group 7FE0 at byte ${at}`);
+      return;
+    }
+    const view = new DataView(arr.buffer, arr.byteOffset + at, arr.length - at);
+    const element = view.getUint16(2, true);
+    if (view.getUint16(0, true) !== 0x7fe0 || element > 0x0010) return;
+    const vr = String.fromCharCode(view.getUint8(4), view.getUint8(5));
+    const longForm = LONG_LENGTH_VRS.has(vr);
+    if (longForm && at + 12 > arr.length) {
+      ds.warnings.push(`eof encountered inside the header of an element of group 7FE0 at byte ${at}`);
+      return;
+    }
+    const length = longForm ? view.getUint32(8, true) : view.getUint16(6, true);
+    const dataOffset = at + (longForm ? 12 : 8);
+    const tag = `x7fe0${element.toString(16).padStart(4, '0')}`;
+    ds.elements[tag] = { tag, vr, length, dataOffset, ...(length === UNDEFINED_LENGTH ? { hadUndefinedLength: true } : {}) };
+    if (tag === TAG.PixelData || length === UNDEFINED_LENGTH) return;
+    at = dataOffset + length;
+  }
+}
+
+/** The elements that hold an image's pixels (PS3.3 C.7.6.3, C.7.6.24): one of them is required in an image SOP class. */
+const PIXEL_DATA_TAGS = [TAG.PixelData, TAG.FloatPixelData, TAG.DoubleFloatPixelData] as const;
+
+/** The start of dicom-parser's warnings when a data set, sequence or item runs into the end of the bytes. */
+const PARSER_EOF_WARNING = /^eof encountered/;
+
+/**
+ * Why a data set read up to Pixel Data is cut short, or undefined. dicom-parser stops quietly at the
+ * end of the bytes in places (its implicit VR loop never checks a value's length against them; a
+ * sequence of undefined length that runs into the end is a warning), so each top-level element's
+ * declared end (value offset + length, PS3.5 §7.1) must lie within `end`, and an end-of-file warning
+ * is a cut. Pixel Data itself is checked by the caller. A cut exactly between two elements leaves
+ * neither sign: the image SOP class check catches that one.
+ * @see https://dicom.nema.org/medical/dicom/current/output/chtml/part05/chapter_7.html#sect_7.1
+ */
+function endsEarly(ds: DataSet, end: number): string | undefined {
+  for (const [tag, el] of Object.entries(ds.elements)) {
+    if (tag === TAG.PixelData || el.length === UNDEFINED_LENGTH) continue;
+    const missing = el.dataOffset + el.length - end;
+    if (missing > 0) return `truncated file: ${tagName(tag)} declares ${el.length} bytes but the file ends ${missing} bytes early`;
+  }
+  const eof = (Array.isArray(ds.warnings) ? ds.warnings : []).find((w) => PARSER_EOF_WARNING.test(w));
+  return eof === undefined ? undefined : `truncated file: the data set ends before the file says it should (dicom-parser: ${eof})`;
+}
+
+/** `x0028105a` → `(0028,105A)`. */
+function tagName(tag: string): string {
+  return `(${tag.slice(1, 5).toUpperCase()},${tag.slice(5, 9).toUpperCase()})`;
 }
 
 const ITEM_GROUP = 0xfffe;

@@ -340,7 +340,8 @@ function medicationText(r: MedicationRequest | MedicationStatement, byUrl: Reado
  * shows for it. `byUrl` resolves a MedicationRequest's Medication reference and a DiagnosticReport's results.
  */
 export function describe(r: FhirResource, byUrl: ReadonlyMap<string, FhirResource>): string {
-  const parts: (string | undefined)[] = [];
+  // First, so that no one reads the rest of the line as the child's.
+  const parts: (string | undefined)[] = [identityMismatchText(r)];
   switch (r.resourceType) {
     case 'Condition':
       parts.push(ccText(r.code), r.onsetDateTime ?? r.onsetPeriod?.start ? `onset ${readableDateTime(r.onsetDateTime ?? r.onsetPeriod?.start ?? '')}` : undefined,
@@ -367,6 +368,28 @@ export function describe(r: FhirResource, byUrl: ReadonlyMap<string, FhirResourc
       parts.push(readableDateTime(dateOf(r)), describeOther(r));
   }
   return parts.filter((p): p is string => p !== undefined && p !== '').join(' — ') || r.resourceType;
+}
+
+/**
+ * The review flag of family uploads (`uploads/origin.ts`, `UPLOAD_FLAG_SYSTEM`; spelled out here, as the
+ * normalize layer does not import uploads) set on an ImagingStudy whose DICOM files name a patient other
+ * than the case's (`imaging/identity.ts`): a sibling's CD, say.
+ */
+const IDENTITY_MISMATCH_FLAG = { system: 'https://second-opinion.example.org/fhir/CodeSystem/upload-flag', code: 'identity-mismatch' } as const;
+
+/**
+ * What a line says first for a resource tagged {@link IDENTITY_MISMATCH_FLAG} in `meta.tag`: that its
+ * files name another patient and must be checked before use. Only that: the other patient's name or
+ * identifiers are never written (the case manager sees them in the upload's review). Uploads tag only
+ * ImagingStudies so today; a DocumentReference so tagged would read the same, as "files".
+ * @see https://hl7.org/fhir/R4/resource.html#Meta (meta.tag)
+ * @see https://hl7.org/fhir/R4/imagingstudy.html
+ */
+function identityMismatchText(r: FhirResource): string | undefined {
+  const flagged = listOf(r.meta?.tag).some((t) => t?.system === IDENTITY_MISMATCH_FLAG.system && t.code === IDENTITY_MISMATCH_FLAG.code);
+  if (!flagged) return undefined;
+  const what = r.resourceType === 'ImagingStudy' ? 'images' : 'files';
+  return `CAUTION: these ${what} name a patient other than the case patient; check them before use`;
 }
 
 /**

@@ -159,7 +159,7 @@ async function expandZip(deps: IngestDeps, zip: UploadFileRow): Promise<void> {
     for (const file of extraction.files) {
       await storeFileAsBlob(deps.blobs, file.path, file.sha256);
       await recordBlob(deps.db, { sha256: file.sha256, size: file.size });
-      rows.push({ ...child(rows.length), fileName: file.name, kind: file.kind, blobSha256: file.sha256, size: file.size });
+      rows.push({ ...child(rows.length), fileName: file.name, kind: file.kind, blobSha256: file.sha256, sha1Base64: file.sha1Base64, size: file.size });
     }
     for (const entry of extraction.refused) {
       rows.push({ ...child(rows.length), fileName: entry.name, kind: 'unknown', size: 0, state: 'unparsed', reason: `refused: ${entry.reason}` });

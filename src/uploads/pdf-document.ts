@@ -55,8 +55,12 @@ export interface UploadedDocument {
   readonly fileName: string;
   readonly contentType: string;
   readonly size: number;
-  /** SHA-1 of the bytes, base64 (FHIR `Attachment.hash`). */
-  readonly sha1Base64: string;
+  /**
+   * SHA-1 of the bytes, base64 (FHIR `Attachment.hash`); omit when unknown, and `hash` is left out
+   * (an empty string is not a valid FHIR base64Binary, nor any value: R4 §2.1.0.3).
+   * @see https://hl7.org/fhir/R4/datatypes.html#Attachment
+   */
+  readonly sha1Base64?: string;
   /** SHA-256 of the bytes, hex (the blob store key). */
   readonly sha256: string;
   /** Where the bytes can be fetched (e.g. the API's blob URL). */
@@ -94,7 +98,7 @@ export function documentReferenceForUpload(input: UploadedDocument): DocumentRef
     contentType: input.contentType,
     url: input.blobUrl,
     size: input.size,
-    hash: input.sha1Base64,
+    ...(input.sha1Base64 ? { hash: input.sha1Base64 } : {}),
     title,
     ...(pdf?.ok && pdf.creationDate ? { creation: pdf.creationDate } : {}),
   };

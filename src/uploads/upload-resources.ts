@@ -89,7 +89,7 @@ export function uploadResources(caseId: string, intake: Intake, rows: readonly U
         fileName: r.fileName,
         contentType: 'application/pdf',
         size: r.size,
-        sha1Base64: r.sha1Base64 ?? '',
+        ...(r.sha1Base64 ? { sha1Base64: r.sha1Base64 } : {}),
         sha256: r.blobSha256 ?? '',
         blobUrl: uploadFileUrl(caseId, r.id),
         ...(r.metadata['pdf'] ? { pdf: r.metadata['pdf'] as PdfInspection } : {}),

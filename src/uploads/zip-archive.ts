@@ -56,6 +56,12 @@ export interface ExtractedFile {
   readonly size: number;
   /** SHA-256 of the content, hex. */
   readonly sha256: string;
+  /**
+   * SHA-1 of the content, base64: FHIR `Attachment.hash`, computed in the same pass as the SHA-256 so that
+   * no file (not even one too large to inspect) reaches a DocumentReference without it.
+   * @see https://hl7.org/fhir/R4/datatypes.html#Attachment
+   */
+  readonly sha1Base64: string;
   /** The kind sniffed from its first bytes. */
   readonly kind: FileKind;
 }
@@ -254,11 +260,12 @@ async function extractEntry(
   zip: ZipFile,
   entry: Entry,
   target: string,
-): Promise<{ size: number; sha256: string; kind: FileKind } | { reason: string }> {
+): Promise<{ size: number; sha256: string; sha1Base64: string; kind: FileKind } | { reason: string }> {
   fs.mkdirSync(path.dirname(target), { recursive: true });
   // `target` is a fresh number in our own folder: failing to create it is the machine's fault (thrown).
   const handle = await fs.promises.open(target, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
   const hash = createHash('sha256');
+  const sha1 = createHash('sha1');
   const head: Buffer[] = [];
   let headBytes = 0;
   let crc = 0;
@@ -267,6 +274,7 @@ async function extractEntry(
     const stream = await zip.openReadStreamPromise(entry);
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       hash.update(chunk);
+      sha1.update(chunk);
       crc = crc32(chunk, crc);
       if (headBytes < SNIFF_BYTES) {
         head.push(chunk.subarray(0, SNIFF_BYTES - headBytes));
@@ -277,7 +285,7 @@ async function extractEntry(
     }
     if (crc >>> 0 !== entry.crc32 >>> 0) throw new Error('CRC-32 mismatch: the entry is corrupt');
     await handle.close();
-    return { size, sha256: hash.digest('hex'), kind: sniffFileKind(Buffer.concat(head)) };
+    return { size, sha256: hash.digest('hex'), sha1Base64: sha1.digest('base64'), kind: sniffFileKind(Buffer.concat(head)) };
   } catch (err) {
     await handle.close().catch(() => undefined);
     fs.rmSync(target, { force: true });

@@ -262,3 +262,146 @@ describe('numbers FHIR cannot hold', () => {
     expect(fits.header).toMatchObject({ seriesNumber: 7, instanceNumber: 2147483647 });
   });
 });
+
+describe('a file cut before its Pixel Data is truncated, not an image without pixels', () => {
+  it.each([
+    // Implicit VR: cut inside a value after the group 0020 UIDs; dicom-parser ends the parse quietly.
+    ['pydicom__MR_small_implicit.dcm', 1500],
+    // Explicit VR: cut exactly on an element boundary; only the image SOP class says pixels are due.
+    ['pydicom__examples_rgb_color.dcm', 1108],
+  ])('%s cut to %i bytes', (name, bytes) => {
+    const result = parseDicomHeader(readCorpus(name).subarray(0, bytes));
+    expect(result).toMatchObject({ ok: false, code: 'truncated', reason: expect.stringMatching(/^truncated file: /) });
+    expect(parseDicomBuffer(readCorpus(name).subarray(0, bytes), { headBytes: 300 })).toEqual(result);
+    // The whole file still parses.
+    expect(parseDicomHeader(readCorpus(name))).toMatchObject({ ok: true, header: { hasPixelData: true } });
+  });
+
+  it('every cut of an implicit VR file between its File Meta Information and Pixel Data is truncated', () => {
+    const bytes = readCorpus('pydicom__MR_small_implicit.dcm');
+    const pixelAt = bytes.indexOf(PIXEL_DATA_TAG);
+    // From past the File Meta Information (the SOP class read) to the Pixel Data element header.
+    for (let cut = 400; cut <= pixelAt; cut += 7) {
+      expect([cut, parseDicomHeader(bytes.subarray(0, cut))]).toEqual([cut, expect.objectContaining({ ok: false, code: 'truncated' })]);
+    }
+  });
+
+  it('an element that declares more bytes than the file holds is named', () => {
+    const result = parseDicomHeader(readCorpus('pydicom__MR_small_implicit.dcm').subarray(0, 1500));
+    expect(result).toMatchObject({ reason: 'truncated file: (0028,1051) declares 4 bytes but the file ends 2 bytes early' });
+  });
+
+  it('an end-of-file warning from dicom-parser is a cut', () => {
+    const bytes = readCorpus('pydicom__MR_small_implicit.dcm');
+    // Cut inside a sequence of undefined length: dicom-parser warns "eof encountered…" and stops.
+    const cuts = [...Array(bytes.indexOf(PIXEL_DATA_TAG)).keys()].filter((n) => n > 400);
+    const warned = cuts
+      .map((n) => parseDicomHeader(bytes.subarray(0, n)))
+      .find((r) => !r.ok && /dicom-parser: eof encountered/.test(r.reason));
+    expect(warned).toMatchObject({ ok: false, code: 'truncated' });
+  });
+
+  it('valid files without pixels still parse: SR, and an image class is only asked for pixels when it is one', () => {
+    const sr = parseDicomHeader(readCorpus('pydicom__test-SR.dcm'));
+    expect(sr).toMatchObject({ ok: true, header: { hasPixelData: false, sopClassUid: '1.2.840.10008.5.1.4.1.1.88.33' } });
+    // A Key Object Selection document (1.2.840.10008.5.1.4.1.1.88.59) and a Grayscale Softcopy
+    // Presentation State (1.2.840.10008.5.1.4.1.1.11.1): complete, and without pixels by design.
+    for (const sopClass of ['1.2.840.10008.5.1.4.1.1.88.59', '1.2.840.10008.5.1.4.1.1.11.1']) {
+      const file = withoutPixelData(sopClass);
+      expect([sopClass, parseDicomHeader(file)]).toEqual([sopClass, expect.objectContaining({ ok: true })]);
+    }
+    const secondaryCapture = withoutPixelData('1.2.840.10008.5.1.4.1.1.7');
+    expect(parseDicomHeader(secondaryCapture)).toMatchObject({ ok: false, code: 'truncated', reason: expect.stringMatching(/image storage class/) });
+  });
+});
+
+/** A complete explicit VR little endian file of `sopClass` with the four UIDs and no Pixel Data. */
+function withoutPixelData(sopClass: string): Buffer {
+  const preamble = Buffer.alloc(132);
+  preamble.write('DICM', 128, 'latin1');
+  const sop = '1.2.3.4.5.6.9';
+  return Buffer.concat([
+    preamble,
+    element(0x0002, 0x0002, 'UI', sopClass),
+    element(0x0002, 0x0003, 'UI', sop),
+    element(0x0002, 0x0010, 'UI', '1.2.840.10008.1.2.1'),
+    element(0x0008, 0x0016, 'UI', sopClass),
+    element(0x0008, 0x0018, 'UI', sop),
+    element(0x0008, 0x0060, 'CS', 'KO'),
+    element(0x0020, 0x000d, 'UI', '1.2.3.4.5'),
+    element(0x0020, 0x000e, 'UI', '1.2.3.4.5.6'),
+  ]);
+}
+
+/** An explicit VR little endian element in the long form (PS3.5 §7.1.2): tag, VR, 2 reserved bytes, 32-bit length. */
+function longElement(group: number, elementNumber: number, vr: string, value: Buffer, length = value.length): Buffer {
+  const head = Buffer.alloc(12);
+  head.writeUInt16LE(group, 0);
+  head.writeUInt16LE(elementNumber, 2);
+  head.write(vr, 4, 'latin1');
+  head.writeUInt32LE(length, 8);
+  return Buffer.concat([head, value]);
+}
+
+/**
+ * An RLE (encapsulated) Secondary Capture built with the test helpers: its Pixel Data (empty Basic
+ * Offset Table, one 16-byte fragment) preceded by an Extended Offset Table (7FE0,0001) and its Lengths
+ * (7FE0,0002), both OV, and the Encapsulated Pixel Data Value Total Length (7FE0,0003), UV — valid
+ * since 2019 (PS3.3 C.7.6.3).
+ */
+function withExtendedOffsetTable(): Buffer {
+  const preamble = Buffer.alloc(132);
+  preamble.write('DICM', 128, 'latin1');
+  const sopClass = '1.2.840.10008.5.1.4.1.1.7';
+  const sop = '1.2.3.4.5.6.64';
+  const u64 = (n: number): Buffer => {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(BigInt(n));
+    return b;
+  };
+  const item = (group: number, elementNumber: number, length: number): Buffer => {
+    const b = Buffer.alloc(8);
+    b.writeUInt16LE(group, 0);
+    b.writeUInt16LE(elementNumber, 2);
+    b.writeUInt32LE(length, 4);
+    return b;
+  };
+  return Buffer.concat([
+    preamble,
+    element(0x0002, 0x0002, 'UI', sopClass),
+    element(0x0002, 0x0003, 'UI', sop),
+    element(0x0002, 0x0010, 'UI', '1.2.840.10008.1.2.5'),
+    element(0x0008, 0x0016, 'UI', sopClass),
+    element(0x0008, 0x0018, 'UI', sop),
+    element(0x0008, 0x0060, 'CS', 'OT'),
+    element(0x0020, 0x000d, 'UI', '1.2.3.4.5'),
+    element(0x0020, 0x000e, 'UI', '1.2.3.4.5.6'),
+    longElement(0x7fe0, 0x0001, 'OV', u64(0)),
+    longElement(0x7fe0, 0x0002, 'OV', u64(16)),
+    longElement(0x7fe0, 0x0003, 'UV', u64(16)),
+    longElement(0x7fe0, 0x0010, 'OB', Buffer.concat([item(0xfffe, 0xe000, 0), item(0xfffe, 0xe000, 16), Buffer.alloc(16, 0x11), item(0xfffe, 0xe0dd, 0)]), 0xffffffff),
+  ]);
+}
+
+describe('64-bit VRs before Pixel Data (OV, SV, UV): dicom-parser 1.8.21 misreads their length (cornerstonejs/dicomParser#284)', () => {
+  it('a valid file with an Extended Offset Table parses, from the whole buffer and from a small head', () => {
+    const bytes = withExtendedOffsetTable();
+    const whole = parseDicomHeader(bytes);
+    expect(whole).toMatchObject({ ok: true, header: { hasPixelData: true, sopInstanceUid: '1.2.3.4.5.6.64', transferSyntaxUid: '1.2.840.10008.1.2.5' } });
+    expect(whole.ok && whole.header.warnings).toEqual([]);
+    expect(parseDicomBuffer(bytes, { headBytes: 300 })).toEqual(whole);
+  });
+
+  it('cut inside a fragment, it is truncated as any encapsulated file; cut inside the table, too', () => {
+    const bytes = withExtendedOffsetTable();
+    expect(parseDicomHeader(bytes.subarray(0, bytes.length - 16))).toMatchObject({
+      ok: false,
+      code: 'truncated',
+      reason: 'truncated file: Pixel Data (7FE0,0010) fragment 1 declares 16 bytes but the file ends 8 bytes early',
+    });
+    const tableAt = bytes.indexOf(Buffer.from([0xe0, 0x7f, 0x01, 0x00, 0x4f, 0x56]));
+    for (const cut of [tableAt + 10, tableAt + 16, tableAt + 20]) {
+      expect([cut, parseDicomHeader(bytes.subarray(0, cut))]).toEqual([cut, expect.objectContaining({ ok: false, code: 'truncated' })]);
+    }
+  });
+});

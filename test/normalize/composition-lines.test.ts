@@ -2,9 +2,10 @@
  * The one-line descriptions the case record's sections show (Composition narrative): dates and
  * times as a reader wants them, and a DiagnosticReport's few results by value.
  */
-import type { Condition, DiagnosticReport, FhirResource, MedicationRequest, Observation } from 'fhir/r4';
+import type { Coding, Condition, DiagnosticReport, FhirResource, ImagingStudy, MedicationRequest, Observation } from 'fhir/r4';
 import { describe as describeLine } from '../../src/normalize/composition';
 import { readableDateTime } from '../../src/normalize/readable-date';
+import { FAMILY_UPLOAD_TAG, uploadFlagTag } from '../../src/uploads/origin';
 
 describe('readableDateTime', () => {
   it.each([
@@ -61,5 +62,21 @@ describe('section lines', () => {
     expect(describeLine(report(['urn:uuid:a', 'urn:uuid:gone']), byUrl)).toMatch(/ — 2 results$/);
     const noValue: Observation = { resourceType: 'Observation', status: 'final', code: { text: 'Culture' } };
     expect(describeLine(report(['urn:uuid:n']), new Map([['urn:uuid:n', noValue]]))).toMatch(/ — 1 result$/);
+  });
+});
+
+describe('an ImagingStudy whose files name another patient', () => {
+  const study = (tags: Coding[]): ImagingStudy => ({
+    resourceType: 'ImagingStudy', status: 'available', subject: { reference: 'urn:uuid:p' }, started: '2024-01-02T10:15:00Z',
+    description: 'MRI brain', numberOfSeries: 1, numberOfInstances: 3, meta: { tag: tags },
+  });
+
+  it('says so first, plainly, and to check the images before use', () => {
+    const line = describeLine(study([{ ...FAMILY_UPLOAD_TAG }, uploadFlagTag('identity-mismatch')]), new Map());
+    expect(line).toBe('CAUTION: these images name a patient other than the case patient; check them before use — 2024-01-02 10:15 (UTC) — MRI brain — 1 series, 3 images');
+  });
+
+  it('a study without the flag reads as before', () => {
+    expect(describeLine(study([{ ...FAMILY_UPLOAD_TAG }, uploadFlagTag('unreadable')]), new Map())).toBe('2024-01-02 10:15 (UTC) — MRI brain — 1 series, 3 images');
   });
 });

@@ -3,12 +3,14 @@
  * normalize + dedupe as pulled records. An uploaded study merges with a pulled study of the same
  * StudyInstanceUID and the pulled study's DICOMweb Endpoint is kept.
  */
-import type { Bundle, Endpoint, ImagingStudy, Patient } from 'fhir/r4';
+import type { Bundle, DocumentReference, Endpoint, ImagingStudy, Patient } from 'fhir/r4';
 import { parseDicomHeader } from '../../src/imaging/dicom-header';
+import { buildComposition } from '../../src/normalize/composition';
 import { dedupe } from '../../src/normalize/dedupe';
 import { normalize } from '../../src/normalize/normalize';
 import { ORIGIN_SYSTEM } from '../../src/normalize/origin';
 import { loadTerminologyMappings } from '../../src/normalize/terminology';
+import { uploadFlagTag } from '../../src/uploads/origin';
 import type { UploadFileRow } from '../../src/uploads/upload-repository';
 import { UPLOAD_SOURCE_ID, uploadSourceInput } from '../../src/uploads/upload-resources';
 import { readCorpus } from '../imaging/support';
@@ -93,6 +95,24 @@ describe('uploads as an assembly source', () => {
     expect(study.subject.reference).toBe(normalized.casePatient.id ? `urn:uuid:${normalized.casePatient.id}` : undefined);
   });
 
+  it("a CD naming another patient (a sibling's) reads, in the case record, as images to check before use, without the other name", () => {
+    const intake = sampleIntake();
+    // The corpus MR names CompressedSamples^MR1 (ID 4MR1), not the case's child.
+    const uploads = uploadSourceInput(CASE_ID, intake, [dicomRow('88888888-8888-4888-8888-888888888888', 'pydicom__MR_small_implicit.dcm')]);
+    const normalized = normalize({ caseId: CASE_ID, intake, sources: [uploads.source], raw: uploads.raw, mappings: loadTerminologyMappings() });
+    const deduped = dedupe(normalized.resources);
+    const study = deduped.resources.find((r) => r.resource.resourceType === 'ImagingStudy')?.resource as ImagingStudy;
+    expect(study.meta?.tag).toEqual(expect.arrayContaining([uploadFlagTag('identity-mismatch')]));
+    const subject = `urn:uuid:${normalized.casePatient.id ?? ''}`;
+    const build = () => buildComposition({ subject, resources: deduped.resources, options: { bundleId: 'b-1', timestamp: '2026-11-02T15:00:00Z' }, sources: [uploads.source] });
+    const imaging = build().entry.resource.section?.find((s) => s.code?.coding?.[0]?.code === '18748-4');
+    const div = imaging?.text?.div ?? '';
+    expect(div).toContain('CAUTION: these images name a patient other than the case patient; check them before use — ');
+    expect(div).not.toMatch(/CompressedSamples|MR1|4MR1/);
+    // Deterministic: the same narrative every time.
+    expect(build().entry.resource.section?.find((s) => s.code?.coding?.[0]?.code === '18748-4')?.text?.div).toBe(div);
+  });
+
   it('gives nothing for a file that was not read, and is deterministic', () => {
     const row = dicomRow('22222222-2222-4222-8222-222222222222', 'pydicom__MR_small_implicit.dcm');
     const unread: UploadFileRow = { ...row, state: 'unparsed', metadata: {} };
@@ -121,5 +141,28 @@ describe('uploads as an assembly source', () => {
       expect.stringContaining(other.id),
     ]);
     expect(JSON.stringify(docs)).not.toContain(again.id);
+  });
+
+  it('never writes an empty Attachment.hash: a PDF whose SHA-1 is unknown has none, one with it has it', () => {
+    const row = (id: string, sha1Base64: string | null): UploadFileRow => ({
+      ...dicomRow(id, 'pydicom__MR_small_implicit.dcm'),
+      fileName: 'scan-archive.pdf',
+      kind: 'pdf',
+      blobSha256: id.slice(0, 1).repeat(64),
+      sha1Base64,
+      // What ingest says of a PDF over MAX_PDF_INSPECT_BYTES: never read, so no SHA-1 from readPdf.
+      state: 'flagged',
+      reason: 'PDF too large to inspect; kept as received',
+      metadata: {},
+    });
+    const unknown = row('66666666-6666-4666-8666-666666666666', null);
+    const known = row('77777777-7777-4777-8777-777777777777', 'c2FtZS1maWxlLWhhc2g=');
+    const attachments = uploadSourceInput(CASE_ID, sampleIntake(), [unknown, known])
+      .raw.filter((r) => r.resourceType === 'DocumentReference')
+      .map((r) => (r.resource as unknown as DocumentReference).content[0]?.attachment);
+    expect(attachments).toHaveLength(2);
+    expect(attachments[0]).not.toHaveProperty('hash');
+    expect(attachments[0]).toMatchObject({ contentType: 'application/pdf', size: 1 });
+    expect(attachments[1]).toMatchObject({ hash: 'c2FtZS1maWxlLWhhc2g=' });
   });
 });

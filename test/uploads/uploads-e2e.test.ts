@@ -255,6 +255,24 @@ describe('done: a zip of a multi-series study plus a PDF', () => {
     ]);
   });
 
+  it('a DICOM cut before its Pixel Data is listed unparsed as truncated and counts no instance in an ImagingStudy', async () => {
+    const caseId = await openCase();
+    const res = await upload(caseId, [
+      // Implicit VR, cut inside a value after the study and series UIDs.
+      { name: 'MR-cut.dcm', data: dicom('pydicom__MR_small_implicit.dcm').subarray(0, 1500) },
+      // Explicit VR, cut exactly between two elements.
+      { name: 'US-head.dcm', data: dicom('pydicom__examples_rgb_color.dcm').subarray(0, 1108) },
+    ]);
+    expect(res.status).toBe(202);
+    const { upload: done, bundle } = await ingested(caseId, ((await res.json()) as UploadView).uploadId);
+    expect(done.files).toEqual(
+      expect.arrayContaining(
+        ['MR-cut.dcm', 'US-head.dcm'].map((name) => expect.objectContaining({ name, kind: 'dicom', state: 'unparsed', reason: expect.stringMatching(/^truncated file: /) })),
+      ),
+    );
+    expect(resources<ImagingStudy>(bundle, 'ImagingStudy')).toEqual([]);
+  });
+
   it('keeps a PDF that runs JavaScript when opened, flagged for review, and serves it only as an attachment', async () => {
     const made = await PDFDocument.create();
     made.addPage().drawText('Discharge letter');

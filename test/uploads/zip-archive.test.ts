@@ -47,6 +47,10 @@ describe('extractZip: a CD export', () => {
     ]);
     const dicom = result.files[1];
     expect(dicom?.sha256).toBe(createHash('sha256').update(cr).digest('hex'));
+    // SHA-1 (FHIR Attachment.hash) in the same pass: a PDF too large to inspect still has one.
+    expect(result.files.map((f) => f.sha1Base64)).toEqual(
+      [Buffer.from('not really'), cr, pdf, Buffer.from('[autorun]')].map((b) => createHash('sha1').update(b).digest('base64')),
+    );
     expect(fs.readFileSync(dicom?.path ?? '')).toEqual(cr);
     // Written under numbers: a CD's folder names (the child's name, an MRN) never become paths.
     expect(result.files.map((f) => path.relative(path.join(dir, 'out'), f.path))).toEqual(['0', '1', '2', '3']);
