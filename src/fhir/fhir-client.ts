@@ -25,7 +25,7 @@ import {
   ClientRetiredError,
 } from './errors';
 import type { FhirClientEvent, FhirRequestKind } from './events';
-import { parseResource, parseSearchPage, type PageReader, type SearchPage } from './fhir-json';
+import { parseResource, parseResourceAsReceived, parseSearchPage, type PageReader, type ResourceAsReceived, type SearchPage } from './fhir-json';
 import { discardBody, HttpTransport, isBodyIdleTimeout, readDecoded, type HttpMethod, type StreamingResponse } from './http-transport';
 import { isTransportError, toFhirClientError } from './network-errors';
 import { classifyIssueCodes, parseIssueCodes } from './operation-outcome';
@@ -192,6 +192,17 @@ export class FhirEndpointClient {
     if (!RESOURCE_ID.test(id)) throw new RangeError('invalid resource id');
     const url = new URL(`${type}/${id}`, this.base);
     return this.exchangeJson({ kind: 'read', method: 'GET', url, resourceType: type }, (raw) => parseResource<T>(raw, type));
+  }
+
+  /**
+   * {@link read}, with the body's bytes kept beside the resource (checked as `read` checks it): for the
+   * raw store, which keeps what the server sent (https://hl7.org/fhir/R4/http.html#read).
+   */
+  async readAsReceived<T extends FhirResource = FhirResource>(type: T['resourceType'], id: string): Promise<ResourceAsReceived<T>> {
+    assertType(type);
+    if (!RESOURCE_ID.test(id)) throw new RangeError('invalid resource id');
+    const url = new URL(`${type}/${id}`, this.base);
+    return this.exchangeJson({ kind: 'read', method: 'GET', url, resourceType: type }, (raw) => parseResourceAsReceived<T>(raw, type));
   }
 
   /**

@@ -64,6 +64,17 @@ export function parseResource<T extends FhirResource>(raw: Buffer, resourceType:
   return asResource<T>(parseJsonBody(raw), resourceType);
 }
 
+/** A resource read with the bytes it came in (a byte order mark left out), for a store that keeps them as received. */
+export interface ResourceAsReceived<T extends FhirResource = FhirResource> {
+  readonly resource: T;
+  readonly bytes: Buffer;
+}
+
+/** {@link parseResource}, keeping the body's bytes beside the resource. */
+export function parseResourceAsReceived<T extends FhirResource>(raw: Buffer, resourceType: T['resourceType'] | undefined): ResourceAsReceived<T> {
+  return { resource: parseResource<T>(raw, resourceType), bytes: raw.subarray(bomLength(raw)) };
+}
+
 /** The Bundle's `next` link, resolved against the base URL. */
 function nextLinkOf(bundle: Bundle, baseUrl: string): string | undefined {
   const next = Array.isArray(bundle.link) ? bundle.link.find((link) => link?.relation === 'next')?.url : undefined;

@@ -5,7 +5,7 @@
  */
 export { FhirEndpointClient } from './fhir-client';
 export type { FhirClientDeps, FetchBinaryOptions, BinaryResult, ConditionalCreateResult } from './fhir-client';
-export type { PageReader, ScannedSearchPage, SearchPage } from './fhir-json';
+export type { PageReader, ResourceAsReceived, ScannedSearchPage, SearchPage } from './fhir-json';
 export { scanSearchPage } from './fhir-json';
 export type { EndpointAuth, EndpointConnection, SmartBackendAuthConfig } from './endpoint';
 export { DEFAULT_SMART_SCOPE, DEFAULT_TIMEOUT_MS } from './endpoint';

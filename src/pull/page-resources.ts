@@ -21,7 +21,7 @@ import { isRecord } from '../util/is-record';
 
 /** One resource of a page. */
 export interface PageEntry {
-  /** Position in `Bundle.entry` (0-based). */
+  /** Position in `Bundle.entry` (0-based); -1 for a resource read after the page for its `_include` (included-follow-up.ts). */
   readonly index: number;
   /** `resourceType` when it is a string, else ''. */
   readonly type: string;

@@ -6,7 +6,9 @@ import { sourcePatientQuery } from './source-patient-query';
  * What to ask a source for. With `Patient/$everything` (https://hl7.org/fhir/R4/patient-operation-everything.html)
  * one paged operation returns the whole compartment; otherwise the US Core searches per type
  * (https://hl7.org/fhir/us/core/STU6.1/CapabilityStatement-us-core-server.html), with `_include`
- * for the Medication of a MedicationRequest and the Endpoint of an ImagingStudy.
+ * for the Medication of a MedicationRequest and the Endpoint of an ImagingStudy. A server may ignore
+ * `_include` (https://hl7.org/fhir/R4/search.html#errors): what a page lacks is read after it and
+ * stored with it (included-follow-up.ts).
  */
 export interface PlannedQuery {
   /** Stable key of the query within a source (idempotent task identity). */

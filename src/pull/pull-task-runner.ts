@@ -11,6 +11,8 @@ import { addServerMessages } from './server-messages';
 import { addOtherPatients, FOREIGN_PATIENTS_TO_STOP, ForeignPatientsError } from './foreign-patient';
 import { PagingGuard, pagingLoopError } from './paging-guard';
 import { expectedMatchesOf } from './expected-matches';
+import { withMissingIncludes, type IncludeFollowUp } from './included-follow-up';
+import type { EndpointCapabilities } from '../endpoints/capabilities';
 import { serverTimeOf } from './server-time';
 import { childAtServer } from '../normalize/patient-scope';
 import {
@@ -86,6 +88,30 @@ export async function runPullTask(
   let paging = new PagingGuard();
   // Whether a page this run committed held the child's Patient (judged then: source-review.ts).
   let childPatientJudged = false;
+  // What the query's `_include` should have brought and a page lacks is read before the page commits (included-follow-up.ts).
+  const unreadableIncludes = new Set<string>();
+  const withIncludesRead = async (current: TaskRow, entries: PageEntries, body: Buffer): Promise<PageEntries> => {
+    for (;;) {
+      const followUp: IncludeFollowUp = {
+        db: deps.db,
+        client,
+        capabilities: (endpointRow.capabilities as EndpointCapabilities | null) ?? null,
+        caseId: pull.caseId,
+        sourceId: source.id,
+        baseUrl: endpointRow.baseUrl,
+        unreadable: unreadableIncludes,
+        send: (request) => countingRetries(counted, request),
+      };
+      try {
+        return await withMissingIncludes(followUp, current.requestParams._include, entries, body);
+      } catch (err) {
+        // The client was replaced meanwhile (its registration edited): read them with the current one.
+        if (!(err instanceof ClientRetiredError && replacedClients < MAX_CLIENT_REPLACEMENTS)) throw err;
+        replacedClients += 1;
+        client = deps.clients.forEndpoint(await requireEndpoint(deps.db, source.endpointId), deps.secrets);
+      }
+    }
+  };
   const prepare = async (fetching: Promise<ScannedSearchPage>): Promise<PreparedPage> => {
     const page = await fetching;
     const entries = pageEntries(page);
@@ -147,7 +173,8 @@ export async function runPullTask(
         ahead.catch(() => undefined);
         prefetched = { url: page.nextUrl, page: ahead };
       }
-      // One statement: the page, its resources and attachments, and the cursor (see commitPage).
+      const stored = await withIncludesRead(current, entries, page.raw);
+      // One statement: the page, its resources (with those read for its `_include`) and attachments, and the cursor (see commitPage).
       const result = await commitPage(deps.db, {
         task: current,
         caseId: pull.caseId,
@@ -156,7 +183,7 @@ export async function runPullTask(
         pageNo,
         body: page.raw,
         fetchedAt: new Date(),
-        entries,
+        entries: stored,
         nextUrl: page.nextUrl ?? null,
         retriesDelta,
         attachments,
@@ -187,7 +214,7 @@ export async function runPullTask(
         resources: current.resources + pageCount.resources,
         typeCounts: pageCount.typeCounts,
         included: pageCount.included,
-        serverMessages: addServerMessages(current.serverMessages, entries.serverIssues),
+        serverMessages: addServerMessages(current.serverMessages, stored.serverIssues),
         nextUrl: page.nextUrl ?? null,
         expectedMatches: expectedMatches ?? current.expectedMatches,
       };
