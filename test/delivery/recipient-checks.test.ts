@@ -7,6 +7,7 @@ import { fixtureBundle, fixturePatientId } from '../support/fixture-child';
 import { openCaseIn, opinionFor, referredIntake, searchSandbox } from '../support/opinion-case';
 import { registerOpenEndpoint } from '../support/sandbox-case';
 import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
+import { SAMPLE_REPORT_FACTS } from '../support/report-facts';
 
 /**
  * What the bridge checks about a recipient before it writes a child's second opinion there:
@@ -421,19 +422,7 @@ describe('statusAtRecipient', () => {
   });
 
   it('keeps a final DocumentReference free of relatesTo, and a final DiagnosticReport free of replaces, whatever they are given', () => {
-    const facts: ReportFacts = {
-      caseId: 'c-1',
-      version: 2,
-      status: 'final',
-      content: { summary: 'S', diagnosisAssessment: 'a', recommendations: 'r', answers: [{ question: 'Q?', answer: 'A.' }], followUp: 'f' },
-      specialist: { sub: 'spec-1', name: 'Dr. S' },
-      signedAt: new Date('2027-01-01T00:00:00Z'),
-      pdf: Buffer.from('%PDF-1.7\n'),
-      pdfSha1Base64: 'x',
-      title: 'T',
-      patientId: 'p-1',
-      programName: 'P',
-    };
+    const facts: ReportFacts = { ...SAMPLE_REPORT_FACTS, caseId: 'c-1', version: 2 };
     expect(buildDocumentReference(facts, 'DiagnosticReport/dr-2', 'doc-1').relatesTo).toBeUndefined();
     // Nor does a final DiagnosticReport name one it replaces; an amended one does.
     expect(buildDiagnosticReport({ ...facts, replacesReportId: 'dr-1' }).extension).toBeUndefined();

@@ -8,6 +8,7 @@ import { isPermanentFhirError } from '../../src/fhir';
 import { makeClient } from '../fhir/support/client';
 import { outcome, sendJson, startTestServer, type TestServer } from '../fhir/support/http-server';
 import { testRedis, type TestRedis } from '../fhir/support/redis';
+import { SAMPLE_REPORT_FACTS } from '../support/report-facts';
 
 /**
  * One by one (a recipient without `transaction`), the report is written first: a DocumentReference the
@@ -19,19 +20,7 @@ let env: TestRedis;
 let redis: Redis;
 let server: TestServer;
 
-const facts: ReportFacts = {
-  caseId: '6f1c2f43-7a55-4f3e-9a55-2b1d1c0c5e11',
-  version: 1,
-  status: 'final',
-  content: { summary: 'S', diagnosisAssessment: 'a', recommendations: 'r', answers: [{ question: 'Q?', answer: 'A.' }], followUp: 'f' },
-  specialist: { sub: 'spec-1', name: 'Dr. S' },
-  signedAt: new Date('2027-01-01T00:00:00Z'),
-  pdf: Buffer.from('%PDF-1.7\n'),
-  pdfSha1Base64: 'x',
-  title: 'T',
-  patientId: 'p-1',
-  programName: 'P',
-};
+const facts: ReportFacts = SAMPLE_REPORT_FACTS;
 
 const all = { interactions: ['create', 'update', 'read', 'search-type'], searchParams: [], operations: [], conditionalCreate: true };
 /** One by one: no `transaction` offered. */

@@ -7,7 +7,7 @@ import { hashAndParseDicomFileSync } from '../../src/imaging/dicom-file-hash';
 import { type DicomHeader, type DicomParseResult, parseDicomHeader } from '../../src/imaging/dicom-header';
 import { DicomWorkerPool } from '../../src/imaging/dicom-worker-pool';
 import { sniffFileKind } from '../../src/uploads/sniff';
-import { corpusFiles, DICOM_DIR, element, expectedMetadata, readCorpus, syntheticDicom } from './support';
+import { corpusFiles, DICOM_DIR, element, expectedMetadata, explicitVrFileHead, longElement, readCorpus, syntheticDicom } from './support';
 
 /** expected-metadata.json key → DicomHeader field. */
 const FIELDS: ReadonlyArray<readonly [string, keyof DicomHeader]> = [
@@ -317,30 +317,12 @@ describe('a file cut before its Pixel Data is truncated, not an image without pi
 
 /** A complete explicit VR little endian file of `sopClass` with the four UIDs and no Pixel Data. */
 function withoutPixelData(sopClass: string): Buffer {
-  const preamble = Buffer.alloc(132);
-  preamble.write('DICM', 128, 'latin1');
-  const sop = '1.2.3.4.5.6.9';
   return Buffer.concat([
-    preamble,
-    element(0x0002, 0x0002, 'UI', sopClass),
-    element(0x0002, 0x0003, 'UI', sop),
-    element(0x0002, 0x0010, 'UI', '1.2.840.10008.1.2.1'),
-    element(0x0008, 0x0016, 'UI', sopClass),
-    element(0x0008, 0x0018, 'UI', sop),
+    explicitVrFileHead(sopClass, '1.2.3.4.5.6.9'),
     element(0x0008, 0x0060, 'CS', 'KO'),
     element(0x0020, 0x000d, 'UI', '1.2.3.4.5'),
     element(0x0020, 0x000e, 'UI', '1.2.3.4.5.6'),
   ]);
-}
-
-/** An explicit VR little endian element in the long form (PS3.5 §7.1.2): tag, VR, 2 reserved bytes, 32-bit length. */
-function longElement(group: number, elementNumber: number, vr: string, value: Buffer, length = value.length): Buffer {
-  const head = Buffer.alloc(12);
-  head.writeUInt16LE(group, 0);
-  head.writeUInt16LE(elementNumber, 2);
-  head.write(vr, 4, 'latin1');
-  head.writeUInt32LE(length, 8);
-  return Buffer.concat([head, value]);
 }
 
 /**
@@ -350,10 +332,6 @@ function longElement(group: number, elementNumber: number, vr: string, value: Bu
  * since 2019 (PS3.3 C.7.6.3).
  */
 function withExtendedOffsetTable(): Buffer {
-  const preamble = Buffer.alloc(132);
-  preamble.write('DICM', 128, 'latin1');
-  const sopClass = '1.2.840.10008.5.1.4.1.1.7';
-  const sop = '1.2.3.4.5.6.64';
   const u64 = (n: number): Buffer => {
     const b = Buffer.alloc(8);
     b.writeBigUInt64LE(BigInt(n));
@@ -367,12 +345,7 @@ function withExtendedOffsetTable(): Buffer {
     return b;
   };
   return Buffer.concat([
-    preamble,
-    element(0x0002, 0x0002, 'UI', sopClass),
-    element(0x0002, 0x0003, 'UI', sop),
-    element(0x0002, 0x0010, 'UI', '1.2.840.10008.1.2.5'),
-    element(0x0008, 0x0016, 'UI', sopClass),
-    element(0x0008, 0x0018, 'UI', sop),
+    explicitVrFileHead('1.2.840.10008.5.1.4.1.1.7', '1.2.3.4.5.6.64', '1.2.840.10008.1.2.5'),
     element(0x0008, 0x0060, 'CS', 'OT'),
     element(0x0020, 0x000d, 'UI', '1.2.3.4.5'),
     element(0x0020, 0x000e, 'UI', '1.2.3.4.5.6'),

@@ -97,27 +97,40 @@ export function tinyPrivateElements(count: number): Buffer {
  * `count` empty private elements ({@link tinyPrivateElements}), then 16 bytes of Pixel Data. Its study
  * is `uidRoot`, its series `uidRoot.0`, its instance `uidRoot.1`.
  */
-export function manyElementsDicom(count: number, uidRoot: string): Buffer {
+/**
+ * The start of an explicit VR file: the 128-byte preamble and `DICM`, the File Meta Information
+ * (SOP class and instance, `transferSyntax`) and the SOP class and instance again in the data set;
+ * the caller appends the rest, in tag order.
+ */
+export function explicitVrFileHead(sopClass: string, sop: string, transferSyntax = '1.2.840.10008.1.2.1'): Buffer {
   const preamble = Buffer.alloc(132);
   preamble.write('DICM', 128, 'latin1');
-  const pixelHead = Buffer.alloc(12);
-  pixelHead.writeUInt16LE(0x7fe0, 0);
-  pixelHead.writeUInt16LE(0x0010, 2);
-  pixelHead.write('OW', 4, 'latin1');
-  pixelHead.writeUInt32LE(16, 8);
-  const sopClass = '1.2.840.10008.5.1.4.1.1.7';
-  const sop = `${uidRoot}.1`;
   return Buffer.concat([
     preamble,
     element(0x0002, 0x0002, 'UI', sopClass),
     element(0x0002, 0x0003, 'UI', sop),
-    element(0x0002, 0x0010, 'UI', '1.2.840.10008.1.2.1'),
+    element(0x0002, 0x0010, 'UI', transferSyntax),
     element(0x0008, 0x0016, 'UI', sopClass),
     element(0x0008, 0x0018, 'UI', sop),
+  ]);
+}
+
+/** An explicit VR little endian element in the long form (PS3.5 §7.1.2): tag, VR, 2 reserved bytes, 32-bit length. */
+export function longElement(group: number, elementNumber: number, vr: string, value: Buffer, length = value.length): Buffer {
+  const head = Buffer.alloc(12);
+  head.writeUInt16LE(group, 0);
+  head.writeUInt16LE(elementNumber, 2);
+  head.write(vr, 4, 'latin1');
+  head.writeUInt32LE(length, 8);
+  return Buffer.concat([head, value]);
+}
+
+export function manyElementsDicom(count: number, uidRoot: string): Buffer {
+  return Buffer.concat([
+    explicitVrFileHead('1.2.840.10008.5.1.4.1.1.7', `${uidRoot}.1`),
     tinyPrivateElements(count),
     element(0x0020, 0x000d, 'UI', uidRoot),
     element(0x0020, 0x000e, 'UI', `${uidRoot}.0`),
-    pixelHead,
-    Buffer.alloc(16),
+    longElement(0x7fe0, 0x0010, 'OW', Buffer.alloc(16)),
   ]);
 }
