@@ -21,6 +21,7 @@ import { startSlaSweep } from './sla-sweep';
 import { EndpointClients } from '../src/endpoints/endpoint-clients';
 import { recordRetryEvent } from '../src/pull/retry-count';
 import { recordFhirRequestMetrics } from '../src/fhir/request-metrics';
+import { closeWithGrace } from './worker-close';
 
 /**
  * BullMQ topology: one module per queue (payload schema, retry policy, concurrency, processor).
@@ -127,21 +128,8 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
   return {
     async close() {
       // Let running jobs finish for a while, then stop them: a stopped job resumes from its
-      // committed cursor on the next worker, so forcing loses nothing.
-      await Promise.all(
-        workers.map(async (w) => {
-          let timer: NodeJS.Timeout | undefined;
-          const graceful = w.close();
-          const forced = await Promise.race([
-            graceful.then(() => false),
-            new Promise<boolean>((resolve) => {
-              timer = setTimeout(() => resolve(true), CLOSE_GRACE_MS);
-            }),
-          ]);
-          clearTimeout(timer);
-          if (forced) await w.close(true);
-        }),
-      );
+      // committed cursor on the next worker, so forcing loses nothing (worker-close.ts).
+      await Promise.all(workers.map((w) => closeWithGrace(w, CLOSE_GRACE_MS)));
       await ingest.close();
       await Promise.all([notify.close(), webhooks.close()]);
       await Promise.all([sla.queue.close(), attachmentQueue.close(), reconciler.queue.close()]);
