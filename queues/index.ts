@@ -22,6 +22,7 @@ import { EndpointClients } from '../src/endpoints/endpoint-clients';
 import { recordRetryEvent } from '../src/pull/retry-count';
 import { recordFhirRequestMetrics } from '../src/fhir/request-metrics';
 import { closeWithGrace } from './worker-close';
+import { reassemblerOfOutdatedRecords } from '../src/assembly/source-changes';
 
 /**
  * BullMQ topology: one module per queue (payload schema, retry policy, concurrency, processor).
@@ -103,7 +104,7 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
     config.jobLockMs,
   );
   workers.push(ingest.worker);
-  const reconciler = startPullReconciler(caseDeps, deps.pulls, deps.connection, prefix, config.reconcileEveryMs, ingest.requeueWaiting);
+  const reconciler = startPullReconciler(caseDeps, deps.pulls, deps.connection, prefix, config.reconcileEveryMs, ingest.requeueWaiting, reassemblerOfOutdatedRecords(caseDeps));
   workers.push(reconciler.worker);
   const opinion = config.opinion;
   workers.push(

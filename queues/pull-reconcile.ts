@@ -34,7 +34,8 @@ export interface ReconcileResult {
  * - failed for good (say the database was down through every attempt): it is run once more; if that
  *   run fails too, the pull is decided from its tasks (the case moves on; the bundle can be rebuilt);
  * - completed: nothing (the parent finished the pull; a retry has a new attempt and a new parent).
- * Uploads whose ingest job Redis lost are re-queued the same way.
+ * Uploads whose ingest job Redis lost are re-queued the same way, and a case record a source change
+ * outdated is assembled again when the change's own assembly never ended (`reassemblerOfOutdatedRecords`).
  */
 export async function reconcilePulls(deps: CaseServiceDeps, producer: PullFlowProducer): Promise<ReconcileResult> {
   let enqueued = 0;
@@ -78,6 +79,8 @@ export function startPullReconciler(
   everyMs: number,
   /** Other work kept in step the same way (uploads waiting for ingest); answers how many were re-queued. */
   requeueUploads: () => Promise<number> = async () => 0,
+  /** Case records a source change outdated and no assembly renewed (its request's process died): answers how many were assembled again. */
+  reassembleOutdated: () => Promise<number> = async () => 0,
 ): { queue: Queue; worker: Worker } {
   const queue = new Queue(QUEUES.reconcile, { connection: connection(), prefix });
   queue.on('error', () => undefined);
@@ -85,8 +88,8 @@ export function startPullReconciler(
     QUEUES.reconcile,
     async (job) =>
       withLogContext({ jobId: `${QUEUES.reconcile}:${job.id ?? ''}` }, async () => {
-        const result = { ...(await reconcilePulls(deps, producer)), uploads: await requeueUploads() };
-        if (result.enqueued + result.retried + result.finished + result.uploads > 0) logger.info('pulls and uploads reconciled', { counts: result });
+        const result = { ...(await reconcilePulls(deps, producer)), uploads: await requeueUploads(), outdatedRecords: await reassembleOutdated() };
+        if (result.enqueued + result.retried + result.finished + result.uploads + result.outdatedRecords > 0) logger.info('pulls and uploads reconciled', { counts: result });
         return result;
       }),
     { connection: connection(), prefix, concurrency: 1 },

@@ -16,7 +16,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Queryable } from '../db/database';
 import { conflict, HttpProblem } from '../http/problem';
 import { errorFields, logger } from '../log';
-import { recordEvent } from '../notify/events';
+import { recordEvent, recordEventOnce } from '../notify/events';
 import { assembleCase, type AssembleDeps } from './assemble';
 
 /** What happened to a source after the latest version read the raw store. */
@@ -86,6 +86,58 @@ export function outdatedRecordsProblem(caseId: string, outdated: OutdatedRecords
 export async function refuseOutdatedRecords(db: Queryable, caseId: string): Promise<void> {
   const outdated = await outdatedRecords(db, caseId);
   if (outdated) throw outdatedRecordsProblem(caseId, outdated);
+}
+
+/**
+ * The cases whose latest bundle version a source change outdated ({@link outdatedRecords}), with that
+ * version, oldest change first.
+ */
+export async function casesWithOutdatedRecords(db: Queryable): Promise<{ caseId: string; version: number }[]> {
+  const { rows } = await db.query<{ case_id: string; version: number }>(
+    `SELECT s.case_id::text AS case_id, latest.version
+     FROM case_sources s
+     JOIN LATERAL (SELECT version, read_seq FROM case_bundles b WHERE b.case_id = s.case_id ORDER BY b.version DESC LIMIT 1) latest ON true
+     WHERE s.changed_read_seq > latest.read_seq
+     GROUP BY s.case_id, latest.version
+     ORDER BY min(s.changed_read_seq)`,
+  );
+  return rows.map((r) => ({ caseId: r.case_id, version: r.version }));
+}
+
+/** The trigger of an assembly the reconciler runs for a source change whose own assembly never ended. */
+export const SOURCE_CHANGE_RECONCILE_TRIGGER = 'source-change-reconcile';
+
+/**
+ * The reconciler's part for source changes: a source change assembles the case again in its own
+ * request ({@link assembleAfterSourceChange}); when that process died or was stopped during the
+ * assembly, nothing else would, and the case record stayed unserved (409) with nobody told. Each call
+ * (one per reconcile run) assembles again the cases it found outdated, at the same version, on the
+ * call before too: at least a reconcile interval later, so a request still assembling is not raced
+ * (and were it, overlapping assemblies are ordered by what they read, `assembly-order.ts`). A failure
+ * is told to the case managers once per outdated version, and does not stop the other cases.
+ * @returns a function answering how many cases got a new version
+ */
+export function reassemblerOfOutdatedRecords(deps: AssembleDeps): () => Promise<number> {
+  let seenLastTime = new Set<string>();
+  return async () => {
+    const seenNow = new Set<string>();
+    let assembled = 0;
+    for (const { caseId, version } of await casesWithOutdatedRecords(deps.db)) {
+      const key = `${caseId}:${version}`;
+      seenNow.add(key);
+      if (!seenLastTime.has(key)) continue;
+      try {
+        await assembleCase(deps, caseId, { trigger: SOURCE_CHANGE_RECONCILE_TRIGGER });
+        assembled += 1;
+      } catch (err) {
+        logger.warn('outdated case record not assembled again by the reconciler', { caseId, ...errorFields(err) });
+        const reason = err instanceof HttpProblem ? err.detail : `the assembly failed (${errorFields(err).errorName})`;
+        await recordEventOnce(deps.db, 'assembly.failed', caseId, { caseId, trigger: `${SOURCE_CHANGE_RECONCILE_TRIGGER}:v${version}`, reason, outdatedVersion: version }, 'trigger');
+      }
+    }
+    seenLastTime = seenNow;
+    return assembled;
+  };
 }
 
 /**

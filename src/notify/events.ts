@@ -123,6 +123,7 @@ function triggerText(trigger: unknown): string {
     case 'rebuild': return 'a rebuild';
     case 'source-removed': return 'a source was removed';
     case 'source-patient': return 'another patient was chosen at a source';
+    case 'source-change-reconcile': return 'a source change whose own assembly never ended (the process stopped)';
     default: return 'a change';
   }
 }
