@@ -74,7 +74,9 @@ export class UploadIngestQueue {
 
 /**
  * One attempt of an ingest job. Its last failed attempt, or one that retrying cannot help (a case too
- * large to assemble in this process: no retry), is recorded (upload-failure.ts) before it fails.
+ * large to assemble in this process: no retry), is recorded (upload-failure.ts) before it fails;
+ * not one the process's stopping cut short (its DICOM threads closed under it at shutdown, once the
+ * grace for running jobs is over, `queues/worker-close.ts`): another worker takes the job again.
  * @param attempts attempts made before this one, and allowed in all
  */
 export async function runIngestJob(deps: IngestDeps, job: IngestUploadPayload, attempts: { made: number; allowed: number }): Promise<IngestResult> {
@@ -82,6 +84,10 @@ export async function runIngestJob(deps: IngestDeps, job: IngestUploadPayload, a
     return await ingestUpload(deps, job.uploadId);
   } catch (err) {
     const tooLarge = err instanceof AssemblyTooLargeError;
+    if (deps.pool.isClosed && !tooLarge) {
+      logger.info('ingest cut short: the process is stopping; the job runs again elsewhere', { caseId: job.caseId, uploadId: job.uploadId });
+      throw err;
+    }
     if (tooLarge || attempts.made + 1 >= attempts.allowed) {
       const reason = tooLarge ? err.detail : `the ingest job failed ${attempts.made + 1} times (${errorFields(err).errorName})`;
       await recordUploadNotIngested(deps.db, job.caseId, job.uploadId, reason).catch((e: unknown) => logger.error('upload failure not recorded', errorFields(e)));

@@ -16,7 +16,11 @@ import type { Worker } from 'bullmq';
 export async function closeWithGrace(worker: Worker, graceMs: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const finished = await Promise.race([
-    worker.pause().then(() => true),
+    // A pause that fails (Redis gone at shutdown) is closed forced, not left open.
+    worker.pause().then(
+      () => true,
+      () => false,
+    ),
     new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(false), graceMs);
     }),

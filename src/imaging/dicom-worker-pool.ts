@@ -241,6 +241,11 @@ export class DicomWorkerPool {
     return { error: 'unexpected worker reply', code: 'worker-failed' };
   }
 
+  /** Whether {@link close} was called: the process is stopping, and what failed for it is no verdict on a file. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   /** Terminates every thread; queued requests resolve `worker-failed`. */
   async close(): Promise<void> {
     this.closed = true;

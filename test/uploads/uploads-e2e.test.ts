@@ -404,6 +404,29 @@ describe('an upload whose ingestion fails for good', () => {
   });
 });
 
+describe('an ingest cut short by the process stopping', () => {
+  it('is not recorded as failed, even on its last attempt: its DICOM threads were closed under it, the file is not at fault', async () => {
+    const caseId = await openCase();
+    const res = await upload(caseId, [{ name: 'mr.dcm', data: dicom('pydicom__MR_small_implicit.dcm') }]);
+    const { uploadId } = (await res.json()) as UploadView;
+    await ingested(caseId, uploadId);
+    // As if its job had not run yet; then shutdown closes the DICOM threads while it runs.
+    await svc.service.db.query("UPDATE uploads SET state = 'received', reason = NULL, metadata = '{}', parsed_at = NULL WHERE upload_id = $1", [uploadId]);
+    const pool = new DicomWorkerPool({ timeoutMs: 10_000 });
+    await pool.close();
+    const deps = {
+      db: svc.service.db, mappings: loadTerminologyMappings, blobs: new BlobStore(path.join(svc.config.dataDir, 'blobs')), pool,
+      workDir: path.join(svc.config.dataDir, 'ingest-test'), uploads: svc.config.uploads,
+    };
+    await expect(runIngestJob(deps, { uploadId, caseId }, { made: 4, allowed: 5 })).rejects.toThrow(/worker-failed: pool closed/);
+    const after = (await uploads(caseId)).find((u) => u.uploadId === uploadId) as UploadView & { failure?: string };
+    expect(after.failure).toBeUndefined();
+    expect(after.state).not.toBe('failed');
+    const { rows } = await svc.service.db.query<{ n: number }>("SELECT count(*)::int AS n FROM case_events WHERE case_id = $1 AND type = 'upload_not_ingested'", [caseId]);
+    expect(rows[0]?.n).toBe(0);
+  });
+});
+
 describe('limits: 413 / 415 name the file', () => {
   const fakePdf = (bytes: number): Buffer => Buffer.concat([Buffer.from('%PDF-1.4\n'), Buffer.alloc(bytes - 9, 0x20)]);
 
