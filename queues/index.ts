@@ -21,7 +21,6 @@ import { startSlaSweep } from './sla-sweep';
 import { EndpointClients } from '../src/endpoints/endpoint-clients';
 import { recordRetryEvent } from '../src/pull/retry-count';
 import { recordFhirRequestMetrics } from '../src/fhir/request-metrics';
-import { closeWithGrace } from './worker-close';
 import { reassemblerOfOutdatedRecords } from '../src/assembly/source-changes';
 
 /**
@@ -60,9 +59,6 @@ export interface WorkerDeps {
 export interface RunningWorkers {
   close(): Promise<void>;
 }
-
-/** How long shutdown waits for running jobs before stopping them. */
-const CLOSE_GRACE_MS = 5000;
 
 export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
   const { config } = deps;
@@ -128,9 +124,13 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
   workers.push(notify.worker, webhooks.worker);
   return {
     async close() {
-      // Let running jobs finish for a while, then stop them: a stopped job resumes from its
-      // committed cursor on the next worker, so forcing loses nothing (worker-close.ts).
-      await Promise.all(workers.map((w) => closeWithGrace(w, CLOSE_GRACE_MS)));
+      // Each worker takes no new job and waits for its running ones (BullMQ's close). A stop that
+      // cannot wait that long ends with the process killed (the orchestrator's stop timeout), which
+      // every job survives: it resumes from its committed cursor on the next worker (the drills kill
+      // workers mid-job). Not forced after a grace: the FHIR clients and DICOM threads closed below
+      // under a job still running would make its last attempt record a failure that is only the
+      // shutdown's.
+      await Promise.all(workers.map((w) => w.close()));
       await ingest.close();
       await Promise.all([notify.close(), webhooks.close()]);
       await Promise.all([sla.queue.close(), attachmentQueue.close(), reconciler.queue.close()]);
