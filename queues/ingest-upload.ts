@@ -75,8 +75,9 @@ export class UploadIngestQueue {
 /**
  * One attempt of an ingest job. Its last failed attempt, or one that retrying cannot help (a case too
  * large to assemble in this process: no retry), is recorded (upload-failure.ts) before it fails;
- * not one the process's stopping cut short (its DICOM threads closed under it at shutdown, once the
- * grace for running jobs is over, `queues/worker-close.ts`): another worker takes the job again.
+ * not one whose DICOM threads were closed under it (the process stopping: shutdown closes the pool
+ * only after the worker's running job, so this guards the order, not a path taken today): the file
+ * is not at fault, and another worker takes the job again.
  * @param attempts attempts made before this one, and allowed in all
  */
 export async function runIngestJob(deps: IngestDeps, job: IngestUploadPayload, attempts: { made: number; allowed: number }): Promise<IngestResult> {

@@ -175,8 +175,9 @@ export async function startService(config: Config, overrides: ServiceOverrides =
       // A family's CD export (up to MAX_UPLOAD_FILE_BYTES) can take long over a home connection; Node's
       // default whole-request limit is 5 minutes. Headers still have to arrive within headersTimeout.
       server.requestTimeout = config.httpRequestTimeoutMs;
-      url = await listenOn(server, config.port, config.host);
-      logger.info('api listening', { port: Number(new URL(url).port), backend: db.backend });
+      const listening = await listenOn(server, config.port, config.host);
+      url = listening.url;
+      logger.info('api listening', { port: listening.port, backend: db.backend });
     }
   } catch (err) {
     await closeAll().catch(() => undefined);

@@ -72,6 +72,15 @@ function guarded<T extends object>(params: T, when: (payload: Payload) => boolea
   return Object.assign({}, params, { when });
 }
 
+/** An optional, trimmed string of at most `max` characters that may be blank (checked, and a blank dropped, by its section). */
+function blankableText(label: string, max: number) {
+  return z
+    .string({ error: missingOr(label, 'text') })
+    .trim()
+    .max(max, guarded({ error: `${label} must be at most ${max} characters`, abort: true }, isString))
+    .optional();
+}
+
 /** A required, trimmed, non-empty string of at most `max` characters. */
 function text(label: string, max: number) {
   return z
@@ -119,26 +128,16 @@ const US_STATE_FORMAT = 'State must be a 2-letter code, like OH';
 const Address = section('Address', 'an object', {
   line: list('Address lines', text('Address line', INTAKE_LIMITS.addressLine), 1, INTAKE_LIMITS.addressLines, 'line'),
   city: text('City', INTAKE_LIMITS.city),
-  state: z
-    .string({ error: missingOr('State', 'text') })
-    .trim()
-    .max(INTAKE_LIMITS.state, guarded({ error: `State must be at most ${INTAKE_LIMITS.state} characters`, abort: true }, isString))
-    .optional()
-    .meta({
-      description:
-        'For an address in the United States (required there): its USPS 2-letter state, territory or APO/FPO code, like OH ' +
-        '(upper-cased). Elsewhere optional free text (region, province; FHIR Address.state is 0..1); blank is taken as absent.',
-    }),
-  postalCode: z
-    .string({ error: missingOr('Postal code', 'text') })
-    .trim()
-    .max(INTAKE_LIMITS.postalCode, guarded({ error: `Postal code must be at most ${INTAKE_LIMITS.postalCode} characters`, abort: true }, isString))
-    .optional()
-    .meta({
-      description:
-        'For an address in the United States (required there): its ZIP code, 5 digits or ZIP+4. Elsewhere optional ' +
-        '(many countries have no postal codes; FHIR Address.postalCode is 0..1); blank is taken as absent.',
-    }),
+  state: blankableText('State', INTAKE_LIMITS.state).meta({
+    description:
+      'For an address in the United States (required there): its USPS 2-letter state, territory or APO/FPO code, like OH ' +
+      '(upper-cased). Elsewhere optional free text (region, province; FHIR Address.state is 0..1); blank is taken as absent.',
+  }),
+  postalCode: blankableText('Postal code', INTAKE_LIMITS.postalCode).meta({
+    description:
+      'For an address in the United States (required there): its ZIP code, 5 digits or ZIP+4. Elsewhere optional ' +
+      '(many countries have no postal codes; FHIR Address.postalCode is 0..1); blank is taken as absent.',
+  }),
   country: text('Country', INTAKE_LIMITS.country).meta({ description: 'Country; "US" (ISO 3166) for the United States.' }),
   district: text('County', INTAKE_LIMITS.district).optional().meta({ description: 'County (FHIR Address.district).' }),
 })

@@ -43,7 +43,7 @@ import type { Principal } from '../http/auth';
 import { errorFields, logger } from '../log';
 import { recordEvent, type WorkDispatch } from '../notify/events';
 import { findVersion, readVersionPdf } from '../opinion/opinion-repository';
-import { pausedMessage, type JobRun } from '../pull/job-run';
+import { pausedMessage, waitsFor, type JobRun } from '../pull/job-run';
 import { candidateOf, searchDemographicMatches } from '../pull/patient-match';
 import type { PatientCandidate } from '../pull/source-repository';
 import { PROGRAM_NAME, reportTitle } from '../report/report-title';
@@ -199,11 +199,6 @@ async function fail(deps: DeliveryDeps, delivery: DeliveryRow, message: string):
     await recordEvent(tx, 'delivery.failed', delivery.caseId, { caseId: delivery.caseId, deliveryId: delivery.id, version: delivery.version, attempts: delivery.attempts });
   });
   await deps.dispatch.notify().catch(() => undefined);
-}
-
-/** Whether this run's job will wait for the paused endpoint `err` says it met (so nothing fails for good). */
-function waitsFor(run: JobRun, err: unknown): err is CircuitOpenError {
-  return run.waitsIfPaused === true && err instanceof CircuitOpenError;
 }
 
 /**

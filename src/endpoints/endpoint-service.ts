@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { JWK } from 'jose';
 import type { Database } from '../db/database';
-import { assertAllowedEndpointUrl, UrlRefusedError } from '../fhir';
+import { assertAllowedEndpointUrl, UrlRefusedError, type CircuitState } from '../fhir';
 import type { EndpointAuth, EndpointConnection } from '../fhir/endpoint';
 import { assertPinnedTokenEndpoint } from '../fhir/smart-backend-auth';
 import { conflict, HttpProblem, notFound } from '../http/problem';
@@ -430,7 +430,7 @@ export async function getEndpoints(deps: EndpointServiceDeps): Promise<(Endpoint
  */
 export interface EndpointCircuitView {
   readonly endpointId: string;
-  readonly state: 'closed' | 'open' | 'half-open';
+  readonly state: CircuitState;
   /** Consecutive failed requests counted so far. */
   readonly failures: number;
   readonly retryAt: string | null;

@@ -9,6 +9,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Database } from '../db/database';
 import { SLA_OVERDUE_STATUSES } from '../db/case-repository';
+import type { CircuitState } from '../fhir/circuit-breaker';
 import { fhirRequestRegistry } from '../fhir/request-metrics';
 import { errorFields, logger } from '../log';
 
@@ -64,9 +65,9 @@ async function casesBySla(db: Database): Promise<{ standing: string; n: number }
 export type QueueCounts = () => Promise<readonly { queue: string; state: string; n: number }[]>;
 
 /** Each registered endpoint's circuit breaker state, read when Prometheus scrapes (from Redis, shared by every worker). */
-export type EndpointCircuits = () => Promise<readonly { endpointId: string; state: 'closed' | 'open' | 'half-open' }[]>;
+export type EndpointCircuits = () => Promise<readonly { endpointId: string; state: CircuitState }[]>;
 
-const CIRCUIT_STATES = ['closed', 'open', 'half-open'] as const;
+const CIRCUIT_STATES: readonly CircuitState[] = ['closed', 'open', 'half-open'];
 
 /** One sample of a gauge read at scrape time: its labels and value. */
 interface Sample {

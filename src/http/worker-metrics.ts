@@ -31,7 +31,7 @@ export async function startWorkerMetricsServer(host: string, port: number): Prom
     res.writeHead(404, { 'content-type': 'text/plain' }).end('Not found: this port serves GET /metrics only\n');
   });
   return {
-    url: await listenOn(server, port, host),
+    url: (await listenOn(server, port, host)).url,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -34,6 +34,7 @@ import type {
   MedicationRequest, MedicationStatement, Observation, ObservationComponent, Quantity, Reference,
 } from 'fhir/r4';
 import { uuidV5 } from '../cases/fhir-ids';
+import { UPLOAD_FLAG_SYSTEM } from '../uploads/origin';
 import { SERVICE_VERSION } from '../version';
 import { codingsOf } from './dedupe/keys';
 import { readableDateTime } from './readable-date';
@@ -371,14 +372,9 @@ export function describe(r: FhirResource, byUrl: ReadonlyMap<string, FhirResourc
 }
 
 /**
- * The review flag of family uploads (`uploads/origin.ts`, `UPLOAD_FLAG_SYSTEM`; spelled out here, as the
- * normalize layer does not import uploads) set on an ImagingStudy whose DICOM files name a patient other
- * than the case's (`imaging/identity.ts`): a sibling's CD, say.
- */
-const IDENTITY_MISMATCH_FLAG = { system: 'https://second-opinion.example.org/fhir/CodeSystem/upload-flag', code: 'identity-mismatch' } as const;
-
-/**
- * What a line says first for a resource tagged {@link IDENTITY_MISMATCH_FLAG} in `meta.tag`: that its
+ * What a line says first for a resource tagged `identity-mismatch` by family uploads
+ * (`uploads/origin.ts`: an ImagingStudy whose DICOM files name a patient other than the case's,
+ * `imaging/identity.ts` — a sibling's CD, say) in `meta.tag`: that its
  * files name another patient and must be checked before use. Only that: the other patient's name or
  * identifiers are never written (the case manager sees them in the upload's review). Uploads tag only
  * ImagingStudies so today; a DocumentReference so tagged would read the same, as "files".
@@ -386,7 +382,7 @@ const IDENTITY_MISMATCH_FLAG = { system: 'https://second-opinion.example.org/fhi
  * @see https://hl7.org/fhir/R4/imagingstudy.html
  */
 function identityMismatchText(r: FhirResource): string | undefined {
-  const flagged = listOf(r.meta?.tag).some((t) => t?.system === IDENTITY_MISMATCH_FLAG.system && t.code === IDENTITY_MISMATCH_FLAG.code);
+  const flagged = listOf(r.meta?.tag).some((t) => t?.system === UPLOAD_FLAG_SYSTEM && t.code === 'identity-mismatch');
   if (!flagged) return undefined;
   const what = r.resourceType === 'ImagingStudy' ? 'images' : 'files';
   return `CAUTION: these ${what} name a patient other than the case patient; check them before use`;

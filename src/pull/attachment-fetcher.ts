@@ -2,11 +2,11 @@ import { once } from 'node:events';
 import type { Queryable } from '../db/database';
 import { recordBlob, type BlobWriter } from '../blobs/blob-store';
 import { requireEndpoint } from '../endpoints/endpoint-service';
-import { CircuitOpenError, isPermanentFhirError } from '../fhir';
+import { isPermanentFhirError } from '../fhir';
 import { logger } from '../log';
 import { integrityOf, type Integrity } from './attachment-integrity';
 import { fetchInlineAttachments } from './inline-attachments';
-import { pausedMessage, type JobRun } from './job-run';
+import { pausedMessage, waitsFor, type JobRun } from './job-run';
 import type { PullWorkerDeps } from './pull-deps';
 import { findSourceById } from './source-repository';
 
@@ -53,7 +53,7 @@ async function commitWriter(writer: BlobWriter): Promise<{ sha256: string; sha1B
  * `pending` attachment is fetched (a retry of the pull sets failed ones pending again).
  */
 export async function fetchAttachment(deps: PullWorkerDeps, attachmentId: string, run: JobRun): Promise<'fetched' | 'failed' | 'skipped'> {
-  const { isLastAttempt, waitsIfPaused = false } = run;
+  const { isLastAttempt } = run;
   const { rows } = await deps.db.query<AttachmentRow>('SELECT * FROM attachments WHERE id = $1', [attachmentId]);
   const row = rows[0];
   // Fetched already, or failed for good (its last attempt, or its pull cancelled): nothing to do.
@@ -85,7 +85,7 @@ export async function fetchAttachment(deps: PullWorkerDeps, attachmentId: string
     return 'fetched';
   } catch (err) {
     const permanent = isPermanentFhirError(err) || (err as { permanent?: boolean }).permanent === true;
-    const paused = waitsIfPaused && err instanceof CircuitOpenError;
+    const paused = waitsFor(run, err);
     const message = paused ? pausedMessage(err.retryAt) : err instanceof Error ? err.message : 'error';
     await markFailed(deps.db, row.id, message, !paused && (permanent || isLastAttempt));
     logger.warn('attachment not fetched', { caseId: row.case_id, sourceId: row.source_id, resourceType: row.resource_type, errorName: err instanceof Error ? err.name : 'error' });

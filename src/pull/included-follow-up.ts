@@ -16,13 +16,12 @@
  * 410) or not ours to read (403) is a warning among the query's server messages, not a failure.
  * @packageDocumentation
  */
-import { createHash } from 'node:crypto';
 import type { FhirResource } from 'fhir/r4';
 import type { Queryable } from '../db/database';
 import type { EndpointCapabilities } from '../endpoints/capabilities';
 import { FhirHttpError, isGoneError, scanSearchPage, type FhirEndpointClient } from '../fhir';
 import { missingIncludes, type IncludeTarget } from './included-resources';
-import { pageEntries, type PageEntries, type PageEntry } from './page-resources';
+import { pageEntries, sha256Hex, type PageEntries, type PageEntry } from './page-resources';
 import type { ServerIssue } from './server-messages';
 
 /** Most resources read after one page (the rest is said among the query's server messages). */
@@ -132,7 +131,7 @@ async function readOne(at: IncludeFollowUp, target: IncludeTarget, issues: Serve
       type: target.type,
       id: resource.id ?? target.id,
       versionId: typeof versionId === 'string' ? versionId : '',
-      sha256: createHash('sha256').update(bytes).digest('hex'),
+      sha256: sha256Hex(bytes),
       bytes,
     };
   } catch (err) {

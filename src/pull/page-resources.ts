@@ -51,7 +51,8 @@ export interface PageEntries {
   readonly serverIssues: readonly ServerIssue[];
 }
 
-const sha256Hex = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+/** SHA-256 of a raw resource's bytes, hex (its `raw_resources.sha256`). */
+export const sha256Hex = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
 const isServerOutcome = (entry: BundleEntry, type: string): boolean => type === 'OperationOutcome' && isRecord(entry.search) && entry.search.mode === 'outcome';
 

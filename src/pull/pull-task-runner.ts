@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { MAX_CLIENT_REPLACEMENTS } from '../endpoints/endpoint-clients';
 import { requireEndpoint } from '../endpoints/endpoint-service';
-import { CircuitOpenError, ClientRetiredError, FhirHttpError, isPermanentFhirError, scanSearchPage, type FhirEndpointClient, type ScannedSearchPage } from '../fhir';
+import { ClientRetiredError, FhirHttpError, isPermanentFhirError, scanSearchPage, type FhirEndpointClient, type ScannedSearchPage } from '../fhir';
 import { logger } from '../log';
 import { findAttachments } from './attachments';
-import { pausedMessage, type JobRun } from './job-run';
+import { pausedMessage, waitsFor, type JobRun } from './job-run';
 import type { PullWorkerDeps } from './pull-deps';
 import { pageEntries, type PageEntries, type PageEntry } from './page-resources';
 import { addServerMessages } from './server-messages';
@@ -45,7 +45,7 @@ export async function runPullTask(
   run: JobRun,
   onAttachments: (attachments: NewAttachment[]) => Promise<void> = async () => undefined,
 ): Promise<TaskOutcome> {
-  const { isLastAttempt, waitsIfPaused = false } = run;
+  const { isLastAttempt } = run;
   let task = await findTask(deps.db, taskId);
   if (!task) return { state: 'skipped' };
   if (task.state === 'complete') {
@@ -89,26 +89,28 @@ export async function runPullTask(
   // Whether a page this run committed held the child's Patient (judged then: source-review.ts).
   let childPatientJudged = false;
   // What the query's `_include` should have brought and a page lacks is read before the page commits (included-follow-up.ts).
-  const unreadableIncludes = new Set<string>();
+  const followUp: Omit<IncludeFollowUp, 'client'> = {
+    db: deps.db,
+    capabilities: (endpointRow.capabilities as EndpointCapabilities | null) ?? null,
+    caseId: pull.caseId,
+    sourceId: source.id,
+    baseUrl: endpointRow.baseUrl,
+    unreadable: new Set<string>(),
+    send: (request) => countingRetries(counted, request),
+  };
+  /** The client was replaced meanwhile (its registration edited): true once the current one is taken, to ask again with it. */
+  const tookReplacedClient = async (err: unknown): Promise<boolean> => {
+    if (!(err instanceof ClientRetiredError && replacedClients < MAX_CLIENT_REPLACEMENTS)) return false;
+    replacedClients += 1;
+    client = deps.clients.forEndpoint(await requireEndpoint(deps.db, source.endpointId), deps.secrets);
+    return true;
+  };
   const withIncludesRead = async (current: TaskRow, entries: PageEntries, body: Buffer): Promise<PageEntries> => {
     for (;;) {
-      const followUp: IncludeFollowUp = {
-        db: deps.db,
-        client,
-        capabilities: (endpointRow.capabilities as EndpointCapabilities | null) ?? null,
-        caseId: pull.caseId,
-        sourceId: source.id,
-        baseUrl: endpointRow.baseUrl,
-        unreadable: unreadableIncludes,
-        send: (request) => countingRetries(counted, request),
-      };
       try {
-        return await withMissingIncludes(followUp, current.requestParams._include, entries, body);
+        return await withMissingIncludes({ ...followUp, client }, current.requestParams._include, entries, body);
       } catch (err) {
-        // The client was replaced meanwhile (its registration edited): read them with the current one.
-        if (!(err instanceof ClientRetiredError && replacedClients < MAX_CLIENT_REPLACEMENTS)) throw err;
-        replacedClients += 1;
-        client = deps.clients.forEndpoint(await requireEndpoint(deps.db, source.endpointId), deps.secrets);
+        if (!(await tookReplacedClient(err))) throw err;
       }
     }
   };
@@ -129,11 +131,7 @@ export async function runPullTask(
         prefetched = undefined;
         prepared = await (ahead ?? prepare(countingRetries(counted, () => fetchPage(client, current))));
       } catch (err) {
-        if (err instanceof ClientRetiredError && replacedClients < MAX_CLIENT_REPLACEMENTS) {
-          replacedClients += 1;
-          client = deps.clients.forEndpoint(await requireEndpoint(deps.db, source.endpointId), deps.secrets);
-          continue;
-        }
+        if (await tookReplacedClient(err)) continue;
         if (current.nextUrl && err instanceof FhirHttpError && (err.status === 404 || err.status === 410) && restarts < MAX_CURSOR_RESTARTS) {
           restarts += 1;
           // Counted from the committed run it replaces (an earlier restart in this run not committed yet keeps that one).
@@ -242,7 +240,7 @@ export async function runPullTask(
     return { state: 'complete', pages: task.pages, resources: task.resources, newAttachmentIds };
   } catch (err) {
     const permanent = isPermanentFhirError(err);
-    const paused = waitsIfPaused && err instanceof CircuitOpenError;
+    const paused = waitsFor(run, err);
     const message = paused
       ? pausedMessage(err.retryAt)
       : err instanceof SourcePatientReviewError ? err.message // the source's review reason, whole (bounded: source-patient-standing.ts)

@@ -15,6 +15,7 @@
  * @see https://hl7.org/fhir/smart-app-launch/backend-services.html
  */
 import { createServer, type Server, type ServerResponse } from 'node:http';
+import { listen } from '../http/listen';
 import type { AddressInfo } from 'node:net';
 import { FhirRouter } from '@medplum/fhir-router';
 import type { Resource } from '@medplum/fhirtypes';
@@ -209,16 +210,6 @@ export async function startSandboxServer(options: SandboxServerOptions): Promise
     })
   );
   return server;
-}
-
-function listen(server: Server, port: number, host: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
 }
 
 function stopServer(server: Server, delays: Delays, hung: Set<ServerResponse>): Promise<void> {

@@ -23,7 +23,7 @@ export const UCUM = 'http://unitsofmeasure.org';
 export const DICOM_UID = 'urn:dicom:uid';
 
 /** True for a non-array, non-null object (the shape of any FHIR element). */
-function isElement(value: unknown): value is object {
+export function isElement(value: unknown): value is object {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 

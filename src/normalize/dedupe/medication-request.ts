@@ -29,13 +29,8 @@
 import type { CodeableConcept, Coding, Dosage, Medication, MedicationRequest, Quantity, Range, Ratio } from 'fhir/r4';
 import { dedupeWith } from './engine';
 import { stableStringify, type JsonValue } from './json';
-import { codeKeys, codingsOf, combineKeys, dateKeys, preferredCodeKeys, RXNORM, UCUM } from './keys';
+import { codeKeys, codingsOf, combineKeys, dateKeys, isElement, preferredCodeKeys, RXNORM, UCUM } from './keys';
 import type { DedupeRule } from './rule';
-
-/** Whether `value` is an element (a non-array object): nested elements are read defensively. */
-function isElement(value: unknown): value is object {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** The elements of a 0..* field (none when absent or not a list). */
 function listOf<T>(value: readonly T[] | undefined): T[] {
