@@ -248,6 +248,21 @@ describe('documentreference:content and diagnosticreport:presented-form', () => 
       expect(dedupeDiagnosticReports([nr('a', biopsy('final', 'No villous atrophy')), nr('b', biopsy('final', undefined))]).merges).toEqual([]);
     });
 
+    it('never lets a third source\u2019s report, matched by its PDF, join an accession-only match with another claim', () => {
+      const withPdf = (status: DiagnosticReport['status'], conclusion: string): DiagnosticReport => ({ ...biopsy(status, conclusion), presentedForm: [{ contentType: 'application/pdf', data: pdf.toString('base64') }] });
+      const original = (): NormalizedResource => nr('team-a', withPdf('final', 'No villous atrophy'));
+      const accessionOnly = (): NormalizedResource => nr('team-b', biopsy('final', 'No villous atrophy'));
+      const amendedSamePdf = (): NormalizedResource => nr('team-c', withPdf('amended', 'Amended: Marsh 3a villous atrophy'));
+      for (const order of [[original, accessionOnly, amendedSamePdf], [amendedSamePdf, original, accessionOnly], [accessionOnly, amendedSamePdf, original]]) {
+        const r = dedupeDiagnosticReports(order.map((make) => make()));
+        expect(r.survivors).toHaveLength(2);
+        expect(new Set(conclusions(r))).toEqual(new Set(['No villous atrophy', 'Amended: Marsh 3a villous atrophy']));
+        expect(r.merges).toHaveLength(1);
+      }
+      // Without the accession-only report the two PDF copies still merge, whatever they state.
+      expect(dedupeDiagnosticReports([original(), amendedSamePdf()]).merges).toHaveLength(1);
+    });
+
     it('still merges the same report (same status and conclusion, spacing and case aside)', () => {
       const r = dedupeDiagnosticReports([nr('a', biopsy('final', 'No villous atrophy')), nr('b', biopsy('final', '  no villous\n atrophy'))]);
       expect(r.merges).toHaveLength(1);

@@ -14,7 +14,9 @@
  * source, not even transitively (a1 ~ b ~ a2 keeps a2 apart); the refused item stays a
  * representative of its bucket, so a record of a third source may still meet it. The same
  * group-level check keeps apart items whose {@link BlockingSpec.state}s differ, in any of the
- * state's dimensions (a Condition's body site, clinical status and verification status).
+ * state's dimensions (a Condition's body site, clinical status and verification status). A
+ * {@link BlockingSpec.claim} guards transitive joins where a match was decided by a weak key:
+ * such a group holds one claim (see {@link ClaimSpec}).
  * @packageDocumentation
  */
 
@@ -32,6 +34,37 @@ export interface BlockingSpec {
    * joins a group stating the other). Defaults to none.
    */
   readonly state?: (i: number) => ClusterState;
+  /** Claims compared across a whole group where a weak key joined it (see {@link ClaimSpec}). Defaults to none. */
+  readonly claim?: ClaimSpec;
+}
+
+/**
+ * What an item claims (a DiagnosticReport's status and conclusion) and which matches vouch for
+ * no more than that claim: a match by business identifier names the accession, not what was
+ * said under it. `same` compares the two claims of such a match, but a group grows through
+ * other keys too: report A matches B by accession (same claim) and C by the same PDF bytes
+ * (any claim), and B and C would stand as one without ever being compared. So a group joined
+ * by a binding match, at any time, never holds two claims.
+ */
+export interface ClaimSpec {
+  readonly of: (i: number) => string | undefined;
+  /** Whether a match of `a` and `b` is decided by the weak key (binding their groups to one claim). */
+  readonly binds: (a: number, b: number) => boolean;
+}
+
+/** The claims of a group and whether a binding match joined it. */
+interface GroupClaims {
+  readonly claims: ReadonlySet<string>;
+  readonly bound: boolean;
+}
+
+const NO_CLAIMS: GroupClaims = { claims: new Set(), bound: false };
+
+/** Whether joining two groups (through a binding match or not) keeps a bound group to one claim. */
+function claimsCompatible(a: GroupClaims, b: GroupClaims, binds: boolean): boolean {
+  if (!binds && !a.bound && !b.bound) return true;
+  const all = new Set([...a.claims, ...b.claims]);
+  return all.size <= 1;
 }
 
 /**
@@ -117,11 +150,14 @@ class UnionFind {
   private readonly groupSources = new Map<number, Set<number>>();
   /** State of each root's group that got one from a member other than the root. */
   private readonly groupState = new Map<number, readonly (string | undefined)[]>();
+  /** Claims of each root's group once it has more than one member. */
+  private readonly groupClaims = new Map<number, GroupClaims>();
 
   constructor(
     n: number,
     private readonly source: Int32Array,
     private readonly state: ((i: number) => ClusterState) | undefined,
+    private readonly claim: ((i: number) => string | undefined) | undefined,
   ) {
     this.parent = new Int32Array(n);
     for (let i = 0; i < n; i++) this.parent[i] = i;
@@ -148,14 +184,25 @@ class UnionFind {
     return this.groupState.get(root) ?? (this.state ? dimensionsOf(this.state(root)) : undefined);
   }
 
-  /** Whether `a` and `b` are in one group, or joining their groups keeps one record per source and one state. */
-  canUnion(a: number, b: number): boolean {
+  private claimsOf(root: number): GroupClaims {
+    const group = this.groupClaims.get(root);
+    if (group !== undefined) return group;
+    const own = this.claim?.(root);
+    return own === undefined ? NO_CLAIMS : { claims: new Set([own]), bound: false };
+  }
+
+  /**
+   * Whether `a` and `b` are in one group, or joining their groups keeps one record per source,
+   * one state, and one claim in a group a binding match joins (`binds`: this match is one).
+   */
+  canUnion(a: number, b: number, binds = false): boolean {
     const ra = this.find(a);
     const rb = this.find(b);
     if (ra === rb) return true;
     const ta = this.stateOf(ra);
     const tb = this.stateOf(rb);
     if (ta !== undefined && tb !== undefined && conflicting(ta, tb)) return false;
+    if (this.claim !== undefined && !claimsCompatible(this.claimsOf(ra), this.claimsOf(rb), binds)) return false;
     const sa = this.sourcesOf(ra);
     const sb = this.sourcesOf(rb);
     if (typeof sa === 'number') return typeof sb === 'number' ? sa !== sb : !sb.has(sa);
@@ -165,8 +212,8 @@ class UnionFind {
     return true;
   }
 
-  /** Joins the groups of `a` and `b` (the caller checked {@link canUnion}). */
-  union(a: number, b: number): void {
+  /** Joins the groups of `a` and `b` (the caller checked {@link canUnion} with the same `binds`). */
+  union(a: number, b: number, binds = false): void {
     const ra = this.find(a);
     const rb = this.find(b);
     if (ra === rb) return;
@@ -176,6 +223,12 @@ class UnionFind {
     const state = joinedStates(this.stateOf(root), this.stateOf(child));
     if (state !== undefined) this.groupState.set(root, state);
     this.groupState.delete(child);
+    if (this.claim !== undefined) {
+      const ca = this.claimsOf(root);
+      const cb = this.claimsOf(child);
+      this.groupClaims.set(root, { claims: new Set([...ca.claims, ...cb.claims]), bound: binds || ca.bound || cb.bound });
+      this.groupClaims.delete(child);
+    }
     const joined = new Set<number>();
     for (const g of [this.sourcesOf(root), this.sourcesOf(child)]) {
       if (typeof g === 'number') joined.add(g);
@@ -193,7 +246,8 @@ class UnionFind {
  * states) is skipped (the item then tries the bucket's other representatives, else becomes one).
  */
 export function clusterByKeys(n: number, spec: BlockingSpec, sourceOf: (i: number) => string): number[][] {
-  const uf = new UnionFind(n, sourceIndexes(n, sourceOf), spec.state);
+  const uf = new UnionFind(n, sourceIndexes(n, sourceOf), spec.state, spec.claim?.of);
+  const claim = spec.claim;
   // A bucket holds its first representative as a number; an array only once a second one arrives.
   const buckets = new Map<string, number | number[]>();
   const joined: number[] = [];
@@ -209,13 +263,17 @@ export function clusterByKeys(n: number, spec: BlockingSpec, sourceOf: (i: numbe
       }
       const reps = typeof bucket === 'number' ? [bucket] : bucket;
       let match = -1;
+      let binds = false;
       for (let r = 0; r < reps.length && match < 0; r++) {
         const rep = reps[r] as number;
         if (uf.find(rep) === uf.find(i)) match = rep;
-        else if (uf.canUnion(rep, i) && (!same || same(rep, i))) match = rep;
+        else {
+          binds = claim !== undefined && claim.binds(rep, i);
+          if (uf.canUnion(rep, i, binds) && (!same || same(rep, i))) match = rep;
+        }
       }
       if (match >= 0) {
-        uf.union(match, i);
+        uf.union(match, i, binds);
         joined.push(match, i);
       } else if (reps.length < MAX_REPRESENTATIVES_PER_BUCKET) {
         reps.push(i);

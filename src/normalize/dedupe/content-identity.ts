@@ -56,6 +56,11 @@ export function contentIdentity(
   return { hashes, urls, identifiers: ids.length > 0 ? new Set(ids) : NONE, claim };
 }
 
+/** Whether the identifier tier decides between two identities (neither both hashed nor both with URLs). */
+function decidedByIdentifier(a: ContentIdentity, b: ContentIdentity): boolean {
+  return !(a.hashes.size > 0 && b.hashes.size > 0) && !(a.urls.size > 0 && b.urls.size > 0);
+}
+
 /** Whether two identities name the same content (tiered, see module comment). */
 export function sameContent(a: ContentIdentity, b: ContentIdentity): boolean {
   if (a.hashes.size > 0 && b.hashes.size > 0) return intersects(a.hashes, b.hashes);
@@ -63,7 +68,11 @@ export function sameContent(a: ContentIdentity, b: ContentIdentity): boolean {
   return a.claim === b.claim && intersects(a.identifiers, b.identifiers);
 }
 
-/** Blocking over identities: a bucket per hash, URL and identifier; {@link sameContent} decides. */
+/**
+ * Blocking over identities: a bucket per hash, URL and identifier; {@link sameContent} decides,
+ * and a cluster holding a member matchable by identifier only holds one claim
+ * ({@link BlockingSpec.claim}: report A matches B by accession and C by hash; B and C differ).
+ */
 export function contentBlocking(ids: readonly ContentIdentity[]): BlockingSpec {
   const keys = ids.map((id) => [
     ...[...id.hashes].map((h) => `h:${h}`),
@@ -76,6 +85,14 @@ export function contentBlocking(ids: readonly ContentIdentity[]): BlockingSpec {
       const ia = ids[a];
       const ib = ids[b];
       return ia !== undefined && ib !== undefined && sameContent(ia, ib);
+    },
+    claim: {
+      of: (i) => ids[i]?.claim,
+      binds: (a, b) => {
+        const ia = ids[a];
+        const ib = ids[b];
+        return ia !== undefined && ib !== undefined && decidedByIdentifier(ia, ib);
+      },
     },
   };
 }
