@@ -102,6 +102,10 @@ export async function decideAddOn(deps: CaseServiceDeps, caseId: string, decisio
     const record = await caseFor(tx, caseId, true, 'An add-on decision cannot be recorded');
     const approved = record.addonsApproved.includes(addOn);
     if (approved && decision.decision === 'approved') {
+      // Recorded before: nothing changes, but an expert-input request for the add-on still open (one
+      // that slipped in after the approval) is answered, or it would keep the SLA clock paused.
+      // `changed` stays false: the decision itself was recorded before.
+      await answerExpertInputRequests(deps, tx, { caseId, addOn, answer: `The family approved the ${addOn} add-on.`, actor, now });
       return { addOn, status: 'approved', changed: false, quote: quoteOfCase(deps.domain.prices, record) };
     }
     if (approved) {

@@ -6,9 +6,15 @@
  * like card data (CVV, expiry, track data, PIN) is refused before anything is stored, and the
  * answer names the field without echoing its value.
  *
- * A value "looks like a PAN" when it holds a run of 13–19 digits (single spaces or dashes allowed
- * between digits) that passes the Luhn check, or a 15- or 16-digit run starting like a major card
- * brand (3, 4, 5, 6 or 2) even when the Luhn check fails (a mistyped card number is still one).
+ * A value "looks like a PAN" when it holds 13–19 digits that pass the Luhn check, or 15 or 16
+ * digits starting like a major card brand (3, 4, 5, 6 or 2) even when the Luhn check fails (a
+ * mistyped card number is still one). The digits are looked for inside each run of digits (single
+ * spaces or dashes allowed between digits), not only as the whole run: a card number followed by its
+ * security code or expiry (`4111 1111 1111 1111 123`, `4111-1111-1111-1111 0926`) makes a longer
+ * run that is not a card number as a whole. So every span of consecutive digit groups of the run
+ * (split at its separators) holding 13–19 digits is checked, and the start of an unbroken group
+ * longer than a card number (a card number with its code glued on; see
+ * {@link startsWithGluedCardNumber} for why no other window is tried).
  * @packageDocumentation
  */
 
@@ -40,12 +46,52 @@ function brandLike(digits: string): boolean {
   return (digits.length === 15 && /^3[47]/.test(digits)) || (digits.length === 16 && /^(4|5[1-5]|2[2-7]|6)/.test(digits));
 }
 
-/** True when `text` holds a digit run that looks like a payment card number. */
+const MIN_PAN_DIGITS = 13;
+const MAX_PAN_DIGITS = 19;
+
+/** Whether a string of 13–19 digits passes for a card number (Luhn, or brand-like). */
+function cardLike(digits: string): boolean {
+  return digits.length >= MIN_PAN_DIGITS && digits.length <= MAX_PAN_DIGITS && (passesLuhn(digits) || brandLike(digits));
+}
+
+/**
+ * Whether a run of digits with single spaces or dashes between groups holds a card number: a span
+ * of consecutive whole groups with 13–19 digits that passes for one ({@link cardLike}), or a group
+ * that starts with one with digits glued on ({@link startsWithGluedCardNumber}).
+ */
+function runHoldsCardNumber(run: string): boolean {
+  const groups = run.split(/[ -]/);
+  for (let first = 0; first < groups.length; first += 1) {
+    if (startsWithGluedCardNumber(groups[first] ?? '')) return true;
+    let digits = '';
+    for (let last = first; last < groups.length && digits.length < MAX_PAN_DIGITS; last += 1) {
+      digits += groups[last] ?? '';
+      if (cardLike(digits)) return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * Whether an unbroken group longer than a card number begins with one, its security code or expiry
+ * typed onto it (`4111111111111111123`): a 15- or 16-digit start that passes the Luhn check and
+ * starts like a major brand. Both are required here, and no window inside the group is tried:
+ * any 13 digits pass the Luhn check one time in ten, and a bank's long trace number or a wire
+ * reference (15–20 digits in `processorReference`) must not be refused as card data half the time.
+ */
+function startsWithGluedCardNumber(group: string): boolean {
+  if (group.length <= 16) return false;
+  return [15, 16].some((length) => {
+    const digits = group.slice(0, length);
+    return passesLuhn(digits) && brandLike(digits);
+  });
+}
+
+/** True when `text` holds a digit run that looks like (or holds) a payment card number. */
 export function looksLikeCardNumber(text: string): boolean {
   for (const match of text.matchAll(DIGIT_RUN)) {
-    const digits = match[0].replace(/[ -]/g, '');
-    if (digits.length < 13 || digits.length > 19) continue;
-    if (passesLuhn(digits) || brandLike(digits)) return true;
+    if (match[0].replace(/[ -]/g, '').length < MIN_PAN_DIGITS) continue;
+    if (runHoldsCardNumber(match[0])) return true;
   }
   return false;
 }

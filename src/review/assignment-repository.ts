@@ -77,6 +77,28 @@ export async function findReleasedAssignment(db: Queryable, caseId: string): Pro
 }
 
 /**
+ * The specialists a reassignment took the case from (`reassigned` events, `reassignment-service.ts`,
+ * including a deactivation's hand-over): they were taken off it for a reason (conflict of interest,
+ * leave, a family's request), so a best match never gives it back to them; a case manager may still
+ * name one. A specialist whose assignment a deactivation *released* (no one fitted then) is not
+ * among them: the released assignment is the `previousAssignmentId` of the later hand-over, but it
+ * ended through the release. Read under the case row lock, which every hand-over holds.
+ */
+export async function specialistsReassignedAway(db: Queryable, caseId: string): Promise<string[]> {
+  const { rows } = await db.query<{ specialist_id: string }>(
+    `SELECT DISTINCT e.data->>'previousSpecialistId' AS specialist_id FROM case_events e
+     WHERE e.case_id = $1 AND e.type = 'reassigned' AND e.data ? 'previousSpecialistId'
+       AND NOT EXISTS (
+         SELECT 1 FROM case_events r
+         WHERE r.case_id = e.case_id AND r.type = 'assignment_released' AND r.data->>'previousAssignmentId' = e.data->>'previousAssignmentId'
+       )
+     ORDER BY 1`,
+    [caseId],
+  );
+  return rows.map((r) => r.specialist_id);
+}
+
+/**
  * Whether someone can act on the case: its current specialist is `active`, was deactivated
  * (`inactive`: their token opens no case), or it has none (`none`: released by a deactivation,
  * waiting for a case manager's `PUT /api/cases/:id/assignment`). Undefined for a case never assigned

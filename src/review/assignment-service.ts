@@ -17,7 +17,7 @@ import { paidCents } from '../billing/payment-repository';
 import { paymentStatus } from '../billing/payment-status';
 import { outdatedRecords } from '../assembly/source-changes';
 import { missingForAssignment } from './assignment-readiness';
-import { findCurrentAssignment, findReleasedAssignment, insertAssignment, type AssignmentRecord } from './assignment-repository';
+import { findCurrentAssignment, findReleasedAssignment, insertAssignment, specialistsReassignedAway, type AssignmentRecord } from './assignment-repository';
 import { caseDiagnosisCodes } from './case-diagnoses';
 import { displayName } from './practitioner';
 import { lockSpecialist, OPEN_REVIEW_STATUSES, type SpecialistRecord } from './specialist-repository';
@@ -61,6 +61,9 @@ export interface ChosenSpecialist {
 /**
  * The specialist `request` names (active, not the referring physician) or the best match for the
  * case's diagnosis codes, never `excludedSpecialistId` (the one a reassignment takes the case from).
+ * The best match is never a specialist the case was reassigned away from before
+ * ({@link specialistsReassignedAway}): a repeated (double-submitted, retried, or sent by a second
+ * case manager) "best match" reassignment does not hand the case back to the one it was taken from.
  * The chosen specialist's row is locked until the transaction `tx` ends, so it cannot be deactivated
  * between this check and the assignment's commit.
  * @throws HttpProblem 404 for an unknown specialist; 409 when the named one cannot take the case or
@@ -94,10 +97,17 @@ export async function chooseSpecialist(
       { diagnosisCodes: codes },
     );
   }
-  const match = await lockedMatch(tx, ranked, referringNpi, excludedSpecialistId);
+  const reassignedAway = await specialistsReassignedAway(tx, record.id);
+  const excluded = [...(excludedSpecialistId === undefined ? [] : [excludedSpecialistId]), ...reassignedAway];
+  const match = await lockedMatch(tx, ranked, referringNpi, excluded);
   if (!match) {
-    throw conflict(`No active specialist in ${ranked.map((r) => `${r.display} (${r.code})`).join(', ')}${excludedSpecialistId ? ' other than the one assigned now' : ''}; add one or name a specialist.`, {
+    const others = [
+      ...(excludedSpecialistId ? ['the one assigned now'] : []),
+      ...(reassignedAway.some((id) => id !== excludedSpecialistId) ? ['those the case was reassigned away from'] : []),
+    ];
+    throw conflict(`No active specialist in ${ranked.map((r) => `${r.display} (${r.code})`).join(', ')}${others.length > 0 ? ` other than ${others.join(' and ')}` : ''}; add one or name a specialist.`, {
       specialties: ranked,
+      ...(reassignedAway.length > 0 ? { reassignedAwayFrom: reassignedAway } : {}),
     });
   }
   return { specialist: match.specialist, specialty: match.specialty };
@@ -115,10 +125,10 @@ async function lockedMatch(
   tx: Queryable,
   ranked: readonly RankedSpecialty[],
   referringNpi: string | undefined,
-  excludedSpecialistId: string | undefined,
+  excludedSpecialistIds: readonly string[],
 ): Promise<{ specialist: SpecialistRecord; specialty: RankedSpecialty } | undefined> {
   for (let attempt = 0; attempt < MATCH_ATTEMPTS; attempt += 1) {
-    const match = await matchSpecialist(tx, ranked, referringNpi, excludedSpecialistId);
+    const match = await matchSpecialist(tx, ranked, referringNpi, excludedSpecialistIds);
     if (!match) return undefined;
     const locked = await lockSpecialist(tx, match.specialist.id);
     if (locked?.active && locked.specialties.includes(match.specialty.code)) return { specialist: locked, specialty: match.specialty };

@@ -124,6 +124,11 @@ async function requestedAs(deps: PullServiceDeps, caseId: string, id: string, bo
   return informationRequestView(found);
 }
 
+/** 409: the family approved `addOn` already, so there is nothing to ask them for. */
+function alreadyApproved(addOn: AddOnCode): HttpProblem {
+  return conflict(`The family already approved ${addOn}; the expert's review is part of the case, nothing to ask for.`, { field: 'addOn' });
+}
+
 async function newInformationRequest(deps: PullServiceDeps, caseId: string, body: InformationRequestBody, actor: Principal, id: string): Promise<InformationRequestView> {
   const record = await caseFor(deps.db, caseId, false);
   if (!REVIEWING.includes(record.status)) {
@@ -132,9 +137,7 @@ async function newInformationRequest(deps: PullServiceDeps, caseId: string, body
     });
   }
   await requireAssignedSpecialist(deps.db, caseId, actor);
-  if (body.kind === 'expert-input' && record.addonsApproved.includes(body.addOn)) {
-    throw conflict(`The family already approved ${body.addOn}; the expert's review is part of the case, nothing to ask for.`, { field: 'addOn' });
-  }
+  if (body.kind === 'expert-input' && record.addonsApproved.includes(body.addOn)) throw alreadyApproved(body.addOn);
   let pullId: string | null = null;
   if (body.kind === 're-pull') {
     // Each query from when it last completed for that source and patient (a type, source or patient
@@ -148,6 +151,10 @@ async function newInformationRequest(deps: PullServiceDeps, caseId: string, body
     // Again under the case row lock: the case may have been reassigned since the first check.
     await requireAssignedSpecialist(tx, caseId, actor);
     const addOn: AddOnCode | null = body.kind === 'expert-input' ? body.addOn : null;
+    // Again under the case row lock: the family's approval may have been recorded since the first
+    // check. A request for an approved add-on would never be answered (the approval that answers
+    // expert-input requests is behind it) and would keep the SLA clock paused.
+    if (addOn && locked.addonsApproved.includes(addOn)) throw alreadyApproved(addOn);
     if (addOn) {
       await offerAddOnInTx(deps, tx, locked, { addOn, reason: 'The specialist asked for this expert review.', actor, now, data: { requestId: id } });
     }

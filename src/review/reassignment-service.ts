@@ -154,10 +154,30 @@ export async function releaseAssignment(tx: Queryable, release: { assignment: As
 }
 
 /**
+ * 409 unless `fromAssignmentId` (when the request names it) is the assignment the hand-over takes
+ * the case from: the request was made for an assignment that another reassignment (a double submit,
+ * a retry, a second case manager) has replaced since.
+ */
+function requireExpectedAssignment(from: PreviousAssignment, fromAssignmentId: string | undefined): void {
+  if (fromAssignmentId === undefined || fromAssignmentId === from.assignment.id) return;
+  const detail = from.current
+    ? `The case's current assignment is ${from.assignment.id}, not ${fromAssignmentId}: it was reassigned meanwhile. Read it again (GET /api/cases/:id/assignment) before reassigning it.`
+    : `The case is not assigned (released from assignment ${from.assignment.id}), not with assignment ${fromAssignmentId}. Read it again before reassigning it.`;
+  throw conflict(detail, {
+    field: 'fromAssignmentId',
+    currentAssignmentId: from.current ? from.assignment.id : null,
+    currentSpecialistId: from.current ? from.assignment.specialistId : null,
+  });
+}
+
+/**
  * Moves the case's assignment to the specialist `request` names, or to the best match other than
- * the one assigned now; a released case (see above) goes to the one named or the best match, and
- * so does a signed case whose author was deactivated.
- * @throws HttpProblem 409 when the case is not with a specialist (or the report is signed and its
+ * the one assigned now and those it was reassigned away from before; a released case (see above)
+ * goes to the one named or the best match, and so does a signed case whose author was deactivated.
+ * With `fromAssignmentId` (optional: the assignment the caller read and means to replace), refused
+ * when the case's assignment is another one by now.
+ * @throws HttpProblem 409 when `fromAssignmentId` is not the assignment the case would be taken
+ *   from (`field: fromAssignmentId`), when the case is not with a specialist (or the report is signed and its
  *   author active, or the case is closed), when
  *   the named specialist is the current one, inactive or the referring physician, or when no other
  *   specialist fits; 404 for an unknown specialist
@@ -168,11 +188,13 @@ export async function reassignCase(
   request: AssignmentRequest,
   reason: string,
   actor: Principal,
+  fromAssignmentId?: string,
 ): Promise<AssignmentView> {
   const now = nowOf(deps);
   const assignment = await deps.db.transaction(async (tx) => {
     const record = await caseFor(tx, caseId, true);
     const from = await requireReassignable(tx, record);
+    requireExpectedAssignment(from, fromAssignmentId);
     const chosen = await chooseSpecialist(deps, tx, record, request, from.current ? from.assignment.specialistId : undefined);
     return handOverCase(tx, { record, from, chosen, reason, actor, now });
   });

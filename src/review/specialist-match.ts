@@ -18,16 +18,17 @@ export interface SpecialistMatch {
 /**
  * Picks the specialist; undefined when no active specialist has any of the ranked specialties.
  * `excludedNpi`: the referring physician's NPI — a second opinion is never given by the physician
- * who asked for it. `excludedSpecialistId`: the specialist a case is taken from (reassignment).
+ * who asked for it. `excludedSpecialistIds`: the specialist a case is taken from (reassignment) and
+ * those it was reassigned away from before.
  */
 export async function matchSpecialist(
   db: Queryable,
   ranked: readonly RankedSpecialty[],
   excludedNpi?: string,
-  excludedSpecialistId?: string,
+  excludedSpecialistIds: readonly string[] = [],
 ): Promise<SpecialistMatch | undefined> {
   const active = (await listSpecialists(db, { active: true })).filter(
-    (s) => (excludedNpi === undefined || s.npi !== excludedNpi) && s.id !== excludedSpecialistId,
+    (s) => (excludedNpi === undefined || s.npi !== excludedNpi) && !excludedSpecialistIds.includes(s.id),
   );
   const counts = await openCaseCounts(db, active.map((s) => s.id));
   for (const specialty of ranked) {

@@ -21,6 +21,34 @@ describe('card data detection', () => {
     expect(looksLikeCardNumber('4111111111111112')).toBe(true); // 16 digits starting like Visa, Luhn fails: still a card number
   });
 
+  it('finds a card number followed by its security code or expiry in the same run of digits', () => {
+    for (const text of [
+      'Anne Lovelace 4111 1111 1111 1111 123',
+      'wrong card 4111-1111-1111-1111 0926 charged',
+      '4111 1111 1111 1111 09 26',
+      'paid 12 4111 1111 1111 1111',
+      `${AMEX_TEST} 1234`,
+      `${VISA_TEST}123`, // glued CVV: 19 digits that are not a card number as a whole
+      `${VISA_TEST}0926`, // glued expiry: 20 digits
+      '4111-1111-1111-1112 123', // mistyped Visa followed by a CVV: brand-like
+    ]) {
+      expect({ text, found: looksLikeCardNumber(text) }).toEqual({ text, found: true });
+    }
+  });
+
+  it('refuses long bank references no more often than before: a window inside an unbroken run is not tried', () => {
+    // Fixed, not random: 15–20 digit trace and wire references whose 13-digit windows pass the Luhn check.
+    for (const text of ['021000021123456789', '0210000211234567890', '12345678901234567897', '20261130000123456']) {
+      expect({ text, found: looksLikeCardNumber(text) }).toEqual({ text, found: false });
+    }
+  });
+
+  it('leaves phone numbers, dates and amounts in free text alone', () => {
+    for (const text of ['Anne Lovelace', 'call +1 617-555-0123 after 5', '617 555 0123 ext 42', 'check 1002 of 2026-10-01 for 850 00', 'Νίκη Ивановa']) {
+      expect({ text, found: looksLikeCardNumber(text) }).toEqual({ text, found: false });
+    }
+  });
+
   it('leaves processor references, check numbers and short digit runs alone', () => {
     for (const text of ['ch_3PqX9v2eZvKYlo2C1a2b3c4d', 'txn-000123', '40012345', 'AUTH:884422', '2026-10-01', '1234567890']) {
       expect({ text, found: looksLikeCardNumber(text) }).toEqual({ text, found: false });

@@ -32,6 +32,7 @@ const ReassignmentBody = z
     specialistId: z.uuid({ error: 'specialistId must be the id of a specialist in the directory' }).optional(),
     match: z.literal(true, { error: 'match must be true (ask for the best match other than the specialist assigned now)' }).optional(),
     reason: z.string({ error: 'reason is required: why the case changes hands (it goes on the timeline)' }).trim().min(1, { error: 'reason must not be empty' }).max(1000, { error: 'reason must be at most 1000 characters' }),
+    fromAssignmentId: z.uuid({ error: 'fromAssignmentId must be the id of the assignment being replaced (GET /api/cases/:id/assignment)' }).optional(),
   })
   .refine((b) => (b.specialistId === undefined) !== (b.match === undefined), {
     error: 'send either specialistId or match: true',
@@ -86,18 +87,18 @@ export function reviewRoutes(deps: PullServiceDeps): AnyRoute[] {
       path: '/api/cases/:id/assignment',
       tag: 'review',
       summary:
-        'Reassign a case that is with a specialist (assigned, in_review, awaiting_information) to {specialistId} or the best match other than the current one {match: true}, with a {reason} for the timeline. Status, SLA, information requests and the draft stay; the previous specialist loses access. Also gives a specialist to a case released by a deactivation (waiting for one), and a signed or delivered case to another specialist when its author was deactivated (for the amendment)',
+        'Reassign a case that is with a specialist (assigned, in_review, awaiting_information) to {specialistId} or the best match other than the current one and those the case was reassigned away from before {match: true}, with a {reason} for the timeline, and optionally {fromAssignmentId}: the assignment being replaced (409 when the case has another one by now, e.g. after a double submit). Status, SLA, information requests and the draft stay; the previous specialist loses access. Also gives a specialist to a case released by a deactivation (waiting for one), and a signed or delivered case to another specialist when its author was deactivated (for the amendment)',
       roles: ['case_manager', 'admin'],
       params: CaseParams,
       body: ReassignmentBody,
       responses: {
         200: { description: 'The new assignment' },
         404: { description: 'No such case or specialist' },
-        409: { description: 'Not with a specialist (or the report is signed and its author active, or the case is closed), the named specialist is the current one, inactive or the referring physician, or no other specialist fits' },
+        409: { description: 'Not with a specialist (or the report is signed and its author active, or the case is closed), fromAssignmentId is not the current assignment (`field: fromAssignmentId`, `currentAssignmentId`), the named specialist is the current one, inactive or the referring physician, or no other specialist fits' },
       },
       handler: async ({ params, body, principal }) => {
         const request: AssignmentRequest = body.specialistId ? { specialistId: body.specialistId } : { match: true };
-        return { status: 200, body: await reassignCase(deps, params.id, request, body.reason, principal) };
+        return { status: 200, body: await reassignCase(deps, params.id, request, body.reason, principal, body.fromAssignmentId) };
       },
     }),
     defineRoute<undefined, NoQuery, CaseParams>({
