@@ -14,6 +14,7 @@
  * @packageDocumentation
  */
 import { z } from 'zod';
+import { fhirStringControlsIn } from '../fhir/fhir-text';
 import { isValidNpi } from './npi';
 import { isUnitedStates, isUsPostalStateCode, US_ZIP_PATTERN } from './us-places';
 import { addDays, type CivilDate } from './zoned-date';
@@ -275,6 +276,18 @@ export function createIntakeSchema(options: IntakeSchemaOptions = {}) {
       questions: list('Questions', text('Question', INTAKE_LIMITS.question), 1, INTAKE_LIMITS.questions, 'question'),
       urgent: flag('Urgent'),
       referringPhysician: ReferringPhysician,
+    })
+    // Every intake string becomes FHIR text (the case's Patient, Consent and ServiceRequest, the
+    // record's Composition, the report's PDF): a control character FHIR cannot carry is refused,
+    // naming the field, rather than make every resource built from it invalid.
+    .superRefine((intake, ctx) => {
+      for (const found of fhirStringControlsIn(intake)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: found.path,
+          message: `${found.path.join('.')} holds a control character (${found.character}) that FHIR text cannot carry; remove it (text pasted from a word processor often brings one)`,
+        });
+      }
     })
     .meta({
       title: 'Intake',

@@ -21,6 +21,7 @@ import type { Attachment, Communication, DiagnosticReport, DocumentReference, Hu
 import { NPI_SYSTEM } from '../cases/fhir-codes';
 import type { StoredOpinion } from '../opinion/opinion-repository';
 import type { SpecialistIdentity } from '../opinion/opinion-schema';
+import { fhirText } from '../fhir/fhir-text';
 
 /** Identifier system of delivered reports (value `{case id}-v{version}`). */
 export const REPORT_IDENTIFIER_SYSTEM = 'https://second-opinion.example.org/fhir/opinion-report';
@@ -103,18 +104,28 @@ export const reportIdentifierValue = (caseId: string, version: number): string =
 export const reportIdentifierToken = (caseId: string, version: number, system = REPORT_IDENTIFIER_SYSTEM): string =>
   `${system}|${reportIdentifierValue(caseId, version)}`;
 
-const escapeXhtml = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+/**
+ * Text as the content of an XHTML element (the narrative must be well-formed XML): a FHIR string
+ * ({@link fhirText}), markup escaped, and the two characters XML 1.0 excludes beyond the controls
+ * (U+FFFE, U+FFFF; https://www.w3.org/TR/xml/#charsets) and any unpaired surrogate as U+FFFD.
+ */
+const escapeXhtml = (s: string): string =>
+  fhirText(s)
+    .replace(/[\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD')
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;');
 
 /** The specialist's name as a FHIR HumanName: the display text, and the parts where the directory has them. */
 function humanNameOf(s: SpecialistIdentity): HumanName {
   const parts = s.humanName;
-  if (!parts) return { text: s.name };
+  if (!parts) return { text: fhirText(s.name) };
   return {
-    text: s.name,
-    family: parts.family,
-    given: [...parts.given],
-    ...(parts.prefix ? { prefix: [...parts.prefix] } : {}),
-    ...(parts.suffix ? { suffix: [...parts.suffix] } : {}),
+    text: fhirText(s.name),
+    family: fhirText(parts.family),
+    given: parts.given.map(fhirText),
+    ...(parts.prefix ? { prefix: parts.prefix.map(fhirText) } : {}),
+    ...(parts.suffix ? { suffix: parts.suffix.map(fhirText) } : {}),
   };
 }
 
@@ -135,18 +146,18 @@ function pdfAttachment(f: ReportFacts): Attachment {
     data: Buffer.from(f.pdf).toString('base64'),
     size: f.pdf.length,
     hash: f.pdfSha1Base64,
-    title: f.title,
+    title: fhirText(f.title),
     creation: f.signedAt.toISOString(),
   };
 }
 
 /**
- * The conclusion: the summary, cut at 4,000 UTF-16 units (the PDF holds everything), never inside a
- * surrogate pair: half an emoji is not a FHIR string (a sequence of Unicode characters) and a
- * PostgreSQL-backed server refuses it.
+ * The conclusion: the summary as a FHIR string ({@link fhirText}), cut at 4,000 UTF-16 units (the PDF
+ * holds everything), never inside a surrogate pair: half an emoji is not a FHIR string (a sequence
+ * of Unicode characters) and a PostgreSQL-backed server refuses it.
  */
 export function conclusion(content: Pick<StoredOpinion, 'summary'>): string {
-  const { summary } = content;
+  const summary = fhirText(content.summary);
   if (summary.length <= 4000) return summary;
   let end = 3999;
   const last = summary.charCodeAt(end - 1);
@@ -169,7 +180,7 @@ export const DIAGNOSTIC_REPORT_REPLACES = 'http://hl7.org/fhir/StructureDefiniti
  * replaces nothing there.
  */
 export function buildDiagnosticReport(f: ReportFacts): DiagnosticReport {
-  const specialistRef: Reference = { reference: '#specialist', display: f.specialist.name };
+  const specialistRef: Reference = { reference: '#specialist', display: fhirText(f.specialist.name) };
   const replaced = f.status === 'amended' ? f.replacesReportId : undefined;
   return {
     resourceType: 'DiagnosticReport',
@@ -221,8 +232,8 @@ export function buildDocumentReference(f: ReportFacts, reportReference: string, 
     ],
     subject: { reference: `Patient/${f.patientId}` },
     date: f.signedAt.toISOString(),
-    author: [{ reference: '#specialist', display: f.specialist.name }],
-    description: f.title,
+    author: [{ reference: '#specialist', display: fhirText(f.specialist.name) }],
+    description: fhirText(f.title),
     ...(replaced ? { relatesTo: [{ code: 'replaces' as const, target: { reference: `DocumentReference/${replaced}` } }] } : {}),
     content: [
       {
@@ -250,8 +261,8 @@ export function buildCommunication(f: ReportFacts, reportReference: string, reci
     recipient: [recipient],
     sender: { display: f.programName },
     payload: [
-      { contentString: `${what} from the ${f.programName} is available for your patient, signed by ${f.specialist.name}.` },
-      { contentReference: { reference: reportReference, display: f.title } },
+      { contentString: fhirText(`${what} from the ${f.programName} is available for your patient, signed by ${f.specialist.name}.`) },
+      { contentReference: { reference: reportReference, display: fhirText(f.title) } },
     ],
   };
 }

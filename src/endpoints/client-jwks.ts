@@ -18,7 +18,7 @@ import type { Queryable } from '../db/database';
 import { logger } from '../log';
 import type { SecretBox } from '../security/secret-box';
 import { listEndpoints, type EndpointRow } from './endpoint-repository';
-import { openSealedSecret, openSealedSecretIfReadable } from './endpoint-service';
+import { openSealedSecretIfReadable, openSealedSecretOrRefuse, unreadableSecretProblem } from './endpoint-service';
 
 /** A public signing key as published (RFC 7517). */
 export interface PublicJwk {
@@ -54,7 +54,7 @@ export function publishedJwkOf(privateJwk: JWK): PublicJwk {
  */
 function sealedPrivateJwks(row: EndpointRow, secrets: SecretBox, skipUnreadable: boolean): JWK[] {
   if (row.authType !== 'smart-backend') return [];
-  const sealed = skipUnreadable ? (openSealedSecretIfReadable(row, secrets) ?? {}) : openSealedSecret(row, secrets);
+  const sealed = skipUnreadable ? (openSealedSecretIfReadable(row, secrets) ?? {}) : openSealedSecretOrRefuse(row, secrets);
   return [sealed.privateKeyJwk, sealed.nextPrivateKeyJwk].filter((k): k is JWK => k !== undefined);
 }
 
@@ -76,14 +76,16 @@ function publishedJwkIfUsable(row: EndpointRow, jwk: JWK): PublicJwk | undefined
  * The key set of the given endpoints: one entry per distinct key, in registration order (signing key,
  * then next). With `skipUnreadable`, an endpoint whose sealed secret cannot be opened (sealed under
  * another `SECRETS_KEY`, or damaged), or a sealed key that makes no public key, is left out with a
- * warning; without it, that throws.
+ * warning; without it, that is a 409 naming `auth` (register it again), not a server error.
+ * @throws HttpProblem 409 naming `auth` (without `skipUnreadable`)
  */
 export function jwksOf(rows: readonly EndpointRow[], secrets: SecretBox, skipUnreadable = false): { keys: PublicJwk[] } {
   const keys: PublicJwk[] = [];
   const seen = new Set<string>();
   for (const row of rows) {
     for (const jwk of sealedPrivateJwks(row, secrets, skipUnreadable)) {
-      const key = skipUnreadable ? publishedJwkIfUsable(row, jwk) : publishedJwkOf(jwk);
+      const key = publishedJwkIfUsable(row, jwk);
+      if (key === undefined && !skipUnreadable) throw unreadableSecretProblem(row.id, 'its sealed signing key makes no public key');
       if (key === undefined) continue;
       const identity = JSON.stringify(key);
       if (seen.has(identity)) continue;

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { ClientRetiredError, FhirEndpointClient, insecureHttpAllowed, RedisCircuitBreaker, type FhirClientDeps, type FhirClientEvent } from '../fhir';
+import { ClientRetiredError, FhirEndpointClient, insecureHttpAllowed, RedisCircuitBreaker, type FhirClientDeps, type FhirClientEvent, type UrlGuardOptions } from '../fhir';
 import type { AuthStrategy } from '../fhir/auth-strategy';
 import { DEFAULT_TIMEOUT_MS, type EndpointConnection } from '../fhir/endpoint';
 import { HttpTransport } from '../fhir/http-transport';
@@ -70,6 +70,19 @@ export class EndpointClients {
     // No secret opened: nothing is ever sent through this client.
     const connection = { id: row.id, baseUrl: row.baseUrl, auth: { type: 'none' as const }, maxRequestsPerSecond: row.maxRequestsPerSecond, maxConcurrency: row.maxConcurrency, allowInsecureHttp: row.allowInsecureHttp };
     return this.get(connection, version, refusingAuth(refused));
+  }
+
+  /**
+   * The outbound URL policy an endpoint registered with `allowInsecureHttp` is held to, with this
+   * process's address policy and resolver (tests inject a resolver through `FhirClientDeps.resolve`):
+   * what a base URL is checked against at registration and edit, as its requests will be.
+   */
+  urlGuard(allowInsecureHttp: boolean): UrlGuardOptions {
+    return {
+      allowInsecureHttp: insecureHttpAllowed(allowInsecureHttp, this.options.production),
+      ...(this.extra.addressPolicy ? { addressPolicy: this.extra.addressPolicy } : {}),
+      ...(this.extra.resolve ? { resolve: this.extra.resolve } : {}),
+    };
   }
 
   /**

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { JWK } from 'jose';
 import type { Database } from '../db/database';
-import { assertAllowedEndpointUrl, UrlRefusedError, type CircuitState } from '../fhir';
+import { assertAllowedEndpointUrl, FhirNetworkError, UrlRefusedError, type CircuitState } from '../fhir';
 import type { EndpointAuth, EndpointConnection } from '../fhir/endpoint';
 import { assertPinnedTokenEndpoint } from '../fhir/smart-backend-auth';
-import { conflict, HttpProblem, notFound } from '../http/problem';
+import { conflict, HttpProblem, notFound, urlCheckUnavailable } from '../http/problem';
 import { errorFields, logger } from '../log';
 import type { SecretBox } from '../security/secret-box';
 import { summarizeCapabilities, type EndpointCapabilities } from './capabilities';
@@ -90,8 +90,29 @@ export function openSealedSecretIfReadable(row: EndpointRow, secrets: SecretBox)
   }
 }
 
+/**
+ * The answer to an admin action that needs the endpoint's sealed secret when this `SECRETS_KEY`
+ * cannot open it (sealed under another key, or damaged): 409 naming `auth`, to register again.
+ * Nothing was changed. Not a 500: the service is fine, the stored credentials are not usable.
+ */
+export function unreadableSecretProblem(id: string, what = 'its sealed secret cannot be opened with this SECRETS_KEY (sealed under another key, or damaged)'): HttpProblem {
+  const detail = `${what}: register its auth again (PATCH /api/endpoints/${id} with auth)`;
+  return new HttpProblem(409, 'Conflict', `auth: ${detail}.`, [{ field: 'auth', pointer: '#/auth', detail }], { field: 'auth' });
+}
+
+/**
+ * The endpoint's sealed credentials, opened, for an admin action that cannot go on without them.
+ * @throws HttpProblem 409 naming `auth` when they cannot be opened ({@link unreadableSecretProblem})
+ */
+export function openSealedSecretOrRefuse(row: EndpointRow, secrets: SecretBox): SealedSecret {
+  const opened = openSealedSecretIfReadable(row, secrets);
+  if (opened === undefined) throw unreadableSecretProblem(row.id);
+  return opened;
+}
+
 function view(row: EndpointRow, secrets: SecretBox): EndpointView {
-  const opened = row.authType === 'smart-backend' ? openSealedSecretIfReadable(row, secrets) : {};
+  // Every sealed secret, bearer tokens too: one this key cannot open is flagged, whatever the auth type.
+  const opened = row.sealedSecret === null ? {} : openSealedSecretIfReadable(row, secrets);
   const sealed = opened ?? {};
   const keyId = sealed.privateKeyJwk?.kid;
   const nextKeyId = sealed.nextPrivateKeyJwk?.kid;
@@ -177,14 +198,23 @@ export function declaredBaseOf(row: EndpointRow): string | undefined {
   return row.rebaseNextLinks ? (row.capabilities as EndpointCapabilities | null)?.implementationUrl : undefined;
 }
 
-async function checkBaseUrl(baseUrl: string, allowInsecureHttp: boolean): Promise<void> {
+/**
+ * The base URL against the outbound policy, before anything is kept: refused → 400 naming `baseUrl`;
+ * its host name not looked up for a temporary DNS failure (EAI_AGAIN, a timeout: url-guard.ts's
+ * retryable FhirNetworkError) → 503 with `Retry-After` naming `baseUrl`, not a 500.
+ */
+async function checkBaseUrl(deps: Pick<EndpointServiceDeps, 'clients'>, baseUrl: string, allowInsecureHttp: boolean): Promise<void> {
   try {
-    await assertAllowedEndpointUrl(baseUrl, { allowInsecureHttp });
+    await assertAllowedEndpointUrl(baseUrl, { ...deps.clients.urlGuard(allowInsecureHttp), allowInsecureHttp });
   } catch (err) {
     if (err instanceof UrlRefusedError) {
       throw new HttpProblem(400, 'Invalid request', `baseUrl: ${err.reason}`, [
         { field: 'baseUrl', pointer: '#/baseUrl', detail: `refused: ${err.reason}` },
       ]);
+    }
+    if (err instanceof FhirNetworkError && err.retryable) {
+      logger.warn('endpoint base URL not checked: temporary DNS failure', { ...errorFields(err), code: err.code });
+      throw urlCheckUnavailable('baseUrl');
     }
     throw err;
   }
@@ -283,7 +313,7 @@ export async function refreshCapabilities(deps: EndpointServiceDeps, id: string)
 }
 
 export async function registerEndpoint(deps: EndpointServiceDeps, body: CreateEndpointBody): Promise<EndpointView> {
-  await checkBaseUrl(body.baseUrl, body.allowInsecureHttp);
+  await checkBaseUrl(deps, body.baseUrl, body.allowInsecureHttp);
   const id = randomUUID();
   await insertEndpoint(deps.db, {
     id,
@@ -332,7 +362,7 @@ export async function changeEndpoint(deps: EndpointServiceDeps, id: string, body
   const row = await requireEndpoint(deps.db, id);
   const allowInsecureHttp = body.allowInsecureHttp ?? row.allowInsecureHttp;
   const baseUrl = body.baseUrl ?? row.baseUrl;
-  if (body.baseUrl !== undefined || body.allowInsecureHttp !== undefined) await checkBaseUrl(baseUrl, allowInsecureHttp);
+  if (body.baseUrl !== undefined || body.allowInsecureHttp !== undefined) await checkBaseUrl(deps, baseUrl, allowInsecureHttp);
   refuseBearerTokenMove(row, body);
   const auth = body.auth
     ? sealAuth(body.auth, id, deps.secrets)
@@ -385,12 +415,12 @@ async function restoreEndpoint(deps: EndpointServiceDeps, row: EndpointRow): Pro
  * clients are rebuilt with it (the registration's `updated_at` changes) and the CapabilityStatement
  * is read again, which also fetches a token: `capabilitiesError` says at once if the EHR does not
  * accept the new key (then register the old one again with PATCH, the key material never left us).
- * @throws HttpProblem 409 when the endpoint has no next key
+ * @throws HttpProblem 409 when the endpoint has no next key, or its sealed keys cannot be opened with this `SECRETS_KEY` (naming `auth`)
  * @see https://hl7.org/fhir/smart-app-launch/backend-services.html#registering-a-smart-backend-service-communicating-public-keys
  */
 export async function promoteNextKey(deps: EndpointServiceDeps, id: string): Promise<EndpointView> {
   const row = await requireEndpoint(deps.db, id);
-  const next = row.authType === 'smart-backend' ? openSealedSecret(row, deps.secrets).nextPrivateKeyJwk : undefined;
+  const next = row.authType === 'smart-backend' ? openSealedSecretOrRefuse(row, deps.secrets).nextPrivateKeyJwk : undefined;
   if (!next) {
     throw conflict(
       row.authType === 'smart-backend'

@@ -70,6 +70,7 @@ export function errorHandler(err: unknown, req: Request, res: Response, _next: N
     res.destroy();
     return;
   }
+  for (const [name, value] of Object.entries(problem.headers)) res.setHeader(name, value);
   const wwwAuthenticate = problem.extensions.wwwAuthenticate;
   if (typeof wwwAuthenticate === 'string') res.setHeader('WWW-Authenticate', wwwAuthenticate);
   const { wwwAuthenticate: _hidden, ...extensions } = problem.extensions;

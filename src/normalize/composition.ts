@@ -34,6 +34,7 @@ import type {
   MedicationRequest, MedicationStatement, Observation, ObservationComponent, Quantity, Reference,
 } from 'fhir/r4';
 import { uuidV5 } from '../cases/fhir-ids';
+import { fhirText } from '../fhir/fhir-text';
 import { UPLOAD_FLAG_SYSTEM } from '../uploads/origin';
 import { SERVICE_VERSION } from '../version';
 import { codingsOf } from './dedupe/keys';
@@ -236,13 +237,16 @@ function clinicalSection(
 // ---- narrative ----------------------------------------------------------------------
 
 const XML_ESCAPES: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-const XML_SPECIAL = /[&<>"']/;
+const XML_SPECIAL = /[&<>"'\u0000-\u0008\u000B\u000C\u000E-\u001F]/;
 const XML_SPECIALS = /[&<>"']/g;
 
-/** Text escaped for XHTML element content and attribute values. */
+/**
+ * Text escaped for XHTML element content and attribute values; a control character XML cannot hold
+ * (a record's display text, an intake stored before they were refused) made FHIR text ({@link fhirText}).
+ */
 export function escapeXml(text: string): string {
   // Most narrative lines have nothing to escape: test once rather than run a replace.
-  return XML_SPECIAL.test(text) ? text.replace(XML_SPECIALS, (c) => XML_ESCAPES[c] ?? c) : text;
+  return XML_SPECIAL.test(text) ? fhirText(text).replace(XML_SPECIALS, (c) => XML_ESCAPES[c] ?? c) : text;
 }
 
 /** Human text of a Coding: its display, else its code (none when absent or malformed). */

@@ -7,19 +7,21 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Database } from '../db/database';
-import { assertAllowedEndpointUrl, FhirClientError, type AddressPolicy } from '../fhir';
-import { HttpProblem, notFound } from '../http/problem';
+import { assertAllowedEndpointUrl, FhirClientError, FhirNetworkError, type AddressPolicy, type HostResolver } from '../fhir';
+import { HttpProblem, notFound, urlCheckUnavailable } from '../http/problem';
 import type { Principal } from '../http/auth';
 import { logger } from '../log';
 import type { SecretBox } from '../security/secret-box';
 import type { EventType } from './events';
 import { deleteWebhook, enableWebhook, findWebhook, insertWebhook, listWebhooks, previousSecretActive, rotateWebhookSecret, type WebhookRow } from './webhook-repository';
 
-/** What the webhook routes need (an address policy override for tests). */
+/** What the webhook routes need (an address policy and a DNS resolver override for tests). */
 export interface WebhookServiceDeps {
   readonly db: Database;
   readonly secrets: SecretBox;
   readonly webhookAddressPolicy?: AddressPolicy;
+  /** How the URL's host name is looked up at registration (default `dns.lookup`). */
+  readonly webhookResolve?: HostResolver;
 }
 
 /** Seconds a rotated-out secret keeps signing when the rotation does not say (a day). */
@@ -48,7 +50,11 @@ export function webhookView(w: WebhookRow, now: Date = new Date()) {
   };
 }
 
-/** Registers a subscriber; 400 naming `url` when the SSRF policy refuses it. */
+/**
+ * Registers a subscriber; 400 naming `url` when the SSRF policy refuses it, 503 with `Retry-After`
+ * naming `url` when its host name could not be looked up for a temporary DNS failure (not a refusal:
+ * the same request may pass in a moment).
+ */
 export async function registerWebhook(
   deps: WebhookServiceDeps,
   body: { url: string; secret: string; events: EventType[]; allowInsecureHttp?: boolean },
@@ -56,8 +62,12 @@ export async function registerWebhook(
 ) {
   const allowInsecureHttp = body.allowInsecureHttp ?? false;
   try {
-    await assertAllowedEndpointUrl(body.url, { allowInsecureHttp, addressPolicy: deps.webhookAddressPolicy });
+    await assertAllowedEndpointUrl(body.url, { allowInsecureHttp, addressPolicy: deps.webhookAddressPolicy, ...(deps.webhookResolve ? { resolve: deps.webhookResolve } : {}) });
   } catch (err) {
+    if (err instanceof FhirNetworkError && err.retryable) {
+      logger.warn('webhook URL not checked: temporary DNS failure', { code: err.code });
+      throw urlCheckUnavailable('url');
+    }
     const detail = err instanceof FhirClientError ? `url is refused: ${err.message}` : 'url is refused';
     throw new HttpProblem(400, 'Invalid request', detail, [{ field: 'url', pointer: '#/url', detail }]);
   }

@@ -5,20 +5,32 @@
  */
 import { z } from 'zod';
 import { isValidNpi } from '../cases/npi';
+import { fhirStringControlIn } from '../fhir/fhir-text';
 
 /** Maximum lengths, in characters, after trimming. */
 export const OPINION_LIMITS = { section: 20_000, answer: 10_000, question: 1_000, name: 200 } as const;
 
-const text = (label: string, max: number) =>
-  z
+const text = (label: string, max: number, { controls = 'refuse' }: { controls?: 'refuse' | 'allow' } = {}) => {
+  const base = z
     .string({ error: (issue) => (issue.input === undefined ? `${label} is required` : `${label} must be text`) })
     .trim()
     .min(1, { error: `${label} must not be empty`, abort: true })
     .max(max, { error: `${label} must be at most ${max} characters` });
+  // What the report carries to the EHR as FHIR text is refused with a control character, naming it:
+  // the recipient's server would refuse the whole report, on every attempt.
+  return controls === 'allow'
+    ? base
+    : base.refine((s) => fhirStringControlIn(s) === undefined, {
+        error: (issue) =>
+          `${label} holds a control character (${fhirStringControlIn(String(issue.input)) ?? 'below U+0020'}) that FHIR text cannot carry; remove it (text pasted from a word processor often brings one)`,
+      });
+};
 
 /** One of the family's questions (as written in the intake) and the specialist's answer. */
 export const AnswerSchema = z.object({
-  question: text('Question', OPINION_LIMITS.question).meta({ description: 'The family question, exactly as in the intake.' }),
+  // Only matched against the intake's questions (the report prints the intake's text): refusing a
+  // control character here would make a question the family wrote with one unanswerable.
+  question: text('Question', OPINION_LIMITS.question, { controls: 'allow' }).meta({ description: 'The family question, exactly as in the intake.' }),
   answer: text('Answer', OPINION_LIMITS.answer),
 });
 

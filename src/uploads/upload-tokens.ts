@@ -114,7 +114,8 @@ export function uploadTokenAuth(db: () => Queryable): ScopedTokenAuth {
       );
       const row = rows[0];
       if (!row || row.expires_at.getTime() <= Date.now()) throw unauthorized('The upload token is unknown or expired; ask the case manager for a new one.', true);
-      const caseId = typeof req.params.id === 'string' ? req.params.id : '';
+      // Lower-cased as the route's params are (routes/params.ts): a uuid's case means nothing.
+      const caseId = typeof req.params.id === 'string' ? req.params.id.toLowerCase() : '';
       const principal: Principal = { sub: `upload-token:${row.id}`, roles: [], scope: uploadScope(row.case_id) };
       if (row.case_id !== caseId) {
         // A valid token tried on another case: that case's access log records the refusal, by this token.

@@ -246,3 +246,18 @@ describe('JSON Schema form (for the OpenAPI document)', () => {
     expect(JSON.parse(JSON.stringify(json))).toEqual(json); // plain JSON, serializable
   });
 });
+
+describe('IntakeSchema: text FHIR cannot carry', () => {
+  it('refuses a control character other than tab, CR and LF, naming the field and the character', () => {
+    expect(issuesOf(withField('history', 'Seen at\u000Bthe clinic'))).toEqual([
+      'history: history holds a control character (U+000B) that FHIR text cannot carry; remove it (text pasted from a word processor often brings one)',
+    ]);
+    const questions = ['Is the dose right?', 'Page\u000Cbreak'];
+    expect(issuesOf(withField('questions', questions)).map((m) => m.split(':')[0])).toEqual(['questions.1']);
+    expect(issuesOf(withField('patient.name.family', 'Quill\u0007')).map((m) => m.split(':')[0])).toEqual(['patient.name.family']);
+  });
+
+  it('keeps tabs and line breaks', () => {
+    expect(issuesOf(withField('history', 'Line one\r\nLine two\twith a tab'))).toEqual([]);
+  });
+});

@@ -69,6 +69,28 @@ it('cuts a long conclusion at 4,000 units without splitting a character', () => 
   expect(plain).toBe(`${'y'.repeat(3999)}…`);
 });
 
+it('never emits a control character a FHIR string or the XHTML narrative cannot hold (a summary pasted from Word)', () => {
+  // XML 1.0 Char (https://www.w3.org/TR/xml/#charsets): the narrative div must be well-formed.
+  const xmlChars = /^[\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]*$/u;
+  const pasted: ReportFacts = {
+    ...facts,
+    content: { ...facts.content, summary: 'First line\u000Bsecond line\u000Cnext page\u0001odd\u001F\ttab\r\nend\uFFFE' },
+    specialist: { ...facts.specialist, name: 'Dr. Zoë\u000BÅngström', humanName: { family: 'Ång\u0002ström', given: ['Zoë'] } },
+  };
+  const dr = buildDiagnosticReport(pasted);
+  expect(errors(dr)).toEqual([]);
+  expect(dr.conclusion).toBe('First line\nsecond line\nnext page\uFFFDodd\uFFFD\ttab\r\nend\uFFFE');
+  expect(dr.text?.div).toMatch(xmlChars);
+  expect(dr.text?.div).toContain('First line\nsecond line');
+  const doc = buildDocumentReference(pasted, 'DiagnosticReport/dr-1', 'doc-0');
+  expect(errors(doc)).toEqual([]);
+  const comm = buildCommunication(pasted, 'DiagnosticReport/dr-1', { reference: 'Practitioner/p-1' });
+  expect(errors(comm)).toEqual([]);
+  const strings = (v: unknown): string[] => (typeof v === 'string' ? [v] : v !== null && typeof v === 'object' ? Object.values(v).flatMap(strings) : []);
+  expect(strings([dr, doc, comm]).filter((text) => /[\u0000-\u0008\u000B\u000C\u000E-\u001F]/.test(text))).toEqual([]);
+  expect(conclusion({ summary: 'a\u000Bb' })).toBe('a\nb');
+});
+
 it('builds the transfer-of-care ServiceRequest, valid against R4', () => {
   const sr = buildTransferServiceRequest('0d5c1f7e-1111-4222-8333-944455556666', facts.caseId, { reason: 'Closer to home', destination: { organization: 'Children’s Hospital' }, note: 'n' }, new Date());
   expect(errors(sr)).toEqual([]);

@@ -70,6 +70,9 @@ describe('buildComposition', () => {
     expect(sections(entry.resource).get('11450-4')?.text?.div).toContain('Clinic &lt;A&gt; &amp; Co');
     expect(sections(entry.resource).get('42349-1')?.text?.div).toContain('Why &lt;b&gt;?');
     expect(escapeXml(`<&>"'`)).toBe('&lt;&amp;&gt;&quot;&#39;');
+    // XML 1.0 (and a FHIR string) cannot hold C0 controls but tab, CR and LF: a stored intake or an EHR's display text may.
+    expect(escapeXml('Seen at\u000Bthe clinic\u0007 <b>')).toBe('Seen at\nthe clinic\uFFFD &lt;b&gt;');
+    expect(escapeXml('tab\tand\r\nbreak')).toBe('tab\tand\r\nbreak');
   });
 
   it('routes resources: resolved conditions to past illness, vital signs and social history to their sections', () => {

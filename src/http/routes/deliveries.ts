@@ -2,10 +2,10 @@ import { z } from 'zod';
 import { addRecipient, chooseRecipientPatient, getDeliveries, getRecipients, retryDelivery, type DeliveryServiceDeps } from '../../delivery/delivery-service';
 import type { PatientSelector } from '../../pull/source-repository';
 import { defineRoute, type AnyRoute } from '../route';
-import { CaseParams, ChoosePatientBody, PatientSelectorSchema } from './params';
+import { CaseParams, ChoosePatientBody, PatientSelectorSchema, uuidParam } from './params';
 
-const RecipientParams = CaseParams.extend({ recipientId: z.uuid({ error: 'Recipient id must be a UUID' }) });
-const DeliveryParams = CaseParams.extend({ deliveryId: z.uuid({ error: 'Delivery id must be a UUID' }) });
+const RecipientParams = CaseParams.extend({ recipientId: uuidParam('Recipient id must be a UUID') });
+const DeliveryParams = CaseParams.extend({ deliveryId: uuidParam('Delivery id must be a UUID') });
 type NoQuery = Record<string, never>;
 
 

@@ -17,8 +17,9 @@ import { jwksOf } from '../../endpoints/client-jwks';
 import { notFound } from '../problem';
 import { defineRoute, type AnyRoute } from '../route';
 import { refuseInsecureHttpInProduction, type InsecureHttpPolicy } from './insecure-http';
+import { uuidParam } from './params';
 
-const EndpointIdParams = z.object({ id: z.uuid({ error: 'Endpoint id must be a UUID' }) });
+const EndpointIdParams = z.object({ id: uuidParam('Endpoint id must be a UUID') });
 type EndpointIdParams = z.infer<typeof EndpointIdParams>;
 type NoQuery = Record<string, never>;
 
@@ -38,7 +39,11 @@ export function endpointRoutes(deps: EndpointRouteDeps): AnyRoute[] {
       summary: "The public key (JWKS) this endpoint's EHR verifies our client assertions with, to paste into its client registration",
       roles: ['admin'],
       params: EndpointIdParams,
-      responses: { 200: { description: '`{keys}` (one key)' }, 404: { description: 'No such endpoint, or it uses no SMART Backend Services key' } },
+      responses: {
+        200: { description: '`{keys}` (one key)' },
+        404: { description: 'No such endpoint, or it uses no SMART Backend Services key' },
+        409: { description: 'Its sealed key cannot be opened with this SECRETS_KEY, or makes no public key (`field: auth`: register its auth again)' },
+      },
       handler: async ({ params }) => {
         const jwks = jwksOf([await requireEndpoint(deps.db, params.id)], deps.secrets);
         if (jwks.keys.length === 0) throw notFound(`A SMART Backend Services key of endpoint ${params.id} (its auth type uses none)`);
@@ -135,7 +140,7 @@ export function endpointRoutes(deps: EndpointRouteDeps): AnyRoute[] {
       responses: {
         200: { description: 'The endpoint, signing with the promoted key (capabilitiesError says if the EHR refuses it)' },
         404: { description: 'No such endpoint' },
-        409: { description: 'The endpoint has no next key (or does not use SMART Backend Services)' },
+        409: { description: 'The endpoint has no next key (or does not use SMART Backend Services), or its sealed keys cannot be opened with this SECRETS_KEY (`field: auth`: register its auth again)' },
       },
       handler: async ({ params }) => ({ status: 200, body: await promoteNextKey(deps, params.id) }),
     }),

@@ -62,7 +62,15 @@ export function apiRoutes(deps: ApiDeps): AnyRoute[] {
     ...uploadRoutes(deps),
     ...opinionRoutes(deps),
     ...deliveryRoutes(deps),
-    ...notificationRoutes(deps),
+    // A webhook URL is looked up at registration by this process's outbound resolver (a test's
+    // FhirClientDeps.resolve; dns.lookup otherwise), like an endpoint's base URL. Read when a request
+    // uses it: the route table is also built without its deps (the route-table auth tests).
+    ...notificationRoutes({
+      ...deps,
+      get webhookResolve() {
+        return deps.webhookResolve ?? deps.clients.urlGuard(false).resolve;
+      },
+    }),
     ...transferRoutes(deps),
     ...billingRoutes(deps),
     ...specialistRoutes(deps),

@@ -14,12 +14,13 @@ import {
 import { notFound } from '../problem';
 import { defineRoute, type AnyRoute } from '../route';
 import { refuseInsecureHttpInProduction, type InsecureHttpPolicy } from './insecure-http';
+import { uuidParam } from './params';
 
 type NoQuery = Record<string, never>;
-const IdParams = z.object({ id: z.uuid({ error: 'Webhook id must be a UUID' }) });
+const IdParams = z.object({ id: uuidParam('Webhook id must be a UUID') });
 const NotificationParams = z.object({ id: z.coerce.number().int().min(1, { error: 'Notification id must be a positive integer' }) });
 const NotificationQuery = z.object({
-  caseId: z.uuid({ error: 'caseId must be a UUID' }).optional(),
+  caseId: uuidParam('caseId must be a UUID').optional(),
   unread: z.enum(['true', 'false'], { error: 'unread must be true or false' }).optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
   offset: z.coerce.number().int().min(0).default(0),

@@ -1,8 +1,16 @@
 import { z } from 'zod';
 import { CASE_STATUSES } from '../../cases/lifecycle';
 
-/** `:id` of every `/api/cases/:id/…` route. */
-export const CaseParams = z.object({ id: z.uuid({ error: 'Case id must be a UUID' }) });
+/**
+ * A UUID in a path, in its canonical lower-case form (RFC 9562 §4: output in lower case, input in
+ * either). PostgreSQL's `uuid` input ignores case, but ids compared as strings do not: an upper-case
+ * id that opened the case in SQL was refused by a check in JS (an upload token "for another case").
+ * Lower-cased here, where the params are parsed, every handler sees the one form.
+ */
+export const uuidParam = (error: string) => z.uuid({ error }).toLowerCase();
+
+/** `:id` of every `/api/cases/:id/…` route (lower-cased: {@link uuidParam}). */
+export const CaseParams = z.object({ id: uuidParam('Case id must be a UUID') });
 export type CaseParams = z.infer<typeof CaseParams>;
 
 const FhirId = (label: string) => z.string().regex(/^[A-Za-z0-9\-.]{1,64}$/, { error: `${label} must be a FHIR id` });

@@ -10,10 +10,10 @@ import type { PatientSelector } from '../../pull/source-repository';
 import type { AssembleDeps } from '../../assembly/assemble';
 import { assembleAfterSourceChange } from '../../assembly/source-changes';
 import { defineRoute, type AnyRoute } from '../route';
-import { CaseParams, ChoosePatientBody, PatientSelectorSchema, reasonField } from './params';
+import { CaseParams, ChoosePatientBody, PatientSelectorSchema, reasonField, uuidParam } from './params';
 
-const SourceParams = CaseParams.extend({ sourceId: z.uuid({ error: 'Source id must be a UUID' }) });
-const PullParams = CaseParams.extend({ pullId: z.uuid({ error: 'Pull id must be a UUID' }) });
+const SourceParams = CaseParams.extend({ sourceId: uuidParam('Source id must be a UUID') });
+const PullParams = CaseParams.extend({ pullId: uuidParam('Pull id must be a UUID') });
 type NoQuery = Record<string, never>;
 
 const AddSourceBody = z.object({

@@ -3,6 +3,7 @@ import type { CaseServiceDeps } from '../../cases/case-service';
 import { createSpecialist, getSpecialist, getSpecialists, patchSpecialist } from '../../review/specialist-service';
 import { NewSpecialistSchema, NuccCode, SpecialistPatchSchema, type NewSpecialistBody, type SpecialistPatchBody } from '../../review/specialist-schema';
 import { defineRoute, type AnyRoute } from '../route';
+import { uuidParam } from './params';
 
 const ListQuery = z.object({
   active: z.enum(['true', 'false'], { error: 'active must be true or false' }).optional(),
@@ -10,7 +11,7 @@ const ListQuery = z.object({
 });
 type ListQuery = z.infer<typeof ListQuery>;
 
-const SpecialistParams = z.object({ id: z.uuid({ error: 'Specialist id must be a UUID' }) });
+const SpecialistParams = z.object({ id: uuidParam('Specialist id must be a UUID') });
 type SpecialistParams = z.infer<typeof SpecialistParams>;
 
 /** The specialist directory (FHIR Practitioner with NPI, PractitionerRole specialties). */

@@ -15,7 +15,7 @@ import { entityTag } from '../entity-tags';
 import { conflict, HttpProblem, notFound } from '../problem';
 import { logger } from '../../log';
 import { defineRoute, type AnyRoute } from '../route';
-import { CaseParams } from './params';
+import { CaseParams, uuidParam } from './params';
 
 /** What the upload routes need from the service. */
 export interface UploadRouteDeps {
@@ -26,8 +26,8 @@ export interface UploadRouteDeps {
   readonly uploadIngest: { enqueue(job: { uploadId: string; caseId: string }): Promise<void> };
 }
 
-const FileParams = CaseParams.extend({ fileId: z.uuid({ error: 'File id must be a UUID' }) });
-const TokenParams = CaseParams.extend({ tokenId: z.uuid({ error: 'Token id must be a UUID' }) });
+const FileParams = CaseParams.extend({ fileId: uuidParam('File id must be a UUID') });
+const TokenParams = CaseParams.extend({ tokenId: uuidParam('Token id must be a UUID') });
 type TokenParams = z.infer<typeof TokenParams>;
 type NoQuery = Record<string, never>;
 
