@@ -106,7 +106,8 @@ describe('PUT /api/cases/:id/assignment {match: true} sent twice', () => {
     await expectStaysWithB(id, a, b, aToken);
     const bad = await reassign(id, { match: true, reason: 'x', fromAssignmentId: 'not-an-id' });
     expect([bad.status, bad.body.errors?.map((e) => e.field)]).toEqual([400, ['fromAssignmentId']]);
-    const current = await reassign(id, { match: true, reason: 'Dr. B is away', fromAssignmentId: toB.body.id });
+    // The id as a client may print it: UUIDs compare in any case.
+    const current = await reassign(id, { match: true, reason: 'Dr. B is away', fromAssignmentId: String(toB.body.id).toUpperCase() });
     expect([current.status, current.body.specialist?.id]).toEqual([200, others[0]]);
   });
 });

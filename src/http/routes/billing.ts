@@ -6,11 +6,11 @@ import { caseReceiptPdf } from '../../billing/receipt-service';
 import type { CaseServiceDeps } from '../../cases/case-service';
 import { AddOnCodeSchema } from '../../cases/prices';
 import { defineRoute, type AnyRoute } from '../route';
-import { CaseParams } from './params';
+import { CaseParams, uuidParam } from './params';
 
 type NoQuery = Record<string, never>;
 
-const PaymentParams = CaseParams.extend({ paymentId: z.uuid({ error: 'Payment id must be a UUID' }) });
+const PaymentParams = CaseParams.extend({ paymentId: uuidParam('Payment id must be a UUID') });
 type PaymentParams = z.infer<typeof PaymentParams>;
 
 const OfferBody = z.strictObject({

@@ -10,15 +10,15 @@ import { answerInformationRequest, createInformationRequest, getInformationReque
 import { recordDisclosedCases } from '../audit-trail';
 import { idForIdempotencyKey, replayedHeader } from '../idempotency-key';
 import { defineRoute, type AnyRoute } from '../route';
-import { CaseParams, CaseStatusList } from './params';
+import { CaseParams, CaseStatusList, uuidParam } from './params';
 import { specialistWorklist } from '../../review/specialist-worklist';
 
-const RequestParams = CaseParams.extend({ reqId: z.uuid({ error: 'Request id must be a UUID' }) });
+const RequestParams = CaseParams.extend({ reqId: uuidParam('Request id must be a UUID') });
 type NoQuery = Record<string, never>;
 
 const AssignmentBody = z
   .strictObject({
-    specialistId: z.uuid({ error: 'specialistId must be the id of a specialist in the directory' }).optional(),
+    specialistId: uuidParam('specialistId must be the id of a specialist in the directory').optional(),
     match: z.literal(true, { error: 'match must be true (ask for the best match)' }).optional(),
   })
   .refine((b) => (b.specialistId === undefined) !== (b.match === undefined), {
@@ -29,10 +29,10 @@ type AssignmentBody = z.infer<typeof AssignmentBody>;
 
 const ReassignmentBody = z
   .strictObject({
-    specialistId: z.uuid({ error: 'specialistId must be the id of a specialist in the directory' }).optional(),
+    specialistId: uuidParam('specialistId must be the id of a specialist in the directory').optional(),
     match: z.literal(true, { error: 'match must be true (ask for the best match other than the specialist assigned now)' }).optional(),
     reason: z.string({ error: 'reason is required: why the case changes hands (it goes on the timeline)' }).trim().min(1, { error: 'reason must not be empty' }).max(1000, { error: 'reason must be at most 1000 characters' }),
-    fromAssignmentId: z.uuid({ error: 'fromAssignmentId must be the id of the assignment being replaced (GET /api/cases/:id/assignment)' }).optional(),
+    fromAssignmentId: uuidParam('fromAssignmentId must be the id of the assignment being replaced (GET /api/cases/:id/assignment)').optional(),
   })
   .refine((b) => (b.specialistId === undefined) !== (b.match === undefined), {
     error: 'send either specialistId or match: true',
