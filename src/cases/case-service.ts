@@ -3,7 +3,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Bundle } from 'fhir/r4';
 import type { Config } from '../config';
 import type { Database, Queryable } from '../db/database';
-import { cancelUnsentDeliveries, supersedeUnsentDeliveries } from '../delivery/delivery-repository';
+import { cancelUnsentDeliveries, inDoubtDeliveriesOfCase, supersedeUnsentDeliveries } from '../delivery/delivery-repository';
 import {
   findCase,
   findPossibleDuplicates,
@@ -30,6 +30,7 @@ import { announceAwaitingAssignment } from '../review/awaiting-assignment';
 import { createOnce, keyReused } from '../http/idempotency-key';
 import { conflict, HttpProblem, notFound } from '../http/problem';
 import { logger } from '../log';
+import { recordEvent } from '../notify/events';
 import { cancelPulls } from '../pull/pull-repository';
 import type { DomainData } from './domain-data';
 import { evaluateEligibility } from './eligibility';
@@ -393,7 +394,31 @@ export async function transitionCase(deps: CaseServiceDeps, tx: Queryable, move:
     await revokePortalAccess(tx, id, actor, now);
     // Nothing of the case goes into the child's chart any more (the delivery job checks again).
     await cancelUnsentDeliveries(tx, id, `the case was ${to === 'cancelled' ? 'cancelled' : 'found ineligible'}: nothing more is written into the child's chart`, now);
+    await announceReportsInDoubt(tx, id, to, actor, now);
   }
+}
+
+/**
+ * A case ended without a report (cancelled, ineligible) whose report a delivery may have written into
+ * a chart without our knowing (its write started and its answer was lost, or it is still writing:
+ * no DiagnosticReport id on record): "nothing written" would not be the truth. The case managers are
+ * told (`delivery.in_doubt`, ids and versions only) in the transaction of the move, so they can check
+ * the recipient's chart and have the report withdrawn there.
+ */
+async function announceReportsInDoubt(tx: Queryable, caseId: string, to: CaseStatus, actor: Principal, now: Date): Promise<void> {
+  const inDoubt = await inDoubtDeliveriesOfCase(tx, caseId);
+  if (inDoubt.length === 0) return;
+  const deliveries = inDoubt.map((d) => ({ deliveryId: d.id, recipientId: d.recipientId, version: d.version, state: d.state }));
+  await insertCaseEvent(tx, {
+    caseId,
+    type: 'delivery_in_doubt',
+    actorSub: actor.sub,
+    actorRole: primaryRole(actor),
+    reason: `The case was ${to === 'cancelled' ? 'cancelled' : 'found ineligible'} while a report may already be in the referring EHR (its write started, its answer never came).`,
+    at: now,
+    data: { deliveries },
+  });
+  await recordEvent(tx, 'delivery.in_doubt', caseId, { caseId, status: to, versions: inDoubt.map((d) => d.version), deliveries });
 }
 
 /**

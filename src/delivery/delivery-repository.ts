@@ -7,8 +7,17 @@ export type DeliveryState = 'queued' | 'sending' | 'delivered' | 'needs_review' 
 /** States a delivery ends in: it is never sent (again). */
 export const SETTLED_DELIVERY_STATES: ReadonlySet<DeliveryState> = new Set(['delivered', 'needs_review', 'failed', 'superseded', 'cancelled']);
 
-/** States of a delivery not sent yet that a newer version or the case's end takes over. */
-const UNSENT = `('queued', 'sending', 'needs_review', 'failed')`;
+/**
+ * Deliveries not sent yet that a newer version or the case's end takes over: every one `queued`,
+ * `needs_review` or `failed`, and one `sending` that has not started writing. One `sending` whose
+ * write started (`write_started_at`) is left to finish: a request may be on its way to the chart (a
+ * newer version waits for it, then amends what it wrote). A settled one whose write started is in
+ * doubt all the same: a newer version looks it up at the recipient ({@link earlierInDoubt}).
+ */
+const UNSENT = `(state IN ('queued', 'needs_review', 'failed') OR (state = 'sending' AND write_started_at IS NULL))`;
+
+/** A delivery whose write may have reached the chart though no DiagnosticReport id is on record. */
+const IN_DOUBT = `(write_started_at IS NOT NULL AND remote_ids->>'DiagnosticReport' IS NULL)`;
 
 /** Ids the recipient gave the resources we wrote. */
 export interface RemoteIds {
@@ -32,6 +41,8 @@ export interface DeliveryRow {
   readonly reviewReason: string | null;
   readonly candidates: unknown[];
   readonly lastAttemptAt: Date | null;
+  /** When a write of this delivery may first have been sent to the recipient (migration 042). */
+  readonly writeStartedAt: Date | null;
   readonly deliveredAt: Date | null;
   readonly createdAt: Date;
   readonly updatedAt: Date;
@@ -51,6 +62,7 @@ interface Db {
   review_reason: string | null;
   candidates: unknown[];
   last_attempt_at: Date | null;
+  write_started_at: Date | null;
   delivered_at: Date | null;
   created_at: Date;
   updated_at: Date;
@@ -70,6 +82,7 @@ const toRow = (r: Db): DeliveryRow => ({
   reviewReason: r.review_reason,
   candidates: r.candidates,
   lastAttemptAt: r.last_attempt_at,
+  writeStartedAt: r.write_started_at,
   deliveredAt: r.delivered_at,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
@@ -92,12 +105,13 @@ export async function createDeliveries(db: Queryable, caseId: string, version: n
 /**
  * Deliveries of versions before `version` to the same recipients, not sent yet: superseded (a newer
  * version goes there now). An older version landing after the newer one would stand in the chart as
- * the current report. @returns how many
+ * the current report. One writing now (its write started) is left to finish: the newer version
+ * waits for it, then amends it ({@link olderVersionSending}). @returns how many
  */
 export async function supersedeOlderDeliveries(db: Queryable, caseId: string, version: number, at: Date): Promise<number> {
   const { rows } = await db.query<{ id: string }>(
     `UPDATE deliveries SET state = 'superseded', review_reason = NULL, last_error = $3, updated_at = $4
-     WHERE case_id = $1 AND version < $2 AND state IN ${UNSENT}
+     WHERE case_id = $1 AND version < $2 AND ${UNSENT}
        AND recipient_id IN (SELECT recipient_id FROM deliveries WHERE case_id = $1 AND version = $2)
      RETURNING id`,
     [caseId, version, `superseded by version ${version}, which goes to this recipient instead`, at],
@@ -129,10 +143,89 @@ export async function reportsFiledAtRecipient(db: Queryable, recipientId: string
   return rows.map(toRow);
 }
 
+/**
+ * The version of an older delivery to the same recipient that is `sending` now, if any: a newer
+ * version waits for it (its report may be landing in the chart), then amends what it wrote.
+ */
+export async function olderVersionSending(db: Queryable, delivery: Pick<DeliveryRow, 'recipientId' | 'version'>): Promise<number | undefined> {
+  const { rows } = await db.query<{ version: number }>(
+    `SELECT version FROM deliveries WHERE recipient_id = $1 AND version < $2 AND state = 'sending' ORDER BY version LIMIT 1`,
+    [delivery.recipientId, delivery.version],
+  );
+  return rows[0]?.version;
+}
+
+/**
+ * Deliveries of versions before `beforeVersion` to the recipient that are in doubt (a write was
+ * started, no DiagnosticReport id is on record) and not writing now: their report may be in the
+ * chart. Looked up at the recipient before a later version's status there is decided.
+ */
+export async function earlierInDoubt(db: Queryable, recipientId: string, beforeVersion: number): Promise<DeliveryRow[]> {
+  const { rows } = await db.query<Db>(
+    `SELECT * FROM deliveries WHERE recipient_id = $1 AND version < $2 AND ${IN_DOUBT} AND state <> 'sending' ORDER BY version`,
+    [recipientId, beforeVersion],
+  );
+  return rows.map(toRow);
+}
+
+/**
+ * What a look-up at the recipient found of a delivery in doubt: its ids when its report is there
+ * (then the chart holds it: a later version amends it), else it is no longer in doubt (nothing of it
+ * was written; it is settled or stopped, so it writes nothing more).
+ */
+export async function recordLookedUp(db: Queryable, id: string, found: RemoteIds): Promise<void> {
+  if (found.DiagnosticReport) {
+    await db.query(`UPDATE deliveries SET remote_ids = remote_ids || $2::jsonb, updated_at = now() WHERE id = $1`, [id, JSON.stringify(found)]);
+  } else {
+    await db.query(`UPDATE deliveries SET write_started_at = NULL, updated_at = now() WHERE id = $1 AND ${IN_DOUBT} AND state <> 'sending'`, [id]);
+  }
+}
+
+/**
+ * The deliveries to a recipient whose report may be in the chart without its id on record: writing
+ * now (`sending` with a write started), or in doubt. The recipient's patient may not change meanwhile.
+ */
+export async function unsettledWritesAt(db: Queryable, recipientId: string): Promise<DeliveryRow[]> {
+  const { rows } = await db.query<Db>(
+    `SELECT * FROM deliveries WHERE recipient_id = $1 AND ((state = 'sending' AND write_started_at IS NOT NULL) OR ${IN_DOUBT}) ORDER BY version`,
+    [recipientId],
+  );
+  return rows.map(toRow);
+}
+
+/**
+ * The case's deliveries whose report may be in a chart without our knowing (a write started, no
+ * DiagnosticReport id on record), writing now or not: what a cancellation must tell the case managers of.
+ */
+export async function inDoubtDeliveriesOfCase(db: Queryable, caseId: string): Promise<DeliveryRow[]> {
+  const { rows } = await db.query<Db>(`SELECT * FROM deliveries WHERE case_id = $1 AND ${IN_DOUBT} ORDER BY version`, [caseId]);
+  return rows.map(toRow);
+}
+
+/**
+ * Committed right before the first create request of a delivery: a write may be sent from now on.
+ * In one transaction with the recipient row locked `FOR SHARE` (a case manager choosing the patient
+ * locks it for update and refuses while a write is under way): only while the delivery is still
+ * `sending` (not superseded or cancelled meanwhile: those take the delivery's row lock, so either
+ * they see the mark and leave it, or the mark sees them) and the recipient's patient is still the
+ * one the report is filed under.
+ * @returns `ok`, or why nothing may be written (the delivery's state now, or `patient-changed`)
+ */
+export async function markWriteStarted(db: Queryable, delivery: Pick<DeliveryRow, 'id' | 'recipientId'>, patientId: string): Promise<'ok' | 'patient-changed' | DeliveryState | 'missing'> {
+  const { rows: recipient } = await db.query<{ remote_patient_id: string | null }>('SELECT remote_patient_id FROM case_recipients WHERE id = $1 FOR SHARE', [delivery.recipientId]);
+  if (recipient[0]?.remote_patient_id !== patientId) return 'patient-changed';
+  const { rows } = await db.query<{ id: string }>(
+    `UPDATE deliveries SET write_started_at = COALESCE(write_started_at, clock_timestamp()), updated_at = now() WHERE id = $1 AND state = 'sending' RETURNING id`,
+    [delivery.id],
+  );
+  if (rows.length > 0) return 'ok';
+  return (await findDelivery(db, delivery.id))?.state ?? 'missing';
+}
+
 /** Every delivery of the case not sent yet, ended in `state` with `reason`. @returns how many */
 async function settleUnsentDeliveries(db: Queryable, caseId: string, state: 'cancelled' | 'superseded', reason: string, at: Date): Promise<number> {
   const { rows } = await db.query<{ id: string }>(
-    `UPDATE deliveries SET state = $4, review_reason = NULL, last_error = $2, updated_at = $3 WHERE case_id = $1 AND state IN ${UNSENT} RETURNING id`,
+    `UPDATE deliveries SET state = $4, review_reason = NULL, last_error = $2, updated_at = $3 WHERE case_id = $1 AND ${UNSENT} RETURNING id`,
     [caseId, reason, at, state],
   );
   return rows.length;

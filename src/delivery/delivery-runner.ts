@@ -23,7 +23,14 @@
  *   fails nothing, not even on the last attempt, and one that finds the circuit still open records
  *   no attempt;
  * - a finished delivery (delivered, needs_review, failed) is not run again until a case manager
- *   re-queues it.
+ *   re-queues it;
+ * - one version at a time per recipient: a version waits (as for a paused recipient, without
+ *   spending attempts) while an older version's delivery there is `sending` (its write, once started,
+ *   is never superseded under it), and before deciding its own status there it looks up, read-only by
+ *   identifier, every earlier version whose write started without a DiagnosticReport id on record (an
+ *   answer lost): found, its ids are recorded and this version is `amended`, replacing it;
+ * - the start of the write is committed before the first create request (`write_started_at`), only
+ *   while the delivery is still `sending` and the recipient's patient still the one written under.
  * @packageDocumentation
  */
 import type { Patient, Practitioner, Reference } from 'fhir/r4';
@@ -49,10 +56,11 @@ import type { PatientCandidate } from '../pull/source-repository';
 import { PROGRAM_NAME, reportTitle } from '../report/report-title';
 import type { SecretBox } from '../security/secret-box';
 import {
-  findDelivery, finishDelivery, newerVersionGoesTo, noteError, recordAttempt, reportsFiledAtRecipient, saveRemoteIds, SETTLED_DELIVERY_STATES, type DeliveryRow,
+  earlierInDoubt, findDelivery, finishDelivery, markWriteStarted, newerVersionGoesTo, noteError, olderVersionSending, recordAttempt, recordLookedUp, reportsFiledAtRecipient,
+  saveRemoteIds, SETTLED_DELIVERY_STATES, type DeliveryRow,
 } from './delivery-repository';
-import { findRecipient, setRecipientPatient, type RecipientRow } from './recipient-repository';
-import { planWrite, scopeAllows, writeReport, type WriteOutcome, type WritePlan } from './report-writer';
+import { findRecipient, setFoundRecipientPatient, type RecipientRow } from './recipient-repository';
+import { findWrittenReport, planWrite, scopeAllows, writeReport, type WriteOutcome, type WritePlan } from './report-writer';
 import { statusAtRecipient } from './report-resources';
 import { supersedeDocument, updateNotGrantedReason, type SupersedeOutcome } from './supersede-document';
 import { endedWithoutReport } from '../cases/lifecycle';
@@ -64,6 +72,20 @@ export interface DeliveryDeps extends CaseServiceDeps {
   readonly clients: EndpointClients;
   readonly dispatch: WorkDispatch;
 }
+
+/**
+ * An older version's delivery to the same recipient is writing (`sending`): this one waits for it,
+ * the way a job waits for a paused recipient (queues/paused-endpoint.ts: no attempt spent, within
+ * `DELIVERY_MAX_PAUSE_WAIT_MS`), then decides its status from what that one wrote.
+ */
+export class OlderVersionWritingError extends CircuitOpenError {
+  constructor(endpointId: string, readonly olderVersion: number) {
+    super(endpointId, Date.now() + OLDER_VERSION_RECHECK_MS, `version ${olderVersion} is being written to this recipient; this version waits for it`);
+  }
+}
+
+/** How soon a version waiting for an older one's write asks again. */
+const OLDER_VERSION_RECHECK_MS = 1000;
 
 /** Thrown for failures that another attempt cannot fix (the queue then stops retrying). */
 export class PermanentDeliveryError extends Error {
@@ -233,7 +255,7 @@ async function failedAttempt(deps: DeliveryDeps, delivery: DeliveryRow, err: unk
   const deliveryId = delivery.id;
   if (waitsFor(run, err)) {
     logger.info('delivery waits for its paused recipient', { deliveryId, caseId: delivery.caseId, endpointId: err.endpointId, to: err.retryAt });
-    await noteError(deps.db, deliveryId, pausedMessage(err.retryAt));
+    await noteError(deps.db, deliveryId, err instanceof OlderVersionWritingError ? `waiting: ${err.message}` : pausedMessage(err.retryAt));
     throw err;
   }
   const message = err instanceof Error ? `${err.name}: ${err.message}` : 'unknown error';
@@ -305,6 +327,47 @@ async function stillToBeSent(deps: DeliveryDeps, delivery: DeliveryRow): Promise
 }
 
 /**
+ * Right before the first create request: the delivery still to be sent ({@link stillToBeSent}), and
+ * the start of the write committed (`markWriteStarted`) while it is still `sending` and the
+ * recipient's patient is still `patientId`. From then on a newer version waits for this one and
+ * looks its report up, and the recipient's patient cannot be changed under it.
+ * @throws DeliveryStoppedError when it is no longer to be sent; an Error (retried) when the recipient's patient changed
+ */
+async function startWrite(deps: DeliveryDeps, delivery: DeliveryRow, patientId: string): Promise<void> {
+  await stillToBeSent(deps, delivery);
+  const marked = await deps.db.transaction((tx) => markWriteStarted(tx, delivery, patientId));
+  if (marked === 'ok') return;
+  if (marked === 'patient-changed') throw new Error(`The recipient's patient was changed from Patient/${patientId} before the report was written; the next attempt files it under the patient chosen.`);
+  throw new DeliveryStoppedError(marked);
+}
+
+/**
+ * Every earlier version to this recipient whose write started with no DiagnosticReport id on record
+ * (its answer lost, then failed, superseded or cancelled) is looked up at the recipient by our
+ * identifier, read-only: what is found is recorded on it, so `statusAtRecipient` sees it in the
+ * chart; found nothing, it is no longer in doubt.
+ * @throws what the look-up met (a transient failure retries this delivery: its status cannot be decided without it)
+ */
+async function lookUpEarlierInDoubt(deps: DeliveryDeps, client: FhirEndpointClient, plan: WritePlan, delivery: DeliveryRow): Promise<void> {
+  for (const earlier of await earlierInDoubt(deps.db, delivery.recipientId, delivery.version)) {
+    const found = await findWrittenReport(client, plan, { caseId: earlier.caseId, version: earlier.version }, earlier.remoteIds);
+    await recordLookedUp(deps.db, earlier.id, found);
+    logger.info('earlier version in doubt looked up at the recipient', {
+      deliveryId: delivery.id, caseId: delivery.caseId, earlierDeliveryId: earlier.id, version: earlier.version, found: found.DiagnosticReport !== undefined,
+    });
+    if (found.DiagnosticReport) {
+      await insertCaseEvent(deps.db, {
+        caseId: delivery.caseId,
+        type: 'report_found_at_recipient',
+        actorSub: SYSTEM.sub,
+        reason: `Version ${earlier.version}'s report is in the referring EHR although its answer was lost; version ${delivery.version} amends it there.`,
+        data: { deliveryId: earlier.id, version: earlier.version, remoteIds: { ...found }, foundBy: delivery.id },
+      });
+    }
+  }
+}
+
+/**
  * @throws CircuitOpenError while the endpoint's circuit breaker keeps requests back (open after
  *   failures or held for a `Retry-After`, or half-open with another caller's probe under way): no
  *   request would be sent before its `retryAt`
@@ -339,6 +402,10 @@ async function attempt(deps: DeliveryDeps, delivery: DeliveryRow, run: JobRun): 
   // A job waiting for its paused recipient asks the circuit again before it counts an attempt: a
   // recheck that finds it still open sends nothing, so it is no attempt (it waits on).
   if (run.waitsIfPaused) throwIfPaused(endpoint.id, circuit);
+  // One version at a time into a chart: an older one still writing there lands first, then this one
+  // amends it (no attempt is counted while it waits).
+  const older = await olderVersionSending(deps.db, delivery);
+  if (older !== undefined) throw new OlderVersionWritingError(endpoint.id, older);
   // On record before anything is written there.
   await recordAttempt(deps.db, delivery.id, new Date());
   // A server of another FHIR version than R4 would refuse or misread every write: nothing is sent.
@@ -373,8 +440,13 @@ async function attempt(deps: DeliveryDeps, delivery: DeliveryRow, run: JobRun): 
     logger.info('delivery needs review', { deliveryId: delivery.id, caseId: delivery.caseId });
     return 'needs_review';
   }
-  if (!recipient.remotePatientId) await setRecipientPatient(deps.db, recipient.id, patient.id);
+  // The patient found is kept only while none is on record: one a case manager chose meanwhile wins
+  // (it was read and checked at the recipient when chosen), and the report is filed under it.
+  const patientId = recipient.remotePatientId ?? (await setFoundRecipientPatient(deps.db, recipient.id, patient.id)) ?? patient.id;
 
+  // An earlier version whose answer was lost may be in this chart without its ids on record: looked
+  // up there first (read-only, by identifier), so this version amends it instead of standing beside it.
+  await lookUpEarlierInDoubt(deps, client, plan, delivery);
   // Amended only where an earlier version is in this chart; there it replaces that version's note.
   const { status, previousDocumentId, previousReportId } = statusAtRecipient(await reportsFiledAtRecipient(deps.db, delivery.recipientId, delivery.version));
   let written: WriteOutcome;
@@ -393,11 +465,11 @@ async function attempt(deps: DeliveryDeps, delivery: DeliveryRow, run: JobRun): 
         pdf,
         pdfSha1Base64: version.pdfSha1Base64,
         title: reportTitle({ caseId: delivery.caseId, version: version.version, status }),
-        patientId: patient.id,
+        patientId,
         programName: PROGRAM_NAME,
       },
       delivery.remoteIds,
-      { recipient: physician, previousDocumentId, beforeWrite: () => stillToBeSent(deps, delivery) },
+      { recipient: physician, previousDocumentId, beforeWrite: () => startWrite(deps, delivery, patientId) },
       (progress) => saveRemoteIds(deps.db, delivery.id, progress, plan.transaction ? 'transaction' : 'sequential'),
     );
   } catch (err) {

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Intake } from '../cases/intake-schema';
 import { findCase } from '../db/case-repository';
-import type { Database } from '../db/database';
+import type { Database, Queryable } from '../db/database';
 import type { EndpointClients } from '../endpoints/endpoint-clients';
 import { requireEndpoint } from '../endpoints/endpoint-service';
 import { CircuitOpenError, FhirClientError } from '../fhir';
@@ -19,7 +19,7 @@ import type { WorkDispatch } from '../notify/events';
 import { findVersion } from '../opinion/opinion-repository';
 import type { PatientSelector } from '../pull/source-repository';
 import type { SecretBox } from '../security/secret-box';
-import { createDeliveries, findDelivery, listDeliveries, reportsFiledAtRecipient, requeueDelivery, type DeliveryRow } from './delivery-repository';
+import { createDeliveries, findDelivery, listDeliveries, reportsFiledAtRecipient, requeueDelivery, unsettledWritesAt, type DeliveryRow } from './delivery-repository';
 import { checkRecipientPatient, type RecipientPatientCheck } from './delivery-runner';
 import { findRecipient, insertRecipient, listRecipients, setRecipientPatient, type RecipientRow } from './recipient-repository';
 import { mayWriteReports, requestedScope } from './report-writer';
@@ -91,6 +91,12 @@ export async function addRecipient(deps: DeliveryServiceDeps, caseId: string, bo
   const id = randomUUID();
   const selector: PatientSelector = body.patient ?? { match: true };
   const created = await deps.db.transaction(async (tx) => {
+    // The case row locked first, as signing locks it before listing the recipients: a version signed
+    // meanwhile either lists this recipient (its delivery made there) or is committed before the
+    // latest version is read here; never a recipient that gets only the version before.
+    const locked = await findCase(tx, caseId, true);
+    if (!locked) throw notFound(`Case ${caseId}`);
+    if (CLOSED.includes(locked.status)) throw conflict(`A ${locked.status} case takes no recipients.`);
     // A patient id given here is read and checked at the recipient before the first write (it may
     // not exist there, or be another child: needs_review, not a report filed under it); a chosen
     // one is checked when chosen (chooseRecipientPatient).
@@ -156,19 +162,31 @@ async function confirmChildAtRecipient(deps: DeliveryServiceDeps, recipient: Rec
 }
 
 /**
- * 409 when a report version is already filed at the recipient under another Patient: a later version
- * is an amendment there (`statusAtRecipient`), whose DocumentReference `replaces` the note in that
- * chart, so choosing another patient would file amendments of one chart's report in another. The
- * filing is corrected at the EHR (or the recipient removed and added again), not here.
+ * 409 naming `patientId` when the recipient's patient may not change to `patientId`:
+ * - a report version is filed there under another Patient: a later version is an amendment there
+ *   (`statusAtRecipient`), whose DocumentReference `replaces` the note in that chart, so choosing
+ *   another patient would file amendments of one chart's report in another. The filing is corrected
+ *   at the EHR (or the recipient removed and added again), not here;
+ * - a delivery there is writing under the current Patient, or its write started and its answer was
+ *   lost (in doubt: the report may be in that chart): choose again once it is delivered, or once a
+ *   later version's look-up settled it.
+ * Checked again in the transaction that saves the choice, with the recipient row locked.
  */
-async function refuseMovingFiledReports(deps: DeliveryServiceDeps, recipient: RecipientRow, patientId: string): Promise<void> {
+async function refuseMovingFiledReports(db: Queryable, recipient: RecipientRow, patientId: string): Promise<void> {
   if (recipient.remotePatientId === null || recipient.remotePatientId === patientId) return;
-  const versions = (await reportsFiledAtRecipient(deps.db, recipient.id)).map((d) => d.version);
-  if (versions.length === 0) return;
-  throw conflict(
-    `Version ${versions.join(', ')} of the report is filed at this recipient under Patient/${recipient.remotePatientId}; later versions amend it there. Choosing Patient/${patientId} would file amendments in another chart: correct the filing at the EHR first.`,
-    { remotePatientId: recipient.remotePatientId, filedVersions: versions },
-  );
+  const versions = (await reportsFiledAtRecipient(db, recipient.id)).map((d) => d.version);
+  if (versions.length > 0) {
+    const detail = `Version ${versions.join(', ')} of the report is filed at this recipient under Patient/${recipient.remotePatientId}; later versions amend it there. Choosing Patient/${patientId} would file amendments in another chart: correct the filing at the EHR first.`;
+    throw new HttpProblem(409, 'Conflict', detail, [fieldProblem(['patientId'], detail)], { remotePatientId: recipient.remotePatientId, filedVersions: versions });
+  }
+  const writing = await unsettledWritesAt(db, recipient.id);
+  if (writing.length > 0) {
+    const detail = `Version ${writing.map((d) => d.version).join(', ')} of the report is being written, or may have been written, at this recipient under Patient/${recipient.remotePatientId} (its answer not received yet). Choosing Patient/${patientId} now could file its amendments in another chart: choose again once it is delivered or settled.`;
+    throw new HttpProblem(409, 'Conflict', detail, [fieldProblem(['patientId'], detail)], {
+      remotePatientId: recipient.remotePatientId,
+      writingVersions: writing.map((d) => d.version),
+    });
+  }
 }
 
 /**
@@ -181,12 +199,18 @@ export async function chooseRecipientPatient(deps: DeliveryServiceDeps, caseId: 
   const record = await requireOpenCase(deps.db, caseId);
   const recipient = await findRecipient(deps.db, recipientId);
   if (!recipient || recipient.caseId !== caseId) throw notFound(`Recipient ${recipientId}`);
-  await refuseMovingFiledReports(deps, recipient, patientId);
+  // Refused early (nothing read at the recipient), and again under the recipient row lock below.
+  await refuseMovingFiledReports(deps.db, recipient, patientId);
   const confirmedId = await confirmChildAtRecipient(deps, recipient, patientId, record.intake as Intake);
   // The patient and the deliveries queued again under it: all or nothing, so a recipient is never left
   // with its patient chosen and its deliveries in review (nothing else queues one in review again).
   // Their jobs are added after the commit (a lost one is re-queued by the stale-delivery sweep).
+  // The recipient row locked: a delivery marks its write started only under a share lock of it, so it
+  // either sees this choice or is seen writing here.
   const requeued = await deps.db.transaction(async (tx) => {
+    const locked = await findRecipient(tx, recipientId, true);
+    if (!locked) throw notFound(`Recipient ${recipientId}`);
+    await refuseMovingFiledReports(tx, locked, confirmedId);
     await setRecipientPatient(tx, recipientId, confirmedId);
     const waiting = (await listDeliveries(tx, caseId)).filter((d) => d.recipientId === recipientId && d.state === 'needs_review');
     const jobs: { id: string; requeues: number }[] = [];

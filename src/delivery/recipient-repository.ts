@@ -55,13 +55,26 @@ export async function listRecipients(db: Queryable, caseId: string): Promise<Rec
   return rows.map(toRow);
 }
 
-/** A recipient by id. */
-export async function findRecipient(db: Queryable, id: string): Promise<RecipientRow | undefined> {
-  const { rows } = await db.query<Db>('SELECT * FROM case_recipients WHERE id = $1', [id]);
+/** A recipient by id; `forUpdate` locks its row (the patient chosen there, serialised with the deliveries writing under it). */
+export async function findRecipient(db: Queryable, id: string, forUpdate = false): Promise<RecipientRow | undefined> {
+  const { rows } = await db.query<Db>(`SELECT * FROM case_recipients WHERE id = $1${forUpdate ? ' FOR UPDATE' : ''}`, [id]);
   return rows[0] ? toRow(rows[0]) : undefined;
 }
 
-/** Remembers the child's Patient id at the recipient. */
+/**
+ * Remembers the Patient id a delivery found at the recipient, only while none is on record: a
+ * patient a case manager chose meanwhile is never overwritten. @returns the recipient's patient now
+ */
+export async function setFoundRecipientPatient(db: Queryable, id: string, remotePatientId: string): Promise<string | undefined> {
+  const { rows } = await db.query<{ remote_patient_id: string }>(
+    `UPDATE case_recipients SET remote_patient_id = $2, updated_at = now() WHERE id = $1 AND remote_patient_id IS NULL RETURNING remote_patient_id`,
+    [id, remotePatientId],
+  );
+  if (rows[0]) return rows[0].remote_patient_id;
+  return (await findRecipient(db, id))?.remotePatientId ?? undefined;
+}
+
+/** Remembers the child's Patient id at the recipient (a case manager's choice, checked first). */
 export async function setRecipientPatient(db: Queryable, id: string, remotePatientId: string): Promise<void> {
   await db.query('UPDATE case_recipients SET remote_patient_id = $2, updated_at = now() WHERE id = $1', [id, remotePatientId]);
 }

@@ -150,6 +150,26 @@ export interface WriteContext {
 
 type Kind = keyof RemoteIds;
 
+/** Which report version a resource belongs to (its identifier `{case}-v{n}`). */
+type ReportKey = Pick<ReportFacts, 'caseId' | 'version'>;
+
+/**
+ * Read-only: what of an earlier version (`key`) is at the recipient, found by our identifier as a
+ * write's own look-up finds it (a lenient recipient's pages looked through): its DiagnosticReport,
+ * and its DocumentReference where the plan writes them. For a delivery whose write started and whose
+ * answer was lost: whether its report is in that chart decides a later version's status there.
+ * @param known the ids our records hold of it, if any (read where the recipient ignores the identifier)
+ */
+export async function findWrittenReport(client: FhirEndpointClient, plan: Pick<WritePlan, 'documentReference'>, key: ReportKey, known: RemoteIds = {}): Promise<RemoteIds> {
+  const found: RemoteIds = {};
+  const report = await findExisting(client, 'DiagnosticReport', key, known.DiagnosticReport);
+  if (!report) return found;
+  found.DiagnosticReport = report;
+  const note = plan.documentReference ? await findExisting(client, 'DocumentReference', key, known.DocumentReference) : undefined;
+  if (note) found.DocumentReference = note;
+  return found;
+}
+
 /** What {@link writeReport} wrote, and what the recipient refused of it. */
 export interface WriteOutcome {
   /** The recipient's ids of what is in its chart (as far as planned). */
@@ -173,7 +193,7 @@ export function idFromLocation(location: string | undefined, type: string): stri
   return match?.[1];
 }
 
-function tokenOf(kind: Kind, f: ReportFacts): string {
+function tokenOf(kind: Kind, f: ReportKey): string {
   return kind === 'Communication' ? reportIdentifierToken(f.caseId, f.version, REPORT_COMMUNICATION_SYSTEM) : reportIdentifierToken(f.caseId, f.version);
 }
 
@@ -208,7 +228,7 @@ const IDENTIFYING_ELEMENTS: Readonly<Record<Kind, string>> = {
  * all it holds: not found there means not there.
  * @param knownId the recipient's id of it in our records, if any (never trusted without a look)
  */
-async function findExisting(client: FhirEndpointClient, kind: Kind, facts: ReportFacts, knownId?: string): Promise<string | undefined> {
+async function findExisting(client: FhirEndpointClient, kind: Kind, facts: ReportKey, knownId?: string): Promise<string | undefined> {
   const wanted = parseIdentifierToken(tokenOf(kind, facts));
   const first = await searchIdentifierPage(client, kind, wanted, { _count: FIRST_LOOKUP_COUNT });
   const [hit] = first.hits;
@@ -223,7 +243,7 @@ async function findExisting(client: FhirEndpointClient, kind: Kind, facts: Repor
  * on the answer's pages (https://hl7.org/fhir/R4/http.html#paging), {@link LENIENT_SCAN_MAX_PAGES}
  * at most. Undefined when it is not found: the write then creates it conditionally.
  */
-async function findAtLenientRecipient(client: FhirEndpointClient, kind: Kind, wanted: IdentifierToken, facts: ReportFacts, knownId: string | undefined): Promise<string | undefined> {
+async function findAtLenientRecipient(client: FhirEndpointClient, kind: Kind, wanted: IdentifierToken, facts: ReportKey, knownId: string | undefined): Promise<string | undefined> {
   const read = knownId === undefined ? undefined : await readIfOurs(client, kind, knownId, wanted);
   if (read !== undefined) return read;
   const scan = await scanPagesForIdentifier(client, kind, wanted, {
@@ -250,7 +270,7 @@ async function readIfOurs(client: FhirEndpointClient, kind: Kind, id: string, wa
 }
 
 /** Says (ids and counts only: no PHI) that a lenient recipient was not looked through to its end. */
-function warnLookupStopped(client: FhirEndpointClient, kind: Kind, facts: ReportFacts, scan: Extract<IdentifierScan<FhirResource>, { outcome: 'stopped' }>): void {
+function warnLookupStopped(client: FhirEndpointClient, kind: Kind, facts: ReportKey, scan: Extract<IdentifierScan<FhirResource>, { outcome: 'stopped' }>): void {
   logger.warn('report look-up at a lenient recipient stopped before its last page: the write relies on its conditional create', {
     endpointId: client.endpoint.id,
     caseId: facts.caseId,

@@ -19,6 +19,7 @@ export const EVENT_TYPES = [
   'report.delivered',
   'delivery.needs_review',
   'delivery.failed',
+  'delivery.in_doubt',
   'transfer.requested',
   'case.awaiting_assignment',
 ] as const;
@@ -84,6 +85,10 @@ export function eventMessage(type: string, data: Record<string, unknown>): strin
       return `The report${v} could not be delivered: the patient was not found exactly once at the recipient. Choose the patient there.`;
     case 'delivery.failed':
       return `Delivery of the report${v} keeps failing; it was stopped after ${String(data.attempts ?? 'several')} attempts. Check the recipient and retry.`;
+    case 'delivery.in_doubt': {
+      const versions = Array.isArray(data.versions) && data.versions.length > 0 ? ` (version ${data.versions.map(String).join(', ')})` : v;
+      return `The case was ${String(data.status ?? 'ended')}, but the report${versions} may already be in the referring physician's EHR: its write was sent and the answer never came. Check the child's chart there and have it withdrawn if it is.`;
+    }
     case 'transfer.requested':
       return 'The family asked to transfer care.';
     case 'case.awaiting_assignment': {

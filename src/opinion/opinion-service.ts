@@ -200,6 +200,8 @@ export async function signOpinion(deps: OpinionServiceDeps, caseId: string, acto
     const recipients = await listRecipients(tx, caseId);
     const ids = await createDeliveries(tx, caseId, version, recipients.map((r) => r.id));
     // An older version not sent yet is not sent at all: landing after this one, it would stand as the current report.
+    // One whose write is on its way (`sending`, write started) finishes: this version waits for it and amends it;
+    // one whose answer was lost is looked up at the recipient before this version's status there is decided.
     await supersedeOlderDeliveries(tx, caseId, version, signedAt);
     await recordEvent(tx, 'opinion.signed', caseId, { caseId, version, status: version > 1 ? 'amended' : 'final', recipients: recipients.length });
     return ids;

@@ -1,0 +1,239 @@
+import type { DiagnosticReport, DocumentReference } from 'fhir/r4';
+import pg from 'pg';
+import { DIAGNOSTIC_REPORT_REPLACES, REPORT_IDENTIFIER_SYSTEM } from '../../src/delivery/report-resources';
+import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
+import { fixtureBundle, fixturePatientId } from '../support/fixture-child';
+import { openCaseIn, opinionFor, referredIntake, searchSandbox } from '../support/opinion-case';
+import { registerOpenEndpoint } from '../support/sandbox-case';
+import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
+
+/**
+ * A report whose write started may be in the chart though we never heard back, and a delivery, the
+ * recipient's patient and a new version signed meanwhile must not race each other into a second
+ * `final` report, a chart of another child, or a recipient that gets only an old version.
+ *
+ * Real service, PostgreSQL, Redis and a sandbox referring EHR with fault injection; the races are
+ * made deterministic with row locks held from a separate PostgreSQL connection (the service is seen
+ * waiting on them in `pg_stat_activity` before the test goes on), no sleeps.
+ */
+let svc: TestService;
+let ehr: SandboxServer;
+let cm: string;
+let specialist: string;
+let endpointId: string;
+
+const CHILD = referredIntake().patient;
+const CHILD_ID = fixturePatientId('referring-ehr');
+/** Another record at the recipient with the child's birth date: a case manager could choose it. */
+const OTHER_ID = 'other-chart-same-birth-date';
+
+interface DeliveryView {
+  id: string;
+  recipientId: string;
+  version: number;
+  state: string;
+  attempts: number;
+  remoteIds: Record<string, string>;
+  lastError: string | null;
+}
+
+beforeAll(async () => {
+  [svc, ehr] = await Promise.all([
+    startTestService({ DELIVERY_BACKOFF_MS: '50', DELIVERY_ATTEMPTS: '3', NOTIFY_POLL_MS: '200' }, FAST_CLIENT),
+    startSandboxServer({ name: 'referring-ehr', auth: 'none', paging: 'offset' }),
+  ]);
+  await ehr.load(fixtureBundle('referring-ehr'));
+  await ehr.load([{ resourceType: 'Patient', id: OTHER_ID, active: true, birthDate: CHILD.birthDate, name: [{ family: 'Otherchart', given: ['Quinn'] }] }]);
+  cm = await svc.token('case_manager', 'cm-in-doubt');
+  specialist = await svc.token('specialist', 'spec-in-doubt');
+  endpointId = await registerOpenEndpoint(svc, 'Referring EHR', ehr.baseUrl);
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all([svc.stop(), ehr.stop()]);
+});
+
+const deliveries = async (caseId: string): Promise<DeliveryView[]> =>
+  ((await (await svc.request('GET', `/api/cases/${caseId}/deliveries`, { token: cm })).json()) as { items: DeliveryView[] }).items;
+
+async function until(caseId: string, version: number, states: string[]): Promise<DeliveryView> {
+  const all = await eventually(() => deliveries(caseId), (d) => d.some((x) => x.version === version && states.includes(x.state)), 60_000);
+  return all.find((x) => x.version === version) as DeliveryView;
+}
+
+const byIdentifier = <T extends DiagnosticReport | DocumentReference>(type: string, caseId: string, version: number) =>
+  searchSandbox<T>(ehr, 'none', type, { identifier: `${REPORT_IDENTIFIER_SYSTEM}|${caseId}-v${version}` });
+
+async function addRecipient(caseId: string, endpoint = endpointId): Promise<string> {
+  const added = await svc.request('POST', `/api/cases/${caseId}/recipients`, { token: cm, body: { endpointId: endpoint } });
+  expect(added.status).toBe(201);
+  return ((await added.json()) as { id: string }).id;
+}
+
+async function sign(caseId: string, followUp?: string): Promise<void> {
+  const body = opinionFor(referredIntake(), followUp ? { followUp } : {});
+  expect((await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body })).status).toBe(200);
+  expect((await svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist })).status).toBe(201);
+}
+
+/**
+ * Version 1 written at the EHR with its answer lost, every later look-up failing: the delivery ends
+ * `failed` with no ids on record while the EHR holds the report. Faults removed on return.
+ */
+async function v1InDoubt(): Promise<{ caseId: string; recipientId: string; v1: DeliveryView }> {
+  const caseId = await openCaseIn(svc, cm, 'assigned');
+  const recipientId = await addRecipient(caseId);
+  const cut = ehr.faults.add({ match: 'POST *', action: { kind: 'truncated', fraction: 0 } });
+  const lookups = ehr.faults.add({ match: 'GET /DiagnosticReport', action: { kind: 'server-error' }, from: 2 });
+  let v1: DeliveryView;
+  try {
+    await sign(caseId);
+    v1 = await until(caseId, 1, ['failed', 'delivered', 'needs_review']);
+    expect(ehr.faults.rule(cut)?.fired).toBeGreaterThanOrEqual(1);
+  } finally {
+    ehr.faults.remove(cut);
+    ehr.faults.remove(lookups);
+  }
+  expect(v1).toMatchObject({ state: 'failed', remoteIds: {} });
+  // The EHR holds it all the same.
+  expect(await byIdentifier('DiagnosticReport', caseId, 1)).toHaveLength(1);
+  return { caseId, recipientId, v1 };
+}
+
+/** A separate PostgreSQL session holding a row lock in an open transaction. */
+async function holdLock(sql: string, params: unknown[]): Promise<{ client: pg.Client; pid: number }> {
+  const client = new pg.Client({ connectionString: svc.config.databaseUrl });
+  await client.connect();
+  const pid = ((await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0] as { pid: number }).pid;
+  await client.query('BEGIN');
+  await client.query(sql, params);
+  return { client, pid };
+}
+
+/** Waits (bounded) until a session of the service waits for a lock `holder` holds. */
+async function someoneWaitsFor(holder: pg.Client, holderPid: number): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const { rows } = await holder.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1::int = ANY (pg_blocking_pids(pid))',
+      [holderPid],
+    );
+    if ((rows[0]?.n ?? 0) > 0) return;
+    if (Date.now() > deadline) throw new Error('no session of the service waited for the lock held');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+it('amends a report whose answer was lost: version 2 replaces version 1 found at the EHR, and its note is superseded; the patient is not changed under it', async () => {
+  const { caseId, recipientId, v1 } = await v1InDoubt();
+
+  // Version 1 may be in Patient/CHILD_ID's chart: another patient is refused, naming the field.
+  const moved = await svc.request('POST', `/api/cases/${caseId}/recipients/${recipientId}/patient`, { token: cm, body: { patientId: OTHER_ID } });
+  expect(moved.status).toBe(409);
+  expect(((await moved.json()) as { errors: { field: string }[] }).errors.map((e) => e.field)).toEqual(['patientId']);
+
+  await sign(caseId, 'Amended: endocrinology review in 6 weeks.');
+  const v2 = await until(caseId, 2, ['delivered', 'failed', 'needs_review']);
+  expect(v2.state).toBe('delivered');
+  const [report1] = await byIdentifier<DiagnosticReport>('DiagnosticReport', caseId, 1);
+  const [note1] = await byIdentifier<DocumentReference>('DocumentReference', caseId, 1);
+  const [report2] = await byIdentifier<DiagnosticReport>('DiagnosticReport', caseId, 2);
+  const [note2] = await byIdentifier<DocumentReference>('DocumentReference', caseId, 2);
+  expect(report2?.status).toBe('amended');
+  expect(report2?.extension).toEqual([{ url: DIAGNOSTIC_REPORT_REPLACES, valueReference: { reference: `DiagnosticReport/${report1?.id}` } }]);
+  expect(note2?.relatesTo?.[0]).toEqual({ code: 'replaces', target: { reference: `DocumentReference/${note1?.id}` } });
+  expect(note1?.status).toBe('superseded');
+  // What was found is on record with version 1 (superseded: never sent again).
+  const first = (await deliveries(caseId)).find((d) => d.id === v1.id);
+  expect(first).toMatchObject({ state: 'superseded', remoteIds: { DiagnosticReport: report1?.id, DocumentReference: note1?.id } });
+  expect(report2?.subject?.reference).toBe(`Patient/${CHILD_ID}`);
+}, 150_000);
+
+it('lets a version still being written finish, and the newer version waits for it, then amends it', async () => {
+  const caseId = await openCaseIn(svc, cm, 'assigned');
+  await addRecipient(caseId);
+  // Version 1's write takes a while to arrive at the EHR.
+  const slow = ehr.faults.add({ match: 'POST *', action: { kind: 'latency', ms: 3000 }, nth: 1 });
+  let v1: DeliveryView;
+  try {
+    await sign(caseId);
+    await eventually(
+      async () => (await svc.service.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM deliveries WHERE case_id = $1 AND version = 1 AND state = 'sending' AND write_started_at IS NOT NULL`, [caseId])).rows[0]?.n ?? 0,
+      (n) => n === 1,
+      30_000,
+    );
+    // Signed while version 1's request is on its way.
+    await sign(caseId, 'Amended while version 1 was being written.');
+    v1 = await until(caseId, 1, ['delivered', 'failed', 'superseded', 'needs_review']);
+  } finally {
+    ehr.faults.remove(slow);
+  }
+  expect(v1.state).toBe('delivered');
+  const v2 = await until(caseId, 2, ['delivered', 'failed', 'needs_review']);
+  expect(v2.state).toBe('delivered');
+  const [report2] = await byIdentifier<DiagnosticReport>('DiagnosticReport', caseId, 2);
+  const [note1] = await byIdentifier<DocumentReference>('DocumentReference', caseId, 1);
+  expect(report2?.status).toBe('amended');
+  expect(report2?.extension).toEqual([{ url: DIAGNOSTIC_REPORT_REPLACES, valueReference: { reference: `DiagnosticReport/${v1.remoteIds.DiagnosticReport}` } }]);
+  expect(note1?.status).toBe('superseded');
+}, 120_000);
+
+it('tells the case managers when a cancelled case has a report that may be in the chart', async () => {
+  const { caseId } = await v1InDoubt();
+  const cancel = await svc.request('POST', `/api/cases/${caseId}/transitions`, { token: cm, body: { to: 'cancelled', reason: 'The family withdrew consent.' } });
+  expect(cancel.status).toBe(200);
+  expect((await deliveries(caseId))[0]?.state).toBe('cancelled');
+  const notes = await eventually(
+    async () => ((await (await svc.request('GET', `/api/notifications?caseId=${caseId}`, { token: cm })).json()) as { items: { type: string; message: string }[] }).items,
+    (items) => items.some((n) => n.type === 'delivery.in_doubt'),
+    30_000,
+  );
+  expect(notes.find((n) => n.type === 'delivery.in_doubt')?.message).toMatch(/version 1\).*may already be in the referring physician's EHR/);
+}, 120_000);
+
+it('delivers the version signed while a recipient was being added: adding waits for the case row', async () => {
+  const caseId = await openCaseIn(svc, cm, 'assigned');
+  await sign(caseId);
+  // Another registration of the EHR: the recipient added while version 2 is being signed.
+  const second = await registerOpenEndpoint(svc, 'Referring EHR (second registration)', ehr.baseUrl);
+  const { client, pid } = await holdLock('SELECT id FROM cases WHERE id = $1 FOR NO KEY UPDATE', [caseId]);
+  let adding: Promise<Response> | undefined;
+  try {
+    adding = svc.request('POST', `/api/cases/${caseId}/recipients`, { token: cm, body: { endpointId: second } });
+    await someoneWaitsFor(client, pid);
+    // Version 2 committed by the transaction holding the case row, as signing does.
+    await client.query(
+      `INSERT INTO opinion_versions (case_id, version, content, specialist, signed_by, signed_at, fhir_status, pdf, pdf_sha1_base64, pdf_sha256, pdf_bytes, bundle_version)
+       SELECT case_id, 2, content, specialist, signed_by, now(), 'amended', pdf, pdf_sha1_base64, pdf_sha256, pdf_bytes, bundle_version FROM opinion_versions WHERE case_id = $1 AND version = 1`,
+      [caseId],
+    );
+    await client.query('COMMIT');
+  } finally {
+    await client.query('ROLLBACK').catch(() => undefined);
+    await client.end();
+  }
+  expect((await (adding as Promise<Response>)).status).toBe(201);
+  expect((await deliveries(caseId)).map((d) => d.version)).toEqual([2]);
+}, 90_000);
+
+it('never overwrites a patient chosen at the recipient while a delivery was finding its own', async () => {
+  const caseId = await openCaseIn(svc, cm, 'assigned');
+  const recipientId = await addRecipient(caseId);
+  // The recipient row held: the delivery finds the child by name and birth date, then waits to save her id.
+  const { client, pid } = await holdLock('SELECT id FROM case_recipients WHERE id = $1 FOR NO KEY UPDATE', [recipientId]);
+  try {
+    await sign(caseId);
+    await someoneWaitsFor(client, pid);
+    // Meanwhile another patient is chosen there (checked at the recipient: same birth date, active).
+    await client.query('UPDATE case_recipients SET remote_patient_id = $2 WHERE id = $1', [recipientId, OTHER_ID]);
+    await client.query('COMMIT');
+  } finally {
+    await client.query('ROLLBACK').catch(() => undefined);
+    await client.end();
+  }
+  expect((await until(caseId, 1, ['delivered', 'failed', 'needs_review'])).state).toBe('delivered');
+  const { rows } = await svc.service.db.query<{ remote_patient_id: string }>('SELECT remote_patient_id FROM case_recipients WHERE id = $1', [recipientId]);
+  expect(rows[0]?.remote_patient_id).toBe(OTHER_ID);
+  const [report] = await byIdentifier<DiagnosticReport>('DiagnosticReport', caseId, 1);
+  expect(report?.subject?.reference).toBe(`Patient/${OTHER_ID}`);
+}, 90_000);
