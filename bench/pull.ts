@@ -299,7 +299,11 @@ function expectedPull(loaded: LoadedSandbox): Record<string, number> {
 async function prepareCase(ctx: PipelineCtx): Promise<string> {
   const opened = await ctx.api.call<{ id: string; status: string }>('POST', '/api/cases', BENCH_INTAKE, 201);
   check(opened.status === 'submitted', `the bench case opened as ${opened.status}, expected submitted`);
-  await ctx.api.call('POST', `/api/cases/${opened.id}/sources`, { endpointId: ctx.endpointId, patient: { id: ctx.loaded.patientId } }, 201);
+  const source = await ctx.api.call<{ id: string; state: string }>('POST', `/api/cases/${opened.id}/sources`, { endpointId: ctx.endpointId, patient: { id: ctx.loaded.patientId } }, 201);
+  // The loaded patient is not the bench intake's child: the case manager chooses it, as after a review.
+  if (source.state !== 'resolved') {
+    await ctx.api.call('POST', `/api/cases/${opened.id}/sources/${source.id}/patient`, { patientId: ctx.loaded.patientId }, 200);
+  }
   return opened.id;
 }
 

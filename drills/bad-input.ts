@@ -60,6 +60,8 @@ async function setUp(svc: DrillService, server: SandboxServer, token: string): P
   const created = await json('POST', '/api/cases', fixtureIntake(), 201);
   const caseId = String(created.id);
   const source = await json('POST', `/api/cases/${caseId}/sources`, { endpointId: endpoint.id, patient: { id: 'p1' } }, 201);
+  // p1 is not the fixture intake's child: the source waits for review, and the case manager chooses p1.
+  await json('POST', `/api/cases/${caseId}/sources/${String(source.id)}/patient`, { patientId: 'p1' }, 200);
   const pull = await json('POST', `/api/cases/${caseId}/pulls`, {}, 202);
   return { caseId, endpointId: String(endpoint.id), sourceId: String(source.id), pullId: String(pull.pullId), baseUrl: server.baseUrl };
 }

@@ -78,6 +78,10 @@ export async function ssrfDrill(options: SsrfOptions = {}): Promise<DrillResult>
         const created = (await (await service.request('POST', '/api/cases', { token: cm, body: fixtureIntake() })).json()) as { id: string };
         const source = await service.request('POST', `/api/cases/${created.id}/sources`, { token: cm, body: { endpointId, patient: { id: 'p1' } } });
         if (source.status !== 201) throw new Error(`adding the EHR source: ${source.status} ${await source.text()}`);
+        // p1 is not the fixture intake's child: the source waits for review, and the case manager chooses p1.
+        const sourceId = ((await source.json()) as { id: string }).id;
+        const chosen = await service.request('POST', `/api/cases/${created.id}/sources/${sourceId}/patient`, { token: cm, body: { patientId: 'p1' } });
+        if (chosen.status !== 200) throw new Error(`choosing the source patient: ${chosen.status} ${await chosen.text()}`);
         const rule = fault ? server.faults.add({ match: 'GET *', action: fault }) : undefined;
         try {
           const started = await service.request('POST', `/api/cases/${created.id}/pulls`, { token: cm, body: { types } });

@@ -62,6 +62,29 @@ export function exactDemographicMatches(intake: Intake, patients: Patient[]): Pa
   return patients.filter((p) => p.birthDate === intake.patient.birthDate && (p.name ?? []).some(named));
 }
 
+/**
+ * What keeps `patient` from being an exact demographic match of the intake's child
+ * ({@link exactDemographicMatches}), one phrase per thing that differs, without the values (they are
+ * in the candidate shown to the case manager, never in a reason that may be logged); empty when it matches.
+ */
+export function demographicDifferences(intake: Intake, patient: Patient): string[] {
+  if (exactDemographicMatches(intake, [patient]).length > 0) return [];
+  const family = fold(intake.patient.name.family);
+  const firstGiven = intake.patient.name.given[0];
+  const given = firstGiven === undefined ? undefined : foldGiven(firstGiven);
+  const names = patient.name ?? [];
+  const differences: string[] = [];
+  if (patient.birthDate !== intake.patient.birthDate) differences.push(patient.birthDate === undefined ? 'it has no birth date' : 'its birth date is not the exact birth date of the intake');
+  const sameFamily = names.filter((n) => n.family !== undefined && fold(n.family) === family);
+  if (sameFamily.length === 0) differences.push("no name of it has the intake's family name");
+  if (given !== undefined && !(sameFamily.length > 0 ? sameFamily : names).some((n) => hasGiven(n, given))) {
+    differences.push(`no name of it${sameFamily.length > 0 ? ' with that family name' : ''} has the intake's first given name, whole`);
+  }
+  // Each part found on some name, but not on one and the same name.
+  if (differences.length === 0) differences.push("the intake's family name and first given name are not on one and the same name of it");
+  return differences;
+}
+
 /** Pages of a demographic search read at most, the first included (`_count` is only a hint: https://hl7.org/fhir/R4/search.html#count). */
 export const DEMOGRAPHIC_MAX_PAGES = 5;
 /** Patients (`match` entries, before the exact check) read at most across those pages. */

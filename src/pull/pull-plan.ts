@@ -54,6 +54,16 @@ const EVERYTHING_GROUPS: readonly (readonly string[])[] = [
   ['Encounter'],
 ];
 
+/**
+ * The place of an `$everything` stream (by its task key, `Patient/$everything:<types>`) in the plan's
+ * order of groups; streams of unknown keys after them all (everything-types.ts picks a lead by it).
+ */
+export function everythingStreamRank(queryKey: string): number {
+  const first = queryKey.replace(/^Patient\/\$everything:/, '').split(',')[0] ?? '';
+  const rank = EVERYTHING_GROUPS.findIndex((group) => group.includes(first));
+  return rank < 0 ? EVERYTHING_GROUPS.length : rank;
+}
+
 /** Kept here for the modules and tests that import it with the plan. */
 export { OTHER_OBSERVATION_CATEGORIES } from './observation-categories';
 

@@ -497,6 +497,29 @@ const RAW_VERSION_KEY_SQL = `CASE
 END`;
 
 /**
+ * SQL (`ON CONFLICT … DO UPDATE` of {@link commitPage}'s attachment insert, `$14` the page's pull):
+ * an attachment row another pull left not fetched is taken over by the pull that meets it again — it
+ * failed there (download failed for good, or its pull was cancelled before it came), or it is still
+ * `pending` although that pull has ended. Its row is keyed case-wide (migration 027), so without this
+ * a later pull inserted nothing and never fetched the document (`attachments 0/0`, complete).
+ *
+ * Never taken over: a fetched row, nor one of this very pull (another query or page of it met the
+ * document already: one job), nor a `pending` one of a pull still queued or running (its job is under
+ * way; two jobs would fetch it twice). A row taken over gets the page's new id, so its fetch job's id
+ * (`att-<id>-<attempt>`) is new too: a job of the earlier pull still kept in the queue under the old id
+ * (BullMQ keeps failed jobs a week) neither stops this one being added nor finds the row (skipped).
+ */
+const ATTACHMENT_TAKEOVER_SQL = `attachments.state <> 'fetched'
+  AND (SELECT t.pull_id FROM pull_tasks t WHERE t.id = attachments.task_id) IS DISTINCT FROM $14::uuid
+  AND (attachments.state = 'failed'
+       OR NOT EXISTS (SELECT 1 FROM pull_tasks t JOIN pulls p ON p.id = t.pull_id
+                       WHERE t.id = attachments.task_id AND p.state IN ('queued', 'running')))`;
+/** What a taken-over attachment row becomes: this page's, pending, its earlier outcome cleared. */
+const ATTACHMENT_TAKEOVER_SET_SQL = `id = EXCLUDED.id, task_id = EXCLUDED.task_id, state = 'pending', error = NULL, integrity = NULL,
+  inline = EXCLUDED.inline, content_type = EXCLUDED.content_type, declared_size = EXCLUDED.declared_size,
+  declared_sha1 = EXCLUDED.declared_sha1, updated_at = now()`;
+
+/**
  * Stores a page and advances the task's cursor in ONE statement (atomic by itself: no transaction
  * round trips on a page's critical path). The cursor update is guarded by the cursor and page count
  * the task had when the page was fetched, and every insert hangs on it, so a page committed twice
@@ -542,11 +565,16 @@ export async function commitPage(db: Queryable, page: PageCommit): Promise<{ com
          FROM raw_page_no, jsonb_to_recordset($15::jsonb) AS m(t text, i text, v text, h text, o integer, n integer)
          ON CONFLICT (case_id, source_id, resource_type, remote_id, version_id) DO NOTHING
        ), found AS (
+         -- Each attachment once per page (DO UPDATE may not touch a row twice in one statement). One
+         -- another pull left unfetched is taken over (ATTACHMENT_TAKEOVER_SQL): fetched by this pull.
          INSERT INTO attachments (id, case_id, source_id, task_id, resource_type, remote_id, position, url, data_sha256, inline, content_type,
            declared_size, declared_sha1, state)
-         SELECT a.id, $12, $13, $1, a.t, a.r, a.p, a.u, a.d, a.inl, a.ct, a.sz, a.sha1, 'pending'
+         SELECT DISTINCT ON (a.t, a.r, a.p, a.u, a.d) a.id, $12, $13, $1, a.t, a.r, a.p, a.u, a.d, a.inl, a.ct, a.sz, a.sha1, 'pending'
          FROM advanced, jsonb_to_recordset($16::jsonb) AS a(id uuid, t text, r text, p text, u text, d text, inl boolean, ct text, sz bigint, sha1 text)
-         ON CONFLICT (case_id, source_id, resource_type, remote_id, position, url, data_sha256) DO NOTHING
+         ORDER BY a.t, a.r, a.p, a.u, a.d
+         ON CONFLICT (case_id, source_id, resource_type, remote_id, position, url, data_sha256) DO UPDATE
+           SET ${ATTACHMENT_TAKEOVER_SET_SQL}
+           WHERE ${ATTACHMENT_TAKEOVER_SQL}
          RETURNING id
        )
        SELECT EXISTS (SELECT 1 FROM advanced) AS committed, (SELECT array_agg(id::text) FROM found) AS created`,

@@ -19,6 +19,7 @@ import {
   commitPage, findPull, findTask, markTaskFinished, markTaskRunning, pendingAttachmentsOf, type NewAttachment, type PageAttachment, type TaskRow,
 } from './pull-repository';
 import { whenRefused } from './pull-plan';
+import { decideIgnoredType, typesOutsideStream } from './everything-types';
 import { countingRetries, type RetryCount } from './retry-count';
 import { findSourceById } from './source-repository';
 import { childPatientIn, storedChildPatient } from './source-patient-page';
@@ -152,6 +153,22 @@ export async function runPullTask(
         throw err;
       }
       const { page, entries, attachments } = prepared;
+      // A server ignoring `_type` answers every `$everything` stream with the whole record: one stream
+      // asks again for everything, the others end (everything-types.ts). Judged on the query's first page.
+      const outside = current.nextUrl === null ? typesOutsideStream(current, entries.entries) : [];
+      if (outside.length > 0) {
+        const decision = await decideIgnoredType(deps.db, current, outside);
+        if (decision === undefined) return { state: 'skipped' };
+        const { serverMessages } = decision;
+        if (!decision.lead) {
+          await markTaskFinished(deps.db, current.id, 'complete', null, counted.retries, serverMessages);
+          logger.info('pull task complete: another $everything stream brings its types', { pullId: current.pullId, sourceId: current.sourceId, resourceType: current.resourceType });
+          return { state: 'complete', pages: 0, resources: 0, newAttachmentIds };
+        }
+        task = { ...current, requestParams: decision.requestParams, resourceType: '*', serverMessages };
+        logger.info('pull task asks again without _type: the server ignored it', { pullId: current.pullId, sourceId: current.sourceId });
+        continue;
+      }
       const expectedMatches = expectedMatchesOf(page);
       // The query's first page (of this run, when it started over): the EHR's time then is where its next incremental pull starts.
       const serverTime = current.nextUrl === null ? serverTimeOf(page) : undefined;

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { searchByIdentifier } from '../fhir/identifier-match';
+import { judgeIdentifierPage, identifierToken, type IdentifierPager } from '../fhir/identifier-match';
+import { visitPages } from '../fhir/bounded-paging';
 import type { Patient } from 'fhir/r4';
 import { markSourceChanged } from '../assembly/source-changes';
 import type { Intake } from '../cases/intake-schema';
@@ -14,7 +15,7 @@ import { logger } from '../log';
 import type { SecretBox } from '../security/secret-box';
 import { stopSourceInRunningPulls } from './pull-repository';
 import { serverMessagesBySource } from './source-server-messages';
-import { candidateOf, searchDemographicMatches } from './patient-match';
+import { candidateOf, DEMOGRAPHIC_MAX_PAGES, demographicDifferences, searchDemographicMatches } from './patient-match';
 import { replacedBy, whyNoLongerCurrent } from '../fhir/patient-standing';
 import { survivorId } from './source-patient-standing';
 import {
@@ -82,29 +83,91 @@ function onlyOne(patients: Patient[], what: string, baseUrl: string): Resolution
 }
 
 /**
- * Finds the child at a care team's endpoint: by id, by identifier, or by demographics (family
- * name, given name, exact birth date; every page of the search read, within a bound:
- * {@link searchDemographicMatches}). Exactly one hit is used; none or several, or a search too
- * big to read to its end, put the source in `needs_review` with the candidates listed.
+ * A record found by id or identifier is the case's child only if it passes the exact demographic
+ * match against the intake (`exactDemographicMatches`: exact birth date, family name, the first
+ * given name whole): an MRN or id typed for another child — a sibling, a mix-up — must never link
+ * another child's record to the case. One that does not stays in `needs_review` with it as the
+ * candidate and what differs; the case manager's explicit choice (`chooseSourcePatient`) overrides.
  */
-async function resolvePatient(deps: SourceServiceDeps, endpointId: string, selector: PatientSelector, intake: Intake): Promise<Resolution> {
+function confirmedByIntake(resolution: Resolution, found: readonly Patient[], intake: Intake | undefined, what: string): Resolution {
+  if (intake === undefined || resolution.state !== 'resolved') return resolution;
+  const patient = found.find((p) => p.id === resolution.remotePatientId);
+  if (!patient) return resolution;
+  const differences = demographicDifferences(intake, patient);
+  if (differences.length === 0) return resolution;
+  return review(
+    `Patient/${patient.id ?? '?'}, found by ${what}, does not match the child of this case by the intake's name and exact birth date: ${differences.join('; ')}. ` +
+      'Not used (never picked automatically); choose it for the source only if it is the child.',
+    [candidateOf(patient)],
+  );
+}
+
+/** How an identifier search of Patients read: its hits over the pages read, and whether every page was. */
+type IdentifierSearch = { readonly complete: true; readonly hits: Patient[] } | { readonly complete: false; readonly hits: Patient[]; readonly reason: string };
+
+/**
+ * `Patient?identifier=system|value`, every page of it (bounded: {@link DEMOGRAPHIC_MAX_PAGES}), the
+ * hits being the Patients that carry the identifier (`judgeIdentifierPage`), each id once. A server
+ * that ignores the parameter (https://hl7.org/fhir/R4/search.html#errors) answers with every Patient:
+ * the one with the identifier may be on a later page, and so may a second one; a search not read to
+ * its last page is never resolved from.
+ */
+async function searchPatientsByIdentifier(client: IdentifierPager, wanted: { system: string; value: string }): Promise<IdentifierSearch> {
+  const byId = new Map<string, Patient>();
+  const withoutId: Patient[] = [];
+  let unfiltered = false;
+  const first = await client.search('Patient', { identifier: identifierToken(wanted) });
+  const { end } = await visitPages(client, first, DEMOGRAPHIC_MAX_PAGES, (page) => {
+    const judged = judgeIdentifierPage<Patient>(page, 'Patient', wanted);
+    unfiltered ||= judged.unfiltered;
+    for (const p of judged.hits) {
+      if (p.id === undefined) withoutId.push(p);
+      else if (!byId.has(p.id)) byId.set(p.id, p);
+    }
+    return 'next';
+  });
+  const hits = [...byId.values(), ...withoutId];
+  if (end === 'last-page') return { complete: true, hits };
+  const why = end === 'paging-loop' ? 'its pages go in a circle' : end === 'off-origin-next-link' ? 'it links its next page on another origin, which is never followed' : `it has more than ${DEMOGRAPHIC_MAX_PAGES} pages`;
+  return {
+    complete: false,
+    hits,
+    reason: `the search by the identifier${unfiltered ? ' answered with patients that do not carry it (the server ignores the parameter), and' : ''} could not be read to its end (${why}), so the child is not known to be there only once`,
+  };
+}
+
+/**
+ * Finds the child at a care team's endpoint: by id, by identifier (every page of the search read,
+ * within a bound), or by demographics (family name, given name, exact birth date; every page of the
+ * search read, within a bound: {@link searchDemographicMatches}). Exactly one hit is used — by id or
+ * identifier only when it matches the intake's child ({@link confirmedByIntake}); none or several, a
+ * search too big to read to its end, or another child put the source in `needs_review` with the
+ * candidates listed.
+ * @param intake the case's intake; undefined for the case manager's explicit choice of a patient (not compared)
+ */
+async function resolvePatient(deps: SourceServiceDeps, endpointId: string, selector: PatientSelector, intake: Intake | undefined): Promise<Resolution> {
   // Only reads: an endpoint edited meanwhile asks again with its new client.
   return deps.clients.withCurrentClient(() => requireEndpoint(deps.db, endpointId), deps.secrets, (client, endpoint) => findChild(client, selector, intake, endpoint.baseUrl));
 }
 
-async function findChild(client: FhirEndpointClient, selector: PatientSelector, intake: Intake, baseUrl: string): Promise<Resolution> {
+async function findChild(client: FhirEndpointClient, selector: PatientSelector, intake: Intake | undefined, baseUrl: string): Promise<Resolution> {
   if ('id' in selector) {
+    let patient: Patient;
     try {
-      return standing(await client.read<Patient>('Patient', selector.id), baseUrl);
+      patient = await client.read<Patient>('Patient', selector.id);
     } catch (err) {
       if (isGoneError(err)) return review(`Patient/${selector.id} does not exist at this endpoint.`);
       throw err;
     }
+    return confirmedByIntake(standing(patient, baseUrl), [patient], intake, 'its id');
   }
   if ('identifier' in selector) {
-    // A server that ignores the parameter answers with every patient: only those with the identifier count.
-    return onlyOne(await searchByIdentifier<Patient>(client, 'Patient', selector.identifier), 'the identifier', baseUrl);
+    // A server that ignores the parameter answers with every patient: only those with the identifier count, on every page.
+    const search = await searchPatientsByIdentifier(client, selector.identifier);
+    if (!search.complete) return review(`Not resolved: ${search.reason}; choose one (never picked automatically).`, search.hits.map(candidateOf));
+    return confirmedByIntake(onlyOne(search.hits, 'the identifier', baseUrl), search.hits, intake, 'the identifier');
   }
+  if (intake === undefined) throw new Error('a demographic match needs the intake');
   // Every page is read: another child with the same name and birth date may be on a later one.
   const search = await searchDemographicMatches(client, intake);
   if (!search.complete) return review(`Not resolved: ${search.reason}; choose one (never picked automatically).`, search.matches.map(candidateOf));
@@ -168,7 +231,8 @@ export async function chooseSourcePatient(deps: SourceServiceDeps, caseId: strin
   if (source.state === 'removed') throw conflict('This source was removed from the case; add the endpoint again as a new source.');
   const previous = source.remotePatientId;
   const patientChanged = previous !== null && previous !== patientId;
-  const resolution = await resolvePatient(deps, source.endpointId, { id: patientId }, {} as Intake);
+  // The case manager's explicit choice: read and checked for standing, not compared with the intake (the override).
+  const resolution = await resolvePatient(deps, source.endpointId, { id: patientId }, undefined);
   if (resolution.state !== 'resolved' || !resolution.remotePatientId) {
     throw new HttpProblem(422, 'Unprocessable Content', resolution.reviewReason ?? 'The patient could not be read.', [
       { field: 'patientId', pointer: '#/patientId', detail: resolution.reviewReason ?? 'not found' },
