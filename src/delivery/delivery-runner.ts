@@ -35,7 +35,7 @@
  */
 import type { Patient, Practitioner, Reference } from 'fhir/r4';
 import { searchByIdentifier } from '../fhir/identifier-match';
-import { whyNotTheChild } from '../fhir/patient-standing';
+import { replacedBy, whyNotTheChild } from '../fhir/patient-standing';
 import type { Config } from '../config';
 import { NPI_SYSTEM } from '../cases/fhir-codes';
 import { REOPENED_FOR_CORRECTION, transitionCase, type CaseServiceDeps } from '../cases/case-service';
@@ -52,6 +52,7 @@ import { recordEvent, type WorkDispatch } from '../notify/events';
 import { findVersion, readVersionPdf } from '../opinion/opinion-repository';
 import { pausedMessage, waitsFor, type JobRun } from '../pull/job-run';
 import { candidateOf, searchDemographicMatches } from '../pull/patient-match';
+import { survivorId } from '../pull/source-patient-standing';
 import type { PatientCandidate } from '../pull/source-repository';
 import { PROGRAM_NAME, reportTitle } from '../report/report-title';
 import type { SecretBox } from '../security/secret-box';
@@ -149,7 +150,33 @@ export async function checkRecipientPatient(client: FhirEndpointClient, patientI
 }
 
 /**
- * The child at the recipient: the id found or chosen before (checked then), else the id given with
+ * The Patient on record for a recipient (found or chosen for an earlier attempt or version, checked
+ * then), read again before anything more is filed under it: the EHR may have merged it into another
+ * record (`link` of type `replaced-by`) or made it inactive since, months before an amendment. The
+ * same check as for an id given ({@link whyNotTheChild}); one that fails it is `needs_review` with the
+ * reason, the records it is replaced by at this recipient as candidates. Pulls read the child's
+ * Patient again every time too (`src/pull/source-patient-standing.ts`).
+ * @throws what the read met other than 404/410 (network, 5xx, open circuit, auth): retried as the other reads are
+ */
+async function storedPatientStanding(client: FhirEndpointClient, patientId: string, childBirthDate: string): Promise<PatientResolution> {
+  let patient: Patient;
+  try {
+    patient = await client.read<Patient>('Patient', patientId);
+  } catch (err) {
+    if (isGoneError(err)) return { reason: `Patient/${patientId}, the child's record on file for this recipient, no longer exists there: choose the child's patient there again.`, candidates: [] };
+    throw err;
+  }
+  const reasons = whyNotTheChild(patient, childBirthDate);
+  if (reasons.length === 0) return { id: patient.id ?? patientId };
+  const survivors = [...new Set(replacedBy(patient).map((t) => survivorId(t, client.endpoint.baseUrl)).filter((id): id is string => id !== undefined))];
+  return {
+    reason: `Patient/${patientId}, the child's record on file for this recipient, no longer stands for the case's child there: ${reasons.join('; ')}. Nothing more is filed under it; choose the child's patient there again.`,
+    candidates: survivors.map((id) => ({ id, identifiers: [] })),
+  };
+}
+
+/**
+ * The child at the recipient: the id found or chosen before (read and checked again now), else the id given with
  * the recipient (read and checked now), else exactly one match by identifier or by name + birth date
  * (every page of that search read, within a bound: {@link searchDemographicMatches}; a search too big
  * to read to its end is never resolved), checked as an id given is ({@link whyNotTheChild}: an
@@ -157,7 +184,7 @@ export async function checkRecipientPatient(client: FhirEndpointClient, patientI
  * not the child goes to review as the one candidate, with the reason. Never creates one.
  */
 async function resolvePatient(client: FhirEndpointClient, recipient: RecipientRow, intake: Intake): Promise<PatientResolution> {
-  if (recipient.remotePatientId) return { id: recipient.remotePatientId };
+  if (recipient.remotePatientId) return storedPatientStanding(client, recipient.remotePatientId, intake.patient.birthDate);
   const selector = recipient.selector;
   if ('id' in selector) {
     const check = await checkRecipientPatient(client, selector.id, intake.patient.birthDate);
@@ -425,16 +452,20 @@ async function attempt(deps: DeliveryDeps, delivery: DeliveryRow, run: JobRun): 
   const findPhysician = () => (plan.communication ? referringPhysician(client, intake, scope) : Promise.resolve<Reference>({ display: intake.referringPhysician.name }));
   const [patient, physician] = circuit.state === 'closed' ? await Promise.all([findPatient(), findPhysician()]) : [await findPatient(), await findPhysician()];
   if (!('id' in patient)) {
+    // The Patient on record there read again and no longer the child's (merged, inactive…), or none found once.
+    const onRecord = recipient.remotePatientId !== null;
     await deps.db.transaction(async (tx) => {
       await finishDelivery(tx, delivery.id, { state: 'needs_review', reviewReason: patient.reason, candidates: patient.candidates, at: new Date() });
       await insertCaseEvent(tx, {
         caseId: delivery.caseId,
         type: 'delivery_needs_review',
         actorSub: SYSTEM.sub,
-        reason: 'The child was not found exactly once in the referring EHR; the case manager must choose the patient there.',
-        data: { deliveryId: delivery.id, version: delivery.version, candidates: patient.candidates.length },
+        reason: onRecord
+          ? "The child's record on file in the referring EHR no longer stands for the child there (merged into another, inactive, or another birth date); nothing was written, the case manager must choose the patient there again."
+          : 'The child was not found exactly once in the referring EHR; the case manager must choose the patient there.',
+        data: { deliveryId: delivery.id, version: delivery.version, candidates: patient.candidates.length, ...(onRecord ? { patientOnRecord: recipient.remotePatientId } : {}) },
       });
-      await recordEvent(tx, 'delivery.needs_review', delivery.caseId, { caseId: delivery.caseId, deliveryId: delivery.id, version: delivery.version });
+      await recordEvent(tx, 'delivery.needs_review', delivery.caseId, { caseId: delivery.caseId, deliveryId: delivery.id, version: delivery.version, ...(onRecord ? { patientOnRecord: true } : {}) });
     });
     await deps.dispatch.notify().catch(() => undefined);
     logger.info('delivery needs review', { deliveryId: delivery.id, caseId: delivery.caseId });
@@ -470,25 +501,29 @@ async function attempt(deps: DeliveryDeps, delivery: DeliveryRow, run: JobRun): 
       },
       delivery.remoteIds,
       { recipient: physician, previousDocumentId, beforeWrite: () => startWrite(deps, delivery, patientId) },
-      (progress) => saveRemoteIds(deps.db, delivery.id, progress, plan.transaction ? 'transaction' : 'sequential'),
+      (progress, mode) => saveRemoteIds(deps.db, delivery.id, progress, mode),
     );
   } catch (err) {
     if (!(err instanceof DeliveryStoppedError)) throw err;
     logger.info('delivery stopped before writing', { deliveryId: delivery.id, caseId: delivery.caseId, state: err.state });
     return err.state;
   }
-  const { ids, documentRefused } = written;
+  const { ids, documentRefused, communicationRefused, transactionRefused } = written;
   if (!ids.DiagnosticReport) throw new Error('The recipient did not return the id of the DiagnosticReport.');
   // A note the recipient refused is on record with why (the report and the Communication are there);
   // the note it would have replaced then stays the current one in that chart, and says so.
   const document = documentRefused !== undefined ? { state: 'refused', reason: documentRefused } : undefined;
+  // A message to the physician the recipient refused is on record with why (the report is there); the
+  // case managers are told, in the same transaction, to let the physician know another way.
+  const communication = communicationRefused !== undefined ? { state: 'refused', reason: communicationRefused } : undefined;
+  const transaction = transactionRefused !== undefined ? { state: 'refused', reason: transactionRefused } : undefined;
   const previousDocument: SupersedeOutcome | undefined =
     documentRefused !== undefined && previousDocumentId !== undefined
       ? { id: previousDocumentId, state: 'left-current', reason: `the amendment's own DocumentReference was refused (${documentRefused}), so this note is still the current one there` }
       : await supersedePrevious(client, plan, previousDocumentId, ids.DocumentReference, run);
 
   await deps.db.transaction(async (tx) => {
-    await saveRemoteIds(tx, delivery.id, ids, plan.transaction ? 'transaction' : 'sequential');
+    await saveRemoteIds(tx, delivery.id, ids, written.mode);
     await finishDelivery(tx, delivery.id, { state: 'delivered', lastError: null, at: new Date() });
     const current = await findCase(tx, delivery.caseId, true);
     if (current?.status === 'report_signed') {
@@ -505,11 +540,44 @@ async function attempt(deps: DeliveryDeps, delivery: DeliveryRow, run: JobRun): 
       caseId: delivery.caseId,
       type: 'report_delivered',
       actorSub: SYSTEM.sub,
-      data: { deliveryId: delivery.id, version: delivery.version, remoteIds: { ...ids }, ...(document ? { document } : {}), ...(previousDocument ? { previousDocument } : {}) },
+      data: {
+        deliveryId: delivery.id,
+        version: delivery.version,
+        remoteIds: { ...ids },
+        ...(document ? { document } : {}),
+        ...(communication ? { communication } : {}),
+        ...(transaction ? { transaction } : {}),
+        ...(previousDocument ? { previousDocument } : {}),
+      },
     });
     await recordEvent(tx, 'report.delivered', delivery.caseId, { caseId: delivery.caseId, deliveryId: delivery.id, version: delivery.version });
+    if (communication) {
+      await insertCaseEvent(tx, {
+        caseId: delivery.caseId,
+        type: 'physician_not_told',
+        actorSub: SYSTEM.sub,
+        reason: "The report is in the referring physician's EHR, but the EHR refused the message telling the physician (Communication): a case manager must let the physician know.",
+        data: { deliveryId: delivery.id, version: delivery.version, recipientId: delivery.recipientId, communication },
+      });
+      await recordEvent(tx, 'delivery.physician_not_told', delivery.caseId, {
+        caseId: delivery.caseId,
+        deliveryId: delivery.id,
+        recipientId: delivery.recipientId,
+        version: delivery.version,
+        reportId: ids.DiagnosticReport,
+      });
+    }
   });
   await deps.dispatch.notify().catch(() => undefined);
-  logger.info('report delivered', { deliveryId: delivery.id, caseId: delivery.caseId, version: delivery.version, ...(previousDocument ? { state: previousDocument.state } : {}), ...(document ? { document: document.state } : {}) });
+  logger.info('report delivered', {
+    deliveryId: delivery.id,
+    caseId: delivery.caseId,
+    version: delivery.version,
+    mode: written.mode,
+    ...(previousDocument ? { state: previousDocument.state } : {}),
+    ...(document ? { document: document.state } : {}),
+    ...(communication ? { communication: communication.state } : {}),
+    ...(transaction ? { transaction: transaction.state } : {}),
+  });
   return 'delivered';
 }

@@ -8,9 +8,14 @@
  * 2. create only what is missing, each with `If-None-Exist: identifier=…` (a conditional create,
  *    https://hl7.org/fhir/R4/http.html#ccreate), in one transaction Bundle when the server offers
  *    `transaction` (https://hl7.org/fhir/R4/http.html#transaction), else one by one: the report
- *    first, then what points at it. One by one, a DocumentReference the recipient refuses (a
- *    permanent 4xx: its rules, its validation) is left out and said so ({@link WriteOutcome}): the
- *    report is in the chart already, and the Communication telling the physician still goes.
+ *    first, then what points at it. One by one, a DocumentReference or a Communication the
+ *    recipient refuses (a permanent 4xx: its rules, its profile validation) is left out and said so
+ *    ({@link WriteOutcome}): the report is in the chart already (the caller tells the case managers
+ *    when the physician's Communication was refused). A transaction the recipient answers with a
+ *    permanent 4xx changed nothing (a transaction is all or nothing): the same conditional creates
+ *    are then sent one by one, report first, each refusal handled as above; a transaction whose
+ *    answer was lost, or that met a 5xx, a 429 or the network, is thrown as before (it may have
+ *    been processed: the caller's in-doubt handling and retries decide).
  * Because every entry is conditional, the client may resend a request whose answer was lost.
  * @packageDocumentation
  */
@@ -170,15 +175,31 @@ export async function findWrittenReport(client: FhirEndpointClient, plan: Pick<W
   return found;
 }
 
+/** How the missing resources were sent: one transaction Bundle, or one conditional create after another. */
+export type WriteMode = 'transaction' | 'sequential';
+
 /** What {@link writeReport} wrote, and what the recipient refused of it. */
 export interface WriteOutcome {
   /** The recipient's ids of what is in its chart (as far as planned). */
   readonly ids: RemoteIds;
+  /** How it was written: `sequential` where the plan has no transaction, or the recipient refused it. */
+  readonly mode: WriteMode;
   /**
    * Why the DocumentReference is not there: the recipient refused its one-by-one create for good
    * (a permanent 4xx, e.g. 403 or 422). The report and the Communication were written without it.
    */
   readonly documentRefused?: string;
+  /**
+   * Why the Communication telling the physician is not there: the recipient refused its one-by-one
+   * create for good (a permanent 4xx). The report (and note) are in the chart without it: the
+   * physician must be told another way.
+   */
+  readonly communicationRefused?: string;
+  /**
+   * Why the resources were created one by one though the plan has a transaction: the recipient
+   * refused the transaction for good (a permanent 4xx answer; nothing of it was written).
+   */
+  readonly transactionRefused?: string;
 }
 
 /** A refusal that another attempt would meet again: a permanent 4xx answer (not a network error, 5xx or 429). */
@@ -282,8 +303,9 @@ function warnLookupStopped(client: FhirEndpointClient, kind: Kind, facts: Report
 }
 
 /**
- * Writes what is missing and returns the recipient's ids of all three (as far as planned), with a
- * refusal of the DocumentReference when the recipient refused its one-by-one create ({@link WriteOutcome}).
+ * Writes what is missing and returns the recipient's ids of all three (as far as planned), how they
+ * were written, and the refusals of the DocumentReference or the Communication one by one, and of
+ * the transaction, when the recipient refused them for good ({@link WriteOutcome}).
  * `onProgress` is called with ids as soon as they are known — found by the look-up, created one by
  * one, or answered by the transaction (https://hl7.org/fhir/R4/http.html#transaction-response) — so
  * what is in the recipient's chart is on record before anything after the write can fail (marking
@@ -297,7 +319,7 @@ export async function writeReport(
   facts: ReportFacts,
   known: RemoteIds,
   ctx: WriteContext,
-  onProgress: (ids: RemoteIds) => Promise<void>,
+  onProgress: (ids: RemoteIds, mode: WriteMode) => Promise<void>,
 ): Promise<WriteOutcome> {
   const kinds: Kind[] = ['DiagnosticReport', ...(plan.documentReference ? (['DocumentReference'] as const) : []), ...(plan.communication ? (['Communication'] as const) : [])];
   const ids: RemoteIds = { ...known };
@@ -310,9 +332,9 @@ export async function writeReport(
     }),
   );
   const missing = kinds.filter((k) => !ids[k]);
-  let documentRefused: string | undefined;
-  if (Object.keys(ids).length > 0) await onProgress(ids);
-  if (missing.length === 0) return { ids };
+  let mode: WriteMode = plan.transaction ? 'transaction' : 'sequential';
+  if (Object.keys(ids).length > 0) await onProgress(ids, mode);
+  if (missing.length === 0) return { ids, mode };
   await ctx.beforeWrite?.();
 
   // Entry fullUrls: one per resource type (the DiagnosticReport and DocumentReference share an identifier).
@@ -330,6 +352,8 @@ export async function writeReport(
     }
   };
 
+  let transactionRefused: string | undefined;
+  let refused: Refusals = {};
   if (plan.transaction) {
     const entries: BundleEntry[] = missing.map((kind) => ({
       fullUrl: urnOf(kind),
@@ -339,41 +363,90 @@ export async function writeReport(
     const bundle: Bundle = { resourceType: 'Bundle', type: 'transaction', entry: entries };
     // Resent inside the request only where every create is conditional AND honoured as such; else a
     // retry of the job searches by identifier first (a server ignoring If-None-Exist would duplicate).
-    const response = await client.transaction(bundle, { idempotent: plan.resendable });
-    missing.forEach((kind, i) => {
-      const entry = response.entry?.[i];
-      const id = entry?.resource?.resourceType === kind ? entry.resource.id : idFromLocation(entry?.response?.location, kind);
-      if (id) ids[kind] = id;
-    });
-  } else {
-    for (const kind of missing) {
-      const resource = resourceOf(kind) as DiagnosticReport | DocumentReference | Communication;
-      const result = await client.createConditional(resource, `identifier=${tokenOf(kind, facts)}`, { idempotent: plan.resendable }).catch((err: unknown) => {
-        // The report is in the chart (written first): a refused note is left out, the physician still told.
-        if (kind !== 'DocumentReference' || !isRefusal(err)) throw err;
-        documentRefused = `the recipient refused it: ${err.message}`;
-        logger.warn('the recipient refused the report\'s DocumentReference: the report and its Communication go without it', {
-          endpointId: client.endpoint.id,
-          caseId: facts.caseId,
-          version: facts.version,
-          status: err.status,
-        });
-        return undefined;
+    // Only a permanent 4xx answer is a refusal: a lost answer, a 5xx or a 429 may hide a processed
+    // transaction and is thrown (the caller's in-doubt handling and retries decide).
+    const response = await client.transaction(bundle, { idempotent: plan.resendable }).catch((err: unknown) => {
+      if (!isRefusal(err)) throw err;
+      transactionRefused = `the recipient refused the transaction: ${err.message}`;
+      logger.warn('the recipient refused the report\'s transaction (nothing of it was written): its resources are created one by one', {
+        endpointId: client.endpoint.id,
+        caseId: facts.caseId,
+        version: facts.version,
+        status: err.status,
       });
-      if (!result) continue;
-      const id = result.resource?.id ?? idFromLocation(result.location, kind);
-      if (id) ids[kind] = id;
-      await onProgress(ids);
+      return undefined;
+    });
+    if (response) {
+      missing.forEach((kind, i) => {
+        const entry = response.entry?.[i];
+        const id = entry?.resource?.resourceType === kind ? entry.resource.id : idFromLocation(entry?.response?.location, kind);
+        if (id) ids[kind] = id;
+      });
+    } else {
+      // A FHIR transaction is all or nothing (https://hl7.org/fhir/R4/http.html#transaction): the
+      // refused one changed nothing, so the same conditional creates go one by one, report first.
+      mode = 'sequential';
+      refused = await createOneByOne(client, plan, facts, missing, ids, resourceOf, (progress) => onProgress(progress, mode));
     }
+  } else {
+    refused = await createOneByOne(client, plan, facts, missing, ids, resourceOf, (progress) => onProgress(progress, mode));
   }
   // A server that answered without ids: find them by identifier.
   for (const kind of kinds) {
-    if (!ids[kind] && !(kind === 'DocumentReference' && documentRefused !== undefined)) {
+    if (!ids[kind] && (kind === 'DiagnosticReport' || refused[kind] === undefined)) {
       const found = await findExisting(client, kind, facts);
       if (found) ids[kind] = found;
     }
   }
   // On record at once: a transaction's ids were recorded nowhere yet.
-  await onProgress(ids);
-  return { ids, ...(documentRefused !== undefined ? { documentRefused } : {}) };
+  await onProgress(ids, mode);
+  return {
+    ids,
+    mode,
+    ...(refused.DocumentReference !== undefined ? { documentRefused: refused.DocumentReference } : {}),
+    ...(refused.Communication !== undefined ? { communicationRefused: refused.Communication } : {}),
+    ...(transactionRefused !== undefined ? { transactionRefused } : {}),
+  };
+}
+
+/** Why the recipient refused the one-by-one create of a resource it is written without. */
+type Refusals = Partial<Record<Exclude<Kind, 'DiagnosticReport'>, string>>;
+
+/**
+ * One conditional create after another (`If-None-Exist: identifier=…`, resent inside the request only
+ * where the plan says it is `resendable`), in `missing`'s order: the report first, then what points
+ * at it. The report in the chart, a DocumentReference or Communication the recipient refuses for good
+ * (a permanent 4xx) is left out and its refusal returned; anything else, and any refusal of the
+ * report itself, is thrown. Each id is passed to `onProgress` as soon as it is known.
+ */
+async function createOneByOne(
+  client: FhirEndpointClient,
+  plan: WritePlan,
+  facts: ReportFacts,
+  missing: readonly Kind[],
+  ids: RemoteIds,
+  resourceOf: (kind: Kind) => FhirResource,
+  onProgress: (ids: RemoteIds) => Promise<void>,
+): Promise<Refusals> {
+  const refused: Refusals = {};
+  for (const kind of missing) {
+    const resource = resourceOf(kind) as DiagnosticReport | DocumentReference | Communication;
+    const result = await client.createConditional(resource, `identifier=${tokenOf(kind, facts)}`, { idempotent: plan.resendable }).catch((err: unknown) => {
+      // The report is in the chart (written first): a refused note or message is left out, and said so.
+      if (kind === 'DiagnosticReport' || !isRefusal(err)) throw err;
+      refused[kind] = `the recipient refused it: ${err.message}`;
+      logger.warn(
+        kind === 'DocumentReference'
+          ? 'the recipient refused the report\'s DocumentReference: the report and its Communication go without it'
+          : 'the recipient refused the Communication telling the physician: the report is in the chart, the case managers are told',
+        { endpointId: client.endpoint.id, caseId: facts.caseId, version: facts.version, resourceType: kind, status: err.status },
+      );
+      return undefined;
+    });
+    if (!result) continue;
+    const id = result.resource?.id ?? idFromLocation(result.location, kind);
+    if (id) ids[kind] = id;
+    await onProgress(ids);
+  }
+  return refused;
 }

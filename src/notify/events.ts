@@ -20,6 +20,7 @@ export const EVENT_TYPES = [
   'delivery.needs_review',
   'delivery.failed',
   'delivery.in_doubt',
+  'delivery.physician_not_told',
   'transfer.requested',
   'case.awaiting_assignment',
 ] as const;
@@ -82,13 +83,17 @@ export function eventMessage(type: string, data: Record<string, unknown>): strin
     case 'report.delivered':
       return `The report${v} was delivered to the referring physician's EHR.`;
     case 'delivery.needs_review':
-      return `The report${v} could not be delivered: the patient was not found exactly once at the recipient. Choose the patient there.`;
+      return data.patientOnRecord === true
+        ? `The report${v} was not delivered: the child's record on file at the recipient was merged into another, made inactive or no longer matches the child there. Choose the child's patient there again.`
+        : `The report${v} could not be delivered: the patient was not found exactly once at the recipient. Choose the patient there.`;
     case 'delivery.failed':
       return `Delivery of the report${v} keeps failing; it was stopped after ${String(data.attempts ?? 'several')} attempts. Check the recipient and retry.`;
     case 'delivery.in_doubt': {
       const versions = Array.isArray(data.versions) && data.versions.length > 0 ? ` (version ${data.versions.map(String).join(', ')})` : v;
       return `The case was ${String(data.status ?? 'ended')}, but the report${versions} may already be in the referring physician's EHR: its write was sent and the answer never came. Check the child's chart there and have it withdrawn if it is.`;
     }
+    case 'delivery.physician_not_told':
+      return `The report${v} is in the referring physician's EHR, but the EHR refused the message telling the physician (Communication): phone the referring physician to say the second opinion is in the child's chart.`;
     case 'transfer.requested':
       return 'The family asked to transfer care.';
     case 'case.awaiting_assignment': {
