@@ -21,6 +21,9 @@ import type { PatientSelector } from '../pull/source-repository';
 import type { SecretBox } from '../security/secret-box';
 import { createDeliveries, findDelivery, listDeliveries, reportsFiledAtRecipient, requeueDelivery, unsettledWritesAt, type DeliveryRow } from './delivery-repository';
 import { checkRecipientPatient, type RecipientPatientCheck } from './delivery-runner';
+import type { Patient } from 'fhir/r4';
+import { replacedBy } from '../fhir/patient-standing';
+import { survivorId } from '../pull/source-patient-standing';
 import { findRecipient, insertRecipient, listRecipients, setRecipientPatient, type RecipientRow } from './recipient-repository';
 import { mayWriteReports, requestedScope } from './report-writer';
 import { fhirVersionMessage, unsupportedFhirVersion } from '../endpoints/fhir-version';
@@ -166,16 +169,18 @@ async function confirmChildAtRecipient(deps: DeliveryServiceDeps, recipient: Rec
  * - a report version is filed there under another Patient: a later version is an amendment there
  *   (`statusAtRecipient`), whose DocumentReference `replaces` the note in that chart, so choosing
  *   another patient would file amendments of one chart's report in another. The filing is corrected
- *   at the EHR (or the recipient removed and added again), not here;
+ *   at the EHR (or the recipient removed and added again), not here. Except `mergedInto`: the record
+ *   the EHR merged the one on record into ({@link survivorOfPatientOnRecord}), where the filed
+ *   reports are now;
  * - a delivery there is writing under the current Patient, or its write started and its answer was
  *   lost (in doubt: the report may be in that chart): choose again once it is delivered, or once a
  *   later version's look-up settled it.
  * Checked again in the transaction that saves the choice, with the recipient row locked.
  */
-async function refuseMovingFiledReports(db: Queryable, recipient: RecipientRow, patientId: string): Promise<void> {
+async function refuseMovingFiledReports(db: Queryable, recipient: RecipientRow, patientId: string, mergedInto?: string): Promise<void> {
   if (recipient.remotePatientId === null || recipient.remotePatientId === patientId) return;
   const versions = (await reportsFiledAtRecipient(db, recipient.id)).map((d) => d.version);
-  if (versions.length > 0) {
+  if (versions.length > 0 && mergedInto !== patientId) {
     const detail = `Version ${versions.join(', ')} of the report is filed at this recipient under Patient/${recipient.remotePatientId}; later versions amend it there. Choosing Patient/${patientId} would file amendments in another chart: correct the filing at the EHR first.`;
     throw new HttpProblem(409, 'Conflict', detail, [fieldProblem(['patientId'], detail)], { remotePatientId: recipient.remotePatientId, filedVersions: versions });
   }
@@ -190,6 +195,29 @@ async function refuseMovingFiledReports(db: Queryable, recipient: RecipientRow, 
 }
 
 /**
+ * The record the recipient's EHR merged the patient on record into (its `replaced-by` link, read
+ * there now), when that is the one chosen: the reports filed under the old record are in the
+ * survivor's chart now, so amendments go there, and choosing it is not moving them to another chart.
+ * Asked only when reports are filed under another patient than the one chosen; a read that fails
+ * leaves the choice refused as a move (undefined).
+ * @see https://hl7.org/fhir/R4/patient-definitions.html#Patient.link
+ */
+async function survivorOfPatientOnRecord(deps: DeliveryServiceDeps, recipient: RecipientRow, chosen: string): Promise<string | undefined> {
+  const onRecord = recipient.remotePatientId;
+  if (onRecord === null || onRecord === chosen || (await reportsFiledAtRecipient(deps.db, recipient.id)).length === 0) return undefined;
+  try {
+    return await deps.clients.withCurrentClient(() => requireEndpoint(deps.db, recipient.endpointId), deps.secrets, async (client) => {
+      const old = await client.read<Patient>('Patient', onRecord);
+      const survivors = replacedBy(old).map((t) => survivorId(t, client.endpoint.baseUrl));
+      return survivors.includes(chosen) ? chosen : undefined;
+    });
+  } catch (err) {
+    logger.warn('recipient patient on record could not be read', { caseId: recipient.caseId, recipientId: recipient.id, ...errorFields(err) });
+    return undefined;
+  }
+}
+
+/**
  * The case manager chooses the child's Patient at the recipient (one of a delivery's `candidates`,
  * or another id); deliveries waiting on it are re-queued. The id is read there and checked first
  * (exists, the child's birth date, active, not replaced by another record); nothing is saved when
@@ -199,8 +227,9 @@ export async function chooseRecipientPatient(deps: DeliveryServiceDeps, caseId: 
   const record = await requireOpenCase(deps.db, caseId);
   const recipient = await findRecipient(deps.db, recipientId);
   if (!recipient || recipient.caseId !== caseId) throw notFound(`Recipient ${recipientId}`);
+  const mergedInto = await survivorOfPatientOnRecord(deps, recipient, patientId);
   // Refused early (nothing read at the recipient), and again under the recipient row lock below.
-  await refuseMovingFiledReports(deps.db, recipient, patientId);
+  await refuseMovingFiledReports(deps.db, recipient, patientId, mergedInto);
   const confirmedId = await confirmChildAtRecipient(deps, recipient, patientId, record.intake as Intake);
   // The patient and the deliveries queued again under it: all or nothing, so a recipient is never left
   // with its patient chosen and its deliveries in review (nothing else queues one in review again).
@@ -210,7 +239,7 @@ export async function chooseRecipientPatient(deps: DeliveryServiceDeps, caseId: 
   const requeued = await deps.db.transaction(async (tx) => {
     const locked = await findRecipient(tx, recipientId, true);
     if (!locked) throw notFound(`Recipient ${recipientId}`);
-    await refuseMovingFiledReports(tx, locked, confirmedId);
+    await refuseMovingFiledReports(tx, locked, confirmedId, locked.remotePatientId === recipient.remotePatientId ? mergedInto : undefined);
     await setRecipientPatient(tx, recipientId, confirmedId);
     const waiting = (await listDeliveries(tx, caseId)).filter((d) => d.recipientId === recipientId && d.state === 'needs_review');
     const jobs: { id: string; requeues: number }[] = [];

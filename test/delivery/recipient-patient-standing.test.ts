@@ -109,6 +109,21 @@ it('asks for review instead of filing an amendment under a record merged into an
     30_000,
   );
   expect(notes.find((n) => n.type === 'delivery.needs_review')?.message).toMatch(/version 2.*merged into another, made inactive/);
+
+  // The case manager chooses the record it was merged into: version 1 is in that chart now, so the
+  // amendment goes there and replaces it. Any other record stays refused (amendments in another chart).
+  const recipientId = ((await (await svc.request('GET', `/api/cases/${caseId}/recipients`, { token: cm })).json()) as { items: { id: string }[] }).items[0]?.id;
+  await ehr.load([childRecord('unrelated-record', 'Unrelated')]);
+  const elsewhere = await svc.request('POST', `/api/cases/${caseId}/recipients/${recipientId}/patient`, { token: cm, body: { patientId: 'unrelated-record' } });
+  expect(elsewhere.status).toBe(409);
+  const survivor = await svc.request('POST', `/api/cases/${caseId}/recipients/${recipientId}/patient`, { token: cm, body: { patientId: 'merge-survivor' } });
+  expect(survivor.status).toBe(200);
+  expect((await until(caseId, 2, ['delivered', 'failed'])).state).toBe('delivered');
+  const [amended] = await reportsOf(caseId, 2);
+  const [original] = await reportsOf(caseId, 1);
+  expect(amended?.status).toBe('amended');
+  expect(amended?.subject?.reference).toBe('Patient/merge-survivor');
+  expect(JSON.stringify(amended?.extension ?? [])).toContain(`DiagnosticReport/${original?.id ?? '?'}`);
 }, 120_000);
 
 it('asks for review instead of filing an amendment under a record made inactive since', async () => {
