@@ -51,7 +51,7 @@ import { errorFields, logger } from '../log';
 import { recordEvent, type WorkDispatch } from '../notify/events';
 import { findVersion, readVersionPdf } from '../opinion/opinion-repository';
 import { pausedMessage, waitsFor, type JobRun } from '../pull/job-run';
-import { candidateOf, searchDemographicMatches } from '../pull/patient-match';
+import { candidateOf, searchDemographicMatches, searchPatientsByIdentifier } from '../pull/patient-match';
 import { survivorId } from '../pull/source-patient-standing';
 import type { PatientCandidate } from '../pull/source-repository';
 import { PROGRAM_NAME, reportTitle } from '../report/report-title';
@@ -192,7 +192,11 @@ async function resolvePatient(client: FhirEndpointClient, recipient: RecipientRo
   }
   let patients: Patient[];
   if ('identifier' in selector) {
-    patients = await searchByIdentifier<Patient>(client, 'Patient', selector.identifier);
+    // Every page is read: a server ignoring the parameter answers with every patient, and the one with
+    // the identifier (or a second one) may be on a later page.
+    const search = await searchPatientsByIdentifier(client, selector.identifier);
+    if (!search.complete) return { reason: `Not resolved at the recipient: ${search.reason}; choose one.`, candidates: search.hits.map(candidateOf) };
+    patients = search.hits;
   } else {
     // Every page is read: another child with the same name and birth date may be on a later one.
     const search = await searchDemographicMatches(client, intake);

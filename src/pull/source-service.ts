@@ -1,6 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { judgeIdentifierPage, identifierToken, type IdentifierPager } from '../fhir/identifier-match';
-import { visitPages } from '../fhir/bounded-paging';
 import type { Patient } from 'fhir/r4';
 import { markSourceChanged } from '../assembly/source-changes';
 import type { Intake } from '../cases/intake-schema';
@@ -15,7 +13,7 @@ import { logger } from '../log';
 import type { SecretBox } from '../security/secret-box';
 import { stopSourceInRunningPulls } from './pull-repository';
 import { serverMessagesBySource } from './source-server-messages';
-import { candidateOf, DEMOGRAPHIC_MAX_PAGES, demographicDifferences, searchDemographicMatches } from './patient-match';
+import { candidateOf, demographicDifferences, searchDemographicMatches, searchPatientsByIdentifier } from './patient-match';
 import { replacedBy, whyNoLongerCurrent } from '../fhir/patient-standing';
 import { survivorId } from './source-patient-standing';
 import {
@@ -100,40 +98,6 @@ function confirmedByIntake(resolution: Resolution, found: readonly Patient[], in
       'Not used (never picked automatically); choose it for the source only if it is the child.',
     [candidateOf(patient)],
   );
-}
-
-/** How an identifier search of Patients read: its hits over the pages read, and whether every page was. */
-type IdentifierSearch = { readonly complete: true; readonly hits: Patient[] } | { readonly complete: false; readonly hits: Patient[]; readonly reason: string };
-
-/**
- * `Patient?identifier=system|value`, every page of it (bounded: {@link DEMOGRAPHIC_MAX_PAGES}), the
- * hits being the Patients that carry the identifier (`judgeIdentifierPage`), each id once. A server
- * that ignores the parameter (https://hl7.org/fhir/R4/search.html#errors) answers with every Patient:
- * the one with the identifier may be on a later page, and so may a second one; a search not read to
- * its last page is never resolved from.
- */
-async function searchPatientsByIdentifier(client: IdentifierPager, wanted: { system: string; value: string }): Promise<IdentifierSearch> {
-  const byId = new Map<string, Patient>();
-  const withoutId: Patient[] = [];
-  let unfiltered = false;
-  const first = await client.search('Patient', { identifier: identifierToken(wanted) });
-  const { end } = await visitPages(client, first, DEMOGRAPHIC_MAX_PAGES, (page) => {
-    const judged = judgeIdentifierPage<Patient>(page, 'Patient', wanted);
-    unfiltered ||= judged.unfiltered;
-    for (const p of judged.hits) {
-      if (p.id === undefined) withoutId.push(p);
-      else if (!byId.has(p.id)) byId.set(p.id, p);
-    }
-    return 'next';
-  });
-  const hits = [...byId.values(), ...withoutId];
-  if (end === 'last-page') return { complete: true, hits };
-  const why = end === 'paging-loop' ? 'its pages go in a circle' : end === 'off-origin-next-link' ? 'it links its next page on another origin, which is never followed' : `it has more than ${DEMOGRAPHIC_MAX_PAGES} pages`;
-  return {
-    complete: false,
-    hits,
-    reason: `the search by the identifier${unfiltered ? ' answered with patients that do not carry it (the server ignores the parameter), and' : ''} could not be read to its end (${why}), so the child is not known to be there only once`,
-  };
 }
 
 /**

@@ -41,6 +41,10 @@ const TWIN_A = lookAlike('paged-twin-a', TWIN_NAME);
 const TWIN_B = lookAlike('paged-twin-b', TWIN_NAME);
 const LONE_NAME = { family: 'Lonesome', given: ['Iris'] };
 const LONE = lookAlike('lone-child', LONE_NAME);
+/** Two records carrying one MRN (a registration error the EHR has not merged yet), one per page. */
+const SHARED_MRN = { system: 'urn:oid:2.16.840.1.113883.19.5.99', value: 'MRN-DUP-77' };
+const MRN_A: Patient = { ...lookAlike('mrn-dup-a', { family: 'Doubleday', given: ['Ann'] }), identifier: [SHARED_MRN] };
+const MRN_B: Patient = { ...lookAlike('mrn-dup-b', { family: 'Doubleday', given: ['Anna'] }), identifier: [SHARED_MRN] };
 /** The fixture child's namesake, born on another day. */
 const NAMESAKE = lookAlike('child-namesake', { family: CHILD.name.family, given: [...CHILD.name.given] }, '2011-06-15');
 
@@ -59,7 +63,7 @@ beforeAll(async () => {
     startSandboxServer({ name: 'referring-ehr-paged', auth: 'none', paging: 'offset', defaultCount: 1, maxCount: 1 }),
   ]);
   await ehr.load(fixtureBundle('referring-ehr'));
-  await ehr.load([TWIN_A, TWIN_B, LONE, NAMESAKE]);
+  await ehr.load([TWIN_A, TWIN_B, LONE, NAMESAKE, MRN_A, MRN_B]);
   cm = await svc.token('case_manager', 'cm-recipient-pages');
   specialist = await svc.token('specialist', 'spec-recipient-pages');
   endpointId = await registerOpenEndpoint(svc, 'Referring EHR paging one by one', ehr.baseUrl);
@@ -78,6 +82,18 @@ async function signedCase(name: { family: string; given: string[] }): Promise<{ 
   const intake: Intake = referredIntake({ patient: { ...CHILD, name } });
   const caseId = await openCaseIn(svc, cm, 'assigned', intake);
   const added = await svc.request('POST', `/api/cases/${caseId}/recipients`, { token: cm, body: { endpointId } });
+  expect(added.status).toBe(201);
+  const recipientId = ((await added.json()) as { id: string }).id;
+  expect((await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body: opinionFor(intake) })).status).toBe(200);
+  expect((await svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist })).status).toBe(201);
+  return { caseId, recipientId };
+}
+
+/** A signed case whose one recipient, the referring EHR, names the child by MRN. */
+async function signedCaseByMrn(): Promise<{ caseId: string; recipientId: string }> {
+  const intake: Intake = referredIntake({ patient: { ...CHILD, name: { family: 'Doubleday', given: ['Ann'] } } });
+  const caseId = await openCaseIn(svc, cm, 'assigned', intake);
+  const added = await svc.request('POST', `/api/cases/${caseId}/recipients`, { token: cm, body: { endpointId, patient: { identifier: SHARED_MRN } } });
   expect(added.status).toBe(201);
   const recipientId = ((await added.json()) as { id: string }).id;
   expect((await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body: opinionFor(intake) })).status).toBe(200);
@@ -140,6 +156,20 @@ describe('a referring EHR whose Patient search pages one by one', () => {
     expect(await recipientPatient(caseId, recipientId)).toBeNull();
     expect(ehr.writtenResources()).toHaveLength(writesBefore);
     expect(await reportsOf(caseId)).toHaveLength(0);
+  }, 90_000);
+
+  it('reads every page of a search by MRN: a second record with the same MRN on page 2 sends the delivery to needs_review, writing nothing', async () => {
+    expect(await searchSandbox<Patient>(ehr, '', 'Patient', { identifier: `${SHARED_MRN.system}|${SHARED_MRN.value}` })).toHaveLength(1);
+    const writesBefore = ehr.writtenResources().length;
+
+    const { caseId, recipientId } = await signedCaseByMrn();
+    const delivery = await settled(caseId);
+
+    expect(delivery.state).toBe('needs_review');
+    expect(delivery.candidates.map((c) => c.id).sort()).toEqual(['mrn-dup-a', 'mrn-dup-b']);
+    expect(delivery.reviewReason).toMatch(/^2 patients at the recipient match the identifier; choose one/);
+    expect(await recipientPatient(caseId, recipientId)).toBeNull();
+    expect(ehr.writtenResources()).toHaveLength(writesBefore);
   }, 90_000);
 
   it('delivers under the one exact match after reading every page (a namesake born another day on page 2 does not count)', async () => {
