@@ -12,7 +12,7 @@
  * spaces or dashes allowed between digits), not only as the whole run: a card number followed by its
  * security code or expiry (`4111 1111 1111 1111 123`, `4111-1111-1111-1111 0926`) makes a longer
  * run that is not a card number as a whole. So every span of consecutive digit groups of the run
- * (split at its separators) holding 13–19 digits is checked, and the start of an unbroken group
+ * (split at its separators) laid out as a card number is written and holding 13–19 digits is checked, and the start of an unbroken group
  * longer than a card number (a card number with its code glued on; see
  * {@link startsWithGluedCardNumber} for why no other window is tried).
  * @packageDocumentation
@@ -55,18 +55,35 @@ function cardLike(digits: string): boolean {
 }
 
 /**
- * Whether a run of digits with single spaces or dashes between groups holds a card number: a span
- * of consecutive whole groups with 13–19 digits that passes for one ({@link cardLike}), or a group
- * that starts with one with digits glued on ({@link startsWithGluedCardNumber}).
+ * Whether digit groups are laid out as a card number is written: in fours, the last group shorter
+ * or not (4-4-4-4, 4-4-4-4-3, 4-4-4-1), or the American Express and Diners layouts (4-6-5, 4-6-4).
+ * Two phone numbers side by side (617-555-1234 617-555-9876) are not: their spans of 13–19 digits
+ * failed the brand and Luhn checks too rarely (most pairs were refused).
+ */
+function cardLayout(lengths: readonly number[]): boolean {
+  const [a, b, c] = lengths;
+  if (lengths.length === 3 && a === 4 && b === 6 && (c === 5 || c === 4)) return true;
+  return lengths.every((n, i) => (i < lengths.length - 1 ? n === 4 : n >= 1 && n <= 4));
+}
+
+/**
+ * Whether a run of digits with single spaces or dashes between groups holds a card number: the
+ * whole run, one group, or a span of consecutive groups in a card's layout ({@link cardLayout}) with
+ * 13–19 digits that passes for one ({@link cardLike}), or a group that starts with one with digits
+ * glued on ({@link startsWithGluedCardNumber}).
  */
 function runHoldsCardNumber(run: string): boolean {
   const groups = run.split(/[ -]/);
+  if (cardLike(groups.join(''))) return true;
   for (let first = 0; first < groups.length; first += 1) {
     if (startsWithGluedCardNumber(groups[first] ?? '')) return true;
     let digits = '';
+    const lengths: number[] = [];
     for (let last = first; last < groups.length && digits.length < MAX_PAN_DIGITS; last += 1) {
-      digits += groups[last] ?? '';
-      if (cardLike(digits)) return true;
+      const group = groups[last] ?? '';
+      digits += group;
+      lengths.push(group.length);
+      if ((lengths.length === 1 || cardLayout(lengths)) && cardLike(digits)) return true;
     }
   }
   return false;

@@ -44,7 +44,9 @@ describe('card data detection', () => {
   });
 
   it('leaves phone numbers, dates and amounts in free text alone', () => {
-    for (const text of ['Anne Lovelace', 'call +1 617-555-0123 after 5', '617 555 0123 ext 42', 'check 1002 of 2026-10-01 for 850 00', 'Νίκη Ивановa']) {
+    for (const text of ['Anne Lovelace', 'call +1 617-555-0123 after 5', '617 555 0123 ext 42', 'check 1002 of 2026-10-01 for 850 00', 'Νίκη Ивановa',
+      // Two phone numbers side by side: 16-digit spans starting with 6 were taken for a mistyped card.
+      '617-555-1234 617-555-9876', '617 555 1234 / 212 555 9876', 'home 617-555-0199 work 617-555-0142']) {
       expect({ text, found: looksLikeCardNumber(text) }).toEqual({ text, found: false });
     }
   });

@@ -1,5 +1,9 @@
+import { Queue } from 'bullmq';
+import { bullConnectionOptions } from '../../src/redis';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
+import { QUEUES } from '../../queues/names';
 import { intakeForChild } from '../support/intake';
+import { registerOpenEndpoint } from '../support/sandbox-case';
 import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
 
 /**
@@ -42,12 +46,7 @@ beforeAll(async () => {
     ...[1, 2, 3, 4].map((n) => ({ resourceType: 'Binary' as const, id: `b${n}`, contentType: 'application/pdf', data: PDF })),
     ...[1, 2, 3, 4].map(doc),
   ]);
-  const res = await svc.request('POST', '/api/endpoints', {
-    token: await svc.token('admin'),
-    body: { name: 'EHR', baseUrl: ehr.baseUrl, auth: { type: 'none' }, allowInsecureHttp: true, maxRequestsPerSecond: 1000 },
-  });
-  expect(res.status).toBe(201);
-  endpointId = ((await res.json()) as { id: string }).id;
+  endpointId = await registerOpenEndpoint(svc, 'EHR', ehr.baseUrl);
 }, 60_000);
 
 afterAll(async () => {
@@ -127,7 +126,13 @@ it('fetches in the next pull the documents a cancelled pull left unfetched', asy
   const cancelled = await svc.request('POST', `/api/cases/${caseId}/pulls/${first}/cancel`, { token: cm, body: { reason: 'EHR asked us to back off' } });
   expect(cancelled.status).toBe(200);
   // The download under way when it was cancelled ends (stored or not); the others are never asked.
-  await new Promise((resolve) => setTimeout(resolve, 2500));
+  // Awaited as the event it is: the attachment queue holds no job running or waiting any more.
+  const attachments = new Queue(QUEUES.fetchAttachment, { connection: bullConnectionOptions(svc.config.redisUrl), prefix: svc.config.queuePrefix });
+  try {
+    await eventually(() => attachments.getJobCounts('active', 'waiting', 'delayed', 'prioritized'), (c) => Object.values(c).every((n) => n === 0), 30_000);
+  } finally {
+    await attachments.close();
+  }
   ehr.faults.clear();
   const before = await attachmentsOf(caseId);
   const unfetched = [...before.entries()].filter(([, r]) => r.state !== 'fetched').map(([url]) => url).sort();

@@ -1,13 +1,14 @@
 import type { FhirResource } from 'fhir/r4';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { intakeForChild } from '../support/intake';
+import { registerOpenEndpoint } from '../support/sandbox-case';
 import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
 
 /**
  * A server that ignores `_type` on `Patient/$everything` answers each of the plan's `_type` streams
  * with the whole record: before, each of the 7 streams downloaded all of it and the progress counted
  * it 7 times (16 resources shown as 112). Now a stream's first page shows it (matches of types its
- * `_type` does not name): one stream asks again for everything, without `_type`, with a warning among
+ * `_type` does not name): one stream asks again for everything, without `_type`, with an information message among
  * its server messages, and the others end with nothing stored, saying which stream brings their types.
  * The record is downloaded once and counted once. Real service, PostgreSQL, Redis and a sandbox EHR
  * with the `ignore-parameter` fault.
@@ -46,12 +47,7 @@ beforeAll(async () => {
   // Small pages, so that the record takes several of them.
   ehr = await startSandboxServer({ name: 'ehr', auth: 'none', defaultCount: PAGE, maxCount: PAGE });
   await ehr.load(RECORD);
-  const res = await svc.request('POST', '/api/endpoints', {
-    token: await svc.token('admin'),
-    body: { name: 'EHR', baseUrl: ehr.baseUrl, auth: { type: 'none' }, allowInsecureHttp: true, maxRequestsPerSecond: 1000 },
-  });
-  expect(res.status).toBe(201);
-  endpointId = ((await res.json()) as { id: string }).id;
+  endpointId = await registerOpenEndpoint(svc, 'EHR', ehr.baseUrl);
 }, 60_000);
 
 afterAll(async () => {
@@ -92,7 +88,7 @@ it('downloads and counts the record once when the server ignores _type on $every
   // Counted once: as many as stored, which is the whole record.
   expect(await rawRows(caseId)).toBe(RECORD.length);
   expect(pull.totals.resources).toBe(RECORD.length);
-  // One stream brought it all, with a warning; the six others stored nothing and say which one did.
+  // One stream brought it all, with an information message; the six others stored nothing and say which one did.
   const leads = streams.filter((s) => s.resources > 0);
   expect(leads).toHaveLength(1);
   const lead = leads[0];
