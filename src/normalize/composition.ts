@@ -350,20 +350,21 @@ export function describe(r: FhirResource, byUrl: ReadonlyMap<string, FhirResourc
   switch (r.resourceType) {
     case 'Condition':
       parts.push(ccText(r.code), r.onsetDateTime ?? r.onsetPeriod?.start ? `onset ${readableDateTime(r.onsetDateTime ?? r.onsetPeriod?.start ?? '')}` : undefined,
-        r.abatementDateTime ? `resolved ${readableDateTime(r.abatementDateTime)}` : undefined, ccText(r.clinicalStatus));
+        r.abatementDateTime ? `resolved ${readableDateTime(r.abatementDateTime)}` : undefined, ccText(r.clinicalStatus), unlessUsual(r.verificationStatus, 'confirmed'));
       break;
     case 'AllergyIntolerance':
-      parts.push(ccText(r.code), r.criticality ? `criticality ${r.criticality}` : undefined, reactionText(r.reaction));
+      parts.push(ccText(r.code), r.criticality ? `criticality ${r.criticality}` : undefined, reactionText(r.reaction),
+        unlessUsual(r.clinicalStatus, 'active'), unlessUsual(r.verificationStatus, 'confirmed'));
       break;
     case 'MedicationRequest': case 'MedicationStatement':
       parts.push(readableDateTime(dateOf(r)), medicationText(r, byUrl), (r.resourceType === 'MedicationRequest' ? r.dosageInstruction : r.dosage)?.[0]?.text, r.status);
       break;
     case 'Observation':
       parts.push(readableDateTime(dateOf(r)), ccText(r.code), observationValue(r) ?? componentText(r.component),
-        listOf(r.interpretation).map((i) => ccText(i)).filter(Boolean).join(', ') || undefined);
+        listOf(r.interpretation).map((i) => ccText(i)).filter(Boolean).join(', ') || undefined, r.status === 'final' ? undefined : r.status);
       break;
     case 'DiagnosticReport':
-      parts.push(readableDateTime(dateOf(r)), ccText(r.code), r.conclusion, reportResultsText(r, byUrl));
+      parts.push(readableDateTime(dateOf(r)), ccText(r.code), r.status === 'final' ? undefined : r.status, r.conclusion, reportResultsText(r, byUrl));
       break;
     case 'ImagingStudy':
       parts.push(readableDateTime(dateOf(r)), r.description ?? ccText(r.procedureCode?.[0]),
@@ -403,11 +404,38 @@ function componentText(components: Observation['component']): string | undefined
   return list.map((c) => `${ccText(c.code) ?? ''} ${observationValue(c) ?? ''}`.trim()).join(', ');
 }
 
+/**
+ * A status the line must say because it is not the usual one (a provisional diagnosis, a resolved or
+ * unconfirmed allergy): the specialist must not read it as the usual. None when absent or usual.
+ * Dedupe keeps records of different status apart, so two lines may differ only by this.
+ * @see https://hl7.org/fhir/R4/condition-definitions.html#Condition.verificationStatus
+ * @see https://hl7.org/fhir/R4/allergyintolerance-definitions.html#AllergyIntolerance.clinicalStatus
+ */
+function unlessUsual(status: CodeableConcept | undefined, usual: string): string | undefined {
+  const codes = codesOf(status);
+  if (codes.length === 0 || codes.includes(usual)) return undefined;
+  return ccText(status);
+}
+
+/**
+ * An event's status when it is not `completed` (an Immunization or Procedure `not-done`, with its
+ * reason: "not done (parent refused)"; a procedure `stopped` or `in-progress`): without it a vaccine
+ * not given reads as given.
+ * @see https://hl7.org/fhir/R4/immunization-definitions.html#Immunization.status
+ * @see https://hl7.org/fhir/R4/procedure-definitions.html#Procedure.status
+ */
+function eventStatus(status: string | undefined, reason: CodeableConcept | undefined): string | undefined {
+  if (status === undefined || status === 'completed') return undefined;
+  const said = status === 'not-done' ? 'not done' : status;
+  const why = ccText(reason);
+  return why ? `${said} (${why})` : said;
+}
+
 /** What an Immunization, Procedure, Encounter or DocumentReference says besides its date. */
 function describeOther(r: FhirResource): string | undefined {
   switch (r.resourceType) {
-    case 'Immunization': return ccText(r.vaccineCode);
-    case 'Procedure': return ccText(r.code);
+    case 'Immunization': return [ccText(r.vaccineCode), eventStatus(r.status, r.statusReason)].filter(Boolean).join(' — ');
+    case 'Procedure': return [ccText(r.code), eventStatus(r.status, r.statusReason)].filter(Boolean).join(' — ');
     case 'Encounter': return [ccText(listOf(r.type)[0]) ?? codingText(r.class), r.serviceProvider?.display].filter(Boolean).join(', ');
     case 'DocumentReference': return [ccText(r.type), r.description].filter(Boolean).join(': ');
     default: return undefined;

@@ -80,3 +80,47 @@ describe('an ImagingStudy whose files name another patient', () => {
     expect(describeLine(study([{ ...FAMILY_UPLOAD_TAG }, uploadFlagTag('unreadable')]), new Map())).toBe('2024-01-02 10:15 (UTC) — MRI brain — 1 series, 3 images');
   });
 });
+
+describe('statuses a line must say', () => {
+  const none = new Map<string, FhirResource>();
+  const cc = (system: string, code: string, display: string) => ({ coding: [{ system, code, display }] });
+  const CLINICAL = 'http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical';
+  const VERIFICATION = 'http://terminology.hl7.org/CodeSystem/allergyintolerance-verification';
+  const CONDITION_VERIFICATION = 'http://terminology.hl7.org/CodeSystem/condition-ver-status';
+
+  it('names a resolved or unconfirmed allergy, and says nothing more of an active confirmed one', () => {
+    const peanut = (clinical: string, verification: string): FhirResource => ({
+      resourceType: 'AllergyIntolerance', patient: { reference: 'urn:uuid:p' }, code: { text: 'Peanut' }, criticality: 'high',
+      clinicalStatus: cc(CLINICAL, clinical, clinical[0]?.toUpperCase() + clinical.slice(1)),
+      verificationStatus: cc(VERIFICATION, verification, verification[0]?.toUpperCase() + verification.slice(1)),
+    });
+    expect(describeLine(peanut('active', 'confirmed'), none)).toBe('Peanut — criticality high');
+    expect(describeLine(peanut('resolved', 'confirmed'), none)).toBe('Peanut — criticality high — Resolved');
+    expect(describeLine(peanut('active', 'unconfirmed'), none)).toBe('Peanut — criticality high — Unconfirmed');
+  });
+
+  it('names a provisional diagnosis', () => {
+    const celiac: Condition = {
+      resourceType: 'Condition', subject: { reference: 'urn:uuid:p' }, code: { text: 'Celiac disease' },
+      clinicalStatus: cc('http://terminology.hl7.org/CodeSystem/condition-clinical', 'active', 'Active'),
+      verificationStatus: cc(CONDITION_VERIFICATION, 'provisional', 'Provisional'),
+    };
+    expect(describeLine(celiac, none)).toBe('Celiac disease — Active — Provisional');
+  });
+
+  it('says a vaccine or procedure was not done, and why', () => {
+    const mmr: FhirResource = {
+      resourceType: 'Immunization', status: 'not-done', patient: { reference: 'urn:uuid:p' }, occurrenceDateTime: '2025-03-01',
+      vaccineCode: { text: 'MMR' }, statusReason: { text: 'Parent refused' },
+    };
+    expect(describeLine(mmr, none)).toBe('2025-03-01 — MMR — not done (Parent refused)');
+    const scope: FhirResource = { resourceType: 'Procedure', status: 'stopped', subject: { reference: 'urn:uuid:p' }, performedDateTime: '2026-02-03', code: { text: 'Upper endoscopy' } };
+    expect(describeLine(scope, none)).toBe('2026-02-03 — Upper endoscopy — stopped');
+    expect(describeLine({ ...scope, status: 'completed' } as FhirResource, none)).toBe('2026-02-03 — Upper endoscopy');
+  });
+
+  it('names a report or result that is not final', () => {
+    expect(describeLine({ ...report([]), status: 'preliminary', conclusion: 'Pending review' }, none)).toBe('2026-10-13 09:00 (UTC-06:00) — Hemoglobin A1c — preliminary — Pending review');
+    expect(describeLine({ ...a1c('x', 8.6), status: 'amended' }, none)).toBe('Hemoglobin A1c — 8.6 % — amended');
+  });
+});
