@@ -34,6 +34,7 @@ import { applyOrigin, metaSourceOf } from './origin';
 import {
   buildReferenceIndex,
   copyRewritingReferences,
+  metaVersionIdOf,
   NotFhirJsonError,
   pruneReferences,
   rewriteReferencesInPlace,
@@ -229,6 +230,8 @@ export function normalize(input: NormalizeInput): NormalizeResult {
         resourceType: raw.resourceType,
         remoteId: raw.remoteId,
         resource: raw.resource,
+        // Read now: normalizing in place (consumeRaw) drops meta.versionId before later references are resolved.
+        versionId: metaVersionIdOf(raw.resource),
         sourceFullUrl: raw.fullUrl,
       };
       candidates.push(candidate);

@@ -43,7 +43,7 @@
  * @see https://hl7.org/fhir/R4/references.html
  * @packageDocumentation
  */
-import { buildReferenceIndex, parseReference, resolveReference, type ReferenceTarget, type SourceReferenceIndex } from './references';
+import { buildReferenceIndex, metaVersionIdOf, parseReference, resolveReference, type ReferenceTarget, type SourceReferenceIndex } from './references';
 import { isRecord } from '../util/is-record';
 
 /** The child at one server: `Patient/<id>` of the child and of the records linked as the same person. */
@@ -322,7 +322,7 @@ export function childAtServer(baseUrl: string, childIds: ReadonlySet<string>, it
   const references = (): SourceReferenceIndex => {
     index ??= buildReferenceIndex(
       baseUrl,
-      items.map((i): ReferenceTarget => ({ resourceType: i.resourceType, remoteId: i.remoteId, fullUrl: `${i.resourceType}/${i.remoteId}`, resource: i.resource, sourceFullUrl: i.sourceFullUrl })),
+      items.map((i): ReferenceTarget => ({ resourceType: i.resourceType, remoteId: i.remoteId, fullUrl: `${i.resourceType}/${i.remoteId}`, resource: i.resource, versionId: metaVersionIdOf(i.resource), sourceFullUrl: i.sourceFullUrl })),
     );
     return index;
   };

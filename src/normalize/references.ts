@@ -6,8 +6,9 @@
  * (ids are only unique per server). Forms understood (R4 references.html):
  * - relative `Type/id`, absolute `[base]/Type/id` (base = the source's base URL), each optionally
  *   versioned `…/_history/n` (the bundle holds one version per resource: the kept one; a reference
- *   naming another version than the kept one's `meta.versionId` still points at it, with a warning
- *   `other-version-reference`, since what it says may have changed since that version);
+ *   naming another version than the kept one's `meta.versionId` (as the source sent it, recorded in
+ *   its {@link ReferenceTarget}) still points at it, with a warning `other-version-reference`, since
+ *   what it says may have changed since that version);
  * - `urn:uuid:` / `urn:oid:` and any other `Bundle.entry.fullUrl` of a Bundle the source sent
  *   (`RawInput.fullUrl`); without it, `urn:uuid:X` matches the source's resource whose id is `X`
  *   (Synthea's convention);
@@ -50,8 +51,22 @@ export interface ReferenceTarget {
   readonly fullUrl: string;
   /** The raw resource (read for identifiers when a conditional reference needs them). */
   readonly resource: Readonly<Record<string, unknown>>;
+  /**
+   * The kept resource's `meta.versionId` as the source sent it ({@link metaVersionIdOf}), read when
+   * the target is collected: with `consumeRaw` the resource is normalized in place and `applyOrigin`
+   * drops the version id, so reading `resource.meta` when a versioned reference is resolved would
+   * depend on the mode and on whether the target was normalized first.
+   */
+  readonly versionId: string | undefined;
   /** `Bundle.entry.fullUrl` in the Bundle the source sent, when known. */
   readonly sourceFullUrl?: string;
+}
+
+/** The `meta.versionId` of a raw resource (for {@link ReferenceTarget.versionId}); undefined when it has none. */
+export function metaVersionIdOf(resource: Readonly<Record<string, unknown>>): string | undefined {
+  const meta = resource['meta'];
+  const versionId = typeof meta === 'object' && meta !== null && !isArray(meta) ? (meta as { versionId?: unknown }).versionId : undefined;
+  return typeof versionId === 'string' ? versionId : undefined;
 }
 
 /** Where references to the child's Patient at this source go instead. */
@@ -180,10 +195,10 @@ function found(index: SourceReferenceIndex, target: ReferenceTarget): Resolution
  */
 function foundVersion(index: SourceReferenceIndex, target: ReferenceTarget, reference: string, version: string): Resolution {
   const res = found(index, target);
-  const meta = target.resource['meta'];
-  const kept = typeof meta === 'object' && meta !== null ? (meta as { versionId?: unknown }).versionId : undefined;
+  // Recorded when the target was collected (the resource itself may be normalized by now).
+  const kept = target.versionId;
   // Redirected (the child's Patient → the case Patient): no version of it is in the bundle anyway.
-  if (res.status !== 'resolved' || res.fullUrl !== target.fullUrl || typeof kept !== 'string' || kept === version) return res;
+  if (res.status !== 'resolved' || res.fullUrl !== target.fullUrl || kept === undefined || kept === version) return res;
   return {
     ...res,
     note: {

@@ -2,6 +2,7 @@ import {
   buildReferenceIndex,
   collectReferences,
   copyRewritingReferences,
+  metaVersionIdOf,
   NotFhirJsonError,
   parseReference,
   pruneReferences,
@@ -13,11 +14,13 @@ import {
 const BASE = 'https://ehr.example.org/fhir/r4';
 
 function target(resourceType: string, remoteId: string, extra: Record<string, unknown> = {}, sourceFullUrl?: string): ReferenceTarget {
+  const resource = { resourceType, id: remoteId, ...extra };
   return {
     resourceType,
     remoteId,
     fullUrl: `urn:uuid:${resourceType.toLowerCase()}-${remoteId}`,
-    resource: { resourceType, id: remoteId, ...extra },
+    resource,
+    versionId: metaVersionIdOf(resource),
     ...(sourceFullUrl ? { sourceFullUrl } : {}),
   };
 }

@@ -9,6 +9,10 @@
  * - two records whose clinical status conflicts (both present, different: one team says
  *   `active`, the other `resolved`) are not merged, so the specialist sees both claims
  *   (a cluster never holds two different statuses, even through a record without one);
+ * - likewise two records whose verification status conflicts (a modifier element too: one team
+ *   `unconfirmed`, the other `confirmed`): merged into the `unconfirmed` survivor, a confirmed
+ *   high-criticality penicillin allergy would read as a suspicion. Clinical and verification
+ *   status are two dimensions of the cluster state (as for Conditions);
  * - the survivor carries the highest criticality of the cluster (high > low >
  *   unable-to-assess): a team that judged the reaction potentially life-threatening is
  *   never hidden behind a `low`.
@@ -18,6 +22,7 @@
  * @packageDocumentation
  */
 import type { AllergyIntolerance } from 'fhir/r4';
+import type { ClusterState } from './cluster';
 import { dedupeWith } from './engine';
 import type { JsonObject } from './json';
 import { codeKeys, codingsOf, requiredStatusCode } from './keys';
@@ -38,6 +43,19 @@ function allergyClinicalStatus(a: AllergyIntolerance): string | undefined {
   return requiredStatusCode(a.clinicalStatus, ALLERGY_CLINICAL, CLINICAL_CODES);
 }
 
+/** The code system of AllergyIntolerance.verificationStatus (required binding), and its codes. */
+const ALLERGY_VERIFICATION = 'http://terminology.hl7.org/CodeSystem/allergyintolerance-verification';
+const VERIFICATION_CODES: ReadonlySet<string> = new Set(['unconfirmed', 'confirmed', 'refuted', 'entered-in-error']);
+
+/**
+ * What an allergy states that a cluster may not contradict: its clinical status and its
+ * verification status (one dimension each; a record may leave either unstated).
+ * @see https://hl7.org/fhir/R4/allergyintolerance-definitions.html#AllergyIntolerance.verificationStatus
+ */
+function clusterStateOf(a: AllergyIntolerance): ClusterState {
+  return [allergyClinicalStatus(a), requiredStatusCode(a.verificationStatus, ALLERGY_VERIFICATION, VERIFICATION_CODES)];
+}
+
 /** Rank of a criticality: higher is more severe; unknown codes rank lowest. */
 const CRITICALITY_RANK: Readonly<Record<string, number>> = { 'unable-to-assess': 1, low: 2, high: 3 };
 
@@ -55,14 +73,14 @@ function keepHighestCriticality(survivor: JsonObject, duplicate: JsonObject): vo
 export const allergyIntoleranceRule: DedupeRule = {
   name: 'allergyintolerance:code',
   resourceType: 'AllergyIntolerance',
-  approach: 'same substance code (any shared coding), no conflicting clinical status; highest criticality kept',
+  approach: 'same substance code (any shared coding), no conflicting clinical or verification status; highest criticality kept',
   blocking(resources) {
     const allergies = resources.map((r) => r.resource as AllergyIntolerance);
     const keys = allergies.map((a) => {
       if (a.verificationStatus?.coding?.some((c) => c.code !== undefined && EXCLUDED_VERIFICATION.has(c.code))) return [];
       return [...new Set(codeKeys(codingsOf(a.code)))];
     });
-    const states = allergies.map(allergyClinicalStatus);
+    const states = allergies.map(clusterStateOf);
     return { keys: (i) => keys[i] ?? [], state: (i) => states[i] };
   },
   unionExtra: keepHighestCriticality,

@@ -9,7 +9,8 @@
  * Union (generic, JSON level; the survivor's own values always win):
  * - fields the survivor lacks are filled from the duplicates, except a choice field whose
  *   other form the survivor has (`effectivePeriod` next to `effectiveDateTime`) and
- *   fields the rule forbids (e.g. Condition.abatement on an active survivor);
+ *   fields the rule forbids (e.g. Condition.abatement on an active survivor; an Observation's
+ *   reference range and interpretation from a result reported in another unit);
  * - {@link UNION_ARRAYS} (identifiers, notes, categories, performers, extensions,
  *   endpoints, reasons, …) get the duplicates' elements the survivor does not have:
  *   CodeableConcepts sharing a coding are joined (codings unioned), References match by
@@ -22,7 +23,9 @@
  *   the survivor's way first (so references match by meaning, and two different `#r1` stay two),
  *   and each contained resource a copied element names is copied along ({@link localizeContained},
  *   {@link adoptContained}): a merge never leaves a `#` reference without its contained resource.
- * Everything else (status, values, dosage, content, reference ranges) stays the survivor's.
+ * Everything else (status, values, dosage, content, reference ranges, interpretation flags) stays
+ * the survivor's: flags are not unioned (two labs' `N` and `H` of one value, each read against its
+ * own range, would contradict each other on one record).
  * @see https://hl7.org/fhir/R4/datatypes.html#CodeableConcept
  * @see https://hl7.org/fhir/R4/references.html#contained
  * @packageDocumentation
@@ -36,8 +39,11 @@ import { asJson, asResource, cloneJson, completeness, isObject, stableStringify,
 export interface MergePolicy {
   /** Higher wins when choosing the survivor, before completeness (default 0). */
   readonly preference?: (resource: FhirResource) => number;
-  /** Whether a field the survivor lacks may be filled from a duplicate (default: yes). */
-  readonly mayFill?: (field: string, survivor: JsonObject) => boolean;
+  /**
+   * Whether a field the survivor lacks may be filled from `duplicate` (default: yes). `survivor` is
+   * the draft as folded so far (fields filled from earlier duplicates, or earlier fields of this one).
+   */
+  readonly mayFill?: (field: string, survivor: JsonObject, duplicate: JsonObject) => boolean;
   /**
    * Type-specific union run after the generic one. `survivor` is a private shallow copy:
    * assign its top-level fields, never mutate nested values (they may be shared).
@@ -50,10 +56,14 @@ export interface MergePolicy {
   readonly unionCodingsFrom?: (field: string, survivor: JsonObject, duplicate: JsonObject) => boolean;
 }
 
-/** Top-level array fields whose elements are unioned. */
+/**
+ * Top-level array fields whose elements are unioned. Not `interpretation` (Observation): a flag is
+ * the reporting lab's reading of its value against its own reference range, which stays the
+ * survivor's; two labs' flags side by side (`N` and `H`) would contradict each other.
+ */
 export const UNION_ARRAYS: ReadonlySet<string> = new Set([
   'identifier', 'note', 'category', 'performer', 'extension', 'endpoint', 'reasonCode', 'reasonReference',
-  'basedOn', 'partOf', 'author', 'bodySite', 'interpretation', 'result', 'specimen', 'derivedFrom', 'hasMember',
+  'basedOn', 'partOf', 'author', 'bodySite', 'result', 'specimen', 'derivedFrom', 'hasMember',
   'procedureCode', 'modality', 'participant', 'reaction', 'type', 'relatesTo', 'focus', 'supportingInfo',
   'complication', 'followUp', 'report', 'usedReference', 'evidence', 'stage', 'imagingStudy', 'media',
 ]);
@@ -227,7 +237,7 @@ function foldElements(survivor: JsonObject, duplicate: JsonObject, policy: Merge
     if (dv === undefined || NEVER_FILL.has(key) || key.startsWith('_')) continue;
     const sv = survivor[key];
     if (sv === undefined) {
-      if (hasChoiceSibling(survivor, key) || policy.mayFill?.(key, survivor) === false) continue;
+      if (hasChoiceSibling(survivor, key) || policy.mayFill?.(key, survivor, duplicate) === false) continue;
       survivor[key] = cloneJson(dv);
       filled.add(key);
     } else if (Array.isArray(sv) && Array.isArray(dv)) {

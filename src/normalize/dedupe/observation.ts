@@ -16,7 +16,19 @@
  * stay two results. A result taken on another body site (blood pressure on the left and on
  * the right arm) is another result: never merged, not even through one that names no site
  * ({@link bodySiteState} as the cluster state).
+ *
+ * Merge: the survivor keeps its value and its reading of it. A reference range and the
+ * interpretation flags are the reporting lab's reading of its own value (the flag is read against
+ * the range), so they travel as a pair ({@link readingMayFill}): a survivor without them takes a
+ * duplicate's only from a duplicate whose value is in the same unit (the normalizer converts a
+ * value's range with it, so a converted duplicate in the survivor's unit qualifies), and only where
+ * what the survivor already states of the pair is the duplicate's too; flags are never unioned
+ * (`UNION_ARRAYS` in `merge.ts`). Creatinine 0.6 mg/dL (flag N) merged with 53 µmol/L (range
+ * 20–45 µmol/L, flag H) keeps N and no range: the µmol/L range beside a mg/dL value, and N beside
+ * H, would misstate the result. The duplicate's reading stays in the Provenance and the raw store.
  * @see https://hl7.org/fhir/R4/observation.html
+ * @see https://hl7.org/fhir/R4/observation-definitions.html#Observation.referenceRange
+ * @see https://hl7.org/fhir/R4/observation-definitions.html#Observation.interpretation
  * @packageDocumentation
  */
 import type { Coding, Observation, ObservationComponent } from 'fhir/r4';
@@ -133,6 +145,34 @@ function codingsMayJoin(field: string, survivor: JsonObject, duplicate: JsonObje
   return a === undefined || b === undefined || !changesKind(a, b);
 }
 
+/** The unit of a carrier's valueQuantity (UCUM code, else the human unit), if any. */
+function valueUnitOf(v: JsonObject): string | undefined {
+  const q = v.valueQuantity;
+  if (!isObject(q)) return undefined;
+  return typeof q.code === 'string' ? q.code : typeof q.unit === 'string' ? q.unit : undefined;
+}
+
+/** Deep equality of two optional JSON values. */
+function sameJson(a: JsonValue | undefined, b: JsonValue | undefined): boolean {
+  return a === undefined || b === undefined ? a === b : stableStringify(a) === stableStringify(b);
+}
+
+/** The two halves of a result's reading: each field names its partner. */
+const READING_PARTNER: Readonly<Record<string, string>> = { referenceRange: 'interpretation', interpretation: 'referenceRange' };
+
+/**
+ * Whether `field` may be filled into the survivor from `duplicate`: any field but the reading
+ * (reference range, interpretation), which only from a duplicate whose value is in the survivor's
+ * unit, and only when the survivor states nothing of the other half or the duplicate's same.
+ */
+function readingMayFill(field: string, survivor: JsonObject, duplicate: JsonObject): boolean {
+  const partner = READING_PARTNER[field];
+  if (partner === undefined) return true;
+  if (valueUnitOf(survivor) !== valueUnitOf(duplicate)) return false;
+  const own = survivor[partner];
+  return own === undefined || sameJson(own, duplicate[partner]);
+}
+
 /** The rule. */
 export const observationRule: DedupeRule = {
   name: 'observation:code-time-value',
@@ -143,6 +183,7 @@ export const observationRule: DedupeRule = {
     return { ...signatureBlocking(resources.map(signature), same), state: (i) => sites[i] };
   },
   unionCodingsFrom: codingsMayJoin,
+  mayFill: readingMayFill,
 };
 
 /** De-duplicates Observations only (other resources pass through, references redirected). */

@@ -6,9 +6,12 @@
  * Precision is read from the written decimals, but JSON has no trailing zeros: a lab's
  * `5.0` parses as `5`. A value without decimals therefore has an unknown precision and is
  * taken at the precision of the other value (K+ `5.0` vs `5.4` mmol/L differ; `5` vs
- * `5.0` match); two whole numbers compare at whole-number precision. A value the
- * normalizer converted carries the original as the `original-quantity` extension: its
- * precision is the original's (scaled), not the rounding of the conversion.
+ * `5.0` match); two whole numbers compare at the finer of their whole-number precisions in
+ * canonical units, never the coarser one widened by a unit conversion (glucose 100 mg/dL is
+ * not 6 mmol/L = 108 mg/dL, which a whole mmol/L would put ±9 mg/dL wide; creatinine 1 mg/dL
+ * is not 53 µmol/L). A value the normalizer converted carries the original as the
+ * `original-quantity` extension: its precision is the original's (scaled), not the rounding
+ * of the conversion.
  *
  * Comparison only: values are never rewritten here (the normalizer owns unit mapping).
  * Supports the UCUM subset labs and vitals use: metric prefixes on g, L, mol, m, s,
@@ -186,15 +189,18 @@ function precisionOfNumber(value: number): Precision {
 }
 
 /**
- * The tolerance for comparing two values: the finer of two known precisions; a value
- * without decimals is taken at the other's precision (it may be a `5.0` whose zero JSON
- * dropped); two whole numbers at the coarser whole-number precision.
+ * The tolerance for comparing two values (precisions in the same units): the finer of two known
+ * precisions; a value without decimals is taken at the other's precision (it may be a `5.0` whose
+ * zero JSON dropped); two values without decimals at the finer of the two as well. A whole number's
+ * precision is only "at least this fine": taking the coarser one would widen the comparison by a
+ * unit conversion (6 mmol/L of glucose is ±9 mg/dL read as ±0.5 mmol/L, and team A's 100 mg/dL
+ * fell within it). In one unit both are ±0.5, so two whole numbers still compare as whole numbers.
  */
 function pairTolerance(a: Precision, b: Precision): number {
   if (a.known && b.known) return Math.min(a.half, b.half);
   if (a.known) return a.half;
   if (b.known) return b.half;
-  return Math.max(a.half, b.half);
+  return Math.min(a.half, b.half);
 }
 
 /** The unit code of a quantity: the UCUM code, else the human unit string. */
@@ -227,7 +233,9 @@ function originalValue(q: Quantity): number | undefined {
 /**
  * The precision of `q.value` in `q`'s unit: as written, or for a converted value that of
  * the original scaled by the conversion (`10.1 mmol/L` → `181.962 mg/dL` is ±0.9 mg/dL,
- * not ±0.0005).
+ * not ±0.0005). An original without decimals stays unknown (`known: false`): its scaled
+ * half (`6` mmol/L → ±9 mg/dL) is an upper bound only, and {@link pairTolerance} then takes
+ * the other value's precision when finer.
  */
 function precisionOf(q: Quantity, value: number): Precision {
   const original = originalValue(q);
