@@ -28,6 +28,7 @@ import {
   type Refusal,
 } from './eligibility-messages';
 import { adultAgeFor } from './adult-age';
+import { patientTimeZone } from './state-time-zone';
 import { findRelationship, type EligibilityRules } from './eligibility-rules';
 import type { Intake } from './intake-schema';
 import { classifyAddress } from './service-area';
@@ -44,7 +45,7 @@ export interface EligibilityResult {
 
 /** Options for {@link evaluateEligibility}. */
 export interface EligibilityOptions {
-  /** Zone of the request date used for the patient's age; defaults to `rules.timeZone`. */
+  /** Zone of the request date used for the patient's age; defaults to the patient's state's (`patientTimeZone`), else `rules.timeZone`. */
   timeZone?: string;
 }
 
@@ -87,7 +88,8 @@ function addressRefusal(intake: EligibilityInput, rules: EligibilityRules, patie
  * Decides whether the program can open a case for `intake` on `asOf`.
  * @param intake - a parsed intake
  * @param rules - validated rule data (`loadEligibilityRules`)
- * @param asOf - the request date (the patient's age is taken on its calendar date in the program's zone)
+ * @param asOf - the request date (the patient's age is taken on its calendar date where the patient
+ *   lives: the westernmost zone of the patient's US state, else the program's zone)
  */
 export function evaluateEligibility(
   intake: EligibilityInput,
@@ -96,7 +98,8 @@ export function evaluateEligibility(
   options: EligibilityOptions = {},
 ): EligibilityResult {
   const patient = intake.patient.name.given[0] ?? 'the patient';
-  const age = patientAgeOn(intake.patient.birthDate, asOf, options.timeZone ?? rules.timeZone);
+  // Where the patient lives, else the program's zone (state-time-zone.ts).
+  const age = patientAgeOn(intake.patient.birthDate, asOf, options.timeZone ?? patientTimeZone(intake.patient.address) ?? rules.timeZone);
   const refusals: Refusal[] = [];
   const add = (refusal: Refusal | undefined): void => {
     if (refusal) refusals.push(refusal);

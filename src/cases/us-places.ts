@@ -27,16 +27,16 @@ export function isUsPostalStateCode(code: string): boolean {
 }
 
 /**
- * Spellings of the country that mean the United States: ISO 3166-1 alpha-2 and
- * alpha-3 codes and the English names (FHIR `Address.country` allows either).
+ * Spellings of the country that mean the United States, compared without dots, spaces or a leading
+ * "the": ISO 3166-1 alpha-2 and alpha-3 codes and the English names (FHIR `Address.country` allows
+ * either). So `U.S.A`, `U.S`, `USA.` and `The United States` are all the United States.
  */
-const UNITED_STATES_NAMES = new Set<string>([
-  'us', 'usa', 'u.s.', 'u.s.a.', 'united states', 'united states of america',
-]);
+const UNITED_STATES_NAMES = new Set<string>(['us', 'usa', 'unitedstates', 'unitedstatesofamerica']);
 
-/** True when an address `country` value names the United States (case and spacing ignored). */
+/** True when an address `country` value names the United States (case, dots and spacing ignored). */
 export function isUnitedStates(country: string): boolean {
-  return UNITED_STATES_NAMES.has(country.trim().replace(/\s+/g, ' ').toLowerCase());
+  const folded = country.trim().toLowerCase().replace(/^the\s+/, '').replace(/[.\s]+/g, '');
+  return UNITED_STATES_NAMES.has(folded);
 }
 
 /** US ZIP code (ZIP 5) or ZIP+4. */

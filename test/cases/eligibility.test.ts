@@ -159,6 +159,20 @@ describe("the patient's age on the request date (program time zone)", () => {
     expect(evaluate(adult(code)).reasonCodes).toEqual(['adult-patient-needs-guardian-or-poa']);
   });
 
+  it("takes the patient's age where the patient lives: in Honolulu the 18th birthday has not come yet when it has in New York", () => {
+    const kai = (relationship: string) => (i: Intake): void => {
+      i.patient.birthDate = '2009-03-10';
+      Object.assign(i.patient.address, { line: ['1 Ala Moana Blvd'], city: 'Honolulu', state: 'HI', postalCode: '96814', country: 'US' });
+      i.requester.relationship = relationship;
+    };
+    const eveningInHonolulu = new Date('2027-03-10T06:00:00Z'); // 20:00 on 9 March in Honolulu, 01:00 on 10 March in New York
+    expect(evaluate(kai('ONESELF'), eveningInHonolulu).reasonCodes).not.toEqual([]);
+    expect(evaluate(kai('MTH'), eveningInHonolulu).eligible).toBe(true);
+    const nextMorning = new Date('2027-03-10T19:00:00Z'); // 09:00 on 10 March in Honolulu
+    expect(evaluate(kai('ONESELF'), nextMorning).eligible).toBe(true);
+    expect(evaluate(kai('MTH'), nextMorning).reasonCodes).toEqual(['adult-patient-needs-guardian-or-poa']);
+  });
+
   it('takes the time zone from the options when given', () => {
     const lateEvening = new Date('2026-03-10T03:30:00Z'); // 9 March in New York, 10 March in UTC
     expect(evaluateEligibility(validIntake(adult('MTH')), rules, lateEvening).eligible).toBe(true);

@@ -164,6 +164,15 @@ it('answers 409 for a transfer request before the case is under review', async (
   expect(res.status).toBe(409);
 });
 
+it('refuses a transfer request whose text holds a control character FHIR cannot carry, naming the field', async () => {
+  const caseId = await openCaseIn(svc, cm, 'in_review');
+  const res = await svc.request('POST', `/api/cases/${caseId}/transfer-request`, { token: cm, body: { reason: 'Moving to Denver', note: 'Call after 5\u000Bpm' } });
+  expect(res.status).toBe(400);
+  const body = (await res.json()) as { errors?: { field: string; detail: string }[] };
+  expect(body.errors?.map((e) => e.field)).toEqual(['note']);
+  expect(body.errors?.[0]?.detail).toMatch(/U\+000B/);
+});
+
 it("takes the family portal's upload token for its own case only", async () => {
   const caseId = await openCaseIn(svc, cm, 'in_review');
   const other = await openCaseIn(svc, cm, 'in_review');

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { fhirStringControlIn } from '../../fhir/fhir-text';
 import type { Database } from '../../db/database';
 import type { WorkDispatch } from '../../notify/events';
 import { listTransferRequests, requestTransfer, type TransferBody } from '../../transfer/transfer-service';
@@ -9,8 +10,16 @@ import { idForIdempotencyKey, replayedHeader } from '../idempotency-key';
 import { CaseParams } from './params';
 
 type NoQuery = Record<string, never>;
+/** Text that goes into the ServiceRequest as FHIR strings: a control character FHIR cannot carry is refused, naming it. */
 const text = (label: string, max: number) =>
-  z.string({ error: `${label} must be text` }).trim().min(1, { error: `${label} must not be empty` }).max(max, { error: `${label} must be at most ${max} characters` });
+  z
+    .string({ error: `${label} must be text` })
+    .trim()
+    .min(1, { error: `${label} must not be empty` })
+    .max(max, { error: `${label} must be at most ${max} characters` })
+    .refine((s) => fhirStringControlIn(s) === undefined, {
+      error: (issue) => `${label} holds a control character (${fhirStringControlIn(String(issue.input)) ?? 'below U+0020'}) that FHIR text cannot carry; remove it`,
+    });
 const TransferBodySchema = z
   .object({
     reason: text('reason', 2000),
