@@ -3,10 +3,10 @@ import type { Database } from '../src/db/database';
 import { staleDeliveries } from '../src/delivery/delivery-repository';
 import { errorFields, logger, withLogContext } from '../src/log';
 import type { WorkDispatch } from '../src/notify/events';
-import { drainOutbox, lostWebhookDeliveries, OutboxPruner } from '../src/notify/outbox-processor';
+import { drainOutbox, OutboxPruner } from '../src/notify/outbox-processor';
 import { keepJobScheduler } from './keep-scheduled';
 import { QUEUES } from './names';
-import { createWebhookQueue, enqueueWebhooks, requeueWebhooks } from './send-webhook';
+import { createWebhookQueue, enqueueWebhooks, sweepLostWebhooks } from './send-webhook';
 
 /**
  * Queue `notify`: drains the Postgres outbox into case-manager notifications and webhook jobs.
@@ -44,7 +44,7 @@ export function startNotifyWorker(deps: NotifyDeps, connection: () => Connection
           if (drained.events === 0) break;
         }
         if (job.name === 'drain' && job.repeatJobKey) {
-          await requeueWebhooks(webhookQueue, await lostWebhookDeliveries(deps.db, deps.staleAfterMs), deps.webhooks);
+          await sweepLostWebhooks(deps.db, webhookQueue, deps.staleAfterMs, deps.webhooks);
           for (const d of await staleDeliveries(deps.db, new Date(Date.now() - deps.staleAfterMs))) await deps.dispatch.deliver(d.id, d.requeues);
           await pruner.pruneIfDue(deps.db);
         }

@@ -3,7 +3,11 @@ import { z } from 'zod';
 import { errorFields, logger, withLogContext } from '../src/log';
 import { WEBHOOK_BACKOFF_TYPE, webhookRetryDelay } from '../src/notify/webhook-backoff';
 import { PermanentWebhookError, sendWebhook, WebhookTransports, type WebhookSenderDeps } from '../src/notify/webhook-sender';
+import { SubscriberSlots } from '../src/notify/webhook-slots';
+import type { Database } from '../src/db/database';
+import { markWebhookDeliveriesRequeued, staleWebhookDeliveries } from '../src/notify/webhook-repository';
 import { QUEUES } from './names';
+import { runWaitingIfPaused } from './paused-endpoint';
 import { RESUMABLE_MAX_STALLED } from './resumable';
 
 /**
@@ -13,7 +17,13 @@ import { RESUMABLE_MAX_STALLED } from './resumable';
  * (disabled after `WEBHOOK_DISABLE_AFTER` failed events in a row, and reported). Idempotent: a
  * delivered or failed webhook delivery is not sent again.
  */
-export const SendWebhookPayload = z.object({ webhookDeliveryId: z.uuid() }).strict();
+export const SendWebhookPayload = z
+  .object({
+    webhookDeliveryId: z.uuid(),
+    /** When the job first waited for its subscriber's in-flight slot (epoch ms; `paused-endpoint.ts`). */
+    pausedSince: z.int().min(0).optional(),
+  })
+  .strict();
 /** Payload of a `send-webhook` job. */
 export type SendWebhookPayload = z.infer<typeof SendWebhookPayload>;
 
@@ -64,6 +74,27 @@ export async function requeueWebhooks(queue: Queue<SendWebhookPayload>, ids: rea
   }
 }
 
+/**
+ * The stale sweep of webhook deliveries: queues again the batch of queued deliveries whose job may be
+ * lost (`staleWebhookDeliveries`: untouched for `staleAfterMs`, the least recently swept first), then
+ * stamps them, so the next sweep moves on to the others (a subscriber's hundreds of deliveries still
+ * retrying cannot hold the batch for ever). Returns the ids it queued again.
+ */
+export async function sweepLostWebhooks(db: Database, queue: Queue<SendWebhookPayload>, staleAfterMs: number, policy: { attempts: number; backoffMs: number }): Promise<string[]> {
+  const ids = await staleWebhookDeliveries(db, new Date(Date.now() - staleAfterMs));
+  await requeueWebhooks(queue, ids, policy);
+  await markWebhookDeliveriesRequeued(db, ids);
+  return ids;
+}
+
+/**
+ * How long, in all, a webhook job may wait for its subscriber's in-flight slot without spending
+ * attempts (from its first wait): a day, about its whole retry schedule. Each wait is short (the
+ * request in flight ends within `WEBHOOK_TIMEOUT_MS`); past the budget a busy subscriber costs the
+ * job an attempt (never counted against the subscriber), so no job waits for ever.
+ */
+export const WEBHOOK_SLOT_WAIT_BUDGET_MS = 86_400_000;
+
 /** The first delay of a job's backoff option (a number is a fixed delay). */
 function backoffDelayOf(backoff: number | { delay?: number } | undefined): number {
   return typeof backoff === 'number' ? backoff : (backoff?.delay ?? 0);
@@ -76,13 +107,19 @@ export function startSendWebhookWorker(
   prefix: string,
 ): { worker: Worker<SendWebhookPayload>; close(): Promise<void> } {
   const transports = new WebhookTransports(deps.addressPolicy, deps.proxy);
+  const slots = new SubscriberSlots();
   const worker = new Worker<SendWebhookPayload>(
     QUEUES.sendWebhook,
-    async (job) =>
+    async (job, token) =>
       withLogContext({ jobId: `${QUEUES.sendWebhook}:${job.id ?? ''}` }, async () => {
-        const { webhookDeliveryId } = SendWebhookPayload.parse(job.data);
+        const payload = SendWebhookPayload.parse(job.data);
         try {
-          return { state: await sendWebhook(deps, transports, webhookDeliveryId, job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) };
+          // A subscriber with a request in flight here (webhook-slots.ts): the job waits in the delayed set
+          // without spending an attempt, as jobs wait for a paused FHIR endpoint (paused-endpoint.ts).
+          const state = await runWaitingIfPaused(job, token, payload, WEBHOOK_SLOT_WAIT_BUDGET_MS, () =>
+            sendWebhook(deps, transports, payload.webhookDeliveryId, job.attemptsMade + 1 >= (job.opts.attempts ?? 1), slots),
+          );
+          return { state };
         } catch (err) {
           if (err instanceof PermanentWebhookError) throw new UnrecoverableError(err.message);
           throw err;

@@ -16,7 +16,7 @@ import type { Database, Queryable } from '../db/database';
 import { errorFields, logger } from '../log';
 import { eventMessage } from './events';
 import { insertNotification } from './notification-repository';
-import { lockSubscribersShared, staleWebhookDeliveries, subscribersOf } from './webhook-repository';
+import { lockSubscribersShared, subscribersOf } from './webhook-repository';
 
 interface OutboxRow {
   id: number | string;
@@ -54,11 +54,6 @@ export async function drainOutbox(db: Database, batch = 100): Promise<{ events: 
     }
     return { events: rows.length, webhookDeliveries };
   });
-}
-
-/** Webhook deliveries still queued after `olderThanMs` (their job was lost): to be queued again. */
-export function lostWebhookDeliveries(db: Database, olderThanMs: number): Promise<string[]> {
-  return staleWebhookDeliveries(db, new Date(Date.now() - olderThanMs));
 }
 
 /** How many finished rows a prune deleted. */

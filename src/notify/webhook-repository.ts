@@ -275,24 +275,47 @@ export async function webhookDeliveryAttempt(db: Queryable, id: string, status: 
 }
 
 /**
- * A delivered event: the subscriber's failures in a row start again from zero. One statement, so a
- * crash cannot record the delivery and leave the old count (which would disable the subscriber
- * after fewer failures in a row than `WEBHOOK_DISABLE_AFTER`).
+ * Locks the subscriber's row (`FOR NO KEY UPDATE`, what its UPDATE takes) before any of its
+ * deliveries is changed. One lock order for every transaction that changes both, subscriber first:
+ * {@link enableWebhook} updates the subscriber, then skips its deliveries; a failed or delivered
+ * event updates its delivery, then the subscriber's count. In the other order two of them could
+ * each hold what the other waits for (a deadlock, one of them rolled back).
  */
-export async function webhookDelivered(db: Queryable, id: string, webhookId: string): Promise<void> {
-  await db.query(
-    `WITH delivered AS (UPDATE webhook_deliveries SET state = 'delivered', delivered_at = now(), finished_at = now() WHERE id = $1 RETURNING 1)
-     UPDATE webhooks SET consecutive_failures = 0, last_error = NULL, updated_at = now() WHERE id = $2`,
-    [id, webhookId],
-  );
+async function lockSubscriberRow(tx: Queryable, webhookId: string): Promise<void> {
+  await tx.query('SELECT 1 FROM webhooks WHERE id = $1 FOR NO KEY UPDATE', [webhookId]);
+}
+
+/**
+ * A delivered event: the subscriber's failures in a row start again from zero. One transaction, so
+ * a crash cannot record the delivery and leave the old count (which would disable the subscriber
+ * after fewer failures in a row than `WEBHOOK_DISABLE_AFTER`). Only a delivery still `queued` is
+ * marked (one skipped by an enable, or settled by another run, is left as it is, and the count too).
+ * Subscriber locked first ({@link lockSubscriberRow}).
+ * @returns whether the delivery was marked delivered
+ */
+export async function webhookDelivered(db: Database, id: string, webhookId: string): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    await lockSubscriberRow(tx, webhookId);
+    const delivered = await tx.query(
+      `UPDATE webhook_deliveries SET state = 'delivered', delivered_at = now(), finished_at = now() WHERE id = $1 AND state = 'queued'`,
+      [id],
+    );
+    if (delivered.rowCount !== 1) return false;
+    await tx.query('UPDATE webhooks SET consecutive_failures = 0, last_error = NULL, updated_at = now() WHERE id = $1', [webhookId]);
+    return true;
+  });
 }
 
 /**
  * An event given up on: counts against the subscriber; returns true when this failure disabled it
- * (the subscriber had `disableAfter` failed events in a row).
+ * (the subscriber had `disableAfter` failed events in a row). Run it in a transaction: the subscriber
+ * is locked first ({@link lockSubscriberRow}), then the delivery. Only a delivery still `queued`
+ * fails: one an enable skipped meanwhile (or another run settled) is left as it is and not counted.
  */
 export async function webhookEventFailed(db: Queryable, id: string, webhookId: string, error: string, disableAfter: number): Promise<boolean> {
-  await db.query(`UPDATE webhook_deliveries SET state = 'failed', finished_at = now() WHERE id = $1`, [id]);
+  await lockSubscriberRow(db, webhookId);
+  const failed = await db.query(`UPDATE webhook_deliveries SET state = 'failed', finished_at = now() WHERE id = $1 AND state = 'queued'`, [id]);
+  if (failed.rowCount !== 1) return false;
   const { rows } = await db.query<{ state: string }>(
     `UPDATE webhooks SET consecutive_failures = consecutive_failures + 1, last_error = $2, updated_at = now(),
        state = CASE WHEN consecutive_failures + 1 >= $3 THEN 'disabled' ELSE state END,
@@ -304,12 +327,30 @@ export async function webhookEventFailed(db: Queryable, id: string, webhookId: s
   return row?.state === 'disabled' && row.just === true;
 }
 
-/** Queued webhook deliveries older than `before` (their job may be lost): re-enqueued by the sweep. */
-export async function staleWebhookDeliveries(db: Queryable, before: Date): Promise<string[]> {
+/** Most webhook deliveries one stale sweep queues again. */
+export const STALE_WEBHOOK_BATCH = 200;
+
+/**
+ * Queued webhook deliveries of active subscribers older than `before` and not queued again by the
+ * sweep since `before` (their job may be lost): re-enqueued by the sweep, which then stamps them
+ * ({@link markWebhookDeliveriesRequeued}). Those never looked at come first, then the longest
+ * unvisited, so the batch moves on through every stale delivery: a subscriber with hundreds of
+ * deliveries still retrying (live jobs, re-adding them a no-op) cannot hold every batch and keep
+ * another subscriber's lost delivery from being queued again.
+ */
+export async function staleWebhookDeliveries(db: Queryable, before: Date, limit: number = STALE_WEBHOOK_BATCH): Promise<string[]> {
   const { rows } = await db.query<{ id: string }>(
     `SELECT d.id FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
-     WHERE d.state = 'queued' AND w.state = 'active' AND d.created_at < $1 LIMIT 200`,
-    [before],
+     WHERE d.state = 'queued' AND w.state = 'active' AND d.created_at < $1 AND (d.requeued_at IS NULL OR d.requeued_at < $1)
+     ORDER BY d.requeued_at NULLS FIRST, d.created_at, d.id
+     LIMIT $2`,
+    [before, limit],
   );
   return rows.map((r) => r.id);
+}
+
+/** Records that the stale sweep queued these deliveries again now: the next sweeps take the others first. */
+export async function markWebhookDeliveriesRequeued(db: Queryable, ids: readonly string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await db.query(`UPDATE webhook_deliveries SET requeued_at = now() WHERE id = ANY($1::uuid[]) AND state = 'queued'`, [ids]);
 }

@@ -26,12 +26,14 @@ import {
   findWebhookDelivery,
   previousSecretActive,
   skipDeliveryIfRaisedBeforeEnabled,
+  type WebhookDeliveryRow,
   type WebhookRow,
   webhookDelivered,
   webhookDeliveryAttempt,
   webhookEventFailed,
 } from './webhook-repository';
 import { standardWebhookHeaders } from './standard-webhooks';
+import { SUBSCRIBER_BUSY_RECHECK_MS, SubscriberBusyError, type SubscriberSlots } from './webhook-slots';
 import { DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, signatureHeader, TIMESTAMP_HEADER } from './webhook-signature';
 
 /** What sending a webhook needs. */
@@ -125,6 +127,9 @@ function failureMessage(err: unknown): string {
   return err instanceof Error ? err.message : 'error';
 }
 
+/** TCP/TLS connect timeout of webhook requests (the whole request is bounded by `WEBHOOK_TIMEOUT_MS`). */
+export const WEBHOOK_CONNECT_TIMEOUT_MS = 3000;
+
 /** One transport per policy (secure / insecure-allowed): keep-alive pools shared by all subscribers. */
 export class WebhookTransports {
   private readonly transports = new Map<boolean, HttpTransport>();
@@ -137,7 +142,14 @@ export class WebhookTransports {
   get(allowInsecureHttp: boolean): HttpTransport {
     let transport = this.transports.get(allowInsecureHttp);
     if (!transport) {
-      transport = new HttpTransport({ allowInsecureHttp, addressPolicy: this.addressPolicy, keepAliveTimeoutMs: 5000, ...(this.proxy ? { proxy: this.proxy } : {}) });
+      transport = new HttpTransport({
+        allowInsecureHttp,
+        addressPolicy: this.addressPolicy,
+        keepAliveTimeoutMs: 5000,
+        // A subscriber that does not even accept the connection is given up on soon (its worker slot freed).
+        connectTimeoutMs: WEBHOOK_CONNECT_TIMEOUT_MS,
+        ...(this.proxy ? { proxy: this.proxy } : {}),
+      });
       this.transports.set(allowInsecureHttp, transport);
     }
     return transport;
@@ -171,11 +183,24 @@ export function webhookBody(event: { id: number; type: string; createdAt: Date; 
  * counted as a failed event of the subscriber.
  * @see https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md#delivery-success-and-failure
  */
-export async function sendWebhook(deps: WebhookSenderDeps, transports: WebhookTransports, deliveryId: string, lastAttempt: boolean): Promise<string> {
+export async function sendWebhook(deps: WebhookSenderDeps, transports: WebhookTransports, deliveryId: string, lastAttempt: boolean, slots?: SubscriberSlots): Promise<string> {
   const delivery = await findWebhookDelivery(deps.db, deliveryId);
   if (!delivery || delivery.state !== 'queued') return delivery?.state ?? 'missing';
   const hook = await findWebhook(deps.db, delivery.webhookId);
   if (!hook || hook.state !== 'active') return 'subscriber-inactive';
+  // One subscriber's requests in flight are capped (webhook-slots.ts): a subscriber that never
+  // answers holds one worker slot, not all of them. Busy: the job waits, no attempt spent, nothing recorded.
+  const release = slots?.tryAcquire(hook.id);
+  if (slots !== undefined && release === undefined) throw new SubscriberBusyError(hook.id, Date.now() + SUBSCRIBER_BUSY_RECHECK_MS);
+  try {
+    return await sendToSubscriber(deps, transports, delivery, hook, lastAttempt);
+  } finally {
+    release?.();
+  }
+}
+
+/** {@link sendWebhook} once the delivery is queued and its subscriber active (and, with slots, its slot taken). */
+async function sendToSubscriber(deps: WebhookSenderDeps, transports: WebhookTransports, delivery: WebhookDeliveryRow, hook: WebhookRow, lastAttempt: boolean): Promise<string> {
   // Left queued when the subscriber was disabled, queued again once it was enabled: too old to send.
   if (await skipDeliveryIfRaisedBeforeEnabled(deps.db, delivery.id)) return 'skipped';
   const { rows } = await deps.db.query<{ id: number | string; type: string; case_id: string | null; data: Record<string, unknown>; created_at: Date }>(

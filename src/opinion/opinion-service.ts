@@ -18,7 +18,8 @@ import { listRecipients } from '../delivery/recipient-repository';
 import type { Principal } from '../http/auth';
 import { ifMatchAllows, preconditionFailed, revisionTag } from '../http/if-match';
 import { conflict, HttpProblem, notFound } from '../http/problem';
-import { errorFields, logger } from '../log';
+import { logger } from '../log';
+import { enqueueAfterCommit } from '../util/enqueue-after-commit';
 import { recordEvent, type WorkDispatch } from '../notify/events';
 import { latestBundleVersion, type BundleVersionSummary } from '../assembly/bundle-versions';
 import { refuseOutdatedRecords } from '../assembly/source-changes';
@@ -207,9 +208,14 @@ export async function signOpinion(deps: OpinionServiceDeps, caseId: string, acto
     return ids;
   });
   logger.info('opinion signed', { caseId, version, count: deliveryIds.length });
-  await Promise.all([...deliveryIds.map((id) => deps.dispatch.deliver(id, 0)), deps.dispatch.notify()]).catch((err: unknown) =>
-    logger.warn('delivery enqueue failed; the notify sweep re-queues it', errorFields(err)),
-  );
+  // Committed: Redis (down, or never reached since start) must not hang the answer nor turn it into a 500.
+  // Lost jobs come back from PostgreSQL: deliveries still `queued` by the notify worker's stale sweep
+  // (`staleDeliveries`), the outbox by its `NOTIFY_POLL_MS` drain.
+  await enqueueAfterCommit(() => Promise.all([...deliveryIds.map((id) => deps.dispatch.deliver(id, 0)), deps.dispatch.notify()]), {
+    what: 'opinion deliveries',
+    sweep: 'the notify stale sweep',
+    ids: { caseId, version, count: deliveryIds.length },
+  });
   return getOpinion(deps, caseId);
 }
 

@@ -16,6 +16,7 @@ import type { Database } from '../db/database';
 import type { Principal } from '../http/auth';
 import { conflict, notFound } from '../http/problem';
 import { logger } from '../log';
+import { enqueueAfterCommit } from '../util/enqueue-after-commit';
 import { recordEvent, type WorkDispatch } from '../notify/events';
 
 /** Identifier system of transfer requests (value = request id). */
@@ -76,7 +77,8 @@ export async function requestTransfer(deps: { db: Database; dispatch: WorkDispat
       await insertCaseEvent(tx, { caseId, type: 'transfer_requested', actorSub: actor.sub, actorRole: actor.roles[0], at, data: { transferRequestId: id } });
       await recordEvent(tx, 'transfer.requested', caseId, { caseId, transferRequestId: id });
     });
-    await deps.dispatch.notify().catch(() => undefined);
+    // Committed: the outbox event is drained by the notify worker's NOTIFY_POLL_MS schedule if this kick is lost.
+    await enqueueAfterCommit(() => deps.dispatch.notify(), { what: 'outbox kick', sweep: 'the notify poll', ids: { caseId, transferRequestId: id } });
     logger.info('transfer of care requested', { caseId });
     return { id, caseId, createdAt: at.toISOString(), serviceRequest };
   });

@@ -1,0 +1,106 @@
+import { Queue } from 'bullmq';
+import IORedis from 'ioredis';
+import { startOwnRedis, type OwnRedis } from '../../drills/support/redis-server';
+import { deliveryJobId } from '../../queues/deliver-report';
+import { QUEUES } from '../../queues/names';
+import { bullConnectionOptions } from '../../src/redis';
+import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
+import { startService, type RunningService } from '../../src/service';
+import { fixtureBundle } from '../support/fixture-child';
+import { openCaseIn, opinionFor, referredIntake } from '../support/opinion-case';
+import { eventually, startTestService, type TestService } from '../support/service';
+
+/**
+ * A committed change answers even when Redis does not: an API process started while its Redis was
+ * down (BullMQ producers wait for a first connection before any command, so an add hangs until Redis
+ * returns) signs an opinion and records a transfer request within a few seconds, and the delivery is
+ * queued and made once Redis is back. A throwaway redis-server of the test's own, killed meanwhile.
+ */
+let redis: OwnRedis;
+let svc: TestService;
+let ehr: SandboxServer;
+let api: RunningService | undefined;
+
+beforeAll(async () => {
+  redis = await startOwnRedis();
+  [svc, ehr] = await Promise.all([
+    startTestService({ REDIS_URL: redis.url, NOTIFY_POLL_MS: '500', DELIVERY_BACKOFF_MS: '50' }),
+    startSandboxServer({ name: 'referring-ehr', auth: 'none', paging: 'offset' }),
+  ]);
+  await ehr.load(fixtureBundle('referring-ehr'));
+}, 60_000);
+
+afterAll(async () => {
+  await api?.stop();
+  await Promise.all([svc.stop(), ehr.stop()]);
+  await redis.stop();
+});
+
+/** Whether the throwaway Redis answers a PING now. */
+async function redisAnswers(): Promise<boolean> {
+  const probe = new IORedis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 500 });
+  probe.on('error', () => undefined);
+  try {
+    await probe.connect();
+    return (await probe.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    probe.disconnect();
+  }
+}
+
+it('signs an opinion and records a transfer request while Redis is down, and the delivery goes out once it is back', async () => {
+  const admin = await svc.token('admin');
+  const cm = await svc.token('case_manager');
+  const specialist = await svc.token('specialist', 'spec-redis-down');
+  const endpoint = (await (
+    await svc.request('POST', '/api/endpoints', { token: admin, body: { name: 'EHR', baseUrl: ehr.baseUrl, auth: { type: 'none' }, allowInsecureHttp: true } })
+  ).json()) as { id: string };
+  const intake = referredIntake();
+  const caseId = await openCaseIn(svc, cm, 'assigned', intake);
+  expect((await svc.request('POST', `/api/cases/${caseId}/recipients`, { token: cm, body: { endpointId: endpoint.id } })).status).toBe(201);
+  expect((await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body: opinionFor(intake) })).status).toBe(200);
+
+  // Redis goes away for 20 s; an API process starts meanwhile (its producers never connected).
+  const back = redis.restart(20_000);
+  await eventually(redisAnswers, (ok) => !ok, 10_000);
+  api = await startService({ ...svc.config, role: 'api', port: 0 });
+  const call = async (method: string, route: string, token: string, body?: unknown) => {
+    const started = Date.now();
+    const res = await fetch(`${api?.url ?? ''}${route}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: res.status, ms: Date.now() - started, text: await res.text() };
+  };
+
+  const signed = await call('POST', `/api/cases/${caseId}/opinion/sign`, specialist);
+  expect(signed.status).toBe(201);
+  expect(signed.ms).toBeLessThan(8000);
+  const transfer = await call('POST', `/api/cases/${caseId}/transfer-request`, cm, {
+    reason: 'The family moved closer to the hospital',
+    destination: { organization: 'Children’s Hospital' },
+  });
+  expect(transfer.status).toBe(201);
+  expect(transfer.ms).toBeLessThan(8000);
+  expect(await redisAnswers()).toBe(false);
+
+  // Redis is back: the delivery job is there and the report reaches the recipient.
+  await back;
+  const { rows } = await svc.service.db.query<{ id: string }>('SELECT id FROM deliveries WHERE case_id = $1', [caseId]);
+  expect(rows).toHaveLength(1);
+  const deliveryId = rows[0]?.id ?? '';
+  const queue = new Queue(QUEUES.deliverReport, { connection: bullConnectionOptions(redis.url), prefix: svc.config.queuePrefix });
+  try {
+    await eventually(() => queue.getJobState(deliveryJobId(deliveryId, 0)), (s) => s !== 'unknown', 60_000);
+  } finally {
+    await queue.close();
+  }
+  await eventually(
+    async () => (await svc.service.db.query<{ state: string }>('SELECT state FROM deliveries WHERE id = $1', [deliveryId])).rows[0]?.state,
+    (s) => s === 'delivered',
+    60_000,
+  );
+}, 150_000);
