@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Writable } from 'node:stream';
+import { Transform, type TransformCallback, Writable } from 'node:stream';
 import type { Queryable } from '../db/database';
 
 /**
@@ -54,8 +54,15 @@ export class BlobStore {
     return { sha256, size: data.length };
   }
 
+  /**
+   * The stored bytes, checked against their key: a blob whose bytes no longer hash to it (a flipped
+   * bit on disk, a file replaced) throws {@link BlobIntegrityError} instead of answering them.
+   */
   async read(sha256: string): Promise<Buffer> {
-    return fs.promises.readFile(this.pathOf(sha256));
+    const bytes = await fs.promises.readFile(this.pathOf(sha256));
+    const actual = createHash('sha256').update(bytes).digest('hex');
+    if (actual !== sha256) throw new BlobIntegrityError(sha256, actual);
+    return bytes;
   }
 
   exists(sha256: string): boolean {
@@ -222,4 +229,44 @@ export async function recordBlob(db: Queryable, blob: { sha256: string; size: nu
     'INSERT INTO blobs (sha256, size, content_type) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING',
     [blob.sha256, blob.size, blob.contentType ?? null],
   );
+}
+
+/** Stored bytes that do not hash to their key (SHA-256): the blob is damaged. No content in the message. */
+export class BlobIntegrityError extends Error {
+  override readonly name = 'BlobIntegrityError';
+  readonly code = 'EBLOBINTEGRITY';
+  constructor(
+    readonly expected: string,
+    readonly actual: string,
+  ) {
+    super(`stored blob ${expected} is damaged: its bytes hash to ${actual}`);
+  }
+}
+
+/**
+ * A pass-through that hashes (SHA-256) what streams through it and fails with
+ * {@link BlobIntegrityError} at the end when the bytes are not `sha256`'s. It holds back the latest
+ * chunk until the next arrives or the end is checked, so a reader of a damaged blob never receives
+ * every byte: piped into an HTTP response with a `Content-Length`, the response is cut short (the
+ * client sees an incomplete body, never a complete wrong one under a strong ETag).
+ */
+export function verifyingStream(sha256: string): Transform {
+  const hash = createHash('sha256');
+  let held: Buffer | undefined;
+  return new Transform({
+    transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback) {
+      hash.update(chunk);
+      const previous = held;
+      held = chunk;
+      done(null, previous);
+    },
+    flush(done: TransformCallback) {
+      const actual = hash.digest('hex');
+      if (actual !== sha256) {
+        done(new BlobIntegrityError(sha256, actual));
+        return;
+      }
+      done(null, held);
+    },
+  });
 }

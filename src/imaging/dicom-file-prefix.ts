@@ -28,11 +28,37 @@ export interface PrefixParse {
   readonly consumed: number;
 }
 
-/** Reads `length` bytes at `offset` of an open file, fewer at its end. */
-export function readAtFd(fd: number): ReadAt {
+/** Largest window {@link readAtFd} reads item headers through. */
+export const READ_AT_WINDOW_BYTES = 1024 * 1024;
+
+/**
+ * Reads `length` bytes at `offset` of an open file, fewer at its end, through one reused window of at
+ * most `windowBytes` (default {@link READ_AT_WINDOW_BYTES}). Walking encapsulated Pixel Data asks for
+ * one 8-byte item header after another: a million empty fragments must cost a few reads of 1 MiB, not
+ * a million `readSync` calls and buffers. The window adapts: a read far past the last window (the next
+ * header behind a large fragment) reads only what was asked, so big fragments are still skipped, not
+ * read; a read just past it (headers close together) reads a window 16 × larger, up to the maximum.
+ * The bytes returned are valid until the next call.
+ */
+export function readAtFd(fd: number, windowBytes = READ_AT_WINDOW_BYTES): ReadAt {
+  let window: Buffer | undefined;
+  let windowStart = 0;
+  let windowEnd = 0;
+  let windowLength = 0;
   return (offset, length) => {
-    const chunk = Buffer.allocUnsafe(length);
-    return chunk.subarray(0, fill(fd, chunk, 0, offset));
+    if (length > windowBytes) {
+      const chunk = Buffer.allocUnsafe(length);
+      return chunk.subarray(0, fill(fd, chunk, 0, offset));
+    }
+    if (window === undefined || offset < windowStart || offset + length > windowEnd) {
+      const near = windowLength > 0 && offset >= windowEnd && offset - windowEnd <= 15 * windowLength;
+      windowLength = Math.max(length, near ? Math.min(windowBytes, windowLength * 16) : length);
+      window ??= Buffer.allocUnsafe(windowBytes);
+      windowStart = offset;
+      windowEnd = offset + fill(fd, window.subarray(0, windowLength), 0, offset);
+    }
+    const from = offset - windowStart;
+    return window.subarray(from, Math.min(from + length, windowEnd - windowStart));
   };
 }
 

@@ -83,6 +83,7 @@ export type DicomFailureCode =
   | 'truncated'
   | 'malformed'
   | 'too-large'
+  | 'too-many-items'
   | 'missing-uid'
   | 'dicomdir'
   | 'io'
@@ -348,6 +349,12 @@ const ITEM_GROUP = 0xfffe;
 const ITEM = 0xe000;
 const SEQUENCE_DELIMITATION_ITEM = 0xe0dd;
 const UNDEFINED_LENGTH = 0xffffffff;
+/**
+ * Most items (Basic Offset Table and fragments) of encapsulated Pixel Data walked: real files carry a
+ * few per frame, a crafted one could carry a million empty fragments per 8 MB. Past it the file is
+ * refused (`too-many-items`), so the walk is bounded whatever the file declares.
+ */
+export const MAX_ENCAPSULATED_ITEMS = 2 ** 20;
 
 /**
  * Walks encapsulated Pixel Data from `start` (just after its element header) to its Sequence
@@ -362,7 +369,7 @@ function walkEncapsulatedPixelData(
   readAt: ReadAt,
   start: number,
   end: number,
-): { readonly fault: string; readonly code: 'truncated' | 'malformed' } | { readonly warning?: string } {
+): { readonly fault: string; readonly code: 'truncated' | 'malformed' | 'too-many-items' } | { readonly warning?: string } {
   const itemName = (n: number): string => (n === 0 ? 'Basic Offset Table' : `fragment ${n}`);
   for (let at = start, n = 0; ; n++) {
     if (at >= end) {
@@ -377,6 +384,12 @@ function walkEncapsulatedPixelData(
     const element = view.getUint16(2, true);
     const length = view.getUint32(4, true);
     if (group === ITEM_GROUP && element === SEQUENCE_DELIMITATION_ITEM) return {};
+    if (n >= MAX_ENCAPSULATED_ITEMS) {
+      return {
+        code: 'too-many-items',
+        fault: `encapsulated Pixel Data (7FE0,0010) holds more than ${MAX_ENCAPSULATED_ITEMS} items (fragments): refused, not indexed`,
+      };
+    }
     if (group !== ITEM_GROUP || element !== ITEM || length === UNDEFINED_LENGTH) {
       return { code: 'malformed', fault: `malformed DICOM — encapsulated Pixel Data (7FE0,0010): no item of defined length where ${itemName(n)} should be, at byte ${at}` };
     }

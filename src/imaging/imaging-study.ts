@@ -3,7 +3,9 @@
  * by Series Instance UID, instances by SOP Instance UID.
  *
  * Deterministic: studies sorted by UID, series and instances by number then UID, ids are UUID v5 of the
- * study UID (optionally scoped, e.g. by case id), and a SOP instance uploaded twice is listed once.
+ * study UID (optionally scoped, e.g. by case id), and a SOP instance uploaded twice is listed once;
+ * two different files with one SOP Instance UID are both listed, the study tagged
+ * `sop-instance-uid-conflict` for review ({@link conflictingSopInstanceUids}).
  *
  * @see https://hl7.org/fhir/R4/imagingstudy.html
  * @see https://hl7.org/fhir/R4/imagingstudy-mappings.html#dicom (DICOM mapping)
@@ -80,8 +82,43 @@ export function modalityCoding(modality: string | undefined): Coding {
 
 type StudyGroup = Map<string, Map<string, DicomInstanceInput>>;
 
-/** Groups instances: study UID → series UID → SOP instance UID (first by blob hash wins). */
-function group(instances: readonly DicomInstanceInput[]): Map<string, StudyGroup> {
+/** Why a file is flagged when its SOP Instance UID is another file's too, with other content. */
+export const SOP_INSTANCE_UID_CONFLICT_REASON =
+  'SOP Instance UID shared by different content: another uploaded file carries the same SOP Instance UID with other bytes (or in another series or study); both are kept, check which is right before use';
+
+/**
+ * The SOP Instance UIDs that name more than one content: two different files claiming to be one
+ * instance — an edited copy, a writer reusing UIDs — in the same transfer syntax, or the UID in two
+ * series or studies. Neither may silently replace the other: both are listed and flagged. The same
+ * bytes uploaded twice are one file; the same instance in another transfer syntax of the same series
+ * (a lossless transcoding keeps the SOP Instance UID, PS3.5 §8.2) is the same instance, listed once.
+ */
+export function conflictingSopInstanceUids(instances: readonly DicomInstanceInput[]): Set<string> {
+  const places = new Map<string, Set<string>>();
+  const contents = new Map<string, Set<string>>();
+  for (const { header, blobSha256 } of instances) {
+    const uid = header.sopInstanceUid;
+    let place = places.get(uid);
+    if (!place) places.set(uid, (place = new Set()));
+    place.add(JSON.stringify([header.studyInstanceUid, header.seriesInstanceUid]));
+    const key = JSON.stringify([uid, header.transferSyntaxUid ?? '']);
+    let set = contents.get(key);
+    if (!set) contents.set(key, (set = new Set()));
+    set.add(blobSha256);
+  }
+  const conflicts = new Set([...places].filter(([, set]) => set.size > 1).map(([uid]) => uid));
+  for (const [key, set] of contents) {
+    if (set.size > 1) conflicts.add((JSON.parse(key) as [string, string])[0]);
+  }
+  return conflicts;
+}
+
+/**
+ * Groups instances: study UID → series UID → instance. The same content uploaded twice is listed
+ * once (first by blob hash); different contents under one SOP Instance UID are all listed (keyed by
+ * UID and hash), never one dropped for the other.
+ */
+function group(instances: readonly DicomInstanceInput[], conflicts: ReadonlySet<string>): Map<string, StudyGroup> {
   const studies = new Map<string, StudyGroup>();
   const ordered = [...instances].sort((a, b) => compare(a.blobSha256, b.blobSha256));
   for (const item of ordered) {
@@ -90,7 +127,8 @@ function group(instances: readonly DicomInstanceInput[]): Map<string, StudyGroup
     if (!study) studies.set(studyInstanceUid, (study = new Map()));
     let series = study.get(seriesInstanceUid);
     if (!series) study.set(seriesInstanceUid, (series = new Map()));
-    if (!series.has(sopInstanceUid)) series.set(sopInstanceUid, item);
+    const key = conflicts.has(sopInstanceUid) ? `${sopInstanceUid}\u0000${item.blobSha256}` : sopInstanceUid;
+    if (!series.has(key)) series.set(key, item);
   }
   return studies;
 }
@@ -117,7 +155,8 @@ function first<T>(items: readonly DicomInstanceInput[], pick: (h: DicomHeader) =
 export function buildImagingStudies(instances: readonly DicomInstanceInput[], options: BuildImagingStudiesOptions): ImagingStudy[] {
   const reviews = options.casePatient ? new Map(reviewStudyIdentities(instances, options.casePatient, options.idScope).map((r) => [r.studyInstanceUid, r])) : undefined;
   const studies: ImagingStudy[] = [];
-  const grouped = group(instances);
+  const conflicts = conflictingSopInstanceUids(instances);
+  const grouped = group(instances, conflicts);
   for (const studyUid of [...grouped.keys()].sort(compare)) {
     const seriesMap = grouped.get(studyUid) ?? new Map<string, Map<string, DicomInstanceInput>>();
     const series = [...seriesMap.entries()].map(([uid, members]) => buildSeries(uid, [...members.values()]));
@@ -130,6 +169,7 @@ export function buildImagingStudies(instances: readonly DicomInstanceInput[], op
     const review = reviews?.get(studyUid);
     const tags: Coding[] = [{ ...FAMILY_UPLOAD_TAG }];
     if (review && !review.matches) tags.push(uploadFlagTag('identity-mismatch'));
+    if (all.some((i) => conflicts.has(i.header.sopInstanceUid))) tags.push(uploadFlagTag('sop-instance-uid-conflict'));
     studies.push({
       resourceType: 'ImagingStudy',
       id: imagingStudyId(studyUid, options.idScope),

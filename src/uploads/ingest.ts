@@ -21,7 +21,8 @@
  *    A DICOM file whose values the reader left out for being far longer than DICOM allows
  *    (`valuesNotRead`, PS3.5 §6.2) is indexed without them and `flagged`, the reason naming them.
  * 3. The identity in the DICOM files is checked against the case patient, per study over all the
- *    case's uploads: a study that differs is `flagged` for case-manager review, never dropped.
+ *    case's uploads: a study that differs is `flagged` for case-manager review, never dropped. Files
+ *    of different content sharing one SOP Instance UID are all `flagged` too (both kept and listed).
  * 4. The case is assembled (trigger `upload:<uploadId>`, once).
  *
  * Idempotent: only rows still `received` are parsed, extracted rows have ids derived from the zip row
@@ -38,17 +39,19 @@ import { recordBlob, type BlobStore } from '../blobs/blob-store';
 import type { UploadConfig } from '../config';
 import { uuidV5 } from '../cases/fhir-ids';
 import type { Intake } from '../cases/intake-schema';
-import { findCase, hasCaseEvent, insertCaseEvent } from '../db/case-repository';
+import { CASE_ROW_LOCK, findCase, hasCaseEvent, insertCaseEvent } from '../db/case-repository';
 import type { Database } from '../db/database';
 import { storeFileAsBlob } from '../imaging/dicom-ingest';
 import { valuesNotReadReason, type DicomFailureCode } from '../imaging/dicom-header';
 import type { DicomWorkerPool } from '../imaging/dicom-worker-pool';
-import { reviewStudyIdentities } from '../imaging/imaging-study';
+import { conflictingSopInstanceUids, reviewStudyIdentities, SOP_INSTANCE_UID_CONFLICT_REASON } from '../imaging/imaging-study';
 import { logger } from '../log';
 import { activeContentReason, type PdfInspection } from './pdf-document';
 import { inspectPdfInWorker, pdfLimitReason, type PdfInspectOptions } from './pdf-inspect';
 import { casePatientOf, storedHeader } from './upload-resources';
+import { humanBytes } from './multipart-receiver';
 import {
+  caseUploadBytes,
   insertUploadFiles,
   listCaseUploadFiles,
   listUploadFiles,
@@ -127,26 +130,43 @@ function countStates(files: readonly UploadFileRow[]): Record<UploadFileState, n
   return counts;
 }
 
-/** Extracts an uploaded zip into rows (one per file and per refused entry); the zip row says what happened. */
+/**
+ * Extracts an uploaded zip into rows (one per file and per refused entry); the zip row says what happened.
+ *
+ * What a zip inflates to is kept in the blob store beside it, so it counts against the case's limit
+ * (`MAX_UPLOAD_CASE_BYTES`) like the files uploaded: the extraction may inflate only what the case has
+ * left (every file it holds counted, those extracted from its other zips included), and the whole
+ * archive is refused past it — `unparsed`, the reason saying so to the case manager, nothing of it
+ * kept but the zip. Checked again under the case row lock when the files are recorded (an upload or
+ * another zip may have landed meanwhile), before any extracted file is placed in the blob store.
+ */
 async function expandZip(deps: IngestDeps, zip: UploadFileRow): Promise<void> {
   if (!zip.blobSha256) return;
   const dir = path.join(deps.workDir, zip.id);
   fs.rmSync(dir, { recursive: true, force: true });
+  const maxCaseBytes = deps.uploads.maxCaseBytes;
+  const overCaseLimit = (held: number, inflated?: number): string =>
+    `zip archive refused: ${inflated === undefined ? 'it inflates to more than' : `it inflates to ${humanBytes(inflated)}, more than`} the ` +
+    `${humanBytes(Math.max(0, maxCaseBytes - held))} left of the case's upload limit of ${humanBytes(maxCaseBytes)} ` +
+    `(${humanBytes(held)} already stored, this zip included); its files were not kept`;
   try {
+    const heldBefore = await caseUploadBytes(deps.db, zip.caseId);
     let extraction;
     try {
       extraction = await extractZip(deps.blobs.pathOf(zip.blobSha256), dir, {
         maxEntries: deps.uploads.maxZipEntries,
-        maxTotalBytes: deps.uploads.maxCaseBytes,
+        maxTotalBytes: Math.max(0, maxCaseBytes - heldBefore),
         maxRatio: deps.uploads.maxZipRatio,
         maxEntryBytes: deps.uploads.maxFileBytes,
       });
     } catch (err) {
       // A system error (disk full or failing) is ours, not the archive's: the job fails and is retried.
       if (!(err instanceof ZipLimitError)) throw err;
-      await recordParse(deps.db, zip.id, { state: 'unparsed', reason: `zip archive refused: ${err.message}`, metadata: { zip: { code: err.code } } });
+      const reason = err.code === 'too-large' ? overCaseLimit(heldBefore) : `zip archive refused: ${err.message}`;
+      await recordParse(deps.db, zip.id, { state: 'unparsed', reason, metadata: { zip: { code: err.code } } });
       return;
     }
+    const inflated = extraction.files.reduce((n, f) => n + f.size, 0);
     const rows: NewUploadFile[] = [];
     const child = (position: number) => ({
       id: uuidV5(`${zip.id}/${position}`, EXTRACTED_FILE_NAMESPACE),
@@ -157,14 +177,25 @@ async function expandZip(deps: IngestDeps, zip: UploadFileRow): Promise<void> {
       uploadedBy: zip.uploadedBy,
     });
     for (const file of extraction.files) {
-      await storeFileAsBlob(deps.blobs, file.path, file.sha256);
-      await recordBlob(deps.db, { sha256: file.sha256, size: file.size });
       rows.push({ ...child(rows.length), fileName: file.name, kind: file.kind, blobSha256: file.sha256, sha1Base64: file.sha1Base64, size: file.size });
     }
     for (const entry of extraction.refused) {
       rows.push({ ...child(rows.length), fileName: entry.name, kind: 'unknown', size: 0, state: 'unparsed', reason: `refused: ${entry.reason}` });
     }
+    // Flushed before the case row is locked (the hard links placed under it are then quick).
+    for (const file of extraction.files) await flushFile(file.path);
     await deps.db.transaction(async (tx) => {
+      // Serialised with the upload route (and other zips of the case) by the case row lock.
+      await tx.query(`SELECT 1 FROM cases WHERE id = $1 ${CASE_ROW_LOCK}`, [zip.caseId]);
+      const held = await caseUploadBytes(tx, zip.caseId);
+      if (held + inflated > maxCaseBytes) {
+        await recordParse(tx, zip.id, { state: 'unparsed', reason: overCaseLimit(held, inflated), metadata: { zip: { code: 'too-large' } } });
+        return;
+      }
+      for (const file of extraction.files) {
+        await storeFileAsBlob(deps.blobs, file.path, file.sha256, false);
+        await recordBlob(tx, { sha256: file.sha256, size: file.size });
+      }
       await insertUploadFiles(tx, rows);
       await recordParse(tx, zip.id, {
         state: 'parsed',
@@ -174,6 +205,16 @@ async function expandZip(deps: IngestDeps, zip: UploadFileRow): Promise<void> {
     });
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Flushes an extracted file's data to disk (what `storeFileAsBlob` does when durable). */
+async function flushFile(filePath: string): Promise<void> {
+  const handle = await fs.promises.open(filePath, 'r');
+  try {
+    await handle.datasync();
+  } finally {
+    await handle.close();
   }
 }
 
@@ -308,12 +349,15 @@ async function reviewIdentities(db: Database, caseId: string, intake: Intake): P
     casePatientOf(intake),
     caseId,
   );
+  // Two files of different content with one SOP Instance UID (in one series or not): both flagged.
+  const conflicts = conflictingSopInstanceUids(rows.map(({ row, header }) => ({ header, blobSha256: row.blobSha256 ?? '', fileName: row.fileName })));
   for (const review of reviews) {
     const identity = review.matches ? undefined : `identity review: ${review.mismatches.join('; ')}`;
     // A file's own values left out for their length stay in its reason (and keep it flagged).
     const byReason = new Map<string | null, string[]>();
     for (const { row, header } of rows.filter(({ header }) => header.studyInstanceUid === review.studyInstanceUid)) {
-      const reason = [identity, valuesNotReadReason(header)].filter((r) => r !== undefined).join('; ') || null;
+      const conflict = conflicts.has(header.sopInstanceUid) ? SOP_INSTANCE_UID_CONFLICT_REASON : undefined;
+      const reason = [identity, conflict, valuesNotReadReason(header)].filter((r) => r !== undefined).join('; ') || null;
       byReason.set(reason, [...(byReason.get(reason) ?? []), row.id]);
     }
     for (const [reason, ids] of byReason) await recordIdentityVerdict(db, ids, reason);

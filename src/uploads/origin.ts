@@ -21,13 +21,14 @@ export const FAMILY_UPLOAD_TAG: Readonly<Coding> = Object.freeze({
 export const UPLOAD_FLAG_SYSTEM = 'https://second-opinion.example.org/fhir/CodeSystem/upload-flag';
 
 /** The review flags an upload-derived resource can carry in `meta.tag`. */
-export type UploadFlagCode = 'unreadable' | 'encrypted' | 'active-content' | 'identity-mismatch';
+export type UploadFlagCode = 'unreadable' | 'encrypted' | 'active-content' | 'identity-mismatch' | 'sop-instance-uid-conflict';
 
 const FLAG_DISPLAY: Readonly<Record<UploadFlagCode, string>> = {
   unreadable: 'File kept but could not be read',
   encrypted: 'File is password-protected',
   'active-content': 'PDF holds active content (scripts, launch actions or embedded files): open it only in a viewer that runs nothing',
   'identity-mismatch': 'Patient identity in the file differs from the case patient: case-manager review',
+  'sop-instance-uid-conflict': 'SOP Instance UID shared by files of different content: case-manager review',
 };
 
 /** A `meta.tag` Coding for an upload review flag. */

@@ -104,9 +104,12 @@ function toRow(r: Row): UploadFileRow {
   };
 }
 
-/** Bytes the case's uploads take (files as uploaded; what zips inflate to is not counted twice). */
+/**
+ * Bytes the case's uploads hold in the blob store, counted against `MAX_UPLOAD_CASE_BYTES`: the files
+ * as uploaded and the files extracted from its zips (a zip and what it inflates to are both kept).
+ */
 export async function caseUploadBytes(db: Queryable, caseId: string): Promise<number> {
-  const { rows } = await db.query<{ bytes: string | number | null }>('SELECT sum(size) AS bytes FROM uploads WHERE case_id = $1 AND parent_id IS NULL', [caseId]);
+  const { rows } = await db.query<{ bytes: string | number | null }>('SELECT sum(size) AS bytes FROM uploads WHERE case_id = $1', [caseId]);
   return Number(rows[0]?.bytes ?? 0);
 }
 

@@ -9,13 +9,14 @@ import { discardUnrecordedBlobs, recordBlob, type BlobStore, type PlacedBlob } f
 import type { UploadConfig } from '../config';
 import { CASE_ROW_LOCK, findCase, insertCaseEvent } from '../db/case-repository';
 import type { Database } from '../db/database';
-import type { Principal } from '../http/auth';
+import { unauthorized, type Principal } from '../http/auth';
 import { keyReused } from '../http/idempotency-key';
 import { conflict, HttpProblem, notFound } from '../http/problem';
 import { errorFields, logger } from '../log';
 import { humanBytes, receiveMultipart, type StagedDigest, type StagedUpload } from './multipart-receiver';
 import { uploadIdForKey } from './upload-idempotency';
 import { uploadsNotIngested } from './upload-failure';
+import { uploadTokenStillValid } from './upload-tokens';
 import {
   caseUploadBytes,
   insertUploadFiles,
@@ -189,6 +190,10 @@ async function recordUpload(deps: UploadServiceDeps, upload: UploadToRecord): Pr
     const status = locked.rows[0]?.status;
     if (status === undefined) throw notFound(`Case ${caseId}`);
     if (CLOSED_TO_UPLOADS.has(status)) throw conflict(`Case ${caseId} is ${status}: it takes no more uploads.`);
+    // The upload token revoked while the files streamed (a leaked link): 401, nothing kept.
+    if (!(await uploadTokenStillValid(tx, principal, caseId))) {
+      throw unauthorized('The upload token was revoked while the files were sent; nothing was kept. Ask the case manager for a new one.', true);
+    }
     // A resend with the same key that arrived while this one streamed landed first: keep that one
     // (when it sent the same files).
     const landed = keyed === undefined ? [] : await listUploadFiles(tx, keyed);

@@ -126,3 +126,18 @@ export function uploadTokenAuth(db: () => Queryable): ScopedTokenAuth {
     },
   };
 }
+
+/**
+ * Inside the transaction that records an upload: whether the upload token the request was
+ * authenticated with still exists, its row read `FOR SHARE` (a revocation racing the recording waits
+ * for it, or is waited for and then seen). A token is checked when a request starts; an upload may
+ * stream for hours, and a token revoked meanwhile (a leaked link) must not have it kept.
+ * @returns true for a principal that is no upload token (staff JWT), or whose token still exists
+ */
+export async function uploadTokenStillValid(db: Queryable, principal: Principal, caseId: string): Promise<boolean> {
+  if (principal.scope === undefined) return true;
+  const tokenId = principal.sub.startsWith('upload-token:') ? principal.sub.slice('upload-token:'.length) : '';
+  if (!/^[0-9a-f-]{36}$/i.test(tokenId)) return false;
+  const { rows } = await db.query<{ id: string }>('SELECT id FROM upload_tokens WHERE id = $1 AND case_id = $2 FOR SHARE', [tokenId, caseId]);
+  return rows.length > 0;
+}

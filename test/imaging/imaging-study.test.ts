@@ -3,6 +3,7 @@ import { parseDicomHeader, type DicomHeader } from '../../src/imaging/dicom-head
 import { checkIdentity } from '../../src/imaging/identity';
 import {
   buildImagingStudies,
+  conflictingSopInstanceUids,
   DICOM_DCM_SYSTEM,
   imagingStudyId,
   NUMBER_OF_FRAMES_EXTENSION,
@@ -220,5 +221,49 @@ describe('mergeImagingStudies', () => {
     expect(result.studies).toHaveLength(1);
     expect(result.studies[0]?.endpoint).toEqual([{ reference: 'Endpoint/dicomweb-a' }, { reference: 'Endpoint/dicomweb-b' }]);
     expect(result.replacements.get('pulled-2')).toBe('pulled-1');
+  });
+});
+
+describe('one SOP Instance UID, different content', () => {
+  const base = parseDicomHeader(readCorpus('pydicom__MR_small_implicit.dcm'));
+  if (!base.ok) throw new Error(base.reason);
+  const h = base.header;
+  const blob = (c: string): string => c.repeat(64);
+  const tagsOf = (s: ImagingStudy | undefined): (string | undefined)[] => (s?.meta?.tag ?? []).map((t) => t.code);
+
+  it('two files of one transfer syntax with other bytes: both listed, the study tagged sop-instance-uid-conflict', () => {
+    const instances: DicomInstanceInput[] = [
+      { header: h, blobSha256: blob('a'), fileName: 'IM1' },
+      { header: h, blobSha256: blob('b'), fileName: 'IM1-copy' },
+    ];
+    expect([...conflictingSopInstanceUids(instances)]).toEqual([h.sopInstanceUid]);
+    const [study] = buildImagingStudies(instances, { patientReference: PATIENT });
+    expect(study?.series?.[0]?.instance).toHaveLength(2);
+    expect(tagsOf(study)).toContain('sop-instance-uid-conflict');
+  });
+
+  it('the same UID in two series: both listed, the study tagged', () => {
+    const other = { ...h, seriesInstanceUid: `${h.seriesInstanceUid}.9` };
+    const instances: DicomInstanceInput[] = [
+      { header: h, blobSha256: blob('a'), fileName: 'IM1' },
+      { header: other, blobSha256: blob('c'), fileName: 'IM1-other-series' },
+    ];
+    expect([...conflictingSopInstanceUids(instances)]).toEqual([h.sopInstanceUid]);
+    const [study] = buildImagingStudies(instances, { patientReference: PATIENT });
+    expect(study?.series).toHaveLength(2);
+    expect(tagsOf(study)).toContain('sop-instance-uid-conflict');
+  });
+
+  it('the same bytes twice, or one instance in two transfer syntaxes of its series: listed once, no flag', () => {
+    const transcoded = { ...h, transferSyntaxUid: '1.2.840.10008.1.2.5' };
+    const instances: DicomInstanceInput[] = [
+      { header: h, blobSha256: blob('a'), fileName: 'IM1' },
+      { header: h, blobSha256: blob('a'), fileName: 'IM1-again' },
+      { header: transcoded, blobSha256: blob('d'), fileName: 'IM1-rle' },
+    ];
+    expect(conflictingSopInstanceUids(instances).size).toBe(0);
+    const [study] = buildImagingStudies(instances, { patientReference: PATIENT });
+    expect(study?.numberOfInstances).toBe(1);
+    expect(tagsOf(study)).not.toContain('sop-instance-uid-conflict');
   });
 });

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { pipeline } from 'node:stream';
 import { z } from 'zod';
-import type { BlobStore } from '../../blobs/blob-store';
+import { BlobIntegrityError, verifyingStream, type BlobStore } from '../../blobs/blob-store';
 import type { Config } from '../../config';
 import { findCase } from '../../db/case-repository';
 import type { Database } from '../../db/database';
@@ -167,9 +167,21 @@ export function uploadRoutes(deps: UploadRouteDeps): AnyRoute[] {
         res.setHeader('Content-Length', String(file.size));
         res.setHeader('ETag', etag);
         res.setHeader('Content-Disposition', `attachment; filename*=UTF-8''${rfc8187Value(file.fileName)}`);
-        // A read failing mid-way ends the response (the client sees a cut body, not a hang).
-        pipeline(stream, res, (err) => {
-          if (err && !res.writableFinished) logger.error('upload file read failed mid-way', { caseId: params.id, fileId: params.fileId, error: err.message });
+        // A read failing mid-way ends the response (the client sees a cut body, not a hang); so does a
+        // stored file whose bytes no longer hash to its recorded SHA-256 (checked as they stream, the
+        // last chunk held until then): the bytes are never answered whole under the strong ETag.
+        pipeline(stream, verifyingStream(file.blobSha256), res, (err) => {
+          if (!err || res.writableFinished) return;
+          if (err instanceof BlobIntegrityError) {
+            logger.error('uploaded file damaged in the blob store: its bytes do not match the recorded SHA-256; download cut short', {
+              caseId: params.id,
+              fileId: params.fileId,
+              sha256: file.blobSha256,
+              actual: err.actual,
+            });
+          } else {
+            logger.error('upload file read failed mid-way', { caseId: params.id, fileId: params.fileId, error: err.message });
+          }
         });
       },
     }),
