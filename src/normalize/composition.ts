@@ -380,17 +380,22 @@ export function describe(r: FhirResource, byUrl: ReadonlyMap<string, FhirResourc
  * What a line says first for a resource tagged `identity-mismatch` by family uploads
  * (`uploads/origin.ts`: an ImagingStudy whose DICOM files name a patient other than the case's,
  * `imaging/identity.ts` — a sibling's CD, say) in `meta.tag`: that its
- * files name another patient and must be checked before use. Only that: the other patient's name or
+ * files name another patient and must be checked before use; or `sop-instance-uid-conflict`:
+ * files that claim one SOP Instance UID with different content. Only that: the other patient's name or
  * identifiers are never written (the case manager sees them in the upload's review). Uploads tag only
  * ImagingStudies so today; a DocumentReference so tagged would read the same, as "files".
  * @see https://hl7.org/fhir/R4/resource.html#Meta (meta.tag)
  * @see https://hl7.org/fhir/R4/imagingstudy.html
  */
 function identityMismatchText(r: FhirResource): string | undefined {
-  const flagged = listOf(r.meta?.tag).some((t) => t?.system === UPLOAD_FLAG_SYSTEM && t.code === 'identity-mismatch');
-  if (!flagged) return undefined;
+  const flags = new Set(listOf(r.meta?.tag).filter((t) => t?.system === UPLOAD_FLAG_SYSTEM).map((t) => t.code));
   const what = r.resourceType === 'ImagingStudy' ? 'images' : 'files';
-  return `CAUTION: these ${what} name a patient other than the case patient; check them before use`;
+  const cautions: string[] = [];
+  if (flags.has('identity-mismatch')) cautions.push(`these ${what} name a patient other than the case patient`);
+  // Two files claim to be one image with different content (an original and a corrected re-export):
+  // both are listed, and the reader must not take either for the one the study means.
+  if (flags.has('sop-instance-uid-conflict')) cautions.push(`two or more of these ${what} claim the same image identity with different content`);
+  return cautions.length === 0 ? undefined : `CAUTION: ${cautions.join('; ')}; check them before use`;
 }
 
 /**

@@ -13,6 +13,7 @@ import { unauthorized, type Principal } from '../http/auth';
 import { keyReused } from '../http/idempotency-key';
 import { conflict, HttpProblem, notFound } from '../http/problem';
 import { errorFields, logger } from '../log';
+import { enqueueAfterCommit } from '../util/enqueue-after-commit';
 import { humanBytes, receiveMultipart, type StagedDigest, type StagedUpload } from './multipart-receiver';
 import { uploadIdForKey } from './upload-idempotency';
 import { uploadsNotIngested } from './upload-failure';
@@ -138,12 +139,9 @@ export async function receiveUpload(
     return { upload: await uploadView(deps.db, caseId, uploadId), replayed: true };
   }
   logger.info('upload received', { caseId, uploadId, count: staged.files.length, bytes });
-  try {
-    await deps.enqueueIngest({ uploadId, caseId });
-  } catch (err) {
-    // The rows say what is left to ingest; the reconciler (and a starting ingest worker) re-queues them.
-    logger.warn('ingest enqueue failed', { caseId, uploadId, ...errorFields(err) });
-  }
+  // The rows say what is left to ingest: a Redis that hangs or fails is left to the reconciler (and a
+  // starting ingest worker), which re-queue it; the 202 does not wait for Redis.
+  await enqueueAfterCommit(() => deps.enqueueIngest({ uploadId, caseId }), { what: 'upload ingest', sweep: 'the pull reconciler', ids: { caseId, uploadId } });
   return { upload: await uploadView(deps.db, caseId, uploadId), replayed: false };
 }
 

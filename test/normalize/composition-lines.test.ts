@@ -124,3 +124,15 @@ describe('statuses a line must say', () => {
     expect(describeLine({ ...a1c('x', 8.6), status: 'amended' }, none)).toBe('Hemoglobin A1c — 8.6 % — amended');
   });
 });
+
+describe('upload cautions', () => {
+  it('says first that files claim one image identity with different content', () => {
+    const study: ImagingStudy = {
+      resourceType: 'ImagingStudy', status: 'available', subject: { reference: 'urn:uuid:p' }, started: '2026-01-05', description: 'MR brain',
+      meta: { tag: [FAMILY_UPLOAD_TAG, uploadFlagTag('sop-instance-uid-conflict')] }, numberOfSeries: 1, numberOfInstances: 2,
+    };
+    expect(describeLine(study, new Map())).toBe(
+      'CAUTION: two or more of these images claim the same image identity with different content; check them before use — 2026-01-05 — MR brain — 1 series, 2 images',
+    );
+  });
+});
