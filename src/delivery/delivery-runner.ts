@@ -41,6 +41,7 @@ import { NPI_SYSTEM } from '../cases/fhir-codes';
 import { REOPENED_FOR_CORRECTION, transitionCase, type CaseServiceDeps } from '../cases/case-service';
 import type { Intake } from '../cases/intake-schema';
 import { findCase, insertCaseEvent, type CaseRecord } from '../db/case-repository';
+import type { Database } from '../db/database';
 import type { EndpointCapabilities } from '../endpoints/capabilities';
 import { fhirVersionMessage, unsupportedFhirVersion } from '../endpoints/fhir-version';
 import { MAX_CLIENT_REPLACEMENTS, type EndpointClients } from '../endpoints/endpoint-clients';
@@ -57,7 +58,7 @@ import type { PatientCandidate } from '../pull/source-repository';
 import { PROGRAM_NAME, reportTitle } from '../report/report-title';
 import type { SecretBox } from '../security/secret-box';
 import {
-  earlierInDoubt, findDelivery, finishDelivery, markWriteStarted, newerVersionGoesTo, noteError, olderVersionSending, recordAttempt, recordLookedUp, reportsFiledAtRecipient,
+  earlierInDoubt, findDelivery, finishDelivery, markWriteStarted, newerVersionGoesTo, noteError, olderVersionSending, queuedNewerAt, recordAttempt, recordLookedUp, reportsFiledAtRecipient,
   saveRemoteIds, SETTLED_DELIVERY_STATES, type DeliveryRow,
 } from './delivery-repository';
 import { findRecipient, setFoundRecipientPatient, type RecipientRow } from './recipient-repository';
@@ -264,6 +265,7 @@ export async function runDelivery(deps: DeliveryDeps, deliveryId: string, run: J
     const delivery = await findDelivery(deps.db, deliveryId);
     if (!delivery) return 'missing';
     if (SETTLED_DELIVERY_STATES.has(delivery.state)) return delivery.state;
+    let waited = false;
     try {
       return await attempt(deps, delivery, run);
     } catch (err) {
@@ -271,10 +273,29 @@ export async function runDelivery(deps: DeliveryDeps, deliveryId: string, run: J
       // retry would (the delivery read again with the ids written so far), without spending one.
       if (err instanceof ClientRetiredError && replacedClients < MAX_CLIENT_REPLACEMENTS) {
         logger.info('delivery goes on with the endpoint\'s new client', { deliveryId, caseId: delivery.caseId });
+        waited = true;
         continue;
       }
+      waited = err instanceof OlderVersionWritingError;
       return await failedAttempt(deps, delivery, err, run);
+    } finally {
+      if (!waited) await wakeNewerVersions(deps, delivery);
     }
+  }
+}
+
+/**
+ * This run of `delivery` is over (written, stopped, failed, or set back to `queued`): a newer version
+ * to the same recipient waiting for it (`OlderVersionWritingError`) may have spent its job's attempts
+ * meanwhile (its pause budget spent, or `DELIVERY_MAX_PAUSE_WAIT_MS` 0) and is left `queued`: its job
+ * is added again now (job ids are derived: one still waiting is not added twice; one that ended is run
+ * again). The stale-delivery sweep does the same for a wake-up lost here.
+ */
+async function wakeNewerVersions(deps: DeliveryDeps, delivery: DeliveryRow): Promise<void> {
+  try {
+    for (const newer of await queuedNewerAt(deps.db, delivery)) await deps.dispatch.deliver(newer.id, newer.requeues);
+  } catch (err) {
+    logger.warn('newer versions waiting for this delivery could not be queued again; the stale-delivery sweep will', { deliveryId: delivery.id, ...errorFields(err) });
   }
 }
 
@@ -284,6 +305,14 @@ export async function runDelivery(deps: DeliveryDeps, deliveryId: string, run: J
  */
 async function failedAttempt(deps: DeliveryDeps, delivery: DeliveryRow, err: unknown, run: JobRun): Promise<never> {
   const deliveryId = delivery.id;
+  if (err instanceof OlderVersionWritingError && run.waitsIfPaused !== true) {
+    // Waiting for an older version's write is never a failure, not even past the pause budget (or with
+    // DELIVERY_MAX_PAUSE_WAIT_MS 0): the job's attempt is spent, but the delivery stays `queued` saying
+    // it waits, and the older one's end queues it again (wakeNewerVersions; the stale sweep else).
+    logger.info('delivery waits for an older version being written; its job retries', { deliveryId, caseId: delivery.caseId, olderVersion: err.olderVersion });
+    await noteError(deps.db, deliveryId, `waiting: ${err.message}`);
+    throw err;
+  }
   if (waitsFor(run, err)) {
     logger.info('delivery waits for its paused recipient', { deliveryId, caseId: delivery.caseId, endpointId: err.endpointId, to: err.retryAt });
     await noteError(deps.db, deliveryId, err instanceof OlderVersionWritingError ? `waiting: ${err.message}` : pausedMessage(err.retryAt));
@@ -372,30 +401,94 @@ async function startWrite(deps: DeliveryDeps, delivery: DeliveryRow, patientId: 
   throw new DeliveryStoppedError(marked);
 }
 
+/** A delivery in doubt whose look-up at the recipient could not say whether its report is there. */
+export interface UnconfirmedReport {
+  readonly deliveryId: string;
+  readonly version: number;
+  readonly reason: string;
+}
+
+/**
+ * Looks each delivery in doubt up at the recipient (read-only, by our identifier: `findWrittenReport`)
+ * and records what is found, each in one transaction with its timeline event: its ids when its
+ * report is there (`report_found_at_recipient`: the chart holds it), else no longer in doubt when it
+ * is certainly not there. One the recipient could not be looked through for stays in doubt and is
+ * returned: "could not search to the end" is never "not there".
+ * @param subjects the `Patient/{id}` references its report can only be filed under, when known
+ * @param by who looked (a later version's delivery, or the choice of the recipient's patient)
+ * @throws what the look-up met (network, 5xx, open circuit): nothing is decided without it
+ */
+export async function lookUpInDoubt(
+  db: Database,
+  client: FhirEndpointClient,
+  plan: Pick<WritePlan, 'documentReference'>,
+  inDoubt: readonly DeliveryRow[],
+  subjects: readonly string[] | undefined,
+  by: { readonly deliveryId?: string; readonly version?: number; readonly what: string },
+): Promise<UnconfirmedReport[]> {
+  const unconfirmed: UnconfirmedReport[] = [];
+  for (const earlier of inDoubt) {
+    const found = await findWrittenReport(client, plan, { caseId: earlier.caseId, version: earlier.version }, { known: earlier.remoteIds, ...(subjects ? { subjects } : {}) });
+    logger.info('delivery in doubt looked up at the recipient', {
+      deliveryId: by.deliveryId, caseId: earlier.caseId, earlierDeliveryId: earlier.id, version: earlier.version, outcome: found.outcome,
+    });
+    if (found.outcome === 'unknown') {
+      unconfirmed.push({ deliveryId: earlier.id, version: earlier.version, reason: found.reason });
+      continue;
+    }
+    await db.transaction(async (tx) => {
+      await recordLookedUp(tx, earlier, found);
+      if (found.outcome !== 'found') return;
+      await insertCaseEvent(tx, {
+        caseId: earlier.caseId,
+        type: 'report_found_at_recipient',
+        actorSub: SYSTEM.sub,
+        reason: `Version ${earlier.version}'s report is in the referring EHR although its answer was lost; ${by.what}.`,
+        data: { deliveryId: earlier.id, version: earlier.version, remoteIds: { ...found.ids }, ...(by.deliveryId ? { foundBy: by.deliveryId } : {}) },
+      });
+    });
+  }
+  return unconfirmed;
+}
+
 /**
  * Every earlier version to this recipient whose write started with no DiagnosticReport id on record
  * (its answer lost, then failed, superseded or cancelled) is looked up at the recipient by our
- * identifier, read-only: what is found is recorded on it, so `statusAtRecipient` sees it in the
- * chart; found nothing, it is no longer in doubt.
+ * identifier, read-only, narrowed to the chart of `patientId` at a recipient ignoring the identifier
+ * (it was written under that patient, which still stands: the patient cannot change while a write is
+ * in doubt): what is found is recorded on it, so `statusAtRecipient` sees it in the chart; certainly
+ * not there, it is no longer in doubt; not known, it is returned (this version is then not written).
  * @throws what the look-up met (a transient failure retries this delivery: its status cannot be decided without it)
  */
-async function lookUpEarlierInDoubt(deps: DeliveryDeps, client: FhirEndpointClient, plan: WritePlan, delivery: DeliveryRow): Promise<void> {
-  for (const earlier of await earlierInDoubt(deps.db, delivery.recipientId, delivery.version)) {
-    const found = await findWrittenReport(client, plan, { caseId: earlier.caseId, version: earlier.version }, earlier.remoteIds);
-    await recordLookedUp(deps.db, earlier.id, found);
-    logger.info('earlier version in doubt looked up at the recipient', {
-      deliveryId: delivery.id, caseId: delivery.caseId, earlierDeliveryId: earlier.id, version: earlier.version, found: found.DiagnosticReport !== undefined,
+async function lookUpEarlierInDoubt(deps: DeliveryDeps, client: FhirEndpointClient, plan: WritePlan, delivery: DeliveryRow, patientId: string): Promise<UnconfirmedReport[]> {
+  const earlier = await earlierInDoubt(deps.db, delivery.recipientId, delivery.version);
+  if (earlier.length === 0) return [];
+  return lookUpInDoubt(deps.db, client, plan, earlier, [`Patient/${patientId}`], {
+    deliveryId: delivery.id,
+    version: delivery.version,
+    what: `version ${delivery.version} amends it there`,
+  });
+}
+
+/**
+ * Ends a run in `needs_review` (nothing written): the delivery with the reason and candidates, the
+ * timeline event and the case managers' notification in one transaction.
+ */
+async function toReview(deps: DeliveryDeps, delivery: DeliveryRow, review: { reason: string; candidates: PatientCandidate[]; eventReason: string; data: Record<string, unknown>; notice?: Record<string, unknown> }): Promise<string> {
+  await deps.db.transaction(async (tx) => {
+    await finishDelivery(tx, delivery.id, { state: 'needs_review', reviewReason: review.reason, candidates: review.candidates, at: new Date() });
+    await insertCaseEvent(tx, {
+      caseId: delivery.caseId,
+      type: 'delivery_needs_review',
+      actorSub: SYSTEM.sub,
+      reason: review.eventReason,
+      data: { deliveryId: delivery.id, version: delivery.version, candidates: review.candidates.length, ...review.data },
     });
-    if (found.DiagnosticReport) {
-      await insertCaseEvent(deps.db, {
-        caseId: delivery.caseId,
-        type: 'report_found_at_recipient',
-        actorSub: SYSTEM.sub,
-        reason: `Version ${earlier.version}'s report is in the referring EHR although its answer was lost; version ${delivery.version} amends it there.`,
-        data: { deliveryId: earlier.id, version: earlier.version, remoteIds: { ...found }, foundBy: delivery.id },
-      });
-    }
-  }
+    await recordEvent(tx, 'delivery.needs_review', delivery.caseId, { caseId: delivery.caseId, deliveryId: delivery.id, version: delivery.version, ...(review.notice ?? review.data) });
+  });
+  await deps.dispatch.notify().catch(() => undefined);
+  logger.info('delivery needs review', { deliveryId: delivery.id, caseId: delivery.caseId });
+  return 'needs_review';
 }
 
 /**
@@ -458,22 +551,15 @@ async function attempt(deps: DeliveryDeps, delivery: DeliveryRow, run: JobRun): 
   if (!('id' in patient)) {
     // The Patient on record there read again and no longer the child's (merged, inactive…), or none found once.
     const onRecord = recipient.remotePatientId !== null;
-    await deps.db.transaction(async (tx) => {
-      await finishDelivery(tx, delivery.id, { state: 'needs_review', reviewReason: patient.reason, candidates: patient.candidates, at: new Date() });
-      await insertCaseEvent(tx, {
-        caseId: delivery.caseId,
-        type: 'delivery_needs_review',
-        actorSub: SYSTEM.sub,
-        reason: onRecord
-          ? "The child's record on file in the referring EHR no longer stands for the child there (merged into another, inactive, or another birth date); nothing was written, the case manager must choose the patient there again."
-          : 'The child was not found exactly once in the referring EHR; the case manager must choose the patient there.',
-        data: { deliveryId: delivery.id, version: delivery.version, candidates: patient.candidates.length, ...(onRecord ? { patientOnRecord: recipient.remotePatientId } : {}) },
-      });
-      await recordEvent(tx, 'delivery.needs_review', delivery.caseId, { caseId: delivery.caseId, deliveryId: delivery.id, version: delivery.version, ...(onRecord ? { patientOnRecord: true } : {}) });
+    return toReview(deps, delivery, {
+      reason: patient.reason,
+      candidates: patient.candidates,
+      eventReason: onRecord
+        ? "The child's record on file in the referring EHR no longer stands for the child there (merged into another, inactive, or another birth date); nothing was written, the case manager must choose the patient there again."
+        : 'The child was not found exactly once in the referring EHR; the case manager must choose the patient there.',
+      data: onRecord ? { patientOnRecord: recipient.remotePatientId } : {},
+      notice: onRecord ? { patientOnRecord: true } : {},
     });
-    await deps.dispatch.notify().catch(() => undefined);
-    logger.info('delivery needs review', { deliveryId: delivery.id, caseId: delivery.caseId });
-    return 'needs_review';
   }
   // The patient found is kept only while none is on record: one a case manager chose meanwhile wins
   // (it was read and checked at the recipient when chosen), and the report is filed under it.
@@ -481,7 +567,18 @@ async function attempt(deps: DeliveryDeps, delivery: DeliveryRow, run: JobRun): 
 
   // An earlier version whose answer was lost may be in this chart without its ids on record: looked
   // up there first (read-only, by identifier), so this version amends it instead of standing beside it.
-  await lookUpEarlierInDoubt(deps, client, plan, delivery);
+  const unconfirmed = await lookUpEarlierInDoubt(deps, client, plan, delivery, patientId);
+  if (unconfirmed.length > 0) {
+    // Not written blind: `final` beside an earlier version in the chart would stand as a second
+    // current opinion, and the doubt is kept (write_started_at) for the next look-up.
+    const versions = unconfirmed.map((u) => u.version);
+    return toReview(deps, delivery, {
+      reason: `Version ${versions.join(', ')} of the report may already be in the chart at this recipient (its write was sent, its answer never came) and could not be confirmed there: ${unconfirmed.map((u) => u.reason).join('; ')}. Nothing was written: check the child's chart there, then retry.`,
+      candidates: [],
+      eventReason: 'An earlier version of the report may be in the referring EHR and could not be confirmed there; this version was not written beside it. A case manager must check the chart, then retry.',
+      data: { earlierInDoubt: versions },
+    });
+  }
   // Amended only where an earlier version is in this chart; there it replaces that version's note.
   const { status, previousDocumentId, previousReportId } = statusAtRecipient(await reportsFiledAtRecipient(deps.db, delivery.recipientId, delivery.version));
   let written: WriteOutcome;

@@ -11,7 +11,7 @@ import { findCase } from '../db/case-repository';
 import type { Database, Queryable } from '../db/database';
 import type { EndpointClients } from '../endpoints/endpoint-clients';
 import { requireEndpoint } from '../endpoints/endpoint-service';
-import { CircuitOpenError, FhirClientError } from '../fhir';
+import { CircuitOpenError, FhirClientError, isGoneError } from '../fhir';
 import type { Principal } from '../http/auth';
 import { conflict, fieldProblem, HttpProblem, notFound } from '../http/problem';
 import { errorFields, logger } from '../log';
@@ -19,13 +19,14 @@ import type { WorkDispatch } from '../notify/events';
 import { findVersion } from '../opinion/opinion-repository';
 import type { PatientSelector } from '../pull/source-repository';
 import type { SecretBox } from '../security/secret-box';
-import { createDeliveries, findDelivery, listDeliveries, reportsFiledAtRecipient, requeueDelivery, unsettledWritesAt, type DeliveryRow } from './delivery-repository';
-import { checkRecipientPatient, type RecipientPatientCheck } from './delivery-runner';
+import { createDeliveries, findDelivery, inDoubtAt, listDeliveries, reportsFiledAtRecipient, requeueDelivery, unsettledWritesAt, type DeliveryRow } from './delivery-repository';
+import { checkRecipientPatient, lookUpInDoubt, type RecipientPatientCheck } from './delivery-runner';
 import type { Patient } from 'fhir/r4';
 import { replacedBy } from '../fhir/patient-standing';
 import { survivorId } from '../pull/source-patient-standing';
 import { findRecipient, insertRecipient, listRecipients, setRecipientPatient, type RecipientRow } from './recipient-repository';
-import { mayWriteReports, requestedScope } from './report-writer';
+import { mayWriteReports, planWrite, requestedScope } from './report-writer';
+import type { EndpointCapabilities } from '../endpoints/capabilities';
 import { fhirVersionMessage, unsupportedFhirVersion } from '../endpoints/fhir-version';
 
 /** What the recipient and delivery routes need; the endpoint clients and sealed secrets to read a chosen patient at the recipient. */
@@ -170,12 +171,14 @@ async function confirmChildAtRecipient(deps: DeliveryServiceDeps, recipient: Rec
  *   (`statusAtRecipient`), whose DocumentReference `replaces` the note in that chart, so choosing
  *   another patient would file amendments of one chart's report in another. The filing is corrected
  *   at the EHR (or the recipient removed and added again), not here. Except `mergedInto`: the record
- *   the EHR merged the one on record into ({@link survivorOfPatientOnRecord}), where the filed
- *   reports are now;
- * - a delivery there is writing under the current Patient, or its write started and its answer was
- *   lost (in doubt: the report may be in that chart): choose again once it is delivered, or once a
- *   later version's look-up settled it.
- * Checked again in the transaction that saves the choice, with the recipient row locked.
+ *   the EHR merged the one on record into ({@link settleReportsInDoubt}), where the filed reports are now;
+ * - a delivery there is writing now under the current Patient (`sending`, its write started): choose
+ *   again once it is done;
+ * - a delivery there is in doubt (its write started, its answer was lost) and the look-up at the
+ *   recipient when choosing could not say whether its report is there: it may be in that chart.
+ * Deliveries in doubt are looked up at the recipient first ({@link settleReportsInDoubt}): found, they
+ * count as filed; certainly not there, no longer in doubt. Checked again in the transaction that
+ * saves the choice, with the recipient row locked.
  */
 async function refuseMovingFiledReports(db: Queryable, recipient: RecipientRow, patientId: string, mergedInto?: string): Promise<void> {
   if (recipient.remotePatientId === null || recipient.remotePatientId === patientId) return;
@@ -184,36 +187,61 @@ async function refuseMovingFiledReports(db: Queryable, recipient: RecipientRow, 
     const detail = `Version ${versions.join(', ')} of the report is filed at this recipient under Patient/${recipient.remotePatientId}; later versions amend it there. Choosing Patient/${patientId} would file amendments in another chart: correct the filing at the EHR first.`;
     throw new HttpProblem(409, 'Conflict', detail, [fieldProblem(['patientId'], detail)], { remotePatientId: recipient.remotePatientId, filedVersions: versions });
   }
-  const writing = await unsettledWritesAt(db, recipient.id);
+  const { writing, inDoubt } = await unsettledWritesAt(db, recipient.id);
   if (writing.length > 0) {
-    const detail = `Version ${writing.map((d) => d.version).join(', ')} of the report is being written, or may have been written, at this recipient under Patient/${recipient.remotePatientId} (its answer not received yet). Choosing Patient/${patientId} now could file its amendments in another chart: choose again once it is delivered or settled.`;
+    const detail = `Version ${writing.map((d) => d.version).join(', ')} of the report is being written at this recipient under Patient/${recipient.remotePatientId} (its answer not received yet). Choosing Patient/${patientId} now could file its amendments in another chart: choose again once it is delivered.`;
     throw new HttpProblem(409, 'Conflict', detail, [fieldProblem(['patientId'], detail)], {
       remotePatientId: recipient.remotePatientId,
       writingVersions: writing.map((d) => d.version),
     });
   }
+  if (inDoubt.length > 0) {
+    const detail = `Version ${inDoubt.map((d) => d.version).join(', ')} of the report may have been written at this recipient under Patient/${recipient.remotePatientId} (its write was sent, its answer never came) and the recipient could not be looked through to confirm it. Choosing Patient/${patientId} now could leave it beside its amendment in another chart: check the chart there first.`;
+    throw new HttpProblem(409, 'Conflict', detail, [fieldProblem(['patientId'], detail)], {
+      remotePatientId: recipient.remotePatientId,
+      writingVersions: inDoubt.map((d) => d.version),
+    });
+  }
 }
 
 /**
- * The record the recipient's EHR merged the patient on record into (its `replaced-by` link, read
- * there now), when that is the one chosen: the reports filed under the old record are in the
- * survivor's chart now, so amendments go there, and choosing it is not moving them to another chart.
- * Asked only when reports are filed under another patient than the one chosen; a read that fails
- * leaves the choice refused as a move (undefined).
- * @see https://hl7.org/fhir/R4/patient-definitions.html#Patient.link
+ * Before the recipient's patient is chosen again, what the choice depends on is read at the recipient
+ * (its current client):
+ * - the records the EHR merged the patient on record into (its `replaced-by` links), when a report is
+ *   filed or in doubt there: the filed reports are in that chart now, so choosing one of them is not
+ *   moving them to another chart (https://hl7.org/fhir/R4/patient-definitions.html#Patient.link);
+ * - every delivery there in doubt and not writing now (its write started, its answer lost), looked up
+ *   by our identifier (`lookUpInDoubt`), narrowed to the chart of the patient on record and of those
+ *   records at a recipient ignoring the identifier: found, its ids are recorded (it is filed: the
+ *   survivor rule applies); certainly not there, it is no longer in doubt; else it stays in doubt.
+ * A read or look-up that fails leaves everything as it was (the choice is then refused as a move, or
+ * for the doubt), logged.
+ * @returns the ids of the records the patient on record was merged into (none when not read)
  */
-async function survivorOfPatientOnRecord(deps: DeliveryServiceDeps, recipient: RecipientRow, chosen: string): Promise<string | undefined> {
+async function settleReportsInDoubt(deps: DeliveryServiceDeps, recipient: RecipientRow): Promise<string[]> {
   const onRecord = recipient.remotePatientId;
-  if (onRecord === null || onRecord === chosen || (await reportsFiledAtRecipient(deps.db, recipient.id)).length === 0) return undefined;
+  if (onRecord === null) return [];
+  const inDoubt = await inDoubtAt(deps.db, recipient.id);
+  if (inDoubt.length === 0 && (await reportsFiledAtRecipient(deps.db, recipient.id)).length === 0) return [];
   try {
-    return await deps.clients.withCurrentClient(() => requireEndpoint(deps.db, recipient.endpointId), deps.secrets, async (client) => {
-      const old = await client.read<Patient>('Patient', onRecord);
-      const survivors = replacedBy(old).map((t) => survivorId(t, client.endpoint.baseUrl));
-      return survivors.includes(chosen) ? chosen : undefined;
+    return await deps.clients.withCurrentClient(() => requireEndpoint(deps.db, recipient.endpointId), deps.secrets, async (client, endpoint) => {
+      let survivors: string[] | undefined;
+      try {
+        const old = await client.read<Patient>('Patient', onRecord);
+        survivors = [...new Set(replacedBy(old).map((t) => survivorId(t, client.endpoint.baseUrl)).filter((id): id is string => id !== undefined))];
+      } catch (err) {
+        if (!isGoneError(err)) throw err;
+      }
+      if (inDoubt.length > 0) {
+        const plan = planWrite(endpoint.capabilities as EndpointCapabilities | null, await client.grantedScope());
+        const subjects = survivors === undefined ? undefined : [onRecord, ...survivors].map((id) => `Patient/${id}`);
+        await lookUpInDoubt(deps.db, client, plan, inDoubt, subjects, { what: "found when the recipient's patient was chosen again: later versions amend it" });
+      }
+      return survivors ?? [];
     });
   } catch (err) {
-    logger.warn('recipient patient on record could not be read', { caseId: recipient.caseId, recipientId: recipient.id, ...errorFields(err) });
-    return undefined;
+    logger.warn('recipient patient on record or reports in doubt could not be looked up', { caseId: recipient.caseId, recipientId: recipient.id, ...errorFields(err) });
+    return [];
   }
 }
 
@@ -221,14 +249,15 @@ async function survivorOfPatientOnRecord(deps: DeliveryServiceDeps, recipient: R
  * The case manager chooses the child's Patient at the recipient (one of a delivery's `candidates`,
  * or another id); deliveries waiting on it are re-queued. The id is read there and checked first
  * (exists, the child's birth date, active, not replaced by another record); nothing is saved when
- * it is refused or cannot be read.
+ * it is refused or cannot be read. Deliveries in doubt there are looked up first ({@link settleReportsInDoubt}).
  */
 export async function chooseRecipientPatient(deps: DeliveryServiceDeps, caseId: string, recipientId: string, patientId: string) {
   const record = await requireOpenCase(deps.db, caseId);
   const recipient = await findRecipient(deps.db, recipientId);
   if (!recipient || recipient.caseId !== caseId) throw notFound(`Recipient ${recipientId}`);
-  const mergedInto = await survivorOfPatientOnRecord(deps, recipient, patientId);
-  // Refused early (nothing read at the recipient), and again under the recipient row lock below.
+  const survivors = recipient.remotePatientId === patientId ? [] : await settleReportsInDoubt(deps, recipient);
+  const mergedInto = survivors.includes(patientId) ? patientId : undefined;
+  // Refused early (nothing more read at the recipient), and again under the recipient row lock below.
   await refuseMovingFiledReports(deps.db, recipient, patientId, mergedInto);
   const confirmedId = await confirmChildAtRecipient(deps, recipient, patientId, record.intake as Intake);
   // The patient and the deliveries queued again under it: all or nothing, so a recipient is never left

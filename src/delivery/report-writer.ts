@@ -159,20 +159,46 @@ type Kind = keyof RemoteIds;
 type ReportKey = Pick<ReportFacts, 'caseId' | 'version'>;
 
 /**
- * Read-only: what of an earlier version (`key`) is at the recipient, found by our identifier as a
- * write's own look-up finds it (a lenient recipient's pages looked through): its DiagnosticReport,
- * and its DocumentReference where the plan writes them. For a delivery whose write started and whose
- * answer was lost: whether its report is in that chart decides a later version's status there.
- * @param known the ids our records hold of it, if any (read where the recipient ignores the identifier)
+ * What a read-only look-up of an earlier version found at the recipient ({@link findWrittenReport}):
+ * - `found`: its DiagnosticReport is there (its ids, the DocumentReference too where found);
+ * - `absent`: the recipient answered for everything it holds (it filtered by our identifier, or its
+ *   answer was read to its last page) and the report is not there;
+ * - `unknown`: a recipient ignoring the identifier could not be looked through to the end (the page
+ *   bound, a paging loop, a `next` link off its origin): it may be there. Never taken for `absent`.
  */
-export async function findWrittenReport(client: FhirEndpointClient, plan: Pick<WritePlan, 'documentReference'>, key: ReportKey, known: RemoteIds = {}): Promise<RemoteIds> {
-  const found: RemoteIds = {};
-  const report = await findExisting(client, 'DiagnosticReport', key, known.DiagnosticReport);
-  if (!report) return found;
-  found.DiagnosticReport = report;
-  const note = plan.documentReference ? await findExisting(client, 'DocumentReference', key, known.DocumentReference) : undefined;
-  if (note) found.DocumentReference = note;
-  return found;
+export type WrittenReportLookUp =
+  | { readonly outcome: 'found'; readonly ids: RemoteIds }
+  | { readonly outcome: 'absent' }
+  | { readonly outcome: 'unknown'; readonly reason: string };
+
+/** Options of {@link findWrittenReport}. */
+export interface WrittenReportLookUpOptions {
+  /** The ids our records hold of it, if any (read where the recipient ignores the identifier). */
+  readonly known?: RemoteIds;
+  /**
+   * `Patient/{id}` references the report can only be filed under (the patient it was written under,
+   * and the records that one was merged into): at a recipient that ignores the identifier, its answer
+   * is narrowed by `subject` to each (https://hl7.org/fhir/R4/search.html#reference), a few reports a
+   * chart instead of every report it holds. Left out where the chart is not known.
+   */
+  readonly subjects?: readonly string[];
+}
+
+/**
+ * Read-only: what of an earlier version (`key`) is at the recipient, found by our identifier as a
+ * write's own look-up finds it (a lenient recipient's pages looked through, narrowed to the chart
+ * where `subjects` are given). For a delivery whose write started and whose answer was lost: whether
+ * its report is in that chart decides a later version's status there, and an `unknown` answer is
+ * never "not there" ({@link WrittenReportLookUp}).
+ */
+export async function findWrittenReport(client: FhirEndpointClient, plan: Pick<WritePlan, 'documentReference'>, key: ReportKey, options: WrittenReportLookUpOptions = {}): Promise<WrittenReportLookUp> {
+  const known = options.known ?? {};
+  const report = await lookUp(client, 'DiagnosticReport', key, known.DiagnosticReport, options.subjects);
+  if (report.outcome !== 'found') return report;
+  const ids: RemoteIds = { DiagnosticReport: report.id };
+  const note = plan.documentReference ? await lookUp(client, 'DocumentReference', key, known.DocumentReference, options.subjects) : undefined;
+  if (note?.outcome === 'found') ids.DocumentReference = note.id;
+  return { outcome: 'found', ids };
 }
 
 /** How the missing resources were sent: one transaction Bundle, or one conditional create after another. */
@@ -242,19 +268,30 @@ const IDENTIFYING_ELEMENTS: Readonly<Record<Kind, string>> = {
   Communication: 'identifier',
 };
 
+/** One resource's look-up: found (its id), absent, or not known (a lenient answer not read to its end). */
+type LookUp = { readonly outcome: 'found'; readonly id: string } | { readonly outcome: 'absent' } | { readonly outcome: 'unknown'; readonly reason: string };
+
 /**
  * Our resource of `kind` at the recipient, found by its identifier (a hit counts only when it
  * carries it: identifier-match.ts). One search; where its first page shows the recipient did not
  * filter by identifier, see {@link findAtLenientRecipient}. A recipient that filtered answered for
- * all it holds: not found there means not there.
+ * all it holds: not found there means not there. For a write: not found (absent or unknown) is
+ * created conditionally, `If-None-Exist` the last guard.
  * @param knownId the recipient's id of it in our records, if any (never trusted without a look)
  */
 async function findExisting(client: FhirEndpointClient, kind: Kind, facts: ReportKey, knownId?: string): Promise<string | undefined> {
+  const found = await lookUp(client, kind, facts, knownId);
+  return found.outcome === 'found' ? found.id : undefined;
+}
+
+/** {@link findExisting}, saying whether "not found" is known to be "not there" ({@link LookUp}). */
+async function lookUp(client: FhirEndpointClient, kind: Kind, facts: ReportKey, knownId?: string, subjects?: readonly string[]): Promise<LookUp> {
   const wanted = parseIdentifierToken(tokenOf(kind, facts));
   const first = await searchIdentifierPage(client, kind, wanted, { _count: FIRST_LOOKUP_COUNT });
   const [hit] = first.hits;
-  if (hit || !first.unfiltered) return hit?.id;
-  return findAtLenientRecipient(client, kind, wanted, facts, knownId);
+  if (hit?.id) return { outcome: 'found', id: hit.id };
+  if (!first.unfiltered) return { outcome: 'absent' };
+  return findAtLenientRecipient(client, kind, wanted, facts, knownId, subjects);
 }
 
 /**
@@ -262,18 +299,26 @@ async function findExisting(client: FhirEndpointClient, kind: Kind, facts: Repor
  * type (https://hl7.org/fhir/R4/search.html#errors), ours perhaps on a later page: the one our
  * records name, read, when it is still there and carries our identifier; else the first that does
  * on the answer's pages (https://hl7.org/fhir/R4/http.html#paging), {@link LENIENT_SCAN_MAX_PAGES}
- * at most. Undefined when it is not found: the write then creates it conditionally.
+ * at most — each chart's answer (`subject`) in turn where `subjects` are given. `absent` only when
+ * every answer was read to its last page; one stopped before is `unknown`.
  */
-async function findAtLenientRecipient(client: FhirEndpointClient, kind: Kind, wanted: IdentifierToken, facts: ReportKey, knownId: string | undefined): Promise<string | undefined> {
+async function findAtLenientRecipient(client: FhirEndpointClient, kind: Kind, wanted: IdentifierToken, facts: ReportKey, knownId: string | undefined, subjects?: readonly string[]): Promise<LookUp> {
   const read = knownId === undefined ? undefined : await readIfOurs(client, kind, knownId, wanted);
-  if (read !== undefined) return read;
-  const scan = await scanPagesForIdentifier(client, kind, wanted, {
-    maxPages: LENIENT_SCAN_MAX_PAGES,
-    params: { _count: String(LENIENT_SCAN_PAGE_SIZE), _elements: IDENTIFYING_ELEMENTS[kind] },
-  });
-  if (scan.outcome === 'found') return scan.resource.id;
-  if (scan.outcome === 'stopped') warnLookupStopped(client, kind, facts, scan);
-  return undefined;
+  if (read !== undefined) return { outcome: 'found', id: read };
+  const narrowing: readonly (string | undefined)[] = subjects && subjects.length > 0 ? subjects : [undefined];
+  let unknown: string | undefined;
+  for (const subject of narrowing) {
+    const scan = await scanPagesForIdentifier(client, kind, wanted, {
+      maxPages: LENIENT_SCAN_MAX_PAGES,
+      params: { _count: String(LENIENT_SCAN_PAGE_SIZE), _elements: IDENTIFYING_ELEMENTS[kind], ...(subject !== undefined ? { subject } : {}) },
+    });
+    if (scan.outcome === 'found' && scan.resource.id) return { outcome: 'found', id: scan.resource.id };
+    if (scan.outcome === 'stopped') {
+      warnLookupStopped(client, kind, facts, scan);
+      unknown ??= `the recipient ignores the identifier search and its answer${subject !== undefined ? ` for ${subject}` : ''} could not be read to its end (${scan.reason} after ${scan.pages} pages)`;
+    }
+  }
+  return unknown !== undefined ? { outcome: 'unknown', reason: unknown } : { outcome: 'absent' };
 }
 
 /**

@@ -152,22 +152,27 @@ it('amends a report whose answer was lost: version 2 replaces version 1 found at
 it('lets a version still being written finish, and the newer version waits for it, then amends it', async () => {
   const caseId = await openCaseIn(svc, cm, 'assigned');
   await addRecipient(caseId);
-  // Version 1's write takes a while to arrive at the EHR.
-  const slow = ehr.faults.add({ match: 'POST *', action: { kind: 'latency', ms: 3000 }, nth: 1 });
+  // Version 1's write is held at the EHR until the test releases it: no timing window.
+  const hold = ehr.faults.add({ match: 'POST *', action: { kind: 'hold' }, nth: 1 });
   let v1: DeliveryView;
   try {
     await sign(caseId);
-    await eventually(
-      async () => (await svc.service.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM deliveries WHERE case_id = $1 AND version = 1 AND state = 'sending' AND write_started_at IS NOT NULL`, [caseId])).rows[0]?.n ?? 0,
-      (n) => n === 1,
+    await eventually(async () => ehr.faults.rule(hold)?.fired ?? 0, (n) => n === 1, 30_000);
+    // Signed while version 1's request is on its way: version 2 waits, writing nothing, spending no attempt.
+    await sign(caseId, 'Amended while version 1 was being written.');
+    const waiting = await eventually(
+      () => deliveries(caseId),
+      (d) => /^waiting: version 1 is being written/.test(d.find((x) => x.version === 2)?.lastError ?? ''),
       30_000,
     );
-    // Signed while version 1's request is on its way.
-    await sign(caseId, 'Amended while version 1 was being written.');
-    v1 = await until(caseId, 1, ['delivered', 'failed', 'superseded', 'needs_review']);
+    expect(waiting.find((x) => x.version === 1)?.state).toBe('sending');
+    expect(waiting.find((x) => x.version === 2)).toMatchObject({ state: 'queued', attempts: 0 });
+    expect(await byIdentifier('DiagnosticReport', caseId, 2)).toHaveLength(0);
   } finally {
-    ehr.faults.remove(slow);
+    ehr.faults.release(hold);
+    ehr.faults.remove(hold);
   }
+  v1 = await until(caseId, 1, ['delivered', 'failed', 'superseded', 'needs_review']);
   expect(v1.state).toBe('delivered');
   const v2 = await until(caseId, 2, ['delivered', 'failed', 'needs_review']);
   expect(v2.state).toBe('delivered');
@@ -177,6 +182,46 @@ it('lets a version still being written finish, and the newer version waits for i
   expect(report2?.extension).toEqual([{ url: DIAGNOSTIC_REPORT_REPLACES, valueReference: { reference: `DiagnosticReport/${v1.remoteIds.DiagnosticReport}` } }]);
   expect(note1?.status).toBe('superseded');
 }, 120_000);
+
+it('records a report found in doubt and its timeline event in one transaction', async () => {
+  const { caseId, v1 } = await v1InDoubt();
+  // Version 2's look-up of version 1 held at the EHR while the timeline is locked against inserts.
+  const hold = ehr.faults.add({ match: 'GET /DiagnosticReport*', action: { kind: 'hold' }, nth: 1 });
+  let locker: { client: pg.Client; pid: number } | undefined;
+  try {
+    await sign(caseId, 'Amended: endocrinology review in 6 weeks.');
+    await eventually(async () => ehr.faults.rule(hold)?.fired ?? 0, (n) => n === 1, 30_000);
+    locker = await holdLock('LOCK TABLE case_events IN SHARE MODE', []);
+    const notesLookedUp = ehr.requestCount('GET /DocumentReference*');
+    ehr.faults.release(hold);
+    // Version 1's note looked up too: what was found is recorded next.
+    await eventually(async () => ehr.requestCount('GET /DocumentReference*'), (n) => n > notesLookedUp, 15_000);
+    // The service waits to insert report_found_at_recipient: the ids found must not be visible before it.
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const { rows } = await locker.client.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1::int = ANY (pg_blocking_pids(pid))`,
+        [locker.pid],
+      );
+      if ((rows[0]?.n ?? 0) > 0) break;
+      if (Date.now() > deadline) {
+        const activity = await locker.client.query('SELECT pid, state, wait_event_type, pg_blocking_pids(pid) AS blockers, left(query, 80) AS query FROM pg_stat_activity WHERE datname = current_database()');
+        throw new Error(`the service never waited to insert its timeline event: ${JSON.stringify(activity.rows)} ${JSON.stringify(ehr.faults.list())} ${JSON.stringify(await deliveries(caseId))}`);
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    const { rows } = await svc.service.db.query<{ remote_ids: Record<string, string> }>('SELECT remote_ids FROM deliveries WHERE id = $1', [v1.id]);
+    expect(rows[0]?.remote_ids).toEqual({});
+  } finally {
+    ehr.faults.release(hold);
+    ehr.faults.remove(hold);
+    await locker?.client.query('ROLLBACK').catch(() => undefined);
+    await locker?.client.end();
+  }
+  expect((await until(caseId, 2, ['delivered', 'failed', 'needs_review'])).state).toBe('delivered');
+  const first = (await deliveries(caseId)).find((d) => d.id === v1.id);
+  expect(first?.remoteIds.DiagnosticReport).toBeDefined();
+}, 150_000);
 
 it('tells the case managers when a cancelled case has a report that may be in the chart', async () => {
   const { caseId } = await v1InDoubt();

@@ -22,6 +22,8 @@ export interface FaultDecision {
   readonly latencyMs: number;
   /** The first non-latency action that fired, if any. */
   readonly action: FaultAction | undefined;
+  /** Resolves once every `hold` rule that fired is released (at once when none fired). */
+  readonly held: Promise<void>;
 }
 
 interface ActiveRule {
@@ -36,6 +38,8 @@ interface ActiveRule {
 export class FaultRegistry {
   private readonly rules: ActiveRule[] = [];
   private nextId = 1;
+  /** The gate of each `hold` rule not released yet. */
+  private readonly gates = new Map<number, { readonly opened: Promise<void>; readonly open: () => void }>();
 
   constructor(private readonly serverSeed: number) {}
 
@@ -55,7 +59,27 @@ export class FaultRegistry {
     return id;
   }
 
+  /** Lets the requests a `hold` rule keeps (and any it fires on later) go on. */
+  release(id: number): void {
+    this.gateOf(id).open();
+  }
+
+  private gateOf(id: number): { readonly opened: Promise<void>; readonly open: () => void } {
+    let gate = this.gates.get(id);
+    if (!gate) {
+      let open: () => void = () => undefined;
+      const opened = new Promise<void>((resolve) => {
+        open = resolve;
+      });
+      gate = { opened, open };
+      this.gates.set(id, gate);
+    }
+    return gate;
+  }
+
   remove(id: number): void {
+    this.gates.get(id)?.open();
+    this.gates.delete(id);
     const index = this.rules.findIndex((rule) => rule.id === id);
     if (index >= 0) {
       this.rules.splice(index, 1);
@@ -64,6 +88,10 @@ export class FaultRegistry {
 
   clear(): void {
     this.rules.length = 0;
+    for (const gate of this.gates.values()) {
+      gate.open();
+    }
+    this.gates.clear();
   }
 
   /** A snapshot of one rule's counters. */
@@ -80,6 +108,7 @@ export class FaultRegistry {
   decide(method: string, target: string): FaultDecision {
     let latencyMs = 0;
     let action: FaultAction | undefined;
+    const holds: Promise<void>[] = [];
     for (const rule of this.rules) {
       if (!rule.pattern.matches(method, target)) {
         continue;
@@ -91,12 +120,15 @@ export class FaultRegistry {
       if (rule.input.action.kind === 'latency') {
         rule.fired++;
         latencyMs += rule.input.action.ms;
+      } else if (rule.input.action.kind === 'hold') {
+        rule.fired++;
+        holds.push(this.gateOf(rule.id).opened);
       } else if (!action) {
         rule.fired++;
         action = rule.input.action;
       }
     }
-    return { latencyMs, action };
+    return { latencyMs, action, held: Promise.all(holds).then(() => undefined) };
   }
 }
 

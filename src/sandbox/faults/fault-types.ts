@@ -15,6 +15,12 @@ export type RetryAfterFormat = 'seconds' | 'http-date';
 export type FaultAction =
   /** Wait `ms` before handling the request normally (adds to other latency rules and the global latency). */
   | { readonly kind: 'latency'; readonly ms: number }
+  /**
+   * Hold the request until the test releases the rule (`faults.release(id)`), then handle it normally
+   * (with any other fault that fired): a request kept in flight for exactly as long as a test needs.
+   * Released by `remove` and `clear` too; a request still held when the server stops is dropped.
+   */
+  | { readonly kind: 'hold' }
   /** 429 Too Many Requests with `Retry-After` (https://www.rfc-editor.org/rfc/rfc6585#section-4). */
   | { readonly kind: 'rate-limit'; readonly retryAfterSeconds?: number; readonly retryAfterFormat?: RetryAfterFormat }
   /** 503 Service Unavailable, optionally with `Retry-After`. */

@@ -2,7 +2,7 @@
  * The `http.Server` request listener of a sandbox server: records the request, applies latency and
  * faults, dispatches, and writes the response in one call (or, for socket faults, does not).
  *
- * Fault order: latency (global + latency rules) first, then a status fault (429/503/500/401/3xx),
+ * Fault order: latency (global + latency rules) first, a `hold` until the test releases it, then a status fault (429/503/500/401/3xx),
  * hang or reset instead of handling the request; or, for malformed-json, truncated,
  * foreign-next-link, search-outcome, paging-loop, stuck-paging and endless-paging, the request is handled and its real
  * response is altered; for ignore-parameter, the request is handled without that search parameter,
@@ -56,6 +56,7 @@ async function handle(deps: HandlerDependencies, req: IncomingMessage, res: Serv
   });
   const decision = deps.faults.decide(request.method, request.target);
   await deps.delays.wait(deps.latencyMs() + decision.latencyMs);
+  await decision.held;
   if (res.destroyed) {
     return;
   }
