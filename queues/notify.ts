@@ -1,6 +1,6 @@
 import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import type { Database } from '../src/db/database';
-import { staleDeliveries } from '../src/delivery/delivery-repository';
+import { staleDeliverySweep } from '../src/delivery/delivery-repository';
 import { errorFields, logger, withLogContext } from '../src/log';
 import type { WorkDispatch } from '../src/notify/events';
 import { drainOutbox, OutboxPruner } from '../src/notify/outbox-processor';
@@ -32,6 +32,7 @@ export function startNotifyWorker(deps: NotifyDeps, connection: () => Connection
   queue.on('error', () => undefined);
   const webhookQueue = createWebhookQueue(connection(), prefix);
   const pruner = new OutboxPruner({ retentionDays: deps.outboxRetentionDays });
+  const sweepStaleDeliveries = staleDeliverySweep();
   const worker = new Worker(
     QUEUES.notify,
     async (job) =>
@@ -45,7 +46,7 @@ export function startNotifyWorker(deps: NotifyDeps, connection: () => Connection
         }
         if (job.name === 'drain' && job.repeatJobKey) {
           await sweepLostWebhooks(deps.db, webhookQueue, deps.staleAfterMs, deps.webhooks);
-          for (const d of await staleDeliveries(deps.db, new Date(Date.now() - deps.staleAfterMs))) await deps.dispatch.deliver(d.id, d.requeues);
+          for (const d of await sweepStaleDeliveries(deps.db, new Date(Date.now() - deps.staleAfterMs))) await deps.dispatch.deliver(d.id, d.requeues);
           await pruner.pruneIfDue(deps.db);
         }
         return { events };

@@ -169,28 +169,63 @@ export async function earlierInDoubt(db: Queryable, recipientId: string, beforeV
 }
 
 /**
- * What a look-up at the recipient found of a delivery in doubt: its ids when its report is there
- * (then the chart holds it: a later version amends it), else it is no longer in doubt (nothing of it
- * was written; it is settled or stopped, so it writes nothing more).
+ * Deliveries to the recipient in doubt (a write was started, no DiagnosticReport id is on record)
+ * and not `sending` now, every version: looked up at the recipient before its patient is chosen
+ * again (`chooseRecipientPatient`), so that a report in doubt under a record merged away since
+ * neither blocks the choice for good nor is left out of the amendments.
  */
-export async function recordLookedUp(db: Queryable, id: string, found: RemoteIds): Promise<void> {
-  if (found.DiagnosticReport) {
-    await db.query(`UPDATE deliveries SET remote_ids = remote_ids || $2::jsonb, updated_at = now() WHERE id = $1`, [id, JSON.stringify(found)]);
-  } else {
-    await db.query(`UPDATE deliveries SET write_started_at = NULL, updated_at = now() WHERE id = $1 AND ${IN_DOUBT} AND state <> 'sending'`, [id]);
+export async function inDoubtAt(db: Queryable, recipientId: string): Promise<DeliveryRow[]> {
+  const { rows } = await db.query<Db>(`SELECT * FROM deliveries WHERE recipient_id = $1 AND ${IN_DOUBT} AND state <> 'sending' ORDER BY version`, [recipientId]);
+  return rows.map(toRow);
+}
+
+/**
+ * What a look-up at the recipient found of a delivery in doubt, recorded:
+ * - `found`: its ids (then the chart holds it: a later version amends it, and the recipient's
+ *   patient may change only to the record it was merged into);
+ * - `absent`: no longer in doubt (nothing of it was written), only while the row is as it was read
+ *   (`seen`: no attempt and no change since — a run of it meanwhile may have written);
+ * - `unknown`: nothing changes: it stays in doubt (the recipient could not be looked through).
+ * @returns whether the row changed
+ */
+export async function recordLookedUp(db: Queryable, seen: Pick<DeliveryRow, 'id' | 'attempts' | 'updatedAt'>, outcome: { outcome: 'found'; ids: RemoteIds } | { outcome: 'absent' } | { outcome: 'unknown' }): Promise<boolean> {
+  if (outcome.outcome === 'found') {
+    const { rowCount } = await db.query(`UPDATE deliveries SET remote_ids = remote_ids || $2::jsonb, updated_at = now() WHERE id = $1`, [seen.id, JSON.stringify(outcome.ids)]);
+    return (rowCount ?? 0) > 0;
   }
+  if (outcome.outcome === 'unknown') return false;
+  const { rowCount } = await db.query(
+    `UPDATE deliveries SET write_started_at = NULL, updated_at = now() WHERE id = $1 AND ${IN_DOUBT} AND state <> 'sending' AND attempts = $2 AND abs(extract(epoch FROM updated_at - $3::timestamptz)) < 0.001`,
+    [seen.id, seen.attempts, seen.updatedAt],
+  );
+  return (rowCount ?? 0) > 0;
+}
+
+/**
+ * Deliveries of later versions than `version` to the recipient, `queued`: one may be waiting for this
+ * one's write (`OlderVersionWritingError`); its job is added again when this one stops writing.
+ */
+export async function queuedNewerAt(db: Queryable, delivery: Pick<DeliveryRow, 'recipientId' | 'version'>): Promise<{ id: string; requeues: number }[]> {
+  const { rows } = await db.query<{ id: string; requeues: number }>(
+    `SELECT id, requeues FROM deliveries WHERE recipient_id = $1 AND version > $2 AND state = 'queued' ORDER BY version`,
+    [delivery.recipientId, delivery.version],
+  );
+  return rows;
 }
 
 /**
  * The deliveries to a recipient whose report may be in the chart without its id on record: writing
- * now (`sending` with a write started), or in doubt. The recipient's patient may not change meanwhile.
+ * now (`sending` with a write started: `writing`), or in doubt otherwise, after a look-up at the
+ * recipient could not settle them (`inDoubt`). The recipient's patient may not change to another
+ * chart meanwhile.
  */
-export async function unsettledWritesAt(db: Queryable, recipientId: string): Promise<DeliveryRow[]> {
+export async function unsettledWritesAt(db: Queryable, recipientId: string): Promise<{ writing: DeliveryRow[]; inDoubt: DeliveryRow[] }> {
   const { rows } = await db.query<Db>(
     `SELECT * FROM deliveries WHERE recipient_id = $1 AND ((state = 'sending' AND write_started_at IS NOT NULL) OR ${IN_DOUBT}) ORDER BY version`,
     [recipientId],
   );
-  return rows.map(toRow);
+  const all = rows.map(toRow);
+  return { writing: all.filter((d) => d.state === 'sending'), inDoubt: all.filter((d) => d.state !== 'sending') };
 }
 
 /**
@@ -299,10 +334,46 @@ export async function requeueDelivery(db: Queryable, id: string): Promise<number
 }
 
 /** Deliveries that should have a job but may have lost it (Redis flushed, enqueue failed after commit). */
-export async function staleDeliveries(db: Queryable, olderThan: Date): Promise<{ id: string; requeues: number }[]> {
-  const { rows } = await db.query<{ id: string; requeues: number }>(
-    `SELECT id, requeues FROM deliveries WHERE state IN ('queued', 'sending') AND updated_at < $1 ORDER BY updated_at LIMIT 100`,
-    [olderThan],
+export async function staleDeliveries(db: Queryable, olderThan: Date, after?: StaleDeliveryCursor): Promise<StaleDelivery[]> {
+  // The cursor's time as PostgreSQL wrote it (microseconds): a JavaScript Date keeps milliseconds, and
+  // rows of the same millisecond would then all sort after it again.
+  const { rows } = await db.query<{ id: string; requeues: number; cursor_at: string }>(
+    `SELECT id, requeues, updated_at::text AS cursor_at FROM deliveries
+     WHERE state IN ('queued', 'sending') AND updated_at < $1 AND ($2::timestamptz IS NULL OR (updated_at, id) > ($2::timestamptz, $3::uuid))
+     ORDER BY updated_at, id LIMIT $4`,
+    [olderThan, after?.updatedAt ?? null, after?.id ?? null, STALE_DELIVERY_BATCH],
   );
-  return rows;
+  return rows.map((r) => ({ id: r.id, requeues: r.requeues, updatedAt: r.cursor_at }));
+}
+
+/** Most stale deliveries one sweep re-queues. */
+export const STALE_DELIVERY_BATCH = 100;
+
+/** Where a sweep of stale deliveries stopped: the next one goes on after it. */
+export interface StaleDeliveryCursor {
+  /** `updated_at` as PostgreSQL's text (microseconds kept). */
+  readonly updatedAt: string;
+  readonly id: string;
+}
+
+/** A delivery whose job may be lost. */
+export interface StaleDelivery extends StaleDeliveryCursor {
+  readonly requeues: number;
+}
+
+/**
+ * A sweep of stale deliveries that goes on where the last one stopped, and starts over once it
+ * reached the end: a batch of deliveries legitimately waiting for hours (a recipient's outage, an
+ * older version still writing) keeps the same `updated_at`, so a sweep taking the oldest 100 each
+ * time would only ever re-add those, and a lost job behind them would never be queued again.
+ */
+export function staleDeliverySweep(): (db: Queryable, olderThan: Date) => Promise<StaleDelivery[]> {
+  let cursor: StaleDeliveryCursor | undefined;
+  return async (db, olderThan) => {
+    let batch = await staleDeliveries(db, olderThan, cursor);
+    if (batch.length === 0 && cursor !== undefined) batch = await staleDeliveries(db, olderThan);
+    const last = batch.at(-1);
+    cursor = batch.length < STALE_DELIVERY_BATCH || last === undefined ? undefined : { updatedAt: last.updatedAt, id: last.id };
+    return batch;
+  };
 }

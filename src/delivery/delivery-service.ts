@@ -15,6 +15,7 @@ import { CircuitOpenError, FhirClientError, isGoneError } from '../fhir';
 import type { Principal } from '../http/auth';
 import { conflict, fieldProblem, HttpProblem, notFound } from '../http/problem';
 import { errorFields, logger } from '../log';
+import { enqueueAfterCommit } from '../util/enqueue-after-commit';
 import type { WorkDispatch } from '../notify/events';
 import { findVersion } from '../opinion/opinion-repository';
 import type { PatientSelector } from '../pull/source-repository';
@@ -109,7 +110,9 @@ export async function addRecipient(deps: DeliveryServiceDeps, caseId: string, bo
     const latest = await findVersion(tx, caseId);
     return latest ? createDeliveries(tx, caseId, latest.version, [id]) : [];
   });
-  await Promise.all(created.map((deliveryId) => deps.dispatch.deliver(deliveryId, 0)));
+  await enqueueAfterCommit(() => Promise.all(created.map((deliveryId) => deps.dispatch.deliver(deliveryId, 0))), {
+    what: 'deliveries to a new recipient', sweep: 'the notify stale-delivery sweep', ids: { caseId, count: created.length },
+  });
   logger.info('recipient added', { caseId, endpointId: body.endpointId, count: created.length });
   return recipientView((await findRecipient(deps.db, id)) as RecipientRow);
 }
@@ -278,7 +281,9 @@ export async function chooseRecipientPatient(deps: DeliveryServiceDeps, caseId: 
     }
     return jobs;
   });
-  for (const job of requeued) await deps.dispatch.deliver(job.id, job.requeues);
+  await enqueueAfterCommit(async () => {
+    for (const job of requeued) await deps.dispatch.deliver(job.id, job.requeues);
+  }, { what: 'deliveries under the chosen patient', sweep: 'the notify stale-delivery sweep', ids: { caseId, count: requeued.length } });
   return recipientView((await findRecipient(deps.db, recipientId)) as RecipientRow);
 }
 
@@ -288,6 +293,6 @@ export async function retryDelivery(deps: DeliveryServiceDeps, caseId: string, d
   if (!delivery || delivery.caseId !== caseId) throw notFound(`Delivery ${deliveryId}`);
   const requeues = await requeueDelivery(deps.db, deliveryId);
   if (requeues === undefined) throw conflict(`Only a failed or needs_review delivery can be retried; this one is ${delivery.state}.`, { state: delivery.state });
-  await deps.dispatch.deliver(deliveryId, requeues);
+  await enqueueAfterCommit(() => deps.dispatch.deliver(deliveryId, requeues), { what: 'a delivery retried', sweep: 'the notify stale-delivery sweep', ids: { caseId, deliveryId } });
   return deliveryView((await findDelivery(deps.db, deliveryId)) as DeliveryRow);
 }

@@ -11,6 +11,12 @@ describe('eventMessage', () => {
     );
   });
 
+  it('tells why a delivery waits for review: an earlier version that may be in the chart, a record merged away, or the patient not found once', () => {
+    expect(eventMessage('delivery.needs_review', { caseId, version: 2, earlierInDoubt: [1] })).toMatch(/version 1 may already be in the child's chart .* could not confirm/);
+    expect(eventMessage('delivery.needs_review', { caseId, version: 2, patientOnRecord: true })).toMatch(/merged into another, made inactive/);
+    expect(eventMessage('delivery.needs_review', { caseId, version: 1 })).toMatch(/not found exactly once/);
+  });
+
   it("names an SLA miss's due day as the program counts it, and the instant where that is all there is", () => {
     expect(eventMessage('sla.target_missed', { caseId, dueAt: '2026-01-21T04:59:59Z', dueDay: '2026-01-20', timeZone: 'America/New_York' })).toBe(
       'The report is past its 5-business-day target (due 2026-01-20, end of day America/New_York).',
