@@ -6,23 +6,62 @@
 import { z } from 'zod';
 import { isValidNpi } from '../cases/npi';
 import { fhirStringControlIn } from '../fhir/fhir-text';
+import { unprintableCharacter } from '../report/report-fonts';
 
 /** Maximum lengths, in characters, after trimming. */
 export const OPINION_LIMITS = { section: 20_000, answer: 10_000, question: 1_000, name: 200 } as const;
 
-const text = (label: string, max: number, { controls = 'refuse' }: { controls?: 'refuse' | 'allow' } = {}) => {
-  const base = z
+/**
+ * Characters that are letters, symbols or punctuation by category but show nothing: the Hangul
+ * fillers (U+3164, U+FFA0, U+115F, U+1160) and the blank Braille pattern (U+2800).
+ */
+const BLANK_LETTERS = /[\u115F\u1160\u3164\uFFA0\u2800]/gu;
+const VISIBLE = /[\p{L}\p{N}\p{S}\p{P}]/u;
+
+/**
+ * True when `s` shows something: `trim()` leaves zero-width and other invisible characters (U+200B,
+ * U+2060, U+00AD, U+3164), and an answer made only of them printed the family's question unanswered.
+ */
+export function hasVisibleText(s: string): boolean {
+  return VISIBLE.test(s.replace(BLANK_LETTERS, ''));
+}
+
+/** "U+05D0 (א)": a character named for the one who typed it. */
+function named(ch: string): string {
+  return `U+${(ch.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')} (${ch})`;
+}
+
+const text = (
+  label: string,
+  max: number,
+  { controls = 'refuse', printed = 'regular', blank = 'refuse' }: { controls?: 'refuse' | 'allow'; printed?: 'regular' | 'bold' | 'unchecked'; blank?: 'refuse' | 'allow' } = {},
+) => {
+  const trimmed = z
     .string({ error: (issue) => (issue.input === undefined ? `${label} is required` : `${label} must be text`) })
     .trim()
-    .min(1, { error: `${label} must not be empty`, abort: true })
-    .max(max, { error: `${label} must be at most ${max} characters` });
+    .min(1, { error: `${label} must not be empty`, abort: true });
+  const base = (blank === 'allow' ? trimmed : trimmed.refine(hasVisibleText, { error: `${label} must not be empty (it holds only invisible characters)`, abort: true })).max(max, {
+    error: `${label} must be at most ${max} characters`,
+  });
   // What the report carries to the EHR as FHIR text is refused with a control character, naming it:
   // the recipient's server would refuse the whole report, on every attempt.
-  return controls === 'allow'
-    ? base
-    : base.refine((s) => fhirStringControlIn(s) === undefined, {
-        error: (issue) =>
-          `${label} holds a control character (${fhirStringControlIn(String(issue.input)) ?? 'below U+0020'}) that FHIR text cannot carry; remove it (text pasted from a word processor often brings one)`,
+  const controlled =
+    controls === 'allow'
+      ? base
+      : base.refine((s) => fhirStringControlIn(s) === undefined, {
+          error: (issue) =>
+            `${label} holds a control character (${fhirStringControlIn(String(issue.input)) ?? 'below U+0020'}) that FHIR text cannot carry; remove it (text pasted from a word processor often brings one)`,
+        });
+  // A character no report font has would print as "�" on the signed report: refused, naming it
+  // (the report's own coverage check, so what is accepted is what prints).
+  const face = printed;
+  return face === 'unchecked'
+    ? controlled
+    : controlled.refine((s) => unprintableCharacter(s, face) === undefined, {
+        error: (issue) => {
+          const ch = unprintableCharacter(String(issue.input), face);
+          return `${label} holds a character the report cannot print (${ch === undefined ? 'unknown' : named(ch)}): the signed PDF would show "�" in its place. The report prints Latin, Greek, Cyrillic, Chinese, Japanese and Korean text and common symbols, not other scripts or emoji; write it another way`;
+        },
       });
 };
 
@@ -30,14 +69,16 @@ const text = (label: string, max: number, { controls = 'refuse' }: { controls?: 
 export const AnswerSchema = z.object({
   // Only matched against the intake's questions (the report prints the intake's text): refusing a
   // control character here would make a question the family wrote with one unanswerable.
-  question: text('Question', OPINION_LIMITS.question, { controls: 'allow' }).meta({ description: 'The family question, exactly as in the intake.' }),
+  // Nor a character the report cannot print, nor a question of invisible characters only: the
+  // report prints the intake's text, not this one.
+  question: text('Question', OPINION_LIMITS.question, { controls: 'allow', printed: 'unchecked', blank: 'allow' }).meta({ description: 'The family question, exactly as in the intake.' }),
   answer: text('Answer', OPINION_LIMITS.answer),
 });
 
 /** Who writes and signs; used when the specialist directory has no assignment for the case. */
 export const SpecialistSchema = z
   .object({
-    name: text('Specialist name', OPINION_LIMITS.name),
+    name: text('Specialist name', OPINION_LIMITS.name, { printed: 'bold' }),
     npi: z
       .string()
       .trim()

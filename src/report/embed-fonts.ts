@@ -1,14 +1,14 @@
 /**
  * Embeds the PDF fonts (see `report-fonts.ts`) into a pdf-lib document: the regular and bold faces,
- * each with the CJK fallback when some drawn character needs it. Shared by the opinion report and
+ * each with the fallbacks (CJK, then Hangul) that some drawn character needs. Shared by the opinion report and
  * the payment receipt, so both draw every script the same way.
  * @see https://pdf-lib.js.org/docs/api/classes/pdfdocument#embedfont
  * @packageDocumentation
  */
 import type { PDFDocument, PDFFont } from 'pdf-lib';
-import type { LoadedFont, ReportFonts } from './report-fonts';
+import { fallbackChain, type LoadedFont, type ReportFonts } from './report-fonts';
 import { fontkit } from './fontkit';
-import { FontFace, needsFallback } from './text-layout';
+import { FontFace, missingFrom, type EmbeddedFallback } from './text-layout';
 
 /**
  * OpenType features switched off: fontkit's shaping made every drawText cost ~1 ms; the PDFs'
@@ -28,17 +28,24 @@ function embed(doc: PDFDocument, font: LoadedFont): Promise<PDFFont> {
 
 /**
  * Registers fontkit on `doc` and embeds the fonts: subset to the glyphs drawn (whole for a font
- * pdf-lib cannot subset correctly), the fallback only when `allText` has a character the regular
- * font lacks.
+ * pdf-lib cannot subset correctly), a fallback only when `allText` has a character the regular or
+ * bold font lacks that it is the first fallback to have.
  * @param allText - every string the document will draw
  */
 export async function embedFontFaces(doc: PDFDocument, fonts: ReportFonts, allText: string): Promise<EmbeddedFaces> {
   doc.registerFontkit(fontkit());
   const [regular, bold] = await Promise.all([embed(doc, fonts.regular), embed(doc, fonts.bold)]);
-  const fallback = needsFallback(allText, fonts.regular) ? await embed(doc, fonts.fallback) : undefined;
-  const fallbackCoverage = fallback ? fonts.fallback : undefined;
+  const rest = missingFrom(allText, [fonts.regular, fonts.bold]);
+  const fallbacks: EmbeddedFallback[] = [];
+  for (const coverage of fallbackChain(fonts)) {
+    if (rest.size === 0) break;
+    const drawn = [...rest].filter((cp) => coverage.has(cp));
+    if (drawn.length === 0) continue;
+    for (const cp of drawn) rest.delete(cp);
+    fallbacks.push({ font: await embed(doc, coverage), coverage });
+  }
   return {
-    regular: new FontFace(regular, fonts.regular, fallback, fallbackCoverage),
-    bold: new FontFace(bold, fonts.bold, fallback, fallbackCoverage),
+    regular: new FontFace(regular, fonts.regular, fallbacks),
+    bold: new FontFace(bold, fonts.bold, fallbacks),
   };
 }

@@ -2,12 +2,15 @@
  * The fonts of the PDFs (the opinion report and the payment receipt). PDF's standard 14 fonts only
  * know WinAnsi (about Latin-1), so a name like "Adán" works but "王小明" or "Łukasz Żółć" would
  * not: the PDFs embed TrueType fonts (subset to the glyphs used, through fontkit) — DejaVu Sans for
- * Latin, Greek and Cyrillic, and Droid Sans Fallback for Chinese, Japanese and Korean, used glyph by
- * glyph where the first lacks one (see `embed-fonts.ts`).
+ * Latin, Greek and Cyrillic, Droid Sans Fallback for Chinese and Japanese (and the Hanja of Korean),
+ * and a NanumGothic subset ("SOB Hangul") for Hangul, which Droid Sans Fallback lacks: the fallbacks
+ * are used glyph by glyph, in that order, where DejaVu lacks one (see `embed-fonts.ts`).
  *
  * The subsets committed under `assets/fonts/` (see its LICENSES.md) are the default; operators may
- * point `REPORT_FONT_PATH`, `REPORT_BOLD_FONT_PATH` and `REPORT_FALLBACK_FONT_PATH` at other TTF files.
- * No font of the machine is used.
+ * point `REPORT_FONT_PATH`, `REPORT_BOLD_FONT_PATH` and `REPORT_FALLBACK_FONT_PATH` at other TTF files
+ * (the Hangul subset is always the committed one, tried after the configured fallback). No font of
+ * the machine is used. {@link unprintableCharacter} is the same coverage, asked before a text is
+ * accepted (the opinion's schema), so what is accepted is what prints.
  *
  * pdf-lib 1.17's subsetter (fontkit's TTFSubset) copies each glyph record as is and, when the
  * subset's glyph data is under 64 KB, writes a short `loca` (offsets stored halved): a font whose
@@ -22,6 +25,7 @@ import path from 'node:path';
 import type { Font } from '@pdf-lib/fontkit';
 import { logger } from '../log';
 import { fontkit } from './fontkit';
+import { unprintableIn } from './text-layout';
 
 /** Paths of the three report fonts (any may be left to the default). */
 export interface ReportFontPaths {
@@ -40,11 +44,18 @@ export interface LoadedFont {
   has(codePoint: number): boolean;
 }
 
-/** The three report fonts, read and ready to embed. */
+/** The report fonts, read and ready to embed. */
 export interface ReportFonts {
   readonly regular: LoadedFont;
   readonly bold: LoadedFont;
   readonly fallback: LoadedFont;
+  /** Hangul (`assets/fonts/SOBHangul-subset.ttf`), tried after `fallback`; absent without an assets/fonts folder. */
+  readonly hangul?: LoadedFont;
+}
+
+/** The fallbacks in the order they are tried for a character the regular or bold font lacks. */
+export function fallbackChain(fonts: ReportFonts): LoadedFont[] {
+  return fonts.hangul ? [fonts.fallback, fonts.hangul] : [fonts.fallback];
 }
 
 /** Thrown when a report font cannot be found or read; names the variable to set. */
@@ -53,6 +64,7 @@ export class ReportFontError extends Error {
 }
 
 const DEFAULT_FILES = { regular: 'DejaVuSans-subset.ttf', bold: 'DejaVuSans-Bold-subset.ttf', fallback: 'DroidSansFallback-subset.ttf' } as const;
+const HANGUL_FILE = 'SOBHangul-subset.ttf';
 const VARIABLES = { regular: 'REPORT_FONT_PATH', bold: 'REPORT_BOLD_FONT_PATH', fallback: 'REPORT_FALLBACK_FONT_PATH' } as const;
 
 /** `assets/fonts` of the repository or image: the nearest ancestor folder holding package.json and assets/fonts. */
@@ -143,5 +155,24 @@ export function loadReportFonts(paths: ReportFontPaths = {}): ReportFonts {
     }
     return loadFont(configured ?? path.join(dir as string, DEFAULT_FILES[kind]), VARIABLES[kind]);
   };
-  return { regular: resolve('regular'), bold: resolve('bold'), fallback: resolve('fallback') };
+  const hangul = dir ? loadFont(path.join(dir, HANGUL_FILE), 'REPORT_FALLBACK_FONT_PATH') : undefined;
+  const fonts: ReportFonts = { regular: resolve('regular'), bold: resolve('bold'), fallback: resolve('fallback'), ...(hangul ? { hangul } : {}) };
+  inUse = fonts;
+  return fonts;
+}
+
+/**
+ * The fonts last loaded by this thread: in the API process, those the service loads at boot from
+ * its configuration (`REPORT_FONT_PATH` & co.), the ones the PDF thread is sent; else the defaults.
+ */
+let inUse: ReportFonts | undefined;
+
+/**
+ * The first character of `text` that the report would print as "�" (no report font has it), after
+ * NFC normalisation as the report applies it; `undefined` when every character prints. `face` is
+ * the face the text is drawn with (the signer's name is bold). The same check as the layout's
+ * ({@link unprintableIn}), on the fonts the PDFs are rendered with.
+ */
+export function unprintableCharacter(text: string, face: 'regular' | 'bold' = 'regular', fonts: ReportFonts = inUse ?? loadReportFonts()): string | undefined {
+  return unprintableIn(text, face === 'bold' ? fonts.bold : fonts.regular, fallbackChain(fonts));
 }

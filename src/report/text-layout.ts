@@ -1,6 +1,6 @@
 /**
- * Text for the opinion PDF: splitting a string into runs by font (the Latin font first, the CJK
- * fallback for what it lacks) and wrapping paragraphs to a width. CJK text has no spaces, so each
+ * Text for the opinion PDF (NFC-normalised): splitting a string into runs by font (the Latin font
+ * first, then the fallbacks, CJK and Hangul, for what it lacks) and wrapping paragraphs to a width. CJK text has no spaces, so each
  * ideograph or kana is a break opportunity; a word longer than the line is cut by characters.
  * @packageDocumentation
  */
@@ -28,36 +28,73 @@ const NO_BREAK_SPACES: ReadonlySet<number> = new Set([0xa0, 0x2007, 0x202f]);
 /** U+00AD SOFT HYPHEN: invisible where the line does not break there (and this layout never hyphenates). */
 const SOFT_HYPHEN = 0xad;
 
-/** True when some character of `text` is missing from `font` (so the fallback must be embedded). */
-export function needsFallback(text: string, font: LoadedFont): boolean {
-  for (const ch of text) {
-    const cp = ch.codePointAt(0) as number;
-    if (cp >= 0x20 && !font.has(cp)) return true;
-  }
-  return false;
+/**
+ * What a character is drawn as: a space for a control character (tab, line break, C1) and for the
+ * no-break spaces; nothing (`undefined`) for a soft hyphen; else itself.
+ */
+function drawnAs(ch: string): string | undefined {
+  const cp = ch.codePointAt(0) as number;
+  if (cp === SOFT_HYPHEN) return undefined;
+  return cp < 0x20 || (cp >= 0x7f && cp < 0xa0) || NO_BREAK_SPACES.has(cp) ? ' ' : ch;
 }
 
-/** A face: an embedded primary font with an optional embedded fallback, chosen per character. */
+/**
+ * The first character of `text` (NFC-normalised, as drawn) that neither `primary` nor any of
+ * `fallbacks` has: the one the report would print as U+FFFD. The check the PDFs' layout uses
+ * ({@link FontFace.runs}), so what is accepted before rendering is what prints.
+ */
+export function unprintableIn(text: string, primary: LoadedFont, fallbacks: readonly LoadedFont[]): string | undefined {
+  for (const raw of text.normalize('NFC')) {
+    const ch = drawnAs(raw);
+    if (ch === undefined) continue;
+    const cp = ch.codePointAt(0) as number;
+    if (!primary.has(cp) && !fallbacks.some((f) => f.has(cp))) return ch;
+  }
+  return undefined;
+}
+
+/** The code points of `text` (NFC-normalised, as drawn) that some of `fonts` lacks: those a fallback must draw. */
+export function missingFrom(text: string, fonts: readonly LoadedFont[]): Set<number> {
+  const missing = new Set<number>();
+  for (const raw of text.normalize('NFC')) {
+    const ch = drawnAs(raw);
+    if (ch === undefined) continue;
+    const cp = ch.codePointAt(0) as number;
+    if (fonts.some((f) => !f.has(cp))) missing.add(cp);
+  }
+  return missing;
+}
+
+/** An embedded fallback font and its coverage. */
+export interface EmbeddedFallback {
+  readonly font: PDFFont;
+  readonly coverage: LoadedFont;
+}
+
+/** A face: an embedded primary font with embedded fallbacks (tried in order), chosen per character. */
 export class FontFace {
   private readonly advances = new Map<PDFFont, Map<string, number>>();
 
   constructor(
     private readonly primary: PDFFont,
     private readonly primaryCoverage: LoadedFont,
-    private readonly fallback: PDFFont | undefined,
-    private readonly fallbackCoverage: LoadedFont | undefined,
+    private readonly fallbacks: readonly EmbeddedFallback[] = [],
   ) {}
 
-  /** Consecutive characters grouped by the font that has them; a character neither has becomes U+FFFD. */
+  /**
+   * Consecutive characters grouped by the font that has them; a character none has becomes U+FFFD.
+   * The text is NFC-normalised first (a decomposed "한" or "é" is drawn as the precomposed glyph).
+   */
   runs(text: string): TextRun[] {
     const runs: { font: PDFFont; text: string }[] = [];
-    for (const raw of text) {
-      const cp = raw.codePointAt(0) as number;
-      if (cp === SOFT_HYPHEN) continue;
-      let ch = cp < 0x20 || (cp >= 0x7f && cp < 0xa0) || NO_BREAK_SPACES.has(cp) ? ' ' : raw;
+    for (const raw of text.normalize('NFC')) {
+      let ch = drawnAs(raw);
+      if (ch === undefined) continue;
+      const cp = ch.codePointAt(0) as number;
       let font = this.primary;
-      if (!this.primaryCoverage.has(ch.codePointAt(0) as number)) {
-        if (this.fallback && this.fallbackCoverage?.has(cp)) font = this.fallback;
+      if (!this.primaryCoverage.has(cp)) {
+        const fallback = this.fallbacks.find((f) => f.coverage.has(cp));
+        if (fallback) font = fallback.font;
         else ch = '\uFFFD';
       }
       const last = runs[runs.length - 1];
@@ -142,7 +179,8 @@ export function wrapParagraph(text: string, face: FontFace, size: number, maxWid
 /** Wraps text with line breaks: each paragraph wrapped, blank lines kept (collapsed to one). */
 export function wrapText(text: string, face: FontFace, size: number, maxWidth: number): string[] {
   const out: string[] = [];
-  for (const paragraph of text.replace(/\r\n?/g, '\n').split(/\n/)) {
+  // NFC first: a line break never falls between a letter and its combining mark or inside a decomposed syllable.
+  for (const paragraph of text.normalize('NFC').replace(/\r\n?/g, '\n').split(/\n/)) {
     if (paragraph.trim() === '') {
       if (out.length > 0 && out[out.length - 1] !== '') out.push('');
       continue;
@@ -154,7 +192,8 @@ export function wrapText(text: string, face: FontFace, size: number, maxWidth: n
 }
 
 /** `text` whole when it fits in `maxWidth` points, else cut (by characters) and ended with "…" to fit. */
-export function fitText(text: string, face: FontFace, size: number, maxWidth: number): string {
+export function fitText(raw: string, face: FontFace, size: number, maxWidth: number): string {
+  const text = raw.normalize('NFC');
   if (face.width(text, size) <= maxWidth) return text;
   const room = maxWidth - face.width('…', size);
   let kept = '';

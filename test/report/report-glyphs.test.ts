@@ -68,7 +68,7 @@ describe('the committed fonts', () => {
 
   it('have even-length glyph records, so pdf-lib subsets them (scripts/subset-report-fonts.py pads them)', () => {
     const fonts = loadReportFonts();
-    for (const font of [fonts.regular, fonts.bold, fonts.fallback]) {
+    for (const font of [fonts.regular, fonts.bold, fonts.fallback, ...(fonts.hangul ? [fonts.hangul] : [])]) {
       expect({ path: font.path, even: hasEvenGlyphRecords(font.bytes), subsettable: font.subsettable }).toEqual({ path: font.path, even: true, subsettable: true });
     }
   });
