@@ -8,8 +8,8 @@ import type { Migration } from './index';
  * keep another subscriber's lost delivery from ever being queued again. NULL: never re-queued.
  * The partial index serves that order over the queued rows only.
  */
-export const migration045: Migration = {
-  version: 45,
+export const migration043: Migration = {
+  version: 43,
   name: 'webhook-delivery-requeued-at',
   sql: `
 ALTER TABLE webhook_deliveries ADD COLUMN requeued_at timestamptz;
