@@ -106,7 +106,18 @@ export async function sandboxFaultsDrill(options: SandboxFaultsOptions): Promise
         expectedTotal += expected.length;
         const held = new Set(expected);
         log.equal(`${team}: stored resources the server does not hold`, keys.filter((k) => !held.has(k)).length, 0);
-        if (!failedNames.includes(team)) log.equal(`${team}: resources (source complete)`, keys.length, expected.length);
+        if (!failedNames.includes(team)) {
+          log.equal(`${team}: resources (source complete)`, keys.length, expected.length);
+          const got = new Set(keys);
+          const missing = expected.filter((k) => !got.has(k));
+          // What went missing, with the requests that asked for its type: the next failure says where to look.
+          if (missing.length > 0) {
+            const server = servers[TEAMS.findIndex((t) => t.team === team)];
+            const types = new Set(missing.map((k) => k.split('/')[0] ?? ''));
+            const asked = (server?.requests() ?? []).filter((r) => [...types].some((t) => r.target.startsWith(`/${t}`))).map((r) => `${r.method} ${r.target.slice(0, 100)} → ${r.status ?? 'no answer'}`);
+            log.step(`${team}: missing ${missing.join(', ')}; requests for ${[...types].join(', ')}: ${asked.join(' | ')}`);
+          }
+        }
       }
       const integrity = await rawStoreIntegrity(svc.service.db, caseId);
       log.equal('unparsable pages', integrity.unparsablePages, 0);

@@ -1,6 +1,6 @@
 import { Queue, UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
 import { z } from 'zod';
-import { PermanentDeliveryError, runDelivery, type DeliveryDeps } from '../src/delivery/delivery-runner';
+import { failedWaitingForOlderVersion, PermanentDeliveryError, runDelivery, type DeliveryDeps } from '../src/delivery/delivery-runner';
 import { errorFields, logger, withLogContext } from '../src/log';
 import type { WorkDispatch } from '../src/notify/events';
 import { QUEUES } from './names';
@@ -54,6 +54,9 @@ export class WorkDispatcher implements WorkDispatch {
    * last attempt never got to record the failure (the database was down then, say), and re-adding
    * the id alone does nothing while BullMQ keeps the failed job. The rerun is its last attempt: a
    * failure now marks the delivery failed and alerts; a delivery already settled is left as it is.
+   * Except a job that failed waiting for an older version's write (its attempts spent waiting, not
+   * failing: `failedWaitingForOlderVersion`): woken when that one ends, it runs again with its
+   * attempts reset and without `pausedSince` (its pause budget whole).
    */
   async deliver(deliveryId: string, requeues: number): Promise<void> {
     const jobId = deliveryJobId(deliveryId, requeues);
@@ -68,7 +71,18 @@ export class WorkDispatcher implements WorkDispatch {
         removeOnFail: { age: 7 * 86_400 },
       },
     );
-    if ((await this.deliveries.getJobState(jobId)) === 'failed') await (await this.deliveries.getJob(jobId))?.retry('failed');
+    if ((await this.deliveries.getJobState(jobId)) !== 'failed') return;
+    const job = await this.deliveries.getJob(jobId);
+    if (!job) return;
+    if (failedWaitingForOlderVersion(job.failedReason)) {
+      // It spent its attempts (and its pause budget) waiting for an older version's write, not
+      // failing: woken now that the older one ended, it runs with its attempts and budget whole, as a
+      // job that never waited would (one transient error must not fail it for good).
+      await job.updateData({ deliveryId: DeliverReportPayload.parse(job.data).deliveryId });
+      await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+      return;
+    }
+    await job.retry('failed');
   }
 
   async notify(): Promise<void> {

@@ -20,6 +20,10 @@ export interface OwnRedis {
    * empty replica, comes back with).
    */
   restart(downMs?: number, options?: { readonly lose?: boolean }): Promise<void>;
+  /** SIGKILLs the server and leaves it down until {@link OwnRedis.resume} (a test decides when it returns). */
+  pause(): Promise<void>;
+  /** Starts the server paused by {@link OwnRedis.pause} again, on the same data, and waits until it answers. */
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -63,6 +67,8 @@ export async function startOwnRedis(): Promise<OwnRedis> {
       await new Promise((resolve) => setTimeout(resolve, downMs));
       await start();
     },
+    pause: kill,
+    resume: start,
     async stop() {
       await kill();
       fs.rmSync(dir, { recursive: true, force: true });

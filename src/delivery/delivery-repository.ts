@@ -202,6 +202,45 @@ export async function recordLookedUp(db: Queryable, seen: Pick<DeliveryRow, 'id'
 }
 
 /**
+ * What the review reason of a later version held back by an earlier one in doubt says (delivery-runner.ts):
+ * how the deliveries waiting on a delivery in doubt are told apart ({@link reviewsWaitingOnDoubt}).
+ */
+export const EARLIER_IN_DOUBT_REVIEW = 'may already be in the chart at this recipient';
+
+/** Whether a delivery is in doubt and may be settled by a case manager: a write started, no DiagnosticReport id on record, not writing now. */
+export function isInDoubt(d: Pick<DeliveryRow, 'writeStartedAt' | 'remoteIds' | 'state'>): boolean {
+  return d.writeStartedAt !== null && !d.remoteIds.DiagnosticReport && d.state !== 'sending';
+}
+
+/**
+ * What a case manager found in the chart at the recipient for a delivery in doubt, recorded, only
+ * while it is still in doubt and not `sending`:
+ * - `found`: the recipient's ids of its report (then it is filed there: a later version amends it and replaces it);
+ * - `absent`: no longer in doubt (`write_started_at` cleared).
+ * @returns whether the row changed
+ */
+export async function recordSettled(db: Queryable, id: string, settled: { found: RemoteIds } | { absent: true }): Promise<boolean> {
+  const { rowCount } =
+    'found' in settled
+      ? await db.query(`UPDATE deliveries SET remote_ids = remote_ids || $2::jsonb, updated_at = now() WHERE id = $1 AND ${IN_DOUBT} AND state <> 'sending'`, [id, JSON.stringify(settled.found)])
+      : await db.query(`UPDATE deliveries SET write_started_at = NULL, updated_at = now() WHERE id = $1 AND ${IN_DOUBT} AND state <> 'sending'`, [id]);
+  return (rowCount ?? 0) > 0;
+}
+
+/**
+ * Deliveries of later versions than `version` to the recipient in `needs_review` because an earlier
+ * version in doubt could not be confirmed there ({@link EARLIER_IN_DOUBT_REVIEW}): queued again once a
+ * case manager settles it.
+ */
+export async function reviewsWaitingOnDoubt(db: Queryable, delivery: Pick<DeliveryRow, 'recipientId' | 'version'>): Promise<DeliveryRow[]> {
+  const { rows } = await db.query<Db>(
+    `SELECT * FROM deliveries WHERE recipient_id = $1 AND version > $2 AND state = 'needs_review' AND strpos(review_reason, $3) > 0 ORDER BY version`,
+    [delivery.recipientId, delivery.version, EARLIER_IN_DOUBT_REVIEW],
+  );
+  return rows.map(toRow);
+}
+
+/**
  * Deliveries of later versions than `version` to the recipient, `queued`: one may be waiting for this
  * one's write (`OlderVersionWritingError`); its job is added again when this one stops writing.
  */

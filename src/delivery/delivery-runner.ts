@@ -58,7 +58,7 @@ import type { PatientCandidate } from '../pull/source-repository';
 import { PROGRAM_NAME, reportTitle } from '../report/report-title';
 import type { SecretBox } from '../security/secret-box';
 import {
-  earlierInDoubt, findDelivery, finishDelivery, markWriteStarted, newerVersionGoesTo, noteError, olderVersionSending, queuedNewerAt, recordAttempt, recordLookedUp, reportsFiledAtRecipient,
+  EARLIER_IN_DOUBT_REVIEW, earlierInDoubt, findDelivery, finishDelivery, markWriteStarted, newerVersionGoesTo, noteError, olderVersionSending, queuedNewerAt, recordAttempt, recordLookedUp, reportsFiledAtRecipient,
   saveRemoteIds, SETTLED_DELIVERY_STATES, type DeliveryRow,
 } from './delivery-repository';
 import { findRecipient, setFoundRecipientPatient, type RecipientRow } from './recipient-repository';
@@ -82,8 +82,20 @@ export interface DeliveryDeps extends CaseServiceDeps {
  */
 export class OlderVersionWritingError extends CircuitOpenError {
   constructor(endpointId: string, readonly olderVersion: number) {
-    super(endpointId, Date.now() + OLDER_VERSION_RECHECK_MS, `version ${olderVersion} is being written to this recipient; this version waits for it`);
+    super(endpointId, Date.now() + OLDER_VERSION_RECHECK_MS, `version ${olderVersion} is being written to this recipient; ${WAITS_FOR_OLDER_VERSION}`);
   }
+}
+
+/** The end of an {@link OlderVersionWritingError}'s message: how a job that failed by waiting is told apart (its `failedReason`). */
+const WAITS_FOR_OLDER_VERSION = 'this version waits for it';
+
+/**
+ * Whether a delivery job's failure (BullMQ's `failedReason`, the error's message) was waiting for an
+ * older version's write: its attempts were spent waiting, not failing (queues/deliver-report.ts runs
+ * it again with its attempts and its pause budget whole once the older version ends).
+ */
+export function failedWaitingForOlderVersion(failedReason: string | undefined): boolean {
+  return failedReason !== undefined && failedReason.endsWith(WAITS_FOR_OLDER_VERSION);
 }
 
 /** How soon a version waiting for an older one's write asks again. */
@@ -573,10 +585,11 @@ async function attempt(deps: DeliveryDeps, delivery: DeliveryRow, run: JobRun): 
     // current opinion, and the doubt is kept (write_started_at) for the next look-up.
     const versions = unconfirmed.map((u) => u.version);
     return toReview(deps, delivery, {
-      reason: `Version ${versions.join(', ')} of the report may already be in the chart at this recipient (its write was sent, its answer never came) and could not be confirmed there: ${unconfirmed.map((u) => u.reason).join('; ')}. Nothing was written: check the child's chart there, then retry.`,
+      reason: `Version ${versions.join(', ')} of the report ${EARLIER_IN_DOUBT_REVIEW} (its write was sent, its answer never came) and could not be confirmed there: ${unconfirmed.map((u) => u.reason).join('; ')}. Nothing was written: check the child's chart there, then record what you found on that version's delivery (POST /api/cases/${delivery.caseId}/deliveries/{its id}/settle with {found: "<its DiagnosticReport id there>"} or {absent: true}: ${unconfirmed.map((u) => `version ${u.version}: ${u.deliveryId}`).join(', ')}); this version is then queued again.`,
       candidates: [],
-      eventReason: 'An earlier version of the report may be in the referring EHR and could not be confirmed there; this version was not written beside it. A case manager must check the chart, then retry.',
-      data: { earlierInDoubt: versions },
+      eventReason: 'An earlier version of the report may be in the referring EHR and could not be confirmed there; this version was not written beside it. A case manager must check the chart and record what they found on the earlier version\'s delivery (settle); this version is then queued again.',
+      data: { earlierInDoubt: versions, earlierInDoubtDeliveries: unconfirmed.map((u) => u.deliveryId) },
+      notice: { earlierInDoubt: versions },
     });
   }
   // Amended only where an earlier version is in this chart; there it replaces that version's note.

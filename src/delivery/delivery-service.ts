@@ -7,12 +7,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Intake } from '../cases/intake-schema';
-import { findCase } from '../db/case-repository';
+import { findCase, insertCaseEvent } from '../db/case-repository';
 import type { Database, Queryable } from '../db/database';
 import type { EndpointClients } from '../endpoints/endpoint-clients';
 import { requireEndpoint } from '../endpoints/endpoint-service';
 import { CircuitOpenError, FhirClientError, isGoneError } from '../fhir';
-import type { Principal } from '../http/auth';
+import { primaryRole, type Principal } from '../http/auth';
 import { conflict, fieldProblem, HttpProblem, notFound } from '../http/problem';
 import { errorFields, logger } from '../log';
 import { enqueueAfterCommit } from '../util/enqueue-after-commit';
@@ -20,13 +20,19 @@ import type { WorkDispatch } from '../notify/events';
 import { findVersion } from '../opinion/opinion-repository';
 import type { PatientSelector } from '../pull/source-repository';
 import type { SecretBox } from '../security/secret-box';
-import { createDeliveries, findDelivery, inDoubtAt, listDeliveries, reportsFiledAtRecipient, requeueDelivery, unsettledWritesAt, type DeliveryRow } from './delivery-repository';
+import {
+  createDeliveries, findDelivery, inDoubtAt, isInDoubt, listDeliveries, recordSettled, reportsFiledAtRecipient, requeueDelivery, reviewsWaitingOnDoubt, unsettledWritesAt,
+  type DeliveryRow, type RemoteIds,
+} from './delivery-repository';
 import { checkRecipientPatient, lookUpInDoubt, type RecipientPatientCheck } from './delivery-runner';
 import type { Patient } from 'fhir/r4';
 import { replacedBy } from '../fhir/patient-standing';
 import { survivorId } from '../pull/source-patient-standing';
 import { findRecipient, insertRecipient, listRecipients, setRecipientPatient, type RecipientRow } from './recipient-repository';
-import { mayWriteReports, planWrite, requestedScope } from './report-writer';
+import { findWrittenReport, mayWriteReports, planWrite, requestedScope } from './report-writer';
+import { reportIdentifierToken } from './report-resources';
+import { carriesIdentifier, parseIdentifierToken } from '../fhir/identifier-match';
+import type { DiagnosticReport } from 'fhir/r4';
 import type { EndpointCapabilities } from '../endpoints/capabilities';
 import { fhirVersionMessage, unsupportedFhirVersion } from '../endpoints/fhir-version';
 
@@ -72,6 +78,10 @@ export function deliveryView(d: DeliveryRow) {
     candidates: d.candidates,
     lastAttemptAt: d.lastAttemptAt?.toISOString() ?? null,
     deliveredAt: d.deliveredAt?.toISOString() ?? null,
+    /** When its write may first have been sent to the recipient (null: never, or its doubt was cleared). */
+    writeStartedAt: d.writeStartedAt?.toISOString() ?? null,
+    /** Its write was sent, no DiagnosticReport id is on record and it is not writing now: its report may be in the chart (settle it). */
+    inDoubt: isInDoubt(d),
   };
 }
 
@@ -295,4 +305,115 @@ export async function retryDelivery(deps: DeliveryServiceDeps, caseId: string, d
   if (requeues === undefined) throw conflict(`Only a failed or needs_review delivery can be retried; this one is ${delivery.state}.`, { state: delivery.state });
   await enqueueAfterCommit(() => deps.dispatch.deliver(deliveryId, requeues), { what: 'a delivery retried', sweep: 'the notify stale-delivery sweep', ids: { caseId, deliveryId } });
   return deliveryView((await findDelivery(deps.db, deliveryId)) as DeliveryRow);
+}
+
+/** What a case manager found in the child's chart at the recipient for a delivery in doubt. */
+export type SettleInDoubt = { readonly found: string } | { readonly absent: true };
+
+/** The request's field a settlement names in its problems. */
+const fieldOf = (settled: SettleInDoubt): 'found' | 'absent' => ('found' in settled ? 'found' : 'absent');
+
+/** 409 naming the field: the delivery is not in doubt (or no longer). */
+function notInDoubt(d: DeliveryRow, settled: SettleInDoubt): HttpProblem {
+  const why =
+    d.state === 'sending'
+      ? 'it is being written now: wait for its answer'
+      : d.remoteIds.DiagnosticReport
+        ? `its report is on record at the recipient as DiagnosticReport/${d.remoteIds.DiagnosticReport}`
+        : 'no write of it was ever sent, or its doubt was already cleared';
+  const detail = `Delivery ${d.id} (version ${d.version}) is not in doubt: ${why}. Only a delivery whose write was sent and whose answer never came can be settled.`;
+  return new HttpProblem(409, 'Conflict', detail, [fieldProblem([fieldOf(settled)], detail)], { state: d.state, remoteIds: d.remoteIds });
+}
+
+/** 422 naming `found`: that id at the recipient is not this version's report. */
+function notOurReport(detail: string): HttpProblem {
+  return new HttpProblem(422, 'Not this version\'s report at the recipient', detail, [fieldProblem(['found'], detail)]);
+}
+
+/**
+ * Reads `DiagnosticReport/{id}` at the recipient (its current client) and checks it carries our
+ * identifier of this case and version (`{case}-v{n}`); the note (DocumentReference) of that version is
+ * looked up too (best effort: one not found is left out, the amendment then replaces the report only).
+ * @throws HttpProblem 422 naming `found` (not there, or not this version's report), 502/503 (the recipient could not be asked)
+ */
+async function confirmFoundReport(deps: DeliveryServiceDeps, recipient: RecipientRow, delivery: DeliveryRow, reportId: string): Promise<RemoteIds> {
+  const token = reportIdentifierToken(delivery.caseId, delivery.version);
+  try {
+    return await deps.clients.withCurrentClient(() => requireEndpoint(deps.db, recipient.endpointId), deps.secrets, async (client, endpoint) => {
+      let report: DiagnosticReport;
+      try {
+        report = await client.read<DiagnosticReport>('DiagnosticReport', reportId);
+      } catch (err) {
+        if (isGoneError(err)) throw notOurReport(`DiagnosticReport/${reportId} does not exist at the recipient; nothing was recorded.`);
+        throw err;
+      }
+      if (!carriesIdentifier(report, parseIdentifierToken(token))) {
+        throw notOurReport(`DiagnosticReport/${reportId} at the recipient does not carry this report's identifier (${token}): it is not version ${delivery.version} of this case's report; nothing was recorded.`);
+      }
+      const ids: RemoteIds = { DiagnosticReport: report.id ?? reportId };
+      try {
+        const plan = planWrite(endpoint.capabilities as EndpointCapabilities | null, await client.grantedScope());
+        const subjects = report.subject?.reference ? [report.subject.reference] : undefined;
+        const found = await findWrittenReport(client, plan, delivery, { known: ids, ...(subjects ? { subjects } : {}) });
+        if (found.outcome === 'found' && found.ids.DiagnosticReport === ids.DiagnosticReport && found.ids.DocumentReference) ids.DocumentReference = found.ids.DocumentReference;
+      } catch (err) {
+        if (err instanceof HttpProblem) throw err;
+        logger.warn('the note of a report settled found could not be looked up; the report alone is recorded', { caseId: delivery.caseId, deliveryId: delivery.id, ...errorFields(err) });
+      }
+      return ids;
+    });
+  } catch (err) {
+    if (err instanceof HttpProblem || !(err instanceof FhirClientError)) throw err;
+    logger.warn('a report settled found could not be read at the recipient', { caseId: delivery.caseId, deliveryId: delivery.id, ...errorFields(err) });
+    const detail = `The recipient endpoint could not be asked for DiagnosticReport/${reportId}: ${err.message}. Nothing was recorded; settle it again once it answers.`;
+    if (err instanceof CircuitOpenError) throw new HttpProblem(503, 'Service Unavailable', detail, [], { retryAt: new Date(err.retryAt).toISOString() });
+    throw new HttpProblem(502, 'Bad Gateway', detail);
+  }
+}
+
+/**
+ * A case manager records what they found in the child's chart at the recipient for a delivery in
+ * doubt (its write was sent, its answer never came, and a look-up there could not say whether its
+ * report is there): `found`, the recipient's id of its DiagnosticReport (read there first and checked
+ * to carry this version's identifier: 422 naming `found` otherwise), recorded as that version's report
+ * in the chart (later versions amend it and replace it); or `absent`, the doubt cleared (later versions
+ * are `final` there). In one transaction with the delivery locked and checked again (409 naming the
+ * field when it is not in doubt, or no longer), the timeline event naming who settled it and how, and
+ * the later versions' deliveries to that recipient in `needs_review` because of a version in doubt
+ * queued again (their jobs after the commit).
+ */
+export async function settleDeliveryInDoubt(deps: DeliveryServiceDeps, caseId: string, deliveryId: string, settled: SettleInDoubt, actor: Principal) {
+  await requireOpenCase(deps.db, caseId);
+  const delivery = await findDelivery(deps.db, deliveryId);
+  if (!delivery || delivery.caseId !== caseId) throw notFound(`Delivery ${deliveryId}`);
+  if (!isInDoubt(delivery)) throw notInDoubt(delivery, settled);
+  const recipient = await findRecipient(deps.db, delivery.recipientId);
+  if (!recipient) throw notFound(`Recipient ${delivery.recipientId}`);
+  const found = 'found' in settled ? await confirmFoundReport(deps, recipient, delivery, settled.found) : undefined;
+  const requeued = await deps.db.transaction(async (tx) => {
+    const locked = await findDelivery(tx, deliveryId, true);
+    if (!locked) throw notFound(`Delivery ${deliveryId}`);
+    if (!isInDoubt(locked) || !(await recordSettled(tx, deliveryId, found ? { found } : { absent: true }))) throw notInDoubt(locked, settled);
+    await insertCaseEvent(tx, {
+      caseId,
+      type: 'delivery_in_doubt_settled',
+      actorSub: actor.sub,
+      actorRole: primaryRole(actor),
+      reason: found
+        ? `${actor.sub} checked the child's chart at the recipient: version ${delivery.version}'s report is there as DiagnosticReport/${found.DiagnosticReport ?? ''}; later versions amend it and replace it.`
+        : `${actor.sub} checked the child's chart at the recipient: version ${delivery.version}'s report is not there; it is no longer in doubt, and a later version is filed there as final.`,
+      data: { deliveryId, version: delivery.version, recipientId: delivery.recipientId, settledBy: actor.sub, ...(found ? { settled: 'found', remoteIds: { ...found } } : { settled: 'absent' }) },
+    });
+    const jobs: { id: string; requeues: number }[] = [];
+    for (const d of await reviewsWaitingOnDoubt(tx, delivery)) {
+      const requeues = await requeueDelivery(tx, d.id);
+      if (requeues !== undefined) jobs.push({ id: d.id, requeues });
+    }
+    return jobs;
+  });
+  await enqueueAfterCommit(async () => {
+    for (const job of requeued) await deps.dispatch.deliver(job.id, job.requeues);
+  }, { what: 'deliveries waiting on a report in doubt, settled', sweep: 'the notify stale-delivery sweep', ids: { caseId, deliveryId, count: requeued.length } });
+  logger.info('delivery in doubt settled', { caseId, deliveryId, settled: fieldOf(settled), requeued: requeued.length });
+  return { ...deliveryView((await findDelivery(deps.db, deliveryId)) as DeliveryRow), requeued: requeued.map((j) => j.id) };
 }

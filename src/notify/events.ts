@@ -84,7 +84,7 @@ export function eventMessage(type: string, data: Record<string, unknown>): strin
       return `The report${v} was delivered to the referring physician's EHR.`;
     case 'delivery.needs_review':
       if (Array.isArray(data.earlierInDoubt) && data.earlierInDoubt.length > 0) {
-        return `The report${v} was not delivered: version ${data.earlierInDoubt.map(String).join(', ')} may already be in the child's chart at the recipient (its write was sent, its answer never came) and the recipient could not confirm whether it is. Check the chart there, then retry.`;
+        return `The report${v} was not delivered: version ${data.earlierInDoubt.map(String).join(', ')} may already be in the child's chart at the recipient (its write was sent, its answer never came) and the recipient could not confirm whether it is. Check the chart there, then record what you found on that version's delivery (settle it: found, with its report's id there, or absent); this version is then queued again.`;
       }
       return data.patientOnRecord === true
         ? `The report${v} was not delivered: the child's record on file at the recipient was merged into another, made inactive or no longer matches the child there. Choose the child's patient there again.`

@@ -30,6 +30,7 @@
  * upload. A job that died half-way resumes where the rows say it stopped.
  * @packageDocumentation
  */
+import type { Queryable } from '../db/database';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -148,9 +149,12 @@ async function expandZip(deps: IngestDeps, zip: UploadFileRow): Promise<void> {
   const overCaseLimit = (held: number, inflated?: number): string =>
     `zip archive refused: ${inflated === undefined ? 'it inflates to more than' : `it inflates to ${humanBytes(inflated)}, more than`} the ` +
     `${humanBytes(Math.max(0, maxCaseBytes - held))} left of the case's upload limit of ${humanBytes(maxCaseBytes)} ` +
-    `(${humanBytes(held)} already stored, this zip included); its files were not kept`;
+    `(${humanBytes(held)} already stored by the case's other files); its files were not kept`;
+  // The zip counts as the larger of itself and what it inflates to (caseUploadBytes): what the rest of
+  // the case holds, this zip left out, plus that.
+  const withoutThisZip = async (db: Queryable): Promise<number> => Math.max(0, (await caseUploadBytes(db, zip.caseId)) - zip.size);
   try {
-    const heldBefore = await caseUploadBytes(deps.db, zip.caseId);
+    const heldBefore = await withoutThisZip(deps.db);
     let extraction;
     try {
       extraction = await extractZip(deps.blobs.pathOf(zip.blobSha256), dir, {
@@ -187,8 +191,8 @@ async function expandZip(deps: IngestDeps, zip: UploadFileRow): Promise<void> {
     await deps.db.transaction(async (tx) => {
       // Serialised with the upload route (and other zips of the case) by the case row lock.
       await tx.query(`SELECT 1 FROM cases WHERE id = $1 ${CASE_ROW_LOCK}`, [zip.caseId]);
-      const held = await caseUploadBytes(tx, zip.caseId);
-      if (held + inflated > maxCaseBytes) {
+      const held = await withoutThisZip(tx);
+      if (held + Math.max(zip.size, inflated) > maxCaseBytes) {
         await recordParse(tx, zip.id, { state: 'unparsed', reason: overCaseLimit(held, inflated), metadata: { zip: { code: 'too-large' } } });
         return;
       }

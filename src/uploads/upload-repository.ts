@@ -105,11 +105,20 @@ function toRow(r: Row): UploadFileRow {
 }
 
 /**
- * Bytes the case's uploads hold in the blob store, counted against `MAX_UPLOAD_CASE_BYTES`: the files
- * as uploaded and the files extracted from its zips (a zip and what it inflates to are both kept).
+ * Bytes counted against the case's `MAX_UPLOAD_CASE_BYTES`: each file as uploaded, a zip as the larger
+ * of itself and what was extracted from it. So a family's zip counts once (not as the zip plus its
+ * files: two 1 GiB CD zips inflating to 2 GiB each fit a 4 GiB case), and a small zip that inflates
+ * to gigabytes counts as what it inflated to. The blob store holds at most twice the limit (zips
+ * and their files are both kept).
  */
 export async function caseUploadBytes(db: Queryable, caseId: string): Promise<number> {
-  const { rows } = await db.query<{ bytes: string | number | null }>('SELECT sum(size) AS bytes FROM uploads WHERE case_id = $1', [caseId]);
+  const { rows } = await db.query<{ bytes: string | number | null }>(
+    `SELECT sum(GREATEST(u.size, coalesce(x.extracted, 0))) AS bytes
+     FROM uploads u
+     LEFT JOIN (SELECT parent_id, sum(size) AS extracted FROM uploads WHERE case_id = $1 AND parent_id IS NOT NULL GROUP BY parent_id) x ON x.parent_id = u.id
+     WHERE u.case_id = $1 AND u.parent_id IS NULL`,
+    [caseId],
+  );
   return Number(rows[0]?.bytes ?? 0);
 }
 

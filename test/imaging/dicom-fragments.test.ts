@@ -44,16 +44,14 @@ describe('encapsulated Pixel Data of very many empty fragments', () => {
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('500,000 empty fragments (4 MB) parse in a few buffered reads, quickly', () => {
+  // The cost is counted in file reads, not timed: a loaded CI machine makes wall time say nothing.
+  it('500,000 empty fragments (4 MB) parse in a few buffered reads', () => {
     const file = path.join(dir, 'many.dcm');
     manyFragments(file, 500_000);
-    const started = process.hrtime.bigint();
     const { value: result, meter } = meterFileReads(() => parseDicomFileSync(file));
-    const ms = Number(process.hrtime.bigint() - started) / 1e6;
     expect(result.ok).toBe(true);
     // 4 MB of item headers through a 1 MiB window: a handful of reads (was one per item: 500,000).
     expect(meter.reads).toBeLessThan(20);
-    expect(ms).toBeLessThan(2_000);
     // The hashing path (the ingest worker's) reads through the same window.
     const hashed = meterFileReads(() => hashAndParseDicomFileSync(file));
     expect('result' in hashed.value && hashed.value.result.ok).toBe(true);
@@ -63,13 +61,10 @@ describe('encapsulated Pixel Data of very many empty fragments', () => {
   it('more than MAX_ENCAPSULATED_ITEMS items are refused (too-many-items), without walking on', () => {
     const file = path.join(dir, 'too-many.dcm');
     manyFragments(file, MAX_ENCAPSULATED_ITEMS + 10);
-    const started = process.hrtime.bigint();
     const { value: result, meter } = meterFileReads(() => parseDicomFileSync(file));
-    const ms = Number(process.hrtime.bigint() - started) / 1e6;
     expect(result).toMatchObject({ ok: false, code: 'too-many-items' });
     if (!result.ok) expect(result.reason).toContain(`more than ${MAX_ENCAPSULATED_ITEMS} items`);
     expect(meter.reads).toBeLessThan(30);
-    expect(ms).toBeLessThan(3_000);
   });
 
   it('exactly MAX_ENCAPSULATED_ITEMS items (the Basic Offset Table and the fragments) still parse', () => {

@@ -62,33 +62,32 @@ it('signs an opinion and records a transfer request while Redis is down, and the
   expect((await svc.request('POST', `/api/cases/${caseId}/recipients`, { token: cm, body: { endpointId: endpoint.id } })).status).toBe(201);
   expect((await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body: opinionFor(intake) })).status).toBe(200);
 
-  // Redis goes away for 20 s; an API process starts meanwhile (its producers never connected).
-  const back = redis.restart(20_000);
-  await eventually(redisAnswers, (ok) => !ok, 10_000);
+  // Redis goes away until the test brings it back; an API process starts meanwhile (its producers
+  // never connected). Before, signing waited for Redis: with Redis down until the calls answer, the
+  // test would never get past them.
+  await redis.pause();
+  expect(await redisAnswers()).toBe(false);
   api = await startService({ ...svc.config, role: 'api', port: 0 });
   const call = async (method: string, route: string, token: string, body?: unknown) => {
-    const started = Date.now();
     const res = await fetch(`${api?.url ?? ''}${route}`, {
       method,
       headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
-    return { status: res.status, ms: Date.now() - started, text: await res.text() };
+    return { status: res.status, text: await res.text() };
   };
 
   const signed = await call('POST', `/api/cases/${caseId}/opinion/sign`, specialist);
   expect(signed.status).toBe(201);
-  expect(signed.ms).toBeLessThan(8000);
   const transfer = await call('POST', `/api/cases/${caseId}/transfer-request`, cm, {
     reason: 'The family moved closer to the hospital',
     destination: { organization: 'Children’s Hospital' },
   });
   expect(transfer.status).toBe(201);
-  expect(transfer.ms).toBeLessThan(8000);
   expect(await redisAnswers()).toBe(false);
 
   // Redis is back: the delivery job is there and the report reaches the recipient.
-  await back;
+  await redis.resume();
   const { rows } = await svc.service.db.query<{ id: string }>('SELECT id FROM deliveries WHERE case_id = $1', [caseId]);
   expect(rows).toHaveLength(1);
   const deliveryId = rows[0]?.id ?? '';

@@ -112,7 +112,10 @@ describe('what zips inflate to counts against MAX_UPLOAD_CASE_BYTES', () => {
     // Only the first zip's files were extracted; what the case holds stays within its limit.
     expect(done.files.filter((f) => f.fromZip === top[0]?.id)).toHaveLength(2);
     expect(done.files.filter((f) => f.fromZip === top[1]?.id)).toHaveLength(0);
-    const held = done.files.reduce((n, f) => n + f.size, 0);
+    // A zip counts once: as the larger of itself and what was extracted from it.
+    const extractedFrom = (zipId: string | undefined): number => done.files.filter((f) => f.fromZip === zipId).reduce((n, f) => n + f.size, 0);
+    const held = top.reduce((n, z) => n + Math.max(z.size, extractedFrom(z.id)), 0);
+    expect(held).toBe(zips[1]!.length + extractedFrom(top[0]?.id));
     expect(held).toBeLessThanOrEqual(MAX_CASE_BYTES);
     const listed = (await (await svc.request('GET', `/api/cases/${caseId}/uploads`, { token: cm })).json()) as { bytes: number; maxBytes: number };
     expect(listed).toMatchObject({ bytes: held, maxBytes: MAX_CASE_BYTES });
@@ -120,9 +123,25 @@ describe('what zips inflate to counts against MAX_UPLOAD_CASE_BYTES', () => {
     const blobs = new BlobStore(path.join(svc.config.dataDir, 'blobs'));
     const second = buildZipEntries(2, inflated);
     for (const data of second) expect(fs.existsSync(blobs.pathOf(sha256(data)))).toBe(false);
-    // And a later upload counts the extracted bytes too: what is left is less than the limit minus the zips.
+    // And a later upload counts the extracted bytes too: one byte more than what is left is refused.
     const more = await upload(caseId, [{ name: 'big.pdf', data: Buffer.concat([fs.readFileSync(path.join(SHARED_DATA, 'pdf/minimal-document.pdf')), Buffer.alloc(MAX_CASE_BYTES - held)]) }]);
     expect(more.status).toBe(413);
+  });
+});
+
+describe('a zip counts once against MAX_UPLOAD_CASE_BYTES', () => {
+  it('as the larger of itself and its files: two zips inflating to 45 % of the limit each are both extracted', async () => {
+    const caseId = await openCaseIn(svc, cm, 'collecting_records');
+    const inflated = Math.floor(MAX_CASE_BYTES * 0.45);
+    const zips = [3, 4].map((n) => buildZip(buildZipEntries(n, inflated).map((data, i) => ({ name: `CD${n}/${i}`, data }))));
+    const res = await upload(caseId, zips.map((data, i) => ({ name: `cd${i}.zip`, data })));
+    expect(res.status).toBe(202);
+    const { uploadId } = (await res.json()) as { uploadId: string };
+    const done = await ingested(caseId, uploadId);
+    // Counted as zip plus files, the second would have been refused (2 × (45 % + its own size) > 100 %).
+    expect(done.files.filter((f) => f.fromZip === undefined).map((f) => f.state)).toEqual(['parsed', 'parsed']);
+    const listed = (await (await svc.request('GET', `/api/cases/${caseId}/uploads`, { token: cm })).json()) as { bytes: number };
+    expect(listed.bytes).toBe(done.files.filter((f) => f.fromZip !== undefined).reduce((n, f) => n + f.size, 0));
   });
 });
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { addRecipient, chooseRecipientPatient, getDeliveries, getRecipients, retryDelivery, type DeliveryServiceDeps } from '../../delivery/delivery-service';
+import { addRecipient, chooseRecipientPatient, getDeliveries, getRecipients, retryDelivery, settleDeliveryInDoubt, type DeliveryServiceDeps, type SettleInDoubt } from '../../delivery/delivery-service';
 import type { PatientSelector } from '../../pull/source-repository';
 import { defineRoute, type AnyRoute } from '../route';
 import { CaseParams, ChoosePatientBody, PatientSelectorSchema, uuidParam } from './params';
@@ -17,6 +17,19 @@ const AddRecipientBody = z
   .strict();
 type AddRecipientBody = z.infer<typeof AddRecipientBody>;
 const ChooseBody = ChoosePatientBody.strict();
+
+/** What the case manager found in the chart for a delivery in doubt: its report's id there, or that it is not there. */
+const SettleBody = z
+  .strictObject({
+    found: z
+      .string({ error: 'found must be the id of the DiagnosticReport at the recipient' })
+      .regex(/^[A-Za-z0-9\-.]{1,64}$/, { error: 'found must be the id of the DiagnosticReport at the recipient (a FHIR id)' })
+      .optional()
+      .meta({ description: "The recipient's id of this version's DiagnosticReport, found in the child's chart there" }),
+    absent: z.literal(true, { error: 'absent must be true (the report is not in the chart there)' }).optional().meta({ description: 'The report is not in the child\'s chart there' }),
+  })
+  .refine((b) => (b.found === undefined) !== (b.absent === undefined), { error: 'send either found (the DiagnosticReport id at the recipient) or absent: true', path: ['found'] });
+type SettleBody = z.infer<typeof SettleBody>;
 
 /** Where the signed report goes (recipients) and how its delivery goes (deliveries). */
 export function deliveryRoutes(deps: DeliveryServiceDeps): AnyRoute[] {
@@ -88,6 +101,29 @@ export function deliveryRoutes(deps: DeliveryServiceDeps): AnyRoute[] {
       params: DeliveryParams,
       responses: { 202: { description: 'Queued again' }, 409: { description: 'The delivery is not failed or needs_review' } },
       handler: async ({ params }) => ({ status: 202, body: await retryDelivery(deps, params.id, params.deliveryId) }),
+    }),
+    defineRoute<SettleBody, NoQuery, z.infer<typeof DeliveryParams>>({
+      method: 'post',
+      path: '/api/cases/:id/deliveries/:deliveryId/settle',
+      tag: 'delivery',
+      summary:
+        "Record what the case manager found in the child's chart at the recipient for a delivery in doubt (its write was sent, its answer never came): {found: DiagnosticReport id} or {absent: true}; later versions held in needs_review by it are queued again",
+      roles: ['case_manager', 'admin'],
+      params: DeliveryParams,
+      body: SettleBody,
+      responses: {
+        200: { description: 'Settled: the delivery (`inDoubt` false), with `requeued`, the ids of the later deliveries queued again' },
+        400: { description: 'Neither or both of `found` and `absent`, or `found` not a FHIR id (`errors` names the field)' },
+        404: { description: 'Unknown case or delivery' },
+        409: { description: 'The delivery is not in doubt: never written, its report on record, its doubt already cleared, or writing now (`errors` names `found` or `absent`)' },
+        422: { description: '`found` does not exist at the recipient or does not carry this version\'s report identifier (`errors` names `found`); nothing recorded' },
+        502: { description: 'The recipient could not be asked for the DiagnosticReport; nothing recorded' },
+        503: { description: "The recipient's circuit breaker is open (`retryAt`); nothing recorded" },
+      },
+      handler: async ({ params, body, principal }) => {
+        const settled: SettleInDoubt = body.found !== undefined ? { found: body.found } : { absent: true };
+        return { status: 200, body: await settleDeliveryInDoubt(deps, params.id, params.deliveryId, settled, principal) };
+      },
     }),
   ] as unknown as AnyRoute[];
 }

@@ -1,0 +1,86 @@
+import { Queue } from 'bullmq';
+import type { DiagnosticReport } from 'fhir/r4';
+import { REPORT_IDENTIFIER_SYSTEM } from '../../src/delivery/report-resources';
+import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
+import { fixtureBundle } from '../support/fixture-child';
+import { openCaseIn, opinionFor, referredIntake, searchSandbox } from '../support/opinion-case';
+import { registerOpenEndpoint } from '../support/sandbox-case';
+import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
+
+/**
+ * A newer version woken when the older one it waited for ends runs with its job's attempts and pause
+ * budget whole: waiting spent them (past `DELIVERY_MAX_PAUSE_WAIT_MS`, the job failed waiting), and
+ * one 503 on its first write must not fail it for good. Real service, PostgreSQL, Redis and a sandbox
+ * EHR whose `hold` fault keeps version 1's write in flight until the test releases it.
+ */
+let svc: TestService;
+let ehr: SandboxServer;
+let cm: string;
+let specialist: string;
+let endpointId: string;
+
+interface DeliveryView { id: string; version: number; state: string; attempts: number; lastError: string | null }
+
+beforeAll(async () => {
+  [svc, ehr] = await Promise.all([
+    startTestService({ DELIVERY_BACKOFF_MS: '50', DELIVERY_ATTEMPTS: '3', NOTIFY_POLL_MS: '200', DELIVERY_MAX_PAUSE_WAIT_MS: '300' }, FAST_CLIENT),
+    startSandboxServer({ name: 'referring-ehr', auth: 'none', paging: 'offset' }),
+  ]);
+  await ehr.load(fixtureBundle('referring-ehr'));
+  cm = await svc.token('case_manager', 'cm-older-wake');
+  specialist = await svc.token('specialist', 'spec-older-wake');
+  endpointId = await registerOpenEndpoint(svc, 'Referring EHR', ehr.baseUrl);
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all([svc.stop(), ehr.stop()]);
+});
+
+const deliveries = async (caseId: string): Promise<DeliveryView[]> =>
+  ((await (await svc.request('GET', `/api/cases/${caseId}/deliveries`, { token: cm })).json()) as { items: DeliveryView[] }).items;
+
+async function sign(caseId: string, followUp?: string): Promise<void> {
+  const body = opinionFor(referredIntake(), followUp ? { followUp } : {});
+  expect((await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body })).status).toBe(200);
+  expect((await svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist })).status).toBe(201);
+}
+
+it('runs a newer version woken after waiting past its pause budget with its attempts whole: one 503 on its write does not fail it', async () => {
+  const caseId = await openCaseIn(svc, cm, 'assigned');
+  expect((await svc.request('POST', `/api/cases/${caseId}/recipients`, { token: cm, body: { endpointId } })).status).toBe(201);
+  const hold = ehr.faults.add({ match: 'POST *', action: { kind: 'hold' }, nth: 1 });
+  const queue = new Queue('deliver-report', { connection: { url: svc.config.redisUrl }, prefix: svc.config.queuePrefix });
+  let unavailable = 0;
+  try {
+    await sign(caseId);
+    await eventually(async () => ehr.faults.rule(hold)?.fired ?? 0, (n) => n === 1, 30_000);
+    await sign(caseId, 'Amended while version 1 was being written.');
+    const v2 = (await eventually(() => deliveries(caseId), (d) => d.some((x) => x.version === 2), 30_000)).find((x) => x.version === 2) as DeliveryView;
+    // Its pause budget (300 ms) runs out while version 1 is held, then every attempt is spent waiting.
+    const jobId = `deliver-${v2.id}-0`;
+    await eventually(async () => queue.getJobState(jobId), (state) => state === 'failed', 30_000);
+    const failed = await queue.getJob(jobId);
+    expect(failed?.attemptsMade).toBe(3);
+    expect(failed?.data).toHaveProperty('pausedSince');
+    expect((await deliveries(caseId)).find((x) => x.version === 2)).toMatchObject({ state: 'queued', attempts: 0 });
+
+    // The next write after version 1's (version 2's first) meets a 503 on every try of its request.
+    unavailable = ehr.faults.add({ match: 'POST *', action: { kind: 'unavailable' }, from: 1, to: 5 });
+  } finally {
+    ehr.faults.release(hold);
+    ehr.faults.remove(hold);
+  }
+  try {
+    const done = await eventually(() => deliveries(caseId), (d) => ['delivered', 'failed'].includes(d.find((x) => x.version === 2)?.state ?? ''), 60_000);
+    expect(ehr.faults.rule(unavailable)?.fired ?? 0).toBeGreaterThan(0);
+    expect(done.map((d) => d.state)).toEqual(['delivered', 'delivered']);
+    expect(done.find((x) => x.version === 2)?.attempts).toBeGreaterThanOrEqual(2);
+    const job = await queue.getJob(`deliver-${done.find((x) => x.version === 2)?.id ?? ''}-0`);
+    expect(job?.data).not.toHaveProperty('pausedSince');
+  } finally {
+    ehr.faults.remove(unavailable);
+    await queue.close();
+  }
+  const [report2] = await searchSandbox<DiagnosticReport>(ehr, 'none', 'DiagnosticReport', { identifier: `${REPORT_IDENTIFIER_SYSTEM}|${caseId}-v2` });
+  expect(report2?.status).toBe('amended');
+}, 120_000);
