@@ -29,12 +29,22 @@ const NO_BREAK_SPACES: ReadonlySet<number> = new Set([0xa0, 0x2007, 0x202f]);
 const SOFT_HYPHEN = 0xad;
 
 /**
+ * Characters that select how the previous one looks and are never a glyph of their own: variation
+ * selectors (U+FE0F after ✔ or ⚠ asks for emoji presentation; macOS and iOS keyboards add it), the
+ * zero-width joiner and non-joiner, and the word joiner. Drawn as nothing: the character before them
+ * prints in its text form. Refusing them would name a character the specialist cannot see.
+ */
+function invisibleSelector(cp: number): boolean {
+  return (cp >= 0xfe00 && cp <= 0xfe0f) || cp === 0x200c || cp === 0x200d || cp === 0x2060;
+}
+
+/**
  * What a character is drawn as: a space for a control character (tab, line break, C1) and for the
- * no-break spaces; nothing (`undefined`) for a soft hyphen; else itself.
+ * no-break spaces; nothing (`undefined`) for a soft hyphen or an invisible selector ({@link invisibleSelector}); else itself.
  */
 function drawnAs(ch: string): string | undefined {
   const cp = ch.codePointAt(0) as number;
-  if (cp === SOFT_HYPHEN) return undefined;
+  if (cp === SOFT_HYPHEN || invisibleSelector(cp)) return undefined;
   return cp < 0x20 || (cp >= 0x7f && cp < 0xa0) || NO_BREAK_SPACES.has(cp) ? ' ' : ch;
 }
 

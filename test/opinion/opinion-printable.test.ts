@@ -58,6 +58,11 @@ it('takes Korean, CJK, decomposed text and clinical notation', async () => {
   expect(status).toBe(200);
 });
 
+it('takes a check mark with the emoji variation selector a Mac keyboard adds (printed in its text form)', async () => {
+  const { status } = await put((intake: ReturnType<typeof referredIntake>) => opinionFor(intake, { summary: '\u2714\uFE0F Hepatitis B titre adequate.' }));
+  expect(status).toBe(200);
+});
+
 it.each(['\u200B', '\u2060 \u00AD', '\u3164', '\u2800\uFEFF'])('refuses an answer of invisible characters only (%j), naming the answer', async (invisible) => {
   const { status, problem } = await put((intake: ReturnType<typeof referredIntake>) => {
     const body = opinionFor(intake);

@@ -72,18 +72,25 @@ describe('the process PDF thread', () => {
   });
 
   it('keeps the event loop free while a long report renders in the thread', async () => {
-    const onMain = await longestGapDuring(() => renderReportPdf(longReport));
+    // In the thread first: the main-thread render leaves ~100 MB of garbage whose collection (on this
+    // thread) would otherwise fall into the thread's window.
     const inThread = await longestGapDuring(() => processPdfThread.renderReport(longReport));
-    log(`long report (200 answers, CJK): main thread ${onMain.ms.toFixed(0)} ms (CPU ${onMain.mainCpuMs} ms), event loop held up to ${onMain.longestGapMs.toFixed(0)} ms, ` +
-      `busy ${(onMain.utilization * 100).toFixed(0)} %; thread ${inThread.ms.toFixed(0)} ms (main-thread CPU ${inThread.mainCpuMs} ms), ` +
-      `event loop held up to ${inThread.longestGapMs.toFixed(0)} ms, busy ${(inThread.utilization * 100).toFixed(0)} %`);
-    expect(same(inThread.result, onMain.result)).toBe(true);
     // Judged by the CPU time the main thread spent, not by wall-clock gaps or event-loop utilization:
     // both grow when the machine's two cores are taken by other test files (a CI run once saw the loop
     // held 469 ms and busy 100 % with the render in the thread). On the main thread the render costs
     // the loop's thread its whole CPU time; in the PDF thread it costs it next to nothing.
+    // The test service's own workers (sweeps, schedulers) run on this thread too, and spend more of its
+    // CPU the longer a render takes on a loaded machine (a CI run saw 260–330 ms while the render was
+    // in the thread): their share is measured over as long a quiet window right after, and set aside.
+    const quiet = await longestGapDuring(() => new Promise<void>((resolve) => void setTimeout(resolve, inThread.ms)));
+    log(`the same time with no render: main-thread CPU ${quiet.mainCpuMs} ms`);
+    const onMain = await longestGapDuring(() => renderReportPdf(longReport));
+    log(`long report (200 answers, CJK): main thread ${onMain.ms.toFixed(0)} ms (CPU ${onMain.mainCpuMs} ms), event loop held up to ${onMain.longestGapMs.toFixed(0)} ms, ` +
+      `busy ${(onMain.utilization * 100).toFixed(0)} %; thread ${inThread.ms.toFixed(0)} ms (main-thread CPU ${inThread.mainCpuMs} ms), ` +
+      `event loop held up to ${inThread.longestGapMs.toFixed(0)} ms, busy ${(inThread.utilization * 100).toFixed(0)} %`);
+    expect(same(inThread.result, onMain.result)).toBe(true);
     expect(onMain.mainCpuMs).toBeGreaterThan(100);
-    expect(inThread.mainCpuMs).toBeLessThan(onMain.mainCpuMs / 4);
+    expect(inThread.mainCpuMs - quiet.mainCpuMs).toBeLessThan(onMain.mainCpuMs / 4);
   });
 
   it('renders one PDF at a time, in the order asked, each its own', async () => {
