@@ -1,11 +1,10 @@
 import type { DiagnosticReport, DocumentReference, Patient } from 'fhir/r4';
 import type { Intake } from '../../src/cases/intake-schema';
 import { REPORT_IDENTIFIER_SYSTEM } from '../../src/delivery/report-resources';
-import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
-import { fixtureBundle } from '../support/fixture-child';
-import { openCaseIn, opinionFor, referredIntake, searchSandbox } from '../support/opinion-case';
-import { registerOpenEndpoint } from '../support/sandbox-case';
-import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
+import type { SandboxServer } from '../../src/sandbox';
+import { openCaseIn, referredIntake, searchSandbox } from '../support/opinion-case';
+import { eventually, type TestService } from '../support/service';
+import { otherReports, startReferringEhrWorld, type DeliveryView, type ReferringEhrWorld } from '../support/referring-ehr-world';
 
 /**
  * A report in doubt (its write sent, its answer lost) at a recipient that cannot be looked through
@@ -25,18 +24,6 @@ let endpointId: string;
 
 const CHILD = referredIntake().patient;
 
-interface DeliveryView {
-  id: string;
-  recipientId: string;
-  version: number;
-  state: string;
-  attempts: number;
-  remoteIds: Record<string, string>;
-  lastError: string | null;
-  reviewReason: string | null;
-  inDoubt: boolean;
-  requeued?: string[];
-}
 
 interface Problem { status: number; errors?: { path?: (string | number)[]; field?: string }[] }
 
@@ -49,41 +36,21 @@ const childRecord = (id: string, family: string): Patient => ({
   birthDate: CHILD.birthDate,
 });
 
-/** Reports in the child's chart that are not ours: more than a look-up at a lenient recipient reads (20 pages of 50). */
-const otherReports = (patientId: string, n: number): DiagnosticReport[] =>
-  Array.from({ length: n }, (_, i) => ({ resourceType: 'DiagnosticReport', id: `${patientId}-other-${i}`, status: 'final', code: { text: 'Other report' }, subject: { reference: `Patient/${patientId}` } }));
 
+let world: ReferringEhrWorld;
 beforeAll(async () => {
-  [svc, ehr] = await Promise.all([
-    startTestService({ DELIVERY_BACKOFF_MS: '50', DELIVERY_ATTEMPTS: '3', NOTIFY_POLL_MS: '200' }, FAST_CLIENT),
-    startSandboxServer({ name: 'referring-ehr', auth: 'none', paging: 'offset' }),
-  ]);
-  await ehr.load(fixtureBundle('referring-ehr'));
-  cm = await svc.token('case_manager', 'cm-settle-doubt');
-  specialist = await svc.token('specialist', 'spec-settle-doubt');
-  endpointId = await registerOpenEndpoint(svc, 'Referring EHR', ehr.baseUrl);
+  world = await startReferringEhrWorld('settle-doubt');
+  ({ svc, ehr, cm, specialist, endpointId } = world);
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.all([svc.stop(), ehr.stop()]);
+  await world.stop();
 });
 
-const deliveries = async (caseId: string): Promise<DeliveryView[]> =>
-  ((await (await svc.request('GET', `/api/cases/${caseId}/deliveries`, { token: cm })).json()) as { items: DeliveryView[] }).items;
-
-async function until(caseId: string, version: number, states: string[]): Promise<DeliveryView> {
-  const all = await eventually(() => deliveries(caseId), (d) => d.some((x) => x.version === version && states.includes(x.state)), 90_000);
-  return all.find((x) => x.version === version) as DeliveryView;
-}
-
-async function sign(caseId: string, intake: Intake, followUp?: string): Promise<void> {
-  expect((await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body: opinionFor(intake, followUp ? { followUp } : {}) })).status).toBe(200);
-  expect((await svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist })).status).toBe(201);
-}
-
-/** Read with no fault in the way (the lenient fault is on GET /DiagnosticReport*). */
-const reportsOf = (caseId: string, version: number) =>
-  searchSandbox<DiagnosticReport>(ehr, 'none', 'DiagnosticReport', { identifier: `${REPORT_IDENTIFIER_SYSTEM}|${caseId}-v${version}` });
+const deliveries = (caseId: string): Promise<DeliveryView[]> => world.deliveries(caseId);
+const until = (caseId: string, version: number, states: string[]): Promise<DeliveryView> => world.until(caseId, version, states, 90_000);
+const sign = (caseId: string, intake: Intake, followUp?: string): Promise<void> => world.sign(caseId, intake, followUp);
+const reportsOf = (caseId: string, version: number): Promise<DiagnosticReport[]> => world.reportsOf(caseId, version);
 
 async function caseFor(record: Patient): Promise<{ caseId: string; intake: Intake }> {
   await ehr.load([record, ...otherReports(record.id as string, 1010)]);
