@@ -14,7 +14,7 @@
  * @packageDocumentation
  */
 import { z } from 'zod';
-import { fhirStringControlsIn } from '../fhir/fhir-text';
+import { fhirControlRefusal, fhirStringControlsIn } from '../fhir/fhir-text';
 import { isValidNpi } from './npi';
 import { isUnitedStates, isUsPostalStateCode, US_ZIP_PATTERN } from './us-places';
 import { addDays, type CivilDate } from './zoned-date';
@@ -285,7 +285,7 @@ export function createIntakeSchema(options: IntakeSchemaOptions = {}) {
         ctx.addIssue({
           code: 'custom',
           path: found.path,
-          message: `${found.path.join('.')} holds a control character (${found.character}) that FHIR text cannot carry; remove it (text pasted from a word processor often brings one)`,
+          message: fhirControlRefusal(found.path.join('.'), found.character),
         });
       }
     })

@@ -19,6 +19,9 @@ const UNSENT = `(state IN ('queued', 'needs_review', 'failed') OR (state = 'send
 /** A delivery whose write may have reached the chart though no DiagnosticReport id is on record. */
 const IN_DOUBT = `(write_started_at IS NOT NULL AND remote_ids->>'DiagnosticReport' IS NULL)`;
 
+/** In doubt and not writing now: a look-up (or a case manager) may settle it. */
+const SETTLEABLE_IN_DOUBT = `(${IN_DOUBT} AND state <> 'sending')`;
+
 /** Ids the recipient gave the resources we wrote. */
 export interface RemoteIds {
   DiagnosticReport?: string;
@@ -156,26 +159,17 @@ export async function olderVersionSending(db: Queryable, delivery: Pick<Delivery
 }
 
 /**
- * Deliveries of versions before `beforeVersion` to the recipient that are in doubt (a write was
- * started, no DiagnosticReport id is on record) and not writing now: their report may be in the
- * chart. Looked up at the recipient before a later version's status there is decided.
+ * Deliveries to the recipient that are in doubt (a write was started, no DiagnosticReport id is on
+ * record) and not writing now: their report may be in the chart. Of versions before `beforeVersion`:
+ * looked up before a later version's status there is decided; of every version (no bound): looked up
+ * before the recipient's patient is chosen again (`chooseRecipientPatient`), so that a report in doubt
+ * under a record merged away since neither blocks the choice for good nor is left out of the amendments.
  */
-export async function earlierInDoubt(db: Queryable, recipientId: string, beforeVersion: number): Promise<DeliveryRow[]> {
+export async function earlierInDoubt(db: Queryable, recipientId: string, beforeVersion?: number): Promise<DeliveryRow[]> {
   const { rows } = await db.query<Db>(
-    `SELECT * FROM deliveries WHERE recipient_id = $1 AND version < $2 AND ${IN_DOUBT} AND state <> 'sending' ORDER BY version`,
-    [recipientId, beforeVersion],
+    `SELECT * FROM deliveries WHERE recipient_id = $1 AND ($2::int IS NULL OR version < $2) AND ${SETTLEABLE_IN_DOUBT} ORDER BY version`,
+    [recipientId, beforeVersion ?? null],
   );
-  return rows.map(toRow);
-}
-
-/**
- * Deliveries to the recipient in doubt (a write was started, no DiagnosticReport id is on record)
- * and not `sending` now, every version: looked up at the recipient before its patient is chosen
- * again (`chooseRecipientPatient`), so that a report in doubt under a record merged away since
- * neither blocks the choice for good nor is left out of the amendments.
- */
-export async function inDoubtAt(db: Queryable, recipientId: string): Promise<DeliveryRow[]> {
-  const { rows } = await db.query<Db>(`SELECT * FROM deliveries WHERE recipient_id = $1 AND ${IN_DOUBT} AND state <> 'sending' ORDER BY version`, [recipientId]);
   return rows.map(toRow);
 }
 
@@ -195,7 +189,7 @@ export async function recordLookedUp(db: Queryable, seen: Pick<DeliveryRow, 'id'
   }
   if (outcome.outcome === 'unknown') return false;
   const { rowCount } = await db.query(
-    `UPDATE deliveries SET write_started_at = NULL, updated_at = now() WHERE id = $1 AND ${IN_DOUBT} AND state <> 'sending' AND attempts = $2 AND abs(extract(epoch FROM updated_at - $3::timestamptz)) < 0.001`,
+    `UPDATE deliveries SET write_started_at = NULL, updated_at = now() WHERE id = $1 AND ${SETTLEABLE_IN_DOUBT} AND attempts = $2 AND abs(extract(epoch FROM updated_at - $3::timestamptz)) < 0.001`,
     [seen.id, seen.attempts, seen.updatedAt],
   );
   return (rowCount ?? 0) > 0;
@@ -222,8 +216,8 @@ export function isInDoubt(d: Pick<DeliveryRow, 'writeStartedAt' | 'remoteIds' | 
 export async function recordSettled(db: Queryable, id: string, settled: { found: RemoteIds } | { absent: true }): Promise<boolean> {
   const { rowCount } =
     'found' in settled
-      ? await db.query(`UPDATE deliveries SET remote_ids = remote_ids || $2::jsonb, updated_at = now() WHERE id = $1 AND ${IN_DOUBT} AND state <> 'sending'`, [id, JSON.stringify(settled.found)])
-      : await db.query(`UPDATE deliveries SET write_started_at = NULL, updated_at = now() WHERE id = $1 AND ${IN_DOUBT} AND state <> 'sending'`, [id]);
+      ? await db.query(`UPDATE deliveries SET remote_ids = remote_ids || $2::jsonb, updated_at = now() WHERE id = $1 AND ${SETTLEABLE_IN_DOUBT}`, [id, JSON.stringify(settled.found)])
+      : await db.query(`UPDATE deliveries SET write_started_at = NULL, updated_at = now() WHERE id = $1 AND ${SETTLEABLE_IN_DOUBT}`, [id]);
   return (rowCount ?? 0) > 0;
 }
 

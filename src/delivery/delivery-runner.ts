@@ -35,7 +35,7 @@
  */
 import type { Patient, Practitioner, Reference } from 'fhir/r4';
 import { searchByIdentifier } from '../fhir/identifier-match';
-import { replacedBy, whyNotTheChild } from '../fhir/patient-standing';
+import { whyNotTheChild } from '../fhir/patient-standing';
 import type { Config } from '../config';
 import { NPI_SYSTEM } from '../cases/fhir-codes';
 import { REOPENED_FOR_CORRECTION, transitionCase, type CaseServiceDeps } from '../cases/case-service';
@@ -53,7 +53,7 @@ import { recordEvent, type WorkDispatch } from '../notify/events';
 import { findVersion, readVersionPdf } from '../opinion/opinion-repository';
 import { pausedMessage, waitsFor, type JobRun } from '../pull/job-run';
 import { candidateOf, searchDemographicMatches, searchPatientsByIdentifier } from '../pull/patient-match';
-import { survivorId } from '../pull/source-patient-standing';
+import { survivorIds } from '../pull/source-patient-standing';
 import type { PatientCandidate } from '../pull/source-repository';
 import { PROGRAM_NAME, reportTitle } from '../report/report-title';
 import type { SecretBox } from '../security/secret-box';
@@ -181,7 +181,7 @@ async function storedPatientStanding(client: FhirEndpointClient, patientId: stri
   }
   const reasons = whyNotTheChild(patient, childBirthDate);
   if (reasons.length === 0) return { id: patient.id ?? patientId };
-  const survivors = [...new Set(replacedBy(patient).map((t) => survivorId(t, client.endpoint.baseUrl)).filter((id): id is string => id !== undefined))];
+  const survivors = survivorIds(patient, client.endpoint.baseUrl);
   return {
     reason: `Patient/${patientId}, the child's record on file for this recipient, no longer stands for the case's child there: ${reasons.join('; ')}. Nothing more is filed under it; choose the child's patient there again.`,
     candidates: survivors.map((id) => ({ id, identifiers: [] })),

@@ -21,13 +21,12 @@ import { findVersion } from '../opinion/opinion-repository';
 import type { PatientSelector } from '../pull/source-repository';
 import type { SecretBox } from '../security/secret-box';
 import {
-  createDeliveries, findDelivery, inDoubtAt, isInDoubt, listDeliveries, recordSettled, reportsFiledAtRecipient, requeueDelivery, reviewsWaitingOnDoubt, unsettledWritesAt,
+  createDeliveries, earlierInDoubt, findDelivery, isInDoubt, listDeliveries, recordSettled, reportsFiledAtRecipient, requeueDelivery, reviewsWaitingOnDoubt, unsettledWritesAt,
   type DeliveryRow, type RemoteIds,
 } from './delivery-repository';
 import { checkRecipientPatient, lookUpInDoubt, type RecipientPatientCheck } from './delivery-runner';
 import type { Patient } from 'fhir/r4';
-import { replacedBy } from '../fhir/patient-standing';
-import { survivorId } from '../pull/source-patient-standing';
+import { survivorIds } from '../pull/source-patient-standing';
 import { findRecipient, insertRecipient, listRecipients, setRecipientPatient, type RecipientRow } from './recipient-repository';
 import { findWrittenReport, mayWriteReports, planWrite, requestedScope } from './report-writer';
 import { reportIdentifierToken } from './report-resources';
@@ -234,14 +233,14 @@ async function refuseMovingFiledReports(db: Queryable, recipient: RecipientRow, 
 async function settleReportsInDoubt(deps: DeliveryServiceDeps, recipient: RecipientRow): Promise<string[]> {
   const onRecord = recipient.remotePatientId;
   if (onRecord === null) return [];
-  const inDoubt = await inDoubtAt(deps.db, recipient.id);
+  const inDoubt = await earlierInDoubt(deps.db, recipient.id);
   if (inDoubt.length === 0 && (await reportsFiledAtRecipient(deps.db, recipient.id)).length === 0) return [];
   try {
     return await deps.clients.withCurrentClient(() => requireEndpoint(deps.db, recipient.endpointId), deps.secrets, async (client, endpoint) => {
       let survivors: string[] | undefined;
       try {
         const old = await client.read<Patient>('Patient', onRecord);
-        survivors = [...new Set(replacedBy(old).map((t) => survivorId(t, client.endpoint.baseUrl)).filter((id): id is string => id !== undefined))];
+        survivors = survivorIds(old, client.endpoint.baseUrl);
       } catch (err) {
         if (!isGoneError(err)) throw err;
       }

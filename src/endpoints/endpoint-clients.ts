@@ -93,7 +93,7 @@ export class EndpointClients {
    * @see https://hl7.org/fhir/smart-app-launch/backend-services.html
    */
   async discoverTokenEndpoint(row: EndpointRow): Promise<string> {
-    const guard = { allowInsecureHttp: insecureHttpAllowed(row.allowInsecureHttp, this.options.production), addressPolicy: this.extra.addressPolicy, resolve: this.extra.resolve };
+    const guard = this.urlGuard(row.allowInsecureHttp);
     const transport = new HttpTransport({ ...guard, ...(this.extra.proxy ? { proxy: this.extra.proxy } : {}) });
     try {
       return await discoverTokenEndpoint({ baseUrl: row.baseUrl, transport, guard, timeoutMs: this.options.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS, ...(this.extra.now ? { now: this.extra.now } : {}) });

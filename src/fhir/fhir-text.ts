@@ -17,6 +17,11 @@ export function fhirStringControlIn(s: string): string | undefined {
   return found === undefined ? undefined : `U+${found.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
 }
 
+/** Why `field`'s text is refused: the control character it holds (`character`, as {@link fhirStringControlIn} names it). */
+export function fhirControlRefusal(field: string, character: string | undefined, hint = ' (text pasted from a word processor often brings one)'): string {
+  return `${field} holds a control character (${character ?? 'below U+0020'}) that FHIR text cannot carry; remove it${hint}`;
+}
+
 /**
  * `s` as a FHIR string can carry it: a vertical tab or form feed (a word processor's manual line or
  * page break) becomes a line break, any other such control U+FFFD, so a reader sees something was there.

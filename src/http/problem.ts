@@ -29,16 +29,16 @@ export class HttpProblem extends Error {
 }
 
 /** Seconds a client is asked to wait (`Retry-After`) after a temporary DNS failure checking a URL it sent. */
-export const DNS_RETRY_AFTER_SECONDS = 10;
+const DNS_RETRY_AFTER_SECONDS = 10;
 
 /**
  * 503 with `Retry-After` naming `field`: a URL the request carries could not be checked right now
  * (its host name's lookup failed temporarily: EAI_AGAIN, a timeout). Nothing was kept; the same
  * request may succeed in a moment. Not a 400: nothing is wrong with what was sent.
  */
-export function urlCheckUnavailable(field: string, retryAfterSeconds = DNS_RETRY_AFTER_SECONDS): HttpProblem {
-  const detail = `its host name could not be looked up right now (a temporary DNS failure): nothing was kept; send the request again in ${retryAfterSeconds} s`;
-  return new HttpProblem(503, 'Service Unavailable', `${field}: ${detail}.`, [{ field, pointer: `#/${field}`, detail }], { retryAfter: retryAfterSeconds }, { 'Retry-After': String(retryAfterSeconds) });
+export function urlCheckUnavailable(field: string): HttpProblem {
+  const detail = `its host name could not be looked up right now (a temporary DNS failure): nothing was kept; send the request again in ${DNS_RETRY_AFTER_SECONDS} s`;
+  return new HttpProblem(503, 'Service Unavailable', `${field}: ${detail}.`, [{ field, pointer: `#/${field}`, detail }], { retryAfter: DNS_RETRY_AFTER_SECONDS }, { 'Retry-After': String(DNS_RETRY_AFTER_SECONDS) });
 }
 
 export const notFound = (what: string): HttpProblem => new HttpProblem(404, 'Not Found', `${what} was not found.`);

@@ -29,7 +29,7 @@ export interface PrefixParse {
 }
 
 /** Largest window {@link readAtFd} reads item headers through. */
-export const READ_AT_WINDOW_BYTES = 1024 * 1024;
+const READ_AT_WINDOW_BYTES = 1024 * 1024;
 
 /**
  * Reads `length` bytes at `offset` of an open file, fewer at its end, through one reused window of at

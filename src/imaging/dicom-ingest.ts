@@ -96,6 +96,16 @@ export async function hashFile(filePath: string): Promise<{ sha256: string; size
   return { sha256: hash.digest('hex'), size };
 }
 
+/** Flushes a file's data to disk (`fdatasync`), so a rename or link of it never outlives its bytes. */
+export async function flushFile(filePath: string): Promise<void> {
+  const handle = await fs.promises.open(filePath, 'r');
+  try {
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+}
+
 /**
  * Puts a local file into the blob store under its (already computed) SHA-256: a hard link into
  * `<root>/aa/bb/<sha256>`, or a copy + rename across file systems. Storing existing content is a no-op.
@@ -105,14 +115,7 @@ export async function hashFile(filePath: string): Promise<{ sha256: string; size
 export async function storeFileAsBlob(store: BlobStore, filePath: string, sha256: string, durable = true): Promise<'new' | 'existing'> {
   const target = store.pathOf(sha256);
   // No existence check first: the link below answers EEXIST for content already stored.
-  if (durable) {
-    const handle = await fs.promises.open(filePath, 'r');
-    try {
-      await handle.datasync();
-    } finally {
-      await handle.close();
-    }
-  }
+  if (durable) await flushFile(filePath);
   await store.ensureDir(path.dirname(target));
   try {
     await fs.promises.link(filePath, target);
@@ -127,14 +130,7 @@ export async function storeFileAsBlob(store: BlobStore, filePath: string, sha256
   const temp = store.tempPath();
   try {
     await fs.promises.copyFile(filePath, temp);
-    if (durable) {
-      const handle = await fs.promises.open(temp, 'r+');
-      try {
-        await handle.datasync();
-      } finally {
-        await handle.close();
-      }
-    }
+    if (durable) await flushFile(temp);
     await fs.promises.rename(temp, target);
   } catch (err) {
     // A disk full or failing half-way: no partial copy stays in the store's temp folder.

@@ -34,7 +34,7 @@ import type {
   MedicationRequest, MedicationStatement, Observation, ObservationComponent, Quantity, Reference,
 } from 'fhir/r4';
 import { uuidV5 } from '../cases/fhir-ids';
-import { fhirText } from '../fhir/fhir-text';
+import { FHIR_STRING_CONTROL, fhirText } from '../fhir/fhir-text';
 import { UPLOAD_FLAG_SYSTEM } from '../uploads/origin';
 import { SERVICE_VERSION } from '../version';
 import { codingsOf } from './dedupe/keys';
@@ -237,7 +237,8 @@ function clinicalSection(
 // ---- narrative ----------------------------------------------------------------------
 
 const XML_ESCAPES: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-const XML_SPECIAL = /[&<>"'\u0000-\u0008\u000B\u000C\u000E-\u001F]/;
+/** What needs more than a plain copy: markup, or a control character FHIR text cannot carry ({@link FHIR_STRING_CONTROL}). */
+const XML_SPECIAL = new RegExp(`[&<>"']|${FHIR_STRING_CONTROL.source}`);
 const XML_SPECIALS = /[&<>"']/g;
 
 /**
@@ -388,13 +389,16 @@ export function describe(r: FhirResource, byUrl: ReadonlyMap<string, FhirResourc
  * @see https://hl7.org/fhir/R4/imagingstudy.html
  */
 function identityMismatchText(r: FhirResource): string | undefined {
-  const flags = new Set(listOf(r.meta?.tag).filter((t) => t?.system === UPLOAD_FLAG_SYSTEM).map((t) => t.code));
+  // Runs for every line of the record: nothing allocated for the (nearly all) resources without tags.
+  const tags = r.meta?.tag;
+  if (!Array.isArray(tags) || tags.length === 0) return undefined;
+  const flagged = (code: string): boolean => tags.some((t) => t?.system === UPLOAD_FLAG_SYSTEM && t.code === code);
   const what = r.resourceType === 'ImagingStudy' ? 'images' : 'files';
   const cautions: string[] = [];
-  if (flags.has('identity-mismatch')) cautions.push(`these ${what} name a patient other than the case patient`);
+  if (flagged('identity-mismatch')) cautions.push(`these ${what} name a patient other than the case patient`);
   // Two files claim to be one image with different content (an original and a corrected re-export):
   // both are listed, and the reader must not take either for the one the study means.
-  if (flags.has('sop-instance-uid-conflict')) cautions.push(`two or more of these ${what} claim the same image identity with different content`);
+  if (flagged('sop-instance-uid-conflict')) cautions.push(`two or more of these ${what} claim the same image identity with different content`);
   return cautions.length === 0 ? undefined : `CAUTION: ${cautions.join('; ')}; check them before use`;
 }
 

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { isValidNpi } from '../cases/npi';
-import { fhirStringControlIn } from '../fhir/fhir-text';
+import { fhirControlRefusal, fhirStringControlIn } from '../fhir/fhir-text';
 import { unprintableCharacter } from '../report/report-fonts';
 
 /** Maximum lengths, in characters, after trimming. */
@@ -22,7 +22,7 @@ const VISIBLE = /[\p{L}\p{N}\p{S}\p{P}]/u;
  * True when `s` shows something: `trim()` leaves zero-width and other invisible characters (U+200B,
  * U+2060, U+00AD, U+3164), and an answer made only of them printed the family's question unanswered.
  */
-export function hasVisibleText(s: string): boolean {
+function hasVisibleText(s: string): boolean {
   return VISIBLE.test(s.replace(BLANK_LETTERS, ''));
 }
 
@@ -49,17 +49,15 @@ const text = (
     controls === 'allow'
       ? base
       : base.refine((s) => fhirStringControlIn(s) === undefined, {
-          error: (issue) =>
-            `${label} holds a control character (${fhirStringControlIn(String(issue.input)) ?? 'below U+0020'}) that FHIR text cannot carry; remove it (text pasted from a word processor often brings one)`,
+          error: (issue) => fhirControlRefusal(label, fhirStringControlIn(String(issue.input))),
         });
   // A character no report font has would print as "�" on the signed report: refused, naming it
   // (the report's own coverage check, so what is accepted is what prints).
-  const face = printed;
-  return face === 'unchecked'
+  return printed === 'unchecked'
     ? controlled
-    : controlled.refine((s) => unprintableCharacter(s, face) === undefined, {
+    : controlled.refine((s) => unprintableCharacter(s, printed) === undefined, {
         error: (issue) => {
-          const ch = unprintableCharacter(String(issue.input), face);
+          const ch = unprintableCharacter(String(issue.input), printed);
           return `${label} holds a character the report cannot print (${ch === undefined ? 'unknown' : named(ch)}): the signed PDF would show "�" in its place. The report prints Latin, Greek, Cyrillic, Chinese, Japanese and Korean text and common symbols, not other scripts or emoji; write it another way`;
         },
       });

@@ -6,7 +6,8 @@ import type { EndpointCapabilities } from '../endpoints/capabilities';
 import { findEndpoint, type EndpointRow } from '../endpoints/endpoint-repository';
 import type { Principal } from '../http/auth';
 import { conflict, notFound } from '../http/problem';
-import { errorFields, logger } from '../log';
+import { logger } from '../log';
+import { enqueueAfterCommit } from '../util/enqueue-after-commit';
 import type { PullFlowProducer } from '../../queues/pull-flow';
 import { requireSomeR4Source } from './fhir-version-gate';
 import { planPull } from './pull-plan';
@@ -64,8 +65,6 @@ async function endpointsOf(tx: Queryable, sources: readonly { readonly endpointI
   return new Map(ids.map((id, i) => [id, rows[i]]));
 }
 
-const ENQUEUE_TIMEOUT_MS = 3000;
-
 /**
  * Enqueues the flow; if Redis does not answer the pull stays `queued` in Postgres and the
  * reconciler enqueues it when Redis is back (nothing is lost).
@@ -76,19 +75,7 @@ async function enqueue(
   taskIds: string[],
   attachments: readonly NewAttachment[] = [],
 ): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([
-      deps.pulls.enqueue(pull, taskIds, attachments),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error('queue did not answer')), ENQUEUE_TIMEOUT_MS);
-      }),
-    ]);
-  } catch (err) {
-    logger.warn('pull not enqueued yet; the reconciler will', { pullId: pull.id, ...errorFields(err) });
-  } finally {
-    clearTimeout(timer);
-  }
+  await enqueueAfterCommit(() => deps.pulls.enqueue(pull, taskIds, attachments), { what: 'pull', sweep: 'the pull reconciler', ids: { pullId: pull.id } });
 }
 
 export interface StartPullInput {

@@ -37,6 +37,11 @@ export function survivorId(reference: string, baseUrl: string): string | undefin
   return /^Patient\/([A-Za-z0-9\-.]{1,64})(\/_history\/[^/]+)?$/.exec(relative)?.[1];
 }
 
+/** The ids at `baseUrl`'s server of the records a Patient was merged into (its `replaced-by` links), each once. */
+export function survivorIds(patient: Patient, baseUrl: string): string[] {
+  return [...new Set(replacedBy(patient).map((t) => survivorId(t, baseUrl)).filter((id): id is string => id !== undefined))];
+}
+
 /**
  * Whether the child's Patient read at a source no longer stands for her there (undefined: it does —
  * a new name, identifier or address is a correction, not a reason for review; so are `replaces`,
@@ -47,7 +52,7 @@ export function sourcePatientReview(patient: Patient, at: { caseId: string; sour
   const reasons = whyNoLongerCurrent(patient);
   if (reasons.length === 0) return undefined;
   const targets = replacedBy(patient);
-  const ids = [...new Set(targets.map((t) => survivorId(t, at.baseUrl)).filter((id): id is string => id !== undefined))];
+  const ids = survivorIds(patient, at.baseUrl);
   const when = patient.meta?.lastUpdated ? ` on ${patient.meta.lastUpdated}` : '';
   const what = targets.length > 0 ? `was merged into ${targets.slice(0, 3).join(', ')}` : 'was made inactive';
   const choose = ids.length > 0 ? `, e.g. ${ids.slice(0, 3).map((id) => `Patient/${id}`).join(' or ')}` : '';

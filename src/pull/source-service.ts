@@ -15,7 +15,7 @@ import { stopSourceInRunningPulls } from './pull-repository';
 import { serverMessagesBySource } from './source-server-messages';
 import { candidateOf, demographicDifferences, searchDemographicMatches, searchPatientsByIdentifier } from './patient-match';
 import { replacedBy, whyNoLongerCurrent } from '../fhir/patient-standing';
-import { survivorId } from './source-patient-standing';
+import { survivorId, survivorIds } from './source-patient-standing';
 import {
   findSource,
   insertSource,
@@ -62,7 +62,7 @@ const resolved = (patient: Patient): Resolution => ({
 function standing(patient: Patient, baseUrl: string): Resolution {
   const reasons = whyNoLongerCurrent(patient);
   if (reasons.length === 0) return resolved(patient);
-  const survivors = [...new Set(replacedBy(patient).map((r) => survivorId(r, baseUrl)).filter((id): id is string => id !== undefined))];
+  const survivors = survivorIds(patient, baseUrl);
   return review(`Patient/${patient.id ?? '?'} no longer stands for its person at this endpoint: ${reasons.join('; ')}.`, survivors.map((id) => ({ id, identifiers: [] })));
 }
 

@@ -42,7 +42,7 @@ import { uuidV5 } from '../cases/fhir-ids';
 import type { Intake } from '../cases/intake-schema';
 import { CASE_ROW_LOCK, findCase, hasCaseEvent, insertCaseEvent } from '../db/case-repository';
 import type { Database } from '../db/database';
-import { storeFileAsBlob } from '../imaging/dicom-ingest';
+import { flushFile, storeFileAsBlob } from '../imaging/dicom-ingest';
 import { valuesNotReadReason, type DicomFailureCode } from '../imaging/dicom-header';
 import type { DicomWorkerPool } from '../imaging/dicom-worker-pool';
 import { conflictingSopInstanceUids, reviewStudyIdentities, SOP_INSTANCE_UID_CONFLICT_REASON } from '../imaging/imaging-study';
@@ -209,16 +209,6 @@ async function expandZip(deps: IngestDeps, zip: UploadFileRow): Promise<void> {
     });
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-/** Flushes an extracted file's data to disk (what `storeFileAsBlob` does when durable). */
-async function flushFile(filePath: string): Promise<void> {
-  const handle = await fs.promises.open(filePath, 'r');
-  try {
-    await handle.datasync();
-  } finally {
-    await handle.close();
   }
 }
 

@@ -14,6 +14,7 @@ import { insertCaseEvent } from '../db/case-repository';
 import type { Database, Queryable } from '../db/database';
 import { unauthorized, type Principal, type ScopedTokenAuth } from '../http/auth';
 import { HttpProblem } from '../http/problem';
+import { canonicalUuid } from '../http/routes/params';
 import { ENDED_WITHOUT_REPORT } from '../cases/lifecycle';
 
 /** Prefix of every upload token (tells it apart from a JWT without any I/O). */
@@ -114,8 +115,8 @@ export function uploadTokenAuth(db: () => Queryable): ScopedTokenAuth {
       );
       const row = rows[0];
       if (!row || row.expires_at.getTime() <= Date.now()) throw unauthorized('The upload token is unknown or expired; ask the case manager for a new one.', true);
-      // Lower-cased as the route's params are (routes/params.ts): a uuid's case means nothing.
-      const caseId = typeof req.params.id === 'string' ? req.params.id.toLowerCase() : '';
+      // Read before the route parses its params: made canonical as they will be (a uuid's case means nothing).
+      const caseId = typeof req.params.id === 'string' ? canonicalUuid(req.params.id) : '';
       const principal: Principal = { sub: `upload-token:${row.id}`, roles: [], scope: uploadScope(row.case_id) };
       if (row.case_id !== caseId) {
         // A valid token tried on another case: that case's access log records the refusal, by this token.

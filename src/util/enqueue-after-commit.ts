@@ -12,7 +12,7 @@ import { errorFields, logger } from '../log';
  * PostgreSQL. A call left running past the timeout may still add its job once Redis answers (job ids
  * are derived, so the sweep adding it too adds nothing). Use it only where such a sweep exists.
  */
-export const AFTER_COMMIT_ENQUEUE_TIMEOUT_MS = 3000;
+const AFTER_COMMIT_ENQUEUE_TIMEOUT_MS = 3000;
 
 /** What {@link enqueueAfterCommit} logs when the work is not queued in time. */
 export interface AfterCommitEnqueueOptions {
@@ -22,27 +22,16 @@ export interface AfterCommitEnqueueOptions {
   readonly sweep: string;
   /** Ids to log beside it (no PHI: ids, counts). */
   readonly ids?: Readonly<Record<string, string | number>>;
-  /** Longest wait for the queue (default {@link AFTER_COMMIT_ENQUEUE_TIMEOUT_MS}). */
-  readonly timeoutMs?: number;
-}
-
-/** The queue did not answer within the time an after-commit enqueue is given. */
-export class EnqueueTimeoutError extends Error {
-  override readonly name = 'EnqueueTimeoutError';
-  constructor(timeoutMs: number) {
-    super(`queue did not answer within ${timeoutMs} ms`);
-  }
 }
 
 /**
- * Runs `enqueue` (BullMQ adds of work already committed in PostgreSQL) for at most `timeoutMs`.
- * Never throws: on a timeout or an error it logs a warning naming the sweep that will queue the
- * work, and resolves false; true when `enqueue` finished in time.
+ * Runs `enqueue` (BullMQ adds of work already committed in PostgreSQL) for at most
+ * {@link AFTER_COMMIT_ENQUEUE_TIMEOUT_MS}. Never throws: on a timeout or an error it logs a warning
+ * naming the sweep that will queue the work.
  * @param enqueue - The adds (job ids derived from the rows, so a later re-add is a no-op).
  * @param options - What is queued and which sweep re-creates it.
  */
-export async function enqueueAfterCommit(enqueue: () => Promise<unknown>, options: AfterCommitEnqueueOptions): Promise<boolean> {
-  const timeoutMs = options.timeoutMs ?? AFTER_COMMIT_ENQUEUE_TIMEOUT_MS;
+export async function enqueueAfterCommit(enqueue: () => Promise<unknown>, options: AfterCommitEnqueueOptions): Promise<void> {
   const work = Promise.resolve().then(enqueue);
   // A failure after the timeout (the add left running) is the sweep's business, not an unhandled rejection.
   work.catch(() => undefined);
@@ -51,13 +40,11 @@ export async function enqueueAfterCommit(enqueue: () => Promise<unknown>, option
     await Promise.race([
       work,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new EnqueueTimeoutError(timeoutMs)), timeoutMs);
+        timer = setTimeout(() => reject(new Error(`queue did not answer within ${AFTER_COMMIT_ENQUEUE_TIMEOUT_MS} ms`)), AFTER_COMMIT_ENQUEUE_TIMEOUT_MS);
       }),
     ]);
-    return true;
   } catch (err) {
     logger.warn(`${options.what} not queued yet; ${options.sweep} re-queues it`, { event: 'enqueue.deferred', ...options.ids, ...errorFields(err) });
-    return false;
   } finally {
     clearTimeout(timer);
   }

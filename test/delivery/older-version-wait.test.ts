@@ -1,11 +1,8 @@
 import { Queue } from 'bullmq';
-import type { DiagnosticReport } from 'fhir/r4';
-import { REPORT_IDENTIFIER_SYSTEM } from '../../src/delivery/report-resources';
-import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
-import { fixtureBundle } from '../support/fixture-child';
-import { openCaseIn, opinionFor, referredIntake, searchSandbox } from '../support/opinion-case';
-import { registerOpenEndpoint } from '../support/sandbox-case';
-import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
+import type { SandboxServer } from '../../src/sandbox';
+import { openCaseIn, referredIntake } from '../support/opinion-case';
+import { startReferringEhrWorld, type DeliveryView, type ReferringEhrWorld } from '../support/referring-ehr-world';
+import { eventually, type TestService } from '../support/service';
 
 /**
  * A newer version waiting for an older one's write is never failed for it, not even once its job's
@@ -16,34 +13,21 @@ import { eventually, FAST_CLIENT, startTestService, type TestService } from '../
 let svc: TestService;
 let ehr: SandboxServer;
 let cm: string;
-let specialist: string;
 let endpointId: string;
 
-interface DeliveryView { id: string; version: number; state: string; attempts: number; lastError: string | null; remoteIds: Record<string, string> }
 
+let world: ReferringEhrWorld;
 beforeAll(async () => {
-  [svc, ehr] = await Promise.all([
-    startTestService({ DELIVERY_BACKOFF_MS: '50', DELIVERY_ATTEMPTS: '3', NOTIFY_POLL_MS: '200', DELIVERY_MAX_PAUSE_WAIT_MS: '0' }, FAST_CLIENT),
-    startSandboxServer({ name: 'referring-ehr', auth: 'none', paging: 'offset' }),
-  ]);
-  await ehr.load(fixtureBundle('referring-ehr'));
-  cm = await svc.token('case_manager', 'cm-older-wait');
-  specialist = await svc.token('specialist', 'spec-older-wait');
-  endpointId = await registerOpenEndpoint(svc, 'Referring EHR', ehr.baseUrl);
+  world = await startReferringEhrWorld('older-wait', { DELIVERY_MAX_PAUSE_WAIT_MS: '0' });
+  ({ svc, ehr, cm, endpointId } = world);
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.all([svc.stop(), ehr.stop()]);
+  await world.stop();
 });
 
-const deliveries = async (caseId: string): Promise<DeliveryView[]> =>
-  ((await (await svc.request('GET', `/api/cases/${caseId}/deliveries`, { token: cm })).json()) as { items: DeliveryView[] }).items;
-
-async function sign(caseId: string, followUp?: string): Promise<void> {
-  const body = opinionFor(referredIntake(), followUp ? { followUp } : {});
-  expect((await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body })).status).toBe(200);
-  expect((await svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist })).status).toBe(201);
-}
+const deliveries = (caseId: string): Promise<DeliveryView[]> => world.deliveries(caseId);
+const sign = (caseId: string, followUp?: string): Promise<void> => world.sign(caseId, referredIntake(), followUp);
 
 it('keeps a newer version waiting, not failed, when its attempts are spent while the older one is still writing, and delivers it after', async () => {
   const caseId = await openCaseIn(svc, cm, 'assigned');
@@ -68,6 +52,6 @@ it('keeps a newer version waiting, not failed, when its attempts are spent while
   }
   const done = await eventually(() => deliveries(caseId), (d) => ['delivered', 'failed'].includes(d.find((x) => x.version === 2)?.state ?? ''), 60_000);
   expect(done.map((d) => d.state)).toEqual(['delivered', 'delivered']);
-  const [report2] = await searchSandbox<DiagnosticReport>(ehr, 'none', 'DiagnosticReport', { identifier: `${REPORT_IDENTIFIER_SYSTEM}|${caseId}-v2` });
+  const [report2] = await world.reportsOf(caseId, 2);
   expect(report2?.status).toBe('amended');
 }, 120_000);

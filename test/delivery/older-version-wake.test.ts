@@ -1,11 +1,8 @@
 import { Queue } from 'bullmq';
-import type { DiagnosticReport } from 'fhir/r4';
-import { REPORT_IDENTIFIER_SYSTEM } from '../../src/delivery/report-resources';
-import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
-import { fixtureBundle } from '../support/fixture-child';
-import { openCaseIn, opinionFor, referredIntake, searchSandbox } from '../support/opinion-case';
-import { registerOpenEndpoint } from '../support/sandbox-case';
-import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
+import type { SandboxServer } from '../../src/sandbox';
+import { openCaseIn, referredIntake } from '../support/opinion-case';
+import { startReferringEhrWorld, type DeliveryView, type ReferringEhrWorld } from '../support/referring-ehr-world';
+import { eventually, type TestService } from '../support/service';
 
 /**
  * A newer version woken when the older one it waited for ends runs with its job's attempts and pause
@@ -16,34 +13,21 @@ import { eventually, FAST_CLIENT, startTestService, type TestService } from '../
 let svc: TestService;
 let ehr: SandboxServer;
 let cm: string;
-let specialist: string;
 let endpointId: string;
 
-interface DeliveryView { id: string; version: number; state: string; attempts: number; lastError: string | null }
 
+let world: ReferringEhrWorld;
 beforeAll(async () => {
-  [svc, ehr] = await Promise.all([
-    startTestService({ DELIVERY_BACKOFF_MS: '50', DELIVERY_ATTEMPTS: '3', NOTIFY_POLL_MS: '200', DELIVERY_MAX_PAUSE_WAIT_MS: '300' }, FAST_CLIENT),
-    startSandboxServer({ name: 'referring-ehr', auth: 'none', paging: 'offset' }),
-  ]);
-  await ehr.load(fixtureBundle('referring-ehr'));
-  cm = await svc.token('case_manager', 'cm-older-wake');
-  specialist = await svc.token('specialist', 'spec-older-wake');
-  endpointId = await registerOpenEndpoint(svc, 'Referring EHR', ehr.baseUrl);
+  world = await startReferringEhrWorld('older-wake', { DELIVERY_MAX_PAUSE_WAIT_MS: '300' });
+  ({ svc, ehr, cm, endpointId } = world);
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.all([svc.stop(), ehr.stop()]);
+  await world.stop();
 });
 
-const deliveries = async (caseId: string): Promise<DeliveryView[]> =>
-  ((await (await svc.request('GET', `/api/cases/${caseId}/deliveries`, { token: cm })).json()) as { items: DeliveryView[] }).items;
-
-async function sign(caseId: string, followUp?: string): Promise<void> {
-  const body = opinionFor(referredIntake(), followUp ? { followUp } : {});
-  expect((await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body })).status).toBe(200);
-  expect((await svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist })).status).toBe(201);
-}
+const deliveries = (caseId: string): Promise<DeliveryView[]> => world.deliveries(caseId);
+const sign = (caseId: string, followUp?: string): Promise<void> => world.sign(caseId, referredIntake(), followUp);
 
 it('runs a newer version woken after waiting past its pause budget with its attempts whole: one 503 on its write does not fail it', async () => {
   const caseId = await openCaseIn(svc, cm, 'assigned');
@@ -81,6 +65,6 @@ it('runs a newer version woken after waiting past its pause budget with its atte
     ehr.faults.remove(unavailable);
     await queue.close();
   }
-  const [report2] = await searchSandbox<DiagnosticReport>(ehr, 'none', 'DiagnosticReport', { identifier: `${REPORT_IDENTIFIER_SYSTEM}|${caseId}-v2` });
+  const [report2] = await world.reportsOf(caseId, 2);
   expect(report2?.status).toBe('amended');
 }, 120_000);

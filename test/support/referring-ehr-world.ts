@@ -43,10 +43,10 @@ export interface ReferringEhrWorld {
   stop(): Promise<void>;
 }
 
-/** Starts a {@link ReferringEhrWorld}; `name` tells its tokens apart in the logs. */
-export async function startReferringEhrWorld(name: string): Promise<ReferringEhrWorld> {
+/** Starts a {@link ReferringEhrWorld}; `name` tells its tokens apart in the logs; `env` adds to the service's settings. */
+export async function startReferringEhrWorld(name: string, env: Record<string, string> = {}): Promise<ReferringEhrWorld> {
   const [svc, ehr] = await Promise.all([
-    startTestService({ DELIVERY_BACKOFF_MS: '50', DELIVERY_ATTEMPTS: '3', NOTIFY_POLL_MS: '200' }, FAST_CLIENT),
+    startTestService({ DELIVERY_BACKOFF_MS: '50', DELIVERY_ATTEMPTS: '3', NOTIFY_POLL_MS: '200', ...env }, FAST_CLIENT),
     startSandboxServer({ name: 'referring-ehr', auth: 'none', paging: 'offset' }),
   ]);
   await ehr.load(fixtureBundle('referring-ehr'));

@@ -7,7 +7,12 @@ import { CASE_STATUSES } from '../../cases/lifecycle';
  * id that opened the case in SQL was refused by a check in JS (an upload token "for another case").
  * Lower-cased here, where the params are parsed, every handler sees the one form.
  */
-export const uuidParam = (error: string) => z.uuid({ error }).toLowerCase();
+export const uuidParam = (error: string) => z.uuid({ error }).transform(canonicalUuid);
+
+/** A UUID in its canonical (lower-case) form: what {@link uuidParam} makes of a path's id, and what code reading the raw path compares. */
+export function canonicalUuid(id: string): string {
+  return id.toLowerCase();
+}
 
 /** `:id` of every `/api/cases/:id/…` route (lower-cased: {@link uuidParam}). */
 export const CaseParams = z.object({ id: uuidParam('Case id must be a UUID') });

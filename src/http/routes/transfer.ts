@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { fhirStringControlIn } from '../../fhir/fhir-text';
+import { fhirControlRefusal, fhirStringControlIn } from '../../fhir/fhir-text';
 import type { Database } from '../../db/database';
 import type { WorkDispatch } from '../../notify/events';
 import { listTransferRequests, requestTransfer, type TransferBody } from '../../transfer/transfer-service';
@@ -18,7 +18,7 @@ const text = (label: string, max: number) =>
     .min(1, { error: `${label} must not be empty` })
     .max(max, { error: `${label} must be at most ${max} characters` })
     .refine((s) => fhirStringControlIn(s) === undefined, {
-      error: (issue) => `${label} holds a control character (${fhirStringControlIn(String(issue.input)) ?? 'below U+0020'}) that FHIR text cannot carry; remove it`,
+      error: (issue) => fhirControlRefusal(label, fhirStringControlIn(String(issue.input)), ''),
     });
 const TransferBodySchema = z
   .object({

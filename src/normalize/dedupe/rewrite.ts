@@ -10,10 +10,10 @@
  * Attachment, Dosage, HumanName, … by element name), nor `identifier` (its only Reference,
  * `assigner`, targets an Organization, which no rule merges; the engine checks that). A
  * Reference could only hide there inside an extension; `unresolvedReferences` (bundle.ts)
- * would report it. An element name that is a Reference in some resource types is walked
- * there ({@link REFERENCES_IN}): `content` holds attachments in a DocumentReference (and is an
- * Attachment in Media) but is `Reference(Any)` 1..* in a DocumentManifest, which must follow a
- * merge of the DocumentReferences it lists.
+ * would report it. `content` is walked: it holds attachments in a DocumentReference (no
+ * `reference` key, so nothing changes there) but is `Reference(Any)` 1..* in a DocumentManifest,
+ * which must follow a merge of the DocumentReferences it lists.
+ * @see https://hl7.org/fhir/R4/documentmanifest-definitions.html#DocumentManifest.content
  * @see https://hl7.org/fhir/R4/references.html#Reference
  * @packageDocumentation
  */
@@ -25,25 +25,10 @@ export type Redirects = ReadonlyMap<string, string>;
 /** Element names whose R4 datatypes hold no Reference wherever they occur (see module comment). */
 export const NO_REFERENCES: ReadonlySet<string> = new Set([
   'coding', 'meta', 'text', 'code', 'category', 'interpretation', 'valueQuantity', 'valueCodeableConcept', 'referenceRange',
-  'component', 'period', 'effectivePeriod', 'performedPeriod', 'content', 'presentedForm', 'name', 'telecom', 'address',
+  'component', 'period', 'effectivePeriod', 'performedPeriod', 'presentedForm', 'name', 'telecom', 'address',
   'dosageInstruction', 'dosage', 'modality', 'procedureCode', 'bodySite', 'clinicalStatus', 'verificationStatus',
   'vaccineCode', 'class', 'type', 'identifier', 'reasonCode', 'medicationCodeableConcept', 'dataAbsentReason',
 ]);
-
-/**
- * Of the {@link NO_REFERENCES} names, those that are References in a resource type: name → the
- * types (read from the `resourceType` of the object holding the element: the resource itself, or
- * a contained one).
- * @see https://hl7.org/fhir/R4/documentmanifest-definitions.html#DocumentManifest.content
- */
-const REFERENCES_IN: ReadonlyMap<string, ReadonlySet<string>> = new Map([['content', new Set(['DocumentManifest'])]]);
-
-/** Whether element `k` of `obj` may hold a Reference (see {@link NO_REFERENCES}). */
-function mayHoldReference(k: string, obj: JsonObject): boolean {
-  if (!NO_REFERENCES.has(k)) return true;
-  const types = REFERENCES_IN.get(k);
-  return types !== undefined && typeof obj.resourceType === 'string' && types.has(obj.resourceType);
-}
 
 function rewriteArray(arr: JsonValue[], redirects: Redirects): JsonValue[] {
   let out: JsonValue[] | undefined;
@@ -83,7 +68,7 @@ function rewriteObject(obj: JsonObject, redirects: Redirects): JsonObject {
       }
       continue;
     }
-    if (typeof v !== 'object' || v === null || !mayHoldReference(k, obj)) continue;
+    if (typeof v !== 'object' || v === null || NO_REFERENCES.has(k)) continue;
     const r = Array.isArray(v) ? rewriteArray(v, redirects) : rewriteObject(v, redirects);
     if (r !== v) {
       out ??= { ...obj };
