@@ -138,14 +138,3 @@ export type EligibilityRules = z.infer<typeof EligibilityRulesSchema>;
 export function loadEligibilityRules(dir: string = defaultMappingsDir()): EligibilityRules {
   return readMappingFile(dir, ELIGIBILITY_FILE, EligibilityRulesSchema);
 }
-
-/** Looks up a relationship rule by code, ignoring case (`mth` finds `MTH`). */
-export function findRelationship(rules: EligibilityRules, code: string): RelationshipRule | undefined {
-  const wanted = code.trim().toUpperCase();
-  return rules.relationships.find((r) => r.code.toUpperCase() === wanted);
-}
-
-/** The code system URI of a relationship rule. */
-export function relationshipSystemUri(rules: EligibilityRules, rule: RelationshipRule): string {
-  return rules.relationshipSystems[rule.system];
-}

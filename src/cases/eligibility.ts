@@ -29,7 +29,8 @@ import {
 } from './eligibility-messages';
 import { adultAgeFor } from './adult-age';
 import { patientTimeZone } from './state-time-zone';
-import { findRelationship, type EligibilityRules } from './eligibility-rules';
+import type { EligibilityRules } from './eligibility-rules';
+import { findRelationship } from './relationship-lookup';
 import type { Intake } from './intake-schema';
 import { classifyAddress } from './service-area';
 import { localDateOf, wholeYearsBetween } from './zoned-date';

@@ -24,7 +24,8 @@ import type {
   RelatedPerson,
   ServiceRequest,
 } from 'fhir/r4';
-import { findRelationship, relationshipSystemUri, type EligibilityRules } from './eligibility-rules';
+import type { EligibilityRules } from './eligibility-rules';
+import { findRelationship, relationshipSystemUri } from './relationship-lookup';
 import {
   CASE_IDENTIFIER_SYSTEM,
   CASE_PATIENT_IDENTIFIER_SYSTEM,

@@ -45,7 +45,7 @@ import {
 } from './references';
 import { childAtServer, patientScopeOf } from './patient-scope';
 import { checkStructure } from './structure';
-import { applyTerminology, TerminologyTally, type TerminologyMappings } from './terminology';
+import { applyTerminology, TerminologyTally, type TerminologyMappings } from './terminology-apply';
 import { rawKey, type AssemblyWarning, type LeftOut, type MatchCoding, type NormalizedResource, type NormalizeResult, type RawInput, type SourceInfo } from './types';
 import { normalizeObservationUnits, type WithheldCodings } from './units';
 import { selectLatestVersions } from './versions';
