@@ -5,9 +5,28 @@ import { Transform, type TransformCallback, Writable } from 'node:stream';
 import type { Queryable } from '../db/database';
 
 /**
+ * Makes a directory's entries durable: a name placed in it by `rename` or `link`, or a directory
+ * created in it. POSIX leaves that to an fsync of the directory itself (the file's own fsync covers
+ * its bytes, not the name that points at them): without it a power cut after the database commit
+ * that records a blob could leave the blob's row and no file.
+ * @see https://pubs.opengroup.org/onlinepubs/9799919799/functions/fsync.html
+ * @see https://man7.org/linux/man-pages/man2/fsync.2.html (NOTES: "an explicit fsync() on a file descriptor for the directory is also needed")
+ */
+export async function flushDirectory(dir: string): Promise<void> {
+  const handle = await fs.promises.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
  * Content-addressed blob store under `DATA_DIR/blobs/<aa>/<bb>/<sha256>`. Bytes are streamed to a
  * temporary file while hashing (never buffered whole), then renamed into place, so a crash leaves
- * either nothing or a complete blob; storing the same bytes twice is a no-op.
+ * either nothing or a complete blob; storing the same bytes twice is a no-op. A blob is durable
+ * when its placing call returns: its bytes flushed before the rename or link, and the folder's new
+ * name flushed after it ({@link flushDirectory}; the fan-out folders' own names when created).
  */
 export class BlobStore {
   /** Fan-out folders known to exist: a `mkdir` per blob costs more than the write of a small one. */
@@ -17,11 +36,25 @@ export class BlobStore {
     fs.mkdirSync(path.join(root, 'tmp'), { recursive: true });
   }
 
-  /** Makes sure the folder a blob goes into exists (created once per process). */
+  /**
+   * Makes sure the folder a blob goes into exists (checked once per process). Folders it creates
+   * are made durable in their parents, from the store's root down.
+   */
   async ensureDir(dir: string): Promise<void> {
     if (this.knownDirs.has(dir)) return;
-    await fs.promises.mkdir(dir, { recursive: true });
+    const first = await fs.promises.mkdir(dir, { recursive: true });
+    if (first !== undefined) {
+      for (let created = dir; ; created = path.dirname(created)) {
+        await flushDirectory(path.dirname(created));
+        if (created === first || path.dirname(created) === created) break;
+      }
+    }
     this.knownDirs.add(dir);
+  }
+
+  /** Makes the name of a blob just placed durable (see {@link flushDirectory}). */
+  async flushPlaced(sha256: string): Promise<void> {
+    await flushDirectory(path.dirname(this.pathOf(sha256)));
   }
 
   pathOf(sha256: string): string {
@@ -47,6 +80,7 @@ export class BlobStore {
       await fs.promises.writeFile(temp, data, { mode: 0o600, flush: true });
       await this.ensureDir(path.dirname(target));
       await fs.promises.rename(temp, target);
+      await this.flushPlaced(sha256);
     } catch (err) {
       await fs.promises.rm(temp, { force: true });
       throw err;
@@ -158,6 +192,7 @@ export class BlobWriter extends Writable {
         () => true,
       );
       await fs.promises.rename(this.temp, target);
+      await this.store.flushPlaced(sha256);
       return { sha256, sha1Base64, size: this.size, placed: { sha256, created, ino } };
     } catch (err) {
       this.abort();

@@ -6,8 +6,9 @@
  * reported with the reason: nothing a family uploaded is dropped.
  *
  * Durability: with `durable` (the default) each file's data is flushed (`fdatasync`) before it is linked
- * into the store, so a crash can never leave a blob name over incomplete content. The flushes of
- * concurrent files overlap, which costs far less than one flush after another.
+ * into the store, so a crash can never leave a blob name over incomplete content, and the folder's new
+ * name is flushed after (`flushDirectory`), so the blob outlives a crash once this returns. The flushes
+ * of concurrent files overlap, which costs far less than one flush after another.
  *
  * @packageDocumentation
  */
@@ -41,7 +42,7 @@ export interface IngestOptions {
   readonly store: BlobStore;
   /** Files in flight at once (default 2 × 4). */
   readonly concurrency?: number;
-  /** Flush each file's data before linking it into the store (default true). */
+  /** Flush each file's data before linking it into the store, and its name after (default true). */
   readonly durable?: boolean;
 }
 
@@ -110,7 +111,9 @@ export async function flushFile(filePath: string): Promise<void> {
  * Puts a local file into the blob store under its (already computed) SHA-256: a hard link into
  * `<root>/aa/bb/<sha256>`, or a copy + rename across file systems. Storing existing content is a no-op.
  * The source must not be modified afterwards (it shares the stored inode). A failed copy (ENOSPC, EIO)
- * leaves no temp file and is thrown (the caller retries).
+ * leaves no temp file and is thrown (the caller retries). With `durable`, the file's bytes are flushed
+ * before it is placed and its name after; without, the caller does both (`flushFile`,
+ * `BlobStore.flushPlaced`) before it records the blob.
  */
 export async function storeFileAsBlob(store: BlobStore, filePath: string, sha256: string, durable = true): Promise<'new' | 'existing'> {
   const target = store.pathOf(sha256);
@@ -119,6 +122,7 @@ export async function storeFileAsBlob(store: BlobStore, filePath: string, sha256
   await store.ensureDir(path.dirname(target));
   try {
     await fs.promises.link(filePath, target);
+    if (durable) await store.flushPlaced(sha256);
     return 'new';
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
@@ -132,6 +136,7 @@ export async function storeFileAsBlob(store: BlobStore, filePath: string, sha256
     await fs.promises.copyFile(filePath, temp);
     if (durable) await flushFile(temp);
     await fs.promises.rename(temp, target);
+    if (durable) await store.flushPlaced(sha256);
   } catch (err) {
     // A disk full or failing half-way: no partial copy stays in the store's temp folder.
     await fs.promises.rm(temp, { force: true });

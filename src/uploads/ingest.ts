@@ -200,6 +200,9 @@ async function expandZip(deps: IngestDeps, zip: UploadFileRow): Promise<void> {
         await storeFileAsBlob(deps.blobs, file.path, file.sha256, false);
         await recordBlob(tx, { sha256: file.sha256, size: file.size });
       }
+      // The blobs' names made durable before their rows commit (once per folder).
+      const placed = new Map(extraction.files.map((f) => [f.sha256.slice(0, 4), f.sha256]));
+      for (const sha256 of placed.values()) await deps.blobs.flushPlaced(sha256);
       await insertUploadFiles(tx, rows);
       await recordParse(tx, zip.id, {
         state: 'parsed',
