@@ -42,6 +42,8 @@ export interface DeliveryRow {
   readonly mode: string | null;
   readonly lastError: string | null;
   readonly reviewReason: string | null;
+  /** Why it waits in `needs_review`, as a code (null otherwise, and for rows from before migration 044 of another cause). */
+  readonly reviewCode: DeliveryReviewCode | null;
   readonly candidates: unknown[];
   readonly lastAttemptAt: Date | null;
   /** When a write of this delivery may first have been sent to the recipient (migration 042). */
@@ -63,6 +65,7 @@ interface Db {
   mode: string | null;
   last_error: string | null;
   review_reason: string | null;
+  review_code: DeliveryReviewCode | null;
   candidates: unknown[];
   last_attempt_at: Date | null;
   write_started_at: Date | null;
@@ -83,6 +86,7 @@ const toRow = (r: Db): DeliveryRow => ({
   mode: r.mode,
   lastError: r.last_error,
   reviewReason: r.review_reason,
+  reviewCode: r.review_code,
   candidates: r.candidates,
   lastAttemptAt: r.last_attempt_at,
   writeStartedAt: r.write_started_at,
@@ -113,7 +117,7 @@ export async function createDeliveries(db: Queryable, caseId: string, version: n
  */
 export async function supersedeOlderDeliveries(db: Queryable, caseId: string, version: number, at: Date): Promise<number> {
   const { rows } = await db.query<{ id: string }>(
-    `UPDATE deliveries SET state = 'superseded', review_reason = NULL, last_error = $3, updated_at = $4
+    `UPDATE deliveries SET state = 'superseded', review_reason = NULL, review_code = NULL, last_error = $3, updated_at = $4
      WHERE case_id = $1 AND version < $2 AND ${UNSENT}
        AND recipient_id IN (SELECT recipient_id FROM deliveries WHERE case_id = $1 AND version = $2)
      RETURNING id`,
@@ -196,9 +200,17 @@ export async function recordLookedUp(db: Queryable, seen: Pick<DeliveryRow, 'id'
 }
 
 /**
- * What the review reason of a later version held back by an earlier one in doubt says (delivery-runner.ts):
- * how the deliveries waiting on a delivery in doubt are told apart ({@link reviewsWaitingOnDoubt}).
+ * Why a delivery waits in `needs_review`, as the service acts on it (migration 044; `reviewReason` is
+ * the sentence for the case manager):
+ * - `patient-not-found`: the child was not found exactly once in the referring EHR (none, several,
+ *   or the one given or matched by identifier is another child);
+ * - `patient-on-record-not-child`: the patient on record there no longer stands for the child (merged, inactive…);
+ * - `earlier-in-doubt`: an earlier version's write may be in the chart and could not be confirmed
+ *   there; settling that version queues this one again ({@link reviewsWaitingOnDoubt}).
  */
+export type DeliveryReviewCode = 'patient-not-found' | 'patient-on-record-not-child' | 'earlier-in-doubt';
+
+/** What the review reason of a later version held back by an earlier one in doubt says (delivery-runner.ts). */
 export const EARLIER_IN_DOUBT_REVIEW = 'may already be in the chart at this recipient';
 
 /** Whether a delivery is in doubt and may be settled by a case manager: a write started, no DiagnosticReport id on record, not writing now. */
@@ -223,13 +235,13 @@ export async function recordSettled(db: Queryable, id: string, settled: { found:
 
 /**
  * Deliveries of later versions than `version` to the recipient in `needs_review` because an earlier
- * version in doubt could not be confirmed there ({@link EARLIER_IN_DOUBT_REVIEW}): queued again once a
+ * version in doubt could not be confirmed there (`earlier-in-doubt`): queued again once a
  * case manager settles it.
  */
 export async function reviewsWaitingOnDoubt(db: Queryable, delivery: Pick<DeliveryRow, 'recipientId' | 'version'>): Promise<DeliveryRow[]> {
   const { rows } = await db.query<Db>(
-    `SELECT * FROM deliveries WHERE recipient_id = $1 AND version > $2 AND state = 'needs_review' AND strpos(review_reason, $3) > 0 ORDER BY version`,
-    [delivery.recipientId, delivery.version, EARLIER_IN_DOUBT_REVIEW],
+    `SELECT * FROM deliveries WHERE recipient_id = $1 AND version > $2 AND state = 'needs_review' AND review_code = $3 ORDER BY version`,
+    [delivery.recipientId, delivery.version, 'earlier-in-doubt' satisfies DeliveryReviewCode],
   );
   return rows.map(toRow);
 }
@@ -293,7 +305,7 @@ export async function markWriteStarted(db: Queryable, delivery: Pick<DeliveryRow
 /** Every delivery of the case not sent yet, ended in `state` with `reason`. @returns how many */
 async function settleUnsentDeliveries(db: Queryable, caseId: string, state: 'cancelled' | 'superseded', reason: string, at: Date): Promise<number> {
   const { rows } = await db.query<{ id: string }>(
-    `UPDATE deliveries SET state = $4, review_reason = NULL, last_error = $2, updated_at = $3 WHERE case_id = $1 AND ${UNSENT} RETURNING id`,
+    `UPDATE deliveries SET state = $4, review_reason = NULL, review_code = NULL, last_error = $2, updated_at = $3 WHERE case_id = $1 AND ${UNSENT} RETURNING id`,
     [caseId, reason, at, state],
   );
   return rows.length;
@@ -342,12 +354,12 @@ export async function saveRemoteIds(db: Queryable, id: string, remoteIds: Remote
 export async function finishDelivery(
   db: Queryable,
   id: string,
-  change: { state: DeliveryState; lastError?: string | null; reviewReason?: string | null; candidates?: unknown[]; at: Date },
+  change: { state: DeliveryState; lastError?: string | null; reviewReason?: string | null; reviewCode?: DeliveryReviewCode; candidates?: unknown[]; at: Date },
 ): Promise<void> {
   await db.query(
-    `UPDATE deliveries SET state = $2, last_error = COALESCE($3, last_error), review_reason = $4, candidates = COALESCE($5::jsonb, candidates),
+    `UPDATE deliveries SET state = $2, last_error = COALESCE($3, last_error), review_reason = $4, review_code = $7, candidates = COALESCE($5::jsonb, candidates),
        delivered_at = CASE WHEN $2 = 'delivered' THEN $6 ELSE delivered_at END, updated_at = $6 WHERE id = $1`,
-    [id, change.state, change.lastError ?? null, change.reviewReason ?? null, change.candidates ? JSON.stringify(change.candidates) : null, change.at],
+    [id, change.state, change.lastError ?? null, change.reviewReason ?? null, change.candidates ? JSON.stringify(change.candidates) : null, change.at, change.reviewCode ?? null],
   );
 }
 
@@ -359,7 +371,7 @@ export async function noteError(db: Queryable, id: string, error: string): Promi
 /** A manual retry of a failed or needs_review delivery: queued again with a new job id. */
 export async function requeueDelivery(db: Queryable, id: string): Promise<number | undefined> {
   const { rows } = await db.query<{ requeues: number }>(
-    `UPDATE deliveries SET state = 'queued', requeues = requeues + 1, review_reason = NULL, updated_at = now()
+    `UPDATE deliveries SET state = 'queued', requeues = requeues + 1, review_reason = NULL, review_code = NULL, updated_at = now()
      WHERE id = $1 AND state IN ('failed', 'needs_review') RETURNING requeues`,
     [id],
   );

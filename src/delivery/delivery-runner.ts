@@ -59,7 +59,7 @@ import { PROGRAM_NAME, reportTitle } from '../report/report-title';
 import type { SecretBox } from '../security/secret-box';
 import {
   EARLIER_IN_DOUBT_REVIEW, earlierInDoubt, findDelivery, finishDelivery, markWriteStarted, newerVersionGoesTo, noteError, olderVersionSending, queuedNewerAt, recordAttempt, recordLookedUp, reportsFiledAtRecipient,
-  saveRemoteIds, SETTLED_DELIVERY_STATES, type DeliveryRow,
+  saveRemoteIds, SETTLED_DELIVERY_STATES, type DeliveryReviewCode, type DeliveryRow,
 } from './delivery-repository';
 import { findRecipient, setFoundRecipientPatient, type RecipientRow } from './recipient-repository';
 import { findWrittenReport, planWrite, scopeAllows, writeReport, type WriteOutcome, type WritePlan } from './report-writer';
@@ -486,15 +486,19 @@ async function lookUpEarlierInDoubt(deps: DeliveryDeps, client: FhirEndpointClie
  * Ends a run in `needs_review` (nothing written): the delivery with the reason and candidates, the
  * timeline event and the case managers' notification in one transaction.
  */
-async function toReview(deps: DeliveryDeps, delivery: DeliveryRow, review: { reason: string; candidates: PatientCandidate[]; eventReason: string; data: Record<string, unknown>; notice?: Record<string, unknown> }): Promise<string> {
+async function toReview(
+  deps: DeliveryDeps,
+  delivery: DeliveryRow,
+  review: { code: DeliveryReviewCode; reason: string; candidates: PatientCandidate[]; eventReason: string; data: Record<string, unknown>; notice?: Record<string, unknown> },
+): Promise<string> {
   await deps.db.transaction(async (tx) => {
-    await finishDelivery(tx, delivery.id, { state: 'needs_review', reviewReason: review.reason, candidates: review.candidates, at: new Date() });
+    await finishDelivery(tx, delivery.id, { state: 'needs_review', reviewReason: review.reason, reviewCode: review.code, candidates: review.candidates, at: new Date() });
     await insertCaseEvent(tx, {
       caseId: delivery.caseId,
       type: 'delivery_needs_review',
       actorSub: SYSTEM.sub,
       reason: review.eventReason,
-      data: { deliveryId: delivery.id, version: delivery.version, candidates: review.candidates.length, ...review.data },
+      data: { deliveryId: delivery.id, version: delivery.version, reviewCode: review.code, candidates: review.candidates.length, ...review.data },
     });
     await recordEvent(tx, 'delivery.needs_review', delivery.caseId, { caseId: delivery.caseId, deliveryId: delivery.id, version: delivery.version, ...(review.notice ?? review.data) });
   });
@@ -564,6 +568,7 @@ async function attempt(deps: DeliveryDeps, delivery: DeliveryRow, run: JobRun): 
     // The Patient on record there read again and no longer the child's (merged, inactive…), or none found once.
     const onRecord = recipient.remotePatientId !== null;
     return toReview(deps, delivery, {
+      code: onRecord ? 'patient-on-record-not-child' : 'patient-not-found',
       reason: patient.reason,
       candidates: patient.candidates,
       eventReason: onRecord
@@ -585,6 +590,7 @@ async function attempt(deps: DeliveryDeps, delivery: DeliveryRow, run: JobRun): 
     // current opinion, and the doubt is kept (write_started_at) for the next look-up.
     const versions = unconfirmed.map((u) => u.version);
     return toReview(deps, delivery, {
+      code: 'earlier-in-doubt',
       reason: `Version ${versions.join(', ')} of the report ${EARLIER_IN_DOUBT_REVIEW} (its write was sent, its answer never came) and could not be confirmed there: ${unconfirmed.map((u) => u.reason).join('; ')}. Nothing was written: check the child's chart there, then record what you found on that version's delivery (POST /api/cases/${delivery.caseId}/deliveries/{its id}/settle with {found: "<its DiagnosticReport id there>"} or {absent: true}: ${unconfirmed.map((u) => `version ${u.version}: ${u.deliveryId}`).join(', ')}); this version is then queued again.`,
       candidates: [],
       eventReason: 'An earlier version of the report may be in the referring EHR and could not be confirmed there; this version was not written beside it. A case manager must check the chart and record what they found on the earlier version\'s delivery (settle); this version is then queued again.',

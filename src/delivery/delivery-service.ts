@@ -74,6 +74,8 @@ export function deliveryView(d: DeliveryRow) {
     mode: d.mode,
     lastError: d.lastError,
     reviewReason: d.reviewReason,
+    /** Why it waits in needs_review, as a code: patient-not-found, patient-on-record-not-child or earlier-in-doubt (null otherwise). */
+    reviewCode: d.reviewCode,
     candidates: d.candidates,
     lastAttemptAt: d.lastAttemptAt?.toISOString() ?? null,
     deliveredAt: d.deliveredAt?.toISOString() ?? null,

@@ -73,6 +73,7 @@ interface DeliveryView {
   lastError: string | null;
   remoteIds: Record<string, string>;
   reviewReason: string | null;
+  reviewCode: string | null;
   candidates: { id: string }[];
 }
 
@@ -231,6 +232,8 @@ describe('a patient chosen at the recipient', () => {
     const review = await until(caseId, 1, ['needs_review', 'delivered', 'failed']);
     expect(review.state).toBe('needs_review');
     expect(review.reviewReason).toMatch(/born 2015-01-09/);
+    // The id given with the recipient is not on record until it is checked: the child is not found there.
+    expect(review.reviewCode).toBe('patient-not-found');
     expect(await reportsAt(ehr, 'DiagnosticReport', REPORT_IDENTIFIER_SYSTEM, `${caseId}-v1`)).toHaveLength(0);
   }, 60_000);
 
@@ -243,6 +246,7 @@ describe('a patient chosen at the recipient', () => {
     expect(review.state).toBe('needs_review');
     expect(review.reviewReason).toBe(`Patient/mrn-other-child, the one patient at the recipient matching the identifier, is not the case's child: it is of a child born 2015-01-09, the case's child was born ${CHILD.birthDate}.`);
     expect(review.candidates.map((c) => c.id)).toEqual(['mrn-other-child']);
+    expect(review.reviewCode).toBe('patient-not-found');
     expect((await recipients(caseId)).find((r) => r.id === recipientId)?.remotePatientId).toBeNull();
     // Nothing at the EHR: no report, note or message.
     expect(await reportsAt(ehr, 'DiagnosticReport', REPORT_IDENTIFIER_SYSTEM, `${caseId}-v1`)).toHaveLength(0);

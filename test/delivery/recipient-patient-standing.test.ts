@@ -31,6 +31,7 @@ interface DeliveryView {
   remoteIds: Record<string, string>;
   lastError: string | null;
   reviewReason: string | null;
+  reviewCode: string | null;
   candidates: { id: string }[];
 }
 
@@ -100,6 +101,7 @@ it('asks for review instead of filing an amendment under a record merged into an
   expect(v2.state).toBe('needs_review');
   expect(v2.reviewReason).toMatch(/Patient\/merged-away.*replaced by Patient\/merge-survivor/);
   expect(v2.reviewReason).toMatch(/inactive/);
+  expect(v2.reviewCode).toBe('patient-on-record-not-child');
   expect(v2.candidates.map((c) => c.id)).toEqual(['merge-survivor']);
   // Nothing of version 2 in the chart.
   expect(await reportsOf(caseId, 2)).toHaveLength(0);

@@ -81,6 +81,7 @@ async function heldInReview(caseId: string, intake: Intake): Promise<DeliveryVie
   const v2 = await until(caseId, 2, ['delivered', 'failed', 'needs_review']);
   expect(v2.state).toBe('needs_review');
   expect(v2.reviewReason).toMatch(/Version 1 of the report may already be in the chart.*could not be confirmed.*settle/);
+  expect(v2.reviewCode).toBe('earlier-in-doubt');
   // Retrying runs the same look-up: back in review, nothing written.
   expect((await svc.request('POST', `/api/cases/${caseId}/deliveries/${v2.id}/retry`, { token: cm })).status).toBe(202);
   const again = await eventually(() => deliveries(caseId), (d) => d.some((x) => x.version === 2 && x.state === 'needs_review' && x.attempts > v2.attempts), 90_000);

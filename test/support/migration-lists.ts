@@ -20,6 +20,7 @@ export const TEST_MIGRATION_LISTS: readonly (readonly Migration[])[] = [
   migrationsBefore(27),
   migrationsBefore(30),
   migrationsBefore(37),
+  migrationsBefore(44),
   migrationsWithout(27),
   MIGRATIONS,
 ];

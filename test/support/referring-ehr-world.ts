@@ -17,6 +17,7 @@ export interface DeliveryView {
   remoteIds: Record<string, string>;
   lastError: string | null;
   reviewReason: string | null;
+  reviewCode: string | null;
   candidates: { id: string }[];
   inDoubt: boolean;
 }
