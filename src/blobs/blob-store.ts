@@ -13,9 +13,18 @@ import type { Queryable } from '../db/database';
  * @see https://man7.org/linux/man-pages/man2/fsync.2.html (NOTES: "an explicit fsync() on a file descriptor for the directory is also needed")
  */
 export async function flushDirectory(dir: string): Promise<void> {
-  const handle = await fs.promises.open(dir, 'r');
+  await flushPath(dir, 'all');
+}
+
+/** Flushes a file's data to disk (`fdatasync`), so a rename or link of it never outlives its bytes. */
+export async function flushFile(filePath: string): Promise<void> {
+  await flushPath(filePath, 'data');
+}
+
+async function flushPath(target: string, what: 'data' | 'all'): Promise<void> {
+  const handle = await fs.promises.open(target, 'r');
   try {
-    await handle.sync();
+    await (what === 'data' ? handle.datasync() : handle.sync());
   } finally {
     await handle.close();
   }

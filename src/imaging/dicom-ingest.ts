@@ -15,7 +15,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { BlobStore } from '../blobs/blob-store';
+import { flushFile, type BlobStore } from '../blobs/blob-store';
 import type { DicomParseResult } from './dicom-header';
 import type { DicomWorkerPool } from './dicom-worker-pool';
 
@@ -95,16 +95,6 @@ export async function hashFile(filePath: string): Promise<{ sha256: string; size
     size += chunk.length;
   }
   return { sha256: hash.digest('hex'), size };
-}
-
-/** Flushes a file's data to disk (`fdatasync`), so a rename or link of it never outlives its bytes. */
-export async function flushFile(filePath: string): Promise<void> {
-  const handle = await fs.promises.open(filePath, 'r');
-  try {
-    await handle.datasync();
-  } finally {
-    await handle.close();
-  }
 }
 
 /**
