@@ -1,7 +1,7 @@
 import { Worker, type ConnectionOptions } from 'bullmq';
 import { assembleCase, type AssembleDeps } from '../src/assembly/assemble';
 import { AssemblyTooLargeError } from '../src/assembly/assembly-memory';
-import { hasBundleVersion } from '../src/assembly/bundle-repository';
+import { bundleVersionFor } from '../src/assembly/bundle-repository';
 import type { CaseServiceDeps } from '../src/cases/case-service';
 import { errorFields, logger, withLogContext } from '../src/log';
 import { recordEventOnce } from '../src/notify/events';
@@ -40,7 +40,9 @@ export function startAssembleCaseWorker(
         const tellFailed = (reason: string) => recordEventOnce(deps.db, 'assembly.failed', caseId, { caseId, pullId, trigger, pullState: state, reason }, 'trigger');
         let version: number | undefined;
         try {
-          version = (await hasBundleVersion(deps.db, caseId, trigger)) ? undefined : (await assembleCase(deps, caseId, { trigger })).version;
+          // Run again after its version was stored (a crash before the case moved on): that version is
+          // the one `records.complete` names.
+          version = (await bundleVersionFor(deps.db, caseId, trigger)) ?? (await assembleCase(deps, caseId, { trigger })).version;
         } catch (err) {
           if (!(err instanceof AssemblyTooLargeError)) {
             // The pull is finished now, so the reconciler no longer looks at it: the last attempt tells
@@ -61,7 +63,7 @@ export function startAssembleCaseWorker(
         await recordsCompleteAfter(deps, caseId, pullId, state, version);
         // A specialist's re-pull request is answered once its records are in the bundle (idempotent).
         await answerRequestsOfPull(deps, pullId, state);
-        return version === undefined ? { state } : { state, version };
+        return { state, version };
       }),
     { connection: connection(), prefix, concurrency: 2, ...resumableJobLock(lockDurationMs) },
   );

@@ -1,7 +1,10 @@
 import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import type { CaseServiceDeps } from '../src/cases/case-service';
 import { logger, withLogContext } from '../src/log';
+import { recordEventOnce } from '../src/notify/events';
 import { finishPull } from '../src/pull/finish-pull';
+import { pullAssemblyTrigger } from '../src/pull/pull-progress';
+import { pullsAwaitingAssembly } from '../src/pull/pulls-awaiting-assembly';
 import { pendingAttachmentsOf, unfinishedPulls } from '../src/pull/pull-repository';
 import { tasksToEnqueue } from '../src/pull/pull-service';
 import { keepJobScheduler } from './keep-scheduled';
@@ -16,6 +19,10 @@ export interface ReconcileResult {
   readonly retried: number;
   /** Pulls decided from their tasks because their parent failed for good again after that run. */
   readonly finished: number;
+  /** Finished pulls whose assembly was run again: its parent job gone (added alone) or failed for good (run once more). */
+  readonly assembliesResumed: number;
+  /** Finished pulls whose assembly failed for good again, or ended without a bundle: the case managers told (`assembly.failed`). */
+  readonly assembliesGivenUp: number;
 }
 
 /**
@@ -34,6 +41,12 @@ export interface ReconcileResult {
  * - failed for good (say the database was down through every attempt): it is run once more; if that
  *   run fails too, the pull is decided from its tasks (the case moves on; the bundle can be rebuilt);
  * - completed: nothing (the parent finished the pull; a retry has a new attempt and a new parent).
+ * Then per finished pull still waiting for its assembly, with no alert recorded
+ * (`pullsAwaitingAssembly`: its parent finished the pull and then failed for good without recording
+ * `assembly.failed`, the database being down through its last attempts, or Redis lost it while it
+ * ran): its parent gone, it is added again alone (it assembles; finishing the pull again is a no-op);
+ * failed for good, it is run once more; failed again after that, or ended without a bundle, the case
+ * managers are told (`assembly.failed`, once per trigger), as the parent's own last attempt would have.
  * Uploads whose ingest job Redis lost are re-queued the same way, and a case record a source change
  * outdated is assembled again when the change's own assembly never ended (`reassemblerOfOutdatedRecords`).
  */
@@ -55,7 +68,7 @@ export async function reconcilePulls(deps: CaseServiceDeps, producer: PullFlowPr
         // case where it is (records_complete means the bundle is there) and tell the case managers:
         // the bundle is rebuilt on demand (POST …/bundle/rebuild) once the cause is fixed.
         // The alert goes with the pull's state, in one transaction: a crash between them cannot lose it.
-        await finishPull(deps, pull.id, { moveCase: false, event: { type: 'assembly.failed', data: { caseId: pull.caseId, pullId: pull.id } } });
+        await finishPull(deps, pull.id, { moveCase: false, event: { type: 'assembly.failed', data: { caseId: pull.caseId, pullId: pull.id, trigger: pullAssemblyTrigger(pull.id, pull.attempt) } } });
         logger.error('pull finished without its assembly: the assemble job failed for good twice', { caseId: pull.caseId, pullId: pull.id });
         finished += 1;
       }
@@ -68,7 +81,35 @@ export async function reconcilePulls(deps: CaseServiceDeps, producer: PullFlowPr
       }
     }
   }
-  return { enqueued, retried, finished };
+  return { enqueued, retried, finished, ...(await resumeAwaitedAssemblies(deps, producer)) };
+}
+
+/** The second look of {@link reconcilePulls}: finished pulls whose assembly never ended and was never reported. */
+async function resumeAwaitedAssemblies(deps: CaseServiceDeps, producer: PullFlowProducer): Promise<{ assembliesResumed: number; assembliesGivenUp: number }> {
+  let assembliesResumed = 0;
+  let assembliesGivenUp = 0;
+  for (const pull of await pullsAwaitingAssembly(deps.db)) {
+    const state = await producer.flowState(pull);
+    // Running or waiting: it assembles (or records its failure) on its own.
+    if (state === 'pending') continue;
+    if (state === 'missing') {
+      await producer.enqueue(pull, []);
+      logger.warn('the assembly of a finished pull was missing from Redis; added again', { caseId: pull.caseId, pullId: pull.id, attempt: pull.attempt });
+      assembliesResumed += 1;
+      continue;
+    }
+    if (state === 'failed' && (await producer.retryParent(pull)) === 'retried') {
+      logger.warn('the assembly of a finished pull failed for good without saying so; run once more', { caseId: pull.caseId, pullId: pull.id, attempt: pull.attempt });
+      assembliesResumed += 1;
+      continue;
+    }
+    const reason = state === 'failed' ? 'the assembly failed for good, also when run once more by the reconciler' : 'the assembly job ended without storing a bundle';
+    if (await recordEventOnce(deps.db, 'assembly.failed', pull.caseId, { caseId: pull.caseId, pullId: pull.id, trigger: pull.trigger, pullState: pull.state, reason }, 'trigger')) {
+      logger.error('pull finished without its assembly', { caseId: pull.caseId, pullId: pull.id, attempt: pull.attempt });
+      assembliesGivenUp += 1;
+    }
+  }
+  return { assembliesResumed, assembliesGivenUp };
 }
 
 export function startPullReconciler(
@@ -89,7 +130,7 @@ export function startPullReconciler(
     async (job) =>
       withLogContext({ jobId: `${QUEUES.reconcile}:${job.id ?? ''}` }, async () => {
         const result = { ...(await reconcilePulls(deps, producer)), uploads: await requeueUploads(), outdatedRecords: await reassembleOutdated() };
-        if (result.enqueued + result.retried + result.finished + result.uploads + result.outdatedRecords > 0) logger.info('pulls and uploads reconciled', { counts: result });
+        if (result.enqueued + result.retried + result.finished + result.assembliesResumed + result.assembliesGivenUp + result.uploads + result.outdatedRecords > 0) logger.info('pulls and uploads reconciled', { counts: result });
         return result;
       }),
     { connection: connection(), prefix, concurrency: 1 },

@@ -17,6 +17,11 @@ import { SecretBox } from '../../src/security/secret-box';
 import { QUEUES } from '../../queues/names';
 import { assembleJobId, pullJobId, PullFlowProducer } from '../../queues/pull-flow';
 import { reconcilePulls } from '../../queues/pull-reconcile';
+import { assembleCase } from '../../src/assembly/assemble';
+import { bundleVersionFor } from '../../src/assembly/bundle-repository';
+import { finishPull } from '../../src/pull/finish-pull';
+import { pullAssemblyTrigger } from '../../src/pull/pull-progress';
+import { pullsAwaitingAssembly } from '../../src/pull/pulls-awaiting-assembly';
 import { startAssembleCaseWorker } from '../../queues/assemble-case';
 import { loadTerminologyMappings } from '../../src/normalize/terminology';
 import { createTestDatabase, type TestDatabase } from '../support/postgres';
@@ -211,7 +216,8 @@ it('tells the case managers when a finished pull\'s assembly fails on its last a
   }
   // Its first attempt finished the pull (so the reconciler has nothing to do with it)...
   expect(['complete', 'partial']).toContain((await findPull(t.db, pull.id))?.state);
-  expect(await reconcilePulls(caseDeps(), producer)).toEqual({ enqueued: 0, retried: 0, finished: 0 });
+  expect(await reconcilePulls(caseDeps(), producer)).toMatchObject({ enqueued: 0, retried: 0, finished: 0 });
+  expect(await pullsAwaitingAssembly(t.db)).not.toContainEqual(expect.objectContaining({ id: pull.id }));
   // ...and its last attempt said the bundle is not there, once; the case waits for a rebuild.
   const { rows } = await t.db.query<{ pull_id: string; reason: string }>(
     `SELECT data->>'pullId' AS pull_id, data->>'reason' AS reason FROM outbox WHERE case_id = $1 AND type = 'assembly.failed'`,
@@ -246,3 +252,130 @@ it("re-adds a complete task's pending attachments when its job runs again", asyn
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/** A case whose one pull is finished `complete` (one Condition page, no documents): its assembly is all that is left. */
+async function finishedPull(): Promise<{ id: string; caseId: string; attempt: number }> {
+  const caseId = randomUUID();
+  await insertTestCase(t.db, caseId);
+  const pullId = randomUUID();
+  await insertPull(t.db, { id: pullId, caseId, since: null, types: null, requestedBy: 'test' });
+  const task = await insertPullTask(t.db, { caseId, pullId, name: `ehr-${pullId.slice(0, 8)}`, baseUrl: BASE, resourceType: 'Condition', path: 'Condition' });
+  const entry = [{ resource: { resourceType: 'Condition', id: 'c1', subject: { reference: 'Patient/p1' }, code: { text: 'Asthma' } } }];
+  const body = Buffer.from(JSON.stringify({ resourceType: 'Bundle', type: 'searchset', entry }));
+  const entries = pageEntries(scanSearchPage(body, body.length, BASE));
+  await commitPage(t.db, { task, caseId, fromUrl: null, pageNo: 1, body, fetchedAt: new Date(), entries, nextUrl: null, retriesDelta: 0, attachments: [] });
+  await markTaskFinished(t.db, task.id, 'complete', null);
+  expect(await finishPull(caseDeps(), pullId, { moveCase: false })).toBe('complete');
+  return { id: pullId, caseId, attempt: (await findPull(t.db, pullId))?.attempt ?? 1 };
+}
+
+const awaiting = async (pullId: string): Promise<boolean> => (await pullsAwaitingAssembly(t.db)).some((p) => p.id === pullId);
+
+/** Waits for the job's next `completed` or `failed` event (the queue's other jobs' events are let pass). */
+function nextOutcome(events: QueueEvents, jobId: string): Promise<'completed' | 'failed'> {
+  return new Promise((resolve) => {
+    const on = (outcome: 'completed' | 'failed') => ({ jobId: id }: { jobId: string }): void => {
+      if (id !== jobId) return;
+      events.off('completed', onCompleted);
+      events.off('failed', onFailed);
+      resolve(outcome);
+    };
+    const onCompleted = on('completed');
+    const onFailed = on('failed');
+    events.on('completed', onCompleted);
+    events.on('failed', onFailed);
+  });
+}
+
+it("adds a finished pull's assembly again when Redis lost it after the pull finished, and the case gets its bundle", async () => {
+  const pull = await finishedPull();
+  const parents = queue(QUEUES.assembleCase);
+  const jobId = assembleJobId(pull.id, pull.attempt);
+  // The parent finished the pull, then Redis lost it: nothing in Redis, no bundle, no alert.
+  expect(await producer.flowState(pull)).toBe('missing');
+  expect(await awaiting(pull.id)).toBe(true);
+  const result = await reconcilePulls(caseDeps(), producer);
+  expect(result.assembliesResumed).toBeGreaterThanOrEqual(1);
+  expect(await parents.getJobState(jobId)).toBe('waiting');
+  // The real parent runs it: the bundle is stored under the pull's trigger, and the case moves on.
+  const events = new QueueEvents(QUEUES.assembleCase, { connection: bullConnectionOptions(TEST_REDIS_URL), prefix });
+  await events.waitUntilReady();
+  const outcome = nextOutcome(events, jobId);
+  const worker = startAssembleCaseWorker({ ...caseDeps(), mappings: () => loadTerminologyMappings() }, () => bullConnectionOptions(TEST_REDIS_URL), prefix, 30_000);
+  try {
+    expect(await outcome).toBe('completed');
+  } finally {
+    await worker.close();
+    await events.close();
+  }
+  const version = await bundleVersionFor(t.db, pull.caseId, pullAssemblyTrigger(pull.id, pull.attempt));
+  expect(version).toBe(1);
+  expect(await awaiting(pull.id)).toBe(false);
+  const { rows } = await t.db.query<{ status: string }>('SELECT status FROM cases WHERE id = $1', [pull.caseId]);
+  expect(rows[0]?.status).toBe('records_complete');
+}, 60_000);
+
+it("runs a finished pull's assembly that failed for good without saying so once more, then tells the case managers once", async () => {
+  const pull = await finishedPull();
+  const parents = queue(QUEUES.assembleCase);
+  const jobId = assembleJobId(pull.id, pull.attempt);
+  const events = new QueueEvents(QUEUES.assembleCase, { connection: bullConnectionOptions(TEST_REDIS_URL), prefix });
+  await events.waitUntilReady();
+  // Its parent fails for good and records nothing (the database was down through its last attempts).
+  let outcome = nextOutcome(events, jobId);
+  await parents.add('assemble', { pullId: pull.id, caseId: pull.caseId, attempt: pull.attempt }, { jobId, attempts: 1 });
+  const worker = new Worker(QUEUES.assembleCase, async (job) => {
+    if (job.id === jobId) throw new Error('database down');
+  }, { connection: bullConnectionOptions(TEST_REDIS_URL), prefix });
+  const alerts = async (): Promise<{ trigger: string; reason: string; pull_state: string }[]> =>
+    (await t.db.query<{ trigger: string; reason: string; pull_state: string }>(
+      `SELECT data->>'trigger' AS trigger, data->>'reason' AS reason, data->>'pullState' AS pull_state FROM outbox WHERE case_id = $1 AND type = 'assembly.failed'`,
+      [pull.caseId],
+    )).rows;
+  try {
+    expect(await outcome).toBe('failed');
+    expect(await awaiting(pull.id)).toBe(true);
+    outcome = nextOutcome(events, jobId);
+    await reconcilePulls(caseDeps(), producer);
+    // Run once more, and it fails again: no alert yet.
+    expect(await outcome).toBe('failed');
+    expect(await alerts()).toEqual([]);
+    await reconcilePulls(caseDeps(), producer);
+    const trigger = pullAssemblyTrigger(pull.id, pull.attempt);
+    expect(await alerts()).toEqual([{ trigger, reason: 'the assembly failed for good, also when run once more by the reconciler', pull_state: 'complete' }]);
+    // Told once; the pull no longer awaits (a rebuild makes the bundle).
+    expect(await awaiting(pull.id)).toBe(false);
+    await reconcilePulls(caseDeps(), producer);
+    expect(await alerts()).toHaveLength(1);
+    expect(await parents.getJobState(jobId)).toBe('failed');
+  } finally {
+    await worker.close();
+    await events.close();
+  }
+}, 60_000);
+
+it('names the stored version in records.complete when its assembly job runs again after storing it', async () => {
+  const pull = await finishedPull();
+  const trigger = pullAssemblyTrigger(pull.id, pull.attempt);
+  // The version was stored, then the worker died before the case moved on.
+  const stored = await assembleCase({ ...caseDeps(), mappings: () => loadTerminologyMappings() }, pull.caseId, { trigger });
+  const parents = queue(QUEUES.assembleCase);
+  const jobId = assembleJobId(pull.id, pull.attempt);
+  const events = new QueueEvents(QUEUES.assembleCase, { connection: bullConnectionOptions(TEST_REDIS_URL), prefix });
+  await events.waitUntilReady();
+  const outcome = nextOutcome(events, jobId);
+  await parents.add('assemble', { pullId: pull.id, caseId: pull.caseId, attempt: pull.attempt }, { jobId, attempts: 1 });
+  const worker = startAssembleCaseWorker({ ...caseDeps(), mappings: () => loadTerminologyMappings() }, () => bullConnectionOptions(TEST_REDIS_URL), prefix, 30_000);
+  try {
+    expect(await outcome).toBe('completed');
+  } finally {
+    await worker.close();
+    await events.close();
+  }
+  expect((await parents.getJob(jobId))?.returnvalue).toEqual({ state: 'complete', version: stored.version });
+  const { rows } = await t.db.query<{ version: number | null }>(`SELECT (data->>'version')::int AS version FROM outbox WHERE case_id = $1 AND type = 'records.complete'`, [pull.caseId]);
+  expect(rows).toEqual([{ version: stored.version }]);
+  // No second version was made.
+  const { rows: versions } = await t.db.query<{ n: number }>('SELECT count(*)::int AS n FROM case_bundles WHERE case_id = $1', [pull.caseId]);
+  expect(versions[0]?.n).toBe(1);
+}, 60_000);
