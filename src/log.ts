@@ -58,7 +58,28 @@ function redactObject(obj: Record<string, unknown>, nestedCounts: boolean): Reco
 
 const STRUCTURAL_KEYS = new Set(['level', 'message', 'timestamp']);
 
+/** Where winston keeps a call's arguments after its message (triple-beam's `SPLAT`). */
+const SPLAT = Symbol.for('splat');
+
+/**
+ * The call's own message, without what winston appended from its metadata: given `(msg, meta)` it
+ * writes `${msg} ${meta.message}` as the line's message (and copies `meta.stack`/`meta.cause`, which
+ * are not on the allow-list and so redacted below). `message` is structural and never redacted, so
+ * `logger.error('x', err)` or `{ message: … }` metadata would put free text, PHI included, in the line.
+ * When the suffix is not found as winston writes it, the whole message goes rather than risk it.
+ */
+function ownMessage(info: winston.Logform.TransformableInfo): unknown {
+  const splat = info[SPLAT];
+  const meta: unknown = Array.isArray(splat) ? splat[0] : undefined;
+  if (meta === null || typeof meta !== 'object') return info.message;
+  const merged = (meta as { message?: unknown }).message;
+  if (!merged) return info.message;
+  const suffix = ` ${String(merged)}`;
+  return typeof info.message === 'string' && info.message.endsWith(suffix) ? info.message.slice(0, -suffix.length) : REDACTED;
+}
+
 const redactPhi = winston.format((info) => {
+  info.message = ownMessage(info);
   for (const key of Object.keys(info)) {
     if (STRUCTURAL_KEYS.has(key)) continue;
     info[key] = redactValue(key, info[key]);
@@ -86,16 +107,23 @@ export function setLogLevel(level: string): void {
 }
 
 /**
- * Safe fields for an error: its class name, code and a message with quoted or bracketed
- * fragments removed (database and library messages may quote the values that failed, and file
- * system errors the paths, whose names a family chose).
+ * A code shaped like one (`ENOENT`, `23505`, `ERR_HTTP2_STREAM_CANCEL`, `invalid_client`): anything
+ * else in an error's `code` (a library may put a value or a sentence there) is not logged as is.
+ */
+const ERROR_CODE = /^[A-Za-z0-9_.-]{1,40}$/;
+
+/**
+ * Safe fields for an error: its class name, code (when shaped like one, else "[redacted]") and a
+ * message with quoted or bracketed fragments removed (database and library messages may quote the
+ * values that failed, and file system errors the paths, whose names a family chose).
  */
 export function errorFields(err: unknown): { errorName: string; errorCode?: string; errorMessage: string } {
   if (err instanceof Error) {
     const code = (err as { code?: unknown }).code;
+    const codeText = typeof code === 'string' || typeof code === 'number' ? String(code) : undefined;
     return {
       errorName: err.name,
-      errorCode: typeof code === 'string' || typeof code === 'number' ? String(code) : undefined,
+      errorCode: codeText === undefined || ERROR_CODE.test(codeText) ? codeText : REDACTED,
       errorMessage: scrubMessage(err.message),
     };
   }

@@ -12,6 +12,8 @@ async function main(): Promise<void> {
     config = loadConfig();
   } catch (err) {
     if (err instanceof ConfigError) {
+      // Written as is, not scrubbed (that would cut its quoted guidance): it names variables and
+      // says what they need, never their values, so it holds no PHI by construction (see loadConfig).
       process.stderr.write(`${err.message}\n`);
       process.exit(78); // EX_CONFIG
     }
@@ -44,6 +46,8 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   logger.error('startup failed', errorFields(err));
-  process.stderr.write(`startup failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  // Scrubbed as the log line is: stderr is collected like the log, and a startup error (a database's
+  // or a file's) may quote the values or paths that failed.
+  process.stderr.write(`startup failed: ${errorFields(err).errorMessage}\n`);
   process.exit(1);
 });

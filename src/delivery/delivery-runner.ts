@@ -409,7 +409,8 @@ async function startWrite(deps: DeliveryDeps, delivery: DeliveryRow, patientId: 
   await stillToBeSent(deps, delivery);
   const marked = await deps.db.transaction((tx) => markWriteStarted(tx, delivery, patientId));
   if (marked === 'ok') return;
-  if (marked === 'patient-changed') throw new Error(`The recipient's patient was changed from Patient/${patientId} before the report was written; the next attempt files it under the patient chosen.`);
+  // Not naming the patient id: the attempt's error is logged (`errorFields`), and some EHRs use the MRN as it.
+  if (marked === 'patient-changed') throw new Error("The recipient's patient was changed before the report was written; the next attempt files it under the patient chosen.");
   throw new DeliveryStoppedError(marked);
 }
 

@@ -145,11 +145,12 @@ export async function getDeliveries(deps: Pick<DeliveryServiceDeps, 'db'>, caseI
 /**
  * The recipient could not be asked about the patient (network, 5xx, open circuit, refused token…):
  * 503 while its circuit is open (with `retryAt`), else 502, saying what it answered. Errors that are
- * this service's own (database, Redis) stay 500s, their text in the log only.
+ * this service's own (database, Redis) stay 500s, their text in the log only. The text does not name
+ * the patient id: a 5xx is logged (`errorHandler`), and some EHRs use the MRN as the Patient id.
  */
-function recipientUnreachable(err: unknown, patientId: string): unknown {
+function recipientUnreachable(err: unknown): unknown {
   if (err instanceof HttpProblem || !(err instanceof FhirClientError)) return err;
-  const detail = `The recipient endpoint could not be asked for Patient/${patientId}: ${err.message}. Nothing was saved; choose the patient again once it answers.`;
+  const detail = `The recipient endpoint could not be asked for the patient: ${err.message}. Nothing was saved; choose the patient again once it answers.`;
   if (err instanceof CircuitOpenError) return new HttpProblem(503, 'Service Unavailable', detail, [], { retryAt: new Date(err.retryAt).toISOString() });
   return new HttpProblem(502, 'Bad Gateway', detail);
 }
@@ -173,7 +174,7 @@ async function confirmChildAtRecipient(deps: DeliveryServiceDeps, recipient: Rec
     );
   } catch (err) {
     logger.warn('chosen recipient patient could not be read', { caseId: recipient.caseId, recipientId: recipient.id, ...errorFields(err) });
-    throw recipientUnreachable(err, patientId);
+    throw recipientUnreachable(err);
   }
   if ('reason' in check) throw notTheChild(check.reason);
   return check.id;
@@ -366,7 +367,8 @@ async function confirmFoundReport(deps: DeliveryServiceDeps, recipient: Recipien
   } catch (err) {
     if (err instanceof HttpProblem || !(err instanceof FhirClientError)) throw err;
     logger.warn('a report settled found could not be read at the recipient', { caseId: delivery.caseId, deliveryId: delivery.id, ...errorFields(err) });
-    const detail = `The recipient endpoint could not be asked for DiagnosticReport/${reportId}: ${err.message}. Nothing was recorded; settle it again once it answers.`;
+    // Not naming the report id: a 5xx's text is logged (`errorHandler`), and ids at an EHR are its to mint.
+    const detail = `The recipient endpoint could not be asked for the report: ${err.message}. Nothing was recorded; settle it again once it answers.`;
     if (err instanceof CircuitOpenError) throw new HttpProblem(503, 'Service Unavailable', detail, [], { retryAt: new Date(err.retryAt).toISOString() });
     throw new HttpProblem(502, 'Bad Gateway', detail);
   }

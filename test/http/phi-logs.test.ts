@@ -79,4 +79,27 @@ describe('PHI never reaches a log line', () => {
     expect(errorFields(new Error('Key (email)=(zinnia@example.org) already exists.')).errorMessage).toBe('Key (…)=(…) already exists.');
     expect(errorFields(new Error('connect ECONNREFUSED 127.0.0.1:5432')).errorMessage).toBe('connect ECONNREFUSED 127.0.0.1:5432');
   });
+
+  it("logs only a code shaped like one as an error's code", () => {
+    const codeOf = (code: unknown): string | undefined => errorFields(Object.assign(new Error('failed'), { code })).errorCode;
+    expect([codeOf('ENOENT'), codeOf(23505), codeOf('ERR_HTTP2_STREAM_CANCEL'), codeOf('invalid_client'), codeOf('1.2-3')]).toEqual(['ENOENT', '23505', 'ERR_HTTP2_STREAM_CANCEL', 'invalid_client', '1.2-3']);
+    expect([codeOf('MRN 448812'), codeOf('Zinnia'.padEnd(41, 'x')), codeOf(''), codeOf('Marrowvale\n')]).toEqual(['[redacted]', '[redacted]', '[redacted]', '[redacted]']);
+    expect([codeOf(undefined), codeOf({ mrn: '448812' })]).toEqual([undefined, undefined]);
+  });
+
+  it('keeps a metadata message, or an error passed as metadata, out of the line (the call\'s own message stays)', () => {
+    logger.info('message meta probe', { message: 'Zinnia Marrowvale MRN 448812', caseId: 'c-2' });
+    const err = Object.assign(new Error('Zinnia Marrowvale MRN 448812', { cause: new Error('born 2017-03-14') }), { mrn: '448812' });
+    logger.error('error meta probe', err);
+    logger.child({ jobId: 'j-1' }).warn('child meta probe', { message: 'Zinnia Marrowvale' });
+    const lines = capture.lines.filter((l) => /meta probe/.test(l)).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.map((l) => l.message)).toEqual(['message meta probe', 'error meta probe', 'child meta probe']);
+    expect(lines[0]).toMatchObject({ caseId: 'c-2' });
+    expect(lines[1]).toMatchObject({ stack: '[redacted]', cause: '[redacted]', mrn: '[redacted]' });
+    expect(lines[2]).toMatchObject({ jobId: 'j-1' });
+    const output = lines.map((l) => JSON.stringify(l)).join('\n');
+    for (const phi of ['Zinnia', 'Marrowvale', '448812', '2017-03-14']) {
+      expect({ phi, found: output.includes(phi) }).toEqual({ phi, found: false });
+    }
+  });
 });
