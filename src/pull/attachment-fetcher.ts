@@ -26,19 +26,30 @@ interface AttachmentRow {
   state: 'pending' | 'fetched' | 'failed';
 }
 
-async function markFetched(db: Queryable, id: string, blob: { sha256: string; size: number; sha1Base64: string }, integrity: Integrity): Promise<void> {
-  await db.query(
+/**
+ * Records the attachment fetched, only while it is still `pending`: two jobs can hold the same
+ * attachment (its job added again after Redis lost track of it), and the one that records second would
+ * count the attempt twice, or turn the other's outcome into its own.
+ * @returns whether it was recorded (false: fetched or failed meanwhile, by another job, the pull's
+ *   cancel or its end; it stays as it is)
+ */
+async function markFetched(db: Queryable, id: string, blob: { sha256: string; size: number; sha1Base64: string }, integrity: Integrity): Promise<boolean> {
+  const { rowCount } = await db.query(
     `UPDATE attachments SET state = 'fetched', blob_sha256 = $2, size = $3, integrity = $4, sha1_base64 = $5, error = NULL,
-       attempts = attempts + 1, updated_at = now() WHERE id = $1`,
+       attempts = attempts + 1, updated_at = now() WHERE id = $1 AND state = 'pending'`,
     [id, blob.sha256, blob.size, integrity, blob.sha1Base64],
   );
+  return rowCount > 0;
 }
 
-async function markFailed(db: Queryable, id: string, error: string, final: boolean): Promise<void> {
-  await db.query(
-    `UPDATE attachments SET state = CASE WHEN $3 THEN 'failed' ELSE state END, error = $2, attempts = attempts + 1, updated_at = now() WHERE id = $1`,
+/** Records a failed try (final: the attachment `failed`), only while it is still `pending`, as {@link markFetched}. */
+async function markFailed(db: Queryable, id: string, error: string, final: boolean): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE attachments SET state = CASE WHEN $3 THEN 'failed' ELSE state END, error = $2, attempts = attempts + 1, updated_at = now()
+      WHERE id = $1 AND state = 'pending'`,
     [id, error.slice(0, 500), final],
   );
+  return rowCount > 0;
 }
 
 async function commitWriter(writer: BlobWriter): Promise<{ sha256: string; sha1Base64: string; size: number }> {
@@ -81,14 +92,15 @@ export async function fetchAttachment(deps: PullWorkerDeps, attachmentId: string
       }
     });
     await recordBlob(deps.db, { sha256: blob.sha256, size: blob.size, contentType });
-    await markFetched(deps.db, row.id, blob, integrityOf(declared, blob));
-    return 'fetched';
+    return (await markFetched(deps.db, row.id, blob, integrityOf(declared, blob))) ? 'fetched' : 'skipped';
   } catch (err) {
     const permanent = isPermanentFhirError(err) || (err as { permanent?: boolean }).permanent === true;
     const paused = waitsFor(run, err);
     const message = paused ? pausedMessage(err.retryAt) : err instanceof Error ? err.message : 'error';
-    await markFailed(deps.db, row.id, message, !paused && (permanent || isLastAttempt));
+    const recorded = await markFailed(deps.db, row.id, message, !paused && (permanent || isLastAttempt));
     logger.warn('attachment not fetched', { caseId: row.case_id, sourceId: row.source_id, resourceType: row.resource_type, errorName: err instanceof Error ? err.name : 'error' });
+    // Not pending any more (another job recorded it meanwhile): nothing left for this job, nor a retry of it.
+    if (!recorded) return 'skipped';
     if (permanent) return 'failed';
     throw err;
   }

@@ -5,7 +5,7 @@ import type { Queryable } from '../db/database';
 import type { Principal } from '../http/auth';
 import { logger } from '../log';
 import { recordEvent, type EventType } from '../notify/events';
-import { findPull, setPullState, tasksOfPull, type PullState } from './pull-repository';
+import { failUnfinishedAttachments, findPull, setPullState, tasksOfPull, type PullState } from './pull-repository';
 import { noteworthyMessageCount } from './server-messages';
 import { listSources } from './source-repository';
 
@@ -36,6 +36,12 @@ export function pullStateOf(taskStates: readonly string[]): PullState {
  * `reviewSourceIds` of the timeline event and the `pull.partial` / `pull.failed` event: that is how the
  * case manager is told, once per pull attempt (the event is recorded only when this call finishes it).
  *
+ * Documents of the pull still `pending` then are failed with it (`failUnfinishedAttachments`): their
+ * fetch jobs are all done (the parent runs after them, and the reconciler decides only a pull whose
+ * parent failed for good), so they would otherwise stay pending for ever, and a retry would find no
+ * failed document to fetch again. The pull's state still comes from its tasks (a complete pull may
+ * have failed documents: its retry fetches them).
+ *
  * `event`: an outbox event recorded with the state, in the same transaction (its data gets
  * `pullState`), only when this call finishes the pull: the reconciler's "assembled never" alert
  * cannot be lost to a crash between the two, nor told twice.
@@ -61,10 +67,13 @@ export async function finishPull(
     const reviewSourceIds = failedSourceIds.filter((id) => sources.some((s) => s.id === id && s.state === 'needs_review'));
     const inReview = reviewSourceIds.length > 0 ? { reviewSourceIds } : {};
     // The state, its timeline event and (when the case manager must act) the notification: all or none.
-    const cancelledMeanwhile = await deps.db.transaction(async (tx) => {
+    const finished = await deps.db.transaction(async (tx) => {
       // Cancelled since it was read (the case manager's cancel answered `cancelled`): it stays so.
       const { rows } = await tx.query<{ state: PullState }>('SELECT state FROM pulls WHERE id = $1 FOR UPDATE', [pullId]);
-      if (rows[0]?.state === 'cancelled') return true;
+      if (rows[0]?.state === 'cancelled') return 'cancelled';
+      // Every job of the attempt is done: a document still pending never gets a result in it (its job
+      // failed for good without recording one). Failed, it counts, and a retry fetches it again.
+      const notFetched = await failUnfinishedAttachments(tx, pullId);
       await setPullState(tx, pullId, state, true);
       await insertCaseEvent(tx, {
         caseId: pull.caseId,
@@ -81,9 +90,10 @@ export async function finishPull(
       });
       if (state === 'partial' || state === 'failed') await recordEvent(tx, `pull.${state}`, pull.caseId, { caseId: pull.caseId, pullId, failedSourceIds, ...inReview });
       if (options.event) await recordEvent(tx, options.event.type, pull.caseId, { ...options.event.data, pullState: state });
-      return false;
+      return { notFetched };
     });
-    if (cancelledMeanwhile) return 'cancelled';
+    if (finished === 'cancelled') return 'cancelled';
+    if (finished.notFetched > 0) logger.warn('documents still pending when the pull ended: failed', { caseId: pull.caseId, pullId, counts: { attachments: finished.notFetched } });
     logger.info('pull finished', { caseId: pull.caseId, pullId, state });
   }
   if (options.moveCase !== false) await recordsCompleteAfter(deps, pull.caseId, pullId, state);

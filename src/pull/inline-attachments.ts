@@ -107,11 +107,18 @@ async function storeOne(deps: InlineAttachmentDeps, row: InlineRow, versions: re
   }
 }
 
-/** Records the outcomes in one statement: new blobs, fetched rows, failed rows (final or not). */
-async function record(db: Queryable, outcomes: readonly Outcome[]): Promise<void> {
+/**
+ * Records the outcomes in one statement: new blobs, fetched rows, failed rows (final or not). Only rows
+ * still `pending` are recorded: two jobs can hold the same rows (a batch queued again, after Redis lost
+ * it, with other members, so another job id), and the one that records second would count the attempt
+ * twice, or fail a row the other fetched. Under READ COMMITTED the second UPDATE waits for the first's
+ * row lock and then finds the row no longer pending.
+ * @returns the ids of the rows recorded
+ */
+async function record(db: Queryable, outcomes: readonly Outcome[]): Promise<Set<string>> {
   const fetched = outcomes.filter((o): o is Extract<Outcome, { ok: true }> => o.ok);
   const failed = outcomes.filter((o): o is Extract<Outcome, { ok: false }> => !o.ok);
-  await db.query(
+  const { rows } = await db.query<{ id: string }>(
     `WITH b AS (
        INSERT INTO blobs (sha256, size, content_type)
        SELECT DISTINCT ON (x.b) x.b, x.z, x.ct FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, b text, z bigint, ct text, ig text, s1 text)
@@ -119,15 +126,20 @@ async function record(db: Queryable, outcomes: readonly Outcome[]): Promise<void
      ), f AS (
        UPDATE attachments a SET state = 'fetched', blob_sha256 = x.b, size = x.z, integrity = x.ig, sha1_base64 = x.s1, error = NULL,
          attempts = a.attempts + 1, updated_at = now()
-       FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, b text, z bigint, ct text, ig text, s1 text) WHERE a.id = x.id
+       FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, b text, z bigint, ct text, ig text, s1 text) WHERE a.id = x.id AND a.state = 'pending'
+       RETURNING a.id
+     ), e AS (
+       UPDATE attachments a SET state = CASE WHEN x.final THEN 'failed' ELSE a.state END, error = x.er, attempts = a.attempts + 1, updated_at = now()
+       FROM jsonb_to_recordset($2::jsonb) AS x(id uuid, er text, final boolean) WHERE a.id = x.id AND a.state = 'pending'
+       RETURNING a.id
      )
-     UPDATE attachments a SET state = CASE WHEN x.final THEN 'failed' ELSE a.state END, error = x.er, attempts = a.attempts + 1, updated_at = now()
-     FROM jsonb_to_recordset($2::jsonb) AS x(id uuid, er text, final boolean) WHERE a.id = x.id`,
+     SELECT id::text FROM f UNION ALL SELECT id::text FROM e`,
     [
       JSON.stringify(fetched.map((o) => ({ id: o.id, b: o.sha256, z: o.size, ct: o.contentType, ig: o.integrity, s1: o.sha1Base64 }))),
       JSON.stringify(failed.map((o) => ({ id: o.id, er: o.error.slice(0, 500), final: o.final }))),
     ],
   );
+  return new Set(rows.map((r) => r.id));
 }
 
 /**
@@ -137,8 +149,9 @@ async function record(db: Queryable, outcomes: readonly Outcome[]): Promise<void
  * bytes written to the blob store (a few at once) and checked against the declared size and hash, and
  * every outcome recorded in one statement. Over the size cap is a
  * permanent failure with the cap in the message; any other failure is recorded and the job throws,
- * so the queue retries it (fetched rows are skipped then). Idempotent: fetched rows are not redone.
- * @returns counts of this run
+ * so the queue retries it (fetched rows are skipped then). Idempotent: fetched rows are not redone, and
+ * a row another job recorded meanwhile is left as that job recorded it.
+ * @returns counts of this run (the outcomes it recorded)
  */
 export async function fetchInlineAttachments(
   deps: InlineAttachmentDeps,
@@ -162,12 +175,14 @@ export async function fetchInlineAttachments(
     }
   };
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, rows.length) }, lane));
-  await record(deps.db, outcomes);
-  const failed = outcomes.filter((o) => !o.ok);
+  // Counted and retried: only the outcomes recorded (a row another job recorded first is its).
+  const recorded = await record(deps.db, outcomes);
+  const mine = outcomes.filter((o) => recorded.has(o.id));
+  const failed = mine.filter((o) => !o.ok);
   if (failed.length > 0) {
     logger.warn('inline attachments not stored', { caseId: rows[0]?.case_id, counts: { failed: failed.length } });
     const retryable = failed.filter((o) => !o.ok && !o.final);
     if (retryable.length > 0) throw new Error(`${retryable.length} inline attachment(s) not stored; retrying`);
   }
-  return { fetched: outcomes.length - failed.length, failed: failed.length };
+  return { fetched: mine.length - failed.length, failed: failed.length };
 }

@@ -232,6 +232,28 @@ export async function resetFailedAttachments(db: Queryable, pullId: string): Pro
   return rowCount;
 }
 
+/** Why an attachment still `pending` when its pull attempt ends is failed ({@link failUnfinishedAttachments}). */
+export const ATTACHMENT_JOB_ENDED_REASON = 'not fetched: its fetch job ended without a result';
+
+/**
+ * The attachments of the pull still `pending` when its attempt ends are failed, with
+ * {@link ATTACHMENT_JOB_ENDED_REASON}. Every job of the attempt is done by then (the flow's parent runs
+ * after its children), so such a row gets no result in this attempt: its job failed for good without
+ * recording it (the database down through its last attempts), or was never queued (its task's run
+ * died between committing the page and queuing it, and the task failed). Left `pending`, it would wait
+ * for ever, unseen by the pull's counts, and a retry ({@link resetFailedAttachments}) would find nothing
+ * to fetch again. Call inside the transaction that finishes the pull.
+ * @returns how many attachments were failed
+ */
+export async function failUnfinishedAttachments(db: Queryable, pullId: string): Promise<number> {
+  const { rowCount } = await db.query(
+    `UPDATE attachments a SET state = 'failed', error = $2, updated_at = now() FROM pull_tasks t
+      WHERE a.task_id = t.id AND t.pull_id = $1 AND a.state = 'pending'`,
+    [pullId, ATTACHMENT_JOB_ENDED_REASON],
+  );
+  return rowCount;
+}
+
 /**
  * The pull of these attachments is under way: a `queued` pull whose attachment jobs start is marked
  * `running`, as its first task starting does ({@link markTaskRunning}). A retry that only fetches

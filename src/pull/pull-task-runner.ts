@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { MAX_CLIENT_REPLACEMENTS } from '../endpoints/endpoint-clients';
 import { requireEndpoint } from '../endpoints/endpoint-service';
 import { ClientRetiredError, FhirHttpError, isPermanentFhirError, scanSearchPage, type FhirEndpointClient, type ScannedSearchPage } from '../fhir';
-import { logger } from '../log';
+import { errorFields, logger } from '../log';
 import { findAttachments } from './attachments';
 import { pausedMessage, waitsFor, type JobRun } from './job-run';
 import type { PullWorkerDeps } from './pull-deps';
@@ -72,6 +72,17 @@ export async function runPullTask(
   let replacedClients = 0;
   if (!(await markTaskRunning(deps.db, task.id))) return { state: 'skipped' };
   const newAttachmentIds: string[] = [];
+  /**
+   * Queues the task's attachments an earlier run committed but died before queuing (its worker killed
+   * between `commitPage` and `onAttachments`): they are still `pending`, and nothing else queues them in
+   * this attempt. Those this run queued are left out: their jobs are under way, and a batch of inline
+   * ones has an id of its own. Run once, as the run ends (complete, or failed for good).
+   */
+  const enqueueOrphans = async (): Promise<void> => {
+    const enqueued = new Set(newAttachmentIds);
+    const orphans = (await pendingAttachmentsOf(deps.db, { taskId })).filter((r) => !enqueued.has(r.id));
+    if (orphans.length > 0) await onAttachments(orphans);
+  };
   let restarts = 0;
   // While a query starts over (expired paging token), the database keeps the stale cursor (and the
   // expired run's pages) until the first page of the new run commits, guarded by them: a task with
@@ -247,11 +258,7 @@ export async function runPullTask(
       const stored = await storedChildPatient(deps.db, task.id, task.remotePatientId, endpointRow.baseUrl);
       if (stored) await judgeSourcePatient(deps.db, task, { caseId: pull.caseId, baseUrl: endpointRow.baseUrl }, stored);
     }
-    // Attachments committed by an earlier run that died before enqueuing them (those this run enqueued
-    // are left out: their jobs are under way, and a batch of inline ones has an id of its own).
-    const enqueued = new Set(newAttachmentIds);
-    const orphans = (await pendingAttachmentsOf(deps.db, { taskId: task.id })).filter((r) => !enqueued.has(r.id));
-    if (orphans.length > 0) await onAttachments(orphans);
+    await enqueueOrphans();
     await markTaskFinished(deps.db, task.id, 'complete', null, counted.retries);
     logger.info('pull task complete', { pullId: task.pullId, sourceId: task.sourceId, resourceType: task.resourceType, pages: task.pages, resources: task.resources });
     return { state: 'complete', pages: task.pages, resources: task.resources, newAttachmentIds };
@@ -262,8 +269,13 @@ export async function runPullTask(
       ? pausedMessage(err.retryAt)
       : err instanceof SourcePatientReviewError ? err.message // the source's review reason, whole (bounded: source-patient-standing.ts)
         : err instanceof Error ? err.message.slice(0, 500) : 'error';
-    if (!paused && (permanent || isLastAttempt)) await markTaskFinished(deps.db, task.id, 'failed', message, counted.retries);
-    else {
+    if (!paused && (permanent || isLastAttempt)) {
+      await markTaskFinished(deps.db, task.id, 'failed', message, counted.retries);
+      // No run of this attempt comes after this one to queue what an earlier run committed and left
+      // unqueued. Only here, not on an error the queue retries: the next run queues them as it ends, so
+      // each is queued once. Not queued (Redis down too), they fail as the pull ends, and a retry fetches them.
+      await enqueueOrphans().catch((e: unknown) => logger.warn('pending documents of a failed task not queued', { pullId: pull.id, ...errorFields(e) }));
+    } else {
       await deps.db.query("UPDATE pull_tasks SET last_error = $2, retries = retries + $3, waiting_until = $4, updated_at = now() WHERE id = $1 AND state <> 'cancelled'", [
         task.id, message, counted.retries, paused ? new Date(err.retryAt) : null,
       ]);

@@ -100,3 +100,40 @@ it('records a transient failure and throws so the queue retries, and fails it fo
   expect(await fetchInlineAttachments(deps, [id], true)).toEqual({ fetched: 0, failed: 1 });
   expect((await rows([id])).get(id)).toMatchObject({ state: 'failed', attempts: 2 });
 });
+
+/** Waits until `n` statements recording attachment outcomes wait for a lock (10 s at most). */
+async function recordsWaitingForLock(n: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const { rows: waiting } = await t.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_stat_activity
+        WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%UPDATE attachments a SET state%'`,
+    );
+    if ((waiting[0]?.n ?? 0) >= n) return;
+    if (Date.now() > deadline) throw new Error(`${n} outcome(s) not waiting for the row lock`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+it('records a row once when two batch jobs hold it at once: its attempt counted once, and fetched is not turned into failed', async () => {
+  const data = Buffer.from('one document, two jobs');
+  const ids = await pageOfDocuments([{ id: 'twice', data }]);
+  const id = ids.get('twice') ?? '';
+  const blobs = new BlobStore(dir);
+  // Both jobs read the row pending and store their outcome once the row is free (its lock held here):
+  // the first stored the data; the second, whose cap is smaller, would fail it for good.
+  const [first, second] = await t.db.transaction(async (tx) => {
+    await tx.query('SELECT id FROM attachments WHERE id = $1 FOR UPDATE', [id]);
+    const a = fetchInlineAttachments({ db: t.db, blobs, maxAttachmentBytes: CAP }, [id], false);
+    a.catch(() => undefined);
+    await recordsWaitingForLock(1);
+    const b = fetchInlineAttachments({ db: t.db, blobs, maxAttachmentBytes: 1 }, [id], false);
+    b.catch(() => undefined);
+    await recordsWaitingForLock(2);
+    return [a, b] as const;
+  });
+  expect(await first).toEqual({ fetched: 1, failed: 0 });
+  // The row was no longer pending when the second recorded: nothing counted, nothing to retry.
+  expect(await second).toEqual({ fetched: 0, failed: 0 });
+  expect((await rows([id])).get(id)).toMatchObject({ state: 'fetched', attempts: 1, error: null, blob_sha256: createHash('sha256').update(data).digest('hex') });
+});

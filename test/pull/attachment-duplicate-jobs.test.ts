@@ -1,0 +1,138 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import IORedis from 'ioredis';
+import { BlobStore } from '../../src/blobs/blob-store';
+import { EndpointClients } from '../../src/endpoints/endpoint-clients';
+import { scanSearchPage } from '../../src/fhir';
+import { fetchAttachment } from '../../src/pull/attachment-fetcher';
+import { pageEntries } from '../../src/pull/page-resources';
+import type { PullWorkerDeps } from '../../src/pull/pull-deps';
+import { commitPage, insertPull } from '../../src/pull/pull-repository';
+import { attachmentsOf } from '../../src/pull/pull-task-runner';
+import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
+import { SecretBox } from '../../src/security/secret-box';
+import { createTestDatabase, type TestDatabase } from '../support/postgres';
+import { insertPullTask, insertTestCase } from '../support/pull-task';
+import { TEST_REDIS_URL } from '../support/redis-url';
+import { eventually } from '../support/service';
+
+/**
+ * Two fetch jobs can hold the same document at once (its job added again after Redis lost track of
+ * it). Only the first outcome recorded counts: the second neither counts another attempt nor turns
+ * the fetched document into a failed one (nor the other way round), and says it did nothing.
+ * Real PostgreSQL, Redis and a sandbox EHR.
+ */
+let t: TestDatabase;
+let ehr: SandboxServer;
+let redis: IORedis;
+let dir: string;
+let deps: PullWorkerDeps;
+
+const PDF = Buffer.from('%PDF-1.4\n% a discharge summary\n%%EOF\n');
+/** A redirect off the endpoint's origin is refused for good (no retry, no breaker). */
+const OFF_ORIGIN = { kind: 'redirect', location: 'https://elsewhere.example/x' } as const;
+
+beforeAll(async () => {
+  t = await createTestDatabase();
+  ehr = await startSandboxServer({ name: 'ehr', auth: 'none' });
+  await ehr.load([{ resourceType: 'Binary', id: 'b1', contentType: 'application/pdf', data: PDF.toString('base64') }]);
+  redis = new IORedis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sob-dup-jobs-'));
+  const fhirKeyPrefix = `sobtest-${randomBytes(4).toString('hex')}:fhir:`;
+  deps = {
+    db: t.db,
+    secrets: new SecretBox(Buffer.alloc(32, 1)),
+    redis,
+    fhirKeyPrefix,
+    blobs: new BlobStore(dir),
+    requestTimeoutMs: 5000,
+    maxAttachmentBytes: 4096,
+    clients: new EndpointClients(redis, fhirKeyPrefix),
+  };
+}, 60_000);
+
+afterAll(async () => {
+  redis.disconnect();
+  await ehr.stop();
+  await t.drop();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+afterEach(() => {
+  ehr.faults.clear();
+});
+
+/** A pending document behind `Binary/b1` at the sandbox (committed with its page); its attachment id. */
+async function pendingDocument(): Promise<string> {
+  const caseId = randomUUID();
+  await insertTestCase(t.db, caseId);
+  const pullId = randomUUID();
+  await insertPull(t.db, { id: pullId, caseId, since: null, types: null, requestedBy: 'test' });
+  const task = await insertPullTask(t.db, { caseId, pullId, name: `ehr-${pullId.slice(0, 8)}`, baseUrl: ehr.baseUrl, resourceType: 'DocumentReference', path: 'DocumentReference' });
+  // Two requests at once (the two jobs).
+  await t.db.query('UPDATE endpoints e SET allow_insecure_http = true, max_concurrency = 2 FROM case_sources s WHERE s.id = $1 AND e.id = s.endpoint_id', [task.sourceId]);
+  const entry = [{ resource: { resourceType: 'DocumentReference', id: 'd1', status: 'current', content: [{ attachment: { contentType: 'application/pdf', url: 'Binary/b1' } }] } }];
+  const body = Buffer.from(JSON.stringify({ resourceType: 'Bundle', type: 'searchset', entry }));
+  const entries = pageEntries(scanSearchPage(body, body.length, ehr.baseUrl));
+  const attachments = attachmentsOf(entries.entries);
+  await commitPage(t.db, { task, caseId, fromUrl: null, pageNo: 1, body, fetchedAt: new Date(), entries, nextUrl: null, retriesDelta: 0, attachments });
+  const id = attachments[0]?.id;
+  if (!id) throw new Error('no attachment found');
+  return id;
+}
+
+/** Waits until the sandbox has received `n` more document requests than `before`. */
+const documentRequests = (before: number, n: number): Promise<number> =>
+  eventually(async () => ehr.requestCount('GET /Binary/*') - before, (seen) => seen === n, 10_000);
+
+async function row(id: string): Promise<{ state: string; attempts: number; error: string | null } | undefined> {
+  return (await t.db.query<{ state: string; attempts: number; error: string | null }>('SELECT state, attempts, error FROM attachments WHERE id = $1', [id])).rows[0];
+}
+
+it('a second job that fails a document the first fetched meanwhile records nothing', async () => {
+  const id = await pendingDocument();
+  // Both jobs read the row pending and ask for the document; the first answer comes first, the second
+  // (refused for good) once the first job has recorded the document.
+  const firstAnswer = ehr.faults.add({ match: 'GET /Binary/*', action: { kind: 'hold' }, nth: 1 });
+  const secondAnswer = ehr.faults.add({ match: 'GET /Binary/*', action: { kind: 'hold' }, nth: 2 });
+  ehr.faults.add({ match: 'GET /Binary/*', action: OFF_ORIGIN, nth: 2 });
+  const before = ehr.requestCount('GET /Binary/*');
+  const first = fetchAttachment(deps, id, { isLastAttempt: false });
+  first.catch(() => undefined);
+  await documentRequests(before, 1);
+  const second = fetchAttachment(deps, id, { isLastAttempt: false });
+  second.catch(() => undefined);
+  await documentRequests(before, 2);
+
+  ehr.faults.release(firstAnswer);
+  expect(await first).toBe('fetched');
+  expect(await row(id)).toMatchObject({ state: 'fetched', attempts: 1 });
+  ehr.faults.release(secondAnswer);
+  expect(await second).toBe('skipped');
+  expect(await row(id)).toEqual({ state: 'fetched', attempts: 1, error: null });
+});
+
+it('a second job that fetches a document the first failed for good meanwhile records nothing', async () => {
+  const id = await pendingDocument();
+  const firstAnswer = ehr.faults.add({ match: 'GET /Binary/*', action: { kind: 'hold' }, nth: 1 });
+  ehr.faults.add({ match: 'GET /Binary/*', action: OFF_ORIGIN, nth: 1 });
+  const secondAnswer = ehr.faults.add({ match: 'GET /Binary/*', action: { kind: 'hold' }, nth: 2 });
+  const before = ehr.requestCount('GET /Binary/*');
+  const first = fetchAttachment(deps, id, { isLastAttempt: false });
+  first.catch(() => undefined);
+  await documentRequests(before, 1);
+  const second = fetchAttachment(deps, id, { isLastAttempt: false });
+  second.catch(() => undefined);
+  await documentRequests(before, 2);
+
+  ehr.faults.release(firstAnswer);
+  expect(await first).toBe('failed');
+  const failed = await row(id);
+  expect(failed).toMatchObject({ state: 'failed', attempts: 1 });
+  ehr.faults.release(secondAnswer);
+  expect(await second).toBe('skipped');
+  // As the first job left it: a retry of the pull sets it pending again and fetches it.
+  expect(await row(id)).toEqual(failed);
+});
