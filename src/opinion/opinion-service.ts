@@ -77,7 +77,8 @@ export async function saveOpinionDraft(deps: OpinionServiceDeps, caseId: string,
     }
     const intake = record.intake as Intake;
     const answers = matchAnswers(intake.questions, body.answers);
-    const specialist = await resolveSpecialist(tx, caseId, actor, body.specialist);
+    // The assigned specialist's row locked too: not saved for one deactivated meanwhile.
+    const specialist = await resolveSpecialist(tx, caseId, actor, body.specialist, true);
     const content: StoredOpinion = {
       summary: body.summary,
       diagnosisAssessment: body.diagnosisAssessment,
@@ -124,11 +125,13 @@ function reportInput(
 
 /**
  * 409 when the draft was written for a specialist the case is no longer assigned to (reassigned
- * since it was saved: the report would carry the previous specialist's name and NPI); 403 when the
- * signer may not write for the current assignment ({@link resolveSpecialist}).
+ * since it was saved: the report would carry the previous specialist's name and NPI), or when the
+ * assigned specialist was deactivated; 403 when the signer may not write for the current assignment
+ * ({@link resolveSpecialist}). `forShare`: the assigned specialist's row stays locked until the
+ * transaction ends (see {@link resolveSpecialist}).
  */
-async function refuseDraftOfAnotherAssignment(db: Queryable, caseId: string, actor: Principal, draftSpecialist: SpecialistIdentity): Promise<void> {
-  const current = await resolveSpecialist(db, caseId, actor, undefined);
+async function refuseDraftOfAnotherAssignment(db: Queryable, caseId: string, actor: Principal, draftSpecialist: SpecialistIdentity, forShare = false): Promise<void> {
+  const current = await resolveSpecialist(db, caseId, actor, undefined, forShare);
   // An NPI without a name given comes from the directory's current assignment only.
   if (current.npi === undefined || current.npi === draftSpecialist.npi) return;
   throw conflict(
@@ -139,8 +142,9 @@ async function refuseDraftOfAnotherAssignment(db: Queryable, caseId: string, act
 
 /**
  * Freezes the draft as the next version with its PDF; queues a delivery per recipient.
- * @throws HttpProblem 409 when there is no unsigned draft, the case is not in review, or the draft
- *   was saved for a specialist the case is no longer assigned to; 403 when another specialist wrote it
+ * @throws HttpProblem 409 when there is no unsigned draft, the case is not in review, the draft was
+ *   saved for a specialist the case is no longer assigned to or saved again while signing, or the
+ *   assigned specialist was deactivated; 403 when another specialist wrote it
  */
 export async function signOpinion(deps: OpinionServiceDeps, caseId: string, actor: Principal) {
   const signedAt = now(deps);
@@ -165,7 +169,10 @@ export async function signOpinion(deps: OpinionServiceDeps, caseId: string, acto
   const deliveryIds = await deps.db.transaction(async (tx) => {
     const locked = await requireCase(tx, caseId, true);
     const current = await findDraft(tx, caseId, true);
-    if (!current || current.signedVersion !== null || current.updatedAt.getTime() !== draft.updatedAt.getTime() || locked.status !== record.status) {
+    // The draft's revision, bumped by every save, not its `updatedAt`: a save from another tab within
+    // the same millisecond would otherwise be marked signed while the version holds the text before it.
+    // Same revision: the draft read under the lock is the one the PDF was rendered from.
+    if (!current || current.signedVersion !== null || current.revision !== draft.revision || locked.status !== record.status) {
       throw conflict('The opinion or the case changed while signing; read it again and retry.');
     }
     // A pull or rebuild finished while the report was rendered: the report would name a record that is
@@ -178,12 +185,13 @@ export async function signOpinion(deps: OpinionServiceDeps, caseId: string, acto
     }
     await refuseOutdatedRecords(tx, caseId);
     // Under the case row lock, which reassignments take too: not reassigned while the report was rendered.
-    await refuseDraftOfAnotherAssignment(tx, caseId, actor, draft.specialist);
+    // The specialist's row locked `FOR SHARE` until the commit: not deactivated meanwhile either.
+    await refuseDraftOfAnotherAssignment(tx, caseId, actor, current.specialist, true);
     await insertVersion(tx, {
       caseId,
       version,
-      content: draft.content,
-      specialist: draft.specialist,
+      content: current.content,
+      specialist: current.specialist,
       signedBy: actor.sub,
       signedAt,
       fhirStatus: version > 1 ? 'amended' : 'final',

@@ -38,7 +38,7 @@ import {
   type InformationRequestRecord,
 } from './information-request-repository';
 import type { InformationRequestBody } from './information-request-schema';
-import { findSpecialist, findSpecialistBySubject } from './specialist-repository';
+import { findSpecialist, findSpecialistBySubject, lockSpecialist } from './specialist-repository';
 
 /** Statuses in which the specialist may ask for more. */
 const REVIEWING: readonly string[] = ['assigned', 'in_review', 'awaiting_information'];
@@ -80,13 +80,19 @@ export function informationRequestKeyScope(caseId: string, subject: string): str
  * the directory binds to another specialist (such as the one the case was reassigned from), as for
  * writing the opinion (`opinion/assigned-specialist.ts`). Never a specialist the directory has
  * deactivated (403), nor for a case whose specialist was deactivated and that waits for a new one (409).
+ *
+ * `forShare` (in the transaction that records the request, case row locked): the assigned
+ * specialist's row is locked `FOR SHARE` until it ends (case, then specialist, as assignments lock),
+ * so a deactivation committed meanwhile is seen here, and one sent later waits for the commit and
+ * then releases the case with its requests; a plain read would let a request be recorded for a
+ * specialist deactivated between the check and the commit.
  */
-async function requireAssignedSpecialist(db: Queryable, caseId: string, actor: Principal): Promise<void> {
+async function requireAssignedSpecialist(db: Queryable, caseId: string, actor: Principal, forShare = false): Promise<void> {
   const caller = await findSpecialistBySubject(db, actor.sub);
   if (caller && !caller.active) throw new HttpProblem(403, 'Forbidden', INACTIVE_SPECIALIST_ACCOUNT);
   const assignment = await findCurrentAssignment(db, caseId);
   if (!assignment && (await findReleasedAssignment(db, caseId))) throw conflict(CASE_WAITS_FOR_SPECIALIST);
-  const specialist = assignment ? await findSpecialist(db, assignment.specialistId) : undefined;
+  const specialist = assignment ? await (forShare ? lockSpecialist : findSpecialist)(db, assignment.specialistId) : undefined;
   if (!specialist) return;
   if (!specialist.active) throw conflict(CASE_WAITS_FOR_SPECIALIST);
   if (specialist.userSub ? specialist.userSub !== actor.sub : caller !== undefined) {
@@ -149,7 +155,7 @@ async function newInformationRequest(deps: PullServiceDeps, caseId: string, body
     const locked = await caseFor(tx, caseId, true);
     if (!REVIEWING.includes(locked.status)) throw conflict(`The case moved to ${locked.status} meanwhile; read it again.`, { currentStatus: locked.status });
     // Again under the case row lock: the case may have been reassigned since the first check.
-    await requireAssignedSpecialist(tx, caseId, actor);
+    await requireAssignedSpecialist(tx, caseId, actor, true);
     const addOn: AddOnCode | null = body.kind === 'expert-input' ? body.addOn : null;
     // Again under the case row lock: the family's approval may have been recorded since the first
     // check. A request for an approved add-on would never be answered (the approval that answers

@@ -13,11 +13,12 @@ import { caseFhirIds } from '../cases/fhir-ids';
 import { findCase, insertCaseEvent } from '../db/case-repository';
 import { createOnce, keyReused } from '../http/idempotency-key';
 import type { Database } from '../db/database';
-import type { Principal } from '../http/auth';
+import { unauthorized, type Principal } from '../http/auth';
 import { conflict, notFound } from '../http/problem';
 import { logger } from '../log';
 import { enqueueAfterCommit } from '../util/enqueue-after-commit';
 import { recordEvent, type WorkDispatch } from '../notify/events';
+import { uploadTokenStillValid } from '../uploads/upload-tokens';
 
 /** Identifier system of transfer requests (value = request id). */
 export const TRANSFER_REQUEST_SYSTEM = 'https://second-opinion.example.org/fhir/transfer-request';
@@ -53,8 +54,9 @@ export function buildTransferServiceRequest(id: string, caseId: string, body: Tr
 const TAKES_TRANSFER = ['report_signed', 'delivered', 'closed', 'in_review', 'awaiting_information', 'assigned', 'records_complete'];
 
 /**
- * Records the family's transfer request; 409 when the case never got that far. With an
- * `Idempotency-Key` (`keyedId`), a portal's resend answers the request already recorded (`replayed`).
+ * Records the family's transfer request; 409 when the case never got that far (or ended without a
+ * report), 401 when the portal's upload token was revoked meanwhile. With an `Idempotency-Key`
+ * (`keyedId`), a portal's resend answers the request already recorded (`replayed`).
  */
 export async function requestTransfer(deps: { db: Database; dispatch: WorkDispatch }, caseId: string, body: TransferBody, actor: Principal, keyedId?: string) {
   const record = await findCase(deps.db, caseId);
@@ -67,6 +69,18 @@ export async function requestTransfer(deps: { db: Database; dispatch: WorkDispat
     const at = new Date();
     const serviceRequest = buildTransferServiceRequest(id, caseId, body, at);
     await deps.db.transaction(async (tx) => {
+      // As uploads are recorded: the case row locked (serialised with its transitions), then what may
+      // have changed since the checks above is checked again. A cancel (which deletes the case's upload
+      // tokens) or a token revocation racing this request is either seen here or waits for its commit;
+      // the insert's own key-share lock on the case waits for neither.
+      const locked = await findCase(tx, caseId, true);
+      if (!locked) throw notFound(`Case ${caseId}`);
+      if (!TAKES_TRANSFER.includes(locked.status)) {
+        throw conflict(`The case moved to ${locked.status} meanwhile: a transfer of care is not requested for it.`, { currentStatus: locked.status });
+      }
+      if (!(await uploadTokenStillValid(tx, actor, caseId))) {
+        throw unauthorized('The upload token was revoked while the request was sent; nothing was recorded. Ask the case manager for a new one.', true);
+      }
       await tx.query('INSERT INTO transfer_requests (id, case_id, service_request, requested_by, created_at) VALUES ($1, $2, $3, $4, $5)', [
         id,
         caseId,
