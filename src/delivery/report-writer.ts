@@ -491,7 +491,24 @@ async function createOneByOne(
     if (!result) continue;
     const id = result.resource?.id ?? idFromLocation(result.location, kind);
     if (id) ids[kind] = id;
+    else if (kind === 'DiagnosticReport') ids[kind] = await reportIdAfterBareAnswer(client, facts);
     await onProgress(ids);
   }
   return refused;
+}
+
+/**
+ * The id of the report just created one by one when the recipient's answer named none: a server may
+ * answer a conditional create with a bare `200 OK` (one match already there) or `201` with neither
+ * body nor `Location` (https://hl7.org/fhir/R4/http.html#ccreate). What goes next points at the
+ * report: its `urn:uuid:` fullUrl resolves only inside a transaction Bundle
+ * (https://hl7.org/fhir/R4/bundle.html#references), so sent alone it would point at nothing. Found by
+ * identifier; not found (yet), the attempt stops before the note and message, and the next one finds
+ * the report first (step 1 of {@link writeReport}).
+ * @throws Error (a passing failure: the job retries) when the report cannot be found
+ */
+async function reportIdAfterBareAnswer(client: FhirEndpointClient, facts: ReportFacts): Promise<string> {
+  const found = await findExisting(client, 'DiagnosticReport', facts);
+  if (found) return found;
+  throw new Error('the recipient took the report without naming its id, and a search by its identifier does not find it yet: its note and message wait for the next attempt, which looks for it first');
 }
