@@ -116,16 +116,24 @@ const escapeXhtml = (s: string): string =>
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;');
 
+/**
+ * Name parts as FHIR strings, blank ones left out: a FHIR string is never empty, nor is a list
+ * (https://hl7.org/fhir/R4/json.html#primitive, https://hl7.org/fhir/R4/formats.html#wire), so a
+ * directory name with no given name has no `given` at all, not `[]`.
+ */
+const nameParts = (values: readonly string[] | undefined): string[] => (values ?? []).map(fhirText).filter((v) => v.trim() !== '');
+
 /** The specialist's name as a FHIR HumanName: the display text, and the parts where the directory has them. */
 function humanNameOf(s: SpecialistIdentity): HumanName {
   const parts = s.humanName;
   if (!parts) return { text: fhirText(s.name) };
+  const [given, prefix, suffix] = [nameParts(parts.given), nameParts(parts.prefix), nameParts(parts.suffix)];
   return {
     text: fhirText(s.name),
     family: fhirText(parts.family),
-    given: parts.given.map(fhirText),
-    ...(parts.prefix ? { prefix: parts.prefix.map(fhirText) } : {}),
-    ...(parts.suffix ? { suffix: parts.suffix.map(fhirText) } : {}),
+    ...(given.length > 0 ? { given } : {}),
+    ...(prefix.length > 0 ? { prefix } : {}),
+    ...(suffix.length > 0 ? { suffix } : {}),
   };
 }
 

@@ -46,6 +46,10 @@ it('names the specialist in parts where the directory has them (US Core Practiti
   expect(dr.contained?.[0]).toMatchObject({ resourceType: 'Practitioner', name: [{ text: 'Dr. Zoë Ångström', family: 'Ångström', given: ['Zoë'], prefix: ['Dr.'] }] });
   // Without the directory's parts, the name as written is all there is.
   expect(buildDiagnosticReport(facts).contained?.[0]).toMatchObject({ name: [{ text: 'Dr. Zoë Ångström' }] });
+  // A family name alone (or blank given names): no empty list, no empty string (R4 json.html: neither is ever empty).
+  const familyOnly = buildDiagnosticReport({ ...facts, specialist: { ...facts.specialist, name: 'Dr. Ångström', humanName: { family: 'Ångström', given: ['', ' '], prefix: [''] } } });
+  expect(errors(familyOnly)).toEqual([]);
+  expect((familyOnly.contained?.[0] as { name?: unknown[] } | undefined)?.name).toEqual([{ text: 'Dr. Ångström', family: 'Ångström' }]);
 });
 
 it('builds a DocumentReference (clinical-note, replaces the previous one) and a Communication, both valid', () => {
