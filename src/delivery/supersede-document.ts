@@ -44,8 +44,13 @@ const httpStatus = (err: unknown): string => (err instanceof FhirHttpError ? ` (
  */
 const VERSION_CONFLICT_STATUSES: ReadonlySet<number> = new Set([409, 412]);
 
+/** Why a note whose version the recipient does not tell is left current. */
+export const NO_VERSION_REASON = 'the recipient gives no version of it (no meta.versionId, no ETag), so it could not be updated without risking a change made there since it was read';
+
 /**
- * Marks the recipient's DocumentReference `id` superseded.
+ * Marks the recipient's DocumentReference `id` superseded, on the version read (`If-Match`): its
+ * `meta.versionId`, else its `ETag`; a recipient that tells neither is not asked (a blind update could
+ * overwrite a change made there), and the note is left current with the reason.
  * @returns what happened; a refusal the recipient will keep giving (403, 404, 405, 422…) is an
  *   outcome (`left-current`, with the reason), not an error: the amendment itself is delivered
  * @throws what another attempt may fix (network, 5xx, 429), for the job to retry
@@ -55,8 +60,9 @@ export async function supersedeDocument(client: FhirEndpointClient, id: string):
   let conflictOn: { readonly versionId: string | undefined } | undefined;
   for (let read = 1; read <= MAX_READS; read++) {
     let current: DocumentReference;
+    let versionId: string | undefined;
     try {
-      current = await client.read<DocumentReference>('DocumentReference', id);
+      ({ resource: current, versionId } = await client.readVersioned<DocumentReference>('DocumentReference', id));
     } catch (err) {
       if (!isPermanentFhirError(err)) throw err;
       const gone = isGoneError(err);
@@ -65,17 +71,19 @@ export async function supersedeDocument(client: FhirEndpointClient, id: string):
     if (current.status === 'superseded') return { id, state: 'already-superseded' };
     if (current.status === 'entered-in-error') return { id, state: 'left-current', reason: 'it is marked entered-in-error at the recipient' };
     // A 409 while the note stayed at the version we updated: not a version conflict, a refusal.
-    if (conflictOn !== undefined && conflictOn.versionId === current.meta?.versionId) {
+    if (conflictOn !== undefined && conflictOn.versionId === versionId) {
       return { id, state: 'left-current', reason: 'the recipient refused to update it (HTTP 409)' };
     }
+    // No version to name in If-Match: an update could overwrite a change made there since the read.
+    if (versionId === undefined) return { id, state: 'left-current', reason: NO_VERSION_REASON };
     try {
-      await client.update<DocumentReference>({ ...current, status: 'superseded' }, current.meta?.versionId);
+      await client.update<DocumentReference>({ ...current, status: 'superseded' }, versionId);
       return { id, state: 'superseded' };
     } catch (err) {
       // Changed at the recipient since it was read (412, or 409 as HAPI FHIR says it): read it again,
       // never overwrite their change.
       if (err instanceof FhirHttpError && VERSION_CONFLICT_STATUSES.has(err.status)) {
-        conflictOn = err.status === 409 ? { versionId: current.meta?.versionId } : undefined;
+        conflictOn = err.status === 409 ? { versionId } : undefined;
         continue;
       }
       if (!isPermanentFhirError(err)) throw err;

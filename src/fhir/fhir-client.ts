@@ -195,6 +195,21 @@ export class FhirEndpointClient {
   }
 
   /**
+   * {@link read}, with the version to name in an update's `If-Match`: the resource's `meta.versionId`,
+   * else the version of the `ETag` the server answered with (`W/"<versionId>"`: the two are the same
+   * version id, https://hl7.org/fhir/R4/http.html#versioning); undefined when it gives neither.
+   */
+  async readVersioned<T extends FhirResource = FhirResource>(type: T['resourceType'], id: string): Promise<{ resource: T; versionId: string | undefined }> {
+    assertType(type);
+    if (!RESOURCE_ID.test(id)) throw new RangeError('invalid resource id');
+    const url = new URL(`${type}/${id}`, this.base);
+    return this.exchangeJson({ kind: 'read', method: 'GET', url, resourceType: type }, (raw, _wire, res) => {
+      const resource = parseResource<T>(raw, type);
+      return { resource, versionId: resource.meta?.versionId ?? versionOfEtag(firstHeader(res.headers['etag'])) };
+    });
+  }
+
+  /**
    * {@link read}, with the body's bytes kept beside the resource (checked as `read` checks it): for the
    * raw store, which keeps what the server sent (https://hl7.org/fhir/R4/http.html#read).
    */
@@ -903,6 +918,12 @@ function toQuery(params: Readonly<Record<string, string | readonly string[]>>): 
     else for (const v of value) query.append(name, v);
   }
   return query.toString();
+}
+
+/** The version id in an `ETag` (`W/"3"` or `"3"`); undefined for none or another shape. */
+export function versionOfEtag(etag: string | undefined): string | undefined {
+  const match = /^(?:W\/)?"([^"]+)"$/.exec(etag?.trim() ?? '');
+  return match?.[1];
 }
 
 function firstHeader(value: string | string[] | undefined): string | undefined {

@@ -1,6 +1,6 @@
 import type { DocumentReference } from 'fhir/r4';
 import type { Redis } from 'ioredis';
-import { supersedeDocument } from '../../src/delivery/supersede-document';
+import { NO_VERSION_REASON, supersedeDocument } from '../../src/delivery/supersede-document';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { makeClient } from '../fhir/support/client';
 import { outcome, sendJson, startTestServer, type TestServer } from '../fhir/support/http-server';
@@ -151,4 +151,48 @@ it('reports a 409 that is no version conflict (the note unchanged at the recipie
   }
   expect(ehr.read('DocumentReference', id)).toMatchObject({ status: 'current' });
   expect(front.requests.map((r) => r.method)).toEqual(['GET', 'PUT', 'GET']);
+});
+
+/** A recipient in front of the sandbox that answers reads without `meta.versionId`, with the version in the `ETag` header only (`etag: false`: without it too). */
+async function versionInEtagOnly(etag: boolean): Promise<TestServer> {
+  return startTestServer(async (req, res, body) => {
+    const target = `${new URL(ehr.baseUrl).origin}${req.url ?? ''}`;
+    if (req.method === 'PUT') {
+      const answer = await fetch(target, { method: 'PUT', headers: { 'content-type': 'application/fhir+json', ...(req.headers['if-match'] ? { 'if-match': String(req.headers['if-match']) } : {}) }, body });
+      sendJson(res, answer.status, await answer.json());
+      return;
+    }
+    const answer = await fetch(target, { headers: { accept: 'application/fhir+json' } });
+    const resource = (await answer.json()) as DocumentReference;
+    const versionId = resource.meta?.versionId;
+    const { meta: _dropped, ...withoutMeta } = resource;
+    sendJson(res, answer.status, withoutMeta, etag && versionId ? { etag: `W/"${versionId}"` } : {});
+  });
+}
+
+it('names the version of the ETag in If-Match when the note read has no meta.versionId', async () => {
+  const id = await stored('Second opinion report v1');
+  const versionId = (ehr.read('DocumentReference', id) as DocumentReference).meta?.versionId;
+  const front = await versionInEtagOnly(true);
+  try {
+    const { client } = makeClient(redis, env.prefix, `${front.url}/fhir`);
+    expect(await supersedeDocument(client, id)).toEqual({ id, state: 'superseded' });
+  } finally {
+    await front.close();
+  }
+  expect(front.requests.find((r) => r.method === 'PUT')?.headers['if-match']).toBe(`W/"${versionId ?? ''}"`);
+  expect(ehr.read('DocumentReference', id)).toMatchObject({ status: 'superseded' });
+});
+
+it('does not update a note whose version the recipient does not tell (no meta.versionId, no ETag): left current, said why', async () => {
+  const id = await stored('Second opinion report v1');
+  const front = await versionInEtagOnly(false);
+  try {
+    const { client } = makeClient(redis, env.prefix, `${front.url}/fhir`);
+    expect(await supersedeDocument(client, id)).toEqual({ id, state: 'left-current', reason: NO_VERSION_REASON });
+  } finally {
+    await front.close();
+  }
+  expect(front.requests.map((r) => r.method)).toEqual(['GET']);
+  expect(ehr.read('DocumentReference', id)).toMatchObject({ status: 'current' });
 });
