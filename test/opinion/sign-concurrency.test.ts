@@ -11,7 +11,8 @@
  */
 import { CASE_WAITS_FOR_SPECIALIST } from '../../src/http/case-access';
 import { sampleOpinionBody, startReviewService, type Problem, type ReviewClient } from '../support/review-case';
-import { eventually, type TestService } from '../support/service';
+import { whileRowsHeld } from '../support/held-rows';
+import type { TestService } from '../support/service';
 
 const NEURO = '2084N0402X';
 
@@ -53,34 +54,8 @@ async function caseOfNewSpecialist(draft: boolean): Promise<{ id: string; specia
   return { id, specialistId, token };
 }
 
-/** Whether a session of this database waits for a row lock, in a statement matching `pattern` (ILIKE). */
-async function waitingFor(pattern: string): Promise<boolean> {
-  const { rows } = await svc.service.db.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM pg_stat_activity
-     WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock' AND query ILIKE $1`,
-    [pattern],
-  );
-  return (rows[0]?.n ?? 0) > 0;
-}
-
-/**
- * Runs `send` while the uncommitted `statements` hold the rows they write, commits them once the
- * request either answered or waits (in a statement matching `pattern`) for those rows, and answers
- * the request's answer.
- */
-async function whileHeld<T>(statements: [string, unknown[]][], pattern: string, send: () => Promise<T>): Promise<T> {
-  const { pending } = await svc.service.db.transaction(async (tx) => {
-    for (const [sql, params] of statements) await tx.query(sql, params);
-    let settled = false;
-    const request = send().finally(() => {
-      settled = true;
-    });
-    await eventually(async () => settled || (await waitingFor(pattern)), (done) => done, 30_000);
-    // Wrapped: the transaction commits now, not once the request answers (it waits for this one).
-    return { pending: request };
-  });
-  return pending;
-}
+/** {@link whileRowsHeld} on the service's database. */
+const whileHeld = <T>(statements: [string, unknown[]][], pattern: string, send: () => Promise<T>): Promise<T> => whileRowsHeld(svc.service.db, statements, pattern, send);
 
 /** The deactivation's first step, as `PATCH {active: false}` commits it before releasing the cases. */
 const DEACTIVATE: string = 'UPDATE specialists SET active = false WHERE id = $1';

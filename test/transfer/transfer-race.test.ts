@@ -6,7 +6,8 @@
  * recorded: no transfer request, no timeline event, no `transfer.requested` event.
  */
 import { openCaseIn } from '../support/opinion-case';
-import { eventually, startTestService, type TestService } from '../support/service';
+import { whileRowsHeld } from '../support/held-rows';
+import { startTestService, type TestService } from '../support/service';
 
 let svc: TestService;
 let cm: string;
@@ -21,33 +22,10 @@ afterAll(async () => {
 
 const BODY = { reason: 'The family moved closer to the hospital' };
 
-/** Whether a session of this database waits for a row lock, in a statement matching `pattern` (ILIKE). */
-async function waitingFor(pattern: string): Promise<boolean> {
-  const { rows } = await svc.service.db.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM pg_stat_activity
-     WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock' AND query ILIKE $1`,
-    [pattern],
-  );
-  return (rows[0]?.n ?? 0) > 0;
-}
-
-/**
- * Sends the transfer request while the uncommitted `statements` hold the rows they write, commits
- * them once the request either answered or waits (in a statement matching `pattern`) for those
- * rows, and answers the request's status.
- */
+/** Sends the transfer request while `statements` hold their rows ({@link whileRowsHeld}); answers its status. */
 async function whileHeld(statements: [string, unknown[]][], pattern: string, token: string, caseId: string): Promise<number> {
-  const { pending } = await svc.service.db.transaction(async (tx) => {
-    for (const [sql, params] of statements) await tx.query(sql, params);
-    let settled = false;
-    const request = svc.request('POST', `/api/cases/${caseId}/transfer-request`, { token, body: BODY }).finally(() => {
-      settled = true;
-    });
-    await eventually(async () => settled || (await waitingFor(pattern)), (done) => done, 10_000);
-    // Wrapped: the transaction commits now, not once the request answers (it waits for this one).
-    return { pending: request };
-  });
-  return (await pending).status;
+  const answer = await whileRowsHeld(svc.service.db, statements, pattern, () => svc.request('POST', `/api/cases/${caseId}/transfer-request`, { token, body: BODY }), 10_000);
+  return answer.status;
 }
 
 /** A case in review with an upload token for its family portal. */
