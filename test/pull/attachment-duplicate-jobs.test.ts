@@ -3,8 +3,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import IORedis from 'ioredis';
-import { BlobStore } from '../../src/blobs/blob-store';
-import { EndpointClients } from '../../src/endpoints/endpoint-clients';
 import { scanSearchPage } from '../../src/fhir';
 import { fetchAttachment } from '../../src/pull/attachment-fetcher';
 import { pageEntries } from '../../src/pull/page-resources';
@@ -12,9 +10,8 @@ import type { PullWorkerDeps } from '../../src/pull/pull-deps';
 import { commitPage, insertPull } from '../../src/pull/pull-repository';
 import { attachmentsOf } from '../../src/pull/pull-task-runner';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
-import { SecretBox } from '../../src/security/secret-box';
 import { createTestDatabase, type TestDatabase } from '../support/postgres';
-import { insertPullTask, insertTestCase } from '../support/pull-task';
+import { insertPullTask, insertTestCase, pullWorkerDepsForTest } from '../support/pull-task';
 import { TEST_REDIS_URL } from '../support/redis-url';
 import { eventually } from '../support/service';
 
@@ -41,16 +38,7 @@ beforeAll(async () => {
   redis = new IORedis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sob-dup-jobs-'));
   const fhirKeyPrefix = `sobtest-${randomBytes(4).toString('hex')}:fhir:`;
-  deps = {
-    db: t.db,
-    secrets: new SecretBox(Buffer.alloc(32, 1)),
-    redis,
-    fhirKeyPrefix,
-    blobs: new BlobStore(dir),
-    requestTimeoutMs: 5000,
-    maxAttachmentBytes: 4096,
-    clients: new EndpointClients(redis, fhirKeyPrefix),
-  };
+  deps = pullWorkerDepsForTest(t.db, redis, fhirKeyPrefix, dir, 4096);
 }, 60_000);
 
 afterAll(async () => {

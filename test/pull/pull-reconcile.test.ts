@@ -4,16 +4,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
 import IORedis from 'ioredis';
-import { BlobStore } from '../../src/blobs/blob-store';
 import type { CaseServiceDeps } from '../../src/cases/case-service';
 import { loadDomainData } from '../../src/cases/domain-data';
-import { EndpointClients } from '../../src/endpoints/endpoint-clients';
 import { scanSearchPage } from '../../src/fhir';
 import { pageEntries } from '../../src/pull/page-resources';
 import { commitPage, findPull, insertPull, markTaskFinished, type TaskRow } from '../../src/pull/pull-repository';
 import { attachmentsOf, runPullTask } from '../../src/pull/pull-task-runner';
 import { bullConnectionOptions, removeQueuePrefixKeys } from '../../src/redis';
-import { SecretBox } from '../../src/security/secret-box';
 import { QUEUES } from '../../queues/names';
 import { assembleJobId, pullJobId, PullFlowProducer } from '../../queues/pull-flow';
 import { reconcilePulls } from '../../queues/pull-reconcile';
@@ -25,7 +22,7 @@ import { pullsAwaitingAssembly } from '../../src/pull/pulls-awaiting-assembly';
 import { startAssembleCaseWorker } from '../../queues/assemble-case';
 import { loadTerminologyMappings } from '../../src/normalize/terminology';
 import { createTestDatabase, type TestDatabase } from '../support/postgres';
-import { insertTestCase, insertPullTask } from '../support/pull-task';
+import { insertTestCase, insertPullTask, pullWorkerDepsForTest } from '../support/pull-task';
 import { TEST_REDIS_URL } from '../support/redis-url';
 
 /**
@@ -233,16 +230,7 @@ it("re-adds a complete task's pending attachments when its job runs again", asyn
   const redis = new IORedis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sob-reconcile-'));
   try {
-    const deps = {
-      db: t.db,
-      secrets: new SecretBox(Buffer.alloc(32, 1)),
-      redis,
-      fhirKeyPrefix: `${prefix}:fhir:`,
-      blobs: new BlobStore(dir),
-      requestTimeoutMs: 5000,
-      maxAttachmentBytes: 1024,
-      clients: new EndpointClients(redis, `${prefix}:fhir:`),
-    };
+    const deps = pullWorkerDepsForTest(t.db, redis, `${prefix}:fhir:`, dir, 1024);
     const added: string[] = [];
     const outcome = await runPullTask(deps, documents.id, { isLastAttempt: false }, async (found) => void added.push(...found.map((a) => a.id)));
     expect(outcome).toEqual({ state: 'skipped' });

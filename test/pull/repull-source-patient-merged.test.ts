@@ -4,17 +4,15 @@ import os from 'node:os';
 import path from 'node:path';
 import IORedis from 'ioredis';
 import type { Patient } from 'fhir/r4';
-import { BlobStore } from '../../src/blobs/blob-store';
-import { EndpointClients } from '../../src/endpoints/endpoint-clients';
 import { scanSearchPage } from '../../src/fhir';
 import { pageEntries } from '../../src/pull/page-resources';
 import type { PullWorkerDeps } from '../../src/pull/pull-deps';
 import { commitPage, findTask, insertPull, insertTask, setPullState } from '../../src/pull/pull-repository';
 import { runPullTask } from '../../src/pull/pull-task-runner';
-import { SecretBox } from '../../src/security/secret-box';
 import { fixturePatientId } from '../support/fixture-child';
 import { eventually } from '../support/service';
 import { startRepullWorld, type RepullWorld } from './repull-support';
+import { pullWorkerDepsForTest } from '../support/pull-task';
 
 /**
  * Every pull reads the child's Patient at each source again (source-patient-query.ts). When the care
@@ -192,16 +190,7 @@ it('the Patient page read again (a job retried, a worker killed after storing it
   const redis = new IORedis(world.svc.config.redisUrl, { maxRetriesPerRequest: 1 });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sob-merged-'));
   try {
-    const deps: PullWorkerDeps = {
-      db,
-      secrets: new SecretBox(Buffer.alloc(32, 1)),
-      redis,
-      fhirKeyPrefix: `${world.svc.config.queuePrefix}:fhir-direct:`,
-      blobs: new BlobStore(dir),
-      requestTimeoutMs: 5000,
-      maxAttachmentBytes: 1024,
-      clients: new EndpointClients(redis, `${world.svc.config.queuePrefix}:fhir-direct:`),
-    };
+    const deps: PullWorkerDeps = pullWorkerDepsForTest(db, redis, `${world.svc.config.queuePrefix}:fhir-direct:`, dir, 1024);
     // The job runs again: it finds every page stored, judges the stored Patient, puts the source in review.
     await expect(runPullTask(deps, taskId, { isLastAttempt: false })).rejects.toThrow(/was merged into Patient\/nora-survivor/);
     const first = await sourceOf(caseId);

@@ -3,15 +3,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import IORedis from 'ioredis';
-import { BlobStore } from '../../src/blobs/blob-store';
-import { EndpointClients } from '../../src/endpoints/endpoint-clients';
 import type { PullWorkerDeps } from '../../src/pull/pull-deps';
 import { findTask, insertPull, type TaskRow } from '../../src/pull/pull-repository';
 import { runPullTask } from '../../src/pull/pull-task-runner';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
-import { SecretBox } from '../../src/security/secret-box';
 import { createTestDatabase, type TestDatabase } from '../support/postgres';
-import { insertPullTask, insertTestCase } from '../support/pull-task';
+import { insertPullTask, insertTestCase, pullWorkerDepsForTest } from '../support/pull-task';
 import { TEST_REDIS_URL } from '../support/redis-url';
 
 /**
@@ -44,16 +41,7 @@ beforeAll(async () => {
   redis = new IORedis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sob-orphans-'));
   const fhirKeyPrefix = `sobtest-${randomBytes(4).toString('hex')}:fhir:`;
-  deps = {
-    db: t.db,
-    secrets: new SecretBox(Buffer.alloc(32, 1)),
-    redis,
-    fhirKeyPrefix,
-    blobs: new BlobStore(dir),
-    requestTimeoutMs: 5000,
-    maxAttachmentBytes: 1024,
-    clients: new EndpointClients(redis, fhirKeyPrefix),
-  };
+  deps = pullWorkerDepsForTest(t.db, redis, fhirKeyPrefix, dir, 1024);
 }, 60_000);
 
 afterAll(async () => {

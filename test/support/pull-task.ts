@@ -1,9 +1,14 @@
 import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { BlobStore } from '../../src/blobs/blob-store';
 import { insertCase } from '../../src/db/case-repository';
 import type { Database, Queryable } from '../../src/db/database';
+import { EndpointClients } from '../../src/endpoints/endpoint-clients';
 import { insertEndpoint } from '../../src/endpoints/endpoint-repository';
+import type { PullWorkerDeps } from '../../src/pull/pull-deps';
 import { findTask, insertTask, type TaskRow } from '../../src/pull/pull-repository';
 import { insertSource } from '../../src/pull/source-repository';
+import { SecretBox } from '../../src/security/secret-box';
 import { fixtureIntake } from './fixture-child';
 
 /**
@@ -37,4 +42,21 @@ export async function insertPullTask(
 export async function pagesStoredFor(db: Database, pullId: string): Promise<number> {
   const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM raw_pages p JOIN pull_tasks t ON t.id = p.task_id WHERE t.pull_id = $1', [pullId]);
   return rows[0]?.n ?? -1;
+}
+
+/**
+ * The pull workers' dependencies for a test that runs a task or an attachment job directly (no
+ * worker): a fixed test key, blobs under `blobDir`, client state under `fhirKeyPrefix` in `redis`.
+ */
+export function pullWorkerDepsForTest(db: Database, redis: Redis, fhirKeyPrefix: string, blobDir: string, maxAttachmentBytes: number): PullWorkerDeps {
+  return {
+    db,
+    secrets: new SecretBox(Buffer.alloc(32, 1)),
+    redis,
+    fhirKeyPrefix,
+    blobs: new BlobStore(blobDir),
+    requestTimeoutMs: 5000,
+    maxAttachmentBytes,
+    clients: new EndpointClients(redis, fhirKeyPrefix),
+  };
 }
