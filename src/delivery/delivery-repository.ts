@@ -336,13 +336,20 @@ export async function listDeliveries(db: Queryable, caseId: string): Promise<Del
   return rows.map(toRow);
 }
 
-/** Committed before each write to the recipient: the attempt is on record even if the worker dies. */
-export async function recordAttempt(db: Queryable, id: string, at: Date): Promise<number> {
+/**
+ * Committed before each write to the recipient: the attempt is on record even if the worker dies.
+ * Only while the delivery is still to be sent (`queued`, or `sending` after a run that died): one
+ * cancelled or superseded after the run read it (the case cancelled, the report reopened or a newer
+ * version signed in between) is never brought back to `sending`, where the run would go on to
+ * `needs_review`, `failed` or even `delivered` over the settled state.
+ * @returns the attempts now, or undefined when the delivery was settled meanwhile (the run stops)
+ */
+export async function recordAttempt(db: Queryable, id: string, at: Date): Promise<number | undefined> {
   const { rows } = await db.query<{ attempts: number }>(
-    `UPDATE deliveries SET state = 'sending', attempts = attempts + 1, last_attempt_at = $2, updated_at = $2 WHERE id = $1 RETURNING attempts`,
+    `UPDATE deliveries SET state = 'sending', attempts = attempts + 1, last_attempt_at = $2, updated_at = $2 WHERE id = $1 AND state IN ('queued', 'sending') RETURNING attempts`,
     [id, at],
   );
-  return rows[0]?.attempts ?? 0;
+  return rows[0]?.attempts;
 }
 
 /** Ids found or created so far (kept across attempts, so a retry only writes what is missing). */
@@ -350,17 +357,53 @@ export async function saveRemoteIds(db: Queryable, id: string, remoteIds: Remote
   await db.query(`UPDATE deliveries SET remote_ids = remote_ids || $2::jsonb, mode = $3, updated_at = now() WHERE id = $1`, [id, JSON.stringify(remoteIds), mode]);
 }
 
-/** Ends a run: delivered, needs_review (with candidates) or failed (with the error). */
+/**
+ * Ends a run: delivered, needs_review (with candidates), failed (with the error), or cancelled /
+ * superseded (not to be sent). Only while the delivery is in one of `from` (by default `sending`:
+ * the run's own state since its attempt was recorded): one a cancellation, a reopening or a newer
+ * signature settled meanwhile keeps its state, and the caller records no event and tells no one.
+ * @param from the states the run may end it from: `queued` too where the run may end before its attempt is recorded
+ * @returns whether the delivery changed (false: settled meanwhile, or no longer this run's)
+ */
 export async function finishDelivery(
   db: Queryable,
   id: string,
   change: { state: DeliveryState; lastError?: string | null; reviewReason?: string | null; reviewCode?: DeliveryReviewCode; candidates?: unknown[]; at: Date },
-): Promise<void> {
-  await db.query(
+  from: readonly DeliveryState[] = ['sending'],
+): Promise<boolean> {
+  const { rowCount } = await db.query(
     `UPDATE deliveries SET state = $2, last_error = COALESCE($3, last_error), review_reason = $4, review_code = $7, candidates = COALESCE($5::jsonb, candidates),
-       delivered_at = CASE WHEN $2 = 'delivered' THEN $6 ELSE delivered_at END, updated_at = $6 WHERE id = $1`,
-    [id, change.state, change.lastError ?? null, change.reviewReason ?? null, change.candidates ? JSON.stringify(change.candidates) : null, change.at, change.reviewCode ?? null],
+       delivered_at = CASE WHEN $2 = 'delivered' THEN $6 ELSE delivered_at END, updated_at = $6 WHERE id = $1 AND state = ANY($8::text[])`,
+    [id, change.state, change.lastError ?? null, change.reviewReason ?? null, change.candidates ? JSON.stringify(change.candidates) : null, change.at, change.reviewCode ?? null, from],
   );
+  return (rowCount ?? 0) > 0;
+}
+
+/**
+ * A run that was to end in `needs_review` put back to `queued` instead, with a new job id
+ * (`requeues`: the running job keeps its own): what the review was about changed during the run (a
+ * patient chosen at the recipient, an earlier version's doubt settled), and nothing else queues a
+ * delivery that was `sending` then. Only while it is still `sending`.
+ * @returns the new `requeues` (its job id), or undefined when it was settled meanwhile
+ */
+export async function requeueRun(db: Queryable, id: string, note: string): Promise<number | undefined> {
+  const { rows } = await db.query<{ requeues: number }>(
+    `UPDATE deliveries SET state = 'queued', requeues = requeues + 1, review_reason = NULL, review_code = NULL, last_error = $2, updated_at = now()
+     WHERE id = $1 AND state = 'sending' RETURNING requeues`,
+    [id, note],
+  );
+  return rows[0]?.requeues;
+}
+
+/**
+ * The deliveries `ids` as they are now, each row locked `FOR SHARE` (ordered by id): a case manager
+ * settling one of them (`settleDeliveryInDoubt` locks it for update) either committed before, and
+ * is seen here, or waits for this transaction and then finds the later versions it queues again.
+ */
+export async function lockDeliveries(db: Queryable, ids: readonly string[]): Promise<DeliveryRow[]> {
+  if (ids.length === 0) return [];
+  const { rows } = await db.query<Db>(`SELECT * FROM deliveries WHERE id = ANY($1::uuid[]) ORDER BY id FOR SHARE`, [ids]);
+  return rows.map(toRow);
 }
 
 /** Keeps the last error of a failed attempt that will be retried (state back to queued). */

@@ -58,14 +58,15 @@ import type { PatientCandidate } from '../pull/source-repository';
 import { PROGRAM_NAME, reportTitle } from '../report/report-title';
 import type { SecretBox } from '../security/secret-box';
 import {
-  EARLIER_IN_DOUBT_REVIEW, earlierInDoubt, findDelivery, finishDelivery, markWriteStarted, newerVersionGoesTo, noteError, olderVersionSending, queuedNewerAt, recordAttempt, recordLookedUp, reportsFiledAtRecipient,
-  saveRemoteIds, SETTLED_DELIVERY_STATES, type DeliveryReviewCode, type DeliveryRow,
+  EARLIER_IN_DOUBT_REVIEW, earlierInDoubt, findDelivery, finishDelivery, isInDoubt, lockDeliveries, markWriteStarted, newerVersionGoesTo, noteError, olderVersionSending, queuedNewerAt, recordAttempt, recordLookedUp,
+  reportsFiledAtRecipient, requeueRun, saveRemoteIds, SETTLED_DELIVERY_STATES, type DeliveryReviewCode, type DeliveryRow,
 } from './delivery-repository';
-import { findRecipient, setFoundRecipientPatient, type RecipientRow } from './recipient-repository';
+import { findRecipient, lockedRecipientPatient, setFoundRecipientPatient, type RecipientRow } from './recipient-repository';
 import { findWrittenReport, planWrite, scopeAllows, writeReport, type WriteOutcome, type WritePlan } from './report-writer';
 import { statusAtRecipient } from './report-resources';
 import { supersedeDocument, updateNotGrantedReason, type SupersedeOutcome } from './supersede-document';
 import { endedWithoutReport } from '../cases/lifecycle';
+import { enqueueAfterCommit } from '../util/enqueue-after-commit';
 
 /** What a delivery job needs: the database, sealed endpoint secrets, the per-process FHIR clients, the work dispatch. */
 export interface DeliveryDeps extends CaseServiceDeps {
@@ -252,9 +253,14 @@ export async function referringPhysician(client: FhirEndpointClient, intake: Int
   return byNpi;
 }
 
+/**
+ * Ends a delivery `failed`, with the timeline event and the case managers' alert in one transaction;
+ * from `queued` too (a permanent failure met before the attempt was recorded: the case, version or
+ * endpoint gone). One settled meanwhile (cancelled, superseded) keeps its state: no event, no alert.
+ */
 async function fail(deps: DeliveryDeps, delivery: DeliveryRow, message: string): Promise<void> {
-  await deps.db.transaction(async (tx) => {
-    await finishDelivery(tx, delivery.id, { state: 'failed', lastError: message, at: new Date() });
+  const failed = await deps.db.transaction(async (tx) => {
+    if (!(await finishDelivery(tx, delivery.id, { state: 'failed', lastError: message, at: new Date() }, ['queued', 'sending']))) return false;
     await insertCaseEvent(tx, {
       caseId: delivery.caseId,
       type: 'delivery_failed',
@@ -263,7 +269,12 @@ async function fail(deps: DeliveryDeps, delivery: DeliveryRow, message: string):
       data: { deliveryId: delivery.id, version: delivery.version, attempts: delivery.attempts },
     });
     await recordEvent(tx, 'delivery.failed', delivery.caseId, { caseId: delivery.caseId, deliveryId: delivery.id, version: delivery.version, attempts: delivery.attempts });
+    return true;
   });
+  if (!failed) {
+    logger.info('delivery settled meanwhile: its failure is not recorded', { deliveryId: delivery.id, caseId: delivery.caseId });
+    return;
+  }
   await deps.dispatch.notify().catch(() => undefined);
 }
 
@@ -347,9 +358,15 @@ async function failedAttempt(deps: DeliveryDeps, delivery: DeliveryRow, err: unk
 /** A case with a delivery that is in one of these statuses went back to review after signing: a correction is under way. */
 const CORRECTION_STATUSES: ReadonlySet<string> = new Set(['in_review', 'awaiting_information']);
 
-/** Ends a delivery that is not to be sent, without an attempt or an alert. */
+/**
+ * Ends a delivery that is not to be sent, without an attempt or an alert: from `queued` (before its
+ * attempt) or `sending` (right before its write). One settled otherwise meanwhile keeps that state.
+ * @returns the state it is in now
+ */
 async function settle(deps: DeliveryDeps, delivery: DeliveryRow, state: 'cancelled' | 'superseded', reason: string): Promise<string> {
-  await finishDelivery(deps.db, delivery.id, { state, lastError: reason, at: new Date() });
+  if (!(await finishDelivery(deps.db, delivery.id, { state, lastError: reason, at: new Date() }, ['queued', 'sending']))) {
+    return (await findDelivery(deps.db, delivery.id))?.state ?? 'missing';
+  }
   logger.info('delivery not sent', { deliveryId: delivery.id, caseId: delivery.caseId, state });
   return state;
 }
@@ -483,17 +500,54 @@ async function lookUpEarlierInDoubt(deps: DeliveryDeps, client: FhirEndpointClie
   });
 }
 
+/** What a run ending in review found, and what it was found under (read again when the review is recorded). */
+interface Review {
+  readonly code: DeliveryReviewCode;
+  readonly reason: string;
+  readonly candidates: PatientCandidate[];
+  readonly eventReason: string;
+  readonly data: Record<string, unknown>;
+  readonly notice?: Record<string, unknown>;
+  /** The recipient's patient on record the run used (null: none was, it looked the child up). */
+  readonly patientUsed: string | null;
+  /** For `earlier-in-doubt`: the earlier deliveries the run found in doubt and could not confirm. */
+  readonly earlierInDoubt?: readonly string[];
+}
+
 /**
  * Ends a run in `needs_review` (nothing written): the delivery with the reason and candidates, the
- * timeline event and the case managers' notification in one transaction.
+ * timeline event and the case managers' notification in one transaction. The run read what the
+ * review is about without a lock, round trips ago; it is read again here, locked (the case row
+ * first, as cancelling, reopening and signing lock it before the deliveries; then the recipient and
+ * the earlier deliveries in doubt `FOR SHARE`, as `markWriteStarted` and `settleDeliveryInDoubt`
+ * lock them before a delivery). A case manager choosing the patient, or settling an earlier version
+ * in doubt, queues again only the deliveries already in `needs_review`: one still `sending` then
+ * would wait in review for a choice already made. So when a patient is now on record other than the
+ * one the run used, or (`earlier-in-doubt`) an earlier delivery it could not confirm is no longer in
+ * doubt, the delivery goes back to `queued` and its job is added after the commit instead. One
+ * settled meanwhile (cancelled, superseded) keeps its state: no event, no notification.
+ * @returns the state the delivery is in now
  */
-async function toReview(
-  deps: DeliveryDeps,
-  delivery: DeliveryRow,
-  review: { code: DeliveryReviewCode; reason: string; candidates: PatientCandidate[]; eventReason: string; data: Record<string, unknown>; notice?: Record<string, unknown> },
-): Promise<string> {
-  await deps.db.transaction(async (tx) => {
-    await finishDelivery(tx, delivery.id, { state: 'needs_review', reviewReason: review.reason, reviewCode: review.code, candidates: review.candidates, at: new Date() });
+async function toReview(deps: DeliveryDeps, delivery: DeliveryRow, review: Review): Promise<string> {
+  type Outcome = { readonly state: 'needs_review' } | { readonly state: 'queued'; readonly requeues: number; readonly why: string } | { readonly state: 'settled' };
+  const outcome = await deps.db.transaction(async (tx): Promise<Outcome> => {
+    await findCase(tx, delivery.caseId, true);
+    const patientNow = await lockedRecipientPatient(tx, delivery.recipientId);
+    let why: string | undefined;
+    if (typeof patientNow === 'string' && patientNow !== review.patientUsed) {
+      why = "queued again: the recipient's patient was chosen while this run was looking for it";
+    } else if (review.earlierInDoubt !== undefined) {
+      const earlier = await lockDeliveries(tx, review.earlierInDoubt);
+      if (earlier.length < review.earlierInDoubt.length || earlier.some((d) => !isInDoubt(d))) {
+        why = 'queued again: an earlier version in doubt was settled while this run was looking it up';
+      }
+    }
+    if (why !== undefined) {
+      const requeues = await requeueRun(tx, delivery.id, why);
+      return requeues === undefined ? { state: 'settled' } : { state: 'queued', requeues, why };
+    }
+    const changed = await finishDelivery(tx, delivery.id, { state: 'needs_review', reviewReason: review.reason, reviewCode: review.code, candidates: review.candidates, at: new Date() });
+    if (!changed) return { state: 'settled' };
     await insertCaseEvent(tx, {
       caseId: delivery.caseId,
       type: 'delivery_needs_review',
@@ -502,7 +556,20 @@ async function toReview(
       data: { deliveryId: delivery.id, version: delivery.version, reviewCode: review.code, candidates: review.candidates.length, ...review.data },
     });
     await recordEvent(tx, 'delivery.needs_review', delivery.caseId, { caseId: delivery.caseId, deliveryId: delivery.id, version: delivery.version, ...(review.notice ?? review.data) });
+    return { state: 'needs_review' };
   });
+  if (outcome.state === 'settled') {
+    const now = (await findDelivery(deps.db, delivery.id))?.state ?? 'missing';
+    logger.info('delivery settled meanwhile: its review is not recorded', { deliveryId: delivery.id, caseId: delivery.caseId, state: now });
+    return now;
+  }
+  if (outcome.state === 'queued') {
+    logger.info('delivery queued again instead of review', { deliveryId: delivery.id, caseId: delivery.caseId, reason: outcome.why });
+    await enqueueAfterCommit(() => deps.dispatch.deliver(delivery.id, outcome.requeues), {
+      what: 'a delivery whose review was settled during its run', sweep: 'the notify stale-delivery sweep', ids: { caseId: delivery.caseId, deliveryId: delivery.id },
+    });
+    return 'queued';
+  }
   await deps.dispatch.notify().catch(() => undefined);
   logger.info('delivery needs review', { deliveryId: delivery.id, caseId: delivery.caseId });
   return 'needs_review';
@@ -547,8 +614,13 @@ async function attempt(deps: DeliveryDeps, delivery: DeliveryRow, run: JobRun): 
   // amends it (no attempt is counted while it waits).
   const older = await olderVersionSending(deps.db, delivery);
   if (older !== undefined) throw new OlderVersionWritingError(endpoint.id, older);
-  // On record before anything is written there.
-  await recordAttempt(deps.db, delivery.id, new Date());
+  // On record before anything is written there; a delivery cancelled or superseded since it was read
+  // above (its case cancelled, reopened, a newer version signed) is not brought back: the run stops.
+  if ((await recordAttempt(deps.db, delivery.id, new Date())) === undefined) {
+    const now = (await findDelivery(deps.db, delivery.id))?.state ?? 'missing';
+    logger.info('delivery settled before its attempt', { deliveryId: delivery.id, caseId: delivery.caseId, state: now });
+    return now;
+  }
   // A server of another FHIR version than R4 would refuse or misread every write: nothing is sent.
   const otherFhirVersion = unsupportedFhirVersion(endpoint.capabilities);
   if (otherFhirVersion !== undefined) throw new PermanentDeliveryError(`The recipient endpoint cannot receive the report: ${fhirVersionMessage(otherFhirVersion)}.`);
@@ -577,6 +649,7 @@ async function attempt(deps: DeliveryDeps, delivery: DeliveryRow, run: JobRun): 
         : 'The child was not found exactly once in the referring EHR; the case manager must choose the patient there.',
       data: onRecord ? { patientOnRecord: recipient.remotePatientId } : {},
       notice: onRecord ? { patientOnRecord: true } : {},
+      patientUsed: recipient.remotePatientId,
     });
   }
   // The patient found is kept only while none is on record: one a case manager chose meanwhile wins
@@ -597,6 +670,8 @@ async function attempt(deps: DeliveryDeps, delivery: DeliveryRow, run: JobRun): 
       eventReason: 'An earlier version of the report may be in the referring EHR and could not be confirmed there; this version was not written beside it. A case manager must check the chart and record what they found on the earlier version\'s delivery (settle); this version is then queued again.',
       data: { earlierInDoubt: versions, earlierInDoubtDeliveries: unconfirmed.map((u) => u.deliveryId) },
       notice: { earlierInDoubt: versions },
+      patientUsed: patientId,
+      earlierInDoubt: unconfirmed.map((u) => u.deliveryId),
     });
   }
   // Amended only where an earlier version is in this chart; there it replaces that version's note.
@@ -643,10 +718,14 @@ async function attempt(deps: DeliveryDeps, delivery: DeliveryRow, run: JobRun): 
       ? { id: previousDocumentId, state: 'left-current', reason: `the amendment's own DocumentReference was refused (${documentRefused}), so this note is still the current one there` }
       : await supersedePrevious(client, plan, previousDocumentId, ids.DocumentReference, run);
 
-  await deps.db.transaction(async (tx) => {
-    await saveRemoteIds(tx, delivery.id, ids, written.mode);
-    await finishDelivery(tx, delivery.id, { state: 'delivered', lastError: null, at: new Date() });
+  const recorded = await deps.db.transaction(async (tx) => {
+    // The case row first, as cancelling, reopening and signing lock it before they settle deliveries:
+    // locking the delivery first (its ids, its state) and the case second deadlocked with them over a
+    // delivery they may still settle (`sending` with no write started: all it needed was found there).
     const current = await findCase(tx, delivery.caseId, true);
+    // The report is in the chart whatever happened meanwhile: its ids are kept (a later version amends it).
+    await saveRemoteIds(tx, delivery.id, ids, written.mode);
+    if (!(await finishDelivery(tx, delivery.id, { state: 'delivered', lastError: null, at: new Date() }))) return false;
     if (current?.status === 'report_signed') {
       await transitionCase(deps, tx, {
         id: delivery.caseId,
@@ -688,7 +767,13 @@ async function attempt(deps: DeliveryDeps, delivery: DeliveryRow, run: JobRun): 
         reportId: ids.DiagnosticReport,
       });
     }
+    return true;
   });
+  if (!recorded) {
+    const now = (await findDelivery(deps.db, delivery.id))?.state ?? 'missing';
+    logger.warn('delivery settled meanwhile: its report was found in the chart, its ids are kept, it is not recorded delivered', { deliveryId: delivery.id, caseId: delivery.caseId, state: now });
+    return now;
+  }
   await deps.dispatch.notify().catch(() => undefined);
   logger.info('report delivered', {
     deliveryId: delivery.id,

@@ -62,6 +62,17 @@ export async function findRecipient(db: Queryable, id: string, forUpdate = false
 }
 
 /**
+ * The recipient's patient on record now, its row locked `FOR SHARE` until the transaction ends: a
+ * case manager's choice (`chooseRecipientPatient` locks the row for update) either committed before
+ * and is read here, or waits for this transaction and then sees what it left.
+ * @returns null when none is on record, undefined when the recipient is gone
+ */
+export async function lockedRecipientPatient(db: Queryable, id: string): Promise<string | null | undefined> {
+  const { rows } = await db.query<{ remote_patient_id: string | null }>('SELECT remote_patient_id FROM case_recipients WHERE id = $1 FOR SHARE', [id]);
+  return rows[0]?.remote_patient_id;
+}
+
+/**
  * Remembers the Patient id a delivery found at the recipient, only while none is on record: a
  * patient a case manager chose meanwhile is never overwritten. @returns the recipient's patient now
  */
