@@ -241,7 +241,8 @@ async function resolvePatient(client: FhirEndpointClient, recipient: RecipientRo
 export async function referringPhysician(client: FhirEndpointClient, intake: Intake, scope: string | undefined): Promise<Reference> {
   const { name, npi } = intake.referringPhysician;
   if (!npi) return { display: name };
-  const byNpi: Reference = { identifier: { system: NPI_SYSTEM, value: npi }, display: name };
+  // Typed: Communication.recipient admits nine resource types, and a logical reference alone does not say which (https://hl7.org/fhir/R4/references.html#logical).
+  const byNpi: Reference = { type: 'Practitioner', identifier: { system: NPI_SYSTEM, value: npi }, display: name };
   if (!scopeAllows(scope, 'Practitioner', 'search')) return byNpi;
   try {
     const found = await searchByIdentifier<Practitioner>(client, 'Practitioner', { system: NPI_SYSTEM, value: npi });

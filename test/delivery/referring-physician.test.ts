@@ -18,7 +18,7 @@ let server: TestServer;
 
 const intake = referredIntake();
 const { name, npi } = intake.referringPhysician;
-const byNpi = { identifier: { system: NPI_SYSTEM, value: npi }, display: name };
+const byNpi = { type: 'Practitioner', identifier: { system: NPI_SYSTEM, value: npi }, display: name };
 
 const practitioners = (ids: string[]) => ({
   resourceType: 'Bundle',

@@ -200,7 +200,7 @@ it('delivers where the EHR grants no Practitioner read: the physician is not loo
   expect(delivery).toMatchObject({ state: 'delivered', lastError: null, attempts: 1 });
   const [message] = await searchSandbox<Communication>(smartEhr, 'any', 'Communication', { identifier: `${REPORT_COMMUNICATION_SYSTEM}|${caseId}-v1` });
   const { name, npi } = referredIntake().referringPhysician;
-  expect(message?.recipient).toEqual([{ identifier: { system: NPI_SYSTEM, value: npi }, display: name }]);
+  expect(message?.recipient).toEqual([{ type: 'Practitioner', identifier: { system: NPI_SYSTEM, value: npi }, display: name }]);
   expect(delivery?.remoteIds).toMatchObject({ Communication: message?.id });
   expect(smartEhr.requests().filter((r) => r.at >= since && r.target.startsWith('/Practitioner'))).toEqual([]);
 }, 60_000);
