@@ -295,7 +295,10 @@ export async function openPause(db: Queryable, caseId: string, at: Date, reason:
 }
 
 export async function closePause(db: Queryable, caseId: string, at: Date): Promise<void> {
-  await db.query('UPDATE sla_pauses SET ended_at = $2 WHERE case_id = $1 AND ended_at IS NULL', [caseId, at]);
+  // Never before it started: two requests each read their clock before the case row lock, so the one
+  // that locks second may close a pause the first opened a few milliseconds "later" (a pause ending
+  // before it starts made the SLA computation throw, and the cancel a 500).
+  await db.query('UPDATE sla_pauses SET ended_at = GREATEST(started_at, $2) WHERE case_id = $1 AND ended_at IS NULL', [caseId, at]);
 }
 
 /** Whether the case's timeline has an event of `type` whose `data[field]` is `value` (events written once). */
