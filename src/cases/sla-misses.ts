@@ -20,6 +20,10 @@ const KINDS = [
  * first, under the case's lock, so a miss the sweep had not reached yet (a report signed late between
  * two sweeps, or while the workers were down) is recorded before the due dates leave the row.
  *
+ * The timeline event is dated when the report became overdue (the first millisecond after its due
+ * instant), not when this call noticed: a sweep that ran late, or workers that were down, do not
+ * move the miss on the timeline to beside the signing that ended it.
+ *
  * Each announcement carries the due instant (`dueAt`, UTC: the end of the due day in the program's
  * time zone) and the due day as the program counts it (`dueDay`, `timeZone`): `2026-01-21T04:59:59Z`
  * is Tuesday the 20th in New York.
@@ -30,7 +34,7 @@ export async function recordSlaMisses(db: Queryable, now: Date, timeZone: string
     const result = await db.query(
       `WITH missed AS (
          INSERT INTO case_events (case_id, at, type, actor_sub, reason, data)
-         SELECT id, $2, $3, 'system:sla-sweep',
+         SELECT id, ${kind.column} + interval '1 millisecond', $3, 'system:sla-sweep',
                 $4, jsonb_build_object('dueAt', to_char(${kind.column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
          FROM cases
          WHERE status = ANY($1::text[]) AND ${kind.column} IS NOT NULL AND ${kind.column} < $2 AND ($7::uuid IS NULL OR id = $7::uuid)

@@ -355,13 +355,15 @@ describe('a miss the sweep has not reached yet', () => {
     await svc.service.db.query(`UPDATE cases SET status = 'assigned' WHERE id = $1`, [id]);
     await move(id, 'in_review');
     // The target passed an hour ago; the sweep has not run since.
-    await svc.service.db.query("UPDATE cases SET sla_target_due = now() - interval '1 hour' WHERE id = $1", [id]);
+    const { rows: dues } = await svc.service.db.query<{ due: Date }>("UPDATE cases SET sla_target_due = date_trunc('milliseconds', now() - interval '1 hour') WHERE id = $1 RETURNING sla_target_due AS due", [id]);
     const deps: CaseServiceDeps = { db: svc.service.db, config: svc.service.config, domain: loadDomainData() };
     await svc.service.db.transaction((tx) => transitionCase(deps, tx, { id, to: 'report_signed', reason: undefined, actor: { sub: 'dr-late', roles: ['specialist'] }, now: new Date() }));
     const { rows } = await svc.service.db.query<{ type: string }>(`SELECT type FROM outbox WHERE case_id = $1 AND type LIKE 'sla.%'`, [id]);
     expect(rows.map((r) => r.type)).toEqual(['sla.target_missed']);
-    const detail = (await (await svc.request('GET', `/api/cases/${id}`, { token: cm })).json()) as { timeline: { type: string }[] };
+    const detail = (await (await svc.request('GET', `/api/cases/${id}`, { token: cm })).json()) as { timeline: { type: string; at: string }[] };
     expect(detail.timeline.filter((e) => e.type.startsWith('sla_')).map((e) => e.type)).toEqual(['sla_target_missed']);
+    // Dated when it became overdue (the millisecond after its due instant), not when the signing noticed.
+    expect(detail.timeline.find((e) => e.type === 'sla_target_missed')?.at).toBe(new Date((dues[0]?.due.getTime() ?? 0) + 1).toISOString());
     // The clock stopped (due dates gone): the next sweep has nothing more to say about it.
     expect(await svc.service.db.query('SELECT 1 FROM cases WHERE id = $1 AND sla_target_due IS NULL', [id])).toMatchObject({ rowCount: 1 });
   });
