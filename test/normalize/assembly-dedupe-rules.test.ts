@@ -259,8 +259,8 @@ describe('documentreference:content and diagnosticreport:presented-form', () => 
         expect(new Set(conclusions(r))).toEqual(new Set(['No villous atrophy', 'Amended: Marsh 3a villous atrophy']));
         expect(r.merges).toHaveLength(1);
       }
-      // Without the accession-only report the two PDF copies still merge, whatever they state.
-      expect(dedupeDiagnosticReports([original(), amendedSamePdf()]).merges).toHaveLength(1);
+      // Nor do the two PDF copies merge on their own: the same bytes do not vouch for the status or conclusion.
+      expect(dedupeDiagnosticReports([original(), amendedSamePdf()]).merges).toEqual([]);
     });
 
     it('still merges the same report (same status and conclusion, spacing and case aside)', () => {

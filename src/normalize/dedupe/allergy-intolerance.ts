@@ -13,6 +13,11 @@
  *   `unconfirmed`, the other `confirmed`): merged into the `unconfirmed` survivor, a confirmed
  *   high-criticality penicillin allergy would read as a suspicion. Clinical and verification
  *   status are two dimensions of the cluster state (as for Conditions);
+ * - likewise two records whose `type` conflicts (one team judged the reaction an `intolerance`,
+ *   the other an immune `allergy`): a third dimension. Merged, the survivor's type would stand
+ *   for the other team's reactions (anaphylaxis listed under an intolerance reads as a
+ *   non-immune reaction one may re-challenge); taking `allergy` instead would relabel the
+ *   other team's judgement. Kept apart, the specialist sees both; a record without a type joins either;
  * - the survivor carries the highest criticality of the cluster (high > low >
  *   unable-to-assess): a team that judged the reaction potentially life-threatening is
  *   never hidden behind a `low`.
@@ -48,12 +53,15 @@ const ALLERGY_VERIFICATION = 'http://terminology.hl7.org/CodeSystem/allergyintol
 const VERIFICATION_CODES: ReadonlySet<string> = new Set(['unconfirmed', 'confirmed', 'refuted', 'entered-in-error']);
 
 /**
- * What an allergy states that a cluster may not contradict: its clinical status and its
- * verification status (one dimension each; a record may leave either unstated).
+ * What an allergy states that a cluster may not contradict: its clinical status, its
+ * verification status and its type, allergy or intolerance (one dimension each; a record may
+ * leave any unstated).
  * @see https://hl7.org/fhir/R4/allergyintolerance-definitions.html#AllergyIntolerance.verificationStatus
+ * @see https://hl7.org/fhir/R4/allergyintolerance-definitions.html#AllergyIntolerance.type
  */
 function clusterStateOf(a: AllergyIntolerance): ClusterState {
-  return [allergyClinicalStatus(a), requiredStatusCode(a.verificationStatus, ALLERGY_VERIFICATION, VERIFICATION_CODES)];
+  const type = typeof a.type === 'string' && a.type.length > 0 ? a.type : undefined;
+  return [allergyClinicalStatus(a), requiredStatusCode(a.verificationStatus, ALLERGY_VERIFICATION, VERIFICATION_CODES), type];
 }
 
 /** Rank of a criticality: higher is more severe; unknown codes rank lowest. */
@@ -73,7 +81,7 @@ function keepHighestCriticality(survivor: JsonObject, duplicate: JsonObject): vo
 export const allergyIntoleranceRule: DedupeRule = {
   name: 'allergyintolerance:code',
   resourceType: 'AllergyIntolerance',
-  approach: 'same substance code (any shared coding), no conflicting clinical or verification status; highest criticality kept',
+  approach: 'same substance code (any shared coding), no conflicting clinical or verification status or type (allergy/intolerance); highest criticality kept',
   blocking(resources) {
     const allergies = resources.map((r) => r.resource as AllergyIntolerance);
     const keys = allergies.map((a) => {

@@ -42,9 +42,11 @@ export interface BlockingSpec {
  * What an item claims (a DiagnosticReport's status and conclusion) and which matches vouch for
  * no more than that claim: a match by business identifier names the accession, not what was
  * said under it. `same` compares the two claims of such a match, but a group grows through
- * other keys too: report A matches B by accession (same claim) and C by the same PDF bytes
- * (any claim), and B and C would stand as one without ever being compared. So a group joined
- * by a binding match, at any time, never holds two claims.
+ * other keys too: report A matches B by accession (same claim) and C by another key, and B and C
+ * would stand as one without ever being compared. So a group joined by a binding match, at any
+ * time, never holds two claims. (Reports also keep status, conclusion and date as cluster state on
+ * every tier, `reportState` in `diagnostic-report.ts`; the claim stays the stricter rule of an
+ * accession-only match, where a missing conclusion differs from a present one.)
  */
 export interface ClaimSpec {
   readonly of: (i: number) => string | undefined;

@@ -19,16 +19,28 @@
  * the other's problem would vanish. Each status is a dimension of the cluster state beside the
  * body site (as for allergies, a record without one joins either, but a cluster never holds
  * two different ones).
+ * A shared SNOMED concept does not make two diagnoses one when what else they state differs:
+ * - codes of another system: SNOMED 65363002 (otitis media) coded also H66.91 (right ear) at one
+ *   source and H66.92 (left ear) at the other are two ears. Each other code system both records
+ *   use (ICD-10-CM, a local system) is a dimension of the cluster state holding the record's
+ *   codes there ({@link otherSystemStates}): records coding one system differently are never
+ *   merged, not even through a record that does not code that system (which joins either);
+ * - stage and severity: a neuroblastoma INRG stage L1 (mild) and one at stage M (severe) are
+ *   two claims about the disease, so the stage summaries and the severity are dimensions too
+ *   ({@link conceptState}); merged, the survivor listed both stages beside one severity.
+ * The body site is one already (above).
  * @see https://hl7.org/fhir/R4/condition.html
  * @see https://hl7.org/fhir/R4/condition-definitions.html#Condition.clinicalStatus
  * @see https://hl7.org/fhir/R4/condition-definitions.html#Condition.verificationStatus
+ * @see https://hl7.org/fhir/R4/condition-definitions.html#Condition.stage
+ * @see https://hl7.org/fhir/R4/condition-definitions.html#Condition.severity
  * @packageDocumentation
  */
-import type { Condition } from 'fhir/r4';
+import type { CodeableConcept, Condition } from 'fhir/r4';
 import type { ClusterState } from './cluster';
 import { dedupeWith } from './engine';
 import { asResource } from './json';
-import { bodySiteState, codingsOf, combineKeys, dateKeys, preferredCodeKeys, requiredStatusCode, SNOMED } from './keys';
+import { bodySiteState, codingsOf, combineKeys, dateKeys, isElement, preferredCodeKeys, requiredStatusCode, SNOMED } from './keys';
 import type { DedupeRule } from './rule';
 
 const EXCLUDED_VERIFICATION = new Set(['entered-in-error', 'refuted']);
@@ -50,12 +62,66 @@ function clinicalStatusOf(c: Condition): string | undefined {
 }
 
 /**
- * What a Condition states that a cluster may not contradict: its body site, clinical status and
- * verification status (one dimension each).
+ * Concepts as a cluster-state value, in the canonical form of {@link bodySiteState} (each by its
+ * sorted `system|code` codings, else its text; sorted); undefined when none states anything.
+ */
+function conceptState(concepts: CodeableConcept | readonly CodeableConcept[] | undefined): string | undefined {
+  return bodySiteState(concepts);
+}
+
+/**
+ * The stage summaries of a Condition (`stage[].summary`, e.g. INRG L1 or M), as one state value;
+ * undefined when no stage states a summary (a stage with only an assessment says no stage).
+ * @see https://hl7.org/fhir/R4/condition-definitions.html#Condition.stage.summary
+ */
+function stageState(c: Condition): string | undefined {
+  const stages: unknown = c.stage;
+  if (!Array.isArray(stages)) return undefined;
+  const summaries: CodeableConcept[] = [];
+  for (const s of stages as unknown[]) if (isElement(s) && isElement((s as { summary?: unknown }).summary)) summaries.push((s as { summary: CodeableConcept }).summary);
+  return conceptState(summaries);
+}
+
+/**
+ * Per code system other than SNOMED CT, the sorted codes a Condition has in it (`system` →
+ * `code,code`). A classification such as ICD-10-CM may say what the SNOMED concept leaves open
+ * (H66.91 right ear, H66.92 left ear, under one SNOMED otitis media).
+ * @see https://hl7.org/fhir/R4/condition-definitions.html#Condition.code
+ */
+function otherSystemCodes(c: Condition): Map<string, string> {
+  const bySystem = new Map<string, Set<string>>();
+  for (const coding of codingsOf(c.code)) {
+    if (typeof coding.system !== 'string' || coding.system === '' || coding.system === SNOMED || typeof coding.code !== 'string' || coding.code === '') continue;
+    const codes = bySystem.get(coding.system) ?? new Set<string>();
+    codes.add(coding.code);
+    bySystem.set(coding.system, codes);
+  }
+  return new Map([...bySystem].map(([system, codes]) => [system, [...codes].sort().join(',')]));
+}
+
+/**
+ * One state dimension per code system other than SNOMED CT used by any of `conditions` (sorted,
+ * so positions agree across records): the record's codes there, undefined where it has none.
+ * Two records that code one system differently then never share a cluster. Why a state and not
+ * a pair test: a record without that system would otherwise join H66.91 and H66.92 into one.
+ */
+function otherSystemStates(conditions: readonly Condition[]): (string | undefined)[][] {
+  const codes = conditions.map(otherSystemCodes);
+  const systems = [...new Set(codes.flatMap((m) => [...m.keys()]))].sort();
+  return codes.map((m) => systems.map((s) => m.get(s)));
+}
+
+/**
+ * What a Condition states that a cluster may not contradict: its body site, clinical status,
+ * verification status, stage summaries and severity (one dimension each), then its codes in
+ * each other code system (`others`, from {@link otherSystemStates}).
  * @see https://hl7.org/fhir/R4/condition-definitions.html#Condition.verificationStatus
  */
-function clusterStateOf(c: Condition): ClusterState {
-  return [bodySiteState(c.bodySite), clinicalStatusOf(c), requiredStatusCode(c.verificationStatus, CONDITION_VERIFICATION, VERIFICATION_CODES)];
+function clusterStateOf(c: Condition, others: readonly (string | undefined)[]): ClusterState {
+  return [
+    bodySiteState(c.bodySite), clinicalStatusOf(c), requiredStatusCode(c.verificationStatus, CONDITION_VERIFICATION, VERIFICATION_CODES),
+    stageState(c), conceptState(c.severity), ...others,
+  ];
 }
 
 function keysOf(c: Condition): string[] {
@@ -68,10 +134,12 @@ function keysOf(c: Condition): string[] {
 export const conditionRule: DedupeRule = {
   name: 'condition:code-onset',
   resourceType: 'Condition',
-  approach: 'shared SNOMED CT coding (after mapping) + same onset date + no other body site, clinical status or verification status',
+  approach: 'shared SNOMED CT coding (after mapping) + same onset date + no other body site, clinical or verification status, stage, severity, or code in another system both use',
   blocking(resources) {
-    const keys = resources.map((r) => keysOf(r.resource as Condition));
-    const states = resources.map((r) => clusterStateOf(r.resource as Condition));
+    const conditions = resources.map((r) => r.resource as Condition);
+    const keys = conditions.map(keysOf);
+    const others = otherSystemStates(conditions);
+    const states = conditions.map((c, i) => clusterStateOf(c, others[i] ?? []));
     return { keys: (i) => keys[i] ?? [], state: (i) => states[i] };
   },
   mayFill(field, survivor) {

@@ -4,7 +4,7 @@
  * Approach: the same prescription seen at two sources names the same RxNorm concept and
  * was authored the same day, with the same status and intent. The RxNorm code comes from
  * `medicationCodeableConcept` or, for `medicationReference`, from the referenced Medication
- * in the input. Block on (RxNorm code, authoredOn date, status, intent); without RxNorm all
+ * in the input. Block on (RxNorm code, authoredOn date, status, intent, doNotPerform); without RxNorm all
  * codings are used. Status and intent are modifier elements: an `active` and a `stopped`
  * order of the same drug, or a `plan` and the `order` that carries it out, are different
  * facts, and merging would hide one (the survivor keeps its own status). Two orders of one
@@ -19,6 +19,17 @@
  * maxDosePerPeriod, and — only when it states neither dose nor timing — its text (collapsed
  * whitespace, any case): beside structured elements the text is their rendering, worded
  * differently by each EHR. A request with no dosage states none: merged, it takes the other's.
+ * A dose unit is its UCUM code, else its text, compared in lower case when the code is made of
+ * dose units whose lower case names no other dose unit ({@link CASELESS_UCUM_ATOMS}: UCUM `mL`
+ * and the text "mL" or "ML" are one unit; `U` and `u`, `Mg` and `mg` stay apart).
+ * `doNotPerform` (a modifier element: "do not give aspirin") is part of the key: a prohibition
+ * never merges with an order of the same drug, not even one that leaves it unstated.
+ * A request naming several RxNorm concepts (a clinical drug and its ingredient, say) is
+ * described by that whole set (a second dimension of the cluster state): it merges only with
+ * requests naming the same set or a single one of its concepts, never with one naming another
+ * strength through a shared ingredient (amoxicillin 250 mg and 500 mg capsules both coded with
+ * ingredient 723), so a survivor's medication never lists two products. (A coding carries no
+ * RxNorm term type, so which code is the specific one cannot be told here: the set stands for it.)
  * @see https://hl7.org/fhir/R4/medicationrequest-definitions.html#MedicationRequest.status
  * @see https://hl7.org/fhir/R4/medicationrequest-definitions.html#MedicationRequest.intent
  * @see https://hl7.org/fhir/R4/medicationrequest-definitions.html#MedicationRequest.dosageInstruction
@@ -27,9 +38,10 @@
  * @packageDocumentation
  */
 import type { CodeableConcept, Coding, Dosage, Medication, MedicationRequest, Quantity, Range, Ratio } from 'fhir/r4';
+import type { ClusterState } from './cluster';
 import { dedupeWith } from './engine';
 import { stableStringify, type JsonValue } from './json';
-import { codeKeys, codingsOf, combineKeys, dateKeys, isElement, preferredCodeKeys, RXNORM, UCUM } from './keys';
+import { codeKeys, codesIn, codingsOf, combineKeys, dateKeys, isElement, preferredCodeKeys, RXNORM, UCUM } from './keys';
 import type { DedupeRule } from './rule';
 
 /** The elements of a 0..* field (none when absent or not a list). */
@@ -44,11 +56,29 @@ function conceptMeaning(cc: CodeableConcept | undefined): string | undefined {
   return isElement(cc) && typeof cc.text === 'string' && cc.text.trim() !== '' ? `text:${cc.text.trim().toLowerCase()}` : undefined;
 }
 
-/** A quantity by comparator, value and unit (its UCUM code, else the unit text). */
+/**
+ * UCUM atoms (the parts of a code between `.` and `/`) whose lower case, the way a unit text is
+ * compared, still names the same dose unit: an EHR's text "mL" (or "ML") is the UCUM `mL`. UCUM is
+ * case-sensitive, so only these: `ML` is megalitre, `Mg` megagram, `U` (enzyme unit) is not `u`
+ * (dalton); a code with any other atom keeps its case.
+ * @see https://ucum.org/ucum (§ 2.1 case sensitivity)
+ */
+const CASELESS_UCUM_ATOMS: ReadonlySet<string> = new Set([
+  'mg', 'g', 'kg', 'ug', 'ng', 'mL', 'L', 'l', 'dL', 'mmol', 'mol', 'meq', '[iU]', '[IU]', 'm2', 'h', 'min', 'd', 'wk',
+]);
+
+/** A quantity's unit: its UCUM code (lower case when {@link CASELESS_UCUM_ATOMS} allow), else the unit text in lower case. */
+function unitMeaning(q: Quantity): string {
+  if (q.system === UCUM && typeof q.code === 'string') {
+    return q.code.split(/[./]/).every((atom) => CASELESS_UCUM_ATOMS.has(atom)) ? q.code.toLowerCase() : q.code;
+  }
+  return typeof q.unit === 'string' ? q.unit.trim().toLowerCase() : q.code ?? '';
+}
+
+/** A quantity by comparator, value and unit ({@link unitMeaning}). */
 function quantityMeaning(q: Quantity | undefined): string {
   if (!isElement(q)) return '';
-  const unit = q.system === UCUM && typeof q.code === 'string' ? q.code : typeof q.unit === 'string' ? q.unit.trim().toLowerCase() : q.code ?? '';
-  return `${q.comparator ?? ''}${q.value ?? '?'} ${unit}`;
+  return `${q.comparator ?? ''}${q.value ?? '?'} ${unitMeaning(q)}`;
 }
 
 function rangeMeaning(r: Range | undefined): string | undefined {
@@ -96,6 +126,28 @@ export function dosageMeaning(m: MedicationRequest): string | undefined {
   return meanings.length > 0 ? meanings.join('\n') : undefined;
 }
 
+/**
+ * The RxNorm concepts a request names, as one state, when it names more than one (a clinical drug
+ * and its ingredient): a shared ingredient does not make 250 mg and 500 mg capsules one order, and
+ * a merge would union both strengths into the survivor's medication. A request naming one concept
+ * (or none) states nothing here and may join a group whose set holds it.
+ */
+function rxnormState(codings: readonly Coding[]): string | undefined {
+  const codes = codesIn(codings, RXNORM);
+  return codes.length > 1 ? [...codes].sort().join(',') : undefined;
+}
+
+/**
+ * The order's kind in the blocking key: status and intent, and `doNotPerform` (a modifier: a
+ * prohibition is the opposite fact of the order it forbids; any stated value other than `false`
+ * counts, so a malformed one never merges with a plain order).
+ * @see https://hl7.org/fhir/R4/medicationrequest-definitions.html#MedicationRequest.doNotPerform
+ */
+function orderKind(m: MedicationRequest): string {
+  const prohibition = m.doNotPerform !== undefined && m.doNotPerform !== false;
+  return `${m.status}/${m.intent}${prohibition ? '/do-not-perform' : ''}`;
+}
+
 function medicationCodings(m: MedicationRequest, medications: ReadonlyMap<string, Medication>): Coding[] {
   if (m.medicationCodeableConcept) return codingsOf(m.medicationCodeableConcept);
   const ref = m.medicationReference?.reference;
@@ -107,17 +159,18 @@ function medicationCodings(m: MedicationRequest, medications: ReadonlyMap<string
 export const medicationRequestRule: DedupeRule = {
   name: 'medicationrequest:rxnorm-authored',
   resourceType: 'MedicationRequest',
-  approach: 'same RxNorm concept (inline or via the referenced Medication) + same authored date + same status and intent + no other dosage',
+  approach: 'same RxNorm concept (inline or via the referenced Medication; never two different sets of several) + same authored date + same status, intent and doNotPerform + no other dosage',
   blocking(resources, context) {
     const medications = new Map<string, Medication>();
     for (const r of context.ofType('Medication')) if (r.resource.resourceType === 'Medication') medications.set(r.fullUrl, r.resource);
-    const keys = resources.map((r) => {
+    const codings = resources.map((r) => medicationCodings(r.resource as MedicationRequest, medications));
+    const keys = resources.map((r, i) => {
       const m = r.resource as MedicationRequest;
       if (m.status === 'entered-in-error') return [];
-      return combineKeys(preferredCodeKeys(medicationCodings(m, medications), RXNORM), dateKeys(m.authoredOn), [`${m.status}/${m.intent}`]);
+      return combineKeys(preferredCodeKeys(codings[i] ?? [], RXNORM), dateKeys(m.authoredOn), [orderKind(m)]);
     });
-    const dosages = resources.map((r) => dosageMeaning(r.resource as MedicationRequest));
-    return { keys: (i) => keys[i] ?? [], state: (i) => dosages[i] };
+    const states: ClusterState[] = resources.map((r, i) => [dosageMeaning(r.resource as MedicationRequest), rxnormState(codings[i] ?? [])]);
+    return { keys: (i) => keys[i] ?? [], state: (i) => states[i] };
   },
 };
 

@@ -16,6 +16,24 @@
  * stay two results. A result taken on another body site (blood pressure on the left and on
  * the right arm) is another result: never merged, not even through one that names no site
  * ({@link bodySiteState} as the cluster state).
+ * The cluster state has three more dimensions ({@link clusterStateOf}); as for the site, a record
+ * stating nothing of one joins either, but a cluster never holds two different ones:
+ * - Status is a modifier element: results whose statuses differ (any two codes) stay apart, as
+ *   reports (`final` and `amended`), procedures and conditions do. Merged, the survivor's status
+ *   and flags stood for both: a `preliminary` K 6.1 (more complete, so the survivor) hid the
+ *   `final` one, and a `final` K 6.6 flagged H hid the `corrected` 6.6 flagged HH. Kept apart
+ *   rather than merged into the most authoritative status: the lesser record's reading (a critical
+ *   flag the correction did not keep, or the one it added) is never dropped, a report pointing at
+ *   its own `final` result never comes to show another source's `corrected` one, and no survivor
+ *   can say `preliminary` while the final result it absorbed is gone. The specialist sees both,
+ *   each with its status.
+ * - Specimen: a culture of the blood and one of the urine (same code, instant and value) are two
+ *   results; `Observation.specimen` holds one reference, so a merge lost the other. Compared by
+ *   the Specimen's `type` (contained, or the bundle's Specimen the reference names), else the
+ *   reference's display, else its target ({@link specimenState}): two records whose specimens
+ *   cannot be told to be the same kind stay apart.
+ * - Method: 38.1 °C axillary and 38.1 °C rectal are two readings (`Observation.method` as a
+ *   canonical concept: codings, else text).
  *
  * Merge: the survivor keeps its value and its reading of it. A reference range and the
  * interpretation flags are the reporting lab's reading of its own value (the flag is read against
@@ -31,10 +49,10 @@
  * @see https://hl7.org/fhir/R4/observation-definitions.html#Observation.interpretation
  * @packageDocumentation
  */
-import type { Coding, Observation, ObservationComponent } from 'fhir/r4';
-import { signatureBlocking, type BlockingSpec } from './cluster';
+import type { Coding, Observation, ObservationComponent, Reference, Specimen } from 'fhir/r4';
+import { signatureBlocking, type BlockingSpec, type ClusterState } from './cluster';
 import { dedupeWith } from './engine';
-import { bodySiteState, codeKeys, codesIn, codingsOf, instantKey, LOINC } from './keys';
+import { bodySiteState, codeKeys, codesIn, codingsOf, instantKey, isElement, LOINC } from './keys';
 import { sameQuantity } from './quantity';
 import type { DedupeRule } from './rule';
 import { isObject, stableStringify, type JsonObject, type JsonValue } from './json';
@@ -173,14 +191,67 @@ function readingMayFill(field: string, survivor: JsonObject, duplicate: JsonObje
   return own === undefined || sameJson(own, duplicate[partner]);
 }
 
+/**
+ * The Specimen a reference names: a contained one (`#id`) or one of the bundle's by fullUrl
+ * (references are rewritten to fullUrls before de-duplication); undefined when neither.
+ */
+function specimenTarget(obs: Observation, ref: Reference, specimens: ReadonlyMap<string, Specimen>): Specimen | undefined {
+  const target = ref.reference;
+  if (typeof target !== 'string') return undefined;
+  if (!target.startsWith('#')) return specimens.get(target);
+  const contained: unknown = obs.contained;
+  if (!Array.isArray(contained)) return undefined;
+  const found = (contained as unknown[]).find((c) => isElement(c) && (c as Specimen).resourceType === 'Specimen' && (c as Specimen).id === target.slice(1));
+  return found as Specimen | undefined;
+}
+
+/**
+ * What an Observation says about its specimen, as a canonical string: the Specimen's `type` (read as
+ * {@link bodySiteState} reads a concept: sorted `system|code` codings, else lower-case `text:`),
+ * else the reference's display (as `text:`, so `Urine` meets a type written `urine`), else its
+ * target (a contained target is local to its resource, so it is qualified by `self`, the record's
+ * fullUrl, and matches no other record), else its identifier; undefined when the record names no
+ * specimen. So two results merge only when their specimens are known to be of one kind, or are one
+ * Specimen; a type coded at one source and only written at the other keeps them apart (both shown).
+ * @see https://hl7.org/fhir/R4/observation-definitions.html#Observation.specimen
+ * @see https://hl7.org/fhir/R4/specimen-definitions.html#Specimen.type
+ */
+export function specimenState(obs: Observation, self: string, specimens: ReadonlyMap<string, Specimen>): string | undefined {
+  const ref: unknown = obs.specimen;
+  if (!isElement(ref)) return undefined;
+  const reference = ref as Reference;
+  const target = specimenTarget(obs, reference, specimens);
+  const type = isElement(target) ? bodySiteState(target.type) : undefined;
+  if (type !== undefined) return type;
+  if (typeof reference.display === 'string' && reference.display.trim() !== '') return `text:${reference.display.trim().toLowerCase()}`;
+  if (typeof reference.reference === 'string' && reference.reference !== '') {
+    return `ref:${reference.reference.startsWith('#') ? self : ''}${reference.reference}`;
+  }
+  const id = reference.identifier;
+  return isElement(id) && id.system && id.value ? `id:${id.system}|${id.value}` : undefined;
+}
+
+/**
+ * What an Observation states that its cluster may not contradict, one dimension each: body site,
+ * status, specimen ({@link specimenState}) and method (as a concept, like the site).
+ * @see https://hl7.org/fhir/R4/observation-definitions.html#Observation.status
+ * @see https://hl7.org/fhir/R4/observation-definitions.html#Observation.method
+ */
+function clusterStateOf(r: NormalizedResource, specimens: ReadonlyMap<string, Specimen>): ClusterState {
+  const obs = r.resource as Observation;
+  return [bodySiteState(obs.bodySite), typeof obs.status === 'string' ? obs.status : undefined, specimenState(obs, r.fullUrl, specimens), bodySiteState(obs.method)];
+}
+
 /** The rule. */
 export const observationRule: DedupeRule = {
   name: 'observation:code-time-value',
   resourceType: 'Observation',
-  approach: 'shared LOINC coding + same effective instant + same value (UCUM-converted, within reported precision) + no other body site',
-  blocking(resources): BlockingSpec {
-    const sites = resources.map((r) => bodySiteState((r.resource as Observation).bodySite));
-    return { ...signatureBlocking(resources.map(signature), same), state: (i) => sites[i] };
+  approach: 'shared LOINC coding + same effective instant + same value (UCUM-converted, within reported precision) + no other body site, status, specimen or method',
+  blocking(resources, context): BlockingSpec {
+    const specimens = new Map<string, Specimen>();
+    for (const s of context.ofType('Specimen')) specimens.set(s.fullUrl, s.resource as Specimen);
+    const states = resources.map((r) => clusterStateOf(r, specimens));
+    return { ...signatureBlocking(resources.map(signature), same), state: (i) => states[i] };
   },
   unionCodingsFrom: codingsMayJoin,
   mayFill: readingMayFill,
