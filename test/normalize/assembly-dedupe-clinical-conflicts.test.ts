@@ -9,34 +9,20 @@
  * - references to a merged-away resource from `DocumentManifest.content` (Reference(Any)) follow
  *   the merge like any other reference.
  */
-import type {
-  AllergyIntolerance, CodeableConcept, DocumentManifest, DocumentReference, FhirResource, Observation, Procedure, Quantity,
-} from 'fhir/r4';
+import type { AllergyIntolerance, CodeableConcept, DocumentManifest, DocumentReference, Observation, Procedure, Quantity } from 'fhir/r4';
 import {
   dedupe, dedupeAllergyIntolerances, dedupeDocumentReferences, dedupeObservations, dedupeProcedures,
 } from '../../src/normalize/dedupe/index';
 import { sameQuantity } from '../../src/normalize/dedupe/quantity';
 import type { NormalizedResource } from '../../src/normalize/types';
 import { ORIGINAL_QUANTITY_EXTENSION } from '../../src/normalize/units';
+import { nr, permutations } from '../support/dedupe-inputs';
 
 const LOINC = 'http://loinc.org';
 const UCUM = 'http://unitsofmeasure.org';
 const SNOMED = 'http://snomed.info/sct';
 const PATIENT = 'urn:uuid:00000000-0000-5000-8000-000000000000';
 const INTERPRETATION = 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation';
-
-let counter = 0;
-/** A NormalizedResource of `sourceId` with a fresh uuid. */
-function nr<T extends FhirResource>(sourceId: string, resource: T): NormalizedResource & { resource: T } {
-  const uuid = `00000000-0000-5000-8000-${String(++counter).padStart(12, '0')}`;
-  return { key: `${sourceId}|${resource.resourceType}|${uuid}`, fullUrl: `urn:uuid:${uuid}`, resource: { ...resource, id: uuid }, sourceId, origin: 'local-ehr' };
-}
-
-/** Every ordering of `items`. */
-function permutations<T>(items: readonly T[]): T[][] {
-  if (items.length <= 1) return [[...items]];
-  return items.flatMap((x, i) => permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [x, ...rest]));
-}
 
 const q = (value: number, unit: string): Quantity => ({ value, unit, system: UCUM, code: unit });
 /** A value as the source sent it in JSON (`6.0` parses as 6). */

@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CodeableConcept, Condition, FhirResource, Observation, Procedure, Quantity } from 'fhir/r4';
+import type { CodeableConcept, Condition, Observation, Procedure, Quantity } from 'fhir/r4';
 import { dedupe, dedupeConditions, dedupeObservations, dedupeProcedures } from '../../src/normalize/dedupe/index';
 import { bodySiteState } from '../../src/normalize/dedupe/keys';
 import { otherDimensionlessScale, sameQuantity } from '../../src/normalize/dedupe/quantity';
@@ -18,19 +18,13 @@ import { fixtureIntake } from '../support/fixture-child';
 import { SHARED_DATA } from '../support/synthea';
 import { sourceInfo } from './normalize-support';
 import { B_LAB } from './units-support';
+import { nr } from '../support/dedupe-inputs';
 
 const LOINC = 'http://loinc.org';
 const UCUM = 'http://unitsofmeasure.org';
 const SNOMED = 'http://snomed.info/sct';
 const PATIENT = 'urn:uuid:00000000-0000-5000-8000-000000000000';
 const HL7_EXAMPLES = join(SHARED_DATA, 'fhir/hl7-r4-examples');
-
-let counter = 0;
-/** A NormalizedResource of `sourceId` with a fresh uuid. */
-function nr<T extends FhirResource>(sourceId: string, resource: T): NormalizedResource & { resource: T } {
-  const uuid = `00000000-0000-5000-8000-${String(++counter).padStart(12, '0')}`;
-  return { key: `${sourceId}|${resource.resourceType}|${uuid}`, fullUrl: `urn:uuid:${uuid}`, resource: { ...resource, id: uuid }, sourceId, origin: 'local-ehr' };
-}
 
 const q = (value: number, unit: string): Quantity => ({ value, unit, system: UCUM, code: unit });
 

@@ -8,28 +8,16 @@
  * - an `intolerance` and an `allergy` to the same substance stay two records.
  * Switching either rule off (`disabledRules`) still undoes its merges.
  */
-import type { AllergyIntolerance, Coding, Dosage, FhirResource, MedicationRequest, Quantity } from 'fhir/r4';
+import type { AllergyIntolerance, Coding, Dosage, MedicationRequest, Quantity } from 'fhir/r4';
 import { dedupe, dedupeAllergyIntolerances, dedupeMedicationRequests } from '../../src/normalize/dedupe/index';
 import type { NormalizedResource } from '../../src/normalize/types';
+import { nr, permutations } from '../support/dedupe-inputs';
 
 const UCUM = 'http://unitsofmeasure.org';
 const RXNORM = 'http://www.nlm.nih.gov/research/umls/rxnorm';
 const SNOMED = 'http://snomed.info/sct';
 const CLINICAL = 'http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical';
 const PATIENT = 'urn:uuid:00000000-0000-5000-8000-000000000000';
-
-let counter = 0;
-/** A NormalizedResource of `sourceId` with a fresh uuid. */
-function nr<T extends FhirResource>(sourceId: string, resource: T): NormalizedResource & { resource: T } {
-  const uuid = `00000000-0000-5000-8000-${String(++counter).padStart(12, '0')}`;
-  return { key: `${sourceId}|${resource.resourceType}|${uuid}`, fullUrl: `urn:uuid:${uuid}`, resource: { ...resource, id: uuid }, sourceId, origin: 'local-ehr' };
-}
-
-/** Every ordering of `items`. */
-function permutations<T>(items: readonly T[]): T[][] {
-  if (items.length <= 1) return [[...items]];
-  return items.flatMap((x, i) => permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [x, ...rest]));
-}
 
 const rx = (...codes: string[]): Coding[] => codes.map((code) => ({ system: RXNORM, code }));
 const order = (codings: Coding[], extra: Partial<MedicationRequest> = {}): MedicationRequest => ({

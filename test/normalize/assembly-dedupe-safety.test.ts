@@ -4,9 +4,7 @@
  * quantities whose decimals JSON dropped keep their precision, and a malformed nested
  * element never stops the assembly.
  */
-import type {
-  AllergyIntolerance, DocumentReference, FhirResource, ImagingStudy, MedicationRequest, Observation, ObservationComponent, Quantity,
-} from 'fhir/r4';
+import type { AllergyIntolerance, DocumentReference, ImagingStudy, MedicationRequest, Observation, ObservationComponent, Quantity } from 'fhir/r4';
 import {
   dedupe, dedupeAllergyIntolerances, dedupeDocumentReferences, dedupeImagingStudies, dedupeMedicationRequests, dedupeObservations, runRules,
   type DedupeRule,
@@ -14,28 +12,16 @@ import {
 import { sameQuantity } from '../../src/normalize/dedupe/quantity';
 import type { NormalizedResource } from '../../src/normalize/types';
 import { ORIGINAL_QUANTITY_EXTENSION } from '../../src/normalize/units';
+import { nr, permutations } from '../support/dedupe-inputs';
 
 const LOINC = 'http://loinc.org';
 const UCUM = 'http://unitsofmeasure.org';
 const RXNORM = 'http://www.nlm.nih.gov/research/umls/rxnorm';
 const PATIENT = 'urn:uuid:00000000-0000-5000-8000-000000000000';
 
-let counter = 0;
-/** A NormalizedResource of `sourceId` with a fresh uuid. */
-function nr<T extends FhirResource>(sourceId: string, resource: T): NormalizedResource & { resource: T } {
-  const uuid = `00000000-0000-5000-8000-${String(++counter).padStart(12, '0')}`;
-  return { key: `${sourceId}|${resource.resourceType}|${uuid}`, fullUrl: `urn:uuid:${uuid}`, resource: { ...resource, id: uuid }, sourceId, origin: 'local-ehr' };
-}
-
 const q = (value: number, unit: string): Quantity => ({ value, unit, system: UCUM, code: unit });
 function obs(code: string, effective: string, value: Quantity | undefined, extra: Partial<Observation> = {}): Observation {
   return { resourceType: 'Observation', status: 'final', code: { coding: [{ system: LOINC, code }] }, subject: { reference: PATIENT }, effectiveDateTime: effective, ...(value ? { valueQuantity: value } : {}), ...extra };
-}
-
-/** Every ordering of `items` (3 items: 6 orders). */
-function permutations<T>(items: readonly T[]): T[][] {
-  if (items.length <= 1) return [[...items]];
-  return items.flatMap((x, i) => permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [x, ...rest]));
 }
 
 const order = (status: MedicationRequest['status'], dosage: MedicationRequest['dosageInstruction']): MedicationRequest => ({

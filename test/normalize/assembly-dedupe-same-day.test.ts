@@ -9,29 +9,17 @@
  * None of them is joined through a record that states less (the rules' cluster states), and
  * switching a rule off still leaves its duplicates apart.
  */
-import type { CodeableConcept, Condition, Encounter, FhirResource, Observation, Organization, Procedure } from 'fhir/r4';
+import type { CodeableConcept, Condition, Encounter, Observation, Organization, Procedure } from 'fhir/r4';
 import { dedupe, dedupeConditions, dedupeEncounters, dedupeProcedures } from '../../src/normalize/dedupe/index';
 import { performedInstant } from '../../src/normalize/dedupe/procedure';
 import type { NormalizedResource } from '../../src/normalize/types';
+import { nr, permutations } from '../support/dedupe-inputs';
 
 const SNOMED = 'http://snomed.info/sct';
 const ICD10CM = 'http://hl7.org/fhir/sid/icd-10-cm';
 const ACT_CODE = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
 const INRG = 'http://example.org/fhir/CodeSystem/inrg-stage';
 const PATIENT = 'urn:uuid:00000000-0000-5000-8000-000000000000';
-
-let counter = 0;
-/** A NormalizedResource of `sourceId` with a fresh uuid. */
-function nr<T extends FhirResource>(sourceId: string, resource: T): NormalizedResource & { resource: T } {
-  const uuid = `00000000-0000-5000-8000-${String(++counter).padStart(12, '0')}`;
-  return { key: `${sourceId}|${resource.resourceType}|${uuid}`, fullUrl: `urn:uuid:${uuid}`, resource: { ...resource, id: uuid }, sourceId, origin: 'local-ehr' };
-}
-
-/** Every order of `items`. */
-function permutations<T>(items: readonly T[]): T[][] {
-  if (items.length <= 1) return [[...items]];
-  return items.flatMap((x, i) => permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [x, ...rest]));
-}
 
 /** Whether some merge holds both records. */
 function joined(merges: readonly { survivorKey: string; mergedKeys: readonly string[] }[], a: NormalizedResource, b: NormalizedResource): boolean {

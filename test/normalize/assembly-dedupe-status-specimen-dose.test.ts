@@ -8,11 +8,12 @@
  * - two Immunizations numbering the dose differently, or one subpotent and the other not, are two claims.
  * Switching the rules off still leaves everything unmerged.
  */
-import type { CodeableConcept, FhirResource, Immunization, Observation, Quantity, Reference, Specimen } from 'fhir/r4';
+import type { CodeableConcept, Immunization, Observation, Quantity, Reference, Specimen } from 'fhir/r4';
 import { dedupe, dedupeImmunizations, dedupeObservations } from '../../src/normalize/dedupe/index';
 import { doseNumberState } from '../../src/normalize/dedupe/immunization';
 import { specimenState } from '../../src/normalize/dedupe/observation';
 import type { NormalizedResource } from '../../src/normalize/types';
+import { nr, permutations } from '../support/dedupe-inputs';
 
 const LOINC = 'http://loinc.org';
 const UCUM = 'http://unitsofmeasure.org';
@@ -20,19 +21,6 @@ const SNOMED = 'http://snomed.info/sct';
 const CVX = 'http://hl7.org/fhir/sid/cvx';
 const PATIENT = 'urn:uuid:00000000-0000-5000-8000-000000000000';
 const INTERPRETATION = 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation';
-
-let counter = 0;
-/** A NormalizedResource of `sourceId` with a fresh uuid. */
-function nr<T extends FhirResource>(sourceId: string, resource: T): NormalizedResource & { resource: T } {
-  const uuid = `00000000-0000-5000-8000-${String(++counter).padStart(12, '0')}`;
-  return { key: `${sourceId}|${resource.resourceType}|${uuid}`, fullUrl: `urn:uuid:${uuid}`, resource: { ...resource, id: uuid }, sourceId, origin: 'local-ehr' };
-}
-
-/** Every ordering of `items`. */
-function permutations<T>(items: readonly T[]): T[][] {
-  if (items.length <= 1) return [[...items]];
-  return items.flatMap((x, i) => permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [x, ...rest]));
-}
 
 const q = (value: number, unit: string): Quantity => ({ value, unit, system: UCUM, code: unit });
 const flag = (code: string): CodeableConcept => ({ coding: [{ system: INTERPRETATION, code }] });
