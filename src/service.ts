@@ -5,6 +5,7 @@ import { MAX_HTTP_REQUEST_TIMEOUT_MS, type Config } from './config';
 import type { Database } from './db/database';
 import { openDatabase } from './db/open';
 import { createApp } from './http/app';
+import { warnUnboundSpecialists } from './http/case-access';
 import { listenOn } from './http/listen';
 import { startWorkerMetricsServer, type WorkerMetricsServer } from './http/worker-metrics';
 import { createTokenVerifier } from './http/auth';
@@ -85,6 +86,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   const secrets = new SecretBox(config.secretsKey);
   const blobs = new BlobStore(path.join(config.dataDir, 'blobs'));
   await removeStaleScratch(db, blobs, config.dataDir);
+  await warnUnboundSpecialists(db, config.specialistCaseAccess);
   // Fail fast on bad mapping data; assembly reads them through this accessor.
   const terminology = loadTerminologyMappings();
   const mappings = (): TerminologyMappings => terminology;

@@ -43,6 +43,9 @@ export const INACTIVE_SPECIALIST_ACCOUNT = 'This specialist account is inactive 
 export const CASE_WAITS_FOR_SPECIALIST =
   'The specialist of this case was deactivated: the case waits for a case manager to give it to another specialist.';
 
+/** Why no specialist opens a case released by a deactivation that then ended (cancelled, say) without another specialist. */
+export const RELEASED_CASE_ENDED = 'The specialist of this case was deactivated and the case ended without another: no specialist opens it.';
+
 export const SPECIALIST_CASE_ACCESS = ['unless-assigned-elsewhere', 'assigned'] as const;
 export type SpecialistCaseAccess = (typeof SPECIALIST_CASE_ACCESS)[number];
 export const EHR_CASE_ACCESS = ['linked-or-unbound', 'linked'] as const;
@@ -59,8 +62,12 @@ const CASE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 interface CaseHolder {
   /** The currently assigned specialist; undefined when the case is not assigned (or unknown). */
   readonly assigned?: { readonly specialistId: string; readonly userSub: string | null; readonly active: boolean };
-  /** Not assigned, in review, and assigned before: released by a deactivation, waiting for a new specialist. */
-  readonly released: boolean;
+  /**
+   * Not assigned now and assigned before: released by a deactivation (`waiting`: in review, for a new
+   * specialist; else it ended — cancelled, say — without one). Whatever the status: a released case
+   * that a case manager then cancelled is not open to every specialist because it has no assignment.
+   */
+  readonly released?: 'waiting' | 'ended';
   /** The directory binds the caller's subject to an inactive specialist. */
   readonly callerInactive: boolean;
   /** The directory binds the caller's subject to a specialist other than the assigned one. */
@@ -73,11 +80,11 @@ interface CaseHolder {
  */
 async function caseHolder(db: Queryable, caseId: string, subject: string): Promise<CaseHolder> {
   const { rows } = await db.query<{
-    specialist_id: string | null; user_sub: string | null; active: boolean | null; released: boolean; caller_inactive: boolean; caller_elsewhere: boolean;
+    specialist_id: string | null; user_sub: string | null; active: boolean | null; released: boolean; open_review: boolean; caller_inactive: boolean; caller_elsewhere: boolean;
   }>(
     `SELECT s.id AS specialist_id, s.user_sub, s.active,
-            COALESCE(a.id IS NULL AND c.status = ANY($2::text[])
-              AND EXISTS (SELECT 1 FROM assignments e WHERE e.case_id = c.id AND e.ended_at IS NOT NULL), false) AS released,
+            COALESCE(a.id IS NULL AND EXISTS (SELECT 1 FROM assignments e WHERE e.case_id = c.id AND e.ended_at IS NOT NULL), false) AS released,
+            COALESCE(c.status = ANY($2::text[]), false) AS open_review,
             EXISTS (SELECT 1 FROM specialists x WHERE x.user_sub = $3 AND NOT x.active) AS caller_inactive,
             EXISTS (SELECT 1 FROM specialists x WHERE x.user_sub = $3 AND x.id <> s.id) AS caller_elsewhere
      FROM (SELECT 1) AS one
@@ -87,22 +94,47 @@ async function caseHolder(db: Queryable, caseId: string, subject: string): Promi
     [caseId, [...OPEN_REVIEW_STATUSES], subject],
   );
   const row = rows[0];
-  if (!row) return { released: false, callerInactive: false, callerBoundElsewhere: false };
+  if (!row) return { callerInactive: false, callerBoundElsewhere: false };
   const assigned = row.specialist_id !== null ? { specialistId: row.specialist_id, userSub: row.user_sub, active: row.active === true } : undefined;
-  return { ...(assigned ? { assigned } : {}), released: row.released, callerInactive: row.caller_inactive, callerBoundElsewhere: row.caller_elsewhere };
+  const released = row.released ? (row.open_review ? 'waiting' : 'ended') : undefined;
+  return { ...(assigned ? { assigned } : {}), ...(released ? { released } : {}), callerInactive: row.caller_inactive, callerBoundElsewhere: row.caller_elsewhere };
 }
 
 /** Why a specialist may not open the case, or undefined when they may. */
 export async function specialistRefusal(db: Queryable, caseId: string, subject: string, mode: SpecialistCaseAccess): Promise<string | undefined> {
   const { assigned, released, callerInactive, callerBoundElsewhere } = await caseHolder(db, caseId, subject);
   if (callerInactive) return INACTIVE_SPECIALIST_ACCOUNT;
-  if (released || assigned?.active === false) return CASE_WAITS_FOR_SPECIALIST;
+  if (released === 'ended') return RELEASED_CASE_ENDED;
+  if (released === 'waiting' || assigned?.active === false) return CASE_WAITS_FOR_SPECIALIST;
   if (mode === 'assigned') return assigned?.userSub === subject ? undefined : 'A specialist sees only the cases assigned to them.';
   if (!assigned) return undefined;
   if (assigned.userSub !== null) return assigned.userSub === subject ? undefined : 'This case is assigned to another specialist.';
   // Assigned to a specialist with no bound subject: a token bound to another specialist of the
   // directory is that other doctor (the previous one after a reassignment, say), not this one.
   return callerBoundElsewhere ? 'This case is assigned to another specialist.' : undefined;
+}
+
+/**
+ * At start, in the permissive mode: how many active specialists the directory binds to no token
+ * subject (`userSub`), logged as a warning when any. Any token with the specialist role may open,
+ * write and sign the opinion of a case assigned to such a specialist — under that specialist's name
+ * and NPI (the signer's own subject is recorded as its author): bind every specialist (`PATCH
+ * /api/specialists/:id {userSub}`) and set `SPECIALIST_CASE_ACCESS=assigned` where that trust is not
+ * wanted. Counts only; a failure to count is logged and does not stop the start.
+ */
+export async function warnUnboundSpecialists(db: Queryable, mode: SpecialistCaseAccess): Promise<number | undefined> {
+  if (mode !== 'unless-assigned-elsewhere') return undefined;
+  try {
+    const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM specialists WHERE active AND user_sub IS NULL');
+    const unbound = rows[0]?.n ?? 0;
+    if (unbound > 0) {
+      logger.warn('active specialists bound to no token subject: any specialist token may act, and sign, for them (SPECIALIST_CASE_ACCESS=unless-assigned-elsewhere)', { counts: { unbound } });
+    }
+    return unbound;
+  } catch (err) {
+    logger.warn('unbound specialists not counted', errorFields(err));
+    return undefined;
+  }
 }
 
 /** Whether `subject` was bound to an endpoint that was deleted or bound to another subject since (migration 028). */

@@ -8,7 +8,7 @@
 import { loadDomainData } from '../../src/cases/domain-data';
 import type { CaseServiceDeps } from '../../src/cases/case-service';
 import type { Database, Queryable } from '../../src/db/database';
-import { specialistRefusal } from '../../src/http/case-access';
+import { RELEASED_CASE_ENDED, specialistRefusal } from '../../src/http/case-access';
 import { finishInterruptedDeactivations, releaseOpenCases } from '../../src/review/specialist-deactivation';
 import { eventually } from '../support/service';
 import { currentAssignmentId, outboxEventData, sampleOpinionBody, startReviewService, type ReviewClient, type Problem, type TimelineEvent } from '../support/review-case';
@@ -207,6 +207,21 @@ describe('deactivating a specialist', () => {
     expect(after.status).toBe('in_review');
     expect(after.timeline.at(-1)).toMatchObject({ type: 'reassigned', data: { specialistId: next, previousSpecialistId: last } });
     expect((await svc.request('GET', `/api/cases/${id}`, { token: await svc.token('specialist', 'dr-deact-next') })).status).toBe(200);
+  });
+
+  it('keeps a released case closed to every specialist once it is cancelled without another (it has no assignment, yet is not open to all)', async () => {
+    await svc.service.db.query('UPDATE specialists SET active = false');
+    const lone = await cm.addSpecialist(admin, 'Lone', [NEURO], 'dr-deact-lone');
+    const id = await assignedCase(lone);
+    await cm.move(id, 'in_review');
+    expect((await deactivate(lone)).body.released).toEqual([expect.objectContaining({ caseId: id, outcome: 'awaiting_assignment' })]);
+    await cm.move(id, 'cancelled');
+    const anyone = await svc.request('GET', `/api/cases/${id}`, { token: await svc.token('specialist', 'dr-deact-after-cancel') });
+    expect(anyone.status).toBe(403);
+    expect(((await anyone.json()) as Problem).detail).toBe(RELEASED_CASE_ENDED);
+    for (const path of ['bundle', 'opinion', 'report.pdf']) {
+      expect((await svc.request('GET', `/api/cases/${id}/${path}`, { token: await svc.token('specialist', 'dr-deact-after-cancel') })).status).toBe(403);
+    }
   });
 
   it('announces a case left waiting in the transaction of its release: a release that does not commit announces nothing', async () => {
