@@ -128,6 +128,19 @@ export function startOfLocalDay(date: CivilDate, timeZone: string): Date {
     }
     guess = after;
   }
+  // Midnight repeated by a fall-back at 01:00 (clocks back to 00:00: Asia/Gaza until 2021,
+  // Antarctica/Casey): the guess may be the second midnight. The day began at the first, the earliest
+  // instant of its date, found by bisection within the hours before.
+  if (localDateOf(new Date(guess - 1), timeZone) === date) {
+    let before = guess - DAY_MS / 4;
+    let after = guess;
+    while (after - before > 1) {
+      const mid = Math.floor((before + after) / 2);
+      if (localDateOf(new Date(mid), timeZone) < date) before = mid;
+      else after = mid;
+    }
+    guess = after;
+  }
   return new Date(guess);
 }
 

@@ -54,6 +54,8 @@ describe('time zone conversion', () => {
   it('finds local midnight in winter (UTC-5) and summer (UTC-4)', () => {
     expect(startOfLocalDay('2026-01-15', NY).toISOString()).toBe('2026-01-15T05:00:00.000Z');
     expect(startOfLocalDay('2026-07-15', NY).toISOString()).toBe('2026-07-15T04:00:00.000Z');
+    // Midnight twice (a fall-back at 01:00 to 00:00): the day begins at the first one.
+    expect(startOfLocalDay('2021-10-29', 'Asia/Gaza').toISOString()).toBe('2021-10-28T21:00:00.000Z');
   });
 
   it('handles the DST switch days in New York', () => {
