@@ -20,11 +20,22 @@ export async function expectDrillPasses(
   const deadline = new Promise<'late'>((resolve) => {
     timer = setTimeout(() => resolve('late'), withinMs);
   });
+  const running = run((line) => lines.push(line));
+  let late = false;
   try {
-    const result = await Promise.race([run((line) => lines.push(line)), deadline]);
+    const result = await Promise.race([running, deadline]);
+    late = result === 'late';
     const failures = result === 'late' ? [`the drill did not finish within ${withinMs / 1000} s (its steps so far are below)`] : failuresOf(result);
     expect({ failures, log: failures.length === 0 ? [] : lines.filter(shown) }).toEqual({ failures: [], log: [] });
   } finally {
     clearTimeout(timer);
+    // A late drill still holds its service, servers and queue keys: let it end and clean up (within
+    // the test's margin) rather than leave them to the worker's forced exit and Redis.
+    if (late) await Promise.race([running.then(() => undefined, () => undefined), drillTeardownLimit()]);
   }
+}
+
+/** How long a late drill is given to end after its test has failed (ms; within {@link REPORT_MARGIN_MS}). */
+function drillTeardownLimit(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, REPORT_MARGIN_MS - 5_000).unref());
 }
