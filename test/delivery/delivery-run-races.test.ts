@@ -8,7 +8,7 @@ import { REPORT_COMMUNICATION_SYSTEM, REPORT_IDENTIFIER_SYSTEM } from '../../src
 import { bullConnectionOptions } from '../../src/redis';
 import type { SandboxServer } from '../../src/sandbox';
 import { fixturePatientId } from '../support/fixture-child';
-import { openCaseIn, referredIntake } from '../support/opinion-case';
+import { referredIntake } from '../support/opinion-case';
 import { otherReports, startReferringEhrWorld, type DeliveryView, type ReferringEhrWorld } from '../support/referring-ehr-world';
 import { eventually, type TestService } from '../support/service';
 
@@ -29,7 +29,6 @@ let world: ReferringEhrWorld;
 let svc: TestService;
 let ehr: SandboxServer;
 let cm: string;
-let endpointId: string;
 let jobs: Queue;
 
 const CHILD = referredIntake().patient;
@@ -37,7 +36,7 @@ const CHILD_ID = fixturePatientId('referring-ehr');
 
 beforeAll(async () => {
   world = await startReferringEhrWorld('run-races');
-  ({ svc, ehr, cm, endpointId } = world);
+  ({ svc, ehr, cm } = world);
   jobs = new Queue(QUEUES.deliverReport, { connection: bullConnectionOptions(svc.config.redisUrl), prefix: svc.config.queuePrefix });
 }, 60_000);
 
@@ -48,10 +47,7 @@ afterAll(async () => {
 
 /** A case in review (`intake`: {@link unmatched} for a child the EHR does not know by name) with the referring EHR as recipient. */
 async function caseWithRecipient(intake: Intake = referredIntake()): Promise<{ caseId: string; recipientId: string; intake: Intake }> {
-  const caseId = await openCaseIn(svc, cm, 'assigned', intake);
-  const added = await svc.request('POST', `/api/cases/${caseId}/recipients`, { token: cm, body: { endpointId } });
-  expect(added.status).toBe(201);
-  return { caseId, recipientId: ((await added.json()) as { id: string }).id, intake };
+  return { ...(await world.caseWithRecipient(intake)), intake };
 }
 
 const unmatched = (given: string): Intake => referredIntake({ patient: { ...CHILD, name: { family: 'Unmatched', given: [given] } } });

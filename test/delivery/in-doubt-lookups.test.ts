@@ -1,7 +1,7 @@
 import type { DiagnosticReport, Patient } from 'fhir/r4';
 import type { Intake } from '../../src/cases/intake-schema';
 import type { SandboxServer } from '../../src/sandbox';
-import { openCaseIn, referredIntake } from '../support/opinion-case';
+import { referredIntake } from '../support/opinion-case';
 import { eventually, type TestService } from '../support/service';
 import { otherReports, startReferringEhrWorld, type DeliveryView, type ReferringEhrWorld } from '../support/referring-ehr-world';
 
@@ -16,7 +16,6 @@ import { otherReports, startReferringEhrWorld, type DeliveryView, type Referring
 let svc: TestService;
 let ehr: SandboxServer;
 let cm: string;
-let endpointId: string;
 
 const CHILD = referredIntake().patient;
 
@@ -35,7 +34,7 @@ const childRecord = (id: string, family: string, extra: Partial<Patient> = {}): 
 let world: ReferringEhrWorld;
 beforeAll(async () => {
   world = await startReferringEhrWorld('doubt-lookups');
-  ({ svc, ehr, cm, endpointId } = world);
+  ({ svc, ehr, cm } = world);
 }, 60_000);
 
 afterAll(async () => {
@@ -51,10 +50,7 @@ const reportsOf = (caseId: string, version: number): Promise<DiagnosticReport[]>
 async function caseFor(record: Patient): Promise<{ caseId: string; intake: Intake; recipientId: string }> {
   await ehr.load([record]);
   const intake = referredIntake({ patient: { ...CHILD, name: { family: record.name?.[0]?.family ?? '', given: ['Doubt'] } } });
-  const caseId = await openCaseIn(svc, cm, 'assigned', intake);
-  const added = await svc.request('POST', `/api/cases/${caseId}/recipients`, { token: cm, body: { endpointId } });
-  expect(added.status).toBe(201);
-  return { caseId, intake, recipientId: ((await added.json()) as { id: string }).id };
+  return { ...(await world.caseWithRecipient(intake)), intake };
 }
 
 /**

@@ -1,6 +1,6 @@
 import { Queue } from 'bullmq';
 import type { SandboxServer } from '../../src/sandbox';
-import { openCaseIn, referredIntake } from '../support/opinion-case';
+import { referredIntake } from '../support/opinion-case';
 import { startReferringEhrWorld, type DeliveryView, type ReferringEhrWorld } from '../support/referring-ehr-world';
 import { eventually, type TestService } from '../support/service';
 
@@ -12,14 +12,10 @@ import { eventually, type TestService } from '../support/service';
  */
 let svc: TestService;
 let ehr: SandboxServer;
-let cm: string;
-let endpointId: string;
-
-
 let world: ReferringEhrWorld;
 beforeAll(async () => {
   world = await startReferringEhrWorld('older-wake', { DELIVERY_MAX_PAUSE_WAIT_MS: '300' });
-  ({ svc, ehr, cm, endpointId } = world);
+  ({ svc, ehr } = world);
 }, 60_000);
 
 afterAll(async () => {
@@ -30,8 +26,7 @@ const deliveries = (caseId: string): Promise<DeliveryView[]> => world.deliveries
 const sign = (caseId: string, followUp?: string): Promise<void> => world.sign(caseId, referredIntake(), followUp);
 
 it('runs a newer version woken after waiting past its pause budget with its attempts whole: one 503 on its write does not fail it', async () => {
-  const caseId = await openCaseIn(svc, cm, 'assigned');
-  expect((await svc.request('POST', `/api/cases/${caseId}/recipients`, { token: cm, body: { endpointId } })).status).toBe(201);
+  const { caseId } = await world.caseWithRecipient();
   const hold = ehr.faults.add({ match: 'POST *', action: { kind: 'hold' }, nth: 1 });
   const queue = new Queue('deliver-report', { connection: { url: svc.config.redisUrl }, prefix: svc.config.queuePrefix });
   let unavailable = 0;

@@ -2,7 +2,7 @@ import type { DiagnosticReport, DocumentReference, Patient } from 'fhir/r4';
 import type { Intake } from '../../src/cases/intake-schema';
 import { REPORT_IDENTIFIER_SYSTEM } from '../../src/delivery/report-resources';
 import type { SandboxServer } from '../../src/sandbox';
-import { openCaseIn, referredIntake, searchSandbox } from '../support/opinion-case';
+import { referredIntake, searchSandbox } from '../support/opinion-case';
 import { eventually, type TestService } from '../support/service';
 import { otherReports, startReferringEhrWorld, type DeliveryView, type ReferringEhrWorld } from '../support/referring-ehr-world';
 
@@ -20,7 +20,6 @@ let svc: TestService;
 let ehr: SandboxServer;
 let cm: string;
 let specialist: string;
-let endpointId: string;
 
 const CHILD = referredIntake().patient;
 
@@ -40,7 +39,7 @@ const childRecord = (id: string, family: string): Patient => ({
 let world: ReferringEhrWorld;
 beforeAll(async () => {
   world = await startReferringEhrWorld('settle-doubt');
-  ({ svc, ehr, cm, specialist, endpointId } = world);
+  ({ svc, ehr, cm, specialist } = world);
 }, 60_000);
 
 afterAll(async () => {
@@ -55,8 +54,7 @@ const reportsOf = (caseId: string, version: number): Promise<DiagnosticReport[]>
 async function caseFor(record: Patient): Promise<{ caseId: string; intake: Intake }> {
   await ehr.load([record, ...otherReports(record.id as string, 1010)]);
   const intake = referredIntake({ patient: { ...CHILD, name: { family: record.name?.[0]?.family ?? '', given: ['Settle'] } } });
-  const caseId = await openCaseIn(svc, cm, 'assigned', intake);
-  expect((await svc.request('POST', `/api/cases/${caseId}/recipients`, { token: cm, body: { endpointId } })).status).toBe(201);
+  const { caseId } = await world.caseWithRecipient(intake);
   return { caseId, intake };
 }
 

@@ -3,7 +3,7 @@ import type { Intake } from '../../src/cases/intake-schema';
 import { REPORT_IDENTIFIER_SYSTEM } from '../../src/delivery/report-resources';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { fixtureBundle } from './fixture-child';
-import { opinionFor, searchSandbox } from './opinion-case';
+import { openCaseIn, opinionFor, referredIntake, searchSandbox } from './opinion-case';
 import { registerOpenEndpoint } from './sandbox-case';
 import { eventually, FAST_CLIENT, startTestService, type TestService } from './service';
 
@@ -33,6 +33,8 @@ export interface ReferringEhrWorld {
   readonly cm: string;
   readonly specialist: string;
   readonly endpointId: string;
+  /** A case in `assigned` for `intake` (default: the referred fixture child) with the referring EHR as its recipient. */
+  caseWithRecipient(intake?: Intake): Promise<{ caseId: string; recipientId: string }>;
   /** The case's deliveries, as the case manager reads them. */
   deliveries(caseId: string): Promise<DeliveryView[]>;
   /** The delivery of `version` once it is in one of `states` (the queue runs it; nothing pushes its end). */
@@ -58,6 +60,12 @@ export async function startReferringEhrWorld(name: string, env: Record<string, s
     ((await (await svc.request('GET', `/api/cases/${caseId}/deliveries`, { token: cm })).json()) as { items: DeliveryView[] }).items;
   return {
     svc, ehr, cm, specialist, endpointId, deliveries,
+    async caseWithRecipient(intake = referredIntake()) {
+      const caseId = await openCaseIn(svc, cm, 'assigned', intake);
+      const added = await svc.request('POST', `/api/cases/${caseId}/recipients`, { token: cm, body: { endpointId } });
+      if (added.status !== 201) throw new Error(`recipient not added: HTTP ${added.status} ${await added.text()}`);
+      return { caseId, recipientId: ((await added.json()) as { id: string }).id };
+    },
     async until(caseId, version, states, withinMs = 60_000) {
       const all = await eventually(() => deliveries(caseId), (d) => d.some((x) => x.version === version && states.includes(x.state)), withinMs);
       return all.find((x) => x.version === version) as DeliveryView;
