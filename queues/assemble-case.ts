@@ -4,8 +4,7 @@ import { AssemblyTooLargeError } from '../src/assembly/assembly-memory';
 import { bundleVersionFor } from '../src/assembly/bundle-repository';
 import type { CaseServiceDeps } from '../src/cases/case-service';
 import { errorFields, logger, withLogContext } from '../src/log';
-import { recordEventOnce } from '../src/notify/events';
-import { finishPull, recordsCompleteAfter } from '../src/pull/finish-pull';
+import { finishPull, recordPullAssemblyFailed, recordsCompleteAfter } from '../src/pull/finish-pull';
 import { pullAssemblyTrigger } from '../src/pull/pull-progress';
 import { answerRequestsOfPull } from '../src/review/information-request-answers';
 import { QUEUES } from './names';
@@ -37,7 +36,7 @@ export function startAssembleCaseWorker(
         // Nothing came in, or the pull was cancelled (records of a wrong patient, say): no new bundle version.
         if (state === 'failed' || state === 'cancelled') return { state };
         const trigger = pullAssemblyTrigger(pullId, attempt);
-        const tellFailed = (reason: string) => recordEventOnce(deps.db, 'assembly.failed', caseId, { caseId, pullId, trigger, pullState: state, reason }, 'trigger');
+        const tellFailed = (reason: string) => recordPullAssemblyFailed(deps.db, { caseId, pullId, trigger, pullState: state }, reason);
         let version: number | undefined;
         try {
           // Run again after its version was stored (a crash before the case moved on): that version is

@@ -1,8 +1,7 @@
 import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import type { CaseServiceDeps } from '../src/cases/case-service';
 import { logger, withLogContext } from '../src/log';
-import { recordEventOnce } from '../src/notify/events';
-import { finishPull } from '../src/pull/finish-pull';
+import { finishPull, recordPullAssemblyFailed } from '../src/pull/finish-pull';
 import { pullAssemblyTrigger } from '../src/pull/pull-progress';
 import { pullsAwaitingAssembly } from '../src/pull/pulls-awaiting-assembly';
 import { pendingAttachmentsOf, unfinishedPulls } from '../src/pull/pull-repository';
@@ -104,7 +103,7 @@ async function resumeAwaitedAssemblies(deps: CaseServiceDeps, producer: PullFlow
       continue;
     }
     const reason = state === 'failed' ? 'the assembly failed for good, also when run once more by the reconciler' : 'the assembly job ended without storing a bundle';
-    if (await recordEventOnce(deps.db, 'assembly.failed', pull.caseId, { caseId: pull.caseId, pullId: pull.id, trigger: pull.trigger, pullState: pull.state, reason }, 'trigger')) {
+    if (await recordPullAssemblyFailed(deps.db, { caseId: pull.caseId, pullId: pull.id, trigger: pull.trigger, pullState: pull.state }, reason)) {
       logger.error('pull finished without its assembly', { caseId: pull.caseId, pullId: pull.id, attempt: pull.attempt });
       assembliesGivenUp += 1;
     }

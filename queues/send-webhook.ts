@@ -93,7 +93,7 @@ export async function sweepLostWebhooks(db: Database, queue: Queue<SendWebhookPa
  * request in flight ends within `WEBHOOK_TIMEOUT_MS`); past the budget a busy subscriber costs the
  * job an attempt (never counted against the subscriber), so no job waits for ever.
  */
-export const WEBHOOK_SLOT_WAIT_BUDGET_MS = 86_400_000;
+const WEBHOOK_SLOT_WAIT_BUDGET_MS = 86_400_000;
 
 /** The first delay of a job's backoff option (a number is a fixed delay). */
 function backoffDelayOf(backoff: number | { delay?: number } | undefined): number {

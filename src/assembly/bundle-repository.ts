@@ -55,13 +55,13 @@ type NewBundleVersion = BundleContent & {
   readonly inheritedRules?: InheritedRules;
 };
 
-/** Whether the case has a bundle version at all, or one assembled for `trigger` (idempotent jobs). */
 /** The version stored for `trigger` (the first, should there be several); undefined when none is. */
 export async function bundleVersionFor(db: Queryable, caseId: string, trigger: string): Promise<number | undefined> {
   const { rows } = await db.query<{ version: number }>('SELECT version FROM case_bundles WHERE case_id = $1 AND trigger = $2 ORDER BY version LIMIT 1', [caseId, trigger]);
   return rows[0]?.version;
 }
 
+/** Whether the case has a bundle version at all, or one assembled for `trigger` (idempotent jobs). */
 export async function hasBundleVersion(db: Queryable, caseId: string, trigger?: string): Promise<boolean> {
   const { rows } = await db.query(
     `SELECT 1 FROM case_bundles WHERE case_id = $1${trigger === undefined ? '' : ' AND trigger = $2'} LIMIT 1`,

@@ -12,7 +12,7 @@ import type { Queryable } from '../db/database';
  * @see https://pubs.opengroup.org/onlinepubs/9799919799/functions/fsync.html
  * @see https://man7.org/linux/man-pages/man2/fsync.2.html (NOTES: "an explicit fsync() on a file descriptor for the directory is also needed")
  */
-export async function flushDirectory(dir: string): Promise<void> {
+async function flushDirectory(dir: string): Promise<void> {
   await flushPath(dir, 'all');
 }
 

@@ -186,12 +186,11 @@ export async function earlierInDoubt(db: Queryable, recipientId: string, beforeV
  * - `unknown`: nothing changes: it stays in doubt (the recipient could not be looked through).
  * @returns whether the row changed
  */
-export async function recordLookedUp(db: Queryable, seen: Pick<DeliveryRow, 'id' | 'attempts' | 'updatedAt'>, outcome: { outcome: 'found'; ids: RemoteIds } | { outcome: 'absent' } | { outcome: 'unknown' }): Promise<boolean> {
+export async function recordLookedUp(db: Queryable, seen: Pick<DeliveryRow, 'id' | 'attempts' | 'updatedAt'>, outcome: { outcome: 'found'; ids: RemoteIds } | { outcome: 'absent' }): Promise<boolean> {
   if (outcome.outcome === 'found') {
     const { rowCount } = await db.query(`UPDATE deliveries SET remote_ids = remote_ids || $2::jsonb, updated_at = now() WHERE id = $1`, [seen.id, JSON.stringify(outcome.ids)]);
     return (rowCount ?? 0) > 0;
   }
-  if (outcome.outcome === 'unknown') return false;
   const { rowCount } = await db.query(
     `UPDATE deliveries SET write_started_at = NULL, updated_at = now() WHERE id = $1 AND ${SETTLEABLE_IN_DOUBT} AND attempts = $2 AND abs(extract(epoch FROM updated_at - $3::timestamptz)) < 0.001`,
     [seen.id, seen.attempts, seen.updatedAt],
@@ -422,7 +421,7 @@ export async function requeueDelivery(db: Queryable, id: string): Promise<number
 }
 
 /** Deliveries that should have a job but may have lost it (Redis flushed, enqueue failed after commit). */
-export async function staleDeliveries(db: Queryable, olderThan: Date, after?: StaleDeliveryCursor): Promise<StaleDelivery[]> {
+async function staleDeliveries(db: Queryable, olderThan: Date, after?: StaleDeliveryCursor): Promise<StaleDelivery[]> {
   // The cursor's time as PostgreSQL wrote it (microseconds): a JavaScript Date keeps milliseconds, and
   // rows of the same millisecond would then all sort after it again.
   const { rows } = await db.query<{ id: string; requeues: number; cursor_at: string }>(
@@ -438,7 +437,7 @@ export async function staleDeliveries(db: Queryable, olderThan: Date, after?: St
 export const STALE_DELIVERY_BATCH = 100;
 
 /** Where a sweep of stale deliveries stopped: the next one goes on after it. */
-export interface StaleDeliveryCursor {
+interface StaleDeliveryCursor {
   /** `updated_at` as PostgreSQL's text (microseconds kept). */
   readonly updatedAt: string;
   readonly id: string;

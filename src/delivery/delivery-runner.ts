@@ -433,7 +433,7 @@ async function startWrite(deps: DeliveryDeps, delivery: DeliveryRow, patientId: 
 }
 
 /** A delivery in doubt whose look-up at the recipient could not say whether its report is there. */
-export interface UnconfirmedReport {
+interface UnconfirmedReport {
   readonly deliveryId: string;
   readonly version: number;
   readonly reason: string;
@@ -455,7 +455,7 @@ export async function lookUpInDoubt(
   plan: Pick<WritePlan, 'documentReference'>,
   inDoubt: readonly DeliveryRow[],
   subjects: readonly string[] | undefined,
-  by: { readonly deliveryId?: string; readonly version?: number; readonly what: string },
+  by: { readonly deliveryId?: string; readonly what: string },
 ): Promise<UnconfirmedReport[]> {
   const unconfirmed: UnconfirmedReport[] = [];
   for (const earlier of inDoubt) {
@@ -496,7 +496,6 @@ async function lookUpEarlierInDoubt(deps: DeliveryDeps, client: FhirEndpointClie
   if (earlier.length === 0) return [];
   return lookUpInDoubt(deps.db, client, plan, earlier, [`Patient/${patientId}`], {
     deliveryId: delivery.id,
-    version: delivery.version,
     what: `version ${delivery.version} amends it there`,
   });
 }
@@ -508,7 +507,7 @@ interface Review {
   readonly candidates: PatientCandidate[];
   readonly eventReason: string;
   readonly data: Record<string, unknown>;
-  readonly notice?: Record<string, unknown>;
+  readonly notice: Record<string, unknown>;
   /** The recipient's patient on record the run used (null: none was, it looked the child up). */
   readonly patientUsed: string | null;
   /** For `earlier-in-doubt`: the earlier deliveries the run found in doubt and could not confirm. */
@@ -556,7 +555,7 @@ async function toReview(deps: DeliveryDeps, delivery: DeliveryRow, review: Revie
       reason: review.eventReason,
       data: { deliveryId: delivery.id, version: delivery.version, reviewCode: review.code, candidates: review.candidates.length, ...review.data },
     });
-    await recordEvent(tx, 'delivery.needs_review', delivery.caseId, { caseId: delivery.caseId, deliveryId: delivery.id, version: delivery.version, ...(review.notice ?? review.data) });
+    await recordEvent(tx, 'delivery.needs_review', delivery.caseId, { caseId: delivery.caseId, deliveryId: delivery.id, version: delivery.version, ...review.notice });
     return { state: 'needs_review' };
   });
   if (outcome.state === 'settled') {

@@ -172,7 +172,7 @@ export type WrittenReportLookUp =
   | { readonly outcome: 'unknown'; readonly reason: string };
 
 /** Options of {@link findWrittenReport}. */
-export interface WrittenReportLookUpOptions {
+interface WrittenReportLookUpOptions {
   /** The ids our records hold of it, if any (read where the recipient ignores the identifier). */
   readonly known?: RemoteIds;
   /**

@@ -188,10 +188,14 @@ export class FhirEndpointClient {
 
   /** `GET [base]/[type]/[id]` (https://hl7.org/fhir/R4/http.html#read). */
   async read<T extends FhirResource = FhirResource>(type: T['resourceType'], id: string): Promise<T> {
+    return this.readWith(type, id, (raw) => parseResource<T>(raw, type));
+  }
+
+  /** `GET [base]/[type]/[id]`, the answer taken by `parse` (the one request of the read methods). */
+  private readWith<R>(type: FhirResource['resourceType'], id: string, parse: (raw: Buffer, wireBytes: number, res: StreamingResponse) => R): Promise<R> {
     assertType(type);
     if (!RESOURCE_ID.test(id)) throw new RangeError('invalid resource id');
-    const url = new URL(`${type}/${id}`, this.base);
-    return this.exchangeJson({ kind: 'read', method: 'GET', url, resourceType: type }, (raw) => parseResource<T>(raw, type));
+    return this.exchangeJson({ kind: 'read', method: 'GET', url: new URL(`${type}/${id}`, this.base), resourceType: type }, parse);
   }
 
   /**
@@ -200,10 +204,7 @@ export class FhirEndpointClient {
    * version id, https://hl7.org/fhir/R4/http.html#versioning); undefined when it gives neither.
    */
   async readVersioned<T extends FhirResource = FhirResource>(type: T['resourceType'], id: string): Promise<{ resource: T; versionId: string | undefined }> {
-    assertType(type);
-    if (!RESOURCE_ID.test(id)) throw new RangeError('invalid resource id');
-    const url = new URL(`${type}/${id}`, this.base);
-    return this.exchangeJson({ kind: 'read', method: 'GET', url, resourceType: type }, (raw, _wire, res) => {
+    return this.readWith(type, id, (raw, _wire, res) => {
       const resource = parseResource<T>(raw, type);
       return { resource, versionId: resource.meta?.versionId ?? versionOfEtag(firstHeader(res.headers['etag'])) };
     });
@@ -214,10 +215,7 @@ export class FhirEndpointClient {
    * raw store, which keeps what the server sent (https://hl7.org/fhir/R4/http.html#read).
    */
   async readAsReceived<T extends FhirResource = FhirResource>(type: T['resourceType'], id: string): Promise<ResourceAsReceived<T>> {
-    assertType(type);
-    if (!RESOURCE_ID.test(id)) throw new RangeError('invalid resource id');
-    const url = new URL(`${type}/${id}`, this.base);
-    return this.exchangeJson({ kind: 'read', method: 'GET', url, resourceType: type }, (raw) => parseResourceAsReceived<T>(raw, type));
+    return this.readWith(type, id, (raw) => parseResourceAsReceived<T>(raw, type));
   }
 
   /**
@@ -921,7 +919,7 @@ function toQuery(params: Readonly<Record<string, string | readonly string[]>>): 
 }
 
 /** The version id in an `ETag` (`W/"3"` or `"3"`); undefined for none or another shape. */
-export function versionOfEtag(etag: string | undefined): string | undefined {
+function versionOfEtag(etag: string | undefined): string | undefined {
   const match = /^(?:W\/)?"([^"]+)"$/.exec(etag?.trim() ?? '');
   return match?.[1];
 }

@@ -33,27 +33,28 @@ const READ_AT_WINDOW_BYTES = 1024 * 1024;
 
 /**
  * Reads `length` bytes at `offset` of an open file, fewer at its end, through one reused window of at
- * most `windowBytes` (default {@link READ_AT_WINDOW_BYTES}). Walking encapsulated Pixel Data asks for
+ * most {@link READ_AT_WINDOW_BYTES}, grown only as far as the reads need (a file with one small
+ * read past its prefix does not allocate the whole maximum). Walking encapsulated Pixel Data asks for
  * one 8-byte item header after another: a million empty fragments must cost a few reads of 1 MiB, not
  * a million `readSync` calls and buffers. The window adapts: a read far past the last window (the next
  * header behind a large fragment) reads only what was asked, so big fragments are still skipped, not
  * read; a read just past it (headers close together) reads a window 16 × larger, up to the maximum.
  * The bytes returned are valid until the next call.
  */
-export function readAtFd(fd: number, windowBytes = READ_AT_WINDOW_BYTES): ReadAt {
+export function readAtFd(fd: number): ReadAt {
   let window: Buffer | undefined;
   let windowStart = 0;
   let windowEnd = 0;
   let windowLength = 0;
   return (offset, length) => {
-    if (length > windowBytes) {
+    if (length > READ_AT_WINDOW_BYTES) {
       const chunk = Buffer.allocUnsafe(length);
       return chunk.subarray(0, fill(fd, chunk, 0, offset));
     }
     if (window === undefined || offset < windowStart || offset + length > windowEnd) {
       const near = windowLength > 0 && offset >= windowEnd && offset - windowEnd <= 15 * windowLength;
-      windowLength = Math.max(length, near ? Math.min(windowBytes, windowLength * 16) : length);
-      window ??= Buffer.allocUnsafe(windowBytes);
+      windowLength = Math.max(length, near ? Math.min(READ_AT_WINDOW_BYTES, windowLength * 16) : length);
+      if (window === undefined || window.length < windowLength) window = Buffer.allocUnsafe(windowLength);
       windowStart = offset;
       windowEnd = offset + fill(fd, window.subarray(0, windowLength), 0, offset);
     }

@@ -7,7 +7,7 @@
  *
  * Durability: with `durable` (the default) each file's data is flushed (`fdatasync`) before it is linked
  * into the store, so a crash can never leave a blob name over incomplete content, and the folder's new
- * name is flushed after (`flushDirectory`), so the blob outlives a crash once this returns. The flushes
+ * name is flushed after (`BlobStore.flushPlaced`), so the blob outlives a crash once this returns. The flushes
  * of concurrent files overlap, which costs far less than one flush after another.
  *
  * @packageDocumentation
@@ -124,7 +124,8 @@ export async function storeFileAsBlob(store: BlobStore, filePath: string, sha256
   const temp = store.tempPath();
   try {
     await fs.promises.copyFile(filePath, temp);
-    if (durable) await flushFile(temp);
+    // Always: the copy is a new file, which a caller's flush of the source (`durable` false) does not cover.
+    await flushFile(temp);
     await fs.promises.rename(temp, target);
     if (durable) await store.flushPlaced(sha256);
   } catch (err) {

@@ -328,7 +328,7 @@ export async function webhookEventFailed(db: Queryable, id: string, webhookId: s
 }
 
 /** Most webhook deliveries one stale sweep queues again. */
-export const STALE_WEBHOOK_BATCH = 200;
+const STALE_WEBHOOK_BATCH = 200;
 
 /**
  * Queued webhook deliveries of active subscribers older than `before` and not queued again by the

@@ -128,7 +128,7 @@ function failureMessage(err: unknown): string {
 }
 
 /** TCP/TLS connect timeout of webhook requests (the whole request is bounded by `WEBHOOK_TIMEOUT_MS`). */
-export const WEBHOOK_CONNECT_TIMEOUT_MS = 3000;
+const WEBHOOK_CONNECT_TIMEOUT_MS = 3000;
 
 /** One transport per policy (secure / insecure-allowed): keep-alive pools shared by all subscribers. */
 export class WebhookTransports {

@@ -7,7 +7,7 @@ import { CircuitOpenError } from '../fhir';
  * worker and every other subscriber's events wait behind it for the whole of its retry schedule.
  * With one per subscriber, the other slots stay free for the others.
  */
-export const WEBHOOK_MAX_IN_FLIGHT_PER_SUBSCRIBER = 1;
+const WEBHOOK_MAX_IN_FLIGHT_PER_SUBSCRIBER = 1;
 
 /** How long a job that found its subscriber's slot taken waits before it asks again (ms, plus the wait's jitter). */
 export const SUBSCRIBER_BUSY_RECHECK_MS = 2000;

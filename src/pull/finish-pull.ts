@@ -4,7 +4,7 @@ import { findCase, insertCaseEvent } from '../db/case-repository';
 import type { Queryable } from '../db/database';
 import type { Principal } from '../http/auth';
 import { logger } from '../log';
-import { recordEvent, type EventType } from '../notify/events';
+import { recordEvent, recordEventOnce, type EventType } from '../notify/events';
 import { failUnfinishedAttachments, findPull, setPullState, tasksOfPull, type PullState } from './pull-repository';
 import { noteworthyMessageCount } from './server-messages';
 import { listSources } from './source-repository';
@@ -136,4 +136,18 @@ async function otherPullUnderWay(tx: Queryable, caseId: string, pullId: string):
     [caseId, pullId],
   );
   return rows[0]?.id;
+}
+
+/**
+ * Tells the case managers that a finished pull's bundle was not assembled (`assembly.failed`), once
+ * per trigger (`pull:<id>:<attempt>`): the parent job's last attempt, or the reconciler's look at
+ * finished pulls when even that could not record it.
+ * @returns whether it was recorded now
+ */
+export function recordPullAssemblyFailed(
+  db: Queryable,
+  pull: { readonly caseId: string; readonly pullId: string; readonly trigger: string; readonly pullState: PullState },
+  reason: string,
+): Promise<boolean> {
+  return recordEventOnce(db, 'assembly.failed', pull.caseId, { caseId: pull.caseId, pullId: pull.pullId, trigger: pull.trigger, pullState: pull.pullState, reason }, 'trigger');
 }

@@ -187,7 +187,7 @@ async function expandZip(deps: IngestDeps, zip: UploadFileRow): Promise<void> {
       rows.push({ ...child(rows.length), fileName: entry.name, kind: 'unknown', size: 0, state: 'unparsed', reason: `refused: ${entry.reason}` });
     }
     // Flushed before the case row is locked (the hard links placed under it are then quick).
-    for (const file of extraction.files) await flushFile(file.path);
+    await Promise.all(extraction.files.map((file) => flushFile(file.path)));
     await deps.db.transaction(async (tx) => {
       // Serialised with the upload route (and other zips of the case) by the case row lock.
       await tx.query(`SELECT 1 FROM cases WHERE id = $1 ${CASE_ROW_LOCK}`, [zip.caseId]);
@@ -200,9 +200,8 @@ async function expandZip(deps: IngestDeps, zip: UploadFileRow): Promise<void> {
         await storeFileAsBlob(deps.blobs, file.path, file.sha256, false);
         await recordBlob(tx, { sha256: file.sha256, size: file.size });
       }
-      // The blobs' names made durable before their rows commit (once per folder).
-      const placed = new Map(extraction.files.map((f) => [f.sha256.slice(0, 4), f.sha256]));
-      for (const sha256 of placed.values()) await deps.blobs.flushPlaced(sha256);
+      // The blobs' names made durable before their rows commit; the flushes overlap (the case row is held meanwhile).
+      await Promise.all([...new Set(extraction.files.map((f) => f.sha256))].map((sha256) => deps.blobs.flushPlaced(sha256)));
       await insertUploadFiles(tx, rows);
       await recordParse(tx, zip.id, {
         state: 'parsed',

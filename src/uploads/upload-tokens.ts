@@ -99,6 +99,9 @@ export async function revokeCaseUploadTokens(db: Queryable, caseId: string): Pro
   return rows.map((r) => r.id).sort();
 }
 
+/** How an upload token's principal is named: `upload-token:<token id>`. */
+const UPLOAD_TOKEN_SUBJECT = 'upload-token:';
+
 /**
  * The {@link ScopedTokenAuth} of the upload routes: an unknown or expired token is a 401, a token of
  * another case a 403; a valid one gives the principal `upload-token:<id>` with scope
@@ -117,7 +120,7 @@ export function uploadTokenAuth(db: () => Queryable): ScopedTokenAuth {
       if (!row || row.expires_at.getTime() <= Date.now()) throw unauthorized('The upload token is unknown or expired; ask the case manager for a new one.', true);
       // Read before the route parses its params: made canonical as they will be (a uuid's case means nothing).
       const caseId = typeof req.params.id === 'string' ? canonicalUuid(req.params.id) : '';
-      const principal: Principal = { sub: `upload-token:${row.id}`, roles: [], scope: uploadScope(row.case_id) };
+      const principal: Principal = { sub: `${UPLOAD_TOKEN_SUBJECT}${row.id}`, roles: [], scope: uploadScope(row.case_id) };
       if (row.case_id !== caseId) {
         // A valid token tried on another case: that case's access log records the refusal, by this token.
         req.principal = principal;
@@ -137,7 +140,7 @@ export function uploadTokenAuth(db: () => Queryable): ScopedTokenAuth {
  */
 export async function uploadTokenStillValid(db: Queryable, principal: Principal, caseId: string): Promise<boolean> {
   if (principal.scope === undefined) return true;
-  const tokenId = principal.sub.startsWith('upload-token:') ? principal.sub.slice('upload-token:'.length) : '';
+  const tokenId = principal.sub.startsWith(UPLOAD_TOKEN_SUBJECT) ? principal.sub.slice(UPLOAD_TOKEN_SUBJECT.length) : '';
   if (!/^[0-9a-f-]{36}$/i.test(tokenId)) return false;
   const { rows } = await db.query<{ id: string }>('SELECT id FROM upload_tokens WHERE id = $1 AND case_id = $2 FOR SHARE', [tokenId, caseId]);
   return rows.length > 0;

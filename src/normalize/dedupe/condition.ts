@@ -27,7 +27,7 @@
  *   merged, not even through a record that does not code that system (which joins either);
  * - stage and severity: a neuroblastoma INRG stage L1 (mild) and one at stage M (severe) are
  *   two claims about the disease, so the stage summaries and the severity are dimensions too
- *   ({@link conceptState}); merged, the survivor listed both stages beside one severity.
+ *   ({@link bodySiteState}, read as any concept's state); merged, the survivor listed both stages beside one severity.
  * The body site is one already (above).
  * @see https://hl7.org/fhir/R4/condition.html
  * @see https://hl7.org/fhir/R4/condition-definitions.html#Condition.clinicalStatus
@@ -62,14 +62,6 @@ function clinicalStatusOf(c: Condition): string | undefined {
 }
 
 /**
- * Concepts as a cluster-state value, in the canonical form of {@link bodySiteState} (each by its
- * sorted `system|code` codings, else its text; sorted); undefined when none states anything.
- */
-function conceptState(concepts: CodeableConcept | readonly CodeableConcept[] | undefined): string | undefined {
-  return bodySiteState(concepts);
-}
-
-/**
  * The stage summaries of a Condition (`stage[].summary`, e.g. INRG L1 or M), as one state value;
  * undefined when no stage states a summary (a stage with only an assessment says no stage).
  * @see https://hl7.org/fhir/R4/condition-definitions.html#Condition.stage.summary
@@ -79,7 +71,7 @@ function stageState(c: Condition): string | undefined {
   if (!Array.isArray(stages)) return undefined;
   const summaries: CodeableConcept[] = [];
   for (const s of stages as unknown[]) if (isElement(s) && isElement((s as { summary?: unknown }).summary)) summaries.push((s as { summary: CodeableConcept }).summary);
-  return conceptState(summaries);
+  return bodySiteState(summaries);
 }
 
 /**
@@ -120,7 +112,7 @@ function otherSystemStates(conditions: readonly Condition[]): (string | undefine
 function clusterStateOf(c: Condition, others: readonly (string | undefined)[]): ClusterState {
   return [
     bodySiteState(c.bodySite), clinicalStatusOf(c), requiredStatusCode(c.verificationStatus, CONDITION_VERIFICATION, VERIFICATION_CODES),
-    stageState(c), conceptState(c.severity), ...others,
+    stageState(c), bodySiteState(c.severity), ...others,
   ];
 }
 

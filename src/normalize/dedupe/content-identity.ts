@@ -37,10 +37,10 @@ import { attachmentHash, attachmentUrlKey, identifierKeys, intersects, isAttachm
 
 /** The identity of one resource's content. */
 export interface ContentIdentity {
-  /** Content hashes of the attachments (deciding the hash tier when both resources have one). */
-  readonly hashes: ReadonlySet<string>;
-  /** Attachment URLs (deciding the URL tier when both have one and not both have hashes). */
-  readonly urls: ReadonlySet<string>;
+  /** An attachment has a content hash (the hash tier decides when both resources have one). */
+  readonly hasHash: boolean;
+  /** An attachment has a URL (the URL tier decides when both have one and not both have hashes). */
+  readonly hasUrl: boolean;
   /** Each attachment as the hash tier reads it: `h:` + its hash, else `u:` + its URL. */
   readonly byHash: ReadonlySet<string>;
   /** Each attachment as the URL tier reads it: `u:` + its URL, else `h:` + its hash. */
@@ -60,7 +60,7 @@ export interface ContentIdentity {
 }
 
 const NONE: ReadonlySet<string> = new Set();
-const EMPTY: ContentIdentity = { hashes: NONE, urls: NONE, byHash: NONE, byUrl: NONE, identifiers: NONE };
+const EMPTY: ContentIdentity = { hasHash: false, hasUrl: false, byHash: NONE, byUrl: NONE, identifiers: NONE };
 
 /**
  * Identity from attachments and identifiers (with the `claim` an identifier-only match must
@@ -72,22 +72,22 @@ export function contentIdentity(
   codes?: ReadonlySet<string>,
 ): ContentIdentity {
   if (excluded || !attachments.every(isAttachment)) return EMPTY;
-  const hashes = new Set<string>();
-  const urls = new Set<string>();
+  let hasHash = false;
+  let hasUrl = false;
   const byHash = new Set<string>();
   const byUrl = new Set<string>();
   for (const a of attachments) {
     const h = attachmentHash(a);
     const u = attachmentUrlKey(a, sourceId);
-    if (h) hashes.add(h);
-    if (u) urls.add(u);
+    hasHash ||= h !== undefined && h !== '';
+    hasUrl ||= u !== undefined && u !== '';
     const hk = h ? `h:${h}` : u ? `u:${u}` : undefined;
     const uk = u ? `u:${u}` : h ? `h:${h}` : undefined;
     if (hk) byHash.add(hk);
     if (uk) byUrl.add(uk);
   }
   const ids = identifierKeys(identifiers);
-  return { hashes, urls, byHash, byUrl, identifiers: ids.length > 0 ? new Set(ids) : NONE, claim, codes };
+  return { hasHash, hasUrl, byHash, byUrl, identifiers: ids.length > 0 ? new Set(ids) : NONE, claim, codes };
 }
 
 /** Whether two sets hold the same elements. */
@@ -110,13 +110,13 @@ function sameCode(a: ContentIdentity, b: ContentIdentity): boolean {
 
 /** Whether the identifier tier decides between two identities (neither both hashed nor both with URLs). */
 function decidedByIdentifier(a: ContentIdentity, b: ContentIdentity): boolean {
-  return !(a.hashes.size > 0 && b.hashes.size > 0) && !(a.urls.size > 0 && b.urls.size > 0);
+  return !(a.hasHash && b.hasHash) && !(a.hasUrl && b.hasUrl);
 }
 
 /** Whether two identities name the same content (tiered, see module comment). */
 export function sameContent(a: ContentIdentity, b: ContentIdentity): boolean {
-  if (a.hashes.size > 0 && b.hashes.size > 0) return sameSet(a.byHash, b.byHash);
-  if (a.urls.size > 0 && b.urls.size > 0) return sameSet(a.byUrl, b.byUrl);
+  if (a.hasHash && b.hasHash) return sameSet(a.byHash, b.byHash);
+  if (a.hasUrl && b.hasUrl) return sameSet(a.byUrl, b.byUrl);
   return a.claim === b.claim && intersects(a.identifiers, b.identifiers) && sameCode(a, b);
 }
 
@@ -128,8 +128,8 @@ export function sameContent(a: ContentIdentity, b: ContentIdentity): boolean {
  */
 export function contentBlocking(ids: readonly ContentIdentity[]): BlockingSpec {
   const keys = ids.map((id) => [
-    ...(id.hashes.size > 0 ? [`h:${setKey(id.byHash)}`] : []),
-    ...(id.urls.size > 0 ? [`u:${setKey(id.byUrl)}`] : []),
+    ...(id.hasHash ? [`h:${setKey(id.byHash)}`] : []),
+    ...(id.hasUrl ? [`u:${setKey(id.byUrl)}`] : []),
     ...[...id.identifiers].map((i) => `i:${i}`),
   ]);
   return {

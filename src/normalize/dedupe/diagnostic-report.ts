@@ -36,7 +36,7 @@ import type { ClusterState } from './cluster';
 import { contentBlocking, contentIdentity } from './content-identity';
 import { dedupeWith } from './engine';
 import { stableStringify } from './json';
-import { codeKeys, codingsOf, epochMillis, instantKey, isElement } from './keys';
+import { codeKeys, codingsOf, instantKey, isElement } from './keys';
 import type { DedupeRule } from './rule';
 
 /** A report's conclusion, whitespace collapsed and lower case; undefined when it states none. */
@@ -88,7 +88,8 @@ function effectiveDimensions(d: DiagnosticReport): [string | undefined, string |
   const instant = typeof value === 'string' ? instantKey(value) : undefined;
   if (value === undefined || instant === undefined) return [undefined, undefined];
   if (instant.startsWith('d:')) return [undefined, value];
-  return [instant, new Date(epochMillis(value)).toISOString().slice(0, 10)];
+  // `instant` is the epoch milliseconds instantKey already parsed.
+  return [instant, new Date(Number(instant)).toISOString().slice(0, 10)];
 }
 
 /**
