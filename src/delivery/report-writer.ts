@@ -23,6 +23,7 @@ import type { Bundle, BundleEntry, Communication, DiagnosticReport, DocumentRefe
 import { carriesIdentifier, parseIdentifierToken, scanPagesForIdentifier, searchIdentifierPage, type IdentifierScan, type IdentifierToken } from '../fhir/identifier-match';
 import type { EndpointCapabilities } from '../endpoints/capabilities';
 import { DEFAULT_SMART_SCOPE, FhirHttpError, isGoneError, type FhirEndpointClient } from '../fhir';
+import { scopeAllows } from '../fhir/scope';
 import { logger } from '../log';
 import { uuidV5 } from '../cases/fhir-ids';
 import type { RemoteIds } from './delivery-repository';
@@ -34,6 +35,8 @@ import {
   reportIdentifierToken,
   type ReportFacts,
 } from './report-resources';
+
+export { scopeAllows } from '../fhir/scope';
 
 /** What the recipient gets, from its CapabilityStatement. */
 export interface WritePlan {
@@ -60,38 +63,6 @@ export interface WritePlan {
 }
 
 const offers = (caps: EndpointCapabilities, type: string, interaction: 'create' | 'update'): boolean => (caps.resources[type]?.interactions ?? []).includes(interaction);
-
-/** One SMART scope: `{context}/{type|*}.{read|write|*}` (v1) or `.{cruds subset}` (v2), an optional `?query` restriction. */
-const SCOPE = /^(?:system|user|patient)\/([A-Za-z]+|\*)\.(read|write|\*|c?r?u?d?s?)(?:\?.*)?$/;
-
-/** An interaction a SMART scope may grant, and what grants it (v1 `read` covers search, `write` create and update; v2 its letter). */
-const INTERACTIONS = {
-  create: { v1: 'write', v2: 'c' },
-  update: { v1: 'write', v2: 'u' },
-  search: { v1: 'read', v2: 's' },
-} as const;
-
-/**
- * Whether a SMART scope string lets the client `create` / `update` / `search` resources of `type`
- * (https://hl7.org/fhir/smart-app-launch/STU2/scopes-and-launch-context.html: v1 `write` (create,
- * update) or `read` (search), or `*`; v2 `c` / `u` / `s`). A query-restricted scope counts: the
- * server judges the resource against its query.
- * `undefined`: no SMART scope applies (no auth, a bearer token): the server's answer decides.
- */
-export function scopeAllows(scope: string | undefined, type: string, interaction: keyof typeof INTERACTIONS): boolean {
-  if (scope === undefined) return true;
-  const { v1, v2 } = INTERACTIONS[interaction];
-  return scope
-    .split(/\s+/)
-    .filter(Boolean)
-    .some((s) => {
-      const m = SCOPE.exec(s);
-      if (!m || (m[1] !== '*' && m[1] !== type)) return false;
-      const perm = m[2] ?? '';
-      if (perm === 'read' || perm === 'write') return perm === v1;
-      return perm === '*' || perm.includes(v2);
-    });
-}
 
 /**
  * The SMART scope this client asks an endpoint for (its registered scope, else the default).

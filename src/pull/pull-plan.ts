@@ -1,5 +1,8 @@
 import type { EndpointCapabilities } from '../endpoints/capabilities';
+import { scopeAllows, type ScopeInteraction } from '../fhir/scope';
+import { notGrantedIssue } from './not-granted';
 import { OBSERVATION_SEARCHES } from './observation-categories';
+import type { ServerIssue } from './server-messages';
 import { sourcePatientQuery } from './source-patient-query';
 
 /**
@@ -9,6 +12,9 @@ import { sourcePatientQuery } from './source-patient-query';
  * for the Medication of a MedicationRequest and the Endpoint of an ImagingStudy. A server may ignore
  * `_include` (https://hl7.org/fhir/R4/search.html#errors): what a page lacks is read after it and
  * stored with it (included-follow-up.ts).
+ *
+ * A type the SMART scope granted does not let this client ask for is left out (not-granted.ts): its
+ * query is planned with {@link PlannedQuery.leftOut} set, so its task says why and nothing is sent.
  */
 export interface PlannedQuery {
   /** Stable key of the query within a source (idempotent task identity). */
@@ -18,6 +24,11 @@ export interface PlannedQuery {
   /** Path relative to the FHIR base. */
   readonly path: string;
   readonly params: Record<string, string>;
+  /**
+   * Set when the plan leaves the query out (its types are not granted: not-granted.ts): what its task,
+   * which sends nothing, ends `complete` with among its server messages.
+   */
+  readonly leftOut?: ServerIssue;
 }
 
 /** Largest page we ask for; servers reduce it to what they allow. */
@@ -109,6 +120,13 @@ export interface PlanInput {
   readonly sinceOf?: (queryKey: string) => string | undefined;
   /** Limit to these types (all when absent). The child's Patient is read all the same (see {@link planPull}). */
   readonly types?: readonly string[];
+  /**
+   * The SMART scope the EHR granted this client (`FhirEndpointClient.grantedScope`: the token
+   * response's `scope`, https://hl7.org/fhir/smart-app-launch/backend-services.html#response-5, the
+   * scope requested where the response had none); undefined where no SMART scope applies or it is not
+   * known: every type is asked for, and the server's 403s say what is not granted (not-granted.ts).
+   */
+  readonly scope?: string;
 }
 
 /** For a query the server may refuse without failing the pull (see `SearchSpec.whenRefused`), what its refusal leaves out. */
@@ -124,6 +142,37 @@ export function coveredRefusals(): { readonly key: string; readonly refusal: str
 function supports(capabilities: EndpointCapabilities | null, type: string): boolean {
   // Unknown capabilities: try everything and let the server say what it does not support.
   return capabilities === null || capabilities.resources[type] !== undefined;
+}
+
+/**
+ * The search parameters the server declares for `type` (CapabilityStatement.rest.resource.searchParam,
+ * https://hl7.org/fhir/R4/capabilitystatement-definitions.html#CapabilityStatement.rest.resource.searchParam);
+ * undefined when it lists none: many servers omit them, and the usual ones are asked for.
+ */
+function declaredSearchParams(capabilities: EndpointCapabilities | null, type: string): ReadonlySet<string> | undefined {
+  const params = capabilities?.resources[type]?.searchParams;
+  return params !== undefined && params.length > 0 ? new Set(params) : undefined;
+}
+
+/**
+ * The parameter a search of a type names the child by: `patient`, unless the server declares search
+ * parameters for the type without it but with `subject` (both are the Patient compartment's
+ * parameters for most types, https://hl7.org/fhir/R4/compartmentdefinition-patient.html). A server
+ * may refuse a parameter it does not declare (400) or ignore it and answer with every patient's
+ * records (https://hl7.org/fhir/R4/search.html#errors). Declaring neither: `patient` (the server's
+ * answer decides).
+ */
+function patientParam(declared: ReadonlySet<string> | undefined): 'patient' | 'subject' {
+  return declared !== undefined && !declared.has('patient') && declared.has('subject') ? 'subject' : 'patient';
+}
+
+/**
+ * The query, left out with why (nothing is sent) when the scope granted does not let this client
+ * `interaction` one of its `types`; as it is otherwise, and where no scope is known.
+ */
+function unlessGranted(query: PlannedQuery, types: readonly string[], interaction: ScopeInteraction, scope: string | undefined): PlannedQuery {
+  const refused = types.filter((t) => !scopeAllows(scope, t, interaction));
+  return refused.length > 0 && scope !== undefined ? { ...query, leftOut: notGrantedIssue(refused, scope) } : query;
 }
 
 /** One `$everything` stream (see {@link EVERYTHING_GROUPS}) of the types in `types`. */
@@ -142,51 +191,75 @@ function everythingStream(id: string, key: string, types: readonly string[], sin
  * (`_since`). That stream then leaves Patient out of its `_type` (read once, counted once) and keeps
  * its key, the key of its group of types: the key is the bound of the next re-pull
  * (`lastCompletedQueries`), and the Patient, read in full by every pull, needs none.
+ *
+ * `_type` names only types the scope granted lets this client read: the others of a group (companions
+ * too) are left out, planned as one query of their own per group, keyed by them, that sends nothing
+ * (see {@link PlannedQuery.leftOut}); a group none of whose own types is granted is that query alone.
  */
 function planEverything(input: PlanInput, wanted: (type: string) => boolean, sinceOf: (key: string) => string | undefined): PlannedQuery[] {
   const id = encodeURIComponent(input.patientId);
+  const granted = (type: string): boolean => scopeAllows(input.scope, type, 'read');
   // One $everything stream per group of types (`_type`), so pages of different groups are
   // fetched in parallel: a single paged stream is capped by the server's round trip.
   const companions = new Set(['Binary', 'Endpoint', 'Medication']);
   let patientReadInFull = false;
-  const streams = EVERYTHING_GROUPS.map((group) => (group.some((t) => !companions.has(t) && wanted(t)) ? group.filter((t) => companions.has(t) || wanted(t)) : []))
-    .filter((group) => group.length > 0)
-    .map((group) => {
-      const key = `Patient/$everything:${group.join(',')}`;
+  const queries: PlannedQuery[] = [];
+  for (const whole of EVERYTHING_GROUPS) {
+    if (!whole.some((t) => !companions.has(t) && wanted(t))) continue;
+    const group = whole.filter((t) => companions.has(t) || wanted(t));
+    const notGranted = group.filter((t) => !granted(t));
+    const asked = group.filter(granted);
+    if (asked.some((t) => !companions.has(t))) {
+      const key = `Patient/$everything:${asked.join(',')}`;
       const since = sinceOf(key);
-      if (group.includes('Patient') && !since) patientReadInFull = true;
-      return { key, since, types: since ? group.filter((t) => t !== 'Patient') : group };
-    })
-    .filter((stream) => stream.types.some((t) => !companions.has(t)))
-    .map((stream) => everythingStream(id, stream.key, stream.types, stream.since));
-  return patientReadInFull ? streams : [sourcePatientQuery(input.patientId), ...streams];
+      if (asked.includes('Patient') && !since) patientReadInFull = true;
+      const types = since ? asked.filter((t) => t !== 'Patient') : asked;
+      if (types.some((t) => !companions.has(t))) queries.push(everythingStream(id, key, types, since));
+    }
+    if (notGranted.length > 0 && input.scope !== undefined) {
+      const key = `Patient/$everything:${notGranted.join(',')}`;
+      queries.push({ ...everythingStream(id, key, notGranted, undefined), leftOut: notGrantedIssue(notGranted, input.scope) });
+    }
+  }
+  return patientReadInFull ? queries : [unlessGranted(sourcePatientQuery(input.patientId), ['Patient'], 'search', input.scope), ...queries];
 }
 
 /**
  * The queries for one source. Deterministic, so re-planning a pull yields the same task keys. Every
  * plan reads the child's Patient at the source in full, whatever `types` and `since` say
  * ({@link sourcePatientQuery}): by its own query, or by the `$everything` stream that asks for it in full.
+ *
+ * `$everything` only where the scope granted lets this client read Patients (the operation is on the
+ * Patient); a type the scope does not grant is left out ({@link PlannedQuery.leftOut}). A search names
+ * the child by the parameter the server declares ({@link patientParam}), and asks only for what
+ * changed (`_lastUpdated`, https://hl7.org/fhir/R4/search.html#lastUpdated) only where the server
+ * declares `_lastUpdated` for the type or declares no parameter at all for it: otherwise in full, as
+ * a server may refuse the parameter or ignore it. Records received again are stored once
+ * (`commitPage`: keyed by version), and the query still completes, so the next re-pull has its bound.
  */
 export function planPull(input: PlanInput): PlannedQuery[] {
   const wanted = (type: string): boolean => !input.types || input.types.length === 0 || input.types.includes(type);
   const sinceOf = (key: string): string | undefined => input.since ?? input.sinceOf?.(key);
-  if (input.capabilities?.patientEverything) return planEverything(input, wanted, sinceOf);
+  if (input.capabilities?.patientEverything && scopeAllows(input.scope, 'Patient', 'read')) return planEverything(input, wanted, sinceOf);
   // The Patient in full, in every pull (never `_lastUpdated`): see sourcePatientQuery.
-  const queries: PlannedQuery[] = [sourcePatientQuery(input.patientId)];
+  const queries: PlannedQuery[] = [unlessGranted(sourcePatientQuery(input.patientId), ['Patient'], 'search', input.scope)];
   for (const search of SEARCHES) {
     if (!wanted(search.type) || !supports(input.capabilities, search.type)) continue;
+    const declared = declaredSearchParams(input.capabilities, search.type);
     const since = sinceOf(search.key);
-    queries.push({
+    const changedOnly = Boolean(since) && (declared === undefined || declared.has('_lastUpdated'));
+    const query: PlannedQuery = {
       key: search.key,
       resourceType: search.type,
       path: search.type,
       params: {
-        patient: `Patient/${input.patientId}`,
+        [patientParam(declared)]: `Patient/${input.patientId}`,
         ...search.params,
         _count: String(PULL_PAGE_SIZE),
-        ...(since ? { _lastUpdated: `gt${since}` } : {}),
+        ...(changedOnly ? { _lastUpdated: `gt${since}` } : {}),
       },
-    });
+    };
+    queries.push(unlessGranted(query, [search.type], 'search', input.scope));
   }
   return queries;
 }

@@ -3,7 +3,8 @@ import { MalformedResponseError } from '../fhir';
 import { inlineDataDigest, type FoundAttachment } from './attachments';
 import { countPage, type PageCount } from './included-resources';
 import { pageRowsJson, type PageEntries } from './page-resources';
-import { addServerMessages, type ServerMessage } from './server-messages';
+import { NOT_GRANTED_TASK_SQL } from './not-granted';
+import { addServerMessages, type ServerIssue, type ServerMessage } from './server-messages';
 import { OWN_CLOCK_MARGIN_MS, SERVER_TIME_MARGIN_MS } from './server-time';
 
 export type PullState = 'queued' | 'running' | 'complete' | 'partial' | 'failed' | 'cancelled';
@@ -152,31 +153,44 @@ export async function insertPull(db: Queryable, p: { id: string; caseId: string;
  * later re-pull skip that window for good. A pull without `since` covers everything until its time:
  * in full, or from a bound chosen here (an incremental pull's queries, by induction). Starting a little
  * earlier than needed fetches some records again, which the raw store keeps once.
+ *
+ * A task that ended without fetching anything because its types were not granted (not-granted.ts) is
+ * no bound: once the EHR grants them, the query is asked in full.
  */
 export async function lastCompletedQueries(db: Queryable, caseId: string): Promise<Map<string, Date>> {
   const { rows } = await db.query<{ source_id: string; query_key: string; remote_patient_id: string | null; since: Date }>(
     `SELECT DISTINCT ON (t.source_id, t.query_key, t.remote_patient_id) t.source_id, t.query_key, t.remote_patient_id,
             COALESCE(t.server_time - $2::interval, p.created_at - $3::interval) AS since
      FROM pull_tasks t JOIN pulls p ON p.id = t.pull_id
-     WHERE p.case_id = $1 AND t.state = 'complete' AND p.since IS NULL
+     WHERE p.case_id = $1 AND t.state = 'complete' AND p.since IS NULL AND NOT ${NOT_GRANTED_TASK_SQL}
      ORDER BY t.source_id, t.query_key, t.remote_patient_id, p.created_at DESC`,
     [caseId, `${SERVER_TIME_MARGIN_MS} milliseconds`, `${OWN_CLOCK_MARGIN_MS} milliseconds`],
   );
   return new Map(rows.map((r) => [`${r.source_id}|${r.query_key}|${r.remote_patient_id ?? ''}`, r.since]));
 }
 
+/**
+ * A task of a new pull, `queued`; or, with `leftOut` (a query the plan leaves out: its types not
+ * granted, not-granted.ts), `complete` at once with that message and nothing fetched.
+ */
 export async function insertTask(
   db: Queryable,
   t: {
     id: string; pullId: string; sourceId: string; resourceType: string; queryKey: string; path: string; params: Record<string, string>;
     /** The patient at the source the task pulls for (see migration 012). */
     remotePatientId: string | null;
+    /** Why the query is not asked (`PlannedQuery.leftOut`). */
+    leftOut?: ServerIssue;
   },
 ): Promise<void> {
+  const left = t.leftOut !== undefined;
   await db.query(
-    `INSERT INTO pull_tasks (id, pull_id, source_id, resource_type, query_key, request_path, request_params, state, remote_patient_id)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8)`,
-    [t.id, t.pullId, t.sourceId, t.resourceType, t.queryKey, t.path, JSON.stringify(t.params), t.remotePatientId],
+    `INSERT INTO pull_tasks (id, pull_id, source_id, resource_type, query_key, request_path, request_params, state, remote_patient_id, server_messages, finished_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text, $9, $10::jsonb, CASE WHEN $8::text = 'complete' THEN now() END)`,
+    [
+      t.id, t.pullId, t.sourceId, t.resourceType, t.queryKey, t.path, JSON.stringify(t.params), left ? 'complete' : 'queued', t.remotePatientId,
+      JSON.stringify(t.leftOut !== undefined ? addServerMessages([], [t.leftOut]) : []),
+    ],
   );
 }
 

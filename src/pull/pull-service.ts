@@ -3,10 +3,12 @@ import { transitionCase, type CaseServiceDeps } from '../cases/case-service';
 import { CASE_ROW_LOCK, findCase, insertCaseEvent } from '../db/case-repository';
 import type { Database, Queryable } from '../db/database';
 import type { EndpointCapabilities } from '../endpoints/capabilities';
+import type { EndpointClients } from '../endpoints/endpoint-clients';
 import { findEndpoint, type EndpointRow } from '../endpoints/endpoint-repository';
 import type { Principal } from '../http/auth';
 import { conflict, notFound } from '../http/problem';
-import { logger } from '../log';
+import { errorFields, logger } from '../log';
+import type { SecretBox } from '../security/secret-box';
 import { enqueueAfterCommit } from '../util/enqueue-after-commit';
 import type { PullFlowProducer } from '../../queues/pull-flow';
 import { requireSomeR4Source } from './fhir-version-gate';
@@ -22,6 +24,9 @@ import { listSources } from './source-repository';
 export interface PullServiceDeps extends CaseServiceDeps {
   readonly db: Database;
   readonly pulls: PullFlowProducer;
+  /** The endpoints' clients, and the secrets their registrations are sealed with: the SMART scope each EHR granted, for the plan ({@link grantedScopes}). */
+  readonly clients: EndpointClients;
+  readonly secrets: SecretBox;
 }
 
 /** Statuses in which a pull may start; entering one from here moves the case to collecting_records. */
@@ -57,6 +62,45 @@ async function lockPullableCase(tx: Queryable, caseId: string): Promise<string> 
 async function moveToCollecting(deps: PullServiceDeps, tx: Queryable, caseId: string, reason: string, actor: Principal): Promise<void> {
   await transitionCase(deps, tx, { id: caseId, to: 'collecting_records', reason, actor, now: deps.now?.() ?? new Date() });
 }
+
+/** How long a pull's start waits for an EHR's token endpoint to say what it grants before planning without it. */
+const SCOPE_WAIT_MS = 5000;
+
+/**
+ * Per endpoint of `sources` (by id and registration version, `updated_at`), the SMART scope its EHR
+ * granted this client (`FhirEndpointClient.grantedScope`: cached with the token; a token is obtained
+ * now when none is cached, as the pull's first request would). Left out where no SMART scope applies,
+ * or where it could not be learnt within {@link SCOPE_WAIT_MS} (the token endpoint down, the endpoint
+ * paused, its registration refused): that source's plan asks for every type, and its queries meet what
+ * the token endpoint answers then (a 403 of a type not granted is said as such: not-granted.ts).
+ * Read before the pull's transaction: no row lock is held while an EHR answers.
+ */
+async function grantedScopes(deps: PullServiceDeps, sources: readonly { readonly endpointId: string }[]): Promise<Map<string, string>> {
+  const ids = [...new Set(sources.map((s) => s.endpointId))];
+  const scopes = new Map<string, string>();
+  await Promise.all(
+    ids.map(async (id) => {
+      const endpoint = await findEndpoint(deps.db, id);
+      if (!endpoint) return;
+      let timer: NodeJS.Timeout | undefined;
+      const waited = new Promise<undefined>((resolve) => {
+        timer = setTimeout(() => resolve(undefined), SCOPE_WAIT_MS);
+      });
+      try {
+        const scope = await Promise.race([deps.clients.forEndpoint(endpoint, deps.secrets).grantedScope(), waited]);
+        if (scope !== undefined) scopes.set(scopeKey(endpoint), scope);
+      } catch (err) {
+        logger.warn('granted SMART scope not known: the pull asks the source for every type', { endpointId: id, ...errorFields(err) });
+      } finally {
+        clearTimeout(timer);
+      }
+    }),
+  );
+  return scopes;
+}
+
+/** An endpoint registration's key in {@link grantedScopes}: a scope learnt for an earlier registration does not count. */
+const scopeKey = (endpoint: EndpointRow): string => `${endpoint.id}|${endpoint.updatedAt.toISOString()}`;
 
 /** The endpoints of `sources`, each read once, by id (undefined: deleted meanwhile). */
 async function endpointsOf(tx: Queryable, sources: readonly { readonly endpointId: string }[]): Promise<Map<string, EndpointRow | undefined>> {
@@ -116,7 +160,9 @@ export async function startPull(
   }
   const pullId = randomUUID();
   const taskIds: string[] = [];
+  let leftOut = 0;
   const since = input.since ? new Date(input.since) : null;
+  const scopes = await grantedScopes(deps, ready);
   const underWay = await deps.db.transaction(async (tx) => {
     // Two requests at once start one pull: the second finds the first under way.
     const status = await lockPullableCase(tx, caseId);
@@ -128,18 +174,23 @@ export async function startPull(
     const completed = input.incremental && !input.since ? await lastCompletedQueries(tx, caseId) : undefined;
     for (const source of ready) {
       const endpoint = endpoints.get(source.endpointId);
+      const scope = endpoint ? scopes.get(scopeKey(endpoint)) : undefined;
       const queries = planPull({
         patientId: source.remotePatientId ?? '',
         capabilities: (endpoint?.capabilities as EndpointCapabilities | null) ?? null,
         since: input.since,
         ...(completed ? { sinceOf: (key: string) => completed.get(`${source.id}|${key}|${source.remotePatientId ?? ''}`)?.toISOString() } : {}),
         types: input.types,
+        ...(scope !== undefined ? { scope } : {}),
       });
       for (const q of queries) {
         const id = randomUUID();
-        taskIds.push(id);
+        // A query left out (a type not granted) is recorded complete with why, and not queued.
+        if (q.leftOut === undefined) taskIds.push(id);
+        else leftOut += 1;
         await insertTask(tx, {
           id, pullId, sourceId: source.id, resourceType: q.resourceType, queryKey: q.key, path: q.path, params: q.params, remotePatientId: source.remotePatientId,
+          ...(q.leftOut !== undefined ? { leftOut: q.leftOut } : {}),
         });
       }
     }
@@ -151,8 +202,8 @@ export async function startPull(
     return { pullId: underWay.id, state: underWay.state, tasks: underWay.tasks, alreadyUnderWay: true };
   }
   await enqueue(deps, { id: pullId, caseId, attempt: 1 }, taskIds);
-  logger.info('pull started', { caseId, pullId, count: taskIds.length });
-  return { pullId, state: 'queued', tasks: taskIds.length };
+  logger.info('pull started', { caseId, pullId, count: taskIds.length, counts: { queued: taskIds.length, leftOut } });
+  return { pullId, state: 'queued', tasks: taskIds.length + leftOut };
 }
 
 async function requirePull(db: Database, caseId: string, pullId: string): Promise<PullRow> {

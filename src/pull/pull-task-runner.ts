@@ -7,7 +7,9 @@ import { findAttachments } from './attachments';
 import { pausedMessage, waitsFor, type JobRun } from './job-run';
 import type { PullWorkerDeps } from './pull-deps';
 import { pageEntries, type PageEntries, type PageEntry } from './page-resources';
-import { addServerMessages } from './server-messages';
+import { addServerMessages, type ServerIssue } from './server-messages';
+import { refusedAsNotGranted } from './not-granted';
+import { scopeAllows } from '../fhir/scope';
 import { addOtherPatients, FOREIGN_PATIENTS_TO_STOP, ForeignPatientsError } from './foreign-patient';
 import { PagingGuard, pagingLoopError } from './paging-guard';
 import { expectedMatchesOf } from './expected-matches';
@@ -37,8 +39,10 @@ const MAX_CURSOR_RESTARTS = 2;
 /**
  * Runs one pull task (one query at one source) to the end of its pages. Each page and its cursor
  * are committed together, so a run that is killed resumes after its last committed page, and a run
- * that repeats a page stores nothing twice. Permanent errors (not-found, invalid, forbidden…) end
- * the task `failed`; transient ones propagate so the queue retries the job.
+ * that repeats a page stores nothing twice. Permanent errors (not-found, invalid…) end the task
+ * `failed`; transient ones propagate so the queue retries the job. A first page refused as not
+ * granted (403 `forbidden`/`security`, not-granted.ts) or, for a query the plan allows it, as not
+ * supported ends it `complete` with that said ({@link firstPageRefusal}).
  */
 export async function runPullTask(
   deps: PullWorkerDeps,
@@ -152,13 +156,14 @@ export async function runPullTask(
           paging = new PagingGuard();
           continue;
         }
-        // A query the plan asks only of servers that can answer it, refused at once: said, not fatal.
-        const status = refusedStatus(err);
-        const leftOut = status !== undefined && current.pages === 0 && current.nextUrl === null && staleRun === undefined ? whenRefused(current.queryKey) : undefined;
-        if (leftOut !== undefined) {
-          const refusal = { severity: 'warning', code: 'not-supported', text: `${leftOut} (HTTP ${status})` };
+        // Refused at once: a query the plan asks only of servers that can answer it, or a type the
+        // EHR did not grant this client. Said, not fatal.
+        const refusal = current.pages === 0 && current.nextUrl === null && staleRun === undefined ? await firstPageRefusal(err, current, client) : undefined;
+        if (refusal !== undefined) {
           await markTaskFinished(deps.db, current.id, 'complete', null, counted.retries, addServerMessages(current.serverMessages, [refusal]));
-          logger.info('pull task complete: query refused by the server', { pullId: current.pullId, sourceId: current.sourceId, resourceType: current.resourceType, status });
+          logger.info('pull task complete: query refused by the server', {
+            pullId: current.pullId, sourceId: current.sourceId, resourceType: current.resourceType, status: err instanceof FhirHttpError ? err.status : undefined, code: refusal.code,
+          });
           return { state: 'complete', pages: 0, resources: 0, newAttachmentIds };
         }
         throw err;
@@ -290,6 +295,39 @@ export async function runPullTask(
  */
 function refusedStatus(err: unknown): number | undefined {
   return err instanceof FhirHttpError && err.permanent && [400, 405, 422, 501].includes(err.status) ? err.status : undefined;
+}
+
+/**
+ * What a query refused on its first page ends `complete` with (not failed): a 403 `forbidden` or
+ * `security` for types the EHR's grant does not cover now (not granted, not-granted.ts; {@link grantCovers}), or a refusal as not supported of a query the
+ * plan asks only of servers that can answer it (`whenRefused` in pull-plan.ts); undefined for any
+ * other error, which fails the query as before.
+ */
+async function firstPageRefusal(err: unknown, task: TaskRow, client: FhirEndpointClient): Promise<ServerIssue | undefined> {
+  if (!(err instanceof FhirHttpError && err.permanent)) return undefined;
+  const notGranted = refusedAsNotGranted(err, typesAskedBy(task));
+  if (notGranted !== undefined && !(await grantCovers(client, task))) return notGranted;
+  const status = refusedStatus(err);
+  const leftOut = status !== undefined ? whenRefused(task.queryKey) : undefined;
+  return leftOut !== undefined ? { severity: 'warning', code: 'not-supported', text: `${leftOut} (HTTP ${status})` } : undefined;
+}
+
+/**
+ * Whether the scope the EHR granted this client (as its token says now) covers the task's query. A 403
+ * for a query the grant covers is not a scope gap but the EHR refusing this child's records (a consent
+ * or a restriction): the query fails, as any refusal, where the case manager sees it. Unknown (no SMART
+ * scope, or the token cannot be read now): covered, so the refusal stays a failure.
+ */
+async function grantCovers(client: FhirEndpointClient, task: TaskRow): Promise<boolean> {
+  const scope = await client.grantedScope().catch(() => undefined);
+  const interaction = task.resourceType === '*' ? 'read' : 'search';
+  return typesAskedBy(task).every((type) => scopeAllows(scope, type, interaction));
+}
+
+/** The types a task's query asks for: its type, or an `$everything` stream's `_type` (every type: `*`). */
+function typesAskedBy(task: Pick<TaskRow, 'resourceType' | 'requestParams'>): string[] {
+  if (task.resourceType !== '*') return [task.resourceType];
+  return task.requestParams._type?.split(',').filter(Boolean) ?? ['every type'];
 }
 
 /**

@@ -9,6 +9,7 @@
  */
 import type { CapabilityStatement, CapabilityStatementRestResource, CapabilityStatementRestSecurity } from '@medplum/fhirtypes';
 import { getResourceTypes, getSearchParameters } from './fhir-definitions';
+import type { DeclaredSearchParameters } from './search/declared-parameters';
 
 export interface CapabilityOptions {
   readonly name: string;
@@ -16,6 +17,8 @@ export interface CapabilityOptions {
   readonly tokenUrl: string | undefined;
   readonly pagingStyle: string;
   readonly maxCount: number;
+  /** Per type, the only search parameters declared (others of the type are left out). */
+  readonly searchParams?: DeclaredSearchParameters;
 }
 
 const SEARCHABLE_TYPES = new Set(['reference', 'token', 'string', 'uri', 'date']);
@@ -42,7 +45,7 @@ export function buildCapabilityStatement(options: CapabilityOptions): Capability
       {
         mode: 'server',
         security: options.tokenUrl ? smartSecurity(options.tokenUrl) : undefined,
-        resource: getResourceTypes().map(resourceCapability),
+        resource: getResourceTypes().map((type) => resourceCapability(type, options.searchParams?.[type])),
         interaction: [{ code: 'transaction' }, { code: 'batch' }],
         operation: [{ name: 'everything', definition: EVERYTHING }],
       },
@@ -50,9 +53,10 @@ export function buildCapabilityStatement(options: CapabilityOptions): Capability
   };
 }
 
-function resourceCapability(type: string): CapabilityStatementRestResource {
+function resourceCapability(type: string, declared: readonly string[] | undefined): CapabilityStatementRestResource {
   const searchParam = Object.values(getSearchParameters(type))
     .filter((param) => SEARCHABLE_TYPES.has(param.type as string) && param.code !== '_compartment')
+    .filter((param) => declared === undefined || declared.includes(param.code as string))
     .map((param) => ({
       name: param.code as string,
       type: param.type as 'token',

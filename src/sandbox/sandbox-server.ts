@@ -37,6 +37,7 @@ import { AccessTokenStore } from './smart/access-tokens';
 import { ClientRegistry, type ClientRegistration } from './smart/client-registry';
 import { JtiReplayCache } from './smart/jti-replay-cache';
 import { ScopeSet } from './smart/scopes';
+import type { DeclaredSearchParameters } from './search/declared-parameters';
 
 export interface SandboxServerOptions {
   /** Name used in logs, the CapabilityStatement and fault rules (`care-team-a`). */
@@ -67,6 +68,13 @@ export interface SandboxServerOptions {
   readonly clockToleranceSeconds?: number;
   /** Clock (epoch ms) for tokens, `meta.lastUpdated` and snapshots; default `Date.now`. For tests. */
   readonly now?: () => number;
+  /**
+   * Per resource type, the only search parameters the server declares in its CapabilityStatement and
+   * takes: a search of that type with any other search parameter is refused with 400 `not-supported`,
+   * as a strict server does (search/declared-parameters.ts). Types not named: every parameter the
+   * sandbox evaluates. Default: none named.
+   */
+  readonly searchParams?: DeclaredSearchParameters;
 }
 
 export interface SandboxServer {
@@ -140,6 +148,7 @@ export async function startSandboxServer(options: SandboxServerOptions): Promise
     paging,
     defaultCount: Math.min(options.defaultCount ?? 20, maxCount),
     maxCount,
+    ...(options.searchParams !== undefined ? { searchParams: options.searchParams } : {}),
     repo,
     router,
     snapshots,
@@ -157,7 +166,7 @@ export async function startSandboxServer(options: SandboxServerOptions): Promise
     now,
     capabilityJson: () =>
       (capabilityJson ??= JSON.stringify(
-        buildCapabilityStatement({ name: options.name, baseUrl, tokenUrl: auth === 'smart' ? tokenUrl : undefined, pagingStyle: paging, maxCount })
+        buildCapabilityStatement({ name: options.name, baseUrl, tokenUrl: auth === 'smart' ? tokenUrl : undefined, pagingStyle: paging, maxCount, searchParams: options.searchParams })
       )),
   };
 

@@ -5,6 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Condition } from 'fhir/r4';
+import IORedis from 'ioredis';
+import { EndpointClients } from '../../src/endpoints/endpoint-clients';
 import { loadDomainData } from '../../src/cases/domain-data';
 import type { Database } from '../../src/db/database';
 import { scanSearchPage } from '../../src/fhir';
@@ -12,6 +14,7 @@ import { pageEntries } from '../../src/pull/page-resources';
 import { commitPage, markTaskFinished, type TaskRow } from '../../src/pull/pull-repository';
 import { startPull, type StartPullInput } from '../../src/pull/pull-service';
 import { bullConnectionOptions } from '../../src/redis';
+import { SecretBox } from '../../src/security/secret-box';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { PullFlowProducer } from '../../queues/pull-flow';
 import { fixtureBundle, fixtureIntake, fixturePatientId } from '../support/fixture-child';
@@ -61,7 +64,12 @@ export async function startRepullWorld(ehrNow: () => number, options: { readonly
   ]);
   await teamA.load(fixtureBundle('care-team-a'));
   const producer = new PullFlowProducer(bullConnectionOptions(svc.config.redisUrl), svc.config.queuePrefix, svc.config.pullJobBackoffMs);
-  const deps = { db: svc.service.db, pulls: producer, config: { programTimeZone: svc.config.programTimeZone }, domain: loadDomainData() };
+  // The endpoints' clients, as the API's (the scope each EHR granted is read for the plan).
+  const redis = new IORedis(svc.config.redisUrl, { maxRetriesPerRequest: 1 });
+  const clients = new EndpointClients(redis, `${svc.config.queuePrefix}:fhir:`, FAST_CLIENT.clientOptions);
+  const deps = {
+    db: svc.service.db, pulls: producer, config: { programTimeZone: svc.config.programTimeZone }, domain: loadDomainData(), clients, secrets: new SecretBox(svc.config.secretsKey),
+  };
   const actor = { sub: `test-repull-${randomUUID().slice(0, 8)}`, roles: [] };
   const stateOf = async (pullId: string): Promise<string | undefined> =>
     (await svc.service.db.query<{ state: string }>('SELECT state FROM pulls WHERE id = $1', [pullId])).rows[0]?.state;
@@ -91,6 +99,8 @@ export async function startRepullWorld(ehrNow: () => number, options: { readonly
     },
     async stop() {
       await producer.close();
+      await clients.closeAll();
+      redis.disconnect();
       await Promise.all([svc.stop(), teamA.stop()]);
     },
   };

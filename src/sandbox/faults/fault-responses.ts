@@ -7,7 +7,7 @@ import { expiredToken } from '../smart/bearer-auth';
 import { FHIR_JSON, outcomeResponse, simpleOutcome, type SandboxResponse } from '../http/sandbox-response';
 import type { FaultAction, RetryAfterFormat } from './fault-types';
 
-/** The response of a fault that answers instead of the server (429, 503, 500, 401, 3xx). */
+/** The response of a fault that answers instead of the server (429, 503, 500, 403, 401, 3xx). */
 export function faultStatusResponse(action: FaultAction, now: number): SandboxResponse | undefined {
   switch (action.kind) {
     case 'rate-limit':
@@ -16,6 +16,8 @@ export function faultStatusResponse(action: FaultAction, now: number): SandboxRe
       return outcomeResponse(503, simpleOutcome('error', 'transient', 'Service unavailable (sandbox fault)'), retryAfterHeader(action, now));
     case 'server-error':
       return outcomeResponse(500, simpleOutcome('fatal', 'exception', action.message ?? 'Internal server error (sandbox fault)'));
+    case 'forbidden':
+      return outcomeResponse(403, simpleOutcome('error', action.code ?? 'forbidden', 'Forbidden (sandbox fault)'));
     case 'expired-token':
       return expiredToken();
     case 'redirect':

@@ -7,7 +7,7 @@
  *
  * - `<server>`: `care-team-a`, `care-team-b`, `referring-ehr`, or `*` for every server.
  * - `<METHOD> <path>`: a request pattern (route-pattern.ts), e.g. `GET /Observation*`.
- * - `<action>`: `latency` | `429` (or `rate-limit`) | `503` (or `unavailable`) | `500` (or `server-error`)
+ * - `<action>`: `latency` | `429` (or `rate-limit`) | `503` (or `unavailable`) | `500` (or `server-error`) | `403` (or `forbidden`)
  *   | `hang` | `reset` | `malformed-json` | `truncated` | `expired-token` | `foreign-next-link` | `search-outcome` | `ignore-parameter`
  *   | `ignore-if-none-exist`
  *   | `paging-loop` | `stuck-paging` | `endless-paging` | `redirect`.
@@ -45,6 +45,8 @@ const ACTION_ALIASES: Record<string, FaultAction['kind']> = {
   'rate-limit': 'rate-limit',
   unavailable: 'unavailable',
   'server-error': 'server-error',
+  '403': 'forbidden',
+  forbidden: 'forbidden',
   hang: 'hang',
   reset: 'reset',
   'malformed-json': 'malformed-json',
@@ -112,6 +114,8 @@ function actionFromOptions(kind: FaultAction['kind'], options: Map<string, strin
       return { kind, retryAfterSeconds: numberOption(options, 'retryAfter'), retryAfterFormat: options.get('retryAfterFormat') };
     case 'server-error':
       return { kind, message: options.get('message') };
+    case 'forbidden':
+      return { kind, code: options.get('code') };
     case 'truncated':
       return { kind, fraction: numberOption(options, 'fraction') };
     case 'foreign-next-link':
@@ -149,6 +153,7 @@ const actionSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('rate-limit'), ...retryAfter }),
   z.object({ kind: z.literal('unavailable'), ...retryAfter }),
   z.object({ kind: z.literal('server-error'), message: z.string().optional() }),
+  z.object({ kind: z.literal('forbidden'), code: z.enum(['forbidden', 'security']).optional() }),
   z.object({ kind: z.literal('hang') }),
   z.object({ kind: z.literal('reset') }),
   z.object({ kind: z.literal('malformed-json') }),

@@ -27,6 +27,8 @@ export type FaultAction =
   | { readonly kind: 'unavailable'; readonly retryAfterSeconds?: number; readonly retryAfterFormat?: RetryAfterFormat }
   /** 500 with an OperationOutcome body. */
   | { readonly kind: 'server-error'; readonly message?: string }
+  /** 403 Forbidden with an OperationOutcome issue `forbidden` (default) or `security`: the server refuses this client the request. */
+  | { readonly kind: 'forbidden'; readonly code?: 'forbidden' | 'security' }
   /** Never answer; the socket stays open until the client gives up or the server stops. */
   | { readonly kind: 'hang' }
   /** Destroy the connection (TCP RST) without answering. */
@@ -91,6 +93,7 @@ export const PRE_RESPONSE_KINDS: ReadonlySet<FaultKind> = new Set([
   'rate-limit',
   'unavailable',
   'server-error',
+  'forbidden',
   'hang',
   'reset',
   'expired-token',

@@ -6,6 +6,7 @@ import type { ReferenceCache } from '../operations/resource-references';
 import type { PagingStyle } from '../paging/page-links';
 import type { SearchSnapshotStore } from '../paging/search-snapshots';
 import type { SandboxRepository } from '../repository/sandbox-repository';
+import type { DeclaredSearchParameters } from '../search/declared-parameters';
 import type { TokenEndpointOptions } from '../smart/token-endpoint';
 import type { WireJsonCache } from './wire-json';
 
@@ -19,6 +20,8 @@ export interface RouteContext {
   readonly paging: PagingStyle;
   readonly defaultCount: number;
   readonly maxCount: number;
+  /** Per type, the only search parameters the server declares and takes (others: 400); see declared-parameters.ts. */
+  readonly searchParams?: DeclaredSearchParameters;
   readonly repo: SandboxRepository;
   readonly router: FhirRouter;
   readonly snapshots: SearchSnapshotStore;

@@ -11,6 +11,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import { patientEverything } from '../operations/patient-everything';
 import { pageLinks } from '../paging/page-links';
 import type { NewSnapshot, SearchSnapshot } from '../paging/search-snapshots';
+import { undeclaredParameter } from '../search/declared-parameters';
 import { resolveIncludes } from '../search/includes';
 import { parseNonNegativeInteger, parseSearchQuery } from '../search/search-query';
 import { insufficientScope, type AccessPolicy } from '../smart/bearer-auth';
@@ -23,6 +24,10 @@ import { writeSearchset } from './searchset-writer';
 export function searchType(ctx: RouteContext, req: SandboxRequest, resourceType: string, policy: AccessPolicy, params: URLSearchParams): SandboxResponse {
   if (!policy.allows(resourceType, 's')) {
     return insufficientScope(resourceType, 's');
+  }
+  const undeclared = undeclaredParameter(ctx.searchParams, resourceType, params);
+  if (undeclared !== undefined) {
+    return outcomeResponse(400, simpleOutcome('error', 'not-supported', `Search parameter ${undeclared} is not supported for ${resourceType}`));
   }
   const strict = /handling\s*=\s*strict/i.test(headerValue(req.headers, 'prefer') ?? '');
   const parsed = parseSearchQuery(resourceType, params, { baseUrl: ctx.baseUrl, strict });
