@@ -18,19 +18,27 @@ import { assertAllowedEndpointUrl, baseWithSlash, type UrlGuardOptions } from '.
  * 1. Discovery: `GET <base>/.well-known/smart-configuration` → `token_endpoint` (unless the
  *    registration gives `tokenUrl`); a relative one is resolved against the configuration's URL
  *    ({@link resolveTokenEndpoint}). The token URL passes the same URL policy as the endpoint
- *    (https, no private addresses); it may be on another origin, as is common. When the endpoint has a
+ *    (https, no private addresses); it may be on another origin, as is common. It is then used as
+ *    published (an absolute one character for character, a relative one as resolved), never
+ *    re-serialized: see {@link discoverTokenEndpoint}. When the endpoint has a
  *    pinned token endpoint (`pinnedTokenEndpoint`, recorded at registration), discovery naming
  *    another one is refused before anything is sent to it ({@link assertPinnedTokenEndpoint}).
  * 2. Token request: `POST token_endpoint` with `grant_type=client_credentials`, `scope`,
  *    `client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer` and a fresh
- *    signed `client_assertion` (RFC 7523, see {@link ClientAssertionSigner}).
+ *    signed `client_assertion` (RFC 7523, see {@link ClientAssertionSigner}) whose `aud` is that
+ *    same token URL string: "the FHIR authorization server's token URL (the same URL to which this
+ *    authentication JWT will be posted)"
+ *    (https://hl7.org/fhir/smart-app-launch/client-confidential-asymmetric.html#authenticating-to-the-token-endpoint).
  * 3. Caching: the token is kept in Redis per endpoint id + FHIR base URL + token URL + pinned token
  *    endpoint + client + key + scope ({@link tokenCacheIdentity}: a token never outlives a move of the endpoint to another
  *    server) with TTL =
  *    `expires_in` − its renewal margin ({@link renewalMarginMs}: `renewBeforeMs`, at most a quarter of
  *    `expires_in`), and in memory. Concurrent callers in one process share one
- *    in-flight request; across processes a short `SET NX PX` lock lets one process fetch while the
- *    others wait for the cached token.
+ *    in-flight request; across processes a `SET NX PX` lock lets one process fetch while the
+ *    others wait for the cached token. The lock outlasts the token request it covers
+ *    ({@link tokenLockTtlMs}: the request's timeout plus a margin; discovery is done before the lock
+ *    is taken), and a waiting process gives up only after a whole lock TTL more, so a slow token
+ *    endpoint is still asked once, not once per process.
  *    A `Retry-After` of the token endpoint is kept beside the token until it passes: no process asks
  *    before then, not even one that was waiting on the lock when the answer came.
  * 4. `invalidate(refused)` (after a 401) drops the token only if the cache still holds that very
@@ -52,10 +60,14 @@ export interface SmartBackendAuthOptions {
   readonly keyPrefix: string;
   readonly transport: HttpTransport;
   readonly guard: UrlGuardOptions;
+  /** Deadline of each request to the token endpoint and its discovery, ms (the endpoint's request timeout). */
   readonly timeoutMs: number;
   /** Renew tokens with less than this left (at most a quarter of their lifetime: {@link renewalMarginMs}). Default 60 s. */
   readonly renewBeforeMs?: number;
-  /** How long a fetching process may hold the cross-process lock. Default 15 s. */
+  /**
+   * How long a fetching process may hold the cross-process lock: never less than `timeoutMs` +
+   * {@link TOKEN_LOCK_MARGIN_MS}, which is also the default ({@link tokenLockTtlMs}).
+   */
   readonly lockTtlMs?: number;
   readonly now?: () => number;
   /** Called when this process obtained a new token from the token endpoint. */
@@ -71,6 +83,26 @@ const TokenResponse = z.object({
   scope: z.unknown().optional(),
 });
 const OAuthError = z.object({ error: z.string() });
+
+/**
+ * What the cross-process fetch lock outlasts the token request's own deadline by: signing the
+ * assertion, writing the token to Redis, timer slack.
+ */
+export const TOKEN_LOCK_MARGIN_MS = 5_000;
+
+/**
+ * The TTL of the cross-process token fetch lock: at least the token request's timeout
+ * (`requestTimeoutMs`) plus {@link TOKEN_LOCK_MARGIN_MS}, or `configuredMs` when that is longer.
+ * A lock that expired while its holder's request was still allowed to run would let another process
+ * take it and send a second assertion to a slow token endpoint (and make the processes waiting for
+ * the token give up before it came).
+ */
+export function tokenLockTtlMs(requestTimeoutMs: number, configuredMs?: number): number {
+  return Math.max(configuredMs ?? 0, requestTimeoutMs + TOKEN_LOCK_MARGIN_MS);
+}
+
+/** How long, past a whole lock TTL, a process waiting for another's token keeps waiting. */
+const LOCK_WAIT_SLACK_MS = 5_000;
 
 /** Lifetime assumed when a token response has no `expires_in` (SMART requires it; 5 min is typical). */
 const DEFAULT_EXPIRES_IN_SECONDS = 300;
@@ -122,7 +154,7 @@ export class SmartBackendAuth implements AuthStrategy {
     this.now = options.now ?? Date.now;
     const identity = tokenCacheIdentity(options.baseUrl, config, this.scope);
     this.cache = new RedisTokenCache(options.redis, `${options.keyPrefix}fhir:token:${options.endpointId}:${identity}`, {
-      lockTtlMs: options.lockTtlMs,
+      lockTtlMs: tokenLockTtlMs(options.timeoutMs, options.lockTtlMs),
       now: this.now,
     });
   }
@@ -171,25 +203,37 @@ export class SmartBackendAuth implements AuthStrategy {
     return this.tokenUrl;
   }
 
+  /**
+   * The token from Redis, or fetched under the cross-process lock. The token endpoint is discovered
+   * (once per instance) before the lock is taken, so the lock covers the token request alone, whose
+   * deadline its TTL is sized for ({@link tokenLockTtlMs}); a process that has not discovered it and
+   * finds another fetching waits for that token without discovering. A process that finds the lock
+   * held waits for the token up to a whole lock TTL (plus slack) from then: the holder's request may
+   * take that long, and a lock whose holder died expires within it (the waiter then takes it).
+   */
   private async obtain(): Promise<Grant> {
-    const deadline = this.now() + this.cache.lockTtl + 5_000;
+    let deadline: number | undefined;
     let pause = 25;
     for (;;) {
       const cached = await this.cache.get(this.renewBeforeMs);
       if (cached) return this.remember(cached);
       await this.refuseWhileHeld();
-      const release = await this.cache.tryLock();
-      if (release) {
-        try {
-          const again = await this.cache.get(this.renewBeforeMs);
-          if (again) return this.remember(again);
-          await this.refuseWhileHeld();
-          return await this.fetchAndStore();
-        } finally {
-          await release().catch((err: unknown) => logger.warn('smart token lock release failed', { endpointId: this.options.endpointId, ...errorFields(err) }));
+      if (this.tokenUrl !== undefined || !(await this.cache.isLocked())) {
+        const tokenUrl = await this.tokenEndpoint();
+        const release = await this.cache.tryLock();
+        if (release) {
+          try {
+            const again = await this.cache.get(this.renewBeforeMs);
+            if (again) return this.remember(again);
+            await this.refuseWhileHeld();
+            return await this.fetchAndStore(tokenUrl);
+          } finally {
+            await release().catch((err: unknown) => logger.warn('smart token lock release failed', { endpointId: this.options.endpointId, ...errorFields(err) }));
+          }
         }
       }
       // Another process is fetching: wait for its token rather than asking the server too.
+      deadline ??= this.now() + this.cache.lockTtl + LOCK_WAIT_SLACK_MS;
       if (this.now() > deadline) throw new SmartAuthError('timed out waiting for another process to fetch a token', true);
       await new Promise((resolve) => setTimeout(resolve, pause));
       pause = Math.min(pause * 2, 250);
@@ -217,8 +261,14 @@ export class SmartBackendAuth implements AuthStrategy {
     return grant;
   }
 
-  private async fetchAndStore(): Promise<Grant> {
-    const tokenUrl = await this.tokenEndpoint();
+  /**
+   * One token request to `tokenUrl`, the token endpoint string as published: it is the assertion's
+   * `aud` character for character ("the same URL to which this authentication JWT will be posted",
+   * https://hl7.org/fhir/smart-app-launch/client-confidential-asymmetric.html#authenticating-to-the-token-endpoint),
+   * and the POST goes to it as parsed (the request line is the WHATWG serialization of its path and
+   * query; `Host` its host and port, lower case, a default port left out).
+   */
+  private async fetchAndStore(tokenUrl: string): Promise<Grant> {
     const started = this.now();
     const assertion = await this.signer.sign(tokenUrl, started);
     const form = new URLSearchParams({
@@ -289,6 +339,15 @@ export interface TokenDiscoveryOptions {
  * `<base>/.well-known/smart-configuration` (https://hl7.org/fhir/smart-app-launch/conformance.html#using-well-known),
  * resolved against it ({@link resolveTokenEndpoint}) and held to the endpoint's URL policy. Only an
  * unauthenticated GET is sent: no credential, assertion or token.
+ *
+ * The string returned is the one published (or registered as `tokenUrl`), unchanged when absolute:
+ * the URL policy checks its parsed form, but the string itself is not re-serialized, for it becomes
+ * the client assertion's `aud`, "the FHIR authorization server's token URL (the same URL to which
+ * this authentication JWT will be posted)"
+ * (https://hl7.org/fhir/smart-app-launch/client-confidential-asymmetric.html#authenticating-to-the-token-endpoint),
+ * which authorization servers commonly compare with their configured `token_endpoint` as strings.
+ * WHATWG serialization would change it (`:443` dropped, the host lower-cased, `/` added after a bare
+ * origin, `{` → `%7B`, dot segments removed). It is also the string pinned for the endpoint.
  * @throws SmartAuthError (retryable for 429/5xx and a body that is not JSON, with the `Retry-After` asked for)
  */
 export async function discoverTokenEndpoint(options: TokenDiscoveryOptions): Promise<string> {
@@ -312,7 +371,8 @@ export async function discoverTokenEndpoint(options: TokenDiscoveryOptions): Pro
     candidate = resolveTokenEndpoint(parsed.data.token_endpoint, url);
   }
   try {
-    return (await assertAllowedEndpointUrl(candidate, options.guard)).toString();
+    await assertAllowedEndpointUrl(candidate, options.guard);
+    return candidate;
   } catch (err) {
     throw new SmartAuthError('token endpoint URL refused', false, undefined, undefined, { cause: err });
   }
@@ -326,6 +386,12 @@ export async function discoverTokenEndpoint(options: TokenDiscoveryOptions): Pro
  * https://www.rfc-editor.org/rfc/rfc6750#section-5.1; RFC 9700 §4.4,
  * https://www.rfc-editor.org/rfc/rfc9700#section-4.4). Permanent: an admin confirms a real move by
  * PATCHing the endpoint's `baseUrl` or `auth`, which pins what discovery names then.
+ *
+ * `discovered` is the string {@link discoverTokenEndpoint} returns, the very one then signed as `aud`
+ * and posted to; the pin is what it returned at registration. They are compared as the URLs they
+ * parse to (WHATWG: scheme and host case, a default port, dot segments, percent-encoding): what the
+ * pin guards is where the assertion goes, and two spellings of one URL name the same token endpoint.
+ * Pins recorded before the published string was kept are such re-serialized forms, and stay valid.
  * @throws SmartAuthError (not retryable) naming both URLs without their query (token endpoints are public; errors carry no query strings, errors.ts)
  */
 export function assertPinnedTokenEndpoint(discovered: string, pinned: string): void {
@@ -342,6 +408,7 @@ function withoutQuery(url: string): string {
   return URL.canParse(url) ? `${new URL(url).origin}${new URL(url).pathname}` : url;
 }
 
+/** Whether two URL strings parse to the same URL (any two strings that do not parse: when equal). */
 function sameUrl(a: string, b: string): boolean {
   return URL.canParse(a) && URL.canParse(b) ? new URL(a).href === new URL(b).href : a === b;
 }

@@ -3,8 +3,8 @@ import type { Redis } from 'ioredis';
 import { LuaScript } from './lua-script';
 
 /**
- * A Redis cache of one access token, shared by all worker processes, with a short lock so that
- * only one process at a time asks the token endpoint (the others wait for the cached token).
+ * A Redis cache of one access token, shared by all worker processes, with a lock so that only one
+ * process at a time asks the token endpoint (the others wait for the cached token).
  *
  * Stored value: JSON `{ "t": token, "exp": epoch ms, "ren": epoch ms, "s": scope granted }`; key TTL =
  * until `ren`, when the token is to be renewed (its lifetime less the renewal margin). The scope
@@ -29,7 +29,11 @@ export interface CachedToken {
 }
 
 export interface TokenCacheOptions {
-  /** How long a fetching process may hold the lock. Default 15 s. */
+  /**
+   * How long a fetching process may hold the lock: longer than anything it does while holding it
+   * (a token request and its timeout). Default 15 s; `SmartBackendAuth` passes its `tokenLockTtlMs`,
+   * the token request's timeout plus a margin.
+   */
   readonly lockTtlMs?: number;
   /** Clock. Default Date.now. */
   readonly now?: () => number;
@@ -166,6 +170,7 @@ export class RedisTokenCache {
     return (await this.redis.exists(this.lockKey)) === 1;
   }
 
+  /** The TTL of the fetch lock, ms. */
   get lockTtl(): number {
     return this.lockTtlMs;
   }

@@ -1,11 +1,14 @@
 import type { Redis } from 'ioredis';
+import { jwtVerify } from 'jose';
 import { CaptureTransport } from '../support/capture-log';
 import { logger } from '../../src/log';
 import { ClientAssertionSigner } from '../../src/fhir/client-assertion';
 import { RedisCircuitBreaker } from '../../src/fhir/circuit-breaker';
+import type { SmartBackendAuthConfig } from '../../src/fhir/endpoint';
 import { CircuitOpenError, PermanentFhirError, SmartAuthError } from '../../src/fhir/errors';
 import type { FhirClientEvent } from '../../src/fhir/events';
-import { grantedScopeOf } from '../../src/fhir/smart-backend-auth';
+import { HttpTransport } from '../../src/fhir/http-transport';
+import { discoverTokenEndpoint, grantedScopeOf, SmartBackendAuth, tokenLockTtlMs, TOKEN_LOCK_MARGIN_MS } from '../../src/fhir/smart-backend-auth';
 import { makeClient } from './support/client';
 import { sendJson, startTestServer, type TestServer } from './support/http-server';
 import { makeKey, type TestKey } from './support/keys';
@@ -371,6 +374,224 @@ describe('the pinned token endpoint (OAuth mix-up, https://www.rfc-editor.org/rf
       expect(fhir.server.requests.at(-1)?.headers.authorization).toBe('Bearer tok-1');
     } finally {
       await fhir.close();
+    }
+  });
+});
+
+describe('the token endpoint URL as published (aud = "the same URL to which this authentication JWT will be posted")', () => {
+  // https://hl7.org/fhir/smart-app-launch/client-confidential-asymmetric.html#authenticating-to-the-token-endpoint
+  // Authorization servers compare aud with their configured token endpoint as a string: a WHATWG
+  // re-serialization of the URL they publish (host case, port, dot segments, percent-encoding, a
+  // trailing slash) is another string and the assertion is refused.
+  const SCOPE = 'system/Patient.read';
+
+  /** Published forms a loopback server can really serve, and the request line each is posted to. */
+  const FORMS: [string, (origin: string, port: number) => { published: string; requestPath: string }][] = [
+    ['dot segments', (origin) => ({ published: `${origin}/auth/x/../token`, requestPath: '/auth/token' })],
+    ['braces of a template left in the path', (origin) => ({ published: `${origin}/auth/{tenant}/token`, requestPath: '/auth/%7Btenant%7D/token' })],
+    ['upper-case scheme, shorthand IPv4 host, zero-padded port', (_origin, port) => ({ published: `HTTP://127.1:0${port}/auth/token`, requestPath: '/auth/token' })],
+    ['a bare origin (no trailing slash)', (origin) => ({ published: origin, requestPath: '/' })],
+  ];
+
+  interface Posted {
+    readonly path: string;
+    readonly host: string | undefined;
+    readonly aud: unknown;
+  }
+
+  /**
+   * An EHR publishing `publish(origin, port)` as its token endpoint: it takes an assertion only when
+   * its `aud` is that string exactly (jose compares strings), and records where each token POST came.
+   */
+  async function ehrPublishing(publish: (origin: string, port: number) => string): Promise<{ server: TestServer; published: string; posted: Posted[] }> {
+    const posted: Posted[] = [];
+    let published = '';
+    const server: TestServer = await startTestServer(async (req, res, body) => {
+      if (req.method === 'GET' && req.url === '/fhir/.well-known/smart-configuration') return sendJson(res, 200, { token_endpoint: published });
+      if (req.method === 'POST') {
+        const assertion = new URLSearchParams(body.toString('utf8')).get('client_assertion') ?? '';
+        try {
+          const { payload } = await jwtVerify(assertion, rsKey.publicKey, { issuer: CLIENT_ID, subject: CLIENT_ID, audience: published });
+          posted.push({ path: req.url ?? '', host: req.headers.host, aud: payload.aud });
+        } catch {
+          posted.push({ path: req.url ?? '', host: req.headers.host, aud: undefined });
+          return sendJson(res, 400, { error: 'invalid_client' });
+        }
+        return sendJson(res, 200, { access_token: 'tok-published', token_type: 'bearer', expires_in: 300 });
+      }
+      if (req.headers.authorization !== 'Bearer tok-published') return sendJson(res, 401, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'login' }] });
+      return sendJson(res, 200, { resourceType: 'Patient', id: 'p' });
+    });
+    published = publish(server.url, server.port);
+    return { server, published, posted };
+  }
+
+  let n = 0;
+  function client(server: TestServer, auth: Partial<SmartBackendAuthConfig> = {}) {
+    n += 1;
+    return makeClient(redis, env.prefix, `${server.url}/fhir`, {
+      id: `published-${n}`,
+      auth: { type: 'smart-backend', clientId: CLIENT_ID, privateKeyJwk: rsKey.privateJwk, scope: SCOPE, ...auth },
+    }).client;
+  }
+
+  it.each(FORMS)('signs aud with the token_endpoint discovery names, unchanged (%s), and posts to it', async (_form, form) => {
+    const { server, published, posted } = await ehrPublishing((origin, port) => form(origin, port).published);
+    const { requestPath } = form(server.url, server.port);
+    try {
+      const c = client(server);
+      await expect(c.read('Patient', 'p')).resolves.toMatchObject({ id: 'p' });
+      await c.close();
+      // The request line is the URL as parsed (WHATWG): path normalized, host lower-case, port plain.
+      expect(posted).toEqual([{ path: requestPath, host: `127.0.0.1:${server.port}`, aud: published }]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('signs aud with a registered tokenUrl unchanged, without asking discovery', async () => {
+    const { server, published, posted } = await ehrPublishing((origin) => `${origin}/auth/./x/../token`);
+    try {
+      const c = client(server, { tokenUrl: published });
+      await expect(c.read('Patient', 'p')).resolves.toMatchObject({ id: 'p' });
+      await c.close();
+      expect(posted).toEqual([{ path: '/auth/token', host: `127.0.0.1:${server.port}`, aud: published }]);
+      expect(server.requests.filter((r) => r.url.includes('.well-known'))).toEqual([]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('discovers the published string, the one the endpoint pins (endpoint-service), and a relative one resolved', async () => {
+    const { server, published } = await ehrPublishing((_origin, port) => `HTTP://127.1:0${port}/auth/{tenant}/x/../token`);
+    const transport = new HttpTransport({ allowInsecureHttp: true });
+    try {
+      const discover = (): Promise<string> => discoverTokenEndpoint({ baseUrl: `${server.url}/fhir`, transport, guard: { allowInsecureHttp: true }, timeoutMs: 5_000 });
+      await expect(discover()).resolves.toBe(published);
+      server.handle((_req, res) => sendJson(res, 200, { token_endpoint: '../auth/{tenant}/token' }));
+      await expect(discover()).resolves.toBe(`${server.url}/fhir/auth/%7Btenant%7D/token`);
+    } finally {
+      await transport.close();
+      await server.close();
+    }
+  });
+
+  it('takes a pin of that very string, or of its re-serialized form (pinned before the string was kept), and signs the published one', async () => {
+    const { server, published, posted } = await ehrPublishing((origin) => `${origin}/auth/{tenant}/token`);
+    try {
+      for (const pinned of [published, new URL(published).href]) {
+        const c = client(server, { pinnedTokenEndpoint: pinned });
+        await expect(c.read('Patient', 'p')).resolves.toMatchObject({ id: 'p' });
+        await c.close();
+      }
+      expect(posted.map((p) => p.aud)).toEqual([published, published]);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('a token endpoint slower than the fetch lock was (SET NX PX), across processes', () => {
+  const REQUEST_TIMEOUT_MS = 3_000;
+  /** A lock TTL configured shorter than the token request may take: as the 15 s default was to the 60 s request timeout. */
+  const CONFIGURED_LOCK_TTL_MS = 200;
+
+  it('holds the lock at least the token request\'s timeout plus a margin, whatever is configured', () => {
+    expect(tokenLockTtlMs(60_000)).toBe(60_000 + TOKEN_LOCK_MARGIN_MS);
+    expect(tokenLockTtlMs(60_000, 15_000)).toBe(60_000 + TOKEN_LOCK_MARGIN_MS);
+    expect(tokenLockTtlMs(5_000, 120_000)).toBe(120_000);
+  });
+
+  it('sends one token request for two processes while the token endpoint takes longer than the configured lock TTL: the waiter gets the same token, without discovering', async () => {
+    let tokenRequests = 0;
+    /** Resolvers of the token requests awaited, by their number (1, 2). */
+    const arrivals = new Map<number, () => void>();
+    const tokenRequest = (nth: number): Promise<void> =>
+      new Promise((resolve) => {
+        if (tokenRequests >= nth) resolve();
+        else arrivals.set(nth, resolve);
+      });
+    let answer: () => void = () => undefined;
+    const answered = new Promise<void>((resolve) => {
+      answer = resolve;
+    });
+    const server: TestServer = await startTestServer(async (req, res) => {
+      if (req.url === '/fhir/.well-known/smart-configuration') return sendJson(res, 200, { token_endpoint: `${server.url}/auth/token` });
+      if (req.url !== '/auth/token') return void res.writeHead(404).end();
+      tokenRequests += 1;
+      const token = `slow-${tokenRequests}`;
+      arrivals.get(tokenRequests)?.();
+      await answered;
+      sendJson(res, 200, { access_token: token, token_type: 'bearer', expires_in: 300 });
+    });
+    const endpointId = `slow-token-${endpointCounter++}`;
+    const transports: HttpTransport[] = [];
+    // A "process": its own Redis connection and transport, the same endpoint.
+    const processAuth = (): SmartBackendAuth => {
+      const transport = new HttpTransport({ allowInsecureHttp: true });
+      transports.push(transport);
+      return new SmartBackendAuth({
+        endpointId,
+        baseUrl: `${server.url}/fhir`,
+        config: { type: 'smart-backend', clientId: CLIENT_ID, privateKeyJwk: rsKey.privateJwk },
+        redis: env.connect(),
+        keyPrefix: env.prefix,
+        transport,
+        guard: { allowInsecureHttp: true },
+        timeoutMs: REQUEST_TIMEOUT_MS,
+        lockTtlMs: CONFIGURED_LOCK_TTL_MS,
+      });
+    };
+    // Every command Redis runs (MONITOR), to see the second process look at the lock.
+    const monitor = await env.connect().monitor();
+    try {
+      const lockChecks: { atMs: number }[] = [];
+      let waiter: { count: number; afterMs: number; resolve: () => void } | undefined;
+      const settle = (): void => {
+        const [first] = lockChecks;
+        if (waiter && first && lockChecks.filter((c) => c.atMs - first.atMs >= (waiter?.afterMs ?? 0)).length >= waiter.count) waiter.resolve();
+      };
+      monitor.on('monitor', (time: string, args: string[]) => {
+        // A process looks at the lock with EXISTS (before it knows the token endpoint) or SET NX (to take it).
+        const [command, key] = args;
+        if (!['set', 'exists'].includes(command?.toLowerCase() ?? '') || key === undefined || !key.startsWith(`${env.prefix}fhir:token:${endpointId}:`) || !key.endsWith(':lock')) return;
+        lockChecks.push({ atMs: Number(time) * 1000 });
+        settle();
+      });
+      /**
+       * Resolves once Redis has run `count` looks at the lock `afterMs` or more after the first (by
+       * Redis's clock). A process that took the lock looks no more: only one still waiting makes them.
+       */
+      const lockLooked = (count: number, afterMs: number): Promise<void> =>
+        new Promise((resolve) => {
+          waiter = { count, afterMs, resolve };
+          settle();
+        });
+
+      const [a, b] = [processAuth(), processAuth()];
+      const first = a.accessToken();
+      await tokenRequest(1);
+      const locks = await redis.keys(`${env.prefix}fhir:token:${endpointId}:*:lock`);
+      expect(locks).toHaveLength(1);
+      // The lock outlasts the token request's own deadline.
+      expect(await redis.pttl(locks[0] ?? '')).toBeGreaterThan(REQUEST_TIMEOUT_MS);
+
+      const second = b.accessToken();
+      // The second process still waits, looking at the lock again and again well past the configured TTL.
+      // (A second token request ends the wait too: under a lock of the configured TTL, it comes.)
+      await Promise.race([lockLooked(3, 2 * CONFIGURED_LOCK_TTL_MS), tokenRequest(2)]);
+      expect(tokenRequests).toBe(1);
+
+      answer();
+      await expect(Promise.all([first, second])).resolves.toEqual(['slow-1', 'slow-1']);
+      expect(tokenRequests).toBe(1);
+      // The first process discovered the token endpoint before it took the lock; the second, finding it taken, did not.
+      expect(server.requests.map((r) => r.url)).toEqual(['/fhir/.well-known/smart-configuration', '/auth/token']);
+    } finally {
+      answer();
+      monitor.disconnect();
+      await Promise.all(transports.map((t) => t.close()));
+      await server.close();
     }
   });
 });
