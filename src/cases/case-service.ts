@@ -36,7 +36,8 @@ import type { DomainData } from './domain-data';
 import { evaluateEligibility } from './eligibility';
 import { buildCaseFhirBundle } from './fhir-face';
 import type { Intake } from './intake-schema';
-import { allowedTransitions, assertTransition, endedWithoutReport, IllegalTransitionError, isTerminal, type CaseStatus } from './lifecycle';
+import { assertTransition, endedWithoutReport, IllegalTransitionError, isTerminal, type CaseStatus } from './lifecycle';
+import { transitionsFrom, workflowTo } from './workflow-transitions';
 import { computeQuote } from './pricing';
 import { refuseRecordsCompleteBeforeBundle } from './records-complete-readiness';
 import { recordSlaMisses } from './sla-misses';
@@ -197,7 +198,11 @@ async function requireCase(db: Queryable, id: string, forUpdate = false): Promis
   return record;
 }
 
-/** The case with intake, SLA, the transitions allowed next, and the whole timeline. */
+/**
+ * The case with intake, SLA, the transitions allowed next — `allowedTransitions` (by
+ * `POST …/transitions`) and `workflowTransitions` (`{to, route, detail}`: only their workflow route
+ * reaches them) — and the whole timeline.
+ */
 export async function getCaseDetail(deps: CaseServiceDeps, id: string) {
   const record = await requireCase(deps.db, id);
   const [events, pauses] = await Promise.all([listCaseEvents(deps.db, id), listPauses(deps.db, id)]);
@@ -205,7 +210,8 @@ export async function getCaseDetail(deps: CaseServiceDeps, id: string) {
   return {
     ...summaryView(record, sla),
     intake: record.intake,
-    allowedTransitions: allowedTransitions(record.status as CaseStatus),
+    // The moves POST …/transitions makes, and apart those only a workflow route makes (workflow-transitions.ts).
+    ...transitionsFrom(record.status as CaseStatus),
     timeline: timelineView(events),
   };
 }
@@ -258,6 +264,17 @@ export async function changeCaseStatus(
   actor: Principal,
 ) {
   const now = clock(deps);
+  // A case that does not exist is a 404 whatever the move asked; then a status only its workflow
+  // reaches is a 409 naming that workflow (workflow-transitions.ts).
+  const current = await requireCase(deps.db, id);
+  const workflow = workflowTo(to);
+  if (workflow) {
+    throw conflict(`A case becomes ${to} only through ${workflow.route} (${workflow.detail}), not through /transitions.`, {
+      to,
+      currentStatus: current.status,
+      ...transitionsFrom(current.status as CaseStatus),
+    });
+  }
   await deps.db.transaction(async (tx) => {
     const guard = to === 'in_review' ? refuseWhileInformationRequested : to === 'records_complete' ? refuseRecordsCompleteBeforeBundle : undefined;
     await transitionCase(deps, tx, { id, to, reason, actor, now, ...(guard ? { guard } : {}) });
@@ -328,6 +345,20 @@ function dueDateKept(due: Date, paused: boolean, now: Date): Date | null {
   return !paused || due.getTime() < now.getTime() ? new Date(due) : null;
 }
 
+/**
+ * The 409 detail of a move the lifecycle does not allow: the moves `POST …/transitions` makes from
+ * `from` (what `allowedTransitions` lists), and apart those only a workflow route makes.
+ */
+function illegalTransitionDetail(from: CaseStatus, to: CaseStatus): string {
+  const { allowedTransitions: manual, workflowTransitions: workflows } = transitionsFrom(from);
+  if (manual.length === 0 && workflows.length === 0) {
+    return `A case cannot move from ${from} to ${to}: ${from} is a final status, no further transitions are allowed.`;
+  }
+  const byRoute = manual.length > 0 ? ` From ${from} it can move to: ${manual.join(', ')} (POST …/transitions).` : '';
+  const byWorkflow = workflows.length > 0 ? ` Through its workflow: ${workflows.map((w) => `${w.to} (${w.route})`).join(', ')}.` : '';
+  return `A case cannot move from ${from} to ${to}.${byRoute}${byWorkflow}`;
+}
+
 export async function transitionCase(deps: CaseServiceDeps, tx: Queryable, move: CaseTransition): Promise<void> {
   const { id, to, reason, actor, now } = move;
   const record = await requireCase(tx, id, true);
@@ -337,7 +368,7 @@ export async function transitionCase(deps: CaseServiceDeps, tx: Queryable, move:
     assertTransition(from, to);
   } catch (err) {
     if (err instanceof IllegalTransitionError) {
-      throw conflict(err.message, { currentStatus: from, allowedTransitions: allowedTransitions(from) });
+      throw conflict(illegalTransitionDetail(from, to), { currentStatus: from, ...transitionsFrom(from) });
     }
     throw err;
   }

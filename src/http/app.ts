@@ -6,7 +6,7 @@ import { authenticate, requireRole, type TokenVerifier } from './auth';
 import { caseAccess, type CaseAccessModes } from './case-access';
 import { fhirFormat } from './fhir-format';
 import { ignoredFields } from './ignored-fields';
-import { errorHandler } from './errors';
+import { errorHandler, unsupportedCharset } from './errors';
 import { buildOpenApi } from './openapi';
 import { MAX_BODY_DEPTH, nestsDeeperThan } from './json-depth';
 import { createMetrics, type EndpointCircuits, type QueueCounts } from './metrics';
@@ -82,9 +82,11 @@ function handle<B, Q, P>(route: RouteDefinition<B, Q, P>) {
       let ignored: readonly string[] = [];
       if (route.body) {
         // No body at all (a POST whose fields are all optional, sent bare): the empty object, for the
-        // route's schema to judge. A body of another media type is a 415.
+        // route's schema to judge. A body of another media type (not parsed: still undefined) is a 415.
+        // Any JSON text is parsed (RFC 8259 §2: `null`, `"x"` and `5` are JSON texts too), and the
+        // schema says what is wrong with one that is not an object: "(body): expected object".
         if (req.body === undefined && !hasBody(req)) req.body = {};
-        if (req.body === undefined || req.body === null || typeof req.body !== 'object') {
+        if (req.body === undefined) {
           throw new HttpProblem(415, 'Unsupported Media Type', 'Send a JSON body with Content-Type: application/json.');
         }
         if (nestsDeeperThan(req.body, MAX_BODY_DEPTH)) {
@@ -147,17 +149,81 @@ function methodsByPath(routes: readonly AnyRoute[]): Map<string, { methods: stri
 /**
  * A path the API has, asked with a method it does not take: 405 with `Allow` (RFC 9110 §15.5.6), an
  * OperationOutcome on a FHIR route (https://hl7.org/fhir/R4/http.html#2.21.0.3), not a 404 that says
- * the path does not exist. OPTIONS is left to express (it answers with `Allow`).
+ * the path does not exist. `OPTIONS` on such a path is answered here: 204 with `Allow` naming its
+ * methods (RFC 9110 §9.3.7), without a token — it says only what the path takes, as the 405 does.
+ * (No CORS: the API is not called from browsers of other origins.)
+ * @see https://www.rfc-editor.org/rfc/rfc9110#section-9.3.7
+ * @see https://www.rfc-editor.org/rfc/rfc9110#section-10.2.1
  */
 function methodNotAllowed(allowed: { methods: string[]; fhir: boolean }) {
+  const allow = [...allowed.methods, 'OPTIONS'].join(', ');
   return (req: Request, res: Response, next: NextFunction): void => {
+    res.setHeader('Allow', allow);
     if (req.method === 'OPTIONS') {
-      next();
+      res.status(204).end();
       return;
     }
     req.fhirRoute = allowed.fhir;
-    res.setHeader('Allow', allowed.methods.join(', '));
-    next(new HttpProblem(405, 'Method Not Allowed', `${req.method} is not allowed here; this path takes ${allowed.methods.join(', ')}.`));
+    next(new HttpProblem(405, 'Method Not Allowed', `${req.method} is not allowed here; this path takes ${allow}.`));
+  };
+}
+
+/** The `charset` parameter of the request's Content-Type (lower-cased, quotes removed), if it has one. */
+function charsetOf(req: Request): string | undefined {
+  const match = /;\s*charset\s*=\s*("?)([^";\s]*)\1/i.exec(req.headers['content-type'] ?? '');
+  return match ? (match[2] ?? '').toLowerCase() : undefined;
+}
+
+/**
+ * JSON bodies are UTF-8 (RFC 8259 §8.1: "JSON text exchanged between systems that are not part of a
+ * closed ecosystem MUST be encoded using UTF-8"): a `charset` naming anything else (`utf-16`, which
+ * the body parser would decode, `latin1`) is a 415 naming it, before the body is read. A JSON media
+ * type without a charset, or with `utf-8`, goes on.
+ * @see https://www.rfc-editor.org/rfc/rfc8259#section-8.1
+ */
+function utf8JsonOnly(req: Request, _res: Response, next: NextFunction): void {
+  const charset = charsetOf(req);
+  if (charset === undefined || charset === 'utf-8' || charset === 'utf8' || !hasBody(req) || !/json/i.test(req.headers['content-type'] ?? '')) {
+    next();
+    return;
+  }
+  next(unsupportedCharset(charset));
+}
+
+/**
+ * A path segment whose %-encoding does not decode (`%E0%A4%A`, `%zz`): express refuses it before any
+ * route runs (a URIError with status 400). Named as a field problem — `params.<name>` when the path is
+ * one of `routes` (the segment in the place of `:name`), `params` else — instead of a 400 saying
+ * nothing of where (RFC 3986 §2.1: a `%` is followed by two hex digits, the octets UTF-8).
+ * @see https://www.rfc-editor.org/rfc/rfc3986#section-2.1
+ */
+function undecodablePath(routes: readonly AnyRoute[]) {
+  const patterns = [...new Set(routes.map((route) => route.path))].map((path) => path.split('/'));
+  const decodes = (segment: string): boolean => {
+    try {
+      decodeURIComponent(segment);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  return (err: unknown, req: Request, _res: Response, next: NextFunction): void => {
+    if (!(err instanceof URIError) || (err as { status?: unknown }).status !== 400) {
+      next(err);
+      return;
+    }
+    // express matches a path with or without its trailing slash.
+    const segments = req.path.replace(/(.)\/$/, '$1').split('/');
+    let name: string | undefined;
+    for (const pattern of patterns) {
+      if (pattern.length !== segments.length) continue;
+      const places = pattern.map((part, i) => ({ part, segment: segments[i] ?? '' }));
+      if (!places.every(({ part, segment }) => part.startsWith(':') || part === segment)) continue;
+      name = places.find(({ part, segment }) => part.startsWith(':') && !decodes(segment))?.part.slice(1);
+      if (name !== undefined) break;
+    }
+    const problem = fieldProblem(name === undefined ? [] : [name], 'is not valid percent-encoding: each % must be followed by two hexadecimal digits, and the octets must be UTF-8', 'params');
+    next(new HttpProblem(400, 'Invalid request', `${problem.field} (a segment of the path): ${problem.detail}.`, [problem]));
   };
 }
 
@@ -186,6 +252,9 @@ export function createApp(options: AppOptions): express.Express {
   const jsonBody = express.json({
     limit: options.bodyLimit,
     type: ['application/json', 'application/fhir+json', 'application/*+json'],
+    // Any JSON text (RFC 8259 §2), not only an object or an array: a top-level `null` is valid JSON,
+    // and the route's schema names what is wrong with it instead of "not valid JSON".
+    strict: false,
   });
 
   app.get('/healthz', (_req, res) => {
@@ -214,7 +283,10 @@ export function createApp(options: AppOptions): express.Express {
     res.json(openApi);
   });
 
-  const verify = authenticate(options.verifyToken);
+  // The scoped tokens some routes accept (an upload token): on any other route, a valid one is a 403
+  // insufficient_scope, not a 401 (auth.ts, foreignScopedPrincipal).
+  const scopedKinds = options.routes.flatMap((route) => (route.scopedToken ? [route.scopedToken] : []));
+  const verify = authenticate(options.verifyToken, undefined, scopedKinds);
   const audit = auditTrail(options.db);
   const auditFirst = auditBeforeAnswer(options.db);
   const accessModes: CaseAccessModes = options.caseAccess ?? { specialist: 'unless-assigned-elsewhere', ehr: 'linked-or-unbound' };
@@ -236,11 +308,12 @@ export function createApp(options: AppOptions): express.Express {
           ? // The audit trail starts before authentication, so that a valid token refused by it (an
             // upload token of another case: it names its principal, then refuses) is logged against
             // the case it tried; a request reaching its handler is on record before it runs (audit-trail.ts).
+            // Only its own kind of scoped token: requireRole(…, true) lets any scoped principal through.
             [audit, authenticate(options.verifyToken, route.scopedToken), requireRole(route.roles, true)]
           : [audit, verify, requireRole(route.roles)]),
       ...(onCase ? [caseAccess(options.db, accessModes, roles)] : []),
       ...(route.fhir === true ? [fhirFormat] : []),
-      ...(route.body ? [jsonBody] : []),
+      ...(route.body ? [utf8JsonOnly, jsonBody] : []),
       ...(route.roles === 'public' ? [] : [auditFirst]),
       handle(route),
     ];
@@ -248,10 +321,12 @@ export function createApp(options: AppOptions): express.Express {
   }
 
   for (const [path, allowed] of methodsByPath(options.routes)) app.all(path, methodNotAllowed(allowed));
+  for (const path of ['/healthz', '/readyz', '/metrics', '/openapi.json']) app.all(path, methodNotAllowed({ methods: ['GET', 'HEAD'], fhir: false }));
 
   app.use((req: Request, _res: Response, next: NextFunction) => {
     next(new HttpProblem(404, 'Not Found', `No route for ${req.method} ${req.path.slice(0, 200)}.`));
   });
+  app.use(undecodablePath(options.routes));
   app.use(errorHandler);
   return app;
 }

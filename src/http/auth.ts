@@ -151,12 +151,34 @@ function keySetUnavailable(res: Response, err: KeySetUnavailableError): HttpProb
 }
 
 /**
- * Express middleware: 401 unless a valid bearer token is presented; sets `req.principal`. With
- * `scoped`, a token of that kind is verified by it instead (its 401/403 passed on as is). A token
- * that could not be judged because the identity provider's keys cannot be read is a 503 with
- * `Retry-After` ({@link KeySetUnavailableError}), not a 401 telling the client to drop it.
+ * A scoped token of a kind the route does not accept (an upload token on a staff route): verified by
+ * its own kind all the same, so that an unknown or expired one stays a 401 (`invalid_token`) while a
+ * valid one — for this case or another — goes on as a principal with its scope and no role, which
+ * {@link requireRole} refuses with 403 `insufficient_scope` (RFC 6750 §3.1: the token is good, it
+ * lacks the authority the route needs). Its verifier's own 403 (a token of another case) is a valid
+ * token too; the principal it put on the request for the audit trail is kept.
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
  */
-export function authenticate(verify: TokenVerifier, scoped?: ScopedTokenAuth) {
+async function foreignScopedPrincipal(kind: ScopedTokenAuth, token: string, req: Request): Promise<Principal | undefined> {
+  try {
+    const principal = await kind.verify(token, req);
+    return { ...principal, roles: [] };
+  } catch (err) {
+    if (err instanceof HttpProblem && err.status === 403) return req.principal ? { ...req.principal, roles: [] } : undefined;
+    throw err instanceof HttpProblem ? err : unauthorized('The bearer token is invalid or expired.', true);
+  }
+}
+
+/**
+ * Express middleware: 401 unless a valid bearer token is presented; sets `req.principal`. With
+ * `scoped`, a token of that kind is verified by it instead (its 401/403 passed on as is). A token of
+ * another kind of `others` (the scoped tokens other routes accept) is verified by its kind: a valid
+ * one is let on without any role, for {@link requireRole} to answer 403 `insufficient_scope`, not a
+ * 401 telling the client its token is bad ({@link foreignScopedPrincipal}). A token that could not be
+ * judged because the identity provider's keys cannot be read is a 503 with `Retry-After`
+ * ({@link KeySetUnavailableError}), not a 401 telling the client to drop it.
+ */
+export function authenticate(verify: TokenVerifier, scoped?: ScopedTokenAuth, others: readonly ScopedTokenAuth[] = []) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     const header = req.headers.authorization;
     const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
@@ -170,6 +192,20 @@ export function authenticate(verify: TokenVerifier, scoped?: ScopedTokenAuth) {
         next();
       } catch (err) {
         next(err instanceof HttpProblem ? err : unauthorized('The bearer token is invalid or expired.', true));
+      }
+      return;
+    }
+    const token = match[1];
+    const foreign = others.find((kind) => kind !== scoped && kind.recognizes(token));
+    if (foreign) {
+      try {
+        const principal = await foreignScopedPrincipal(foreign, token, req);
+        if (principal) req.principal = principal;
+        // Without a principal (a verifier that refused with 403 and named none), requireRole refuses all the same.
+        else delete req.principal;
+        next();
+      } catch (err) {
+        next(err);
       }
       return;
     }
@@ -200,6 +236,11 @@ export function requireRole(roles: readonly ApiRole[], allowScoped = false) {
       next();
       return;
     }
-    next(insufficientScope(`This action needs one of the roles: ${roles.join(', ')}.`, roles));
+    const scope = req.principal?.scope;
+    const detail =
+      scope !== undefined
+        ? `This route does not take a ${scope.split(':')[0] ?? 'scoped'} token (it opens only the routes of its scope); it needs a token with one of the roles: ${roles.join(', ')}.`
+        : `This action needs one of the roles: ${roles.join(', ')}.`;
+    next(insufficientScope(detail, roles));
   };
 }

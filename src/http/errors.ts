@@ -10,6 +10,21 @@ declare module 'express-serve-static-core' {
   }
 }
 
+/** A 415 naming a request header and what is wrong with it (`field` the header's name, as the upload routes name `content-type`). */
+function headerProblem(header: string, detail: string): HttpProblem {
+  return new HttpProblem(415, 'Unsupported Media Type', `${header}: ${detail}.`, [{ field: header, pointer: `#/headers/${header}`, detail }]);
+}
+
+/**
+ * 415 for a JSON body whose `charset` is not UTF-8, naming it (RFC 8259 §8.1: JSON exchanged between
+ * systems is UTF-8). The charset is the caller's text: only a short, visible-ASCII one is echoed.
+ * @see https://www.rfc-editor.org/rfc/rfc8259#section-8.1
+ */
+export function unsupportedCharset(charset: string): HttpProblem {
+  const named = /^[\x21-\x7E]{1,40}$/.test(charset) ? `charset "${charset}"` : 'the charset sent';
+  return headerProblem('content-type', `${named} is not supported: a JSON body is UTF-8 (RFC 8259 §8.1); send charset=utf-8, or no charset`);
+}
+
 /** Maps body-parser and other framework errors to problems; unknown errors become a bare 500. */
 export function toProblem(err: unknown): HttpProblem {
   if (err instanceof HttpProblem) return err;
@@ -21,8 +36,15 @@ export function toProblem(err: unknown): HttpProblem {
   if (type === 'entity.parse.failed') {
     return new HttpProblem(400, 'Malformed JSON', 'The request body is not valid JSON.');
   }
-  if (type === 'encoding.unsupported' || type === 'charset.unsupported') {
-    return new HttpProblem(415, 'Unsupported Media Type', 'The request body encoding is not supported.');
+  if (type === 'charset.unsupported') {
+    const charset = (err as { charset?: unknown }).charset;
+    return unsupportedCharset(typeof charset === 'string' ? charset : '');
+  }
+  if (type === 'encoding.unsupported') {
+    // RFC 9110 §8.4: a Content-Encoding the server cannot decode is a 415.
+    const encoding = (err as { encoding?: unknown }).encoding;
+    const named = typeof encoding === 'string' && /^[\x21-\x7E]{1,40}$/.test(encoding) ? `"${encoding}"` : 'the one sent';
+    return headerProblem('content-encoding', `${named} is not supported: send the body as is (identity), or gzip, deflate or br`);
   }
   if (typeof status === 'number' && status >= 400 && status < 500) {
     return new HttpProblem(status, 'Bad Request', 'The request could not be read.');
@@ -42,23 +64,40 @@ function whereOf(field: string): { location: string[] } | { expression: string[]
 }
 
 /**
+ * The R4 issue type of an answer's status (https://hl7.org/fhir/R4/valueset-issue-type.html): a
+ * temporary refusal (503, 504) is `transient`, so a FHIR client knows to try again; 429 `throttled`;
+ * a precondition that failed (412) a `conflict` with the version the client holds; a media type
+ * (415), like a method or a format (405, 406), `not-supported`; a request understood and refused
+ * by a business rule (422) `processing`; anything else of ours `exception`.
+ */
+function issueTypeOf(status: number): string {
+  switch (status) {
+    case 400: return 'invalid';
+    case 401: return 'login';
+    case 403: return 'forbidden';
+    case 404: return 'not-found';
+    case 405: case 406: case 415: return 'not-supported';
+    case 409: case 412: return 'conflict';
+    case 413: return 'too-costly';
+    case 422: return 'processing';
+    case 429: return 'throttled';
+    case 503: case 504: return 'transient';
+    default: return 'exception';
+  }
+}
+
+/**
  * FHIR R4 OperationOutcome for an error on a FHIR route
- * (https://hl7.org/fhir/R4/operationoutcome.html, issue types from https://hl7.org/fhir/R4/valueset-issue-type.html).
+ * (https://hl7.org/fhir/R4/operationoutcome.html, issue types from {@link issueTypeOf}). Severity is
+ * `error`, and `fatal` only for a 500 (something broke on our side): a 503 or 504 is temporary, the
+ * request may succeed when sent again (https://hl7.org/fhir/R4/valueset-issue-severity.html).
  */
 export function operationOutcome(problem: HttpProblem): OperationOutcome {
-  const code =
-    problem.status === 400 ? 'invalid'
-    : problem.status === 401 ? 'login'
-    : problem.status === 403 ? 'forbidden'
-    : problem.status === 404 ? 'not-found'
-    : problem.status === 405 || problem.status === 406 ? 'not-supported'
-    : problem.status === 409 ? 'conflict'
-    : problem.status === 413 ? 'too-costly'
-    : 'exception';
+  const code = issueTypeOf(problem.status);
   const issues: OperationOutcome['issue'] =
     problem.errors.length > 0
       ? problem.errors.map((e) => ({ severity: 'error', code, diagnostics: e.detail, ...whereOf(e.field) }))
-      : [{ severity: problem.status >= 500 ? 'fatal' : 'error', code, diagnostics: problem.detail }];
+      : [{ severity: problem.status === 500 ? 'fatal' : 'error', code, diagnostics: problem.detail }];
   return { resourceType: 'OperationOutcome', issue: issues };
 }
 

@@ -35,7 +35,6 @@ function queryParameters(route: AnyRoute): JsonObject[] {
   }));
 }
 
-/** OpenAPI 3.1 document generated from the route definitions and their zod schemas. */
 /** FHIR's `_format` (https://hl7.org/fhir/R4/http.html#parameters), which every FHIR route reads before `Accept`. */
 const FORMAT_PARAMETER: JsonObject = {
   name: '_format',
@@ -45,6 +44,32 @@ const FORMAT_PARAMETER: JsonObject = {
   schema: { type: 'string' },
 };
 
+/**
+ * Whether a JSON body is required (OpenAPI `requestBody.required`): not when the schema takes the
+ * empty object, which is what a POST sent without a body is judged as (app.ts): a bare
+ * `POST …/bundle/rebuild` or `…/pulls` is a request the API accepts.
+ * @see https://spec.openapis.org/oas/v3.1.0#request-body-object
+ */
+function bodyRequired(body: z.ZodType): boolean {
+  try {
+    return !body.safeParse({}).success;
+  } catch {
+    // A schema that cannot be judged synchronously (an async refinement): documented as required.
+    return true;
+  }
+}
+
+/** Where a route's 400 comes from: the request parts it has a schema for, each bad field named. */
+function badRequestDescription(route: AnyRoute): string | undefined {
+  const parts = [route.params ? 'path parameter' : undefined, route.query ? 'query parameter' : undefined, route.body ? 'body' : undefined].filter(
+    (part): part is string => part !== undefined,
+  );
+  if (parts.length === 0) return undefined;
+  const named = route.fhir === true ? 'an OperationOutcome issue per bad field (`location` http.<name> for a parameter)' : 'each bad field named in `errors[]` (`params.<name>`, `query.<name>`, or the body member)';
+  return `Invalid ${parts.join(', ')}: ${named}`;
+}
+
+/** OpenAPI 3.1 document generated from the route definitions and their zod schemas. */
 export function buildOpenApi(routes: readonly AnyRoute[], version: string): JsonObject {
   const paths: Record<string, Record<string, JsonObject>> = {};
   for (const route of routes) {
@@ -63,7 +88,9 @@ export function buildOpenApi(routes: readonly AnyRoute[], version: string): Json
       responses['401'] = { description: 'Missing or invalid bearer token', ...errorBody };
       responses['403'] = { description: `Needs one of the roles: ${route.roles.join(', ')}`, ...errorBody };
     }
-    if (route.body) responses['400'] ??= { description: 'Invalid body; each bad field is named', ...errorBody };
+    // Every route with a params, query or body schema answers 400 when one of them refuses the request.
+    const badRequest = badRequestDescription(route);
+    if (badRequest) responses['400'] ??= { description: badRequest, ...errorBody };
     if (route.fhir === true) {
       responses['406'] ??= { description: 'Accept or _format asks for something other than FHIR R4 JSON', ...errorBody };
     }
@@ -74,7 +101,7 @@ export function buildOpenApi(routes: readonly AnyRoute[], version: string): Json
       responses,
       ...(route.roles === 'public' ? { security: [] } : { 'x-roles': route.roles }),
       ...(route.body
-        ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(route.body as z.ZodType, 'input') } } } }
+        ? { requestBody: { required: bodyRequired(route.body as z.ZodType), content: { 'application/json': { schema: jsonSchema(route.body as z.ZodType, 'input') } } } }
         : route.streamBody
           ? { requestBody: { required: true, description: route.streamBody.description, content: { [route.streamBody.contentType]: {} } } }
           : {}),

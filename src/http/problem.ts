@@ -59,9 +59,21 @@ export function fieldProblem(path: readonly PropertyKey[], detail: string, where
   };
 }
 
-/** Turns zod issues into field problems; `where` prefixes the path (`query`, `params`) when not the body. */
+/**
+ * Turns zod issues into field problems; `where` prefixes the path (`query`, `params`) when not the body.
+ * An `unrecognized_keys` issue (a strict object given members it does not know) is located at the
+ * object holding them, which would name `(body)` / `#/` for every unknown member of the body: it
+ * becomes one problem per key instead, at the key itself (`field` `reason2`, `pointer` `#/reason2`),
+ * so a client sees which member to drop.
+ * @see https://www.rfc-editor.org/rfc/rfc9457#section-3 (extension members)
+ * @see https://www.rfc-editor.org/rfc/rfc6901 (the pointer)
+ */
 export function fieldProblems(error: z.ZodError, where?: string): FieldProblem[] {
-  return error.issues.map((issue) => fieldProblem(issue.path, issue.message, where));
+  return error.issues.flatMap((issue) =>
+    issue.code === 'unrecognized_keys'
+      ? issue.keys.map((key) => fieldProblem([...issue.path, key], `"${key}" is not a member this request takes; leave it out`, where))
+      : [fieldProblem(issue.path, issue.message, where)],
+  );
 }
 
 export function validationProblem(error: z.ZodError, where?: string): HttpProblem {

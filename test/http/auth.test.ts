@@ -3,7 +3,8 @@ import { SignJWT } from 'jose';
 import { API_ROLES } from '../../src/http/auth';
 import { apiRoutes } from '../../src/http/routes';
 import type { ApiDeps } from '../../src/http/routes';
-import { startTestService, TEST_JWT_SECRET, type TestService } from '../support/service';
+import { sampleIntake } from '../support/intake';
+import { eventually, startTestService, TEST_JWT_SECRET, type TestService } from '../support/service';
 
 let svc: TestService;
 
@@ -113,5 +114,78 @@ describe('public routes', () => {
     expect(Object.keys(fhir.responses['406']?.content ?? {})).toEqual(['application/fhir+json']);
     expect(fhir.parameters.map((p) => p.name)).toContain('_format');
     expect(Object.keys((doc.paths['/api/cases']?.post as unknown as { responses: Record<string, { content?: Record<string, unknown> }> }).responses['401']?.content ?? {})).toEqual(['application/problem+json']);
+  });
+
+  it('GET /openapi.json says which bodies may be left out, and documents the 400 of every route with a params, query or body schema', async () => {
+    type Operation = { requestBody?: { required: boolean }; responses: Record<string, { description: string }> };
+    const doc = (await (await svc.request('GET', '/openapi.json')).json()) as { paths: Record<string, Record<string, Operation>> };
+    const op = (method: string, path: string): Operation | undefined => doc.paths[path.replace(/:([A-Za-z_]+)/g, '{$1}')]?.[method];
+    for (const route of routes) {
+      const operation = op(route.method, route.path);
+      // Required exactly when the route refuses the empty object a bare POST is judged as.
+      if (route.body) expect({ route: route.path, required: operation?.requestBody?.required }).toEqual({ route: route.path, required: !route.body.safeParse({}).success });
+      if (route.params || route.query || route.body) expect({ route: `${route.method} ${route.path}`, has400: operation?.responses['400'] !== undefined }).toEqual({ route: `${route.method} ${route.path}`, has400: true });
+    }
+    // The empty POSTs the API takes, and one it does not.
+    for (const path of ['/api/cases/:id/bundle/rebuild', '/api/cases/:id/pulls', '/api/cases/:id/pulls/:pullId/cancel', '/api/cases/:id/sources/:sourceId/remove']) {
+      expect({ path, required: op('post', path)?.requestBody?.required }).toEqual({ path, required: false });
+    }
+    expect(op('post', '/api/cases')?.requestBody?.required).toBe(true);
+    expect(op('get', '/api/cases/:id')?.responses['400']?.description).toMatch(/path parameter/);
+    expect(op('get', '/api/cases')?.responses['400']?.description).toMatch(/query parameter/);
+    // POST …/sources: an unknown endpoint (404) and an EHR that cannot be asked (502).
+    expect(Object.keys(op('post', '/api/cases/:id/sources')?.responses ?? {})).toEqual(expect.arrayContaining(['201', '400', '404', '409', '502']));
+  });
+});
+
+describe("a family's upload token on a route that does not take it", () => {
+  it('is a 403 insufficient_scope (RFC 6750 §3.1: a valid token without the authority), while an unknown or expired one stays a 401', async () => {
+    const cm = await svc.token('case_manager', 'cm-upload-scope');
+    const open = async (): Promise<string> => ((await (await svc.request('POST', '/api/cases', { token: cm, body: sampleIntake() })).json()) as { id: string }).id;
+    const [caseId, other] = [await open(), await open()];
+    const issued = await svc.request('POST', `/api/cases/${caseId}/upload-token`, { token: cm });
+    expect(issued.status).toBe(201);
+    const { token, tokenId } = (await issued.json()) as { token: string; tokenId: string };
+    expect(token.startsWith('sobu_')).toBe(true);
+
+    // The routes that take it still do.
+    expect((await svc.request('GET', `/api/cases/${caseId}/uploads`, { token })).status).toBe(200);
+    for (const [method, route] of [
+      ['GET', `/api/cases/${caseId}`],
+      ['GET', `/api/cases/${caseId}/fhir`],
+      ['POST', `/api/cases/${caseId}/upload-token`],
+      ['GET', `/api/cases/${other}`],
+      ['GET', '/api/endpoints'],
+      ['GET', `/api/endpoints/${randomUUID()}`],
+    ] as const) {
+      const res = await svc.request(method, route, { token });
+      expect({ method, route, status: res.status }).toEqual({ method, route, status: 403 });
+      const challenge = res.headers.get('www-authenticate') ?? '';
+      expect({ route, challenge }).toEqual({ route, challenge: expect.stringMatching(/^Bearer realm="second-opinion-bridge", error="insufficient_scope", scope="/) });
+      expect(await res.text()).toMatch(/does not take a case-upload token/);
+    }
+    // The refusal is on the case's access log, by the token.
+    const admin = await svc.token('admin', 'admin-upload-scope');
+    type Log = { items: { actor: string; status?: number }[] };
+    const log = await eventually(
+      async () => ((await (await svc.request('GET', `/api/cases/${caseId}/access-log`, { token: admin })).json()) as Log).items.filter((e) => e.actor === `upload-token:${tokenId}` && e.status === 403),
+      (rows) => rows.length >= 2,
+      10_000,
+    );
+    expect(log.length).toBeGreaterThanOrEqual(2);
+
+    // Unknown (well formed, never issued) or malformed: 401 invalid_token, as before.
+    for (const bad of [`sobu_${'A'.repeat(43)}`, 'sobu_short']) {
+      const res = await svc.request('GET', `/api/cases/${caseId}`, { token: bad });
+      expect(res.status).toBe(401);
+      expect(res.headers.get('www-authenticate')).toContain('error="invalid_token"');
+    }
+    // Expired: 401 everywhere.
+    await svc.service.db.query("UPDATE upload_tokens SET expires_at = now() - interval '1 second' WHERE id = $1", [tokenId]);
+    for (const route of [`/api/cases/${caseId}`, `/api/cases/${caseId}/uploads`]) {
+      const res = await svc.request('GET', route, { token });
+      expect({ route, status: res.status }).toEqual({ route, status: 401 });
+      expect(res.headers.get('www-authenticate')).toContain('error="invalid_token"');
+    }
   });
 });

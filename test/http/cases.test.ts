@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
 import { sweepSla } from '../../queues/sla-sweep';
 import { transitionCase, type CaseServiceDeps } from '../../src/cases/case-service';
 import { loadDomainData } from '../../src/cases/domain-data';
@@ -84,6 +85,35 @@ describe('POST /api/cases (intake)', () => {
     expect(eligibility.rulesVersion).toBe(version);
     const detail = (await (await svc.request('GET', `/api/cases/${id}`, { token: cm })).json()) as { eligibility: { rulesVersion?: string } };
     expect(detail.eligibility.rulesVersion).toBe(version);
+  });
+
+  it('answers what GET /openapi.json declares for its 201 (eligible, ineligible, with possible duplicates, replayed)', async () => {
+    const doc = (await (await svc.request('GET', '/openapi.json')).json()) as {
+      paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema?: object }> }> }>>;
+    };
+    const declared = doc.paths['/api/cases']?.post?.responses['201']?.content?.['application/json']?.schema;
+    expect(declared).toBeDefined();
+    const schema = z.fromJSONSchema(declared as Parameters<typeof z.fromJSONSchema>[0]);
+    const intake = sampleIntake();
+    intake.patient.name = { given: ['Openapi'], family: `Answer${Date.now()}` };
+    const ineligible = sampleIntake({ urgent: true });
+    const key = { 'idempotency-key': `openapi-${Date.now()}` };
+    const answers: [string, Response][] = [
+      ['eligible', await svc.request('POST', '/api/cases', { token: cm, body: intake })],
+      ['possible duplicate', await svc.request('POST', '/api/cases', { token: cm, body: intake })],
+      ['ineligible', await svc.request('POST', '/api/cases', { token: cm, body: ineligible })],
+      ['keyed', await svc.request('POST', '/api/cases', { token: cm, body: { ...intake, unknownMember: 1 }, headers: key })],
+      ['replayed', await svc.request('POST', '/api/cases', { token: cm, body: { ...intake, unknownMember: 1 }, headers: key })],
+    ];
+    for (const [label, res] of answers) {
+      expect({ label, status: res.status }).toEqual({ label, status: 201 });
+      const body: unknown = await res.json();
+      const checked = schema.safeParse(body);
+      expect({ label, issues: checked.success ? [] : checked.error.issues }).toEqual({ label, issues: [] });
+    }
+    // The schema is strict (additionalProperties: false), so the check has teeth: a member it does not declare fails it.
+    const sample = (await (await svc.request('POST', '/api/cases', { token: cm, body: sampleIntake() })).json()) as { eligibility: object };
+    expect(schema.safeParse({ ...sample, eligibility: { ...sample.eligibility, undeclared: true } }).success).toBe(false);
   });
 
   it('answers problem+json naming each bad field', async () => {
@@ -230,6 +260,44 @@ describe('GET /api/cases/:id and the lifecycle', () => {
     expect(problem.currentStatus).toBe('submitted');
     expect(problem.allowedTransitions).toEqual(expect.arrayContaining(['collecting_records', 'cancelled']));
     for (const allowed of problem.allowedTransitions) expect(problem.detail).toContain(allowed);
+  });
+
+  it('lists as allowedTransitions only what /transitions takes; the workflow-only moves apart (workflowTransitions, {to, route})', async () => {
+    type Moves = { status: string; allowedTransitions: string[]; workflowTransitions: { to: string; route: string; detail: string }[] };
+    const { id } = await openCase();
+    await recordsComplete(id);
+    const detail = (await (await svc.request('GET', `/api/cases/${id}`, { token: cm })).json()) as Moves;
+    expect(detail.status).toBe('records_complete');
+    expect(detail.allowedTransitions).toEqual(['collecting_records', 'cancelled']);
+    expect(detail.workflowTransitions).toEqual([{ to: 'assigned', route: 'POST /api/cases/:id/assignment', detail: expect.any(String) }]);
+    // The 409 of an illegal move says the same.
+    const illegal = await move(id, 'in_review');
+    expect(illegal.status).toBe(409);
+    const problem = (await illegal.json()) as Problem & Moves & { currentStatus: string };
+    expect(problem).toMatchObject({ currentStatus: 'records_complete', allowedTransitions: ['collecting_records', 'cancelled'], workflowTransitions: [{ to: 'assigned', route: 'POST /api/cases/:id/assignment' }] });
+    expect(problem.detail).toMatch(/to: collecting_records, cancelled \(POST …\/transitions\)\. Through its workflow: assigned \(POST \/api\/cases\/:id\/assignment\)/);
+    // The workflow-only refusal names its route, and says what is allowed instead.
+    const workflow = await move(id, 'assigned');
+    expect(workflow.status).toBe(409);
+    expect(await workflow.json()).toMatchObject({ to: 'assigned', currentStatus: 'records_complete', allowedTransitions: ['collecting_records', 'cancelled'], detail: expect.stringMatching(/becomes assigned only through POST \/api\/cases\/:id\/assignment/) });
+
+    // In every status: no workflow-only status among allowedTransitions, and each of those /transitions does not refuse as workflow-only.
+    const workflowOnly = ['assigned', 'report_signed', 'delivered'];
+    for (const status of ['submitted', 'collecting_records', 'records_complete', 'assigned', 'in_review', 'awaiting_information', 'report_signed', 'delivered', 'closed']) {
+      const { id: other } = await openCase();
+      await svc.service.db.query('UPDATE cases SET status = $2, revision = revision + 1 WHERE id = $1', [other, status]);
+      const moves = (await (await svc.request('GET', `/api/cases/${other}`, { token: cm })).json()) as Moves;
+      expect({ status, listed: moves.allowedTransitions.filter((to) => workflowOnly.includes(to)) }).toEqual({ status, listed: [] });
+      for (const w of moves.workflowTransitions) expect(workflowOnly).toContain(w.to);
+    }
+  });
+
+  it('answers 404 for a case that does not exist, whatever the move asked (a workflow-only status too)', async () => {
+    for (const to of ['assigned', 'report_signed', 'delivered', 'collecting_records', 'in_review']) {
+      const res = await move(randomUUID(), to);
+      expect({ to, status: res.status }).toEqual({ to, status: 404 });
+      expect(((await res.json()) as Problem).detail).toMatch(/^Case .* was not found\.$/);
+    }
   });
 
   it('starts the SLA clock when records are complete, pauses it while awaiting information', async () => {
@@ -515,5 +583,29 @@ describe('GET /api/cases/:id/fhir', () => {
       expect(issue).toMatchObject({ code: 'invalid', location: [location] });
       expect(issue?.expression).toBeUndefined();
     }
+  });
+});
+
+describe('an endpointId that names no registered endpoint', () => {
+  it('is a 404 whose errors[] names endpointId (POST …/sources and POST …/recipients)', async () => {
+    const { id } = await openCase();
+    const endpointId = randomUUID();
+    for (const [route, body] of [
+      [`/api/cases/${id}/sources`, { endpointId, patient: { match: true } }],
+      [`/api/cases/${id}/recipients`, { endpointId }],
+    ] as const) {
+      const res = await svc.request('POST', route, { token: cm, body });
+      expect({ route, status: res.status }).toEqual({ route, status: 404 });
+      expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      const problem = (await res.json()) as Problem;
+      expect(problem.title).toBe('Not Found');
+      expect(problem.detail).toMatch(/^endpointId: /);
+      expect(problem.detail).toContain(endpointId);
+      expect(problem.errors).toEqual([{ field: 'endpointId', pointer: '#/endpointId', detail: expect.stringContaining(endpointId) }]);
+    }
+    // An unknown case is still the case's 404, without errors[].
+    const noCase = await svc.request('POST', `/api/cases/${randomUUID()}/sources`, { token: cm, body: { endpointId, patient: { match: true } } });
+    expect(noCase.status).toBe(404);
+    expect(((await noCase.json()) as Problem).errors).toBeUndefined();
   });
 });

@@ -42,19 +42,45 @@ it('_format sent more than once, or naming another FHIR version, is a 406 Operat
 it('answers a method a FHIR route does not take with 405, Allow and an OperationOutcome (not a 404 saying the path does not exist); varies on Accept', async () => {
   const res = await svc.request('POST', `/api/cases/${caseId}/fhir`, { token, body: {} });
   expect(res.status).toBe(405);
-  expect(res.headers.get('allow')).toBe('GET, HEAD');
+  expect(res.headers.get('allow')).toBe('GET, HEAD, OPTIONS');
   expect(res.headers.get('content-type')).toMatch(/^application\/fhir\+json/);
   expect(await res.json()).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'not-supported' }] });
   // Other API routes answer problem+json; a path no route has stays a 404.
   const other = await svc.request('DELETE', `/api/cases/${caseId}/transitions`, { token });
   expect(other.status).toBe(405);
-  expect(other.headers.get('allow')).toBe('POST');
+  expect(other.headers.get('allow')).toBe('POST, OPTIONS');
   expect(other.headers.get('content-type')).toMatch(/^application\/problem\+json/);
   expect((await svc.request('GET', '/api/no-such-thing', { token })).status).toBe(404);
 
   const ok = await get('');
   expect(ok.status).toBe(200);
   expect(ok.headers.get('vary')).toMatch(/\bAccept\b/);
+});
+
+it('answers OPTIONS on a path the API has with 204 and Allow naming its methods (RFC 9110 §9.3.7); a path no route has stays a 404', async () => {
+  const options = (path: string, headers: Record<string, string> = {}) => fetch(`${svc.url}${path}`, { method: 'OPTIONS', headers });
+  for (const [path, allow] of [
+    [`/api/cases/${caseId}/fhir`, 'GET, HEAD, OPTIONS'],
+    [`/api/cases/${caseId}/transitions`, 'POST, OPTIONS'],
+    ['/api/cases', 'POST, GET, HEAD, OPTIONS'],
+    [`/api/cases/${caseId}/assignment`, 'POST, PUT, GET, HEAD, OPTIONS'],
+    ['/healthz', 'GET, HEAD, OPTIONS'],
+    ['/openapi.json', 'GET, HEAD, OPTIONS'],
+  ] as const) {
+    // Without a token (it tells only what the 405 tells), and with one.
+    for (const headers of [{}, { authorization: `Bearer ${token}` }] as Record<string, string>[]) {
+      const res = await options(path, headers);
+      expect({ path, status: res.status, allow: res.headers.get('allow') }).toEqual({ path, status: 204, allow });
+      expect(await res.text()).toBe('');
+    }
+  }
+  const unknown = await options('/api/no-such-thing');
+  expect(unknown.status).toBe(404);
+  expect(unknown.headers.get('allow')).toBeNull();
+  // The probes take GET (and HEAD) only, as the API's paths do: another method is a 405 naming them.
+  const post = await svc.request('POST', '/healthz', { body: {} });
+  expect(post.status).toBe(405);
+  expect(post.headers.get('allow')).toBe('GET, HEAD, OPTIONS');
 });
 
 it('the case bundle, 200 and 304 alike, varies on Accept (200 or 406) and on Accept-Encoding (gzip or not)', async () => {

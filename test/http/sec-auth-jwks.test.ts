@@ -67,7 +67,9 @@ it('answers 503 with Retry-After (problem+json and OperationOutcome), not 401, w
   const fhir = await svc.request('GET', '/api/cases/7f1c5e0a-1b2c-4d3e-8f90-0a1b2c3d4e5f/fhir', { token });
   expect(fhir.status).toBe(503);
   expect(fhir.headers.get('content-type')).toMatch(/^application\/fhir\+json/);
-  expect(((await fhir.json()) as { resourceType: string }).resourceType).toBe('OperationOutcome');
+  // Temporary: severity error, issue type transient (a FHIR client may try again), not fatal
+  // (https://hl7.org/fhir/R4/valueset-issue-type.html).
+  expect(await fhir.json()).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'transient' }] });
 
   // A token that is no JWT is judged without the keys: still a 401.
   const garbage = await svc.request('GET', '/api/endpoints', { token: 'not-a-jwt' });

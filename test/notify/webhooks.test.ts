@@ -182,7 +182,7 @@ it("takes the family portal's upload token for its own case only", async () => {
   const elsewhere = await svc.request('POST', `/api/cases/${other}/transfer-request`, { token: issued.token, body: { reason: 'x' } });
   expect(elsewhere.status).toBe(403);
   const listing = await svc.request('GET', `/api/cases/${caseId}/transfer-requests`, { token: issued.token });
-  expect(listing.status).toBe(401);
+  expect(listing.status).toBe(403);
 });
 
 it("records one transfer request for a portal's resend with the same Idempotency-Key", async () => {

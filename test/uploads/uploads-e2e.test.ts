@@ -482,7 +482,7 @@ describe('per-case upload token', () => {
     expect(res.status).toBe(202);
     expect(await uploads(caseId, token)).toHaveLength(1);
 
-    // Another case's uploads: 403. Any other route: 401 (it is not a staff token).
+    // Another case's uploads: 403. Any other route: 403 insufficient_scope (a valid token without a staff role, RFC 6750 §3.1).
     expect((await upload(other, [{ name: 'x.pdf', data: pdf('minimal-document.pdf') }], token)).status).toBe(403);
     expect((await svc.request('GET', `/api/cases/${other}/uploads`, { token })).status).toBe(403);
     // The other case's access log records the refusals, by this token (the privacy officer sees who tried).
@@ -495,9 +495,11 @@ describe('per-case upload token', () => {
     );
     expect(log.map((e) => e.status)).toEqual([403, 403]);
     for (const route of [`/api/cases/${caseId}`, `/api/cases/${caseId}/bundle`, `/api/cases/${caseId}/uploads/files/${caseId}`]) {
-      expect((await svc.request('GET', route, { token })).status).toBe(401);
+      const refused = await svc.request('GET', route, { token });
+      expect(refused.status).toBe(403);
+      expect(refused.headers.get('www-authenticate')).toContain('insufficient_scope');
     }
-    expect((await svc.request('POST', `/api/cases/${caseId}/upload-token`, { token })).status).toBe(401);
+    expect((await svc.request('POST', `/api/cases/${caseId}/upload-token`, { token })).status).toBe(403);
 
     // Expired: 401.
     await svc.service.db.query("UPDATE upload_tokens SET expires_at = now() - interval '1 second' WHERE case_id = $1", [caseId]);
@@ -527,7 +529,7 @@ describe('per-case upload token', () => {
     const detail = (await (await svc.request('GET', `/api/cases/${caseId}`, { token: cm })).json()) as { timeline: { type: string; data?: { tokenId?: string } }[] };
     expect(detail.timeline.find((e) => e.type === 'upload_token_revoked')?.data).toEqual({ tokenId: leaked.tokenId });
     // The family portal cannot revoke or list.
-    expect((await svc.request('GET', `/api/cases/${caseId}/upload-tokens`, { token: kept.token })).status).toBe(401);
+    expect((await svc.request('GET', `/api/cases/${caseId}/upload-tokens`, { token: kept.token })).status).toBe(403);
   });
 
   it('ends with the case: cancelling it revokes its upload tokens at once', async () => {

@@ -9,7 +9,6 @@ import {
   type CaseServiceDeps,
 } from '../../cases/case-service';
 import { CASE_STATUSES } from '../../cases/lifecycle';
-import { conflict } from '../problem';
 import { idForIdempotencyKey, replayedHeader } from '../idempotency-key';
 import { CaseParams, CaseStatusList } from './params';
 import { recordDisclosedCases } from '../audit-trail';
@@ -31,20 +30,17 @@ const TransitionBody = z.object({
   reason: z.string().trim().max(2000, { error: 'reason must be at most 2000 characters' }).optional(),
 });
 
-/**
- * Statuses reached only through the workflow that checks their preconditions: the generic
- * transitions route would skip the payment and records check, the signature, or the delivery.
- */
-const WORKFLOW_ONLY: Readonly<Partial<Record<(typeof CASE_STATUSES)[number], string>>> = {
-  assigned: 'POST /api/cases/:id/assignment (records complete and payment recorded)',
-  report_signed: 'POST /api/cases/:id/opinion/sign (the specialist signs the opinion)',
-  delivered: 'the delivery of the signed report (GET /api/cases/:id/deliveries)',
-};
-
 const CreatedCase = z.object({
   id: z.uuid(),
   status: z.string(),
-  eligibility: z.object({ eligible: z.boolean(), reasons: z.array(z.string()) }),
+  // What openCase answers (case-service.ts `CreatedCase`): `rulesVersion` is absent only when a
+  // request replayed by its Idempotency-Key opened its case before the version was recorded.
+  eligibility: z.object({
+    eligible: z.boolean(),
+    reasons: z.array(z.string()).meta({ description: 'Sentences to read to the family, in order (urgent first); empty when eligible' }),
+    reasonCodes: z.array(z.string()).meta({ description: 'Stable codes, one per reason, in the same order' }),
+    rulesVersion: z.string().optional().meta({ description: 'The `version` of mappings/eligibility.json that decided, kept with the case' }),
+  }),
   quote: z.object({ currency: z.string(), base: z.number(), total: z.number() }).loose(),
   possibleDuplicates: z.array(z.object({ id: z.uuid(), status: z.string(), createdAt: z.string() })),
   ignoredFields: z.array(z.string()).meta({ description: 'Members of the intake the API does not know (dotted paths, the first 20), not stored: a misspelt optional field shows here' }),
@@ -114,12 +110,16 @@ export function caseRoutes(deps: CaseServiceDeps, detailExtras: CaseDetailExtras
       roles: ['case_manager', 'admin'],
       params: CaseParams,
       body: TransitionBody,
-      responses: { 200: { description: 'The case after the transition' }, 409: { description: 'Illegal transition, a status only its workflow route reaches (assigned, report_signed, delivered), back to in_review while information requests are open, or records_complete while a pull runs or before a current bundle is assembled' } },
-      handler: async ({ params, body, principal }) => {
-        const workflow = WORKFLOW_ONLY[body.to];
-        if (workflow) throw conflict(`A case becomes ${body.to} only through ${workflow}, not through /transitions.`, { to: body.to });
-        return { status: 200, body: await changeCaseStatus(deps, params.id, body.to, body.reason, principal) };
+      responses: {
+        200: { description: 'The case after the transition' },
+        404: { description: 'No such case (whatever `to` asked)' },
+        409: {
+          description:
+            'Illegal transition (`currentStatus`, `allowedTransitions`: the statuses this route moves it to, `workflowTransitions`: `{to, route, detail}` reached only through their workflow route), ' +
+            'a status only its workflow route reaches (assigned, report_signed, delivered), back to in_review while information requests are open, or records_complete while a pull runs or before a current bundle is assembled',
+        },
       },
+      handler: async ({ params, body, principal }) => ({ status: 200, body: await changeCaseStatus(deps, params.id, body.to, body.reason, principal) }),
     }),
     defineRoute<undefined, Record<string, never>, z.infer<typeof CaseParams>>({
       method: 'get',

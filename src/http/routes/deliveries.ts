@@ -44,6 +44,7 @@ export function deliveryRoutes(deps: DeliveryServiceDeps): AnyRoute[] {
       body: AddRecipientBody,
       responses: {
         201: { description: 'Recipient added' },
+        404: { description: 'No such case, or no registered endpoint `endpointId` (`errors` names `endpointId`)' },
         409: { description: 'Already a recipient, or the case is closed' },
         422: { description: "The SMART scope the endpoint asks for does not allow creating DiagnosticReports there (`errors` names `endpointId`; a delivery then plans from the scope the EHR grants)" },
       },

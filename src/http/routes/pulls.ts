@@ -60,7 +60,12 @@ export function pullRoutes(deps: PullServiceDeps & SourceServiceDeps & AssembleD
       roles: ['case_manager', 'admin'],
       params: CaseParams,
       body: AddSourceBody,
-      responses: { 201: { description: 'Source added: resolved, or needs_review with the candidates' }, 409: { description: 'Already a source' } },
+      responses: {
+        201: { description: 'Source added: resolved, or needs_review with the candidates' },
+        404: { description: 'No such case, or no registered endpoint `endpointId` (`errors` names `endpointId`)' },
+        409: { description: 'Already a source, or the case takes no new sources (ended or delivered)' },
+        502: { description: 'The endpoint (EHR) could not be asked for the patient: unreachable, an error answer, or its authorization refused; nothing saved' },
+      },
       handler: async ({ params, body, principal }) => ({
         status: 201,
         body: await addSource(deps, params.id, { endpointId: body.endpointId, patient: body.patient as PatientSelector }, principal),
