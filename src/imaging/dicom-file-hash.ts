@@ -5,7 +5,7 @@
  * header is parsed the rest is hashed {@link HASH_CHUNK_BYTES} at a time through one reused buffer. A
  * 1 GB multi-frame image with a 2 MiB header holds 16 MiB + 4 MiB at most; before, all of it (and a file
  * over 2 GiB could not be read at all). A file whose header runs to its end (no Pixel Data) is held
- * whole, as parsing it needs.
+ * whole up to `MAX_HEADER_PREFIX_BYTES` (64 MiB), as parsing it needs; past that it is `too-large`.
  *
  * @packageDocumentation
  */
@@ -38,7 +38,7 @@ export function hashAndParseDicomFileSync(filePath: string, options: DicomFileOp
   try {
     const size = fs.fstatSync(fd).size;
     const sha256 = createHash('sha256');
-    const { result, consumed } = parseFilePrefix(fd, size, options.headBytes ?? DEFAULT_HEAD_BYTES, (bytes) => sha256.update(bytes));
+    const { result, consumed } = parseFilePrefix(fd, size, options.headBytes ?? DEFAULT_HEAD_BYTES, (bytes) => sha256.update(bytes), options.maxHeaderBytes);
     const total = hashRest(fd, consumed, size, (bytes) => sha256.update(bytes));
     if (total !== size) return { error: `cannot read file: it changed size while it was read (${size} bytes when opened, ${total} read)` };
     return { sha256: sha256.digest('hex'), size, result };

@@ -6,6 +6,12 @@
  * (PS3.5 §A.4), never the fragments. A caller that needs every byte (the SHA-256 of the upload) is shown
  * each range as it is read and goes on from {@link PrefixParse.consumed}.
  *
+ * The prefix never grows past {@link MAX_HEADER_PREFIX_BYTES} (64 MiB): a header that has not ended
+ * there (no Pixel Data before it: a file with no Pixel Data at all, or a very large value before it;
+ * a deflated data set whose first 64 MiB do not inflate to a whole header) is `too-large`, kept but
+ * not indexed. Without the cap such a file was read whole into one Buffer, outside the parsing
+ * thread's heap limit (a 700 MB file: 1 GB of RSS, 7.7 s).
+ *
  * @see https://dicom.nema.org/medical/dicom/current/output/chtml/part05/sect_A.4.html (PS3.5 §A.4 encapsulation)
  * @packageDocumentation
  */
@@ -16,9 +22,18 @@ import { prefixSteps } from './dicom-prefix-steps';
 /** Bytes read first. */
 export const DEFAULT_HEAD_BYTES = 64 * 1024;
 
+/**
+ * Most bytes of a file read to find the end of its header. Image headers end in the first 64 KiB, the
+ * largest real ones (private CSA headers, icon images, overlays, enhanced multi-frame functional
+ * groups) in a few MiB; 64 MiB bounds the memory one parse holds outside the thread's V8 heap.
+ */
+export const MAX_HEADER_PREFIX_BYTES = 64 * 1024 * 1024;
+
 export interface DicomFileOptions {
   /** Size of the first read (default {@link DEFAULT_HEAD_BYTES}); each next one is 16 × larger. */
   readonly headBytes?: number;
+  /** Most bytes read for the header (default {@link MAX_HEADER_PREFIX_BYTES}); past it, `too-large`. */
+  readonly maxHeaderBytes?: number;
 }
 
 /** What {@link parseFilePrefix} found, and how far it read. */
@@ -65,14 +80,22 @@ export function readAtFd(fd: number): ReadAt {
 
 /**
  * Reads `fd` from its start into a prefix growing by {@link prefixSteps} until the header it holds is
- * parsed (or the file ends), telling `onRead` of each new range in file order.
+ * parsed (or the file ends, or the prefix reaches `maxHeaderBytes`: `too-large`), telling `onRead` of
+ * each new range in file order.
  * @param size the file's size as stat gives it (a file found shorter is parsed as what was read)
  * @throws what `fs.readSync` throws
  */
-export function parseFilePrefix(fd: number, size: number, headBytes: number, onRead?: (bytes: Uint8Array) => void): PrefixParse {
+export function parseFilePrefix(
+  fd: number,
+  size: number,
+  headBytes: number,
+  onRead?: (bytes: Uint8Array) => void,
+  maxHeaderBytes: number = MAX_HEADER_PREFIX_BYTES,
+): PrefixParse {
   const readAt = readAtFd(fd);
+  const cap = Math.max(1, Math.floor(maxHeaderBytes));
   let held: Buffer = Buffer.alloc(0);
-  for (const want of prefixSteps(size, headBytes)) {
+  for (const want of prefixSteps(Math.min(size, cap), Math.min(headBytes, cap))) {
     const from = held.byteLength;
     let next: Buffer;
     try {
@@ -87,6 +110,7 @@ export function parseFilePrefix(fd: number, size: number, headBytes: number, onR
     onRead?.(held.subarray(from));
     const result = parseDicomPrefix(held, read < want ? read : size, readAt);
     if (result.ok || result.code !== 'needs-more') return { result, consumed: read };
+    if (want >= cap) return { result: headerPastCap(cap, size, result.reason), consumed: read };
   }
   // Unreachable in practice: a prefix that is the whole file is never `needs-more`.
   return { result: parseDicomHeader(held), consumed: held.byteLength };
@@ -101,6 +125,23 @@ function fill(fd: number, buffer: Buffer, start: number, position: number): numb
     end += n;
   }
   return end;
+}
+
+/** A header that had not ended within the first `cap` bytes of a larger file (`why`: the prefix parse's `needs-more` reason). */
+function headerPastCap(cap: number, size: number, why: string): DicomParseResult {
+  const what =
+    why === 'deflated data set'
+      ? 'the deflated data set is longer'
+      : 'no Pixel Data (7FE0,0010) before that: the file has none, or a value of that size comes before it';
+  return {
+    ok: false,
+    code: 'too-large',
+    reason: `too large to index: the DICOM header did not end within the first ${humanMiB(cap)} of the file (${size} bytes; ${what}); kept but not indexed`,
+  };
+}
+
+function humanMiB(bytes: number): string {
+  return bytes >= 1024 * 1024 && bytes % (1024 * 1024) === 0 ? `${bytes / (1024 * 1024)} MiB` : `${bytes} bytes`;
 }
 
 /** A header that never ended in a file larger than one Buffer can be (Node: `buffer.constants.MAX_LENGTH`). */

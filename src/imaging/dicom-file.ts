@@ -26,7 +26,7 @@ export function parseDicomFileSync(filePath: string, options: DicomFileOptions =
     return { ok: false, code: 'io', reason: `cannot open file: ${(err as NodeJS.ErrnoException).code ?? String(err)}` };
   }
   try {
-    return parseFilePrefix(fd, fs.fstatSync(fd).size, options.headBytes ?? DEFAULT_HEAD_BYTES).result;
+    return parseFilePrefix(fd, fs.fstatSync(fd).size, options.headBytes ?? DEFAULT_HEAD_BYTES, undefined, options.maxHeaderBytes).result;
   } catch (err) {
     return { ok: false, code: 'io', reason: `cannot read file: ${(err as NodeJS.ErrnoException).code ?? String(err)}` };
   } finally {

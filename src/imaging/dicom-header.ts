@@ -22,6 +22,10 @@
  *   decode is first checked against its VR's maximum length ({@link valueByteBound}): one far longer
  *   (a 400 MB Patient's Name in an implicit VR file) is never decoded; the field is left out and
  *   named in {@link DicomHeader.valuesNotRead}.
+ * - The four UIDs the service keys on (study, series, SOP instance, SOP class) are required: one that is
+ *   absent is `missing-uid`; one that is there but is no UID (over 64 characters, or characters other
+ *   than digits and dots, PS3.5 §9.1) is `invalid-uid`, the reason giving the attribute and the length,
+ *   never the value (a UID may be built from an MRN).
  *
  * @see https://dicom.nema.org/medical/dicom/current/output/chtml/part05/sect_6.2.html (PS3.5 §6.2 VR lengths)
  * @see https://dicom.nema.org/medical/dicom/current/output/html/part10.html#chapter_7 (PS3.10 file format)
@@ -85,6 +89,7 @@ export type DicomFailureCode =
   | 'too-large'
   | 'too-many-items'
   | 'missing-uid'
+  | 'invalid-uid'
   | 'dicomdir'
   | 'io'
   | 'timeout'
@@ -158,14 +163,15 @@ function parseUnsafe(bytes: Uint8Array, fileSize: number, complete: boolean, rea
   try {
     dataSet = parseToPixelData(bytes);
   } catch (err) {
-    // Too many elements is the verdict whatever more of the file would say.
-    if (!complete && !isHeaderReadBudgetExceeded(err)) return needsMore(describe(err));
+    // Too many elements, or a deflated data set that already inflates past the cap, is the verdict
+    // whatever more of the file would say (more deflated bytes only inflate to more).
+    if (!complete && !isHeaderReadBudgetExceeded(err) && !isInflateLimitExceeded(err)) return needsMore(describe(err));
     return failure(err);
   }
   const transferSyntaxUid = ascii({ ds: dataSet, notRead: [] }, TAG.TransferSyntaxUid) ?? '';
   const pixelData = dataSet.elements[TAG.PixelData];
   if (!complete && (pixelData === undefined || transferSyntaxUid === DEFLATED_EXPLICIT_LITTLE_ENDIAN)) {
-    return needsMore(pixelData === undefined ? 'Pixel Data not reached' : 'deflated data set');
+    return needsMore(transferSyntaxUid === DEFLATED_EXPLICIT_LITTLE_ENDIAN ? 'deflated data set' : 'Pixel Data not reached');
   }
   let read = readHeader(dataSet, transferSyntaxUid);
   // Offsets are in the inflated array for a deflated data set (all of it is there), else in the file.
@@ -209,7 +215,14 @@ function parseUnsafe(bytes: Uint8Array, fileSize: number, complete: boolean, rea
   }
   const missingUids = (['studyInstanceUid', 'seriesInstanceUid', 'sopInstanceUid', 'sopClassUid'] as const).filter((k) => !read[k]);
   if (missingUids.length > 0) {
+    // A UID that is there but is no UID says so (its length, never its value: it may be built from an MRN).
+    const invalid = missingUids.flatMap((k) => UID_TAGS[k].map((tag) => invalidUidReason(dataSet, tag)).find((r) => r !== undefined) ?? []);
+    const absent = missingUids.filter((k) => !UID_TAGS[k].some((tag) => invalidUidReason(dataSet, tag) !== undefined));
     const unread = read.valuesNotRead && read.valuesNotRead.length > 0 ? ` (${read.valuesNotRead.join('; ')})` : '';
+    if (invalid.length > 0) {
+      const rest = absent.length > 0 ? `; no ${absent.join(', ')} in the data set${unread}` : '';
+      return { ok: false, code: 'invalid-uid', reason: `${invalid.join('; ')}${rest}`, partial: read };
+    }
     return { ok: false, code: 'missing-uid', reason: `no ${missingUids.join(', ')} in the data set${unread}`, partial: read };
   }
   return {
@@ -237,7 +250,7 @@ function parseToPixelData(bytes: Uint8Array): DataSet {
     parsed = withHeaderReadBudget(() => dicomParser.parseDicom(bytes, { untilTag: TAG.PixelData, inflater }));
     if (parsed.elements[TAG.PixelData]) return parsed;
   } catch (err) {
-    if (isHeaderReadBudgetExceeded(err)) throw err;
+    if (isHeaderReadBudgetExceeded(err) || isInflateLimitExceeded(err)) throw err;
     fault = err;
   }
   const untilTag = sixtyFourBitPixelGroupTag(bytes);
@@ -404,14 +417,38 @@ function walkEncapsulatedPixelData(
   }
 }
 
-/** dicom-parser's `inflater` hook: header bytes + the raw-deflated rest (PS3.5 §A.5), capped. */
+/** A deflated data set inflates past {@link MAX_INFLATED_BYTES}: zlib stopped there. */
+class InflateLimitExceeded extends Error {
+  override readonly name = 'InflateLimitExceeded';
+  constructor() {
+    super(`deflated data set inflates past ${MAX_INFLATED_BYTES} bytes`);
+  }
+}
+
+/** Whether `err` (or the exception dicom-parser wrapped in it) is {@link InflateLimitExceeded}. */
+function isInflateLimitExceeded(err: unknown): boolean {
+  if (err instanceof InflateLimitExceeded) return true;
+  return typeof err === 'object' && err !== null && 'exception' in err && (err as { exception: unknown }).exception instanceof InflateLimitExceeded;
+}
+
+/**
+ * dicom-parser's `inflater` hook: header bytes + the raw-deflated rest (PS3.5 §A.5), capped. zlib stops
+ * as soon as the output passes {@link MAX_INFLATED_BYTES} ({@link InflateLimitExceeded}): that holds for
+ * a prefix of the file as for the whole, so the file is not read further.
+ */
 function inflater(arr: Uint8Array, position: number): Buffer {
   const input = Buffer.from(arr.buffer, arr.byteOffset, arr.byteLength);
-  const inflated = zlib.inflateRawSync(input.subarray(position), {
-    // Tolerate a truncated stream (a prefix read, or a damaged file): return what inflates.
-    finishFlush: zlib.constants.Z_SYNC_FLUSH,
-    maxOutputLength: MAX_INFLATED_BYTES,
-  });
+  let inflated: Buffer;
+  try {
+    inflated = zlib.inflateRawSync(input.subarray(position), {
+      // Tolerate a truncated stream (a prefix read, or a damaged file): return what inflates.
+      finishFlush: zlib.constants.Z_SYNC_FLUSH,
+      maxOutputLength: MAX_INFLATED_BYTES,
+    });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException | null)?.code === 'ERR_BUFFER_TOO_LARGE') throw new InflateLimitExceeded();
+    throw err;
+  }
   return Buffer.concat([input.subarray(0, position), inflated]);
 }
 
@@ -420,6 +457,7 @@ function failure(err: unknown): DicomParseResult {
   const text = describe(err);
   // Before the partial data set is read: it may hold millions of elements (see dicom-parse-budget.ts).
   if (isHeaderReadBudgetExceeded(err)) return { ok: false, code: 'too-large', reason: text };
+  if (isInflateLimitExceeded(err)) return { ok: false, code: 'too-large', reason: text };
   const partialSet = partialDataSet(err);
   const partial = partialSet ? readHeader(partialSet, '') : undefined;
   const withPartial = partial && Object.values(partial).some((v) => typeof v === 'string') ? { partial } : {};
@@ -610,9 +648,43 @@ function ascii(src: Source, tag: string): string | undefined {
   return bytes ? trimValue(asBuffer(bytes).toString('latin1')) : undefined;
 }
 
+/** Longest UID, in characters (PS3.5 §9.1). */
+const MAX_UID_CHARACTERS = 64;
+/** A UID as the reader accepts it: digits and dots, at most {@link MAX_UID_CHARACTERS} (PS3.5 §9.1). */
+const UID_PATTERN = /^[0-9.]{1,64}$/;
+
 function uid(src: Source, tag: string): string | undefined {
   const value = ascii(src, tag);
-  return value && /^[0-9.]{1,64}$/.test(value) ? value : undefined;
+  return value && UID_PATTERN.test(value) ? value : undefined;
+}
+
+/** The elements a required UID of the header is read from, in order of preference (see {@link readHeader}). */
+const UID_TAGS = {
+  studyInstanceUid: [TAG.StudyInstanceUid],
+  seriesInstanceUid: [TAG.SeriesInstanceUid],
+  sopInstanceUid: [TAG.SopInstanceUid, TAG.MediaStorageSopInstanceUid],
+  sopClassUid: [TAG.SopClassUid, TAG.MediaStorageSopClassUid],
+} as const;
+
+/**
+ * Why the UID element `tag` is present but was not taken as a UID (log-safe: the attribute, the length
+ * and what is wrong, never the value), or undefined when it is absent, valid, or too long to read at all
+ * (that one is told by {@link DicomHeader.valuesNotRead}).
+ * @see https://dicom.nema.org/medical/dicom/current/output/chtml/part05/chapter_9.html (PS3.5 §9.1 UID encoding)
+ */
+function invalidUidReason(ds: DataSet, tag: string): string | undefined {
+  const field = FIELDS[tag];
+  if (!field) return undefined;
+  const src: Source = { ds, notRead: [] };
+  const value = ascii(src, tag);
+  if (value === undefined || UID_PATTERN.test(value)) return undefined;
+  const length = value.length;
+  const faults = [
+    `${length} character${length === 1 ? '' : 's'}`,
+    ...(length > MAX_UID_CHARACTERS ? [`at most ${MAX_UID_CHARACTERS}`] : []),
+    ...(/[^0-9.]/.test(value) ? ['characters other than digits and dots'] : []),
+  ];
+  return `${field.name} is present but not a valid UID (${faults.join('; ')})`;
 }
 
 function text(src: Source, tag: string, decode: TextDecode): string | undefined {

@@ -10,7 +10,9 @@
  * most {@link PREFIX_GROWTH} × the header (a 2 MiB header: a 16 MiB read), never the whole of a
  * multi-frame image of hundreds of MB; the parses that came short cost together less than one
  * fifteenth of the last. A file whose header has no end before the file's (no Pixel Data: an
- * encapsulated PDF, a structured report; or a deflated data set) is read to its end, as it must be.
+ * encapsulated PDF, a structured report; or a deflated data set) is read to its end, as it must be, up
+ * to the cap of `dicom-file-prefix.ts` (`MAX_HEADER_PREFIX_BYTES`, 64 MiB): the caller passes the
+ * smaller of the file's size and the cap.
  *
  * @see https://dicom.nema.org/medical/dicom/current/output/html/part10.html#sect_7.1 (PS3.10 §7.1 file format)
  * @see https://dicom.nema.org/medical/dicom/current/output/chtml/part05/chapter_7.html (PS3.5 §7 data set encoding)

@@ -6,7 +6,10 @@
  * Name comparison is case-insensitive and accent-folded (NFKD, combining marks removed), ignores
  * punctuation (as word breaks, and removed: `O'Brien` = `OBRIEN`), accepts a family name that is a
  * word-subset of the other (`Garcia` / `Garcia Lopez`), and requires the file's first given name to be
- * one of the case's given names. The alphabetic component group decides when it is not empty.
+ * the case's first given name: a file whose first given name is only one of the case's later (middle)
+ * names is flagged `middle-name-only` (a sibling often carries the child's middle name as a first
+ * name: case `Zinnia Quillon`, file `Marrowvale^Quillon`). The alphabetic component group decides when
+ * it is not empty.
  *
  * @see https://dicom.nema.org/medical/dicom/current/output/html/part05.html#sect_6.2.1 (PN)
  * @packageDocumentation
@@ -29,7 +32,8 @@ export interface CasePatient {
 /** One reason for review. Values are PHI: show them to the case manager, never log them. */
 export interface IdentityFlag {
   readonly field: 'name' | 'birthDate' | 'patientId' | 'sex';
-  readonly problem: 'mismatch' | 'missing' | 'inconsistent';
+  /** `middle-name-only`: the name matches except that the file's first given name is a later given name of the case patient. */
+  readonly problem: 'mismatch' | 'missing' | 'inconsistent' | 'middle-name-only';
   readonly inFile?: string;
   readonly expected?: string;
 }
@@ -54,8 +58,9 @@ export function checkIdentity(header: PatientFields, casePatient: CasePatient): 
   const expectedName = `${casePatient.family}^${casePatient.given.join(' ')}`;
   if (!header.patientName) {
     flags.push({ field: 'name', problem: 'missing', expected: expectedName });
-  } else if (!namesMatch(header.patientName, casePatient)) {
-    flags.push({ field: 'name', problem: 'mismatch', inFile: header.patientName, expected: expectedName });
+  } else {
+    const name = nameVerdict(header.patientName, casePatient);
+    if (name !== 'match') flags.push({ field: 'name', problem: name, inFile: header.patientName, expected: expectedName });
   }
   if (casePatient.birthDate) {
     const inFile = dicomDateToFhir(header.patientBirthDate);
@@ -87,6 +92,8 @@ export function describeFlag(flag: IdentityFlag): string {
       return `${what} differs from the case patient`;
     case 'inconsistent':
       return `${what} differs between files of the same study`;
+    case 'middle-name-only':
+      return `${what}: the given name in the file matches only a middle name of the case patient (a sibling?)`;
   }
 }
 
@@ -115,21 +122,25 @@ const IDEOGRAPHIC_OR_PHONETIC = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Kat
  * writes the name in their scripts (`Yamada^Tarou=山田^太郎` is 山田 太郎 as the intake writes it).
  * @see https://dicom.nema.org/medical/dicom/current/output/chtml/part05/sect_6.2.html#sect_6.2.1.2
  */
-function namesMatch(pn: string, patient: CasePatient): boolean {
+function nameVerdict(pn: string, patient: CasePatient): NameVerdict {
   const [alphabetic = '', ...others] = pn.split('=');
   const caseInOtherScript = IDEOGRAPHIC_OR_PHONETIC.test(`${patient.family}${patient.given.join('')}`);
-  if (foldName(alphabetic) !== '' && !caseInOtherScript) return groupMatches(alphabetic, patient);
-  return [alphabetic, ...others].some((group) => groupMatches(group, patient));
+  const groups = foldName(alphabetic) !== '' && !caseInOtherScript ? [alphabetic] : [alphabetic, ...others];
+  const verdicts = groups.map((group) => groupVerdict(group, patient));
+  return verdicts.includes('match') ? 'match' : verdicts.includes('middle-name-only') ? 'middle-name-only' : 'mismatch';
 }
+
+/** How a PN value compares with the case patient's name. */
+type NameVerdict = 'match' | 'middle-name-only' | 'mismatch';
 
 /** Lower case, accents folded, punctuation and spaces removed: `O'Brien` = `OBRIEN`, `Mary-Kate` = `MARYKATE`. */
 function compact(value: string): string {
   return foldName(value).replace(/ /g, '');
 }
 
-function groupMatches(group: string, patient: CasePatient): boolean {
+function groupVerdict(group: string, patient: CasePatient): NameVerdict {
   const inFile = parsePersonName(group);
-  return familyMatches(inFile.family, patient.family) && givenMatches(inFile.given, patient.given);
+  return familyMatches(inFile.family, patient.family) ? givenVerdict(inFile.given, patient.given) : 'mismatch';
 }
 
 /** Either family name's words are a subset of the other's (`Garcia` / `Garcia Lopez`), or both are the same without punctuation. */
@@ -141,16 +152,23 @@ function familyMatches(inFile: string, expected: string): boolean {
 }
 
 /**
- * Whether the file's FIRST given name is one of the case's given names: a sibling shares the family
- * name and often a second given name (`Garcia^Ana Maria` is not Maria). Compared as words
- * (`Mary` is one of `Mary-Kate`) and without punctuation (`MARYKATE` is `Mary-Kate`).
+ * Whether the file's FIRST given name is the case's FIRST given name: a sibling shares the family
+ * name and often a second given name (`Garcia^Ana Maria` is not Maria), and may carry the child's
+ * middle name as a first name (case `Zinnia Quillon`, file `Marrowvale^Quillon`: `middle-name-only`,
+ * flagged for review). The case's given names are words over all of `given` (`['Zinnia Quillon']` and
+ * `['Zinnia', 'Quillon']` alike); the file's are its given and middle components (`Zinnia Quillon` or
+ * `Zinnia^Quillon`), of which only the first is compared. Compared as words (`Mary` is one of
+ * `Mary-Kate`) and without punctuation (`MARYKATE` is `Mary-Kate`).
  */
-function givenMatches(inFile: readonly string[], expected: readonly string[]): boolean {
+function givenVerdict(inFile: readonly string[], expected: readonly string[]): NameVerdict {
   const first = inFile[0];
   const caseNames = expected.flatMap((g) => g.split(/\s+/)).filter((g) => foldName(g) !== '');
-  if (first === undefined || foldName(first) === '' || caseNames.length === 0) return false;
+  if (first === undefined || foldName(first) === '' || caseNames.length === 0) return 'mismatch';
   const firstWord = words(first)[0] ?? '';
-  return caseNames.some((name) => compact(name) === compact(first) || words(name).includes(firstWord));
+  const same = (name: string): boolean => compact(name) === compact(first) || words(name).includes(firstWord);
+  const [caseFirst = '', ...caseLater] = caseNames;
+  if (same(caseFirst)) return 'match';
+  return caseLater.some(same) ? 'middle-name-only' : 'mismatch';
 }
 
 function isSubset(a: readonly string[], b: readonly string[]): boolean {

@@ -5,7 +5,8 @@
  * Deterministic: studies sorted by UID, series and instances by number then UID, ids are UUID v5 of the
  * study UID (optionally scoped, e.g. by case id), and a SOP instance uploaded twice is listed once;
  * two different files with one SOP Instance UID are both listed, the study tagged
- * `sop-instance-uid-conflict` for review ({@link conflictingSopInstanceUids}).
+ * `sop-instance-uid-conflict` for review ({@link conflictingSopInstanceUids}). A study with a file that
+ * is also a PDF is tagged `polyglot` (and `active-content` when the PDF holds some).
  *
  * @see https://hl7.org/fhir/R4/imagingstudy.html
  * @see https://hl7.org/fhir/R4/imagingstudy-mappings.html#dicom (DICOM mapping)
@@ -13,7 +14,7 @@
  */
 import type { Coding, Extension, ImagingStudy, ImagingStudySeries, ImagingStudySeriesInstance } from 'fhir/r4';
 import { uuidV5 } from '../cases/fhir-ids';
-import { EXTENSION_BASE, FAMILY_UPLOAD_TAG, uploadFlagTag } from '../uploads/origin';
+import { EXTENSION_BASE, FAMILY_UPLOAD_TAG, uploadFlagTag, type UploadFlagCode } from '../uploads/origin';
 import { bodySiteCoding } from './body-part';
 import type { DicomHeader } from './dicom-header';
 import { dicomDateTimeToFhir } from './dicom-values';
@@ -53,7 +54,15 @@ export interface DicomInstanceInput {
   readonly header: DicomHeader;
   readonly blobSha256: string;
   readonly fileName: string;
+  /**
+   * Review flags of the file itself (a DICOM/PDF polyglot: `polyglot`, and `active-content` when its PDF
+   * inspection found some): tags of the study it is listed in.
+   */
+  readonly flags?: readonly UploadFlagCode[];
 }
+
+/** The order of the files' own flags among a study's tags. */
+const FILE_FLAG_ORDER: readonly UploadFlagCode[] = ['polyglot', 'active-content'];
 
 export interface BuildImagingStudiesOptions {
   /** `subject` of every study, e.g. `Patient/<id>` or `urn:uuid:<id>`. */
@@ -170,6 +179,9 @@ export function buildImagingStudies(instances: readonly DicomInstanceInput[], op
     const tags: Coding[] = [{ ...FAMILY_UPLOAD_TAG }];
     if (review && !review.matches) tags.push(uploadFlagTag('identity-mismatch'));
     if (all.some((i) => conflicts.has(i.header.sopInstanceUid))) tags.push(uploadFlagTag('sop-instance-uid-conflict'));
+    // Every file of the study counts (a polyglot listed once under its SOP Instance UID, or beside a plain copy).
+    const fileFlags = new Set(instances.filter((i) => i.header.studyInstanceUid === studyUid).flatMap((i) => i.flags ?? []));
+    for (const code of FILE_FLAG_ORDER) if (fileFlags.has(code)) tags.push(uploadFlagTag(code));
     studies.push({
       resourceType: 'ImagingStudy',
       id: imagingStudyId(studyUid, options.idScope),

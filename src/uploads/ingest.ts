@@ -20,6 +20,11 @@
  *    a thread that fails for another reason is, like the DICOM pool's, no verdict (retried).
  *    A DICOM file whose values the reader left out for being far longer than DICOM allows
  *    (`valuesNotRead`, PS3.5 §6.2) is indexed without them and `flagged`, the reason naming them.
+ *    A DICOM file with `%PDF-` in its first 1,024 bytes (its preamble: a DICOM/PDF polyglot, which PDF
+ *    viewers open as a document) is also inspected as a PDF, like an uploaded PDF, and `flagged`
+ *    (`polyglot`, and the active content found, in the reason and the ImagingStudy's tags).
+ *    A zip entry whose name an earlier entry has, with other content, is listed as `name (2)` and
+ *    `flagged` ({@link DUPLICATE_NAME_REASON}); its content is read as any other's.
  * 3. The identity in the DICOM files is checked against the case patient, per study over all the
  *    case's uploads: a study that differs is `flagged` for case-manager review, never dropped. Files
  *    of different content sharing one SOP Instance UID are all `flagged` too (both kept and listed).
@@ -43,12 +48,13 @@ import type { Intake } from '../cases/intake-schema';
 import { CASE_ROW_LOCK, findCase, hasCaseEvent, insertCaseEvent } from '../db/case-repository';
 import type { Database } from '../db/database';
 import { storeFileAsBlob } from '../imaging/dicom-ingest';
-import { valuesNotReadReason, type DicomFailureCode } from '../imaging/dicom-header';
+import { valuesNotReadReason, type DicomFailureCode, type DicomHeader } from '../imaging/dicom-header';
 import type { DicomWorkerPool } from '../imaging/dicom-worker-pool';
 import { conflictingSopInstanceUids, reviewStudyIdentities, SOP_INSTANCE_UID_CONFLICT_REASON } from '../imaging/imaging-study';
 import { logger } from '../log';
 import { activeContentReason, type PdfInspection } from './pdf-document';
 import { inspectPdfInWorker, pdfLimitReason, type PdfInspectOptions } from './pdf-inspect';
+import { hasPdfHeader, SNIFF_BYTES } from './sniff';
 import { casePatientOf, storedHeader } from './upload-resources';
 import { humanBytes } from './multipart-receiver';
 import {
@@ -181,7 +187,16 @@ async function expandZip(deps: IngestDeps, zip: UploadFileRow): Promise<void> {
       uploadedBy: zip.uploadedBy,
     });
     for (const file of extraction.files) {
-      rows.push({ ...child(rows.length), fileName: file.name, kind: file.kind, blobSha256: file.sha256, sha1Base64: file.sha1Base64, size: file.size });
+      rows.push({
+        ...child(rows.length),
+        fileName: file.name,
+        kind: file.kind,
+        blobSha256: file.sha256,
+        sha1Base64: file.sha1Base64,
+        size: file.size,
+        // Flagged when read (withRowNotes): another entry of the zip has its name.
+        ...(file.sameNameAs !== undefined ? { metadata: { zipEntry: { duplicateName: true } } } : {}),
+      });
     }
     for (const entry of extraction.refused) {
       rows.push({ ...child(rows.length), fileName: entry.name, kind: 'unknown', size: 0, state: 'unparsed', reason: `refused: ${entry.reason}` });
@@ -238,7 +253,7 @@ async function parseReceivedFiles(deps: IngestDeps, uploadId: string): Promise<v
   for (const file of (await listUploadFiles(deps.db, uploadId)).filter((f) => f.state === 'received')) {
     const outcome = await readFile(deps, file);
     if ('retry' in outcome) retries.push(outcome.retry);
-    else if ('verdict' in outcome) await recordVerdict(deps.db, file, outcome.verdict);
+    else if ('verdict' in outcome) await recordVerdict(deps.db, file, withRowNotes(file, outcome.verdict));
   }
   if (retries.length > 0) throw new IngestRetryError(retries.length, retries);
 }
@@ -280,7 +295,7 @@ async function readFile(deps: IngestDeps, file: UploadFileRow): Promise<FileOutc
   if (!file.blobSha256) return { skip: true };
   switch (file.kind) {
     case 'dicom':
-      return readDicom(deps, deps.blobs.pathOf(file.blobSha256));
+      return readDicom(deps, file, file.blobSha256);
     case 'pdf':
       return readPdf(deps, file, file.blobSha256);
     case 'zip':
@@ -290,22 +305,101 @@ async function readFile(deps: IngestDeps, file: UploadFileRow): Promise<FileOutc
   }
 }
 
-async function readDicom(deps: IngestDeps, blobPath: string): Promise<FileOutcome> {
+/**
+ * Reads a DICOM file: its header in the DICOM worker pool; and, when it is also a PDF (`%PDF-` in its
+ * first 1,024 bytes: a polyglot), its PDF inspection as well, which flags it whatever the header.
+ */
+async function readDicom(deps: IngestDeps, file: UploadFileRow, sha256: string): Promise<FileOutcome> {
+  const blobPath = deps.blobs.pathOf(sha256);
+  let polyglot: boolean;
+  try {
+    polyglot = hasPdfHeader(await readHead(blobPath, SNIFF_BYTES));
+  } catch (err) {
+    return { retry: `io: cannot read stored file: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}` };
+  }
   const result = await deps.pool.parse(blobPath);
+  if (!result.ok && RETRYABLE_DICOM_CODES.has(result.code)) return { retry: `${result.code}: ${result.reason}` };
+  let dicom: Parameters<typeof recordParse>[2];
   if (result.ok) {
     // Indexed without the values far longer than DICOM allows; flagged so a person sees why they are missing.
-    const notRead = valuesNotReadReason(result.header);
-    return { verdict: notRead ? { state: 'flagged', reason: notRead, metadata: { header: result.header } } : { state: 'parsed', metadata: { header: result.header } } };
+    const metadata = { header: result.header };
+    const reason = ownReasons(metadata).join('; ');
+    dicom = reason ? { state: 'flagged', reason, metadata } : { state: 'parsed', metadata };
+  } else if (result.code === 'dicomdir') {
+    dicom = { state: 'parsed', reason: "DICOMDIR: the CD's index of its files (no image of its own)", metadata: { dicomdir: true } };
+  } else {
+    dicom = { state: 'unparsed', reason: result.reason, metadata: { dicom: { code: result.code } } };
   }
-  if (result.code === 'dicomdir') {
-    return { verdict: { state: 'parsed', reason: "DICOMDIR: the CD's index of its files (no image of its own)", metadata: { dicomdir: true } } };
-  }
-  if (RETRYABLE_DICOM_CODES.has(result.code)) return { retry: `${result.code}: ${result.reason}` };
-  return { verdict: { state: 'unparsed', reason: result.reason, metadata: { dicom: { code: result.code } } } };
+  if (!polyglot) return { verdict: dicom };
+  const inspected = await inspectAsPdf(deps, file, sha256);
+  if ('retry' in inspected) return inspected;
+  const metadata = { ...dicom.metadata, pdf: inspected.pdf, polyglot: true };
+  // The header's own reasons (values not read) are recomputed with the polyglot one, in their fixed order.
+  const reasons = result.ok ? ownReasons(metadata) : [dicom.reason ?? '', ...ownReasons(metadata)];
+  return { verdict: { state: 'flagged', reason: reasons.filter((r) => r !== '').join('; '), metadata, sha1Base64: inspected.sha1Base64 } };
 }
 
-async function readPdf(deps: IngestDeps, file: UploadFileRow, sha256: string): Promise<FileOutcome> {
-  if (file.size > MAX_PDF_INSPECT_BYTES) return { verdict: { state: 'flagged', reason: 'PDF too large to inspect; kept as received' } };
+/** The first `length` bytes of a file (fewer when it is shorter). */
+async function readHead(file: string, length: number): Promise<Buffer> {
+  const handle = await fs.promises.open(file, 'r');
+  try {
+    const buffer = Buffer.alloc(length);
+    const { bytesRead } = await handle.read(buffer, 0, length, 0);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Why a DICOM file that is also a PDF is flagged (log-safe: no content, no name). */
+export const POLYGLOT_REASON =
+  'polyglot: this DICOM file is also a PDF (%PDF- in its first 1024 bytes), which a PDF viewer opens as a document; it was inspected as a PDF too';
+
+/** Why a zip entry whose name an earlier entry of the zip has (with other content) is flagged. */
+export const DUPLICATE_NAME_REASON = 'another entry of the zip has the same name (with other content): both kept, this one listed with a number after its name';
+
+/**
+ * The reasons a file is flagged for that belong to the file itself, not to its study (identity review
+ * recomputes the study's and keeps these), in a fixed order: a DICOM/PDF polyglot and what its PDF
+ * inspection found; values left out for their length; a zip entry name an earlier entry has.
+ */
+function ownReasons(metadata: Record<string, unknown>): string[] {
+  const reasons: string[] = [];
+  if (metadata['polyglot'] === true) {
+    const pdf = metadata['pdf'] as PdfInspection | undefined;
+    const found = pdf?.activeContent && pdf.activeContent.length > 0 ? `; ${activeContentReason(pdf.activeContent)}` : '';
+    const unreadable = pdf && !pdf.ok ? ` (as a PDF: ${pdf.reason})` : '';
+    reasons.push(`${POLYGLOT_REASON}${unreadable}${found}`);
+  }
+  const header = metadata['header'];
+  const notRead = typeof header === 'object' && header !== null ? valuesNotReadReason(header as DicomHeader) : undefined;
+  if (notRead) reasons.push(notRead);
+  if ((metadata['zipEntry'] as { duplicateName?: unknown } | undefined)?.duplicateName === true) reasons.push(DUPLICATE_NAME_REASON);
+  return reasons;
+}
+
+/**
+ * A verdict with what the row knew before the file was read (its `metadata` at insert: a zip entry
+ * whose name an earlier entry has): kept in the metadata, its reason added, a `parsed` file `flagged`.
+ */
+function withRowNotes(file: UploadFileRow, verdict: Parameters<typeof recordParse>[2]): Parameters<typeof recordParse>[2] {
+  const zipEntry = file.metadata['zipEntry'];
+  if (zipEntry === undefined) return verdict;
+  const reasons = [verdict.reason, ...ownReasons({ zipEntry })].filter((r): r is string => r !== undefined && r !== '');
+  return { ...verdict, state: verdict.state === 'parsed' ? 'flagged' : verdict.state, reason: reasons.join('; '), metadata: { ...verdict.metadata, zipEntry } };
+}
+
+/**
+ * What inspecting a stored file as a PDF gave: the inspection, with `limit` (the `flagged` reason) when
+ * the file was too large or exceeded the inspection's limits; or a retry.
+ */
+type PdfRead = { readonly pdf: PdfInspection; readonly sha1Base64?: string; readonly limit?: string } | { readonly retry: string };
+
+async function inspectAsPdf(deps: IngestDeps, file: UploadFileRow, sha256: string): Promise<PdfRead> {
+  if (file.size > MAX_PDF_INSPECT_BYTES) {
+    const limit = 'PDF too large to inspect; kept as received';
+    return { pdf: { ok: false, encrypted: false, reason: limit }, limit };
+  }
   let bytes: Buffer;
   try {
     bytes = await deps.blobs.read(sha256);
@@ -316,11 +410,18 @@ async function readPdf(deps: IngestDeps, file: UploadFileRow, sha256: string): P
   const outcome = await inspectPdfInWorker(bytes, deps.pdfInspect);
   if (outcome.status === 'worker-failed') return { retry: `worker-failed: ${outcome.reason}` };
   if (outcome.status === 'limit') {
-    const reason = pdfLimitReason(outcome.reason);
-    const pdf: PdfInspection = { ok: false, encrypted: false, reason };
-    return { verdict: { state: 'flagged', reason, metadata: { pdf }, sha1Base64 } };
+    const limit = pdfLimitReason(outcome.reason);
+    return { pdf: { ok: false, encrypted: false, reason: limit }, sha1Base64, limit };
   }
-  const { pdf } = outcome;
+  return { pdf: outcome.pdf, sha1Base64 };
+}
+
+async function readPdf(deps: IngestDeps, file: UploadFileRow, sha256: string): Promise<FileOutcome> {
+  if (file.size > MAX_PDF_INSPECT_BYTES) return { verdict: { state: 'flagged', reason: 'PDF too large to inspect; kept as received' } };
+  const inspected = await inspectAsPdf(deps, file, sha256);
+  if ('retry' in inspected) return inspected;
+  const { pdf, sha1Base64, limit } = inspected;
+  if (limit !== undefined) return { verdict: { state: 'flagged', reason: limit, metadata: { pdf }, ...(sha1Base64 ? { sha1Base64 } : {}) } };
   if (pdf.ok && pdf.activeContent) {
     return { verdict: { state: 'flagged', reason: activeContentReason(pdf.activeContent), metadata: { pdf }, sha1Base64 } };
   }
@@ -349,11 +450,11 @@ async function reviewIdentities(db: Database, caseId: string, intake: Intake): P
   const conflicts = conflictingSopInstanceUids(rows.map(({ row, header }) => ({ header, blobSha256: row.blobSha256 ?? '', fileName: row.fileName })));
   for (const review of reviews) {
     const identity = review.matches ? undefined : `identity review: ${review.mismatches.join('; ')}`;
-    // A file's own values left out for their length stay in its reason (and keep it flagged).
     const byReason = new Map<string | null, string[]>();
     for (const { row, header } of rows.filter(({ header }) => header.studyInstanceUid === review.studyInstanceUid)) {
       const conflict = conflicts.has(header.sopInstanceUid) ? SOP_INSTANCE_UID_CONFLICT_REASON : undefined;
-      const reason = [identity, conflict, valuesNotReadReason(header)].filter((r) => r !== undefined).join('; ') || null;
+      // The file's own reasons (polyglot, values not read, repeated zip entry name) stay in its reason (and keep it flagged).
+      const reason = [identity, conflict, ...ownReasons(row.metadata)].filter((r) => r !== undefined).join('; ') || null;
       byReason.set(reason, [...(byReason.get(reason) ?? []), row.id]);
     }
     for (const [reason, ids] of byReason) await recordIdentityVerdict(db, ids, reason);

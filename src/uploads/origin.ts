@@ -21,7 +21,7 @@ export const FAMILY_UPLOAD_TAG: Readonly<Coding> = Object.freeze({
 export const UPLOAD_FLAG_SYSTEM = 'https://second-opinion.example.org/fhir/CodeSystem/upload-flag';
 
 /** The review flags an upload-derived resource can carry in `meta.tag`. */
-export type UploadFlagCode = 'unreadable' | 'encrypted' | 'active-content' | 'identity-mismatch' | 'sop-instance-uid-conflict';
+export type UploadFlagCode = 'unreadable' | 'encrypted' | 'active-content' | 'identity-mismatch' | 'sop-instance-uid-conflict' | 'polyglot';
 
 const FLAG_DISPLAY: Readonly<Record<UploadFlagCode, string>> = {
   unreadable: 'File kept but could not be read',
@@ -29,6 +29,7 @@ const FLAG_DISPLAY: Readonly<Record<UploadFlagCode, string>> = {
   'active-content': 'PDF holds active content (scripts, launch actions or embedded files): open it only in a viewer that runs nothing',
   'identity-mismatch': 'Patient identity in the file differs from the case patient: case-manager review',
   'sop-instance-uid-conflict': 'SOP Instance UID shared by files of different content: case-manager review',
+  polyglot: 'File is both DICOM and PDF (a PDF header in its DICOM preamble): a PDF viewer would open it as a document; case-manager review',
 };
 
 /** A `meta.tag` Coding for an upload review flag. */

@@ -10,6 +10,8 @@ import { activeContentOf } from './pdf-active-content';
 import type { PdfInspection } from './pdf-document';
 
 const MAX_REASON = 300;
+/** Why a PDF without `%%EOF` in its last 1024 bytes is not read. */
+const TRUNCATED_REASON = 'truncated PDF: no %%EOF marker at the end of the file';
 
 /**
  * Opens a PDF with pdf-lib (default parse speed, which yields to the event loop between objects) and reads
@@ -19,13 +21,17 @@ const MAX_REASON = 300;
  * - Encrypted (`/Encrypt` in the trailer): `{ ok: false, encrypted: true }`, with the page count when the
  *   page tree can still be read (it is not encrypted, only strings and streams are).
  * - Unparseable, no pages, or no `%%EOF` in the last 1024 bytes (ISO 32000-1 §7.5.5; readers look there):
- *   `{ ok: false, encrypted: false, reason }`.
+ *   `{ ok: false, encrypted: false, reason }`. A file with a PDF header that cannot be opened or shows no
+ *   pages and lacks `%%EOF` is called truncated (`truncated PDF: no %%EOF marker…`, checked before the
+ *   load error is quoted): a cut download or copy is the usual cause, and the family can be asked again.
  */
 export async function inspectPdf(bytes: Uint8Array): Promise<PdfInspection> {
   let doc: PDFDocument;
   try {
     doc = await PDFDocument.load(bytes, { ignoreEncryption: true, updateMetadata: false });
   } catch (err) {
+    // A cut file fails to load for lack of its cross-reference table and trailer: say what is missing.
+    if (hasPdfHeader(bytes) && !hasEofMarker(bytes)) return { ok: false, encrypted: false, reason: `${TRUNCATED_REASON} (pdf-lib: ${errorText(err)})` };
     return { ok: false, encrypted: false, reason: `damaged PDF: ${errorText(err)}` };
   }
   const pageCount = attempt(() => doc.getPageCount());
@@ -38,10 +44,11 @@ export async function inspectPdf(bytes: Uint8Array): Promise<PdfInspection> {
   }
   // Damaged or truncated, it still says what active content it holds: readers open such files anyway.
   if (pageCount === undefined || pageCount === 0) {
-    return { ok: false, encrypted: false, reason: 'damaged PDF: no readable pages', ...activeContent };
+    const reason = hasEofMarker(bytes) || !hasPdfHeader(bytes) ? 'damaged PDF: no readable pages' : `${TRUNCATED_REASON}; no readable pages`;
+    return { ok: false, encrypted: false, reason, ...activeContent };
   }
   if (!hasEofMarker(bytes)) {
-    return { ok: false, encrypted: false, reason: 'truncated PDF: no %%EOF marker at the end of the file', pageCount, ...activeContent };
+    return { ok: false, encrypted: false, reason: TRUNCATED_REASON, pageCount, ...activeContent };
   }
   // A title in UTF-16 without its BOM is decoded as PDFDocEncoding by pdf-lib: NULs between letters,
   // made storable where the metadata is written (upload-repository.ts).
@@ -63,6 +70,11 @@ function attempt<T>(read: () => T): T | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** `%PDF-` within the first 1024 bytes, where readers (and `sniff.ts`) look for the header. */
+function hasPdfHeader(bytes: Uint8Array): boolean {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.byteLength, 1024)).includes('%PDF-', 0, 'latin1');
 }
 
 function hasEofMarker(bytes: Uint8Array): boolean {

@@ -15,6 +15,10 @@
  * - zip: a local file header `PK\x03\x04` (APPNOTE.TXT §4.3.7), or the end-of-central-directory
  *   record of an empty archive `PK\x05\x06`.
  *
+ * A file can be two things at once: the 128-byte DICOM preamble is free for the application
+ * (PS3.10 §7.1), and a `%PDF-` header there makes a DICOM file that PDF readers open as a document
+ * (a polyglot). It is sniffed as `dicom`; {@link hasPdfHeader} tells ingest to inspect it as a PDF too.
+ *
  * @packageDocumentation
  */
 
@@ -65,4 +69,12 @@ export function looksLikeRawDataSet(bytes: Buffer): boolean {
   const element = bytes.readUInt16LE(2);
   const length = bytes.readUInt32LE(4);
   return element <= 0x0020 && length > 0 && length <= 64 && length % 2 === 0;
+}
+
+/**
+ * Whether `%PDF-` occurs within the first {@link SNIFF_BYTES} bytes, where PDF readers look for the
+ * header: in a DICOM file (its preamble), the mark of a DICOM/PDF polyglot.
+ */
+export function hasPdfHeader(firstBytes: Buffer): boolean {
+  return firstBytes.subarray(0, SNIFF_BYTES).includes(PDF_MAGIC);
 }

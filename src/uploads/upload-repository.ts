@@ -51,6 +51,11 @@ export interface NewUploadFile {
   readonly size: number;
   readonly state?: UploadFileState;
   readonly reason?: string;
+  /**
+   * What is known of the file before it is read (e.g. `zipEntry: { duplicateName: true }` for a zip
+   * entry whose name an earlier entry has): kept when its verdict is recorded (`ingest.ts`). Default `{}`.
+   */
+  readonly metadata?: Record<string, unknown>;
   readonly uploadedBy: string;
 }
 
@@ -133,8 +138,8 @@ export async function insertUploadFiles(db: Queryable, files: readonly NewUpload
     const state = f.state ?? 'received';
     await db.query(
       `INSERT INTO uploads (id, case_id, upload_id, parent_id, position, file_name, kind, content_type, blob_sha256, sha1_base64,
-                            size, state, reason, uploaded_by, created_at, parsed_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                            size, state, reason, uploaded_by, created_at, parsed_at, metadata)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
        ON CONFLICT (id) DO NOTHING`,
       [
         f.id,
@@ -153,6 +158,7 @@ export async function insertUploadFiles(db: Queryable, files: readonly NewUpload
         f.uploadedBy,
         at,
         state === 'received' ? null : at,
+        storableJson(f.metadata ?? {}),
       ],
     );
   }

@@ -12,7 +12,8 @@
  * one per distinct content (the same file uploaded twice is one document);
  * DICOM files are grouped into one ImagingStudy per StudyInstanceUID over all the case's uploads
  * (`buildImagingStudies`), with an `identity-mismatch` tag when the files' patient differs from the
- * case patient. Files still being ingested, or unreadable DICOM, add nothing.
+ * case patient, and a `polyglot` tag (plus `active-content`) when a file is also a PDF. Files still being
+ * ingested, or unreadable DICOM, add nothing.
  * @see https://hl7.org/fhir/R4/documentreference.html
  * @see https://hl7.org/fhir/R4/imagingstudy.html
  * @packageDocumentation
@@ -26,6 +27,7 @@ import type { DicomHeader } from '../imaging/dicom-header';
 import type { CasePatient } from '../imaging/identity';
 import { buildImagingStudies, type DicomInstanceInput } from '../imaging/imaging-study';
 import type { RawInput, SourceInfo } from '../normalize/types';
+import type { UploadFlagCode } from './origin';
 import { documentReferenceForUpload, type PdfInspection } from './pdf-document';
 import { listCaseUploadFiles, type UploadFileRow } from './upload-repository';
 
@@ -78,6 +80,13 @@ function distinctPdfs(rows: readonly UploadFileRow[]): UploadFileRow[] {
   return out;
 }
 
+/** The review flags of a DICOM file itself: a DICOM/PDF polyglot (`ingest.ts`), and the active content its PDF holds. */
+function fileFlags(row: UploadFileRow): { flags?: UploadFlagCode[] } {
+  if (row.metadata['polyglot'] !== true) return {};
+  const pdf = row.metadata['pdf'] as PdfInspection | undefined;
+  return { flags: pdf?.activeContent && pdf.activeContent.length > 0 ? ['polyglot', 'active-content'] : ['polyglot'] };
+}
+
 /** The resources the case's uploads give (pure; deterministic order: the rows' order, upload time first). */
 export function uploadResources(caseId: string, intake: Intake, rows: readonly UploadFileRow[]): { documents: DocumentReference[]; studies: ImagingStudy[] } {
   const patientReference = `Patient/${UPLOAD_PATIENT_ID}`;
@@ -100,7 +109,7 @@ export function uploadResources(caseId: string, intake: Intake, rows: readonly U
   const instances: DicomInstanceInput[] = [];
   for (const r of rows) {
     const header = storedHeader(r);
-    if (header && r.blobSha256) instances.push({ header, blobSha256: r.blobSha256, fileName: r.fileName });
+    if (header && r.blobSha256) instances.push({ header, blobSha256: r.blobSha256, fileName: r.fileName, ...fileFlags(r) });
   }
   const studies = buildImagingStudies(instances, { patientReference, idScope: caseId, casePatient: casePatientOf(intake) });
   return { documents, studies };

@@ -7,8 +7,14 @@
  * to disk (yauzl with `validateEntrySizes`, so an entry cannot inflate past its declared size), hashed
  * (SHA-256, the blob store key) and CRC-checked on the way, and sniffed by content. Entries that are
  * unsafe or unusable (absolute paths, `..`, symlinks and other non-regular files, encrypted entries,
- * unknown compression, over the per-entry limit, duplicates, corrupt data) are refused one by one with a
- * reason; the rest of the archive proceeds.
+ * unknown compression, over the per-entry limit, corrupt data) are refused one by one with a reason; the
+ * rest of the archive proceeds.
+ *
+ * An entry whose name an earlier entry has (zips allow it; some tools append instead of replacing) is
+ * extracted too, since files are written under numbers: when its content differs it is kept under a
+ * distinct name, `a/IM1 (2)` ({@link ExtractedFile.sameNameAs}), for ingest to flag; when its content
+ * is the same it is refused as a duplicate, which loses nothing (the blob store is content-addressed:
+ * the earlier entry's file is those bytes).
  *
  * A failure of the machine (a full disk, ENOSPC; a failing one, EIO; too many open files) is no verdict
  * on the archive or an entry: it is thrown as it came ({@link isSystemError}), after removing what was
@@ -64,7 +70,15 @@ export interface ExtractedFile {
   readonly sha1Base64: string;
   /** The kind sniffed from its first bytes. */
   readonly kind: FileKind;
+  /**
+   * The entry name as the archive gives it, when an earlier entry has that name with other content: the
+   * file is listed under a distinct {@link name} (`a/IM1 (2)`). Absent for the first entry of a name.
+   */
+  readonly sameNameAs?: string;
 }
+
+/** The reason a zip entry refused for repeating an earlier entry's name and content gives. */
+export const DUPLICATE_ENTRY_REASON = 'duplicate entry name: the same content as an earlier entry of that name, which is kept';
 
 /** An entry that was not extracted, and why. */
 export interface RefusedEntry {
@@ -135,16 +149,29 @@ export async function extractZip(zipPath: string, destDir: string, limits: ZipLi
     const files: ExtractedFile[] = [];
     const refused = [...plan.refused];
     let next = 0;
+    /** Contents (SHA-256) extracted under each entry name. */
+    const contents = new Map<string, Set<string>>();
     for (const item of plan.accepted) {
       if (item.isDirectory) continue;
       const target = path.join(root, String(next++));
       const outcome = await extractEntry(zip, item.entry, target);
       if ('reason' in outcome) {
         refused.push({ name: item.relativePath, reason: outcome.reason });
-      } else {
-        written.push(target);
-        files.push({ name: item.relativePath, path: target, ...outcome });
+        continue;
       }
+      let seen = contents.get(item.relativePath);
+      if (!seen) contents.set(item.relativePath, (seen = new Set()));
+      if (seen.has(outcome.sha256)) {
+        fs.rmSync(target, { force: true });
+        refused.push({ name: item.relativePath, reason: DUPLICATE_ENTRY_REASON });
+        continue;
+      }
+      seen.add(outcome.sha256);
+      written.push(target);
+      // The first file of a name keeps it; a later one of other content gets the next free `name (n)`.
+      const renamed = seen.size > 1;
+      const name = renamed ? plan.names.next(item.relativePath) : item.relativePath;
+      files.push({ name, path: target, ...outcome, ...(renamed ? { sameNameAs: item.relativePath } : {}) });
     }
     return { files, refused };
   } catch (err) {
@@ -162,6 +189,26 @@ interface PlannedEntry {
   readonly isDirectory: boolean;
 }
 
+/**
+ * Distinct names for entries that repeat an earlier entry's name: `a/IM1 (2)`, `a/IM1 (3)`…, never a
+ * name another entry of the archive has.
+ */
+class DistinctNames {
+  private readonly taken: Set<string>;
+  constructor(names: Iterable<string>) {
+    this.taken = new Set(names);
+  }
+  next(name: string): string {
+    for (let n = 2; ; n++) {
+      const candidate = `${name} (${n})`;
+      if (!this.taken.has(candidate)) {
+        this.taken.add(candidate);
+        return candidate;
+      }
+    }
+  }
+}
+
 function readCentralDirectory(zip: ZipFile): Promise<Entry[]> {
   return new Promise((resolve, reject) => {
     const entries: Entry[] = [];
@@ -176,11 +223,12 @@ function readCentralDirectory(zip: ZipFile): Promise<Entry[]> {
 }
 
 /** Decides per entry, and checks the archive-wide limits on what would be extracted. */
-function planExtraction(entries: readonly Entry[], limits: ZipLimits, archiveBytes: number): { accepted: PlannedEntry[]; refused: RefusedEntry[] } {
+function planExtraction(entries: readonly Entry[], limits: ZipLimits, archiveBytes: number): { accepted: PlannedEntry[]; refused: RefusedEntry[]; names: DistinctNames } {
   const floor = limits.ratioFloorBytes ?? DEFAULT_RATIO_FLOOR;
   const accepted: PlannedEntry[] = [];
   const refused: RefusedEntry[] = [];
-  const seen = new Set<string>();
+  /** Every accepted name of the archive: a distinct name for a repeated one is none of them. */
+  const names: string[] = [];
   let total = 0;
   for (const entry of entries) {
     const rawName = entryName(entry);
@@ -191,6 +239,7 @@ function planExtraction(entries: readonly Entry[], limits: ZipLimits, archiveByt
       continue;
     }
     const name = checked.relativePath;
+    names.push(name);
     const type = unixFileType(entry);
     if (type === S_IFLNK) {
       refused.push({ name, reason: 'symbolic link refused' });
@@ -217,11 +266,7 @@ function planExtraction(entries: readonly Entry[], limits: ZipLimits, archiveByt
       refused.push({ name, reason: `entry inflates to ${entry.uncompressedSize} bytes; at most ${limits.maxEntryBytes} per file` });
       continue;
     }
-    if (seen.has(name)) {
-      refused.push({ name, reason: 'duplicate entry name' });
-      continue;
-    }
-    seen.add(name);
+    // A name seen before is extracted all the same (under a number): its content decides (extractZip).
     const ratio = entry.uncompressedSize / Math.max(entry.compressedSize, 1);
     if (entry.uncompressedSize >= floor && ratio > limits.maxRatio) {
       throw new ZipLimitError('ratio', `entry ${name} inflates ${ratio.toFixed(0)}:1; at most ${limits.maxRatio}:1 (zip bomb?)`);
@@ -236,7 +281,7 @@ function planExtraction(entries: readonly Entry[], limits: ZipLimits, archiveByt
   if (total >= floor && archiveRatio > limits.maxRatio) {
     throw new ZipLimitError('ratio', `the archive inflates ${archiveRatio.toFixed(0)}:1; at most ${limits.maxRatio}:1 (zip bomb?)`);
   }
-  return { accepted, refused };
+  return { accepted, refused, names: new DistinctNames(names) };
 }
 
 /** The entry name: Info-ZIP Unicode Path field, else UTF-8 (flag bit 11) or CP437, as yauzl decodes it. */

@@ -59,6 +59,32 @@ describe('a value far longer than DICOM allows is not decoded', () => {
     });
   });
 
+  it('a Study Instance UID of 65 characters, or with letters, is invalid-uid: the reason names the attribute and its length, never the value', () => {
+    const long = `1.2.826.0.1.3680043.2.1143.${'7'.repeat(38)}`;
+    expect(long).toHaveLength(65);
+    expect(parseDicomHeader(implicitVrDicom({ studyUid: long }))).toMatchObject({
+      ok: false,
+      code: 'invalid-uid',
+      reason: 'Study Instance UID (0020,000D) is present but not a valid UID (65 characters; at most 64)',
+    });
+    const letters = parseDicomHeader(implicitVrDicom({ studyUid: '1.2.3.4.5abc' }));
+    expect(letters).toMatchObject({
+      ok: false,
+      code: 'invalid-uid',
+      reason: 'Study Instance UID (0020,000D) is present but not a valid UID (12 characters; characters other than digits and dots)',
+    });
+    expect(letters.ok ? '' : letters.reason).not.toContain('5abc');
+    // 64 characters is still a UID.
+    const longest = long.slice(0, 64);
+    expect(parseDicomHeader(implicitVrDicom({ studyUid: longest }))).toMatchObject({ ok: true, header: { studyInstanceUid: longest } });
+    // An invalid SOP Instance UID in the data set and in the File Meta Information: both are no UID.
+    expect(parseDicomHeader(implicitVrDicom({ sopUid: '1.2.3.MRN778812' }))).toMatchObject({
+      ok: false,
+      code: 'invalid-uid',
+      reason: 'SOP Instance UID (0008,0018) is present but not a valid UID (15 characters; characters other than digits and dots)',
+    });
+  });
+
   it('values over the standard maximum but within the tolerance are still read (writers overrun LO and PN)', () => {
     const name = `${'Doe-Smith-Jones'.repeat(10)}^Archibald`;
     const description = 'CT HEAD WITHOUT CONTRAST, PEDIATRIC LOW DOSE PROTOCOL, AXIAL AND CORONAL REFORMATS, 5 MM AND 1 MM';

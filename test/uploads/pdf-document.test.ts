@@ -46,6 +46,29 @@ describe('inspectPdf', () => {
     expect(await inspectPdf(Buffer.from('%PDF-1.4\n%%EOF'))).toMatchObject({ ok: false, encrypted: false });
     expect(await inspectPdf(Buffer.from('not a pdf at all'))).toMatchObject({ ok: false, encrypted: false, reason: expect.stringMatching(/^damaged PDF: /) as unknown as string });
   });
+
+  it('a PDF that cannot be opened and has no %%EOF is called truncated, before the load error is quoted', async () => {
+    // The audit's file: the PDF attachment of an Inferno US Core bundle (329 bytes, a header and no body), read in place.
+    const bundle = JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', '..', '..', 'shared', 'data', 'fhir', 'inferno-uscore', 'uscore_bundle_patient_85.json'), 'utf8')) as {
+      entry: { resource: { resourceType: string; content?: { attachment?: { contentType?: string; data?: string } }[] } }[];
+    };
+    const data = bundle.entry
+      .flatMap((e) => (e.resource.resourceType === 'DocumentReference' ? (e.resource.content ?? []) : []))
+      .find((c) => c.attachment?.contentType === 'application/pdf' && c.attachment.data)?.attachment?.data;
+    const inferno = Buffer.from(data ?? '', 'base64');
+    expect(inferno.subarray(0, 5).toString('latin1')).toBe('%PDF-');
+    const r = await inspectPdf(inferno);
+    expect(r).toMatchObject({ ok: false, encrypted: false });
+    expect(r.ok ? '' : r.reason).toMatch(/^truncated PDF: no %%EOF marker at the end of the file \(pdf-lib: /);
+    // A cut copy of a fixture says the same; a damaged file that does end with %%EOF stays "damaged".
+    const full = read(FIXTURES, 'b-gi-consult.pdf');
+    for (const cut of [10, 1000]) {
+      const cutShort = await inspectPdf(full.subarray(0, cut));
+      expect([cut, cutShort.ok ? '' : cutShort.reason]).toEqual([cut, expect.stringMatching(/^truncated PDF: no %%EOF marker/)]);
+    }
+    const broken = await inspectPdf(Buffer.from('%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 9 0 R >> endobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n'));
+    expect(broken.ok ? '' : broken.reason).toMatch(/^damaged PDF/);
+  });
 });
 
 describe('active content', () => {

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { sniffFileKind } from '../../src/uploads/sniff';
+import { hasPdfHeader, sniffFileKind } from '../../src/uploads/sniff';
 import { corpusFiles, readCorpus } from '../imaging/support';
 import { buildZip } from './zip-writer';
 
@@ -32,5 +32,20 @@ describe('sniffFileKind', () => {
     const notDicom = Buffer.alloc(200);
     notDicom.write('DICX', 128, 'latin1');
     expect(sniffFileKind(notDicom)).toBe('unknown');
+  });
+});
+
+describe('hasPdfHeader: a DICOM file that is also a PDF (a polyglot)', () => {
+  it('DICOM by its DICM, and a PDF by the %PDF- in its preamble: ingest inspects it as both', () => {
+    const mr = readCorpus('pydicom__MR_small_implicit.dcm');
+    const preamble = Buffer.alloc(128, 0x20);
+    preamble.write('%PDF-1.4\n', 0, 'latin1');
+    const polyglot = Buffer.concat([preamble, mr.subarray(128)]);
+    expect(sniffFileKind(polyglot.subarray(0, 1024))).toBe('dicom');
+    expect(hasPdfHeader(polyglot.subarray(0, 1024))).toBe(true);
+    // The real corpus files carry no PDF header.
+    expect(corpusFiles().filter((f) => hasPdfHeader(readCorpus(f).subarray(0, 1024)))).toEqual([]);
+    // Only within the first 1024 bytes, where readers look.
+    expect(hasPdfHeader(Buffer.concat([Buffer.alloc(1024), Buffer.from('%PDF-1.4', 'latin1')]))).toBe(false);
   });
 });

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { extractZip, ZipLimitError, type ZipLimits } from '../../src/uploads/zip-archive';
+import { DUPLICATE_ENTRY_REASON, extractZip, ZipLimitError, type ZipLimits } from '../../src/uploads/zip-archive';
 import { checkEntryName } from '../../src/uploads/zip-entry-name';
 import { DICOM_DIR, readCorpus } from '../imaging/support';
 import { buildZip, type TestZipEntry } from './zip-writer';
@@ -84,7 +84,7 @@ describe('extractZip: unsafe entries are refused one by one', () => {
         { name: 'fifo', data: Buffer.alloc(0), unixMode: 0o010644 },
         { name: 'secret.dcm', data: Buffer.from('x'), encrypted: true },
         { name: 'huge.bin', data: big, method: 0 },
-        { name: 'ok.txt', data: Buffer.from('again') },
+        { name: 'ok.txt', data: Buffer.from('fine') },
         { name: 'bad-crc.txt', data: Buffer.from('hello'), crc: 1234 },
         { name: 'lies.txt', data: Buffer.from('this inflates to more than declared'), declaredSize: 4 },
         { name: 'exec.sh', data: Buffer.from('#!/bin/sh'), unixMode: 0o100755 },
@@ -103,7 +103,7 @@ describe('extractZip: unsafe entries are refused one by one', () => {
       { name: 'fifo', reason: 'not a regular file' },
       { name: 'secret.dcm', reason: 'encrypted entry (password-protected zip)' },
       { name: 'huge.bin', reason: `entry inflates to ${big.length} bytes; at most ${5 * 1024 * 1024} per file` },
-      { name: 'ok.txt', reason: 'duplicate entry name' },
+      { name: 'ok.txt', reason: 'duplicate entry name: the same content as an earlier entry of that name, which is kept' },
       { name: 'bad-crc.txt', reason: 'corrupt entry: CRC-32 mismatch: the entry is corrupt' },
       { name: 'lies.txt', reason: expect.stringMatching(/^corrupt entry: too many bytes in the stream/) as unknown as string },
     ]);
@@ -112,6 +112,31 @@ describe('extractZip: unsafe entries are refused one by one', () => {
     expect(fs.readFileSync(result.files[1]?.path ?? '').toString()).toBe('#!/bin/sh');
     expect(fs.statSync(result.files[1]?.path ?? '').mode & 0o777).toBe(0o600);
     expect(fs.existsSync(path.join(dir, 'evil.txt'))).toBe(false);
+  });
+
+  it('a repeated entry name with other content is extracted too, under a distinct name; with the same content it is refused (nothing lost)', async () => {
+    const mr = readCorpus('pydicom__MR_small_implicit.dcm');
+    const rle = readCorpus('pydicom__MR_small_RLE.dcm');
+    const result = await extract([
+      { name: 'a/IM1', data: mr },
+      { name: 'a/IM1', data: rle },
+      { name: 'a/IM1 (2)', data: Buffer.from('an entry that has that name already') },
+      { name: 'a\\IM1', data: rle },
+      { name: './a/IM1', data: mr },
+    ]);
+    expect(result.files.map((f) => ({ name: f.name, kind: f.kind, size: f.size, sameNameAs: f.sameNameAs }))).toEqual([
+      { name: 'a/IM1', kind: 'dicom', size: mr.length, sameNameAs: undefined },
+      // `a/IM1 (2)` is another entry's name: the next free one is taken.
+      { name: 'a/IM1 (3)', kind: 'dicom', size: rle.length, sameNameAs: 'a/IM1' },
+      { name: 'a/IM1 (2)', kind: 'unknown', size: 35, sameNameAs: undefined },
+    ]);
+    expect(fs.readFileSync(result.files[1]?.path ?? '')).toEqual(rle);
+    // `a\IM1` and `./a/IM1` are `a/IM1` again, each with content already extracted under that name.
+    expect(result.refused).toEqual([
+      { name: 'a/IM1', reason: DUPLICATE_ENTRY_REASON },
+      { name: 'a/IM1', reason: DUPLICATE_ENTRY_REASON },
+    ]);
+    expect(tree(path.join(dir, 'out'))).toEqual(result.files.map((f) => path.relative(path.join(dir, 'out'), f.path)).sort());
   });
 
   it('checkEntryName normalises harmless oddities', () => {

@@ -32,6 +32,19 @@ type TokenParams = z.infer<typeof TokenParams>;
 type NoQuery = Record<string, never>;
 
 const CONTENT_TYPES: Readonly<Record<string, string>> = { pdf: 'application/pdf', dicom: 'application/dicom', zip: 'application/zip' };
+/** The file name extension of each kind found by content. */
+const EXTENSIONS: Readonly<Record<string, string>> = { pdf: '.pdf', dicom: '.dcm', zip: '.zip' };
+
+/**
+ * The family's file name, ending in the extension of the kind its content was found to be: a DICOM
+ * file named `report.pdf` (one a PDF viewer would also open: a DICOM/PDF polyglot) is served as
+ * `report.pdf.dcm`, so the browser or desktop that saves it opens it as what it was judged to be. A
+ * kind without an extension (unknown) keeps its name; it is served as `application/octet-stream`.
+ */
+function servedFileName(fileName: string, kind: string): string {
+  const ext = EXTENSIONS[kind];
+  return ext === undefined || fileName.toLowerCase().endsWith(ext) ? fileName : `${fileName}${ext}`;
+}
 
 /**
  * Family uploads: PDFs, DICOM Part 10 files and zips of CD exports, streamed to the blob store and
@@ -166,7 +179,7 @@ export function uploadRoutes(deps: UploadRouteDeps): AnyRoute[] {
         res.setHeader('Content-Type', CONTENT_TYPES[file.kind] ?? 'application/octet-stream');
         res.setHeader('Content-Length', String(file.size));
         res.setHeader('ETag', etag);
-        res.setHeader('Content-Disposition', `attachment; filename*=UTF-8''${rfc8187Value(file.fileName)}`);
+        res.setHeader('Content-Disposition', `attachment; filename*=UTF-8''${rfc8187Value(servedFileName(file.fileName, file.kind))}`);
         // A read failing mid-way ends the response (the client sees a cut body, not a hang); so does a
         // stored file whose bytes no longer hash to its recorded SHA-256 (checked as they stream, the
         // last chunk held until then): the bytes are never answered whole under the strong ETag.
