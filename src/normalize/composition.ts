@@ -21,7 +21,13 @@
  * - 29762-2 Social history — only when there are social-history Observations
  * Empty sections say so in the narrative and carry emptyReason `unavailable` (list-empty-reason):
  * the sources were asked and sent none, which does not prove there are none (`nilknown`
- * would claim that).
+ * would claim that). When no source was asked for a section's types because each EHR's token scope
+ * did not grant them (`pull/not-granted.ts`), the section says "not requested" and carries `notasked`;
+ * a source not asked is named beside the others' results.
+ *
+ * The lines themselves (one per entry) are written by the modules of `narrative/`: medications
+ * (`medication-line.ts`), results and reports (`result-line.ts`), conditions (`condition-line.ts`),
+ * events, allergies and imaging studies (`event-line.ts`).
  *
  * Author: the service as a Device ({@link serviceDevice}), included in the bundle.
  * @see https://hl7.org/fhir/uv/ips/StructureDefinition-Composition-uv-ips.html
@@ -29,16 +35,18 @@
  * @see https://terminology.hl7.org/CodeSystem-list-empty-reason.html
  * @packageDocumentation
  */
-import type {
-  AllergyIntolerance, CodeableConcept, Coding, Composition, CompositionSection, Condition, Device, DiagnosticReport, FhirResource,
-  MedicationRequest, MedicationStatement, Observation, ObservationComponent, Quantity, Reference,
-} from 'fhir/r4';
+import type { CodeableConcept, Composition, CompositionSection, Device, DiagnosticReport, FhirResource, Observation, Reference } from 'fhir/r4';
 import { uuidV5 } from '../cases/fhir-ids';
 import { FHIR_STRING_CONTROL, fhirText } from '../fhir/fhir-text';
 import { UPLOAD_FLAG_SYSTEM } from '../uploads/origin';
 import { SERVICE_VERSION } from '../version';
-import { codingsOf } from './dedupe/keys';
 import { readableDateTime } from './readable-date';
+import { ccText, codesOf, joinParts } from './narrative/concept';
+import { abatementText, conditionSection, contradictionText, isExcludedVerification, onsetText } from './narrative/condition-line';
+import { describeOther, imagingStudyText, reactionText } from './narrative/event-line';
+import { medicationParts } from './narrative/medication-line';
+import { notGrantedBySource, scopeNote, type NotGranted } from './narrative/not-granted-note';
+import { observationParts, reportParts } from './narrative/result-line';
 import type { AssembledComposition, BundleEntryInput } from './bundle';
 import { NOTEWORTHY_SEVERITIES, type AssemblyOptions, type MergeRecord, type NormalizedResource, type SourceInfo } from './types';
 
@@ -121,31 +129,10 @@ export const SECTIONS: readonly SectionSpec[] = [
   { key: 'social', title: 'Social history', code: '29762-2', display: 'Social history Narrative', optional: true },
 ];
 
-const PAST_STATUSES = new Set(['resolved', 'inactive', 'remission']);
-const EXCLUDED_VERIFICATION = new Set(['entered-in-error', 'refuted']);
 const IMAGING_CATEGORIES = new Set(['RAD', 'LP29684-5', 'imaging', 'RX', 'CT', 'MR', 'US', 'NMR', 'NMS', 'VUS', 'XRC']);
-
-/**
- * The items of a list element; none when it is absent or, malformed, not a list. The narrative reads
- * what a resource has and never assumes an element R4 requires is there (a reaction without its
- * manifestation, a component without its code): one malformed record must not stop the assembly.
- * @see https://hl7.org/fhir/R4/conformance-rules.html#cardinality
- */
-function listOf<T>(value: readonly T[] | undefined): readonly T[] {
-  return Array.isArray(value) ? value : [];
-}
-
-/** The codings of a CodeableConcept (none when it, or its `coding`, is absent or malformed). */
-const codesOf = (ccs: readonly CodeableConcept[] | CodeableConcept | undefined): string[] =>
-  (Array.isArray(ccs) ? ccs : ccs ? [ccs] : []).flatMap((cc: CodeableConcept) => codingsOf(cc).map((c) => c.code ?? ''));
 
 function isImagingReport(r: DiagnosticReport): boolean {
   return codesOf(r.category).some((c) => IMAGING_CATEGORIES.has(c)) || codesOf(r.code).includes('18748-4');
-}
-
-function conditionSection(c: Condition): SectionKey | undefined {
-  if (codesOf(c.verificationStatus).some((x) => EXCLUDED_VERIFICATION.has(x))) return undefined;
-  return codesOf(c.clinicalStatus).some((x) => PAST_STATUSES.has(x)) ? 'pastIllness' : 'problems';
 }
 
 function observationSection(o: Observation): SectionKey | undefined {
@@ -161,7 +148,7 @@ function observationSection(o: Observation): SectionKey | undefined {
 export function sectionOf(r: FhirResource): SectionKey | undefined {
   switch (r.resourceType) {
     case 'Condition': return conditionSection(r);
-    case 'AllergyIntolerance': return codesOf(r.verificationStatus).some((x) => EXCLUDED_VERIFICATION.has(x)) ? undefined : 'allergies';
+    case 'AllergyIntolerance': return isExcludedVerification(codesOf(r.verificationStatus)) ? undefined : 'allergies';
     case 'MedicationRequest': case 'MedicationStatement': return r.status === 'entered-in-error' ? undefined : 'medications';
     case 'Immunization': return r.status === 'entered-in-error' ? undefined : 'immunizations';
     case 'Observation': return observationSection(r);
@@ -179,6 +166,18 @@ const div = (inner: string): string => `<div xmlns="${XHTML}">${inner}</div>`;
 function emptyReason(): CodeableConcept {
   return { coding: [{ system: LIST_EMPTY_REASON, code: 'unavailable', display: 'Unavailable' }] };
 }
+
+/** emptyReason of a section no source was asked for: its EHR's token scope did not grant the types. */
+function notAskedReason(): CodeableConcept {
+  return { coding: [{ system: LIST_EMPTY_REASON, code: 'notasked', display: 'Not Asked' }] };
+}
+
+/** The resource types a section lists (what a source must have been asked for to fill it). */
+const SECTION_TYPES: Readonly<Record<SectionKey, readonly string[]>> = {
+  problems: ['Condition'], pastIllness: ['Condition'], allergies: ['AllergyIntolerance'], medications: ['MedicationRequest', 'MedicationStatement'],
+  immunizations: ['Immunization'], results: ['Observation', 'DiagnosticReport'], vitals: ['Observation'], imaging: ['ImagingStudy', 'DiagnosticReport'],
+  procedures: ['Procedure'], encounters: ['Encounter'], documents: ['DocumentReference'], social: ['Observation'],
+};
 
 function storySection(spec: SectionSpec, story: PatientStory | undefined): CompositionSection {
   const parts: string[] = [];
@@ -211,15 +210,25 @@ function sourceNamer(input: CompositionInput): (r: NormalizedResource) => string
   };
 }
 
+/**
+ * A clinical section: one line per entry, newest first. Sources whose EHR's token scope did not grant
+ * the section's types are named after the lines ("Not requested from X: not granted by its EHR's token
+ * scope."); an empty section says "None found" only of the sources that were asked, and when none
+ * was, says so with emptyReason `notasked` instead of `unavailable`.
+ */
 function clinicalSection(
-  spec: SectionSpec, members: readonly NormalizedResource[], input: CompositionInput, namer: (r: NormalizedResource) => string[], byUrl: ReadonlyMap<string, FhirResource>,
+  spec: SectionSpec & { readonly key: SectionKey }, members: readonly NormalizedResource[], input: CompositionInput,
+  namer: (r: NormalizedResource) => string[], byUrl: ReadonlyMap<string, FhirResource>, notGranted: readonly NotGranted[],
 ): CompositionSection | undefined {
   const base = { title: spec.title, code: { coding: [{ system: LOINC, code: spec.code, display: spec.display }] } };
+  if (members.length === 0 && spec.optional) return undefined;
+  const note = notGranted.length > 0 ? scopeNote(SECTION_TYPES[spec.key], notGranted) : undefined;
+  const notes = note ? note.sentences.map((t) => `<p>${escapeXml(t)}</p>`).join('') : '';
   if (members.length === 0) {
-    if (spec.optional) return undefined;
-    const from = (input.sources ?? []).map((s) => s.name);
+    const from = (input.sources ?? []).map((s) => s.name).filter((n) => !note?.notAsked.has(n));
+    if (note && from.length === 0) return { ...base, text: { status: 'generated', div: div(notes) }, emptyReason: notAskedReason() };
     const where = from.length > 0 ? ` in the records received from ${from.map(escapeXml).join(', ')}` : ' in the records received';
-    return { ...base, text: { status: 'generated', div: div(`<p>None found${where}.</p>`) }, emptyReason: emptyReason() };
+    return { ...base, text: { status: 'generated', div: div(`<p>None found${where}.</p>${notes}`) }, emptyReason: emptyReason() };
   }
   // Newest first, then by fullUrl; each key computed once (not once per comparison).
   const keyed = members.map((r) => ({ r, key: sortKey(r.resource) }));
@@ -231,7 +240,7 @@ function clinicalSection(
     return `<li>${describeResource(r.resource, byUrl)}${from}</li>`;
   });
   const entry: Reference[] = sorted.map((r) => ({ reference: r.fullUrl }));
-  return { ...base, text: { status: 'generated', div: div(`<ul>${items.join('')}</ul>`) }, entry };
+  return { ...base, text: { status: 'generated', div: div(`<ul>${items.join('')}</ul>${notes}`) }, entry };
 }
 
 // ---- narrative ----------------------------------------------------------------------
@@ -248,40 +257,6 @@ const XML_SPECIALS = /[&<>"']/g;
 export function escapeXml(text: string): string {
   // Most narrative lines have nothing to escape: test once rather than run a replace.
   return XML_SPECIAL.test(text) ? fhirText(text).replace(XML_SPECIALS, (c) => XML_ESCAPES[c] ?? c) : text;
-}
-
-/** Human text of a Coding: its display, else its code (none when absent or malformed). */
-function codingText(c: Coding | undefined): string | undefined {
-  return typeof c === 'object' && c !== null ? c.display ?? c.code : undefined;
-}
-
-/** Human text of a CodeableConcept: its text, else the first coding's display, else code. */
-function ccText(cc: CodeableConcept | undefined): string | undefined {
-  if (typeof cc !== 'object' || cc === null) return undefined;
-  if (cc.text) return cc.text;
-  const codings = codingsOf(cc);
-  return codingText(codings.find((x) => x.display) ?? codings[0]);
-}
-
-/**
- * The manifestations of an allergy's reactions, joined; a reaction without the manifestation R4
- * requires (1..*) adds nothing.
- * @see https://hl7.org/fhir/R4/allergyintolerance-definitions.html#AllergyIntolerance.reaction.manifestation
- */
-function reactionText(reactions: AllergyIntolerance['reaction']): string | undefined {
-  return listOf(reactions).flatMap((x) => listOf(x?.manifestation).map((m) => ccText(m))).filter(Boolean).join(', ') || undefined;
-}
-
-function quantityText(q: Quantity | undefined): string | undefined {
-  if (q?.value === undefined) return undefined;
-  return `${q.comparator ?? ''}${q.value}${q.unit ?? q.code ? ` ${q.unit ?? q.code ?? ''}` : ''}`;
-}
-
-function observationValue(o: Pick<Observation, 'valueQuantity' | 'valueCodeableConcept' | 'valueString' | 'valueBoolean' | 'valueInteger' | 'dataAbsentReason'>): string | undefined {
-  return quantityText(o.valueQuantity) ?? ccText(o.valueCodeableConcept) ?? o.valueString
-    ?? (o.valueBoolean !== undefined ? String(o.valueBoolean) : undefined)
-    ?? (o.valueInteger !== undefined ? String(o.valueInteger) : undefined)
-    ?? (o.dataAbsentReason ? `no value (${ccText(o.dataAbsentReason) ?? 'absent'})` : undefined);
 }
 
 /** The date a resource is about (for sorting and display). */
@@ -310,71 +285,39 @@ function sortKey(r: FhirResource): string {
   return Number.isNaN(ms) ? d : new Date(ms).toISOString();
 }
 
-/** Results shown by value on a report's line; a report with more says how many. */
-const RESULTS_SHOWN = 3;
-
-/**
- * A DiagnosticReport's results on its line: their values when there are a few and each is in the
- * bundle with one (`8.9 %`; with its name when it names another test than the report), else how
- * many there are — a panel's members have lines of their own.
- */
-function reportResultsText(r: DiagnosticReport, byUrl: ReadonlyMap<string, FhirResource>): string | undefined {
-  const refs = listOf(r.result);
-  if (refs.length === 0) return undefined;
-  const count = `${refs.length} result${refs.length === 1 ? '' : 's'}`;
-  if (refs.length > RESULTS_SHOWN) return count;
-  const reportName = ccText(r.code);
-  const values: string[] = [];
-  for (const ref of refs) {
-    const target = typeof ref?.reference === 'string' ? byUrl.get(ref.reference) : undefined;
-    const value = target?.resourceType === 'Observation' ? observationValue(target) : undefined;
-    if (target?.resourceType !== 'Observation' || value === undefined) return count;
-    const name = ccText(target.code);
-    values.push(name !== undefined && name !== reportName ? `${name} ${value}` : value);
-  }
-  return values.join(', ');
-}
-
-function medicationText(r: MedicationRequest | MedicationStatement, byUrl: ReadonlyMap<string, FhirResource>): string | undefined {
-  if (r.medicationCodeableConcept) return ccText(r.medicationCodeableConcept);
-  const target = r.medicationReference?.reference ? byUrl.get(r.medicationReference.reference) : undefined;
-  return (target?.resourceType === 'Medication' ? ccText(target.code) : undefined) ?? r.medicationReference?.display;
-}
-
 /**
  * What a resource says, in one line (plain text; escape before use): the line the section narrative
- * shows for it. `byUrl` resolves a MedicationRequest's Medication reference and a DiagnosticReport's results.
+ * shows for it. `byUrl` resolves a MedicationRequest's Medication reference, a DiagnosticReport's
+ * results and an Observation's subject (the child's birth date picks an age-specific reference range).
  */
 export function describe(r: FhirResource, byUrl: ReadonlyMap<string, FhirResource>): string {
   // First, so that no one reads the rest of the line as the child's.
   const parts: (string | undefined)[] = [identityMismatchText(r)];
   switch (r.resourceType) {
     case 'Condition':
-      parts.push(ccText(r.code), r.onsetDateTime ?? r.onsetPeriod?.start ? `onset ${readableDateTime(r.onsetDateTime ?? r.onsetPeriod?.start ?? '')}` : undefined,
-        r.abatementDateTime ? `resolved ${readableDateTime(r.abatementDateTime)}` : undefined, ccText(r.clinicalStatus), unlessUsual(r.verificationStatus, 'confirmed'));
+      parts.push(ccText(r.code), onsetText(r), abatementText(r), ccText(r.clinicalStatus), contradictionText(r), unlessUsual(r.verificationStatus, 'confirmed'));
       break;
     case 'AllergyIntolerance':
       parts.push(ccText(r.code), r.criticality ? `criticality ${r.criticality}` : undefined, reactionText(r.reaction),
         unlessUsual(r.clinicalStatus, 'active'), unlessUsual(r.verificationStatus, 'confirmed'));
       break;
     case 'MedicationRequest': case 'MedicationStatement':
-      parts.push(readableDateTime(dateOf(r)), medicationText(r, byUrl), (r.resourceType === 'MedicationRequest' ? r.dosageInstruction : r.dosage)?.[0]?.text, r.status);
+      parts.push(readableDateTime(dateOf(r)), ...medicationParts(r, byUrl));
       break;
     case 'Observation':
-      parts.push(readableDateTime(dateOf(r)), ccText(r.code), observationValue(r) ?? componentText(r.component),
-        listOf(r.interpretation).map((i) => ccText(i)).filter(Boolean).join(', ') || undefined, r.status === 'final' ? undefined : r.status);
+      parts.push(readableDateTime(dateOf(r)), ...observationParts(r, dateOf(r), byUrl));
       break;
     case 'DiagnosticReport':
-      parts.push(readableDateTime(dateOf(r)), ccText(r.code), r.status === 'final' ? undefined : r.status, r.conclusion, reportResultsText(r, byUrl));
+      parts.push(readableDateTime(dateOf(r)), ...reportParts(r, byUrl));
       break;
     case 'ImagingStudy':
-      parts.push(readableDateTime(dateOf(r)), r.description ?? ccText(r.procedureCode?.[0]),
+      parts.push(readableDateTime(dateOf(r)), imagingStudyText(r),
         r.numberOfSeries !== undefined ? `${r.numberOfSeries} series, ${r.numberOfInstances ?? '?'} images` : undefined);
       break;
     default:
       parts.push(readableDateTime(dateOf(r)), describeOther(r));
   }
-  return parts.filter((p): p is string => p !== undefined && p !== '').join(' — ') || r.resourceType;
+  return joinParts(parts) || r.resourceType;
 }
 
 /**
@@ -403,17 +346,6 @@ function identityMismatchText(r: FhirResource): string | undefined {
 }
 
 /**
- * The components of an Observation, each as its code and value (a component without the code R4
- * requires shows its value alone); none when there are no components.
- * @see https://hl7.org/fhir/R4/observation-definitions.html#Observation.component.code
- */
-function componentText(components: Observation['component']): string | undefined {
-  const list = listOf(components).filter((c): c is ObservationComponent => typeof c === 'object' && c !== null);
-  if (list.length === 0) return undefined;
-  return list.map((c) => `${ccText(c.code) ?? ''} ${observationValue(c) ?? ''}`.trim()).join(', ');
-}
-
-/**
  * A status the line must say because it is not the usual one (a provisional diagnosis, a resolved or
  * unconfirmed allergy): the specialist must not read it as the usual. None when absent or usual.
  * Dedupe keeps records of different status apart, so two lines may differ only by this.
@@ -424,31 +356,6 @@ function unlessUsual(status: CodeableConcept | undefined, usual: string): string
   const codes = codesOf(status);
   if (codes.length === 0 || codes.includes(usual)) return undefined;
   return ccText(status);
-}
-
-/**
- * An event's status when it is not `completed` (an Immunization or Procedure `not-done`, with its
- * reason: "not done (parent refused)"; a procedure `stopped` or `in-progress`): without it a vaccine
- * not given reads as given.
- * @see https://hl7.org/fhir/R4/immunization-definitions.html#Immunization.status
- * @see https://hl7.org/fhir/R4/procedure-definitions.html#Procedure.status
- */
-function eventStatus(status: string | undefined, reason: CodeableConcept | undefined): string | undefined {
-  if (status === undefined || status === 'completed') return undefined;
-  const said = status === 'not-done' ? 'not done' : status;
-  const why = ccText(reason);
-  return why ? `${said} (${why})` : said;
-}
-
-/** What an Immunization, Procedure, Encounter or DocumentReference says besides its date. */
-function describeOther(r: FhirResource): string | undefined {
-  switch (r.resourceType) {
-    case 'Immunization': return [ccText(r.vaccineCode), eventStatus(r.status, r.statusReason)].filter(Boolean).join(' — ');
-    case 'Procedure': return [ccText(r.code), eventStatus(r.status, r.statusReason)].filter(Boolean).join(' — ');
-    case 'Encounter': return [ccText(listOf(r.type)[0]) ?? codingText(r.class), r.serviceProvider?.display].filter(Boolean).join(', ');
-    case 'DocumentReference': return [ccText(r.type), r.description].filter(Boolean).join(': ');
-    default: return undefined;
-  }
 }
 
 /** One narrative line for a resource, escaped XHTML. */
@@ -490,11 +397,13 @@ export function buildComposition(input: CompositionInput): AssembledComposition 
   const namer = sourceNamer(input);
   const byUrl = new Map<string, FhirResource>();
   for (const r of input.resources) byUrl.set(r.fullUrl, r.resource);
+  const notGranted = notGrantedBySource(input.sources ?? []);
   const section: CompositionSection[] = [];
   for (const spec of SECTIONS) {
-    if (spec.key === 'reason' || spec.key === 'history') section.push(storySection(spec, input.story));
+    const key = spec.key;
+    if (key === 'reason' || key === 'history') section.push(storySection(spec, input.story));
     else {
-      const s = clinicalSection(spec, grouped.get(spec.key) ?? [], input, namer, byUrl);
+      const s = clinicalSection({ ...spec, key }, grouped.get(key) ?? [], input, namer, byUrl, notGranted);
       if (s) section.push(s);
     }
   }

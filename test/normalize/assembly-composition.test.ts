@@ -7,6 +7,7 @@ import type { Bundle, Composition, Condition, Observation, Patient } from 'fhir/
 import { buildDocumentBundle, unresolvedReferences } from '../../src/normalize/bundle';
 import { buildComposition, escapeXml } from '../../src/normalize/composition';
 import { buildProvenances, parseRawKey } from '../../src/normalize/provenance';
+import { notGrantedIssue, refusedAsNotGranted } from '../../src/pull/not-granted';
 import type { NormalizedResource, SourceInfo } from '../../src/normalize/types';
 import { bundleValidationErrors, validationIssues } from '../support/fhir-validation';
 
@@ -94,6 +95,52 @@ describe('buildComposition', () => {
     expect(s.get('8716-3')?.entry).toHaveLength(1);
     expect(s.get('29762-2')?.entry).toHaveLength(1);
     expect(s.get('30954-2')?.entry).toHaveLength(1);
+  });
+});
+
+describe('sections of types an EHR\'s token scope did not grant', () => {
+  const NOT_ASKED = { system: 'http://terminology.hl7.org/CodeSystem/list-empty-reason', code: 'notasked', display: 'Not Asked' };
+  const UNAVAILABLE = { system: 'http://terminology.hl7.org/CodeSystem/list-empty-reason', code: 'unavailable', display: 'Unavailable' };
+  const SCOPE = 'system/Patient.read system/Observation.read system/Condition.read';
+  const limited: SourceInfo = { ...SOURCE, serverMessages: [notGrantedIssue(['AllergyIntolerance', 'MedicationRequest'], SCOPE)] };
+  const other: SourceInfo = { sourceId: 'src|2', baseUrl: 'https://other.example.org/fhir', name: 'Valley Clinic', origin: 'local-ehr', pullIds: ['p2'] };
+
+  it('says "not requested", with emptyReason notasked, when no source was asked for the section\'s types', () => {
+    const { entry } = buildComposition({ subject: SUBJECT, resources: [patient], options: OPTIONS, sources: [limited] });
+    const allergies = sections(entry.resource).get('48765-2');
+    expect(allergies?.emptyReason?.coding?.[0]).toEqual(NOT_ASKED);
+    expect(allergies?.text?.div).toBe('<div xmlns="http://www.w3.org/1999/xhtml"><p>Not requested from Clinic &lt;A&gt; &amp; Co: not granted by its EHR&#39;s token scope.</p></div>');
+    // A type it was asked for, and that sent none, is "None found" as before.
+    const problems = sections(entry.resource).get('11450-4');
+    expect(problems?.emptyReason?.coding?.[0]).toEqual(UNAVAILABLE);
+    expect(problems?.text?.div).toContain('None found in the records received from Clinic &lt;A&gt; &amp; Co.');
+    expect(validationIssues(entry.resource).filter((i) => i.severity === 'error')).toEqual([]);
+  });
+
+  it('names the source not asked beside the results of the sources that were, and the types of a section asked in part', () => {
+    const cond = item('20000000-0000-5000-8000-000000000011', { resourceType: 'Condition', subject: { reference: SUBJECT }, code: { text: 'Asthma' } });
+    const refused = refusedAsNotGranted({ status: 403, issueCodes: ['forbidden'] }, ['Condition']);
+    if (!refused) throw new Error('expected a not-granted message');
+    const { entry } = buildComposition({
+      subject: SUBJECT, resources: [patient, cond], options: OPTIONS, sources: [limited, { ...other, serverMessages: [refused] }],
+    });
+    const s = sections(entry.resource);
+    expect(s.get('11450-4')?.text?.div).toMatch(/<\/ul><p>Not requested from Valley Clinic: not granted by its EHR&#39;s token scope.<\/p><\/div>$/);
+    // Empty, one source asked: "None found" names only it, and the other is not asked.
+    expect(s.get('11348-0')?.text?.div).toBe(
+      '<div xmlns="http://www.w3.org/1999/xhtml"><p>None found in the records received from Clinic &lt;A&gt; &amp; Co.</p><p>Not requested from Valley Clinic: not granted by its EHR&#39;s token scope.</p></div>',
+    );
+    expect(s.get('11348-0')?.emptyReason?.coding?.[0]).toEqual(UNAVAILABLE);
+    // Medications: MedicationRequest not asked of Clinic A, MedicationStatement was; Valley Clinic was asked for both.
+    expect(s.get('10160-0')?.text?.div).toBe(
+      '<div xmlns="http://www.w3.org/1999/xhtml"><p>None found in the records received from Clinic &lt;A&gt; &amp; Co, Valley Clinic.</p><p>MedicationRequest not requested from Clinic &lt;A&gt; &amp; Co: not granted by its EHR&#39;s token scope.</p></div>',
+    );
+  });
+
+  it('takes only not-granted messages for it: another forbidden or warning message changes no section', () => {
+    const said: SourceInfo = { ...SOURCE, serverMessages: [{ severity: 'warning', code: 'forbidden', text: 'AllergyIntolerance not asked for: results limited' }] };
+    const { entry } = buildComposition({ subject: SUBJECT, resources: [patient], options: OPTIONS, sources: [said] });
+    for (const sec of entry.resource.section ?? []) expect(sec.emptyReason?.coding?.[0]?.code).not.toBe('notasked');
   });
 });
 

@@ -198,7 +198,8 @@ describe('after normalize, a resource missing a required nested element is descr
     const allergy = malformed(CASES[0] as Case);
     if (allergy.resourceType !== 'AllergyIntolerance') throw new Error('not an allergy');
     allergy.reaction = [...(allergy.reaction ?? []), { manifestation: [{ text: 'Wheezing' }] }];
-    expect(describeResource(allergy, new Map())).toBe('Peanut allergy — Wheezing');
+    // The reaction without its manifestation still says how severe it was.
+    expect(describeResource(allergy, new Map())).toBe('Peanut allergy — moderate reaction, Wheezing');
   });
 
   it('assembles two Encounters without the class R4 requires (de-duplicated, described) without throwing', () => {
