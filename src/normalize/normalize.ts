@@ -15,7 +15,9 @@
  *    is built of the rest;
  * 5. per kept resource, ONE copying walk rewrites references (`references.ts`; in place instead when
  *    the caller hands the raw objects over, `consumeRaw`), then in place on the copy: new `id`,
- *    origin marks (`origin.ts`), mapped codings (`terminology.ts`), units (`units.ts`);
+ *    origin marks (`origin.ts`), narratives that may not be passed on replaced by a notice
+ *    (`narrative-safety.ts`, warned `narrative-removed`), mapped codings (`terminology.ts`), units
+ *    (`units.ts`);
  * 6. the case Patient from the intake, linked to each source Patient (`case-patient.ts`);
  * 7. output sorted: the case Patient first, then by (resourceType, fullUrl); left-outs, warnings and
  *    unmapped codes sorted too.
@@ -30,6 +32,7 @@ import type { Intake } from '../cases/intake-schema';
 import { belongsToAPatient } from '../fhir/patient-compartment';
 import { buildCasePatient, casePatientFullUrl, type SourcePatientLink } from './case-patient';
 import { normalizeBaseUrl, uuidV5 } from './ids';
+import { replaceUnsafeNarratives } from './narrative-safety';
 import { applyOrigin, metaSourceOf } from './origin';
 import {
   buildReferenceIndex,
@@ -312,6 +315,7 @@ export function normalize(input: NormalizeInput): NormalizeResult {
       const resource = input.consumeRaw ? rewriteReferencesInPlace(c.raw.resource, hooks) : copyRewritingReferences(c.resource, hooks);
       resource['id'] = c.id;
       applyOrigin(resource, c.ctx.metaSource, c.ctx.source.origin);
+      replaceUnsafeNarratives(resource, c.raw, warn);
       applyTerminology(resource, c.ctx.source.sourceId, tally, warn);
       let matchCodings: MatchCoding[] | undefined;
       if (c.resourceType === 'Observation') {

@@ -64,8 +64,17 @@ function patientLine(patient: Patient | undefined): string {
   return facts.length > 0 ? `<p class="facts"><strong>${escapeXml(facts.join(' · '))}</strong></p>` : '';
 }
 
+/**
+ * "November 30, 2026 at 1:09 PM EST": the date and time in `timeZone` (the program's, config
+ * `PROGRAM_TIME_ZONE`), with the zone's short name, so that a specialist elsewhere reads it right
+ * (a zone without a US abbreviation prints as its offset, "GMT+1"). Fields are spelled out because
+ * `dateStyle`/`timeStyle` cannot be combined with `timeZoneName`; ICU's narrow no-break space
+ * before AM/PM (some ICU versions) is printed as a plain space.
+ */
 function printedTime(at: Date, timeZone: string): string {
-  return new Intl.DateTimeFormat('en-US', { timeZone, dateStyle: 'long', timeStyle: 'short' }).format(at);
+  return new Intl.DateTimeFormat('en-US', {
+    timeZone, year: 'numeric', month: 'long', day: 'numeric', hour: 'numeric', minute: '2-digit', timeZoneName: 'short',
+  }).format(at).replace(/[\u202f\u00a0]/g, ' ');
 }
 
 /** A section's narrative, or its text escaped when it holds anything active. */

@@ -86,7 +86,7 @@ describe('SNOMED CT identifier check', () => {
 describe('loading the rule data', () => {
   it('loads the shipped tables once (same object on the second call)', () => {
     expect(loadTerminologyMappings()).toBe(mappings);
-    expect(mappings.conceptMaps.map((m) => m.file)).toEqual(['conceptmap-care-team-b-lab.json', 'conceptmap-icd10cm-to-snomed.json']);
+    expect(mappings.conceptMaps.map((m) => m.file)).toEqual(['conceptmap-care-team-b-lab.json', 'conceptmap-icd10cm-to-snomed.json', 'conceptmap-loinc-growth-vitals.json']);
     expect(mappings.targets.get(`${B_LAB}|GLU`)?.[0]).toMatchObject({ system: 'http://loinc.org', code: '2345-7' });
     expect(mappings.quantityRules.get(`${B_LAB}|GLU`)).toMatchObject({ unit: 'mg/dL', molecularWeight: 180.156, decimals: 0 });
     expect(mappings.ucumAliases.get('K/uL')).toBe('10*3/uL');

@@ -113,9 +113,17 @@ describe('fix 2: no molar ↔ mass conversion against a code the source sent for
 
 describe('fix 3: one-letter unit texts', () => {
   it('codes a body temperature sent as "C" as Cel (not coulomb), "F" as [degF], "deg C" as Cel', () => {
-    for (const [unit, code] of [['C', 'Cel'], ['F', '[degF]'], ['deg C', 'Cel'], ['°C', 'Cel'], ['degF', '[degF]']] as const) {
+    for (const unit of ['C', 'deg C', '°C']) {
       const { observation, warnings } = run({ resourceType: 'Observation', code: { coding: [{ system: LOINC, code: '8310-5' }] }, valueQuantity: { value: 37.2, unit } });
-      expect(observation['valueQuantity']).toEqual({ value: 37.2, unit, system: UCUM_SYSTEM, code });
+      expect(observation['valueQuantity']).toEqual({ value: 37.2, unit, system: UCUM_SYSTEM, code: 'Cel' });
+      expect(warnings).toEqual([]);
+    }
+    // Read as [degF] (not farad), then converted to Cel by the body temperature row (conceptmap-loinc-growth-vitals.json).
+    for (const unit of ['F', 'degF']) {
+      const { observation, warnings } = run({ resourceType: 'Observation', code: { coding: [{ system: LOINC, code: '8310-5' }] }, valueQuantity: { value: 99, unit } });
+      expect(observation['valueQuantity']).toEqual({
+        value: 37.2, unit: 'Cel', system: UCUM_SYSTEM, code: 'Cel', extension: [{ url: ORIGINAL_QUANTITY_EXTENSION, valueQuantity: { value: 99, unit } }],
+      });
       expect(warnings).toEqual([]);
     }
   });

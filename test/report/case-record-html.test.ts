@@ -43,14 +43,24 @@ it('renders the Composition as FHIR documents are presented: title, subject, eac
   expect(html).toContain('<h1>Second opinion case summary</h1>');
   // The subject's name, escaped.
   expect(html).toContain('Zoë Ann O&#39;Brien &lt;Jr&gt; · born 2017-04-22 · female');
-  // 23:30 UTC on March 2 is 16:30 in Denver.
-  expect(html).toContain('case record version 3, assembled March 2, 2027 at 4:30 PM');
+  // 23:30 UTC on March 2 is 16:30 in Denver, printed with the zone.
+  expect(html).toContain('case record version 3, assembled March 2, 2027 at 4:30 PM MST</p>');
   const order = ['Problems', 'Results', 'Allergies and intolerances'].map((t) => html.indexOf(`${t}`, html.indexOf('<section')));
   expect([...order].sort((a, b) => a - b)).toEqual(order);
   expect(html).toContain('<h2>Results <span class="count">(2)</span></h2>');
   expect(html).toContain('<li>HbA1c 7.9 %</li>');
   expect(html).toContain('<h2>Allergies and intolerances</h2>');
   expect(html).toContain('Bundle bundle-7');
+});
+
+it('prints the assembly time with the name of the zone it is printed in (standard or daylight time)', () => {
+  const b = bundle([{ title: 'Results', div: `<div xmlns="${XHTML}"><p>x</p></div>` }]);
+  const at = (iso: string, timeZone: string) => caseRecordHtml({ caseId: 'case-1', version: 3, assembledAt: new Date(iso), bundle: b, timeZone }).join('');
+  expect(at('2026-11-30T18:09:00Z', 'America/New_York')).toContain('assembled November 30, 2026 at 1:09 PM EST</p>');
+  expect(at('2026-07-01T18:09:00Z', 'America/New_York')).toContain('assembled July 1, 2026 at 2:09 PM EDT</p>');
+  expect(at('2026-11-30T18:09:00Z', 'UTC')).toContain('assembled November 30, 2026 at 6:09 PM UTC</p>');
+  // A zone without a US abbreviation: its offset.
+  expect(at('2026-11-30T18:09:00Z', 'Europe/Berlin')).toContain('assembled November 30, 2026 at 7:09 PM GMT+1</p>');
 });
 
 it('shows a narrative holding active content as escaped text, never as markup', () => {
