@@ -1,5 +1,6 @@
 import type { Database } from '../db/database';
 import { addToAttachmentTally, emptyAttachmentTally, type AttachmentTally } from './attachment-tally';
+import { activityOfPulls, pullActivity, type TaskTimes } from './pull-activity';
 import { tasksOfPulls, type PullRow, type TaskRow, type TaskState } from './pull-repository';
 import { listSources, type SourceRow } from './source-repository';
 
@@ -46,9 +47,18 @@ async function attachmentCountsByTask(db: Database, pullIds: readonly string[]):
   return byTask;
 }
 
+/** Options of {@link pullProgresses}. */
+export interface ProgressOptions {
+  /**
+   * The instant `stalled` is judged at; default the database's clock, which stamps the activity
+   * times (tests pass a fixed one).
+   */
+  readonly now?: Date;
+}
+
 /** Progress of one pull; see {@link pullProgresses}. */
-export async function pullProgress(db: Database, pull: PullRow) {
-  const [progress] = await pullProgresses(db, pull.caseId, [pull]);
+export async function pullProgress(db: Database, pull: PullRow, options: ProgressOptions = {}) {
+  const [progress] = await pullProgresses(db, pull.caseId, [pull], options);
   if (!progress) throw new Error('no progress for the pull');
   return progress;
 }
@@ -58,12 +68,14 @@ export async function pullProgress(db: Database, pull: PullRow) {
  * (each match, and each distinct `_include`d resource once per query; `included`: how many of them
  * were included; per type in `byType`), attachments found/fetched/failed/pending (per query, and over the
  * pull in `totals`), retries and the last error; and
- * the bundle version each pull's latest attempt assembled. Five queries however many pulls there are.
+ * the bundle version each pull's latest attempt assembled; when each query started and last moved, when
+ * the pull last moved, and whether an unfinished one has stalled, with a hint (pull-activity.ts).
+ * Seven queries however many pulls there are.
  */
-export async function pullProgresses(db: Database, caseId: string, pulls: readonly PullRow[]) {
+export async function pullProgresses(db: Database, caseId: string, pulls: readonly PullRow[], options: ProgressOptions = {}) {
   if (pulls.length === 0) return [];
   const pullIds = pulls.map((p) => p.id);
-  const [allTasks, sources, attachmentsByTask, endpoints, assembled] = await Promise.all([
+  const [allTasks, sources, attachmentsByTask, endpoints, assembled, activity] = await Promise.all([
     tasksOfPulls(db, pullIds),
     listSources(db, caseId),
     attachmentCountsByTask(db, pullIds),
@@ -72,11 +84,40 @@ export async function pullProgresses(db: Database, caseId: string, pulls: readon
       [caseId],
     ),
     pullAssemblies(db, caseId),
+    activityOfPulls(db, pullIds),
   ]);
   const endpointName = new Map(endpoints.rows.map((e) => [e.id, e.name]));
-  return pulls.map((pull) =>
-    progressOf(pull, allTasks.get(pull.id) ?? [], sources, attachmentsByTask, endpointName, assembled.get(pullAssemblyTrigger(pull.id, pull.attempt)) ?? null),
-  );
+  const now = options.now ?? activity.dbNow;
+  const endpointOfSource = new Map(sources.map((s) => [s.id, endpointName.get(s.endpointId) ?? null]));
+  return pulls.map((pull) => {
+    const tasks = allTasks.get(pull.id) ?? [];
+    const shown = progressOf(pull, tasks, sources, attachmentsByTask, endpointName, assembled.get(pullAssemblyTrigger(pull.id, pull.attempt)) ?? null, activity.tasks);
+    const moved = pullActivity(
+      pull,
+      tasks,
+      activity.tasks,
+      { lastChangeAt: activity.attachmentsByPull.get(pull.id) ?? null, pending: shown.totals.attachmentsPending },
+      (t) => endpointOfSource.get(t.sourceId) ?? null,
+      now,
+    );
+    return {
+      ...shown,
+      /** The pull's last activity: its creation, or the last change of any of its queries or documents. */
+      lastActivityAt: moved.lastActivityAt.toISOString(),
+      /**
+       * An unfinished pull with no activity for a while (queued 5 minutes with no worker starting it,
+       * running 10 minutes without a page, a query ending or a document fetched): see `stalledReason`
+       * and `stalledHint`. A slow EHR answering one page may legitimately take that long.
+       */
+      stalled: moved.stalled,
+      /** Since when nothing has moved; null unless stalled. */
+      stalledSince: moved.stalledSince?.toISOString() ?? null,
+      /** not_started | awaiting_worker | awaiting_ehr | awaiting_documents | awaiting_finish; null unless stalled. */
+      stalledReason: moved.stalledReason,
+      /** One sentence the case manager can be shown (no PHI); null unless stalled. */
+      stalledHint: moved.stalledHint,
+    };
+  });
 }
 
 /** The trigger of the bundle version a pull attempt assembles (its flow's parent job, queues/assemble-case.ts). */
@@ -100,6 +141,7 @@ function progressOf(
   attachmentsByTask: ReadonlyMap<string, AttachmentCounts>,
   endpointName: ReadonlyMap<string, string>,
   assembledVersion: number | null,
+  times: ReadonlyMap<string, TaskTimes>,
 ) {
   const bySource = sources
     .filter((s) => tasks.some((t) => t.sourceId === s.id))
@@ -140,6 +182,13 @@ function progressOf(
           lastError: t.lastError,
           /** Set while the query waits for its endpoint, paused by the circuit breaker: when it is tried again. */
           waitingUntil: shownTaskState(pull, t) === 'running' ? (t.waitingUntil?.toISOString() ?? null) : null,
+          /** When the query first started (kept across retries); null while no worker has started it. */
+          startedAt: times.get(t.id)?.startedAt?.toISOString() ?? null,
+          /**
+           * Its last change: started, a page committed, a retry or a wait recorded, ended, queued again.
+           * While running, no change for minutes means the EHR has not answered its next page yet.
+           */
+          lastActivityAt: (times.get(t.id)?.updatedAt ?? pull.createdAt).toISOString(),
         })),
       };
     });

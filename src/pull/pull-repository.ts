@@ -238,7 +238,7 @@ export async function setPullState(db: Queryable, id: string, state: PullState, 
  */
 export async function resetFailedAttachments(db: Queryable, pullId: string): Promise<number> {
   const { rowCount } = await db.query(
-    `UPDATE attachments a SET state = 'pending', error = NULL FROM pull_tasks t, case_sources s
+    `UPDATE attachments a SET state = 'pending', error = NULL, updated_at = now() FROM pull_tasks t, case_sources s
       WHERE a.task_id = t.id AND t.pull_id = $1 AND a.state = 'failed' AND t.state <> 'cancelled' AND s.id = t.source_id
         AND NOT ${STALE_TASK_SQL}`,
     [pullId],
