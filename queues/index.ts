@@ -1,4 +1,4 @@
-import type { ConnectionOptions } from 'bullmq';
+import type { ConnectionOptions, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../src/config';
 import type { DomainData } from '../src/cases/domain-data';
@@ -22,6 +22,7 @@ import { EndpointClients } from '../src/endpoints/endpoint-clients';
 import { recordRetryEvent } from '../src/pull/retry-count';
 import { recordFhirRequestMetrics } from '../src/fhir/request-metrics';
 import { reassemblerOfOutdatedRecords } from '../src/assembly/source-changes';
+import { logger } from '../src/log';
 
 /**
  * BullMQ topology: one module per queue (payload schema, retry policy, concurrency, processor).
@@ -57,7 +58,59 @@ export interface WorkerDeps {
 }
 
 export interface RunningWorkers {
+  /**
+   * Stops taking jobs and closes every worker and queue. While Redis answers, each worker waits for
+   * its running jobs; while it does not (the shared connection not ready), the workers are closed
+   * without waiting (BullMQ's forced close: their jobs' locks lapse and another worker picks them up)
+   * and the queues' connections are dropped, since nothing sent to Redis would be answered.
+   */
   close(): Promise<void>;
+  /** Jobs this process is running now, over all its workers. */
+  activeJobs(): number;
+  /** The close steps not finished yet (constant names: `worker:<queue>`, `queue:<queue>`, …), for a stop that overran. */
+  pendingClose(): string[];
+}
+
+/** Whether a Redis connection answers commands now (not connecting, reconnecting or closed). */
+export function redisReady(redis: Redis): boolean {
+  return redis.status === 'ready';
+}
+
+/** How long a close that needs Redis may wait while Redis is down before it is left to the process's exit. */
+const CLOSE_WHILE_DOWN_MS = 2000;
+
+/**
+ * Waits for a close that talks to Redis (a queue's QUIT, a producer's pending command). While Redis is
+ * down such a close can wait for ever: BullMQ's connections retry without limit, and a QUIT waits in
+ * the client's offline queue behind the commands already there. It is then given
+ * {@link CLOSE_WHILE_DOWN_MS} and left behind (the process exits after the stop; nothing it held is
+ * lost: Redis holds work only, PostgreSQL every fact).
+ */
+export async function closeNeedingRedis(close: () => Promise<unknown>, redisUp: boolean): Promise<void> {
+  if (redisUp) {
+    await close();
+    return;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    close().catch(() => undefined),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, CLOSE_WHILE_DOWN_MS);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The jobs `worker` is processing now. BullMQ counts them in the worker's lock manager (its public
+ * `getActiveJobCount`; the field itself is protected); 0 should a later BullMQ keep them elsewhere.
+ */
+function activeJobCount(worker: Worker): number {
+  const manager: unknown = Reflect.get(worker, 'lockManager');
+  if (typeof manager !== 'object' || manager === null) return 0;
+  const method: unknown = Reflect.get(manager, 'getActiveJobCount');
+  if (typeof method !== 'function') return 0;
+  const count: unknown = Reflect.apply(method, manager, []);
+  return typeof count === 'number' ? count : 0;
 }
 
 export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
@@ -122,19 +175,36 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
     prefix,
   );
   workers.push(notify.worker, webhooks.worker);
+  const pending = new Set<string>();
+  const step = async (name: string, work: () => Promise<unknown>): Promise<void> => {
+    pending.add(name);
+    try {
+      await work();
+    } finally {
+      pending.delete(name);
+    }
+  };
+  const activeJobs = (): number => workers.reduce((sum, w) => sum + activeJobCount(w), 0);
   return {
+    activeJobs,
+    pendingClose: () => [...pending],
     async close() {
-      // Each worker takes no new job and waits for its running ones (BullMQ's close). A stop that
-      // cannot wait that long ends with the process killed (the orchestrator's stop timeout), which
+      // While Redis answers, each worker takes no new job and waits for its running ones (BullMQ's
+      // close). A stop that cannot wait that long ends at SHUTDOWN_TIMEOUT_MS (src/main.ts), which
       // every job survives: it resumes from its committed cursor on the next worker (the drills kill
       // workers mid-job). Not forced after a grace: the FHIR clients and DICOM threads closed below
       // under a job still running would make its last attempt record a failure that is only the
       // shutdown's.
-      await Promise.all(workers.map((w) => w.close()));
-      await ingest.close();
-      await Promise.all([notify.close(), webhooks.close()]);
-      await Promise.all([sla.queue.close(), attachmentQueue.close(), reconciler.queue.close()]);
-      await clients.closeAll();
+      // While Redis does not answer, a graceful close never settles (BullMQ waits to hand its
+      // blocking connection back through Redis; taskforcesh/bullmq#4656) and, left waiting, the
+      // half-closed workers would take jobs again once Redis returns: they are closed at once.
+      const redisUp = redisReady(deps.redis);
+      if (!redisUp) logger.warn('redis not ready at shutdown: workers closed without waiting for their jobs', { activeJobs: activeJobs() });
+      await Promise.all(workers.map((w) => step(`worker:${w.name}`, () => w.close(!redisUp))));
+      await step('ingest-upload', () => closeNeedingRedis(() => ingest.close(!redisUp), redisUp));
+      await step('notify', () => Promise.all([closeNeedingRedis(() => notify.close(), redisUp), webhooks.close()]));
+      await Promise.all([sla.queue, attachmentQueue, reconciler.queue].map((q) => step(`queue:${q.name}`, () => closeNeedingRedis(() => q.close(), redisUp))));
+      await step('fhir-clients', () => clients.closeAll());
     },
   };
 }

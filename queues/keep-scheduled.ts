@@ -24,21 +24,39 @@ export interface ScheduledJob {
  */
 export function keepJobScheduler(queue: Queue, schedulerId: string, everyMs: number, job: ScheduledJob, worker: Worker): void {
   const write = (): Promise<unknown> => queue.upsertJobScheduler(schedulerId, { every: everyMs }, job);
+  // One warning per outage, not one per check: while Redis is down the checks fail (or wait in the
+  // client's queue and fail together once it gives up), and the log would repeat the same line.
+  let failing = false;
   const warn = (err: unknown): void => {
     // A write cut short by the process stopping (its connection closed) is no fault: the next start writes it.
     if (worker.closing) logger.debug('job schedule not written: the worker is closing', { queue: queue.name, ...errorFields(err) });
+    else if (failing) logger.debug('job schedule not written', { queue: queue.name, ...errorFields(err) });
     else logger.warn('job schedule not written', { queue: queue.name, ...errorFields(err) });
+    failing = true;
   };
-  write().catch(warn);
+  const succeeded = (): void => {
+    if (failing) logger.info('job schedule checked again', { queue: queue.name });
+    failing = false;
+  };
+  write().then(succeeded, warn);
+  // One check at a time: a check waiting on Redis is not joined by another every `everyMs`.
+  let checking = false;
   const timer = setInterval(() => {
+    if (checking) return;
+    checking = true;
     queue
       .getJobScheduler(schedulerId)
       .then(async (found) => {
-        if (found) return;
-        logger.warn('job schedule was missing from Redis; written again', { queue: queue.name });
-        await write();
+        if (!found) {
+          logger.warn('job schedule was missing from Redis; written again', { queue: queue.name });
+          await write();
+        }
+        succeeded();
       })
-      .catch(warn);
+      .catch(warn)
+      .finally(() => {
+        checking = false;
+      });
   }, everyMs);
   timer.unref();
   worker.on('closing', () => clearInterval(timer));

@@ -26,6 +26,13 @@ export function defaultHttpRequestTimeoutMs(maxUploadFileBytes: number): number 
   return Math.min(MAX_HTTP_REQUEST_TIMEOUT_MS, Math.max(MIN_DEFAULT_HTTP_REQUEST_TIMEOUT_MS, forLargestFile));
 }
 
+/**
+ * Default `SHUTDOWN_TIMEOUT_MS`: how long a stop (SIGTERM, SIGINT) may take in all before the process
+ * exits non-zero naming the steps still pending. Below docker-compose's `stop_grace_period` of the
+ * worker (2 min), so the process ends on its own terms and says why rather than being SIGKILLed.
+ */
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 90_000;
+
 /** The process roles of the one binary: the HTTP API, the queue workers, or both. */
 export const ROLES = ['api', 'worker', 'all'] as const;
 export type Role = (typeof ROLES)[number];
@@ -48,7 +55,9 @@ const EnvSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   HOST: z.string().default('0.0.0.0'),
   METRICS_PORT: optionalString.pipe(z.coerce.number<string | undefined>().int().min(0).max(65535).optional()),
-  DATABASE_URL: optionalString.pipe(z.url({ protocol: /^postgres(ql)?$/ }).optional()),
+  DATABASE_URL: optionalString.pipe(
+    z.url({ protocol: /^postgres(ql)?$/, error: 'must be a PostgreSQL URL, postgres://user:password@host:5432/database (or postgresql://…)' }).optional(),
+  ),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
   QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]+$/).default('sob'),
@@ -110,6 +119,7 @@ const EnvSchema = z.object({
     .default(30),
   OUTBOUND_PROXY_URL: optionalString.pipe(z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// proxy URL' }).optional()),
   OUTBOUND_NO_PROXY: optionalString,
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(1000).max(3_600_000).default(DEFAULT_SHUTDOWN_TIMEOUT_MS),
   NODE_ENV: z.string().default('development'),
 });
 
@@ -189,6 +199,11 @@ export interface Config {
   readonly concurrencyLeaseMs: number;
   /** Family uploads: size limits, upload tokens, zip limits, DICOM parse time limit. */
   readonly uploads: UploadConfig;
+  /**
+   * The longest a stop may take in all (`SHUTDOWN_TIMEOUT_MS`, default {@link DEFAULT_SHUTDOWN_TIMEOUT_MS}):
+   * past it the process logs the steps still pending and exits with status 1.
+   */
+  readonly shutdownTimeoutMs: number;
   /** The opinion PDF's fonts, report deliveries, notifications and webhooks. */
   readonly opinion: OpinionDeliveryConfig;
 }
@@ -323,6 +338,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     httpRequestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS ?? defaultHttpRequestTimeoutMs(e.MAX_UPLOAD_FILE_BYTES),
     ...(e.OUTBOUND_PROXY_URL ? { outboundProxy: outboundProxy(e.OUTBOUND_PROXY_URL, e.OUTBOUND_NO_PROXY) } : {}),
     concurrencyLeaseMs: e.CONCURRENCY_LEASE_MS,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     uploads: {
       maxFileBytes: e.MAX_UPLOAD_FILE_BYTES,
       maxCaseBytes: e.MAX_UPLOAD_CASE_BYTES,

@@ -35,6 +35,8 @@ const ALLOWED_KEYS = new Set([
   'durationMs', 'count', 'counts', 'total', 'pages', 'resources', 'sha256', 'hash', 'bytes', 'version',
   'migration', 'migrations', 'database', 'state', 'from', 'to', 'event', 'errorName', 'errorCode', 'errorMessage',
   'port', 'host', 'backend', 'resourceType', 'reason', 'service', 'pid', 'signal',
+  // Shutdown and dependency health: counts, timings, and constant names of stop steps and connections.
+  'activeJobs', 'pending', 'timeoutMs', 'connection', 'downMs',
 ]);
 
 const REDACTED = '[redacted]';

@@ -12,7 +12,8 @@ import { createTokenVerifier } from './http/auth';
 import { apiRoutes, publicRoutes } from './http/routes';
 import { errorFields, logger } from './log';
 import { bullConnectionOptions, createClientConnection, pingRedis } from './redis';
-import { startWorkers, type RunningWorkers } from '../queues';
+import { closeNeedingRedis, redisReady, startWorkers, type RunningWorkers } from '../queues';
+import { SchemaMismatchError, schemaReadinessCheck } from './db/schema-version';
 import { PullFlowProducer } from '../queues/pull-flow';
 import { UploadIngestQueue } from '../queues/ingest-upload';
 import { QueueDepth } from '../queues/queue-depth';
@@ -65,14 +66,66 @@ export interface RunningService {
   readonly db: Database;
   /** Base URL of the HTTP API when the role includes `api`. */
   readonly url?: string;
-  /** Base URL of a worker's own metrics server (role `worker` with `METRICS_PORT`). */
+  /** Base URL of a worker's own metrics and health server (role `worker` with `METRICS_PORT`). */
   readonly metricsUrl?: string;
   stop(): Promise<void>;
+  /** Jobs the workers of this process are running now (0 without the worker role). */
+  activeJobs(): number;
+  /** The steps of a stop under way that have not finished (constant names, no data), for a stop that overran. */
+  pendingStop(): string[];
+}
+
+/**
+ * Opens (and migrates) the database; an error says which setting it came from (`DATABASE_URL`, or
+ * the embedded PGlite under `DATA_DIR`), its own message kept (scrubbed where it is logged). A schema
+ * a newer release migrated is thrown as is: its message names the versions and what to do.
+ */
+async function openConfiguredDatabase(config: Config): Promise<Database> {
+  try {
+    return await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize });
+  } catch (err) {
+    if (err instanceof SchemaMismatchError) throw err;
+    const where = config.databaseUrl ? 'the PostgreSQL database of DATABASE_URL' : 'the embedded PGlite database under DATA_DIR (DATABASE_URL not set)';
+    const message = err instanceof Error ? err.message : String(err);
+    const code = (err as { code?: unknown } | null)?.code;
+    throw Object.assign(new Error(`could not open or migrate ${where}: ${message}`, { cause: err }), {
+      name: 'DatabaseStartupError',
+      ...(typeof code === 'string' ? { code } : {}),
+    });
+  }
+}
+
+/**
+ * Logs the transitions of a Redis connection, not its retries: one warning when it is lost (or cannot
+ * be had at start), one line when it is ready again with how long it was down. The error's message
+ * (an address and a code) is logged; ioredis retries on its own.
+ */
+function watchRedis(redis: Redis, connection: string): void {
+  let downSince: number | undefined;
+  let everReady = false;
+  const lost = (err?: unknown): void => {
+    if (downSince !== undefined) return;
+    downSince = Date.now();
+    logger.warn(everReady ? 'redis connection lost' : 'redis not reachable', { event: 'redis.down', connection, ...(err ? errorFields(err) : {}) });
+  };
+  redis.on('error', (err: unknown) => lost(err));
+  // A connection that drops without an error (the server stopped): ioredis says it will retry.
+  redis.on('reconnecting', () => lost());
+  redis.on('ready', () => {
+    if (downSince !== undefined) logger.info('redis connection ready again', { event: 'redis.ready', connection, downMs: Date.now() - downSince });
+    downSince = undefined;
+    everReady = true;
+  });
 }
 
 export interface ServiceOverrides {
   /** Outbound FHIR client tuning (tests shorten retry delays and breaker cool-downs). */
   readonly clientOptions?: Partial<FhirClientDeps>;
+}
+
+/** Rejects unless the connection answers commands now (a worker's readiness: no command is sent). */
+async function redisConnectionReady(redis: Redis): Promise<void> {
+  if (redis.status !== 'ready') throw new Error(`redis connection ${redis.status}`);
 }
 
 /**
@@ -81,7 +134,8 @@ export interface ServiceOverrides {
  * API from starting (readiness reports it) and workers reconnect on their own.
  */
 export async function startService(config: Config, overrides: ServiceOverrides = {}): Promise<RunningService> {
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize });
+  const db = await openConfiguredDatabase(config);
+  const schemaReady = schemaReadinessCheck(db);
   const domain = loadDomainData();
   const secrets = new SecretBox(config.secretsKey);
   const blobs = new BlobStore(path.join(config.dataDir, 'blobs'));
@@ -95,9 +149,12 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   processPdfThread.setIdleMs(config.pdfThreadIdleMs);
   // Request paths: fail fast while Redis is down. Workers: wait for Redis to come back.
   const apiRedis: Redis = createClientConnection(config.redisUrl);
-  apiRedis.on('error', () => undefined);
   const workerRedis: Redis = new IORedis(config.redisUrl, { maxRetriesPerRequest: 3 });
-  workerRedis.on('error', () => undefined);
+  // The connection of the roles this process runs is watched (its losses and returns logged); the
+  // other one is opened but idle.
+  const workerRole = config.role === 'worker' || config.role === 'all';
+  watchRedis(workerRole ? workerRedis : apiRedis, workerRole ? 'worker' : 'api');
+  (workerRole ? apiRedis : workerRedis).on('error', () => undefined);
   const clients = new EndpointClients(
     apiRedis,
     `${config.queuePrefix}:fhir:`,
@@ -121,19 +178,31 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   let url: string | undefined;
   let metricsServer: WorkerMetricsServer | undefined;
 
+  // The steps of a stop under way, for the log line of one that overran (src/main.ts).
+  const pendingSteps = new Set<string>();
+  const step = async (name: string, work: () => Promise<unknown>): Promise<void> => {
+    pendingSteps.add(name);
+    try {
+      await work();
+    } finally {
+      pendingSteps.delete(name);
+    }
+  };
   const closeAll = async (): Promise<void> => {
-    await metricsServer?.close();
-    await workers?.close().catch((err: unknown) => logger.error('worker shutdown failed', errorFields(err)));
-    await clients.closeAll();
-    await pulls.close().catch(() => undefined);
-    await uploadIngest.close().catch(() => undefined);
-    await dispatch.close().catch(() => undefined);
-    await queueDepth.close().catch(() => undefined);
+    await step('metrics-server', async () => metricsServer?.close());
+    await step('workers', async () => workers?.close().catch((err: unknown) => logger.error('worker shutdown failed', errorFields(err))));
+    await step('fhir-clients', () => clients.closeAll());
+    // The producers' commands give up after one retry; while Redis is down their QUIT is still not
+    // waited for long (closeNeedingRedis).
+    const redisUp = redisReady(workerRole ? workerRedis : apiRedis);
+    for (const [name, producer] of [['pull-producer', pulls], ['upload-producer', uploadIngest], ['dispatch-producer', dispatch], ['queue-depth', queueDepth]] as const) {
+      await step(name, () => closeNeedingRedis(() => producer.close().catch(() => undefined), redisUp));
+    }
     // The HTTP server and the workers are closed: no render is under way.
-    await processPdfThread.close().catch(() => undefined);
+    await step('pdf-thread', () => processPdfThread.close().catch(() => undefined));
     apiRedis.disconnect();
     workerRedis.disconnect();
-    await db.close();
+    await step('database', () => db.close());
   };
 
   try {
@@ -153,8 +222,12 @@ export async function startService(config: Config, overrides: ServiceOverrides =
       });
     }
     if (config.role === 'worker' && config.metricsPort !== undefined) {
-      metricsServer = await startWorkerMetricsServer(config.host, config.metricsPort);
-      logger.info('worker metrics listening', { url: metricsServer.url });
+      metricsServer = await startWorkerMetricsServer(config.host, config.metricsPort, [
+        { name: 'database', check: () => db.ping() },
+        { name: 'schema', check: schemaReady },
+        { name: 'redis', check: () => redisConnectionReady(workerRedis) },
+      ]);
+      logger.info('worker metrics listening', { port: metricsServer.port });
     }
     if (config.role === 'api' || config.role === 'all') {
       const apiDeps = { db, config, domain, secrets, clients, pulls, mappings, blobs, uploadIngest, dispatch, reportFonts: config.opinion.reportFonts };
@@ -162,15 +235,19 @@ export async function startService(config: Config, overrides: ServiceOverrides =
         db,
         verifyToken: createTokenVerifier(config.auth),
         routes: [...publicRoutes(apiDeps), ...apiRoutes(apiDeps)],
+        // Ready while PostgreSQL (the system of record) answers with the schema of this release: the
+        // API serves reads and writes without Redis, which is then reported as degraded only.
         readiness: [
           { name: 'database', check: () => db.ping() },
-          { name: 'redis', check: () => pingRedis(apiRedis) },
+          { name: 'schema', check: schemaReady },
+          { name: 'redis', check: () => pingRedis(apiRedis), optional: true },
         ],
         bodyLimit: config.bodyLimit,
         version: SERVICE_VERSION,
         caseAccess: { specialist: config.specialistCaseAccess, ehr: config.ehrCaseAccess },
         queueCounts: () => queueDepth.counts(),
         endpointCircuits: () => endpointCircuits({ db, clients }),
+        programTimeZone: config.programTimeZone,
       });
       server = http.createServer(app);
       server.keepAliveTimeout = 65_000;
@@ -192,17 +269,23 @@ export async function startService(config: Config, overrides: ServiceOverrides =
     db,
     url,
     ...(metricsServer ? { metricsUrl: metricsServer.url } : {}),
+    activeJobs: () => workers?.activeJobs() ?? 0,
+    pendingStop: () =>
+      [...pendingSteps].flatMap((name) => {
+        const inner = name === 'workers' ? (workers?.pendingClose() ?? []) : [];
+        return inner.length > 0 ? inner.map((sub) => `workers/${sub}`) : [name];
+      }),
     stop() {
       stopping ??= (async () => {
         if (server) {
           const closing = server;
-          await new Promise<void>((resolve) => {
+          await step('http-server', () => new Promise<void>((resolve) => {
             closing.close(() => resolve());
             closing.closeIdleConnections();
             // A client that stopped reading a streamed body (a bundle) would hold its connection,
             // and the shutdown, for ever: after a grace period every connection is closed.
             setTimeout(() => closing.closeAllConnections(), HTTP_CLOSE_GRACE_MS).unref();
-          });
+          }));
         }
         await closeAll();
       })();

@@ -59,6 +59,20 @@ describe('loadConfig', () => {
     expect(problems.join(' ')).not.toContain('eighty');
   });
 
+  it('says DATABASE_URL must be a PostgreSQL URL', () => {
+    for (const url of ['mysql://x', 'not a url']) {
+      const problem = problemsOf({ ...base, DATABASE_URL: url }).find((p) => p.startsWith('DATABASE_URL'));
+      expect(problem).toBe('DATABASE_URL: must be a PostgreSQL URL, postgres://user:password@host:5432/database (or postgresql://…)');
+    }
+    expect(loadConfig({ ...base, DATABASE_URL: 'postgresql://u@h/db' }).databaseUrl).toBe('postgresql://u@h/db');
+  });
+
+  it('takes SHUTDOWN_TIMEOUT_MS, 90 s by default (below the worker stop_grace_period of docker-compose)', () => {
+    expect(loadConfig(base).shutdownTimeoutMs).toBe(90_000);
+    expect(loadConfig({ ...base, SHUTDOWN_TIMEOUT_MS: '30000' }).shutdownTimeoutMs).toBe(30_000);
+    expect(problemsOf({ ...base, SHUTDOWN_TIMEOUT_MS: '10' })[0]).toMatch(/^SHUTDOWN_TIMEOUT_MS: /);
+  });
+
   it('refuses api or worker roles on embedded PGlite, saying why', () => {
     const [problem] = problemsOf({ ...base, ROLE: 'worker' });
     expect(problem).toMatch(/^ROLE: .*DATABASE_URL.*PGlite.*only one process/);

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Database } from './database';
 import { MIGRATIONS, type Migration } from './migrations';
 import { logger } from '../log';
+import { refuseNewerSchema } from './schema-version';
 
 /**
  * A small forward-only migrator, used instead of a library because it must run the same
@@ -12,7 +13,9 @@ import { logger } from '../log';
  *   numbered, applied in order, each recorded with a checksum in `schema_migrations`;
  * - all pending migrations run in ONE transaction that first takes a transaction-scoped advisory
  *   lock, so several processes booting at once apply each migration exactly once;
- * - an applied migration whose text changed stops the boot (fix forward with a new migration).
+ * - an applied migration whose text changed stops the boot (fix forward with a new migration);
+ * - a database a newer release migrated (a recorded version this build has no migration for) stops
+ *   the boot too, naming the versions (`SchemaMismatchError`): this build's queries may not fit it.
  */
 const MIGRATION_LOCK_KEY = 7_246_501_123;
 
@@ -41,6 +44,7 @@ export async function migrate(db: Database, migrations: readonly Migration[] = M
       'SELECT version, name, checksum FROM schema_migrations ORDER BY version',
     );
     const done = new Map(rows.map((row) => [row.version, row]));
+    refuseNewerSchema(done.keys(), migrations);
     const appliedNow: number[] = [];
     for (const migration of [...migrations].sort((a, b) => a.version - b.version)) {
       const existing = done.get(migration.version);

@@ -1,6 +1,6 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Database } from '../db/database';
-import { errorFields, logger } from '../log';
+import { logger } from '../log';
 import { auditBeforeAnswer, auditTrail } from './audit-trail';
 import { authenticate, requireRole, type TokenVerifier } from './auth';
 import { caseAccess, type CaseAccessModes } from './case-access';
@@ -14,11 +14,9 @@ import { fieldProblem, HttpProblem, validationProblem } from './problem';
 import { unstorableTextAt } from './json-text';
 import { requestContext } from './request-context';
 import type { AnyRoute, HandlerContext, RouteDefinition } from './route';
+import { runCheck, type ReadinessCheck } from './readiness-check';
 
-export interface ReadinessCheck {
-  readonly name: string;
-  readonly check: () => Promise<void>;
-}
+export type { ReadinessCheck } from './readiness-check';
 
 export interface AppOptions {
   readonly db: Database;
@@ -33,9 +31,9 @@ export interface AppOptions {
   readonly queueCounts?: QueueCounts;
   /** Each endpoint's circuit for `/metrics` (`sob_endpoint_circuit`); omitted, that gauge is not exported. */
   readonly endpointCircuits?: EndpointCircuits;
+  /** The program's IANA time zone (`PROGRAM_TIME_ZONE`): the business days of `sob_cases_sla`'s `due_soon`. */
+  readonly programTimeZone?: string;
 }
-
-const READINESS_TIMEOUT_MS = 2000;
 
 /** Whether the request carries a body (RFC 9112 §6.3: a Content-Length above 0, or Transfer-Encoding). */
 function hasBody(req: Request): boolean {
@@ -48,26 +46,6 @@ function refuseUnstorableText(value: unknown, where?: string): void {
   if (path === undefined) return;
   const problem = fieldProblem(path, 'holds a NUL character (\\u0000) or an unpaired surrogate: not text that can be stored', where);
   throw new HttpProblem(400, 'Invalid request', `${problem.field}: ${problem.detail}`, [problem]);
-}
-
-/** One `/readyz` check: `ok`, or `unavailable` (the reason is logged, never answered). */
-async function runCheck(check: ReadinessCheck): Promise<'ok' | 'unavailable'> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([
-      check.check(),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error('timed out')), READINESS_TIMEOUT_MS);
-      }),
-    ]);
-    return 'ok';
-  } catch (err) {
-    // /readyz is public: the driver's message (internal addresses, user names) goes to the log only.
-    logger.warn('readiness check failed', { event: `readiness.${check.name}`, ...errorFields(err) });
-    return 'unavailable';
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 function handle<B, Q, P>(route: RouteDefinition<B, Q, P>) {
@@ -261,16 +239,19 @@ export function createApp(options: AppOptions): express.Express {
     res.json({ status: 'ok' });
   });
   app.get('/readyz', async (_req, res) => {
-    const results = await Promise.all(options.readiness.map(async (c) => [c.name, await runCheck(c)] as const));
-    const checks = Object.fromEntries(results);
-    const down = results.filter(([, state]) => state !== 'ok').map(([name]) => name);
+    const results = await Promise.all(options.readiness.map(async (c) => [c, await runCheck(c)] as const));
+    const checks = Object.fromEntries(results.map(([c, state]) => [c.name, state]));
+    const failing = results.filter(([, state]) => state !== 'ok').map(([c]) => c);
+    const down = failing.filter((c) => !c.optional).map((c) => c.name);
+    const degraded = failing.filter((c) => c.optional).map((c) => c.name);
     res.status(down.length === 0 ? 200 : 503).json({
       status: down.length === 0 ? 'ready' : 'unavailable',
       ...(down.length > 0 ? { detail: `Not answering: ${down.join(', ')}` } : {}),
       checks,
+      ...(degraded.length > 0 ? { degraded } : {}),
     });
   });
-  const metrics = createMetrics(options.db, options.queueCounts, options.endpointCircuits);
+  const metrics = createMetrics(options.db, options.queueCounts, options.endpointCircuits, options.programTimeZone !== undefined ? { timeZone: options.programTimeZone } : {});
   app.get('/metrics', async (_req, res, next) => {
     try {
       res.type(metrics.registry.contentType).send(await metrics.registry.metrics());

@@ -1,37 +1,72 @@
 /**
- * A worker's own Prometheus endpoint (`METRICS_PORT`, role `worker`): the process's metrics and its
- * requests to the EHRs' FHIR servers (`fhir/request-metrics.ts`), at `GET /metrics`. The work and
- * queue gauges, read from PostgreSQL and Redis and the same from any process, stay with the API's
- * `/metrics`. Nothing else is served, and nothing here carries an id of a case or PHI.
+ * A worker's own HTTP port (`METRICS_PORT`, role `worker`): the process's metrics and its requests to
+ * the EHRs' FHIR servers (`fhir/request-metrics.ts`) at `GET /metrics`, and its health probes:
+ * `GET /healthz` (the process answers) and `GET /readyz` (each readiness check: PostgreSQL, the
+ * schema, the worker's Redis connection; 503 naming those that fail, their reasons logged only).
+ * The work and queue gauges, read from PostgreSQL and Redis and the same from any process, stay with
+ * the API's `/metrics`. Nothing else is served, and nothing here carries an id of a case or PHI.
  * @packageDocumentation
  */
 import http from 'node:http';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { fhirRequestRegistry } from '../fhir/request-metrics';
 import { listenOn } from './listen';
+import { runCheck, type ReadinessCheck } from './readiness-check';
 
 export interface WorkerMetricsServer {
-  /** Base URL (`/metrics` below it). */
+  /** Base URL (`/metrics`, `/healthz`, `/readyz` below it). */
   readonly url: string;
+  /** The port it listens on. */
+  readonly port: number;
   close(): Promise<void>;
 }
 
-export async function startWorkerMetricsServer(host: string, port: number): Promise<WorkerMetricsServer> {
+/** One `/readyz` check of a worker: resolves when what it checks is usable. */
+/** A check of the worker's `/readyz` (all required: a worker without Redis does no work). */
+export type WorkerReadinessCheck = Omit<ReadinessCheck, 'optional'>;
+
+function json(res: http.ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }).end(JSON.stringify(body));
+}
+
+export async function startWorkerMetricsServer(host: string, port: number, readiness: readonly WorkerReadinessCheck[] = []): Promise<WorkerMetricsServer> {
   const own = new Registry();
   collectDefaultMetrics({ register: own });
   const registry = Registry.merge([own, fhirRequestRegistry]);
   const server = http.createServer((req, res) => {
-    if (req.method === 'GET' && req.url?.split('?')[0] === '/metrics') {
+    const route = req.url?.split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { 'content-type': 'text/plain', allow: 'GET, HEAD' }).end('Method not allowed: this port serves GET /metrics, /healthz and /readyz only\n');
+      return;
+    }
+    if (route === '/metrics') {
       registry.metrics().then(
         (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
         () => res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics unavailable\n'),
       );
       return;
     }
-    res.writeHead(404, { 'content-type': 'text/plain' }).end('Not found: this port serves GET /metrics only\n');
+    if (route === '/healthz') {
+      json(res, 200, { status: 'ok' });
+      return;
+    }
+    if (route === '/readyz') {
+      Promise.all(readiness.map(async (c) => [c.name, await runCheck(c)] as const)).then((results) => {
+        const down = results.filter(([, state]) => state !== 'ok').map(([name]) => name);
+        json(res, down.length === 0 ? 200 : 503, {
+          status: down.length === 0 ? 'ready' : 'unavailable',
+          ...(down.length > 0 ? { detail: `Not answering: ${down.join(', ')}` } : {}),
+          checks: Object.fromEntries(results),
+        });
+      }, () => json(res, 503, { status: 'unavailable' }));
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('Not found: this port serves GET /metrics, /healthz and /readyz only\n');
   });
+  const listening = await listenOn(server, port, host);
   return {
-    url: (await listenOn(server, port, host)).url,
+    url: listening.url,
+    port: listening.port,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -69,7 +69,7 @@ it('normalizes 20k generated resources within a generous per-resource bound (pri
         count = normalize(run).resources.length;
       });
       expect(count).toBe(n + 1);
-      if (m.wall < b.wall) b = m;
+      if (m.cpu < b.cpu) b = m;
     }
     return b;
   };
@@ -88,6 +88,8 @@ it('normalizes 20k generated resources within a generous per-resource bound (pri
       `ratio to JSON.parse: ${(copy.wall / parse.wall).toFixed(2)}x copy, ${(consume.wall / parse.wall).toFixed(2)}x in place`,
     ].join('\n'),
   );
-  expect(copy.wall / n).toBeLessThan(200);
-  expect(consume.wall / n).toBeLessThan(200);
+  // Bounded by CPU time, not wall time: under a loaded CI host (three test files at once on two cores)
+  // the wall time of the same work was seen at 2.4× its CPU time, and the bound is about this code.
+  expect(copy.cpu / n).toBeLessThan(200);
+  expect(consume.cpu / n).toBeLessThan(200);
 }, 300_000);

@@ -6,6 +6,7 @@ import { logger } from '../../src/log';
 import { CaptureTransport } from '../support/capture-log';
 import { eventually } from '../support/service';
 import { TEST_REDIS_URL } from '../support/redis-url';
+import { startPrivateRedis } from '../service/service-process';
 
 /**
  * A repeating schedule lives in Redis only: when Redis loses its data the schedule is written back by
@@ -36,6 +37,33 @@ it('writes a schedule back after Redis lost it, and its jobs run again', async (
     await worker.close();
     await queue.obliterate({ force: true }).catch(() => undefined);
     await queue.close();
+  }
+});
+
+it('after an outage that lost the schedule, checks once and warns once, not once per missed check', async () => {
+  // A private redis-server: the test stops it (never the shared one).
+  const redis = await startPrivateRedis();
+  const prefix = `sobtest-${randomBytes(4).toString('hex')}`;
+  const connection = bullConnectionOptions(redis.url);
+  const queue = new Queue('sweep', { connection, prefix });
+  queue.on('error', () => undefined);
+  const worker = new Worker('sweep', async () => undefined, { connection, prefix });
+  worker.on('error', () => undefined);
+  const capture = new CaptureTransport();
+  try {
+    keepJobScheduler(queue, 'sweep-schedule', 50, { name: 'sweep', data: {}, opts: { removeOnComplete: true } }, worker);
+    await eventually(async () => queue.getJobScheduler('sweep-schedule'), (s) => Boolean(s), 10_000);
+    logger.add(capture);
+    // Down for 1 s (some 20 checks due), back empty: the checks kept waiting would all find it missing at once.
+    await redis.restartEmpty(1000);
+    await eventually(async () => queue.getJobScheduler('sweep-schedule'), (s) => Boolean(s), 10_000);
+    await eventually(async () => capture.lines.filter((l) => l.includes('job schedule was missing from Redis')).length, (n) => n >= 1, 10_000);
+    expect(capture.lines.filter((l) => l.includes('job schedule was missing from Redis'))).toHaveLength(1);
+  } finally {
+    logger.remove(capture);
+    await worker.close(true);
+    await queue.close();
+    await redis.kill();
   }
 });
 
