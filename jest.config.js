@@ -12,6 +12,8 @@ module.exports = {
   // times: 30 s left too little room. Only a hanging test waits longer for it.
   testTimeout: 60000,
   reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
+  // The long files (drills, demo, real patients) first, so they overlap with the rest (test/support/long-first-sequencer.js).
+  testSequencer: '<rootDir>/test/support/long-first-sequencer.js',
   // Each test file gets its own PostgreSQL database and Redis key prefix (test/support), so files
   // run in parallel. Three workers on the machine's two cores: the test files spend much of their
   // time waiting (on sandbox servers, PostgreSQL, Redis, queue workers, Retry-After waits), so with two

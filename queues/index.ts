@@ -23,6 +23,9 @@ import { recordRetryEvent } from '../src/pull/retry-count';
 import { recordFhirRequestMetrics } from '../src/fhir/request-metrics';
 import { reassemblerOfOutdatedRecords } from '../src/assembly/source-changes';
 import { logger } from '../src/log';
+import { redisReady } from '../src/redis';
+import { PendingSteps } from '../src/util/pending-steps';
+import { withTimeout } from '../src/util/with-timeout';
 
 /**
  * BullMQ topology: one module per queue (payload schema, retry policy, concurrency, processor).
@@ -63,17 +66,12 @@ export interface RunningWorkers {
    * its running jobs; while it does not (the shared connection not ready), the workers are closed
    * without waiting (BullMQ's forced close: their jobs' locks lapse and another worker picks them up)
    * and the queues' connections are dropped, since nothing sent to Redis would be answered.
+   * @param steps - Where the close's steps are listed while under way (constant names: `worker:<queue>`,
+   *   `queue:<queue>`, …), for a stop that overran.
    */
-  close(): Promise<void>;
+  close(steps?: PendingSteps): Promise<void>;
   /** Jobs this process is running now, over all its workers. */
   activeJobs(): number;
-  /** The close steps not finished yet (constant names: `worker:<queue>`, `queue:<queue>`, …), for a stop that overran. */
-  pendingClose(): string[];
-}
-
-/** Whether a Redis connection answers commands now (not connecting, reconnecting or closed). */
-export function redisReady(redis: Redis): boolean {
-  return redis.status === 'ready';
 }
 
 /** How long a close that needs Redis may wait while Redis is down before it is left to the process's exit. */
@@ -91,13 +89,7 @@ export async function closeNeedingRedis(close: () => Promise<unknown>, redisUp: 
     await close();
     return;
   }
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    close().catch(() => undefined),
-    new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, CLOSE_WHILE_DOWN_MS);
-    }),
-  ]).finally(() => clearTimeout(timer));
+  await withTimeout(close(), CLOSE_WHILE_DOWN_MS, () => new Error('close left behind: redis down')).catch(() => undefined);
 }
 
 /**
@@ -175,20 +167,11 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
     prefix,
   );
   workers.push(notify.worker, webhooks.worker);
-  const pending = new Set<string>();
-  const step = async (name: string, work: () => Promise<unknown>): Promise<void> => {
-    pending.add(name);
-    try {
-      await work();
-    } finally {
-      pending.delete(name);
-    }
-  };
   const activeJobs = (): number => workers.reduce((sum, w) => sum + activeJobCount(w), 0);
   return {
     activeJobs,
-    pendingClose: () => [...pending],
-    async close() {
+    async close(steps = new PendingSteps()) {
+      const step = (name: string, work: () => Promise<unknown>): Promise<void> => steps.run(name, work);
       // While Redis answers, each worker takes no new job and waits for its running ones (BullMQ's
       // close). A stop that cannot wait that long ends at SHUTDOWN_TIMEOUT_MS (src/main.ts), which
       // every job survives: it resumes from its committed cursor on the next worker (the drills kill

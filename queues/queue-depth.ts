@@ -1,5 +1,6 @@
 import { Queue, type ConnectionOptions } from 'bullmq';
 import { QUEUES } from './names';
+import { withTimeout } from '../src/util/with-timeout';
 
 /** Job states counted per queue (BullMQ's own names). */
 export const COUNTED_STATES = ['waiting', 'prioritized', 'waiting-children', 'active', 'delayed', 'failed', 'completed'] as const;
@@ -34,15 +35,7 @@ export class QueueDepth {
    * @throws when Redis does not answer within {@link COUNT_TIMEOUT_MS} (a scrape must not hang)
    */
   async counts(): Promise<QueueCount[]> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`queue counts not read within ${COUNT_TIMEOUT_MS} ms`)), COUNT_TIMEOUT_MS);
-    });
-    try {
-      return await Promise.race([this.read(), timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+    return withTimeout(this.read(), COUNT_TIMEOUT_MS, () => new Error(`queue counts not read within ${COUNT_TIMEOUT_MS} ms`));
   }
 
   private async read(): Promise<QueueCount[]> {

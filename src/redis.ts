@@ -25,6 +25,11 @@ export async function pingRedis(redis: Redis): Promise<void> {
   if (answer !== 'PONG') throw new Error('unexpected PING answer');
 }
 
+/** Whether a Redis connection answers commands now (not connecting, reconnecting or closed): nothing is sent. */
+export function redisReady(redis: Redis): boolean {
+  return redis.status === 'ready';
+}
+
 /**
  * Connection options for BullMQ from a redis:// URL. Passing options (not a client) lets each
  * Queue and Worker own, and on close release, its connection.

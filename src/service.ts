@@ -11,8 +11,9 @@ import { startWorkerMetricsServer, type WorkerMetricsServer } from './http/worke
 import { createTokenVerifier } from './http/auth';
 import { apiRoutes, publicRoutes } from './http/routes';
 import { errorFields, logger } from './log';
-import { bullConnectionOptions, createClientConnection, pingRedis } from './redis';
-import { closeNeedingRedis, redisReady, startWorkers, type RunningWorkers } from '../queues';
+import { bullConnectionOptions, createClientConnection, pingRedis, redisReady } from './redis';
+import { closeNeedingRedis, startWorkers, type RunningWorkers } from '../queues';
+import { PendingSteps } from './util/pending-steps';
 import { SchemaMismatchError, schemaReadinessCheck } from './db/schema-version';
 import { PullFlowProducer } from '../queues/pull-flow';
 import { UploadIngestQueue } from '../queues/ingest-upload';
@@ -123,11 +124,6 @@ export interface ServiceOverrides {
   readonly clientOptions?: Partial<FhirClientDeps>;
 }
 
-/** Rejects unless the connection answers commands now (a worker's readiness: no command is sent). */
-async function redisConnectionReady(redis: Redis): Promise<void> {
-  if (redis.status !== 'ready') throw new Error(`redis connection ${redis.status}`);
-}
-
 /**
  * Starts the roles the config names: `api` (HTTP), `worker` (BullMQ processors) or `all`.
  * Fails fast when the database cannot be opened or migrated; Redis being down does not stop the
@@ -179,18 +175,11 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   let metricsServer: WorkerMetricsServer | undefined;
 
   // The steps of a stop under way, for the log line of one that overran (src/main.ts).
-  const pendingSteps = new Set<string>();
-  const step = async (name: string, work: () => Promise<unknown>): Promise<void> => {
-    pendingSteps.add(name);
-    try {
-      await work();
-    } finally {
-      pendingSteps.delete(name);
-    }
-  };
+  const steps = new PendingSteps();
+  const step = (name: string, work: () => Promise<unknown>): Promise<void> => steps.run(name, work);
   const closeAll = async (): Promise<void> => {
     await step('metrics-server', async () => metricsServer?.close());
-    await step('workers', async () => workers?.close().catch((err: unknown) => logger.error('worker shutdown failed', errorFields(err))));
+    await step('workers', async () => workers?.close(steps.within('workers/')).catch((err: unknown) => logger.error('worker shutdown failed', errorFields(err))));
     await step('fhir-clients', () => clients.closeAll());
     // The producers' commands give up after one retry; while Redis is down their QUIT is still not
     // waited for long (closeNeedingRedis).
@@ -225,7 +214,13 @@ export async function startService(config: Config, overrides: ServiceOverrides =
       metricsServer = await startWorkerMetricsServer(config.host, config.metricsPort, [
         { name: 'database', check: () => db.ping() },
         { name: 'schema', check: schemaReady },
-        { name: 'redis', check: () => redisConnectionReady(workerRedis) },
+        // The worker's own connection, not pinged: no command is sent.
+        {
+          name: 'redis',
+          check: async () => {
+            if (!redisReady(workerRedis)) throw new Error(`redis connection ${workerRedis.status}`);
+          },
+        },
       ]);
       logger.info('worker metrics listening', { port: metricsServer.port });
     }
@@ -270,11 +265,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
     url,
     ...(metricsServer ? { metricsUrl: metricsServer.url } : {}),
     activeJobs: () => workers?.activeJobs() ?? 0,
-    pendingStop: () =>
-      [...pendingSteps].flatMap((name) => {
-        const inner = name === 'workers' ? (workers?.pendingClose() ?? []) : [];
-        return inner.length > 0 ? inner.map((sub) => `workers/${sub}`) : [name];
-      }),
+    pendingStop: () => steps.names(),
     stop() {
       stopping ??= (async () => {
         if (server) {

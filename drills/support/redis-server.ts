@@ -24,6 +24,11 @@ export interface OwnRedis {
   pause(): Promise<void>;
   /** Starts the server paused by {@link OwnRedis.pause} again, on the same data, and waits until it answers. */
   resume(): Promise<void>;
+  /** SIGSTOP: the server keeps its connections but answers nothing (a hung Redis) until {@link OwnRedis.thaw}. */
+  freeze(): void;
+  /** SIGCONT after {@link OwnRedis.freeze}. */
+  thaw(): void;
+  /** SIGKILLs the server (a frozen one too) and removes its data. */
   stop(): Promise<void>;
 }
 
@@ -69,6 +74,8 @@ export async function startOwnRedis(): Promise<OwnRedis> {
     },
     pause: kill,
     resume: start,
+    freeze: () => void child?.kill('SIGSTOP'),
+    thaw: () => void child?.kill('SIGCONT'),
     async stop() {
       await kill();
       fs.rmSync(dir, { recursive: true, force: true });

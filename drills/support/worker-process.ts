@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -26,11 +26,18 @@ export interface WorkerProcess {
   exited(): boolean;
 }
 
+/**
+ * The compiled service binary as a child process with `env` (and this machine's `PATH`) only: nothing
+ * else of the parent's environment leaks into its config.
+ */
+export function spawnServiceBinary(env: Record<string, string>, stdio: StdioOptions): ChildProcess {
+  return spawn(process.execPath, [serviceBinary()], { env: { PATH: process.env.PATH ?? '', ...env }, stdio });
+}
+
 /** Starts a `ROLE=worker` process of the service binary for the drill service's config. */
 export function spawnWorker(config: Config, env: Record<string, string> = {}): WorkerProcess {
-  const child = spawn(process.execPath, [serviceBinary()], {
-    env: {
-      PATH: process.env.PATH ?? '',
+  const child = spawnServiceBinary(
+    {
       ROLE: 'worker',
       DATABASE_URL: config.databaseUrl ?? '',
       REDIS_URL: config.redisUrl,
@@ -41,8 +48,8 @@ export function spawnWorker(config: Config, env: Record<string, string> = {}): W
       LOG_LEVEL: process.env.DRILL_LOG_LEVEL ?? 'error',
       ...env,
     },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+    ['ignore', 'ignore', 'pipe'],
+  );
   let tail = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     tail = (tail + chunk.toString('utf8')).slice(-4000);
@@ -50,10 +57,11 @@ export function spawnWorker(config: Config, env: Record<string, string> = {}): W
   return { child, stderrTail: () => tail, exited: () => child.exitCode !== null || child.signalCode !== null };
 }
 
-/** SIGKILL: no shutdown hook runs, exactly like a machine losing power under the process. */
-export async function killHard(worker: WorkerProcess): Promise<void> {
-  if (worker.exited()) return;
-  const exited = once(worker.child, 'exit');
-  worker.child.kill('SIGKILL');
+/** SIGKILL: no shutdown hook runs, exactly like a machine losing power under the process. Waits until it has exited. */
+export async function killHard(target: { readonly child: ChildProcess }): Promise<void> {
+  const { child } = target;
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGKILL');
   await exited;
 }

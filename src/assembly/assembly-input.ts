@@ -3,6 +3,7 @@ import { findCase } from '../db/case-repository';
 import type { Database } from '../db/database';
 import { notFound } from '../http/problem';
 import type { RawInput, SourceInfo } from '../normalize/types';
+import { notGrantedTypesBySource } from '../pull/not-granted';
 import { serverMessagesBySource } from '../pull/source-server-messages';
 import { attachmentUrlInBundle } from './attachment-hashes';
 import type { RawText } from './build-assembly';
@@ -56,7 +57,7 @@ async function sendAllRaw(db: Database, caseId: string, onRaw: (batch: RawText[]
 export async function loadAssemblyInput(db: Database, caseId: string, onRaw: (batch: RawText[]) => void): Promise<AssemblyInput> {
   const record = await findCase(db, caseId);
   if (!record) throw notFound(`Case ${caseId}`);
-  const [sources, , attachments, serverMessages] = await Promise.all([
+  const [sources, , attachments, serverMessages, notGranted] = await Promise.all([
     db.query<{
       id: string; base_url: string; name: string; remote_patient_id: string | null; pull_ids: string[] | null; last_fetched: Date | null; removed_reason: string | null;
     }>(
@@ -75,6 +76,7 @@ export async function loadAssemblyInput(db: Database, caseId: string, onRaw: (ba
       [caseId],
     ),
     serverMessagesBySource(db, caseId),
+    notGrantedTypesBySource(db, caseId),
   ]);
   const baseUrls = new Map(sources.rows.map((s) => [s.id, s.base_url]));
   return {
@@ -90,6 +92,7 @@ export async function loadAssemblyInput(db: Database, caseId: string, onRaw: (ba
       ...(s.last_fetched ? { lastFetchedAt: s.last_fetched.toISOString() } : {}),
       ...(s.removed_reason !== null ? { removedReason: s.removed_reason } : {}),
       ...(serverMessages.has(s.id) ? { serverMessages: serverMessages.get(s.id) ?? [] } : {}),
+      ...(notGranted.has(s.id) ? { notGrantedTypes: notGranted.get(s.id) ?? [] } : {}),
     })),
     built: [],
     attachments: attachments.rows.map((a) => toFetchedAttachment(a, baseUrls.get(a.source_id))),

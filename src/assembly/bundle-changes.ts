@@ -6,7 +6,8 @@
  * upload, a source removed or re-pointed, or a dedupe rule switched off.
  *
  * Both texts are scanned, not parsed (`scanSearchset` finds each entry's resource bytes): only the
- * listed entries are parsed, to describe them with the line the section narrative uses. The
+ * listed entries, and the entries their lines read (a report's results, a request's Medication, the
+ * Patient), are parsed, to describe them with the line the section narrative uses. The
  * Composition, the Provenances and the service's own Device are the bundle's machinery (their dates,
  * targets and version change with assemblies and deployments) and are not compared.
  * @packageDocumentation
@@ -80,18 +81,26 @@ async function scanVersion(db: Queryable, caseId: string, version: number): Prom
 
 const parse = (e: EntryBytes): FhirResource => JSON.parse(e.bytes.toString('utf8')) as FhirResource;
 
-/** Describes entries of one version, resolving Medication references inside that version. */
+/**
+ * Describes entries of one version, resolving its references inside that version (a request's
+ * Medication, a report's results, a result's Patient for an age-specific range): each entry read is
+ * parsed when first asked for, and once.
+ */
 function describer(v: ScannedVersion): (fullUrl: string, e: EntryBytes) => BundleChange {
-  let medications: Map<string, FhirResource> | undefined;
-  const byUrl = (): Map<string, FhirResource> => {
-    medications ??= new Map([...v.entries].filter(([, m]) => m.resourceType === 'Medication').map(([url, m]) => [url, parse(m)]));
-    return medications;
+  const parsed = new Map<string, FhirResource | undefined>();
+  const lookup = {
+    get(url: string): FhirResource | undefined {
+      if (parsed.has(url)) return parsed.get(url);
+      const entry = v.entries.get(url);
+      const resource = entry ? parse(entry) : undefined;
+      parsed.set(url, resource);
+      return resource;
+    },
   };
   return (fullUrl, e) => {
-    const resource = parse(e);
+    const resource = lookup.get(fullUrl) ?? parse(e);
     const section = sectionOf(resource);
-    const needsMedication = resource.resourceType === 'MedicationRequest' || resource.resourceType === 'MedicationStatement';
-    return { fullUrl, resourceType: e.resourceType, ...(section ? { section } : {}), description: describe(resource, needsMedication ? byUrl() : new Map()) };
+    return { fullUrl, resourceType: e.resourceType, ...(section ? { section } : {}), description: describe(resource, lookup) };
   };
 }
 

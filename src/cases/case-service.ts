@@ -264,19 +264,23 @@ export async function changeCaseStatus(
   actor: Principal,
 ) {
   const now = clock(deps);
-  // A case that does not exist is a 404 whatever the move asked; then a status only its workflow
-  // reaches is a 409 naming that workflow (workflow-transitions.ts).
-  const current = await requireCase(deps.db, id);
+  // A case that does not exist is a 404 whatever the move asked (transitionCase's locked read); then a
+  // status only its workflow reaches is a 409 naming that workflow (workflow-transitions.ts).
   const workflow = workflowTo(to);
-  if (workflow) {
-    throw conflict(`A case becomes ${to} only through ${workflow.route} (${workflow.detail}), not through /transitions.`, {
-      to,
-      currentStatus: current.status,
-      ...transitionsFrom(current.status as CaseStatus),
-    });
-  }
+  const guard: CaseTransition['guard'] = workflow
+    ? async (_tx, _id, current) => {
+        throw conflict(`A case becomes ${to} only through ${workflow.route} (${workflow.detail}), not through /transitions.`, {
+          to,
+          currentStatus: current.status,
+          ...transitionsFrom(current.status as CaseStatus),
+        });
+      }
+    : to === 'in_review'
+      ? refuseWhileInformationRequested
+      : to === 'records_complete'
+        ? refuseRecordsCompleteBeforeBundle
+        : undefined;
   await deps.db.transaction(async (tx) => {
-    const guard = to === 'in_review' ? refuseWhileInformationRequested : to === 'records_complete' ? refuseRecordsCompleteBeforeBundle : undefined;
     await transitionCase(deps, tx, { id, to, reason, actor, now, ...(guard ? { guard } : {}) });
   });
   logger.info('case status changed', { caseId: id, to });
@@ -327,8 +331,11 @@ export interface CaseTransition {
   readonly now: Date;
   /** More facts for the timeline event (ids, codes; no PHI). */
   readonly data?: Record<string, unknown>;
-  /** A refusal checked under the case row lock, before the move (a 409 when the move must not happen now). */
-  readonly guard?: (tx: Queryable, id: string) => Promise<void>;
+  /**
+   * A refusal checked under the case row lock, before the move (a 409 when the move must not happen
+   * now); `current` is the locked row.
+   */
+  readonly guard?: (tx: Queryable, id: string, current: CaseRecord) => Promise<void>;
 }
 
 /**
@@ -362,7 +369,7 @@ function illegalTransitionDetail(from: CaseStatus, to: CaseStatus): string {
 export async function transitionCase(deps: CaseServiceDeps, tx: Queryable, move: CaseTransition): Promise<void> {
   const { id, to, reason, actor, now } = move;
   const record = await requireCase(tx, id, true);
-  await move.guard?.(tx, id);
+  await move.guard?.(tx, id, record);
   const from = record.status as CaseStatus;
   try {
     assertTransition(from, to);

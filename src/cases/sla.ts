@@ -143,3 +143,15 @@ export function computeSla(input: SlaInput): SlaState {
   const overdue = input.now > limitDue ? 'limit' : input.now > targetDue ? 'target' : 'none';
   return { targetDue, limitDue, targetDueDate, limitDueDate, paused: open, businessDaysUsed, pausedBusinessDays, overdue };
 }
+
+/**
+ * When a case's report target counts as due soon (`sob_cases_sla{standing="due_soon"}`): the last
+ * instant of the business day after today (in `timeZone`), today being `now`'s local date. A target
+ * due by then (targets fall on the last instant of a local day, {@link computeSla}) is due within one
+ * business day of the calendar the clock counts. On a Thursday before a Friday holiday that is the end
+ * of Monday; on a Saturday, the end of Monday.
+ */
+export function dueSoonBy(now: Date, timeZone: string): Date {
+  const calendar = (defaultCalendar ??= createUsFederalCalendar());
+  return endOfLocalDay(addBusinessDays(calendar, localDateOf(now, timeZone), 1), timeZone);
+}

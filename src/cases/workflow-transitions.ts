@@ -10,7 +10,7 @@
 import { allowedTransitions, type CaseStatus } from './lifecycle';
 
 /** A move only its workflow route makes: the status, and the route (or what) that reaches it. */
-export interface WorkflowTransition {
+interface WorkflowTransition {
   readonly to: CaseStatus;
   /** The route reaching `to` (method and path pattern). */
   readonly route: string;
@@ -26,7 +26,7 @@ const WORKFLOW_ONLY: Readonly<Partial<Record<CaseStatus, Omit<WorkflowTransition
 });
 
 /** Whether `to` is reached only through its workflow route, never through `/transitions`. */
-export function isWorkflowOnly(to: CaseStatus): boolean {
+function isWorkflowOnly(to: CaseStatus): boolean {
   return WORKFLOW_ONLY[to] !== undefined;
 }
 
@@ -37,12 +37,12 @@ export function workflowTo(to: CaseStatus): WorkflowTransition | undefined {
 }
 
 /** The statuses a case in `from` may be moved to with `POST …/transitions` (the lifecycle's, less the workflow-only ones). */
-export function manualTransitions(from: CaseStatus): CaseStatus[] {
+function manualTransitions(from: CaseStatus): CaseStatus[] {
   return allowedTransitions(from).filter((to) => !isWorkflowOnly(to));
 }
 
 /** The lifecycle's moves from `from` that only a workflow route makes. */
-export function workflowTransitions(from: CaseStatus): WorkflowTransition[] {
+function workflowTransitions(from: CaseStatus): WorkflowTransition[] {
   return allowedTransitions(from).flatMap((to) => {
     const workflow = workflowTo(to);
     return workflow ? [workflow] : [];

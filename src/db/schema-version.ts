@@ -33,7 +33,7 @@ function known(migrations: readonly Migration[]): { versions: Set<number>; highe
 }
 
 /** Recorded versions this build does not know (sorted): a newer release migrated the database. */
-export function unknownVersions(recorded: Iterable<number>, migrations: readonly Migration[] = MIGRATIONS): number[] {
+function unknownVersions(recorded: Iterable<number>, migrations: readonly Migration[]): number[] {
   const { versions } = known(migrations);
   return [...recorded].filter((v) => !versions.has(v)).sort((a, b) => a - b);
 }
@@ -59,13 +59,13 @@ export async function checkSchemaVersions(db: Queryable, migrations: readonly Mi
  * every `cacheMs`, its answer (good or bad) reused in between. A failed query is not cached (the
  * database check names an unreachable database; the next probe asks again).
  */
-export function schemaReadinessCheck(db: Queryable, cacheMs = 30_000, migrations: readonly Migration[] = MIGRATIONS): () => Promise<void> {
+export function schemaReadinessCheck(db: Queryable, cacheMs = 30_000): () => Promise<void> {
   let cached: { at: number; error: SchemaMismatchError | undefined } | undefined;
   return async () => {
     const now = Date.now();
     if (!cached || now - cached.at >= cacheMs) {
       try {
-        await checkSchemaVersions(db, migrations);
+        await checkSchemaVersions(db);
         cached = { at: now, error: undefined };
       } catch (err) {
         if (!(err instanceof SchemaMismatchError)) throw err;

@@ -36,6 +36,7 @@
 import type { Patient, Practitioner, Reference } from 'fhir/r4';
 import { searchByIdentifier } from '../fhir/identifier-match';
 import { whyNotTheChild } from '../fhir/patient-standing';
+import { scopeAllows } from '../fhir/scope';
 import type { Config } from '../config';
 import { NPI_SYSTEM } from '../cases/fhir-codes';
 import { REOPENED_FOR_CORRECTION, transitionCase, type CaseServiceDeps } from '../cases/case-service';
@@ -62,7 +63,7 @@ import {
   reportsFiledAtRecipient, requeueRun, saveRemoteIds, SETTLED_DELIVERY_STATES, type DeliveryReviewCode, type DeliveryRow,
 } from './delivery-repository';
 import { findRecipient, lockedRecipientPatient, setFoundRecipientPatient, type RecipientRow } from './recipient-repository';
-import { findWrittenReport, planWrite, scopeAllows, writeReport, type WriteOutcome, type WritePlan } from './report-writer';
+import { findWrittenReport, planWrite, writeReport, type WriteOutcome, type WritePlan } from './report-writer';
 import { statusAtRecipient } from './report-resources';
 import { supersedeDocument, updateNotGrantedReason, type SupersedeOutcome } from './supersede-document';
 import { endedWithoutReport } from '../cases/lifecycle';

@@ -36,8 +36,6 @@ import {
   type ReportFacts,
 } from './report-resources';
 
-export { scopeAllows } from '../fhir/scope';
-
 /** What the recipient gets, from its CapabilityStatement. */
 export interface WritePlan {
   readonly documentReference: boolean;

@@ -231,31 +231,26 @@ function inboundSubjectTaken(err: unknown): never {
   throw err;
 }
 
+export async function requireEndpoint(db: Database, id: string): Promise<EndpointRow> {
+  const row = await findEndpoint(db, id);
+  if (!row) throw notFound(`Endpoint ${id}`);
+  return row;
+}
+
 /**
- * The endpoint a request's `endpointId` names (a source's, a recipient's): 404 when none is registered,
- * its `errors[]` naming `endpointId` as any other field problem does (RFC 9457 §3 extension member),
- * so a client knows which member of what it sent found nothing. The status stays 404 (the public
- * contract of `POST …/sources` and `…/recipients`).
+ * The endpoint the `endpointId` of a request's body names (`POST …/sources`, `…/recipients`): 404 when
+ * none is registered, its `errors[]` naming `endpointId` as any other field problem does (RFC 9457 §3
+ * extension member), so a client knows which member of what it sent found nothing. The status stays
+ * 404 (the public contract of those routes).
  * @throws HttpProblem 404 naming `endpointId`
  * @see https://www.rfc-editor.org/rfc/rfc9457#section-3
  */
-export async function requireEndpoint(db: Database, id: string): Promise<EndpointRow> {
+export async function requireEndpointNamedInBody(db: Database, id: string): Promise<EndpointRow> {
   const row = await findEndpoint(db, id);
   if (!row) {
     const problem = fieldProblem(['endpointId'], `no endpoint is registered with the id ${id}: register it first (POST /api/endpoints), or use the id of one that is`);
     throw new HttpProblem(404, 'Not Found', `endpointId: ${problem.detail}.`, [problem]);
   }
-  return row;
-}
-
-/**
- * The endpoint of an `/api/endpoints/:id…` route (its id is the path's): a plain 404 when none is
- * registered, as for any other path naming nothing.
- * @throws HttpProblem 404
- */
-export async function requireEndpointAt(db: Database, id: string): Promise<EndpointRow> {
-  const row = await findEndpoint(db, id);
-  if (!row) throw notFound(`Endpoint ${id}`);
   return row;
 }
 
@@ -299,10 +294,10 @@ async function settleTokenEndpoint(deps: EndpointServiceDeps, row: EndpointRow, 
  * @returns the FHIR version the server declares when it is not R4, else undefined
  */
 async function readCapabilities(deps: EndpointServiceDeps, id: string, pinning: TokenEndpointPinning): Promise<string | undefined> {
-  const row = await requireEndpointAt(deps.db, id);
+  const row = await requireEndpoint(deps.db, id);
   try {
     await settleTokenEndpoint(deps, row, pinning);
-    const statement = await deps.clients.withCurrentClient(() => requireEndpointAt(deps.db, id), deps.secrets, (client) => client.capabilities(), 'capabilities');
+    const statement = await deps.clients.withCurrentClient(() => requireEndpoint(deps.db, id), deps.secrets, (client) => client.capabilities(), 'capabilities');
     const capabilities = summarizeCapabilities(statement);
     const declared = unsupportedFhirVersion(capabilities);
     if (declared === undefined) {
@@ -331,7 +326,7 @@ export async function refreshCapabilities(deps: EndpointServiceDeps, id: string)
   if (declared !== undefined) {
     throw fhirVersionProblem(declared, 'Recorded as the endpoint\'s capabilitiesError: its pulls and deliveries are refused until its capabilities are read again from an R4 server.');
   }
-  return view(await requireEndpointAt(deps.db, id), deps.secrets);
+  return view(await requireEndpoint(deps.db, id), deps.secrets);
 }
 
 export async function registerEndpoint(deps: EndpointServiceDeps, body: CreateEndpointBody): Promise<EndpointView> {
@@ -357,7 +352,7 @@ export async function registerEndpoint(deps: EndpointServiceDeps, body: CreateEn
     throw fhirVersionProblem(declared, 'The endpoint was not registered.');
   }
   logger.info('endpoint registered', { endpointId: id });
-  return view(await requireEndpointAt(deps.db, id), deps.secrets);
+  return view(await requireEndpoint(deps.db, id), deps.secrets);
 }
 
 /**
@@ -381,7 +376,7 @@ function refuseBearerTokenMove(row: EndpointRow, body: UpdateEndpointBody): void
 }
 
 export async function changeEndpoint(deps: EndpointServiceDeps, id: string, body: UpdateEndpointBody): Promise<EndpointView> {
-  const row = await requireEndpointAt(deps.db, id);
+  const row = await requireEndpoint(deps.db, id);
   const allowInsecureHttp = body.allowInsecureHttp ?? row.allowInsecureHttp;
   const baseUrl = body.baseUrl ?? row.baseUrl;
   if (body.baseUrl !== undefined || body.allowInsecureHttp !== undefined) await checkBaseUrl(deps, baseUrl, allowInsecureHttp);
@@ -408,7 +403,7 @@ export async function changeEndpoint(deps: EndpointServiceDeps, id: string, body
       throw fhirVersionProblem(declared, 'The change was not made: the endpoint keeps its previous settings and capabilities.');
     }
   }
-  return view(await requireEndpointAt(deps.db, id), deps.secrets);
+  return view(await requireEndpoint(deps.db, id), deps.secrets);
 }
 
 /** Puts an endpoint's registration and capabilities back as `row` had them (a refused change). */
@@ -441,7 +436,7 @@ async function restoreEndpoint(deps: EndpointServiceDeps, row: EndpointRow): Pro
  * @see https://hl7.org/fhir/smart-app-launch/backend-services.html#registering-a-smart-backend-service-communicating-public-keys
  */
 export async function promoteNextKey(deps: EndpointServiceDeps, id: string): Promise<EndpointView> {
-  const row = await requireEndpointAt(deps.db, id);
+  const row = await requireEndpoint(deps.db, id);
   const next = row.authType === 'smart-backend' ? openSealedSecretOrRefuse(row, deps.secrets).nextPrivateKeyJwk : undefined;
   if (!next) {
     throw conflict(
@@ -460,7 +455,7 @@ export async function promoteNextKey(deps: EndpointServiceDeps, id: string): Pro
 }
 
 export async function getEndpoint(deps: EndpointServiceDeps, id: string): Promise<EndpointView> {
-  return view(await requireEndpointAt(deps.db, id), deps.secrets);
+  return view(await requireEndpoint(deps.db, id), deps.secrets);
 }
 
 /** Every endpoint, each with its circuit (so a list shows at once which EHR is paused). */
@@ -499,7 +494,7 @@ export async function endpointCircuits(deps: Pick<EndpointServiceDeps, 'db' | 'c
 }
 
 export async function getEndpointCircuit(deps: EndpointServiceDeps, id: string): Promise<EndpointCircuitView> {
-  await requireEndpointAt(deps.db, id);
+  await requireEndpoint(deps.db, id);
   return circuitView(deps, id);
 }
 
@@ -508,7 +503,7 @@ export async function getEndpointCircuit(deps: EndpointServiceDeps, id: string):
  * wait for the pause go on at their next check (within seconds) instead of after the cool-down.
  */
 export async function resetEndpointCircuit(deps: EndpointServiceDeps, id: string): Promise<EndpointCircuitView> {
-  await requireEndpointAt(deps.db, id);
+  await requireEndpoint(deps.db, id);
   await deps.clients.circuit(id).reset();
   logger.info('endpoint circuit reset', { endpointId: id });
   return circuitView(deps, id);

@@ -53,7 +53,7 @@ export interface FhirClientDeps {
   readonly retry?: Partial<Omit<RetryPolicyOptions, 'random' | 'now'>>;
   readonly breaker?: Partial<Pick<CircuitBreakerOptions, 'failureThreshold' | 'windowMs' | 'cooldownMs' | 'probeLeaseMs'>>;
   readonly limiter?: Partial<Pick<RateLimiterOptions, 'burst' | 'leaseMs' | 'maxPollMs' | 'maxWaitMs'>>;
-  readonly smart?: Partial<Pick<SmartBackendAuthOptions, 'renewBeforeMs' | 'lockTtlMs'>>;
+  readonly smart?: Partial<Pick<SmartBackendAuthOptions, 'renewBeforeMs'>>;
   /** Address ranges allowed for connections; default from `endpoint.allowInsecureHttp`. */
   readonly addressPolicy?: AddressPolicy;
   /** DNS resolver (tests). */

@@ -64,11 +64,6 @@ export interface SmartBackendAuthOptions {
   readonly timeoutMs: number;
   /** Renew tokens with less than this left (at most a quarter of their lifetime: {@link renewalMarginMs}). Default 60 s. */
   readonly renewBeforeMs?: number;
-  /**
-   * How long a fetching process may hold the cross-process lock: never less than `timeoutMs` +
-   * {@link TOKEN_LOCK_MARGIN_MS}, which is also the default ({@link tokenLockTtlMs}).
-   */
-  readonly lockTtlMs?: number;
   readonly now?: () => number;
   /** Called when this process obtained a new token from the token endpoint. */
   readonly onTokenRefreshed?: (info: { expiresInSeconds: number }) => void;
@@ -91,14 +86,14 @@ const OAuthError = z.object({ error: z.string() });
 export const TOKEN_LOCK_MARGIN_MS = 5_000;
 
 /**
- * The TTL of the cross-process token fetch lock: at least the token request's timeout
- * (`requestTimeoutMs`) plus {@link TOKEN_LOCK_MARGIN_MS}, or `configuredMs` when that is longer.
+ * The TTL of the cross-process token fetch lock: the token request's timeout (`requestTimeoutMs`)
+ * plus {@link TOKEN_LOCK_MARGIN_MS}.
  * A lock that expired while its holder's request was still allowed to run would let another process
  * take it and send a second assertion to a slow token endpoint (and make the processes waiting for
  * the token give up before it came).
  */
-export function tokenLockTtlMs(requestTimeoutMs: number, configuredMs?: number): number {
-  return Math.max(configuredMs ?? 0, requestTimeoutMs + TOKEN_LOCK_MARGIN_MS);
+export function tokenLockTtlMs(requestTimeoutMs: number): number {
+  return requestTimeoutMs + TOKEN_LOCK_MARGIN_MS;
 }
 
 /** How long, past a whole lock TTL, a process waiting for another's token keeps waiting. */
@@ -154,7 +149,7 @@ export class SmartBackendAuth implements AuthStrategy {
     this.now = options.now ?? Date.now;
     const identity = tokenCacheIdentity(options.baseUrl, config, this.scope);
     this.cache = new RedisTokenCache(options.redis, `${options.keyPrefix}fhir:token:${options.endpointId}:${identity}`, {
-      lockTtlMs: tokenLockTtlMs(options.timeoutMs, options.lockTtlMs),
+      lockTtlMs: tokenLockTtlMs(options.timeoutMs),
       now: this.now,
     });
   }

@@ -14,7 +14,7 @@ import { fieldProblem, HttpProblem, validationProblem } from './problem';
 import { unstorableTextAt } from './json-text';
 import { requestContext } from './request-context';
 import type { AnyRoute, HandlerContext, RouteDefinition } from './route';
-import { runCheck, type ReadinessCheck } from './readiness-check';
+import { readinessAnswer, type ReadinessCheck } from './readiness-check';
 
 export type { ReadinessCheck } from './readiness-check';
 
@@ -239,17 +239,8 @@ export function createApp(options: AppOptions): express.Express {
     res.json({ status: 'ok' });
   });
   app.get('/readyz', async (_req, res) => {
-    const results = await Promise.all(options.readiness.map(async (c) => [c, await runCheck(c)] as const));
-    const checks = Object.fromEntries(results.map(([c, state]) => [c.name, state]));
-    const failing = results.filter(([, state]) => state !== 'ok').map(([c]) => c);
-    const down = failing.filter((c) => !c.optional).map((c) => c.name);
-    const degraded = failing.filter((c) => c.optional).map((c) => c.name);
-    res.status(down.length === 0 ? 200 : 503).json({
-      status: down.length === 0 ? 'ready' : 'unavailable',
-      ...(down.length > 0 ? { detail: `Not answering: ${down.join(', ')}` } : {}),
-      checks,
-      ...(degraded.length > 0 ? { degraded } : {}),
-    });
+    const answer = await readinessAnswer(options.readiness);
+    res.status(answer.status).json(answer.body);
   });
   const metrics = createMetrics(options.db, options.queueCounts, options.endpointCircuits, options.programTimeZone !== undefined ? { timeZone: options.programTimeZone } : {});
   app.get('/metrics', async (_req, res, next) => {

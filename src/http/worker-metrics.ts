@@ -11,7 +11,7 @@ import http from 'node:http';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { fhirRequestRegistry } from '../fhir/request-metrics';
 import { listenOn } from './listen';
-import { runCheck, type ReadinessCheck } from './readiness-check';
+import { readinessAnswer, type ReadinessCheck } from './readiness-check';
 
 export interface WorkerMetricsServer {
   /** Base URL (`/metrics`, `/healthz`, `/readyz` below it). */
@@ -21,15 +21,11 @@ export interface WorkerMetricsServer {
   close(): Promise<void>;
 }
 
-/** One `/readyz` check of a worker: resolves when what it checks is usable. */
-/** A check of the worker's `/readyz` (all required: a worker without Redis does no work). */
-export type WorkerReadinessCheck = Omit<ReadinessCheck, 'optional'>;
-
 function json(res: http.ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }).end(JSON.stringify(body));
 }
 
-export async function startWorkerMetricsServer(host: string, port: number, readiness: readonly WorkerReadinessCheck[] = []): Promise<WorkerMetricsServer> {
+export async function startWorkerMetricsServer(host: string, port: number, readiness: readonly ReadinessCheck[] = []): Promise<WorkerMetricsServer> {
   const own = new Registry();
   collectDefaultMetrics({ register: own });
   const registry = Registry.merge([own, fhirRequestRegistry]);
@@ -51,14 +47,10 @@ export async function startWorkerMetricsServer(host: string, port: number, readi
       return;
     }
     if (route === '/readyz') {
-      Promise.all(readiness.map(async (c) => [c.name, await runCheck(c)] as const)).then((results) => {
-        const down = results.filter(([, state]) => state !== 'ok').map(([name]) => name);
-        json(res, down.length === 0 ? 200 : 503, {
-          status: down.length === 0 ? 'ready' : 'unavailable',
-          ...(down.length > 0 ? { detail: `Not answering: ${down.join(', ')}` } : {}),
-          checks: Object.fromEntries(results),
-        });
-      }, () => json(res, 503, { status: 'unavailable' }));
+      readinessAnswer(readiness).then(
+        (answer) => json(res, answer.status, answer.body),
+        () => json(res, 503, { status: 'unavailable' }),
+      );
       return;
     }
     res.writeHead(404, { 'content-type': 'text/plain' }).end('Not found: this port serves GET /metrics, /healthz and /readyz only\n');

@@ -166,6 +166,14 @@ export function buildImagingStudies(instances: readonly DicomInstanceInput[], op
   const studies: ImagingStudy[] = [];
   const conflicts = conflictingSopInstanceUids(instances);
   const grouped = group(instances, conflicts);
+  // Every file of a study counts (a polyglot listed once under its SOP Instance UID, or beside a plain copy).
+  const fileFlagsByStudy = new Map<string, Set<UploadFlagCode>>();
+  for (const instance of instances) {
+    if (!instance.flags?.length) continue;
+    const flags = fileFlagsByStudy.get(instance.header.studyInstanceUid) ?? new Set<UploadFlagCode>();
+    for (const flag of instance.flags) flags.add(flag);
+    fileFlagsByStudy.set(instance.header.studyInstanceUid, flags);
+  }
   for (const studyUid of [...grouped.keys()].sort(compare)) {
     const seriesMap = grouped.get(studyUid) ?? new Map<string, Map<string, DicomInstanceInput>>();
     const series = [...seriesMap.entries()].map(([uid, members]) => buildSeries(uid, [...members.values()]));
@@ -179,9 +187,8 @@ export function buildImagingStudies(instances: readonly DicomInstanceInput[], op
     const tags: Coding[] = [{ ...FAMILY_UPLOAD_TAG }];
     if (review && !review.matches) tags.push(uploadFlagTag('identity-mismatch'));
     if (all.some((i) => conflicts.has(i.header.sopInstanceUid))) tags.push(uploadFlagTag('sop-instance-uid-conflict'));
-    // Every file of the study counts (a polyglot listed once under its SOP Instance UID, or beside a plain copy).
-    const fileFlags = new Set(instances.filter((i) => i.header.studyInstanceUid === studyUid).flatMap((i) => i.flags ?? []));
-    for (const code of FILE_FLAG_ORDER) if (fileFlags.has(code)) tags.push(uploadFlagTag(code));
+    const fileFlags = fileFlagsByStudy.get(studyUid);
+    for (const code of FILE_FLAG_ORDER) if (fileFlags?.has(code)) tags.push(uploadFlagTag(code));
     studies.push({
       resourceType: 'ImagingStudy',
       id: imagingStudyId(studyUid, options.idScope),

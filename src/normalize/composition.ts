@@ -41,7 +41,7 @@ import { FHIR_STRING_CONTROL, fhirText } from '../fhir/fhir-text';
 import { UPLOAD_FLAG_SYSTEM } from '../uploads/origin';
 import { SERVICE_VERSION } from '../version';
 import { readableDateTime } from './readable-date';
-import { ccText, codesOf, joinParts } from './narrative/concept';
+import { ccText, codesOf, joinParts, type ResourceLookup } from './narrative/concept';
 import { abatementText, conditionSection, contradictionText, isExcludedVerification, onsetText } from './narrative/condition-line';
 import { describeOther, imagingStudyText, reactionText } from './narrative/event-line';
 import { medicationParts } from './narrative/medication-line';
@@ -49,10 +49,10 @@ import { notGrantedBySource, scopeNote, type NotGranted } from './narrative/not-
 import { observationParts, reportParts } from './narrative/result-line';
 import type { AssembledComposition, BundleEntryInput } from './bundle';
 import { NOTEWORTHY_SEVERITIES, type AssemblyOptions, type MergeRecord, type NormalizedResource, type SourceInfo } from './types';
+import { XHTML_NAMESPACE } from './xhtml-allow-list';
 
 export const LOINC = 'http://loinc.org';
 const LIST_EMPTY_REASON = 'http://terminology.hl7.org/CodeSystem/list-empty-reason';
-const XHTML = 'http://www.w3.org/1999/xhtml';
 
 /** What the family told at intake (all optional: a section says so when a part is missing). */
 export interface PatientStory {
@@ -89,7 +89,7 @@ export function serviceDevice(): BundleEntryInput<Device> {
     resource: {
       resourceType: 'Device',
       id,
-      text: { status: 'generated', div: `<div xmlns="${XHTML}"><p>${SERVICE_NAME} ${escapeXml(SERVICE_VERSION)}: assembles second-opinion case records.</p></div>` },
+      text: { status: 'generated', div: `<div xmlns="${XHTML_NAMESPACE}"><p>${SERVICE_NAME} ${escapeXml(SERVICE_VERSION)}: assembles second-opinion case records.</p></div>` },
       status: 'active',
       deviceName: [{ name: SERVICE_NAME, type: 'user-friendly-name' }],
       type: { text: 'Health record assembly software' },
@@ -102,14 +102,21 @@ type SectionKey =
   | 'problems' | 'pastIllness' | 'allergies' | 'medications' | 'immunizations' | 'results' | 'vitals'
   | 'imaging' | 'procedures' | 'encounters' | 'documents' | 'social';
 
-interface SectionSpec {
-  readonly key: SectionKey | 'reason' | 'history';
+interface SectionSpecBase {
   readonly title: string;
   readonly code: string;
   readonly display: string;
   /** Shown only when it has entries. */
   readonly optional?: boolean;
 }
+
+/** A section listing entries of the record. */
+interface ClinicalSectionSpec extends SectionSpecBase {
+  readonly key: SectionKey;
+}
+
+/** A section of the record, or of what the family told at intake (`reason`, `history`: one member each, so that a test of the key narrows). */
+type SectionSpec = ClinicalSectionSpec | (SectionSpecBase & { readonly key: 'reason' }) | (SectionSpecBase & { readonly key: 'history' });
 
 /** Section codes, titles and LOINC displays, in document order. */
 export const SECTIONS: readonly SectionSpec[] = [
@@ -161,7 +168,7 @@ export function sectionOf(r: FhirResource): SectionKey | undefined {
   }
 }
 
-const div = (inner: string): string => `<div xmlns="${XHTML}">${inner}</div>`;
+const div = (inner: string): string => `<div xmlns="${XHTML_NAMESPACE}">${inner}</div>`;
 
 function emptyReason(): CodeableConcept {
   return { coding: [{ system: LIST_EMPTY_REASON, code: 'unavailable', display: 'Unavailable' }] };
@@ -217,7 +224,7 @@ function sourceNamer(input: CompositionInput): (r: NormalizedResource) => string
  * was, says so with emptyReason `notasked` instead of `unavailable`.
  */
 function clinicalSection(
-  spec: SectionSpec & { readonly key: SectionKey }, members: readonly NormalizedResource[], input: CompositionInput,
+  spec: ClinicalSectionSpec, members: readonly NormalizedResource[], input: CompositionInput,
   namer: (r: NormalizedResource) => string[], byUrl: ReadonlyMap<string, FhirResource>, notGranted: readonly NotGranted[],
 ): CompositionSection | undefined {
   const base = { title: spec.title, code: { coding: [{ system: LOINC, code: spec.code, display: spec.display }] } };
@@ -225,7 +232,7 @@ function clinicalSection(
   const note = notGranted.length > 0 ? scopeNote(SECTION_TYPES[spec.key], notGranted) : undefined;
   const notes = note ? note.sentences.map((t) => `<p>${escapeXml(t)}</p>`).join('') : '';
   if (members.length === 0) {
-    const from = (input.sources ?? []).map((s) => s.name).filter((n) => !note?.notAsked.has(n));
+    const from = (input.sources ?? []).filter((s) => !note?.notAsked.has(s.sourceId)).map((s) => s.name);
     if (note && from.length === 0) return { ...base, text: { status: 'generated', div: div(notes) }, emptyReason: notAskedReason() };
     const where = from.length > 0 ? ` in the records received from ${from.map(escapeXml).join(', ')}` : ' in the records received';
     return { ...base, text: { status: 'generated', div: div(`<p>None found${where}.</p>${notes}`) }, emptyReason: emptyReason() };
@@ -290,7 +297,7 @@ function sortKey(r: FhirResource): string {
  * shows for it. `byUrl` resolves a MedicationRequest's Medication reference, a DiagnosticReport's
  * results and an Observation's subject (the child's birth date picks an age-specific reference range).
  */
-export function describe(r: FhirResource, byUrl: ReadonlyMap<string, FhirResource>): string {
+export function describe(r: FhirResource, byUrl: ResourceLookup): string {
   // First, so that no one reads the rest of the line as the child's.
   const parts: (string | undefined)[] = [identityMismatchText(r)];
   switch (r.resourceType) {
@@ -304,9 +311,11 @@ export function describe(r: FhirResource, byUrl: ReadonlyMap<string, FhirResourc
     case 'MedicationRequest': case 'MedicationStatement':
       parts.push(readableDateTime(dateOf(r)), ...medicationParts(r, byUrl));
       break;
-    case 'Observation':
-      parts.push(readableDateTime(dateOf(r)), ...observationParts(r, dateOf(r), byUrl));
+    case 'Observation': {
+      const when = dateOf(r);
+      parts.push(readableDateTime(when), ...observationParts(r, when, byUrl));
       break;
+    }
     case 'DiagnosticReport':
       parts.push(readableDateTime(dateOf(r)), ...reportParts(r, byUrl));
       break;
@@ -359,7 +368,7 @@ function unlessUsual(status: CodeableConcept | undefined, usual: string): string
 }
 
 /** One narrative line for a resource, escaped XHTML. */
-function describeResource(r: FhirResource, byUrl: ReadonlyMap<string, FhirResource>): string {
+function describeResource(r: FhirResource, byUrl: ResourceLookup): string {
   return escapeXml(describe(r, byUrl));
 }
 
@@ -400,10 +409,9 @@ export function buildComposition(input: CompositionInput): AssembledComposition 
   const notGranted = notGrantedBySource(input.sources ?? []);
   const section: CompositionSection[] = [];
   for (const spec of SECTIONS) {
-    const key = spec.key;
-    if (key === 'reason' || key === 'history') section.push(storySection(spec, input.story));
+    if (spec.key === 'reason' || spec.key === 'history') section.push(storySection(spec, input.story));
     else {
-      const s = clinicalSection({ ...spec, key }, grouped.get(key) ?? [], input, namer, byUrl, notGranted);
+      const s = clinicalSection(spec, grouped.get(spec.key) ?? [], input, namer, byUrl, notGranted);
       if (s) section.push(s);
     }
   }

@@ -34,6 +34,7 @@ import { uuidV5 } from '../cases/fhir-ids';
 import type { BundleEntryInput } from './bundle';
 import { escapeXml, SERVICE_NAME, serviceDevice } from './composition';
 import type { AssemblyOptions, MergeRecord, NormalizedResource, SourceInfo } from './types';
+import { XHTML_NAMESPACE } from './xhtml-allow-list';
 
 /** Identifier system of record pulls (value: the pull id). */
 export const PULL_SYSTEM = 'https://second-opinion.example.org/fhir/sid/record-pull';
@@ -41,7 +42,6 @@ export const PULL_SYSTEM = 'https://second-opinion.example.org/fhir/sid/record-p
 export const RULE_POLICY_BASE = 'https://second-opinion.example.org/fhir/dedupe-rule/';
 const URI = 'urn:ietf:rfc:3986';
 const ISO_21089 = 'http://terminology.hl7.org/CodeSystem/iso-21089-lifecycle';
-const XHTML = 'http://www.w3.org/1999/xhtml';
 
 const TRANSMITTER = {
   coding: [{ system: 'http://hl7.org/fhir/us/core/CodeSystem/us-core-provenance-participant-type', code: 'transmitter', display: 'Transmitter' }],
@@ -88,7 +88,7 @@ function sourceProvenance(source: SourceInfo, targets: readonly string[], input:
     resource: {
       resourceType: 'Provenance',
       id,
-      text: { status: 'generated', div: `<div xmlns="${XHTML}"><p>${escapeXml(text)}</p></div>` },
+      text: { status: 'generated', div: `<div xmlns="${XHTML_NAMESPACE}"><p>${escapeXml(text)}</p></div>` },
       target: targets.map((reference): Reference => ({ reference })),
       recorded: source.lastFetchedAt ?? input.options.timestamp,
       activity: { coding: [{ system: ISO_21089, code: 'receive', display: 'Receive/Retain Record Lifecycle Event' }] },
@@ -118,7 +118,7 @@ function mergeProvenance(m: MergeRecord, sources: ReadonlyMap<string, SourceInfo
     resource: {
       resourceType: 'Provenance',
       id,
-      text: { status: 'generated', div: `<div xmlns="${XHTML}"><p>${escapeXml(text)}</p></div>` },
+      text: { status: 'generated', div: `<div xmlns="${XHTML_NAMESPACE}"><p>${escapeXml(text)}</p></div>` },
       target: [{ reference: m.survivor }],
       recorded: input.options.timestamp,
       policy: [`${RULE_POLICY_BASE}${m.rule}`],

@@ -31,6 +31,11 @@ export interface SourceInfo {
    * `search.mode = outcome` OperationOutcomes, distinct, sorted): e.g. that it sent only the last two years.
    */
   readonly serverMessages?: readonly SourceServerMessage[];
+  /**
+   * The record types this source was not asked for because its EHR's token scope did not grant them,
+   * in its latest pull that concerned each (`notGrantedTypesBySource`, src/pull/not-granted.ts).
+   */
+  readonly notGrantedTypes?: readonly string[];
 }
 
 /** One distinct issue a source's server reported about its searches. */

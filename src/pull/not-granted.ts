@@ -16,26 +16,29 @@
  * was not known then); a 403 for a query the grant covers is the EHR refusing this child's records (a
  * consent, a restriction) and fails the query, as before.
  *
- * Such a task fetched nothing: it is no bound for the next incremental pull (`lastCompletedQueries`),
- * which asks the query in full once the type is granted.
+ * Such a task is flagged `not_granted` (migration 045; the message is for people): it fetched nothing,
+ * so it is no bound for the next incremental pull (`lastCompletedQueries`), which asks the query in
+ * full once the type is granted; and the case record says which sections a source was not asked for
+ * ({@link notGrantedTypesBySource}), as long as no later query of that type was asked.
  * @packageDocumentation
  */
-import { MAX_TEXT, type ServerIssue } from './server-messages';
+import type { Queryable } from '../db/database';
+import { ellipsized, MAX_TEXT, type ServerIssue } from './server-messages';
 
 /** The code of a not-granted task's message (issue type `forbidden`: "the user does not have the rights to perform this action"). */
-export const NOT_GRANTED_CODE = 'forbidden';
+const NOT_GRANTED_CODE = 'forbidden';
 
 /** Why: the reason every not-granted message gives. */
-export const NOT_GRANTED_REASON = "not granted by the EHR's token scope";
+const NOT_GRANTED_REASON = "not granted by the EHR's token scope";
 
 /** Most characters of the granted scope quoted in a message. */
 const MAX_SCOPE_QUOTED = 200;
 
-const bounded = (text: string): string => (text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT - 1)}…` : text);
+const bounded = (text: string): string => ellipsized(text, MAX_TEXT);
 
 /** The message of queries the plan leaves out: `types`, not granted by `scope` (the scope granted). */
 export function notGrantedIssue(types: readonly string[], scope: string): ServerIssue {
-  const quoted = scope.length > MAX_SCOPE_QUOTED ? `${scope.slice(0, MAX_SCOPE_QUOTED - 1)}…` : scope;
+  const quoted = ellipsized(scope, MAX_SCOPE_QUOTED);
   return {
     severity: 'warning',
     code: NOT_GRANTED_CODE,
@@ -58,8 +61,30 @@ export function refusedAsNotGranted(err: { readonly status: number; readonly iss
   };
 }
 
+/** The types a task's query asks for: its type, or an `$everything` stream's `_type` (every type: `*`). */
+export function typesAskedBy(task: { readonly resourceType: string; readonly requestParams: Readonly<Record<string, string>> }): string[] {
+  if (task.resourceType !== '*') return [task.resourceType];
+  return task.requestParams['_type']?.split(',').filter(Boolean) ?? ['every type'];
+}
+
 /**
- * SQL: the pull task `t` ended without fetching anything because its types were not granted (its
- * message above, no page). For `lastCompletedQueries`.
+ * Source id → the types its EHR did not grant, sorted: per source and type, the newest pull's task
+ * that asked for the type decides ({@link typesAskedBy}, in SQL), so a type granted since and asked
+ * again is not said to be missing, and one asked in an earlier pull but refused in the latest is.
+ * Sources with none are absent.
  */
-export const NOT_GRANTED_TASK_SQL = `(t.pages = 0 AND t.server_messages @> '[{"code": "${NOT_GRANTED_CODE}"}]'::jsonb)`;
+export async function notGrantedTypesBySource(db: Queryable, caseId: string): Promise<Map<string, string[]>> {
+  const { rows } = await db.query<{ source_id: string; types: string[] }>(
+    `SELECT source_id, array_agg(type ORDER BY type) AS types FROM (
+       SELECT DISTINCT ON (t.source_id, asked.type) t.source_id, asked.type, t.not_granted
+       FROM pulls p JOIN pull_tasks t ON t.pull_id = p.id
+       CROSS JOIN LATERAL unnest(CASE WHEN t.resource_type = '*' THEN string_to_array(t.request_params->>'_type', ',') ELSE ARRAY[t.resource_type] END) AS asked(type)
+       WHERE p.case_id = $1 AND t.state IN ('complete', 'failed')
+       ORDER BY t.source_id, asked.type, p.created_at DESC, t.not_granted
+     ) newest
+     WHERE not_granted
+     GROUP BY source_id`,
+    [caseId],
+  );
+  return new Map(rows.map((r) => [r.source_id, r.types]));
+}

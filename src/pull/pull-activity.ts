@@ -8,7 +8,6 @@
  * download attempt). A pull's last activity is the latest of those and of its creation.
  * @packageDocumentation
  */
-import type { Queryable } from '../db/database';
 import type { PullRow, TaskRow } from './pull-repository';
 
 /** An unfinished pull (running) with no activity for this long is `stalled`. */
@@ -28,48 +27,6 @@ export const PULL_NOT_STARTED_AFTER_MS = 5 * 60_000;
  * ended, documents still to download), `awaiting_finish` (everything ended, the pull not closed).
  */
 export type StallReason = 'not_started' | 'awaiting_worker' | 'awaiting_ehr' | 'awaiting_documents' | 'awaiting_finish';
-
-/** The times of a task the progress shows. */
-export interface TaskTimes {
-  /** When the query first started (kept across retries); null while it never has. */
-  readonly startedAt: Date | null;
-  /** Its last change (`updated_at`). */
-  readonly updatedAt: Date;
-}
-
-/** What {@link activityOfPulls} reads. */
-export interface PullActivityRead {
-  readonly tasks: ReadonlyMap<string, TaskTimes>;
-  /** Per pull, the last change of any of its documents. */
-  readonly attachmentsByPull: ReadonlyMap<string, Date>;
-  /** The database's clock, which stamps the times above. */
-  readonly dbNow: Date;
-}
-
-/** The tasks' times, their documents' last change per pull, and the database's clock: two queries. */
-export async function activityOfPulls(db: Queryable, pullIds: readonly string[]): Promise<PullActivityRead> {
-  const [tasks, attachments] = await Promise.all([
-    db.query<{ db_now: Date; id: string | null; started_at: Date | null; updated_at: Date | null }>(
-      `SELECT n.db_now, t.id, t.started_at, t.updated_at
-       FROM (SELECT now() AS db_now) n LEFT JOIN pull_tasks t ON t.pull_id = ANY($1::uuid[])`,
-      [pullIds],
-    ),
-    db.query<{ pull_id: string; last_at: Date }>(
-      `SELECT t.pull_id, max(a.updated_at) AS last_at FROM attachments a JOIN pull_tasks t ON t.id = a.task_id
-       WHERE t.pull_id = ANY($1::uuid[]) GROUP BY t.pull_id`,
-      [pullIds],
-    ),
-  ]);
-  const byTask = new Map<string, TaskTimes>();
-  for (const row of tasks.rows) {
-    if (row.id !== null && row.updated_at !== null) byTask.set(row.id, { startedAt: row.started_at, updatedAt: row.updated_at });
-  }
-  return {
-    tasks: byTask,
-    attachmentsByPull: new Map(attachments.rows.map((r) => [r.pull_id, r.last_at])),
-    dbNow: tasks.rows[0]?.db_now ?? new Date(),
-  };
-}
 
 /** Where an unfinished pull stands in time (see {@link pullActivity}). */
 export interface PullActivity {
@@ -98,14 +55,13 @@ const latest = (dates: readonly Date[]): Date => new Date(Math.max(...dates.map(
 export function pullActivity(
   pull: PullRow,
   tasks: readonly TaskRow[],
-  times: ReadonlyMap<string, TaskTimes>,
   documents: { readonly lastChangeAt: Date | null; readonly pending: number },
   endpointNameOf: (task: TaskRow) => string | null,
   now: Date,
 ): PullActivity {
   const lastActivityAt = latest([
     pull.createdAt,
-    ...tasks.flatMap((t) => times.get(t.id)?.updatedAt ?? []),
+    ...tasks.map((t) => t.updatedAt),
     ...(documents.lastChangeAt ? [documents.lastChangeAt] : []),
   ]);
   const calm: PullActivity = { lastActivityAt, stalled: false, stalledSince: null, stalledReason: null, stalledHint: null };

@@ -1,6 +1,6 @@
 import type { Database } from '../db/database';
 import { addToAttachmentTally, emptyAttachmentTally, type AttachmentTally } from './attachment-tally';
-import { activityOfPulls, pullActivity, type TaskTimes } from './pull-activity';
+import { pullActivity } from './pull-activity';
 import { tasksOfPulls, type PullRow, type TaskRow, type TaskState } from './pull-repository';
 import { listSources, type SourceRow } from './source-repository';
 
@@ -30,21 +30,43 @@ function shownTaskState(pull: PullRow, task: TaskRow): TaskState {
   return ended && (task.state === 'queued' || task.state === 'running') ? 'failed' : task.state;
 }
 
-/** Per task: attachments found, fetched, failed, pending, and integrity problems. */
-async function attachmentCountsByTask(db: Database, pullIds: readonly string[]): Promise<Map<string, AttachmentCounts>> {
-  const { rows } = await db.query<{ task_id: string; state: string; integrity: string | null; n: number }>(
-    `SELECT a.task_id, a.state, a.integrity, count(*)::int AS n FROM attachments a JOIN pull_tasks t ON t.id = a.task_id
+/** What {@link attachmentCountsByTask} reads. */
+interface AttachmentsRead {
+  /** Per task: attachments found, fetched, failed, pending, and integrity problems. */
+  readonly counts: ReadonlyMap<string, AttachmentCounts>;
+  /** Per task: the last change of any of its attachments (`attachments.updated_at`). */
+  readonly lastChangeAt: ReadonlyMap<string, Date>;
+}
+
+/** Per task: attachment counts, and when its attachments last changed. */
+async function attachmentCountsByTask(db: Database, pullIds: readonly string[]): Promise<AttachmentsRead> {
+  const { rows } = await db.query<{ task_id: string; state: string; integrity: string | null; n: number; last_at: Date }>(
+    `SELECT a.task_id, a.state, a.integrity, count(*)::int AS n, max(a.updated_at) AS last_at
+     FROM attachments a JOIN pull_tasks t ON t.id = a.task_id
      WHERE t.pull_id = ANY($1::uuid[]) GROUP BY 1, 2, 3`,
     [pullIds],
   );
-  const byTask = new Map<string, AttachmentCounts>();
+  const counts = new Map<string, AttachmentCounts>();
+  const lastChangeAt = new Map<string, Date>();
   for (const row of rows) {
-    const counts = byTask.get(row.task_id) ?? emptyCounts();
-    counts.found += row.n;
-    addToAttachmentTally(counts, row.state, row.integrity, row.n);
-    byTask.set(row.task_id, counts);
+    const own = counts.get(row.task_id) ?? emptyCounts();
+    own.found += row.n;
+    addToAttachmentTally(own, row.state, row.integrity, row.n);
+    counts.set(row.task_id, own);
+    const last = lastChangeAt.get(row.task_id);
+    if (!last || row.last_at > last) lastChangeAt.set(row.task_id, row.last_at);
   }
-  return byTask;
+  return { counts, lastChangeAt };
+}
+
+/** The last change of any document of the tasks; null when they have none. */
+function lastDocumentChange(tasks: readonly TaskRow[], lastChangeAt: ReadonlyMap<string, Date>): Date | null {
+  let last: Date | null = null;
+  for (const task of tasks) {
+    const at = lastChangeAt.get(task.id);
+    if (at && (!last || at > last)) last = at;
+  }
+  return last;
 }
 
 /** Options of {@link pullProgresses}. */
@@ -70,12 +92,13 @@ export async function pullProgress(db: Database, pull: PullRow, options: Progres
  * pull in `totals`), retries and the last error; and
  * the bundle version each pull's latest attempt assembled; when each query started and last moved, when
  * the pull last moved, and whether an unfinished one has stalled, with a hint (pull-activity.ts).
- * Seven queries however many pulls there are.
+ * Five queries however many pulls there are, and a sixth for the database's clock unless `options.now`
+ * is given.
  */
 export async function pullProgresses(db: Database, caseId: string, pulls: readonly PullRow[], options: ProgressOptions = {}) {
   if (pulls.length === 0) return [];
   const pullIds = pulls.map((p) => p.id);
-  const [allTasks, sources, attachmentsByTask, endpoints, assembled, activity] = await Promise.all([
+  const [allTasks, sources, attachments, endpoints, assembled, dbNow] = await Promise.all([
     tasksOfPulls(db, pullIds),
     listSources(db, caseId),
     attachmentCountsByTask(db, pullIds),
@@ -84,19 +107,18 @@ export async function pullProgresses(db: Database, caseId: string, pulls: readon
       [caseId],
     ),
     pullAssemblies(db, caseId),
-    activityOfPulls(db, pullIds),
+    options.now ? null : db.query<{ now: Date }>('SELECT now() AS now').then((r) => r.rows[0]?.now ?? new Date()),
   ]);
   const endpointName = new Map(endpoints.rows.map((e) => [e.id, e.name]));
-  const now = options.now ?? activity.dbNow;
+  const now = options.now ?? dbNow ?? new Date();
   const endpointOfSource = new Map(sources.map((s) => [s.id, endpointName.get(s.endpointId) ?? null]));
   return pulls.map((pull) => {
     const tasks = allTasks.get(pull.id) ?? [];
-    const shown = progressOf(pull, tasks, sources, attachmentsByTask, endpointName, assembled.get(pullAssemblyTrigger(pull.id, pull.attempt)) ?? null, activity.tasks);
+    const shown = progressOf(pull, tasks, sources, attachments.counts, endpointName, assembled.get(pullAssemblyTrigger(pull.id, pull.attempt)) ?? null);
     const moved = pullActivity(
       pull,
       tasks,
-      activity.tasks,
-      { lastChangeAt: activity.attachmentsByPull.get(pull.id) ?? null, pending: shown.totals.attachmentsPending },
+      { lastChangeAt: lastDocumentChange(tasks, attachments.lastChangeAt), pending: shown.totals.attachmentsPending },
       (t) => endpointOfSource.get(t.sourceId) ?? null,
       now,
     );
@@ -141,7 +163,6 @@ function progressOf(
   attachmentsByTask: ReadonlyMap<string, AttachmentCounts>,
   endpointName: ReadonlyMap<string, string>,
   assembledVersion: number | null,
-  times: ReadonlyMap<string, TaskTimes>,
 ) {
   const bySource = sources
     .filter((s) => tasks.some((t) => t.sourceId === s.id))
@@ -183,12 +204,12 @@ function progressOf(
           /** Set while the query waits for its endpoint, paused by the circuit breaker: when it is tried again. */
           waitingUntil: shownTaskState(pull, t) === 'running' ? (t.waitingUntil?.toISOString() ?? null) : null,
           /** When the query first started (kept across retries); null while no worker has started it. */
-          startedAt: times.get(t.id)?.startedAt?.toISOString() ?? null,
+          startedAt: t.startedAt?.toISOString() ?? null,
           /**
            * Its last change: started, a page committed, a retry or a wait recorded, ended, queued again.
            * While running, no change for minutes means the EHR has not answered its next page yet.
            */
-          lastActivityAt: (times.get(t.id)?.updatedAt ?? pull.createdAt).toISOString(),
+          lastActivityAt: t.updatedAt.toISOString(),
         })),
       };
     });

@@ -3,7 +3,6 @@ import { MalformedResponseError } from '../fhir';
 import { inlineDataDigest, type FoundAttachment } from './attachments';
 import { countPage, type PageCount } from './included-resources';
 import { pageRowsJson, type PageEntries } from './page-resources';
-import { NOT_GRANTED_TASK_SQL } from './not-granted';
 import { addServerMessages, type ServerIssue, type ServerMessage } from './server-messages';
 import { OWN_CLOCK_MARGIN_MS, SERVER_TIME_MARGIN_MS } from './server-time';
 
@@ -51,11 +50,16 @@ export interface TaskRow {
   readonly expectedMatches: number | null;
   /** `Type/id` of the distinct `_include`d resources counted in `resources` (migration 039; included-resources.ts). */
   readonly included: readonly string[];
+  /** When the query first started (kept across retries); null while it never has. */
+  readonly startedAt: Date | null;
+  /** Its last change: started, a page committed, a retry or a wait recorded, ended, queued again. */
+  readonly updatedAt: Date;
 }
 
 const PULL_COLUMNS = 'id, case_id, state, since, types, requested_by, created_at, finished_at, attempt, cancelled_by, cancel_reason';
 const TASK_COLUMNS = `id, pull_id, source_id, resource_type, query_key, request_path, request_params, state, next_url,
-  pages, resources, type_counts, server_messages, attachments, retries, last_error, waiting_until, remote_patient_id, expected_matches, included`;
+  pages, resources, type_counts, server_messages, attachments, retries, last_error, waiting_until, remote_patient_id, expected_matches, included,
+  started_at, updated_at`;
 
 interface PullDbRow {
   id: string;
@@ -91,6 +95,8 @@ interface TaskDbRow {
   remote_patient_id: string | null;
   expected_matches: number | null;
   included: string[];
+  started_at: Date | null;
+  updated_at: Date;
 }
 
 const toPull = (r: PullDbRow): PullRow => ({
@@ -127,6 +133,8 @@ const toTask = (r: TaskDbRow): TaskRow => ({
   remotePatientId: r.remote_patient_id,
   expectedMatches: r.expected_matches,
   included: r.included,
+  startedAt: r.started_at,
+  updatedAt: r.updated_at,
 });
 
 export async function insertPull(db: Queryable, p: { id: string; caseId: string; since: Date | null; types: string[] | null; requestedBy: string }): Promise<void> {
@@ -162,7 +170,7 @@ export async function lastCompletedQueries(db: Queryable, caseId: string): Promi
     `SELECT DISTINCT ON (t.source_id, t.query_key, t.remote_patient_id) t.source_id, t.query_key, t.remote_patient_id,
             COALESCE(t.server_time - $2::interval, p.created_at - $3::interval) AS since
      FROM pull_tasks t JOIN pulls p ON p.id = t.pull_id
-     WHERE p.case_id = $1 AND t.state = 'complete' AND p.since IS NULL AND NOT ${NOT_GRANTED_TASK_SQL}
+     WHERE p.case_id = $1 AND t.state = 'complete' AND p.since IS NULL AND NOT t.not_granted
      ORDER BY t.source_id, t.query_key, t.remote_patient_id, p.created_at DESC`,
     [caseId, `${SERVER_TIME_MARGIN_MS} milliseconds`, `${OWN_CLOCK_MARGIN_MS} milliseconds`],
   );
@@ -185,11 +193,11 @@ export async function insertTask(
 ): Promise<void> {
   const left = t.leftOut !== undefined;
   await db.query(
-    `INSERT INTO pull_tasks (id, pull_id, source_id, resource_type, query_key, request_path, request_params, state, remote_patient_id, server_messages, finished_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text, $9, $10::jsonb, CASE WHEN $8::text = 'complete' THEN now() END)`,
+    `INSERT INTO pull_tasks (id, pull_id, source_id, resource_type, query_key, request_path, request_params, state, remote_patient_id, server_messages, not_granted, finished_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text, $9, $10::jsonb, $11, CASE WHEN $8::text = 'complete' THEN now() END)`,
     [
       t.id, t.pullId, t.sourceId, t.resourceType, t.queryKey, t.path, JSON.stringify(t.params), left ? 'complete' : 'queued', t.remotePatientId,
-      JSON.stringify(t.leftOut !== undefined ? addServerMessages([], [t.leftOut]) : []),
+      JSON.stringify(t.leftOut !== undefined ? addServerMessages([], [t.leftOut]) : []), left,
     ],
   );
 }
@@ -354,12 +362,14 @@ async function markLockedTaskRunning(db: Queryable, id: string): Promise<boolean
  */
 export async function markTaskFinished(
   db: Queryable, id: string, state: 'complete' | 'failed', lastError: string | null, retriesDelta = 0, serverMessages?: readonly ServerMessage[],
+  /** Ended because the EHR did not grant its types (its first page refused: not-granted.ts). */
+  notGranted = false,
 ): Promise<void> {
   await db.query(
     `UPDATE pull_tasks SET state = $2, last_error = $3, retries = retries + $4, waiting_until = NULL, finished_at = now(), updated_at = now(),
-       server_messages = COALESCE($5::jsonb, server_messages)
+       server_messages = COALESCE($5::jsonb, server_messages), not_granted = $6
      WHERE id = $1 AND state <> 'cancelled'`,
-    [id, state, lastError, retriesDelta, serverMessages === undefined ? null : JSON.stringify(serverMessages)],
+    [id, state, lastError, retriesDelta, serverMessages === undefined ? null : JSON.stringify(serverMessages), notGranted],
   );
 }
 

@@ -10,6 +10,7 @@ import { conflict, notFound } from '../http/problem';
 import { errorFields, logger } from '../log';
 import type { SecretBox } from '../security/secret-box';
 import { enqueueAfterCommit } from '../util/enqueue-after-commit';
+import { withTimeout } from '../util/with-timeout';
 import type { PullFlowProducer } from '../../queues/pull-flow';
 import { requireSomeR4Source } from './fhir-version-gate';
 import { planPull } from './pull-plan';
@@ -76,23 +77,16 @@ const SCOPE_WAIT_MS = 5000;
  * Read before the pull's transaction: no row lock is held while an EHR answers.
  */
 async function grantedScopes(deps: PullServiceDeps, sources: readonly { readonly endpointId: string }[]): Promise<Map<string, string>> {
-  const ids = [...new Set(sources.map((s) => s.endpointId))];
   const scopes = new Map<string, string>();
   await Promise.all(
-    ids.map(async (id) => {
-      const endpoint = await findEndpoint(deps.db, id);
+    [...(await endpointsOf(deps.db, sources)).values()].map(async (endpoint) => {
       if (!endpoint) return;
-      let timer: NodeJS.Timeout | undefined;
-      const waited = new Promise<undefined>((resolve) => {
-        timer = setTimeout(() => resolve(undefined), SCOPE_WAIT_MS);
-      });
       try {
-        const scope = await Promise.race([deps.clients.forEndpoint(endpoint, deps.secrets).grantedScope(), waited]);
+        const asked = deps.clients.forEndpoint(endpoint, deps.secrets).grantedScope();
+        const scope = await withTimeout(asked, SCOPE_WAIT_MS, () => new Error(`the EHR's token endpoint did not answer within ${SCOPE_WAIT_MS} ms`));
         if (scope !== undefined) scopes.set(scopeKey(endpoint), scope);
       } catch (err) {
-        logger.warn('granted SMART scope not known: the pull asks the source for every type', { endpointId: id, ...errorFields(err) });
-      } finally {
-        clearTimeout(timer);
+        logger.warn('granted SMART scope not known: the pull asks the source for every type', { endpointId: endpoint.id, ...errorFields(err) });
       }
     }),
   );

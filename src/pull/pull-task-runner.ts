@@ -8,7 +8,7 @@ import { pausedMessage, waitsFor, type JobRun } from './job-run';
 import type { PullWorkerDeps } from './pull-deps';
 import { pageEntries, type PageEntries, type PageEntry } from './page-resources';
 import { addServerMessages, type ServerIssue } from './server-messages';
-import { refusedAsNotGranted } from './not-granted';
+import { refusedAsNotGranted, typesAskedBy } from './not-granted';
 import { scopeAllows } from '../fhir/scope';
 import { addOtherPatients, FOREIGN_PATIENTS_TO_STOP, ForeignPatientsError } from './foreign-patient';
 import { PagingGuard, pagingLoopError } from './paging-guard';
@@ -160,9 +160,9 @@ export async function runPullTask(
         // EHR did not grant this client. Said, not fatal.
         const refusal = current.pages === 0 && current.nextUrl === null && staleRun === undefined ? await firstPageRefusal(err, current, client) : undefined;
         if (refusal !== undefined) {
-          await markTaskFinished(deps.db, current.id, 'complete', null, counted.retries, addServerMessages(current.serverMessages, [refusal]));
+          await markTaskFinished(deps.db, current.id, 'complete', null, counted.retries, addServerMessages(current.serverMessages, [refusal.issue]), refusal.notGranted);
           logger.info('pull task complete: query refused by the server', {
-            pullId: current.pullId, sourceId: current.sourceId, resourceType: current.resourceType, status: err instanceof FhirHttpError ? err.status : undefined, code: refusal.code,
+            pullId: current.pullId, sourceId: current.sourceId, resourceType: current.resourceType, status: err instanceof FhirHttpError ? err.status : undefined, code: refusal.issue.code,
           });
           return { state: 'complete', pages: 0, resources: 0, newAttachmentIds };
         }
@@ -303,13 +303,14 @@ function refusedStatus(err: unknown): number | undefined {
  * plan asks only of servers that can answer it (`whenRefused` in pull-plan.ts); undefined for any
  * other error, which fails the query as before.
  */
-async function firstPageRefusal(err: unknown, task: TaskRow, client: FhirEndpointClient): Promise<ServerIssue | undefined> {
+async function firstPageRefusal(err: unknown, task: TaskRow, client: FhirEndpointClient): Promise<{ issue: ServerIssue; notGranted: boolean } | undefined> {
   if (!(err instanceof FhirHttpError && err.permanent)) return undefined;
-  const notGranted = refusedAsNotGranted(err, typesAskedBy(task));
-  if (notGranted !== undefined && !(await grantCovers(client, task))) return notGranted;
+  const types = typesAskedBy(task);
+  const notGranted = refusedAsNotGranted(err, types);
+  if (notGranted !== undefined && !(await grantCovers(client, task, types))) return { issue: notGranted, notGranted: true };
   const status = refusedStatus(err);
   const leftOut = status !== undefined ? whenRefused(task.queryKey) : undefined;
-  return leftOut !== undefined ? { severity: 'warning', code: 'not-supported', text: `${leftOut} (HTTP ${status})` } : undefined;
+  return leftOut !== undefined ? { issue: { severity: 'warning', code: 'not-supported', text: `${leftOut} (HTTP ${status})` }, notGranted: false } : undefined;
 }
 
 /**
@@ -318,16 +319,10 @@ async function firstPageRefusal(err: unknown, task: TaskRow, client: FhirEndpoin
  * or a restriction): the query fails, as any refusal, where the case manager sees it. Unknown (no SMART
  * scope, or the token cannot be read now): covered, so the refusal stays a failure.
  */
-async function grantCovers(client: FhirEndpointClient, task: TaskRow): Promise<boolean> {
+async function grantCovers(client: FhirEndpointClient, task: TaskRow, types: readonly string[]): Promise<boolean> {
   const scope = await client.grantedScope().catch(() => undefined);
   const interaction = task.resourceType === '*' ? 'read' : 'search';
-  return typesAskedBy(task).every((type) => scopeAllows(scope, type, interaction));
-}
-
-/** The types a task's query asks for: its type, or an `$everything` stream's `_type` (every type: `*`). */
-function typesAskedBy(task: Pick<TaskRow, 'resourceType' | 'requestParams'>): string[] {
-  if (task.resourceType !== '*') return [task.resourceType];
-  return task.requestParams._type?.split(',').filter(Boolean) ?? ['every type'];
+  return types.every((type) => scopeAllows(scope, type, interaction));
 }
 
 /**

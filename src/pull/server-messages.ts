@@ -33,13 +33,16 @@ export const MAX_MESSAGES = 20;
 /** Characters kept of a message's text. */
 export const MAX_TEXT = 500;
 
+/** `text` cut to `max` characters, the cut said by an ellipsis. */
+export const ellipsized = (text: string, max: number): string => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
+
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined);
 
 function textOf(issue: Record<string, unknown>): string {
   const details = isRecord(issue.details) ? issue.details : undefined;
   const coding = Array.isArray(details?.coding) ? details.coding.find(isRecord) : undefined;
   const text = str(details?.text) ?? str(issue.diagnostics) ?? str(coding?.display) ?? str(coding?.code) ?? '(no text)';
-  return text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT - 1)}…` : text;
+  return ellipsized(text, MAX_TEXT);
 }
 
 /** The issues of a server's OperationOutcome (anything else: none). */

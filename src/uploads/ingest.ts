@@ -71,6 +71,7 @@ import {
 } from './upload-repository';
 import { extractZip, ZipLimitError } from './zip-archive';
 import { endedWithoutReport } from '../cases/lifecycle';
+import { forEachLimited } from '../util/for-each-limited';
 
 /** What ingest needs. */
 export interface IngestDeps extends AssembleDeps {
@@ -97,6 +98,9 @@ export interface IngestResult {
 export const EXTRACTED_FILE_NAMESPACE = '4e0c2b7a-91d3-4f6e-b8a5-7c2d9e1f3a60';
 /** PDFs larger than this are kept but not opened with pdf-lib (it reads the whole file into memory). */
 export const MAX_PDF_INSPECT_BYTES = 256 * 1024 * 1024;
+
+/** How many of a zip's extracted files (or blob folders) are flushed at once: a zip may hold thousands. */
+const FLUSH_CONCURRENCY = 32;
 
 /** Ingests one upload. Safe to run again (see the module comment). */
 export async function ingestUpload(deps: IngestDeps, uploadId: string): Promise<IngestResult> {
@@ -202,7 +206,7 @@ async function expandZip(deps: IngestDeps, zip: UploadFileRow): Promise<void> {
       rows.push({ ...child(rows.length), fileName: entry.name, kind: 'unknown', size: 0, state: 'unparsed', reason: `refused: ${entry.reason}` });
     }
     // Flushed before the case row is locked (the hard links placed under it are then quick).
-    await Promise.all(extraction.files.map((file) => flushFile(file.path)));
+    await forEachLimited(extraction.files, FLUSH_CONCURRENCY, (file) => flushFile(file.path));
     await deps.db.transaction(async (tx) => {
       // Serialised with the upload route (and other zips of the case) by the case row lock.
       await tx.query(`SELECT 1 FROM cases WHERE id = $1 ${CASE_ROW_LOCK}`, [zip.caseId]);
@@ -215,8 +219,10 @@ async function expandZip(deps: IngestDeps, zip: UploadFileRow): Promise<void> {
         await storeFileAsBlob(deps.blobs, file.path, file.sha256, false);
         await recordBlob(tx, { sha256: file.sha256, size: file.size });
       }
-      // The blobs' names made durable before their rows commit; the flushes overlap (the case row is held meanwhile).
-      await Promise.all([...new Set(extraction.files.map((f) => f.sha256))].map((sha256) => deps.blobs.flushPlaced(sha256)));
+      // The blobs' names made durable before their rows commit: once per folder, a few folders at a
+      // time (the case row is held meanwhile).
+      const placed = new Map(extraction.files.map((f) => [f.sha256.slice(0, 4), f.sha256]));
+      await forEachLimited([...placed.values()], FLUSH_CONCURRENCY, (sha256) => deps.blobs.flushPlaced(sha256));
       await insertUploadFiles(tx, rows);
       await recordParse(tx, zip.id, {
         state: 'parsed',

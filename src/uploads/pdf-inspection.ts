@@ -8,6 +8,7 @@
 import { PDFDocument } from 'pdf-lib';
 import { activeContentOf } from './pdf-active-content';
 import type { PdfInspection } from './pdf-document';
+import { hasPdfHeader } from './sniff';
 
 const MAX_REASON = 300;
 /** Why a PDF without `%%EOF` in its last 1024 bytes is not read. */
@@ -70,11 +71,6 @@ function attempt<T>(read: () => T): T | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** `%PDF-` within the first 1024 bytes, where readers (and `sniff.ts`) look for the header. */
-function hasPdfHeader(bytes: Uint8Array): boolean {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.byteLength, 1024)).includes('%PDF-', 0, 'latin1');
 }
 
 function hasEofMarker(bytes: Uint8Array): boolean {

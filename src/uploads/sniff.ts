@@ -73,8 +73,9 @@ export function looksLikeRawDataSet(bytes: Buffer): boolean {
 
 /**
  * Whether `%PDF-` occurs within the first {@link SNIFF_BYTES} bytes, where PDF readers look for the
- * header: in a DICOM file (its preamble), the mark of a DICOM/PDF polyglot.
+ * header: in a DICOM file (its preamble), the mark of a DICOM/PDF polyglot; in a PDF that pdf-lib
+ * cannot open, a sign it was cut short rather than never a PDF (`pdf-inspection.ts`).
  */
-export function hasPdfHeader(firstBytes: Buffer): boolean {
-  return firstBytes.subarray(0, SNIFF_BYTES).includes(PDF_MAGIC);
+export function hasPdfHeader(firstBytes: Uint8Array): boolean {
+  return Buffer.from(firstBytes.buffer, firstBytes.byteOffset, Math.min(firstBytes.byteLength, SNIFF_BYTES)).includes(PDF_MAGIC);
 }

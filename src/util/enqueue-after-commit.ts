@@ -1,4 +1,5 @@
 import { errorFields, logger } from '../log';
+import { withTimeout } from './with-timeout';
 
 /**
  * Enqueueing work after its change committed, without letting Redis decide the answer.
@@ -32,20 +33,10 @@ export interface AfterCommitEnqueueOptions {
  * @param options - What is queued and which sweep re-creates it.
  */
 export async function enqueueAfterCommit(enqueue: () => Promise<unknown>, options: AfterCommitEnqueueOptions): Promise<void> {
-  const work = Promise.resolve().then(enqueue);
-  // A failure after the timeout (the add left running) is the sweep's business, not an unhandled rejection.
-  work.catch(() => undefined);
-  let timer: NodeJS.Timeout | undefined;
+  // A failure after the timeout (the add left running) is the sweep's business (withTimeout drops it).
   try {
-    await Promise.race([
-      work,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`queue did not answer within ${AFTER_COMMIT_ENQUEUE_TIMEOUT_MS} ms`)), AFTER_COMMIT_ENQUEUE_TIMEOUT_MS);
-      }),
-    ]);
+    await withTimeout(Promise.resolve().then(enqueue), AFTER_COMMIT_ENQUEUE_TIMEOUT_MS, () => new Error(`queue did not answer within ${AFTER_COMMIT_ENQUEUE_TIMEOUT_MS} ms`));
   } catch (err) {
     logger.warn(`${options.what} not queued yet; ${options.sweep} re-queues it`, { event: 'enqueue.deferred', ...options.ids, ...errorFields(err) });
-  } finally {
-    clearTimeout(timer);
   }
 }

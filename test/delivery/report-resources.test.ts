@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { buildCommunication, buildDiagnosticReport, buildDocumentReference, conclusion, REPORT_IDENTIFIER_SYSTEM, type ReportFacts } from '../../src/delivery/report-resources';
-import { idFromLocation, planWrite, scopeAllows } from '../../src/delivery/report-writer';
+import { idFromLocation, planWrite } from '../../src/delivery/report-writer';
+import { scopeAllows } from '../../src/fhir/scope';
 import { buildTransferServiceRequest } from '../../src/transfer/transfer-service';
 import { validationIssues } from '../support/fhir-validation';
 

@@ -1,4 +1,4 @@
-import { startPrivateRedis, type PrivateRedis } from '../service/service-process';
+import { startOwnRedis, type OwnRedis } from '../../drills/support/redis-server';
 import { eventually, startTestService, type TestService } from '../support/service';
 
 /**
@@ -8,20 +8,20 @@ import { eventually, startTestService, type TestService } from '../support/servi
  * private redis-server that the test stops.
  */
 describe('readiness', () => {
-  let redis: PrivateRedis;
+  let redis: OwnRedis;
   let svc: TestService;
   beforeAll(async () => {
-    redis = await startPrivateRedis();
+    redis = await startOwnRedis();
     svc = await startTestService({ REDIS_URL: redis.url, ROLE: 'api' });
   });
   afterAll(async () => {
     await svc.stop();
-    await redis.kill();
+    await redis.stop();
   });
 
   it('stays ready while Redis is stopped, reporting redis as degraded; /healthz stays 200', async () => {
     await eventually(async () => (await svc.request('GET', '/readyz')).json(), (body) => (body as { checks: Record<string, string> }).checks.redis === 'ok', 10_000);
-    await redis.kill();
+    await redis.stop();
     const ready = await svc.request('GET', '/readyz');
     expect(ready.status).toBe(200);
     expect(await ready.json()).toEqual({ status: 'ready', checks: { database: 'ok', schema: 'ok', redis: 'unavailable' }, degraded: ['redis'] });

@@ -8,7 +8,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { hashAndParseDicomFileSync } from '../../src/imaging';
@@ -18,6 +17,7 @@ import { MAX_INFLATED_BYTES, parseDicomHeader } from '../../src/imaging/dicom-he
 import { DicomWorkerPool } from '../../src/imaging/dicom-worker-pool';
 import { meterFileReads } from './read-meter';
 import { element, explicitVrFileHead, longElement } from './support';
+import { tempDir } from '../support/temp-dir';
 
 const MiB = 1024 * 1024;
 const SOP_CLASS = '1.2.840.10008.5.1.4.1.1.7';
@@ -26,9 +26,8 @@ const DEFLATED = '1.2.840.10008.1.2.1.99';
 
 let dir: string;
 beforeAll(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dicom-header-cap-'));
+  dir = tempDir('dicom-header-cap');
 });
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 /**
  * The audit's file: a header whose private (0009,1000) OB value of `valueBytes` (a hole) comes before

@@ -102,7 +102,8 @@ describe('sections of types an EHR\'s token scope did not grant', () => {
   const NOT_ASKED = { system: 'http://terminology.hl7.org/CodeSystem/list-empty-reason', code: 'notasked', display: 'Not Asked' };
   const UNAVAILABLE = { system: 'http://terminology.hl7.org/CodeSystem/list-empty-reason', code: 'unavailable', display: 'Unavailable' };
   const SCOPE = 'system/Patient.read system/Observation.read system/Condition.read';
-  const limited: SourceInfo = { ...SOURCE, serverMessages: [notGrantedIssue(['AllergyIntolerance', 'MedicationRequest'], SCOPE)] };
+  // The pull's message is for people; the types not granted come as their own field (src/pull/not-granted.ts).
+  const limited: SourceInfo = { ...SOURCE, serverMessages: [notGrantedIssue(['AllergyIntolerance', 'MedicationRequest'], SCOPE)], notGrantedTypes: ['AllergyIntolerance', 'MedicationRequest'] };
   const other: SourceInfo = { sourceId: 'src|2', baseUrl: 'https://other.example.org/fhir', name: 'Valley Clinic', origin: 'local-ehr', pullIds: ['p2'] };
 
   it('says "not requested", with emptyReason notasked, when no source was asked for the section\'s types', () => {
@@ -122,7 +123,7 @@ describe('sections of types an EHR\'s token scope did not grant', () => {
     const refused = refusedAsNotGranted({ status: 403, issueCodes: ['forbidden'] }, ['Condition']);
     if (!refused) throw new Error('expected a not-granted message');
     const { entry } = buildComposition({
-      subject: SUBJECT, resources: [patient, cond], options: OPTIONS, sources: [limited, { ...other, serverMessages: [refused] }],
+      subject: SUBJECT, resources: [patient, cond], options: OPTIONS, sources: [limited, { ...other, serverMessages: [refused], notGrantedTypes: ['Condition'] }],
     });
     const s = sections(entry.resource);
     expect(s.get('11450-4')?.text?.div).toMatch(/<\/ul><p>Not requested from Valley Clinic: not granted by its EHR&#39;s token scope.<\/p><\/div>$/);
@@ -137,8 +138,8 @@ describe('sections of types an EHR\'s token scope did not grant', () => {
     );
   });
 
-  it('takes only not-granted messages for it: another forbidden or warning message changes no section', () => {
-    const said: SourceInfo = { ...SOURCE, serverMessages: [{ severity: 'warning', code: 'forbidden', text: 'AllergyIntolerance not asked for: results limited' }] };
+  it('reads the types not granted from the source, not from its messages: a not-granted message alone changes no section', () => {
+    const said: SourceInfo = { ...SOURCE, serverMessages: [notGrantedIssue(['AllergyIntolerance'], SCOPE)] };
     const { entry } = buildComposition({ subject: SUBJECT, resources: [patient], options: OPTIONS, sources: [said] });
     for (const sec of entry.resource.section ?? []) expect(sec.emptyReason?.coding?.[0]?.code).not.toBe('notasked');
   });

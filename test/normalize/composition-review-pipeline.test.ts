@@ -20,7 +20,7 @@ function assembled(resources: FhirResource[], scope?: string): Composition {
   const source = sourceInfo('team-a', 'https://a.example.org/fhir', { remotePatientId: 'p1', name: 'Team A' });
   const built = buildAssembly({
     caseId: 'case-review', intake: fixtureIntake(), built: [], attachments: [], mappings, disabledRules: [], bundleId: 'b1', timestamp: '2026-11-30T00:00:00Z',
-    sources: [scope ? { ...source, serverMessages: [notGrantedIssue(['AllergyIntolerance', 'Immunization'], scope)] } : source],
+    sources: [scope ? { ...source, serverMessages: [notGrantedIssue(['AllergyIntolerance', 'Immunization'], scope)], notGrantedTypes: ['AllergyIntolerance', 'Immunization'] } : source],
   }, raw);
   const bundle = JSON.parse(Buffer.concat([...built.parts].map((p) => Buffer.from(p))).toString('utf8')) as Bundle;
   return bundle.entry?.[0]?.resource as Composition;

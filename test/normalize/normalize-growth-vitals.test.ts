@@ -89,7 +89,6 @@ describe("care team B's fixture vitals after normalization", () => {
     const json = JSON.stringify(observations.map((o) => ({ ...o.valueQuantity, extension: undefined })));
     for (const us of ['[lb_av]', '[in_i]', '[degF]']) expect(json).not.toContain(us);
     const vitals = new Set(result.resources.filter((r) => ['29463-7', '8302-2', '8310-5'].some((code) => of(code).includes(r.resource as Observation))).map((r) => r.key));
-    expect(vitals.size).toBe(of('29463-7').length + of('8302-2').length + of('8310-5').length);
     expect(result.warnings.filter((w) => w.key !== undefined && vitals.has(w.key))).toEqual([]);
   });
 });

@@ -93,12 +93,16 @@ describe('narrativeProblem (the allow-list)', () => {
         Object.values(v).forEach(walk);
       }
     };
+    // The shared data sets (../shared/data) are there in this repository's CI: without them the test fails, it does not narrow.
     const data = path.join(SHARED_DATA, 'fhir');
-    const files = fs.existsSync(data) ? fs.readdirSync(data, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.json')).map((f) => path.join(data, f)) : [];
+    expect(fs.existsSync(data)).toBe(true);
+    const files = fs.readdirSync(data, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.json')).map((f) => path.join(data, f));
+    expect(files.length).toBeGreaterThan(0);
     for (const f of files) walk(JSON.parse(fs.readFileSync(f, 'utf8')));
     walk(fixtureBundle('care-team-a'));
     walk(fixtureBundle('care-team-b'));
-    expect(divs.length).toBeGreaterThan(0);
+    // 62 narratives when this was written (all in the shared data sets; the fixture sends none).
+    expect(divs.length).toBeGreaterThanOrEqual(62);
     expect(divs.filter((d) => narrativeProblem(d) !== undefined)).toEqual([]);
   });
 });
@@ -157,7 +161,6 @@ describe('normalize: source narratives', () => {
       expect(byId('p1')['text']).toEqual({ status: 'empty', div: REMOVED_NARRATIVE_DIV });
       expect(byId('o1')['text']).toEqual({ status: 'empty', div: REMOVED_NARRATIVE_DIV });
       const med = byId('m1');
-      expect((med['text'] as { div: string }).div).toBe(BENIGN);
       expect(med['text']).toEqual({ status: 'generated', div: BENIGN });
       expect((med['contained'] as Record<string, unknown>[])[0]?.['text']).toEqual({ status: 'empty', div: REMOVED_NARRATIVE_DIV });
       // Nothing of what was refused survives anywhere in the output.

@@ -1,29 +1,25 @@
-import { openFixtureCase, registerOpenEndpoint } from '../support/sandbox-case';
-import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
-import { fixtureBundle } from '../support/fixture-child';
-import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
+import { openFixtureCase, startCareTeamAWorld, type CareTeamAWorld } from '../support/sandbox-case';
+import type { SandboxServer } from '../../src/sandbox';
+import { eventually, FAST_CLIENT, type TestService } from '../support/service';
 
 /**
  * What a case manager reads while records are pulled and after: the progress of a pull that ended
  * says which source failed the same way its end and its notification do, and starting a pull says
  * plainly why it cannot start. Real service, PostgreSQL, Redis and a sandbox EHR.
  */
+let world: CareTeamAWorld;
 let svc: TestService;
 let server: SandboxServer;
 let endpointId: string;
 let cm: string;
 
 beforeAll(async () => {
-  svc = await startTestService({ JOB_LOCK_MS: '3000', PULL_JOB_BACKOFF_MS: '50', FHIR_REQUEST_TIMEOUT_MS: '1500' }, FAST_CLIENT);
-  cm = await svc.token('case_manager');
-  server = await startSandboxServer({ name: 'care-team-a', auth: 'none', defaultCount: 20, maxCount: 20 });
-  await server.load(fixtureBundle('care-team-a'));
-  endpointId = await registerOpenEndpoint(svc, 'care-team-a', server.baseUrl, { maxConcurrency: 8 });
+  world = await startCareTeamAWorld({ JOB_LOCK_MS: '3000', PULL_JOB_BACKOFF_MS: '50', FHIR_REQUEST_TIMEOUT_MS: '1500' }, FAST_CLIENT, { pageSize: 20, maxConcurrency: 8 });
+  ({ svc, server, endpointId, cm } = world);
 }, 60_000);
 
 afterAll(async () => {
-  await server.stop();
-  await svc.stop();
+  await world?.stop();
 });
 
 interface PullView {

@@ -1,7 +1,6 @@
-import { openFixtureCase, registerOpenEndpoint, startCasePull } from '../support/sandbox-case';
-import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
-import { fixtureBundle } from '../support/fixture-child';
-import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
+import { openFixtureCase, startCareTeamAWorld, startCasePull, type CareTeamAWorld } from '../support/sandbox-case';
+import type { SandboxServer } from '../../src/sandbox';
+import { eventually, FAST_CLIENT, type TestService } from '../support/service';
 
 /**
  * What a case manager's clicks on a pull meet when something else happens at the same moment: a
@@ -9,6 +8,7 @@ import { eventually, FAST_CLIENT, startTestService, type TestService } from '../
  * pull ends. Real service, PostgreSQL, Redis and a sandbox EHR; a race is made certain by holding the
  * row the request waits for in a transaction of the test's own, and changing it there first.
  */
+let world: CareTeamAWorld;
 let svc: TestService;
 let server: SandboxServer;
 let endpointId: string;
@@ -18,16 +18,12 @@ let cm: string;
 const OFF_ORIGIN = { kind: 'redirect', location: 'https://elsewhere.example/x' } as const;
 
 beforeAll(async () => {
-  svc = await startTestService({ JOB_LOCK_MS: '3000', PULL_JOB_BACKOFF_MS: '50', FHIR_REQUEST_TIMEOUT_MS: '1500' }, FAST_CLIENT);
-  cm = await svc.token('case_manager');
-  server = await startSandboxServer({ name: 'care-team-a', auth: 'none', defaultCount: 20, maxCount: 20 });
-  await server.load(fixtureBundle('care-team-a'));
-  endpointId = await registerOpenEndpoint(svc, 'care-team-a', server.baseUrl, { maxConcurrency: 8 });
+  world = await startCareTeamAWorld({ JOB_LOCK_MS: '3000', PULL_JOB_BACKOFF_MS: '50', FHIR_REQUEST_TIMEOUT_MS: '1500' }, FAST_CLIENT, { pageSize: 20, maxConcurrency: 8 });
+  ({ svc, server, endpointId, cm } = world);
 }, 60_000);
 
 afterAll(async () => {
-  await server.stop();
-  await svc.stop();
+  await world?.stop();
 });
 
 afterEach(() => {

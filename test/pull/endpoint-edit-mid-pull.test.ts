@@ -1,7 +1,7 @@
-import { registerOpenEndpoint } from '../support/sandbox-case';
-import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
-import { fixtureBundle, fixtureIntake, fixturePatientId } from '../support/fixture-child';
-import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
+import { startCareTeamAWorld, type CareTeamAWorld } from '../support/sandbox-case';
+import type { SandboxServer } from '../../src/sandbox';
+import { fixtureIntake, fixturePatientId } from '../support/fixture-child';
+import { eventually, FAST_CLIENT, type TestService } from '../support/service';
 
 /**
  * An admin edits an endpoint (its limits here) while a record pull from it runs. The edit replaces
@@ -11,6 +11,7 @@ import { eventually, FAST_CLIENT, startTestService, type TestService } from '../
  * endpoint's circuit breaker and failed the query's job attempt. Real service, Redis, PostgreSQL and
  * a sandbox EHR slowed down so that the pull is running when the endpoint is edited.
  */
+let world: CareTeamAWorld;
 let svc: TestService;
 let server: SandboxServer;
 let endpointId: string;
@@ -19,17 +20,13 @@ let admin: string;
 
 beforeAll(async () => {
   // Two queries at a time: the next ones start after the edit, and ask for the endpoint's client again.
-  svc = await startTestService({ PULL_CONCURRENCY: '2' }, FAST_CLIENT);
-  cm = await svc.token('case_manager');
+  world = await startCareTeamAWorld({ PULL_CONCURRENCY: '2' }, FAST_CLIENT, { pageSize: 5, maxConcurrency: 4 });
+  ({ svc, server, endpointId, cm } = world);
   admin = await svc.token('admin');
-  server = await startSandboxServer({ name: 'care-team-a', auth: 'none', defaultCount: 5, maxCount: 5 });
-  await server.load(fixtureBundle('care-team-a'));
-  endpointId = await registerOpenEndpoint(svc, 'care-team-a', server.baseUrl, { maxConcurrency: 4 });
 }, 60_000);
 
 afterAll(async () => {
-  await server.stop();
-  await svc.stop();
+  await world?.stop();
 });
 
 interface PullView {

@@ -1,8 +1,11 @@
-import { lastCompletedQueries } from '../../src/pull/pull-repository';
+import { notGrantedTypesBySource } from '../../src/pull/not-granted';
+import { randomUUID } from 'node:crypto';
+import { insertPull, insertTask, lastCompletedQueries, markTaskFinished } from '../../src/pull/pull-repository';
 import { PULL_RESOURCE_TYPES } from '../../src/pull/pull-plan';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { fixtureBundle, fixtureIntake, fixturePatientId } from '../support/fixture-child';
 import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
+import { searchPerType } from '../support/sandbox-case';
 import { makeSmartClient } from '../support/smart-client';
 
 /**
@@ -57,7 +60,7 @@ async function caseOn(server: SandboxServer, allowed: string, everything: boolea
   });
   expect(res.status).toBe(201);
   const endpointId = ((await res.json()) as { id: string }).id;
-  if (!everything) await svc.service.db.query(`UPDATE endpoints SET capabilities = jsonb_set(capabilities, '{patientEverything}', 'false') WHERE id = $1`, [endpointId]);
+  if (!everything) await searchPerType(svc, endpointId);
   const caseId = ((await (await svc.request('POST', '/api/cases', { token: cm, body: fixtureIntake() })).json()) as { id: string }).id;
   const source = await svc.request('POST', `/api/cases/${caseId}/sources`, { token: cm, body: { endpointId, patient: { id: fixturePatientId('care-team-a') } } });
   expect(source.status).toBe(201);
@@ -79,6 +82,19 @@ async function pullEnded(caseId: string, pullId: string): Promise<PullView> {
   );
 }
 
+/** Runs `test` against a care team A sandbox started with `options`, stopping it after. */
+async function withCareTeamA(options: Partial<Parameters<typeof startSandboxServer>[0]>, test: (server: SandboxServer) => Promise<void>): Promise<void> {
+  const server = await startSandboxServer({ name: 'care-team-a', auth: 'smart', paging: 'offset', ...options });
+  try {
+    await test(server);
+  } finally {
+    await server.stop();
+  }
+}
+
+/** The query keys the case's next incremental re-pull starts from a bound for. */
+const boundsOf = async (caseId: string): Promise<string[]> => [...(await lastCompletedQueries(svc.service.db, caseId)).keys()].map((k) => k.split('|')[1] ?? '');
+
 const queriesOf = (pull: PullView): Query[] => pull.sources.flatMap((s) => s.resourceTypes);
 const notGrantedMessage = (q: Query | undefined): Message | undefined => q?.serverMessages.find((m) => m.code === 'forbidden' && m.severity === 'warning');
 
@@ -91,8 +107,7 @@ function everythingTypes(server: SandboxServer): string[] {
 }
 
 it('searches per type: asks only for the types granted, and says of every other one that the scope does not grant it', async () => {
-  const server = await startSandboxServer({ name: 'care-team-a', auth: 'smart', paging: 'offset' });
-  try {
+  await withCareTeamA({}, async (server) => {
     const { caseId } = await caseOn(server, GRANTED, false);
     const pullId = await startPull(caseId);
     const pull = await pullEnded(caseId, pullId);
@@ -117,17 +132,26 @@ it('searches per type: asks only for the types granted, and says of every other 
     const said = report.sources.flatMap((s) => s.serverMessages).filter((m) => m.code === 'forbidden').map((m) => m.text);
     for (const type of NOT_GRANTED) expect(said.some((t) => t.startsWith(`${type} not asked for: not granted by the EHR's token scope`))).toBe(true);
     // A query left out is no bound for the next re-pull: once granted, it is asked in full.
-    const bounds = [...(await lastCompletedQueries(svc.service.db, caseId)).keys()].map((k) => k.split('|')[1]);
+    const bounds = await boundsOf(caseId);
     expect(bounds).toEqual(expect.arrayContaining(['Patient', 'Observation:laboratory']));
     for (const type of NOT_GRANTED) expect(bounds).not.toContain(type);
-  } finally {
-    await server.stop();
-  }
+    // The case record's sections know which types were not asked (a flag on the task, not its message).
+    const [sourceId] = [...(await notGrantedTypesBySource(svc.service.db, caseId)).keys()];
+    expect((await notGrantedTypesBySource(svc.service.db, caseId)).get(sourceId ?? '')).toEqual([...NOT_GRANTED].sort());
+    // A later pull that asked for a type (granted since, its token renewed) decides for it: not missing any more.
+    const later = randomUUID();
+    await insertPull(svc.service.db, { id: later, caseId, since: null, types: ['Condition'], requestedBy: 'test' });
+    const asked = randomUUID();
+    await insertTask(svc.service.db, {
+      id: asked, pullId: later, sourceId: sourceId ?? '', resourceType: 'Condition', queryKey: 'Condition', path: 'Condition', params: {}, remotePatientId: fixturePatientId('care-team-a'),
+    });
+    await markTaskFinished(svc.service.db, asked, 'complete', null);
+    expect((await notGrantedTypesBySource(svc.service.db, caseId)).get(sourceId ?? '')).toEqual(NOT_GRANTED.filter((t) => t !== 'Condition').sort());
+  });
 }, 120_000);
 
 it('Patient/$everything: names only the types granted in _type, and says of every other one that the scope does not grant it', async () => {
-  const server = await startSandboxServer({ name: 'care-team-a', auth: 'smart', paging: 'offset' });
-  try {
+  await withCareTeamA({}, async (server) => {
     const { caseId } = await caseOn(server, GRANTED, true);
     const pullId = await startPull(caseId);
     const pull = await pullEnded(caseId, pullId);
@@ -151,16 +175,13 @@ it('Patient/$everything: names only the types granted in _type, and says of ever
     for (const q of leftOut) expect(q).toMatchObject({ state: 'complete', pages: 0, resources: 0 });
     expect(notGrantedMessage(leftOut.find((q) => q.query === 'Patient/$everything:DocumentReference,Binary'))?.text).toMatch(/^DocumentReference, Binary not asked for: not granted by the EHR's token scope/);
     expect(server.requests().filter((r) => r.status === 403)).toEqual([]);
-  } finally {
-    await server.stop();
-  }
+  });
 }, 120_000);
 
 it('a type refused with 403 forbidden on its first page (the scope narrowed since the plan) ends its query complete, said as not granted', async () => {
   // The EHR's clock, moved on to expire the token the pull was planned with.
   let ahead = 0;
-  const server = await startSandboxServer({ name: 'care-team-a', auth: 'smart', paging: 'offset', tokenLifetimeSeconds: 60, now: () => Date.now() + ahead });
-  try {
+  await withCareTeamA({ tokenLifetimeSeconds: 60, now: () => Date.now() + ahead }, async (server) => {
     // Granted every type when the source is added (the token then cached says so) …
     const { caseId, register } = await caseOn(server, ASKED, false);
     // … then only Patients and Observations; the pull's queries wait until the cached token has expired.
@@ -185,16 +206,13 @@ it('a type refused with 403 forbidden on its first page (the scope narrowed sinc
       );
     }
     expect(server.requests().filter((r) => r.status === 403).length).toBeGreaterThanOrEqual(NOT_GRANTED.length);
-    const bounds = [...(await lastCompletedQueries(svc.service.db, caseId)).keys()].map((k) => k.split('|')[1]);
+    const bounds = await boundsOf(caseId);
     for (const type of NOT_GRANTED) expect(bounds).not.toContain(type);
-  } finally {
-    await server.stop();
-  }
+  });
 }, 120_000);
 
 it('a type the grant covers, refused with 403 forbidden (a consent or restriction at the EHR), fails its query: not taken as a scope gap', async () => {
-  const server = await startSandboxServer({ name: 'care-team-a', auth: 'smart', paging: 'offset' });
-  try {
+  await withCareTeamA({}, async (server) => {
     const { caseId } = await caseOn(server, ASKED, false);
     server.faults.add({ match: 'GET /Condition*', action: { kind: 'forbidden' } });
     const pullId = await startPull(caseId);
@@ -205,7 +223,5 @@ it('a type the grant covers, refused with 403 forbidden (a consent or restrictio
     expect(condition?.lastError).toContain('403');
     expect(notGrantedMessage(condition)).toBeUndefined();
     expect(queriesOf(pull).filter((q) => q.resourceType !== 'Condition' && q.state !== 'complete')).toEqual([]);
-  } finally {
-    await server.stop();
-  }
+  });
 }, 120_000);

@@ -47,9 +47,7 @@ afterEach(() => {
 
 /** A new case for care team A's child, pulled by the searches per type (no `$everything`): the queries with `_include`. */
 async function openSearchCase(): Promise<string> {
-  const caseId = await world.openCase();
-  await world.svc.service.db.query(`UPDATE endpoints SET capabilities = jsonb_set(capabilities, '{patientEverything}', 'false')`);
-  return caseId;
+  return world.openCase({ searchPerType: true });
 }
 
 /** Pulls the case's ImagingStudies and MedicationRequests; the pull's progress once its bundle is assembled. */

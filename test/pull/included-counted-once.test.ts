@@ -35,9 +35,8 @@ afterAll(async () => {
 });
 
 it('counts each distinct _included Medication and Endpoint once per query, not once per page', async () => {
-  const caseId = await world.openCase();
   // Searches per type (no $everything): the US Core queries with `_include`.
-  await world.svc.service.db.query(`UPDATE endpoints SET capabilities = jsonb_set(capabilities, '{patientEverything}', 'false')`);
+  const caseId = await world.openCase({ searchPerType: true });
   const { pullId, state } = await world.pull(caseId, { types: ['MedicationRequest', 'ImagingStudy'] });
   expect(state).toBe('complete');
 

@@ -3,6 +3,7 @@ import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { outcome, sendJson, startTestServer } from '../fhir/support/http-server';
 import { fixtureBundle, fixturePatientId } from '../support/fixture-child';
 import { referredIntake } from '../support/opinion-case';
+import { searchPerType } from '../support/sandbox-case';
 import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
 import { startObservationPull } from './observation-pull-support';
 
@@ -55,7 +56,7 @@ it('pulls Observations of the categories beyond laboratory and vital signs, US C
   expect(observationIds).toHaveLength(5);
   const res = await svc.request('POST', '/api/endpoints', { token: admin, body: { name: 'Care team A (searches)', baseUrl: teamA.baseUrl, auth: { type: 'none' }, allowInsecureHttp: true } });
   const endpointId = ((await res.json()) as { id: string }).id;
-  await svc.service.db.query(`UPDATE endpoints SET capabilities = jsonb_set(capabilities, '{patientEverything}', 'false') WHERE id = $1`, [endpointId]);
+  await searchPerType(svc, endpointId);
   const caseId = ((await (await svc.request('POST', '/api/cases', { token: cm, body: referredIntake() })).json()) as { id: string }).id;
   expect((await svc.request('POST', `/api/cases/${caseId}/sources`, { token: cm, body: { endpointId, patient: { id: fixturePatientId('care-team-a') } } })).status).toBe(201);
   const { pullId } = (await (await svc.request('POST', `/api/cases/${caseId}/pulls`, { token: cm, body: {} })).json()) as { pullId: string };

@@ -1,5 +1,6 @@
 import { fixturePatientId } from '../support/fixture-child';
 import { referredIntake } from '../support/opinion-case';
+import { searchPerType } from '../support/sandbox-case';
 import type { TestService } from '../support/service';
 
 /**
@@ -12,7 +13,7 @@ export async function startObservationPull(svc: TestService, name: string, baseU
   const res = await svc.request('POST', '/api/endpoints', { token: admin, body: { name, baseUrl, auth: { type: 'none' }, allowInsecureHttp: true } });
   if (res.status !== 201) throw new Error(`registering ${name}: ${res.status} ${await res.text()}`);
   const endpointId = ((await res.json()) as { id: string }).id;
-  await svc.service.db.query(`UPDATE endpoints SET capabilities = jsonb_set(capabilities, '{patientEverything}', 'false') WHERE id = $1`, [endpointId]);
+  await searchPerType(svc, endpointId);
   const caseId = ((await (await svc.request('POST', '/api/cases', { token: cm, body: referredIntake() })).json()) as { id: string }).id;
   const source = await svc.request('POST', `/api/cases/${caseId}/sources`, { token: cm, body: { endpointId, patient: { id: fixturePatientId('care-team-a') } } });
   if (source.status !== 201) throw new Error(`adding the source: ${source.status} ${await source.text()}`);

@@ -1,12 +1,11 @@
-import { openFixtureCase, registerOpenEndpoint, startCasePull } from '../support/sandbox-case';
+import { openFixtureCase, startCareTeamAWorld, startCasePull, type CareTeamAWorld } from '../support/sandbox-case';
 import { Queue } from 'bullmq';
 import { bullConnectionOptions } from '../../src/redis';
-import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
+import type { SandboxServer } from '../../src/sandbox';
 import { QUEUES } from '../../queues/names';
 import { assembleJobId } from '../../queues/pull-flow';
-import { fixtureBundle } from '../support/fixture-child';
 import { pagesStoredFor } from '../support/pull-task';
-import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
+import { eventually, FAST_CLIENT, type TestService } from '../support/service';
 
 /**
  * A case manager stops a record pull (the wrong child was matched, the EHR asked us to back off, the
@@ -15,6 +14,7 @@ import { eventually, FAST_CLIENT, startTestService, type TestService } from '../
  * timeline says who and why. Ending the case cancels its pulls the same way. Real service, Redis,
  * PostgreSQL and a sandbox EHR slowed down so that the pull is still running when it is cancelled.
  */
+let world: CareTeamAWorld;
 let svc: TestService;
 let server: SandboxServer;
 let endpointId: string;
@@ -22,18 +22,14 @@ let cm: string;
 let parents: Queue;
 
 beforeAll(async () => {
-  svc = await startTestService({}, FAST_CLIENT);
-  cm = await svc.token('case_manager');
-  server = await startSandboxServer({ name: 'care-team-a', auth: 'none', defaultCount: 5, maxCount: 5 });
-  await server.load(fixtureBundle('care-team-a'));
-  endpointId = await registerOpenEndpoint(svc, 'care-team-a', server.baseUrl, { maxConcurrency: 4 });
+  world = await startCareTeamAWorld({}, FAST_CLIENT, { pageSize: 5, maxConcurrency: 4 });
+  ({ svc, server, endpointId, cm } = world);
   parents = new Queue(QUEUES.assembleCase, { connection: bullConnectionOptions(svc.config.redisUrl), prefix: svc.config.queuePrefix });
 }, 60_000);
 
 afterAll(async () => {
   await parents.close();
-  await server.stop();
-  await svc.stop();
+  await world?.stop();
 });
 
 interface PullView {

@@ -6,6 +6,7 @@ import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { fixtureBundle, fixtureIntake, fixturePatientId } from '../support/fixture-child';
 import { bundleAssembled, eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
 import { pauseEndpoint } from '../support/endpoint-pause';
+import { searchPerType } from '../support/sandbox-case';
 import { makeSmartClient, type TestSmartClient } from '../support/smart-client';
 import { JORGE, patientOf, readBundle } from '../support/synthea';
 
@@ -312,7 +313,7 @@ it("stops a query the server answers with other patients' records (it ignored th
     });
     const endpointId = ((await res.json()) as { id: string }).id;
     // Searches per type (no $everything), and Observation searches ignore `patient`.
-    await svc.service.db.query(`UPDATE endpoints SET capabilities = jsonb_set(capabilities, '{patientEverything}', 'false') WHERE id = $1`, [endpointId]);
+    await searchPerType(svc, endpointId);
     const rule = server.faults.add({ match: 'GET /Observation', action: { kind: 'ignore-parameter', name: 'patient' } });
     const caseId = await openCaseWith([{ endpointId, patientId: fixturePatientId('care-team-a') }]);
     const pull = await pullToEnd(caseId, await startPull(caseId));
@@ -377,7 +378,7 @@ describe('a server whose paging goes round in circles', () => {
   /** Care team A with pages of 5, searched per type (no $everything), `fault` on its Observation searches. */
   async function pullUnder(fault: 'paging-loop' | 'stuck-paging' | 'endless-paging', paging: 'offset' | 'token') {
     const a = await team('care-team-a', paging, 5);
-    await svc.service.db.query(`UPDATE endpoints SET capabilities = jsonb_set(capabilities, '{patientEverything}', 'false') WHERE id = $1`, [a.endpointId]);
+    await searchPerType(svc, a.endpointId);
     const rule = a.server.faults.add({ match: paging === 'offset' ? 'GET /Observation' : 'GET *', action: { kind: fault } });
     const caseId = await openCaseWith([a]);
     const pullId = await startPull(caseId);

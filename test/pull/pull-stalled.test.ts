@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
+import type { SandboxServer } from '../../src/sandbox';
 import { findPull } from '../../src/pull/pull-repository';
 import { PULL_NOT_STARTED_AFTER_MS, PULL_STALLED_AFTER_MS } from '../../src/pull/pull-activity';
-import { pullProgress, pullProgresses } from '../../src/pull/pull-progress';
-import { fixtureBundle, fixtureIntake } from '../support/fixture-child';
+import { pullProgress } from '../../src/pull/pull-progress';
+import { fixtureIntake } from '../support/fixture-child';
 import { insertPullTask, insertTestCase } from '../support/pull-task';
-import { openFixtureCase, registerOpenEndpoint, startCasePull } from '../support/sandbox-case';
-import { eventually, startTestService, type TestService } from '../support/service';
+import { openFixtureCase, startCareTeamAWorld, startCasePull, type CareTeamAWorld } from '../support/sandbox-case';
+import { eventually, type TestService } from '../support/service';
 
 /**
  * A case manager tells a stuck pull from a slow one: each query says when it started and last moved,
@@ -14,6 +14,7 @@ import { eventually, startTestService, type TestService } from '../support/servi
  * a hint that says what it waits for. Real service, PostgreSQL, Redis and a sandbox EHR; the clock
  * the stall is judged at is passed (`now`), or the rows' times are set in the database.
  */
+let world: CareTeamAWorld;
 let svc: TestService;
 let server: SandboxServer;
 let endpointId: string;
@@ -21,16 +22,12 @@ let cm: string;
 
 beforeAll(async () => {
   // No reconcile pass during the file: the pulls written below the workers must get no jobs.
-  svc = await startTestService({ PULL_JOB_BACKOFF_MS: '50', RECONCILE_EVERY_MS: '3600000' });
-  cm = await svc.token('case_manager');
-  server = await startSandboxServer({ name: 'care-team-a', auth: 'none', defaultCount: 20, maxCount: 20 });
-  await server.load(fixtureBundle('care-team-a'));
-  endpointId = await registerOpenEndpoint(svc, 'care-team-a', server.baseUrl, { maxConcurrency: 8 });
+  world = await startCareTeamAWorld({ PULL_JOB_BACKOFF_MS: '50', RECONCILE_EVERY_MS: '3600000' }, {}, { pageSize: 20, maxConcurrency: 8 });
+  ({ svc, server, endpointId, cm } = world);
 }, 60_000);
 
 afterAll(async () => {
-  await server.stop();
-  await svc.stop();
+  await world?.stop();
 });
 
 interface QueryView {
@@ -56,6 +53,13 @@ const MINUTE = 60_000;
 const later = (iso: string, ms: number): Date => new Date(Date.parse(iso) + ms);
 const queriesOf = (p: PullView): QueryView[] => p.sources.flatMap((s) => s.resourceTypes);
 
+/** The pull's progress as the service reads it, `stalled` judged at `now` (default the database's clock). */
+async function progress(pullId: string, now?: Date) {
+  const pull = await findPull(svc.service.db, pullId);
+  if (!pull) throw new Error('no pull');
+  return pullProgress(svc.service.db, pull, now ? { now } : {});
+}
+
 it("shows a query waiting for the EHR's answer as running since when it started; idle for minutes, the pull says it waits for the EHR", async () => {
   const { caseId } = await openFixtureCase(svc, cm, endpointId);
   const held = server.faults.add({ match: '~Observation', action: { kind: 'hold' } });
@@ -78,23 +82,19 @@ it("shows a query waiting for the EHR's answer as running since when it started;
     expect(Date.parse(waiting.lastActivityAt)).toBeGreaterThanOrEqual(Date.parse(waiting.createdAt));
 
     // The same pull seen after ten quiet minutes: stalled, waiting for the EHR's answer since its last activity.
-    const pull = await findPull(svc.service.db, pullId);
-    if (!pull) throw new Error('no pull');
-    const quiet = await pullProgress(svc.service.db, pull, { now: later(waiting.lastActivityAt, PULL_STALLED_AFTER_MS) });
+    const quiet = await progress(pullId, later(waiting.lastActivityAt, PULL_STALLED_AFTER_MS));
     expect(quiet).toMatchObject({ stalled: true, lastActivityAt: waiting.lastActivityAt, stalledSince: waiting.lastActivityAt, stalledReason: 'awaiting_ehr' });
     expect(quiet.stalledHint).toMatch(/^Waiting for the EHR's answer since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(query [^)]*Observation[^)]* at care-team-a/);
     expect(quiet.stalledHint).toContain('a slow EHR can take minutes for one page');
     expect(quiet.stalledHint).not.toContain(fixtureIntake().patient.name.family);
     // A minute short of that, it is not.
-    expect((await pullProgress(svc.service.db, pull, { now: later(quiet.lastActivityAt, PULL_STALLED_AFTER_MS - MINUTE) })).stalled).toBe(false);
+    expect((await progress(pullId, later(quiet.lastActivityAt, PULL_STALLED_AFTER_MS - MINUTE))).stalled).toBe(false);
 
     server.faults.release(held);
     const ended = await eventually(read, (p) => !['queued', 'running'].includes(p.state), 60_000);
     expect(ended).toMatchObject({ state: 'complete', stalled: false, stalledReason: null });
     // Ended, a pull is never stalled, however long ago it moved.
-    const endedRow = await findPull(svc.service.db, pullId);
-    if (!endedRow) throw new Error('no pull');
-    expect((await pullProgress(svc.service.db, endedRow, { now: later(ended.lastActivityAt, 60 * MINUTE) })).stalled).toBe(false);
+    expect((await progress(pullId, later(ended.lastActivityAt, 60 * MINUTE))).stalled).toBe(false);
     for (const q of queriesOf(ended)) {
       expect(q.startedAt).not.toBeNull();
       // Its last change (pages, then the end) is no earlier than its start, and the pull's the latest of all.
@@ -128,17 +128,9 @@ describe('pulls below the workers (rows written here, no job queued)', () => {
     await db.query(`UPDATE pull_tasks t SET updated_at = p.created_at FROM pulls p WHERE p.id = t.pull_id AND p.id = $1`, [pullId]);
     return { caseId, pullId, taskIds };
   }
-  const progress = async (caseId: string, pullId: string, now?: Date) => {
-    const pull = await findPull(svc.service.db, pullId);
-    if (!pull) throw new Error('no pull');
-    const [view] = await pullProgresses(svc.service.db, caseId, [pull], now ? { now } : {});
-    if (!view) throw new Error('no progress');
-    return view;
-  };
-
   it('says no worker has started a pull queued for minutes, by the database clock when no clock is given', async () => {
     const { caseId, pullId } = await pullWithTasks('queued', PULL_NOT_STARTED_AFTER_MS + MINUTE, ['Condition', 'Observation']);
-    const view = await progress(caseId, pullId);
+    const view = await progress(pullId);
     expect(view).toMatchObject({ state: 'queued', stalled: true, stalledReason: 'not_started', stalledSince: view.createdAt, lastActivityAt: view.createdAt });
     expect(view.stalledHint).toBe(`Queued since ${view.createdAt.replace(/\.\d{3}Z$/, 'Z')}: no worker has started it. The pull workers may be down, or busy with other pulls.`);
     for (const q of view.sources.flatMap((s) => s.resourceTypes)) expect(q).toMatchObject({ state: 'queued', startedAt: null, lastActivityAt: view.createdAt });
@@ -147,11 +139,11 @@ describe('pulls below the workers (rows written here, no job queued)', () => {
     const res = await svc.request('GET', `/api/cases/${caseId}/pulls/${pullId}`, { token: cm });
     expect(await res.json()).toMatchObject({ stalled: true, stalledReason: 'not_started', stalledSince: view.createdAt });
     // Queued a little while only: not stalled.
-    expect((await progress(caseId, pullId, later(view.createdAt, PULL_NOT_STARTED_AFTER_MS - 1000))).stalled).toBe(false);
+    expect((await progress(pullId, later(view.createdAt, PULL_NOT_STARTED_AFTER_MS - 1000))).stalled).toBe(false);
   });
 
   it('a query waiting for a paused endpoint is not idle until its wait ends; then its pull waits for a worker', async () => {
-    const { caseId, pullId, taskIds } = await pullWithTasks('running', 0, ['Condition']);
+    const { pullId, taskIds } = await pullWithTasks('running', 0, ['Condition']);
     const db = svc.service.db;
     await db.query(
       `UPDATE pull_tasks SET state = 'running', started_at = now() - interval '30 minutes', updated_at = now() - interval '20 minutes',
@@ -159,15 +151,15 @@ describe('pulls below the workers (rows written here, no job queued)', () => {
       [taskIds[0]],
     );
     await db.query(`UPDATE pulls SET created_at = now() - interval '30 minutes' WHERE id = $1`, [pullId]);
-    const now = (await progress(caseId, pullId)).lastActivityAt;
-    const view = await progress(caseId, pullId, later(now, 4 * MINUTE));
+    const now = (await progress(pullId)).lastActivityAt;
+    const view = await progress(pullId, later(now, 4 * MINUTE));
     expect(view.stalled).toBe(false);
     const [query] = view.sources.flatMap((s) => s.resourceTypes);
     expect(Date.parse(query?.lastActivityAt ?? '') - Date.parse(query?.startedAt ?? '')).toBe(10 * MINUTE);
     expect(query?.waitingUntil).not.toBeNull();
     // Its wait ended ten minutes ago and no worker took it up again.
     const waitEnded = query?.waitingUntil ?? '';
-    const stuck = await progress(caseId, pullId, later(waitEnded, PULL_STALLED_AFTER_MS));
+    const stuck = await progress(pullId, later(waitEnded, PULL_STALLED_AFTER_MS));
     expect(stuck).toMatchObject({ stalled: true, stalledReason: 'awaiting_worker', stalledSince: waitEnded });
     expect(stuck.stalledHint).toMatch(/^No query has moved since .*: 1 still to run, none picked up\./);
   });
@@ -184,14 +176,14 @@ describe('pulls below the workers (rows written here, no job queued)', () => {
        VALUES ($1, $2, $3, $4, 'DocumentReference', 'd1', 'content[0]', 'https://ehr.example.org/fhir/Binary/b1', NULL, false, 'pending', now() - interval '20 minutes')`,
       [attachmentId, caseId, rows[0]?.source_id, taskIds[0]],
     );
-    const view = await progress(caseId, pullId);
+    const view = await progress(pullId);
     // The document's last change is the pull's last activity, twenty minutes ago.
     expect(Date.parse(view.lastActivityAt)).toBeGreaterThan(Date.parse(view.sources[0]?.resourceTypes[0]?.lastActivityAt ?? ''));
     expect(view).toMatchObject({ stalled: true, stalledReason: 'awaiting_documents', stalledSince: view.lastActivityAt });
     expect(view.stalledHint).toMatch(/^Every query has ended; 1 document still to download, none finished since /);
 
     await db.query(`UPDATE attachments SET state = 'fetched' WHERE id = $1`, [attachmentId]);
-    const closed = await progress(caseId, pullId);
+    const closed = await progress(pullId);
     expect(closed).toMatchObject({ stalled: true, stalledReason: 'awaiting_finish' });
     expect(closed.stalledHint).toContain('the pull has not been closed');
   });

@@ -18,6 +18,7 @@ import { SecretBox } from '../../src/security/secret-box';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { PullFlowProducer } from '../../queues/pull-flow';
 import { fixtureBundle, fixtureIntake, fixturePatientId } from '../support/fixture-child';
+import { searchPerType } from '../support/sandbox-case';
 import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
 
 /** Commits the first and only page of `task` (one Condition, or none), with the EHR time `serverTime` when given, and completes the task. */
@@ -47,8 +48,8 @@ export function newCondition(): Condition {
 export interface RepullWorld {
   readonly svc: TestService;
   readonly teamA: SandboxServer;
-  /** A new case with care team A's child as its source; its id. */
-  openCase(): Promise<string>;
+  /** A new case with care team A's child as its source (its endpoint searched per type with `searchPerType`); its id. */
+  openCase(options?: { readonly searchPerType?: boolean }): Promise<string>;
   /** Starts a pull of `caseId` (`startPull`, as a case manager or the specialist's request would) and waits until it ends; its id and state. */
   pull(caseId: string, input: StartPullInput): Promise<{ pullId: string; state: string | undefined }>;
   /** The pulls that stored the resource (none: not stored). */
@@ -77,10 +78,11 @@ export async function startRepullWorld(ehrNow: () => number, options: { readonly
   return {
     svc,
     teamA,
-    async openCase() {
+    async openCase(options = {}) {
       const [admin, cm] = await Promise.all([svc.token('admin'), svc.token('case_manager')]);
       const res = await svc.request('POST', '/api/endpoints', { token: admin, body: { name: 'Care team A', baseUrl: teamA.baseUrl, auth: { type: 'none' }, allowInsecureHttp: true } });
       const endpointId = ((await res.json()) as { id: string }).id;
+      if (options.searchPerType) await searchPerType(svc, endpointId);
       const caseId = ((await (await svc.request('POST', '/api/cases', { token: cm, body: fixtureIntake() })).json()) as { id: string }).id;
       const source = await svc.request('POST', `/api/cases/${caseId}/sources`, { token: cm, body: { endpointId, patient: { id: fixturePatientId('care-team-a') } } });
       if (source.status !== 201) throw new Error(`adding the source answered ${source.status}`);

@@ -1,9 +1,9 @@
-import { registerOpenEndpoint } from '../support/sandbox-case';
+import { startCareTeamAWorld, type CareTeamAWorld } from '../support/sandbox-case';
 import { markSourceChanged } from '../../src/assembly/source-changes';
-import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
+import type { SandboxServer } from '../../src/sandbox';
 import { fixtureBundle, fixtureIntake, fixturePatientId } from '../support/fixture-child';
 import { pagesStoredFor } from '../support/pull-task';
-import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
+import { eventually, FAST_CLIENT, type TestService } from '../support/service';
 import { JORGE, patientOf, readBundle } from '../support/synthea';
 import { CASE_ROW_LOCK } from '../../src/db/case-repository';
 import { importedFullUrl } from '../../src/normalize/ids';
@@ -16,6 +16,7 @@ import type { Bundle, MedicationRequest } from 'fhir/r4';
  * store, accounted for as left out with the reason), and the next pull brings the right child's.
  * While a pull for the wrong child runs, choosing another patient is refused until it is cancelled.
  */
+let world: CareTeamAWorld;
 let svc: TestService;
 let server: SandboxServer;
 let endpointId: string;
@@ -45,17 +46,13 @@ function jorgeSharingTeamAsMedication(): Bundle {
 }
 
 beforeAll(async () => {
-  svc = await startTestService({}, FAST_CLIENT);
-  cm = await svc.token('case_manager');
-  server = await startSandboxServer({ name: 'care-team-a', auth: 'none', defaultCount: 10, maxCount: 10 });
-  await server.load(fixtureBundle('care-team-a'));
+  world = await startCareTeamAWorld({}, FAST_CLIENT, { pageSize: 10, maxConcurrency: 4 });
+  ({ svc, server, endpointId, cm } = world);
   jorgeId = (await server.load(jorgeSharingTeamAsMedication())).ids.Patient?.[0] ?? '';
-  endpointId = await registerOpenEndpoint(svc, 'care-team-a', server.baseUrl, { maxConcurrency: 4 });
 }, 60_000);
 
 afterAll(async () => {
-  await server.stop();
-  await svc.stop();
+  await world?.stop();
 });
 
 /**

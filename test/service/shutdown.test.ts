@@ -1,10 +1,9 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { startOwnRedis, type OwnRedis } from '../../drills/support/redis-server';
 import { createTestDatabase, type TestDatabase } from '../support/postgres';
 import { eventually } from '../support/service';
-import { spawnService, startPrivateRedis, type PrivateRedis, type ServiceProcess } from './service-process';
+import { spawnService, type ServiceProcess } from '../support/service-process';
+import { tempDir } from '../support/temp-dir';
 
 /**
  * A stop (SIGTERM) ends, whatever Redis does: the real binary as a child process, on its own
@@ -19,19 +18,18 @@ const cleanups: (() => Promise<void>)[] = [];
 
 beforeAll(async () => {
   testDb = await createTestDatabase();
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sob-shutdown-'));
+  dataDir = tempDir('shutdown');
 });
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 afterAll(async () => {
   await testDb.drop();
-  fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
-async function start(role: 'worker' | 'all', env: Record<string, string> = {}): Promise<{ redis: PrivateRedis; svc: ServiceProcess }> {
-  const redis = await startPrivateRedis();
-  cleanups.push(() => redis.kill());
+async function start(role: 'worker' | 'all', env: Record<string, string> = {}): Promise<{ redis: OwnRedis; svc: ServiceProcess }> {
+  const redis = await startOwnRedis();
+  cleanups.push(() => redis.stop());
   const svc = spawnService({
     ROLE: role,
     DATABASE_URL: testDb.url,
@@ -89,7 +87,7 @@ it('ROLE=worker: with Redis stopped, /readyz names redis and SIGTERM still ends 
   const { redis, svc } = await start('worker', { SHUTDOWN_TIMEOUT_MS: String(timeoutMs) });
   const base = await metricsBase(svc);
   await redisConnected(base);
-  await redis.kill();
+  await redis.stop();
   const lost = await svc.waitFor('redis connection lost');
   expect(lost).toMatchObject({ level: 'warn', event: 'redis.down', connection: 'worker' });
   const ready = await fetch(`${base}/readyz`);
@@ -116,7 +114,7 @@ it('ROLE=all: with Redis stopped, the API stays ready (redis degraded) and SIGTE
   const { redis, svc } = await start('all', { SHUTDOWN_TIMEOUT_MS: String(timeoutMs) });
   const api = await apiBase(svc);
   await redisConnected(api);
-  await redis.kill();
+  await redis.stop();
   await svc.waitFor('redis connection lost');
   const ready = await fetch(`${api}/readyz`);
   expect(ready.status).toBe(200);

@@ -1,11 +1,9 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { MIGRATIONS } from '../../src/db/migrations';
 import { freePort } from '../../drills/support/free-port';
 import { createTestDatabase } from '../support/postgres';
 import { TEST_REDIS_URL } from '../support/redis-url';
-import { spawnService } from './service-process';
+import { spawnService } from '../support/service-process';
+import { tempDir } from '../support/temp-dir';
 
 /**
  * A start that cannot be made says why, naming the setting to look at: the real binary as a child
@@ -14,10 +12,7 @@ import { spawnService } from './service-process';
  */
 let dataDir: string;
 beforeAll(() => {
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sob-startup-'));
-});
-afterAll(() => {
-  fs.rmSync(dataDir, { recursive: true, force: true });
+  dataDir = tempDir('startup');
 });
 
 it('names DATABASE_URL when the database cannot be reached', async () => {

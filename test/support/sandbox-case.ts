@@ -1,5 +1,7 @@
-import { fixtureIntake, fixturePatientId } from './fixture-child';
-import type { TestService } from './service';
+import type { ServiceOverrides } from '../../src/service';
+import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
+import { fixtureBundle, fixtureIntake, fixturePatientId } from './fixture-child';
+import { startTestService, type TestService } from './service';
 
 /** The limits an endpoint is registered with (the service's defaults where absent). */
 export interface EndpointLimits {
@@ -35,4 +37,48 @@ export async function startCasePull(svc: TestService, cm: string, caseId: string
   const res = await svc.request('POST', `/api/cases/${caseId}/pulls`, { token: cm, body: {} });
   if (res.status !== 202) throw new Error(`pull not started: HTTP ${res.status} ${await res.text()}`);
   return ((await res.json()) as { pullId: string }).pullId;
+}
+
+/**
+ * Has the endpoint searched per type: its `$everything` switched off, as if its CapabilityStatement
+ * did not offer it (the sandbox does).
+ */
+export async function searchPerType(svc: TestService, endpointId: string): Promise<void> {
+  await svc.service.db.query(`UPDATE endpoints SET capabilities = jsonb_set(capabilities, '{patientEverything}', 'false') WHERE id = $1`, [endpointId]);
+}
+
+/** How {@link startCareTeamAWorld} sets care team A up. */
+export interface CareTeamAOptions {
+  /** Resources a page the sandbox sends, by default and at most. */
+  readonly pageSize: number;
+  /** The requests at a time the endpoint is registered with. */
+  readonly maxConcurrency: number;
+}
+
+/** The real service and care team A's sandbox EHR holding the fixture child, registered as an open endpoint; a case manager's token. */
+export interface CareTeamAWorld {
+  readonly svc: TestService;
+  readonly server: SandboxServer;
+  readonly endpointId: string;
+  readonly cm: string;
+  stop(): Promise<void>;
+}
+
+/** Starts a {@link CareTeamAWorld}: the service with `env` and `overrides` (as `startTestService`), care team A as `options` say. */
+export async function startCareTeamAWorld(env: Record<string, string>, overrides: ServiceOverrides, options: CareTeamAOptions): Promise<CareTeamAWorld> {
+  const [svc, server] = await Promise.all([
+    startTestService(env, overrides),
+    startSandboxServer({ name: 'care-team-a', auth: 'none', defaultCount: options.pageSize, maxCount: options.pageSize }),
+  ]);
+  await server.load(fixtureBundle('care-team-a'));
+  const [cm, endpointId] = await Promise.all([
+    svc.token('case_manager'),
+    registerOpenEndpoint(svc, 'care-team-a', server.baseUrl, { maxConcurrency: options.maxConcurrency }),
+  ]);
+  return {
+    svc, server, endpointId, cm,
+    async stop() {
+      await Promise.all([server.stop(), svc.stop()]);
+    },
+  };
 }

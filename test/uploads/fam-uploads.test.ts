@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { sampleIntake } from '../support/intake';
 import { eventually, startTestService, type TestService } from '../support/service';
+import { listUploads, postUpload, type UploadFile, type UploadView } from '../support/uploads';
 
 const DATA = path.resolve(__dirname, '../../../shared/data');
 const pdf = (name: string): Buffer => fs.readFileSync(path.join(DATA, 'pdf', name));
@@ -25,18 +26,6 @@ afterAll(async () => {
   await svc.stop();
 });
 
-interface FileView {
-  name: string;
-  kind: string;
-  state: string;
-  reason: string | null;
-}
-interface UploadView {
-  uploadId: string;
-  state: string;
-  files: FileView[];
-}
-
 async function openCase(): Promise<string> {
   const res = await svc.request('POST', '/api/cases', { token: cm, body: sampleIntake() });
   expect(res.status).toBe(201);
@@ -48,17 +37,8 @@ async function cancel(caseId: string): Promise<void> {
   expect(res.status).toBe(200);
 }
 
-async function upload(caseId: string, files: { name: string; data: Buffer }[], token = cm): Promise<Response> {
-  const form = new FormData();
-  for (const f of files) form.append('file', new Blob([f.data]), f.name);
-  return fetch(`${svc.url}/api/cases/${caseId}/uploads`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: form });
-}
-
-async function listed(caseId: string): Promise<UploadView[]> {
-  const res = await svc.request('GET', `/api/cases/${caseId}/uploads`, { token: cm });
-  expect(res.status).toBe(200);
-  return ((await res.json()) as { items: UploadView[] }).items;
-}
+const upload = (caseId: string, files: UploadFile[], token = cm): Promise<Response> => postUpload(svc, token, caseId, files);
+const listed = (caseId: string): Promise<UploadView[]> => listUploads(svc, cm, caseId);
 
 describe('files a family has, taken as what they are', () => {
   it('a PDF with leading junk before %PDF- (a portal or mail gateway header; every viewer opens it) is taken and read as a PDF, not refused with 415', async () => {

@@ -17,6 +17,7 @@ import { BlobStore } from '../../src/blobs/blob-store';
 import { UPLOAD_FLAG_SYSTEM } from '../../src/uploads/origin';
 import { openCaseIn } from '../support/opinion-case';
 import { eventually, startTestService, type TestService } from '../support/service';
+import { postUpload, type UploadFile } from '../support/uploads';
 import { SHARED_DATA } from '../support/synthea';
 import { buildZip } from './zip-writer';
 
@@ -50,11 +51,7 @@ interface UploadView {
   files: FileView[];
 }
 
-async function upload(caseId: string, files: { name: string; data: Buffer }[]): Promise<Response> {
-  const form = new FormData();
-  for (const f of files) form.append('file', new Blob([f.data]), f.name);
-  return fetch(`${svc.url}/api/cases/${caseId}/uploads`, { method: 'POST', headers: { authorization: `Bearer ${cm}` }, body: form });
-}
+const upload = (caseId: string, files: UploadFile[]): Promise<Response> => postUpload(svc, cm, caseId, files);
 
 async function uploads(caseId: string): Promise<UploadView[]> {
   const res = await svc.request('GET', `/api/cases/${caseId}/uploads`, { token: cm });

@@ -11,6 +11,7 @@ import { cleanFileName } from '../../src/uploads/multipart-receiver';
 import { storableFileName } from '../../src/util/storable-text';
 import { sampleIntake } from '../support/intake';
 import { eventually, startTestService, type TestService } from '../support/service';
+import { listUploads, postUpload, type UploadView } from '../support/uploads';
 import { filesUnder } from './disk-faults';
 import { buildZip } from './zip-writer';
 
@@ -58,24 +59,7 @@ async function postParts(caseId: string, parts: readonly RawPart[]): Promise<Res
   });
 }
 
-interface FileView {
-  name: string;
-  kind: string;
-  state: string;
-  reason: string | null;
-  fromZip?: string;
-}
-interface UploadView {
-  uploadId: string;
-  state: string;
-  files: FileView[];
-}
-
-async function uploads(caseId: string): Promise<UploadView[]> {
-  const res = await svc.request('GET', `/api/cases/${caseId}/uploads`, { token: cm });
-  expect(res.status).toBe(200);
-  return ((await res.json()) as { items: UploadView[] }).items;
-}
+const uploads = (caseId: string): Promise<UploadView[]> => listUploads(svc, cm, caseId);
 
 const blobFiles = (): string[] => filesUnder(path.join(svc.config.dataDir, 'blobs'));
 
@@ -132,10 +116,10 @@ describe('file names are shown honestly', () => {
 
   it('a multipart file name with a right-to-left override, and zip entries with isolates or C1 controls, are listed with U+FFFD in their place', async () => {
     const caseId = await openCase();
-    const form = new FormData();
-    form.append('file', new Blob([LETTER]), 'invoice\u202Efdp.exe');
-    form.append('file', new Blob([buildZip([{ name: 'DICOM/\u2066IM1\u2069.dcm', data: CR }, { name: 'report\u009B.pdf', data: LETTER }])]), 'cd\u2067.zip');
-    const res = await fetch(`${svc.url}/api/cases/${caseId}/uploads`, { method: 'POST', headers: { authorization: `Bearer ${cm}` }, body: form });
+    const res = await postUpload(svc, cm, caseId, [
+      { name: 'invoice\u202Efdp.exe', data: LETTER },
+      { name: 'cd\u2067.zip', data: buildZip([{ name: 'DICOM/\u2066IM1\u2069.dcm', data: CR }, { name: 'report\u009B.pdf', data: LETTER }]) },
+    ]);
     expect(res.status).toBe(202);
     const accepted = (await res.json()) as UploadView;
     expect(accepted.files.map((f) => f.name)).toEqual(['invoice\uFFFDfdp.exe', 'cd\uFFFD.zip']);

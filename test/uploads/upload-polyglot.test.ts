@@ -19,7 +19,8 @@ import { UPLOAD_FLAG_SYSTEM } from '../../src/uploads/origin';
 import { DUPLICATE_ENTRY_REASON } from '../../src/uploads/zip-archive';
 import { CaptureTransport } from '../support/capture-log';
 import { sampleIntake } from '../support/intake';
-import { eventually, startTestService, type TestService } from '../support/service';
+import { startTestService, type TestService } from '../support/service';
+import { uploadAndIngest } from '../support/uploads';
 import { buildZip } from './zip-writer';
 
 const DICOM = path.resolve(__dirname, '../../../shared/data/dicom');
@@ -52,20 +53,6 @@ function polyglot(dicom: Buffer, script = true): Buffer {
   return Buffer.from(out, 'latin1');
 }
 
-interface FileView {
-  id: string;
-  name: string;
-  kind: string;
-  state: string;
-  reason: string | null;
-}
-interface UploadView {
-  uploadId: string;
-  state: string;
-  bundleVersion?: number;
-  files: FileView[];
-}
-
 let svc: TestService;
 let cm: string;
 
@@ -85,27 +72,6 @@ async function openCase(name?: { given: string[]; family: string }): Promise<str
   return ((await res.json()) as { id: string }).id;
 }
 
-/** Uploads the files; the upload once ingested, and the case bundle it was assembled into. */
-async function uploadAndIngest(caseId: string, files: { name: string; data: Buffer }[]): Promise<{ upload: UploadView; bundle: Bundle }> {
-  const form = new FormData();
-  for (const f of files) form.append('file', new Blob([f.data]), f.name);
-  const res = await fetch(`${svc.url}/api/cases/${caseId}/uploads`, { method: 'POST', headers: { authorization: `Bearer ${cm}` }, body: form });
-  expect(res.status).toBe(202);
-  const { uploadId } = (await res.json()) as UploadView;
-  const upload = (await eventually(
-    async () => {
-      const list = await svc.request('GET', `/api/cases/${caseId}/uploads`, { token: cm });
-      return ((await list.json()) as { items: UploadView[] }).items.find((u) => u.uploadId === uploadId);
-    },
-    (u) => u?.state === 'ingested' || u?.state === 'failed',
-    90_000,
-  )) as UploadView;
-  expect(upload.state).toBe('ingested');
-  const bundle = await svc.request('GET', `/api/cases/${caseId}/bundle?version=${upload.bundleVersion ?? 0}`, { token: cm });
-  expect(bundle.status).toBe(200);
-  return { upload, bundle: (await bundle.json()) as Bundle };
-}
-
 const studies = (bundle: Bundle): ImagingStudy[] => (bundle.entry ?? []).map((e) => e.resource).filter((r): r is ImagingStudy => r?.resourceType === 'ImagingStudy');
 const flagTags = (study: ImagingStudy | undefined): string[] => (study?.meta?.tag ?? []).filter((t) => t.system === UPLOAD_FLAG_SYSTEM).map((t) => t.code ?? '');
 
@@ -115,7 +81,7 @@ describe('a file that is both DICOM and PDF', () => {
     logger.add(capture);
     try {
       const caseId = await openCase({ given: ['MR1'], family: 'CompressedSamples' });
-      const { upload, bundle } = await uploadAndIngest(caseId, [{ name: 'report-Quillon.pdf', data: polyglot(MR) }]);
+      const { upload, bundle } = await uploadAndIngest(svc, cm, caseId, [{ name: 'report-Quillon.pdf', data: polyglot(MR) }]);
       expect(upload.files).toHaveLength(1);
       const file = upload.files[0];
       expect(file).toMatchObject({ name: 'report-Quillon.pdf', kind: 'dicom', state: 'flagged' });
@@ -141,7 +107,7 @@ describe('a file that is both DICOM and PDF', () => {
     const child = { patientName: 'Marrowvale^Zinnia', birthDate: '20170314', studyUid: '1.2.826.0.1.3680043.2.1143.901', seriesUid: '1.2.826.0.1.3680043.2.1143.901.1' };
     const plain = syntheticDicom({ ...child, sopUid: '1.2.826.0.1.3680043.2.1143.901.1.1' });
     const both = polyglot(syntheticDicom({ ...child, sopUid: '1.2.826.0.1.3680043.2.1143.901.1.2' }), false);
-    const { upload, bundle } = await uploadAndIngest(caseId, [
+    const { upload, bundle } = await uploadAndIngest(svc, cm, caseId, [
       { name: 'IM1', data: plain },
       { name: 'IM2', data: both },
     ]);
@@ -163,7 +129,7 @@ describe('a zip with two entries of one name', () => {
       { name: 'a/IM1', data: MR_RLE },
       { name: 'a\\IM1', data: MR },
     ]);
-    const { upload, bundle } = await uploadAndIngest(caseId, [{ name: 'cd.zip', data: zip }]);
+    const { upload, bundle } = await uploadAndIngest(svc, cm, caseId, [{ name: 'cd.zip', data: zip }]);
     const view = upload.files.map((f) => ({ name: f.name, kind: f.kind, state: f.state, reason: f.reason }));
     expect(view).toEqual([
       { name: 'cd.zip', kind: 'zip', state: 'parsed', reason: '1 entry refused' },
@@ -182,7 +148,7 @@ describe('a zip with two entries of one name', () => {
       { name: 'DICOM/IM1', data: syntheticDicom({ ...child, sopUid: '1.2.826.0.1.3680043.2.1143.902.1.1' }) },
       { name: 'DICOM/IM1', data: syntheticDicom({ ...child, sopUid: '1.2.826.0.1.3680043.2.1143.902.1.2' }) },
     ]);
-    const { upload, bundle } = await uploadAndIngest(caseId, [{ name: 'cd.zip', data: zip }]);
+    const { upload, bundle } = await uploadAndIngest(svc, cm, caseId, [{ name: 'cd.zip', data: zip }]);
     expect(upload.files.map((f) => [f.name, f.state, f.reason])).toEqual([
       ['cd.zip', 'parsed', null],
       ['DICOM/IM1', 'parsed', null],

@@ -16,6 +16,7 @@ import { UPLOAD_FLAG_SYSTEM } from '../../src/uploads/origin';
 import { validationErrors } from '../normalize/normalize-support';
 import { sampleIntake } from '../support/intake';
 import { eventually, startTestService, type TestService } from '../support/service';
+import { postUpload, type FileView as SharedFileView, type UploadFile, type UploadView as SharedUploadView } from '../support/uploads';
 import { buildZip } from './zip-writer';
 import { loadDomainData } from '../../src/cases/domain-data';
 
@@ -68,27 +69,13 @@ async function openCase(): Promise<string> {
   return ((await res.json()) as { id: string }).id;
 }
 
-async function upload(caseId: string, files: { name: string; data: Buffer }[], token = cm): Promise<Response> {
-  const form = new FormData();
-  for (const f of files) form.append('file', new Blob([f.data]), f.name);
-  return fetch(`${svc.url}/api/cases/${caseId}/uploads`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: form });
-}
+const upload = (caseId: string, files: UploadFile[], token = cm): Promise<Response> => postUpload(svc, token, caseId, files);
 
-interface FileView {
-  id: string;
-  name: string;
-  kind: string;
-  state: string;
-  reason: string | null;
-  fromZip?: string;
+interface FileView extends SharedFileView {
   details?: Record<string, unknown>;
 }
-interface UploadView {
-  uploadId: string;
-  state: string;
-  bundleVersion?: number;
+interface UploadView extends SharedUploadView<FileView> {
   progress: Record<string, number>;
-  files: FileView[];
 }
 
 async function uploads(caseId: string, token = cm): Promise<UploadView[]> {

@@ -8,7 +8,7 @@ import {
   refreshCapabilities,
   registerEndpoint,
   removeEndpoint,
-  requireEndpointAt,
+  requireEndpoint,
   resetEndpointCircuit,
   type EndpointServiceDeps,
 } from '../../endpoints/endpoint-service';
@@ -45,7 +45,7 @@ export function endpointRoutes(deps: EndpointRouteDeps): AnyRoute[] {
         409: { description: 'Its sealed key cannot be opened with this SECRETS_KEY, or makes no public key (`field: auth`: register its auth again)' },
       },
       handler: async ({ params }) => {
-        const jwks = jwksOf([await requireEndpointAt(deps.db, params.id)], deps.secrets);
+        const jwks = jwksOf([await requireEndpoint(deps.db, params.id)], deps.secrets);
         if (jwks.keys.length === 0) throw notFound(`A SMART Backend Services key of endpoint ${params.id} (its auth type uses none)`);
         return { status: 200, body: jwks };
       },

@@ -5,9 +5,14 @@
  * @see https://hl7.org/fhir/R4/datatypes.html
  * @packageDocumentation
  */
-import type { CodeableConcept, Coding, Period, Quantity, Range } from 'fhir/r4';
-import { codingsOf } from '../dedupe/keys';
+import type { CodeableConcept, Coding, FhirResource, Period, Quantity, Range } from 'fhir/r4';
+import { codingsOf, CVX, LOINC, RXNORM, SNOMED, UCUM } from '../dedupe/keys';
 import { readableDateTime } from '../readable-date';
+
+/** Resolves a reference to a resource of the bundle by its fullUrl (a Map of them, or one that parses on demand). */
+export interface ResourceLookup {
+  get(url: string): FhirResource | undefined;
+}
 
 /**
  * The items of a list element; none when it is absent or, malformed, not a list.
@@ -31,24 +36,30 @@ export function codingText(c: Coding | undefined): string | undefined {
   return isObject(c) ? c.display ?? c.code : undefined;
 }
 
-/** Human text of a CodeableConcept: its text, else the first coding's display, else code. */
-export function ccText(cc: CodeableConcept | undefined): string | undefined {
-  if (!isObject(cc)) return undefined;
+/** A CodeableConcept's text, else the first coding's display; without either, its codings (to go on from). */
+function textOrDisplay(cc: CodeableConcept): string | Coding[] {
   if (cc.text) return cc.text;
   const codings = codingsOf(cc);
-  return codingText(codings.find((x) => x.display) ?? codings[0]);
+  return codings.find((x) => x.display)?.display ?? codings;
+}
+
+/** Human text of a CodeableConcept: its text, else the first coding's display, else the first coding's code. */
+export function ccText(cc: CodeableConcept | undefined): string | undefined {
+  if (!isObject(cc)) return undefined;
+  const t = textOrDisplay(cc);
+  return Array.isArray(t) ? codingText(t[0]) : t;
 }
 
 /** Short names of the code systems a result's code is commonly from. */
 const SYSTEM_NAMES: ReadonlyMap<string, string> = new Map([
-  ['http://loinc.org', 'LOINC'],
-  ['http://snomed.info/sct', 'SNOMED CT'],
-  ['http://www.nlm.nih.gov/research/umls/rxnorm', 'RxNorm'],
-  ['http://hl7.org/fhir/sid/cvx', 'CVX'],
+  [LOINC, 'LOINC'],
+  [SNOMED, 'SNOMED CT'],
+  [RXNORM, 'RxNorm'],
+  [CVX, 'CVX'],
   ['http://hl7.org/fhir/sid/icd-10-cm', 'ICD-10-CM'],
   ['http://hl7.org/fhir/sid/icd-10', 'ICD-10'],
   ['http://www.ama-assn.org/go/cpt', 'CPT'],
-  ['http://unitsofmeasure.org', 'UCUM'],
+  [UCUM, 'UCUM'],
 ]);
 
 /**
@@ -58,11 +69,9 @@ const SYSTEM_NAMES: ReadonlyMap<string, string> = new Map([
  */
 export function conceptName(cc: CodeableConcept | undefined): string | undefined {
   if (!isObject(cc)) return undefined;
-  if (cc.text) return cc.text;
-  const codings = codingsOf(cc);
-  const named = codings.find((x) => x.display);
-  if (named?.display) return named.display;
-  const first = codings.find((x) => x.code);
+  const t = textOrDisplay(cc);
+  if (!Array.isArray(t)) return t;
+  const first = t.find((x) => x.code);
   if (first?.code === undefined) return undefined;
   const system = first.system === undefined ? undefined : SYSTEM_NAMES.get(first.system) ?? first.system;
   return system === undefined ? `code ${first.code}` : `${system} ${first.code}`;

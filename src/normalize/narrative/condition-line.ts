@@ -21,14 +21,18 @@ function hasAbatement(c: Condition): boolean {
     || (typeof c.abatementString === 'string' && c.abatementString !== '');
 }
 
-/** Whether its clinicalStatus says active (active, recurrence, relapse). */
-const saysActive = (c: Condition): boolean => codesOf(c.clinicalStatus).some((x) => ACTIVE_STATUSES.has(x));
+/** Whether a clinicalStatus's codes say active (active, recurrence, relapse). */
+const saysActive = (statusCodes: readonly string[]): boolean => statusCodes.some((x) => ACTIVE_STATUSES.has(x));
+
+/** Whether a verification status is excluded from the record's lists (entered in error, refuted). */
+export const isExcludedVerification = (codes: readonly string[]): boolean => codes.some((x) => EXCLUDED_VERIFICATION.has(x));
 
 /** Its section: none when entered in error or refuted; past illness when resolved or abated and not active again. */
 export function conditionSection(c: Condition): 'problems' | 'pastIllness' | undefined {
-  if (codesOf(c.verificationStatus).some((x) => EXCLUDED_VERIFICATION.has(x))) return undefined;
-  if (codesOf(c.clinicalStatus).some((x) => PAST_STATUSES.has(x))) return 'pastIllness';
-  return hasAbatement(c) && !saysActive(c) ? 'pastIllness' : 'problems';
+  if (isExcludedVerification(codesOf(c.verificationStatus))) return undefined;
+  const status = codesOf(c.clinicalStatus);
+  if (status.some((x) => PAST_STATUSES.has(x))) return 'pastIllness';
+  return hasAbatement(c) && !saysActive(status) ? 'pastIllness' : 'problems';
 }
 
 /** An age or age range: "at age 18 mo", "at age 2–4 a". */
@@ -53,8 +57,5 @@ export function abatementText(c: Condition): string | undefined {
 
 /** The flag of a condition said active that records an abatement. */
 export function contradictionText(c: Condition): string | undefined {
-  return saysActive(c) && hasAbatement(c) ? 'abatement recorded' : undefined;
+  return hasAbatement(c) && saysActive(codesOf(c.clinicalStatus)) ? 'abatement recorded' : undefined;
 }
-
-/** Whether a verification status is excluded from the record's lists (entered in error, refuted). */
-export const isExcludedVerification = (codes: readonly string[]): boolean => codes.some((x) => EXCLUDED_VERIFICATION.has(x));

@@ -17,7 +17,7 @@ import { ccText, codingText, isObject, joinParts, listOf } from './concept';
  * cancelled admission as one that happened.
  * @see https://hl7.org/fhir/R4/procedure-definitions.html#Procedure.status
  */
-export function eventStatus(status: string | undefined, reason: CodeableConcept | undefined, usual = 'completed'): string | undefined {
+function eventStatus(status: string | undefined, reason: CodeableConcept | undefined, usual = 'completed'): string | undefined {
   if (typeof status !== 'string' || status === usual) return undefined;
   const said = status === 'not-done' ? 'not done' : status;
   const why = ccText(reason);
@@ -69,20 +69,20 @@ export function imagingStudyText(r: ImagingStudy): string | undefined {
   return modalities.length === 0 ? sites.join(', ') : `${modalities.join(', ')} of ${sites.join(', ')}`;
 }
 
-/** What an Immunization, Procedure, Encounter or DocumentReference says besides its date. */
+/** What an Immunization, Procedure, Encounter or DocumentReference says besides its date (empty when nothing). */
 export function describeOther(r: FhirResource): string | undefined {
   switch (r.resourceType) {
     case 'Immunization':
-      return joinParts([ccText(r.vaccineCode), eventStatus(r.status, r.statusReason), r.isSubpotent === true ? 'subpotent dose' : undefined]) || undefined;
-    case 'Procedure': return joinParts([ccText(r.code), eventStatus(r.status, r.statusReason)]) || undefined;
+      return joinParts([ccText(r.vaccineCode), eventStatus(r.status, r.statusReason), r.isSubpotent === true ? 'subpotent dose' : undefined]);
+    case 'Procedure': return joinParts([ccText(r.code), eventStatus(r.status, r.statusReason)]);
     case 'Encounter':
-      return joinParts([joinParts([ccText(listOf(r.type)[0]) ?? codingText(r.class), r.serviceProvider?.display], ', '), eventStatus(r.status, undefined, 'finished')]) || undefined;
+      return joinParts([joinParts([ccText(listOf(r.type)[0]) ?? codingText(r.class), r.serviceProvider?.display], ', '), eventStatus(r.status, undefined, 'finished')]);
     case 'DocumentReference':
       return joinParts([
         joinParts([ccText(r.type), r.description], ': '),
         r.status === 'superseded' ? 'superseded' : undefined,
         typeof r.docStatus === 'string' && r.docStatus !== 'final' ? r.docStatus : undefined,
-      ]) || undefined;
+      ]);
     default: return undefined;
   }
 }

@@ -8,14 +8,14 @@
  * @packageDocumentation
  */
 import type { Dosage, FhirResource, MedicationRequest, MedicationStatement, Timing } from 'fhir/r4';
-import { ccText, isObject, joinParts, listOf, quantityText, rangeText } from './concept';
+import { ccText, isObject, joinParts, listOf, quantityText, rangeText, type ResourceLookup } from './concept';
 
 /**
  * The drug's name: the medicationCodeableConcept, else the Medication referenced — contained in the
  * request (`#med0320`) or an entry of the bundle (`byUrl`) — else the reference's display.
  * @see https://hl7.org/fhir/R4/references.html#contained
  */
-export function medicationName(r: MedicationRequest | MedicationStatement, byUrl: ReadonlyMap<string, FhirResource>): string | undefined {
+function medicationName(r: MedicationRequest | MedicationStatement, byUrl: ResourceLookup): string | undefined {
   if (r.medicationCodeableConcept) return ccText(r.medicationCodeableConcept);
   const ref = isObject(r.medicationReference) ? r.medicationReference : undefined;
   const url = typeof ref?.reference === 'string' ? ref.reference : undefined;
@@ -44,7 +44,7 @@ function times(frequency: number, max: number | undefined): string {
  * with its bounds ("for 8 wk") and count ("10 doses"); or its code's text ("BID"). None when it says nothing.
  * @see https://hl7.org/fhir/R4/datatypes-definitions.html#Timing.repeat
  */
-export function timingText(t: Timing | undefined): string | undefined {
+function timingText(t: Timing | undefined): string | undefined {
   if (!isObject(t)) return undefined;
   const code = ccText(t.code);
   const rep = isObject(t.repeat) ? t.repeat : undefined;
@@ -59,11 +59,12 @@ export function timingText(t: Timing | undefined): string | undefined {
   } else if (rep.frequency !== undefined) how = `${times(rep.frequency, rep.frequencyMax)}`;
   const when = listOf(rep.when).filter((w) => typeof w === 'string');
   const at = listOf(rep.timeOfDay).filter((w) => typeof w === 'string');
+  const bounds = quantityText(rep.boundsDuration);
   return joinParts([
     how ?? code,
     at.length > 0 ? `at ${at.join(', ')}` : undefined,
     when.length > 0 ? `(${when.join(', ')})` : undefined,
-    quantityText(rep.boundsDuration) ? `for ${quantityText(rep.boundsDuration) ?? ''}` : undefined,
+    bounds ? `for ${bounds}` : undefined,
     rep.count !== undefined ? `${rep.count} dose${rep.count === 1 ? '' : 's'}` : undefined,
   ], ' ') || undefined;
 }
@@ -72,16 +73,17 @@ export function timingText(t: Timing | undefined): string | undefined {
  * One dosage step: its text when the source wrote one, else what its structured parts say — dose
  * (quantity or range), route, timing, "as needed" (for what) — e.g. "10 mg oral once weekly".
  */
-export function dosageStepText(d: Dosage): string | undefined {
+function dosageStepText(d: Dosage): string | undefined {
   if (d.text) return d.text;
   const dr = listOf(d.doseAndRate).find((x) => isObject(x));
   const dose = dr ? quantityText(dr.doseQuantity) ?? rangeText(dr.doseRange) : undefined;
-  const prn = d.asNeededBoolean === true ? 'as needed' : ccText(d.asNeededCodeableConcept) ? `as needed for ${ccText(d.asNeededCodeableConcept) ?? ''}` : undefined;
+  const forWhat = d.asNeededBoolean === true ? undefined : ccText(d.asNeededCodeableConcept);
+  const prn = d.asNeededBoolean === true ? 'as needed' : forWhat ? `as needed for ${forWhat}` : undefined;
   return joinParts([dose, ccText(d.route), timingText(d.timing), prn], ' ') || undefined;
 }
 
 /** Every dosage step, in the order given; "then" before a step of a later `sequence`. */
-export function dosageText(dosages: readonly Dosage[] | undefined): string | undefined {
+function dosageText(dosages: readonly Dosage[] | undefined): string | undefined {
   let out = '';
   let previous: number | undefined;
   for (const d of listOf(dosages)) {
@@ -100,12 +102,12 @@ export function dosageText(dosages: readonly Dosage[] | undefined): string | und
  * A request's intent when it is not `order` (a proposal or a plan is not a prescription): "intent: proposal".
  * @see https://hl7.org/fhir/R4/valueset-medicationrequest-intent.html
  */
-export function intentText(r: MedicationRequest | MedicationStatement): string | undefined {
+function intentText(r: MedicationRequest | MedicationStatement): string | undefined {
   return r.resourceType === 'MedicationRequest' && typeof r.intent === 'string' && r.intent !== 'order' ? `intent: ${r.intent}` : undefined;
 }
 
 /** Drug, dosage steps, intent and status of a medication line (date first, added by the caller). */
-export function medicationParts(r: MedicationRequest | MedicationStatement, byUrl: ReadonlyMap<string, FhirResource>): (string | undefined)[] {
+export function medicationParts(r: MedicationRequest | MedicationStatement, byUrl: ResourceLookup): (string | undefined)[] {
   const dosages = r.resourceType === 'MedicationRequest' ? r.dosageInstruction : r.dosage;
   return [medicationName(r, byUrl), dosageText(dosages), intentText(r), r.status];
 }

@@ -8,16 +8,16 @@
  * @see https://hl7.org/fhir/R4/observation-definitions.html#Observation.referenceRange
  * @packageDocumentation
  */
-import type { DiagnosticReport, FhirResource, Observation, ObservationComponent, ObservationReferenceRange, Quantity, Ratio } from 'fhir/r4';
+import type { DiagnosticReport, Observation, ObservationComponent, ObservationReferenceRange, Quantity, Ratio } from 'fhir/r4';
 import { readableDateTime } from '../readable-date';
-import { ccText, codesOf, conceptName, isObject, listOf, periodText, quantityText, rangeText, unitOf } from './concept';
+import { ccText, codesOf, conceptName, isObject, listOf, periodText, quantityText, rangeText, unitOf, type ResourceLookup } from './concept';
 
 type ValueHolder = Pick<Observation,
   | 'valueQuantity' | 'valueCodeableConcept' | 'valueString' | 'valueBoolean' | 'valueInteger' | 'valueRange' | 'valueRatio'
   | 'valueSampledData' | 'valueTime' | 'valueDateTime' | 'valuePeriod' | 'dataAbsentReason'>;
 
 /** A Ratio: `1:640` (a titer), `5 mg / 1 mL` when either term has a unit. */
-export function ratioText(r: Ratio | undefined): string | undefined {
+function ratioText(r: Ratio | undefined): string | undefined {
   if (!isObject(r)) return undefined;
   const n = isObject(r.numerator) ? r.numerator : undefined;
   const d = isObject(r.denominator) ? r.denominator : undefined;
@@ -28,7 +28,7 @@ export function ratioText(r: Ratio | undefined): string | undefined {
 }
 
 /** An Observation's (or component's) value, whatever its type; a missing value with its reason. */
-export function observationValue(o: ValueHolder): string | undefined {
+function observationValue(o: ValueHolder): string | undefined {
   return quantityText(o.valueQuantity) ?? ccText(o.valueCodeableConcept) ?? o.valueString
     ?? (o.valueBoolean !== undefined ? String(o.valueBoolean) : undefined)
     ?? (o.valueInteger !== undefined ? String(o.valueInteger) : undefined)
@@ -53,7 +53,7 @@ function interpretationText(o: Pick<Observation, 'interpretation'>): string | un
  * the code R4 requires shows its value alone); none when there are no components.
  * @see https://hl7.org/fhir/R4/observation-definitions.html#Observation.component.code
  */
-export function componentText(components: Observation['component']): string | undefined {
+function componentText(components: Observation['component']): string | undefined {
   const list = listOf(components).filter((c): c is ObservationComponent => isObject(c));
   if (list.length === 0) return undefined;
   return list.map((c) => {
@@ -77,10 +77,10 @@ function dayOf(value: string | undefined): { y: number; m: number; d: number; ms
 }
 
 /** The child's age on `when` in a UCUM unit of time (whole units), for matching an age-specific range. */
-export type AgeIn = (unit: string | undefined) => number | undefined;
+type AgeIn = (unit: string | undefined) => number | undefined;
 
 /** Age in whole years (`a`), months (`mo`), weeks (`wk`) or days (`d`) between a birth date and a date; none otherwise. */
-export function ageCalculator(birthDate: string | undefined, when: string | undefined): AgeIn | undefined {
+function ageCalculator(birthDate: string | undefined, when: string | undefined): AgeIn | undefined {
   const born = dayOf(birthDate);
   const at = dayOf(when);
   if (!born || !at || at.ms < born.ms) return undefined;
@@ -111,28 +111,48 @@ function ageApplies(range: ObservationReferenceRange, ageIn: AgeIn | undefined):
   return true;
 }
 
+/**
+ * A reference range that applies, with what its line and the computed flag both ask of it: whether its
+ * type is normal (or absent), and whether its age is known to apply (true without an age).
+ */
+interface ApplicableRange {
+  readonly range: ObservationReferenceRange;
+  readonly normal: boolean;
+  readonly ageKnown: boolean;
+}
+
+const NO_RANGES: readonly ApplicableRange[] = [];
+
 /** One range as text: `3.5–5.0 mmol/L`, else its text; qualified by its type (unless normal), population and age. */
-function oneRangeText(range: ObservationReferenceRange): string | undefined {
+function oneRangeText({ range, normal }: ApplicableRange): string | undefined {
   const values = rangeText(range) ?? range.text;
   if (values === undefined) return undefined;
   // Most ranges are plain: nothing more allocated for them.
   if (range.type === undefined && range.appliesTo === undefined && range.age === undefined) return values;
-  const typeCodes = codesOf(range.type);
+  const age = rangeText(range.age);
   const qualifiers = [
-    typeCodes.length === 0 || typeCodes.includes('normal') ? undefined : ccText(range.type),
+    normal ? undefined : ccText(range.type),
     ...listOf(range.appliesTo).map((a) => ccText(a)),
-    isObject(range.age) && rangeText(range.age) ? `age ${rangeText(range.age) ?? ''}` : undefined,
+    age ? `age ${age}` : undefined,
   ].filter((q): q is string => q !== undefined);
   return qualifiers.length > 0 ? `${values} (${qualifiers.join(', ')})` : values;
 }
 
 /** The reference ranges that apply: those for the child's age when that is known, else all. */
-function applicableRanges(o: Pick<Observation, 'referenceRange'>, ageIn: AgeIn | undefined): ObservationReferenceRange[] {
-  return listOf(o.referenceRange).filter((r): r is ObservationReferenceRange => isObject(r) && ageApplies(r, ageIn) !== false);
+function applicableRanges(given: readonly ObservationReferenceRange[], ageIn: AgeIn | undefined): ApplicableRange[] {
+  const out: ApplicableRange[] = [];
+  for (const range of given) {
+    if (!isObject(range)) continue;
+    const applies = ageApplies(range, ageIn);
+    if (applies === false) continue;
+    const typeCodes = range.type === undefined ? undefined : codesOf(range.type);
+    out.push({ range, normal: typeCodes === undefined || typeCodes.length === 0 || typeCodes.includes('normal'), ageKnown: applies === true });
+  }
+  return out;
 }
 
 /** "reference range 3.5–5.0 mmol/L" (several joined by "; "); none without a range. */
-export function referenceRangeText(ranges: readonly ObservationReferenceRange[]): string | undefined {
+function referenceRangeText(ranges: readonly ApplicableRange[]): string | undefined {
   const shown = ranges.map(oneRangeText).filter((t): t is string => t !== undefined);
   return shown.length > 0 ? `reference range ${shown.join('; ')}` : undefined;
 }
@@ -149,16 +169,13 @@ function sameUnit(a: Quantity, b: Quantity): boolean {
  * (normal, not population-specific, age known to apply) range of its unit — "above reference range
  * (computed)" — so the reader sees what a flag would have said, and that this service said it.
  */
-function computedFlag(o: Pick<Observation, 'valueQuantity'>, ranges: readonly ObservationReferenceRange[], ageIn: AgeIn | undefined): string | undefined {
+function computedFlag(o: Pick<Observation, 'valueQuantity'>, ranges: readonly ApplicableRange[]): string | undefined {
   const v = o.valueQuantity;
   if (!isObject(v) || typeof v.value !== 'number' || v.comparator !== undefined) return undefined;
-  const simple = ranges.filter((r) => {
-    const typeCodes = codesOf(r.type);
-    return (typeCodes.length === 0 || typeCodes.includes('normal')) && listOf(r.appliesTo).length === 0 && ageApplies(r, ageIn) === true
-      && ((isObject(r.low) && typeof r.low.value === 'number') || (isObject(r.high) && typeof r.high.value === 'number'));
-  });
+  const simple = ranges.filter(({ range: r, normal, ageKnown }) => normal && ageKnown && listOf(r.appliesTo).length === 0
+    && ((isObject(r.low) && typeof r.low.value === 'number') || (isObject(r.high) && typeof r.high.value === 'number')));
   if (simple.length !== 1) return undefined;
-  const [range] = simple;
+  const range = simple[0]?.range;
   const low = isObject(range?.low) && typeof range.low.value === 'number' && range.low.comparator === undefined ? range.low : undefined;
   const high = isObject(range?.high) && typeof range.high.value === 'number' && range.high.comparator === undefined ? range.high : undefined;
   if ((low && !sameUnit(v, low)) || (high && !sameUnit(v, high))) return undefined;
@@ -168,7 +185,7 @@ function computedFlag(o: Pick<Observation, 'valueQuantity'>, ranges: readonly Ob
 }
 
 /** The child's birth date, from the Observation's subject when it is the case Patient in the bundle. */
-function birthDateOf(o: Observation, byUrl: ReadonlyMap<string, FhirResource>): string | undefined {
+function birthDateOf(o: Observation, byUrl: ResourceLookup): string | undefined {
   const ref = isObject(o.subject) ? o.subject.reference : undefined;
   const subject = typeof ref === 'string' ? byUrl.get(ref) : undefined;
   return subject?.resourceType === 'Patient' ? subject.birthDate : undefined;
@@ -178,15 +195,14 @@ function birthDateOf(o: Observation, byUrl: ReadonlyMap<string, FhirResource>): 
  * The parts of an Observation's line after its date: name, value, components, reference range,
  * interpretation (or the computed flag), status when not final.
  */
-export function observationParts(o: Observation, when: string | undefined, byUrl: ReadonlyMap<string, FhirResource>): (string | undefined)[] {
+export function observationParts(o: Observation, when: string | undefined, byUrl: ResourceLookup): (string | undefined)[] {
   const given = listOf(o.referenceRange);
-  let ranges: readonly ObservationReferenceRange[] = given;
-  let ageIn: AgeIn | undefined;
+  let ranges = NO_RANGES;
   if (given.length > 0) {
-    if (given.some((r) => isObject(r) && isObject(r.age))) ageIn = ageCalculator(birthDateOf(o, byUrl), when);
-    ranges = applicableRanges(o, ageIn);
+    const ageIn = given.some((r) => isObject(r) && isObject(r.age)) ? ageCalculator(birthDateOf(o, byUrl), when) : undefined;
+    ranges = applicableRanges(given, ageIn);
   }
-  const flag = interpretationText(o) ?? (ranges.length > 0 ? computedFlag(o, ranges, ageIn) : undefined);
+  const flag = interpretationText(o) ?? (ranges.length > 0 ? computedFlag(o, ranges) : undefined);
   return [conceptName(o.code), observationValue(o), componentText(o.component), ranges.length > 0 ? referenceRangeText(ranges) : undefined, flag, o.status === 'final' ? undefined : o.status];
 }
 
@@ -198,7 +214,7 @@ const RESULTS_NAMED = 3;
  * its flag and range): how many, and the names of a few when they name other tests than the report
  * ("2 results: TSH; Free T4"); just the count when there are more or not all are in the bundle.
  */
-export function reportResultsText(r: DiagnosticReport, byUrl: ReadonlyMap<string, FhirResource>): string | undefined {
+function reportResultsText(r: DiagnosticReport, byUrl: ResourceLookup): string | undefined {
   const refs = listOf(r.result);
   if (refs.length === 0) return undefined;
   const count = `${refs.length} result${refs.length === 1 ? '' : 's'}`;
@@ -215,6 +231,6 @@ export function reportResultsText(r: DiagnosticReport, byUrl: ReadonlyMap<string
 }
 
 /** The parts of a DiagnosticReport's line after its date. */
-export function reportParts(r: DiagnosticReport, byUrl: ReadonlyMap<string, FhirResource>): (string | undefined)[] {
+export function reportParts(r: DiagnosticReport, byUrl: ResourceLookup): (string | undefined)[] {
   return [conceptName(r.code), r.status === 'final' ? undefined : r.status, r.conclusion, reportResultsText(r, byUrl)];
 }

@@ -32,9 +32,13 @@ export interface ParsedSearch {
 
 /** Paging parameters, recognized on every search and `$everything`. */
 export const PAGING_PARAMETERS = new Set(['_count', '_offset', '_getpages', '_getpagesoffset', '_bundletype']);
-const IGNORED_PARAMETERS = new Set(['_format', '_pretty', '_elements', '_total', '_contained', '_containedType', '_summary']);
+/** Result parameters that change only the form of the answer, recognized on every search and not evaluated. */
+export const IGNORED_PARAMETERS = new Set(['_format', '_pretty', '_elements', '_total', '_contained', '_containedType', '_summary']);
 const SUPPORTED_TYPES = new Set(['reference', 'token', 'string', 'uri', 'date']);
-const RESULT_PARAMETERS = new Set(['_sort', '_include', '_revinclude', '_id', '_lastUpdated']);
+/** Result parameters that order the matches or add resources to them, kept in the normalized query. */
+export const ORDER_AND_INCLUDE_PARAMETERS = new Set(['_sort', '_include', '_revinclude']);
+/** Kept in the normalized query as given: {@link ORDER_AND_INCLUDE_PARAMETERS}, and `_id` and `_lastUpdated`, which hold for every type. */
+const RESULT_PARAMETERS = new Set([...ORDER_AND_INCLUDE_PARAMETERS, '_id', '_lastUpdated']);
 
 export interface SearchQueryOptions {
   /** This server's base URL (absolute references to it are made relative). */

@@ -1,13 +1,11 @@
 /**
  * The real service binary (dist/src/main.js, compiled by `npm test`'s tsc step) as a child process
- * whose JSON log lines are read as they come, and a private `redis-server` a test may stop, freeze
- * (SIGSTOP) or kill without touching the machine's shared Redis.
+ * whose JSON log lines are read as they come (startup, readiness and shutdown tests).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
-import { freePort } from '../../drills/support/free-port';
-import { serviceBinary } from '../../drills/support/worker-process';
-import { TEST_JWT_SECRET } from '../support/service';
+import { killHard, spawnServiceBinary } from '../../drills/support/worker-process';
+import { TEST_JWT_SECRET } from './service';
 
 /** One JSON log line of the child (or `{ message: <raw text> }` for a line that is not JSON). */
 export type LogLine = Record<string, unknown> & { readonly message?: unknown };
@@ -26,10 +24,10 @@ export interface ServiceProcess {
   kill(): Promise<void>;
 }
 
+/** Starts the service binary with `env` over test defaults (port 0, the tests' JWT secret, `info` logs). */
 export function spawnService(env: Record<string, string>): ServiceProcess {
-  const child = spawn(process.execPath, [serviceBinary()], {
-    env: {
-      PATH: process.env.PATH ?? '',
+  const child = spawnServiceBinary(
+    {
       HOST: '127.0.0.1',
       PORT: '0',
       AUTH_JWT_SECRET: TEST_JWT_SECRET,
@@ -37,8 +35,8 @@ export function spawnService(env: Record<string, string>): ServiceProcess {
       LOG_LEVEL: 'info',
       ...env,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+    ['ignore', 'pipe', 'pipe'],
+  );
   const lines: LogLine[] = [];
   const events = new EventEmitter();
   let stderrText = '';
@@ -95,67 +93,6 @@ export function spawnService(env: Record<string, string>): ServiceProcess {
         });
       });
     },
-    async kill() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGKILL');
-      await exited;
-    },
-  };
-}
-
-/** A private redis-server (no persistence) on a free port. */
-export interface PrivateRedis {
-  readonly url: string;
-  /** SIGSTOP: the server keeps its connections but answers nothing (a hung Redis). */
-  freeze(): void;
-  /** SIGCONT after {@link PrivateRedis.freeze}. */
-  thaw(): void;
-  /** SIGKILL: connections refused from now on. */
-  kill(): Promise<void>;
-  /** SIGKILLs the server, waits `downMs`, and starts it again on the same port with no data (what a Redis without persistence comes back with). */
-  restartEmpty(downMs: number): Promise<void>;
-}
-
-/** Starts redis-server on `port` and resolves once it says it accepts connections. */
-async function runRedisServer(port: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'ignore'] });
-  await new Promise<void>((resolve, reject) => {
-    let seen = '';
-    const onExit = (): void => reject(new Error(`redis-server on ${port} exited: ${seen.slice(-500)}`));
-    const onData = (chunk: Buffer): void => {
-      seen += chunk.toString('utf8');
-      if (seen.includes('Ready to accept connections')) {
-        child.stdout?.off('data', onData);
-        child.off('exit', onExit);
-        child.stdout?.resume();
-        resolve();
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.once('exit', onExit);
-  });
-  return child;
-}
-
-async function killProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGKILL');
-  await exited;
-}
-
-export async function startPrivateRedis(): Promise<PrivateRedis> {
-  const port = await freePort();
-  let child = await runRedisServer(port);
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    freeze: () => child.kill('SIGSTOP'),
-    thaw: () => child.kill('SIGCONT'),
-    kill: () => killProcess(child),
-    async restartEmpty(downMs) {
-      await killProcess(child);
-      await new Promise((resolve) => setTimeout(resolve, downMs));
-      child = await runRedisServer(port);
-    },
+    kill: () => killHard({ child }),
   };
 }

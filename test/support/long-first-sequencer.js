@@ -1,0 +1,20 @@
+/**
+ * Jest's own order, but the long test files first. Without timings from an earlier run (a clean
+ * clone, as CI has) Jest starts the largest files first; the drills and the demo are small files
+ * that run for half a minute or more each (they start whole services as processes), so they came
+ * last and ran on after everything else had finished (2026-11-30: the six drills, ~180 s of work, were
+ * the last files of a 895 s run). Started first, they overlap with the rest.
+ */
+const Sequencer = require('@jest/test-sequencer').default;
+
+const LONG = [/[/\\]test[/\\]drills[/\\]/, /[/\\]test[/\\]demo[/\\]/, /assembly-real-patients\.test\.ts$/];
+const isLong = (path) => LONG.some((pattern) => pattern.test(path));
+
+class LongFirstSequencer extends Sequencer {
+  sort(tests) {
+    const ordered = super.sort(tests);
+    return [...ordered.filter((t) => isLong(t.path)), ...ordered.filter((t) => !isLong(t.path))];
+  }
+}
+
+module.exports = LongFirstSequencer;
