@@ -6,8 +6,8 @@
  * - `conceptmap-*.json`: ConceptMap-like tables (R4 names: `url`, `version`, `group.source`,
  *   `group.target`, `element.code`, `element.target[].code/display/equivalence`) plus one member R4
  *   lacks, `element.quantity` (the UCUM unit results of this code are reported in, the UCUM units
- *   converted `from`, with a molecular weight for mass ↔ molar conversion and the decimals to round
- *   to; see `units.ts`);
+ *   converted `from`, with a molecular weight for mass ↔ molar conversion, the decimals to round
+ *   to and the `plausible` range of values in that unit, `low` below `high`; see `units.ts`);
  * - `systems.json`: code systems that count as standard (not reported as unmapped);
  * - `ucum-units.json`: unit strings seen in the wild → UCUM codes.
  *
@@ -69,10 +69,30 @@ const QuantityRuleSchema = z.strictObject({
    * unit is kept as reported with the warning `unit-conversion-refused` (see `units.ts`).
    */
   from: z.array(z.string().min(1)).optional(),
+  /**
+   * Values a result can take, in `unit` (inclusive): one outside is not converted and is warned
+   * `quantity-implausible` (see `units.ts`). The bounds are read as they are and checked by
+   * {@link plausibleRangeOf}, so that an error names the row, not only its place in the file.
+   */
+  plausible: z.strictObject({ low: z.unknown().optional(), high: z.unknown().optional(), $comment: comment }).optional(),
   $comment: comment,
 });
+/** A quantity rule as read from the rule data, before its plausible range is checked. */
+type QuantityRuleData = z.infer<typeof QuantityRuleSchema>;
+
+/**
+ * The values a result can take, in its rule's unit, bounds included: from the smallest neonate to
+ * the largest adult for the growth vitals. Not a reference range (what is normal) but what a
+ * measurement of this kind can be at all, so that a value outside tells a unit recorded wrongly
+ * (a Celsius reading labelled `[degF]`, grams labelled `kg`).
+ */
+export interface PlausibleRange {
+  readonly low: number;
+  readonly high: number;
+}
+
 /** How results coded with a concept are reported (see `units.ts`). */
-export type QuantityRule = z.infer<typeof QuantityRuleSchema>;
+export type QuantityRule = Omit<QuantityRuleData, 'plausible'> & { readonly plausible?: PlausibleRange };
 
 const ElementSchema = z.strictObject({
   code: z.string().min(1),
@@ -121,7 +141,7 @@ export const TERMINOLOGY_FILES = { systems: 'systems.json', ucumUnits: 'ucum-uni
  * UCUM, convertible to it (with the row's molecular weight) and not a dimensionless unit of another
  * scale ({@link isDimensionlessSwap}: e.g. HbA1c mmol/mol is not convertible to %).
  */
-function quantityRuleProblems(code: string, rule: QuantityRule): string[] {
+function quantityRuleProblems(code: string, rule: QuantityRuleData): string[] {
   if (!isUcumCode(rule.unit)) return [`${code}: quantity unit "${rule.unit}" is not UCUM`];
   const problems: string[] = [];
   for (const from of rule.from ?? []) {
@@ -136,20 +156,52 @@ function quantityRuleProblems(code: string, rule: QuantityRule): string[] {
   return problems;
 }
 
-function loadConceptMap(dir: string, file: string): ConceptMapFile {
+/**
+ * The checked plausible range of row `code`'s quantity rule, or the problem with it (naming the
+ * row): both bounds finite numbers, `low` below `high`.
+ */
+function plausibleRangeOf(code: string, plausible: NonNullable<QuantityRuleData['plausible']>, unit: string): PlausibleRange | { problem: string } {
+  const { low, high } = plausible;
+  const notNumber = (side: string, v: unknown) => `${code}: quantity plausible ${side} ${v === undefined ? 'missing' : JSON.stringify(v)} is not a number (in ${unit})`;
+  if (typeof low !== 'number' || !Number.isFinite(low)) return { problem: notNumber('low', low) };
+  if (typeof high !== 'number' || !Number.isFinite(high)) return { problem: notNumber('high', high) };
+  if (low >= high) return { problem: `${code}: quantity plausible low ${low} is not below high ${high} (${unit})` };
+  return { low, high };
+}
+
+/** A row of a concept map as read. */
+type ElementData = ConceptMapFile['group'][number]['element'][number];
+
+/** A concept map read and checked, with the quantity rule of each of its rows that has one. */
+interface LoadedConceptMap {
+  readonly map: ConceptMapFile;
+  readonly rules: ReadonlyMap<ElementData, QuantityRule>;
+}
+
+function loadConceptMap(dir: string, file: string): LoadedConceptMap {
   const map = readMappingFile(dir, file, ConceptMapSchema);
   const problems: string[] = [];
+  const rules = new Map<ElementData, QuantityRule>();
   for (const group of map.group) {
     for (const element of group.element) {
       for (const target of element.target) {
         const syntax = CODE_SYNTAX.get(group.target);
         if (syntax && !syntax.valid(target.code)) problems.push(`${element.code} → ${target.code} is not ${syntax.what}`);
       }
-      if (element.quantity) problems.push(...quantityRuleProblems(element.code, element.quantity));
+      if (!element.quantity) continue;
+      problems.push(...quantityRuleProblems(element.code, element.quantity));
+      const { plausible, ...rule } = element.quantity;
+      if (plausible === undefined) {
+        rules.set(element, rule);
+        continue;
+      }
+      const range = plausibleRangeOf(element.code, plausible, rule.unit);
+      if ('problem' in range) problems.push(range.problem);
+      else rules.set(element, { ...rule, plausible: range });
     }
   }
   if (problems.length > 0) throw new MappingsError(`Rule data ${path.join(dir, file)} is invalid:\n  ${problems.join('\n  ')}`, path.join(dir, file));
-  return map;
+  return { map, rules };
 }
 
 function buildMappings(dir: string): TerminologyMappings {
@@ -167,7 +219,7 @@ function buildMappings(dir: string): TerminologyMappings {
   const conceptMaps: ConceptMapSummary[] = [];
   const owner = new Map<string, string>();
   for (const file of files) {
-    const map = loadConceptMap(dir, file);
+    const { map, rules } = loadConceptMap(dir, file);
     const mappedBy = `${map.url}|${map.version}`;
     for (const group of map.group) {
       for (const element of group.element) {
@@ -178,9 +230,10 @@ function buildMappings(dir: string): TerminologyMappings {
         const list = targets.get(key) ?? [];
         for (const t of element.target) list.push({ system: group.target, code: t.code, display: t.display, equivalence: t.equivalence, mappedBy });
         targets.set(key, list);
-        if (element.quantity) {
+        const rule = rules.get(element);
+        if (rule) {
           if (quantityRules.has(key)) throw new MappingsError(`Rule data ${file}: ${key} has a quantity rule in two maps`, path.join(dir, file));
-          quantityRules.set(key, element.quantity);
+          quantityRules.set(key, rule);
         }
       }
     }

@@ -23,6 +23,15 @@
  *    reported) when it would change what the number means ({@link conversionRefusal}): between two
  *    different dimensionless units, from a unit the rule does not list in `from`, or to another kind of
  *    quantity than the source's own codes state.
+ * 3. When the rule has a `plausible` range (in its unit) and the value — as converted, or as reported
+ *    when already in the rule's unit — lies outside it, nothing of the Observation or component is
+ *    converted (value and reference range stay as reported, so they still agree) and the warning
+ *    `quantity-implausible` says what the value would be, the range, and the unit the number would be
+ *    plausible in ({@link implausibility}): "37 [degF] would be 2.8 Cel, outside 25–45 Cel for Body
+ *    temperature (8310-5): not converted, kept as reported; was it recorded in Cel?". A unit recorded
+ *    wrongly is then shown as the source sent it, flagged, instead of as a converted number that looks
+ *    measured. The range is what such a measurement can be at all (the growth vitals: the smallest
+ *    neonate to the largest adult), not a reference range.
  *
  * Decision on the original value: FHIR R4 has no element for "the quantity as reported before unit
  * conversion" (`originalText` is for strings; `Observation.note` is free text, not computable). The
@@ -39,7 +48,7 @@
  */
 import type { Extension, Quantity } from 'fhir/r4';
 import { isMappedCoding } from './mapped-coding';
-import type { MappedTarget, QuantityRule, TerminologyMappings } from './terminology';
+import type { MappedTarget, PlausibleRange, QuantityRule, TerminologyMappings } from './terminology';
 import type { MatchCoding } from './types';
 
 /* Builtins bound once: hot loops then read module constants, not globals (much cheaper inside vm contexts such as jest's). */
@@ -340,6 +349,60 @@ function conversionOf(value: number, code: string, ctx: RuleContext): Conversion
   return refusal === undefined ? { value: roundConverted(result.value, rule.decimals) } : { refused: refusal };
 }
 
+/** Whether `value` lies in `range`, bounds included. */
+function isWithin(value: number, range: PlausibleRange): boolean {
+  return value >= range.low && value <= range.high;
+}
+
+/** What the rule's row measures, for messages: its first target's display and code ("Body temperature (8310-5)"). */
+function measuredName(ctx: RuleContext): string {
+  const target = ctx.targets[0];
+  return target ? `${target.display} (${target.code})` : 'this result';
+}
+
+/**
+ * Why the value `q` of a holder is implausible for the rule's row (step 3), or undefined when it is
+ * plausible or cannot be judged. Judged is the value as it would be shown: converted to the rule's
+ * unit (rounded as step 2 would), or as reported when it is in that unit already; a value the rule
+ * will not convert (not UCUM, a unit not listed in `from`, a conversion refused or failing) is left
+ * to the warnings of step 2. The message says the value, what it would be, the `plausible` range
+ * and, as a question, the unit the reported number is plausible in: the rule's unit for a converted
+ * value (37 [degF] → 2.8 Cel: was it Cel?), the rule's `from` units for a value in the rule's unit
+ * (98.6 Cel: was it [degF]?). Only the value is judged, not its reference range.
+ * @see https://hl7.org/fhir/R4/datatypes.html#Quantity
+ * @see https://hl7.org/fhir/R4/observation-vitalsigns.html (vital signs: the codes and units)
+ */
+function implausibility(q: Obj | undefined, ctx: RuleContext): string | undefined {
+  const { rule } = ctx;
+  const range = rule.plausible;
+  if (range === undefined || q === undefined) return undefined;
+  const { value, system, code } = q;
+  if (system !== UCUM_SYSTEM || typeof code !== 'string' || typeof value !== 'number') return undefined;
+  const outside = `outside ${range.low}–${range.high} ${rule.unit} for ${measuredName(ctx)}`;
+  if (code === rule.unit) {
+    if (isWithin(value, range)) return undefined;
+    const units = (rule.from ?? []).filter((from) => {
+      const c = conversionOf(value, from, ctx);
+      return 'value' in c && isWithin(c.value, range);
+    });
+    return `${value} ${code} is ${outside}: kept as reported${units.length > 0 ? `; was it recorded in ${units.join(' or ')}?` : ''}`;
+  }
+  const conversion = conversionOf(value, code, ctx);
+  if (!('value' in conversion) || isWithin(conversion.value, range)) return undefined;
+  return `${value} ${code} would be ${conversion.value} ${rule.unit}, ${outside}: not converted, kept as reported${isWithin(value, range) ? `; was it recorded in ${rule.unit}?` : ''}`;
+}
+
+/**
+ * Whether the value `q` of a holder is plausible for the rule's row ({@link implausibility}); when it
+ * is not, warns `quantity-implausible` and returns false: nothing of the holder is then converted.
+ */
+function isPlausible(q: Obj | undefined, ctx: RuleContext, warn: Warn): boolean {
+  const why = implausibility(q, ctx);
+  if (why === undefined) return true;
+  warn('quantity-implausible', why);
+  return false;
+}
+
 /** The UCUM code of a Quantity step 2 would convert: a number in a UCUM unit other than the rule's. */
 function convertibleCode(q: Obj, rule: QuantityRule): string | undefined {
   const { value, system, code } = q;
@@ -525,7 +588,11 @@ export interface WithheldCodings {
   count: number;
 }
 
-/** Value and reference range of an Observation or of one of its components; `withheld` gets the codings taken back. */
+/**
+ * Value and reference range of an Observation or of one of its components; `withheld` gets the codings
+ * taken back. An implausible value ({@link isPlausible}) stops every conversion of the holder, its
+ * reference-range bounds' included: what the source sent stays as sent, beside the warning.
+ */
 function normalizeMeasured(holder: Obj, mappings: TerminologyMappings, warnAll: Warn, withheld: WithheldCodings | undefined, ofCode: boolean): number {
   const entry = ruleEntryFor(holder['code'], mappings);
   const concept = holder['code'];
@@ -542,7 +609,7 @@ function normalizeMeasured(holder: Obj, mappings: TerminologyMappings, warnAll: 
     }
   }
   let converted = 0;
-  if (ctx && rangesFollowValue(value?.q, ranges, ctx, warn)) {
+  if (ctx && isPlausible(value?.q, ctx, warn) && rangesFollowValue(value?.q, ranges, ctx, warn)) {
     for (const { q, original } of quantities) {
       if (original && convert(q, original, ctx, warn)) converted += 1;
     }
