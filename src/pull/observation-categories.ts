@@ -3,7 +3,8 @@
  * Observations by patient and category (https://hl7.org/fhir/us/core/STU6.1/CapabilityStatement-us-core-server.html),
  * and a token search matches a code the resource has (https://hl7.org/fhir/R4/search.html#token):
  * an Observation is found only by a query naming one of its category codes. These queries together
- * ask for every Observation of the child, whatever its category carries.
+ * ask for every Observation of the child, whatever its category carries. A server that declares its
+ * Observation search parameters without `category` is asked once, without it ({@link observationSearchesFor}).
  */
 
 /**
@@ -94,3 +95,24 @@ export const OBSERVATION_SEARCHES: readonly ObservationSearch[] = [
       'Observations whose category has none of the codes asked for (only a local code, or only text) were not asked for: the server does not search with category:not, so such Observations from this source are not in the record',
   },
 ];
+
+/**
+ * Every Observation of the child in one query, by no category: for a server that declares Observation
+ * search parameters without `category` (see {@link observationSearchesFor}). A key of its own, never
+ * one of {@link OBSERVATION_SEARCHES}: its bound (`lastCompletedQueries`) is when it last brought every
+ * Observation, and a server switching between the two shapes has each query asked from its own last
+ * completion, or in full where it never completed.
+ */
+export const ALL_OBSERVATIONS_SEARCH: ObservationSearch = { key: 'Observation:all', params: {} };
+
+/**
+ * The Observation searches for a server declaring `declared` for Observation
+ * (CapabilityStatement.rest.resource.searchParam, https://hl7.org/fhir/R4/capabilitystatement-definitions.html#CapabilityStatement.rest.resource.searchParam;
+ * undefined where it lists none): {@link OBSERVATION_SEARCHES}, unless the list leaves `category` out.
+ * Such a server may refuse the parameter (400: the laboratory query would fail the pull) or ignore it
+ * (each of the five queries would bring every Observation, https://hl7.org/fhir/R4/search.html#errors):
+ * it is asked {@link ALL_OBSERVATIONS_SEARCH} alone.
+ */
+export function observationSearchesFor(declared: ReadonlySet<string> | undefined): readonly ObservationSearch[] {
+  return declared !== undefined && !declared.has('category') ? [ALL_OBSERVATIONS_SEARCH] : OBSERVATION_SEARCHES;
+}

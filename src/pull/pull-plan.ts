@@ -1,7 +1,7 @@
 import type { EndpointCapabilities } from '../endpoints/capabilities';
 import { scopeAllows, type ScopeInteraction } from '../fhir/scope';
 import { notGrantedIssue } from './not-granted';
-import { OBSERVATION_SEARCHES } from './observation-categories';
+import { ALL_OBSERVATIONS_SEARCH, OBSERVATION_SEARCHES, observationSearchesFor, type ObservationSearch } from './observation-categories';
 import type { ServerIssue } from './server-messages';
 import { sourcePatientQuery } from './source-patient-query';
 
@@ -91,10 +91,11 @@ interface SearchSpec {
   readonly coveredBy?: { readonly key: string; readonly said: string };
 }
 
-const SEARCHES: readonly SearchSpec[] = [
-  // Every Observation of the child, whatever its category carries: by laboratory, vital-signs, every
-  // other category code, a missing category, and a category with none of those codes (observation-categories.ts).
-  ...OBSERVATION_SEARCHES.map((search): SearchSpec => ({ type: 'Observation', ...search })),
+/** An Observation search (observation-categories.ts) as a search of the plan. */
+const observationSpec = (search: ObservationSearch): SearchSpec => ({ type: 'Observation', ...search });
+
+/** The searches of every type but Observation, whose searches depend on the server ({@link searchesOf}). */
+const TYPE_SEARCHES: readonly SearchSpec[] = [
   { type: 'DiagnosticReport', key: 'DiagnosticReport', params: {} },
   { type: 'DocumentReference', key: 'DocumentReference', params: {} },
   { type: 'ImagingStudy', key: 'ImagingStudy', params: { _include: 'ImagingStudy:endpoint' } },
@@ -105,6 +106,19 @@ const SEARCHES: readonly SearchSpec[] = [
   { type: 'Encounter', key: 'Encounter', params: {} },
   { type: 'Immunization', key: 'Immunization', params: {} },
 ];
+
+/** Every search a plan may hold: what a refused query says is looked up here by its key. */
+const SEARCHES: readonly SearchSpec[] = [...[...OBSERVATION_SEARCHES, ALL_OBSERVATIONS_SEARCH].map(observationSpec), ...TYPE_SEARCHES];
+
+/**
+ * The searches of a source, in plan order. Every Observation of the child, whatever its category
+ * carries: by laboratory, vital-signs, every other category code, a missing category, and a category
+ * with none of those codes; or by one query without `category`, where the server declares Observation
+ * search parameters without it (`observationSearchesFor`, observation-categories.ts). Then the other types.
+ */
+function searchesOf(capabilities: EndpointCapabilities | null): readonly SearchSpec[] {
+  return [...observationSearchesFor(declaredSearchParams(capabilities, 'Observation')).map(observationSpec), ...TYPE_SEARCHES];
+}
 
 export interface PlanInput {
   readonly patientId: string;
@@ -236,6 +250,8 @@ function planEverything(input: PlanInput, wanted: (type: string) => boolean, sin
  * declares `_lastUpdated` for the type or declares no parameter at all for it: otherwise in full, as
  * a server may refuse the parameter or ignore it. Records received again are stored once
  * (`commitPage`: keyed by version), and the query still completes, so the next re-pull has its bound.
+ * Observations are asked by category unless the server declares Observation search parameters
+ * without `category`: then by one query without it ({@link searchesOf}).
  */
 export function planPull(input: PlanInput): PlannedQuery[] {
   const wanted = (type: string): boolean => !input.types || input.types.length === 0 || input.types.includes(type);
@@ -243,7 +259,7 @@ export function planPull(input: PlanInput): PlannedQuery[] {
   if (input.capabilities?.patientEverything && scopeAllows(input.scope, 'Patient', 'read')) return planEverything(input, wanted, sinceOf);
   // The Patient in full, in every pull (never `_lastUpdated`): see sourcePatientQuery.
   const queries: PlannedQuery[] = [unlessGranted(sourcePatientQuery(input.patientId), ['Patient'], 'search', input.scope)];
-  for (const search of SEARCHES) {
+  for (const search of searchesOf(input.capabilities)) {
     if (!wanted(search.type) || !supports(input.capabilities, search.type)) continue;
     const declared = declaredSearchParams(input.capabilities, search.type);
     const since = sinceOf(search.key);

@@ -1,5 +1,6 @@
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
-import { fixtureBundle, fixtureIntake, fixturePatientId } from '../support/fixture-child';
+import { fixtureBundle, fixturePatientId } from '../support/fixture-child';
+import { openFixtureCase, registerOpenEndpoint, searchPerType } from '../support/sandbox-case';
 import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
 
 /**
@@ -10,10 +11,15 @@ import { eventually, FAST_CLIENT, startTestService, type TestService } from '../
  * types. The pull names the child by `subject` where `patient` is not declared, asks for what changed
  * (`_lastUpdated`) only where that is declared (else in full, records received again stored once), and
  * keeps asking as before where a type's parameters are not listed. No query fails.
+ *
+ * Observations: care team A declares every parameter it evaluates, `category` among them, and is asked
+ * by category (five queries, observation-categories.ts); a second server with the same record declares
+ * Observation's without `category` (and refuses it) and is asked once, without it.
  */
 let svc: TestService;
 let server: SandboxServer;
-let admin: string;
+/** Care team A's record behind a server declaring Observation search parameters without `category`. */
+let noCategory: SandboxServer;
 let cm: string;
 const childId = fixturePatientId('care-team-a');
 
@@ -22,31 +28,29 @@ const DECLARED = {
   Encounter: ['patient', 'subject', 'date'],
   Procedure: ['patient', 'date', '_lastUpdated'],
 };
+const NO_CATEGORY = { Observation: ['patient', 'subject', 'code', 'date', '_lastUpdated'] };
 
 interface Query { query: string; resourceType: string; state: string; pages: number; resources: number; lastError: string | null }
 interface PullView { state: string; failedSources: unknown[]; sources: { resourceTypes: Query[] }[] }
 
 beforeAll(async () => {
-  [svc, server] = await Promise.all([
+  [svc, server, noCategory] = await Promise.all([
     startTestService({ JOB_LOCK_MS: '5000' }, FAST_CLIENT),
     startSandboxServer({ name: 'care-team-a', auth: 'none', paging: 'offset', searchParams: DECLARED }),
+    startSandboxServer({ name: 'care-team-a', auth: 'none', paging: 'offset', searchParams: NO_CATEGORY }),
   ]);
-  await server.load(fixtureBundle('care-team-a'));
-  [admin, cm] = await Promise.all([svc.token('admin'), svc.token('case_manager')]);
+  await Promise.all([server.load(fixtureBundle('care-team-a')), noCategory.load(fixtureBundle('care-team-a'))]);
+  cm = await svc.token('case_manager');
 }, 60_000);
 afterAll(async () => {
-  await Promise.all([svc?.stop(), server?.stop()]);
+  await Promise.all([svc?.stop(), server?.stop(), noCategory?.stop()]);
 });
 
-/** A case on care team A's child, its endpoint searched per type (`$everything` switched off). */
-async function openCase(): Promise<string> {
-  const res = await svc.request('POST', '/api/endpoints', { token: admin, body: { name: 'Care team A', baseUrl: server.baseUrl, auth: { type: 'none' }, allowInsecureHttp: true } });
-  expect(res.status).toBe(201);
-  const endpointId = ((await res.json()) as { id: string }).id;
-  await svc.service.db.query(`UPDATE endpoints SET capabilities = jsonb_set(capabilities, '{patientEverything}', 'false') WHERE id = $1`, [endpointId]);
-  const caseId = ((await (await svc.request('POST', '/api/cases', { token: cm, body: fixtureIntake() })).json()) as { id: string }).id;
-  expect((await svc.request('POST', `/api/cases/${caseId}/sources`, { token: cm, body: { endpointId, patient: { id: childId } } })).status).toBe(201);
-  return caseId;
+/** A case on care team A's child at `at` (care team A by default), its endpoint searched per type (`$everything` switched off). */
+async function openCase(at: SandboxServer = server): Promise<string> {
+  const endpointId = await registerOpenEndpoint(svc, at === server ? 'Care team A' : 'Care team A (no category)', at.baseUrl);
+  await searchPerType(svc, endpointId);
+  return (await openFixtureCase(svc, cm, endpointId)).caseId;
 }
 
 async function pull(caseId: string, body: object): Promise<PullView> {
@@ -60,9 +64,9 @@ async function pull(caseId: string, body: object): Promise<PullView> {
   );
 }
 
-/** The parameters of the searches of `type` the server received since `from` (index in its request log). */
-function searchesOf(type: string, from: number): URLSearchParams[] {
-  return server
+/** The parameters of the searches of `type` the server (`at`, care team A by default) received since `from` (index in its request log). */
+function searchesOf(type: string, from: number, at: SandboxServer = server): URLSearchParams[] {
+  return at
     .requests()
     .slice(from)
     .filter((r) => r.method === 'GET' && r.target.split('?')[0] === `/${type}`)
@@ -125,3 +129,47 @@ it('names the child by the parameter declared, and asks for what changed only wh
   expect(again.sources.flatMap((s) => s.resourceTypes).find((q) => q.resourceType === 'Condition')?.resources).toBe(6);
   expect(await storedCount(caseId, 'Condition')).toBe(6);
 }, 120_000);
+
+/** The fixture child's Observations at care team A (all of them laboratory or vital signs). */
+const FIXTURE_OBSERVATIONS = (fixtureBundle('care-team-a').entry ?? []).filter(
+  (e) => e.resource?.resourceType === 'Observation' && e.resource.subject?.reference === `Patient/${childId}`,
+).length;
+
+/** The names, modifier aside, of the parameters of a search. */
+const names = (params: URLSearchParams): string[] => [...new Set([...params.keys()].map((k) => k.split(':', 1)[0] ?? k))];
+
+describe('Observations', () => {
+  it('asks a server declaring category by category: five queries', async () => {
+    const caseId = await openCase();
+    const from = server.requests().length;
+    const pulled = await pull(caseId, { types: ['Observation'] });
+    expect(pulled.state).toBe('complete');
+    const observations = pulled.sources.flatMap((s) => s.resourceTypes).filter((q) => q.resourceType === 'Observation');
+    expect(observations.map((q) => [q.query, q.state]).sort()).toEqual(
+      ['Observation:laboratory', 'Observation:no-category', 'Observation:other-categories', 'Observation:unlisted-categories', 'Observation:vital-signs'].map((k) => [k, 'complete']),
+    );
+    // Each query's first page (all of its pages on one: `_count=500`).
+    const searches = searchesOf('Observation', from);
+    expect(searches).toHaveLength(5);
+    for (const params of searches) expect(names(params)).toContain('category');
+    expect(await storedCount(caseId, 'Observation')).toBe(FIXTURE_OBSERVATIONS);
+  }, 120_000);
+
+  it('asks a server declaring Observation parameters without category once, without it, and stores every Observation', async () => {
+    // It refuses the parameter (https://hl7.org/fhir/R4/search.html#errors): asked by category, the pull would fail.
+    expect((await fetch(`${noCategory.baseUrl}/Observation?patient=Patient/${childId}&category=laboratory`)).status).toBe(400);
+    const caseId = await openCase(noCategory);
+    const from = noCategory.requests().length;
+    const pulled = await pull(caseId, { types: ['Observation'] });
+    expect(pulled.state).toBe('complete');
+    expect(pulled.failedSources).toEqual([]);
+    const observations = pulled.sources.flatMap((s) => s.resourceTypes).filter((q) => q.resourceType === 'Observation');
+    expect(observations).toEqual([expect.objectContaining({ query: 'Observation:all', state: 'complete', pages: 1, resources: FIXTURE_OBSERVATIONS, lastError: null })]);
+    const searches = searchesOf('Observation', from, noCategory);
+    expect(searches).toHaveLength(1);
+    expect(names(searches[0] ?? new URLSearchParams()).sort()).toEqual(['_count', 'patient']);
+    expect(searches[0]?.get('patient')).toBe(`Patient/${childId}`);
+    expect(await storedCount(caseId, 'Observation')).toBe(FIXTURE_OBSERVATIONS);
+    expect(FIXTURE_OBSERVATIONS).toBe(177);
+  }, 120_000);
+});
