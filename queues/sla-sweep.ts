@@ -1,6 +1,9 @@
 import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import { z } from 'zod';
+import { BlobStore, blobStoreRoot } from '../src/blobs/blob-store';
+import { BlobOrphanSweeper } from '../src/blobs/orphan-sweep';
 import type { CaseServiceDeps } from '../src/cases/case-service';
+import type { Config } from '../src/config';
 import type { Database } from '../src/db/database';
 import { recordSlaMisses, type SlaMisses } from '../src/cases/sla-misses';
 import { finishInterruptedDeactivations } from '../src/review/specialist-deactivation';
@@ -17,7 +20,11 @@ import { keepJobScheduler } from './keep-scheduled';
  * date out lets the new due date be missed (and recorded) again.
  *
  * The same run finishes deactivations interrupted after their flag was committed (the open cases of
- * an inactive specialist released: `finishInterruptedDeactivations`; idempotent too).
+ * an inactive specialist released: `finishInterruptedDeactivations`; idempotent too), and, at most once
+ * a day per process (the first run after a start included), sweeps the blob store's orphans: files no
+ * `blobs` row names, older than `BLOB_ORPHAN_GRACE_HOURS`, and stale temp files (`BlobOrphanSweeper`,
+ * src/blobs/orphan-sweep.ts; idempotent, safe beside writers and other sweeps). A failed blob sweep is
+ * logged, and neither fails the job nor holds up the SLA work, which runs first; a closing worker stops it.
  */
 export const SLA_SWEEP_QUEUE = 'sla-sweep';
 
@@ -39,10 +46,15 @@ export interface SlaSweepHandles {
   readonly worker: Worker;
 }
 
-export function startSlaSweep(deps: CaseServiceDeps, connection: () => ConnectionOptions, prefix: string): SlaSweepHandles {
+/** What the sweep needs of the configuration: the program's time zone, and the blob store's folder and orphan grace. */
+export type SlaSweepDeps = CaseServiceDeps & { readonly config: Pick<Config, 'programTimeZone' | 'dataDir' | 'blobOrphanGraceHours'> };
+
+export function startSlaSweep(deps: SlaSweepDeps, connection: () => ConnectionOptions, prefix: string): SlaSweepHandles {
   const timeZone = deps.config.programTimeZone;
   const queue = new Queue(SLA_SWEEP_QUEUE, { connection: connection(), prefix });
   queue.on('error', () => undefined);
+  const blobOrphans = new BlobOrphanSweeper(deps.db, new BlobStore(blobStoreRoot(deps.config.dataDir)), { graceMs: deps.config.blobOrphanGraceHours * 3_600_000 });
+  const closing = new AbortController();
   const worker = new Worker<SlaSweepPayload, SlaSweepResult>(
     SLA_SWEEP_QUEUE,
     async (job) =>
@@ -51,12 +63,14 @@ export function startSlaSweep(deps: CaseServiceDeps, connection: () => Connectio
         const result = await sweepSla(deps.db, new Date(), timeZone);
         if (result.targetMissed + result.limitMissed > 0) logger.info('sla misses recorded', { counts: { ...result } });
         await finishInterruptedDeactivations(deps);
+        await blobOrphans.sweepIfDue(closing.signal);
         return result;
       }),
     { connection: connection(), prefix, concurrency: 1 },
   );
   worker.on('failed', (_job, err) => logger.error('sla sweep failed', errorFields(err)));
   worker.on('error', () => undefined); // connection errors: BullMQ reconnects by itself
+  worker.on('closing', () => closing.abort());
   keepJobScheduler(queue, 'sla-sweep-schedule', SLA_SWEEP_EVERY_MS, { name: 'sweep', data: {}, opts: { removeOnComplete: 100, removeOnFail: 500 } }, worker);
   return { queue, worker };
 }

@@ -50,6 +50,10 @@ const optionalString = z
 const MAX_OUTBOX_RETENTION_DAYS = 3650;
 const OUTBOX_RETENTION_ERROR = `must be a whole number of days from 1 to ${MAX_OUTBOX_RETENTION_DAYS}`;
 
+/** The longest `BLOB_ORPHAN_GRACE_HOURS` (a year). */
+const MAX_BLOB_ORPHAN_GRACE_HOURS = 8760;
+const BLOB_ORPHAN_GRACE_ERROR = `must be a whole number of hours from 1 to ${MAX_BLOB_ORPHAN_GRACE_HOURS}`;
+
 const EnvSchema = z.object({
   ROLE: z.enum(ROLES).default('all'),
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -117,6 +121,12 @@ const EnvSchema = z.object({
     .min(1, { error: OUTBOX_RETENTION_ERROR })
     .max(MAX_OUTBOX_RETENTION_DAYS, { error: OUTBOX_RETENTION_ERROR })
     .default(30),
+  BLOB_ORPHAN_GRACE_HOURS: z.coerce
+    .number({ error: BLOB_ORPHAN_GRACE_ERROR })
+    .int({ error: BLOB_ORPHAN_GRACE_ERROR })
+    .min(1, { error: BLOB_ORPHAN_GRACE_ERROR })
+    .max(MAX_BLOB_ORPHAN_GRACE_HOURS, { error: BLOB_ORPHAN_GRACE_ERROR })
+    .default(24),
   OUTBOUND_PROXY_URL: optionalString.pipe(z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// proxy URL' }).optional()),
   OUTBOUND_NO_PROXY: optionalString,
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(1000).max(3_600_000).default(DEFAULT_SHUTDOWN_TIMEOUT_MS),
@@ -206,6 +216,12 @@ export interface Config {
   readonly shutdownTimeoutMs: number;
   /** The opinion PDF's fonts, report deliveries, notifications and webhooks. */
   readonly opinion: OpinionDeliveryConfig;
+  /**
+   * Hours a blob file no `blobs` row names is kept before the workers' orphan sweep removes it
+   * (`BLOB_ORPHAN_GRACE_HOURS`, default 24; `src/blobs/orphan-sweep.ts`): longer than any transaction
+   * that could still record it. Temp files: the longer of this and 24 h.
+   */
+  readonly blobOrphanGraceHours: number;
 }
 
 /** Fonts of the opinion PDF (default: assets/fonts), delivery and webhook retry policies. */
@@ -339,6 +355,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ...(e.OUTBOUND_PROXY_URL ? { outboundProxy: outboundProxy(e.OUTBOUND_PROXY_URL, e.OUTBOUND_NO_PROXY) } : {}),
     concurrencyLeaseMs: e.CONCURRENCY_LEASE_MS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    blobOrphanGraceHours: e.BLOB_ORPHAN_GRACE_HOURS,
     uploads: {
       maxFileBytes: e.MAX_UPLOAD_FILE_BYTES,
       maxCaseBytes: e.MAX_UPLOAD_CASE_BYTES,

@@ -125,6 +125,14 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ...base, NOTIFY_OUTBOX_RETENTION_DAYS: 'thirty' })).toThrow(/NOTIFY_OUTBOX_RETENTION_DAYS/);
   });
 
+  it('keeps orphan blob files 24 hours unless BLOB_ORPHAN_GRACE_HOURS says otherwise, and names a bad value', () => {
+    expect(loadConfig(base).blobOrphanGraceHours).toBe(24);
+    expect(loadConfig({ ...base, BLOB_ORPHAN_GRACE_HOURS: '72' }).blobOrphanGraceHours).toBe(72);
+    for (const bad of ['0', '-1', '1.5', 'a day', '8761', '']) {
+      expect(problemsOf({ ...base, BLOB_ORPHAN_GRACE_HOURS: bad })).toEqual(['BLOB_ORPHAN_GRACE_HOURS: must be a whole number of hours from 1 to 8760']);
+    }
+  });
+
   it('rejects a short HS256 secret and an unknown time zone', () => {
     expect(problemsOf({ AUTH_JWT_SECRET: 'short' })[0]).toMatch(/^AUTH_JWT_SECRET: must be at least 32/);
     expect(problemsOf({ ...base, PROGRAM_TIME_ZONE: 'Mars/Olympus' })[0]).toMatch(/^PROGRAM_TIME_ZONE/);

@@ -30,19 +30,36 @@ async function flushPath(target: string, what: 'data' | 'all'): Promise<void> {
   }
 }
 
+/** The blob store's folder under `DATA_DIR`. */
+export function blobStoreRoot(dataDir: string): string {
+  return path.join(dataDir, 'blobs');
+}
+
 /**
  * Content-addressed blob store under `DATA_DIR/blobs/<aa>/<bb>/<sha256>`. Bytes are streamed to a
  * temporary file while hashing (never buffered whole), then renamed into place, so a crash leaves
  * either nothing or a complete blob; storing the same bytes twice is a no-op. A blob is durable
  * when its placing call returns: its bytes flushed before the rename or link, and the folder's new
  * name flushed after it ({@link flushDirectory}; the fan-out folders' own names when created).
+ *
+ * Every placement puts an inode of the placing writer's own, held under a name of its own until then
+ * (its temp file renamed, its source linked, and for content already stored its inode renamed over
+ * the one there: `storeFileAsBlob`): no writer relies on a file it merely found in place, which may be
+ * an orphan the orphan sweep is removing (`orphan-sweep.ts`, which counts on this). Folders are never
+ * removed ({@link ensureDir} remembers them).
  */
 export class BlobStore {
   /** Fan-out folders known to exist: a `mkdir` per blob costs more than the write of a small one. */
   private readonly knownDirs = new Set<string>();
 
-  constructor(private readonly root: string) {
+  /** @param root - The store's folder (`DATA_DIR/blobs`: {@link blobStoreRoot}); its temp folder `tmp` is created. */
+  constructor(readonly root: string) {
     fs.mkdirSync(path.join(root, 'tmp'), { recursive: true });
+  }
+
+  /** Where writers spool (`tmp/*.part`) and the orphan sweep sets files aside (`orphan-sweep.ts`): same file system as the blobs. */
+  get tempDir(): string {
+    return path.join(this.root, 'tmp');
   }
 
   /**
@@ -113,7 +130,7 @@ export class BlobStore {
   }
 
   tempPath(): string {
-    return path.join(this.root, 'tmp', `${randomUUID()}.part`);
+    return path.join(this.tempDir, `${randomUUID()}.part`);
   }
 
   /**
@@ -126,17 +143,24 @@ export class BlobStore {
    * @returns how many were removed
    */
   async removeStaleTempFiles(writtenBefore: Date): Promise<number> {
-    const dir = path.join(this.root, 'tmp');
     let removed = 0;
+    for await (const { file } of this.staleTempFiles(writtenBefore)) {
+      await fs.promises.rm(file, { force: true });
+      removed += 1;
+    }
+    return removed;
+  }
+
+  /** The temp files (`tmp/*.part`) last written before `writtenBefore`, and their sizes: see {@link removeStaleTempFiles}. */
+  async *staleTempFiles(writtenBefore: Date): AsyncGenerator<{ readonly file: string; readonly size: number }> {
+    const dir = this.tempDir;
     for (const entry of await fs.promises.readdir(dir, { withFileTypes: true })) {
       if (!entry.isFile() || !entry.name.endsWith('.part')) continue;
       const file = path.join(dir, entry.name);
       const stat = await fs.promises.stat(file).catch(() => undefined);
       if (stat === undefined || stat.mtimeMs >= writtenBefore.getTime()) continue;
-      await fs.promises.rm(file, { force: true });
-      removed += 1;
+      yield { file, size: stat.size };
     }
-    return removed;
   }
 }
 

@@ -99,39 +99,62 @@ export async function hashFile(filePath: string): Promise<{ sha256: string; size
 
 /**
  * Puts a local file into the blob store under its (already computed) SHA-256: a hard link into
- * `<root>/aa/bb/<sha256>`, or a copy + rename across file systems. Storing existing content is a no-op.
- * The source must not be modified afterwards (it shares the stored inode). A failed copy (ENOSPC, EIO)
- * leaves no temp file and is thrown (the caller retries). With `durable`, the file's bytes are flushed
- * before it is placed and its name after; without, the caller does both (`flushFile`,
- * `BlobStore.flushPlaced`) before it records the blob.
+ * `<root>/aa/bb/<sha256>`, or a copy + rename across file systems. The source must not be modified
+ * afterwards (it shares the stored inode). A failed copy (ENOSPC, EIO) leaves no temp file and is
+ * thrown (the caller retries). With `durable`, the file's bytes are flushed before it is placed and
+ * its name after; without, the caller does both (`flushFile`, `BlobStore.flushPlaced`) before it
+ * records the blob.
+ *
+ * Content already stored (`'existing'`) is placed again all the same, this file's own inode renamed
+ * over the one there (a hard link in the temp folder first, or a copy across file systems): the
+ * caller is about to record a row for it, and the file it found there may be an orphan (no row) that
+ * the orphan sweep (`blobs/orphan-sweep.ts`) is removing at this very moment. A file this call
+ * places is one the sweep never removes: it holds it under a name of its own until the rename, and
+ * once placed its status-change time (ctime, set by the link or rename) is fresh, and the sweep only
+ * removes the very inode it found old.
  */
 export async function storeFileAsBlob(store: BlobStore, filePath: string, sha256: string, durable = true): Promise<'new' | 'existing'> {
   const target = store.pathOf(sha256);
   // No existence check first: the link below answers EEXIST for content already stored.
   if (durable) await flushFile(filePath);
   await store.ensureDir(path.dirname(target));
+  let existing = false;
+  let otherFileSystem = false;
   try {
     await fs.promises.link(filePath, target);
     if (durable) await store.flushPlaced(sha256);
     return 'new';
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') return 'existing';
-    if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'ENOTSUP') throw err;
+    // Linux answers EEXIST before EXDEV: content already stored may still sit on another file system.
+    if (code === 'EEXIST') existing = true;
+    else if (CROSS_DEVICE.has(code ?? '')) otherFileSystem = true;
+    else throw err;
   }
-  // Another file system: copy, unless the content is there already.
-  if (store.exists(sha256)) return 'existing';
   const temp = store.tempPath();
   try {
-    await fs.promises.copyFile(filePath, temp);
-    // Always: the copy is a new file, which a caller's flush of the source (`durable` false) does not cover.
-    await flushFile(temp);
+    if (!otherFileSystem) {
+      try {
+        await fs.promises.link(filePath, temp);
+      } catch (err) {
+        if (!CROSS_DEVICE.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
+        otherFileSystem = true;
+      }
+    }
+    if (otherFileSystem) {
+      await fs.promises.copyFile(filePath, temp);
+      // Always: the copy is a new file, which a caller's flush of the source (`durable` false) does not cover.
+      await flushFile(temp);
+    }
     await fs.promises.rename(temp, target);
     if (durable) await store.flushPlaced(sha256);
-  } catch (err) {
-    // A disk full or failing half-way: no partial copy stays in the store's temp folder.
+  } finally {
+    // A disk full or failing half-way: no partial copy stays in the store's temp folder. And a rename
+    // onto the very inode already there (this file stored before) does nothing, leaving the temp name.
     await fs.promises.rm(temp, { force: true });
-    throw err;
   }
-  return 'new';
+  return existing ? 'existing' : 'new';
 }
+
+/** The answers of `link` across file systems (or where hard links are not supported): copied instead. */
+const CROSS_DEVICE: ReadonlySet<string> = new Set(['EXDEV', 'EPERM', 'ENOTSUP']);
