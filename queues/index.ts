@@ -62,8 +62,10 @@ export interface WorkerDeps {
 
 export interface RunningWorkers {
   /**
-   * Stops taking jobs and closes every worker and queue. While Redis answers, each worker waits for
-   * its running jobs; while it does not (the shared connection not ready), the workers are closed
+   * Stops taking jobs and closes every worker and queue. While Redis answers, running pull-source jobs
+   * are first told to stop (`PullWorkerDeps.stopping`): each ends at its next page boundary and is
+   * handed back to the queue (run again at once, elsewhere, from its committed cursor); then each
+   * worker waits for its running jobs. While it does not (the shared connection not ready), the workers are closed
    * without waiting (BullMQ's forced close: their jobs' locks lapse and another worker picks them up)
    * and the queues' connections are dropped, since nothing sent to Redis would be answered.
    * @param steps - Where the close's steps are listed while under way (constant names: `worker:<queue>`,
@@ -115,6 +117,8 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
   };
   // One client per endpoint in this process, shared by every pull and attachment job.
   const clients = new EndpointClients(deps.redis, `${prefix}:fhir:`, clientOptions, { requestTimeoutMs: config.fhirRequestTimeoutMs, production: config.production });
+  // Fired as the stop begins: running pull tasks end at their next page boundary and are handed back.
+  const stopping = new AbortController();
   clients.onEvent(recordRetryEvent);
   clients.onEvent(recordFhirRequestMetrics);
   const pullDeps = {
@@ -127,6 +131,7 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
     maxAttachmentBytes: config.maxAttachmentBytes,
     requestTimeoutMs: config.fhirRequestTimeoutMs,
     clientOptions,
+    stopping: stopping.signal,
   };
   const caseDeps = { db: deps.db, config, domain: deps.domain, mappings: deps.mappings };
   const sla = startSlaSweep(caseDeps, deps.connection, prefix);
@@ -173,8 +178,8 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
     async close(steps = new PendingSteps()) {
       const step = (name: string, work: () => Promise<unknown>): Promise<void> => steps.run(name, work);
       // While Redis answers, each worker takes no new job and waits for its running ones (BullMQ's
-      // close). A stop that cannot wait that long ends at SHUTDOWN_TIMEOUT_MS (src/main.ts), which
-      // every job survives: it resumes from its committed cursor on the next worker (the drills kill
+      // close; pull jobs hand themselves back, below). A stop that cannot wait that long ends at
+      // SHUTDOWN_TIMEOUT_MS (src/main.ts), which every job survives: it resumes from its committed cursor on the next worker (the drills kill
       // workers mid-job). Not forced after a grace: the FHIR clients and DICOM threads closed below
       // under a job still running would make its last attempt record a failure that is only the
       // shutdown's.
@@ -183,6 +188,13 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
       // half-closed workers would take jobs again once Redis returns: they are closed at once.
       const redisUp = redisReady(deps.redis);
       if (!redisUp) logger.warn('redis not ready at shutdown: workers closed without waiting for their jobs', { activeJobs: activeJobs() });
+      // A pull job pages its query to the end (hundreds of pages from a slow EHR): with Redis up to
+      // take them back, pull jobs stop at their next page boundary instead and are handed back
+      // (pull-source.ts). Fired right before the workers close (nothing awaited between), so no job is
+      // taken after it only to be handed back. A fetch-attachment job is one request (a download cut
+      // short could not resume): it is waited for. Without Redis a job could not be handed back: the
+      // workers are closed without waiting, as before.
+      if (redisUp) stopping.abort();
       await Promise.all(workers.map((w) => step(`worker:${w.name}`, () => w.close(!redisUp))));
       await step('ingest-upload', () => closeNeedingRedis(() => ingest.close(!redisUp), redisUp));
       await step('notify', () => Promise.all([closeNeedingRedis(() => notify.close(), redisUp), webhooks.close()]));

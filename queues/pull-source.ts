@@ -7,6 +7,7 @@ import { enqueueAttachments } from './fetch-attachment';
 import { QUEUES } from './names';
 import { resumableJobLock } from './resumable';
 import { runWaitingIfPaused } from './paused-endpoint';
+import { handJobBack } from './hand-back';
 import { PullSourcePayload } from './pull-flow';
 
 /**
@@ -14,6 +15,10 @@ import { PullSourcePayload } from './pull-flow';
  * Small payload (ids); the processor re-reads the task and resumes from its committed cursor, so a
  * job that runs twice or after a crash stores nothing twice. Permanent FHIR errors fail the job at
  * once (UnrecoverableError); others are retried with backoff (see pull-flow.ts).
+ *
+ * When the process begins to stop (`deps.stopping`), a running job ends at its next page boundary and
+ * is handed back (hand-back.ts: delayed to run at once, no attempt spent), its task queued again at its
+ * committed cursor: the stop does not wait for the query's last page, and another worker resumes it.
  */
 export interface PullSourceOptions {
   readonly concurrency: number;
@@ -42,6 +47,11 @@ export function startPullSourceWorker(
               await enqueueAttachments(attachments, found, attempt, job.parent?.id ? { id: job.parent.id, queue: job.parent.queueKey } : undefined);
             }),
           );
+          if (outcome.state === 'handed-back') {
+            const handedBack = await handJobBack(job, token);
+            logger.info('pull job handed back at shutdown', { taskId, pages: outcome.pages });
+            throw handedBack;
+          }
           return outcome.state;
         } catch (err) {
           if (isPermanentFhirError(err)) throw new UnrecoverableError(err instanceof Error ? err.message : 'permanent error');

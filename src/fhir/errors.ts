@@ -143,6 +143,18 @@ export class ClientRetiredError extends FhirClientError {
   }
 }
 
+/**
+ * The caller withdrew the request before it was sent (its `stopBeforeSend` signal fired while it waited
+ * for a limiter slot, a retry's backoff or its token): nothing reached the server, and it says nothing
+ * about the endpoint's health. The pull workers' shutdown uses it to hand their jobs back.
+ */
+export class RequestNotSentError extends FhirClientError {
+  readonly retryable = true;
+  constructor(readonly endpointId: string) {
+    super('the request was withdrawn before it was sent: its caller is stopping');
+  }
+}
+
 /** The endpoint's circuit breaker is open: calls fail fast until `retryAt` (epoch ms). */
 export class CircuitOpenError extends FhirClientError {
   readonly retryable = true;

@@ -23,6 +23,7 @@ import {
   ServerRetryAfterError,
   SmartAuthError,
   ClientRetiredError,
+  RequestNotSentError,
 } from './errors';
 import type { FhirClientEvent, FhirRequestKind } from './events';
 import { parseResource, parseResourceAsReceived, parseSearchPage, type PageReader, type ResourceAsReceived, type SearchPage } from './fhir-json';
@@ -74,6 +75,17 @@ export interface FetchBinaryOptions {
   readonly accept?: string;
 }
 
+/** Options of a search, operation or page request. */
+export interface PageRequestOptions {
+  /**
+   * Withdraws the request while it has not been sent — waiting for its limiter slot, its token or a
+   * retry's backoff —: it then fails with {@link RequestNotSentError}. A request already sent is not
+   * cut: its answer is read as usual. A half-open circuit's probe is sent even so (withdrawn, it would
+   * leave every process refused until its lease ends).
+   */
+  readonly stopBeforeSend?: AbortSignal;
+}
+
 /** Result of an attachment download. */
 export interface BinaryResult extends AttachmentDigest {
   /** Content-Type of the bytes (from the response, or the Binary resource's contentType). */
@@ -105,6 +117,8 @@ interface ExchangeSpec {
    * response headers, then the body fails only when it stops arriving for that long.
    */
   readonly idleBodyTimeout?: boolean;
+  /** See {@link PageRequestOptions.stopBeforeSend}. */
+  readonly stopBeforeSend?: AbortSignal;
 }
 
 const FHIR_JSON = 'application/fhir+json';
@@ -117,6 +131,22 @@ const USER_AGENT = `second-opinion-bridge/${SERVICE_VERSION}`;
 const PREFETCH_MIN_BYTES = 128 * 1024;
 
 const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** `sleep(ms)`, ended early when `stop` fires (the caller then sends nothing more). */
+async function sleepUnless(sleep: (ms: number) => Promise<void>, ms: number, stop: AbortSignal | undefined): Promise<void> {
+  if (!stop) return sleep(ms);
+  if (stop.aborted) return;
+  let onAbort = (): void => undefined;
+  const aborted = new Promise<void>((resolve) => {
+    onAbort = () => resolve();
+  });
+  stop.addEventListener('abort', onAbort, { once: true });
+  try {
+    await Promise.race([sleep(ms), aborted]);
+  } finally {
+    stop.removeEventListener('abort', onAbort);
+  }
+}
 
 /**
  * Outbound client of one registered FHIR R4 endpoint (https://hl7.org/fhir/R4/http.html).
@@ -223,12 +253,12 @@ export class FhirEndpointClient {
    * `read` ({@link parseSearchPage} unless given, e.g. {@link scanSearchPage} to store it raw).
    */
   search(type: string, params?: Readonly<Record<string, string | readonly string[]>>): Promise<SearchPage>;
-  search<P>(type: string, params: Readonly<Record<string, string | readonly string[]>>, read: PageReader<P>): Promise<P>;
-  async search<P>(type: string, params: Readonly<Record<string, string | readonly string[]>> = {}, read?: PageReader<P>): Promise<P | SearchPage> {
+  search<P>(type: string, params: Readonly<Record<string, string | readonly string[]>>, read: PageReader<P>, options?: PageRequestOptions): Promise<P>;
+  async search<P>(type: string, params: Readonly<Record<string, string | readonly string[]>> = {}, read?: PageReader<P>, options: PageRequestOptions = {}): Promise<P | SearchPage> {
     assertType(type);
     const url = new URL(type, this.base);
     url.search = toQuery(params);
-    return this.exchangeJson({ kind: 'search', method: 'GET', url, resourceType: type }, this.reader(read));
+    return this.exchangeJson({ kind: 'search', method: 'GET', url, resourceType: type, ...options }, this.reader(read));
   }
 
   /**
@@ -236,14 +266,14 @@ export class FhirEndpointClient {
    * @throws OffOriginUrlError before any request when it is not.
    */
   fetchPage(url: string): Promise<SearchPage>;
-  fetchPage<P>(url: string, read: PageReader<P>): Promise<P>;
-  async fetchPage<P>(url: string, read?: PageReader<P>): Promise<P | SearchPage> {
+  fetchPage<P>(url: string, read: PageReader<P>, options?: PageRequestOptions): Promise<P>;
+  async fetchPage<P>(url: string, read?: PageReader<P>, options: PageRequestOptions = {}): Promise<P | SearchPage> {
     if (!this.endpoint.rebaseNextLinks) {
-      return this.exchangeJson({ kind: 'page', method: 'GET', url: assertSameOrigin(this.endpoint.baseUrl, url, 'next-page') }, this.reader(read));
+      return this.exchangeJson({ kind: 'page', method: 'GET', url: assertSameOrigin(this.endpoint.baseUrl, url, 'next-page'), ...options }, this.reader(read));
     }
     const link = this.rebased(url);
     try {
-      return await this.exchangeJson({ kind: 'page', method: 'GET', url: link.url }, this.reader(read));
+      return await this.exchangeJson({ kind: 'page', method: 'GET', url: link.url, ...options }, this.reader(read));
     } catch (err) {
       throw link.movedFrom !== undefined && !link.pathMapped ? withProxyPathHint(err, link.movedFrom, this.endpoint.declaredBaseUrl) : err;
     }
@@ -254,14 +284,14 @@ export class FhirEndpointClient {
    * (https://hl7.org/fhir/R4/patient-operation-everything.html). `path` is relative to the base.
    */
   operation(path: string, params?: Readonly<Record<string, string | readonly string[]>>): Promise<SearchPage>;
-  operation<P>(path: string, params: Readonly<Record<string, string | readonly string[]>>, read: PageReader<P>): Promise<P>;
-  async operation<P>(path: string, params: Readonly<Record<string, string | readonly string[]>> = {}, read?: PageReader<P>): Promise<P | SearchPage> {
+  operation<P>(path: string, params: Readonly<Record<string, string | readonly string[]>>, read: PageReader<P>, options?: PageRequestOptions): Promise<P>;
+  async operation<P>(path: string, params: Readonly<Record<string, string | readonly string[]>> = {}, read?: PageReader<P>, options: PageRequestOptions = {}): Promise<P | SearchPage> {
     if (/^[a-z][a-z0-9+.-]*:/i.test(path) || path.startsWith('/') || path.split('/').includes('..')) {
       throw new RangeError('operation path must be relative to the base URL');
     }
     const url = assertSameOrigin(this.endpoint.baseUrl, path, 'url');
     url.search = toQuery(params);
-    return this.exchangeJson({ kind: 'operation', method: 'GET', url }, this.reader(read));
+    return this.exchangeJson({ kind: 'operation', method: 'GET', url, ...options }, this.reader(read));
   }
 
   /** A `next` link on the endpoint's origin (endpoints registered with `rebaseNextLinks`). */
@@ -497,6 +527,9 @@ export class FhirEndpointClient {
   /** The request loop: breaker, limiter, auth, transport, 401 refresh, redirects, retry policy. */
   private async exchange<T>(spec: ExchangeSpec, consume: (res: StreamingResponse) => Promise<T>): Promise<T> {
     await this.ensureReady();
+    const stop = spec.stopBeforeSend;
+    // Withdrawn already: not even the breaker is asked (it could make this request its probe).
+    if (stop?.aborted) throw new RequestNotSentError(this.endpoint.id);
     // The breaker check travels to Redis together with the first slot request (one round trip).
     let admitting: Promise<Admission> | undefined = this.breaker.admit();
     admitting.catch(() => undefined);
@@ -510,12 +543,14 @@ export class FhirEndpointClient {
     for (;;) {
       // Closed meanwhile (its registration changed): nothing more is sent through this client.
       if (this.retired) throw new ClientRetiredError(this.endpoint.id);
+      // Withdrawn by its caller (a redirect to follow, a retry after a fresh token): nothing more is sent.
+      if (stop?.aborted) throw new RequestNotSentError(this.endpoint.id);
       let result: AttemptResult;
       let authorization: string | undefined;
       let location: string | undefined;
       let bodyStarted = false;
       try {
-        const acquired = await this.admitAndAcquire(admitting);
+        const acquired = await this.admitAndAcquire(admitting, stop);
         if (admitting) {
           admitting = undefined;
           admission = acquired.admission ?? admission;
@@ -537,6 +572,8 @@ export class FhirEndpointClient {
           // The token once the breaker let the call through: nothing is asked of a paused endpoint's
           // token endpoint either, and a probe that cannot get a token fails as a probe (see healthOf).
           authorization = await this.auth.authorization();
+          // Withdrawn while it waited for its slot or token; a probe goes out even so (PageRequestOptions).
+          if (stop?.aborted && admission.decision !== 'probe') throw new RequestNotSentError(this.endpoint.id);
           const started = performance.now();
           const res = await this.transport.stream({
             method: spec.method,
@@ -575,7 +612,7 @@ export class FhirEndpointClient {
           lease.release().catch((err: unknown) => logger.warn('fhir limiter release failed', { endpointId: this.endpoint.id, ...errorFields(err) }));
         }
       } catch (err) {
-        if (err instanceof CircuitOpenError) throw err;
+        if (err instanceof CircuitOpenError || err instanceof RequestNotSentError) throw err;
         // The transport closed under this request (the client was replaced): not the endpoint's fault.
         if (this.retired && !bodyStarted) throw new ClientRetiredError(this.endpoint.id);
         // Redis trouble or a bug, not an HTTP outcome: let it surface unchanged.
@@ -622,7 +659,8 @@ export class FhirEndpointClient {
           durationMs: decision.delayMs,
           reason: decision.reason,
         });
-        await this.sleep(decision.delayMs);
+        await sleepUnless(this.sleep, decision.delayMs, stop);
+        if (stop?.aborted) throw new RequestNotSentError(this.endpoint.id);
         attempt += 1;
         const again = await this.breaker.admit();
         if (again.decision === 'open') throw this.circuitOpen(again.retryAt, 'rejected');
@@ -671,10 +709,13 @@ export class FhirEndpointClient {
     return error;
   }
 
-  /** Takes a limiter slot; on the first attempt also awaits the breaker's answer, sent in parallel. */
-  private async admitAndAcquire(admitting: Promise<Admission> | undefined): Promise<AcquireResult & { admission?: Admission }> {
+  /**
+   * Takes a limiter slot; on the first attempt also awaits the breaker's answer, sent in parallel.
+   * `stop` ends the wait for a slot (see {@link PageRequestOptions}).
+   */
+  private async admitAndAcquire(admitting: Promise<Admission> | undefined, stop: AbortSignal | undefined): Promise<AcquireResult & { admission?: Admission }> {
     const spare = this.spare.take();
-    const acquiring = spare ? spare.catch(() => this.limiter.acquire()) : this.limiter.acquire();
+    const acquiring = spare ? spare.catch(() => this.limiter.acquire(stop)) : this.limiter.acquire(stop);
     if (!admitting) return acquiring;
     const [admitted, acquired] = await Promise.allSettled([admitting, acquiring]);
     if (admitted.status === 'rejected') {

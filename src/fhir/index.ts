@@ -4,7 +4,7 @@
  * circuit breaker. See each module for the spec it follows.
  */
 export { FhirEndpointClient } from './fhir-client';
-export type { FhirClientDeps, FetchBinaryOptions, BinaryResult, ConditionalCreateResult } from './fhir-client';
+export type { FhirClientDeps, FetchBinaryOptions, BinaryResult, ConditionalCreateResult, PageRequestOptions } from './fhir-client';
 export type { PageReader, ResourceAsReceived, ScannedSearchPage, SearchPage } from './fhir-json';
 export { scanSearchPage } from './fhir-json';
 export type { EndpointAuth, EndpointConnection, SmartBackendAuthConfig } from './endpoint';
@@ -30,6 +30,7 @@ export {
   ResponseTooLargeError,
   CircuitOpenError,
   ClientRetiredError,
+  RequestNotSentError,
   ServerRetryAfterError,
   SmartAuthError,
   isPermanentFhirError,

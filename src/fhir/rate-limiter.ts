@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { FhirNetworkError } from './errors';
+import { FhirNetworkError, RequestNotSentError } from './errors';
 import { LuaScript } from './lua-script';
 
 /**
@@ -106,8 +106,12 @@ export class RedisRateLimiter {
     this.maxWaitMs = options.maxWaitMs ?? 600_000;
   }
 
-  /** Waits for a concurrency slot and then for the rate limit; returns the held slot. */
-  async acquire(): Promise<AcquireResult> {
+  /**
+   * Waits for a concurrency slot and then for the rate limit; returns the held slot.
+   * @param stopBeforeSend - When it fires, the wait ends with {@link RequestNotSentError} (a slot
+   *   already taken is given back): its caller is stopping and will send nothing.
+   */
+  async acquire(stopBeforeSend?: AbortSignal): Promise<AcquireResult> {
     const leaseId = randomUUID();
     const started = performance.now();
     let slotAt: number | undefined;
@@ -115,6 +119,10 @@ export class RedisRateLimiter {
     let waitedForRate = false;
     let pause = 2;
     for (;;) {
+      if (stopBeforeSend?.aborted) {
+        if (slotAt !== undefined) await this.drop(leaseId);
+        throw new RequestNotSentError(this.options.endpointId);
+      }
       const [state, waitMs] = await this.script(leaseId, slotAt === undefined);
       if (state !== 0) slotAt ??= performance.now();
       if (state === 2) {
@@ -131,10 +139,10 @@ export class RedisRateLimiter {
       }
       if (state === 1) {
         waitedForRate = true;
-        await delay(Math.max(1, Math.ceil(waitMs)));
+        await this.waitForLocalReleaseOr(Math.max(1, Math.ceil(waitMs)), stopBeforeSend, false);
       } else {
         waitedForSlot = true;
-        await this.waitForLocalReleaseOr(pause);
+        await this.waitForLocalReleaseOr(pause, stopBeforeSend);
         pause = Math.min(pause * 2, this.maxPollMs);
       }
     }
@@ -181,19 +189,22 @@ export class RedisRateLimiter {
     }
   }
 
-  private waitForLocalReleaseOr(ms: number): Promise<void> {
+  /**
+   * Waits `ms`, or less: until a slot is freed in this process (when `onRelease`), or `stop` fires.
+   */
+  private waitForLocalReleaseOr(ms: number, stop: AbortSignal | undefined, onRelease = true): Promise<void> {
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
         this.localWaiters.delete(done);
+        stop?.removeEventListener('abort', done);
         resolve();
       };
       const timer = setTimeout(done, ms);
-      this.localWaiters.add(done);
+      if (onRelease) this.localWaiters.add(done);
+      stop?.addEventListener('abort', done, { once: true });
+      // Fired while the last acquire attempt was on its way to Redis: no wait at all.
+      if (stop?.aborted) done();
     });
   }
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -24,4 +24,10 @@ export interface PullWorkerDeps {
    * must reach {@link recordRetryEvent} so tasks count their retries.
    */
   readonly clients: EndpointClients;
+  /**
+   * Fires when this process begins to stop (`RunningWorkers.close`, queues/index.ts): a running pull
+   * task sends no new request, ends at its next page boundary and is handed back (`runPullTask`).
+   * Absent, a run goes on to the end of its query.
+   */
+  readonly stopping?: AbortSignal;
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { MAX_CLIENT_REPLACEMENTS } from '../endpoints/endpoint-clients';
 import { requireEndpoint } from '../endpoints/endpoint-service';
-import { ClientRetiredError, FhirHttpError, isPermanentFhirError, scanSearchPage, type FhirEndpointClient, type ScannedSearchPage } from '../fhir';
+import { ClientRetiredError, FhirHttpError, isPermanentFhirError, RequestNotSentError, scanSearchPage, type FhirEndpointClient, type ScannedSearchPage } from '../fhir';
 import { errorFields, logger } from '../log';
 import { findAttachments } from './attachments';
 import { pausedMessage, waitsFor, type JobRun } from './job-run';
@@ -27,10 +27,16 @@ import { findSourceById } from './source-repository';
 import { childPatientIn, storedChildPatient } from './source-patient-page';
 import { readsSourcePatient, SourcePatientReviewError } from './source-patient-standing';
 import { judgeSourcePatient } from './source-review';
+import { handTaskBack } from './task-hand-back';
 
-/** How a task run ended. */
+/**
+ * How a task run ended. `handed-back`: the process began to stop (`deps.stopping`) and the run ended
+ * at a page boundary, the task `queued` again at its committed cursor (`pages` committed): the job is
+ * to run again, at once, elsewhere (queues/pull-source.ts).
+ */
 export type TaskOutcome =
   | { readonly state: 'complete'; readonly pages: number; readonly resources: number; readonly newAttachmentIds: string[] }
+  | { readonly state: 'handed-back'; readonly pages: number }
   | { readonly state: 'skipped' };
 
 /** A paging token the server no longer knows (expired snapshot): the query restarts from page one. */
@@ -43,6 +49,12 @@ const MAX_CURSOR_RESTARTS = 2;
  * `failed`; transient ones propagate so the queue retries the job. A first page refused as not
  * granted (403 `forbidden`/`security`, not-granted.ts) or, for a query the plan allows it, as not
  * supported ends it `complete` with that said ({@link firstPageRefusal}).
+ *
+ * When `deps.stopping` fires, the run asks for no new page: a page whose request was sent (the one
+ * being read, or the next one already asked for while this one commits) is read and committed, then
+ * the run ends `handed-back` at that boundary; a request still waiting for its limiter slot, token or
+ * retry is withdrawn unsent (`RequestNotSentError`). So no page is stored twice, and none is asked
+ * for twice by this run and the one that resumes it.
  */
 export async function runPullTask(
   deps: PullWorkerDeps,
@@ -75,6 +87,12 @@ export async function runPullTask(
   // query goes on with the current client, from its committed cursor.
   let replacedClients = 0;
   if (!(await markTaskRunning(deps.db, task.id))) return { state: 'skipped' };
+  const { stopping } = deps;
+  /** Ends the run at a page boundary, the task queued again at its committed cursor (task-hand-back.ts). */
+  const handBack = async (current: TaskRow): Promise<TaskOutcome> => {
+    const pages = await handTaskBack(deps.db, current.id, counted.retries);
+    return { state: 'handed-back', pages: pages ?? current.pages };
+  };
   const newAttachmentIds: string[] = [];
   /**
    * Queues the task's attachments an earlier run committed but died before queuing (its worker killed
@@ -142,11 +160,14 @@ export async function runPullTask(
       // went away, in between): finish it instead of starting the query again from page one.
       if (current.pages > 0 && current.nextUrl === null && staleRun === undefined) break;
       let prepared: PreparedPage;
+      const ahead = prefetched !== undefined && prefetched.url === current.nextUrl ? prefetched.page : undefined;
+      prefetched = undefined;
+      // Stopping: a page asked for already is committed first; none is asked for now.
+      if (ahead === undefined && stopping?.aborted) return await handBack(current);
       try {
-        const ahead = prefetched !== undefined && prefetched.url === current.nextUrl ? prefetched.page : undefined;
-        prefetched = undefined;
-        prepared = await (ahead ?? prepare(countingRetries(counted, () => fetchPage(client, current))));
+        prepared = await (ahead ?? prepare(countingRetries(counted, () => fetchPage(client, current, stopping))));
       } catch (err) {
+        if (err instanceof RequestNotSentError) return await handBack(current);
         if (await tookReplacedClient(err)) continue;
         if (current.nextUrl && err instanceof FhirHttpError && (err.status === 404 || err.status === 410) && restarts < MAX_CURSOR_RESTARTS) {
           restarts += 1;
@@ -197,9 +218,9 @@ export async function runPullTask(
       paging.admit(pageNo, current.nextUrl, entries.entries);
       const loopsBackTo = paging.loopsBackTo(page.nextUrl);
       const retriesDelta = counted.retries;
-      if (page.nextUrl && loopsBackTo === undefined) {
+      if (page.nextUrl && loopsBackTo === undefined && !stopping?.aborted) {
         const next: TaskRow = { ...current, nextUrl: page.nextUrl };
-        const ahead = prepare(countingRetries(counted, () => fetchPage(client, next)));
+        const ahead = prepare(countingRetries(counted, () => fetchPage(client, next, stopping)));
         // Settled or dropped later; an error here surfaces when the page is used.
         ahead.catch(() => undefined);
         prefetched = { url: page.nextUrl, page: ahead };
@@ -348,8 +369,10 @@ export function attachmentsOf(entries: readonly PageEntry[]): PageAttachment[] {
   );
 }
 
-async function fetchPage(client: FhirEndpointClient, task: TaskRow): Promise<ScannedSearchPage> {
-  if (task.nextUrl) return client.fetchPage(task.nextUrl, scanSearchPage);
-  if (task.requestPath.includes('$')) return client.operation(task.requestPath, task.requestParams, scanSearchPage);
-  return client.search(task.requestPath, task.requestParams, scanSearchPage);
+/** The task's next page (its first without a cursor); withdrawn unsent once `stopping` fires. */
+async function fetchPage(client: FhirEndpointClient, task: TaskRow, stopping: AbortSignal | undefined): Promise<ScannedSearchPage> {
+  const options = stopping ? { stopBeforeSend: stopping } : {};
+  if (task.nextUrl) return client.fetchPage(task.nextUrl, scanSearchPage, options);
+  if (task.requestPath.includes('$')) return client.operation(task.requestPath, task.requestParams, scanSearchPage, options);
+  return client.search(task.requestPath, task.requestParams, scanSearchPage, options);
 }

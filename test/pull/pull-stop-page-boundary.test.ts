@@ -1,0 +1,123 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import IORedis from 'ioredis';
+import { RedisRateLimiter, RequestNotSentError } from '../../src/fhir';
+import type { PullWorkerDeps } from '../../src/pull/pull-deps';
+import { findTask, insertPull, type TaskRow } from '../../src/pull/pull-repository';
+import { runPullTask } from '../../src/pull/pull-task-runner';
+import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
+import { createTestDatabase, type TestDatabase } from '../support/postgres';
+import { insertPullTask, insertTestCase, pagesStoredFor, pullWorkerDepsForTest } from '../support/pull-task';
+import { TEST_REDIS_URL } from '../support/redis-url';
+import { eventually } from '../support/service';
+
+/**
+ * A pull task's run told the process is stopping (`PullWorkerDeps.stopping`) ends at a page boundary,
+ * `handed-back`: the page whose request was out commits, no further page is asked for, a request not
+ * sent yet (waiting for its endpoint's slot) is withdrawn, and the task is queued again at its cursor,
+ * from which the next run goes on, asking for each page once. Real PostgreSQL, Redis and a sandbox EHR
+ * (3 pages of 2 Conditions).
+ */
+let t: TestDatabase;
+let ehr: SandboxServer;
+let redis: IORedis;
+let dir: string;
+let fhirKeyPrefix: string;
+let deps: PullWorkerDeps;
+
+beforeAll(async () => {
+  t = await createTestDatabase();
+  ehr = await startSandboxServer({ name: 'ehr', auth: 'none', paging: 'offset', defaultCount: 2, maxCount: 2 });
+  redis = new IORedis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sob-stop-'));
+  fhirKeyPrefix = `sobtest-${randomBytes(4).toString('hex')}:fhir:`;
+  deps = pullWorkerDepsForTest(t.db, redis, fhirKeyPrefix, dir, 1024);
+}, 60_000);
+
+afterAll(async () => {
+  await deps.clients.closeAll();
+  redis.disconnect();
+  await ehr.stop();
+  await t.drop();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** A queued Condition task of a new pull, against the sandbox (one request at a time, as insertPullTask registers it). */
+async function conditionTask(): Promise<TaskRow> {
+  const caseId = randomUUID();
+  await insertTestCase(t.db, caseId);
+  const pullId = randomUUID();
+  await insertPull(t.db, { id: pullId, caseId, since: null, types: null, requestedBy: 'test' });
+  const task = await insertPullTask(t.db, { caseId, pullId, name: `ehr-${pullId.slice(0, 8)}`, baseUrl: ehr.baseUrl, resourceType: 'Condition', path: 'Condition' });
+  await t.db.query('UPDATE endpoints e SET allow_insecure_http = true, max_requests_per_second = 1000 FROM case_sources s WHERE s.id = $1 AND e.id = s.endpoint_id', [task.sourceId]);
+  return task;
+}
+
+const conditionTargets = (): string[] => ehr.requests().filter((r) => r.method === 'GET' && r.target.startsWith('/Condition')).map((r) => r.target);
+
+beforeEach(() => ehr.reset());
+afterEach(() => ehr.faults.clear());
+
+it('stops after the page in flight commits, asks for no further page, and the next run goes on from there', async () => {
+  const task = await conditionTask();
+  await ehr.load([1, 2, 3, 4, 5, 6].map((n) => ({ resourceType: 'Condition' as const, id: `c${n}`, subject: { reference: 'Patient/p' }, code: { text: `finding ${n}` } })));
+  // Page 2 (asked for while page 1 commits) is held until the stop has begun.
+  const secondPage = ehr.faults.add({ match: 'GET /Condition?*_offset=2*', action: { kind: 'hold' } });
+  const stop = new AbortController();
+  const run = runPullTask({ ...deps, stopping: stop.signal }, task.id, { isLastAttempt: false });
+  await eventually(async () => conditionTargets().length, (n) => n === 2, 10_000);
+  stop.abort();
+  ehr.faults.release(secondPage);
+
+  expect(await run).toEqual({ state: 'handed-back', pages: 2 });
+  expect(conditionTargets()).toHaveLength(2);
+  const left = await findTask(t.db, task.id);
+  expect(left).toMatchObject({ state: 'queued', pages: 2, lastError: null, waitingUntil: null });
+  expect(left?.nextUrl).toContain('_offset=4');
+  expect(await pagesStoredFor(t.db, task.pullId)).toBe(2);
+
+  expect(await runPullTask(deps, task.id, { isLastAttempt: false })).toMatchObject({ state: 'complete', pages: 3, resources: 6 });
+  const targets = conditionTargets();
+  expect(targets).toHaveLength(3);
+  expect(new Set(targets).size).toBe(3);
+  expect(await pagesStoredFor(t.db, task.pullId)).toBe(3);
+});
+
+it('a run whose first request waits for its endpoint slot hands back without sending it', async () => {
+  const task = await conditionTask();
+  await ehr.load([{ resourceType: 'Condition', id: 'c1', subject: { reference: 'Patient/p' } }]);
+  // Another process holds the endpoint's one slot (insertPullTask registers maxConcurrency 1).
+  const { rows } = await t.db.query<{ endpoint_id: string }>('SELECT endpoint_id::text FROM case_sources WHERE id = $1', [task.sourceId]);
+  const endpointId = rows[0]?.endpoint_id ?? '';
+  const other = new RedisRateLimiter({ redis, keyPrefix: fhirKeyPrefix, endpointId, limits: { maxRequestsPerSecond: 1000, maxConcurrency: 1 } });
+  const held = await other.acquire();
+  try {
+    const stop = new AbortController();
+    const run = runPullTask({ ...deps, stopping: stop.signal }, task.id, { isLastAttempt: false });
+    // Started (the task marked running): its request is on its way to the slot it cannot get.
+    await eventually(async () => (await findTask(t.db, task.id))?.state, (s) => s === 'running', 10_000);
+    stop.abort();
+    expect(await run).toEqual({ state: 'handed-back', pages: 0 });
+  } finally {
+    await held.lease.release();
+  }
+  expect(conditionTargets()).toEqual([]);
+  expect(await findTask(t.db, task.id)).toMatchObject({ state: 'queued', pages: 0, nextUrl: null, lastError: null });
+  // Nothing of the run's is left holding the slot.
+  expect(await other.inFlight()).toBe(0);
+});
+
+it("the endpoint limiter's wait for a slot ends when the stop fires, the slot untaken", async () => {
+  const endpointId = randomUUID();
+  const limiter = new RedisRateLimiter({ redis, keyPrefix: fhirKeyPrefix, endpointId, limits: { maxRequestsPerSecond: 1000, maxConcurrency: 1 }, maxWaitMs: 60_000 });
+  const held = await limiter.acquire();
+  const stop = new AbortController();
+  const waiting = limiter.acquire(stop.signal);
+  stop.abort();
+  await expect(waiting).rejects.toBeInstanceOf(RequestNotSentError);
+  expect(await limiter.inFlight()).toBe(1);
+  await held.lease.release();
+  expect(await limiter.inFlight()).toBe(0);
+});
