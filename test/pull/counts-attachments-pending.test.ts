@@ -1,6 +1,7 @@
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { intakeForChild } from '../support/intake';
 import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
+import { openCaseWithSource, registerOpenEndpoint } from '../support/sandbox-case';
 
 /**
  * The pull's totals say how many documents are still to be fetched (`attachmentsPending`), as each
@@ -45,13 +46,9 @@ afterAll(async () => {
 });
 
 it('counts the documents still to fetch in the totals, and per query, until they are in', async () => {
-  const admin = await svc.token('admin');
   const cm = await svc.token('case_manager');
-  const endpoint = (await (
-    await svc.request('POST', '/api/endpoints', { token: admin, body: { name: 'EHR', baseUrl: ehr.baseUrl, auth: { type: 'none' }, allowInsecureHttp: true, maxRequestsPerSecond: 1000 } })
-  ).json()) as { id: string };
-  const { id: caseId } = (await (await svc.request('POST', '/api/cases', { token: cm, body: intakeForChild('Ada', 'Quill', '2016-01-02') })).json()) as { id: string };
-  expect((await svc.request('POST', `/api/cases/${caseId}/sources`, { token: cm, body: { endpointId: endpoint.id, patient: { id: 'p1' } } })).status).toBe(201);
+  const endpointId = await registerOpenEndpoint(svc, 'EHR', ehr.baseUrl);
+  const { caseId } = await openCaseWithSource(svc, cm, endpointId, intakeForChild('Ada', 'Quill', '2016-01-02'), 'p1');
   ehr.faults.add({ match: 'GET /Binary/*', action: { kind: 'latency', ms: 2000 } });
   const { pullId } = (await (await svc.request('POST', `/api/cases/${caseId}/pulls`, { token: cm, body: { types: ['DocumentReference'] } })).json()) as { pullId: string };
   const pullOf = async (): Promise<PullView> => (await (await svc.request('GET', `/api/cases/${caseId}/pulls/${pullId}`, { token: cm })).json()) as PullView;

@@ -2,6 +2,7 @@ import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { intakeForChild } from '../support/intake';
 import { eventually, startTestService, type TestService } from '../support/service';
 import { killHard, spawnWorker, type WorkerProcess } from '../support/worker-process';
+import { openCaseWithSource, registerOpenEndpoint } from '../support/sandbox-case';
 
 /**
  * A task whose last page is committed (pages > 0, no cursor) but which was never marked complete —
@@ -26,13 +27,9 @@ afterAll(async () => {
 });
 
 it('finishes a paged-out task instead of paging it again', async () => {
-  const admin = await svc.token('admin');
   const cm = await svc.token('case_manager');
-  const endpoint = (await (
-    await svc.request('POST', '/api/endpoints', { token: admin, body: { name: 'EHR', baseUrl: ehr.baseUrl, auth: { type: 'none' }, allowInsecureHttp: true, maxRequestsPerSecond: 1000 } })
-  ).json()) as { id: string };
-  const { id: caseId } = (await (await svc.request('POST', '/api/cases', { token: cm, body: intakeForChild('Ada', 'Quill', '2016-01-02') })).json()) as { id: string };
-  expect((await svc.request('POST', `/api/cases/${caseId}/sources`, { token: cm, body: { endpointId: endpoint.id, patient: { id: 'p1' } } })).status).toBe(201);
+  const endpointId = await registerOpenEndpoint(svc, 'EHR', ehr.baseUrl);
+  const { caseId } = await openCaseWithSource(svc, cm, endpointId, intakeForChild('Ada', 'Quill', '2016-01-02'), 'p1');
   const { pullId } = (await (await svc.request('POST', `/api/cases/${caseId}/pulls`, { token: cm, body: { types: ['Condition'] } })).json()) as { pullId: string };
   // No worker runs yet: make the task look like one whose last page was committed by a run that died.
   const marked = await svc.service.db.query(`UPDATE pull_tasks SET state = 'running', pages = 1, next_url = NULL WHERE pull_id = $1`, [pullId]);

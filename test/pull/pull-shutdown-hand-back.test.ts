@@ -3,6 +3,7 @@ import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { intakeForChild } from '../support/intake';
 import { eventually, startTestService, type TestService } from '../support/service';
 import { spawnService, type ServiceProcess } from '../support/service-process';
+import { openCaseWithSource, registerOpenEndpoint } from '../support/sandbox-case';
 
 /**
  * A stop (SIGTERM) of a worker in the middle of a long query does not wait for the query's end: the
@@ -76,13 +77,9 @@ async function conditionTask(pullId: string): Promise<TaskSnapshot | undefined> 
 }
 
 it('a stopping worker hands its pull job back at a page boundary; the next worker finishes it, each page asked for once', async () => {
-  const admin = await svc.token('admin');
   const cm = await svc.token('case_manager');
-  const endpoint = (await (
-    await svc.request('POST', '/api/endpoints', { token: admin, body: { name: 'EHR', baseUrl: ehr.baseUrl, auth: { type: 'none' }, allowInsecureHttp: true, maxRequestsPerSecond: 1000 } })
-  ).json()) as { id: string };
-  const { id: caseId } = (await (await svc.request('POST', '/api/cases', { token: cm, body: intakeForChild('Ada', 'Quill', '2016-01-02') })).json()) as { id: string };
-  expect((await svc.request('POST', `/api/cases/${caseId}/sources`, { token: cm, body: { endpointId: endpoint.id, patient: { id: 'p1' } } })).status).toBe(201);
+  const endpointId = await registerOpenEndpoint(svc, 'EHR', ehr.baseUrl);
+  const { caseId } = await openCaseWithSource(svc, cm, endpointId, intakeForChild('Ada', 'Quill', '2016-01-02'), 'p1');
   const { pullId } = (await (await svc.request('POST', `/api/cases/${caseId}/pulls`, { token: cm, body: { types: ['Condition'] } })).json()) as { pullId: string };
 
   const slow = ehr.faults.add({ match: `GET ${QUERY}*`, action: { kind: 'latency', ms: 500 } });

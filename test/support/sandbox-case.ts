@@ -22,14 +22,22 @@ export async function registerOpenEndpoint(svc: TestService, name: string, baseU
   return ((await res.json()) as { id: string }).id;
 }
 
-/** Opens a case for the fixture child with care team A's record of her at `endpointId` as its one source. */
-export async function openFixtureCase(svc: TestService, cm: string, endpointId: string): Promise<{ caseId: string; sourceId: string }> {
-  const opened = await svc.request('POST', '/api/cases', { token: cm, body: fixtureIntake() });
+/**
+ * Opens a case from `intake` with the record of patient `patientId` at `endpointId` as its one source
+ * (both must be accepted).
+ */
+export async function openCaseWithSource(svc: TestService, cm: string, endpointId: string, intake: unknown, patientId: string): Promise<{ caseId: string; sourceId: string }> {
+  const opened = await svc.request('POST', '/api/cases', { token: cm, body: intake });
   if (opened.status !== 201) throw new Error(`case not opened: HTTP ${opened.status}`);
   const { id } = (await opened.json()) as { id: string };
-  const res = await svc.request('POST', `/api/cases/${id}/sources`, { token: cm, body: { endpointId, patient: { id: fixturePatientId('care-team-a') } } });
+  const res = await svc.request('POST', `/api/cases/${id}/sources`, { token: cm, body: { endpointId, patient: { id: patientId } } });
   if (res.status !== 201) throw new Error(`source not added: HTTP ${res.status}`);
   return { caseId: id, sourceId: ((await res.json()) as { id: string }).id };
+}
+
+/** Opens a case for the fixture child with care team A's record of her at `endpointId` as its one source. */
+export async function openFixtureCase(svc: TestService, cm: string, endpointId: string): Promise<{ caseId: string; sourceId: string }> {
+  return openCaseWithSource(svc, cm, endpointId, fixtureIntake(), fixturePatientId('care-team-a'));
 }
 
 /** Starts a record pull of the case (it must be accepted, 202); its id. */
