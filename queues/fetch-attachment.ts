@@ -10,6 +10,7 @@ import { absentJobIds } from './absent-jobs';
 import { QUEUES } from './names';
 import { resumableJobLock } from './resumable';
 import { runWaitingIfPaused } from './paused-endpoint';
+import { handJobBack } from './hand-back';
 
 /**
  * Queue `fetch-attachment`: one job per attachment URL (documents are few, and large), streamed
@@ -18,6 +19,11 @@ import { runWaitingIfPaused } from './paused-endpoint';
  * can carry hundreds of small ones, which as one job each cost more in queue work than in storing).
  * Jobs join the pull's `assemble-case` parent, which therefore waits for them. A job starting marks
  * its pull `running` when it is still `queued` (a retry that only fetches documents again).
+ *
+ * When the process begins to stop (`deps.stopping`), a URL job whose request is not sent yet (waiting
+ * for its endpoint's limiter slot, token or a retry's backoff) withdraws it and is handed back
+ * (hand-back.ts: delayed to run at once, no attempt spent), its attachment still `pending`; a download
+ * already under way is waited for (a download cut short cannot resume).
  */
 export const FetchAttachmentPayload = z.union([
   z.object({ attachmentId: z.uuid(), /** When the job first waited for its paused endpoint (epoch ms). */ pausedSince: z.int().min(0).optional() }).strict(),
@@ -108,9 +114,15 @@ export function startFetchAttachmentWorker(
         await markPullRunningForAttachments(deps.db, 'attachmentIds' in payload ? payload.attachmentIds : [payload.attachmentId]);
         const isLastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
         if ('attachmentIds' in payload) return fetchInlineAttachments(deps, payload.attachmentIds, isLastAttempt);
-        return runWaitingIfPaused(job, token, payload, options.maxPauseWaitMs, (waitsIfPaused) =>
+        const outcome = await runWaitingIfPaused(job, token, payload, options.maxPauseWaitMs, (waitsIfPaused) =>
           fetchAttachment(deps, payload.attachmentId, { isLastAttempt, waitsIfPaused }),
         );
+        if (outcome === 'handed-back') {
+          const handedBack = await handJobBack(job, token);
+          logger.info('attachment job handed back at shutdown', { attachmentId: payload.attachmentId });
+          throw handedBack;
+        }
+        return outcome;
       }),
     { connection: connection(), prefix, concurrency: options.concurrency, ...resumableJobLock(options.lockDurationMs) },
   );

@@ -30,7 +30,7 @@ export function currentLogContext(): LogContext | undefined {
 
 /** Metadata keys whose values are safe to log: identifiers we mint, counts, hashes, timings, codes. */
 const ALLOWED_KEYS = new Set([
-  'requestId', 'jobId', 'caseId', 'endpointId', 'sourceId', 'pullId', 'taskId', 'uploadId', 'blobId', 'deliveryId', 'webhookId', 'userId', 'sub',
+  'requestId', 'jobId', 'caseId', 'endpointId', 'sourceId', 'pullId', 'taskId', 'attachmentId', 'uploadId', 'blobId', 'deliveryId', 'webhookId', 'userId', 'sub',
   'queue', 'jobName', 'attempt', 'attempts', 'role', 'roles', 'method', 'route', 'status', 'statusCode',
   'durationMs', 'count', 'counts', 'total', 'pages', 'resources', 'sha256', 'hash', 'bytes', 'version',
   'migration', 'migrations', 'database', 'state', 'from', 'to', 'event', 'errorName', 'errorCode', 'errorMessage',

@@ -146,7 +146,7 @@ export class ClientRetiredError extends FhirClientError {
 /**
  * The caller withdrew the request before it was sent (its `stopBeforeSend` signal fired while it waited
  * for a limiter slot, a retry's backoff or its token): nothing reached the server, and it says nothing
- * about the endpoint's health. The pull workers' shutdown uses it to hand their jobs back.
+ * about the endpoint's health. The pull and attachment workers' shutdown uses it to hand their jobs back.
  */
 export class RequestNotSentError extends FhirClientError {
   readonly retryable = true;

@@ -73,6 +73,12 @@ export interface FetchBinaryOptions {
   readonly maxBytes: number;
   /** Accept header; default `*∕*` (a FHIR Binary endpoint then returns the raw content). */
   readonly accept?: string;
+  /**
+   * Withdraws the download while its request has not been sent, as {@link PageRequestOptions.stopBeforeSend}
+   * does a page's: it then fails with {@link RequestNotSentError}, nothing written to the sink. A
+   * download already under way is not cut.
+   */
+  readonly stopBeforeSend?: AbortSignal;
 }
 
 /** Options of a search, operation or page request. */
@@ -337,6 +343,7 @@ export class FhirEndpointClient {
           idempotent: true,
           retryBody: false,
           idleBodyTimeout: true,
+          ...(options.stopBeforeSend ? { stopBeforeSend: options.stopBeforeSend } : {}),
         },
         (res) => this.consumeBinary(res, sink, options.maxBytes),
       );

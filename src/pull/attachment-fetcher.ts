@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import type { Queryable } from '../db/database';
 import { recordBlob, type BlobWriter } from '../blobs/blob-store';
 import { requireEndpoint } from '../endpoints/endpoint-service';
-import { isPermanentFhirError } from '../fhir';
+import { isPermanentFhirError, RequestNotSentError } from '../fhir';
 import { logger } from '../log';
 import { integrityOf, type Integrity } from './attachment-integrity';
 import { fetchInlineAttachments } from './inline-attachments';
@@ -62,8 +62,14 @@ async function commitWriter(writer: BlobWriter): Promise<{ sha256: string; sha1B
  * declared (a mismatch is recorded, not ignored). Inline data goes through the batch path
  * (inline-attachments.ts); URLs are fetched from the source's endpoint only (same origin, size cap). Idempotent: only a
  * `pending` attachment is fetched (a retry of the pull sets failed ones pending again).
+ *
+ * When `deps.stopping` fires before the download's request is sent (it waits for its endpoint's
+ * limiter slot, token or a retry's backoff), the request is withdrawn (`RequestNotSentError`) and the
+ * run ends `handed-back`: nothing recorded, the attachment left `pending` (no attempt counted, its
+ * error as it was) for the job's next run to fetch (queues/fetch-attachment.ts). A download already
+ * under way is not cut (it could not resume): it is waited for.
  */
-export async function fetchAttachment(deps: PullWorkerDeps, attachmentId: string, run: JobRun): Promise<'fetched' | 'failed' | 'skipped'> {
+export async function fetchAttachment(deps: PullWorkerDeps, attachmentId: string, run: JobRun): Promise<'fetched' | 'failed' | 'skipped' | 'handed-back'> {
   const { isLastAttempt } = run;
   const { rows } = await deps.db.query<AttachmentRow>('SELECT * FROM attachments WHERE id = $1', [attachmentId]);
   const row = rows[0];
@@ -84,7 +90,11 @@ export async function fetchAttachment(deps: PullWorkerDeps, attachmentId: string
       const writer = deps.blobs.createWriter();
       try {
         const url = new URL(attachmentUrl, endpoint.baseUrl.endsWith('/') ? endpoint.baseUrl : `${endpoint.baseUrl}/`).toString();
-        const result = await client.fetchBinaryTo(url, writer, { maxBytes: deps.maxAttachmentBytes, accept: row.content_type ?? '*/*' });
+        const result = await client.fetchBinaryTo(url, writer, {
+          maxBytes: deps.maxAttachmentBytes,
+          accept: row.content_type ?? '*/*',
+          ...(deps.stopping ? { stopBeforeSend: deps.stopping } : {}),
+        });
         return { blob: await commitWriter(writer), contentType: result.contentType };
       } catch (err) {
         writer.abort();
@@ -94,6 +104,8 @@ export async function fetchAttachment(deps: PullWorkerDeps, attachmentId: string
     await recordBlob(deps.db, { sha256: blob.sha256, size: blob.size, contentType });
     return (await markFetched(deps.db, row.id, blob, integrityOf(declared, blob))) ? 'fetched' : 'skipped';
   } catch (err) {
+    // Withdrawn unsent as the process stops: not a failed try, nothing to record.
+    if (err instanceof RequestNotSentError) return 'handed-back';
     const permanent = isPermanentFhirError(err) || (err as { permanent?: boolean }).permanent === true;
     const paused = waitsFor(run, err);
     const message = paused ? pausedMessage(err.retryAt) : err instanceof Error ? err.message : 'error';

@@ -26,8 +26,9 @@ export interface PullWorkerDeps {
   readonly clients: EndpointClients;
   /**
    * Fires when this process begins to stop (`RunningWorkers.close`, queues/index.ts): a running pull
-   * task sends no new request, ends at its next page boundary and is handed back (`runPullTask`).
-   * Absent, a run goes on to the end of its query.
+   * task sends no new request, ends at its next page boundary and is handed back (`runPullTask`); an
+   * attachment download whose request is not sent yet is withdrawn and its job handed back
+   * (`fetchAttachment`), one under way goes on. Absent, a run goes on to the end of its query.
    */
   readonly stopping?: AbortSignal;
 }

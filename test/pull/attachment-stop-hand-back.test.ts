@@ -1,0 +1,134 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { jest } from '@jest/globals';
+import { Queue, type Job } from 'bullmq';
+import IORedis from 'ioredis';
+import { enqueueAttachments, startFetchAttachmentWorker, type FetchAttachmentPayload } from '../../queues/fetch-attachment';
+import { QUEUES } from '../../queues/names';
+import { RedisRateLimiter, scanSearchPage } from '../../src/fhir';
+import { logger } from '../../src/log';
+import { pageEntries } from '../../src/pull/page-resources';
+import type { PullWorkerDeps } from '../../src/pull/pull-deps';
+import { commitPage, insertPull } from '../../src/pull/pull-repository';
+import { attachmentsOf } from '../../src/pull/pull-task-runner';
+import { bullConnectionOptions, removeQueuePrefixKeys } from '../../src/redis';
+import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
+import { createTestDatabase, type TestDatabase } from '../support/postgres';
+import { insertPullTask, insertTestCase, pullWorkerDepsForTest } from '../support/pull-task';
+import { TEST_REDIS_URL } from '../support/redis-url';
+import { eventually } from '../support/service';
+
+/**
+ * A fetch-attachment job still waiting for its endpoint's only limiter slot when the process begins to
+ * stop (`PullWorkerDeps.stopping`) sends nothing: its request is withdrawn, the job is handed back to
+ * the queue (delayed to run at once, no attempt spent), the attachment stays `pending` as it was (no
+ * attempt counted, no error), and the job's next run fetches it. Real PostgreSQL, Redis (own queue
+ * prefix), a sandbox EHR over HTTP, and the queue's own worker (`startFetchAttachmentWorker`).
+ */
+let t: TestDatabase;
+let ehr: SandboxServer;
+let redis: IORedis;
+let dir: string;
+let fhirKeyPrefix: string;
+let deps: PullWorkerDeps;
+
+const PDF = Buffer.from('%PDF-1.4\n% a referral letter\n%%EOF\n');
+const WORKER_OPTIONS = { concurrency: 1, lockDurationMs: 30_000, maxPauseWaitMs: 0 };
+
+beforeAll(async () => {
+  t = await createTestDatabase();
+  ehr = await startSandboxServer({ name: 'ehr', auth: 'none' });
+  await ehr.load([{ resourceType: 'Binary', id: 'b1', contentType: 'application/pdf', data: PDF.toString('base64') }]);
+  redis = new IORedis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sob-att-stop-'));
+  fhirKeyPrefix = `sobtest-${randomBytes(4).toString('hex')}:fhir:`;
+  deps = pullWorkerDepsForTest(t.db, redis, fhirKeyPrefix, dir, 4096);
+}, 60_000);
+
+afterAll(async () => {
+  await deps.clients.closeAll();
+  redis.disconnect();
+  await ehr.stop();
+  await t.drop();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** A pending document behind `Binary/b1` (committed with its page); its id and endpoint (one request at a time, as insertPullTask registers it). */
+async function pendingDocument(): Promise<{ id: string; endpointId: string }> {
+  const caseId = randomUUID();
+  await insertTestCase(t.db, caseId);
+  const pullId = randomUUID();
+  await insertPull(t.db, { id: pullId, caseId, since: null, types: null, requestedBy: 'test' });
+  const task = await insertPullTask(t.db, { caseId, pullId, name: `ehr-${pullId.slice(0, 8)}`, baseUrl: ehr.baseUrl, resourceType: 'DocumentReference', path: 'DocumentReference' });
+  const { rows } = await t.db.query<{ endpoint_id: string }>(
+    'UPDATE endpoints e SET allow_insecure_http = true FROM case_sources s WHERE s.id = $1 AND e.id = s.endpoint_id RETURNING e.id::text AS endpoint_id',
+    [task.sourceId],
+  );
+  const entry = [{ resource: { resourceType: 'DocumentReference', id: 'd1', status: 'current', content: [{ attachment: { contentType: 'application/pdf', url: 'Binary/b1' } }] } }];
+  const body = Buffer.from(JSON.stringify({ resourceType: 'Bundle', type: 'searchset', entry }));
+  const entries = pageEntries(scanSearchPage(body, body.length, ehr.baseUrl));
+  const attachments = attachmentsOf(entries.entries);
+  await commitPage(t.db, { task, caseId, fromUrl: null, pageNo: 1, body, fetchedAt: new Date(), entries, nextUrl: null, retriesDelta: 0, attachments });
+  const id = attachments[0]?.id;
+  if (!id) throw new Error('no attachment found');
+  return { id, endpointId: rows[0]?.endpoint_id ?? '' };
+}
+
+async function attachmentRow(id: string): Promise<Record<string, unknown> | undefined> {
+  return (await t.db.query<Record<string, unknown>>('SELECT state, attempts, error, blob_sha256, updated_at FROM attachments WHERE id = $1', [id])).rows[0];
+}
+
+it('a job waiting for its endpoint slot when the stop fires is handed back unsent; its next run fetches the document', async () => {
+  const { id, endpointId } = await pendingDocument();
+  const before = await attachmentRow(id);
+  expect(before).toMatchObject({ state: 'pending', attempts: 0, error: null });
+  const prefix = `sobtest-${randomBytes(4).toString('hex')}`;
+  const connection = bullConnectionOptions(TEST_REDIS_URL);
+  const queue = new Queue<FetchAttachmentPayload>(QUEUES.fetchAttachment, { connection, prefix });
+  // Another process holds the endpoint's one slot.
+  const other = new RedisRateLimiter({ redis, keyPrefix: fhirKeyPrefix, endpointId, limits: { maxRequestsPerSecond: 1000, maxConcurrency: 1 } });
+  const held = await other.acquire();
+  const info = jest.spyOn(logger, 'info');
+  let job: Job<FetchAttachmentPayload> | undefined;
+  try {
+    const stop = new AbortController();
+    const stopping = startFetchAttachmentWorker({ ...deps, stopping: stop.signal }, () => connection, prefix, WORKER_OPTIONS);
+    await enqueueAttachments(queue, [{ id, inline: false }], 1);
+    const jobs = await queue.getJobs(['waiting', 'active']);
+    job = jobs[0];
+    if (!job?.id) throw new Error('no attachment job');
+    const jobId = job.id;
+    // Taken: its download waits for the slot it cannot get.
+    await eventually(() => queue.getJobState(jobId), (s) => s === 'active', 5_000);
+    // As RunningWorkers.close does: the stop fires, then the worker closes, waiting for its jobs.
+    stop.abort();
+    await stopping.close();
+    await held.lease.release();
+
+    expect(ehr.requestCount('GET /Binary/*')).toBe(0);
+    expect(await queue.getJobState(jobId)).toBe('delayed');
+    expect((await queue.getJob(jobId))?.attemptsMade).toBe(0);
+    expect(info).toHaveBeenCalledWith('attachment job handed back at shutdown', { attachmentId: id });
+    // Left as it was: pending, no attempt counted, no error (nothing for a next run to step around).
+    expect(await attachmentRow(id)).toEqual(before);
+    expect(await other.inFlight()).toBe(0);
+
+    // The next worker (no stop) runs the same job at once and fetches the document.
+    const next = startFetchAttachmentWorker(deps, () => connection, prefix, WORKER_OPTIONS);
+    try {
+      await eventually(() => queue.getJobState(jobId), (s) => s === 'completed', 5_000);
+    } finally {
+      await next.close();
+    }
+    expect((await queue.getJob(jobId))?.returnvalue).toBe('fetched');
+    expect(ehr.requestCount('GET /Binary/*')).toBe(1);
+    expect(await attachmentRow(id)).toMatchObject({ state: 'fetched', attempts: 1, error: null, blob_sha256: expect.any(String) });
+  } finally {
+    info.mockRestore();
+    await held.lease.release();
+    await queue.close();
+    await removeQueuePrefixKeys(TEST_REDIS_URL, prefix);
+  }
+}, 15_000);
