@@ -1,17 +1,13 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import IORedis from 'ioredis';
-import { scanSearchPage } from '../../src/fhir';
 import { fetchAttachment } from '../../src/pull/attachment-fetcher';
-import { pageEntries } from '../../src/pull/page-resources';
 import type { PullWorkerDeps } from '../../src/pull/pull-deps';
-import { commitPage, insertPull } from '../../src/pull/pull-repository';
-import { attachmentsOf } from '../../src/pull/pull-task-runner';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { createTestDatabase, type TestDatabase } from '../support/postgres';
-import { insertPullTask, insertTestCase, pullWorkerDepsForTest } from '../support/pull-task';
+import { pendingBinaryDocument, pullWorkerDepsForTest } from '../support/pull-task';
 import { TEST_REDIS_URL } from '../support/redis-url';
 import { eventually } from '../support/service';
 
@@ -52,25 +48,6 @@ afterEach(() => {
   ehr.faults.clear();
 });
 
-/** A pending document behind `Binary/b1` at the sandbox (committed with its page); its attachment id. */
-async function pendingDocument(): Promise<string> {
-  const caseId = randomUUID();
-  await insertTestCase(t.db, caseId);
-  const pullId = randomUUID();
-  await insertPull(t.db, { id: pullId, caseId, since: null, types: null, requestedBy: 'test' });
-  const task = await insertPullTask(t.db, { caseId, pullId, name: `ehr-${pullId.slice(0, 8)}`, baseUrl: ehr.baseUrl, resourceType: 'DocumentReference', path: 'DocumentReference' });
-  // Two requests at once (the two jobs).
-  await t.db.query('UPDATE endpoints e SET allow_insecure_http = true, max_concurrency = 2 FROM case_sources s WHERE s.id = $1 AND e.id = s.endpoint_id', [task.sourceId]);
-  const entry = [{ resource: { resourceType: 'DocumentReference', id: 'd1', status: 'current', content: [{ attachment: { contentType: 'application/pdf', url: 'Binary/b1' } }] } }];
-  const body = Buffer.from(JSON.stringify({ resourceType: 'Bundle', type: 'searchset', entry }));
-  const entries = pageEntries(scanSearchPage(body, body.length, ehr.baseUrl));
-  const attachments = attachmentsOf(entries.entries);
-  await commitPage(t.db, { task, caseId, fromUrl: null, pageNo: 1, body, fetchedAt: new Date(), entries, nextUrl: null, retriesDelta: 0, attachments });
-  const id = attachments[0]?.id;
-  if (!id) throw new Error('no attachment found');
-  return id;
-}
-
 /** Waits until the sandbox has received `n` more document requests than `before`. */
 const documentRequests = (before: number, n: number): Promise<number> =>
   eventually(async () => ehr.requestCount('GET /Binary/*') - before, (seen) => seen === n, 10_000);
@@ -80,7 +57,7 @@ async function row(id: string): Promise<{ state: string; attempts: number; error
 }
 
 it('a second job that fails a document the first fetched meanwhile records nothing', async () => {
-  const id = await pendingDocument();
+  const { id } = await pendingBinaryDocument(t.db, ehr.baseUrl, 2); // two requests at once (the two jobs)
   // Both jobs read the row pending and ask for the document; the first answer comes first, the second
   // (refused for good) once the first job has recorded the document.
   const firstAnswer = ehr.faults.add({ match: 'GET /Binary/*', action: { kind: 'hold' }, nth: 1 });
@@ -103,7 +80,7 @@ it('a second job that fails a document the first fetched meanwhile records nothi
 });
 
 it('a second job that fetches a document the first failed for good meanwhile records nothing', async () => {
-  const id = await pendingDocument();
+  const { id } = await pendingBinaryDocument(t.db, ehr.baseUrl, 2); // two requests at once (the two jobs)
   const firstAnswer = ehr.faults.add({ match: 'GET /Binary/*', action: { kind: 'hold' }, nth: 1 });
   ehr.faults.add({ match: 'GET /Binary/*', action: OFF_ORIGIN, nth: 1 });
   const secondAnswer = ehr.faults.add({ match: 'GET /Binary/*', action: { kind: 'hold' }, nth: 2 });

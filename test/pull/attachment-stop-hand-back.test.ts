@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,16 +7,13 @@ import { Queue, type Job } from 'bullmq';
 import IORedis from 'ioredis';
 import { enqueueAttachments, startFetchAttachmentWorker, type FetchAttachmentPayload } from '../../queues/fetch-attachment';
 import { QUEUES } from '../../queues/names';
-import { RedisRateLimiter, scanSearchPage } from '../../src/fhir';
+import { RedisRateLimiter } from '../../src/fhir';
 import { logger } from '../../src/log';
-import { pageEntries } from '../../src/pull/page-resources';
 import type { PullWorkerDeps } from '../../src/pull/pull-deps';
-import { commitPage, insertPull } from '../../src/pull/pull-repository';
-import { attachmentsOf } from '../../src/pull/pull-task-runner';
 import { bullConnectionOptions, removeQueuePrefixKeys } from '../../src/redis';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { createTestDatabase, type TestDatabase } from '../support/postgres';
-import { insertPullTask, insertTestCase, pullWorkerDepsForTest } from '../support/pull-task';
+import { pendingBinaryDocument, pullWorkerDepsForTest } from '../support/pull-task';
 import { TEST_REDIS_URL } from '../support/redis-url';
 import { eventually } from '../support/service';
 
@@ -55,33 +52,12 @@ afterAll(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-/** A pending document behind `Binary/b1` (committed with its page); its id and endpoint (one request at a time, as insertPullTask registers it). */
-async function pendingDocument(): Promise<{ id: string; endpointId: string }> {
-  const caseId = randomUUID();
-  await insertTestCase(t.db, caseId);
-  const pullId = randomUUID();
-  await insertPull(t.db, { id: pullId, caseId, since: null, types: null, requestedBy: 'test' });
-  const task = await insertPullTask(t.db, { caseId, pullId, name: `ehr-${pullId.slice(0, 8)}`, baseUrl: ehr.baseUrl, resourceType: 'DocumentReference', path: 'DocumentReference' });
-  const { rows } = await t.db.query<{ endpoint_id: string }>(
-    'UPDATE endpoints e SET allow_insecure_http = true FROM case_sources s WHERE s.id = $1 AND e.id = s.endpoint_id RETURNING e.id::text AS endpoint_id',
-    [task.sourceId],
-  );
-  const entry = [{ resource: { resourceType: 'DocumentReference', id: 'd1', status: 'current', content: [{ attachment: { contentType: 'application/pdf', url: 'Binary/b1' } }] } }];
-  const body = Buffer.from(JSON.stringify({ resourceType: 'Bundle', type: 'searchset', entry }));
-  const entries = pageEntries(scanSearchPage(body, body.length, ehr.baseUrl));
-  const attachments = attachmentsOf(entries.entries);
-  await commitPage(t.db, { task, caseId, fromUrl: null, pageNo: 1, body, fetchedAt: new Date(), entries, nextUrl: null, retriesDelta: 0, attachments });
-  const id = attachments[0]?.id;
-  if (!id) throw new Error('no attachment found');
-  return { id, endpointId: rows[0]?.endpoint_id ?? '' };
-}
-
 async function attachmentRow(id: string): Promise<Record<string, unknown> | undefined> {
   return (await t.db.query<Record<string, unknown>>('SELECT state, attempts, error, blob_sha256, updated_at FROM attachments WHERE id = $1', [id])).rows[0];
 }
 
 it('a job waiting for its endpoint slot when the stop fires is handed back unsent; its next run fetches the document', async () => {
-  const { id, endpointId } = await pendingDocument();
+  const { id, endpointId } = await pendingBinaryDocument(t.db, ehr.baseUrl);
   const before = await attachmentRow(id);
   expect(before).toMatchObject({ state: 'pending', attempts: 0, error: null });
   const prefix = `sobtest-${randomBytes(4).toString('hex')}`;

@@ -6,20 +6,23 @@ import type { Database, Queryable } from '../../src/db/database';
 import { EndpointClients } from '../../src/endpoints/endpoint-clients';
 import { insertEndpoint } from '../../src/endpoints/endpoint-repository';
 import type { PullWorkerDeps } from '../../src/pull/pull-deps';
-import { findTask, insertTask, type TaskRow } from '../../src/pull/pull-repository';
+import { scanSearchPage } from '../../src/fhir';
+import { pageEntries } from '../../src/pull/page-resources';
+import { commitPage, findTask, insertPull, insertTask, type TaskRow } from '../../src/pull/pull-repository';
+import { attachmentsOf } from '../../src/pull/pull-task-runner';
 import { insertSource } from '../../src/pull/source-repository';
 import { SecretBox } from '../../src/security/secret-box';
 import { fixtureIntake } from './fixture-child';
 
-/**
- * A registered endpoint (`name`, auth none), the case's source on it (patient `p`) and a queued
- * task of `pullId` for `path`: what a page commit needs, without planning a pull.
- */
 /** A case row as intake stores it (the fixture child), in `status`, created `at`: for tests below the API. */
 export async function insertTestCase(db: Queryable, id: string, status = 'collecting_records', at: Date = new Date()): Promise<void> {
   await insertCase(db, { id, status, intake: fixtureIntake(), eligibility: { eligible: true, reasons: [] }, quote: { currency: 'USD', total: 850, items: [] }, createdBy: 'test', at });
 }
 
+/**
+ * A registered endpoint (`name`, auth none), the case's source on it (patient `p`) and a queued
+ * task of `pullId` for `path`: what a page commit needs, without planning a pull.
+ */
 export async function insertPullTask(
   db: Database,
   t: { caseId: string; pullId: string; name: string; baseUrl: string; resourceType: string; path: string },
@@ -59,4 +62,31 @@ export function pullWorkerDepsForTest(db: Database, redis: Redis, fhirKeyPrefix:
     maxAttachmentBytes,
     clients: new EndpointClients(redis, fhirKeyPrefix),
   };
+}
+
+/**
+ * A pending document behind `Binary/b1` at the sandbox `baseUrl`: a new case's pull with a
+ * DocumentReference page committed as a pull commits it, its attachment found and `pending`. Its
+ * endpoint allows plain http and takes `maxConcurrency` requests at once (1 unless given).
+ * @returns the attachment's id and its endpoint's id
+ */
+export async function pendingBinaryDocument(db: Database, baseUrl: string, maxConcurrency = 1): Promise<{ id: string; endpointId: string }> {
+  const caseId = randomUUID();
+  await insertTestCase(db, caseId);
+  const pullId = randomUUID();
+  await insertPull(db, { id: pullId, caseId, since: null, types: null, requestedBy: 'test' });
+  const task = await insertPullTask(db, { caseId, pullId, name: `ehr-${pullId.slice(0, 8)}`, baseUrl, resourceType: 'DocumentReference', path: 'DocumentReference' });
+  const { rows } = await db.query<{ endpoint_id: string }>(
+    'UPDATE endpoints e SET allow_insecure_http = true, max_concurrency = $2 FROM case_sources s WHERE s.id = $1 AND e.id = s.endpoint_id RETURNING e.id::text AS endpoint_id',
+    [task.sourceId, maxConcurrency],
+  );
+  const entry = [{ resource: { resourceType: 'DocumentReference', id: 'd1', status: 'current', content: [{ attachment: { contentType: 'application/pdf', url: 'Binary/b1' } }] } }];
+  const body = Buffer.from(JSON.stringify({ resourceType: 'Bundle', type: 'searchset', entry }));
+  const entries = pageEntries(scanSearchPage(body, body.length, baseUrl));
+  const attachments = attachmentsOf(entries.entries);
+  await commitPage(db, { task, caseId, fromUrl: null, pageNo: 1, body, fetchedAt: new Date(), entries, nextUrl: null, retriesDelta: 0, attachments });
+  const id = attachments[0]?.id;
+  const endpointId = rows[0]?.endpoint_id;
+  if (!id || !endpointId) throw new Error('no pending attachment or endpoint');
+  return { id, endpointId };
 }
