@@ -118,9 +118,7 @@ export function startFetchAttachmentWorker(
           fetchAttachment(deps, payload.attachmentId, { isLastAttempt, waitsIfPaused }),
         );
         if (outcome === 'handed-back') {
-          const handedBack = await handJobBack(job, token);
-          logger.info('attachment job handed back at shutdown', { attachmentId: payload.attachmentId });
-          throw handedBack;
+          return handJobBack(job, token, { message: 'attachment job handed back at shutdown', ids: { attachmentId: payload.attachmentId } });
         }
         return outcome;
       }),

@@ -135,7 +135,7 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
     stopping: stopping.signal,
   };
   const caseDeps = { db: deps.db, config, domain: deps.domain, mappings: deps.mappings };
-  const sla = startSlaSweep(caseDeps, deps.connection, prefix);
+  const sla = startSlaSweep({ ...caseDeps, blobs: deps.blobs }, deps.connection, prefix);
   const attachmentQueue = createAttachmentQueue(deps.connection(), prefix);
   const lock = { lockDurationMs: config.jobLockMs };
   const workers = [
@@ -177,7 +177,6 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
   return {
     activeJobs,
     async close(steps = new PendingSteps()) {
-      const step = (name: string, work: () => Promise<unknown>): Promise<void> => steps.run(name, work);
       // While Redis answers, each worker takes no new job and waits for its running ones (BullMQ's
       // close; pull jobs hand themselves back, below). A stop that cannot wait that long ends at
       // SHUTDOWN_TIMEOUT_MS (src/main.ts), which every job survives: it resumes from its committed cursor on the next worker (the drills kill
@@ -197,11 +196,11 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
       // (limiter slot, token, retry backoff) withdraws it and is handed back (fetch-attachment.ts).
       // Without Redis a job could not be handed back: the workers are closed without waiting, as before.
       if (redisUp) stopping.abort();
-      await Promise.all(workers.map((w) => step(`worker:${w.name}`, () => w.close(!redisUp))));
-      await step('ingest-upload', () => closeNeedingRedis(() => ingest.close(!redisUp), redisUp));
-      await step('notify', () => Promise.all([closeNeedingRedis(() => notify.close(), redisUp), webhooks.close()]));
-      await Promise.all([sla.queue, attachmentQueue, reconciler.queue].map((q) => step(`queue:${q.name}`, () => closeNeedingRedis(() => q.close(), redisUp))));
-      await step('fhir-clients', () => clients.closeAll());
+      await Promise.all(workers.map((w) => steps.run(`worker:${w.name}`, () => w.close(!redisUp))));
+      await steps.run('ingest-upload', () => closeNeedingRedis(() => ingest.close(!redisUp), redisUp));
+      await steps.run('notify', () => Promise.all([closeNeedingRedis(() => notify.close(), redisUp), webhooks.close()]));
+      await Promise.all([sla.queue, attachmentQueue, reconciler.queue].map((q) => steps.run(`queue:${q.name}`, () => closeNeedingRedis(() => q.close(), redisUp))));
+      await steps.run('fhir-clients', () => clients.closeAll());
     },
   };
 }

@@ -1,4 +1,5 @@
-import { DelayedError, type Job } from 'bullmq';
+import type { Job } from 'bullmq';
+import { delayJob } from './hand-back';
 import { CircuitOpenError } from '../src/fhir';
 
 /**
@@ -56,7 +57,6 @@ export async function runWaitingIfPaused<D, P extends D & { readonly pausedSince
     const until = waits ? pauseWaitUntil(err, started, payload.pausedSince, budgetMs) : undefined;
     if (until === undefined || token === undefined) throw err;
     await job.updateData({ ...payload, pausedSince: payload.pausedSince ?? started });
-    await job.moveToDelayed(until, token);
-    throw new DelayedError();
+    return delayJob(job, token, until);
   }
 }

@@ -48,9 +48,7 @@ export function startPullSourceWorker(
             }),
           );
           if (outcome.state === 'handed-back') {
-            const handedBack = await handJobBack(job, token);
-            logger.info('pull job handed back at shutdown', { taskId, pages: outcome.pages });
-            throw handedBack;
+            return await handJobBack(job, token, { message: 'pull job handed back at shutdown', ids: { taskId, pages: outcome.pages } });
           }
           return outcome.state;
         } catch (err) {

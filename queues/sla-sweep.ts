@@ -1,6 +1,6 @@
 import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import { z } from 'zod';
-import { BlobStore, blobStoreRoot } from '../src/blobs/blob-store';
+import type { BlobStore } from '../src/blobs/blob-store';
 import { BlobOrphanSweeper } from '../src/blobs/orphan-sweep';
 import type { CaseServiceDeps } from '../src/cases/case-service';
 import type { Config } from '../src/config';
@@ -46,14 +46,14 @@ export interface SlaSweepHandles {
   readonly worker: Worker;
 }
 
-/** What the sweep needs of the configuration: the program's time zone, and the blob store's folder and orphan grace. */
-export type SlaSweepDeps = CaseServiceDeps & { readonly config: Pick<Config, 'programTimeZone' | 'dataDir' | 'blobOrphanGraceHours'> };
+/** What the sweep needs: the worker's blob store, and of the configuration the program's time zone and the orphan grace. */
+export type SlaSweepDeps = CaseServiceDeps & { readonly blobs: BlobStore; readonly config: Pick<Config, 'programTimeZone' | 'blobOrphanGraceHours'> };
 
 export function startSlaSweep(deps: SlaSweepDeps, connection: () => ConnectionOptions, prefix: string): SlaSweepHandles {
   const timeZone = deps.config.programTimeZone;
   const queue = new Queue(SLA_SWEEP_QUEUE, { connection: connection(), prefix });
   queue.on('error', () => undefined);
-  const blobOrphans = new BlobOrphanSweeper(deps.db, new BlobStore(blobStoreRoot(deps.config.dataDir)), { graceMs: deps.config.blobOrphanGraceHours * 3_600_000 });
+  const blobOrphans = new BlobOrphanSweeper(deps.db, deps.blobs, { graceMs: deps.config.blobOrphanGraceHours * 3_600_000 });
   const closing = new AbortController();
   const worker = new Worker<SlaSweepPayload, SlaSweepResult>(
     SLA_SWEEP_QUEUE,

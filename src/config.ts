@@ -7,10 +7,18 @@ import { EHR_CASE_ACCESS, SPECIALIST_CASE_ACCESS, type EhrCaseAccess, type Speci
 import { PROGRAM_TIME_ZONE } from './cases/sla';
 
 /**
- * Longest `HTTP_REQUEST_TIMEOUT_MS`: the start-up sweep of the blob temp files of killed writers
- * (`STALE_SCRATCH_AFTER_MS` in src/service.ts) counts on no request lasting half as long as its window.
+ * Longest `HTTP_REQUEST_TIMEOUT_MS`: the sweeps of the blob temp files of killed writers (at start,
+ * and the workers' daily orphan sweep: {@link STALE_SCRATCH_AFTER_MS}) count on no request lasting half as long as its window.
  */
 export const MAX_HTTP_REQUEST_TIMEOUT_MS = 12 * 60 * 60 * 1000;
+
+/**
+ * How long a blob temp file or an ingest scratch folder may go unwritten before it is taken for one
+ * left by a process that died mid-way: far longer than a live one can (an upload request is cut at
+ * `server.requestTimeout`, at most `MAX_HTTP_REQUEST_TIMEOUT_MS`; an attachment download when its
+ * bytes stop for `FHIR_REQUEST_TIMEOUT_MS`, at most 10 minutes).
+ */
+export const STALE_SCRATCH_AFTER_MS = 2 * MAX_HTTP_REQUEST_TIMEOUT_MS;
 /** The slowest uplink a family's largest file is given time for by default (1 Mbit/s). */
 const SLOWEST_UPLOAD_BYTES_PER_MS = 1_000_000 / 8 / 1000;
 /** The default `HTTP_REQUEST_TIMEOUT_MS` never goes below this (the timeout of the service before it was configurable). */

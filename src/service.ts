@@ -1,10 +1,10 @@
 import http from 'node:http';
-import path from 'node:path';
 import IORedis, { type Redis } from 'ioredis';
-import { MAX_HTTP_REQUEST_TIMEOUT_MS, type Config } from './config';
+import { STALE_SCRATCH_AFTER_MS, type Config } from './config';
 import type { Database } from './db/database';
 import { openDatabase } from './db/open';
 import { createApp } from './http/app';
+import type { ReadinessCheck } from './http/readiness-check';
 import { warnUnboundSpecialists } from './http/case-access';
 import { listenOn } from './http/listen';
 import { startWorkerMetricsServer, type WorkerMetricsServer } from './http/worker-metrics';
@@ -24,7 +24,7 @@ import { EndpointClients } from './endpoints/endpoint-clients';
 import { recordFhirRequestMetrics } from './fhir/request-metrics';
 import { endpointCircuits } from './endpoints/endpoint-service';
 import { SecretBox } from './security/secret-box';
-import { BlobStore } from './blobs/blob-store';
+import { BlobStore, blobStoreRoot } from './blobs/blob-store';
 import { ingestWorkDir, removeStaleIngestScratch } from './uploads/ingest-scratch';
 import type { FhirClientDeps } from './fhir';
 import { loadTerminologyMappings, type TerminologyMappings } from './normalize/terminology';
@@ -38,14 +38,6 @@ import { WorkDispatcher } from '../queues/deliver-report';
 const HTTP_CLOSE_GRACE_MS = 5000;
 
 /**
- * How long a blob temp file or an ingest scratch folder may go unwritten before it is taken for one
- * left by a process that died mid-way: far longer than a live one can (an upload request is cut at
- * `server.requestTimeout`, at most `MAX_HTTP_REQUEST_TIMEOUT_MS`; an attachment download when its
- * bytes stop for `FHIR_REQUEST_TIMEOUT_MS`, at most 10 minutes).
- */
-export const STALE_SCRATCH_AFTER_MS = 2 * MAX_HTTP_REQUEST_TIMEOUT_MS;
-
-/**
  * Removes the scratch files of writers killed mid-way (SIGKILL, out of memory): blob temp files and
  * ingest folders, family files that nothing else would ever remove. Counts only are logged (no names);
  * a failure is logged and does not stop the start.
@@ -53,7 +45,7 @@ export const STALE_SCRATCH_AFTER_MS = 2 * MAX_HTTP_REQUEST_TIMEOUT_MS;
 async function removeStaleScratch(db: Database, blobs: BlobStore, dataDir: string): Promise<void> {
   const writtenBefore = new Date(Date.now() - STALE_SCRATCH_AFTER_MS);
   try {
-    const tempFiles = await blobs.removeStaleTempFiles(writtenBefore);
+    const tempFiles = (await blobs.removeStaleTempFiles(writtenBefore)).files;
     const ingestFolders = await removeStaleIngestScratch(db, ingestWorkDir(dataDir), writtenBefore);
     if (tempFiles + ingestFolders > 0) logger.info('stale scratch removed', { tempFiles, ingestFolders });
   } catch (err) {
@@ -132,9 +124,14 @@ export interface ServiceOverrides {
 export async function startService(config: Config, overrides: ServiceOverrides = {}): Promise<RunningService> {
   const db = await openConfiguredDatabase(config);
   const schemaReady = schemaReadinessCheck(db);
+  // PostgreSQL (the system of record) and the schema this release expects: every role's /readyz.
+  const storeReadiness: ReadinessCheck[] = [
+    { name: 'database', check: () => db.ping() },
+    { name: 'schema', check: schemaReady },
+  ];
   const domain = loadDomainData();
   const secrets = new SecretBox(config.secretsKey);
-  const blobs = new BlobStore(path.join(config.dataDir, 'blobs'));
+  const blobs = new BlobStore(blobStoreRoot(config.dataDir));
   await removeStaleScratch(db, blobs, config.dataDir);
   await warnUnboundSpecialists(db, config.specialistCaseAccess);
   // Fail fast on bad mapping data; assembly reads them through this accessor.
@@ -176,22 +173,21 @@ export async function startService(config: Config, overrides: ServiceOverrides =
 
   // The steps of a stop under way, for the log line of one that overran (src/main.ts).
   const steps = new PendingSteps();
-  const step = (name: string, work: () => Promise<unknown>): Promise<void> => steps.run(name, work);
   const closeAll = async (): Promise<void> => {
-    await step('metrics-server', async () => metricsServer?.close());
-    await step('workers', async () => workers?.close(steps.within('workers/')).catch((err: unknown) => logger.error('worker shutdown failed', errorFields(err))));
-    await step('fhir-clients', () => clients.closeAll());
+    await steps.run('metrics-server', async () => metricsServer?.close());
+    await steps.run('workers', async () => workers?.close(steps.within('workers/')).catch((err: unknown) => logger.error('worker shutdown failed', errorFields(err))));
+    await steps.run('fhir-clients', () => clients.closeAll());
     // The producers' commands give up after one retry; while Redis is down their QUIT is still not
     // waited for long (closeNeedingRedis).
     const redisUp = redisReady(workerRole ? workerRedis : apiRedis);
     for (const [name, producer] of [['pull-producer', pulls], ['upload-producer', uploadIngest], ['dispatch-producer', dispatch], ['queue-depth', queueDepth]] as const) {
-      await step(name, () => closeNeedingRedis(() => producer.close().catch(() => undefined), redisUp));
+      await steps.run(name, () => closeNeedingRedis(() => producer.close().catch(() => undefined), redisUp));
     }
     // The HTTP server and the workers are closed: no render is under way.
-    await step('pdf-thread', () => processPdfThread.close().catch(() => undefined));
+    await steps.run('pdf-thread', () => processPdfThread.close().catch(() => undefined));
     apiRedis.disconnect();
     workerRedis.disconnect();
-    await step('database', () => db.close());
+    await steps.run('database', () => db.close());
   };
 
   try {
@@ -212,8 +208,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
     }
     if (config.role === 'worker' && config.metricsPort !== undefined) {
       metricsServer = await startWorkerMetricsServer(config.host, config.metricsPort, [
-        { name: 'database', check: () => db.ping() },
-        { name: 'schema', check: schemaReady },
+        ...storeReadiness,
         // The worker's own connection, not pinged: no command is sent.
         {
           name: 'redis',
@@ -233,8 +228,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
         // Ready while PostgreSQL (the system of record) answers with the schema of this release: the
         // API serves reads and writes without Redis, which is then reported as degraded only.
         readiness: [
-          { name: 'database', check: () => db.ping() },
-          { name: 'schema', check: schemaReady },
+          ...storeReadiness,
           { name: 'redis', check: () => pingRedis(apiRedis), optional: true },
         ],
         bodyLimit: config.bodyLimit,
@@ -270,7 +264,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
       stopping ??= (async () => {
         if (server) {
           const closing = server;
-          await step('http-server', () => new Promise<void>((resolve) => {
+          await steps.run('http-server', () => new Promise<void>((resolve) => {
             closing.close(() => resolve());
             closing.closeIdleConnections();
             // A client that stopped reading a streamed body (a bundle) would hold its connection,

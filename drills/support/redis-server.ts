@@ -6,6 +6,7 @@ import path from 'node:path';
 import IORedis from 'ioredis';
 import { freePort } from './free-port';
 import { eventually } from './poll';
+import { hasExited } from './worker-process';
 
 /**
  * A Redis of the drill's own (never the machine's shared one): `redis-server` on a free port with
@@ -56,7 +57,7 @@ export async function startOwnRedis(): Promise<OwnRedis> {
   };
   const kill = async (): Promise<void> => {
     const running = child;
-    if (!running || running.exitCode !== null || running.signalCode !== null) return;
+    if (!running || hasExited(running)) return;
     const exited = once(running, 'exit');
     running.kill('SIGKILL');
     await exited;

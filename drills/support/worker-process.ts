@@ -26,6 +26,11 @@ export interface WorkerProcess {
   exited(): boolean;
 }
 
+/** Whether a child process has exited (on its own or by a signal). */
+export function hasExited(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
 /**
  * The compiled service binary as a child process with `env` (and this machine's `PATH`) only: nothing
  * else of the parent's environment leaks into its config.
@@ -54,13 +59,13 @@ export function spawnWorker(config: Config, env: Record<string, string> = {}): W
   child.stderr?.on('data', (chunk: Buffer) => {
     tail = (tail + chunk.toString('utf8')).slice(-4000);
   });
-  return { child, stderrTail: () => tail, exited: () => child.exitCode !== null || child.signalCode !== null };
+  return { child, stderrTail: () => tail, exited: () => hasExited(child) };
 }
 
 /** SIGKILL: no shutdown hook runs, exactly like a machine losing power under the process. Waits until it has exited. */
 export async function killHard(target: { readonly child: ChildProcess }): Promise<void> {
   const { child } = target;
-  if (child.exitCode !== null || child.signalCode !== null) return;
+  if (hasExited(child)) return;
   const exited = once(child, 'exit');
   child.kill('SIGKILL');
   await exited;

@@ -140,19 +140,21 @@ export class BlobStore {
    * finished one waits at most for the rest of its request: `writtenBefore` must lie further back
    * than either can last, so a file still in use is never removed (by this process or another on
    * the same data folder).
-   * @returns how many were removed
+   * @param options - `dryRun`: counts them, removes nothing.
+   * @returns how many were removed (with `dryRun`: would be), and their bytes
    */
-  async removeStaleTempFiles(writtenBefore: Date): Promise<number> {
-    let removed = 0;
-    for await (const { file } of this.staleTempFiles(writtenBefore)) {
-      await fs.promises.rm(file, { force: true });
-      removed += 1;
+  async removeStaleTempFiles(writtenBefore: Date, options: { readonly dryRun?: boolean } = {}): Promise<{ files: number; bytes: number }> {
+    const removed = { files: 0, bytes: 0 };
+    for await (const { file, size } of this.staleTempFiles(writtenBefore)) {
+      if (options.dryRun !== true) await fs.promises.rm(file, { force: true });
+      removed.files += 1;
+      removed.bytes += size;
     }
     return removed;
   }
 
   /** The temp files (`tmp/*.part`) last written before `writtenBefore`, and their sizes: see {@link removeStaleTempFiles}. */
-  async *staleTempFiles(writtenBefore: Date): AsyncGenerator<{ readonly file: string; readonly size: number }> {
+  private async *staleTempFiles(writtenBefore: Date): AsyncGenerator<{ readonly file: string; readonly size: number }> {
     const dir = this.tempDir;
     for (const entry of await fs.promises.readdir(dir, { withFileTypes: true })) {
       if (!entry.isFile() || !entry.name.endsWith('.part')) continue;

@@ -47,20 +47,14 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { MAX_HTTP_REQUEST_TIMEOUT_MS } from '../config';
+import { STALE_SCRATCH_AFTER_MS } from '../config';
+import { isSystemError } from '../util/system-error';
 import type { Database } from '../db/database';
 import { errorFields, logger } from '../log';
 import type { BlobStore } from './blob-store';
 
 /** How often a worker sweeps (the first time when it starts): orphans are rare, and every file is looked at. */
 export const ORPHAN_SWEEP_EVERY_MS = 24 * 60 * 60 * 1000;
-
-/**
- * Temp files are removed once unwritten for the longer of the grace and this: twice the longest
- * `HTTP_REQUEST_TIMEOUT_MS`, as at start (`STALE_SCRATCH_AFTER_MS`, src/service.ts): an upload's
- * finished part waits for the rest of its request, and the API's setting may differ from the worker's.
- */
-export const STALE_TEMP_AFTER_MS = 2 * MAX_HTTP_REQUEST_TIMEOUT_MS;
 
 /** Files whose rows are read in one query. */
 const DEFAULT_BATCH = 1000;
@@ -290,11 +284,11 @@ export async function sweepOrphanBlobs(db: Database, store: BlobStore, options: 
 
   counts.recovered = await settleSetAside(db, store, cutoffMs, dryRun);
 
-  for await (const { file, size } of store.staleTempFiles(new Date(nowMs - Math.max(options.graceMs, STALE_TEMP_AFTER_MS)))) {
-    if (!dryRun) await fs.promises.rm(file, { force: true });
-    counts.tempFiles += 1;
-    counts.tempBytes += size;
-  }
+  // Temp files: once unwritten for the longer of the grace and STALE_SCRATCH_AFTER_MS, as at start (an
+  // upload's finished part waits for the rest of its request; the API's timeout may differ from ours).
+  const temp = await store.removeStaleTempFiles(new Date(nowMs - Math.max(options.graceMs, STALE_SCRATCH_AFTER_MS)), { dryRun });
+  counts.tempFiles = temp.files;
+  counts.tempBytes = temp.bytes;
 
   const settle = async (batch: readonly Candidate[]): Promise<void> => {
     if (batch.length === 0) return;
@@ -310,7 +304,7 @@ export async function sweepOrphanBlobs(db: Database, store: BlobStore, options: 
         outcome = dryRun ? 'removed' : await removeOrphan(db, store, found);
       } catch (err) {
         // A file system error is this file's (the next run tries again); the database's, the run's.
-        if (typeof (err as { syscall?: unknown } | null)?.syscall !== 'string') throw err;
+        if (!isSystemError(err)) throw err;
         outcome = 'failed';
       }
       if (outcome === 'failed') counts.failed += 1;

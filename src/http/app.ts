@@ -16,8 +16,6 @@ import { requestContext } from './request-context';
 import type { AnyRoute, HandlerContext, RouteDefinition } from './route';
 import { readinessAnswer, type ReadinessCheck } from './readiness-check';
 
-export type { ReadinessCheck } from './readiness-check';
-
 export interface AppOptions {
   readonly db: Database;
   readonly verifyToken: TokenVerifier;

@@ -18,10 +18,10 @@ export interface ReadinessCheck {
 }
 
 /** Longest a check may take before it counts as `unavailable` (ms). */
-export const READINESS_TIMEOUT_MS = 2000;
+const READINESS_TIMEOUT_MS = 2000;
 
 /** Runs one check: `ok`, or `unavailable` (the reason is logged, never answered). */
-export async function runCheck(check: ReadinessCheck): Promise<'ok' | 'unavailable'> {
+async function runCheck(check: ReadinessCheck): Promise<'ok' | 'unavailable'> {
   try {
     await withTimeout(check.check(), READINESS_TIMEOUT_MS, () => new Error('timed out'));
     return 'ok';

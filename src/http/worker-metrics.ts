@@ -47,10 +47,8 @@ export async function startWorkerMetricsServer(host: string, port: number, readi
       return;
     }
     if (route === '/readyz') {
-      readinessAnswer(readiness).then(
-        (answer) => json(res, answer.status, answer.body),
-        () => json(res, 503, { status: 'unavailable' }),
-      );
+      // Never rejects: each check's failure is its `unavailable` state.
+      void readinessAnswer(readiness).then((answer) => json(res, answer.status, answer.body));
       return;
     }
     res.writeHead(404, { 'content-type': 'text/plain' }).end('Not found: this port serves GET /metrics, /healthz and /readyz only\n');

@@ -18,7 +18,7 @@ import type { EndpointCapabilities } from '../endpoints/capabilities';
 import { serverTimeOf } from './server-time';
 import { childAtServer } from '../normalize/patient-scope';
 import {
-  commitPage, findPull, findTask, markTaskFinished, markTaskRunning, pendingAttachmentsOf, type NewAttachment, type PageAttachment, type TaskRow,
+  commitPage, findPull, findTask, handTaskBack, markTaskFinished, markTaskRunning, pendingAttachmentsOf, type NewAttachment, type PageAttachment, type TaskRow,
 } from './pull-repository';
 import { whenRefused } from './pull-plan';
 import { decideIgnoredType, typesOutsideStream } from './everything-types';
@@ -27,7 +27,6 @@ import { findSourceById } from './source-repository';
 import { childPatientIn, storedChildPatient } from './source-patient-page';
 import { readsSourcePatient, SourcePatientReviewError } from './source-patient-standing';
 import { judgeSourcePatient } from './source-review';
-import { handTaskBack } from './task-hand-back';
 
 /**
  * How a task run ended. `handed-back`: the process began to stop (`deps.stopping`) and the run ended
@@ -88,7 +87,7 @@ export async function runPullTask(
   let replacedClients = 0;
   if (!(await markTaskRunning(deps.db, task.id))) return { state: 'skipped' };
   const { stopping } = deps;
-  /** Ends the run at a page boundary, the task queued again at its committed cursor (task-hand-back.ts). */
+  /** Ends the run at a page boundary, the task queued again at its committed cursor (`handTaskBack`, pull-repository.ts). */
   const handBack = async (current: TaskRow): Promise<TaskOutcome> => {
     const pages = await handTaskBack(deps.db, current.id, counted.retries);
     return { state: 'handed-back', pages: pages ?? current.pages };

@@ -221,7 +221,7 @@ async function expandZip(deps: IngestDeps, zip: UploadFileRow): Promise<void> {
       }
       // The blobs' names made durable before their rows commit: once per folder, a few folders at a
       // time (the case row is held meanwhile).
-      const placed = new Map(extraction.files.map((f) => [f.sha256.slice(0, 4), f.sha256]));
+      const placed = new Map(extraction.files.map((f) => [path.dirname(deps.blobs.pathOf(f.sha256)), f.sha256]));
       await forEachLimited([...placed.values()], FLUSH_CONCURRENCY, (sha256) => deps.blobs.flushPlaced(sha256));
       await insertUploadFiles(tx, rows);
       await recordParse(tx, zip.id, {

@@ -35,6 +35,7 @@ import { crc32 } from 'node:zlib';
 import yauzl, { type Entry, type ZipFile } from 'yauzl';
 import { type FileKind, SNIFF_BYTES, sniffFileKind } from './sniff';
 import { checkEntryName } from './zip-entry-name';
+import { isSystemError } from '../util/system-error';
 
 /** Limits of one archive. */
 export interface ZipLimits {
@@ -112,15 +113,6 @@ const S_IFREG = 0o100000;
 const S_IFDIR = 0o040000;
 const S_IFLNK = 0o120000;
 const MADE_BY_UNIX = 3;
-
-/**
- * Whether `err` is a failure of the machine rather than a verdict on the data: node sets `syscall` on
- * the errors of system calls (a write to a full disk, ENOSPC; a read or write failing, EIO; EMFILE…).
- * zlib's and yauzl's errors on damaged data carry none.
- */
-export function isSystemError(err: unknown): err is NodeJS.ErrnoException {
-  return err instanceof Error && typeof (err as NodeJS.ErrnoException).syscall === 'string';
-}
 
 /**
  * Extracts `zipPath` into `destDir` (created if missing; should be a fresh, empty folder) within `limits`.

@@ -16,7 +16,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { BlobStore, blobStoreRoot, recordBlob } from '../../src/blobs/blob-store';
-import { BlobOrphanSweeper, STALE_TEMP_AFTER_MS, sweepOrphanBlobs, type OrphanSweepResult } from '../../src/blobs/orphan-sweep';
+import { BlobOrphanSweeper, sweepOrphanBlobs, type OrphanSweepResult } from '../../src/blobs/orphan-sweep';
+import { STALE_SCRATCH_AFTER_MS } from '../../src/config';
 import { loadDomainData } from '../../src/cases/domain-data';
 import { storeFileAsBlob } from '../../src/imaging/dicom-ingest';
 import { logger } from '../../src/log';
@@ -137,7 +138,7 @@ describe('the blob orphan sweep', () => {
     // Two hours old: past a one-hour grace, but an upload's part may wait that long for the rest of its request.
     const twoHours = tempFile(new Date(Date.now() - 2 * HOUR));
     const other = tempFile(new Date(Date.now() - 3 * 24 * HOUR), 'not-a-part');
-    expect(STALE_TEMP_AFTER_MS).toBe(24 * HOUR);
+    expect(STALE_SCRATCH_AFTER_MS).toBe(24 * HOUR);
 
     const result = await sweep({ now: new Date(), graceMs: HOUR });
     expect(result).toMatchObject({ tempFiles: 1, tempBytes: Buffer.byteLength('a part of an upload'), removed: 0 });
@@ -221,7 +222,7 @@ describe('the blob orphan sweep', () => {
     expect([fs.existsSync(old.file), fs.existsSync(stale)]).toEqual([true, true]);
   });
 
-  it('sweeps 2,000 files in batches, lazily, and reports the counts', async () => {
+  it('sweeps 2,000 files in batches and reports the counts', async () => {
     const N = 2000;
     const texts = Array.from({ length: N }, (_, i) => `file ${i} of a CT series`);
     const shas = texts.map((t) => sha256Of(Buffer.from(t)));
@@ -237,7 +238,6 @@ describe('the blob orphan sweep', () => {
     const recordedShas = shas.filter((_, i) => i % 2 === 0);
     await testDb.db.query('INSERT INTO blobs (sha256, size) SELECT s, 20 FROM unnest($1::text[]) AS s', [recordedShas]);
     const queries = jest.spyOn(testDb.db, 'query');
-    const started = Date.now();
     let result: OrphanSweepResult;
     let statements: string[];
     try {
@@ -265,7 +265,6 @@ describe('the blob orphan sweep', () => {
     const rowReads = statements.filter((sql) => sql.startsWith('SELECT sha256 FROM blobs'));
     expect(rowReads.length).toBe(Math.ceil((N - young) / 500));
     expect(shas.filter((sha) => fs.existsSync(store.pathOf(sha))).length).toBe(N / 2 + young);
-    expect(Date.now() - started).toBeLessThan(60_000);
   });
 
   it('stops at the signal, and says so', async () => {
@@ -340,7 +339,7 @@ describe('the sla-sweep worker', () => {
     const stale = tempFile(new Date(Date.now() - 3 * 24 * HOUR));
     const prefix = `sobtest-${randomUUID().slice(0, 8)}`;
     const handles = startSlaSweep(
-      { db: testDb.db, domain: loadDomainData(), config: { programTimeZone: 'America/New_York', dataDir, blobOrphanGraceHours: 24 } },
+      { db: testDb.db, domain: loadDomainData(), blobs: new BlobStore(blobStoreRoot(dataDir)), config: { programTimeZone: 'America/New_York', blobOrphanGraceHours: 24 } },
       () => bullConnectionOptions(TEST_REDIS_URL),
       prefix,
     );

@@ -1,7 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { jest } from '@jest/globals';
 import { Queue, type Job } from 'bullmq';
 import IORedis from 'ioredis';
@@ -15,7 +12,8 @@ import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { createTestDatabase, type TestDatabase } from '../support/postgres';
 import { pendingBinaryDocument, pullWorkerDepsForTest } from '../support/pull-task';
 import { TEST_REDIS_URL } from '../support/redis-url';
-import { eventually } from '../support/service';
+import { eventually, jobState } from '../support/service';
+import { tempDir } from '../support/temp-dir';
 
 /**
  * A fetch-attachment job still waiting for its endpoint's only limiter slot when the process begins to
@@ -39,7 +37,7 @@ beforeAll(async () => {
   ehr = await startSandboxServer({ name: 'ehr', auth: 'none' });
   await ehr.load([{ resourceType: 'Binary', id: 'b1', contentType: 'application/pdf', data: PDF.toString('base64') }]);
   redis = new IORedis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sob-att-stop-'));
+  dir = tempDir('att-stop');
   fhirKeyPrefix = `sobtest-${randomBytes(4).toString('hex')}:fhir:`;
   deps = pullWorkerDepsForTest(t.db, redis, fhirKeyPrefix, dir, 4096);
 }, 60_000);
@@ -49,7 +47,6 @@ afterAll(async () => {
   redis.disconnect();
   await ehr.stop();
   await t.drop();
-  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 async function attachmentRow(id: string): Promise<Record<string, unknown> | undefined> {
@@ -66,6 +63,8 @@ it('a job waiting for its endpoint slot when the stop fires is handed back unsen
   // Another process holds the endpoint's one slot.
   const other = new RedisRateLimiter({ redis, keyPrefix: fhirKeyPrefix, endpointId, limits: { maxRequestsPerSecond: 1000, maxConcurrency: 1 } });
   const held = await other.acquire();
+  // Spied after the other process's slot is taken: the worker's own wait for it.
+  const acquiring = jest.spyOn(RedisRateLimiter.prototype, 'acquire');
   const info = jest.spyOn(logger, 'info');
   let job: Job<FetchAttachmentPayload> | undefined;
   try {
@@ -77,7 +76,8 @@ it('a job waiting for its endpoint slot when the stop fires is handed back unsen
     if (!job?.id) throw new Error('no attachment job');
     const jobId = job.id;
     // Taken: its download waits for the slot it cannot get.
-    await eventually(() => queue.getJobState(jobId), (s) => s === 'active', 5_000);
+    await jobState(queue, jobId, 'active');
+    await eventually(async () => acquiring.mock.calls.length, (n) => n >= 1, 5_000);
     // As RunningWorkers.close does: the stop fires, then the worker closes, waiting for its jobs.
     stop.abort();
     await stopping.close();
@@ -94,7 +94,7 @@ it('a job waiting for its endpoint slot when the stop fires is handed back unsen
     // The next worker (no stop) runs the same job at once and fetches the document.
     const next = startFetchAttachmentWorker(deps, () => connection, prefix, WORKER_OPTIONS);
     try {
-      await eventually(() => queue.getJobState(jobId), (s) => s === 'completed', 5_000);
+      await jobState(queue, jobId, 'completed');
     } finally {
       await next.close();
     }
@@ -103,6 +103,7 @@ it('a job waiting for its endpoint slot when the stop fires is handed back unsen
     expect(await attachmentRow(id)).toMatchObject({ state: 'fetched', attempts: 1, error: null, blob_sha256: expect.any(String) });
   } finally {
     info.mockRestore();
+    acquiring.mockRestore();
     await held.lease.release();
     await queue.close();
     await removeQueuePrefixKeys(TEST_REDIS_URL, prefix);

@@ -1,7 +1,4 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import IORedis from 'ioredis';
 import { RedisRateLimiter, RequestNotSentError } from '../../src/fhir';
 import type { PullWorkerDeps } from '../../src/pull/pull-deps';
@@ -12,6 +9,8 @@ import { createTestDatabase, type TestDatabase } from '../support/postgres';
 import { insertPullTask, insertTestCase, pagesStoredFor, pullWorkerDepsForTest } from '../support/pull-task';
 import { TEST_REDIS_URL } from '../support/redis-url';
 import { eventually } from '../support/service';
+import { tempDir } from '../support/temp-dir';
+import { jest } from '@jest/globals';
 
 /**
  * A pull task's run told the process is stopping (`PullWorkerDeps.stopping`) ends at a page boundary,
@@ -31,7 +30,7 @@ beforeAll(async () => {
   t = await createTestDatabase();
   ehr = await startSandboxServer({ name: 'ehr', auth: 'none', paging: 'offset', defaultCount: 2, maxCount: 2 });
   redis = new IORedis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sob-stop-'));
+  dir = tempDir('stop');
   fhirKeyPrefix = `sobtest-${randomBytes(4).toString('hex')}:fhir:`;
   deps = pullWorkerDepsForTest(t.db, redis, fhirKeyPrefix, dir, 1024);
 }, 60_000);
@@ -41,7 +40,6 @@ afterAll(async () => {
   redis.disconnect();
   await ehr.stop();
   await t.drop();
-  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 /** A queued Condition task of a new pull, against the sandbox (one request at a time, as insertPullTask registers it). */
@@ -93,14 +91,18 @@ it('a run whose first request waits for its endpoint slot hands back without sen
   const endpointId = rows[0]?.endpoint_id ?? '';
   const other = new RedisRateLimiter({ redis, keyPrefix: fhirKeyPrefix, endpointId, limits: { maxRequestsPerSecond: 1000, maxConcurrency: 1 } });
   const held = await other.acquire();
+  // Spied after the other process's slot is taken: the run's own wait for it.
+  const acquiring = jest.spyOn(RedisRateLimiter.prototype, 'acquire');
   try {
     const stop = new AbortController();
     const run = runPullTask({ ...deps, stopping: stop.signal }, task.id, { isLastAttempt: false });
-    // Started (the task marked running): its request is on its way to the slot it cannot get.
+    // Started (the task marked running) and waiting for the slot it cannot get.
     await eventually(async () => (await findTask(t.db, task.id))?.state, (s) => s === 'running', 10_000);
+    await eventually(async () => acquiring.mock.calls.length, (n) => n >= 1, 10_000);
     stop.abort();
     expect(await run).toEqual({ state: 'handed-back', pages: 0 });
   } finally {
+    acquiring.mockRestore();
     await held.lease.release();
   }
   expect(conditionTargets()).toEqual([]);

@@ -7,7 +7,8 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startService, STALE_SCRATCH_AFTER_MS } from '../../src/service';
+import { STALE_SCRATCH_AFTER_MS } from '../../src/config';
+import { startService } from '../../src/service';
 import { recordParse } from '../../src/uploads/upload-repository';
 import { sampleIntake } from '../support/intake';
 import { startTestService, type TestService } from '../support/service';
