@@ -69,7 +69,7 @@ export function typesAskedBy(task: { readonly resourceType: string; readonly req
 
 /**
  * Source id → the types its EHR did not grant, sorted: per source and type, the newest pull's task
- * that asked for the type decides ({@link typesAskedBy}, in SQL), so a type granted since and asked
+ * that asked for the type decides (its `asked_types`, {@link typesAskedBy} stored at insert: migration 046), so a type granted since and asked
  * again is not said to be missing, and one asked in an earlier pull but refused in the latest is.
  * Sources with none are absent.
  */
@@ -78,7 +78,7 @@ export async function notGrantedTypesBySource(db: Queryable, caseId: string): Pr
     `SELECT source_id, array_agg(type ORDER BY type) AS types FROM (
        SELECT DISTINCT ON (t.source_id, asked.type) t.source_id, asked.type, t.not_granted
        FROM pulls p JOIN pull_tasks t ON t.pull_id = p.id
-       CROSS JOIN LATERAL unnest(CASE WHEN t.resource_type = '*' THEN string_to_array(t.request_params->>'_type', ',') ELSE ARRAY[t.resource_type] END) AS asked(type)
+       CROSS JOIN LATERAL unnest(t.asked_types) AS asked(type)
        WHERE p.case_id = $1 AND t.state IN ('complete', 'failed')
        ORDER BY t.source_id, asked.type, p.created_at DESC, t.not_granted
      ) newest

@@ -2,6 +2,7 @@ import type { Database, Queryable } from '../db/database';
 import { MalformedResponseError } from '../fhir';
 import { inlineDataDigest, type FoundAttachment } from './attachments';
 import { countPage, type PageCount } from './included-resources';
+import { typesAskedBy } from './not-granted';
 import { pageRowsJson, type PageEntries } from './page-resources';
 import { addServerMessages, type ServerIssue, type ServerMessage } from './server-messages';
 import { OWN_CLOCK_MARGIN_MS, SERVER_TIME_MARGIN_MS } from './server-time';
@@ -193,11 +194,11 @@ export async function insertTask(
 ): Promise<void> {
   const left = t.leftOut !== undefined;
   await db.query(
-    `INSERT INTO pull_tasks (id, pull_id, source_id, resource_type, query_key, request_path, request_params, state, remote_patient_id, server_messages, not_granted, finished_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text, $9, $10::jsonb, $11, CASE WHEN $8::text = 'complete' THEN now() END)`,
+    `INSERT INTO pull_tasks (id, pull_id, source_id, resource_type, query_key, request_path, request_params, state, remote_patient_id, server_messages, not_granted, asked_types, finished_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text, $9, $10::jsonb, $11, $12::text[], CASE WHEN $8::text = 'complete' THEN now() END)`,
     [
       t.id, t.pullId, t.sourceId, t.resourceType, t.queryKey, t.path, JSON.stringify(t.params), left ? 'complete' : 'queued', t.remotePatientId,
-      JSON.stringify(t.leftOut !== undefined ? addServerMessages([], [t.leftOut]) : []), left,
+      JSON.stringify(t.leftOut !== undefined ? addServerMessages([], [t.leftOut]) : []), left, typesAskedBy({ resourceType: t.resourceType, requestParams: t.params }),
     ],
   );
 }
