@@ -349,6 +349,22 @@ function conversionOf(value: number, code: string, ctx: RuleContext): Conversion
   return refusal === undefined ? { value: roundConverted(result.value, rule.decimals) } : { refused: refusal };
 }
 
+/**
+ * The value Quantity of a holder that step 2 would convert ({@link convertibleCode}) and how it
+ * converts: computed once per holder, read by the plausibility check, the reference ranges and the
+ * conversion itself.
+ */
+interface ValueConversion {
+  readonly code: string;
+  readonly conversion: Conversion;
+}
+
+/** {@link ValueConversion} of the value Quantity `q`, or undefined when step 2 would not convert it. */
+function valueConversionOf(q: Obj | undefined, ctx: RuleContext): ValueConversion | undefined {
+  const code = q ? convertibleCode(q, ctx.rule) : undefined;
+  return q && code !== undefined ? { code, conversion: conversionOf(q['value'] as number, code, ctx) } : undefined;
+}
+
 /** Whether `value` lies in `range`, bounds included. */
 function isWithin(value: number, range: PlausibleRange): boolean {
   return value >= range.low && value <= range.high;
@@ -372,7 +388,7 @@ function measuredName(ctx: RuleContext): string {
  * @see https://hl7.org/fhir/R4/datatypes.html#Quantity
  * @see https://hl7.org/fhir/R4/observation-vitalsigns.html (vital signs: the codes and units)
  */
-function implausibility(q: Obj | undefined, ctx: RuleContext): string | undefined {
+function implausibility(q: Obj | undefined, ctx: RuleContext, valueConversion: ValueConversion | undefined): string | undefined {
   const { rule } = ctx;
   const range = rule.plausible;
   if (range === undefined || q === undefined) return undefined;
@@ -387,8 +403,8 @@ function implausibility(q: Obj | undefined, ctx: RuleContext): string | undefine
     });
     return `${value} ${code} is ${outside}: kept as reported${units.length > 0 ? `; was it recorded in ${units.join(' or ')}?` : ''}`;
   }
-  const conversion = conversionOf(value, code, ctx);
-  if (!('value' in conversion) || isWithin(conversion.value, range)) return undefined;
+  const conversion = valueConversion?.conversion;
+  if (conversion === undefined || !('value' in conversion) || isWithin(conversion.value, range)) return undefined;
   return `${value} ${code} would be ${conversion.value} ${rule.unit}, ${outside}: not converted, kept as reported${isWithin(value, range) ? `; was it recorded in ${rule.unit}?` : ''}`;
 }
 
@@ -396,8 +412,8 @@ function implausibility(q: Obj | undefined, ctx: RuleContext): string | undefine
  * Whether the value `q` of a holder is plausible for the rule's row ({@link implausibility}); when it
  * is not, warns `quantity-implausible` and returns false: nothing of the holder is then converted.
  */
-function isPlausible(q: Obj | undefined, ctx: RuleContext, warn: Warn): boolean {
-  const why = implausibility(q, ctx);
+function isPlausible(q: Obj | undefined, ctx: RuleContext, warn: Warn, valueConversion: ValueConversion | undefined): boolean {
+  const why = implausibility(q, ctx, valueConversion);
   if (why === undefined) return true;
   warn('quantity-implausible', why);
   return false;
@@ -409,13 +425,16 @@ function convertibleCode(q: Obj, rule: QuantityRule): string | undefined {
   return system === UCUM_SYSTEM && typeof code === 'string' && typeof value === 'number' && code !== rule.unit ? code : undefined;
 }
 
-/** Converts a Quantity in place to the rule's unit (step 2); `original` is the Quantity as sent. */
-function convert(q: Obj, original: Quantity, ctx: RuleContext, warn: Warn): boolean {
+/**
+ * Converts a Quantity in place to the rule's unit (step 2); `original` is the Quantity as sent,
+ * `known` its conversion when already computed (the holder's value: {@link valueConversionOf}).
+ */
+function convert(q: Obj, original: Quantity, ctx: RuleContext, warn: Warn, known?: ValueConversion): boolean {
   const { rule } = ctx;
-  const code = convertibleCode(q, rule);
+  const code = known?.code ?? convertibleCode(q, rule);
   if (code === undefined) return false;
   const value = q['value'] as number;
-  const conversion = conversionOf(value, code, ctx);
+  const conversion = known?.conversion ?? conversionOf(value, code, ctx);
   if ('failed' in conversion) {
     warn('unit-conversion-failed', `${value} ${code} → ${rule.unit}: ${conversion.failed}; kept as reported`);
     return false;
@@ -495,9 +514,9 @@ function rangeHindrance(ranges: readonly Obj[], from: string, ctx: RuleContext):
  * is not converted leaves each bound to be converted on its own, as its unit allows.
  * @see https://hl7.org/fhir/R4/datatypes.html#SimpleQuantity
  */
-function rangesFollowValue(value: Obj | undefined, ranges: readonly Obj[], ctx: RuleContext, warn: Warn): boolean {
-  const from = value ? convertibleCode(value, ctx.rule) : undefined;
-  if (value === undefined || from === undefined || !('value' in conversionOf(value['value'] as number, from, ctx))) return true;
+function rangesFollowValue(ranges: readonly Obj[], ctx: RuleContext, warn: Warn, valueConversion: ValueConversion | undefined): boolean {
+  if (valueConversion === undefined || !('value' in valueConversion.conversion)) return true;
+  const from = valueConversion.code;
   const hindrance = rangeHindrance(ranges, from, ctx);
   if (hindrance !== undefined) {
     warn('unit-conversion-refused', `${from} → ${ctx.rule.unit} refused: ${hindrance}; kept as reported`);
@@ -609,9 +628,10 @@ function normalizeMeasured(holder: Obj, mappings: TerminologyMappings, warnAll: 
     }
   }
   let converted = 0;
-  if (ctx && isPlausible(value?.q, ctx, warn) && rangesFollowValue(value?.q, ranges, ctx, warn)) {
-    for (const { q, original } of quantities) {
-      if (original && convert(q, original, ctx, warn)) converted += 1;
+  const valueConversion = ctx ? valueConversionOf(value?.q, ctx) : undefined;
+  if (ctx && isPlausible(value?.q, ctx, warn, valueConversion) && rangesFollowValue(ranges, ctx, warn, valueConversion)) {
+    for (const filled of quantities) {
+      if (filled.original && convert(filled.q, filled.original, ctx, warn, filled === value ? valueConversion : undefined)) converted += 1;
     }
   }
   if (ctx) {
