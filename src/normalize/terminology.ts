@@ -172,36 +172,49 @@ function plausibleRangeOf(code: string, plausible: NonNullable<QuantityRuleData[
 /** A row of a concept map as read. */
 type ElementData = ConceptMapFile['group'][number]['element'][number];
 
-/** A concept map read and checked, with the quantity rule of each of its rows that has one. */
+/** A row of a concept map read and checked: its group's systems, the row, and its checked quantity rule. */
+interface CheckedRow {
+  readonly source: string;
+  readonly target: string;
+  readonly element: ElementData;
+  readonly rule: QuantityRule | undefined;
+}
+
+/** A concept map read and checked, its rows in file order. */
 interface LoadedConceptMap {
   readonly map: ConceptMapFile;
-  readonly rules: ReadonlyMap<ElementData, QuantityRule>;
+  readonly rows: readonly CheckedRow[];
+}
+
+/** The checked quantity rule of a row (its problems appended to `problems`), or undefined when it has none or it is invalid. */
+function checkedRuleOf(element: ElementData, problems: string[]): QuantityRule | undefined {
+  if (!element.quantity) return undefined;
+  problems.push(...quantityRuleProblems(element.code, element.quantity));
+  const { plausible, ...rule } = element.quantity;
+  if (plausible === undefined) return rule;
+  const range = plausibleRangeOf(element.code, plausible, rule.unit);
+  if ('problem' in range) {
+    problems.push(range.problem);
+    return undefined;
+  }
+  return { ...rule, plausible: range };
 }
 
 function loadConceptMap(dir: string, file: string): LoadedConceptMap {
   const map = readMappingFile(dir, file, ConceptMapSchema);
   const problems: string[] = [];
-  const rules = new Map<ElementData, QuantityRule>();
+  const rows: CheckedRow[] = [];
   for (const group of map.group) {
     for (const element of group.element) {
       for (const target of element.target) {
         const syntax = CODE_SYNTAX.get(group.target);
         if (syntax && !syntax.valid(target.code)) problems.push(`${element.code} → ${target.code} is not ${syntax.what}`);
       }
-      if (!element.quantity) continue;
-      problems.push(...quantityRuleProblems(element.code, element.quantity));
-      const { plausible, ...rule } = element.quantity;
-      if (plausible === undefined) {
-        rules.set(element, rule);
-        continue;
-      }
-      const range = plausibleRangeOf(element.code, plausible, rule.unit);
-      if ('problem' in range) problems.push(range.problem);
-      else rules.set(element, { ...rule, plausible: range });
+      rows.push({ source: group.source, target: group.target, element, rule: checkedRuleOf(element, problems) });
     }
   }
   if (problems.length > 0) throw new MappingsError(`Rule data ${path.join(dir, file)} is invalid:\n  ${problems.join('\n  ')}`, path.join(dir, file));
-  return { map, rules };
+  return { map, rows };
 }
 
 function buildMappings(dir: string): TerminologyMappings {
@@ -219,22 +232,19 @@ function buildMappings(dir: string): TerminologyMappings {
   const conceptMaps: ConceptMapSummary[] = [];
   const owner = new Map<string, string>();
   for (const file of files) {
-    const { map, rules } = loadConceptMap(dir, file);
+    const { map, rows } = loadConceptMap(dir, file);
     const mappedBy = `${map.url}|${map.version}`;
-    for (const group of map.group) {
-      for (const element of group.element) {
-        const key = `${group.source}|${element.code}`;
-        const previous = owner.get(`${key}→${group.target}`);
-        if (previous) throw new MappingsError(`Rule data ${file}: ${key} → ${group.target} is also mapped in ${previous}`, path.join(dir, file));
-        owner.set(`${key}→${group.target}`, file);
-        const list = targets.get(key) ?? [];
-        for (const t of element.target) list.push({ system: group.target, code: t.code, display: t.display, equivalence: t.equivalence, mappedBy });
-        targets.set(key, list);
-        const rule = rules.get(element);
-        if (rule) {
-          if (quantityRules.has(key)) throw new MappingsError(`Rule data ${file}: ${key} has a quantity rule in two maps`, path.join(dir, file));
-          quantityRules.set(key, rule);
-        }
+    for (const { source, target, element, rule } of rows) {
+      const key = `${source}|${element.code}`;
+      const previous = owner.get(`${key}→${target}`);
+      if (previous) throw new MappingsError(`Rule data ${file}: ${key} → ${target} is also mapped in ${previous}`, path.join(dir, file));
+      owner.set(`${key}→${target}`, file);
+      const list = targets.get(key) ?? [];
+      for (const t of element.target) list.push({ system: target, code: t.code, display: t.display, equivalence: t.equivalence, mappedBy });
+      targets.set(key, list);
+      if (rule) {
+        if (quantityRules.has(key)) throw new MappingsError(`Rule data ${file}: ${key} has a quantity rule in two maps`, path.join(dir, file));
+        quantityRules.set(key, rule);
       }
     }
     conceptMaps.push({
