@@ -69,8 +69,12 @@ it('shows a narrative holding active content as escaped text, never as markup', 
     { title: 'Documents', div: `<div xmlns="${XHTML}"><a href="javascript:alert(2)">x</a></div>` },
     { title: 'Procedures', div: `<div xmlns="${XHTML}"><p onclick="alert(3)">x</p></div>` },
     { title: 'Encounters', div: `<div xmlns="${XHTML}"><svg/onload=alert(4)></svg></div>` },
+    // Not active by a list of what runs, but not narrative markup either: a base URL, an image from elsewhere.
+    { title: 'Imaging', div: `<div xmlns="${XHTML}"><base href="https://elsewhere.example/"/><p>x</p></div>` },
+    { title: 'Immunizations', div: `<div xmlns="${XHTML}"><img src="https://tracker.example/pixel.png"/></div>` },
   ]));
-  expect(html).not.toMatch(/<script|<a href="javascript:|<p onclick|<svg/);
+  expect(html).not.toMatch(/<script|<a href="javascript:|<p onclick|<svg|<base|<img/);
+  expect(html).toContain('&lt;base href=&quot;https://elsewhere.example/&quot;/&gt;');
   expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
 });
 
