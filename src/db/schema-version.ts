@@ -26,32 +26,45 @@ export class SchemaMismatchError extends Error {
   }
 }
 
-/** The versions of `migrations` sorted, and the highest (0 for none). */
-function known(migrations: readonly Migration[]): { versions: Set<number>; highest: number } {
-  const versions = new Set(migrations.map((m) => m.version));
-  return { versions, highest: Math.max(0, ...versions) };
+/** How the versions recorded in `schema_migrations` differ from the migrations compiled in. */
+interface SchemaComparison {
+  /** Recorded versions this build has no migration for (sorted): a newer release migrated the database. */
+  readonly unknown: readonly number[];
+  /** Versions this build knows that are not recorded (sorted). */
+  readonly missing: readonly number[];
+  /** The highest migration this build knows (0 for none). */
+  readonly highest: number;
 }
 
-/** Recorded versions this build does not know (sorted): a newer release migrated the database. */
-function unknownVersions(recorded: Iterable<number>, migrations: readonly Migration[]): number[] {
-  const { versions } = known(migrations);
-  return [...recorded].filter((v) => !versions.has(v)).sort((a, b) => a - b);
+/** Compares `recorded` with `migrations`' versions, once. */
+function compareVersions(recorded: Iterable<number>, migrations: readonly Migration[]): SchemaComparison {
+  const known = new Set(migrations.map((m) => m.version));
+  const seen = new Set(recorded);
+  const ascending = (a: number, b: number): number => a - b;
+  return {
+    unknown: [...seen].filter((v) => !known.has(v)).sort(ascending),
+    missing: [...known].filter((v) => !seen.has(v)).sort(ascending),
+    highest: Math.max(0, ...known),
+  };
 }
 
-/** Throws {@link SchemaMismatchError} when `recorded` holds a version that `migrations` does not know. */
+/** Throws {@link SchemaMismatchError} when `comparison` found a version on either side only. */
+function refuseMismatch({ unknown, missing, highest }: SchemaComparison): void {
+  if (unknown.length > 0 || missing.length > 0) throw new SchemaMismatchError(unknown, missing, highest);
+}
+
+/**
+ * Throws {@link SchemaMismatchError} when `recorded` holds a version that `migrations` does not know.
+ * Versions not recorded yet are not refused: the migrator is about to apply them.
+ */
 export function refuseNewerSchema(recorded: Iterable<number>, migrations: readonly Migration[] = MIGRATIONS): void {
-  const unknown = unknownVersions(recorded, migrations);
-  if (unknown.length > 0) throw new SchemaMismatchError(unknown, [], known(migrations).highest);
+  refuseMismatch({ ...compareVersions(recorded, migrations), missing: [] });
 }
 
 /** Rejects with {@link SchemaMismatchError} unless the recorded versions are exactly `migrations`' versions. */
 export async function checkSchemaVersions(db: Queryable, migrations: readonly Migration[] = MIGRATIONS): Promise<void> {
   const { rows } = await db.query<{ version: number }>('SELECT version FROM schema_migrations');
-  const recorded = new Set(rows.map((r) => Number(r.version)));
-  const { versions, highest } = known(migrations);
-  const unknown = unknownVersions(recorded, migrations);
-  const missing = [...versions].filter((v) => !recorded.has(v)).sort((a, b) => a - b);
-  if (unknown.length > 0 || missing.length > 0) throw new SchemaMismatchError(unknown, missing, highest);
+  refuseMismatch(compareVersions(rows.map((r) => Number(r.version)), migrations));
 }
 
 /**

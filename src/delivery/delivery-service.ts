@@ -10,7 +10,7 @@ import type { Intake } from '../cases/intake-schema';
 import { findCase, insertCaseEvent } from '../db/case-repository';
 import type { Database, Queryable } from '../db/database';
 import type { EndpointClients } from '../endpoints/endpoint-clients';
-import { requireEndpoint, requireEndpointNamedInBody } from '../endpoints/endpoint-service';
+import { requireEndpoint } from '../endpoints/endpoint-service';
 import { CircuitOpenError, FhirClientError, isGoneError } from '../fhir';
 import { primaryRole, type Principal } from '../http/auth';
 import { conflict, fieldProblem, HttpProblem, notFound } from '../http/problem';
@@ -90,7 +90,7 @@ export function deliveryView(d: DeliveryRow) {
 export async function addRecipient(deps: DeliveryServiceDeps, caseId: string, body: { endpointId: string; patient?: PatientSelector }, actor: Principal) {
   const record = await requireOpenCase(deps.db, caseId);
   if (CLOSED.includes(record.status)) throw conflict(`A ${record.status} case takes no recipients.`);
-  const endpoint = await requireEndpointNamedInBody(deps.db, body.endpointId);
+  const endpoint = await requireEndpoint(deps.db, body.endpointId, { bodyField: 'endpointId' });
   // A SMART registration that may not create DiagnosticReports there would fail every delivery with
   // 403 only at signing: refused now, naming the field (SMART scopes:
   // https://hl7.org/fhir/smart-app-launch/STU2/scopes-and-launch-context.html).

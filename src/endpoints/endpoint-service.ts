@@ -231,27 +231,29 @@ function inboundSubjectTaken(err: unknown): never {
   throw err;
 }
 
-export async function requireEndpoint(db: Database, id: string): Promise<EndpointRow> {
-  const row = await findEndpoint(db, id);
-  if (!row) throw notFound(`Endpoint ${id}`);
-  return row;
+/** How {@link requireEndpoint} answers when no endpoint has the id. */
+export interface RequireEndpointOptions {
+  /**
+   * The member of a request's body that named the endpoint (`endpointId` of `POST …/sources`,
+   * `…/recipients`): the 404's `errors[]` names it as any other field problem does (RFC 9457 §3
+   * extension member), so a client knows which member of what it sent found nothing. Without it, the
+   * plain 404 `Endpoint <id> was not found.` (the id came from the path, or from stored data).
+   */
+  readonly bodyField?: string;
 }
 
 /**
- * The endpoint the `endpointId` of a request's body names (`POST …/sources`, `…/recipients`): 404 when
- * none is registered, its `errors[]` naming `endpointId` as any other field problem does (RFC 9457 §3
- * extension member), so a client knows which member of what it sent found nothing. The status stays
- * 404 (the public contract of those routes).
- * @throws HttpProblem 404 naming `endpointId`
+ * The registered endpoint with this id. The status of a missing one stays 404 either way (the public
+ * contract of the routes); only its wording follows {@link RequireEndpointOptions.bodyField}.
+ * @throws HttpProblem 404, naming `options.bodyField` when given
  * @see https://www.rfc-editor.org/rfc/rfc9457#section-3
  */
-export async function requireEndpointNamedInBody(db: Database, id: string): Promise<EndpointRow> {
+export async function requireEndpoint(db: Database, id: string, options: RequireEndpointOptions = {}): Promise<EndpointRow> {
   const row = await findEndpoint(db, id);
-  if (!row) {
-    const problem = fieldProblem(['endpointId'], `no endpoint is registered with the id ${id}: register it first (POST /api/endpoints), or use the id of one that is`);
-    throw new HttpProblem(404, 'Not Found', `endpointId: ${problem.detail}.`, [problem]);
-  }
-  return row;
+  if (row) return row;
+  if (options.bodyField === undefined) throw notFound(`Endpoint ${id}`);
+  const problem = fieldProblem([options.bodyField], `no endpoint is registered with the id ${id}: register it first (POST /api/endpoints), or use the id of one that is`);
+  throw new HttpProblem(404, 'Not Found', `${problem.field}: ${problem.detail}.`, [problem]);
 }
 
 /**

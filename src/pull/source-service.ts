@@ -5,7 +5,7 @@ import type { Intake } from '../cases/intake-schema';
 import { findCase, insertCaseEvent } from '../db/case-repository';
 import type { Database } from '../db/database';
 import type { EndpointClients } from '../endpoints/endpoint-clients';
-import { requireEndpoint, requireEndpointNamedInBody } from '../endpoints/endpoint-service';
+import { requireEndpoint, type RequireEndpointOptions } from '../endpoints/endpoint-service';
 import { FhirClientError, isGoneError, type FhirEndpointClient } from '../fhir';
 import { conflict, HttpProblem, notFound } from '../http/problem';
 import type { Principal } from '../http/auth';
@@ -108,17 +108,17 @@ function confirmedByIntake(resolution: Resolution, found: readonly Patient[], in
  * search too big to read to its end, or another child put the source in `needs_review` with the
  * candidates listed.
  * @param intake the case's intake; undefined for the case manager's explicit choice of a patient (not compared)
- * @param requireRow how the endpoint is read (its 404: the plain one, or the one naming a body's `endpointId`)
+ * @param endpointOptions how a missing endpoint is answered (the plain 404, or one naming the body's `endpointId`): {@link requireEndpoint}
  */
 async function resolvePatient(
   deps: SourceServiceDeps,
   endpointId: string,
   selector: PatientSelector,
   intake: Intake | undefined,
-  requireRow: typeof requireEndpoint = requireEndpoint,
+  endpointOptions: RequireEndpointOptions = {},
 ): Promise<Resolution> {
   // Only reads: an endpoint edited meanwhile asks again with its new client.
-  return deps.clients.withCurrentClient(() => requireRow(deps.db, endpointId), deps.secrets, (client, endpoint) => findChild(client, selector, intake, endpoint.baseUrl));
+  return deps.clients.withCurrentClient(() => requireEndpoint(deps.db, endpointId, endpointOptions), deps.secrets, (client, endpoint) => findChild(client, selector, intake, endpoint.baseUrl));
 }
 
 async function findChild(client: FhirEndpointClient, selector: PatientSelector, intake: Intake | undefined, baseUrl: string): Promise<Resolution> {
@@ -173,7 +173,7 @@ export async function addSource(
   }
   let resolution: Resolution;
   try {
-    resolution = await resolvePatient(deps, body.endpointId, body.patient, record.intake as Intake, requireEndpointNamedInBody);
+    resolution = await resolvePatient(deps, body.endpointId, body.patient, record.intake as Intake, { bodyField: 'endpointId' });
   } catch (err) {
     if (err instanceof HttpProblem) throw err;
     // What the EHR (or its token endpoint) answered is said; anything else (the database, Redis) is
