@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { FhirNetworkError, RequestNotSentError } from './errors';
 import { LuaScript } from './lua-script';
+import { abortableSleep } from '../util/abortable-sleep';
 
 /**
  * Per-endpoint politeness limits held across ALL worker processes in Redis:
@@ -139,10 +140,11 @@ export class RedisRateLimiter {
       }
       if (state === 1) {
         waitedForRate = true;
-        await this.waitForLocalReleaseOr(Math.max(1, Math.ceil(waitMs)), stopBeforeSend, false);
+        // Only time frees the rate: a slot given back here does not.
+        await abortableSleep(Math.max(1, Math.ceil(waitMs)), stopBeforeSend);
       } else {
         waitedForSlot = true;
-        await this.waitForLocalReleaseOr(pause, stopBeforeSend);
+        await this.waitForSlot(pause, stopBeforeSend);
         pause = Math.min(pause * 2, this.maxPollMs);
       }
     }
@@ -190,21 +192,17 @@ export class RedisRateLimiter {
   }
 
   /**
-   * Waits `ms`, or less: until a slot is freed in this process (when `onRelease`), or `stop` fires.
+   * The pause between polls for a concurrency slot: `ms`, or less, until a slot is freed in this
+   * process (worth asking Redis again at once) or `stop` fires (the caller sends nothing).
    */
-  private waitForLocalReleaseOr(ms: number, stop: AbortSignal | undefined, onRelease = true): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.localWaiters.delete(done);
-        stop?.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      if (onRelease) this.localWaiters.add(done);
-      stop?.addEventListener('abort', done, { once: true });
-      // Fired while the last acquire attempt was on its way to Redis: no wait at all.
-      if (stop?.aborted) done();
-    });
+  private async waitForSlot(ms: number, stop: AbortSignal | undefined): Promise<void> {
+    const freed = new AbortController();
+    const wake = (): void => freed.abort();
+    this.localWaiters.add(wake);
+    try {
+      await abortableSleep(ms, stop, freed.signal);
+    } finally {
+      this.localWaiters.delete(wake);
+    }
   }
 }
