@@ -267,12 +267,28 @@ describe('the blob orphan sweep', () => {
     expect(shas.filter((sha) => fs.existsSync(store.pathOf(sha))).length).toBe(N / 2 + young);
   });
 
-  it('stops at the signal, and says so', async () => {
-    for (let i = 0; i < 5; i += 1) await blob(`orphan ${i}`);
+  it('stops at the signal fired mid-walk, and says so: what was looked at settled, the rest left for the next run', async () => {
+    const orphans: { readonly file: string }[] = [];
+    for (let i = 0; i < 5; i += 1) orphans.push(await blob(`orphan ${i}`));
+    const onDisk = (): number => orphans.filter((o) => fs.existsSync(o.file)).length;
     const controller = new AbortController();
-    controller.abort();
-    expect(await sweep({ signal: controller.signal })).toMatchObject({ scanned: 0, removed: 0, complete: false });
-    expect(await sweep()).toMatchObject({ scanned: 5, removed: 5, complete: true });
+    const unlink = fs.promises.unlink;
+    // The worker closes once the sweep has removed its first orphan (one file per batch: settled as soon as looked at).
+    const spy = jest.spyOn(fs.promises, 'unlink').mockImplementation(async (file) => {
+      await unlink(file);
+      if (String(file).endsWith('.orphan')) controller.abort();
+    });
+    let stopped: OrphanSweepResult;
+    try {
+      stopped = await sweep({ signal: controller.signal, batchSize: 1 });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(controller.signal.aborted).toBe(true);
+    expect(stopped).toMatchObject({ scanned: 1, removed: 1, complete: false });
+    expect(onDisk()).toBe(4);
+    expect(await sweep()).toMatchObject({ scanned: 4, removed: 4, complete: true });
+    expect(onDisk()).toBe(0);
   });
 });
 

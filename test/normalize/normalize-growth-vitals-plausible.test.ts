@@ -162,8 +162,13 @@ describe('loading a plausible range', () => {
     expect(() => loadTerminologyMappings(dir)).toThrow('conceptmap-x.json is invalid');
   });
 
-  it('refuses an unknown member of the range (strict, like the rest of the rule data)', () => {
-    expect(() => loadTerminologyMappings(dirWith({ low: 25, high: 45, unit: 'Cel' }))).toThrow(/plausible/);
+  it('refuses an unknown member of the range (strict, like the rest of the rule data), naming the file, the row and the member', () => {
+    const dir = dirWith({ low: 25, high: 45, unit: 'Cel' });
+    expect(() => loadTerminologyMappings(dir)).toThrow(MappingsError);
+    // The whole message (an Error given to toThrow: its message compared for equality).
+    expect(() => loadTerminologyMappings(dir)).toThrow(
+      new Error(`Rule data ${path.join(dir, 'conceptmap-x.json')} is invalid:\n  group.0.element.0.quantity.plausible: Unrecognized key: "unit"`),
+    );
   });
 
   it('loads a good range as numbers', () => {

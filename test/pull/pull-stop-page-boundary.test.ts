@@ -113,12 +113,36 @@ it('a run whose first request waits for its endpoint slot hands back without sen
 
 it("the endpoint limiter's wait for a slot ends when the stop fires, the slot untaken", async () => {
   const endpointId = randomUUID();
-  const limiter = new RedisRateLimiter({ redis, keyPrefix: fhirKeyPrefix, endpointId, limits: { maxRequestsPerSecond: 1000, maxConcurrency: 1 }, maxWaitMs: 60_000 });
+  // Polls for the slot back off up to a minute: only the stop can end a long pause early.
+  const limiter = new RedisRateLimiter({ redis, keyPrefix: fhirKeyPrefix, endpointId, limits: { maxRequestsPerSecond: 1000, maxConcurrency: 1 }, maxPollMs: 60_000, maxWaitMs: 120_000 });
   const held = await limiter.acquire();
-  const stop = new AbortController();
-  const waiting = limiter.acquire(stop.signal);
-  stop.abort();
-  await expect(waiting).rejects.toBeInstanceOf(RequestNotSentError);
+  // The limiter's pause between polls, watched: the stop fires once a pause of at least LONG_PAUSE_MS has begun.
+  const LONG_PAUSE_MS = 1024;
+  type SlotWait = { waitForSlot(ms: number, stop: AbortSignal | undefined): Promise<void> };
+  const proto = RedisRateLimiter.prototype as unknown as SlotWait;
+  const waitForSlot = proto.waitForSlot;
+  let longPauseBegun = (): void => undefined;
+  const longPause = new Promise<void>((resolve) => {
+    longPauseBegun = resolve;
+  });
+  const pauses = jest.spyOn(proto, 'waitForSlot').mockImplementation(function (this: SlotWait, ms, stop) {
+    const pausing = waitForSlot.call(this, ms, stop);
+    if (ms >= LONG_PAUSE_MS) longPauseBegun();
+    return pausing;
+  });
+  try {
+    const stop = new AbortController();
+    const waiting = limiter.acquire(stop.signal);
+    waiting.catch(() => undefined);
+    await longPause;
+    const stoppedAt = performance.now();
+    stop.abort();
+    await expect(waiting).rejects.toBeInstanceOf(RequestNotSentError);
+    // Well before the pause under way would have ended on its own.
+    expect(performance.now() - stoppedAt).toBeLessThan(LONG_PAUSE_MS / 4);
+  } finally {
+    pauses.mockRestore();
+  }
   expect(await limiter.inFlight()).toBe(1);
   await held.lease.release();
   expect(await limiter.inFlight()).toBe(0);

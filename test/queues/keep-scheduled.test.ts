@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Queue, Worker } from 'bullmq';
+import IORedis from 'ioredis';
 import { keepJobScheduler } from '../../queues/keep-scheduled';
 import { bullConnectionOptions } from '../../src/redis';
 import { logger } from '../../src/log';
@@ -64,6 +65,47 @@ it('after an outage that lost the schedule, checks once and warns once, not once
     expect(capture.lines.filter((l) => l.includes('job schedule was missing from Redis'))).toHaveLength(1);
   } finally {
     logger.remove(capture);
+    await worker.close(true);
+    await queue.close();
+    await redis.stop();
+  }
+});
+
+it('warns once that the schedule is not written while Redis refuses writes, not once per check, and says when it is back', async () => {
+  // A private redis-server: the test turns it into a replica (never the shared one).
+  const redis = await startOwnRedis();
+  const prefix = `sobtest-${randomBytes(4).toString('hex')}`;
+  const connection = bullConnectionOptions(redis.url);
+  const queue = new Queue('sweep', { connection, prefix });
+  queue.on('error', () => undefined);
+  // Only its closing matters to the keeper: it takes no job.
+  const worker = new Worker('sweep', async () => undefined, { connection, prefix, autorun: false });
+  const admin = new IORedis(redis.url, { maxRetriesPerRequest: 1 });
+  const capture = new CaptureTransport();
+  const level = logger.level;
+  const logged = (message: string, at: string): number =>
+    capture.lines.map((l) => JSON.parse(l) as { message?: unknown; level?: unknown }).filter((l) => l.message === message && l.level === at).length;
+  try {
+    keepJobScheduler(queue, 'sweep-schedule', 50, { name: 'sweep', data: {}, opts: { removeOnComplete: true } }, worker);
+    await eventually(async () => queue.getJobScheduler('sweep-schedule'), (s) => Boolean(s), 10_000);
+    // Info too: the line saying the schedule is written again.
+    logger.level = 'info';
+    logger.add(capture);
+    // A failover to an empty replica: the schedule is gone, reads are answered, writes refused (READONLY).
+    await admin.flushall();
+    await admin.replicaof('127.0.0.1', '1');
+    // Checks go on every 50 ms: each finds the schedule missing and fails to write it.
+    await eventually(async () => logged('job schedule was missing from Redis; written again', 'warn'), (n) => n >= 5, 10_000);
+    expect(logged('job schedule not written', 'warn')).toBe(1);
+    // Writable again: the next check writes the schedule, and says so once.
+    await admin.replicaof('NO', 'ONE');
+    await eventually(async () => logged('job schedule checked again', 'info'), (n) => n >= 1, 10_000);
+    expect(await queue.getJobScheduler('sweep-schedule')).toBeTruthy();
+    expect(logged('job schedule not written', 'warn')).toBe(1);
+  } finally {
+    logger.remove(capture);
+    logger.level = level;
+    admin.disconnect();
     await worker.close(true);
     await queue.close();
     await redis.stop();

@@ -102,11 +102,15 @@ it('ROLE=worker: with Redis stopped, /readyz names redis and SIGTERM still ends 
   const { code, at } = await svc.exited;
   expect(at - signalled).toBeLessThan(timeoutMs);
   expect(code).toBe(0);
-  expect(svc.lines.some((l) => l.message === 'redis not ready at shutdown: workers closed without waiting for their jobs')).toBe(true);
+  // The stop says once that it did not wait for the jobs.
+  expect(svc.lines.filter((l) => l.message === 'redis not ready at shutdown: workers closed without waiting for their jobs')).toEqual([
+    expect.objectContaining({ level: 'warn', activeJobs: expect.any(Number) }),
+  ]);
   expect(svc.lines.some((l) => l.message === 'stopped')).toBe(true);
-  // Repeated schedule warnings are kept to one per queue and outage.
-  const scheduleWarnings = svc.lines.filter((l) => l.message === 'job schedule not written' && l.level === 'warn');
-  expect(new Set(scheduleWarnings.map((l) => l.queue)).size).toBe(scheduleWarnings.length);
+  // No schedule warning: while Redis is down the schedule checks wait for it (they never fail), and
+  // those the stop cuts short are no fault. (One warning per queue and outage when a write does fail:
+  // test/queues/keep-scheduled.test.ts.)
+  expect(svc.lines.filter((l) => String(l.message).startsWith('job schedule') && l.level !== 'debug')).toEqual([]);
 }, 60_000);
 
 it('ROLE=all: with Redis stopped, the API stays ready (redis degraded) and SIGTERM ends within the deadline', async () => {
@@ -143,8 +147,12 @@ it('a stop that cannot finish (Redis hung) ends at SHUTDOWN_TIMEOUT_MS, exit 1, 
   expect(at - signalled).toBeLessThan(timeoutMs + 10_000);
   const timedOut = svc.lines.find((l) => l.message === 'shutdown timed out');
   expect(timedOut).toMatchObject({ level: 'error', timeoutMs });
+  // Every worker's graceful close waits on the hung Redis (its steps named within `workers/`, not the
+  // `workers` step itself); the steps after them have not begun.
   const pending = timedOut?.pending;
-  expect(Array.isArray(pending) && pending.length > 0).toBe(true);
-  for (const step of pending as unknown[]) expect(step).toMatch(/^[a-z][a-z0-9:/-]*$/);
+  expect(Array.isArray(pending)).toBe(true);
+  expect([...(pending as string[])].sort()).toEqual(
+    ['sla-sweep', 'pull-source', 'fetch-attachment', 'assemble-case', 'ingest-upload', 'pull-reconcile', 'deliver-report', 'notify', 'send-webhook'].map((queue) => `workers/worker:${queue}`).sort(),
+  );
   expect(svc.lines.some((l) => l.message === 'stopped')).toBe(false);
 }, 60_000);
