@@ -48,8 +48,9 @@ export function keepJobScheduler(queue: Queue, schedulerId: string, everyMs: num
       .getJobScheduler(schedulerId)
       .then(async (found) => {
         if (!found) {
-          logger.warn('job schedule was missing from Redis; written again', { queue: queue.name });
+          // Said once written: while writes fail (a read-only replica), the failure is warned once per outage instead.
           await write();
+          logger.warn('job schedule was missing from Redis; written again', { queue: queue.name });
         }
         succeeded();
       })
