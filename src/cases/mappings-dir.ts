@@ -43,9 +43,33 @@ export function defaultMappingsDir(startDir: string = __dirname): string {
   }
 }
 
-/** Formats zod issues as `path: message` lines for a configuration error. */
-function describeIssues(error: z.ZodError): string {
-  return error.issues.map((issue) => `  ${issue.path.join('.') || '(root)'}: ${issue.message}`).join('\n');
+/** Members that name a row of rule data, in the order one is chosen to name it in an error. */
+const ROW_NAMES = ['code', 'id', 'unit', 'system', 'source'] as const;
+
+/**
+ * An issue's path, each array row named by its own `code` (or id, unit…) where it has one:
+ * `group.0.element.3[code "TEMP-1"].quantity.plausible`, so a person editing the file finds the row
+ * without counting.
+ */
+function issuePath(issuePathKeys: readonly PropertyKey[], json: unknown): string {
+  const parts: string[] = [];
+  let at: unknown = json;
+  for (const key of issuePathKeys) {
+    at = typeof at === 'object' && at !== null ? (at as Record<PropertyKey, unknown>)[key] : undefined;
+    let part = String(key);
+    if (typeof key === 'number' && typeof at === 'object' && at !== null) {
+      const row = at as Record<string, unknown>;
+      const name = ROW_NAMES.find((n) => typeof row[n] === 'string');
+      if (name !== undefined) part += `[${name} ${JSON.stringify(row[name])}]`;
+    }
+    parts.push(part);
+  }
+  return parts.join('.');
+}
+
+/** Formats zod issues as `path: message` lines for a configuration error (`json`: the file's content, to name rows). */
+function describeIssues(error: z.ZodError, json: unknown): string {
+  return error.issues.map((issue) => `  ${issuePath(issue.path, json) || '(root)'}: ${issue.message}`).join('\n');
 }
 
 /**
@@ -68,7 +92,7 @@ export function readMappingFile<T extends z.ZodType>(dir: string, fileName: stri
   }
   const result = schema.safeParse(json);
   if (!result.success) {
-    throw new MappingsError(`Rule data ${file} is invalid:\n${describeIssues(result.error)}`, file);
+    throw new MappingsError(`Rule data ${file} is invalid:\n${describeIssues(result.error, json)}`, file);
   }
   return result.data;
 }

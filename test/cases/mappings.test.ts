@@ -124,7 +124,7 @@ describe('invalid rule data fails loudly', () => {
     relationships.push({ ...relationships[0], code: 'mth' });
     const dir = tempMappings({ 'eligibility.json': data });
     expect(() => loadEligibilityRules(dir)).toThrow(/KY is both excluded and part of the local area/);
-    expect(() => loadEligibilityRules(dir)).toThrow(/relationships\.\d+\.code: duplicate code mth/);
+    expect(() => loadEligibilityRules(dir)).toThrow(/relationships\.\d+\[code "mth"\]\.code: duplicate code mth/);
   });
 
   it('rejects prices that are not whole dollars, a non-USD currency or a missing add-on', () => {
@@ -132,7 +132,7 @@ describe('invalid rule data fails loudly', () => {
     const fractional = tempMappings({
       'prices.json': { ...base, addOns: [{ code: 'radiology-review', display: 'R', fee: 350.5 }, { code: 'pathology-review', display: 'P', fee: 400 }] },
     });
-    expect(() => loadPriceList(fractional)).toThrow(/addOns\.0\.fee/);
+    expect(() => loadPriceList(fractional)).toThrow('addOns.0[code "radiology-review"].fee');
     const euros = tempMappings({ 'prices.json': { ...base, currency: 'EUR', addOns: [] } });
     expect(() => loadPriceList(euros)).toThrow(/currency/);
     const missing = tempMappings({ 'prices.json': { ...base, addOns: [{ code: 'radiology-review', display: 'R', fee: 350 }] } });

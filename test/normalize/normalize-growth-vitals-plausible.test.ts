@@ -167,7 +167,7 @@ describe('loading a plausible range', () => {
     expect(() => loadTerminologyMappings(dir)).toThrow(MappingsError);
     // The whole message (an Error given to toThrow: its message compared for equality).
     expect(() => loadTerminologyMappings(dir)).toThrow(
-      new Error(`Rule data ${path.join(dir, 'conceptmap-x.json')} is invalid:\n  group.0.element.0.quantity.plausible: Unrecognized key: "unit"`),
+      new Error(`Rule data ${path.join(dir, 'conceptmap-x.json')} is invalid:\n  group.0[source "urn:x"].element.0[code "TEMP-1"].quantity.plausible: Unrecognized key: "unit"`),
     );
   });
 
