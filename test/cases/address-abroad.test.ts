@@ -8,19 +8,15 @@
 import type { Patient, RelatedPerson } from 'fhir/r4';
 import type { Intake } from '../../src/cases/intake-schema';
 import { buildCasePatient } from '../../src/normalize/case-patient';
+import { startCaseManagerService } from '../support/case-manager';
+import { startForFile } from '../support/for-file';
 import { sampleIntake } from '../support/intake';
-import { startTestService, type TestService } from '../support/service';
+import type { TestService } from '../support/service';
 
 let svc: TestService;
 let token: string;
 
-beforeAll(async () => {
-  svc = await startTestService();
-  token = await svc.token('case_manager', 'cm-abroad');
-});
-afterAll(async () => {
-  await svc.stop();
-});
+startForFile(() => startCaseManagerService({}, 'cm-abroad'), (s) => ({ svc, cm: token } = s));
 
 interface Problem {
   errors?: { field: string; detail: string }[];

@@ -7,20 +7,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { loadEligibilityRules } from '../../src/cases/eligibility-rules';
 import type { Intake } from '../../src/cases/intake-schema';
+import { startCaseManagerService } from '../support/case-manager';
+import { startForFile } from '../support/for-file';
 import { sampleIntake } from '../support/intake';
-import { startTestService, type TestService } from '../support/service';
+import type { TestService } from '../support/service';
 import { tempDir } from '../support/temp-dir';
 
 let svc: TestService;
 let token: string;
 
-beforeAll(async () => {
-  svc = await startTestService();
-  token = await svc.token('case_manager', 'cm-age');
-});
-afterAll(async () => {
-  await svc.stop();
-});
+startForFile(() => startCaseManagerService({}, 'cm-age'), (s) => ({ svc, cm: token } = s));
 
 /** A birth date `years` years and about a month ago: the patient is `years` old, far from a birthday. */
 function bornYearsAgo(years: number): string {

@@ -1,4 +1,5 @@
 import type { Bundle, Consent } from 'fhir/r4';
+import { startForFile } from '../support/for-file';
 import { sampleIntake } from '../support/intake';
 import { startTestService, type TestService } from '../support/service';
 
@@ -7,12 +8,7 @@ import { startTestService, type TestService } from '../support/service';
  * timeline: a later change to the case row of another kind does not move it.
  */
 let svc: TestService;
-beforeAll(async () => {
-  svc = await startTestService();
-});
-afterAll(async () => {
-  await svc.stop();
-});
+startForFile(() => startTestService(), (started) => (svc = started));
 
 it('ends the consent of a cancelled case at its cancellation, not at the row’s last update', async () => {
   const cm = await svc.token('case_manager');

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { transitionCase, type CaseServiceDeps } from '../../src/cases/case-service';
 import { loadDomainData } from '../../src/cases/domain-data';
 import type { Principal } from '../../src/http/auth';
-import { createTestDatabase, type TestDatabase } from '../support/postgres';
+import { testDatabaseForFile, type TestDatabase } from '../support/postgres';
 import { insertTestCase } from '../support/pull-task';
 
 /**
@@ -13,13 +13,7 @@ import { insertTestCase } from '../support/pull-task';
  * which made the SLA computation throw and the cancel answer 500.
  */
 let t: TestDatabase;
-beforeAll(async () => {
-  t = await createTestDatabase();
-}, 60_000);
-afterAll(async () => {
-  await t.drop();
-});
-
+testDatabaseForFile((created) => (t = created));
 const SYSTEM: Principal = { sub: 'system:test', roles: [] };
 const deps = (): CaseServiceDeps => ({ db: t.db, config: { programTimeZone: 'America/New_York' }, domain: loadDomainData() });
 

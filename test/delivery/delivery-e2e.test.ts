@@ -1,12 +1,14 @@
 import type { Communication, DiagnosticReport, DocumentReference } from 'fhir/r4';
 import { PDFDocument } from 'pdf-lib';
 import { DIAGNOSTIC_REPORT_REPLACES, REPORT_COMMUNICATION_SYSTEM, REPORT_IDENTIFIER_SYSTEM } from '../../src/delivery/report-resources';
-import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
+import type { SandboxServer } from '../../src/sandbox';
 import { validationIssues } from '../support/fhir-validation';
 import { fixtureBundle, fixturePatientId } from '../support/fixture-child';
+import { startForFile } from '../support/for-file';
 import { openCaseIn, opinionFor, referredIntake, searchSandbox } from '../support/opinion-case';
 import { pdfText } from '../support/pdf-text';
-import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
+import { deliveryOnceIn, FAST_DELIVERY_ENV, listDeliveries, startServiceAndReferringEhr, type DeliveryView } from '../support/referring-ehr-world';
+import { eventually, type TestService } from '../support/service';
 import { makeSmartClient } from '../support/smart-client';
 
 /**
@@ -24,25 +26,11 @@ const CLIENT = 'sob-delivery-e2e';
 /** What a recipient registration asks for: read to find the patient, write for the three resources. */
 const RECIPIENT_SCOPE = 'system/*.read system/DiagnosticReport.write system/DocumentReference.write system/Communication.write';
 
-interface DeliveryView {
-  id: string;
-  mode: string | null;
-  version: number;
-  state: string;
-  attempts: number;
-  remoteIds: Record<string, string>;
-  lastError: string | null;
-  reviewReason: string | null;
-}
+startForFile(() => startServiceAndReferringEhr({ env: FAST_DELIVERY_ENV, ehr: { auth: 'smart' } }), (started) => ({ svc, ehr } = started));
 
 beforeAll(async () => {
   const smart = await makeSmartClient(CLIENT, 'ES384');
-  [svc, ehr] = await Promise.all([
-    startTestService({ DELIVERY_BACKOFF_MS: '50', DELIVERY_ATTEMPTS: '3', NOTIFY_POLL_MS: '200' }, FAST_CLIENT),
-    startSandboxServer({ name: 'referring-ehr', auth: 'smart', paging: 'offset' }),
-  ]);
   ehr.registerClient({ clientId: smart.clientId, jwks: smart.publicJwks });
-  await ehr.load(fixtureBundle('referring-ehr'));
   const admin = await svc.token('admin');
   cm = await svc.token('case_manager', 'cm-1');
   specialist = await svc.token('specialist', 'spec-1');
@@ -54,19 +42,8 @@ beforeAll(async () => {
   endpointId = ((await res.json()) as { id: string }).id;
 }, 60_000);
 
-afterAll(async () => {
-  await Promise.all([svc.stop(), ehr.stop()]);
-});
-
-async function deliveries(caseId: string): Promise<DeliveryView[]> {
-  const res = await svc.request('GET', `/api/cases/${caseId}/deliveries`, { token: cm });
-  return ((await res.json()) as { items: DeliveryView[] }).items;
-}
-
-async function until(caseId: string, version: number, states: string[]): Promise<DeliveryView> {
-  const all = await eventually(() => deliveries(caseId), (d) => d.some((x) => x.version === version && states.includes(x.state)), 60_000);
-  return all.find((x) => x.version === version) as DeliveryView;
-}
+const deliveries = (caseId: string): Promise<DeliveryView[]> => listDeliveries(svc, cm, caseId);
+const until = (caseId: string, version: number, states: string[]): Promise<DeliveryView> => deliveryOnceIn(svc, cm, caseId, version, states);
 
 /** The referring EHR registered again as another endpoint (its own SMART client), to change its capabilities. */
 async function registerEhrAgain(suffix: string, name: string): Promise<string> {

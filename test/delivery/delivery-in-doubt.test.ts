@@ -1,11 +1,13 @@
-import type { DiagnosticReport, DocumentReference } from 'fhir/r4';
-import pg from 'pg';
+import type { DiagnosticReport, DocumentReference, Patient } from 'fhir/r4';
 import { DIAGNOSTIC_REPORT_REPLACES, REPORT_IDENTIFIER_SYSTEM } from '../../src/delivery/report-resources';
-import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
-import { fixtureBundle, fixturePatientId } from '../support/fixture-child';
-import { openCaseIn, opinionFor, referredIntake, searchSandbox } from '../support/opinion-case';
+import type { SandboxServer } from '../../src/sandbox';
+import { fixturePatientId } from '../support/fixture-child';
+import { startForFile } from '../support/for-file';
+import { holdLock, lockWaiters, someoneWaitsFor, type HeldLock } from '../support/held-rows';
+import { openCaseIn, referredIntake, searchSandbox } from '../support/opinion-case';
+import { startReferringEhrWorld, type DeliveryView, type ReferringEhrWorld } from '../support/referring-ehr-world';
 import { registerOpenEndpoint } from '../support/sandbox-case';
-import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
+import { eventually, type TestService } from '../support/service';
 
 /**
  * A report whose write started may be in the chart though we never heard back, and a delivery, the
@@ -16,79 +18,41 @@ import { eventually, FAST_CLIENT, startTestService, type TestService } from '../
  * made deterministic with row locks held from a separate PostgreSQL connection (the service is seen
  * waiting on them in `pg_stat_activity` before the test goes on), no sleeps.
  */
+let world: ReferringEhrWorld;
 let svc: TestService;
 let ehr: SandboxServer;
 let cm: string;
-let specialist: string;
-let endpointId: string;
 
 const CHILD = referredIntake().patient;
 const CHILD_ID = fixturePatientId('referring-ehr');
 /** Another record at the recipient with the child's birth date: a case manager could choose it. */
 const OTHER_ID = 'other-chart-same-birth-date';
 
-interface DeliveryView {
-  id: string;
-  recipientId: string;
-  version: number;
-  state: string;
-  attempts: number;
-  remoteIds: Record<string, string>;
-  lastError: string | null;
-}
+const OTHER_CHART: Patient = { resourceType: 'Patient', id: OTHER_ID, active: true, birthDate: CHILD.birthDate, name: [{ family: 'Otherchart', given: ['Quinn'] }] };
 
-beforeAll(async () => {
-  [svc, ehr] = await Promise.all([
-    startTestService({ DELIVERY_BACKOFF_MS: '50', DELIVERY_ATTEMPTS: '3', NOTIFY_POLL_MS: '200' }, FAST_CLIENT),
-    startSandboxServer({ name: 'referring-ehr', auth: 'none', paging: 'offset' }),
-  ]);
-  await ehr.load(fixtureBundle('referring-ehr'));
-  await ehr.load([{ resourceType: 'Patient', id: OTHER_ID, active: true, birthDate: CHILD.birthDate, name: [{ family: 'Otherchart', given: ['Quinn'] }] }]);
-  cm = await svc.token('case_manager', 'cm-in-doubt');
-  specialist = await svc.token('specialist', 'spec-in-doubt');
-  endpointId = await registerOpenEndpoint(svc, 'Referring EHR', ehr.baseUrl);
-}, 60_000);
-
-afterAll(async () => {
-  await Promise.all([svc.stop(), ehr.stop()]);
+startForFile(() => startReferringEhrWorld('in-doubt', {}, { load: [OTHER_CHART] }), (w) => {
+  world = w;
+  ({ svc, ehr, cm } = w);
 });
 
-const deliveries = async (caseId: string): Promise<DeliveryView[]> =>
-  ((await (await svc.request('GET', `/api/cases/${caseId}/deliveries`, { token: cm })).json()) as { items: DeliveryView[] }).items;
-
-async function until(caseId: string, version: number, states: string[]): Promise<DeliveryView> {
-  const all = await eventually(() => deliveries(caseId), (d) => d.some((x) => x.version === version && states.includes(x.state)), 60_000);
-  return all.find((x) => x.version === version) as DeliveryView;
-}
+const deliveries = (caseId: string): Promise<DeliveryView[]> => world.deliveries(caseId);
+const sign = (caseId: string, followUp?: string): Promise<void> => world.sign(caseId, referredIntake(), followUp);
 
 const byIdentifier = <T extends DiagnosticReport | DocumentReference>(type: string, caseId: string, version: number) =>
   searchSandbox<T>(ehr, 'none', type, { identifier: `${REPORT_IDENTIFIER_SYSTEM}|${caseId}-v${version}` });
-
-async function addRecipient(caseId: string, endpoint = endpointId): Promise<string> {
-  const added = await svc.request('POST', `/api/cases/${caseId}/recipients`, { token: cm, body: { endpointId: endpoint } });
-  expect(added.status).toBe(201);
-  return ((await added.json()) as { id: string }).id;
-}
-
-async function sign(caseId: string, followUp?: string): Promise<void> {
-  const body = opinionFor(referredIntake(), followUp ? { followUp } : {});
-  expect((await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body })).status).toBe(200);
-  expect((await svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist })).status).toBe(201);
-}
 
 /**
  * Version 1 written at the EHR with its answer lost, every later look-up failing: the delivery ends
  * `failed` with no ids on record while the EHR holds the report. Faults removed on return.
  */
 async function v1InDoubt(): Promise<{ caseId: string; recipientId: string; v1: DeliveryView }> {
-  const caseId = await openCaseIn(svc, cm, 'assigned');
-  const recipientId = await addRecipient(caseId);
+  const { caseId, recipientId } = await world.caseWithRecipient();
   const cut = ehr.faults.add({ match: 'POST *', action: { kind: 'truncated', fraction: 0 } });
   const lookups = ehr.faults.add({ match: 'GET /DiagnosticReport', action: { kind: 'server-error' }, from: 2 });
   let v1: DeliveryView;
   try {
     await sign(caseId);
-    v1 = await until(caseId, 1, ['failed', 'delivered', 'needs_review']);
+    v1 = await world.until(caseId, 1, ['failed', 'delivered', 'needs_review']);
     expect(ehr.faults.rule(cut)?.fired).toBeGreaterThanOrEqual(1);
   } finally {
     ehr.faults.remove(cut);
@@ -100,30 +64,6 @@ async function v1InDoubt(): Promise<{ caseId: string; recipientId: string; v1: D
   return { caseId, recipientId, v1 };
 }
 
-/** A separate PostgreSQL session holding a row lock in an open transaction. */
-async function holdLock(sql: string, params: unknown[]): Promise<{ client: pg.Client; pid: number }> {
-  const client = new pg.Client({ connectionString: svc.config.databaseUrl });
-  await client.connect();
-  const pid = ((await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0] as { pid: number }).pid;
-  await client.query('BEGIN');
-  await client.query(sql, params);
-  return { client, pid };
-}
-
-/** Waits (bounded) until a session of the service waits for a lock `holder` holds. */
-async function someoneWaitsFor(holder: pg.Client, holderPid: number): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const { rows } = await holder.query<{ n: number }>(
-      'SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1::int = ANY (pg_blocking_pids(pid))',
-      [holderPid],
-    );
-    if ((rows[0]?.n ?? 0) > 0) return;
-    if (Date.now() > deadline) throw new Error('no session of the service waited for the lock held');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 it('amends a report whose answer was lost: version 2 replaces version 1 found at the EHR, and its note is superseded; the patient is not changed under it', async () => {
   const { caseId, recipientId, v1 } = await v1InDoubt();
 
@@ -133,7 +73,7 @@ it('amends a report whose answer was lost: version 2 replaces version 1 found at
   expect(((await moved.json()) as { errors: { field: string }[] }).errors.map((e) => e.field)).toEqual(['patientId']);
 
   await sign(caseId, 'Amended: endocrinology review in 6 weeks.');
-  const v2 = await until(caseId, 2, ['delivered', 'failed', 'needs_review']);
+  const v2 = await world.until(caseId, 2, ['delivered', 'failed', 'needs_review']);
   expect(v2.state).toBe('delivered');
   const [report1] = await byIdentifier<DiagnosticReport>('DiagnosticReport', caseId, 1);
   const [note1] = await byIdentifier<DocumentReference>('DocumentReference', caseId, 1);
@@ -150,16 +90,12 @@ it('amends a report whose answer was lost: version 2 replaces version 1 found at
 }, 150_000);
 
 it('lets a version still being written finish, and the newer version waits for it, then amends it', async () => {
-  const caseId = await openCaseIn(svc, cm, 'assigned');
-  await addRecipient(caseId);
-  // Version 1's write is held at the EHR until the test releases it: no timing window.
-  const hold = ehr.faults.add({ match: 'POST *', action: { kind: 'hold' }, nth: 1 });
+  const { caseId } = await world.caseWithRecipient();
+  // Version 1's write is held at the EHR until the test releases it (no timing window), and version 2
+  // is signed while version 1's request is on its way: version 2 waits, writing nothing, spending no attempt.
+  const { hold } = await world.amendWhileFirstWriteHeld(caseId, 'Amended while version 1 was being written.');
   let v1: DeliveryView;
   try {
-    await sign(caseId);
-    await eventually(async () => ehr.faults.rule(hold)?.fired ?? 0, (n) => n === 1, 30_000);
-    // Signed while version 1's request is on its way: version 2 waits, writing nothing, spending no attempt.
-    await sign(caseId, 'Amended while version 1 was being written.');
     const waiting = await eventually(
       () => deliveries(caseId),
       (d) => /^waiting: version 1 is being written/.test(d.find((x) => x.version === 2)?.lastError ?? ''),
@@ -172,9 +108,9 @@ it('lets a version still being written finish, and the newer version waits for i
     ehr.faults.release(hold);
     ehr.faults.remove(hold);
   }
-  v1 = await until(caseId, 1, ['delivered', 'failed', 'superseded', 'needs_review']);
+  v1 = await world.until(caseId, 1, ['delivered', 'failed', 'superseded', 'needs_review']);
   expect(v1.state).toBe('delivered');
-  const v2 = await until(caseId, 2, ['delivered', 'failed', 'needs_review']);
+  const v2 = await world.until(caseId, 2, ['delivered', 'failed', 'needs_review']);
   expect(v2.state).toBe('delivered');
   const [report2] = await byIdentifier<DiagnosticReport>('DiagnosticReport', caseId, 2);
   const [note1] = await byIdentifier<DocumentReference>('DocumentReference', caseId, 1);
@@ -187,11 +123,11 @@ it('records a report found in doubt and its timeline event in one transaction', 
   const { caseId, v1 } = await v1InDoubt();
   // Version 2's look-up of version 1 held at the EHR while the timeline is locked against inserts.
   const hold = ehr.faults.add({ match: 'GET /DiagnosticReport*', action: { kind: 'hold' }, nth: 1 });
-  let locker: { client: pg.Client; pid: number } | undefined;
+  let locker: HeldLock | undefined;
   try {
     await sign(caseId, 'Amended: endocrinology review in 6 weeks.');
     await eventually(async () => ehr.faults.rule(hold)?.fired ?? 0, (n) => n === 1, 30_000);
-    locker = await holdLock('LOCK TABLE case_events IN SHARE MODE', []);
+    locker = await holdLock(svc.config.databaseUrl, 'LOCK TABLE case_events IN SHARE MODE', []);
     const notesLookedUp = ehr.requestCount('GET /DocumentReference*');
     ehr.faults.release(hold);
     // Version 1's note looked up too: what was found is recorded next.
@@ -199,11 +135,7 @@ it('records a report found in doubt and its timeline event in one transaction', 
     // The service waits to insert report_found_at_recipient: the ids found must not be visible before it.
     const deadline = Date.now() + 15_000;
     for (;;) {
-      const { rows } = await locker.client.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1::int = ANY (pg_blocking_pids(pid))`,
-        [locker.pid],
-      );
-      if ((rows[0]?.n ?? 0) > 0) break;
+      if ((await lockWaiters(locker.client, locker.pid)) > 0) break;
       if (Date.now() > deadline) {
         const activity = await locker.client.query('SELECT pid, state, wait_event_type, pg_blocking_pids(pid) AS blockers, left(query, 80) AS query FROM pg_stat_activity WHERE datname = current_database()');
         throw new Error(`the service never waited to insert its timeline event: ${JSON.stringify(activity.rows)} ${JSON.stringify(ehr.faults.list())} ${JSON.stringify(await deliveries(caseId))}`);
@@ -218,7 +150,7 @@ it('records a report found in doubt and its timeline event in one transaction', 
     await locker?.client.query('ROLLBACK').catch(() => undefined);
     await locker?.client.end();
   }
-  expect((await until(caseId, 2, ['delivered', 'failed', 'needs_review'])).state).toBe('delivered');
+  expect((await world.until(caseId, 2, ['delivered', 'failed', 'needs_review'])).state).toBe('delivered');
   const first = (await deliveries(caseId)).find((d) => d.id === v1.id);
   expect(first?.remoteIds.DiagnosticReport).toBeDefined();
 }, 150_000);
@@ -241,7 +173,7 @@ it('delivers the version signed while a recipient was being added: adding waits 
   await sign(caseId);
   // Another registration of the EHR: the recipient added while version 2 is being signed.
   const second = await registerOpenEndpoint(svc, 'Referring EHR (second registration)', ehr.baseUrl);
-  const { client, pid } = await holdLock('SELECT id FROM cases WHERE id = $1 FOR NO KEY UPDATE', [caseId]);
+  const { client, pid } = await holdLock(svc.config.databaseUrl, 'SELECT id FROM cases WHERE id = $1 FOR NO KEY UPDATE', [caseId]);
   let adding: Promise<Response> | undefined;
   try {
     adding = svc.request('POST', `/api/cases/${caseId}/recipients`, { token: cm, body: { endpointId: second } });
@@ -262,10 +194,9 @@ it('delivers the version signed while a recipient was being added: adding waits 
 }, 90_000);
 
 it('never overwrites a patient chosen at the recipient while a delivery was finding its own', async () => {
-  const caseId = await openCaseIn(svc, cm, 'assigned');
-  const recipientId = await addRecipient(caseId);
+  const { caseId, recipientId } = await world.caseWithRecipient();
   // The recipient row held: the delivery finds the child by name and birth date, then waits to save her id.
-  const { client, pid } = await holdLock('SELECT id FROM case_recipients WHERE id = $1 FOR NO KEY UPDATE', [recipientId]);
+  const { client, pid } = await holdLock(svc.config.databaseUrl, 'SELECT id FROM case_recipients WHERE id = $1 FOR NO KEY UPDATE', [recipientId]);
   try {
     await sign(caseId);
     await someoneWaitsFor(client, pid);
@@ -276,7 +207,7 @@ it('never overwrites a patient chosen at the recipient while a delivery was find
     await client.query('ROLLBACK').catch(() => undefined);
     await client.end();
   }
-  expect((await until(caseId, 1, ['delivered', 'failed', 'needs_review'])).state).toBe('delivered');
+  expect((await world.until(caseId, 1, ['delivered', 'failed', 'needs_review'])).state).toBe('delivered');
   const { rows } = await svc.service.db.query<{ remote_patient_id: string }>('SELECT remote_patient_id FROM case_recipients WHERE id = $1', [recipientId]);
   expect(rows[0]?.remote_patient_id).toBe(OTHER_ID);
   const [report] = await byIdentifier<DiagnosticReport>('DiagnosticReport', caseId, 1);

@@ -1,8 +1,8 @@
 import { REPORT_COMMUNICATION_SYSTEM, REPORT_IDENTIFIER_SYSTEM } from '../../src/delivery/report-resources';
-import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
-import { fixtureBundle } from '../support/fixture-child';
-import { openCaseIn, opinionFor, referredIntake, searchSandbox } from '../support/opinion-case';
-import { eventually, startTestService, type TestService } from '../support/service';
+import type { SandboxServer } from '../../src/sandbox';
+import { searchSandbox } from '../support/opinion-case';
+import { caseReadyToSign, startServiceAndReferringEhr } from '../support/referring-ehr-world';
+import { eventually, type TestService } from '../support/service';
 import { killHard, spawnWorker, type WorkerProcess } from '../support/worker-process';
 
 /**
@@ -20,8 +20,7 @@ const WORKER_ENV = { JOB_LOCK_MS: '1500', DELIVERY_BACKOFF_MS: '50', FHIR_REQUES
 
 beforeAll(async () => {
   // The API runs here; deliveries run only in the child worker processes.
-  [svc, ehr] = await Promise.all([startTestService({ ROLE: 'api' }), startSandboxServer({ name: 'referring-ehr', auth: 'none', paging: 'offset' })]);
-  await ehr.load(fixtureBundle('referring-ehr'));
+  ({ svc, ehr } = await startServiceAndReferringEhr({ env: { ROLE: 'api' }, overrides: {} }));
 }, 60_000);
 
 afterAll(async () => {
@@ -30,16 +29,7 @@ afterAll(async () => {
 });
 
 it('ends with exactly one report after a SIGKILL between the write and recording it', async () => {
-  const admin = await svc.token('admin');
-  const cm = await svc.token('case_manager');
-  const specialist = await svc.token('specialist', 'spec-kill');
-  const endpoint = (await (
-    await svc.request('POST', '/api/endpoints', { token: admin, body: { name: 'EHR', baseUrl: ehr.baseUrl, auth: { type: 'none' }, allowInsecureHttp: true } })
-  ).json()) as { id: string };
-  const intake = referredIntake();
-  const caseId = await openCaseIn(svc, cm, 'assigned', intake);
-  expect((await svc.request('POST', `/api/cases/${caseId}/recipients`, { token: cm, body: { endpointId: endpoint.id } })).status).toBe(201);
-  expect((await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body: opinionFor(intake) })).status).toBe(200);
+  const { caseId, specialist } = await caseReadyToSign(svc, ehr, 'spec-kill');
 
   // The first write is processed, its answer cut off; the resend never gets an answer.
   const processed = ehr.faults.add({ match: 'POST *', action: { kind: 'truncated', fraction: 0 }, nth: 1 });

@@ -1,9 +1,11 @@
 import type { Communication, DiagnosticReport, DocumentReference } from 'fhir/r4';
 import { REPORT_COMMUNICATION_SYSTEM, REPORT_IDENTIFIER_SYSTEM } from '../../src/delivery/report-resources';
-import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
-import { fixtureBundle, fixturePatientId } from '../support/fixture-child';
+import type { SandboxServer } from '../../src/sandbox';
+import { fixturePatientId } from '../support/fixture-child';
+import { startForFile } from '../support/for-file';
 import { openCaseIn, opinionFor, referredIntake, searchSandbox } from '../support/opinion-case';
-import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
+import { FAST_DELIVERY_ENV, listDeliveries, startServiceAndReferringEhr, type DeliveryView } from '../support/referring-ehr-world';
+import { eventually, type TestService } from '../support/service';
 
 /**
  * What the recipient refuses of a report does not keep the report out of the chart:
@@ -27,30 +29,13 @@ const CHILD_ID = fixturePatientId('referring-ehr');
 /** A grant that lets this client read and write reports and notes, not Communications. */
 const NO_COMMUNICATION = 'system/*.read system/DiagnosticReport.write system/DocumentReference.write';
 
-interface DeliveryView {
-  id: string;
-  mode: string | null;
-  version: number;
-  state: string;
-  attempts: number;
-  remoteIds: Record<string, string>;
-  lastError: string | null;
-}
-
 type TimelineEvent = { type: string; data: Record<string, unknown> };
 
+startForFile(() => startServiceAndReferringEhr({ env: FAST_DELIVERY_ENV, ehr: { auth: 'smart', tokenLifetimeSeconds: 3600 } }), (started) => ({ svc, ehr } = started));
+
 beforeAll(async () => {
-  [svc, ehr] = await Promise.all([
-    startTestService({ DELIVERY_BACKOFF_MS: '50', DELIVERY_ATTEMPTS: '3', NOTIFY_POLL_MS: '200' }, FAST_CLIENT),
-    startSandboxServer({ name: 'referring-ehr', auth: 'smart', paging: 'offset', tokenLifetimeSeconds: 3600 }),
-  ]);
-  await ehr.load(fixtureBundle('referring-ehr'));
   cm = await svc.token('case_manager', 'cm-refusals');
   specialist = await svc.token('specialist', 'spec-refusals');
-}, 60_000);
-
-afterAll(async () => {
-  await Promise.all([svc.stop(), ehr.stop()]);
 });
 
 /** The EHR registered with a static bearer token of `scopes` (no SMART scope known to us: the EHR's answers decide); one by one where `sequential`. */
@@ -72,7 +57,7 @@ async function deliveredCase(endpointId: string): Promise<{ caseId: string; deli
   expect((await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body: opinionFor(intake) })).status).toBe(200);
   expect((await svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist })).status).toBe(201);
   const all = await eventually(
-    async () => ((await (await svc.request('GET', `/api/cases/${caseId}/deliveries`, { token: cm })).json()) as { items: DeliveryView[] }).items,
+    () => listDeliveries(svc, cm, caseId),
     (d) => ['delivered', 'failed', 'needs_review'].includes(d[0]?.state ?? ''),
     60_000,
   );

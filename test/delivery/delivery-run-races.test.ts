@@ -1,6 +1,5 @@
 import { Queue } from 'bullmq';
 import type { Communication, DiagnosticReport, DocumentReference, Patient } from 'fhir/r4';
-import pg from 'pg';
 import { deliveryJobId } from '../../queues/deliver-report';
 import { QUEUES } from '../../queues/names';
 import type { Intake } from '../../src/cases/intake-schema';
@@ -8,6 +7,7 @@ import { REPORT_COMMUNICATION_SYSTEM, REPORT_IDENTIFIER_SYSTEM } from '../../src
 import { bullConnectionOptions } from '../../src/redis';
 import type { SandboxServer } from '../../src/sandbox';
 import { fixturePatientId } from '../support/fixture-child';
+import { holdLock, lockWaiters, someoneWaitsFor, type HeldLock } from '../support/held-rows';
 import { referredIntake } from '../support/opinion-case';
 import { otherReports, startReferringEhrWorld, type DeliveryView, type ReferringEhrWorld } from '../support/referring-ehr-world';
 import { eventually, type TestService } from '../support/service';
@@ -74,43 +74,10 @@ async function eventsAbout(caseId: string, deliveryId: string): Promise<{ timeli
   return { timeline: timeline.rows.map((r) => r.type), outbox: outbox.rows.map((r) => r.type) };
 }
 
-/** A separate PostgreSQL session holding a lock in an open transaction. */
-async function holdLock(sql: string, params: unknown[]): Promise<{ client: pg.Client; pid: number }> {
-  const client = new pg.Client({ connectionString: svc.config.databaseUrl });
-  await client.connect();
-  const pid = ((await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0] as { pid: number }).pid;
-  await client.query('BEGIN');
-  await client.query(sql, params);
-  return { client, pid };
-}
-
-/** How many sessions of the service wait for a lock `holderPid` holds. */
-async function waitingFor(holder: pg.Client, holderPid: number): Promise<number> {
-  const { rows } = await holder.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1::int = ANY (pg_blocking_pids(pid))', [holderPid]);
-  return rows[0]?.n ?? 0;
-}
-
-/**
- * Waits (bounded) until a session of the service waits for `holder`'s lock. (Not told apart by its
- * statement: a session waiting for a table lock while its statement is parsed still shows the one
- * before, and a long statement is cut in `pg_stat_activity`.)
- */
-async function someoneWaitsFor(holder: pg.Client, holderPid: number): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    if ((await waitingFor(holder, holderPid)) > 0) return;
-    if (Date.now() > deadline) {
-      const activity = await holder.query('SELECT pid, state, wait_event_type, pg_blocking_pids(pid) AS blockers, left(query, 200) AS query FROM pg_stat_activity WHERE datname = current_database()');
-      throw new Error(`no session of the service waited for the lock held: ${JSON.stringify(activity.rows)}`);
-    }
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 it('does not bring back a delivery cancelled after its run read it queued: no attempt, no review, no alert', async () => {
   const { caseId, intake } = await caseWithRecipient(unmatched('Readqueued'));
   // The run reads the delivery queued and the case signed, then waits to read its endpoint.
-  const { client, pid } = await holdLock('LOCK TABLE endpoints IN ACCESS EXCLUSIVE MODE', []);
+  const { client, pid } = await holdLock(svc.config.databaseUrl, 'LOCK TABLE endpoints IN ACCESS EXCLUSIVE MODE', []);
   let delivery: DeliveryView | undefined;
   try {
     await world.sign(caseId, intake);
@@ -242,13 +209,13 @@ it('locks the case row before the delivery when recording it delivered, as a can
     { resourceType: 'Communication', id: `pre-com-${caseId}`, status: 'completed', subject, identifier: [{ system: REPORT_COMMUNICATION_SYSTEM, value }] } satisfies Communication,
   ]);
   const hold = ehr.faults.add({ match: 'GET /DiagnosticReport*', action: { kind: 'hold' }, nth: 1 });
-  let locker: { client: pg.Client; pid: number } | undefined;
+  let locker: HeldLock | undefined;
   let delivery: DeliveryView | undefined;
   try {
     await world.sign(caseId, intake);
     await eventually(async () => ehr.faults.rule(hold)?.fired ?? 0, (n) => n === 1, 30_000);
     // A cancellation's transaction: the case row first…
-    locker = await holdLock('SELECT id FROM cases WHERE id = $1 FOR NO KEY UPDATE', [caseId]);
+    locker = await holdLock(svc.config.databaseUrl, 'SELECT id FROM cases WHERE id = $1 FOR NO KEY UPDATE', [caseId]);
     ehr.faults.release(hold);
     await someoneWaitsFor(locker.client, locker.pid);
     // …then the deliveries not sent yet (cancelUnsentDeliveries): the run must hold no lock of it.
@@ -259,7 +226,7 @@ it('locks the case row before the delivery when recording it delivered, as a can
     );
     expect(cancelled.rows).toHaveLength(1);
     // The run still waits for the case row (it was neither a deadlock's victim nor past it).
-    expect(await waitingFor(locker.client, locker.pid)).toBe(1);
+    expect(await lockWaiters(locker.client, locker.pid)).toBe(1);
     await locker.client.query(`UPDATE cases SET status = 'cancelled', revision = revision + 1 WHERE id = $1`, [caseId]);
     await locker.client.query('COMMIT');
     delivery = (await world.deliveries(caseId))[0];

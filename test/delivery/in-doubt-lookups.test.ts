@@ -1,9 +1,10 @@
-import type { DiagnosticReport, Patient } from 'fhir/r4';
+import type { Patient } from 'fhir/r4';
 import type { Intake } from '../../src/cases/intake-schema';
 import type { SandboxServer } from '../../src/sandbox';
+import { startForFile } from '../support/for-file';
 import { referredIntake } from '../support/opinion-case';
 import { eventually, type TestService } from '../support/service';
-import { otherReports, startReferringEhrWorld, type DeliveryView, type ReferringEhrWorld } from '../support/referring-ehr-world';
+import { childLookAlike, otherReports, startReferringEhrWorld, type DeliveryView, type ReferringEhrWorld } from '../support/referring-ehr-world';
 
 /**
  * Deliveries in doubt (a write sent, its answer lost) are looked up at the recipient and what is found
@@ -20,31 +21,16 @@ let cm: string;
 const CHILD = referredIntake().patient;
 
 
-const childRecord = (id: string, family: string, extra: Partial<Patient> = {}): Patient => ({
-  resourceType: 'Patient',
-  id,
-  active: true,
-  name: [{ family, given: ['Doubt'] }],
-  gender: 'female',
-  birthDate: CHILD.birthDate,
-  ...extra,
-});
+const childRecord = (id: string, family: string, extra: Partial<Patient> = {}): Patient => childLookAlike(id, { family, given: ['Doubt'] }, extra);
 
 
 let world: ReferringEhrWorld;
-beforeAll(async () => {
-  world = await startReferringEhrWorld('doubt-lookups');
-  ({ svc, ehr, cm } = world);
-}, 60_000);
-
-afterAll(async () => {
-  await world.stop();
+startForFile(() => startReferringEhrWorld('doubt-lookups'), (w) => {
+  world = w;
+  ({ svc, ehr, cm } = w);
 });
 
-const deliveries = (caseId: string): Promise<DeliveryView[]> => world.deliveries(caseId);
 const until = (caseId: string, version: number, states: string[]): Promise<DeliveryView> => world.until(caseId, version, states, 60_000);
-const sign = (caseId: string, intake: Intake, followUp?: string): Promise<void> => world.sign(caseId, intake, followUp);
-const reportsOf = (caseId: string, version: number): Promise<DiagnosticReport[]> => world.reportsOf(caseId, version);
 
 /** A case whose child is `record` at the EHR (found by name and birth date), with the EHR as recipient. */
 async function caseFor(record: Patient): Promise<{ caseId: string; intake: Intake; recipientId: string }> {
@@ -62,7 +48,7 @@ async function signedInDoubt(caseId: string, intake: Intake, version: number, wr
   const before = ehr.requestCount('GET /DiagnosticReport*');
   const lookups = ehr.faults.add({ match: 'GET /DiagnosticReport*', action: { kind: 'server-error' }, from: 2 });
   try {
-    await sign(caseId, intake, version > 1 ? `Amendment ${version}.` : undefined);
+    await world.sign(caseId, intake, version > 1 ? `Amendment ${version}.` : undefined);
     const d = await until(caseId, version, ['failed', 'delivered', 'needs_review']);
     expect(d).toMatchObject({ state: 'failed', remoteIds: {} });
     expect(ehr.requestCount('GET /DiagnosticReport*')).toBeGreaterThan(before);
@@ -84,10 +70,10 @@ async function writeStartedAt(deliveryId: string): Promise<Date | null> {
 it('lets the case manager choose the record a chart was merged into while a report is in doubt there: found, it is amended there', async () => {
   const record = childRecord('doubt-merged-away', 'Doubtmergedaway');
   const { caseId, intake, recipientId } = await caseFor(record);
-  await sign(caseId, intake);
+  await world.sign(caseId, intake);
   expect((await until(caseId, 1, ['delivered', 'failed', 'needs_review'])).state).toBe('delivered');
   const v2 = await signedInDoubt(caseId, intake, 2, true);
-  expect(await reportsOf(caseId, 2)).toHaveLength(1);
+  expect(await world.reportsOf(caseId, 2)).toHaveLength(1);
 
   // The EHR merges the record into another; version 2 retried goes to review with the survivor as candidate.
   await ehr.load([childRecord('doubt-survivor', 'Doubtsurvivor'), { ...record, active: false, link: [{ type: 'replaced-by', other: { reference: 'Patient/doubt-survivor' } }] }]);
@@ -100,9 +86,9 @@ it('lets the case manager choose the record a chart was merged into while a repo
   const chosen = await choose(caseId, recipientId, 'doubt-survivor');
   expect(chosen.status).toBe(200);
   expect((await until(caseId, 2, ['delivered', 'failed', 'needs_review'])).state).toBe('delivered');
-  const [report2] = await reportsOf(caseId, 2);
-  expect(await reportsOf(caseId, 2)).toHaveLength(1);
-  expect((await deliveries(caseId)).find((d) => d.version === 2)?.remoteIds.DiagnosticReport).toBe(report2?.id);
+  const [report2] = await world.reportsOf(caseId, 2);
+  expect(await world.reportsOf(caseId, 2)).toHaveLength(1);
+  expect((await world.deliveries(caseId)).find((d) => d.version === 2)?.remoteIds.DiagnosticReport).toBe(report2?.id);
   expect(report2?.status).toBe('amended');
 }, 150_000);
 
@@ -111,7 +97,7 @@ it('clears the doubt of a write that is certainly not at the recipient, so the r
   const { caseId, intake, recipientId } = await caseFor(record);
   const v1 = await signedInDoubt(caseId, intake, 1, false);
   expect(await writeStartedAt(v1.id)).not.toBeNull();
-  expect(await reportsOf(caseId, 1)).toHaveLength(0);
+  expect(await world.reportsOf(caseId, 1)).toHaveLength(0);
 
   await ehr.load([childRecord('doubt-reset-survivor', 'Doubtresetsurvivor'), { ...record, active: false, link: [{ type: 'replaced-by', other: { reference: 'Patient/doubt-reset-survivor' } }] }]);
   expect((await svc.request('POST', `/api/cases/${caseId}/deliveries/${v1.id}/retry`, { token: cm })).status).toBe(202);
@@ -120,7 +106,7 @@ it('clears the doubt of a write that is certainly not at the recipient, so the r
   const chosen = await choose(caseId, recipientId, 'doubt-reset-survivor');
   expect(chosen.status).toBe(200);
   expect((await until(caseId, 1, ['delivered', 'failed', 'needs_review'])).state).toBe('delivered');
-  const [report] = await reportsOf(caseId, 1);
+  const [report] = await world.reportsOf(caseId, 1);
   expect(report?.status).toBe('final');
   expect(report?.subject?.reference).toBe('Patient/doubt-reset-survivor');
 }, 150_000);
@@ -131,18 +117,18 @@ it('never writes a version blind beside an earlier one in doubt that a lenient r
   await ehr.load(otherReports(record.id as string, 1010));
   const { caseId, intake } = await caseFor(record);
   const v1 = await signedInDoubt(caseId, intake, 1, true);
-  expect(await reportsOf(caseId, 1)).toHaveLength(1);
+  expect(await world.reportsOf(caseId, 1)).toHaveLength(1);
 
   const lenient = ehr.faults.add({ match: 'GET /DiagnosticReport*', action: { kind: 'ignore-parameter', name: 'identifier' } });
   try {
-    await sign(caseId, intake, 'Amended: endocrinology review in 6 weeks.');
+    await world.sign(caseId, intake, 'Amended: endocrinology review in 6 weeks.');
     const v2 = await until(caseId, 2, ['delivered', 'failed', 'needs_review']);
     expect(v2.state).toBe('needs_review');
     expect(v2.reviewReason).toMatch(/Version 1 of the report may already be in the chart.*could not be confirmed/);
   } finally {
     ehr.faults.remove(lenient);
   }
-  expect(await reportsOf(caseId, 2)).toHaveLength(0);
+  expect(await world.reportsOf(caseId, 2)).toHaveLength(0);
   // The doubt is kept for the next look-up, and the case managers are told.
   expect(await writeStartedAt(v1.id)).not.toBeNull();
   await eventually(
@@ -158,16 +144,16 @@ it('finds an earlier version in doubt at a lenient recipient by narrowing the lo
   const record = childRecord('doubt-light-chart', 'Doubtlightchart');
   const { caseId, intake } = await caseFor(record);
   await signedInDoubt(caseId, intake, 1, true);
-  const [report1] = await reportsOf(caseId, 1);
+  const [report1] = await world.reportsOf(caseId, 1);
 
   const lenient = ehr.faults.add({ match: 'GET /DiagnosticReport*', action: { kind: 'ignore-parameter', name: 'identifier' } });
   try {
-    await sign(caseId, intake, 'Amended: endocrinology review in 6 weeks.');
+    await world.sign(caseId, intake, 'Amended: endocrinology review in 6 weeks.');
     expect((await until(caseId, 2, ['delivered', 'failed', 'needs_review'])).state).toBe('delivered');
   } finally {
     ehr.faults.remove(lenient);
   }
-  const [report2] = await reportsOf(caseId, 2);
+  const [report2] = await world.reportsOf(caseId, 2);
   expect(report2?.status).toBe('amended');
   expect(JSON.stringify(report2?.extension ?? [])).toContain(`DiagnosticReport/${report1?.id ?? '?'}`);
 }, 180_000);

@@ -6,11 +6,13 @@ import { LENIENT_SCAN_MAX_PAGES, LENIENT_SCAN_PAGE_SIZE } from '../../src/delive
 import { OffOriginUrlError } from '../../src/fhir/errors';
 import { scanPagesForIdentifier, type IdentifierPager, type IdentifierSearchPage } from '../../src/fhir/identifier-match';
 import { logger } from '../../src/log';
-import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
-import { fixtureBundle, fixturePatientId } from '../support/fixture-child';
+import type { SandboxServer } from '../../src/sandbox';
+import { fixturePatientId } from '../support/fixture-child';
+import { startForFile } from '../support/for-file';
 import { openCaseIn, opinionFor, referredIntake, searchSandbox } from '../support/opinion-case';
+import { startReferringEhr, startServiceAndReferringEhr } from '../support/referring-ehr-world';
 import { registerOpenEndpoint } from '../support/sandbox-case';
-import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
+import { eventually, type TestService } from '../support/service';
 
 /**
  * A recipient that ignores the `identifier` search parameter (lenient handling,
@@ -38,20 +40,19 @@ interface DeliveryRow {
   readonly remoteIds: Record<string, string>;
 }
 
+startForFile(
+  () =>
+    startServiceAndReferringEhr({
+      env: { DELIVERY_BACKOFF_MS: '50', DELIVERY_ATTEMPTS: '3' },
+      load: otherCasesReports(fixturePatientId('referring-ehr'), OTHERS_PER_TYPE),
+    }),
+  (started) => ({ svc, ehr } = started),
+);
+
 beforeAll(async () => {
-  [svc, ehr] = await Promise.all([
-    startTestService({ DELIVERY_BACKOFF_MS: '50', DELIVERY_ATTEMPTS: '3' }, FAST_CLIENT),
-    startSandboxServer({ name: 'referring-ehr', auth: 'none', paging: 'offset' }),
-  ]);
-  await ehr.load(fixtureBundle('referring-ehr'));
-  await ehr.load(otherCasesReports(fixturePatientId('referring-ehr'), OTHERS_PER_TYPE));
   endpointId = await registerOpenEndpoint(svc, 'Lenient referring EHR', ehr.baseUrl);
   cm = await svc.token('case_manager', 'cm-lenient');
   specialist = await svc.token('specialist', 'spec-lenient');
-}, 60_000);
-
-afterAll(async () => {
-  await Promise.all([svc.stop(), ehr.stop()]);
 });
 
 afterEach(() => {
@@ -211,8 +212,7 @@ describe('a lenient recipient holding more reports than are looked through', () 
   let bigEndpoint: string;
 
   beforeAll(async () => {
-    big = await startSandboxServer({ name: 'referring-ehr-big', auth: 'none', paging: 'offset' });
-    await big.load(fixtureBundle('referring-ehr'));
+    big = await startReferringEhr({ name: 'referring-ehr-big' });
     const reports = otherCasesReports(fixturePatientId('referring-ehr'), LENIENT_SCAN_MAX_PAGES * LENIENT_SCAN_PAGE_SIZE);
     await big.load(reports.filter((r) => r.resourceType === 'DiagnosticReport'));
     bigEndpoint = await registerOpenEndpoint(svc, 'Big lenient referring EHR', big.baseUrl);

@@ -1,8 +1,7 @@
 import { Queue } from 'bullmq';
-import type { SandboxServer } from '../../src/sandbox';
-import { referredIntake } from '../support/opinion-case';
+import { startForFile } from '../support/for-file';
 import { startReferringEhrWorld, type DeliveryView, type ReferringEhrWorld } from '../support/referring-ehr-world';
-import { eventually, type TestService } from '../support/service';
+import { eventually } from '../support/service';
 
 /**
  * A newer version waiting for an older one's write is never failed for it, not even once its job's
@@ -10,30 +9,17 @@ import { eventually, type TestService } from '../support/service';
  * `queued` saying it waits, and the older one's end queues it again. Real service, PostgreSQL, Redis
  * and a sandbox EHR whose `hold` fault keeps version 1's write in flight until the test releases it.
  */
-let svc: TestService;
-let ehr: SandboxServer;
 let world: ReferringEhrWorld;
-beforeAll(async () => {
-  world = await startReferringEhrWorld('older-wait', { DELIVERY_MAX_PAUSE_WAIT_MS: '0' });
-  ({ svc, ehr } = world);
-}, 60_000);
-
-afterAll(async () => {
-  await world.stop();
-});
+startForFile(() => startReferringEhrWorld('older-wait', { DELIVERY_MAX_PAUSE_WAIT_MS: '0' }), (w) => (world = w));
 
 const deliveries = (caseId: string): Promise<DeliveryView[]> => world.deliveries(caseId);
-const sign = (caseId: string, followUp?: string): Promise<void> => world.sign(caseId, referredIntake(), followUp);
 
 it('keeps a newer version waiting, not failed, when its attempts are spent while the older one is still writing, and delivers it after', async () => {
   const { caseId } = await world.caseWithRecipient();
-  const hold = ehr.faults.add({ match: 'POST *', action: { kind: 'hold' }, nth: 1 });
-  const queue = new Queue('deliver-report', { connection: { url: svc.config.redisUrl }, prefix: svc.config.queuePrefix });
+  // Version 1's write held at the EHR, version 2 signed meanwhile.
+  const { hold, v2 } = await world.amendWhileFirstWriteHeld(caseId, 'Amended while version 1 was being written.');
+  const queue = new Queue('deliver-report', { connection: { url: world.svc.config.redisUrl }, prefix: world.svc.config.queuePrefix });
   try {
-    await sign(caseId);
-    await eventually(async () => ehr.faults.rule(hold)?.fired ?? 0, (n) => n === 1, 30_000);
-    await sign(caseId, 'Amended while version 1 was being written.');
-    const v2 = (await eventually(() => deliveries(caseId), (d) => d.some((x) => x.version === 2), 30_000)).find((x) => x.version === 2) as DeliveryView;
     // Its job spends every attempt (no pause budget) while version 1 is held.
     await eventually(async () => queue.getJobState(`deliver-${v2.id}-0`), (state) => state === 'failed', 30_000);
     const now = await deliveries(caseId);
@@ -41,8 +27,8 @@ it('keeps a newer version waiting, not failed, when its attempts are spent while
     expect(now.find((x) => x.version === 2)).toMatchObject({ state: 'queued', attempts: 0 });
     expect(now.find((x) => x.version === 2)?.lastError).toMatch(/^waiting: version 1 is being written/);
   } finally {
-    ehr.faults.release(hold);
-    ehr.faults.remove(hold);
+    world.ehr.faults.release(hold);
+    world.ehr.faults.remove(hold);
     await queue.close();
   }
   const done = await eventually(() => deliveries(caseId), (d) => ['delivered', 'failed'].includes(d.find((x) => x.version === 2)?.state ?? ''), 60_000);

@@ -2,9 +2,10 @@ import type { Communication, DiagnosticReport, DocumentReference, Patient } from
 import type { Intake } from '../../src/cases/intake-schema';
 import { whyNotTheChild } from '../../src/fhir/patient-standing';
 import { buildDiagnosticReport, buildDocumentReference, DIAGNOSTIC_REPORT_REPLACES, REPORT_COMMUNICATION_SYSTEM, REPORT_IDENTIFIER_SYSTEM, statusAtRecipient, type ReportFacts } from '../../src/delivery/report-resources';
-import { startSandboxServer, type FaultAction, type SandboxServer } from '../../src/sandbox';
-import { fixtureBundle, fixturePatientId } from '../support/fixture-child';
+import type { FaultAction, SandboxServer } from '../../src/sandbox';
+import { fixturePatientId } from '../support/fixture-child';
 import { openCaseIn, opinionFor, referredIntake, searchSandbox } from '../support/opinion-case';
+import { childLookAlike, FAST_DELIVERY_ENV, listDeliveries, startReferringEhr, type DeliveryView } from '../support/referring-ehr-world';
 import { registerOpenEndpoint } from '../support/sandbox-case';
 import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
 import { SAMPLE_REPORT_FACTS } from '../support/report-facts';
@@ -41,15 +42,7 @@ const CHILD = referredIntake().patient;
 const CHILD_ID = fixturePatientId('referring-ehr');
 
 /** A Patient at the referring EHR shaped like the case's child, with `extra` changed. */
-const lookAlike = (id: string, extra: Partial<Patient> = {}): Patient => ({
-  resourceType: 'Patient',
-  id,
-  active: true,
-  name: [{ family: CHILD.name.family, given: [...CHILD.name.given] }],
-  gender: 'female',
-  birthDate: CHILD.birthDate,
-  ...extra,
-});
+const lookAlike = (id: string, extra: Partial<Patient> = {}): Patient => childLookAlike(id, { family: CHILD.name.family, given: [...CHILD.name.given] }, extra);
 
 const OTHER_CHILD = lookAlike('other-child', { name: [{ family: 'Other', given: ['Child'] }], birthDate: '2015-01-09' });
 // Own family names, so that matching the fixture child by name and birth date still finds her alone.
@@ -61,21 +54,6 @@ const TWIN_B = lookAlike('twin-b', { name: [TWIN_NAME] });
 /** Another child, found at the referring EHR by the MRN a recipient is added with. */
 const MRN_SYSTEM = 'urn:oid:2.16.840.1.113883.19.5.99999.2';
 const MRN_OTHER_CHILD = lookAlike('mrn-other-child', { name: [{ family: 'Mrn', given: ['Other'] }], birthDate: '2015-01-09', identifier: [{ system: MRN_SYSTEM, value: 'MRN-0042' }] });
-
-interface DeliveryView {
-  id: string;
-  recipientId: string;
-  endpointId: string | null;
-  version: number;
-  state: string;
-  attempts: number;
-  requeues?: number;
-  lastError: string | null;
-  remoteIds: Record<string, string>;
-  reviewReason: string | null;
-  reviewCode: string | null;
-  candidates: { id: string }[];
-}
 
 interface RecipientView {
   id: string;
@@ -92,12 +70,11 @@ interface Problem {
 
 beforeAll(async () => {
   [svc, ehr, laterEhr, downEhr] = await Promise.all([
-    startTestService({ DELIVERY_BACKOFF_MS: '50', DELIVERY_ATTEMPTS: '3', NOTIFY_POLL_MS: '200' }, FAST_CLIENT),
-    startSandboxServer({ name: 'referring-ehr', auth: 'none', paging: 'offset' }),
-    startSandboxServer({ name: 'later-ehr', auth: 'none', paging: 'offset' }),
-    startSandboxServer({ name: 'down-ehr', auth: 'none', paging: 'offset' }),
+    startTestService(FAST_DELIVERY_ENV, FAST_CLIENT),
+    startReferringEhr(),
+    startReferringEhr({ name: 'later-ehr' }),
+    startReferringEhr({ name: 'down-ehr' }),
   ]);
-  await Promise.all([ehr.load(fixtureBundle('referring-ehr')), laterEhr.load(fixtureBundle('referring-ehr')), downEhr.load(fixtureBundle('referring-ehr'))]);
   await ehr.load([OTHER_CHILD, INACTIVE_RECORD, REPLACED_RECORD, TWIN_A, TWIN_B, MRN_OTHER_CHILD]);
   cm = await svc.token('case_manager', 'cm-checks');
   specialist = await svc.token('specialist', 'spec-checks');
@@ -112,10 +89,7 @@ afterAll(async () => {
   await Promise.all([svc.stop(), ehr.stop(), laterEhr.stop(), downEhr.stop()]);
 });
 
-async function deliveries(caseId: string): Promise<DeliveryView[]> {
-  const res = await svc.request('GET', `/api/cases/${caseId}/deliveries`, { token: cm });
-  return ((await res.json()) as { items: DeliveryView[] }).items;
-}
+const deliveries = (caseId: string): Promise<DeliveryView[]> => listDeliveries(svc, cm, caseId);
 
 async function recipients(caseId: string): Promise<RecipientView[]> {
   const res = await svc.request('GET', `/api/cases/${caseId}/recipients`, { token: cm });

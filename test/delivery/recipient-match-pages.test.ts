@@ -2,11 +2,13 @@ import type { DiagnosticReport, Patient } from 'fhir/r4';
 import type { Intake } from '../../src/cases/intake-schema';
 import { REPORT_IDENTIFIER_SYSTEM } from '../../src/delivery/report-resources';
 import { DEMOGRAPHIC_MAX_PAGES } from '../../src/pull/patient-match';
-import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
-import { fixtureBundle, fixturePatientId } from '../support/fixture-child';
+import type { SandboxServer } from '../../src/sandbox';
+import { fixturePatientId } from '../support/fixture-child';
+import { startForFile } from '../support/for-file';
 import { openCaseIn, opinionFor, referredIntake, searchSandbox } from '../support/opinion-case';
+import { childLookAlike, listDeliveries, startServiceAndReferringEhr, type DeliveryView } from '../support/referring-ehr-world';
 import { registerOpenEndpoint } from '../support/sandbox-case';
-import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
+import { eventually, type TestService } from '../support/service';
 
 /**
  * Finding the child in the referring physician's EHR by name and exact birth date, before the
@@ -27,14 +29,7 @@ let specialist: string;
 const CHILD = referredIntake().patient;
 const CHILD_ID = fixturePatientId('referring-ehr');
 
-const lookAlike = (id: string, name: { family: string; given: string[] }, birthDate = CHILD.birthDate): Patient => ({
-  resourceType: 'Patient',
-  id,
-  active: true,
-  name: [name],
-  gender: 'female',
-  birthDate,
-});
+const lookAlike = (id: string, name: { family: string; given: string[] }, birthDate = CHILD.birthDate): Patient => childLookAlike(id, name, { birthDate });
 
 const TWIN_NAME = { family: 'Pagewright', given: ['Bea'] };
 const TWIN_A = lookAlike('paged-twin-a', TWIN_NAME);
@@ -48,29 +43,20 @@ const MRN_B: Patient = { ...lookAlike('mrn-dup-b', { family: 'Doubleday', given:
 /** The fixture child's namesake, born on another day. */
 const NAMESAKE = lookAlike('child-namesake', { family: CHILD.name.family, given: [...CHILD.name.given] }, '2011-06-15');
 
-interface DeliveryView {
-  id: string;
-  endpointId: string | null;
-  version: number;
-  state: string;
-  reviewReason: string | null;
-  candidates: { id: string }[];
-}
+startForFile(
+  () =>
+    startServiceAndReferringEhr({
+      env: { DELIVERY_BACKOFF_MS: '50', DELIVERY_ATTEMPTS: '3' },
+      ehr: { name: 'referring-ehr-paged', defaultCount: 1, maxCount: 1 },
+      load: [TWIN_A, TWIN_B, LONE, NAMESAKE, MRN_A, MRN_B],
+    }),
+  (started) => ({ svc, ehr } = started),
+);
 
 beforeAll(async () => {
-  [svc, ehr] = await Promise.all([
-    startTestService({ DELIVERY_BACKOFF_MS: '50', DELIVERY_ATTEMPTS: '3' }, FAST_CLIENT),
-    startSandboxServer({ name: 'referring-ehr-paged', auth: 'none', paging: 'offset', defaultCount: 1, maxCount: 1 }),
-  ]);
-  await ehr.load(fixtureBundle('referring-ehr'));
-  await ehr.load([TWIN_A, TWIN_B, LONE, NAMESAKE, MRN_A, MRN_B]);
   cm = await svc.token('case_manager', 'cm-recipient-pages');
   specialist = await svc.token('specialist', 'spec-recipient-pages');
   endpointId = await registerOpenEndpoint(svc, 'Referring EHR paging one by one', ehr.baseUrl);
-}, 60_000);
-
-afterAll(async () => {
-  await Promise.all([svc.stop(), ehr.stop()]);
 });
 
 afterEach(() => {
@@ -105,7 +91,7 @@ async function signedCaseByMrn(): Promise<{ caseId: string; recipientId: string 
 async function settled(caseId: string): Promise<DeliveryView> {
   const mine = (all: DeliveryView[]) => all.find((d) => d.version === 1 && d.endpointId === endpointId);
   const all = await eventually(
-    async () => ((await (await svc.request('GET', `/api/cases/${caseId}/deliveries`, { token: cm })).json()) as { items: DeliveryView[] }).items,
+    () => listDeliveries(svc, cm, caseId),
     (d) => ['delivered', 'failed', 'needs_review'].includes(mine(d)?.state ?? ''),
     60_000,
   );

@@ -1,10 +1,8 @@
-import type { DiagnosticReport } from 'fhir/r4';
-import { REPORT_IDENTIFIER_SYSTEM } from '../../src/delivery/report-resources';
-import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
-import { fixtureBundle, fixturePatientId } from '../support/fixture-child';
-import { openCaseIn, opinionFor, referredIntake, searchSandbox } from '../support/opinion-case';
-import { registerOpenEndpoint } from '../support/sandbox-case';
-import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
+import { fixturePatientId } from '../support/fixture-child';
+import { startForFile } from '../support/for-file';
+import { referredIntake } from '../support/opinion-case';
+import { startReferringEhrWorld, type DeliveryView, type ReferringEhrWorld } from '../support/referring-ehr-world';
+import { eventually, type TestService } from '../support/service';
 import { refuseWrites } from '../support/pg-fault';
 
 /**
@@ -18,40 +16,18 @@ import { refuseWrites } from '../support/pg-fault';
  * database refuses to queue the delivery again, and a sequence counts the refusals (`nextval` is not
  * rolled back with them).
  */
+let world: ReferringEhrWorld;
 let svc: TestService;
-let ehr: SandboxServer;
 let cm: string;
-let specialist: string;
-let endpointId: string;
+startForFile(() => startReferringEhrWorld('atomic'), (w) => {
+  world = w;
+  ({ svc, cm } = w);
+});
 
 const CHILD = referredIntake().patient;
 const CHILD_ID = fixturePatientId('referring-ehr');
 
-interface DeliveryView {
-  id: string;
-  version: number;
-  state: string;
-  attempts: number;
-  reviewReason: string | null;
-}
-
-beforeAll(async () => {
-  [svc, ehr] = await Promise.all([
-    startTestService({ DELIVERY_BACKOFF_MS: '50', DELIVERY_ATTEMPTS: '3', NOTIFY_POLL_MS: '200' }, FAST_CLIENT),
-    startSandboxServer({ name: 'referring-ehr', auth: 'none', paging: 'offset' }),
-  ]);
-  await ehr.load(fixtureBundle('referring-ehr'));
-  cm = await svc.token('case_manager', 'cm-atomic');
-  specialist = await svc.token('specialist', 'spec-atomic');
-  endpointId = await registerOpenEndpoint(svc, 'Referring EHR', ehr.baseUrl);
-}, 60_000);
-
-afterAll(async () => {
-  await Promise.all([svc.stop(), ehr.stop()]);
-});
-
-const deliveries = async (caseId: string): Promise<DeliveryView[]> =>
-  ((await (await svc.request('GET', `/api/cases/${caseId}/deliveries`, { token: cm })).json()) as { items: DeliveryView[] }).items;
+const deliveries = (caseId: string): Promise<DeliveryView[]> => world.deliveries(caseId);
 
 const remotePatientOf = async (recipientId: string): Promise<string | null | undefined> =>
   (await svc.service.db.query<{ remote_patient_id: string | null }>('SELECT remote_patient_id FROM case_recipients WHERE id = $1', [recipientId])).rows[0]?.remote_patient_id;
@@ -59,14 +35,9 @@ const remotePatientOf = async (recipientId: string): Promise<string | null | und
 /** Version 1 of a signed case whose child (named so the recipient finds no match) waits in review at the referring EHR. */
 async function deliveryInReview(): Promise<{ caseId: string; recipientId: string; review: DeliveryView }> {
   const intake = referredIntake({ patient: { ...CHILD, name: { family: 'Unmatched', given: ['Atomic'] } } });
-  const caseId = await openCaseIn(svc, cm, 'assigned', intake);
-  const added = await svc.request('POST', `/api/cases/${caseId}/recipients`, { token: cm, body: { endpointId } });
-  expect(added.status).toBe(201);
-  const recipientId = ((await added.json()) as { id: string }).id;
-  expect((await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body: opinionFor(intake) })).status).toBe(200);
-  expect((await svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist })).status).toBe(201);
-  const all = await eventually(() => deliveries(caseId), (d) => ['needs_review', 'delivered', 'failed'].includes(d[0]?.state ?? ''), 60_000);
-  const review = all[0] as DeliveryView;
+  const { caseId, recipientId } = await world.caseWithRecipient(intake);
+  await world.sign(caseId, intake);
+  const review = await world.until(caseId, 1, ['needs_review', 'delivered', 'failed']);
   expect(review.state).toBe('needs_review');
   return { caseId, recipientId, review };
 }
@@ -98,6 +69,6 @@ it('saves neither the chosen patient nor the delivery queued again when the deli
   expect(await remotePatientOf(recipientId)).toBe(CHILD_ID);
   const done = await eventually(() => deliveries(caseId), (d) => ['delivered', 'failed'].includes(d.find((x) => x.id === review.id)?.state ?? ''), 60_000);
   expect(done.find((d) => d.id === review.id)?.state).toBe('delivered');
-  const [report] = await searchSandbox<DiagnosticReport>(ehr, 'none', 'DiagnosticReport', { identifier: `${REPORT_IDENTIFIER_SYSTEM}|${caseId}-v1` });
+  const [report] = await world.reportsOf(caseId, 1);
   expect(report?.subject?.reference).toBe(`Patient/${CHILD_ID}`);
 }, 120_000);

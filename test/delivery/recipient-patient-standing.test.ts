@@ -1,11 +1,10 @@
-import type { DiagnosticReport, Patient } from 'fhir/r4';
+import type { Patient } from 'fhir/r4';
 import type { Intake } from '../../src/cases/intake-schema';
-import { REPORT_IDENTIFIER_SYSTEM } from '../../src/delivery/report-resources';
-import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
-import { fixtureBundle } from '../support/fixture-child';
-import { openCaseIn, opinionFor, referredIntake, searchSandbox } from '../support/opinion-case';
-import { registerOpenEndpoint } from '../support/sandbox-case';
-import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
+import type { SandboxServer } from '../../src/sandbox';
+import { startForFile } from '../support/for-file';
+import { referredIntake } from '../support/opinion-case';
+import { childLookAlike, startReferringEhrWorld, type ReferringEhrWorld } from '../support/referring-ehr-world';
+import { eventually, type TestService } from '../support/service';
 
 /**
  * The child's Patient on record for a recipient (found for version 1) is read there again before a
@@ -15,77 +14,28 @@ import { eventually, FAST_CLIENT, startTestService, type TestService } from '../
  *
  * Real service, PostgreSQL, Redis and a sandbox referring EHR whose data the test changes (`load`).
  */
+let world: ReferringEhrWorld;
 let svc: TestService;
 let ehr: SandboxServer;
 let cm: string;
-let specialist: string;
-let endpointId: string;
+startForFile(() => startReferringEhrWorld('standing'), (w) => {
+  world = w;
+  ({ svc, ehr, cm } = w);
+});
 
 const CHILD = referredIntake().patient;
 
-interface DeliveryView {
-  id: string;
-  version: number;
-  state: string;
-  attempts: number;
-  remoteIds: Record<string, string>;
-  lastError: string | null;
-  reviewReason: string | null;
-  reviewCode: string | null;
-  candidates: { id: string }[];
-}
-
 /** A record of the case's child at the referring EHR, its own name so that it is found alone. */
-const childRecord = (id: string, family: string, extra: Partial<Patient> = {}): Patient => ({
-  resourceType: 'Patient',
-  id,
-  active: true,
-  name: [{ family, given: ['Standing'] }],
-  gender: 'female',
-  birthDate: CHILD.birthDate,
-  ...extra,
-});
-
-beforeAll(async () => {
-  [svc, ehr] = await Promise.all([
-    startTestService({ DELIVERY_BACKOFF_MS: '50', DELIVERY_ATTEMPTS: '3', NOTIFY_POLL_MS: '200' }, FAST_CLIENT),
-    startSandboxServer({ name: 'referring-ehr', auth: 'none', paging: 'offset' }),
-  ]);
-  await ehr.load(fixtureBundle('referring-ehr'));
-  cm = await svc.token('case_manager', 'cm-standing');
-  specialist = await svc.token('specialist', 'spec-standing');
-  endpointId = await registerOpenEndpoint(svc, 'Referring EHR', ehr.baseUrl);
-}, 60_000);
-
-afterAll(async () => {
-  await Promise.all([svc.stop(), ehr.stop()]);
-});
-
-const deliveries = async (caseId: string): Promise<DeliveryView[]> =>
-  ((await (await svc.request('GET', `/api/cases/${caseId}/deliveries`, { token: cm })).json()) as { items: DeliveryView[] }).items;
-
-async function until(caseId: string, version: number, states: string[]): Promise<DeliveryView> {
-  const all = await eventually(() => deliveries(caseId), (d) => d.some((x) => x.version === version && states.includes(x.state)), 60_000);
-  return all.find((x) => x.version === version) as DeliveryView;
-}
-
-async function sign(caseId: string, intake: Intake, followUp?: string): Promise<void> {
-  expect((await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body: opinionFor(intake, followUp ? { followUp } : {}) })).status).toBe(200);
-  expect((await svc.request('POST', `/api/cases/${caseId}/opinion/sign`, { token: specialist })).status).toBe(201);
-}
-
-const reportsOf = (caseId: string, version: number) =>
-  searchSandbox<DiagnosticReport>(ehr, 'none', 'DiagnosticReport', { identifier: `${REPORT_IDENTIFIER_SYSTEM}|${caseId}-v${version}` });
+const childRecord = (id: string, family: string, extra: Partial<Patient> = {}): Patient => childLookAlike(id, { family, given: ['Standing'] }, extra);
 
 /** Version 1 delivered under `record` (found by name and birth date, its id kept for the recipient). */
 async function deliveredUnder(record: Patient): Promise<{ caseId: string; intake: Intake }> {
   await ehr.load([record]);
   const intake = referredIntake({ patient: { ...CHILD, name: { family: record.name?.[0]?.family ?? '', given: ['Standing'] } } });
-  const caseId = await openCaseIn(svc, cm, 'assigned', intake);
-  expect((await svc.request('POST', `/api/cases/${caseId}/recipients`, { token: cm, body: { endpointId } })).status).toBe(201);
-  await sign(caseId, intake);
-  expect((await until(caseId, 1, ['delivered', 'failed', 'needs_review'])).state).toBe('delivered');
-  const [report] = await reportsOf(caseId, 1);
+  const { caseId } = await world.caseWithRecipient(intake);
+  await world.sign(caseId, intake);
+  expect((await world.until(caseId, 1, ['delivered', 'failed', 'needs_review'])).state).toBe('delivered');
+  const [report] = await world.reportsOf(caseId, 1);
   expect(report?.subject?.reference).toBe(`Patient/${record.id}`);
   return { caseId, intake };
 }
@@ -96,15 +46,15 @@ it('asks for review instead of filing an amendment under a record merged into an
 
   // Months later the EHR merges the record into another one.
   await ehr.load([childRecord('merge-survivor', 'Mergesurvivor'), { ...record, active: false, link: [{ type: 'replaced-by', other: { reference: 'Patient/merge-survivor' } }] }]);
-  await sign(caseId, intake, 'Amended: endocrinology review in 6 weeks.');
-  const v2 = await until(caseId, 2, ['delivered', 'failed', 'needs_review']);
+  await world.sign(caseId, intake, 'Amended: endocrinology review in 6 weeks.');
+  const v2 = await world.until(caseId, 2, ['delivered', 'failed', 'needs_review']);
   expect(v2.state).toBe('needs_review');
   expect(v2.reviewReason).toMatch(/Patient\/merged-away.*replaced by Patient\/merge-survivor/);
   expect(v2.reviewReason).toMatch(/inactive/);
   expect(v2.reviewCode).toBe('patient-on-record-not-child');
   expect(v2.candidates.map((c) => c.id)).toEqual(['merge-survivor']);
   // Nothing of version 2 in the chart.
-  expect(await reportsOf(caseId, 2)).toHaveLength(0);
+  expect(await world.reportsOf(caseId, 2)).toHaveLength(0);
   const notes = await eventually(
     async () => ((await (await svc.request('GET', `/api/notifications?caseId=${caseId}`, { token: cm })).json()) as { items: { type: string; message: string }[] }).items,
     (items) => items.some((n) => n.type === 'delivery.needs_review'),
@@ -120,9 +70,9 @@ it('asks for review instead of filing an amendment under a record merged into an
   expect(elsewhere.status).toBe(409);
   const survivor = await svc.request('POST', `/api/cases/${caseId}/recipients/${recipientId}/patient`, { token: cm, body: { patientId: 'merge-survivor' } });
   expect(survivor.status).toBe(200);
-  expect((await until(caseId, 2, ['delivered', 'failed'])).state).toBe('delivered');
-  const [amended] = await reportsOf(caseId, 2);
-  const [original] = await reportsOf(caseId, 1);
+  expect((await world.until(caseId, 2, ['delivered', 'failed'])).state).toBe('delivered');
+  const [amended] = await world.reportsOf(caseId, 2);
+  const [original] = await world.reportsOf(caseId, 1);
   expect(amended?.status).toBe('amended');
   expect(amended?.subject?.reference).toBe('Patient/merge-survivor');
   expect(JSON.stringify(amended?.extension ?? [])).toContain(`DiagnosticReport/${original?.id ?? '?'}`);
@@ -133,12 +83,12 @@ it('asks for review instead of filing an amendment under a record made inactive 
   const { caseId, intake } = await deliveredUnder(record);
 
   await ehr.load([{ ...record, active: false }]);
-  await sign(caseId, intake, 'Amended: endocrinology review in 6 weeks.');
-  const v2 = await until(caseId, 2, ['delivered', 'failed', 'needs_review']);
+  await world.sign(caseId, intake, 'Amended: endocrinology review in 6 weeks.');
+  const v2 = await world.until(caseId, 2, ['delivered', 'failed', 'needs_review']);
   expect(v2.state).toBe('needs_review');
   expect(v2.reviewReason).toMatch(/Patient\/made-inactive.*inactive there \(active: false\)/);
   expect(v2.candidates).toEqual([]);
-  expect(await reportsOf(caseId, 2)).toHaveLength(0);
+  expect(await world.reportsOf(caseId, 2)).toHaveLength(0);
 }, 120_000);
 
 it('retries a read of the record on file that fails for now, then files the amendment under it while it still stands', async () => {
@@ -147,14 +97,14 @@ it('retries a read of the record on file that fails for now, then files the amen
 
   const failing = ehr.faults.add({ match: `GET /Patient/${record.id}`, action: { kind: 'server-error' }, from: 1, to: 4 });
   try {
-    await sign(caseId, intake, 'Amended: endocrinology review in 6 weeks.');
-    const v2 = await until(caseId, 2, ['delivered', 'failed', 'needs_review']);
+    await world.sign(caseId, intake, 'Amended: endocrinology review in 6 weeks.');
+    const v2 = await world.until(caseId, 2, ['delivered', 'failed', 'needs_review']);
     expect(v2.state).toBe('delivered');
     expect(ehr.faults.rule(failing)?.fired).toBeGreaterThanOrEqual(1);
   } finally {
     ehr.faults.remove(failing);
   }
-  const [report] = await reportsOf(caseId, 2);
+  const [report] = await world.reportsOf(caseId, 2);
   expect(report?.status).toBe('amended');
   expect(report?.subject?.reference).toBe(`Patient/${record.id}`);
 }, 120_000);

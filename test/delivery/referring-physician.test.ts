@@ -4,8 +4,10 @@ import { referringPhysician } from '../../src/delivery/delivery-runner';
 import { referredIntake } from '../../src/fixtures/fixture-child-intake';
 import { isPermanentFhirError } from '../../src/fhir';
 import { makeClient } from '../fhir/support/client';
-import { outcome, sendJson, startTestServer, type TestServer } from '../fhir/support/http-server';
-import { testRedis, type TestRedis } from '../fhir/support/redis';
+import { outcome, sendJson, type TestServer } from '../fhir/support/http-server';
+import type { TestRedis } from '../fhir/support/redis';
+import { startClientBench } from '../support/client-bench';
+import { startForFile } from '../support/for-file';
 
 /**
  * The referring physician's Practitioner at the recipient is an optional look-up (the Communication's
@@ -26,16 +28,7 @@ const practitioners = (ids: string[]) => ({
   entry: ids.map((id) => ({ resource: { resourceType: 'Practitioner', id, identifier: [{ system: NPI_SYSTEM, value: npi }] }, search: { mode: 'match' } })),
 });
 
-beforeAll(async () => {
-  env = testRedis('referring-physician');
-  redis = env.connect();
-  server = await startTestServer();
-});
-
-afterAll(async () => {
-  await server.close();
-  await env.cleanup();
-});
+startForFile(() => startClientBench('referring-physician'), (bench) => ({ env, redis, server } = bench));
 
 /** The physician as looked up at a recipient answering the Practitioner search with `status` (and `body`), and the requests it got. */
 async function lookUp(scope: string | undefined, status: number, body: unknown = outcome(status === 403 ? 'forbidden' : 'not-supported')) {

@@ -2,11 +2,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
 import type { Bundle, FhirResource } from 'fhir/r4';
 import type { ReportFacts } from '../../src/delivery/report-resources';
-import { planWrite, writeReport, type WritePlan } from '../../src/delivery/report-writer';
+import { writeReport } from '../../src/delivery/report-writer';
 import { makeClient } from '../fhir/support/client';
-import { sendJson, startTestServer, type TestServer } from '../fhir/support/http-server';
-import { testRedis, type TestRedis } from '../fhir/support/redis';
-import { SAMPLE_REPORT_FACTS } from '../support/report-facts';
+import { sendJson, type TestServer } from '../fhir/support/http-server';
+import type { TestRedis } from '../fhir/support/redis';
+import { startClientBench } from '../support/client-bench';
+import { startForFile } from '../support/for-file';
+import { SAMPLE_REPORT_FACTS, SEQUENTIAL_WRITE_PLAN } from '../support/report-facts';
 
 /**
  * One by one, a recipient may answer the report's conditional create without naming its id: a bare
@@ -20,19 +22,7 @@ let env: TestRedis;
 let redis: Redis;
 let server: TestServer;
 const facts: ReportFacts = SAMPLE_REPORT_FACTS;
-const all = { interactions: ['create', 'update', 'read', 'search-type'], searchParams: [], operations: [], conditionalCreate: true };
-const sequential: WritePlan = planWrite({ resources: { DiagnosticReport: all, DocumentReference: all, Communication: all }, patientEverything: false, systemInteractions: [] });
-
-beforeAll(async () => {
-  env = testRedis('writer-bare-answer');
-  redis = env.connect();
-  server = await startTestServer();
-});
-
-afterAll(async () => {
-  await server.close();
-  await env.cleanup();
-});
+startForFile(() => startClientBench('writer-bare-answer'), (bench) => ({ env, redis, server } = bench));
 
 /**
  * A recipient that stores what it is sent (search by identifier answers it, filtered), but answers the
@@ -68,7 +58,7 @@ async function write(status: 200 | 201, findable: boolean) {
   server.handle(r.handler);
   const { client } = makeClient(redis, env.prefix, server.url);
   try {
-    const written = await writeReport(client, sequential, facts, {}, { recipient: { display: 'Dr. B' } }, async () => undefined).catch((err: unknown) => err as Error);
+    const written = await writeReport(client, SEQUENTIAL_WRITE_PLAN, facts, {}, { recipient: { display: 'Dr. B' } }, async () => undefined).catch((err: unknown) => err as Error);
     return { written, sent: r.sent };
   } finally {
     await client.close();

@@ -2,13 +2,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
 import type { FhirResource } from 'fhir/r4';
 import { REPORT_COMMUNICATION_SYSTEM, REPORT_IDENTIFIER_SYSTEM, type ReportFacts } from '../../src/delivery/report-resources';
-import { planWrite, writeReport, type WritePlan } from '../../src/delivery/report-writer';
+import { writeReport, type WritePlan } from '../../src/delivery/report-writer';
 import type { RemoteIds } from '../../src/delivery/delivery-repository';
 import { isPermanentFhirError } from '../../src/fhir';
 import { makeClient } from '../fhir/support/client';
-import { outcome, sendJson, startTestServer, type TestServer } from '../fhir/support/http-server';
-import { testRedis, type TestRedis } from '../fhir/support/redis';
-import { SAMPLE_REPORT_FACTS } from '../support/report-facts';
+import { outcome, sendJson, type TestServer } from '../fhir/support/http-server';
+import type { TestRedis } from '../fhir/support/redis';
+import { startClientBench } from '../support/client-bench';
+import { startForFile } from '../support/for-file';
+import { SAMPLE_REPORT_FACTS, SEQUENTIAL_WRITE_PLAN, TRANSACTION_WRITE_PLAN } from '../support/report-facts';
 
 /**
  * One by one (a recipient without `transaction`), the report is written first: a DocumentReference or
@@ -27,12 +29,6 @@ let redis: Redis;
 let server: TestServer;
 
 const facts: ReportFacts = SAMPLE_REPORT_FACTS;
-
-const all = { interactions: ['create', 'update', 'read', 'search-type'], searchParams: [], operations: [], conditionalCreate: true };
-/** One by one: no `transaction` offered. */
-const sequential: WritePlan = planWrite({ resources: { DiagnosticReport: all, DocumentReference: all, Communication: all }, patientEverything: false, systemInteractions: [] });
-/** One transaction Bundle. */
-const transactional: WritePlan = planWrite({ resources: { DiagnosticReport: all, DocumentReference: all, Communication: all }, patientEverything: false, systemInteractions: ['transaction'] });
 
 /** `transaction`: the `POST [base]` of the Bundle; `lost`: the request is taken and the connection dropped, unanswered. */
 type Refused = 'DiagnosticReport' | 'DocumentReference' | 'Communication' | 'transaction';
@@ -55,21 +51,12 @@ function recipient(refused: Refused, status: number | 'lost'): (req: IncomingMes
   };
 }
 
-beforeAll(async () => {
-  env = testRedis('writer-refusals');
-  redis = env.connect();
-  server = await startTestServer();
-});
-
-afterAll(async () => {
-  await server.close();
-  await env.cleanup();
-});
+startForFile(() => startClientBench('writer-refusals'), (bench) => ({ env, redis, server } = bench));
 
 async function write(
   refused: Refused,
   status: number | 'lost',
-  plan: WritePlan = sequential,
+  plan: WritePlan = SEQUENTIAL_WRITE_PLAN,
 ): Promise<{ outcome: Awaited<ReturnType<typeof writeReport>>; progress: RemoteIds[]; posts: string[]; conditions: (string | undefined)[] }> {
   server.handle(recipient(refused, status));
   const before = server.requests.length;
@@ -130,7 +117,7 @@ it('still throws a refusal of the DiagnosticReport', async () => {
 
 describe('a transaction', () => {
   it.each([422, 400, 403])('refused with %i is followed by the same conditional creates one by one, report first', async (status) => {
-    const { outcome: written, progress, posts, conditions } = await write('transaction', status, transactional);
+    const { outcome: written, progress, posts, conditions } = await write('transaction', status, TRANSACTION_WRITE_PLAN);
     expect(written).toEqual({
       ids: { DiagnosticReport: expect.any(String) as unknown, DocumentReference: expect.any(String) as unknown, Communication: expect.any(String) as unknown },
       mode: 'sequential',
@@ -153,7 +140,7 @@ describe('a transaction', () => {
     server.handle((req, res, body) => (req.method === 'POST' && (req.url ?? '') === '/' ? sendJson(res, 422, outcome('invalid')) : inner(req, res, body)));
     const { client } = makeClient(redis, env.prefix, server.url);
     try {
-      const written = await writeReport(client, transactional, facts, {}, { recipient: { display: 'Dr. B' } }, async () => undefined);
+      const written = await writeReport(client, TRANSACTION_WRITE_PLAN, facts, {}, { recipient: { display: 'Dr. B' } }, async () => undefined);
       expect(written).toMatchObject({ mode: 'sequential', transactionRefused: expect.stringMatching(/answered 422/) as unknown, communicationRefused: expect.stringMatching(/answered 422/) as unknown });
       expect(Object.keys(written.ids).sort()).toEqual(['DiagnosticReport', 'DocumentReference']);
       expect(postsSince(before)).toEqual(['/', '/DiagnosticReport', '/DocumentReference', '/Communication']);
@@ -167,7 +154,7 @@ describe('a transaction', () => {
     ['whose answer was lost', 'lost'],
   ] as const)('%s is thrown, never followed by one-by-one creates', async (_what, status) => {
     const before = server.requests.length;
-    const err = await write('transaction', status, transactional).catch((e: unknown) => e);
+    const err = await write('transaction', status, TRANSACTION_WRITE_PLAN).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(Error);
     expect(isPermanentFhirError(err)).toBe(false);
     expect(postsSince(before).every((url) => url === '/')).toBe(true);

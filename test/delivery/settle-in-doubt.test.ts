@@ -1,10 +1,11 @@
-import type { DiagnosticReport, DocumentReference, Patient } from 'fhir/r4';
+import type { DocumentReference, Patient } from 'fhir/r4';
 import type { Intake } from '../../src/cases/intake-schema';
 import { REPORT_IDENTIFIER_SYSTEM } from '../../src/delivery/report-resources';
 import type { SandboxServer } from '../../src/sandbox';
+import { startForFile } from '../support/for-file';
 import { referredIntake, searchSandbox } from '../support/opinion-case';
 import { eventually, type TestService } from '../support/service';
-import { otherReports, startReferringEhrWorld, type DeliveryView, type ReferringEhrWorld } from '../support/referring-ehr-world';
+import { childLookAlike, otherReports, startReferringEhrWorld, type DeliveryView, type ReferringEhrWorld } from '../support/referring-ehr-world';
 
 /**
  * A report in doubt (its write sent, its answer lost) at a recipient that cannot be looked through
@@ -26,30 +27,16 @@ const CHILD = referredIntake().patient;
 
 interface Problem { status: number; errors?: { path?: (string | number)[]; field?: string }[] }
 
-const childRecord = (id: string, family: string): Patient => ({
-  resourceType: 'Patient',
-  id,
-  active: true,
-  name: [{ family, given: ['Settle'] }],
-  gender: 'female',
-  birthDate: CHILD.birthDate,
-});
+const childRecord = (id: string, family: string): Patient => childLookAlike(id, { family, given: ['Settle'] });
 
 
 let world: ReferringEhrWorld;
-beforeAll(async () => {
-  world = await startReferringEhrWorld('settle-doubt');
-  ({ svc, ehr, cm, specialist } = world);
-}, 60_000);
-
-afterAll(async () => {
-  await world.stop();
+startForFile(() => startReferringEhrWorld('settle-doubt'), (w) => {
+  world = w;
+  ({ svc, ehr, cm, specialist } = w);
 });
 
-const deliveries = (caseId: string): Promise<DeliveryView[]> => world.deliveries(caseId);
 const until = (caseId: string, version: number, states: string[]): Promise<DeliveryView> => world.until(caseId, version, states, 90_000);
-const sign = (caseId: string, intake: Intake, followUp?: string): Promise<void> => world.sign(caseId, intake, followUp);
-const reportsOf = (caseId: string, version: number): Promise<DiagnosticReport[]> => world.reportsOf(caseId, version);
 
 async function caseFor(record: Patient): Promise<{ caseId: string; intake: Intake }> {
   await ehr.load([record, ...otherReports(record.id as string, 1010)]);
@@ -63,7 +50,7 @@ async function signedInDoubt(caseId: string, intake: Intake, written: boolean): 
   const cut = ehr.faults.add({ match: 'POST *', action: written ? { kind: 'truncated', fraction: 0 } : { kind: 'reset' } });
   const lookups = ehr.faults.add({ match: 'GET /DiagnosticReport*', action: { kind: 'server-error' }, from: 2 });
   try {
-    await sign(caseId, intake);
+    await world.sign(caseId, intake);
     const d = await until(caseId, 1, ['failed', 'delivered', 'needs_review']);
     expect(d).toMatchObject({ state: 'failed', remoteIds: {}, inDoubt: true });
     return d;
@@ -75,14 +62,14 @@ async function signedInDoubt(caseId: string, intake: Intake, written: boolean): 
 
 /** Version 2 signed at the recipient ignoring the identifier: needs_review, and retried, needs_review again. */
 async function heldInReview(caseId: string, intake: Intake): Promise<DeliveryView> {
-  await sign(caseId, intake, 'Amended: endocrinology review in 6 weeks.');
+  await world.sign(caseId, intake, 'Amended: endocrinology review in 6 weeks.');
   const v2 = await until(caseId, 2, ['delivered', 'failed', 'needs_review']);
   expect(v2.state).toBe('needs_review');
   expect(v2.reviewReason).toMatch(/Version 1 of the report may already be in the chart.*could not be confirmed.*settle/);
   expect(v2.reviewCode).toBe('earlier-in-doubt');
   // Retrying runs the same look-up: back in review, nothing written.
   expect((await svc.request('POST', `/api/cases/${caseId}/deliveries/${v2.id}/retry`, { token: cm })).status).toBe(202);
-  const again = await eventually(() => deliveries(caseId), (d) => d.some((x) => x.version === 2 && x.state === 'needs_review' && x.attempts > v2.attempts), 90_000);
+  const again = await eventually(() => world.deliveries(caseId), (d) => d.some((x) => x.version === 2 && x.state === 'needs_review' && x.attempts > v2.attempts), 90_000);
   expect(again.find((x) => x.version === 2)?.state).toBe('needs_review');
   return v2;
 }
@@ -105,7 +92,7 @@ it("settles a report in doubt found in the chart: the correction held in review 
   const record = childRecord('settle-found', 'Settlefound');
   const { caseId, intake } = await caseFor(record);
   const v1 = await signedInDoubt(caseId, intake, true);
-  const [report1] = await reportsOf(caseId, 1);
+  const [report1] = await world.reportsOf(caseId, 1);
   expect(report1?.id).toBeDefined();
 
   let note1: string | undefined;
@@ -147,8 +134,8 @@ it("settles a report in doubt found in the chart: the correction held in review 
   } finally {
     ehr.faults.remove(lenient);
   }
-  expect(await reportsOf(caseId, 1)).toHaveLength(1);
-  const [report2, ...more] = await reportsOf(caseId, 2);
+  expect(await world.reportsOf(caseId, 1)).toHaveLength(1);
+  const [report2, ...more] = await world.reportsOf(caseId, 2);
   expect(more).toHaveLength(0);
   expect(report2?.status).toBe('amended');
   expect(JSON.stringify(report2?.extension ?? [])).toContain(`DiagnosticReport/${report1?.id ?? '?'}`);
@@ -164,7 +151,7 @@ it('settles a report in doubt that is not in the chart: the correction held in r
   const record = childRecord('settle-absent', 'Settleabsent');
   const { caseId, intake } = await caseFor(record);
   const v1 = await signedInDoubt(caseId, intake, false);
-  expect(await reportsOf(caseId, 1)).toHaveLength(0);
+  expect(await world.reportsOf(caseId, 1)).toHaveLength(0);
 
   const lenient = ehr.faults.add({ match: 'GET /DiagnosticReport*', action: { kind: 'ignore-parameter', name: 'identifier' } });
   try {
@@ -176,8 +163,8 @@ it('settles a report in doubt that is not in the chart: the correction held in r
   } finally {
     ehr.faults.remove(lenient);
   }
-  expect(await reportsOf(caseId, 1)).toHaveLength(0);
-  const [report2] = await reportsOf(caseId, 2);
+  expect(await world.reportsOf(caseId, 1)).toHaveLength(0);
+  const [report2] = await world.reportsOf(caseId, 2);
   expect(report2?.status).toBe('final');
   expect(report2?.subject?.reference).toBe(`Patient/${record.id as string}`);
   expect(await settledEvents(caseId)).toEqual([expect.objectContaining({ actor_sub: 'cm-settle-doubt', data: expect.objectContaining({ settled: 'absent', version: 1 }) })]);

@@ -9,16 +9,10 @@ import { insertCase } from '../../src/db/case-repository';
 import { createDeliveries, STALE_DELIVERY_BATCH, staleDeliverySweep } from '../../src/delivery/delivery-repository';
 import { insertRecipient } from '../../src/delivery/recipient-repository';
 import { insertEndpoint } from '../../src/endpoints/endpoint-repository';
-import { createTestDatabase, type TestDatabase } from '../support/postgres';
+import { testDatabaseForFile, type TestDatabase } from '../support/postgres';
 
 let testDb: TestDatabase;
-beforeAll(async () => {
-  testDb = await createTestDatabase();
-});
-afterAll(async () => {
-  await testDb.drop();
-});
-
+testDatabaseForFile((created) => (testDb = created));
 it('goes on where the last sweep stopped, and starts over at the end', async () => {
   const { db } = testDb;
   const caseId = randomUUID();

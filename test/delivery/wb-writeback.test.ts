@@ -5,9 +5,9 @@ import { QUEUES } from '../../queues/names';
 import { NPI_SYSTEM } from '../../src/cases/fhir-codes';
 import { REPORT_COMMUNICATION_SYSTEM, REPORT_IDENTIFIER_SYSTEM } from '../../src/delivery/report-resources';
 import { bullConnectionOptions } from '../../src/redis';
-import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
-import { fixtureBundle } from '../support/fixture-child';
+import type { SandboxServer } from '../../src/sandbox';
 import { openCaseIn, opinionFor, referredIntake, searchSandbox } from '../support/opinion-case';
+import { FAST_DELIVERY_ENV, listDeliveries, startReferringEhr, type DeliveryView } from '../support/referring-ehr-world';
 import { eventually, FAST_CLIENT, jobState, startTestService, type TestService } from '../support/service';
 import { makeSmartClient } from '../support/smart-client';
 
@@ -24,22 +24,12 @@ let cm: string;
 let specialist: string;
 let endpointId: string;
 
-interface DeliveryView {
-  id: string;
-  version: number;
-  state: string;
-  attempts: number;
-  remoteIds: Record<string, string>;
-  lastError: string | null;
-}
-
 beforeAll(async () => {
   [svc, ehr, smartEhr] = await Promise.all([
-    startTestService({ DELIVERY_BACKOFF_MS: '50', DELIVERY_ATTEMPTS: '3', NOTIFY_POLL_MS: '200' }, FAST_CLIENT),
-    startSandboxServer({ name: 'referring-ehr', auth: 'none', paging: 'offset' }),
-    startSandboxServer({ name: 'referring-ehr-smart', auth: 'smart', paging: 'offset' }),
+    startTestService(FAST_DELIVERY_ENV, FAST_CLIENT),
+    startReferringEhr(),
+    startReferringEhr({ name: 'referring-ehr-smart', auth: 'smart' }),
   ]);
-  await Promise.all([ehr.load(fixtureBundle('referring-ehr')), smartEhr.load(fixtureBundle('referring-ehr'))]);
   queue = new Queue(QUEUES.deliverReport, { connection: bullConnectionOptions(svc.config.redisUrl), prefix: svc.config.queuePrefix });
   cm = await svc.token('case_manager', 'cm-wb');
   specialist = await svc.token('specialist', 'spec-wb');
@@ -56,10 +46,7 @@ afterAll(async () => {
   await Promise.all([svc.stop(), ehr.stop(), smartEhr.stop()]);
 });
 
-async function deliveries(caseId: string): Promise<DeliveryView[]> {
-  const res = await svc.request('GET', `/api/cases/${caseId}/deliveries`, { token: cm });
-  return ((await res.json()) as { items: DeliveryView[] }).items;
-}
+const deliveries = (caseId: string): Promise<DeliveryView[]> => listDeliveries(svc, cm, caseId);
 
 const reportsOf = (caseId: string, version: number) =>
   searchSandbox<DiagnosticReport>(ehr, 'none', 'DiagnosticReport', { identifier: `${REPORT_IDENTIFIER_SYSTEM}|${caseId}-v${version}` });

@@ -1,6 +1,7 @@
 import { PDFDocument } from 'pdf-lib';
-import { sampleIntake } from '../support/intake';
-import { eventually, startTestService, type TestService } from '../support/service';
+import { openCase, startCaseManagerService } from '../support/case-manager';
+import { startForFile } from '../support/for-file';
+import { eventually, type TestService } from '../support/service';
 
 /**
  * A case id is a UUID, which names the same case in upper or lower case (RFC 9562 §4). PostgreSQL
@@ -11,19 +12,7 @@ import { eventually, startTestService, type TestService } from '../support/servi
 let svc: TestService;
 let cm: string;
 
-beforeAll(async () => {
-  svc = await startTestService();
-  cm = await svc.token('case_manager', 'cm-upper');
-});
-afterAll(async () => {
-  await svc.stop();
-});
-
-async function openCase(): Promise<string> {
-  const res = await svc.request('POST', '/api/cases', { token: cm, body: sampleIntake() });
-  expect(res.status).toBe(201);
-  return ((await res.json()) as { id: string }).id;
-}
+startForFile(() => startCaseManagerService({}, 'cm-upper'), (s) => ({ svc, cm } = s));
 
 async function tinyPdf(): Promise<Buffer> {
   const doc = await PDFDocument.create();
@@ -44,7 +33,7 @@ interface Listing {
 }
 
 it("takes the case's upload token on the upload routes with the case id in upper case, answering as for lower case", async () => {
-  const caseId = await openCase();
+  const caseId = await openCase(svc, cm);
   const upper = caseId.toUpperCase();
   expect(upper).not.toBe(caseId);
   const issued = await svc.request('POST', `/api/cases/${upper}/upload-token`, { token: cm });
@@ -69,12 +58,12 @@ it("takes the case's upload token on the upload routes with the case id in upper
   expect(lower.body.items.map((u) => u.uploadId)).toEqual([uploadId]);
 
   // Still refused on another case, whatever its case.
-  const other = (await openCase()).toUpperCase();
+  const other = (await openCase(svc, cm)).toUpperCase();
   expect((await svc.request('GET', `/api/cases/${other}/uploads`, { token })).status).toBe(403);
 });
 
 it('hands every handler the lower-case id (staff routes too)', async () => {
-  const caseId = await openCase();
+  const caseId = await openCase(svc, cm);
   const upper = caseId.toUpperCase();
   const [lower, upperAnswer] = await Promise.all([
     svc.request('GET', `/api/cases/${caseId}/upload-tokens`, { token: cm }),

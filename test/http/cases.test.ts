@@ -3,19 +3,15 @@ import { z } from 'zod';
 import { sweepSla } from '../../queues/sla-sweep';
 import { transitionCase, type CaseServiceDeps } from '../../src/cases/case-service';
 import { loadDomainData } from '../../src/cases/domain-data';
+import { startCaseManagerService } from '../support/case-manager';
+import { startForFile } from '../support/for-file';
 import { sampleIntake } from '../support/intake';
-import { eventually, startTestService, type TestService } from '../support/service';
+import { eventually, type TestService } from '../support/service';
 
 let svc: TestService;
 let cm: string;
 
-beforeAll(async () => {
-  svc = await startTestService();
-  cm = await svc.token('case_manager', 'cm-1');
-});
-afterAll(async () => {
-  await svc.stop();
-});
+startForFile(() => startCaseManagerService({}, 'cm-1'), (s) => ({ svc, cm } = s));
 
 interface Problem {
   type: string;

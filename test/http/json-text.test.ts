@@ -1,4 +1,5 @@
 import { isUnstorableText, unstorableTextAt } from '../../src/http/json-text';
+import { startForFile } from '../support/for-file';
 import { sampleIntake } from '../support/intake';
 import { startTestService, type TestService } from '../support/service';
 
@@ -17,12 +18,7 @@ describe('unstorableTextAt', () => {
 
 describe('text the database cannot store is a 400 naming the field, not a 500', () => {
   let svc: TestService;
-  beforeAll(async () => {
-    svc = await startTestService();
-  });
-  afterAll(async () => {
-    await svc.stop();
-  });
+  startForFile(() => startTestService(), (started) => (svc = started));
 
   it('in a body, anywhere in it; in a query; and as an OperationOutcome on a FHIR route', async () => {
     const cm = await svc.token('case_manager');

@@ -6,6 +6,7 @@ import IORedis from 'ioredis';
 import { RedisCircuitBreaker } from '../../src/fhir';
 import { createMetrics } from '../../src/http/metrics';
 import { startSandboxServer } from '../../src/sandbox';
+import { startForFile } from '../support/for-file';
 import { registerOpenEndpoint } from '../support/sandbox-case';
 import { bullConnectionOptions } from '../../src/redis';
 import { startTestService, type TestService } from '../support/service';
@@ -15,12 +16,7 @@ import { startOwnRedis } from '../../drills/support/redis-server';
 import { createTestDatabase } from '../support/postgres';
 
 let svc: TestService;
-beforeAll(async () => {
-  svc = await startTestService({ ROLE: 'api' });
-});
-afterAll(async () => {
-  await svc.stop();
-});
+startForFile(() => startTestService({ ROLE: 'api' }), (started) => (svc = started));
 
 it('exposes route counters by pattern and status, work by state, and no ids or PHI', async () => {
   const cm = await svc.token('case_manager');

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { startForFile } from '../support/for-file';
 import { sampleIntake } from '../support/intake';
 import { startTestService, type TestService } from '../support/service';
 
@@ -8,12 +9,7 @@ import { startTestService, type TestService } from '../support/service';
  * are all optional may be sent without a body.
  */
 let svc: TestService;
-beforeAll(async () => {
-  svc = await startTestService({ BODY_LIMIT: '64kb' });
-});
-afterAll(async () => {
-  await svc.stop();
-});
+startForFile(() => startTestService({ BODY_LIMIT: '64kb' }), (started) => (svc = started));
 
 it('answers 401 before looking at the body, and 404 for a path no route has', async () => {
   const json = { 'content-type': 'application/json' };

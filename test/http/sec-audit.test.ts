@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { startForFile } from '../support/for-file';
 import { ReviewClient } from '../support/review-case';
 import { refuseWrites } from '../support/pg-fault';
 import { eventually, startTestService, type TestService } from '../support/service';
@@ -13,12 +14,7 @@ import { eventually, startTestService, type TestService } from '../support/servi
  * request reaching its handler is now on record before the handler runs, or is not carried out.
  */
 let svc: TestService;
-beforeAll(async () => {
-  svc = await startTestService();
-}, 60_000);
-afterAll(async () => {
-  await svc.stop();
-});
+startForFile(() => startTestService(), (started) => (svc = started));
 
 /** GETs `path`, reads the first chunk of the body, then drops the connection; the status seen. */
 function readFirstChunkAndAbort(path: string, token: string): Promise<number | undefined> {

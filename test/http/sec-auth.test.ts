@@ -1,4 +1,5 @@
 import { SignJWT, type JWTPayload } from 'jose';
+import { startForFile } from '../support/for-file';
 import { startTestService, TEST_JWT_SECRET, type TestService } from '../support/service';
 
 /**
@@ -8,12 +9,7 @@ import { startTestService, TEST_JWT_SECRET, type TestService } from '../support/
  * refused rather than coerced (`["dr-a"]` would otherwise act as `dr-a`). Real service.
  */
 let svc: TestService;
-beforeAll(async () => {
-  svc = await startTestService();
-}, 60_000);
-afterAll(async () => {
-  await svc.stop();
-});
+startForFile(() => startTestService(), (started) => (svc = started));
 
 const sign = (claims: JWTPayload): Promise<string> =>
   new SignJWT({ roles: ['admin'], ...claims }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('5m').sign(new TextEncoder().encode(TEST_JWT_SECRET));

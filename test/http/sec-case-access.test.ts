@@ -1,3 +1,4 @@
+import { startForFile } from '../support/for-file';
 import { startReviewService, type ReviewClient } from '../support/review-case';
 import type { TestService } from '../support/service';
 
@@ -12,29 +13,14 @@ const NEURO = '2084N0402X';
 let svc: TestService;
 let cm: ReviewClient;
 let admin: string;
-
-beforeAll(async () => {
-  ({ svc, cm, admin } = await startReviewService('sec-access'));
-}, 60_000);
-afterAll(async () => {
-  await svc.stop();
-});
-
-/** A paid case, records complete, assigned to `specialistId`. */
-async function assignedCase(specialistId: string): Promise<string> {
-  const id = await cm.openCase();
-  await cm.recordsComplete(id);
-  await cm.pay(id, 85000);
-  expect((await cm.json('POST', `/api/cases/${id}/assignment`, { specialistId })).status).toBe(201);
-  return id;
-}
+startForFile(() => startReviewService('sec-access'), (s) => ({ svc, cm, admin } = s));
 
 describe('default mode: a case taken from a bound specialist and given to one without a bound subject', () => {
   it('is no longer open to the previous specialist (nor to any other bound one), but stays open to unbound specialist tokens', async () => {
     const away = await cm.addSpecialist(admin, 'SecAway', [NEURO], 'dr-sec-away');
     await cm.addSpecialist(admin, 'SecBystander', [NEURO], 'dr-sec-bystander');
     const cover = await cm.addSpecialist(admin, 'SecCover', [NEURO]);
-    const id = await assignedCase(away);
+    const id = await cm.assignedCase(away);
     const previous = await svc.token('specialist', 'dr-sec-away');
     expect((await svc.request('GET', `/api/cases/${id}`, { token: previous })).status).toBe(200);
 

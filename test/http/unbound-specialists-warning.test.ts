@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { warnUnboundSpecialists } from '../../src/http/case-access';
 import { logger } from '../../src/log';
 import { CaptureTransport } from '../support/capture-log';
-import { createTestDatabase, type TestDatabase } from '../support/postgres';
+import { testDatabaseForFile, type TestDatabase } from '../support/postgres';
 
 /**
  * In the permissive mode (`SPECIALIST_CASE_ACCESS=unless-assigned-elsewhere`, the default) any token
@@ -11,13 +11,7 @@ import { createTestDatabase, type TestDatabase } from '../support/postgres';
  * nothing in the strict mode.
  */
 let t: TestDatabase;
-beforeAll(async () => {
-  t = await createTestDatabase();
-}, 60_000);
-afterAll(async () => {
-  await t.drop();
-});
-
+testDatabaseForFile((created) => (t = created));
 async function addSpecialist(userSub: string | null, active = true): Promise<void> {
   await t.db.query(
     `INSERT INTO specialists (id, npi, name, specialty_codes, active, user_sub) VALUES ($1, $2, '[{"family": "Test"}]', '{}', $3, $4)`,

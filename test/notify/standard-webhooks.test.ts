@@ -3,8 +3,9 @@ import { Webhook, WebhookVerificationError } from 'standardwebhooks';
 import { standardWebhookKey } from '../../src/notify/standard-webhooks';
 import { verifyWebhook } from '../../src/notify/webhook-signature';
 import { openCaseIn } from '../support/opinion-case';
-import { startTestService, type TestService } from '../support/service';
-import { startWebhookReceiver, subscribe, transferRequest, type ReceivedWebhook, type WebhookReceiver } from './webhook-support';
+import { startForFile } from '../support/for-file';
+import type { TestService } from '../support/service';
+import { startWebhookService, subscribe, transferRequest, type ReceivedWebhook, type WebhookReceiver } from './webhook-support';
 
 /**
  * Every webhook event carries the Standard Webhooks headers (`webhook-id`, `webhook-timestamp`,
@@ -24,21 +25,15 @@ const SPEC_SECRET = `whsec_${randomBytes(32).toString('base64')}`;
 const PLAIN_SECRET = 'sob-plain-secret-0123456789abcdef0123456789';
 const NEW_SECRET = 'sob-rotated-secret-0123456789abcdef01234567';
 
-beforeAll(async () => {
-  receiver = await startWebhookReceiver((req, res) => {
-    const path = req.url ?? '';
-    res.statusCode = failFirst.delete(path) ? 500 : 204;
-    res.end();
-  });
-  svc = await startTestService({ WEBHOOK_ATTEMPTS: '2', WEBHOOK_BACKOFF_MS: '20', NOTIFY_POLL_MS: '200' });
-  admin = await svc.token('admin');
-  cm = await svc.token('case_manager', 'cm-standard-webhooks');
-}, 60_000);
-
-afterAll(async () => {
-  await svc.stop();
-  await receiver.close();
-});
+startForFile(
+  () =>
+    startWebhookService('cm-standard-webhooks', (req, res) => {
+      const path = req.url ?? '';
+      res.statusCode = failFirst.delete(path) ? 500 : 204;
+      res.end();
+    }),
+  (started) => ({ svc, receiver, admin, cm } = started),
+);
 
 /** Raises `transfer.requested` on a new case and waits for a POST to `path` about it (the `nth`, from 1). */
 async function eventAt(path: string, nth = 1): Promise<ReceivedWebhook[]> {

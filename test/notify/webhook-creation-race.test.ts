@@ -4,7 +4,7 @@ import type { Database, Queryable, QueryResult } from '../../src/db/database';
 import { recordEvent } from '../../src/notify/events';
 import { drainOutbox } from '../../src/notify/outbox-processor';
 import { enableWebhook, findWebhook, insertWebhook } from '../../src/notify/webhook-repository';
-import { createTestDatabase, openBackendDatabase, type TestDatabase } from '../support/postgres';
+import { openBackendDatabase, testDatabaseForFile, type TestDatabase } from '../support/postgres';
 
 /**
  * A subscriber is sent every event raised at or after its `enabled_at`, even when the transaction
@@ -17,18 +17,12 @@ import { createTestDatabase, openBackendDatabase, type TestDatabase } from '../s
  */
 let t: TestDatabase;
 
-beforeAll(async () => {
-  t = await createTestDatabase();
-});
+testDatabaseForFile((created) => (t = created));
 
 // Each test has its own subscribers and events.
 afterEach(async () => {
   await t.db.query('DELETE FROM webhooks');
   await t.db.query('UPDATE outbox SET processed_at = now() WHERE processed_at IS NULL');
-});
-
-afterAll(async () => {
-  await t.drop();
 });
 
 /** A transaction begun on its own connection, held open until `commit`: a `Database` whose `transaction` is a savepoint in it. */

@@ -1,12 +1,11 @@
-import { randomBytes, randomUUID } from 'node:crypto';
 import { recordEvent } from '../../src/notify/events';
 import { drainOutbox } from '../../src/notify/outbox-processor';
-import { findWebhook, findWebhookDelivery, insertWebhook } from '../../src/notify/webhook-repository';
-import { sendWebhook, WebhookTransports, type WebhookSenderDeps } from '../../src/notify/webhook-sender';
-import { SecretBox } from '../../src/security/secret-box';
+import { findWebhook, findWebhookDelivery } from '../../src/notify/webhook-repository';
+import { sendWebhook, type WebhookSenderDeps, type WebhookTransports } from '../../src/notify/webhook-sender';
+import { startForFile } from '../support/for-file';
 import { refuseWrites } from '../support/pg-fault';
-import { createTestDatabase, type TestDatabase } from '../support/postgres';
-import { startWebhookReceiver, type WebhookReceiver } from './webhook-support';
+import type { TestDatabase } from '../support/postgres';
+import { startWebhookSenderHarness, type WebhookReceiver } from './webhook-support';
 
 /**
  * A subscriber that answered 2xx took the event: when recording that fails on our side (the
@@ -19,32 +18,13 @@ import { startWebhookReceiver, type WebhookReceiver } from './webhook-support';
 let t: TestDatabase;
 let receiver: WebhookReceiver;
 let deps: WebhookSenderDeps;
-const transports = new WebhookTransports();
-const secrets = new SecretBox(randomBytes(32));
-
-beforeAll(async () => {
-  t = await createTestDatabase();
-  receiver = await startWebhookReceiver();
-  // One failed event disables: the harm of a wrongly counted failure is plain.
-  deps = { db: t.db, secrets, timeoutMs: 2000, disableAfter: 1 };
-});
-
-afterAll(async () => {
-  await transports.close();
-  await receiver.close();
-  await t.drop();
-});
+let transports: WebhookTransports;
+let subscriber: (path: string) => Promise<string>;
+// One failed event disables: the harm of a wrongly counted failure is plain.
+startForFile(() => startWebhookSenderHarness(1), (h) => ({ t, receiver, deps, transports, subscriber } = h));
 
 it('does not count a failure against a subscriber that answered 2xx when recording the delivery fails; the delivery stays queued and is sent again with the same event id', async () => {
-  const hook = randomUUID();
-  await insertWebhook(t.db, {
-    id: hook,
-    url: `${receiver.url}/took-it`,
-    sealedSecret: secrets.seal('whsec-0123456789abcdef0123456789abcdef', hook),
-    events: ['transfer.requested'],
-    allowInsecureHttp: true,
-    createdBy: 'test',
-  });
+  const hook = await subscriber('/took-it');
   await recordEvent(t.db, 'transfer.requested', null, { transferRequestId: 'tr-bookkeeping' });
   const [delivery] = (await drainOutbox(t.db)).webhookDeliveries;
   if (!delivery) throw new Error('no delivery made');

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { findWebhook, findWebhookDelivery, insertWebhook, webhookDelivered, webhookEventFailed } from '../../src/notify/webhook-repository';
-import { createTestDatabase, type TestDatabase } from '../support/postgres';
+import { testDatabaseForFile, type TestDatabase } from '../support/postgres';
 import { eventually } from '../support/service';
 
 /**
@@ -13,13 +13,7 @@ import { eventually } from '../support/service';
  */
 let t: TestDatabase;
 
-beforeAll(async () => {
-  t = await createTestDatabase();
-});
-
-afterAll(async () => {
-  await t.drop();
-});
+testDatabaseForFile((created) => (t = created));
 
 async function subscriberWithDelivery(): Promise<{ hook: string; delivery: string }> {
   const hook = randomUUID();

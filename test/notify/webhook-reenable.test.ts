@@ -1,14 +1,13 @@
-import { randomBytes, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { recordEvent } from '../../src/notify/events';
 import { drainOutbox } from '../../src/notify/outbox-processor';
-import { findWebhook, findWebhookDelivery, insertWebhook, webhookDeliveryAttempt, webhookEventFailed } from '../../src/notify/webhook-repository';
-import { sendWebhook, WebhookTransports, type WebhookSenderDeps } from '../../src/notify/webhook-sender';
+import { findWebhook, findWebhookDelivery, webhookDeliveryAttempt, webhookEventFailed } from '../../src/notify/webhook-repository';
+import { sendWebhook, type WebhookSenderDeps, type WebhookTransports } from '../../src/notify/webhook-sender';
 import { getWebhooks, reenableWebhook } from '../../src/notify/webhook-service';
-import { SecretBox } from '../../src/security/secret-box';
-import { createTestDatabase, type TestDatabase } from '../support/postgres';
+import { startForFile } from '../support/for-file';
+import type { TestDatabase } from '../support/postgres';
 import { eventually } from '../support/service';
-import { startWebhookReceiver, type WebhookReceiver } from './webhook-support';
+import { startWebhookSenderHarness, type WebhookReceiver } from './webhook-support';
 
 /**
  * A subscriber enabled again (after failures, a 410 Gone, or an admin) is sent the events raised
@@ -21,39 +20,14 @@ import { startWebhookReceiver, type WebhookReceiver } from './webhook-support';
 let t: TestDatabase;
 let receiver: WebhookReceiver;
 let deps: WebhookSenderDeps;
-const transports = new WebhookTransports();
-const secrets = new SecretBox(randomBytes(32));
-
-beforeAll(async () => {
-  t = await createTestDatabase();
-  receiver = await startWebhookReceiver();
-  deps = { db: t.db, secrets, timeoutMs: 2000, disableAfter: 3 };
-});
+let transports: WebhookTransports;
+let subscriber: (path: string) => Promise<string>;
+startForFile(() => startWebhookSenderHarness(3), (h) => ({ t, receiver, deps, transports, subscriber } = h));
 
 // Each test has its own subscribers: those of earlier tests would take its events too.
 afterEach(async () => {
   await t.db.query('DELETE FROM webhooks');
 });
-
-afterAll(async () => {
-  await transports.close();
-  await receiver.close();
-  await t.drop();
-});
-
-/** An active subscriber of `transfer.requested` at the receiver under `path`; returns its id. */
-async function subscriber(path: string): Promise<string> {
-  const id = randomUUID();
-  await insertWebhook(t.db, {
-    id,
-    url: `${receiver.url}${path}`,
-    sealedSecret: secrets.seal('whsec-0123456789abcdef0123456789abcdef', id),
-    events: ['transfer.requested'],
-    allowInsecureHttp: true,
-    createdBy: 'test',
-  });
-  return id;
-}
 
 /** Disables the subscriber as repeated failures do (count, last error, time). */
 async function disable(id: string): Promise<void> {

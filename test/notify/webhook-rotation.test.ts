@@ -6,8 +6,9 @@ import { signWebhook, verifyWebhook } from '../../src/notify/webhook-signature';
 import { SecretBox } from '../../src/security/secret-box';
 import { openCaseIn } from '../support/opinion-case';
 import { openBackendDatabase, type Backend } from '../support/postgres';
-import { eventually, startTestService, type TestService } from '../support/service';
-import { startWebhookReceiver, subscribe, transferRequest, type ReceivedWebhook, type WebhookReceiver } from './webhook-support';
+import { startForFile } from '../support/for-file';
+import { eventually, type TestService } from '../support/service';
+import { startWebhookService, subscribe, transferRequest, type ReceivedWebhook, type WebhookReceiver } from './webhook-support';
 
 /**
  * Rotating a subscriber's signing secret without a gap (`POST /api/webhooks/:id/secret`): the new
@@ -30,17 +31,9 @@ const answers: string[] = [];
 const SIGNATURE = /^sha256=[0-9a-f]{64}$/;
 const TWO_SIGNATURES = /^sha256=[0-9a-f]{64}, sha256=[0-9a-f]{64}$/;
 
-beforeAll(async () => {
-  receiver = await startWebhookReceiver();
-  svc = await startTestService({ WEBHOOK_ATTEMPTS: '2', WEBHOOK_BACKOFF_MS: '20', NOTIFY_POLL_MS: '200' });
+startForFile(() => startWebhookService('cm-rotation'), (started) => {
+  ({ svc, receiver, admin, cm } = started);
   secrets = new SecretBox(svc.config.secretsKey);
-  admin = await svc.token('admin');
-  cm = await svc.token('case_manager', 'cm-rotation');
-}, 60_000);
-
-afterAll(async () => {
-  await svc.stop();
-  await receiver.close();
 });
 
 /** A call to the API whose answer text is kept for the no-secret check. */

@@ -1,6 +1,11 @@
+import { randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { TestService } from '../support/service';
+import { insertWebhook } from '../../src/notify/webhook-repository';
+import { WebhookTransports, type WebhookSenderDeps } from '../../src/notify/webhook-sender';
+import { SecretBox } from '../../src/security/secret-box';
+import { createTestDatabase, type TestDatabase } from '../support/postgres';
+import { startTestService, type TestService } from '../support/service';
 
 /** One POST a subscriber received. */
 export interface ReceivedWebhook {
@@ -78,6 +83,37 @@ export async function startWebhookReceiver(
   };
 }
 
+/** The service that sends webhooks, its subscriber, and the tokens to drive it: what {@link startWebhookService} starts. */
+export interface WebhookService {
+  readonly svc: TestService;
+  readonly receiver: WebhookReceiver;
+  readonly admin: string;
+  /** A case manager's token. */
+  readonly cm: string;
+  /** Stops the service, then the subscriber. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A local subscriber answering as `respond` does (as {@link startWebhookReceiver}), then the real
+ * service sending webhooks quickly (2 attempts 20 ms apart, the outbox polled every 200 ms; `env` adds
+ * to or changes that), an admin's token and a case manager's (subject `cmSub`).
+ */
+export async function startWebhookService(cmSub: string, respond?: Parameters<typeof startWebhookReceiver>[0], env: Record<string, string> = {}): Promise<WebhookService> {
+  const receiver = await startWebhookReceiver(respond);
+  const svc = await startTestService({ WEBHOOK_ATTEMPTS: '2', WEBHOOK_BACKOFF_MS: '20', NOTIFY_POLL_MS: '200', ...env });
+  return {
+    svc,
+    receiver,
+    admin: await svc.token('admin'),
+    cm: await svc.token('case_manager', cmSub),
+    async stop() {
+      await svc.stop();
+      await receiver.close();
+    },
+  };
+}
+
 /** Registers a subscriber of `events` at `url` (loopback, so `allowInsecureHttp`); returns its id. */
 export async function subscribe(svc: TestService, admin: string, url: string, secret: string, events: readonly string[] = ['transfer.requested']): Promise<string> {
   const res = await svc.request('POST', '/api/webhooks', { token: admin, body: { url, secret, events, allowInsecureHttp: true } });
@@ -95,4 +131,54 @@ export async function transferRequest(svc: TestService, cm: string, caseId: stri
   });
   if (res.status !== 201) throw new Error(`transfer request refused: ${res.status} ${await res.text()}`);
   return (await res.json()) as { id: string; serviceRequest: { resourceType: string; intent: string } };
+}
+
+/**
+ * The webhook sender called as the worker calls it, without the service: a fresh PostgreSQL database
+ * (`t`), a local subscriber answering 204, the sender's deps and transports, and the key the
+ * subscribers' secrets are sealed with.
+ */
+export interface WebhookSenderHarness {
+  readonly t: TestDatabase;
+  readonly receiver: WebhookReceiver;
+  /** Sends time out after 2 s; `disableAfter` failed events in a row disable a subscriber. */
+  readonly deps: WebhookSenderDeps;
+  readonly transports: WebhookTransports;
+  readonly secrets: SecretBox;
+  /** Inserts an active subscriber of `transfer.requested` at the receiver under `path`; its id. */
+  subscriber(path: string): Promise<string>;
+  /** Closes the transports and the receiver, and drops the database. */
+  stop(): Promise<void>;
+}
+
+/** Starts a {@link WebhookSenderHarness} whose subscribers are disabled after `disableAfter` failed events in a row. */
+export async function startWebhookSenderHarness(disableAfter: number): Promise<WebhookSenderHarness> {
+  const transports = new WebhookTransports();
+  const secrets = new SecretBox(randomBytes(32));
+  const t = await createTestDatabase();
+  const receiver = await startWebhookReceiver();
+  return {
+    t,
+    receiver,
+    deps: { db: t.db, secrets, timeoutMs: 2000, disableAfter },
+    transports,
+    secrets,
+    async subscriber(path) {
+      const id = randomUUID();
+      await insertWebhook(t.db, {
+        id,
+        url: `${receiver.url}${path}`,
+        sealedSecret: secrets.seal('whsec-0123456789abcdef0123456789abcdef', id),
+        events: ['transfer.requested'],
+        allowInsecureHttp: true,
+        createdBy: 'test',
+      });
+      return id;
+    },
+    async stop() {
+      await transports.close();
+      await receiver.close();
+      await t.drop();
+    },
+  };
 }

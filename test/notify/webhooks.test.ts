@@ -1,8 +1,9 @@
 import { verifyWebhook } from '../../src/notify/webhook-signature';
 import { validationIssues } from '../support/fhir-validation';
 import { openCaseIn } from '../support/opinion-case';
-import { eventually, startTestService, type TestService } from '../support/service';
-import { startWebhookReceiver, subscribe as subscribeAt, transferRequest as transferRequestOn, type WebhookReceiver } from './webhook-support';
+import { startForFile } from '../support/for-file';
+import { eventually, type TestService } from '../support/service';
+import { startWebhookService, subscribe as subscribeAt, transferRequest as transferRequestOn, type WebhookReceiver } from './webhook-support';
 
 /**
  * Webhook subscribers get JSON events signed with HMAC-SHA256 over timestamp and body; a subscriber
@@ -18,28 +19,28 @@ let admin: string;
 let cm: string;
 const SECRET = 'whsec-0123456789abcdef0123456789abcdef';
 
-beforeAll(async () => {
-  receiver = await startWebhookReceiver((req, res) => {
-    if (req.url === '/chatty') {
-      // A framework's default page: 200, a large body in an encoding the sender does not decode.
-      res.writeHead(200, { 'content-type': 'text/html', 'content-encoding': 'zstd' });
-      res.end(Buffer.alloc(200 * 1024, 0x41));
-      return;
-    }
-    res.statusCode = req.url === '/broken' ? 500 : 204;
-    res.end();
-  });
-  receiverUrl = receiver.url;
-  received = receiver.received;
-  svc = await startTestService({ WEBHOOK_ATTEMPTS: '2', WEBHOOK_BACKOFF_MS: '20', WEBHOOK_DISABLE_AFTER: '2', NOTIFY_POLL_MS: '200' });
-  admin = await svc.token('admin');
-  cm = await svc.token('case_manager', 'cm-hooks');
-}, 60_000);
-
-afterAll(async () => {
-  await svc.stop();
-  await receiver.close();
-});
+startForFile(
+  () =>
+    startWebhookService(
+      'cm-hooks',
+      (req, res) => {
+        if (req.url === '/chatty') {
+          // A framework's default page: 200, a large body in an encoding the sender does not decode.
+          res.writeHead(200, { 'content-type': 'text/html', 'content-encoding': 'zstd' });
+          res.end(Buffer.alloc(200 * 1024, 0x41));
+          return;
+        }
+        res.statusCode = req.url === '/broken' ? 500 : 204;
+        res.end();
+      },
+      { WEBHOOK_DISABLE_AFTER: '2' },
+    ),
+  (started) => {
+    ({ svc, receiver, admin, cm } = started);
+    receiverUrl = receiver.url;
+    received = receiver.received;
+  },
+);
 
 const subscribe = (path: string): Promise<string> => subscribeAt(svc, admin, `${receiverUrl}${path}`, SECRET);
 const transferRequest = (caseId: string) => transferRequestOn(svc, cm, caseId);

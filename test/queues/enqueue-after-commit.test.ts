@@ -4,11 +4,10 @@ import { startOwnRedis, type OwnRedis } from '../../drills/support/redis-server'
 import { deliveryJobId } from '../../queues/deliver-report';
 import { QUEUES } from '../../queues/names';
 import { bullConnectionOptions } from '../../src/redis';
-import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
+import type { SandboxServer } from '../../src/sandbox';
 import { startService, type RunningService } from '../../src/service';
-import { fixtureBundle } from '../support/fixture-child';
-import { openCaseIn, opinionFor, referredIntake } from '../support/opinion-case';
-import { eventually, startTestService, type TestService } from '../support/service';
+import { caseReadyToSign, startServiceAndReferringEhr } from '../support/referring-ehr-world';
+import { eventually, type TestService } from '../support/service';
 
 /**
  * A committed change answers even when Redis does not: an API process started while its Redis was
@@ -23,11 +22,7 @@ let api: RunningService | undefined;
 
 beforeAll(async () => {
   redis = await startOwnRedis();
-  [svc, ehr] = await Promise.all([
-    startTestService({ REDIS_URL: redis.url, NOTIFY_POLL_MS: '500', DELIVERY_BACKOFF_MS: '50' }),
-    startSandboxServer({ name: 'referring-ehr', auth: 'none', paging: 'offset' }),
-  ]);
-  await ehr.load(fixtureBundle('referring-ehr'));
+  ({ svc, ehr } = await startServiceAndReferringEhr({ env: { REDIS_URL: redis.url, NOTIFY_POLL_MS: '500', DELIVERY_BACKOFF_MS: '50' }, overrides: {} }));
 }, 60_000);
 
 afterAll(async () => {
@@ -51,16 +46,7 @@ async function redisAnswers(): Promise<boolean> {
 }
 
 it('signs an opinion and records a transfer request while Redis is down, and the delivery goes out once it is back', async () => {
-  const admin = await svc.token('admin');
-  const cm = await svc.token('case_manager');
-  const specialist = await svc.token('specialist', 'spec-redis-down');
-  const endpoint = (await (
-    await svc.request('POST', '/api/endpoints', { token: admin, body: { name: 'EHR', baseUrl: ehr.baseUrl, auth: { type: 'none' }, allowInsecureHttp: true } })
-  ).json()) as { id: string };
-  const intake = referredIntake();
-  const caseId = await openCaseIn(svc, cm, 'assigned', intake);
-  expect((await svc.request('POST', `/api/cases/${caseId}/recipients`, { token: cm, body: { endpointId: endpoint.id } })).status).toBe(201);
-  expect((await svc.request('PUT', `/api/cases/${caseId}/opinion`, { token: specialist, body: opinionFor(intake) })).status).toBe(200);
+  const { caseId, cm, specialist } = await caseReadyToSign(svc, ehr, 'spec-redis-down');
 
   // Redis goes away until the test brings it back; an API process starts meanwhile (its producers
   // never connected). Before, signing waited for Redis: with Redis down until the calls answer, the

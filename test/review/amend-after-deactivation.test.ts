@@ -10,13 +10,14 @@
 import type { DiagnosticReport, DocumentReference, Practitioner } from 'fhir/r4';
 import type { Intake } from '../../src/cases/intake-schema';
 import { REPORT_IDENTIFIER_SYSTEM } from '../../src/delivery/report-resources';
-import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
-import { fixtureBundle } from '../support/fixture-child';
+import type { SandboxServer } from '../../src/sandbox';
+import { startForFile } from '../support/for-file';
 import { opinionFor, referredIntake, searchSandbox } from '../support/opinion-case';
 import { sampleIntake } from '../support/intake';
+import { deliveryOnceIn, startServiceAndReferringEhr } from '../support/referring-ehr-world';
 import { ReviewClient, type Problem, type TimelineEvent } from '../support/review-case';
 import { registerOpenEndpoint } from '../support/sandbox-case';
-import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
+import { eventually, type TestService } from '../support/service';
 
 const NEURO = '2084N0402X';
 const INACTIVE = 'This specialist account is inactive in the directory: it opens no case.';
@@ -28,19 +29,12 @@ let cm: ReviewClient;
 let admin: string;
 let endpointId: string;
 
+startForFile(() => startServiceAndReferringEhr({ env: { DELIVERY_BACKOFF_MS: '50', DELIVERY_ATTEMPTS: '3' } }), (started) => ({ svc, ehr } = started));
+
 beforeAll(async () => {
-  [svc, ehr] = await Promise.all([
-    startTestService({ DELIVERY_BACKOFF_MS: '50', DELIVERY_ATTEMPTS: '3' }, FAST_CLIENT),
-    startSandboxServer({ name: 'referring-ehr', auth: 'none', paging: 'offset' }),
-  ]);
-  await ehr.load(fixtureBundle('referring-ehr'));
   endpointId = await registerOpenEndpoint(svc, 'Referring EHR', ehr.baseUrl);
   cm = new ReviewClient(svc, await svc.token('case_manager', 'cm-amend'));
   admin = await svc.token('admin', 'admin-amend');
-}, 60_000);
-
-afterAll(async () => {
-  await Promise.all([svc.stop(), ehr.stop()]);
 });
 
 interface CaseDetail {
@@ -68,14 +62,7 @@ const deactivate = (id: string) => cm.json<{ released: unknown[] } & Problem>('P
 const npiOf = async (specialistId: string) => (await cm.json<{ npi: string }>('GET', `/api/specialists/${specialistId}`, undefined, admin)).body.npi;
 
 /** A delivery of the case's `version` once it reached one of `states`. */
-async function deliveryOf(caseId: string, version: number, states: string[]): Promise<DeliveryView> {
-  const all = await eventually(
-    async () => (await cm.json<{ items: DeliveryView[] }>('GET', `/api/cases/${caseId}/deliveries`)).body.items,
-    (items) => items.some((d) => d.version === version && states.includes(d.state)),
-    60_000,
-  );
-  return all.find((d) => d.version === version) as DeliveryView;
-}
+const deliveryOf = (caseId: string, version: number, states: string[]): Promise<DeliveryView> => deliveryOnceIn(svc, cm.token, caseId, version, states);
 
 /**
  * A paid case of `intake`, records complete, assigned to `specialistId` (token `token`), its opinion

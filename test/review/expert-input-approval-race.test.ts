@@ -5,7 +5,9 @@
  * SLA clock would stay paused. And an approval recorded again answers an expert-input request that
  * is still open for the approved add-on.
  */
-import { startReviewService, type ReviewClient, type Problem } from '../support/review-case';
+import { startForFile } from '../support/for-file';
+import { sessionWaitsFor } from '../support/held-rows';
+import { startReviewService, type InformationRequestView, type ReviewClient, type Problem } from '../support/review-case';
 import { eventually, type TestService } from '../support/service';
 
 const NEURO = '2084N0402X';
@@ -14,26 +16,7 @@ const ADD_ON = 'radiology-review';
 let svc: TestService;
 let cm: ReviewClient;
 let admin: string;
-
-beforeAll(async () => {
-  ({ svc, cm, admin } = await startReviewService('expert-race'));
-});
-afterAll(async () => {
-  await svc.stop();
-});
-
-interface CaseDetail {
-  status: string;
-  sla: { paused: boolean } | null;
-}
-interface RequestView {
-  id: string;
-  kind: string;
-  state: string;
-}
-
-const detail = async (id: string) => (await cm.json<CaseDetail>('GET', `/api/cases/${id}`)).body;
-const requests = async (id: string) => (await cm.json<{ items: RequestView[] }>('GET', `/api/cases/${id}/information-requests`)).body.items;
+startForFile(() => startReviewService('expert-race'), (s) => ({ svc, cm, admin } = s));
 
 let seq = 0;
 
@@ -42,22 +25,13 @@ async function caseWithOffer(): Promise<{ id: string; token: string }> {
   seq += 1;
   const sub = `dr-expert-race-${seq}`;
   const specialist = await cm.addSpecialist(admin, `Race${seq}`, [NEURO], sub);
-  const id = await cm.openCase();
-  await cm.recordsComplete(id);
-  await cm.pay(id, 85000);
-  expect((await cm.json('POST', `/api/cases/${id}/assignment`, { specialistId: specialist })).status).toBe(201);
+  const id = await cm.assignedCase(specialist);
   expect((await cm.json('POST', `/api/cases/${id}/offers`, { addOn: ADD_ON })).status).toBe(200);
   return { id, token: await svc.token('specialist', sub) };
 }
 
 /** Whether a session of this database waits for a row lock taken `FOR NO KEY UPDATE` (the case row). */
-async function waitingForCaseRow(): Promise<boolean> {
-  const { rows } = await svc.service.db.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM pg_stat_activity
-     WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock' AND query ILIKE '%FOR NO KEY UPDATE%'`,
-  );
-  return (rows[0]?.n ?? 0) > 0;
-}
+const waitingForCaseRow = (): Promise<boolean> => sessionWaitsFor(svc.service.db, '%FOR NO KEY UPDATE%');
 
 describe('expert-input request racing the approval of its add-on', () => {
   it('is refused with 409 when the approval is committed while the request waits for the case row; the SLA keeps running', async () => {
@@ -71,7 +45,7 @@ describe('expert-input request racing the approval of its add-on', () => {
         [id, JSON.stringify({ addOn: ADD_ON, channel: 'phone' })],
       );
       let settled = false;
-      const request = cm.json<Problem & RequestView>('POST', `/api/cases/${id}/information-requests`, { kind: 'expert-input', addOn: ADD_ON }, token).finally(() => {
+      const request = cm.json<Problem & InformationRequestView>('POST', `/api/cases/${id}/information-requests`, { kind: 'expert-input', addOn: ADD_ON }, token).finally(() => {
         settled = true;
       });
       // The request read the case (not approved yet: this change is not committed) and now waits for its row.
@@ -83,22 +57,22 @@ describe('expert-input request racing the approval of its add-on', () => {
     const res = await pending;
     expect(res.status).toBe(409);
     expect(res.body.field).toBe('addOn');
-    expect(await requests(id)).toEqual([]);
-    expect(await detail(id)).toMatchObject({ status: 'assigned', sla: { paused: false } });
+    expect(await cm.informationRequests(id)).toEqual([]);
+    expect(await cm.caseDetail(id)).toMatchObject({ status: 'assigned', sla: { paused: false } });
   });
 
   it('an approval recorded again answers an expert-input request still open for the approved add-on, and the review resumes', async () => {
     const { id, token } = await caseWithOffer();
-    const asked = await cm.json<RequestView>('POST', `/api/cases/${id}/information-requests`, { kind: 'expert-input', addOn: ADD_ON }, token);
+    const asked = await cm.json<InformationRequestView>('POST', `/api/cases/${id}/information-requests`, { kind: 'expert-input', addOn: ADD_ON }, token);
     expect(asked.status).toBe(201);
     // What the race above left before the fix: the add-on approved, its request still open, the clock paused.
     await svc.service.db.query('UPDATE cases SET addons_approved = array_append(addons_approved, $2) WHERE id = $1', [id, ADD_ON]);
-    expect(await detail(id)).toMatchObject({ status: 'awaiting_information', sla: { paused: true } });
+    expect(await cm.caseDetail(id)).toMatchObject({ status: 'awaiting_information', sla: { paused: true } });
 
     const again = await cm.json<{ status: string; changed: boolean }>('POST', `/api/cases/${id}/approvals`, { addOn: ADD_ON, channel: 'phone' });
     expect(again.status).toBe(200);
     expect(again.body).toMatchObject({ status: 'approved', changed: false });
-    expect((await requests(id)).map((r) => [r.id, r.state])).toEqual([[asked.body.id, 'answered']]);
-    expect(await detail(id)).toMatchObject({ status: 'in_review', sla: { paused: false } });
+    expect((await cm.informationRequests(id)).map((r) => [r.id, r.state])).toEqual([[asked.body.id, 'answered']]);
+    expect(await cm.caseDetail(id)).toMatchObject({ status: 'in_review', sla: { paused: false } });
   });
 });

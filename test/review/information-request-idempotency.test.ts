@@ -3,7 +3,8 @@
  * key): one caller's resend answers their first request again; two callers who happen to pick the
  * same key each get their own request.
  */
-import { startReviewService, type ReviewClient } from '../support/review-case';
+import { startForFile } from '../support/for-file';
+import { startReviewService, type InformationRequestView, type ReviewClient } from '../support/review-case';
 import type { TestService } from '../support/service';
 
 const NEURO = '2084N0402X';
@@ -11,37 +12,20 @@ const NEURO = '2084N0402X';
 let svc: TestService;
 let cm: ReviewClient;
 let admin: string;
-
-beforeAll(async () => {
-  ({ svc, cm, admin } = await startReviewService('idem'));
-});
-afterAll(async () => {
-  await svc.stop();
-});
-
-interface RequestView {
-  id: string;
-  requestedBy: string;
-  message: string;
-}
+startForFile(() => startReviewService('idem'), (s) => ({ svc, cm, admin } = s));
 
 /** A paid case, records complete, assigned to a specialist the directory binds to no subject (any unbound specialist acts for them). */
 async function caseOfUnboundSpecialist(): Promise<string> {
-  const specialistId = await cm.addSpecialist(admin, 'Unbound', [NEURO]);
-  const id = await cm.openCase();
-  await cm.recordsComplete(id);
-  await cm.pay(id, 85000);
-  expect((await cm.json('POST', `/api/cases/${id}/assignment`, { specialistId })).status).toBe(201);
-  return id;
+  return cm.assignedCase(await cm.addSpecialist(admin, 'Unbound', [NEURO]));
 }
 
-async function ask(caseId: string, token: string, key: string): Promise<{ status: number; replayed: boolean; body: RequestView }> {
+async function ask(caseId: string, token: string, key: string): Promise<{ status: number; replayed: boolean; body: InformationRequestView }> {
   const res = await svc.request('POST', `/api/cases/${caseId}/information-requests`, {
     token,
     body: { kind: 'family-upload', message: 'Please upload the EEG report.' },
     headers: { 'idempotency-key': key },
   });
-  return { status: res.status, replayed: res.headers.get('idempotent-replayed') === 'true', body: (await res.json()) as RequestView };
+  return { status: res.status, replayed: res.headers.get('idempotent-replayed') === 'true', body: (await res.json()) as InformationRequestView };
 }
 
 describe('Idempotency-Key of information requests', () => {
@@ -58,7 +42,7 @@ describe('Idempotency-Key of information requests', () => {
     expect(second.body.id).not.toBe(first.body.id);
     const resent = await ask(id, specialist, 'same-key');
     expect([resent.status, resent.replayed, resent.body.id]).toEqual([201, true, first.body.id]);
-    const listed = await cm.json<{ items: RequestView[] }>('GET', `/api/cases/${id}/information-requests`);
+    const listed = await cm.json<{ items: InformationRequestView[] }>('GET', `/api/cases/${id}/information-requests`);
     expect(listed.body.items.map((r) => r.id).sort()).toEqual([first.body.id, second.body.id].sort());
   });
 

@@ -4,6 +4,7 @@
  * case was reassigned away from, and `fromAssignmentId` lets the request say which assignment it
  * replaces (409 when the case has another one by now).
  */
+import { startForFile } from '../support/for-file';
 import { startReviewService, type ReviewClient, type Problem } from '../support/review-case';
 import type { TestService } from '../support/service';
 
@@ -12,13 +13,7 @@ const NEURO = '2084N0402X';
 let svc: TestService;
 let cm: ReviewClient;
 let admin: string;
-
-beforeAll(async () => {
-  ({ svc, cm, admin } = await startReviewService('reassign-repeat'));
-});
-afterAll(async () => {
-  await svc.stop();
-});
+startForFile(() => startReviewService('reassign-repeat'), (s) => ({ svc, cm, admin } = s));
 
 interface AssignmentView {
   id: string;
@@ -40,9 +35,7 @@ async function caseWithDrA(extra = 0): Promise<{ id: string; a: string; b: strin
   const b = await cm.addSpecialist(admin, `B${seq}`, [NEURO]);
   const others: string[] = [];
   for (let i = 0; i < extra; i += 1) others.push(await cm.addSpecialist(admin, `C${seq}x${i}`, [NEURO]));
-  const id = await cm.openCase();
-  await cm.recordsComplete(id);
-  await cm.pay(id, 85000);
+  const id = await cm.readyCase();
   const assigned = await cm.json<AssignmentView>('POST', `/api/cases/${id}/assignment`, { specialistId: a });
   expect(assigned.status).toBe(201);
   return { id, a, b, others, aToken: await svc.token('specialist', `dr-repeat-a${seq}`), aAssignment: assigned.body.id };

@@ -1,5 +1,5 @@
-import { sampleIntake } from '../support/intake';
-import { startReviewService, type ReviewClient, type Problem } from '../support/review-case';
+import { startForFile } from '../support/for-file';
+import { sampleOpinionBody, startReviewService, type ReviewClient, type Problem } from '../support/review-case';
 import type { TestService } from '../support/service';
 
 const NEURO = '2084N0402X';
@@ -7,53 +7,32 @@ const NEURO = '2084N0402X';
 let svc: TestService;
 let cm: ReviewClient;
 let admin: string;
+startForFile(() => startReviewService('reassign'), (s) => ({ svc, cm, admin } = s));
 
-beforeAll(async () => {
-  ({ svc, cm, admin } = await startReviewService('reassign'));
-});
-afterAll(async () => {
-  await svc.stop();
-});
-
-interface CaseDetail {
-  status: string;
-  sla: { targetDue: string } | null;
-  timeline: { type: string; reason?: string; data?: Record<string, unknown> }[];
-}
 interface AssignmentView {
   id: string;
   method: string;
   specialist: { id: string };
 }
 
-/** A paid case, records complete, assigned to `specialistId`. */
-async function assignedCase(specialistId: string): Promise<string> {
-  const id = await cm.openCase();
-  await cm.recordsComplete(id);
-  await cm.pay(id, 85000);
-  expect((await cm.json('POST', `/api/cases/${id}/assignment`, { specialistId })).status).toBe(201);
-  return id;
-}
-
 const reassign = (id: string, body: Record<string, unknown>) => cm.json<AssignmentView & Problem>('PUT', `/api/cases/${id}/assignment`, body);
-const detail = async (id: string) => (await cm.json<CaseDetail>('GET', `/api/cases/${id}`)).body;
 
 describe('PUT /api/cases/:id/assignment (reassignment)', () => {
   it('hands the case to the named specialist: same status and SLA, a timeline event naming both and why, and access follows', async () => {
     const first = await cm.addSpecialist(admin, 'Away', [NEURO], 'dr-away');
     const second = await cm.addSpecialist(admin, 'Cover', [NEURO], 'dr-cover');
-    const id = await assignedCase(first);
+    const id = await cm.assignedCase(first);
     const away = await svc.token('specialist', 'dr-away');
     const cover = await svc.token('specialist', 'dr-cover');
     await cm.move(id, 'in_review');
-    const before = await detail(id);
+    const before = await cm.caseDetail(id);
     expect(before.status).toBe('in_review');
 
     const res = await reassign(id, { specialistId: second, reason: 'Dr. Away is on leave for three weeks' });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ method: 'named', specialist: { id: second } });
     expect((await cm.json<AssignmentView>('GET', `/api/cases/${id}/assignment`)).body.specialist.id).toBe(second);
-    const after = await detail(id);
+    const after = await cm.caseDetail(id);
     expect(after.status).toBe(before.status);
     expect(after.sla?.targetDue).toBe(before.sla?.targetDue);
     const event = after.timeline.at(-1);
@@ -74,7 +53,7 @@ describe('PUT /api/cases/:id/assignment (reassignment)', () => {
 
   it('asks for the best match other than the specialist assigned now, and says when there is none', async () => {
     const only = await cm.addSpecialist(admin, 'OnlyNeuro', [NEURO]);
-    const id = await assignedCase(only);
+    const id = await cm.assignedCase(only);
     // Every other neurologist of this directory is made inactive: none left but the one assigned.
     await svc.service.db.query('UPDATE specialists SET active = false WHERE id <> $1', [only]);
     const none = await reassign(id, { match: true, reason: 'Conflict of interest' });
@@ -89,7 +68,7 @@ describe('PUT /api/cases/:id/assignment (reassignment)', () => {
   it('refuses what cannot be a reassignment, naming the field or the reason', async () => {
     const current = await cm.addSpecialist(admin, 'Current', [NEURO]);
     const other = await cm.addSpecialist(admin, 'Other', [NEURO]);
-    const id = await assignedCase(current);
+    const id = await cm.assignedCase(current);
     const same = await reassign(id, { specialistId: current, reason: 'again' });
     expect([same.status, same.body.field]).toEqual([409, 'specialistId']);
     const noReason = await reassign(id, { specialistId: other });
@@ -117,14 +96,10 @@ describe('PUT /api/cases/:id/assignment (reassignment)', () => {
   it("keeps the previous specialist's draft, which the new one signs only once saved as their own", async () => {
     const first = await cm.addSpecialist(admin, 'Drafter', [NEURO], 'dr-drafter');
     const second = await cm.addSpecialist(admin, 'Finisher', [NEURO], 'dr-finisher');
-    const id = await assignedCase(first);
+    const id = await cm.assignedCase(first);
     const drafter = await svc.token('specialist', 'dr-drafter');
     const finisher = await svc.token('specialist', 'dr-finisher');
-    const intake = sampleIntake();
-    const opinion = {
-      summary: 'S.', diagnosisAssessment: 'A.', recommendations: 'R.', followUp: 'F.',
-      answers: intake.questions.map((question) => ({ question, answer: 'Answered.' })),
-    };
+    const opinion = sampleOpinionBody();
     expect((await cm.json('PUT', `/api/cases/${id}/opinion`, opinion, drafter)).status).toBe(200);
     expect((await reassign(id, { specialistId: second, reason: 'Dr. Drafter left the program' })).status).toBe(200);
     expect((await cm.json('POST', `/api/cases/${id}/opinion/sign`, undefined, drafter)).status).toBe(403);

@@ -6,6 +6,7 @@
  * managers are told so (`case.awaiting_assignment`), once, in the transaction of the reopening.
  * Black-box against the real service.
  */
+import { startForFile } from '../support/for-file';
 import { currentAssignmentId, outboxEventData, sampleOpinionBody, startReviewService, type Problem, type ReviewClient } from '../support/review-case';
 import { eventually, type TestService } from '../support/service';
 
@@ -14,20 +15,11 @@ const NEURO = '2084N0402X';
 let svc: TestService;
 let cm: ReviewClient;
 let admin: string;
-
-beforeAll(async () => {
-  ({ svc, cm, admin } = await startReviewService('reopened'));
-});
-afterAll(async () => {
-  await svc.stop();
-});
+startForFile(() => startReviewService('reopened'), (s) => ({ svc, cm, admin } = s));
 
 /** A paid case, records complete, assigned to `specialistId`, its opinion signed by them (report_signed). */
 async function signedCase(specialistId: string, token: string): Promise<string> {
-  const id = await cm.openCase();
-  await cm.recordsComplete(id);
-  await cm.pay(id, 85000);
-  expect((await cm.json('POST', `/api/cases/${id}/assignment`, { specialistId })).status).toBe(201);
+  const id = await cm.assignedCase(specialistId);
   expect((await cm.json('PUT', `/api/cases/${id}/opinion`, sampleOpinionBody(), token)).status).toBe(200);
   expect((await cm.json('POST', `/api/cases/${id}/opinion/sign`, undefined, token)).status).toBe(201);
   return id;

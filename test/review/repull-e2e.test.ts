@@ -1,8 +1,10 @@
 import type { Observation } from 'fhir/r4';
-import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
-import { fixtureBundle, fixturePatientId } from '../support/fixture-child';
+import type { SandboxServer } from '../../src/sandbox';
+import { fixturePatientId } from '../support/fixture-child';
+import { startForFile } from '../support/for-file';
 import { referredIntake } from '../support/opinion-case';
-import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
+import { startServiceAndCareTeamA } from '../support/sandbox-case';
+import { eventually, type TestService } from '../support/service';
 
 /**
  * A specialist asks for an incremental re-pull: a new pull of the chosen types, each query `_since`
@@ -12,14 +14,7 @@ import { eventually, FAST_CLIENT, startTestService, type TestService } from '../
 let svc: TestService;
 let teamA: SandboxServer;
 
-beforeAll(async () => {
-  [svc, teamA] = await Promise.all([startTestService({}, FAST_CLIENT), startSandboxServer({ name: 'care-team-a', auth: 'none', paging: 'offset' })]);
-  await teamA.load(fixtureBundle('care-team-a'));
-}, 60_000);
-
-afterAll(async () => {
-  await Promise.all([svc.stop(), teamA.stop()]);
-});
+startForFile(() => startServiceAndCareTeamA(), (started) => ({ svc, teamA } = started));
 
 interface CaseView {
   status: string;

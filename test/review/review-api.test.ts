@@ -32,14 +32,6 @@ interface CaseDetail {
 
 const detail = async (id: string) => (await cm.json<CaseDetail>('GET', `/api/cases/${id}`)).body;
 
-/** A paid case whose records are complete. */
-async function readyCase(intake = sampleIntake()): Promise<string> {
-  const id = await cm.openCase(intake);
-  await cm.recordsComplete(id);
-  await cm.pay(id, 85000);
-  return id;
-}
-
 describe('specialist directory', () => {
   it('adds a Practitioner with NPI and specialties, refuses a bad NPI, an unknown specialty and a duplicate', async () => {
     const npi = randomNpi();
@@ -93,19 +85,19 @@ describe('POST /api/cases/:id/assignment', () => {
     const free = await cm.addSpecialist(admin, 'Free', [NEURO]);
     const endocrinologist = await cm.addSpecialist(admin, 'Gland', [ENDO]);
 
-    const first = await readyCase();
+    const first = await cm.readyCase();
     const named = await cm.json<{ specialist: { id: string }; method: string }>('POST', `/api/cases/${first}/assignment`, { specialistId: busy });
     expect(named.status).toBe(201);
     expect(named.body).toMatchObject({ method: 'named', specialist: { id: busy } });
 
     // Epilepsy: neurology, where Free has 0 open cases and Busy 1; the endocrinologist (0) is not a fit.
-    const second = await readyCase();
+    const second = await cm.readyCase();
     const matched = await cm.json<{ specialist: { id: string; openCases: number }; method: string; matchedSpecialty: string }>('POST', `/api/cases/${second}/assignment`, { match: true });
     expect(matched.status).toBe(201);
     expect(matched.body).toMatchObject({ method: 'matched', matchedSpecialty: NEURO, specialist: { id: free, openCases: 1 } });
 
     const diabetes = sampleIntake({ diagnosis: { text: 'Type 1 diabetes', codes: [{ system: ICD10CM, code: 'E10.9' }] } });
-    const third = await readyCase(diabetes);
+    const third = await cm.readyCase(diabetes);
     const endo = await cm.json<{ specialist: { id: string } }>('POST', `/api/cases/${third}/assignment`, { match: true });
     expect(endo.body.specialist.id).toBe(endocrinologist);
 
@@ -124,17 +116,17 @@ describe('POST /api/cases/:id/assignment', () => {
     const other = await cm.addSpecialist(admin, 'Colleague', [RHEUM]);
     const base = sampleIntake({ diagnosis: { text: 'Juvenile arthritis', codes: [{ system: ICD10CM, code: 'M08.00' }] } });
     const intake = { ...base, referringPhysician: { ...base.referringPhysician, npi: referringNpi } };
-    const named = await cm.json<Problem>('POST', `/api/cases/${await readyCase(intake)}/assignment`, { specialistId: referrer.body.id });
+    const named = await cm.json<Problem>('POST', `/api/cases/${await cm.readyCase(intake)}/assignment`, { specialistId: referrer.body.id });
     expect(named.status).toBe(409);
     expect(named.body.detail).toContain('is the referring physician of this case');
     // Best match: the referrer (added first, no open cases) would win the tie; the colleague is chosen.
-    const matched = await cm.json<{ specialist: { id: string } }>('POST', `/api/cases/${await readyCase(intake)}/assignment`, { match: true });
+    const matched = await cm.json<{ specialist: { id: string } }>('POST', `/api/cases/${await cm.readyCase(intake)}/assignment`, { match: true });
     expect(matched.status).toBe(201);
     expect(matched.body.specialist.id).toBe(other);
   });
 
   it('names the body problem: neither or both of specialistId and match', async () => {
-    const id = await readyCase();
+    const id = await cm.readyCase();
     const neither = await cm.json<Problem>('POST', `/api/cases/${id}/assignment`, {});
     expect(neither.status).toBe(400);
     expect(neither.body.errors?.[0]?.field).toBe('specialistId');
@@ -142,16 +134,9 @@ describe('POST /api/cases/:id/assignment', () => {
 });
 
 describe('information requests', () => {
-  async function assignedCase(specialistId: string): Promise<string> {
-    const id = await readyCase();
-    const res = await cm.json('POST', `/api/cases/${id}/assignment`, { specialistId });
-    expect(res.status).toBe(201);
-    return id;
-  }
-
   it('a family-upload request pauses the SLA clock until the case manager answers it', async () => {
     const heart = await cm.addSpecialist(admin, 'Heart', [CARDIO], 'dr-heart');
-    const id = await assignedCase(heart);
+    const id = await cm.assignedCase(heart);
     const before = await detail(id);
     expect(before.sla?.paused).toBe(false);
 
@@ -191,7 +176,7 @@ describe('information requests', () => {
 
   it('an expert-input request offers the add-on; the family approval answers it and adds the fee', async () => {
     const heart = (await cm.json<{ items: { id: string; userSub: string | null }[] }>('GET', `/api/specialists?specialty=${CARDIO}`)).body.items.find((s) => s.userSub === 'dr-heart')?.id ?? '';
-    const id = await assignedCase(heart);
+    const id = await cm.assignedCase(heart);
     const asked = await cm.json<{ addOn: string }>('POST', `/api/cases/${id}/information-requests`, { kind: 'expert-input', addOn: 'radiology-review' }, specialist);
     expect(asked.status).toBe(201);
     expect((await detail(id)).status).toBe('awaiting_information');
@@ -206,7 +191,7 @@ describe('information requests', () => {
 
   it("records one request for a specialist's double submit with the same Idempotency-Key", async () => {
     const heart = (await cm.json<{ items: { id: string; userSub: string | null }[] }>('GET', `/api/specialists?specialty=${CARDIO}`)).body.items.find((s) => s.userSub === 'dr-heart')?.id ?? '';
-    const id = await assignedCase(heart);
+    const id = await cm.assignedCase(heart);
     const ask = (message: string, key: string) =>
       svc.request('POST', `/api/cases/${id}/information-requests`, { token: specialist, body: { kind: 'family-upload', message }, headers: { 'idempotency-key': key } });
     const [a, b] = await Promise.all([ask('Please upload the MRI report.', 'ask-1'), ask('Please upload the MRI report.', 'ask-1')]);
@@ -225,7 +210,7 @@ describe('information requests', () => {
 
   it('a re-pull needs a source to pull from (409, nothing recorded); another specialist is refused (403)', async () => {
     const heart = (await cm.json<{ items: { id: string; userSub: string | null }[] }>('GET', `/api/specialists?specialty=${CARDIO}`)).body.items.find((s) => s.userSub === 'dr-heart')?.id ?? '';
-    const id = await assignedCase(heart);
+    const id = await cm.assignedCase(heart);
     const repull = await cm.json<Problem>('POST', `/api/cases/${id}/information-requests`, { kind: 're-pull', resourceTypes: ['Observation'] }, specialist);
     expect(repull.status).toBe(409);
     expect(repull.body.detail).toMatch(/no sources/);
@@ -261,7 +246,7 @@ describe("the specialist's worklist", () => {
     const theirs = await svc.token('specialist', 'dr-other-worklist');
     const me = await cm.addSpecialist(admin, 'Worklist', [NEURO], 'dr-worklist');
     const other = await cm.addSpecialist(admin, 'Other', [NEURO], 'dr-other-worklist');
-    const [early, late, elsewhere] = [await readyCase(), await readyCase(), await readyCase()];
+    const [early, late, elsewhere] = [await cm.readyCase(), await cm.readyCase(), await cm.readyCase()];
     for (const [id, who] of [[late, me], [early, me], [elsewhere, other]] as const) {
       expect((await cm.json('POST', `/api/cases/${id}/assignment`, { specialistId: who })).status).toBe(201);
     }

@@ -3,7 +3,8 @@
  * information once a case changed hands, answering requests of a case that ended, and assignment
  * racing a deactivation in the directory.
  */
-import { startReviewService, type ReviewClient, type Problem } from '../support/review-case';
+import { startForFile } from '../support/for-file';
+import { startReviewService, type InformationRequestView, type ReviewClient, type Problem } from '../support/review-case';
 import { eventually, type TestService } from '../support/service';
 
 const NEURO = '2084N0402X';
@@ -11,52 +12,20 @@ const NEURO = '2084N0402X';
 let svc: TestService;
 let cm: ReviewClient;
 let admin: string;
-
-beforeAll(async () => {
-  ({ svc, cm, admin } = await startReviewService('sp'));
-});
-afterAll(async () => {
-  await svc.stop();
-});
-
-interface CaseDetail {
-  status: string;
-  sla: { paused: boolean } | null;
-}
-interface RequestView {
-  id: string;
-  state: string;
-}
-
-const detail = async (id: string) => (await cm.json<CaseDetail>('GET', `/api/cases/${id}`)).body;
-
-/** A paid case whose records are complete. */
-async function readyCase(): Promise<string> {
-  const id = await cm.openCase();
-  await cm.recordsComplete(id);
-  await cm.pay(id, 85000);
-  return id;
-}
-
-/** A ready case assigned to `specialistId`. */
-async function assignedCase(specialistId: string): Promise<string> {
-  const id = await readyCase();
-  expect((await cm.json('POST', `/api/cases/${id}/assignment`, { specialistId })).status).toBe(201);
-  return id;
-}
+startForFile(() => startReviewService('sp'), (s) => ({ svc, cm, admin } = s));
 
 describe('information requests', () => {
   it('withdraws the open requests of a case that is cancelled, and refuses to answer one then (409)', async () => {
     const neuro = await cm.addSpecialist(admin, 'Cancelled', [NEURO], 'dr-sp-cancelled');
     const token = await svc.token('specialist', 'dr-sp-cancelled');
-    const id = await assignedCase(neuro);
-    const asked = await cm.json<RequestView>('POST', `/api/cases/${id}/information-requests`, { kind: 'family-upload', message: 'Please upload the EEG report.' }, token);
+    const id = await cm.assignedCase(neuro);
+    const asked = await cm.json<InformationRequestView>('POST', `/api/cases/${id}/information-requests`, { kind: 'family-upload', message: 'Please upload the EEG report.' }, token);
     expect(asked.status).toBe(201);
     expect((await cm.json('POST', `/api/cases/${id}/transitions`, { to: 'cancelled', reason: 'The family withdrew the request.' })).status).toBe(200);
 
     // Withdrawn with the case, in the same transaction: nothing shows as still asked of the family.
-    const requests = await cm.json<{ items: RequestView[] }>('GET', `/api/cases/${id}/information-requests`);
-    expect(requests.body.items.map((r) => [r.id, r.state])).toEqual([[asked.body.id, 'withdrawn']]);
+    const requests = await cm.informationRequests(id);
+    expect(requests.map((r) => [r.id, r.state])).toEqual([[asked.body.id, 'withdrawn']]);
     const late = await cm.json<Problem & { state?: string }>('POST', `/api/cases/${id}/information-requests/${asked.body.id}/answer`, { answer: 'EEG report uploaded.' });
     expect(late.status).toBe(409);
     expect(late.body.state).toBe('withdrawn');
@@ -68,14 +37,14 @@ describe('information requests', () => {
   it('refuses a request from the specialist the case was taken from, also when the new one has no bound subject (403, the SLA keeps running)', async () => {
     const previous = await cm.addSpecialist(admin, 'Previous', [NEURO], 'dr-sp-previous');
     const next = await cm.addSpecialist(admin, 'Unbound', [NEURO]);
-    const id = await assignedCase(previous);
+    const id = await cm.assignedCase(previous);
     const token = await svc.token('specialist', 'dr-sp-previous');
     expect((await cm.json('PUT', `/api/cases/${id}/assignment`, { specialistId: next, reason: 'Dr. Previous is on leave' })).status).toBe(200);
 
     const refused = await cm.json<Problem>('POST', `/api/cases/${id}/information-requests`, { kind: 'family-upload', message: 'Please upload the MRI.' }, token);
     expect(refused.status).toBe(403);
-    expect(await detail(id)).toMatchObject({ status: 'assigned', sla: { paused: false } });
-    expect((await cm.json<{ items: RequestView[] }>('GET', `/api/cases/${id}/information-requests`)).body.items).toEqual([]);
+    expect(await cm.caseDetail(id)).toMatchObject({ status: 'assigned', sla: { paused: false } });
+    expect(await cm.informationRequests(id)).toEqual([]);
     // A token bound to no directory entry still asks for the unbound specialist (as documented).
     const unboundToken = await svc.token('specialist', 'dr-sp-unbound-signin');
     expect((await cm.json('POST', `/api/cases/${id}/information-requests`, { kind: 'family-upload', message: 'Please upload the MRI.' }, unboundToken)).status).toBe(201);
@@ -109,11 +78,11 @@ async function whileHeld(sql: string, params: unknown[], send: () => Promise<{ s
 describe('assignment racing a deactivation', () => {
   it('does not assign, nor reassign to, a specialist deactivated while the assignment is made', async () => {
     const leaving = await cm.addSpecialist(admin, 'Leaving', [NEURO]);
-    const id = await readyCase();
+    const id = await cm.readyCase();
     const assigned = await whileHeld('UPDATE specialists SET active = false WHERE id = $1', [leaving], () => cm.json<Problem>('POST', `/api/cases/${id}/assignment`, { specialistId: leaving }));
     expect(assigned.status).toBe(409);
     expect(assigned.body.field).toBe('specialistId');
-    expect((await detail(id)).status).toBe('records_complete');
+    expect((await cm.caseDetail(id)).status).toBe('records_complete');
 
     const staying = await cm.addSpecialist(admin, 'Staying', [NEURO]);
     const alsoLeaving = await cm.addSpecialist(admin, 'AlsoLeaving', [NEURO]);

@@ -11,7 +11,8 @@ import type { Database, Queryable } from '../../src/db/database';
 import { RELEASED_CASE_ENDED, specialistRefusal } from '../../src/http/case-access';
 import { finishInterruptedDeactivations, releaseOpenCases } from '../../src/review/specialist-deactivation';
 import { eventually } from '../support/service';
-import { currentAssignmentId, outboxEventData, sampleOpinionBody, startReviewService, type ReviewClient, type Problem, type TimelineEvent } from '../support/review-case';
+import { startForFile } from '../support/for-file';
+import { currentAssignmentId, outboxEventData, sampleOpinionBody, startReviewService, type CaseDetail, type ReviewClient, type Problem } from '../support/review-case';
 import type { TestService } from '../support/service';
 
 const NEURO = '2084N0402X';
@@ -19,20 +20,8 @@ const NEURO = '2084N0402X';
 let svc: TestService;
 let cm: ReviewClient;
 let admin: string;
+startForFile(() => startReviewService('deactivation'), (s) => ({ svc, cm, admin } = s));
 
-beforeAll(async () => {
-  ({ svc, cm, admin } = await startReviewService('deactivation'));
-});
-afterAll(async () => {
-  await svc.stop();
-});
-
-interface CaseDetail {
-  status: string;
-  sla: { paused: boolean; targetDue: string } | null;
-  assignment: { specialistId: string } | null;
-  timeline: TimelineEvent[];
-}
 interface ReleasedCase {
   caseId: string;
   status: string;
@@ -48,35 +37,24 @@ interface PatchedSpecialist {
   released: ReleasedCase[];
 }
 
-const detail = async (id: string) => (await cm.json<CaseDetail>('GET', `/api/cases/${id}`)).body;
-
 const deactivate = (id: string) => cm.json<PatchedSpecialist & Problem>('PATCH', `/api/specialists/${id}`, { active: false }, admin);
 const assignedTo = async (id: string) => (await cm.json<{ specialist: { id: string } } & Problem>('GET', `/api/cases/${id}/assignment`)).body;
-
-/** A paid case, records complete, assigned to `specialistId`. */
-async function assignedCase(specialistId: string): Promise<string> {
-  const id = await cm.openCase();
-  await cm.recordsComplete(id);
-  await cm.pay(id, 85000);
-  expect((await cm.json('POST', `/api/cases/${id}/assignment`, { specialistId })).status).toBe(201);
-  return id;
-}
 
 describe('deactivating a specialist', () => {
   it('hands each open case to the best other match (timeline says why), keeps its status and requests, and leaves a signed case alone', async () => {
     const leaving = await cm.addSpecialist(admin, 'Leaving', [NEURO], 'dr-deact-leaving');
     const leaver = await svc.token('specialist', 'dr-deact-leaving');
-    const assigned = await assignedCase(leaving);
-    const midReview = await assignedCase(leaving);
+    const assigned = await cm.assignedCase(leaving);
+    const midReview = await cm.assignedCase(leaving);
     const asked = await cm.json<{ id: string }>('POST', `/api/cases/${midReview}/information-requests`, { kind: 'family-upload', message: 'Please upload the EEG report.' }, leaver);
     expect(asked.status).toBe(201);
-    const signed = await assignedCase(leaving);
+    const signed = await cm.assignedCase(leaving);
     expect((await cm.json('PUT', `/api/cases/${signed}/opinion`, sampleOpinionBody(), leaver)).status).toBe(200);
     expect((await cm.json('POST', `/api/cases/${signed}/opinion/sign`, undefined, leaver)).status).toBe(201);
     // Added last: the only other neurologist, so the best match for both open cases.
     const cover = await cm.addSpecialist(admin, 'Cover', [NEURO], 'dr-deact-cover');
-    const midReviewBefore = await detail(midReview);
-    const signedBefore = await detail(signed);
+    const midReviewBefore = await cm.caseDetail(midReview);
+    const signedBefore = await cm.caseDetail(signed);
 
     const res = await deactivate(leaving);
 
@@ -89,18 +67,18 @@ describe('deactivating a specialist', () => {
     ]);
     for (const id of [assigned, midReview]) {
       expect((await assignedTo(id)).specialist.id).toBe(cover);
-      const event = (await detail(id)).timeline.at(-1);
+      const event = (await cm.caseDetail(id)).timeline.at(-1);
       expect(event).toMatchObject({ type: 'reassigned', data: { specialistId: cover, previousSpecialistId: leaving, method: 'matched' } });
       expect(event?.reason).toMatch(/^Reassigned from Dr\. Test Leaving to Dr\. Test Cover, best match in Child Neurology: specialist deactivated$/);
     }
     // Mid-review: same status, SLA still paused, the open request stays with the case for the new specialist.
-    const midReviewAfter = await detail(midReview);
+    const midReviewAfter = await cm.caseDetail(midReview);
     expect(midReviewAfter.status).toBe('awaiting_information');
     expect(midReviewAfter.sla).toEqual(midReviewBefore.sla);
     const requests = await cm.json<{ items: { id: string; state: string }[] }>('GET', `/api/cases/${midReview}/information-requests`);
     expect(requests.body.items.map((r) => [r.id, r.state])).toEqual([[asked.body.id, 'open']]);
     // The signed case: still with its signer, no new timeline event.
-    const signedAfter = await detail(signed);
+    const signedAfter = await cm.caseDetail(signed);
     expect(signedAfter.status).toBe('report_signed');
     const assignmentEvents = (d: CaseDetail) => d.timeline.filter((e) => e.type === 'reassigned' || e.type === 'assignment_released');
     expect(assignmentEvents(signedAfter)).toEqual(assignmentEvents(signedBefore));
@@ -114,8 +92,8 @@ describe('deactivating a specialist', () => {
   it("refuses the deactivated specialist's token on every case and case route (403, account inactive), and on the worklist", async () => {
     const gone = await cm.addSpecialist(admin, 'Gone', [NEURO], 'dr-deact-gone');
     const token = await svc.token('specialist', 'dr-deact-gone');
-    const open = await assignedCase(gone);
-    const signed = await assignedCase(gone);
+    const open = await cm.assignedCase(gone);
+    const signed = await cm.assignedCase(gone);
     expect((await cm.json('PUT', `/api/cases/${signed}/opinion`, sampleOpinionBody(), token)).status).toBe(200);
     expect((await cm.json('POST', `/api/cases/${signed}/opinion/sign`, undefined, token)).status).toBe(201);
     const unassigned = await cm.openCase();
@@ -146,22 +124,22 @@ describe('deactivating a specialist', () => {
     const worklist = await cm.json<Problem>('GET', '/api/worklist', undefined, token);
     expect([worklist.status, worklist.body.detail]).toEqual([403, 'This specialist account is inactive in the directory: it opens no case.']);
     // Still signed, still theirs.
-    expect((await detail(signed)).status).toBe('report_signed');
+    expect((await cm.caseDetail(signed)).status).toBe('report_signed');
     expect((await assignedTo(signed)).specialist.id).toBe(gone);
   });
 
   it('leaves a case waiting for assignment when no other specialist fits; a case manager then assigns it', async () => {
     await svc.service.db.query('UPDATE specialists SET active = false');
     const last = await cm.addSpecialist(admin, 'Last', [NEURO], 'dr-deact-last');
-    const id = await assignedCase(last);
+    const id = await cm.assignedCase(last);
     await cm.move(id, 'in_review');
-    const before = await detail(id);
+    const before = await cm.caseDetail(id);
 
     const res = await deactivate(last);
 
     expect(res.status).toBe(200);
     expect(res.body.released).toEqual([{ caseId: id, status: 'in_review', outcome: 'awaiting_assignment', previousAssignmentId: expect.any(String) }]);
-    const waiting = await detail(id);
+    const waiting = await cm.caseDetail(id);
     expect(waiting).toMatchObject({ status: 'in_review', assignment: null });
     expect(waiting.sla?.targetDue).toBe(before.sla?.targetDue);
     const event = waiting.timeline.at(-1);
@@ -203,7 +181,7 @@ describe('deactivating a specialist', () => {
     const given = await cm.json<{ specialist: { id: string } }>('PUT', `/api/cases/${id}/assignment`, { specialistId: next, reason: 'Dr. Last left the program' });
     expect(given.status).toBe(200);
     expect(given.body.specialist.id).toBe(next);
-    const after = await detail(id);
+    const after = await cm.caseDetail(id);
     expect(after.status).toBe('in_review');
     expect(after.timeline.at(-1)).toMatchObject({ type: 'reassigned', data: { specialistId: next, previousSpecialistId: last } });
     expect((await svc.request('GET', `/api/cases/${id}`, { token: await svc.token('specialist', 'dr-deact-next') })).status).toBe(200);
@@ -212,7 +190,7 @@ describe('deactivating a specialist', () => {
   it('keeps a released case closed to every specialist once it is cancelled without another (it has no assignment, yet is not open to all)', async () => {
     await svc.service.db.query('UPDATE specialists SET active = false');
     const lone = await cm.addSpecialist(admin, 'Lone', [NEURO], 'dr-deact-lone');
-    const id = await assignedCase(lone);
+    const id = await cm.assignedCase(lone);
     await cm.move(id, 'in_review');
     expect((await deactivate(lone)).body.released).toEqual([expect.objectContaining({ caseId: id, outcome: 'awaiting_assignment' })]);
     await cm.move(id, 'cancelled');
@@ -227,10 +205,10 @@ describe('deactivating a specialist', () => {
   it('announces a case left waiting in the transaction of its release: a release that does not commit announces nothing', async () => {
     await svc.service.db.query('UPDATE specialists SET active = false');
     const alone = await cm.addSpecialist(admin, 'Alone', [NEURO], 'dr-deact-alone');
-    const id = await assignedCase(alone);
+    const id = await cm.assignedCase(alone);
     const assignmentId = await currentAssignmentId(svc, id);
     // And one awaiting the family's information: its SLA clock paused.
-    const asking = await assignedCase(alone);
+    const asking = await cm.assignedCase(alone);
     const askingAssignmentId = await currentAssignmentId(svc, asking);
     const asked = await cm.json('POST', `/api/cases/${asking}/information-requests`, { kind: 'family-upload', message: 'Please upload the EEG.' }, await svc.token('specialist', 'dr-deact-alone'));
     expect(asked.status).toBe(201);
@@ -268,7 +246,7 @@ describe('deactivating a specialist', () => {
   it('finishes the release on a repeated deactivation (a specialist made inactive without it), and releases nothing twice', async () => {
     const spare = await cm.addSpecialist(admin, 'Spare', [NEURO]);
     const stale = await cm.addSpecialist(admin, 'Stale', [NEURO], 'dr-deact-stale');
-    const id = await assignedCase(stale);
+    const id = await cm.assignedCase(stale);
     // Inactive, yet still holding the case (say the service stopped half-way through a deactivation).
     await svc.service.db.query('UPDATE specialists SET active = false WHERE id = $1', [stale]);
     expect((await svc.request('GET', `/api/cases/${id}`, { token: await svc.token('specialist', 'dr-deact-stale') })).status).toBe(403);
@@ -278,7 +256,7 @@ describe('deactivating a specialist', () => {
     const again = await deactivate(stale);
     expect(again.status).toBe(200);
     expect(again.body.released).toEqual([]);
-    expect((await detail(id)).timeline.filter((e) => e.type === 'reassigned')).toHaveLength(1);
+    expect((await cm.caseDetail(id)).timeline.filter((e) => e.type === 'reassigned')).toHaveLength(1);
     // A change other than a deactivation does not say anything was released.
     const renamed = await cm.json<Record<string, unknown>>('PATCH', `/api/specialists/${stale}`, { userSub: 'dr-deact-stale-2' }, admin);
     expect(renamed.status).toBe(200);
@@ -288,7 +266,7 @@ describe('deactivating a specialist', () => {
   it("tells, when new records arrive for a signed case whose specialist was deactivated, that the case needs another specialist (records.updated: specialist inactive)", async () => {
     const signer = await cm.addSpecialist(admin, 'Signer', [NEURO], 'dr-deact-signer');
     const token = await svc.token('specialist', 'dr-deact-signer');
-    const id = await assignedCase(signer);
+    const id = await cm.assignedCase(signer);
     expect((await cm.json('PUT', `/api/cases/${id}/opinion`, sampleOpinionBody(), token)).status).toBe(200);
     expect((await cm.json('POST', `/api/cases/${id}/opinion/sign`, undefined, token)).status).toBe(201);
     const rebuild = async () => expect((await cm.json('POST', `/api/cases/${id}/bundle/rebuild`, {})).status).toBe(201);
@@ -304,7 +282,7 @@ describe('deactivating a specialist', () => {
     // Another neurologist fits: the case is handed over rather than left waiting.
     await cm.addSpecialist(admin, 'Sweep Cover', [NEURO], 'dr-deact-sweep-cover');
     const gone = await cm.addSpecialist(admin, 'Sweep Gone', [NEURO], 'dr-deact-sweep-gone');
-    const id = await assignedCase(gone);
+    const id = await cm.assignedCase(gone);
     // The PATCH committed the flag, then the process stopped before releasing anything.
     await svc.service.db.query('UPDATE specialists SET active = false WHERE id = $1', [gone]);
     const deps: CaseServiceDeps = { db: svc.service.db, config: svc.service.config, domain: loadDomainData() };
@@ -313,11 +291,11 @@ describe('deactivating a specialist', () => {
 
     expect(released.filter((r) => r.caseId === id).map((r) => [r.outcome, r.previousAssignmentId === undefined])).toEqual([['reassigned', false]]);
     expect((await assignedTo(id)).specialist.id).not.toBe(gone);
-    const event = (await detail(id)).timeline.at(-1);
+    const event = (await cm.caseDetail(id)).timeline.at(-1);
     expect(event).toMatchObject({ type: 'reassigned', data: { previousSpecialistId: gone } });
     expect(event?.reason).toMatch(/: specialist deactivated$/);
     // Nothing left to finish: the next sweep releases nothing more.
     expect((await finishInterruptedDeactivations(deps)).filter((r) => r.caseId === id)).toEqual([]);
-    expect((await detail(id)).timeline.filter((e) => e.type === 'reassigned')).toHaveLength(1);
+    expect((await cm.caseDetail(id)).timeline.filter((e) => e.type === 'reassigned')).toHaveLength(1);
   });
 });

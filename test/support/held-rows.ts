@@ -4,8 +4,53 @@
  * in `pg_stat_activity`), so the request always meets the other write mid-way, with no sleeps.
  * @packageDocumentation
  */
+import pg from 'pg';
 import type { Database } from '../../src/db/database';
 import { eventually } from './service';
+
+/** A PostgreSQL session of the test's own (outside the service's pool) holding locks in an open transaction. */
+export interface HeldLock {
+  readonly client: pg.Client;
+  /** The session's backend pid. */
+  readonly pid: number;
+}
+
+/**
+ * Opens a session on `databaseUrl` (the service's `config.databaseUrl`), begins a transaction and runs `sql` in it: the locks it takes are
+ * held until the test commits or rolls back, and ends the session (`client.end()`).
+ */
+export async function holdLock(databaseUrl: string | undefined, sql: string, params: unknown[]): Promise<HeldLock> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  const pid = ((await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0] as { pid: number }).pid;
+  await client.query('BEGIN');
+  await client.query(sql, params);
+  return { client, pid };
+}
+
+/** How many sessions wait for a lock the session `holderPid` holds (asked on `holder`). */
+export async function lockWaiters(holder: pg.Client, holderPid: number): Promise<number> {
+  const { rows } = await holder.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1::int = ANY (pg_blocking_pids(pid))', [holderPid]);
+  return rows[0]?.n ?? 0;
+}
+
+/**
+ * Waits (15 s at most) until a session waits for a lock `holder` holds; the error lists what every
+ * session of the database was doing. (Not told apart by its statement: a session waiting for a table
+ * lock while its statement is parsed still shows the one before, and a long statement is cut in
+ * `pg_stat_activity`.)
+ */
+export async function someoneWaitsFor(holder: pg.Client, holderPid: number): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if ((await lockWaiters(holder, holderPid)) > 0) return;
+    if (Date.now() > deadline) {
+      const activity = await holder.query('SELECT pid, state, wait_event_type, pg_blocking_pids(pid) AS blockers, left(query, 200) AS query FROM pg_stat_activity WHERE datname = current_database()');
+      throw new Error(`no session of the service waited for the lock held: ${JSON.stringify(activity.rows)}`);
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
 
 /** Whether a session of this database waits for a row lock, in a statement matching `pattern` (ILIKE). */
 export async function sessionWaitsFor(db: Database, pattern: string): Promise<boolean> {

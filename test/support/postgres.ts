@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Database } from '../../src/db/database';
 import { MIGRATIONS, type Migration } from '../../src/db/migrations';
+import { startForFile } from './for-file';
 import { copyMigratedPglite } from './pglite-template';
 import { databaseUrl, migratedTemplate } from './postgres-template';
 import { PgliteDatabase } from '../../src/db/pglite';
@@ -64,6 +65,21 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       await created.dropDatabase();
     },
   };
+}
+
+/**
+ * A {@link createTestDatabase} for the calling file: created before its tests (handed to `keep`) and
+ * dropped after them (registers `beforeAll`/`afterAll`, as {@link startForFile} does).
+ */
+export function testDatabaseForFile(keep: (t: TestDatabase) => void, timeoutMs?: number): void {
+  startForFile(
+    async () => {
+      const t = await createTestDatabase();
+      return { t, stop: () => t.drop() };
+    },
+    ({ t }) => keep(t),
+    timeoutMs,
+  );
 }
 
 /** A temporary folder for an embedded database, and how to delete it. */

@@ -74,6 +74,31 @@ export class ReviewClient {
     return this.json('POST', `/api/cases/${caseId}/payments`, { amountCents, method, processorReference: processorReference() });
   }
 
+  /** A paid case (85,000 cents; the payment's answer is not checked) whose records are complete. */
+  async readyCase(intake: Intake = sampleIntake()): Promise<string> {
+    const id = await this.openCase(intake);
+    await this.recordsComplete(id);
+    await this.pay(id, 85000);
+    return id;
+  }
+
+  /** A {@link readyCase} assigned to `specialistId` (`POST /api/cases/:id/assignment`, expected 201). */
+  async assignedCase(specialistId: string): Promise<string> {
+    const id = await this.readyCase();
+    expect((await this.json('POST', `/api/cases/${id}/assignment`, { specialistId })).status).toBe(201);
+    return id;
+  }
+
+  /** The case as `GET /api/cases/:id` shows it to this client. */
+  async caseDetail(caseId: string): Promise<CaseDetail> {
+    return (await this.json<CaseDetail>('GET', `/api/cases/${caseId}`)).body;
+  }
+
+  /** The case's information requests as `GET /api/cases/:id/information-requests` lists them to this client. */
+  async informationRequests(caseId: string): Promise<InformationRequestView[]> {
+    return (await this.json<{ items: InformationRequestView[] }>('GET', `/api/cases/${caseId}/information-requests`)).body.items;
+  }
+
   /** Adds a specialist (admin token) and answers their id. */
   async addSpecialist(adminToken: string, family: string, specialties: string[], userSub?: string): Promise<string> {
     const { status, body } = await this.json<{ id: string }>(
@@ -87,10 +112,19 @@ export class ReviewClient {
   }
 }
 
+/** What {@link startReviewService} starts: the service, a case manager's client and an admin token. */
+export interface ReviewService {
+  readonly svc: TestService;
+  readonly cm: ReviewClient;
+  readonly admin: string;
+  /** Stops the service. */
+  stop(): Promise<void>;
+}
+
 /** A test service with a case manager's client and an admin token (subjects `cm-<tag>`, `admin-<tag>`). */
-export async function startReviewService(tag: string): Promise<{ svc: TestService; cm: ReviewClient; admin: string }> {
+export async function startReviewService(tag: string): Promise<ReviewService> {
   const svc = await startTestService();
-  return { svc, cm: new ReviewClient(svc, await svc.token('case_manager', `cm-${tag}`)), admin: await svc.token('admin', `admin-${tag}`) };
+  return { svc, cm: new ReviewClient(svc, await svc.token('case_manager', `cm-${tag}`)), admin: await svc.token('admin', `admin-${tag}`), stop: () => svc.stop() };
 }
 
 /** An opinion answering each question of the sample intake (a valid `PUT /api/cases/:id/opinion` body). */
@@ -121,4 +155,21 @@ export interface TimelineEvent {
   type: string;
   reason?: string;
   data?: Record<string, unknown>;
+}
+
+/** A case as `GET /api/cases/:id` shows it (the fields the review tests read). */
+export interface CaseDetail {
+  status: string;
+  sla: { paused: boolean; targetDue: string } | null;
+  assignment: { specialistId: string; method: string } | null;
+  timeline: TimelineEvent[];
+}
+
+/** An information request as the API answers and lists it (the fields the review tests read). */
+export interface InformationRequestView {
+  id: string;
+  kind: string;
+  state: string;
+  requestedBy: string;
+  message: string;
 }

@@ -1,7 +1,7 @@
 import type { ServiceOverrides } from '../../src/service';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { fixtureBundle, fixtureIntake, fixturePatientId } from './fixture-child';
-import { startTestService, type TestService } from './service';
+import { FAST_CLIENT, startTestService, type TestService } from './service';
 
 /** The limits an endpoint is registered with (the service's defaults where absent). */
 export interface EndpointLimits {
@@ -89,4 +89,20 @@ export async function startCareTeamAWorld(env: Record<string, string>, overrides
       await Promise.all([server.stop(), svc.stop()]);
     },
   };
+}
+
+/**
+ * The real service (quick client retries, {@link FAST_CLIENT}) and care team A's sandbox EHR (open,
+ * offset paging) holding the fixture child, started side by side; nothing registered.
+ */
+export async function startServiceAndCareTeamA(): Promise<{ svc: TestService; teamA: SandboxServer; stop(): Promise<void> }> {
+  const [svc, teamA] = await Promise.all([startTestService({}, FAST_CLIENT), startSandboxServer({ name: 'care-team-a', auth: 'none', paging: 'offset' })]);
+  const stop = async (): Promise<void> => {
+    await Promise.all([svc.stop(), teamA.stop()]);
+  };
+  await teamA.load(fixtureBundle('care-team-a')).catch(async (err: unknown) => {
+    await stop();
+    throw err;
+  });
+  return { svc, teamA, stop };
 }

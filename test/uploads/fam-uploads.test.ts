@@ -5,8 +5,9 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { sampleIntake } from '../support/intake';
-import { eventually, startTestService, type TestService } from '../support/service';
+import { openCase, startCaseManagerService } from '../support/case-manager';
+import { startForFile } from '../support/for-file';
+import { eventually, type TestService } from '../support/service';
 import { listUploads, postUpload, type UploadFile, type UploadView } from '../support/uploads';
 
 const DATA = path.resolve(__dirname, '../../../shared/data');
@@ -18,19 +19,7 @@ const MAX_CASE_BYTES = 24 * 1024;
 let svc: TestService;
 let cm: string;
 
-beforeAll(async () => {
-  svc = await startTestService({ MAX_UPLOAD_CASE_BYTES: String(MAX_CASE_BYTES) });
-  cm = await svc.token('case_manager');
-});
-afterAll(async () => {
-  await svc.stop();
-});
-
-async function openCase(): Promise<string> {
-  const res = await svc.request('POST', '/api/cases', { token: cm, body: sampleIntake() });
-  expect(res.status).toBe(201);
-  return ((await res.json()) as { id: string }).id;
-}
+startForFile(() => startCaseManagerService({ MAX_UPLOAD_CASE_BYTES: String(MAX_CASE_BYTES) }), (s) => ({ svc, cm } = s));
 
 async function cancel(caseId: string): Promise<void> {
   const res = await svc.request('POST', `/api/cases/${caseId}/transitions`, { token: cm, body: { to: 'cancelled', reason: 'The family withdrew the request.' } });
@@ -42,7 +31,7 @@ const listed = (caseId: string): Promise<UploadView[]> => listUploads(svc, cm, c
 
 describe('files a family has, taken as what they are', () => {
   it('a PDF with leading junk before %PDF- (a portal or mail gateway header; every viewer opens it) is taken and read as a PDF, not refused with 415', async () => {
-    const caseId = await openCase();
+    const caseId = await openCase(svc, cm);
     const prefixed = Buffer.concat([Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: application/pdf\r\n\r\n', 'latin1'), pdf('minimal-document.pdf')]);
     const res = await upload(caseId, [{ name: 'portal-export.pdf', data: prefixed }]);
     expect(res.status).toBe(202);
@@ -55,7 +44,7 @@ describe('files a family has, taken as what they are', () => {
   });
 
   it('a very long file name in emoji is shortened between whole characters and keeps its extension', async () => {
-    const caseId = await openCase();
+    const caseId = await openCase(svc, cm);
     const res = await upload(caseId, [{ name: `${'📄'.repeat(300)} scan.pdf`, data: pdf('inline-image.pdf') }]);
     expect(res.status).toBe(202);
     const name = ((await res.json()) as UploadView).files[0]?.name ?? '';
@@ -108,7 +97,7 @@ async function uploadRows(caseId: string): Promise<number> {
 
 describe('a case that ended takes nothing more from the portal', () => {
   it('a case cancelled while a file streams in: 409, nothing recorded, nothing ingested, no file of it left on disk', async () => {
-    const caseId = await openCase();
+    const caseId = await openCase(svc, cm);
     const file = pdfOfOwn('minimal-document.pdf', 'cancelled while streaming');
     const streaming = await startUploadInHalves(caseId, file);
     // The file is being staged (the case was open when the request began): now the case is cancelled.
@@ -123,7 +112,7 @@ describe('a case that ended takes nothing more from the portal', () => {
   });
 
   it('no upload token is issued for a cancelled case (its tokens were revoked with it): 409', async () => {
-    const caseId = await openCase();
+    const caseId = await openCase(svc, cm);
     await cancel(caseId);
     const res = await svc.request('POST', `/api/cases/${caseId}/upload-token`, { token: cm });
     expect(res.status).toBe(409);
@@ -137,7 +126,7 @@ describe('a case that ended takes nothing more from the portal', () => {
 
 describe('an upload refused once its files are in leaves none of them on disk', () => {
   it('another upload landed while this one streamed and the two pass the case limit: 413, its file neither stored nor staged', async () => {
-    const caseId = await openCase();
+    const caseId = await openCase(svc, cm);
     const refused = pdfOfOwn('minimal-document.pdf', 'past the case limit');
     const landed = pdfOfOwn('libreoffice-writer-password.pdf', 'landed first');
     expect(refused.length + landed.length).toBeGreaterThan(MAX_CASE_BYTES);
@@ -152,7 +141,7 @@ describe('an upload refused once its files are in leaves none of them on disk', 
   });
 
   it('a resend under the same Idempotency-Key with other files landed first: 422, its file neither stored nor staged', async () => {
-    const caseId = await openCase();
+    const caseId = await openCase(svc, cm);
     const key = `fam-${caseId}`;
     const refused = pdfOfOwn('inline-image.pdf', 'other files under a used key');
     const landed = pdfOfOwn('inline-image.pdf', 'first under the key');

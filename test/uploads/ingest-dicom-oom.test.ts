@@ -6,18 +6,14 @@
  * PostgreSQL (a fresh database), a real blob store, the real worker pool with a small heap cap, the
  * real assembly.
  */
-import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BlobStore } from '../../src/blobs/blob-store';
 import { DicomWorkerPool, outOfMemoryReason } from '../../src/imaging/dicom-worker-pool';
-import { loadTerminologyMappings } from '../../src/normalize/terminology';
 import { ingestUpload, type IngestDeps } from '../../src/uploads/ingest';
-import type { FileKind } from '../../src/uploads/sniff';
-import { insertUploadFiles, listUploadFiles } from '../../src/uploads/upload-repository';
+import { listUploadFiles } from '../../src/uploads/upload-repository';
 import { manyElementsDicom } from '../imaging/support';
-import { sampleIntake } from '../support/intake';
+import { ingestDeps, insertUpload, type RecordedFile } from '../support/ingest';
 import { createTestDatabase, type TestDatabase } from '../support/postgres';
 
 const DATA = path.resolve(__dirname, '../../../shared/data');
@@ -36,14 +32,7 @@ beforeAll(async () => {
   testDb = await createTestDatabase();
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'ingest-dicom-oom-'));
   pool = new DicomWorkerPool({ timeoutMs: 30_000, size: 1, maxOldGenerationSizeMb: HEAP_MB });
-  deps = {
-    db: testDb.db,
-    mappings: loadTerminologyMappings,
-    blobs: new BlobStore(path.join(root, 'blobs')),
-    pool,
-    workDir: path.join(root, 'ingest'),
-    uploads: { maxZipEntries: 20_000, maxCaseBytes: 4 * 2 ** 30, maxZipRatio: 200, maxFileBytes: 2 ** 30 },
-  } as IngestDeps;
+  deps = ingestDeps(testDb.db, pool, root);
 });
 afterAll(async () => {
   await pool.close();
@@ -52,23 +41,7 @@ afterAll(async () => {
 });
 
 /** A case of the CR file's child (Doe^Archibald) with one upload of `files`; returns the upload id. */
-async function uploadOf(files: readonly { name: string; kind: FileKind; data: Buffer }[]): Promise<string> {
-  const caseId = randomUUID();
-  const intake = sampleIntake();
-  await testDb.db.query(`INSERT INTO cases (id, status, intake, eligibility, quote, created_by) VALUES ($1, 'records_pending', $2, '{}', '{}', 't')`, [
-    caseId,
-    JSON.stringify({ ...intake, patient: { ...intake.patient, name: { family: 'Doe', given: ['Archibald'] } } }),
-  ]);
-  const uploadId = randomUUID();
-  const rows = [];
-  for (const [position, f] of files.entries()) {
-    const { sha256, size } = await deps.blobs.putBuffer(f.data);
-    rows.push({ id: randomUUID(), caseId, uploadId, position, fileName: f.name, kind: f.kind, size, uploadedBy: 'family', blobSha256: sha256,
-      sha1Base64: createHash('sha1').update(f.data).digest('base64') });
-  }
-  await insertUploadFiles(testDb.db, rows);
-  return uploadId;
-}
+const uploadOf = (files: readonly RecordedFile[]): Promise<string> => insertUpload(testDb.db, deps.blobs, files);
 
 it('a DICOM file that exhausts the parsing thread is listed unparsed (too-large) with the reason; the other files are read and the upload assembled, not retried', async () => {
   const uploadId = await uploadOf([

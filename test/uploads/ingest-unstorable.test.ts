@@ -1,18 +1,14 @@
-import { randomUUID, createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { type PDFDict, PDFDocument, PDFName, PDFString } from 'pdf-lib';
-import { BlobStore } from '../../src/blobs/blob-store';
 import type { Database } from '../../src/db/database';
 import { MIGRATIONS } from '../../src/db/migrations';
 import { PgliteDatabase } from '../../src/db/pglite';
 import { DicomWorkerPool } from '../../src/imaging/dicom-worker-pool';
-import { loadTerminologyMappings } from '../../src/normalize/terminology';
 import { ingestUpload, type IngestDeps } from '../../src/uploads/ingest';
-import type { FileKind } from '../../src/uploads/sniff';
-import { insertUploadFiles, listUploadFiles, type UploadFileRow } from '../../src/uploads/upload-repository';
-import { sampleIntake } from '../support/intake';
+import { listUploadFiles, type UploadFileRow } from '../../src/uploads/upload-repository';
+import { ingestDeps, insertUpload, type RecordedFile } from '../support/ingest';
 import { copyMigratedPglite } from '../support/pglite-template';
 import { buildZip } from './zip-writer';
 
@@ -45,9 +41,7 @@ afterAll(async () => {
 beforeEach(() => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'ingest-unstorable-'));
   pool = new DicomWorkerPool({ timeoutMs: 10_000, size: 1 });
-  deps = { db, mappings: loadTerminologyMappings, blobs: new BlobStore(path.join(root, 'blobs')), pool, workDir: path.join(root, 'ingest'), uploads: {
-    maxZipEntries: 20_000, maxCaseBytes: 4 * 2 ** 30, maxZipRatio: 200, maxFileBytes: 2 ** 30,
-  } } as IngestDeps;
+  deps = ingestDeps(db, pool, root);
 });
 afterEach(async () => {
   await pool.close();
@@ -55,23 +49,7 @@ afterEach(async () => {
 });
 
 /** A case of the CR file's child (Doe^Archibald) with one upload of `files`; returns the upload id. */
-async function uploadOf(files: readonly { name: string; kind: FileKind; data: Buffer }[]): Promise<string> {
-  const caseId = randomUUID();
-  const intake = sampleIntake();
-  await db.query(`INSERT INTO cases (id, status, intake, eligibility, quote, created_by) VALUES ($1, 'records_pending', $2, '{}', '{}', 't')`, [
-    caseId,
-    JSON.stringify({ ...intake, patient: { ...intake.patient, name: { family: 'Doe', given: ['Archibald'] } } }),
-  ]);
-  const uploadId = randomUUID();
-  const rows = [];
-  for (const [position, f] of files.entries()) {
-    const { sha256, size } = await deps.blobs.putBuffer(f.data);
-    rows.push({ id: randomUUID(), caseId, uploadId, position, fileName: f.name, kind: f.kind, size, uploadedBy: 'family', blobSha256: sha256,
-      sha1Base64: createHash('sha1').update(f.data).digest('base64') });
-  }
-  await insertUploadFiles(db, rows);
-  return uploadId;
-}
+const uploadOf = (files: readonly RecordedFile[]): Promise<string> => insertUpload(db, deps.blobs, files);
 
 /** Name and state; `read` for parsed, and for flagged by identity review (the CR file has no birth date). */
 const view = (rows: readonly UploadFileRow[]) =>

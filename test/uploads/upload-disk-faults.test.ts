@@ -12,13 +12,14 @@ import path from 'node:path';
 import { BlobStore } from '../../src/blobs/blob-store';
 import { storeFileAsBlob } from '../../src/imaging/dicom-ingest';
 import { DicomWorkerPool } from '../../src/imaging/dicom-worker-pool';
-import { loadTerminologyMappings } from '../../src/normalize/terminology';
 import { ingestUpload, type IngestDeps } from '../../src/uploads/ingest';
-import { insertUploadFiles, listUploadFiles } from '../../src/uploads/upload-repository';
+import { listUploadFiles } from '../../src/uploads/upload-repository';
 import { extractZip, ZipLimitError } from '../../src/uploads/zip-archive';
-import { sampleIntake } from '../support/intake';
-import { createTestDatabase, type TestDatabase } from '../support/postgres';
-import { startTestService, type TestService } from '../support/service';
+import { openCase, startCaseManagerService } from '../support/case-manager';
+import { startForFile } from '../support/for-file';
+import { ingestDeps, insertUpload } from '../support/ingest';
+import { testDatabaseForFile, type TestDatabase } from '../support/postgres';
+import type { TestService } from '../support/service';
 import { diskError, failDiskUnder, filesUnder, type DiskErrorCode, type DiskFaultAt } from './disk-faults';
 import { buildZip } from './zip-writer';
 
@@ -30,21 +31,9 @@ describe('the upload route on a full or failing disk', () => {
   let svc: TestService;
   let cm: string;
 
-  beforeAll(async () => {
-    svc = await startTestService();
-    cm = await svc.token('case_manager');
-  });
-  afterAll(async () => {
-    await svc.stop();
-  });
+  startForFile(() => startCaseManagerService(), (s) => ({ svc, cm } = s));
 
   const blobRoot = (): string => path.join(svc.config.dataDir, 'blobs');
-
-  async function openCase(): Promise<string> {
-    const res = await svc.request('POST', '/api/cases', { token: cm, body: sampleIntake() });
-    expect(res.status).toBe(201);
-    return ((await res.json()) as { id: string }).id;
-  }
 
   async function upload(caseId: string): Promise<Response> {
     const form = new FormData();
@@ -58,7 +47,7 @@ describe('the upload route on a full or failing disk', () => {
     ['EIO', 'fsync'],
     ['EIO', 'rename'],
   ])('%s at %s: 503 "try again", nothing stored, no file half-written; the same upload is taken once the disk works', async (code, at) => {
-    const caseId = await openCase();
+    const caseId = await openCase(svc, cm);
     const before = filesUnder(blobRoot());
     const fault = await failDiskUnder(blobRoot(), code, at);
     let res: Response;
@@ -82,7 +71,7 @@ describe('the upload route on a full or failing disk', () => {
   });
 
   it('EIO moving the second file into place, the first already there: 503, and the first is removed again (no blob without a row)', async () => {
-    const caseId = await openCase();
+    const caseId = await openCase(svc, cm);
     const before = filesUnder(blobRoot());
     // Content no other upload stored: the first file is this request's own in the store.
     const letter = Buffer.concat([LETTER, Buffer.from(`\n% ${randomUUID()}\n`)]);
@@ -165,42 +154,17 @@ describe('unpacking a zip on a full or failing disk', () => {
     let pool: DicomWorkerPool;
     let deps: IngestDeps;
 
-    beforeAll(async () => {
-      testDb = await createTestDatabase();
-    });
-    afterAll(async () => {
-      await testDb.drop();
-    });
+    testDatabaseForFile((created) => (testDb = created));
     beforeEach(() => {
       pool = new DicomWorkerPool({ timeoutMs: 10_000, size: 1 });
-      deps = {
-        db: testDb.db,
-        mappings: loadTerminologyMappings,
-        blobs: new BlobStore(path.join(root, 'blobs')),
-        pool,
-        workDir: path.join(root, 'ingest'),
-        uploads: { maxZipEntries: 20_000, maxCaseBytes: 4 * 2 ** 30, maxZipRatio: 200, maxFileBytes: 2 ** 30, tokenTtlSeconds: 3600, dicomParseTimeoutMs: 10_000 },
-      };
+      deps = ingestDeps(testDb.db, pool, root);
     });
     afterEach(async () => {
       await pool.close();
     });
 
-    async function zipUpload(): Promise<string> {
-      const caseId = randomUUID();
-      const intake = sampleIntake();
-      await testDb.db.query(`INSERT INTO cases (id, status, intake, eligibility, quote, created_by) VALUES ($1, 'records_pending', $2, '{}', '{}', 't')`, [
-        caseId,
-        JSON.stringify({ ...intake, patient: { ...intake.patient, name: { family: 'Doe', given: ['Archibald'] } } }),
-      ]);
-      const zip = buildZip([{ name: 'DICOM/IM1', data: CR }, { name: 'letter.pdf', data: LETTER }]);
-      const { sha256, size } = await deps.blobs.putBuffer(zip);
-      const uploadId = randomUUID();
-      await insertUploadFiles(testDb.db, [
-        { id: randomUUID(), caseId, uploadId, position: 0, fileName: 'cd.zip', kind: 'zip', size, uploadedBy: 'family', blobSha256: sha256, sha1Base64: createHash('sha1').update(zip).digest('base64') },
-      ]);
-      return uploadId;
-    }
+    const zipUpload = (): Promise<string> =>
+      insertUpload(testDb.db, deps.blobs, [{ name: 'cd.zip', kind: 'zip', data: buildZip([{ name: 'DICOM/IM1', data: CR }, { name: 'letter.pdf', data: LETTER }]) }]);
 
     it.each<DiskErrorCode>(['ENOSPC', 'EIO'])('%s while unpacking: the job fails to be retried, the zip stays received with no entry refused; the retry reads it all', async (code) => {
       const uploadId = await zipUpload();

@@ -7,21 +7,17 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { BlobStore } from '../../src/blobs/blob-store';
+import { startCaseManagerService } from '../support/case-manager';
+import { startForFile } from '../support/for-file';
 import { openCaseIn } from '../support/opinion-case';
-import { startTestService, type TestService } from '../support/service';
+import type { TestService } from '../support/service';
 import { SHARED_DATA } from '../support/synthea';
 
 describe('download of an uploaded file', () => {
   let svc: TestService;
   let cm: string;
 
-  beforeAll(async () => {
-    svc = await startTestService();
-    cm = await svc.token('case_manager', 'cm-download');
-  });
-  afterAll(async () => {
-    await svc.stop();
-  });
+  startForFile(() => startCaseManagerService({}, 'cm-download'), (s) => ({ svc, cm } = s));
 
   async function upload(name: string): Promise<{ route: string; data: Buffer }> {
     const caseId = await openCaseIn(svc, cm, 'collecting_records');

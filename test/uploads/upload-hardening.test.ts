@@ -15,8 +15,10 @@ import path from 'node:path';
 import type { Bundle, ImagingStudy } from 'fhir/r4';
 import { BlobStore } from '../../src/blobs/blob-store';
 import { UPLOAD_FLAG_SYSTEM } from '../../src/uploads/origin';
+import { startCaseManagerService } from '../support/case-manager';
+import { startForFile } from '../support/for-file';
 import { openCaseIn } from '../support/opinion-case';
-import { eventually, startTestService, type TestService } from '../support/service';
+import { eventually, type TestService } from '../support/service';
 import { postUpload, type UploadFile } from '../support/uploads';
 import { SHARED_DATA } from '../support/synthea';
 import { buildZip } from './zip-writer';
@@ -26,13 +28,7 @@ const MAX_CASE_BYTES = 2 * 1024 * 1024;
 let svc: TestService;
 let cm: string;
 
-beforeAll(async () => {
-  svc = await startTestService({ MAX_UPLOAD_CASE_BYTES: String(MAX_CASE_BYTES) });
-  cm = await svc.token('case_manager', 'cm-hardening');
-});
-afterAll(async () => {
-  await svc.stop();
-});
+startForFile(() => startCaseManagerService({ MAX_UPLOAD_CASE_BYTES: String(MAX_CASE_BYTES) }, 'cm-hardening'), (s) => ({ svc, cm } = s));
 
 interface FileView {
   id: string;

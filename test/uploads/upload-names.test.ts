@@ -9,8 +9,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { cleanFileName } from '../../src/uploads/multipart-receiver';
 import { storableFileName } from '../../src/util/storable-text';
-import { sampleIntake } from '../support/intake';
-import { eventually, startTestService, type TestService } from '../support/service';
+import { openCase, startCaseManagerService } from '../support/case-manager';
+import { startForFile } from '../support/for-file';
+import { eventually, type TestService } from '../support/service';
 import { listUploads, postUpload, type UploadView } from '../support/uploads';
 import { filesUnder } from './disk-faults';
 import { buildZip } from './zip-writer';
@@ -23,19 +24,7 @@ const CT = fs.readFileSync(path.join(DATA, 'dicom', 'dicomParser__CT1_UNC.explic
 let svc: TestService;
 let cm: string;
 
-beforeAll(async () => {
-  svc = await startTestService();
-  cm = await svc.token('case_manager');
-});
-afterAll(async () => {
-  await svc.stop();
-});
-
-async function openCase(): Promise<string> {
-  const res = await svc.request('POST', '/api/cases', { token: cm, body: sampleIntake() });
-  expect(res.status).toBe(201);
-  return ((await res.json()) as { id: string }).id;
-}
+startForFile(() => startCaseManagerService(), (s) => ({ svc, cm } = s));
 
 interface RawPart {
   readonly disposition: string;
@@ -70,7 +59,7 @@ describe('a part that carries a file without a filename', () => {
     ['an empty filename', { disposition: 'form-data; name="report"; filename=""', contentType: 'application/dicom', data: CR }],
     ['a DICOM file larger than a form field, declared text/plain', { disposition: 'form-data; name="report"', contentType: 'text/plain', data: CT }],
   ])('is refused with 400 naming the part (%s), beside a named file, and nothing is kept', async (_what, nameless) => {
-    const caseId = await openCase();
+    const caseId = await openCase(svc, cm);
     const before = blobFiles();
     const res = await postParts(caseId, [
       { disposition: 'form-data; name="file"; filename="letter.pdf"', contentType: 'application/pdf', data: LETTER },
@@ -85,7 +74,7 @@ describe('a part that carries a file without a filename', () => {
   });
 
   it('a short text form field beside the files is still ignored (it is no file): the upload is taken', async () => {
-    const caseId = await openCase();
+    const caseId = await openCase(svc, cm);
     const res = await postParts(caseId, [
       { disposition: 'form-data; name="note"', data: Buffer.from('CD from the local hospital, 2 studies') },
       { disposition: 'form-data; name="file"; filename="letter.pdf"', contentType: 'application/pdf', data: LETTER },
@@ -95,7 +84,7 @@ describe('a part that carries a file without a filename', () => {
   });
 
   it('an application/octet-stream part without a filename is a file: taken under a generated name', async () => {
-    const caseId = await openCase();
+    const caseId = await openCase(svc, cm);
     const res = await postParts(caseId, [{ disposition: 'form-data; name="file"', contentType: 'application/octet-stream', data: LETTER }]);
     expect(res.status).toBe(202);
     expect(((await res.json()) as UploadView).files.map((f) => [f.name, f.kind])).toEqual([['file-1', 'pdf']]);
@@ -115,7 +104,7 @@ describe('file names are shown honestly', () => {
   });
 
   it('a multipart file name with a right-to-left override, and zip entries with isolates or C1 controls, are listed with U+FFFD in their place', async () => {
-    const caseId = await openCase();
+    const caseId = await openCase(svc, cm);
     const res = await postUpload(svc, cm, caseId, [
       { name: 'invoice\u202Efdp.exe', data: LETTER },
       { name: 'cd\u2067.zip', data: buildZip([{ name: 'DICOM/\u2066IM1\u2069.dcm', data: CR }, { name: 'report\u009B.pdf', data: LETTER }]) },

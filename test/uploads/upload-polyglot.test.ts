@@ -17,9 +17,11 @@ import { logger } from '../../src/log';
 import { DUPLICATE_NAME_REASON, POLYGLOT_REASON } from '../../src/uploads/ingest';
 import { UPLOAD_FLAG_SYSTEM } from '../../src/uploads/origin';
 import { DUPLICATE_ENTRY_REASON } from '../../src/uploads/zip-archive';
+import { openCase, startCaseManagerService } from '../support/case-manager';
+import { startForFile } from '../support/for-file';
 import { CaptureTransport } from '../support/capture-log';
 import { sampleIntake } from '../support/intake';
-import { startTestService, type TestService } from '../support/service';
+import type { TestService } from '../support/service';
 import { uploadAndIngest } from '../support/uploads';
 import { buildZip } from './zip-writer';
 
@@ -56,20 +58,12 @@ function polyglot(dicom: Buffer, script = true): Buffer {
 let svc: TestService;
 let cm: string;
 
-beforeAll(async () => {
-  svc = await startTestService();
-  cm = await svc.token('case_manager');
-});
-afterAll(async () => {
-  await svc.stop();
-});
+startForFile(() => startCaseManagerService(), (s) => ({ svc, cm } = s));
 
 /** Opens a case for the child named (the sample intake's child by default) and returns its id. */
-async function openCase(name?: { given: string[]; family: string }): Promise<string> {
+async function openCaseOf(name?: { given: string[]; family: string }): Promise<string> {
   const intake = sampleIntake();
-  const res = await svc.request('POST', '/api/cases', { token: cm, body: name ? { ...intake, patient: { ...intake.patient, name } } : intake });
-  expect(res.status).toBe(201);
-  return ((await res.json()) as { id: string }).id;
+  return openCase(svc, cm, name ? { ...intake, patient: { ...intake.patient, name } } : intake);
 }
 
 const studies = (bundle: Bundle): ImagingStudy[] => (bundle.entry ?? []).map((e) => e.resource).filter((r): r is ImagingStudy => r?.resourceType === 'ImagingStudy');
@@ -80,7 +74,7 @@ describe('a file that is both DICOM and PDF', () => {
     const capture = new CaptureTransport();
     logger.add(capture);
     try {
-      const caseId = await openCase({ given: ['MR1'], family: 'CompressedSamples' });
+      const caseId = await openCaseOf({ given: ['MR1'], family: 'CompressedSamples' });
       const { upload, bundle } = await uploadAndIngest(svc, cm, caseId, [{ name: 'report-Quillon.pdf', data: polyglot(MR) }]);
       expect(upload.files).toHaveLength(1);
       const file = upload.files[0];
@@ -103,7 +97,7 @@ describe('a file that is both DICOM and PDF', () => {
   }, 120_000);
 
   it('a polyglot whose patient matches the case stays flagged after identity review; a plain DICOM file beside it is parsed', async () => {
-    const caseId = await openCase();
+    const caseId = await openCaseOf();
     const child = { patientName: 'Marrowvale^Zinnia', birthDate: '20170314', studyUid: '1.2.826.0.1.3680043.2.1143.901', seriesUid: '1.2.826.0.1.3680043.2.1143.901.1' };
     const plain = syntheticDicom({ ...child, sopUid: '1.2.826.0.1.3680043.2.1143.901.1.1' });
     const both = polyglot(syntheticDicom({ ...child, sopUid: '1.2.826.0.1.3680043.2.1143.901.1.2' }), false);
@@ -123,7 +117,7 @@ describe('a file that is both DICOM and PDF', () => {
 
 describe('a zip with two entries of one name', () => {
   it("the audit's zip: a/IM1 twice with other content, both kept (the second as 'a/IM1 (2)', flagged); a third copy of the first is refused, nothing lost", async () => {
-    const caseId = await openCase({ given: ['MR1'], family: 'CompressedSamples' });
+    const caseId = await openCaseOf({ given: ['MR1'], family: 'CompressedSamples' });
     const zip = buildZip([
       { name: 'a/IM1', data: MR },
       { name: 'a/IM1', data: MR_RLE },
@@ -142,7 +136,7 @@ describe('a zip with two entries of one name', () => {
   }, 120_000);
 
   it('with matching identity, the second entry stays flagged for its name alone; both instances are in the study', async () => {
-    const caseId = await openCase();
+    const caseId = await openCaseOf();
     const child = { patientName: 'Marrowvale^Zinnia', birthDate: '20170314', studyUid: '1.2.826.0.1.3680043.2.1143.902', seriesUid: '1.2.826.0.1.3680043.2.1143.902.1' };
     const zip = buildZip([
       { name: 'DICOM/IM1', data: syntheticDicom({ ...child, sopUid: '1.2.826.0.1.3680043.2.1143.902.1.1' }) },

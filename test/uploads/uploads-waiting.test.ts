@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Database } from '../../src/db/database';
 import { insertUploadFiles, uploadsWaitingForIngest } from '../../src/uploads/upload-repository';
-import { openBackendDatabase } from '../support/postgres';
+import { testDatabaseForFile } from '../support/postgres';
 import { insertTestCase } from '../support/pull-task';
 
 /**
@@ -10,14 +10,7 @@ import { insertTestCase } from '../support/pull-task';
  * its uploads, like every upload ever made, are not read again at every run.
  */
 let db: Database;
-let close: () => Promise<void>;
-
-beforeAll(async () => {
-  ({ db, close } = await openBackendDatabase('postgres'));
-});
-afterAll(async () => {
-  await close();
-});
+testDatabaseForFile((t) => (db = t.db));
 
 async function caseWithUnreadUpload(status: string): Promise<{ caseId: string; uploadId: string }> {
   const caseId = randomUUID();
