@@ -139,6 +139,14 @@ const PREFETCH_MIN_BYTES = 128 * 1024;
 const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** `sleep(ms)`, ended early when `stop` fires (the caller then sends nothing more). */
+/**
+ * Whether a call told to stop before sending (`stop`) must withdraw now: yes, unless the breaker made
+ * it its half-open probe, which is always sent (PageRequestOptions).
+ */
+function withdrawn(stop: AbortSignal | undefined, admission: Admission): boolean {
+  return stop?.aborted === true && admission.decision !== 'probe';
+}
+
 async function sleepUnless(sleep: (ms: number) => Promise<void>, ms: number, stop: AbortSignal | undefined): Promise<void> {
   if (!stop) return sleep(ms);
   if (stop.aborted) return;
@@ -551,13 +559,13 @@ export class FhirEndpointClient {
       // Closed meanwhile (its registration changed): nothing more is sent through this client.
       if (this.retired) throw new ClientRetiredError(this.endpoint.id);
       // Withdrawn by its caller (a redirect to follow, a retry after a fresh token): nothing more is sent.
-      if (stop?.aborted) throw new RequestNotSentError(this.endpoint.id);
+      if (withdrawn(stop, admission)) throw new RequestNotSentError(this.endpoint.id);
       let result: AttemptResult;
       let authorization: string | undefined;
       let location: string | undefined;
       let bodyStarted = false;
       try {
-        const acquired = await this.admitAndAcquire(admitting, stop);
+        const acquired = await this.admitAndAcquire(admitting, admission.decision === 'probe' ? undefined : stop);
         if (admitting) {
           admitting = undefined;
           admission = acquired.admission ?? admission;
@@ -580,7 +588,7 @@ export class FhirEndpointClient {
           // token endpoint either, and a probe that cannot get a token fails as a probe (see healthOf).
           authorization = await this.auth.authorization();
           // Withdrawn while it waited for its slot or token; a probe goes out even so (PageRequestOptions).
-          if (stop?.aborted && admission.decision !== 'probe') throw new RequestNotSentError(this.endpoint.id);
+          if (withdrawn(stop, admission)) throw new RequestNotSentError(this.endpoint.id);
           const started = performance.now();
           const res = await this.transport.stream({
             method: spec.method,
@@ -667,7 +675,7 @@ export class FhirEndpointClient {
           reason: decision.reason,
         });
         await sleepUnless(this.sleep, decision.delayMs, stop);
-        if (stop?.aborted) throw new RequestNotSentError(this.endpoint.id);
+        if (withdrawn(stop, admission)) throw new RequestNotSentError(this.endpoint.id);
         attempt += 1;
         const again = await this.breaker.admit();
         if (again.decision === 'open') throw this.circuitOpen(again.retryAt, 'rejected');
@@ -729,7 +737,14 @@ export class FhirEndpointClient {
       if (acquired.status === 'fulfilled') void acquired.value.lease.release().catch(() => undefined);
       throw admitted.reason;
     }
-    if (acquired.status === 'rejected') throw acquired.reason;
+    if (acquired.status === 'rejected') {
+      // Withdrawn while waiting for a slot, but the breaker made this call its probe: it goes out even
+      // so (PageRequestOptions), or every process would be refused until the probe's lease ends.
+      if (acquired.reason instanceof RequestNotSentError && admitted.value.decision === 'probe') {
+        return { ...(await this.limiter.acquire()), admission: admitted.value };
+      }
+      throw acquired.reason;
+    }
     return { ...acquired.value, admission: admitted.value };
   }
 

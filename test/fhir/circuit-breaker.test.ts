@@ -1,8 +1,11 @@
+import { jest } from '@jest/globals';
 import { RedisCircuitBreaker } from '../../src/fhir/circuit-breaker';
+import { RedisRateLimiter } from '../../src/fhir/rate-limiter';
 import { CircuitOpenError, ServerRetryAfterError } from '../../src/fhir/errors';
 import { makeClient } from './support/client';
 import { outcome, sendJson, startTestServer } from './support/http-server';
 import { testRedis, type TestRedis } from './support/redis';
+import { eventually } from '../support/service';
 
 let env: TestRedis;
 let n = 0;
@@ -153,5 +156,38 @@ describe('FhirEndpointClient with the breaker', () => {
     expect(await first.client.circuitState()).toEqual({ state: 'closed', failures: 0 });
     await Promise.all([first.client.close(), second.client.close()]);
     await server.close();
+  });
+  it('sends the half-open probe even when its caller withdraws it while it waits for a slot (else every process is refused until the probe lease ends)', async () => {
+    let healthy = false;
+    const server = await startTestServer((_req, res) => (healthy ? sendJson(res, 200, { resourceType: 'Bundle', type: 'searchset' }) : sendJson(res, 503, outcome('transient'))));
+    const c = clock();
+    const { client } = makeClient(env.connect(), env.prefix, `${server.url}/fhir`, { maxConcurrency: 1 }, {
+      now: c.now,
+      retry: { maxAttempts: 1 },
+      breaker: { failureThreshold: 1, cooldownMs: 60_000 },
+    });
+    const acquire = jest.spyOn(RedisRateLimiter.prototype, 'acquire');
+    try {
+      await expect(client.search('Condition', {})).rejects.toMatchObject({ status: 503 });
+      expect(await client.circuitState()).toMatchObject({ state: 'open' });
+      c.advance(60_000);
+      healthy = true;
+      // The endpoint's only slot is taken elsewhere: the next call (the probe) waits for it.
+      const other = new RedisRateLimiter({ redis: env.connect(), keyPrefix: env.prefix, endpointId: client.endpoint.id, limits: { maxRequestsPerSecond: 1000, maxConcurrency: 1 } });
+      const held = await other.acquire();
+      const calls = acquire.mock.calls.length;
+      const stop = new AbortController();
+      const probe = client.search('Condition', {}, (raw) => JSON.parse(raw.toString()) as { resourceType: string }, { stopBeforeSend: stop.signal });
+      await eventually(async () => acquire.mock.calls.length, (n) => n > calls, 5_000);
+      stop.abort();
+      await held.lease.release();
+      await expect(probe).resolves.toMatchObject({ resourceType: 'Bundle' });
+      expect(server.requests).toHaveLength(2);
+      expect(await client.circuitState()).toMatchObject({ state: 'closed' });
+    } finally {
+      acquire.mockRestore();
+      await client.close();
+      await server.close();
+    }
   });
 });
