@@ -20,7 +20,9 @@ export async function delayJob(job: Job, token: string, at: number): Promise<nev
  */
 export async function handJobBack(job: Job, token: string | undefined, handedBack: { readonly message: string; readonly ids: Readonly<Record<string, string | number>> }): Promise<never> {
   if (token === undefined) throw new Error('a job run without a lock token cannot be handed back');
-  await job.moveToDelayed(Date.now(), token);
-  logger.info(handedBack.message, handedBack.ids);
-  throw new DelayedError();
+  return delayJob(job, token, Date.now()).catch((err: unknown) => {
+    // DelayedError: the job was moved.
+    if (err instanceof DelayedError) logger.info(handedBack.message, handedBack.ids);
+    throw err;
+  });
 }
