@@ -1,15 +1,11 @@
-import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import IORedis from 'ioredis';
 import { fetchAttachment } from '../../src/pull/attachment-fetcher';
 import type { PullWorkerDeps } from '../../src/pull/pull-deps';
-import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
-import { createTestDatabase, type TestDatabase } from '../support/postgres';
-import { pendingBinaryDocument, pullWorkerDepsForTest } from '../support/pull-task';
-import { TEST_REDIS_URL } from '../support/redis-url';
+import type { SandboxServer } from '../../src/sandbox';
+import type { TestDatabase } from '../support/postgres';
+import { pendingBinaryDocument } from '../support/pull-task';
 import { eventually } from '../support/service';
+import { startForFile } from '../support/for-file';
+import { startPullWorkerWorld } from '../support/pull-worker-world';
 
 /**
  * Two fetch jobs can hold the same document at once (its job added again after Redis lost track of
@@ -19,29 +15,16 @@ import { eventually } from '../support/service';
  */
 let t: TestDatabase;
 let ehr: SandboxServer;
-let redis: IORedis;
-let dir: string;
 let deps: PullWorkerDeps;
 
 const PDF = Buffer.from('%PDF-1.4\n% a discharge summary\n%%EOF\n');
 /** A redirect off the endpoint's origin is refused for good (no retry, no breaker). */
 const OFF_ORIGIN = { kind: 'redirect', location: 'https://elsewhere.example/x' } as const;
 
-beforeAll(async () => {
-  t = await createTestDatabase();
-  ehr = await startSandboxServer({ name: 'ehr', auth: 'none' });
-  await ehr.load([{ resourceType: 'Binary', id: 'b1', contentType: 'application/pdf', data: PDF.toString('base64') }]);
-  redis = new IORedis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sob-dup-jobs-'));
-  const fhirKeyPrefix = `sobtest-${randomBytes(4).toString('hex')}:fhir:`;
-  deps = pullWorkerDepsForTest(t.db, redis, fhirKeyPrefix, dir, 4096);
-}, 60_000);
+startForFile(() => startPullWorkerWorld({ maxAttachmentBytes: 4096 }), (w) => ({ t, ehr, deps } = w));
 
-afterAll(async () => {
-  redis.disconnect();
-  await ehr.stop();
-  await t.drop();
-  fs.rmSync(dir, { recursive: true, force: true });
+beforeAll(async () => {
+  await ehr.load([{ resourceType: 'Binary', id: 'b1', contentType: 'application/pdf', data: PDF.toString('base64') }]);
 });
 
 afterEach(() => {

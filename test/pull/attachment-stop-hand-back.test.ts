@@ -8,12 +8,13 @@ import { RedisRateLimiter } from '../../src/fhir';
 import { logger } from '../../src/log';
 import type { PullWorkerDeps } from '../../src/pull/pull-deps';
 import { bullConnectionOptions, removeQueuePrefixKeys } from '../../src/redis';
-import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
-import { createTestDatabase, type TestDatabase } from '../support/postgres';
-import { pendingBinaryDocument, pullWorkerDepsForTest } from '../support/pull-task';
-import { TEST_REDIS_URL } from '../support/redis-url';
+import type { SandboxServer } from '../../src/sandbox';
+import type { TestDatabase } from '../support/postgres';
+import { pendingBinaryDocument } from '../support/pull-task';
 import { eventually, jobState } from '../support/service';
-import { tempDir } from '../support/temp-dir';
+import { startForFile } from '../support/for-file';
+import { TEST_REDIS_URL } from '../support/redis-url';
+import { startPullWorkerWorld } from '../support/pull-worker-world';
 
 /**
  * A fetch-attachment job still waiting for its endpoint's only limiter slot when the process begins to
@@ -25,28 +26,16 @@ import { tempDir } from '../support/temp-dir';
 let t: TestDatabase;
 let ehr: SandboxServer;
 let redis: IORedis;
-let dir: string;
 let fhirKeyPrefix: string;
 let deps: PullWorkerDeps;
 
 const PDF = Buffer.from('%PDF-1.4\n% a referral letter\n%%EOF\n');
 const WORKER_OPTIONS = { concurrency: 1, lockDurationMs: 30_000, maxPauseWaitMs: 0 };
 
-beforeAll(async () => {
-  t = await createTestDatabase();
-  ehr = await startSandboxServer({ name: 'ehr', auth: 'none' });
-  await ehr.load([{ resourceType: 'Binary', id: 'b1', contentType: 'application/pdf', data: PDF.toString('base64') }]);
-  redis = new IORedis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
-  dir = tempDir('att-stop');
-  fhirKeyPrefix = `sobtest-${randomBytes(4).toString('hex')}:fhir:`;
-  deps = pullWorkerDepsForTest(t.db, redis, fhirKeyPrefix, dir, 4096);
-}, 60_000);
+startForFile(() => startPullWorkerWorld({ maxAttachmentBytes: 4096 }), (w) => ({ t, ehr, redis, deps, fhirKeyPrefix } = w));
 
-afterAll(async () => {
-  await deps.clients.closeAll();
-  redis.disconnect();
-  await ehr.stop();
-  await t.drop();
+beforeAll(async () => {
+  await ehr.load([{ resourceType: 'Binary', id: 'b1', contentType: 'application/pdf', data: PDF.toString('base64') }]);
 });
 
 async function attachmentRow(id: string): Promise<Record<string, unknown> | undefined> {

@@ -1,16 +1,16 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import IORedis from 'ioredis';
 import { RedisRateLimiter, RequestNotSentError } from '../../src/fhir';
 import type { PullWorkerDeps } from '../../src/pull/pull-deps';
 import { findTask, insertPull, type TaskRow } from '../../src/pull/pull-repository';
 import { runPullTask } from '../../src/pull/pull-task-runner';
-import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
-import { createTestDatabase, type TestDatabase } from '../support/postgres';
-import { insertPullTask, insertTestCase, pagesStoredFor, pullWorkerDepsForTest } from '../support/pull-task';
-import { TEST_REDIS_URL } from '../support/redis-url';
+import type { SandboxServer } from '../../src/sandbox';
+import type { TestDatabase } from '../support/postgres';
+import { insertPullTask, insertTestCase, pagesStoredFor } from '../support/pull-task';
 import { eventually } from '../support/service';
-import { tempDir } from '../support/temp-dir';
 import { jest } from '@jest/globals';
+import { startForFile } from '../support/for-file';
+import { startPullWorkerWorld } from '../support/pull-worker-world';
 
 /**
  * A pull task's run told the process is stopping (`PullWorkerDeps.stopping`) ends at a page boundary,
@@ -22,25 +22,10 @@ import { jest } from '@jest/globals';
 let t: TestDatabase;
 let ehr: SandboxServer;
 let redis: IORedis;
-let dir: string;
 let fhirKeyPrefix: string;
 let deps: PullWorkerDeps;
 
-beforeAll(async () => {
-  t = await createTestDatabase();
-  ehr = await startSandboxServer({ name: 'ehr', auth: 'none', paging: 'offset', defaultCount: 2, maxCount: 2 });
-  redis = new IORedis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
-  dir = tempDir('stop');
-  fhirKeyPrefix = `sobtest-${randomBytes(4).toString('hex')}:fhir:`;
-  deps = pullWorkerDepsForTest(t.db, redis, fhirKeyPrefix, dir, 1024);
-}, 60_000);
-
-afterAll(async () => {
-  await deps.clients.closeAll();
-  redis.disconnect();
-  await ehr.stop();
-  await t.drop();
-});
+startForFile(() => startPullWorkerWorld({ ehr: { paging: 'offset', defaultCount: 2, maxCount: 2 }, maxAttachmentBytes: 1024 }), (w) => ({ t, ehr, redis, deps, fhirKeyPrefix } = w));
 
 /** A queued Condition task of a new pull, against the sandbox (one request at a time, as insertPullTask registers it). */
 async function conditionTask(): Promise<TaskRow> {

@@ -1,15 +1,12 @@
-import { randomBytes, randomUUID } from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import IORedis from 'ioredis';
+import { randomUUID } from 'node:crypto';
 import type { PullWorkerDeps } from '../../src/pull/pull-deps';
 import { findTask, insertPull, type TaskRow } from '../../src/pull/pull-repository';
 import { runPullTask } from '../../src/pull/pull-task-runner';
-import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
-import { createTestDatabase, type TestDatabase } from '../support/postgres';
-import { insertPullTask, insertTestCase, pullWorkerDepsForTest } from '../support/pull-task';
-import { TEST_REDIS_URL } from '../support/redis-url';
+import type { SandboxServer } from '../../src/sandbox';
+import type { TestDatabase } from '../support/postgres';
+import { insertPullTask, insertTestCase } from '../support/pull-task';
+import { startForFile } from '../support/for-file';
+import { startPullWorkerWorld } from '../support/pull-worker-world';
 
 /**
  * A pull task's run that committed a page and died before queuing its documents leaves them
@@ -19,17 +16,15 @@ import { TEST_REDIS_URL } from '../support/redis-url';
  */
 let t: TestDatabase;
 let ehr: SandboxServer;
-let redis: IORedis;
-let dir: string;
 let deps: PullWorkerDeps;
 
 /** A redirect off the endpoint's origin is refused for good (no retry, no breaker). */
 const OFF_ORIGIN = { kind: 'redirect', location: 'https://elsewhere.example/x' } as const;
 
+// Two documents a page: pages at offsets 0, 2 and 4.
+startForFile(() => startPullWorkerWorld({ ehr: { defaultCount: 2, maxCount: 2 }, maxAttachmentBytes: 1024 }), (w) => ({ t, ehr, deps } = w));
+
 beforeAll(async () => {
-  t = await createTestDatabase();
-  // Two documents a page: pages at offsets 0, 2 and 4.
-  ehr = await startSandboxServer({ name: 'ehr', auth: 'none', defaultCount: 2, maxCount: 2 });
   await ehr.load(
     [1, 2, 3, 4, 5].map((n) => ({
       resourceType: 'DocumentReference' as const,
@@ -38,17 +33,6 @@ beforeAll(async () => {
       content: [{ attachment: { contentType: 'text/plain', data: Buffer.from(`document ${n}`).toString('base64') } }],
     })),
   );
-  redis = new IORedis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sob-orphans-'));
-  const fhirKeyPrefix = `sobtest-${randomBytes(4).toString('hex')}:fhir:`;
-  deps = pullWorkerDepsForTest(t.db, redis, fhirKeyPrefix, dir, 1024);
-}, 60_000);
-
-afterAll(async () => {
-  redis.disconnect();
-  await ehr.stop();
-  await t.drop();
-  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 /** A queued DocumentReference task of a new pull, against the sandbox (a loopback http endpoint, as sandboxes are registered). */
