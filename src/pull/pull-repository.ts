@@ -33,6 +33,8 @@ export interface TaskRow {
   readonly queryKey: string;
   readonly requestPath: string;
   readonly requestParams: Record<string, string>;
+  /** The types its query asks for (`typesAskedBy`, stored at insert: migration 046). */
+  readonly askedTypes: readonly string[];
   readonly state: TaskState;
   readonly nextUrl: string | null;
   readonly pages: number;
@@ -58,7 +60,7 @@ export interface TaskRow {
 }
 
 const PULL_COLUMNS = 'id, case_id, state, since, types, requested_by, created_at, finished_at, attempt, cancelled_by, cancel_reason';
-const TASK_COLUMNS = `id, pull_id, source_id, resource_type, query_key, request_path, request_params, state, next_url,
+const TASK_COLUMNS = `id, pull_id, source_id, resource_type, query_key, request_path, request_params, asked_types, state, next_url,
   pages, resources, type_counts, server_messages, attachments, retries, last_error, waiting_until, remote_patient_id, expected_matches, included,
   started_at, updated_at`;
 
@@ -83,6 +85,7 @@ interface TaskDbRow {
   query_key: string;
   request_path: string;
   request_params: Record<string, string>;
+  asked_types: string[];
   state: TaskState;
   next_url: string | null;
   pages: number;
@@ -121,6 +124,7 @@ const toTask = (r: TaskDbRow): TaskRow => ({
   queryKey: r.query_key,
   requestPath: r.request_path,
   requestParams: r.request_params,
+  askedTypes: r.asked_types,
   state: r.state,
   nextUrl: r.next_url,
   pages: r.pages,

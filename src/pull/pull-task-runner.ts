@@ -8,7 +8,7 @@ import { pausedMessage, waitsFor, type JobRun } from './job-run';
 import type { PullWorkerDeps } from './pull-deps';
 import { pageEntries, type PageEntries, type PageEntry } from './page-resources';
 import { addServerMessages, type ServerIssue } from './server-messages';
-import { refusedAsNotGranted, typesAskedBy } from './not-granted';
+import { refusedAsNotGranted } from './not-granted';
 import { scopeAllows } from '../fhir/scope';
 import { addOtherPatients, FOREIGN_PATIENTS_TO_STOP, ForeignPatientsError } from './foreign-patient';
 import { PagingGuard, pagingLoopError } from './paging-guard';
@@ -325,7 +325,7 @@ function refusedStatus(err: unknown): number | undefined {
  */
 async function firstPageRefusal(err: unknown, task: TaskRow, client: FhirEndpointClient): Promise<{ issue: ServerIssue; notGranted: boolean } | undefined> {
   if (!(err instanceof FhirHttpError && err.permanent)) return undefined;
-  const types = typesAskedBy(task);
+  const types = task.askedTypes;
   const notGranted = refusedAsNotGranted(err, types);
   if (notGranted !== undefined && !(await grantCovers(client, task, types))) return { issue: notGranted, notGranted: true };
   const status = refusedStatus(err);
