@@ -97,4 +97,4 @@ it('a job waiting for its endpoint slot when the stop fires is handed back unsen
     await queue.close();
     await removeQueuePrefixKeys(TEST_REDIS_URL, prefix);
   }
-}, 15_000);
+}, 30_000);

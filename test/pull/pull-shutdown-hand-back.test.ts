@@ -133,4 +133,4 @@ it('a stopping worker hands its pull job back at a page boundary; the next worke
   const integrity = await rawStoreIntegrity(svc.service.db, caseId);
   expect(integrity).toMatchObject({ duplicatePages: 0, counterMismatches: 0, resourceMismatches: 0, unparsablePages: 0, pageHashMismatches: 0 });
   expect(second.lines.some((l) => l.message === 'pull job failed')).toBe(false);
-}, 45_000);
+}, 90_000);
