@@ -67,18 +67,16 @@ export interface FhirClientDeps {
   readonly proxy?: OutboundProxy;
 }
 
-/** Options of {@link FhirEndpointClient.fetchBinaryTo}. */
-export interface FetchBinaryOptions {
+/**
+ * Options of {@link FhirEndpointClient.fetchBinaryTo}. `stopBeforeSend` withdraws the download while
+ * its request has not been sent, as a page's (nothing written to the sink); a download already under
+ * way is not cut.
+ */
+export interface FetchBinaryOptions extends PageRequestOptions {
   /** Refuse attachments larger than this (declared or counted). */
   readonly maxBytes: number;
   /** Accept header; default `*∕*` (a FHIR Binary endpoint then returns the raw content). */
   readonly accept?: string;
-  /**
-   * Withdraws the download while its request has not been sent, as {@link PageRequestOptions.stopBeforeSend}
-   * does a page's: it then fails with {@link RequestNotSentError}, nothing written to the sink. A
-   * download already under way is not cut.
-   */
-  readonly stopBeforeSend?: AbortSignal;
 }
 
 /** Options of a search, operation or page request. */
@@ -351,7 +349,7 @@ export class FhirEndpointClient {
           idempotent: true,
           retryBody: false,
           idleBodyTimeout: true,
-          ...(options.stopBeforeSend ? { stopBeforeSend: options.stopBeforeSend } : {}),
+          stopBeforeSend: options.stopBeforeSend,
         },
         (res) => this.consumeBinary(res, sink, options.maxBytes),
       );

@@ -93,7 +93,7 @@ export async function fetchAttachment(deps: PullWorkerDeps, attachmentId: string
         const result = await client.fetchBinaryTo(url, writer, {
           maxBytes: deps.maxAttachmentBytes,
           accept: row.content_type ?? '*/*',
-          ...(deps.stopping ? { stopBeforeSend: deps.stopping } : {}),
+          stopBeforeSend: deps.stopping,
         });
         return { blob: await commitWriter(writer), contentType: result.contentType };
       } catch (err) {

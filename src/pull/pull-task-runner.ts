@@ -370,7 +370,7 @@ export function attachmentsOf(entries: readonly PageEntry[]): PageAttachment[] {
 
 /** The task's next page (its first without a cursor); withdrawn unsent once `stopping` fires. */
 async function fetchPage(client: FhirEndpointClient, task: TaskRow, stopping: AbortSignal | undefined): Promise<ScannedSearchPage> {
-  const options = stopping ? { stopBeforeSend: stopping } : {};
+  const options = { stopBeforeSend: stopping };
   if (task.nextUrl) return client.fetchPage(task.nextUrl, scanSearchPage, options);
   if (task.requestPath.includes('$')) return client.operation(task.requestPath, task.requestParams, scanSearchPage, options);
   return client.search(task.requestPath, task.requestParams, scanSearchPage, options);
