@@ -41,14 +41,11 @@ export async function lockWaiters(holder: pg.Client, holderPid: number): Promise
  * `pg_stat_activity`.)
  */
 export async function someoneWaitsFor(holder: pg.Client, holderPid: number): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    if ((await lockWaiters(holder, holderPid)) > 0) return;
-    if (Date.now() > deadline) {
-      const activity = await holder.query('SELECT pid, state, wait_event_type, pg_blocking_pids(pid) AS blockers, left(query, 200) AS query FROM pg_stat_activity WHERE datname = current_database()');
-      throw new Error(`no session of the service waited for the lock held: ${JSON.stringify(activity.rows)}`);
-    }
-    await new Promise((r) => setTimeout(r, 25));
+  try {
+    await eventually(() => lockWaiters(holder, holderPid), (n) => n > 0, 15_000);
+  } catch {
+    const activity = await holder.query('SELECT pid, state, wait_event_type, pg_blocking_pids(pid) AS blockers, left(query, 200) AS query FROM pg_stat_activity WHERE datname = current_database()');
+    throw new Error(`no session of the service waited for the lock held: ${JSON.stringify(activity.rows)}`);
   }
 }
 
