@@ -4,13 +4,12 @@ import type { SandboxServer } from '../../src/sandbox';
 import { referredIntake } from '../../src/fixtures/fixture-child-intake';
 
 export { referredIntake };
+import { openCase } from './case-manager';
 import type { TestService } from './service';
 
 /** Opens a case and puts it in `status` directly (the steps before review are other capabilities' tests). */
 export async function openCaseIn(svc: TestService, cm: string, status: string, intake: Intake = referredIntake()): Promise<string> {
-  const res = await svc.request('POST', '/api/cases', { token: cm, body: intake });
-  if (res.status !== 201) throw new Error(`intake refused: ${res.status} ${await res.text()}`);
-  const { id } = (await res.json()) as { id: string };
+  const id = await openCase(svc, cm, intake);
   await svc.service.db.query('UPDATE cases SET status = $2, revision = revision + 1 WHERE id = $1', [id, status]);
   return id;
 }

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { npiCheckDigit } from '../../src/cases/npi';
 import type { Intake } from '../../src/cases/intake-schema';
+import { openCase } from './case-manager';
 import { sampleIntake } from './intake';
 import { startTestService, type TestService } from './service';
 
@@ -46,10 +47,8 @@ export class ReviewClient {
     return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
   }
 
-  async openCase(intake: Intake = sampleIntake()): Promise<string> {
-    const { status, body } = await this.json<{ id: string }>('POST', '/api/cases', intake);
-    if (status !== 201) throw new Error(`intake answered ${status}`);
-    return body.id;
+  openCase(intake: Intake = sampleIntake()): Promise<string> {
+    return openCase(this.svc, this.token, intake);
   }
 
   async move(caseId: string, to: string): Promise<void> {
