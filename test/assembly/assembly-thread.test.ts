@@ -35,12 +35,15 @@ it('keeps the event loop free while a large case is built in the thread', async 
   try {
     // Once to start the thread and warm it up (its start-up is not the point here).
     await assembleCase({ db: t.db, mappings, assemblyThread: thread }, small.caseId, { trigger: 'warm-up' });
-    const { result, longestGapMs } = await longestGapDuring(() => assembleCase({ db: t.db, mappings, assemblyThread: thread }, large.caseId, { trigger: 'test' }));
+    const { result, longestGapMs, longestHeldCpuMs } = await longestGapDuring(() => assembleCase({ db: t.db, mappings, assemblyThread: thread }, large.caseId, { trigger: 'test' }));
     expect(result.entries).toBeGreaterThan(10_000);
     const inThread = (result.timings['normalize'] ?? 0) + (result.timings['dedupe'] ?? 0) + (result.timings['compose'] ?? 0);
     // Built on this thread, the loop would have stood still for all of normalize, dedupe and compose.
+    // Judged by the main thread's own CPU time between timer ticks: on a loaded machine (CI runs
+    // three test files on two cores) a wall-clock gap also counts the time spent waiting for a core.
+    process.stdout.write(`assembly thread: in-thread ${inThread.toFixed(0)} ms, loop held up to ${longestHeldCpuMs} ms of CPU (${longestGapMs.toFixed(0)} ms wall)\n`);
     expect(inThread).toBeGreaterThan(200);
-    expect(longestGapMs).toBeLessThan(inThread / 2);
+    expect(longestHeldCpuMs).toBeLessThan(inThread / 4);
     expect(thread.started).toBe(1);
   } finally {
     await thread.close();
