@@ -369,7 +369,8 @@ async function markLockedTaskRunning(db: Queryable, id: string): Promise<boolean
  * pull-activity.ts), not for the EHR. Its `last_error` is kept (a stop is not an error), and the
  * retries this run counted after its last commit are added. A task that ended meanwhile (cancelled) is
  * left as it is.
- * @returns the pages committed for the task (its cursor's position), or undefined when it was not running.
+ * @returns the pages committed for the task (its cursor's position), or undefined when it was not
+ *   running (cancelled meanwhile): nothing was handed back.
  */
 export async function handTaskBack(db: Queryable, taskId: string, retriesDelta: number): Promise<number | undefined> {
   const { rows } = await db.query<{ pages: number }>(

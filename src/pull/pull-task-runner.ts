@@ -87,10 +87,18 @@ export async function runPullTask(
   let replacedClients = 0;
   if (!(await markTaskRunning(deps.db, task.id))) return { state: 'skipped' };
   const { stopping } = deps;
-  /** Ends the run at a page boundary, the task queued again at its committed cursor (`handTaskBack`, pull-repository.ts). */
+  /**
+   * Ends the run at a page boundary, the task queued again at its committed cursor (`handTaskBack`,
+   * pull-repository.ts). A task cancelled meanwhile is not handed back: the run ends `skipped`, so its
+   * job ends rather than being queued again to find the task cancelled.
+   */
   const handBack = async (current: TaskRow): Promise<TaskOutcome> => {
     const pages = await handTaskBack(deps.db, current.id, counted.retries);
-    return { state: 'handed-back', pages: pages ?? current.pages };
+    if (pages === undefined) {
+      logger.info('pull task stopped: cancelled', { pullId: current.pullId, sourceId: current.sourceId, resourceType: current.resourceType });
+      return { state: 'skipped' };
+    }
+    return { state: 'handed-back', pages };
   };
   const newAttachmentIds: string[] = [];
   /**

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import IORedis from 'ioredis';
 import { RedisRateLimiter, RequestNotSentError } from '../../src/fhir';
 import type { PullWorkerDeps } from '../../src/pull/pull-deps';
-import { findTask, insertPull, type TaskRow } from '../../src/pull/pull-repository';
+import { cancelPulls, findTask, insertPull, type TaskRow } from '../../src/pull/pull-repository';
 import { runPullTask } from '../../src/pull/pull-task-runner';
 import type { SandboxServer } from '../../src/sandbox';
 import type { TestDatabase } from '../support/postgres';
@@ -94,6 +94,30 @@ it('a run whose first request waits for its endpoint slot hands back without sen
   expect(await findTask(t.db, task.id)).toMatchObject({ state: 'queued', pages: 0, nextUrl: null, lastError: null });
   // Nothing of the run's is left holding the slot.
   expect(await other.inFlight()).toBe(0);
+});
+
+it('a run stopping after its pull was cancelled ends skipped: the task stays cancelled, its job is not handed back', async () => {
+  const task = await conditionTask();
+  await ehr.load([{ resourceType: 'Condition', id: 'c1', subject: { reference: 'Patient/p' } }]);
+  const { rows } = await t.db.query<{ endpoint_id: string }>('SELECT endpoint_id::text FROM case_sources WHERE id = $1', [task.sourceId]);
+  const other = new RedisRateLimiter({ redis, keyPrefix: fhirKeyPrefix, endpointId: rows[0]?.endpoint_id ?? '', limits: { maxRequestsPerSecond: 1000, maxConcurrency: 1 } });
+  const held = await other.acquire();
+  const acquiring = jest.spyOn(RedisRateLimiter.prototype, 'acquire');
+  try {
+    const stop = new AbortController();
+    const run = runPullTask({ ...deps, stopping: stop.signal }, task.id, { isLastAttempt: false });
+    await eventually(async () => (await findTask(t.db, task.id))?.state, (s) => s === 'running', 10_000);
+    await eventually(async () => acquiring.mock.calls.length, (n) => n >= 1, 10_000);
+    // The case manager cancels the pull while the run waits for its slot; then the process stops.
+    expect(await cancelPulls(t.db, { pullId: task.pullId }, 'case-manager', 'family withdrew')).toMatchObject({ tasks: 1 });
+    stop.abort();
+    expect(await run).toEqual({ state: 'skipped' });
+  } finally {
+    acquiring.mockRestore();
+    await held.lease.release();
+  }
+  expect(conditionTargets()).toEqual([]);
+  expect(await findTask(t.db, task.id)).toMatchObject({ state: 'cancelled', pages: 0 });
 });
 
 it("the endpoint limiter's wait for a slot ends when the stop fires, the slot untaken", async () => {
