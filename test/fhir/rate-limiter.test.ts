@@ -87,14 +87,17 @@ it('frees the slots of a crashed worker when its leases expire', async () => {
 
 it('renews the lease of a long request so its slot is not given away', async () => {
   const id = `renew-${++n}`;
-  const a = limiter(env.connect(), id, 1000, 1, 150);
+  // A 900 ms lease, renewed every 300 ms: a renewal may come up to 600 ms late (an event loop or Redis
+  // held up on a loaded machine) before the lease lapses; a 150 ms lease lapsed under CI's load.
+  const LEASE_MS = 900;
+  const a = limiter(env.connect(), id, 1000, 1, LEASE_MS);
   const { lease } = await a.acquire();
   let second = false;
   const waiting = a.acquire().then((r) => {
     second = true;
     return r;
   });
-  await new Promise((r) => setTimeout(r, 500)); // > 3 lease lifetimes: only renewal keeps it
+  await new Promise((r) => setTimeout(r, 3 * LEASE_MS + 200)); // > 3 lease lifetimes: only renewal keeps it
   expect(second).toBe(false);
   await lease.release();
   await (await waiting).lease.release();
