@@ -118,34 +118,21 @@ export async function storeFileAsBlob(store: BlobStore, filePath: string, sha256
   // No existence check first: the link below answers EEXIST for content already stored.
   if (durable) await flushFile(filePath);
   await store.ensureDir(path.dirname(target));
-  let existing = false;
-  let otherFileSystem = false;
+  let alreadyStored: boolean;
   try {
     await fs.promises.link(filePath, target);
     if (durable) await store.flushPlaced(sha256);
     return 'new';
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
     // Linux answers EEXIST before EXDEV: content already stored may still sit on another file system.
-    if (code === 'EEXIST') existing = true;
-    else if (CROSS_DEVICE.has(code ?? '')) otherFileSystem = true;
+    if (errorCode(err) === 'EEXIST') alreadyStored = true;
+    else if (CROSS_DEVICE.has(errorCode(err))) alreadyStored = false;
     else throw err;
   }
   const temp = store.tempPath();
   try {
-    if (!otherFileSystem) {
-      try {
-        await fs.promises.link(filePath, temp);
-      } catch (err) {
-        if (!CROSS_DEVICE.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
-        otherFileSystem = true;
-      }
-    }
-    if (otherFileSystem) {
-      await fs.promises.copyFile(filePath, temp);
-      // Always: the copy is a new file, which a caller's flush of the source (`durable` false) does not cover.
-      await flushFile(temp);
-    }
+    // Linked where the file system allows it (EEXIST said it might), else copied.
+    await placeAtTemp(filePath, temp, alreadyStored);
     await fs.promises.rename(temp, target);
     if (durable) await store.flushPlaced(sha256);
   } finally {
@@ -153,8 +140,28 @@ export async function storeFileAsBlob(store: BlobStore, filePath: string, sha256
     // onto the very inode already there (this file stored before) does nothing, leaving the temp name.
     await fs.promises.rm(temp, { force: true });
   }
-  return existing ? 'existing' : 'new';
+  return alreadyStored ? 'existing' : 'new';
 }
+
+/**
+ * The file's content at `temp`, in the blob store's temp folder: a hard link when `tryLink` and the
+ * file system allows it, else a copy, flushed always (a new file, which a caller's flush of the
+ * source does not cover).
+ */
+async function placeAtTemp(filePath: string, temp: string, tryLink: boolean): Promise<void> {
+  if (tryLink) {
+    try {
+      await fs.promises.link(filePath, temp);
+      return;
+    } catch (err) {
+      if (!CROSS_DEVICE.has(errorCode(err))) throw err;
+    }
+  }
+  await fs.promises.copyFile(filePath, temp);
+  await flushFile(temp);
+}
+
+const errorCode = (err: unknown): string => (err as NodeJS.ErrnoException).code ?? '';
 
 /** The answers of `link` across file systems (or where hard links are not supported): copied instead. */
 const CROSS_DEVICE: ReadonlySet<string> = new Set(['EXDEV', 'EPERM', 'ENOTSUP']);
