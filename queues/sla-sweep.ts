@@ -1,7 +1,7 @@
 import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import { z } from 'zod';
 import type { BlobStore } from '../src/blobs/blob-store';
-import { BlobOrphanSweeper } from '../src/blobs/orphan-sweep';
+import { BlobOrphanSweeper, orphanGraceMs } from '../src/blobs/orphan-sweep';
 import type { CaseServiceDeps } from '../src/cases/case-service';
 import type { Config } from '../src/config';
 import type { Database } from '../src/db/database';
@@ -53,7 +53,7 @@ export function startSlaSweep(deps: SlaSweepDeps, connection: () => ConnectionOp
   const timeZone = deps.config.programTimeZone;
   const queue = new Queue(SLA_SWEEP_QUEUE, { connection: connection(), prefix });
   queue.on('error', () => undefined);
-  const blobOrphans = new BlobOrphanSweeper(deps.db, deps.blobs, { graceMs: deps.config.blobOrphanGraceHours * 3_600_000 });
+  const blobOrphans = new BlobOrphanSweeper(deps.db, deps.blobs, { graceMs: orphanGraceMs(deps.config) });
   const closing = new AbortController();
   const worker = new Worker<SlaSweepPayload, SlaSweepResult>(
     SLA_SWEEP_QUEUE,

@@ -8,7 +8,7 @@
  *   npm run blobs:sweep [-- --dry-run] [-- --grace-hours 48]
  */
 import { BlobStore, blobStoreRoot } from '../src/blobs/blob-store';
-import { sweepOrphanBlobs, type OrphanSweepResult } from '../src/blobs/orphan-sweep';
+import { orphanGraceMs, sweepOrphanBlobs, type OrphanSweepResult } from '../src/blobs/orphan-sweep';
 import { loadConfig } from '../src/config';
 import { openDatabase } from '../src/db/open';
 
@@ -37,7 +37,7 @@ export async function sweepOnce(args: SweepArgs, env: NodeJS.ProcessEnv = proces
   const config = loadConfig({ ...env, ...(args.graceHours !== undefined ? { BLOB_ORPHAN_GRACE_HOURS: args.graceHours } : {}) });
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: 2 });
   try {
-    return await sweepOrphanBlobs(db, new BlobStore(blobStoreRoot(config.dataDir)), { graceMs: config.blobOrphanGraceHours * 3_600_000, dryRun: args.dryRun });
+    return await sweepOrphanBlobs(db, new BlobStore(blobStoreRoot(config.dataDir)), { graceMs: orphanGraceMs(config), dryRun: args.dryRun });
   } finally {
     await db.close();
   }

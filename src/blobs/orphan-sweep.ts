@@ -47,7 +47,7 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { STALE_SCRATCH_AFTER_MS } from '../config';
+import { STALE_SCRATCH_AFTER_MS, type Config } from '../config';
 import { isSystemError } from '../util/system-error';
 import type { Database } from '../db/database';
 import { errorFields, logger } from '../log';
@@ -64,6 +64,9 @@ const SHA256 = /^[0-9a-f]{64}$/;
 const FAN_OUT = /^[0-9a-f]{2}$/;
 /** `<sha256>.<uuid>.orphan`: a file a sweep moved out of the way (temp folder). */
 const SET_ASIDE = /^([0-9a-f]{64})\.[0-9a-f-]{36}\.orphan$/;
+
+/** How long a file is kept before a sweep may remove it (`BLOB_ORPHAN_GRACE_HOURS`), in ms. */
+export const orphanGraceMs = (config: Pick<Config, 'blobOrphanGraceHours'>): number => config.blobOrphanGraceHours * 3_600_000;
 
 export interface OrphanSweepOptions {
   /** Files last changed within this long before `now` are kept (`BLOB_ORPHAN_GRACE_HOURS`). */
