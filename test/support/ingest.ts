@@ -7,6 +7,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { BlobStore } from '../../src/blobs/blob-store';
+import { insertCase } from '../../src/db/case-repository';
 import type { Database } from '../../src/db/database';
 import type { DicomWorkerPool } from '../../src/imaging/dicom-worker-pool';
 import { loadTerminologyMappings } from '../../src/normalize/terminology';
@@ -45,10 +46,10 @@ export interface RecordedFile {
 export async function insertUpload(db: Database, blobs: BlobStore, files: readonly RecordedFile[]): Promise<string> {
   const caseId = randomUUID();
   const intake = sampleIntake();
-  await db.query(`INSERT INTO cases (id, status, intake, eligibility, quote, created_by) VALUES ($1, 'records_pending', $2, '{}', '{}', 't')`, [
-    caseId,
-    JSON.stringify({ ...intake, patient: { ...intake.patient, name: { family: 'Doe', given: ['Archibald'] } } }),
-  ]);
+  await insertCase(db, {
+    id: caseId, status: 'records_pending', intake: { ...intake, patient: { ...intake.patient, name: { family: 'Doe', given: ['Archibald'] } } },
+    eligibility: {}, quote: {}, createdBy: 't', at: new Date(),
+  });
   const uploadId = randomUUID();
   const rows = [];
   for (const [position, f] of files.entries()) {

@@ -5,9 +5,9 @@
 import { randomBytes } from 'node:crypto';
 import { npiCheckDigit } from '../../src/cases/npi';
 import type { Intake } from '../../src/cases/intake-schema';
-import { openCase } from './case-manager';
+import { openCase, startCaseManagerService } from './case-manager';
 import { sampleIntake } from './intake';
-import { startTestService, type TestService } from './service';
+import type { TestService } from './service';
 
 /** A valid NPI whose first nine digits are `1` and eight random digits. */
 export function randomNpi(): string {
@@ -122,8 +122,8 @@ export interface ReviewService {
 
 /** A test service with a case manager's client and an admin token (subjects `cm-<tag>`, `admin-<tag>`). */
 export async function startReviewService(tag: string): Promise<ReviewService> {
-  const svc = await startTestService();
-  return { svc, cm: new ReviewClient(svc, await svc.token('case_manager', `cm-${tag}`)), admin: await svc.token('admin', `admin-${tag}`), stop: () => svc.stop() };
+  const { svc, cm, stop } = await startCaseManagerService({}, `cm-${tag}`);
+  return { svc, cm: new ReviewClient(svc, cm), admin: await svc.token('admin', `admin-${tag}`), stop };
 }
 
 /** An opinion answering each question of the sample intake (a valid `PUT /api/cases/:id/opinion` body). */
