@@ -3,7 +3,7 @@ import IORedis from 'ioredis';
 import { RedisRateLimiter, RequestNotSentError } from '../../src/fhir';
 import type { PullWorkerDeps } from '../../src/pull/pull-deps';
 import { cancelPulls, findTask, insertPull, type TaskRow } from '../../src/pull/pull-repository';
-import { runPullTask } from '../../src/pull/pull-task-runner';
+import { runPullTask, type TaskOutcome } from '../../src/pull/pull-task-runner';
 import type { SandboxServer } from '../../src/sandbox';
 import type { TestDatabase } from '../support/postgres';
 import { insertPullTask, insertTestCase, pagesStoredFor } from '../support/pull-task';
@@ -68,13 +68,17 @@ it('stops after the page in flight commits, asks for no further page, and the ne
   expect(await pagesStoredFor(t.db, task.pullId)).toBe(3);
 });
 
-it('a run whose first request waits for its endpoint slot hands back without sending it', async () => {
+/**
+ * A run of a new Condition task (one Condition at the EHR) started while another process holds its
+ * endpoint's one slot (insertPullTask registers maxConcurrency 1), `beforeStop` done once the task is
+ * running and its first request waits for that slot, then the stop fired: what the run answered, and
+ * the other process's limiter (to see that nothing of the run's is left holding the slot).
+ */
+async function stopWhileWaitingForSlot(beforeStop: (task: TaskRow) => Promise<void> = async () => undefined): Promise<{ task: TaskRow; outcome: TaskOutcome; other: RedisRateLimiter }> {
   const task = await conditionTask();
   await ehr.load([{ resourceType: 'Condition', id: 'c1', subject: { reference: 'Patient/p' } }]);
-  // Another process holds the endpoint's one slot (insertPullTask registers maxConcurrency 1).
   const { rows } = await t.db.query<{ endpoint_id: string }>('SELECT endpoint_id::text FROM case_sources WHERE id = $1', [task.sourceId]);
-  const endpointId = rows[0]?.endpoint_id ?? '';
-  const other = new RedisRateLimiter({ redis, keyPrefix: fhirKeyPrefix, endpointId, limits: { maxRequestsPerSecond: 1000, maxConcurrency: 1 } });
+  const other = new RedisRateLimiter({ redis, keyPrefix: fhirKeyPrefix, endpointId: rows[0]?.endpoint_id ?? '', limits: { maxRequestsPerSecond: 1000, maxConcurrency: 1 } });
   const held = await other.acquire();
   // Spied after the other process's slot is taken: the run's own wait for it.
   const acquiring = jest.spyOn(RedisRateLimiter.prototype, 'acquire');
@@ -84,12 +88,18 @@ it('a run whose first request waits for its endpoint slot hands back without sen
     // Started (the task marked running) and waiting for the slot it cannot get.
     await eventually(async () => (await findTask(t.db, task.id))?.state, (s) => s === 'running', 10_000);
     await eventually(async () => acquiring.mock.calls.length, (n) => n >= 1, 10_000);
+    await beforeStop(task);
     stop.abort();
-    expect(await run).toEqual({ state: 'handed-back', pages: 0 });
+    return { task, outcome: await run, other };
   } finally {
     acquiring.mockRestore();
     await held.lease.release();
   }
+}
+
+it('a run whose first request waits for its endpoint slot hands back without sending it', async () => {
+  const { task, outcome, other } = await stopWhileWaitingForSlot();
+  expect(outcome).toEqual({ state: 'handed-back', pages: 0 });
   expect(conditionTargets()).toEqual([]);
   expect(await findTask(t.db, task.id)).toMatchObject({ state: 'queued', pages: 0, nextUrl: null, lastError: null });
   // Nothing of the run's is left holding the slot.
@@ -97,27 +107,14 @@ it('a run whose first request waits for its endpoint slot hands back without sen
 });
 
 it('a run stopping after its pull was cancelled ends skipped: the task stays cancelled, its job is not handed back', async () => {
-  const task = await conditionTask();
-  await ehr.load([{ resourceType: 'Condition', id: 'c1', subject: { reference: 'Patient/p' } }]);
-  const { rows } = await t.db.query<{ endpoint_id: string }>('SELECT endpoint_id::text FROM case_sources WHERE id = $1', [task.sourceId]);
-  const other = new RedisRateLimiter({ redis, keyPrefix: fhirKeyPrefix, endpointId: rows[0]?.endpoint_id ?? '', limits: { maxRequestsPerSecond: 1000, maxConcurrency: 1 } });
-  const held = await other.acquire();
-  const acquiring = jest.spyOn(RedisRateLimiter.prototype, 'acquire');
-  try {
-    const stop = new AbortController();
-    const run = runPullTask({ ...deps, stopping: stop.signal }, task.id, { isLastAttempt: false });
-    await eventually(async () => (await findTask(t.db, task.id))?.state, (s) => s === 'running', 10_000);
-    await eventually(async () => acquiring.mock.calls.length, (n) => n >= 1, 10_000);
-    // The case manager cancels the pull while the run waits for its slot; then the process stops.
-    expect(await cancelPulls(t.db, { pullId: task.pullId }, 'case-manager', 'family withdrew')).toMatchObject({ tasks: 1 });
-    stop.abort();
-    expect(await run).toEqual({ state: 'skipped' });
-  } finally {
-    acquiring.mockRestore();
-    await held.lease.release();
-  }
+  // The case manager cancels the pull while the run waits for its slot; then the process stops.
+  const { task, outcome, other } = await stopWhileWaitingForSlot(async (running) => {
+    expect(await cancelPulls(t.db, { pullId: running.pullId }, 'case-manager', 'family withdrew')).toMatchObject({ tasks: 1 });
+  });
+  expect(outcome).toEqual({ state: 'skipped' });
   expect(conditionTargets()).toEqual([]);
   expect(await findTask(t.db, task.id)).toMatchObject({ state: 'cancelled', pages: 0 });
+  expect(await other.inFlight()).toBe(0);
 });
 
 it("the endpoint limiter's wait for a slot ends when the stop fires, the slot untaken", async () => {
