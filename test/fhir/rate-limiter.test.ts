@@ -31,6 +31,10 @@ it('holds two processes together to the request rate', async () => {
   const id = `rate-${++n}`;
   const a = limiter(env.connect(), id, 20, 100);
   const b = limiter(env.connect(), id, 20, 100);
+  // The limiter's calls to Redis (its acquire script), counted: waiting by computed delay asks ~5 times
+  // per grant here (the four workers wake for the same free moment; one takes it, the others are told
+  // the next); polling every 10 ms would ask ~20 times.
+  const asks = jest.spyOn(RedisRateLimiter.prototype as unknown as { script(leaseId: string, takeSlot: boolean): Promise<[number, number]> }, 'script');
   const grants: number[] = [];
   const worker = async (l: RedisRateLimiter) => {
     for (let i = 0; i < 15; i += 1) {
@@ -40,14 +44,24 @@ it('holds two processes together to the request rate', async () => {
     }
   };
   const started = Date.now();
-  await Promise.all([worker(a), worker(b), worker(a), worker(b)]);
+  let asked: number;
+  try {
+    await Promise.all([worker(a), worker(b), worker(a), worker(b)]);
+  } finally {
+    asked = asks.mock.calls.length;
+    asks.mockRestore();
+  }
   const elapsed = Date.now() - started;
   expect(grants).toHaveLength(60);
   // 60 starts at 20/s with burst 1: at least 59 intervals of 50 ms.
   expect(elapsed).toBeGreaterThanOrEqual(59 * 50 - 20);
   expect(maxInWindow(grants, 1000)).toBeLessThanOrEqual(21);
-  // and not much slower than the limit: waiting is by computed delay, not coarse polling.
-  expect(elapsed).toBeLessThan(59 * 50 * 1.5);
+  // and waiting is by computed delay, not coarse polling: judged by the asks per grant rather than by
+  // the elapsed time, which every late timer on a loaded machine pushes back (each grant waits from
+  // the one before it).
+  process.stdout.write(`rate limiter: ${asked} asks for 60 grants in ${elapsed} ms\n`);
+  expect(asked).toBeLessThanOrEqual(60 * 8);
+  expect(elapsed).toBeLessThan(59 * 50 * 4);
 });
 
 it('holds two processes together to the concurrency limit', async () => {
@@ -73,15 +87,16 @@ it('frees the slots of a crashed worker when its leases expire', async () => {
   const id = `crash-${++n}`;
   const crashing = env.connect();
   const a = limiter(crashing, id, 1000, 2, 400);
+  // Timed from before the leases were taken: neither can expire sooner than 400 ms after this.
+  const started = Date.now();
   await a.acquire();
   await a.acquire();
   crashing.disconnect(); // the process dies: no release, no renewal
   const b = limiter(env.connect(), id, 1000, 2, 400);
-  const started = Date.now();
   const { lease } = await b.acquire();
   const waited = Date.now() - started;
-  expect(waited).toBeGreaterThanOrEqual(300);
-  expect(waited).toBeLessThan(2000);
+  expect(waited).toBeGreaterThanOrEqual(390);
+  expect(waited).toBeLessThan(5000);
   await lease.release();
 });
 
@@ -117,7 +132,9 @@ it('two FhirEndpointClients on one endpoint stay within its rate and concurrency
   expect(server.stats.maxInFlight).toBeLessThanOrEqual(2);
   const times = server.requests.map((r) => r.at);
   expect(maxInWindow(times, 1000)).toBeLessThanOrEqual(26);
-  expect(Math.max(...times) - Math.min(...times)).toBeGreaterThanOrEqual(19 * 40 - 40);
+  // 20 arrivals at 25/s span at least 19 × 40 ms; the slack is for the first request of each client
+  // (a new connection) arriving late, which shortens the span.
+  expect(Math.max(...times) - Math.min(...times)).toBeGreaterThanOrEqual(19 * 40 - 200);
   expect(one.events.concat(two.events).some((e) => e.type === 'throttled')).toBe(true);
   await Promise.all([one.client.close(), two.client.close(), server.close()]);
 });
