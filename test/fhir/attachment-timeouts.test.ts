@@ -13,9 +13,15 @@ import { Collect } from '../support/collect-stream';
  * its bytes keep coming, and a body that stops arriving fails by the idle timeout. Neither counts
  * against the endpoint's circuit breaker (here opened by a single counted failure).
  */
-const TIMEOUT_MS = 400;
+/**
+ * The request timeout. Long enough that the server (in this process) sending its next chunk late, when
+ * a loaded machine holds up the event loop, is not taken for a stalled body (400 ms was not).
+ */
+const TIMEOUT_MS = 2000;
+/** The slow document's gap between chunks: a twentieth of the timeout. */
+const SLOW_GAP_MS = 100;
 const CHUNK = 64 * 1024;
-/** 3 MiB, sent 64 KiB every 25 ms: ~1.2 s in all, three times the request timeout. */
+/** 3 MiB, sent 64 KiB every 100 ms: ~4.8 s in all, more than twice the request timeout. */
 const DOCUMENT = randomBytes(48 * CHUNK);
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
@@ -40,7 +46,7 @@ beforeAll(async () => {
   env = testRedis('binary-timeouts');
   redis = env.connect();
   server = await startTestServer(async (req, res) => {
-    if (req.url === '/fhir/Binary/slow') return trickle(res, DOCUMENT, 25);
+    if (req.url === '/fhir/Binary/slow') return trickle(res, DOCUMENT, SLOW_GAP_MS);
     // Sends a quarter of the document, then nothing more (the connection stays open).
     if (req.url === '/fhir/Binary/stalls') return trickle(res, DOCUMENT, 5, 12 * CHUNK);
     res.writeHead(404).end();
