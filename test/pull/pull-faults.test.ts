@@ -22,8 +22,9 @@ let admin: string;
 
 beforeAll(async () => {
   smart = await makeSmartClient('sob-faults', 'ES384');
-  // A task waits at most 4 s in all for a paused endpoint, so a source that stays down fails within the test.
-  svc = await startTestService({ JOB_LOCK_MS: '3000', PULL_JOB_BACKOFF_MS: '50', FHIR_REQUEST_TIMEOUT_MS: '1500', PULL_MAX_PAUSE_WAIT_MS: '4000' }, FAST_CLIENT);
+  // A task waits at most 8 s in all for a paused endpoint, so a source that stays down fails within the
+  // test; longer than the 3 s pause below and its probe, on a loaded host too.
+  svc = await startTestService({ JOB_LOCK_MS: '3000', PULL_JOB_BACKOFF_MS: '50', FHIR_REQUEST_TIMEOUT_MS: '1500', PULL_MAX_PAUSE_WAIT_MS: '8000' }, FAST_CLIENT);
   admin = await svc.token('admin');
   cm = await svc.token('case_manager');
 });
@@ -192,7 +193,9 @@ it('ends partial naming a source that keeps failing, and retrying it alone compl
     // (4 attempts, 50 ms backoff): the retried tasks wait for the pause to end, and for one of them
     // to probe, instead of failing again.
     b.server.faults.remove(broken);
-    await pauseEndpoint(svc, b.endpointId, 1500);
+    // 3 s: the retried tasks' waiting is seen only until the pause ends, and the retry, the jobs' start
+    // and a progress read must all come first (1.5 s was not always enough on a loaded host).
+    await pauseEndpoint(svc, b.endpointId, 3000);
     const requestsToA = a.server.requestCount();
     const retried = await svc.request('POST', `/api/cases/${caseId}/pulls/${pullId}/retry`, { token: cm });
     expect(retried.status).toBe(202);
