@@ -20,7 +20,9 @@ beforeAll(async () => {
     res.statusCode = req.url?.startsWith('/gone') ? 410 : 204;
     res.end();
   });
-  svc = await startTestService({ WEBHOOK_ATTEMPTS: '3', WEBHOOK_BACKOFF_MS: '20', WEBHOOK_DISABLE_AFTER: '3', NOTIFY_POLL_MS: '200', WEBHOOK_TIMEOUT_MS: '300' });
+  // A 3 s webhook timeout: the receiver answers in this process, and an answer held up past a shorter
+  // one by a loaded host would be posted again, breaking the exactly-once counts below.
+  svc = await startTestService({ WEBHOOK_ATTEMPTS: '3', WEBHOOK_BACKOFF_MS: '20', WEBHOOK_DISABLE_AFTER: '3', NOTIFY_POLL_MS: '200', WEBHOOK_TIMEOUT_MS: '3000' });
   admin = await svc.token('admin');
 }, 60_000);
 
