@@ -27,4 +27,4 @@ it('stops even while a client holds a streamed bundle it does not read', async (
   } finally {
     if (!stopped) await svc.stop();
   }
-}, 30_000);
+}, 90_000); // the service's start, a 30,000-entry bundle stored and a stop with its 5 s close grace: ~8 s on a quiet host
