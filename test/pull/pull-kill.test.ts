@@ -39,11 +39,16 @@ it('resumes after SIGKILL mid-pull with exactly the uninterrupted resource set',
   await svc.request('POST', `/api/cases/${caseId}/sources`, { token: cm, body: { endpointId: endpoint.id, patient: { id: fixturePatientId('care-team-a') } } });
   const { pullId } = (await (await svc.request('POST', `/api/cases/${caseId}/pulls`, { token: cm, body: {} })).json()) as { pullId: string };
 
+  // The fourth page asked for (the sandbox answers the pull with `$everything` streams) is held: the
+  // pull cannot end before the kill, however late this process gets to it on a loaded host.
+  const heldPage = server.faults.add({ match: 'GET /Patient/*/$everything*', action: { kind: 'hold' }, nth: 4 });
   const first = spawnWorker(svc.config, WORKER_ENV);
   workers.push(first);
-  // Let it commit some pages, then kill it without warning.
-  await eventually(() => count('SELECT count(*)::int AS n FROM raw_pages p JOIN pull_tasks t ON t.id = p.task_id WHERE t.pull_id = $1', [pullId]), (n) => n >= 6, 60_000);
+  // Let it commit some pages and ask for the held one, then kill it without warning.
+  await eventually(async () => server.faults.rule(heldPage)?.fired ?? 0, (n) => n >= 1, 60_000);
+  await eventually(() => count('SELECT count(*)::int AS n FROM raw_pages p JOIN pull_tasks t ON t.id = p.task_id WHERE t.pull_id = $1', [pullId]), (n) => n >= 3, 60_000);
   await killHard(first);
+  server.faults.release(heldPage);
   const pagesAtKill = await count('SELECT count(*)::int AS n FROM raw_pages p JOIN pull_tasks t ON t.id = p.task_id WHERE t.pull_id = $1', [pullId]);
   const { rows: stateAtKill } = await svc.service.db.query<{ state: string }>('SELECT state FROM pulls WHERE id = $1', [pullId]);
   expect(stateAtKill[0]?.state).not.toBe('complete');
