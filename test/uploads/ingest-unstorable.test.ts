@@ -105,18 +105,22 @@ describe('a failure of the machine is no verdict on the file', () => {
       return { name: `DICOM/IM${i}`, data };
     });
     const uploadId = await uploadOf([{ name: 'cd.zip', kind: 'zip', data: buildZip(entries) }]);
-    const running = ingestUpload(deps, uploadId);
-    // Closed once the zip is extracted and the first file read (the shutdown of a worker process).
-    // Polled every 5 ms (the window between the first file read and the last is short), for 10 s at most.
-    const closed = (async () => {
-      for (const deadline = Date.now() + 10_000; Date.now() < deadline; ) {
-        const rows = await listUploadFiles(db, uploadId);
-        if (rows.some((r) => r.parentId !== null && r.state !== 'received')) return pool.close();
-        await new Promise((r) => setTimeout(r, 5));
-      }
-      throw new Error('no file of the zip was read within 10 s');
-    })();
-    await expect(running).rejects.toThrow(/not read yet, retried later: worker-failed: pool closed/);
+    // Closed once the zip is extracted and the first file read (the shutdown of a worker process): as
+    // the pool answers its first parse, whatever the timing.
+    const closing = pool;
+    const parse = closing.parse.bind(closing);
+    let closed: Promise<void> | undefined;
+    const parses = jest.spyOn(closing, 'parse').mockImplementationOnce(async (input) => {
+      const result = await parse(input);
+      closed = closing.close();
+      return result;
+    });
+    try {
+      await expect(ingestUpload(deps, uploadId)).rejects.toThrow(/not read yet, retried later: worker-failed: pool closed/);
+    } finally {
+      parses.mockRestore();
+    }
+    expect(closed).toBeDefined();
     await closed;
     const after = await listUploadFiles(db, uploadId);
     expect(after.filter((r) => r.reason?.includes('pool closed'))).toEqual([]);
