@@ -190,7 +190,8 @@ describe('retries', () => {
     const err = await client.read('Patient', 'p1').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FhirNetworkError);
     expect(err).toMatchObject({ reason: 'timeout', retryable: true });
-    expect(Date.now() - started).toBeLessThan(3000);
+    // Far below a hang (the fault never answers), with room for a loaded host.
+    expect(Date.now() - started).toBeLessThan(10_000);
     await client.close();
   });
 

@@ -127,7 +127,7 @@ it("exposes each endpoint's circuit breaker state, read from Redis at scrape tim
 
 it('still serves the other metrics when Redis does not answer, without waiting for it', async () => {
   // A port nothing listens on: the counts fail (within their time limit) and the gauge is left out.
-  const depth = new QueueDepth({ host: '127.0.0.1', port: 9, maxRetriesPerRequest: 1, commandTimeout: 500, retryStrategy: () => null }, 'sobtest-metrics');
+  const depth = new QueueDepth({ host: '127.0.0.1', port: 9, maxRetriesPerRequest: 1, commandTimeout: 2000, retryStrategy: () => null }, 'sobtest-metrics');
   try {
     await expect(depth.counts()).rejects.toThrow();
     const metrics = createMetrics(svc.service.db, () => depth.counts());
@@ -180,7 +180,7 @@ it('counts a case whose target is due by the end of the next business day as due
 it('says each scrape whether Redis answered: 1, then 0 with the queue gauge left out once its Redis stops', async () => {
   // A Redis of this test's own (never the machine's shared one), stopped while the metrics read it.
   const redis = await startOwnRedis();
-  const depth = new QueueDepth({ host: '127.0.0.1', port: redis.port, maxRetriesPerRequest: 1, commandTimeout: 500, retryStrategy: () => null }, 'sobtest-metrics-own');
+  const depth = new QueueDepth({ host: '127.0.0.1', port: redis.port, maxRetriesPerRequest: 1, commandTimeout: 2000, retryStrategy: () => null }, 'sobtest-metrics-own');
   try {
     const metrics = createMetrics(svc.service.db, () => depth.counts());
     const up = await metrics.registry.metrics();

@@ -85,7 +85,8 @@ describe('fault kinds', () => {
     await waitFor(() => hanging.requestCount('GET /Patient') === 2);
     const started = performance.now();
     await hanging.stop();
-    expect(performance.now() - started).toBeLessThan(1000);
+    // Not held up by the hanging request: far below anything it could wait for, with room for a loaded host.
+    expect(performance.now() - started).toBeLessThan(10_000);
     expect(socketErrorCode(await stillHanging)).toBeDefined();
   });
 

@@ -19,12 +19,12 @@ it('ends as soon as any of its signals fires, and leaves no listener on the othe
   expect(getEventListeners(stop.signal, 'abort')).toHaveLength(1);
   wake.abort();
   await sleeping;
-  expect(performance.now() - started).toBeLessThan(1000);
+  expect(performance.now() - started).toBeLessThan(10_000); // of a 60 s sleep
   expect(getEventListeners(stop.signal, 'abort')).toHaveLength(0);
 });
 
 it('does not wait at all for a signal that has already fired', async () => {
   const started = performance.now();
   await abortableSleep(60_000, undefined, AbortSignal.abort());
-  expect(performance.now() - started).toBeLessThan(1000);
+  expect(performance.now() - started).toBeLessThan(10_000); // of a 60 s sleep
 });
