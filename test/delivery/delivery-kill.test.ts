@@ -16,7 +16,9 @@ import { killHard, spawnWorker, type WorkerProcess } from '../support/worker-pro
 let svc: TestService;
 let ehr: SandboxServer;
 const workers: WorkerProcess[] = [];
-const WORKER_ENV = { JOB_LOCK_MS: '1500', DELIVERY_BACKOFF_MS: '50', FHIR_REQUEST_TIMEOUT_MS: '120000', NOTIFY_POLL_MS: '500' };
+// A 5 s job lock (renewed every 2.5 s): a renewal late on a loaded host must not let the live worker's
+// job be taken as stalled and run again; a killed worker's job is taken over once it lapses.
+const WORKER_ENV = { JOB_LOCK_MS: '5000', DELIVERY_BACKOFF_MS: '50', FHIR_REQUEST_TIMEOUT_MS: '120000', NOTIFY_POLL_MS: '500' };
 
 beforeAll(async () => {
   // The API runs here; deliveries run only in the child worker processes.

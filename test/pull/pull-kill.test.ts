@@ -11,7 +11,9 @@ import { killHard, spawnWorker, type WorkerProcess } from '../support/worker-pro
 let svc: TestService;
 let server: SandboxServer;
 const workers: WorkerProcess[] = [];
-const WORKER_ENV = { JOB_LOCK_MS: '1500', PULL_JOB_BACKOFF_MS: '50', PULL_CONCURRENCY: '4', CONCURRENCY_LEASE_MS: '1500' };
+// A 5 s job lock (renewed every 2.5 s): a renewal late on a loaded host must not let the live worker's
+// job be taken as stalled and run again; a killed worker's job is taken over once it lapses.
+const WORKER_ENV = { JOB_LOCK_MS: '5000', PULL_JOB_BACKOFF_MS: '50', PULL_CONCURRENCY: '4', CONCURRENCY_LEASE_MS: '1500' };
 
 beforeAll(async () => {
   // The API runs here; all pulling happens in the child worker processes.
