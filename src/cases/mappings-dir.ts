@@ -44,12 +44,12 @@ export function defaultMappingsDir(startDir: string = __dirname): string {
 }
 
 /** Members that name a row of rule data, in the order one is chosen to name it in an error. */
-const ROW_NAMES = ['code', 'id', 'unit', 'system', 'source'] as const;
+const ROW_NAMES = ['code', 'id', 'unit', 'system', 'source', 'specialty', 'name', 'state'] as const;
 
 /**
- * An issue's path, each array row named by its own `code` (or id, unit…) where it has one:
- * `group.0.element.3[code "TEMP-1"].quantity.plausible`, so a person editing the file finds the row
- * without counting.
+ * An issue's path, each array row named by its own `code` (or id, unit, specialty, name, state…) where
+ * it has one: `group.0.element.3[code "TEMP-1"].quantity.plausible`, `excludedStates.10[name
+ * "Nowhere"].state`, so a person editing the file finds the row without counting.
  */
 function issuePath(issuePathKeys: readonly PropertyKey[], json: unknown): string {
   const parts: string[] = [];

@@ -113,8 +113,9 @@ describe('invalid rule data fails loudly', () => {
       message = (err as Error).message;
     }
     expect(message).toContain('timeZone: not an IANA time zone');
-    expect(message).toContain('excludedStates.10.state: not a USPS state or territory code');
-    expect(message).toMatch(/localArea\.regions\.0\.zipPrefixes\.2: .*same number of digits/);
+    // Rows named by their own name, so a person editing the file finds them.
+    expect(message).toContain('excludedStates.10[name "Nowhere"].state: not a USPS state or territory code');
+    expect(message).toMatch(/localArea\.regions\.0\[name "[^"]+"\]\.zipPrefixes\.2: .*same number of digits/);
   });
 
   it('rejects a state that is both excluded and local, and duplicate codes', () => {

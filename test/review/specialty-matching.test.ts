@@ -16,9 +16,9 @@ describe('mappings/specialty-matching.json', () => {
   });
 
   it.each([
-    ['an unknown specialty', { specialty: '2080P9999X', snomed: ['84757009'] }, /rules\.0\.specialty: unknown specialty 2080P9999X/],
-    ['a SNOMED CT code with a bad check digit', { specialty: '2084N0402X', snomed: ['84757008'] }, /rules\.0\.snomed\.0: must be a SNOMED CT identifier/],
-    ['a malformed ICD-10 prefix', { specialty: '2084N0402X', icd10: ['G-40'] }, /rules\.0\.icd10\.0: must be an ICD-10 code/],
+    ['an unknown specialty', { specialty: '2080P9999X', snomed: ['84757009'] }, /rules\.0\[specialty "2080P9999X"\]\.specialty: unknown specialty 2080P9999X/],
+    ['a SNOMED CT code with a bad check digit', { specialty: '2084N0402X', snomed: ['84757008'] }, /rules\.0\[specialty "2084N0402X"\]\.snomed\.0: must be a SNOMED CT identifier/],
+    ['a malformed ICD-10 prefix', { specialty: '2084N0402X', icd10: ['G-40'] }, /rules\.0\[specialty "2084N0402X"\]\.icd10\.0: must be an ICD-10 code/],
   ])('refuses %s, naming the place', (_what, rule, message) => {
     const dir = tempDir('matching');
     fs.writeFileSync(path.join(dir, 'specialty-matching.json'), JSON.stringify({ ...matching, rules: [rule] }));
