@@ -31,7 +31,7 @@ interface PullView {
 
 beforeAll(async () => {
   // One download at a time, so that a cancel finds documents still to fetch.
-  svc = await startTestService({ JOB_LOCK_MS: '3000', PULL_JOB_BACKOFF_MS: '50', FHIR_REQUEST_TIMEOUT_MS: '5000', ATTACHMENT_CONCURRENCY: '1' }, FAST_CLIENT);
+  svc = await startTestService({ PULL_JOB_BACKOFF_MS: '50', FHIR_REQUEST_TIMEOUT_MS: '5000', ATTACHMENT_CONCURRENCY: '1' }, FAST_CLIENT);
   cm = await svc.token('case_manager');
   ehr = await startSandboxServer({ name: 'ehr', auth: 'none' });
   const doc = (n: number) => ({

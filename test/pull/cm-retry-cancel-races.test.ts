@@ -18,7 +18,7 @@ let cm: string;
 const OFF_ORIGIN = { kind: 'redirect', location: 'https://elsewhere.example/x' } as const;
 
 beforeAll(async () => {
-  world = await startCareTeamAWorld({ JOB_LOCK_MS: '3000', PULL_JOB_BACKOFF_MS: '50', FHIR_REQUEST_TIMEOUT_MS: '1500' }, FAST_CLIENT, { pageSize: 20, maxConcurrency: 8 });
+  world = await startCareTeamAWorld({ PULL_JOB_BACKOFF_MS: '50', FHIR_REQUEST_TIMEOUT_MS: '1500' }, FAST_CLIENT, { pageSize: 20, maxConcurrency: 8 });
   ({ svc, server, endpointId, cm } = world);
 }, 60_000);
 

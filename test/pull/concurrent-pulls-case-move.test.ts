@@ -45,7 +45,7 @@ interface PullView {
 }
 
 beforeAll(async () => {
-  svc = await startTestService({ JOB_LOCK_MS: '3000', PULL_JOB_BACKOFF_MS: '50', FHIR_REQUEST_TIMEOUT_MS: '10000' }, FAST_CLIENT);
+  svc = await startTestService({ PULL_JOB_BACKOFF_MS: '50', FHIR_REQUEST_TIMEOUT_MS: '10000' }, FAST_CLIENT);
   cm = await svc.token('case_manager');
   [teamA, teamB] = await Promise.all([startSandboxServer({ name: 'team-a', auth: 'none' }), startSandboxServer({ name: 'team-b', auth: 'none' })]);
   await Promise.all([teamA.load(recordOf('a')), teamB.load(recordOf('b'))]);

@@ -42,7 +42,7 @@ interface PullView {
 }
 
 beforeAll(async () => {
-  svc = await startTestService({ JOB_LOCK_MS: '3000', PULL_JOB_BACKOFF_MS: '50' }, FAST_CLIENT);
+  svc = await startTestService({ PULL_JOB_BACKOFF_MS: '50' }, FAST_CLIENT);
   cm = await svc.token('case_manager');
   // Small pages, so that the record takes several of them.
   ehr = await startSandboxServer({ name: 'ehr', auth: 'none', defaultCount: PAGE, maxCount: PAGE });

@@ -35,7 +35,7 @@ interface PullView {
 }
 
 beforeAll(async () => {
-  svc = await startTestService({ JOB_LOCK_MS: '3000', PULL_JOB_BACKOFF_MS: '50', FHIR_REQUEST_TIMEOUT_MS: '5000' }, FAST_CLIENT);
+  svc = await startTestService({ PULL_JOB_BACKOFF_MS: '50', FHIR_REQUEST_TIMEOUT_MS: '5000' }, FAST_CLIENT);
   cm = await svc.token('case_manager');
   ehr = await startSandboxServer({ name: 'ehr', auth: 'none' });
   await ehr.load([

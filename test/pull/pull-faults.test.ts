@@ -24,7 +24,7 @@ beforeAll(async () => {
   smart = await makeSmartClient('sob-faults', 'ES384');
   // A task waits at most 8 s in all for a paused endpoint, so a source that stays down fails within the
   // test; longer than the 3 s pause below and its probe, on a loaded host too.
-  svc = await startTestService({ JOB_LOCK_MS: '3000', PULL_JOB_BACKOFF_MS: '50', FHIR_REQUEST_TIMEOUT_MS: '1500', PULL_MAX_PAUSE_WAIT_MS: '8000' }, FAST_CLIENT);
+  svc = await startTestService({ PULL_JOB_BACKOFF_MS: '50', FHIR_REQUEST_TIMEOUT_MS: '1500', PULL_MAX_PAUSE_WAIT_MS: '8000' }, FAST_CLIENT);
   admin = await svc.token('admin');
   cm = await svc.token('case_manager');
 });

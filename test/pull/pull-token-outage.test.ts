@@ -23,7 +23,7 @@ let smart: TestSmartClient;
 beforeAll(async () => {
   smart = await makeSmartClient('sob-token-outage', 'ES384');
   // Jobs retry fast (4 attempts, 50 ms apart) and wait at most 30 s in all for a paused endpoint.
-  svc = await startTestService({ JOB_LOCK_MS: '3000', PULL_JOB_BACKOFF_MS: '50', FHIR_REQUEST_TIMEOUT_MS: '1500', PULL_MAX_PAUSE_WAIT_MS: '30000' }, FAST_CLIENT);
+  svc = await startTestService({ PULL_JOB_BACKOFF_MS: '50', FHIR_REQUEST_TIMEOUT_MS: '1500', PULL_MAX_PAUSE_WAIT_MS: '30000' }, FAST_CLIENT);
   [admin, cm] = await Promise.all([svc.token('admin'), svc.token('case_manager')]);
 });
 afterAll(async () => {
