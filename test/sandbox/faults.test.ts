@@ -24,12 +24,21 @@ afterEach(() => {
   server.latencyMs = 0;
 });
 
+/**
+ * The status of a GET (or `init`) of `url`, its body read to the end: a body left unread keeps its
+ * connection open after the server stops (the client never reads the server's close), and the open
+ * sockets kept jest's worker process from exiting.
+ */
+async function statusOf(url: string, init?: RequestInit): Promise<number> {
+  const response = await fetch(url, init);
+  await response.arrayBuffer();
+  return response.status;
+}
+
 async function statuses(url: string, times: number): Promise<number[]> {
   const result: number[] = [];
   for (let i = 0; i < times; i++) {
-    const response = await fetch(url);
-    await response.arrayBuffer();
-    result.push(response.status);
+    result.push(await statusOf(url));
   }
   return result;
 }
@@ -43,12 +52,12 @@ describe('fault kinds', () => {
   test('latency (rule) and global latency delay the answer', async () => {
     server.faults.add({ match: 'GET /Patient/*', action: { kind: 'latency', ms: 150 } });
     let started = performance.now();
-    expect((await fetch(`${server.baseUrl}/Patient/p1`)).status).toBe(200);
+    expect(await statusOf(`${server.baseUrl}/Patient/p1`)).toBe(200);
     expect(performance.now() - started).toBeGreaterThanOrEqual(145);
     server.faults.clear();
     server.latencyMs = 80;
     started = performance.now();
-    expect((await fetch(`${server.baseUrl}/metadata`)).status).toBe(200);
+    expect(await statusOf(`${server.baseUrl}/metadata`)).toBe(200);
     expect(performance.now() - started).toBeGreaterThanOrEqual(75);
   });
 
@@ -123,11 +132,12 @@ describe('fault kinds', () => {
     try {
       const headers = { authorization: `Bearer ${smart.issueAccessToken('any-client')}` };
       smart.faults.add({ match: 'GET /Patient*', action: { kind: 'expired-token' }, nth: 2 });
-      expect((await fetch(`${smart.baseUrl}/Patient`, { headers })).status).toBe(200);
+      expect(await statusOf(`${smart.baseUrl}/Patient`, { headers })).toBe(200);
       const expired = await fetch(`${smart.baseUrl}/Patient`, { headers });
       expect(expired.status).toBe(401);
       expect(expired.headers.get('www-authenticate')).toContain('error="invalid_token"');
-      expect((await fetch(`${smart.baseUrl}/Patient`, { headers })).status).toBe(200);
+      await expired.arrayBuffer();
+      expect(await statusOf(`${smart.baseUrl}/Patient`, { headers })).toBe(200);
     } finally {
       await smart.stop();
     }
@@ -152,7 +162,7 @@ describe('triggering', () => {
   test('only the Nth matching request', async () => {
     const id = server.faults.add({ match: 'GET /Patient*', action: { kind: 'rate-limit', retryAfterSeconds: 1 }, nth: 3 });
     expect(await statuses(`${server.baseUrl}/Patient/p1`, 5)).toEqual([200, 200, 429, 200, 200]);
-    expect((await fetch(`${server.baseUrl}/metadata`)).status).toBe(200);
+    expect(await statusOf(`${server.baseUrl}/metadata`)).toBe(200);
     expect(server.faults.rule(id)).toMatchObject({ matched: 5, fired: 1 });
   });
 
@@ -190,7 +200,7 @@ describe('triggering', () => {
         seeded.faults.add({ match: 'GET /metadata', action: { kind: 'reset' }, probability: 0.5 });
         const pattern: string[] = [];
         for (let i = 0; i < 20; i++) {
-          pattern.push(await fetch(`${seeded.baseUrl}/metadata`).then((response) => String(response.status), () => 'reset'));
+          pattern.push(await statusOf(`${seeded.baseUrl}/metadata`).then(String, () => 'reset'));
         }
         patterns.push(pattern);
       }
@@ -206,7 +216,7 @@ describe('triggering', () => {
     server.faults.add({ match: 'GET /Patient?*_offset=*', action: { kind: 'unavailable' } });
     expect(await statuses(`${server.baseUrl}/Patient`, 1)).toEqual([200]);
     expect(await statuses(`${server.baseUrl}/Patient?_count=2&_offset=2`, 1)).toEqual([503]);
-    expect((await fetch(`${server.baseUrl}/Patient`, { method: 'POST', body: '{}' })).status).toBe(500);
+    expect(await statusOf(`${server.baseUrl}/Patient`, { method: 'POST', body: '{}' })).toBe(500);
   });
 });
 
