@@ -529,6 +529,31 @@ describe('a slow token endpoint under the fetch lock (SET NX PX), across process
     });
     const endpointId = `slow-token-${endpointCounter++}`;
     const transports: HttpTransport[] = [];
+    const lockChecks: { atMs: number }[] = [];
+    let waiter: { count: number; afterMs: number; resolve: () => void } | undefined;
+    const settle = (): void => {
+      const [first] = lockChecks;
+      if (waiter && first && lockChecks.filter((c) => c.atMs - first.atMs >= (waiter?.afterMs ?? 0)).length >= waiter.count) waiter.resolve();
+    };
+    /**
+     * A connection whose looks at the lock are recorded as they are sent: EXISTS (before a process
+     * knows the token endpoint) or SET NX (to take it). Watched at the client rather than with Redis's
+     * MONITOR, whose ioredis connection can fail ("Command queue state error") when a line of another
+     * client's command arrives with MONITOR's own answer.
+     */
+    const watched = (redis: Redis): Redis => {
+      const send = redis.sendCommand.bind(redis);
+      redis.sendCommand = (...args: Parameters<Redis['sendCommand']>) => {
+        const [command] = args;
+        const [key] = command.args;
+        if (['set', 'exists'].includes(command.name.toLowerCase()) && typeof key === 'string' && key.startsWith(`${env.prefix}fhir:token:${endpointId}:`) && key.endsWith(':lock')) {
+          lockChecks.push({ atMs: performance.now() });
+          settle();
+        }
+        return send(...args);
+      };
+      return redis;
+    };
     // A "process": its own Redis connection and transport, the same endpoint.
     const processAuth = (): SmartBackendAuth => {
       const transport = new HttpTransport({ allowInsecureHttp: true });
@@ -537,32 +562,17 @@ describe('a slow token endpoint under the fetch lock (SET NX PX), across process
         endpointId,
         baseUrl: `${server.url}/fhir`,
         config: { type: 'smart-backend', clientId: CLIENT_ID, privateKeyJwk: rsKey.privateJwk },
-        redis: env.connect(),
+        redis: watched(env.connect()),
         keyPrefix: env.prefix,
         transport,
         guard: { allowInsecureHttp: true },
         timeoutMs: REQUEST_TIMEOUT_MS,
       });
     };
-    // Every command Redis runs (MONITOR), to see the second process look at the lock.
-    const monitor = await env.connect().monitor();
     try {
-      const lockChecks: { atMs: number }[] = [];
-      let waiter: { count: number; afterMs: number; resolve: () => void } | undefined;
-      const settle = (): void => {
-        const [first] = lockChecks;
-        if (waiter && first && lockChecks.filter((c) => c.atMs - first.atMs >= (waiter?.afterMs ?? 0)).length >= waiter.count) waiter.resolve();
-      };
-      monitor.on('monitor', (time: string, args: string[]) => {
-        // A process looks at the lock with EXISTS (before it knows the token endpoint) or SET NX (to take it).
-        const [command, key] = args;
-        if (!['set', 'exists'].includes(command?.toLowerCase() ?? '') || key === undefined || !key.startsWith(`${env.prefix}fhir:token:${endpointId}:`) || !key.endsWith(':lock')) return;
-        lockChecks.push({ atMs: Number(time) * 1000 });
-        settle();
-      });
       /**
-       * Resolves once Redis has run `count` looks at the lock `afterMs` or more after the first (by
-       * Redis's clock). A process that took the lock looks no more: only one still waiting makes them.
+       * Resolves once `count` looks at the lock were sent `afterMs` or more after the first. A process
+       * that took the lock looks no more: only one still waiting makes them.
        */
       const lockLooked = (count: number, afterMs: number): Promise<void> =>
         new Promise((resolve) => {
@@ -591,7 +601,6 @@ describe('a slow token endpoint under the fetch lock (SET NX PX), across process
       expect(server.requests.map((r) => r.url)).toEqual(['/fhir/.well-known/smart-configuration', '/auth/token']);
     } finally {
       answer();
-      monitor.disconnect();
       await Promise.all(transports.map((t) => t.close()));
       await server.close();
     }
