@@ -136,7 +136,6 @@ const PREFETCH_MIN_BYTES = 128 * 1024;
 
 const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** `sleep(ms)`, ended early when `stop` fires (the caller then sends nothing more). */
 /**
  * Whether a call told to stop before sending (`stop`) must withdraw now: yes, unless the breaker made
  * it its half-open probe, which is always sent (PageRequestOptions).
@@ -145,6 +144,7 @@ function withdrawn(stop: AbortSignal | undefined, admission: Admission): boolean
   return stop?.aborted === true && admission.decision !== 'probe';
 }
 
+/** `sleep(ms)`, ended early when `stop` fires (the caller then sends nothing more). */
 async function sleepUnless(sleep: (ms: number) => Promise<void>, ms: number, stop: AbortSignal | undefined): Promise<void> {
   if (!stop) return sleep(ms);
   if (stop.aborted) return;
@@ -563,7 +563,7 @@ export class FhirEndpointClient {
       let location: string | undefined;
       let bodyStarted = false;
       try {
-        const acquired = await this.admitAndAcquire(admitting, admission.decision === 'probe' ? undefined : stop);
+        const acquired = await this.admitAndAcquire(admitting, admission, stop);
         if (admitting) {
           admitting = undefined;
           admission = acquired.admission ?? admission;
@@ -724,11 +724,15 @@ export class FhirEndpointClient {
 
   /**
    * Takes a limiter slot; on the first attempt also awaits the breaker's answer, sent in parallel.
-   * `stop` ends the wait for a slot (see {@link PageRequestOptions}).
+   * `stop` ends the wait for a slot (see {@link PageRequestOptions}), except for the breaker's
+   * half-open probe, which is always sent (or every process would be refused until the probe's lease
+   * ends): a call already known to be the probe (`admission`) waits for its slot without the stop; one
+   * the breaker makes its probe during the wait takes a slot again without it, if the stop withdrew it.
    */
-  private async admitAndAcquire(admitting: Promise<Admission> | undefined, stop: AbortSignal | undefined): Promise<AcquireResult & { admission?: Admission }> {
+  private async admitAndAcquire(admitting: Promise<Admission> | undefined, admission: Admission, stop: AbortSignal | undefined): Promise<AcquireResult & { admission?: Admission }> {
+    const slotStop = admission.decision === 'probe' ? undefined : stop;
     const spare = this.spare.take();
-    const acquiring = spare ? spare.catch(() => this.limiter.acquire(stop)) : this.limiter.acquire(stop);
+    const acquiring = spare ? spare.catch(() => this.limiter.acquire(slotStop)) : this.limiter.acquire(slotStop);
     if (!admitting) return acquiring;
     const [admitted, acquired] = await Promise.allSettled([admitting, acquiring]);
     if (admitted.status === 'rejected') {
@@ -736,8 +740,6 @@ export class FhirEndpointClient {
       throw admitted.reason;
     }
     if (acquired.status === 'rejected') {
-      // Withdrawn while waiting for a slot, but the breaker made this call its probe: it goes out even
-      // so (PageRequestOptions), or every process would be refused until the probe's lease ends.
       if (acquired.reason instanceof RequestNotSentError && admitted.value.decision === 'probe') {
         return { ...(await this.limiter.acquire()), admission: admitted.value };
       }
