@@ -1,9 +1,8 @@
 /**
  * De-duplication at scale: 20,000 resources (10,000 per care team from the scaled
- * generator, whose shared event groups are identical at both teams) in near-linear time.
- * Prints µs/resource next to the cost of one JSON.stringify per resource measured in the
- * same run (the machine is shared and noisy); asserts only a generous bound on CPU time, and linear growth
- * by counting pair comparisons rather than timing.
+ * generator, whose shared event groups are identical at both teams): the shared duplicates are
+ * found, and the work grows about linearly, asserted by counting pair comparisons rather than
+ * timing. The time per resource is `npm run bench:assemble`'s (its dedupe phase).
  */
 import type { FhirResource } from 'fhir/r4';
 import { generateCareTeamRecords } from '../../src/fixtures/index';
@@ -22,22 +21,6 @@ async function caseOf(perTeam: number): Promise<NormalizedResource[]> {
   return fakeNormalize([{ info: SOURCE_A, resources: a }, { info: SOURCE_B, resources: b }]);
 }
 
-/**
- * Best of `runs` (ms of this process's CPU time, not wall time: on a loaded CI host — three test
- * files at once on two cores — the wall time of the same work was seen at many times its CPU time).
- */
-function best(runs: number, f: () => void): number {
-  f(); // warm-up (JIT)
-  let min = Infinity;
-  for (let i = 0; i < runs; i++) {
-    const c0 = process.cpuUsage();
-    f();
-    const c = process.cpuUsage(c0);
-    min = Math.min(min, (c.user + c.system) / 1000);
-  }
-  return min;
-}
-
 describe('dedupe at scale', () => {
   let full: NormalizedResource[] = [];
   let half: NormalizedResource[] = [];
@@ -47,22 +30,9 @@ describe('dedupe at scale', () => {
     half = await caseOf(5_000);
   }, 180_000);
 
-  it('handles 20,000 resources in near-linear time and finds the shared duplicates', () => {
-    let merges = 0;
-    const ms = best(2, () => {
-      merges = dedupe(full).merges.length;
-    });
-    const stringify = best(2, () => {
-      for (const r of full) JSON.stringify(r.resource);
-    });
-    const perResource = (ms * 1000) / full.length;
-    process.stdout.write(
-      `dedupe: ${full.length} resources, ${merges} merges, ${ms.toFixed(0)} ms of CPU = ${perResource.toFixed(2)} µs/resource; ` +
-        `JSON.stringify in the same run ${((stringify * 1000) / full.length).toFixed(2)} µs/resource (ratio ${(ms / stringify).toFixed(2)})\n`,
-    );
-    expect(merges).toBeGreaterThan(1500);
-    expect(perResource).toBeLessThan(100); // generous: the aim is ≤ ~5 µs/resource on an idle machine
-  }, 120_000);
+  it('finds the shared duplicates among 20,000 resources', () => {
+    expect(dedupe(full).merges.length).toBeGreaterThan(1500);
+  });
 
   it('grows about linearly: twice the resources take about twice the pair comparisons', () => {
     // Counted, not timed (a timing ratio flakes on a shared 2-core machine): every rule's pair test
@@ -81,8 +51,6 @@ describe('dedupe at scale', () => {
       return n;
     };
     const [large, small] = [comparisons(full), comparisons(half)];
-    const timeRatio = best(1, () => dedupe(full)) / best(1, () => dedupe(half));
-    process.stdout.write(`dedupe: ${full.length} vs ${half.length} resources, pair comparisons ${large} vs ${small} (ratio ${(large / small).toFixed(2)}), time ratio ${timeRatio.toFixed(2)}\n`);
     expect(small).toBeGreaterThan(800);
     expect(large / small).toBeLessThan(2.5); // quadratic would be ~4
   }, 120_000);
