@@ -19,4 +19,11 @@ module.exports = {
   // time waiting (on sandbox servers, PostgreSQL, Redis, queue workers, Retry-After waits), so with two
   // the cores were idle ~40 % of the time (test/pull: 340 s with 2 workers, 276 s with 3).
   maxWorkers: 3,
+  // A worker whose memory has grown past this after a file is replaced by a fresh one. Each file loads
+  // its own copy of the service's ~1,300 modules and a worker keeps much of every file it ran: its heap
+  // grew by tens of MB a file (700–900 MB after a file, with this limit, before the worker was
+  // replaced), and every full collection marked all of it. Measured on this 2-core machine
+  // (2026-12-01, the whole suite, `npx jest`): no limit 933–956 s (~1,790 s of CPU), 700 MB 698 s
+  // (~1,310 s), 400 MB 689 s (~1,290 s): a worker's start (~1 s) is cheap beside that.
+  workerIdleMemoryLimit: '700MB',
 };
