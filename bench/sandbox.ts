@@ -11,9 +11,9 @@
  *
  * Flags: --resources N (a multiple of 500, default 50000).
  */
-import { Agent, request as httpRequest } from 'node:http';
-import type { Bundle, Observation, Resource } from '@medplum/fhirtypes';
+import { Agent } from 'node:http';
 import { startSandboxServer } from '../src/sandbox';
+import { largePatient, largePatientSearchUrl, pageThroughParsed, pageThroughRaw } from '../src/sandbox/paging/large-patient';
 import { fmtInt, fmtRatio, machineInfo, table, writeResult, type BenchFigure } from './support';
 
 const PAGE = 500;
@@ -34,66 +34,10 @@ function parseArgs(argv: readonly string[]): { resources: number } {
   return args;
 }
 
-function observation(i: number): Observation {
-  return {
-    resourceType: 'Observation',
-    id: `obs-${i}`,
-    status: 'final',
-    category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'laboratory' }] }],
-    code: { coding: [{ system: 'http://loinc.org', code: '2339-0', display: 'Glucose [Mass/volume] in Blood' }], text: 'Glucose' },
-    subject: { reference: 'Patient/big' },
-    encounter: { reference: `Encounter/e${i % 500}` },
-    effectiveDateTime: new Date(Date.UTC(2020, 0, 1) + i * 60_000).toISOString(),
-    issued: '2020-01-01T00:00:00.000Z',
-    valueQuantity: { value: 80 + (i % 40), unit: 'mg/dL', system: 'http://unitsofmeasure.org', code: 'mg/dL' },
-  };
-}
-
-function get(url: string, agent: Agent): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    httpRequest(url, { agent }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve(Buffer.concat(chunks)));
-      res.on('error', reject);
-    })
-      .on('error', reject)
-      .end();
-  });
-}
-
-function countOccurrences(buffer: Buffer, needle: string): number {
-  let count = 0;
-  for (let index = buffer.indexOf(needle); index >= 0; index = buffer.indexOf(needle, index + needle.length)) count++;
-  return count;
-}
-
-/** Pages with node:http, reading each body whole and taking the entry count and the next link without parsing. */
-async function pageRaw(firstUrl: string, agent: Agent): Promise<Pass> {
+/** `pass` timed. */
+async function timed(pass: () => Promise<{ resources: number; pages: number }>): Promise<Pass> {
   const started = performance.now();
-  let url: string | undefined = firstUrl;
-  let resources = 0;
-  let pages = 0;
-  while (url) {
-    const body = await get(url, agent);
-    resources += countOccurrences(body, '"search":{"mode":"match"}');
-    url = /"relation":"next","url":"([^"]+)"/.exec(body.subarray(0, 2048).toString('utf8'))?.[1];
-    pages++;
-  }
-  return { resources, pages, seconds: (performance.now() - started) / 1000 };
-}
-
-async function pageParsed(firstUrl: string): Promise<Pass> {
-  const started = performance.now();
-  let url: string | undefined = firstUrl;
-  let resources = 0;
-  let pages = 0;
-  while (url) {
-    const bundle = JSON.parse(await (await fetch(url)).text()) as Bundle;
-    resources += bundle.entry?.length ?? 0;
-    url = bundle.link?.find((link) => link.relation === 'next')?.url;
-    pages++;
-  }
+  const { resources, pages } = await pass();
   return { resources, pages, seconds: (performance.now() - started) / 1000 };
 }
 
@@ -103,17 +47,19 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   const server = await startSandboxServer({ name: 'bench', auth: 'none' });
   try {
-    const resources: Resource[] = [{ resourceType: 'Patient', id: 'big' }];
-    for (let i = 0; i < total; i++) resources.push(observation(i));
+    const resources = largePatient(total);
     const loadStarted = performance.now();
     await server.load(resources);
     const loadSeconds = (performance.now() - loadStarted) / 1000;
-    const first = `${server.baseUrl}/Observation?patient=big&_count=${PAGE}`;
+    const first = largePatientSearchUrl(server.baseUrl, PAGE);
     const agent = new Agent({ keepAlive: true });
-    const cold = await pageRaw(first, agent);
-    const warm = await pageRaw(first, agent);
+    const cold = await timed(() => pageThroughRaw(first, agent));
+    const warm = await timed(() => pageThroughRaw(first, agent));
     agent.destroy();
-    const parsed = await pageParsed(first);
+    const parsed = await timed(async () => {
+      const { ids, pages } = await pageThroughParsed(first);
+      return { resources: ids.length, pages };
+    });
     for (const [name, pass] of [['first search', cold], ['warm', warm], ['end to end', parsed]] as const) {
       if (pass.resources !== total || pass.pages !== total / PAGE) throw new Error(`${name}: ${pass.resources} resources in ${pass.pages} pages, expected ${total} in ${total / PAGE}`);
     }
