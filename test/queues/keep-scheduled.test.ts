@@ -92,8 +92,9 @@ it('warns once that the schedule is not written while Redis refuses writes, not 
     logger.level = 'info';
     logger.add(capture);
     // A failover to an empty replica: the schedule is gone, reads are answered, writes refused (READONLY).
-    await admin.flushall();
-    await admin.replicaof('127.0.0.1', '1');
+    // Both in one transaction: between two commands a check of the keeper (every 50 ms) could find
+    // the schedule missing and write it back before writes were refused.
+    await admin.multi().flushall().replicaof('127.0.0.1', '1').exec();
     // Checks go on every 50 ms: each finds the schedule missing and fails to write it.
     const checks = jest.spyOn(queue, 'getJobScheduler');
     await eventually(async () => checks.mock.calls.length, (n) => n >= 6, 10_000);
