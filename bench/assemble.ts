@@ -27,8 +27,12 @@
  *
  * Targets (issue #5): ≥ 20,000 resources/s and peak RSS < 400 MB.
  *
+ * Then, unless `--ceiling 0`, the same number of resources as two half cases assembled at once in two
+ * threads (`assemble-ceiling.ts`, `--runs` times, the median shown): the most a design spreading one
+ * case over both cores could reach here, and what two threads holding half a case each cost in RSS.
+ *
  * Flags: --resources N (even, default 50000), --runs N (default 3), --profile FILE (a .cpuprofile of
- * the main thread during the first timed assembly).
+ * the main thread during the first timed assembly), --ceiling 0|1 (default 1).
  * Env: TEST_POSTGRES_URL (admin URL, default postgres://postgres@127.0.0.1:5432/postgres).
  */
 import { execFileSync } from 'node:child_process';
@@ -42,6 +46,7 @@ import type { Database } from '../src/db/database';
 import { openDatabase } from '../src/db/open';
 import { setLogLevel } from '../src/log';
 import { loadTerminologyMappings } from '../src/normalize/terminology';
+import { parallelHalves, type CeilingCases, type CeilingRun } from './assemble-ceiling';
 import type { SeededCase } from './assemble-seed';
 import { createBenchDatabase } from './bench-service';
 import {
@@ -57,10 +62,12 @@ interface Args {
   resources: number;
   runs: number;
   profile?: string;
+  /** Also measure two half cases at once in two threads (`assemble-ceiling.ts`). */
+  ceiling: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { resources: 50_000, runs: 3 };
+  const args: Args = { resources: 50_000, runs: 3, ceiling: true };
   for (let i = 0; i < argv.length; i += 2) {
     const flag = argv[i];
     const value = argv[i + 1];
@@ -68,6 +75,7 @@ function parseArgs(argv: readonly string[]): Args {
     if (flag === '--resources') args.resources = Number(value);
     else if (flag === '--runs') args.runs = Number(value);
     else if (flag === '--profile') args.profile = path.resolve(value);
+    else if (flag === '--ceiling') args.ceiling = value !== '0';
     else throw new Error(`Unknown flag ${flag ?? ''}`);
   }
   if (!Number.isInteger(args.resources) || args.resources < 2_000 || args.resources % 2 !== 0) throw new Error('--resources must be an even integer ≥ 2000');
@@ -188,6 +196,33 @@ async function parseBaseline(db: Database, caseId: string): Promise<{ ms: number
   return { ms: performance.now() - t0, bytes, resources };
 }
 
+/** Seeds the two half cases (and a second small case to warm the second thread), then runs {@link parallelHalves} `args.runs` times: the median run. */
+async function ceilingRuns(db: Database, dbUrl: string, args: Args, warm: SeededCase): Promise<CeilingRun> {
+  const perTeam = Math.floor(args.resources / 4);
+  log(`seeding two half cases of ${fmtInt(2 * perTeam)} resources each for the two-thread ceiling …`);
+  const cases: CeilingCases = { halves: [seedInChild(dbUrl, perTeam), seedInChild(dbUrl, perTeam)], warmups: [warm, seedInChild(dbUrl, WARMUP_PER_TEAM)] };
+  await db.exec('VACUUM ANALYZE');
+  const runs: CeilingRun[] = [];
+  for (let i = 0; i < args.runs; i++) {
+    const r = await parallelHalves(db, () => loadTerminologyMappings(), cases);
+    runs.push(r);
+    log(`two halves at once ${i + 1}/${args.runs}: ${fmtInt(r.resources)} resources in ${(r.ms / 1000).toFixed(2)} s = ${fmtInt(r.resources / (r.ms / 1000))} res/s, sampled peak RSS ${fmtMb(r.rssPeakBytes)}`);
+  }
+  const median = [...runs].sort((a, b) => a.ms - b.ms)[Math.floor((runs.length - 1) / 2)];
+  if (!median) throw new Error('no ceiling run');
+  return median;
+}
+
+function printCeiling(c: CeilingRun, oneThreadResPerS: number): void {
+  const resPerS = c.resources / (c.ms / 1000);
+  console.log(
+    `Two-thread ceiling (assemble-ceiling.ts): the same ${fmtInt(c.resources)} resources as two half cases assembled at once in two threads, ` +
+      `nothing passed between them (median run): ${fmtInt(c.ms)} ms = ${fmtInt(resPerS)} res/s (${fmtRatio(resPerS / oneThreadResPerS)} the one-thread median), ` +
+      `CPU ${((c.nodeCpuMs * 1000) / c.resources).toFixed(0)} µs/resource, RSS before ${fmtMb(c.rssBeforeBytes)}, sampled peak ${fmtMb(c.rssPeakBytes)}`,
+  );
+  console.log(`Phases of each half (ms): ${c.timings.map((t) => Object.entries(t).map(([k, v]) => `${k} ${fmtInt(v)}`).join(', ')).join(' | ')}`);
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const startedAt = new Date().toISOString();
@@ -197,7 +232,7 @@ async function main(): Promise<void> {
   const dbUrl = new URL(database.url);
   let db: Database | undefined;
   try {
-    db = await openDatabase({ databaseUrl: dbUrl.toString(), dataDir: '/nonexistent', poolSize: 4 });
+    db = await openDatabase({ databaseUrl: dbUrl.toString(), dataDir: '/nonexistent', poolSize: 6 });
     log(`seeding ${fmtInt(args.resources)} resources (two sources) through commitPage …`);
     const seeded = seedInChild(dbUrl.toString(), args.resources / 2);
     log(`seeded ${fmtInt(seeded.resources)} resources in ${fmtInt(seeded.pages)} pages (${fmtMb(seeded.pageBytes)} of page bodies) in ${(seeded.ms / 1000).toFixed(1)} s`);
@@ -221,6 +256,7 @@ async function main(): Promise<void> {
     const parse = await parseBaseline(db, seeded.caseId);
     const parsePerS = parse.resources / (parse.ms / 1000);
     if (parse.resources !== seeded.resources) throw new Error(`baseline parsed ${parse.resources} resources, seeded ${seeded.resources}`);
+    const ceiling = args.ceiling ? await ceilingRuns(db, dbUrl.toString(), args, warm) : undefined;
 
     // The process's high-water mark after the last run covers every run (and the far smaller warm-ups).
     const peakMb = Math.max(...runs.map((r) => Math.max(r.rssPeakBytes, r.maxRssBytes))) / MB;
@@ -257,6 +293,7 @@ async function main(): Promise<void> {
     console.log(`Phases of the median run (ms): ${Object.entries(run.timings).map(([k, v]) => `${k} ${fmtInt(v)}`).join(', ')}`);
     console.log(`Longest event-loop block during the median assembly: ${fmtInt(run.longestBlockMs)} ms (the process's other requests and jobs wait that long)`);
     console.log(`RSS before the median assembly ${fmtMb(run.rssBeforeBytes)}, sampled peak during it ${fmtMb(run.rssPeakBytes)}, process high-water mark ${fmtMb(run.maxRssBytes)}`);
+    if (ceiling) printCeiling(ceiling, resPerS);
     const figures: BenchFigure[] = [
       {
         figure: 'assembly throughput (50k, 2 sources)',
@@ -271,6 +308,12 @@ async function main(): Promise<void> {
       { figure: 'assembly peak RSS', unit: 'MB', measured: peakMb, target: `< ${TARGET_PEAK_RSS_MB}`, pass: peakMb < TARGET_PEAK_RSS_MB },
       { figure: 'longest event-loop block during assembly', unit: 'ms', measured: run.longestBlockMs },
       { figure: 'assembly CPU per resource (Node, both threads)', unit: 'µs', measured: (run.nodeCpuMs * 1000) / seeded.resources },
+      ...(ceiling
+        ? [
+            { figure: 'two half cases at once in two threads (ceiling of a two-thread design)', unit: 'res/s', measured: ceiling.resources / (ceiling.ms / 1000) },
+            { figure: 'two half cases at once in two threads, peak RSS', unit: 'MB', measured: ceiling.rssPeakBytes / MB },
+          ]
+        : []),
     ];
     const pass = figures.every((f) => f.pass !== false);
     const written = writeResult({
@@ -280,7 +323,7 @@ async function main(): Promise<void> {
       machine: machineInfo(),
       pass,
       figures,
-      details: { seeded, run, runs, parse },
+      details: { seeded, run, runs, parse, ...(ceiling ? { ceiling } : {}) },
     });
     console.log(`${pass ? 'PASS' : 'MISS'} (targets: ≥ ${fmtInt(TARGET_RES_PER_S)} res/s, peak RSS < ${TARGET_PEAK_RSS_MB} MB) → ${written.latest}`);
     if (!pass) process.exitCode = 1;
