@@ -26,6 +26,7 @@ import { logger } from '../src/log';
 import { redisReady } from '../src/redis';
 import { PendingSteps } from '../src/util/pending-steps';
 import { withTimeout } from '../src/util/with-timeout';
+import { stopController } from '../src/util/stop-controller';
 
 /**
  * BullMQ topology: one module per queue (payload schema, retry policy, concurrency, processor).
@@ -108,6 +109,15 @@ function activeJobCount(worker: Worker): number {
   return typeof count === 'number' ? count : 0;
 }
 
+/**
+ * How many waits can listen for the process's stop at once (`stopController`): a request waiting to be
+ * sent (its endpoint's limiter slot, a retry backoff) listens until its wait ends, and a pull job has at
+ * most two requests under way (its page and the next one fetched ahead), an attachment job one.
+ */
+export function stopWaitsAtOnce(config: Pick<Config, 'pullConcurrency' | 'attachmentConcurrency'>): number {
+  return 2 * config.pullConcurrency + config.attachmentConcurrency;
+}
+
 export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
   const { config } = deps;
   const prefix = config.queuePrefix;
@@ -119,7 +129,7 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
   // One client per endpoint in this process, shared by every pull and attachment job.
   const clients = new EndpointClients(deps.redis, `${prefix}:fhir:`, clientOptions, { requestTimeoutMs: config.fhirRequestTimeoutMs, production: config.production });
   // Fired as the stop begins: running pull tasks end at their next page boundary and are handed back.
-  const stopping = new AbortController();
+  const stopping = stopController(stopWaitsAtOnce(config));
   clients.onEvent(recordRetryEvent);
   clients.onEvent(recordFhirRequestMetrics);
   const pullDeps = {
