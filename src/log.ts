@@ -126,13 +126,32 @@ export function errorFields(err: unknown): { errorName: string; errorCode?: stri
     return {
       errorName: err.name,
       errorCode: codeText === undefined || ERROR_CODE.test(codeText) ? codeText : REDACTED,
-      errorMessage: scrubMessage(err.message),
+      errorMessage: inOwnWords(err) ? err.message.slice(0, MAX_MESSAGE) : scrubMessage(err.message),
     };
   }
   return { errorName: typeof err, errorMessage: 'non-error thrown' };
 }
 
 const QUOTES = /["'`]/;
+
+/** Characters of an error's message a log line keeps. */
+const MAX_MESSAGE = 300;
+
+/**
+ * An error whose message this service wrote from its own words, numbers and codes only — nothing it
+ * received (no server's text, file name, display or id from outside) — says so with
+ * `messageInOwnWords: true` and is logged whole. Any other message loses what it quotes
+ * ({@link scrubMessage}), and our prose is full of apostrophes ("the server's paging does not end")
+ * that the scrubber must take for quotes in text from elsewhere ("can't read Emma Garcia's CT"): it
+ * would cut such a message down to its first words.
+ */
+export interface InOwnWords {
+  readonly messageInOwnWords: boolean;
+}
+
+function inOwnWords(err: Error): boolean {
+  return (err as Partial<InOwnWords>).messageInOwnWords === true;
+}
 
 /**
  * `message` without what it quotes: everything from its first quote character to its last goes
@@ -151,5 +170,5 @@ function scrubMessage(message: string): string {
   return scrubbed
     .replace(/\([^)]*\)=\([^)]*\)/g, '(…)=(…)')
     .replace(/[\w.+-]+@[\w-]+\.[\w.]+/g, '…@…')
-    .slice(0, 300);
+    .slice(0, MAX_MESSAGE);
 }

@@ -9,6 +9,7 @@
  */
 import { FhirClientError } from '../fhir';
 import type { AuthStrategy } from '../fhir/auth-strategy';
+import type { InOwnWords } from '../log';
 import { HttpProblem } from '../http/problem';
 
 /** The FHIR versions spoken here, as said to people. */
@@ -38,12 +39,20 @@ export function fhirVersionMessage(declared: string): string {
  * permanent (the job is not retried; asking again gets the same), not counted against the endpoint's
  * health. Read its capabilities again (`POST /api/endpoints/:id/capabilities`) once it speaks R4.
  */
-export class UnsupportedFhirVersionError extends FhirClientError {
+export class UnsupportedFhirVersionError extends FhirClientError implements InOwnWords {
   readonly retryable = false;
   constructor(readonly declared: string) {
     super(fhirVersionMessage(declared));
   }
+
+  /** Logged whole (`InOwnWords`, src/log.ts) when what the server declared is a version number, as FHIR's are. */
+  get messageInOwnWords(): boolean {
+    return VERSION_NUMBER.test(this.declared);
+  }
 }
+
+/** A version as the FHIR-version value set writes them (`1.0.2`, `5.0.0`, `6.0.0-ballot2`). */
+const VERSION_NUMBER = /^\d{1,2}\.\d{1,2}(?:\.\d{1,2})?(?:-[a-z0-9]{1,12})?$/;
 
 /**
  * The 422 answer of an endpoint route whose server declares another FHIR version: a problem naming

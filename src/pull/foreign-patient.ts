@@ -15,6 +15,7 @@
  * @packageDocumentation
  */
 import { FhirClientError, type ScannedSearchPage } from '../fhir';
+import type { InOwnWords } from '../log';
 import { otherPatientAmong, otherPatientOf, type ChildAtServer } from '../normalize/patient-scope';
 import type { PageEntries } from './page-resources';
 
@@ -27,8 +28,10 @@ export const FOREIGN_PATIENTS_TO_STOP = 2;
  * how many other patients there were, never who (their `Patient/<id>` are someone else's PHI), and
  * what to do about it.
  */
-export class ForeignPatientsError extends FhirClientError {
+export class ForeignPatientsError extends FhirClientError implements InOwnWords {
   readonly retryable = false;
+  /** A count in this service's words: logged whole (`InOwnWords`, src/log.ts). */
+  readonly messageInOwnWords = true;
   /** How many distinct other patients the query's pages were about (their ids are not kept). */
   readonly otherPatients: number;
   constructor(patients: readonly string[]) {

@@ -18,6 +18,7 @@
  * token) or resumes after a crash starts a new one.
  */
 import { FhirClientError } from '../fhir';
+import type { InOwnWords } from '../log';
 import type { PageEntry } from './page-resources';
 
 /**
@@ -33,9 +34,13 @@ export const IDLE_PAGES_TO_STOP = 1;
  */
 export const EMPTY_PAGES_TO_STOP = 50;
 
-/** The server's paging went round in circles: permanent (it will do the same again). */
-export class PagingLoopError extends FhirClientError {
+/**
+ * The server's paging went round in circles: permanent (it will do the same again). Its message is
+ * page numbers in this service's words: logged whole (`InOwnWords`, src/log.ts).
+ */
+export class PagingLoopError extends FhirClientError implements InOwnWords {
   readonly retryable = false;
+  readonly messageInOwnWords = true;
 }
 
 /** Watches one run of a query's pages (see the module comment). */

@@ -1,5 +1,8 @@
 import { CaptureTransport } from '../support/capture-log';
+import { UnsupportedFhirVersionError } from '../../src/endpoints/fhir-version';
 import { errorFields, logger } from '../../src/log';
+import { ForeignPatientsError } from '../../src/pull/foreign-patient';
+import { PagingGuard, pagingLoopError } from '../../src/pull/paging-guard';
 import { SAMPLE_PHI_STRINGS, sampleIntake } from '../support/intake';
 import { startTestService, type TestService } from '../support/service';
 
@@ -78,6 +81,28 @@ describe('PHI never reaches a log line', () => {
     expect(errorFields(new Error('relation "case_bundles" does not exist')).errorMessage).toBe('relation "…" does not exist');
     expect(errorFields(new Error('Key (email)=(zinnia@example.org) already exists.')).errorMessage).toBe('Key (…)=(…) already exists.');
     expect(errorFields(new Error('connect ECONNREFUSED 127.0.0.1:5432')).errorMessage).toBe('connect ECONNREFUSED 127.0.0.1:5432');
+  });
+
+  it("logs whole an error whose message is the service's own words (apostrophes and all), and only such an error", () => {
+    const emptyPages = new PagingGuard();
+    let stopped: unknown;
+    try {
+      for (let page = 1; page <= 60; page++) emptyPages.admit(page, `https://ehr.example.org/fhir/Observation?page=${page}`, []);
+    } catch (err) {
+      stopped = err;
+    }
+    const own = [stopped, pagingLoopError(7, 3), new ForeignPatientsError(['Patient/zinnia-1', 'Patient/zinnia-2']), new UnsupportedFhirVersionError('5.0.0')];
+    for (const err of own) {
+      if (!(err instanceof Error)) throw new Error('the paging guard did not stop the query');
+      expect(err.message).toMatch(/'/); // "the server's paging", "the EHR's administrators", "the server's R4 base URL"
+      expect(errorFields(err).errorMessage).toBe(err.message);
+    }
+    expect(errorFields(own[2]).errorMessage).not.toMatch(/zinnia/);
+    // The same words in an error of no such class, or a version that is not a version number, are scrubbed.
+    expect(errorFields(new Error(pagingLoopError(7, 3).message)).errorMessage).toBe('the next link of page 7 of this query leads back to page 3: the server"…');
+    const odd = new UnsupportedFhirVersionError('5.0.0 "Emma Garcia test server"');
+    expect(odd.messageInOwnWords).toBe(false);
+    expect(errorFields(odd).errorMessage).toBe('the server declares fhirVersion 5.0.0 "…"s R4 base URL');
   });
 
   it("logs only a code shaped like one as an error's code", () => {
