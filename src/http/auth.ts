@@ -146,7 +146,7 @@ function keySetUnavailable(res: Response, err: KeySetUnavailableError): HttpProb
   return new HttpProblem(
     503,
     'Service Unavailable',
-    "The bearer token could not be verified: the identity provider's signing keys cannot be read right now. The token was not judged; send the request again shortly with the same token.",
+    "The bearer token could not be verified: the signing keys of the identity provider cannot be read right now. The token was not judged; send the request again shortly with the same token.",
   );
 }
 
