@@ -8,12 +8,16 @@
  * Measured in the same run, on the same files:
  *  - plain read: `readFileSync` of every file, one thread (the baseline);
  *  - ingest: hash (SHA-256) + header parse + store into the content-addressed blob store (hard link),
- *    through `ingestDicomFiles` with a `DicomWorkerPool` of one thread per core (the production path:
- *    parsing off the main thread with a hard time limit);
+ *    through `ingestDicomFiles` with a `DicomWorkerPool` of one thread per core (parsing off the main
+ *    thread with a hard time limit; sixteen files at a time);
  *  - ingest inline: the same work on the main thread only (for comparison);
  *  - ingest durable: as ingest, plus an fdatasync of each file before it is linked (crash-safe store);
  * each hot (page cache warm) and, where possible, cold (each file's pages evicted with
  * `dd iflag=nocache count=0`, i.e. posix_fadvise DONTNEED, before the pass).
+ *
+ * `ingestDicomFiles` is a library path: the service does not call it. Then, the same files through the
+ * service's own path (`dicom-service.ts`: HTTP upload, then the `ingest-upload` job), `PASSES` passes,
+ * as rows of their own beside the same plain read.
  *
  * Target (perf-limits §6): ingest ≥ 0.5× plain-read throughput.
  */
@@ -27,6 +31,7 @@ import { BlobStore } from '../src/blobs/blob-store';
 import { parseDicomBuffer } from '../src/imaging/dicom-file';
 import { type DicomFileToIngest, ingestDicomFiles, storeFileAsBlob } from '../src/imaging/dicom-ingest';
 import { DicomWorkerPool } from '../src/imaging/dicom-worker-pool';
+import { FILES_PER_UPLOAD, servicePasses, type ServicePass } from './dicom-service';
 import { type BenchFigure, fmtInt, fmtRatio, machineInfo, MB, table, writeResult } from './support';
 
 const SOURCE_DIR = path.resolve(__dirname, '..', '..', '..', 'shared', 'data', 'dicom');
@@ -173,6 +178,12 @@ async function main(): Promise<void> {
       if (evict(files)) runs['ingestCold']?.push(await ingest(files, pool, blobRoot, false));
       if (evict(files)) runs['warmCold']?.push(await ingest(files, pool, blobRoot, false, false));
     }
+    await pool.close();
+    const service = await servicePasses(files, PASSES);
+    const servicePass = (pick: (p: ServicePass) => number): Pass[] => service.map((p) => ({ seconds: pick(p), files: p.files, bytes: p.bytes }));
+    runs['serviceUpload'] = servicePass((p) => p.uploadSeconds);
+    runs['serviceIngest'] = servicePass((p) => p.ingestSeconds);
+    runs['service'] = servicePass((p) => p.uploadSeconds + p.ingestSeconds);
     const med = (key: string): { filesPerS: number; mbPerS: number } | undefined => {
       const passes = runs[key] ?? [];
       if (passes.length === 0) return undefined;
@@ -193,6 +204,9 @@ async function main(): Promise<void> {
     line('plain read, cold (pages evicted)', 'readCold');
     line('ingest, cold, fresh store', 'ingestCold', med('readCold'));
     line('ingest, cold, store folders exist', 'warmCold', med('readCold'));
+    line(`service: upload (HTTP, ${FILES_PER_UPLOAD} files a request)`, 'serviceUpload', read);
+    line('service: ingest job (header parse, verdict)', 'serviceIngest', read);
+    line('service: upload + ingest job', 'service', read);
 
     console.log(`DICOM header ingest: ${files.length} files, ${(totalBytes / MB).toFixed(1)} MB, ${PASSES} passes (medians); ${outcome.ok} parsed, ${outcome.failed} unparsed (malformed, kept)`);
     console.log(table(['phase', 'files/s', 'MB/s', 'vs read'], rows));
@@ -211,6 +225,10 @@ async function main(): Promise<void> {
       const ratio = cold.filesPerS / readCold.filesPerS;
       figures.push({ figure: 'ingest vs plain read (cold)', unit: '×', measured: ratio, target: `≥ ${TARGET_RATIO}`, pass: ratio >= TARGET_RATIO, baseline: readCold.filesPerS, baselineName: 'cold readFileSync files/s', ratio });
     }
+    const viaService = med('service');
+    if (read && viaService) {
+      figures.push({ figure: "service's own path: upload + ingest job (hot)", unit: 'files/s', measured: viaService.filesPerS, baseline: read.filesPerS, baselineName: 'readFileSync files/s', ratio: viaService.filesPerS / read.filesPerS });
+    }
     const durable = med('durable');
     if (durable) figures.push({ figure: 'durable ingest (fdatasync per file)', unit: 'files/s', measured: durable.filesPerS });
     const pass = figures.filter((f) => f.pass !== undefined).every((f) => f.pass);
@@ -221,7 +239,7 @@ async function main(): Promise<void> {
       machine: machineInfo(),
       pass,
       figures,
-      details: { files: files.length, totalBytes, passes: PASSES, threads, outcome, runs, evictionWorked: canEvict === true },
+      details: { files: files.length, totalBytes, passes: PASSES, threads, outcome, runs, evictionWorked: canEvict === true, serviceStates: service[0]?.states },
     });
     console.log(`${pass ? 'PASS' : 'FAIL'} (target: ingest ≥ ${TARGET_RATIO}× plain read) → ${written.latest}`);
   } finally {

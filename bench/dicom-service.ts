@@ -1,0 +1,109 @@
+/**
+ * `bench:dicom`'s service rows: the same DICOM files through the path the service itself takes with a
+ * family's files, end to end over HTTP. `POST /api/cases/:id/uploads` (multipart, each file streamed
+ * into the blob store with its SHA-256, the upload recorded in one transaction: 202), then the
+ * `ingest-upload` job (each file's header parsed in the DICOM worker pool and its verdict recorded),
+ * until no file of the upload is left `received`; its case assembled again after that is not counted.
+ *
+ * The bench's other rows time `ingestDicomFiles` (`src/imaging/dicom-ingest.ts`): hash, parse and
+ * store, sixteen files at a time, a library path the service does not take. These rows say what a
+ * family's CD costs the service, beside the same plain read.
+ *
+ * An upload takes at most 200 files (`MAX_FILES_PER_UPLOAD`), so the files go in uploads of
+ * {@link FILES_PER_UPLOAD}, one after another, each into a new case. Each pass sends new content (its
+ * number in the DICOM preamble, free for any use: PS3.10 §7.1), so no blob is already stored. The ingest is seen by polling the
+ * upload every {@link POLL_MS} ms (as a client does): each upload's time is late by up to that much.
+ * @packageDocumentation
+ */
+import fs from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { apiClient, type ApiClient } from '../scripts/demo/api-client';
+import { MAX_FILES_PER_UPLOAD } from '../src/uploads/upload-service';
+import { BENCH_INTAKE } from './assemble-seed';
+import { startBenchService } from './bench-service';
+
+/** Files per upload: the corpus's 340 in two. */
+export const FILES_PER_UPLOAD = Math.min(170, MAX_FILES_PER_UPLOAD);
+const POLL_MS = 20;
+/** The warm-up's pass number (its content differs from every timed pass's). */
+const WARM_UP_PASS = 255;
+
+/** A file as the bench made it: where it is, and the name it is uploaded under. */
+export interface BenchFile {
+  readonly path: string;
+  readonly name: string;
+}
+
+/** One pass over every file: wall time of the uploads (until each 202) and of their ingest jobs (202 until no file is `received`). */
+export interface ServicePass {
+  readonly files: number;
+  readonly bytes: number;
+  readonly uploadSeconds: number;
+  readonly ingestSeconds: number;
+  /** Files per state after the ingest (`flagged`, `unparsed`, `parsed`…). */
+  readonly states: Readonly<Record<string, number>>;
+}
+
+interface UploadView {
+  readonly uploadId: string;
+  readonly files: readonly { readonly state: string }[];
+}
+
+/** The file's bytes made unique to `pass`: its number in the preamble's second word, or a byte appended to a file without one. */
+function passBytes(file: BenchFile, pass: number): Buffer {
+  const bytes = fs.readFileSync(file.path);
+  if (bytes.length >= 132 && bytes.toString('latin1', 128, 132) === 'DICM') {
+    bytes.writeUInt32LE(pass + 1, 4);
+    return bytes;
+  }
+  return Buffer.concat([bytes, Buffer.from([pass & 0xff])]);
+}
+
+async function uploadAndIngest(api: ApiClient, token: string, chunk: readonly BenchFile[], pass: number): Promise<{ uploadMs: number; ingestMs: number; states: string[] }> {
+  const opened = await api.json<{ id: string }>('POST', '/api/cases', token, BENCH_INTAKE);
+  const form = new FormData();
+  for (const f of chunk) form.append('file', new Blob([passBytes(f, pass)]), f.name);
+  const t0 = performance.now();
+  const accepted = await api.multipart<{ uploadId: string }>(`/api/cases/${opened.id}/uploads`, token, form);
+  const t1 = performance.now();
+  for (;;) {
+    const { items } = await api.json<{ items: UploadView[] }>('GET', `/api/cases/${opened.id}/uploads`, token);
+    const upload = items.find((u) => u.uploadId === accepted.uploadId);
+    if (!upload) throw new Error(`upload ${accepted.uploadId} not listed`);
+    if (upload.files.length !== chunk.length) throw new Error(`upload lists ${upload.files.length} files, sent ${chunk.length}`);
+    if (upload.files.every((f) => f.state !== 'received')) return { uploadMs: t1 - t0, ingestMs: performance.now() - t1, states: upload.files.map((f) => f.state) };
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
+
+/**
+ * Starts the real service (fresh database, own queue prefix), warms it with one upload, then runs
+ * `passes` passes over `files`; the service is stopped after.
+ */
+export async function servicePasses(files: readonly BenchFile[], passes: number): Promise<ServicePass[]> {
+  const svc = await startBenchService('dicom');
+  try {
+    const api = apiClient(svc.url);
+    const token = await svc.token('case_manager', 'bench-case-manager');
+    const chunks: BenchFile[][] = [];
+    for (let i = 0; i < files.length; i += FILES_PER_UPLOAD) chunks.push(files.slice(i, i + FILES_PER_UPLOAD));
+    await uploadAndIngest(api, token, chunks[0] ?? [], WARM_UP_PASS);
+    const bytes = files.reduce((n, f) => n + fs.statSync(f.path).size, 0);
+    const out: ServicePass[] = [];
+    for (let p = 0; p < passes; p++) {
+      let uploadMs = 0;
+      let ingestMs = 0;
+      const states: Record<string, number> = {};
+      for (const chunk of chunks) {
+        const r = await uploadAndIngest(api, token, chunk, p);
+        uploadMs += r.uploadMs;
+        ingestMs += r.ingestMs;
+        for (const s of r.states) states[s] = (states[s] ?? 0) + 1;
+      }
+      out.push({ files: files.length, bytes, uploadSeconds: uploadMs / 1000, ingestSeconds: ingestMs / 1000, states });
+    }
+    return out;
+  } finally {
+    await svc.stop();
+  }
+}
