@@ -25,8 +25,8 @@ import { reassemblerOfOutdatedRecords } from '../src/assembly/source-changes';
 import { logger } from '../src/log';
 import { redisReady } from '../src/redis';
 import { PendingSteps } from '../src/util/pending-steps';
-import { withTimeout } from '../src/util/with-timeout';
 import { stopController } from '../src/util/stop-controller';
+import { withTimeout } from '../src/util/with-timeout';
 
 /**
  * BullMQ topology: one module per queue (payload schema, retry policy, concurrency, processor).
