@@ -10,6 +10,9 @@
  * store, sixteen files at a time, a library path the service does not take. These rows say what a
  * family's CD costs the service, beside the same plain read.
  *
+ * Then the same files as one zip, as a CD export is sent: the job unzips it, places the files in the
+ * blob store and reads them (until none of its extracted files is left `received`).
+ *
  * An upload takes at most 200 files (`MAX_FILES_PER_UPLOAD`), so the files go in uploads of
  * {@link FILES_PER_UPLOAD}, one after another, each into a new case. Each pass sends new content (its
  * number in the DICOM preamble, free for any use: PS3.10 §7.1), so no blob is already stored. The ingest is seen by polling the
@@ -20,6 +23,7 @@ import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { apiClient, type ApiClient } from '../scripts/demo/api-client';
 import { MAX_FILES_PER_UPLOAD } from '../src/uploads/upload-service';
+import { buildZip } from '../test/uploads/zip-writer';
 import { BENCH_INTAKE } from './assemble-seed';
 import { startBenchService } from './bench-service';
 
@@ -41,6 +45,9 @@ export interface ServicePass {
   readonly bytes: number;
   readonly uploadSeconds: number;
   readonly ingestSeconds: number;
+  /** The same files as one zip (deflated): its upload, and its ingest job until every extracted file is read. */
+  readonly zipUploadSeconds: number;
+  readonly zipIngestSeconds: number;
   /** Files per state after the ingest (`flagged`, `unparsed`, `parsed`…). */
   readonly states: Readonly<Record<string, number>>;
 }
@@ -61,10 +68,16 @@ function passBytes(file: BenchFile, pass: number): Buffer {
   return Buffer.concat([bytes, Buffer.from([pass & 0xff])]);
 }
 
-async function uploadAndIngest(api: ApiClient, token: string, chunk: readonly BenchFile[], pass: number): Promise<{ uploadMs: number; ingestMs: number; states: string[] }> {
+/** The pass numbers of the zip passes start here (their content differs from the single-file passes'). */
+const ZIP_PASS_BASE = 128;
+
+/** Uploads `chunk` as files, or as one zip of them; times the upload and the ingest job (see the module comment). */
+async function uploadAndIngest(api: ApiClient, token: string, chunk: readonly BenchFile[], pass: number, asZip = false): Promise<{ uploadMs: number; ingestMs: number; states: string[] }> {
   const opened = await api.json<{ id: string }>('POST', '/api/cases', token, BENCH_INTAKE);
   const form = new FormData();
-  for (const f of chunk) form.append('file', new Blob([passBytes(f, pass)]), f.name);
+  if (asZip) form.append('file', new Blob([buildZip(chunk.map((f) => ({ name: `DICOM/${f.name}`, data: passBytes(f, pass) })))]), `cd-${pass}.zip`);
+  else for (const f of chunk) form.append('file', new Blob([passBytes(f, pass)]), f.name);
+  const expected = asZip ? chunk.length + 1 : chunk.length;
   const t0 = performance.now();
   const accepted = await api.multipart<{ uploadId: string }>(`/api/cases/${opened.id}/uploads`, token, form);
   const t1 = performance.now();
@@ -72,11 +85,11 @@ async function uploadAndIngest(api: ApiClient, token: string, chunk: readonly Be
     const { items } = await api.json<{ items: UploadView[] }>('GET', `/api/cases/${opened.id}/uploads`, token);
     const upload = items.find((u) => u.uploadId === accepted.uploadId);
     if (!upload) throw new Error(`upload ${accepted.uploadId} not listed`);
-    if (upload.files.length !== chunk.length) throw new Error(`upload lists ${upload.files.length} files, sent ${chunk.length}`);
     return upload;
   };
   const pause = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, POLL_MS));
-  while ((await uploadOf()).files.some((f) => f.state === 'received')) await pause();
+  // A zip's files are listed once it is unzipped: until then the upload lists the zip alone.
+  for (let u = await uploadOf(); u.files.length < expected || u.files.some((f) => f.state === 'received'); u = await uploadOf()) await pause();
   const ingestMs = performance.now() - t1;
   // Untimed: the identity review (which may flag what was just read) and the assembly, so that the
   // next upload does not overlap them and the states are the final ones.
@@ -85,6 +98,7 @@ async function uploadAndIngest(api: ApiClient, token: string, chunk: readonly Be
     await pause();
     upload = await uploadOf();
   }
+  if (upload.files.length !== expected) throw new Error(`upload lists ${upload.files.length} files, expected ${expected}`);
   return { uploadMs: t1 - t0, ingestMs, states: upload.files.map((f) => f.state) };
 }
 
@@ -112,7 +126,8 @@ export async function servicePasses(files: readonly BenchFile[], passes: number)
         ingestMs += r.ingestMs;
         for (const s of r.states) states[s] = (states[s] ?? 0) + 1;
       }
-      out.push({ files: files.length, bytes, uploadSeconds: uploadMs / 1000, ingestSeconds: ingestMs / 1000, states });
+      const zip = await uploadAndIngest(api, token, files, ZIP_PASS_BASE + p, true);
+      out.push({ files: files.length, bytes, uploadSeconds: uploadMs / 1000, ingestSeconds: ingestMs / 1000, zipUploadSeconds: zip.uploadMs / 1000, zipIngestSeconds: zip.ingestMs / 1000, states });
     }
     return out;
   } finally {

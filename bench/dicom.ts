@@ -16,8 +16,8 @@
  * `dd iflag=nocache count=0`, i.e. posix_fadvise DONTNEED, before the pass).
  *
  * `ingestDicomFiles` is a library path: the service does not call it. Then, the same files through the
- * service's own path (`dicom-service.ts`: HTTP upload, then the `ingest-upload` job), `PASSES` passes,
- * as rows of their own beside the same plain read.
+ * service's own path (`dicom-service.ts`: HTTP upload, then the `ingest-upload` job), as files and as
+ * one zip (a CD export), `PASSES` passes, as rows of their own beside the same plain read.
  *
  * Target (perf-limits §6): ingest ≥ 0.5× plain-read throughput.
  */
@@ -184,6 +184,9 @@ async function main(): Promise<void> {
     runs['serviceUpload'] = servicePass((p) => p.uploadSeconds);
     runs['serviceIngest'] = servicePass((p) => p.ingestSeconds);
     runs['service'] = servicePass((p) => p.uploadSeconds + p.ingestSeconds);
+    runs['zipUpload'] = servicePass((p) => p.zipUploadSeconds);
+    runs['zipIngest'] = servicePass((p) => p.zipIngestSeconds);
+    runs['zip'] = servicePass((p) => p.zipUploadSeconds + p.zipIngestSeconds);
     const med = (key: string): { filesPerS: number; mbPerS: number } | undefined => {
       const passes = runs[key] ?? [];
       if (passes.length === 0) return undefined;
@@ -207,6 +210,9 @@ async function main(): Promise<void> {
     line(`service: upload (HTTP, ${FILES_PER_UPLOAD} files a request)`, 'serviceUpload', read);
     line('service: ingest job (header parse, verdict)', 'serviceIngest', read);
     line('service: upload + ingest job', 'service', read);
+    line('service, one zip of them (a CD): upload', 'zipUpload', read);
+    line('service, one zip: ingest job (unzip, place, parse)', 'zipIngest', read);
+    line('service, one zip: upload + ingest job', 'zip', read);
 
     console.log(`DICOM header ingest: ${files.length} files, ${(totalBytes / MB).toFixed(1)} MB, ${PASSES} passes (medians); ${outcome.ok} parsed, ${outcome.failed} unparsed (malformed, kept)`);
     console.log(table(['phase', 'files/s', 'MB/s', 'vs read'], rows));
@@ -228,6 +234,10 @@ async function main(): Promise<void> {
     const viaService = med('service');
     if (read && viaService) {
       figures.push({ figure: "service's own path: upload + ingest job (hot)", unit: 'files/s', measured: viaService.filesPerS, baseline: read.filesPerS, baselineName: 'readFileSync files/s', ratio: viaService.filesPerS / read.filesPerS });
+    }
+    const viaZip = med('zip');
+    if (read && viaZip) {
+      figures.push({ figure: "service's own path: one zip (a CD), upload + ingest job (hot)", unit: 'files/s', measured: viaZip.filesPerS, baseline: read.filesPerS, baselineName: 'readFileSync files/s', ratio: viaZip.filesPerS / read.filesPerS });
     }
     const durable = med('durable');
     if (durable) figures.push({ figure: 'durable ingest (fdatasync per file)', unit: 'files/s', measured: durable.filesPerS });

@@ -35,6 +35,7 @@ import { crc32 } from 'node:zlib';
 import yauzl, { type Entry, type ZipFile } from 'yauzl';
 import { type FileKind, SNIFF_BYTES, sniffFileKind } from './sniff';
 import { checkEntryName } from './zip-entry-name';
+import { forEachLimited } from '../util/for-each-limited';
 import { isSystemError } from '../util/system-error';
 
 /** Limits of one archive. */
@@ -108,6 +109,12 @@ export class ZipLimitError extends Error {
 }
 
 const DEFAULT_RATIO_FLOOR = 1024 * 1024;
+
+/**
+ * Entries extracted at once. One at a time, a CD's files waited on each chunk's inflate and write in
+ * turn: bench:dicom's zip row (340 entries, 28 MB) spent ~0.5–0.8 s unzipping.
+ */
+const EXTRACT_CONCURRENCY = 4;
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 const S_IFDIR = 0o040000;
@@ -140,13 +147,22 @@ export async function extractZip(zipPath: string, destDir: string, limits: ZipLi
     fs.mkdirSync(root, { recursive: true });
     const files: ExtractedFile[] = [];
     const refused = [...plan.refused];
-    let next = 0;
+    // Extracted a few at a time (each entry's inflate and writes wait on the thread pool), then judged in
+    // the archive's order, as if one after another: the first of a name keeps it.
+    const items = plan.accepted.filter((item) => !item.isDirectory);
+    const outcomes = new Array<Awaited<ReturnType<typeof extractEntry>> | undefined>(items.length);
+    await forEachLimited([...items.keys()], EXTRACT_CONCURRENCY, async (n) => {
+      const item = items[n] as PlannedEntry;
+      const outcome = await extractEntry(zip, item.entry, path.join(root, String(n)));
+      if (!('reason' in outcome)) written.push(path.join(root, String(n)));
+      outcomes[n] = outcome;
+    });
     /** Contents (SHA-256) extracted under each entry name. */
     const contents = new Map<string, Set<string>>();
-    for (const item of plan.accepted) {
-      if (item.isDirectory) continue;
-      const target = path.join(root, String(next++));
-      const outcome = await extractEntry(zip, item.entry, target);
+    for (const [n, item] of items.entries()) {
+      const target = path.join(root, String(n));
+      const outcome = outcomes[n];
+      if (outcome === undefined) throw new Error(`entry ${n} was not extracted`);
       if ('reason' in outcome) {
         refused.push({ name: item.relativePath, reason: outcome.reason });
         continue;
@@ -159,7 +175,6 @@ export async function extractZip(zipPath: string, destDir: string, limits: ZipLi
         continue;
       }
       seen.add(outcome.sha256);
-      written.push(target);
       // The first file of a name keeps it; a later one of other content gets the next free `name (n)`.
       const renamed = seen.size > 1;
       const name = renamed ? plan.names.next(item.relativePath) : item.relativePath;
