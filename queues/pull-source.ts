@@ -1,6 +1,6 @@
 import { Queue, UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
 import { isPermanentFhirError } from '../src/fhir';
-import { errorFields, logger, withLogContext } from '../src/log';
+import { errorFields, logger, withLogContext, withLogMessageOf } from '../src/log';
 import type { PullWorkerDeps } from '../src/pull/pull-deps';
 import { runPullTask } from '../src/pull/pull-task-runner';
 import { enqueueAttachments } from './fetch-attachment';
@@ -52,7 +52,8 @@ export function startPullSourceWorker(
           }
           return outcome.state;
         } catch (err) {
-          if (isPermanentFhirError(err)) throw new UnrecoverableError(err instanceof Error ? err.message : 'permanent error');
+          // Logged (`pull job failed`) as the error itself would be: with its log message, when it has one.
+          if (isPermanentFhirError(err)) throw withLogMessageOf(new UnrecoverableError(err instanceof Error ? err.message : 'permanent error'), err);
           throw err;
         }
       }),

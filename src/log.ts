@@ -126,7 +126,7 @@ export function errorFields(err: unknown): { errorName: string; errorCode?: stri
     return {
       errorName: err.name,
       errorCode: codeText === undefined || ERROR_CODE.test(codeText) ? codeText : REDACTED,
-      errorMessage: inOwnWords(err) ? err.message.slice(0, MAX_MESSAGE) : scrubMessage(err.message),
+      errorMessage: logMessageOf(err)?.slice(0, MAX_MESSAGE) ?? scrubMessage(err.message),
     };
   }
   return { errorName: typeof err, errorMessage: 'non-error thrown' };
@@ -138,19 +138,31 @@ const QUOTES = /["'`]/;
 const MAX_MESSAGE = 300;
 
 /**
- * An error whose message this service wrote from its own words, numbers and codes only — nothing it
- * received (no server's text, file name, display or id from outside) — says so with
- * `messageInOwnWords: true` and is logged whole. Any other message loses what it quotes
- * ({@link scrubMessage}), and our prose is full of apostrophes ("the server's paging does not end")
- * that the scrubber must take for quotes in text from elsewhere ("can't read Emma Garcia's CT"): it
- * would cut such a message down to its first words.
+ * An error that can say what happened in this service's own words, numbers, codes and ids — nothing it
+ * received: no server's text, file name or display, no id at an EHR (`Patient/<id>`: some EHRs use the
+ * MRN) — gives that as `logMessage`, and it is logged whole instead of its message. Any other message
+ * loses what it quotes ({@link scrubMessage}), and our prose is full of apostrophes ("the server's
+ * paging does not end") that the scrubber must take for quotes in text from elsewhere ("can't read
+ * Emma Garcia's CT"): it would cut such a message down to its first words, and keep what follows the
+ * last apostrophe whatever it is.
  */
-export interface InOwnWords {
-  readonly messageInOwnWords: boolean;
+export interface LogMessage {
+  readonly logMessage: string;
 }
 
-function inOwnWords(err: Error): boolean {
-  return (err as Partial<InOwnWords>).messageInOwnWords === true;
+function logMessageOf(err: Error): string | undefined {
+  const message = (err as Partial<LogMessage>).logMessage;
+  return typeof message === 'string' ? message : undefined;
+}
+
+/**
+ * `wrapper` (a queue's UnrecoverableError around a permanent error, say) logged as `cause` would be:
+ * with its `logMessage`, when it has one. Returns `wrapper`.
+ */
+export function withLogMessageOf<E extends Error>(wrapper: E, cause: unknown): E {
+  const message = cause instanceof Error ? logMessageOf(cause) : undefined;
+  if (message !== undefined) Object.defineProperty(wrapper, 'logMessage', { value: message, enumerable: false });
+  return wrapper;
 }
 
 /**

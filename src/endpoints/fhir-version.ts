@@ -9,7 +9,7 @@
  */
 import { FhirClientError } from '../fhir';
 import type { AuthStrategy } from '../fhir/auth-strategy';
-import type { InOwnWords } from '../log';
+import type { LogMessage } from '../log';
 import { HttpProblem } from '../http/problem';
 
 /** The FHIR versions spoken here, as said to people. */
@@ -39,15 +39,15 @@ export function fhirVersionMessage(declared: string): string {
  * permanent (the job is not retried; asking again gets the same), not counted against the endpoint's
  * health. Read its capabilities again (`POST /api/endpoints/:id/capabilities`) once it speaks R4.
  */
-export class UnsupportedFhirVersionError extends FhirClientError implements InOwnWords {
+export class UnsupportedFhirVersionError extends FhirClientError implements LogMessage {
   readonly retryable = false;
   constructor(readonly declared: string) {
     super(fhirVersionMessage(declared));
   }
 
-  /** Logged whole (`InOwnWords`, src/log.ts) when what the server declared is a version number, as FHIR's are. */
-  get messageInOwnWords(): boolean {
-    return VERSION_NUMBER.test(this.declared);
+  /** The message, logged whole (`LogMessage`, src/log.ts); what the server declared only when it is a version number, as FHIR's are. */
+  get logMessage(): string {
+    return fhirVersionMessage(VERSION_NUMBER.test(this.declared) ? this.declared : '(not a version number)');
   }
 }
 

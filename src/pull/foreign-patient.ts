@@ -15,7 +15,7 @@
  * @packageDocumentation
  */
 import { FhirClientError, type ScannedSearchPage } from '../fhir';
-import type { InOwnWords } from '../log';
+import type { LogMessage } from '../log';
 import { otherPatientAmong, otherPatientOf, type ChildAtServer } from '../normalize/patient-scope';
 import type { PageEntries } from './page-resources';
 
@@ -28,10 +28,8 @@ export const FOREIGN_PATIENTS_TO_STOP = 2;
  * how many other patients there were, never who (their `Patient/<id>` are someone else's PHI), and
  * what to do about it.
  */
-export class ForeignPatientsError extends FhirClientError implements InOwnWords {
+export class ForeignPatientsError extends FhirClientError implements LogMessage {
   readonly retryable = false;
-  /** A count in this service's words: logged whole (`InOwnWords`, src/log.ts). */
-  readonly messageInOwnWords = true;
   /** How many distinct other patients the query's pages were about (their ids are not kept). */
   readonly otherPatients: number;
   constructor(patients: readonly string[]) {
@@ -40,6 +38,11 @@ export class ForeignPatientsError extends FhirClientError implements InOwnWords 
         "it may not support searching by patient; nothing of it was stored (ask the EHR's administrators whether it supports this search by patient)",
     );
     this.otherPatients = patients.length;
+  }
+
+  /** A count in this service's words: logged whole (`LogMessage`, src/log.ts). */
+  get logMessage(): string {
+    return this.message;
   }
 }
 

@@ -18,7 +18,7 @@
  * token) or resumes after a crash starts a new one.
  */
 import { FhirClientError } from '../fhir';
-import type { InOwnWords } from '../log';
+import type { LogMessage } from '../log';
 import type { PageEntry } from './page-resources';
 
 /**
@@ -36,11 +36,13 @@ export const EMPTY_PAGES_TO_STOP = 50;
 
 /**
  * The server's paging went round in circles: permanent (it will do the same again). Its message is
- * page numbers in this service's words: logged whole (`InOwnWords`, src/log.ts).
+ * page numbers in this service's words: logged whole (`LogMessage`, src/log.ts).
  */
-export class PagingLoopError extends FhirClientError implements InOwnWords {
+export class PagingLoopError extends FhirClientError implements LogMessage {
   readonly retryable = false;
-  readonly messageInOwnWords = true;
+  get logMessage(): string {
+    return this.message;
+  }
 }
 
 /** Watches one run of a query's pages (see the module comment). */

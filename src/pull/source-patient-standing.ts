@@ -12,6 +12,7 @@
  */
 import type { Patient } from 'fhir/r4';
 import { FhirClientError } from '../fhir';
+import type { LogMessage } from '../log';
 import { replacedBy, whyNoLongerCurrent } from '../fhir/patient-standing';
 import { SOURCE_PATIENT_QUERY_KEY } from './source-patient-query';
 import type { PatientCandidate } from './source-repository';
@@ -20,6 +21,8 @@ import type { PatientCandidate } from './source-repository';
 export interface SourcePatientReview {
   /** The source's review reason, and the failed query's `lastError`. */
   readonly reason: string;
+  /** The same for the log: nothing the record said (no id at the EHR, display or date: `LogMessage`, src/log.ts). */
+  readonly logReason: string;
   /** The records named by `replaced-by` links at the same server (the merge's survivor), as candidates. */
   readonly candidates: PatientCandidate[];
   /** Every `replaced-by` target as the record gave it (a reference, else its display). */
@@ -60,15 +63,25 @@ export function sourcePatientReview(patient: Patient, at: { caseId: string; sour
     `The care team's record for this child (Patient/${patient.id ?? '?'}) ${what}${when}: ${reasons.join('; ')}. ` +
     `Choose the child's patient there again (POST /api/cases/${at.caseId}/sources/${at.sourceId}/patient${choose}): ` +
     'until then this source is not pulled; what was pulled from it stays in the raw store.';
-  return { reason, candidates: ids.map((id) => ({ id, identifiers: [] })), replacedBy: targets, inactive: patient.active === false };
+  const logReason =
+    `The care team's record for this child ${targets.length > 0 ? 'was merged into another' : 'was made inactive'}: choose the child's patient there again ` +
+    `(POST /api/cases/${at.caseId}/sources/${at.sourceId}/patient); until then this source is not pulled.`;
+  return { reason, logReason, candidates: ids.map((id) => ({ id, identifiers: [] })), replacedBy: targets, inactive: patient.active === false };
 }
 
 /**
  * Thrown by the query whose page showed the child's Patient no longer standing: permanent (asking again
- * reads the same record), after the source was put in review. Its message is the review reason.
+ * reads the same record), after the source was put in review. Its message is the review reason; its
+ * `logMessage` the same without the record's ids, displays and dates (`SourcePatientReview.logReason`).
  */
-export class SourcePatientReviewError extends FhirClientError {
+export class SourcePatientReviewError extends FhirClientError implements LogMessage {
   readonly retryable = false;
+  constructor(
+    reason: string,
+    readonly logMessage: string,
+  ) {
+    super(reason);
+  }
 }
 
 /**

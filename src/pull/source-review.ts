@@ -68,5 +68,5 @@ export async function judgeSourcePatient(db: Database, task: TaskRow, at: { case
   const review = sourcePatientReview(patient, { caseId: at.caseId, sourceId: task.sourceId, baseUrl: at.baseUrl });
   if (!review) return;
   await putSourceInReview(db, task, at.caseId, review);
-  throw new SourcePatientReviewError(review.reason);
+  throw new SourcePatientReviewError(review.reason, review.logReason);
 }

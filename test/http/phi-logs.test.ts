@@ -1,8 +1,11 @@
 import { CaptureTransport } from '../support/capture-log';
+import { UnrecoverableError } from 'bullmq';
+import type { Patient } from 'fhir/r4';
 import { UnsupportedFhirVersionError } from '../../src/endpoints/fhir-version';
-import { errorFields, logger } from '../../src/log';
+import { errorFields, logger, withLogMessageOf } from '../../src/log';
 import { ForeignPatientsError } from '../../src/pull/foreign-patient';
 import { PagingGuard, pagingLoopError } from '../../src/pull/paging-guard';
+import { SourcePatientReviewError, sourcePatientReview } from '../../src/pull/source-patient-standing';
 import { SAMPLE_PHI_STRINGS, sampleIntake } from '../support/intake';
 import { startTestService, type TestService } from '../support/service';
 
@@ -100,9 +103,32 @@ describe('PHI never reaches a log line', () => {
     expect(errorFields(own[2]).errorMessage).not.toMatch(/zinnia/);
     // The same words in an error of no such class, or a version that is not a version number, are scrubbed.
     expect(errorFields(new Error(pagingLoopError(7, 3).message)).errorMessage).toBe('the next link of page 7 of this query leads back to page 3: the server"…');
-    const odd = new UnsupportedFhirVersionError('5.0.0 "Emma Garcia test server"');
-    expect(odd.messageInOwnWords).toBe(false);
-    expect(errorFields(odd).errorMessage).toBe('the server declares fhirVersion 5.0.0 "…"s R4 base URL');
+    const odd = new UnsupportedFhirVersionError("5.0.0 (Emma Garcia's test server)");
+    expect(errorFields(odd).errorMessage).toBe(
+      "the server declares fhirVersion (not a version number) in its CapabilityStatement; this service speaks FHIR 4.0.x (R4) only: register the server's R4 base URL",
+    );
+    // A queue's UnrecoverableError around it is logged the same (as `pull job failed` logs it).
+    const wrapped = withLogMessageOf(new UnrecoverableError(odd.message), odd);
+    expect(errorFields(wrapped).errorMessage).toBe(errorFields(odd).errorMessage);
+    expect(errorFields(withLogMessageOf(new UnrecoverableError('plain'), new Error("Emma Garcia's"))).errorMessage).toBe('plain');
+  });
+
+  it("logs a source's review reason without the record's ids, displays and dates (no id at an EHR reaches the log)", () => {
+    const merged: Patient = {
+      resourceType: 'Patient', id: 'mrn-448812', active: false, meta: { lastUpdated: '2026-05-01T10:00:00Z' },
+      link: [{ type: 'replaced-by', other: { reference: 'Patient/mrn-448813' } }, { type: 'replaced-by', other: { display: 'Zinnia Marrowvale' } }],
+    };
+    const review = sourcePatientReview(merged, { caseId: 'c-1', sourceId: 's-1', baseUrl: 'https://ehr.example.org/fhir' });
+    if (!review) throw new Error('the merged record stands');
+    // The case manager's reason names them (the source's review, the task's last error) …
+    for (const named of ['Patient/mrn-448812', 'Patient/mrn-448813', 'Zinnia Marrowvale', '2026-05-01']) expect(review.reason).toContain(named);
+    // … the log does not, wrapped as the pull worker throws it or not.
+    const err = new SourcePatientReviewError(review.reason, review.logReason);
+    for (const logged of [errorFields(err).errorMessage, errorFields(withLogMessageOf(new UnrecoverableError(err.message), err)).errorMessage]) {
+      expect(logged).toBe(
+        "The care team's record for this child was merged into another: choose the child's patient there again (POST /api/cases/c-1/sources/s-1/patient); until then this source is not pulled.",
+      );
+    }
   });
 
   it("logs only a code shaped like one as an error's code", () => {
