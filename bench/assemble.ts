@@ -208,9 +208,14 @@ async function ceilingRuns(db: Database, dbUrl: string, args: Args, warm: Seeded
     runs.push(r);
     log(`two halves at once ${i + 1}/${args.runs}: ${fmtInt(r.resources)} resources in ${(r.ms / 1000).toFixed(2)} s = ${fmtInt(r.resources / (r.ms / 1000))} res/s, sampled peak RSS ${fmtMb(r.rssPeakBytes)}`);
   }
-  const median = [...runs].sort((a, b) => a.ms - b.ms)[Math.floor((runs.length - 1) / 2)];
-  if (!median) throw new Error('no ceiling run');
-  return median;
+  return medianRun(runs);
+}
+
+/** The median run by wall time (the lower middle one for an even count). */
+function medianRun<R extends { readonly ms: number }>(runs: readonly R[]): R {
+  const run = [...runs].sort((a, b) => a.ms - b.ms)[Math.floor((runs.length - 1) / 2)];
+  if (!run) throw new Error('no timed run');
+  return run;
 }
 
 function printCeiling(c: CeilingRun, oneThreadResPerS: number): void {
@@ -249,9 +254,7 @@ async function main(): Promise<void> {
       runs.push(r);
       log(`assembly ${i + 1}/${args.runs}: ${fmtInt(seeded.resources)} resources in ${(r.ms / 1000).toFixed(2)} s = ${fmtInt(seeded.resources / (r.ms / 1000))} res/s, sampled peak RSS ${fmtMb(r.rssPeakBytes)} (process high-water mark so far ${fmtMb(r.maxRssBytes)})`);
     }
-    // The median run by wall time (the lower middle one for an even count).
-    const run = [...runs].sort((a, b) => a.ms - b.ms)[Math.floor((runs.length - 1) / 2)] ?? runs[0];
-    if (!run) throw new Error('no timed run');
+    const run = medianRun(runs);
     const resPerS = seeded.resources / (run.ms / 1000);
     const parse = await parseBaseline(db, seeded.caseId);
     const parsePerS = parse.resources / (parse.ms / 1000);

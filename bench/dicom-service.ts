@@ -21,7 +21,7 @@
  */
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { apiClient, type ApiClient } from '../scripts/demo/api-client';
+import { apiClient, waitFor, type ApiClient } from '../scripts/demo/api-client';
 import { MAX_FILES_PER_UPLOAD } from '../src/uploads/upload-service';
 import { buildZip } from '../test/uploads/zip-writer';
 import { BENCH_INTAKE } from './assemble-seed';
@@ -30,6 +30,8 @@ import { startBenchService } from './bench-service';
 /** Files per upload: the corpus's 340 in two. */
 export const FILES_PER_UPLOAD = Math.min(170, MAX_FILES_PER_UPLOAD);
 const POLL_MS = 20;
+/** The longest an upload's ingest is waited for. */
+const WAIT_MS = 120_000;
 /** The warm-up's pass number (its content differs from every timed pass's). */
 const WARM_UP_PASS = 255;
 
@@ -87,17 +89,12 @@ async function uploadAndIngest(api: ApiClient, token: string, chunk: readonly Be
     if (!upload) throw new Error(`upload ${accepted.uploadId} not listed`);
     return upload;
   };
-  const pause = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, POLL_MS));
   // A zip's files are listed once it is unzipped: until then the upload lists the zip alone.
-  for (let u = await uploadOf(); u.files.length < expected || u.files.some((f) => f.state === 'received'); u = await uploadOf()) await pause();
+  await waitFor('the upload to be read', uploadOf, (u) => u.files.length >= expected && u.files.every((f) => f.state !== 'received'), WAIT_MS, POLL_MS);
   const ingestMs = performance.now() - t1;
   // Untimed: the identity review (which may flag what was just read) and the assembly, so that the
   // next upload does not overlap them and the states are the final ones.
-  let upload = await uploadOf();
-  while (upload.state !== 'ingested' && upload.state !== 'failed') {
-    await pause();
-    upload = await uploadOf();
-  }
+  const upload = await waitFor('the upload to be ingested', uploadOf, (u) => u.state === 'ingested' || u.state === 'failed', WAIT_MS, POLL_MS);
   if (upload.files.length !== expected) throw new Error(`upload lists ${upload.files.length} files, expected ${expected}`);
   return { uploadMs: t1 - t0, ingestMs, states: upload.files.map((f) => f.state) };
 }

@@ -217,7 +217,7 @@ async function expandZip(deps: IngestDeps, zip: UploadFileRow): Promise<void> {
       }
       // Placed a few at a time (a hard link each, and the flush of a fan-out folder it creates), then
       // recorded: 340 CD files took 229–500 ms placed one after another, the case row held meanwhile.
-      await forEachLimited(extraction.files, FLUSH_CONCURRENCY, (file) => storeFileAsBlob(deps.blobs, file.path, file.sha256, false).then(() => undefined));
+      await forEachLimited(extraction.files, FLUSH_CONCURRENCY, (file) => storeFileAsBlob(deps.blobs, file.path, file.sha256, false));
       for (const file of extraction.files) await recordBlob(tx, { sha256: file.sha256, size: file.size });
       // The blobs' names made durable before their rows commit: once per folder, a few folders at a
       // time (the case row is held meanwhile).

@@ -4,9 +4,9 @@
  * ones already started have settled (none is left running behind the caller's back).
  * @param items - What to work on.
  * @param limit - How many may run at once (at least 1).
- * @param work - The work for one item.
+ * @param work - The work for one item (what it resolves to is not kept).
  */
-export async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+export async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<unknown>): Promise<void> {
   let next = 0;
   let failed = false;
   const lane = async (): Promise<void> => {

@@ -3,41 +3,35 @@ import os from 'node:os';
 import path from 'node:path';
 import { jest } from '@jest/globals';
 import type { Database } from '../../src/db/database';
-import { MIGRATIONS } from '../../src/db/migrations';
-import { PgliteDatabase } from '../../src/db/pglite';
 import { DicomWorkerPool } from '../../src/imaging/dicom-worker-pool';
 import { ingestUpload } from '../../src/uploads/ingest';
 import * as pdfInspect from '../../src/uploads/pdf-inspect';
 import { listUploadFiles } from '../../src/uploads/upload-repository';
 import { ingestDeps, insertUpload, type RecordedFile } from '../support/ingest';
-import { copyMigratedPglite } from '../support/pglite-template';
+import { openBackendDatabase } from '../support/postgres';
 
 /**
  * The ingest job reads an upload's files several at a time (the DICOM thread parses one header while
  * the others' first bytes are read and their verdicts written), but inspects its PDFs one at a time: a
  * PDF inspection holds the whole file in memory and a thread of its own. PGlite with the real
- * migrations, a real blob store and DICOM worker pool, the real PDF inspection thread.
+ * migrations (`openBackendDatabase`), a real blob store and DICOM worker pool, the real PDF inspection thread.
  */
 const DATA = path.resolve(__dirname, '../../../shared/data');
 const CR = fs.readFileSync(path.join(DATA, 'dicom', 'pydicom__dicomdirtests_77654033_CR1_6154'));
 const LETTER = fs.readFileSync(path.join(DATA, 'pdf', 'minimal-document.pdf'));
 
-let db: Database;
-let dbDir: string;
+let opened: { db: Database; close(): Promise<void> };
 let root: string;
 let pool: DicomWorkerPool;
 
 beforeAll(async () => {
-  dbDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ingest-concurrency-db-'));
-  await copyMigratedPglite(dbDir, MIGRATIONS);
-  db = await PgliteDatabase.open(dbDir);
+  opened = await openBackendDatabase('pglite');
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'ingest-concurrency-'));
   pool = new DicomWorkerPool({ timeoutMs: 10_000, size: 1 });
 });
 afterAll(async () => {
   await pool.close();
-  await db.close();
-  fs.rmSync(dbDir, { recursive: true, force: true });
+  await opened.close();
   fs.rmSync(root, { recursive: true, force: true });
 });
 
@@ -60,6 +54,7 @@ function concurrency<A extends unknown[], R>(fn: (...args: A) => Promise<R>): { 
 }
 
 it('reads DICOM files several at a time and inspects PDFs one at a time; every file gets its verdict', async () => {
+  const { db } = opened;
   const deps = ingestDeps(db, pool, root);
   const dicoms: RecordedFile[] = Array.from({ length: 8 }, (_, i) => {
     const data = Buffer.from(CR);
