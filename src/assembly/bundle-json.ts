@@ -41,41 +41,61 @@ export interface BundleJsonOptions {
   readonly releaseEntries?: boolean;
 }
 
+/** `,` in UTF-8. */
+const COMMA = 0x2c;
+
 /** What a released entry slot holds (one shared empty entry). */
 const RELEASED: BundleEntry = Object.freeze({});
+
+/** A piece of the Bundle's text: the text before the entries, a run of whole entries, or the end. */
+type BundleJsonPiece =
+  | { readonly kind: 'text'; readonly text: string }
+  /**
+   * `JSON.stringify` of a run of entries, brackets kept (`[e1,e2]`): its consumer writes what is
+   * between them, after a `,` unless `first`. Cutting them off as a string (`slice`, then `','+`)
+   * would copy the run's text twice more before it is written out.
+   */
+  | { readonly kind: 'run'; readonly array: string; readonly first: boolean };
 
 /**
  * The text of `bundle` as pieces that concatenate to `JSON.stringify(bundle)` (with `entry` last): the
  * Bundle's other elements and `"entry":[`, then runs of whole entries, then `]}`.
  *
- * Entries are serialised a run at a time (`JSON.stringify` of a slice of the entry array, brackets
- * cut off): one string per run instead of one per entry joined afterwards. Before each run,
- * `runChars()` says about how many characters the caller wants in it; the number of entries is
- * chosen from the characters per entry seen so far.
+ * Entries are serialised a run at a time (`JSON.stringify` of a slice of the entry array): one string
+ * per run instead of one per entry joined afterwards. Before each run, `runChars()` says about how
+ * many characters the caller wants in it; the number of entries is chosen from the characters per
+ * entry seen so far.
  */
-function* bundleJsonPieces(bundle: Bundle, runChars: () => number, options: BundleJsonOptions): Generator<string, void, undefined> {
+function* bundleJsonPieces(bundle: Bundle, runChars: () => number, options: BundleJsonOptions): Generator<BundleJsonPiece, void, undefined> {
   const { entry, ...rest } = bundle;
   if (entry === undefined) {
-    yield JSON.stringify(bundle);
+    yield { kind: 'text', text: JSON.stringify(bundle) };
     return;
   }
   const head = JSON.stringify(rest);
-  yield `${head.slice(0, -1)}${head.length > 2 ? ',' : ''}"entry":[`;
+  yield { kind: 'text', text: `${head.slice(0, -1)}${head.length > 2 ? ',' : ''}"entry":[` };
   let run = FIRST_RUN;
   let serialised = 0;
   let chars = 0;
   for (let i = 0; i < entry.length; ) {
     const end = Math.min(entry.length, i + run);
     // An array's text is `[` + its elements' texts joined by `,` + `]` (undefined written as null).
-    const text = JSON.stringify(entry.slice(i, end));
+    const array = JSON.stringify(entry.slice(i, end));
     if (options.releaseEntries) entry.fill(RELEASED, i, end);
-    chars += text.length;
+    chars += array.length;
     serialised += end - i;
-    yield i > 0 ? `,${text.slice(1, -1)}` : text.slice(1, -1);
+    yield { kind: 'run', array, first: i === 0 };
     i = end;
     run = Math.max(1, Math.min(MAX_RUN, Math.floor((runChars() * serialised) / chars)));
   }
-  yield ']}';
+  yield { kind: 'text', text: ']}' };
+}
+
+/** A piece as the text it adds (a run: its entries, after a `,` unless first). */
+function pieceText(piece: BundleJsonPiece): string {
+  if (piece.kind === 'text') return piece.text;
+  const entries = piece.array.slice(1, -1);
+  return piece.first ? entries : `,${entries}`;
 }
 
 /**
@@ -90,8 +110,9 @@ export function* bundleJsonParts(bundle: Bundle, partChars = BUNDLE_PART_CHARS, 
   let size = 0;
   let first = true;
   for (const piece of bundleJsonPieces(bundle, () => Math.max(1, partChars - size), options)) {
-    pieces.push(piece);
-    size += piece.length;
+    const text = pieceText(piece);
+    pieces.push(text);
+    size += text.length;
     // Never cut after the head alone: the first part holds the first entry (readBundleHead).
     if (size >= partChars && !first) {
       yield joined(pieces);
@@ -129,20 +150,33 @@ export function* bundleJsonByteParts(bundle: Bundle, partBytes = BUNDLE_PART_BYT
     return Math.max(1, left >= fullRun / 4 ? Math.min(fullRun, left) : fullRun);
   };
   for (const piece of bundleJsonPieces(bundle, runChars, options)) {
-    const bytes = Buffer.byteLength(piece, 'utf8');
-    if (used + bytes > part.length) {
+    const text = piece.kind === 'text' ? piece.text : piece.array;
+    const bytes = Buffer.byteLength(text, 'utf8');
+    // A run is written with its brackets, then cut in place; its closing `]` need not fit.
+    const room = piece.kind === 'text' ? bytes : bytes - 1;
+    if (used + room > part.length) {
       // Piece 0 is the head, piece 1 the first run: they stay in one part (readBundleHead), which grows to hold both.
       if (pieceNo < 2) {
-        const grown = Buffer.allocUnsafeSlow(used + bytes);
+        const grown = Buffer.allocUnsafeSlow(used + room);
         part.copy(grown, 0, 0, used);
         part = grown;
       } else {
         yield part.subarray(0, used);
-        part = Buffer.allocUnsafeSlow(Math.max(partBytes, bytes));
+        part = Buffer.allocUnsafeSlow(Math.max(partBytes, room));
         used = 0;
       }
     }
-    used += part.write(piece, used, 'utf8');
+    const written = part.write(text, used, 'utf8');
+    if (piece.kind === 'text') used += written;
+    else if (piece.first) {
+      // `[e1,e2]` → `e1,e2`: the entries moved back over the `[`.
+      part.copyWithin(used, used + 1, used + bytes - 1);
+      used += bytes - 2;
+    } else {
+      // `[e3,e4]` → `,e3,e4`: the `[` becomes the `,`.
+      part[used] = COMMA;
+      used += bytes - 1;
+    }
     pieceNo++;
   }
   yield part.subarray(0, used);
