@@ -2,6 +2,11 @@
  * Worker-thread entry of case assembly: builds the job it is sent (`build-assembly.ts`), keeps the
  * bundle, and hands its text over a part at a time as asked (see `assembly-thread-protocol.ts`).
  * Started by {@link AssemblyThread}.
+ *
+ * It serialises one part ahead: once a part is handed over, the next is made at once, while the main
+ * thread has PostgreSQL store the one just sent, so that the next ask is answered without waiting.
+ * Asked one at a time instead, the thread sat idle from each reply until the main thread had started
+ * that part's INSERT and asked again (measured with `bench:assemble`, store phase).
  * @packageDocumentation
  */
 import { parentPort } from 'node:worker_threads';
@@ -17,8 +22,30 @@ let collecting: { readonly id: number; readonly raw: RawInput[] } | undefined;
 /** A batch that failed to parse: the build reports it. */
 let collectError: unknown;
 
-/** The bundle of the assembly under way, its text still to be taken. */
-let held: { readonly id: number; readonly parts: Generator<Uint8Array, void, undefined> } | undefined;
+/** The bundle of the assembly under way, its text still to be taken, and its next part once made. */
+let held: { readonly id: number; readonly parts: Generator<Uint8Array, void, undefined>; ahead?: PartAhead } | undefined;
+
+/** The next part, made before it was asked for (or what making it threw). */
+type PartAhead = { readonly ok: true; readonly next: IteratorResult<Uint8Array, void> } | { readonly ok: false; readonly error: unknown };
+
+/** The held bundle's next part: the one made ahead, else made now (throws what making it threw). */
+function nextPart(bundle: NonNullable<typeof held>): IteratorResult<Uint8Array, void> {
+  const ahead = bundle.ahead;
+  bundle.ahead = undefined;
+  if (!ahead) return bundle.parts.next();
+  if (!ahead.ok) throw ahead.error;
+  return ahead.next;
+}
+
+/** Makes the held bundle's next part now, unless it is made, the text is all taken, or the bundle was let go. */
+function makeAhead(bundle: NonNullable<typeof held>): void {
+  if (held !== bundle || bundle.ahead) return;
+  try {
+    bundle.ahead = { ok: true, next: bundle.parts.next() };
+  } catch (error) {
+    bundle.ahead = { ok: false, error };
+  }
+}
 
 function failed(id: number, err: unknown): AssemblyThreadReply {
   const error = err instanceof Error ? err : new Error(String(err));
@@ -49,7 +76,10 @@ function handle(request: AssemblyThreadRequest): AssemblyThreadReply | undefined
       if (collectError !== undefined) return failed(request.id, collectError);
       try {
         const { parts, ...built } = buildAssembly(request.job, raw);
-        held = { id: request.id, parts };
+        const bundle = { id: request.id, parts };
+        held = bundle;
+        // The first part is made while the main thread begins the version's transaction.
+        setImmediate(() => makeAhead(bundle));
         return { type: 'built', id: request.id, built };
       } catch (err) {
         return failed(request.id, err);
@@ -57,9 +87,12 @@ function handle(request: AssemblyThreadRequest): AssemblyThreadReply | undefined
     }
     case 'part': {
       if (held?.id !== request.id) return failed(request.id, new Error('no bundle is held for this assembly'));
+      const bundle = held;
       try {
-        const next = held.parts.next();
+        const next = nextPart(bundle);
         if (next.done === true) held = undefined;
+        // After this reply is posted: the next part is made while the main thread stores this one.
+        else setImmediate(() => makeAhead(bundle));
         return { type: 'part', id: request.id, ...(next.done === true ? {} : { part: next.value }) };
       } catch (err) {
         held = undefined;
