@@ -7,8 +7,8 @@ import { DEDUPE_RULE_NAMES } from '../normalize/dedupe';
 import type { TerminologyMappings } from '../normalize/terminology';
 import { loadAssemblyInput } from './assembly-input';
 import { latestDisabledRules, StaleAssemblyError, takeReadSeq, type InheritedRules } from './assembly-order';
-import { processAssemblyThread, type AssemblyThread } from './assembly-thread';
-import type { AssemblyJob, RawText } from './build-assembly';
+import { processAssemblyThread, type AssemblyThread, type SendRaw } from './assembly-thread';
+import type { AssemblyJob } from './build-assembly';
 import { insertBundleVersion } from './bundle-repository';
 import type { CompletenessReport } from './completeness';
 import { PhaseTimer } from './phase-timer';
@@ -62,7 +62,7 @@ export interface AssembleResult {
 }
 
 /** What {@link assembleCase} reads: the raw store, the case's sources and uploads, as the thread's job. */
-async function readJob(deps: AssembleDeps, caseId: string, disabledRules: readonly string[], bundleId: string, sendRaw: (batch: readonly RawText[]) => void): Promise<AssemblyJob> {
+async function readJob(deps: AssembleDeps, caseId: string, disabledRules: readonly string[], bundleId: string, sendRaw: SendRaw): Promise<AssemblyJob> {
   // Family uploads join as one more source (origin family-upload).
   const input = await withUploads(deps.db, await loadAssemblyInput(deps.db, caseId, sendRaw));
   return {

@@ -7,7 +7,7 @@ import { notGrantedTypesBySource } from '../pull/not-granted';
 import { serverMessagesBySource } from '../pull/source-server-messages';
 import { attachmentUrlInBundle } from './attachment-hashes';
 import type { RawText } from './build-assembly';
-import { rawResourceBatches } from './raw-resource-stream';
+import { readRawResources } from './raw-resource-stream';
 
 /**
  * A fetched attachment of a pulled resource, as the blob store knows it. A resource's position may
@@ -39,22 +39,18 @@ export interface AssemblyInput {
   readonly attachments: FetchedAttachment[];
 }
 
-/** Hands every raw resource of the case to `onRaw`, batch after batch (`raw-resource-stream.ts`), in key order. */
-async function sendAllRaw(db: Database, caseId: string, onRaw: (batch: RawText[]) => void): Promise<void> {
-  for await (const batch of rawResourceBatches(db, caseId)) onRaw(batch);
-}
-
 /**
- * Everything assembly derives from, read from the raw store (PostgreSQL) in a stable order. The raw
- * resources come as their stored JSON text, batch by batch, to `onRaw` (which sends them to the
- * assembly thread, where they are parsed into objects it owns and normalizes in place): this thread
- * never holds the whole case.
+ * Everything assembly derives from, read from the raw store (PostgreSQL); the sources and attachments
+ * in a stable order. The raw resources come as their stored JSON text, batch by batch and in no
+ * particular order (`raw-resource-stream.ts`), to `onRaw` (which sends them to the assembly thread,
+ * where they are parsed into objects it owns and normalized in place): this thread never holds the
+ * whole case.
  *
  * The sources are read under a share lock: a source change still being committed (removed, or
  * pointed at another child) is waited for, so an assembly that began reading after the change took
  * its place in the read order sees it (`source-changes.ts`).
  */
-export async function loadAssemblyInput(db: Database, caseId: string, onRaw: (batch: RawText[]) => void): Promise<AssemblyInput> {
+export async function loadAssemblyInput(db: Database, caseId: string, onRaw: (batch: RawText[]) => void | Promise<void>): Promise<AssemblyInput> {
   const record = await findCase(db, caseId);
   if (!record) throw notFound(`Case ${caseId}`);
   const [sources, , attachments, serverMessages, notGranted] = await Promise.all([
@@ -69,7 +65,7 @@ export async function loadAssemblyInput(db: Database, caseId: string, onRaw: (ba
        FOR SHARE OF s`,
       [caseId],
     ),
-    sendAllRaw(db, caseId, onRaw),
+    readRawResources(db, caseId, onRaw),
     db.query<AttachmentDbRow>(
       `SELECT source_id, resource_type, remote_id, position, url, state, sha1_base64, size, integrity, error FROM attachments
        WHERE case_id = $1 ORDER BY source_id, resource_type, remote_id, position, url, data_sha256`,

@@ -17,8 +17,8 @@ import type { AssemblyThreadReply, AssemblyThreadRequest } from './assembly-thre
 const port = parentPort;
 if (!port) throw new Error('assembly-worker must run in a worker thread');
 
-/** The raw resources of the assembly being sent, parsed as they come. */
-let collecting: { readonly id: number; readonly raw: RawInput[] } | undefined;
+/** The raw resources of the assembly being sent, parsed as they come, and the shared count of batches taken. */
+let collecting: { readonly id: number; readonly raw: RawInput[]; readonly parsed: Int32Array } | undefined;
 /** A batch that failed to parse: the build reports it. */
 let collectError: unknown;
 
@@ -56,16 +56,21 @@ function handle(request: AssemblyThreadRequest): AssemblyThreadReply | undefined
   switch (request.type) {
     case 'begin':
       held = undefined;
-      collecting = { id: request.id, raw: [] };
+      collecting = { id: request.id, raw: [], parsed: new Int32Array(request.parsed) };
       collectError = undefined;
       return undefined;
     case 'raw':
-      if (collecting?.id === request.id && collectError === undefined) {
-        try {
-          parseRawTexts(request.batch, collecting.raw);
-        } catch (err) {
-          collectError = err;
+      if (collecting?.id === request.id) {
+        if (collectError === undefined) {
+          try {
+            parseRawTexts(request.batch, collecting.raw);
+          } catch (err) {
+            collectError = err;
+          }
         }
+        // Taken: the main thread may read the next batch (AssemblyThread.buildNow).
+        Atomics.add(collecting.parsed, 0, 1);
+        Atomics.notify(collecting.parsed, 0);
       }
       return undefined;
     case 'build': {
