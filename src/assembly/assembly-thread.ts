@@ -30,8 +30,6 @@ import type { AssemblyJob, BuiltSummary, RawText } from './build-assembly';
 
 const MB = 1024 * 1024;
 
-const THREAD_NAME = 'assembly thread';
-
 /**
  * Raw batches sent and not yet parsed, at most: reading stops for the thread to catch up beyond. The
  * raw store is read faster than the thread parses (a cursor in the table's order), and batches queued
@@ -40,8 +38,8 @@ const THREAD_NAME = 'assembly thread';
  */
 export const RAW_BATCHES_AHEAD = 2;
 
-/** How often a wait for the thread's parsing checks that the thread is still there (ms). */
-const STOPPED_CHECK_MS = 1_000;
+/** Longest single wait for the thread's count (ms): each wait ends by then, so none is left behind. */
+const WAIT_SLICE_MS = 1_000;
 
 /** Hands a batch of raw resources to the thread; resolves when reading may go on. */
 export type SendRaw = (batch: readonly RawText[]) => Promise<void>;
@@ -82,7 +80,7 @@ export class AssemblyThread extends WorkerHost<AssemblyThreadRequest, AssemblyTh
   private resources = 0;
 
   constructor(private readonly options: AssemblyThreadOptions = {}) {
-    super({ name: THREAD_NAME, idleMs: options.idleMs ?? 1000, startupTimeoutMs: options.startupTimeoutMs });
+    super({ name: 'assembly thread', idleMs: options.idleMs ?? 1000, startupTimeoutMs: options.startupTimeoutMs });
   }
 
   /**
@@ -128,12 +126,15 @@ export class AssemblyThread extends WorkerHost<AssemblyThreadRequest, AssemblyTh
   /**
    * Resolves once the thread has taken `count` raw batches (`parsed[0]`, which it counts up and
    * notifies), so that reading runs at most {@link RAW_BATCHES_AHEAD} batches ahead of the parsing.
-   * Rejects if the thread stops meanwhile (it would never count again).
+   * Rejects as the thread stopped if it stops meanwhile (out of its heap: {@link AssemblyTooLargeError}).
    */
   private async parsedUpTo(worker: Worker, parsed: Int32Array, count: number): Promise<void> {
+    const stopped = this.whenStopped(worker);
     for (let seen = Atomics.load(parsed, 0); seen < count; seen = Atomics.load(parsed, 0)) {
-      if (this.current !== worker) throw this.threadError(`the ${THREAD_NAME} stopped while the raw store was read`);
-      await Atomics.waitAsync(parsed, 0, seen, STOPPED_CHECK_MS).value;
+      const reason = this.stopReason(worker);
+      if (reason) throw reason;
+      // The timeout only lets the wait end: a notify that never comes (the thread stopped) is met by `stopped`.
+      await Promise.race([Atomics.waitAsync(parsed, 0, seen, WAIT_SLICE_MS).value, stopped]);
     }
   }
 

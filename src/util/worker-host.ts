@@ -76,6 +76,8 @@ export function startWorker(source: WorkerSource, resourceLimits?: ResourceLimit
  */
 export abstract class WorkerHost<Request extends { readonly id: number }, Reply extends ReadyReply | Answer> {
   private worker: Worker | undefined;
+  /** Why each thread stopped, once it has; and a promise that settles then (for waits outside a request). */
+  private readonly stops = new WeakMap<Worker, { reason?: Error; readonly stopped: Promise<void>; readonly settle: () => void }>();
   private ready: Promise<void> | undefined;
   private pending: Pending<Reply> | undefined;
   private tail: Promise<void> = Promise.resolve();
@@ -158,7 +160,7 @@ export abstract class WorkerHost<Request extends { readonly id: number }, Reply 
    * any other). Synchronous: the request is not held here.
    */
   protected request<K extends Expected<Reply>>(worker: Worker, request: Request, expects: K): Promise<Extract<Reply, { readonly type: K }>> {
-    if (worker !== this.worker) return Promise.reject(this.threadError(`the ${this.threadName} stopped`));
+    if (worker !== this.worker) return Promise.reject(this.stopReason(worker) ?? this.threadError(`the ${this.threadName} stopped`));
     const answer = new Promise<Extract<Reply, { readonly type: K }>>((resolve, reject) => {
       this.pending = { id: request.id, expects, resolve: (reply) => resolve(reply as Extract<Reply, { readonly type: K }>), reject };
     });
@@ -170,6 +172,16 @@ export abstract class WorkerHost<Request extends { readonly id: number }, Reply 
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
     return answer;
+  }
+
+  /** Why `worker` stopped (its crash, exit or close, as the job under way was failed with), or undefined while it runs. */
+  protected stopReason(worker: Worker): Error | undefined {
+    return this.stops.get(worker)?.reason;
+  }
+
+  /** Settles when `worker` stops (at once if it has): for a job waiting on the thread other than by a request. */
+  protected whenStopped(worker: Worker): Promise<void> {
+    return this.stops.get(worker)?.stopped ?? Promise.resolve();
   }
 
   /** Ends the thread (a later job starts a new one); a job under way fails with {@link threadError}. */
@@ -191,6 +203,9 @@ export abstract class WorkerHost<Request extends { readonly id: number }, Reply 
     const running = this.worker;
     if (running && this.ready) return this.ready.then(() => running);
     const worker = this.spawn();
+    let settle: () => void = () => undefined;
+    const stopped = new Promise<void>((resolve) => (settle = resolve));
+    this.stops.set(worker, { stopped, settle });
     this.started += 1;
     this.worker = worker;
     this.ready = new Promise<void>((resolve, reject) => {
@@ -235,6 +250,11 @@ export abstract class WorkerHost<Request extends { readonly id: number }, Reply 
   /** Drops `worker` (if it is the current one): its job under way, or its start, fails with `err`. */
   private forget(worker: Worker, err: Error): void {
     if (worker !== this.worker) return;
+    const stop = this.stops.get(worker);
+    if (stop) {
+      stop.reason = err;
+      stop.settle();
+    }
     this.worker = undefined;
     this.ready = undefined;
     this.onStartFailure?.(err);

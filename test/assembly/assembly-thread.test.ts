@@ -75,3 +75,43 @@ it('ends when idle, and starts again for the next assembly', async () => {
     await thread.close();
   }
 }, 120_000);
+
+describe('reading the raw store no further than two batches ahead of the thread', () => {
+  /** A worker that starts, then takes raw batches without ever counting them parsed; `onRaw` runs at each (`n` from 1). */
+  const stubWorker = (onRaw: string): { eval: string } => ({
+    eval: `const { parentPort } = require('node:worker_threads');
+      let n = 0;
+      parentPort.on('message', (m) => { if (m.type === 'raw') { n += 1; ${onRaw} } });
+      parentPort.postMessage({ type: 'ready' });`,
+  });
+  const batch = [{ sourceId: 's', resourceType: 'Basic', remoteId: 'b', versionId: '1', fetchedAt: '2026-12-01T00:00:00.000Z', sha256: 'x', resourceJson: '{}' }];
+
+  it('waits for the thread before a third batch, and fails at once when the thread is closed meanwhile', async () => {
+    const thread = new AssemblyThread({ source: stubWorker('') });
+    let third: Promise<void> | undefined;
+    const built = thread.build(async (sendRaw) => {
+      await sendRaw(batch);
+      await sendRaw(batch);
+      third = sendRaw(batch);
+      const settled = await Promise.race([third.then(() => 'resolved', () => 'rejected'), new Promise((r) => setImmediate(() => r('waiting')))]);
+      expect(settled).toBe('waiting');
+      void thread.close();
+      await third;
+      throw new Error('not reached: the read should have failed');
+    }, async () => 'used');
+    await expect(built).rejects.toThrow('the assembly thread was closed');
+    await expect(third).rejects.toThrow('the assembly thread was closed');
+  });
+
+  it('fails the read with the reason the thread stopped (here its exit code), not a hang', async () => {
+    const thread = new AssemblyThread({ source: stubWorker('if (n === 3) process.exit(7);') });
+    try {
+      const built = thread.build(async (sendRaw) => {
+        for (;;) await sendRaw(batch);
+      }, async () => 'used');
+      await expect(built).rejects.toThrow('the assembly thread exited (code 7)');
+    } finally {
+      await thread.close();
+    }
+  });
+});

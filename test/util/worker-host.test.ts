@@ -2,7 +2,7 @@
  * The worker-thread lifecycle both the assembly and the PDF thread use (`src/util/worker-host.ts`),
  * with a small stand-in worker (plain JS, no transpiling): the parts their own tests do not reach —
  * a request's error rebuilt with its stack, an answer of the wrong type, a request that cannot be
- * sent, a worker that speaks before it is ready.
+ * sent, a request to a thread that stopped, a worker that speaks before it is ready.
  */
 import type { Worker } from 'node:worker_threads';
 import { startWorker, WorkerHost, type FailedReply } from '../../src/util/worker-host';
@@ -26,6 +26,7 @@ parentPort.on('message', (m) => {
     const e = new RangeError('no such payload');
     parentPort.postMessage({ type: 'failed', id: m.id, error: { name: e.name, message: e.message, stack: e.stack } });
   } else if (m.payload === 'wrong') parentPort.postMessage({ type: 'other', id: m.id });
+  else if (m.payload === 'exit') process.exit(5);
   else parentPort.postMessage({ type: 'echo', id: m.id, payload: m.payload });
 });
 parentPort.postMessage({ type: 'ready' });
@@ -38,6 +39,14 @@ class EchoThread extends WorkerHost<Request, Reply> {
 
   async ask(payload: unknown): Promise<unknown> {
     return this.exclusive(async (worker, id) => (await this.request(worker, { type: 'ask', id, payload }, 'echo')).payload);
+  }
+
+  /** Asks `first`, then (whatever became of it) `second`, in one job: the second finds the thread as the first left it. */
+  async askTwice(first: unknown, second: unknown): Promise<unknown> {
+    return this.exclusive(async (worker, id) => {
+      await this.request(worker, { type: 'ask', id, payload: first }, 'echo').catch(() => undefined);
+      return (await this.request(worker, { type: 'ask', id, payload: second }, 'echo')).payload;
+    });
   }
 
   protected override spawn(): Worker {
@@ -80,6 +89,11 @@ describe('a worker host', () => {
     await expect(thread.ask(() => undefined)).rejects.toThrow(/could not be cloned/);
     expect(await thread.ask('next')).toBe('next');
     expect(thread.started).toBe(1);
+  });
+
+  it('rejects a request to a thread that has stopped with the reason it stopped, and starts a new one for the next job', async () => {
+    await expect(thread.askTwice('exit', 'again')).rejects.toThrow(new EchoThreadError('the echo thread exited (code 5)'));
+    expect(await thread.ask('next')).toBe('next');
   });
 
   it('fails the start of a worker that speaks before it says ready', async () => {
