@@ -131,8 +131,7 @@ export class AssemblyThread extends WorkerHost<AssemblyThreadRequest, AssemblyTh
   private async parsedUpTo(worker: Worker, parsed: Int32Array, count: number): Promise<void> {
     const stopped = this.whenStopped(worker);
     for (let seen = Atomics.load(parsed, 0); seen < count; seen = Atomics.load(parsed, 0)) {
-      const reason = this.stopReason(worker);
-      if (reason) throw reason;
+      if (this.current !== worker) throw this.stopReason(worker) ?? this.threadError('the assembly thread stopped');
       // The timeout only lets the wait end: a notify that never comes (the thread stopped) is met by `stopped`.
       await Promise.race([Atomics.waitAsync(parsed, 0, seen, WAIT_SLICE_MS).value, stopped]);
     }
