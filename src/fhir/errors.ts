@@ -6,6 +6,8 @@
  * phrases plus status codes and ids: no URLs with query strings, no bodies, no tokens, so they are
  * safe to pass to `errorFields()` and log.
  */
+import type { LogMessage } from '../log';
+
 export abstract class FhirClientError extends Error {
   abstract readonly retryable: boolean;
   /** Attempts made before giving up (1 when the error came from the first attempt). */
@@ -48,6 +50,33 @@ export function isGoneError(err: unknown): boolean {
 export class PermanentFhirError extends FhirHttpError {
   constructor(status: number, issueCodes: readonly string[], reason: string) {
     super(status, issueCodes, false, reason);
+  }
+}
+
+/**
+ * A 404 or 410 for a `next` link the client moved onto the endpoint's origin with its path kept, with
+ * `hint` saying why that can happen (`withProxyPathHint` in `fhir-client.ts`; it names the link's
+ * origin). Its message keeps the server's reason and the hint, for the pull's record. Its log message
+ * is this service's words alone: no server text (an OperationOutcome's diagnostics may quote what
+ * was asked for), no origin (the log redacts it where it logs it as a field), and short enough to be
+ * logged whole.
+ */
+export class NextLinkPathError extends PermanentFhirError implements LogMessage {
+  constructor(
+    status: number,
+    issueCodes: readonly string[],
+    reason: string,
+    hint: string,
+    /** The EHR declares a base of its own (its CapabilityStatement's implementation.url), which the link was not under. */
+    readonly declaresBase: boolean,
+  ) {
+    super(status, issueCodes, `${reason}; ${hint}`);
+  }
+
+  get logMessage(): string {
+    const codes = this.issueCodes.length > 0 ? ` (issue codes: ${this.issueCodes.join(', ')})` : '';
+    const why = this.declaresBase ? 'is not under the base the EHR declares for itself' : 'could not be moved: the EHR declares no base of its own';
+    return `FHIR server answered ${this.status}${codes} for a next link naming another origin, followed on the endpoint's origin with its path unchanged: the link ${why} (implementation.url), which a path-mapping proxy needs`;
   }
 }
 

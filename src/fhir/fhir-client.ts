@@ -18,6 +18,7 @@ import {
   FhirHttpError,
   FhirNetworkError,
   MalformedResponseError,
+  NextLinkPathError,
   OffOriginUrlError,
   PermanentFhirError,
   ServerRetryAfterError,
@@ -1016,10 +1017,12 @@ function withProxyPathHint(err: unknown, movedFrom: string, declaredBaseUrl: str
   const declared = declaredBaseUrl === undefined
     ? 'its CapabilityStatement declares no implementation.url'
     : 'it is not under the base the EHR declares for itself (its CapabilityStatement implementation.url)';
-  return new PermanentFhirError(
+  return new NextLinkPathError(
     err.status,
     err.issueCodes,
-    `${err.reason}; the next link named ${movedFrom} and was followed on the endpoint's origin with its path unchanged, since ${declared}: ` +
+    err.reason,
+    `the next link named ${movedFrom} and was followed on the endpoint's origin with its path unchanged, since ${declared}: ` +
       "a proxy that maps paths needs the EHR's own base to move such links under the endpoint's base (refresh its capabilities: POST /api/endpoints/:id/capabilities)",
+    declaredBaseUrl !== undefined,
   );
 }

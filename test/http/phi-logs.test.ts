@@ -2,6 +2,7 @@ import { CaptureTransport } from '../support/capture-log';
 import { UnrecoverableError } from 'bullmq';
 import type { Patient } from 'fhir/r4';
 import { UnsupportedFhirVersionError } from '../../src/endpoints/fhir-version';
+import { NextLinkPathError } from '../../src/fhir/errors';
 import { errorFields, logger, withLogMessageOf } from '../../src/log';
 import { ForeignPatientsError } from '../../src/pull/foreign-patient';
 import { PagingGuard, pagingLoopError } from '../../src/pull/paging-guard';
@@ -111,6 +112,23 @@ describe('PHI never reaches a log line', () => {
     const wrapped = withLogMessageOf(new UnrecoverableError(odd.message), odd);
     expect(errorFields(wrapped).errorMessage).toBe(errorFields(odd).errorMessage);
     expect(errorFields(withLogMessageOf(new UnrecoverableError('plain'), new Error("Emma Garcia's"))).errorMessage).toBe('plain');
+  });
+
+  it("logs a next link's 404 in the service's words, without the server's text or the link's origin (both stay in the error for the pull's record)", () => {
+    const hint = "the next link named https://hapi.internal:8080 and was followed on the endpoint's origin with its path unchanged, since its CapabilityStatement declares no implementation.url";
+    const err = new NextLinkPathError(404, ['not-found'], "Resource 'Patient/mrn-448812' (Zinnia Marrowvale) is not known", hint, false);
+    expect(err.message).toContain('Zinnia Marrowvale');
+    expect(err.message).toContain('https://hapi.internal:8080');
+    const expected =
+      "FHIR server answered 404 (issue codes: not-found) for a next link naming another origin, followed on the endpoint's origin with its path unchanged: " +
+      'the link could not be moved: the EHR declares no base of its own (implementation.url), which a path-mapping proxy needs';
+    for (const logged of [errorFields(err).errorMessage, errorFields(withLogMessageOf(new UnrecoverableError(err.message), err)).errorMessage]) {
+      expect(logged).toBe(expected);
+    }
+    expect(errorFields(new NextLinkPathError(410, [], 'http-410', hint, true)).errorMessage).toBe(
+      "FHIR server answered 410 for a next link naming another origin, followed on the endpoint's origin with its path unchanged: " +
+        'the link is not under the base the EHR declares for itself (implementation.url), which a path-mapping proxy needs',
+    );
   });
 
   it("logs a source's review reason without the record's ids, displays and dates (no id at an EHR reaches the log)", () => {
