@@ -22,14 +22,21 @@ let collecting: { readonly id: number; readonly raw: RawInput[]; readonly parsed
 /** A batch that failed to parse: the build reports it. */
 let collectError: unknown;
 
-/** The bundle of the assembly under way, its text still to be taken, and its next part once made. */
-let held: { readonly id: number; readonly parts: Generator<Uint8Array, void, undefined>; ahead?: PartAhead } | undefined;
+/** A built bundle, its text still to be taken, and its next part once made. */
+interface HeldBundle {
+  readonly id: number;
+  readonly parts: Generator<Uint8Array, void, undefined>;
+  ahead?: PartAhead;
+}
+
+/** The bundle of the assembly under way. */
+let held: HeldBundle | undefined;
 
 /** The next part, made before it was asked for (or what making it threw). */
 type PartAhead = { readonly ok: true; readonly next: IteratorResult<Uint8Array, void> } | { readonly ok: false; readonly error: unknown };
 
 /** The held bundle's next part: the one made ahead, else made now (throws what making it threw). */
-function nextPart(bundle: NonNullable<typeof held>): IteratorResult<Uint8Array, void> {
+function nextPart(bundle: HeldBundle): IteratorResult<Uint8Array, void> {
   const ahead = bundle.ahead;
   bundle.ahead = undefined;
   if (!ahead) return bundle.parts.next();
@@ -38,7 +45,7 @@ function nextPart(bundle: NonNullable<typeof held>): IteratorResult<Uint8Array, 
 }
 
 /** Makes the held bundle's next part now, unless it is made, the text is all taken, or the bundle was let go. */
-function makeAhead(bundle: NonNullable<typeof held>): void {
+function makeAhead(bundle: HeldBundle): void {
   if (held !== bundle || bundle.ahead) return;
   try {
     bundle.ahead = { ok: true, next: bundle.parts.next() };
@@ -60,18 +67,17 @@ function handle(request: AssemblyThreadRequest): AssemblyThreadReply | undefined
       collectError = undefined;
       return undefined;
     case 'raw':
-      if (collecting?.id === request.id) {
-        if (collectError === undefined) {
-          try {
-            parseRawTexts(request.batch, collecting.raw);
-          } catch (err) {
-            collectError = err;
-          }
+      if (collecting?.id !== request.id) return undefined;
+      if (collectError === undefined) {
+        try {
+          parseRawTexts(request.batch, collecting.raw);
+        } catch (err) {
+          collectError = err;
         }
-        // Taken: the main thread may read the next batch (AssemblyThread.buildNow).
-        Atomics.add(collecting.parsed, 0, 1);
-        Atomics.notify(collecting.parsed, 0);
       }
+      // Taken: the main thread may read the next batch (AssemblyThread.buildNow).
+      Atomics.add(collecting.parsed, 0, 1);
+      Atomics.notify(collecting.parsed, 0);
       return undefined;
     case 'build': {
       held = undefined;
@@ -81,7 +87,7 @@ function handle(request: AssemblyThreadRequest): AssemblyThreadReply | undefined
       if (collectError !== undefined) return failed(request.id, collectError);
       try {
         const { parts, ...built } = buildAssembly(request.job, raw);
-        const bundle = { id: request.id, parts };
+        const bundle: HeldBundle = { id: request.id, parts };
         held = bundle;
         // The first part is made while the main thread begins the version's transaction.
         setImmediate(() => makeAhead(bundle));

@@ -92,10 +92,8 @@ export async function readRawResources(db: Database, caseId: string, onBatch: (b
     for (;;) {
       const { rows } = await tx.query<RawRow>(`FETCH FORWARD ${batchSize} FROM ${CURSOR}`);
       if (rows.length === 0) return read;
-      const batch = new Array<RawText>(rows.length);
-      for (let i = 0; i < rows.length; i++) batch[i] = rawTextOf(rows[i] as RawRow);
       read += rows.length;
-      await onBatch(batch);
+      await onBatch(rows.map(rawTextOf));
       if (rows.length < batchSize) return read;
     }
   });

@@ -54,23 +54,32 @@ export class PermanentFhirError extends FhirHttpError {
 }
 
 /**
- * A 404 or 410 for a `next` link the client moved onto the endpoint's origin with its path kept, with
- * `hint` saying why that can happen (`withProxyPathHint` in `fhir-client.ts`; it names the link's
- * origin). Its message keeps the server's reason and the hint, for the pull's record. Its log message
- * is this service's words alone: no server text (an OperationOutcome's diagnostics may quote what
- * was asked for), no origin (the log redacts it where it logs it as a field), and short enough to be
- * logged whole.
+ * A 404 or 410 for a `next` link the client moved onto the endpoint's origin with its path kept
+ * (`withProxyPathHint` in `fhir-client.ts`): a proxy that maps paths needs the EHR's own base to move
+ * such links, and the EHR declares none, or the link was not under it. Its message keeps the server's
+ * reason and names the link's origin, for the pull's record. Its log message is this service's words
+ * alone: no server text (an OperationOutcome's diagnostics may quote what was asked for), no origin
+ * (the log redacts it where it logs it as a field), and short enough to be logged whole.
  */
 export class NextLinkPathError extends PermanentFhirError implements LogMessage {
   constructor(
     status: number,
     issueCodes: readonly string[],
     reason: string,
-    hint: string,
+    /** The origin the link named (only the origin: a link's path and query may name the patient). */
+    linkOrigin: string,
     /** The EHR declares a base of its own (its CapabilityStatement's implementation.url), which the link was not under. */
     readonly declaresBase: boolean,
   ) {
-    super(status, issueCodes, `${reason}; ${hint}`);
+    const since = declaresBase
+      ? 'it is not under the base the EHR declares for itself (its CapabilityStatement implementation.url)'
+      : 'its CapabilityStatement declares no implementation.url';
+    super(
+      status,
+      issueCodes,
+      `${reason}; the next link named ${linkOrigin} and was followed on the endpoint's origin with its path unchanged, since ${since}: ` +
+        "a proxy that maps paths needs the EHR's own base to move such links under the endpoint's base (refresh its capabilities: POST /api/endpoints/:id/capabilities)",
+    );
   }
 
   get logMessage(): string {

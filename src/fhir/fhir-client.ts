@@ -1014,15 +1014,5 @@ function streamDecoder(encoding: string | undefined): zlib.Gunzip | zlib.Inflate
  */
 function withProxyPathHint(err: unknown, movedFrom: string, declaredBaseUrl: string | undefined): unknown {
   if (!(err instanceof FhirHttpError) || (err.status !== 404 && err.status !== 410)) return err;
-  const declared = declaredBaseUrl === undefined
-    ? 'its CapabilityStatement declares no implementation.url'
-    : 'it is not under the base the EHR declares for itself (its CapabilityStatement implementation.url)';
-  return new NextLinkPathError(
-    err.status,
-    err.issueCodes,
-    err.reason,
-    `the next link named ${movedFrom} and was followed on the endpoint's origin with its path unchanged, since ${declared}: ` +
-      "a proxy that maps paths needs the EHR's own base to move such links under the endpoint's base (refresh its capabilities: POST /api/endpoints/:id/capabilities)",
-    declaredBaseUrl !== undefined,
-  );
+  return new NextLinkPathError(err.status, err.issueCodes, err.reason, movedFrom, declaredBaseUrl !== undefined);
 }
