@@ -37,11 +37,49 @@ const ALLOWED_KEYS = new Set([
   'port', 'host', 'backend', 'resourceType', 'reason', 'service', 'pid', 'signal',
   // Shutdown and dependency health: counts, timings, and constant names of stop steps and connections.
   'activeJobs', 'pending', 'timeoutMs', 'connection', 'downMs',
+  // Ids we mint, under the name of what they identify.
+  'fileId', 'recipientId', 'earlierDeliveryId', 'otherPullId',
+  // Counts, sizes and versions.
+  'olderVersion', 'requeued', 'placed', 'removed', 'tempFiles', 'ingestFolders', 'queriesStopped', 'budgetMb', 'assemblyMemoryMb', 'availableMemoryMb',
+  // Our own enumerations and flags (outcomes, modes, states of a delivery's writes, what triggered work).
+  'outcome', 'mode', 'settled', 'trigger', 'gone', 'actualSha256',
+  'previousDocumentState', 'documentState', 'communicationState', 'transactionState',
+  // The operator's own settings: a report font's environment variable and the file it names.
+  'fontVariable', 'fontFile',
 ]);
+
+/**
+ * A code shaped like one (`ENOENT`, `23505`, `ERR_HTTP2_STREAM_CANCEL`, `invalid_client`): anything
+ * else in an error's `code` (a library may put a value or a sentence there) is not logged as is.
+ */
+const ERROR_CODE = /^[A-Za-z0-9_.-]{1,40}$/;
+
+/** A FHIR version as a server declares it (`4.0.1`, `5.0.0-ballot`). */
+const FHIR_VERSION = /^[0-9][0-9A-Za-z.-]{0,19}$/;
+
+/**
+ * Keys whose values come from elsewhere (a server's issue code, a resolver's error code, the FHIR
+ * version a server declares): logged only when shaped like one, else "[redacted]".
+ */
+const SHAPED_KEYS: ReadonlyMap<string, RegExp> = new Map([
+  ['code', ERROR_CODE],
+  ['fhirVersion', FHIR_VERSION],
+]);
+
+/**
+ * Whether a metadata key's value is written to the log (shaped keys: when the value fits its shape).
+ * A call that logs under any other key writes "[redacted]" there: `test/util/log-keys.test.ts` keeps
+ * the service's own calls from doing so.
+ */
+export function isLoggedKey(key: string): boolean {
+  return ALLOWED_KEYS.has(key) || SHAPED_KEYS.has(key);
+}
 
 const REDACTED = '[redacted]';
 
 function redactValue(key: string, value: unknown): unknown {
+  const shape = SHAPED_KEYS.get(key);
+  if (shape) return typeof value === 'string' && shape.test(value) ? value : REDACTED;
   if (!ALLOWED_KEYS.has(key)) return REDACTED;
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
     return redactObject(value as Record<string, unknown>, true);
@@ -107,12 +145,6 @@ export const logger = winston.createLogger({
 export function setLogLevel(level: string): void {
   logger.level = level;
 }
-
-/**
- * A code shaped like one (`ENOENT`, `23505`, `ERR_HTTP2_STREAM_CANCEL`, `invalid_client`): anything
- * else in an error's `code` (a library may put a value or a sentence there) is not logged as is.
- */
-const ERROR_CODE = /^[A-Za-z0-9_.-]{1,40}$/;
 
 /**
  * Safe fields for an error: its class name, code (when shaped like one, else "[redacted]") and a

@@ -781,10 +781,10 @@ async function attempt(deps: DeliveryDeps, delivery: DeliveryRow, run: JobRun): 
     caseId: delivery.caseId,
     version: delivery.version,
     mode: written.mode,
-    ...(previousDocument ? { state: previousDocument.state } : {}),
-    ...(document ? { document: document.state } : {}),
-    ...(communication ? { communication: communication.state } : {}),
-    ...(transaction ? { transaction: transaction.state } : {}),
+    ...(previousDocument ? { previousDocumentState: previousDocument.state } : {}),
+    ...(document ? { documentState: document.state } : {}),
+    ...(communication ? { communicationState: communication.state } : {}),
+    ...(transaction ? { transactionState: transaction.state } : {}),
   });
   return 'delivered';
 }

@@ -284,7 +284,7 @@ async function settleTokenEndpoint(deps: EndpointServiceDeps, row: EndpointRow, 
     return;
   }
   await pinTokenEndpoint(deps.db, row.id, discovered);
-  if (discovered !== row.tokenEndpoint) logger.info('smart token endpoint pinned', { endpointId: row.id, tokenEndpoint: discovered });
+  if (discovered !== row.tokenEndpoint) logger.info('smart token endpoint pinned', { endpointId: row.id });
 }
 
 /**

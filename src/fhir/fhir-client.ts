@@ -313,7 +313,7 @@ export class FhirEndpointClient {
     const { movedFrom } = link;
     if (movedFrom !== undefined && !this.movedOrigins.has(movedFrom)) {
       this.movedOrigins.add(movedFrom);
-      logger.warn("next links name another origin: followed on the endpoint's origin (rebaseNextLinks)", { endpointId: this.endpoint.id, linkOrigin: movedFrom });
+      logger.warn("next links name another origin: followed on the endpoint's origin (rebaseNextLinks)", { endpointId: this.endpoint.id });
     }
     return link;
   }

@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { constants, createGzip } from 'node:zlib';
 import type { Request, Response } from 'express';
 import { logger } from '../log';
+import { routePattern } from './request-context';
 import { setResponseHeaders } from './response-headers';
 
 /**
@@ -28,7 +29,7 @@ export async function streamText(
     else await pipeline(source, res);
   } catch (err) {
     // Headers are gone: the only thing left to do is to end the response.
-    logger.warn('streamed response ended early', { path: req.path, errorName: err instanceof Error ? err.name : 'error' });
+    logger.warn('streamed response ended early', { route: routePattern(req), errorName: err instanceof Error ? err.name : 'error' });
     res.destroy();
   }
 }

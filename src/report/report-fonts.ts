@@ -123,7 +123,7 @@ function loadFont(file: string, variable: string): LoadedFont {
     throw new ReportFontError(`Report font ${file} is not a TrueType/OpenType font; set ${variable} to a .ttf file.`);
   }
   const subsettable = hasEvenGlyphRecords(bytes);
-  if (!subsettable) logger.warn('PDF font has odd-length glyph records; embedding it whole (larger PDFs)', { file, variable });
+  if (!subsettable) logger.warn('PDF font has odd-length glyph records; embedding it whole (larger PDFs)', { fontFile: file, fontVariable: variable });
   const coverage = new Map<number, boolean>();
   const loaded: LoadedFont = {
     path: file,

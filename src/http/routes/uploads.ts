@@ -13,7 +13,7 @@ import { answeredNotModified } from '../conditional-get';
 import { replayedHeader } from '../idempotency-key';
 import { entityTag } from '../entity-tags';
 import { conflict, HttpProblem, notFound } from '../problem';
-import { logger } from '../../log';
+import { errorFields, logger } from '../../log';
 import { defineRoute, type AnyRoute } from '../route';
 import { CaseParams, uuidParam } from './params';
 
@@ -190,10 +190,10 @@ export function uploadRoutes(deps: UploadRouteDeps): AnyRoute[] {
               caseId: params.id,
               fileId: params.fileId,
               sha256: file.blobSha256,
-              actual: err.actual,
+              actualSha256: err.actual,
             });
           } else {
-            logger.error('upload file read failed mid-way', { caseId: params.id, fileId: params.fileId, error: err.message });
+            logger.error('upload file read failed mid-way', { caseId: params.id, fileId: params.fileId, ...errorFields(err) });
           }
         });
       },
@@ -217,7 +217,7 @@ async function openStoredFile(blobs: BlobStore, file: { caseId: string; fileId: 
     return stream;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    logger.error('uploaded file missing from the blob store', { ...file, error: code ?? String(err) });
+    logger.error('uploaded file missing from the blob store', { ...file, ...errorFields(err) });
     if (code === 'ENOENT') {
       throw new HttpProblem(500, 'Stored file missing', `The bytes of file ${file.fileId} are missing from the blob store (SHA-256 ${file.sha256}); the upload is recorded but its file cannot be read. An operator must restore the blob store.`);
     }
