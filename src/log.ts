@@ -152,6 +152,8 @@ export function setLogLevel(level: string): void {
  * values that failed, and file system errors the paths, whose names a family chose).
  */
 export function errorFields(err: unknown): { errorName: string; errorCode?: string; errorMessage: string } {
+  const redis = redisReplyFields(err);
+  if (redis) return redis;
   if (err instanceof Error) {
     const code = (err as { code?: unknown }).code;
     const codeText = typeof code === 'string' || typeof code === 'number' ? String(code) : undefined;
@@ -162,6 +164,33 @@ export function errorFields(err: unknown): { errorName: string; errorCode?: stri
     };
   }
   return { errorName: typeof err, errorMessage: 'non-error thrown' };
+}
+
+/**
+ * What Redis says in the error replies of a failover or of a server that cannot take writes, in our
+ * words: the replies are Redis's own text, not data, but some hold apostrophes ("READONLY You can't
+ * write against a read only replica.") that {@link scrubMessage} would take for quotes.
+ * @see https://redis.io/docs/latest/develop/reference/protocol-spec/#simple-errors
+ */
+const REDIS_REPLIES: Readonly<Record<string, string>> = {
+  READONLY: 'Redis refused a write: it is a read-only replica (a failover, or REPLICAOF)',
+  LOADING: 'Redis is loading its dataset into memory',
+  MASTERDOWN: 'Redis is a replica whose link with its primary is down',
+  NOREPLICAS: 'Redis has too few replicas in sync to take writes',
+  OOM: 'Redis is out of memory (maxmemory) and refused the command',
+  MISCONF: 'Redis cannot save to disk and refuses writes',
+  BUSY: 'Redis is busy running a script',
+};
+
+/**
+ * An error reply of Redis (ioredis' `ReplyError`) whose code is one of {@link REDIS_REPLIES}: its
+ * code, and what it means, whole. Other replies are logged as any error is.
+ */
+function redisReplyFields(err: unknown): { errorName: string; errorCode: string; errorMessage: string } | undefined {
+  if (!(err instanceof Error) || err.name !== 'ReplyError') return undefined;
+  const code = /^[A-Z]+(?= |$)/.exec(err.message)?.[0];
+  const meaning = code === undefined ? undefined : REDIS_REPLIES[code];
+  return code === undefined || meaning === undefined ? undefined : { errorName: err.name, errorCode: code, errorMessage: meaning };
 }
 
 const QUOTES = /["'`]/;
