@@ -3,13 +3,14 @@ import { assembleCase, type AssembleDeps } from '../src/assembly/assemble';
 import { AssemblyTooLargeError } from '../src/assembly/assembly-memory';
 import { bundleVersionFor } from '../src/assembly/bundle-repository';
 import type { CaseServiceDeps } from '../src/cases/case-service';
-import { errorFields, logger, withLogContext } from '../src/log';
+import { errorFields, logger } from '../src/log';
 import { finishPull, recordPullAssemblyFailed, recordsCompleteAfter } from '../src/pull/finish-pull';
 import { pullAssemblyTrigger } from '../src/pull/pull-progress';
 import { answerRequestsOfPull } from '../src/review/information-request-answers';
 import { QUEUES } from './names';
 import { resumableJobLock } from './resumable';
 import { AssembleCasePayload } from './pull-flow';
+import { runJob } from './run-job';
 
 /**
  * Queue `assemble-case`: the parent of a pull flow. It runs once every pull-source child (and
@@ -29,7 +30,7 @@ export function startAssembleCaseWorker(
   const worker = new Worker<AssembleCasePayload>(
     QUEUES.assembleCase,
     async (job) =>
-      withLogContext({ jobId: `${QUEUES.assembleCase}:${job.id ?? ''}` }, async () => {
+      runJob(QUEUES.assembleCase, job, async () => {
         const { pullId, caseId, attempt } = AssembleCasePayload.parse(job.data);
         // The case moves to records_complete only once its bundle is assembled (below).
         const state = await finishPull(deps, pullId, { moveCase: false });

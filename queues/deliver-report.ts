@@ -1,11 +1,12 @@
 import { Queue, UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
 import { z } from 'zod';
 import { failedWaitingForOlderVersion, PermanentDeliveryError, runDelivery, type DeliveryDeps } from '../src/delivery/delivery-runner';
-import { errorFields, logger, withLogContext } from '../src/log';
+import { errorFields, logger } from '../src/log';
 import type { WorkDispatch } from '../src/notify/events';
 import { QUEUES } from './names';
 import { runWaitingIfPaused } from './paused-endpoint';
 import { resumableJobLock } from './resumable';
+import { runJob } from './run-job';
 
 /**
  * Queue `deliver-report`: one job per delivery (a signed opinion version to one recipient EHR).
@@ -107,7 +108,7 @@ export function startDeliverReportWorker(
   const worker = new Worker<DeliverReportPayload>(
     QUEUES.deliverReport,
     async (job, token) =>
-      withLogContext({ jobId: `${QUEUES.deliverReport}:${job.id ?? ''}` }, async () => {
+      runJob(QUEUES.deliverReport, job, async () => {
         const payload = DeliverReportPayload.parse(job.data);
         const isLastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
         try {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import { z } from 'zod';
-import { errorFields, logger, withLogContext } from '../src/log';
+import { errorFields, logger } from '../src/log';
 import { fetchAttachment } from '../src/pull/attachment-fetcher';
 import { fetchInlineAttachments } from '../src/pull/inline-attachments';
 import type { PullWorkerDeps } from '../src/pull/pull-deps';
@@ -11,6 +11,7 @@ import { QUEUES } from './names';
 import { resumableJobLock } from './resumable';
 import { runWaitingIfPaused } from './paused-endpoint';
 import { handJobBack } from './hand-back';
+import { runJob } from './run-job';
 
 /**
  * Queue `fetch-attachment`: one job per attachment URL (documents are few, and large), streamed
@@ -108,7 +109,7 @@ export function startFetchAttachmentWorker(
   const worker = new Worker<FetchAttachmentPayload>(
     QUEUES.fetchAttachment,
     async (job, token) =>
-      withLogContext({ jobId: `${QUEUES.fetchAttachment}:${job.id ?? ''}` }, async () => {
+      runJob(QUEUES.fetchAttachment, job, async () => {
         const payload = FetchAttachmentPayload.parse(job.data);
         // Its pull is under way (a retry fetching only documents again runs no task to say so).
         await markPullRunningForAttachments(deps.db, 'attachmentIds' in payload ? payload.attachmentIds : [payload.attachmentId]);

@@ -1,7 +1,7 @@
 import { Queue, UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
 import { z } from 'zod';
 import { DicomWorkerPool } from '../src/imaging/dicom-worker-pool';
-import { errorFields, logger, withLogContext } from '../src/log';
+import { errorFields, logger } from '../src/log';
 import { AssemblyTooLargeError } from '../src/assembly/assembly-memory';
 import { ingestUpload, type IngestDeps, type IngestResult } from '../src/uploads/ingest';
 import { ingestWorkDir } from '../src/uploads/ingest-scratch';
@@ -9,6 +9,7 @@ import { recordUploadNotIngested } from '../src/uploads/upload-failure';
 import { uploadsWaitingForIngest, type UploadWaitingForIngest } from '../src/uploads/upload-repository';
 import { QUEUES } from './names';
 import { resumableJobLock } from './resumable';
+import { runJob } from './run-job';
 
 /**
  * Queue `ingest-upload`: one job per upload (one POST of files): extracts zips, parses DICOM headers
@@ -116,7 +117,7 @@ export function startIngestUploadWorker(
   const worker = new Worker<IngestUploadPayload>(
     QUEUES.ingestUpload,
     async (job) =>
-      withLogContext({ jobId: `${QUEUES.ingestUpload}:${job.id ?? ''}` }, () =>
+      runJob(QUEUES.ingestUpload, job, () =>
         runIngestJob(ingestDeps, IngestUploadPayload.parse(job.data), { made: job.attemptsMade, allowed: job.opts.attempts ?? 1 }),
       ),
     { connection: connection(), prefix, concurrency: 1, ...resumableJobLock(lockDurationMs) },

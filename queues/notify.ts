@@ -1,12 +1,13 @@
 import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import type { Database } from '../src/db/database';
 import { staleDeliverySweep } from '../src/delivery/delivery-repository';
-import { errorFields, logger, withLogContext } from '../src/log';
+import { errorFields, logger } from '../src/log';
 import type { WorkDispatch } from '../src/notify/events';
 import { drainOutbox, OutboxPruner } from '../src/notify/outbox-processor';
 import { keepJobScheduler } from './keep-scheduled';
 import { QUEUES } from './names';
 import { createWebhookQueue, enqueueWebhooks, sweepLostWebhooks } from './send-webhook';
+import { runJob } from './run-job';
 
 /**
  * Queue `notify`: drains the Postgres outbox into case-manager notifications and webhook jobs.
@@ -36,7 +37,7 @@ export function startNotifyWorker(deps: NotifyDeps, connection: () => Connection
   const worker = new Worker(
     QUEUES.notify,
     async (job) =>
-      withLogContext({ jobId: `${QUEUES.notify}:${job.id ?? ''}` }, async () => {
+      runJob(QUEUES.notify, job, async () => {
         let events = 0;
         for (;;) {
           const drained = await drainOutbox(deps.db);

@@ -1,6 +1,6 @@
 import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import type { CaseServiceDeps } from '../src/cases/case-service';
-import { logger, withLogContext } from '../src/log';
+import { logger } from '../src/log';
 import { finishPull, recordPullAssemblyFailed } from '../src/pull/finish-pull';
 import { pullAssemblyTrigger } from '../src/pull/pull-progress';
 import { pullsAwaitingAssembly } from '../src/pull/pulls-awaiting-assembly';
@@ -9,6 +9,7 @@ import { tasksToEnqueue } from '../src/pull/pull-service';
 import { keepJobScheduler } from './keep-scheduled';
 import { QUEUES } from './names';
 import type { PullFlowProducer } from './pull-flow';
+import { runJob } from './run-job';
 
 /** What one reconciliation did. */
 export interface ReconcileResult {
@@ -127,7 +128,7 @@ export function startPullReconciler(
   const worker = new Worker(
     QUEUES.reconcile,
     async (job) =>
-      withLogContext({ jobId: `${QUEUES.reconcile}:${job.id ?? ''}` }, async () => {
+      runJob(QUEUES.reconcile, job, async () => {
         const result = { ...(await reconcilePulls(deps, producer)), uploads: await requeueUploads(), outdatedRecords: await reassembleOutdated() };
         if (result.enqueued + result.retried + result.finished + result.assembliesResumed + result.assembliesGivenUp + result.uploads + result.outdatedRecords > 0) logger.info('pulls and uploads reconciled', { counts: result });
         return result;

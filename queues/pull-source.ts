@@ -1,6 +1,6 @@
 import { Queue, UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
 import { isPermanentFhirError } from '../src/fhir';
-import { errorFields, logger, withLogContext, withLogMessageOf } from '../src/log';
+import { errorFields, logger, withLogMessageOf } from '../src/log';
 import type { PullWorkerDeps } from '../src/pull/pull-deps';
 import { runPullTask } from '../src/pull/pull-task-runner';
 import { enqueueAttachments } from './fetch-attachment';
@@ -9,6 +9,7 @@ import { resumableJobLock } from './resumable';
 import { runWaitingIfPaused } from './paused-endpoint';
 import { handJobBack } from './hand-back';
 import { PullSourcePayload } from './pull-flow';
+import { runJob } from './run-job';
 
 /**
  * Queue `pull-source`: one job per (pull attempt, source, query) pages to the end of its results.
@@ -37,7 +38,7 @@ export function startPullSourceWorker(
   const worker = new Worker<PullSourcePayload>(
     QUEUES.pullSource,
     async (job, token) =>
-      withLogContext({ jobId: `${QUEUES.pullSource}:${job.id ?? ''}` }, async () => {
+      runJob(QUEUES.pullSource, job, async () => {
         const payload = PullSourcePayload.parse(job.data);
         const { taskId, attempt } = payload;
         const isLastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);

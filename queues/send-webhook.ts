@@ -1,6 +1,6 @@
 import { Queue, UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
 import { z } from 'zod';
-import { errorFields, logger, withLogContext } from '../src/log';
+import { errorFields, logger } from '../src/log';
 import { WEBHOOK_BACKOFF_TYPE, webhookRetryDelay } from '../src/notify/webhook-backoff';
 import { PermanentWebhookError, sendWebhook, WebhookTransports, type WebhookSenderDeps } from '../src/notify/webhook-sender';
 import { SubscriberSlots } from '../src/notify/webhook-slots';
@@ -9,6 +9,7 @@ import { markWebhookDeliveriesRequeued, staleWebhookDeliveries } from '../src/no
 import { QUEUES } from './names';
 import { runWaitingIfPaused } from './paused-endpoint';
 import { RESUMABLE_MAX_STALLED } from './resumable';
+import { runJob } from './run-job';
 
 /**
  * Queue `send-webhook`: one job per (subscriber, event). Retried with exponential backoff
@@ -111,7 +112,7 @@ export function startSendWebhookWorker(
   const worker = new Worker<SendWebhookPayload>(
     QUEUES.sendWebhook,
     async (job, token) =>
-      withLogContext({ jobId: `${QUEUES.sendWebhook}:${job.id ?? ''}` }, async () => {
+      runJob(QUEUES.sendWebhook, job, async () => {
         const payload = SendWebhookPayload.parse(job.data);
         try {
           // A subscriber with a request in flight here (webhook-slots.ts): the job waits in the delayed set

@@ -7,8 +7,9 @@ import type { Config } from '../src/config';
 import type { Database } from '../src/db/database';
 import { recordSlaMisses, type SlaMisses } from '../src/cases/sla-misses';
 import { finishInterruptedDeactivations } from '../src/review/specialist-deactivation';
-import { errorFields, logger, withLogContext } from '../src/log';
+import { errorFields, logger } from '../src/log';
 import { keepJobScheduler } from './keep-scheduled';
+import { runJob } from './run-job';
 
 /**
  * Queue `sla-sweep`: every few minutes, record on each case's timeline the moment its report
@@ -58,7 +59,7 @@ export function startSlaSweep(deps: SlaSweepDeps, connection: () => ConnectionOp
   const worker = new Worker<SlaSweepPayload, SlaSweepResult>(
     SLA_SWEEP_QUEUE,
     async (job) =>
-      withLogContext({ jobId: `${SLA_SWEEP_QUEUE}:${job.id ?? ''}` }, async () => {
+      runJob(SLA_SWEEP_QUEUE, job, async () => {
         SlaSweepPayload.parse(job.data);
         const result = await sweepSla(deps.db, new Date(), timeZone);
         if (result.targetMissed + result.limitMissed > 0) logger.info('sla misses recorded', { counts: { ...result } });

@@ -1,0 +1,68 @@
+import { RATE_LIMIT_ERROR } from 'bullmq';
+import { errorFields, withLogContext } from '../src/log';
+
+/**
+ * What a failed job leaves in Redis: BullMQ keeps the message of the error its processor threw
+ * (`failedReason`) and its stack (`stacktrace`, one per failed attempt) in the job's hash for as long
+ * as the job is kept (a week for a failure here). An error's message may quote what it was given — a
+ * server's OperationOutcome naming the patient, a family's file name — so the processors' errors are
+ * handed to BullMQ as {@link redisSafeError} makes them: the message the log would write, not the
+ * error's own.
+ */
+
+/** BullMQ's own control-flow errors (a job moved to delayed, or waiting for its children): passed on as they are. */
+const CONTROL_FLOW = new Set(['DelayedError', 'WaitingError', 'WaitingChildrenError', 'RateLimitError']);
+
+/** The `at …` lines of a stack: where the error was thrown, in this service's code, without its message. */
+function framesOf(err: unknown): string {
+  const stack = err instanceof Error && typeof err.stack === 'string' ? err.stack : '';
+  return stack
+    .split('\n')
+    .filter((line) => /^\s+at /.test(line))
+    .join('\n');
+}
+
+/** Own properties of the error that {@link redisSafeError} sets itself rather than copies. */
+const REWRITTEN = new Set<PropertyKey>(['name', 'message', 'stack', 'logMessage']);
+
+/**
+ * `err` as BullMQ may keep it in Redis: an error of the same class (so `UnrecoverableError` still ends
+ * the job at once) with the same other own properties (kept in memory only: a backoff strategy reads
+ * a throttled subscriber's `retryAfterMs`, a `failed` listener the error's `code`), whose message is
+ * the one the log writes for `err` (`errorFields`: its own `logMessage`, else its text without what
+ * it quotes) and whose stack is that message over `err`'s frames. Its log message is that message, so
+ * a `failed` listener logging it writes what it would have written for `err`. BullMQ's control-flow
+ * errors are returned as they are.
+ */
+export function redisSafeError(err: unknown): unknown {
+  if (err instanceof Error && (CONTROL_FLOW.has(err.name) || err.message === RATE_LIMIT_ERROR)) return err;
+  const { errorName, errorMessage } = errorFields(err);
+  const safe = Object.create(err instanceof Error ? (Object.getPrototypeOf(err) as object) : Error.prototype) as Error;
+  if (err instanceof Error) {
+    for (const key of Reflect.ownKeys(err)) {
+      const descriptor = Object.getOwnPropertyDescriptor(err, key);
+      if (descriptor && !REWRITTEN.has(key)) Object.defineProperty(safe, key, descriptor);
+    }
+  }
+  const frames = framesOf(err);
+  const value = (v: unknown): PropertyDescriptor => ({ value: v, writable: true, configurable: true, enumerable: false });
+  Object.defineProperties(safe, {
+    name: value(errorName),
+    message: value(errorMessage),
+    stack: value(frames ? `${errorName}: ${errorMessage}\n${frames}` : `${errorName}: ${errorMessage}`),
+    logMessage: value(errorMessage),
+  });
+  return safe;
+}
+
+/**
+ * Runs a job's work with the job's id as its log context (`<queue>:<job id>`); what the work throws
+ * reaches BullMQ as {@link redisSafeError}. Every processor of `queues/` runs through it.
+ */
+export async function runJob<T>(queue: string, job: { readonly id?: string | undefined }, work: () => Promise<T> | T): Promise<T> {
+  try {
+    return await withLogContext({ jobId: `${queue}:${job.id ?? ''}` }, work);
+  } catch (err) {
+    throw redisSafeError(err);
+  }
+}
