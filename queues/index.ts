@@ -1,4 +1,4 @@
-import type { ConnectionOptions, Worker } from 'bullmq';
+import type { ConnectionOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../src/config';
 import type { DomainData } from '../src/cases/domain-data';
@@ -17,6 +17,7 @@ import { startSendWebhookWorker } from './send-webhook';
 import type { PullFlowProducer } from './pull-flow';
 import { startPullReconciler } from './pull-reconcile';
 import { startPullSourceWorker } from './pull-source';
+import { runningJobs } from './run-job';
 import { startSlaSweep } from './sla-sweep';
 import { EndpointClients } from '../src/endpoints/endpoint-clients';
 import { recordRetryEvent } from '../src/pull/retry-count';
@@ -97,19 +98,6 @@ export async function closeNeedingRedis(close: () => Promise<unknown>, redisUp: 
 }
 
 /**
- * The jobs `worker` is processing now. BullMQ counts them in the worker's lock manager (its public
- * `getActiveJobCount`; the field itself is protected); 0 should a later BullMQ keep them elsewhere.
- */
-function activeJobCount(worker: Worker): number {
-  const manager: unknown = Reflect.get(worker, 'lockManager');
-  if (typeof manager !== 'object' || manager === null) return 0;
-  const method: unknown = Reflect.get(manager, 'getActiveJobCount');
-  if (typeof method !== 'function') return 0;
-  const count: unknown = Reflect.apply(method, manager, []);
-  return typeof count === 'number' ? count : 0;
-}
-
-/**
  * How many waits can listen for the process's stop at once (`stopController`): a request waiting to be
  * sent (its endpoint's limiter slot, a retry backoff) listens until its wait ends, and a pull job has at
  * most two requests under way (its page and the next one fetched ahead), an attachment job one.
@@ -183,7 +171,7 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
     prefix,
   );
   workers.push(notify.worker, webhooks.worker);
-  const activeJobs = (): number => workers.reduce((sum, w) => sum + activeJobCount(w), 0);
+  const activeJobs = runningJobs;
   return {
     activeJobs,
     async close(steps = new PendingSteps()) {

@@ -55,14 +55,26 @@ export function redisSafeError(err: unknown): unknown {
   return safe;
 }
 
+/** Jobs of this process whose work is under way. */
+let running = 0;
+
+/** How many jobs this process is running now (their work begun through {@link runJob}, not yet ended), over all its workers. */
+export function runningJobs(): number {
+  return running;
+}
+
 /**
- * Runs a job's work with the job's id as its log context (`<queue>:<job id>`); what the work throws
- * reaches BullMQ as {@link redisSafeError}. Every processor of `queues/` runs through it.
+ * Runs a job's work with the job's id as its log context (`<queue>:<job id>`), counted in
+ * {@link runningJobs} while it runs; what the work throws reaches BullMQ as {@link redisSafeError}.
+ * Every processor of `queues/` runs through it.
  */
 export async function runJob<T>(queue: string, job: { readonly id?: string | undefined }, work: () => Promise<T> | T): Promise<T> {
+  running++;
   try {
     return await withLogContext({ jobId: `${queue}:${job.id ?? ''}` }, work);
   } catch (err) {
     throw redisSafeError(err);
+  } finally {
+    running--;
   }
 }

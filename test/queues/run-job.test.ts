@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
-import { runJob } from '../../queues/run-job';
+import { runJob, runningJobs } from '../../queues/run-job';
 import { errorFields, logger, type LogMessage } from '../../src/log';
 import { bullConnectionOptions } from '../../src/redis';
 import { CaptureTransport } from '../support/capture-log';
@@ -126,4 +126,23 @@ it("runs the work with the job's id as its log context", async () => {
   const job = await ended('logs');
   const line = capture.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['message'] === 'probe inside a job');
   expect(line).toMatchObject({ jobId: `${QUEUE}:${job.id ?? ''}` });
+});
+
+it('counts the jobs whose work is under way, until each ends, however it ends', async () => {
+  let release: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  let started: () => void = () => undefined;
+  const running = new Promise<void>((resolve) => (started = resolve));
+  work.set('held', async () => {
+    started();
+    await held;
+    throw new Error('ended');
+  });
+  const before = runningJobs();
+  const job = await queue.add('held', {});
+  await running;
+  expect(runningJobs()).toBe(before + 1);
+  release();
+  await eventually(() => queue.getJobState(job.id ?? ''), (s) => s === 'failed', 15_000);
+  expect(runningJobs()).toBe(before);
 });
