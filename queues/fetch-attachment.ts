@@ -66,11 +66,14 @@ export function attachmentJobSpecs(attachments: readonly { readonly id: string; 
   return jobs;
 }
 
-/** Options of an attachment job (its retries; kept a day, failures a week). */
-export const attachmentJobOptions = (jobId: string) => ({
+/** First delay between attempts of an attachment job, by default (`ATTACHMENT_JOB_BACKOFF_MS`; doubles each time). */
+export const ATTACHMENT_JOB_BACKOFF_MS = 3000;
+
+/** Options of an attachment job (its retries, from `backoffMs` doubling; kept a day, failures a week). */
+export const attachmentJobOptions = (jobId: string, backoffMs = ATTACHMENT_JOB_BACKOFF_MS) => ({
   jobId,
   attempts: 4,
-  backoff: { type: 'exponential', delay: 3000 },
+  backoff: { type: 'exponential', delay: backoffMs },
   removeOnComplete: { age: 86_400 },
   removeOnFail: { age: 7 * 86_400 },
 });
@@ -86,6 +89,7 @@ export async function enqueueAttachments(
   attachments: readonly { readonly id: string; readonly inline: boolean }[],
   attempt: number,
   parent?: { id: string; queue: string },
+  backoffMs = ATTACHMENT_JOB_BACKOFF_MS,
 ): Promise<void> {
   const specs = attachmentJobSpecs(attachments, attempt);
   const absent = await absentJobIds(queue, specs.map(({ jobId }) => jobId));
@@ -95,7 +99,7 @@ export async function enqueueAttachments(
     fresh.map(({ data, jobId }) => ({
       name: 'fetch',
       data,
-      opts: { ...attachmentJobOptions(jobId), ...(parent ? { parent, ignoreDependencyOnFailure: true } : {}) },
+      opts: { ...attachmentJobOptions(jobId, backoffMs), ...(parent ? { parent, ignoreDependencyOnFailure: true } : {}) },
     })),
   );
 }

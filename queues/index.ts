@@ -138,7 +138,9 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
   const lock = { lockDurationMs: config.jobLockMs };
   const workers = [
     sla.worker,
-    startPullSourceWorker(pullDeps, deps.connection, prefix, attachmentQueue, { concurrency: config.pullConcurrency, maxPauseWaitMs: config.pullMaxPauseWaitMs, ...lock }),
+    startPullSourceWorker(pullDeps, deps.connection, prefix, attachmentQueue, {
+      concurrency: config.pullConcurrency, maxPauseWaitMs: config.pullMaxPauseWaitMs, attachmentBackoffMs: config.attachmentJobBackoffMs, ...lock,
+    }),
     startFetchAttachmentWorker(pullDeps, deps.connection, prefix, { concurrency: config.attachmentConcurrency, maxPauseWaitMs: config.pullMaxPauseWaitMs, ...lock }),
     startAssembleCaseWorker(caseDeps, deps.connection, prefix, config.jobLockMs),
   ];

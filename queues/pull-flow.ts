@@ -1,7 +1,7 @@
 import { FlowProducer, Queue, type ConnectionOptions, type FlowJob } from 'bullmq';
 import { z } from 'zod';
 import { absentJobIds } from './absent-jobs';
-import { attachmentJobOptions, attachmentJobSpecs } from './fetch-attachment';
+import { ATTACHMENT_JOB_BACKOFF_MS, attachmentJobOptions, attachmentJobSpecs } from './fetch-attachment';
 import { QUEUES } from './names';
 
 /** Payload of a `pull-source` job: one pull task (one query at one source). */
@@ -38,6 +38,7 @@ export function pullFlow(
   taskIds: readonly string[],
   backoffMs = 5000,
   attachments: readonly { readonly id: string; readonly inline: boolean }[] = [],
+  attachmentBackoffMs = ATTACHMENT_JOB_BACKOFF_MS,
 ): FlowJob {
   return {
     name: 'assemble',
@@ -61,7 +62,7 @@ export function pullFlow(
         name: 'fetch',
         queueName: QUEUES.fetchAttachment,
         data,
-        opts: { ...attachmentJobOptions(jobId), ignoreDependencyOnFailure: true },
+        opts: { ...attachmentJobOptions(jobId, attachmentBackoffMs), ignoreDependencyOnFailure: true },
       })),
     ),
   };
@@ -84,6 +85,7 @@ export class PullFlowProducer {
     private readonly connection: ConnectionOptions,
     private readonly prefix: string,
     private readonly backoffMs = 5000,
+    private readonly attachmentBackoffMs = ATTACHMENT_JOB_BACKOFF_MS,
   ) {
     this.producer = new FlowProducer({ connection, prefix });
     this.producer.on('error', () => undefined);
@@ -94,7 +96,7 @@ export class PullFlowProducer {
     taskIds: readonly string[],
     attachments: readonly { readonly id: string; readonly inline: boolean }[] = [],
   ): Promise<void> {
-    await this.producer.add(pullFlow(pull, taskIds, this.backoffMs, attachments));
+    await this.producer.add(pullFlow(pull, taskIds, this.backoffMs, attachments, this.attachmentBackoffMs));
   }
 
   /** Where the flow of the pull's current attempt stands ({@link FlowState}). */

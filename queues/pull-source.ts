@@ -26,6 +26,8 @@ export interface PullSourceOptions {
   readonly lockDurationMs: number;
   /** How long a job may wait, in all, for its endpoint's circuit breaker to let it through (see paused-endpoint.ts). */
   readonly maxPauseWaitMs: number;
+  /** First delay between attempts of the attachment jobs the queries find (`ATTACHMENT_JOB_BACKOFF_MS`). */
+  readonly attachmentBackoffMs?: number;
 }
 
 export function startPullSourceWorker(
@@ -45,7 +47,7 @@ export function startPullSourceWorker(
         try {
           const outcome = await runWaitingIfPaused(job, token, payload, options.maxPauseWaitMs, (waitsIfPaused) =>
             runPullTask(deps, taskId, { isLastAttempt, waitsIfPaused }, async (found) => {
-              await enqueueAttachments(attachments, found, attempt, job.parent?.id ? { id: job.parent.id, queue: job.parent.queueKey } : undefined);
+              await enqueueAttachments(attachments, found, attempt, job.parent?.id ? { id: job.parent.id, queue: job.parent.queueKey } : undefined, options.attachmentBackoffMs);
             }),
           );
           if (outcome.state === 'handed-back') {

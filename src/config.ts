@@ -96,6 +96,7 @@ const EnvSchema = z.object({
   MAX_ATTACHMENT_BYTES: z.coerce.number().int().min(1024).default(100 * 1024 * 1024),
   RECONCILE_EVERY_MS: z.coerce.number().int().min(1000).default(30_000),
   PULL_JOB_BACKOFF_MS: z.coerce.number().int().min(10).default(5000),
+  ATTACHMENT_JOB_BACKOFF_MS: z.coerce.number().int().min(10).default(3000),
   PULL_MAX_PAUSE_WAIT_MS: z.coerce.number().int().min(0).max(86_400_000).default(900_000),
   ASSEMBLY_MEMORY_MB: z.coerce.number().int().min(1).max(1_048_576).optional(),
   ASSEMBLY_THREAD_IDLE_MS: z.coerce.number().int().min(0).max(3_600_000).default(1000),
@@ -193,6 +194,8 @@ export interface Config {
   readonly reconcileEveryMs: number;
   /** First delay between attempts of a failed pull job (doubles each time). */
   readonly pullJobBackoffMs: number;
+  /** First delay between attempts of a failed attachment (document download) job (doubles each time). */
+  readonly attachmentJobBackoffMs: number;
   /** How long a pull task may wait, in all, for an endpoint paused by its circuit breaker before it fails the normal way. */
   readonly pullMaxPauseWaitMs: number;
   /** Heap (MB) the case assemblies of one process may hold together; default 70 % of V8's heap limit (src/assembly/assembly-memory.ts). */
@@ -354,6 +357,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxAttachmentBytes: e.MAX_ATTACHMENT_BYTES,
     reconcileEveryMs: e.RECONCILE_EVERY_MS,
     pullJobBackoffMs: e.PULL_JOB_BACKOFF_MS,
+    attachmentJobBackoffMs: e.ATTACHMENT_JOB_BACKOFF_MS,
     pullMaxPauseWaitMs: e.PULL_MAX_PAUSE_WAIT_MS,
     ...(e.ASSEMBLY_MEMORY_MB !== undefined ? { assemblyMemoryMb: e.ASSEMBLY_MEMORY_MB } : {}),
     assemblyThreadIdleMs: e.ASSEMBLY_THREAD_IDLE_MS,

@@ -37,7 +37,7 @@ interface PullView {
 }
 
 beforeAll(async () => {
-  svc = await startTestService({ PULL_JOB_BACKOFF_MS: '50', FHIR_REQUEST_TIMEOUT_MS: '5000' }, FAST_CLIENT);
+  svc = await startTestService({ PULL_JOB_BACKOFF_MS: '50', ATTACHMENT_JOB_BACKOFF_MS: '50', FHIR_REQUEST_TIMEOUT_MS: '5000' }, FAST_CLIENT);
   cm = await svc.token('case_manager');
   ehr = await startSandboxServer({ name: 'ehr', auth: 'none' });
   await ehr.load([
@@ -79,7 +79,7 @@ it('fails a document whose fetch job ended without recording anything, and the r
   expect(started.status).toBe(202);
   const { pullId } = (await started.json()) as { pullId: string };
 
-  // The job's four attempts (3 + 6 + 12 s of backoff) all fail to record; then the parent ends the pull.
+  // The job's four attempts (50 + 100 + 200 ms of backoff) all fail to record; then the parent ends the pull.
   const first = await eventually(() => pullOf(caseId, pullId), assembled, 90_000);
   expect(await fault.refusals()).toBeGreaterThanOrEqual(4);
   expect(first).toMatchObject({ state: 'complete', attempt: 1 });

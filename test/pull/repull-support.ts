@@ -64,7 +64,7 @@ export async function startRepullWorld(ehrNow: () => number, options: { readonly
     startSandboxServer({ name: 'care-team-a', auth: 'none', paging: 'offset', now: ehrNow, ...(options.maxCount !== undefined ? { maxCount: options.maxCount } : {}) }),
   ]);
   await teamA.load(fixtureBundle('care-team-a'));
-  const producer = new PullFlowProducer(bullConnectionOptions(svc.config.redisUrl), svc.config.queuePrefix, svc.config.pullJobBackoffMs);
+  const producer = new PullFlowProducer(bullConnectionOptions(svc.config.redisUrl), svc.config.queuePrefix, svc.config.pullJobBackoffMs, svc.config.attachmentJobBackoffMs);
   // The endpoints' clients, as the API's (the scope each EHR granted is read for the plan).
   const redis = new IORedis(svc.config.redisUrl, { maxRetriesPerRequest: 1 });
   const clients = new EndpointClients(redis, `${svc.config.queuePrefix}:fhir:`, FAST_CLIENT.clientOptions);

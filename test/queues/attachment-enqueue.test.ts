@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { FlowProducer, Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
-import { enqueueAttachments } from '../../queues/fetch-attachment';
+import { ATTACHMENT_JOB_BACKOFF_MS, enqueueAttachments } from '../../queues/fetch-attachment';
+import { PullFlowProducer } from '../../queues/pull-flow';
 import { QUEUES } from '../../queues/names';
 import { bullConnectionOptions, removeQueuePrefixKeys } from '../../src/redis';
 import { TEST_REDIS_URL } from '../support/redis-url';
@@ -48,6 +49,26 @@ it('does not make a pull wait again for an attachment whose job already failed f
   } finally {
     await worker?.close();
     await events.close();
+    await flows.close();
+    await attachments.close();
+    await removeQueuePrefixKeys(TEST_REDIS_URL, prefix);
+  }
+});
+
+it('adds attachment jobs with the backoff it is given (ATTACHMENT_JOB_BACKOFF_MS), by itself and in a pull flow', async () => {
+  const prefix = `sobtest-${randomBytes(4).toString('hex')}`;
+  const connection = bullConnectionOptions(TEST_REDIS_URL);
+  const attachments = new Queue(QUEUES.fetchAttachment, { connection, prefix });
+  const flows = new PullFlowProducer(connection, prefix, 5000, 250);
+  try {
+    await enqueueAttachments(attachments, [{ id: 'doc-1', inline: false }], 1, undefined, 40);
+    await enqueueAttachments(attachments, [{ id: 'doc-2', inline: false }], 1);
+    await flows.enqueue({ id: 'pull-1', caseId: 'case-1', attempt: 1 }, [], [{ id: 'doc-3', inline: false }]);
+    const backoff = async (jobId: string): Promise<unknown> => (await attachments.getJob(jobId))?.opts.backoff;
+    expect(await backoff('att-doc-1-1')).toEqual({ type: 'exponential', delay: 40 });
+    expect(await backoff('att-doc-2-1')).toEqual({ type: 'exponential', delay: ATTACHMENT_JOB_BACKOFF_MS });
+    expect(await backoff('att-doc-3-1')).toEqual({ type: 'exponential', delay: 250 });
+  } finally {
     await flows.close();
     await attachments.close();
     await removeQueuePrefixKeys(TEST_REDIS_URL, prefix);
