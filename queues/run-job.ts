@@ -36,7 +36,7 @@ const REWRITTEN = new Set<PropertyKey>(['name', 'message', 'stack', 'logMessage'
  */
 export function redisSafeError(err: unknown): unknown {
   if (err instanceof Error && (CONTROL_FLOW.has(err.name) || err.message === RATE_LIMIT_ERROR)) return err;
-  const { errorName, errorMessage } = errorFields(err);
+  const { errorName, errorCode, errorMessage } = errorFields(err);
   const safe = Object.create(err instanceof Error ? (Object.getPrototypeOf(err) as object) : Error.prototype) as Error;
   if (err instanceof Error) {
     for (const key of Reflect.ownKeys(err)) {
@@ -52,6 +52,8 @@ export function redisSafeError(err: unknown): unknown {
     stack: value(frames ? `${errorName}: ${errorMessage}\n${frames}` : `${errorName}: ${errorMessage}`),
     logMessage: value(errorMessage),
   });
+  // A code errorFields read off the message (a Redis reply's READONLY), for the failed listener's log line.
+  if (errorCode !== undefined && !Object.hasOwn(safe, 'code')) Object.defineProperty(safe, 'code', value(errorCode));
   return safe;
 }
 

@@ -72,6 +72,17 @@ it("keeps a failed job's message and stack in Redis without what the error quote
   expect(errorFields(failedWith.get(job.id ?? ''))).toEqual(errorFields(original));
 });
 
+it("logs a Redis reply's code and meaning for a job failed by it, as for the reply itself", async () => {
+  // As ioredis makes it (keep-scheduled.test.ts has Redis refuse for real).
+  const reply = Object.assign(new Error("READONLY You can't write against a read only replica."), { name: 'ReplyError' });
+  work.set('readonly', async () => {
+    throw reply;
+  });
+  const job = await ended('readonly');
+  expect(job.failedReason).toBe('Redis refused a write: it is a read-only replica (a failover, or REPLICAOF)');
+  expect(errorFields(failedWith.get(job.id ?? ''))).toEqual({ errorName: 'ReplyError', errorCode: 'READONLY', errorMessage: job.failedReason });
+});
+
 it("keeps the error's other properties in memory, for a backoff strategy or a failed listener", async () => {
   const original = Object.assign(new Error(SERVER_TEXT), { code: 'ECONNRESET', retryAfterMs: 2000 });
   work.set('properties', async () => {
