@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import { z } from 'zod';
+import { ATTACHMENT_JOB_BACKOFF_MS } from '../src/config';
 import { errorFields, logger } from '../src/log';
 import { fetchAttachment } from '../src/pull/attachment-fetcher';
 import { fetchInlineAttachments } from '../src/pull/inline-attachments';
@@ -65,9 +66,6 @@ export function attachmentJobSpecs(attachments: readonly { readonly id: string; 
   }
   return jobs;
 }
-
-/** First delay between attempts of an attachment job, by default (`ATTACHMENT_JOB_BACKOFF_MS`; doubles each time). */
-export const ATTACHMENT_JOB_BACKOFF_MS = 3000;
 
 /** Options of an attachment job (its retries, from `backoffMs` doubling; kept a day, failures a week). */
 export const attachmentJobOptions = (jobId: string, backoffMs = ATTACHMENT_JOB_BACKOFF_MS) => ({

@@ -1,7 +1,8 @@
 import { FlowProducer, Queue, type ConnectionOptions, type FlowJob } from 'bullmq';
 import { z } from 'zod';
 import { absentJobIds } from './absent-jobs';
-import { ATTACHMENT_JOB_BACKOFF_MS, attachmentJobOptions, attachmentJobSpecs } from './fetch-attachment';
+import { ATTACHMENT_JOB_BACKOFF_MS } from '../src/config';
+import { attachmentJobOptions, attachmentJobSpecs } from './fetch-attachment';
 import { QUEUES } from './names';
 
 /** Payload of a `pull-source` job: one pull task (one query at one source). */

@@ -22,17 +22,17 @@ function framesOf(err: unknown): string {
     .join('\n');
 }
 
-/** Own properties of the error that {@link redisSafeError} sets itself rather than copies. */
-const REWRITTEN = new Set<PropertyKey>(['name', 'message', 'stack', 'logMessage']);
+/** Own properties of the error that {@link redisSafeError} sets itself (from `errorFields`) rather than copies. */
+const REWRITTEN = new Set<PropertyKey>(['name', 'message', 'stack', 'logMessage', 'code']);
 
 /**
  * `err` as BullMQ may keep it in Redis: an error of the same class (so `UnrecoverableError` still ends
  * the job at once) with the same other own properties (kept in memory only: a backoff strategy reads
- * a throttled subscriber's `retryAfterMs`, a `failed` listener the error's `code`), whose message is
- * the one the log writes for `err` (`errorFields`: its own `logMessage`, else its text without what
- * it quotes) and whose stack is that message over `err`'s frames. Its log message is that message, so
- * a `failed` listener logging it writes what it would have written for `err`. BullMQ's control-flow
- * errors are returned as they are.
+ * a throttled subscriber's `retryAfterMs`), whose name, code and message are the ones the log writes
+ * for `err` (`errorFields`: its own `logMessage`, else its text without what it quotes; a Redis
+ * reply's code read off its text) and whose stack is that message over `err`'s frames. Its log
+ * message is that message, so a `failed` listener logging it writes what it would have written for
+ * `err`. BullMQ's control-flow errors are returned as they are.
  */
 export function redisSafeError(err: unknown): unknown {
   if (err instanceof Error && (CONTROL_FLOW.has(err.name) || err.message === RATE_LIMIT_ERROR)) return err;
@@ -51,9 +51,8 @@ export function redisSafeError(err: unknown): unknown {
     message: value(errorMessage),
     stack: value(frames ? `${errorName}: ${errorMessage}\n${frames}` : `${errorName}: ${errorMessage}`),
     logMessage: value(errorMessage),
+    ...(errorCode !== undefined ? { code: value(errorCode) } : {}),
   });
-  // A code errorFields read off the message (a Redis reply's READONLY), for the failed listener's log line.
-  if (errorCode !== undefined && !Object.hasOwn(safe, 'code')) Object.defineProperty(safe, 'code', value(errorCode));
   return safe;
 }
 

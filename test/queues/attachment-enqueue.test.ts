@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { FlowProducer, Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
-import { ATTACHMENT_JOB_BACKOFF_MS, enqueueAttachments } from '../../queues/fetch-attachment';
+import { enqueueAttachments } from '../../queues/fetch-attachment';
 import { PullFlowProducer } from '../../queues/pull-flow';
+import { ATTACHMENT_JOB_BACKOFF_MS } from '../../src/config';
 import { QUEUES } from '../../queues/names';
 import { bullConnectionOptions, removeQueuePrefixKeys } from '../../src/redis';
 import { TEST_REDIS_URL } from '../support/redis-url';

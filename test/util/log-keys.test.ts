@@ -17,14 +17,10 @@ const SCANNED = ['src', 'queues', 'scripts'];
 
 /** Metadata this test cannot read, as `file: source text`, and why each is safe. */
 const CHECKED_BY_HAND = new Map([
-  // errorFields(err) in a variable: errorName, errorCode, errorMessage.
-  ['src/endpoints/endpoint-service.ts: ...fields', 'errorFields'],
-  // { caseId, fileId, sha256 }.
-  ['src/http/routes/uploads.ts: ...file', 'ids and a hash'],
-  // EnqueueAfterCommitOptions.ids, whose callers pass caseId, deliveryId, pullId, count and the like.
-  ['src/util/enqueue-after-commit.ts: ...options.ids', "the caller's ids"],
-  // HandBack.ids, the same.
-  ['queues/hand-back.ts: handedBack.ids', "the caller's ids"],
+  ['src/endpoints/endpoint-service.ts: ...fields', 'errorFields(err) in a variable: errorName, errorCode, errorMessage'],
+  ['src/http/routes/uploads.ts: ...file', '{ caseId, fileId, sha256 }'],
+  ['src/util/enqueue-after-commit.ts: ...options.ids', "the caller's ids: caseId, deliveryId, pullId, count and the like"],
+  ['queues/hand-back.ts: handedBack.ids', "the caller's ids: taskId, attachmentId, pages"],
 ]);
 
 const LEVELS = new Set(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']);
