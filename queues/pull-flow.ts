@@ -1,7 +1,7 @@
 import { FlowProducer, Queue, type ConnectionOptions, type FlowJob } from 'bullmq';
 import { z } from 'zod';
 import { absentJobIds } from './absent-jobs';
-import { ATTACHMENT_JOB_BACKOFF_MS } from '../src/config';
+import { ATTACHMENT_JOB_BACKOFF_MS, PULL_JOB_BACKOFF_MS } from '../src/config';
 import { attachmentJobOptions, attachmentJobSpecs } from './fetch-attachment';
 import { QUEUES } from './names';
 
@@ -37,7 +37,7 @@ export const pullJobId = (taskId: string, attempt: number): string => `pull-${ta
 export function pullFlow(
   pull: { id: string; caseId: string; attempt: number },
   taskIds: readonly string[],
-  backoffMs = 5000,
+  backoffMs = PULL_JOB_BACKOFF_MS,
   attachments: readonly { readonly id: string; readonly inline: boolean }[] = [],
   attachmentBackoffMs = ATTACHMENT_JOB_BACKOFF_MS,
 ): FlowJob {
@@ -85,7 +85,7 @@ export class PullFlowProducer {
   constructor(
     private readonly connection: ConnectionOptions,
     private readonly prefix: string,
-    private readonly backoffMs = 5000,
+    private readonly backoffMs = PULL_JOB_BACKOFF_MS,
     private readonly attachmentBackoffMs = ATTACHMENT_JOB_BACKOFF_MS,
   ) {
     this.producer = new FlowProducer({ connection, prefix });

@@ -62,6 +62,9 @@ const OUTBOX_RETENTION_ERROR = `must be a whole number of days from 1 to ${MAX_O
 const MAX_BLOB_ORPHAN_GRACE_HOURS = 8760;
 const BLOB_ORPHAN_GRACE_ERROR = `must be a whole number of hours from 1 to ${MAX_BLOB_ORPHAN_GRACE_HOURS}`;
 
+/** First delay between attempts of a pull job, by default (`PULL_JOB_BACKOFF_MS`; doubles each time). */
+export const PULL_JOB_BACKOFF_MS = 5000;
+
 /** First delay between attempts of an attachment job, by default (`ATTACHMENT_JOB_BACKOFF_MS`; doubles each time). */
 export const ATTACHMENT_JOB_BACKOFF_MS = 3000;
 
@@ -98,7 +101,7 @@ const EnvSchema = z.object({
   JOB_LOCK_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
   MAX_ATTACHMENT_BYTES: z.coerce.number().int().min(1024).default(100 * 1024 * 1024),
   RECONCILE_EVERY_MS: z.coerce.number().int().min(1000).default(30_000),
-  PULL_JOB_BACKOFF_MS: z.coerce.number().int().min(10).default(5000),
+  PULL_JOB_BACKOFF_MS: z.coerce.number().int().min(10).default(PULL_JOB_BACKOFF_MS),
   ATTACHMENT_JOB_BACKOFF_MS: z.coerce.number().int().min(10).default(ATTACHMENT_JOB_BACKOFF_MS),
   PULL_MAX_PAUSE_WAIT_MS: z.coerce.number().int().min(0).max(86_400_000).default(900_000),
   ASSEMBLY_MEMORY_MB: z.coerce.number().int().min(1).max(1_048_576).optional(),
