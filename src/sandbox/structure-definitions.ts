@@ -7,7 +7,7 @@
  * (`short`, `comment`, `requirements`, `alias`, `example`, `mapping`…) are ~80 %; the CapabilityStatements,
  * CompartmentDefinitions and OperationDefinitions in the same file are never indexed. Parsing the whole
  * file took ~0.35 s on a fast hour and ~0.86 s on a slow one, in every process (and every Jest test
- * file) that starts a sandbox server or validates a bundle. The slim copy (~7.5 MB) keeps every field
+ * file) that starts a sandbox server or validates a bundle. The slim copy (~6.7 MB) keeps every field
  * the indexer and the validator read — `url`, `name`, `type`, `kind`, `abstract`, `description`, the
  * snapshot's elements with their `path`, `definition`, `min`, `max`, `type`, `base`, `slicing`,
  * `binding`, `constraint`, `fixed[x]`, `pattern[x]`, `contentReference`… — so what it indexes is the same.
@@ -25,8 +25,10 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Bundle, BundleEntry, ElementDefinition, StructureDefinition } from '@medplum/fhirtypes';
 
-/** The definition files the sandbox and the validator index. */
-export type StructureDefinitionFile = 'fhir/r4/profiles-types.json' | 'fhir/r4/profiles-resources.json';
+/** The definition files the sandbox and the validator index, data types first. */
+export const STRUCTURE_DEFINITION_FILES = ['fhir/r4/profiles-types.json', 'fhir/r4/profiles-resources.json'] as const;
+
+export type StructureDefinitionFile = (typeof STRUCTURE_DEFINITION_FILES)[number];
 
 /** Bump when what {@link slimStructureDefinitions} keeps changes: older copies are then not read. */
 const SLIM_FORMAT = 1;

