@@ -265,11 +265,15 @@ export async function startService(config: Config, overrides: ServiceOverrides =
         if (server) {
           const closing = server;
           await steps.run('http-server', () => new Promise<void>((resolve) => {
-            closing.close(() => resolve());
-            closing.closeIdleConnections();
             // A client that stopped reading a streamed body (a bundle) would hold its connection,
-            // and the shutdown, for ever: after a grace period every connection is closed.
-            setTimeout(() => closing.closeAllConnections(), HTTP_CLOSE_GRACE_MS).unref();
+            // and the shutdown, for ever: after a grace period every connection is closed. The
+            // timer goes once the server has closed (a stopped service leaves no timer behind).
+            const grace = setTimeout(() => closing.closeAllConnections(), HTTP_CLOSE_GRACE_MS).unref();
+            closing.close(() => {
+              clearTimeout(grace);
+              resolve();
+            });
+            closing.closeIdleConnections();
           }));
         }
         await closeAll();
