@@ -5,7 +5,7 @@
  * PostgreSQL and Redis; the disk errors are raised by node's file system calls for files under the
  * service's data folder only (`disk-faults.ts`).
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -124,6 +124,28 @@ describe('unpacking a zip on a full or failing disk', () => {
     expect(outcome).not.toBeInstanceOf(ZipLimitError);
     expect((outcome as NodeJS.ErrnoException).code).toBe('ENOSPC');
     expect(filesUnder(dest)).toEqual([]);
+  });
+
+  it('extractZip: a full disk while several entries are being read never throws out of reach of the caller', async () => {
+    // Large stored entries, read four at a time: when one entry's write fails, the others have reads
+    // under way or waiting. Through one opened archive, a stream destroyed while its read waited made
+    // that read throw an uncaught TypeError in yauzl (seen once in CI), failing this test.
+    const zipPath = path.join(root, 'big.zip');
+    const entries = Array.from({ length: 8 }, (_, i) => ({ name: `DICOM/IM${i}`, data: randomBytes(1024 * 1024), method: 0 as const }));
+    fs.writeFileSync(zipPath, buildZip(entries));
+    for (let attempt = 0; attempt < 15; attempt++) {
+      const dest = path.join(root, `out-${attempt}`);
+      fs.mkdirSync(dest);
+      const fault = await failDiskUnder(dest, 'ENOSPC', 'write');
+      let outcome: unknown;
+      try {
+        outcome = await extractZip(zipPath, dest, { maxEntries: 100, maxTotalBytes: 2 ** 30, maxRatio: 200, maxEntryBytes: 2 ** 30 }).catch((err: unknown) => err);
+      } finally {
+        fault.restore();
+      }
+      expect((outcome as NodeJS.ErrnoException).code).toBe('ENOSPC');
+      expect(filesUnder(dest)).toEqual([]);
+    }
   });
 
   it('storeFileAsBlob across file systems: a copy cut short by ENOSPC leaves no temp file in the store, and is thrown', async () => {
