@@ -108,18 +108,22 @@ describe('unpacking a zip on a full or failing disk', () => {
     fs.rmSync(root, { recursive: true, force: true });
   });
 
+  /** `extractZip` of `zipPath` into a new folder `dest` whose every write fails with ENOSPC: what it threw (or returned). */
+  async function extractOnFullDisk(zipPath: string, dest: string): Promise<unknown> {
+    fs.mkdirSync(dest);
+    const fault = await failDiskUnder(dest, 'ENOSPC', 'write');
+    try {
+      return await extractZip(zipPath, dest, { maxEntries: 100, maxTotalBytes: 2 ** 30, maxRatio: 200, maxEntryBytes: 2 ** 30 }).catch((err: unknown) => err);
+    } finally {
+      fault.restore();
+    }
+  }
+
   it('extractZip: ENOSPC is no verdict on the archive (not a ZipLimitError, no entry refused), and no file is left', async () => {
     const zipPath = path.join(root, 'cd.zip');
     fs.writeFileSync(zipPath, buildZip([{ name: 'DICOM/IM1', data: CR }, { name: 'DICOM/IM2', data: LETTER }]));
     const dest = path.join(root, 'out');
-    fs.mkdirSync(dest);
-    const fault = await failDiskUnder(dest, 'ENOSPC', 'write');
-    let outcome: unknown;
-    try {
-      outcome = await extractZip(zipPath, dest, { maxEntries: 100, maxTotalBytes: 2 ** 30, maxRatio: 200, maxEntryBytes: 2 ** 30 }).catch((err: unknown) => err);
-    } finally {
-      fault.restore();
-    }
+    const outcome = await extractOnFullDisk(zipPath, dest);
     expect(outcome).toBeInstanceOf(Error);
     expect(outcome).not.toBeInstanceOf(ZipLimitError);
     expect((outcome as NodeJS.ErrnoException).code).toBe('ENOSPC');
@@ -135,14 +139,7 @@ describe('unpacking a zip on a full or failing disk', () => {
     fs.writeFileSync(zipPath, buildZip(entries));
     for (let attempt = 0; attempt < 15; attempt++) {
       const dest = path.join(root, `out-${attempt}`);
-      fs.mkdirSync(dest);
-      const fault = await failDiskUnder(dest, 'ENOSPC', 'write');
-      let outcome: unknown;
-      try {
-        outcome = await extractZip(zipPath, dest, { maxEntries: 100, maxTotalBytes: 2 ** 30, maxRatio: 200, maxEntryBytes: 2 ** 30 }).catch((err: unknown) => err);
-      } finally {
-        fault.restore();
-      }
+      const outcome = await extractOnFullDisk(zipPath, dest);
       expect((outcome as NodeJS.ErrnoException).code).toBe('ENOSPC');
       expect(filesUnder(dest)).toEqual([]);
     }
