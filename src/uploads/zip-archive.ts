@@ -138,8 +138,8 @@ export async function extractZip(zipPath: string, destDir: string, limits: ZipLi
     throw new ZipLimitError('invalid-zip', `not a readable zip archive: ${message(err)}`);
   }
   const written: string[] = [];
-  /** The archive opened once more for each further extraction lane (see the extraction below). */
-  const laneZips: ZipFile[] = [];
+  /** The archive as opened for each extraction lane (lane 0 reads through the first; see below). */
+  const zips: ZipFile[] = [zip];
   try {
     if (zip.entryCount > limits.maxEntries) {
       throw new ZipLimitError('too-many-entries', `the archive has ${zip.entryCount} entries; at most ${limits.maxEntries} are accepted`);
@@ -153,26 +153,16 @@ export async function extractZip(zipPath: string, destDir: string, limits: ZipLi
     // the archive's order, as if one after another: the first of a name keeps it.
     const items = plan.accepted.filter((item) => !item.isDirectory);
     const outcomes = new Array<Awaited<ReturnType<typeof extractEntry>> | undefined>(items.length);
-    const readers = [zip];
-    for (let lane = 1; lane < Math.min(EXTRACT_CONCURRENCY, items.length); lane++) {
-      const laneZip = await openZip(zipPath);
-      laneZips.push(laneZip);
-      readers.push(laneZip);
-    }
-    // Each entry is read through an opened archive no other entry is reading at the time: yauzl's
-    // streams of one opened archive queue their reads on it, and one destroyed while its read waits in
-    // that queue (its entry's write failed: a full disk) makes the read throw where nobody can catch it
-    // ("Cannot read properties of null (reading 'fd')" in yauzl's fd-slicer), which would end the process.
-    await forEachLimited([...items.keys()], EXTRACT_CONCURRENCY, async (n) => {
+    // Each lane reads its entries through an opened archive of its own: yauzl's streams of one opened
+    // archive queue their reads on it, and one destroyed while its read waits in that queue (its entry's
+    // write failed: a full disk) makes the read throw where nobody can catch it ("Cannot read properties
+    // of null (reading 'fd')" in yauzl's fd-slicer), which would end the process.
+    await forEachLimited([...items.keys()], EXTRACT_CONCURRENCY, async (n, lane) => {
       const item = items[n] as PlannedEntry;
-      const reader = readers.pop() as ZipFile; // forEachLimited runs at most as many at once as there are readers
-      try {
-        const outcome = await extractEntry(reader, item.entry, path.join(root, String(n)));
-        if (!('reason' in outcome)) written.push(path.join(root, String(n)));
-        outcomes[n] = outcome;
-      } finally {
-        readers.push(reader);
-      }
+      const laneZip = (zips[lane] ??= await openZip(zipPath));
+      const outcome = await extractEntry(laneZip, item.entry, path.join(root, String(n)));
+      if (!('reason' in outcome)) written.push(path.join(root, String(n)));
+      outcomes[n] = outcome;
     });
     /** Contents (SHA-256) extracted under each entry name. */
     const contents = new Map<string, Set<string>>();
@@ -203,12 +193,11 @@ export async function extractZip(zipPath: string, destDir: string, limits: ZipLi
     if (err instanceof ZipLimitError || isSystemError(err)) throw err;
     throw new ZipLimitError('invalid-zip', `unreadable zip archive: ${message(err)}`);
   } finally {
-    zip.close();
-    for (const laneZip of laneZips) laneZip.close();
+    for (const opened of zips) opened.close();
   }
 }
 
-/** The archive opened for reading its central directory or its entries (no file is closed behind a stream). */
+/** The archive opened for reading its central directory or its entries; closed by the caller (`autoClose: false`). */
 function openZip(zipPath: string): Promise<ZipFile> {
   return yauzl.openPromise(zipPath, { lazyEntries: true, autoClose: false, validateEntrySizes: true, decodeStrings: false, strictFileNames: false });
 }

@@ -4,16 +4,17 @@
  * ones already started have settled (none is left running behind the caller's back).
  * @param items - What to work on.
  * @param limit - How many may run at once (at least 1).
- * @param work - The work for one item (what it resolves to is not kept).
+ * @param work - The work for one item (what it resolves to is not kept), with the number of the lane
+ *   running it: `0` to `limit - 1`, never two items of one lane at once (for a resource per lane).
  */
-export async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<unknown>): Promise<void> {
+export async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T, lane: number) => Promise<unknown>): Promise<void> {
   let next = 0;
   let failed = false;
-  const lane = async (): Promise<void> => {
+  const lane = async (_: unknown, laneNo: number): Promise<void> => {
     while (!failed && next < items.length) {
       const item = items[next++];
       try {
-        await work(item);
+        await work(item, laneNo);
       } catch (err) {
         failed = true;
         throw err;

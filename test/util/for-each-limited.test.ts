@@ -29,3 +29,16 @@ it('rejects with the first failure once the items already started have settled, 
   expect(running).toBe(0);
   expect(started).toEqual([0, 1, 2]);
 });
+
+it('names the lane running each item: below the limit, never two items of one lane at once', async () => {
+  const busy = new Set<number>();
+  const lanes = new Set<number>();
+  await forEachLimited(Array.from({ length: 30 }, (_, i) => i), 3, async (_, lane) => {
+    expect(busy.has(lane)).toBe(false);
+    busy.add(lane);
+    lanes.add(lane);
+    await new Promise((resolve) => setImmediate(resolve));
+    busy.delete(lane);
+  });
+  expect([...lanes].sort()).toEqual([0, 1, 2]);
+});
