@@ -19,6 +19,7 @@ import { startPullReconciler } from './pull-reconcile';
 import { startPullSourceWorker } from './pull-source';
 import { runningJobs } from './run-job';
 import { startSlaSweep } from './sla-sweep';
+import { closeWorker } from './close-worker';
 import { EndpointClients } from '../src/endpoints/endpoint-clients';
 import { recordRetryEvent } from '../src/pull/retry-count';
 import { recordFhirRequestMetrics } from '../src/fhir/request-metrics';
@@ -190,13 +191,14 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
       if (!redisUp) logger.warn('redis not ready at shutdown: workers closed without waiting for their jobs', { activeJobs: activeJobs() });
       // A pull job pages its query to the end (hundreds of pages from a slow EHR): with Redis up to
       // take them back, pull jobs stop at their next page boundary instead and are handed back
-      // (pull-source.ts). Fired right before the workers close (nothing awaited between), so no job is
-      // taken after it only to be handed back. A fetch-attachment job is one request (a download cut
+      // (pull-source.ts). Fired right before the workers close (nothing awaited between, unless a worker's
+      // connection is still coming back from an outage: close-worker.ts), so no job is taken after it only
+      // to be handed back. A fetch-attachment job is one request (a download cut
       // short could not resume): one under way is waited for, one still waiting to send its request
       // (limiter slot, token, retry backoff) withdraws it and is handed back (fetch-attachment.ts).
       // Without Redis a job could not be handed back: the workers are closed without waiting, as before.
       if (redisUp) stopping.abort();
-      await Promise.all(workers.map((w) => steps.run(`worker:${w.name}`, () => w.close(!redisUp))));
+      await Promise.all(workers.map((w) => steps.run(`worker:${w.name}`, () => closeWorker(w, redisUp))));
       await steps.run('ingest-upload', () => closeNeedingRedis(() => ingest.close(!redisUp), redisUp));
       await steps.run('notify', () => Promise.all([closeNeedingRedis(() => notify.close(), redisUp), webhooks.close()]));
       await Promise.all([sla.queue, attachmentQueue, reconciler.queue].map((q) => steps.run(`queue:${q.name}`, () => closeNeedingRedis(() => q.close(), redisUp))));
