@@ -8,7 +8,7 @@ import { withTimeout } from '../src/util/with-timeout';
  * `retryStrategy`); Redis answers again (the process's shared connection is ready), so the next attempt
  * succeeds.
  */
-export const RECONNECT_AT_STOP_MS = 25_000;
+const RECONNECT_AT_STOP_MS = 25_000;
 
 /**
  * Waits (at most `withinMs`) until one of a worker's connections is ready.
@@ -33,12 +33,11 @@ async function connectionBack(connection: RedisConnection | undefined, withinMs:
 }
 
 /**
- * Closes a BullMQ worker for a stop. With Redis up, gracefully: it takes no new job and waits for its
- * running ones, once its connections are back from an outage (see {@link connectionBack}): a graceful
- * close started while its blocking connection waits to reconnect never settles. A
- * worker whose connections are not back within `reconnectWithinMs`, or any worker while Redis is down,
- * is closed at once without waiting for its jobs (they are taken again by another worker once their
- * locks expire: every job is idempotent).
+ * Closes a BullMQ worker for a stop. With Redis up, gracefully (it takes no new job and waits for its
+ * running ones) once its connections are back from an outage: see {@link connectionBack}. A worker
+ * whose connections are not back within `reconnectWithinMs`, or any worker while Redis is down, is
+ * closed at once without waiting for its jobs (their locks lapse and another worker takes them again:
+ * every job is idempotent).
  * @param worker - The worker (BullMQ's Redis backend).
  * @param redisUp - Whether the process's shared Redis connection is ready.
  */
