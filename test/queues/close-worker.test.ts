@@ -20,7 +20,8 @@ let worker: Worker | undefined;
 
 beforeEach(async () => {
   redis = await startOwnRedis();
-  queue = new Queue(QUEUE, { connection: bullConnectionOptions(redis.url) });
+  // One retry: a test failing while Redis is down still gets its queue closed (QUIT gives up).
+  queue = new Queue(QUEUE, { connection: { ...bullConnectionOptions(redis.url), maxRetriesPerRequest: 1 } });
 });
 
 afterEach(async () => {
