@@ -69,8 +69,8 @@ export interface RunningWorkers {
    * are first told to stop (`PullWorkerDeps.stopping`): each ends at its next page boundary and is
    * handed back to the queue (run again at once, elsewhere, from its committed cursor), as is a
    * fetch-attachment job whose download has not been sent yet; then each worker waits for its running
-   * jobs. While it does not (the shared connection not ready), the workers are closed
-   * without waiting (BullMQ's forced close: their jobs' locks lapse and another worker picks them up)
+   * jobs, once its own connections are back from an outage (close-worker.ts). While Redis does not
+   * answer (the shared connection not ready), the workers are closed without waiting (BullMQ's forced close: their jobs' locks lapse and another worker picks them up)
    * and the queues' connections are dropped, since nothing sent to Redis would be answered.
    * @param steps - Where the close's steps are listed while under way (constant names: `worker:<queue>`,
    *   `queue:<queue>`, …), for a stop that overran.
@@ -193,9 +193,9 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
       // take them back, pull jobs stop at their next page boundary instead and are handed back
       // (pull-source.ts). Fired right before the workers close (nothing awaited between, unless a worker's
       // connection is still coming back from an outage: close-worker.ts), so no job is taken after it only
-      // to be handed back. A fetch-attachment job is one request (a download cut
-      // short could not resume): one under way is waited for, one still waiting to send its request
-      // (limiter slot, token, retry backoff) withdraws it and is handed back (fetch-attachment.ts).
+      // to be handed back. A fetch-attachment job is one request (a download cut short could not resume):
+      // one under way is waited for, one still waiting to send its request (limiter slot, token, retry
+      // backoff) withdraws it and is handed back (fetch-attachment.ts).
       // Without Redis a job could not be handed back: the workers are closed without waiting, as before.
       if (redisUp) stopping.abort();
       await Promise.all(workers.map((w) => steps.run(`worker:${w.name}`, () => closeWorker(w, redisUp))));
