@@ -70,8 +70,9 @@ export interface RunningWorkers {
    * handed back to the queue (run again at once, elsewhere, from its committed cursor), as is a
    * fetch-attachment job whose download has not been sent yet; then each worker waits for its running
    * jobs, once its own connections are back from an outage (close-worker.ts). While Redis does not
-   * answer (the shared connection not ready), the workers are closed without waiting (BullMQ's forced close: their jobs' locks lapse and another worker picks them up)
-   * and the queues' connections are dropped, since nothing sent to Redis would be answered.
+   * answer (the shared connection not ready), the workers are closed without waiting (BullMQ's forced
+   * close: their jobs' locks lapse and another worker picks them up) and the queues' connections are
+   * dropped, since nothing sent to Redis would be answered.
    * @param steps - Where the close's steps are listed while under way (constant names: `worker:<queue>`,
    *   `queue:<queue>`, …), for a stop that overran.
    */

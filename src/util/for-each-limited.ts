@@ -10,7 +10,7 @@
 export async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T, lane: number) => Promise<unknown>): Promise<void> {
   let next = 0;
   let failed = false;
-  const lane = async (_: unknown, laneNo: number): Promise<void> => {
+  const lane = async (laneNo: number): Promise<void> => {
     while (!failed && next < items.length) {
       const item = items[next++];
       try {
@@ -21,7 +21,7 @@ export async function forEachLimited<T>(items: readonly T[], limit: number, work
       }
     }
   };
-  const lanes = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, lane);
+  const lanes = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, (_, laneNo) => lane(laneNo));
   const settled = await Promise.allSettled(lanes);
   const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failure) throw failure.reason;

@@ -31,8 +31,8 @@ afterEach(async () => {
   await redis.stop();
 });
 
-/** A job that runs until the test releases it; resolves once it has started. */
-async function jobUnderWay(): Promise<{ job: Job; release: () => void }> {
+/** A worker (kept for the teardown) and a job it runs until the test releases it; resolves once the job has started. */
+async function jobUnderWay(): Promise<{ w: Worker; job: Job; release: () => void }> {
   let release = (): void => undefined;
   const gate = new Promise<void>((resolve) => {
     release = resolve;
@@ -43,16 +43,17 @@ async function jobUnderWay(): Promise<{ job: Job; release: () => void }> {
   });
   // Connections that wait 8 s between reconnect attempts: a stop right after the outage finds them
   // between two attempts (ioredis `reconnecting`), as BullMQ's own backoff (up to 20 s) would.
-  worker = new Worker(QUEUE, async () => {
+  const w = new Worker(QUEUE, async () => {
     started();
     await gate;
     return 'done';
   }, { connection: { ...bullConnectionOptions(redis.url), retryStrategy: () => RETRY_MS } });
-  worker.on('error', () => undefined);
-  await worker.waitUntilReady();
+  worker = w;
+  w.on('error', () => undefined);
+  await w.waitUntilReady();
   const job = await queue.add('one', {});
   await running;
-  return { job, release };
+  return { w, job, release };
 }
 
 /** Kills Redis, waits until both of the worker's connections have lost it, and leaves Redis down. */
@@ -67,8 +68,7 @@ async function loseRedis(w: Worker): Promise<RedisClient[]> {
 }
 
 it('closes gracefully after Redis came back while the worker waits to reconnect, and waits for its job', async () => {
-  const { job, release } = await jobUnderWay();
-  const w = worker as Worker;
+  const { w, job, release } = await jobUnderWay();
   const clients = await loseRedis(w);
   await redis.resume();
   // Redis answers, but the worker's connections have not tried again yet.
@@ -84,8 +84,7 @@ it('closes gracefully after Redis came back while the worker waits to reconnect,
 }, 60_000);
 
 it('closes at once, without waiting for the job, when the connections are not back in time', async () => {
-  const { job, release } = await jobUnderWay();
-  const w = worker as Worker;
+  const { w, job, release } = await jobUnderWay();
   await loseRedis(w);
 
   const closed = new Promise<void>((resolve) => w.once('closed', () => resolve()));

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { startOwnRedis, type OwnRedis } from '../../drills/support/redis-server';
 import { openCase, startCaseManagerService, type CaseManagerService } from '../support/case-manager';
+import { SHARED_DATA } from '../support/synthea';
 import { uploadAndIngest } from '../support/uploads';
 
 /**
@@ -12,8 +13,6 @@ import { uploadAndIngest } from '../support/uploads';
  * in 6.3.3). The Redis restart drill's outages (≤ 1 s) are too short to reach it. A throwaway
  * redis-server of the test's own, killed and started again on its data.
  */
-const DATA = path.resolve(__dirname, '../../../shared/data');
-
 /** Longer than the watchdog of a blocking read sent just before Redis went (5 s + 1 s), with room. */
 const OUTAGE_MS = 8000;
 
@@ -39,7 +38,7 @@ it('ingests a family upload sent after Redis was down for longer than the worker
   await new Promise((resolve) => setTimeout(resolve, OUTAGE_MS));
   await redis.resume();
 
-  const pdf = fs.readFileSync(path.join(DATA, 'pdf', 'minimal-document.pdf'));
+  const pdf = fs.readFileSync(path.join(SHARED_DATA, 'pdf', 'minimal-document.pdf'));
   const { upload } = await uploadAndIngest(svc, cm, caseId, [{ name: 'after-the-outage.pdf', data: pdf }]);
   expect(upload.files.map((f) => f.state)).toEqual(['parsed']);
 }, 150_000);
