@@ -2,7 +2,7 @@ import { Queue } from 'bullmq';
 import { bullConnectionOptions } from '../../src/redis';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
 import { QUEUES } from '../../queues/names';
-import { intakeForChild } from '../support/intake';
+import { ADA_PATIENT_ID, adaIntake, adaWithPdfDocuments, OFF_ORIGIN } from '../support/documents-ehr';
 import { registerOpenEndpoint } from '../support/sandbox-case';
 import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
 
@@ -19,10 +19,6 @@ let ehr: SandboxServer;
 let endpointId: string;
 let cm: string;
 
-/** A redirect off the endpoint's origin is refused for good: the download fails at once, no breaker trips. */
-const OFF_ORIGIN = { kind: 'redirect', location: 'https://elsewhere.example/x' } as const;
-const PDF = Buffer.from('%PDF-1.4\n% a clinic letter\n%%EOF\n').toString('base64');
-
 interface PullView {
   state: string;
   assembledVersion: number | null;
@@ -34,18 +30,7 @@ beforeAll(async () => {
   svc = await startTestService({ PULL_JOB_BACKOFF_MS: '50', FHIR_REQUEST_TIMEOUT_MS: '5000', ATTACHMENT_CONCURRENCY: '1' }, FAST_CLIENT);
   cm = await svc.token('case_manager');
   ehr = await startSandboxServer({ name: 'ehr', auth: 'none' });
-  const doc = (n: number) => ({
-    resourceType: 'DocumentReference' as const,
-    id: `doc${n}`,
-    status: 'current' as const,
-    subject: { reference: 'Patient/p1' },
-    content: [{ attachment: { contentType: 'application/pdf', url: `Binary/b${n}` } }],
-  });
-  await ehr.load([
-    { resourceType: 'Patient', id: 'p1', name: [{ family: 'Quill', given: ['Ada'] }], birthDate: '2016-01-02' },
-    ...[1, 2, 3, 4].map((n) => ({ resourceType: 'Binary' as const, id: `b${n}`, contentType: 'application/pdf', data: PDF })),
-    ...[1, 2, 3, 4].map(doc),
-  ]);
+  await ehr.load(adaWithPdfDocuments(4, 'a clinic letter'));
   endpointId = await registerOpenEndpoint(svc, 'EHR', ehr.baseUrl);
 }, 60_000);
 
@@ -58,8 +43,8 @@ afterEach(() => {
 });
 
 async function openCase(): Promise<string> {
-  const { id: caseId } = (await (await svc.request('POST', '/api/cases', { token: cm, body: intakeForChild('Ada', 'Quill', '2016-01-02') })).json()) as { id: string };
-  const source = await svc.request('POST', `/api/cases/${caseId}/sources`, { token: cm, body: { endpointId, patient: { id: 'p1' } } });
+  const { id: caseId } = (await (await svc.request('POST', '/api/cases', { token: cm, body: adaIntake() })).json()) as { id: string };
+  const source = await svc.request('POST', `/api/cases/${caseId}/sources`, { token: cm, body: { endpointId, patient: { id: ADA_PATIENT_ID } } });
   expect(source.status).toBe(201);
   expect(await source.json()).toMatchObject({ state: 'resolved' });
   return caseId;

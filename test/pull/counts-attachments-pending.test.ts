@@ -1,6 +1,6 @@
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
-import { intakeForChild } from '../support/intake';
 import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
+import { ADA_PATIENT_ID, adaIntake, adaWithPdfDocuments } from '../support/documents-ehr';
 import { openCaseWithSource, registerOpenEndpoint } from '../support/sandbox-case';
 
 /**
@@ -10,8 +10,6 @@ import { openCaseWithSource, registerOpenEndpoint } from '../support/sandbox-cas
  */
 let svc: TestService;
 let ehr: SandboxServer;
-
-const PDF = Buffer.from('%PDF-1.4\n% a clinic letter\n%%EOF\n').toString('base64');
 
 interface Counts {
   found: number;
@@ -28,17 +26,7 @@ interface PullView {
 beforeAll(async () => {
   svc = await startTestService({ FHIR_REQUEST_TIMEOUT_MS: '10000' }, FAST_CLIENT);
   ehr = await startSandboxServer({ name: 'ehr', auth: 'none' });
-  await ehr.load([
-    { resourceType: 'Patient', id: 'p1', name: [{ family: 'Quill', given: ['Ada'] }], birthDate: '2016-01-02' },
-    ...[1, 2].map((n) => ({ resourceType: 'Binary' as const, id: `b${n}`, contentType: 'application/pdf', data: PDF })),
-    ...[1, 2].map((n) => ({
-      resourceType: 'DocumentReference' as const,
-      id: `doc${n}`,
-      status: 'current' as const,
-      subject: { reference: 'Patient/p1' },
-      content: [{ attachment: { contentType: 'application/pdf', url: `Binary/b${n}` } }],
-    })),
-  ]);
+  await ehr.load(adaWithPdfDocuments(2, 'a clinic letter'));
 }, 60_000);
 
 afterAll(async () => {
@@ -48,7 +36,7 @@ afterAll(async () => {
 it('counts the documents still to fetch in the totals, and per query, until they are in', async () => {
   const cm = await svc.token('case_manager');
   const endpointId = await registerOpenEndpoint(svc, 'EHR', ehr.baseUrl);
-  const { caseId } = await openCaseWithSource(svc, cm, endpointId, intakeForChild('Ada', 'Quill', '2016-01-02'), 'p1');
+  const { caseId } = await openCaseWithSource(svc, cm, endpointId, adaIntake(), ADA_PATIENT_ID);
   ehr.faults.add({ match: 'GET /Binary/*', action: { kind: 'latency', ms: 2000 } });
   const { pullId } = (await (await svc.request('POST', `/api/cases/${caseId}/pulls`, { token: cm, body: { types: ['DocumentReference'] } })).json()) as { pullId: string };
   const pullOf = async (): Promise<PullView> => (await (await svc.request('GET', `/api/cases/${caseId}/pulls/${pullId}`, { token: cm })).json()) as PullView;

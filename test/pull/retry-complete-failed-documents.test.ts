@@ -1,6 +1,6 @@
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox';
-import { intakeForChild } from '../support/intake';
-import { registerOpenEndpoint } from '../support/sandbox-case';
+import { ADA_PATIENT_ID, adaIntake, adaWithPdfDocuments, OFF_ORIGIN } from '../support/documents-ehr';
+import { openCaseWithSource, registerOpenEndpoint } from '../support/sandbox-case';
 import { eventually, FAST_CLIENT, startTestService, type TestService } from '../support/service';
 
 /**
@@ -15,10 +15,6 @@ let ehr: SandboxServer;
 let endpointId: string;
 let cm: string;
 
-/** A redirect off the endpoint's origin is refused for good: the download fails at once, no breaker trips. */
-const OFF_ORIGIN = { kind: 'redirect', location: 'https://elsewhere.example/x' } as const;
-const PDF = Buffer.from('%PDF-1.4\n% a discharge summary\n%%EOF\n').toString('base64');
-
 interface PullView {
   state: string;
   attempt: number;
@@ -30,18 +26,7 @@ beforeAll(async () => {
   svc = await startTestService({ PULL_JOB_BACKOFF_MS: '50', FHIR_REQUEST_TIMEOUT_MS: '5000' }, FAST_CLIENT);
   cm = await svc.token('case_manager');
   ehr = await startSandboxServer({ name: 'ehr', auth: 'none' });
-  const doc = (n: number) => ({
-    resourceType: 'DocumentReference' as const,
-    id: `doc${n}`,
-    status: 'current' as const,
-    subject: { reference: 'Patient/p1' },
-    content: [{ attachment: { contentType: 'application/pdf', url: `Binary/b${n}` } }],
-  });
-  await ehr.load([
-    { resourceType: 'Patient', id: 'p1', name: [{ family: 'Quill', given: ['Ada'] }], birthDate: '2016-01-02' },
-    ...[1, 2, 3].map((n) => ({ resourceType: 'Binary' as const, id: `b${n}`, contentType: 'application/pdf', data: PDF })),
-    ...[1, 2, 3].map(doc),
-  ]);
+  await ehr.load(adaWithPdfDocuments(3, 'a discharge summary'));
   endpointId = await registerOpenEndpoint(svc, 'EHR', ehr.baseUrl);
 }, 60_000);
 
@@ -54,8 +39,7 @@ afterEach(() => {
 });
 
 async function pulledCase(): Promise<{ caseId: string; pullId: string }> {
-  const { id: caseId } = (await (await svc.request('POST', '/api/cases', { token: cm, body: intakeForChild('Ada', 'Quill', '2016-01-02') })).json()) as { id: string };
-  expect((await svc.request('POST', `/api/cases/${caseId}/sources`, { token: cm, body: { endpointId, patient: { id: 'p1' } } })).status).toBe(201);
+  const { caseId } = await openCaseWithSource(svc, cm, endpointId, adaIntake(), ADA_PATIENT_ID);
   const started = await svc.request('POST', `/api/cases/${caseId}/pulls`, { token: cm, body: { types: ['DocumentReference'] } });
   expect(started.status).toBe(202);
   return { caseId, pullId: ((await started.json()) as { pullId: string }).pullId };
