@@ -244,12 +244,16 @@ type LookUp = { readonly outcome: 'found'; readonly id: string } | { readonly ou
  * Our resource of `kind` at the recipient, found by its identifier (a hit counts only when it
  * carries it: identifier-match.ts). One search; where its first page shows the recipient did not
  * filter by identifier, see {@link findAtLenientRecipient}. A recipient that filtered answered for
- * all it holds: not found there means not there. For a write: not found (absent or unknown) is
- * created conditionally, `If-None-Exist` the last guard.
+ * all it holds: not found there means not there. At a recipient that did not filter, the answer is
+ * looked through for the chart the write files under (`subject` = the recipient's Patient, as every
+ * resource we write names it): a few reports, not the server's every report (a lenient recipient
+ * holding 1,000 of other patients' would otherwise leave the look-up `unknown`, and one ignoring
+ * `If-None-Exist` too would get a second copy). For a write: not found (absent or unknown) is created
+ * conditionally, `If-None-Exist` the last guard.
  * @param knownId the recipient's id of it in our records, if any (never trusted without a look)
  */
-async function findExisting(client: FhirEndpointClient, kind: Kind, facts: ReportKey, knownId?: string): Promise<string | undefined> {
-  const found = await lookUp(client, kind, facts, knownId);
+async function findExisting(client: FhirEndpointClient, kind: Kind, facts: ReportKey & Pick<ReportFacts, 'patientId'>, knownId?: string): Promise<string | undefined> {
+  const found = await lookUp(client, kind, facts, knownId, [`Patient/${facts.patientId}`]);
   return found.outcome === 'found' ? found.id : undefined;
 }
 

@@ -259,6 +259,48 @@ describe('a lenient recipient holding more reports than are looked through', () 
   }, 120_000);
 });
 
+describe("a lenient recipient holding more reports than are looked through, of other patients", () => {
+  let crowded: SandboxServer;
+  let crowdedEndpoint: string;
+
+  beforeAll(async () => {
+    crowded = await startReferringEhr({ name: 'referring-ehr-crowded' });
+    // Other children's reports, as many as a look through every report of the server reads at most.
+    const others = Array.from({ length: LENIENT_SCAN_MAX_PAGES * LENIENT_SCAN_PAGE_SIZE }, (_, i) => otherCasesReports(`other-child-${i}`, 1)[0] as FhirResource);
+    await crowded.load(others);
+    crowdedEndpoint = await registerOpenEndpoint(svc, 'Crowded lenient referring EHR', crowded.baseUrl);
+  }, 60_000);
+
+  afterAll(async () => {
+    await crowded.stop();
+  });
+
+  it("looks through the child's chart only, finds the report there, and writes nothing again even where If-None-Exist is ignored", async () => {
+    const caseId = await signedCase(crowdedEndpoint);
+    const first = await settled(caseId);
+    expect(first.state).toBe('delivered');
+    expect(await notInFirst(LENIENT_SCAN_MAX_PAGES * LENIENT_SCAN_PAGE_SIZE, caseId, crowded)).toBe(true);
+    const searchRules = ignoreIdentifierSearches(crowded);
+    const createRule = crowded.faults.add({ match: 'POST *', action: { kind: 'ignore-if-none-exist' } });
+    const posts = crowded.requestCount('POST *');
+    let again: DeliveryRow;
+    try {
+      again = await redeliverAfterCrash(caseId, {});
+    } finally {
+      for (const r of [...searchRules, createRule]) crowded.faults.remove(r);
+    }
+
+    // Each look-up was narrowed to the chart the report is filed under (https://hl7.org/fhir/R4/search.html#reference).
+    const chart = `subject=${encodeURIComponent(`Patient/${fixturePatientId('referring-ehr')}`)}`;
+    expect(crowded.requestCount(`GET /DiagnosticReport?*${chart}*`)).toBeGreaterThan(0);
+    expect(again).toMatchObject({ state: 'delivered', remoteIds: first.remoteIds });
+    expect(crowded.requestCount('POST *')).toBe(posts);
+    expect(await ours('DiagnosticReport', caseId, crowded)).toHaveLength(1);
+    expect(await ours('DocumentReference', caseId, crowded)).toHaveLength(1);
+    expect(await ours('Communication', caseId, crowded)).toHaveLength(1);
+  }, 120_000);
+});
+
 describe('scanPagesForIdentifier', () => {
   const wanted = { system: REPORT_IDENTIFIER_SYSTEM, value: 'case-1-v1' };
   const report = (value: string): DiagnosticReport => ({ resourceType: 'DiagnosticReport', id: value, status: 'final', code: {}, identifier: [{ system: REPORT_IDENTIFIER_SYSTEM, value }] });
