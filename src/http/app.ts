@@ -107,7 +107,8 @@ function fhirPathPatterns(routes: readonly AnyRoute[]): RegExp[] {
   const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   return routes
     .filter((route) => route.fhir === true)
-    .map((route) => new RegExp(`^${route.path.split('/').map((part) => (part.startsWith(':') ? '[^/]+' : escape(part))).join('/')}/?$`));
+    // Ignoring case, as express matches routes: `/API/CASES/{id}/FHIR` runs the FHIR route.
+    .map((route) => new RegExp(`^${route.path.split('/').map((part) => (part.startsWith(':') ? '[^/]+' : escape(part))).join('/')}/?$`, 'i'));
 }
 
 /** Per route path, its methods (HEAD with GET) and whether it is a FHIR route. */
@@ -194,7 +195,7 @@ function undecodablePath(routes: readonly AnyRoute[]) {
     for (const pattern of patterns) {
       if (pattern.length !== segments.length) continue;
       const places = pattern.map((part, i) => ({ part, segment: segments[i] ?? '' }));
-      if (!places.every(({ part, segment }) => part.startsWith(':') || part === segment)) continue;
+      if (!places.every(({ part, segment }) => part.startsWith(':') || part.toLowerCase() === segment.toLowerCase())) continue;
       name = places.find(({ part, segment }) => part.startsWith(':') && !decodes(segment))?.part.slice(1);
       if (name !== undefined) break;
     }

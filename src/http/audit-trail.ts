@@ -70,6 +70,11 @@ async function logAnswer(db: Database, req: Request, res: Response, state: Audit
   await db.query('UPDATE audit_log SET status = $2, bundle_version = $3, report_version = $4 WHERE id = $1', [opened, res.statusCode, bundleVersion, reportVersion]);
 }
 
+/** Whether a route pattern is one of a case's (`/api/cases/:id` and below). */
+function isCaseRoute(route: string): boolean {
+  return route === '/api/cases/:id' || route.startsWith('/api/cases/:id/');
+}
+
 /**
  * First in an authenticated route's chain (before authentication, so that a valid token refused by
  * it — an upload token of another case — is logged against the case it tried): takes the request's
@@ -81,9 +86,11 @@ export function auditTrail(db: Database) {
   return (req: Request, res: Response, next: NextFunction): void => {
     // Read while the route's params are set: once an error has gone to the app's error handler
     // (a refusal, a 404), express has put them back, and the row would lose its case. A case id in
-    // upper case opens the same case (uuid input ignores case), so it is logged against it too.
-    const caseId = typeof req.params.id === 'string' && req.path.startsWith('/api/cases/') ? req.params.id : null;
+    // upper case opens the same case (uuid input ignores case), so it is logged against it too. The
+    // route is told by its pattern, not the request's path: express matches paths ignoring case, so
+    // `/API/CASES/{id}` runs the case route and must be on the case's log as well.
     const route = `${req.baseUrl}${(req as Request & { route?: { path?: string } }).route?.path ?? ''}`;
+    const caseId = typeof req.params.id === 'string' && isCaseRoute(route) ? req.params.id : null;
     const state: AuditState = { caseId, route, answered: false };
     (res.locals as { audit?: AuditState }).audit = state;
     const answered = (): void => {

@@ -80,6 +80,8 @@ describe('default: refused once the case is assigned to another (bound) speciali
     expect((await statusAs(w, 'dr-snoop', `/api/cases/${id}/completeness`)).status).toBe(403);
     // The same case by its id in upper case (the database takes it): logged against the case all the same.
     expect((await statusAs(w, 'dr-logged', `/api/cases/${id.toUpperCase()}`)).status).toBe(200);
+    // And by its path in upper case: express matches routes ignoring case, so the same handler answers it.
+    expect((await statusAs(w, 'dr-logged', `/API/CASES/${id}/OPINION`)).status).toBe(200);
     type Log = { total: number; items: { actor: string; roles: string[]; method: string; route: string; status: number; at: string }[] };
     const read = async (): Promise<Log> => (await (await w.svc.request('GET', `/api/cases/${id}/access-log?limit=500`, { token: w.admin })).json()) as Log;
     // Audit rows are written once each answer is sent, each on its own pooled connection (they may
@@ -89,7 +91,8 @@ describe('default: refused once the case is assigned to another (bound) speciali
       (l) =>
         l.items.some((e) => e.actor === 'dr-snoop') &&
         l.items.some((e) => e.actor === 'dr-logged' && e.route === '/api/cases/:id') &&
-        l.items.some((e) => e.actor === 'dr-logged' && e.route === '/api/cases/:id/completeness'),
+        l.items.some((e) => e.actor === 'dr-logged' && e.route === '/api/cases/:id/completeness') &&
+        l.items.some((e) => e.actor === 'dr-logged' && e.route === '/api/cases/:id/opinion'),
       10_000,
     );
     expect(log.items.find((e) => e.actor === 'dr-snoop')).toMatchObject({ roles: ['specialist'], method: 'GET', route: '/api/cases/:id/completeness', status: 403 });

@@ -74,3 +74,21 @@ it('hands every handler the lower-case id (staff routes too)', async () => {
   const revoke = (await (await svc.request('POST', `/api/cases/${caseId}/upload-token`, { token: cm })).json()) as { tokenId: string };
   expect((await svc.request('DELETE', `/api/cases/${upper}/upload-tokens/${revoke.tokenId.toUpperCase()}`, { token: cm })).status).toBe(204);
 });
+
+it('answers a FHIR route asked for by its path in upper case as the route itself answers: an OperationOutcome', async () => {
+  // express matches routes ignoring case; the answer's format must follow the route it ran.
+  const caseId = await openCase(svc, cm);
+  const cases: [string, number][] = [
+    [`/api/cases/${caseId}/bundle`, 401],
+    [`/API/CASES/${caseId}/BUNDLE`, 401],
+    // A path express cannot decode is answered before any route runs, as the route would answer it.
+    ['/API/CASES/%E0%A4%A/BUNDLE', 400],
+  ];
+  for (const [path, status] of cases) {
+    const res = await fetch(`${svc.url}${path}`);
+    expect({ path, status: res.status, type: res.headers.get('content-type') }).toEqual({ path, status, type: expect.stringContaining('application/fhir+json') });
+    const outcome = (await res.json()) as { resourceType: string; issue: { location?: string[] }[] };
+    expect(outcome.resourceType).toBe('OperationOutcome');
+    if (status === 400) expect(outcome.issue[0]?.location).toEqual(['http.id']);
+  }
+});
