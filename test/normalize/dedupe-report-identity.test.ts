@@ -208,3 +208,39 @@ describe('disabledRules', () => {
     expect(on.merges.map((m) => m.rule)).toEqual([RULE]);
   });
 });
+
+describe('DocumentReference: a shared identifier names the document, not its version', () => {
+  const LETTER_ID = [{ system: 'http://clinic.example.org/documents', value: 'DOC-77' }];
+  const letter = (extra: Partial<DocumentReference>, ...atts: Attachment[]): DocumentReference => ({
+    resourceType: 'DocumentReference', status: 'current', subject: { reference: PATIENT }, identifier: LETTER_ID, content: atts.map((attachment) => ({ attachment })), ...extra,
+  });
+  const contentOf = (r: { survivors: NormalizedResource[] }): string[] =>
+    r.survivors.flatMap((s) => (s.resource as DocumentReference).content.map((c) => c.attachment.url ?? c.attachment.data ?? '')).sort();
+
+  it('keeps the preliminary letter and the amended one apart when only the identifier could match them (one hashed, one by URL not fetched)', () => {
+    for (const order of [['p', 'a'], ['a', 'p']]) {
+      const make = (k: string): NormalizedResource => k === 'p'
+        ? nr('team-a', letter({ docStatus: 'preliminary' }, pdf('discharge letter, draft')))
+        : nr('team-b', letter({ docStatus: 'amended' }, { contentType: 'application/pdf', url: 'https://team-b.example.org/fhir/Binary/77' }));
+      const r = dedupeDocumentReferences(order.map(make));
+      expect(r.merges).toEqual([]);
+      // Both documents' content is in the bundle: the amended letter is not folded into the draft.
+      expect(contentOf(r)).toContain('https://team-b.example.org/fhir/Binary/77');
+      expect(r.survivors.map((s) => (s.resource as DocumentReference).docStatus).sort()).toEqual(['amended', 'preliminary']);
+    }
+  });
+
+  it('merges by identifier alone only when status and docStatus agree (an absent docStatus is not a final one)', () => {
+    const url = { contentType: 'application/pdf', url: 'https://team-b.example.org/fhir/Binary/77' };
+    expect(dedupeDocumentReferences([nr('a', letter({ docStatus: 'final' }, pdf('letter'))), nr('b', letter({ docStatus: 'final' }, url))]).merges).toHaveLength(1);
+    expect(dedupeDocumentReferences([nr('a', letter({ docStatus: 'final' }, pdf('letter'))), nr('b', letter({}, url))]).merges).toEqual([]);
+  });
+
+  it('keeps identical bytes apart when one source calls the document superseded and the other current, or preliminary and final', () => {
+    const same = pdf('clinic letter');
+    expect(dedupeDocumentReferences([nr('a', letter({ status: 'superseded' }, same)), nr('b', letter({ status: 'current' }, same))]).merges).toEqual([]);
+    expect(dedupeDocumentReferences([nr('a', letter({ docStatus: 'preliminary' }, same)), nr('b', letter({ docStatus: 'final' }, same))]).merges).toEqual([]);
+    // Stating nothing contradicts nothing: the same bytes merge.
+    expect(dedupeDocumentReferences([nr('a', letter({ docStatus: 'final' }, same)), nr('b', letter({}, same))]).merges).toHaveLength(1);
+  });
+});
