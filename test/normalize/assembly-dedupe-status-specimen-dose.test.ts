@@ -175,6 +175,25 @@ describe('immunization:cvx-date keeps other dose numbers and subpotent doses apa
     }
   });
 
+  it('keeps apart doses given at another site, by another route or from another lot, and merges one stating none of them', () => {
+    const LA = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActSite', code: 'LA', display: 'left arm' }] };
+    const RA = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActSite', code: 'RA', display: 'right arm' }] };
+    const IM = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-RouteOfAdministration', code: 'IM', display: 'Injection, intramuscular' }] };
+    const SC = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-RouteOfAdministration', code: 'SQ', display: 'Injection, subcutaneous' }] };
+    const left = dtap(true, { site: LA, route: IM, lotNumber: 'A1234' });
+    for (const other of [{ site: RA, route: IM, lotNumber: 'A1234' }, { site: LA, route: SC, lotNumber: 'A1234' }, { site: LA, route: IM, lotNumber: 'B9876' }]) {
+      const r = dedupeImmunizations([nr('team-a', left), nr('team-b', dtap(false, other))]);
+      expect(r.merges).toEqual([]);
+      // Neither record's site or route is a mix of both (one concept, coded one way).
+      for (const im of immunizations(r)) expect(im.site?.coding).toHaveLength(1);
+    }
+    // The same site, route and lot (the lot's case and spaces aside), or none stated: the same dose.
+    expect(dedupeImmunizations([nr('team-a', left), nr('team-b', dtap(false, { site: LA, route: IM, lotNumber: ' a1234' }))]).merges).toHaveLength(1);
+    const filled = dedupeImmunizations([nr('team-a', dtap(true, {})), nr('team-b', dtap(false, { site: LA, lotNumber: 'A1234' }))]);
+    expect(filled.merges).toHaveLength(1);
+    expect(immunizations(filled)[0]).toMatchObject({ primarySource: true, site: LA, lotNumber: 'A1234' });
+  });
+
   it('reads dose numbers defensively', () => {
     expect(doseNumberState(dtap(true, { protocolApplied: [{ doseNumberPositiveInt: 2 }, { doseNumberString: 'Booster ' }, { doseNumberPositiveInt: 2 }] }))).toBe('2,text:booster');
     expect([doseNumberState(dtap(true, {})), doseNumberState(dtap(true, { protocolApplied: 'x' as unknown as Immunization['protocolApplied'] })), doseNumberState(dtap(true, { protocolApplied: [null as unknown as { doseNumberPositiveInt: number }] }))])

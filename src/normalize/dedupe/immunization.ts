@@ -13,15 +13,23 @@
  * stating no dose number ({@link clusterStateOf}: dose numbers and potency as the cluster state).
  * Merged, the survivor's dose number stood for both and a primary-source record took a registry's
  * `isSubpotent: true` (or lost it): whether the dose counts, and which dose is due next, changed.
+ * Likewise two records naming another site, another route or another lot: the left arm IM, lot A and
+ * the right arm SC, lot B the same day are two doses (or an error one of the sources must correct),
+ * and merged, the survivor's `site` and `route` took both codings (a CodeableConcept's codings are
+ * one concept coded several ways: "left arm" and "right arm" at once) and the other lot vanished.
+ * A record stating none of them contradicts nothing.
  * @see https://hl7.org/fhir/R4/immunization.html
  * @see https://hl7.org/fhir/R4/immunization-definitions.html#Immunization.isSubpotent
  * @see https://hl7.org/fhir/R4/immunization-definitions.html#Immunization.protocolApplied.doseNumber_x_
+ * @see https://hl7.org/fhir/R4/immunization-definitions.html#Immunization.site
+ * @see https://hl7.org/fhir/R4/datatypes.html#CodeableConcept
  * @packageDocumentation
  */
 import type { Immunization, ImmunizationProtocolApplied } from 'fhir/r4';
 import type { ClusterState } from './cluster';
 import { dedupeWith } from './engine';
-import { codingsOf, combineKeys, CVX, dateKeys, isElement, preferredCodeKeys } from './keys';
+import type { CodeableConcept } from 'fhir/r4';
+import { codeKeys, codingsOf, combineKeys, CVX, dateKeys, isElement, preferredCodeKeys } from './keys';
 import type { DedupeRule } from './rule';
 
 /**
@@ -46,19 +54,36 @@ export function doseNumberState(im: Immunization): string | undefined {
 }
 
 /**
- * What an Immunization states that its cluster may not contradict: its dose numbers and its
- * potency. Potency is always stated (`isSubpotent` absent means potent), so a subpotent dose never
- * joins a potent one.
+ * A site or route as one canonical string: its codings' `system|code` (sorted, distinct), else its
+ * text (trimmed, lower case); undefined when it states neither.
+ */
+function conceptState(concept: CodeableConcept | undefined): string | undefined {
+  const keys = [...new Set(codeKeys(codingsOf(concept)))].sort();
+  if (keys.length > 0) return keys.join(',');
+  const text = isElement(concept) && typeof concept.text === 'string' ? concept.text.trim().toLowerCase() : '';
+  return text === '' ? undefined : `text:${text}`;
+}
+
+/** The lot number, trimmed and in lower case; undefined when none. */
+function lotState(im: Immunization): string | undefined {
+  const lot = typeof im.lotNumber === 'string' ? im.lotNumber.trim().toLowerCase() : '';
+  return lot === '' ? undefined : lot;
+}
+
+/**
+ * What an Immunization states that its cluster may not contradict: its dose numbers, its
+ * potency, its site, route and lot. Potency is always stated (`isSubpotent` absent means potent),
+ * so a subpotent dose never joins a potent one.
  */
 function clusterStateOf(im: Immunization): ClusterState {
-  return [doseNumberState(im), im.isSubpotent === true ? 'subpotent' : 'potent'];
+  return [doseNumberState(im), im.isSubpotent === true ? 'subpotent' : 'potent', conceptState(im.site), conceptState(im.route), lotState(im)];
 }
 
 /** The rule. */
 export const immunizationRule: DedupeRule = {
   name: 'immunization:cvx-date',
   resourceType: 'Immunization',
-  approach: 'same CVX vaccine code + same occurrence date + no other dose number or potency; primary-source record survives',
+  approach: 'same CVX vaccine code + same occurrence date + no other dose number, potency, site, route or lot; primary-source record survives',
   blocking(resources) {
     const keys = resources.map((r) => {
       const im = r.resource as Immunization;
