@@ -70,9 +70,22 @@ export interface IdentifierPage<T extends FhirResource> {
   readonly nextUrl?: string;
 }
 
-/** The identifier as a FHIR token search value: `system|value`, or `value` alone without a system. */
+/**
+ * A search value's text with FHIR's escapes: `\` before each `\`, `,`, `$` and `|`, which a search
+ * value otherwise reads as an escape, a list of values (OR), a composite or a token's system
+ * separator (an MRN `12,34` unescaped asks for 12 or 34).
+ * @see https://hl7.org/fhir/R4/search.html#escaping
+ */
+export function escapeSearchValue(text: string): string {
+  return text.replace(/[\\,$|]/g, '\\$&');
+}
+
+/**
+ * The identifier as a FHIR token search value: `system|value`, or `value` alone without a system,
+ * each part escaped ({@link escapeSearchValue}).
+ */
 export function identifierToken(wanted: IdentifierToken): string {
-  return wanted.system === '' ? wanted.value : `${wanted.system}|${wanted.value}`;
+  return wanted.system === '' ? escapeSearchValue(wanted.value) : `${escapeSearchValue(wanted.system)}|${escapeSearchValue(wanted.value)}`;
 }
 
 /** The `match`-mode entries of `type` on a searchset page (an entry without `search.mode` counts as a match). */

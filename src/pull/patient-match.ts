@@ -1,7 +1,7 @@
 import type { Bundle, HumanName, Patient } from 'fhir/r4';
 import type { Intake } from '../cases/intake-schema';
 import { visitPages } from '../fhir/bounded-paging';
-import { identifierToken, judgeIdentifierPage, type IdentifierPager } from '../fhir/identifier-match';
+import { escapeSearchValue, identifierToken, judgeIdentifierPage, type IdentifierPager } from '../fhir/identifier-match';
 import type { PatientCandidate } from './source-repository';
 
 /** Patients that a search returned as matches (not `_include`d or OperationOutcome entries). */
@@ -24,11 +24,15 @@ export function candidateOf(patient: Patient): PatientCandidate {
   };
 }
 
-/** Search parameters for demographic matching: family, first given name, exact birth date. */
+/**
+ * Search parameters for demographic matching: family, first given name, exact birth date. The names
+ * are escaped as search values (a comma would ask for either half).
+ * @see https://hl7.org/fhir/R4/search.html#escaping
+ */
 export function demographicQuery(intake: Intake): Record<string, string> {
   return {
-    family: intake.patient.name.family,
-    given: intake.patient.name.given[0] ?? '',
+    family: escapeSearchValue(intake.patient.name.family),
+    given: escapeSearchValue(intake.patient.name.given[0] ?? ''),
     birthdate: `eq${intake.patient.birthDate}`,
     _count: '20',
   };

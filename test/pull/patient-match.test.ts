@@ -1,6 +1,6 @@
 import type { Patient } from 'fhir/r4';
 import type { Intake } from '../../src/cases/intake-schema';
-import { exactDemographicMatches } from '../../src/pull/patient-match';
+import { demographicQuery, exactDemographicMatches } from '../../src/pull/patient-match';
 import { fixtureIntake } from '../support/fixture-child';
 
 /**
@@ -47,5 +47,13 @@ describe('exactDemographicMatches', () => {
       { use: 'nickname', family: 'Twinning', given: ['Sam'] },
     ]);
     expect(ids(intakeFor(['Sam']), [nickname])).toEqual(['nickname']);
+  });
+});
+
+describe('demographicQuery', () => {
+  it('escapes the names as FHIR search values: a comma in a name is not a list of two names (https://hl7.org/fhir/R4/search.html#escaping)', () => {
+    const base = fixtureIntake();
+    const intake: Intake = { ...base, patient: { ...base.patient, name: { family: 'Quill, Jr', given: ['Ada$'] }, birthDate: '2016-01-02' } };
+    expect(demographicQuery(intake)).toEqual({ family: 'Quill\\, Jr', given: 'Ada\\$', birthdate: 'eq2016-01-02', _count: '20' });
   });
 });

@@ -41,6 +41,8 @@ const ADA_DUPLICATE = patient('ada-duplicate', 'Quill', 'Ada', '2016-01-02', '10
 /** Patients the lenient care team is given later, so that an MRN holder sits beyond the page bound. */
 const CROWD = Array.from({ length: 6 }, (_, i) => patient(`crowd-${i}`, `Crowd${i}`, 'Kim', '2015-05-05', `9${i}`));
 const LATE = patient('late', 'Late', 'Lou', '2014-04-04', '7777');
+/** A child whose MRN holds a comma (FHIR search reads an unescaped one as "12 or 34"). */
+const CLEO = patient('cleo', 'Quill', 'Cleo', '2017-03-04', '12,34');
 
 interface SourceView {
   id: string;
@@ -56,7 +58,7 @@ beforeAll(async () => {
     startSandboxServer({ name: 'care-team-ids', auth: 'none' }),
     startSandboxServer({ name: 'care-team-lenient', auth: 'none', paging: 'offset', defaultCount: 1, maxCount: 1 }),
   ]);
-  await ehr.load([ADA, OTHER]);
+  await ehr.load([ADA, OTHER, CLEO]);
   await lenient.load([ADA, OTHER, ADA_DUPLICATE]);
   cm = await svc.token('case_manager', 'cm-identity');
   [endpointId, lenientEndpointId] = await Promise.all([
@@ -86,6 +88,14 @@ async function addSource(caseId: string, patientSelector: unknown, at = endpoint
   expect(res.status).toBe(201);
   return (await res.json()) as SourceView;
 }
+
+it('finds a child by an MRN holding a comma: the search value is escaped', async () => {
+  const opened = await svc.request('POST', '/api/cases', { token: cm, body: intakeForChild('Cleo', 'Quill', '2017-03-04') });
+  expect(opened.status).toBe(201);
+  const source = await addSource(((await opened.json()) as { id: string }).id, { identifier: { system: MRN, value: '12,34' } });
+  expect(source).toMatchObject({ state: 'resolved', remotePatientId: 'cleo' });
+  expect(ehr.requestCount('GET /Patient?*identifier=urn%3Amrn%7C12%5C%2C34*')).toBe(1);
+}, 60_000);
 
 describe("a source added by an id or an MRN for Ada's case", () => {
   it("leaves another child's MRN in review with that child as the candidate, never resolved", async () => {
