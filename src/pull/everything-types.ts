@@ -16,7 +16,7 @@
  */
 import type { Queryable } from '../db/database';
 import type { PageEntry } from './page-resources';
-import { everythingStreamRank, PULL_RESOURCE_TYPES } from './pull-plan';
+import { everythingStreamRank, isEverythingStream, PULL_RESOURCE_TYPES } from './pull-plan';
 import { addServerMessages, type ServerIssue, type ServerMessage } from './server-messages';
 
 const PULLED: ReadonlySet<string> = new Set(PULL_RESOURCE_TYPES);
@@ -39,7 +39,7 @@ interface StreamTask {
  */
 export function typesOutsideStream(task: Pick<StreamTask, 'requestPath' | 'requestParams'>, entries: readonly Pick<PageEntry, 'type' | 'searchMode'>[]): string[] {
   const asked = task.requestParams._type;
-  if (!task.requestPath.endsWith('$everything') || asked === undefined) return [];
+  if (!isEverythingStream(task) || asked === undefined) return [];
   const named = new Set(asked.split(','));
   const outside = new Set<string>();
   for (const entry of entries) {

@@ -20,7 +20,7 @@ import { childAtServer } from '../normalize/patient-scope';
 import {
   commitPage, findPull, findTask, handTaskBack, markTaskFinished, markTaskRunning, pendingAttachmentsOf, type NewAttachment, type PageAttachment, type TaskRow,
 } from './pull-repository';
-import { whenRefused } from './pull-plan';
+import { isEverythingStream, whenRefused } from './pull-plan';
 import { decideIgnoredType, typesOutsideStream } from './everything-types';
 import { countingRetries, type RetryCount } from './retry-count';
 import { findSourceById } from './source-repository';
@@ -349,7 +349,9 @@ async function firstPageRefusal(err: unknown, task: TaskRow, client: FhirEndpoin
  */
 async function grantCovers(client: FhirEndpointClient, task: TaskRow, types: readonly string[]): Promise<boolean> {
   const scope = await client.grantedScope().catch(() => undefined);
-  const interaction = task.resourceType === '*' ? 'read' : 'search';
+  // An `$everything` stream is planned under `read` (the operation reads the Patient's record), even one
+  // of a single type; any other query is a search.
+  const interaction = isEverythingStream(task) ? 'read' : 'search';
   return types.every((type) => scopeAllows(scope, type, interaction));
 }
 

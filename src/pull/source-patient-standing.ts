@@ -14,6 +14,7 @@ import type { Patient } from 'fhir/r4';
 import { FhirClientError } from '../fhir';
 import type { LogMessage } from '../log';
 import { replacedBy, whyNoLongerCurrent } from '../fhir/patient-standing';
+import { isEverythingStream } from './pull-plan';
 import { SOURCE_PATIENT_QUERY_KEY } from './source-patient-query';
 import type { PatientCandidate } from './source-repository';
 
@@ -91,7 +92,7 @@ export class SourcePatientReviewError extends FhirClientError implements LogMess
  */
 export function readsSourcePatient(task: { readonly queryKey: string; readonly requestPath: string; readonly requestParams: Readonly<Record<string, string>> }): boolean {
   if (task.queryKey === SOURCE_PATIENT_QUERY_KEY) return true;
-  if (!task.requestPath.endsWith('$everything')) return false;
+  if (!isEverythingStream(task)) return false;
   const types = task.requestParams._type;
   return types === undefined || types.split(',').includes('Patient');
 }

@@ -48,7 +48,7 @@ afterAll(async () => {
  * Care team A's child as a case's source, on an endpoint whose registration asks for {@link ASKED} while
  * the EHR lets the client be granted `allowed`; searched per type unless `everything`.
  */
-async function caseOn(server: SandboxServer, allowed: string, everything: boolean): Promise<{ caseId: string; register: (scopes: string) => void }> {
+async function caseOn(server: SandboxServer, allowed: string, everything: boolean, asked = ASKED): Promise<{ caseId: string; register: (scopes: string) => void }> {
   clients += 1;
   const smart = await makeSmartClient(`sob-scope-${clients}`, 'ES384');
   const register = (scopes: string): void => server.registerClient({ clientId: smart.clientId, jwks: smart.publicJwks, scopes });
@@ -56,7 +56,7 @@ async function caseOn(server: SandboxServer, allowed: string, everything: boolea
   await server.load(fixtureBundle('care-team-a'));
   const res = await svc.request('POST', '/api/endpoints', {
     token: admin,
-    body: { name: `Care team A (${clients})`, baseUrl: server.baseUrl, auth: { type: 'smart-backend', clientId: smart.clientId, privateKeyJwk: smart.privateKeyJwk, scope: ASKED }, allowInsecureHttp: true },
+    body: { name: `Care team A (${clients})`, baseUrl: server.baseUrl, auth: { type: 'smart-backend', clientId: smart.clientId, privateKeyJwk: smart.privateKeyJwk, scope: asked }, allowInsecureHttp: true },
   });
   expect(res.status).toBe(201);
   const endpointId = ((await res.json()) as { id: string }).id;
@@ -208,6 +208,22 @@ it('a type refused with 403 forbidden on its first page (the scope narrowed sinc
     expect(server.requests().filter((r) => r.status === 403).length).toBeGreaterThanOrEqual(NOT_GRANTED.length);
     const bounds = await boundsOf(caseId);
     for (const type of NOT_GRANTED) expect(bounds).not.toContain(type);
+  });
+}, 120_000);
+
+it('an $everything stream of one type refused with 403 forbidden under a grant to read that type (SMART v2 `.r`, no search) fails its query: not taken as a scope gap', async () => {
+  // $everything reads the Patient's record: planned under `read`, so judged under `read` when refused.
+  const readOnly = 'system/Patient.r system/Observation.r';
+  await withCareTeamA({}, async (server) => {
+    const { caseId } = await caseOn(server, readOnly, true, readOnly);
+    server.faults.add({ match: 'GET ~/\\$everything\\?.*_type=Observation', action: { kind: 'forbidden' } });
+    const pullId = await startPull(caseId);
+    const pull = await pullEnded(caseId, pullId);
+    expect(pull.state).toBe('partial');
+    const observations = queriesOf(pull).find((q) => q.query === 'Patient/$everything:Observation');
+    expect(observations).toMatchObject({ state: 'failed', resources: 0 });
+    expect(observations?.lastError).toContain('403');
+    expect(notGrantedMessage(observations)).toBeUndefined();
   });
 }, 120_000);
 
