@@ -28,7 +28,12 @@ it.each(ROUTES)('GET …/%s refuses a bad %s with 400 naming it', async (route, 
   for (const [value, detail] of [
     ['3000000000', 'at most 2147483647'], // beyond PostgreSQL's integer: it reached the database (500) before
     ['abc', 'a version number'],
-    ['1.5', 'a whole number'],
+    ['1.5', 'a version number: a whole number from 1'],
+    // Number() reads these as 16, 1000, 5 and 0: each named a version that was never asked for.
+    ['0x10', 'a version number'],
+    ['1e3', 'a version number'],
+    ['%205', 'a version number'],
+    ['', 'a version number'],
     ['0', '1 or more'],
   ] as const) {
     const res = await svc.request('GET', `/api/cases/${caseId}/${route}?${field}=${value}`, { token: cm });

@@ -300,5 +300,13 @@ describe("the specialist's worklist", () => {
     const bad = await cm.json<Problem>('GET', '/api/worklist?limit=0', undefined, await svc.token('specialist', 'dr-nobody'));
     expect(bad.status).toBe(400);
     expect(bad.body.detail).toContain('limit must be 1 to 200');
+    // Decimal digits only: Number() would read 0x10 as 16 and 1e2 as 100.
+    for (const value of ['0x10', '1e2', '-1', '']) {
+      const odd = await cm.json<Problem>('GET', `/api/worklist?limit=${value}&offset=0`, undefined, await svc.token('specialist', 'dr-nobody'));
+      expect({ value, status: odd.status }).toEqual({ value, status: 400 });
+      expect(odd.body.detail).toMatch(/^query\.limit: limit must be/);
+    }
+    const offset = await cm.json<Problem>('GET', '/api/worklist?offset=1e3', undefined, await svc.token('specialist', 'dr-nobody'));
+    expect(offset.body.detail).toBe('query.offset: offset must be a whole number (decimal digits only)');
   });
 });

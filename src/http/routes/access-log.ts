@@ -4,11 +4,10 @@ import { findCase } from '../../db/case-repository';
 import type { Database } from '../../db/database';
 import { notFound } from '../problem';
 import { defineRoute, type AnyRoute } from '../route';
-import { CaseParams } from './params';
+import { CaseParams, pageQuery } from './params';
 
 const AccessLogQuery = z.object({
-  limit: z.coerce.number({ error: 'limit must be a number' }).int().min(1, { error: 'limit must be 1 to 500' }).max(500, { error: 'limit must be 1 to 500' }).default(100),
-  offset: z.coerce.number({ error: 'offset must be a number' }).int().min(0, { error: 'offset must not be negative' }).default(0),
+  ...pageQuery(500, 100),
 });
 
 /** The case's access audit, for the privacy officer (admin). */

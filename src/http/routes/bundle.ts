@@ -14,14 +14,14 @@ import { entityTag } from '../entity-tags';
 import { notFound, type HttpProblem } from '../problem';
 import { streamText } from '../stream-text';
 import { defineRoute, type AnyRoute } from '../route';
-import { CaseParams, reasonField, VersionQuery, versionNumber } from './params';
+import { CaseParams, reasonField, VersionQuery, versionNumber, wholeNumberParam } from './params';
 
 // Not strict, like every other query: a parameter it does not know (a cache-buster `?_=1`) is ignored.
 const ChangesQuery = z
   .object({
     from: versionNumber('from').optional(),
     to: versionNumber('to').optional(),
-    limit: z.coerce.number({ error: 'limit must be a number' }).int({ error: 'limit must be a whole number' }).min(1, { error: 'limit must be 1 or more' }).max(1000, { error: 'limit must be at most 1000' }).default(200),
+    limit: wholeNumberParam('limit', { min: 1, max: 1000 }).default(200),
   });
 const RebuildBody = z
   .object({

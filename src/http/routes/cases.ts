@@ -10,7 +10,7 @@ import {
 } from '../../cases/case-service';
 import { CASE_STATUSES } from '../../cases/lifecycle';
 import { idForIdempotencyKey, replayedHeader } from '../idempotency-key';
-import { CaseParams, CaseStatusList } from './params';
+import { CaseParams, CaseStatusList, pageQuery } from './params';
 import { recordDisclosedCases } from '../audit-trail';
 import { defineRoute, type AnyRoute } from '../route';
 
@@ -21,8 +21,7 @@ const ListQuery = z.object({
   overdue: z
     .enum(['true', 'false', 'target', 'limit'], { error: 'overdue must be true, false, target or limit' })
     .optional(),
-  limit: z.coerce.number().int().min(1).max(200).default(50),
-  offset: z.coerce.number().int().min(0).default(0),
+  ...pageQuery(200, 50),
 });
 
 const TransitionBody = z.object({

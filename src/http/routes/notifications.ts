@@ -14,16 +14,15 @@ import {
 import { notFound } from '../problem';
 import { defineRoute, type AnyRoute } from '../route';
 import { refuseInsecureHttpInProduction, type InsecureHttpPolicy } from './insecure-http';
-import { uuidParam } from './params';
+import { pageQuery, uuidParam, wholeNumberParam } from './params';
 
 type NoQuery = Record<string, never>;
 const IdParams = z.object({ id: uuidParam('Webhook id must be a UUID') });
-const NotificationParams = z.object({ id: z.coerce.number().int().min(1, { error: 'Notification id must be a positive integer' }) });
+const NotificationParams = z.object({ id: wholeNumberParam('id', { min: 1, max: Number.MAX_SAFE_INTEGER, below: 'Notification id must be a positive integer' }) });
 const NotificationQuery = z.object({
   caseId: uuidParam('caseId must be a UUID').optional(),
   unread: z.enum(['true', 'false'], { error: 'unread must be true or false' }).optional(),
-  limit: z.coerce.number().int().min(1).max(200).default(50),
-  offset: z.coerce.number().int().min(0).default(0),
+  ...pageQuery(200, 50),
 });
 /** A subscriber's HMAC secret, at registration and at rotation. */
 const WebhookSecret = z

@@ -36,13 +36,48 @@ export const ChoosePatientBody = z.object({ patientId: FhirId('patientId') });
 /** The largest version number PostgreSQL's `integer` columns hold (a larger one cannot exist). */
 const MAX_VERSION = 2_147_483_647;
 
+/** The range of a {@link wholeNumberParam}, and what is said of a number out of it. */
+export interface WholeNumberRange {
+  readonly min: number;
+  readonly max: number;
+  /** Said of a number below `min`; default "<field> must be <min> or more". */
+  readonly below?: string;
+  /** Said of a number above `max`; default "<field> must be at most <max>". */
+  readonly above?: string;
+  /** Said of a value that is not decimal digits; default "<field> must be a whole number (decimal digits only)". */
+  readonly notDigits?: string;
+}
+
+/**
+ * A whole number in a query or a path (`?limit=`, `?version=`, a notification's id): decimal digits
+ * only, then its range, each error naming the field. Not `z.coerce.number`: `Number()` reads `0x10`
+ * as 16, `1e3` as 1000, ` 5 ` as 5 and an empty value as 0, so `?version=0x10` served version 16.
+ */
+export function wholeNumberParam(field: string, range: WholeNumberRange) {
+  return z
+    .string({ error: range.notDigits ?? `${field} must be a whole number` })
+    .regex(/^\d{1,16}$/, { error: range.notDigits ?? `${field} must be a whole number (decimal digits only)` })
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .min(range.min, { error: range.below ?? `${field} must be ${range.min} or more` })
+        .max(range.max, { error: range.above ?? `${field} must be at most ${range.max}` }),
+    );
+}
+
+/** The `limit` and `offset` of a paged list: at most `maxLimit` a page, `defaultLimit` by default. */
+export function pageQuery(maxLimit: number, defaultLimit: number, maxOffset = Number.MAX_SAFE_INTEGER) {
+  const limitRange = `limit must be 1 to ${maxLimit}`;
+  return {
+    limit: wholeNumberParam('limit', { min: 1, max: maxLimit, below: limitRange, above: limitRange }).default(defaultLimit),
+    offset: wholeNumberParam('offset', { min: 0, max: maxOffset, below: 'offset must not be negative' }).default(0),
+  };
+}
+
 /** A version number in a query (`?version=`, `?from=`): a whole number from 1, named in each error. */
 export const versionNumber = (field: string) =>
-  z.coerce
-    .number({ error: `${field} must be a version number` })
-    .int({ error: `${field} must be a whole number` })
-    .min(1, { error: `${field} must be 1 or more` })
-    .max(MAX_VERSION, { error: `${field} must be at most ${MAX_VERSION}` });
+  wholeNumberParam(field, { min: 1, max: MAX_VERSION, notDigits: `${field} must be a version number: a whole number from 1, in decimal digits` });
 
 /** `?version=N`: an older version, the latest when absent. */
 /** An optional reason, kept on the timeline. */

@@ -10,7 +10,7 @@ import { answerInformationRequest, createInformationRequest, getInformationReque
 import { recordDisclosedCases } from '../audit-trail';
 import { idForIdempotencyKey, replayedHeader } from '../idempotency-key';
 import { defineRoute, type AnyRoute } from '../route';
-import { CaseParams, CaseStatusList, uuidParam } from './params';
+import { CaseParams, CaseStatusList, pageQuery, uuidParam } from './params';
 import { specialistWorklist } from '../../review/specialist-worklist';
 
 const RequestParams = CaseParams.extend({ reqId: uuidParam('Request id must be a UUID') });
@@ -42,8 +42,7 @@ type ReassignmentBody = z.infer<typeof ReassignmentBody>;
 
 const WorklistQuery = z.object({
   status: CaseStatusList,
-  limit: z.coerce.number({ error: 'limit must be a number' }).int({ error: 'limit must be a whole number' }).min(1, { error: 'limit must be 1 to 200' }).max(200, { error: 'limit must be 1 to 200' }).default(50),
-  offset: z.coerce.number({ error: 'offset must be a number' }).int({ error: 'offset must be a whole number' }).min(0, { error: 'offset must not be negative' }).max(1_000_000, { error: 'offset must be at most 1000000' }).default(0),
+  ...pageQuery(200, 50, 1_000_000),
 });
 
 /** Assignment of a case to a specialist and the specialist's information requests. */
