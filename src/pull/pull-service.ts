@@ -128,15 +128,23 @@ export interface StartPullInput {
 }
 
 /**
+ * What commits with a pull's start, in its transaction (the case row locked): given the id of the pull
+ * started, or of the same pull found under way. It throws to start nothing.
+ */
+export type AlongsidePullStart = (tx: Queryable, pullId: string) => Promise<void>;
+
+/**
  * Plans a pull over every resolved source of the case and starts its BullMQ flow (202); the same pull
  * already queued or running is answered instead (`alreadyUnderWay`, see `pull-under-way.ts`); 422
- * when none of the sources is on a server that speaks R4 (`fhir-version-gate.ts`).
+ * when none of the sources is on a server that speaks R4 (`fhir-version-gate.ts`). `alongside` is
+ * written in the same transaction (a specialist's re-pull request with its pull): both or neither.
  */
 export async function startPull(
   deps: PullServiceDeps,
   caseId: string,
   input: StartPullInput,
   actor: Principal,
+  alongside?: AlongsidePullStart,
 ): Promise<{ pullId: string; state: string; tasks: number; alreadyUnderWay?: true }> {
   const record = await findCase(deps.db, caseId);
   if (!record) throw notFound(`Case ${caseId}`);
@@ -163,7 +171,10 @@ export async function startPull(
     const endpoints = await endpointsOf(tx, ready);
     requireSomeR4Source(endpoints);
     const same = await pullUnderWay(tx, caseId, { since, types: input.types ?? null }, ready.map((s) => ({ sourceId: s.id, remotePatientId: s.remotePatientId ?? '' })));
-    if (same) return same;
+    if (same) {
+      await alongside?.(tx, same.id);
+      return same;
+    }
     await insertPull(tx, { id: pullId, caseId, since, types: input.types ?? null, requestedBy: actor.sub });
     const completed = input.incremental && !input.since ? await lastCompletedQueries(tx, caseId) : undefined;
     for (const source of ready) {
@@ -189,6 +200,7 @@ export async function startPull(
       }
     }
     if (STARTS_COLLECTING.includes(status)) await moveToCollecting(deps, tx, caseId, 'Record pull started', actor);
+    await alongside?.(tx, pullId);
     return undefined;
   });
   if (underWay) {

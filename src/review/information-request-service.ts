@@ -144,14 +144,8 @@ async function newInformationRequest(deps: PullServiceDeps, caseId: string, body
   }
   await requireAssignedSpecialist(deps.db, caseId, actor);
   if (body.kind === 'expert-input' && record.addonsApproved.includes(body.addOn)) throw alreadyApproved(body.addOn);
-  let pullId: string | null = null;
-  if (body.kind === 're-pull') {
-    // Each query from when it last completed for that source and patient (a type, source or patient
-    // the last pull did not cover is pulled in full).
-    pullId = (await startPull(deps, caseId, { incremental: true, types: body.resourceTypes }, actor)).pullId;
-  }
   const now = nowOf(deps);
-  await deps.db.transaction(async (tx) => {
+  const recordRequest = async (tx: Queryable, pullId: string | null): Promise<void> => {
     const locked = await caseFor(tx, caseId, true);
     if (!REVIEWING.includes(locked.status)) throw conflict(`The case moved to ${locked.status} meanwhile; read it again.`, { currentStatus: locked.status });
     // Again under the case row lock: the case may have been reassigned since the first check.
@@ -200,7 +194,17 @@ async function newInformationRequest(deps: PullServiceDeps, caseId: string, body
         data: { requestId: id },
       });
     }
-  });
+  };
+  let pullId: string | null = null;
+  if (body.kind === 're-pull') {
+    // Each query from when it last completed for that source and patient (a type, source or patient
+    // the last pull did not cover is pulled in full). The pull and the request commit together: a
+    // request refused under the lock (the case reassigned or moved meanwhile) starts no pull, and a
+    // pull never runs without the request it answers (the SLA clock paused, the timeline told).
+    pullId = (await startPull(deps, caseId, { incremental: true, types: body.resourceTypes }, actor, (tx, started) => recordRequest(tx, started))).pullId;
+  } else {
+    await deps.db.transaction((tx) => recordRequest(tx, null));
+  }
   // A re-pull that ended and was assembled before the request was committed found nothing to answer: answer now.
   if (pullId) await answerRequestsOfAssembledPull(deps, pullId, nowOf(deps));
   logger.info('information requested', { caseId, pullId: pullId ?? undefined, event: body.kind });
