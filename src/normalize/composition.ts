@@ -35,7 +35,7 @@
  * @see https://terminology.hl7.org/CodeSystem-list-empty-reason.html
  * @packageDocumentation
  */
-import type { CodeableConcept, Composition, CompositionSection, Device, DiagnosticReport, FhirResource, Observation, Reference } from 'fhir/r4';
+import type { CodeableConcept, Composition, CompositionSection, Device, DiagnosticReport, FhirResource, Narrative, Observation, Reference } from 'fhir/r4';
 import { uuidV5 } from '../cases/fhir-ids';
 import { FHIR_STRING_CONTROL, fhirText } from '../fhir/fhir-text';
 import { UPLOAD_FLAG_SYSTEM } from '../uploads/origin';
@@ -186,6 +186,15 @@ const SECTION_TYPES: Readonly<Record<SectionKey, readonly string[]>> = {
   procedures: ['Procedure'], encounters: ['Encounter'], documents: ['DocumentReference'], social: ['Observation'],
 };
 
+/**
+ * A narrative: `generated` when it is made from the structured data alone, `additional` when it says
+ * more than the data holds (the family's own words, notes about what an EHR did not grant or said).
+ * @see https://hl7.org/fhir/R4/narrative.html#Narrative.status
+ */
+function narrative(xhtml: string, saysMore: boolean): Narrative {
+  return { status: saysMore ? 'additional' : 'generated', div: xhtml };
+}
+
 function storySection(spec: SectionSpec, story: PatientStory | undefined): CompositionSection {
   const parts: string[] = [];
   if (spec.key === 'reason') {
@@ -197,8 +206,9 @@ function storySection(spec: SectionSpec, story: PatientStory | undefined): Compo
     if (story?.history) parts.push(`<p>${escapeXml(story.history)}</p>`);
   }
   const base = { title: spec.title, code: { coding: [{ system: LOINC, code: spec.code, display: spec.display }] } };
-  if (parts.length === 0) return { ...base, text: { status: 'generated', div: div('<p>Not provided at intake.</p>') }, emptyReason: emptyReason() };
-  return { ...base, text: { status: 'generated', div: div(parts.join('')) } };
+  if (parts.length === 0) return { ...base, text: narrative(div('<p>Not provided at intake.</p>'), false), emptyReason: emptyReason() };
+  // The family's words: in no resource of the bundle.
+  return { ...base, text: narrative(div(parts.join('')), true) };
 }
 
 /** Source names of a resource: its own source, and the sources of the duplicates merged into it. */
@@ -233,9 +243,9 @@ function clinicalSection(
   const notes = note ? note.sentences.map((t) => `<p>${escapeXml(t)}</p>`).join('') : '';
   if (members.length === 0) {
     const from = (input.sources ?? []).filter((s) => !note?.notAsked.has(s.sourceId)).map((s) => s.name);
-    if (note && from.length === 0) return { ...base, text: { status: 'generated', div: div(notes) }, emptyReason: notAskedReason() };
+    if (note && from.length === 0) return { ...base, text: narrative(div(notes), true), emptyReason: notAskedReason() };
     const where = from.length > 0 ? ` in the records received from ${from.map(escapeXml).join(', ')}` : ' in the records received';
-    return { ...base, text: { status: 'generated', div: div(`<p>None found${where}.</p>${notes}`) }, emptyReason: emptyReason() };
+    return { ...base, text: narrative(div(`<p>None found${where}.</p>${notes}`), notes !== ''), emptyReason: emptyReason() };
   }
   // Newest first, then by fullUrl; each key computed once (not once per comparison).
   const keyed = members.map((r) => ({ r, key: sortKey(r.resource) }));
@@ -247,7 +257,7 @@ function clinicalSection(
     return `<li>${describeResource(r.resource, byUrl)}${from}</li>`;
   });
   const entry: Reference[] = sorted.map((r) => ({ reference: r.fullUrl }));
-  return { ...base, text: { status: 'generated', div: div(`<ul>${items.join('')}</ul>${notes}`) }, entry };
+  return { ...base, text: narrative(div(`<ul>${items.join('')}</ul>${notes}`), notes !== ''), entry };
 }
 
 // ---- narrative ----------------------------------------------------------------------
@@ -418,13 +428,12 @@ export function buildComposition(input: CompositionInput): AssembledComposition 
   const id = uuidV5(`assembly/composition/${input.subject}`);
   const title = input.title ?? 'Second opinion case summary';
   const sourceNames = (input.sources ?? []).map((s) => escapeXml(s.name));
+  const said = serverNotes(input.sources ?? []);
   const composition: Composition = {
     resourceType: 'Composition',
     id,
-    text: {
-      status: 'generated',
-      div: div(`<p>${escapeXml(title)}: records ${sourceNames.length > 0 ? `from ${sourceNames.join(', ')} ` : ''}assembled by ${SERVICE_NAME}.</p>${serverNotes(input.sources ?? [])}`),
-    },
+    // What the EHRs said about their records is in no resource of the bundle.
+    text: narrative(div(`<p>${escapeXml(title)}: records ${sourceNames.length > 0 ? `from ${sourceNames.join(', ')} ` : ''}assembled by ${SERVICE_NAME}.</p>${said}`), said !== ''),
     status: 'final',
     type: { coding: [{ system: LOINC, code: '60591-5', display: 'Patient summary Document' }] },
     subject: { reference: input.subject },

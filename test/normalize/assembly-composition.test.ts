@@ -53,9 +53,13 @@ describe('buildComposition', () => {
     expect(div).not.toContain('#0'); // information is left to the completeness report
     expect(div).not.toContain('#6');
     expect(div).toContain("<p>Clinic &lt;A&gt; &amp; Co's EHR said 2 more such things: see the completeness report.</p>");
+    // What the EHR said is in no resource of the bundle: the narrative says more than the data (R4 Narrative.status).
+    expect(entry.resource.text?.status).toBe('additional');
     expect(validationIssues(entry.resource).filter((i) => i.severity === 'error')).toEqual([]);
     // A source that said nothing adds nothing.
-    expect(buildComposition({ subject: SUBJECT, resources: [patient], options: OPTIONS, sources: [SOURCE] }).entry.resource.text?.div).not.toContain('its EHR said');
+    const quiet = buildComposition({ subject: SUBJECT, resources: [patient], options: OPTIONS, sources: [SOURCE] }).entry.resource.text;
+    expect(quiet?.div).not.toContain('its EHR said');
+    expect(quiet?.status).toBe('generated');
   });
 
   it('escapes what the sources and the family wrote', () => {
@@ -115,6 +119,8 @@ describe('sections of types an EHR\'s token scope did not grant', () => {
     const problems = sections(entry.resource).get('11450-4');
     expect(problems?.emptyReason?.coding?.[0]).toEqual(UNAVAILABLE);
     expect(problems?.text?.div).toContain('None found in the records received from Clinic &lt;A&gt; &amp; Co.');
+    // A note about what was not granted says more than the entries; "None found" alone does not.
+    expect([allergies?.text?.status, problems?.text?.status]).toEqual(['additional', 'generated']);
     expect(validationIssues(entry.resource).filter((i) => i.severity === 'error')).toEqual([]);
   });
 
