@@ -25,6 +25,12 @@ export function unsupportedCharset(charset: string): HttpProblem {
   return headerProblem('content-type', `${named} is not supported: a JSON body is UTF-8 (RFC 8259 §8.1); send charset=utf-8, or no charset`);
 }
 
+/** An error of Node's zlib (a body that does not inflate): its code is `Z_…` (`Z_DATA_ERROR`, `Z_BUF_ERROR`) or `ERR__…` of brotli. */
+function isZlibError(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && (code.startsWith('Z_') || code.startsWith('ERR__'));
+}
+
 /** Maps body-parser and other framework errors to problems; unknown errors become a bare 500. */
 export function toProblem(err: unknown): HttpProblem {
   if (err instanceof HttpProblem) return err;
@@ -45,6 +51,11 @@ export function toProblem(err: unknown): HttpProblem {
     const encoding = (err as { encoding?: unknown }).encoding;
     const named = typeof encoding === 'string' && /^[\x21-\x7E]{1,40}$/.test(encoding) ? `"${encoding}"` : 'the one sent';
     return headerProblem('content-encoding', `${named} is not supported: send the body as is (identity), or gzip, deflate or br`);
+  }
+  if (status === 400 && isZlibError(err)) {
+    // The body does not decode as the Content-Encoding it names (gzip, deflate, br).
+    const detail = 'the body is not valid data of the Content-Encoding sent: send it compressed as named, or as is without the header';
+    return new HttpProblem(400, 'Bad Request', `content-encoding: ${detail}.`, [{ field: 'content-encoding', pointer: '#/headers/content-encoding', detail }]);
   }
   if (typeof status === 'number' && status >= 400 && status < 500) {
     return new HttpProblem(status, 'Bad Request', 'The request could not be read.');

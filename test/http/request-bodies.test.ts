@@ -154,4 +154,10 @@ it('refuses a JSON body in another charset than UTF-8 with 415 naming the charse
   const problem = (await encoded.json()) as Problem;
   expect(problem.detail).toContain('"compress"');
   expect(problem.errors?.[0]?.field).toBe('content-encoding');
+  // A body that is not what its Content-Encoding says: 400 naming the header, not "could not be read".
+  for (const encoding of ['gzip', 'deflate', 'br']) {
+    const bad = await svc.request('POST', '/api/cases', { token: cm, body: sampleIntake(), headers: { 'content-encoding': encoding } });
+    expect({ encoding, status: bad.status }).toEqual({ encoding, status: 400 });
+    expect(((await bad.json()) as Problem).errors?.[0]?.field).toBe('content-encoding');
+  }
 });
