@@ -48,6 +48,7 @@ import { medicationParts } from './narrative/medication-line';
 import { notGrantedBySource, scopeNote, type NotGranted } from './narrative/not-granted-note';
 import { observationParts, reportParts } from './narrative/result-line';
 import type { AssembledComposition, BundleEntryInput } from './bundle';
+import { isWithdrawnElsewhere } from './dedupe/withdrawn-elsewhere';
 import { NOTEWORTHY_SEVERITIES, type AssemblyOptions, type MergeRecord, type NormalizedResource, type SourceInfo } from './types';
 import { XHTML_NAMESPACE } from './xhtml-allow-list';
 
@@ -211,6 +212,9 @@ function storySection(spec: SectionSpec, story: PatientStory | undefined): Compo
   return { ...base, text: narrative(div(parts.join('')), true) };
 }
 
+/** Said after the line of a record another source withdrew as entered in error (`dedupe/withdrawn-elsewhere.ts`). */
+export const WITHDRAWN_CAUTION = 'Caution: another source withdrew this record as entered in error.';
+
 /** Source names of a resource: its own source, and the sources of the duplicates merged into it. */
 function sourceNamer(input: CompositionInput): (r: NormalizedResource) => string[] {
   const names = new Map((input.sources ?? []).map((s) => [s.sourceId, s.name]));
@@ -254,7 +258,8 @@ function clinicalSection(
   const items = sorted.map((r) => {
     const names = namer(r);
     const from = names.length > 0 ? ` <i>(${names.map(escapeXml).join('; ')})</i>` : '';
-    return `<li>${describeResource(r.resource, byUrl)}${from}</li>`;
+    const caution = isWithdrawnElsewhere(r.resource) ? ` <b>${WITHDRAWN_CAUTION}</b>` : '';
+    return `<li>${describeResource(r.resource, byUrl)}${from}${caution}</li>`;
   });
   const entry: Reference[] = sorted.map((r) => ({ reference: r.fullUrl }));
   return { ...base, text: narrative(div(`<ul>${items.join('')}</ul>${notes}`), notes !== ''), entry };

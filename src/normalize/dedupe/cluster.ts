@@ -93,6 +93,13 @@ function conflicting(a: readonly (string | undefined)[], b: readonly (string | u
   return false;
 }
 
+/** Whether two items' states disagree in some dimension both state (they could never be one group). */
+export function statesConflict(a: ClusterState, b: ClusterState): boolean {
+  const da = dimensionsOf(a);
+  const db = dimensionsOf(b);
+  return da !== undefined && db !== undefined && conflicting(da, db);
+}
+
 /** Per dimension, what either states (`a` first: the caller checked they do not conflict). */
 function joinedStates(a: readonly (string | undefined)[] | undefined, b: readonly (string | undefined)[] | undefined): readonly (string | undefined)[] | undefined {
   if (a === undefined) return b;

@@ -28,6 +28,7 @@ import { medicationRequestRule } from './medication-request';
 import { observationRule } from './observation';
 import { procedureRule } from './procedure';
 import type { DedupeRule } from './rule';
+import { findWithdrawnElsewhere, withWithdrawnTag } from './withdrawn-elsewhere';
 
 export type { DedupeRule, DedupeContext, RuleDedupeResult } from './rule';
 export { dedupeWith, runRules } from './engine';
@@ -41,6 +42,7 @@ export { dedupeImmunizations, immunizationRule } from './immunization';
 export { dedupeAllergyIntolerances, allergyIntoleranceRule } from './allergy-intolerance';
 export { dedupeProcedures, procedureRule } from './procedure';
 export { dedupeEncounters, encounterRule } from './encounter';
+export { isWithdrawnElsewhere, RECORD_CAUTION_SYSTEM, WITHDRAWN_ELSEWHERE } from './withdrawn-elsewhere';
 
 /** Every rule, in the order they run. Names are stable: they are stored in MergeRecords and disabledRules. */
 export const DEDUPE_RULES: readonly DedupeRule[] = [
@@ -68,7 +70,9 @@ export interface DedupeOptions {
 /**
  * Merges duplicates across sources with every enabled rule. Pure: the input (and the raw
  * store behind it) is unchanged; the result lists the survivors (merged, references
- * redirected) in input order and one MergeRecord per merge.
+ * redirected) in input order and one MergeRecord per merge. A record that another source
+ * withdrew as entered in error (`withdrawn-elsewhere.ts`, judged by every rule: a caution, not a
+ * merge) is tagged, in the survivor it was merged into where it was.
  */
 export function dedupe(resources: readonly NormalizedResource[], options: DedupeOptions = {}): DedupeResult {
   const disabled = new Set(options.disabledRules ?? []);
@@ -76,5 +80,11 @@ export function dedupe(resources: readonly NormalizedResource[], options: Dedupe
   if (unknown.length > 0) {
     throw new RangeError(`Unknown dedupe rule(s): ${unknown.join(', ')}. Known: ${DEDUPE_RULE_NAMES.join(', ')}`);
   }
-  return runRules(resources, DEDUPE_RULES.filter((r) => !disabled.has(r.name)));
+  const result = runRules(resources, DEDUPE_RULES.filter((r) => !disabled.has(r.name)));
+  const withdrawn = findWithdrawnElsewhere(resources, DEDUPE_RULES);
+  if (withdrawn.length === 0) return result;
+  const fullUrlOf = new Map(resources.map((r) => [r.key, r.fullUrl]));
+  for (const m of result.merges) for (const k of m.mergedKeys) fullUrlOf.set(k, m.survivor);
+  const cautioned = new Set(withdrawn.map((w) => fullUrlOf.get(w.standing)));
+  return { ...result, resources: result.resources.map((r) => (cautioned.has(r.fullUrl) ? { ...r, resource: withWithdrawnTag(r.resource) } : r)) };
 }
