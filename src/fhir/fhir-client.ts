@@ -54,7 +54,7 @@ export interface FhirClientDeps {
   readonly sleep?: (ms: number) => Promise<void>;
   readonly retry?: Partial<Omit<RetryPolicyOptions, 'random' | 'now'>>;
   readonly breaker?: Partial<Pick<CircuitBreakerOptions, 'failureThreshold' | 'windowMs' | 'cooldownMs' | 'probeLeaseMs'>>;
-  readonly limiter?: Partial<Pick<RateLimiterOptions, 'burst' | 'leaseMs' | 'maxPollMs' | 'maxWaitMs'>>;
+  readonly limiter?: Partial<Pick<RateLimiterOptions, 'burst' | 'leaseMs' | 'maxPollMs' | 'maxWaitMs' | 'holdOnRetryAfter'>>;
   readonly smart?: Partial<Pick<SmartBackendAuthOptions, 'renewBeforeMs'>>;
   /** Address ranges allowed for connections; default from `endpoint.allowInsecureHttp`. */
   readonly addressPolicy?: AddressPolicy;
@@ -665,6 +665,11 @@ export class FhirEndpointClient {
         this.emit({ type: 'retry', endpointId: this.endpoint.id, kind: spec.kind, attempt, delayMs: decision.delayMs, reason: decision.reason });
         if (answer && (answer.status === 429 || answer.status === 503)) {
           this.emit({ type: 'throttled', endpointId: this.endpoint.id, source: 'server', waitMs: decision.delayMs });
+          // The wait the server named holds for every request to the endpoint, not only this one:
+          // the other streams, the prefetched page, other workers (rate-limiter.ts holdRate).
+          if (decision.serverNamed) {
+            await this.limiter.holdRate(decision.delayMs).catch((err: unknown) => logger.warn('fhir limiter hold failed', { endpointId: this.endpoint.id, ...errorFields(err) }));
+          }
         }
         logger.info('fhir request retry', {
           endpointId: this.endpoint.id,

@@ -34,7 +34,8 @@ import { parseRetryAfter } from './retry-after';
  */
 export type RetryDecision =
   | { readonly kind: 'ok' }
-  | { readonly kind: 'retry'; readonly delayMs: number; readonly reason: string }
+  /** Try again after `delayMs`: the server's `Retry-After` (`serverNamed`), else a backoff. */
+  | { readonly kind: 'retry'; readonly delayMs: number; readonly reason: string; readonly serverNamed?: true }
   /**
    * The server's Retry-After exceeds what a request may wait, or the attempts ran out on an answer
    * that carried one (`attemptsExhausted`: a failure of the request, as `fail` is): come back after
@@ -121,8 +122,8 @@ export class RetryPolicy {
       }
       return { kind: 'fail', reason: `${verdict.reason}; attempts exhausted`, permanent: false };
     }
-    const delayMs = verdict.retryAfterMs ?? fullJitterDelay(attempt, this.options);
-    return { kind: 'retry', delayMs, reason: verdict.reason };
+    if (verdict.retryAfterMs !== undefined) return { kind: 'retry', delayMs: verdict.retryAfterMs, reason: verdict.reason, serverNamed: true };
+    return { kind: 'retry', delayMs: fullJitterDelay(attempt, this.options), reason: verdict.reason };
   }
 
   private judgeResponse(result: Extract<AttemptResult, { type: 'response' }>, traits: RequestTraits): Verdict {

@@ -126,6 +126,30 @@ describe('retries', () => {
     await client.close();
   });
 
+  it("holds every request to the endpoint for the Retry-After of a 429, not only the one it refused (RFC 6585 §4)", async () => {
+    fhir.faults.push({ type: 'status', status: 429, headers: { 'retry-after': '1' }, body: outcome('throttled') });
+    // The hold is real time (Redis's clock): the client's sleeps are real here. The refused request
+    // sleeps once the hold is in place, which tells the test when to send the other one.
+    let held: () => void = () => undefined;
+    const holding = new Promise<void>((resolve) => (held = resolve));
+    const sleep = (ms: number): Promise<void> => {
+      held();
+      return new Promise<void>((resolve) => setTimeout(resolve, ms));
+    };
+    const { client } = harness(fhir.url, {}, { sleep, limiter: { holdOnRetryAfter: true } });
+    const seen = fhir.server.requests.length;
+    const refused = client.read('Patient', 'p1');
+    // Another request, sent once the first was refused: it waits until the server said to come back.
+    await holding;
+    const refusedAt = (fhir.server.requests[seen] as { at: number }).at;
+    await expect(client.read('Patient', 'p2')).resolves.toMatchObject({ id: 'p2' });
+    await expect(refused).resolves.toMatchObject({ id: 'p1' });
+    const later = fhir.server.requests.slice(seen + 1);
+    expect(later).toHaveLength(2);
+    for (const r of later) expect(r.at - refusedAt).toBeGreaterThanOrEqual(950);
+    await client.close();
+  });
+
   it('honours a Retry-After HTTP-date on 503, measured from the Date the server sent with it', async () => {
     // The injected clock is the server's clock too: an HTTP-date is read against the response's Date.
     const now = Date.parse('2025-03-01T12:00:00Z');

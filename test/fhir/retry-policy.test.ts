@@ -31,20 +31,23 @@ describe('Retry-After (RFC 9110 §10.2.3)', () => {
     expect(parseRetryAfter('Sat Mar  1 12:00:45 2025', NOW, 'Sat Mar  1 12:00:40 2025')).toBe(5_000);
     expect(parseRetryAfter('Sat, 01 Mar 2025 12:00:45 GMT', NOW, 'Sat Mar  1 12:00:40 2025')).toBe(5_000);
     // The policy honours it instead of retrying after its own, shorter backoff.
-    expect(policy().decide(response(503, undefined, { 'retry-after': 'Sat Mar  1 12:00:45 2025' }), 1)).toEqual({ kind: 'retry', delayMs: 45_000, reason: 'http-503' });
+    expect(policy().decide(response(503, undefined, { 'retry-after': 'Sat Mar  1 12:00:45 2025' }), 1)).toEqual({ kind: 'retry', delayMs: 45_000, reason: 'http-503', serverNamed: true });
     // Not a date: an impossible time, or the asctime shape with a zone tacked on.
     expect(parseRetryAfter('Sat Mar  1 25:00:00 2025', NOW)).toBeUndefined();
     expect(parseRetryAfter('Sat Mar 1 12:00:30 2025 +0100', NOW)).toBeUndefined();
   });
 
   it('is honoured exactly for 429 and 503 up to the in-request limit', () => {
-    expect(policy().decide(response(429, undefined, { 'retry-after': '3' }), 1)).toEqual({ kind: 'retry', delayMs: 3000, reason: 'http-429' });
+    expect(policy().decide(response(429, undefined, { 'retry-after': '3' }), 1)).toEqual({ kind: 'retry', delayMs: 3000, reason: 'http-429', serverNamed: true });
     expect(policy().decide(response(503, undefined, { 'retry-after': 'Sat, 01 Mar 2025 12:00:45 GMT' }), 1)).toEqual({
       kind: 'retry',
       delayMs: 45_000,
       reason: 'http-503',
+      serverNamed: true,
     });
     expect(policy().decide(response(429, undefined, { 'retry-after': '120' }), 1)).toMatchObject({ kind: 'retry', delayMs: 120_000 });
+    // A backoff of its own is not the server's word (serverNamed: only a Retry-After holds the endpoint).
+    expect(policy().decide(response(503), 1)).not.toHaveProperty('serverNamed');
   });
 
   it('defers, instead of retrying sooner than asked, a Retry-After beyond the in-request limit (even on the last attempt)', () => {
@@ -59,7 +62,7 @@ describe('Retry-After (RFC 9110 §10.2.3)', () => {
 
   it('defers, instead of failing into a job backoff shorter than asked, the last attempt of an answer naming a Retry-After', () => {
     const p = policy({ maxAttempts: 5 });
-    expect(p.decide(response(429, undefined, { 'retry-after': '60' }), 4)).toEqual({ kind: 'retry', delayMs: 60_000, reason: 'http-429' });
+    expect(p.decide(response(429, undefined, { 'retry-after': '60' }), 4)).toEqual({ kind: 'retry', delayMs: 60_000, reason: 'http-429', serverNamed: true });
     expect(p.decide(response(429, undefined, { 'retry-after': '60' }), 5)).toEqual({
       kind: 'defer',
       delayMs: 60_000,

@@ -41,6 +41,8 @@ export function makeClient(
       random: seededRandom(7),
       onEvent: (e) => events.push(e),
       ...deps,
+      // The client's sleeps are simulated; a Retry-After's hold of the endpoint would be waited in real time.
+      limiter: { holdOnRetryAfter: false, ...deps.limiter },
       // Recorded, then passed to the test's own sleep if it has one (one that advances its clock, say).
       sleep: async (ms) => {
         sleeps.push(ms);
