@@ -120,6 +120,18 @@ function ignoreIdentifierSearches(server: SandboxServer): number[] {
   );
 }
 
+/**
+ * A case signed for `server` and delivered, its report beyond the first {@link LENIENT_SCAN_MAX_PAGES}
+ * pages of every report there; then `server` made to ignore the identifier search (the rules' ids).
+ */
+async function deliveredBeyondTheScan(server: SandboxServer, recipientEndpoint: string): Promise<{ caseId: string; first: DeliveryRow; searchRules: number[] }> {
+  const caseId = await signedCase(recipientEndpoint);
+  const first = await settled(caseId);
+  expect(first.state).toBe('delivered');
+  expect(await notInFirst(LENIENT_SCAN_MAX_PAGES * LENIENT_SCAN_PAGE_SIZE, caseId, server)).toBe(true);
+  return { caseId, first, searchRules: ignoreIdentifierSearches(server) };
+}
+
 /** The recipient as a lenient server: ignores `identifier` in searches, and `If-None-Exist` in creates; the search rules' ids. */
 function lenientRecipient(): number[] {
   const searches = ignoreIdentifierSearches(ehr);
@@ -223,11 +235,7 @@ describe('a lenient recipient holding more reports than are looked through', () 
   });
 
   it('stops at the page bound, says so without PHI, and relies on the conditional create', async () => {
-    const caseId = await signedCase(bigEndpoint);
-    const first = await settled(caseId);
-    expect(first.state).toBe('delivered');
-    expect(await notInFirst(LENIENT_SCAN_MAX_PAGES * LENIENT_SCAN_PAGE_SIZE, caseId, big)).toBe(true);
-    const searchRules = ignoreIdentifierSearches(big);
+    const { caseId, first, searchRules } = await deliveredBeyondTheScan(big, bigEndpoint);
     const pagesBefore = big.requestCount('GET /DiagnosticReport?*_offset=*');
 
     const capture = new CaptureTransport();
@@ -276,11 +284,7 @@ describe("a lenient recipient holding more reports than are looked through, of o
   });
 
   it("looks through the child's chart only, finds the report there, and writes nothing again even where If-None-Exist is ignored", async () => {
-    const caseId = await signedCase(crowdedEndpoint);
-    const first = await settled(caseId);
-    expect(first.state).toBe('delivered');
-    expect(await notInFirst(LENIENT_SCAN_MAX_PAGES * LENIENT_SCAN_PAGE_SIZE, caseId, crowded)).toBe(true);
-    const searchRules = ignoreIdentifierSearches(crowded);
+    const { caseId, first, searchRules } = await deliveredBeyondTheScan(crowded, crowdedEndpoint);
     const createRule = crowded.faults.add({ match: 'POST *', action: { kind: 'ignore-if-none-exist' } });
     const posts = crowded.requestCount('POST *');
     let again: DeliveryRow;

@@ -211,33 +211,34 @@ it('a type refused with 403 forbidden on its first page (the scope narrowed sinc
   });
 }, 120_000);
 
+/**
+ * Pulls the case while the EHR refuses the requests `match` names with 403 forbidden, the grant covering
+ * them: the pull ends partial and the query `which` picks failed with the 403, not said as a scope gap.
+ */
+async function refusedDespiteGrant(server: SandboxServer, caseId: string, match: string, which: (q: Query) => boolean): Promise<PullView> {
+  server.faults.add({ match, action: { kind: 'forbidden' } });
+  const pull = await pullEnded(caseId, await startPull(caseId));
+  expect(pull.state).toBe('partial');
+  const refused = queriesOf(pull).find(which);
+  expect(refused).toMatchObject({ state: 'failed', resources: 0 });
+  expect(refused?.lastError).toContain('403');
+  expect(notGrantedMessage(refused)).toBeUndefined();
+  return pull;
+}
+
 it('an $everything stream of one type refused with 403 forbidden under a grant to read that type (SMART v2 `.r`, no search) fails its query: not taken as a scope gap', async () => {
   // $everything reads the Patient's record: planned under `read`, so judged under `read` when refused.
   const readOnly = 'system/Patient.r system/Observation.r';
   await withCareTeamA({}, async (server) => {
     const { caseId } = await caseOn(server, readOnly, true, readOnly);
-    server.faults.add({ match: 'GET ~/\\$everything\\?.*_type=Observation', action: { kind: 'forbidden' } });
-    const pullId = await startPull(caseId);
-    const pull = await pullEnded(caseId, pullId);
-    expect(pull.state).toBe('partial');
-    const observations = queriesOf(pull).find((q) => q.query === 'Patient/$everything:Observation');
-    expect(observations).toMatchObject({ state: 'failed', resources: 0 });
-    expect(observations?.lastError).toContain('403');
-    expect(notGrantedMessage(observations)).toBeUndefined();
+    await refusedDespiteGrant(server, caseId, 'GET ~/\\$everything\\?.*_type=Observation', (q) => q.query === 'Patient/$everything:Observation');
   });
 }, 120_000);
 
 it('a type the grant covers, refused with 403 forbidden (a consent or restriction at the EHR), fails its query: not taken as a scope gap', async () => {
   await withCareTeamA({}, async (server) => {
     const { caseId } = await caseOn(server, ASKED, false);
-    server.faults.add({ match: 'GET /Condition*', action: { kind: 'forbidden' } });
-    const pullId = await startPull(caseId);
-    const pull = await pullEnded(caseId, pullId);
-    expect(pull.state).toBe('partial');
-    const condition = queriesOf(pull).find((q) => q.resourceType === 'Condition');
-    expect(condition).toMatchObject({ state: 'failed', resources: 0 });
-    expect(condition?.lastError).toContain('403');
-    expect(notGrantedMessage(condition)).toBeUndefined();
+    const pull = await refusedDespiteGrant(server, caseId, 'GET /Condition*', (q) => q.resourceType === 'Condition');
     expect(queriesOf(pull).filter((q) => q.resourceType !== 'Condition' && q.state !== 'complete')).toEqual([]);
   });
 }, 120_000);
