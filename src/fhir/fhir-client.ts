@@ -271,7 +271,7 @@ export class FhirEndpointClient {
     assertType(type);
     const url = new URL(type, this.base);
     url.search = toQuery(params);
-    return this.exchangeJson({ kind: 'search', method: 'GET', url, resourceType: type, ...options }, this.reader(read));
+    return this.exchangeJson({ kind: 'search', method: 'GET', url, resourceType: type, ...options }, this.reader(read, url));
   }
 
   /**
@@ -282,11 +282,12 @@ export class FhirEndpointClient {
   fetchPage<P>(url: string, read: PageReader<P>, options?: PageRequestOptions): Promise<P>;
   async fetchPage<P>(url: string, read?: PageReader<P>, options: PageRequestOptions = {}): Promise<P | SearchPage> {
     if (!this.endpoint.rebaseNextLinks) {
-      return this.exchangeJson({ kind: 'page', method: 'GET', url: assertSameOrigin(this.endpoint.baseUrl, url, 'next-page'), ...options }, this.reader(read));
+      const target = assertSameOrigin(this.endpoint.baseUrl, url, 'next-page');
+      return this.exchangeJson({ kind: 'page', method: 'GET', url: target, ...options }, this.reader(read, target));
     }
     const link = this.rebased(url);
     try {
-      return await this.exchangeJson({ kind: 'page', method: 'GET', url: link.url, ...options }, this.reader(read));
+      return await this.exchangeJson({ kind: 'page', method: 'GET', url: link.url, ...options }, this.reader(read, link.url));
     } catch (err) {
       throw link.movedFrom !== undefined && !link.pathMapped ? withProxyPathHint(err, link.movedFrom, this.endpoint.declaredBaseUrl) : err;
     }
@@ -304,7 +305,7 @@ export class FhirEndpointClient {
     }
     const url = assertSameOrigin(this.endpoint.baseUrl, path, 'url');
     url.search = toQuery(params);
-    return this.exchangeJson({ kind: 'operation', method: 'GET', url, ...options }, this.reader(read));
+    return this.exchangeJson({ kind: 'operation', method: 'GET', url, ...options }, this.reader(read, url));
   }
 
   /** A `next` link on the endpoint's origin (endpoints registered with `rebaseNextLinks`). */
@@ -318,11 +319,11 @@ export class FhirEndpointClient {
     return link;
   }
 
-  /** The body reader of a page request (given the response's `Date` header too). */
-  private reader<P>(read: PageReader<P> | undefined): (raw: Buffer, wire: number, res: StreamingResponse) => P | SearchPage {
+  /** The body reader of a page request to `pageUrl` (given the response's `Date` header too). */
+  private reader<P>(read: PageReader<P> | undefined, pageUrl: URL): (raw: Buffer, wire: number, res: StreamingResponse) => P | SearchPage {
     const baseUrl = this.endpoint.baseUrl;
     const page = read ?? parseSearchPage;
-    return (raw, wire, res) => page(raw, wire, baseUrl, firstHeader(res.headers.date));
+    return (raw, wire, res) => page(raw, wire, baseUrl, firstHeader(res.headers.date), pageUrl.toString());
   }
 
   /**

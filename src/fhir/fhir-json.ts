@@ -28,7 +28,11 @@ export interface SearchPage {
 }
 
 /** Reads a search response body (and its `Date` header) into a page (e.g. {@link parseSearchPage}, {@link scanSearchPage}). */
-export type PageReader<P> = (raw: Buffer, wireBytes: number, baseUrl: string, date?: string) => P;
+/**
+ * Reads a page body: `baseUrl` the endpoint's, `date` the response's `Date` header, `pageUrl` the URL
+ * the page was fetched from (a query-only `next` link is relative to it, {@link nextLinkOf}).
+ */
+export type PageReader<P> = (raw: Buffer, wireBytes: number, baseUrl: string, date?: string, pageUrl?: string) => P;
 
 /** Bytes of a UTF-8 byte order mark at the start (legal in the wire form, not in JSON.parse): 3 or 0. */
 function bomLength(raw: Buffer): number {
@@ -75,21 +79,28 @@ export function parseResourceAsReceived<T extends FhirResource>(raw: Buffer, res
   return { resource: parseResource<T>(raw, resourceType), bytes: raw.subarray(bomLength(raw)) };
 }
 
-/** The Bundle's `next` link, resolved against the base URL. */
-function nextLinkOf(bundle: Bundle, baseUrl: string): string | undefined {
+/**
+ * The Bundle's `next` link, resolved against the base URL, as FHIR reads relative URLs
+ * (`Observation?page=2`, `Patient/1/$everything?page=2`); a query-only link (`?page=2`) against the
+ * URL of the page it came from, where known, as RFC 3986 §5.2 resolves it: the same search, the next
+ * page (against the base it would name a search of the whole server).
+ * @see https://hl7.org/fhir/R4/http.html#paging
+ * @see https://www.rfc-editor.org/rfc/rfc3986#section-5.2
+ */
+function nextLinkOf(bundle: Bundle, baseUrl: string, pageUrl?: string): string | undefined {
   const next = Array.isArray(bundle.link) ? bundle.link.find((link) => link?.relation === 'next')?.url : undefined;
   if (!next) return undefined;
   try {
-    return new URL(next, baseWithSlash(baseUrl)).toString();
+    return new URL(next, next.startsWith('?') && pageUrl !== undefined ? pageUrl : baseWithSlash(baseUrl)).toString();
   } catch {
     throw new MalformedResponseError('next link is not a URL', false);
   }
 }
 
 /** Builds a {@link SearchPage} from a Bundle body. */
-export function parseSearchPage(raw: Buffer, wireBytes: number, baseUrl: string, date?: string): SearchPage {
+export function parseSearchPage(raw: Buffer, wireBytes: number, baseUrl: string, date?: string, pageUrl?: string): SearchPage {
   const bundle = parseResource<Bundle>(raw, 'Bundle');
-  return { bundle, nextUrl: nextLinkOf(bundle, baseUrl), bytes: raw.length, wireBytes, raw, ...(date !== undefined ? { date } : {}) };
+  return { bundle, nextUrl: nextLinkOf(bundle, baseUrl, pageUrl), bytes: raw.length, wireBytes, raw, ...(date !== undefined ? { date } : {}) };
 }
 
 /**
@@ -108,13 +119,13 @@ export interface ScannedSearchPage extends Omit<SearchPage, 'bundle'> {
  * checked as {@link parseSearchPage} checks it; each resource is parsed by its user (the raw store
  * validates it as json, and refuses a page with a resource that is not valid JSON).
  */
-export function scanSearchPage(raw: Buffer, wireBytes: number, baseUrl: string, date?: string): ScannedSearchPage {
+export function scanSearchPage(raw: Buffer, wireBytes: number, baseUrl: string, date?: string, pageUrl?: string): ScannedSearchPage {
   const scan = isUtf8(raw) ? scanSearchset(raw, bomLength(raw)) : undefined;
   const dated = date !== undefined ? { date } : {};
   if (!scan) {
     const bundle = parseResource<Bundle>(raw, 'Bundle');
-    return { envelope: bundle, spans: new Map(), nextUrl: nextLinkOf(bundle, baseUrl), bytes: raw.length, wireBytes, raw, ...dated };
+    return { envelope: bundle, spans: new Map(), nextUrl: nextLinkOf(bundle, baseUrl, pageUrl), bytes: raw.length, wireBytes, raw, ...dated };
   }
   const envelope = asResource<Bundle>(parseJsonText(scan.envelope), 'Bundle');
-  return { envelope, spans: scan.spans, nextUrl: nextLinkOf(envelope, baseUrl), bytes: raw.length, wireBytes, raw, ...dated };
+  return { envelope, spans: scan.spans, nextUrl: nextLinkOf(envelope, baseUrl, pageUrl), bytes: raw.length, wireBytes, raw, ...dated };
 }

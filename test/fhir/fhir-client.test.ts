@@ -111,6 +111,26 @@ describe('reading and paging', () => {
   });
 });
 
+describe('relative next links', () => {
+  it('follows a query-only next link as the next page of the same search, and a base-relative one from the base (RFC 3986 §5.2)', async () => {
+    const next = (url: string) => ({ resourceType: 'Bundle', type: 'searchset', link: [{ relation: 'next', url }], entry: [] });
+    const server = await startTestServer((req, res) => {
+      const url = req.url ?? '';
+      if (url === '/fhir/Observation?patient=p1') sendJson(res, 200, next('?page=2'));
+      else if (url === '/fhir/Patient/p1/$everything') sendJson(res, 200, next('Patient/p1/$everything?page=2'));
+      else sendJson(res, 200, { resourceType: 'Bundle', type: 'searchset', entry: [] });
+    });
+    const { client } = harness(`${server.url}/fhir`);
+    const first = await client.search('Observation', { patient: 'p1' });
+    expect(first.nextUrl).toBe(`${server.url}/fhir/Observation?page=2`);
+    await client.fetchPage(first.nextUrl ?? '');
+    expect(server.requests.map((r) => r.url)).toEqual(['/fhir/Observation?patient=p1', '/fhir/Observation?page=2']);
+    expect((await client.operation('Patient/p1/$everything')).nextUrl).toBe(`${server.url}/fhir/Patient/p1/$everything?page=2`);
+    await client.close();
+    await server.close();
+  });
+});
+
 describe('retries', () => {
   it('honours Retry-After seconds on 429 and reports the throttling', async () => {
     fhir.faults.push({ type: 'status', status: 429, headers: { 'retry-after': '2' }, body: outcome('throttled') });
