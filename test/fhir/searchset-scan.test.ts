@@ -93,7 +93,9 @@ it('keeps each resource as the bytes received, hashed as they are, parsing only 
       `{"resource":${outcome},"search":{"mode":"outcome"}}],"link":[{"relation":"next","url":"?page=2"}]}`,
   );
   const page = scanSearchPage(body, body.length, BASE);
+  // Query-only: relative to the page's own URL when the reader is told it (the client always is), else the base.
   expect(page.nextUrl).toBe('https://ehr.example.org/fhir/?page=2');
+  expect(scanSearchPage(body, body.length, BASE, undefined, 'https://ehr.example.org/fhir/Observation?patient=p1').nextUrl).toBe('https://ehr.example.org/fhir/Observation?page=2');
   const { entries, source } = pageEntries(page);
   expect(source).toBeNull();
   expect(entries.map((e) => `${e.type}/${e.id}`)).toEqual(['Observation/o1', 'DocumentReference/d1']);
