@@ -27,10 +27,10 @@ export interface SearchPage {
   readonly date?: string;
 }
 
-/** Reads a search response body (and its `Date` header) into a page (e.g. {@link parseSearchPage}, {@link scanSearchPage}). */
 /**
- * Reads a page body: `baseUrl` the endpoint's, `date` the response's `Date` header, `pageUrl` the URL
- * the page was fetched from (a query-only `next` link is relative to it, {@link nextLinkOf}).
+ * Reads a search response body into a page (e.g. {@link parseSearchPage}, {@link scanSearchPage}):
+ * `baseUrl` the endpoint's, `date` the response's `Date` header, `pageUrl` the URL the page was
+ * fetched from (a query-only `next` link is relative to it, {@link nextLinkOf}).
  */
 export type PageReader<P> = (raw: Buffer, wireBytes: number, baseUrl: string, date?: string, pageUrl?: string) => P;
 

@@ -83,18 +83,15 @@ redis.call('SET', KEYS[2], string.format('%.3f', nextTat), 'PX', math.ceil(nextT
 return {2, 0}`);
 
 // KEYS[1] GCRA TAT. ARGV: wait ms, burst tolerance ms. Moves the TAT so that no request is allowed
-// before now + wait (never earlier than it already was). Returns the ms until then.
+// before now + wait (never earlier than it already was).
 const HOLD_RATE = new LuaScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local allowAt = now + tonumber(ARGV[1])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-local wanted = allowAt + tonumber(ARGV[2])
-if wanted > tat then
+local wanted = now + tonumber(ARGV[1]) + tonumber(ARGV[2])
+if wanted > tonumber(redis.call('GET', KEYS[1]) or '0') then
   redis.call('SET', KEYS[1], string.format('%.3f', wanted), 'PX', math.ceil(wanted - now) + 1000)
-  return math.ceil(allowAt - now)
 end
-return math.max(0, math.ceil(tat - tonumber(ARGV[2]) - now))`);
+return 1`);
 
 // KEYS[1] semaphore; ARGV lease id, lease ms. Extends a live lease.
 const RENEW = new LuaScript(`
@@ -173,11 +170,11 @@ export class RedisRateLimiter {
    * Lets no request to the endpoint start, from any process, for `waitMs` from now (a later hold
    * already in place stands): the wait a server's `Retry-After` names is for the client, not only for
    * the request it refused (RFC 6585 §4, RFC 9110 §10.2.3). Requests then wait in {@link acquire} as
-   * for the rate limit. Returns the ms until requests may start again.
+   * for the rate limit.
    */
-  async holdRate(waitMs: number): Promise<number> {
-    if (this.options.holdOnRetryAfter === false) return 0;
-    return Number(await HOLD_RATE.run(this.options.redis, [this.rateKey], [Math.max(0, Math.ceil(waitMs)), this.toleranceMs]));
+  async holdRate(waitMs: number): Promise<void> {
+    if (this.options.holdOnRetryAfter === false) return;
+    await HOLD_RATE.run(this.options.redis, [this.rateKey], [Math.max(0, Math.ceil(waitMs)), this.toleranceMs]);
   }
 
   /** Current number of leases held across processes (expired ones included until next acquire). */

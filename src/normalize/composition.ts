@@ -213,7 +213,7 @@ function storySection(spec: SectionSpec, story: PatientStory | undefined): Compo
 }
 
 /** Said after the line of a record another source withdrew as entered in error (`dedupe/withdrawn-elsewhere.ts`). */
-export const WITHDRAWN_CAUTION = 'Caution: another source withdrew this record as entered in error.';
+const WITHDRAWN_CAUTION = 'Caution: another source withdrew this record as entered in error.';
 
 /** Source names of a resource: its own source, and the sources of the duplicates merged into it. */
 function sourceNamer(input: CompositionInput): (r: NormalizedResource) => string[] {

@@ -189,12 +189,12 @@ function unlessGranted(query: PlannedQuery, types: readonly string[], interactio
   return refused.length > 0 && scope !== undefined ? { ...query, leftOut: notGrantedIssue(refused, scope) } : query;
 }
 
-/** One `$everything` stream (see {@link EVERYTHING_GROUPS}) of the types in `types`. */
 /** Whether a task's query is a `Patient/[id]/$everything` stream (a read of the Patient's record, not a search). */
 export function isEverythingStream(task: { readonly requestPath: string }): boolean {
   return task.requestPath.endsWith('$everything');
 }
 
+/** One `$everything` stream (see {@link EVERYTHING_GROUPS}) of the types in `types`. */
 function everythingStream(id: string, key: string, types: readonly string[], since: string | undefined): PlannedQuery {
   return {
     key,

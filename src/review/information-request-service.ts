@@ -205,7 +205,8 @@ async function newInformationRequest(deps: PullServiceDeps, caseId: string, body
   } else {
     await deps.db.transaction((tx) => recordRequest(tx, null));
   }
-  // A re-pull that ended and was assembled before the request was committed found nothing to answer: answer now.
+  // A re-pull already under way (the same pull, `alreadyUnderWay`) that ended and was assembled before
+  // the request was committed found nothing to answer: answer now.
   if (pullId) await answerRequestsOfAssembledPull(deps, pullId, nowOf(deps));
   logger.info('information requested', { caseId, pullId: pullId ?? undefined, event: body.kind });
   const created = await findInformationRequest(deps.db, id);

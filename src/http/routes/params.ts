@@ -79,7 +79,6 @@ export function pageQuery(maxLimit: number, defaultLimit: number, maxOffset = Nu
 export const versionNumber = (field: string) =>
   wholeNumberParam(field, { min: 1, max: MAX_VERSION, notDigits: `${field} must be a version number: a whole number from 1, in decimal digits` });
 
-/** `?version=N`: an older version, the latest when absent. */
 /** An optional reason, kept on the timeline. */
 export const reasonField = z
   .string({ error: 'reason must be text' })
@@ -88,6 +87,7 @@ export const reasonField = z
   .max(500, { error: 'reason must be at most 500 characters' })
   .optional();
 
+/** `?version=N`: an older version, the latest when absent. */
 export const VersionQuery = z.object({ version: versionNumber('version').optional() });
 
 /** `?status=a,b`: case statuses, comma-separated. */

@@ -28,8 +28,7 @@
 import type { Immunization, ImmunizationProtocolApplied } from 'fhir/r4';
 import type { ClusterState } from './cluster';
 import { dedupeWith } from './engine';
-import type { CodeableConcept } from 'fhir/r4';
-import { codeKeys, codingsOf, combineKeys, CVX, dateKeys, isElement, preferredCodeKeys } from './keys';
+import { bodySiteState, codingsOf, combineKeys, CVX, dateKeys, isElement, preferredCodeKeys } from './keys';
 import type { DedupeRule } from './rule';
 
 /**
@@ -53,17 +52,6 @@ export function doseNumberState(im: Immunization): string | undefined {
   return doses.size === 0 ? undefined : [...doses].sort().join(',');
 }
 
-/**
- * A site or route as one canonical string: its codings' `system|code` (sorted, distinct), else its
- * text (trimmed, lower case); undefined when it states neither.
- */
-function conceptState(concept: CodeableConcept | undefined): string | undefined {
-  const keys = [...new Set(codeKeys(codingsOf(concept)))].sort();
-  if (keys.length > 0) return keys.join(',');
-  const text = isElement(concept) && typeof concept.text === 'string' ? concept.text.trim().toLowerCase() : '';
-  return text === '' ? undefined : `text:${text}`;
-}
-
 /** The lot number, trimmed and in lower case; undefined when none. */
 function lotState(im: Immunization): string | undefined {
   const lot = typeof im.lotNumber === 'string' ? im.lotNumber.trim().toLowerCase() : '';
@@ -72,11 +60,11 @@ function lotState(im: Immunization): string | undefined {
 
 /**
  * What an Immunization states that its cluster may not contradict: its dose numbers, its
- * potency, its site, route and lot. Potency is always stated (`isSubpotent` absent means potent),
- * so a subpotent dose never joins a potent one.
+ * potency, its site, route and lot (the site and route read as any concept's state, {@link bodySiteState}).
+ * Potency is always stated (`isSubpotent` absent means potent), so a subpotent dose never joins a potent one.
  */
 function clusterStateOf(im: Immunization): ClusterState {
-  return [doseNumberState(im), im.isSubpotent === true ? 'subpotent' : 'potent', conceptState(im.site), conceptState(im.route), lotState(im)];
+  return [doseNumberState(im), im.isSubpotent === true ? 'subpotent' : 'potent', bodySiteState(im.site), bodySiteState(im.route), lotState(im)];
 }
 
 /** The rule. */

@@ -85,6 +85,6 @@ export function dedupe(resources: readonly NormalizedResource[], options: Dedupe
   if (withdrawn.length === 0) return result;
   const fullUrlOf = new Map(resources.map((r) => [r.key, r.fullUrl]));
   for (const m of result.merges) for (const k of m.mergedKeys) fullUrlOf.set(k, m.survivor);
-  const cautioned = new Set(withdrawn.map((w) => fullUrlOf.get(w.standing)));
+  const cautioned = new Set(withdrawn.map((key) => fullUrlOf.get(key)));
   return { ...result, resources: result.resources.map((r) => (cautioned.has(r.fullUrl) ? { ...r, resource: withWithdrawnTag(r.resource) } : r)) };
 }

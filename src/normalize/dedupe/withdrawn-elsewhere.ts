@@ -32,12 +32,6 @@ export const WITHDRAWN_ELSEWHERE: Readonly<Coding> = {
   display: 'Entered in error at another source',
 };
 
-/** A standing record and the record another source withdrew that states the same fact (raw keys). */
-export interface WithdrawnElsewhere {
-  readonly standing: string;
-  readonly withdrawn: string;
-}
-
 type Json = Record<string, unknown>;
 
 const ENTERED_IN_ERROR = 'entered-in-error';
@@ -78,12 +72,14 @@ function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, 
   return out;
 }
 
-/** Pairs of one rule's type: each standing record of another source the rule would merge with a withdrawn one. */
-function pairsOfRule(rule: DedupeRule, items: readonly NormalizedResource[], context: DedupeContext): WithdrawnElsewhere[] {
+/**
+ * Keys of the standing records of one rule's type that the rule would merge, but for the withdrawal,
+ * with a withdrawn record of another source (added to `out`).
+ */
+function standingOfRule(rule: DedupeRule, items: readonly NormalizedResource[], context: DedupeContext, out: Set<string>): void {
   const withdrawn = items.filter((r) => withdrawalOf(r.resource) !== undefined);
-  if (withdrawn.length === 0) return [];
+  if (withdrawn.length === 0) return;
   const standing = items.filter((r) => withdrawalOf(r.resource) === undefined);
-  const out: WithdrawnElsewhere[] = [];
   for (const like of groupBy(standing, (r) => statementOf(r.resource)).values()) {
     const subset = [...like, ...withdrawn.map((w) => restated(w, (like[0] as NormalizedResource).resource))];
     const spec = rule.blocking(subset, context);
@@ -104,40 +100,36 @@ function pairsOfRule(rule: DedupeRule, items: readonly NormalizedResource[], con
         if (s.sourceId === w.sourceId) continue;
         if (spec.same && !spec.same(i, j)) continue;
         if (spec.state && statesConflict(spec.state(i), spec.state(j))) continue;
-        out.push({ standing: s.key, withdrawn: w.key });
+        out.add(s.key);
       }
     }
   }
-  return out;
 }
 
 /**
- * Every standing record that another source's withdrawn record states (see the module comment),
- * sorted by standing then withdrawn key. Pure; costs nothing where no record is withdrawn.
+ * The keys of every standing record that another source's withdrawn record states (see the module
+ * comment), sorted. Pure. One pass over `resources` where none is withdrawn (every assembly makes it):
+ * the types are grouped, and the rules run, only for the types that hold a withdrawn record.
  */
-export function findWithdrawnElsewhere(resources: readonly NormalizedResource[], rules: readonly DedupeRule[]): WithdrawnElsewhere[] {
+export function findWithdrawnElsewhere(resources: readonly NormalizedResource[], rules: readonly DedupeRule[]): string[] {
+  const withdrawnTypes = new Set<string>();
+  for (const r of resources) if (withdrawalOf(r.resource) !== undefined) withdrawnTypes.add(r.resource.resourceType);
+  if (withdrawnTypes.size === 0) return [];
   const byType = groupBy(resources, (r) => r.resource.resourceType);
   const context: DedupeContext = { ofType: (type) => byType.get(type) ?? [] };
-  const pairs = rules.flatMap((rule) => pairsOfRule(rule, byType.get(rule.resourceType) ?? [], context));
-  const seen = new Set<string>();
-  return pairs
-    .filter((p) => {
-      const id = `${p.standing}\u0000${p.withdrawn}`;
-      if (seen.has(id)) return false;
-      seen.add(id);
-      return true;
-    })
-    .sort((a, b) => (a.standing < b.standing ? -1 : a.standing > b.standing ? 1 : a.withdrawn < b.withdrawn ? -1 : a.withdrawn > b.withdrawn ? 1 : 0));
-}
-
-/** The resource with the {@link WITHDRAWN_ELSEWHERE} tag added (a copy; the input is not changed). */
-export function withWithdrawnTag(resource: FhirResource): FhirResource {
-  const meta = resource.meta ?? {};
-  if ((meta.tag ?? []).some((t) => t.system === RECORD_CAUTION_SYSTEM && t.code === WITHDRAWN_ELSEWHERE.code)) return resource;
-  return { ...resource, meta: { ...meta, tag: [...(meta.tag ?? []), { ...WITHDRAWN_ELSEWHERE }] } } as FhirResource;
+  const out = new Set<string>();
+  for (const rule of rules) if (withdrawnTypes.has(rule.resourceType)) standingOfRule(rule, byType.get(rule.resourceType) ?? [], context, out);
+  return [...out].sort();
 }
 
 /** Whether a record carries the {@link WITHDRAWN_ELSEWHERE} tag. */
 export function isWithdrawnElsewhere(resource: FhirResource): boolean {
   return (resource.meta?.tag ?? []).some((t) => t.system === RECORD_CAUTION_SYSTEM && t.code === WITHDRAWN_ELSEWHERE.code);
+}
+
+/** The resource with the {@link WITHDRAWN_ELSEWHERE} tag added (a copy; the input is not changed). */
+export function withWithdrawnTag(resource: FhirResource): FhirResource {
+  if (isWithdrawnElsewhere(resource)) return resource;
+  const meta = resource.meta ?? {};
+  return { ...resource, meta: { ...meta, tag: [...(meta.tag ?? []), { ...WITHDRAWN_ELSEWHERE }] } } as FhirResource;
 }
