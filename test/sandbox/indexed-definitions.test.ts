@@ -3,6 +3,7 @@ import path from 'node:path';
 import v8 from 'node:v8';
 import type { OperationOutcomeIssue, Resource as MedplumResource } from '@medplum/fhirtypes';
 import { restoreIndexedDefinitions, saveIndexedDefinitions, snapshotFile } from '../../src/sandbox/indexed-definitions';
+import { INVALID_RESOURCES, issuesUnder } from '../support/fhir-validation';
 import { JORGE, readBundle } from '../support/synthea';
 import { tempDir } from '../support/temp-dir';
 
@@ -31,22 +32,7 @@ function asText(value: unknown): string {
   });
 }
 
-function issues(core: MedplumCore, resource: unknown): OperationOutcomeIssue[] {
-  try {
-    return core.validateResource(JSON.parse(JSON.stringify(resource)) as MedplumResource);
-  } catch (err) {
-    const outcome = (err as { outcome?: { issue?: OperationOutcomeIssue[] } }).outcome;
-    if (!outcome?.issue) throw err;
-    return outcome.issue;
-  }
-}
-
-const INVALID: readonly unknown[] = [
-  { resourceType: 'Observation', status: 'final', code: { text: 'x' }, notAnElement: true },
-  { resourceType: 'Observation', status: 'final', code: { text: 'x' }, valueQuantity: { value: 'seven' } },
-  { resourceType: 'Observation', code: { text: 'x' } },
-  { resourceType: 'Patient', contact: [{}] },
-];
+const issues = (core: MedplumCore, resource: unknown): OperationOutcomeIssue[] => issuesUnder(core.validateResource, resource);
 
 /** Searches over the fixture's Observations, by token, by a narrowed expression and by date. */
 const SEARCHES: readonly string[] = ['Observation?category=vital-signs', 'Observation?code=http://loinc.org|8302-2', 'Observation?date=ge2015-01-01', 'Observation?status=final'];
@@ -74,8 +60,8 @@ describe('indexed FHIR definitions kept on disk', () => {
   it('validate real resources and broken ones, and match searches, as the indexed ones do', () => {
     const real = (readBundle(JORGE).entry ?? []).map((e) => e.resource);
     expect(real.length).toBeGreaterThan(100);
-    for (const resource of [...real, ...INVALID]) expect(issues(restored.core, resource)).toEqual(issues(indexed.core, resource));
-    for (const resource of INVALID) expect(issues(restored.core, resource).some((i) => i.severity === 'error')).toBe(true);
+    for (const resource of [...real, ...INVALID_RESOURCES]) expect(issues(restored.core, resource)).toEqual(issues(indexed.core, resource));
+    for (const resource of INVALID_RESOURCES) expect(issues(restored.core, resource).some((i) => i.severity === 'error')).toBe(true);
     const observations = real.filter((r) => r?.resourceType === 'Observation') as MedplumResource[];
     for (const query of SEARCHES) {
       const matched = observations.filter((r) => restored.core.matchesSearchRequest(r, restored.core.parseSearchRequest(query)));

