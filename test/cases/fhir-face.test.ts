@@ -1,21 +1,17 @@
-import { indexStructureDefinitionBundle, validateResource } from '@medplum/core';
+import { validateResource } from '@medplum/core';
 import type { Resource as MedplumResource } from '@medplum/fhirtypes';
 import type { Consent, Patient, RelatedPerson, Resource, ServiceRequest } from 'fhir/r4';
 import { loadEligibilityRules } from '../../src/cases/eligibility-rules';
 import { buildCaseFhirBundle, buildCaseFhirFace, relationshipConcept } from '../../src/cases/fhir-face';
 import { caseFhirIds, uuidV5 } from '../../src/cases/fhir-ids';
-import { readStructureDefinitions, STRUCTURE_DEFINITION_FILES } from '../../src/sandbox/structure-definitions';
+import { loadFhirDefinitions } from '../../src/sandbox/fhir-definitions';
 import { validIntake } from './fixtures';
 
 const rules = loadEligibilityRules();
 const caseId = '3f8a9c2e-1b4d-4e6f-8a7b-9c0d1e2f3a4b';
 const createdAt = new Date('2026-03-10T15:00:00.000Z');
 
-beforeAll(() => {
-  for (const file of STRUCTURE_DEFINITION_FILES) {
-    indexStructureDefinitionBundle(readStructureDefinitions(file));
-  }
-});
+beforeAll(() => loadFhirDefinitions());
 
 /**
  * Validates against the FHIR R4 StructureDefinitions (cardinality, types, invariants). medplum
