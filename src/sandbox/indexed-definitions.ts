@@ -41,13 +41,20 @@ interface IndexedDefinitions {
   readonly resourceTypes: string[];
 }
 
-/** The snapshot's file for the definitions in `sourceFiles` (absolute paths), in `dir`. */
-export function snapshotFile(sourceFiles: readonly string[], dir = SLIM_DEFINITIONS_DIR): string {
-  const stamps = [require.resolve('@medplum/core'), ...sourceFiles].map((file) => {
-    const { size, mtimeMs } = fs.statSync(file);
-    return `${size}.${Math.trunc(mtimeMs)}`;
-  });
-  return path.join(dir, `indexed-${stamps.join('-')}-v8.${process.versions.v8}-v${SNAPSHOT_FORMAT}.bin`);
+/**
+ * The snapshot's file for the definitions in `sourceFiles` (absolute paths), in `dir`; `undefined`
+ * when one of them cannot be read (then nothing is saved or read back).
+ */
+export function snapshotFile(sourceFiles: readonly string[], dir = SLIM_DEFINITIONS_DIR): string | undefined {
+  try {
+    const stamps = [require.resolve('@medplum/core'), ...sourceFiles].map((file) => {
+      const { size, mtimeMs } = fs.statSync(file);
+      return `${size}.${Math.trunc(mtimeMs)}`;
+    });
+    return path.join(dir, `indexed-${stamps.join('-')}-v8.${process.versions.v8}-v${SNAPSHOT_FORMAT}.bin`);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Saves what `maps` hold now, and the concrete resource types, to `file` (nothing lost if it cannot). */

@@ -91,6 +91,7 @@ describe('indexed FHIR definitions kept on disk', () => {
     expect(snapshotFile([source], dir)).toBe(first);
     fs.writeFileSync(source, '{"entry":[]}');
     expect(snapshotFile([source], dir)).not.toBe(first);
-    expect(path.dirname(first)).toBe(dir);
+    expect(path.dirname(first ?? '')).toBe(dir);
+    expect(snapshotFile([path.join(dir, 'missing.json')], dir)).toBeUndefined();
   });
 });
