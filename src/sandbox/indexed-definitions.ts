@@ -26,6 +26,9 @@ import type { DataTypesMap, IndexedStructureDefinition } from '@medplum/core';
 import { fileStamp, writeCacheFile } from './machine-cache';
 import { SLIM_DEFINITIONS_DIR } from './structure-definitions';
 
+/** How a snapshot's file name starts. */
+const SNAPSHOT_KIND = 'indexed-';
+
 /** Bump when what a snapshot holds changes: older snapshots are then not read. */
 const SNAPSHOT_FORMAT = 1;
 
@@ -50,7 +53,7 @@ interface IndexedDefinitions {
 export function snapshotFile(sourceFiles: readonly string[], dir = SLIM_DEFINITIONS_DIR): string | undefined {
   try {
     const stamps = [require.resolve('@medplum/core'), ...sourceFiles].map(fileStamp);
-    return path.join(dir, `indexed-${stamps.join('_')}-v8.${process.versions.v8}-v${SNAPSHOT_FORMAT}.bin`);
+    return path.join(dir, `${SNAPSHOT_KIND}${stamps.join('_')}-v8.${process.versions.v8}-v${SNAPSHOT_FORMAT}.bin`);
   } catch {
     return undefined;
   }
@@ -59,7 +62,7 @@ export function snapshotFile(sourceFiles: readonly string[], dir = SLIM_DEFINITI
 /** Saves what `maps` hold now, and the concrete resource types, to `file` (nothing lost if it cannot). */
 export function saveIndexedDefinitions(maps: DefinitionMaps, resourceTypes: readonly string[], file: string): void {
   const snapshot: IndexedDefinitions = { format: SNAPSHOT_FORMAT, dataTypes: maps.getAllDataTypes(), schemaTypes: maps.globalSchema.types, resourceTypes: [...resourceTypes] };
-  writeCacheFile(file, v8.serialize(snapshot));
+  writeCacheFile(file, v8.serialize(snapshot), SNAPSHOT_KIND);
 }
 
 /**

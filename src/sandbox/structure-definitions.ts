@@ -49,14 +49,15 @@ const ELEMENT_FIELDS_NOT_READ = ['short', 'comment', 'requirements', 'alias', 'e
  */
 export function readStructureDefinitions(file: StructureDefinitionFile, dir = SLIM_DEFINITIONS_DIR): Bundle<StructureDefinition> {
   const source = definitionFilePath(file);
-  const copy = path.join(dir, `${path.basename(file, '.json')}-${fileStamp(source)}-v${SLIM_FORMAT}.json`);
+  const kind = `${path.basename(file, '.json')}-`;
+  const copy = path.join(dir, `${kind}${fileStamp(source)}-v${SLIM_FORMAT}.json`);
   try {
     return JSON.parse(fs.readFileSync(copy, 'utf8')) as Bundle<StructureDefinition>;
   } catch {
     // Not written yet (or unreadable): made below.
   }
   const text = JSON.stringify(slimStructureDefinitions(JSON.parse(fs.readFileSync(source, 'utf8')) as Bundle));
-  writeCacheFile(copy, text);
+  writeCacheFile(copy, text, kind);
   return JSON.parse(text) as Bundle<StructureDefinition>;
 }
 
