@@ -1,5 +1,5 @@
 import { uuidV5 as caseUuidV5 } from '../../src/cases/fhir-ids';
-import { importedFullUrl, importedResourceId, normalizeBaseUrl, sourceResourceUrl, URL_NAMESPACE, uuidBytes, uuidV5 } from '../../src/normalize/ids';
+import { importedFullUrl, importedResourceId, normalizeBaseUrl, sourceResourceUrl, URL_NAMESPACE, uuidBytes, uuidV5, uuidV5Urn } from '../../src/normalize/ids';
 
 describe('UUID v5 (RFC 4122 §4.3)', () => {
   it('matches reference values (Python uuid.uuid5)', () => {
@@ -19,6 +19,16 @@ describe('UUID v5 (RFC 4122 §4.3)', () => {
   it('sets version 5 and the RFC 4122 variant', () => {
     const id = uuidV5('anything');
     expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  });
+
+  it('as a urn:uuid, is the same uuid after the prefix', () => {
+    for (const name of ['http://python.org/', 'https://x.example.org/r4/Observation/1', 'ü/ß/€'.repeat(30)]) {
+      expect(uuidV5Urn(name)).toBe(`urn:uuid:${uuidV5(name)}`);
+    }
+    // One call's characters are not changed by the next (they are written into one reused buffer).
+    const first = uuidV5('first');
+    uuidV5Urn('second');
+    expect(first).toBe(caseUuidV5('first', URL_NAMESPACE));
   });
 
   it('rejects a malformed name space', () => {
