@@ -8,13 +8,14 @@
  * first, each PGlite template starts from a copy of the longest one already built, so the cluster
  * is created and each migration applied about once. Both backends are built side by side (PGlite
  * works in this process, PostgreSQL in its server). A template already built (same migrations, same
- * PGlite) is kept; PGlite templates of other migrations are removed once a day old.
+ * PGlite) is kept; templates of other migrations are removed once a day old (PGlite's) or a day unused
+ * (PostgreSQL's).
  */
 import pg from 'pg';
 import { ensurePgliteTemplate, pruneStalePgliteTemplates } from './pglite-template';
-import { migratedTemplate } from './postgres-template';
+import { migratedTemplate, pruneStalePostgresTemplates, touchTemplate } from './postgres-template';
 import { TEST_POSTGRES_ADMIN_URL as ADMIN_URL } from './postgres';
-import { TEST_MIGRATION_LISTS } from './migration-lists';
+import { POSTGRES_MIGRATION_LISTS, TEST_MIGRATION_LISTS } from './migration-lists';
 
 async function buildPgliteTemplates(): Promise<void> {
   const shortestFirst = [...TEST_MIGRATION_LISTS].sort((a, b) => a.length - b.length);
@@ -29,7 +30,8 @@ async function buildPostgresTemplates(): Promise<void> {
     throw new Error(`The tests need PostgreSQL at ${url.host} (TEST_POSTGRES_URL; .ci/run starts it): ${err instanceof Error ? err.message : String(err)}`);
   });
   try {
-    for (const migrations of TEST_MIGRATION_LISTS) await migratedTemplate(admin, ADMIN_URL, migrations);
+    for (const migrations of POSTGRES_MIGRATION_LISTS) await touchTemplate(admin, await migratedTemplate(admin, ADMIN_URL, migrations));
+    await pruneStalePostgresTemplates(admin, POSTGRES_MIGRATION_LISTS);
   } finally {
     await admin.end();
   }

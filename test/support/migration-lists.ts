@@ -24,3 +24,9 @@ export const TEST_MIGRATION_LISTS: readonly (readonly Migration[])[] = [
   migrationsWithout(27),
   MIGRATIONS,
 ];
+
+/**
+ * The lists PostgreSQL test databases are made with: the above, and those of the migration tests that
+ * run on PostgreSQL only (045, 046), whose templates PGlite never needs.
+ */
+export const POSTGRES_MIGRATION_LISTS: readonly (readonly Migration[])[] = [...TEST_MIGRATION_LISTS, migrationsBefore(45), migrationsBefore(46)];
