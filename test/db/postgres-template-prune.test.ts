@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Migration } from '../../src/db/migrations';
 import { TEST_POSTGRES_ADMIN_URL } from '../support/postgres';
-import { pruneStalePostgresTemplates, TEMPLATE_PREFIX, templateNameOf, touchTemplate } from '../support/postgres-template';
+import { pruneStalePostgresTemplates, TEMPLATE_PREFIX, templateName, touchTemplate } from '../support/postgres-template';
 
 /**
  * The PostgreSQL test templates of other migrations (~9 MB each) are dropped once a day unused (the time
@@ -12,12 +12,12 @@ import { pruneStalePostgresTemplates, TEMPLATE_PREFIX, templateNameOf, touchTemp
 const HOUR = 60 * 60 * 1000;
 const tag = randomBytes(4).toString('hex');
 /** A list of migrations only this test has: its template name is this test's own. */
-const ownList: Migration[] = [{ version: 1, name: `prune_test_${tag}`, sql: 'SELECT 1' } as Migration];
+const ownList: Migration[] = [{ version: 1, name: `prune_test_${tag}`, sql: 'SELECT 1' }];
 const names = {
   stale: `${TEMPLATE_PREFIX}0_${tag}_stale`,
   recent: `${TEMPLATE_PREFIX}0_${tag}_recent`,
   halfBuilt: `${TEMPLATE_PREFIX}0_${tag}_half`,
-  current: templateNameOf(ownList),
+  current: templateName(ownList),
 };
 const ours = new Set(Object.values(names));
 let admin: pg.Client;

@@ -36,7 +36,7 @@ const STALE_TEMPLATE_MS = 24 * 60 * 60 * 1000;
 const USED_COMMENT = /^sob test template, last used (\S+)$/;
 
 /** The template database of `migrations`: each migration's number, name and SQL, hashed. */
-function templateName(migrations: readonly Migration[]): string {
+export function templateName(migrations: readonly Migration[]): string {
   return `${TEMPLATE_PREFIX}${migrations.length}_${migrationsDigest(migrations)}`;
 }
 
@@ -87,11 +87,6 @@ export async function migratedTemplate(admin: pg.Client, adminUrl: string, migra
  */
 export async function touchTemplate(admin: pg.Client, name: string, now = new Date()): Promise<void> {
   await admin.query(`COMMENT ON DATABASE ${name} IS 'sob test template, last used ${now.toISOString()}'`).catch(() => undefined);
-}
-
-/** The template name of `migrations` (as {@link migratedTemplate} builds it). */
-export function templateNameOf(migrations: readonly Migration[]): string {
-  return templateName(migrations);
 }
 
 interface TemplateRow {
