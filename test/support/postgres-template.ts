@@ -86,7 +86,7 @@ export async function migratedTemplate(admin: pg.Client, adminUrl: string, migra
  * note will do; a template never noted is aged by its creation time.
  */
 export async function touchTemplate(admin: pg.Client, name: string, now = new Date()): Promise<void> {
-  await admin.query(`COMMENT ON DATABASE ${name} IS 'sob test template, last used ${now.toISOString()}'`).catch(() => undefined);
+  await admin.query(`COMMENT ON DATABASE ${admin.escapeIdentifier(name)} IS 'sob test template, last used ${now.toISOString()}'`).catch(() => undefined);
 }
 
 interface TemplateRow {
@@ -143,14 +143,15 @@ export async function pruneStalePostgresTemplates(
       if (keep.has(row.datname) || (options.only && !options.only(row.datname))) continue;
       const used = lastUsed(row);
       if (used === undefined || now - used < STALE_TEMPLATE_MS) continue;
+      const database = admin.escapeIdentifier(row.datname);
       try {
         // A template cannot be dropped as one; a half-built one a killed run left is not one.
-        if (row.datistemplate) await admin.query(`ALTER DATABASE ${row.datname} WITH IS_TEMPLATE false`);
-        await admin.query(`DROP DATABASE ${row.datname} WITH (FORCE)`);
+        if (row.datistemplate) await admin.query(`ALTER DATABASE ${database} WITH IS_TEMPLATE false`);
+        await admin.query(`DROP DATABASE ${database} WITH (FORCE)`);
         dropped.push(row.datname);
       } catch {
         // Being copied right now: a template again (if it still is there), left for another run.
-        if (row.datistemplate) await admin.query(`ALTER DATABASE ${row.datname} WITH IS_TEMPLATE true`).catch(() => undefined);
+        if (row.datistemplate) await admin.query(`ALTER DATABASE ${database} WITH IS_TEMPLATE true`).catch(() => undefined);
       }
     }
   } finally {
