@@ -3,10 +3,11 @@ import { logger } from '../src/log';
 import { withTimeout } from '../src/util/with-timeout';
 
 /**
- * How long a graceful close waits for a worker's connections to be back after a Redis outage. BullMQ's
- * connections retry with a backoff of 1 s, growing to 20 s after ten failed attempts (its default
- * `retryStrategy`); Redis answers again (the process's shared connection is ready), so the next attempt
- * succeeds.
+ * How long a graceful close waits for a worker's connections to be back after a Redis outage. The
+ * service's connections try again at least every second (`bullReconnectDelayMs` in `src/redis.ts`);
+ * BullMQ's default `retryStrategy`, for connections made otherwise, backs off from 1 s to 20 s after ten
+ * failed attempts. Redis answers again (the process's shared connection is ready), so the next attempt
+ * succeeds: this covers either.
  */
 const RECONNECT_AT_STOP_MS = 25_000;
 

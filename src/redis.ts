@@ -31,8 +31,21 @@ export function redisReady(redis: Redis): boolean {
 }
 
 /**
+ * Wait before the `times`-th reconnect of a BullMQ connection (ms): 250, 500, 750, then every second.
+ * BullMQ's own default grows to 20 s (`max(min(e^times, 20000), 1000)`: ~18 s into an outage it is
+ * there), so after a longer outage its workers and queues came back up to 20 s after Redis did; an
+ * upload sent meanwhile waited for the reconciler. One refused connection a second per client costs
+ * nothing; `test/queues/long-redis-outage.test.ts` measures the recovery (16.7 s before).
+ * @see https://github.com/redis/ioredis#auto-reconnect
+ */
+export function bullReconnectDelayMs(times: number): number {
+  return Math.min(250 * times, 1000);
+}
+
+/**
  * Connection options for BullMQ from a redis:// URL. Passing options (not a client) lets each
- * Queue and Worker own, and on close release, its connection.
+ * Queue and Worker own, and on close release, its connection. They reconnect within a second of
+ * Redis answering again ({@link bullReconnectDelayMs}).
  */
 export function bullConnectionOptions(url: string): RedisOptions {
   const u = new URL(url);
@@ -44,6 +57,7 @@ export function bullConnectionOptions(url: string): RedisOptions {
     db: u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0,
     tls: u.protocol === 'rediss:' ? {} : undefined,
     maxRetriesPerRequest: null,
+    retryStrategy: bullReconnectDelayMs,
   };
 }
 

@@ -16,6 +16,22 @@ import { uploadAndIngest } from '../support/uploads';
 /** Longer than the watchdog of a blocking read sent just before Redis went (5 s + 1 s), with room. */
 const OUTAGE_MS = 8000;
 
+/**
+ * Longer than it takes BullMQ's default reconnect schedule to reach its 20 s interval (1 s six times,
+ * then 1.1, 3 and 8.1 s: ~18 s), after which a client would wait up to 20 s more once Redis is back.
+ */
+const LONG_OUTAGE_MS = 22_000;
+
+/** From Redis answering again to an upload sent then being ingested, at most (a reconnect is ≤ 1 s). */
+const RECOVERY_LIMIT_MS = 12_000;
+
+async function outage(ms: number): Promise<void> {
+  await redis.pause();
+  // The outage's length is what is tested: there is no event to wait for instead.
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  await redis.resume();
+}
+
 let redis: OwnRedis;
 let cms: CaseManagerService;
 
@@ -33,12 +49,24 @@ it('ingests a family upload sent after Redis was down for longer than the worker
   const { svc, cm } = cms;
   const caseId = await openCase(svc, cm);
 
-  await redis.pause();
-  // The outage's length is what is tested: there is no event to wait for instead.
-  await new Promise((resolve) => setTimeout(resolve, OUTAGE_MS));
-  await redis.resume();
+  await outage(OUTAGE_MS);
 
   const pdf = fs.readFileSync(path.join(SHARED_DATA, 'pdf', 'minimal-document.pdf'));
   const { upload } = await uploadAndIngest(svc, cm, caseId, [{ name: 'after-the-outage.pdf', data: pdf }]);
   expect(upload.files.map((f) => f.state)).toEqual(['parsed']);
+}, 150_000);
+
+it('takes jobs again within seconds of Redis answering after an outage longer than 20 s', async () => {
+  const { svc, cm } = cms;
+  const caseId = await openCase(svc, cm);
+
+  await outage(LONG_OUTAGE_MS);
+  const back = Date.now();
+
+  // Sent at once: the queue's connection reconnects within a second, so the job is queued, not left to
+  // the reconciler; the worker's blocking connection takes it as soon as it is back too.
+  const pdf = fs.readFileSync(path.join(SHARED_DATA, 'pdf', 'minimal-document.pdf'));
+  const { upload } = await uploadAndIngest(svc, cm, caseId, [{ name: 'after-a-long-outage.pdf', data: pdf }]);
+  expect(upload.files.map((f) => f.state)).toEqual(['parsed']);
+  expect(Date.now() - back).toBeLessThan(RECOVERY_LIMIT_MS);
 }, 150_000);
