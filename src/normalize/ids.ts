@@ -49,9 +49,12 @@ function sha1(namespace: Uint8Array, name: string): Buffer {
 /** `0`–`9a`–`f` as ASCII bytes. */
 const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
 
+/** What a Bundle entry's `fullUrl` of a uuid starts with. */
+export const URN_UUID_PREFIX = 'urn:uuid:';
+
 /** `urn:uuid:` then the UUID's 36 characters, written as bytes before they become one string. */
-const URN_TEXT = Buffer.from(`urn:uuid:${'0'.repeat(36)}`, 'latin1');
-const URN_PREFIX_LENGTH = 'urn:uuid:'.length;
+const URN_TEXT = Buffer.from(`${URN_UUID_PREFIX}${'0'.repeat(36)}`, 'latin1');
+const URN_PREFIX_LENGTH = URN_UUID_PREFIX.length;
 
 /** Writes the version 5 UUID of `name` into {@link URN_TEXT} after its prefix. */
 function writeUuidV5(name: string, namespace: Uint8Array): void {

@@ -31,7 +31,7 @@ import type { FhirResource } from 'fhir/r4';
 import type { Intake } from '../cases/intake-schema';
 import { belongsToAPatient } from '../fhir/patient-compartment';
 import { buildCasePatient, casePatientFullUrl, type SourcePatientLink } from './case-patient';
-import { normalizeBaseUrl, uuidV5Urn } from './ids';
+import { importedFullUrl, normalizeBaseUrl, URN_UUID_PREFIX } from './ids';
 import { replaceUnsafeNarratives } from './narrative-safety';
 import { applyOrigin, metaSourceOf } from './origin';
 import {
@@ -224,11 +224,11 @@ export function normalize(input: NormalizeInput): NormalizeResult {
     else if (!raw.resourceType || !raw.remoteId) leftOut.push(leftOutOf(raw, 'structure: stored without resource type or remote id'));
     else if (pulledForAnotherPatient(raw, ctx.source) && belongsToAPatient(raw.resourceType)) leftOut.push(leftOutOf(raw, pulledForAnotherPatientReason(raw, ctx.source)));
     else {
-      const fullUrl = uuidV5Urn(`${ctx.base}/${raw.resourceType}/${raw.remoteId}`);
+      const fullUrl = importedFullUrl(ctx.base, raw.resourceType, raw.remoteId);
       const candidate: Candidate = {
         raw,
         ctx,
-        id: fullUrl.slice('urn:uuid:'.length),
+        id: fullUrl.slice(URN_UUID_PREFIX.length),
         fullUrl,
         resourceType: raw.resourceType,
         remoteId: raw.remoteId,

@@ -6,8 +6,8 @@ import { pruneStalePostgresTemplates, TEMPLATE_PREFIX, templateName, touchTempla
 
 /**
  * The PostgreSQL test templates of other migrations (~9 MB each) are dropped once a day unused (the time
- * a run noted on them, else their creation); the current ones stay, however long unused, and so do
- * recent others (another checkout's run may be copying them).
+ * a run noted on them; one never noted is noted when first seen); the current ones stay, however long
+ * unused, and so do recent others (another checkout's run may be copying them).
  */
 const HOUR = 60 * 60 * 1000;
 const tag = randomBytes(4).toString('hex');
@@ -51,7 +51,7 @@ it('drops templates of other migrations a day unused, keeping the current ones a
   await database(names.stale, true, 25);
   await database(names.recent, true, 2);
   await database(names.current, true, 30 * 24);
-  // Created now, never marked a template (a build under way): its creation time says it is recent.
+  // Never marked a template nor noted (a killed run's half-built one): noted now, and aged from then.
   await database(names.halfBuilt, false);
 
   const dropped = await pruneStalePostgresTemplates(admin, [ownList], { only: (name) => ours.has(name) });

@@ -1,13 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import v8 from 'node:v8';
-import type { OperationOutcomeIssue, Resource as MedplumResource } from '@medplum/fhirtypes';
+import type { Resource as MedplumResource } from '@medplum/fhirtypes';
 import { restoreIndexedDefinitions, saveIndexedDefinitions, snapshotFile } from '../../src/sandbox/indexed-definitions';
-import { INVALID_RESOURCES, issuesUnder } from '../support/fhir-validation';
+import { definitionsAsText as asText, INVALID_RESOURCES, issuesUnder as issues, type MedplumCore } from '../support/fhir-validation';
 import { JORGE, readBundle } from '../support/synthea';
 import { tempDir } from '../support/temp-dir';
 
-type MedplumCore = typeof import('@medplum/core');
 type FhirDefinitions = typeof import('../../src/sandbox/fhir-definitions');
 
 /** A fresh `@medplum/core` (its own maps) and a fresh `fhir-definitions` bound to it. */
@@ -22,18 +21,6 @@ function freshModules(): { core: MedplumCore; definitions: FhirDefinitions } {
   if (!modules) throw new Error('modules not loaded');
   return modules;
 }
-
-/** A map of `@medplum/core` as text: a schema's parent named, not nested again; a Set as its sorted members. */
-function asText(value: unknown): string {
-  return JSON.stringify(value, (key, v: unknown) => {
-    if (key === 'parentType') return (v as { name?: string } | undefined)?.name;
-    // A Set read back by v8.deserialize is of another realm than the test's: known by its tag, not `instanceof`.
-    if (Object.prototype.toString.call(v) === '[object Set]') return [...(v as Set<unknown>)].map(String).sort();
-    return v;
-  });
-}
-
-const issues = (core: MedplumCore, resource: unknown): OperationOutcomeIssue[] => issuesUnder(core.validateResource, resource);
 
 /** Searches over the fixture's Observations, by token, by a narrowed expression and by date. */
 const SEARCHES: readonly string[] = ['Observation?category=vital-signs', 'Observation?code=http://loinc.org|8302-2', 'Observation?date=ge2015-01-01', 'Observation?status=final'];

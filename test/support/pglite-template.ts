@@ -18,6 +18,7 @@ import path from 'node:path';
 import type { Migration } from '../../src/db/migrations';
 import { migrate } from '../../src/db/migrator';
 import { PgliteDatabase } from '../../src/db/pglite';
+import { STALE_TEMPLATE_MS } from './migration-lists';
 import { migrationsDigest } from './migrations-digest';
 
 /** Where the templates are kept (one folder per list of migrations). */
@@ -81,8 +82,6 @@ export async function ensurePgliteTemplate(migrations: readonly Migration[]): Pr
   return template;
 }
 
-/** A template folder of another list of migrations (or PGlite version) is removed once this old. */
-const STALE_TEMPLATE_MS = 24 * 60 * 60 * 1000;
 /** A private build folder is left by a killed run once this old (a build takes seconds). */
 const ABANDONED_BUILD_MS = 60 * 60 * 1000;
 

@@ -10,7 +10,8 @@
  * The migrations themselves still run for real, into the template, with the service's own migrator.
  *
  * Each run notes on its templates when it used them (the database's comment, `touchTemplate`), and the
- * templates of other migrations are dropped once a day unused (`pruneStalePostgresTemplates`): every
+ * templates of other migrations are dropped once a day unused, as far as runs noted
+ * (`pruneStalePostgresTemplates`): every
  * change to the migrations makes new ones (~9 MB each), and without this they stayed on the server
  * for good. A day's grace leaves the templates of another checkout whose tests run at the same time
  * alone; a list whose template is gone has it built again on first use.
@@ -21,6 +22,7 @@ import pg from 'pg';
 import type { Migration } from '../../src/db/migrations';
 import { migrate } from '../../src/db/migrator';
 import { PostgresDatabase } from '../../src/db/postgres';
+import { STALE_TEMPLATE_MS } from './migration-lists';
 import { migrationsDigest } from './migrations-digest';
 
 /** Advisory lock key (of the admin database) held while a template is built or dropped. */
@@ -28,12 +30,6 @@ const TEMPLATE_LOCK_KEY = 0x50b_7e57;
 
 /** What every template's name begins with. */
 export const TEMPLATE_PREFIX = 'sob_template_';
-
-/** A template of other migrations is dropped once unused this long. */
-const STALE_TEMPLATE_MS = 24 * 60 * 60 * 1000;
-
-/** The comment a run leaves on a template it uses: when. */
-const USED_COMMENT = /^sob test template, last used (\S+)$/;
 
 /** The template database of `migrations`: each migration's number, name and SQL, hashed. */
 export function templateName(migrations: readonly Migration[]): string {
@@ -80,53 +76,38 @@ export async function migratedTemplate(admin: pg.Client, adminUrl: string, migra
   }
 }
 
+/** The comment a run leaves on a template it uses: when. */
+const usedComment = (at: Date): string => `sob test template, last used ${at.toISOString()}`;
+const USED_COMMENT = /^sob test template, last used (\S+)$/;
+
 /**
- * Notes on template `name` that a run used it now (its comment), for {@link pruneStalePostgresTemplates}.
+ * Notes on template `name` that a run used it at `now` (its comment), for {@link pruneStalePostgresTemplates}.
  * Best effort: two runs noting at the same moment may collide ("tuple concurrently updated"), and either
- * note will do; a template never noted is aged by its creation time.
+ * note will do.
  */
 export async function touchTemplate(admin: pg.Client, name: string, now = new Date()): Promise<void> {
-  await admin.query(`COMMENT ON DATABASE ${admin.escapeIdentifier(name)} IS 'sob test template, last used ${now.toISOString()}'`).catch(() => undefined);
+  await admin.query(`COMMENT ON DATABASE ${admin.escapeIdentifier(name)} IS '${usedComment(now)}'`).catch(() => undefined);
 }
 
 interface TemplateRow {
   datname: string;
   datistemplate: boolean;
   comment: string | null;
-  created: Date | null;
 }
 
-/**
- * When template `row` was last used: its comment's time, else when it was created (its PG_VERSION
- * file's modification time); undefined when neither can be told (it is then kept).
- */
+/** When a run last noted using template `row` (its comment); undefined when none did. */
 function lastUsed(row: TemplateRow): number | undefined {
-  const noted = row.comment === null ? null : USED_COMMENT.exec(row.comment);
-  const at = noted?.[1] !== undefined ? Date.parse(noted[1]) : (row.created?.getTime() ?? Number.NaN);
+  const noted = row.comment === null ? undefined : USED_COMMENT.exec(row.comment)?.[1];
+  const at = noted === undefined ? Number.NaN : Date.parse(noted);
   return Number.isNaN(at) ? undefined : at;
-}
-
-/** The server's databases named like templates, with their comment and creation time. */
-async function templatesOnServer(admin: pg.Client): Promise<TemplateRow[]> {
-  const like = `${TEMPLATE_PREFIX.replace(/_/g, '\\_')}%`;
-  try {
-    // pg_stat_file needs a superuser (or pg_read_server_files): the tests' admin connection is one.
-    const { rows } = await admin.query<TemplateRow>(
-      `SELECT datname, datistemplate, shobj_description(oid, 'pg_database') AS comment, (pg_stat_file('base/' || oid || '/PG_VERSION')).modification AS created
-       FROM pg_database WHERE datname LIKE $1`,
-      [like],
-    );
-    return rows;
-  } catch {
-    const { rows } = await admin.query<TemplateRow>(`SELECT datname, datistemplate, shobj_description(oid, 'pg_database') AS comment, NULL::timestamptz AS created FROM pg_database WHERE datname LIKE $1`, [like]);
-    return rows;
-  }
 }
 
 /**
  * Drops the template databases that no list of `current` has, once a day unused (see the module
- * comment), under the lock builds take. A template that cannot be dropped now (a copy of it under way)
- * is left for another run. `only` narrows the candidates (a test's own databases).
+ * comment), under the lock builds take. One no run has noted (built before runs noted them, or by a
+ * test file for a list of its own, or half-built by a killed run) is noted now, and is aged from then.
+ * A template that cannot be dropped now (a copy of it under way) is left for another run. `only`
+ * narrows the candidates (a test's own databases).
  * @returns the names dropped
  */
 export async function pruneStalePostgresTemplates(
@@ -135,14 +116,19 @@ export async function pruneStalePostgresTemplates(
   options: { readonly only?: (name: string) => boolean; readonly now?: Date } = {},
 ): Promise<string[]> {
   const keep = new Set(current.map(templateName));
-  const now = (options.now ?? new Date()).getTime();
+  const now = options.now ?? new Date();
   const dropped: string[] = [];
   await admin.query('SELECT pg_advisory_lock($1)', [TEMPLATE_LOCK_KEY]);
   try {
-    for (const row of await templatesOnServer(admin)) {
+    const { rows } = await admin.query<TemplateRow>(
+      `SELECT datname, datistemplate, shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname LIKE $1`,
+      [`${TEMPLATE_PREFIX.replace(/_/g, '\\_')}%`],
+    );
+    for (const row of rows) {
       if (keep.has(row.datname) || (options.only && !options.only(row.datname))) continue;
       const used = lastUsed(row);
-      if (used === undefined || now - used < STALE_TEMPLATE_MS) continue;
+      if (used === undefined) await touchTemplate(admin, row.datname, now);
+      if (used === undefined || now.getTime() - used < STALE_TEMPLATE_MS) continue;
       const database = admin.escapeIdentifier(row.datname);
       try {
         // A template cannot be dropped as one; a half-built one a killed run left is not one.
