@@ -6,8 +6,11 @@
  * needed at the same time, from scratch (a new cluster and every migration: 4–7 s each, up to ~25 s
  * with three workers and the PostgreSQL servers' work on two cores). Built here, shortest list
  * first, each PGlite template starts from a copy of the longest one already built, so the cluster
- * is created and each migration applied about once. Both backends are built side by side (PGlite
- * works in this process, PostgreSQL in its server). A template already built (same migrations, same
+ * is created and each migration applied about once. PostgreSQL's are built first, then PGlite's, not
+ * side by side: PGlite's WASM holds this process's event loop for seconds at a time (creating a cluster
+ * above all), and on a fresh machine a PostgreSQL connection opened meanwhile failed the whole run with
+ * `Connection terminated due to connection timeout` (the pool's 5 s timer fires before the I/O it waited
+ * for is read). A template already built (same migrations, same
  * PGlite) is kept; templates of other migrations are removed once a day old (PGlite's) or a day unused
  * (PostgreSQL's).
  */
@@ -38,5 +41,6 @@ async function buildPostgresTemplates(): Promise<void> {
 }
 
 export default async function globalSetup(): Promise<void> {
-  await Promise.all([buildPgliteTemplates(), buildPostgresTemplates()]);
+  await buildPostgresTemplates();
+  await buildPgliteTemplates();
 }
