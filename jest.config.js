@@ -17,7 +17,8 @@ module.exports = {
   // Each test file gets its own PostgreSQL database and Redis key prefix (test/support), so files
   // run in parallel. Three workers on the machine's two cores: the test files spend much of their
   // time waiting (on sandbox servers, PostgreSQL, Redis, queue workers, Retry-After waits), so with two
-  // the cores were idle ~40 % of the time (test/pull: 340 s with 2 workers, 276 s with 3).
+  // the cores were idle ~40 % of the time (test/pull: 340 s with 2 workers, 276 s with 3). Four gave
+  // nothing more (2026-12-02, the whole suite back to back: 795 s with 3, 806 s with 4).
   maxWorkers: 3,
   // A worker whose memory has grown past this after a file is replaced by a fresh one. Each file loads
   // its own copy of the service's ~1,300 modules and a worker keeps much of every file it ran: its heap
