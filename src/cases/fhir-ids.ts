@@ -9,26 +9,25 @@
  * @see https://hl7.org/fhir/R4/datatypes.html#id
  * @packageDocumentation
  */
-import { createHash } from 'node:crypto';
+import { uuidBytes, uuidV5 as uuidV5In } from '../util/uuid-v5';
 
 /** Namespace UUID of Second Opinion Bridge case resources (random, fixed forever). */
 export const CASE_RESOURCE_NAMESPACE = '6f1c2b8e-4a57-4d2e-9b0a-3f5e7c9d1a24';
 
-function uuidBytes(uuid: string): Buffer {
-  return Buffer.from(uuid.replace(/-/g, ''), 'hex');
-}
+/** The bytes of each name space used (a handful of constants), parsed once. */
+const namespaceBytes = new Map<string, Buffer>();
 
-/** RFC 9562 version-5 UUID of `name` in `namespace`. */
+/**
+ * RFC 9562 version-5 UUID of `name` in `namespace` (`src/util/uuid-v5.ts`); a RangeError when
+ * `namespace` is not a UUID.
+ */
 export function uuidV5(name: string, namespace: string = CASE_RESOURCE_NAMESPACE): string {
-  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(namespace)) {
-    throw new RangeError('namespace must be a UUID');
+  let bytes = namespaceBytes.get(namespace);
+  if (bytes === undefined) {
+    bytes = uuidBytes(namespace);
+    namespaceBytes.set(namespace, bytes);
   }
-  const hash = createHash('sha1').update(uuidBytes(namespace)).update(name, 'utf8').digest();
-  const bytes = hash.subarray(0, 16);
-  bytes[6] = ((bytes[6] ?? 0) & 0x0f) | 0x50;
-  bytes[8] = ((bytes[8] ?? 0) & 0x3f) | 0x80;
-  const hex = bytes.toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  return uuidV5In(name, bytes);
 }
 
 /** Resource types of a case's FHIR face. */

@@ -7,7 +7,6 @@ import { definitionsAsText, INVALID_RESOURCES, issuesUnder as issues, type Medpl
 import { JORGE, readBundle } from '../support/synthea';
 import { tempDir } from '../support/temp-dir';
 
-
 /** A fresh `@medplum/core` (its own global schema) with the definitions `read` gives indexed. */
 function coreIndexedWith(read: (file: StructureDefinitionFile) => MedplumBundle): MedplumCore {
   let core: MedplumCore | undefined;
