@@ -10,9 +10,8 @@
  * side by side: PGlite's WASM holds this process's event loop for seconds at a time (creating a cluster
  * above all), and on a fresh machine a PostgreSQL connection opened meanwhile failed the whole run with
  * `Connection terminated due to connection timeout` (the pool's 5 s timer fires before the I/O it waited
- * for is read). A template already built (same migrations, same
- * PGlite) is kept; templates of other migrations are removed once a day old (PGlite's) or a day unused
- * (PostgreSQL's).
+ * for is read). A template already built (same migrations, same PGlite) is kept; templates of other
+ * migrations are removed once a day old (PGlite's) or a day unused (PostgreSQL's).
  */
 import pg from 'pg';
 import { ensurePgliteTemplate, pruneStalePgliteTemplates } from './pglite-template';
