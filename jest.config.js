@@ -3,7 +3,16 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
-  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
+  // TypeScript to CommonJS by SWC: types stripped, no type check (`npm test` runs `tsc` first), the
+  // same output shape as tsconfig.json's (ES2022, class fields defined, esModuleInterop's default
+  // imports). ts-jest did the same through TypeScript's `transpileModule` at ~2× the CPU on a cold
+  // cache (a clean clone: every module of every worker), and loaded `typescript` into each worker.
+  transform: {
+    '^.+\\.ts$': [
+      '@swc/jest',
+      { jsc: { parser: { syntax: 'typescript' }, target: 'es2022', transform: { useDefineForClassFields: true } }, module: { type: 'commonjs' }, sourceMaps: true },
+    ],
+  },
   setupFiles: ['<rootDir>/test/support/setup-env.ts'],
   // Builds the migrated template databases once, before the workers start (test/support/global-setup.ts).
   globalSetup: '<rootDir>/test/support/global-setup.ts',

@@ -16,7 +16,7 @@
  * The thread's lifecycle (start, one job at a time, idle end, failures) is {@link WorkerHost}'s
  * (`src/util/worker-host.ts`); this module adds the heap cap and the assembly protocol.
  *
- * Worker script: the compiled `assembly-worker.js` next to this module, or its ts-jest bootstrap
+ * Worker script: the compiled `assembly-worker.js` next to this module, or its Jest bootstrap
  * (`src/util/worker-source.ts`).
  * @see https://nodejs.org/docs/latest-v20.x/api/worker_threads.html
  * @packageDocumentation
@@ -49,7 +49,7 @@ export interface AssemblyThreadOptions {
   readonly heapBytes?: () => number;
   /** The thread ends after this long without work (ms; default 1 s). */
   readonly idleMs?: number;
-  /** Limit for the thread to start and say it is ready (ms; default 60 s: the ts-jest bootstrap transpiles on load). */
+  /** Limit for the thread to start and say it is ready (ms; default 60 s: the Jest bootstrap transpiles on load). */
   readonly startupTimeoutMs?: number;
   /** Override the worker code (unusual deployment layouts). */
   readonly source?: WorkerSource;

@@ -12,7 +12,7 @@
  * next request starts a fresh thread. Nothing here rejects except misuse.
  * @see https://nodejs.org/docs/latest-v20.x/api/errors.html#err_worker_out_of_memory
  *
- * Worker script: the compiled `dicom-worker.js` next to this module, or its ts-jest bootstrap
+ * Worker script: the compiled `dicom-worker.js` next to this module, or its Jest bootstrap
  * (`src/util/worker-source.ts`): tests exercise the real worker, timeout and termination.
  *
  * @see https://nodejs.org/docs/latest-v20.x/api/worker_threads.html
@@ -29,7 +29,7 @@ export interface DicomWorkerOptions {
   readonly timeoutMs: number;
   /** Threads (default 1). */
   readonly size?: number;
-  /** Limit for a thread to start and say it is ready (default 30 s; the ts-jest bootstrap is slow). */
+  /** Limit for a thread to start and say it is ready (default 30 s; the Jest bootstrap is slow). */
   readonly startupTimeoutMs?: number;
   /** V8 old-generation cap per thread (default {@link DICOM_WORKER_MAX_OLD_GENERATION_MB}). */
   readonly maxOldGenerationSizeMb?: number;
@@ -65,7 +65,7 @@ interface Job {
   readonly settle: (outcome: DicomWorkerReply | Unanswered) => void;
 }
 
-/** The worker script for this build: compiled JS next to this file, else the ts-jest bootstrap. */
+/** The worker script for this build: compiled JS next to this file, else the Jest bootstrap. */
 export function defaultWorkerSource(): WorkerSource {
   return workerSourceFor(__dirname, 'dicom-worker');
 }

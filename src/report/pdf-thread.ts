@@ -17,7 +17,7 @@
  * the next render starts a fresh one. The service closes it when it stops. The thread's lifecycle is
  * {@link WorkerHost}'s (`src/util/worker-host.ts`); this module adds the render protocol.
  *
- * Worker script: the compiled `pdf-worker.js` next to this module, or its ts-jest bootstrap
+ * Worker script: the compiled `pdf-worker.js` next to this module, or its Jest bootstrap
  * (`src/util/worker-source.ts`).
  * @see https://nodejs.org/docs/latest-v20.x/api/worker_threads.html
  * @packageDocumentation
@@ -33,7 +33,7 @@ import type { ReportInput } from './report-pdf';
 export interface PdfThreadOptions {
   /** The thread ends after this long without work (ms; default 30 s). */
   readonly idleMs?: number;
-  /** Limit for the thread to start and say it is ready (ms; default 60 s: the ts-jest bootstrap transpiles on load). */
+  /** Limit for the thread to start and say it is ready (ms; default 60 s: the Jest bootstrap transpiles on load). */
   readonly startupTimeoutMs?: number;
   /** Override the worker code (unusual deployment layouts; tests). */
   readonly source?: WorkerSource;

@@ -2,7 +2,7 @@
  * Worker-thread entry of PDF rendering: renders the job it is sent (`report-pdf.ts`, or
  * `receipt-pdf.ts` loaded on the first receipt) and hands the bytes back, transferred (see
  * `pdf-thread-protocol.ts`). The fonts are read and cached here, per thread (`report-fonts.ts`).
- * Started by {@link PdfThread}. Imports only what rendering needs: under ts-jest every module of its
+ * Started by {@link PdfThread}. Imports only what rendering needs: under Jest every module of its
  * graph is transpiled when the thread starts.
  * @packageDocumentation
  */

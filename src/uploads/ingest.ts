@@ -53,7 +53,7 @@ import type { DicomWorkerPool } from '../imaging/dicom-worker-pool';
 import { conflictingSopInstanceUids, reviewStudyIdentities, SOP_INSTANCE_UID_CONFLICT_REASON } from '../imaging/imaging-study';
 import { logger } from '../log';
 import { activeContentReason, type PdfInspection } from './pdf-document';
-import { inspectPdfInWorker, pdfLimitReason, type PdfInspectOptions } from './pdf-inspect';
+import { inspectPdfInWorker, pdfLimitReason, type PdfInspectOptions, type PdfWorkerOutcome } from './pdf-inspect';
 import { hasPdfHeader, SNIFF_BYTES } from './sniff';
 import { casePatientOf, storedHeader } from './upload-resources';
 import { humanBytes } from './multipart-receiver';
@@ -83,6 +83,8 @@ export interface IngestDeps extends AssembleDeps {
   readonly uploads: UploadConfig;
   /** Limits of PDF inspection (`pdf-inspect.ts`); the defaults when absent. */
   readonly pdfInspect?: PdfInspectOptions;
+  /** Inspects one PDF; default {@link inspectPdfInWorker} (a thread of its own, with time and memory limits). */
+  readonly inspectPdf?: (bytes: Uint8Array, options?: PdfInspectOptions) => Promise<PdfWorkerOutcome>;
 }
 
 /** What one ingest run did (the job's return value: ids and counts only, no PHI). */
@@ -440,7 +442,7 @@ async function inspectAsPdf(deps: IngestDeps, file: UploadFileRow, sha256: strin
     return { retry: `io: cannot read stored file: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}` };
   }
   const sha1Base64 = createHash('sha1').update(bytes).digest('base64');
-  const outcome = await inspectPdfInWorker(bytes, deps.pdfInspect);
+  const outcome = await (deps.inspectPdf ?? inspectPdfInWorker)(bytes, deps.pdfInspect);
   if (outcome.status === 'worker-failed') return { retry: `worker-failed: ${outcome.reason}` };
   if (outcome.status === 'limit') {
     const limit = pdfLimitReason(outcome.reason);

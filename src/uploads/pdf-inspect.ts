@@ -14,7 +14,7 @@
  * for any other reason (did not start, crashed, exited) is no verdict (`worker-failed`: ingest leaves
  * the row `received` and retries the job). Nothing here rejects.
  *
- * Worker script: the compiled `pdf-inspect-worker.js` next to this module, or its ts-jest bootstrap
+ * Worker script: the compiled `pdf-inspect-worker.js` next to this module, or its Jest bootstrap
  * (`src/util/worker-source.ts`), as for the DICOM worker pool.
  * @see https://nodejs.org/docs/latest-v20.x/api/worker_threads.html#new-workerfilename-options
  * @packageDocumentation
@@ -38,7 +38,7 @@ export const PDF_INSPECT_MAX_OLD_GENERATION_MB = 256;
  * and bounds the memory outside the V8 heap.
  */
 export const PDF_INSPECT_MAX_DECODED_STREAM_BYTES = 64 * 1024 * 1024;
-/** Start-up limit of the thread (the ts-jest bootstrap transpiles on load and is slow). */
+/** Start-up limit of the thread (the Jest bootstrap transpiles on load and is slow). */
 const STARTUP_TIMEOUT_MS = 30_000;
 
 /** Limits of {@link inspectPdfInWorker}; every field has a default. */
@@ -75,7 +75,7 @@ export type PdfWorkerReply =
   | { readonly type: 'inspected'; readonly pdf: PdfInspection }
   | { readonly type: 'limit'; readonly reason: string };
 
-/** The worker script for this build: compiled JS next to this file, else the ts-jest bootstrap. */
+/** The worker script for this build: compiled JS next to this file, else the Jest bootstrap. */
 export function defaultPdfWorkerSource(): WorkerSource {
   return workerSourceFor(__dirname, 'pdf-inspect-worker');
 }

@@ -53,7 +53,7 @@ export interface WorkerHostOptions {
   readonly name: string;
   /** The thread ends after this long without work (ms). */
   readonly idleMs: number;
-  /** Limit for the thread to start and say it is ready (ms; default 60 s: the ts-jest bootstrap transpiles on load). */
+  /** Limit for the thread to start and say it is ready (ms; default 60 s: the Jest bootstrap transpiles on load). */
   readonly startupTimeoutMs?: number | undefined;
 }
 

@@ -1,6 +1,6 @@
 /**
  * Where a `node:worker_threads` script comes from, for this build: the compiled `.js` next to the
- * module that starts it (`dist/src/...` after `tsc`), else — under ts-jest, where only the `.ts`
+ * module that starts it (`dist/src/...` after `tsc`), else — under Jest, where only the `.ts`
  * source exists and worker threads cannot load TypeScript — a small `eval` bootstrap that registers
  * a `.ts` loader using the `typescript` package's `transpileModule` (a dev dependency, present
  * wherever tests run). Tests thus run the real worker with no build step; production never takes
@@ -14,7 +14,7 @@ import path from 'node:path';
 /** Where the worker code comes from: a script file, or code to `eval`. */
 export type WorkerSource = { readonly file: string } | { readonly eval: string };
 
-/** The worker script `<name>.js` in `dir`, else the ts-jest bootstrap of `<name>.ts`. */
+/** The worker script `<name>.js` in `dir`, else the Jest bootstrap of `<name>.ts`. */
 export function workerSourceFor(dir: string, name: string): WorkerSource {
   const js = path.join(dir, `${name}.js`);
   if (fs.existsSync(js)) return { file: js };

@@ -100,7 +100,7 @@ describe('the process that parses survives such a file', () => {
   /**
    * A separate Node process (as the ingest worker is) parses the file with the real DicomWorkerPool
    * (worker thread, 256 MB heap) and prints the result. The TypeScript sources are loaded by
-   * transpiling on require, as `src/util/worker-source.ts` does for worker threads under ts-jest.
+   * transpiling on require, as `src/util/worker-source.ts` does for worker threads under Jest.
    */
   async function parseInChildProcess(file: string): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
     const pool = path.resolve(__dirname, '../../src/imaging/dicom-worker-pool.ts');

@@ -58,7 +58,7 @@ describe('the process PDF thread', () => {
   it('renders the same bytes as the main thread: the report (CJK, records) and the receipt', async () => {
     const t0 = performance.now();
     const inThread = await processPdfThread.renderReport(cjkReport);
-    log(`first render in the thread (start, ts-jest transpile of its modules, fonts, render): ${(performance.now() - t0).toFixed(0)} ms`);
+    log(`first render in the thread (start, transpile of its modules, fonts, render): ${(performance.now() - t0).toFixed(0)} ms`);
     const t1 = performance.now();
     const onMain = await renderReportPdf(cjkReport);
     log(`the same render on the main thread: ${(performance.now() - t1).toFixed(0)} ms`);

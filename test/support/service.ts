@@ -40,7 +40,7 @@ export async function startTestService(env: Record<string, string> = {}, overrid
     DATA_DIR: dataDir,
     AUTH_JWT_SECRET: TEST_JWT_SECRET,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
-    // One assembly thread per test file: under ts-jest it starts from TypeScript, ~2 s each time.
+    // One assembly thread per test file: under Jest it starts from TypeScript, ~2 s each time.
     ASSEMBLY_THREAD_IDLE_MS: '60000',
     ...env,
   });

@@ -5,7 +5,7 @@ import { jest } from '@jest/globals';
 import type { Database } from '../../src/db/database';
 import { DicomWorkerPool } from '../../src/imaging/dicom-worker-pool';
 import { ingestUpload } from '../../src/uploads/ingest';
-import * as pdfInspect from '../../src/uploads/pdf-inspect';
+import { inspectPdfInWorker } from '../../src/uploads/pdf-inspect';
 import { listUploadFiles } from '../../src/uploads/upload-repository';
 import { ingestDeps, insertUpload, type RecordedFile } from '../support/ingest';
 import { openBackendDatabase } from '../support/postgres';
@@ -55,7 +55,8 @@ function concurrency<A extends unknown[], R>(fn: (...args: A) => Promise<R>): { 
 
 it('reads DICOM files several at a time and inspects PDFs one at a time; every file gets its verdict', async () => {
   const { db } = opened;
-  const deps = ingestDeps(db, pool, root);
+  const inspections = concurrency(inspectPdfInWorker);
+  const deps = { ...ingestDeps(db, pool, root), inspectPdf: inspections.wrapped };
   const dicoms: RecordedFile[] = Array.from({ length: 8 }, (_, i) => {
     const data = Buffer.from(CR);
     data.writeUInt32LE(i + 1, 0); // its own content (the preamble is free for any use, PS3.10 §7.1)
@@ -64,14 +65,11 @@ it('reads DICOM files several at a time and inspects PDFs one at a time; every f
   const pdfs: RecordedFile[] = Array.from({ length: 3 }, (_, i) => ({ name: `letter-${i}.pdf`, kind: 'pdf', data: Buffer.concat([LETTER, Buffer.from(`\n% copy ${i}\n`)]) }));
   const uploadId = await insertUpload(db, deps.blobs, [...dicoms, ...pdfs]);
 
-  const inspections = concurrency(pdfInspect.inspectPdfInWorker);
-  const inspecting = jest.spyOn(pdfInspect, 'inspectPdfInWorker').mockImplementation(inspections.wrapped);
   const parses = concurrency(pool.parse.bind(pool));
   const parsing = jest.spyOn(pool, 'parse').mockImplementation(parses.wrapped);
   try {
     await ingestUpload(deps, uploadId);
   } finally {
-    inspecting.mockRestore();
     parsing.mockRestore();
   }
 

@@ -87,7 +87,7 @@ describe('inspectPdfInWorker', () => {
       'PDF could not be inspected within the limits (a stream decodes to more than 64 MB); kept as received',
     );
     expect(growthMb).toBeLessThan(300);
-    // Start-up (the ts-jest bootstrap transpiles) plus the limit.
+    // Start-up (the Jest bootstrap transpiles) plus the limit.
     expect(ms).toBeLessThan(timeoutMs + 15_000);
   }, 60_000);
 
