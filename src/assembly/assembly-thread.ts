@@ -22,11 +22,13 @@
  * @packageDocumentation
  */
 import type { Worker } from 'node:worker_threads';
+import { collectGarbage } from '../util/full-gc';
 import { startWorker, WorkerHost } from '../util/worker-host';
 import { workerSourceFor, type WorkerSource } from '../util/worker-source';
 import { AssemblyTooLargeError, processAssemblyMemory } from './assembly-memory';
 import type { AssemblyThreadReply, AssemblyThreadRequest } from './assembly-thread-protocol';
 import type { AssemblyJob, BuiltSummary, RawText } from './build-assembly';
+import { COLLECT_GARBAGE_FROM_RESOURCES, PARTS_PER_MAIN_COLLECTION } from './large-assembly-gc';
 
 const MB = 1024 * 1024;
 
@@ -114,7 +116,12 @@ export class AssemblyThread extends WorkerHost<AssemblyThreadRequest, AssemblyTh
         await this.parsedUpTo(worker, parsed, sent - RAW_BATCHES_AHEAD);
       });
       this.resources += job.built.length;
-      const built = await this.request(worker, { type: 'build', id, job }, 'built');
+      const building = this.request(worker, { type: 'build', id, job }, 'built');
+      // The raw rows' garbage (their decoded text, twice over: as rows and as the message copies) goes
+      // now, while the thread builds on the other core: else it would stay in this heap, grown by it,
+      // until the store phase, the assembly's peak.
+      if (this.resources >= COLLECT_GARBAGE_FROM_RESOURCES) collectGarbage();
+      const built = await building;
       return await use({ ...built.built, parts: this.partsOf(worker, id, () => (taken = true)) });
     } finally {
       // Not taken to the end of its text (the read failed, the version was refused as stale, an INSERT
@@ -139,8 +146,11 @@ export class AssemblyThread extends WorkerHost<AssemblyThreadRequest, AssemblyTh
 
   /** The bundle's parts, asked of the thread that holds it one at a time (it gone, the next ask fails). */
   private async *partsOf(worker: Worker, id: number, onEnd: () => void): AsyncGenerator<Uint8Array, void, undefined> {
-    for (;;) {
-      const reply = await this.request(worker, { type: 'part', id }, 'part');
+    for (let received = 0; ; received++) {
+      const asked = this.request(worker, { type: 'part', id }, 'part');
+      // The spent parts' memory goes every few parts, while the thread serialises the next one.
+      if (received > 0 && received % PARTS_PER_MAIN_COLLECTION === 0) collectGarbage();
+      const reply = await asked;
       if (reply.part === undefined) {
         onEnd();
         return;

@@ -23,6 +23,7 @@ import { bundleJsonByteParts } from './bundle-json';
 import { completenessReport, countPulled, type CompletenessReport } from './completeness';
 import { PhaseTimer } from './phase-timer';
 import { collectGarbage } from '../util/full-gc';
+import { COLLECT_GARBAGE_FROM_RESOURCES } from './large-assembly-gc';
 
 /** A raw resource as stored, its JSON not parsed yet (parsed where it is normalized). */
 export interface RawText extends Omit<RawInput, 'resource'> {
@@ -99,23 +100,17 @@ function normalizeAndDedupe(job: AssemblyJob, owned: RawInput[], phases: PhaseTi
 }
 
 /**
- * From this many resources on, the build collects its garbage at its two phase boundaries: after
- * de-duplication (the raw wrappers and the merged-away duplicates) and before its text is written
- * (the normalized set's leftovers and the Composition's work strings). V8 would let the heap grow to
- * a multiple of the last live size before a full collection of its own, and the peak of a large
- * assembly is that garbage meeting the serialisation's strings: collecting here lowered the peak RSS
- * of the 50,000-resource `bench:assemble` case by 60–100 MB, for ~0.25 s per collection, time that
- * fewer scavenges of a smaller heap mostly give back. A small case has little to gain.
- */
-export const COLLECT_GARBAGE_FROM_RESOURCES = 10_000;
-
-/**
  * Builds the case's document Bundle from `job` and the raw store's resources (`raw`, parsed by
  * {@link parseRawTexts}: this build's own, normalized in place and emptied), and serialises it. See
  * the module comment.
  */
 export function buildAssembly(job: AssemblyJob, raw: RawInput[]): BuiltAssembly {
   const phases = new PhaseTimer();
+  // A large build collects its garbage at its two phase boundaries: after de-duplication (the raw
+  // wrappers and the merged-away duplicates) and before its text is written (the normalized set's
+  // leftovers and the Composition's work strings). This lowered the peak RSS of the 50,000-resource
+  // bench:assemble case by 60–100 MB, for ~0.25 s per collection that fewer scavenges of a smaller
+  // heap mostly give back.
   const large = raw.length + job.built.length >= COLLECT_GARBAGE_FROM_RESOURCES;
   const { deduped, report } = normalizeAndDedupe(job, raw, phases);
   if (large) collectGarbage();
