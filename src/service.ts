@@ -157,7 +157,8 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   // The API's own requests to the EHRs (capabilities reads on registration and edits).
   clients.onEvent(recordFhirRequestMetrics);
   const pulls = new PullFlowProducer({ ...bullConnectionOptions(config.redisUrl), maxRetriesPerRequest: 1, commandTimeout: 2000 }, config.queuePrefix, config.pullJobBackoffMs, config.attachmentJobBackoffMs);
-  // Fail fast on missing report fonts (the error names REPORT_FONT_PATH & co.).
+  // Fail fast on missing report fonts, or files that are not fonts (the error names REPORT_FONT_PATH &
+  // co.); fontkit parses them when a report or a character check first needs them.
   loadReportFonts(config.opinion.reportFonts);
   const dispatch = new WorkDispatcher({ ...bullConnectionOptions(config.redisUrl), maxRetriesPerRequest: 1, commandTimeout: 2000 }, config.queuePrefix, {
     attempts: config.opinion.deliveryAttempts,

@@ -12,3 +12,8 @@ export function fontkit(): typeof Fontkit {
   loaded ??= require('@pdf-lib/fontkit') as typeof Fontkit;
   return loaded;
 }
+
+/** Whether fontkit was loaded in this module registry (for tests of what start-up loads). */
+export function fontkitLoaded(): boolean {
+  return loaded !== undefined;
+}

@@ -90,6 +90,31 @@ function table(view: DataView, tag: string): { offset: number; length: number } 
   return undefined;
 }
 
+/** sfnt versions of a single TrueType or OpenType font: 1.0, Apple's `true`, and `OTTO` (CFF outlines). */
+const SFNT_VERSIONS = new Set([0x00010000, 0x74727565, 0x4f54544f]);
+
+/**
+ * Whether `bytes` look like a single TrueType/OpenType font, checked without fontkit (which parses it
+ * when a character is first asked about): an sfnt version, a table directory whose tables all lie in
+ * the file, and the tables a font the report can draw with needs — `cmap` and `head`, and outlines
+ * (`glyf` with `loca`, or CFF).
+ * @see https://learn.microsoft.com/en-us/typography/opentype/spec/otff#organization-of-an-opentype-font
+ */
+export function isSfntFont(bytes: Uint8Array): boolean {
+  if (bytes.byteLength < 12) return false;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (!SFNT_VERSIONS.has(view.getUint32(0))) return false;
+  const count = view.getUint16(4);
+  if (count === 0 || 12 + 16 * count > bytes.byteLength) return false;
+  for (let i = 0; i < count; i++) {
+    const record = 12 + 16 * i;
+    if (view.getUint32(record + 8) + view.getUint32(record + 12) > bytes.byteLength) return false;
+  }
+  const has = (tag: string): boolean => table(view, tag) !== undefined;
+  // `head` is 54 bytes (its indexToLocFormat, at 50, is read by hasEvenGlyphRecords).
+  return has('cmap') && (table(view, 'head')?.length ?? 0) >= 54 && ((has('glyf') && has('loca')) || has('CFF ') || has('CFF2'));
+}
+
 /**
  * True when every `glyf` record starts at an even offset (so pdf-lib's subset is well formed); true
  * too for fonts without `glyf` (CFF outlines) and with a short `loca` (even offsets by construction).
@@ -116,14 +141,13 @@ function loadFont(file: string, variable: string): LoadedFont {
   } catch (err) {
     throw new ReportFontError(`Report font ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}); set ${variable} to a TrueType font file.`);
   }
-  let font: Font;
-  try {
-    font = fontkit().create(bytes);
-  } catch {
-    throw new ReportFontError(`Report font ${file} is not a TrueType/OpenType font; set ${variable} to a .ttf file.`);
-  }
+  const notAFont = (): ReportFontError => new ReportFontError(`Report font ${file} is not a TrueType/OpenType font; set ${variable} to a .ttf file.`);
+  if (!isSfntFont(bytes)) throw notAFont();
   const subsettable = hasEvenGlyphRecords(bytes);
   if (!subsettable) logger.warn('PDF font has odd-length glyph records; embedding it whole (larger PDFs)', { fontFile: file, fontVariable: variable });
+  // Parsed by fontkit when first asked about a character, not at start-up: loading fontkit and
+  // parsing the four fonts cost every process start ~0.2 s of CPU, most of which never prints.
+  let font: Font | undefined;
   const coverage = new Map<number, boolean>();
   const loaded: LoadedFont = {
     path: file,
@@ -132,6 +156,13 @@ function loadFont(file: string, variable: string): LoadedFont {
     has(codePoint) {
       let known = coverage.get(codePoint);
       if (known === undefined) {
+        if (!font) {
+          try {
+            font = fontkit().create(bytes);
+          } catch {
+            throw notAFont();
+          }
+        }
         known = font.hasGlyphForCodePoint(codePoint);
         coverage.set(codePoint, known);
       }

@@ -1,6 +1,10 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { PDFDocument } from 'pdf-lib';
 import { renderReportPdf, type ReportInput } from '../../src/report/report-pdf';
-import { ReportFontError, loadReportFonts } from '../../src/report/report-fonts';
+import { ReportFontError, defaultFontDir, loadReportFonts } from '../../src/report/report-fonts';
+import { SHARED_DATA } from '../support/synthea';
 import { pdfPageTexts, pdfText } from '../support/pdf-text';
 import { SAMPLE_REPORT } from '../support/report-input';
 
@@ -54,6 +58,37 @@ it('wraps long text (and a CJK paragraph without spaces) onto more pages, every 
 it('names the variable to set when a configured font cannot be read', () => {
   expect(() => loadReportFonts({ fallback: '/nonexistent/font.ttf' })).toThrow(ReportFontError);
   expect(() => loadReportFonts({ fallback: '/nonexistent/font.ttf' })).toThrow(/REPORT_FALLBACK_FONT_PATH/);
+});
+
+it('refuses at load a configured file that is not a font, naming the variable: a PDF, text, a font cut short', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sob-not-a-font-'));
+  try {
+    const regular = fs.readFileSync(path.join(defaultFontDir() ?? '', 'DejaVuSans-subset.ttf'));
+    const files = {
+      'a.pdf': fs.readFileSync(path.join(SHARED_DATA, 'pdf', 'minimal-document.pdf')),
+      'b.ttf': Buffer.from('not a font at all\n'),
+      'c.ttf': regular.subarray(0, 4096),
+    };
+    for (const [name, bytes] of Object.entries(files)) {
+      fs.writeFileSync(path.join(dir, name), bytes);
+      expect(() => loadReportFonts({ regular: path.join(dir, name) })).toThrow(new RegExp(`${name} is not a TrueType/OpenType font; set REPORT_FONT_PATH`));
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+it('reads the fonts at start-up without fontkit, which parses each when a character is first asked about', () => {
+  jest.isolateModules(() => {
+    const fonts = require('../../src/report/report-fonts') as typeof import('../../src/report/report-fonts');
+    const kit = require('../../src/report/fontkit') as typeof import('../../src/report/fontkit');
+    const loaded = fonts.loadReportFonts();
+    expect(kit.fontkitLoaded()).toBe(false);
+    expect(loaded.regular.has('A'.codePointAt(0) ?? 0)).toBe(true);
+    expect(loaded.regular.has('王'.codePointAt(0) ?? 0)).toBe(false);
+    expect(loaded.fallback.has('王'.codePointAt(0) ?? 0)).toBe(true);
+    expect(kit.fontkitLoaded()).toBe(true);
+  });
 });
 
 it('prints the case record the opinion rests on: its version, when it was assembled and from which sources', async () => {
