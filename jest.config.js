@@ -14,6 +14,7 @@ module.exports = {
     ],
   },
   setupFiles: ['<rootDir>/test/support/setup-env.ts'],
+  setupFilesAfterEnv: ['<rootDir>/test/support/setup-after-env.ts'],
   // Builds the migrated template databases once, before the workers start (test/support/global-setup.ts).
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   // A test's own limit where it sets one; otherwise 60 s. Some PGlite tests take 2 s alone but 8 s
@@ -30,7 +31,8 @@ module.exports = {
   // nothing more (2026-12-02, the whole suite back to back: 795 s with 3, 806 s with 4).
   maxWorkers: 3,
   // A worker whose memory has grown past this after a file is replaced by a fresh one. Each file loads
-  // its own copy of the service's ~1,300 modules and a worker keeps much of every file it ran: its heap
+  // its own copy of the service's ~1,300 modules (a suite of test parts once for all its parts:
+  // test/support/test-parts.ts) and a worker keeps much of every file it ran: its heap
   // grew by tens of MB a file (700–900 MB after a file, with this limit, before the worker was
   // replaced), and every full collection marked all of it. Measured on this 2-core machine
   // (2026-12-01, the whole suite, `npx jest`): no limit 933–956 s (~1,790 s of CPU), 700 MB 698 s

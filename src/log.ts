@@ -68,7 +68,7 @@ const SHAPED_KEYS: ReadonlyMap<string, RegExp> = new Map([
 
 /**
  * Whether a metadata key's value is written to the log (shaped keys: when the value fits its shape).
- * A call that logs under any other key writes "[redacted]" there: `test/util/log-keys.test.ts` keeps
+ * A call that logs under any other key writes "[redacted]" there: `test/util/log-keys.part.ts` keeps
  * the service's own calls from doing so.
  */
 export function isLoggedKey(key: string): boolean {

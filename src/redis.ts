@@ -35,7 +35,7 @@ export function redisReady(redis: Redis): boolean {
  * BullMQ's own default grows to 20 s (`max(min(e^times, 20000), 1000)`: ~18 s into an outage it is
  * there), so after a longer outage its workers and queues came back up to 20 s after Redis did; an
  * upload sent meanwhile waited for the reconciler. One refused connection a second per client costs
- * nothing; `test/queues/long-redis-outage.test.ts` measures the recovery (16.7 s before).
+ * nothing; `test/queues/long-redis-outage.part.ts` measures the recovery (16.7 s before).
  * @see https://github.com/redis/ioredis#auto-reconnect
  */
 export function bullReconnectDelayMs(times: number): number {

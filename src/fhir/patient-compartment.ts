@@ -4,7 +4,7 @@
  * Endpoint, Organization, Practitioner, Location, Binary… — is shared: not about any one patient.
  *
  * The types the CompartmentDefinition lists with at least one parameter (a type listed without one is
- * not in the compartment); `test/fhir/patient-compartment.test.ts` checks the list against the
+ * not in the compartment); `test/fhir/patient-compartment.part.ts` checks the list against the
  * definition itself.
  * @see https://hl7.org/fhir/R4/compartmentdefinition-patient.html
  */

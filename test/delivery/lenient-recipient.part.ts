@@ -102,7 +102,7 @@ async function settled(caseId: string): Promise<DeliveryRow> {
 }
 
 /**
- * What a run that wrote the report and died before recording it leaves behind (delivery-kill.test.ts
+ * What a run that wrote the report and died before recording it leaves behind (delivery-kill.part.ts
  * does it with real processes): the report at the recipient, the delivery not delivered, with only
  * `remoteIds` on record. Then the delivery is run again (re-queued as a case manager would).
  */

@@ -5,7 +5,7 @@ import { HttpProblem } from '../../src/http/problem';
  * The issue type and severity of each status a FHIR route may answer
  * (https://hl7.org/fhir/R4/valueset-issue-type.html, https://hl7.org/fhir/R4/valueset-issue-severity.html):
  * `fatal` only for our own 500; a temporary refusal is `transient`, so a FHIR client knows to retry.
- * (The 503 of a FHIR route over HTTP: sec-auth-jwks.test.ts.)
+ * (The 503 of a FHIR route over HTTP: sec-auth-jwks.part.ts.)
  */
 it.each([
   [400, 'error', 'invalid'],

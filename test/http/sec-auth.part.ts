@@ -3,7 +3,7 @@ import { startForFile } from '../support/for-file';
 import { startTestService, TEST_JWT_SECRET, type TestService } from '../support/service';
 
 /**
- * Staff JWT verification beyond signature, algorithm and expiry (test/http/auth.test.ts): the
+ * Staff JWT verification beyond signature, algorithm and expiry (test/http/auth.part.ts): the
  * subject must be a real one. The service keys case access (specialist `userSub`, EHR
  * `inboundSubject`) and the access audit on `sub`, so a `sub` that is not a non-empty string is
  * refused rather than coerced (`["dr-a"]` would otherwise act as `dr-a`). Real service.

@@ -26,7 +26,7 @@ describe('UCUM library', () => {
 describe('Observation units', () => {
   it("converts care team B's glucose mmol/L → mg/dL with UCUM, range included, keeping the original in an extension", () => {
     // Coded with the local code only: beside the molar LOINC 14749-6 the conversion is refused
-    // (a mass value would contradict it; normalize-units-safety.test.ts).
+    // (a mass value would contradict it; normalize-units-safety.part.ts).
     const { observation, converted } = run({
       resourceType: 'Observation',
       code: { coding: [{ system: B_LAB, code: 'GLU' }] },

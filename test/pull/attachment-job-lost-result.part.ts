@@ -20,7 +20,7 @@ import { eventually, FAST_CLIENT, startTestService, type TestService } from '../
  * failed, and the case manager's retry fetches it again (before, the retry answered 409 "nothing to
  * retry"). The same holds when the reconciler decides a pull whose parent failed for good. A pull
  * whose queries all completed stays `complete` with a failed document, as when the download itself
- * failed (retry-complete-failed-documents.test.ts). Real service, PostgreSQL, Redis and a sandbox EHR.
+ * failed (retry-complete-failed-documents.part.ts). Real service, PostgreSQL, Redis and a sandbox EHR.
  */
 let svc: TestService;
 let ehr: SandboxServer;

@@ -64,7 +64,7 @@ it('reads the source Patient again in a pull limited to other types, a pull sinc
 
   // The specialist's incremental re-pull: the care team linked another record of hers (`seealso`: both
   // stay in use, so the source stays resolved; a merge, `replaced-by`, puts it in review:
-  // repull-source-patient-merged.test.ts).
+  // repull-source-patient-merged.part.ts).
   await correctPatient((p) => ({ ...p, active: true, link: [{ type: 'seealso', other: { reference: 'Patient/older-record' } }] }));
   const again = await world.pull(caseId, { incremental: true, types: ['Condition'] });
   expect(again.state).toBe('complete');

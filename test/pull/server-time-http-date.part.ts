@@ -9,7 +9,7 @@ import { serverTimeOf } from '../../src/pull/server-time';
  * miss the records changed in between. Text that is not an HTTP-date is no time at all.
  *
  * Run under a zone other than UTC to see the asctime case:
- * `TZ=America/Denver NODE_OPTIONS=--experimental-vm-modules npx jest test/pull/server-time-http-date.test.ts`
+ * `TZ=America/Denver NODE_OPTIONS=--experimental-vm-modules npx jest test/pull/server-time-http-date.part.ts`
  * (the junk cases fail on any zone).
  */
 describe("the EHR time of a first page, from the response's HTTP Date", () => {

@@ -67,13 +67,13 @@ it("keeps a failed job's message and stack in Redis without what the error quote
   expect(holdsPhi(stack ?? '')).toBe(false);
   // Where it was thrown is kept: the frames, under the logged message.
   expect(stack?.startsWith(`Error: ${errorFields(original).errorMessage}\n`)).toBe(true);
-  expect(stack).toMatch(/\n\s+at .*run-job\.test\.ts/);
+  expect(stack).toMatch(/\n\s+at .*run-job\.part\.ts/);
   // The failed listener logs what it would have logged for the error thrown.
   expect(errorFields(failedWith.get(job.id ?? ''))).toEqual(errorFields(original));
 });
 
 it("logs a Redis reply's code and meaning for a job failed by it, as for the reply itself", async () => {
-  // As ioredis makes it (keep-scheduled.test.ts has Redis refuse for real).
+  // As ioredis makes it (keep-scheduled.part.ts has Redis refuse for real).
   const reply = Object.assign(new Error("READONLY You can't write against a read only replica."), { name: 'ReplyError' });
   work.set('readonly', async () => {
     throw reply;

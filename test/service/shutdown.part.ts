@@ -109,7 +109,7 @@ it('ROLE=worker: with Redis stopped, /readyz names redis and SIGTERM still ends 
   expect(svc.lines.some((l) => l.message === 'stopped')).toBe(true);
   // No schedule warning: while Redis is down the schedule checks wait for it (they never fail), and
   // those the stop cuts short are no fault. (One warning per queue and outage when a write does fail:
-  // test/queues/keep-scheduled.test.ts.)
+  // test/queues/keep-scheduled.part.ts.)
   expect(svc.lines.filter((l) => String(l.message).startsWith('job schedule') && l.level !== 'debug')).toEqual([]);
 }, 60_000);
 

@@ -13,11 +13,13 @@
  * for is read). A template already built (same migrations, same PGlite) is kept; templates of other
  * migrations are removed once a day old (PGlite's) or a day unused (PostgreSQL's).
  */
+import path from 'node:path';
 import pg from 'pg';
 import { ensurePgliteTemplate, pruneStalePgliteTemplates } from './pglite-template';
 import { migratedTemplate, pruneStalePostgresTemplates, touchTemplate } from './postgres-template';
 import { TEST_POSTGRES_ADMIN_URL as ADMIN_URL } from './postgres';
 import { POSTGRES_MIGRATION_LISTS, TEST_MIGRATION_LISTS } from './migration-lists';
+import { checkEveryPartRuns } from './test-parts';
 
 async function buildPgliteTemplates(): Promise<void> {
   const shortestFirst = [...TEST_MIGRATION_LISTS].sort((a, b) => a.length - b.length);
@@ -40,6 +42,8 @@ async function buildPostgresTemplates(): Promise<void> {
 }
 
 export default async function globalSetup(): Promise<void> {
+  // A folder of test parts without its suite files would run none of them: fail the run instead.
+  checkEveryPartRuns(path.resolve(__dirname, '..'));
   await buildPostgresTemplates();
   await buildPgliteTemplates();
 }

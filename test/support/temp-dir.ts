@@ -1,8 +1,9 @@
 /**
  * Temporary folders for a test file (rule data written for one test, an empty folder…), all under
- * one root that is removed once the file's tests are done: importing this module registers the
- * removal (`afterAll`) in the importing file, so a test never leaves folders behind in the OS temp
- * folder, whether it passes or fails.
+ * one root that is removed once the file's tests are done (`removeTempDirs`, an `afterAll` of every
+ * test file: `setup-after-env.ts`), so a test never leaves folders behind in the OS temp folder,
+ * whether it passes or fails. Not a hook registered here on import: in a suite of test parts that
+ * would be the first importing part's, and remove the later parts' folders under them.
  * @packageDocumentation
  */
 import fs from 'node:fs';
@@ -17,7 +18,8 @@ export function tempDir(prefix: string): string {
   return fs.mkdtempSync(path.join(root, `${prefix}-`));
 }
 
-afterAll(() => {
+/** Removes every folder {@link tempDir} made in this test file. */
+export function removeTempDirs(): void {
   if (root) fs.rmSync(root, { recursive: true, force: true });
   root = undefined;
-});
+}

@@ -1,7 +1,7 @@
 /**
  * One large patient of the sandbox (`Patient/big` and `count` lab Observations) and two clients that
  * page a search of it to its end: the shape `npm run bench:sandbox` times and
- * `test/sandbox/large-patient-paging.test.ts` checks.
+ * `test/sandbox/large-patient-paging.part.ts` checks.
  * @packageDocumentation
  */
 import { Agent, request as httpRequest } from 'node:http';

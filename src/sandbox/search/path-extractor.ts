@@ -8,7 +8,7 @@
  * what lets the search index be built over 50,000 resources in milliseconds.
  *
  * Anything else (`as`, `ofType`, `extension.where(url = …)`, functions) is not compiled: the caller
- * then falls back to Medplum's FHIRPath. `test/sandbox/search-index.test.ts` checks, on the real
+ * then falls back to Medplum's FHIRPath. `test/sandbox/search-index.part.ts` checks, on the real
  * Synthea and Inferno data, that both paths yield the same values.
  *
  * @see https://hl7.org/fhirpath/N1/#path-selection
