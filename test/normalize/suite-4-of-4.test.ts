@@ -1,4 +1,4 @@
-// The 4-th of this folder's 4 suites: its share of the *.part.ts files here (test/support/test-parts.ts).
+// Suite 4 of 4 in this folder: runs its share of the *.part.ts files here (test/support/test-parts.ts).
 import { runParts } from '../support/test-parts';
 
 runParts(__filename);

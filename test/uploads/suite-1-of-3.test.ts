@@ -1,4 +1,4 @@
-// The 1-th of this folder's 3 suites: its share of the *.part.ts files here (test/support/test-parts.ts).
+// Suite 1 of 3 in this folder: runs its share of the *.part.ts files here (test/support/test-parts.ts).
 import { runParts } from '../support/test-parts';
 
 runParts(__filename);
