@@ -12,8 +12,8 @@
  * What a part may rely on is what it could before, but for that registry: a part's module state
  * (singletons, caches) is its suite's. Its spies are restored when it ends (here), so none leaks into
  * the next part; a part that must have modules of its own uses `jest.isolateModules`. The files whose
- * timing or memory is the point (the drills, the demo, the assembly folder) stay test files of their
- * own. One part alone: `npm run test:part -- <path>` (`jest.parts.config.js`).
+ * timing or memory is the point (the drills, the demo, the large and timed ones of `test/assembly`)
+ * stay test files of their own. One part alone: `npm run test:part -- <path>` (`jest.parts.config.js`).
  * @packageDocumentation
  */
 import fs from 'node:fs';
