@@ -40,7 +40,10 @@ export interface LoadedFont {
   readonly bytes: Uint8Array;
   /** Whether pdf-lib can subset it (every `glyf` record of even length); else it is embedded whole. */
   readonly subsettable: boolean;
-  /** Whether the font has a glyph for this code point. */
+  /**
+   * Whether the font has a glyph for this code point. The first call parses the font (fontkit).
+   * @throws ReportFontError naming the variable to set when fontkit cannot parse it
+   */
   has(codePoint: number): boolean;
 }
 

@@ -11,7 +11,10 @@ const Sequencer = require('@jest/test-sequencer').default;
 const LONG = [/[/\\]test[/\\]drills[/\\]/, /[/\\]test[/\\]demo[/\\]/, /assembly-real-patients\.test\.ts$/];
 const isLong = (path) => LONG.some((pattern) => pattern.test(path));
 
-/** A suite of test parts (test/support/test-parts.ts): tens of seconds of work in a file of four lines. */
+/**
+ * A suite of test parts (test/support/test-parts.ts, whose SUITE_FILE this repeats: Jest loads this
+ * file as plain JavaScript): tens of seconds of work in a file of four lines.
+ */
 const isSuite = (path) => /[/\\]suite-\d+-of-\d+\.test\.ts$/.test(path);
 
 class LongFirstSequencer extends Sequencer {

@@ -20,44 +20,51 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 /** `suite-<k>-of-<n>.test.ts`: the k-th of a folder's n suites. */
-export const SUITE_FILE = /^suite-(\d+)-of-(\d+)\.test\.ts$/;
-export const PART_SUFFIX = '.part.ts';
+const SUITE_FILE = /^suite-(\d+)-of-(\d+)\.test\.ts$/;
 
 /** The parts of `dir`, in the order the suites take them. */
-export function partsIn(dir: string): string[] {
+function partsIn(dir: string): string[] {
   return fs
     .readdirSync(dir)
-    .filter((f) => f.endsWith(PART_SUFFIX))
+    .filter((f) => f.endsWith('.part.ts'))
     .sort();
 }
 
 /**
- * The suite files `dir` must hold for its parts: `suite-1-of-n.test.ts` … `suite-n-of-n.test.ts`,
- * none missing, no other count; the error names what is wrong (a part no suite would run is a test
- * silently lost).
+ * Checks that `dir`, holding parts, has the suite files `suite-1-of-n.test.ts` … `suite-n-of-n.test.ts`,
+ * none missing, one n; the error names what is wrong (a part no suite would run is a test silently lost).
  */
-export function checkSuiteFiles(dir: string): number {
+function checkSuiteFiles(dir: string): void {
   const suites = fs.readdirSync(dir).filter((f) => SUITE_FILE.test(f)).sort();
-  const counts = new Set(suites.map((f) => Number(SUITE_FILE.exec(f)?.[2])));
-  const n = counts.size === 1 ? [...counts][0] ?? 0 : 0;
+  const n = Number(SUITE_FILE.exec(suites[0] ?? '')?.[2] ?? 0);
   const expected = Array.from({ length: n }, (_, i) => `suite-${i + 1}-of-${n}.test.ts`).sort();
   if (n === 0 || suites.join() !== expected.join()) {
     throw new Error(`${dir}: its ${partsIn(dir).length} test parts need suite files suite-1-of-n.test.ts … suite-n-of-n.test.ts (one n); found ${suites.join(', ') || 'none'}`);
   }
-  return n;
+}
+
+/** Every folder under `root` holding parts, checked by {@link checkSuiteFiles} (Jest's global setup, before any suite runs). */
+export function checkEveryPartRuns(root: string): void {
+  for (const entry of fs.readdirSync(root, { withFileTypes: true })) {
+    if (!entry.isDirectory()) continue;
+    const dir = path.join(root, entry.name);
+    if (partsIn(dir).length > 0) checkSuiteFiles(dir);
+    checkEveryPartRuns(dir);
+  }
 }
 
 /**
  * Registers the parts of the suite file `suiteFile` (call it with `__filename`): of its folder's parts
- * in name order, the k-th suite of n takes every n-th from the k-th. Each part runs inside a
- * `describe` named after its file, its hooks scoped to it, its spies restored after its own hooks.
+ * in name order, the k-th suite of n takes every n-th from the k-th (that the folder's suites are all
+ * there, with one n, Jest's global setup has checked: {@link checkEveryPartRuns}). Each part runs
+ * inside a `describe` named after its file, its hooks scoped to it, its spies restored after its own hooks.
  */
 export function runParts(suiteFile: string): void {
   const dir = path.dirname(suiteFile);
   const match = SUITE_FILE.exec(path.basename(suiteFile));
   if (!match) throw new Error(`${suiteFile} is not named suite-<k>-of-<n>.test.ts`);
   const k = Number(match[1]);
-  const n = checkSuiteFiles(dir);
+  const n = Number(match[2]);
   partsIn(dir).forEach((part, i) => {
     if (i % n !== k - 1) return;
     describe(part, () => {
@@ -67,14 +74,4 @@ export function runParts(suiteFile: string): void {
       });
     });
   });
-}
-
-/** Every folder under `root` holding parts, checked as {@link checkSuiteFiles} does (Jest's global setup). */
-export function checkEveryPartRuns(root: string): void {
-  for (const entry of fs.readdirSync(root, { withFileTypes: true })) {
-    if (!entry.isDirectory()) continue;
-    const dir = path.join(root, entry.name);
-    if (partsIn(dir).length > 0) checkSuiteFiles(dir);
-    checkEveryPartRuns(dir);
-  }
 }
